@@ -1,0 +1,48 @@
+"""Evaluate flow: metrics (when labels exist), plots and the HTML report of a score run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from pipeline.evaluation import EvaluationResult, evaluate_run
+
+HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
+
+
+@task(name="evaluate-and-report")
+def evaluate_stage(
+    out: str, store: str, threshold: float | None, beta: float, top_n: int, run_info: dict
+) -> EvaluationResult:
+    return evaluate_run(out, store, threshold=threshold, beta=beta, top_n=top_n, run_info=run_info)
+
+
+@flow(name="lenshunt-evaluate", log_prints=True)
+def evaluate_flow(
+    out: str, store: str, threshold: float | None = None, beta: float = 1.0, top_n: int = 48
+) -> EvaluationResult:
+    """Evaluate the run in ``out`` (its catalog) against ``store`` (labels and gallery images)."""
+    result = evaluate_stage(out, store, threshold, beta, top_n, {})
+    logger = get_run_logger()
+    if result.metrics is not None:
+        logger.info("metrics: %s", result.metrics.model_dump_json())
+    logger.info("report: %s", result.report_path)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, help="output directory of a score run (holds catalog.parquet)")
+    parser.add_argument("--store", type=Path, required=True, help="the store that was scored")
+    parser.add_argument("--threshold", type=float, default=None, help="default: the score run's threshold")
+    parser.add_argument("--beta", type=float, default=1.0, help="beta of the F-beta score")
+    parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate_flow(str(args.out), str(args.store), args.threshold, args.beta, args.top_n)
+    if result.metrics is not None:
+        print(result.metrics.model_dump_json(indent=1))
+    print(f"report: {result.report_path}")
+    return 0

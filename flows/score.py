@@ -1,0 +1,81 @@
+"""Score flow: a store and a model bundle -> a catalog (FITS + Parquet), resumable."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from pipeline.cluster import connect
+from pipeline.paths import shipped_model
+from pipeline.score_run import ScoreRunResult, score_store
+
+HELP = "score a store with a model bundle on Dask workers and write the catalog"
+
+
+@task(name="score-store", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def score_stage(
+    store: str, model: str, out: str, batch_size: int, tta: bool, threshold: float, overwrite: bool, compute: dict
+) -> ScoreRunResult:
+    """One task for the stage; a retry resumes from the score parts already written."""
+    with progress_reporter("score regions") as progress, connect(**compute) as client:
+        return score_store(
+            store,
+            model,
+            out,
+            client,
+            batch_size=batch_size,
+            tta=tta,
+            threshold=threshold,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+
+@flow(name="lenshunt-score", log_prints=True)
+def score_flow(
+    store: str,
+    out: str,
+    model: str | None = None,
+    batch_size: int = 256,
+    tta: bool = False,
+    threshold: float = 0.5,
+    overwrite: bool = False,
+    cluster: str = "local",
+    n_workers: int | None = None,
+    scheduler: str | None = None,
+) -> ScoreRunResult:
+    """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``."""
+    compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler}
+    result = score_stage(store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute)
+    get_run_logger().info("\n%s", result.summary())
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("store", type=Path, help="a lenshunt Zarr store")
+    parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
+    parser.add_argument("--model", default=None, help="model bundle directory (default: the shipped model)")
+    parser.add_argument("--batch-size", type=int, default=256, help="objects per forward pass (fixed shape)")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
+    parser.add_argument("--threshold", type=float, default=0.5, help="score threshold recorded for evaluation")
+    parser.add_argument("--overwrite", action="store_true", help="discard scores of a different earlier run in --out")
+    add_cluster_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = score_flow(
+        store=str(args.store),
+        out=str(args.out),
+        model=args.model,
+        batch_size=args.batch_size,
+        tta=args.tta,
+        threshold=args.threshold,
+        overwrite=args.overwrite,
+        **cluster_options(args),
+    )
+    print(result.summary())
+    return 0

@@ -1,0 +1,155 @@
+"""The one module that creates Dask clusters and clients.
+
+Every stage takes a ``distributed.Client``; this module decides where its workers come from:
+
+``local``
+    a ``LocalCluster`` of processes on this machine (the embedded default);
+``cuda``
+    dask-cuda's ``LocalCUDACluster``: one worker per GPU, each confined to its own device;
+``slurm:<profile>`` / ``pbs:<profile>``
+    dask-jobqueue clusters from a named profile in ``deploy/jobqueue.yaml``
+    (see :mod:`pipeline.jobqueue`);
+an address (``tcp://host:8786``) or ``scheduler=...``
+    join an existing scheduler.
+
+Examples
+--------
+>>> from pipeline.cluster import connect
+>>> with connect("local", n_workers=1) as client:  # doctest: +SKIP
+...     client.submit(sum, [1, 2]).result()
+3
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pipeline.errors import ClusterError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+# Each worker process runs one task at a time and lets numpy/TensorFlow use its cores; the
+# variables are set before the worker imports TF so it does not oversubscribe the machine.
+_WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_n_workers() -> int:
+    """Worker processes for a local cluster: one per core, at least one."""
+    return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def connect(
+    cluster: str = "local",
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    memory_limit: str | None = "auto",
+    scheduler: str | None = None,
+    dashboard: bool = False,
+) -> Iterator[Client]:
+    """Start (or join) a Dask cluster and yield a client; close what was started on exit.
+
+    Parameters
+    ----------
+    cluster
+        ``"local"``, ``"cuda"``, ``"slurm:<profile>"``, ``"pbs:<profile>"`` or a scheduler address.
+    n_workers
+        Workers to start (local: processes, default one per core; cuda: GPUs, default all;
+        jobqueue: jobs to request).
+    threads_per_worker
+        Threads per local worker process.
+    memory_limit
+        Per-worker memory limit for local clusters (Dask syntax).
+    scheduler
+        Address of an existing scheduler; overrides ``cluster``.
+    dashboard
+        Serve the Dask dashboard (on a free port) for local clusters.
+    """
+    from distributed import Client
+
+    address = scheduler or (cluster if "://" in cluster else None)
+    if address:
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as exc:
+            raise ClusterError(
+                f"could not reach the Dask scheduler at {address}: {exc}. Check that it is running "
+                "and reachable, or drop --scheduler to use a local cluster."
+            ) from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+
+    kind, _, profile = cluster.partition(":")
+    if kind == "local":
+        dask_cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard)
+    elif kind == "cuda":
+        dask_cluster = _cuda_cluster(n_workers, dashboard)
+    elif kind in {"slurm", "pbs"}:
+        from pipeline.jobqueue import make_jobqueue_cluster
+
+        dask_cluster = make_jobqueue_cluster(kind, profile or "default", n_workers=n_workers)
+    else:
+        raise ClusterError(
+            f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
+            "or a scheduler address such as tcp://host:8786"
+        )
+    with dask_cluster, Client(dask_cluster) as client:
+        if kind in {"slurm", "pbs"}:
+            client.wait_for_workers(1, timeout=600)
+        if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
+            from pipeline.gpu_worker import GPUWorkerSetup
+
+            client.register_plugin(GPUWorkerSetup())
+        yield client
+
+
+def _local_cluster(
+    n_workers: int | None, threads_per_worker: int, memory_limit: str | None, dashboard: bool
+):
+    from distributed import LocalCluster
+
+    for name in _WORKER_THREAD_ENV:
+        os.environ.setdefault(name, str(threads_per_worker))
+    return LocalCluster(
+        n_workers=n_workers or default_n_workers(),
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        memory_limit=memory_limit,
+        dashboard_address=":0" if dashboard else None,
+        host="127.0.0.1",
+    )
+
+
+def _cuda_cluster(n_workers: int | None, dashboard: bool):
+    try:
+        from dask_cuda import LocalCUDACluster
+    except Exception as exc:  # dask-cuda fails at import on machines without CUDA
+        raise ClusterError(
+            f"--cluster cuda needs dask-cuda and a CUDA GPU ({type(exc).__name__}: {exc}). "
+            "Install the extra with `pip install 'lenshunt[cuda]'` on a GPU machine, or use "
+            "--cluster local."
+        ) from exc
+    kwargs = {"n_workers": n_workers} if n_workers else {}
+    # LocalCUDACluster rotates CUDA_VISIBLE_DEVICES so each worker sees its own GPU first; the
+    # worker plugin in pipeline.gpu_worker (registered in connect) pins it to exactly that one.
+    return LocalCUDACluster(
+        threads_per_worker=1,
+        dashboard_address=":0" if dashboard else None,
+        host="127.0.0.1",
+        **kwargs,
+    )
+
+
+def profile_uses_gpus(kind: str, profile: str) -> bool:
+    """Whether a jobqueue profile starts dask-cuda workers."""
+    from pipeline.jobqueue import load_profile
+
+    return load_profile(kind, profile or "default").gpus_per_job > 0

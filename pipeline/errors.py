@@ -1,0 +1,39 @@
+"""lenshunt's errors: one base class, and subclasses that also subclass the builtin they refine.
+
+Per-run problems raise these with a message that says what, why and how to fix it. Per-object
+problems do not raise out of a run: they become flags (:mod:`pipeline.flags`).
+"""
+
+from __future__ import annotations
+
+
+class LenshuntError(Exception):
+    """Base class of every error lenshunt raises on purpose."""
+
+
+class CutoutError(LenshuntError):
+    """A cutout file could not be turned into an image; carries the flag it maps to."""
+
+    def __init__(self, message: str, flag: int) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
+class StoreError(LenshuntError, ValueError):
+    """A Zarr store is missing, not a lenshunt store, or violates the store schema."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No store exists at the given path."""
+
+
+class ConservationError(LenshuntError, RuntimeError):
+    """A stage's objects out differ from its objects in."""
+
+
+class BundleError(LenshuntError, ValueError):
+    """A model bundle is missing, corrupt, foreign, or inconsistent with its recipe."""
+
+
+class ClusterError(LenshuntError, RuntimeError):
+    """A Dask cluster could not be created or reached."""

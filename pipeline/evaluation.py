@@ -1,0 +1,111 @@
+"""Evaluate a score run and build its report: metrics when labels exist, plots, a gallery.
+
+Reads the run's catalog and, for the gallery, only the top-N objects' images from the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+
+
+@dataclass
+class EvaluationResult:
+    """Where the evaluation put its outputs; ``metrics`` is None without labels."""
+
+    metrics: object | None
+    metrics_path: Path | None
+    report_path: Path
+    plots: dict[str, Path]
+
+
+def top_candidates(catalog: pd.DataFrame, top_n: int) -> pd.DataFrame:
+    """The ``top_n`` best-ranked scored objects of a catalog, best first."""
+    scored = catalog[np.isfinite(catalog["score"].to_numpy())]
+    return scored.sort_values("rank").head(top_n)
+
+
+def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
+    """Images of a few objects: id -> group -> (band, y, x). Reads only those objects' chunks."""
+    from pipeline.store import open_store, read_attributes
+
+    dataset = open_store(store, chunks=None)
+    groups = list(read_attributes(store).groups)
+    all_ids = dataset["object_id"].values
+    row_of = {int(object_id): row for row, object_id in enumerate(all_ids)}
+    images: dict[int, dict[str, np.ndarray]] = {}
+    for object_id in object_ids:
+        row = row_of.get(int(object_id))
+        if row is not None:
+            images[int(object_id)] = {group: dataset[group][row].values for group in groups}
+    return images
+
+
+def evaluate_run(
+    out_dir: str | Path,
+    store: str | Path,
+    *,
+    threshold: float | None = None,
+    beta: float = 1.0,
+    top_n: int = 48,
+    run_info: dict | None = None,
+) -> EvaluationResult:
+    """Metrics (if the catalog has labels), plots and the HTML report of the run in ``out_dir``.
+
+    ``threshold`` defaults to the one recorded in the catalog's provenance.
+    """
+    from pipeline.catalog import read_catalog, read_provenance
+    from pipeline.metrics import evaluate, write_metrics
+    from pipeline.plots import make_evaluation_plots
+    from pipeline.report import GalleryItem, build_report, render_gallery_pngs
+    from pipeline.store import read_attributes, store_layout
+
+    out_dir, store = Path(out_dir), Path(store)
+    catalog_path = paths.catalog_parquet(out_dir)
+    catalog = read_catalog(catalog_path)
+    provenance = read_provenance(catalog_path)
+    threshold = provenance.threshold if threshold is None else threshold
+    report_dir = paths.report_dir(out_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+
+    scores = catalog["score"].to_numpy(dtype=np.float64)
+    labels = catalog["label"].to_numpy() if "label" in catalog else None
+    has_labels = labels is not None and bool((labels >= 0).any())
+    metrics = metrics_path = None
+    if has_labels:
+        metrics = evaluate(labels, scores, threshold=threshold, beta=beta)
+        metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
+    plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
+
+    top = top_candidates(catalog, top_n)
+    layout = store_layout(read_attributes(store))
+    images = read_object_images(store, top["object_id"].to_numpy())
+    pngs = render_gallery_pngs(images, layout, report_dir / "gallery")
+    gallery = [
+        GalleryItem(
+            object_id=int(row.object_id),
+            score=float(row.score),
+            score_std=float(row.score_std),
+            rank=int(row.rank),
+            flags=int(row.flags),
+            label=int(row.label) if "label" in catalog else -1,
+            png=pngs[int(row.object_id)],
+        )
+        for row in top.itertuples()
+        if int(row.object_id) in pngs
+    ]
+    report = build_report(
+        report_dir,
+        catalog=catalog,
+        provenance=provenance,
+        metrics=metrics,
+        plots=plots,
+        gallery=gallery,
+        run_info=run_info or {},
+    )
+    return EvaluationResult(metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots)

@@ -1,0 +1,79 @@
+"""Per-object quality flags: a documented bitmask stored in the Zarr store and in catalogs.
+
+Bits 0-15 are set at ingest, per band (``band_flags``) and OR-ed over bands (``flags``). Bits
+16-23 are set by later stages. An object whose flags intersect :data:`UNUSABLE` has no usable
+pixels in at least one band and is not scored; it still gets a catalog row.
+
+Examples
+--------
+>>> int(Flag.MISSING_FILE | Flag.WRONG_SHAPE)
+9
+>>> describe(9)
+['MISSING_FILE', 'WRONG_SHAPE']
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Flag(enum.IntFlag):
+    """Bit meanings of the ``flags`` and ``band_flags`` columns."""
+
+    MISSING_FILE = 1 << 0
+    """The band's file does not exist."""
+    UNREADABLE = 1 << 1
+    """The file exists but is empty, not FITS, or has no image HDU."""
+    TRUNCATED = 1 << 2
+    """The file ends before its declared data does."""
+    WRONG_SHAPE = 1 << 3
+    """The image shape differs from the layout's shape for the band."""
+    ALL_NONFINITE = 1 << 4
+    """Every pixel is NaN or infinite."""
+    SOME_NONFINITE = 1 << 5
+    """Some pixels are NaN or infinite (they are kept as NaN in the store)."""
+    MASKED_PIXELS = 1 << 6
+    """Some pixels carry the layout's masked value (kept as NaN in the store)."""
+    NO_COORDINATES = 1 << 7
+    """No sky position was found in the header (ra and dec are NaN)."""
+    DUPLICATE_ID = 1 << 8
+    """The object id matched more than one file for a band; the first in sorted order was used."""
+    NOT_SCORED = 1 << 16
+    """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
+    SCORE_NONFINITE = 1 << 17
+    """The model returned a non-finite score."""
+
+
+UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
+"""Flags after which an object has a band without usable pixels."""
+
+FLAGS_DTYPE = "int32"
+
+
+def describe(value: int) -> list[str]:
+    """Names of the bits set in ``value``, lowest bit first."""
+    return [flag.name for flag in Flag if value & flag and flag.name]
+
+
+def documentation() -> dict[str, str]:
+    """Bit name -> "bit N: meaning", for catalog headers and reports."""
+    return {
+        flag.name: f"bit {flag.value.bit_length() - 1}: {_DOCS[flag.name]}"
+        for flag in Flag
+        if flag.name
+    }
+
+
+_DOCS = {
+    "MISSING_FILE": "band file missing",
+    "UNREADABLE": "band file empty, not FITS or without an image",
+    "TRUNCATED": "band file truncated",
+    "WRONG_SHAPE": "band image shape differs from the layout",
+    "ALL_NONFINITE": "every pixel of a band is NaN or infinite",
+    "SOME_NONFINITE": "some pixels NaN or infinite",
+    "MASKED_PIXELS": "some pixels masked (layout masked value)",
+    "NO_COORDINATES": "no sky position in the header",
+    "DUPLICATE_ID": "object id matched several files of a band",
+    "NOT_SCORED": "not scored: unusable input",
+    "SCORE_NONFINITE": "model returned a non-finite score",
+}

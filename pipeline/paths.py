@@ -1,0 +1,67 @@
+"""Every storage name lenshunt uses, in one place. Functions here build paths; they create nothing.
+
+A store is a Zarr v3 directory; lenshunt's own bookkeeping lives in its ``_lenshunt/`` folder,
+which Zarr and xarray ignore. A score run writes into its output directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BOOKKEEPING = "_lenshunt"
+
+
+def bookkeeping_dir(store: Path) -> Path:
+    return Path(store) / BOOKKEEPING
+
+
+def ingest_plan_dir(store: Path, plan_id: str) -> Path:
+    """Folder of one ingest plan: the plan file and one done marker per region."""
+    return bookkeeping_dir(store) / "ingest" / plan_id
+
+
+def ingest_plan_file(store: Path, plan_id: str) -> Path:
+    return ingest_plan_dir(store, plan_id) / "plan.json"
+
+
+def region_done_marker(store: Path, plan_id: str, region_index: int) -> Path:
+    return ingest_plan_dir(store, plan_id) / f"region-{region_index:06d}.done.json"
+
+
+def ingest_report_file(store: Path, plan_id: str) -> Path:
+    return bookkeeping_dir(store) / "reports" / f"ingest-{plan_id}.json"
+
+
+def score_parts_dir(out_dir: Path) -> Path:
+    """Per-chunk score parts of a score run (its resume state)."""
+    return Path(out_dir) / "parts"
+
+
+def score_part_file(out_dir: Path, start: int, stop: int) -> Path:
+    return score_parts_dir(out_dir) / f"scores-{start:012d}-{stop:012d}.parquet"
+
+
+def score_run_file(out_dir: Path) -> Path:
+    """What a score run was started with (model hash, store, options), to refuse mixed resumes."""
+    return Path(out_dir) / "score-run.json"
+
+
+def catalog_fits(out_dir: Path) -> Path:
+    return Path(out_dir) / "catalog.fits"
+
+
+def catalog_parquet(out_dir: Path) -> Path:
+    return Path(out_dir) / "catalog.parquet"
+
+
+def metrics_file(out_dir: Path) -> Path:
+    return Path(out_dir) / "metrics.json"
+
+
+def report_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / "report"
+
+
+def shipped_model() -> Path:
+    """The default model bundle shipped inside the package (see docs/model-card.md)."""
+    return Path(__file__).parent / "models" / "shipped" / "default"

@@ -1,0 +1,248 @@
+"""Drive a score run: plan regions, fan them out on Dask, resume from parts, write the catalog.
+
+Each region's scores land in a Parquet part named by its row range; the parts are the run's
+resume state. A rerun (after a crash, or after the store grew) scores only rows no part covers,
+then assembles the catalog from all parts and the store's coordinates: one row per object, ranks
+recomputed over the whole store, objects in = rows out checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import __version__, paths
+from pipeline.errors import BundleError, ConservationError, StoreError
+from pipeline.ingest import plan_regions
+from pipeline.scoring import score_region_task
+from pipeline.store import open_store, read_attributes
+
+_PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
+
+
+@dataclass
+class ScoreRunResult:
+    """What a score run did."""
+
+    out_dir: str
+    store: str
+    model_id: str
+    n_objects: int
+    n_scored: int
+    n_rows_scored_now: int
+    catalog_fits: str
+    catalog_parquet: str
+    seconds: float
+    seconds_read: float = 0.0
+    seconds_model: float = 0.0
+    flag_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now "
+            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all\n"
+            f"  catalog: {self.catalog_fits}\n           {self.catalog_parquet}"
+        )
+
+
+def uncovered_regions(covered: list[tuple[int, int]], n_rows: int, chunk_objects: int) -> list[tuple[int, int]]:
+    """Row regions of ``[0, n_rows)`` that no covered range holds, split at shard boundaries.
+
+    >>> uncovered_regions([(0, 1024), (1024, 1500)], 2600, 1024)
+    [(1500, 2048), (2048, 2600)]
+    """
+    regions: list[tuple[int, int]] = []
+    row = 0
+    for start, stop in sorted(covered) + [(n_rows, n_rows)]:
+        if start > row:
+            regions.extend(plan_regions(row, min(start, n_rows) - row, chunk_objects))
+        row = max(row, stop)
+    return regions
+
+
+def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
+    """Score parts already written in ``out_dir``, by row range."""
+    parts = {}
+    directory = paths.score_parts_dir(out_dir)
+    if directory.is_dir():
+        for path in directory.iterdir():
+            match = _PART_NAME.match(path.name)
+            if match:
+                parts[(int(match.group(1)), int(match.group(2)))] = path
+    return parts
+
+
+def check_bundle_fits_store(bundle, attributes) -> None:
+    """Refuse a model whose recipe needs groups or bands the store does not have."""
+    for group, bands in bundle.recipe.groups.items():
+        have = attributes.groups.get(group)
+        if have is None or not set(bands) <= set(have):
+            raise BundleError(
+                f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but store "
+                f"(layout {attributes.layout!r}) has {attributes.groups}; use a model trained on this layout"
+            )
+
+
+def _check_run_file(out_dir: Path, identity: dict, overwrite: bool) -> None:
+    run_file = paths.score_run_file(out_dir)
+    if overwrite and out_dir.exists():
+        shutil.rmtree(paths.score_parts_dir(out_dir), ignore_errors=True)
+        run_file.unlink(missing_ok=True)
+    if run_file.exists():
+        previous = json.loads(run_file.read_text())
+        differing = {k: (previous.get(k), v) for k, v in identity.items() if previous.get(k) != v}
+        if differing:
+            raise StoreError(
+                f"{out_dir} holds scores of another run ({differing}); use a new --out, or pass "
+                "--overwrite to discard them"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(identity, indent=1))
+
+
+def score_store(
+    store: str | Path,
+    bundle_path: str | Path,
+    out_dir: str | Path,
+    client,
+    *,
+    batch_size: int = 256,
+    tta: bool = False,
+    threshold: float = 0.5,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreRunResult:
+    """Score every object of ``store`` not scored yet in ``out_dir`` and write the catalog.
+
+    Parameters
+    ----------
+    store, bundle_path, out_dir
+        The store, the model bundle directory, and the run's output directory.
+    client
+        A ``distributed.Client``; tasks are one per store region (shard-aligned).
+    batch_size
+        Objects per forward pass; every pass has exactly this shape.
+    tta
+        Average over the 8 rotations and flips; ``score_std`` is their spread.
+    threshold
+        Recorded in the catalog's provenance (and used by the evaluation).
+    overwrite
+        Discard the parts of an earlier, different run in ``out_dir``.
+    """
+    from pipeline.bundle import load_bundle
+    from pipeline.catalog import make_catalog_table, write_catalog
+    from schemas.catalog import Provenance
+
+    started = time.perf_counter()
+    store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
+    attributes = read_attributes(store)
+    bundle = load_bundle(bundle_path)
+    check_bundle_fits_store(bundle, attributes)
+    identity = {"store": str(store), "model_sha256": bundle.sha256, "tta": tta}
+    _check_run_file(out_dir, identity, overwrite)
+
+    dataset = open_store(store)
+    n_objects = int(dataset.sizes["object"])
+    todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, attributes.chunk_objects)
+    futures = [
+        client.submit(
+            score_region_task,
+            str(store),
+            start,
+            stop,
+            str(bundle_path),
+            bundle.sha256,
+            str(paths.score_part_file(out_dir, start, stop)),
+            batch_size=batch_size,
+            tta=tta,
+            pure=False,
+        )
+        for start, stop in todo
+    ]
+    from distributed import as_completed
+
+    seconds_read = seconds_model = 0.0
+    if progress:
+        progress(0, len(futures))
+    for done, future in enumerate(as_completed(futures), start=1):
+        stats = future.result()
+        seconds_read += stats["seconds_read"]
+        seconds_model += stats["seconds_model"]
+        if progress:
+            progress(done, len(futures))
+
+    scores = assemble_parts(out_dir, dataset["object_id"].values)
+    labels = dataset["label"].values
+    flags = dataset["flags"].values | scores["flags_added"].to_numpy()
+    table = make_catalog_table(
+        object_ids=dataset["object_id"].values,
+        ra=dataset["ra"].values,
+        dec=dataset["dec"].values,
+        scores=scores["score"].to_numpy(),
+        score_std=scores["score_std"].to_numpy(),
+        flags=flags,
+        model_id=bundle.model_id,
+        labels=labels if (labels >= 0).any() else None,
+    )
+    n_scored = int(np.isfinite(table["score"]).sum())
+    provenance = Provenance(
+        model_id=bundle.model_id,
+        model_sha256=bundle.sha256,
+        store=str(store),
+        layout=attributes.layout,
+        code_version=__version__,
+        date=datetime.now(UTC),
+        threshold=threshold,
+        tta=tta,
+        n_objects=n_objects,
+        n_scored=n_scored,
+        extras={"batch_size": batch_size, "architecture": bundle.card.architecture},
+    )
+    written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
+    return ScoreRunResult(
+        out_dir=str(out_dir),
+        store=str(store),
+        model_id=bundle.model_id,
+        n_objects=n_objects,
+        n_scored=n_scored,
+        n_rows_scored_now=sum(stop - start for start, stop in todo),
+        catalog_fits=str(written.fits),
+        catalog_parquet=str(written.parquet),
+        seconds=time.perf_counter() - started,
+        seconds_read=seconds_read,
+        seconds_model=seconds_model,
+    )
+
+
+def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
+    """All parts concatenated in row order, checked to cover each store row exactly once."""
+    parts = existing_parts(out_dir)
+    frames = [pd.read_parquet(path) for _, path in sorted(parts.items())]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"row": [], "object_id": []})
+    n = len(store_object_ids)
+    rows = table["row"].to_numpy()
+    if len(table) != n or not np.array_equal(np.sort(rows), np.arange(n)):
+        raise ConservationError(
+            f"score parts in {out_dir} cover {len(table)} rows ({len(np.unique(rows))} distinct) but the "
+            f"store has {n}; rerun the score stage to fill gaps, or --overwrite"
+        )
+    table = table.sort_values("row").reset_index(drop=True)
+    if not np.array_equal(table["object_id"].to_numpy(), store_object_ids):
+        raise ConservationError(
+            f"score parts in {out_dir} name other objects than the store rows they cover: the store "
+            "was rebuilt since; score it into a new --out or pass --overwrite"
+        )
+    return table

@@ -1,0 +1,170 @@
+"""Score rows of a store with a model bundle: the work each Dask worker does.
+
+A worker opens each bundle once and keeps it (the Keras model is built on first use and
+reused by every later task on that worker). Batches always have ``batch_size`` rows: the last
+one is padded, so a compiled model (XLA under JAX, a traced function under TensorFlow) is never
+recompiled for a new shape. Objects whose flags make them unusable are not run through the model;
+they keep their row with a NaN score and the NOT_SCORED flag.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.flags import UNUSABLE, Flag
+
+_BUNDLES: dict[tuple[str, str], object] = {}
+_BUNDLES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """Scores of rows ``start``..``stop`` of a store (NaN where not scored) and added flags."""
+
+    start: int
+    stop: int
+    object_id: np.ndarray
+    score: np.ndarray
+    score_std: np.ndarray
+    flags_added: np.ndarray
+    seconds_read: float
+    seconds_model: float
+
+
+def worker_bundle(bundle_path: str, sha256: str):
+    """The bundle at ``bundle_path``, opened once per process and cached (model included).
+
+    The cache key includes the model hash, so a replaced bundle at the same path is reopened.
+    """
+    key = (str(bundle_path), sha256)
+    with _BUNDLES_LOCK:
+        if key not in _BUNDLES:
+            from pipeline.bundle import load_bundle
+
+            bundle = load_bundle(bundle_path)
+            if bundle.sha256 != sha256:
+                from pipeline.errors import BundleError
+
+                raise BundleError(
+                    f"bundle {bundle_path} changed during the run (sha256 {bundle.sha256[:12]} != {sha256[:12]}); "
+                    "rerun the score stage"
+                )
+            bundle.model  # noqa: B018 - build the model now, once, on this worker
+            _BUNDLES[key] = bundle
+        return _BUNDLES[key]
+
+
+def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, batch_size: int, tta: bool):
+    """Scores and their TTA spread for images already in memory (a pure function of its inputs).
+
+    Returns (score, score_std, flags_added), each of length n.
+    """
+    n = len(flags)
+    score = np.full(n, np.nan, dtype=np.float32)
+    spread = np.full(n, np.nan, dtype=np.float32)
+    added = np.zeros(n, dtype=np.int32)
+    usable = (flags & int(UNUSABLE)) == 0
+    added[~usable] |= int(Flag.NOT_SCORED)
+    if not usable.any():
+        return score, spread, added
+    inputs = bundle.prepare({group: images[usable] for group, images in groups.items()})
+    if tta:
+        from pipeline.augment import N_DIHEDRAL, dihedral
+
+        per_transform = np.stack(
+            [
+                bundle.predict({name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size)
+                for k in range(N_DIHEDRAL)
+            ]
+        )
+        mean, std = per_transform.mean(axis=0), per_transform.std(axis=0)
+    else:
+        mean = bundle.predict(inputs, batch_size=batch_size)
+        std = np.zeros_like(mean)
+    score[usable], spread[usable] = mean, std
+    nonfinite = usable & ~np.isfinite(score)
+    added[nonfinite] |= int(Flag.SCORE_NONFINITE)
+    score[nonfinite] = np.nan
+    spread[nonfinite] = np.nan
+    return score, spread, added
+
+
+def score_rows(
+    store: str, start: int, stop: int, bundle_path: str, sha256: str, *, batch_size: int, tta: bool
+) -> ScoredRows:
+    """Worker task: read rows ``start:stop`` of ``store`` batch by batch and score them.
+
+    Memory stays bounded by one batch of images whatever the region size.
+    """
+    from pipeline.store import open_store
+
+    bundle = worker_bundle(bundle_path, sha256)
+    dataset = open_store(store, chunks=None)
+    groups = list(bundle.recipe.groups)
+    object_ids = dataset["object_id"][start:stop].values
+    flags = dataset["flags"][start:stop].values
+    scores, spreads, added = [], [], []
+    seconds_read = seconds_model = 0.0
+    for batch_start in range(start, stop, batch_size):
+        batch_stop = min(batch_start + batch_size, stop)
+        tic = time.perf_counter()
+        images = {group: dataset[group][batch_start:batch_stop].values for group in groups}
+        toc = time.perf_counter()
+        result = score_groups(
+            bundle, images, flags[batch_start - start : batch_stop - start], batch_size=batch_size, tta=tta
+        )
+        seconds_read += toc - tic
+        seconds_model += time.perf_counter() - toc
+        scores.append(result[0])
+        spreads.append(result[1])
+        added.append(result[2])
+    return ScoredRows(
+        start=start,
+        stop=stop,
+        object_id=object_ids,
+        score=np.concatenate(scores) if scores else np.empty(0, np.float32),
+        score_std=np.concatenate(spreads) if spreads else np.empty(0, np.float32),
+        flags_added=np.concatenate(added) if added else np.empty(0, np.int32),
+        seconds_read=seconds_read,
+        seconds_model=seconds_model,
+    )
+
+
+def write_scored_part(rows: ScoredRows, path: Path) -> Path:
+    """Write a region's scores as a Parquet part (atomically: temp file, then rename)."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "row": np.arange(rows.start, rows.stop, dtype=np.int64),
+            "object_id": rows.object_id.astype(np.int64),
+            "score": rows.score,
+            "score_std": rows.score_std,
+            "flags_added": rows.flags_added,
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    table.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def score_region_task(
+    store: str, start: int, stop: int, bundle_path: str, sha256: str, part_path: str, *, batch_size: int, tta: bool
+) -> dict:
+    """Dask task: score a region and leave its part file (the region's completion marker)."""
+    rows = score_rows(store, start, stop, bundle_path, sha256, batch_size=batch_size, tta=tta)
+    write_scored_part(rows, Path(part_path))
+    return {
+        "start": start,
+        "stop": stop,
+        "n_scored": int(np.isfinite(rows.score).sum()),
+        "seconds_read": rows.seconds_read,
+        "seconds_model": rows.seconds_model,
+    }

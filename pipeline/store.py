@@ -1,0 +1,219 @@
+"""Create, grow, write and open lenshunt Zarr v3 stores (the contract is :mod:`schemas.store`).
+
+Images are sharded along ``object`` (one shard per ``chunk_objects`` objects, inner chunks of
+``inner_chunk_objects``) so that bulk reads stream whole shards while single objects (a gallery,
+a random training batch) read one small inner chunk. Writers must own whole shards: regions
+handed out by :func:`plan_regions` never share one.
+
+Rows past the committed count (``n_objects`` attribute) belong to an ingest in progress and are
+hidden by :func:`open_store`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pipeline import __version__
+from pipeline.errors import StoreError, StoreNotFoundError
+from pipeline.paths import BOOKKEEPING
+from schemas.layout import Layout, parse_layout
+from schemas.store import (
+    BAND_DIM,
+    BAND_FLAGS,
+    COORDINATE_DTYPES,
+    IMAGE_DTYPE,
+    OBJECT_DIM,
+    STORE_SCHEMA_VERSION,
+    StoreAttributes,
+    image_dims,
+)
+
+
+
+DEFAULT_CHUNK_OBJECTS = 1024
+_BOOKKEEPING_DOC = "lenshunt ingest plans, region done markers and reports; not data"
+DEFAULT_INNER_CHUNK_OBJECTS = 16
+_FILL = {"object_id": -1, "ra": np.nan, "dec": np.nan, "flags": 0, "label": -1}
+
+
+def empty_dataset(layout: Layout, n_objects: int = 0) -> xr.Dataset:
+    """A dataset of the store schema for ``layout`` with ``n_objects`` blank rows."""
+    data_vars = {}
+    for group, bands in layout.groups.items():
+        ny, nx = layout.group_shape(group)
+        data_vars[group] = (
+            image_dims(group),
+            np.full((n_objects, len(bands), ny, nx), np.nan, dtype=IMAGE_DTYPE),
+            {"bands": list(bands), "units": "flux (as in the input files)"},
+        )
+    coords = {
+        name: ((OBJECT_DIM,), np.full(n_objects, _FILL[name], dtype=dtype))
+        for name, dtype in COORDINATE_DTYPES.items()
+    }
+    coords[BAND_FLAGS] = ((OBJECT_DIM, BAND_DIM), np.zeros((n_objects, len(layout.bands)), dtype="int32"))
+    dataset = xr.Dataset(data_vars, coords=coords)
+    dataset["ra"].attrs["units"] = "deg"
+    dataset["dec"].attrs["units"] = "deg"
+    dataset["label"].attrs["description"] = "1 lens, 0 non-lens, -1 unknown"
+    dataset["flags"].attrs["description"] = "bitmask, see pipeline.flags"
+    return dataset
+
+
+def create_store(
+    path: str | os.PathLike[str],
+    layout: Layout,
+    *,
+    source: str,
+    chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
+    inner_chunk_objects: int = DEFAULT_INNER_CHUNK_OBJECTS,
+) -> None:
+    """Create an empty store for ``layout``; refuses to overwrite an existing path."""
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    path = Path(path)
+    if path.exists():
+        raise StoreError(f"{path} already exists; pass an existing lenshunt store or a new path")
+    inner_chunk_objects = min(inner_chunk_objects, chunk_objects)
+    if chunk_objects % inner_chunk_objects:
+        raise StoreError(
+            f"chunk_objects ({chunk_objects}) must be a multiple of inner_chunk_objects ({inner_chunk_objects})"
+        )
+    dataset = empty_dataset(layout)
+    encoding: dict[str, dict] = {}
+    for group in layout.groups:
+        shape = dataset[group].shape[1:]
+        encoding[group] = {
+            "chunks": (inner_chunk_objects, *shape),
+            "shards": (chunk_objects, *shape),
+            "compressors": [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")],
+            "fill_value": np.nan,
+        }
+    for name in [*COORDINATE_DTYPES, BAND_FLAGS]:
+        shape = dataset[name].shape[1:]
+        encoding[name] = {"chunks": (chunk_objects, *shape), "compressors": [ZstdCodec(level=3)]}
+    attributes = StoreAttributes(
+        lenshunt_store_schema=STORE_SCHEMA_VERSION,
+        layout=layout.name,
+        layout_yaml=layout.to_yaml(),
+        groups={group: list(bands) for group, bands in layout.groups.items()},
+        bands=list(layout.band_names),
+        chunk_objects=chunk_objects,
+        n_objects=0,
+        producer=f"lenshunt {__version__}",
+        created=datetime.now(UTC),
+        source=str(source),
+    )
+    dataset.attrs.update(json.loads(attributes.model_dump_json()))
+    dataset.to_zarr(path, zarr_format=3, consolidated=False, encoding=encoding, mode="w-")
+    # Bookkeeping (plans, done markers, reports) lives in a Zarr group of its own, so that Zarr
+    # and xarray see a well-formed hierarchy and never warn about it.
+    import zarr
+
+    zarr.open_group(path, mode="r+").create_group(BOOKKEEPING, attributes={"description": _BOOKKEEPING_DOC})
+
+
+def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
+    """The validated root attributes of the store at ``path``."""
+    import zarr
+
+    path = Path(path)
+    if not (path / "zarr.json").exists():
+        if path.exists():
+            raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); is it the right path?")
+        raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`")
+    attrs = dict(zarr.open_group(path, mode="r").attrs)
+    if "lenshunt_store_schema" not in attrs:
+        raise StoreError(f"{path} is a Zarr store but not a lenshunt store (no lenshunt_store_schema)")
+    if attrs["lenshunt_store_schema"] != STORE_SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has store schema {attrs['lenshunt_store_schema']}, this lenshunt reads "
+            f"{STORE_SCHEMA_VERSION}; re-ingest with this version"
+        )
+    return StoreAttributes.model_validate(attrs)
+
+
+def store_layout(attributes: StoreAttributes) -> Layout:
+    """The layout a store was ingested with (from its own attributes)."""
+    import yaml
+
+    return parse_layout(yaml.safe_load(attributes.layout_yaml), source="store attributes")
+
+
+def update_attributes(path: str | os.PathLike[str], values: Mapping[str, object]) -> None:
+    import zarr
+
+    zarr.open_group(Path(path), mode="r+").attrs.update(dict(values))
+
+
+def resize_objects(path: str | os.PathLike[str], n_rows: int) -> None:
+    """Grow (metadata only) every array with the object dimension to ``n_rows`` rows."""
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r+")
+    for _, array in group.arrays():
+        if array.metadata.dimension_names and array.metadata.dimension_names[0] == OBJECT_DIM:
+            if array.shape[0] < n_rows:
+                array.resize((n_rows, *array.shape[1:]))
+
+
+def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) -> None:
+    """Write ``dataset`` (rows ``start`` onward) into the store through xarray."""
+    stop = start + dataset.sizes[OBJECT_DIM]
+    dataset.to_zarr(Path(path), region={OBJECT_DIM: slice(start, stop)}, mode="r+", consolidated=False)
+
+
+def open_store(
+    path: str | os.PathLike[str], *, include_uncommitted: bool = False, chunks: str | dict | None = "auto"
+) -> xr.Dataset:
+    """Open a store lazily, checked against the store schema.
+
+    With the default ``chunks`` the variables are dask arrays; ``chunks=None`` gives lazily
+    indexed arrays without dask, which is what code already running inside a Dask task wants.
+
+    Band names become coordinates (``band`` and ``<group>_band``); rows of an unfinished ingest
+    are hidden unless ``include_uncommitted``.
+
+    Raises
+    ------
+    StoreNotFoundError, StoreError
+        If there is no store at ``path`` or it does not follow the schema.
+    """
+    attributes = read_attributes(path)
+    if chunks == "auto":
+        dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3)
+    else:
+        dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3, chunks=chunks)
+    _check_schema(dataset, attributes, path)
+    if not include_uncommitted:
+        dataset = dataset.isel({OBJECT_DIM: slice(0, attributes.n_objects)})
+    dataset = dataset.assign_coords({BAND_DIM: attributes.bands})
+    for group, bands in attributes.groups.items():
+        dataset = dataset.assign_coords({f"{group}_band": bands})
+    return dataset
+
+
+def _check_schema(dataset: xr.Dataset, attributes: StoreAttributes, path) -> None:
+    problems = []
+    for name, dtype in COORDINATE_DTYPES.items():
+        if name not in dataset.variables:
+            problems.append(f"missing {name}")
+        elif dataset[name].dtype != np.dtype(dtype) or dataset[name].dims != (OBJECT_DIM,):
+            problems.append(f"{name} is {dataset[name].dtype}{dataset[name].dims}, expected {dtype}(object,)")
+    for group, bands in attributes.groups.items():
+        if group not in dataset.data_vars:
+            problems.append(f"missing image variable {group}")
+        elif dataset[group].dims != image_dims(group) or dataset[group].shape[1] != len(bands):
+            problems.append(f"{group} has dims {dataset[group].dims} and shape {dataset[group].shape}")
+    if BAND_FLAGS not in dataset.variables:
+        problems.append(f"missing {BAND_FLAGS}")
+    if dataset.sizes.get(OBJECT_DIM, 0) < attributes.n_objects:
+        problems.append(f"{attributes.n_objects} objects committed but arrays hold {dataset.sizes.get(OBJECT_DIM)}")
+    if problems:
+        raise StoreError(f"store {path} violates the store schema: {'; '.join(problems)}")

@@ -1,0 +1,197 @@
+"""Cutout layouts as validated data.
+
+A layout says which bands a set has, where each band's file of an object lives, the image shape
+and pixel scale of each band, how bands of equal shape are grouped in the store, which pixel value
+marks masked pixels, where sky coordinates are found in the headers, and how labels are read from
+the set's catalog. Layouts are YAML files in ``schemas/layouts``; any YAML file of the same form
+can be passed by path.
+
+Examples
+--------
+>>> layout = load_layout("euclid-sglc2")
+>>> [band.name for band in layout.bands]
+['VIS', 'Y', 'J', 'H']
+>>> layout.groups["nir"]
+('Y', 'J', 'H')
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LAYOUTS_DIR = Path(__file__).parent / "layouts"
+ID_PLACEHOLDER = "{id}"
+
+
+class LayoutError(ValueError):
+    """A layout file is missing, unreadable or does not validate."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Band(_Strict):
+    """One band of a layout: its file pattern, image shape, pixel scale and store group."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    path: str = Field(description="File path relative to the set's root, with '{id}' for the object id.")
+    shape: tuple[int, int] = Field(description="Image shape (ny, nx) in pixels.")
+    pixel_scale_arcsec: float = Field(gt=0)
+    group: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Store variable holding this band.")
+    wavelength_nm: float | None = Field(default=None, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _has_one_id_placeholder(cls, value: str) -> str:
+        if value.count(ID_PLACEHOLDER) != 1:
+            raise ValueError(f"must contain '{ID_PLACEHOLDER}' exactly once, got {value!r}")
+        return value
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_shape(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) <= 0:
+            raise ValueError(f"must be two positive pixel counts, got {value}")
+        return value
+
+    def path_for(self, object_id: int, id_digits: int) -> str:
+        """Relative path of this band's file for ``object_id``."""
+        return self.path.replace(ID_PLACEHOLDER, f"{object_id:0{id_digits}d}")
+
+    def path_regex(self) -> re.Pattern[str]:
+        """Regular expression matching this band's relative paths; group 1 is the id."""
+        before, after = self.path.split(ID_PLACEHOLDER)
+        return re.compile("^" + re.escape(before) + r"(\d+)" + re.escape(after) + "$")
+
+
+class CoordinateSpec(_Strict):
+    """Header keywords holding the sky position and their unit."""
+
+    ra: str
+    dec: str
+    unit: Literal["deg", "rad"] = "deg"
+
+
+class CatalogSpec(_Strict):
+    """Where a set's catalog is and how its labels are derived."""
+
+    pattern: str = Field(description="Glob, relative to the set's root, of the catalog CSV.")
+    comment: str = "#"
+    id_column: str = "ID"
+    label_rule: str = Field(description="pandas query expression that is true for lenses.")
+
+
+class Layout(_Strict):
+    """A validated cutout layout (see module docstring)."""
+
+    name: str
+    description: str = ""
+    id_digits: int = Field(default=6, ge=1, le=18)
+    bands: tuple[Band, ...] = Field(min_length=1)
+    masked_value: float | None = None
+    coordinates: tuple[CoordinateSpec, ...] = ()
+    catalog: CatalogSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Layout:
+        names = [band.name for band in self.bands]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"band names must be unique, repeated: {duplicated}")
+        for group, members in self.groups.items():
+            bands = [self.band(name) for name in members]
+            shapes = {band.shape for band in bands}
+            scales = {band.pixel_scale_arcsec for band in bands}
+            if len(shapes) > 1 or len(scales) > 1:
+                raise ValueError(
+                    f"group {group!r} mixes shapes {sorted(shapes)} or pixel scales {sorted(scales)}; "
+                    "bands of one group must share both"
+                )
+        return self
+
+    @cached_property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Store groups in first-appearance order, each with its band names in layout order."""
+        groups: dict[str, list[str]] = {}
+        for band in self.bands:
+            groups.setdefault(band.group, []).append(band.name)
+        return {group: tuple(members) for group, members in groups.items()}
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(band.name for band in self.bands)
+
+    def band(self, name: str) -> Band:
+        """The band called ``name``; a near-miss suggestion is given when there is none."""
+        for band in self.bands:
+            if band.name == name:
+                return band
+        hint = difflib.get_close_matches(name, self.band_names, n=1)
+        suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise KeyError(f"layout {self.name!r} has no band {name!r} (bands: {list(self.band_names)}).{suggestion}")
+
+    def group_shape(self, group: str) -> tuple[int, int]:
+        """Image shape (ny, nx) shared by the bands of ``group``."""
+        return self.band(self.groups[group][0]).shape
+
+    def group_pixel_scale(self, group: str) -> float:
+        return self.band(self.groups[group][0]).pixel_scale_arcsec
+
+    def to_yaml(self) -> str:
+        """The layout as YAML text that :func:`load_layout` reads back."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def available_layouts() -> list[str]:
+    """Names of the layouts shipped in ``schemas/layouts``."""
+    return sorted(path.stem for path in LAYOUTS_DIR.glob("*.yaml"))
+
+
+def parse_layout(data: object, source: str = "<data>") -> Layout:
+    """Validate already-parsed layout data; errors name the field and what was expected."""
+    try:
+        return Layout.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '<top>'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise LayoutError(f"layout {source} is invalid: {problems}") from exc
+
+
+def load_layout(name_or_path: str | Path) -> Layout:
+    """Load a shipped layout by name, or any layout YAML file by path.
+
+    Raises
+    ------
+    LayoutError
+        If the file does not exist, is not YAML, or does not validate; the message names the
+        offending field and, for an unknown name, suggests the nearest shipped layout.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        path = candidate
+    else:
+        path = LAYOUTS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            hint = difflib.get_close_matches(str(name_or_path), available_layouts(), n=1)
+            suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
+            raise LayoutError(
+                f"no layout named {str(name_or_path)!r}; shipped layouts: {available_layouts()}, "
+                f"or pass the path of a layout YAML file.{suggestion}"
+            )
+    if not path.exists():
+        raise LayoutError(f"layout file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise LayoutError(f"layout file {path} is not valid YAML: {exc}") from exc
+    return parse_layout(data, source=str(path))

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real Dask LocalCluster, a real Prefect test harness, layouts and sample sets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parent))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REAL_SAMPLES = SHARED_DATA / "sglc1-samples"
+BUNDLED_SAMPLES = Path(__file__).parent / "data" / "sglc1-samples"
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real two-worker process LocalCluster shared by the session."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real (temporary, SQLite-backed) Prefect API for the session's flow runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    """The real first-challenge cutouts (shared/data beside the repo, or the copy in tests/data)."""
+    for candidate in (REAL_SAMPLES, BUNDLED_SAMPLES):
+        if (candidate / "imageEUC_VIS-100002.fits").exists():
+            return candidate
+    pytest.fail("real challenge samples not found in ../shared/data or tests/data")

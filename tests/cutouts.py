@@ -1,0 +1,61 @@
+"""Write small real FITS cutout sets in any layout, with chosen defects, for tests.
+
+Images are seeded noise of order 1e-11 with a Gaussian blob, written with astropy so that the
+files are independent of the simulator and of the reader under test.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from schemas.layout import Layout
+
+
+def cutout_image(object_id: int, band_index: int, shape: tuple[int, int]) -> np.ndarray:
+    """A deterministic float32 image for (object, band)."""
+    rng = np.random.default_rng([object_id, band_index])
+    ny, nx = shape
+    y, x = np.mgrid[:ny, :nx]
+    blob = np.exp(-((x - nx / 2) ** 2 + (y - ny / 2) ** 2) / (2 * (nx / 10) ** 2))
+    return ((blob + 0.05 * rng.standard_normal(shape)) * 1e-11).astype(np.float32)
+
+
+def write_cutout(path: Path, image: np.ndarray, ra_deg: float, dec_deg: float, unit: str = "deg") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = fits.Header()
+    header["CRVAL1"], header["CRVAL2"] = ra_deg, dec_deg
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    to_unit = math.radians if unit == "rad" else float
+    header["RA"], header["DEC"] = to_unit(ra_deg), to_unit(dec_deg)
+    fits.PrimaryHDU(image, header=header).writeto(path, overwrite=True)
+
+
+def sky(object_id: int) -> tuple[float, float]:
+    return (object_id * 0.001) % 360.0, -30.0 + (object_id % 1000) * 0.001
+
+
+def write_set(layout: Layout, root: Path, object_ids, labels: dict[int, int] | None = None) -> Path:
+    """Write every band of ``object_ids`` in ``layout`` under ``root``, and a catalog if labels."""
+    unit = layout.coordinates[0].unit if layout.coordinates else "deg"
+    for object_id in object_ids:
+        ra, dec = sky(object_id)
+        for band_index, band in enumerate(layout.bands):
+            image = cutout_image(object_id, band_index, band.shape)
+            write_cutout(root / band.path_for(object_id, layout.id_digits), image, ra, dec, unit)
+    if labels is not None and layout.catalog is not None:
+        name = layout.catalog.pattern.replace("*", "test")
+        rule_columns = "ID,is_lens,n_source_im,mag_eff,n_pix_source"
+        lines = [f"{layout.catalog.comment} test catalog", rule_columns]
+        for object_id, label in sorted(labels.items()):
+            lens = int(label)
+            lines.append(f"{object_id},{lens},{2 * lens},{3.0 if lens else 1.0},{50 if lens else 0}")
+        (root / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def band_file(layout: Layout, root: Path, object_id: int, band: str) -> Path:
+    return root / layout.band(band).path_for(object_id, layout.id_digits)

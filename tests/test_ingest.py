@@ -1,0 +1,219 @@
+"""Ingest on a real Dask cluster into real Zarr stores: conserved, flagged, incremental, resumable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from cutouts import band_file, cutout_image, sky, write_set
+
+from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
+from pipeline.flags import UNUSABLE, Flag
+from pipeline.ingest import ingest, ingest_region, plan_regions, start_plan
+from pipeline.discover import discover
+from pipeline.labels import labels_for
+from pipeline.store import open_store, read_attributes, update_attributes
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(100000, 100040))
+
+
+@pytest.fixture
+def euclid_set(tmp_path) -> Path:
+    return write_set(EUCLID, tmp_path / "src", IDS, {i: int(i % 3 == 0) for i in IDS})
+
+
+def _damage(root: Path) -> dict[int, Flag]:
+    """Damage some objects' files in every documented way; returns the flag each must get."""
+    band_file(EUCLID, root, 100001, "Y").unlink()
+    band_file(EUCLID, root, 100002, "J").write_bytes(b"")
+    band_file(EUCLID, root, 100003, "H").write_bytes(b"SIMPLE? no. " * 300)
+    data = band_file(EUCLID, root, 100004, "VIS").read_bytes()
+    band_file(EUCLID, root, 100004, "VIS").write_bytes(data[: len(data) // 2])
+    fits.PrimaryHDU(np.zeros((60, 60), "f4")).writeto(band_file(EUCLID, root, 100005, "Y"), overwrite=True)
+    fits.PrimaryHDU(np.full((200, 200), np.nan, "f4")).writeto(band_file(EUCLID, root, 100006, "VIS"), overwrite=True)
+    for band in EUCLID.band_names:  # an object whose VIS exists only: the others are missing
+        if band != "VIS":
+            band_file(EUCLID, root, 100007, band).unlink()
+    return {
+        100001: Flag.MISSING_FILE,
+        100002: Flag.UNREADABLE,
+        100003: Flag.UNREADABLE,
+        100004: Flag.TRUNCATED,
+        100005: Flag.WRONG_SHAPE,
+        100006: Flag.ALL_NONFINITE,
+        100007: Flag.MISSING_FILE,
+    }
+
+
+def test_plan_regions_never_share_a_shard():
+    for start, n, chunk in [(0, 10, 4), (1500, 1000, 1024), (5, 3, 8), (8, 16, 8)]:
+        regions = plan_regions(start, n, chunk)
+        assert regions[0][0] == start and regions[-1][1] == start + n
+        assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))
+        shards = [{row // chunk for row in range(a, b)} for a, b in regions]
+        assert all(len(s) == 1 for s in shards)
+        assert len(set().union(*shards)) == len(regions)
+
+
+def test_ingest_conserves_flags_and_labels(euclid_set, tmp_path, dask_client):
+    expected_flags = _damage(euclid_set)
+    report = ingest(EUCLID, euclid_set, tmp_path / "store.zarr", dask_client, chunk_objects=16)
+    assert (report.n_discovered, report.n_added, report.n_after) == (40, 40, 40)
+    store = open_store(tmp_path / "store.zarr")
+    ids = store["object_id"].values
+    np.testing.assert_array_equal(ids, IDS)
+    flags = dict(zip(ids.tolist(), store["flags"].values.tolist()))
+    for object_id, flag in expected_flags.items():
+        assert flags[object_id] & flag, (object_id, flags[object_id])
+        assert flags[object_id] & UNUSABLE
+    assert all(flags[i] == 0 for i in IDS if i not in expected_flags)
+    assert report.n_flagged == len(expected_flags)
+    assert report.reasons == {
+        "Y: missing file": 2,
+        "J: missing file": 1,
+        "H: missing file": 1,
+        "J: empty file": 1,
+        "H: not a FITS file": 1,
+        "VIS: truncated file": 1,
+        "Y: shape (60, 60) != (66, 66)": 1,
+        "VIS: all pixels NaN or masked": 1,
+    }
+    # Per-band flags say which band was bad.
+    band_flags = store["band_flags"].sel(band="Y").values
+    assert band_flags[IDS.index(100005)] == Flag.WRONG_SHAPE
+    # Pixels are what astropy reads, in native float32, per group and band.
+    row = IDS.index(100010)
+    np.testing.assert_array_equal(store["vis"][row, 0].values, cutout_image(100010, 0, (200, 200)))
+    np.testing.assert_array_equal(store["nir"].sel(nir_band="J")[row].values, cutout_image(100010, 2, (66, 66)))
+    assert np.isnan(store["nir"].sel(nir_band="Y")[IDS.index(100001)].values).all()
+    assert store["ra"].values[row] == pytest.approx(sky(100010)[0])
+    np.testing.assert_array_equal(store["label"].values, [int(i % 3 == 0) for i in IDS])
+    assert store["vis"].dtype == np.float32 and store.attrs["layout"] == "euclid-sglc2"
+
+
+def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, dask_client):
+    store_path = tmp_path / "store.zarr"
+    ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)
+    before = open_store(store_path).load()
+    again = ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)
+    assert (again.n_added, again.n_after) == (0, 40)
+    assert open_store(store_path).load().identical(before)
+
+    new_ids = list(range(100040, 100055))
+    write_set(EUCLID, euclid_set, new_ids)
+    later = ingest(EUCLID, euclid_set, store_path, dask_client)
+    assert (later.n_added, later.n_after) == (15, 55)
+    after = open_store(store_path)
+    np.testing.assert_array_equal(after["object_id"].values, IDS + new_ids)
+    assert after.isel(object=slice(0, 40)).load().drop_attrs().identical(before.drop_attrs())
+    np.testing.assert_array_equal(after["vis"][45, 0].values, cutout_image(100045, 0, (200, 200)))
+    assert (after["label"].values[40:] == -1).all()  # not in the catalog
+
+
+def test_interrupted_plan_is_finished_without_duplicates(euclid_set, tmp_path, dask_client):
+    clean = tmp_path / "clean.zarr"
+    ingest(EUCLID, euclid_set, clean, dask_client, chunk_objects=8)
+    crashed = tmp_path / "crashed.zarr"
+    ingest(EUCLID, euclid_set, crashed, dask_client, chunk_objects=8)  # creates the store...
+    # ...then roll it back to empty and replay a crash after the first two regions were written.
+    update_attributes(crashed, {"n_objects": 0})
+    manifest = discover(EUCLID, euclid_set)
+    plan_id = start_plan(crashed, manifest.object_ids)
+    labels, _ = labels_for(EUCLID, manifest.object_ids, euclid_set)
+    layout_yaml = read_attributes(crashed).layout_yaml
+    for index, (start, stop) in enumerate(plan_regions(0, 40, 8)[:2]):
+        rows = slice(start, stop)
+        ingest_region(str(crashed), layout_yaml, plan_id, index, start, manifest.select_or_missing(manifest.object_ids[rows]), labels[rows])
+    assert open_store(crashed).sizes["object"] == 0  # nothing committed yet
+
+    report = ingest(EUCLID, euclid_set, crashed, dask_client)
+    assert (report.n_resumed, report.n_added, report.n_after) == (40, 0, 40)
+    assert open_store(crashed).load().drop_attrs().identical(open_store(clean).load().drop_attrs())
+
+
+def test_killed_ingest_process_resumes(tmp_path):
+    """SIGKILL a real ingest process mid-run; the next ingest finishes it, with no duplicates."""
+    ids = list(range(200000, 200096))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    store = tmp_path / "store.zarr"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from distributed import Client, LocalCluster
+        import pipeline.ingest as ingest_module
+        from schemas.layout import load_layout
+        original = ingest_module.read_objects
+        def slow_read(*args, **kwargs):
+            time.sleep(1.0)
+            return original(*args, **kwargs)
+        if __name__ == "__main__":
+            ingest_module.read_objects = slow_read
+            with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
+                ingest_module.ingest(load_layout("euclid-sglc2"), {str(source)!r}, {str(store)!r}, client, chunk_objects=8)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 120
+    markers: list[Path] = []
+    while time.monotonic() < deadline and len(markers) < 2:
+        markers = list(store.glob("_lenshunt/ingest/*/region-*.done.json"))
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 2 <= len(markers) < 12, "the ingest should have been killed part-way"
+    assert read_attributes(store).n_objects == 0
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
+        report = ingest(EUCLID, source, store, client)
+    assert report.n_resumed == 96 and report.n_after == 96
+    store_data = open_store(store)
+    np.testing.assert_array_equal(store_data["object_id"].values, ids)
+    np.testing.assert_array_equal(store_data["vis"][95, 0].values, cutout_image(200095, 0, (200, 200)))
+
+
+def test_real_challenge_cutouts_ingest(real_samples, tmp_path, dask_client):
+    for layout_name, name in [("sglc1-space", "imageEUC_VIS-100002.fits"), ("sglc1-ground", "imageSDSS_R-100002.fits")]:
+        layout = load_layout(layout_name)
+        source = tmp_path / layout_name
+        target = source / layout.bands[0].path_for(100002, layout.id_digits)
+        target.parent.mkdir(parents=True)
+        target.write_bytes((real_samples / name).read_bytes())
+        report = ingest(layout, source, tmp_path / f"{layout_name}.zarr", dask_client)
+        store = open_store(tmp_path / f"{layout_name}.zarr")
+        group = layout.bands[0].group
+        np.testing.assert_array_equal(store[group][0, 0].values, fits.getdata(target).astype(np.float32))
+        assert store["dec"].values[0] == pytest.approx(np.degrees(fits.getheader(target)["DEC"]))
+        if layout_name == "sglc1-ground":  # I, G, U were not copied: flagged, not dropped
+            assert report.reasons == {"I: missing file": 1, "G: missing file": 1, "U: missing file": 1}
+            assert store["flags"].values[0] & Flag.MISSING_FILE
+
+
+def test_store_errors_are_clear(tmp_path, euclid_set, dask_client):
+    with pytest.raises(StoreNotFoundError, match="lenshunt ingest"):
+        open_store(tmp_path / "absent.zarr")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(StoreError, match="not a Zarr v3 store"):
+        open_store(tmp_path / "plain")
+    ingest(EUCLID, euclid_set, tmp_path / "s.zarr", dask_client)
+    with pytest.raises(ConservationError, match="layout 'euclid-sglc2', not 'sglc1-ground'"):
+        ingest(load_layout("sglc1-ground"), euclid_set, tmp_path / "s.zarr", dask_client)
+    update_attributes(tmp_path / "s.zarr", {"lenshunt_store_schema": 99})
+    with pytest.raises(StoreError, match="schema 99"):
+        open_store(tmp_path / "s.zarr")
+
+
+def test_wrong_layout_for_source_is_reported(tmp_path, euclid_set, dask_client):
+    with pytest.raises(FileNotFoundError, match="no band directory of layout 'sglc1-space'"):
+        ingest(load_layout("sglc1-space"), euclid_set, tmp_path / "x.zarr", dask_client)

@@ -1,0 +1,120 @@
+"""Scoring on a real Dask cluster: same scores as in-process, conserved, resumable, incremental."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bundles import make_bundle, predict_in_process
+from cutouts import band_file, write_set
+
+from pipeline import paths
+from pipeline.catalog import read_catalog, read_provenance
+from pipeline.errors import BundleError, StoreError
+from pipeline.flags import Flag
+from pipeline.gpu_worker import gpu_worker_environment
+from pipeline.ingest import ingest
+from pipeline.store import open_store
+from pipeline.score_run import existing_parts, score_store, uncovered_regions
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(100000, 100036))
+
+
+@pytest.fixture(scope="module")
+def scored_setup(tmp_path_factory, dask_client):
+    root = tmp_path_factory.mktemp("scoring")
+    source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
+    band_file(EUCLID, source, 100003, "J").write_bytes(b"")
+    store = root / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=16)
+    bundle = make_bundle(store, root / "bundle")
+    return root, source, store, bundle
+
+
+def test_uncovered_regions_fill_gaps_on_shard_boundaries():
+    assert uncovered_regions([], 40, 16) == [(0, 16), (16, 32), (32, 40)]
+    assert uncovered_regions([(0, 16), (32, 40)], 40, 16) == [(16, 32)]
+    assert uncovered_regions([(0, 16), (16, 40)], 40, 16) == []
+    assert uncovered_regions([(0, 36)], 50, 16) == [(36, 48), (48, 50)]
+
+
+def test_pipeline_scores_equal_in_process_predict(scored_setup, dask_client):
+    root, _, store, bundle = scored_setup
+    result = score_store(store, bundle, root / "run", dask_client, batch_size=8)
+    catalog = read_catalog(paths.catalog_parquet(root / "run"))
+    assert len(catalog) == len(IDS) == result.n_objects
+    np.testing.assert_array_equal(catalog["object_id"], IDS)
+    expected = predict_in_process(bundle, store)
+    np.testing.assert_allclose(catalog["score"], expected, atol=1e-5, equal_nan=True)
+    # The object with an empty J file keeps its row, unscored and flagged.
+    row = catalog.set_index("object_id").loc[100003]
+    assert np.isnan(row["score"]) and row["flags"] & Flag.NOT_SCORED and row["flags"] & Flag.UNREADABLE
+    assert row["rank"] == len(IDS)
+    assert sorted(catalog["rank"]) == list(range(1, len(IDS) + 1))
+    assert result.n_scored == len(IDS) - 1
+    assert (catalog["score_std"].dropna() == 0).all()
+    provenance = read_provenance(paths.catalog_fits(root / "run"))
+    assert provenance.n_objects == len(IDS) and provenance.n_scored == len(IDS) - 1
+    fits_catalog = read_catalog(paths.catalog_fits(root / "run"))
+    np.testing.assert_array_equal(fits_catalog["object_id"], catalog["object_id"])
+
+
+def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_client, tmp_path):
+    root, source, store, bundle = scored_setup
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    first = read_catalog(paths.catalog_parquet(out))
+    # A crash that lost one region's part: the rerun scores only that region.
+    lost = sorted(existing_parts(out))[1]
+    existing_parts(out)[lost].unlink()
+    again = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert again.n_rows_scored_now == lost[1] - lost[0]
+    np.testing.assert_array_equal(read_catalog(paths.catalog_parquet(out))["score"], first["score"])
+    # Nothing new: nothing scored, catalog rows unchanged.
+    assert score_store(store, bundle, out, dask_client, batch_size=8).n_rows_scored_now == 0
+    # New cutouts arrive: only they are scored; ranks are recomputed over everything.
+    new_ids = list(range(100036, 100046))
+    write_set(EUCLID, source, new_ids)
+    ingest(EUCLID, source, store, dask_client)
+    grown = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert grown.n_rows_scored_now == 10 and grown.n_objects == 46
+    catalog = read_catalog(paths.catalog_parquet(out))
+    assert catalog["object_id"].is_unique and len(catalog) == 46
+    assert sorted(catalog["rank"]) == list(range(1, 47))
+    merged = catalog.set_index("object_id").loc[IDS, "score"].to_numpy()
+    np.testing.assert_array_equal(merged, first["score"].to_numpy())
+
+
+def test_tta_gives_mean_and_spread(scored_setup, dask_client, tmp_path):
+    _, _, store, bundle = scored_setup
+    score_store(store, bundle, tmp_path / "tta", dask_client, batch_size=8, tta=True)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "tta"))
+    scored = catalog.dropna(subset=["score"])
+    assert (scored["score_std"] > 0).any() and (scored["score_std"] >= 0).all()
+    assert read_provenance(paths.catalog_parquet(tmp_path / "tta")).tta
+
+
+def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tmp_path):
+    root, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    other = make_bundle(store, tmp_path / "other", model_id="other-model", downsample=2)
+    with pytest.raises(StoreError, match="scores of another run"):
+        score_store(store, other, out, dask_client, batch_size=8)
+    n_objects = open_store(store).sizes["object"]  # other tests of the module may have grown it
+    assert score_store(store, other, out, dask_client, batch_size=8, overwrite=True).n_rows_scored_now == n_objects
+
+    ground_layout = load_layout("sglc1-ground")
+    ground_src = write_set(ground_layout, tmp_path / "ground", [1, 2])
+    ingest(ground_layout, ground_src, tmp_path / "ground.zarr", dask_client)
+    with pytest.raises(BundleError, match="needs group 'vis'"):
+        score_store(tmp_path / "ground.zarr", bundle, tmp_path / "g", dask_client)
+
+
+def test_gpu_worker_environment_confines_each_worker_to_its_gpu():
+    env = gpu_worker_environment({"CUDA_VISIBLE_DEVICES": "3,0,1,2", "KERAS_BACKEND": "tensorflow"}, cpu_threads=4)
+    assert env["CUDA_VISIBLE_DEVICES"] == "3"
+    assert env["KERAS_BACKEND"] == "tensorflow"  # an explicit choice is kept
+    assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert gpu_worker_environment({})["KERAS_BACKEND"] == "jax"
