@@ -20,7 +20,9 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "slurm:<profile> or pbs:<profile> (dask-jobqueue profiles in deploy/jobqueue.yaml), "
         "or a scheduler address",
     )
-    group.add_argument("--workers", type=int, default=None, help="workers to start (default: one per core/GPU)")
+    group.add_argument(
+        "--workers", type=int, default=None, help="workers to start (default: one per core/GPU)"
+    )
     group.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to join")
 
 

@@ -30,8 +30,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"store      {args.store}")
     print(f"layout     {attributes.layout}  groups {attributes.groups}")
     print(f"objects    {dataset.sizes['object']}  (chunks of {attributes.chunk_objects})")
-    print(f"labels     lens {int((labels == 1).sum())}, non-lens {int((labels == 0).sum())}, "
-          f"unknown {int((labels < 0).sum())}")
-    print(f"flagged    {int(np.count_nonzero(flags))}" + "".join(f"\n  {n:8d} {k}" for k, n in sorted(counts.items())))
+    print(
+        f"labels     lens {int((labels == 1).sum())}, non-lens {int((labels == 0).sum())}, "
+        f"unknown {int((labels < 0).sum())}"
+    )
+    print(
+        f"flagged    {int(np.count_nonzero(flags))}"
+        + "".join(f"\n  {n:8d} {k}" for k, n in sorted(counts.items()))
+    )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
     return 0

@@ -28,7 +28,13 @@ def ingest_stage(
     """One Prefect task for the whole stage; the work fans out on Dask. Idempotent, so retried."""
     with progress_reporter("ingest regions") as progress, connect(**compute) as client:
         return ingest(
-            load_layout(layout), source, store, client, catalog=catalog, chunk_objects=chunk_objects, progress=progress
+            load_layout(layout),
+            source,
+            store,
+            client,
+            catalog=catalog,
+            chunk_objects=chunk_objects,
+            progress=progress,
         )
 
 
@@ -55,9 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="root directory of the cutouts")
     parser.add_argument("store", type=Path, help="Zarr store to create or extend")
     parser.add_argument(
-        "--layout", default="euclid-sglc2", help=f"layout name ({', '.join(available_layouts())}) or YAML path"
+        "--layout",
+        default="euclid-sglc2",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path",
     )
-    parser.add_argument("--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)")
+    parser.add_argument(
+        "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
+    )
     parser.add_argument(
         "--chunk-objects", type=int, default=DEFAULT_CHUNK_OBJECTS, help="objects per shard of a new store"
     )
@@ -75,4 +85,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     return 0
-

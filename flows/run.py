@@ -49,7 +49,9 @@ class RunSummary:
         ]
         if self.metrics:
             keys = ("auroc", "average_precision", "precision", "recall", "tpr0", "tpr10")
-            lines.append("metrics: " + ", ".join(f"{k}={self.metrics.get(k)}" for k in keys if k in self.metrics))
+            lines.append(
+                "metrics: " + ", ".join(f"{k}={self.metrics.get(k)}" for k in keys if k in self.metrics)
+            )
         return "\n".join(lines)
 
 
@@ -109,10 +111,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="root directory of the cutouts")
     parser.add_argument("workdir", type=Path, help="work directory (store.zarr and scores/ live here)")
     parser.add_argument(
-        "--layout", default="euclid-sglc2", help=f"layout name ({', '.join(available_layouts())}) or YAML path"
+        "--layout",
+        default="euclid-sglc2",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path",
     )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
-    parser.add_argument("--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)")
+    parser.add_argument(
+        "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
+    )
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")

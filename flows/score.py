@@ -18,7 +18,14 @@ HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
 @task(name="score-store", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def score_stage(
-    store: str, model: str, out: str, batch_size: int, tta: bool, threshold: float, overwrite: bool, compute: dict
+    store: str,
+    model: str,
+    out: str,
+    batch_size: int,
+    tta: bool,
+    threshold: float,
+    overwrite: bool,
+    compute: dict,
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written."""
     with progress_reporter("score regions") as progress, connect(**compute) as client:
@@ -50,7 +57,9 @@ def score_flow(
 ) -> ScoreRunResult:
     """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``."""
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler}
-    result = score_stage(store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute)
+    result = score_stage(
+        store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute
+    )
     get_run_logger().info("\n%s", result.summary())
     return result
 
@@ -61,8 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="model bundle directory (default: the shipped model)")
     parser.add_argument("--batch-size", type=int, default=256, help="objects per forward pass (fixed shape)")
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
-    parser.add_argument("--threshold", type=float, default=0.5, help="score threshold recorded for evaluation")
-    parser.add_argument("--overwrite", action="store_true", help="discard scores of a different earlier run in --out")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="score threshold recorded for evaluation"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="discard scores of a different earlier run in --out"
+    )
     add_cluster_arguments(parser)
 
 

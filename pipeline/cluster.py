@@ -111,9 +111,7 @@ def connect(
         yield client
 
 
-def _local_cluster(
-    n_workers: int | None, threads_per_worker: int, memory_limit: str | None, dashboard: bool
-):
+def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit: str | None, dashboard: bool):
     from distributed import LocalCluster
 
     for name in _WORKER_THREAD_ENV:

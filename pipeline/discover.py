@@ -44,7 +44,8 @@ class Manifest:
         return Manifest(
             object_ids=np.asarray(object_ids, dtype=np.int64),
             paths={
-                band: [None if row is None else paths[row] for row in rows] for band, paths in self.paths.items()
+                band: [None if row is None else paths[row] for row in rows]
+                for band, paths in self.paths.items()
             },
             duplicates={key: value for key, value in self.duplicates.items() if key[0] in wanted},
         )

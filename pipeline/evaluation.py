@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import paths
 
@@ -22,12 +21,6 @@ class EvaluationResult:
     metrics_path: Path | None
     report_path: Path
     plots: dict[str, Path]
-
-
-def top_candidates(catalog: pd.DataFrame, top_n: int) -> pd.DataFrame:
-    """The ``top_n`` best-ranked scored objects of a catalog, best first."""
-    scored = catalog[np.isfinite(catalog["score"].to_numpy())]
-    return scored.sort_values("rank").head(top_n)
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -62,7 +55,7 @@ def evaluate_run(
     from pipeline.catalog import read_catalog, read_provenance
     from pipeline.metrics import evaluate, write_metrics
     from pipeline.plots import make_evaluation_plots
-    from pipeline.report import GalleryItem, build_report, render_gallery_pngs
+    from pipeline.report import build_report, gallery_items, render_gallery_pngs, select_top
     from pipeline.store import read_attributes, store_layout
 
     out_dir, store = Path(out_dir), Path(store)
@@ -82,23 +75,11 @@ def evaluate_run(
         metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
     plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
 
-    top = top_candidates(catalog, top_n)
+    top = select_top(catalog, top_n)
     layout = store_layout(read_attributes(store))
     images = read_object_images(store, top["object_id"].to_numpy())
     pngs = render_gallery_pngs(images, layout, report_dir / "gallery")
-    gallery = [
-        GalleryItem(
-            object_id=int(row.object_id),
-            score=float(row.score),
-            score_std=float(row.score_std),
-            rank=int(row.rank),
-            flags=int(row.flags),
-            label=int(row.label) if "label" in catalog else -1,
-            png=pngs[int(row.object_id)],
-        )
-        for row in top.itertuples()
-        if int(row.object_id) in pngs
-    ]
+    gallery = gallery_items(top, pngs)
     report = build_report(
         report_dir,
         catalog=catalog,

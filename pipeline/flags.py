@@ -57,11 +57,7 @@ def describe(value: int) -> list[str]:
 
 def documentation() -> dict[str, str]:
     """Bit name -> "bit N: meaning", for catalog headers and reports."""
-    return {
-        flag.name: f"bit {flag.value.bit_length() - 1}: {_DOCS[flag.name]}"
-        for flag in Flag
-        if flag.name
-    }
+    return {flag.name: f"bit {flag.value.bit_length() - 1}: {_DOCS[flag.name]}" for flag in Flag if flag.name}
 
 
 _DOCS = {

@@ -51,7 +51,7 @@ class GPUWorkerSetup(WorkerPlugin):
     def __init__(self, cpu_threads: int | None = None) -> None:
         self.cpu_threads = cpu_threads
 
-    def setup(self, worker) -> None:  # noqa: D102 - WorkerPlugin API
+    def setup(self, worker) -> None:
         threads = self.cpu_threads or max(1, (os.cpu_count() or 4) // max(1, _n_visible_gpus()))
         env = gpu_worker_environment(os.environ, cpu_threads=threads)
         os.environ.update(env)

@@ -100,9 +100,7 @@ def plan_regions(start: int, n_new: int, chunk_objects: int) -> list[tuple[int, 
     return regions
 
 
-def read_objects(
-    layout: Layout, manifest: Manifest, labels: np.ndarray
-) -> tuple[xr.Dataset, Counter[str]]:
+def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, Counter[str]]:
     """Read every band of the manifest's objects into a store-schema dataset (no writing).
 
     Returns the dataset and the count of each problem (``"<band>: <reason>"``).
@@ -222,7 +220,9 @@ def ingest(
     new_ids = np.asarray([i for i in manifest.object_ids.tolist() if i not in existing], dtype=np.int64)
     if new_ids.size:
         plan_id = start_plan(store, new_ids)
-        report.n_added = _run_plan(store, plan_id, manifest, layout, source, catalog, client, progress, report)
+        report.n_added = _run_plan(
+            store, plan_id, manifest, layout, source, catalog, client, progress, report
+        )
         report.plans.append(plan_id)
 
     final = open_store(store)
@@ -271,7 +271,9 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
         todo.append((index, start, manifest.select_or_missing(object_ids[rows]), labels[rows]))
     layout_yaml = read_attributes(store).layout_yaml
     futures = [
-        client.submit(ingest_region, str(store), layout_yaml, plan_id, index, start, part, part_labels, pure=False)
+        client.submit(
+            ingest_region, str(store), layout_yaml, plan_id, index, start, part, part_labels, pure=False
+        )
         for index, start, part, part_labels in todo
     ]
     from distributed import as_completed

@@ -58,7 +58,9 @@ class ScoreRunResult:
         )
 
 
-def uncovered_regions(covered: list[tuple[int, int]], n_rows: int, chunk_objects: int) -> list[tuple[int, int]]:
+def uncovered_regions(
+    covered: list[tuple[int, int]], n_rows: int, chunk_objects: int
+) -> list[tuple[int, int]]:
     """Row regions of ``[0, n_rows)`` that no covered range holds, split at shard boundaries.
 
     >>> uncovered_regions([(0, 1024), (1024, 1500)], 2600, 1024)
@@ -66,7 +68,7 @@ def uncovered_regions(covered: list[tuple[int, int]], n_rows: int, chunk_objects
     """
     regions: list[tuple[int, int]] = []
     row = 0
-    for start, stop in sorted(covered) + [(n_rows, n_rows)]:
+    for start, stop in [*sorted(covered), (n_rows, n_rows)]:
         if start > row:
             regions.extend(plan_regions(row, min(start, n_rows) - row, chunk_objects))
         row = max(row, stop)

@@ -51,8 +51,8 @@ def worker_bundle(bundle_path: str, sha256: str):
                 from pipeline.errors import BundleError
 
                 raise BundleError(
-                    f"bundle {bundle_path} changed during the run (sha256 {bundle.sha256[:12]} != {sha256[:12]}); "
-                    "rerun the score stage"
+                    f"bundle {bundle_path} changed during the run (sha256 {bundle.sha256[:12]} != "
+                    f"{sha256[:12]}); rerun the score stage"
                 )
             bundle.model  # noqa: B018 - build the model now, once, on this worker
             _BUNDLES[key] = bundle
@@ -156,7 +156,15 @@ def write_scored_part(rows: ScoredRows, path: Path) -> Path:
 
 
 def score_region_task(
-    store: str, start: int, stop: int, bundle_path: str, sha256: str, part_path: str, *, batch_size: int, tta: bool
+    store: str,
+    start: int,
+    stop: int,
+    bundle_path: str,
+    sha256: str,
+    part_path: str,
+    *,
+    batch_size: int,
+    tta: bool,
 ) -> dict:
     """Dask task: score a region and leave its part file (the region's completion marker)."""
     rows = score_rows(store, start, stop, bundle_path, sha256, batch_size=batch_size, tta=tta)

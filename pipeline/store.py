@@ -35,8 +35,6 @@ from schemas.store import (
     image_dims,
 )
 
-
-
 DEFAULT_CHUNK_OBJECTS = 1024
 _BOOKKEEPING_DOC = "lenshunt ingest plans, region done markers and reports; not data"
 DEFAULT_INNER_CHUNK_OBJECTS = 16
@@ -83,7 +81,8 @@ def create_store(
     inner_chunk_objects = min(inner_chunk_objects, chunk_objects)
     if chunk_objects % inner_chunk_objects:
         raise StoreError(
-            f"chunk_objects ({chunk_objects}) must be a multiple of inner_chunk_objects ({inner_chunk_objects})"
+            f"chunk_objects ({chunk_objects}) must be a multiple of inner_chunk_objects "
+            f"({inner_chunk_objects})"
         )
     dataset = empty_dataset(layout)
     encoding: dict[str, dict] = {}
@@ -158,9 +157,9 @@ def resize_objects(path: str | os.PathLike[str], n_rows: int) -> None:
 
     group = zarr.open_group(Path(path), mode="r+")
     for _, array in group.arrays():
-        if array.metadata.dimension_names and array.metadata.dimension_names[0] == OBJECT_DIM:
-            if array.shape[0] < n_rows:
-                array.resize((n_rows, *array.shape[1:]))
+        names = array.metadata.dimension_names
+        if names and names[0] == OBJECT_DIM and array.shape[0] < n_rows:
+            array.resize((n_rows, *array.shape[1:]))
 
 
 def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) -> None:
@@ -214,6 +213,8 @@ def _check_schema(dataset: xr.Dataset, attributes: StoreAttributes, path) -> Non
     if BAND_FLAGS not in dataset.variables:
         problems.append(f"missing {BAND_FLAGS}")
     if dataset.sizes.get(OBJECT_DIM, 0) < attributes.n_objects:
-        problems.append(f"{attributes.n_objects} objects committed but arrays hold {dataset.sizes.get(OBJECT_DIM)}")
+        problems.append(
+            f"{attributes.n_objects} objects committed but arrays hold {dataset.sizes.get(OBJECT_DIM)}"
+        )
     if problems:
         raise StoreError(f"store {path} violates the store schema: {'; '.join(problems)}")

@@ -136,7 +136,9 @@ class Layout(_Strict):
                 return band
         hint = difflib.get_close_matches(name, self.band_names, n=1)
         suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise KeyError(f"layout {self.name!r} has no band {name!r} (bands: {list(self.band_names)}).{suggestion}")
+        raise KeyError(
+            f"layout {self.name!r} has no band {name!r} (bands: {list(self.band_names)}).{suggestion}"
+        )
 
     def group_shape(self, group: str) -> tuple[int, int]:
         """Image shape (ny, nx) shared by the bands of ``group``."""

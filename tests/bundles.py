@@ -20,7 +20,9 @@ def make_bundle(store: Path, out: Path, *, model_id: str = "test-small-cnn", dow
     dataset = open_store(store)
     layout = store_layout(read_attributes(store))
     sample = {group: dataset[group][:16].values for group in layout.groups}
-    recipe = fit_recipe(sample, layout, flags=dataset["flags"][:16].values, combine="upsample", downsample=downsample)
+    recipe = fit_recipe(
+        sample, layout, flags=dataset["flags"][:16].values, combine="upsample", downsample=downsample
+    )
     model = build_model("small_cnn", recipe)
     card = ModelCard(model_id=model_id, architecture="small_cnn", training_store=str(store), seed=0, epochs=0)
     return save_bundle(out, model, recipe, card)

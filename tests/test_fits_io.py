@@ -21,7 +21,10 @@ def _image(shape=(66, 66), seed=0):
 
 
 def test_real_challenge_cutouts_read_unchanged(real_samples):
-    for name, layout_name in [("imageEUC_VIS-100002.fits", "sglc1-space"), ("imageSDSS_R-100002.fits", "sglc1-ground")]:
+    for name, layout_name in [
+        ("imageEUC_VIS-100002.fits", "sglc1-space"),
+        ("imageSDSS_R-100002.fits", "sglc1-ground"),
+    ]:
         layout = load_layout(layout_name)
         path = real_samples / name
         result = read_band(path, (101, 101), masked_value=layout.masked_value, coordinates=layout.coordinates)
@@ -78,9 +81,21 @@ def test_coordinates_in_degrees_and_radians(tmp_path):
         (lambda p: p.write_bytes(b""), Flag.UNREADABLE, "empty file"),
         (lambda p: p.write_bytes(b"not a fits file at all" * 200), Flag.UNREADABLE, "not a FITS file"),
         (lambda p: _truncate(p), Flag.TRUNCATED, "truncated file"),
-        (lambda p: fits.PrimaryHDU(_image((64, 66))).writeto(p), Flag.WRONG_SHAPE, "shape (64, 66) != (66, 66)"),
-        (lambda p: fits.PrimaryHDU(np.full((66, 66), np.nan, "f4")).writeto(p), Flag.ALL_NONFINITE, "all pixels"),
-        (lambda p: fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU()]).writeto(p), Flag.UNREADABLE, "no 2-D"),
+        (
+            lambda p: fits.PrimaryHDU(_image((64, 66))).writeto(p),
+            Flag.WRONG_SHAPE,
+            "shape (64, 66) != (66, 66)",
+        ),
+        (
+            lambda p: fits.PrimaryHDU(np.full((66, 66), np.nan, "f4")).writeto(p),
+            Flag.ALL_NONFINITE,
+            "all pixels",
+        ),
+        (
+            lambda p: fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU()]).writeto(p),
+            Flag.UNREADABLE,
+            "no 2-D",
+        ),
     ],
 )
 def test_bad_files_become_flags(tmp_path, make, flag, reason):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -15,10 +16,10 @@ import pytest
 from astropy.io import fits
 from cutouts import band_file, cutout_image, sky, write_set
 
+from pipeline.discover import discover
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.ingest import ingest, ingest_region, plan_regions, start_plan
-from pipeline.discover import discover
 from pipeline.labels import labels_for
 from pipeline.store import open_store, read_attributes, update_attributes
 from schemas.layout import load_layout
@@ -40,7 +41,9 @@ def _damage(root: Path) -> dict[int, Flag]:
     data = band_file(EUCLID, root, 100004, "VIS").read_bytes()
     band_file(EUCLID, root, 100004, "VIS").write_bytes(data[: len(data) // 2])
     fits.PrimaryHDU(np.zeros((60, 60), "f4")).writeto(band_file(EUCLID, root, 100005, "Y"), overwrite=True)
-    fits.PrimaryHDU(np.full((200, 200), np.nan, "f4")).writeto(band_file(EUCLID, root, 100006, "VIS"), overwrite=True)
+    fits.PrimaryHDU(np.full((200, 200), np.nan, "f4")).writeto(
+        band_file(EUCLID, root, 100006, "VIS"), overwrite=True
+    )
     for band in EUCLID.band_names:  # an object whose VIS exists only: the others are missing
         if band != "VIS":
             band_file(EUCLID, root, 100007, band).unlink()
@@ -59,7 +62,7 @@ def test_plan_regions_never_share_a_shard():
     for start, n, chunk in [(0, 10, 4), (1500, 1000, 1024), (5, 3, 8), (8, 16, 8)]:
         regions = plan_regions(start, n, chunk)
         assert regions[0][0] == start and regions[-1][1] == start + n
-        assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(regions))
         shards = [{row // chunk for row in range(a, b)} for a, b in regions]
         assert all(len(s) == 1 for s in shards)
         assert len(set().union(*shards)) == len(regions)
@@ -94,7 +97,9 @@ def test_ingest_conserves_flags_and_labels(euclid_set, tmp_path, dask_client):
     # Pixels are what astropy reads, in native float32, per group and band.
     row = IDS.index(100010)
     np.testing.assert_array_equal(store["vis"][row, 0].values, cutout_image(100010, 0, (200, 200)))
-    np.testing.assert_array_equal(store["nir"].sel(nir_band="J")[row].values, cutout_image(100010, 2, (66, 66)))
+    np.testing.assert_array_equal(
+        store["nir"].sel(nir_band="J")[row].values, cutout_image(100010, 2, (66, 66))
+    )
     assert np.isnan(store["nir"].sel(nir_band="Y")[IDS.index(100001)].values).all()
     assert store["ra"].values[row] == pytest.approx(sky(100010)[0])
     np.testing.assert_array_equal(store["label"].values, [int(i % 3 == 0) for i in IDS])
@@ -133,7 +138,15 @@ def test_interrupted_plan_is_finished_without_duplicates(euclid_set, tmp_path, d
     layout_yaml = read_attributes(crashed).layout_yaml
     for index, (start, stop) in enumerate(plan_regions(0, 40, 8)[:2]):
         rows = slice(start, stop)
-        ingest_region(str(crashed), layout_yaml, plan_id, index, start, manifest.select_or_missing(manifest.object_ids[rows]), labels[rows])
+        ingest_region(
+            str(crashed),
+            layout_yaml,
+            plan_id,
+            index,
+            start,
+            manifest.select_or_missing(manifest.object_ids[rows]),
+            labels[rows],
+        )
     assert open_store(crashed).sizes["object"] == 0  # nothing committed yet
 
     report = ingest(EUCLID, euclid_set, crashed, dask_client)
@@ -158,8 +171,9 @@ def test_killed_ingest_process_resumes(tmp_path):
             return original(*args, **kwargs)
         if __name__ == "__main__":
             ingest_module.read_objects = slow_read
-            with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
-                ingest_module.ingest(load_layout("euclid-sglc2"), {str(source)!r}, {str(store)!r}, client, chunk_objects=8)
+            with LocalCluster(n_workers=1, processes=False) as cluster, Client(cluster) as client:
+                layout = load_layout("euclid-sglc2")
+                ingest_module.ingest(layout, {str(source)!r}, {str(store)!r}, client, chunk_objects=8)
         """
     )
     process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
@@ -175,7 +189,10 @@ def test_killed_ingest_process_resumes(tmp_path):
 
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster,
+        Client(cluster) as client,
+    ):
         report = ingest(EUCLID, source, store, client)
     assert report.n_resumed == 96 and report.n_after == 96
     store_data = open_store(store)
@@ -184,7 +201,10 @@ def test_killed_ingest_process_resumes(tmp_path):
 
 
 def test_real_challenge_cutouts_ingest(real_samples, tmp_path, dask_client):
-    for layout_name, name in [("sglc1-space", "imageEUC_VIS-100002.fits"), ("sglc1-ground", "imageSDSS_R-100002.fits")]:
+    for layout_name, name in [
+        ("sglc1-space", "imageEUC_VIS-100002.fits"),
+        ("sglc1-ground", "imageSDSS_R-100002.fits"),
+    ]:
         layout = load_layout(layout_name)
         source = tmp_path / layout_name
         target = source / layout.bands[0].path_for(100002, layout.id_digits)

@@ -13,8 +13,8 @@ from pipeline.errors import BundleError, StoreError
 from pipeline.flags import Flag
 from pipeline.gpu_worker import gpu_worker_environment
 from pipeline.ingest import ingest
-from pipeline.store import open_store
 from pipeline.score_run import existing_parts, score_store, uncovered_regions
+from pipeline.store import open_store
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")
@@ -103,7 +103,10 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
     with pytest.raises(StoreError, match="scores of another run"):
         score_store(store, other, out, dask_client, batch_size=8)
     n_objects = open_store(store).sizes["object"]  # other tests of the module may have grown it
-    assert score_store(store, other, out, dask_client, batch_size=8, overwrite=True).n_rows_scored_now == n_objects
+    assert (
+        score_store(store, other, out, dask_client, batch_size=8, overwrite=True).n_rows_scored_now
+        == n_objects
+    )
 
     ground_layout = load_layout("sglc1-ground")
     ground_src = write_set(ground_layout, tmp_path / "ground", [1, 2])
@@ -113,7 +116,9 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
 
 
 def test_gpu_worker_environment_confines_each_worker_to_its_gpu():
-    env = gpu_worker_environment({"CUDA_VISIBLE_DEVICES": "3,0,1,2", "KERAS_BACKEND": "tensorflow"}, cpu_threads=4)
+    env = gpu_worker_environment(
+        {"CUDA_VISIBLE_DEVICES": "3,0,1,2", "KERAS_BACKEND": "tensorflow"}, cpu_threads=4
+    )
     assert env["CUDA_VISIBLE_DEVICES"] == "3"
     assert env["KERAS_BACKEND"] == "tensorflow"  # an explicit choice is kept
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"

@@ -1,0 +1,351 @@
+"""Build, check, write and read lenshunt catalogs (the contract is :mod:`schemas.catalog`).
+
+A catalog has one row per object of the store. :func:`write_catalog` checks the contract and
+the conservation of objects, then writes ``catalog.fits`` and ``catalog.parquet`` atomically
+(temporary file, row count verified, rename). Both carry units, UCDs, descriptions, the flag
+bits and the run's provenance (:mod:`pipeline.catalog_formats` has the format details).
+
+Examples
+--------
+>>> assign_ranks(np.array([0.2, np.nan, 0.9, 0.2]), np.array([7, 1, 3, 5])).tolist()
+[3, 4, 1, 2]
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConservationError, LenshuntError
+from pipeline.paths import catalog_fits, catalog_parquet
+from schemas.catalog import COLUMNS, LABEL_UNKNOWN, Provenance, column_specs
+
+__all__ = [
+    "CatalogError",
+    "CatalogPaths",
+    "Provenance",
+    "assign_ranks",
+    "make_catalog_table",
+    "read_catalog",
+    "read_provenance",
+    "validate_catalog",
+    "write_catalog",
+]
+
+
+class CatalogError(LenshuntError, ValueError):
+    """A catalog table violates the catalog contract (columns, dtypes or values)."""
+
+
+@dataclass(frozen=True)
+class CatalogPaths:
+    """Where :func:`write_catalog` put the two copies of a catalog."""
+
+    fits: Path
+    parquet: Path
+
+
+def assign_ranks(scores: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
+    """Rank objects by score: 1 = highest, NaN scores after all others, ties by ascending id.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Scores, shape (n,); NaN marks an unscored object.
+    object_ids : numpy.ndarray
+        Integer object ids, shape (n,).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ranks 1..n, a permutation, in the order of the input.
+
+    Examples
+    --------
+    >>> assign_ranks(np.array([0.5, 0.5, 0.7]), np.array([9, 2, 4])).tolist()
+    [3, 2, 1]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    object_ids = np.asarray(object_ids)
+    if scores.shape != object_ids.shape or scores.ndim != 1:
+        raise ValueError(
+            f"scores {scores.shape} and object_ids {object_ids.shape} must be 1-d arrays of one length"
+        )
+    unscored = np.isnan(scores)
+    descending = -np.where(unscored, 0.0, scores)
+    order = np.lexsort((object_ids, descending, unscored))
+    ranks = np.empty(scores.size, dtype=np.int64)
+    ranks[order] = np.arange(1, scores.size + 1, dtype=np.int64)
+    return ranks
+
+
+def make_catalog_table(
+    *,
+    object_ids: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    scores: np.ndarray,
+    score_std: np.ndarray,
+    flags: np.ndarray,
+    model_id: str,
+    labels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Assemble a catalog table with the contract's columns, dtypes and ranks.
+
+    ``score_std`` is set to NaN wherever ``scores`` is NaN. ``labels`` (1, 0, -1 unknown) adds
+    the ``label`` column. Rows keep the input order.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    score_std = np.where(np.isnan(scores), np.float32(np.nan), np.asarray(score_std, dtype=np.float32))
+    object_ids = np.asarray(object_ids, dtype=np.int64)
+    columns: dict[str, object] = {
+        "object_id": object_ids,
+        "ra": np.asarray(ra, dtype=np.float64),
+        "dec": np.asarray(dec, dtype=np.float64),
+        "score": scores,
+        "score_std": score_std.astype(np.float32),
+        "rank": assign_ranks(scores, object_ids),
+        "flags": np.asarray(flags, dtype=np.int32),
+        "model_id": pd.Series(np.full(object_ids.size, model_id, dtype=object)).astype(str),
+    }
+    if labels is not None:
+        columns["label"] = np.asarray(labels, dtype=np.int8)
+    return pd.DataFrame(columns)
+
+
+def _check_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    names = [str(name) for name in table.columns]
+    with_label = "label" in names
+    expected = [spec.name for spec in column_specs(with_label=with_label)]
+    missing = [name for name in expected if name not in names]
+    unknown = [name for name in names if name not in COLUMNS]
+    if missing or unknown or len(set(names)) != len(names):
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, missing or list(COLUMNS), n=1)
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+        raise CatalogError(
+            f"catalog columns do not match the contract in schemas/catalog.py: missing {missing}, "
+            f"unknown [{', '.join(hints)}], columns given {names}. Build the table with "
+            "pipeline.catalog.make_catalog_table, or rename/drop columns to match."
+        )
+    return tuple(expected)
+
+
+def _check_dtypes(table: pd.DataFrame, names: tuple[str, ...]) -> None:
+    for name in names:
+        spec = COLUMNS[name]
+        column = table[name]
+        if spec.dtype == "str":
+            if not (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) or not all(
+                isinstance(value, str) for value in column
+            ):
+                raise CatalogError(
+                    f"catalog column {name!r} must hold strings only (dtype {column.dtype}); "
+                    "fill it with the run's model id."
+                )
+        elif column.dtype != np.dtype(spec.dtype):
+            raise CatalogError(
+                f"catalog column {name!r} has dtype {column.dtype}, the contract (schemas/catalog.py) "
+                f"wants {spec.dtype}; cast it with table.astype({{{name!r}: {spec.dtype!r}}}) if no "
+                "value changes, or build the table with pipeline.catalog.make_catalog_table."
+            )
+
+
+def _check_values(table: pd.DataFrame) -> None:
+    score = table["score"].to_numpy()
+    score_std = table["score_std"].to_numpy()
+    scored = ~np.isnan(score)
+    problems = []
+    if np.any(scored & ~((score >= 0) & (score <= 1))):
+        problems.append("score outside [0, 1] (non-finite model outputs must be NaN and flagged)")
+    if np.any(scored & ~(np.isfinite(score_std) & (score_std >= 0))):
+        problems.append("score_std negative or non-finite for a scored object (use 0 without TTA)")
+    if np.any(~scored & ~np.isnan(score_std)):
+        problems.append("score_std not NaN for an unscored object")
+    if np.any(table["flags"].to_numpy() < 0):
+        problems.append("negative flags")
+    ra, dec = table["ra"].to_numpy(), table["dec"].to_numpy()
+    if np.any(~np.isnan(ra) & ~((ra >= 0) & (ra < 360))) or np.any(~np.isnan(dec) & ~(np.abs(dec) <= 90)):
+        problems.append("ra outside [0, 360) or dec outside [-90, 90] degrees (NaN when unknown)")
+    if "label" in table and not np.isin(table["label"].to_numpy(), [LABEL_UNKNOWN, 0, 1]).all():
+        problems.append("label values other than 1, 0 and -1 (unknown)")
+    if problems:
+        raise CatalogError(
+            "catalog values violate the contract in schemas/catalog.py: " + "; ".join(problems)
+        )
+    expected_rank = assign_ranks(score, table["object_id"].to_numpy())
+    if not np.array_equal(table["rank"].to_numpy(), expected_rank):
+        raise CatalogError(
+            "catalog rank column disagrees with assign_ranks(score, object_id) (1 = highest score, "
+            "unscored last, ties by object_id); recompute it with pipeline.catalog.assign_ranks."
+        )
+
+
+def validate_catalog(table: pd.DataFrame) -> pd.DataFrame:
+    """Check a table against the catalog contract; return it with columns in contract order.
+
+    Raises
+    ------
+    CatalogError
+        When a column is missing or unknown, has the wrong dtype, or holds values the contract
+        forbids (score outside [0, 1], ranks that :func:`assign_ranks` would not give, ...).
+    """
+    names = _check_columns(table)
+    _check_dtypes(table, names)
+    ordered = table.loc[:, list(names)].reset_index(drop=True)
+    ordered["model_id"] = ordered["model_id"].astype(str)
+    _check_values(ordered)
+    return ordered
+
+
+def _check_conservation(table: pd.DataFrame, provenance: Provenance, expected_n: int) -> None:
+    n_rows = len(table)
+    if n_rows != expected_n:
+        raise ConservationError(
+            f"catalog has {n_rows} rows but the store has {expected_n} objects; every object needs "
+            "exactly one row (scored or flagged). Check that all score parts were collected."
+        )
+    duplicated = table["object_id"][table["object_id"].duplicated()].unique()
+    if duplicated.size:
+        raise ConservationError(
+            f"catalog repeats object ids {duplicated[:10].tolist()} ({duplicated.size} in all); "
+            "a score part was probably collected twice. Remove duplicate parts and rebuild."
+        )
+    n_scored = int(np.count_nonzero(~np.isnan(table["score"].to_numpy())))
+    if provenance.n_objects != expected_n or provenance.n_scored != n_scored:
+        raise ConservationError(
+            f"provenance says n_objects={provenance.n_objects}, n_scored={provenance.n_scored} but "
+            f"the catalog has {expected_n} objects and {n_scored} scores; build the provenance "
+            "from the table that is written."
+        )
+    mismatched = table["model_id"] != provenance.model_id
+    if mismatched.any():
+        raise CatalogError(
+            f"model_id column holds {sorted(set(table['model_id'][mismatched]))[:5]} but the "
+            f"provenance model is {provenance.model_id!r}; one catalog is one model's run."
+        )
+
+
+def write_catalog(
+    table: pd.DataFrame, out_dir: Path, provenance: Provenance, *, expected_n: int
+) -> CatalogPaths:
+    """Write ``catalog.fits`` and ``catalog.parquet`` into ``out_dir`` after checking them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per object with the columns of :mod:`schemas.catalog` (see
+        :func:`make_catalog_table`).
+    out_dir : pathlib.Path
+        Output directory; created when missing. Existing catalogs there are replaced.
+    provenance : Provenance
+        Written into the FITS header and the Parquet metadata.
+    expected_n : int
+        Objects in the store: the rows the catalog must have.
+
+    Returns
+    -------
+    CatalogPaths
+        Paths of the two files.
+
+    Raises
+    ------
+    ConservationError
+        When rows differ from ``expected_n``, object ids repeat, or the provenance counts
+        disagree with the table; nothing is written then.
+    CatalogError
+        When the table violates the column contract.
+    """
+    from pipeline.catalog_formats import count_fits_rows, count_parquet_rows, write_fits, write_parquet
+
+    checked = validate_catalog(table)
+    _check_conservation(checked, provenance, expected_n)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = CatalogPaths(fits=catalog_fits(out_dir), parquet=catalog_parquet(out_dir))
+    temporary = CatalogPaths(
+        fits=final.fits.with_name(f".{final.fits.name}.{os.getpid()}.tmp"),
+        parquet=final.parquet.with_name(f".{final.parquet.name}.{os.getpid()}.tmp"),
+    )
+    try:
+        write_fits(checked, temporary.fits, provenance)
+        write_parquet(checked, temporary.parquet, provenance)
+        for path, n_rows in (
+            (temporary.fits, count_fits_rows(temporary.fits)),
+            (temporary.parquet, count_parquet_rows(temporary.parquet)),
+        ):
+            if n_rows != expected_n:
+                raise ConservationError(f"{path} holds {n_rows} rows after writing, expected {expected_n}")
+        os.replace(temporary.fits, final.fits)
+        os.replace(temporary.parquet, final.parquet)
+    finally:
+        temporary.fits.unlink(missing_ok=True)
+        temporary.parquet.unlink(missing_ok=True)
+    return final
+
+
+def _resolve(path: Path) -> tuple[Path, str]:
+    path = Path(path)
+    if path.is_dir():
+        path = catalog_parquet(path) if catalog_parquet(path).exists() else catalog_fits(path)
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        kind = "parquet"
+    elif name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
+        kind = "fits"
+    else:
+        raise CatalogError(f"cannot tell the format of {path}: expected a .fits or .parquet catalog")
+    if not path.exists():
+        raise CatalogError(f"catalog {path} does not exist; run the score stage to write it")
+    return path, kind
+
+
+def read_catalog(path: Path) -> pd.DataFrame:
+    """Read a catalog from FITS or Parquet (or a run directory) into a DataFrame.
+
+    Columns come back with the contract's dtypes (``model_id`` as ``astype(str)`` gives it).
+    ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns`` (name -> unit, UCD and
+    description) and ``flags`` (bit name -> meaning).
+    """
+    from pipeline.catalog_formats import read_fits, read_parquet
+
+    path, kind = _resolve(path)
+    table, provenance = read_parquet(path) if kind == "parquet" else read_fits(path)
+    with_label = "label" in table.columns
+    names = [spec.name for spec in column_specs(with_label=with_label)]
+    missing = [name for name in names if name not in table.columns]
+    if missing:
+        raise CatalogError(f"{path} is not a lenshunt catalog: columns {missing} are missing")
+    table = table.loc[:, names].astype(
+        {name: COLUMNS[name].dtype for name in names if COLUMNS[name].dtype != "str"}
+    )
+    table["model_id"] = table["model_id"].astype(str)
+    from pipeline.flags import documentation
+
+    table.attrs = {
+        "provenance": provenance.to_json_dict(),
+        "columns": {
+            name: {
+                "unit": COLUMNS[name].unit,
+                "ucd": COLUMNS[name].ucd,
+                "description": COLUMNS[name].description,
+            }
+            for name in names
+        },
+        "flags": documentation(),
+    }
+    return table
+
+
+def read_provenance(path: Path) -> Provenance:
+    """The provenance of a catalog file (FITS header or Parquet metadata) or run directory."""
+    from pipeline.catalog_formats import read_fits_provenance, read_parquet_provenance
+
+    path, kind = _resolve(path)
+    return read_parquet_provenance(path) if kind == "parquet" else read_fits_provenance(path)

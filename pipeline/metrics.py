@@ -1,0 +1,287 @@
+"""Classification metrics of a scored run against known labels: pure numpy, no scikit-learn.
+
+All curve functions take ``labels`` (1 lens, 0 non-lens) and finite ``scores``; an object is
+selected at threshold ``t`` when ``score >= t``. Tied scores are one threshold: objects with the
+same score are selected together, so a lens and a non-lens that tie count together (this is what
+makes the ROC area give half credit to ties, and what TPR0 must respect).
+
+:func:`evaluate` takes a whole catalog's ``label`` (-1 unknown) and ``score`` (NaN unscored)
+columns, leaves out unknown labels and unscored objects (and counts them), and returns
+:class:`Metrics`. A metric that is undefined for the data (no lenses, or no non-lenses, or
+nothing selected) is ``None`` and ``Metrics.notes`` says why.
+
+TPR0 and TPR10 follow the first Strong Lens Finding Challenge (Metcalf et al. 2019): the highest
+true-positive rate reached before the first false positive, and with fewer than ten.
+
+Examples
+--------
+>>> labels = np.array([1, 0, 1, 0])
+>>> scores = np.array([0.9, 0.8, 0.7, 0.1])
+>>> float(auroc(labels, scores)), float(tpr0(labels, scores))
+(0.75, 0.5)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+LABEL_UNKNOWN = -1
+
+
+def _check_clean(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-d and of one length")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1 here; drop unknown (-1) labels first, or call evaluate()")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite here; drop unscored (NaN) objects first, or call evaluate()")
+    return labels.astype(np.int64), scores
+
+
+def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct thresholds (descending) and the true and false positives selected at each."""
+    labels, scores = _check_clean(labels, scores)
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    true_positives = np.cumsum(labels[order])
+    false_positives = np.cumsum(1 - labels[order])
+    last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
+    if sorted_scores.size == 0:
+        last_of_run = last_of_run[:0]
+    return sorted_scores[last_of_run], true_positives[last_of_run], false_positives[last_of_run]
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1).
+
+    Returns
+    -------
+    fpr, tpr, thresholds : numpy.ndarray
+        ``thresholds`` descend and start at +inf (nothing selected).
+
+    Raises
+    ------
+    ValueError
+        When ``labels`` lack lenses or non-lenses (a rate would divide by zero).
+    """
+    thresholds, true_positives, false_positives = _threshold_counts(labels, scores)
+    n_pos = int(np.sum(labels == 1))
+    n_neg = int(np.sum(labels == 0))
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(
+            f"a ROC curve needs lenses and non-lenses; got {n_pos} lenses and {n_neg} non-lenses"
+        )
+    fpr = np.r_[0.0, false_positives / n_neg]
+    tpr = np.r_[0.0, true_positives / n_pos]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half); NaN when one class is absent."""
+    labels, scores = _check_clean(labels, scores)
+    if labels.all() or not labels.any():
+        return math.nan
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def precision_recall_curve(
+    labels: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision (purity) and recall (completeness) at every distinct threshold, descending.
+
+    Raises
+    ------
+    ValueError
+        When there are no lenses (recall is undefined).
+    """
+    thresholds, true_positives, false_positives = _threshold_counts(labels, scores)
+    n_pos = int(np.sum(labels == 1))
+    if n_pos == 0:
+        raise ValueError("a precision-recall curve needs at least one lens")
+    precision = true_positives / (true_positives + false_positives)
+    return precision, true_positives / n_pos, thresholds
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision: sum over thresholds of (recall step) x precision; NaN without lenses.
+
+    Equals the mean, over lenses, of the precision at the lens's own score (ties included).
+    """
+    labels, scores = _check_clean(labels, scores)
+    if not labels.any():
+        return math.nan
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def precision_recall_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Precision and recall of selecting ``score >= threshold``.
+
+    Precision is NaN when nothing is selected; recall is NaN when there are no lenses.
+    """
+    labels, scores = _check_clean(labels, scores)
+    selected = scores >= threshold
+    n_selected = int(np.count_nonzero(selected))
+    n_pos = int(np.count_nonzero(labels))
+    true_positives = int(np.count_nonzero(selected & (labels == 1)))
+    precision = true_positives / n_selected if n_selected else math.nan
+    recall = true_positives / n_pos if n_pos else math.nan
+    return precision, recall
+
+
+def f_beta(precision: float, recall: float, beta: float = 1.0) -> float:
+    """F-beta score of a precision and recall; recall weighs ``beta`` times as much as precision.
+
+    0 when both are 0; NaN when either is NaN.
+
+    Examples
+    --------
+    >>> f_beta(0.5, 1.0)
+    0.6666666666666666
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    if math.isnan(precision) or math.isnan(recall):
+        return math.nan
+    if precision == 0 and recall == 0:
+        return 0.0
+    return (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
+
+
+def tpr_at_false_positives(labels: np.ndarray, scores: np.ndarray, max_false_positives: int) -> float:
+    """Highest true-positive rate over thresholds that select at most ``max_false_positives``.
+
+    Thresholds run over distinct scores, so a non-lens tied with lenses is selected with them.
+    NaN when there are no lenses.
+    """
+    _, true_positives, false_positives = _threshold_counts(labels, scores)
+    n_pos = int(np.sum(np.asarray(labels) == 1))
+    if n_pos == 0:
+        return math.nan
+    allowed = false_positives <= max_false_positives
+    best = int(true_positives[allowed].max()) if allowed.any() else 0
+    return best / n_pos
+
+
+def tpr0(labels: np.ndarray, scores: np.ndarray) -> float:
+    """True-positive rate reached before the first false positive (first lens challenge)."""
+    return tpr_at_false_positives(labels, scores, 0)
+
+
+def tpr10(labels: np.ndarray, scores: np.ndarray) -> float:
+    """True-positive rate reached with fewer than ten false positives (first lens challenge)."""
+    return tpr_at_false_positives(labels, scores, 9)
+
+
+class Metrics(BaseModel):
+    """Metrics of one run at one threshold; ``None`` marks a metric the data cannot define."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auroc: float | None = Field(description="Area under the ROC curve")
+    average_precision: float | None = Field(description="Average precision (area under precision-recall)")
+    precision: float | None = Field(description="Purity: lenses among selected (score >= threshold)")
+    recall: float | None = Field(description="Completeness: selected among lenses")
+    f_beta: float | None = Field(description="F-beta of precision and recall")
+    beta: float = Field(gt=0, description="Weight of recall relative to precision in F-beta")
+    threshold: float = Field(description="Score threshold for selection")
+    tpr0: float | None = Field(description="Highest TPR before the first false positive")
+    tpr10: float | None = Field(description="Highest TPR with fewer than ten false positives")
+    n_pos: int = Field(ge=0, description="Lenses that were scored (used)")
+    n_neg: int = Field(ge=0, description="Non-lenses that were scored (used)")
+    n_unscored: int = Field(ge=0, description="Objects without a score (any label)")
+    n_unlabelled: int = Field(ge=0, description="Objects with unknown label (scored or not)")
+    n_objects: int = Field(ge=0, description="All objects given")
+    n_pos_unscored: int = Field(ge=0, description="Lenses left unscored: lost to completeness")
+    notes: list[str] = Field(default_factory=list, description="Why a metric is None, and other caveats")
+
+
+def _defined(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, beta: float = 1.0) -> Metrics:
+    """All metrics of a run, leaving out unknown labels (-1) and unscored objects (NaN).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        1 lens, 0 non-lens, -1 unknown; shape (n,).
+    scores : numpy.ndarray
+        Scores in [0, 1], NaN when not scored; shape (n,).
+    threshold : float
+        Objects with ``score >= threshold`` are selected as candidates.
+    beta : float
+        F-beta weight of recall.
+
+    Returns
+    -------
+    Metrics
+        Undefined metrics are None with a note (e.g. AUROC without non-lenses).
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-d and of one length")
+    if not np.isin(labels, (LABEL_UNKNOWN, 0, 1)).all():
+        raise ValueError("labels must be 1 (lens), 0 (non-lens) or -1 (unknown)")
+    if np.isinf(scores).any():
+        raise ValueError("scores must be finite or NaN (unscored); flag and blank infinite model outputs")
+    scored = ~np.isnan(scores)
+    known = labels != LABEL_UNKNOWN
+    used = scored & known
+    y, s = labels[used].astype(np.int64), scores[used]
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    notes = []
+    if n_pos == 0:
+        notes.append("no scored lenses: AUROC, AP, recall, F-beta, TPR0 and TPR10 are undefined")
+    if n_neg == 0:
+        notes.append("no scored non-lenses: AUROC, TPR0 and TPR10 are undefined")
+    precision, recall = precision_recall_at(y, s, threshold)
+    if math.isnan(precision):
+        notes.append(f"no object scored >= {threshold}: precision and F-beta are undefined")
+    n_pos_unscored = int(np.count_nonzero(~scored & (labels == 1)))
+    if n_pos_unscored:
+        notes.append(f"{n_pos_unscored} lenses were not scored (flagged); recall counts scored lenses only")
+    return Metrics(
+        auroc=_defined(auroc(y, s)),
+        average_precision=_defined(average_precision(y, s)),
+        precision=_defined(precision),
+        recall=_defined(recall),
+        f_beta=_defined(f_beta(precision, recall, beta)),
+        beta=beta,
+        threshold=threshold,
+        tpr0=_defined(tpr0(y, s)) if n_neg else None,
+        tpr10=_defined(tpr10(y, s)) if n_neg else None,
+        n_pos=n_pos,
+        n_neg=n_neg,
+        n_unscored=int(np.count_nonzero(~scored)),
+        n_unlabelled=int(np.count_nonzero(~known)),
+        n_objects=int(labels.size),
+        n_pos_unscored=n_pos_unscored,
+        notes=notes,
+    )
+
+
+def write_metrics(metrics: Metrics, path: Path) -> Path:
+    """Write ``metrics`` as JSON (undefined metrics as null), atomically; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(metrics.model_dump(mode="json"), indent=2) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def read_metrics(path: Path) -> Metrics:
+    """Read a ``metrics.json`` written by :func:`write_metrics`."""
+    return Metrics.model_validate_json(Path(path).read_text())

@@ -1,0 +1,176 @@
+"""The catalog contract: columns (name, dtype, unit, UCD, description) and the provenance header.
+
+A catalog has one row per object of the store, scored or flagged, and is written twice with the
+same columns: a FITS binary table and a Parquet file (:mod:`pipeline.catalog`).
+
+===========  =======  ====  ===========================================================
+column       dtype    unit  meaning
+===========  =======  ====  ===========================================================
+object_id    int64          the object's id in the set
+ra, dec      float64  deg   sky position (NaN when the cutout header had none)
+score        float32        probability of being a lens; NaN when not scored
+score_std    float32        spread of the score over test-time augmentations; 0 without
+                            them, NaN when not scored
+rank         int64          1 = highest score; unscored objects rank after all scored
+                            ones; ties are broken by ascending object_id
+flags        int32          bitmask of :mod:`pipeline.flags`
+model_id     str            id of the model that scored the run
+label        int8           1 lens, 0 non-lens, -1 unknown; only when the store has labels
+===========  =======  ====  ===========================================================
+
+Provenance (:class:`Provenance`) goes into the FITS header under the keywords of
+:data:`PROVENANCE_FITS_KEYS` and into the Parquet schema metadata as JSON.
+
+Examples
+--------
+>>> [spec.name for spec in column_specs(with_label=False)][:3]
+['object_id', 'ra', 'dec']
+>>> COLUMNS["ra"].ucd
+'pos.eq.ra;meta.main'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CATALOG_SCHEMA_VERSION = 1
+LABEL_UNKNOWN = -1
+PARQUET_METADATA_KEY = "lenshunt.catalog"
+"""Parquet schema-metadata key holding the catalog's JSON description (columns, flags, provenance)."""
+FITS_EXTNAME = "CATALOG"
+
+
+class ColumnSpec(BaseModel):
+    """One catalog column: its name, numpy dtype, unit, IVOA UCD and description."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    dtype: str = Field(description="numpy dtype name; 'str' for text columns.")
+    unit: str | None = Field(default=None, description="Unit string readable by astropy.units.")
+    ucd: str = Field(description="IVOA Unified Content Descriptor (UCD1+).")
+    description: str = Field(max_length=68, description="One line; fits a FITS TCOMMn card value.")
+    optional: bool = False
+
+
+_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(name="object_id", dtype="int64", ucd="meta.id;meta.main", description="Object id in the set"),
+    ColumnSpec(
+        name="ra",
+        dtype="float64",
+        unit="deg",
+        ucd="pos.eq.ra;meta.main",
+        description="Right ascension (ICRS)",
+    ),
+    ColumnSpec(
+        name="dec", dtype="float64", unit="deg", ucd="pos.eq.dec;meta.main", description="Declination (ICRS)"
+    ),
+    ColumnSpec(
+        name="score",
+        dtype="float32",
+        ucd="stat.probability",
+        description="Probability of being a strong lens; NaN when not scored",
+    ),
+    ColumnSpec(
+        name="score_std",
+        dtype="float32",
+        ucd="stat.stdev",
+        description="Score spread over test-time augmentations; 0 without TTA",
+    ),
+    ColumnSpec(
+        name="rank",
+        dtype="int64",
+        ucd="meta.number",
+        description="1 = highest score; unscored last; ties by object_id",
+    ),
+    ColumnSpec(
+        name="flags", dtype="int32", ucd="meta.code.qual", description="Quality bitmask (see FLAGn cards)"
+    ),
+    ColumnSpec(name="model_id", dtype="str", ucd="meta.id", description="Id of the scoring model"),
+    ColumnSpec(
+        name="label",
+        dtype="int8",
+        ucd="meta.code.class",
+        description="Truth: 1 lens, 0 non-lens, -1 unknown",
+        optional=True,
+    ),
+)
+
+COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in _COLUMNS}
+"""Column name -> spec, in catalog order."""
+
+
+def column_specs(*, with_label: bool) -> tuple[ColumnSpec, ...]:
+    """Catalog columns in order; ``label`` only when ``with_label``."""
+    return tuple(spec for spec in _COLUMNS if with_label or not spec.optional)
+
+
+PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
+    "model_id": ("MODELID", "id of the scoring model"),
+    "model_sha256": ("MODELSHA", "SHA-256 of the model file"),
+    "store": ("STORE", "Zarr store that was scored"),
+    "layout": ("LAYOUT", "cutout layout of the store"),
+    "code_version": ("CODEVER", "lenshunt version"),
+    "date": ("DATE-RUN", "UTC time of the scoring run"),
+    "threshold": ("THRESH", "score threshold for a candidate"),
+    "tta": ("TTA", "test-time augmentation used"),
+    "n_objects": ("NOBJECTS", "objects in the store = catalog rows"),
+    "n_scored": ("NSCORED", "objects with a score"),
+    "extras": ("EXTRAS", "more provenance, JSON"),
+}
+"""Provenance field -> (FITS keyword, comment) in the catalog's table header."""
+
+ExtraValue = str | int | float | bool | None
+
+
+class Provenance(BaseModel):
+    """Where a catalog came from; written to the FITS header and the Parquet metadata.
+
+    Examples
+    --------
+    >>> p = Provenance(model_id="effnet-b0", model_sha256="0" * 64, store="/data/s.zarr",
+    ...                layout="euclid-sglc2", code_version="0.1.0", date="2025-01-02T03:04:05Z",
+    ...                threshold=0.5, tta=False, n_objects=10, n_scored=9)
+    >>> p.date.isoformat()
+    '2025-01-02T03:04:05+00:00'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_id: str = Field(min_length=1)
+    model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of the model.")
+    store: str = Field(description="Path or URL of the scored store.")
+    layout: str
+    code_version: str
+    date: datetime = Field(description="UTC time of the run; naive datetimes are taken as UTC.")
+    threshold: float = Field(ge=0.0, le=1.0)
+    tta: bool
+    n_objects: int = Field(ge=0)
+    n_scored: int = Field(ge=0)
+    extras: dict[str, ExtraValue] = Field(default_factory=dict)
+
+    @field_validator("date")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _scored_within_objects(self) -> Provenance:
+        if self.n_scored > self.n_objects:
+            raise ValueError(f"n_scored ({self.n_scored}) exceeds n_objects ({self.n_objects})")
+        return self
+
+    def date_iso(self) -> str:
+        """The run date as ``YYYY-MM-DDThh:mm:ssZ`` (UTC)."""
+        return self.date.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the date as a UTC ISO string)."""
+        data = self.model_dump(mode="json")
+        data["date"] = self.date_iso()
+        return data

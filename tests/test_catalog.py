@@ -1,0 +1,254 @@
+"""Catalog contract, ranks, conservation checks and the FITS / Parquet round trips."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from pipeline.catalog import (
+    CatalogError,
+    assign_ranks,
+    make_catalog_table,
+    read_catalog,
+    read_provenance,
+    validate_catalog,
+    write_catalog,
+)
+from pipeline.errors import ConservationError, LenshuntError
+from pipeline.flags import Flag
+from schemas.catalog import COLUMNS, PARQUET_METADATA_KEY, Provenance, column_specs
+
+MODEL_ID = "effnet-b0-sglc2"
+
+
+def make_table(n: int = 12, *, with_label: bool = True, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    scores = rng.random(n).astype(np.float32)
+    scores[[1, 5]] = np.nan
+    scores[3] = scores[4]
+    flags = np.zeros(n, dtype=np.int32)
+    flags[[1, 5]] = Flag.MISSING_FILE | Flag.NOT_SCORED
+    flags[2] = Flag.SOME_NONFINITE
+    ra = rng.uniform(0, 360, n)
+    ra[7] = np.nan
+    return make_catalog_table(
+        object_ids=rng.permutation(np.arange(1000, 1000 + n)),
+        ra=ra,
+        dec=rng.uniform(-90, 90, n),
+        scores=scores,
+        score_std=rng.uniform(0, 0.1, n),
+        flags=flags,
+        model_id=MODEL_ID,
+        labels=rng.choice(np.array([-1, 0, 1]), n) if with_label else None,
+    )
+
+
+def make_provenance(table: pd.DataFrame, **changes: object) -> Provenance:
+    values = {
+        "model_id": MODEL_ID,
+        "model_sha256": "0123456789abcdef" * 4,
+        "store": "/data/runs/" + "a-very-long-directory-name/" * 4 + "sglc2.zarr",
+        "layout": "euclid-sglc2",
+        "code_version": "0.1.0",
+        "date": datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC),
+        "threshold": 0.5,
+        "tta": True,
+        "n_objects": len(table),
+        "n_scored": int(table["score"].notna().sum()),
+        "extras": {"tta_transforms": 8, "device": "H100", "note": None},
+    }
+    values.update(changes)
+    return Provenance(**values)
+
+
+def test_assign_ranks_hand_case() -> None:
+    scores = np.array([0.5, np.nan, 0.9, 0.5, np.nan, 0.1])
+    ids = np.array([8, 3, 4, 2, 1, 9])
+    # 0.9 (id 4) first; 0.5 ties: id 2 before id 8; then 0.1; unscored last by id: 1 then 3
+    assert assign_ranks(scores, ids).tolist() == [3, 6, 1, 2, 5, 4]
+
+
+def test_assign_ranks_is_a_permutation_ordered_by_score() -> None:
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(500), 2)
+    scores[rng.random(500) < 0.1] = np.nan
+    ids = rng.permutation(500) * 7
+    ranks = assign_ranks(scores, ids)
+    assert ranks.dtype == np.int64
+    assert sorted(ranks.tolist()) == list(range(1, 501))
+    order = np.argsort(ranks)
+    ordered = np.where(np.isnan(scores[order]), -1.0, scores[order])
+    assert np.all(np.diff(ordered) <= 0)
+    with pytest.raises(ValueError, match="one length"):
+        assign_ranks(scores[:3], ids[:4])
+
+
+def test_make_catalog_table_follows_the_contract() -> None:
+    table = make_table()
+    assert list(table.columns) == [spec.name for spec in column_specs(with_label=True)]
+    for spec in column_specs(with_label=True):
+        if spec.dtype != "str":
+            assert table[spec.name].dtype == np.dtype(spec.dtype), spec.name
+    assert table["score_std"][table["score"].isna()].isna().all()
+    assert validate_catalog(table).equals(table)
+
+
+def test_write_and_read_round_trip(tmp_path: Path) -> None:
+    table = make_table()
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    assert paths.fits == tmp_path / "catalog.fits"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["catalog.fits", "catalog.parquet"]
+    for path in (paths.fits, paths.parquet, tmp_path):
+        back = read_catalog(path)
+        pd.testing.assert_frame_equal(back, table, check_exact=True)
+        assert back.attrs["provenance"]["model_sha256"] == provenance.model_sha256
+        assert back.attrs["columns"]["ra"]["unit"] == "deg"
+        assert "NOT_SCORED" in back.attrs["flags"]
+        assert read_provenance(path) == provenance
+
+
+def test_without_labels(tmp_path: Path) -> None:
+    table = make_table(with_label=False)
+    write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    assert "label" not in read_catalog(tmp_path / "catalog.fits").columns
+    assert "label" not in read_catalog(tmp_path / "catalog.parquet").columns
+
+
+def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> None:
+    from astropy.io import fits
+    from astropy.table import Table
+
+    table = make_table()
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with fits.open(paths.fits, checksum=True) as hdus:
+            header = hdus["CATALOG"].header
+    columns = {header[f"TTYPE{i}"]: i for i in range(1, header["TFIELDS"] + 1)}
+    assert list(columns) == list(table.columns)
+    for name, index in columns.items():
+        assert header[f"TUCD{index}"] == COLUMNS[name].ucd
+        assert header[f"TCOMM{index}"] == COLUMNS[name].description
+    assert header[f"TUNIT{columns['ra']}"] == "deg"
+    assert header["MODELID"] == MODEL_ID
+    assert header["MODELSHA"] == provenance.model_sha256
+    assert header["STORE"] == provenance.store
+    assert header["DATE-RUN"] == "2025-03-04T05:06:07Z"
+    assert header["THRESH"] == 0.5
+    assert header["TTA"] is True
+    assert header["NOBJECTS"] == len(table)
+    assert json.loads(header["EXTRAS"]) == provenance.extras
+    assert header["FLAG16"] == "NOT_SCORED"
+    assert header["FLAG0"] == "MISSING_FILE"
+
+    astro = Table.read(paths.fits)
+    assert astro.colnames == list(table.columns)
+    assert str(astro["ra"].unit) == "deg"
+    assert str(astro["dec"].unit) == "deg"
+    assert astro["score"].description == COLUMNS["score"].description
+    assert astro["dec"].meta["ucd"] == "pos.eq.dec;meta.main"
+    np.testing.assert_array_equal(np.asarray(astro["label"]), table["label"].to_numpy())
+
+
+def test_parquet_metadata_for_pyarrow_astropy_and_topcat(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    table = make_table()
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    schema = pq.read_schema(paths.parquet)
+    assert schema.names == list(table.columns)
+    assert str(schema.field("score").type) == "float"
+    assert str(schema.field("label").type) == "int8"
+    assert schema.field("ra").metadata[b"unit"] == b"deg"
+    assert schema.field("ra").metadata[b"ucd"] == b"pos.eq.ra;meta.main"
+    description = json.loads(schema.metadata[PARQUET_METADATA_KEY.encode()])
+    assert Provenance.model_validate(description["provenance"]) == provenance
+    assert description["flags"]["NOT_SCORED"].startswith("bit 16")
+    assert [column["name"] for column in description["columns"]] == list(table.columns)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        astro = Table.read(paths.parquet)
+        votable = Table.read(paths.parquet, format="parquet.votable")
+    assert str(astro["ra"].unit) == "deg"
+    assert astro["object_id"].description == COLUMNS["object_id"].description
+    assert str(votable["dec"].unit) == "deg"
+    assert votable.colnames == list(table.columns)
+
+
+def test_conservation_errors_write_nothing(tmp_path: Path) -> None:
+    table = make_table()
+    provenance = make_provenance(table)
+    with pytest.raises(ConservationError, match="13 objects"):
+        write_catalog(table, tmp_path, provenance, expected_n=13)
+    duplicated = table.copy()
+    duplicated.loc[1, "object_id"] = duplicated.loc[0, "object_id"]
+    duplicated["rank"] = assign_ranks(duplicated["score"].to_numpy(), duplicated["object_id"].to_numpy())
+    with pytest.raises(ConservationError, match="repeats object ids"):
+        write_catalog(duplicated, tmp_path, provenance, expected_n=len(table))
+    with pytest.raises(ConservationError, match="n_scored"):
+        write_catalog(table, tmp_path, make_provenance(table, n_scored=3), expected_n=len(table))
+    assert list(tmp_path.iterdir()) == []
+    assert issubclass(ConservationError, LenshuntError)
+
+
+def test_contract_violations_are_named(tmp_path: Path) -> None:
+    table = make_table()
+    provenance = make_provenance(table)
+    cases = [
+        (table.astype({"score": "float64"}), r"'score' has dtype float64.*astype"),
+        (
+            table.rename(columns={"score_std": "score_sd"}),
+            r"missing \['score_std'\].*did you mean 'score_std'",
+        ),
+        (table.assign(rank=table["rank"][::-1].to_numpy()), "assign_ranks"),
+        (table.assign(score=np.float32(1.5)), r"score outside \[0, 1\]"),
+        (table.assign(label=np.int8(2)), "label values"),
+        (table.assign(model_id="other-model"), "one model's run"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(CatalogError, match=message):
+            write_catalog(bad, tmp_path, provenance, expected_n=len(table))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewrite_replaces_the_catalog(tmp_path: Path) -> None:
+    first = make_table(seed=1)
+    write_catalog(first, tmp_path, make_provenance(first), expected_n=len(first))
+    second = make_table(n=20, seed=2)
+    write_catalog(second, tmp_path, make_provenance(second), expected_n=len(second))
+    assert len(read_catalog(tmp_path / "catalog.fits")) == 20
+    assert len(read_catalog(tmp_path / "catalog.parquet")) == 20
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["catalog.fits", "catalog.parquet"]
+
+
+def test_read_catalog_errors(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="does not exist"):
+        read_catalog(tmp_path / "catalog.fits")
+    (tmp_path / "catalog.csv").write_text("object_id\n1\n")
+    with pytest.raises(CatalogError, match="format"):
+        read_catalog(tmp_path / "catalog.csv")
+
+
+def test_provenance_validation() -> None:
+    table = make_table()
+    local = datetime(2025, 3, 4, 7, 6, 7, tzinfo=timezone(timedelta(hours=2)))
+    assert make_provenance(table, date=local).date_iso() == "2025-03-04T05:06:07Z"
+    assert make_provenance(table, date=datetime(2025, 3, 4, 5, 6, 7)).date.tzinfo == UTC
+    with pytest.raises(ValidationError, match="exceeds n_objects"):
+        make_provenance(table, n_scored=len(table) + 1)
+    with pytest.raises(ValidationError, match="model_sha256"):
+        make_provenance(table, model_sha256="not-a-hash")
+    with pytest.raises(ValidationError, match="threshold"):
+        make_provenance(table, threshold=1.5)

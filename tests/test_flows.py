@@ -1,0 +1,97 @@
+"""Real Prefect flow runs (a temporary Prefect API) of ingest, score and the end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from bundles import make_bundle
+from cutouts import band_file, write_set
+
+from flows.cli import COMMANDS
+from pipeline import paths
+from pipeline.catalog import read_catalog
+from pipeline.store import open_store
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="module")
+def labelled_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flows")
+    ids = list(range(300000, 300030))
+    source = write_set(EUCLID, root / "src", ids, {i: int(i % 2) for i in ids})
+    band_file(EUCLID, source, 300004, "H").write_bytes(b"garbage" * 10)
+    return root, source, ids
+
+
+def test_ingest_then_score_flows(prefect_harness, labelled_set, tmp_path):
+    from flows.ingest import ingest_flow
+    from flows.score import score_flow
+
+    _, source, ids = labelled_set
+    store = tmp_path / "store.zarr"
+    report = ingest_flow(str(source), str(store), layout="euclid-sglc2", n_workers=1, chunk_objects=16)
+    assert report.n_added == len(ids) and report.reasons == {"H: not a FITS file": 1}
+    bundle = make_bundle(store, tmp_path / "bundle")
+    result = score_flow(str(store), str(tmp_path / "out"), model=str(bundle), n_workers=1, batch_size=16)
+    assert result.n_objects == len(ids) and result.n_scored == len(ids) - 1
+    assert len(read_catalog(paths.catalog_fits(tmp_path / "out"))) == len(ids)
+
+
+def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_path):
+    from flows.run import run_flow
+
+    root, source, ids = labelled_set
+    store_for_bundle = tmp_path / "bundle-store.zarr"
+    from flows.ingest import ingest_flow
+
+    ingest_flow(str(source), str(store_for_bundle), n_workers=1)
+    bundle = make_bundle(store_for_bundle, tmp_path / "bundle")
+    workdir = tmp_path / "work"
+    first = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    assert (first.n_objects, first.n_new_objects, first.n_scored_new) == (30, 30, 30)
+    assert first.metrics is not None and 0.0 <= first.metrics["auroc"] <= 1.0
+    metrics = json.loads(paths.metrics_file(workdir / "scores").read_text())
+    assert set(metrics) >= {"auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10"}
+    html = (workdir / "scores" / "report" / "report.html").read_text()
+    assert "300000" in html or "3000" in html
+    catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))
+
+    again = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    assert (again.n_new_objects, again.n_scored_new, again.n_objects) == (0, 0, 30)
+    assert read_catalog(paths.catalog_parquet(workdir / "scores")).equals(catalog)
+
+    write_set(EUCLID, source, range(300030, 300036))
+    later = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    assert (later.n_new_objects, later.n_scored_new, later.n_objects) == (6, 6, 36)
+    grown = read_catalog(paths.catalog_parquet(workdir / "scores"))
+    assert grown["object_id"].is_unique and sorted(grown["rank"]) == list(range(1, 37))
+    assert np.array_equal(open_store(workdir / "store.zarr")["object_id"].values, grown["object_id"].values)
+
+
+def test_cli_help_for_every_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    for name in COMMANDS:
+        assert name in result.stdout
+        sub = subprocess.run(
+            [sys.executable, "-m", "flows.cli", name, "--help"], capture_output=True, text=True, check=True
+        )
+        assert "usage: lenshunt" in sub.stdout and "--help" in sub.stdout
+
+
+def test_cli_reports_errors_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "info", str(tmp_path / "nope.zarr")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "error: no store at" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,187 @@
+"""Metrics against brute-force references and hand-computed cases, ties included."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pipeline import metrics as m
+
+
+def brute_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """P(score of a lens > score of a non-lens) + half P(tie), over all pairs: O(n^2)."""
+    wins = 0.0
+    positives, negatives = scores[labels == 1], scores[labels == 0]
+    for positive in positives:
+        for negative in negatives:
+            wins += 1.0 if positive > negative else 0.5 if positive == negative else 0.0
+    return wins / (positives.size * negatives.size)
+
+
+def brute_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over lenses of the precision of selecting every object scored >= that lens: O(n^2)."""
+    precisions = []
+    for score in scores[labels == 1]:
+        selected = scores >= score
+        precisions.append(np.sum(selected & (labels == 1)) / np.sum(selected))
+    return float(np.mean(precisions))
+
+
+def brute_tpr(labels: np.ndarray, scores: np.ndarray, max_fp: int) -> float:
+    """Best TPR over thresholds, each threshold selecting everything scored >= it: O(n^2)."""
+    best = 0.0
+    for threshold in np.unique(scores):
+        selected = scores >= threshold
+        if np.sum(selected & (labels == 0)) <= max_fp:
+            best = max(best, np.sum(selected & (labels == 1)) / np.sum(labels == 1))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("decimals", [1, 2, 8])
+def test_matches_brute_force_with_and_without_ties(seed: int, decimals: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 120))
+    labels = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(np.int64)
+    labels[:2] = [0, 1]
+    scores = np.round(np.clip(rng.normal(0.4 + 0.2 * labels, 0.2), 0, 1), decimals)
+    assert m.auroc(labels, scores) == pytest.approx(brute_auroc(labels, scores), abs=1e-12)
+    assert m.average_precision(labels, scores) == pytest.approx(
+        brute_average_precision(labels, scores), abs=1e-12
+    )
+    assert m.tpr0(labels, scores) == pytest.approx(brute_tpr(labels, scores, 0))
+    assert m.tpr10(labels, scores) == pytest.approx(brute_tpr(labels, scores, 9))
+
+
+def test_auroc_hand_cases() -> None:
+    assert m.auroc(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1])) == 0.75
+    assert m.auroc(np.array([1, 0]), np.array([0.5, 0.5])) == 0.5
+    assert m.auroc(np.array([0, 1]), np.array([0.2, 0.1])) == 0.0
+    assert math.isnan(m.auroc(np.array([1, 1]), np.array([0.2, 0.1])))
+
+
+def test_average_precision_hand_case() -> None:
+    # ranking: P N P N -> precision 1 at the first lens, 2/3 at the second: AP = (1 + 2/3) / 2
+    assert m.average_precision(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1])) == pytest.approx(5 / 6)
+    # a lens tied with a non-lens at the top: precision 1/2 for it
+    assert m.average_precision(np.array([1, 0, 1]), np.array([0.9, 0.9, 0.1])) == pytest.approx(
+        (0.5 + 2 / 3) / 2
+    )
+    assert math.isnan(m.average_precision(np.array([0, 0]), np.array([0.1, 0.2])))
+
+
+def test_tpr0_hand_cases() -> None:
+    labels, scores = np.array([1, 1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert m.tpr0(labels, scores) == pytest.approx(2 / 3)
+    # the second lens ties with the first non-lens: they are selected together, so only one lens counts
+    assert m.tpr0(np.array([1, 1, 0, 1]), np.array([0.9, 0.8, 0.8, 0.7])) == pytest.approx(1 / 3)
+    # a non-lens tied with the best lens: nothing is found before the first false positive
+    assert m.tpr0(np.array([1, 0, 1]), np.array([0.9, 0.9, 0.5])) == 0.0
+    assert m.tpr0(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0
+
+
+def test_tpr10_counts_fewer_than_ten_false_positives() -> None:
+    # lens, 9 non-lenses, lens, non-lens (the 10th), lens
+    labels = np.array([1] + [0] * 9 + [1, 0, 1])
+    scores = np.linspace(1.0, 0.0, labels.size)
+    assert m.tpr10(labels, scores) == pytest.approx(2 / 3)
+    # the second lens now ties with the 10th non-lens: selecting it takes 10 false positives
+    tied = scores.copy()
+    tied[11] = tied[10]
+    assert m.tpr10(labels, tied) == pytest.approx(1 / 3)
+    assert m.tpr_at_false_positives(labels, scores, 10) == 1.0
+
+
+def test_roc_curve_shape() -> None:
+    labels = np.array([1, 0, 1, 0, 0])
+    scores = np.array([0.9, 0.5, 0.5, 0.2, 0.1])
+    fpr, tpr, thresholds = m.roc_curve(labels, scores)
+    np.testing.assert_allclose(fpr, [0, 0, 1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 1, 1, 1])
+    assert thresholds[0] == np.inf
+    np.testing.assert_allclose(thresholds[1:], [0.9, 0.5, 0.2, 0.1])
+    with pytest.raises(ValueError, match="lenses and non-lenses"):
+        m.roc_curve(np.array([1, 1]), np.array([0.3, 0.2]))
+
+
+def test_precision_recall_curve_and_point() -> None:
+    labels = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1])
+    precision, recall, thresholds = m.precision_recall_curve(labels, scores)
+    np.testing.assert_allclose(precision, [1, 0.5, 2 / 3, 0.5])
+    np.testing.assert_allclose(recall, [0.5, 0.5, 1, 1])
+    np.testing.assert_allclose(thresholds, [0.9, 0.8, 0.7, 0.1])
+    assert m.precision_recall_at(labels, scores, 0.75) == (0.5, 0.5)
+    assert m.precision_recall_at(labels, scores, 0.7) == (2 / 3, 1.0)
+    precision_none, recall_none = m.precision_recall_at(labels, scores, 0.95)
+    assert math.isnan(precision_none)
+    assert recall_none == 0.0
+
+
+def test_f_beta() -> None:
+    assert m.f_beta(0.5, 1.0) == pytest.approx(2 / 3)
+    assert m.f_beta(0.5, 1.0, beta=2.0) == pytest.approx(5 * 0.5 / (4 * 0.5 + 1))
+    assert m.f_beta(0.0, 0.0) == 0.0
+    assert math.isnan(m.f_beta(math.nan, 1.0))
+    with pytest.raises(ValueError, match="beta must be positive"):
+        m.f_beta(0.5, 0.5, beta=0)
+
+
+def test_clean_inputs_are_required() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        m.auroc(np.array([1, -1]), np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="finite"):
+        m.auroc(np.array([1, 0]), np.array([0.1, np.nan]))
+
+
+def test_evaluate_leaves_out_and_counts_unknown_and_unscored() -> None:
+    labels = np.array([1, 0, 1, 0, -1, -1, 1, 0], dtype=np.int8)
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.99, np.nan, np.nan, np.nan], dtype=np.float32)
+    metrics = m.evaluate(labels, scores, threshold=0.75, beta=1.0)
+    assert metrics.auroc == 0.75
+    assert metrics.average_precision == pytest.approx(5 / 6)
+    assert (metrics.precision, metrics.recall) == (0.5, 0.5)
+    assert metrics.f_beta == pytest.approx(0.5)
+    assert metrics.tpr0 == 0.5
+    assert metrics.tpr10 == 1.0
+    assert (metrics.n_pos, metrics.n_neg, metrics.n_unscored, metrics.n_unlabelled) == (2, 2, 3, 2)
+    assert metrics.n_objects == 8
+    assert metrics.n_pos_unscored == 1
+    assert any("not scored" in note for note in metrics.notes)
+
+
+def test_evaluate_one_class_is_undefined_not_a_crash() -> None:
+    only_lenses = m.evaluate(np.array([1, 1, -1]), np.array([0.9, 0.2, 0.5]))
+    assert only_lenses.auroc is None
+    assert only_lenses.tpr0 is None
+    assert only_lenses.average_precision == 1.0
+    assert any("no scored non-lenses" in note for note in only_lenses.notes)
+    only_negatives = m.evaluate(np.array([0, 0]), np.array([0.9, 0.2]))
+    assert only_negatives.auroc is None
+    assert only_negatives.recall is None
+    assert only_negatives.precision == 0.0
+    nothing = m.evaluate(np.array([-1, -1]), np.array([np.nan, 0.3]))
+    assert nothing.n_pos == nothing.n_neg == 0
+    assert nothing.precision is None
+
+
+def test_evaluate_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="labels must be"):
+        m.evaluate(np.array([2]), np.array([0.5]))
+    with pytest.raises(ValueError, match="finite or NaN"):
+        m.evaluate(np.array([1]), np.array([np.inf]))
+    with pytest.raises(ValueError, match="one length"):
+        m.evaluate(np.array([1, 0]), np.array([0.5]))
+
+
+def test_write_and_read_metrics(tmp_path) -> None:
+    metrics = m.evaluate(np.array([1, 1]), np.array([0.9, 0.2]))
+    path = m.write_metrics(metrics, tmp_path / "run" / "metrics.json")
+    data = json.loads(path.read_text())
+    assert data["auroc"] is None
+    assert data["recall"] == 0.5
+    assert m.read_metrics(path) == metrics
+    assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]

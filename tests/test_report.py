@@ -1,0 +1,390 @@
+"""Colour composites, evaluation plots and the static HTML report, checked in headless chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.catalog import make_catalog_table, write_catalog
+from pipeline.composites import channel_bands, make_composite, normalise_band, resample
+from pipeline.flags import Flag
+from pipeline.metrics import evaluate, write_metrics
+from pipeline.plots import make_evaluation_plots
+from pipeline.report import build_report, gallery_items, render_gallery_pngs, select_top
+from schemas.catalog import Provenance
+from schemas.layout import Layout, available_layouts, load_layout
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def simulate_object(layout: Layout, rng: np.random.Generator, *, lens: bool) -> dict[str, np.ndarray]:
+    """A red elliptical galaxy, with a blue arc for lenses, in every band; flux-like 1e-11 units."""
+    images = {}
+    for group, bands in layout.groups.items():
+        ny, nx = layout.group_shape(group)
+        scale = layout.group_pixel_scale(group)
+        y, x = (np.mgrid[:ny, :nx] - (np.array([ny, nx])[:, None, None] - 1) / 2) * scale
+        stack = []
+        for name in bands:
+            redness = ((layout.band(name).wavelength_nm or 700.0) - 600.0) / 1200.0
+            galaxy = (0.3 + redness) * np.exp(-np.hypot(x, 1.3 * y) / 0.6)
+            arc = (1.2 - redness) * 0.5 * np.exp(-((np.hypot(x, y) - 1.5) ** 2) / 0.045)
+            arc *= np.cos(np.arctan2(y, x) - 1) > 0.2
+            image = galaxy + (arc if lens else 0.0)
+            stack.append((image * scale**2 / 0.01 + rng.normal(0, 0.02, (ny, nx))) * 1e-11)
+        images[group] = np.asarray(stack, dtype=np.float32)
+    return images
+
+
+# ---------------------------------------------------------------- composites
+
+
+@pytest.mark.parametrize("name", available_layouts())
+def test_composite_of_every_shipped_layout(name: str) -> None:
+    layout = load_layout(name)
+    rng = np.random.default_rng(0)
+    rgb = make_composite(simulate_object(layout, rng, lens=True), layout)
+    finest = min(layout.groups, key=layout.group_pixel_scale)
+    assert rgb.shape == (*layout.group_shape(finest), 3)
+    assert rgb.dtype == np.uint8
+    assert rgb.max() > 200
+    assert np.median(rgb) < 40
+
+
+def test_channel_bands_by_wavelength() -> None:
+    assert channel_bands(load_layout("euclid-sglc2")) == (("H",), ("Y", "J"), ("VIS",))
+    assert channel_bands(load_layout("sglc1-ground")) == (("I",), ("G", "R"), ("U",))
+    assert channel_bands(load_layout("sglc1-space")) == (("VIS",), ("VIS",), ("VIS",))
+
+
+def test_composite_colours_orientation_and_nir_alignment() -> None:
+    layout = load_layout("euclid-sglc2")
+    rng = np.random.default_rng(1)
+    vis = rng.normal(0, 1, (1, 200, 200))
+    nir = rng.normal(0, 1, (3, 66, 66))
+    vis[0, 20:30, 90:110] += 200.0  # VIS-only source near FITS row 0: the bottom of the display
+    nir[2, 50:56, 20:26] += 200.0  # H-only source near the top of the display, left of centre
+    rgb = make_composite({"vis": vis, "nir": nir}, layout).astype(int)
+    blue_spot = rgb[199 - 25, 100]
+    assert blue_spot[2] > 200
+    assert blue_spot[0] < 40
+    # centred grids: NIR pixel i maps to VIS pixel (i - 32.5) * 3 + 99.5, so the H source's centre
+    # (52.5, 22.5) lands on VIS (159.5, 69.5), i.e. display row 199 - 159.5
+    red_spot = rgb[round(199 - 159.5), 70]
+    assert red_spot[0] > 200
+    assert red_spot[2] < 40
+    assert rgb[round(199 - 159.5), 130, 0] < 40
+
+
+def test_composite_is_robust_to_nan() -> None:
+    layout = load_layout("euclid-sglc2")
+    images = simulate_object(layout, np.random.default_rng(2), lens=True)
+    images["vis"][0, :50] = np.nan
+    images["nir"][1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        partial = make_composite(images, layout)
+        empty = make_composite(
+            {"vis": np.full((1, 200, 200), np.nan), "nir": np.full((3, 66, 66), np.nan)}, layout
+        )
+        missing_group = make_composite({"vis": images["vis"]}, layout)
+    assert partial.max() > 200
+    assert not empty.any()
+    assert missing_group[..., 0].max() == 0
+    assert missing_group[..., 2].max() > 200
+
+
+def test_composite_rejects_wrong_groups_and_shapes() -> None:
+    layout = load_layout("euclid-sglc2")
+    with pytest.raises(ValueError, match="did you mean 'nir'"):
+        make_composite({"nirr": np.zeros((3, 66, 66))}, layout)
+    with pytest.raises(ValueError, match=r"\(3, 66, 66\)"):
+        make_composite({"nir": np.zeros((3, 64, 64))}, layout)
+
+
+def test_normalise_and_resample() -> None:
+    image = np.arange(100.0).reshape(10, 10)
+    normal = normalise_band(image)
+    assert normal[
+        np.unravel_index(np.argmin(np.abs(image - np.median(image))), image.shape)
+    ] == pytest.approx(0.0, abs=0.02)
+    assert not normalise_band(np.full((3, 3), 5.0)).any()
+    assert not normalise_band(np.full((3, 3), np.nan)).any()
+    flat = resample(np.full((66, 66), 3.0), 0.3, (200, 200), 0.1)
+    np.testing.assert_allclose(flat, 3.0)
+    ramp = resample(np.tile(np.arange(66.0), (66, 1)), 0.3, (200, 200), 0.1)
+    np.testing.assert_allclose(ramp[:, 99:101].mean(), 32.5, atol=0.01)
+    assert ramp[0, 0] == 0.0
+    assert ramp[0, -1] == 65.0
+
+
+# ---------------------------------------------------------------- plots
+
+
+def labelled_scores(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.3).astype(np.int8)
+    labels[rng.random(n) < 0.1] = -1
+    scores = np.clip(rng.beta(2, 5, n) + 0.4 * (labels == 1), 0, 1).astype(np.float32)
+    scores[rng.random(n) < 0.05] = np.nan
+    return labels, scores
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert path.stat().st_size > 5000
+
+
+def test_evaluation_plots(tmp_path: Path) -> None:
+    labels, scores = labelled_scores()
+    plots = make_evaluation_plots(labels, scores, tmp_path / "figures", threshold=0.6)
+    assert sorted(plots) == ["histogram", "precision_recall", "roc"]
+    for path in plots.values():
+        assert_png(path)
+    unlabelled = make_evaluation_plots(None, scores, tmp_path / "unlabelled")
+    assert list(unlabelled) == ["distribution"]
+    assert_png(unlabelled["distribution"])
+    one_class = make_evaluation_plots(np.ones_like(labels), scores, tmp_path / "one")
+    assert list(one_class) == ["histogram"]
+
+
+# ---------------------------------------------------------------- report
+
+
+def build_run(tmp_path: Path, *, n: int = 300, n_gallery: int = 12) -> tuple[Path, list[int]]:
+    """A complete small run: catalog, metrics, plots, gallery PNGs and the report."""
+    rng = np.random.default_rng(5)
+    labels, scores = labelled_scores(n, seed=5)
+    flags = np.zeros(n, dtype=np.int32)
+    flags[np.isnan(scores)] = Flag.MISSING_FILE | Flag.NOT_SCORED
+    flags[:40:7] |= Flag.SOME_NONFINITE
+    catalog = make_catalog_table(
+        object_ids=np.arange(200_000, 200_000 + n),
+        ra=rng.uniform(0, 360, n),
+        dec=rng.uniform(-60, 10, n),
+        scores=scores,
+        score_std=rng.uniform(0, 0.05, n),
+        flags=flags,
+        model_id="effnet-b0-sglc2",
+        labels=labels,
+    )
+    provenance = Provenance(
+        model_id="effnet-b0-sglc2",
+        model_sha256="ab" * 32,
+        store="/data/<sglc2> & blind.zarr",
+        layout="euclid-sglc2",
+        code_version="0.1.0",
+        date=datetime(2025, 6, 1, 12, tzinfo=UTC),
+        threshold=0.5,
+        tta=True,
+        n_objects=n,
+        n_scored=int(np.sum(~np.isnan(scores))),
+    )
+    layout = load_layout("euclid-sglc2")
+    top = select_top(catalog, n_gallery)
+    images = {
+        int(row.object_id): simulate_object(layout, rng, lens=row.label == 1)
+        for row in top.itertuples(index=False)
+    }
+    pngs = render_gallery_pngs(images, layout, tmp_path / "report" / "gallery")
+    metrics = evaluate(catalog["label"].to_numpy(), catalog["score"].to_numpy(), threshold=0.5)
+    write_catalog(catalog, tmp_path, provenance, expected_n=n)
+    write_metrics(metrics, tmp_path / "metrics.json")
+    plots = make_evaluation_plots(
+        catalog["label"].to_numpy(), catalog["score"].to_numpy(), tmp_path / "plots"
+    )
+    report = build_report(
+        tmp_path / "report",
+        catalog=catalog,
+        provenance=provenance,
+        metrics=metrics,
+        plots=plots,
+        gallery=gallery_items(catalog, pngs),
+        run_info={"workers": 2, "wall time": "<1 min>"},
+    )
+    return report, top["object_id"].tolist()
+
+
+def test_gallery_helpers() -> None:
+    catalog = make_catalog_table(
+        object_ids=np.array([5, 6, 7, 8]),
+        ra=np.array([1.0, np.nan, 3.0, 4.0]),
+        dec=np.zeros(4),
+        scores=np.array([0.2, 0.9, np.nan, 0.9]),
+        score_std=np.zeros(4),
+        flags=np.zeros(4),
+        model_id="m",
+    )
+    assert select_top(catalog, 10)["object_id"].tolist() == [6, 8, 5]
+    items = gallery_items(catalog, {8: Path("8.png"), 6: Path("6.png")})
+    assert [(item.object_id, item.rank, item.label, item.ra) for item in items] == [
+        (6, 1, -1, None),
+        (8, 2, -1, 4.0),
+    ]
+
+
+def test_report_is_self_contained(tmp_path: Path) -> None:
+    report, top_ids = build_run(tmp_path)
+    html = report.read_text()
+    for name in (
+        "Summary",
+        "Metrics",
+        "AUROC",
+        "TPR0",
+        "TPR10",
+        "Top candidates",
+        "MISSING_FILE",
+        "NOT_SCORED",
+    ):
+        assert name in html
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    images = re.findall(r'<img[^>]* src="([^"]*)"', html)
+    assert len(images) == len(top_ids) + 3
+    assert not [link for link in links if re.match(r"^(?:[a-z]+:|//|/)", link) and not link.startswith("#")]
+    for link in links:
+        if not link.startswith("#"):
+            assert (report.parent / link).is_file(), link
+    assert sorted(path.name for path in (report.parent / "figures").iterdir()) == [
+        "precision_recall.png",
+        "roc.png",
+        "score_histogram.png",
+    ]
+    assert {"../catalog.fits", "../catalog.parquet", "../metrics.json"} <= set(links)
+    positions = [html.index(f'data-object-id="{object_id}"') for object_id in top_ids]
+    assert positions == sorted(positions)
+    assert "&lt;sglc2&gt; &amp; blind.zarr" in html
+    assert "<sglc2>" not in html
+    assert "&lt;1 min&gt;" in html
+
+
+def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
+    catalog = make_catalog_table(
+        object_ids=np.arange(3),
+        ra=np.zeros(3),
+        dec=np.zeros(3),
+        scores=np.array([0.1, 0.7, np.nan]),
+        score_std=np.zeros(3),
+        flags=np.array([0, 0, int(Flag.NOT_SCORED)]),
+        model_id="m",
+    )
+    provenance = Provenance(
+        model_id="m",
+        model_sha256="0" * 64,
+        store="s.zarr",
+        layout="sglc1-space",
+        code_version="0.1.0",
+        date=datetime(2025, 1, 1, tzinfo=UTC),
+        threshold=0.5,
+        tta=False,
+        n_objects=3,
+        n_scored=2,
+    )
+    plots = make_evaluation_plots(None, catalog["score"].to_numpy(), tmp_path / "plots")
+    report = build_report(
+        tmp_path / "report",
+        catalog=catalog,
+        provenance=provenance,
+        metrics=None,
+        plots=plots,
+        gallery=[],
+        run_info={},
+    )
+    html = report.read_text()
+    assert 'id="metrics"' not in html
+    assert "Score distribution" in html
+    assert "No scored objects to show" in html
+    assert (tmp_path / "report" / "figures" / "score_distribution.png").is_file()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_report(
+            tmp_path / "other",
+            catalog=catalog,
+            provenance=provenance,
+            metrics=None,
+            plots={"roc": tmp_path / "missing.png"},
+            gallery=[],
+            run_info={},
+        )
+
+
+# ---------------------------------------------------------------- headless browser
+
+
+def chromium_binary() -> str:
+    for candidate in (os.environ.get("LENSHUNT_CHROMIUM"), "chromium", "chromium-browser"):
+        if candidate and shutil.which(candidate):
+            return shutil.which(candidate)
+    if os.environ.get("LENSHUNT_REQUIRE_BROWSER") == "1":
+        pytest.fail(
+            "LENSHUNT_REQUIRE_BROWSER=1 but no chromium found; install it with apt-get install chromium"
+        )
+    pytest.skip(
+        "chromium not installed (apt-get install chromium); set LENSHUNT_REQUIRE_BROWSER=1 to fail instead"
+    )
+
+
+def run_chromium(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *arguments,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def body_attributes(dom: str) -> dict[str, str]:
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body, dom[:500]
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
+
+
+def test_report_in_headless_chromium(tmp_path: Path) -> None:
+    binary = chromium_binary()
+    report, top_ids = build_run(tmp_path)
+    url = report.resolve().as_uri()
+    dom = run_chromium(
+        binary, tmp_path / "profile-dom", "--dump-dom", "--virtual-time-budget=10000", url
+    ).stdout
+    attributes = body_attributes(dom)
+    assert attributes["data-images-loaded"] == "true", attributes
+    assert attributes["data-images-total"] == str(len(top_ids) + 3)
+    assert attributes["data-images-broken"] == "0"
+
+    screenshot = tmp_path / "report.png"
+    run_chromium(
+        binary, tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1400,2000", url
+    )
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.size == (1400, 2000)
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.std() > 20  # a rendered page, not a blank one
+    assert (pixels[:60].mean(axis=(0, 1)) < 60).all()  # the dark header is at the top
+
+
+def test_headless_chromium_sees_a_broken_image(tmp_path: Path) -> None:
+    binary = chromium_binary()
+    report, top_ids = build_run(tmp_path, n_gallery=3)
+    (report.parent / "gallery" / f"{top_ids[1]}.png").unlink()
+    dom = run_chromium(
+        binary, tmp_path / "profile", "--dump-dom", "--virtual-time-budget=10000", report.resolve().as_uri()
+    ).stdout
+    attributes = body_attributes(dom)
+    assert attributes["data-images-loaded"] == "false"
+    assert attributes["data-images-broken"] == "1"
