@@ -1,0 +1,359 @@
+"""Model bundles: a directory with the Keras model, the recipe it was trained with, and its card.
+
+========== ==============================================================================
+file       content
+========== ==============================================================================
+model.keras the Keras 3 model (no Lambda layers: it loads with ``safe_mode=True``)
+recipe.json the preprocessing recipe and its training statistics (:mod:`pipeline.recipe`)
+card.json   the model card (:class:`ModelCard`), with the sha256 of the two files above
+========== ==============================================================================
+
+The card is written last, so a directory without one is an unfinished or foreign bundle. On
+loading, both hashes are checked, so a model is never scored with another recipe than its own.
+The Keras model itself is loaded lazily (first use of :attr:`ModelBundle.model`), with
+``compile=False``, under whatever backend ``KERAS_BACKEND`` selects: a bundle saved under
+TensorFlow scores the same under JAX.
+
+Examples
+--------
+>>> bundle = load_bundle("runs/models/demo")  # doctest: +SKIP
+>>> scores = bundle.predict(apply_recipe(bundle.recipe, {"vis": vis, "nir": nir}))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+import pipeline
+from pipeline.errors import BundleError
+from pipeline.recipe import Recipe, apply_recipe
+
+if TYPE_CHECKING:
+    import keras
+
+BUNDLE_FORMAT = 1
+MODEL_FILE = "model.keras"
+RECIPE_FILE = "recipe.json"
+CARD_FILE = "card.json"
+HASH_CHUNK_BYTES = 1 << 20
+
+
+class ModelCard(BaseModel):
+    """What a model is, what it was trained on, how well it did; stored as ``card.json``.
+
+    ``keras_version``, ``saved_backend``, ``sha256`` and ``recipe_sha256`` are filled by
+    :func:`save_bundle`; leave them empty when creating a card.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bundle_format: int = BUNDLE_FORMAT
+    model_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique, file-name-safe model id."
+    )
+    architecture: str = Field(description="Registry name of the architecture (pipeline.models.MODEL_NAMES).")
+    build_options: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Keyword options of the builder."
+    )
+    training_store: str = Field(description="Id or path of the store the model was trained on.")
+    seed: int | None = None
+    epochs: int = Field(ge=0)
+    code_version: str = Field(default_factory=lambda: pipeline.__version__)
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Validation metrics, e.g. {'auc': 0.93}."
+    )
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    keras_version: str = ""
+    saved_backend: str = ""
+    sha256: str = Field(default="", description="sha256 of model.keras.")
+    recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
+    notes: str = ""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_matches_recipe(model: keras.Model, recipe: Recipe, source: str) -> None:
+    """Raise :class:`BundleError` unless ``model`` takes exactly the recipe's inputs and gives one score."""
+    expected = {name: (None, *shape) for name, shape in recipe.input_shapes().items()}
+    actual = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
+    if actual != expected:
+        raise BundleError(
+            f"{source}: the model's inputs {actual} differ from the recipe's {expected}; "
+            "build the model from this recipe (pipeline.models.build_model(name, recipe))"
+        )
+    outputs = [tuple(tensor.shape) for tensor in model.outputs]
+    if outputs != [(None, 1)]:
+        raise BundleError(f"{source}: the model must have one output of shape (None, 1), it has {outputs}")
+
+
+def save_bundle(
+    path: str | Path, model: keras.Model, recipe: Recipe, card: ModelCard, *, overwrite: bool = False
+) -> Path:
+    """Write a bundle directory at ``path``; returns the path.
+
+    The model must take exactly the recipe's inputs and contain no ``Lambda`` layer (it could not
+    be loaded with ``safe_mode``). The card is completed with the Keras version and backend and the
+    sha256 of ``model.keras`` and ``recipe.json``, and written last.
+
+    Raises
+    ------
+    BundleError
+        If the model does not fit the recipe, has a Lambda layer, or ``path`` holds a bundle and
+        ``overwrite`` is False.
+    """
+    import keras
+
+    path = Path(path)
+    check_model_matches_recipe(model, recipe, source=f"bundle {path}")
+    lambdas = [layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Lambda)]
+    if lambdas:
+        raise BundleError(
+            f"model has Lambda layers {lambdas}: a bundle must load with safe_mode=True, which refuses "
+            "Lambda code; replace them with keras.layers or a registered custom layer"
+        )
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise BundleError(f"{path} already exists and is not empty; pass overwrite=True or choose a new path")
+    path.mkdir(parents=True, exist_ok=True)
+    (path / CARD_FILE).unlink(missing_ok=True)  # an old card must not vouch for new files
+    model.save(path / MODEL_FILE)
+    recipe.save(path / RECIPE_FILE)
+    filled = card.model_copy(
+        update={
+            "keras_version": keras.__version__,
+            "saved_backend": keras.backend.backend(),
+            "sha256": file_sha256(path / MODEL_FILE),
+            "recipe_sha256": file_sha256(path / RECIPE_FILE),
+        }
+    )
+    partial = path / f".{CARD_FILE}.{os.getpid()}.tmp"
+    partial.write_text(filled.model_dump_json(indent=2) + "\n")
+    partial.replace(path / CARD_FILE)
+    return path
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """Layers of ``model``, nested models' layers included."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        found.extend(_all_layers(layer))
+    return found
+
+
+def _read_card(path: Path) -> ModelCard:
+    try:
+        data = json.loads((path / CARD_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(
+            f"bundle {path}: {CARD_FILE} is not readable JSON ({exc}); the bundle is corrupt"
+        ) from exc
+    if not isinstance(data, dict) or data.get("bundle_format") != BUNDLE_FORMAT:
+        found = data.get("bundle_format") if isinstance(data, dict) else type(data).__name__
+        raise BundleError(
+            f"bundle {path}: {CARD_FILE} has bundle_format {found!r}, this lenshunt reads {BUNDLE_FORMAT}; "
+            "it is not a lenshunt bundle, or one from another version: "
+            "re-save it with pipeline.bundle.save_bundle"
+        )
+    try:
+        return ModelCard.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"bundle {path}: {CARD_FILE} is not a valid model card: {problems}") from exc
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Open and validate the bundle at ``path`` (the Keras model is loaded on first use).
+
+    Raises
+    ------
+    BundleError
+        If the directory or one of its files is missing, a JSON file is corrupt or foreign, the
+        recipe version is unsupported, or a file's sha256 differs from the card's.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"no model bundle at {path}: the path does not exist")
+    if not path.is_dir():
+        kind = "a bare Keras model file" if path.suffix == ".keras" else "a file"
+        raise BundleError(
+            f"{path} is {kind}, not a bundle: a bundle is a directory with {MODEL_FILE}, {RECIPE_FILE} and "
+            f"{CARD_FILE}, written by pipeline.bundle.save_bundle "
+            "(a model without its recipe cannot be scored)"
+        )
+    missing = [name for name in (MODEL_FILE, RECIPE_FILE, CARD_FILE) if not (path / name).is_file()]
+    if missing:
+        why = (
+            "unfinished or foreign: save_bundle writes the card last"
+            if CARD_FILE in missing
+            else "incomplete: the model cannot be scored without its recipe and weights"
+        )
+        raise BundleError(
+            f"bundle {path} lacks {missing}; it is {why}. Re-save it with pipeline.bundle.save_bundle"
+        )
+    card = _read_card(path)
+    for name, expected in ((MODEL_FILE, card.sha256), (RECIPE_FILE, card.recipe_sha256)):
+        actual = file_sha256(path / name)
+        if actual != expected:
+            raise BundleError(
+                f"bundle {path}: {name} has sha256 {actual[:12]}..., "
+                f"the card says {expected[:12] or '<none>'}...: "
+                "the file was truncated, modified or replaced after saving; restore it or re-save the bundle"
+            )
+    recipe = Recipe.load(path / RECIPE_FILE)
+    return ModelBundle(path, recipe, card)
+
+
+class ModelBundle:
+    """An opened bundle: its recipe and card at once, the Keras model on first use (then cached).
+
+    Picklable (the cached model is dropped and reloaded on the other side), so it can be sent to
+    Dask workers.
+    """
+
+    def __init__(self, path: Path, recipe: Recipe, card: ModelCard) -> None:
+        self.path = path
+        self.recipe = recipe
+        self.card = card
+        self._model: keras.Model | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelBundle({str(self.path)!r}, model_id={self.model_id!r}, "
+            f"architecture={self.card.architecture!r})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "recipe": self.recipe, "card": self.card}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["recipe"], state["card"])  # type: ignore[misc]
+
+    @property
+    def model_id(self) -> str:
+        return self.card.model_id
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of ``model.keras`` (checked against the file when the bundle was opened)."""
+        return self.card.sha256
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model, loaded with ``safe_mode=True`` and ``compile=False`` on first access."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+            return self._model
+
+    def _load_model(self) -> keras.Model:
+        import keras
+
+        import pipeline.models  # noqa: F401  (registers lenshunt's custom Keras objects)
+
+        model_path = self.path / MODEL_FILE
+        try:
+            model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for bad files; all mean "cannot load"
+            message = str(exc)
+            if "safe_mode" in message or "Lambda" in message:
+                why = (
+                    "it holds code (a Lambda layer) that safe_mode refuses to run; rebuild it without Lambda"
+                )
+            else:
+                why = "it is corrupt or was saved by an incompatible Keras; re-save the bundle"
+            raise BundleError(
+                f"bundle {self.path}: cannot load {MODEL_FILE}: {why} ({type(exc).__name__}: {message})"
+            ) from exc
+        check_model_matches_recipe(model, self.recipe, source=f"bundle {self.path}")
+        return model
+
+    def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
+        """Model inputs from store images, by this bundle's recipe (:func:`~pipeline.recipe.apply_recipe`)."""
+        return apply_recipe(self.recipe, groups, flags)
+
+    def predict(
+        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
+    ) -> np.ndarray:
+        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+
+        Parameters
+        ----------
+        inputs
+            Input name -> NHWC array, as :meth:`prepare` returns (CuPy arrays are copied to the host).
+        batch_size
+            Objects per forward pass.
+        pad_batches
+            Pad the last partial batch to ``batch_size`` so every call has the same shape (XLA under
+            JAX compiles once per shape); padded rows are dropped from the result.
+        """
+        arrays = self._check_inputs(inputs)
+        n = len(next(iter(arrays.values())))
+        if n == 0:
+            return np.empty(0, dtype=np.float32)
+        n_full = n // batch_size * batch_size if pad_batches else n
+        parts = []
+        if n_full:
+            full = {name: x[:n_full] for name, x in arrays.items()}
+            parts.append(self.model.predict(full, batch_size=batch_size, verbose=0).reshape(-1))
+        if n_full < n:
+            rest = {name: _pad_rows(x[n_full:], batch_size) for name, x in arrays.items()}
+            parts.append(self.model.predict(rest, batch_size=batch_size, verbose=0).reshape(-1)[: n - n_full])
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        shapes = self.recipe.input_shapes()
+        if set(inputs) != set(shapes):
+            raise BundleError(
+                f"model {self.model_id} takes inputs {sorted(shapes)}, got {sorted(inputs)}; "
+                "prepare them with bundle.prepare(groups)"
+            )
+        arrays = {name: _to_host(inputs[name]) for name in shapes}
+        lengths = {len(x) for x in arrays.values()}
+        for name, x in arrays.items():
+            if x.ndim != 4 or tuple(x.shape[1:]) != shapes[name]:
+                raise BundleError(
+                    f"model {self.model_id} input {name!r} must be (n, {', '.join(map(str, shapes[name]))}), "
+                    f"got {tuple(x.shape)}; prepare inputs with this bundle's recipe"
+                )
+        if len(lengths) > 1:
+            raise BundleError(f"model {self.model_id} inputs have different lengths {sorted(lengths)}")
+        return arrays
+
+
+def _to_host(x: Any) -> np.ndarray:
+    """A float32 NumPy array of ``x`` (copied from the GPU if ``x`` is a CuPy array)."""
+    if type(x).__module__.split(".")[0] == "cupy":
+        x = x.get()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _pad_rows(x: np.ndarray, n_rows: int) -> np.ndarray:
+    """``x`` with zero rows appended up to ``n_rows``."""
+    padded = np.zeros((n_rows, *x.shape[1:]), dtype=x.dtype)
+    padded[: len(x)] = x
+    return padded
+
+
+def rebuild_with_policy(model: keras.Model, policy: str) -> keras.Model:
+    """The model rebuilt under dtype ``policy``, weights kept (``pipeline.models.rebuild_with_policy``)."""
+    from pipeline.models.precision import rebuild_with_policy as rebuild
+
+    return rebuild(model, policy)

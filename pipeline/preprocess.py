@@ -1,0 +1,225 @@
+"""Pure array functions that turn store images into model inputs, on NumPy or CuPy alike.
+
+Every function takes its array namespace from its input (:func:`array_namespace`), so the same
+code runs on the CPU with NumPy and on the GPU with CuPy, without copies between the two. Images
+are ``(n, band, y, x)`` (the store's layout, "NCHW") until :func:`to_nhwc` turns them into the
+channels-last batches Keras wants.
+
+The order the recipe (:mod:`pipeline.recipe`) applies them in is: :func:`mask_invalid` (masked and
+non-finite pixels -> NaN), a per-band scaling to [0, 1] (:func:`scale_clip_minmax` or
+:func:`scale_log`; NaN stays NaN), :func:`fill_nan` (NaN -> the fill value), then resampling
+(:func:`resize_bilinear`, :func:`average_pool`), channel expansion (:func:`expand_channels`) and
+:func:`to_nhwc`.
+
+Examples
+--------
+>>> import numpy as np
+>>> x = np.array([[[[0.0, 1.0]]]], dtype=np.float32)
+>>> resize_bilinear(x, (1, 4))[0, 0, 0].tolist()
+[0.0, 0.25, 0.75, 1.0]
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+
+from pipeline.flags import UNUSABLE
+
+Array = Any
+"""A NumPy or CuPy array (CuPy is never imported unless a CuPy array is passed)."""
+
+ROBUST_SIGMA_PER_MAD = 1.4826
+"""Ratio of a Gaussian's standard deviation to its median absolute deviation."""
+
+
+def array_namespace(*arrays: object) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) of the given arrays.
+
+    CuPy wins if any argument is a CuPy array; everything else (NumPy arrays, Python scalars,
+    lists) maps to NumPy. CuPy is imported only when a CuPy array is seen.
+
+    Examples
+    --------
+    >>> array_namespace(np.zeros(3)).__name__
+    'numpy'
+    """
+    for array in arrays:
+        if type(array).__module__.split(".")[0] == "cupy":
+            import cupy
+
+            return cupy
+    return np
+
+
+def per_band(values: Array | np.ndarray, xp: ModuleType, ndim: int = 4) -> Array:
+    """Per-band values of shape ``(band,)`` as float32, shaped to broadcast over ``(n, band, y, x)``."""
+    column = xp.asarray(values, dtype=xp.float32).reshape(-1)
+    return column.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def mask_invalid(x: Array, masked_value: float | None = None) -> Array:
+    """Float32 copy of ``x`` with non-finite pixels, and pixels equal to ``masked_value``, set to NaN."""
+    xp = array_namespace(x)
+    x = xp.asarray(x, dtype=xp.float32)
+    invalid = ~xp.isfinite(x)
+    if masked_value is not None:
+        invalid |= x == xp.float32(masked_value)
+    return xp.where(invalid, xp.float32(xp.nan), x)
+
+
+def scale_clip_minmax(x: Array, low: Array | np.ndarray, high: Array | np.ndarray) -> Array:
+    """Clip each band to ``[low, high]`` and map that range linearly onto ``[0, 1]``.
+
+    ``low`` and ``high`` hold one value per band (axis 1 of ``x``). NaN pixels stay NaN. A band
+    whose ``high`` is not above its ``low`` (a constant training band) maps to 0.
+    """
+    xp = array_namespace(x)
+    low_b, high_b = per_band(low, xp, x.ndim), per_band(high, xp, x.ndim)
+    span = high_b - low_b
+    safe_span = xp.where(span > 0, span, xp.float32(1.0))
+    return (xp.clip(x, low_b, high_b) - low_b) / safe_span
+
+
+def scale_log(
+    x: Array, low: Array | np.ndarray, high: Array | np.ndarray, softening: Array | np.ndarray
+) -> Array:
+    """Clip each band to ``[low, high]``, then a logarithmic stretch onto ``[0, 1]``.
+
+    ``y = log1p((clip(x) - low) / s) / log1p((high - low) / s)`` with ``s`` the band's
+    ``softening`` (the recipe uses the band's robust noise sigma): faint pixels near the
+    background are stretched, bright cores compressed. NaN pixels stay NaN.
+    """
+    xp = array_namespace(x)
+    low_b, high_b = per_band(low, xp, x.ndim), per_band(high, xp, x.ndim)
+    soft_b = per_band(softening, xp, x.ndim)
+    norm = xp.log1p((high_b - low_b) / soft_b)
+    safe_norm = xp.where(norm > 0, norm, xp.float32(1.0))
+    return xp.log1p((xp.clip(x, low_b, high_b) - low_b) / soft_b) / safe_norm
+
+
+def fill_nan(x: Array, value: float) -> Array:
+    """``x`` with NaN (and any other non-finite) pixels replaced by ``value``."""
+    xp = array_namespace(x)
+    return xp.where(xp.isfinite(x), x, xp.asarray(value, dtype=x.dtype))
+
+
+def fill_unusable(x: Array, flags: Array | np.ndarray, value: float) -> Array:
+    """``x`` with every pixel of the objects whose ``flags`` intersect ``UNUSABLE`` set to ``value``."""
+    xp = array_namespace(x)
+    unusable = ~usable_objects(xp.asarray(flags))
+    return xp.where(unusable.reshape((-1,) + (1,) * (x.ndim - 1)), xp.asarray(value, dtype=x.dtype), x)
+
+
+def usable_objects(flags: Array | np.ndarray) -> Array:
+    """Boolean array, True where an object's ``flags`` do not intersect ``UNUSABLE``."""
+    xp = array_namespace(flags)
+    return (xp.asarray(flags).astype(xp.int64) & int(UNUSABLE)) == 0
+
+
+def _linear_taps(n_in: int, n_out: int, xp: ModuleType) -> tuple[Array, Array, Array]:
+    """Source indices and weights of 1-D linear interpolation, half-pixel convention."""
+    position = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    position = np.clip(position, 0.0, n_in - 1)
+    lower = np.minimum(np.floor(position).astype(np.int64), max(n_in - 2, 0))
+    upper = np.minimum(lower + 1, n_in - 1)
+    weight = (position - lower).astype(np.float32)
+    return xp.asarray(lower), xp.asarray(upper), xp.asarray(weight)
+
+
+def resize_bilinear(x: Array, shape: tuple[int, int]) -> Array:
+    """Bilinear resampling of the last two axes of ``x`` to ``shape`` (ny, nx).
+
+    Half-pixel centres (``align_corners=False``, as ``jax.image.resize``, TensorFlow 2 and
+    PyTorch's default): output pixel ``i`` samples input coordinate ``(i + 0.5) * n_in / n_out - 0.5``,
+    clamped to the edge pixels. Meant for upsampling; downsampling with it aliases (no antialias).
+    Uses only ``take`` and arithmetic, so it runs on NumPy and CuPy.
+    """
+    xp = array_namespace(x)
+    n_y, n_x = x.shape[-2:]
+    out_y, out_x = shape
+    if min(out_y, out_x) <= 0:
+        raise ValueError(f"resize_bilinear needs a positive output shape, got {shape}")
+    out = x
+    if (out_y, out_x) == (n_y, n_x):
+        return out
+    if out_y != n_y:
+        lower, upper, weight = _linear_taps(n_y, out_y, xp)
+        weight = weight.reshape(-1, 1)
+        out = xp.take(out, lower, axis=-2) * (1 - weight) + xp.take(out, upper, axis=-2) * weight
+    if out_x != n_x:
+        lower, upper, weight = _linear_taps(n_x, out_x, xp)
+        out = xp.take(out, lower, axis=-1) * (1 - weight) + xp.take(out, upper, axis=-1) * weight
+    return out.astype(x.dtype, copy=False)
+
+
+def average_pool(x: Array, factor: int) -> Array:
+    """Mean over non-overlapping ``factor x factor`` blocks of the last two axes.
+
+    Trailing rows and columns that do not fill a whole block are dropped (101 -> 50 for
+    ``factor=2``). ``factor=1`` returns ``x`` unchanged.
+    """
+    if factor < 1:
+        raise ValueError(f"average_pool factor must be a positive integer, got {factor}")
+    if factor == 1:
+        return x
+    n_y, n_x = (size // factor for size in x.shape[-2:])
+    if min(n_y, n_x) == 0:
+        raise ValueError(f"average_pool factor {factor} is larger than the image {x.shape[-2:]}")
+    lead = x.shape[:-2]
+    blocks = x[..., : n_y * factor, : n_x * factor].reshape((*lead, n_y, factor, n_x, factor))
+    return blocks.mean(axis=(-3, -1), dtype=x.dtype)
+
+
+def expand_channels(x: Array, n_channels: int, mode: Literal["repeat", "zeros"]) -> Array:
+    """A single-band ``(n, 1, y, x)`` batch made ``n_channels`` deep.
+
+    ``"repeat"`` copies the band into every channel; ``"zeros"`` keeps it as channel 0 and adds
+    zero channels.
+    """
+    xp = array_namespace(x)
+    if x.shape[1] != 1:
+        raise ValueError(f"expand_channels takes single-band batches, got {x.shape[1]} bands")
+    if mode == "repeat":
+        return xp.repeat(x, n_channels, axis=1)
+    if mode == "zeros":
+        zeros = xp.zeros((x.shape[0], n_channels - 1, *x.shape[2:]), dtype=x.dtype)
+        return xp.concatenate([x, zeros], axis=1)
+    raise ValueError(f"expand_channels mode must be 'repeat' or 'zeros', got {mode!r}")
+
+
+def to_nhwc(x: Array) -> Array:
+    """A contiguous channels-last ``(n, y, x, band)`` copy of an ``(n, band, y, x)`` batch."""
+    xp = array_namespace(x)
+    return xp.ascontiguousarray(xp.transpose(x, (0, 2, 3, 1)))
+
+
+def finite_band_values(x: Array, band: int) -> np.ndarray:
+    """The finite pixel values of band ``band`` of an ``(n, band, y, x)`` batch, flattened, on the host."""
+    values = x[:, band].reshape(-1)
+    xp = array_namespace(values)
+    values = values[xp.isfinite(values)]
+    return values.get() if xp is not np else np.asarray(values)
+
+
+def band_statistics(values: np.ndarray, percentiles: tuple[float, float]) -> dict[str, float]:
+    """Clip range and robust location/scale of one band's pixel sample.
+
+    Returns ``low`` and ``high`` (the two percentiles), ``median`` and ``sigma`` (1.4826 x the
+    median absolute deviation, a noise estimate robust to sources). ``values`` must be finite
+    and non-empty.
+
+    Examples
+    --------
+    >>> stats = band_statistics(np.arange(101.0), (1.0, 99.0))
+    >>> stats["low"], stats["high"], stats["median"]
+    (1.0, 99.0, 50.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("band_statistics needs at least one finite value")
+    low, median, high = np.percentile(values, [percentiles[0], 50.0, percentiles[1]])
+    sigma = ROBUST_SIGMA_PER_MAD * float(np.median(np.abs(values - median)))
+    return {"low": float(low), "high": float(high), "median": float(median), "sigma": sigma}

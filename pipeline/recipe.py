@@ -1,0 +1,293 @@
+"""The preprocessing recipe: which bands a model sees, how they are scaled and combined.
+
+A :class:`Recipe` names the store groups and bands it uses, the per-band statistics measured on
+the training store, the scaling ("clip_minmax": clip each band between two percentiles, 0.1 and
+98 by default as the II challenge winners did, then min-max scale; or "log": the same clip then a
+log stretch softened by the band's noise) and the combination of resolution groups:
+
+``"upsample"``
+    every group resampled bilinearly to the finest group's grid and stacked as channels: one
+    NHWC input called ``"image"`` (Euclid: 4 x 200 x 200).
+``"branches"``
+    one NHWC input per group, named after the group (Euclid: ``vis`` 200 x 200 x 1, made 3-deep
+    by ``expand_single_band="repeat"`` or ``"zeros"``, and ``nir`` 66 x 66 x 3).
+
+An optional ``downsample`` factor average-pools the combined grid (2: 200 -> 100, for CPU demos).
+The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
+model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
+fitted by :func:`~pipeline.recipe_fit.fit_recipe` or :func:`~pipeline.recipe_fit.fit_recipe_streaming`
+(also importable from here).
+
+Missing, masked and non-finite pixels (NaN in the store) get ``fill_value`` (default 0, the
+bottom of the scaled range) after scaling; objects whose flags intersect
+:data:`~pipeline.flags.UNUSABLE` are filled entirely when flags are passed.
+
+Examples
+--------
+>>> import numpy as np
+>>> from schemas.layout import load_layout
+>>> from pipeline.recipe import fit_recipe
+>>> layout = load_layout("sglc1-space")
+>>> sample = {"vis": np.random.default_rng(0).normal(size=(4, 1, 101, 101)).astype("float32")}
+>>> recipe = fit_recipe(sample, layout, combine="branches", expand_single_band="none", downsample=2)
+>>> recipe.input_shapes()
+{'vis': (50, 50, 1)}
+>>> apply_recipe(recipe, sample)["vis"].shape
+(4, 50, 50, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline import preprocess as pp
+from pipeline.errors import BundleError
+
+RECIPE_VERSION = 1
+"""Version of the recipe JSON format this code reads and writes."""
+
+UPSAMPLE_INPUT = "image"
+"""Name of the single model input in ``"upsample"`` mode."""
+
+FLAGS_KEY = "flags"
+"""Key of the per-object flags in a chunk passed to :func:`fit_recipe_streaming`."""
+
+EXPANDED_CHANNELS = 3
+
+Combine = Literal["upsample", "branches"]
+Scaling = Literal["clip_minmax", "log"]
+ExpandMode = Literal["none", "repeat", "zeros"]
+
+
+class BandStatistics(BaseModel):
+    """Statistics of one band measured on training pixels (finite ones only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float = Field(description="Lower clip value: the recipe's low percentile.")
+    high: float = Field(description="Upper clip value: the recipe's high percentile.")
+    median: float
+    sigma: float = Field(ge=0, description="1.4826 x median absolute deviation (robust noise).")
+    n_pixels: int = Field(gt=0, description="Finite training pixels seen (the statistics may use a sample).")
+
+    @property
+    def softening(self) -> float:
+        """Softening scale of the log stretch: ``sigma``, or 1e-3 of the clip range if sigma is 0."""
+        if self.sigma > 0:
+            return self.sigma
+        return max((self.high - self.low) * 1e-3, np.finfo(np.float32).tiny)
+
+
+class Recipe(BaseModel):
+    """A fitted preprocessing recipe (see module docstring); round-trips through JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = RECIPE_VERSION
+    layout: str = Field(description="Name of the layout of the training store.")
+    store_groups: dict[str, tuple[str, ...]] = Field(
+        description="Every band of each used store group, in store order (to index the store arrays)."
+    )
+    groups: dict[str, tuple[str, ...]] = Field(description="Used group -> used bands, in order.")
+    group_shapes: dict[str, tuple[int, int]] = Field(description="Used group -> native (ny, nx).")
+    combine: Combine = "upsample"
+    expand_single_band: ExpandMode = "repeat"
+    scaling: Scaling = "clip_minmax"
+    percentiles: tuple[float, float] = (0.1, 98.0)
+    statistics: dict[str, BandStatistics] = Field(description="Band name -> its training statistics.")
+    fill_value: float = 0.0
+    masked_value: float | None = None
+    downsample: int = Field(default=1, ge=1)
+    n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_version(cls, data: Any) -> Any:
+        version = data.get("version", RECIPE_VERSION) if isinstance(data, dict) else RECIPE_VERSION
+        if version != RECIPE_VERSION:
+            newer = isinstance(version, int) and version > RECIPE_VERSION
+            fix = "upgrade lenshunt" if newer else "re-fit the recipe and retrain with this lenshunt"
+            raise ValueError(
+                f"recipe version {version!r} is not supported (this code reads {RECIPE_VERSION}); {fix}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if not self.groups:
+            raise ValueError("a recipe needs at least one group")
+        if set(self.groups) != set(self.group_shapes) or set(self.groups) != set(self.store_groups):
+            raise ValueError("groups, group_shapes and store_groups must name the same groups")
+        for group, bands in self.groups.items():
+            if not bands:
+                raise ValueError(f"group {group!r} uses no bands")
+            unknown = [band for band in bands if band not in self.store_groups[group]]
+            if unknown:
+                raise ValueError(f"group {group!r} uses bands {unknown} its store group lacks")
+            missing = [band for band in bands if band not in self.statistics]
+            if missing:
+                raise ValueError(f"bands {missing} have no statistics")
+            if min(self.group_shapes[group]) // self.downsample < 1:
+                raise ValueError(f"downsample {self.downsample} leaves group {group!r} without pixels")
+        low, high = self.percentiles
+        if not 0.0 <= low < high <= 100.0:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        return self
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """All used bands, groups in order."""
+        return tuple(band for bands in self.groups.values() for band in bands)
+
+    @property
+    def finest_group(self) -> str:
+        """The group with the most pixels (the grid of ``"upsample"`` mode)."""
+        return max(self.groups, key=lambda group: self.group_shapes[group][0] * self.group_shapes[group][1])
+
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the model inputs, in order."""
+        return (UPSAMPLE_INPUT,) if self.combine == "upsample" else tuple(self.groups)
+
+    def input_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """Model input name -> (height, width, channels) of the NHWC batches :func:`apply_recipe` returns."""
+        d = self.downsample
+        if self.combine == "upsample":
+            n_y, n_x = self.group_shapes[self.finest_group]
+            return {UPSAMPLE_INPUT: (n_y // d, n_x // d, len(self.bands))}
+        return {
+            group: (shape[0] // d, shape[1] // d, self._n_channels(group))
+            for group, shape in self.group_shapes.items()
+        }
+
+    def _n_channels(self, group: str) -> int:
+        n_bands = len(self.groups[group])
+        return EXPANDED_CHANNELS if n_bands == 1 and self.expand_single_band != "none" else n_bands
+
+    def to_json(self) -> str:
+        """The recipe as indented JSON text that :meth:`from_json` reads back exactly."""
+        return self.model_dump_json(indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = "<recipe>") -> Recipe:
+        """Parse and validate recipe JSON; a :class:`~pipeline.errors.BundleError` says what is wrong."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise BundleError(
+                f"recipe {source} is not a valid lenshunt recipe: {validation_problems(exc)}. "
+                "Recipes are written by pipeline.recipe.Recipe.save when a model is trained."
+            ) from exc
+
+    def save(self, path: str | Path) -> Path:
+        """Write the recipe JSON to ``path``; returns the path."""
+        path = Path(path)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        """Read a recipe JSON file written by :meth:`save`."""
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise BundleError(f"cannot read recipe {path}: {exc.strerror}; check the path") from exc
+        return cls.from_json(text, source=str(path))
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field: message; field: message``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy re-export of the fitting functions of :mod:`pipeline.recipe_fit` (which imports this module)."""
+    if name in {"fit_recipe", "fit_recipe_streaming", "select_groups"}:
+        from pipeline import recipe_fit
+
+        return getattr(recipe_fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_group(group: str, images: pp.Array, store_bands: Sequence[str], shape: tuple[int, int]) -> pp.Array:
+    """``images`` if it is ``(n, len(store_bands), *shape)``; else a :class:`BundleError` says why not."""
+    expected = (len(store_bands), *shape)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise BundleError(
+            f"group {group!r} has shape {tuple(images.shape)}, the recipe expects (n, {expected[0]}, "
+            f"{expected[1]}, {expected[2]}) with bands {list(store_bands)}: the data is not from the "
+            "layout the recipe was fitted on"
+        )
+    return images
+
+
+def apply_recipe(
+    recipe: Recipe, groups: Mapping[str, pp.Array], flags: pp.Array | np.ndarray | None = None
+) -> dict[str, pp.Array]:
+    """Model inputs from store images: float32 NHWC batches keyed by :meth:`Recipe.input_names`.
+
+    Parameters
+    ----------
+    recipe
+        The fitted recipe (normally the one saved in the model bundle).
+    groups
+        Store group name -> ``(n, band, y, x)`` NumPy or CuPy array with every band of the
+        group, NaN where pixels are missing; other groups are ignored.
+    flags
+        Optional per-object flags; objects intersecting ``UNUSABLE`` come out as ``fill_value``
+        everywhere (they must not be scored, but keep their row).
+
+    Returns
+    -------
+    dict
+        Input name -> contiguous float32 array of shape ``(n, *recipe.input_shapes()[name])``,
+        on the same device as the input.
+    """
+    scaled = {group: _scale_group(recipe, group, groups, flags) for group in recipe.groups}
+    d = recipe.downsample
+    if recipe.combine == "upsample":
+        n_y, n_x = recipe.group_shapes[recipe.finest_group]
+        resized = [pp.resize_bilinear(images, (n_y, n_x)) for images in scaled.values()]
+        xp = pp.array_namespace(resized[0])
+        stacked = resized[0] if len(resized) == 1 else xp.concatenate(resized, axis=1)
+        return {recipe.input_names()[0]: pp.to_nhwc(pp.average_pool(stacked, d))}
+    inputs = {}
+    for group, images in scaled.items():
+        images = pp.average_pool(images, d)
+        if images.shape[1] == 1 and recipe.expand_single_band != "none":
+            images = pp.expand_channels(images, EXPANDED_CHANNELS, recipe.expand_single_band)
+        inputs[group] = pp.to_nhwc(images)
+    return inputs
+
+
+def _scale_group(
+    recipe: Recipe, group: str, groups: Mapping[str, pp.Array], flags: pp.Array | np.ndarray | None
+) -> pp.Array:
+    """One group's used bands, masked, scaled to [0, 1] and filled, still (n, band, y, x)."""
+    if group not in groups:
+        raise BundleError(
+            f"the recipe needs group {group!r} but the data has {sorted(groups)}: "
+            f"pass the store variables {sorted(recipe.groups)}"
+        )
+    store_bands = recipe.store_groups[group]
+    images = check_group(group, groups[group], store_bands, recipe.group_shapes[group])
+    members = recipe.groups[group]
+    if tuple(members) != tuple(store_bands):
+        xp = pp.array_namespace(images)
+        images = xp.take(images, xp.asarray([store_bands.index(band) for band in members]), axis=1)
+    images = pp.mask_invalid(images, recipe.masked_value)
+    stats = [recipe.statistics[band] for band in members]
+    low, high = [s.low for s in stats], [s.high for s in stats]
+    if recipe.scaling == "clip_minmax":
+        images = pp.scale_clip_minmax(images, low, high)
+    else:
+        images = pp.scale_log(images, low, high, [s.softening for s in stats])
+    images = pp.fill_nan(images, recipe.fill_value)
+    if flags is not None:
+        images = pp.fill_unusable(images, flags, recipe.fill_value)
+    return images

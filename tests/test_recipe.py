@@ -1,0 +1,223 @@
+"""Recipe fitting, JSON round trip and application (pipeline.recipe), on NumPy (CuPy on a GPU)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tiny_data import flux_images, tiny_layout
+
+from pipeline import preprocess as pp
+from pipeline.errors import BundleError
+from pipeline.flags import Flag
+from pipeline.recipe import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
+from schemas.layout import load_layout
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return tiny_layout(vis=64, nir=32)
+
+
+@pytest.fixture(scope="module")
+def images(layout):
+    return flux_images(layout, n=6, seed=3)
+
+
+def test_fit_measures_percentiles_of_finite_pixels_only(layout, images):
+    with_nan = {group: x.copy() for group, x in images.items()}
+    with_nan["vis"][:, :, :10, :] = np.nan
+    with_nan["nir"][0, 1] = np.inf
+    recipe = fit_recipe(with_nan, layout, percentiles=(1.0, 99.0))
+    vis = images["vis"][:, 0, 10:, :].astype(np.float64).ravel()
+    assert recipe.statistics["VIS"].low == pytest.approx(np.percentile(vis, 1.0), rel=1e-12)
+    assert recipe.statistics["VIS"].high == pytest.approx(np.percentile(vis, 99.0), rel=1e-12)
+    assert recipe.statistics["VIS"].n_pixels == vis.size
+    j_band = np.concatenate([images["nir"][1:, 1].ravel()]).astype(np.float64)
+    assert recipe.statistics["J"].low == pytest.approx(np.percentile(j_band, 1.0), rel=1e-12)
+    assert recipe.statistics["J"].n_pixels == j_band.size
+    assert recipe.n_objects_fit == 6
+    assert recipe.statistics["VIS"].high < 1e-9  # flux-like values: no fixed scale assumed
+
+
+def test_fit_leaves_out_unusable_objects_and_masked_pixels():
+    layout = tiny_layout(vis=32, nir=32, masked_value=100.0)
+    images = flux_images(layout, n=4, seed=4)
+    images["vis"][0] = 5.0  # an unusable object with absurd pixels
+    images["vis"][1, 0, :4] = 100.0  # masked pixels
+    flags = np.array([Flag.TRUNCATED, Flag.MASKED_PIXELS, 0, 0], dtype=np.int32)
+    recipe = fit_recipe(images, layout, flags=flags)
+    assert recipe.n_objects_fit == 3
+    assert recipe.statistics["VIS"].high < 1e-9
+    assert recipe.statistics["VIS"].n_pixels == 3 * 32 * 32 - 4 * 32
+    inputs = apply_recipe(recipe, images, flags=flags)["image"]
+    np.testing.assert_array_equal(inputs[0], recipe.fill_value)
+    np.testing.assert_array_equal(inputs[1, :4, :, 0], recipe.fill_value)
+
+
+def test_upsample_mode_stacks_scaled_bands_on_the_vis_grid(layout, images):
+    recipe = fit_recipe(images, layout)
+    assert recipe.input_names() == ("image",)
+    assert recipe.input_shapes() == {"image": (64, 64, 4)}
+    out = apply_recipe(recipe, images)["image"]
+    assert out.shape == (6, 64, 64, 4)
+    assert out.dtype == np.float32
+    assert out.flags["C_CONTIGUOUS"]
+    assert out.min() >= 0.0
+    assert out.max() <= 1.0
+    stats = recipe.statistics
+    vis = (np.clip(images["vis"][:, 0], stats["VIS"].low, stats["VIS"].high) - stats["VIS"].low) / (
+        stats["VIS"].high - stats["VIS"].low
+    )
+    np.testing.assert_allclose(out[..., 0], vis, atol=1e-6)
+    h_scaled = pp.scale_clip_minmax(images["nir"][:, 2:3], [stats["H"].low], [stats["H"].high])
+    np.testing.assert_allclose(out[..., 3], pp.resize_bilinear(h_scaled, (64, 64))[:, 0], atol=1e-6)
+
+
+def test_downsample_pools_the_combined_grid(layout, images):
+    recipe = fit_recipe(images, layout, downsample=2)
+    out = apply_recipe(recipe, images)["image"]
+    assert out.shape == (6, 32, 32, 4) == (6, *recipe.input_shapes()["image"])
+    full = apply_recipe(fit_recipe(images, layout), images)["image"]
+    np.testing.assert_allclose(out[:, 0, 0], full[:, :2, :2].mean(axis=(1, 2)), atol=1e-6)
+
+
+@pytest.mark.parametrize(("mode", "vis_channels"), [("repeat", 3), ("zeros", 3), ("none", 1)])
+def test_branches_mode_gives_one_input_per_group(layout, images, mode, vis_channels):
+    recipe = fit_recipe(images, layout, combine="branches", expand_single_band=mode)
+    assert recipe.input_shapes() == {"vis": (64, 64, vis_channels), "nir": (32, 32, 3)}
+    out = apply_recipe(recipe, images)
+    assert {name: x.shape[1:] for name, x in out.items()} == recipe.input_shapes()
+    if mode == "repeat":
+        np.testing.assert_array_equal(out["vis"][..., 0], out["vis"][..., 2])
+    if mode == "zeros":
+        np.testing.assert_array_equal(out["vis"][..., 1:], 0.0)
+
+
+def test_log_scaling_maps_onto_unit_interval(layout, images):
+    recipe = fit_recipe(images, layout, scaling="log", combine="branches", expand_single_band="none")
+    linear = apply_recipe(fit_recipe(images, layout, combine="branches", expand_single_band="none"), images)
+    out = apply_recipe(recipe, images)
+    for name, x in out.items():
+        assert x.min() >= 0.0
+        assert x.max() <= 1.0 + 1e-6
+        assert np.median(x) > np.median(linear[name])  # the log stretch lifts the background
+    assert recipe.statistics["VIS"].softening == recipe.statistics["VIS"].sigma > 0
+
+
+def test_band_subset_indexes_the_store_group(layout, images):
+    recipe = fit_recipe(images, layout, bands=["VIS", "H"])
+    assert recipe.groups == {"vis": ("VIS",), "nir": ("H",)}
+    assert recipe.store_groups["nir"] == ("Y", "J", "H")
+    assert set(recipe.statistics) == {"VIS", "H"}
+    out = apply_recipe(recipe, images)["image"]
+    assert out.shape == (6, 64, 64, 2)
+    full = apply_recipe(fit_recipe(images, layout), images)["image"]
+    np.testing.assert_allclose(out[..., 1], full[..., 3], atol=1e-6)
+    with pytest.raises(KeyError, match="Did you mean 'VIS'"):
+        fit_recipe(images, layout, bands=["VIZ"])
+
+
+def test_recipe_json_round_trip(tmp_path, layout, images):
+    recipe = fit_recipe(images, layout, combine="branches", scaling="log", downsample=2, fill_value=-0.5)
+    again = Recipe.from_json(recipe.to_json())
+    assert again == recipe
+    assert Recipe.load(recipe.save(tmp_path / "recipe.json")) == recipe
+    np.testing.assert_array_equal(apply_recipe(again, images)["nir"], apply_recipe(recipe, images)["nir"])
+
+
+def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
+    data = json.loads(fit_recipe(images, layout).to_json())
+    with pytest.raises(BundleError, match=r"version 2 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 2}))
+    without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}
+    with pytest.raises(BundleError, match=r"bands \['H'\] have no statistics"):
+        Recipe.from_json(json.dumps({**data, "statistics": without_h}))
+    with pytest.raises(BundleError, match="not a valid lenshunt recipe"):
+        Recipe.from_json("{not json")
+    with pytest.raises(BundleError, match="cannot read recipe"):
+        Recipe.load(tmp_path / "absent.json")
+    with pytest.raises(BundleError, match="invalid recipe options"):
+        fit_recipe(images, layout, combine="mosaic")
+
+
+def test_apply_refuses_data_of_another_layout(layout, images):
+    recipe = fit_recipe(images, layout)
+    with pytest.raises(BundleError, match="needs group 'nir'"):
+        apply_recipe(recipe, {"vis": images["vis"]})
+    with pytest.raises(BundleError, match="not from the layout"):
+        apply_recipe(recipe, {"vis": images["vis"][:, :, :32, :32], "nir": images["nir"]})
+
+
+def test_streaming_fit_matches_in_memory_fit(layout, images):
+    chunks = [{group: x[i : i + 2] for group, x in images.items()} for i in range(0, 6, 2)]
+    exact = fit_recipe(images, layout)
+    assert fit_recipe_streaming(chunks, layout, max_pixels_per_band=None) == exact
+    sampled = fit_recipe_streaming(chunks, layout, max_pixels_per_band=4000, seed=7)
+    assert sampled == fit_recipe_streaming(chunks, layout, max_pixels_per_band=4000, seed=7)
+    for band, stats in sampled.statistics.items():
+        spread = exact.statistics[band].high - exact.statistics[band].low
+        assert stats.high == pytest.approx(exact.statistics[band].high, abs=0.1 * spread)
+        assert stats.median == pytest.approx(exact.statistics[band].median, abs=0.05 * spread)
+        assert stats.n_pixels == exact.statistics[band].n_pixels
+    flagged = [{**chunk, FLAGS_KEY: np.array([0, Flag.ALL_NONFINITE])} for chunk in chunks]
+    assert fit_recipe_streaming(flagged, layout, max_pixels_per_band=None).n_objects_fit == 3
+
+
+def test_bad_options_fail_before_any_chunk_is_read(layout):
+    def chunks():
+        raise AssertionError("a chunk was read")
+        yield {}
+
+    with pytest.raises(BundleError, match=r"invalid recipe options.*combine"):
+        fit_recipe_streaming(chunks(), layout, combine="mosaic")
+    with pytest.raises(BundleError, match="percentiles must satisfy"):
+        fit_recipe_streaming(chunks(), layout, percentiles=(98.0, 0.1))
+
+
+def test_fit_refuses_a_band_without_finite_pixels(layout, images):
+    empty = {**images, "vis": np.full_like(images["vis"], np.nan)}
+    with pytest.raises(BundleError, match="band 'VIS' has no finite pixel"):
+        fit_recipe(empty, layout)
+
+
+def test_real_cutout_scales_into_unit_interval(real_samples):
+    fitsio = pytest.importorskip("fitsio")
+    vis = fitsio.read(str(real_samples / "imageEUC_VIS-100002.fits")).astype(np.float32)
+    layout = load_layout("sglc1-space")
+    sample = {"vis": vis[None, None]}
+    recipe = fit_recipe(sample, layout, combine="branches", expand_single_band="none")
+    out = apply_recipe(recipe, sample)["vis"]
+    assert out.shape == (1, 101, 101, 1)
+    assert out.min() == 0.0
+    assert out.max() == 1.0
+    assert 0.01 < out.mean() < 0.9  # the clip range came from the data, whatever its units
+    assert np.mean(out == 1.0) == pytest.approx(0.02, abs=0.005)  # 98th percentile clip
+
+
+@pytest.mark.gpu
+def test_apply_recipe_on_cupy_matches_numpy(layout, images):
+    cupy = pytest.importorskip("cupy")
+    for options in ({}, {"combine": "branches", "scaling": "log", "downsample": 2}):
+        recipe = fit_recipe(images, layout, **options)
+        on_gpu = apply_recipe(recipe, {group: cupy.asarray(x) for group, x in images.items()})
+        on_cpu = apply_recipe(recipe, images)
+        for name, x in on_gpu.items():
+            assert isinstance(x, cupy.ndarray)
+            np.testing.assert_allclose(x.get(), on_cpu[name], atol=1e-6)
+
+
+def test_recipe_and_bundle_modules_import_no_deep_learning_framework():
+    code = (
+        "import sys\n"
+        "import pipeline.augment, pipeline.bundle, pipeline.preprocess, pipeline.recipe, pipeline.sampling\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow', 'jax', 'cupy', 'torch') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
