@@ -24,10 +24,18 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None, help="workers to start (default: one per core/GPU)"
     )
     group.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to join")
+    group.add_argument(
+        "--dashboard", action="store_true", help="serve the Dask dashboard of a local cluster (URL logged)"
+    )
 
 
 def cluster_options(args: argparse.Namespace) -> dict:
-    return {"cluster": args.cluster, "n_workers": args.workers, "scheduler": args.scheduler}
+    return {
+        "cluster": args.cluster,
+        "n_workers": args.workers,
+        "scheduler": args.scheduler,
+        "dashboard": args.dashboard,
+    }
 
 
 @contextlib.contextmanager

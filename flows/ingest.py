@@ -48,10 +48,11 @@ def ingest_flow(
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
+    dashboard: bool = False,
 ) -> IngestReport:
     """Ingest the cutouts under ``source`` (a ``layout`` set) into the Zarr store ``store``."""
     load_layout(layout)  # fail before any work on a bad layout
-    compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler}
+    compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     report = ingest_stage(layout, source, store, catalog, chunk_objects, compute)
     get_run_logger().info("\n%s", report.summary())
     return report

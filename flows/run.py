@@ -74,6 +74,7 @@ def run_flow(
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
+    dashboard: bool = False,
     batch_size: int = 256,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
 ) -> RunSummary:
@@ -85,7 +86,7 @@ def run_flow(
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())
     logger = get_run_logger()
-    with connect(cluster, n_workers=n_workers, scheduler=scheduler) as client:
+    with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())

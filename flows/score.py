@@ -54,9 +54,10 @@ def score_flow(
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
+    dashboard: bool = False,
 ) -> ScoreRunResult:
     """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``."""
-    compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler}
+    compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     result = score_stage(
         store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute
     )

@@ -102,6 +102,10 @@ def connect(
             "or a scheduler address such as tcp://host:8786"
         )
     with dask_cluster, Client(dask_cluster) as client:
+        if dashboard and client.dashboard_link:
+            import logging
+
+            logging.getLogger("lenshunt").warning("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
             client.wait_for_workers(1, timeout=600)
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):

@@ -1,0 +1,211 @@
+"""``lenshunt serve``: run the pipeline on a schedule, served from this process (no work pool).
+
+The run flow (:func:`flows.run.run_flow`) becomes a Prefect deployment with a cron or interval
+schedule; this process polls the Prefect server for its scheduled runs and executes each one in
+a subprocess. Every firing is incremental: new cutouts under ``--source`` are ingested and scored,
+the catalog is rewritten with consistent ranks, and a firing that finds nothing new changes no
+catalog row. At most ``--limit`` runs (default one) execute at once, so firings never overlap
+on the same work directory.
+
+Schedules need a Prefect server (``prefect server start``, or Prefect Cloud): point
+``PREFECT_API_URL`` at it. Stop with Ctrl-C (the schedule is paused on shutdown); stop ``serve``
+before the server.
+
+Examples
+--------
+::
+
+    prefect server start --host 127.0.0.1 --port 4200 &
+    export PREFECT_API_URL=http://127.0.0.1:4200/api
+    lenshunt serve --source /data/incoming --workdir /data/lenshunt-work --cron "0 2 * * *"
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from flows.common import add_cluster_arguments
+from pipeline.errors import LenshuntError
+
+HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
+DEFAULT_NAME = "lenshunt-nightly"
+
+
+class ServeError(LenshuntError, ValueError):
+    """``lenshunt serve`` cannot start: bad schedule or no Prefect server configured."""
+
+
+def run_parameters(
+    source: str | Path,
+    workdir: str | Path,
+    *,
+    layout: str = "euclid-sglc2",
+    model: str | None = None,
+    catalog: str | None = None,
+    threshold: float = 0.5,
+    tta: bool = False,
+    top_n: int = 48,
+    batch_size: int = 256,
+    cluster: str = "local",
+    n_workers: int | None = None,
+    scheduler: str | None = None,
+) -> dict[str, Any]:
+    """Parameters of every scheduled run of the run flow (paths made absolute; ``None`` left out).
+
+    Scheduled runs execute in a subprocess of ``serve``: relative paths would depend on its
+    working directory, so they are resolved here.
+    """
+    parameters: dict[str, Any] = {
+        "source": str(Path(source).expanduser().resolve()),
+        "workdir": str(Path(workdir).expanduser().resolve()),
+        "layout": layout,
+        "model": str(Path(model).expanduser().resolve()) if model else None,
+        "catalog": str(Path(catalog).expanduser().resolve()) if catalog else None,
+        "threshold": threshold,
+        "tta": tta,
+        "top_n": top_n,
+        "batch_size": batch_size,
+        "cluster": cluster,
+        "n_workers": n_workers,
+        "scheduler": scheduler,
+    }
+    return {key: value for key, value in parameters.items() if value is not None}
+
+
+def make_schedule(cron: str | None = None, interval: float | None = None, timezone: str | None = None):
+    """A Prefect schedule from exactly one of ``cron`` and ``interval`` (seconds)."""
+    from prefect.schedules import Cron, Interval
+
+    if (cron is None) == (interval is None):
+        raise ServeError("give exactly one of --cron (e.g. '0 2 * * *') and --interval SECONDS")
+    if interval is not None:
+        if interval <= 0:
+            raise ServeError(f"--interval must be a positive number of seconds, not {interval}")
+        return Interval(interval, timezone=timezone) if timezone else Interval(interval)
+    try:
+        return Cron(cron, timezone=timezone) if timezone else Cron(cron)
+    except ValueError as exc:
+        raise ServeError(f"invalid --cron {cron!r}: {exc}") from exc
+
+
+def check_server() -> str:
+    """The configured Prefect API URL; an error that says how to set one when there is none."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ServeError(
+            "schedules need a Prefect server, and PREFECT_API_URL is not set. Start one "
+            "(`prefect server start --host 127.0.0.1 --port 4200`) and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`, or log in to Prefect Cloud."
+        )
+    return url
+
+
+def serve_run_flow(
+    parameters: dict[str, Any],
+    *,
+    name: str = DEFAULT_NAME,
+    cron: str | None = None,
+    interval: float | None = None,
+    timezone: str | None = None,
+    limit: int = 1,
+    paused: bool = False,
+) -> None:
+    """Serve :func:`flows.run.run_flow` as deployment ``lenshunt-run/<name>``; blocks until stopped.
+
+    Parameters
+    ----------
+    parameters
+        Default parameters of each scheduled run (see :func:`run_parameters`); a run started by
+        hand from the UI or ``prefect deployment run`` may override them.
+    name
+        Deployment name.
+    cron, interval, timezone
+        The schedule: a cron string or an interval in seconds, and an optional IANA timezone.
+    limit
+        Runs executing at once (1: firings queue up instead of overlapping on the work directory).
+    paused
+        Create the deployment with its schedule paused (resume it in the UI).
+    """
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.run import run_flow
+
+    schedule = make_schedule(cron, interval, timezone)
+    url = check_server()
+    if not Path(parameters["source"]).is_dir():
+        raise ServeError(f"--source {parameters['source']} is not a directory")
+    when = _describe(cron, interval, timezone)
+    print(f"lenshunt serve: deployment lenshunt-run/{name} on {url}, schedule {when}")
+    run_flow.serve(
+        name=name,
+        schedules=[schedule],
+        parameters=parameters,
+        paused=paused,
+        limit=limit,
+        description=(
+            f"Incremental lenshunt run of {parameters['source']} into {parameters['workdir']} "
+            "(ingest new cutouts, score them, rewrite the catalog, report)."
+        ),
+        tags=["lenshunt", "scheduled"],
+        # Runs import flows.run by module name, so they work from any working directory.
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def _describe(cron: str | None, interval: float | None, timezone: str | None) -> str:
+    what = f"cron '{cron}'" if cron else f"every {interval:g} s"
+    return what + (f" ({timezone})" if timezone else "")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, required=True, help="directory watched for new cutouts")
+    parser.add_argument("--workdir", type=Path, required=True, help="work directory (store.zarr, scores/)")
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", default=None, help="cron schedule, e.g. '0 2 * * *' (02:00 every night)")
+    when.add_argument("--interval", type=float, default=None, help="run every SECONDS")
+    parser.add_argument("--timezone", default=None, help="IANA timezone of the cron schedule (default UTC)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
+    parser.add_argument("--limit", type=int, default=1, help="runs executing at once (default 1)")
+    parser.add_argument("--paused", action="store_true", help="create the schedule paused")
+    run = parser.add_argument_group("run parameters (defaults of every scheduled run)")
+    run.add_argument("--layout", default="euclid-sglc2", help="layout name or YAML path")
+    run.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
+    run.add_argument(
+        "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
+    )
+    run.add_argument("--threshold", type=float, default=0.5)
+    run.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
+    run.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
+    run.add_argument("--batch-size", type=int, default=256)
+    add_cluster_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    parameters = run_parameters(
+        args.source,
+        args.workdir,
+        layout=args.layout,
+        model=args.model,
+        catalog=args.catalog,
+        threshold=args.threshold,
+        tta=args.tta,
+        top_n=args.top_n,
+        batch_size=args.batch_size,
+        cluster=args.cluster,
+        n_workers=args.workers,
+        scheduler=args.scheduler,
+    )
+    serve_run_flow(
+        parameters,
+        name=args.name,
+        cron=args.cron,
+        interval=args.interval,
+        timezone=args.timezone,
+        limit=args.limit,
+        paused=args.paused,
+    )
+    return 0

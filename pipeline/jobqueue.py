@@ -1,0 +1,635 @@
+"""Batch-system profiles (``deploy/jobqueue.yaml``) -> dask-jobqueue clusters and job scripts.
+
+A *profile* describes one kind of batch job that hosts Dask workers: where it runs (queue or
+partition, account), what it asks for (cores, memory, GPUs, walltime) and how the job prepares
+its environment (``module load``, activating a virtual environment). Profiles are named
+``<kind>:<name>`` with ``kind`` one of ``slurm`` or ``pbs``, e.g. ``slurm:gpu``; the CLI's
+``--cluster slurm:gpu`` selects one (see :func:`pipeline.cluster.connect`).
+
+CPU profiles start ``dask worker`` with ``processes`` worker processes per job. GPU profiles
+(``gpus_per_job > 0``) start dask-cuda's ``dask cuda worker``, which starts one worker per GPU of
+the job (each confined to its own device); the job asks for the GPUs with ``--gres=gpu:N`` on
+SLURM and ``ngpus=N`` in the PBS resource list. ``cores`` and ``memory`` are always per *job*;
+each worker gets ``memory / workers`` as its memory limit.
+
+Profiles are read from, in order: the ``path`` argument, ``$LENSHUNT_JOBQUEUE_CONFIG``, and
+``deploy/jobqueue.yaml`` of the source tree.
+
+Examples
+--------
+>>> from pipeline.jobqueue import load_profile
+>>> load_profile("slurm", "gpu").gpus_per_job  # doctest: +SKIP
+4
+>>> print(render_job_script("slurm", "cpu"))  # doctest: +SKIP
+#!/usr/bin/env bash
+#SBATCH -J lenshunt-worker
+...
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ClusterError
+
+if TYPE_CHECKING:
+    from dask_jobqueue import JobQueueCluster
+
+CONFIG_ENV = "LENSHUNT_JOBQUEUE_CONFIG"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "deploy" / "jobqueue.yaml"
+KINDS = ("slurm", "pbs")
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
+CPU_WORKER_COMMAND = "distributed.cli.dask_worker"
+# ``python -m dask cuda worker``: dask-cuda registers ``cuda`` as a ``dask`` CLI entry point; its own
+# ``dask_cuda.cli`` module has no ``__main__`` guard, so ``python -m dask_cuda.cli`` would do nothing.
+GPU_WORKER_COMMAND = "dask cuda worker"
+PLACEHOLDER_SCHEDULER = "tcp://<scheduler-address>:8786"
+
+_WALLTIME = re.compile(r"^(\d+-)?\d{1,4}:\d{2}:\d{2}$")
+
+
+class ProfileError(ClusterError, ValueError):
+    """A jobqueue profile is missing, unknown or invalid."""
+
+
+class Profile(BaseModel):
+    """One batch-job profile: the resources of a job and how its Dask workers start.
+
+    Attributes
+    ----------
+    kind
+        ``slurm`` or ``pbs``.
+    name
+        Profile name within its kind (``gpu`` in ``slurm:gpu``).
+    description
+        One line shown in listings.
+    queue
+        Queue (PBS) or partition (SLURM); the YAML may say ``partition`` or ``queue``.
+    account
+        Account or project charged (``-A``).
+    cores
+        CPU cores per job.
+    memory
+        Memory per job (Dask syntax: ``"64GB"``, ``"500 GiB"``).
+    processes
+        Dask worker processes per job for CPU profiles (default: one). GPU profiles start one
+        worker per GPU and must leave it unset (or equal to ``gpus_per_job``).
+    threads_per_worker
+        Threads of each worker (default: ``cores // workers``). GPU profiles usually want 1: one
+        batch at a time per GPU, the job's other cores feed it.
+    walltime
+        ``HH:MM:SS`` or ``D-HH:MM:SS``.
+    gpus_per_job
+        GPUs per job; > 0 makes this a GPU profile (dask-cuda workers, one per GPU).
+    jobs
+        Jobs to submit when the caller does not say how many.
+    job_name
+        Name of the worker jobs in the queue.
+    job_extra_directives
+        More ``#SBATCH`` / ``#PBS`` lines, without the prefix (e.g. ``--constraint=a100``).
+    job_directives_skip
+        Substrings: generated directives containing one are dropped (e.g. ``--mem`` on sites
+        that refuse it).
+    worker_extra_args
+        More arguments for the worker command (e.g. ``--lifetime 55m``).
+    job_script_prologue
+        Shell lines run before the worker starts (``module load cuda``, ``source venv/bin/activate``).
+    interface
+        Network interface of the scheduler and workers (``ib0``, ``lo`` for one machine).
+    local_directory
+        Worker scratch directory on the compute node (e.g. ``$TMPDIR``; expanded by the job's shell).
+    log_directory
+        Where job stdout/stderr go (created; ``~`` and ``$VARS`` expanded here).
+    python
+        Python executable on the compute nodes (default: this interpreter).
+    death_timeout
+        Seconds a worker waits for an unreachable scheduler before it exits.
+    dashboard_address
+        Address of the Dask dashboard of the scheduler (``:8787``; ``null`` for none).
+    resource_spec
+        PBS only: the ``-l`` resource list (default built from cores, memory and GPUs).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["slurm", "pbs"]
+    name: str
+    description: str = ""
+    queue: str | None = Field(default=None, validation_alias=AliasChoices("queue", "partition"))
+    account: str | None = None
+    cores: int = Field(ge=1)
+    memory: str
+    processes: int | None = Field(default=None, ge=1)
+    threads_per_worker: int | None = Field(default=None, ge=1)
+    walltime: str = "01:00:00"
+    gpus_per_job: int = Field(default=0, ge=0)
+    jobs: int = Field(default=1, ge=1)
+    job_name: str = "lenshunt-worker"
+    job_extra_directives: list[str] = Field(default_factory=list)
+    job_directives_skip: list[str] = Field(default_factory=list)
+    worker_extra_args: list[str] = Field(default_factory=list)
+    job_script_prologue: list[str] = Field(default_factory=list)
+    interface: str | None = None
+    local_directory: str | None = None
+    log_directory: str | None = None
+    python: str | None = None
+    death_timeout: int = Field(default=60, ge=1)
+    dashboard_address: str | None = ":8787"
+    resource_spec: str | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_parses(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            if parse_bytes(value) <= 0:
+                raise ValueError
+        except (ValueError, TypeError):
+            raise ValueError(f"memory {value!r} is not a size such as '16GB' or '500 GiB'") from None
+        return value
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime_format(cls, value: str) -> str:
+        if not _WALLTIME.match(value):
+            raise ValueError(f"walltime {value!r} must be HH:MM:SS or D-HH:MM:SS")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        if self.gpus_per_job and self.processes not in (None, self.gpus_per_job):
+            raise ValueError(
+                f"processes={self.processes} with gpus_per_job={self.gpus_per_job}: dask-cuda starts one "
+                "worker per GPU; leave processes unset"
+            )
+        if self.resource_spec is not None and self.kind != "pbs":
+            raise ValueError("resource_spec is a PBS setting; use job_extra_directives for SLURM")
+        if self.threads_per_worker and self.threads_per_worker * self.n_workers_per_job > self.cores:
+            raise ValueError(
+                f"threads_per_worker={self.threads_per_worker} x {self.n_workers_per_job} workers exceeds "
+                f"cores={self.cores}"
+            )
+        if self.n_workers_per_job > self.cores:
+            raise ValueError(
+                f"{self.n_workers_per_job} workers per job need at least as many cores (cores={self.cores})"
+            )
+        return self
+
+    @property
+    def id(self) -> str:
+        """``kind:name``, as given to ``--cluster``."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def uses_gpus(self) -> bool:
+        return self.gpus_per_job > 0
+
+    @property
+    def n_workers_per_job(self) -> int:
+        """Dask workers each job starts: one per GPU, else ``processes`` (default 1)."""
+        return self.gpus_per_job or self.processes or 1
+
+    @property
+    def worker_threads(self) -> int:
+        return self.threads_per_worker or max(1, self.cores // self.n_workers_per_job)
+
+    @property
+    def worker_memory_bytes(self) -> int:
+        """Memory limit of each worker: the job's memory shared among its workers."""
+        from dask.utils import parse_bytes
+
+        return parse_bytes(self.memory) // self.n_workers_per_job
+
+    @property
+    def worker_command(self) -> str:
+        """Module run with ``python -m`` to start the job's workers."""
+        return GPU_WORKER_COMMAND if self.uses_gpus else CPU_WORKER_COMMAND
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The profiles file in use: ``path``, else ``$LENSHUNT_JOBQUEUE_CONFIG``, else the shipped one."""
+    chosen = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    chosen = Path(chosen).expanduser()
+    if not chosen.is_file():
+        raise ProfileError(
+            f"jobqueue profiles file {chosen} does not exist. Point ${CONFIG_ENV} at a copy of "
+            "deploy/jobqueue.yaml (from the lenshunt source tree) adapted to your site."
+        )
+    return chosen
+
+
+def load_profiles(path: str | os.PathLike[str] | None = None) -> dict[str, Profile]:
+    """Every profile of the file, keyed ``kind:name`` (plus ``kind:default`` aliases).
+
+    Raises
+    ------
+    ProfileError
+        When the file is not a mapping of kinds to profiles or a profile is invalid.
+    """
+    source = config_path(path)
+    try:
+        document = yaml.safe_load(source.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ProfileError(f"{source} must be a mapping with 'slurm' and/or 'pbs' sections")
+    unknown = (
+        set(document) - {*KINDS, "defaults", "version"} - {k for k in document if str(k).startswith("x-")}
+    )
+    if unknown:
+        raise ProfileError(
+            f"{source}: unknown top-level keys {sorted(unknown)}; expected {', '.join(KINDS)}, defaults "
+            "(and x-* keys for YAML anchors)"
+        )
+    profiles: dict[str, Profile] = {}
+    for kind in KINDS:
+        section = document.get(kind) or {}
+        if not isinstance(section, dict):
+            raise ProfileError(f"{source}: section {kind!r} must map profile names to settings")
+        for name, settings in section.items():
+            if not isinstance(settings, dict):
+                raise ProfileError(f"{source}: profile {kind}:{name} must be a mapping of settings")
+            try:
+                profiles[f"{kind}:{name}"] = Profile(kind=kind, name=str(name), **settings)
+            except ValidationError as exc:
+                raise ProfileError(f"{source}: profile {kind}:{name} is invalid:\n{_errors(exc)}") from exc
+    defaults = document.get("defaults") or {}
+    for kind, name in defaults.items():
+        if f"{kind}:{name}" not in profiles:
+            raise ProfileError(f"{source}: defaults.{kind} names {kind}:{name}, which is not defined")
+        profiles.setdefault(f"{kind}:default", profiles[f"{kind}:{name}"])
+    return profiles
+
+
+def load_profile(kind: str, name: str, path: str | os.PathLike[str] | None = None) -> Profile:
+    """The profile ``kind:name`` (``name`` ``"default"`` or empty: the file's default for ``kind``).
+
+    Raises
+    ------
+    ProfileError
+        Unknown kind or name (the message suggests the nearest names), or an invalid file.
+    """
+    if kind not in KINDS:
+        raise ProfileError(f"unknown batch system {kind!r}: use one of {', '.join(KINDS)}")
+    profiles = load_profiles(path)
+    key = f"{kind}:{name or 'default'}"
+    if key in profiles:
+        return profiles[key]
+    names = sorted(k for k in profiles if not k.endswith(":default"))
+    # Near misses among this kind's names, then the same name under another batch system.
+    own = [k.split(":", 1)[1] for k in names if k.startswith(f"{kind}:")]
+    hint = [f"{kind}:{n}" for n in difflib.get_close_matches(name or "default", own, n=3, cutoff=0.6)]
+    hint += [k for k in names if k.split(":", 1)[1] == name and k not in hint]
+    suggestion = f" Did you mean {' or '.join(hint)}?" if hint else ""
+    raise ProfileError(
+        f"no jobqueue profile {key} in {config_path(path)}.{suggestion} "
+        f"Defined: {', '.join(names) or 'none'}."
+    )
+
+
+def cluster_kwargs(profile: Profile) -> dict[str, Any]:
+    """Keyword arguments of ``SLURMCluster`` / ``PBSCluster`` for ``profile`` (pure)."""
+    n_workers = profile.n_workers_per_job
+    threads = profile.worker_threads
+    kwargs: dict[str, Any] = {
+        "job_name": profile.job_name,
+        "queue": profile.queue,
+        "account": profile.account,
+        # dask-jobqueue gives each worker cores / processes threads and memory / processes bytes.
+        "cores": threads * n_workers,
+        "memory": profile.memory,
+        "processes": n_workers,
+        "walltime": profile.walltime,
+        "job_script_prologue": list(profile.job_script_prologue),
+        "worker_command": profile.worker_command,
+        "worker_extra_args": list(profile.worker_extra_args),
+        "job_extra_directives": list(profile.job_extra_directives),
+        "job_directives_skip": list(profile.job_directives_skip),
+        "interface": profile.interface,
+        "local_directory": profile.local_directory,
+        "log_directory": _expand(profile.log_directory),
+        "python": profile.python or sys.executable,
+        "death_timeout": profile.death_timeout,
+        "scheduler_options": {"dashboard_address": profile.dashboard_address},
+    }
+    if profile.kind == "slurm":
+        kwargs["job_cpu"] = profile.cores
+        kwargs["job_mem"] = _slurm_memory(profile.memory)
+        if profile.uses_gpus and not _has_gpu_directive(profile.job_extra_directives):
+            kwargs["job_extra_directives"].append(f"--gres=gpu:{profile.gpus_per_job}")
+    else:
+        kwargs["resource_spec"] = profile.resource_spec or pbs_resource_spec(profile)
+    return kwargs
+
+
+def pbs_resource_spec(profile: Profile) -> str:
+    """PBS Pro ``select`` statement for one job of ``profile`` (one chunk = one node)."""
+    from dask.utils import parse_bytes
+
+    spec = f"select=1:ncpus={profile.cores}"
+    if profile.uses_gpus:
+        spec += f":ngpus={profile.gpus_per_job}"
+    mib = -(-parse_bytes(profile.memory) // 2**20)
+    return spec + (f":mem={mib // 1024}gb" if mib % 1024 == 0 else f":mem={mib}mb")
+
+
+def render_job_script(
+    kind: str, name: str, path: str | os.PathLike[str] | None = None, scheduler: str = PLACEHOLDER_SCHEDULER
+) -> str:
+    """The batch script one worker job of profile ``kind:name`` would submit (no scheduler is started).
+
+    Parameters
+    ----------
+    kind, name
+        The profile (see :func:`load_profile`).
+    path
+        Profiles file (default: see :func:`config_path`).
+    scheduler
+        Scheduler address written into the worker command.
+    """
+    profile = load_profile(kind, name, path)
+    job_cls = _job_class(profile.kind)
+    kwargs = cluster_kwargs(profile)
+    kwargs.pop("scheduler_options")
+    log_directory = kwargs.pop("log_directory")
+    # dask-jobqueue creates the log directory when it builds a job: hand it an existing stand-in
+    # so that rendering has no side effects, then put the real path in the script.
+    with tempfile.TemporaryDirectory(prefix="lenshunt-render-") as stand_in:
+        script = job_cls(
+            scheduler=scheduler,
+            name=profile.job_name,
+            log_directory=stand_in if log_directory else None,
+            **kwargs,
+        ).job_script()
+    return script.replace(stand_in, log_directory) if log_directory else script
+
+
+def make_jobqueue_cluster(
+    kind: str, name: str, n_workers: int | None = None, path: str | os.PathLike[str] | None = None
+) -> JobQueueCluster:
+    """Start a dask-jobqueue cluster for profile ``kind:name`` and submit its worker jobs.
+
+    The scheduler runs in this process; each job is one ``dask worker`` (CPU profiles) or
+    ``dask cuda worker`` (GPU profiles) that joins it. Close the cluster (or use it as a context
+    manager) to cancel the jobs.
+
+    Parameters
+    ----------
+    kind, name
+        The profile (see :func:`load_profile`).
+    n_workers
+        Jobs to submit (default: the profile's ``jobs``). Each job starts
+        ``profile.n_workers_per_job`` workers.
+    path
+        Profiles file (default: see :func:`config_path`).
+
+    Raises
+    ------
+    ProfileError
+        Unknown or invalid profile.
+    ClusterError
+        The batch system's submit command is not installed here.
+    """
+    profile = load_profile(kind, name, path)
+    submit = SUBMIT_COMMANDS[profile.kind]
+    if shutil.which(submit) is None:
+        raise ClusterError(
+            f"--cluster {profile.id} submits jobs with {submit}, which is not on PATH here. Run lenshunt "
+            f"on a login node of a {profile.kind.upper()} cluster, or use --cluster local."
+        )
+    if profile.log_directory:
+        Path(_expand(profile.log_directory)).mkdir(parents=True, exist_ok=True)
+    cluster_cls = _cluster_class(profile.kind)
+    try:
+        cluster = cluster_cls(**cluster_kwargs(profile))
+    except (ValueError, OSError) as exc:
+        raise ClusterError(f"could not start a {profile.id} cluster: {exc}") from exc
+    cluster.scale(jobs=n_workers or profile.jobs)
+    return cluster
+
+
+RUN_TEMPLATES = {
+    "slurm": REPO_ROOT / "deploy" / "slurm" / "lenshunt-run.sbatch",
+    "pbs": REPO_ROOT / "deploy" / "pbs" / "lenshunt-run.pbs",
+}
+_BLOCK = re.compile(
+    r"^# >>> lenshunt directives.*?^# <<< lenshunt directives[^\n]*\n", re.MULTILINE | re.DOTALL
+)
+
+
+def render_run_script(
+    kind: str,
+    name: str,
+    nodes: int | None = None,
+    path: str | os.PathLike[str] | None = None,
+    template: str | os.PathLike[str] | None = None,
+    job_name: str = "lenshunt-run",
+) -> str:
+    """The whole-pipeline batch script (``deploy/<kind>/lenshunt-run.*``) set up for a profile.
+
+    The template's block between ``# >>> lenshunt directives`` and ``# <<< lenshunt directives``
+    is replaced by directives for ``nodes`` nodes of the profile's job shape (cores, memory,
+    GPUs, walltime, queue, account, extra directives), the worker settings the script reads
+    (``LENSHUNT_WORKER_KIND`` cuda or cpu, processes, threads, memory per worker, interface,
+    dashboard, python) as overridable defaults, and the profile's prologue lines.
+
+    Parameters
+    ----------
+    kind, name
+        The profile (see :func:`load_profile`).
+    nodes
+        Nodes of the allocation (default: the profile's ``jobs``).
+    path
+        Profiles file (default: see :func:`config_path`).
+    template
+        The batch template (default: the one of ``kind`` in ``deploy/``).
+    job_name
+        Name of the batch job.
+    """
+    profile = load_profile(kind, name, path)
+    source = Path(template) if template else RUN_TEMPLATES[profile.kind]
+    text = source.read_text()
+    if not _BLOCK.search(text):
+        raise ProfileError(
+            f"{source} has no '# >>> lenshunt directives' ... '# <<< lenshunt directives' block"
+        )
+    nodes = nodes or profile.jobs
+    directives = (
+        _slurm_run_directives(profile, nodes, job_name)
+        if profile.kind == "slurm"
+        else _pbs_run_directives(profile, nodes, job_name)
+    )
+    directives = [d for d in directives if not any(skip in d for skip in profile.job_directives_skip)]
+    from dask.utils import format_bytes
+
+    settings = {
+        "LENSHUNT_WORKER_KIND": "cuda" if profile.uses_gpus else "cpu",
+        "LENSHUNT_WORKER_PROCESSES": str(profile.n_workers_per_job),
+        "LENSHUNT_WORKER_THREADS": str(profile.worker_threads),
+        "LENSHUNT_WORKER_MEMORY": format_bytes(profile.worker_memory_bytes).replace(" ", ""),
+        "LENSHUNT_INTERFACE": profile.interface or "",
+        "LENSHUNT_DASHBOARD": profile.dashboard_address or "none",
+        "LENSHUNT_PYTHON": profile.python or sys.executable,
+    }
+    if profile.local_directory:
+        settings["LENSHUNT_LOCAL_DIR"] = profile.local_directory
+    lines = [
+        f"# >>> lenshunt directives: rendered from profile {profile.id} for {nodes} node(s)",
+        *directives,
+    ]
+    lines += [f': "${{{key}:={value}}}"' for key, value in settings.items()]
+    lines += list(profile.job_script_prologue)
+    lines.append("# <<< lenshunt directives")
+    return _BLOCK.sub(lambda _: "\n".join(lines) + "\n", text, count=1)
+
+
+def _slurm_run_directives(profile: Profile, nodes: int, job_name: str) -> list[str]:
+    log_dir = _expand(profile.log_directory)
+    lines = [
+        f"--job-name={job_name}",
+        f"--nodes={nodes}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={profile.cores}",
+        f"--mem={_slurm_memory(profile.memory)}",
+        f"--time={profile.walltime}",
+        f"--output={log_dir + '/' if log_dir else ''}{job_name}-%j.log",
+    ]
+    if profile.queue:
+        lines.append(f"--partition={profile.queue}")
+    if profile.account:
+        lines.append(f"--account={profile.account}")
+    if profile.uses_gpus and not _has_gpu_directive(profile.job_extra_directives):
+        lines.append(f"--gres=gpu:{profile.gpus_per_job}")
+    lines += profile.job_extra_directives
+    return [f"#SBATCH {line}" for line in lines]
+
+
+def _pbs_run_directives(profile: Profile, nodes: int, job_name: str) -> list[str]:
+    spec = profile.resource_spec or pbs_resource_spec(profile)
+    # One chunk per node, one launcher (MPI rank) per chunk.
+    spec = re.sub(r"^select=\d+", f"select={nodes}", spec)
+    if "mpiprocs=" not in spec:
+        spec = spec.replace(f"select={nodes}", f"select={nodes}:mpiprocs=1", 1)
+    lines = [
+        f"-N {job_name}",
+        f"-l {spec}",
+        "-l place=scatter:excl",
+        f"-l walltime={profile.walltime}",
+        "-j oe",
+    ]
+    if profile.queue:
+        lines.append(f"-q {profile.queue}")
+    if profile.account:
+        lines.append(f"-A {profile.account}")
+    log_dir = _expand(profile.log_directory)
+    if log_dir:
+        lines.append(f"-o {log_dir}/")
+    lines += profile.job_extra_directives
+    return [f"#PBS {line}" for line in lines]
+
+
+def _job_class(kind: str):
+    from dask_jobqueue.pbs import PBSJob
+    from dask_jobqueue.slurm import SLURMJob
+
+    return SLURMJob if kind == "slurm" else PBSJob
+
+
+def _cluster_class(kind: str):
+    from dask_jobqueue import PBSCluster, SLURMCluster
+
+    return SLURMCluster if kind == "slurm" else PBSCluster
+
+
+def _has_gpu_directive(directives: list[str]) -> bool:
+    return any(re.match(r"\s*(--(gres|gpus|gpus-per-node|gpus-per-task)\b|-G\b)", d) for d in directives)
+
+
+def _slurm_memory(memory: str) -> str:
+    """SLURM ``--mem`` for a Dask size: whole MiB, rounded up (SLURM's ``M`` is MiB)."""
+    from dask.utils import parse_bytes
+
+    return f"{-(-parse_bytes(memory) // 2**20)}M"
+
+
+_DEFAULTED_VAR = re.compile(r"\$\{(\w+):?-([^}]*)\}")
+
+
+def _expand(value: str | None) -> str | None:
+    """``~``, ``$VAR``, ``${VAR}`` and the shell's ``${VAR:-default}``, as the job's shell would."""
+    if not value:
+        return value
+    value = _DEFAULTED_VAR.sub(lambda m: os.environ.get(m.group(1)) or m.group(2), value)
+    return os.path.expandvars(os.path.expanduser(value))
+
+
+def _errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "profile"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            fields = [f for f in Profile.model_fields if f not in {"kind", "name"}] + ["partition"]
+            near = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)
+            message = "unknown setting" + (f" (did you mean {near[0]}?)" if near else "")
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.jobqueue list | show KIND:NAME | run-script KIND:NAME [--nodes N]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.jobqueue", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", default=None, help=f"profiles file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})"
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list the profiles")
+    show = sub.add_parser("show", help="print the worker job script of a profile")
+    show.add_argument("profile", help="kind:name, e.g. slurm:gpu")
+    run = sub.add_parser("run-script", help="print the whole-pipeline batch script for a profile")
+    run.add_argument("profile", help="kind:name, e.g. slurm:gpu")
+    run.add_argument(
+        "--nodes", type=int, default=None, help="nodes of the allocation (default: the profile's jobs)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "list":
+            for key, profile in load_profiles(args.config).items():
+                if not key.endswith(":default"):
+                    print(f"{key:<20} {profile.description}")
+            return 0
+        kind, _, name = args.profile.partition(":")
+        if args.action == "show":
+            print(render_job_script(kind, name, args.config), end="")
+        else:
+            print(render_run_script(kind, name, nodes=args.nodes, path=args.config), end="")
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

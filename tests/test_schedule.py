@@ -1,0 +1,359 @@
+"""Scheduling: ``deploy/prefect.yaml`` matches the flows, ``lenshunt serve`` validates its input, and a
+served interval schedule on a real Prefect server runs the pipeline incrementally.
+
+The slow test starts ``prefect server start`` on 127.0.0.1 (a free port, a temporary PREFECT_HOME),
+serves the run flow with ``lenshunt serve --interval`` over 20 real cutouts, and checks that the
+first firing produces the catalog, a later firing with nothing new changes no catalog row, and a
+firing after 5 new cutouts arrive appends exactly those. Everything talks to the server over its
+REST API; ``serve`` is stopped before the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from cutouts import band_file, write_set
+
+from flows.cli import build_parser
+from flows.serve import ServeError, make_schedule, run_parameters, serve_run_flow
+from pipeline import paths
+from pipeline.catalog import read_catalog
+from schemas.layout import load_layout
+
+pytestmark = pytest.mark.prefect
+
+REPO = Path(__file__).resolve().parents[1]
+EUCLID = load_layout("euclid-sglc2")
+FIRST = list(range(300000, 300020))
+LATER = list(range(300020, 300025))
+LABELS = {i: int(i % 4 == 0) for i in FIRST + LATER}
+DEPLOYMENT = "test-nightly"
+
+
+# --- deploy/prefect.yaml and the serve command, without a server --------------------------------
+
+
+def flow_of(entrypoint: str):
+    module, _, attribute = entrypoint.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def test_prefect_yaml_deployments_match_the_flows():
+    document = yaml.safe_load((REPO / "deploy" / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in document["deployments"]}
+    assert set(deployments) == {"lenshunt-nightly", "lenshunt-ingest", "lenshunt-score"}
+    expected_flows = {"lenshunt-nightly": "lenshunt-run", "lenshunt-ingest": "lenshunt-ingest"}
+    expected_flows["lenshunt-score"] = "lenshunt-score"
+    for name, deployment in deployments.items():
+        flow = flow_of(deployment["entrypoint"])
+        assert flow.name == expected_flows[name]
+        accepted = set(flow.parameters.properties)
+        given = set(deployment["parameters"])
+        assert given <= accepted, f"{name}: unknown parameters {given - accepted}"
+        assert set(flow.parameters.required or []) <= given, f"{name}: required parameters missing"
+        assert deployment["work_pool"]["name"] == "lenshunt-process"
+        assert deployment["concurrency_limit"] == 1
+    nightly = deployments["lenshunt-nightly"]
+    assert nightly["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
+    make_schedule(cron=nightly["schedules"][0]["cron"])  # a valid cron for Prefect
+
+
+def test_schedules_are_validated():
+    assert make_schedule(interval=30).interval.total_seconds() == 30
+    assert make_schedule(cron="0 2 * * *", timezone="Europe/Paris").timezone == "Europe/Paris"
+    with pytest.raises(ServeError, match="exactly one of --cron"):
+        make_schedule()
+    with pytest.raises(ServeError, match="exactly one of --cron"):
+        make_schedule(cron="0 2 * * *", interval=60)
+    with pytest.raises(ServeError, match="positive number of seconds"):
+        make_schedule(interval=0)
+    with pytest.raises(ServeError, match="invalid --cron"):
+        make_schedule(cron="61 * * * *")
+
+
+def test_run_parameters_are_absolute_and_complete(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parameters = run_parameters("in", "work", model="bundle", top_n=6)
+    assert parameters["source"] == str(tmp_path / "in") and parameters["workdir"] == str(tmp_path / "work")
+    assert parameters["model"] == str(tmp_path / "bundle")
+    assert "catalog" not in parameters and "n_workers" not in parameters  # None: the flow's default
+    accepted = set(flow_of("flows.run.run_flow").parameters.properties)
+    assert set(parameters) <= accepted
+
+
+def test_serve_command_line():
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--source", "s", "--workdir", "w", "--cron", "0 2 * * *"])
+    assert (args.cron, args.interval, args.name, args.limit) == ("0 2 * * *", None, "lenshunt-nightly", 1)
+    with pytest.raises(SystemExit):  # a schedule is required, and only one
+        parser.parse_args(["serve", "--source", "s", "--workdir", "w"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(
+            ["serve", "--source", "s", "--workdir", "w", "--cron", "* * * * *", "--interval", "5"]
+        )
+
+
+def test_serve_refuses_a_missing_source(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    parameters = run_parameters(tmp_path / "absent", tmp_path / "work")
+    with (
+        temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}),
+        pytest.raises(ServeError, match="is not a directory"),
+    ):
+        serve_run_flow(parameters, interval=60)
+
+
+def test_serve_needs_a_prefect_server(tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(restore_defaults={PREFECT_API_URL}),
+        pytest.raises(ServeError, match="PREFECT_API_URL is not set"),
+    ):
+        serve_run_flow(run_parameters(tmp_path, tmp_path / "work"), interval=60)
+
+
+# --- a real server, a served schedule --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Api:
+    """The few REST calls the test makes to the Prefect server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def healthy(self) -> bool:
+        try:
+            return self.call("GET", "/health") is True
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def deployment_id(self, name: str) -> str | None:
+        found = self.call("POST", "/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
+        return found[0]["id"] if found else None
+
+    def flow_runs(self, deployment: str) -> list[dict]:
+        body = {
+            "deployments": {"name": {"any_": [deployment]}},
+            "sort": "EXPECTED_START_TIME_ASC",
+            "limit": 200,
+        }
+        return self.call("POST", "/flow_runs/filter", body)
+
+
+def terminate(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, bounded wait, then SIGKILL of the process group (it was started in its own session)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME (SQLite); yields (api, env)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        # Create runs for a resumed schedule within seconds, not a minute.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    api = Api(url)
+    try:
+        deadline = time.monotonic() + 180
+        while not api.healthy():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield api, env
+    finally:
+        terminate(server, timeout=30)
+        log.close()
+
+
+def wait_for(what: str, predicate, timeout: float, on_timeout=lambda: "", interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_timeout()}")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def catalog_rows(workdir: Path) -> pd.DataFrame:
+    return (
+        read_catalog(paths.catalog_parquet(workdir / "scores"))
+        .sort_values("object_id")
+        .reset_index(drop=True)
+    )
+
+
+def part_files(workdir: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in paths.score_parts_dir(workdir / "scores").iterdir()
+    }
+
+
+def add_cutouts_atomically(source: Path, staging: Path, object_ids: list[int]) -> None:
+    """Write new objects (and the full label catalog) elsewhere, then rename them into ``source``."""
+    write_set(EUCLID, staging, object_ids, {i: LABELS[i] for i in FIRST + object_ids})
+    for object_id in object_ids:
+        for band in EUCLID.bands:
+            target = band_file(EUCLID, source, object_id, band.name)
+            os.replace(band_file(EUCLID, staging, object_id, band.name), target)
+    catalog_name = EUCLID.catalog.pattern.replace("*", "test")
+    os.replace(staging / catalog_name, source / catalog_name)
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory, dask_client) -> Path:
+    from bundles import make_bundle
+
+    from pipeline.ingest import ingest
+
+    root = tmp_path_factory.mktemp("schedule-bundle")
+    source = write_set(EUCLID, root / "src", FIRST[:16], {i: LABELS[i] for i in FIRST[:16]})
+    ingest(EUCLID, source, root / "train.zarr", dask_client)
+    return make_bundle(root / "train.zarr", root / "bundle")
+
+
+@pytest.mark.slow
+def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, tmp_path):
+    api, env = prefect_server
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    workdir = tmp_path / "work"
+    serve_log = tmp_path / "serve.log"
+    command = [
+        sys.executable, "-m", "flows.cli", "serve",
+        "--source", str(source), "--workdir", str(workdir), "--interval", "10", "--name", DEPLOYMENT,
+        "--model", str(small_bundle), "--workers", "1", "--batch-size", "8", "--top-n", "6",
+    ]  # fmt: skip
+    with serve_log.open("w") as log:
+        serve = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+
+        def logs() -> str:
+            return f"--- serve log (tail) ---\n{serve_log.read_text(errors='replace')[-6000:]}"
+
+        def completed_after(after: datetime | None):
+            runs = api.flow_runs(DEPLOYMENT)
+            bad = [r for r in runs if r["state_type"] in {"FAILED", "CRASHED"}]
+            if bad:
+                pytest.fail(f"flow run {bad[0]['name']} ended {bad[0]['state_type']}\n{logs()}")
+            if serve.poll() is not None:
+                pytest.fail(f"lenshunt serve exited with {serve.returncode}\n{logs()}")
+            done = [
+                r
+                for r in runs
+                if r["state_type"] == "COMPLETED" and (after is None or parse_time(r["start_time"]) > after)
+            ]
+            return done[0] if done else None
+
+        # 1. The first firing ingests and scores the 20 cutouts and writes the catalog.
+        first = wait_for("the first scheduled run", lambda: completed_after(None), 420, logs)
+        rows_first = catalog_rows(workdir)
+        assert rows_first["object_id"].tolist() == FIRST
+        assert rows_first["score"].notna().all()
+        assert rows_first["label"].tolist() == [LABELS[i] for i in FIRST]
+        assert (workdir / "scores" / "report" / "report.html").exists()
+        parts_first = part_files(workdir)
+
+        # 2. A later firing finds nothing new: no catalog row and no score part changes.
+        second = wait_for(
+            "a second scheduled run", lambda: completed_after(parse_time(first["end_time"])), 300, logs
+        )
+        assert parse_time(second["start_time"]) > parse_time(first["end_time"])
+        pd.testing.assert_frame_equal(catalog_rows(workdir), rows_first)
+        assert part_files(workdir) == parts_first
+
+        # 3. New cutouts arrive while the schedule is paused (an operator's delivery window), so no
+        #    run can see half-copied objects; the next firing after the resume appends exactly them.
+        deployment_id = api.deployment_id(DEPLOYMENT)
+        api.call("POST", f"/deployments/{deployment_id}/pause_deployment")
+
+        def quiet():
+            busy = {"RUNNING", "PENDING", "SCHEDULED", "CANCELLING"}
+            return not any(r["state_type"] in busy for r in api.flow_runs(DEPLOYMENT))
+
+        wait_for("the runs in flight to finish", quiet, 300, logs)
+        add_cutouts_atomically(source, tmp_path / "staging", LATER)
+        resumed_at = datetime.now(UTC)
+        api.call("POST", f"/deployments/{deployment_id}/resume_deployment")
+        wait_for("a run after the new cutouts", lambda: completed_after(resumed_at), 420, logs)
+
+        rows_third = catalog_rows(workdir)
+        assert rows_third["object_id"].tolist() == FIRST + LATER
+        new_rows = rows_third[rows_third["object_id"].isin(LATER)]
+        assert new_rows["score"].notna().all()
+        assert new_rows["label"].tolist() == [LABELS[i] for i in LATER]
+        # The first 20 rows keep everything but their rank (ranks are recomputed over all rows).
+        old_rows = rows_third[rows_third["object_id"].isin(FIRST)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(old_rows.drop(columns="rank"), rows_first.drop(columns="rank"))
+        assert sorted(rows_third["rank"]) == list(range(1, len(FIRST) + len(LATER) + 1))
+        parts_third = part_files(workdir)
+        assert {k: v for k, v in parts_third.items() if k in parts_first} == parts_first
+        assert len(parts_third) > len(parts_first)  # the new objects were scored alone
+    finally:
+        # Stop serve before the server (it cannot shut down cleanly once the server is gone).
+        terminate(serve, timeout=60)
+    assert serve.returncode is not None

@@ -1,0 +1,188 @@
+"""On a real SLURM (single node, ``scripts/slurm-localhost.sh start``): jobqueue workers are SLURM
+jobs, lenshunt ingests and scores through ``connect("slurm:localhost")``, and the whole-pipeline
+sbatch template runs to completion as one batch job.
+
+Run with ``pytest -m slurm`` after starting SLURM (CI does both). Without a SLURM controller these
+tests fail with the command that starts one, rather than skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundles import make_bundle, predict_in_process
+from cutouts import write_set
+
+from pipeline import paths
+from pipeline.catalog import read_catalog
+from pipeline.cluster import connect
+from pipeline.ingest import ingest
+from pipeline.jobqueue import load_profile, render_run_script
+from pipeline.score_run import score_store
+from pipeline.store import open_store
+from schemas.layout import load_layout
+
+pytestmark = pytest.mark.slurm
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(200000, 200020))
+LABELS = {i: int(i % 3 == 0) for i in IDS}
+JOB_TIMEOUT_S = 420
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_controller():
+    """Fail early, with the fix, when no SLURM controller answers."""
+    if shutil.which("sbatch") is None:
+        pytest.fail("sbatch not found: install SLURM (scripts/install-slurm.sh) and start it")
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
+    if "is UP" not in ping.stdout:
+        pytest.fail(f"no SLURM controller ({ping.stdout.strip()}): run `scripts/slurm-localhost.sh start`")
+
+
+@pytest.fixture(scope="module")
+def cutouts(tmp_path_factory) -> Path:
+    return write_set(EUCLID, tmp_path_factory.mktemp("slurm") / "src", IDS, LABELS)
+
+
+@pytest.fixture(scope="module")
+def bundle(cutouts, tmp_path_factory, dask_client) -> Path:
+    """A small real model bundle, its recipe fitted on the set (built on the local test cluster)."""
+    root = tmp_path_factory.mktemp("slurm-bundle")
+    ingest(EUCLID, cutouts, root / "train.zarr", dask_client)
+    return make_bundle(root / "train.zarr", root / "bundle")
+
+
+def squeue_jobs() -> dict[str, tuple[str, str]]:
+    """Queued or running jobs: id -> (name, state)."""
+    out = subprocess.run(
+        ["squeue", "-h", "-o", "%i|%j|%T"], capture_output=True, text=True, check=True
+    ).stdout
+    return {i: (name, state) for i, name, state in (line.split("|") for line in out.split())}
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def slurm_job_ids(client) -> dict[str, str | None]:
+    """SLURM_JOB_ID as each Dask worker process sees it."""
+    return client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+
+
+def test_jobqueue_workers_are_slurm_jobs():
+    profile = load_profile("slurm", "localhost")
+    with connect("slurm:localhost", n_workers=1) as client:
+        job_ids = slurm_job_ids(client)
+        assert len(job_ids) == 1
+        (job_id,) = job_ids.values()
+        assert job_id and job_id.isdigit()
+        name, state = squeue_jobs()[job_id]
+        assert (name, state) == (profile.job_name, "RUNNING")
+        (address,) = job_ids
+        assert address.startswith("tcp://127.0.0.1:")  # interface lo: loopback only
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+    # Closing the cluster cancels its jobs.
+    wait_until(lambda: job_id not in squeue_jobs(), 60, f"job {job_id} to leave the queue")
+
+
+def test_ingest_and_score_on_slurm_workers(cutouts, bundle, tmp_path):
+    store, out = tmp_path / "store.zarr", tmp_path / "run"
+    with connect("slurm:localhost", n_workers=1) as client:
+        assert all(job_id and job_id.isdigit() for job_id in slurm_job_ids(client).values())
+        report = ingest(EUCLID, cutouts, store, client)
+        result = score_store(store, bundle, out, client, batch_size=8)
+        # Every worker that ran the stages is a SLURM job.
+        assert all(job_id and job_id.isdigit() for job_id in slurm_job_ids(client).values())
+    assert report.n_added == len(IDS)
+    np.testing.assert_array_equal(open_store(store)["object_id"].values, IDS)
+    assert result.n_objects == result.n_scored == len(IDS)
+    catalog = read_catalog(paths.catalog_parquet(out))
+    np.testing.assert_array_equal(catalog["object_id"], IDS)
+    np.testing.assert_array_equal(catalog["label"], [LABELS[i] for i in IDS])
+    np.testing.assert_allclose(catalog["score"], predict_in_process(bundle, store), atol=1e-5)
+
+
+def job_info(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` as a dict (empty once SLURM has forgotten the job)."""
+    shown = subprocess.run(
+        ["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=False
+    )
+    if shown.returncode != 0:
+        return {}
+    return dict(re.findall(r"(\w+)=(\S*)", shown.stdout))
+
+
+TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+}
+
+
+def test_sbatch_template_runs_the_pipeline_as_one_job(cutouts, bundle, tmp_path):
+    script = tmp_path / "lenshunt-run.sbatch"
+    script.write_text(render_run_script("slurm", "localhost", nodes=1))
+    workdir, dask_dir, log = tmp_path / "work", tmp_path / "dask", tmp_path / "job.log"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),  # ephemeral Prefect API inside the job
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "LENSHUNT_DASK_DIR": str(dask_dir),
+        "LENSHUNT_WAIT_S": "180",
+    }
+    env.pop("PREFECT_API_URL", None)
+    submit = subprocess.run(
+        [
+            "sbatch", "--parsable", f"--chdir={tmp_path}", f"--output={log}", "--job-name=lenshunt-test-run",
+            str(script),
+            "run", str(cutouts), str(workdir), "--model", str(bundle), "--batch-size", "8", "--top-n", "6",
+        ],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    job_id = submit.stdout.strip().split(";")[0]
+    assert job_id.isdigit(), submit.stdout
+
+    def finished() -> dict[str, str] | None:
+        info = job_info(job_id)
+        if not info:  # forgotten already (MinJobAge): the log tells how it ended
+            return {"JobState": "UNKNOWN", "ExitCode": "?"}
+        return info if info.get("JobState") in TERMINAL else None
+
+    try:
+        info = wait_until(finished, JOB_TIMEOUT_S, f"batch job {job_id}", interval=1.0)
+    except BaseException:
+        subprocess.run(["scancel", job_id], check=False)
+        raise
+    output = log.read_text() if log.exists() else "(no job log)"
+    assert info["JobState"] in {"COMPLETED", "UNKNOWN"}, output
+    assert info["ExitCode"] in {"0:0", "?"}, output
+    assert "lenshunt exited with 0" in output and "done (exit 0)" in output, output
+    assert re.search(r"1 worker\(s\) ready", output), output
+    assert (dask_dir / "scheduler.log").exists() and (dask_dir / "workers-0.log").exists()
+    # The pipeline's outputs: the store, the catalog with every object, the report.
+    catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))
+    np.testing.assert_array_equal(catalog["object_id"], IDS)
+    assert catalog["score"].notna().all()
+    assert paths.catalog_fits(workdir / "scores").exists()
+    assert (workdir / "scores" / "report" / "report.html").exists()
+    # Nothing is left running: the job's scheduler and workers were shut down with it.
+    assert job_id not in squeue_jobs()
