@@ -51,6 +51,7 @@ def connect(
     memory_limit: str | None = "auto",
     scheduler: str | None = None,
     dashboard: bool = False,
+    timeout: str = "30s",
 ) -> Iterator[Client]:
     """Start (or join) a Dask cluster and yield a client; close what was started on exit.
 
@@ -69,13 +70,15 @@ def connect(
         Address of an existing scheduler; overrides ``cluster``.
     dashboard
         Serve the Dask dashboard (on a free port) for local clusters.
+    timeout
+        How long to keep trying to reach an existing scheduler.
     """
     from distributed import Client
 
     address = scheduler or (cluster if "://" in cluster else None)
     if address:
         try:
-            client = Client(address, timeout="30s")
+            client = Client(address, timeout=timeout)
         except OSError as exc:
             raise ClusterError(
                 f"could not reach the Dask scheduler at {address}: {exc}. Check that it is running "
@@ -89,9 +92,11 @@ def connect(
 
     kind, _, profile = cluster.partition(":")
     if kind == "local":
-        dask_cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard)
+        with glibc_default_malloc_trim():
+            dask_cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard)
     elif kind == "cuda":
-        dask_cluster = _cuda_cluster(n_workers, dashboard)
+        with glibc_default_malloc_trim():
+            dask_cluster = _cuda_cluster(n_workers, dashboard)
     elif kind in {"slurm", "pbs"}:
         from pipeline.jobqueue import make_jobqueue_cluster
 
@@ -113,6 +118,25 @@ def connect(
 
             client.register_plugin(GPUWorkerSetup())
         yield client
+
+
+@contextlib.contextmanager
+def glibc_default_malloc_trim() -> Iterator[None]:
+    """Start nannies without Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` in their workers' environment.
+
+    That setting makes glibc return freed memory to the OS after every large free, so each new
+    cutout batch pays page faults again: measured on a 2-core machine, the simulator's CPU time
+    per object was 0.184 s in workers with it, 0.073 s without and 0.068 s in-process. Workers here
+    free and re-allocate same-sized batches all the time, so glibc's default threshold is kept.
+    Must wrap the cluster's construction (nannies read the setting when they are created).
+    """
+    import dask
+    import distributed  # noqa: F401 - loads distributed's config defaults first
+
+    key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    with dask.config.set({key: None}):
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        yield
 
 
 def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit: str | None, dashboard: bool):

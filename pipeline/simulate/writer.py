@@ -1,0 +1,99 @@
+"""FITS files of simulated objects, one per band, at the layout's paths.
+
+Each file has a single primary HDU (float32, BITPIX -32), a TAN WCS centred on the object
+(CRVAL1/2 in degrees, CDELT of the band's pixel scale) and the sky-position cards the layout's
+``coordinates`` name, in their unit (the first challenge keeps RA/DEC in radians). Headers carry
+no dates, so the same object always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
+from pipeline.simulate.instrument import BandModel
+from schemas.layout import Band, Layout
+
+_WCS_KEYS = {"CRVAL1", "CRVAL2"}
+
+
+def check_coordinates(layout: Layout) -> None:
+    """Raise unless every coordinate spec can be written (WCS CRVALs must be in degrees)."""
+    for spec in layout.coordinates:
+        if {spec.ra, spec.dec} & _WCS_KEYS and spec.unit != "deg":
+            raise SimulationError(
+                f"layout {layout.name!r} reads {spec.ra}/{spec.dec} in {spec.unit}, but the TAN WCS keeps "
+                "CRVAL1/CRVAL2 in degrees; give those keys unit 'deg' in the layout"
+            )
+
+
+def fits_header(
+    layout: Layout,
+    band: Band,
+    model: BandModel,
+    object_id: int,
+    ra_deg: float,
+    dec_deg: float,
+    psf_fwhm_arcsec: float,
+) -> list[dict[str, object]]:
+    """Header cards (fitsio records) of one band file."""
+    ny, nx = band.shape
+    degrees_per_pixel = band.pixel_scale_arcsec / 3600.0
+    cards: list[dict[str, object]] = [
+        {"name": "CTYPE1", "value": "RA---TAN", "comment": "gnomonic projection"},
+        {"name": "CTYPE2", "value": "DEC--TAN", "comment": "gnomonic projection"},
+        {"name": "CUNIT1", "value": "deg", "comment": "unit of CRVAL1 and CDELT1"},
+        {"name": "CUNIT2", "value": "deg", "comment": "unit of CRVAL2 and CDELT2"},
+        {"name": "CRPIX1", "value": (nx + 1) / 2.0, "comment": "reference pixel (image centre)"},
+        {"name": "CRPIX2", "value": (ny + 1) / 2.0, "comment": "reference pixel (image centre)"},
+        {"name": "CRVAL1", "value": ra_deg, "comment": "[deg] right ascension of the reference pixel"},
+        {"name": "CRVAL2", "value": dec_deg, "comment": "[deg] declination of the reference pixel"},
+        {"name": "CDELT1", "value": -degrees_per_pixel, "comment": "[deg/pixel] RA increases to the left"},
+        {"name": "CDELT2", "value": degrees_per_pixel, "comment": "[deg/pixel]"},
+        {"name": "RADESYS", "value": "ICRS", "comment": "celestial reference frame"},
+    ]
+    for spec in layout.coordinates:
+        if {spec.ra, spec.dec} & _WCS_KEYS:
+            continue
+        convert = math.radians if spec.unit == "rad" else float
+        cards.append({"name": spec.ra, "value": convert(ra_deg), "comment": f"[{spec.unit}] right ascension"})
+        cards.append({"name": spec.dec, "value": convert(dec_deg), "comment": f"[{spec.unit}] declination"})
+    cards += [
+        {"name": "OBJ_ID", "value": int(object_id), "comment": "object id"},
+        {"name": "BAND", "value": band.name, "comment": "band name in the layout"},
+        {"name": "PIXSCALE", "value": band.pixel_scale_arcsec, "comment": "[arcsec/pixel]"},
+        {
+            "name": "PSF_FWHM",
+            "value": round(psf_fwhm_arcsec, 6),
+            "comment": "[arcsec] PSF FWHM of this image",
+        },
+        {"name": "PSF_TYPE", "value": model.psf_profile, "comment": "PSF profile"},
+        {
+            "name": "NOISESIG",
+            "value": float(np.float32(model.noise_sigma)),
+            "comment": "sky noise sigma per pixel",
+        },
+        {"name": "MAGZP", "value": MAG_ZERO_POINT, "comment": "AB mag of a unit pixel sum"},
+        {"name": "BUNIT", "value": "flux", "comment": "flux-like, AB zero point MAGZP"},
+        {"name": "ORIGIN", "value": "lenshunt simulate", "comment": "simulated with lenstronomy"},
+    ]
+    return cards
+
+
+def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -> None:
+    """Write ``image`` as the float32 primary HDU of ``path`` (atomically: temp file + rename)."""
+    import fitsio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fitsio.write(
+            str(temporary), np.ascontiguousarray(image, dtype=np.float32), header=header, clobber=True
+        )
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
