@@ -111,6 +111,12 @@ def run_flow(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="root directory of the cutouts")
     parser.add_argument("workdir", type=Path, help="work directory (store.zarr and scores/ live here)")
+    add_run_parameters(parser)
+    add_cluster_arguments(parser)
+
+
+def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Options of a run other than its paths and compute (shared with ``lenshunt serve``)."""
     parser.add_argument(
         "--layout",
         default="euclid-sglc2",
@@ -124,7 +130,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
     parser.add_argument("--batch-size", type=int, default=256)
-    add_cluster_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.common import add_cluster_arguments
+from flows.run import add_run_parameters
 from pipeline.errors import LenshuntError
 
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
@@ -171,16 +172,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--limit", type=int, default=1, help="runs executing at once (default 1)")
     parser.add_argument("--paused", action="store_true", help="create the schedule paused")
-    run = parser.add_argument_group("run parameters (defaults of every scheduled run)")
-    run.add_argument("--layout", default="euclid-sglc2", help="layout name or YAML path")
-    run.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
-    run.add_argument(
-        "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
-    )
-    run.add_argument("--threshold", type=float, default=0.5)
-    run.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
-    run.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
-    run.add_argument("--batch-size", type=int, default=256)
+    add_run_parameters(parser.add_argument_group("run parameters (defaults of every scheduled run)"))
     add_cluster_arguments(parser)
 
 
