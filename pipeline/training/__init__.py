@@ -1,0 +1,31 @@
+"""The training stage: streamed, balanced, augmented batches from a store into a Keras model bundle.
+
+:func:`train` runs the whole stage (split, recipe statistics, training, bundle); the train flow
+runs its three steps (:func:`load_split`, :func:`fit_store_recipe`, :func:`train_bundle`) as
+separate tasks. Importing this package does not import Keras; training does.
+
+Examples
+--------
+>>> from pipeline.training import TrainConfig, train
+>>> result = train("runs/sim.zarr", "runs/models/demo", TrainConfig(epochs=3))  # doctest: +SKIP
+>>> result.metrics["val_auroc"]  # doctest: +SKIP
+0.97
+"""
+
+from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.run import TrainResult, fit_store_recipe, load_split, train, train_bundle
+from pipeline.training.splits import Split, assign_folds, make_split, validation_mask
+
+__all__ = [
+    "Split",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "assign_folds",
+    "fit_store_recipe",
+    "load_split",
+    "make_split",
+    "train",
+    "train_bundle",
+    "validation_mask",
+]

@@ -1,0 +1,125 @@
+"""Training options as validated data: :class:`TrainConfig`.
+
+One object holds every choice a training run makes (architecture, recipe options, optimisation,
+split, seeds), so a run is reproducible from its config alone. It is written beside the trained
+bundle (``training/config.json``) and summarised in the model card.
+
+Examples
+--------
+>>> config = TrainConfig(epochs=3, k_folds=5, fold=2)
+>>> config.recipe_options()["downsample"]
+2
+>>> TrainConfig.model_validate_json(config.model_dump_json()) == config
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from pipeline.errors import LenshuntError
+
+DEFAULT_ARCHITECTURE = "small_cnn"
+
+
+class TrainConfig(BaseModel):
+    """Every option of a training run (see module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    architecture: str = Field(default=DEFAULT_ARCHITECTURE, description="Registry name (pipeline.models).")
+    build_options: dict[str, JsonValue] = Field(default_factory=dict, description="Builder keyword options.")
+    model_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Id written in the card; default: architecture, date and seed.",
+    )
+    store_id: str | None = Field(
+        default=None, description="How the card names the training store (default: its path)."
+    )
+    # recipe
+    bands: tuple[str, ...] | None = Field(
+        default=None, description="Bands used (default: all of the layout)."
+    )
+    combine: Literal["upsample", "branches"] = "upsample"
+    scaling: Literal["clip_minmax", "log"] = "clip_minmax"
+    percentiles: tuple[float, float] = (0.1, 98.0)
+    downsample: int = Field(default=2, ge=1, description="Average-pool factor of the combined grid.")
+    max_stat_objects: int = Field(
+        default=512, ge=1, description="Training objects the statistics are fit on."
+    )
+    max_stat_pixels: int = Field(
+        default=2_000_000, ge=1000, description="Pixels per band kept for statistics."
+    )
+    # optimisation
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=2, description="Objects per training batch (half lenses).")
+    steps_per_epoch: int | None = Field(
+        default=None, ge=1, description="Batches per epoch; default: one pass over the larger class."
+    )
+    learning_rate: float = Field(default=1e-3, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        default="cosine", description="Learning rate: constant, or a cosine decay over all epochs to 5%."
+    )
+    patience: int = Field(
+        default=3, ge=1, description="Epochs without a better validation AUROC before stopping."
+    )
+    min_delta: float = Field(default=1e-4, ge=0, description="AUROC gain that counts as better.")
+    bn_calibration_batches: int = Field(
+        default=8,
+        ge=0,
+        description="Training batches that recalibrate BatchNorm before validation (0: none).",
+    )
+    augment: bool = Field(
+        default=True, description="Random 90-degree rotations and flips of training batches."
+    )
+    # split
+    val_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Validation share when k_folds is unset."
+    )
+    k_folds: int | None = Field(
+        default=None, ge=2, description="Split into k folds; validate on fold ``fold``."
+    )
+    fold: int = Field(default=0, ge=0)
+    max_val_objects: int | None = Field(
+        default=None, ge=2, description="Cap on validation objects (a sample)."
+    )
+    seed: int = Field(default=0, ge=0, description="Seeds the split, sampling, augmentation and Keras.")
+    # reading
+    read_workers: int = Field(default=1, ge=1, description="Threads preparing training batches.")
+    cache_blocks: int = Field(default=32, ge=1, description="Store blocks (inner chunks) kept in memory.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.k_folds is not None and self.fold >= self.k_folds:
+            raise ValueError(
+                f"fold must be in 0..{self.k_folds - 1} for k_folds={self.k_folds}, got {self.fold}"
+            )
+        low, high = self.percentiles
+        if not 0.0 <= low < high <= 100.0:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        return self
+
+    def recipe_options(self) -> dict[str, Any]:
+        """Keyword options of :func:`pipeline.recipe.fit_recipe_streaming` (statistics sampling excluded)."""
+        return {
+            "bands": list(self.bands) if self.bands is not None else None,
+            "combine": self.combine,
+            "scaling": self.scaling,
+            "percentiles": tuple(self.percentiles),
+            "downsample": self.downsample,
+        }
+
+    def split_description(self) -> str:
+        """How validation objects were chosen, in words."""
+        if self.k_folds is not None:
+            how = f"fold {self.fold} of {self.k_folds}"
+        else:
+            how = f"{self.val_fraction:.0%} held out"
+        return f"{how} (stratified by label, keyed by object id, seed {self.seed})"
+
+
+class TrainingError(LenshuntError, ValueError):
+    """A training run cannot start: no usable labelled objects, a class missing, or a bad output path."""

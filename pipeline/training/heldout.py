@@ -1,0 +1,109 @@
+"""Score a labelled store with a bundle in this process and record the metrics in the bundle's card.
+
+Used to measure a trained model on a held-out set (a store it never saw, e.g. simulated with
+another seed and id range): every usable object is scored with ``bundle.predict`` over the
+bundle's own recipe; unusable objects are left unscored (NaN) and counted by
+:func:`~pipeline.metrics.evaluate`. The card's ``metrics`` gain ``<prefix>_auroc``,
+``<prefix>_tpr0``, ``<prefix>_tpr10`` ... and ``card.json`` is rewritten in place; the model and
+recipe files are untouched, so their hashes in the card stay valid.
+
+Command line::
+
+    python -m pipeline.training.heldout BUNDLE STORE [--prefix heldout] [--note TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.bundle import CARD_FILE, ModelBundle, load_bundle
+from pipeline.metrics import Metrics, evaluate
+from pipeline.preprocess import usable_objects
+from pipeline.store import open_store
+from pipeline.training.run import card_metrics
+
+
+@dataclass(frozen=True)
+class StoreScores:
+    """Scores of every object of a store (NaN where unusable) with its labels and ids."""
+
+    object_id: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+
+
+def score_store_in_process(bundle: ModelBundle, store: str | Path, batch_size: int = 256) -> StoreScores:
+    """Score every object of ``store`` with ``bundle``, reading ``batch_size`` objects at a time."""
+    dataset = open_store(store, chunks=None)
+    flags = dataset["flags"].values
+    scores = np.full(flags.size, np.nan, dtype=np.float32)
+    for start in range(0, flags.size, batch_size):
+        stop = min(start + batch_size, flags.size)
+        usable = np.asarray(usable_objects(flags[start:stop]))
+        if not usable.any():
+            continue
+        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.recipe.groups}
+        part = bundle.predict(bundle.prepare(groups), batch_size=min(batch_size, 64))
+        scores[start:stop][usable] = part
+    return StoreScores(dataset["object_id"].values, dataset["label"].values, scores)
+
+
+def record_metrics(bundle_path: str | Path, metrics: dict[str, float], note: str | None = None) -> Path:
+    """Add ``metrics`` (and ``note``, appended to the notes) to the card of the bundle at ``bundle_path``."""
+    bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
+    card = bundle.card
+    notes = f"{card.notes} {note}".strip() if note else card.notes
+    updated = card.model_copy(update={"metrics": {**card.metrics, **metrics}, "notes": notes})
+    path = Path(bundle_path) / CARD_FILE
+    partial = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
+    partial.write_text(updated.model_dump_json(indent=2) + "\n")
+    partial.replace(path)
+    load_bundle(bundle_path)  # the rewritten card still vouches for the files
+    return path
+
+
+def evaluate_on_store(
+    bundle_path: str | Path,
+    store: str | Path,
+    *,
+    prefix: str = "heldout",
+    note: str | None = None,
+    write: bool = True,
+    batch_size: int = 256,
+) -> Metrics:
+    """Metrics of the bundle on a labelled store; with ``write``, recorded in the bundle's card."""
+    bundle = load_bundle(bundle_path)
+    scored = score_store_in_process(bundle, store, batch_size=batch_size)
+    metrics = evaluate(scored.label, scored.score)
+    if write:
+        record_metrics(bundle_path, card_metrics(metrics, prefix), note)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.training.heldout",
+        description="score a labelled store with a bundle in-process and record the metrics in its card",
+    )
+    parser.add_argument("bundle", type=Path, help="model bundle directory")
+    parser.add_argument("store", type=Path, help="labelled lenshunt store the model never saw")
+    parser.add_argument("--prefix", default="heldout", help="prefix of the card's metric names")
+    parser.add_argument("--note", default=None, help="sentence appended to the card's notes")
+    parser.add_argument("--dry-run", action="store_true", help="print the metrics, leave the card alone")
+    args = parser.parse_args(argv)
+    metrics = evaluate_on_store(
+        args.bundle, args.store, prefix=args.prefix, note=args.note, write=not args.dry_run
+    )
+    for name, value in card_metrics(metrics, args.prefix).items():
+        print(f"{name:28s} {value:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""The training stage end to end: split a store, fit the recipe, train, save a model bundle.
+
+Three steps, each a function the train flow runs as its own task, and :func:`train` running all:
+
+1. :func:`load_split` reads the store's ``object_id``, ``label`` and ``flags`` columns (never the
+   images) and chooses training and validation rows (:mod:`pipeline.training.splits`);
+2. :func:`fit_store_recipe` fits the recipe's per-band statistics on a sample of training blocks
+   (:func:`~pipeline.recipe.fit_recipe_streaming`);
+3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
+   validation set with the best weights and saves the bundle with its card.
+
+Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
+(object ids) and the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.metrics import Metrics
+from pipeline.recipe import Recipe, fit_recipe_streaming
+from pipeline.store import open_store, read_attributes, store_layout
+from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.dataset import (
+    BatchPlan,
+    BlockReader,
+    TrainingStream,
+    ValidationSet,
+    statistics_chunks,
+    statistics_rows,
+    store_block_rows,
+)
+from pipeline.training.splits import Split, make_split
+
+Log = Callable[[str], None]
+TRAINING_DIR = "training"
+VAL_PREFIX = "val"
+"""Prefix of the validation metrics in the card (``val_auroc``, ``val_tpr0``, ...)."""
+CHECKPOINT_FILE = "best.keras"
+
+
+def training_dir(out: Path) -> Path:
+    """Folder of a bundle's training records (config, history, split, best checkpoint)."""
+    return Path(out) / TRAINING_DIR
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced."""
+
+    bundle: Path
+    model_id: str
+    metrics: dict[str, float]
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    n_train: int
+    n_val: int
+    images_per_s: float
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for logs and the CLI."""
+        metrics = "  ".join(f"{name} {value:.4f}" for name, value in self.metrics.items())
+        stop = "early stop" if self.stopped_early else "all epochs"
+        return (
+            f"model {self.model_id} -> {self.bundle}\n"
+            f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} epochs "
+            f"({stop}), best epoch {self.best_epoch + 1}; {self.images_per_s:.0f} training images/s; "
+            f"{self.seconds:.0f} s\n"
+            f"  validation: {metrics}"
+        )
+
+
+def load_split(store: str | Path, config: TrainConfig) -> Split:
+    """Training and validation rows of ``store`` for ``config``; reads only the per-object columns.
+
+    Raises
+    ------
+    TrainingError
+        If either side lacks lenses or non-lenses.
+    """
+    dataset = open_store(store, chunks=None)
+    split = make_split(
+        dataset["object_id"].values,
+        dataset["label"].values,
+        dataset["flags"].values,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        k_folds=config.k_folds,
+        fold=config.fold,
+        max_val_objects=config.max_val_objects,
+        description=config.split_description(),
+    )
+    labels = dataset["label"].values
+    for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
+        n_pos = int(np.count_nonzero(labels[rows] == 1))
+        n_neg = int(rows.size - n_pos)
+        if n_pos == 0 or n_neg == 0:
+            raise TrainingError(
+                f"the {side} split of {store} has {n_pos} lenses and {n_neg} non-lenses; both classes are "
+                f"needed ({split.summary()}). Ingest labelled lenses and non-lenses (a catalog with labels, "
+                "or `lenshunt simulate`), or use fewer folds / a larger --val-fraction"
+            )
+    return split
+
+
+def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Recipe:
+    """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects."""
+    dataset = open_store(store, chunks=None)
+    layout = store_layout(read_attributes(store))
+    groups = list(layout.groups)
+    block_rows = store_block_rows(dataset, groups)
+    reader = BlockReader(dataset, groups, block_rows, cache_blocks=1)
+    rows = statistics_rows(split.train_rows, config.max_stat_objects, block_rows, config.seed)
+    return fit_recipe_streaming(
+        statistics_chunks(reader, rows, dataset["flags"].values),
+        layout,
+        max_pixels_per_band=config.max_stat_pixels,
+        seed=config.seed,
+        **config.recipe_options(),
+    )
+
+
+def default_model_id(config: TrainConfig) -> str:
+    """``<architecture>-<UTC time>-s<seed>`` (and ``-f<fold>of<k>`` for a k-fold run)."""
+    model_id = f"{config.architecture}-{datetime.now(UTC):%Y%m%dT%H%M%S}-s{config.seed}"
+    if config.k_folds is not None:
+        model_id += f"-f{config.fold}of{config.k_folds}"
+    return model_id
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse to train into an existing bundle unless ``overwrite``."""
+    from pipeline.bundle import CARD_FILE
+
+    if (out / CARD_FILE).exists() and not overwrite:
+        raise TrainingError(
+            f"{out} already holds a model bundle; choose another output directory or pass overwrite=True "
+            "(--overwrite) to replace it"
+        )
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} is a file; the output of training is a bundle directory")
+
+
+def train_bundle(
+    store: str | Path,
+    out: str | Path,
+    config: TrainConfig,
+    split: Split,
+    recipe: Recipe,
+    *,
+    overwrite: bool = False,
+    log: Log = print,
+) -> TrainResult:
+    """Build, train and save the model of ``config`` as a bundle at ``out``.
+
+    The card gets the validation metrics of the best epoch (``val_auroc``, ``val_tpr0``,
+    ``val_tpr10``, ``val_average_precision``), the seed and the number of epochs run.
+    """
+    import keras
+
+    from pipeline.bundle import ModelCard, save_bundle
+    from pipeline.metrics import evaluate
+    from pipeline.models import build_model
+    from pipeline.training.loop import compile_model, fit_model
+
+    started = time.perf_counter()
+    out = Path(out)
+    check_output(out, overwrite)
+    work = training_dir(out)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    stream, validation = training_batches(store, split, recipe, config)
+    labels = stream.labels
+    _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
+    model = build_model(config.architecture, recipe, **config.build_options)
+    steps = config.steps_per_epoch or stream.plan.batches_per_pass
+    compile_model(
+        model, config.learning_rate, steps * config.epochs if config.lr_schedule == "cosine" else None
+    )
+    log(split.summary())
+    log(
+        f"training {config.architecture} ({model.count_params()} parameters) on inputs "
+        f"{recipe.input_shapes()}: {config.epochs} epochs of "
+        f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
+    )
+    fit = fit_model(model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log)
+    (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
+
+    val_scores = fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
+    metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+    model_id = config.model_id or default_model_id(config)
+    card = ModelCard(
+        model_id=model_id,
+        architecture=config.architecture,
+        build_options=dict(config.build_options),
+        training_store=config.store_id or str(store),
+        seed=config.seed,
+        epochs=fit.epochs_run,
+        metrics=metrics,
+        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels),
+    )
+    save_bundle(out, model, recipe, card, overwrite=True)
+    result = TrainResult(
+        bundle=out,
+        model_id=model_id,
+        metrics=metrics,
+        epochs_run=fit.epochs_run,
+        best_epoch=fit.best_epoch,
+        stopped_early=fit.stopped_early,
+        n_train=int(split.train_rows.size),
+        n_val=int(split.val_rows.size),
+        images_per_s=fit.images_per_s,
+        seconds=time.perf_counter() - started,
+        history=fit.history,
+    )
+    log(result.summary())
+    return result
+
+
+def training_batches(
+    store: str | Path, split: Split, recipe: Recipe, config: TrainConfig
+) -> tuple[TrainingStream, ValidationSet]:
+    """The training stream and the validation set of ``split``, reading ``store`` through one block cache."""
+    dataset = open_store(store, chunks=None)
+    labels = dataset["label"].values
+    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
+    train_labels = labels[split.train_rows]
+    plan = BatchPlan(
+        negatives=split.train_rows[train_labels == 0],
+        positives=split.train_rows[train_labels == 1],
+        batch_size=config.batch_size,
+        block_rows=reader.block_rows,
+        seed=config.seed,
+    )
+    stream = TrainingStream(reader, plan, labels, recipe, augment=config.augment, seed=config.seed)
+    validation = ValidationSet(reader, split.val_rows, labels, recipe, batch_size=max(config.batch_size, 64))
+    return stream, validation
+
+
+def train(
+    store: str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    overwrite: bool = False,
+    log: Log = print,
+) -> TrainResult:
+    """Split ``store``, fit the recipe and train: the whole training stage in one call."""
+    config = config or TrainConfig()
+    check_output(Path(out), overwrite)
+    split = load_split(store, config)
+    recipe = fit_store_recipe(store, split, config)
+    return train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
+
+
+def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
+    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.metrics.Metrics` (defined values, counts)."""
+    values = {
+        "auroc": metrics.auroc,
+        "tpr0": metrics.tpr0,
+        "tpr10": metrics.tpr10,
+        "average_precision": metrics.average_precision,
+        "n_pos": metrics.n_pos,
+        "n_neg": metrics.n_neg,
+        "n_unscored": metrics.n_unscored,
+    }
+    return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
+
+
+def card_notes(
+    config: TrainConfig,
+    split: Split,
+    recipe: Recipe,
+    best_epoch: int,
+    stopped_early: bool,
+    images_per_s: float,
+    labels: np.ndarray,
+) -> str:
+    """The card's human-readable account of how the model was trained."""
+    import keras
+
+    n_lens = int(np.count_nonzero(labels[split.train_rows] == 1))
+    augment = "random 90-degree rotations and flips" if config.augment else "no augmentation"
+    speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
+    return (
+        f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
+        f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
+        f"{split.description}. Recipe: {recipe.combine}, {recipe.scaling}, percentiles "
+        f"{tuple(recipe.percentiles)}, downsample {recipe.downsample}, bands {list(recipe.bands)}, "
+        f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
+        f"({config.lr_schedule}), "
+        f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"
+        f"{' (early stop)' if stopped_early else ''}; Keras {keras.__version__} on {keras.backend.backend()}"
+        f"{speed}; seed {config.seed} (keras.utils.set_random_seed, split, batches, augmentation)."
+    )
+
+
+def _write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
+    payload = {
+        "description": split.description,
+        "train_object_ids": object_ids[split.train_rows].tolist(),
+        "val_object_ids": object_ids[split.val_rows].tolist(),
+        "n_unlabelled": split.n_unlabelled,
+        "n_unusable": split.n_unusable,
+    }
+    path.write_text(json.dumps(payload) + "\n")

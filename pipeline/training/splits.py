@@ -1,0 +1,175 @@
+"""Which store objects train and which validate: pure functions of object ids, labels and a seed.
+
+Only *trainable* objects take part: a known label (0 or 1) and no flag in
+:data:`~pipeline.flags.UNUSABLE`. Splits are stratified by label and keyed by object id, never by
+row: each object gets a pseudo-random key from ``(object_id, seed)`` (a SplitMix64 hash), objects
+of each class are ranked by key, and the ranks decide. So a split does not depend on the order
+rows were ingested in, is the same on every machine, and an object keeps its key when the store
+grows (most objects then stay on their side).
+
+Examples
+--------
+>>> import numpy as np
+>>> ids = np.arange(100, 120)
+>>> labels = np.array([0, 1] * 10)
+>>> folds = assign_folds(ids, labels, k=4, seed=0)
+>>> np.bincount(folds).tolist()
+[5, 5, 5, 5]
+>>> int(validation_mask(ids, labels, 0.3, seed=0).sum())
+6
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.flags import UNUSABLE
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def object_keys(object_ids: np.ndarray, seed: int) -> np.ndarray:
+    """A pseudo-random uint64 key per object id (SplitMix64 of ``id`` mixed with ``seed``)."""
+    ids = np.asarray(object_ids).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = ids + (np.uint64(seed) + np.uint64(1)) * _GOLDEN
+        x = (x ^ (x >> np.uint64(30))) * _MIX_1
+        x = (x ^ (x >> np.uint64(27))) * _MIX_2
+        return x ^ (x >> np.uint64(31))
+
+
+def trainable_mask(labels: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """True where an object has a known label (0 or 1) and no flag in ``UNUSABLE``."""
+    labels, flags = np.asarray(labels), np.asarray(flags)
+    return np.isin(labels, (0, 1)) & ((flags.astype(np.int64) & int(UNUSABLE)) == 0)
+
+
+def _class_ranks(
+    object_ids: np.ndarray, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per object: its rank by key within its class, its class size, and the objects of earlier classes."""
+    keys = object_keys(object_ids, seed)
+    ranks = np.empty(len(keys), dtype=np.int64)
+    sizes = np.empty(len(keys), dtype=np.int64)
+    offsets = np.empty(len(keys), dtype=np.int64)
+    n_before = 0
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        order = members[np.lexsort((np.asarray(object_ids)[members], keys[members]))]
+        ranks[order] = np.arange(order.size)
+        sizes[members] = order.size
+        offsets[members] = n_before
+        n_before += order.size
+    return ranks, sizes, offsets
+
+
+def assign_folds(object_ids: np.ndarray, labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold (0..k-1) of each object: stratified by label, sizes differing by at most one per class.
+
+    The k folds partition the objects: each object is in exactly one, so training on the others
+    and validating on fold ``i`` for every ``i`` covers every object once.
+    """
+    if k < 2:
+        raise ValueError(f"k-fold splits need k >= 2, got {k}")
+    ranks, _, offsets = _class_ranks(object_ids, np.asarray(labels), seed)
+    # continuing the count across classes keeps the fold totals within one of each other too
+    return ((ranks + offsets) % k).astype(np.int64)
+
+
+def validation_mask(object_ids: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """True for validation objects: the ``val_fraction`` of each class with the lowest keys.
+
+    Each class with at least two objects keeps at least one object on each side.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    ranks, sizes, _ = _class_ranks(object_ids, np.asarray(labels), seed)
+    n_val = np.rint(sizes * val_fraction).astype(np.int64)
+    n_val = np.where(sizes >= 2, np.clip(n_val, 1, sizes - 1), 0)
+    return ranks < n_val
+
+
+def subsample_stratified(object_ids: np.ndarray, labels: np.ndarray, n_max: int, seed: int) -> np.ndarray:
+    """Boolean mask keeping at most ``n_max`` objects, each class in proportion (lowest keys first)."""
+    n = len(object_ids)
+    if n <= n_max:
+        return np.ones(n, dtype=bool)
+    return validation_mask(object_ids, labels, n_max / n, seed + 1)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Store rows that train and validate, and how many objects were left out and why."""
+
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    n_objects: int
+    n_unlabelled: int
+    n_unusable: int
+    description: str
+
+    def summary(self) -> str:
+        """One line for logs."""
+        return (
+            f"split {self.description}: {self.train_rows.size} training, {self.val_rows.size} "
+            f"validation objects of {self.n_objects} (left out: {self.n_unlabelled} unlabelled, "
+            f"{self.n_unusable} unusable)"
+        )
+
+
+def make_split(
+    object_ids: np.ndarray,
+    labels: np.ndarray,
+    flags: np.ndarray,
+    *,
+    seed: int,
+    val_fraction: float = 0.2,
+    k_folds: int | None = None,
+    fold: int = 0,
+    max_val_objects: int | None = None,
+    description: str = "",
+) -> Split:
+    """Training and validation rows of a store from its ``object_id``, ``label`` and ``flags`` columns.
+
+    Parameters
+    ----------
+    object_ids, labels, flags
+        The store's per-object columns (row order).
+    seed
+        Keys the split (see module docstring).
+    val_fraction
+        Share of each class that validates when ``k_folds`` is None.
+    k_folds, fold
+        With ``k_folds``, validate on fold ``fold`` and train on the others.
+    max_val_objects
+        Validate on a stratified sample of at most this many of the validation objects (the others
+        are not used for training either).
+    """
+    object_ids, labels, flags = np.asarray(object_ids), np.asarray(labels), np.asarray(flags)
+    usable = trainable_mask(labels, flags)
+    known = np.isin(labels, (0, 1))
+    rows = np.flatnonzero(usable)
+    ids, y = object_ids[rows], labels[rows]
+    if k_folds is not None:
+        if not 0 <= fold < k_folds:
+            raise ValueError(f"fold must be in 0..{k_folds - 1}, got {fold}")
+        is_val = assign_folds(ids, y, k_folds, seed) == fold
+    else:
+        is_val = validation_mask(ids, y, val_fraction, seed)
+    val_rows = rows[is_val]
+    if max_val_objects is not None:
+        val_rows = val_rows[
+            subsample_stratified(object_ids[val_rows], labels[val_rows], max_val_objects, seed)
+        ]
+    return Split(
+        train_rows=rows[~is_val],
+        val_rows=val_rows,
+        n_objects=int(labels.size),
+        n_unlabelled=int(np.count_nonzero(~known)),
+        n_unusable=int(np.count_nonzero(known & ~usable)),
+        description=description,
+    )

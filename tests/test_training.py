@@ -1,0 +1,380 @@
+"""The training stage on a real store: splits, streamed balanced batches, Keras training, bundles, flow.
+
+The store is written by ``tests/cutouts.py`` in a small two-resolution layout and ingested on
+the session's Dask cluster. Lenses carry a bright ring (in every band), so a model can learn them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from cutouts import band_file, sky, write_cutout, write_set
+
+from pipeline.augment import N_DIHEDRAL, dihedral
+from pipeline.flags import UNUSABLE, Flag
+from pipeline.ingest import ingest
+from pipeline.store import open_store
+from pipeline.training import TrainConfig, TrainingError, assign_folds, load_split, make_split
+from pipeline.training.dataset import (
+    BatchPlan,
+    BlockReader,
+    TrainingStream,
+    ValidationSet,
+    statistics_rows,
+)
+from pipeline.training.splits import trainable_mask
+from schemas.layout import parse_layout
+
+LAYOUT = parse_layout(
+    {
+        "name": "tiny-train",
+        "bands": [
+            {
+                "name": "VIS",
+                "path": "VIS/v-{id}.fits",
+                "shape": [48, 48],
+                "pixel_scale_arcsec": 0.1,
+                "group": "vis",
+            },
+            *(
+                {
+                    "name": b,
+                    "path": f"{b}/n-{{id}}.fits",
+                    "shape": [16, 16],
+                    "pixel_scale_arcsec": 0.3,
+                    "group": "nir",
+                }
+                for b in ("Y", "J", "H")
+            ),
+        ],
+        "coordinates": [{"ra": "RA", "dec": "DEC"}],
+        "catalog": {"pattern": "image_catalog*.csv", "label_rule": "is_lens == 1"},
+    },
+    source="test_training",
+)
+IDS = list(range(500000, 500064))
+LABELLED = IDS[:56]  # the last 8 objects are absent from the catalog: unknown label
+DAMAGED = IDS[:4]  # labelled, but a band file is missing: unusable
+LABELS = {object_id: int(index % 2) for index, object_id in enumerate(LABELLED)}
+
+
+def _add_ring(root: Path, object_id: int) -> None:
+    """Add a bright ring to every band of ``object_id`` (what makes it a "lens" here)."""
+    ra, dec = sky(object_id)
+    for band in LAYOUT.bands:
+        path = band_file(LAYOUT, root, object_id, band.name)
+        image = fits.getdata(path).astype(np.float32)
+        n_y, n_x = image.shape
+        y, x = np.mgrid[:n_y, :n_x]
+        radius = np.hypot(y - n_y / 2, x - n_x / 2)
+        ring = 0.6 * np.exp(-((radius - n_y / 4) ** 2) / (2 * (n_y / 24) ** 2))
+        write_cutout(path, (image + ring * 1e-11).astype(np.float32), ra, dec)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, dask_client) -> Path:
+    root = tmp_path_factory.mktemp("training")
+    source = write_set(LAYOUT, root / "src", IDS, LABELS)
+    for object_id, label in LABELS.items():
+        if label == 1:
+            _add_ring(source, object_id)
+    for object_id in DAMAGED:
+        band_file(LAYOUT, source, object_id, "Y").unlink()
+    path = root / "store.zarr"
+    ingest(LAYOUT, source, path, dask_client, chunk_objects=32)
+    return path
+
+
+@pytest.fixture(scope="module")
+def split(store):
+    return load_split(store, TrainConfig(seed=3))
+
+
+@pytest.fixture(scope="module")
+def recipe(store, split):
+    from pipeline.training import fit_store_recipe
+
+    return fit_store_recipe(store, split, TrainConfig(seed=3, downsample=2))
+
+
+# -- splits -------------------------------------------------------------------------------------
+
+
+def test_split_is_disjoint_stratified_reproducible_and_independent_of_row_order():
+    rng = np.random.default_rng(1)
+    ids = rng.permutation(np.arange(1000, 1300))
+    labels = (rng.random(ids.size) < 0.3).astype(np.int8)
+    flags = np.zeros(ids.size, np.int32)
+    first = make_split(ids, labels, flags, seed=5, val_fraction=0.25)
+    again = make_split(ids, labels, flags, seed=5, val_fraction=0.25)
+    other_seed = make_split(ids, labels, flags, seed=6, val_fraction=0.25)
+    assert np.array_equal(first.train_rows, again.train_rows) and np.array_equal(
+        first.val_rows, again.val_rows
+    )
+    assert not np.array_equal(np.sort(ids[first.val_rows]), np.sort(ids[other_seed.val_rows]))
+    assert np.intersect1d(first.train_rows, first.val_rows).size == 0
+    assert first.train_rows.size + first.val_rows.size == ids.size
+    for value in (0, 1):  # each class split in the asked proportion
+        n_class = int((labels == value).sum())
+        assert int((labels[first.val_rows] == value).sum()) == round(0.25 * n_class)
+    order = rng.permutation(ids.size)  # the same objects in another row order
+    shuffled = make_split(ids[order], labels[order], flags[order], seed=5, val_fraction=0.25)
+    assert set(ids[order][shuffled.val_rows]) == set(ids[first.val_rows])
+
+
+def test_k_folds_partition_every_trainable_object():
+    rng = np.random.default_rng(2)
+    ids = np.arange(2000, 2107)
+    labels = rng.choice(np.array([-1, 0, 1], np.int8), size=ids.size, p=[0.1, 0.6, 0.3])
+    flags = np.where(rng.random(ids.size) < 0.1, int(Flag.MISSING_FILE), 0).astype(np.int32)
+    usable = trainable_mask(labels, flags)
+    k = 4
+    validation = [make_split(ids, labels, flags, seed=0, k_folds=k, fold=fold).val_rows for fold in range(k)]
+    covered = np.concatenate(validation)
+    assert np.array_equal(np.sort(covered), np.flatnonzero(usable))  # each object validates exactly once
+    sizes = [rows.size for rows in validation]
+    assert max(sizes) - min(sizes) <= 1
+    for fold, rows in enumerate(validation):
+        train = make_split(ids, labels, flags, seed=0, k_folds=k, fold=fold).train_rows
+        assert np.intersect1d(train, rows).size == 0 and train.size + rows.size == usable.sum()
+        assert set(labels[rows]) == {0, 1}
+    folds = assign_folds(ids[usable], labels[usable], k, seed=0)
+    assert np.array_equal(folds, assign_folds(ids[usable], labels[usable], k, seed=0))
+
+
+def test_split_of_store_leaves_out_unlabelled_and_unusable_objects(store, split):
+    dataset = open_store(store)
+    labels, flags = dataset["label"].values, dataset["flags"].values
+    used = np.concatenate([split.train_rows, split.val_rows])
+    assert used.size == len(LABELLED) - len(DAMAGED)
+    assert set(labels[used]) == {0, 1}
+    assert not (flags[used] & int(UNUSABLE)).any()
+    assert (split.n_unlabelled, split.n_unusable) == (len(IDS) - len(LABELLED), len(DAMAGED))
+    damaged_rows = np.flatnonzero(np.isin(dataset["object_id"].values, DAMAGED))
+    assert np.intersect1d(used, damaged_rows).size == 0
+
+
+# -- streamed batches ---------------------------------------------------------------------------
+
+
+def test_batch_plan_is_balanced_covers_the_larger_class_and_is_deterministic():
+    negatives, positives = np.arange(0, 100), np.arange(100, 130)
+    plan = BatchPlan(negatives, positives, batch_size=10, block_rows=16, seed=4)
+    first = plan.pass_rows(0)
+    assert first.shape == (plan.batches_per_pass, 10) == (20, 10)
+    assert np.array_equal(np.sort(first[:, 5:].ravel()), negatives)  # every non-lens exactly once
+    assert set(first[:, :5].ravel()) == set(positives.tolist())  # lenses cycled
+    assert np.array_equal(first, BatchPlan(negatives, positives, 10, 16, seed=4).pass_rows(0))
+    assert not np.array_equal(first, plan.pass_rows(1))
+    assert np.array_equal(plan.batch_rows(plan.batches_per_pass + 3), plan.pass_rows(1)[3])
+    # block order: a batch's non-lenses come from few blocks
+    assert max(len(np.unique(row // 16)) for row in first[:, 5:]) <= 2
+    with pytest.raises(ValueError, match="both classes"):
+        BatchPlan(negatives, positives[:0], 10, 16, seed=0)
+
+
+def test_reader_returns_the_store_rows_reading_only_their_blocks(store):
+    dataset = open_store(store, chunks=None)
+    reader = BlockReader(dataset, ["vis", "nir"], cache_blocks=4)
+    assert reader.block_rows == 16
+    rows = np.array([40, 3, 3, 17, 63])
+    images = reader.read(rows)
+    assert reader.n_block_reads == len(np.unique(rows // 16)) == 4  # not the whole store (4 blocks here)
+    for group in ("vis", "nir"):
+        expected = dataset[group].values[rows]
+        np.testing.assert_array_equal(images[group], expected)
+    reader.read(np.array([41, 42]))  # cached block: no new read
+    assert reader.n_block_reads == 4
+
+
+def test_training_batches_are_balanced_augmented_and_reproducible(store, split, recipe):
+    dataset = open_store(store, chunks=None)
+    labels = dataset["label"].values
+    reader = BlockReader(dataset, list(recipe.groups))
+    train_labels = labels[split.train_rows]
+    plan = BatchPlan(split.train_rows[train_labels == 0], split.train_rows[train_labels == 1], 8, 16, seed=0)
+    augmented = TrainingStream(reader, plan, labels, recipe, augment=True, seed=0)
+    plain = TrainingStream(reader, plan, labels, recipe, augment=False, seed=0)
+    n_transformed = 0
+    for index in range(plan.batches_per_pass + 1):
+        inputs, y = augmented.batch(index)
+        assert y.shape == (8, 1) and int(y.sum()) == 4
+        assert set(plan.batch_rows(index).tolist()) <= set(split.train_rows.tolist())
+        reference, _ = plain.batch(index)
+        again, _ = augmented.batch(index)
+        np.testing.assert_array_equal(inputs["image"], again["image"])
+        for x, x0 in zip(inputs["image"], reference["image"]):
+            matches = [k for k in range(N_DIHEDRAL) if np.array_equal(x, dihedral(x0[None], k)[0])]
+            assert matches, "every augmented image is a rotation/flip of the original"
+            n_transformed += 0 not in matches
+    assert n_transformed > 0
+
+
+def test_validation_set_pads_batches_and_statistics_sample_whole_blocks(store, split, recipe):
+    dataset = open_store(store, chunks=None)
+    reader = BlockReader(dataset, list(recipe.groups))
+    validation = ValidationSet(reader, split.val_rows, dataset["label"].values, recipe, batch_size=4)
+    batches = list(validation.batches())
+    assert sum(n for _, n in batches) == len(validation) == split.val_rows.size
+    assert all(inputs["image"].shape == (4, 24, 24, 4) for inputs, _ in batches)
+    assert validation.cached and next(iter(validation.batches()))[0] is batches[0][0]
+    rows = statistics_rows(np.arange(0, 640, 2), n_max=40, block_rows=16, seed=0)
+    assert rows.size == 40 and len(np.unique(rows // 16)) == 5  # 8 rows per block: five whole blocks
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
+    from pipeline.bundle import load_bundle
+    from pipeline.training import train
+    from pipeline.training.heldout import evaluate_on_store
+
+    lines: list[str] = []
+    config = TrainConfig(epochs=3, batch_size=8, learning_rate=3e-3, patience=3, seed=3, downsample=2)
+    result = train(store, tmp_path / "model", config, log=lines.append)
+    bundle = load_bundle(tmp_path / "model")
+    assert bundle.card.seed == 3 and bundle.card.epochs == result.epochs_run
+    assert {"val_auroc", "val_tpr0", "val_tpr10"} <= set(bundle.card.metrics)
+    assert bundle.card.metrics["val_auroc"] == pytest.approx(result.metrics["val_auroc"])
+    assert bundle.recipe.input_shapes() == {"image": (24, 24, 4)}
+    assert sum(line.startswith("epoch") and "val_auroc" in line and "img/s" in line for line in lines) == (
+        result.epochs_run
+    )
+    history = json.loads((tmp_path / "model" / "training" / "history.json").read_text())
+    assert len(history) == result.epochs_run and all(epoch["images_per_s"] > 0 for epoch in history)
+    assert (tmp_path / "model" / "training" / "best.keras").exists()
+    # the rings are easy: the best epoch separates lenses from the rest on every store object
+    metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
+    assert metrics.auroc is not None and metrics.auroc > 0.9, result.summary()
+    assert metrics.n_unscored == len(DAMAGED)
+    card = load_bundle(tmp_path / "model").card  # the rewritten card still validates the files
+    assert card.metrics["store_auroc"] == pytest.approx(metrics.auroc)
+    with pytest.raises(TrainingError, match="already holds a model bundle"):
+        train(store, tmp_path / "model", config)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):
+    import keras
+
+    from pipeline.bundle import load_bundle
+    from pipeline.training import train
+
+    # no later epoch can beat the first by more than 1.0 AUROC: stop after `patience` more epochs
+    config = TrainConfig(
+        epochs=6, steps_per_epoch=2, batch_size=8, patience=2, min_delta=1.0, seed=1, downsample=4
+    )
+    result = train(store, tmp_path / "model", config, log=lambda line: None)
+    assert (result.epochs_run, result.best_epoch, result.stopped_early) == (3, 0, True)
+    best = keras.saving.load_model(tmp_path / "model" / "training" / "best.keras", compile=False)
+    saved = load_bundle(tmp_path / "model").model
+    for a, b in zip(best.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # the same config and seed train the same weights
+    train(store, tmp_path / "again", config, log=lambda line: None)
+    for a, b in zip(saved.get_weights(), load_bundle(tmp_path / "again").model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_store_without_lenses_is_refused(tmp_path, dask_client):
+    ids = list(range(600000, 600012))
+    source = write_set(LAYOUT, tmp_path / "src", ids, dict.fromkeys(ids, 0))
+    ingest(LAYOUT, source, tmp_path / "store.zarr", dask_client)
+    with pytest.raises(TrainingError, match="has 0 lenses and 10 non-lenses"):
+        load_split(tmp_path / "store.zarr", TrainConfig())
+
+
+def test_fit_walks_the_stream_epoch_after_epoch(store, split, recipe):
+    import keras
+
+    from pipeline.models import build_model
+    from pipeline.training.loop import FollowEpochs, StreamBatches, compile_model
+
+    requested: list[int] = []
+
+    class RecordingStream(TrainingStream):
+        def batch(self, index: int):
+            requested.append(index)
+            return super().batch(index)
+
+    dataset = open_store(store, chunks=None)
+    labels = dataset["label"].values
+    train_labels = labels[split.train_rows]
+    plan = BatchPlan(split.train_rows[train_labels == 0], split.train_rows[train_labels == 1], 8, 16, seed=0)
+    stream = RecordingStream(BlockReader(dataset, ["vis", "nir"]), plan, labels, recipe, augment=True, seed=0)
+    batches = StreamBatches(stream, steps_per_epoch=3)
+    model = build_model("small_cnn", recipe, base_filters=4, n_blocks=2)
+    compile_model(model, 1e-3)
+    model.fit(batches, epochs=2, shuffle=False, verbose=0, callbacks=[FollowEpochs(batches)])
+    keras.backend.clear_session()
+    assert requested == [0, 1, 0, 1, 2, 3, 4, 5]  # Keras looks at two batches first for their shapes
+
+
+def test_batch_norm_recalibration_sets_the_mean_of_batch_statistics():
+    import keras
+
+    from pipeline.training.loop import batch_norm_layers, recalibrate_batch_norm
+
+    inputs = keras.Input(shape=(3,), name="x")
+    inner = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs))
+    model = keras.Model({"x": inputs}, keras.layers.Dense(1)(inner(inputs)))  # the nested model's BN counts
+    assert [layer.name for layer in batch_norm_layers(model)] == ["bn"]
+    rng = np.random.default_rng(0)
+    batches = [
+        {"x": rng.normal(loc=5.0 * k, scale=k + 1.0, size=(16, 3)).astype("float32")} for k in range(4)
+    ]
+    assert recalibrate_batch_norm(model, batches) == 4
+    bn = batch_norm_layers(model)[0]
+    expected_mean = np.mean([batch["x"].mean(axis=0) for batch in batches], axis=0)
+    expected_var = np.mean([batch["x"].var(axis=0) for batch in batches], axis=0)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), expected_mean, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), expected_var, rtol=1e-4)
+    assert bn.momentum == 0.99
+
+
+# -- flow and command line ----------------------------------------------------------------------
+
+
+def test_command_line_options_become_the_config(tmp_path):
+    import argparse
+
+    from flows.train import add_arguments, config_from_args
+
+    def build_parser() -> argparse.ArgumentParser:  # the `lenshunt train` parser alone
+        parser = argparse.ArgumentParser(prog="lenshunt")
+        add_arguments(parser.add_subparsers(dest="command").add_parser("train"))
+        return parser
+
+    saved = tmp_path / "config.json"
+    saved.write_text(TrainConfig(epochs=7, batch_size=16).model_dump_json())
+    args = build_parser().parse_args(
+        ["train", "S", "O", "--config", str(saved), "--epochs", "2", "--folds", "3", "--no-augment"]
+    )
+    config = config_from_args(args)
+    assert (config["epochs"], config["batch_size"], config["k_folds"], config["fold"]) == (2, 16, 3, None)
+    assert config["augment"] is False
+    args = build_parser().parse_args(["train", "S", "O", "--folds", "3", "--fold", "1"])
+    assert TrainConfig(**config_from_args(args)).fold == 1
+
+
+@pytest.mark.prefect
+def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
+    from flows.train import train_flow
+    from pipeline.bundle import load_bundle
+
+    results = train_flow(
+        str(store), str(tmp_path / "cv"), k_folds=2, epochs=1, steps_per_epoch=2, batch_size=8, downsample=4
+    )
+    assert [Path(result.bundle).name for result in results] == ["fold-0", "fold-1"]
+    splits = [
+        json.loads((tmp_path / "cv" / f"fold-{i}" / "training" / "split.json").read_text()) for i in (0, 1)
+    ]
+    assert set(splits[0]["val_object_ids"]).isdisjoint(splits[1]["val_object_ids"])
+    assert set(splits[0]["val_object_ids"]) == set(splits[1]["train_object_ids"])
+    for fold in (0, 1):
+        card = load_bundle(tmp_path / "cv" / f"fold-{fold}").card
+        assert card.model_id.endswith(f"-f{fold}of2") and "val_auroc" in card.metrics
