@@ -36,6 +36,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--chunk-objects",
+        type=int,
+        default=256,
+        help="objects per shard = per ingest task; a set needs several per worker to use them all",
+    )
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
@@ -64,14 +70,17 @@ def main() -> None:
         shutil.rmtree(store, ignore_errors=True)
         client.run(lambda: __import__("pipeline.ingest"))  # imports on workers are not ingest time
         tic = time.perf_counter()
-        report = ingest(layout, source, store, client)
+        report = ingest(layout, source, store, client, chunk_objects=args.chunk_objects)
         ours_seconds = time.perf_counter() - tic
     n = len(object_ids)
     if report.n_after != n or arrays["VIS"].shape[0] != n:
         raise RuntimeError("benchmark lost objects")
     naive_rate, ours_rate = n / naive_seconds, n / ours_seconds
     print(record_header("Ingest: lenshunt vs naive astropy getdata"))
-    print(f"| set | naive getdata, 1 process | lenshunt ingest, {args.workers} workers | ratio |")
+    print(
+        f"| set | naive getdata, 1 process | lenshunt ingest, {args.workers} workers, shards of "
+        f"{args.chunk_objects} | ratio |"
+    )
     print("|---|---|---|---|")
     print(
         f"| euclid-sglc2, {n} objects ({4 * n} files) | {naive_rate:.0f} objects/s ({naive_seconds:.1f} s) "

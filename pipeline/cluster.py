@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Each worker process runs one task at a time and lets numpy/TensorFlow use its cores; the
 # variables are set before the worker imports TF so it does not oversubscribe the machine.
-_WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 
 def default_n_workers() -> int:
@@ -144,6 +144,7 @@ def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit:
 
     for name in _WORKER_THREAD_ENV:
         os.environ.setdefault(name, str(threads_per_worker))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     return LocalCluster(
         n_workers=n_workers or default_n_workers(),
         threads_per_worker=threads_per_worker,

@@ -168,9 +168,15 @@ def average_pool(x: Array, factor: int) -> Array:
     n_y, n_x = (size // factor for size in x.shape[-2:])
     if min(n_y, n_x) == 0:
         raise ValueError(f"average_pool factor {factor} is larger than the image {x.shape[-2:]}")
-    lead = x.shape[:-2]
-    blocks = x[..., : n_y * factor, : n_x * factor].reshape((*lead, n_y, factor, n_x, factor))
-    return blocks.mean(axis=(-3, -1), dtype=x.dtype)
+    # Summing the factor**2 strided sub-grids is several times faster than a mean over small
+    # reshaped block axes (NumPy reduces a size-2 innermost axis slowly); same values.
+    height, width = n_y * factor, n_x * factor
+    total = None
+    for dy in range(factor):
+        for dx in range(factor):
+            part = x[..., dy:height:factor, dx:width:factor]
+            total = part.copy() if total is None else total + part
+    return total * x.dtype.type(1.0 / (factor * factor))
 
 
 def expand_channels(x: Array, n_channels: int, mode: Literal["repeat", "zeros"]) -> Array:

@@ -61,7 +61,10 @@ class ScoreRunResult:
 def uncovered_regions(
     covered: list[tuple[int, int]], n_rows: int, chunk_objects: int
 ) -> list[tuple[int, int]]:
-    """Row regions of ``[0, n_rows)`` that no covered range holds, split at shard boundaries.
+    """Row regions of ``[0, n_rows)`` that no covered range holds, split every ``chunk_objects`` rows.
+
+    Scoring only reads the store, so regions need not match its shards; a region size that
+    divides the shard size keeps every read within one shard.
 
     >>> uncovered_regions([(0, 1024), (1024, 1500)], 2600, 1024)
     [(1500, 2048), (2048, 2600)]
@@ -73,6 +76,20 @@ def uncovered_regions(
             regions.extend(plan_regions(row, min(start, n_rows) - row, chunk_objects))
         row = max(row, stop)
     return regions
+
+
+def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: int) -> int:
+    """Rows per score task: a shard, or fewer so that every worker gets at least two tasks.
+
+    A multiple of ``batch_size`` where the shard allows (no padded batch inside a region).
+
+    >>> region_objects(1000, 1024, 64, 2)
+    256
+    >>> region_objects(100_000, 1024, 256, 16)
+    1024
+    """
+    wanted = -(-n_rows // max(1, 2 * n_workers))
+    return max(1, min(shard_objects, max(batch_size, -(-wanted // batch_size) * batch_size)))
 
 
 def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
@@ -158,7 +175,9 @@ def score_store(
 
     dataset = open_store(store)
     n_objects = int(dataset.sizes["object"])
-    todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, attributes.chunk_objects)
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
+    todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
     futures = [
         client.submit(
             score_region_task,

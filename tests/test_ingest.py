@@ -171,7 +171,8 @@ def test_killed_ingest_process_resumes(tmp_path):
             return original(*args, **kwargs)
         if __name__ == "__main__":
             ingest_module.read_objects = slow_read
-            with LocalCluster(n_workers=1, processes=False) as cluster, Client(cluster) as client:
+            cluster = LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+            with cluster, Client(cluster) as client:
                 layout = load_layout("euclid-sglc2")
                 ingest_module.ingest(layout, {str(source)!r}, {str(store)!r}, client, chunk_objects=8)
         """

@@ -32,7 +32,7 @@ def scored_setup(tmp_path_factory, dask_client):
     return root, source, store, bundle
 
 
-def test_uncovered_regions_fill_gaps_on_shard_boundaries():
+def test_uncovered_regions_fill_gaps_in_fixed_steps():
     assert uncovered_regions([], 40, 16) == [(0, 16), (16, 32), (32, 40)]
     assert uncovered_regions([(0, 16), (32, 40)], 40, 16) == [(16, 32)]
     assert uncovered_regions([(0, 16), (16, 40)], 40, 16) == []
