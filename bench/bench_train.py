@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30, help="batches per epoch (and per part timing)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--read-workers", type=int, default=1)
+    parser.add_argument("--read-workers", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

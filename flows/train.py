@@ -64,7 +64,7 @@ def train_flow(
     all_folds = config.get("k_folds") is not None and config.get("fold") is None
     options = {key: value for key, value in config.items() if not (key == "fold" and value is None)}
     folds = range(options["k_folds"]) if all_folds else [options.get("fold", 0)]
-    configs = [TrainConfig(**{**options, "fold": fold}) for fold in folds]  # validates before any work
+    configs = [TrainConfig.from_options(**{**options, "fold": fold}) for fold in folds]  # fail before work
     results = []
     for fold, fold_config in zip(folds, configs):
         target = fold_out(out, fold) if all_folds else out
@@ -177,7 +177,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"seeds split, batches, augmentation and Keras (default {default.seed})",
     )
-    fit.add_argument("--read-workers", type=int, default=None, help="threads preparing batches (default 1)")
+    fit.add_argument(
+        "--read-workers",
+        type=int,
+        default=None,
+        help="threads preparing batches (default 2; results do not depend on it)",
+    )
     split = parser.add_argument_group("validation split")
     split.add_argument(
         "--val-fraction",

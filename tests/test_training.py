@@ -171,8 +171,20 @@ def test_batch_plan_is_balanced_covers_the_larger_class_and_is_deterministic():
     assert np.array_equal(first, BatchPlan(negatives, positives, 10, 16, seed=4).pass_rows(0))
     assert not np.array_equal(first, plan.pass_rows(1))
     assert np.array_equal(plan.batch_rows(plan.batches_per_pass + 3), plan.pass_rows(1)[3])
-    # block order: a batch's non-lenses come from few blocks
-    assert max(len(np.unique(row // 16)) for row in first[:, 5:]) <= 2
+    # block order: with a cache of a few blocks, a pass reads every block it touches once
+    rng = np.random.default_rng(0)
+    is_lens = rng.random(640) < 0.3
+    plan = BatchPlan(np.flatnonzero(~is_lens), np.flatnonzero(is_lens), batch_size=32, block_rows=16, seed=0)
+    cache: list[int] = []
+    n_reads = 0
+    for rows in plan.pass_rows(0):
+        for block in np.unique(rows // 16).tolist():
+            if block in cache:
+                cache.remove(block)
+            else:
+                n_reads += 1
+            cache = [*cache[-15:], block]  # least recently used dropped first, 16 kept
+    assert n_reads == 640 // 16
     with pytest.raises(ValueError, match="both classes"):
         BatchPlan(negatives, positives[:0], 10, 16, seed=0)
 
@@ -274,8 +286,9 @@ def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store,
     saved = load_bundle(tmp_path / "model").model
     for a, b in zip(best.get_weights(), saved.get_weights()):
         np.testing.assert_array_equal(a, b)
-    # the same config and seed train the same weights
-    train(store, tmp_path / "again", config, log=lambda line: None)
+    # the same config and seed train the same weights, whatever the threads preparing batches
+    assert config.read_workers == 2
+    train(store, tmp_path / "again", config.model_copy(update={"read_workers": 1}), log=lambda line: None)
     for a, b in zip(saved.get_weights(), load_bundle(tmp_path / "again").model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -336,6 +349,48 @@ def test_batch_norm_recalibration_sets_the_mean_of_batch_statistics():
     assert bn.momentum == 0.99
 
 
+def test_the_shipped_model_loads_scores_and_reports_held_out_metrics():
+    from cutouts import cutout_image
+
+    from pipeline.bundle import load_bundle
+    from pipeline.paths import shipped_model
+    from schemas.layout import load_layout
+
+    bundle = load_bundle(shipped_model())  # checks both files against the card's hashes
+    size = sum(path.stat().st_size for path in shipped_model().iterdir())
+    assert size < 2_000_000, f"the shipped bundle is {size} bytes"
+    assert sorted(path.name for path in shipped_model().iterdir()) == [
+        "card.json",
+        "model.keras",
+        "recipe.json",
+    ]
+    card, recipe = bundle.card, bundle.recipe
+    assert card.architecture == "small_cnn" and card.seed is not None
+    assert {"heldout_auroc", "heldout_tpr0", "heldout_tpr10", "val_auroc"} <= set(card.metrics)
+    assert card.metrics["heldout_auroc"] > 0.85
+    assert (recipe.layout, recipe.combine, recipe.scaling, recipe.downsample) == (
+        "euclid-sglc2",
+        "upsample",
+        "clip_minmax",
+        2,
+    )
+    assert tuple(recipe.percentiles) == (0.1, 98.0) and recipe.input_shapes() == {"image": (100, 100, 4)}
+    layout = load_layout("euclid-sglc2")
+    groups = {
+        group: np.stack(
+            [
+                np.stack(
+                    [cutout_image(object_id, layout.band_names.index(b), layout.band(b).shape) for b in bands]
+                )
+                for object_id in range(5)
+            ]
+        )
+        for group, bands in layout.groups.items()
+    }
+    scores = bundle.predict(bundle.prepare(groups), batch_size=8)
+    assert scores.shape == (5,) and np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+
+
 # -- flow and command line ----------------------------------------------------------------------
 
 
@@ -359,6 +414,13 @@ def test_command_line_options_become_the_config(tmp_path):
     assert config["augment"] is False
     args = build_parser().parse_args(["train", "S", "O", "--folds", "3", "--fold", "1"])
     assert TrainConfig(**config_from_args(args)).fold == 1
+    for bad, why in (
+        (["--epochs", "0"], "epochs: .*greater than or equal to 1"),
+        (["--fold", "3"], ".*fold must be in 0..2"),
+    ):
+        args = build_parser().parse_args(["train", "S", "O", "--folds", "3", *bad])
+        with pytest.raises(TrainingError, match=f"invalid training options: {why}"):
+            TrainConfig.from_options(**config_from_args(args))
 
 
 @pytest.mark.prefect

