@@ -29,10 +29,10 @@ test: setup
 
 # Needs a running single-node SLURM (scripts/slurm-localhost.sh start; CI does it).
 test-slurm: setup
-	$(BIN)/python -m pytest -m slurm $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'slurm and not gpu' $(PYTEST_ARGS)
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'slow and not gpu and not slurm' $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
