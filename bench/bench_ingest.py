@@ -4,7 +4,7 @@ The naive way reads every file with ``astropy.io.fits.getdata`` into NumPy array
 (and writes nothing). lenshunt discovers, reads with fitsio on Dask workers, flags, and writes a
 sharded, compressed Zarr store. Both run on the same simulated set, side by side, in one run.
 
-    python bench/bench_ingest.py --n 1000 --workers 2
+    python -m bench.bench_ingest --n 1000 --workers 2 --chunk-objects 256
 """
 
 from __future__ import annotations

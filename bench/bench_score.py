@@ -6,7 +6,7 @@ core through TensorFlow's thread pools). The pipeline run times ``score_store`` 
 Dask cluster: reading the store, preprocessing, inference with a fixed batch shape, parts and the
 catalog. Same model, same objects, side by side in one run.
 
-    python bench/bench_score.py --store demo/work/store.zarr --workers 2
+    python -m bench.bench_score --store demo/work/store.zarr --workers 2
 """
 
 from __future__ import annotations
