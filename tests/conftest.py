@@ -17,6 +17,16 @@ REAL_SAMPLES = SHARED_DATA / "sglc1-samples"
 BUNDLED_SAMPLES = Path(__file__).parent / "data" / "sglc1-samples"
 
 
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module under test: NumPy everywhere, CuPy where a GPU is."""
+    if request.param == "cupy":
+        return pytest.importorskip("cupy")
+    import numpy as np
+
+    return np
+
+
 @pytest.fixture(scope="session")
 def dask_client():
     """A real two-worker process LocalCluster shared by the session."""

@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from arrays import host
 
 from pipeline.augment import (
     N_DIHEDRAL,
@@ -16,17 +17,6 @@ from pipeline.augment import (
     random_dihedral,
     tta_mean_spread,
 )
-
-
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
-def xp(request):
-    if request.param == "cupy":
-        return pytest.importorskip("cupy")
-    return np
-
-
-def host(x) -> np.ndarray:
-    return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
 @pytest.fixture

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from arrays import host
 
 from pipeline import preprocess as pp
 from pipeline.flags import Flag
 from pipeline.sampling import PixelReservoir
-
-
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
-def xp(request):
-    """The array module under test: NumPy everywhere, CuPy where a GPU is."""
-    if request.param == "cupy":
-        return pytest.importorskip("cupy")
-    return np
-
-
-def host(x) -> np.ndarray:
-    return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
 def test_array_namespace_of_numpy_and_scalars():

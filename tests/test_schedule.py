@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 import yaml
 from cutouts import band_file, write_set
+from waiting import wait_for
 
 from flows.cli import build_parser
 from flows.serve import ServeError, make_schedule, run_parameters, serve_run_flow
@@ -221,16 +222,6 @@ def prefect_server(tmp_path_factory):
     finally:
         terminate(server, timeout=30)
         log.close()
-
-
-def wait_for(what: str, predicate, timeout: float, on_timeout=lambda: "", interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_timeout()}")
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -12,13 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bundles import make_bundle, predict_in_process
 from cutouts import write_set
+from waiting import wait_for
 
 from pipeline import paths
 from pipeline.catalog import read_catalog
@@ -68,16 +68,6 @@ def squeue_jobs() -> dict[str, tuple[str, str]]:
     return {i: (name, state) for i, name, state in (line.split("|") for line in out.split())}
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def slurm_job_ids(client) -> dict[str, str | None]:
     """SLURM_JOB_ID as each Dask worker process sees it."""
     return client.run(lambda: os.environ.get("SLURM_JOB_ID"))
@@ -96,7 +86,7 @@ def test_jobqueue_workers_are_slurm_jobs():
         assert address.startswith("tcp://127.0.0.1:")  # interface lo: loopback only
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
     # Closing the cluster cancels its jobs.
-    wait_until(lambda: job_id not in squeue_jobs(), 60, f"job {job_id} to leave the queue")
+    wait_for(f"job {job_id} to leave the queue", lambda: job_id not in squeue_jobs(), 60, interval=0.5)
 
 
 def test_ingest_and_score_on_slurm_workers(cutouts, bundle, tmp_path):
@@ -168,7 +158,7 @@ def test_sbatch_template_runs_the_pipeline_as_one_job(cutouts, bundle, tmp_path)
         return info if info.get("JobState") in TERMINAL else None
 
     try:
-        info = wait_until(finished, JOB_TIMEOUT_S, f"batch job {job_id}", interval=1.0)
+        info = wait_for(f"batch job {job_id}", finished, JOB_TIMEOUT_S)
     except BaseException:
         subprocess.run(["scancel", job_id], check=False)
         raise
