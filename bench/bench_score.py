@@ -1,88 +1,176 @@
-"""Scoring throughput through the pipeline against the same model's predict in one process.
+"""Scoring throughput through the pipeline against the same model in one process, side by side.
 
-The reference loads the store's images into memory, prepares them with the bundle's recipe, and
-times ``bundle.predict`` alone on those arrays (the model's ceiling in one process, using every
-core through TensorFlow's thread pools). The pipeline run times ``score_store`` on a warm local
-Dask cluster: reading the store, preprocessing, inference with a fixed batch shape, parts and the
-catalog. Same model, same objects, side by side in one run.
+Four measurements on the same store, model and batch size, repeated and interleaved so that a
+change in machine load hits all of them alike (the table reports medians):
 
-    python -m bench.bench_score --store demo/work/store.zarr --workers 2
+``predict alone``
+    ``bundle.predict`` in this process on model inputs already prepared in memory: the model's
+    own ceiling here (TensorFlow uses every core through its thread pools).
+``Keras predict``
+    ``keras.Model.predict`` on the same inputs, the call most code reaches for; shown because it
+    is far slower per batch than the ``predict_on_batch`` loop ``bundle.predict`` uses.
+``same code in-process``
+    ``score_rows`` over the whole store in this process: read, prepare and predict batch by batch,
+    exactly the work of a score task, without Dask.
+``pipeline``
+    ``score_store`` on a warm local cluster made by :func:`pipeline.cluster.connect` (what
+    ``lenshunt score`` uses): parts, catalog in FITS and Parquet and all.
+
+With ``--naive-cluster`` the pipeline also runs on a plain ``distributed.LocalCluster`` with
+Dask's default worker settings, to show what the worker set-up in ``pipeline.cluster`` buys.
+
+    python -m bench.bench_score --store STORE.zarr --workers 2 --batch-size 64 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.machine import record_header
 
 
+def timed(action: Callable[[], object]) -> float:
+    """Wall seconds of one call."""
+    tic = time.perf_counter()
+    action()
+    return time.perf_counter() - tic
+
+
+def pipeline_seconds(client, store: Path, model: Path, sha256: str, batch_size: int) -> float:
+    """Seconds of one ``score_store`` run into a fresh output directory, on warm workers."""
+    from pipeline.score_run import score_store
+    from pipeline.scoring import warm_worker_bundle
+
+    client.run(warm_worker_bundle, str(model), sha256, batch_size)
+    out = Path(tempfile.mkdtemp(prefix="lenshunt-bench-score-"))
+    try:
+        seconds = timed(lambda: score_store(store, model, out, client, batch_size=batch_size))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return seconds
+
+
+def untrained_bundle(store: Path, architecture: str, downsample: int, out: Path) -> Path:
+    """A bundle of ``architecture`` with random weights and a recipe fitted on ``store`` (for timing only)."""
+    import keras
+
+    from pipeline.bundle import ModelCard, save_bundle
+    from pipeline.models import build_model
+    from pipeline.recipe import fit_recipe
+    from pipeline.store import open_store, read_attributes, store_layout
+
+    keras.utils.set_random_seed(0)
+    dataset = open_store(store, chunks=None)
+    layout = store_layout(read_attributes(store))
+    sample = {group: dataset[group][:64].values for group in layout.groups}
+    recipe = fit_recipe(sample, layout, flags=dataset["flags"][:64].values, downsample=downsample)
+    card = ModelCard(
+        model_id=f"bench-untrained-{architecture}",
+        architecture=architecture,
+        training_store=str(store),
+        epochs=0,
+    )
+    return save_bundle(out, build_model(architecture, recipe), recipe, card)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None, help="bundle (default: the shipped model)")
+    parser.add_argument(
+        "--architecture",
+        default=None,
+        help="time an untrained bundle of this architecture (e.g. efficientnet_b0) instead of --model",
+    )
+    parser.add_argument("--downsample", type=int, default=1, help="recipe downsample with --architecture")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads-per-worker", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--naive-cluster", action="store_true", help="also time a default LocalCluster")
     args = parser.parse_args()
 
-    from distributed import Client, LocalCluster
-
     from pipeline.bundle import load_bundle
+    from pipeline.cluster import connect
     from pipeline.flags import UNUSABLE
     from pipeline.paths import shipped_model
-    from pipeline.score_run import score_store
-    from pipeline.scoring import worker_bundle
+    from pipeline.scoring import score_rows, warm_worker_bundle
     from pipeline.store import open_store
 
-    model = args.model or shipped_model()
+    store = args.store.resolve()
+    model = Path(args.model or shipped_model()).resolve()
+    if args.architecture:
+        scratch = Path(tempfile.mkdtemp(prefix="lenshunt-bench-bundle-"))
+        model = untrained_bundle(store, args.architecture, args.downsample, scratch / "bundle").resolve()
     bundle = load_bundle(model)
-    dataset = open_store(args.store)
+    dataset = open_store(store, chunks=None)
+    n = int(dataset.sizes["object"])
     usable = (dataset["flags"].values & int(UNUSABLE)) == 0
-    groups = {g: dataset[g].values[usable] for g in bundle.recipe.groups}
-    n = int(usable.sum())
+    inputs = bundle.prepare({g: dataset[g].values[usable] for g in bundle.recipe.groups})
+    n_usable = int(usable.sum())
+    warm_worker_bundle(str(model), bundle.sha256, args.batch_size)  # this process's cached bundle
+    keras_model = bundle.model
 
-    warm = bundle.prepare({g: x[: args.batch_size] for g, x in groups.items()})
-    bundle.predict(warm, batch_size=args.batch_size)  # build and trace the model first
-    tic = time.perf_counter()
-    inputs = bundle.prepare(groups)
-    prepared = time.perf_counter()
-    bundle.predict(inputs, batch_size=args.batch_size)
-    predict_seconds = time.perf_counter() - prepared
-    same_work_seconds = time.perf_counter() - tic
+    keys = ("predict", "keras", "in_process", "pipeline", "naive")
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    with connect("local", n_workers=args.workers) as client:
+        for _ in range(args.repeats):
+            times["predict"].append(timed(lambda: bundle.predict(inputs, batch_size=args.batch_size)))
+            times["keras"].append(
+                timed(lambda: keras_model.predict(inputs, batch_size=args.batch_size, verbose=0))
+            )
+            times["in_process"].append(
+                timed(
+                    lambda: score_rows(
+                        str(store), 0, n, str(model), bundle.sha256, batch_size=args.batch_size, tta=False
+                    )
+                )
+            )
+            times["pipeline"].append(pipeline_seconds(client, store, model, bundle.sha256, args.batch_size))
+    if args.naive_cluster:
+        from distributed import Client, LocalCluster
 
-    out = Path(tempfile.mkdtemp(prefix="lenshunt-bench-score-"))
-    with (
-        LocalCluster(
-            n_workers=args.workers, threads_per_worker=args.threads_per_worker, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.run(worker_bundle, str(Path(model).resolve()), bundle.sha256)  # model built once per worker
-        tic = time.perf_counter()
-        result = score_store(args.store, model, out, client, batch_size=args.batch_size)
-        pipeline_seconds = time.perf_counter() - tic
-    shutil.rmtree(out, ignore_errors=True)
-    assert result.n_scored == n, (result.n_scored, n)
-    ref_rate, same_rate = n / predict_seconds, n / same_work_seconds
-    ours_rate = result.n_objects / pipeline_seconds
-    print(record_header("Scoring: pipeline vs in-process predict"))
+        with (
+            LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
+            for _ in range(args.repeats):
+                times["naive"].append(pipeline_seconds(client, store, model, bundle.sha256, args.batch_size))
+
+    def rate(key: str, count: int) -> float:
+        return count / statistics.median(times[key])
+
+    predict, keras_rate = rate("predict", n_usable), rate("keras", n_usable)
+    in_process, ours = rate("in_process", n), rate("pipeline", n)
+    load = os.getloadavg()[0]
+    print(record_header("Scoring: pipeline against the same model in one process"))
     print(
-        "| objects | model | in-process `predict` alone (model inputs in memory) | in-process prepare + "
-        f"predict (store images in memory) | pipeline, {args.workers} workers | ratio to predict alone "
-        "| ratio to prepare + predict |"
+        f"- {n} objects ({n_usable} usable), model {bundle.model_id}, batch {args.batch_size}, "
+        f"{args.workers} workers, median of {args.repeats}; load average after: {load:.2f}"
     )
-    print("|---|---|---|---|---|---|---|")
+    print(f"- seconds per repeat: { {k: [round(t, 2) for t in v] for k, v in times.items() if v} }\n")
+    print("| measurement | objects/s | pipeline ratio to it |")
+    print("|---|---|---|")
     print(
-        f"| {n} | {bundle.model_id} | {ref_rate:.0f} objects/s ({predict_seconds:.1f} s) | "
-        f"{same_rate:.0f} objects/s ({same_work_seconds:.1f} s) | "
-        f"{ours_rate:.0f} objects/s ({pipeline_seconds:.1f} s; read {result.seconds_read:.1f} s, "
-        f"prepare + model {result.seconds_model:.1f} s summed over workers) | {ours_rate / ref_rate:.2f} "
-        f"| {ours_rate / same_rate:.2f} |"
+        f"| `bundle.predict` alone, inputs in memory (model ceiling) | {predict:.0f} | {ours / predict:.2f} |"
     )
+    print(f"| Keras `model.predict`, inputs in memory | {keras_rate:.0f} | {ours / keras_rate:.2f} |")
+    print(
+        f"| same code in-process (`score_rows`: read, prepare, predict) | {in_process:.0f} | "
+        f"{ours / in_process:.2f} |"
+    )
+    print(f"| **pipeline** (`score_store`, `pipeline.cluster` workers) | {ours:.0f} | 1.00 |")
+    if times["naive"]:
+        naive = rate("naive", n)
+        print(f"| pipeline on a default `LocalCluster` | {naive:.0f} | {ours / naive:.2f} |")
 
 
 if __name__ == "__main__":

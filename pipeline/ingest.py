@@ -216,7 +216,7 @@ def ingest(
         report.plans.append(pending)
 
     attributes = read_attributes(store)
-    existing = set(open_store(store)["object_id"].values.tolist())
+    existing = set(open_store(store, chunks=None)["object_id"].values.tolist())
     new_ids = np.asarray([i for i in manifest.object_ids.tolist() if i not in existing], dtype=np.int64)
     if new_ids.size:
         plan_id = start_plan(store, new_ids)
@@ -225,7 +225,7 @@ def ingest(
         )
         report.plans.append(plan_id)
 
-    final = open_store(store)
+    final = open_store(store, chunks=None)
     report.n_after = int(final.sizes["object"])
     _check_conservation(final, manifest, report)
     report.seconds = time.perf_counter() - started

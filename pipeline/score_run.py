@@ -173,7 +173,7 @@ def score_store(
     identity = {"store": str(store), "model_sha256": bundle.sha256, "tta": tta}
     _check_run_file(out_dir, identity, overwrite)
 
-    dataset = open_store(store)
+    dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     n_objects = int(dataset.sizes["object"])
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)

@@ -86,7 +86,17 @@ def test_round_trip_predicts_the_same(saved, data):
     assert bundle.card.keras_version == keras.__version__
     assert bundle.card.metrics == {"auc": 0.5}
     expected = model.predict(inputs, verbose=0).reshape(-1)
+    seen_shapes = []
+    predict_on_batch = bundle.model.predict_on_batch
+
+    def spy(batch):
+        seen_shapes.append({name: x.shape for name, x in batch.items()})
+        return predict_on_batch(batch)
+
+    bundle.model.predict_on_batch = spy
     scores = bundle.predict(bundle.prepare(images), batch_size=4)  # 6 objects: one full, one padded batch
+    del bundle.model.predict_on_batch
+    assert seen_shapes == [{"image": (4, *recipe.input_shapes()["image"])}] * 2  # one shape: no retrace
     assert scores.shape == (6,)
     assert scores.dtype == np.float32
     np.testing.assert_allclose(scores, expected, atol=1e-6)

@@ -61,6 +61,40 @@ def test_average_pool_means_blocks_and_crops_remainder(xp):
         pp.average_pool(x, 6)
 
 
+def test_resampling_matrix_rows_are_resize_then_pool_weights():
+    assert pp.resampling_matrix(2, 4).tolist() == [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+    assert pp.resampling_matrix(2, 4, factor=2).tolist() == [[0.875, 0.125], [0.125, 0.875]]
+    matrix = pp.resampling_matrix(66, 200, factor=2)
+    assert matrix.shape == (100, 66)
+    assert matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-6)  # a weighted mean: flat stays flat
+    pooled = pp.resampling_matrix(5, 5, factor=2)
+    np.testing.assert_array_equal(pooled, [[0.5, 0.5, 0, 0, 0], [0, 0, 0.5, 0.5, 0]])
+    with pytest.raises(ValueError, match="read-only"):
+        matrix[0, 0] = 1.0  # cached and shared: read-only
+    with pytest.raises(ValueError, match="factor"):
+        pp.resampling_matrix(4, 4, factor=5)
+
+
+@pytest.mark.parametrize(("shape", "factor"), [((200, 200), 2), ((200, 200), 1), ((20, 16), 3)])
+def test_resample_equals_resize_then_pool(xp, shape, factor):
+    rng = np.random.default_rng(3)
+    x = xp.asarray(rng.uniform(size=(3, 2, 66, 66)), dtype=xp.float32)
+    if shape == (20, 16):
+        x = xp.asarray(rng.uniform(size=(1, 1, 7, 5)), dtype=xp.float32)
+    expected = host(pp.average_pool(pp.resize_bilinear(x, shape), factor))
+    actual = host(pp.resample(x, shape, factor))
+    assert actual.shape == expected.shape
+    assert actual.dtype == np.float32
+    np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_resample_on_its_own_grid_only_pools(xp):
+    x = xp.asarray(np.random.default_rng(4).normal(size=(2, 1, 10, 10)), dtype=xp.float32)
+    np.testing.assert_array_equal(host(pp.resample(x, (10, 10), 2)), host(pp.average_pool(x, 2)))
+    assert pp.resample(x, (10, 10), 1) is x
+
+
 def test_mask_invalid_sets_nonfinite_and_masked_to_nan(xp):
     x = xp.asarray([[[[1.0, np.inf, 100.0, np.nan, -np.inf, 2.0]]]], dtype=xp.float32)
     out = host(pp.mask_invalid(x, masked_value=100.0))
