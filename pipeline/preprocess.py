@@ -8,8 +8,10 @@ channels-last batches Keras wants.
 The order the recipe (:mod:`pipeline.recipe`) applies them in is: :func:`mask_invalid` (masked and
 non-finite pixels -> NaN), a per-band scaling to [0, 1] (:func:`scale_clip_minmax` or
 :func:`scale_log`; NaN stays NaN), :func:`fill_nan` (NaN -> the fill value), then resampling
-(:func:`resize_bilinear`, :func:`average_pool`), channel expansion (:func:`expand_channels`) and
-:func:`to_nhwc`.
+(:func:`resample`: bilinear upsampling to the finest grid and :func:`average_pool`, fused into two
+matrix products), channel expansion (:func:`expand_channels`) and :func:`to_nhwc`. The recipe
+finds invalid pixels once with :func:`invalid_pixels` and fills them after scaling, which gives
+the same values as masking first.
 
 Examples
 --------
