@@ -132,18 +132,15 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument("--batch-size", type=int, default=256)
 
 
+def run_options(args: argparse.Namespace) -> dict:
+    """The options :func:`add_run_parameters` added, as keyword arguments of :func:`run_flow`."""
+    names = ("layout", "model", "catalog", "threshold", "tta", "top_n", "batch_size")
+    return {name: getattr(args, name) for name in names}
+
+
 def run(args: argparse.Namespace) -> int:
     summary = run_flow(
-        source=str(args.source),
-        workdir=str(args.workdir),
-        layout=args.layout,
-        model=args.model,
-        catalog=args.catalog,
-        threshold=args.threshold,
-        tta=args.tta,
-        top_n=args.top_n,
-        batch_size=args.batch_size,
-        **cluster_options(args),
+        source=str(args.source), workdir=str(args.workdir), **run_options(args), **cluster_options(args)
     )
     print(summary.summary())
     return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.common import add_cluster_arguments
-from flows.run import add_run_parameters
+from flows.run import add_run_parameters, run_options
 from pipeline.errors import LenshuntError
 
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
@@ -180,13 +180,7 @@ def run(args: argparse.Namespace) -> int:
     parameters = run_parameters(
         args.source,
         args.workdir,
-        layout=args.layout,
-        model=args.model,
-        catalog=args.catalog,
-        threshold=args.threshold,
-        tta=args.tta,
-        top_n=args.top_n,
-        batch_size=args.batch_size,
+        **run_options(args),
         cluster=args.cluster,
         n_workers=args.workers,
         scheduler=args.scheduler,
