@@ -46,8 +46,8 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
-    from pipeline.ingest import ingest
     from pipeline.simulate import simulate_set
+    from pipeline.store.ingest import ingest
     from schemas.layout import load_layout
 
     layout = load_layout("euclid-sglc2")
@@ -68,7 +68,7 @@ def main() -> None:
 
         store = workdir / "bench.zarr"
         shutil.rmtree(store, ignore_errors=True)
-        client.run(lambda: __import__("pipeline.ingest"))  # imports on workers are not ingest time
+        client.run(lambda: __import__("pipeline.store.ingest"))  # imports on workers are not ingest time
         tic = time.perf_counter()
         report = ingest(layout, source, store, client, chunk_objects=args.chunk_objects)
         ours_seconds = time.perf_counter() - tic

@@ -13,11 +13,11 @@ change in machine load hits all of them alike (the table reports medians):
     ``score_rows`` over the whole store in this process: read, prepare and predict batch by batch,
     exactly the work of a score task, without Dask.
 ``pipeline``
-    ``score_store`` on a warm local cluster made by :func:`pipeline.cluster.connect` (what
+    ``score_store`` on a warm local cluster made by :func:`pipeline.compute.cluster.connect` (what
     ``lenshunt score`` uses): parts, catalog in FITS and Parquet and all.
 
 With ``--naive-cluster`` the pipeline also runs on a plain ``distributed.LocalCluster`` with
-Dask's default worker settings, to show what the worker set-up in ``pipeline.cluster`` buys.
+Dask's default worker settings, to show what the worker set-up in ``pipeline.compute.cluster`` buys.
 
     python -m bench.bench_score --store STORE.zarr --workers 2 --batch-size 64 --repeats 3
 """
@@ -45,8 +45,8 @@ def timed(action: Callable[[], object]) -> float:
 
 def pipeline_seconds(client, store: Path, model: Path, sha256: str, batch_size: int) -> float:
     """Seconds of one ``score_store`` run into a fresh output directory, on warm workers."""
-    from pipeline.score_run import score_store
-    from pipeline.scoring import warm_worker_bundle
+    from pipeline.scoring.region import warm_worker_bundle
+    from pipeline.scoring.run import score_store
 
     client.run(warm_worker_bundle, str(model), sha256, batch_size)
     out = Path(tempfile.mkdtemp(prefix="lenshunt-bench-score-"))
@@ -61,10 +61,10 @@ def untrained_bundle(store: Path, architecture: str, downsample: int, out: Path)
     """A bundle of ``architecture`` with random weights and a recipe fitted on ``store`` (for timing only)."""
     import keras
 
-    from pipeline.bundle import ModelCard, save_bundle
     from pipeline.models import build_model
-    from pipeline.recipe import fit_recipe
-    from pipeline.store import open_store, read_attributes, store_layout
+    from pipeline.models.bundle import ModelCard, save_bundle
+    from pipeline.preprocess.recipe import fit_recipe
+    from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 
     keras.utils.set_random_seed(0)
     dataset = open_store(store, chunks=None)
@@ -98,12 +98,12 @@ def main() -> None:
     parser.add_argument("--naive-cluster", action="store_true", help="also time a default LocalCluster")
     args = parser.parse_args()
 
-    from pipeline.bundle import load_bundle
-    from pipeline.cluster import connect
+    from pipeline.compute.cluster import connect
     from pipeline.flags import UNUSABLE
+    from pipeline.models.bundle import load_bundle
     from pipeline.paths import shipped_model
-    from pipeline.scoring import score_rows, warm_worker_bundle
-    from pipeline.store import open_store
+    from pipeline.scoring.region import score_rows, warm_worker_bundle
+    from pipeline.store.zarr_store import open_store
 
     store = args.store.resolve()
     model = Path(args.model or shipped_model()).resolve()
@@ -167,7 +167,7 @@ def main() -> None:
         f"| same code in-process (`score_rows`: read, prepare, predict) | {in_process:.0f} | "
         f"{ours / in_process:.2f} |"
     )
-    print(f"| **pipeline** (`score_store`, `pipeline.cluster` workers) | {ours:.0f} | 1.00 |")
+    print(f"| **pipeline** (`score_store`, `pipeline.compute.cluster` workers) | {ours:.0f} | 1.00 |")
     if times["naive"]:
         naive = rate("naive", n)
         print(f"| pipeline on a default `LocalCluster` | {naive:.0f} | {ours / naive:.2f} |")

@@ -1,7 +1,7 @@
 """The catalog contract: columns (name, dtype, unit, UCD, description) and the provenance header.
 
 A catalog has one row per object of the store, scored or flagged, and is written twice with the
-same columns: a FITS binary table and a Parquet file (:mod:`pipeline.catalog`).
+same columns: a FITS binary table and a Parquet file (:mod:`pipeline.catalog.table`).
 
 ===========  =======  ====  ===========================================================
 column       dtype    unit  meaning

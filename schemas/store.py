@@ -15,7 +15,7 @@ label         int8     1 lens, 0 non-lens, -1 unknown (from the set's catalog)
 ============  =======  ================================================================
 
 Only ``object`` is chunked. Band names are kept in attributes (Zarr v3 has no string dtype
-spec), and :func:`pipeline.store.open_store` turns them into coordinates.
+spec), and :func:`pipeline.store.zarr_store.open_store` turns them into coordinates.
 """
 
 from __future__ import annotations

@@ -61,5 +61,5 @@ if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then
   step "ship the bundle"
   mkdir -p "$SHIP_DIR"
   cp "$WORK/bundle/model.keras" "$WORK/bundle/recipe.json" "$WORK/bundle/card.json" "$SHIP_DIR/"
-  python -c "from pipeline.bundle import load_bundle; b = load_bundle('$SHIP_DIR'); print(b, b.card.metrics)"
+  python -c "from pipeline.models.bundle import load_bundle; b = load_bundle('$SHIP_DIR'); print(b, b.card.metrics)"
 fi

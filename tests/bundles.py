@@ -11,10 +11,10 @@ def make_bundle(store: Path, out: Path, *, model_id: str = "test-small-cnn", dow
     """An untrained small_cnn bundle with a recipe fitted on ``store`` (weights seeded)."""
     import keras
 
-    from pipeline.bundle import ModelCard, save_bundle
     from pipeline.models import build_model
-    from pipeline.recipe import fit_recipe
-    from pipeline.store import open_store, read_attributes, store_layout
+    from pipeline.models.bundle import ModelCard, save_bundle
+    from pipeline.preprocess.recipe import fit_recipe
+    from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 
     keras.utils.set_random_seed(0)
     dataset = open_store(store)
@@ -30,9 +30,9 @@ def make_bundle(store: Path, out: Path, *, model_id: str = "test-small-cnn", dow
 
 def predict_in_process(bundle_path: Path, store: Path) -> np.ndarray:
     """Scores of every store object computed in this process (reference for the pipeline)."""
-    from pipeline.bundle import load_bundle
     from pipeline.flags import UNUSABLE
-    from pipeline.store import open_store
+    from pipeline.models.bundle import load_bundle
+    from pipeline.store.zarr_store import open_store
 
     bundle = load_bundle(bundle_path)
     dataset = open_store(store)

@@ -1,4 +1,4 @@
-"""Dihedral transforms (pipeline.augment): group properties, batch augmentation, TTA summaries."""
+"""Dihedral transforms (pipeline.preprocess.augment): group properties, batch augmentation, TTA summaries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from arrays import host
 
-from pipeline.augment import (
+from pipeline.preprocess.augment import (
     N_DIHEDRAL,
     all_dihedral,
     compose_dihedral,

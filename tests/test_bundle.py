@@ -1,4 +1,4 @@
-"""Model bundles (pipeline.bundle): round trip, error cases, and TensorFlow -> JAX portability."""
+"""Model bundles (pipeline.models.bundle): round trip, error cases, and TensorFlow -> JAX portability."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from tiny_data import flux_images, tiny_layout
 
-from pipeline.bundle import (
+from pipeline.errors import BundleError
+from pipeline.models.bundle import (
     CARD_FILE,
     MODEL_FILE,
     RECIPE_FILE,
@@ -25,8 +26,7 @@ from pipeline.bundle import (
     load_bundle,
     save_bundle,
 )
-from pipeline.errors import BundleError
-from pipeline.recipe import apply_recipe, fit_recipe
+from pipeline.preprocess.recipe import apply_recipe, fit_recipe
 
 keras = pytest.importorskip("keras")
 
@@ -235,7 +235,7 @@ JAX_SCORER = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    from pipeline.bundle import load_bundle
+    from pipeline.models.bundle import load_bundle
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     root = sys.argv[1]

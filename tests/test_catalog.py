@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from pipeline.catalog import (
+from pipeline.catalog.table import (
     CatalogError,
     assign_ranks,
     make_catalog_table,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from pipeline.fits_io import read_band
 from pipeline.flags import Flag
+from pipeline.sources.fits_io import read_band
 from schemas.layout import CoordinateSpec, load_layout
 
 DEG = (CoordinateSpec(ra="RA", dec="DEC", unit="deg"),)

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import ClusterError
-from pipeline.jobqueue import (
+from pipeline.compute.jobqueue import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
     RUN_TEMPLATES,
@@ -32,6 +31,7 @@ from pipeline.jobqueue import (
     render_job_script,
     render_run_script,
 )
+from pipeline.errors import ClusterError
 
 SHIPPED = ("slurm:cpu", "slurm:gpu", "slurm:localhost", "pbs:cpu", "pbs:gpu")
 
@@ -72,7 +72,7 @@ def test_default_profile_and_partition_alias(home):
 
 
 def test_gpus_per_job_is_what_cluster_connect_reads(home):
-    from pipeline.cluster import profile_uses_gpus
+    from pipeline.compute.cluster import profile_uses_gpus
 
     assert profile_uses_gpus("slurm", "gpu") and profile_uses_gpus("pbs", "gpu")
     assert not profile_uses_gpus("slurm", "localhost")
@@ -310,7 +310,7 @@ def test_template_without_block_is_refused(home, tmp_path):
 
 
 def test_module_cli(home):
-    run = [sys.executable, "-m", "pipeline.jobqueue"]
+    run = [sys.executable, "-m", "pipeline.compute.jobqueue"]
     listing = subprocess.run([*run, "list"], capture_output=True, text=True, check=True).stdout
     assert all(profile in listing for profile in SHIPPED)
     shown = subprocess.run([*run, "show", "slurm:gpu"], capture_output=True, text=True, check=True).stdout
@@ -327,7 +327,7 @@ def test_pbs_template_runs_an_ingest_given_a_pbs_environment(home, tmp_path):
     (PBS_JOBID, PBS_NODEFILE listing this host, PBS_O_WORKDIR) and a loopback-only profile."""
     from cutouts import write_set
 
-    from pipeline.store import open_store
+    from pipeline.store.zarr_store import open_store
     from schemas.layout import load_layout
 
     layout = load_layout("euclid-sglc2")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import metrics as m
+from pipeline.evaluation import metrics as m
 
 
 def brute_auroc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Pure array functions of pipeline.preprocess and the pixel reservoir, on NumPy (and CuPy on a GPU)."""
+"""Pure array functions of pipeline.preprocess.arrays and the pixel reservoir (NumPy; CuPy on a GPU)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from arrays import host
 
-from pipeline import preprocess as pp
 from pipeline.flags import Flag
-from pipeline.sampling import PixelReservoir
+from pipeline.preprocess import arrays as pp
+from pipeline.preprocess.sampling import PixelReservoir
 
 
 def test_array_namespace_of_numpy_and_scalars():

@@ -1,4 +1,4 @@
-"""Recipe fitting, JSON round trip and application (pipeline.recipe), on NumPy (CuPy on a GPU)."""
+"""Recipe fitting, JSON round trip and application (pipeline.preprocess.recipe), on NumPy (CuPy on a GPU)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tiny_data import flux_images, tiny_layout
 
-from pipeline import preprocess as pp
 from pipeline.errors import BundleError
 from pipeline.flags import Flag
-from pipeline.recipe import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
+from pipeline.preprocess import arrays as pp
+from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
 from schemas.layout import load_layout
 
 
@@ -213,7 +213,8 @@ def test_apply_recipe_on_cupy_matches_numpy(layout, images):
 def test_recipe_and_bundle_modules_import_no_deep_learning_framework():
     code = (
         "import sys\n"
-        "import pipeline.augment, pipeline.bundle, pipeline.preprocess, pipeline.recipe, pipeline.sampling\n"
+        "import pipeline.preprocess.augment, pipeline.models.bundle, pipeline.preprocess.arrays\n"
+        "import pipeline.preprocess.recipe, pipeline.preprocess.sampling\n"
         "heavy = sorted(m for m in ('keras', 'tensorflow', 'jax', 'cupy', 'torch') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.catalog import make_catalog_table, write_catalog
-from pipeline.composites import channel_bands, make_composite, normalise_band, resample
+from pipeline.catalog.table import make_catalog_table, write_catalog
+from pipeline.evaluation.composites import channel_bands, make_composite, normalise_band, resample
+from pipeline.evaluation.metrics import evaluate, write_metrics
+from pipeline.evaluation.plots import make_evaluation_plots
+from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
 from pipeline.flags import Flag
-from pipeline.metrics import evaluate, write_metrics
-from pipeline.plots import make_evaluation_plots
-from pipeline.report import build_report, gallery_items, render_gallery_pngs, select_top
 from schemas.catalog import Provenance
 from schemas.layout import Layout, available_layouts, load_layout
 

@@ -4,7 +4,7 @@ Importing this package imports Keras (and its backend). Models use only ``keras.
 ``keras.ops``, so they run under TensorFlow and JAX; none has a ``Lambda`` layer, so saved
 models load with ``safe_mode=True``. Custom layers, if any are added, must be registered with
 ``keras.saving.register_keras_serializable(package="lenshunt")`` in a module this package
-imports: :func:`pipeline.bundle.load_bundle` imports ``pipeline.models`` before loading.
+imports: :func:`pipeline.models.bundle.load_bundle` imports ``pipeline.models`` before loading.
 """
 
 from pipeline.models.precision import rebuild_with_policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from pipeline.errors import BundleError
-from pipeline.recipe import Recipe
+from pipeline.preprocess.recipe import Recipe
 
 SCORE_OUTPUT = "score"
 """Name of the output layer: one sigmoid unit, the probability that the object is a lens."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import keras
 
 from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs
-from pipeline.recipe import Recipe
+from pipeline.preprocess.recipe import Recipe
 
 MIN_SIZE = 32
 """Smallest input side keras.applications' EfficientNet accepts."""

@@ -17,7 +17,7 @@ from pipeline.errors import BundleError
 from pipeline.models.efficientnet import build_efficientnet
 from pipeline.models.resnet import build_deeplens_resnet
 from pipeline.models.small_cnn import build_small_cnn
-from pipeline.recipe import Recipe
+from pipeline.preprocess.recipe import Recipe
 
 ModelBuilder = Callable[..., keras.Model]
 

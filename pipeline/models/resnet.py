@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 
 from pipeline.models.common import assemble, main_input, recipe_inputs
-from pipeline.recipe import Recipe
+from pipeline.preprocess.recipe import Recipe
 
 EXPANSION = 4
 DEFAULT_WIDTHS = (16, 32, 64, 128, 256)

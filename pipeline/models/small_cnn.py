@@ -12,7 +12,7 @@ import math
 import keras
 
 from pipeline.models.common import assemble, recipe_inputs
-from pipeline.recipe import Recipe
+from pipeline.preprocess.recipe import Recipe
 
 MIN_FINAL_SIZE = 2
 

@@ -117,7 +117,10 @@ class TrainConfig(BaseModel):
             raise TrainingError(f"invalid training options: {problems}. See `lenshunt train --help`") from exc
 
     def recipe_options(self) -> dict[str, Any]:
-        """Keyword options of :func:`pipeline.recipe.fit_recipe_streaming` (statistics sampling excluded)."""
+        """Keyword options of :func:`pipeline.preprocess.recipe_fit.fit_recipe_streaming`.
+
+        Statistics sampling is excluded.
+        """
         return {
             "bands": list(self.bands) if self.bands is not None else None,
             "combine": self.combine,

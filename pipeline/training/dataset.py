@@ -19,9 +19,9 @@ block reads per block touched, against 2.1 when the smaller class was cycled ins
 Each batch is a pure function of its global index (batch ``g`` of the stream
 of passes), so a run is reproducible whatever order batches are prepared in.
 
-Images go through the model's recipe (:func:`~pipeline.recipe.apply_recipe`) and, for training,
+Images go through the model's recipe (:func:`~pipeline.preprocess.recipe.apply_recipe`) and, for training,
 one random dihedral transform per object (90-degree rotations and flips,
-:func:`~pipeline.augment.random_dihedral`), seeded by ``(seed, g)``.
+:func:`~pipeline.preprocess.augment.random_dihedral`), seeded by ``(seed, g)``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from pipeline.augment import random_dihedral
-from pipeline.recipe import FLAGS_KEY, Recipe, apply_recipe
-from pipeline.store import DEFAULT_INNER_CHUNK_OBJECTS
+from pipeline.preprocess.augment import random_dihedral
+from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe
+from pipeline.store.zarr_store import DEFAULT_INNER_CHUNK_OBJECTS
 
 Inputs = dict[str, np.ndarray]
 
@@ -157,7 +157,7 @@ class BlockReader:
     Parameters
     ----------
     dataset
-        An opened store (:func:`pipeline.store.open_store`; ``chunks=None`` avoids dask).
+        An opened store (:func:`pipeline.store.zarr_store.open_store`; ``chunks=None`` avoids dask).
     groups
         Image variables to read.
     block_rows

@@ -3,7 +3,7 @@
 Used to measure a trained model on a held-out set (a store it never saw, e.g. simulated with
 another seed and id range): every usable object is scored with ``bundle.predict`` over the
 bundle's own recipe; unusable objects are left unscored (NaN) and counted by
-:func:`~pipeline.metrics.evaluate`. The card's ``metrics`` gain ``<prefix>_auroc``,
+:func:`~pipeline.evaluation.metrics.evaluate`. The card's ``metrics`` gain ``<prefix>_auroc``,
 ``<prefix>_tpr0``, ``<prefix>_tpr10`` ... and ``card.json`` is rewritten in place; the model and
 recipe files are untouched, so their hashes in the card stay valid.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.bundle import CARD_FILE, ModelBundle, load_bundle
-from pipeline.metrics import Metrics, evaluate
-from pipeline.preprocess import usable_objects
-from pipeline.store import open_store
+from pipeline.evaluation.metrics import Metrics, evaluate
+from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
+from pipeline.preprocess.arrays import usable_objects
+from pipeline.store.zarr_store import open_store
 from pipeline.training.run import card_metrics
 
 

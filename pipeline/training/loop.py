@@ -1,7 +1,7 @@
 """The Keras training loop: ``model.fit`` on a :class:`StreamBatches` dataset, with validation AUROC.
 
 At the end of every epoch :class:`ValidationAUROC` scores the validation set, computes its AUROC
-with :mod:`pipeline.metrics`, saves the model when the AUROC improved (the *best* checkpoint)
+with :mod:`pipeline.evaluation.metrics`, saves the model when the AUROC improved (the *best* checkpoint)
 and stops training after ``patience`` epochs without improvement; at the end the best weights
 are restored. :class:`EpochProgress` logs one line per epoch (loss, validation loss and AUROC,
 training images/s).
@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from pipeline.metrics import auroc
+from pipeline.evaluation.metrics import auroc
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
 

@@ -5,7 +5,7 @@ Three steps, each a function the train flow runs as its own task, and :func:`tra
 1. :func:`load_split` reads the store's ``object_id``, ``label`` and ``flags`` columns (never the
    images) and chooses training and validation rows (:mod:`pipeline.training.splits`);
 2. :func:`fit_store_recipe` fits the recipe's per-band statistics on a sample of training blocks
-   (:func:`~pipeline.recipe.fit_recipe_streaming`);
+   (:func:`~pipeline.preprocess.recipe.fit_recipe_streaming`);
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
    validation set with the best weights and saves the bundle with its card.
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.metrics import Metrics
-from pipeline.recipe import Recipe, fit_recipe_streaming
-from pipeline.store import open_store, read_attributes, store_layout
+from pipeline.evaluation.metrics import Metrics
+from pipeline.preprocess.recipe import Recipe, fit_recipe_streaming
+from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
     BatchPlan,
@@ -141,7 +141,7 @@ def default_model_id(config: TrainConfig) -> str:
 
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse to train into an existing bundle unless ``overwrite``."""
-    from pipeline.bundle import CARD_FILE
+    from pipeline.models.bundle import CARD_FILE
 
     if (out / CARD_FILE).exists() and not overwrite:
         raise TrainingError(
@@ -169,9 +169,9 @@ def train_bundle(
     """
     import keras
 
-    from pipeline.bundle import ModelCard, save_bundle
-    from pipeline.metrics import evaluate
+    from pipeline.evaluation.metrics import evaluate
     from pipeline.models import build_model
+    from pipeline.models.bundle import ModelCard, save_bundle
     from pipeline.training.loop import compile_model, fit_model
 
     started = time.perf_counter()
@@ -268,7 +268,10 @@ def train(
 
 
 def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
-    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.metrics.Metrics` (defined values, counts)."""
+    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.evaluation.metrics.Metrics`.
+
+    Defined values and counts only.
+    """
     values = {
         "auroc": metrics.auroc,
         "tpr0": metrics.tpr0,

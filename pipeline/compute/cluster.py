@@ -8,13 +8,13 @@ Every stage takes a ``distributed.Client``; this module decides where its worker
     dask-cuda's ``LocalCUDACluster``: one worker per GPU, each confined to its own device;
 ``slurm:<profile>`` / ``pbs:<profile>``
     dask-jobqueue clusters from a named profile in ``deploy/jobqueue.yaml``
-    (see :mod:`pipeline.jobqueue`);
+    (see :mod:`pipeline.compute.jobqueue`);
 an address (``tcp://host:8786``) or ``scheduler=...``
     join an existing scheduler.
 
 Examples
 --------
->>> from pipeline.cluster import connect
+>>> from pipeline.compute.cluster import connect
 >>> with connect("local", n_workers=1) as client:  # doctest: +SKIP
 ...     client.submit(sum, [1, 2]).result()
 3
@@ -98,7 +98,7 @@ def connect(
         with glibc_default_malloc_trim():
             dask_cluster = _cuda_cluster(n_workers, dashboard)
     elif kind in {"slurm", "pbs"}:
-        from pipeline.jobqueue import make_jobqueue_cluster
+        from pipeline.compute.jobqueue import make_jobqueue_cluster
 
         dask_cluster = make_jobqueue_cluster(kind, profile or "default", n_workers=n_workers)
     else:
@@ -114,7 +114,7 @@ def connect(
         if kind in {"slurm", "pbs"}:
             client.wait_for_workers(1, timeout=600)
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
-            from pipeline.gpu_worker import GPUWorkerSetup
+            from pipeline.compute.gpu_worker import GPUWorkerSetup
 
             client.register_plugin(GPUWorkerSetup())
         yield client
@@ -166,7 +166,7 @@ def _cuda_cluster(n_workers: int | None, dashboard: bool):
         ) from exc
     kwargs = {"n_workers": n_workers} if n_workers else {}
     # LocalCUDACluster rotates CUDA_VISIBLE_DEVICES so each worker sees its own GPU first; the
-    # worker plugin in pipeline.gpu_worker (registered in connect) pins it to exactly that one.
+    # worker plugin in pipeline.compute.gpu_worker (registered in connect) pins it to exactly that one.
     return LocalCUDACluster(
         threads_per_worker=1,
         dashboard_address=":0" if dashboard else None,
@@ -177,6 +177,6 @@ def _cuda_cluster(n_workers: int | None, dashboard: bool):
 
 def profile_uses_gpus(kind: str, profile: str) -> bool:
     """Whether a jobqueue profile starts dask-cuda workers."""
-    from pipeline.jobqueue import load_profile
+    from pipeline.compute.jobqueue import load_profile
 
     return load_profile(kind, profile or "default").gpus_per_job > 0

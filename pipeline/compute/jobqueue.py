@@ -4,7 +4,7 @@ A *profile* describes one kind of batch job that hosts Dask workers: where it ru
 partition, account), what it asks for (cores, memory, GPUs, walltime) and how the job prepares
 its environment (``module load``, activating a virtual environment). Profiles are named
 ``<kind>:<name>`` with ``kind`` one of ``slurm`` or ``pbs``, e.g. ``slurm:gpu``; the CLI's
-``--cluster slurm:gpu`` selects one (see :func:`pipeline.cluster.connect`).
+``--cluster slurm:gpu`` selects one (see :func:`pipeline.compute.cluster.connect`).
 
 CPU profiles start ``dask worker`` with ``processes`` worker processes per job. GPU profiles
 (``gpus_per_job > 0``) start dask-cuda's ``dask cuda worker``, which starts one worker per GPU of
@@ -17,7 +17,7 @@ Profiles are read from, in order: the ``path`` argument, ``$LENSHUNT_JOBQUEUE_CO
 
 Examples
 --------
->>> from pipeline.jobqueue import load_profile
+>>> from pipeline.compute.jobqueue import load_profile
 >>> load_profile("slurm", "gpu").gpus_per_job  # doctest: +SKIP
 4
 >>> print(render_job_script("slurm", "cpu"))  # doctest: +SKIP
@@ -40,7 +40,7 @@ from pipeline.errors import ClusterError
 
 if TYPE_CHECKING:
     from dask_jobqueue import JobQueueCluster
-from pipeline.jobqueue_profiles import (  # noqa: F401 - re-exported API
+from pipeline.compute.profiles import (  # noqa: F401 - re-exported API
     CONFIG_ENV,
     CPU_WORKER_COMMAND,
     DEFAULT_CONFIG,
@@ -324,10 +324,12 @@ def _slurm_memory(memory: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline.jobqueue list | show KIND:NAME | run-script KIND:NAME [--nodes N]``."""
+    """``python -m pipeline.compute.jobqueue list | show KIND:NAME | run-script KIND:NAME [--nodes N]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline.jobqueue", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.compute.jobqueue", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
         "--config", default=None, help=f"profiles file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})"
     )

@@ -1,4 +1,4 @@
-"""FITS and Parquet encodings of a checked catalog table (used by :mod:`pipeline.catalog`).
+"""FITS and Parquet encodings of a checked catalog table (used by :mod:`pipeline.catalog.table`).
 
 FITS: one binary-table extension ``CATALOG`` with ``TUNITn``, ``TUCDn`` and ``TCOMMn`` cards per
 column (astropy writes only the units, so the UCD and comment cards are added here), the flag
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog import CatalogError
+from pipeline.catalog.table import CatalogError
 from pipeline.flags import UNUSABLE, Flag, documentation
 from schemas.catalog import (
     CATALOG_SCHEMA_VERSION,

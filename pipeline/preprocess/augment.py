@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pipeline.preprocess import Array, array_namespace
+from pipeline.preprocess.arrays import Array, array_namespace
 
 N_DIHEDRAL = 8
 _IMAGE_AXES = (1, 2)

@@ -15,8 +15,8 @@ log stretch softened by the band's noise) and the combination of resolution grou
 An optional ``downsample`` factor average-pools the combined grid (2: 200 -> 100, for CPU demos).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
-fitted by :func:`~pipeline.recipe_fit.fit_recipe` or :func:`~pipeline.recipe_fit.fit_recipe_streaming`
-(also importable from here).
+fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
+:func:`~pipeline.preprocess.recipe_fit.fit_recipe_streaming`.
 
 Missing, masked and non-finite pixels (NaN in the store) get ``fill_value`` (default 0, the
 bottom of the scaled range) after scaling; objects whose flags intersect
@@ -26,7 +26,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from schemas.layout import load_layout
->>> from pipeline.recipe import fit_recipe
+>>> from pipeline.preprocess.recipe import fit_recipe
 >>> layout = load_layout("sglc1-space")
 >>> sample = {"vis": np.random.default_rng(0).normal(size=(4, 1, 101, 101)).astype("float32")}
 >>> recipe = fit_recipe(sample, layout, combine="branches", expand_single_band="none", downsample=2)
@@ -45,8 +45,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline import preprocess as pp
 from pipeline.errors import BundleError
+from pipeline.preprocess import arrays as pp
 
 RECIPE_VERSION = 1
 """Version of the recipe JSON format this code reads and writes."""
@@ -180,7 +180,7 @@ class Recipe(BaseModel):
         except ValidationError as exc:
             raise BundleError(
                 f"recipe {source} is not a valid lenshunt recipe: {validation_problems(exc)}. "
-                "Recipes are written by pipeline.recipe.Recipe.save when a model is trained."
+                "Recipes are written by pipeline.preprocess.recipe.Recipe.save when a model is trained."
             ) from exc
 
     def save(self, path: str | Path) -> Path:
@@ -206,9 +206,9 @@ def validation_problems(exc: ValidationError) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy re-export of the fitting functions of :mod:`pipeline.recipe_fit` (which imports this module)."""
+    """Lazy re-export of the fitting functions of :mod:`pipeline.preprocess.recipe_fit` (which imports this module)."""
     if name in {"fit_recipe", "fit_recipe_streaming", "select_groups"}:
-        from pipeline import recipe_fit
+        from pipeline.preprocess import recipe_fit
 
         return getattr(recipe_fit, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -264,7 +264,7 @@ def apply_recipe(
 def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array:
     """The ``"upsample"`` input: every scaled group resampled onto the finest grid, pooled, as NHWC.
 
-    Each group goes through :func:`~pipeline.preprocess.resample` (bilinear upsampling and the
+    Each group goes through :func:`~pipeline.preprocess.arrays.resample` (bilinear upsampling and the
     pooling fused into two matrix products) and is written straight into its channels of one
     channels-last array, with no intermediate full-resolution stack.
     """

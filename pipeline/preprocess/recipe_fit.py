@@ -3,7 +3,7 @@
 Percentiles are measured on finite pixels only (NaN, masked and non-finite pixels are ignored),
 and objects whose flags intersect :data:`~pipeline.flags.UNUSABLE` are left out. Recipe options
 are validated before any data is read, so a typo fails at once rather than after a pass over the
-store. Both functions are also importable from :mod:`pipeline.recipe`.
+store. Both functions are also importable from :mod:`pipeline.preprocess.recipe`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from pipeline import preprocess as pp
 from pipeline.errors import BundleError
-from pipeline.recipe import FLAGS_KEY, BandStatistics, Recipe, check_group, validation_problems
-from pipeline.sampling import PixelReservoir
+from pipeline.preprocess import arrays as pp
+from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, check_group, validation_problems
+from pipeline.preprocess.sampling import PixelReservoir
 from schemas.layout import Layout
 
 
@@ -78,7 +78,7 @@ def fit_recipe_streaming(
     Each chunk is a mapping like the argument of :func:`fit_recipe`, optionally with the
     chunk's per-object flags under :data:`FLAGS_KEY` (``"flags"``). A uniform random sample of
     at most ``max_pixels_per_band`` finite pixels per band is kept across all chunks (bottom-k
-    sampling, :class:`~pipeline.sampling.PixelReservoir`), whatever the number and sizes of the
+    sampling, :class:`~pipeline.preprocess.sampling.PixelReservoir`), whatever the number and sizes of the
     chunks; the same chunks and ``seed`` give the same recipe. ``None`` keeps every pixel.
     Other options are those of :func:`fit_recipe`.
     """

@@ -2,7 +2,7 @@
 
 Functions take arrays and a path, draw with matplotlib's object API on the Agg canvas (no
 pyplot state, safe in worker threads) and return the path. Curve inputs are cleaned the way
-:func:`pipeline.metrics.evaluate` does: unknown labels (-1) and unscored objects (NaN) are left
+:func:`pipeline.evaluation.metrics.evaluate` does: unknown labels (-1) and unscored objects (NaN) are left
 out of the curves.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import metrics as m
+from pipeline.evaluation import metrics as m
 
 LENS_COLOUR = "#d62728"
 NONLENS_COLOUR = "#1f77b4"

@@ -1,6 +1,6 @@
 """Batch-system profiles: the validated entries of ``deploy/jobqueue.yaml``.
 
-See :mod:`pipeline.jobqueue` for what a profile is and how it becomes a Dask cluster; this module
+See :mod:`pipeline.compute.jobqueue` for what a profile is and how it becomes a Dask cluster; this module
 only finds, reads and validates profiles.
 """
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     pass
 
 CONFIG_ENV = "LENSHUNT_JOBQUEUE_CONFIG"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "deploy" / "jobqueue.yaml"
 KINDS = ("slurm", "pbs")
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}

@@ -5,7 +5,7 @@ code runs on the CPU with NumPy and on the GPU with CuPy, without copies between
 are ``(n, band, y, x)`` (the store's layout, "NCHW") until :func:`to_nhwc` turns them into the
 channels-last batches Keras wants.
 
-The order the recipe (:mod:`pipeline.recipe`) applies them in is: :func:`mask_invalid` (masked and
+The order the recipe (:mod:`pipeline.preprocess.recipe`) applies them in is: :func:`mask_invalid` (masked and
 non-finite pixels -> NaN), a per-band scaling to [0, 1] (:func:`scale_clip_minmax` or
 :func:`scale_log`; NaN stays NaN), :func:`fill_nan` (NaN -> the fill value), then resampling
 (:func:`resample`: bilinear upsampling to the finest grid and :func:`average_pool`, fused into two

@@ -3,7 +3,7 @@
 A catalog has one row per object of the store. :func:`write_catalog` checks the contract and
 the conservation of objects, then writes ``catalog.fits`` and ``catalog.parquet`` atomically
 (temporary file, row count verified, rename). Both carry units, UCDs, descriptions, the flag
-bits and the run's provenance (:mod:`pipeline.catalog_formats` has the format details).
+bits and the run's provenance (:mod:`pipeline.catalog.formats` has the format details).
 
 Examples
 --------
@@ -132,7 +132,7 @@ def _check_columns(table: pd.DataFrame) -> tuple[str, ...]:
         raise CatalogError(
             f"catalog columns do not match the contract in schemas/catalog.py: missing {missing}, "
             f"unknown [{', '.join(hints)}], columns given {names}. Build the table with "
-            "pipeline.catalog.make_catalog_table, or rename/drop columns to match."
+            "pipeline.catalog.table.make_catalog_table, or rename/drop columns to match."
         )
     return tuple(expected)
 
@@ -153,7 +153,7 @@ def _check_dtypes(table: pd.DataFrame, names: tuple[str, ...]) -> None:
             raise CatalogError(
                 f"catalog column {name!r} has dtype {column.dtype}, the contract (schemas/catalog.py) "
                 f"wants {spec.dtype}; cast it with table.astype({{{name!r}: {spec.dtype!r}}}) if no "
-                "value changes, or build the table with pipeline.catalog.make_catalog_table."
+                "value changes, or build the table with pipeline.catalog.table.make_catalog_table."
             )
 
 
@@ -183,7 +183,7 @@ def _check_values(table: pd.DataFrame) -> None:
     if not np.array_equal(table["rank"].to_numpy(), expected_rank):
         raise CatalogError(
             "catalog rank column disagrees with assign_ranks(score, object_id) (1 = highest score, "
-            "unscored last, ties by object_id); recompute it with pipeline.catalog.assign_ranks."
+            "unscored last, ties by object_id); recompute it with pipeline.catalog.table.assign_ranks."
         )
 
 
@@ -262,7 +262,7 @@ def write_catalog(
     CatalogError
         When the table violates the column contract.
     """
-    from pipeline.catalog_formats import count_fits_rows, count_parquet_rows, write_fits, write_parquet
+    from pipeline.catalog.formats import count_fits_rows, count_parquet_rows, write_fits, write_parquet
 
     checked = validate_catalog(table)
     _check_conservation(checked, provenance, expected_n)
@@ -313,7 +313,7 @@ def read_catalog(path: Path) -> pd.DataFrame:
     ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns`` (name -> unit, UCD and
     description) and ``flags`` (bit name -> meaning).
     """
-    from pipeline.catalog_formats import read_fits, read_parquet
+    from pipeline.catalog.formats import read_fits, read_parquet
 
     path, kind = _resolve(path)
     table, provenance = read_parquet(path) if kind == "parquet" else read_fits(path)
@@ -345,7 +345,7 @@ def read_catalog(path: Path) -> pd.DataFrame:
 
 def read_provenance(path: Path) -> Provenance:
     """The provenance of a catalog file (FITS header or Parquet metadata) or run directory."""
-    from pipeline.catalog_formats import read_fits_provenance, read_parquet_provenance
+    from pipeline.catalog.formats import read_fits_provenance, read_parquet_provenance
 
     path, kind = _resolve(path)
     return read_parquet_provenance(path) if kind == "parquet" else read_fits_provenance(path)

@@ -4,7 +4,7 @@
 file       content
 ========== ==============================================================================
 model.keras the Keras 3 model (no Lambda layers: it loads with ``safe_mode=True``)
-recipe.json the preprocessing recipe and its training statistics (:mod:`pipeline.recipe`)
+recipe.json the preprocessing recipe and its training statistics (:mod:`pipeline.preprocess.recipe`)
 card.json   the model card (:class:`ModelCard`), with the sha256 of the two files above
 ========== ==============================================================================
 
@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 import pipeline
 from pipeline.errors import BundleError
-from pipeline.recipe import Recipe, apply_recipe
+from pipeline.preprocess.recipe import Recipe, apply_recipe
 
 if TYPE_CHECKING:
     import keras
@@ -169,7 +169,7 @@ def _read_card(path: Path) -> ModelCard:
         raise BundleError(
             f"bundle {path}: {CARD_FILE} has bundle_format {found!r}, this lenshunt reads {BUNDLE_FORMAT}; "
             "it is not a lenshunt bundle, or one from another version: "
-            "re-save it with pipeline.bundle.save_bundle"
+            "re-save it with pipeline.models.bundle.save_bundle"
         )
     try:
         return ModelCard.model_validate(data)
@@ -194,7 +194,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         kind = "a bare Keras model file" if path.suffix == ".keras" else "a file"
         raise BundleError(
             f"{path} is {kind}, not a bundle: a bundle is a directory with {MODEL_FILE}, {RECIPE_FILE} and "
-            f"{CARD_FILE}, written by pipeline.bundle.save_bundle "
+            f"{CARD_FILE}, written by pipeline.models.bundle.save_bundle "
             "(a model without its recipe cannot be scored)"
         )
     missing = [name for name in (MODEL_FILE, RECIPE_FILE, CARD_FILE) if not (path / name).is_file()]
@@ -205,7 +205,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
             else "incomplete: the model cannot be scored without its recipe and weights"
         )
         raise BundleError(
-            f"bundle {path} lacks {missing}; it is {why}. Re-save it with pipeline.bundle.save_bundle"
+            f"bundle {path} lacks {missing}; it is {why}. Re-save it with pipeline.models.bundle.save_bundle"
         )
     card = _read_card(path)
     for name, expected in ((MODEL_FILE, card.sha256), (RECIPE_FILE, card.recipe_sha256)):
@@ -286,7 +286,10 @@ class ModelBundle:
         return model
 
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
-        """Model inputs from store images, by this bundle's recipe (:func:`~pipeline.recipe.apply_recipe`)."""
+        """Model inputs from store images, by this bundle's recipe.
+
+        See :func:`~pipeline.preprocess.recipe.apply_recipe`.
+        """
         return apply_recipe(self.recipe, groups, flags)
 
     def predict(

@@ -22,12 +22,12 @@ import numpy as np
 import xarray as xr
 
 from pipeline import paths
-from pipeline.discover import Manifest, discover
 from pipeline.errors import ConservationError
-from pipeline.fits_io import read_band
 from pipeline.flags import Flag, describe
-from pipeline.labels import labels_for
-from pipeline.store import (
+from pipeline.sources.discover import Manifest, discover
+from pipeline.sources.fits_io import read_band
+from pipeline.sources.labels import labels_for
+from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
     empty_dataset,

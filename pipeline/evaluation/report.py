@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.composites import make_composite
+from pipeline.evaluation.composites import make_composite
+from pipeline.evaluation.metrics import Metrics
 from pipeline.flags import Flag, describe, documentation
-from pipeline.metrics import Metrics
 from pipeline.paths import catalog_fits, catalog_parquet, metrics_file
 from schemas.catalog import LABEL_UNKNOWN, Provenance
 from schemas.layout import Layout
@@ -89,7 +89,7 @@ def render_gallery_pngs(
     """Write one colour composite PNG per object (``<object_id>.png``) into ``out_dir``.
 
     ``images_by_id`` maps object id -> {group -> (n_band, ny, nx) array}, as
-    :func:`pipeline.composites.make_composite` takes them.
+    :func:`pipeline.evaluation.composites.make_composite` takes them.
     """
     from PIL import Image
 
@@ -260,7 +260,7 @@ def build_report(
     metrics : Metrics or None
         Metrics when labels exist; None leaves the metrics section out.
     plots : Mapping[str, pathlib.Path]
-        Plot name -> PNG, e.g. from :func:`pipeline.plots.make_evaluation_plots`.
+        Plot name -> PNG, e.g. from :func:`pipeline.evaluation.plots.make_evaluation_plots`.
     gallery : list[GalleryItem]
         Top candidates to show, e.g. from :func:`gallery_items`.
     run_info : Mapping[str, Any]

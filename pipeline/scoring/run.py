@@ -22,9 +22,9 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.errors import BundleError, ConservationError, StoreError
-from pipeline.ingest import plan_regions
-from pipeline.scoring import score_region_task
-from pipeline.store import open_store, read_attributes
+from pipeline.scoring.region import score_region_task
+from pipeline.store.ingest import plan_regions
+from pipeline.store.zarr_store import open_store, read_attributes
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
 
@@ -161,8 +161,8 @@ def score_store(
     overwrite
         Discard the parts of an earlier, different run in ``out_dir``.
     """
-    from pipeline.bundle import load_bundle
-    from pipeline.catalog import make_catalog_table, write_catalog
+    from pipeline.catalog.table import make_catalog_table, write_catalog
+    from pipeline.models.bundle import load_bundle
     from schemas.catalog import Provenance
 
     started = time.perf_counter()

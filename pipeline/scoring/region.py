@@ -44,7 +44,7 @@ def worker_bundle(bundle_path: str, sha256: str):
     key = (str(bundle_path), sha256)
     with _BUNDLES_LOCK:
         if key not in _BUNDLES:
-            from pipeline.bundle import load_bundle
+            from pipeline.models.bundle import load_bundle
 
             bundle = load_bundle(bundle_path)
             if bundle.sha256 != sha256:
@@ -87,7 +87,7 @@ def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, ba
         return score, spread, added
     inputs = bundle.prepare({group: images[usable] for group, images in groups.items()})
     if tta:
-        from pipeline.augment import N_DIHEDRAL, dihedral
+        from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
 
         per_transform = np.stack(
             [
@@ -114,7 +114,7 @@ def score_rows(
 
     Memory stays bounded by one batch of images whatever the region size.
     """
-    from pipeline.store import open_store
+    from pipeline.store.zarr_store import open_store
 
     bundle = worker_bundle(bundle_path, sha256)
     dataset = open_store(store, chunks=None)

@@ -25,7 +25,7 @@ class EvaluationResult:
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
     """Images of a few objects: id -> group -> (band, y, x). Reads only those objects' chunks."""
-    from pipeline.store import open_store, read_attributes
+    from pipeline.store.zarr_store import open_store, read_attributes
 
     dataset = open_store(store, chunks=None)
     groups = list(read_attributes(store).groups)
@@ -52,11 +52,11 @@ def evaluate_run(
 
     ``threshold`` defaults to the one recorded in the catalog's provenance.
     """
-    from pipeline.catalog import read_catalog, read_provenance
-    from pipeline.metrics import evaluate, write_metrics
-    from pipeline.plots import make_evaluation_plots
-    from pipeline.report import build_report, gallery_items, render_gallery_pngs, select_top
-    from pipeline.store import read_attributes, store_layout
+    from pipeline.catalog.table import read_catalog, read_provenance
+    from pipeline.evaluation.metrics import evaluate, write_metrics
+    from pipeline.evaluation.plots import make_evaluation_plots
+    from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
+    from pipeline.store.zarr_store import read_attributes, store_layout
 
     out_dir, store = Path(out_dir), Path(store)
     catalog_path = paths.catalog_parquet(out_dir)
