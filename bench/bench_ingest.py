@@ -47,7 +47,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from pipeline.simulate import simulate_set
-    from pipeline.store.ingest import ingest
+    from pipeline.store import ingest
     from schemas.layout import load_layout
 
     layout = load_layout("euclid-sglc2")
@@ -68,7 +68,7 @@ def main() -> None:
 
         store = workdir / "bench.zarr"
         shutil.rmtree(store, ignore_errors=True)
-        client.run(lambda: __import__("pipeline.store.ingest"))  # imports on workers are not ingest time
+        client.run(lambda: __import__("pipeline.store.ingestion"))  # imports on workers are not ingest time
         tic = time.perf_counter()
         report = ingest(layout, source, store, client, chunk_objects=args.chunk_objects)
         ours_seconds = time.perf_counter() - tic

@@ -45,8 +45,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def pipeline_seconds(client, store: Path, model: Path, sha256: str, batch_size: int) -> float:
     """Seconds of one ``score_store`` run into a fresh output directory, on warm workers."""
-    from pipeline.scoring.region import warm_worker_bundle
-    from pipeline.scoring.run import score_store
+    from pipeline.scoring import score_store, warm_worker_bundle
 
     client.run(warm_worker_bundle, str(model), sha256, batch_size)
     out = Path(tempfile.mkdtemp(prefix="lenshunt-bench-score-"))
@@ -61,10 +60,9 @@ def untrained_bundle(store: Path, architecture: str, downsample: int, out: Path)
     """A bundle of ``architecture`` with random weights and a recipe fitted on ``store`` (for timing only)."""
     import keras
 
-    from pipeline.models import build_model
-    from pipeline.models.bundle import ModelCard, save_bundle
-    from pipeline.preprocess.recipe import fit_recipe
-    from pipeline.store.zarr_store import open_store, read_attributes, store_layout
+    from pipeline.models import ModelCard, build_model, save_bundle
+    from pipeline.preprocess import fit_recipe
+    from pipeline.store import open_store, read_attributes, store_layout
 
     keras.utils.set_random_seed(0)
     dataset = open_store(store, chunks=None)
@@ -98,12 +96,12 @@ def main() -> None:
     parser.add_argument("--naive-cluster", action="store_true", help="also time a default LocalCluster")
     args = parser.parse_args()
 
-    from pipeline.compute.cluster import connect
+    from pipeline.compute import connect
     from pipeline.flags import UNUSABLE
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
     from pipeline.paths import shipped_model
-    from pipeline.scoring.region import score_rows, warm_worker_bundle
-    from pipeline.store.zarr_store import open_store
+    from pipeline.scoring import score_rows, warm_worker_bundle
+    from pipeline.store import open_store
 
     store = args.store.resolve()
     model = Path(args.model or shipped_model()).resolve()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.compute.cluster import connect
+from pipeline.compute import connect
 from pipeline.simulate import simulate_batch, simulate_set
 from pipeline.simulate.config import SimulationConfig
 from schemas.layout import load_layout

@@ -35,7 +35,7 @@ def simulated_store(n: int, workdir: Path, workers: int) -> Path:
     from distributed import Client, LocalCluster
 
     from pipeline.simulate import simulate_set
-    from pipeline.store.ingest import ingest
+    from pipeline.store import ingest
     from schemas.layout import load_layout
 
     layout = load_layout("euclid-sglc2")
@@ -70,7 +70,7 @@ def main() -> None:
     import keras
 
     from pipeline.models import build_model
-    from pipeline.store.zarr_store import open_store
+    from pipeline.store import open_store
     from pipeline.training import TrainConfig, fit_store_recipe, load_split
     from pipeline.training.dataset import BatchPlan, BlockReader, TrainingStream, ValidationSet
     from pipeline.training.loop import compile_model, fit_model

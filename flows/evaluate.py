@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from pipeline.evaluation.run import EvaluationResult, evaluate_run
+from pipeline.evaluation import EvaluationResult, evaluate_run
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
 

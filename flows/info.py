@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.flags import describe
-from pipeline.store.zarr_store import open_store, read_attributes
+from pipeline.store import open_store, read_attributes
 
 HELP = "summarise a lenshunt store: layout, objects, labels and flags"
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
-from pipeline.compute.cluster import connect
-from pipeline.store.ingest import IngestReport, ingest
-from pipeline.store.zarr_store import DEFAULT_CHUNK_OBJECTS
+from pipeline.compute import connect
+from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
 
 HELP = "ingest FITS cutouts into a chunked Zarr v3 store (incremental and resumable)"

@@ -18,9 +18,9 @@ from flows.common import add_cluster_arguments, cluster_options
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
 from flows.score import score_stage
-from pipeline.compute.cluster import connect
+from pipeline.compute import connect
 from pipeline.paths import shipped_model
-from pipeline.store.zarr_store import DEFAULT_CHUNK_OBJECTS
+from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
 
 HELP = "ingest, score, evaluate and report in one flow (the main job)"

@@ -9,9 +9,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
-from pipeline.compute.cluster import connect
+from pipeline.compute import connect
 from pipeline.paths import shipped_model
-from pipeline.scoring.run import ScoreRunResult, score_store
+from pipeline.scoring import ScoreRunResult, score_store
 
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
-from pipeline.compute.cluster import connect
+from pipeline.compute import connect
 from pipeline.simulate import DEFAULT_BATCH_SIZE, DEFAULT_FIRST_ID, SimulationSummary, simulate_set
 from schemas.layout import available_layouts, load_layout
 

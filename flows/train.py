@@ -15,7 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.preprocess.recipe import Recipe
+from pipeline.preprocess import Recipe
 from pipeline.training import Split, TrainConfig, TrainResult, fit_store_recipe, load_split, train_bundle
 
 HELP = "train a lens-finding model on a labelled store and save it as a model bundle"

@@ -27,6 +27,10 @@ class StoreNotFoundError(StoreError, FileNotFoundError):
     """No store exists at the given path."""
 
 
+class CatalogError(LenshuntError, ValueError):
+    """A catalog table violates the catalog contract (columns, dtypes or values), or a file is no catalog."""
+
+
 class ConservationError(LenshuntError, RuntimeError):
     """A stage's objects out differ from its objects in."""
 

@@ -11,10 +11,9 @@ def make_bundle(store: Path, out: Path, *, model_id: str = "test-small-cnn", dow
     """An untrained small_cnn bundle with a recipe fitted on ``store`` (weights seeded)."""
     import keras
 
-    from pipeline.models import build_model
-    from pipeline.models.bundle import ModelCard, save_bundle
-    from pipeline.preprocess.recipe import fit_recipe
-    from pipeline.store.zarr_store import open_store, read_attributes, store_layout
+    from pipeline.models import ModelCard, build_model, save_bundle
+    from pipeline.preprocess import fit_recipe
+    from pipeline.store import open_store, read_attributes, store_layout
 
     keras.utils.set_random_seed(0)
     dataset = open_store(store)
@@ -31,8 +30,8 @@ def make_bundle(store: Path, out: Path, *, model_id: str = "test-small-cnn", dow
 def predict_in_process(bundle_path: Path, store: Path) -> np.ndarray:
     """Scores of every store object computed in this process (reference for the pipeline)."""
     from pipeline.flags import UNUSABLE
-    from pipeline.models.bundle import load_bundle
-    from pipeline.store.zarr_store import open_store
+    from pipeline.models import load_bundle
+    from pipeline.store import open_store
 
     bundle = load_bundle(bundle_path)
     dataset = open_store(store)

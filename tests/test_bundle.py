@@ -26,7 +26,7 @@ from pipeline.models.bundle import (
     load_bundle,
     save_bundle,
 )
-from pipeline.preprocess.recipe import apply_recipe, fit_recipe
+from pipeline.preprocess import apply_recipe, fit_recipe
 
 keras = pytest.importorskip("keras")
 
@@ -235,7 +235,7 @@ JAX_SCORER = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     root = sys.argv[1]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from pipeline.catalog.table import (
+from pipeline.catalog import (
     CatalogError,
     assign_ranks,
     make_catalog_table,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pipeline.compute.cluster import connect
+from pipeline.compute import connect
 from pipeline.errors import ClusterError
 
 

@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 from pipeline.flags import Flag
-from pipeline.sources.fits_io import read_band
+from pipeline.sources import read_band
 from schemas.layout import CoordinateSpec, load_layout
 
 DEG = (CoordinateSpec(ra="RA", dec="DEC", unit="deg"),)

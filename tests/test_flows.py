@@ -13,8 +13,8 @@ from cutouts import band_file, write_set
 
 from flows.cli import COMMANDS
 from pipeline import paths
-from pipeline.catalog.table import read_catalog
-from pipeline.store.zarr_store import open_store
+from pipeline.catalog import read_catalog
+from pipeline.store import open_store
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")

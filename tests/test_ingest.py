@@ -18,9 +18,8 @@ from cutouts import band_file, cutout_image, sky, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.sources.discover import discover
-from pipeline.sources.labels import labels_for
-from pipeline.store.ingest import ingest, ingest_region, plan_regions, start_plan
+from pipeline.sources import discover, labels_for
+from pipeline.store.ingestion import ingest, ingest_region, plan_regions, start_plan
 from pipeline.store.zarr_store import open_store, read_attributes, update_attributes
 from schemas.layout import load_layout
 
@@ -163,7 +162,7 @@ def test_killed_ingest_process_resumes(tmp_path):
         f"""
         import time
         from distributed import Client, LocalCluster
-        import pipeline.store.ingest as ingest_module
+        import pipeline.store.ingestion as ingest_module
         from schemas.layout import load_layout
         original = ingest_module.read_objects
         def slow_read(*args, **kwargs):

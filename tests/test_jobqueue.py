@@ -327,7 +327,7 @@ def test_pbs_template_runs_an_ingest_given_a_pbs_environment(home, tmp_path):
     (PBS_JOBID, PBS_NODEFILE listing this host, PBS_O_WORKDIR) and a loopback-only profile."""
     from cutouts import write_set
 
-    from pipeline.store.zarr_store import open_store
+    from pipeline.store import open_store
     from schemas.layout import load_layout
 
     layout = load_layout("euclid-sglc2")

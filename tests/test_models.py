@@ -7,7 +7,7 @@ import pytest
 from tiny_data import flux_images, tiny_layout
 
 from pipeline.errors import BundleError
-from pipeline.preprocess.recipe import apply_recipe, fit_recipe
+from pipeline.preprocess import apply_recipe, fit_recipe
 
 keras = pytest.importorskip("keras")
 

@@ -7,8 +7,8 @@ import pytest
 from arrays import host
 
 from pipeline.flags import Flag
+from pipeline.preprocess import PixelReservoir
 from pipeline.preprocess import arrays as pp
-from pipeline.preprocess.sampling import PixelReservoir
 
 
 def test_array_namespace_of_numpy_and_scalars():

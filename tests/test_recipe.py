@@ -12,8 +12,8 @@ from tiny_data import flux_images, tiny_layout
 
 from pipeline.errors import BundleError
 from pipeline.flags import Flag
+from pipeline.preprocess import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
 from pipeline.preprocess import arrays as pp
-from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
 from schemas.layout import load_layout
 
 

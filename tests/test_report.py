@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.catalog.table import make_catalog_table, write_catalog
+from pipeline.catalog import make_catalog_table, write_catalog
+from pipeline.evaluation import evaluate, write_metrics
 from pipeline.evaluation.composites import channel_bands, make_composite, normalise_band, resample
-from pipeline.evaluation.metrics import evaluate, write_metrics
 from pipeline.evaluation.plots import make_evaluation_plots
 from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
 from pipeline.flags import Flag

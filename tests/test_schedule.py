@@ -34,7 +34,7 @@ from waiting import wait_for
 from flows.cli import build_parser
 from flows.serve import ServeError, make_schedule, run_parameters, serve_run_flow
 from pipeline import paths
-from pipeline.catalog.table import read_catalog
+from pipeline.catalog import read_catalog
 from schemas.layout import load_layout
 
 pytestmark = pytest.mark.prefect
@@ -258,7 +258,7 @@ def add_cutouts_atomically(source: Path, staging: Path, object_ids: list[int]) -
 def small_bundle(tmp_path_factory, dask_client) -> Path:
     from bundles import make_bundle
 
-    from pipeline.store.ingest import ingest
+    from pipeline.store import ingest
 
     root = tmp_path_factory.mktemp("schedule-bundle")
     source = write_set(EUCLID, root / "src", FIRST[:16], {i: LABELS[i] for i in FIRST[:16]})

@@ -8,13 +8,12 @@ from bundles import make_bundle, predict_in_process
 from cutouts import band_file, write_set
 
 from pipeline import paths
-from pipeline.catalog.table import read_catalog, read_provenance
+from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, StoreError
 from pipeline.flags import Flag
 from pipeline.scoring.run import existing_parts, score_store, uncovered_regions
-from pipeline.store.ingest import ingest
-from pipeline.store.zarr_store import open_store
+from pipeline.store import ingest, open_store
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")

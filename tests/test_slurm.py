@@ -21,12 +21,11 @@ from cutouts import write_set
 from waiting import wait_for
 
 from pipeline import paths
-from pipeline.catalog.table import read_catalog
-from pipeline.compute.cluster import connect
+from pipeline.catalog import read_catalog
+from pipeline.compute import connect
 from pipeline.compute.jobqueue import load_profile, render_run_script
-from pipeline.scoring.run import score_store
-from pipeline.store.ingest import ingest
-from pipeline.store.zarr_store import open_store
+from pipeline.scoring import score_store
+from pipeline.store import ingest, open_store
 from schemas.layout import load_layout
 
 pytestmark = pytest.mark.slurm

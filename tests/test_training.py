@@ -16,8 +16,7 @@ from cutouts import band_file, sky, write_cutout, write_set
 
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
-from pipeline.store.ingest import ingest
-from pipeline.store.zarr_store import open_store
+from pipeline.store import ingest, open_store
 from pipeline.training import TrainConfig, TrainingError, assign_folds, load_split, make_split
 from pipeline.training.dataset import (
     BatchPlan,
@@ -242,7 +241,7 @@ def test_validation_set_pads_batches_and_statistics_sample_whole_blocks(store, s
 
 
 def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
     from pipeline.training import train
     from pipeline.training.heldout import evaluate_on_store
 
@@ -273,7 +272,7 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
 def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):
     import keras
 
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
     from pipeline.training import train
 
     # no later epoch can beat the first by more than 1.0 AUROC: stop after `patience` more epochs
@@ -352,7 +351,7 @@ def test_batch_norm_recalibration_sets_the_mean_of_batch_statistics():
 def test_the_shipped_model_loads_scores_and_reports_held_out_metrics():
     from cutouts import cutout_image
 
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
     from pipeline.paths import shipped_model
     from schemas.layout import load_layout
 
@@ -426,7 +425,7 @@ def test_command_line_options_become_the_config(tmp_path):
 @pytest.mark.prefect
 def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
     from flows.train import train_flow
-    from pipeline.models.bundle import load_bundle
+    from pipeline.models import load_bundle
 
     results = train_flow(
         str(store), str(tmp_path / "cv"), k_folds=2, epochs=1, steps_per_epoch=2, batch_size=8, downsample=4

@@ -3,7 +3,7 @@
 A catalog has one row per object of the store. :func:`write_catalog` checks the contract and
 the conservation of objects, then writes ``catalog.fits`` and ``catalog.parquet`` atomically
 (temporary file, row count verified, rename). Both carry units, UCDs, descriptions, the flag
-bits and the run's provenance (:mod:`pipeline.catalog.formats` has the format details).
+bits and the run's provenance (the formats: :mod:`pipeline.catalog.fits`, :mod:`pipeline.catalog.parquet`).
 
 Examples
 --------
@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConservationError, LenshuntError
+from pipeline.catalog.fits import count_fits_rows, read_fits, read_fits_provenance, write_fits
+from pipeline.catalog.parquet import count_parquet_rows, read_parquet, read_parquet_provenance, write_parquet
+from pipeline.errors import CatalogError, ConservationError
+from pipeline.flags import documentation
 from pipeline.paths import catalog_fits, catalog_parquet
 from schemas.catalog import COLUMNS, LABEL_UNKNOWN, Provenance, column_specs
 
@@ -36,10 +39,6 @@ __all__ = [
     "validate_catalog",
     "write_catalog",
 ]
-
-
-class CatalogError(LenshuntError, ValueError):
-    """A catalog table violates the catalog contract (columns, dtypes or values)."""
 
 
 @dataclass(frozen=True)
@@ -262,8 +261,6 @@ def write_catalog(
     CatalogError
         When the table violates the column contract.
     """
-    from pipeline.catalog.formats import count_fits_rows, count_parquet_rows, write_fits, write_parquet
-
     checked = validate_catalog(table)
     _check_conservation(checked, provenance, expected_n)
     out_dir = Path(out_dir)
@@ -313,8 +310,6 @@ def read_catalog(path: Path) -> pd.DataFrame:
     ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns`` (name -> unit, UCD and
     description) and ``flags`` (bit name -> meaning).
     """
-    from pipeline.catalog.formats import read_fits, read_parquet
-
     path, kind = _resolve(path)
     table, provenance = read_parquet(path) if kind == "parquet" else read_fits(path)
     with_label = "label" in table.columns
@@ -326,8 +321,6 @@ def read_catalog(path: Path) -> pd.DataFrame:
         {name: COLUMNS[name].dtype for name in names if COLUMNS[name].dtype != "str"}
     )
     table["model_id"] = table["model_id"].astype(str)
-    from pipeline.flags import documentation
-
     table.attrs = {
         "provenance": provenance.to_json_dict(),
         "columns": {
@@ -345,7 +338,5 @@ def read_catalog(path: Path) -> pd.DataFrame:
 
 def read_provenance(path: Path) -> Provenance:
     """The provenance of a catalog file (FITS header or Parquet metadata) or run directory."""
-    from pipeline.catalog.formats import read_fits_provenance, read_parquet_provenance
-
     path, kind = _resolve(path)
     return read_parquet_provenance(path) if kind == "parquet" else read_fits_provenance(path)

@@ -1,1 +1,10 @@
-"""placeholder"""
+"""Compute: the one place that creates Dask clients and clusters.
+
+Local CPU (the default), Dask-CUDA with per-GPU worker set-up, dask-jobqueue (SLURM, PBS) from the
+profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect`.
+"""
+
+from pipeline.compute.cluster import connect, default_n_workers
+from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
+
+__all__ = ["Profile", "ProfileError", "connect", "default_n_workers", "load_profile", "load_profiles"]

@@ -1,1 +1,20 @@
-"""placeholder"""
+"""Evaluation: metrics against labels, plots, colour composites and the HTML report of a run.
+
+:mod:`~pipeline.evaluation.metrics` is pure (AUROC, AP, TPR0/TPR10, ...); :mod:`~pipeline.evaluation.run`
+reads a scored run and writes ``metrics.json``, the plots and ``report/report.html``.
+"""
+
+from pipeline.evaluation.metrics import Metrics, auroc, evaluate, read_metrics, tpr0, tpr10, write_metrics
+from pipeline.evaluation.run import EvaluationResult, evaluate_run
+
+__all__ = [
+    "EvaluationResult",
+    "Metrics",
+    "auroc",
+    "evaluate",
+    "evaluate_run",
+    "read_metrics",
+    "tpr0",
+    "tpr10",
+    "write_metrics",
+]

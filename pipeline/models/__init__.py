@@ -1,13 +1,33 @@
-"""Keras 3 architectures for lens finding, built from a preprocessing recipe.
+"""Models: Keras 3 architectures built from a preprocessing recipe, and the bundles that save them.
 
-Importing this package imports Keras (and its backend). Models use only ``keras.layers`` and
-``keras.ops``, so they run under TensorFlow and JAX; none has a ``Lambda`` layer, so saved
-models load with ``safe_mode=True``. Custom layers, if any are added, must be registered with
-``keras.saving.register_keras_serializable(package="lenshunt")`` in a module this package
-imports: :func:`pipeline.models.bundle.load_bundle` imports ``pipeline.models`` before loading.
+Bundles (:mod:`~pipeline.models.bundle`: model, recipe, card) import without Keras; the
+architectures (:func:`build_model`, :func:`rebuild_with_policy`) import Keras on first use. Models use
+only ``keras.layers`` and ``keras.ops`` (TensorFlow and JAX) and no ``Lambda`` layer, so saved models
+load with ``safe_mode=True``; custom layers must be registered in a module that
+:mod:`~pipeline.models.registry` imports (:func:`~pipeline.models.bundle.load_bundle` imports it).
 """
 
-from pipeline.models.precision import rebuild_with_policy
-from pipeline.models.registry import MODEL_NAMES, build_model
+from typing import Any
 
-__all__ = ["MODEL_NAMES", "build_model", "rebuild_with_policy"]
+from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
+
+__all__ = [
+    "MODEL_NAMES",
+    "ModelBundle",
+    "ModelCard",
+    "build_model",
+    "load_bundle",
+    "rebuild_with_policy",
+    "save_bundle",
+]
+
+_KERAS_NAMES = {"MODEL_NAMES": "registry", "build_model": "registry", "rebuild_with_policy": "precision"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that need Keras, imported on first use so that ``import pipeline.models`` stays light."""
+    if name in _KERAS_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"pipeline.models.{_KERAS_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -266,7 +266,7 @@ class ModelBundle:
     def _load_model(self) -> keras.Model:
         import keras
 
-        import pipeline.models  # noqa: F401  (registers lenshunt's custom Keras objects)
+        import pipeline.models.registry  # noqa: F401  (registers lenshunt's custom Keras objects)
 
         model_path = self.path / MODEL_FILE
         try:

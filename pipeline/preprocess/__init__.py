@@ -1,1 +1,25 @@
-"""placeholder"""
+"""Preprocessing: store images to model inputs, as pure NumPy/CuPy functions and saved recipes.
+
+:mod:`~pipeline.preprocess.arrays` holds the array functions, :mod:`~pipeline.preprocess.recipe` the
+recipe a bundle saves, :mod:`~pipeline.preprocess.recipe_fit` its fitting from a store, and
+:mod:`~pipeline.preprocess.augment` the augmentations. Importing it imports no framework.
+"""
+
+from pipeline.preprocess.augment import dihedral, random_dihedral, tta_mean_spread
+from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, apply_recipe
+from pipeline.preprocess.recipe_fit import fit_recipe, fit_recipe_streaming, select_groups
+from pipeline.preprocess.sampling import PixelReservoir
+
+__all__ = [
+    "FLAGS_KEY",
+    "BandStatistics",
+    "PixelReservoir",
+    "Recipe",
+    "apply_recipe",
+    "dihedral",
+    "fit_recipe",
+    "fit_recipe_streaming",
+    "random_dihedral",
+    "select_groups",
+    "tta_mean_spread",
+]

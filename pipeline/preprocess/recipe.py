@@ -26,7 +26,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from schemas.layout import load_layout
->>> from pipeline.preprocess.recipe import fit_recipe
+>>> from pipeline.preprocess import fit_recipe
 >>> layout = load_layout("sglc1-space")
 >>> sample = {"vis": np.random.default_rng(0).normal(size=(4, 1, 101, 101)).astype("float32")}
 >>> recipe = fit_recipe(sample, layout, combine="branches", expand_single_band="none", downsample=2)
@@ -203,15 +203,6 @@ class Recipe(BaseModel):
 def validation_problems(exc: ValidationError) -> str:
     """A pydantic error as one line: ``field: message; field: message``."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
-
-
-def __getattr__(name: str) -> Any:
-    """Lazy re-export of the fitting functions of :mod:`pipeline.preprocess.recipe_fit` (which imports this module)."""
-    if name in {"fit_recipe", "fit_recipe_streaming", "select_groups"}:
-        from pipeline.preprocess import recipe_fit
-
-        return getattr(recipe_fit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_group(group: str, images: pp.Array, store_bands: Sequence[str], shape: tuple[int, int]) -> pp.Array:

@@ -1,1 +1,10 @@
-"""placeholder"""
+"""Scoring: a bundle applied to every object of a store, region by region on Dask workers.
+
+:mod:`~pipeline.scoring.region` is the per-region work (one cached model per worker, fixed batch
+shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
+"""
+
+from pipeline.scoring.region import ScoredRows, score_groups, score_rows, warm_worker_bundle
+from pipeline.scoring.run import ScoreRunResult, score_store
+
+__all__ = ["ScoreRunResult", "ScoredRows", "score_groups", "score_rows", "score_store", "warm_worker_bundle"]

@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline import __version__, paths
 from pipeline.errors import BundleError, ConservationError, StoreError
 from pipeline.scoring.region import score_region_task
-from pipeline.store.ingest import plan_regions
+from pipeline.store.ingestion import plan_regions
 from pipeline.store.zarr_store import open_store, read_attributes
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
-from pipeline.preprocess.recipe import Recipe, fit_recipe_streaming
+from pipeline.preprocess.recipe import Recipe
+from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (

@@ -24,7 +24,7 @@ import xarray as xr
 from pipeline import paths
 from pipeline.errors import ConservationError
 from pipeline.flags import Flag, describe
-from pipeline.sources.discover import Manifest, discover
+from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.fits_io import read_band
 from pipeline.sources.labels import labels_for
 from pipeline.store.zarr_store import (

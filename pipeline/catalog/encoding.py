@@ -1,0 +1,42 @@
+"""Column encoding shared by the catalog formats: astropy columns with units and UCDs, flag meanings.
+
+Used by :mod:`pipeline.catalog.fits` and :mod:`pipeline.catalog.parquet`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.flags import Flag, documentation
+from schemas.catalog import COLUMNS, Provenance
+
+__all__ = ["flag_meanings", "provenance_values", "to_astropy_table"]
+
+
+def flag_meanings() -> dict[Flag, str]:
+    docs = documentation()
+    return {flag: docs[flag.name].split(": ", 1)[-1] for flag in Flag if flag.name}
+
+
+def to_astropy_table(table: pd.DataFrame) -> Any:
+    from astropy.table import Column, Table
+
+    out = Table()
+    for name in table.columns:
+        spec = COLUMNS[name]
+        values = table[name].to_numpy()
+        if spec.dtype == "str":
+            width = max([1, *(len(value) for value in values)])
+            values = np.asarray(values, dtype=f"<U{width}")
+        out[name] = Column(values, unit=spec.unit, description=spec.description, meta={"ucd": spec.ucd})
+    return out
+
+
+def provenance_values(provenance: Provenance) -> dict[str, Any]:
+    values = provenance.to_json_dict()
+    values["extras"] = json.dumps(values["extras"], sort_keys=True)
+    return values

@@ -1,0 +1,104 @@
+"""The FITS encoding of a checked catalog table (used by :mod:`pipeline.catalog.table`).
+
+One binary-table extension ``CATALOG`` with ``TUNITn``, ``TUCDn`` and ``TCOMMn`` cards per
+column (astropy writes only the units, so the UCD and comment cards are added here), the flag
+bits as ``FLAGn`` cards and the provenance under the keywords of
+:data:`schemas.catalog.PROVENANCE_FITS_KEYS`; long values use CONTINUE cards. NaN stays NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
+from pipeline.errors import CatalogError
+from pipeline.flags import UNUSABLE
+from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
+
+__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
+
+_CARD_LENGTH = 80
+
+
+def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
+    """Set a header card, shortening its comment so the card needs no truncation warning."""
+    from astropy.io import fits
+
+    image = fits.Card(keyword, value).image.rstrip()
+    if len(image) <= _CARD_LENGTH:
+        room = _CARD_LENGTH - len(image) - 3
+        comment = comment[:room] if room >= 8 else ""
+    header[keyword] = (value, comment)
+
+
+def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
+    """Write a checked catalog table as a FITS binary table with the provenance header.
+
+    ``label`` is stored as int16: astropy writes int8 as FITS logical, which would lose -1.
+    """
+    from astropy.io import fits
+
+    astropy_table = to_astropy_table(table)
+    if "label" in astropy_table.colnames:
+        astropy_table["label"] = astropy_table["label"].astype(np.int16)
+    astropy_table.write(path, format="fits", overwrite=True)
+    with fits.open(path, mode="update") as hdus:
+        hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
+        hdus[1].add_checksum()
+
+
+def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) -> Any:
+    _set_card(header, "EXTNAME", FITS_EXTNAME, "lenshunt catalog")
+    for index, name in enumerate(table.columns, start=1):
+        spec = COLUMNS[name]
+        after = f"TUNIT{index}" if f"TUNIT{index}" in header else f"TFORM{index}"
+        header.insert(after, (f"TCOMM{index}", spec.description), after=True)
+        header.insert(f"TCOMM{index}", (f"TUCD{index}", spec.ucd), after=True)
+    header["LHCATVER"] = (CATALOG_SCHEMA_VERSION, "lenshunt catalog schema version")
+    header["ORIGIN"] = ("lenshunt", "strong-lens finding pipeline")
+    header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
+    for field, value in provenance_values(provenance).items():
+        keyword, comment = PROVENANCE_FITS_KEYS[field]
+        _set_card(header, keyword, value, comment)
+    header["FLAGSKIP"] = (int(UNUSABLE), "flags OR-ed here make an object unscorable")
+    for flag, meaning in flag_meanings().items():
+        _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
+    header.add_comment("FLAGn: name of bit n of the flags column; meanings in pipeline/flags.py.")
+    return header
+
+
+def count_fits_rows(path: Path) -> int:
+    from astropy.io import fits
+
+    return int(fits.getheader(path, FITS_EXTNAME)["NAXIS2"])
+
+
+def read_fits(path: Path) -> tuple[pd.DataFrame, Provenance]:
+    """Catalog table and provenance of a FITS catalog."""
+    from astropy.table import Table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        table = Table.read(path, hdu=FITS_EXTNAME, character_as_bytes=False)
+    return table.to_pandas(), read_fits_provenance(path)
+
+
+def read_fits_provenance(path: Path) -> Provenance:
+    from astropy.io import fits
+
+    header = fits.getheader(path, FITS_EXTNAME)
+    values: dict[str, Any] = {}
+    for field, (keyword, _comment) in PROVENANCE_FITS_KEYS.items():
+        if keyword not in header:
+            raise CatalogError(
+                f"{path} has no {keyword} card: not a lenshunt catalog or written by a foreign tool"
+            )
+        values[field] = header[keyword]
+    values["extras"] = json.loads(values["extras"])
+    return Provenance.model_validate(values)

@@ -1,0 +1,141 @@
+"""The Parquet encoding of a checked catalog table (used by :mod:`pipeline.catalog.table`).
+
+Per-field metadata (``unit``, ``ucd``, ``description``) and schema metadata with
+``lenshunt.catalog`` (JSON: columns, flags, provenance), astropy's ``table_meta_yaml`` (so
+``astropy.table.Table.read`` restores units) and a VOParquet VOTable header
+(``IVOA.VOTable-Parquet.content``) for TOPCAT. NaN stays NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
+from pipeline.errors import CatalogError
+from pipeline.flags import UNUSABLE, documentation
+from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, PARQUET_METADATA_KEY, Provenance
+
+__all__ = ["count_parquet_rows", "read_parquet", "read_parquet_provenance", "write_parquet"]
+
+_ARROW_TYPES = {
+    "int64": "int64",
+    "int32": "int32",
+    "int8": "int8",
+    "float64": "float64",
+    "float32": "float32",
+    "str": "string",
+}
+
+
+_VOTABLE_TYPES = {
+    "int64": "long",
+    "int32": "int",
+    "int8": "short",
+    "float64": "double",
+    "float32": "float",
+    "str": "char",
+}
+
+
+_VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+
+def _catalog_description(table: pd.DataFrame, provenance: Provenance) -> dict[str, Any]:
+    return {
+        "schema_version": CATALOG_SCHEMA_VERSION,
+        "columns": [COLUMNS[name].model_dump(exclude={"optional"}) for name in table.columns],
+        "flags": documentation(),
+        "unusable_flags": int(UNUSABLE),
+        "provenance": provenance.to_json_dict(),
+    }
+
+
+def _votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
+    """A data-less VOTable describing the columns, for the VOParquet convention (TOPCAT)."""
+    ET.register_namespace("", _VOTABLE_NS)
+
+    def tag(name: str) -> str:
+        return f"{{{_VOTABLE_NS}}}{name}"
+
+    root = ET.Element(tag("VOTABLE"), version="1.4")
+    resource = ET.SubElement(root, tag("RESOURCE"), type="results")
+    for key, value in provenance_values(provenance).items():
+        ET.SubElement(resource, tag("INFO"), name=key, value=str(value))
+    element = ET.SubElement(resource, tag("TABLE"), name="lenshunt_catalog", nrows=str(len(table)))
+    flag_text = "; ".join(
+        f"bit {flag.value.bit_length() - 1} {flag.name}: {meaning}"
+        for flag, meaning in flag_meanings().items()
+    )
+    description = f"lenshunt strong-lens candidate catalog. Bits of the flags column: {flag_text}"
+    ET.SubElement(element, tag("DESCRIPTION")).text = description
+    for name in table.columns:
+        spec = COLUMNS[name]
+        attributes = {"name": name, "datatype": _VOTABLE_TYPES[spec.dtype], "ucd": spec.ucd}
+        if spec.unit:
+            attributes["unit"] = spec.unit
+        if spec.dtype == "str":
+            attributes["arraysize"] = str(max([1, *(len(value) for value in table[name])]))
+        field = ET.SubElement(element, tag("FIELD"), attributes)
+        ET.SubElement(field, tag("DESCRIPTION")).text = spec.description
+    ET.SubElement(element, tag("PARQUET"), type="Parquet-local-XML")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
+    """Write a checked catalog table as Parquet with units, UCDs, flags and provenance metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from astropy.table import meta as astropy_meta
+
+    astropy_table = to_astropy_table(table)
+    description = _catalog_description(table, provenance)
+    astropy_table.meta["lenshunt_catalog"] = description
+    fields, arrays = [], []
+    for name in table.columns:
+        spec = COLUMNS[name]
+        arrow_type = getattr(pa, _ARROW_TYPES[spec.dtype])()
+        field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
+        fields.append(pa.field(name, arrow_type, nullable=False, metadata=field_metadata))
+        values = table[name].to_numpy()
+        arrays.append(pa.array(values.tolist() if spec.dtype == "str" else values, type=arrow_type))
+    metadata = {
+        PARQUET_METADATA_KEY: json.dumps(description),
+        "table_meta_yaml": "\n".join(astropy_meta.get_yaml_from_table(astropy_table)),
+        "IVOA.VOTable-Parquet.version": "1.0",
+    }
+    encoded = {key.encode(): value.encode() for key, value in metadata.items()}
+    encoded[b"IVOA.VOTable-Parquet.content"] = _votable_header(table, provenance)
+    for name in table.columns:
+        if COLUMNS[name].dtype == "str":
+            encoded[f"table::len::{name}".encode()] = str(astropy_table[name].dtype.itemsize // 4).encode()
+    arrow_table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=encoded))
+    pq.write_table(arrow_table, path)
+
+
+def count_parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def read_parquet(path: Path) -> tuple[pd.DataFrame, Provenance]:
+    """Catalog table and provenance of a Parquet catalog."""
+    import pyarrow.parquet as pq
+
+    arrow_table = pq.read_table(path)
+    return arrow_table.to_pandas(), read_parquet_provenance(path)
+
+
+def read_parquet_provenance(path: Path) -> Provenance:
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    key = PARQUET_METADATA_KEY.encode()
+    if key not in metadata:
+        raise CatalogError(f"{path} has no {PARQUET_METADATA_KEY!r} metadata: not a lenshunt catalog")
+    return Provenance.model_validate(json.loads(metadata[key])["provenance"])
