@@ -2,7 +2,10 @@
 
 One Prefect task per stage (split, recipe statistics, training); the logic is in
 :mod:`pipeline.training`. With ``--folds K`` and no ``--fold``, the K models of a k-fold
-cross-validation are trained one after the other into ``OUT/fold-<i>``.
+cross-validation are trained one after the other into ``OUT/fold-<i>``; with ``--seeds K``, K
+models with seeds ``seed .. seed+K-1`` into ``OUT/seed-<i>``. Either way ``OUT`` then becomes an
+ensemble bundle over them (:mod:`pipeline.models.ensemble`) that ``lenshunt score --model OUT``
+scores with the members' mean and spread. ``--init BUNDLE`` fine-tunes an existing bundle.
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe
-from pipeline.training import Split, TrainConfig, TrainResult, fit_store_recipe, load_split, train_bundle
+from pipeline.training import (
+    Split,
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    fit_store_recipe,
+    load_split,
+    train_bundle,
+)
 
 HELP = "train a lens-finding model on a labelled store and save it as a model bundle"
 
@@ -47,31 +59,55 @@ def train_stage(
     return train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=get_run_logger().info)
 
 
-def fold_out(out: str, fold: int) -> str:
-    """Bundle directory of fold ``fold`` of an all-folds run."""
-    return str(Path(out) / f"fold-{fold}")
+def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None, TrainConfig]]:
+    """(sub-directory or None, config) of every model a train run makes; validates all before any work."""
+    all_folds = options.get("k_folds") is not None and options.get("fold") is None
+    options = {key: value for key, value in options.items() if not (key == "fold" and value is None)}
+    if all_folds and seeds > 1:
+        raise TrainingError("give --folds (every fold) or --seeds, not both: each makes an ensemble")
+    if all_folds:
+        return [
+            (f"fold-{fold}", TrainConfig.from_options(**{**options, "fold": fold}))
+            for fold in range(options["k_folds"])
+        ]
+    if seeds > 1:
+        first = options.get("seed", TrainConfig().seed)
+        return [
+            (f"seed-{index}", TrainConfig.from_options(**{**options, "seed": first + index}))
+            for index in range(seeds)
+        ]
+    return [(None, TrainConfig.from_options(**options))]
+
+
+@task(name="train-ensemble", cache_policy=NO_CACHE)
+def ensemble_stage(out: str, members: list[str]) -> str:
+    """Write ``ensemble.json`` at ``out`` over the member bundles."""
+    ensemble = save_ensemble(out, members)
+    get_run_logger().info("ensemble %s of %d members at %s", ensemble.model_id, len(members), out)
+    return out
 
 
 @flow(name="lenshunt-train", log_prints=True)
 def train_flow(
-    store: str, out: str, overwrite: bool = False, **config: Any
+    store: str, out: str, overwrite: bool = False, seeds: int = 1, **config: Any
 ) -> TrainResult | list[TrainResult]:
     """Train on ``store`` and save the bundle at ``out``.
 
     ``config`` holds :class:`~pipeline.training.TrainConfig` fields. With ``k_folds`` set and
-    ``fold`` unset (None), every fold is trained, into ``out/fold-<i>``, and a list is returned.
+    ``fold`` unset (None) every fold is trained, into ``out/fold-<i>``; with ``seeds`` > 1, that
+    many seeds into ``out/seed-<i>``; then ``out`` is made an ensemble of them and a list is returned.
     """
-    all_folds = config.get("k_folds") is not None and config.get("fold") is None
-    options = {key: value for key, value in config.items() if not (key == "fold" and value is None)}
-    folds = range(options["k_folds"]) if all_folds else [options.get("fold", 0)]
-    configs = [TrainConfig.from_options(**{**options, "fold": fold}) for fold in folds]  # fail before work
+    members = member_configs(config, seeds)
     results = []
-    for fold, fold_config in zip(folds, configs):
-        target = fold_out(out, fold) if all_folds else out
-        split = split_stage(store, fold_config)
-        recipe = recipe_stage(store, split, fold_config)
-        results.append(train_stage(store, target, fold_config, split, recipe, overwrite))
-    return results if all_folds else results[0]
+    for sub, member_config in members:
+        target = str(Path(out) / sub) if sub else out
+        split = split_stage(store, member_config)
+        recipe = recipe_stage(store, split, member_config)
+        results.append(train_stage(store, target, member_config, split, recipe, overwrite))
+    if len(members) > 1:
+        ensemble_stage(out, [str(Path(out) / sub) for sub, _ in members])
+        return results
+    return results[0]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +141,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--combine", choices=["upsample", "branches"], default=None, help=f"default {default.combine}"
     )
     recipe.add_argument(
-        "--scaling", choices=["clip_minmax", "log"], default=None, help=f"default {default.scaling}"
+        "--scaling",
+        choices=["robust_asinh", "clip_minmax", "log"],
+        default=None,
+        help=f"robust_asinh: each cutout by its own background and noise (survives other units and depths); "
+        f"clip_minmax/log: fixed training percentiles (default {default.scaling})",
+    )
+    recipe.add_argument(
+        "--clip-sigma",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help=f"robust_asinh: clip in noise units (default {default.clip_sigma})",
+    )
+    recipe.add_argument(
+        "--softening-sigma",
+        type=float,
+        default=None,
+        help=f"robust_asinh: asinh softening in noise units (default {default.softening_sigma})",
     )
     recipe.add_argument(
         "--percentiles",
@@ -172,6 +226,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no random rotations and flips",
     )
     fit.add_argument(
+        "--no-observing-augment",
+        dest="observing",
+        action="store_const",
+        const="off",
+        default=None,
+        help="no random extra noise, blur, sub-pixel shift, flux scale and sky offset",
+    )
+    fit.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble",
+    )
+    tune = parser.add_argument_group("fine-tuning (adapting a bundle to your own data)")
+    tune.add_argument(
+        "--init",
+        default=None,
+        help="bundle to start from (e.g. the shipped model); its recipe and architecture are kept",
+    )
+    tune.add_argument(
+        "--trainable-layers",
+        type=int,
+        default=None,
+        help="with --init: train only the last N layers that hold weights (default: all; "
+        "BatchNorm stays frozen either way)",
+    )
+    fit.add_argument(
         "--seed",
         type=int,
         default=None,
@@ -207,13 +288,17 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     config.update({name: value for name, value in given.items() if value is not None})
+    if config.get("observing") == "off":
+        config["observing"] = None
     if args.k_folds is not None and args.fold is None:
         config["fold"] = None  # --folds without --fold: train every fold
     return config
 
 
 def run(args: argparse.Namespace) -> int:
-    result = train_flow(str(args.store), str(args.out), overwrite=args.overwrite, **config_from_args(args))
+    result = train_flow(
+        str(args.store), str(args.out), overwrite=args.overwrite, seeds=args.seeds, **config_from_args(args)
+    )
     for one in result if isinstance(result, list) else [result]:
         print(one.summary())
     return 0

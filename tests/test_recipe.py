@@ -131,8 +131,11 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 2 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 2}))
+    with pytest.raises(BundleError, match=r"version 3 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 3}))
+    # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
+    old = {key: value for key, value in data.items() if key not in {"clip_sigma", "softening_sigma"}}
+    assert Recipe.from_json(json.dumps({**old, "version": 1})).scaling == data["scaling"]
     without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}
     with pytest.raises(BundleError, match=r"bands \['H'\] have no statistics"):
         Recipe.from_json(json.dumps({**data, "statistics": without_h}))

@@ -10,15 +10,18 @@ load with ``safe_mode=True``; custom layers must be registered in a module that
 from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
+from pipeline.models.ensemble import EnsembleBundle, save_ensemble
 
 __all__ = [
     "MODEL_NAMES",
+    "EnsembleBundle",
     "ModelBundle",
     "ModelCard",
     "build_model",
     "load_bundle",
     "rebuild_with_policy",
     "save_bundle",
+    "save_ensemble",
 ]
 
 _KERAS_NAMES = {"MODEL_NAMES": "registry", "build_model": "registry", "rebuild_with_policy": "precision"}

@@ -45,6 +45,7 @@ BUNDLE_FORMAT = 1
 MODEL_FILE = "model.keras"
 RECIPE_FILE = "recipe.json"
 CARD_FILE = "card.json"
+ENSEMBLE_FILE = "ensemble.json"
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -181,6 +182,9 @@ def _read_card(path: Path) -> ModelCard:
 def load_bundle(path: str | Path) -> ModelBundle:
     """Open and validate the bundle at ``path`` (the Keras model is loaded on first use).
 
+    A directory with ``ensemble.json`` opens as an
+    :class:`~pipeline.models.ensemble.EnsembleBundle` (same interface, K member bundles).
+
     Raises
     ------
     BundleError
@@ -190,6 +194,10 @@ def load_bundle(path: str | Path) -> ModelBundle:
     path = Path(path)
     if not path.exists():
         raise BundleError(f"no model bundle at {path}: the path does not exist")
+    if (path / ENSEMBLE_FILE).is_file():
+        from pipeline.models.ensemble import load_ensemble
+
+        return load_ensemble(path)
     if not path.is_dir():
         kind = "a bare Keras model file" if path.suffix == ".keras" else "a file"
         raise BundleError(
@@ -323,6 +331,32 @@ class ModelBundle:
                 batch = {name: _pad_rows(x, batch_size) for name, x in batch.items()}
             scores[start:stop] = np.asarray(model.predict_on_batch(batch)).reshape(-1)[: stop - start]
         return scores
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Store group -> bands this bundle reads (its recipe's)."""
+        return dict(self.recipe.groups)
+
+    def predict_groups(
+        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
+    ) -> np.ndarray:
+        """Scores of store images, one row per prediction: shape ``(1, n)``, or ``(8, n)`` with ``tta``.
+
+        ``groups`` maps store groups to ``(n, band, y, x)`` images of usable objects. With ``tta``
+        each of the 8 dihedral transforms of the inputs is scored (test-time augmentation); callers
+        take the mean and spread over axis 0 (:func:`~pipeline.models.ensemble.mean_and_spread`).
+        """
+        from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
+
+        inputs = self.prepare(groups)
+        if not tta:
+            return self.predict(inputs, batch_size=batch_size)[None, :]
+        return np.stack(
+            [
+                self.predict({name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size)
+                for k in range(N_DIHEDRAL)
+            ]
+        )
 
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         shapes = self.recipe.input_shapes()

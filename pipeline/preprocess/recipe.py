@@ -1,9 +1,20 @@
 """The preprocessing recipe: which bands a model sees, how they are scaled and combined.
 
 A :class:`Recipe` names the store groups and bands it uses, the per-band statistics measured on
-the training store, the scaling ("clip_minmax": clip each band between two percentiles, 0.1 and
-98 by default as the II challenge winners did, then min-max scale; or "log": the same clip then a
-log stretch softened by the band's noise) and the combination of resolution groups:
+the training store, the scaling and the combination of resolution groups. Scalings:
+
+``"robust_asinh"`` (the default for new models)
+    each cutout and band in units of its *own* background and noise (median and MAD of its valid
+    pixels), asinh-stretched (:mod:`pipeline.preprocess.robust`): independent of units, zero
+    points, sky level and, to first order, depth, so it survives a change of survey.
+``"clip_minmax"``
+    clip each band between two percentiles of the training set (0.1 and 98 by default, as the
+    second challenge's winners did), then min-max scale. Fixed flux statistics: a model trained
+    so breaks when units or depth change (kept for the bundles trained with it).
+``"log"``
+    the same clip then a log stretch softened by the band's training noise.
+
+Combinations:
 
 ``"upsample"``
     every group resampled bilinearly to the finest group's grid and stacked as channels: one
@@ -47,9 +58,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import BundleError
 from pipeline.preprocess import arrays as pp
+from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
 
-RECIPE_VERSION = 1
-"""Version of the recipe JSON format this code reads and writes."""
+RECIPE_VERSION = 2
+"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``)."""
+
+READABLE_VERSIONS = (1, 2)
+"""Recipe versions this code reads: version 1 recipes are version 2 recipes without the new fields."""
 
 UPSAMPLE_INPUT = "image"
 """Name of the single model input in ``"upsample"`` mode."""
@@ -60,7 +75,7 @@ FLAGS_KEY = "flags"
 EXPANDED_CHANNELS = 3
 
 Combine = Literal["upsample", "branches"]
-Scaling = Literal["clip_minmax", "log"]
+Scaling = Literal["robust_asinh", "clip_minmax", "log"]
 ExpandMode = Literal["none", "repeat", "zeros"]
 
 
@@ -97,8 +112,15 @@ class Recipe(BaseModel):
     group_shapes: dict[str, tuple[int, int]] = Field(description="Used group -> native (ny, nx).")
     combine: Combine = "upsample"
     expand_single_band: ExpandMode = "repeat"
-    scaling: Scaling = "clip_minmax"
+    scaling: Scaling = Field(default="clip_minmax", description="Per-band scaling (module docstring).")
     percentiles: tuple[float, float] = (0.1, 98.0)
+    clip_sigma: tuple[float, float] = Field(
+        default=DEFAULT_CLIP_SIGMA,
+        description="robust_asinh: clip of (x - median) / sigma (the stretch's range).",
+    )
+    softening_sigma: float = Field(
+        default=DEFAULT_SOFTENING_SIGMA, gt=0, description="robust_asinh: asinh softening in noise units."
+    )
     statistics: dict[str, BandStatistics] = Field(description="Band name -> its training statistics.")
     fill_value: float = 0.0
     masked_value: float | None = None
@@ -109,11 +131,11 @@ class Recipe(BaseModel):
     @classmethod
     def _known_version(cls, data: Any) -> Any:
         version = data.get("version", RECIPE_VERSION) if isinstance(data, dict) else RECIPE_VERSION
-        if version != RECIPE_VERSION:
+        if version not in READABLE_VERSIONS:
             newer = isinstance(version, int) and version > RECIPE_VERSION
             fix = "upgrade lenshunt" if newer else "re-fit the recipe and retrain with this lenshunt"
             raise ValueError(
-                f"recipe version {version!r} is not supported (this code reads {RECIPE_VERSION}); {fix}"
+                f"recipe version {version!r} is not supported (this code reads {READABLE_VERSIONS}); {fix}"
             )
         return data
 
@@ -137,6 +159,8 @@ class Recipe(BaseModel):
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        if not self.clip_sigma[0] < 0 < self.clip_sigma[1]:
+            raise ValueError(f"clip_sigma must satisfy low < 0 < high, got {self.clip_sigma}")
         return self
 
     @property
@@ -295,7 +319,11 @@ def _scale_group(
     invalid = pp.invalid_pixels(images, recipe.masked_value)
     stats = [recipe.statistics[band] for band in members]
     low, high = [s.low for s in stats], [s.high for s in stats]
-    if recipe.scaling == "clip_minmax":
+    if recipe.scaling == "robust_asinh":
+        images = scale_robust_asinh(
+            images, invalid, clip_sigma=recipe.clip_sigma, softening_sigma=recipe.softening_sigma
+        )
+    elif recipe.scaling == "clip_minmax":
         images = pp.scale_clip_minmax(images, low, high)
     else:
         images = pp.scale_log(images, low, high, [s.softening for s in stats])

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
+from pipeline.models.ensemble import mean_and_spread
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()
@@ -66,16 +67,20 @@ def warm_worker_bundle(bundle_path: str, sha256: str, batch_size: int) -> str:
     traces (TensorFlow) or compiles (JAX) the model once per worker. Returns the model id.
     """
     bundle = worker_bundle(bundle_path, sha256)
-    shapes = bundle.recipe.input_shapes()
-    zeros = {name: np.zeros((batch_size, *shape), np.float32) for name, shape in shapes.items()}
-    bundle.predict(zeros, batch_size=batch_size)
+    for member in getattr(bundle, "members", [bundle]):
+        shapes = member.recipe.input_shapes()
+        zeros = {name: np.zeros((batch_size, *shape), np.float32) for name, shape in shapes.items()}
+        member.predict(zeros, batch_size=batch_size)
     return bundle.model_id
 
 
 def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, batch_size: int, tta: bool):
-    """Scores and their TTA spread for images already in memory (a pure function of its inputs).
+    """Scores and their spread for images already in memory (a pure function of its inputs).
 
-    Returns (score, score_std, flags_added), each of length n.
+    The score is the mean over every prediction of the bundle: one for a single model, one per
+    member for an ensemble, times the 8 dihedral transforms with ``tta``; ``score_std`` is their
+    standard deviation (0 for a single model without TTA). Returns (score, score_std, flags_added),
+    each of length n.
     """
     n = len(flags)
     score = np.full(n, np.nan, dtype=np.float32)
@@ -85,20 +90,10 @@ def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, ba
     added[~usable] |= int(Flag.NOT_SCORED)
     if not usable.any():
         return score, spread, added
-    inputs = bundle.prepare({group: images[usable] for group, images in groups.items()})
-    if tta:
-        from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
-
-        per_transform = np.stack(
-            [
-                bundle.predict({name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size)
-                for k in range(N_DIHEDRAL)
-            ]
-        )
-        mean, std = per_transform.mean(axis=0), per_transform.std(axis=0)
-    else:
-        mean = bundle.predict(inputs, batch_size=batch_size)
-        std = np.zeros_like(mean)
+    predictions = bundle.predict_groups(
+        {group: images[usable] for group, images in groups.items()}, batch_size=batch_size, tta=tta
+    )
+    mean, std = mean_and_spread(predictions)
     score[usable], spread[usable] = mean, std
     nonfinite = usable & ~np.isfinite(score)
     added[nonfinite] |= int(Flag.SCORE_NONFINITE)
@@ -118,7 +113,7 @@ def score_rows(
 
     bundle = worker_bundle(bundle_path, sha256)
     dataset = open_store(store, chunks=None)
-    groups = list(bundle.recipe.groups)
+    groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
     flags = dataset["flags"][start:stop].values
     scores, spreads, added = [], [], []

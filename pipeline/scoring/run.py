@@ -106,7 +106,7 @@ def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
 
 def check_bundle_fits_store(bundle, attributes) -> None:
     """Refuse a model whose recipe needs groups or bands the store does not have."""
-    for group, bands in bundle.recipe.groups.items():
+    for group, bands in bundle.groups.items():
         have = attributes.groups.get(group)
         if have is None or not set(bands) <= set(have):
             raise BundleError(

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from pipeline.errors import LenshuntError
+from pipeline.preprocess.observing import ObservingAugment
+from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 
 DEFAULT_ARCHITECTURE = "small_cnn"
 
@@ -44,14 +46,30 @@ class TrainConfig(BaseModel):
         default=None, description="Bands used (default: all of the layout)."
     )
     combine: Literal["upsample", "branches"] = "upsample"
-    scaling: Literal["clip_minmax", "log"] = "clip_minmax"
+    scaling: Literal["robust_asinh", "clip_minmax", "log"] = Field(
+        default="robust_asinh",
+        description="Per-band scaling: by each cutout's own noise (robust_asinh) or training percentiles.",
+    )
     percentiles: tuple[float, float] = (0.1, 98.0)
+    clip_sigma: tuple[float, float] = Field(
+        default=DEFAULT_CLIP_SIGMA, description="robust_asinh: clip in noise units before the stretch."
+    )
+    softening_sigma: float = Field(
+        default=DEFAULT_SOFTENING_SIGMA, gt=0, description="robust_asinh: asinh softening in noise units."
+    )
     downsample: int = Field(default=2, ge=1, description="Average-pool factor of the combined grid.")
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
     )
     max_stat_pixels: int = Field(
         default=2_000_000, ge=1000, description="Pixels per band kept for statistics."
+    )
+    # fine-tuning
+    init: str | None = Field(
+        default=None, description="Bundle to start from (fine-tuning); its recipe and architecture are kept."
+    )
+    trainable_layers: int | None = Field(
+        default=None, ge=1, description="With init: train only the last N weighted layers (None: all)."
     )
     # optimisation
     epochs: int = Field(default=10, ge=1)
@@ -74,6 +92,10 @@ class TrainConfig(BaseModel):
     )
     augment: bool = Field(
         default=True, description="Random 90-degree rotations and flips of training batches."
+    )
+    observing: ObservingAugment | None = Field(
+        default_factory=ObservingAugment,
+        description="Ranges of the observing augmentations (noise, blur, shift, flux, sky); None: off.",
     )
     # split
     val_fraction: float = Field(
@@ -126,6 +148,8 @@ class TrainConfig(BaseModel):
             "combine": self.combine,
             "scaling": self.scaling,
             "percentiles": tuple(self.percentiles),
+            "clip_sigma": tuple(self.clip_sigma),
+            "softening_sigma": self.softening_sigma,
             "downsample": self.downsample,
         }
 

@@ -19,7 +19,9 @@ block reads per block touched, against 2.1 when the smaller class was cycled ins
 Each batch is a pure function of its global index (batch ``g`` of the stream
 of passes), so a run is reproducible whatever order batches are prepared in.
 
-Images go through the model's recipe (:func:`~pipeline.preprocess.recipe.apply_recipe`) and, for training,
+Training images first get random observing conditions (noise, blur, shift, flux scale, sky:
+:func:`~pipeline.preprocess.observing.augment_observing`, seeded by ``(seed, 2, g)``), then go through
+the model's recipe (:func:`~pipeline.preprocess.recipe.apply_recipe`) and
 one random dihedral transform per object (90-degree rotations and flips,
 :func:`~pipeline.preprocess.augment.random_dihedral`), seeded by ``(seed, g)``.
 """
@@ -36,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from pipeline.preprocess.augment import random_dihedral
+from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe
 from pipeline.store.zarr_store import DEFAULT_INNER_CHUNK_OBJECTS
 
@@ -234,6 +237,9 @@ class TrainingStream:
         Turns images into model inputs.
     augment
         Apply a random dihedral transform per object.
+    observing
+        Ranges of the observing augmentations applied to raw pixels before the recipe
+        (:func:`~pipeline.preprocess.observing.augment_observing`); None: none.
     seed
         Seeds the augmentation of every batch.
     """
@@ -247,6 +253,7 @@ class TrainingStream:
         *,
         augment: bool,
         seed: int,
+        observing: ObservingAugment | None = None,
     ) -> None:
         self.reader = reader
         self.plan = plan
@@ -254,11 +261,16 @@ class TrainingStream:
         self.recipe = recipe
         self.augment = augment
         self.seed = seed
+        self.observing = observing if observing is not None and observing.active else None
 
     def batch(self, index: int) -> tuple[Inputs, np.ndarray]:
         """Model inputs (input name -> NHWC float32) and labels ``(batch_size, 1)`` of batch ``index``."""
         rows = self.plan.batch_rows(index)
-        inputs = apply_recipe(self.recipe, self.reader.read(rows))
+        groups = self.reader.read(rows)
+        if self.observing is not None:
+            rng = np.random.default_rng([self.seed, 2, index])
+            groups = augment_observing(groups, rng, self.observing, masked_value=self.recipe.masked_value)
+        inputs = apply_recipe(self.recipe, groups)
         if self.augment:
             inputs = random_dihedral(inputs, np.random.default_rng([self.seed, 1, index]))
         return inputs, self.labels[rows].astype(np.float32).reshape(-1, 1)

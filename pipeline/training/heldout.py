@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
+from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.store.zarr_store import open_store
 from pipeline.training.run import card_metrics
@@ -38,8 +39,10 @@ class StoreScores:
     score: np.ndarray
 
 
-def score_store_in_process(bundle: ModelBundle, store: str | Path, batch_size: int = 256) -> StoreScores:
-    """Score every object of ``store`` with ``bundle``, reading ``batch_size`` objects at a time."""
+def score_store_in_process(
+    bundle: ModelBundle | EnsembleBundle, store: str | Path, batch_size: int = 256, *, tta: bool = False
+) -> StoreScores:
+    """Score every object of ``store`` with ``bundle`` (mean over members and, with ``tta``, transforms)."""
     dataset = open_store(store, chunks=None)
     flags = dataset["flags"].values
     scores = np.full(flags.size, np.nan, dtype=np.float32)
@@ -48,22 +51,28 @@ def score_store_in_process(bundle: ModelBundle, store: str | Path, batch_size: i
         usable = np.asarray(usable_objects(flags[start:stop]))
         if not usable.any():
             continue
-        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.recipe.groups}
-        part = bundle.predict(bundle.prepare(groups), batch_size=min(batch_size, 64))
-        scores[start:stop][usable] = part
+        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.groups}
+        part = bundle.predict_groups(groups, batch_size=min(batch_size, 64), tta=tta)
+        scores[start:stop][usable] = part.mean(axis=0)
     return StoreScores(dataset["object_id"].values, dataset["label"].values, scores)
 
 
 def record_metrics(bundle_path: str | Path, metrics: dict[str, float], note: str | None = None) -> Path:
-    """Add ``metrics`` (and ``note``, appended to the notes) to the card of the bundle at ``bundle_path``."""
+    """Add ``metrics`` (and ``note``, appended to the notes) to the card of the bundle at ``bundle_path``.
+
+    For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
+    """
     bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
     card = bundle.card
     notes = f"{card.notes} {note}".strip() if note else card.notes
     updated = card.model_copy(update={"metrics": {**card.metrics, **metrics}, "notes": notes})
-    path = Path(bundle_path) / CARD_FILE
-    partial = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
-    partial.write_text(updated.model_dump_json(indent=2) + "\n")
-    partial.replace(path)
+    if isinstance(bundle, EnsembleBundle):
+        path = update_ensemble_card(bundle_path, updated)
+    else:
+        path = Path(bundle_path) / CARD_FILE
+        partial = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
+        partial.write_text(updated.model_dump_json(indent=2) + "\n")
+        partial.replace(path)
     load_bundle(bundle_path)  # the rewritten card still vouches for the files
     return path
 

@@ -39,6 +39,7 @@ from pipeline.training.dataset import (
     statistics_rows,
     store_block_rows,
 )
+from pipeline.training.finetune import init_model, init_recipe
 from pipeline.training.splits import Split, make_split
 
 Log = Callable[[str], None]
@@ -116,9 +117,14 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
 
 
 def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Recipe:
-    """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects."""
-    dataset = open_store(store, chunks=None)
+    """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects.
+
+    With ``config.init`` the recipe of that bundle, unchanged (:mod:`pipeline.training.finetune`).
+    """
     layout = store_layout(read_attributes(store))
+    if config.init is not None:
+        return init_recipe(config.init, layout.name, dict(layout.groups))
+    dataset = open_store(store, chunks=None)
     groups = list(layout.groups)
     block_rows = store_block_rows(dataset, groups)
     reader = BlockReader(dataset, groups, block_rows, cache_blocks=1)
@@ -142,9 +148,9 @@ def default_model_id(config: TrainConfig) -> str:
 
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse to train into an existing bundle unless ``overwrite``."""
-    from pipeline.models.bundle import CARD_FILE
+    from pipeline.models.bundle import CARD_FILE, ENSEMBLE_FILE
 
-    if (out / CARD_FILE).exists() and not overwrite:
+    if ((out / CARD_FILE).exists() or (out / ENSEMBLE_FILE).exists()) and not overwrite:
         raise TrainingError(
             f"{out} already holds a model bundle; choose another output directory or pass overwrite=True "
             "(--overwrite) to replace it"
@@ -187,14 +193,20 @@ def train_bundle(
     stream, validation = training_batches(store, split, recipe, config)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
-    model = build_model(config.architecture, recipe, **config.build_options)
+    if config.init is not None:
+        model, architecture = init_model(config.init, config.trainable_layers, log)
+    else:
+        model, architecture = (
+            build_model(config.architecture, recipe, **config.build_options),
+            config.architecture,
+        )
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     compile_model(
         model, config.learning_rate, steps * config.epochs if config.lr_schedule == "cosine" else None
     )
     log(split.summary())
     log(
-        f"training {config.architecture} ({model.count_params()} parameters) on inputs "
+        f"training {architecture} ({model.count_params()} parameters) on inputs "
         f"{recipe.input_shapes()}: {config.epochs} epochs of "
         f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
     )
@@ -206,8 +218,8 @@ def train_bundle(
     model_id = config.model_id or default_model_id(config)
     card = ModelCard(
         model_id=model_id,
-        architecture=config.architecture,
-        build_options=dict(config.build_options),
+        architecture=architecture,
+        build_options=dict(config.build_options) if config.init is None else {},
         training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
@@ -247,7 +259,9 @@ def training_batches(
         block_rows=reader.block_rows,
         seed=config.seed,
     )
-    stream = TrainingStream(reader, plan, labels, recipe, augment=config.augment, seed=config.seed)
+    stream = TrainingStream(
+        reader, plan, labels, recipe, augment=config.augment, seed=config.seed, observing=config.observing
+    )
     validation = ValidationSet(reader, split.val_rows, labels, recipe, batch_size=max(config.batch_size, 64))
     return stream, validation
 

@@ -1,0 +1,174 @@
+"""The plain-CNN baseline against ``lenshunt train``, side by side on the same stores.
+
+The baseline is the 100-line script a new user would write (issue 10): the whole training store
+in memory, every cutout normalised by its own statistics (per band: subtract the median, divide
+by the robust sigma, asinh), VIS average-pooled 2x and NISP zoomed onto the same 100x100 grid,
+a plain 4-block CNN (conv, BatchNorm, ReLU, max-pool; 16-32-64-64 filters; global mean; dense),
+random flips and 90-degree rotations, Adam at a constant learning rate, a fixed number of epochs,
+no validation, no early stopping. It shares no code with lenshunt's training or preprocessing:
+only the store reader and the AUROC function.
+
+Then ``lenshunt train`` with its defaults (or the options given) trains on the same store, and
+both models score every test store in this process. Every number is printed with the machine and
+the command, for ``bench/RESULTS.md``::
+
+    python -m bench.baseline_cnn TRAIN_STORE --test NAME=STORE [--test NAME=STORE ...] \
+        [--epochs 10] [--lenshunt-epochs 10] [--skip-baseline] [--out runs/baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import describe_machine
+from pipeline.evaluation import auroc
+from pipeline.store import open_store
+
+
+def normalise(images: np.ndarray) -> np.ndarray:
+    """Per cutout and band: (x - median) / (1.4826 MAD), asinh; NaN -> 0. Shape kept."""
+    flat = images.reshape(*images.shape[:2], -1)
+    median = np.nanmedian(flat, axis=-1)[..., None, None]
+    mad = np.nanmedian(np.abs(flat - median.reshape(*images.shape[:2], 1)), axis=-1)[..., None, None]
+    z = (images - median) / np.where(mad > 0, 1.4826 * mad, 1.0)
+    return np.nan_to_num(np.arcsinh(z), nan=0.0).astype(np.float32)
+
+
+def load_inputs(store: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store."""
+    from scipy.ndimage import zoom
+
+    data = open_store(store, chunks=None)
+    keep = (data["flags"].values & 0xFF) == 0
+    vis = data["vis"].values[keep]
+    nir = data["nir"].values[keep]
+    vis = vis.reshape(len(vis), 1, 100, 2, 100, 2).mean(axis=(3, 5))
+    nir = np.stack(
+        [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
+    )
+    x = np.concatenate([normalise(vis), normalise(nir)], axis=1).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x), data["label"].values[keep]
+
+
+def plain_cnn(shape: tuple[int, ...]):
+    """Four conv blocks and a sigmoid: the baseline model."""
+    import keras
+
+    inputs = keras.Input(shape)
+    x = inputs
+    for filters in (16, 32, 64, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    return model
+
+
+def train_baseline(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[object, float, float]:
+    """Train the baseline; returns (model, seconds, images/s)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = plain_cnn(x.shape[1:])
+    labelled = y >= 0
+    x, y = x[labelled], y[labelled].astype(np.float32)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(order) - 31, 32):
+            batch = x[order[start : start + 32]]
+            batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
+            if rng.random() < 0.5:
+                batch = batch[:, :, ::-1]
+            model.train_on_batch(np.ascontiguousarray(batch), y[order[start : start + 32]])
+    seconds = time.perf_counter() - started
+    return model, seconds, epochs * (len(x) // 32) * 32 / seconds
+
+
+def score_baseline(model, store: str | Path) -> float:
+    x, y = load_inputs(store)
+    scores = np.concatenate(
+        [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
+    )
+    labelled = y >= 0
+    return float(auroc(y[labelled], scores[labelled]))
+
+
+def score_lenshunt(bundle_path: Path, store: str | Path) -> float:
+    from pipeline.models import load_bundle
+    from pipeline.training.heldout import score_store_in_process
+
+    scored = score_store_in_process(load_bundle(bundle_path), store)
+    keep = (scored.label >= 0) & np.isfinite(scored.score)
+    return float(auroc(scored.label[keep], scored.score[keep]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("train_store", type=Path)
+    parser.add_argument(
+        "--test", action="append", default=[], metavar="NAME=STORE", help="a labelled test store"
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="baseline epochs (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/baseline"))
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-lenshunt", action="store_true")
+    parser.add_argument(
+        "--lenshunt-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="TrainConfig field, e.g. epochs=12",
+    )
+    args = parser.parse_args(argv)
+    tests = dict(item.split("=", 1) for item in args.test)
+    rows: dict[str, dict[str, float]] = {}
+    print(describe_machine(), flush=True)
+    print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
+    if not args.skip_baseline:
+        x, y = load_inputs(args.train_store)
+        model, seconds, speed = train_baseline(x, y, args.epochs, args.seed)
+        row = {"train_seconds": seconds, "images_per_s": speed}
+        row.update({name: score_baseline(model, store) for name, store in tests.items()})
+        rows["plain CNN baseline"] = row
+        print("baseline", json.dumps(row), flush=True)
+    if not args.skip_lenshunt:
+        from pipeline.training import TrainConfig, train
+
+        options = {
+            key: json.loads(value) for key, value in (item.split("=", 1) for item in args.lenshunt_option)
+        }
+        config = TrainConfig(seed=args.seed, **options)
+        result = train(args.train_store, args.out / "lenshunt", config, overwrite=True, log=print)
+        row = {"train_seconds": result.seconds, "images_per_s": result.images_per_s}
+        row.update({name: score_lenshunt(args.out / "lenshunt", store) for name, store in tests.items()})
+        label = "lenshunt train " + (" ".join(args.lenshunt_option) or "(defaults)")
+        rows[label] = row
+        print("lenshunt", json.dumps(row), flush=True)
+    names = list(tests)
+    print("\n| model | " + " | ".join(f"AUROC {name}" for name in names) + " | train s | images/s |")
+    print("|---|" + "---|" * (len(names) + 2))
+    for label, row in rows.items():
+        values = " | ".join(f"{row[name]:.3f}" for name in names)
+        print(f"| {label} | {values} | {row['train_seconds']:.0f} | {row['images_per_s']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Ensemble bundles: K member bundles scored together, the mean as the score and the spread beside it.
+
+An ensemble is a directory holding ``ensemble.json`` and its members, each a complete bundle in a
+sub-directory (e.g. the folds of a k-fold training, ``fold-0`` ... ``fold-4``, or models trained
+with different seeds). ``ensemble.json`` names the members by relative path with the sha256 of
+their ``model.keras``, and carries the ensemble's own card; its sha256 identifies the ensemble.
+
+Every member prepares its own inputs with its own recipe, so members may differ in recipe and
+architecture. Scores are the mean over all member predictions (times the 8 dihedral transforms
+with test-time augmentation) and ``score_std`` their standard deviation: the spread across
+members is the epistemic uncertainty of deep ensembles (Lakshminarayanan et al. 2017,
+arXiv:1612.01474), which rises on inputs unlike the training set.
+
+Examples
+--------
+>>> ensemble = save_ensemble("runs/ens", ["runs/ens/fold-0", "runs/ens/fold-1"])  # doctest: +SKIP
+>>> load_bundle("runs/ens").predict_groups({"vis": vis, "nir": nir}).shape  # doctest: +SKIP
+(2, 1000)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import BundleError
+from pipeline.models.bundle import ENSEMBLE_FILE, ModelBundle, ModelCard, file_sha256, load_bundle
+
+ENSEMBLE_FORMAT = 1
+
+
+class EnsembleMember(BaseModel):
+    """One member: its directory relative to the ensemble and the sha256 of its model file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="Member bundle directory, relative to the ensemble directory.")
+    sha256: str = Field(description="sha256 of the member's model.keras.")
+
+
+class EnsembleFile(BaseModel):
+    """The content of ``ensemble.json``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ensemble_format: int = ENSEMBLE_FORMAT
+    members: tuple[EnsembleMember, ...] = Field(min_length=1)
+    card: ModelCard
+
+
+def mean_and_spread(predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over axis 0 of ``(n_predictions, n)`` scores, as float32 ``(n,)``."""
+    predictions = np.asarray(predictions, dtype=np.float32)
+    return predictions.mean(axis=0), predictions.std(axis=0)
+
+
+def save_ensemble(
+    path: str | Path,
+    members: Sequence[str | Path],
+    *,
+    model_id: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    notes: str = "",
+) -> EnsembleBundle:
+    """Write ``ensemble.json`` at ``path`` over member bundles that lie inside ``path``.
+
+    Parameters
+    ----------
+    path
+        The ensemble directory (created if needed).
+    members
+        Member bundle directories; each must be inside ``path`` so that the ensemble moves as
+        one directory.
+    model_id
+        The ensemble's id (default: the first member's id with ``-ensemble<K>``).
+    metrics, notes
+        Recorded in the ensemble's card.
+
+    Raises
+    ------
+    BundleError
+        When a member is not a valid bundle, lies outside ``path``, or there is none.
+    """
+    path = Path(path).resolve()
+    if not members:
+        raise BundleError("an ensemble needs at least one member bundle")
+    opened = []
+    for member in members:
+        member_path = Path(member).resolve()
+        if path not in member_path.parents:
+            raise BundleError(
+                f"ensemble member {member_path} is not inside the ensemble directory {path}; "
+                "copy or train the members into it so that the ensemble moves as one directory"
+            )
+        opened.append((member_path.relative_to(path).as_posix(), load_bundle(member_path)))
+    first = opened[0][1]
+    architectures = sorted({bundle.card.architecture for _, bundle in opened})
+    card = ModelCard(
+        model_id=model_id or f"{first.model_id}-ensemble{len(opened)}",
+        architecture="ensemble:" + "+".join(architectures),
+        build_options={"members": [relative for relative, _ in opened]},
+        training_store=first.card.training_store,
+        seed=first.card.seed,
+        epochs=max(bundle.card.epochs for _, bundle in opened),
+        metrics=dict(metrics or {}),
+        notes=notes or f"mean and spread of {len(opened)} members",
+        keras_version=first.card.keras_version,
+        saved_backend=first.card.saved_backend,
+    )
+    content = EnsembleFile(
+        members=tuple(EnsembleMember(path=relative, sha256=bundle.sha256) for relative, bundle in opened),
+        card=card,
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    partial = path / f".{ENSEMBLE_FILE}.{os.getpid()}.tmp"
+    partial.write_text(content.model_dump_json(indent=2) + "\n")
+    partial.replace(path / ENSEMBLE_FILE)
+    return load_ensemble(path)
+
+
+def update_ensemble_card(path: str | Path, card: ModelCard) -> Path:
+    """Replace the card inside ``ensemble.json`` at ``path`` (members untouched); returns the file."""
+    path = Path(path)
+    content = EnsembleFile.model_validate_json((path / ENSEMBLE_FILE).read_bytes())
+    updated = content.model_copy(update={"card": card.model_copy(update={"sha256": ""})})
+    partial = path / f".{ENSEMBLE_FILE}.{os.getpid()}.tmp"
+    partial.write_text(updated.model_dump_json(indent=2) + "\n")
+    partial.replace(path / ENSEMBLE_FILE)
+    return path / ENSEMBLE_FILE
+
+
+def load_ensemble(path: str | Path) -> EnsembleBundle:
+    """Open the ensemble at ``path`` and every member bundle, checking the members' hashes.
+
+    Raises
+    ------
+    BundleError
+        When ``ensemble.json`` is unreadable or invalid, a member is missing or invalid, or a
+        member's model differs from the one the ensemble was made with.
+    """
+    path = Path(path)
+    try:
+        content = EnsembleFile.model_validate_json((path / ENSEMBLE_FILE).read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise BundleError(
+            f"ensemble {path}: {ENSEMBLE_FILE} is unreadable or invalid ({exc}); re-create it with "
+            "pipeline.models.ensemble.save_ensemble"
+        ) from exc
+    members = []
+    for member in content.members:
+        bundle = load_bundle(path / member.path)
+        if not isinstance(bundle, ModelBundle):
+            raise BundleError(f"ensemble {path}: member {member.path} is itself an ensemble; nest none")
+        if bundle.sha256 != member.sha256:
+            raise BundleError(
+                f"ensemble {path}: member {member.path} has model sha256 {bundle.sha256[:12]}..., the "
+                f"ensemble was made with {member.sha256[:12]}...: re-create the ensemble"
+            )
+        members.append(bundle)
+    card = content.card.model_copy(update={"sha256": file_sha256(path / ENSEMBLE_FILE)})
+    return EnsembleBundle(path, members, card)
+
+
+class EnsembleBundle:
+    """An opened ensemble: the interface of :class:`~pipeline.models.bundle.ModelBundle` for K members.
+
+    ``sha256`` is the hash of ``ensemble.json`` (which holds the members' hashes); ``recipe`` is
+    the first member's (all members read the same layout).
+    """
+
+    def __init__(self, path: Path, members: list[ModelBundle], card: ModelCard) -> None:
+        self.path = path
+        self.members = members
+        self.card = card
+
+    def __repr__(self) -> str:
+        return f"EnsembleBundle({str(self.path)!r}, model_id={self.model_id!r}, members={len(self.members)})"
+
+    @property
+    def model_id(self) -> str:
+        return self.card.model_id
+
+    @property
+    def sha256(self) -> str:
+        return self.card.sha256
+
+    @property
+    def recipe(self):
+        """The first member's recipe (for the layout and input checks of callers)."""
+        return self.members[0].recipe
+
+    @property
+    def model(self) -> list[Any]:
+        """Every member's Keras model (loaded on first use)."""
+        return [member.model for member in self.members]
+
+    @property
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Store group -> bands read by any member (store order of the first member that reads it)."""
+        groups: dict[str, tuple[str, ...]] = {}
+        for member in self.members:
+            for group, bands in member.groups.items():
+                merged = list(groups.get(group, ()))
+                merged += [band for band in bands if band not in merged]
+                groups[group] = tuple(merged)
+        return groups
+
+    def predict_groups(
+        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
+    ) -> np.ndarray:
+        """Every member's predictions stacked: ``(K, n)``, or ``(8 K, n)`` with ``tta``."""
+        return np.concatenate(
+            [member.predict_groups(groups, batch_size=batch_size, tta=tta) for member in self.members]
+        )
+
+    def predict(
+        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
+    ) -> np.ndarray:
+        """Mean score of prepared inputs (members must share one recipe; else use :meth:`predict_groups`)."""
+        recipes = {member.recipe.model_dump_json() for member in self.members}
+        if len(recipes) > 1:
+            raise BundleError(
+                f"ensemble {self.path}: members use different recipes, so prepared inputs fit only some; "
+                "score store images with predict_groups"
+            )
+        stacked = np.stack([member.predict(inputs, batch_size, pad_batches) for member in self.members])
+        return stacked.mean(axis=0)
+
+    def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
+        """Inputs by the first member's recipe (see :meth:`predict`)."""
+        return self.members[0].prepare(groups, flags)

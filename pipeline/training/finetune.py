@@ -1,0 +1,101 @@
+"""Start training from an existing bundle (`lenshunt train STORE OUT --init BUNDLE`): adapting to a survey.
+
+A model trained on simulations meets real data of another survey: other depth, PSF, units and
+populations. A few hundred labelled objects of the new domain recover much of what is lost (the
+Euclid Q1 searches gained 25-30 points of completeness by adding target-domain examples to
+training; Lines et al. 2025, arXiv:2512.05899). Fine-tuning keeps the bundle's recipe (so the
+inputs mean what they meant) and its weights, and trains on the new store:
+
+- ``trainable_layers=None`` (default): every layer is trained, with the (lower) learning rate the
+  user gives: the usual choice when the new domain differs in its pixels (noise, PSF);
+- ``trainable_layers=N``: only the last ``N`` layers that hold weights are trained, the rest are
+  frozen: the choice for very few objects (under a few hundred), where training everything
+  overfits; ``N=1`` retrains the classifier head alone.
+
+In both cases BatchNorm layers are frozen and run in inference mode, as the Keras transfer
+learning guide recommends: their statistics, measured on the large training set, would be
+overwritten by those of a few small batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import BundleError
+from pipeline.training.config import TrainingError
+
+Log = Callable[[str], None]
+
+
+def init_recipe(init: str | Path, layout_name: str, store_groups: dict[str, tuple[str, ...]]):
+    """The recipe of the bundle at ``init``, checked against the training store's layout.
+
+    Raises
+    ------
+    TrainingError
+        When the bundle cannot be opened, is an ensemble, or reads groups or bands the store lacks.
+    """
+    from pipeline.models.bundle import ModelBundle, load_bundle
+
+    try:
+        bundle = load_bundle(init)
+    except BundleError as exc:
+        raise TrainingError(f"--init {init}: {exc}") from exc
+    if not isinstance(bundle, ModelBundle):
+        raise TrainingError(
+            f"--init {init} is an ensemble; fine-tune one member (e.g. {init}/fold-0) or each in turn"
+        )
+    recipe = bundle.recipe
+    for group, bands in recipe.groups.items():
+        missing = [band for band in bands if band not in store_groups.get(group, ())]
+        if missing:
+            raise TrainingError(
+                f"--init {init} reads group {group!r} bands {list(bands)}, but the training store "
+                f"(layout {layout_name}) lacks {missing}: fine-tune on a store of the bundle's layout "
+                f"({recipe.layout})"
+            )
+    return recipe
+
+
+def init_model(init: str | Path, trainable_layers: int | None, log: Log = print) -> tuple[Any, str]:
+    """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
+
+    See the module docstring for ``trainable_layers``.
+    """
+    import keras
+
+    from pipeline.models.bundle import load_bundle
+
+    bundle = load_bundle(init)
+    model = bundle.model
+    weighted = [layer for layer in _leaf_layers(model) if layer.weights]
+    for layer in _leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    if trainable_layers is not None:
+        if trainable_layers < 1:
+            raise TrainingError(f"trainable_layers must be at least 1, got {trainable_layers}")
+        keep = {id(layer) for layer in weighted[-trainable_layers:]}
+        for layer in weighted:
+            if id(layer) not in keep:
+                layer.trainable = False
+    n_trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    n_all = sum(int(keras.ops.size(w)) for w in model.weights)
+    which = "all layers" if trainable_layers is None else f"the last {trainable_layers} weighted layers"
+    log(
+        f"fine-tuning {bundle.model_id} ({bundle.card.architecture}) from {init}: training {which} "
+        f"({n_trainable} of {n_all} weights), BatchNorm frozen"
+    )
+    return model, bundle.card.architecture
+
+
+def _leaf_layers(model: Any) -> list[Any]:
+    """Layers of ``model`` with nested models expanded (in order)."""
+    found = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            found.extend(_leaf_layers(layer))
+        else:
+            found.append(layer)
+    return found

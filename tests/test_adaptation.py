@@ -1,0 +1,147 @@
+"""Fine-tuning a bundle on a new store (``--init``) and ensembles of bundles, on real stores and models.
+
+The store is the ring-lens store of ``test_training`` (rebuilt for this module); the ensemble is
+scored by the real pipeline on the session's Dask cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bundles import make_bundle
+from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+
+from pipeline import paths
+from pipeline.catalog import read_catalog
+from pipeline.errors import BundleError
+from pipeline.models import EnsembleBundle, ModelBundle, load_bundle, save_ensemble
+from pipeline.scoring import score_groups
+from pipeline.scoring.run import score_store
+from pipeline.store import open_store
+from pipeline.training import TrainConfig, TrainingError, train
+
+QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "downsample": 4, "observing": None}
+
+
+@pytest.fixture(scope="module")
+def base_bundle(store, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("adapt") / "base"
+    train(store, out, TrainConfig(seed=5, **QUICK), log=lambda line: None)
+    return out
+
+
+def test_fine_tuning_keeps_the_recipe_and_trains_only_the_last_layers(store, base_bundle, tmp_path):  # noqa: F811
+    base = load_bundle(base_bundle)
+    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=1, learning_rate=1e-2, **QUICK)
+    lines: list[str] = []
+    train(store, tmp_path / "tuned", config, log=lines.append)
+    tuned = load_bundle(tmp_path / "tuned")
+    assert tuned.recipe == base.recipe  # the bundle's recipe, not a new fit
+    assert tuned.card.architecture == base.card.architecture
+    assert any("training the last 1 weighted layers" in line and "BatchNorm frozen" in line for line in lines)
+    before, after = base.model.get_weights(), tuned.model.get_weights()
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    # only the head (the last Dense: kernel and bias) moved; every conv and BatchNorm weight is kept
+    assert changed[-2:] == [True, True] and not any(changed[:-2])
+
+
+def test_fine_tuning_all_layers_keeps_batch_norm_statistics(store, base_bundle, tmp_path):  # noqa: F811
+    import keras
+
+    config = TrainConfig(seed=6, init=str(base_bundle), learning_rate=1e-3, **QUICK)
+    train(store, tmp_path / "tuned", config, log=lambda line: None)
+    base, tuned = load_bundle(base_bundle).model, load_bundle(tmp_path / "tuned").model
+    for old, new in zip(base.layers, tuned.layers):
+        same = [np.array_equal(a, b) for a, b in zip(old.get_weights(), new.get_weights())]
+        if isinstance(old, keras.layers.BatchNormalization):
+            assert all(same), old.name  # frozen: gamma, beta and the moving statistics
+        elif isinstance(old, keras.layers.Conv2D):
+            assert not all(same), old.name
+
+
+def test_fine_tuning_refuses_a_bundle_of_another_layout(store, tmp_path, dask_client):  # noqa: F811
+    from cutouts import write_set
+
+    from pipeline.store import ingest
+    from schemas.layout import load_layout
+
+    euclid = load_layout("euclid-sglc2")
+    source = write_set(euclid, tmp_path / "src", list(range(100000, 100008)), {})
+    ingest(euclid, source, tmp_path / "euclid.zarr", dask_client)
+    foreign = make_bundle(tmp_path / "euclid.zarr", tmp_path / "euclid-bundle")
+    with pytest.raises(TrainingError, match=r"--init .* lacks .*fine-tune on a store of the bundle's layout"):
+        train(store, tmp_path / "x", TrainConfig(init=str(foreign), **QUICK), log=lambda line: None)
+    with pytest.raises(TrainingError, match=r"--init .*no model bundle"):
+        train(
+            store, tmp_path / "y", TrainConfig(init=str(tmp_path / "nothing"), **QUICK), log=lambda line: None
+        )
+
+
+@pytest.fixture(scope="module")
+def ensemble(store, tmp_path_factory) -> Path:  # noqa: F811
+    root = tmp_path_factory.mktemp("ensemble") / "ens"
+    members = []
+    for seed in (1, 2, 3):
+        members.append(root / f"seed-{seed}")
+        train(store, members[-1], TrainConfig(seed=seed, **QUICK), log=lambda line: None)
+    save_ensemble(root, members, model_id="test-ensemble")
+    return root
+
+
+def test_ensemble_scores_are_the_members_mean_and_spread(store, ensemble):  # noqa: F811
+    bundle = load_bundle(ensemble)
+    assert isinstance(bundle, EnsembleBundle) and len(bundle.members) == 3
+    assert all(isinstance(member, ModelBundle) for member in bundle.members)
+    data = open_store(store)
+    groups = {group: data[group][8:24].values for group in bundle.groups}
+    flags = data["flags"][8:24].values
+    score, spread, _ = score_groups(bundle, groups, flags, batch_size=8, tta=False)
+    members = np.stack([m.predict(m.prepare(groups), batch_size=8) for m in bundle.members])
+    np.testing.assert_allclose(score, members.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(spread, members.std(axis=0), atol=1e-6)
+    assert (spread > 0).all()
+    score_tta, spread_tta, _ = score_groups(bundle, groups, flags, batch_size=8, tta=True)
+    assert bundle.predict_groups(groups, batch_size=8, tta=True).shape == (24, 16)
+    assert not np.allclose(score_tta, score)
+
+
+def test_the_pipeline_scores_an_ensemble_into_the_catalog(store, ensemble, tmp_path, dask_client):  # noqa: F811
+    result = score_store(store, ensemble, tmp_path / "run", dask_client, batch_size=8)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "run"))
+    assert result.n_objects == len(catalog)
+    scored = catalog.dropna(subset=["score"])
+    assert len(scored) > 0 and (scored["score_std"] > 0).all()
+    assert set(catalog["model_id"]) == {"test-ensemble"}
+
+
+def test_a_changed_member_breaks_the_ensemble(ensemble, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ensemble, copy)
+    other = load_bundle(copy / "seed-2")
+    shutil.copy(copy / "seed-1" / "model.keras", copy / "seed-2" / "model.keras")
+    card = json.loads((copy / "seed-2" / "card.json").read_text())
+    card["sha256"] = load_bundle(copy / "seed-1").sha256
+    (copy / "seed-2" / "card.json").write_text(json.dumps(card))
+    assert other.sha256 != card["sha256"]
+    with pytest.raises(BundleError, match=r"member seed-2 has model sha256 .* re-create the ensemble"):
+        load_bundle(copy)
+    with pytest.raises(BundleError, match="not inside the ensemble directory"):
+        save_ensemble(tmp_path / "elsewhere", [ensemble / "seed-1"])
+
+
+@pytest.mark.prefect
+def test_train_flow_with_seeds_writes_an_ensemble(prefect_harness, store, tmp_path):  # noqa: F811
+    from flows.train import train_flow
+
+    results = train_flow(str(store), str(tmp_path / "ens"), seeds=2, seed=4, **QUICK)
+    assert [Path(result.bundle).name for result in results] == ["seed-0", "seed-1"]
+    bundle = load_bundle(tmp_path / "ens")
+    assert isinstance(bundle, EnsembleBundle)
+    assert [member.card.seed for member in bundle.members] == [4, 5]
+    with pytest.raises(TrainingError, match="not both"):
+        train_flow(str(store), str(tmp_path / "both"), seeds=2, k_folds=2, fold=None, **QUICK)
