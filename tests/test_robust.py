@@ -35,17 +35,15 @@ def test_statistics_measure_background_and_noise_ignoring_invalid_pixels(xp):
     median, sigma = cutout_statistics(xp.asarray(images), masked_value=100.0, max_pixels=64 * 64)
     median, sigma = host(median), host(sigma)
     assert median.shape == sigma.shape == (6, 2)
-    # the same as astropy's sigma_clipped_stats of the valid pixels (all of them: no sub-grid)
-    from astropy.stats import sigma_clipped_stats
+    # the same as astropy's sigma_clip (median centre, MAD scale) of the valid pixels, then mad_std
+    from astropy.stats import mad_std, sigma_clip
 
     for i in range(6):
         for b in range(2):
             valid = images[i, b][np.isfinite(images[i, b]) & (images[i, b] != 100.0)]
-            _, ref_median, ref_sigma = sigma_clipped_stats(
-                valid, sigma=3.0, maxiters=2, cenfunc="median", stdfunc="mad_std"
-            )
-            assert median[i, b] == pytest.approx(ref_median, abs=1e-5)
-            assert sigma[i, b] == pytest.approx(ref_sigma, rel=0.02)  # clipping edges differ slightly
+            kept = sigma_clip(valid, sigma=3.0, maxiters=2, cenfunc="median", stdfunc="mad_std").compressed()
+            assert median[i, b] == pytest.approx(np.median(kept), abs=1e-5)
+            assert sigma[i, b] == pytest.approx(mad_std(kept), rel=1e-4)
     # sky 0.3 +- 1 under a bright galaxy: clipping removes its pixels from the statistics
     np.testing.assert_allclose(median, 0.3, atol=0.1)
     np.testing.assert_allclose(sigma, 1.0, atol=0.06)

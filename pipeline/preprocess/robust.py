@@ -15,7 +15,7 @@ brightest pixels to 1; multiplying a cutout by any positive factor or adding any
 leaves the result unchanged (tested). Lupton et al. (1999, AJ 118, 1406) introduced asinh
 magnitudes for exactly this dynamic range; the clipped median and MAD are what astropy's
 ``sigma_clipped_stats(stdfunc="mad_std")`` computes, here batched over cutouts and bands on NumPy
-or CuPy (astropy loops per image on the CPU; tests check the two agree within 2 %).
+or CuPy (astropy loops per image on the CPU; a test checks the two agree).
 
 The statistics use at most ``max_pixels`` pixels per band (a regular sub-grid of the cutout),
 whose sampling error on the median is about 2.5 % of sigma (2,500 pixels) while keeping the
