@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
 from pipeline.compute import connect
-from pipeline.simulate import DEFAULT_BATCH_SIZE, DEFAULT_FIRST_ID, SimulationSummary, simulate_set
+from pipeline.simulate import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_FIRST_ID,
+    DOMAIN_PRESETS,
+    SimulationConfig,
+    SimulationSummary,
+    domain_config,
+    simulate_set,
+)
 from schemas.layout import available_layouts, load_layout
 
 HELP = "simulate a labelled lens-finding set in a layout's exact file and catalog format"
+
+RANGE_OPTIONS = {
+    "noise_scale": "factor on each band's sky noise sigma, log-uniform (3 3: a 3x noisier set)",
+    "psf_scale": "factor on each band's PSF FWHM, log-uniform (1.5 1.5: a 1.5x blurrier set)",
+    "flux_scale": "factor on all pixel values (units, zero point), log-uniform (1e12 1e12: counts, ZP 30)",
+    "sky_offset": "background added per band, in noise sigmas, uniform",
+    "theta_e_range": "Einstein radii in arcsec, log-uniform (also elliptical non-lenses' sizes)",
+}
+"""Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
 
 @task(name="simulate-objects")
@@ -23,11 +41,14 @@ def simulate_stage(
     n_objects: int,
     options: dict,
     compute: dict | None,
+    config: dict | None = None,
 ) -> SimulationSummary:
     """One Prefect task for the whole stage; batches fan out on Dask (``compute`` None: in-process).
 
-    Not retried: a retry after the catalog was written would clash with its own ids.
+    ``config`` holds :class:`~pipeline.simulate.SimulationConfig` fields. Not retried: a retry
+    after the catalog was written would clash with its own ids.
     """
+    options = {**options, "config": SimulationConfig(**(config or {}))}
     with progress_reporter("simulate objects") as progress:
         client_context = connect(**compute) if compute is not None else contextlib.nullcontext()
         with client_context as client:
@@ -52,9 +73,30 @@ def simulate_flow(
     n_workers: int | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
+    domain: str = "default",
+    noise_scale: tuple[float, float] | None = None,
+    psf_scale: tuple[float, float] | None = None,
+    flux_scale: tuple[float, float] | None = None,
+    sky_offset: tuple[float, float] | None = None,
+    theta_e_range: tuple[float, float] | None = None,
+    band_jitter: float | None = None,
 ) -> SimulationSummary:
-    """Simulate ``n_objects`` objects of ``layout`` into ``out`` (:func:`pipeline.simulate.simulate_set`)."""
+    """Simulate ``n_objects`` objects of ``layout`` into ``out`` (:func:`pipeline.simulate.simulate_set`).
+
+    ``domain`` names a preset of instrument and population ranges (``default``, ``randomised``);
+    ``noise_scale`` ... ``band_jitter`` override single settings of it (None: the preset's).
+    """
     load_layout(layout)  # fail before any work on a bad layout
+    config = domain_config(
+        domain,
+        noise_scale=noise_scale,
+        psf_scale=psf_scale,
+        flux_scale=flux_scale,
+        sky_offset=sky_offset,
+        theta_e_range=theta_e_range,
+        band_jitter=band_jitter,
+    )  # fails here, before any work, on a bad range
+    fields = dataclasses.asdict(config)
     options = {
         "seed": seed,
         "first_id": first_id,
@@ -73,7 +115,7 @@ def simulate_flow(
             "dashboard": dashboard,
         }
     )
-    summary = simulate_stage(layout, out, n_objects, options, compute)
+    summary = simulate_stage(layout, out, n_objects, options, compute, fields)
     get_run_logger().info(summary.summary())
     return summary
 
@@ -109,6 +151,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace objects whose ids the catalog has")
     parser.add_argument("--in-process", action="store_true", help="render in this process, without Dask")
+    parser.add_argument(
+        "--domain",
+        default="default",
+        choices=sorted(DOMAIN_PRESETS),
+        help="instrument and population ranges: default (the standard set) or randomised "
+        "(noise 0.5-2x, PSF 0.67-1.5x, pixel units 1e-2-1e2, sky offset +-1 sigma, Einstein radii "
+        '0.3-3", wider sources and lens light); the flags below override single ranges',
+    )
+    for name, text in RANGE_OPTIONS.items():
+        flag = "--theta-e" if name == "theta_e_range" else f"--{name.replace('_', '-')}"
+        parser.add_argument(
+            flag, dest=name, nargs=2, type=float, metavar=("LO", "HI"), default=None, help=text
+        )
+    parser.add_argument(
+        "--band-jitter",
+        type=float,
+        default=None,
+        help="0: all bands share each object's instrument factors; 1: bands draw them independently "
+        "(default 0.25)",
+    )
     add_cluster_arguments(parser)
 
 
@@ -124,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
         catalog_name=args.catalog_name,
         overwrite=args.overwrite,
         in_process=args.in_process,
+        domain=args.domain,
+        band_jitter=args.band_jitter,
+        **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
         **cluster_options(args),
     )
     print(summary.summary())

@@ -7,6 +7,12 @@ negatives (blue rings, spirals, mergers with tidal arcs); every field has neighb
 band-dependent PSFs and noise; flux-like pixel values of order 1e-11. Labels follow the second
 challenge's rule on the catalog, not the draw. Objects depend only on ``(seed, id)``.
 
+Domain randomisation: :class:`SimulationConfig` ranges (or a preset of :data:`DOMAIN_PRESETS`
+through :func:`domain_config`) draw each object's noise level, PSF width, pixel units and sky
+offset per band, and widen the population (Einstein radii, source sizes and brightness, lens
+profiles and colours). A range fixed away from the standard value makes a shifted set: same
+seed, same scenes and noise deviates, another instrument.
+
 Examples
 --------
 >>> from pipeline.simulate import simulate_set
@@ -15,7 +21,15 @@ Examples
 """
 
 from pipeline.simulate.catalog import CHALLENGE_COLUMNS, catalog_columns, default_catalog_name, read_catalog
-from pipeline.simulate.config import LENS_RULE, SimulationConfig, SimulationError, flux_from_magnitude
+from pipeline.simulate.config import (
+    DOMAIN_PRESETS,
+    LENS_RULE,
+    SimulationConfig,
+    SimulationError,
+    domain_config,
+    flux_from_magnitude,
+)
+from pipeline.simulate.domain import DOMAIN_COLUMNS, BandDomain, DomainDraw, draw_domain
 from pipeline.simulate.draws import ObjectDraw
 from pipeline.simulate.instrument import BandModel, default_band_models
 from pipeline.simulate.population import draw_object
@@ -32,8 +46,12 @@ __all__ = [
     "CHALLENGE_COLUMNS",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_FIRST_ID",
+    "DOMAIN_COLUMNS",
+    "DOMAIN_PRESETS",
     "LENS_RULE",
+    "BandDomain",
     "BandModel",
+    "DomainDraw",
     "ObjectDraw",
     "RenderedObject",
     "SimulationConfig",
@@ -42,6 +60,8 @@ __all__ = [
     "catalog_columns",
     "default_band_models",
     "default_catalog_name",
+    "domain_config",
+    "draw_domain",
     "draw_object",
     "flux_from_magnitude",
     "read_catalog",

@@ -3,8 +3,9 @@
 The catalog is a CSV whose first lines start with the layout's comment character and describe
 the set and every column; then a header line and one row per object, sorted by id. Columns are
 those of the second challenge's catalog, ``is_lens`` first when the layout's label rule uses it
-(the first challenge's keys), ``n_masked_pix`` when the layout masks pixels, and ``sim_kind``
-(what was drawn) last.
+(the first challenge's keys), ``n_masked_pix`` when the layout masks pixels, the instrument draw
+(:data:`~pipeline.simulate.domain.DOMAIN_COLUMNS`) when the set randomises or shifts the
+instrument, and ``sim_kind`` (what was drawn) last.
 
 Examples
 --------
@@ -25,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.simulate.config import LENS_RULE, SimulationError
+from pipeline.simulate.domain import DOMAIN_COLUMNS
 from schemas.layout import Layout
 
 CHALLENGE_COLUMNS: dict[str, str] = {
@@ -73,14 +75,19 @@ def rule_columns(rule: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-def catalog_columns(layout: Layout) -> list[str]:
-    """Columns of ``layout``'s simulated catalog, in order (checks that its label rule can be met)."""
+def catalog_columns(layout: Layout, instrument: bool = False) -> list[str]:
+    """Columns of ``layout``'s simulated catalog, in order (checks that its label rule can be met).
+
+    ``instrument`` adds the instrument-draw columns (sets whose config varies the instrument).
+    """
     columns = list(CHALLENGE_COLUMNS)
     needed = rule_columns(layout.catalog.label_rule) if layout.catalog else set()
     if "is_lens" in needed:
         columns.insert(1, "is_lens")
     if layout.masked_value is not None:
         columns.append("n_masked_pix")
+    if instrument:
+        columns.extend(DOMAIN_COLUMNS)
     columns.append("sim_kind")
     if layout.catalog and layout.catalog.id_column != "ID":
         columns[0] = layout.catalog.id_column
@@ -89,7 +96,7 @@ def catalog_columns(layout: Layout) -> list[str]:
         raise SimulationError(
             f"the label rule {layout.catalog.label_rule!r} of layout {layout.name!r} uses columns "
             f"{unknown} that the simulator does not produce; it can fill "
-            f"{sorted(set(CHALLENGE_COLUMNS) | set(EXTRA_COLUMNS))}"
+            f"{sorted(set(CHALLENGE_COLUMNS) | set(EXTRA_COLUMNS) | set(DOMAIN_COLUMNS))}"
         )
     return columns
 
@@ -133,14 +140,19 @@ def check_catalog_name(layout: Layout, name: str) -> None:
 
 
 def rows_to_table(layout: Layout, rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Catalog table of rendered rows: is_lens from the lens rule, layout columns, sorted by id."""
+    """Catalog table of rendered rows: is_lens from the lens rule, layout columns, sorted by id.
+
+    The instrument-draw columns are kept when the rows have them.
+    """
     table = pd.DataFrame(rows)
     if table.empty:
         return pd.DataFrame(columns=catalog_columns(layout))
+    instrument = set(DOMAIN_COLUMNS) <= set(table.columns)
     table["is_lens"] = table.eval(LENS_RULE).astype(int)
     id_column = layout.catalog.id_column if layout.catalog else "ID"
     table = table.rename(columns={"ID": id_column})
-    return table[catalog_columns(layout)].sort_values(id_column, kind="stable").reset_index(drop=True)
+    columns = catalog_columns(layout, instrument)
+    return table[columns].sort_values(id_column, kind="stable").reset_index(drop=True)
 
 
 def read_catalog(layout: Layout, path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -170,6 +182,11 @@ def merge_tables(layout: Layout, existing: pd.DataFrame | None, new: pd.DataFram
     id_column = layout.catalog.id_column if layout.catalog else "ID"
     kept = existing[~existing[id_column].isin(new[id_column])]
     merged = pd.concat([kept, new], ignore_index=True)
+    if set(DOMAIN_COLUMNS) <= set(merged.columns):  # a standard run merged with a varied one
+        standard = {"noise_scale": 1.0, "psf_scale": 1.0, "flux_scale": 1.0, "sky_offset": 0.0}
+        merged = merged.fillna(standard)
+        order = [c for c in merged.columns if c != "sim_kind"] + ["sim_kind"]
+        merged = merged[order]
     return merged.sort_values(id_column, kind="stable").reset_index(drop=True)
 
 
@@ -177,13 +194,18 @@ def write_catalog(layout: Layout, path: Path, table: pd.DataFrame, runs: list[st
     """Write the catalog with its comment header (atomically)."""
     comment = layout.catalog.comment if layout.catalog else "#"
     reference = layout.bands[0].name
+    units = (
+        "pixel values are flux times flux_scale (AB zero point MAGZP in each FITS header)"
+        if "flux_scale" in table.columns
+        else "pixel values are flux with AB zero point 0 (m = -2.5 log10 sum)"
+    )
     lines = [
         f"simulated set for layout {layout.name}: one row per object, sorted by id",
         f"label rule: {layout.catalog.label_rule if layout.catalog else LENS_RULE}",
-        f"reference band: {reference}; pixel values are flux with AB zero point 0 (m = -2.5 log10 sum)",
+        f"reference band: {reference}; {units}",
         *runs,
     ]
-    docs = CHALLENGE_COLUMNS | EXTRA_COLUMNS
+    docs = CHALLENGE_COLUMNS | EXTRA_COLUMNS | DOMAIN_COLUMNS
     lines += [f"column {name}: {docs.get(name, docs.get('ID'))}" for name in table.columns]
     header = "".join(f"{comment} {line}\n" for line in lines)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

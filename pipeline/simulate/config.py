@@ -12,11 +12,14 @@ Examples
 0.3
 >>> flux_from_magnitude(20.0)
 1e-08
+>>> domain_config("randomised", noise_scale=(3.0, 3.0)).noise_scale
+(3.0, 3.0)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 from pipeline.errors import LenshuntError
 
@@ -39,9 +42,30 @@ def flux_from_magnitude(magnitude: float) -> float:
     return float(10.0 ** (-0.4 * (magnitude - MAG_ZERO_POINT)))
 
 
+Range = tuple[float, float]
+"""A closed interval (low, high); low == high fixes the value."""
+
+INSTRUMENT_FIELDS = ("noise_scale", "psf_scale", "flux_scale", "sky_offset")
+"""Config fields drawn per object and band by :mod:`pipeline.simulate.domain` (the instrument)."""
+
+_LOG_RANGES = ("noise_scale", "psf_scale", "flux_scale", "theta_e_range", "source_r_eff_range")
+_LINEAR_RANGES = (
+    "sky_offset",
+    "source_mag_range",
+    "source_colour_range",
+    "lens_sersic_range",
+    "lens_colour_range",
+)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What a simulated set contains.
+    """What a simulated set contains, and the ranges its instrument and population are drawn from.
+
+    The defaults give the standard sets; widening the instrument and population ranges gives
+    domain-randomised training sets, and fixing an instrument range away from 1 (low == high)
+    gives a *shifted* set: with the same seed it holds the same scenes and noise deviates as the
+    default set, observed through another instrument (see :mod:`pipeline.simulate.domain`).
 
     Parameters
     ----------
@@ -58,6 +82,42 @@ class SimulationConfig:
         Fraction of objects given masked regions when the layout has a masked value.
     neighbour_density_per_arcsec2, star_density_per_arcsec2
         Mean surface densities of field galaxies and stars around the central object.
+    noise_scale
+        Range of the factor on each band's sky noise sigma (and shot noise), log-uniform.
+    psf_scale
+        Range of the factor on each band's PSF FWHM, log-uniform.
+    flux_scale
+        Range of the factor on all pixel values (pixel unit / zero point), log-uniform; the FITS
+        header's ``MAGZP`` becomes ``2.5 log10(flux_scale)``. Catalog fluxes stay unscaled.
+    sky_offset
+        Range of an additive background per band, in units of that band's (scaled) noise sigma,
+        uniform.
+    band_jitter
+        How independently the bands draw the four instrument factors, in [0, 1]: each object
+        draws one shared value ``s`` and one value ``u_b`` per band from the range, and band b
+        gets ``s ** (1 - band_jitter) * u_b ** band_jitter`` (log ranges) or
+        ``(1 - band_jitter) * s + band_jitter * u_b`` (sky offset). 0: all bands share one
+        value; 1: independent bands. Values always stay inside the range.
+    theta_e_range
+        Einstein radii of lenses in arcsec, log-uniform; also sets the sizes and brightnesses
+        of the elliptical non-lenses (which follow the same Faber-Jackson-like relation).
+    source_r_eff_range
+        Half-light radii of lensed sources in arcsec, uniform.
+    source_mag_range
+        Reference-band magnitudes of (non-weak) lensed sources, uniform; with the radii this
+        sets their surface brightness.
+    source_colour_range
+        Colour slopes of sources in mag per octave of wavelength (> 0: red), uniform.
+    lens_sersic_range
+        Sersic indices of lens and elliptical galaxies, uniform.
+    lens_colour_range
+        Colour slopes of lens and elliptical galaxies in mag per octave, uniform.
+
+    Raises
+    ------
+    SimulationError
+        A fraction outside [0, 1], a bad mix, or a range that is not (low, high) with
+        low <= high (and low > 0 for factors and radii).
     """
 
     lens_fraction: float = 0.5
@@ -66,9 +126,20 @@ class SimulationConfig:
     mask_fraction: float = 0.25
     neighbour_density_per_arcsec2: float = 0.01
     star_density_per_arcsec2: float = 0.0015
+    noise_scale: Range = (1.0, 1.0)
+    psf_scale: Range = (1.0, 1.0)
+    flux_scale: Range = (1.0, 1.0)
+    sky_offset: Range = (0.0, 0.0)
+    band_jitter: float = 0.25
+    theta_e_range: Range = (0.5, 2.0)
+    source_r_eff_range: Range = (0.08, 0.35)
+    source_mag_range: Range = (21.8, 24.5)
+    source_colour_range: Range = (-0.3, 0.5)
+    lens_sersic_range: Range = (3.0, 5.0)
+    lens_colour_range: Range = (1.2, 1.8)
 
     def __post_init__(self) -> None:
-        for name in ("lens_fraction", "failed_lens_fraction", "mask_fraction"):
+        for name in ("lens_fraction", "failed_lens_fraction", "mask_fraction", "band_jitter"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SimulationError(f"{name} must lie in [0, 1], got {value}; pass a fraction such as 0.5")
@@ -84,3 +155,104 @@ class SimulationConfig:
         for name in ("neighbour_density_per_arcsec2", "star_density_per_arcsec2"):
             if getattr(self, name) < 0:
                 raise SimulationError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in (*_LOG_RANGES, *_LINEAR_RANGES):
+            object.__setattr__(self, name, _check_range(name, getattr(self, name), name in _LOG_RANGES))
+        if self.lens_sersic_range[0] < 0.3 or self.lens_sersic_range[1] > 10.0:
+            raise SimulationError(
+                f"lens_sersic_range must lie within [0.3, 10], got {self.lens_sersic_range}"
+            )
+
+    @property
+    def varies_instrument(self) -> bool:
+        """Whether any instrument factor differs from the standard instrument (then the catalog
+        and FITS headers record the drawn values)."""
+        return any(getattr(self, name) != _IDENTITY[name] for name in INSTRUMENT_FIELDS)
+
+    def describe_ranges(self) -> str:
+        """The instrument and population settings that differ from the defaults ('' if none)."""
+        default = SimulationConfig()
+        names = (*INSTRUMENT_FIELDS, "band_jitter", *_LOG_RANGES[3:], *_LINEAR_RANGES[1:])
+        changed = [name for name in names if getattr(self, name) != getattr(default, name)]
+        if not any(name in INSTRUMENT_FIELDS for name in changed) and "band_jitter" in changed:
+            changed.remove("band_jitter")  # jitter means nothing without an instrument range
+        return " ".join(f"{name}={_format(getattr(self, name))}" for name in changed)
+
+
+def _format(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_IDENTITY = {
+    "noise_scale": (1.0, 1.0),
+    "psf_scale": (1.0, 1.0),
+    "flux_scale": (1.0, 1.0),
+    "sky_offset": (0.0, 0.0),
+}
+
+
+def _check_range(name: str, value: object, positive: bool) -> Range:
+    """``value`` as a (low, high) tuple of floats, or :class:`SimulationError` saying the fix."""
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise SimulationError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from exc
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise SimulationError(
+            f"{name} must be finite with low <= high, got ({low}, {high}); swap or fix them"
+        )
+    if positive and low <= 0:
+        raise SimulationError(
+            f"{name} is a positive factor or size drawn log-uniformly; got low = {low} <= 0"
+        )
+    return (low, high)
+
+
+DOMAIN_PRESETS: dict[str, dict[str, Range]] = {
+    "default": {},
+    "randomised": {
+        "noise_scale": (0.5, 2.0),
+        "psf_scale": (0.67, 1.5),
+        "flux_scale": (1e-2, 1e2),
+        "sky_offset": (-1.0, 1.0),
+        "theta_e_range": (0.3, 3.0),
+        "source_r_eff_range": (0.05, 0.6),
+        "source_mag_range": (21.0, 25.5),
+        "source_colour_range": (-0.6, 0.9),
+        "lens_sersic_range": (2.0, 6.0),
+        "lens_colour_range": (0.6, 2.2),
+    },
+}
+"""Named settings of the instrument and population ranges (``lenshunt simulate --domain``)."""
+
+
+def domain_config(
+    preset: str = "default", base: SimulationConfig | None = None, **overrides: object
+) -> SimulationConfig:
+    """A config with the ranges of ``preset``, then ``overrides`` (None values are ignored).
+
+    Parameters
+    ----------
+    preset
+        A key of :data:`DOMAIN_PRESETS`.
+    base
+        Config whose other settings are kept (default: :class:`SimulationConfig()`).
+    overrides
+        Config fields, e.g. ``noise_scale=(3.0, 3.0)``.
+
+    Raises
+    ------
+    SimulationError
+        An unknown preset or field, or a bad range.
+    """
+    if preset not in DOMAIN_PRESETS:
+        raise SimulationError(f"unknown domain preset {preset!r}; choose one of {sorted(DOMAIN_PRESETS)}")
+    known = {f.name for f in fields(SimulationConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SimulationError(f"unknown simulation settings {unknown}; known: {sorted(known)}")
+    values = {f.name: getattr(base or SimulationConfig(), f.name) for f in fields(SimulationConfig)}
+    values.update(DOMAIN_PRESETS[preset])
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return SimulationConfig(**values)

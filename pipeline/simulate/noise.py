@@ -1,4 +1,5 @@
-"""Observation effects: PSF kernels and convolution, sky and shot noise, masked regions."""
+"""Observation effects: PSF kernels and convolution, sky and shot noise, sky offset and pixel units,
+masked regions."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 import numpy as np
 
+from pipeline.simulate.domain import BandDomain
 from pipeline.simulate.draws import MaskDraw
 from pipeline.simulate.instrument import BandModel, Grid
 
@@ -45,10 +47,31 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return fftconvolve(image, kernel, mode="same")
 
 
-def add_noise(image: np.ndarray, model: BandModel, rng: np.random.Generator) -> np.ndarray:
-    """Image plus Gaussian sky noise and Gaussian-approximated shot noise of the object light."""
-    variance = model.noise_sigma**2 + model.poisson_scale * np.maximum(image, 0.0)
+def add_noise(
+    image: np.ndarray, model: BandModel, rng: np.random.Generator, noise_scale: float = 1.0
+) -> np.ndarray:
+    """Image plus Gaussian sky noise and Gaussian-approximated shot noise of the object light.
+
+    ``noise_scale`` multiplies the sky sigma and the shot-noise variance per unit flux (which the
+    band model ties to the sky sigma); the deviates drawn are the same whatever the scale.
+    """
+    variance = (model.noise_sigma * noise_scale) ** 2 + model.poisson_scale * noise_scale * np.maximum(
+        image, 0.0
+    )
     return image + np.sqrt(variance) * rng.standard_normal(image.shape)
+
+
+def observe(image: np.ndarray, model: BandModel, observed: BandDomain) -> np.ndarray:
+    """A noisy flux image in the object's pixel units: plus its sky offset, times its flux scale.
+
+    The offset is ``sky_offset`` times the band's scaled sky sigma; identity operations are
+    skipped, so the standard instrument leaves the pixels bit for bit as they were.
+    """
+    if observed.sky_offset != 0.0:
+        image = image + observed.sky_offset * model.noise_sigma * observed.noise_scale
+    if observed.flux_scale != 1.0:
+        image = image * observed.flux_scale
+    return image
 
 
 def mask_pixels(grid: Grid, mask: MaskDraw) -> np.ndarray:

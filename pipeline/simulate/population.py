@@ -2,7 +2,8 @@
 
 Every object has its own random stream, ``SeedSequence([seed, object_id])``, so an object's draw
 and noise do not depend on which other objects are simulated with it or on how the work is split.
-The first child stream draws the scene (:func:`draw_object`), the second the noise.
+The first child stream draws the scene (:func:`draw_object`), the second the noise, a third
+the instrument (:mod:`pipeline.simulate.domain`). Population ranges come from the config.
 
 Examples
 --------
@@ -54,11 +55,11 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
     if rng.random() < config.lens_fraction:
         weak = rng.random() < config.failed_lens_fraction
         kind = "weak_lens" if weak else "lens"
-        mass, central, source = _draw_lens(rng, z_lens, weak)
+        mass, central, source = _draw_lens(rng, z_lens, weak, config)
     else:
         weights = np.asarray(config.negative_mix, dtype=float)
         kind = NEGATIVE_KINDS[int(rng.choice(len(NEGATIVE_KINDS), p=weights / weights.sum()))]
-        central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens)
+        central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens, config)
     neighbours, stars = _draw_field(rng, field, config)
     masks = _draw_masks(rng, field, config) if field.masked else ()
     return ObjectDraw(
@@ -78,7 +79,13 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
     )
 
 
-def _elliptical(rng: np.random.Generator, z: float, theta_e: float, q: float, phi: float) -> SersicDraw:
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(math.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]))))
+
+
+def _elliptical(
+    rng: np.random.Generator, z: float, theta_e: float, q: float, phi: float, config: SimulationConfig
+) -> SersicDraw:
     """A red early-type galaxy whose brightness and size follow its Einstein radius (Faber-Jackson)."""
     mag = 19.9 - 2.5 * math.log10(theta_e) + 2.0 * (z - 0.5) + rng.normal(0.0, 0.3)
     r_eff = float(np.clip(theta_e * rng.uniform(0.5, 1.1), 0.3, 2.2))
@@ -86,20 +93,20 @@ def _elliptical(rng: np.random.Generator, z: float, theta_e: float, q: float, ph
         x=float(rng.normal(0.0, 0.03)),
         y=float(rng.normal(0.0, 0.03)),
         r_eff=r_eff,
-        n=float(rng.uniform(3.0, 5.0)),
+        n=float(rng.uniform(*config.lens_sersic_range)),
         q=float(np.clip(q + rng.normal(0.0, 0.05), 0.4, 1.0)),
         phi=float(phi + rng.normal(0.0, 0.1)),
-        sed=Sed(float(mag), float(rng.uniform(1.2, 1.8))),
+        sed=Sed(float(mag), float(rng.uniform(*config.lens_colour_range))),
     )
 
 
 def _draw_lens(
-    rng: np.random.Generator, z_lens: float, weak: bool
+    rng: np.random.Generator, z_lens: float, weak: bool, config: SimulationConfig
 ) -> tuple[MassDraw, tuple[SersicDraw], SourceDraw]:
-    theta_e = float(math.exp(rng.uniform(math.log(0.5), math.log(2.0))))
+    theta_e = _log_uniform(rng, config.theta_e_range)
     q = float(rng.uniform(0.6, 0.95))
     phi = float(rng.uniform(0.0, math.pi))
-    galaxy = _elliptical(rng, z_lens, theta_e, q, phi)
+    galaxy = _elliptical(rng, z_lens, theta_e, q, phi, config)
     mass = MassDraw(
         x=galaxy.x,
         y=galaxy.y,
@@ -115,21 +122,24 @@ def _draw_lens(
     else:  # uniform in area within 0.7 theta_E: arcs, rings, quads
         offset = theta_e * 0.7 * math.sqrt(rng.uniform(0.0, 1.0))
     angle = rng.uniform(0.0, 2.0 * math.pi)
-    mag_source = rng.uniform(27.5, 29.5) if weak_mode == 0 else rng.uniform(21.8, 24.5)
+    mag_source = rng.uniform(27.5, 29.5) if weak_mode == 0 else rng.uniform(*config.source_mag_range)
     source = _draw_source(
         rng,
         z=z_lens + float(rng.uniform(0.4, 2.2)),
         x=mass.x + offset * math.cos(angle),
         y=mass.y + offset * math.sin(angle),
         mag=float(mag_source),
+        config=config,
     )
     return mass, (galaxy,), source
 
 
-def _draw_source(rng: np.random.Generator, z: float, x: float, y: float, mag: float) -> SourceDraw:
-    r_eff = float(rng.uniform(0.08, 0.35))
+def _draw_source(
+    rng: np.random.Generator, z: float, x: float, y: float, mag: float, config: SimulationConfig
+) -> SourceDraw:
+    r_eff = float(rng.uniform(*config.source_r_eff_range))
     n_clumps = int(rng.integers(0, 5))
-    slope = float(rng.uniform(-0.3, 0.5))
+    slope = float(rng.uniform(*config.source_colour_range))
     clump_fraction = float(rng.uniform(0.15, 0.5)) if n_clumps else 0.0
     shares = rng.dirichlet(np.ones(n_clumps)) if n_clumps else np.zeros(0)
     clumps = tuple(
@@ -162,10 +172,10 @@ def _draw_source(rng: np.random.Generator, z: float, x: float, y: float, mag: fl
 
 
 def _draw_elliptical(
-    rng: np.random.Generator, z: float
+    rng: np.random.Generator, z: float, config: SimulationConfig
 ) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
-    theta_e = float(math.exp(rng.uniform(math.log(0.5), math.log(2.0))))
-    return (_elliptical(rng, z, theta_e, rng.uniform(0.5, 0.95), rng.uniform(0.0, math.pi)),), ()
+    theta_e = _log_uniform(rng, config.theta_e_range)
+    return (_elliptical(rng, z, theta_e, rng.uniform(0.5, 0.95), rng.uniform(0.0, math.pi), config),), ()
 
 
 def _small_sersic(rng: np.random.Generator, x: float, y: float, mag: float, slope: float, n_range=(1.0, 4.0)):
@@ -180,7 +190,9 @@ def _small_sersic(rng: np.random.Generator, x: float, y: float, mag: float, slop
     )
 
 
-def _draw_ring(rng: np.random.Generator, z: float) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
+def _draw_ring(
+    rng: np.random.Generator, z: float, config: SimulationConfig
+) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
     core_mag = float(rng.uniform(19.8, 22.0))
     core = _small_sersic(
         rng, rng.normal(0, 0.03), rng.normal(0, 0.03), core_mag, rng.uniform(0.8, 1.5), (1.5, 4.0)
@@ -203,7 +215,9 @@ def _draw_ring(rng: np.random.Generator, z: float) -> tuple[tuple[SersicDraw, ..
     return (core,), (ring,)
 
 
-def _draw_spiral(rng: np.random.Generator, z: float) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
+def _draw_spiral(
+    rng: np.random.Generator, z: float, config: SimulationConfig
+) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
     bulge_mag = float(rng.uniform(20.5, 22.5))
     bulge = _small_sersic(rng, rng.normal(0, 0.03), rng.normal(0, 0.03), bulge_mag, rng.uniform(1.0, 1.5))
     disc = SpiralDraw(
@@ -221,7 +235,9 @@ def _draw_spiral(rng: np.random.Generator, z: float) -> tuple[tuple[SersicDraw, 
     return (bulge,), (disc,)
 
 
-def _draw_merger(rng: np.random.Generator, z: float) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
+def _draw_merger(
+    rng: np.random.Generator, z: float, config: SimulationConfig
+) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
     separation = float(rng.uniform(0.8, 2.5))
     angle = float(rng.uniform(0.0, 2.0 * math.pi))
     first = _small_sersic(

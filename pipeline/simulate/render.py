@@ -3,7 +3,9 @@
 Light is built once per pixel grid (one per store group) as unit-flux *templates*, one per
 component (lens galaxy, lensed source, clumps, features, neighbours, stars). A band's image is
 the sum of templates weighted by each component's flux in that band, convolved with the band's
-PSF, plus noise; masked regions are written last. The lensed source and lens light of the
+PSF (its FWHM times the object's drawn ``psf_scale``), plus noise (sigma times ``noise_scale``),
+plus a sky offset, all times ``flux_scale`` (:mod:`pipeline.simulate.domain`); masked regions are
+written last, with the layout's exact masked value. The lensed source and lens light of the
 reference (first) band are also kept noiseless for the catalog quantities
 (:mod:`pipeline.simulate.truth`).
 
@@ -33,6 +35,7 @@ from pipeline.simulate.components import (
     build_components,
 )
 from pipeline.simulate.config import SimulationConfig
+from pipeline.simulate.domain import DomainDraw, draw_domain, standard_domain
 from pipeline.simulate.draws import FieldSpec, ObjectDraw
 from pipeline.simulate.instrument import BandModel, Grid, check_band_models, default_band_models, grids_for
 from pipeline.simulate.population import draw_object, object_streams
@@ -42,12 +45,18 @@ from schemas.layout import Layout
 
 @dataclass
 class RenderedObject:
-    """Images by band (float32), catalog row, and per-band PSF FWHM actually used."""
+    """Images by band (float32), catalog row, per-band PSF FWHM actually used, instrument draw."""
 
     draw: ObjectDraw
     images: dict[str, np.ndarray]
     row: dict[str, object]
     psf_fwhm_arcsec: dict[str, float] = field(default_factory=dict)
+    domain: DomainDraw | None = None
+
+    def band_domain(self, index: int):
+        """The :class:`~pipeline.simulate.domain.BandDomain` of band ``index`` (standard if none)."""
+        domain = self.domain or standard_domain(len(self.images))
+        return domain.bands[index]
 
 
 def field_spec(layout: Layout, grids: dict[str, Grid]) -> FieldSpec:
@@ -72,6 +81,7 @@ def simulate_object(
     grids = grids_for(layout, models)
     draw = draw_object(object_id, seed, field_spec(layout, grids), config)
     _, noise_rng = object_streams(seed, object_id)
+    domain = draw_domain(seed, object_id, len(layout.bands), config)
     components = build_components(draw, grids)
     reference = layout.bands[0].name
     reference_nm = models[reference].wavelength_nm
@@ -80,9 +90,9 @@ def simulate_object(
     images: dict[str, np.ndarray] = {}
     fwhms: dict[str, float] = {}
     noiseless_parts: dict[str, np.ndarray] = {}
-    for band in layout.bands:
+    for band, observed in zip(layout.bands, domain.bands, strict=True):
         model = models[band.name]
-        fwhm = noise.psf_fwhm(model, draw.psf_deviate)
+        fwhm = noise.psf_fwhm(model, draw.psf_deviate) * observed.psf_scale
         kernel = noise.psf_kernel(model, fwhm)
         parts = _band_parts(components, group_of[band.name], model.wavelength_nm, reference_nm, band.shape)
         if band.name == reference:
@@ -91,11 +101,16 @@ def simulate_object(
             total = sum(convolved.values())
         else:
             total = noise.convolve(sum(parts.values()), kernel)
-        images[band.name] = noise.add_noise(total, model, noise_rng).astype(np.float32)
+        image = noise.add_noise(total, model, noise_rng, observed.noise_scale)
+        images[band.name] = noise.observe(image, model, observed).astype(np.float32)
         fwhms[band.name] = fwhm
     n_masked = _apply_masks(layout, draw, grids, images)
-    row = catalog_row(layout, draw, models, grids, components, noiseless_parts, n_masked)
-    return RenderedObject(draw=draw, images=images, row=row, psf_fwhm_arcsec=fwhms)
+    row = catalog_row(
+        layout, draw, models, grids, components, noiseless_parts, n_masked, domain.bands[0].noise_scale
+    )
+    if config.varies_instrument:
+        row.update(domain.row())
+    return RenderedObject(draw=draw, images=images, row=row, psf_fwhm_arcsec=fwhms, domain=domain)
 
 
 def _band_parts(

@@ -90,7 +90,7 @@ def simulate_batch(
     for object_id in object_ids:
         rendered = simulate_object(layout, int(object_id), seed, config, models)
         draw = rendered.draw
-        for band in layout.bands:
+        for index, band in enumerate(layout.bands):
             header = fits_header(
                 layout,
                 band,
@@ -99,6 +99,7 @@ def simulate_batch(
                 draw.ra_deg,
                 draw.dec_deg,
                 rendered.psf_fwhm_arcsec[band.name],
+                rendered.band_domain(index) if config.varies_instrument else None,
             )
             path = root / band.path_for(draw.object_id, layout.id_digits)
             write_fits(path, rendered.images[band.name], header)
@@ -201,6 +202,8 @@ def simulate_set(
             f"{RUN_PREFIX} seed={seed} first_id={first_id} n_objects={n_objects} "
             f"lens_fraction={lens_fraction} rule_lenses={int(new.eval(LENS_RULE).sum())}"
         )
+        ranges = config.describe_ranges()
+        run = f"{run} {ranges}" if ranges else run
         merged = merge_tables(layout, existing, new)
         write_catalog(layout, catalog_path, merged, [*runs, run])
         n_rows = len(merged)

@@ -29,11 +29,16 @@ def catalog_row(
     components: list[Component],
     reference_parts: dict[str, np.ndarray],
     n_masked: int,
+    noise_scale: float = 1.0,
 ) -> dict[str, object]:
-    """All catalog columns of one object (every column the simulator can fill)."""
+    """All catalog columns of one object (every column the simulator can fill).
+
+    ``noise_scale`` is the reference band's drawn noise factor: pixel counts compare with the
+    sky noise that band actually has. Fluxes and magnitudes stay physical (unscaled).
+    """
     reference = models[layout.bands[0].name]
     reference_nm = reference.wavelength_nm
-    sigma = reference.noise_sigma
+    sigma = reference.noise_sigma * noise_scale
     source_image = reference_parts[ROLE_SOURCE]
     lens_image = reference_parts[ROLE_LENS]
     source_pixels = source_image > sigma

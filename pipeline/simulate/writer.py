@@ -3,7 +3,10 @@
 Each file has a single primary HDU (float32, BITPIX -32), a TAN WCS centred on the object
 (CRVAL1/2 in degrees, CDELT of the band's pixel scale) and the sky-position cards the layout's
 ``coordinates`` name, in their unit (the first challenge keeps RA/DEC in radians). Headers carry
-no dates, so the same object always gives the same bytes.
+no dates, so the same object always gives the same bytes. When the instrument is randomised
+(:mod:`pipeline.simulate.domain`), ``NOISESIG`` and ``MAGZP`` describe the drawn noise and pixel
+units, and ``NOISESCL``, ``PSFSCL``, ``FLUXSCL``, ``SKYOFF`` and ``SKYLEVEL`` record the draw; the
+standard instrument writes the same cards as before these options existed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
+from pipeline.simulate.domain import BandDomain
 from pipeline.simulate.instrument import BandModel
 from schemas.layout import Band, Layout
 
@@ -39,8 +43,15 @@ def fits_header(
     ra_deg: float,
     dec_deg: float,
     psf_fwhm_arcsec: float,
+    observed: BandDomain | None = None,
 ) -> list[dict[str, object]]:
-    """Header cards (fitsio records) of one band file."""
+    """Header cards (fitsio records) of one band file.
+
+    ``observed`` is the band's instrument draw, None for the standard instrument (no draw cards).
+    """
+    scale = observed or BandDomain()
+    noise_sigma = model.noise_sigma * scale.noise_scale * scale.flux_scale
+    zero_point = MAG_ZERO_POINT + 2.5 * math.log10(scale.flux_scale)
     ny, nx = band.shape
     degrees_per_pixel = band.pixel_scale_arcsec / 3600.0
     cards: list[dict[str, object]] = [
@@ -74,13 +85,30 @@ def fits_header(
         {"name": "PSF_TYPE", "value": model.psf_profile, "comment": "PSF profile"},
         {
             "name": "NOISESIG",
-            "value": float(np.float32(model.noise_sigma)),
+            "value": float(np.float32(noise_sigma)),
             "comment": "sky noise sigma per pixel",
         },
-        {"name": "MAGZP", "value": MAG_ZERO_POINT, "comment": "AB mag of a unit pixel sum"},
-        {"name": "BUNIT", "value": "flux", "comment": "flux-like, AB zero point MAGZP"},
+        {"name": "MAGZP", "value": zero_point, "comment": "AB mag of a unit pixel sum"},
+        {
+            "name": "BUNIT",
+            "value": "flux" if scale.flux_scale == 1.0 else "scaled flux",
+            "comment": "flux-like, AB zero point MAGZP",
+        },
         {"name": "ORIGIN", "value": "lenshunt simulate", "comment": "simulated with lenstronomy"},
     ]
+    if observed is not None:
+        sky_level = observed.sky_offset * model.noise_sigma * observed.noise_scale * observed.flux_scale
+        cards += [
+            {
+                "name": "NOISESCL",
+                "value": observed.noise_scale,
+                "comment": "factor on the standard sky sigma",
+            },
+            {"name": "PSFSCL", "value": observed.psf_scale, "comment": "factor on the standard PSF FWHM"},
+            {"name": "FLUXSCL", "value": observed.flux_scale, "comment": "factor on all pixel values"},
+            {"name": "SKYOFF", "value": observed.sky_offset, "comment": "[NOISESIG] background added"},
+            {"name": "SKYLEVEL", "value": sky_level, "comment": "background added, pixel units"},
+        ]
     return cards
 
 
