@@ -1,11 +1,14 @@
 """Training throughput on CPU: the streamed training loop against its two parts alone.
 
-Three numbers, side by side in one run, on the same store, recipe and model:
+Side by side in one run, on the same store, recipe and model (``lenshunt train``'s defaults:
+robust scaling, observing and dihedral augmentation):
 
-- *batches*: preparing training batches alone (block reads, recipe, rotations/flips), images/s;
+- *batches*: preparing training batches alone (block reads, augmentation, recipe), images/s, with
+  NumPy's BLAS at its default thread count and at one thread;
 - *model*: ``train_on_batch`` alone on batches already in memory (the model's ceiling here);
 - *loop*: ``lenshunt train``'s loop (``fit`` on the streamed ``PyDataset``), median over epochs
-  after the first (which includes tracing), validation excluded.
+  after the first (which includes tracing), validation excluded; with BLAS at its default thread
+  count (the loop before the fix) and at one thread (what ``fit_model`` now sets).
 
 The store is a labelled lenshunt store, or a set simulated and ingested on the spot with ``--n``.
 
@@ -99,12 +102,20 @@ def main() -> None:
         reader.block_rows,
         0,
     )
-    stream = TrainingStream(reader, plan, labels, recipe, augment=True, seed=0)
+    stream = TrainingStream(reader, plan, labels, recipe, augment=True, seed=0, observing=config.observing)
+
+    from threadpoolctl import threadpool_limits
 
     stream.batch(0)
-    tic = time.perf_counter()
-    batches = [stream.batch(index) for index in range(1, args.steps + 1)]
-    batch_rate = args.steps * args.batch_size / (time.perf_counter() - tic)
+
+    def batch_rate(first: int) -> tuple[float, list]:
+        tic = time.perf_counter()
+        made = [stream.batch(index) for index in range(first, first + args.steps)]
+        return args.steps * args.batch_size / (time.perf_counter() - tic), made
+
+    batch_default, batches = batch_rate(1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        batch_one, _ = batch_rate(1 + args.steps)
 
     keras.utils.set_random_seed(0)
     model = build_model(args.architecture, recipe)
@@ -115,24 +126,32 @@ def main() -> None:
         model.train_on_batch(inputs, y)
     model_rate = args.steps * args.batch_size / (time.perf_counter() - tic)
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    model = build_model(args.architecture, recipe)
-    compile_model(model, config.learning_rate)
-    validation = ValidationSet(reader, split.val_rows[: 4 * args.batch_size], labels, recipe, args.batch_size)
-    fit = fit_model(model, stream, validation, config, log=print)
-    loop_rate = float(np.median([epoch["images_per_s"] for epoch in fit.history[1:]] or [fit.images_per_s]))
+    loops = {}
+    for blas_threads in (None, 1):  # BLAS default (a thread per core), then lenshunt's setting
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = build_model(args.architecture, recipe)
+        compile_model(model, config.learning_rate)
+        validation = ValidationSet(
+            reader, split.val_rows[: 4 * args.batch_size], labels, recipe, args.batch_size
+        )
+        fit = fit_model(model, stream, validation, config, log=print, blas_threads=blas_threads)
+        speeds = [epoch["images_per_s"] for epoch in fit.history[1:]] or [fit.images_per_s]
+        loops[blas_threads] = float(np.median(speeds))
 
     shape = recipe.input_shapes()
     print()
     print(record_header("Training throughput (CPU, TensorFlow backend)"))
     print(
-        "| model, input | batches alone | model alone (`train_on_batch`) | training loop (`fit`, streamed) |"
+        "| model, input | batches alone (BLAS default / 1 thread) | model alone (`train_on_batch`) "
+        "| training loop, BLAS default | training loop, BLAS 1 thread (lenshunt) |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     print(
-        f"| {args.architecture} {model.count_params()} weights, {shape}, batch {args.batch_size} "
-        f"| {batch_rate:.0f} images/s | {model_rate:.0f} images/s | {loop_rate:.0f} images/s |"
+        f"| {args.architecture} {model.count_params()} weights, {shape}, batch {args.batch_size}, "
+        f"{recipe.scaling}, observing augmentation {'on' if stream.observing else 'off'} "
+        f"| {batch_default:.0f} / {batch_one:.0f} images/s | {model_rate:.0f} images/s "
+        f"| {loops[None]:.0f} images/s | {loops[1]:.0f} images/s |"
     )
 
 

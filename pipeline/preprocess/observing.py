@@ -70,19 +70,24 @@ class ObservingAugment(BaseModel):
 
 
 def _fourier_blur_shift(images: Array, sigma_px: np.ndarray, shift_yx: np.ndarray) -> Array:
-    """Images ``(n, band, y, x)`` convolved with a Gaussian of ``sigma_px`` (n,) and shifted by (n, 2) px."""
+    """Images ``(n, band, y, x)`` convolved with a Gaussian of ``sigma_px`` (n,) and shifted by (n, 2) px.
+
+    The transfer function is separable, ``H = h_y(f_y) h_x(f_x)`` with
+    ``h(f) = exp(-2 pi^2 sigma^2 f^2 - 2 pi i f d)``, so it is applied as two 1-D factors.
+    """
     xp = array_namespace(images)
     n_y, n_x = images.shape[-2:]
-    freq_y = xp.asarray(np.fft.fftfreq(n_y), dtype=xp.float32)[:, None]
-    freq_x = xp.asarray(np.fft.rfftfreq(n_x), dtype=xp.float32)[None, :]
-    sigma = xp.asarray(sigma_px, dtype=xp.float32)[:, None, None, None]
-    d_y = xp.asarray(shift_yx[:, 0], dtype=xp.float32)[:, None, None, None]
-    d_x = xp.asarray(shift_yx[:, 1], dtype=xp.float32)[:, None, None, None]
-    gaussian = xp.exp(-2.0 * math.pi**2 * sigma**2 * (freq_y**2 + freq_x**2)).astype(xp.complex64)
-    phase = xp.exp(-2j * math.pi * (freq_y * d_y + freq_x * d_x)).astype(xp.complex64)
+
+    def factor(freq: np.ndarray, shift: np.ndarray) -> Array:
+        phase = -2.0 * np.pi**2 * sigma_px[:, None] ** 2 * freq**2 - 2j * np.pi * freq * shift[:, None]
+        return xp.asarray(np.exp(phase).astype(np.complex64))
+
+    h_y = factor(np.fft.fftfreq(n_y), shift_yx[:, 0])[:, None, :, None]
+    h_x = factor(np.fft.rfftfreq(n_x), shift_yx[:, 1])[:, None, None, :]
     fft = _fft_module(xp)
     spectrum = fft.rfft2(images, axes=(-2, -1))
-    spectrum *= gaussian * phase
+    spectrum *= h_y
+    spectrum *= h_x
     return fft.irfft2(spectrum, s=(n_y, n_x), axes=(-2, -1)).astype(xp.float32, copy=False)
 
 
@@ -142,12 +147,14 @@ def augment_observing(
             images = _fourier_blur_shift(images, blur_sigma, shift)
         noise_factor = np.exp(rng.uniform(0.0, math.log(settings.noise_factor_max), size=(n, n_band)))
         extra_sigma = sigma * xp.asarray(np.sqrt(noise_factor**2 - 1.0), dtype=xp.float32)
-        noise = xp.asarray(rng.standard_normal(images.shape, dtype=np.float32))
-        images = images + noise * extra_sigma[..., None, None]
         offset = xp.asarray(rng.uniform(-1.0, 1.0, size=(n, n_band)), dtype=xp.float32)
-        images = images + (offset * settings.sky_offset_sigma * sigma)[..., None, None]
         colour = 1.0 + rng.uniform(-settings.colour_jitter, settings.colour_jitter, size=(n, n_band))
         scale = xp.asarray(10.0 ** log_flux[:, None] * colour, dtype=xp.float32)
-        images = images * scale[..., None, None]
-        out[name] = xp.where(invalid, xp.float32(xp.nan), images)
+        noise = xp.asarray(rng.standard_normal(images.shape, dtype=np.float32))
+        noise *= extra_sigma[..., None, None]
+        images += noise  # images is a fresh array here (where / transform above)
+        images += (offset * settings.sky_offset_sigma * sigma)[..., None, None]
+        images *= scale[..., None, None]
+        images[invalid] = xp.float32(xp.nan)
+        out[name] = images
     return out

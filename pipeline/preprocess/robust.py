@@ -13,9 +13,9 @@ galaxy does not count as noise, then an asinh stretch in units of the noise,
 So the sky maps to 0, the noise to about +-0.1 (``softening`` 1, ``high`` 1000) and the
 brightest pixels to 1; multiplying a cutout by any positive factor or adding any constant
 leaves the result unchanged (tested). Lupton et al. (1999, AJ 118, 1406) introduced asinh
-magnitudes for exactly this dynamic range; the clipped median and MAD are what astropy's
-``sigma_clipped_stats(stdfunc="mad_std")`` computes, here batched over cutouts and bands on NumPy
-or CuPy (astropy loops per image on the CPU; a test checks the two agree).
+magnitudes for exactly this dynamic range; the clipped median and MAD are those of astropy's
+``sigma_clip(cenfunc="median", stdfunc="mad_std")`` then ``mad_std``, here batched over cutouts
+and bands on NumPy or CuPy (astropy loops per image on the CPU; a test checks the two agree).
 
 The statistics use at most ``max_pixels`` pixels per band (a regular sub-grid of the cutout),
 whose sampling error on the median is about 2.5 % of sigma (2,500 pixels) while keeping the
@@ -97,7 +97,7 @@ def cutout_statistics(
         Pixels per band the statistics use at most (a regular sub-grid, see module docstring).
     clip_iterations, clip_sigma : int, float
         Iterations of sigma clipping: pixels further than ``clip_sigma`` sigma from the median
-        are dropped and both are measured again, as astropy's ``sigma_clipped_stats`` does
+        are dropped and both are measured again, as astropy's ``sigma_clip`` does
         (default 2 iterations at 3 sigma: a central galaxy no longer inflates the noise).
 
     Returns

@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from pipeline.evaluation.metrics import auroc
 from pipeline.training.config import TrainConfig
@@ -268,6 +269,7 @@ def fit_model(
     *,
     checkpoint: Path | None = None,
     log: Log = print,
+    blas_threads: int | None = 1,
 ) -> FitResult:
     """Train a compiled ``model`` on ``stream``, validating on ``validation`` each epoch.
 
@@ -286,6 +288,11 @@ def fit_model(
         Path of the best-model ``.keras`` checkpoint.
     log
         Receives the epoch lines.
+    blas_threads
+        Threads NumPy's and SciPy's BLAS may use while training (None: their default, one per
+        core). Batch preparation calls BLAS (the resampling products); with one BLAS thread per
+        core, idle BLAS threads spin-wait on the cores TensorFlow's own pool needs, and training
+        ran 2 to 4 times slower than with 1 (measured: bench/RESULTS.md, Training).
 
     Returns
     -------
@@ -309,13 +316,14 @@ def fit_model(
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
-    history = model.fit(
-        batches,
-        epochs=config.epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=[FollowEpochs(batches), validator, progress],
-    )
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        history = model.fit(
+            batches,
+            epochs=config.epochs,
+            shuffle=False,
+            verbose=0,
+            callbacks=[FollowEpochs(batches), validator, progress],
+        )
     epochs = [
         {key: float(values[i]) for key, values in history.history.items()} for i in range(len(history.epoch))
     ]
