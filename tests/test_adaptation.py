@@ -72,7 +72,10 @@ def test_fine_tuning_refuses_a_bundle_of_another_layout(store, tmp_path, dask_cl
     source = write_set(euclid, tmp_path / "src", list(range(100000, 100008)), {})
     ingest(euclid, source, tmp_path / "euclid.zarr", dask_client)
     foreign = make_bundle(tmp_path / "euclid.zarr", tmp_path / "euclid-bundle")
-    with pytest.raises(TrainingError, match=r"--init .* lacks .*fine-tune on a store of the bundle's layout"):
+    with pytest.raises(
+        TrainingError,
+        match=r"--init .* has \(48, 48\) pixels, not \(200, 200\): fine-tune on a store of the bundle's layout",
+    ):
         train(store, tmp_path / "x", TrainConfig(init=str(foreign), **QUICK), log=lambda line: None)
     with pytest.raises(TrainingError, match=r"--init .*no model bundle"):
         train(
@@ -145,3 +148,22 @@ def test_train_flow_with_seeds_writes_an_ensemble(prefect_harness, store, tmp_pa
     assert [member.card.seed for member in bundle.members] == [4, 5]
     with pytest.raises(TrainingError, match="not both"):
         train_flow(str(store), str(tmp_path / "both"), seeds=2, k_folds=2, fold=None, **QUICK)
+
+
+def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble, tmp_path):  # noqa: F811
+    import shutil
+
+    from pipeline.training.domains import GOAL_AUROC_DROP, evaluate_domains
+
+    copy = tmp_path / "ens"
+    shutil.copytree(ensemble, copy)
+    report = evaluate_domains(copy, {"indomain": store, "again": store}, write=True, note="domain check")
+    assert report.reference == "indomain" and report.auroc_drop("again") == pytest.approx(0.0)
+    table = report.table()
+    assert "| again |" in table and "(reference)" in table and f"< {GOAL_AUROC_DROP}" in table
+    card = load_bundle(copy).card  # an ensemble's card lives in ensemble.json
+    assert card.metrics["max_auroc_drop"] == pytest.approx(0.0)
+    assert card.metrics["again_auroc"] == pytest.approx(report.metrics["again"].auroc)
+    assert card.notes.endswith("domain check")
+    with pytest.raises(ValueError, match="letters, digits and _"):
+        evaluate_domains(copy, {"bad-name": store})

@@ -122,3 +122,25 @@ def test_gpu_worker_environment_confines_each_worker_to_its_gpu():
     assert env["KERAS_BACKEND"] == "tensorflow"  # an explicit choice is kept
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     assert gpu_worker_environment({})["KERAS_BACKEND"] == "jax"
+
+
+def test_inputs_far_outside_the_training_range_are_reported(scored_setup):
+    """Raw counts (x 1e12) where a clip_minmax model saw fluxes: a warning per band; none when robust."""
+    from pipeline.models import load_bundle
+    from pipeline.scoring.inputs_check import input_range_warnings
+
+    _, _, store, bundle_path = scored_setup
+    recipe = load_bundle(bundle_path).recipe
+    assert recipe.scaling == "clip_minmax"
+    data = open_store(store)
+    groups = {group: data[group].values for group in recipe.groups}
+    flags = data["flags"].values
+    assert input_range_warnings(recipe, groups, flags) == []
+    counts = {group: images * 1e12 for group, images in groups.items()}
+    warnings = input_range_warnings(recipe, counts, flags)
+    assert [warning.split(":")[0] for warning in warnings] == ["band VIS", "band Y", "band J", "band H"]
+    assert all("raw counts where the model saw fluxes" in w and "--init" in w for w in warnings)
+    robust = recipe.model_copy(update={"scaling": "robust_asinh"})
+    assert input_range_warnings(robust, counts, flags) == []
+    blank = {group: np.zeros_like(images) for group, images in groups.items()}
+    assert all("no measurable noise" in warning for warning in input_range_warnings(robust, blank, flags))

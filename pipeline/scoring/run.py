@@ -22,9 +22,13 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.errors import BundleError, ConservationError, StoreError
+from pipeline.scoring.inputs_check import input_range_warnings
 from pipeline.scoring.region import score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.zarr_store import open_store, read_attributes
+
+INPUT_CHECK_OBJECTS = 256
+"""Objects (from the start of the store) whose statistics are compared with the model's training range."""
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
 
@@ -45,6 +49,7 @@ class ScoreRunResult:
     seconds_read: float = 0.0
     seconds_model: float = 0.0
     flag_counts: dict[str, int] = field(default_factory=dict)
+    input_warnings: list[str] = field(default_factory=list)
 
     @property
     def objects_per_second(self) -> float:
@@ -55,6 +60,7 @@ class ScoreRunResult:
             f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now "
             f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all\n"
             f"  catalog: {self.catalog_fits}\n           {self.catalog_parquet}"
+            + "".join(f"\n  WARNING: {warning}" for warning in self.input_warnings)
         )
 
 
@@ -175,6 +181,12 @@ def score_store(
 
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     n_objects = int(dataset.sizes["object"])
+    sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
+    input_warnings = input_range_warnings(
+        bundle.recipe,
+        {group: dataset[group][sample].values for group in bundle.recipe.groups},
+        dataset["flags"][sample].values,
+    )
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
     todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
@@ -230,7 +242,11 @@ def score_store(
         tta=tta,
         n_objects=n_objects,
         n_scored=n_scored,
-        extras={"batch_size": batch_size, "architecture": bundle.card.architecture},
+        extras={
+            "batch_size": batch_size,
+            "architecture": bundle.card.architecture,
+            **({"input_warnings": input_warnings} if input_warnings else {}),
+        },
     )
     written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
     return ScoreRunResult(
@@ -245,6 +261,7 @@ def score_store(
         seconds=time.perf_counter() - started,
         seconds_read=seconds_read,
         seconds_model=seconds_model,
+        input_warnings=input_warnings,
     )
 
 

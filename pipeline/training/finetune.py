@@ -25,17 +25,19 @@ from typing import Any
 
 from pipeline.errors import BundleError
 from pipeline.training.config import TrainingError
+from schemas.layout import Layout
 
 Log = Callable[[str], None]
 
 
-def init_recipe(init: str | Path, layout_name: str, store_groups: dict[str, tuple[str, ...]]):
+def init_recipe(init: str | Path, layout: Layout):
     """The recipe of the bundle at ``init``, checked against the training store's layout.
 
     Raises
     ------
     TrainingError
-        When the bundle cannot be opened, is an ensemble, or reads groups or bands the store lacks.
+        When the bundle cannot be opened, is an ensemble, or reads groups, bands or image sizes
+        the store's layout does not have.
     """
     from pipeline.models.bundle import ModelBundle, load_bundle
 
@@ -49,12 +51,19 @@ def init_recipe(init: str | Path, layout_name: str, store_groups: dict[str, tupl
         )
     recipe = bundle.recipe
     for group, bands in recipe.groups.items():
-        missing = [band for band in bands if band not in store_groups.get(group, ())]
-        if missing:
+        members = layout.groups.get(group, ())
+        missing = [band for band in bands if band not in members]
+        shape = layout.group_shape(group) if members else None
+        if missing or shape != tuple(recipe.group_shapes[group]):
+            what = (
+                f"lacks bands {missing}"
+                if missing
+                else f"has {shape} pixels, not {recipe.group_shapes[group]}"
+            )
             raise TrainingError(
-                f"--init {init} reads group {group!r} bands {list(bands)}, but the training store "
-                f"(layout {layout_name}) lacks {missing}: fine-tune on a store of the bundle's layout "
-                f"({recipe.layout})"
+                f"--init {init} reads group {group!r} (bands {list(bands)}, "
+                f"{recipe.group_shapes[group]} pixels), but the training store's layout {layout.name} "
+                f"{what}: fine-tune on a store of the bundle's layout ({recipe.layout})"
             )
     return recipe
 

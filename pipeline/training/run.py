@@ -123,7 +123,7 @@ def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Re
     """
     layout = store_layout(read_attributes(store))
     if config.init is not None:
-        return init_recipe(config.init, layout.name, dict(layout.groups))
+        return init_recipe(config.init, layout)
     dataset = open_store(store, chunks=None)
     groups = list(layout.groups)
     block_rows = store_block_rows(dataset, groups)
