@@ -22,7 +22,8 @@ def _compress(path, form):
         path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
     elif form == "fz":
         with fits.open(path) as hdus:
-            tiled = fits.CompImageHDU(hdus[0].data, hdus[0].header, compression_type="GZIP_2", quantize_level=0.0)
+            lossless = {"compression_type": "GZIP_2", "quantize_level": 0.0}
+            tiled = fits.CompImageHDU(hdus[0].data, hdus[0].header, **lossless)
             fits.HDUList([fits.PrimaryHDU(), tiled]).writeto(path.with_name(path.name + ".fz"))
     elif form == "bz2":
         import bz2
