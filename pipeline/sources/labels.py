@@ -149,7 +149,7 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
     columns = [column for column in table.columns if column != "_line"]
     rows = table[columns].reset_index(drop=True)
     labels = _evaluate(rule, rows, layout).astype(np.int8)
-    needed = [column for column in rule_columns(rule) if column in rows.columns]
+    needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
     missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
     if missing.any():
         labels[missing] = _probe(rule, rows[missing], needed, layout)

@@ -216,7 +216,9 @@ def ingest(
     """
     started = time.perf_counter()
     store = Path(store)
+    manifest = None
     if not (store / "zarr.json").exists():
+        manifest = discover(layout, source)  # a source without cutouts fails before a store exists
         create_store(store, layout, source=str(source), chunk_objects=chunk_objects)
     attributes = read_attributes(store)
     if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
@@ -226,7 +228,7 @@ def ingest(
         )
     report = IngestReport(store=str(store), source=str(source), layout=layout.name)
     report.n_before = attributes.n_objects
-    manifest = discover(layout, source)
+    manifest = manifest if manifest is not None else discover(layout, source)
     report.n_discovered = len(manifest)
     report.ignored_files = manifest.ignored_lines()
 
