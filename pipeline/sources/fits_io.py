@@ -40,6 +40,7 @@ from schemas.layout import CoordinateSpec
 _CFITSIO_PLAIN = re.compile(r"^/[A-Za-z0-9_./,=@%-]*$")
 _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
+_ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
 # Header keys that describe the data and are never inherited from the primary header.
 _NOT_INHERITED = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS|BSCALE|BZERO|BLANK|BUNIT|"
@@ -116,7 +117,9 @@ def read_band(
     """
     if path is None:
         return BandRead(None, Flag.MISSING_FILE, "missing file")
-    path = os.path.abspath(os.fspath(path))
+    path = os.fspath(path)
+    if not os.path.isabs(path):
+        path = os.path.abspath(path)
     try:
         size = os.path.getsize(path)
     except OSError:
@@ -161,8 +164,8 @@ def _decode(
     data = np.asarray(found.data).reshape(dims)
     image, flags, reasons = clean_pixels(data, masked_value, nulls_are_nan=found.integer)
     if position and math.isnan(ra_deg):
-        flags |= Flag.NO_COORDINATES
-    if flags & Flag.ALL_NONFINITE:
+        flags |= _NO_COORDINATES
+    if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
     return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -34,6 +35,15 @@ _PROJECTIONS = frozenset(
         *("HPX", "XPH"),
     }
 )
+# Cards that define a WCS besides CRPIX (cache key), and distortions in absolute pixels (no cache).
+_WCS_CARD = re.compile(
+    r"^(CTYPE|CRVAL|CDELT|CUNIT|CROTA|CD\d|PC\d|PV\d|PS\d|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|"
+    r"EPOCH|WCSAXES|MJD|DATE|A_|B_|AP_|BP_|RESTFR|RESTWAV|SPECSYS|SSYSOBS|OBSGEO|VELREF|TIMESYS)"
+)
+_ABSOLUTE_PIXEL = re.compile(r"^(CPDIS|CQDIS|D2IM|DP\d|DQ\d)")
+_WCS_CACHE: dict[tuple, tuple] = {}
+_WCS_CACHE_SIZE = 256
+_WCS_LOCK = threading.Lock()
 _DISTORTION = re.compile(r"^(PV\d|PS\d|A_|B_|AP_|BP_|DP\d|DQ\d|CPDIS|CQDIS|D2IMDIS)")
 
 
@@ -85,12 +95,52 @@ def sky_position(
 def wcs_centre(header: Mapping, shape: tuple[int, int]) -> tuple[float, float]:
     """ICRS (ra, dec) in degrees of the centre of an image of ``shape`` through its celestial WCS.
 
+    Distortions (SIP, lookup tables) are applied (``all_pix2world``). Cutouts of one tile share
+    every WCS card but ``CRPIX``, and pixel coordinates enter a WCS only as offsets from
+    ``CRPIX`` (lookup-table distortions aside), so the WCS built for one such header serves the
+    others at the shifted pixel: building an astropy WCS (about 0.9 ms) is done once per tile.
+
     Raises
     ------
     ValueError
         If the header has no usable celestial WCS (the message says what is wrong).
     """
     from astropy.coordinates import ICRS, SkyCoord
+
+    cards = _cards(header)
+    key = None
+    if not any(_ABSOLUTE_PIXEL.match(name) for name in cards) and "CTYPE3" not in cards:
+        key = tuple((name, repr(value)) for name, value in cards.items() if _WCS_CARD.match(name))
+    crpix = (_number(cards.get("CRPIX1", 0.0)), _number(cards.get("CRPIX2", 0.0)))
+    entry = _WCS_CACHE.get(key) if key is not None else None
+    if entry is None:
+        entry = _celestial_wcs(header, crpix)
+        if key is not None:
+            if len(_WCS_CACHE) >= _WCS_CACHE_SIZE:
+                _WCS_CACHE.clear()
+            _WCS_CACHE[key] = entry
+    wcs, frame, built_crpix = entry
+    if isinstance(frame, ValueError):
+        raise frame
+    ny, nx = shape
+    pixel = [(nx - 1) / 2.0 + built_crpix[0] - crpix[0], (ny - 1) / 2.0 + built_crpix[1] - crpix[1]]
+    with warnings.catch_warnings(), _WCS_LOCK:  # one WCS object may serve several threads
+        warnings.simplefilter("ignore")
+        try:
+            world = wcs.all_pix2world([pixel], 0)[0]
+        except Exception as exc:  # wcslib raises many types on malformed cards
+            raise ValueError(f"an invalid WCS ({type(exc).__name__})") from exc
+        lng, lat = float(world[wcs.wcs.lng]), float(world[wcs.wcs.lat])
+        if not (math.isfinite(lng) and math.isfinite(lat) and -90.0 <= lat <= 90.0):
+            raise ValueError("a WCS without a finite centre")
+        if not isinstance(frame, ICRS):
+            icrs = SkyCoord(lng, lat, unit="deg", frame=frame).icrs
+            lng, lat = float(icrs.ra.deg), float(icrs.dec.deg)
+    return lng % 360.0, lat
+
+
+def _celestial_wcs(header, crpix: tuple[float, float]):
+    """(celestial astropy WCS, its frame or the ValueError saying why there is none, CRPIX)."""
     from astropy.io import fits
     from astropy.wcs import WCS
     from astropy.wcs.utils import wcs_to_celestial_frame
@@ -101,22 +151,32 @@ def wcs_centre(header: Mapping, shape: tuple[int, int]) -> tuple[float, float]:
         try:
             wcs = WCS(astropy_header, relax=True, fix=True).celestial
         except Exception as exc:  # wcslib raises many types on malformed cards
-            raise ValueError(f"an invalid WCS ({type(exc).__name__})") from exc
+            return None, ValueError(f"an invalid WCS ({type(exc).__name__})"), crpix
         if not wcs.has_celestial or wcs.naxis != 2:
-            raise ValueError("no celestial WCS")
-        ny, nx = shape
-        world = wcs.wcs_pix2world([[(nx - 1) / 2.0, (ny - 1) / 2.0]], 0)[0]
-        lng, lat = float(world[wcs.wcs.lng]), float(world[wcs.wcs.lat])
-        if not (math.isfinite(lng) and math.isfinite(lat) and -90.0 <= lat <= 90.0):
-            raise ValueError("a WCS without a finite centre")
+            return None, ValueError("no celestial WCS"), crpix
         try:
             frame = wcs_to_celestial_frame(wcs)
-        except ValueError as exc:
-            raise ValueError("a WCS in an unknown celestial frame") from exc
-        if not isinstance(frame, ICRS):
-            icrs = SkyCoord(lng, lat, unit="deg", frame=frame).icrs
-            lng, lat = float(icrs.ra.deg), float(icrs.dec.deg)
-    return lng % 360.0, lat
+        except ValueError:
+            return None, ValueError("a WCS in an unknown celestial frame"), crpix
+    return wcs, frame, crpix
+
+
+def _cards(header) -> dict[str, object]:
+    """Keyword -> value of a header (astropy or fitsio)."""
+    if hasattr(header, "records"):
+        return {
+            str(record["name"]).upper(): record.get("value")
+            for record in header.records()
+            if record.get("name")
+        }
+    return {str(card.keyword).upper(): card.value for card in header.cards if card.keyword}
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _centred_icrs_crval(header: Mapping, shape: tuple[int, int]) -> tuple[float, float] | None:
