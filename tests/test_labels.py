@@ -82,3 +82,22 @@ def test_unreadable_catalog_and_missing_id_column(tmp_path):
     (tmp_path / "image_catalog_x.csv").write_text("id,n_source_im\n1,2\n")
     with pytest.raises(CatalogFormatError, match="no id column 'ID'"):
         labels_for(EUCLID, np.array([1]), tmp_path)
+
+
+def test_spreadsheet_byte_order_mark_and_separator(tmp_path):
+    path = tmp_path / "image_catalog_excel.csv"
+    path.write_text(
+        "\ufeffID,n_source_im,mag_eff,n_pix_source\r\n100001,2,3.0,50\r\n,,,\r\n", encoding="utf-8"
+    )
+    np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001]), tmp_path)[0], [1])
+    path.write_text("ID;n_source_im;mag_eff;n_pix_source\n100001;2;3.0;50\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    assert f"{path} line 1:" in str(caught.value) and "separated by ';'" in str(caught.value)
+
+
+def test_rule_failing_on_the_catalog_names_file_and_fix(tmp_path):
+    path = _catalog(tmp_path, "100001,2\n", header="ID,n_source\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    assert str(path) in str(caught.value) and "--catalog" in str(caught.value)

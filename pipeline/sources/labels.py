@@ -22,6 +22,7 @@ Objects absent from the catalog are labelled -1.
 from __future__ import annotations
 
 import ast
+import io
 import itertools
 import math
 import os
@@ -82,20 +83,28 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     if spec is None:
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
     try:
-        text = Path(path).read_text(errors="strict")
-        table = pd.read_csv(path, comment=spec.comment, skipinitialspace=True, dtype=str)
+        text = Path(path).read_text(encoding="utf-8-sig")  # spreadsheets may write a BOM
+        table = pd.read_csv(
+            io.StringIO(text), comment=spec.comment, skipinitialspace=True, dtype=str, skip_blank_lines=True
+        )
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CatalogFormatError(
             f"label catalog {path} is unreadable: {exc}. It must be a comma-separated text file with "
             f"a header line; pass another file with --catalog or fix this one."
         ) from exc
     table.columns = [str(column).strip() for column in table.columns]
+    header_line, data_lines = _data_lines(text, spec.comment, len(table))
     if spec.id_column not in table.columns:
-        raise CatalogFormatError(
-            f"label catalog {path} has no id column {spec.id_column!r}; columns: {list(table.columns)}. "
-            f"Its header line must name the id column {spec.id_column!r}."
+        separator = next(
+            (sep for sep in (";", "\t", "|") if len(table.columns) == 1 and sep in table.columns[0]), None
         )
-    table["_line"] = _data_lines(text, spec.comment, len(table))
+        hint = f" It seems separated by {separator!r}: save it comma-separated." if separator else ""
+        raise CatalogFormatError(
+            f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
+            f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
+            + hint
+        )
+    table["_line"] = data_lines
     raw_ids = table[spec.id_column].str.strip()
     no_id = raw_ids.isna() | (raw_ids == "")
     notes = []
@@ -148,7 +157,7 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
     rule = layout.catalog.label_rule
     columns = [column for column in table.columns if column != "_line"]
     rows = table[columns].reset_index(drop=True)
-    labels = _evaluate(rule, rows, layout).astype(np.int8)
+    labels = _evaluate(rule, rows, layout, path).astype(np.int8)
     needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
     missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
     if missing.any():
@@ -219,14 +228,15 @@ def rule_columns(rule: str) -> set[str]:
     return names | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout) -> np.ndarray:
+def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:
     """1 where ``rule`` holds, else 0, for each row (positional)."""
     try:
         hits = rows.query(rule).index
     except Exception as exc:  # pandas raises many types for a bad expression or column
         raise CatalogFormatError(
-            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog: {exc}. "
-            f"Catalog columns: {list(rows.columns)}"
+            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {exc}. "
+            f"Catalog columns: {list(rows.columns)}; pass the right catalog with --catalog, or a layout "
+            "whose label_rule names these columns."
         ) from exc
     labels = np.zeros(len(rows), dtype=np.int8)
     labels[rows.index.get_indexer(hits)] = 1
@@ -276,19 +286,24 @@ def _rule_numbers(rule: str) -> set[float]:
     return numbers
 
 
-def _data_lines(text: str, comment: str, n_rows: int) -> list[int]:
-    """File line (1-based) of each data row as pandas reads them; data row numbers if unsure."""
+def _data_lines(text: str, comment: str, n_rows: int) -> tuple[int, list[int]]:
+    """File line (1-based) of the header and of each data row as pandas reads them.
+
+    Falls back to counting data rows from the header when the file has quoted line breaks.
+    """
     lines = []
-    header_seen = False
+    header = 0
     for number, line in enumerate(text.splitlines(), start=1):
         content = line.split(comment, 1)[0] if comment else line
         if not content.strip():
             continue
-        if not header_seen:
-            header_seen = True
+        if not header:
+            header = number
             continue
         lines.append(number)
-    return lines if len(lines) == n_rows else list(range(1, n_rows + 1))
+    if len(lines) != n_rows:
+        lines = list(range(header + 1, header + 1 + n_rows))
+    return header, lines
 
 
 def _lines(lines) -> str:
