@@ -128,11 +128,11 @@ def read_band(
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:
         try:
-            found = _read_fitsio(path, size)
+            found = _read_fitsio(path, size, tuple(expected_shape))
         except _VerdictError:
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides
-            found = _read_astropy(path)
+            found = _read_astropy(path, tuple(expected_shape))
         return _decode(found, expected_shape, masked_value, coordinates, position)
     except _VerdictError as verdict:
         return BandRead(None, verdict.flag, verdict.reason)
@@ -147,9 +147,7 @@ def _decode(
     coordinates: tuple[CoordinateSpec, ...],
     position: bool,
 ) -> BandRead:
-    dims = found.dims
-    if len(dims) > 2 and all(n == 1 for n in dims[:-2]):
-        dims = dims[-2:]  # degenerate axes (NAXIS3 = 1, ...)
+    dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
     problem = None
     if position:
@@ -203,7 +201,7 @@ def clean_pixels(
     return np.ascontiguousarray(image), flags, reasons
 
 
-def _read_fitsio(path: str, size: int) -> _Found:
+def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
     """The fast reader; raises _UseAstropyError (or anything) to hand over, _VerdictError to conclude."""
     import fitsio
 
@@ -229,6 +227,8 @@ def _read_fitsio(path: str, size: int) -> _Found:
             if index > 0 and _true(header.get("INHERIT")):
                 primary = fits[0].read_header()
             found = _Found(header, tuple(int(n) for n in hdu.get_dims()), bitpix > 0, primary=primary)
+            if _image_dims(found.dims) != expected:
+                return found  # WRONG_SHAPE: the pixels are not read
             try:
                 found.data = hdu.read()
             except OSError:
@@ -241,7 +241,7 @@ def _read_fitsio(path: str, size: int) -> _Found:
             os.close(descriptor)
 
 
-def _read_astropy(path: str) -> _Found:
+def _read_astropy(path: str, expected: tuple[int, int]) -> _Found:
     """The general reader (file object, so no path syntax); raises _VerdictError for a bad file."""
     from astropy.io import fits
 
@@ -268,6 +268,8 @@ def _read_astropy(path: str) -> _Found:
                 header = image.header
                 primary = hdus[0].header if image is not hdus[0] and _true(header.get("INHERIT")) else None
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
+                if _image_dims(found.dims) != expected:
+                    return found  # WRONG_SHAPE: the pixels are not read
                 try:
                     found.data = np.array(image.data)
                 except (ValueError, EOFError, OSError) as exc:
@@ -275,6 +277,13 @@ def _read_astropy(path: str) -> _Found:
                         raise _VerdictError(Flag.TRUNCATED, "truncated file") from exc
                     raise _VerdictError(Flag.UNREADABLE, f"unreadable data ({_describe(exc)})") from exc
                 return found
+
+
+def _image_dims(dims: tuple[int, ...]) -> tuple[int, ...]:
+    """The image's (ny, nx) when extra axes are degenerate (NAXIS3 = 1, ...); else ``dims``."""
+    if len(dims) > 2 and all(n == 1 for n in dims[:-2]):
+        return tuple(dims[-2:])
+    return tuple(dims)
 
 
 def _first_image_hdu(fits) -> int | None:
