@@ -23,7 +23,7 @@ class Flag(enum.IntFlag):
     MISSING_FILE = 1 << 0
     """The band's file does not exist."""
     UNREADABLE = 1 << 1
-    """The file exists but is empty, not FITS, or has no image HDU."""
+    """The file exists but is empty, not FITS, has no image HDU, or failed to read (any error)."""
     TRUNCATED = 1 << 2
     """The file ends before its declared data does."""
     WRONG_SHAPE = 1 << 3
@@ -35,9 +35,15 @@ class Flag(enum.IntFlag):
     MASKED_PIXELS = 1 << 6
     """Some pixels carry the layout's masked value (kept as NaN in the store)."""
     NO_COORDINATES = 1 << 7
-    """No sky position was found in the header (ra and dec are NaN)."""
+    """No sky position: no position cards and no usable celestial WCS (ra and dec are NaN).
+
+    On an object: no band gave one. On a band: that band was searched (bands are searched in
+    layout order until one gives a position) and had none."""
     DUPLICATE_ID = 1 << 8
     """The object id matched more than one file for a band; the first in sorted order was used."""
+    NULL_PIXELS = 1 << 9
+    """Some pixels of an integer image are the file's null value (FITS ``BLANK``, or ``BLANK``/
+    ``ZBLANK`` of a tile-compressed image); they are kept as NaN in the store."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -62,14 +68,15 @@ def documentation() -> dict[str, str]:
 
 _DOCS = {
     "MISSING_FILE": "band file missing",
-    "UNREADABLE": "band file empty, not FITS or without an image",
+    "UNREADABLE": "band file empty, not FITS, without an image, or failing to read",
     "TRUNCATED": "band file truncated",
     "WRONG_SHAPE": "band image shape differs from the layout",
     "ALL_NONFINITE": "every pixel of a band is NaN or infinite",
     "SOME_NONFINITE": "some pixels NaN or infinite",
     "MASKED_PIXELS": "some pixels masked (layout masked value)",
-    "NO_COORDINATES": "no sky position in the header",
+    "NO_COORDINATES": "no sky position: no position cards and no celestial WCS",
     "DUPLICATE_ID": "object id matched several files of a band",
+    "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
 }

@@ -67,11 +67,19 @@ def test_coordinates_in_degrees_and_radians(tmp_path):
     fits.PrimaryHDU(_image(), header=header).writeto(tmp_path / "rad.fits")
     result = read_band(tmp_path / "rad.fits", (66, 66), coordinates=RAD)
     assert (result.ra_deg, result.dec_deg) == (pytest.approx(350.0), pytest.approx(20.0))
+    # CRVAL without a celestial CTYPE is no sky position (FITS defaults CTYPE to linear).
     header = fits.Header({"CRVAL1": 150.5, "CRVAL2": 2.25})
+    fits.PrimaryHDU(_image(), header=header).writeto(tmp_path / "crval.fits")
+    result = read_band(tmp_path / "crval.fits", (66, 66), coordinates=RAD)
+    assert result.flags == Flag.NO_COORDINATES and math.isnan(result.ra_deg)
+    assert "no celestial WCS" in result.position_problem
+    # A celestial WCS centred on the image gives its CRVAL, with or without a CRVAL spec.
+    header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 33.5, "CRPIX2": 33.5})
+    header.update({"CDELT1": -1e-4, "CDELT2": 1e-4})
     fits.PrimaryHDU(_image(), header=header).writeto(tmp_path / "wcs.fits")
-    result = read_band(tmp_path / "wcs.fits", (66, 66), coordinates=RAD)
-    assert (result.ra_deg, result.dec_deg) == (150.5, 2.25)
-    assert read_band(tmp_path / "wcs.fits", (66, 66), coordinates=DEG).flags == Flag.NO_COORDINATES
+    for coordinates in (RAD, DEG):
+        result = read_band(tmp_path / "wcs.fits", (66, 66), coordinates=coordinates)
+        assert (result.ra_deg, result.dec_deg, result.flags) == (150.5, 2.25, 0)
 
 
 @pytest.mark.parametrize(
@@ -94,8 +102,15 @@ def test_coordinates_in_degrees_and_radians(tmp_path):
         (
             lambda p: fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU()]).writeto(p),
             Flag.UNREADABLE,
-            "no 2-D",
+            "no image HDU",
         ),
+        (lambda p: p.write_bytes(PNG), Flag.UNREADABLE, "not a FITS file"),
+        (lambda p: _without_end_card(p), Flag.UNREADABLE, "not a FITS file"),
+        (lambda p: p.write_bytes(b"SIMPLE  = T" + b" " * 69 + b"END" + b" " * 2877), Flag.UNREADABLE, ""),
+        (lambda p: p.write_bytes(bytes(range(256)) * 40), Flag.UNREADABLE, "not a FITS file"),
+        (lambda p: p.mkdir(), Flag.UNREADABLE, ""),
+        (lambda p: _bad_bitpix(p), Flag.UNREADABLE, ""),
+        (lambda p: fits.PrimaryHDU(_image((3, 66, 66))).writeto(p), Flag.WRONG_SHAPE, "3 axes"),
     ],
 )
 def test_bad_files_become_flags(tmp_path, make, flag, reason):
@@ -105,6 +120,23 @@ def test_bad_files_become_flags(tmp_path, make, flag, reason):
     assert result.image is None
     assert result.flags & flag
     assert reason in result.reason
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+
+
+def _without_end_card(path):
+    """A FITS file whose header lacks its END card: cfitsio's reader raised UnicodeDecodeError."""
+    header = fits.PrimaryHDU(_image()).header.tostring()
+    path.write_bytes(header.replace("END" + " " * 77, " " * 80).encode() + _image().astype(">f4").tobytes())
+
+
+def _bad_bitpix(path):
+    fits.PrimaryHDU(_image()).writeto(path)
+    data = bytearray(path.read_bytes())
+    card = data.index(b"BITPIX")
+    data[card : card + 80] = b"BITPIX  =                   17".ljust(80)
+    path.write_bytes(bytes(data))
 
 
 def _truncate(path):
@@ -122,3 +154,125 @@ def test_partial_nan_and_masked_pixels_are_kept_as_nan(tmp_path):
     assert result.flags == Flag.SOME_NONFINITE | Flag.MASKED_PIXELS | Flag.NO_COORDINATES
     assert np.isnan(result.image).sum() == 5 + 4
     assert np.isfinite(result.image[50, 50])
+
+
+def _with_position(hdu):
+    hdu.header["RA"], hdu.header["DEC"] = 150.0, 2.0
+    return hdu
+
+
+@pytest.mark.parametrize(
+    ("bitpix_dtype", "bscale", "bzero", "blank"),
+    [
+        (np.int16, None, None, -32768),
+        (np.int16, 1e-13, 5e-12, -32768),
+        (np.int16, 2.0, 10.0, -32768),
+        (np.int32, None, None, -2147483648),
+        (np.int32, 0.5, -3.0, -999),
+        (np.uint8, 0.1, 0.0, 255),
+    ],
+)
+def test_null_pixels_of_integer_images_become_nan(tmp_path, bitpix_dtype, bscale, bzero, blank):
+    counts = (np.arange(66 * 66) % 200).reshape(66, 66).astype(bitpix_dtype)
+    counts[3, 4] = counts[10, :7] = blank
+    hdu = _with_position(fits.PrimaryHDU(counts))
+    hdu.header["BLANK"] = blank
+    if bscale is not None:
+        hdu.header["BSCALE"], hdu.header["BZERO"] = bscale, bzero
+    hdu.writeto(tmp_path / "blank.fits", output_verify="silentfix")
+    result = read_band(tmp_path / "blank.fits", (66, 66), coordinates=DEG)
+    assert result.flags == Flag.NULL_PIXELS
+    assert "null pixels (BLANK)" in result.extra_reasons
+    null = counts == blank
+    assert np.isnan(result.image[null]).all() and null.sum() == 8
+    expected = counts.astype(np.float64) * (bscale or 1.0) + (bzero or 0.0)
+    np.testing.assert_allclose(result.image[~null], expected[~null], rtol=1e-6)
+
+
+def test_null_pixels_of_tile_compressed_integer_images(tmp_path):
+    counts = np.arange(66 * 66, dtype=np.int16).reshape(66, 66)
+    counts[0, 0] = -32768
+    compressed = fits.CompImageHDU(counts, compression_type="RICE_1")
+    compressed.header["BLANK"] = -32768
+    _with_position(compressed)
+    fits.HDUList([fits.PrimaryHDU(), compressed]).writeto(tmp_path / "blank.fits.fz")
+    result = read_band(tmp_path / "blank.fits.fz", (66, 66), coordinates=DEG)
+    assert result.flags == Flag.NULL_PIXELS and np.isnan(result.image[0, 0])
+    np.testing.assert_array_equal(result.image.ravel()[1:], counts.ravel()[1:])
+    # Every pixel null: no usable image, flagged as such.
+    hdu = _with_position(fits.PrimaryHDU(np.full((66, 66), -1, np.int16)))
+    hdu.header["BLANK"] = -1
+    hdu.writeto(tmp_path / "all.fits")
+    result = read_band(tmp_path / "all.fits", (66, 66), coordinates=DEG)
+    assert result.image is None and result.flags == Flag.NULL_PIXELS | Flag.ALL_NONFINITE
+
+
+def test_integer_image_without_blank_keeps_every_value(tmp_path):
+    counts = np.full((66, 66), -32768, np.int16)
+    _with_position(fits.PrimaryHDU(counts)).writeto(tmp_path / "plain.fits")
+    result = read_band(tmp_path / "plain.fits", (66, 66), coordinates=DEG)
+    assert result.flags == 0 and (result.image == -32768).all()
+
+
+def test_degenerate_axes_and_inherited_header(tmp_path):
+    image = _image()
+    fits.PrimaryHDU(image[np.newaxis, np.newaxis]).writeto(tmp_path / "degenerate.fits")
+    result = read_band(tmp_path / "degenerate.fits", (66, 66))
+    assert result.flags == Flag.NO_COORDINATES
+    np.testing.assert_array_equal(result.image, image)
+    # INHERIT = T: the extension's position comes from the primary header.
+    primary = fits.PrimaryHDU(header=fits.Header({"RA": 12.5, "DEC": -4.0}))
+    extension = fits.ImageHDU(image, header=fits.Header({"INHERIT": True}))
+    fits.HDUList([primary, extension]).writeto(tmp_path / "inherit.fits")
+    result = read_band(tmp_path / "inherit.fits", (66, 66), coordinates=DEG)
+    assert (result.ra_deg, result.dec_deg, result.flags) == (12.5, -4.0, 0)
+    extension.header["INHERIT"] = False
+    fits.HDUList([primary, extension]).writeto(tmp_path / "no-inherit.fits")
+    assert read_band(tmp_path / "no-inherit.fits", (66, 66), coordinates=DEG).flags == Flag.NO_COORDINATES
+
+
+@pytest.mark.parametrize(
+    "directory",
+    [
+        *("sglc2 [copy]", "a(1)", "x+1", "!bang", "~tilde", "with space", "ünï", "mem:", "http:"),
+        *("a[1:2]", "$HOME", "-"),
+    ],
+)
+def test_any_legal_path_reads(tmp_path, directory):
+    image = _image()
+    path = tmp_path / directory / "imageEUC_Y-100001.fits"
+    path.parent.mkdir()
+    _with_position(fits.PrimaryHDU(image)).writeto(path)
+    result = read_band(path, (66, 66), coordinates=DEG)
+    assert (result.flags, result.ra_deg) == (0, 150.0)
+    np.testing.assert_array_equal(result.image, image)
+
+
+def test_compressed_files_read_equal_to_plain(tmp_path):
+    import bz2
+    import gzip
+
+    image = _image()
+    _with_position(fits.PrimaryHDU(image)).writeto(tmp_path / "plain.fits")
+    raw = (tmp_path / "plain.fits").read_bytes()
+    (tmp_path / "a.fits.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "a.fits.bz2").write_bytes(bz2.compress(raw))
+    tiled = _with_position(fits.CompImageHDU(image, compression_type="GZIP_2", quantize_level=0.0))
+    fits.HDUList([fits.PrimaryHDU(), tiled]).writeto(tmp_path / "a.fits.fz")
+    (tmp_path / "a.fits.fz.gz").write_bytes(gzip.compress((tmp_path / "a.fits.fz").read_bytes()))
+    (tmp_path / "[b].fits.gz").write_bytes(gzip.compress(raw))
+    plain = read_band(tmp_path / "plain.fits", (66, 66), coordinates=DEG)
+    for name in ["a.fits.gz", "a.fits.bz2", "a.fits.fz", "a.fits.fz.gz", "[b].fits.gz"]:
+        result = read_band(tmp_path / name, (66, 66), coordinates=DEG)
+        assert (result.flags, result.ra_deg, result.dec_deg) == (0, 150.0, 2.0), name
+        np.testing.assert_array_equal(result.image, plain.image)
+
+
+def test_truncated_compressed_file_is_flagged(tmp_path):
+    import gzip
+
+    fits.PrimaryHDU(_image()).writeto(tmp_path / "plain.fits")
+    data = gzip.compress((tmp_path / "plain.fits").read_bytes())
+    (tmp_path / "cut.fits.gz").write_bytes(data[: len(data) // 2])
+    result = read_band(tmp_path / "cut.fits.gz", (66, 66))
+    assert result.image is None and result.flags & (Flag.TRUNCATED | Flag.UNREADABLE)

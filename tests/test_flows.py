@@ -37,7 +37,9 @@ def test_ingest_then_score_flows(prefect_harness, labelled_set, tmp_path):
     _, source, ids = labelled_set
     store = tmp_path / "store.zarr"
     report = ingest_flow(str(source), str(store), layout="euclid-sglc2", n_workers=1, chunk_objects=16)
-    assert report.n_added == len(ids) and report.reasons == {"H: not a FITS file": 1}
+    assert report.n_added == len(ids) and report.reasons == {
+        "H: not a FITS file (OSError: No SIMPLE card found)": 1
+    }
     bundle = make_bundle(store, tmp_path / "bundle")
     result = score_flow(str(store), str(tmp_path / "out"), model=str(bundle), n_workers=1, batch_size=16)
     assert result.n_objects == len(ids) and result.n_scored == len(ids) - 1

@@ -18,7 +18,7 @@ from cutouts import band_file, cutout_image, sky, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.sources import discover, labels_for
+from pipeline.sources import NoCutoutsError, discover, labels_for
 from pipeline.store.ingestion import ingest, ingest_region, plan_regions, start_plan
 from pipeline.store.zarr_store import open_store, read_attributes, update_attributes
 from schemas.layout import load_layout
@@ -85,10 +85,10 @@ def test_ingest_conserves_flags_and_labels(euclid_set, tmp_path, dask_client):
         "J: missing file": 1,
         "H: missing file": 1,
         "J: empty file": 1,
-        "H: not a FITS file": 1,
+        "H: not a FITS file (OSError: No SIMPLE card found)": 1,
         "VIS: truncated file": 1,
         "Y: shape (60, 60) != (66, 66)": 1,
-        "VIS: all pixels NaN or masked": 1,
+        "VIS: all pixels NaN, null or masked": 1,
     }
     # Per-band flags say which band was bad.
     band_flags = store["band_flags"].sel(band="Y").values
@@ -237,3 +237,112 @@ def test_store_errors_are_clear(tmp_path, euclid_set, dask_client):
 def test_wrong_layout_for_source_is_reported(tmp_path, euclid_set, dask_client):
     with pytest.raises(FileNotFoundError, match="no band directory of layout 'sglc1-space'"):
         ingest(load_layout("sglc1-space"), euclid_set, tmp_path / "x.zarr", dask_client)
+
+
+def _real_directory(root: Path) -> dict:
+    """A set as found in the wild, under a directory cfitsio misparses; returns what to expect."""
+    import gzip
+
+    from astropy.nddata import Cutout2D
+    from astropy.wcs import WCS
+
+    ids = list(range(300000, 300012))
+    write_set(EUCLID, root, ids)
+    # 300001: a PNG saved under a .fits name; 300002: a FITS file without its END card
+    band_file(EUCLID, root, 300001, "VIS").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
+    header = fits.PrimaryHDU(np.zeros((66, 66), "f4")).header.tostring().replace("END" + " " * 77, " " * 80)
+    band_file(EUCLID, root, 300002, "Y").write_bytes(header.encode() + bytes(66 * 66 * 4))
+    # 300003: J as int16 with BLANK and scaling
+    counts = np.full((66, 66), 7, np.int16)
+    counts[:2] = -32768
+    hdu = fits.PrimaryHDU(counts, header=fits.getheader(band_file(EUCLID, root, 300003, "J")))
+    hdu.header.update({"BLANK": -32768, "BSCALE": 1e-12, "BZERO": 0.0})
+    hdu.writeto(band_file(EUCLID, root, 300003, "J"), overwrite=True)
+    # 300004: H gzipped; 300005: every band gzipped or tile-compressed
+    h = band_file(EUCLID, root, 300004, "H")
+    h.with_name(h.name + ".gz").write_bytes(gzip.compress(h.read_bytes()))
+    h.unlink()
+    for band in EUCLID.band_names:
+        path = band_file(EUCLID, root, 300005, band)
+        with fits.open(path) as hdus:
+            tiled = fits.CompImageHDU(
+                hdus[0].data, hdus[0].header, compression_type="GZIP_2", quantize_level=0
+            )
+            fits.HDUList([fits.PrimaryHDU(), tiled]).writeto(path.with_name(path.name + ".fz"))
+        path.unlink()
+    # 300006-300009: Cutout2D cutouts of one tile, no RA/DEC cards; 300010: no position at all
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype, wcs.wcs.crval, wcs.wcs.crpix = ["RA---TAN", "DEC--TAN"], [150.0, 2.0], [1000, 1000]
+    wcs.wcs.cdelt = [-2e-3, 2e-3]
+    tile = np.random.default_rng(3).standard_normal((2000, 2000)).astype(np.float32)
+    centres = {}
+    for object_id, position in zip(
+        range(300006, 300010), [(150, 200), (1800, 300), (900, 1700), (1500, 1500)]
+    ):
+        for band in EUCLID.bands:
+            cutout = Cutout2D(tile, position, band.shape, wcs=wcs)
+            path = band_file(EUCLID, root, object_id, band.name)
+            fits.PrimaryHDU(cutout.data, header=cutout.wcs.to_header()).writeto(path, overwrite=True)
+            if band.name == "VIS":
+                centre = cutout.wcs.pixel_to_world(*cutout.center_cutout).icrs
+                centres[object_id] = (centre.ra.deg, centre.dec.deg)
+    for band in EUCLID.bands:
+        fits.PrimaryHDU(cutout_image(300010, 0, band.shape)).writeto(
+            band_file(EUCLID, root, 300010, band.name), overwrite=True
+        )
+    (band_file(EUCLID, root, 300000, "VIS").parent / "notes.txt").write_text("not a cutout")
+    # A spreadsheet export: rows of bare commas at the end, and a cut last row.
+    lines = ["ID,n_source_im,mag_eff,n_pix_source", "300000,2,3.0,50", "300003,0,0.0,0", "300011,2"]
+    (root / "image_catalog_export.csv").write_text("\n".join(lines) + "\n,,,\n,,,\n")
+    return {"ids": ids, "centres": centres}
+
+
+def test_real_cutout_directories_ingest_whole(tmp_path, dask_client):
+    root = tmp_path / "sglc2 [copy]"
+    expected = _real_directory(root)
+    store_path = tmp_path / "store [1].zarr"
+    report = ingest(EUCLID, root, store_path, dask_client, chunk_objects=8)
+    ids = expected["ids"]
+    assert (report.n_discovered, report.n_added, report.n_after) == (12, 12, 12)
+    assert read_attributes(store_path).model_extra.get("ingest_pending_plan") is None
+    store = open_store(store_path)
+    flags = dict(zip(store["object_id"].values.tolist(), store["flags"].values.tolist()))
+    assert flags[300001] == Flag.UNREADABLE and flags[300002] == Flag.UNREADABLE
+    assert flags[300003] == Flag.NULL_PIXELS
+    j = store["nir"].sel(nir_band="J")[ids.index(300003)].values
+    assert np.isnan(j[:2]).all() and np.allclose(j[2:], 7e-12)
+    assert flags[300010] == Flag.NO_COORDINATES
+    assert all(flags[i] == 0 for i in (300000, 300004, 300005, 300006, 300007, 300008, 300009, 300011))
+    for object_id in (300004, 300005):  # compressed bands read as written
+        row = ids.index(object_id)
+        np.testing.assert_array_equal(
+            store["nir"].sel(nir_band="H")[row].values, cutout_image(object_id, 3, (66, 66))
+        )
+    for object_id, (ra, dec) in expected["centres"].items():
+        row = ids.index(object_id)
+        assert store["ra"].values[row] == pytest.approx(ra, abs=1e-6)
+        assert store["dec"].values[row] == pytest.approx(dec, abs=1e-6)
+    assert len({round(ra, 4) for ra, _ in expected["centres"].values()}) == 4
+    labels = dict(zip(ids, store["label"].values.tolist()))
+    assert (labels[300000], labels[300003], labels[300011], labels[300001]) == (1, 0, -1, -1)
+    # Every flag has its reason in the summary.
+    summary = report.summary()
+    assert "VIS: not a FITS file (OSError: No SIMPLE card found)" in summary
+    assert "Y: not a FITS file (OSError: " in summary
+    assert "J: null pixels (BLANK)" in summary
+    assert "no sky position: no RA,DEC cards and no celestial WCS" in summary
+    for name in report.flag_counts:
+        assert name in summary
+    assert "2 row(s) without an id skipped (lines 5, 6)" in summary
+    assert "1 file(s) in Public/EUC_VIS match no band, e.g. notes.txt" in summary
+    again = ingest(EUCLID, root, store_path, dask_client)
+    assert (again.n_added, again.n_after) == (0, 12)
+
+
+def test_source_without_cutouts_is_an_error_before_any_store(tmp_path, dask_client):
+    root = write_set(EUCLID, tmp_path / "src", [100001])
+    for path in root.rglob("*.fits"):
+        path.rename(path.with_suffix(".fits.part"))
+    with pytest.raises(NoCutoutsError, match="expected files named like Public/EUC_VIS/imageEUC_VIS-"):
+        ingest(EUCLID, root, tmp_path / "store.zarr", dask_client)
+    assert not (tmp_path / "store.zarr").exists()

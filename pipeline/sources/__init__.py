@@ -4,8 +4,8 @@ Discovery of cutout files in a layout (id x band -> path), FITS reading into pix
 positions, and the challenge-style label catalogs.
 """
 
-from pipeline.sources.discovery import Manifest, discover
-from pipeline.sources.fits_io import BandRead, clean_pixels, read_band, sky_position
+from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
+from pipeline.sources.fits_io import BandRead, clean_pixels, read_band
 from pipeline.sources.labels import (
     CatalogFormatError,
     find_label_catalog,
@@ -13,11 +13,14 @@ from pipeline.sources.labels import (
     labels_from_catalog,
     read_label_catalog,
 )
+from pipeline.sources.positions import sky_position, wcs_centre
 
 __all__ = [
     "BandRead",
     "CatalogFormatError",
     "Manifest",
+    "NoCutoutsError",
+    "band_file_regex",
     "clean_pixels",
     "discover",
     "find_label_catalog",
@@ -26,4 +29,5 @@ __all__ = [
     "read_band",
     "read_label_catalog",
     "sky_position",
+    "wcs_centre",
 ]

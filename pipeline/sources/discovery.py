@@ -4,17 +4,36 @@ Only the directories named by the layout's band patterns are listed (``os.scandi
 recursive walk), so discovery of a 400k-file set takes seconds. An object exists when at least
 one of its bands has a file; bands without a file are ``None`` in the manifest and are flagged
 at ingest, never dropped.
+
+A band's file may also be in any form the FITS readers read: the layout's ``.fits`` suffix in
+any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip or bzip2
+compressed (``.gz``, ``.bz2`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
+layout's ``imageEUC_VIS-{id}.fits``. Files in the band directories that match no band are counted
+and named in the manifest's ``ignored``; a source where nothing matches is an error that says
+what was looked for and what was found instead.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from schemas.layout import Layout
+from pipeline.errors import LenshuntError
+from schemas.layout import ID_PLACEHOLDER, Band, Layout
+
+_FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
+# The forms a FITS file of the layout's name may take (see the module docstring).
+_FITS_FORMS = r"(?i:\.(?:fits|fit|fts)(?:\.fz)?|\.fz)(?i:\.gz|\.bz2)?"
+_COMPRESSION = r"(?i:\.fz)?(?i:\.gz|\.bz2)?"
+_N_EXAMPLES = 3
+
+
+class NoCutoutsError(LenshuntError, FileNotFoundError):
+    """The source has no file matching any band of the layout (wrong directory or layout)."""
 
 
 @dataclass(frozen=True)
@@ -22,15 +41,30 @@ class Manifest:
     """Object ids (sorted) and, per band, the file of each object or None.
 
     ``duplicates`` maps (object id, band) to the extra files that also matched the id (e.g.
-    ``...-100002.fits`` and ``...-0100002.fits``); the first in sorted order is the one used.
+    ``...-100002.fits`` and ``...-0100002.fits``, or ``...-100002.fits.gz`` beside
+    ``...-100002.fits``); the first in sorted order (an uncompressed one before its compressed
+    forms) is the one used. ``ignored`` maps each band directory (relative to the root) to the
+    number of its files that match no band and a few of their names.
     """
 
     object_ids: np.ndarray
     paths: dict[str, list[str | None]]
     duplicates: dict[tuple[int, str], list[str]]
+    ignored: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
+
+    @property
+    def n_ignored(self) -> int:
+        return sum(count for count, _ in self.ignored.values())
+
+    def ignored_lines(self) -> list[str]:
+        """One line per band directory with ignored files: how many, and examples."""
+        return [
+            f"{count} file(s) in {directory or '.'} match no band, e.g. {', '.join(examples)}"
+            for directory, (count, examples) in sorted(self.ignored.items())
+        ]
 
     def select_or_missing(self, object_ids: np.ndarray) -> Manifest:
         """The manifest for ``object_ids`` in that order; ids no longer present get no files.
@@ -51,6 +85,20 @@ class Manifest:
         )
 
 
+def band_file_regex(band: Band) -> re.Pattern[str]:
+    """Regular expression of a band's file names (no directory); group 1 is the id.
+
+    >>> pattern = band_file_regex(Band(name="VIS", path="a/img-{id}.fits", shape=(2, 2),
+    ...                                pixel_scale_arcsec=0.1, group="vis"))
+    >>> [pattern.match(name).group(1) for name in ["img-7.fits", "img-7.FITS.gz", "img-7.fits.fz"]]
+    ['7', '7', '7']
+    """
+    before, after = Path(band.path).name.split(ID_PLACEHOLDER)
+    suffix = _FITS_SUFFIX.search(after)
+    tail = re.escape(after[: suffix.start()]) + _FITS_FORMS if suffix else re.escape(after) + _COMPRESSION
+    return re.compile("^" + re.escape(before) + r"(\d+)" + tail + "$")
+
+
 def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
     """List the cutouts of ``layout`` under ``root``.
 
@@ -59,26 +107,41 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
     FileNotFoundError
         If ``root`` does not exist, or none of the layout's band directories exists under it
         (the message lists what was expected, which catches a wrong ``--layout``).
+    NoCutoutsError
+        If no file under the band directories matches the layout (the message names the
+        expected file names and examples of the files found instead).
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"cutout directory {root} does not exist")
-    found: dict[str, dict[int, list[str]]] = {}
-    n_dirs = 0
+    if any(ID_PLACEHOLDER in part for band in layout.bands for part in Path(band.path).parent.parts):
+        raise FileNotFoundError(f"layout {layout.name!r}: the id must be in the file name, not a directory")
+    by_directory: dict[str, list[tuple[Band, re.Pattern[str]]]] = {}
     for band in layout.bands:
-        directory = root / Path(band.path).parent
-        pattern = band.path_regex()
-        prefix = Path(band.path).parent.as_posix()
-        by_id: dict[int, list[str]] = {}
-        if directory.is_dir():
-            n_dirs += 1
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    relative = entry.name if prefix == "." else f"{prefix}/{entry.name}"
-                    match = pattern.match(relative)
+        by_directory.setdefault(Path(band.path).parent.as_posix(), []).append((band, band_file_regex(band)))
+    found: dict[str, dict[int, list[str]]] = {band.name: {} for band in layout.bands}
+    ignored: dict[str, tuple[int, list[str]]] = {}
+    n_dirs = 0
+    for prefix, bands in by_directory.items():
+        directory = root / prefix
+        if not directory.is_dir():
+            continue
+        n_dirs += 1
+        n_ignored, examples = 0, []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                matched = False
+                for band, pattern in bands:
+                    match = pattern.match(entry.name)
                     if match:
-                        by_id.setdefault(int(match.group(1)), []).append(entry.path)
-        found[band.name] = by_id
+                        found[band.name].setdefault(int(match.group(1)), []).append(entry.path)
+                        matched = True
+                if not matched and not entry.is_dir():
+                    n_ignored += 1
+                    if len(examples) < _N_EXAMPLES:
+                        examples.append(entry.name)
+        if n_ignored:
+            ignored["" if prefix == "." else prefix] = (n_ignored, sorted(examples))
     if n_dirs == 0:
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         raise FileNotFoundError(
@@ -86,6 +149,8 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
             "Check the source directory and --layout."
         )
     all_ids = sorted(set().union(*(by_id.keys() for by_id in found.values())))
+    if not all_ids:
+        raise NoCutoutsError(_nothing_matched(layout, root, ignored))
     paths: dict[str, list[str | None]] = {}
     duplicates: dict[tuple[int, str], list[str]] = {}
     for band_name, by_id in found.items():
@@ -96,4 +161,20 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
             if len(matches) > 1:
                 duplicates[(object_id, band_name)] = matches[1:]
         paths[band_name] = column
-    return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates)
+    return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored)
+
+
+def _nothing_matched(layout: Layout, root: Path, ignored: dict[str, tuple[int, list[str]]]) -> str:
+    expected = ", ".join(band.path for band in layout.bands)
+    if ignored:
+        seen = "; ".join(
+            f"{directory or '.'}: {count} file(s), e.g. {', '.join(examples)}"
+            for directory, (count, examples) in sorted(ignored.items())
+        )
+        found = f"found instead {seen}"
+    else:
+        found = "the band directories are empty"
+    return (
+        f"no cutout of layout {layout.name!r} under {root}: expected files named like {expected} "
+        f"(optionally .gz, .bz2 or .fz), {found}. Check the source directory and --layout."
+    )

@@ -3,11 +3,31 @@
 The layout's catalog spec names the file glob, the comment character of header lines, the id
 column and a pandas ``query`` expression that is true for lenses, e.g. the second challenge's
 ``n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20``.
+
+What a catalog may hold, and what becomes of it:
+
+- rows without an id (a spreadsheet's trailing ``,,,,`` rows, blank ids) are skipped and counted;
+- a row whose missing values could change its label (a truncated last row, an empty
+  ``is_lens``) is labelled -1, unknown, never 0: the rule is evaluated with the missing values
+  replaced by probes (-inf, +inf, the rule's numbers, the column's few distinct values) and only a
+  label that no probe changes is kept;
+- several rows of one id with the same label count once; with different labels the catalog is
+  refused (:class:`CatalogFormatError` naming the lines), never resolved by row order;
+- an id that is not a non-negative integer, or a non-number in a numeric column the rule reads,
+  is a :class:`CatalogFormatError` naming the file, the line and the fix.
+
+Objects absent from the catalog are labelled -1.
 """
 
 from __future__ import annotations
 
+import ast
+import io
+import itertools
+import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +37,25 @@ from pipeline.errors import LenshuntError
 from schemas.layout import Layout
 
 LABEL_UNKNOWN = -1
+_MAX_DISTINCT_PROBES = 8
+_MAX_PROBE_COMBINATIONS = 256
 
 
 class CatalogFormatError(LenshuntError, ValueError):
-    """A label catalog exists but cannot be read or lacks the columns its label rule needs."""
+    """A label catalog exists but cannot be read, has bad values, or lacks the rule's columns."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Labels aligned with object ids, the catalog they came from and what was noticed in it.
+
+    ``values`` is int8 of shape (n_objects,) with 1 lens, 0 non-lens, -1 unknown; ``notes`` are
+    human-readable lines (skipped rows, rows labelled unknown, repeated rows) for the summary.
+    """
+
+    values: np.ndarray
+    path: Path | None
+    notes: tuple[str, ...] = ()
 
 
 def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | None:
@@ -32,48 +67,247 @@ def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | N
 
 
 def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a challenge catalog (CSV with comment header lines) indexed by object id."""
+    """Read and check a challenge catalog (CSV with comment header lines).
+
+    Returns one row per data row that has an id, in file order, indexed by the int64 id (ids
+    may repeat), with a ``_line`` column giving each row's line in the file. Numeric columns are
+    numbers. ``attrs["notes"]`` lists what was skipped.
+
+    Raises
+    ------
+    CatalogFormatError
+        If the file is unreadable, has no id column, an id that is no non-negative integer, or a
+        non-number in a numeric column the label rule uses; the message names file and line.
+    """
     spec = layout.catalog
     if spec is None:
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
     try:
-        table = pd.read_csv(path, comment=spec.comment, skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise CatalogFormatError(f"label catalog {path} is unreadable: {exc}") from exc
-    table.columns = [str(column).strip() for column in table.columns]
-    if spec.id_column not in table.columns:
-        raise CatalogFormatError(
-            f"label catalog {path} has no id column {spec.id_column!r}; columns: {list(table.columns)}"
+        text = Path(path).read_text(encoding="utf-8-sig")  # spreadsheets may write a BOM
+        table = pd.read_csv(
+            io.StringIO(text), comment=spec.comment, skipinitialspace=True, dtype=str, skip_blank_lines=True
         )
-    table = table.drop_duplicates(subset=spec.id_column, keep="first")
-    return table.set_index(spec.id_column)
-
-
-def labels_from_catalog(layout: Layout, table: pd.DataFrame) -> pd.Series:
-    """Apply the layout's label rule: a Series of int8 labels indexed by object id."""
-    rule = layout.catalog.label_rule
-    try:
-        lens_ids = table.query(rule).index
-    except Exception as exc:  # pandas raises many types for a bad expression or column
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CatalogFormatError(
-            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog: {exc}. "
-            f"Catalog columns: {list(table.columns)}"
+            f"label catalog {path} is unreadable: {exc}. It must be a comma-separated text file with "
+            f"a header line; pass another file with --catalog or fix this one."
         ) from exc
-    labels = pd.Series(np.int8(0), index=table.index.astype(np.int64), dtype=np.int8)
-    labels.loc[lens_ids.astype(np.int64)] = 1
-    return labels
+    table.columns = [str(column).strip() for column in table.columns]
+    header_line, data_lines = _data_lines(text, spec.comment, len(table))
+    if spec.id_column not in table.columns:
+        separator = next(
+            (sep for sep in (";", "\t", "|") if len(table.columns) == 1 and sep in table.columns[0]), None
+        )
+        hint = f" It seems separated by {separator!r}: save it comma-separated." if separator else ""
+        raise CatalogFormatError(
+            f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
+            f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
+            + hint
+        )
+    table["_line"] = data_lines
+    raw_ids = table[spec.id_column].str.strip()
+    no_id = raw_ids.isna() | (raw_ids == "")
+    notes = []
+    if no_id.any():
+        lines = table["_line"][no_id]
+        notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({_lines(lines)})")
+    table, raw_ids = table[~no_id], raw_ids[~no_id]
+    ids = pd.to_numeric(raw_ids, errors="coerce")
+    bad = ids.isna() | (ids < 0) | (ids != np.floor(ids))
+    if bad.any():
+        first = bad.to_numpy().nonzero()[0][0]
+        raise CatalogFormatError(
+            f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
+            f"column {spec.id_column!r} is not a non-negative integer object id "
+            f"({int(bad.sum())} such row(s)). Fix or delete the row."
+        )
+    table = table.drop(columns=[spec.id_column])
+    needed = rule_columns(spec.label_rule)
+    for column in table.columns:
+        if column == "_line":
+            continue
+        numbers = pd.to_numeric(table[column].str.strip(), errors="coerce")
+        present = table[column].notna() & (table[column].str.strip() != "")
+        not_numbers = present & numbers.isna()
+        if not not_numbers.any():
+            table[column] = numbers
+        elif column in needed and (present & numbers.notna()).any():
+            first = not_numbers.to_numpy().nonzero()[0][0]
+            raise CatalogFormatError(
+                f"label catalog {path} line {table['_line'].iloc[first]}: value "
+                f"{table[column].iloc[first]!r} in column {column!r} is not a number, and the label "
+                f"rule {spec.label_rule!r} compares that column as numbers. Fix or delete the row."
+            )
+    table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)
+    table.attrs["notes"] = notes
+    return table
+
+
+def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.PathLike[str] = "") -> pd.Series:
+    """Apply the layout's label rule: int8 labels indexed by unique object id.
+
+    Rows whose missing values could change the label get -1 (see module docstring). Notes about
+    them and about repeated ids are appended to ``table.attrs["notes"]``.
+
+    Raises
+    ------
+    CatalogFormatError
+        If the rule fails on the catalog, or one id has rows with different labels.
+    """
+    rule = layout.catalog.label_rule
+    columns = [column for column in table.columns if column != "_line"]
+    rows = table[columns].reset_index(drop=True)
+    labels = _evaluate(rule, rows, layout, path).astype(np.int8)
+    needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
+    missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
+    if missing.any():
+        labels[missing] = _probe(rule, rows[missing], needed, layout)
+        unknown = missing & (labels == LABEL_UNKNOWN)
+        if unknown.any():
+            lines = table["_line"].to_numpy()[unknown]
+            table.attrs.setdefault("notes", []).append(
+                f"{int(unknown.sum())} row(s) with missing values in {needed} labelled unknown (-1) "
+                f"({_lines(lines)})"
+            )
+    series = pd.Series(labels, index=table.index.to_numpy(dtype=np.int64))
+    repeated = series.index.duplicated(keep=False)
+    if repeated.any():
+        groups = pd.DataFrame({"label": series.to_numpy(), "line": table["_line"].to_numpy()})[repeated]
+        groups.index = series.index[repeated]
+        conflicts = groups.groupby(level=0)["label"].nunique()
+        conflicting = conflicts[conflicts > 1].index
+        if len(conflicting):
+            examples = "; ".join(
+                f"id {object_id}: "
+                + ", ".join(
+                    f"line {row.line} label {row.label}" for row in groups.loc[[object_id]].itertuples()
+                )
+                for object_id in conflicting[:5]
+            )
+            raise CatalogFormatError(
+                f"label catalog {path} gives {len(conflicting)} id(s) rows with different labels "
+                f"({examples}). "
+                "Delete or correct the wrong rows: which one is right cannot be guessed."
+            )
+        n_extra = int(repeated.sum() - series.index[repeated].nunique())
+        table.attrs.setdefault("notes", []).append(
+            f"{n_extra} repeated row(s) of an id with the same label ignored"
+        )
+        series = series[~series.index.duplicated(keep="first")]
+    return series.astype(np.int8)
+
+
+def load_labels(
+    layout: Layout, object_ids: np.ndarray, root: str | os.PathLike[str], catalog: str | None = None
+) -> Labels:
+    """Labels aligned with ``object_ids``: -1 for objects absent from the catalog or without one."""
+    path = Path(catalog) if catalog else find_label_catalog(layout, root)
+    if path is None:
+        return Labels(np.full(len(object_ids), LABEL_UNKNOWN, dtype=np.int8), None)
+    table = read_label_catalog(layout, path)
+    labels = labels_from_catalog(layout, table, path)
+    aligned = labels.reindex(np.asarray(object_ids, dtype=np.int64)).fillna(LABEL_UNKNOWN)
+    return Labels(aligned.to_numpy(dtype=np.int8), path, tuple(table.attrs.get("notes", [])))
 
 
 def labels_for(
     layout: Layout, object_ids: np.ndarray, root: str | os.PathLike[str], catalog: str | None = None
 ) -> tuple[np.ndarray, Path | None]:
-    """Labels aligned with ``object_ids``: -1 for objects absent from the catalog or without one.
+    """:func:`load_labels` as (labels, catalog file or None)."""
+    result = load_labels(layout, object_ids, root, catalog)
+    return result.values, result.path
 
-    Returns the labels and the catalog file used (None when there was none).
+
+def rule_columns(rule: str) -> set[str]:
+    """Column names a pandas ``query`` expression refers to (plain names and backticked ones)."""
+    names = set(re.findall(r"`([^`]+)`", rule))
+    try:
+        tree = ast.parse(re.sub(r"`[^`]+`", "0", rule), mode="eval")
+    except SyntaxError:
+        return names
+    return names | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:
+    """1 where ``rule`` holds, else 0, for each row (positional)."""
+    try:
+        hits = rows.query(rule).index
+    except Exception as exc:  # pandas raises many types for a bad expression or column
+        raise CatalogFormatError(
+            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {exc}. "
+            f"Catalog columns: {list(rows.columns)}; pass the right catalog with --catalog, or a layout "
+            "whose label_rule names these columns."
+        ) from exc
+    labels = np.zeros(len(rows), dtype=np.int8)
+    labels[rows.index.get_indexer(hits)] = 1
+    return labels
+
+
+def _probe(rule: str, rows: pd.DataFrame, needed: list[str], layout: Layout) -> np.ndarray:
+    """Labels of rows with missing values: the rule's answer if no probe changes it, else -1."""
+    constants = _rule_numbers(rule)
+    probes = {}
+    for column in needed:
+        if not rows[column].isna().any():
+            continue
+        if not pd.api.types.is_numeric_dtype(rows[column]):
+            return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
+        values = {-math.inf, math.inf, *constants}
+        distinct = rows[column].dropna().unique()
+        if len(distinct) <= _MAX_DISTINCT_PROBES:
+            values |= {float(value) for value in distinct}
+        probes[column] = sorted(values)
+    combinations = list(itertools.islice(itertools.product(*probes.values()), _MAX_PROBE_COMBINATIONS + 1))
+    if len(combinations) > _MAX_PROBE_COMBINATIONS:
+        return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
+    outcomes = []
+    rows = rows.reset_index(drop=True)
+    for combination in combinations:
+        filled = rows.fillna(dict(zip(probes, combination, strict=True)))
+        outcomes.append(_evaluate(rule, filled, layout))
+    outcomes = np.asarray(outcomes)
+    settled = (outcomes == outcomes[0]).all(axis=0)
+    return np.where(settled, outcomes[0], LABEL_UNKNOWN).astype(np.int8)
+
+
+def _rule_numbers(rule: str) -> set[float]:
+    try:
+        tree = ast.parse(re.sub(r"`[^`]+`", "x", rule), mode="eval")
+    except SyntaxError:
+        return set()
+    numbers = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        ):
+            numbers |= {float(node.value), float(-node.value)}
+    return numbers
+
+
+def _data_lines(text: str, comment: str, n_rows: int) -> tuple[int, list[int]]:
+    """File line (1-based) of the header and of each data row as pandas reads them.
+
+    Falls back to counting data rows from the header when the file has quoted line breaks.
     """
-    path = Path(catalog) if catalog else find_label_catalog(layout, root)
-    if path is None:
-        return np.full(len(object_ids), LABEL_UNKNOWN, dtype=np.int8), None
-    labels = labels_from_catalog(layout, read_label_catalog(layout, path))
-    aligned = labels.reindex(np.asarray(object_ids, dtype=np.int64)).fillna(LABEL_UNKNOWN)
-    return aligned.to_numpy(dtype=np.int8), path
+    lines = []
+    header = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        content = line.split(comment, 1)[0] if comment else line
+        if not content.strip():
+            continue
+        if not header:
+            header = number
+            continue
+        lines.append(number)
+    if len(lines) != n_rows:
+        lines = list(range(header + 1, header + 1 + n_rows))
+    return header, lines
+
+
+def _lines(lines) -> str:
+    lines = [int(line) for line in lines]
+    shown = ", ".join(str(line) for line in lines[:5])
+    more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"

@@ -23,10 +23,10 @@ import xarray as xr
 
 from pipeline import paths
 from pipeline.errors import ConservationError
-from pipeline.flags import Flag, describe
+from pipeline.flags import Flag, describe, documentation
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.fits_io import read_band
-from pipeline.sources.labels import labels_for
+from pipeline.sources.labels import load_labels
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
@@ -58,6 +58,8 @@ class IngestReport:
     n_flagged: int = 0
     n_labelled: int = 0
     label_catalog: str | None = None
+    label_notes: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
     flag_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -77,8 +79,16 @@ class IngestReport:
             f"  {self.objects_per_second:.0f} objects/s over {self.seconds:.1f} s; "
             f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}",
         ]
+        lines.extend(f"  catalog: {note}" for note in self.label_notes)
+        lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         if self.n_flagged:
-            lines.append(f"  flagged objects: {self.n_flagged}")
+            docs = documentation()
+            lines.append(f"  flagged objects: {self.n_flagged}; by flag:")
+            lines.extend(
+                f"    {count:6d}  {name} ({docs.get(name, '')})"
+                for name, count in sorted(self.flag_counts.items())
+            )
+            lines.append("  reasons (band: reason, objects):")
             lines.extend(f"    {count:6d}  {reason}" for reason, count in sorted(self.reasons.items()))
         return "\n".join(lines)
 
@@ -111,12 +121,17 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     ra, dec = np.full(n, np.nan), np.full(n, np.nan)
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
     reasons: Counter[str] = Counter()
+    position_problems: list[str | None] = [None] * n
     for band_index, band in enumerate(layout.bands):
         group_images = images[band.group]
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
             result = read_band(
-                path, band.shape, masked_value=layout.masked_value, coordinates=layout.coordinates
+                path,
+                band.shape,
+                masked_value=layout.masked_value,
+                coordinates=layout.coordinates,
+                position=bool(np.isnan(ra[row])),  # the first band with a position gives it
             )
             flags = int(result.flags)
             if (int(manifest.object_ids[row]), band.name) in manifest.duplicates:
@@ -130,9 +145,14 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                     reasons[f"{band.name}: {reason}"] += 1
             if np.isnan(ra[row]) and not np.isnan(result.ra_deg):
                 ra[row], dec[row] = result.ra_deg, result.dec_deg
+            elif result.position_problem and not position_problems[row]:
+                position_problems[row] = result.position_problem
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.
     flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)
+    for row in np.flatnonzero(np.isnan(ra)):
+        flags[row] |= Flag.NO_COORDINATES
+        reasons[f"no sky position: {position_problems[row] or 'no band file with a header'}"] += 1
     dataset = dataset.assign_coords(
         object_id=("object", manifest.object_ids.astype(np.int64)),
         ra=("object", ra),
@@ -196,7 +216,9 @@ def ingest(
     """
     started = time.perf_counter()
     store = Path(store)
+    manifest = None
     if not (store / "zarr.json").exists():
+        manifest = discover(layout, source)  # a source without cutouts fails before a store exists
         create_store(store, layout, source=str(source), chunk_objects=chunk_objects)
     attributes = read_attributes(store)
     if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
@@ -206,8 +228,9 @@ def ingest(
         )
     report = IngestReport(store=str(store), source=str(source), layout=layout.name)
     report.n_before = attributes.n_objects
-    manifest = discover(layout, source)
+    manifest = manifest if manifest is not None else discover(layout, source)
     report.n_discovered = len(manifest)
+    report.ignored_files = manifest.ignored_lines()
 
     pending = (attributes.model_extra or {}).get(PENDING_ATTR)
     if pending:
@@ -257,8 +280,10 @@ def start_plan(store: Path, new_ids: np.ndarray) -> str:
 def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progress, report) -> int:
     plan = json.loads(paths.ingest_plan_file(store, plan_id).read_text())
     object_ids = np.asarray(plan["object_ids"], dtype=np.int64)
-    labels, catalog_path = labels_for(layout, object_ids, source, catalog)
-    report.label_catalog = str(catalog_path) if catalog_path else None
+    loaded = load_labels(layout, object_ids, source, catalog)
+    labels = loaded.values
+    report.label_catalog = str(loaded.path) if loaded.path else None
+    report.label_notes = list(loaded.notes)
     todo, results = [], []
     offset = 0
     for index, (start, stop) in enumerate(plan["regions"]):

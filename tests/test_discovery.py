@@ -1,0 +1,97 @@
+"""Discovery: every form of a band's file is found; what matches nothing is named."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from cutouts import band_file, write_set
+
+from pipeline.sources import NoCutoutsError, discover, read_band
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+
+
+def _compress(path, form):
+    """Replace ``path`` by its ``form`` (gz, fz, bz2, FITS) with the same pixels and header."""
+    if form == "gz":
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+    elif form == "fz":
+        with fits.open(path) as hdus:
+            lossless = {"compression_type": "GZIP_2", "quantize_level": 0.0}
+            tiled = fits.CompImageHDU(hdus[0].data, hdus[0].header, **lossless)
+            fits.HDUList([fits.PrimaryHDU(), tiled]).writeto(path.with_name(path.name + ".fz"))
+    elif form == "bz2":
+        import bz2
+
+        path.with_name(path.name + ".bz2").write_bytes(bz2.compress(path.read_bytes()))
+    elif form == "FITS":
+        shutil.copy(path, path.with_name(path.stem + ".FITS"))
+    path.unlink()
+
+
+def test_compressed_forms_are_discovered_and_read_equal(tmp_path):
+    plain = write_set(EUCLID, tmp_path / "plain", [100001, 100002, 100003])
+    packed = write_set(EUCLID, tmp_path / "packed", [100001, 100002, 100003])
+    _compress(band_file(EUCLID, packed, 100001, "VIS"), "gz")  # one band gzipped
+    for band in EUCLID.band_names:
+        _compress(band_file(EUCLID, packed, 100002, band), "fz")
+        _compress(band_file(EUCLID, packed, 100003, band), {"VIS": "bz2", "Y": "FITS"}.get(band, "gz"))
+    manifest = discover(EUCLID, packed)
+    np.testing.assert_array_equal(manifest.object_ids, [100001, 100002, 100003])
+    assert manifest.paths["VIS"][0].endswith("imageEUC_VIS-100001.fits.gz")
+    assert manifest.paths["H"][1].endswith(".fits.fz") and manifest.paths["VIS"][2].endswith(".bz2")
+    assert not manifest.duplicates and not manifest.ignored
+    reference = discover(EUCLID, plain)
+    for band in EUCLID.bands:
+        for path, plain_path in zip(manifest.paths[band.name], reference.paths[band.name], strict=True):
+            got = read_band(path, band.shape, coordinates=EUCLID.coordinates)
+            want = read_band(plain_path, band.shape, coordinates=EUCLID.coordinates)
+            assert got.flags == want.flags == 0
+            assert (got.ra_deg, got.dec_deg) == (want.ra_deg, want.dec_deg)
+            np.testing.assert_array_equal(got.image, want.image)
+
+
+def test_plain_file_is_preferred_over_its_compressed_copy(tmp_path):
+    root = write_set(EUCLID, tmp_path / "src", [100001])
+    vis = band_file(EUCLID, root, 100001, "VIS")
+    vis.with_name(vis.name + ".gz").write_bytes(gzip.compress(vis.read_bytes()))
+    manifest = discover(EUCLID, root)
+    assert manifest.paths["VIS"][0] == str(vis)
+    assert manifest.duplicates == {(100001, "VIS"): [str(vis) + ".gz"]}
+
+
+def test_files_matching_no_band_are_counted_and_named(tmp_path):
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    vis_dir = band_file(EUCLID, root, 100001, "VIS").parent
+    for name in ["notes.txt", "imageEUC_VIS-100003.fits.tmp", "imageEUC_Y-100003.fits", ".DS_Store"]:
+        (vis_dir / name).write_text("x")
+    (vis_dir / "subdir").mkdir()
+    manifest = discover(EUCLID, root)
+    assert len(manifest) == 2
+    assert manifest.n_ignored == 4
+    count, examples = manifest.ignored["Public/EUC_VIS"]
+    assert count == 4 and len(examples) == 3
+    (line,) = manifest.ignored_lines()
+    assert line.startswith("4 file(s) in Public/EUC_VIS match no band, e.g. ")
+
+
+def test_source_with_no_match_says_what_it_expected_and_found(tmp_path):
+    root = write_set(EUCLID, tmp_path / "src", [100001])
+    for band in EUCLID.bands:
+        path = band_file(EUCLID, root, 100001, band.name)
+        path.rename(path.with_name(path.name.replace("image", "img")))
+    with pytest.raises(NoCutoutsError) as caught:
+        discover(EUCLID, root)
+    message = str(caught.value)
+    assert "Public/EUC_VIS/imageEUC_VIS-{id}.fits" in message
+    assert "imgEUC_VIS-100001.fits" in message and "--layout" in message
+    assert isinstance(caught.value, FileNotFoundError)
+    for path in list(root.rglob("*.fits")):
+        path.unlink()
+    with pytest.raises(NoCutoutsError, match="band directories are empty"):
+        discover(EUCLID, root)
