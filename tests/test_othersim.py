@@ -1,4 +1,4 @@
-"""The independent simulator (bench/othersim.py): exact euclid-sglc2 files, read by the real ingest.
+"""The independent simulator (bench/othersim): exact euclid-sglc2 files, read by the real ingest.
 
 A small set is written through the command-line entry point, ingested with the pipeline's own
 ingest on the session's real Dask cluster, and checked against its catalog; the lens equation is

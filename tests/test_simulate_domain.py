@@ -225,6 +225,12 @@ def test_population_ranges_reach_the_draws():
         assert 2.5 <= draw.mass.theta_e <= 3.0
         assert 0.5 <= draw.source.smooth.r_eff <= 0.6
         assert 1.0 <= draw.central[0].n <= 1.5
+    crowded = [
+        draw_object(i, 0, field, domain_config(neighbour_scale=(4, 4))) for i in range(FIRST, FIRST + 6)
+    ]
+    standard = [draw_object(i, 0, field, SimulationConfig()) for i in range(FIRST, FIRST + 6)]
+    n_crowded, n_standard = (sum(len(d.neighbours) for d in ds) for ds in (crowded, standard))
+    assert 2.5 * n_standard < n_crowded < 6 * n_standard
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,14 @@ Range = tuple[float, float]
 INSTRUMENT_FIELDS = ("noise_scale", "psf_scale", "flux_scale", "sky_offset")
 """Config fields drawn per object and band by :mod:`pipeline.simulate.domain` (the instrument)."""
 
-_LOG_RANGES = ("noise_scale", "psf_scale", "flux_scale", "theta_e_range", "source_r_eff_range")
+_LOG_RANGES = (
+    "noise_scale",
+    "psf_scale",
+    "flux_scale",
+    "theta_e_range",
+    "source_r_eff_range",
+    "neighbour_scale",
+)
 _LINEAR_RANGES = (
     "sky_offset",
     "source_mag_range",
@@ -112,6 +119,8 @@ class SimulationConfig:
         Sersic indices of lens and elliptical galaxies, uniform.
     lens_colour_range
         Colour slopes of lens and elliptical galaxies in mag per octave, uniform.
+    neighbour_scale
+        Range of a per-object factor on the neighbour and star densities, log-uniform.
 
     Raises
     ------
@@ -137,6 +146,7 @@ class SimulationConfig:
     source_colour_range: Range = (-0.3, 0.5)
     lens_sersic_range: Range = (3.0, 5.0)
     lens_colour_range: Range = (1.2, 1.8)
+    neighbour_scale: Range = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         for name in ("lens_fraction", "failed_lens_fraction", "mask_fraction", "band_jitter"):
@@ -171,7 +181,7 @@ class SimulationConfig:
     def describe_ranges(self) -> str:
         """The instrument and population settings that differ from the defaults ('' if none)."""
         default = SimulationConfig()
-        names = (*INSTRUMENT_FIELDS, "band_jitter", *_LOG_RANGES[3:], *_LINEAR_RANGES[1:])
+        names = (*INSTRUMENT_FIELDS, "band_jitter", *_POPULATION_FIELDS)
         changed = [name for name in names if getattr(self, name) != getattr(default, name)]
         if not any(name in INSTRUMENT_FIELDS for name in changed) and "band_jitter" in changed:
             changed.remove("band_jitter")  # jitter means nothing without an instrument range
@@ -209,7 +219,18 @@ def _check_range(name: str, value: object, positive: bool) -> Range:
     return (low, high)
 
 
-DOMAIN_PRESETS: dict[str, dict[str, Range]] = {
+_POPULATION_FIELDS = (
+    "theta_e_range",
+    "source_r_eff_range",
+    "source_mag_range",
+    "source_colour_range",
+    "lens_sersic_range",
+    "lens_colour_range",
+    "neighbour_scale",
+    "negative_mix",
+)
+
+DOMAIN_PRESETS: dict[str, dict[str, tuple[float, ...]]] = {
     "default": {},
     "randomised": {
         "noise_scale": (0.5, 2.0),
@@ -222,6 +243,8 @@ DOMAIN_PRESETS: dict[str, dict[str, Range]] = {
         "source_colour_range": (-0.6, 0.9),
         "lens_sersic_range": (2.0, 6.0),
         "lens_colour_range": (0.6, 2.2),
+        "neighbour_scale": (0.5, 3.0),
+        "negative_mix": (0.25, 0.25, 0.25, 0.25),
     },
 }
 """Named settings of the instrument and population ranges (``lenshunt simulate --domain``)."""

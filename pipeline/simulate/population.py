@@ -60,7 +60,8 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
         weights = np.asarray(config.negative_mix, dtype=float)
         kind = NEGATIVE_KINDS[int(rng.choice(len(NEGATIVE_KINDS), p=weights / weights.sum()))]
         central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens, config)
-    neighbours, stars = _draw_field(rng, field, config)
+    crowding = _crowding(seed, object_id, config.neighbour_scale)
+    neighbours, stars = _draw_field(rng, field, config, crowding)
     masks = _draw_masks(rng, field, config) if field.masked else ()
     return ObjectDraw(
         object_id=int(object_id),
@@ -279,11 +280,23 @@ _NEGATIVE_DRAWERS = {
 }
 
 
+def _crowding(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
+    """The object's factor on the neighbour and star densities, log-uniform in ``bounds``.
+
+    Drawn from a fourth child of the object's seed sequence, and only when the range is not a
+    single value, so the scene stream (and the standard sets) stay as they were.
+    """
+    if bounds[0] == bounds[1]:
+        return bounds[0]
+    child = np.random.SeedSequence([int(seed), int(object_id)]).spawn(4)[3]
+    return _log_uniform(np.random.default_rng(child), bounds)
+
+
 def _draw_field(
-    rng: np.random.Generator, field: FieldSpec, config: SimulationConfig
+    rng: np.random.Generator, field: FieldSpec, config: SimulationConfig, crowding: float = 1.0
 ) -> tuple[tuple[SersicDraw, ...], tuple[StarDraw, ...]]:
     half = field.half_width_arcsec
-    area = (2.0 * half) ** 2
+    area = (2.0 * half) ** 2 * crowding
     neighbours = []
     for _ in range(int(rng.poisson(config.neighbour_density_per_arcsec2 * area))):
         x, y = _position_outside(rng, half, 1.2)

@@ -35,7 +35,7 @@ from pipeline.simulate.components import (
     build_components,
 )
 from pipeline.simulate.config import SimulationConfig
-from pipeline.simulate.domain import DomainDraw, draw_domain, standard_domain
+from pipeline.simulate.domain import BandDomain, DomainDraw, draw_domain, standard_domain
 from pipeline.simulate.draws import FieldSpec, ObjectDraw
 from pipeline.simulate.instrument import BandModel, Grid, check_band_models, default_band_models, grids_for
 from pipeline.simulate.population import draw_object, object_streams
@@ -53,7 +53,7 @@ class RenderedObject:
     psf_fwhm_arcsec: dict[str, float] = field(default_factory=dict)
     domain: DomainDraw | None = None
 
-    def band_domain(self, index: int):
+    def band_domain(self, index: int) -> BandDomain:
         """The :class:`~pipeline.simulate.domain.BandDomain` of band ``index`` (standard if none)."""
         domain = self.domain or standard_domain(len(self.images))
         return domain.bands[index]
