@@ -10,6 +10,7 @@ from pipeline.preprocess.observing import FWHM_PER_SIGMA, ObservingAugment, augm
 from pipeline.preprocess.robust import cutout_statistics, scale_robust_asinh
 
 OFF = ObservingAugment(
+    probability=1.0,
     noise_factor_max=1.0,
     blur_fwhm_max_px=0.0,
     shift_max_px=0.0,
@@ -99,7 +100,9 @@ def test_observing_augmentation_is_deterministic_and_keeps_invalid_pixels(xp):
 
 def test_switched_off_augmentation_returns_the_images():
     images = _galaxy_field()
-    assert not OFF.active
+    assert not OFF.active and not ObservingAugment(probability=0.0).active
+    kept = augment_observing({"vis": images}, np.random.default_rng(0), ObservingAugment(probability=0.0))
+    np.testing.assert_allclose(kept["vis"], images, rtol=1e-6, atol=1e-4)
     out = augment_observing({"vis": images}, np.random.default_rng(0), OFF)
     np.testing.assert_allclose(out["vis"], images, rtol=1e-6, atol=1e-4)
 
@@ -115,6 +118,14 @@ def test_extra_noise_reaches_the_drawn_factor():
     ratio = after / before
     assert ratio.min() >= 0.95 and ratio.max() <= 3.4 and ratio.max() > 2.5  # MAD scatter: a few %
     assert float(np.median(ratio)) == pytest.approx(np.sqrt(3.0), rel=0.15)  # log-uniform in [1, 3]
+
+
+def test_a_fraction_of_the_objects_is_observed_anew():
+    images = _galaxy_field(n=200, size=32)
+    settings = OFF.model_copy(update={"probability": 0.3, "noise_factor_max": 3.0})
+    out = augment_observing({"vis": images}, np.random.default_rng(1), settings)["vis"]
+    changed = ~np.isclose(out, images, atol=1e-4).all(axis=(1, 2, 3))
+    assert 0.2 < changed.mean() < 0.4
 
 
 def test_flux_scaling_and_sky_offset_leave_the_robust_scaling_unchanged():

@@ -2,13 +2,15 @@
 
 A simulator draws one instrument per training set; a survey that is deeper, blurrier or in other
 units is a shift the model never saw. These augmentations, applied to raw store pixels before the
-recipe, cost nothing to simulate and widen the training domain per object:
+recipe, cost nothing to simulate and widen the training domain per object. A fraction
+``probability`` of the objects (half by default) is observed anew, the rest is kept as stored, so
+the model also sees the training set's own conditions:
 
 - **extra noise**: Gaussian noise that raises the cutout's own noise by a factor drawn
   log-uniformly in ``[1, noise_factor_max]`` per band (the noise is measured on the cutout,
   :func:`~pipeline.preprocess.robust.cutout_statistics`);
 - **extra blur**: a Gaussian of FWHM drawn uniformly in ``[0, blur_fwhm_max_px]`` pixels of each
-  group's own grid (PSF FWHM of +50 % for a 2-pixel PSF needs about 2.2 pixels);
+  group's own grid (added in quadrature: 1.5 pixels widen a 2-pixel PSF by 25 %);
 - **sub-pixel shift** of the whole object, uniform in ``[-shift_max_px, shift_max_px]`` pixels of
   the finest grid in x and y, the same on the sky for every group;
 - **flux rescaling**: one factor per object, log-uniform over ``+-flux_scale_dex`` decades, times a
@@ -49,8 +51,11 @@ class ObservingAugment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    probability: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Fraction of objects observed anew (the rest as stored)."
+    )
     noise_factor_max: float = Field(default=2.0, ge=1.0, description="Noise raised by up to this factor.")
-    blur_fwhm_max_px: float = Field(default=2.0, ge=0.0, description="Extra Gaussian blur FWHM, pixels.")
+    blur_fwhm_max_px: float = Field(default=1.5, ge=0.0, description="Extra Gaussian blur FWHM, pixels.")
     shift_max_px: float = Field(default=0.5, ge=0.0, description="Sub-pixel shift, finest-grid pixels.")
     flux_scale_dex: float = Field(default=1.0, ge=0.0, description="Flux rescaling, +- decades.")
     colour_jitter: float = Field(default=0.1, ge=0.0, lt=1.0, description="Per-band relative flux jitter.")
@@ -59,7 +64,7 @@ class ObservingAugment(BaseModel):
     @property
     def active(self) -> bool:
         """Whether any augmentation changes pixels."""
-        return (
+        return self.probability > 0.0 and (
             self.noise_factor_max > 1.0
             or self.blur_fwhm_max_px > 0.0
             or self.shift_max_px > 0.0
@@ -130,8 +135,9 @@ def augment_observing(
         return {}
     n = next(iter(groups.values())).shape[0]
     finest_x = max(images.shape[-1] for images in groups.values())
-    shift_finest = rng.uniform(-settings.shift_max_px, settings.shift_max_px, size=(n, 2))
-    log_flux = rng.uniform(-settings.flux_scale_dex, settings.flux_scale_dex, size=n)
+    chosen = (rng.random(n) < settings.probability).astype(np.float64)  # objects that get new conditions
+    shift_finest = rng.uniform(-settings.shift_max_px, settings.shift_max_px, size=(n, 2)) * chosen[:, None]
+    log_flux = rng.uniform(-settings.flux_scale_dex, settings.flux_scale_dex, size=n) * chosen
     out = {}
     for name, raw in groups.items():
         xp = array_namespace(raw)
@@ -141,14 +147,16 @@ def augment_observing(
         median, sigma = cutout_statistics(images, invalid)
         sigma = xp.where(xp.isfinite(sigma), sigma, xp.float32(0.0))
         images = xp.where(invalid, median[..., None, None], images)
-        blur_sigma = rng.uniform(0.0, settings.blur_fwhm_max_px, size=n) / FWHM_PER_SIGMA
+        blur_sigma = rng.uniform(0.0, settings.blur_fwhm_max_px, size=n) / FWHM_PER_SIGMA * chosen
         shift = shift_finest * (images.shape[-1] / finest_x)
         if settings.blur_fwhm_max_px > 0 or settings.shift_max_px > 0:
             images = _fourier_blur_shift(images, blur_sigma, shift)
-        noise_factor = np.exp(rng.uniform(0.0, math.log(settings.noise_factor_max), size=(n, n_band)))
+        log_noise = rng.uniform(0.0, math.log(settings.noise_factor_max), size=(n, n_band))
+        noise_factor = np.exp(log_noise * chosen[:, None])
         extra_sigma = sigma * xp.asarray(np.sqrt(noise_factor**2 - 1.0), dtype=xp.float32)
-        offset = xp.asarray(rng.uniform(-1.0, 1.0, size=(n, n_band)), dtype=xp.float32)
-        colour = 1.0 + rng.uniform(-settings.colour_jitter, settings.colour_jitter, size=(n, n_band))
+        offset = xp.asarray(rng.uniform(-1.0, 1.0, size=(n, n_band)) * chosen[:, None], dtype=xp.float32)
+        jitter = rng.uniform(-settings.colour_jitter, settings.colour_jitter, size=(n, n_band))
+        colour = 1.0 + jitter * chosen[:, None]
         scale = xp.asarray(10.0 ** log_flux[:, None] * colour, dtype=xp.float32)
         noise = xp.asarray(rng.standard_normal(images.shape, dtype=np.float32))
         noise *= extra_sigma[..., None, None]
