@@ -15,10 +15,9 @@ contract) cannot be in it: they are counted (``lenshunt_nrows_without_position``
 ``hats.properties``) and stay in the FITS, Parquet and VOTable catalogs. The HATS catalog holds
 one extra column, ``_healpix_29``, the HEALPix index HATS sorts by.
 
-The import runs on a private in-process Dask cluster (threads; not the caller's cluster): the
-catalog is one row per object, small next to the cutouts, and written where the driver runs.
-hats-import looks the client up as the default one, so it is the default while the import runs;
-the caller's client is the default again afterwards.
+The import runs on a private in-process Dask cluster of threads
+(:func:`pipeline.compute.in_process_client`), not the run's cluster: the catalog is one row per
+object, small next to the cutouts, and written where the driver runs.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.parquet import table_meta_yaml, write_parquet
+from pipeline.compute import in_process_client
 from pipeline.errors import CatalogError
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
@@ -155,7 +155,6 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     CatalogError
         When hats-import fails or its catalog does not hold every positioned row.
     """
-    from distributed import Client
     from hats_import.catalog.arguments import ImportArguments
     from hats_import.pipeline import pipeline_with_client
 
@@ -190,13 +189,7 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
             resume=False,
             progress_bar=False,
         )
-        with Client(
-            processes=False,
-            n_workers=1,
-            threads_per_worker=2,
-            dashboard_address=":0",
-            local_directory=str(work / "dask"),
-        ) as client:
+        with in_process_client(threads=2, local_directory=str(work / "dask")) as client:
             try:
                 pipeline_with_client(arguments, client)
             except Exception as error:  # hats-import raises many kinds; name the step and keep the cause
