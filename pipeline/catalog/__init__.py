@@ -1,9 +1,10 @@
 """The catalog: one row per store object (contract in :mod:`schemas.catalog`), written per format.
 
-:mod:`~pipeline.catalog.table` builds, checks, writes and reads it; :mod:`~pipeline.catalog.fits`,
-:mod:`~pipeline.catalog.parquet`, :mod:`~pipeline.catalog.votable` and :mod:`~pipeline.catalog.hats`
-(for LSDB) are the encodings, sharing :mod:`~pipeline.catalog.encoding`;
-:mod:`~pipeline.catalog.known_lenses` crossmatches positions against known lenses.
+:mod:`~pipeline.catalog.table` builds, checks and writes it and :mod:`~pipeline.catalog.reading`
+reads it; :mod:`~pipeline.catalog.fits`, :mod:`~pipeline.catalog.parquet`,
+:mod:`~pipeline.catalog.votable` and :mod:`~pipeline.catalog.hats` (for LSDB) are the encodings,
+sharing :mod:`~pipeline.catalog.encoding`; :mod:`~pipeline.catalog.known_lenses` crossmatches
+positions against known lenses.
 """
 
 from pipeline.catalog.hats import HATS_EXTRA_COLUMNS
