@@ -20,6 +20,7 @@ from test_catalog import FLAT_FILES, make_provenance, make_table
 
 from pipeline.catalog import (
     HATS_EXTRA_COLUMNS,
+    CatalogError,
     make_catalog_table,
     read_catalog,
     read_provenance,
@@ -212,3 +213,18 @@ def test_hats_catalog_without_any_position_is_left_out(tmp_path: Path) -> None:
     assert (paths.hats, paths.n_without_position) == (None, 20)
     assert not (tmp_path / "catalog_hats").exists()  # no stale catalog of the earlier run
     assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+
+
+def test_a_failed_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.catalog import hats
+
+    table = sky_table(20, n_without_position=2)
+    assert write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table)).hats is not None
+    (tmp_path / ".catalog_hats.999999.tmp").mkdir()  # left by a crashed write
+    # Every object at one position, and a partition limit below their number: HATS cannot hold them.
+    collapsed = table.assign(ra=150.0, dec=2.0)
+    monkeypatch.setattr(hats, "PIXEL_THRESHOLD", 5)
+    with pytest.raises(CatalogError, match="positions look collapsed"):
+        write_catalog(collapsed, tmp_path, make_provenance(collapsed), expected_n=len(collapsed))
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert (read_catalog(tmp_path / "catalog.parquet")["ra"] == 150.0).all()  # the flat ones are new

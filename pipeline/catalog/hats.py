@@ -153,58 +153,67 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     Raises
     ------
     CatalogError
-        When hats-import fails or its catalog does not hold every positioned row.
+        When hats-import fails or its catalog does not hold every positioned row; the HATS
+        catalog of an earlier write is removed then, as it would disagree with the flat ones.
     """
-    from hats_import.catalog.arguments import ImportArguments
-    from hats_import.pipeline import pipeline_with_client
-
     path = Path(path)
     placed = np.isfinite(table["ra"].to_numpy()) & np.isfinite(table["dec"].to_numpy())
     n_rows, n_without = int(placed.sum()), int((~placed).sum())
     if n_rows == 0:
         shutil.rmtree(path, ignore_errors=True)
         return HatsResult(None, 0, n_without)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a crashed earlier write
+        shutil.rmtree(stale, ignore_errors=True)
     work = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        source = work / "input.parquet"
-        _write_source(table[placed].reset_index(drop=True), source, provenance)
-        arguments = ImportArguments(
-            output_path=work,
-            output_artifact_name=path.name,
-            input_file_list=[source],
-            file_reader="parquet",
-            ra_column="ra",
-            dec_column="dec",
-            use_schema_file=source,
-            sort_columns="object_id",
-            highest_healpix_order=highest_order(
-                table["ra"].to_numpy()[placed], table["dec"].to_numpy()[placed], PIXEL_THRESHOLD
-            ),
-            pixel_threshold=PIXEL_THRESHOLD,
-            addl_hats_properties=_properties(provenance, n_rows, n_without),
-            tmp_dir=work / "tmp",
-            dask_tmp=work / "dask",
-            resume=False,
-            progress_bar=False,
-        )
-        with in_process_client(threads=2, local_directory=str(work / "dask")) as client:
-            try:
-                pipeline_with_client(arguments, client)
-            except Exception as error:  # hats-import raises many kinds; name the step and keep the cause
-                raise CatalogError(
-                    f"hats-import could not write the HATS catalog {path} ({type(error).__name__}: {error}); "
-                    "the FITS, Parquet and VOTable catalogs are unaffected"
-                ) from error
+        _import(table[placed].reset_index(drop=True), work, path.name, provenance, n_without)
         written = _count_rows(work / path.name)
         if written != n_rows:
             raise CatalogError(f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}")
         shutil.rmtree(path, ignore_errors=True)
         os.replace(work / path.name, path)
+    except Exception as error:
+        shutil.rmtree(path, ignore_errors=True)  # an older HATS catalog would disagree with the new flat ones
+        if isinstance(error, CatalogError):
+            raise
+        # hats-import raises many kinds; name the step and keep the cause
+        raise CatalogError(
+            f"hats-import could not write the HATS catalog {path} ({type(error).__name__}: {error}); "
+            "the FITS, Parquet and VOTable catalogs are written"
+        ) from error
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return HatsResult(path, n_rows, n_without)
+
+
+def _import(placed: pd.DataFrame, work: Path, name: str, provenance: Provenance, n_without: int) -> None:
+    """hats-import of the positioned rows into ``work / name`` on a private in-process cluster."""
+    from hats_import.catalog.arguments import ImportArguments
+    from hats_import.pipeline import pipeline_with_client
+
+    source = work / "input.parquet"
+    _write_source(placed, source, provenance)
+    order = highest_order(placed["ra"].to_numpy(), placed["dec"].to_numpy(), PIXEL_THRESHOLD)
+    arguments = ImportArguments(
+        output_path=work,
+        output_artifact_name=name,
+        input_file_list=[source],
+        file_reader="parquet",
+        ra_column="ra",
+        dec_column="dec",
+        use_schema_file=source,
+        sort_columns="object_id",
+        highest_healpix_order=order,
+        pixel_threshold=PIXEL_THRESHOLD,
+        addl_hats_properties=_properties(provenance, len(placed), n_without),
+        tmp_dir=work / "tmp",
+        dask_tmp=work / "dask",
+        resume=False,
+        progress_bar=False,
+    )
+    with in_process_client(threads=2, local_directory=str(work / "dask")) as client:
+        pipeline_with_client(arguments, client)
 
 
 def _count_rows(path: Path) -> int:
