@@ -17,7 +17,8 @@ from prefect import flow, get_run_logger
 from flows.common import add_cluster_arguments, cluster_options
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
-from flows.score import score_stage
+from flows.score import add_known_lens_arguments, score_stage
+from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
@@ -77,6 +78,8 @@ def run_flow(
     dashboard: bool = False,
     batch_size: int = 256,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
+    known_lenses: str | None = "lenscat",
+    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> RunSummary:
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
 
@@ -90,7 +93,18 @@ def run_flow(
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())
-        scored = score_stage(str(store), model, str(scores), batch_size, tta, threshold, False, compute)
+        scored = score_stage(
+            str(store),
+            model,
+            str(scores),
+            batch_size,
+            tta,
+            threshold,
+            False,
+            compute,
+            known_lenses,
+            known_lens_radius,
+        )
         logger.info("\n%s", scored.summary())
     evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
     summary = RunSummary(
@@ -130,11 +144,22 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
     parser.add_argument("--batch-size", type=int, default=256)
+    add_known_lens_arguments(parser)
 
 
 def run_options(args: argparse.Namespace) -> dict:
     """The options :func:`add_run_parameters` added, as keyword arguments of :func:`run_flow`."""
-    names = ("layout", "model", "catalog", "threshold", "tta", "top_n", "batch_size")
+    names = (
+        "layout",
+        "model",
+        "catalog",
+        "threshold",
+        "tta",
+        "top_n",
+        "batch_size",
+        "known_lenses",
+        "known_lens_radius",
+    )
     return {name: getattr(args, name) for name in names}
 
 

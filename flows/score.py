@@ -1,4 +1,4 @@
-"""Score flow: a store and a model bundle -> a catalog (FITS + Parquet), resumable."""
+"""Score flow: a store and a model bundle -> a catalog (FITS, Parquet, VOTable, HATS), resumable."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, score_store
@@ -26,6 +27,8 @@ def score_stage(
     threshold: float,
     overwrite: bool,
     compute: dict,
+    known_lenses: str | None = "lenscat",
+    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written."""
     with progress_reporter("score regions") as progress, connect(**compute) as client:
@@ -39,6 +42,8 @@ def score_stage(
             threshold=threshold,
             overwrite=overwrite,
             progress=progress,
+            known_lenses=known_lenses,
+            known_lens_radius_arcsec=known_lens_radius,
         )
 
 
@@ -55,11 +60,22 @@ def score_flow(
     n_workers: int | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
+    known_lenses: str | None = "lenscat",
+    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> ScoreRunResult:
     """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``."""
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     result = score_stage(
-        store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute
+        store,
+        str(model or shipped_model()),
+        out,
+        batch_size,
+        tta,
+        threshold,
+        overwrite,
+        compute,
+        known_lenses,
+        known_lens_radius,
     )
     get_run_logger().info("\n%s", result.summary())
     return result
@@ -77,7 +93,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="discard scores of a different earlier run in --out"
     )
+    add_known_lens_arguments(parser)
     add_cluster_arguments(parser)
+
+
+def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--known-lenses`` and ``--known-lens-radius`` (shared with ``lenshunt run`` and ``serve``)."""
+    parser.add_argument(
+        "--known-lenses",
+        default="lenscat",
+        help="known lenses to mark in the catalog: 'lenscat' (the lenscat package, default), a table "
+        "astropy reads with name, ra, dec (deg) and optional grade columns, or 'none'",
+    )
+    parser.add_argument(
+        "--known-lens-radius",
+        type=float,
+        default=DEFAULT_MATCH_RADIUS_ARCSEC,
+        metavar="ARCSEC",
+        help=f"largest separation of a known-lens match (default {DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         threshold=args.threshold,
         overwrite=args.overwrite,
+        known_lenses=args.known_lenses,
+        known_lens_radius=args.known_lens_radius,
         **cluster_options(args),
     )
     print(result.summary())

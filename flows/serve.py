@@ -28,6 +28,7 @@ from typing import Any
 
 from flows.common import add_cluster_arguments
 from flows.run import add_run_parameters, run_options
+from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
@@ -49,6 +50,8 @@ def run_parameters(
     tta: bool = False,
     top_n: int = 48,
     batch_size: int = 256,
+    known_lenses: str | None = "lenscat",
+    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
@@ -68,11 +71,20 @@ def run_parameters(
         "tta": tta,
         "top_n": top_n,
         "batch_size": batch_size,
+        "known_lenses": _known_lenses_parameter(known_lenses),
+        "known_lens_radius": known_lens_radius,
         "cluster": cluster,
         "n_workers": n_workers,
         "scheduler": scheduler,
     }
     return {key: value for key, value in parameters.items() if value is not None}
+
+
+def _known_lenses_parameter(known_lenses: str | None) -> str:
+    """'lenscat' and 'none' as given; a table path made absolute."""
+    if known_lenses is None or str(known_lenses).lower() in ("lenscat", "none"):
+        return "none" if known_lenses is None else str(known_lenses).lower()
+    return str(Path(known_lenses).expanduser().resolve())
 
 
 def make_schedule(cron: str | None = None, interval: float | None = None, timezone: str | None = None):

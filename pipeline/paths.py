@@ -54,6 +54,15 @@ def catalog_parquet(out_dir: Path) -> Path:
     return Path(out_dir) / "catalog.parquet"
 
 
+def catalog_votable(out_dir: Path) -> Path:
+    return Path(out_dir) / "catalog.vot"
+
+
+def catalog_hats(out_dir: Path) -> Path:
+    """The run's HATS catalog directory (``lsdb.read_hats`` opens it)."""
+    return Path(out_dir) / "catalog_hats"
+
+
 def metrics_file(out_dir: Path) -> Path:
     return Path(out_dir) / "metrics.json"
 

@@ -1,25 +1,37 @@
 """The catalog contract: columns (name, dtype, unit, UCD, description) and the provenance header.
 
-A catalog has one row per object of the store, scored or flagged, and is written twice with the
-same columns: a FITS binary table and a Parquet file (:mod:`pipeline.catalog.table`).
+A catalog has one row per object of the store, scored or flagged, and is written with the same
+columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
+holds the rows with a sky position (:mod:`pipeline.catalog.table`).
 
-===========  =======  ====  ===========================================================
-column       dtype    unit  meaning
-===========  =======  ====  ===========================================================
-object_id    int64          the object's id in the set
-ra, dec      float64  deg   sky position (NaN when the cutout header had none)
-score        float32        probability of being a lens; NaN when not scored
-score_std    float32        spread of the score over test-time augmentations; 0 without
-                            them, NaN when not scored
-rank         int64          1 = highest score; unscored objects rank after all scored
-                            ones; ties are broken by ascending object_id
-flags        int32          bitmask of :mod:`pipeline.flags`
-model_id     str            id of the model that scored the run
-label        int8           1 lens, 0 non-lens, -1 unknown; only when the store has labels
-===========  =======  ====  ===========================================================
+================  =======  ======  ===================================================
+column            dtype    unit    meaning
+================  =======  ======  ===================================================
+object_id         int64            the object's id in the set
+ra, dec           float64  deg     sky position (NaN when the cutout header had none)
+score             float32          probability of being a lens; NaN when not scored
+score_std         float32          spread of the score over test-time augmentations;
+                                   0 without them, NaN when not scored
+rank              int64            1 = highest score; unscored objects rank after all
+                                   scored ones; ties are broken by ascending object_id
+flags             int32            bitmask of :mod:`pipeline.flags`
+model_id          str              id of the model that scored the run
+known_lens        str              name of the known lens within the match radius;
+                                   "" if none
+known_lens_grade  str              its grade in the known-lens catalog (lenscat:
+                                   confident or probable); "" if none
+known_lens_sep    float32  arcsec  separation to that known lens; NaN if none
+label             int8             1 lens, 0 non-lens, -1 unknown; only when the store
+                                   has labels
+================  =======  ======  ===================================================
+
+The known-lens columns come from a crossmatch of the positions against a catalog of known
+lenses (:mod:`pipeline.catalog.known_lenses`; by default the ``lenscat`` package) within a
+radius recorded in the provenance; an object without a position never matches.
 
 Provenance (:class:`Provenance`) goes into the FITS header under the keywords of
-:data:`PROVENANCE_FITS_KEYS` and into the Parquet schema metadata as JSON.
+:data:`PROVENANCE_FITS_KEYS`, into the Parquet schema metadata as JSON and into the VOTable as
+INFO elements.
 
 Examples
 --------
@@ -36,7 +48,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CATALOG_SCHEMA_VERSION = 1
+CATALOG_SCHEMA_VERSION = 2
+"""2: the known-lens columns and provenance fields; DATE-RUN without the trailing Z."""
 LABEL_UNKNOWN = -1
 PARQUET_METADATA_KEY = "lenshunt.catalog"
 """Parquet schema-metadata key holding the catalog's JSON description (columns, flags, provenance)."""
@@ -91,6 +104,25 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
     ),
     ColumnSpec(name="model_id", dtype="str", ucd="meta.id", description="Id of the scoring model"),
     ColumnSpec(
+        name="known_lens",
+        dtype="str",
+        ucd="meta.id.cross",
+        description="Known lens within the match radius; empty if none",
+    ),
+    ColumnSpec(
+        name="known_lens_grade",
+        dtype="str",
+        ucd="meta.code.qual",
+        description="Grade of that known lens in its catalog; empty if none",
+    ),
+    ColumnSpec(
+        name="known_lens_sep",
+        dtype="float32",
+        unit="arcsec",
+        ucd="pos.angDistance",
+        description="Separation to that known lens; NaN if none",
+    ),
+    ColumnSpec(
         name="label",
         dtype="int8",
         ucd="meta.code.class",
@@ -119,6 +151,8 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "tta": ("TTA", "test-time augmentation used"),
     "n_objects": ("NOBJECTS", "objects in the store = catalog rows"),
     "n_scored": ("NSCORED", "objects with a score"),
+    "known_lenses": ("KNOWNLC", "known-lens catalog crossmatched ('' = none)"),
+    "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
     "extras": ("EXTRAS", "more provenance, JSON"),
 }
 """Provenance field -> (FITS keyword, comment) in the catalog's table header."""
@@ -150,6 +184,10 @@ class Provenance(BaseModel):
     tta: bool
     n_objects: int = Field(ge=0)
     n_scored: int = Field(ge=0)
+    known_lenses: str = Field(
+        default="", description="Known-lens catalog crossmatched, e.g. 'lenscat 1.1.3'; '' when none."
+    )
+    known_lens_radius_arcsec: float = Field(default=0.0, ge=0.0, description="Match radius in arcsec.")
     extras: dict[str, ExtraValue] = Field(default_factory=dict)
 
     @field_validator("date")
@@ -167,7 +205,11 @@ class Provenance(BaseModel):
 
     def date_iso(self) -> str:
         """The run date as ``YYYY-MM-DDThh:mm:ssZ`` (UTC)."""
-        return self.date.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+        return self.date_fits() + "Z"
+
+    def date_fits(self) -> str:
+        """The run date as ``YYYY-MM-DDThh:mm:ss`` (UTC): the FITS date format, which has no ``Z``."""
+        return self.date.strftime("%Y-%m-%dT%H:%M:%S")
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the date as a UTC ISO string)."""

@@ -1,4 +1,8 @@
-"""Catalog contract, ranks, conservation checks and the FITS / Parquet round trips."""
+"""Catalog contract, ranks, conservation checks and the FITS / Parquet / VOTable round trips.
+
+The validators (fitsverify, fitscheck, VOTable) and the HATS catalog are in test_catalog_formats.py.
+Tests here write without HATS (``hats=False``), which only costs time.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from pipeline.flags import Flag
 from schemas.catalog import COLUMNS, PARQUET_METADATA_KEY, Provenance, column_specs
 
 MODEL_ID = "effnet-b0-sglc2"
+FLAT_FILES = ["catalog.fits", "catalog.parquet", "catalog.vot"]
 
 
 def make_table(n: int = 12, *, with_label: bool = True, seed: int = 0) -> pd.DataFrame:
@@ -47,6 +52,13 @@ def make_table(n: int = 12, *, with_label: bool = True, seed: int = 0) -> pd.Dat
         flags=flags,
         model_id=MODEL_ID,
         labels=rng.choice(np.array([-1, 0, 1]), n) if with_label else None,
+        known_lens_matches=pd.DataFrame(
+            {
+                "known_lens": ["J0011-0845"] + [""] * (n - 1),
+                "known_lens_grade": ["confident"] + [""] * (n - 1),
+                "known_lens_sep": np.r_[0.75, np.full(n - 1, np.nan)].astype(np.float32),
+            }
+        ),
     )
 
 
@@ -103,10 +115,11 @@ def test_make_catalog_table_follows_the_contract() -> None:
 def test_write_and_read_round_trip(tmp_path: Path) -> None:
     table = make_table()
     provenance = make_provenance(table)
-    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
     assert paths.fits == tmp_path / "catalog.fits"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["catalog.fits", "catalog.parquet"]
-    for path in (paths.fits, paths.parquet, tmp_path):
+    assert (paths.hats, paths.n_without_position) == (None, 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    for path in (paths.fits, paths.parquet, paths.votable, tmp_path):
         back = read_catalog(path)
         pd.testing.assert_frame_equal(back, table, check_exact=True)
         assert back.attrs["provenance"]["model_sha256"] == provenance.model_sha256
@@ -117,9 +130,9 @@ def test_write_and_read_round_trip(tmp_path: Path) -> None:
 
 def test_without_labels(tmp_path: Path) -> None:
     table = make_table(with_label=False)
-    write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
-    assert "label" not in read_catalog(tmp_path / "catalog.fits").columns
-    assert "label" not in read_catalog(tmp_path / "catalog.parquet").columns
+    write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    for name in ("catalog.fits", "catalog.parquet", "catalog.vot"):
+        assert "label" not in read_catalog(tmp_path / name).columns
 
 
 def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> None:
@@ -128,7 +141,7 @@ def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> 
 
     table = make_table()
     provenance = make_provenance(table)
-    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with fits.open(paths.fits, checksum=True) as hdus:
@@ -142,7 +155,8 @@ def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> 
     assert header["MODELID"] == MODEL_ID
     assert header["MODELSHA"] == provenance.model_sha256
     assert header["STORE"] == provenance.store
-    assert header["DATE-RUN"] == "2025-03-04T05:06:07Z"
+    assert header["DATE-RUN"] == "2025-03-04T05:06:07"  # the FITS date format has no Z
+    assert header["TIMESYS"] == "UTC"
     assert header["THRESH"] == 0.5
     assert header["TTA"] is True
     assert header["NOBJECTS"] == len(table)
@@ -165,7 +179,7 @@ def test_parquet_metadata_for_pyarrow_astropy_and_topcat(tmp_path: Path) -> None
 
     table = make_table()
     provenance = make_provenance(table)
-    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
     schema = pq.read_schema(paths.parquet)
     assert schema.names == list(table.columns)
     assert str(schema.field("score").type) == "float"
@@ -216,6 +230,10 @@ def test_contract_violations_are_named(tmp_path: Path) -> None:
         (table.assign(score=np.float32(1.5)), r"score outside \[0, 1\]"),
         (table.assign(label=np.int8(2)), "label values"),
         (table.assign(model_id="other-model"), "one model's run"),
+        (table.assign(known_lens="J0011-0845"), "known_lens_sep must be >= 0 where known_lens names"),
+        (table.assign(known_lens_sep=np.float32(0.5)), "NaN where it is empty"),
+        (table.assign(known_lens_grade="confident"), "known_lens_grade set where known_lens is empty"),
+        (table.assign(known_lens=1), "'known_lens' must hold strings"),
     ]
     for bad, message in cases:
         with pytest.raises(CatalogError, match=message):
@@ -225,12 +243,12 @@ def test_contract_violations_are_named(tmp_path: Path) -> None:
 
 def test_rewrite_replaces_the_catalog(tmp_path: Path) -> None:
     first = make_table(seed=1)
-    write_catalog(first, tmp_path, make_provenance(first), expected_n=len(first))
+    write_catalog(first, tmp_path, make_provenance(first), expected_n=len(first), hats=False)
     second = make_table(n=20, seed=2)
-    write_catalog(second, tmp_path, make_provenance(second), expected_n=len(second))
-    assert len(read_catalog(tmp_path / "catalog.fits")) == 20
-    assert len(read_catalog(tmp_path / "catalog.parquet")) == 20
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["catalog.fits", "catalog.parquet"]
+    write_catalog(second, tmp_path, make_provenance(second), expected_n=len(second), hats=False)
+    for name in ("catalog.fits", "catalog.parquet", "catalog.vot"):
+        assert len(read_catalog(tmp_path / name)) == 20
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
 
 
 def test_read_catalog_errors(tmp_path: Path) -> None:
@@ -239,6 +257,9 @@ def test_read_catalog_errors(tmp_path: Path) -> None:
     (tmp_path / "catalog.csv").write_text("object_id\n1\n")
     with pytest.raises(CatalogError, match="format"):
         read_catalog(tmp_path / "catalog.csv")
+    (tmp_path / "catalog.vot").write_text("<VOTABLE><RESOURCE>")
+    with pytest.raises(CatalogError, match="not a readable VOTable"):
+        read_catalog(tmp_path / "catalog.vot")
 
 
 def test_provenance_validation() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -185,3 +186,32 @@ def test_write_and_read_metrics(tmp_path) -> None:
     assert data["recall"] == 0.5
     assert m.read_metrics(path) == metrics
     assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sklearn_f_beta_agrees_with_the_formula(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(80) < 0.3).astype(np.int64)
+    scores = np.round(rng.random(80), 1)
+    for threshold in (0.0, 0.35, 0.9, 1.0):
+        for beta in (0.5, 1.0, 2.0):
+            precision, recall, f_score = m.precision_recall_f_at(labels, scores, threshold, beta)
+            assert (precision, recall) == pytest.approx(m.precision_recall_at(labels, scores, threshold))
+            selected = scores >= threshold
+            assert recall == pytest.approx(np.sum(selected & (labels == 1)) / labels.sum())
+            assert f_score == pytest.approx(m.f_beta(precision, recall, beta), nan_ok=True)
+
+
+def test_single_class_and_empty_inputs_stay_undefined_without_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's UndefinedMetricWarning would fail here
+        only_negatives = m.evaluate(np.array([0, 0, 0]), np.array([0.9, 0.2, 0.1]), threshold=0.95)
+        assert only_negatives.precision is None and only_negatives.recall is None
+        assert only_negatives.f_beta is None and only_negatives.auroc is None
+        precision, recall, f_score = m.precision_recall_f_at(np.array([1, 0]), np.array([0.1, 0.2]), 0.15)
+        assert (precision, recall) == (0.0, 0.0) and f_score == 0.0
+        assert all(math.isnan(v) for v in m.precision_recall_f_at(np.array([]), np.array([]), 0.5))
+        with pytest.raises(ValueError, match="at least one lens"):
+            m.precision_recall_curve(np.array([0, 0]), np.array([0.1, 0.2]))
+        with pytest.raises(ValueError, match="beta must be positive"):
+            m.precision_recall_f_at(np.array([1]), np.array([0.5]), 0.5, beta=0)

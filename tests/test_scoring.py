@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bundles import make_bundle, predict_in_process
-from cutouts import band_file, write_set
+from cutouts import band_file, sky, write_set
 
 from pipeline import paths
 from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
-from pipeline.errors import BundleError, StoreError
+from pipeline.errors import BundleError, CatalogError, StoreError
 from pipeline.flags import Flag
 from pipeline.scoring.run import existing_parts, score_store, uncovered_regions
 from pipeline.store import ingest, open_store
@@ -112,6 +112,38 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
     ingest(ground_layout, ground_src, tmp_path / "ground.zarr", dask_client)
     with pytest.raises(BundleError, match="needs group 'vis'"):
         score_store(tmp_path / "ground.zarr", bundle, tmp_path / "g", dask_client)
+
+
+def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_client, tmp_path):
+    import lsdb
+
+    _, _, store, bundle = scored_setup
+    ra, dec = sky(100007)
+    known = tmp_path / "known.csv"
+    known.write_text(f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},confident\nfar,1.0,1.0,probable\n")
+    out = tmp_path / "run"
+    with pytest.raises(CatalogError, match="known_lens_radius_arcsec"):
+        score_store(store, bundle, out, dask_client, known_lenses=known, known_lens_radius_arcsec=0)
+    with pytest.raises(CatalogError, match="cannot read the known-lens table"):
+        score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=tmp_path / "absent.csv")
+    assert not out.exists()  # both refused before any scoring
+    result = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=known)
+    assert (result.n_known_lenses, result.known_lenses, result.n_without_position) == (1, str(known), 0)
+    assert "1 objects match a known lens" in result.summary()
+    catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    assert catalog.loc[100007, "known_lens"] == "KL-7"
+    assert catalog.loc[100007, "known_lens_grade"] == "confident"
+    assert catalog.loc[100007, "known_lens_sep"] == pytest.approx(0.5, rel=1e-3)
+    assert (catalog["known_lens"] != "").sum() == 1
+    assert catalog["known_lens_sep"].isna().sum() == len(catalog) - 1
+    provenance = read_provenance(paths.catalog_fits(out))
+    assert (provenance.known_lenses, provenance.known_lens_radius_arcsec) == (str(known), 2.0)
+    assert result.catalog_votable == str(paths.catalog_votable(out))
+    assert read_catalog(paths.catalog_votable(out)).equals(read_catalog(paths.catalog_parquet(out)))
+    assert result.catalog_hats == str(paths.catalog_hats(out))
+    hats_catalog = lsdb.read_hats(result.catalog_hats).compute()
+    assert len(hats_catalog) == result.n_objects
+    assert hats_catalog.set_index("object_id").loc[100007, "known_lens"] == "KL-7"
 
 
 def test_gpu_worker_environment_confines_each_worker_to_its_gpu():

@@ -1,9 +1,21 @@
 """The catalog: one row per store object (contract in :mod:`schemas.catalog`), written per format.
 
-:mod:`~pipeline.catalog.table` builds, checks, writes and reads it; :mod:`~pipeline.catalog.fits` and
-:mod:`~pipeline.catalog.parquet` are the encodings, sharing :mod:`~pipeline.catalog.encoding`.
+:mod:`~pipeline.catalog.table` builds, checks and writes it and :mod:`~pipeline.catalog.reading`
+reads it; :mod:`~pipeline.catalog.fits`, :mod:`~pipeline.catalog.parquet`,
+:mod:`~pipeline.catalog.votable` and :mod:`~pipeline.catalog.hats` (for LSDB) are the encodings,
+sharing :mod:`~pipeline.catalog.encoding`; :mod:`~pipeline.catalog.known_lenses` crossmatches
+positions against known lenses.
 """
 
+from pipeline.catalog.hats import HATS_EXTRA_COLUMNS
+from pipeline.catalog.known_lenses import (
+    DEFAULT_MATCH_RADIUS_ARCSEC,
+    KnownLenses,
+    lenscat_lenses,
+    load_known_lenses,
+    match_known_lenses,
+    read_known_lenses,
+)
 from pipeline.catalog.table import (
     CatalogError,
     CatalogPaths,
@@ -16,11 +28,18 @@ from pipeline.catalog.table import (
 )
 
 __all__ = [
+    "DEFAULT_MATCH_RADIUS_ARCSEC",
+    "HATS_EXTRA_COLUMNS",
     "CatalogError",
     "CatalogPaths",
+    "KnownLenses",
     "assign_ranks",
+    "lenscat_lenses",
+    "load_known_lenses",
     "make_catalog_table",
+    "match_known_lenses",
     "read_catalog",
+    "read_known_lenses",
     "read_provenance",
     "validate_catalog",
     "write_catalog",

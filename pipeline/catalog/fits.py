@@ -3,7 +3,12 @@
 One binary-table extension ``CATALOG`` with ``TUNITn``, ``TUCDn`` and ``TCOMMn`` cards per
 column (astropy writes only the units, so the UCD and comment cards are added here), the flag
 bits as ``FLAGn`` cards and the provenance under the keywords of
-:data:`schemas.catalog.PROVENANCE_FITS_KEYS`; long values use CONTINUE cards. NaN stays NaN.
+:data:`schemas.catalog.PROVENANCE_FITS_KEYS`; long values use CONTINUE cards (declared by
+``LONGSTRN``). NaN stays NaN.
+
+The file passes HEASARC's ``fitsverify`` with no warning and astropy's ``fitscheck``: every HDU
+has ``CHECKSUM``/``DATASUM``, and ``DATE-RUN`` is in the FITS date format
+(``YYYY-MM-DDThh:mm:ss``, no ``Z``; ``TIMESYS = 'UTC'`` gives the time scale).
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
     astropy_table.write(path, format="fits", overwrite=True)
     with fits.open(path, mode="update") as hdus:
         hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
-        hdus[1].add_checksum()
+        for hdu in hdus:
+            hdu.add_checksum()
 
 
 def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) -> Any:
@@ -63,7 +69,10 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     header["LHCATVER"] = (CATALOG_SCHEMA_VERSION, "lenshunt catalog schema version")
     header["ORIGIN"] = ("lenshunt", "strong-lens finding pipeline")
     header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
-    for field, value in provenance_values(provenance).items():
+    header["LONGSTRN"] = ("OGIP 1.0", "long strings use the CONTINUE convention")
+    values = provenance_values(provenance)
+    values["date"] = provenance.date_fits()
+    for field, value in values.items():
         keyword, comment = PROVENANCE_FITS_KEYS[field]
         _set_card(header, keyword, value, comment)
     header["FLAGSKIP"] = (int(UNUSABLE), "flags OR-ed here make an object unscorable")
@@ -95,6 +104,8 @@ def read_fits_provenance(path: Path) -> Provenance:
     header = fits.getheader(path, FITS_EXTNAME)
     values: dict[str, Any] = {}
     for field, (keyword, _comment) in PROVENANCE_FITS_KEYS.items():
+        if keyword not in header and not Provenance.model_fields[field].is_required():
+            continue
         if keyword not in header:
             raise CatalogError(
                 f"{path} has no {keyword} card: not a lenshunt catalog or written by a foreign tool"

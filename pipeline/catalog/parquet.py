@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
@@ -20,7 +21,13 @@ from pipeline.errors import CatalogError
 from pipeline.flags import UNUSABLE, documentation
 from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, PARQUET_METADATA_KEY, Provenance
 
-__all__ = ["count_parquet_rows", "read_parquet", "read_parquet_provenance", "write_parquet"]
+__all__ = [
+    "count_parquet_rows",
+    "read_parquet",
+    "read_parquet_provenance",
+    "table_meta_yaml",
+    "write_parquet",
+]
 
 _ARROW_TYPES = {
     "int64": "int64",
@@ -86,15 +93,33 @@ def _votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def table_meta_yaml(
+    table: pd.DataFrame, provenance: Provenance, *, leading: tuple[tuple[str, str, str], ...] = ()
+) -> str:
+    """astropy's ``table_meta_yaml`` for the table: units, descriptions, UCDs and the catalog description.
+
+    ``leading`` adds int64 columns before the catalog's, as (name, description, UCD): the HATS
+    catalog's ``_healpix_29`` (:mod:`pipeline.catalog.hats`).
+    """
+    from astropy.table import Column
+    from astropy.table import meta as astropy_meta
+
+    astropy_table = to_astropy_table(table)
+    astropy_table.meta["lenshunt_catalog"] = _catalog_description(table, provenance)
+    for index, (name, description, ucd) in enumerate(leading):
+        values = np.zeros(len(table), dtype=np.int64)
+        column = Column(values, name=name, description=description, meta={"ucd": ucd})
+        astropy_table.add_column(column, index=index)
+    return "\n".join(astropy_meta.get_yaml_from_table(astropy_table))
+
+
 def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
     """Write a checked catalog table as Parquet with units, UCDs, flags and provenance metadata."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from astropy.table import meta as astropy_meta
 
     astropy_table = to_astropy_table(table)
     description = _catalog_description(table, provenance)
-    astropy_table.meta["lenshunt_catalog"] = description
     fields, arrays = [], []
     for name in table.columns:
         spec = COLUMNS[name]
@@ -105,7 +130,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
         arrays.append(pa.array(values.tolist() if spec.dtype == "str" else values, type=arrow_type))
     metadata = {
         PARQUET_METADATA_KEY: json.dumps(description),
-        "table_meta_yaml": "\n".join(astropy_meta.get_yaml_from_table(astropy_table)),
+        "table_meta_yaml": table_meta_yaml(table, provenance),
         "IVOA.VOTable-Parquet.version": "1.0",
     }
     encoded = {key.encode(): value.encode() for key, value in metadata.items()}

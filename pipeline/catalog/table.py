@@ -1,9 +1,12 @@
 """Build, check, write and read lenshunt catalogs (the contract is :mod:`schemas.catalog`).
 
 A catalog has one row per object of the store. :func:`write_catalog` checks the contract and
-the conservation of objects, then writes ``catalog.fits`` and ``catalog.parquet`` atomically
-(temporary file, row count verified, rename). Both carry units, UCDs, descriptions, the flag
-bits and the run's provenance (the formats: :mod:`pipeline.catalog.fits`, :mod:`pipeline.catalog.parquet`).
+the conservation of objects, then writes ``catalog.fits``, ``catalog.parquet`` and
+``catalog.vot`` atomically (temporary file, row count verified, rename), and the HATS catalog
+``catalog_hats/`` for LSDB, which holds the rows with a position. All carry units, UCDs,
+descriptions, the flag bits and the run's provenance (the formats: :mod:`pipeline.catalog.fits`,
+:mod:`pipeline.catalog.parquet`, :mod:`pipeline.catalog.votable`, :mod:`pipeline.catalog.hats`).
+:func:`read_catalog` (from :mod:`pipeline.catalog.reading`) reads the flat ones back.
 
 Examples
 --------
@@ -21,11 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog.fits import count_fits_rows, read_fits, read_fits_provenance, write_fits
-from pipeline.catalog.parquet import count_parquet_rows, read_parquet, read_parquet_provenance, write_parquet
+from pipeline.catalog.fits import count_fits_rows, write_fits
+from pipeline.catalog.hats import write_hats
+from pipeline.catalog.parquet import count_parquet_rows, write_parquet
+from pipeline.catalog.reading import read_catalog, read_provenance
+from pipeline.catalog.votable import count_votable_rows, write_votable
 from pipeline.errors import CatalogError, ConservationError
-from pipeline.flags import documentation
-from pipeline.paths import catalog_fits, catalog_parquet
+from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
 from schemas.catalog import COLUMNS, LABEL_UNKNOWN, Provenance, column_specs
 
 __all__ = [
@@ -43,10 +48,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class CatalogPaths:
-    """Where :func:`write_catalog` put the two copies of a catalog."""
+    """Where :func:`write_catalog` put the copies of a catalog.
+
+    ``hats`` is None when it was not asked for or no row has a position; ``n_without_position``
+    counts the rows the HATS catalog cannot hold (they are in the other three).
+    """
 
     fits: Path
     parquet: Path
+    votable: Path
+    hats: Path | None = None
+    n_without_position: int = 0
 
 
 def assign_ranks(scores: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
@@ -93,11 +105,14 @@ def make_catalog_table(
     flags: np.ndarray,
     model_id: str,
     labels: np.ndarray | None = None,
+    known_lens_matches: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Assemble a catalog table with the contract's columns, dtypes and ranks.
 
     ``score_std`` is set to NaN wherever ``scores`` is NaN. ``labels`` (1, 0, -1 unknown) adds
-    the ``label`` column. Rows keep the input order.
+    the ``label`` column. ``known_lens_matches`` (from
+    :func:`pipeline.catalog.known_lenses.match_known_lenses`, one row per object) fills the
+    known-lens columns; without it no object has a match. Rows keep the input order.
     """
     scores = np.asarray(scores, dtype=np.float32)
     score_std = np.where(np.isnan(scores), np.float32(np.nan), np.asarray(score_std, dtype=np.float32))
@@ -112,6 +127,18 @@ def make_catalog_table(
         "flags": np.asarray(flags, dtype=np.int32),
         "model_id": pd.Series(np.full(object_ids.size, model_id, dtype=object)).astype(str),
     }
+    if known_lens_matches is None:
+        columns["known_lens"] = pd.Series(np.full(object_ids.size, "", dtype=object)).astype(str)
+        columns["known_lens_grade"] = pd.Series(np.full(object_ids.size, "", dtype=object)).astype(str)
+        columns["known_lens_sep"] = np.full(object_ids.size, np.nan, dtype=np.float32)
+    else:
+        if len(known_lens_matches) != object_ids.size:
+            raise ValueError(
+                f"known_lens_matches has {len(known_lens_matches)} rows for {object_ids.size} objects"
+            )
+        for name in ("known_lens", "known_lens_grade"):
+            columns[name] = known_lens_matches[name].astype(str).reset_index(drop=True)
+        columns["known_lens_sep"] = known_lens_matches["known_lens_sep"].to_numpy(dtype=np.float32)
     if labels is not None:
         columns["label"] = np.asarray(labels, dtype=np.int8)
     return pd.DataFrame(columns)
@@ -146,7 +173,7 @@ def _check_dtypes(table: pd.DataFrame, names: tuple[str, ...]) -> None:
             ):
                 raise CatalogError(
                     f"catalog column {name!r} must hold strings only (dtype {column.dtype}); "
-                    "fill it with the run's model id."
+                    "use '' for none, or build the table with pipeline.catalog.table.make_catalog_table."
                 )
         elif column.dtype != np.dtype(spec.dtype):
             raise CatalogError(
@@ -174,6 +201,12 @@ def _check_values(table: pd.DataFrame) -> None:
         problems.append("ra outside [0, 360) or dec outside [-90, 90] degrees (NaN when unknown)")
     if "label" in table and not np.isin(table["label"].to_numpy(), [LABEL_UNKNOWN, 0, 1]).all():
         problems.append("label values other than 1, 0 and -1 (unknown)")
+    matched = table["known_lens"].to_numpy(dtype=object) != ""
+    separation = table["known_lens_sep"].to_numpy()
+    if np.any(matched & ~(separation >= 0)) or np.any(~matched & ~np.isnan(separation)):
+        problems.append("known_lens_sep must be >= 0 where known_lens names a lens and NaN where it is empty")
+    if np.any(~matched & (table["known_lens_grade"].to_numpy(dtype=object) != "")):
+        problems.append("known_lens_grade set where known_lens is empty")
     if problems:
         raise CatalogError(
             "catalog values violate the contract in schemas/catalog.py: " + "; ".join(problems)
@@ -198,7 +231,9 @@ def validate_catalog(table: pd.DataFrame) -> pd.DataFrame:
     names = _check_columns(table)
     _check_dtypes(table, names)
     ordered = table.loc[:, list(names)].reset_index(drop=True)
-    ordered["model_id"] = ordered["model_id"].astype(str)
+    for name in names:
+        if COLUMNS[name].dtype == "str":
+            ordered[name] = ordered[name].astype(str)
     _check_values(ordered)
     return ordered
 
@@ -232,9 +267,9 @@ def _check_conservation(table: pd.DataFrame, provenance: Provenance, expected_n:
 
 
 def write_catalog(
-    table: pd.DataFrame, out_dir: Path, provenance: Provenance, *, expected_n: int
+    table: pd.DataFrame, out_dir: Path, provenance: Provenance, *, expected_n: int, hats: bool = True
 ) -> CatalogPaths:
-    """Write ``catalog.fits`` and ``catalog.parquet`` into ``out_dir`` after checking them.
+    """Write ``catalog.fits``, ``catalog.parquet``, ``catalog.vot`` and ``catalog_hats/`` after checking.
 
     Parameters
     ----------
@@ -244,14 +279,17 @@ def write_catalog(
     out_dir : pathlib.Path
         Output directory; created when missing. Existing catalogs there are replaced.
     provenance : Provenance
-        Written into the FITS header and the Parquet metadata.
+        Written into the FITS header, the Parquet metadata, the VOTable INFOs and the HATS
+        properties.
     expected_n : int
         Objects in the store: the rows the catalog must have.
+    hats : bool
+        Also write the HATS catalog (rows with a position; a few seconds of hats-import).
 
     Returns
     -------
     CatalogPaths
-        Paths of the two files.
+        Paths of the files, and the rows the HATS catalog left out for want of a position.
 
     Raises
     ------
@@ -259,84 +297,38 @@ def write_catalog(
         When rows differ from ``expected_n``, object ids repeat, or the provenance counts
         disagree with the table; nothing is written then.
     CatalogError
-        When the table violates the column contract.
+        When the table violates the column contract (nothing is written), or hats-import fails
+        (the three flat catalogs are in place then).
     """
     checked = validate_catalog(table)
     _check_conservation(checked, provenance, expected_n)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = CatalogPaths(fits=catalog_fits(out_dir), parquet=catalog_parquet(out_dir))
-    temporary = CatalogPaths(
-        fits=final.fits.with_name(f".{final.fits.name}.{os.getpid()}.tmp"),
-        parquet=final.parquet.with_name(f".{final.parquet.name}.{os.getpid()}.tmp"),
+    writers = (
+        (catalog_fits(out_dir), write_fits, count_fits_rows),
+        (catalog_parquet(out_dir), write_parquet, count_parquet_rows),
+        (catalog_votable(out_dir), write_votable, count_votable_rows),
     )
+    temporaries = [final.with_name(f".{final.name}.{os.getpid()}.tmp") for final, _, _ in writers]
     try:
-        write_fits(checked, temporary.fits, provenance)
-        write_parquet(checked, temporary.parquet, provenance)
-        for path, n_rows in (
-            (temporary.fits, count_fits_rows(temporary.fits)),
-            (temporary.parquet, count_parquet_rows(temporary.parquet)),
-        ):
+        for temporary, (_, write, count) in zip(temporaries, writers):
+            write(checked, temporary, provenance)
+            n_rows = count(temporary)
             if n_rows != expected_n:
-                raise ConservationError(f"{path} holds {n_rows} rows after writing, expected {expected_n}")
-        os.replace(temporary.fits, final.fits)
-        os.replace(temporary.parquet, final.parquet)
+                raise ConservationError(
+                    f"{temporary} holds {n_rows} rows after writing, expected {expected_n}"
+                )
+        for temporary, (final, _, _) in zip(temporaries, writers):
+            os.replace(temporary, final)
     finally:
-        temporary.fits.unlink(missing_ok=True)
-        temporary.parquet.unlink(missing_ok=True)
-    return final
-
-
-def _resolve(path: Path) -> tuple[Path, str]:
-    path = Path(path)
-    if path.is_dir():
-        path = catalog_parquet(path) if catalog_parquet(path).exists() else catalog_fits(path)
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        kind = "parquet"
-    elif name.endswith((".fits", ".fit", ".fits.gz", ".fts")):
-        kind = "fits"
-    else:
-        raise CatalogError(f"cannot tell the format of {path}: expected a .fits or .parquet catalog")
-    if not path.exists():
-        raise CatalogError(f"catalog {path} does not exist; run the score stage to write it")
-    return path, kind
-
-
-def read_catalog(path: Path) -> pd.DataFrame:
-    """Read a catalog from FITS or Parquet (or a run directory) into a DataFrame.
-
-    Columns come back with the contract's dtypes (``model_id`` as ``astype(str)`` gives it).
-    ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns`` (name -> unit, UCD and
-    description) and ``flags`` (bit name -> meaning).
-    """
-    path, kind = _resolve(path)
-    table, provenance = read_parquet(path) if kind == "parquet" else read_fits(path)
-    with_label = "label" in table.columns
-    names = [spec.name for spec in column_specs(with_label=with_label)]
-    missing = [name for name in names if name not in table.columns]
-    if missing:
-        raise CatalogError(f"{path} is not a lenshunt catalog: columns {missing} are missing")
-    table = table.loc[:, names].astype(
-        {name: COLUMNS[name].dtype for name in names if COLUMNS[name].dtype != "str"}
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+    placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())
+    hats_path = write_hats(checked, catalog_hats(out_dir), provenance).path if hats else None
+    return CatalogPaths(
+        fits=catalog_fits(out_dir),
+        parquet=catalog_parquet(out_dir),
+        votable=catalog_votable(out_dir),
+        hats=hats_path,
+        n_without_position=int(np.count_nonzero(~placed)),
     )
-    table["model_id"] = table["model_id"].astype(str)
-    table.attrs = {
-        "provenance": provenance.to_json_dict(),
-        "columns": {
-            name: {
-                "unit": COLUMNS[name].unit,
-                "ucd": COLUMNS[name].ucd,
-                "description": COLUMNS[name].description,
-            }
-            for name in names
-        },
-        "flags": documentation(),
-    }
-    return table
-
-
-def read_provenance(path: Path) -> Provenance:
-    """The provenance of a catalog file (FITS header or Parquet metadata) or run directory."""
-    path, kind = _resolve(path)
-    return read_parquet_provenance(path) if kind == "parquet" else read_fits_provenance(path)

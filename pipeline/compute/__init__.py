@@ -4,7 +4,15 @@ Local CPU (the default), Dask-CUDA with per-GPU worker set-up, dask-jobqueue (SL
 profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect`.
 """
 
-from pipeline.compute.cluster import connect, default_n_workers
+from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 
-__all__ = ["Profile", "ProfileError", "connect", "default_n_workers", "load_profile", "load_profiles"]
+__all__ = [
+    "Profile",
+    "ProfileError",
+    "connect",
+    "default_n_workers",
+    "in_process_client",
+    "load_profile",
+    "load_profiles",
+]

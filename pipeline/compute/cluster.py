@@ -12,6 +12,9 @@ Every stage takes a ``distributed.Client``; this module decides where its worker
 an address (``tcp://host:8786``) or ``scheduler=...``
     join an existing scheduler.
 
+:func:`in_process_client` is a private cluster of threads for small jobs of the driver (the
+HATS catalog writer).
+
 Examples
 --------
 >>> from pipeline.compute.cluster import connect
@@ -117,6 +120,26 @@ def connect(
             from pipeline.compute.gpu_worker import GPUWorkerSetup
 
             client.register_plugin(GPUWorkerSetup())
+        yield client
+
+
+@contextlib.contextmanager
+def in_process_client(*, threads: int = 2, local_directory: str | None = None) -> Iterator[Client]:
+    """A private Dask cluster of ``threads`` threads in this process, for small jobs of the driver.
+
+    No dashboard (a free port for its HTTP server). While open it is the default client (tools
+    such as hats-import look the client up that way); on exit the caller's default is back.
+    Used by :func:`pipeline.catalog.hats.write_hats`.
+    """
+    from distributed import Client
+
+    with Client(
+        processes=False,
+        n_workers=1,
+        threads_per_worker=threads,
+        dashboard_address=":0",
+        local_directory=local_directory,
+    ) as client:
         yield client
 
 

@@ -1,4 +1,4 @@
-"""Classification metrics of a scored run against known labels: pure numpy, no scikit-learn.
+"""Classification metrics of a scored run against known labels, from scikit-learn where it has them.
 
 All curve functions take ``labels`` (1 lens, 0 non-lens) and finite ``scores``; an object is
 selected at threshold ``t`` when ``score >= t``. Tied scores are one threshold: objects with the
@@ -10,7 +10,9 @@ columns, leaves out unknown labels and unscored objects (and counts them), and r
 :class:`Metrics`. A metric that is undefined for the data (no lenses, or no non-lenses, or
 nothing selected) is ``None`` and ``Metrics.notes`` says why.
 
-TPR0 and TPR10 follow the first Strong Lens Finding Challenge (Metcalf et al. 2019): the highest
+ROC, AUROC, the precision-recall curve, average precision and precision / recall / F-beta at a
+threshold come from :mod:`sklearn.metrics` (their conventions match the ones above). TPR0 and TPR10
+are ours: they follow the first Strong Lens Finding Challenge (Metcalf et al. 2019), the highest
 true-positive rate reached before the first false positive, and with fewer than ten.
 
 Examples
@@ -47,7 +49,11 @@ def _check_clean(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct thresholds (descending) and the true and false positives selected at each."""
+    """Distinct thresholds (descending) and the true and false positives selected at each.
+
+    TPR0 and TPR10 count false positives per threshold; scikit-learn's ROC curve gives the same
+    counts as rates, so this stays ours (it is what the challenge metrics are defined on).
+    """
     labels, scores = _check_clean(labels, scores)
     order = np.argsort(-scores, kind="stable")
     sorted_scores = scores[order]
@@ -59,38 +65,47 @@ def _threshold_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
     return sorted_scores[last_of_run], true_positives[last_of_run], false_positives[last_of_run]
 
 
+def _both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.any()) and not bool(labels.all())
+
+
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1).
+
+    :func:`sklearn.metrics.roc_curve` with every threshold kept (``drop_intermediate=False``).
 
     Returns
     -------
     fpr, tpr, thresholds : numpy.ndarray
-        ``thresholds`` descend and start at +inf (nothing selected).
+        Shape (k + 1,) for k distinct scores; ``thresholds`` descend and start at +inf
+        (nothing selected).
 
     Raises
     ------
     ValueError
         When ``labels`` lack lenses or non-lenses (a rate would divide by zero).
     """
-    thresholds, true_positives, false_positives = _threshold_counts(labels, scores)
-    n_pos = int(np.sum(labels == 1))
-    n_neg = int(np.sum(labels == 0))
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(
-            f"a ROC curve needs lenses and non-lenses; got {n_pos} lenses and {n_neg} non-lenses"
-        )
-    fpr = np.r_[0.0, false_positives / n_neg]
-    tpr = np.r_[0.0, true_positives / n_pos]
-    return fpr, tpr, np.r_[np.inf, thresholds]
+    from sklearn import metrics
+
+    labels, scores = _check_clean(labels, scores)
+    if not _both_classes(labels):
+        n_pos, n_neg = int(labels.sum()), int(labels.size - labels.sum())
+        raise ValueError(f"a ROC curve needs lenses and non-lenses; got {n_pos} and {n_neg}")
+    fpr, tpr, thresholds = metrics.roc_curve(labels, scores, drop_intermediate=False)
+    return fpr, tpr, thresholds
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half); NaN when one class is absent."""
+    """Area under the ROC curve (:func:`sklearn.metrics.roc_auc_score`; ties count half).
+
+    NaN when one class is absent (scikit-learn raises there).
+    """
+    from sklearn import metrics
+
     labels, scores = _check_clean(labels, scores)
-    if labels.all() or not labels.any():
+    if not _both_classes(labels):
         return math.nan
-    fpr, tpr, _ = roc_curve(labels, scores)
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return float(metrics.roc_auc_score(labels, scores))
 
 
 def precision_recall_curve(
@@ -98,29 +113,40 @@ def precision_recall_curve(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision (purity) and recall (completeness) at every distinct threshold, descending.
 
+    :func:`sklearn.metrics.precision_recall_curve` in descending-threshold order, without the
+    (precision 1, recall 0) end point it appends.
+
+    Returns
+    -------
+    precision, recall, thresholds : numpy.ndarray
+        Shape (k,) for k distinct scores.
+
     Raises
     ------
     ValueError
         When there are no lenses (recall is undefined).
     """
-    thresholds, true_positives, false_positives = _threshold_counts(labels, scores)
-    n_pos = int(np.sum(labels == 1))
-    if n_pos == 0:
+    from sklearn import metrics
+
+    labels, scores = _check_clean(labels, scores)
+    if not labels.any():
         raise ValueError("a precision-recall curve needs at least one lens")
-    precision = true_positives / (true_positives + false_positives)
-    return precision, true_positives / n_pos, thresholds
+    precision, recall, thresholds = metrics.precision_recall_curve(labels, scores)
+    return precision[-2::-1], recall[-2::-1], thresholds[::-1]
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision: sum over thresholds of (recall step) x precision; NaN without lenses.
+    """Average precision (:func:`sklearn.metrics.average_precision_score`); NaN without lenses.
 
-    Equals the mean, over lenses, of the precision at the lens's own score (ties included).
+    The sum over thresholds of (recall step) x precision; equals the mean, over lenses, of the
+    precision at the lens's own score (ties included).
     """
+    from sklearn import metrics
+
     labels, scores = _check_clean(labels, scores)
     if not labels.any():
         return math.nan
-    precision, recall, _ = precision_recall_curve(labels, scores)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(metrics.average_precision_score(labels, scores))
 
 
 def precision_recall_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -128,14 +154,33 @@ def precision_recall_at(labels: np.ndarray, scores: np.ndarray, threshold: float
 
     Precision is NaN when nothing is selected; recall is NaN when there are no lenses.
     """
-    labels, scores = _check_clean(labels, scores)
-    selected = scores >= threshold
-    n_selected = int(np.count_nonzero(selected))
-    n_pos = int(np.count_nonzero(labels))
-    true_positives = int(np.count_nonzero(selected & (labels == 1)))
-    precision = true_positives / n_selected if n_selected else math.nan
-    recall = true_positives / n_pos if n_pos else math.nan
+    precision, recall, _ = precision_recall_f_at(labels, scores, threshold)
     return precision, recall
+
+
+def precision_recall_f_at(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, beta: float = 1.0
+) -> tuple[float, float, float]:
+    """Precision, recall and F-beta of selecting ``score >= threshold``.
+
+    :func:`sklearn.metrics.precision_recall_fscore_support` on the selection. Precision is NaN
+    when nothing is selected, recall NaN without lenses, and F-beta NaN when either is (where
+    scikit-learn would report 0).
+    """
+    from sklearn import metrics
+
+    if beta <= 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    labels, scores = _check_clean(labels, scores)
+    if labels.size == 0:
+        return math.nan, math.nan, math.nan
+    precision, recall, f_score, _ = metrics.precision_recall_fscore_support(
+        labels, (scores >= threshold).astype(np.int64), beta=beta, average="binary", zero_division=np.nan
+    )
+    precision, recall, f_score = float(precision), float(recall), float(f_score)
+    if math.isnan(precision) or math.isnan(recall):
+        f_score = math.nan
+    return precision, recall, f_score
 
 
 def f_beta(precision: float, recall: float, beta: float = 1.0) -> float:
@@ -246,7 +291,7 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         notes.append("no scored lenses: AUROC, AP, recall, F-beta, TPR0 and TPR10 are undefined")
     if n_neg == 0:
         notes.append("no scored non-lenses: AUROC, TPR0 and TPR10 are undefined")
-    precision, recall = precision_recall_at(y, s, threshold)
+    precision, recall, f_score = precision_recall_f_at(y, s, threshold, beta)
     if math.isnan(precision):
         notes.append(f"no object scored >= {threshold}: precision and F-beta are undefined")
     n_pos_unscored = int(np.count_nonzero(~scored & (labels == 1)))
@@ -257,7 +302,7 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         average_precision=_defined(average_precision(y, s)),
         precision=_defined(precision),
         recall=_defined(recall),
-        f_beta=_defined(f_beta(precision, recall, beta)),
+        f_beta=_defined(f_score),
         beta=beta,
         threshold=threshold,
         tpr0=_defined(tpr0(y, s)) if n_neg else None,

@@ -3,7 +3,8 @@
 Each region's scores land in a Parquet part named by its row range; the parts are the run's
 resume state. A rerun (after a crash, or after the store grew) scores only rows no part covers,
 then assembles the catalog from all parts and the store's coordinates: one row per object, ranks
-recomputed over the whole store, objects in = rows out checked.
+recomputed over the whole store, known lenses crossmatched, objects in = rows out checked; the
+catalog is written as FITS, Parquet, VOTable and HATS (:func:`pipeline.catalog.write_catalog`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__, paths
-from pipeline.errors import BundleError, ConservationError, StoreError
+from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
+from pipeline.errors import BundleError, CatalogError, ConservationError, StoreError
 from pipeline.scoring.inputs_check import input_range_warnings
 from pipeline.scoring.region import score_region_task
 from pipeline.store.ingestion import plan_regions
@@ -50,18 +52,33 @@ class ScoreRunResult:
     seconds_model: float = 0.0
     flag_counts: dict[str, int] = field(default_factory=dict)
     input_warnings: list[str] = field(default_factory=list)
+    catalog_votable: str = ""
+    catalog_hats: str | None = None
+    n_without_position: int = 0
+    n_known_lenses: int = 0
+    known_lenses: str = ""
 
     @property
     def objects_per_second(self) -> float:
         return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
-        return (
+        lines = [
             f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now "
-            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all\n"
-            f"  catalog: {self.catalog_fits}\n           {self.catalog_parquet}"
-            + "".join(f"\n  WARNING: {warning}" for warning in self.input_warnings)
-        )
+            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
+            f"  catalog: {self.catalog_fits}",
+            f"           {self.catalog_parquet}",
+        ]
+        if self.catalog_votable:
+            lines.append(f"           {self.catalog_votable}")
+        if self.catalog_hats:
+            lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
+        if self.n_without_position:
+            lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
+        if self.known_lenses:
+            lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
+        lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
+        return "\n".join(lines)
 
 
 def uncovered_regions(
@@ -149,6 +166,8 @@ def score_store(
     threshold: float = 0.5,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    known_lenses: str | Path | None = "lenscat",
+    known_lens_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> ScoreRunResult:
     """Score every object of ``store`` not scored yet in ``out_dir`` and write the catalog.
 
@@ -166,8 +185,16 @@ def score_store(
         Recorded in the catalog's provenance (and used by the evaluation).
     overwrite
         Discard the parts of an earlier, different run in ``out_dir``.
+    progress
+        Called with (regions done, regions in all).
+    known_lenses
+        Known lenses to crossmatch the positions with: ``"lenscat"`` (the ``lenscat``
+        package's catalog), a table astropy reads (name, ra, dec, maybe grade), or None /
+        ``"none"`` to skip the crossmatch.
+    known_lens_radius_arcsec
+        Largest separation of a known-lens match, arcsec.
     """
-    from pipeline.catalog.table import make_catalog_table, write_catalog
+    from pipeline.catalog import load_known_lenses, make_catalog_table, match_known_lenses, write_catalog
     from pipeline.models.bundle import load_bundle
     from schemas.catalog import Provenance
 
@@ -176,6 +203,12 @@ def score_store(
     attributes = read_attributes(store)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
+    known = load_known_lenses(known_lenses)  # before scoring: a bad table or radius fails fast
+    if known is not None and not 0 < known_lens_radius_arcsec < 3600:
+        raise CatalogError(
+            f"known_lens_radius_arcsec must be in (0, 3600) arcsec, got {known_lens_radius_arcsec}; "
+            "a few arcsec (default 2) suits galaxy-scale lenses"
+        )
     identity = {"store": str(store), "model_sha256": bundle.sha256, "tta": tta}
     _check_run_file(out_dir, identity, overwrite)
 
@@ -220,15 +253,19 @@ def score_store(
     scores = assemble_parts(out_dir, dataset["object_id"].values)
     labels = dataset["label"].values
     flags = dataset["flags"].values | scores["flags_added"].to_numpy()
+    ra, dec = dataset["ra"].values, dataset["dec"].values
     table = make_catalog_table(
         object_ids=dataset["object_id"].values,
-        ra=dataset["ra"].values,
-        dec=dataset["dec"].values,
+        ra=ra,
+        dec=dec,
         scores=scores["score"].to_numpy(),
         score_std=scores["score_std"].to_numpy(),
         flags=flags,
         model_id=bundle.model_id,
         labels=labels if (labels >= 0).any() else None,
+        known_lens_matches=match_known_lenses(ra, dec, known, known_lens_radius_arcsec)
+        if known is not None
+        else None,
     )
     n_scored = int(np.isfinite(table["score"]).sum())
     provenance = Provenance(
@@ -242,6 +279,8 @@ def score_store(
         tta=tta,
         n_objects=n_objects,
         n_scored=n_scored,
+        known_lenses=known.source if known is not None else "",
+        known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
         extras={
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,
@@ -262,6 +301,11 @@ def score_store(
         seconds_read=seconds_read,
         seconds_model=seconds_model,
         input_warnings=input_warnings,
+        catalog_votable=str(written.votable),
+        catalog_hats=str(written.hats) if written.hats else None,
+        n_without_position=written.n_without_position,
+        n_known_lenses=int((table["known_lens"] != "").sum()),
+        known_lenses=known.source if known is not None else "",
     )
 
 

@@ -1,0 +1,249 @@
+"""Known strong lenses: load a catalog of them and crossmatch catalog positions against it.
+
+The default catalog is the one the ``lenscat`` package ships (a CSV of about 30,000 known and
+candidate lenses with a grade, ``confident`` or ``probable``, and a reference). It is read
+straight from the installed package: importing ``lenscat`` itself pulls in ``ligo.skymap`` and
+takes seconds, which a run does not need. Any table astropy reads (CSV, FITS, VOTable, ...)
+with ``name``, ``ra`` and ``dec`` columns (degrees, ICRS) and optionally ``grade`` can stand in.
+
+The crossmatch is astropy's nearest-neighbour match on the sky
+(:meth:`astropy.coordinates.SkyCoord.match_to_catalog_sky`): an object matches the nearest
+known lens when that one lies within the radius; objects without a position never match.
+
+Examples
+--------
+>>> known = KnownLenses.from_arrays(["J1", "J2"], [10.0, 20.0], [-5.0, 5.0], ["confident", "probable"])
+>>> matches = match_known_lenses(np.array([10.0, 20.1, np.nan]), np.array([-5.0002, 5.0, 0.0]), known)
+>>> matches["known_lens"].tolist(), matches["known_lens_grade"].tolist()
+(['J1', '', ''], ['confident', '', ''])
+>>> round(float(matches["known_lens_sep"][0]), 3)
+0.72
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import CatalogError
+
+__all__ = [
+    "DEFAULT_MATCH_RADIUS_ARCSEC",
+    "KnownLenses",
+    "lenscat_lenses",
+    "load_known_lenses",
+    "match_known_lenses",
+    "read_known_lenses",
+]
+
+DEFAULT_MATCH_RADIUS_ARCSEC = 2.0
+"""Default crossmatch radius: about a lens's Einstein radius, and well above position errors."""
+
+_LENSCAT_COLUMNS = {"name": "name", "RA [deg]": "ra", "DEC [deg]": "dec", "grading": "grade"}
+
+
+@dataclass(frozen=True)
+class KnownLenses:
+    """A catalog of known lenses: names, ICRS positions in degrees, grades, and where it came from.
+
+    Attributes
+    ----------
+    name, grade : numpy.ndarray
+        Strings, shape (n,); ``grade`` is ``""`` where the catalog has none.
+    ra, dec : numpy.ndarray
+        float64 degrees, shape (n,), all finite.
+    source : str
+        What was loaded, e.g. ``"lenscat 1.1.3"``; recorded in the run's provenance.
+    n_dropped : int
+        Rows of the source left out for an unusable position.
+    """
+
+    name: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+    grade: np.ndarray
+    source: str
+    n_dropped: int = 0
+
+    @classmethod
+    def from_arrays(
+        cls, name, ra, dec, grade=None, *, source: str = "arrays", where: str = "known-lens table"
+    ) -> KnownLenses:
+        """Check and keep the rows with a usable position (finite, ``|dec| <= 90``)."""
+        name = np.asarray(name, dtype=str)
+        ra = np.asarray(ra, dtype=np.float64)
+        dec = np.asarray(dec, dtype=np.float64)
+        grade = np.full(name.shape, "", dtype=str) if grade is None else np.asarray(grade, dtype=str)
+        if not (name.ndim == 1 and name.shape == ra.shape == dec.shape == grade.shape):
+            raise CatalogError(
+                f"{where}: name, ra, dec and grade must be 1-d columns of one length; got shapes "
+                f"{name.shape}, {ra.shape}, {dec.shape}, {grade.shape}"
+            )
+        usable = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+        return cls(
+            name=name[usable],
+            ra=np.mod(ra[usable], 360.0),
+            dec=dec[usable],
+            grade=np.char.strip(grade[usable]),
+            source=source,
+            n_dropped=int(np.count_nonzero(~usable)),
+        )
+
+    def __len__(self) -> int:
+        return int(self.name.size)
+
+
+@functools.cache
+def lenscat_lenses() -> KnownLenses:
+    """The known lenses of the installed ``lenscat`` package (read from its CSV; cached).
+
+    Raises
+    ------
+    CatalogError
+        When ``lenscat`` is not installed, or its CSV lacks the expected columns.
+    """
+    spec = importlib.util.find_spec("lenscat")
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError(
+            "the lenscat package is not installed, so there is no known-lens catalog to crossmatch; "
+            "install lenshunt's dependencies (make setup), pass another table, or skip the crossmatch"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "catalog.csv"
+    version = importlib.metadata.version("lenscat")
+    try:
+        frame = pd.read_csv(path, usecols=list(_LENSCAT_COLUMNS), dtype={"name": str, "grading": str})
+    except (OSError, ValueError) as error:
+        raise CatalogError(
+            f"cannot read lenscat {version}'s catalog {path} ({error}); expected a CSV with columns "
+            f"{list(_LENSCAT_COLUMNS)}: reinstall lenscat or pin a version that has them"
+        ) from error
+    frame = frame.rename(columns=_LENSCAT_COLUMNS)
+    return KnownLenses.from_arrays(
+        frame["name"].fillna("").to_numpy(),
+        frame["ra"].to_numpy(),
+        frame["dec"].to_numpy(),
+        frame["grade"].fillna("").to_numpy(),
+        source=f"lenscat {version}",
+        where=str(path),
+    )
+
+
+def read_known_lenses(path: str | Path) -> KnownLenses:
+    """Known lenses from any table astropy reads with ``name``, ``ra``, ``dec`` (deg) and maybe ``grade``.
+
+    Column names are matched case-insensitively; ``ra``/``dec`` columns with units are converted
+    to degrees.
+
+    Raises
+    ------
+    CatalogError
+        When the file cannot be read or lacks a required column.
+    """
+    from astropy.table import Table
+    from astropy.units import UnitsError
+
+    path = Path(path)
+    try:
+        table = Table.read(path, format="ascii.csv") if path.suffix.lower() == ".csv" else Table.read(path)
+    except (OSError, ValueError) as error:
+        raise CatalogError(f"cannot read the known-lens table {path}: {error}") from error
+    by_lower = {name.lower(): name for name in table.colnames}
+    missing = [name for name in ("name", "ra", "dec") if name not in by_lower]
+    if missing:
+        raise CatalogError(
+            f"known-lens table {path} lacks columns {missing} (has {table.colnames}); it needs name, "
+            "ra and dec in degrees (ICRS), and may have grade"
+        )
+
+    def degrees(key: str) -> np.ndarray:
+        column = table[by_lower[key]]
+        values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+        if column.unit is None:  # taken as degrees
+            return values
+        try:
+            return (values * column.unit).to_value("deg")
+        except UnitsError as error:
+            raise CatalogError(
+                f"known-lens table {path}: column {column.name!r} has unit {column.unit}, not an angle"
+            ) from error
+
+    grade = table[by_lower["grade"]] if "grade" in by_lower else None
+    return KnownLenses.from_arrays(
+        np.ma.filled(np.ma.asarray(table[by_lower["name"]]).astype(str), ""),
+        degrees("ra"),
+        degrees("dec"),
+        None if grade is None else np.ma.filled(np.ma.asarray(grade).astype(str), ""),
+        source=str(path),
+        where=str(path),
+    )
+
+
+def load_known_lenses(spec: str | Path | None) -> KnownLenses | None:
+    """``"lenscat"`` -> :func:`lenscat_lenses`; ``None`` or ``"none"`` -> None; else a table path."""
+    if spec is None or str(spec).lower() == "none":
+        return None
+    if str(spec).lower() == "lenscat":
+        return lenscat_lenses()
+    return read_known_lenses(spec)
+
+
+def match_known_lenses(
+    ra: np.ndarray,
+    dec: np.ndarray,
+    known: KnownLenses | None,
+    radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+) -> pd.DataFrame:
+    """The nearest known lens within ``radius_arcsec`` of each position.
+
+    Parameters
+    ----------
+    ra, dec : numpy.ndarray
+        Positions in degrees (ICRS), shape (n,); NaN where unknown.
+    known : KnownLenses or None
+        The known lenses; None matches nothing.
+    radius_arcsec : float
+        Largest separation of a match, arcsec (> 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows in input order with ``known_lens`` (str, ``""`` if no match), ``known_lens_grade``
+        (str) and ``known_lens_sep`` (float32 arcsec, NaN if no match).
+    """
+    ra = np.asarray(ra, dtype=np.float64)
+    dec = np.asarray(dec, dtype=np.float64)
+    if ra.shape != dec.shape or ra.ndim != 1:
+        raise CatalogError(f"ra {ra.shape} and dec {dec.shape} must be 1-d arrays of one length")
+    if not (radius_arcsec > 0 and math.isfinite(radius_arcsec)):
+        raise CatalogError(f"the known-lens match radius must be positive arcsec, got {radius_arcsec}")
+    names = np.full(ra.size, "", dtype=object)
+    grades = np.full(ra.size, "", dtype=object)
+    separation = np.full(ra.size, np.nan, dtype=np.float32)
+    placed = np.isfinite(ra) & np.isfinite(dec)
+    if known is not None and len(known) and placed.any():
+        import astropy.units as u
+        from astropy.coordinates import SkyCoord
+
+        objects = SkyCoord(ra[placed] * u.deg, dec[placed] * u.deg)
+        catalog = SkyCoord(known.ra * u.deg, known.dec * u.deg)
+        index, angle, _ = objects.match_to_catalog_sky(catalog)
+        arcsec = angle.to_value(u.arcsec)
+        hit = arcsec <= radius_arcsec
+        rows = np.flatnonzero(placed)[hit]
+        names[rows] = known.name[index[hit]]
+        grades[rows] = known.grade[index[hit]]
+        separation[rows] = arcsec[hit]
+    return pd.DataFrame(
+        {
+            "known_lens": pd.Series(names, dtype=object).astype(str),
+            "known_lens_grade": pd.Series(grades, dtype=object).astype(str),
+            "known_lens_sep": separation,
+        }
+    )

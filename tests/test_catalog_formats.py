@@ -1,0 +1,230 @@
+"""The catalog in the astronomers' tools: real fitsverify and fitscheck, astropy's VOTable, LSDB on HATS.
+
+fitsverify (Debian package ``fitsverify``) is skipped only when the binary is absent and
+``LENSHUNT_REQUIRE_FITSVERIFY`` is unset; CI sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_catalog import FLAT_FILES, make_provenance, make_table
+
+from pipeline.catalog import (
+    HATS_EXTRA_COLUMNS,
+    CatalogError,
+    make_catalog_table,
+    read_catalog,
+    read_provenance,
+    write_catalog,
+)
+from schemas.catalog import COLUMNS, PARQUET_METADATA_KEY, Provenance, column_specs
+
+MODEL_ID = "effnet-b0-sglc2"
+
+
+def fitsverify_binary() -> str:
+    binary = shutil.which("fitsverify")
+    if binary is None:
+        if os.environ.get("LENSHUNT_REQUIRE_FITSVERIFY"):
+            pytest.fail("LENSHUNT_REQUIRE_FITSVERIFY is set but fitsverify is missing (apt-get install it)")
+        pytest.skip("fitsverify not installed (apt-get install fitsverify)")
+    return binary
+
+
+def fitsverify(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([fitsverify_binary(), str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_fits_catalog_passes_fitsverify_with_no_warning(tmp_path: Path) -> None:
+    table = make_table()
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    result = fitsverify(paths.fits)
+    assert result.returncode == 0, result.stdout
+    assert "Verification found 0 warning(s) and 0 error(s)" in result.stdout, result.stdout
+
+
+def test_fitsverify_rejects_a_date_with_z(tmp_path: Path) -> None:
+    """The issue's example: DATE-RUN ending in Z is an error for fitsverify (so the check is real)."""
+    from astropy.io import fits
+
+    table = make_table()
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    with fits.open(paths.fits, mode="update") as hdus:
+        hdus["CATALOG"].header["DATE-RUN"] = "2025-03-04T05:06:07Z"
+        hdus["CATALOG"].add_checksum()
+    result = fitsverify(paths.fits)
+    assert result.returncode != 0
+    assert "DATE-RUN" in result.stderr and "illegal format" in result.stderr
+    assert "0 warning(s) and 1 error(s)" in result.stdout
+
+
+def test_fits_catalog_passes_fitscheck(tmp_path: Path) -> None:
+    from astropy.io import fits
+    from astropy.io.fits.scripts import fitscheck
+
+    table = make_table()
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
+    assert fitscheck.main([str(paths.fits)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with fits.open(paths.fits, checksum=True) as hdus:
+            assert all("CHECKSUM" in hdu.header and "DATASUM" in hdu.header for hdu in hdus)
+    assert read_provenance(paths.fits) == provenance
+    # A flipped byte in the table data is caught.
+    data = bytearray(paths.fits.read_bytes())
+    data[-100] ^= 0xFF
+    paths.fits.write_bytes(bytes(data))
+    assert fitscheck.main([str(paths.fits)]) != 0
+
+
+def test_votable_reads_back_in_astropy_with_units_ucds_and_provenance(tmp_path: Path) -> None:
+    from astropy.io.votable import parse
+    from astropy.table import Table
+
+    table = make_table()
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
+    assert paths.votable == tmp_path / "catalog.vot"
+    parse(str(paths.votable), verify="exception")  # astropy's VOTable spec checks, as errors
+    astro = Table.read(paths.votable)
+    assert astro.colnames == list(table.columns)
+    assert str(astro["ra"].unit) == "deg" and str(astro["dec"].unit) == "deg"
+    assert str(astro["known_lens_sep"].unit) == "arcsec"
+    assert astro["ra"].meta["ucd"] == "pos.eq.ra;meta.main"
+    assert astro["known_lens"].meta["ucd"] == COLUMNS["known_lens"].ucd
+    assert astro["score"].description == COLUMNS["score"].description
+    np.testing.assert_array_equal(np.asarray(astro["label"]), table["label"].to_numpy())
+    assert astro["known_lens"][0] == "J0011-0845"
+    assert "NOT_SCORED" in astro.meta["description"]
+    back = read_catalog(paths.votable)
+    pd.testing.assert_frame_equal(back, table, check_exact=True)
+    assert read_provenance(paths.votable) == provenance
+
+
+def sky_table(n: int, n_without_position: int, seed: int = 0) -> pd.DataFrame:
+    """Objects around (150, 2) deg within about a degree; the last ones without a position."""
+    rng = np.random.default_rng(seed)
+    ra = 150.0 + rng.uniform(-1, 1, n)
+    dec = 2.0 + rng.uniform(-1, 1, n)
+    ra[n - n_without_position :] = np.nan
+    dec[n - n_without_position :] = np.nan
+    return make_catalog_table(
+        object_ids=np.arange(5000, 5000 + n),
+        ra=ra,
+        dec=dec,
+        scores=rng.random(n).astype(np.float32),
+        score_std=np.zeros(n),
+        flags=np.zeros(n, dtype=np.int32),
+        model_id=MODEL_ID,
+        labels=rng.choice(np.array([-1, 0, 1]), n),
+    )
+
+
+def test_hats_catalog_opens_in_lsdb_with_cone_search_and_crossmatch(tmp_path: Path) -> None:
+    import astropy.units as u
+    import lsdb
+    import pyarrow.parquet as pq
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    table = sky_table(300, n_without_position=4)
+    provenance = make_provenance(table)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table))
+    assert paths.hats == tmp_path / "catalog_hats"
+    assert paths.n_without_position == 4
+    placed = table.dropna(subset=["ra"])
+
+    catalog = lsdb.read_hats(paths.hats)
+    assert list(catalog.columns) == [spec.name for spec in column_specs(with_label=True)]
+    everything = catalog.compute()
+    assert sorted(everything["object_id"]) == sorted(placed["object_id"])
+    properties = (paths.hats / "hats.properties").read_text()
+    assert "lenshunt_nrows_without_position=4" in properties
+    assert f"lenshunt_model_sha256={provenance.model_sha256}" in properties
+
+    # Cone search: the same objects astropy finds within 20 arcmin of the centre.
+    centre = SkyCoord(150.2 * u.deg, 1.9 * u.deg)
+    positions = SkyCoord(placed["ra"].to_numpy() * u.deg, placed["dec"].to_numpy() * u.deg)
+    separation = centre.separation(positions)
+    expected = set(placed["object_id"][separation < 20 * u.arcmin])
+    cone = catalog.cone_search(150.2, 1.9, radius_arcsec=1200).compute()
+    assert 10 < len(expected) < len(placed)
+    assert set(cone["object_id"]) == expected
+
+    # Crossmatch with a small catalog: five sources 0.6 arcsec from five objects, one far away.
+    chosen = placed.iloc[[3, 50, 120, 200, 280]]
+    small = pd.DataFrame(
+        {
+            "ra": np.r_[chosen["ra"].to_numpy(), 10.0],
+            "dec": np.r_[chosen["dec"].to_numpy() + 0.6 / 3600, -30.0],
+            "source": ["a", "b", "c", "d", "e", "far"],
+        }
+    )
+    # (no margin or MOC for the small side: lsdb builds them in seconds, and six rows need neither)
+    other = lsdb.from_dataframe(
+        small, ra_column="ra", dec_column="dec", margin_threshold=None, should_generate_moc=False
+    )
+    with pytest.warns(RuntimeWarning, match="margin cache"):  # lsdb says the small side has none
+        matches = catalog.crossmatch(
+            other,
+            radius_arcsec=1.0,
+            n_neighbors=1,
+            suffixes=("", "_small"),
+            suffix_method="overlapping_columns",
+        ).compute()
+    assert sorted(matches["object_id"]) == sorted(chosen["object_id"])
+    np.testing.assert_allclose(matches["_dist_arcsec"], 0.6, rtol=1e-3)
+
+    # Units, UCDs, descriptions and provenance travel in every partition's Parquet metadata.
+    schema = pq.read_schema(paths.hats / "dataset" / "_common_metadata")
+    assert schema.names == [*HATS_EXTRA_COLUMNS, *table.columns]
+    assert schema.field("ra").metadata[b"unit"] == b"deg"
+    assert schema.field("known_lens_sep").metadata[b"ucd"] == b"pos.angDistance"
+    assert schema.field("score").metadata[b"description"] == COLUMNS["score"].description.encode()
+    description = json.loads(schema.metadata[PARQUET_METADATA_KEY.encode()])
+    assert Provenance.model_validate(description["provenance"]) == provenance
+    (partition, *_) = sorted((paths.hats / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        astro = Table.read(partition)
+    assert str(astro["ra"].unit) == "deg"
+    assert astro["score"].description == COLUMNS["score"].description
+
+    # The flat catalogs keep the rows without a position.
+    assert len(read_catalog(paths.parquet)) == len(read_catalog(paths.fits)) == len(table)
+
+
+def test_hats_catalog_without_any_position_is_left_out(tmp_path: Path) -> None:
+    table = sky_table(20, n_without_position=0)
+    first = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    assert first.hats is not None and first.hats.is_dir()
+    nowhere = table.assign(ra=np.nan, dec=np.nan)
+    paths = write_catalog(nowhere, tmp_path, make_provenance(nowhere), expected_n=len(nowhere))
+    assert (paths.hats, paths.n_without_position) == (None, 20)
+    assert not (tmp_path / "catalog_hats").exists()  # no stale catalog of the earlier run
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+
+
+def test_a_failed_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.catalog import hats
+
+    table = sky_table(20, n_without_position=2)
+    assert write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table)).hats is not None
+    (tmp_path / ".catalog_hats.999999.tmp").mkdir()  # left by a crashed write
+    # Every object at one position, and a partition limit below their number: HATS cannot hold them.
+    collapsed = table.assign(ra=150.0, dec=2.0)
+    monkeypatch.setattr(hats, "PIXEL_THRESHOLD", 5)
+    with pytest.raises(CatalogError, match="positions look collapsed"):
+        write_catalog(collapsed, tmp_path, make_provenance(collapsed), expected_n=len(collapsed))
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert (read_catalog(tmp_path / "catalog.parquet")["ra"] == 150.0).all()  # the flat ones are new

@@ -1,0 +1,159 @@
+"""Known lenses: the lenscat catalog, other tables, the crossmatch, and the catalog columns it fills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from test_catalog import make_provenance
+
+from pipeline.catalog import (
+    DEFAULT_MATCH_RADIUS_ARCSEC,
+    CatalogError,
+    KnownLenses,
+    lenscat_lenses,
+    load_known_lenses,
+    make_catalog_table,
+    match_known_lenses,
+    read_catalog,
+    read_known_lenses,
+    write_catalog,
+)
+
+
+def offset(ra: float, dec: float, arcsec: float, angle_deg: float = 30.0) -> tuple[float, float]:
+    """The position ``arcsec`` away from (ra, dec) towards position angle ``angle_deg``."""
+    moved = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(angle_deg * u.deg, arcsec * u.arcsec)
+    return float(moved.ra.deg), float(moved.dec.deg)
+
+
+def test_lenscat_ships_thousands_of_graded_lenses() -> None:
+    known = lenscat_lenses()
+    assert known.source.startswith("lenscat ")
+    assert len(known) > 4000
+    assert set(np.unique(known.grade)) <= {"confident", "probable", ""}
+    assert (known.grade == "confident").sum() > 1000
+    assert np.all((known.ra >= 0) & (known.ra < 360)) and np.all(np.abs(known.dec) <= 90)
+    assert load_known_lenses("lenscat") is known and load_known_lenses("none") is None
+
+
+def test_an_object_at_a_lenscat_position_is_marked() -> None:
+    known = lenscat_lenses()
+    index = int(np.flatnonzero(known.grade == "confident")[0])
+    name, ra, dec = known.name[index], known.ra[index], known.dec[index]
+    near, far = offset(ra, dec, 0.5), offset(ra, dec, 5.0)
+    matches = match_known_lenses(
+        np.array([near[0], far[0], np.nan, (ra + 180) % 360]),
+        np.array([near[1], far[1], np.nan, -dec]),
+        known,
+    )
+    assert matches["known_lens"].tolist() == [name, "", "", ""]
+    assert matches["known_lens_grade"].tolist() == ["confident", "", "", ""]
+    assert matches["known_lens_sep"].dtype == np.float32
+    assert matches["known_lens_sep"][0] == pytest.approx(0.5, rel=1e-3)
+    assert np.isnan(matches["known_lens_sep"][1:]).all()
+    # A wider radius takes the one 5 arcsec away; the default is 2 arcsec.
+    assert DEFAULT_MATCH_RADIUS_ARCSEC == 2.0
+    wide = match_known_lenses(np.array([far[0]]), np.array([far[1]]), known, radius_arcsec=6.0)
+    assert wide["known_lens"].tolist() == [name]
+    assert wide["known_lens_sep"][0] == pytest.approx(5.0, rel=1e-3)
+
+
+def test_nearest_known_lens_wins_and_edge_cases() -> None:
+    known = KnownLenses.from_arrays(
+        ["A", "B", "broken"], [359.9999, 0.0002, np.nan], [0.0, 0.0, 1.0], ["probable", "confident", ""]
+    )
+    assert len(known) == 2 and known.n_dropped == 1
+    # Across RA = 0: 0.36 arcsec to A, 0.72 to B.
+    matches = match_known_lenses(np.array([0.0]), np.array([0.0]), known)
+    assert matches["known_lens"].tolist() == ["A"]
+    assert matches["known_lens_sep"][0] == pytest.approx(0.36, rel=1e-3)
+    nothing = match_known_lenses(np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
+    assert nothing["known_lens"].tolist() == ["", ""] and np.isnan(nothing["known_lens_sep"]).all()
+    empty = match_known_lenses(np.array([]), np.array([]), known)
+    assert len(empty) == 0
+    with pytest.raises(CatalogError, match="radius must be positive"):
+        match_known_lenses(np.array([0.0]), np.array([0.0]), known, radius_arcsec=0)
+    with pytest.raises(CatalogError, match="one length"):
+        match_known_lenses(np.array([0.0]), np.array([0.0, 1.0]), known)
+
+
+def test_other_known_lens_tables(tmp_path: Path) -> None:
+    csv = tmp_path / "mine.csv"
+    csv.write_text("Name,RA,Dec,Grade\nSL1,150.0,2.0,A\nSL2,151.0,2.5,B\n")
+    known = read_known_lenses(csv)
+    assert known.name.tolist() == ["SL1", "SL2"] and known.grade.tolist() == ["A", "B"]
+    assert known.source == str(csv)
+    assert load_known_lenses(csv).name.tolist() == ["SL1", "SL2"]
+    # A FITS table with positions in radians and no grade.
+    table = Table({"name": ["R1"], "ra": [np.radians(150.0)] * u.rad, "dec": [np.radians(2.0)] * u.rad})
+    table.write(tmp_path / "mine.fits")
+    from_fits = read_known_lenses(tmp_path / "mine.fits")
+    assert from_fits.ra[0] == pytest.approx(150.0) and from_fits.dec[0] == pytest.approx(2.0)
+    assert from_fits.grade.tolist() == [""]
+    matches = match_known_lenses(np.array([150.0]), np.array([2.0]), from_fits)
+    assert matches["known_lens"].tolist() == ["R1"]
+    # Broken tables are named.
+    (tmp_path / "nodec.csv").write_text("name,ra\nX,1.0\n")
+    with pytest.raises(CatalogError, match=r"lacks columns \['dec'\]"):
+        read_known_lenses(tmp_path / "nodec.csv")
+    Table({"name": ["M"], "ra": [1.0] * u.kg, "dec": [1.0] * u.deg}).write(tmp_path / "mass.fits")
+    with pytest.raises(CatalogError, match="not an angle"):
+        read_known_lenses(tmp_path / "mass.fits")
+    with pytest.raises(CatalogError, match="cannot read"):
+        read_known_lenses(tmp_path / "absent.fits")
+
+
+def test_catalog_marks_known_lenses_in_every_format(tmp_path: Path) -> None:
+    from astropy.io import fits
+
+    known = lenscat_lenses()
+    ra, dec = known.ra[:3].copy(), known.dec[:3].copy()
+    ra[1], dec[1] = offset(ra[1], dec[1], 1.5)
+    ra = np.r_[ra, 12.0, np.nan]
+    dec = np.r_[dec, -40.0, np.nan]
+    n = ra.size
+    table = make_catalog_table(
+        object_ids=np.arange(n),
+        ra=ra,
+        dec=dec,
+        scores=np.linspace(0.1, 0.9, n),
+        score_std=np.zeros(n),
+        flags=np.zeros(n, dtype=np.int32),
+        model_id="effnet-b0-sglc2",
+        known_lens_matches=match_known_lenses(ra, dec, known),
+    )
+    provenance = make_provenance(table, known_lenses=known.source, known_lens_radius_arcsec=2.0)
+    paths = write_catalog(table, tmp_path, provenance, expected_n=n, hats=False)
+    for path in (paths.fits, paths.parquet, paths.votable):
+        back = read_catalog(path)
+        assert back["known_lens"].tolist() == [*known.name[:3], "", ""], path
+        assert back["known_lens_grade"].tolist() == [*known.grade[:3], "", ""], path
+        np.testing.assert_allclose(back["known_lens_sep"][:3], [0, 1.5, 0], atol=2e-3)
+        assert np.isnan(back["known_lens_sep"][3:]).all()
+        assert back.attrs["provenance"]["known_lenses"] == known.source
+    header = fits.getheader(paths.fits, "CATALOG")
+    assert header["KNOWNLC"] == known.source and header["KNOWNRAD"] == 2.0
+    index = list(table.columns).index("known_lens_sep") + 1
+    assert header[f"TUNIT{index}"] == "arcsec" and header[f"TUCD{index}"] == "pos.angDistance"
+
+
+def test_make_catalog_table_checks_the_matches_length() -> None:
+    with pytest.raises(ValueError, match="2 rows for 3 objects"):
+        make_catalog_table(
+            object_ids=np.arange(3),
+            ra=np.zeros(3),
+            dec=np.zeros(3),
+            scores=np.zeros(3),
+            score_std=np.zeros(3),
+            flags=np.zeros(3, dtype=np.int32),
+            model_id="m",
+            known_lens_matches=pd.DataFrame(
+                {"known_lens": ["", ""], "known_lens_grade": ["", ""], "known_lens_sep": [np.nan, np.nan]}
+            ),
+        )
