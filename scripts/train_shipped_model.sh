@@ -7,8 +7,8 @@
 # 1. simulate a domain-randomised training set (euclid-sglc2 layout: noise 0.5-2x, PSF 0.67-1.5x,
 #    pixel units 1e-2..1e2, sky offsets, Einstein radii 0.3-3", wider source and lens populations)
 #    and ingest it;
-# 2. train small_cnn on it with lenshunt train's defaults (per-cutout robust asinh scaling, observing
-#    and dihedral augmentation; VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4);
+# 2. train small_cnn (max-pooled blocks) on it: per-cutout robust asinh scaling, dihedral and observing
+#    augmentation (--observing-augment); VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4;
 # 3. simulate and ingest the held-out sets: randomised (in-domain), the standard instrument, 3x the
 #    noise, 1.5x the PSF, raw counts (pixel values x 1e12), and an independent simulator's set
 #    (bench/othersim.py: other code, PSFs, noise, units and populations);
@@ -29,7 +29,7 @@ TRAIN_SEED=2027
 TRAIN_FIRST_ID=200000
 HELDOUT_N=1000
 TRAIN_OPTIONS=(
-  --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2
+  --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --model-id lenshunt-default-small-cnn-2
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised"
