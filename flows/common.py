@@ -38,6 +38,12 @@ def cluster_options(args: argparse.Namespace) -> dict:
     }
 
 
+def log_dashboard(client, dashboard: bool) -> None:
+    """Put the Dask dashboard's URL into the Prefect run's log (when ``--dashboard`` asked for it)."""
+    if dashboard and client.dashboard_link:
+        get_run_logger().info("Dask dashboard: %s", client.dashboard_link)
+
+
 @contextlib.contextmanager
 def progress_reporter(title: str) -> Iterator[Callable[[int, int], None]]:
     """A callback (done, total) that logs progress and keeps a Prefect progress artifact."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import add_cluster_arguments, cluster_options, log_dashboard, progress_reporter
 from pipeline.compute import connect
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
@@ -26,6 +26,7 @@ def ingest_stage(
 ) -> IngestReport:
     """One Prefect task for the whole stage; the work fans out on Dask. Idempotent, so retried."""
     with progress_reporter("ingest regions") as progress, connect(**compute) as client:
+        log_dashboard(client, compute.get("dashboard", False))
         return ingest(
             load_layout(layout),
             source,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import add_cluster_arguments, cluster_options
+from flows.common import add_cluster_arguments, cluster_options, log_dashboard
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
 from flows.score import score_stage
@@ -87,6 +87,7 @@ def run_flow(
     model = str(model or shipped_model())
     logger = get_run_logger()
     with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
+        log_dashboard(client, dashboard)
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())

@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import add_cluster_arguments, cluster_options, log_dashboard, progress_reporter
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, score_store
@@ -29,6 +29,7 @@ def score_stage(
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written."""
     with progress_reporter("score regions") as progress, connect(**compute) as client:
+        log_dashboard(client, compute.get("dashboard", False))
         return score_store(
             store,
             model,

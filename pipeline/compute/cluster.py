@@ -110,7 +110,7 @@ def connect(
         if dashboard and client.dashboard_link:
             import logging
 
-            logging.getLogger("lenshunt").warning("Dask dashboard: %s", client.dashboard_link)
+            logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
             client.wait_for_workers(1, timeout=600)
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
