@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
+from flows.artifacts import publish_results
 from pipeline.evaluation import EvaluationResult, evaluate_run
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
@@ -25,6 +26,7 @@ def evaluate_flow(
 ) -> EvaluationResult:
     """Evaluate the run in ``out`` (its catalog) against ``store`` (labels and gallery images)."""
     result = evaluate_stage(out, store, threshold, beta, top_n, {})
+    publish_results(out, result)
     logger = get_run_logger()
     if result.metrics is not None:
         logger.info("metrics: %s", result.metrics.model_dump_json())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, log_dashboard
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
@@ -94,6 +95,7 @@ def run_flow(
         scored = score_stage(str(store), model, str(scores), batch_size, tta, threshold, False, compute)
         logger.info("\n%s", scored.summary())
     evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+    publish_results(str(scores), evaluation)
     summary = RunSummary(
         store=str(store),
         n_objects=scored.n_objects,
