@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "flows.run",
     "serve": "flows.serve",
     "info": "flows.info",
+    "cutout": "flows.cutout",
 }
 
 

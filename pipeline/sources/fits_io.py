@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.flags import Flag
+from pipeline.sources.headers import HeaderSummary, summarise_header
 from schemas.layout import CoordinateSpec
 
 _BYTES_PER_PIXEL = {8: 1, 16: 2, 32: 4, 64: 8, -32: 4, -64: 8}
@@ -35,6 +36,8 @@ class BandRead:
     ra_deg: float = math.nan
     dec_deg: float = math.nan
     extra_reasons: tuple[str, ...] = field(default=())
+    header: HeaderSummary | None = None
+    """The kept WCS, unit and calibration cards (:mod:`pipeline.sources.headers`) when ``image`` is."""
 
 
 def read_band(
@@ -99,7 +102,7 @@ def read_band(
         flags |= Flag.NO_COORDINATES
     if flags & Flag.ALL_NONFINITE:
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg)
-    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons))
+    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), summarise_header(header))
 
 
 def clean_pixels(data: np.ndarray, masked_value: float | None) -> tuple[np.ndarray, int, list[str]]:
