@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_results
-from flows.common import add_cluster_arguments, cluster_options, log_dashboard
+from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
 from flows.score import score_stage
@@ -51,7 +51,8 @@ class RunSummary:
         if self.metrics:
             keys = ("auroc", "average_precision", "precision", "recall", "tpr0", "tpr10")
             lines.append(
-                "metrics: " + ", ".join(f"{k}={self.metrics.get(k)}" for k in keys if k in self.metrics)
+                "metrics: "
+                + ", ".join(f"{k}={format_metric(self.metrics[k])}" for k in keys if k in self.metrics)
             )
         return "\n".join(lines)
 
@@ -107,7 +108,7 @@ def run_flow(
         report=str(evaluation.report_path),
         metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
     )
-    logger.info("\n%s", summary.summary())
+    log_summary(summary.summary())
     return summary
 
 

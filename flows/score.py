@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import add_cluster_arguments, cluster_options, log_dashboard, progress_reporter
+from flows.common import (
+    add_cluster_arguments,
+    cluster_options,
+    log_dashboard,
+    log_summary,
+    progress_reporter,
+)
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, score_store
@@ -62,7 +68,7 @@ def score_flow(
     result = score_stage(
         store, str(model or shipped_model()), out, batch_size, tta, threshold, overwrite, compute
     )
-    get_run_logger().info("\n%s", result.summary())
+    log_summary(result.summary())
     return result
 
 

@@ -6,5 +6,15 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 
 from pipeline.compute.cluster import connect, default_n_workers
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
+from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 
-__all__ = ["Profile", "ProfileError", "connect", "default_n_workers", "load_profile", "load_profiles"]
+__all__ = [
+    "Profile",
+    "ProfileError",
+    "QuietTensorFlow",
+    "connect",
+    "default_n_workers",
+    "load_profile",
+    "load_profiles",
+    "quiet_tensorflow",
+]
