@@ -55,55 +55,63 @@ class HeaderSummary:
     n_dropped: int = 0
 
 
-def _card_images(header) -> list[tuple[str, str]]:
-    """(keyword, 80-column card image) of every card of a fitsio FITSHDR or an astropy Header."""
+def _cards(header) -> list[tuple[str, str, object]]:
+    """(keyword, 80-column card image, value) of every card of a fitsio FITSHDR or astropy Header."""
     if hasattr(header, "records"):  # fitsio
-        return [(str(r.get("name") or ""), str(r.get("card_string") or "")) for r in header.records()]
-    return [(card.keyword, card.image) for card in header.cards]
+        return [
+            (str(r.get("name") or ""), str(r.get("card_string") or ""), r.get("value"))
+            for r in header.records()
+        ]
+    return [(card.keyword, card.image, card.value) for card in header.cards]
 
 
 def summarise_header(header) -> HeaderSummary:
     """Keep the WCS, unit and calibration cards of ``header`` (fitsio or astropy) and read them."""
-    kept = [
-        image.ljust(CARD_LENGTH)[:CARD_LENGTH] for name, image in _card_images(header) if _KEPT.match(name)
-    ]
+    kept, values = [], {}
+    for name, image, value in _cards(header):
+        if _KEPT.match(name):
+            kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
+            values.setdefault(name, value)
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
-    bunit = str(header["BUNIT"]).strip() if "BUNIT" in header else ""
-    return HeaderSummary(cards, bunit, _zero_point(header), _pixel_scale(header), dropped)
+    bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""
+    return HeaderSummary(cards, bunit, _zero_point(values), _pixel_scale(values), dropped)
 
 
-def _number(header, keyword: str) -> float:
+def _number(values: dict, keyword: str) -> float:
     try:
-        value = float(header[keyword]) if keyword in header else math.nan
-    except (TypeError, ValueError):
+        value = float(values[keyword])
+    except (KeyError, TypeError, ValueError):
         return math.nan
     return value if math.isfinite(value) else math.nan
 
 
-def _zero_point(header) -> float:
+def _zero_point(values: dict) -> float:
     for keyword in ZERO_POINT_KEYWORDS:
-        value = _number(header, keyword)
+        value = _number(values, keyword)
         if not math.isnan(value):
             return value
     return math.nan
 
 
-def _pixel_scale(header) -> float:
+def _pixel_scale(values: dict) -> float:
     """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes in degrees."""
-    units = {str(header[k]).strip().lower() for k in ("CUNIT1", "CUNIT2") if k in header}
+    units = {str(values[k]).strip().lower() for k in ("CUNIT1", "CUNIT2") if k in values}
     if units - {"deg", ""}:
         return math.nan
-    if "CD1_1" in header or "CD2_2" in header:
-        matrix = np.array([[_number(header, f"CD{i}_{j}") for j in (1, 2)] for i in (1, 2)])
-        matrix = np.where(np.isnan(matrix), 0.0, matrix)
-    elif "CDELT1" in header and "CDELT2" in header:
-        pc = np.array([[_number(header, f"PC{i}_{j}") for j in (1, 2)] for i in (1, 2)])
-        pc = np.where(np.isnan(pc), np.eye(2), pc)
-        matrix = np.diag([_number(header, "CDELT1"), _number(header, "CDELT2")]) @ pc
+
+    def element(prefix: str, i: int, j: int, default: float) -> float:
+        value = _number(values, f"{prefix}{i}_{j}")
+        return default if math.isnan(value) else value
+
+    if "CD1_1" in values or "CD2_2" in values:
+        a, b, c, d = (element("CD", i, j, 0.0) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2)))
+        area = abs(a * d - b * c)
+    elif "CDELT1" in values and "CDELT2" in values:
+        p = [element("PC", i, j, float(i == j)) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2))]
+        area = abs(_number(values, "CDELT1") * _number(values, "CDELT2") * (p[0] * p[3] - p[1] * p[2]))
     else:
         return math.nan
-    area = abs(float(np.linalg.det(matrix)))
     return math.sqrt(area) * 3600.0 if area > 0 and math.isfinite(area) else math.nan
 
 
