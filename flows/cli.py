@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "flows.run",
     "serve": "flows.serve",
     "info": "flows.info",
+    "cutout": "flows.cutout",
 }
 
 
@@ -47,9 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from flows.common import summaries_off_console
+    from pipeline.compute import quiet_tensorflow
     from pipeline.errors import LenshuntError
     from schemas.layout import LayoutError
 
+    quiet_tensorflow()
+    summaries_off_console()
     try:
         return int(args._module.run(args) or 0)
     except (LenshuntError, LayoutError, FileNotFoundError) as exc:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import (
+    add_cluster_arguments,
+    cluster_options,
+    log_dashboard,
+    log_summary,
+    progress_reporter,
+)
 from pipeline.compute import connect
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
@@ -26,6 +32,7 @@ def ingest_stage(
 ) -> IngestReport:
     """One Prefect task for the whole stage; the work fans out on Dask. Idempotent, so retried."""
     with progress_reporter("ingest regions") as progress, connect(**compute) as client:
+        log_dashboard(client, compute.get("dashboard", False))
         return ingest(
             load_layout(layout),
             source,
@@ -53,7 +60,7 @@ def ingest_flow(
     load_layout(layout)  # fail before any work on a bad layout
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     report = ingest_stage(layout, source, store, catalog, chunk_objects, compute)
-    get_run_logger().info("\n%s", report.summary())
+    log_summary(report.summary())
     return report
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import add_cluster_arguments, cluster_options
+from flows.artifacts import publish_results
+from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
 from flows.score import add_known_lens_arguments, score_stage
@@ -51,7 +52,8 @@ class RunSummary:
         if self.metrics:
             keys = ("auroc", "average_precision", "precision", "recall", "tpr0", "tpr10")
             lines.append(
-                "metrics: " + ", ".join(f"{k}={self.metrics.get(k)}" for k in keys if k in self.metrics)
+                "metrics: "
+                + ", ".join(f"{k}={format_metric(self.metrics[k])}" for k in keys if k in self.metrics)
             )
         return "\n".join(lines)
 
@@ -90,6 +92,7 @@ def run_flow(
     model = str(model or shipped_model())
     logger = get_run_logger()
     with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
+        log_dashboard(client, dashboard)
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())
@@ -107,6 +110,7 @@ def run_flow(
         )
         logger.info("\n%s", scored.summary())
     evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+    publish_results(str(scores), evaluation)
     summary = RunSummary(
         store=str(store),
         n_objects=scored.n_objects,
@@ -118,7 +122,7 @@ def run_flow(
         report=str(evaluation.report_path),
         metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
     )
-    logger.info("\n%s", summary.summary())
+    log_summary(summary.summary())
     return summary
 
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import (
+    add_cluster_arguments,
+    cluster_options,
+    log_dashboard,
+    log_summary,
+    progress_reporter,
+)
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
@@ -32,6 +38,7 @@ def score_stage(
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written."""
     with progress_reporter("score regions") as progress, connect(**compute) as client:
+        log_dashboard(client, compute.get("dashboard", False))
         return score_store(
             store,
             model,
@@ -77,7 +84,7 @@ def score_flow(
         known_lenses,
         known_lens_radius,
     )
-    get_run_logger().info("\n%s", result.summary())
+    log_summary(result.summary())
     return result
 
 

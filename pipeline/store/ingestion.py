@@ -27,6 +27,12 @@ from pipeline.flags import Flag, describe, documentation
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.fits_io import read_band
 from pipeline.sources.labels import load_labels
+from pipeline.store.header_columns import (
+    HeaderColumns,
+    band_units_in,
+    merge_band_units,
+    record_band_units,
+)
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
@@ -64,6 +70,7 @@ class IngestReport:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     plans: list[str] = field(default_factory=list)
+    band_units: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def objects_per_second(self) -> float:
@@ -120,6 +127,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     images = {group: dataset[group].values for group in layout.groups}
     ra, dec = np.full(n, np.nan), np.full(n, np.nan)
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
+    headers = HeaderColumns.empty(n, len(layout.bands))
     reasons: Counter[str] = Counter()
     position_problems: list[str | None] = [None] * n
     for band_index, band in enumerate(layout.bands):
@@ -140,6 +148,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             band_flags[row, band_index] = flags
             if result.image is not None:
                 group_images[row, slot] = result.image
+                headers.put(row, band_index, band.name, result.header)
             for reason in (result.reason, *result.extra_reasons):
                 if reason:
                     reasons[f"{band.name}: {reason}"] += 1
@@ -161,7 +170,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         band_flags=(("object", "band"), band_flags),
         label=("object", np.asarray(labels, dtype=np.int8)),
     )
-    return dataset, reasons
+    return headers.assign(dataset), reasons
 
 
 def ingest_region(
@@ -187,6 +196,7 @@ def ingest_region(
         "n_flagged": int(np.count_nonzero(flags)),
         "flag_counts": _flag_counts(flags),
         "reasons": dict(reasons),
+        "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
     }
     marker = paths.region_done_marker(Path(store), plan_id, region_index)
     _write_json_atomic(marker, result)
@@ -248,6 +258,7 @@ def ingest(
         )
         report.plans.append(plan_id)
 
+    record_band_units(store, report.band_units)
     final = open_store(store, chunks=None)
     report.n_after = int(final.sizes["object"])
     _check_conservation(final, manifest, report)
@@ -322,6 +333,7 @@ def _merge_results(report: IngestReport, results: Sequence[dict], labels: np.nda
         reasons.update(result["reasons"])
         flag_counts.update(result["flag_counts"])
         report.n_flagged += result["n_flagged"]
+        report.band_units = merge_band_units(report.band_units, result.get("band_units", {}))
     report.reasons = dict(reasons)
     report.flag_counts = dict(flag_counts)
     report.n_labelled += int(np.count_nonzero(labels >= 0))
