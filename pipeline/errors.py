@@ -39,6 +39,10 @@ class SourceMismatchError(StoreError):
     """An ingest was asked to add cutouts of a source other than the one the store was made from."""
 
 
+class ScoreOutputError(LenshuntError, NotADirectoryError):
+    """A score run's output path cannot hold a score run (e.g. it is a file)."""
+
+
 class CatalogError(LenshuntError, ValueError):
     """A catalog table violates the catalog contract (columns, dtypes or values), or a file is no catalog."""
 
