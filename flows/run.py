@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from flows.common import add_cluster_arguments, cluster_options
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
+from flows.preflight import existing_directory, layout_source, writable_directory
 from flows.score import score_stage
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
@@ -77,6 +78,7 @@ def run_flow(
     dashboard: bool = False,
     batch_size: int = 256,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
+    overwrite: bool = False,
 ) -> RunSummary:
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
 
@@ -90,7 +92,7 @@ def run_flow(
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())
-        scored = score_stage(str(store), model, str(scores), batch_size, tta, threshold, False, compute)
+        scored = score_stage(str(store), model, str(scores), batch_size, tta, threshold, overwrite, compute)
         logger.info("\n%s", scored.summary())
     evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
     summary = RunSummary(
@@ -112,7 +114,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="root directory of the cutouts")
     parser.add_argument("workdir", type=Path, help="work directory (store.zarr and scores/ live here)")
     add_run_parameters(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard the scores of a different earlier run (another model) in WORKDIR/scores",
+    )
     add_cluster_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Paths and layout first, before Prefect and Dask start."""
+    layout_source(load_layout(args.layout), args.source)
+    writable_directory(args.workdir, "work directory")
+    if args.model:
+        existing_directory(args.model, "model bundle")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    return (
+        f"everything finished so far is kept in {args.workdir}; rerun the same command to resume "
+        "(finished regions and scores are not redone)"
+    )
 
 
 def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -140,7 +162,11 @@ def run_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     summary = run_flow(
-        source=str(args.source), workdir=str(args.workdir), **run_options(args), **cluster_options(args)
+        source=str(args.source),
+        workdir=str(args.workdir),
+        overwrite=args.overwrite,
+        **run_options(args),
+        **cluster_options(args),
     )
     print(summary.summary())
     return 0

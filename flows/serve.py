@@ -30,6 +30,7 @@ from flows.common import add_cluster_arguments
 from flows.run import add_run_parameters, run_options
 from pipeline.errors import LenshuntError
 
+USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
 DEFAULT_NAME = "lenshunt-nightly"
 
