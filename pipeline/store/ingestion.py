@@ -249,6 +249,11 @@ def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) 
     if same_source(recorded, source):
         return
     if source_moved:
+        pending = (read_attributes(store).model_extra or {}).get(PENDING_ATTR)
+        if pending:  # the interrupted plan of the same set moves with it
+            plan_file = paths.ingest_plan_file(store, pending)
+            plan = json.loads(plan_file.read_text())
+            write_json_atomic(plan_file, {**plan, "source": str(source)})
         update_attributes(store, {"source": str(source)})
         return
     raise SourceMismatchError(
