@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.common import add_cluster_arguments, cluster_options, progress_reporter
 from flows.failures import retry_unless_deterministic
-from flows.preflight import existing_path, layout_source, writable_directory
+from flows.preflight import label_catalog, layout_source, writable_directory
 from pipeline.compute import connect
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
@@ -89,10 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    layout_source(load_layout(args.layout), args.source)
+    layout = load_layout(args.layout)
+    layout_source(layout, args.source)
     writable_directory(args.store, "store")
-    if args.catalog:
-        existing_path(args.catalog, "label catalog")
+    label_catalog(layout, args.source, args.catalog)
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -65,3 +65,14 @@ def layout_source(layout, source: str | os.PathLike[str]) -> Path:
             f"{[str(d) for d in expected]}; check the source directory and --layout"
         )
     return source
+
+
+def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -> None:
+    """The label catalog (given, or the layout's pattern under ``source``) must parse."""
+    import numpy as np
+
+    from pipeline.sources import labels_for
+
+    if catalog:
+        existing_path(catalog, "label catalog")
+    labels_for(layout, np.zeros(0, dtype=np.int64), source, catalog)

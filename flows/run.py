@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from flows.common import add_cluster_arguments, cluster_options
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
-from flows.preflight import existing_directory, layout_source, writable_directory
+from flows.preflight import existing_directory, label_catalog, layout_source, writable_directory
 from flows.score import score_stage
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
@@ -124,8 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    layout_source(load_layout(args.layout), args.source)
+    layout = load_layout(args.layout)
+    layout_source(layout, args.source)
     writable_directory(args.workdir, "work directory")
+    label_catalog(layout, args.source, args.catalog)
     if args.model:
         existing_directory(args.model, "model bundle")
 

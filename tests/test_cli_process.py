@@ -57,6 +57,7 @@ def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutou
         (("ingest", str(tmp_path), str(tmp_path / "s.zarr")), "no band directory of layout 'euclid-sglc2'"),
         (("run", str(cutouts), str(a_file / "work")), "is a file, not a directory"),
         (("score", str(tmp_path / "absent.zarr"), "--out", str(tmp_path / "o")), "no store at"),
+        (("ingest", str(cutouts), str(tmp_path / "s.zarr"), "--catalog", str(a_file)), "has no id column"),
     ]
     for args, expected in cases:
         result, seconds = _lenshunt(*args)
