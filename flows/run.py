@@ -36,6 +36,7 @@ class RunSummary:
     n_new_objects: int
     n_scored_new: int
     n_scored: int
+    n_reread: int
     catalog_fits: str
     catalog_parquet: str
     report: str
@@ -43,7 +44,8 @@ class RunSummary:
 
     def summary(self) -> str:
         lines = [
-            f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_scored_new} scored now)",
+            f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_reread} re-read as their files "
+            f"changed, {self.n_scored_new} scored now)",
             f"catalog: {self.catalog_fits}",
             f"         {self.catalog_parquet}",
             f"report:  {self.report}",
@@ -101,6 +103,7 @@ def run_flow(
         n_new_objects=ingested.n_added + ingested.n_resumed,
         n_scored_new=scored.n_rows_scored_now,
         n_scored=scored.n_scored,
+        n_reread=ingested.n_reread,
         catalog_fits=scored.catalog_fits,
         catalog_parquet=scored.catalog_parquet,
         report=str(evaluation.report_path),
