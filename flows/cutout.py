@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pipeline.store import write_cutouts
 
+USES_PREFECT = False  # reads the store and writes FITS files; no flow runs
+
 HELP = "write one object's bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)"
 
 

@@ -55,6 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
 
 
+def check(args: argparse.Namespace) -> None:
+    """Paths first, before Prefect starts."""
+    from flows.preflight import existing_directory
+    from pipeline.store import read_attributes
+
+    existing_directory(args.out, "score run directory")
+    read_attributes(args.store)
+
+
 def run(args: argparse.Namespace) -> int:
     result = evaluate_flow(str(args.out), str(args.store), args.threshold, args.beta, args.top_n)
     print(evaluation_summary(result))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -145,3 +146,38 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "error: no store at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_deterministic_failure_in_a_flow_runs_once_and_logs_no_traceback(
+    prefect_harness, labelled_set, tmp_path
+):
+    """A store of another set: refused by the task once (no retry), logged without a traceback."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.failures import quiet_expected_tracebacks
+    from flows.ingest import ingest_flow
+    from pipeline.errors import SourceMismatchError
+
+    root, source, ids = labelled_set
+    other = write_set(EUCLID, tmp_path / "other", ids[:4])
+    store = tmp_path / "store.zarr"
+    ingest_flow(str(other), str(store), n_workers=1)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(logging.Formatter().format(record))  # with any traceback
+    logging.getLogger("prefect").addHandler(handler)
+    quiet_expected_tracebacks()
+    try:
+        state = ingest_flow(str(source), str(store), n_workers=1, return_state=True)
+    finally:
+        logging.getLogger("prefect").removeHandler(handler)
+    assert state.is_failed()
+    with pytest.raises(SourceMismatchError, match="holds the objects of"):
+        state.result()
+    with get_client(sync_client=True) as client:
+        flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        task_runs = client.read_task_runs(flow_run_filter=flow_filter)
+    assert [run.run_count for run in task_runs] == [1]
+    logged = "\n".join(lines)
+    assert "SourceMismatchError" in logged and "Traceback" not in logged

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from pipeline import __version__
-from pipeline.errors import StoreError, StoreNotFoundError
+from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
@@ -91,18 +94,79 @@ def create_store(
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     inner_chunk_objects: int = DEFAULT_INNER_CHUNK_OBJECTS,
 ) -> None:
-    """Create an empty store for ``layout``; refuses to overwrite an existing path."""
-    from zarr.codecs import BloscCodec, ZstdCodec
+    """Create an empty store for ``layout``, atomically; refuses to overwrite an existing path.
 
+    The store is built in a hidden sibling folder (``.NAME.creating-PID-...``) and renamed into
+    place once complete, so a kill at any moment leaves either no store or a whole one; the
+    next creation removes folders left by creators that are no longer alive.
+
+    Raises
+    ------
+    StoreExistsError
+        If ``path`` exists and is not an empty folder (e.g. another process created it first).
+    StoreError
+        If the chunk sizes are inconsistent.
+    OSError
+        If the parent folder cannot be written.
+    """
     path = Path(path)
-    if path.exists():
-        raise StoreError(f"{path} already exists; pass an existing lenshunt store or a new path")
+    if path.exists() and not _is_empty_dir(path):
+        raise StoreExistsError(f"{path} already exists; pass an existing lenshunt store or a new path")
     inner_chunk_objects = min(inner_chunk_objects, chunk_objects)
     if chunk_objects % inner_chunk_objects:
         raise StoreError(
             f"chunk_objects ({chunk_objects}) must be a multiple of inner_chunk_objects "
             f"({inner_chunk_objects})"
         )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_creations(path)
+    building = path.parent / f".{path.name}{_CREATING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_empty_store(building, layout, source, chunk_objects, inner_chunk_objects)
+        try:
+            os.rename(building, path)
+        except OSError as exc:
+            if path.exists():
+                raise StoreExistsError(
+                    f"{path} was created by another process meanwhile; rerun to use it"
+                ) from exc
+            raise
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+
+
+_CREATING = ".creating-"
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _remove_abandoned_creations(path: Path) -> None:
+    """Remove ``.NAME.creating-PID-HEX`` folders of this store whose creator process is gone."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}{re.escape(_CREATING)}(\d+)-[0-9a-f]{{8}}$")
+    for candidate in path.parent.iterdir():
+        match = pattern.match(candidate.name)
+        if match and candidate.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(candidate, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_empty_store(
+    path: Path, layout: Layout, source: str, chunk_objects: int, inner_chunk_objects: int
+) -> None:
+    from zarr.codecs import BloscCodec, ZstdCodec
+
     dataset = empty_dataset(layout)
     encoding: dict[str, dict] = {}
     for group in layout.groups:
@@ -197,6 +261,29 @@ def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) 
     dataset.drop_vars(fixed).to_zarr(
         Path(path), region={OBJECT_DIM: slice(start, stop)}, mode="r+", consolidated=False
     )
+
+
+def write_rows(path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset) -> None:
+    """Write ``dataset``'s objects at the store rows ``rows`` (any rows, one writer per shard).
+
+    Used to rewrite committed objects in place (a re-read); values are written raw, variable by
+    variable, as xarray wrote them at ingest (no CF encoding applies to the store's variables).
+    """
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r+")
+    rows = np.asarray(rows, dtype=np.int64)
+    # Runs of consecutive rows, written as slices (zarr 3.1's orthogonal selection into sharded
+    # arrays fails on multi-dimensional values).
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    runs = [(int(run[0]), offset, len(run)) for run, offset in zip(np.split(rows, breaks), [0, *breaks])]
+    for name, variable in dataset.variables.items():
+        if not variable.dims or variable.dims[0] != OBJECT_DIM:
+            continue
+        array = group[str(name)]
+        values = np.asarray(variable.values, dtype=array.dtype)
+        for row, offset, n in runs:
+            array[row : row + n] = values[offset : offset + n]
 
 
 def open_store(
