@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.models import save_ensemble
-from pipeline.preprocess import Recipe
+from pipeline.preprocess import ObservingAugment, Recipe
 from pipeline.training import (
     Split,
     TrainConfig,
@@ -225,13 +225,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="no random rotations and flips",
     )
-    fit.add_argument(
+    observing = fit.add_mutually_exclusive_group()
+    observing.add_argument(
+        "--observing-augment",
+        dest="observing",
+        action="store_const",
+        const="on",
+        default=None,
+        help="observe half the training objects anew: extra noise (to 2x), blur (to 1.5 px FWHM), "
+        "sub-pixel shifts, flux scale and sky offsets (for models trained on simulations and meant for "
+        f"other data; default {'on' if default.observing else 'off'})",
+    )
+    observing.add_argument(
         "--no-observing-augment",
         dest="observing",
         action="store_const",
         const="off",
-        default=None,
-        help="no random extra noise, blur, sub-pixel shift, flux scale and sky offset",
+        help="no observing augmentation",
     )
     fit.add_argument(
         "--seeds",
@@ -290,6 +300,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     config.update({name: value for name, value in given.items() if value is not None})
     if config.get("observing") == "off":
         config["observing"] = None
+    elif config.get("observing") == "on":
+        config["observing"] = ObservingAugment().model_dump()
     if args.k_folds is not None and args.fold is None:
         config["fold"] = None  # --folds without --fold: train every fold
     return config

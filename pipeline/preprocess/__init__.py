@@ -6,6 +6,7 @@ recipe a bundle saves, :mod:`~pipeline.preprocess.recipe_fit` its fitting from a
 """
 
 from pipeline.preprocess.augment import dihedral, random_dihedral, tta_mean_spread
+from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, apply_recipe
 from pipeline.preprocess.recipe_fit import fit_recipe, fit_recipe_streaming, select_groups
 from pipeline.preprocess.sampling import PixelReservoir
@@ -13,9 +14,11 @@ from pipeline.preprocess.sampling import PixelReservoir
 __all__ = [
     "FLAGS_KEY",
     "BandStatistics",
+    "ObservingAugment",
     "PixelReservoir",
     "Recipe",
     "apply_recipe",
+    "augment_observing",
     "dihedral",
     "fit_recipe",
     "fit_recipe_streaming",

@@ -94,8 +94,10 @@ class TrainConfig(BaseModel):
         default=True, description="Random 90-degree rotations and flips of training batches."
     )
     observing: ObservingAugment | None = Field(
-        default_factory=ObservingAugment,
-        description="Ranges of the observing augmentations (noise, blur, shift, flux, sky); None: off.",
+        default=None,
+        description="Ranges of the observing augmentations (noise, blur, shift, flux, sky); None: off. "
+        "For models trained on simulations and meant for other data (the shipped model uses it); off by "
+        "default because it slows learning a domain the model is then used on (bench/RESULTS.md, Science).",
     )
     # split
     val_fraction: float = Field(

@@ -312,7 +312,18 @@ def card_notes(
     import keras
 
     n_lens = int(np.count_nonzero(labels[split.train_rows] == 1))
-    augment = "random 90-degree rotations and flips" if config.augment else "no augmentation"
+    augment = "random 90-degree rotations and flips" if config.augment else "no dihedral augmentation"
+    if config.observing is not None:
+        o = config.observing
+        augment += (
+            f", {o.probability:.0%} of objects observed anew (noise up to x{o.noise_factor_max:g}, "
+            f"blur up to {o.blur_fwhm_max_px:g} px FWHM, shifts up to {o.shift_max_px:g} px, "
+            f"flux +-{o.flux_scale_dex:g} dex, sky +-{o.sky_offset_sigma:g} sigma)"
+        )
+    if config.init is not None:
+        augment += f"; fine-tuned from {config.init}"
+        if config.trainable_layers is not None:
+            augment += f" (last {config.trainable_layers} weighted layers trained)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
     return (
         f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
