@@ -1,10 +1,19 @@
-"""Helpers shared by the flows: cluster arguments and progress reporting."""
+"""Helpers shared by the flows: cluster arguments, progress bars and logs, summaries.
+
+A flow's closing summary is logged to the Prefect run with :func:`log_summary`; the ``lenshunt``
+command prints it once itself, so :func:`summaries_off_console` keeps those records off the
+terminal's Prefect console handler (they still reach the Prefect API and UI).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import math
+import sys
 from collections.abc import Callable, Iterator
+from typing import TextIO
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -38,12 +47,27 @@ def cluster_options(args: argparse.Namespace) -> dict:
     }
 
 
+def log_dashboard(client, dashboard: bool) -> None:
+    """Put the Dask dashboard's URL into the Prefect run's log (when ``--dashboard`` asked for it)."""
+    if dashboard and client.dashboard_link:
+        get_run_logger().info("Dask dashboard: %s", client.dashboard_link)
+
+
 @contextlib.contextmanager
-def progress_reporter(title: str) -> Iterator[Callable[[int, int], None]]:
-    """A callback (done, total) that logs progress and keeps a Prefect progress artifact."""
+def progress_reporter(
+    title: str, *, unit: str = "region", stream: TextIO | None = None, bar: bool | None = None
+) -> Iterator[Callable[[int, int], None]]:
+    """A callback (done, total) that draws a progress bar and keeps a Prefect progress artifact.
+
+    The bar (tqdm: count, rate and ETA) goes to ``stream`` (stderr) when it is a terminal, or
+    always with ``bar=True``. Without a bar, progress is logged at every tenth instead.
+    """
+    from tqdm import tqdm
+
     logger = get_run_logger()
     artifact: dict[str, object] = {}
     last_logged = [-1]
+    bars: list[tqdm] = []
 
     def report(done: int, total: int) -> None:
         percent = 100.0 * done / total if total else 100.0
@@ -51,9 +75,66 @@ def progress_reporter(title: str) -> Iterator[Callable[[int, int], None]]:
             artifact["id"] = create_progress_artifact(progress=percent, description=title)
         else:
             update_progress_artifact(artifact["id"], progress=percent)
+        if not bars:
+            disable = None if bar is None else not bar
+            bars.append(
+                tqdm(
+                    desc=title,
+                    total=total,
+                    unit=unit,
+                    file=stream or sys.stderr,
+                    disable=disable,
+                    dynamic_ncols=True,
+                )
+            )
+        progress_bar = bars[0]
+        if progress_bar.total != total:
+            progress_bar.total = total
+        progress_bar.update(done - progress_bar.n)
+        if not progress_bar.disable:
+            return
         decile = int(percent // 10)
         if decile != last_logged[0] or done == total:
             last_logged[0] = decile
             logger.info("%s: %d/%d (%.0f%%)", title, done, total, percent)
 
-    yield report
+    try:
+        yield report
+    finally:
+        for progress_bar in bars:
+            progress_bar.close()
+
+
+_SUMMARY = "lenshunt_summary"
+
+
+def log_summary(text: str) -> None:
+    """Log a flow's closing summary to its Prefect run (not to the terminal under the CLI)."""
+    get_run_logger().info("\n%s", text, extra={_SUMMARY: True})
+
+
+class _NotSummaries(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, _SUMMARY, False)
+
+
+def summaries_off_console() -> None:
+    """Keep :func:`log_summary` records off Prefect's console handlers (the CLI prints them)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, _NotSummaries) for f in handler.filters
+        ):
+            handler.addFilter(_NotSummaries())
+
+
+def format_metric(value: object, digits: int = 4) -> str:
+    """A metric for people: 4 significant digits, or the value as it is when not a float.
+
+    >>> format_metric(0.9772079772079771), format_metric(1.0), format_metric(None)
+    ('0.9772', '1', 'None')
+    """
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.{digits}g}"
+    return str(value)

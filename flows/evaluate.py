@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 
+from flows.artifacts import publish_results
+from flows.common import format_metric, log_summary
 from pipeline.evaluation import EvaluationResult, evaluate_run
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
@@ -25,11 +27,24 @@ def evaluate_flow(
 ) -> EvaluationResult:
     """Evaluate the run in ``out`` (its catalog) against ``store`` (labels and gallery images)."""
     result = evaluate_stage(out, store, threshold, beta, top_n, {})
-    logger = get_run_logger()
-    if result.metrics is not None:
-        logger.info("metrics: %s", result.metrics.model_dump_json())
-    logger.info("report: %s", result.report_path)
+    publish_results(out, result)
+    log_summary(evaluation_summary(result))
     return result
+
+
+def evaluation_summary(result: EvaluationResult) -> str:
+    """The metrics (4 significant digits) and where the report is."""
+    lines = []
+    if result.metrics is not None:
+        keys = ("auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10")
+        metrics = result.metrics.model_dump()
+        lines.append(
+            "metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in keys if k in metrics)
+        )
+        if result.metrics_path is not None:
+            lines.append(f"         {result.metrics_path}")
+    lines.append(f"report:  {result.report_path}")
+    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,9 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
 
 
+def check(args: argparse.Namespace) -> None:
+    """Paths first, before Prefect starts."""
+    from flows.preflight import existing_directory
+    from pipeline.store import read_attributes
+
+    existing_directory(args.out, "score run directory")
+    read_attributes(args.store)
+
+
 def run(args: argparse.Namespace) -> int:
     result = evaluate_flow(str(args.out), str(args.store), args.threshold, args.beta, args.top_n)
-    if result.metrics is not None:
-        print(result.metrics.model_dump_json(indent=1))
-    print(f"report: {result.report_path}")
+    print(evaluation_summary(result))
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.flags import describe
 from pipeline.store import open_store, read_attributes
 
+USES_PREFECT = False
 HELP = "summarise a lenshunt store: layout, objects, labels and flags"
 
 

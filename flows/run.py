@@ -14,9 +14,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.common import add_cluster_arguments, cluster_options
+from flows.artifacts import publish_results
+from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
+from flows.preflight import existing_directory, label_catalog, layout_source, writable_directory
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
@@ -36,6 +38,7 @@ class RunSummary:
     n_new_objects: int
     n_scored_new: int
     n_scored: int
+    n_reread: int
     catalog_fits: str
     catalog_parquet: str
     report: str
@@ -43,7 +46,8 @@ class RunSummary:
 
     def summary(self) -> str:
         lines = [
-            f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_scored_new} scored now)",
+            f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_reread} re-read as their files "
+            f"changed, {self.n_scored_new} scored now)",
             f"catalog: {self.catalog_fits}",
             f"         {self.catalog_parquet}",
             f"report:  {self.report}",
@@ -51,7 +55,8 @@ class RunSummary:
         if self.metrics:
             keys = ("auroc", "average_precision", "precision", "recall", "tpr0", "tpr10")
             lines.append(
-                "metrics: " + ", ".join(f"{k}={self.metrics.get(k)}" for k in keys if k in self.metrics)
+                "metrics: "
+                + ", ".join(f"{k}={format_metric(self.metrics[k])}" for k in keys if k in self.metrics)
             )
         return "\n".join(lines)
 
@@ -80,6 +85,7 @@ def run_flow(
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     known_lenses: str | None = "lenscat",
     known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    overwrite: bool = False,
 ) -> RunSummary:
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
 
@@ -90,6 +96,7 @@ def run_flow(
     model = str(model or shipped_model())
     logger = get_run_logger()
     with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
+        log_dashboard(client, dashboard)
         compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
         ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
         logger.info("\n%s", ingested.summary())
@@ -100,25 +107,27 @@ def run_flow(
             batch_size,
             tta,
             threshold,
-            False,
+            overwrite,
             compute,
             known_lenses,
             known_lens_radius,
         )
         logger.info("\n%s", scored.summary())
     evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+    publish_results(str(scores), evaluation)
     summary = RunSummary(
         store=str(store),
         n_objects=scored.n_objects,
         n_new_objects=ingested.n_added + ingested.n_resumed,
         n_scored_new=scored.n_rows_scored_now,
         n_scored=scored.n_scored,
+        n_reread=ingested.n_reread,
         catalog_fits=scored.catalog_fits,
         catalog_parquet=scored.catalog_parquet,
         report=str(evaluation.report_path),
         metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
     )
-    logger.info("\n%s", summary.summary())
+    log_summary(summary.summary())
     return summary
 
 
@@ -126,7 +135,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="root directory of the cutouts")
     parser.add_argument("workdir", type=Path, help="work directory (store.zarr and scores/ live here)")
     add_run_parameters(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard the scores of a different earlier run (another model) in WORKDIR/scores",
+    )
     add_cluster_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Paths and layout first, before Prefect and Dask start."""
+    layout = load_layout(args.layout)
+    layout_source(layout, args.source)
+    writable_directory(args.workdir, "work directory")
+    label_catalog(layout, args.source, args.catalog)
+    if args.model:
+        existing_directory(args.model, "model bundle")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    return (
+        f"everything finished so far is kept in {args.workdir}; rerun the same command to resume "
+        "(finished regions and scores are not redone)"
+    )
 
 
 def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -165,7 +196,11 @@ def run_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     summary = run_flow(
-        source=str(args.source), workdir=str(args.workdir), **run_options(args), **cluster_options(args)
+        source=str(args.source),
+        workdir=str(args.workdir),
+        overwrite=args.overwrite,
+        **run_options(args),
+        **cluster_options(args),
     )
     print(summary.summary())
     return 0

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import (
+    add_cluster_arguments,
+    cluster_options,
+    log_dashboard,
+    log_summary,
+    progress_reporter,
+)
+from flows.failures import retry_unless_deterministic
+from flows.preflight import existing_directory, writable_directory
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.paths import shipped_model
@@ -17,7 +25,13 @@ from pipeline.scoring import ScoreRunResult, score_store
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
 
-@task(name="score-store", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    name="score-store",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_unless_deterministic,
+)
 def score_stage(
     store: str,
     model: str,
@@ -32,6 +46,7 @@ def score_stage(
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written."""
     with progress_reporter("score regions") as progress, connect(**compute) as client:
+        log_dashboard(client, compute.get("dashboard", False))
         return score_store(
             store,
             model,
@@ -77,7 +92,7 @@ def score_flow(
         known_lenses,
         known_lens_radius,
     )
-    get_run_logger().info("\n%s", result.summary())
+    log_summary(result.summary())
     return result
 
 
@@ -91,7 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.5, help="score threshold recorded for evaluation"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="discard scores of a different earlier run in --out"
+        "--overwrite",
+        action="store_true",
+        help="discard what a different earlier score run wrote in --out (only files lenshunt names)",
     )
     add_known_lens_arguments(parser)
     add_cluster_arguments(parser)
@@ -111,6 +128,23 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
         default=DEFAULT_MATCH_RADIUS_ARCSEC,
         metavar="ARCSEC",
         help=f"largest separation of a known-lens match (default {DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
+    )
+
+
+def check(args: argparse.Namespace) -> None:
+    """Paths first, before Prefect and Dask start."""
+    from pipeline.store import read_attributes
+
+    read_attributes(args.store)
+    if args.model:
+        existing_directory(args.model, "model bundle")
+    writable_directory(args.out, "--out")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    return (
+        f"the score parts written so far are kept in {args.out}/parts; rerun the same command to "
+        "score only the rest"
     )
 
 

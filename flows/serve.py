@@ -31,6 +31,7 @@ from flows.run import add_run_parameters, run_options
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
+USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
 DEFAULT_NAME = "lenshunt-nightly"
 

@@ -7,9 +7,9 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 
-from flows.common import add_cluster_arguments, cluster_options, progress_reporter
+from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
 from pipeline.compute import connect
 from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
@@ -116,7 +116,7 @@ def simulate_flow(
         }
     )
     summary = simulate_stage(layout, out, n_objects, options, compute, fields)
-    get_run_logger().info(summary.summary())
+    log_summary(summary.summary())
     return summary
 
 

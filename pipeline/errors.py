@@ -27,6 +27,22 @@ class StoreNotFoundError(StoreError, FileNotFoundError):
     """No store exists at the given path."""
 
 
+class StoreExistsError(StoreError, FileExistsError):
+    """A store (or something else) already exists where a new store was to be created."""
+
+
+class StoreBusyError(StoreError, BlockingIOError):
+    """Another process is writing the store (it holds the store's lock)."""
+
+
+class SourceMismatchError(StoreError):
+    """An ingest was asked to add cutouts of a source other than the one the store was made from."""
+
+
+class ScoreOutputError(LenshuntError, NotADirectoryError):
+    """A score run's output path cannot hold a score run (e.g. it is a file)."""
+
+
 class CatalogError(LenshuntError, ValueError):
     """A catalog table violates the catalog contract (columns, dtypes or values), or a file is no catalog."""
 

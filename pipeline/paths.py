@@ -32,6 +32,20 @@ def ingest_report_file(store: Path, plan_id: str) -> Path:
     return bookkeeping_dir(store) / "reports" / f"ingest-{plan_id}.json"
 
 
+def store_lock_file(store: Path) -> Path:
+    """The lock a store's single writer holds (``flock``; the kernel releases it when the holder dies)."""
+    return bookkeeping_dir(store) / "writer.lock"
+
+
+def repair_record_file(store: Path, repair_id: str) -> Path:
+    """Record of one re-read of flagged objects whose files changed: their rows and file stats."""
+    return bookkeeping_dir(store) / "repairs" / f"repair-{repair_id}.json"
+
+
+def repair_records_dir(store: Path) -> Path:
+    return bookkeeping_dir(store) / "repairs"
+
+
 def score_parts_dir(out_dir: Path) -> Path:
     """Per-chunk score parts of a score run (its resume state)."""
     return Path(out_dir) / "parts"

@@ -6,16 +6,31 @@ masked or non-finite), and per-object coordinates along ``object``:
 
 ============  =======  ================================================================
 name          dtype    meaning
-============  =======  ================================================================
-object_id     int64    the object's id in the set (from the file names)
-ra, dec       float64  sky position in degrees (NaN when no header had one)
-flags         int32    OR of the band flags (:mod:`pipeline.flags`)
-band_flags    int32    per band flags, dims ``(object, band)``, bands in layout order
-label         int8     1 lens, 0 non-lens, -1 unknown (from the set's catalog)
-============  =======  ================================================================
+================  =======  ==========================================================
+name              dtype    meaning
+================  =======  ==========================================================
+object_id         int64    the object's id in the set (from the file names)
+ra, dec           float64  sky position in degrees (NaN when no header had one)
+flags             int32    OR of the band flags (:mod:`pipeline.flags`)
+band_flags        int32    per band flags, dims ``(object, band)``, bands in layout order
+band_zero_point   float32  per band AB zero point (mag) from the header, NaN if none
+band_pixel_scale  float32  per band pixel scale (arcsec) from the header WCS, NaN if none
+label             int8     1 lens, 0 non-lens, -1 unknown (from the set's catalog)
+================  =======  ==========================================================
+
+``header_cards`` (uint8, dims ``(object, band, header_byte)``) holds, per object and band, the
+input header's cards that define its WCS, units and calibration, verbatim as 80-column ASCII
+card images, zero padded (:mod:`pipeline.sources.headers`); ``lenshunt cutout`` writes them back
+into per-band FITS files. Each image variable has the coordinate ``<group>_pixel_scale``
+(arcsec, the layout's nominal scale) along ``<group>_band``, and attributes ``units`` and
+``band_units`` (``BUNIT`` of the inputs per band, from the ``band_units`` store attribute).
 
 Only ``object`` is chunked. Band names are kept in attributes (Zarr v3 has no string dtype
 spec), and :func:`pipeline.store.zarr_store.open_store` turns them into coordinates.
+
+Schema 2 added ``header_cards``, ``band_zero_point``, ``band_pixel_scale``, the
+``<group>_pixel_scale`` coordinates and ``band_units``; stores of schema 1 are refused with a
+message saying to re-ingest.
 """
 
 from __future__ import annotations
@@ -24,7 +39,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 OBJECT_DIM = "object"
 BAND_DIM = "band"
 COORDINATE_DTYPES: dict[str, str] = {
@@ -35,6 +50,10 @@ COORDINATE_DTYPES: dict[str, str] = {
     "label": "int8",
 }
 BAND_FLAGS = "band_flags"
+BAND_FLOAT_COORDINATES = ("band_zero_point", "band_pixel_scale")
+"""Per (object, band) float32 coordinates read from the headers."""
+HEADER_CARDS = "header_cards"
+HEADER_DIM = "header_byte"
 IMAGE_DTYPE = "float32"
 LABEL_UNKNOWN = -1
 
@@ -59,3 +78,7 @@ class StoreAttributes(BaseModel):
     producer: str = Field(description="lenshunt version that created the store.")
     created: datetime
     source: str = Field(description="Root directory of the cutouts first ingested.")
+    band_units: dict[str, str] = Field(
+        default_factory=dict,
+        description="Band -> BUNIT of its inputs ('' when none had one; 'mixed: a, b' when they differ).",
+    )

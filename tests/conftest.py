@@ -12,6 +12,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Prefect sets up logging (logging.config.dictConfig, which closes every handler already there) on
+# the first `from prefect import flow`. Done here, before any test imports TensorFlow: otherwise
+# absl's log handler, created by that import with the test's captured stderr as its stream, is
+# closed by a later test's first Prefect import, closing pytest's capture file with it (the run
+# then fails with "I/O operation on closed file" and "lost sys.stderr").
+from prefect import flow  # noqa: F401
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL_SAMPLES = SHARED_DATA / "sglc1-samples"
 BUNDLED_SAMPLES = Path(__file__).parent / "data" / "sglc1-samples"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -44,3 +45,25 @@ def test_cuda_cluster_without_gpu_says_how_to_fix():
             pass
     else:
         pytest.skip("dask-cuda imports here: this machine has CUDA")
+
+
+def test_dashboard_serves_bokeh_plots_over_http():
+    """--dashboard gives a page with Dask's Bokeh plots, not "Dask needs bokeh>=3.1.0"."""
+    import urllib.request
+
+    with connect("local", n_workers=1, dashboard=True) as client:
+        link = client.dashboard_link
+        assert link.startswith("http://127.0.0.1:") and link.endswith("/status")
+        client.submit(sum, [1, 2]).result()
+        with urllib.request.urlopen(link, timeout=20) as response:
+            assert response.status == 200
+            page = response.read().decode()
+        assert "needs bokeh" not in page
+        # A Bokeh server document: BokehJS is loaded and the document is embedded from its session.
+        assert "bokeh" in page.lower() and "Bokeh.embed" in page
+        base = link.rsplit("/", 1)[0]
+        with urllib.request.urlopen(f"{base}/individual-plots.json", timeout=20) as response:
+            plots = json.loads(response.read())
+        assert {"Individual Task Stream", "Individual Progress"} <= set(plots)
+        with urllib.request.urlopen(base + plots["Individual Task Stream"], timeout=20) as response:
+            assert "Bokeh.embed" in response.read().decode()

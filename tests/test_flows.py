@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -56,7 +57,12 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     ingest_flow(str(source), str(store_for_bundle), n_workers=1)
     bundle = make_bundle(store_for_bundle, tmp_path / "bundle")
     workdir = tmp_path / "work"
-    first = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    state = run_flow(
+        str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8,
+        dashboard=True, return_state=True,
+    )  # fmt: skip
+    first = state.result()
+    check_published_results(state.state_details.flow_run_id, workdir)
     assert (first.n_objects, first.n_new_objects, first.n_scored_new) == (30, 30, 30)
     assert first.metrics is not None and 0.0 <= first.metrics["auroc"] <= 1.0
     metrics = json.loads(paths.metrics_file(workdir / "scores").read_text())
@@ -75,6 +81,49 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     grown = read_catalog(paths.catalog_parquet(workdir / "scores"))
     assert grown["object_id"].is_unique and sorted(grown["rank"]) == list(range(1, 37))
     assert np.array_equal(open_store(workdir / "store.zarr")["object_id"].values, grown["object_id"].values)
+
+
+def check_published_results(flow_run_id, workdir):
+    """The run's artifacts and log lines, read back from the Prefect server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # send the queued log lines before reading them back
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    artifacts = {a.key: a for a in found if a.key}
+    assert set(artifacts) >= {
+        "lenshunt-metrics", "lenshunt-outputs", "lenshunt-outputs-files",
+        "lenshunt-top-candidates", "lenshunt-flag-counts",
+    }  # fmt: skip
+    metrics = {row["metric"]: row["value"] for row in json.loads(artifacts["lenshunt-metrics"].data)}
+    reference = json.loads(paths.metrics_file(workdir / "scores").read_text())
+    assert metrics["auroc"] == pytest.approx(reference["auroc"], abs=1e-4)
+    assert len(f"{metrics['auroc']}".split(".")[-1]) <= 4
+    report = (workdir / "scores" / "report" / "report.html").resolve()
+    assert (
+        artifacts["lenshunt-outputs"].data.startswith("[")
+        and report.as_uri() in artifacts["lenshunt-outputs"].data
+    )
+    files = artifacts["lenshunt-outputs-files"].data
+    assert "catalog.fits" in files and "catalog.parquet" in files and "metrics.json" in files
+    top = json.loads(artifacts["lenshunt-top-candidates"].data)
+    catalog = read_catalog(paths.catalog_parquet(workdir / "scores")).sort_values("rank")
+    assert [row["object_id"] for row in top] == catalog["object_id"].head(10).tolist()
+    assert [row["rank"] for row in top] == list(range(1, 11))
+    flags = {row["flag"]: row["objects"] for row in json.loads(artifacts["lenshunt-flag-counts"].data)}
+    assert flags["UNREADABLE"] == 1 and flags["NOT_SCORED"] == 1 and flags["none"] == 29
+    dashboard = [log.message for log in logs if "Dask dashboard: http://127.0.0.1:" in log.message]
+    assert dashboard, "the Dask dashboard URL is not in the run's Prefect log"
 
 
 def test_cli_help_for_every_command():
@@ -97,3 +146,38 @@ def test_cli_reports_errors_without_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "error: no store at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_deterministic_failure_in_a_flow_runs_once_and_logs_no_traceback(
+    prefect_harness, labelled_set, tmp_path
+):
+    """A store of another set: refused by the task once (no retry), logged without a traceback."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.failures import quiet_expected_tracebacks
+    from flows.ingest import ingest_flow
+    from pipeline.errors import SourceMismatchError
+
+    root, source, ids = labelled_set
+    other = write_set(EUCLID, tmp_path / "other", ids[:4])
+    store = tmp_path / "store.zarr"
+    ingest_flow(str(other), str(store), n_workers=1)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(logging.Formatter().format(record))  # with any traceback
+    logging.getLogger("prefect").addHandler(handler)
+    quiet_expected_tracebacks()
+    try:
+        state = ingest_flow(str(source), str(store), n_workers=1, return_state=True)
+    finally:
+        logging.getLogger("prefect").removeHandler(handler)
+    assert state.is_failed()
+    with pytest.raises(SourceMismatchError, match="holds the objects of"):
+        state.result()
+    with get_client(sync_client=True) as client:
+        flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        task_runs = client.read_task_runs(flow_run_filter=flow_filter)
+    assert [run.run_count for run in task_runs] == [1]
+    logged = "\n".join(lines)
+    assert "SourceMismatchError" in logged and "Traceback" not in logged

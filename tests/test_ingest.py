@@ -227,8 +227,10 @@ def test_store_errors_are_clear(tmp_path, euclid_set, dask_client):
     with pytest.raises(StoreError, match="not a Zarr v3 store"):
         open_store(tmp_path / "plain")
     ingest(EUCLID, euclid_set, tmp_path / "s.zarr", dask_client)
+    ground = load_layout("sglc1-ground")
+    ground_set = write_set(ground, tmp_path / "ground", [100000])
     with pytest.raises(ConservationError, match="layout 'euclid-sglc2', not 'sglc1-ground'"):
-        ingest(load_layout("sglc1-ground"), euclid_set, tmp_path / "s.zarr", dask_client)
+        ingest(ground, ground_set, tmp_path / "s.zarr", dask_client)
     update_attributes(tmp_path / "s.zarr", {"lenshunt_store_schema": 99})
     with pytest.raises(StoreError, match="schema 99"):
         open_store(tmp_path / "s.zarr")

@@ -159,7 +159,9 @@ def test_evaluation_plots(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- report
 
 
-def build_run(tmp_path: Path, *, n: int = 300, n_gallery: int = 12) -> tuple[Path, list[int]]:
+def build_run(
+    tmp_path: Path, *, n: int = 300, n_gallery: int = 12, tta: bool = True
+) -> tuple[Path, list[int]]:
     """A complete small run: catalog, metrics, plots, gallery PNGs and the report."""
     rng = np.random.default_rng(5)
     labels, scores = labelled_scores(n, seed=5)
@@ -171,7 +173,7 @@ def build_run(tmp_path: Path, *, n: int = 300, n_gallery: int = 12) -> tuple[Pat
         ra=rng.uniform(0, 360, n),
         dec=rng.uniform(-60, 10, n),
         scores=scores,
-        score_std=rng.uniform(0, 0.05, n),
+        score_std=rng.uniform(0.001, 0.05, n) if tta else np.zeros(n),
         flags=flags,
         model_id="effnet-b0-sglc2",
         labels=labels,
@@ -207,7 +209,7 @@ def build_run(tmp_path: Path, *, n: int = 300, n_gallery: int = 12) -> tuple[Pat
         provenance=provenance,
         metrics=metrics,
         plots=plots,
-        gallery=gallery_items(catalog, pngs),
+        gallery=gallery_items(catalog, pngs, layout),
         run_info={"workers": 2, "wall time": "<1 min>"},
     )
     return report, top["object_id"].tolist()
@@ -245,24 +247,49 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
         "NOT_SCORED",
     ):
         assert name in html
-    links = re.findall(r'(?:src|href)="([^"]*)"', html)
     images = re.findall(r'<img[^>]* src="([^"]*)"', html)
-    assert len(images) == len(top_ids) + 3
-    assert not [link for link in links if re.match(r"^(?:[a-z]+:|//|/)", link) and not link.startswith("#")]
-    for link in links:
-        if not link.startswith("#"):
-            assert (report.parent / link).is_file(), link
+    assert len(images) == 5 * len(top_ids) + 3  # composite and VIS, Y, J, H panels per candidate
+    assert_relative_links_resolve(report)
+    # The report folder copied alone keeps every link, the catalogs and metrics included.
+    copied = shutil.copytree(report.parent, tmp_path / "elsewhere" / "report")
+    assert_relative_links_resolve(copied / "report.html")
+    for top_id in top_ids:
+        assert_relative_links_resolve(copied / "gallery" / f"{top_id}.html")
     assert sorted(path.name for path in (report.parent / "figures").iterdir()) == [
         "precision_recall.png",
         "roc.png",
         "score_histogram.png",
     ]
-    assert {"../catalog.fits", "../catalog.parquet", "../metrics.json"} <= set(links)
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    copied_files = {"catalog.fits", "catalog.parquet", "catalog.vot", "metrics.json"}
+    assert {f"files/{name}" for name in copied_files} <= set(links)
+    assert re.search(r'class="name">J\d{6}\.\d\d[+-]\d{6}\.\d<', html)  # sexagesimal names
+    assert html.count('class="scalebar" style="width: 25.0%"><span>5″</span>') == len(top_ids)  # 5″ of 20″
+    assert re.search(r'class="std">± 0\.0\d\d<', html) and "± 0.000" not in html
     positions = [html.index(f'data-object-id="{object_id}"') for object_id in top_ids]
     assert positions == sorted(positions)
     assert "&lt;sglc2&gt; &amp; blind.zarr" in html
     assert "<sglc2>" not in html
     assert "&lt;1 min&gt;" in html
+
+
+def assert_relative_links_resolve(page: Path) -> None:
+    html = page.read_text()
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links
+    assert not [link for link in links if re.match(r"^(?:[a-z]+:|//|/)", link) and not link.startswith("#")]
+    for link in links:
+        target = link.split("#", 1)[0]
+        if target:
+            assert (page.parent / target).is_file(), (page, link)
+
+
+def test_no_spread_is_shown_without_one(tmp_path: Path) -> None:
+    report, top_ids = build_run(tmp_path, n_gallery=3, tta=False)
+    html = report.read_text()
+    assert "±" not in html.split('id="gallery"', 1)[1].split("<footer>", 1)[0]
+    candidate = (report.parent / "gallery" / f"{top_ids[0]}.html").read_text()
+    assert "±" not in candidate and f"object {top_ids[0]}" in candidate
 
 
 def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
@@ -362,8 +389,14 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     ).stdout
     attributes = body_attributes(dom)
     assert attributes["data-images-loaded"] == "true", attributes
-    assert attributes["data-images-total"] == str(len(top_ids) + 3)
+    assert attributes["data-images-total"] == str(5 * len(top_ids) + 3)
     assert attributes["data-images-broken"] == "0"
+    page = (report.parent / "gallery" / f"{top_ids[0]}.html").resolve().as_uri()
+    dom = run_chromium(
+        binary, tmp_path / "profile-page", "--dump-dom", "--virtual-time-budget=10000", page
+    ).stdout
+    attributes = body_attributes(dom)
+    assert (attributes["data-images-loaded"], attributes["data-images-total"]) == ("true", "5"), attributes
 
     screenshot = tmp_path / "report.png"
     run_chromium(
@@ -388,3 +421,35 @@ def test_headless_chromium_sees_a_broken_image(tmp_path: Path) -> None:
     attributes = body_attributes(dom)
     assert attributes["data-images-loaded"] == "false"
     assert attributes["data-images-broken"] == "1"
+
+
+def _observed(layout: Layout, group: str, sources: list[tuple[float, float, float, float]], psf: float):
+    """Gaussian sources (x, y, sigma arcsec, flux) seen with a Gaussian PSF of ``psf`` arcsec."""
+    ny, nx = layout.group_shape(group)
+    scale = layout.group_pixel_scale(group)
+    y, x = (np.mgrid[:ny, :nx] - (np.array([ny, nx])[:, None, None] - 1) / 2) * scale
+    image = np.zeros((ny, nx))
+    for x0, y0, sigma, flux in sources:
+        width2 = sigma**2 + psf**2
+        image += (
+            flux * scale**2 / (2 * np.pi * width2) * np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * width2))
+        )
+    return image + np.random.default_rng(3).normal(0, 1e-4, image.shape)
+
+
+def test_composite_of_a_grey_scene_has_no_blue_cores_or_coloured_rims() -> None:
+    """A galaxy and a compact source of the same flux in every band, VIS sharper than NIR (as in
+    Euclid: PSF FWHM 0.17" against 0.5"), must look grey: no blue core, no coloured rim."""
+    layout = load_layout("euclid-sglc2")
+    sources = [(0.0, 0.0, 0.4, 10.0), (-6.0, 5.0, 0.0, 3.0)]
+    vis = _observed(layout, "vis", sources, 0.17 / 2.355)
+    nir = [_observed(layout, "nir", sources, 0.5 / 2.355) for _ in range(3)]
+    rgb = make_composite({"vis": vis[None], "nir": np.asarray(nir)}, layout).astype(float)
+    lit = rgb.max(axis=-1) > 120  # the visible bodies of the two sources
+    assert lit.sum() > 50
+    ratio = rgb[..., 2][lit] / np.maximum(rgb[..., 0][lit], 1)  # blue / red; the old stretch: 0 to 10
+    low, high = np.percentile(ratio, [5, 95])
+    assert low > 0.8 and high < 1.25, (low, high)
+    for row, column in [(99, 99), (49, 39)]:  # the galaxy's core and the compact source's
+        core = rgb[row : row + 2, column : column + 2].mean(axis=(0, 1))
+        assert abs(core[2] - core[0]) < 30, core  # no blue dot (the old stretch: 103)

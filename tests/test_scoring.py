@@ -10,9 +10,9 @@ from cutouts import band_file, sky, write_set
 from pipeline import paths
 from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
-from pipeline.errors import BundleError, CatalogError, StoreError
+from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import Flag
-from pipeline.scoring.run import existing_parts, score_store, uncovered_regions
+from pipeline.scoring.run import discard_score_run, existing_parts, score_store, uncovered_regions
 from pipeline.store import ingest, open_store
 from schemas.layout import load_layout
 
@@ -176,3 +176,64 @@ def test_inputs_far_outside_the_training_range_are_reported(scored_setup):
     assert input_range_warnings(robust, counts, flags) == []
     blank = {group: np.zeros_like(images) for group, images in groups.items()}
     assert all("no measurable noise" in warning for warning in input_range_warnings(robust, blank, flags))
+
+
+def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
+    """A late band file turns a MISSING_FILE object into a scored one at the next run."""
+    ids = list(range(400000, 400024))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    late = band_file(EUCLID, source, 400017, "H")
+    late_bytes = late.read_bytes()
+    late.unlink()
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    bundle = make_bundle(store, tmp_path / "bundle")
+    out = tmp_path / "run"
+    first = score_store(store, bundle, out, dask_client, batch_size=8)
+    catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    assert np.isnan(catalog.loc[400017, "score"]) and catalog.loc[400017, "flags"] & Flag.MISSING_FILE
+    assert first.n_scored == 23
+
+    late.write_bytes(late_bytes)
+    assert ingest(EUCLID, source, store, dask_client).n_reread == 1
+    again = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert again.n_rows_rescored == again.n_rows_scored_now == 8  # the region holding row 17 only
+    rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    assert np.isfinite(rescored.loc[400017, "score"]) and rescored.loc[400017, "flags"] == 0
+    assert again.n_scored == 24
+    # The catalog equals a fresh score run of the repaired store.
+    fresh = tmp_path / "fresh"
+    score_store(store, bundle, fresh, dask_client, batch_size=8)
+    expected = read_catalog(paths.catalog_parquet(fresh)).set_index("object_id")
+    np.testing.assert_array_equal(rescored["score"].to_numpy(), expected["score"].to_numpy())
+    assert score_store(store, bundle, out, dask_client, batch_size=8).n_rows_scored_now == 0
+
+
+def test_overwrite_deletes_only_what_lenshunt_wrote(scored_setup, dask_client, tmp_path):
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    (out / "parts").mkdir(parents=True)
+    notes = out / "parts" / "notes.txt"
+    notes.write_text("mine")
+    (out / "README").write_text("also mine")
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    other = make_bundle(store, tmp_path / "other", model_id="other-model", downsample=2)
+    # Discarding a run removes its catalog before anything new is recorded, so a new run that
+    # fails part-way never leaves the old catalog beside its own run record.
+    discard_score_run(out)
+    assert sorted(p.name for p in out.rglob("*")) == ["README", "notes.txt", "parts"]
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    result = score_store(store, other, out, dask_client, batch_size=8, overwrite=True)
+    assert result.model_id == "other-model"
+    assert notes.read_text() == "mine" and (out / "README").read_text() == "also mine"
+    catalog = read_catalog(paths.catalog_parquet(out))
+    assert set(catalog["model_id"]) == {"other-model"}
+
+
+def test_out_that_is_a_file_is_refused(scored_setup, dask_client, tmp_path):
+    _, _, store, bundle = scored_setup
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    with pytest.raises(ScoreOutputError, match="is a file, not a directory"):
+        score_store(store, bundle, target, dask_client)
+    assert target.read_text() == "x"

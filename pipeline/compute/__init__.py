@@ -6,13 +6,16 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
+from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 
 __all__ = [
     "Profile",
     "ProfileError",
+    "QuietTensorFlow",
     "connect",
     "default_n_workers",
     "in_process_client",
     "load_profile",
     "load_profiles",
+    "quiet_tensorflow",
 ]

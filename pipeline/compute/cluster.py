@@ -109,13 +109,16 @@ def connect(
             f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
             "or a scheduler address such as tcp://host:8786"
         )
-    with dask_cluster, Client(dask_cluster) as client:
+    from pipeline.compute.quiet import QuietTensorFlow, quiet_cluster_shutdown
+
+    with quiet_cluster_shutdown(), dask_cluster, Client(dask_cluster) as client:
         if dashboard and client.dashboard_link:
             import logging
 
-            logging.getLogger("lenshunt").warning("Dask dashboard: %s", client.dashboard_link)
+            logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
             client.wait_for_workers(1, timeout=600)
+        client.register_plugin(QuietTensorFlow())
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
             from pipeline.compute.gpu_worker import GPUWorkerSetup
 
@@ -168,6 +171,7 @@ def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit:
     for name in _WORKER_THREAD_ENV:
         os.environ.setdefault(name, str(threads_per_worker))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO lines off the terminal
     return LocalCluster(
         n_workers=n_workers or default_n_workers(),
         threads_per_worker=threads_per_worker,
@@ -175,6 +179,9 @@ def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit:
         memory_limit=memory_limit,
         dashboard_address=":0" if dashboard else None,
         host="127.0.0.1",
+        # Without a dashboard the scheduler still serves /health on an HTTP port: a free one, not
+        # 8787 (which warns "Port 8787 is already in use" whenever another cluster runs).
+        scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"},
     )
 
 

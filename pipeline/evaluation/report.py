@@ -26,18 +26,33 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
-from pipeline.evaluation.composites import make_composite
+from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
+    CANDIDATE_TEMPLATE,
+    DEFAULT_GALLERY_SIZE,
+    GalleryItem,
+    gallery_items,
+    render_gallery_pngs,
+    scale_bar,
+    select_top,
+    sexagesimal_name,
+)
 from pipeline.evaluation.metrics import Metrics
 from pipeline.flags import Flag, describe, documentation
-from pipeline.paths import catalog_fits, catalog_parquet, metrics_file
-from schemas.catalog import LABEL_UNKNOWN, Provenance
-from schemas.layout import Layout
+from pipeline.paths import catalog_fits, catalog_parquet, catalog_votable, metrics_file
+from schemas.catalog import Provenance
+
+__all__ = [
+    "DEFAULT_GALLERY_SIZE",
+    "GalleryItem",
+    "build_report",
+    "gallery_items",
+    "render_gallery_pngs",
+    "select_top",
+]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPORT_FILE = "report.html"
-DEFAULT_GALLERY_SIZE = 48
 PLOT_TITLES = {
     "roc": "ROC curve",
     "precision_recall": "Precision-recall curve",
@@ -59,68 +74,6 @@ METRIC_NAMES = {
     "n_unlabelled": "Objects without label",
     "n_pos_unscored": "Lenses not scored",
 }
-
-
-class GalleryItem(BaseModel):
-    """One candidate of the gallery: its catalog values and its composite PNG."""
-
-    model_config = ConfigDict(frozen=True)
-
-    object_id: int
-    score: float
-    score_std: float
-    rank: int
-    flags: int
-    label: int = LABEL_UNKNOWN
-    png: Path
-    ra: float | None = None
-    dec: float | None = None
-
-
-def select_top(catalog: pd.DataFrame, n: int = DEFAULT_GALLERY_SIZE) -> pd.DataFrame:
-    """The ``n`` best-ranked scored objects of a catalog, rank 1 first."""
-    scored = catalog[~np.isnan(catalog["score"].to_numpy(dtype=np.float64))]
-    return scored.nsmallest(n, "rank")
-
-
-def render_gallery_pngs(
-    images_by_id: Mapping[int, Mapping[str, np.ndarray]], layout: Layout, out_dir: Path
-) -> dict[int, Path]:
-    """Write one colour composite PNG per object (``<object_id>.png``) into ``out_dir``.
-
-    ``images_by_id`` maps object id -> {group -> (n_band, ny, nx) array}, as
-    :func:`pipeline.evaluation.composites.make_composite` takes them.
-    """
-    from PIL import Image
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for object_id, images in images_by_id.items():
-        path = out_dir / f"{int(object_id)}.png"
-        Image.fromarray(make_composite(images, layout), mode="RGB").save(path, format="PNG", optimize=True)
-        paths[int(object_id)] = path
-    return paths
-
-
-def gallery_items(catalog: pd.DataFrame, pngs: Mapping[int, Path]) -> list[GalleryItem]:
-    """Gallery entries for the objects of ``pngs``, with their catalog values, by rank."""
-    rows = catalog[catalog["object_id"].isin(list(pngs))].sort_values("rank")
-    has_label = "label" in rows.columns
-    return [
-        GalleryItem(
-            object_id=int(row.object_id),
-            score=float(row.score),
-            score_std=float(row.score_std),
-            rank=int(row.rank),
-            flags=int(row.flags),
-            label=int(row.label) if has_label else LABEL_UNKNOWN,
-            png=pngs[int(row.object_id)],
-            ra=None if math.isnan(row.ra) else float(row.ra),
-            dec=None if math.isnan(row.dec) else float(row.dec),
-        )
-        for row in rows.itertuples(index=False)
-    ]
 
 
 def _href(path: Path, out_dir: Path, subdir: str) -> str:
@@ -193,6 +146,11 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
     return rows
 
 
+def _spread(std: float) -> str | None:
+    """ "± 0.012" when there is a spread (test-time augmentation), None when there is none."""
+    return None if math.isnan(std) or std <= 0 else f"± {std:.3f}"
+
+
 def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:
     labels = {1: ("lens", "lens"), 0: ("non-lens", "nonlens")}
     cards = []
@@ -203,12 +161,22 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
             if item.ra is not None and item.dec is not None
             else "no position"
         )
+        href = _href(item.png, out_dir, "gallery")
+        folder = href.rsplit("/", 1)[0] if "/" in href else ""
         cards.append(
             {
                 "object_id": item.object_id,
-                "href": _href(item.png, out_dir, "gallery"),
+                "name": sexagesimal_name(item.ra, item.dec),
+                "href": href,
+                "page": f"{folder}/{item.object_id}.html" if folder else f"{item.object_id}.html",
+                "png_name": item.png.name,
+                "bands": [
+                    {"band": band, "href": _href(path, out_dir, "gallery"), "file": path.name}
+                    for band, path in item.bands.items()
+                ],
+                "scale_bar": scale_bar(item.field_arcsec),
                 "score": _number(item.score, 3),
-                "score_std": _number(item.score_std, 3),
+                "spread": _spread(item.score_std),
                 "score_percent": 0.0 if math.isnan(item.score) else round(100 * item.score, 1),
                 "rank": item.rank,
                 "label_text": label_text,
@@ -220,18 +188,49 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
     return cards
 
 
+def _write_candidate_pages(environment, cards: list[dict[str, Any]], out_dir: Path, title: str) -> None:
+    """One full-size page per candidate, beside its PNGs, linking back to the report."""
+    for index, card in enumerate(cards):
+        page = out_dir / card["page"]
+        back = "../" * card["page"].count("/")
+        neighbours = {
+            "previous": cards[index - 1]["page"].rsplit("/", 1)[-1] if index > 0 else None,
+            "next": cards[index + 1]["page"].rsplit("/", 1)[-1] if index + 1 < len(cards) else None,
+        }
+        html = environment.get_template(CANDIDATE_TEMPLATE).render(
+            card=card, report=f"{back}{REPORT_FILE}", title=title, **neighbours
+        )
+        page.write_text(html, encoding="utf-8")
+
+
+MAX_COPIED_BYTES = 64 * 2**20
+"""Catalog and metrics files up to this size are copied into the report's ``files/`` folder."""
+
+
 def _downloads(out_dir: Path) -> list[dict[str, str]]:
-    """Links to the run's catalogs and metrics, found in the report folder or the one above it."""
+    """The run's catalogs and metrics (in the report folder or the one above it), copied into
+    ``files/`` so that the links still work when the report folder is copied alone; a file
+    larger than :data:`MAX_COPIED_BYTES` is linked where it is, by absolute ``file:`` URL."""
     links = []
     for name, find in (
         ("Catalog (FITS)", catalog_fits),
         ("Catalog (Parquet)", catalog_parquet),
+        ("Catalog (VOTable)", catalog_votable),
         ("Metrics (JSON)", metrics_file),
     ):
-        for folder, prefix in ((out_dir, ""), (out_dir.parent, "../")):
-            if find(folder).is_file():
-                links.append({"name": name, "href": prefix + quote(find(folder).name)})
-                break
+        for folder in (out_dir, out_dir.parent):
+            source = find(folder)
+            if not source.is_file():
+                continue
+            if source.stat().st_size <= MAX_COPIED_BYTES:
+                target = out_dir / "files" / source.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if source.resolve() != target.resolve():
+                    shutil.copyfile(source, target)
+                links.append({"name": name, "href": "files/" + quote(source.name)})
+            else:
+                links.append({"name": f"{name}, not copied (large)", "href": source.resolve().as_uri()})
+            break
     return links
 
 
@@ -286,8 +285,11 @@ def build_report(
         }
         for key, path in plots.items()
     ]
+    title = f"lenshunt report: {provenance.layout} · {provenance.model_id}"
+    cards = _gallery_cards(gallery, out_dir)
+    _write_candidate_pages(environment, cards, out_dir, title)
     html = environment.get_template("report.html.j2").render(
-        title=f"lenshunt report: {provenance.layout} · {provenance.model_id}",
+        title=title,
         store=provenance.store,
         date=provenance.date_iso(),
         summary=_summary(catalog, provenance),
@@ -297,7 +299,7 @@ def build_report(
         metric_notes=[] if metrics is None else metrics.notes,
         threshold=provenance.threshold,
         figures=figures,
-        cards=_gallery_cards(gallery, out_dir),
+        cards=cards,
         extras=[(key, str(value)) for key, value in provenance.extras.items()],
         downloads=_downloads(out_dir),
     )

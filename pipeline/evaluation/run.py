@@ -53,9 +53,10 @@ def evaluate_run(
     ``threshold`` defaults to the one recorded in the catalog's provenance.
     """
     from pipeline.catalog.table import read_catalog, read_provenance
+    from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.metrics import evaluate, write_metrics
     from pipeline.evaluation.plots import make_evaluation_plots
-    from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
+    from pipeline.evaluation.report import build_report
     from pipeline.store.zarr_store import read_attributes, store_layout
 
     out_dir, store = Path(out_dir), Path(store)
@@ -79,7 +80,7 @@ def evaluate_run(
     layout = store_layout(read_attributes(store))
     images = read_object_images(store, top["object_id"].to_numpy())
     pngs = render_gallery_pngs(images, layout, report_dir / "gallery")
-    gallery = gallery_items(top, pngs)
+    gallery = gallery_items(top, pngs, layout)
     report = build_report(
         report_dir,
         catalog=catalog,

@@ -9,6 +9,7 @@ catalog is written as FITS, Parquet, VOTable and HATS (:func:`pipeline.catalog.w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -23,16 +24,18 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import BundleError, CatalogError, ConservationError, StoreError
+from pipeline.errors import BundleError, CatalogError, ConservationError, ScoreOutputError, StoreError
 from pipeline.scoring.inputs_check import input_range_warnings
 from pipeline.scoring.region import score_region_task
 from pipeline.store.ingestion import plan_regions
+from pipeline.store.repair import repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
 
 INPUT_CHECK_OBJECTS = 256
 """Objects (from the start of the store) whose statistics are compared with the model's training range."""
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
+_PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ScoreRunResult:
     catalog_fits: str
     catalog_parquet: str
     seconds: float
+    n_rows_rescored: int = 0
     seconds_read: float = 0.0
     seconds_model: float = 0.0
     flag_counts: dict[str, int] = field(default_factory=dict)
@@ -63,8 +67,13 @@ class ScoreRunResult:
         return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
+        again = (
+            f" (of which {self.n_rows_rescored} again, around objects re-read by an ingest)"
+            if self.n_rows_rescored
+            else ""
+        )
         lines = [
-            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now "
+            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now{again} "
             f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
             f"  catalog: {self.catalog_fits}",
             f"           {self.catalog_parquet}",
@@ -138,21 +147,79 @@ def check_bundle_fits_store(bundle, attributes) -> None:
             )
 
 
-def _check_run_file(out_dir: Path, identity: dict, overwrite: bool) -> None:
+def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool) -> int:
+    """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it.
+
+    Rows the store rewrote since this directory's last score run (a re-read of flagged objects
+    whose files changed, see :mod:`pipeline.store.repair`) lose their parts, so they are scored
+    again. Returns the number of rows uncovered that way.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
     run_file = paths.score_run_file(out_dir)
-    if overwrite and out_dir.exists():
-        shutil.rmtree(paths.score_parts_dir(out_dir), ignore_errors=True)
-        run_file.unlink(missing_ok=True)
+    if overwrite:
+        discard_score_run(out_dir)
+    seen: list[str] = []
+    n_uncovered = 0
     if run_file.exists():
         previous = json.loads(run_file.read_text())
         differing = {k: (previous.get(k), v) for k, v in identity.items() if previous.get(k) != v}
         if differing:
             raise StoreError(
-                f"{out_dir} holds scores of another run ({differing}); use a new --out, or pass "
-                "--overwrite to discard them"
+                f"{out_dir} holds scores of another run ({differing}); score into another directory, "
+                "or pass --overwrite to discard them"
             )
+        seen = list(previous.get("repairs_seen", []))
+        new = [repair_id for repair_id in repair_ids(store) if repair_id not in seen]
+        if new:
+            n_uncovered = _uncover_rows(out_dir, repaired_rows(store, new))
+        seen += new
+    else:
+        seen = repair_ids(store)  # a new run scores the store as it is now
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(identity, indent=1))
+    tmp = run_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**identity, "repairs_seen": seen}, indent=1))
+    tmp.replace(run_file)
+    return n_uncovered
+
+
+def _uncover_rows(out_dir: Path, rows: set[int]) -> int:
+    """Delete the score parts holding any of ``rows``; the number of rows they covered."""
+    n = 0
+    for (start, stop), path in existing_parts(out_dir).items():
+        if any(start <= row < stop for row in rows):
+            path.unlink()
+            n += stop - start
+    return n
+
+
+def discard_score_run(out_dir: Path) -> None:
+    """Delete what a score run wrote in ``out_dir``, and nothing else.
+
+    Only files lenshunt names are removed: score parts (``parts/scores-*.parquet`` and their
+    temporary files), and, where ``score-run.json`` shows a lenshunt score run was here, the
+    catalog files (FITS, Parquet, VOTable and the HATS catalog directory) and the metrics file,
+    and the run file itself (last). Other files, in ``parts/`` or elsewhere, are kept; ``parts/``
+    is removed only if that left it empty.
+    """
+    run_file = paths.score_run_file(out_dir)
+    if run_file.exists():
+        for path in (
+            paths.catalog_fits(out_dir),
+            paths.catalog_parquet(out_dir),
+            paths.catalog_votable(out_dir),
+            paths.metrics_file(out_dir),
+        ):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(paths.catalog_hats(out_dir), ignore_errors=True)  # written whole by lenshunt
+    parts_dir = paths.score_parts_dir(out_dir)
+    if parts_dir.is_dir():
+        for path in parts_dir.iterdir():
+            if _PART_NAME.match(path.name) or _PART_TMP_NAME.match(path.name):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            parts_dir.rmdir()  # only when empty
+    run_file.unlink(missing_ok=True)
 
 
 def score_store(
@@ -184,7 +251,7 @@ def score_store(
     threshold
         Recorded in the catalog's provenance (and used by the evaluation).
     overwrite
-        Discard the parts of an earlier, different run in ``out_dir``.
+        Discard what an earlier, different run wrote in ``out_dir`` (see :func:`discard_score_run`).
     progress
         Called with (regions done, regions in all).
     known_lenses
@@ -193,6 +260,15 @@ def score_store(
         ``"none"`` to skip the crossmatch.
     known_lens_radius_arcsec
         Largest separation of a known-lens match, arcsec.
+
+    Raises
+    ------
+    ScoreOutputError
+        If ``out_dir`` is a file.
+    StoreError
+        If ``out_dir`` holds scores of another store, model or TTA setting (and not ``overwrite``).
+    CatalogError
+        If the known-lens table cannot be read or ``known_lens_radius_arcsec`` is out of range.
     """
     from pipeline.catalog import load_known_lenses, make_catalog_table, match_known_lenses, write_catalog
     from pipeline.models.bundle import load_bundle
@@ -210,7 +286,7 @@ def score_store(
             "a few arcsec (default 2) suits galaxy-scale lenses"
         )
     identity = {"store": str(store), "model_sha256": bundle.sha256, "tta": tta}
-    _check_run_file(out_dir, identity, overwrite)
+    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
 
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     n_objects = int(dataset.sizes["object"])
@@ -295,6 +371,7 @@ def score_store(
         n_objects=n_objects,
         n_scored=n_scored,
         n_rows_scored_now=sum(stop - start for start, stop in todo),
+        n_rows_rescored=n_rescored,
         catalog_fits=str(written.fits),
         catalog_parquet=str(written.parquet),
         seconds=time.perf_counter() - started,

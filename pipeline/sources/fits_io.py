@@ -19,7 +19,9 @@ Conventions honoured: big-endian data (returned in native order), scaled integer
 the first image HDU with pixels is used), degenerate axes (``NAXIS3 = 1``: the image is the
 first two axes), ``INHERIT = T`` (the primary header's cards complete an extension's for the
 position), and the real challenge files (HIERARCH cards, RA/DEC in radians). The position comes
-from :func:`pipeline.sources.positions.sky_position`.
+from :func:`pipeline.sources.positions.sky_position`; the band's WCS, unit and calibration cards
+(completed by the primary header's under ``INHERIT = T``) from
+:func:`pipeline.sources.headers.summarise_header`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.flags import Flag
+from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
 from schemas.layout import CoordinateSpec
 
@@ -64,6 +67,8 @@ class BandRead:
     dec_deg: float = math.nan
     extra_reasons: tuple[str, ...] = field(default=())
     position_problem: str | None = None
+    header: HeaderSummary | None = None
+    """The kept WCS, unit and calibration cards (:mod:`pipeline.sources.headers`) when ``image`` is."""
 
 
 class _VerdictError(Exception):
@@ -150,6 +155,7 @@ def _decode(
     dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
     problem = None
+    header = None
     if position:
         header = _inherited(found.header, found.primary)
         ra_deg, dec_deg, problem = sky_position(header, coordinates, dims if len(dims) == 2 else None)
@@ -165,7 +171,10 @@ def _decode(
         flags |= _NO_COORDINATES
     if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
-    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem)
+    if header is None:
+        header = _inherited(found.header, found.primary)
+    summary = summarise_header(header)
+    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem, summary)
 
 
 def clean_pixels(

@@ -4,6 +4,7 @@
 turns a source directory into store rows, incrementally and resumably, on Dask.
 """
 
+from pipeline.store.cutouts import CutoutFiles, write_cutouts
 from pipeline.store.ingestion import IngestReport, ingest, plan_regions
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
@@ -17,6 +18,7 @@ from pipeline.store.zarr_store import (
 __all__ = [
     "DEFAULT_CHUNK_OBJECTS",
     "DEFAULT_INNER_CHUNK_OBJECTS",
+    "CutoutFiles",
     "IngestReport",
     "create_store",
     "ingest",
@@ -24,4 +26,5 @@ __all__ = [
     "plan_regions",
     "read_attributes",
     "store_layout",
+    "write_cutouts",
 ]

@@ -11,6 +11,7 @@ lost. After each commit, objects in = objects out is checked against the store i
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -22,15 +23,17 @@ import numpy as np
 import xarray as xr
 
 from pipeline import paths
-from pipeline.errors import ConservationError
-from pipeline.flags import Flag, describe, documentation
+from pipeline.errors import ConservationError, SourceMismatchError, StoreExistsError
+from pipeline.flags import documentation
 from pipeline.sources.discovery import Manifest, discover
-from pipeline.sources.fits_io import read_band
 from pipeline.sources.labels import load_labels
+from pipeline.store.header_columns import band_units_in, merge_band_units, record_band_units
+from pipeline.store.lock import store_writer_lock
+from pipeline.store.reading import flag_counts, flagged_file_stats, manifest_file_stats, read_objects
+from pipeline.store.repair import repair_changed_objects, write_json_atomic
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
-    empty_dataset,
     open_store,
     read_attributes,
     resize_objects,
@@ -54,6 +57,8 @@ class IngestReport:
     n_before: int = 0
     n_added: int = 0
     n_resumed: int = 0
+    n_reread: int = 0
+    n_reread_clean: int = 0
     n_after: int = 0
     n_flagged: int = 0
     n_labelled: int = 0
@@ -64,10 +69,11 @@ class IngestReport:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     plans: list[str] = field(default_factory=list)
+    band_units: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def objects_per_second(self) -> float:
-        return (self.n_added + self.n_resumed) / self.seconds if self.seconds > 0 else 0.0
+        return (self.n_added + self.n_resumed + self.n_reread) / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
         """A few human-readable lines for the CLI and flow logs."""
@@ -79,6 +85,12 @@ class IngestReport:
             f"  {self.objects_per_second:.0f} objects/s over {self.seconds:.1f} s; "
             f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}",
         ]
+        if self.n_reread:
+            lines.insert(
+                2,
+                f"  re-read {self.n_reread} flagged objects whose files appeared or changed since; "
+                f"{self.n_reread_clean} of them are now clean",
+            )
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         if self.n_flagged:
@@ -110,60 +122,6 @@ def plan_regions(start: int, n_new: int, chunk_objects: int) -> list[tuple[int, 
     return regions
 
 
-def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, Counter[str]]:
-    """Read every band of the manifest's objects into a store-schema dataset (no writing).
-
-    Returns the dataset and the count of each problem (``"<band>: <reason>"``).
-    """
-    n = len(manifest)
-    dataset = empty_dataset(layout, n)
-    images = {group: dataset[group].values for group in layout.groups}
-    ra, dec = np.full(n, np.nan), np.full(n, np.nan)
-    band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
-    reasons: Counter[str] = Counter()
-    position_problems: list[str | None] = [None] * n
-    for band_index, band in enumerate(layout.bands):
-        group_images = images[band.group]
-        slot = layout.groups[band.group].index(band.name)
-        for row, path in enumerate(manifest.paths[band.name]):
-            result = read_band(
-                path,
-                band.shape,
-                masked_value=layout.masked_value,
-                coordinates=layout.coordinates,
-                position=bool(np.isnan(ra[row])),  # the first band with a position gives it
-            )
-            flags = int(result.flags)
-            if (int(manifest.object_ids[row]), band.name) in manifest.duplicates:
-                flags |= Flag.DUPLICATE_ID
-                reasons[f"{band.name}: duplicate id"] += 1
-            band_flags[row, band_index] = flags
-            if result.image is not None:
-                group_images[row, slot] = result.image
-            for reason in (result.reason, *result.extra_reasons):
-                if reason:
-                    reasons[f"{band.name}: {reason}"] += 1
-            if np.isnan(ra[row]) and not np.isnan(result.ra_deg):
-                ra[row], dec[row] = result.ra_deg, result.dec_deg
-            elif result.position_problem and not position_problems[row]:
-                position_problems[row] = result.position_problem
-    flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
-    # A sky position from any band is the object's position.
-    flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)
-    for row in np.flatnonzero(np.isnan(ra)):
-        flags[row] |= Flag.NO_COORDINATES
-        reasons[f"no sky position: {position_problems[row] or 'no band file with a header'}"] += 1
-    dataset = dataset.assign_coords(
-        object_id=("object", manifest.object_ids.astype(np.int64)),
-        ra=("object", ra),
-        dec=("object", dec),
-        flags=("object", flags),
-        band_flags=(("object", "band"), band_flags),
-        label=("object", np.asarray(labels, dtype=np.int8)),
-    )
-    return dataset, reasons
-
-
 def ingest_region(
     store: str,
     layout_yaml: str,
@@ -177,6 +135,8 @@ def ingest_region(
     import yaml
 
     layout = parse_layout(yaml.safe_load(layout_yaml), source="store attributes")
+    stats_time = time.time()
+    stats = manifest_file_stats(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels)
     write_region(store, start, dataset)
     flags = dataset["flags"].values
@@ -185,11 +145,14 @@ def ingest_region(
         "start": start,
         "n": len(manifest),
         "n_flagged": int(np.count_nonzero(flags)),
-        "flag_counts": _flag_counts(flags),
+        "flag_counts": flag_counts(flags),
         "reasons": dict(reasons),
+        "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
+        "stats_time": stats_time,
+        "file_stats": flagged_file_stats(stats, manifest.object_ids, flags),
     }
     marker = paths.region_done_marker(Path(store), plan_id, region_index)
-    _write_json_atomic(marker, result)
+    write_json_atomic(marker, result)
     return result
 
 
@@ -202,8 +165,15 @@ def ingest(
     catalog: str | None = None,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     progress: Callable[[int, int], None] | None = None,
+    source_moved: bool = False,
 ) -> IngestReport:
     """Ingest the cutouts under ``source`` into ``store`` (created if absent) using ``client``.
+
+    The source and the label catalog are checked before anything is created. A store holds one
+    source: the one it was created from. Only one process writes a store at a time (its writer
+    lock). An ingest finishes a pending plan of an interrupted ingest first, then re-reads the
+    flagged objects whose files appeared or changed since (size or modification time), then
+    appends the objects the store does not hold yet.
 
     Parameters
     ----------
@@ -213,54 +183,109 @@ def ingest(
         Label catalog path; default: the layout's catalog pattern under ``source``.
     progress
         Called with (regions done, regions total) as regions finish.
+    source_moved
+        ``source`` is the store's own source at a new place: record the new place.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` or the band directories of ``layout`` do not exist (nothing is created).
+    SourceMismatchError
+        If the store was made from another source.
+    StoreBusyError
+        If another process is writing the store.
+    ConservationError
+        If the layout differs from the store's or objects in != objects out.
     """
     started = time.perf_counter()
     store = Path(store)
-    manifest = None
+    source_path = Path(os.path.abspath(source))
+    manifest = discover(layout, source_path)  # inputs first: a bad source creates nothing
+    load_labels(layout, manifest.object_ids[:1], source_path, catalog)  # and a bad catalog neither
     if not (store / "zarr.json").exists():
-        manifest = discover(layout, source)  # a source without cutouts fails before a store exists
-        create_store(store, layout, source=str(source), chunk_objects=chunk_objects)
-    attributes = read_attributes(store)
-    if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
-        raise ConservationError(
-            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
-            "use a new store for another layout"
-        )
-    report = IngestReport(store=str(store), source=str(source), layout=layout.name)
-    report.n_before = attributes.n_objects
-    manifest = manifest if manifest is not None else discover(layout, source)
-    report.n_discovered = len(manifest)
-    report.ignored_files = manifest.ignored_lines()
+        try:
+            create_store(store, layout, source=str(source_path), chunk_objects=chunk_objects)
+        except StoreExistsError:
+            if not (store / "zarr.json").exists():
+                raise  # something else is there; a store created meanwhile by another ingest is fine
+    with store_writer_lock(store, purpose=f"ingest of {source_path}"):
+        attributes = read_attributes(store)
+        if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
+            raise ConservationError(
+                f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
+                "use a new store for another layout"
+            )
+        _check_source(store, attributes.source, source_path, source_moved)
+        report = IngestReport(store=str(store), source=str(source_path), layout=layout.name)
+        report.n_before = attributes.n_objects
+        report.n_discovered = len(manifest)
+        report.ignored_files = manifest.ignored_lines()
 
-    pending = (attributes.model_extra or {}).get(PENDING_ATTR)
-    if pending:
-        n_done = _run_plan(store, pending, manifest, layout, source, catalog, client, progress, report)
-        report.n_resumed = n_done
-        report.plans.append(pending)
+        pending = (attributes.model_extra or {}).get(PENDING_ATTR)
+        if pending:
+            report.n_resumed = _run_plan(
+                store, pending, manifest, layout, source_path, catalog, client, progress, report
+            )
+            report.plans.append(pending)
 
-    attributes = read_attributes(store)
-    existing = set(open_store(store, chunks=None)["object_id"].values.tolist())
-    new_ids = np.asarray([i for i in manifest.object_ids.tolist() if i not in existing], dtype=np.int64)
-    if new_ids.size:
-        plan_id = start_plan(store, new_ids)
-        report.n_added = _run_plan(
-            store, plan_id, manifest, layout, source, catalog, client, progress, report
-        )
-        report.plans.append(plan_id)
+        repaired = repair_changed_objects(store, manifest, client)
+        if repaired is not None:
+            report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
+            _merge_counts(report, repaired.reasons, repaired.flag_counts)
+            report.band_units = merge_band_units(report.band_units, repaired.band_units)
+            report.plans.append(f"repair-{repaired.repair_id}")
 
-    final = open_store(store, chunks=None)
-    report.n_after = int(final.sizes["object"])
-    _check_conservation(final, manifest, report)
-    report.seconds = time.perf_counter() - started
-    if report.plans:
-        _write_json_atomic(paths.ingest_report_file(store, report.plans[-1]), asdict(report))
+        existing = set(open_store(store, chunks=None)["object_id"].values.tolist())
+        new_ids = np.asarray([i for i in manifest.object_ids.tolist() if i not in existing], dtype=np.int64)
+        if new_ids.size:
+            plan_id = start_plan(store, new_ids, source=str(source_path))
+            report.n_added = _run_plan(
+                store, plan_id, manifest, layout, source_path, catalog, client, progress, report
+            )
+            report.plans.append(plan_id)
+
+        record_band_units(store, report.band_units)
+        final = open_store(store, chunks=None)
+        report.n_after = int(final.sizes["object"])
+        _check_conservation(final, manifest, report)
+        report.seconds = time.perf_counter() - started
+        if report.plans:
+            write_json_atomic(paths.ingest_report_file(store, report.plans[-1]), asdict(report))
     return report
 
 
-def start_plan(store: Path, new_ids: np.ndarray) -> str:
+def same_source(recorded: str | os.PathLike[str], source: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same source directory (symbolic links and spellings aside)."""
+    try:
+        return os.path.samefile(recorded, source)
+    except OSError:
+        return os.path.realpath(recorded) == os.path.realpath(source)
+
+
+def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) -> None:
+    if same_source(recorded, source):
+        return
+    if source_moved:
+        pending = (read_attributes(store).model_extra or {}).get(PENDING_ATTR)
+        if pending:  # the interrupted plan of the same set moves with it
+            plan_file = paths.ingest_plan_file(store, pending)
+            plan = json.loads(plan_file.read_text())
+            write_json_atomic(plan_file, {**plan, "source": str(source)})
+        update_attributes(store, {"source": str(source)})
+        return
+    raise SourceMismatchError(
+        f"store {store} holds the objects of {recorded}, not of {source}; sets are never merged "
+        "into one store (the challenge sets all number their objects from 100000, so their ids "
+        f"would collide). Ingest {source} into a new store (with `lenshunt run`, a new work "
+        f"directory); if {source} is {recorded} moved, pass --source-moved to `lenshunt ingest`"
+    )
+
+
+def start_plan(store: Path, new_ids: np.ndarray, *, source: str | None = None) -> str:
     """Record a plan for appending ``new_ids``, grow the arrays and mark the plan pending.
 
-    From here until the plan's commit, a crash leaves a plan that the next ingest finishes.
+    From here until the plan's commit, a crash leaves a plan that the next ingest finishes, from
+    the plan's own ``source`` (default: the store's source) only.
     """
     attributes = read_attributes(store)
     plan_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -268,10 +293,11 @@ def start_plan(store: Path, new_ids: np.ndarray) -> str:
     plan = {
         "plan_id": plan_id,
         "start": attributes.n_objects,
+        "source": str(source or attributes.source),
         "object_ids": np.asarray(new_ids, dtype=np.int64).tolist(),
         "regions": regions,
     }
-    _write_json_atomic(paths.ingest_plan_file(store, plan_id), plan)
+    write_json_atomic(paths.ingest_plan_file(store, plan_id), plan)
     resize_objects(store, attributes.n_objects + int(new_ids.size))
     update_attributes(store, {PENDING_ATTR: plan_id})
     return plan_id
@@ -279,6 +305,12 @@ def start_plan(store: Path, new_ids: np.ndarray) -> str:
 
 def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progress, report) -> int:
     plan = json.loads(paths.ingest_plan_file(store, plan_id).read_text())
+    plan_source = plan.get("source") or read_attributes(store).source
+    if not same_source(plan_source, source):
+        raise SourceMismatchError(
+            f"store {store} has an unfinished ingest of {plan_source}; it can only be finished from "
+            f"there, not from {source}: rerun `lenshunt ingest {plan_source} {store}` first"
+        )
     object_ids = np.asarray(plan["object_ids"], dtype=np.int64)
     loaded = load_labels(layout, object_ids, source, catalog)
     labels = loaded.values
@@ -316,15 +348,16 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
 
 
 def _merge_results(report: IngestReport, results: Sequence[dict], labels: np.ndarray) -> None:
-    reasons = Counter(report.reasons)
-    flag_counts = Counter(report.flag_counts)
     for result in results:
-        reasons.update(result["reasons"])
-        flag_counts.update(result["flag_counts"])
+        _merge_counts(report, result["reasons"], result["flag_counts"])
         report.n_flagged += result["n_flagged"]
-    report.reasons = dict(reasons)
-    report.flag_counts = dict(flag_counts)
+        report.band_units = merge_band_units(report.band_units, result.get("band_units", {}))
     report.n_labelled += int(np.count_nonzero(labels >= 0))
+
+
+def _merge_counts(report: IngestReport, reasons: dict[str, int], counts: dict[str, int]) -> None:
+    report.reasons = dict(Counter(report.reasons) + Counter(reasons))
+    report.flag_counts = dict(Counter(report.flag_counts) + Counter(counts))
 
 
 def _check_conservation(store_data: xr.Dataset, manifest: Manifest, report: IngestReport) -> None:
@@ -344,18 +377,3 @@ def _check_conservation(store_data: xr.Dataset, manifest: Manifest, report: Inge
         )
     if problems:
         raise ConservationError(f"ingest into {report.store} broke conservation: {'; '.join(problems)}")
-
-
-def _flag_counts(flags: np.ndarray) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for value, n in zip(*np.unique(flags, return_counts=True)):
-        for name in describe(int(value)):
-            counts[name] += int(n)
-    return dict(counts)
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=str))
-    tmp.replace(path)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +24,17 @@ import numpy as np
 import xarray as xr
 
 from pipeline import __version__
-from pipeline.errors import StoreError, StoreNotFoundError
+from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.paths import BOOKKEEPING
+from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
 from schemas.store import (
     BAND_DIM,
     BAND_FLAGS,
+    BAND_FLOAT_COORDINATES,
     COORDINATE_DTYPES,
+    HEADER_CARDS,
+    HEADER_DIM,
     IMAGE_DTYPE,
     OBJECT_DIM,
     STORE_SCHEMA_VERSION,
@@ -55,8 +62,23 @@ def empty_dataset(layout: Layout, n_objects: int = 0) -> xr.Dataset:
         name: ((OBJECT_DIM,), np.full(n_objects, _FILL[name], dtype=dtype))
         for name, dtype in COORDINATE_DTYPES.items()
     }
-    coords[BAND_FLAGS] = ((OBJECT_DIM, BAND_DIM), np.zeros((n_objects, len(layout.bands)), dtype="int32"))
+    n_bands = len(layout.bands)
+    coords[BAND_FLAGS] = ((OBJECT_DIM, BAND_DIM), np.zeros((n_objects, n_bands), dtype="int32"))
+    for name in BAND_FLOAT_COORDINATES:
+        coords[name] = ((OBJECT_DIM, BAND_DIM), np.full((n_objects, n_bands), np.nan, dtype="float32"))
+    for group, bands in layout.groups.items():
+        scales = [layout.band(band).pixel_scale_arcsec for band in bands]
+        coords[f"{group}_pixel_scale"] = ((f"{group}_band",), np.asarray(scales, dtype="float64"))
+    data_vars[HEADER_CARDS] = (
+        (OBJECT_DIM, BAND_DIM, HEADER_DIM),
+        np.zeros((n_objects, n_bands, HEADER_BYTES), dtype="uint8"),
+        {"description": "per band input header cards (WCS, BUNIT, calibration), 80-column ASCII, 0-padded"},
+    )
     dataset = xr.Dataset(data_vars, coords=coords)
+    dataset["band_zero_point"].attrs.update(units="mag", description="AB zero point from the header")
+    dataset["band_pixel_scale"].attrs.update(units="arcsec", description="pixel scale of the header WCS")
+    for group in layout.groups:
+        dataset[f"{group}_pixel_scale"].attrs.update(units="arcsec", description="layout pixel scale")
     dataset["ra"].attrs["units"] = "deg"
     dataset["dec"].attrs["units"] = "deg"
     dataset["label"].attrs["description"] = "1 lens, 0 non-lens, -1 unknown"
@@ -72,18 +94,79 @@ def create_store(
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     inner_chunk_objects: int = DEFAULT_INNER_CHUNK_OBJECTS,
 ) -> None:
-    """Create an empty store for ``layout``; refuses to overwrite an existing path."""
-    from zarr.codecs import BloscCodec, ZstdCodec
+    """Create an empty store for ``layout``, atomically; refuses to overwrite an existing path.
 
+    The store is built in a hidden sibling folder (``.NAME.creating-PID-...``) and renamed into
+    place once complete, so a kill at any moment leaves either no store or a whole one; the
+    next creation removes folders left by creators that are no longer alive.
+
+    Raises
+    ------
+    StoreExistsError
+        If ``path`` exists and is not an empty folder (e.g. another process created it first).
+    StoreError
+        If the chunk sizes are inconsistent.
+    OSError
+        If the parent folder cannot be written.
+    """
     path = Path(path)
-    if path.exists():
-        raise StoreError(f"{path} already exists; pass an existing lenshunt store or a new path")
+    if path.exists() and not _is_empty_dir(path):
+        raise StoreExistsError(f"{path} already exists; pass an existing lenshunt store or a new path")
     inner_chunk_objects = min(inner_chunk_objects, chunk_objects)
     if chunk_objects % inner_chunk_objects:
         raise StoreError(
             f"chunk_objects ({chunk_objects}) must be a multiple of inner_chunk_objects "
             f"({inner_chunk_objects})"
         )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_creations(path)
+    building = path.parent / f".{path.name}{_CREATING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_empty_store(building, layout, source, chunk_objects, inner_chunk_objects)
+        try:
+            os.rename(building, path)
+        except OSError as exc:
+            if path.exists():
+                raise StoreExistsError(
+                    f"{path} was created by another process meanwhile; rerun to use it"
+                ) from exc
+            raise
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+
+
+_CREATING = ".creating-"
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _remove_abandoned_creations(path: Path) -> None:
+    """Remove ``.NAME.creating-PID-HEX`` folders of this store whose creator process is gone."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}{re.escape(_CREATING)}(\d+)-[0-9a-f]{{8}}$")
+    for candidate in path.parent.iterdir():
+        match = pattern.match(candidate.name)
+        if match and candidate.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(candidate, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_empty_store(
+    path: Path, layout: Layout, source: str, chunk_objects: int, inner_chunk_objects: int
+) -> None:
+    from zarr.codecs import BloscCodec, ZstdCodec
+
     dataset = empty_dataset(layout)
     encoding: dict[str, dict] = {}
     for group in layout.groups:
@@ -94,9 +177,15 @@ def create_store(
             "compressors": [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")],
             "fill_value": np.nan,
         }
-    for name in [*COORDINATE_DTYPES, BAND_FLAGS]:
+    for name in [*COORDINATE_DTYPES, BAND_FLAGS, *BAND_FLOAT_COORDINATES]:
         shape = dataset[name].shape[1:]
         encoding[name] = {"chunks": (chunk_objects, *shape), "compressors": [ZstdCodec(level=3)]}
+    shape = dataset[HEADER_CARDS].shape[1:]
+    encoding[HEADER_CARDS] = {
+        "chunks": (inner_chunk_objects, *shape),
+        "shards": (chunk_objects, *shape),
+        "compressors": [ZstdCodec(level=3)],
+    }
     attributes = StoreAttributes(
         lenshunt_store_schema=STORE_SCHEMA_VERSION,
         layout=layout.name,
@@ -132,8 +221,11 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
         raise StoreError(f"{path} is a Zarr store but not a lenshunt store (no lenshunt_store_schema)")
     if attrs["lenshunt_store_schema"] != STORE_SCHEMA_VERSION:
         raise StoreError(
-            f"{path} has store schema {attrs['lenshunt_store_schema']}, this lenshunt reads "
-            f"{STORE_SCHEMA_VERSION}; re-ingest with this version"
+            f"{path} has store schema {attrs['lenshunt_store_schema']} (written by "
+            f"{attrs.get('producer', 'an unknown lenshunt')}), this lenshunt reads schema "
+            f"{STORE_SCHEMA_VERSION} only (schema 2 added the input headers' WCS, units and zero "
+            "points). Re-ingest the cutouts into a new store: "
+            f"lenshunt ingest {attrs.get('source', 'SOURCE')} NEW_STORE"
         )
     return StoreAttributes.model_validate(attrs)
 
@@ -165,7 +257,33 @@ def resize_objects(path: str | os.PathLike[str], n_rows: int) -> None:
 def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) -> None:
     """Write ``dataset`` (rows ``start`` onward) into the store through xarray."""
     stop = start + dataset.sizes[OBJECT_DIM]
-    dataset.to_zarr(Path(path), region={OBJECT_DIM: slice(start, stop)}, mode="r+", consolidated=False)
+    fixed = [name for name, variable in dataset.variables.items() if OBJECT_DIM not in variable.dims]
+    dataset.drop_vars(fixed).to_zarr(
+        Path(path), region={OBJECT_DIM: slice(start, stop)}, mode="r+", consolidated=False
+    )
+
+
+def write_rows(path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset) -> None:
+    """Write ``dataset``'s objects at the store rows ``rows`` (any rows, one writer per shard).
+
+    Used to rewrite committed objects in place (a re-read); values are written raw, variable by
+    variable, as xarray wrote them at ingest (no CF encoding applies to the store's variables).
+    """
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r+")
+    rows = np.asarray(rows, dtype=np.int64)
+    # Runs of consecutive rows, written as slices (zarr 3.1's orthogonal selection into sharded
+    # arrays fails on multi-dimensional values).
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    runs = [(int(run[0]), offset, len(run)) for run, offset in zip(np.split(rows, breaks), [0, *breaks])]
+    for name, variable in dataset.variables.items():
+        if not variable.dims or variable.dims[0] != OBJECT_DIM:
+            continue
+        array = group[str(name)]
+        values = np.asarray(variable.values, dtype=array.dtype)
+        for row, offset, n in runs:
+            array[row : row + n] = values[offset : offset + n]
 
 
 def open_store(
@@ -195,7 +313,19 @@ def open_store(
     dataset = dataset.assign_coords({BAND_DIM: attributes.bands})
     for group, bands in attributes.groups.items():
         dataset = dataset.assign_coords({f"{group}_band": bands})
+        band_units = {band: attributes.band_units.get(band, "") for band in bands}
+        distinct = set(band_units.values())
+        dataset[group].attrs["band_units"] = band_units
+        dataset[group].attrs["units"] = (
+            distinct.pop()
+            if len(distinct) == 1 and _single_unit(next(iter(distinct)))
+            else ("per band, see band_units (BUNIT of the input files; '' where they had none)")
+        )
     return dataset
+
+
+def _single_unit(unit: str) -> bool:
+    return bool(unit) and not unit.startswith("mixed: ")
 
 
 def _check_schema(dataset: xr.Dataset, attributes: StoreAttributes, path) -> None:
@@ -210,8 +340,8 @@ def _check_schema(dataset: xr.Dataset, attributes: StoreAttributes, path) -> Non
             problems.append(f"missing image variable {group}")
         elif dataset[group].dims != image_dims(group) or dataset[group].shape[1] != len(bands):
             problems.append(f"{group} has dims {dataset[group].dims} and shape {dataset[group].shape}")
-    if BAND_FLAGS not in dataset.variables:
-        problems.append(f"missing {BAND_FLAGS}")
+    names = (BAND_FLAGS, *BAND_FLOAT_COORDINATES, HEADER_CARDS)
+    problems.extend(f"missing {name}" for name in names if name not in dataset.variables)
     if dataset.sizes.get(OBJECT_DIM, 0) < attributes.n_objects:
         problems.append(
             f"{attributes.n_objects} objects committed but arrays hold {dataset.sizes.get(OBJECT_DIM)}"

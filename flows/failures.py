@@ -1,0 +1,82 @@
+"""Which failures are deterministic (never retried, reported in one line) and how to say them.
+
+A bad layout, catalog, store or path, a full or read-only disk, an unreachable Prefect API: the
+same call fails the same way again, so the Prefect tasks do not retry them, the CLI prints one
+line (what, why, how to fix) and Prefect's logs carry the message without the traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from pipeline.errors import LenshuntError
+from schemas.layout import LayoutError
+
+#: OSError numbers that a retry cannot fix, with the fix to print.
+OS_FIXES: dict[int, str] = {
+    errno.ENOSPC: "free space on that disk, or write elsewhere",
+    errno.EDQUOT: "free space in your quota, or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "you may not write there; choose a path you own or fix its permissions",
+    errno.EPERM: "you may not write there; choose a path you own or fix its permissions",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; choose another path",
+    errno.EISDIR: "the path is a directory where a file was expected; choose another path",
+    errno.EEXIST: "it already exists; choose a new path or remove it",
+    errno.ENOENT: "check the path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+
+
+class PrefectApiError(LenshuntError, ConnectionError):
+    """The Prefect API that ``PREFECT_API_URL`` names does not answer."""
+
+
+def is_deterministic(exc: BaseException) -> bool:
+    """Whether running the same call again would fail the same way."""
+    if isinstance(exc, LenshuntError | LayoutError | FileNotFoundError | FileExistsError):
+        return True
+    if isinstance(exc, NotADirectoryError | IsADirectoryError | PermissionError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in OS_FIXES
+
+
+def retry_unless_deterministic(task, task_run, state) -> bool:
+    """``retry_condition_fn`` of the Prefect tasks: retry only failures that may pass next time."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:  # the result could not be read: let Prefect retry as configured
+        return True
+    return not (isinstance(exc, BaseException) and is_deterministic(exc))
+
+
+def one_line(exc: BaseException) -> str:
+    """The message the CLI prints for a deterministic failure: what, why, how to fix."""
+    if isinstance(exc, OSError) and not isinstance(exc, LenshuntError) and exc.errno in OS_FIXES:
+        where = exc.filename if exc.filename is not None else "a file"
+        also = f" (and {exc.filename2})" if exc.filename2 else ""
+        return f"{where}{also}: {exc.strerror or errno.errorcode.get(exc.errno)}; {OS_FIXES[exc.errno]}"
+    return str(exc)
+
+
+class _DropExpectedTracebacks(logging.Filter):
+    """Keep the message of a record about a deterministic failure, drop its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and is_deterministic(record.exc_info[1]):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_expected_tracebacks() -> None:
+    """Make every log handler drop tracebacks of deterministic failures (the CLI says them once)."""
+    log_filter = _DropExpectedTracebacks()
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
+    ]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if not any(isinstance(f, _DropExpectedTracebacks) for f in handler.filters):
+                handler.addFilter(log_filter)

@@ -1,0 +1,78 @@
+"""Path checks the CLI makes before Prefect or Dask start: a wrong path fails in a second, not 15.
+
+Each check raises :class:`PathCheckError` with what is wrong, why and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.errors import LenshuntError
+
+
+class PathCheckError(LenshuntError, ValueError):
+    """A path given on the command line cannot be used as it is."""
+
+
+def existing_directory(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` must be an existing directory (e.g. the cutouts)."""
+    path = Path(path)
+    if not path.exists():
+        raise PathCheckError(f"{what} {path} does not exist; check the path")
+    if not path.is_dir():
+        raise PathCheckError(f"{what} {path} is a file, not a directory; pass the directory")
+    return path
+
+
+def existing_path(path: str | os.PathLike[str], what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise PathCheckError(f"{what} {path} does not exist; check the path")
+    return path
+
+
+def writable_directory(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` must be a directory lenshunt can create or write into."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PathCheckError(f"{what} {path} is a file, not a directory; pass a directory path")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise PathCheckError(f"{what} {path}: {ancestor} is a file, not a directory; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        why = "is on a read-only file system" if _read_only_fs(ancestor) else "is not writable by you"
+        raise PathCheckError(f"{what} {path}: {ancestor} {why}; choose a writable path")
+    return path
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def layout_source(layout, source: str | os.PathLike[str]) -> Path:
+    """``source`` must be a directory holding at least one band directory of ``layout``."""
+    source = existing_directory(source, "cutout directory")
+    expected = sorted({source / Path(band.path).parent for band in layout.bands})
+    if not any(directory.is_dir() for directory in expected):
+        raise PathCheckError(
+            f"no band directory of layout {layout.name!r} under {source}: expected "
+            f"{[str(d) for d in expected]}; check the source directory and --layout"
+        )
+    return source
+
+
+def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -> None:
+    """The label catalog (given, or the layout's pattern under ``source``) must parse."""
+    import numpy as np
+
+    from pipeline.sources import labels_for
+
+    if catalog:
+        existing_path(catalog, "label catalog")
+    labels_for(layout, np.zeros(0, dtype=np.int64), source, catalog)

@@ -1,0 +1,139 @@
+"""Keep TensorFlow's start-up noise off the terminal, in the CLI process and in Dask workers.
+
+TensorFlow 2.21 writes, straight to file descriptor 2 while it loads, absl lines that no
+environment variable turns off (``WARNING: All log messages before absl::InitializeLog() ...``,
+``I0000 ... port.cc:153] oneDNN custom operations are on ...``); ``TF_CPP_MIN_LOG_LEVEL=2`` silences
+the later INFO and WARNING lines (``cpu_feature_guard`` and the like). :func:`quiet_tensorflow`
+sets that variable (unless the user set it) and installs an import hook that loads
+``tensorflow`` with fd 2 captured, then writes back every captured line except the known noise, so
+real errors still show. :class:`QuietTensorFlow` does the same in each Dask worker.
+
+Shutdown noise of Dask is filtered the same narrow way: a worker that has begun closing does not
+log a traceback when its last heartbeat finds the scheduler gone (:class:`ClosingHeartbeatFilter`),
+and the nanny's "Worker process still alive after 4.0 seconds, killing" while a cluster is closed
+on purpose (a worker that loaded TensorFlow takes that long to exit on a busy machine; all its
+results are in by then) is logged at DEBUG (:func:`quiet_cluster_shutdown`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|I\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\]"
+    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow"
+    rb"|To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`)"
+)
+"""Start-up lines of TensorFlow's native code that say nothing about the run."""
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(noise: re.Pattern[bytes] = NOISE) -> Iterator[None]:
+    """Capture file descriptor 2 (Python and native writes) and write back all but ``noise`` lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True) if not noise.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with native_stderr_filtered():
+            self._loader.exec_module(module)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` once, with a loader that filters its start-up noise."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow() -> None:
+    """Set ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) and filter the noise of a later TF import.
+
+    Does nothing more when TensorFlow is already imported or the hook is already installed.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+class ClosingHeartbeatFilter(logging.Filter):
+    """Drops the heartbeat failure a closing worker logs when the scheduler has already gone."""
+
+    def __init__(self, worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.core import Status
+
+        closing = self.worker.status in {Status.closing, Status.closed, Status.closing_gracefully}
+        return not (closing and record.getMessage().startswith("Failed to communicate with scheduler"))
+
+
+class _NannyKillAtShutdown(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Worker process still alive after"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+@contextlib.contextmanager
+def quiet_cluster_shutdown() -> Iterator[None]:
+    """While a cluster is closed on purpose, log the nanny's kill of a slow worker at DEBUG."""
+    nanny = logging.getLogger("distributed.nanny")
+    quiet = _NannyKillAtShutdown()
+    nanny.addFilter(quiet)
+    try:
+        yield
+    finally:
+        nanny.removeFilter(quiet)
+
+
+class QuietTensorFlow(WorkerPlugin):
+    """Worker plugin: :func:`quiet_tensorflow` in every worker process before its first task, and
+    no heartbeat traceback while the worker closes."""
+
+    name = "lenshunt-quiet-tensorflow"
+
+    def setup(self, worker) -> None:
+        quiet_tensorflow()
+        # Kept for the process's life: the heartbeat that fails comes after plugin teardown.
+        logging.getLogger("distributed.worker").addFilter(ClosingHeartbeatFilter(worker))

@@ -1,0 +1,146 @@
+"""The gallery of a report: candidates' colour composites and band panels, names and scale bars.
+
+:func:`render_gallery_pngs` writes the PNGs of the top objects, :func:`gallery_items` pairs them
+with their catalog rows; :mod:`pipeline.evaluation.report` lays them out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.evaluation.composites import band_panel, make_composite
+from schemas.catalog import LABEL_UNKNOWN
+from schemas.layout import Layout
+
+DEFAULT_GALLERY_SIZE = 48
+
+
+class GalleryItem(BaseModel):
+    """One candidate of the gallery: its catalog values, its composite PNG and per-band PNGs.
+
+    ``field_arcsec`` is the width of the composite on the sky (for the scale bar).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    object_id: int
+    score: float
+    score_std: float
+    rank: int
+    flags: int
+    label: int = LABEL_UNKNOWN
+    png: Path
+    ra: float | None = None
+    dec: float | None = None
+    bands: dict[str, Path] = {}
+    field_arcsec: float | None = None
+
+
+CANDIDATE_TEMPLATE = "candidate.html.j2"
+SCALE_BAR_ARCSEC = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+def sexagesimal_name(ra: float | None, dec: float | None) -> str | None:
+    """IAU-style name from the position, e.g. ``J095844.47+021650.4`` (None without a position).
+
+    >>> sexagesimal_name(149.68528, 2.28067)
+    'J095844.47+021650.4'
+    """
+    if ra is None or dec is None or not (math.isfinite(ra) and math.isfinite(dec)):
+        return None
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    hours = Angle(ra, u.deg).to_string(unit=u.hourangle, sep="", precision=2, pad=True)
+    degrees = Angle(dec, u.deg).to_string(unit=u.deg, sep="", precision=1, pad=True, alwayssign=True)
+    return f"J{hours}{degrees}"
+
+
+def scale_bar(field_arcsec: float | None) -> dict[str, Any] | None:
+    """A bar of a round length near a quarter of the field: label and width in % of the image."""
+    if not field_arcsec or field_arcsec <= 0:
+        return None
+    length = max([v for v in SCALE_BAR_ARCSEC if v <= field_arcsec / 3] or [SCALE_BAR_ARCSEC[0]])
+    return {"label": f"{length:g}″", "percent": round(100 * length / field_arcsec, 2)}
+
+
+def band_png(composite: Path, band: str) -> Path:
+    """Where :func:`render_gallery_pngs` puts a band panel beside its composite."""
+    return composite.with_name(f"{composite.stem}-{band}.png")
+
+
+def select_top(catalog: pd.DataFrame, n: int = DEFAULT_GALLERY_SIZE) -> pd.DataFrame:
+    """The ``n`` best-ranked scored objects of a catalog, rank 1 first."""
+    scored = catalog[~np.isnan(catalog["score"].to_numpy(dtype=np.float64))]
+    return scored.nsmallest(n, "rank")
+
+
+def render_gallery_pngs(
+    images_by_id: Mapping[int, Mapping[str, np.ndarray]], layout: Layout, out_dir: Path
+) -> dict[int, Path]:
+    """Write one colour composite PNG per object (``<object_id>.png``) into ``out_dir``, and one
+    grey panel per band at its own resolution (``<object_id>-<band>.png``).
+
+    ``images_by_id`` maps object id -> {group -> (n_band, ny, nx) array}, as
+    :func:`pipeline.evaluation.composites.make_composite` takes them. Returns the composites.
+    """
+    from PIL import Image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for object_id, images in images_by_id.items():
+        path = out_dir / f"{int(object_id)}.png"
+        Image.fromarray(make_composite(images, layout), mode="RGB").save(path, format="PNG", optimize=True)
+        for group, bands in layout.groups.items():
+            if group not in images:
+                continue
+            for band, image in zip(bands, np.asarray(images[group])):
+                Image.fromarray(band_panel(image), mode="L").save(band_png(path, band), format="PNG")
+        paths[int(object_id)] = path
+    return paths
+
+
+def gallery_items(
+    catalog: pd.DataFrame, pngs: Mapping[int, Path], layout: Layout | None = None
+) -> list[GalleryItem]:
+    """Gallery entries for the objects of ``pngs``, with their catalog values, by rank.
+
+    With ``layout``, each entry gets its band panels (those written beside the composite) and
+    the composite's field width.
+    """
+    rows = catalog[catalog["object_id"].isin(list(pngs))].sort_values("rank")
+    has_label = "label" in rows.columns
+    field = None
+    if layout is not None:
+        finest = min(layout.groups, key=layout.group_pixel_scale)
+        field = layout.group_shape(finest)[1] * layout.group_pixel_scale(finest)
+
+    def bands_of(png: Path) -> dict[str, Path]:
+        if layout is None:
+            return {}
+        return {b: band_png(png, b) for b in layout.band_names if band_png(png, b).is_file()}
+
+    return [
+        GalleryItem(
+            object_id=int(row.object_id),
+            score=float(row.score),
+            score_std=float(row.score_std),
+            rank=int(row.rank),
+            flags=int(row.flags),
+            label=int(row.label) if has_label else LABEL_UNKNOWN,
+            png=pngs[int(row.object_id)],
+            ra=None if math.isnan(row.ra) else float(row.ra),
+            dec=None if math.isnan(row.dec) else float(row.dec),
+            bands=bands_of(pngs[int(row.object_id)]),
+            field_arcsec=field,
+        )
+        for row in rows.itertuples(index=False)
+    ]

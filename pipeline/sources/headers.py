@@ -1,0 +1,121 @@
+"""What a cutout's FITS header says about the sky and the photometry, kept for the store.
+
+:func:`summarise_header` keeps, verbatim, the header cards that define the band's world
+coordinate system (WCS keywords of FITS Papers I-III and SIP distortion terms), its units
+(``BUNIT``) and photometric calibration (zero points, ``PHOTFLAM``, ``EXPTIME``, ...), plus the
+sky position keywords of the challenge files. The cards are stored as they were read (80-column
+card images), so a cutout written back from the store (:mod:`pipeline.store.cutouts`) has the
+input's WCS exactly, and the astronomer's tools (DS9, Aladin, astropy) read it unchanged.
+
+Examples
+--------
+>>> from astropy.io import fits
+>>> header = fits.Header({"CTYPE1": "RA---TAN", "CD1_1": -2.7778e-05, "CD2_2": 2.7778e-05, "BUNIT": "Jy"})
+>>> summary = summarise_header(header)
+>>> summary.bunit, round(summary.pixel_scale_arcsec, 3), len(summary.cards) // CARD_LENGTH
+('Jy', 0.1, 4)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+CARD_LENGTH = 80
+MAX_CARDS = 64
+"""Cards kept per band and object; a header with more kept cards keeps its first 64."""
+HEADER_BYTES = CARD_LENGTH * MAX_CARDS
+
+_KEPT = re.compile(
+    r"^(WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CTYPE\d|CUNIT\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+"
+    r"|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|MJD-OBS|DATE-OBS|MJDREF|"
+    r"A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|A_\d+_\d+|B_\d+_\d+|AP_\d+_\d+|BP_\d+_\d+|A_DMAX|B_DMAX|"
+    r"BUNIT|MAGZP|MAGZPT|MAGZERO|ZEROPT|ZP|ZPAB|PHOTZP|FLUXMAG0|PHOTFLAM|PHOTPLAM|PHOTFNU|"
+    r"EXPTIME|GAIN|SATURATE|FILTER|TELESCOP|INSTRUME|RA|DEC)$"
+)
+ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
+"""Header keywords read as the AB magnitude zero point, first found wins."""
+
+
+@dataclass(frozen=True)
+class HeaderSummary:
+    """The kept header of one band of one object.
+
+    ``cards`` is ASCII, a multiple of 80 bytes (no END card); ``zero_point`` is a magnitude and
+    ``pixel_scale_arcsec`` is the WCS pixel scale (sqrt of the pixel area), NaN when unknown.
+    """
+
+    cards: bytes
+    bunit: str
+    zero_point: float
+    pixel_scale_arcsec: float
+    n_dropped: int = 0
+
+
+def _cards(header) -> list[tuple[str, str, object]]:
+    """(keyword, 80-column card image, value) of every card of a fitsio FITSHDR or astropy Header."""
+    if hasattr(header, "records"):  # fitsio
+        return [
+            (str(r.get("name") or ""), str(r.get("card_string") or ""), r.get("value"))
+            for r in header.records()
+        ]
+    return [(card.keyword, card.image, card.value) for card in header.cards]
+
+
+def summarise_header(header) -> HeaderSummary:
+    """Keep the WCS, unit and calibration cards of ``header`` (fitsio or astropy) and read them."""
+    kept, values = [], {}
+    for name, image, value in _cards(header):
+        if _KEPT.match(name):
+            kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
+            values.setdefault(name, value)
+    dropped = max(0, len(kept) - MAX_CARDS)
+    cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
+    bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""
+    return HeaderSummary(cards, bunit, _zero_point(values), _pixel_scale(values), dropped)
+
+
+def _number(values: dict, keyword: str) -> float:
+    try:
+        value = float(values[keyword])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _zero_point(values: dict) -> float:
+    for keyword in ZERO_POINT_KEYWORDS:
+        value = _number(values, keyword)
+        if not math.isnan(value):
+            return value
+    return math.nan
+
+
+def _pixel_scale(values: dict) -> float:
+    """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes in degrees."""
+    units = {str(values[k]).strip().lower() for k in ("CUNIT1", "CUNIT2") if k in values}
+    if units - {"deg", ""}:
+        return math.nan
+
+    def element(prefix: str, i: int, j: int, default: float) -> float:
+        value = _number(values, f"{prefix}{i}_{j}")
+        return default if math.isnan(value) else value
+
+    if "CD1_1" in values or "CD2_2" in values:
+        a, b, c, d = (element("CD", i, j, 0.0) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2)))
+        area = abs(a * d - b * c)
+    elif "CDELT1" in values and "CDELT2" in values:
+        p = [element("PC", i, j, float(i == j)) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2))]
+        area = abs(_number(values, "CDELT1") * _number(values, "CDELT2") * (p[0] * p[3] - p[1] * p[2]))
+    else:
+        return math.nan
+    return math.sqrt(area) * 3600.0 if area > 0 and math.isfinite(area) else math.nan
+
+
+def cards_to_text(cards: np.ndarray | bytes) -> str:
+    """Stored header bytes (uint8 array or bytes, zero padded) back to card text."""
+    raw = bytes(np.asarray(cards, dtype=np.uint8)) if not isinstance(cards, bytes) else cards
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")

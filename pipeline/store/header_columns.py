@@ -1,0 +1,119 @@
+"""The store's per (object, band) header columns: kept cards, zero points, pixel scales, units.
+
+:class:`HeaderColumns` gathers what :func:`pipeline.sources.headers.summarise_header` kept for each
+band read at ingest and assigns it to a store-schema dataset; :func:`band_units_in` finds the
+``BUNIT`` values of a region, and :func:`record_band_units` keeps them in the store attributes
+(``band_units``), from where :func:`pipeline.store.zarr_store.open_store` puts them on the image
+variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pipeline.sources.headers import CARD_LENGTH, HEADER_BYTES, MAX_CARDS, HeaderSummary
+from schemas.store import BAND_DIM, HEADER_CARDS, HEADER_DIM, OBJECT_DIM
+
+_BUNIT = b"BUNIT   ="
+
+
+@dataclass
+class HeaderColumns:
+    """Header columns of ``n`` objects and ``n_bands`` bands, filled band by band."""
+
+    cards: np.ndarray  # (n, n_bands, HEADER_BYTES) uint8
+    zero_point: np.ndarray  # (n, n_bands) float32, mag
+    pixel_scale: np.ndarray  # (n, n_bands) float32, arcsec
+
+    @classmethod
+    def empty(cls, n: int, n_bands: int) -> HeaderColumns:
+        return cls(
+            np.zeros((n, n_bands, HEADER_BYTES), dtype=np.uint8),
+            np.full((n, n_bands), np.nan, dtype=np.float32),
+            np.full((n, n_bands), np.nan, dtype=np.float32),
+        )
+
+    def put(self, row: int, band_index: int, band: str, summary: HeaderSummary | None) -> None:
+        if summary is None:
+            return
+        raw = np.frombuffer(summary.cards[:HEADER_BYTES], dtype=np.uint8)
+        self.cards[row, band_index, : raw.size] = raw
+        self.zero_point[row, band_index] = summary.zero_point
+        self.pixel_scale[row, band_index] = summary.pixel_scale_arcsec
+
+    def assign(self, dataset: xr.Dataset) -> xr.Dataset:
+        """``dataset`` with these columns in place of its blank ones (same attributes)."""
+        dataset[HEADER_CARDS] = xr.Variable(
+            (OBJECT_DIM, BAND_DIM, HEADER_DIM), self.cards, dataset[HEADER_CARDS].attrs
+        )
+        return dataset.assign_coords(
+            band_zero_point=xr.Variable(
+                (OBJECT_DIM, BAND_DIM), self.zero_point, dataset["band_zero_point"].attrs
+            ),
+            band_pixel_scale=xr.Variable(
+                (OBJECT_DIM, BAND_DIM), self.pixel_scale, dataset["band_pixel_scale"].attrs
+            ),
+        )
+
+
+def band_units_in(cards: np.ndarray, bands: list[str]) -> dict[str, list[str]]:
+    """Distinct ``BUNIT`` values per band in header cards of shape (n, n_bands, HEADER_BYTES).
+
+    Objects whose kept cards have no ``BUNIT`` count as ``""``; objects without cards (no image)
+    are left out.
+    """
+    n, n_bands, _ = cards.shape
+    as_cards = cards.reshape(n, n_bands, MAX_CARDS, CARD_LENGTH)
+    has_cards = as_cards[:, :, 0, 0] != 0
+    starts = as_cards[:, :, :, : len(_BUNIT)]
+    is_bunit = (starts == np.frombuffer(_BUNIT, dtype=np.uint8)).all(axis=-1)  # (n, n_bands, cards)
+    found: dict[str, set[str]] = {band: set() for band in bands}
+    for band_index, band in enumerate(bands):
+        rows, slots = np.nonzero(is_bunit[:, band_index])
+        for row, slot in zip(rows, slots):
+            found[band].add(_card_value(bytes(as_cards[row, band_index, slot])))
+        without = has_cards[:, band_index] & ~is_bunit[:, band_index].any(axis=-1)
+        if without.any():
+            found[band].add("")
+    return {band: sorted(values) for band, values in found.items() if values}
+
+
+def _card_value(card: bytes) -> str:
+    from astropy.io import fits
+
+    return str(fits.Card.fromstring(card.decode("ascii", errors="replace")).value).strip()
+
+
+def merge_band_units(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Union of two band -> units maps."""
+    return {band: sorted(set(a.get(band, [])) | set(b.get(band, []))) for band in sorted({*a, *b})}
+
+
+def describe_units(values: list[str]) -> str:
+    """One string for a band's units: the unit, '' when unknown, 'mixed: a, b' when they differ."""
+    named = [v for v in values if v]
+    if len(values) == 1:
+        return values[0]
+    return "mixed: " + ", ".join(named + (["(none)"] if "" in values else []))
+
+
+def record_band_units(store: str | os.PathLike[str], seen: dict[str, list[str]]) -> None:
+    """Merge the units seen by an ingest into the store's ``band_units`` attribute."""
+    from pipeline.store.zarr_store import read_attributes, update_attributes
+
+    if not seen:
+        return
+    current = read_attributes(Path(store)).band_units
+    merged: dict[str, list[str]] = {}
+    for band in sorted({*current, *seen}):
+        values = set(seen.get(band, []))
+        if band in current:
+            old = current[band]
+            values |= set(old.removeprefix("mixed: ").split(", ")) if old.startswith("mixed: ") else {old}
+        merged[band] = sorted(v.replace("(none)", "") for v in values)
+    update_attributes(store, {"band_units": {band: describe_units(v) for band, v in merged.items()}})

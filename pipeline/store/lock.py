@@ -1,0 +1,64 @@
+"""One writer per store: an exclusive ``flock`` on ``STORE/_lenshunt/writer.lock``.
+
+The kernel releases an ``flock`` when the process holding it exits, however it exits (SIGKILL
+included), so a lock can never go stale: the next writer after a kill simply gets it. The file
+keeps the holder's pid, host and start time only to name it in the refusal message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline import paths
+from pipeline.errors import StoreBusyError
+
+
+@contextlib.contextmanager
+def store_writer_lock(store: str | os.PathLike[str], *, purpose: str = "ingest") -> Iterator[None]:
+    """Hold the store's writer lock for the duration of the block.
+
+    Raises
+    ------
+    StoreBusyError
+        If another process holds the lock (it is writing the store now).
+    """
+    lock_path = paths.store_lock_file(Path(store))
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise StoreBusyError(
+                f"store {store} is being written by another lenshunt process ({holder}); wait for it "
+                "to finish and rerun (a rerun adds only what is still missing)"
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info:
+        return "holder unknown"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("since", 0)))
+    return f"{info.get('purpose', 'writer')} pid {info.get('pid')} on {info.get('host')} since {since}"

@@ -1,0 +1,119 @@
+"""Read a manifest's objects into store rows (no writing), and the file facts kept about them.
+
+Shared by the ingest of new objects and the re-read of flagged objects whose files changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+import xarray as xr
+
+from pipeline.flags import Flag, describe
+from pipeline.sources.discovery import Manifest
+from pipeline.sources.fits_io import read_band
+from pipeline.store.header_columns import HeaderColumns
+from pipeline.store.zarr_store import empty_dataset
+from schemas.layout import Layout
+
+INGEST_FLAGS = 0xFFFF
+"""Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
+
+FileStat = list[int] | None
+"""``[size in bytes, mtime in ns]`` of a band file, or None when there is no file."""
+
+
+def file_stat(path: str | None) -> FileStat:
+    """Size and modification time of ``path`` (None when it is None or gone)."""
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [int(stat.st_size), int(stat.st_mtime_ns)]
+
+
+def manifest_file_stats(manifest: Manifest) -> dict[str, dict[str, FileStat]]:
+    """Object id (as a string, for JSON) -> band -> :func:`file_stat` of its file."""
+    return {
+        str(int(object_id)): {band: file_stat(files[row]) for band, files in manifest.paths.items()}
+        for row, object_id in enumerate(manifest.object_ids)
+    }
+
+
+def flagged_file_stats(
+    stats: dict[str, dict[str, FileStat]], object_ids: np.ndarray, flags: np.ndarray
+) -> dict[str, dict[str, FileStat]]:
+    """The stats of the objects with an ingest flag: what a later ingest compares to re-read them."""
+    return {
+        str(int(object_id)): stats[str(int(object_id))]
+        for object_id, flag in zip(object_ids, flags)
+        if int(flag) & INGEST_FLAGS
+    }
+
+
+def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, Counter[str]]:
+    """Read every band of the manifest's objects into a store-schema dataset (no writing).
+
+    Returns the dataset and the count of each problem (``"<band>: <reason>"``).
+    """
+    n = len(manifest)
+    dataset = empty_dataset(layout, n)
+    images = {group: dataset[group].values for group in layout.groups}
+    ra, dec = np.full(n, np.nan), np.full(n, np.nan)
+    band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
+    headers = HeaderColumns.empty(n, len(layout.bands))
+    reasons: Counter[str] = Counter()
+    position_problems: list[str | None] = [None] * n
+    for band_index, band in enumerate(layout.bands):
+        group_images = images[band.group]
+        slot = layout.groups[band.group].index(band.name)
+        for row, path in enumerate(manifest.paths[band.name]):
+            result = read_band(
+                path,
+                band.shape,
+                masked_value=layout.masked_value,
+                coordinates=layout.coordinates,
+                position=bool(np.isnan(ra[row])),  # the first band with a position gives it
+            )
+            flags = int(result.flags)
+            if (int(manifest.object_ids[row]), band.name) in manifest.duplicates:
+                flags |= Flag.DUPLICATE_ID
+                reasons[f"{band.name}: duplicate id"] += 1
+            band_flags[row, band_index] = flags
+            if result.image is not None:
+                group_images[row, slot] = result.image
+                headers.put(row, band_index, band.name, result.header)
+            for reason in (result.reason, *result.extra_reasons):
+                if reason:
+                    reasons[f"{band.name}: {reason}"] += 1
+            if np.isnan(ra[row]) and not np.isnan(result.ra_deg):
+                ra[row], dec[row] = result.ra_deg, result.dec_deg
+            elif result.position_problem and not position_problems[row]:
+                position_problems[row] = result.position_problem
+    flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
+    # A sky position from any band is the object's position.
+    flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)
+    for row in np.flatnonzero(np.isnan(ra)):
+        flags[row] |= Flag.NO_COORDINATES
+        reasons[f"no sky position: {position_problems[row] or 'no band file with a header'}"] += 1
+    dataset = dataset.assign_coords(
+        object_id=("object", manifest.object_ids.astype(np.int64)),
+        ra=("object", ra),
+        dec=("object", dec),
+        flags=("object", flags),
+        band_flags=(("object", "band"), band_flags),
+        label=("object", np.asarray(labels, dtype=np.int8)),
+    )
+    return headers.assign(dataset), reasons
+
+
+def flag_counts(flags: np.ndarray) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for value, n in zip(*np.unique(flags, return_counts=True)):
+        for name in describe(int(value)):
+            counts[name] += int(n)
+    return dict(counts)

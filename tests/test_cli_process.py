@@ -1,0 +1,167 @@
+"""The ``lenshunt`` CLI as a real process: fast one-line errors, and stops that leave nothing behind.
+
+Stops are measured on real processes: SIGINT to the process group (a terminal's Ctrl-C),
+SIGTERM and SIGKILL to the CLI (what schedulers and ``kill`` send). Leftovers are found by an
+environment tag that every process the CLI starts inherits.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from cutouts import write_set
+
+from flows.failures import is_deterministic, one_line, retry_unless_deterministic
+from pipeline.errors import SourceMismatchError
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _lenshunt(
+    *args: str, env: dict | None = None, timeout: float = 180
+) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    return result, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def cutouts(tmp_path_factory) -> Path:
+    return write_set(EUCLID, tmp_path_factory.mktemp("cli") / "src", range(100000, 100240))
+
+
+def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutouts):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    cases = [
+        (("ingest", str(tmp_path / "absent"), str(tmp_path / "s.zarr")), "cutout directory"),
+        (("ingest", str(tmp_path), str(tmp_path / "s.zarr")), "no band directory of layout 'euclid-sglc2'"),
+        (("run", str(cutouts), str(a_file / "work")), "is a file, not a directory"),
+        (("score", str(tmp_path / "absent.zarr"), "--out", str(tmp_path / "o")), "no store at"),
+        (("ingest", str(cutouts), str(tmp_path / "s.zarr"), "--catalog", str(a_file)), "has no id column"),
+    ]
+    for args, expected in cases:
+        result, seconds = _lenshunt(*args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
+        assert seconds < 12, f"{args}: {seconds:.1f} s (Prefect or Dask started before the check?)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and a_file.read_text() == "mine"
+
+
+def test_stopped_prefect_server_is_named_with_the_fix(tmp_path, cutouts):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket closes
+    url = f"http://127.0.0.1:{port}/api"
+    result, seconds = _lenshunt(
+        "ingest", str(cutouts), str(tmp_path / "s.zarr"), env={"PREFECT_API_URL": url}
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert f"PREFECT_API_URL={url} does not answer" in lines[0] and "prefect server start" in lines[0]
+    assert "unset PREFECT_API_URL" in lines[0] and seconds < 15
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_os_errors_are_said_in_one_line_with_the_fix():
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/store.zarr/vis/c/0")
+    assert (
+        one_line(full)
+        == "/data/store.zarr/vis/c/0: No space left on device; free space on that disk, or write elsewhere"
+    )
+    read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out")
+    assert one_line(read_only).startswith("/mnt/ro/out: Read-only file system; the file system is read-only")
+    assert is_deterministic(full) and is_deterministic(read_only) and is_deterministic(FileNotFoundError("x"))
+    assert not is_deterministic(ConnectionResetError(errno.ECONNRESET, "reset")) and not is_deterministic(
+        RuntimeError()
+    )
+
+
+def test_deterministic_failures_are_not_retried():
+    from prefect.states import Failed
+
+    assert retry_unless_deterministic(None, None, Failed(data=SourceMismatchError("another set"))) is False
+    assert retry_unless_deterministic(None, None, Failed(data=OSError(errno.ENOSPC, "full", "/x"))) is False
+    assert retry_unless_deterministic(None, None, Failed(data=TimeoutError("worker lost"))) is True
+
+
+def _tagged_processes(tag: str) -> list[int]:
+    pids = []
+    for directory in glob.glob("/proc/[0-9]*"):
+        try:
+            environ = Path(directory, "environ").read_bytes()
+        except OSError:
+            continue
+        if f"LENSHUNT_TEST_TAG={tag}".encode() in environ:
+            pids.append(int(directory.rsplit("/", 1)[1]))
+    return pids
+
+
+def _stop_an_ingest(cutouts: Path, store: Path, how: str) -> tuple[subprocess.Popen, str, float, list[int]]:
+    """Start ``lenshunt ingest`` as a terminal would, stop it once it wrote a region; what remains."""
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "LENSHUNT_TEST_TAG": tag}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(store), "--chunk-objects", "4"]
+    process = subprocess.Popen(
+        [*command, "--workers", "1"],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(store.glob("_lenshunt/ingest/*/region-*.done.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "the ingest ended before it could be stopped"
+    started = time.monotonic()
+    if how == "SIGINT":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, getattr(signal, how))
+    output, _ = process.communicate(timeout=120)
+    seconds = time.monotonic() - started
+    time.sleep(2.0)
+    leftovers = _tagged_processes(tag)
+    for pid in leftovers:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    return process, output, seconds, leftovers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL", "SIGTERM"])
+def test_a_stopped_ingest_exits_in_seconds_leaves_no_process_and_resumes(tmp_path, cutouts, how):
+    store = tmp_path / "store.zarr"
+    process, output, seconds, leftovers = _stop_an_ingest(cutouts, store, how)
+    assert leftovers == [], f"processes left behind after {how}: {leftovers}"
+    if how != "SIGKILL":
+        assert process.returncode == 128 + getattr(signal, how), output[-2000:]
+        assert seconds < 15, f"{how}: {seconds:.1f} s to exit"
+        last = output.strip().splitlines()[-1]
+        assert last.startswith(f"lenshunt ingest: stopped ({how}); the regions written so far are kept in")
+        assert "rerun the same command" in last and "Traceback" not in output, output[-3000:]
+    result, _ = _lenshunt("ingest", str(cutouts), str(store), "--workers", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "store now 240" in result.stdout and "finished from an interrupted run 240" in result.stdout

@@ -1,0 +1,180 @@
+"""The store keeps each band's WCS, BUNIT, zero point and pixel scale; ``lenshunt cutout`` gives them back.
+
+Real FITS files written with astropy (full WCS with a rotated CD matrix, BUNIT, MAGZP, a scaled
+integer band) and the real challenge cutouts are ingested on a real Dask cluster; the cutout
+files must have the input's pixels and a WCS that maps every pixel to the same sky position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+from cutouts import band_file, cutout_image, write_set
+
+from flows.cli import main
+from pipeline.errors import StoreError
+from pipeline.store import ingest, open_store, write_cutouts
+from pipeline.store.zarr_store import update_attributes
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = [400001, 400002, 400003]
+UNITS = {"VIS": "electron/s", "Y": "uJy", "J": "uJy", "H": "uJy"}
+
+
+def full_header(object_id: int, band_index: int, scale_arcsec: float, shape) -> fits.Header:
+    """A TAN WCS rotated by 30 deg, centred off the image centre, with BUNIT and a zero point."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.1 + object_id * 1e-4, 2.2 - band_index * 1e-5]
+    wcs.wcs.crpix = [shape[1] / 2 + 0.5, shape[0] / 2 - 1.5]
+    angle = np.radians(30.0)
+    scale = scale_arcsec / 3600.0
+    wcs.wcs.cd = scale * np.array([[-np.cos(angle), np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    header = wcs.to_header()
+    for key in [k for k in header if k.startswith(("PC", "CDELT"))]:
+        del header[key]
+    for i in (1, 2):
+        for j in (1, 2):
+            header[f"CD{i}_{j}"] = wcs.wcs.cd[i - 1, j - 1]
+    header["RA"], header["DEC"] = wcs.wcs.crval
+    header["BUNIT"] = UNITS[EUCLID.bands[band_index].name]
+    header["MAGZP"] = (24.5 + band_index, "AB zero point")
+    header["HISTORY"] = "not kept"
+    return header
+
+
+@pytest.fixture(scope="module")
+def wcs_set(tmp_path_factory):
+    """Three objects; the first two with full headers, the second's Y band as scaled int16."""
+    root = tmp_path_factory.mktemp("wcs")
+    source = write_set(EUCLID, root / "src", IDS)
+    for object_id in IDS[:2]:
+        for band_index, band in enumerate(EUCLID.bands):
+            path = band_file(EUCLID, source, object_id, band.name)
+            header = full_header(object_id, band_index, band.pixel_scale_arcsec, band.shape)
+            image = cutout_image(object_id, band_index, band.shape)
+            if object_id == IDS[1] and band.name == "Y":
+                hdu = fits.PrimaryHDU(image, header=header)
+                hdu.scale("int16", bscale=1e-13, bzero=0.0)
+            else:
+                image[5, 7] = np.nan
+                hdu = fits.PrimaryHDU(image, header=header)
+            hdu.writeto(path, overwrite=True)
+    for band in EUCLID.bands:  # the third object: units, but no zero point and no CD matrix
+        fits.setval(band_file(EUCLID, source, IDS[2], band.name), "BUNIT", value=UNITS[band.name])
+    return source
+
+
+@pytest.fixture(scope="module")
+def wcs_store(wcs_set, tmp_path_factory, dask_client):
+    store = tmp_path_factory.mktemp("wcs-store") / "store.zarr"
+    ingest(EUCLID, wcs_set, store, dask_client)
+    return store
+
+
+def assert_same_sky(written, original) -> None:
+    """Same WCS: every pixel centre (and a far corner) maps to the same sky position."""
+    w_out, w_in = WCS(written), WCS(original)
+    ny, nx = original["NAXIS2"], original["NAXIS1"]
+    y, x = np.mgrid[0:ny:7, 0:nx:7]
+    x = np.r_[x.ravel(), nx - 1, -0.5]
+    y = np.r_[y.ravel(), ny - 1, -0.5]
+    np.testing.assert_array_equal(w_out.all_pix2world(x, y, 0), w_in.all_pix2world(x, y, 0))
+    assert w_out.wcs.compare(w_in.wcs)
+
+
+def test_store_keeps_header_wcs_units_zero_points_and_pixel_scales(wcs_store):
+    data = open_store(wcs_store)
+    assert data.attrs["lenshunt_store_schema"] == 2
+    assert data["vis"].attrs["units"] == "electron/s"
+    assert data["nir"].attrs["units"] == "uJy"
+    assert data["nir"].attrs["band_units"] == {"Y": "uJy", "J": "uJy", "H": "uJy"}
+    assert data.attrs["band_units"] == UNITS
+    assert data["vis_pixel_scale"].values.tolist() == [0.1]
+    assert float(data["nir_pixel_scale"].sel(nir_band="J")) == 0.3
+    np.testing.assert_allclose(data["band_zero_point"].values[:2], [[24.5, 25.5, 26.5, 27.5]] * 2)
+    assert np.isnan(data["band_zero_point"].values[2]).all()  # the third object's files have none
+    assert np.isnan(data["band_pixel_scale"].values[2]).all()
+    np.testing.assert_allclose(data["band_pixel_scale"].values[:2], [[0.1, 0.3, 0.3, 0.3]] * 2, rtol=1e-6)
+    assert (
+        data["band_zero_point"].attrs["units"] == "mag"
+        and data["band_pixel_scale"].attrs["units"] == "arcsec"
+    )
+
+
+def test_cutout_files_have_the_input_pixels_and_wcs(wcs_set, wcs_store, tmp_path):
+    result = write_cutouts(wcs_store, IDS[1], tmp_path / "out")
+    assert sorted(result.files) == ["H", "J", "VIS", "Y"] and result.skipped == {}
+    for band in EUCLID.bands:
+        original = band_file(EUCLID, wcs_set, IDS[1], band.name)
+        with fits.open(result.files[band.name]) as written, fits.open(original) as source:
+            raw = fits.getdata(original, do_not_scale_image_data=True).astype(np.float64)
+            scale, zero = source[0].header.get("BSCALE", 1.0), source[0].header.get("BZERO", 0.0)
+            np.testing.assert_array_equal(written[0].data, (raw * scale + zero).astype(np.float32))
+            assert written[0].data.dtype == np.dtype(">f4")
+            assert_same_sky(written[0].header, source[0].header)
+            for key in ("BUNIT", "MAGZP", "RA", "DEC"):
+                assert written[0].header[key] == source[0].header[key]
+            assert "HISTORY" not in written[0].header
+            assert written[0].header["OBJECT"] == str(IDS[1]) and written[0].header["LHBAND"] == band.name
+    assert np.isnan(fits.getdata(result.files["VIS"])[5, 7])
+    with pytest.raises(StoreError, match="exists; pass --overwrite"):
+        write_cutouts(wcs_store, IDS[1], tmp_path / "out", bands=["VIS"])
+
+
+def test_cutout_command(wcs_store, tmp_path, capsys):
+    assert main(["cutout", str(wcs_store), str(IDS[0]), "--out", str(tmp_path), "--bands", "VIS", "H"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{IDS[0]}_VIS.fits" in printed and f"{IDS[0]}_H.fits" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{IDS[0]}_H.fits", f"{IDS[0]}_VIS.fits"]
+    assert main(["cutout", str(wcs_store), "999", "--out", str(tmp_path)]) == 1
+    assert "object 999 is not in" in capsys.readouterr().err
+    assert main(["cutout", str(wcs_store), str(IDS[0]), "--out", str(tmp_path), "--bands", "K"]) == 1
+    assert "unknown band(s) ['K']" in capsys.readouterr().err
+
+
+def test_real_challenge_cutout_round_trip(real_samples, tmp_path, dask_client):
+    layout = load_layout("sglc1-space")
+    source = tmp_path / "src"
+    target = source / layout.bands[0].path_for(100002, layout.id_digits)
+    target.parent.mkdir(parents=True)
+    target.write_bytes((real_samples / "imageEUC_VIS-100002.fits").read_bytes())
+    ingest(layout, source, tmp_path / "s.zarr", dask_client)
+    data = open_store(tmp_path / "s.zarr")
+    assert data["band_pixel_scale"].values[0, 0] == pytest.approx(0.1, rel=1e-6)
+    result = write_cutouts(tmp_path / "s.zarr", 100002, tmp_path / "out")
+    with fits.open(result.files["VIS"]) as written, fits.open(target) as original:
+        np.testing.assert_array_equal(written[0].data, original[0].data)
+        assert_same_sky(written[0].header, original[0].header)
+        assert written[0].header["RA"] == original[0].header["RA"]  # radians, as in the input
+
+
+def test_a_band_without_pixels_is_reported_not_written(wcs_set, tmp_path, dask_client):
+    source = tmp_path / "src"
+    write_set(EUCLID, source, [400010])
+    band_file(EUCLID, source, 400010, "J").write_bytes(b"junk" * 100)
+    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    result = write_cutouts(tmp_path / "s.zarr", 400010, tmp_path / "out")
+    assert sorted(result.files) == ["H", "VIS", "Y"]
+    assert result.skipped == {"J": "no pixels in the store: UNREADABLE"}
+
+
+def test_a_schema_1_store_is_refused_with_how_to_fix(wcs_set, tmp_path, dask_client):
+    ingest(EUCLID, wcs_set, tmp_path / "old.zarr", dask_client)
+    update_attributes(tmp_path / "old.zarr", {"lenshunt_store_schema": 1})
+    with pytest.raises(StoreError, match=r"schema 1 .*reads schema 2 only.*Re-ingest.*lenshunt ingest"):
+        open_store(tmp_path / "old.zarr")
+
+
+def test_band_units_that_differ_between_ingests_are_marked_mixed(wcs_set, tmp_path, dask_client):
+    from pipeline.store.header_columns import record_band_units
+
+    ingest(EUCLID, wcs_set, tmp_path / "s.zarr", dask_client)
+    record_band_units(tmp_path / "s.zarr", {"VIS": ["", "nanomaggy"]})
+    data = open_store(tmp_path / "s.zarr")
+    assert data.attrs["band_units"]["VIS"] == "mixed: electron/s, nanomaggy, (none)"
+    assert data["vis"].attrs["band_units"]["VIS"].startswith("mixed")
+    assert data["vis"].attrs["units"].startswith("per band, see band_units")

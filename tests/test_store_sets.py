@@ -1,0 +1,285 @@
+"""Sets that change, sets that differ, and stores with two writers: real FITS, stores, processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cutouts import band_file, cutout_image, sky, write_cutout, write_set
+
+from pipeline.errors import SourceMismatchError, StoreBusyError
+from pipeline.flags import Flag
+from pipeline.sources import discover, labels_for
+from pipeline.store.ingestion import ingest, ingest_region, start_plan
+from pipeline.store.lock import store_writer_lock
+from pipeline.store.zarr_store import create_store, open_store, read_attributes
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(100000, 100020))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _other_delivery(root: Path, ids) -> Path:
+    """A set numbered like the first one (from 100000) with other pixels: a test set beside a train set."""
+    write_set(EUCLID, root, ids)
+    for object_id in ids:
+        image = cutout_image(object_id + 7919, 0, (200, 200))
+        write_cutout(band_file(EUCLID, root, object_id, "VIS"), image, *sky(object_id))
+    return root
+
+
+def _snapshot(store: Path):
+    return open_store(store).load().drop_attrs()
+
+
+def test_late_and_repaired_files_are_read_again(tmp_path, dask_client):
+    source = write_set(EUCLID, tmp_path / "src", IDS, {i: int(i % 2) for i in IDS})
+    late = band_file(EUCLID, source, 100001, "Y")
+    late_bytes = late.read_bytes()
+    late.unlink()  # arrives after the first ingest
+    half = band_file(EUCLID, source, 100004, "VIS")
+    whole_bytes = half.read_bytes()
+    half.write_bytes(whole_bytes[: len(whole_bytes) // 2])  # half-copied at the first ingest
+    band_file(EUCLID, source, 100009, "H").write_bytes(b"not FITS" * 100)  # stays broken
+    store = tmp_path / "store.zarr"
+    first = ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    flags = open_store(store)["flags"].values
+    assert flags[1] & Flag.MISSING_FILE and flags[4] & Flag.TRUNCATED and flags[9] & Flag.UNREADABLE
+    assert first.n_reread == 0
+
+    late.write_bytes(late_bytes)
+    half.write_bytes(whole_bytes)
+    second = ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    assert (second.n_reread, second.n_reread_clean, second.n_added, second.n_after) == (2, 2, 0, 20)
+    assert "re-read 2 flagged objects" in second.summary()
+    data = open_store(store)
+    assert data["flags"].values.tolist() == [Flag.UNREADABLE if i == 100009 else 0 for i in IDS]
+    np.testing.assert_array_equal(data["vis"][4, 0].values, cutout_image(100004, 0, (200, 200)))
+    np.testing.assert_array_equal(data["nir"].sel(nir_band="Y")[1].values, cutout_image(100001, 1, (66, 66)))
+    # The store equals a clean ingest of the repaired set, bit for bit (labels and positions too).
+    clean = tmp_path / "clean.zarr"
+    ingest(EUCLID, source, clean, dask_client, chunk_objects=8)
+    clean_data = _snapshot(clean)
+    flagged = clean_data["flags"].values != 0
+    assert _snapshot(store).identical(clean_data) and flagged.sum() == 1
+
+    third = ingest(EUCLID, source, store, dask_client, chunk_objects=8)  # nothing changed since
+    assert third.n_reread == 0 and not third.plans
+
+
+def test_second_set_with_the_same_ids_is_refused(tmp_path, dask_client):
+    train = write_set(EUCLID, tmp_path / "train", IDS)
+    test = _other_delivery(tmp_path / "test", [*IDS, 100020])
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, train, store, dask_client, chunk_objects=8)
+    before = _snapshot(store)
+    with pytest.raises(SourceMismatchError, match=r"holds the objects of .*train, not of .*test"):
+        ingest(EUCLID, test, store, dask_client)
+    assert _snapshot(store).identical(before)
+    # The same source spelled otherwise is the same source.
+    link = tmp_path / "link"
+    link.symlink_to(train)
+    assert ingest(EUCLID, link, store, dask_client).n_added == 0
+    # A moved source is accepted when the user says so, and recorded.
+    moved = tmp_path / "moved"
+    train.rename(moved)
+    with pytest.raises(SourceMismatchError, match="--source-moved"):
+        ingest(EUCLID, moved, store, dask_client)
+    assert ingest(EUCLID, moved, store, dask_client, source_moved=True).n_added == 0
+    assert read_attributes(store).source == str(moved)
+
+
+def _interrupted_plan(store: Path, source: Path, plan_source: Path) -> None:
+    """A store of ``source`` whose ingest (recorded as from ``plan_source``) stopped after one region."""
+    create_store(store, EUCLID, source=str(source), chunk_objects=8)
+    manifest = discover(EUCLID, plan_source)
+    plan_id = start_plan(store, manifest.object_ids, source=str(plan_source))
+    labels, _ = labels_for(EUCLID, manifest.object_ids, plan_source)
+    first = manifest.select_or_missing(manifest.object_ids[:8])
+    ingest_region(str(store), read_attributes(store).layout_yaml, plan_id, 0, 0, first, labels[:8])
+
+
+def test_pending_plan_is_finished_only_from_its_own_source(tmp_path, dask_client):
+    x = write_set(EUCLID, tmp_path / "x", IDS)
+    y = _other_delivery(tmp_path / "y", IDS)
+    clean = tmp_path / "clean.zarr"
+    ingest(EUCLID, x, clean, dask_client, chunk_objects=8)
+    store = tmp_path / "store.zarr"
+    _interrupted_plan(store, x, x)
+    with pytest.raises(SourceMismatchError):
+        ingest(EUCLID, y, store, dask_client)
+    assert read_attributes(store).n_objects == 0  # nothing committed from the wrong source
+    report = ingest(EUCLID, x, store, dask_client)
+    assert (report.n_resumed, report.n_added) == (20, 0)
+    assert _snapshot(store).identical(_snapshot(clean))
+    # A plan recorded from another source than the one given is refused, not finished from it.
+    other = tmp_path / "other.zarr"
+    _interrupted_plan(other, x, y)
+    with pytest.raises(SourceMismatchError, match=r"unfinished ingest of .*y; it can only be finished"):
+        ingest(EUCLID, x, other, dask_client)
+    assert read_attributes(other).n_objects == 0
+
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from distributed import Client, LocalCluster
+    from pipeline.errors import LenshuntError
+    from pipeline.store.ingestion import ingest
+    from schemas.layout import load_layout
+
+    if __name__ == "__main__":
+        source, store, ready, go = sys.argv[1:5]
+        cluster = LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+        with cluster, Client(cluster) as client:
+            Path(ready).touch()
+            while not Path(go).exists():
+                time.sleep(0.002)
+            try:
+                report = ingest(load_layout("euclid-sglc2"), source, store, client, chunk_objects=8)
+                print(json.dumps({"ok": True, "added": report.n_added}))
+            except LenshuntError as exc:
+                print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
+    """
+)
+
+
+def _race(tmp_path: Path, sources: list[Path], store: Path, tag: str) -> list[dict]:
+    """Start one ingest process per source into ``store`` at the same moment; their outcomes."""
+    go = tmp_path / f"go-{tag}"
+    processes, ready = [], []
+    for index, source in enumerate(sources):
+        ready.append(tmp_path / f"ready-{tag}-{index}")
+        command = [sys.executable, "-c", WRITER, str(source), str(store), str(ready[-1]), str(go)]
+        processes.append(
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        )
+    deadline = time.monotonic() + 120
+    while not all(path.exists() for path in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    outcomes = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0 and "Traceback" not in err, err[-3000:]
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    return outcomes
+
+
+@pytest.fixture
+def two_deliveries(tmp_path, dask_client):
+    """Deliveries X and Y numbered alike, and a clean store of each."""
+    sources = {"x": write_set(EUCLID, tmp_path / "x", IDS), "y": _other_delivery(tmp_path / "y", IDS)}
+    clean = {}
+    for name, source in sources.items():
+        clean[name] = tmp_path / f"clean-{name}.zarr"
+        ingest(EUCLID, source, clean[name], dask_client, chunk_objects=8)
+    return sources, clean
+
+
+def _race_two_deliveries(tmp_path, sources, clean, tag) -> dict:
+    store = tmp_path / f"race-{tag}.zarr"
+    outcomes = _race(tmp_path, [sources["x"], sources["y"]], store, tag)
+    winners = [name for name, outcome in zip("xy", outcomes) if outcome["ok"]]
+    assert len(winners) == 1, outcomes
+    loser = outcomes[1 - "xy".index(winners[0])]
+    assert loser["error"] in {"StoreBusyError", "SourceMismatchError"}, loser
+    assert str(store) in loser["message"]
+    assert _snapshot(store).identical(_snapshot(clean[winners[0]]))
+    return loser
+
+
+def test_two_writers_started_together_never_lose_data(tmp_path, two_deliveries):
+    """Ingests of X and Y into one new store, started at the same moment in two processes."""
+    _race_two_deliveries(tmp_path, *two_deliveries, "new")
+
+
+@pytest.mark.slow
+def test_repeated_races_of_writers_never_lose_data(tmp_path, two_deliveries):
+    sources, clean = two_deliveries
+    losers = [_race_two_deliveries(tmp_path, sources, clean, f"round{i}")["error"] for i in range(4)]
+    assert set(losers) <= {"StoreBusyError", "SourceMismatchError"}
+    # Two ingests of the same delivery at once: the store ends equal to one clean ingest.
+    store = tmp_path / "same.zarr"
+    outcomes = _race(tmp_path, [sources["x"], sources["x"]], store, "same")
+    assert any(outcome["ok"] for outcome in outcomes), outcomes
+    assert all(outcome["ok"] or outcome["error"] == "StoreBusyError" for outcome in outcomes), outcomes
+    assert _snapshot(store).identical(_snapshot(clean["x"]))
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pipeline.store.lock import store_writer_lock
+    with store_writer_lock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def test_writer_lock_is_exclusive_and_never_stale_after_a_kill(tmp_path):
+    store = tmp_path / "store.zarr"
+    store.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(store)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = rf"another lenshunt process \(ingest pid {holder.pid} on "
+        with pytest.raises(StoreBusyError, match=busy), store_writer_lock(store):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    started = time.monotonic()
+    with store_writer_lock(store):  # the kill released it: no stale lock to clear by hand
+        assert time.monotonic() - started < 1.0
+
+
+CREATOR = textwrap.dedent(
+    """
+    import sys, time
+    import pipeline.store.zarr_store as zarr_store
+    from schemas.layout import load_layout
+    original = zarr_store._write_empty_store
+    def write_then_hang(path, *args):
+        original(path, *args)
+        print("written", flush=True)
+        time.sleep(60)
+    zarr_store._write_empty_store = write_then_hang
+    zarr_store.create_store(sys.argv[1], load_layout("euclid-sglc2"), source=sys.argv[2])
+    """
+)
+
+
+def test_kill_during_store_creation_leaves_no_store(tmp_path, dask_client):
+    source = write_set(EUCLID, tmp_path / "src", IDS[:4])
+    store = tmp_path / "store.zarr"
+    creator = subprocess.Popen(
+        [sys.executable, "-c", CREATOR, str(store), str(source)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    assert creator.stdout.readline().strip() == "written"  # every array written, not yet in place
+    os.kill(creator.pid, signal.SIGKILL)
+    creator.wait()
+    assert not store.exists()
+    leftovers = list(tmp_path.glob(".store.zarr.creating-*"))
+    assert len(leftovers) == 1 and (leftovers[0] / "zarr.json").exists()
+    report = ingest(EUCLID, source, store, dask_client)
+    assert report.n_after == 4 and not list(tmp_path.glob(".store.zarr.creating-*"))
+
+
+def test_ingest_from_a_missing_source_creates_nothing(tmp_path, dask_client):
+    with pytest.raises(FileNotFoundError):
+        ingest(EUCLID, tmp_path / "absent", tmp_path / "store.zarr", dask_client)
+    assert not (tmp_path / "store.zarr").exists() and list(tmp_path.iterdir()) == []
