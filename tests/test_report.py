@@ -326,6 +326,7 @@ def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
     )
     html = report.read_text()
     assert 'id="metrics"' not in html
+    assert 'class="warning"' not in html
     assert "Score distribution" in html
     assert "No scored objects to show" in html
     assert (tmp_path / "report" / "figures" / "score_distribution.png").is_file()
@@ -453,3 +454,42 @@ def test_composite_of_a_grey_scene_has_no_blue_cores_or_coloured_rims() -> None:
     for row, column in [(99, 99), (49, 39)]:  # the galaxy's core and the compact source's
         core = rgb[row : row + 2, column : column + 2].mean(axis=(0, 1))
         assert abs(core[2] - core[0]) < 30, core  # no blue dot (the old stretch: 103)
+
+
+def test_input_range_warnings_are_shown_at_the_top(tmp_path: Path) -> None:
+    """The score stage's warnings (provenance extras) stand out in the summary, once each."""
+    catalog = make_catalog_table(
+        object_ids=np.arange(2),
+        ra=np.zeros(2),
+        dec=np.zeros(2),
+        scores=np.array([0.1, 0.7]),
+        score_std=np.zeros(2),
+        flags=np.zeros(2, dtype=np.int32),
+        model_id="m",
+    )
+    warning = "band VIS: typical cutout noise 3e+01 ... (raw counts where the model saw fluxes?)"
+    provenance = Provenance(
+        model_id="m",
+        model_sha256="0" * 64,
+        store="s.zarr",
+        layout="sglc1-space",
+        code_version="0.1.0",
+        date=datetime(2025, 1, 1, tzinfo=UTC),
+        threshold=0.5,
+        tta=False,
+        n_objects=2,
+        n_scored=2,
+        extras={"input_warnings": warning, "batch_size": 8},  # one warning per line
+    )
+    report = build_report(
+        tmp_path / "report",
+        catalog=catalog,
+        provenance=provenance,
+        metrics=None,
+        plots={},
+        gallery=[],
+        run_info={},
+    )
+    html = report.read_text()
+    assert html.count('class="warning"') == 1 and "raw counts where the model saw fluxes?" in html
+    assert "input_warnings" not in html  # not repeated as a raw extras row

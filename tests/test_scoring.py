@@ -237,3 +237,27 @@ def test_out_that_is_a_file_is_refused(scored_setup, dask_client, tmp_path):
     with pytest.raises(ScoreOutputError, match="is a file, not a directory"):
         score_store(store, bundle, target, dask_client)
     assert target.read_text() == "x"
+
+
+def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup, dask_client, tmp_path):
+    """End to end: the clip_minmax bundle scores a copy of the set in counts (x 1e12) with warnings."""
+    from astropy.io import fits
+
+    _, source, _, bundle = scored_setup
+    counts = tmp_path / "counts"
+    for path in source.rglob("*.fits"):
+        target = counts / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.stat().st_size == 0:  # the fixture's empty J file stays empty
+            target.write_bytes(b"")
+            continue
+        with fits.open(path) as hdus:
+            hdus[0].data = (hdus[0].data.astype(np.float64) * 1e12).astype(np.float32)
+            hdus.writeto(target)
+    for catalog in source.glob("*.csv"):
+        (counts / catalog.name).write_bytes(catalog.read_bytes())
+    ingest(EUCLID, counts, tmp_path / "counts.zarr", dask_client, chunk_objects=16)
+    result = score_store(tmp_path / "counts.zarr", bundle, tmp_path / "run", dask_client, batch_size=8)
+    assert len(result.input_warnings) == 4 and "WARNING: band VIS" in result.summary()
+    extras = read_provenance(paths.catalog_fits(tmp_path / "run")).extras
+    assert extras["input_warnings"].splitlines() == result.input_warnings

@@ -300,7 +300,8 @@ def build_report(
         threshold=provenance.threshold,
         figures=figures,
         cards=cards,
-        extras=[(key, str(value)) for key, value in provenance.extras.items()],
+        extras=[(key, str(value)) for key, value in provenance.extras.items() if key != "input_warnings"],
+        input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
         downloads=_downloads(out_dir),
     )
     path = out_dir / REPORT_FILE

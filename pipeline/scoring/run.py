@@ -360,7 +360,7 @@ def score_store(
         extras={
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,
-            **({"input_warnings": input_warnings} if input_warnings else {}),
+            **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
         },
     )
     written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
