@@ -10,8 +10,9 @@ column            dtype    unit    meaning
 object_id         int64            the object's id in the set
 ra, dec           float64  deg     sky position (NaN when the cutout header had none)
 score             float32          probability of being a lens; NaN when not scored
-score_std         float32          spread of the score over test-time augmentations;
-                                   0 without them, NaN when not scored
+score_std         float32          spread (std) of the score over ensemble members and
+                                   test-time augmentations; 0 for one model without TTA,
+                                   NaN when not scored
 rank              int64            1 = highest score; unscored objects rank after all
                                    scored ones; ties are broken by ascending object_id
 flags             int32            bitmask of :mod:`pipeline.flags`
@@ -91,7 +92,7 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
         name="score_std",
         dtype="float32",
         ucd="stat.stdev",
-        description="Score spread over test-time augmentations; 0 without TTA",
+        description="Score std over ensemble members and TTA; 0 for one model",
     ),
     ColumnSpec(
         name="rank",

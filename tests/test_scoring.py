@@ -159,7 +159,7 @@ def test_gpu_worker_environment_confines_each_worker_to_its_gpu():
 def test_inputs_far_outside_the_training_range_are_reported(scored_setup):
     """Raw counts (x 1e12) where a clip_minmax model saw fluxes: a warning per band; none when robust."""
     from pipeline.models import load_bundle
-    from pipeline.scoring.inputs_check import input_range_warnings
+    from pipeline.preprocess.range_check import input_range_warnings
 
     _, _, store, bundle_path = scored_setup
     recipe = load_bundle(bundle_path).recipe

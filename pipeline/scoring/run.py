@@ -25,14 +25,11 @@ import pandas as pd
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import BundleError, CatalogError, ConservationError, ScoreOutputError, StoreError
-from pipeline.scoring.inputs_check import input_range_warnings
+from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.scoring.region import score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.repair import repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
-
-INPUT_CHECK_OBJECTS = 256
-"""Objects (from the start of the store) whose statistics are compared with the model's training range."""
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
 _PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")

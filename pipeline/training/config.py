@@ -126,6 +126,8 @@ class TrainConfig(BaseModel):
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        if self.trainable_layers is not None and self.init is None:
+            raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         return self
 
     @classmethod

@@ -19,11 +19,13 @@ import argparse
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.bundle import load_bundle
+from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
+from pipeline.store.zarr_store import open_store
 from pipeline.training.heldout import record_metrics, score_store_in_process
 from pipeline.training.run import card_metrics
 
@@ -37,6 +39,8 @@ class DomainReport:
 
     reference: str
     metrics: dict[str, Metrics]
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    """Domain -> inputs far outside the model's training range (:mod:`pipeline.preprocess.range_check`)."""
 
     def auroc_drop(self, domain: str) -> float:
         """Reference AUROC minus the domain's (positive: worse than in-domain); NaN if undefined."""
@@ -75,6 +79,8 @@ class DomainReport:
                 f"| {name} | {m.n_pos + m.n_neg} | {m.n_pos} | {number(m.auroc)} | {drop} | "
                 f"{number(m.tpr0)} | {number(m.tpr10)} | {number(m.average_precision)} |"
             )
+        for name, messages in self.warnings.items():
+            lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
         verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
         lines.append(
             f"\nLargest AUROC drop {number(self.max_auroc_drop)}: {verdict} the goal of < {GOAL_AUROC_DROP}."
@@ -121,14 +127,29 @@ def evaluate_domains(
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
     bundle = load_bundle(bundle_path)
-    metrics = {}
+    metrics, warnings = {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
-    report = DomainReport(reference=reference, metrics=metrics)
+        messages = _input_warnings(bundle, store)
+        if messages:
+            warnings[name] = messages
+    report = DomainReport(reference=reference, metrics=metrics, warnings=warnings)
     if write:
         record_metrics(bundle_path, report.card_metrics(), note)
     return report
+
+
+def _input_warnings(bundle, store: str | Path) -> list[str]:
+    """The score stage's out-of-range warnings for ``store``, for each member of the bundle."""
+    dataset = open_store(store, chunks=None)
+    sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
+    flags = dataset["flags"][sample].values
+    messages: list[str] = []
+    for member in getattr(bundle, "members", [bundle]):
+        groups = {group: dataset[group][sample].values for group in member.recipe.groups}
+        messages += [m for m in input_range_warnings(member.recipe, groups, flags) if m not in messages]
+    return messages
 
 
 def main(argv: list[str] | None = None) -> int:

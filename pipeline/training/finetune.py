@@ -46,8 +46,9 @@ def init_recipe(init: str | Path, layout: Layout):
     except BundleError as exc:
         raise TrainingError(f"--init {init}: {exc}") from exc
     if not isinstance(bundle, ModelBundle):
+        first = bundle.members[0].path
         raise TrainingError(
-            f"--init {init} is an ensemble; fine-tune one member (e.g. {init}/fold-0) or each in turn"
+            f"--init {init} is an ensemble; fine-tune one member (e.g. {first}) or each in turn"
         )
     recipe = bundle.recipe
     for group, bands in recipe.groups.items():

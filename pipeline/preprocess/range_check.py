@@ -25,6 +25,9 @@ import numpy as np
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.robust import cutout_statistics
 
+INPUT_CHECK_OBJECTS = 256
+"""Objects (from the start of a store) whose statistics are compared with the model's training range."""
+
 MAX_NOISE_RATIO = 10.0
 """Typical cutout noise over training noise (or its inverse) above which a band is out of range."""
 
