@@ -77,6 +77,8 @@ def test_fine_tuning_refuses_a_bundle_of_another_layout(store, tmp_path, dask_cl
         match=r"--init .* has \(48, 48\) pixels, not \(200, 200\): fine-tune on a store of the bundle",
     ):
         train(store, tmp_path / "x", TrainConfig(init=str(foreign), **QUICK), log=lambda line: None)
+    with pytest.raises(ValueError, match="trainable_layers applies to fine-tuning only"):
+        TrainConfig(trainable_layers=1)
     with pytest.raises(TrainingError, match=r"--init .*no model bundle"):
         train(
             store, tmp_path / "y", TrainConfig(init=str(tmp_path / "nothing"), **QUICK), log=lambda line: None

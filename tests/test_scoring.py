@@ -243,7 +243,7 @@ def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup
     """End to end: the clip_minmax bundle scores a copy of the set in counts (x 1e12) with warnings."""
     from astropy.io import fits
 
-    _, source, _, bundle = scored_setup
+    _, source, store, bundle = scored_setup
     counts = tmp_path / "counts"
     for path in source.rglob("*.fits"):
         target = counts / path.relative_to(source)
@@ -261,3 +261,9 @@ def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup
     assert len(result.input_warnings) == 4 and "WARNING: band VIS" in result.summary()
     extras = read_provenance(paths.catalog_fits(tmp_path / "run")).extras
     assert extras["input_warnings"].splitlines() == result.input_warnings
+    # the domain check reports the same warnings, for the counts store only
+    from pipeline.training.domains import evaluate_domains
+
+    report = evaluate_domains(bundle, {"flux": store, "counts": tmp_path / "counts.zarr"})
+    assert list(report.warnings) == ["counts"] and report.warnings["counts"] == result.input_warnings
+    assert "WARNING (counts): band VIS" in report.table()
