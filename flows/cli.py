@@ -82,9 +82,17 @@ def _local_workers_ignore_sigint() -> Iterator[None]:
     if key in os.environ:
         yield
         return
+    import dask
+
+    if dask.config.get("distributed.worker.preload", None):
+        yield
+        return
+    # The environment for processes that read it; dask's config for nannies, which hand their
+    # own config to the worker processes (dask may have read the environment before this).
     os.environ[key] = '["flows.worker_signals"]'
     try:
-        yield
+        with dask.config.set({"distributed.worker.preload": ["flows.worker_signals"]}):
+            yield
     finally:
         os.environ.pop(key, None)
 
