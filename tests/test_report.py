@@ -292,6 +292,21 @@ def test_no_spread_is_shown_without_one(tmp_path: Path) -> None:
     assert "±" not in candidate and f"object {top_ids[0]}" in candidate
 
 
+def small_provenance(**fields) -> Provenance:
+    """The provenance of a tiny made-up run (``fields`` override)."""
+    defaults = {
+        "model_id": "m",
+        "model_sha256": "0" * 64,
+        "store": "s.zarr",
+        "layout": "sglc1-space",
+        "code_version": "0.1.0",
+        "date": datetime(2025, 1, 1, tzinfo=UTC),
+        "threshold": 0.5,
+        "tta": False,
+    }
+    return Provenance(**{**defaults, **fields})
+
+
 def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
     catalog = make_catalog_table(
         object_ids=np.arange(3),
@@ -302,18 +317,7 @@ def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
         flags=np.array([0, 0, int(Flag.NOT_SCORED)]),
         model_id="m",
     )
-    provenance = Provenance(
-        model_id="m",
-        model_sha256="0" * 64,
-        store="s.zarr",
-        layout="sglc1-space",
-        code_version="0.1.0",
-        date=datetime(2025, 1, 1, tzinfo=UTC),
-        threshold=0.5,
-        tta=False,
-        n_objects=3,
-        n_scored=2,
-    )
+    provenance = small_provenance(n_objects=3, n_scored=2)
     plots = make_evaluation_plots(None, catalog["score"].to_numpy(), tmp_path / "plots")
     report = build_report(
         tmp_path / "report",
@@ -468,18 +472,8 @@ def test_input_range_warnings_are_shown_at_the_top(tmp_path: Path) -> None:
         model_id="m",
     )
     warning = "band VIS: typical cutout noise 3e+01 ... (raw counts where the model saw fluxes?)"
-    provenance = Provenance(
-        model_id="m",
-        model_sha256="0" * 64,
-        store="s.zarr",
-        layout="sglc1-space",
-        code_version="0.1.0",
-        date=datetime(2025, 1, 1, tzinfo=UTC),
-        threshold=0.5,
-        tta=False,
-        n_objects=2,
-        n_scored=2,
-        extras={"input_warnings": warning, "batch_size": 8},  # one warning per line
+    provenance = small_provenance(  # one warning per line
+        n_objects=2, n_scored=2, extras={"input_warnings": warning, "batch_size": 8}
     )
     report = build_report(
         tmp_path / "report",
