@@ -146,14 +146,25 @@ class Api:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def call(self, method: str, path: str, body: dict | None = None):
+    #: Answers that mean "busy, ask again": Prefect's own client retries these (prefect.client.base),
+    #: e.g. the SQLite-backed server answers 503 while another writer holds the database.
+    TRANSIENT = frozenset({408, 429, 502, 503})
+
+    def call(self, method: str, path: str, body: dict | None = None, attempts: int = 6):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
+        for attempt in range(attempts):
+            request = urllib.request.Request(
+                f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    payload = response.read()
+                return json.loads(payload) if payload else None
+            except urllib.error.HTTPError as error:
+                if error.code not in self.TRANSIENT or attempt == attempts - 1:
+                    raise
+                time.sleep(min(2**attempt, 10))
+        raise AssertionError("unreachable")
 
     def healthy(self) -> bool:
         try:
