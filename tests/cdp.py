@@ -112,6 +112,11 @@ class Browser:
         name, code, virtual = _KEYS[key] if key in _KEYS else (key, f"Key{key.upper()}", ord(key.upper()))
         text = {"text": key} if len(key) == 1 else {}
         self.send(
-            "Input.dispatchKeyEvent", type="keyDown", key=name, code=code, windowsVirtualKeyCode=virtual, **text
+            "Input.dispatchKeyEvent",
+            type="keyDown",
+            key=name,
+            code=code,
+            windowsVirtualKeyCode=virtual,
+            **text,
         )
         self.send("Input.dispatchKeyEvent", type="keyUp", key=name, code=code, windowsVirtualKeyCode=virtual)

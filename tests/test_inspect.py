@@ -236,7 +236,7 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
     from pipeline.inspection import InspectError, InspectSession, make_server
 
     session = InspectSession.open(run_dir, "probe")
-    with pytest.raises(InspectError, match="127.0.0.1"):
+    with pytest.raises(InspectError, match=r"127\.0\.0\.1"):
         make_server(session, "0.0.0.0")
     session.log.close()
     process, url = start_server(run_dir, 0, "--inspector", "probe")
@@ -331,7 +331,11 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
 
 def test_round_change_counts_and_scores():
     before = pd.DataFrame(
-        {"object_id": [1, 2, 3, 4, 5, 6], "score": [0.6, 0.5, 0.4, 0.3, 0.8, 0.1], "label": [1, 0, 1, 0, 1, 0]}
+        {
+            "object_id": [1, 2, 3, 4, 5, 6],
+            "score": [0.6, 0.5, 0.4, 0.3, 0.8, 0.1],
+            "label": [1, 0, 1, 0, 1, 0],
+        }
     )
     after = before.assign(score=[0.9, 0.2, 0.5, 0.2, 0.9, 0.3])
     grades = pd.DataFrame(
