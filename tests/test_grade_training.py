@@ -71,7 +71,19 @@ def test_train_command_takes_grades():
     from flows.train import config_from_args
 
     args = build_parser().parse_args(
-        ["train", "s.zarr", "out", "--init", "b", "--grades", "r1", "r2", "--grade-c", "lens", "--grades-only"]
+        [
+            "train",
+            "s.zarr",
+            "out",
+            "--init",
+            "b",
+            "--grades",
+            "r1",
+            "r2",
+            "--grade-c",
+            "lens",
+            "--grades-only",
+        ]
     )
     config = TrainConfig.from_options(**config_from_args(args))
     assert config.grades == ("r1", "r2") and config.grade_c_as == "lens" and config.grades_only
