@@ -195,6 +195,43 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     hats = lsdb.read_hats(out / "catalog_hats").compute().set_index("object_id")
     assert hats.loc[ids[0], "grade_n"] == 2
     assert (out / "grades" / "grades.fits").is_file()
+    GradeLog(out / "grades", "bob").append(ids[1], "A")  # regraded: apply again replaces the columns
+    apply_grades(out, hats=False)
+    assert read_catalog(out).set_index("object_id").loc[ids[1], "grade_mode"] == "A"
+
+    from pipeline.evaluation import evaluate_run
+
+    report = evaluate_run(out, store, top_n=2).report_path.read_text()
+    section = report[report.index('<section id="grades">') :]
+    assert "2 objects graded (3 grades by ann, bob)" in " ".join(section.split())
+    assert f"<td>{ids[0]}</td>" in section
+
+
+def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):
+    from flows.cli import main
+
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("grades"))
+    assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
+    selected = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    assert selected == candidate_order(read_catalog(run), "uncertainty")[:5].tolist()
+    log = GradeLog(run / "grades", "ann")
+    log.append(selected[0], "A")
+    log.close()
+    assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
+    again = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    assert again[0] == selected[1]  # graded objects are not selected again
+    assert main(["inspect", str(run), "--export"]) == 0
+    assert read_grades(run / "grades" / "grades.parquet")["object_id"].tolist() == [selected[0]]
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert read_catalog(run)["grade_n"].sum() == 1
+    assert main(["inspect", str(run), "--compare", str(run)]) == 0
+    change = json.loads((run / "grade-round.json").read_text())
+    assert change["n_graded"] == 1 and change["n_lens"] == 1
+    assert main(["inspect", str(run), "--inspector", "no/slash"]) == 1
+    assert "inspector name 'no/slash' is not usable" in capsys.readouterr().err
 
 
 # -- the server ---------------------------------------------------------------------------------
