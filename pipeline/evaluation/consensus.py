@@ -23,7 +23,7 @@ Examples
 ...                        "grade": ["A", "B", "A", "X"]})
 >>> table = consensus(grades)
 >>> table[["object_id", "grade_n", "grade_mean", "grade_mode", "grade_agreement"]].values.tolist()
-[[1, 3, 2.6666667461395264, 'A', 0.6666666865417236], [2, 1, 0.0, 'X', 1.0]]
+[[1, 3, 2.6666667461395264, 'A', 0.6666666865348816], [2, 1, 0.0, 'X', 1.0]]
 """
 
 from __future__ import annotations

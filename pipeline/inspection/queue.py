@@ -40,7 +40,8 @@ def uncertainty(catalog: pd.DataFrame) -> np.ndarray:
     std = catalog["score_std"].to_numpy(dtype=np.float64)
     if np.nanmax(std, initial=0.0) > 0:
         return np.nan_to_num(std, nan=-1.0)
-    return np.nan_to_num(binary_entropy(catalog["score"].to_numpy(dtype=np.float64)), nan=-1.0)
+    entropy = binary_entropy(catalog["score"].to_numpy(dtype=np.float64))
+    return np.nan_to_num(np.round(entropy, 9), nan=-1.0)  # p and 1 - p tie exactly (then by rank)
 
 
 def candidate_order(
