@@ -101,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         regrade=args.regrade,
     )
+    torn = read_grades(session.log.path).attrs["n_bad_lines"]
+    if torn:
+        print(
+            f"lenshunt inspect: warning: {torn} unreadable line(s) in {session.log.path} skipped (a grade "
+            "torn by a kill in mid-write; every other grade is kept)",
+            file=sys.stderr,
+        )
     if args.select is not None:
         return _select(args, session)
     server = make_server(session, args.host, args.port)
