@@ -278,6 +278,22 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
     session.log.close()
     process, url = start_server(run_dir, 0, "--inspector", "probe")
     try:
+        taken = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "inspect",
+                str(run_dir),
+                "--port",
+                url.rsplit(":", 1)[1][:-1],
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "USER": "probe2"},
+        )
+        assert taken.returncode == 1 and "give another --port" in taken.stderr, taken.stderr
         status, body = get(url + "api/session", Host="evil.example:80")
         assert status == 403 and b"local only" in body
         status, body = get(url + "img/1/composite.png")
@@ -320,6 +336,10 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.navigate(url)
             browser.wait_for("document.body.dataset.ready === '1'")
             assert int(browser.evaluate(shown)) == order[0]
+            # the composite and the four band panels are drawn and load in the browser
+            browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+            assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
+            assert browser.evaluate("document.getElementById('composite').naturalWidth") == 48
             for key, position in (("a", 1), ("b", 2), ("x", 3)):
                 browser.press(key)
                 browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")

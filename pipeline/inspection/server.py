@@ -239,7 +239,7 @@ def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0)
     Raises
     ------
     InspectError
-        For a host that is not a loopback address.
+        For a host that is not a loopback address, or a port already in use.
     """
     if host not in LOOPBACK:
         raise InspectError(
@@ -257,7 +257,13 @@ def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0)
 
         server_class = V6Server
     server_class.daemon_threads = True
-    return server_class((host, port), _handler(session))
+    try:
+        return server_class((host, port), _handler(session))
+    except OSError as error:
+        raise InspectError(
+            f"cannot serve on {host}:{port}: {error.strerror or error}; another inspect may be running "
+            "there: give another --port, or --port 0 for any free one"
+        ) from error
 
 
 def server_url(server: ThreadingHTTPServer) -> str:
