@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "serve": "flows.serve",
     "info": "flows.info",
     "cutout": "flows.cutout",
+    "inspect": "flows.inspect",
 }
 
 

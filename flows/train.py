@@ -262,6 +262,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --init: train only the last N layers that hold weights (default: all; "
         "BatchNorm stays frozen either way)",
     )
+    graded = parser.add_argument_group("visual grades (active learning; see lenshunt inspect)")
+    graded.add_argument(
+        "--grades",
+        nargs="+",
+        default=None,
+        metavar="GRADES",
+        help="grade tables (run directories graded with lenshunt inspect, grades/*.jsonl, grades.parquet): "
+        "their consensus labels the graded objects, A/B lens, X non-lens, C left out",
+    )
+    graded.add_argument(
+        "--grade-c",
+        dest="grade_c_as",
+        choices=["exclude", "lens", "nonlens"],
+        default=None,
+        help="with --grades: what a C (possible lens) consensus becomes (default exclude)",
+    )
+    graded.add_argument(
+        "--grades-only",
+        action="store_const",
+        const=True,
+        default=None,
+        help="with --grades: train on the graded objects only (ignore the store's own labels)",
+    )
     fit.add_argument(
         "--seed",
         type=int,

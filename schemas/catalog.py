@@ -24,6 +24,12 @@ known_lens_grade  str              its grade in the known-lens catalog (lenscat:
 known_lens_sep    float32  arcsec  separation to that known lens; NaN if none
 label             int8             1 lens, 0 non-lens, -1 unknown; only when the store
                                    has labels
+grade_n           int32            inspectors who graded the object (only after
+                                   grading: ``lenshunt inspect RUN_DIR --apply``)
+grade_mean        float32          mean visual grade, A=3 B=2 C=1 X=0; NaN if ungraded
+grade_std         float32          std of the visual grades; NaN if ungraded
+grade_mode        str              most frequent visual grade; "" if ungraded
+grade_agreement   float32          share of inspectors who gave the modal grade
 ================  =======  ======  ===================================================
 
 The known-lens columns come from a crossmatch of the positions against a catalog of known
@@ -132,13 +138,56 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
     ),
 )
 
-COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in _COLUMNS}
+_GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(
+        name="grade_n",
+        dtype="int32",
+        ucd="meta.number",
+        description="Inspectors who graded it (skips excluded)",
+        optional=True,
+    ),
+    ColumnSpec(
+        name="grade_mean",
+        dtype="float32",
+        ucd="meta.code.qual;stat.mean",
+        description="Mean visual grade A=3 B=2 C=1 X=0; NaN if ungraded",
+        optional=True,
+    ),
+    ColumnSpec(
+        name="grade_std",
+        dtype="float32",
+        ucd="stat.stdev",
+        description="Std of the visual grades; NaN if ungraded",
+        optional=True,
+    ),
+    ColumnSpec(
+        name="grade_mode",
+        dtype="str",
+        ucd="meta.code.qual",
+        description="Most frequent visual grade (A/B/C/X); empty if ungraded",
+        optional=True,
+    ),
+    ColumnSpec(
+        name="grade_agreement",
+        dtype="float32",
+        ucd="stat.fit.goodness",
+        description="Share of inspectors giving the modal grade; NaN if ungraded",
+        optional=True,
+    ),
+)
+"""Consensus of the visual grades (:mod:`pipeline.evaluation.consensus`): present together, only
+in catalogs refreshed after grading (``lenshunt inspect RUN_DIR --apply``)."""
+GRADE_COLUMN_NAMES: tuple[str, ...] = tuple(spec.name for spec in _GRADE_COLUMNS)
+
+COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in (*_COLUMNS, *_GRADE_COLUMNS)}
 """Column name -> spec, in catalog order."""
 
 
-def column_specs(*, with_label: bool) -> tuple[ColumnSpec, ...]:
-    """Catalog columns in order; ``label`` only when ``with_label``."""
-    return tuple(spec for spec in _COLUMNS if with_label or not spec.optional)
+def column_specs(*, with_label: bool, with_grades: bool = False) -> tuple[ColumnSpec, ...]:
+    """Catalog columns in order; ``label`` only when ``with_label``, the grade consensus columns
+    (:data:`GRADE_COLUMN_NAMES`) only when ``with_grades``."""
+    base = tuple(spec for spec in _COLUMNS if with_label or not spec.optional)
+    return base + (_GRADE_COLUMNS if with_grades else ())
 
 
 PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {

@@ -28,6 +28,7 @@ STAGE_RANK = {
     "evaluation": 6,
     "scoring": 7,
     "training": 7,
+    "inspection": 7,  # the grading page; grade logs and consensus live in evaluation
 }
 TOP_MODULES = {"errors", "flags", "paths"}
 FORBIDDEN_IN_LIBRARY = ("prefect", "flows")

@@ -61,7 +61,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
     path, kind = _resolve(path)
     table, provenance = _READERS[kind](path)
     with_label = "label" in table.columns
-    names = [spec.name for spec in column_specs(with_label=with_label)]
+    with_grades = "grade_n" in table.columns
+    names = [spec.name for spec in column_specs(with_label=with_label, with_grades=with_grades)]
     missing = [name for name in names if name not in table.columns]
     if missing:
         raise CatalogError(

@@ -31,7 +31,7 @@ from pipeline.catalog.reading import read_catalog, read_provenance
 from pipeline.catalog.votable import count_votable_rows, write_votable
 from pipeline.errors import CatalogError, ConservationError
 from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
-from schemas.catalog import COLUMNS, LABEL_UNKNOWN, Provenance, column_specs
+from schemas.catalog import COLUMNS, GRADE_COLUMN_NAMES, LABEL_UNKNOWN, Provenance, column_specs
 
 __all__ = [
     "CatalogError",
@@ -147,7 +147,8 @@ def make_catalog_table(
 def _check_columns(table: pd.DataFrame) -> tuple[str, ...]:
     names = [str(name) for name in table.columns]
     with_label = "label" in names
-    expected = [spec.name for spec in column_specs(with_label=with_label)]
+    with_grades = any(name in GRADE_COLUMN_NAMES for name in names)
+    expected = [spec.name for spec in column_specs(with_label=with_label, with_grades=with_grades)]
     missing = [name for name in expected if name not in names]
     unknown = [name for name in names if name not in COLUMNS]
     if missing or unknown or len(set(names)) != len(names):
@@ -207,6 +208,8 @@ def _check_values(table: pd.DataFrame) -> None:
         problems.append("known_lens_sep must be >= 0 where known_lens names a lens and NaN where it is empty")
     if np.any(~matched & (table["known_lens_grade"].to_numpy(dtype=object) != "")):
         problems.append("known_lens_grade set where known_lens is empty")
+    if "grade_n" in table:
+        problems.extend(_grade_problems(table))
     if problems:
         raise CatalogError(
             "catalog values violate the contract in schemas/catalog.py: " + "; ".join(problems)
@@ -217,6 +220,24 @@ def _check_values(table: pd.DataFrame) -> None:
             "catalog rank column disagrees with assign_ranks(score, object_id) (1 = highest score, "
             "unscored last, ties by object_id); recompute it with pipeline.catalog.table.assign_ranks."
         )
+
+
+def _grade_problems(table: pd.DataFrame) -> list[str]:
+    """What is wrong with the grade consensus columns (see :mod:`pipeline.evaluation.consensus`)."""
+    n = table["grade_n"].to_numpy()
+    graded = n > 0
+    mean, std, agreement = (table[name].to_numpy() for name in ("grade_mean", "grade_std", "grade_agreement"))
+    mode = table["grade_mode"].to_numpy(dtype=object)
+    problems = []
+    if np.any(n < 0):
+        problems.append("negative grade_n")
+    if np.any(graded & ~((mean >= 0) & (mean <= 3) & (std >= 0) & (agreement > 0) & (agreement <= 1))):
+        problems.append("grade_mean outside [0, 3], grade_std negative or grade_agreement outside (0, 1]")
+    if np.any(graded & ~np.isin(mode, ["A", "B", "C", "X"])):
+        problems.append("grade_mode other than A, B, C or X for a graded object")
+    if np.any(~graded & ~(np.isnan(mean) & np.isnan(std) & np.isnan(agreement) & (mode == ""))):
+        problems.append("grade columns set for an object with grade_n 0 (NaN and '' there)")
+    return problems
 
 
 def validate_catalog(table: pd.DataFrame) -> pd.DataFrame:

@@ -243,6 +243,7 @@ def build_report(
     plots: Mapping[str, Path],
     gallery: list[GalleryItem],
     run_info: Mapping[str, Any],
+    grades: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -264,6 +265,9 @@ def build_report(
         Top candidates to show, e.g. from :func:`gallery_items`.
     run_info : Mapping[str, Any]
         Free-form facts of the run (workers, timings, device), shown as a table.
+    grades : Mapping or None
+        The visual-grades section (:func:`pipeline.evaluation.grade_report.grade_section`);
+        None leaves it out.
     """
     import jinja2
 
@@ -303,6 +307,7 @@ def build_report(
         extras=[(key, str(value)) for key, value in provenance.extras.items() if key != "input_warnings"],
         input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
         downloads=_downloads(out_dir),
+        grades=grades,
     )
     path = out_dir / REPORT_FILE
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

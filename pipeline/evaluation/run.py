@@ -54,6 +54,7 @@ def evaluate_run(
     """
     from pipeline.catalog.table import read_catalog, read_provenance
     from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
+    from pipeline.evaluation.grade_report import grade_section
     from pipeline.evaluation.metrics import evaluate, write_metrics
     from pipeline.evaluation.plots import make_evaluation_plots
     from pipeline.evaluation.report import build_report
@@ -89,5 +90,6 @@ def evaluate_run(
         plots=plots,
         gallery=gallery,
         run_info=run_info or {},
+        grades=grade_section(out_dir, catalog),
     )
     return EvaluationResult(metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots)

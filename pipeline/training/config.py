@@ -71,6 +71,14 @@ class TrainConfig(BaseModel):
     trainable_layers: int | None = Field(
         default=None, ge=1, description="With init: train only the last N weighted layers (None: all)."
     )
+    # visual grades (pipeline.training.grades)
+    grades: tuple[str, ...] | None = Field(
+        default=None, description="Grade tables whose consensus labels the graded objects (--grades)."
+    )
+    grade_c_as: Literal["exclude", "lens", "nonlens"] = Field(
+        default="exclude", description="With grades: what a C (possible lens) consensus becomes."
+    )
+    grades_only: bool = Field(default=False, description="With grades: ignore the store's own labels.")
     # optimisation
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=2, description="Objects per training batch (half lenses).")
@@ -128,6 +136,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
+        if self.grades_only and not self.grades:
+            raise ValueError("grades_only needs grade tables: give grades (--grades RUN_DIR) too")
         return self
 
     @classmethod

@@ -40,6 +40,7 @@ from pipeline.training.dataset import (
     store_block_rows,
 )
 from pipeline.training.finetune import init_model, init_recipe
+from pipeline.training.grades import training_labels, write_grade_summary
 from pipeline.training.splits import Split, make_split
 
 Log = Callable[[str], None]
@@ -92,9 +93,10 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         If either side lacks lenses or non-lenses.
     """
     dataset = open_store(store, chunks=None)
+    labels = training_labels(dataset, config)
     split = make_split(
         dataset["object_id"].values,
-        dataset["label"].values,
+        labels,
         dataset["flags"].values,
         seed=config.seed,
         val_fraction=config.val_fraction,
@@ -103,7 +105,6 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         max_val_objects=config.max_val_objects,
         description=config.split_description(),
     )
-    labels = dataset["label"].values
     for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
         n_pos = int(np.count_nonzero(labels[rows] == 1))
         n_neg = int(rows.size - n_pos)
@@ -187,6 +188,9 @@ def train_bundle(
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
+    graded = write_grade_summary(work, open_store(store, chunks=None), config)
+    if graded is not None:
+        log(f"labels from visual grades: {json.dumps(graded)}")
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
@@ -249,7 +253,7 @@ def training_batches(
 ) -> tuple[TrainingStream, ValidationSet]:
     """The training stream and the validation set of ``split``, reading ``store`` through one block cache."""
     dataset = open_store(store, chunks=None)
-    labels = dataset["label"].values
+    labels = training_labels(dataset, config)
     reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
     train_labels = labels[split.train_rows]
     plan = BatchPlan(

@@ -1,0 +1,161 @@
+"""``lenshunt inspect RUN_DIR``: grade a run's candidates by eye on a local page, and use the grades.
+
+Serves one page on 127.0.0.1 (no build step, nothing from the internet) that shows the
+candidates of the run in ``--order`` (score, uncertainty for active learning, or random for an
+unbiased sample), each with its colour composite, band panels, score, spread, flags and
+known-lens match. Keys grade: A sure lens, B probable, C possible, X not a lens, S skip; the left
+arrow or Backspace goes back. Each grade is saved to ``RUN_DIR/grades/<inspector>.jsonl`` before
+the page moves on (nothing is lost if the browser or the server dies). Without serving:
+
+* ``--export``: the latest grades of all inspectors to ``grades/grades.parquet`` and ``.fits``;
+* ``--apply``: the grade consensus into the run's catalogs (columns ``grade_n``, ``grade_mean``,
+  ``grade_std``, ``grade_mode``, ``grade_agreement``);
+* ``--select N``: the next N object ids of ``--order`` to ``grades/selection-<order>.csv``;
+* ``--compare BEFORE_RUN``: what fine-tuning on BEFORE_RUN's grades changed in this run.
+
+Examples
+--------
+::
+
+    lenshunt inspect runs/demo/score --inspector ann            # grade by score
+    lenshunt inspect runs/demo/score --order uncertainty         # the next active-learning round
+    lenshunt inspect runs/demo/score --apply                     # consensus into the catalog
+    lenshunt train runs/sim.zarr runs/models/round1 --init runs/models/demo --grades runs/demo/score
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pipeline.inspection import (
+    ORDERS,
+    InspectError,
+    InspectSession,
+    apply_grades,
+    export_grades,
+    make_server,
+    read_grades,
+    round_change,
+    server_url,
+)
+
+USES_PREFECT = False  # a local web page; no flow runs
+HELP = "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="output directory of a score run (holds catalog.parquet)")
+    parser.add_argument("--inspector", default=None, help="your name in the grade table (default: $USER)")
+    parser.add_argument("--store", type=Path, default=None, help="the scored store (default: the catalog's)")
+    parser.add_argument("--order", choices=ORDERS, default="score", help="candidate order (default score)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --order random (default 0)")
+    parser.add_argument("--regrade", action="store_true", help="also show objects you graded before")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on (127.0.0.1 or ::1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    parser.add_argument("--open", action="store_true", help="open the page in the default browser")
+    actions = parser.add_mutually_exclusive_group()
+    actions.add_argument("--export", action="store_true", help="write grades.parquet and grades.fits, exit")
+    actions.add_argument("--apply", action="store_true", help="write the grade consensus into the catalogs")
+    actions.add_argument(
+        "--select", type=int, metavar="N", default=None, help="write the next N ids of --order"
+    )
+    actions.add_argument("--compare", type=Path, metavar="BEFORE_RUN", default=None, help="report a round")
+
+
+def check(args: argparse.Namespace) -> None:
+    from flows.preflight import existing_directory
+
+    existing_directory(args.run_dir, "score run directory")
+    if args.compare is not None:
+        existing_directory(args.compare, "score run directory to compare with")
+
+
+def inspector_name(args: argparse.Namespace) -> str:
+    name = args.inspector or os.environ.get("USER") or os.environ.get("LOGNAME")
+    if not name:
+        raise InspectError("no inspector name: give --inspector NAME (or set $USER)")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.export:
+        parquet, fits_path = export_grades(args.run_dir)
+        print(f"grades: {parquet}\n        {fits_path}")
+        return 0
+    if args.apply:
+        summary = apply_grades(args.run_dir)
+        print(f"catalog {args.run_dir} now has the grade consensus: " + json.dumps(summary))
+        return 0
+    if args.compare is not None:
+        return _compare(args)
+    session = InspectSession.open(
+        args.run_dir,
+        inspector_name(args),
+        store=args.store,
+        order=args.order,
+        seed=args.seed,
+        regrade=args.regrade,
+    )
+    torn = read_grades(session.log.path).attrs["n_bad_lines"]
+    if torn:
+        print(
+            f"lenshunt inspect: warning: {torn} unreadable line(s) in {session.log.path} skipped (a grade "
+            "torn by a kill in mid-write; every other grade is kept)",
+            file=sys.stderr,
+        )
+    if args.select is not None:
+        return _select(args, session)
+    server = make_server(session, args.host, args.port)
+    url = server_url(server)
+    print(
+        f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for {session.log.inspector} "
+        f"at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
+        flush=True,
+    )
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+        session.log.close()
+    parquet, _ = export_grades(args.run_dir)
+    who = session.log.inspector
+    print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who}; table {parquet}")
+    return 0
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the server like Ctrl-C: the grades table is exported
+
+
+def _select(args: argparse.Namespace, session: InspectSession) -> int:
+    ids = session.queue[: args.select]
+    path = session.log.path.parent / f"selection-{args.order}.csv"
+    path.write_text("object_id\n" + "".join(f"{object_id}\n" for object_id in ids.tolist()))
+    print(f"{len(ids)} objects by {args.order} (not yet graded by {session.log.inspector}): {path}")
+    session.log.close()
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pipeline.catalog import read_catalog
+
+    before, after = read_catalog(args.compare), read_catalog(args.run_dir)
+    change = round_change(before, after, read_grades(args.compare))
+    path = args.run_dir / "grade-round.json"
+    path.write_text(json.dumps(change, indent=2) + "\n")
+    json.dump(change, sys.stdout, indent=2)
+    print(f"\nwritten to {path}")
+    return 0

@@ -1,0 +1,53 @@
+"""The report's section on visual grades: the consensus of a run's grades beside the scores.
+
+Read from the run's grade logs (``RUN_DIR/grades/``, see :mod:`pipeline.evaluation.grades`), so
+the report shows the latest grades whether or not they were applied to the catalog.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.evaluation.consensus import consensus, consensus_summary
+from pipeline.evaluation.grades import grades_dir, latest_grades, read_grades
+
+TOP_GRADED = 30
+
+
+def grade_section(run_dir: str | Path, catalog: pd.DataFrame, top: int = TOP_GRADED) -> dict | None:
+    """Counts and the ``top`` best-graded objects of the run, or None when it has no grades.
+
+    Returns
+    -------
+    dict or None
+        ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
+        ``inspectors`` and ``n_grades``) and ``rows`` (object id, score, rank, grade mode, mean,
+        number and agreement), best mean grade first.
+    """
+    if not grades_dir(run_dir).is_dir() or not any(grades_dir(run_dir).glob("*.jsonl")):
+        return None
+    grades = latest_grades(read_grades(run_dir))
+    table = consensus(grades)
+    if table.empty:
+        return None
+    summary = consensus_summary(table)
+    summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
+    summary["n_grades"] = len(grades)
+    merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")
+    merged = merged.sort_values(["grade_mean", "grade_n", "rank"], ascending=[False, False, True]).head(top)
+    rows = [
+        {
+            "object_id": int(row.object_id),
+            "score": "n/a" if math.isnan(row.score) else f"{row.score:.4f}",
+            "rank": "" if math.isnan(row.rank) else int(row.rank),
+            "mode": row.grade_mode,
+            "mean": f"{row.grade_mean:.2f}",
+            "n": int(row.grade_n),
+            "agreement": f"{row.grade_agreement:.2f}",
+        }
+        for row in merged.itertuples()
+    ]
+    return {"summary": summary, "rows": rows}

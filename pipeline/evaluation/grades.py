@@ -1,0 +1,246 @@
+"""Visual grades of candidates: the append-only grade log of a run, read back and consolidated.
+
+Inspectors grade candidates A (sure lens), B (probable), C (possible), X (not a lens) or skip,
+the scale of the Euclid Q1 strong-lens discovery engine (Walmsley et al. 2025, arXiv 2503.15326;
+Euclid Collaboration: Lines et al. 2025, arXiv 2503.15328), SuGOHI (Sonnenfeld et al. 2018) and
+HOLISMOKES (Cañameras et al. 2021).
+
+Storage. Each inspector's grades go to ``RUN_DIR/grades/<inspector>.jsonl``, one JSON object per
+line with the columns of :data:`GRADE_COLUMNS`; every grade is written, flushed and ``fsync``-ed
+before the page is told it is saved, so killing the browser or the server loses nothing. A kill
+in mid-write can leave a torn last line: readers skip lines that are not complete JSON grades
+(and count them), and the next append starts on a fresh line. The latest grade of an
+(object, inspector) pair wins, so going back and regrading replaces the earlier grade while
+the log keeps the history. :func:`export_grades` consolidates the log (latest grades of every
+inspector) into ``grades.parquet`` and ``grades.fits`` for the catalog tools (astropy, pandas,
+TOPCAT).
+
+Examples
+--------
+>>> import tempfile
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp())
+>>> log = GradeLog(folder, "ann")
+>>> _ = log.append(7, "B", score=0.9, model_id="m")
+>>> _ = log.append(7, "A", score=0.9, model_id="m")  # regraded: the latest wins
+>>> latest_grades(read_grades(folder))[["object_id", "grade", "inspector"]].values.tolist()
+[[7, 'A', 'ann']]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import LenshuntError
+
+GRADES = ("A", "B", "C", "X", "skip")
+"""Grades an inspector can give; ``skip`` records that the object was seen but not graded."""
+GRADE_COLUMNS = ("object_id", "grade", "inspector", "time", "score", "model_id")
+"""Columns of a grade table: object id, grade, inspector name, UTC time (ISO 8601, ``Z``),
+the object's score when it was graded and the id of the model that scored it."""
+GRADES_DIR = "grades"
+INSPECTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class GradeError(LenshuntError, ValueError):
+    """A grade, an inspector name or a grade table that cannot be used."""
+
+
+def grades_dir(run_dir: str | Path) -> Path:
+    """``RUN_DIR/grades``: the grade logs and their consolidated copies."""
+    return Path(run_dir) / GRADES_DIR
+
+
+def check_inspector(name: str) -> str:
+    """The inspector name if it is usable as a file name (letters, digits, ``._-``; 1-64 chars)."""
+    if not isinstance(name, str) or not INSPECTOR_PATTERN.match(name):
+        raise GradeError(
+            f"inspector name {name!r} is not usable: give 1-64 letters, digits, '.', '_' or '-' "
+            "starting with a letter or digit (e.g. --inspector jdoe)"
+        )
+    return name
+
+
+def check_grade(grade: str) -> str:
+    """``grade`` if it is one of :data:`GRADES` (case-insensitive for the letters)."""
+    value = grade if grade == "skip" else str(grade).upper()
+    if value not in GRADES:
+        raise GradeError(f"grade {grade!r} is not one of {', '.join(GRADES)}")
+    return value
+
+
+def utc_now() -> str:
+    """Now as ``YYYY-MM-DDThh:mm:ss.ffffffZ`` (UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class GradeLog:
+    """One inspector's append-only grade log in a grades folder (``<folder>/<inspector>.jsonl``).
+
+    Every :meth:`append` writes one line, flushes and ``fsync``-s it before returning.
+    """
+
+    def __init__(self, folder: str | Path, inspector: str) -> None:
+        self.inspector = check_inspector(inspector)
+        self.path = Path(folder) / f"{inspector}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
+        if self._file.tell() > 0 and not _ends_with_newline(self.path):
+            self._file.write(b"\n")  # a torn line from a kill stays alone on its line
+            self._sync()
+
+    def append(
+        self,
+        object_id: int,
+        grade: str,
+        *,
+        score: float | None = None,
+        model_id: str = "",
+        time: str | None = None,
+    ) -> dict:
+        """Record one grade durably; returns the row written."""
+        row = {
+            "object_id": int(object_id),
+            "grade": check_grade(grade),
+            "inspector": self.inspector,
+            "time": time or utc_now(),
+            "score": None if score is None or not math.isfinite(score) else float(score),
+            "model_id": str(model_id),
+        }
+        self._file.write((json.dumps(row) + "\n").encode())
+        self._sync()
+        return row
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _parse_line(line: str) -> dict | None:
+    try:
+        row = json.loads(line)
+        row = {
+            "object_id": int(row["object_id"]),
+            "grade": check_grade(row["grade"]),
+            "inspector": check_inspector(row["inspector"]),
+            "time": str(row["time"]),
+            "score": float("nan") if row.get("score") is None else float(row["score"]),
+            "model_id": str(row.get("model_id", "")),
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
+    return row
+
+
+def empty_grades() -> pd.DataFrame:
+    """A grade table without rows, with the dtypes of :func:`read_grades`."""
+    return _typed(pd.DataFrame({name: [] for name in GRADE_COLUMNS}))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.astype({"object_id": np.int64, "score": np.float64})
+    for name in ("grade", "inspector", "time", "model_id"):
+        frame[name] = frame[name].astype(str)
+    frame.attrs["n_bad_lines"] = frame.attrs.get("n_bad_lines", 0)
+    return frame.reset_index(drop=True)
+
+
+def grade_files(source: str | Path) -> list[Path]:
+    """The grade tables of ``source``: a run directory, a grades folder or one file."""
+    source = Path(source)
+    if source.is_dir():
+        folder = grades_dir(source) if grades_dir(source).is_dir() else source
+        return sorted(folder.glob("*.jsonl"))
+    if source.is_file():
+        return [source]
+    raise GradeError(
+        f"no grades at {source}: give a run directory (with grades/), a grades folder, a .jsonl log "
+        "or an exported grades.parquet / grades.fits; grades are made with `lenshunt inspect RUN_DIR`"
+    )
+
+
+def read_grades(*sources: str | Path) -> pd.DataFrame:
+    """Every grade row of the sources (logs, exported Parquet/FITS tables, run dirs), in file order.
+
+    Lines of a log that are not complete grades (a torn last line after a kill, or damage) are
+    skipped; their number is in ``attrs["n_bad_lines"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`GRADE_COLUMNS`; ``score`` NaN where unknown.
+    """
+    frames, n_bad = [], 0
+    for source in sources:
+        for path in grade_files(source):
+            name = path.name.lower()
+            if name.endswith(".parquet"):
+                frames.append(pd.read_parquet(path, columns=list(GRADE_COLUMNS)))
+            elif name.endswith((".fits", ".fit")):
+                from astropy.table import Table
+
+                frames.append(Table.read(path, character_as_bytes=False).to_pandas()[list(GRADE_COLUMNS)])
+            else:
+                rows = []
+                for line in path.read_text(errors="replace").splitlines():
+                    if not line.strip():
+                        continue
+                    row = _parse_line(line)
+                    if row is None:
+                        n_bad += 1
+                    else:
+                        rows.append(row)
+                frames.append(pd.DataFrame(rows, columns=list(GRADE_COLUMNS)))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(GRADE_COLUMNS))
+    frame = _typed(frame)
+    frame.attrs["n_bad_lines"] = n_bad
+    return frame
+
+
+def latest_grades(grades: pd.DataFrame) -> pd.DataFrame:
+    """The latest grade of each (object, inspector) pair (by time; later rows win ties)."""
+    if grades.empty:
+        return grades.copy()
+    ordered = grades.reset_index(drop=True).reset_index().sort_values(["time", "index"], kind="stable")
+    latest = ordered.drop_duplicates(["object_id", "inspector"], keep="last").drop(columns="index")
+    return latest.sort_values(["object_id", "inspector"]).reset_index(drop=True)
+
+
+def export_grades(run_dir: str | Path, sources: Iterable[str | Path] | None = None) -> tuple[Path, Path]:
+    """Write the latest grades to ``grades/grades.parquet`` and ``grades/grades.fits``.
+
+    Written to temporary names and renamed, so a reader never sees half a table.
+    """
+    folder = grades_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = latest_grades(read_grades(*(sources or [folder])))
+    parquet, fits_path = folder / "grades.parquet", folder / "grades.fits"
+    tmp = folder / f".grades.{os.getpid()}.parquet.tmp"
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, parquet)
+    from astropy.table import Table
+
+    astro = Table.from_pandas(table)
+    astro.meta["COMMENT"] = ["lenshunt visual grades: latest grade per object and inspector"]
+    tmp = folder / f".grades.{os.getpid()}.fits.tmp"
+    astro.write(tmp, format="fits", overwrite=True)
+    os.replace(tmp, fits_path)
+    return parquet, fits_path

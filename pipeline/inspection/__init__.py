@@ -1,0 +1,29 @@
+"""Grading candidates by eye: the local grading page, its queue and images, and applying the grades.
+
+:mod:`~pipeline.inspection.server` serves the page of one inspector (loopback only);
+:mod:`~pipeline.inspection.queue` orders the candidates (score, uncertainty, random);
+:mod:`~pipeline.inspection.images` draws their panels on demand from the store;
+:mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
+runs before and after a round. The grade logs and the consensus are in
+:mod:`pipeline.evaluation.grades` and :mod:`pipeline.evaluation.consensus`.
+"""
+
+from pipeline.evaluation.grades import GradeError, export_grades, latest_grades, read_grades
+from pipeline.inspection.apply import apply_grades, round_change
+from pipeline.inspection.queue import ORDERS, candidate_order
+from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
+
+__all__ = [
+    "ORDERS",
+    "GradeError",
+    "InspectError",
+    "InspectSession",
+    "apply_grades",
+    "candidate_order",
+    "export_grades",
+    "latest_grades",
+    "make_server",
+    "read_grades",
+    "round_change",
+    "server_url",
+]

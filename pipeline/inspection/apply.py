@@ -1,0 +1,95 @@
+"""After grading: the consensus columns written into the run's catalogs, and what a round changed.
+
+:func:`apply_grades` reads the run's catalog and every grade log of ``RUN_DIR/grades/``, adds the
+consensus columns of :mod:`pipeline.evaluation.consensus` (``grade_n``, ``grade_mean``,
+``grade_std``, ``grade_mode``, ``grade_agreement``) and rewrites ``catalog.fits``,
+``catalog.parquet``, ``catalog.vot`` and ``catalog_hats/`` with the same provenance (the
+catalog writer's checks and atomic replace apply). Run it again after more grading; it replaces
+the columns. :func:`round_change` compares the catalogs of two runs on the same store (before and
+after fine-tuning on grades).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
+from pipeline.evaluation.grades import export_grades, latest_grades, read_grades
+from schemas.catalog import GRADE_COLUMN_NAMES
+
+
+def apply_grades(run_dir: str | Path, *, hats: bool = True) -> dict:
+    """Write the grade consensus into the catalogs of ``run_dir``; returns the consensus summary.
+
+    The grades are also exported to ``grades/grades.parquet`` and ``grades/grades.fits``.
+    """
+    from pipeline.catalog import read_catalog, read_provenance, write_catalog
+    from pipeline.paths import catalog_parquet
+
+    run_dir = Path(run_dir)
+    catalog = read_catalog(catalog_parquet(run_dir))
+    provenance = read_provenance(catalog_parquet(run_dir))
+    grades = latest_grades(read_grades(run_dir))
+    table = consensus(grades)
+    catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
+    for name, values in consensus_columns(catalog["object_id"].to_numpy(), table).items():
+        catalog[name] = values
+    catalog.attrs = {}
+    write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
+    export_grades(run_dir)
+    summary = consensus_summary(table)
+    summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
+    return summary
+
+
+def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame) -> dict:
+    """What fine-tuning on ``grades`` changed between two catalogs of one store.
+
+    Parameters
+    ----------
+    before, after : pandas.DataFrame
+        Catalogs (``object_id``, ``score``, optional ``label``) scored by the model before and
+        after the round.
+    grades : pandas.DataFrame
+        The grades the round trained on (a log or table of :mod:`pipeline.evaluation.grades`).
+
+    Returns
+    -------
+    dict
+        ``n_graded``, ``n_lens`` and ``n_nonlens`` (training labels from the grades), the mean
+        score of graded lenses and non-lenses before and after, and with labels the AUROC
+        before and after on the labelled objects that were not graded (held out from the round).
+    """
+    from pipeline.evaluation.metrics import auroc
+
+    labels = grade_labels(consensus(latest_grades(grades)))
+    merged = before[["object_id", "score", *(["label"] if "label" in before else [])]].merge(
+        after[["object_id", "score"]], on="object_id", suffixes=("_before", "_after")
+    )
+    merged["grade_label"] = merged["object_id"].map(labels).fillna(-1).astype(int)
+    out: dict = {
+        "n_graded": len(labels),
+        "n_lens": int((labels == 1).sum()),
+        "n_nonlens": int((labels == 0).sum()),
+    }
+    for name, value in (("lens", 1), ("nonlens", 0)):
+        rows = merged[merged["grade_label"] == value]
+        for when in ("before", "after"):
+            out[f"mean_score_{name}_{when}"] = (
+                float(rows[f"score_{when}"].mean()) if len(rows) else float("nan")
+            )
+    if "label" in merged:
+        held = merged[(merged["grade_label"] < 0) & ~merged["object_id"].isin(labels.index)]
+        held = held[
+            held["label"].isin([0, 1]) & np.isfinite(held["score_before"]) & np.isfinite(held["score_after"])
+        ]
+        if held["label"].nunique() == 2:
+            out["n_heldout"] = len(held)
+            for when in ("before", "after"):
+                out[f"auroc_heldout_{when}"] = float(
+                    auroc(held["label"].to_numpy(), held[f"score_{when}"].to_numpy())
+                )
+    return out

@@ -1,0 +1,73 @@
+"""Which candidates an inspector sees, in which order: pure functions of the catalog and the grades.
+
+* ``score``: highest score first (catalog rank);
+* ``uncertainty``: the model's least certain first, for active learning: by ``score_std``
+  (ensemble and TTA spread) where the run has one (any positive spread), otherwise by the binary
+  entropy of the score, ``-p log p - (1 - p) log(1 - p)``, highest at 0.5; ties by rank;
+* ``random``: a seeded random permutation of the scored objects, an unbiased sample for
+  completeness and purity estimates.
+
+Only scored objects are inspected. Objects this inspector already graded are left out unless
+``regrade``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> catalog = pd.DataFrame({"object_id": [1, 2, 3], "score": [0.9, 0.5, 0.1],
+...                         "score_std": [0.0, 0.0, 0.0], "rank": [1, 2, 3]})
+>>> candidate_order(catalog, "uncertainty").tolist()
+[2, 1, 3]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+ORDERS = ("score", "uncertainty", "random")
+
+
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy in bits of a Bernoulli(p): 1 at 0.5, 0 at 0 and 1; NaN stays NaN."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def uncertainty(catalog: pd.DataFrame) -> np.ndarray:
+    """Per row: ``score_std`` when any scored object has a positive spread, else binary entropy."""
+    std = catalog["score_std"].to_numpy(dtype=np.float64)
+    if np.nanmax(std, initial=0.0) > 0:
+        return np.nan_to_num(std, nan=-1.0)
+    entropy = binary_entropy(catalog["score"].to_numpy(dtype=np.float64))
+    return np.nan_to_num(np.round(entropy, 9), nan=-1.0)  # p and 1 - p tie exactly (then by rank)
+
+
+def candidate_order(
+    catalog: pd.DataFrame,
+    order: str = "score",
+    *,
+    seed: int = 0,
+    exclude: Iterable[int] = (),
+) -> np.ndarray:
+    """Object ids of the scored objects in inspection order, without those in ``exclude``.
+
+    Raises
+    ------
+    ValueError
+        For an order not in :data:`ORDERS`.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    scored = catalog[np.isfinite(catalog["score"].to_numpy(dtype=np.float64))]
+    scored = scored[~scored["object_id"].isin(list(exclude))]
+    ranks = scored["rank"].to_numpy()
+    if order == "score":
+        index = np.argsort(ranks, kind="stable")
+    elif order == "uncertainty":
+        index = np.lexsort((ranks, -uncertainty(scored)))
+    else:
+        keys = np.random.default_rng(seed).permutation(len(scored))
+        index = np.argsort(keys[np.argsort(np.argsort(scored["object_id"].to_numpy()))], kind="stable")
+    return scored["object_id"].to_numpy(dtype=np.int64)[index]

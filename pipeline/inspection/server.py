@@ -1,0 +1,271 @@
+"""The grading page's local web server: Python's ``http.server``, on the loopback interface only.
+
+One static page (``static/inspect.html``, plain HTML and JavaScript, no build step and nothing
+fetched from the internet) talks to four JSON endpoints:
+
+==========================  ====================================================================
+``GET /api/session``        inspector, order, run, panels, number of candidates, first ungraded
+``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
+                            score, spread, rank, flags, known-lens match and this inspector's grade
+``POST /api/grade``         ``{"object_id": id, "grade": "A"}``: saved (fsync) before the reply
+``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
+==========================  ====================================================================
+
+The server binds 127.0.0.1 (or ::1) only and refuses requests whose ``Host`` header names
+another host (a web page elsewhere cannot reach it by DNS rebinding); a grade must be posted as
+``application/json``, which a cross-site form cannot send without the browser asking first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import LenshuntError
+from pipeline.evaluation.grades import (
+    GradeError,
+    GradeLog,
+    check_grade,
+    grades_dir,
+    latest_grades,
+    read_grades,
+)
+from pipeline.flags import describe
+from pipeline.inspection.images import ObjectImages, UnknownObjectError
+from pipeline.inspection.queue import candidate_order
+
+STATIC = Path(__file__).parent / "static"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+MAX_BATCH = 200
+
+
+class InspectError(LenshuntError, ValueError):
+    """The inspection cannot start: not a scored run, no store, a non-loopback host."""
+
+
+@dataclass
+class InspectSession:
+    """What one inspection serves: the queue, the catalog rows, the images and the grade log."""
+
+    run_dir: Path
+    catalog: pd.DataFrame
+    queue: np.ndarray
+    images: ObjectImages
+    log: GradeLog
+    order: str
+    model_id: str
+    my_grades: dict[int, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(
+        cls,
+        run_dir: str | Path,
+        inspector: str,
+        *,
+        store: str | Path | None = None,
+        order: str = "score",
+        seed: int = 0,
+        regrade: bool = False,
+    ) -> InspectSession:
+        """The session of ``inspector`` on the run in ``run_dir`` (store: the one it scored)."""
+        from pipeline.catalog import read_catalog, read_provenance
+        from pipeline.paths import catalog_parquet
+
+        run_dir = Path(run_dir)
+        if not catalog_parquet(run_dir).is_file():
+            raise InspectError(
+                f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
+                "`lenshunt run`"
+            )
+        catalog = read_catalog(catalog_parquet(run_dir))
+        provenance = read_provenance(catalog_parquet(run_dir))
+        store = Path(store or provenance.store)
+        if not store.exists():
+            raise InspectError(
+                f"the store {store} that {run_dir} scored is not there; give its new place with --store"
+            )
+        log = GradeLog(grades_dir(run_dir), inspector)
+        mine = latest_grades(read_grades(log.path)) if log.path.stat().st_size else None
+        my_grades = {} if mine is None else dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
+        queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
+        return cls(
+            run_dir=run_dir,
+            catalog=catalog.set_index("object_id", drop=False),
+            queue=queue,
+            images=ObjectImages(store),
+            log=log,
+            order=order,
+            model_id=provenance.model_id,
+            my_grades=my_grades,
+        )
+
+    def info(self) -> dict:
+        first = next(
+            (i for i, oid in enumerate(self.queue.tolist()) if oid not in self.my_grades), len(self.queue)
+        )
+        return {
+            "inspector": self.log.inspector,
+            "order": self.order,
+            "run": str(self.run_dir),
+            "model_id": self.model_id,
+            "panels": self.images.panels,
+            "n_candidates": len(self.queue),
+            "n_graded": len(self.my_grades),
+            "first_ungraded": first,
+            "grades": ["A", "B", "C", "X", "skip"],
+        }
+
+    def candidates(self, start: int, n: int) -> list[dict]:
+        ids = self.queue[max(start, 0) : max(start, 0) + min(max(n, 0), MAX_BATCH)]
+        return [self._candidate(int(object_id), max(start, 0) + i) for i, object_id in enumerate(ids)]
+
+    def _candidate(self, object_id: int, position: int) -> dict:
+        row = self.catalog.loc[object_id]
+
+        def number(value) -> float | None:
+            value = float(value)
+            return value if math.isfinite(value) else None
+
+        return {
+            "position": position,
+            "object_id": object_id,
+            "score": number(row["score"]),
+            "score_std": number(row["score_std"]),
+            "rank": int(row["rank"]),
+            "flags": describe(int(row["flags"])),
+            "ra": number(row["ra"]),
+            "dec": number(row["dec"]),
+            "known_lens": str(row["known_lens"]),
+            "known_lens_grade": str(row["known_lens_grade"]),
+            "known_lens_sep": number(row["known_lens_sep"]),
+            "grade": self.my_grades.get(object_id),
+        }
+
+    def grade(self, object_id: int, grade: str) -> dict:
+        """Save one grade (durably) and remember it for the page."""
+        if object_id not in self.catalog.index:
+            raise UnknownObjectError(f"object {object_id} is not in the run's catalog")
+        grade = check_grade(grade)
+        with self.lock:
+            row = self.log.append(
+                object_id, grade, score=float(self.catalog.loc[object_id, "score"]), model_id=self.model_id
+            )
+            self.my_grades[object_id] = grade
+        return row
+
+
+def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "lenshunt-inspect"
+
+        def log_message(self, format: str, *args) -> None:
+            pass  # quiet: the terminal shows the URL and the grades count
+
+        def _host_ok(self) -> bool:
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+            if host in LOOPBACK:
+                return True
+            self._send(HTTPStatus.FORBIDDEN, {"error": f"host {host!r} refused: this server is local only"})
+            return False
+
+        def _send(self, status: HTTPStatus, body: object, content_type: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store" if content_type != "image/png" else "max-age=3600")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if not self._host_ok():
+                return
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            parts = [part for part in url.path.split("/") if part]
+            try:
+                if not parts or parts == ["index.html"]:
+                    self._send(
+                        HTTPStatus.OK, (STATIC / "inspect.html").read_bytes(), "text/html; charset=utf-8"
+                    )
+                elif parts == ["api", "session"]:
+                    self._send(HTTPStatus.OK, session.info())
+                elif parts == ["api", "candidates"]:
+                    start = int(query.get("start", ["0"])[0])
+                    n = int(query.get("n", ["20"])[0])
+                    self._send(HTTPStatus.OK, session.candidates(start, n))
+                elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
+                    self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
+                else:
+                    self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
+            except (UnknownObjectError, ValueError) as error:
+                self._send(HTTPStatus.NOT_FOUND, {"error": str(error)})
+
+        def do_POST(self) -> None:
+            if not self._host_ok():
+                return
+            if urlsplit(self.path).path != "/api/grade":
+                self._send(HTTPStatus.NOT_FOUND, {"error": "post grades to /api/grade"})
+                return
+            if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+                self._send(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send the grade as application/json"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(min(length, 4096)) or b"{}")
+                row = session.grade(int(body["object_id"]), str(body["grade"]))
+            except (KeyError, TypeError, ValueError, GradeError, UnknownObjectError) as error:
+                self._send(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                return
+            self._send(HTTPStatus.OK, {"saved": row, "n_graded": len(session.my_grades)})
+
+    return Handler
+
+
+def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """An HTTP server of ``session`` on a loopback ``host`` (port 0: any free port); not started.
+
+    Raises
+    ------
+    InspectError
+        For a host that is not a loopback address, or a port already in use.
+    """
+    if host not in LOOPBACK:
+        raise InspectError(
+            f"host {host!r} refused: the grading page is served on 127.0.0.1 or ::1 only (reach it "
+            "from another machine through an SSH tunnel: ssh -L PORT:127.0.0.1:PORT host)"
+        )
+    if host == "localhost":
+        host = "127.0.0.1"
+    server_class = ThreadingHTTPServer
+    if ":" in host:
+        import socket
+
+        class V6Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+
+        server_class = V6Server
+    server_class.daemon_threads = True
+    try:
+        return server_class((host, port), _handler(session))
+    except OSError as error:
+        raise InspectError(
+            f"cannot serve on {host}:{port}: {error.strerror or error}; another inspect may be running "
+            "there: give another --port, or --port 0 for any free one"
+        ) from error
+
+
+def server_url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

@@ -1,0 +1,119 @@
+"""Training labels from visual grades (``lenshunt train --grades``): the active-learning round.
+
+The grades of one or more grade tables (run directories, ``grades/`` folders, ``.jsonl`` logs or
+exported ``grades.parquet`` / ``grades.fits``; :mod:`pipeline.evaluation.grades`) are combined per
+object into a consensus (latest grade per inspector; :mod:`pipeline.evaluation.consensus`) and
+turned into labels: mean grade >= 1.5 (A or B on average) is a lens, < 0.5 (X) a non-lens, and
+the C band in between is left out (``grade_c_as="exclude"``, the default), or counted as lenses
+(``"lens"``) or non-lenses (``"nonlens"``). These labels replace the store's own labels of the
+graded objects; with ``grades_only`` the store's labels of ungraded objects are dropped too, so
+the model learns from the inspectors alone (a survey store has no labels anyway). Typically
+with ``--init BUNDLE`` (fine-tune the model that scored the graded run). What the grades gave is
+written beside the bundle (``training/grades.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.evaluation.consensus import consensus, grade_labels
+from pipeline.evaluation.grades import latest_grades, read_grades
+from pipeline.training.config import TrainConfig, TrainingError
+from schemas.catalog import LABEL_UNKNOWN
+
+GRADES_FILE = "grades.json"
+
+
+def labels_from_grades(
+    object_ids: np.ndarray,
+    store_labels: np.ndarray,
+    sources: list[str],
+    *,
+    c_as: str = "exclude",
+    grades_only: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """The store's labels with the graded objects' labels from their grades.
+
+    Parameters
+    ----------
+    object_ids, store_labels : numpy.ndarray
+        The store's ``object_id`` and ``label`` columns, shape (n,).
+    sources : list of str
+        Grade tables (see module docstring).
+    c_as : str
+        ``exclude``, ``lens`` or ``nonlens``: what a C-ish consensus becomes.
+    grades_only : bool
+        Ungraded objects get label -1 (unknown) instead of the store's.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        int8 labels, shape (n,).
+    summary : dict
+        Counts: graded objects, lenses, non-lenses, left out, not in the store, store labels
+        changed by the grades.
+
+    Raises
+    ------
+    TrainingError
+        When no graded object is in the store.
+    """
+    table = consensus(latest_grades(read_grades(*sources)))
+    graded = grade_labels(table, c_as)
+    object_ids = np.asarray(object_ids, dtype=np.int64)
+    store_labels = np.asarray(store_labels).astype(np.int8)
+    position = {int(object_id): row for row, object_id in enumerate(object_ids)}
+    rows = np.array([position.get(int(oid), -1) for oid in graded.index], dtype=np.int64)
+    found = rows >= 0
+    if graded.size and not found.any():
+        raise TrainingError(
+            f"none of the {graded.size} graded objects of {sources} is in the training store: grade a run "
+            "of this store (lenshunt inspect RUN_DIR) or train on the store that run scored"
+        )
+    labels = np.full_like(store_labels, LABEL_UNKNOWN) if grades_only else store_labels.copy()
+    values = graded.to_numpy()[found]
+    labels[rows[found]] = values
+    summary = {
+        "sources": [str(source) for source in sources],
+        "grade_c_as": c_as,
+        "grades_only": grades_only,
+        "n_graded": int(found.sum()),
+        "n_lens": int((values == 1).sum()),
+        "n_nonlens": int((values == 0).sum()),
+        "n_left_out": int((values == LABEL_UNKNOWN).sum()),
+        "n_not_in_store": int((~found).sum()),
+        "n_store_labels_changed": int(np.count_nonzero(store_labels[rows[found]] != values)),
+    }
+    return labels, summary
+
+
+def training_labels(dataset, config: TrainConfig) -> np.ndarray:
+    """The labels a training run uses: the store's, or with ``config.grades`` those of the grades."""
+    labels = dataset["label"].values
+    if not config.grades:
+        return labels
+    return labels_from_grades(
+        dataset["object_id"].values,
+        labels,
+        list(config.grades),
+        c_as=config.grade_c_as,
+        grades_only=config.grades_only,
+    )[0]
+
+
+def write_grade_summary(work: Path, dataset, config: TrainConfig) -> dict | None:
+    """Write ``training/grades.json`` (what the grades gave) when ``config.grades``; returns it."""
+    if not config.grades:
+        return None
+    _, summary = labels_from_grades(
+        dataset["object_id"].values,
+        dataset["label"].values,
+        list(config.grades),
+        c_as=config.grade_c_as,
+        grades_only=config.grades_only,
+    )
+    (Path(work) / GRADES_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

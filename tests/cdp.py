@@ -1,0 +1,122 @@
+"""Drive a real headless chromium through the Chrome DevTools Protocol (keys, page state, reloads).
+
+Uses the ``websockets`` package (a Prefect dependency) and Debian's ``chromium``; no browser is
+downloaded. :class:`Browser` starts chromium on a free debugging port, attaches to its page and
+sends CDP commands; events are read and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from test_report import chromium_binary
+
+# Key name -> (key, code, windowsVirtualKeyCode) for Input.dispatchKeyEvent.
+_KEYS = {
+    "ArrowLeft": ("ArrowLeft", "ArrowLeft", 37),
+    "ArrowRight": ("ArrowRight", "ArrowRight", 39),
+    "Backspace": ("Backspace", "Backspace", 8),
+}
+
+
+class Browser:
+    """A headless chromium with one page, driven over CDP; use as a context manager."""
+
+    def __init__(self, profile: Path) -> None:
+        self.profile = profile
+        self.process: subprocess.Popen | None = None
+        self.socket = None
+        self._next_id = 0
+
+    def __enter__(self) -> Browser:
+        from websockets.sync.client import connect
+
+        self.process = subprocess.Popen(
+            [
+                chromium_binary(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("chromium did not open its debugging port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
+            pages = [target for target in json.load(reply) if target["type"] == "page"]
+        self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=20)
+        self.send("Page.enable")
+        self.send("Runtime.enable")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.socket is not None:
+            self.socket.close()
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def send(self, method: str, **params) -> dict:
+        """Send one command and return its result (raises on a CDP error)."""
+        self._next_id += 1
+        self.socket.send(json.dumps({"id": self._next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page (awaits promises)."""
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def navigate(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+
+    def wait_for(self, expression: str, timeout: float = 30.0):
+        """Poll ``expression`` until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:
+                value = None  # the page is loading
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def press(self, key: str) -> None:
+        """Press and release one key (a letter or a name in ``_KEYS``) as a user would."""
+        name, code, virtual = _KEYS[key] if key in _KEYS else (key, f"Key{key.upper()}", ord(key.upper()))
+        text = {"text": key} if len(key) == 1 else {}
+        self.send(
+            "Input.dispatchKeyEvent",
+            type="keyDown",
+            key=name,
+            code=code,
+            windowsVirtualKeyCode=virtual,
+            **text,
+        )
+        self.send("Input.dispatchKeyEvent", type="keyUp", key=name, code=code, windowsVirtualKeyCode=virtual)

@@ -1,0 +1,415 @@
+"""Grading candidates: grade logs, consensus, the catalog's grade columns, the queue and the page.
+
+The run is a real store (the ring-lens store of ``test_training``) with a real catalog; the page
+is served by the real ``lenshunt inspect`` process and driven in headless chromium over CDP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+
+from pipeline.catalog import make_catalog_table, read_catalog, write_catalog
+from pipeline.evaluation.consensus import consensus, consensus_columns, grade_labels
+from pipeline.evaluation.grades import GradeError, GradeLog, export_grades, latest_grades, read_grades
+from pipeline.inspection import apply_grades, candidate_order, round_change
+from pipeline.inspection.queue import binary_entropy
+from pipeline.store import open_store
+from schemas.catalog import Provenance
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
+    return Provenance(
+        model_id="test-model",
+        model_sha256="0" * 64,
+        store=str(store_path),
+        layout=LAYOUT.name,
+        code_version="0",
+        date=datetime(2026, 1, 2, tzinfo=UTC),
+        threshold=0.5,
+        tta=False,
+        n_objects=len(table),
+        n_scored=int(np.isfinite(table["score"]).sum()),
+    )
+
+
+def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
+    """A run directory: the store's objects with scores that favour its lenses, one unscored."""
+    dataset = open_store(store_path)
+    ids = dataset["object_id"].values
+    labels = dataset["label"].values
+    rng = np.random.default_rng(seed)
+    scores = np.clip(0.3 + 0.4 * (labels == 1) + rng.normal(0, 0.15, ids.size), 0, 1).astype(np.float32)
+    scores[-1] = np.nan
+    table = make_catalog_table(
+        object_ids=ids,
+        ra=np.linspace(10, 11, ids.size),
+        dec=np.linspace(-5, -4, ids.size),
+        scores=scores,
+        score_std=np.zeros(ids.size),
+        flags=dataset["flags"].values,
+        model_id="test-model",
+        labels=labels,
+    )
+    write_catalog(table, out, provenance_for(table, store_path), expected_n=len(table), hats=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(store, tmp_path_factory) -> Path:  # noqa: F811
+    return write_run(store, tmp_path_factory.mktemp("inspect") / "run")
+
+
+# -- grade logs and consensus -----------------------------------------------------------------
+
+
+def test_consensus_of_several_inspectors_by_hand():
+    grades = pd.DataFrame(
+        {
+            "object_id": [1, 1, 1, 2, 2, 3, 3, 4],
+            "inspector": ["a", "b", "c", "a", "b", "a", "b", "a"],
+            "grade": ["A", "B", "A", "X", "C", "B", "C", "skip"],
+        }
+    )
+    table = consensus(grades).set_index("object_id")
+    assert list(table.index) == [1, 2, 3]  # object 4 was only skipped
+    # object 1: 3, 2, 3 -> mean 8/3, std sqrt(2/9), mode A given by 2 of 3
+    assert table.loc[1, "grade_n"] == 3
+    assert table.loc[1, "grade_mean"] == pytest.approx(8 / 3)
+    assert table.loc[1, "grade_std"] == pytest.approx(np.sqrt(2 / 9))
+    assert table.loc[1, "grade_mode"] == "A"
+    assert table.loc[1, "grade_agreement"] == pytest.approx(2 / 3)
+    # object 2: X and C tie; mean 0.5 is equally near both -> the higher grade, C
+    assert table.loc[2, "grade_mean"] == pytest.approx(0.5)
+    assert table.loc[2, "grade_mode"] == "C"
+    assert table.loc[2, "grade_agreement"] == pytest.approx(0.5)
+    # object 3: B and C, mean 1.5 -> B
+    assert table.loc[3, "grade_mode"] == "B"
+    labels = grade_labels(consensus(grades))
+    assert labels.to_dict() == {1: 1, 2: -1, 3: 1}
+    assert grade_labels(consensus(grades), c_as="lens").to_dict() == {1: 1, 2: 1, 3: 1}
+    assert grade_labels(consensus(grades), c_as="nonlens").to_dict() == {1: 1, 2: 0, 3: 1}
+    columns = consensus_columns(np.array([4, 1]), consensus(grades))
+    assert columns["grade_n"].tolist() == [0, 3]
+    assert np.isnan(columns["grade_mean"][0]) and columns["grade_mode"].tolist() == ["", "A"]
+
+
+def test_grade_log_survives_a_torn_line_and_latest_grade_wins(tmp_path):
+    log = GradeLog(tmp_path, "ann")
+    log.append(5, "B", score=0.8, model_id="m", time="2026-01-01T00:00:01.000000Z")
+    log.append(6, "x", score=float("nan"), model_id="m", time="2026-01-01T00:00:02.000000Z")
+    log.close()
+    with open(tmp_path / "ann.jsonl", "ab") as handle:  # a kill in mid-write
+        handle.write(b'{"object_id": 7, "grade": "A", "insp')
+    log = GradeLog(tmp_path, "ann")  # a restarted server appends on a fresh line
+    log.append(5, "A", score=0.8, model_id="m", time="2026-01-01T00:00:03.000000Z")
+    log.close()
+    rows = read_grades(tmp_path)
+    assert rows.attrs["n_bad_lines"] == 1
+    assert rows["grade"].tolist() == ["B", "X", "A"]
+    assert np.isnan(rows["score"].iloc[1])
+    latest = latest_grades(rows)
+    assert latest[["object_id", "grade"]].values.tolist() == [[5, "A"], [6, "X"]]
+    with pytest.raises(GradeError, match="not one of"):
+        GradeLog(tmp_path, "ann").append(5, "D")
+    with pytest.raises(GradeError, match="inspector name"):
+        GradeLog(tmp_path, "../evil")
+
+
+def test_exported_grades_are_read_by_astropy_and_pandas(tmp_path):
+    log = GradeLog(tmp_path / "grades", "ann")
+    log.append(5, "B", score=0.8, model_id="m")
+    log.append(5, "C", score=0.8, model_id="m")
+    GradeLog(tmp_path / "grades", "bob").append(5, "A", score=0.8, model_id="m")
+    parquet, fits_path = export_grades(tmp_path)
+    from astropy.table import Table
+
+    table = Table.read(fits_path)
+    assert sorted(zip(table["inspector"], table["grade"])) == [("ann", "C"), ("bob", "A")]
+    assert read_grades(parquet)["grade"].tolist() == ["C", "A"]
+    assert consensus(read_grades(fits_path))["grade_mean"].tolist() == [2.0]
+
+
+# -- the queue ----------------------------------------------------------------------------------
+
+
+def test_candidate_orders():
+    catalog = pd.DataFrame(
+        {
+            "object_id": [10, 11, 12, 13, 14],
+            "score": [0.95, 0.55, 0.1, np.nan, 0.45],
+            "score_std": [0.0, 0.0, 0.0, np.nan, 0.0],
+            "rank": [1, 2, 4, 5, 3],
+        }
+    )
+    assert candidate_order(catalog, "score").tolist() == [10, 11, 14, 12]
+    # equal entropy for 0.55 and 0.45: ties by rank
+    assert candidate_order(catalog, "uncertainty").tolist() == [11, 14, 12, 10]
+    assert binary_entropy(np.array([0.5]))[0] == pytest.approx(1.0)
+    with_spread = catalog.assign(score_std=[0.3, 0.01, 0.2, np.nan, 0.0])
+    assert candidate_order(with_spread, "uncertainty").tolist() == [10, 12, 11, 14]
+    shuffled = candidate_order(catalog, "random", seed=3)
+    assert sorted(shuffled.tolist()) == [10, 11, 12, 14]
+    assert candidate_order(catalog.iloc[::-1], "random", seed=3).tolist() == shuffled.tolist()
+    assert candidate_order(catalog, "score", exclude={10, 14}).tolist() == [11, 12]
+    with pytest.raises(ValueError, match="order must be one of"):
+        candidate_order(catalog, "best")
+
+
+# -- the catalog's grade columns --------------------------------------------------------------
+
+
+def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path):  # noqa: F811
+    import lsdb
+
+    out = write_run(store, tmp_path / "run")
+    ids = read_catalog(out)["object_id"].to_numpy()
+    GradeLog(out / "grades", "ann").append(ids[0], "A")
+    GradeLog(out / "grades", "bob").append(ids[0], "B")
+    GradeLog(out / "grades", "bob").append(ids[1], "X")
+    summary = apply_grades(out)
+    assert summary["n_graded"] == 2 and summary["n_multiple"] == 1
+    for name in ("catalog.parquet", "catalog.fits", "catalog.vot"):
+        catalog = read_catalog(out / name).set_index("object_id")
+        assert catalog.loc[ids[0], "grade_mean"] == pytest.approx(2.5), name
+        assert catalog.loc[ids[0], "grade_agreement"] == pytest.approx(0.5), name
+        assert catalog.loc[ids[1], "grade_mode"] == "X", name
+        assert (catalog["grade_n"] > 0).sum() == 2, name
+        assert catalog.attrs["columns"]["grade_mean"]["ucd"] == "meta.code.qual;stat.mean"
+    hats = lsdb.read_hats(out / "catalog_hats").compute().set_index("object_id")
+    assert hats.loc[ids[0], "grade_n"] == 2
+    assert (out / "grades" / "grades.fits").is_file()
+    GradeLog(out / "grades", "bob").append(ids[1], "A")  # regraded: apply again replaces the columns
+    apply_grades(out, hats=False)
+    assert read_catalog(out).set_index("object_id").loc[ids[1], "grade_mode"] == "A"
+
+    from pipeline.evaluation import evaluate_run
+
+    report = evaluate_run(out, store, top_n=2).report_path.read_text()
+    section = report[report.index('<section id="grades">') :]
+    assert "2 objects graded (3 grades by ann, bob)" in " ".join(section.split())
+    assert f"<td>{ids[0]}</td>" in section
+
+
+def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):
+    from flows.cli import main
+
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("grades"))
+    assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
+    selected = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    assert selected == candidate_order(read_catalog(run), "uncertainty")[:5].tolist()
+    log = GradeLog(run / "grades", "ann")
+    log.append(selected[0], "A")
+    log.close()
+    assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
+    again = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    assert again[0] == selected[1]  # graded objects are not selected again
+    assert main(["inspect", str(run), "--export"]) == 0
+    assert read_grades(run / "grades" / "grades.parquet")["object_id"].tolist() == [selected[0]]
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert read_catalog(run)["grade_n"].sum() == 1
+    assert main(["inspect", str(run), "--compare", str(run)]) == 0
+    change = json.loads((run / "grade-round.json").read_text())
+    assert change["n_graded"] == 1 and change["n_lens"] == 1
+    assert main(["inspect", str(run), "--inspector", "no/slash"]) == 1
+    assert "inspector name 'no/slash' is not usable" in capsys.readouterr().err
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(run: Path, port: int, *extra: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "inspect", str(run), "--port", str(port), *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "USER": "ann"},
+    )
+    line = process.stdout.readline()
+    match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+    if not match:
+        process.kill()
+        raise AssertionError(f"no URL from lenshunt inspect: {line}{process.stdout.read()}")
+    return process, match.group(1)
+
+
+def get(url: str, **headers) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
+    from pipeline.inspection import InspectError, InspectSession, make_server
+
+    session = InspectSession.open(run_dir, "probe")
+    with pytest.raises(InspectError, match=r"127\.0\.0\.1"):
+        make_server(session, "0.0.0.0")
+    session.log.close()
+    process, url = start_server(run_dir, 0, "--inspector", "probe")
+    try:
+        taken = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "inspect",
+                str(run_dir),
+                "--port",
+                url.rsplit(":", 1)[1][:-1],
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "USER": "probe2"},
+        )
+        assert taken.returncode == 1 and "give another --port" in taken.stderr, taken.stderr
+        status, body = get(url + "api/session", Host="evil.example:80")
+        assert status == 403 and b"local only" in body
+        status, body = get(url + "img/1/composite.png")
+        assert status == 404 and b"not in store" in body
+        first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
+        status, png = get(url + f"img/{first['object_id']}/composite.png")
+        assert status == 200 and png.startswith(b"\x89PNG")
+        status, png = get(url + f"img/{first['object_id']}/J.png")
+        assert status == 200 and png.startswith(b"\x89PNG")
+        form = urllib.request.Request(url + "api/grade", data=b"object_id=1&grade=A", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(form, timeout=30)
+        assert refused.value.code == 415
+        bad = urllib.request.Request(
+            url + "api/grade",
+            data=json.dumps({"object_id": first["object_id"], "grade": "Q"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as rejected:
+            urllib.request.urlopen(bad, timeout=30)
+        assert rejected.value.code == 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert "0 grades by probe" in output
+
+
+def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
+    from cdp import Browser
+
+    port = free_port()
+    process, url = start_server(run_dir, port)
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    log_path = run_dir / "grades" / "ann.jsonl"
+    shown = "document.body.dataset.objectId"
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            assert int(browser.evaluate(shown)) == order[0]
+            # the composite and the four band panels are drawn and load in the browser
+            browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+            assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
+            assert browser.evaluate("document.getElementById('composite').naturalWidth") == 48
+            for key, position in (("a", 1), ("b", 2), ("x", 3)):
+                browser.press(key)
+                browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")
+            browser.press("ArrowLeft")  # back to the third and regrade it C
+            browser.wait_for(f"{shown} === '{order[2]}'")
+            assert browser.evaluate("document.getElementById('grade').textContent") == "X"
+            browser.press("c")
+            browser.wait_for(f"{shown} === '{order[3]}' && !document.body.dataset.busy")
+            rows = read_grades(log_path)
+            assert rows[["object_id", "grade"]].values.tolist() == [
+                [order[0], "A"],
+                [order[1], "B"],
+                [order[2], "X"],
+                [order[2], "C"],
+            ]
+            assert set(rows["inspector"]) == {"ann"} and rows["time"].str.endswith("Z").all()
+
+            browser.send("Page.reload")  # a reload keeps the grades and resumes after them
+            browser.wait_for("document.body.dataset.ready === '1'")
+            assert int(browser.evaluate(shown)) == order[3]
+            for position, grade in ((2, "C"), (1, "B"), (0, "A")):
+                browser.press("Backspace")
+                browser.wait_for(f"{shown} === '{order[position]}'")
+                assert browser.evaluate("document.getElementById('grade').textContent") == grade
+
+            process.send_signal(signal.SIGKILL)  # nothing is lost
+            process.wait(timeout=30)
+            assert latest_grades(read_grades(log_path))["grade"].tolist() == [
+                g for _, g in sorted({order[0]: "A", order[1]: "B", order[2]: "C"}.items())
+            ]
+            process, url = start_server(run_dir, port)
+            browser.send("Page.reload")
+            browser.wait_for("document.body.dataset.ready === '1'")
+            assert int(browser.evaluate(shown)) == order[3]  # graded objects are left out now
+            browser.press("a")
+            browser.wait_for(f"{shown} === '{order[4]}' && !document.body.dataset.busy")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    latest = latest_grades(read_grades(run_dir / "grades" / "grades.parquet")).set_index("object_id")
+    assert latest["grade"].to_dict() == {order[0]: "A", order[1]: "B", order[2]: "C", order[3]: "A"}
+    assert (latest["model_id"] == "test-model").all()
+    scores = read_catalog(run_dir).set_index("object_id")["score"]
+    assert latest["score"].to_numpy() == pytest.approx(scores[latest.index].to_numpy())
+
+
+def test_round_change_counts_and_scores():
+    before = pd.DataFrame(
+        {
+            "object_id": [1, 2, 3, 4, 5, 6],
+            "score": [0.6, 0.5, 0.4, 0.3, 0.8, 0.1],
+            "label": [1, 0, 1, 0, 1, 0],
+        }
+    )
+    after = before.assign(score=[0.9, 0.2, 0.5, 0.2, 0.9, 0.3])
+    grades = pd.DataFrame(
+        {
+            "object_id": [1, 2],
+            "grade": ["A", "X"],
+            "inspector": ["a", "a"],
+            "time": ["t1", "t2"],
+            "score": [0.6, 0.5],
+            "model_id": ["m", "m"],
+        }
+    )
+    change = round_change(before, after, grades)
+    assert change["n_graded"] == 2 and change["n_lens"] == 1 and change["n_nonlens"] == 1
+    assert change["mean_score_lens_before"] == pytest.approx(0.6)
+    assert change["mean_score_lens_after"] == pytest.approx(0.9)
+    assert change["mean_score_nonlens_after"] == pytest.approx(0.2)
+    # held out: objects 3..6, labels 1 0 1 0; before 0.4 0.3 0.8 0.1 -> AUROC 1; after 0.5 0.2 0.9 0.3 -> 1
+    assert change["n_heldout"] == 4
+    assert change["auroc_heldout_before"] == pytest.approx(1.0)
