@@ -27,95 +27,38 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-import pipeline
 from pipeline.errors import BundleError
-from pipeline.models.outputs import OutputDeclarationError, OutputSpec, output_width, parse_outputs
+from pipeline.models.card import BUNDLE_FORMAT, ModelCard, validate_card
+from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
 from pipeline.preprocess.recipe import Recipe, apply_recipe
 
 if TYPE_CHECKING:
     import keras
 
-BUNDLE_FORMAT = 1
+__all__ = [
+    "BUNDLE_FORMAT",
+    "CARD_FILE",
+    "MODEL_FILE",
+    "RECIPE_FILE",
+    "ModelBundle",
+    "ModelCard",
+    "check_model_matches_recipe",
+    "file_sha256",
+    "load_bundle",
+    "save_bundle",
+    "validate_card",
+]
+
 MODEL_FILE = "model.keras"
 RECIPE_FILE = "recipe.json"
 CARD_FILE = "card.json"
 ENSEMBLE_FILE = "ensemble.json"
 HASH_CHUNK_BYTES = 1 << 20
-
-
-class ModelCard(BaseModel):
-    """What a model is, what it was trained on, how well it did; stored as ``card.json``.
-
-    ``keras_version``, ``saved_backend``, ``sha256`` and ``recipe_sha256`` are filled by
-    :func:`save_bundle`; leave them empty when creating a card.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    bundle_format: int = BUNDLE_FORMAT
-    model_id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique, file-name-safe model id."
-    )
-    architecture: str = Field(description="Registry name of the architecture (pipeline.models.MODEL_NAMES).")
-    build_options: dict[str, JsonValue] = Field(
-        default_factory=dict, description="Keyword options of the builder."
-    )
-    training_store: str = Field(description="Id or path of the store the model was trained on.")
-    seed: int | None = None
-    epochs: int = Field(ge=0)
-    code_version: str = Field(default_factory=lambda: pipeline.__version__)
-    metrics: dict[str, float] = Field(
-        default_factory=dict, description="Validation metrics, e.g. {'auc': 0.93}."
-    )
-    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    keras_version: str = ""
-    saved_backend: str = ""
-    sha256: str = Field(default="", description="sha256 of model.keras.")
-    recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
-    notes: str = ""
-    outputs: list[dict[str, JsonValue]] | None = Field(
-        default=None,
-        description="Declared outputs (pipeline.models.outputs); None = one 'score' probability.",
-    )
-    rank_by: str | None = Field(
-        default=None, description="Output the catalog's rank follows; None = 'score' if declared."
-    )
-
-    @property
-    def output_specs(self) -> tuple[OutputSpec, ...]:
-        """The declared outputs (:func:`~pipeline.models.outputs.parse_outputs`).
-
-        Raises
-        ------
-        OutputDeclarationError
-            If the declaration is invalid.
-        """
-        return parse_outputs({"outputs": self.outputs})
-
-    def checked(self) -> ModelCard:
-        """This card, its outputs and ``rank_by`` checked; raises :class:`OutputDeclarationError`."""
-        specs = self.output_specs
-        if self.rank_by is not None:
-            names = [spec.name for spec in specs]
-            if self.rank_by not in names:
-                raise OutputDeclarationError(
-                    f"card rank_by {self.rank_by!r} is not a declared output ({names}); "
-                    "name one of them, or omit rank_by"
-                )
-            spec = specs[names.index(self.rank_by)]
-            if spec.kind == "classes":
-                raise OutputDeclarationError(
-                    f"card rank_by {self.rank_by!r} is a 'classes' output; "
-                    "rank by a probability or regression"
-                )
-        return self
 
 
 def file_sha256(path: str | Path) -> str:
@@ -241,19 +184,6 @@ def _read_card(path: Path) -> ModelCard:
             "re-save it with pipeline.models.bundle.save_bundle"
         )
     return validate_card(data, f"bundle {path}: {CARD_FILE}")
-
-
-def validate_card(data: Any, source: str) -> ModelCard:
-    """A :class:`ModelCard` from JSON data, its declared outputs checked; :class:`BundleError` if invalid."""
-    try:
-        card = ModelCard.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
-        raise BundleError(f"{source} is not a valid model card: {problems}") from exc
-    try:
-        return card.checked()
-    except OutputDeclarationError as exc:
-        raise BundleError(f"{source} declares invalid outputs: {exc}") from exc
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
