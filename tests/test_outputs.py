@@ -134,6 +134,9 @@ def test_multi_output_bundle_scores_into_columns_with_units_and_ucds(setup, dask
     root, store, _, bundle_path, model = setup
     out = root / "run"
     result = score_store(store, bundle_path, out, dask_client, batch_size=8, known_lenses=None)
+    assert "outputs: score (probability), theta_e [arcsec] (regression_gaussian), morph (classes)" in (
+        result.summary()
+    )
     catalog = read_catalog(paths.catalog_parquet(out))
     output_columns = [
         "score",

@@ -58,6 +58,9 @@ class ScoreRunResult:
     n_without_position: int = 0
     n_known_lenses: int = 0
     known_lenses: str = ""
+    outputs: list[str] = field(default_factory=list)
+    """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
+    rank_by: str = "score"
 
     @property
     def objects_per_second(self) -> float:
@@ -75,6 +78,8 @@ class ScoreRunResult:
             f"  catalog: {self.catalog_fits}",
             f"           {self.catalog_parquet}",
         ]
+        if self.outputs:
+            lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.catalog_votable:
             lines.append(f"           {self.catalog_votable}")
         if self.catalog_hats:
@@ -394,6 +399,12 @@ def score_store(
         n_without_position=written.n_without_position,
         n_known_lenses=int((table["known_lens"] != "").sum()),
         known_lenses=known.source if known is not None else "",
+        outputs=[
+            f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})" for spec in layout.outputs
+        ]
+        if layout.outputs_json()
+        else [],
+        rank_by=layout.rank_by,
     )
 
 
