@@ -420,3 +420,47 @@ def test_catalog_layout_without_score_ranks_by_object_id_and_checks_values():
     )
     with pytest.raises(CatalogError, match=r"score outside \[0, 1\]"):
         validate_catalog(bad)
+
+
+def test_extra_columns_travel_with_their_specs_into_every_format(tmp_path):
+    from astropy.io import fits
+
+    from pipeline.catalog import write_catalog
+    from schemas.catalog import ColumnSpec, Provenance
+
+    n = 3
+    grade = ColumnSpec(
+        name="consensus_grade", dtype="float32", ucd="meta.code.qual", description="Mean grade"
+    )
+    table = make_catalog_table(
+        object_ids=np.arange(n),
+        ra=np.full(n, 10.0),
+        dec=np.zeros(n),
+        flags=np.zeros(n, np.int32),
+        model_id="m",
+        scores=np.array([0.1, 0.9, 0.5]),
+        score_std=np.zeros(n),
+        layout=CatalogLayout(extra=(grade,)),
+        extra={"consensus_grade": np.array([1.0, 2.5, np.nan], np.float32)},
+    )
+    assert list(table.columns)[-1] == "consensus_grade"
+    provenance = Provenance(
+        model_id="m",
+        model_sha256="0" * 64,
+        store="s",
+        layout="l",
+        code_version="0",
+        date="2026-01-01T00:00:00",
+        threshold=0.5,
+        tta=False,
+        n_objects=n,
+        n_scored=n,
+    )
+    written = write_catalog(table, tmp_path, provenance, expected_n=n, hats=False)
+    header = fits.getheader(written.fits, "CATALOG")
+    index = {header[f"TTYPE{i}"]: i for i in range(1, header["TFIELDS"] + 1)}
+    assert header[f"TUCD{index['consensus_grade']}"] == "meta.code.qual"
+    back = read_catalog(written.parquet)
+    np.testing.assert_array_equal(back["consensus_grade"], [1.0, 2.5, np.nan])
+    with pytest.raises(CatalogError, match="missing \\['consensus_grade'\\]"):
+        validate_catalog(table.drop(columns="consensus_grade"))
