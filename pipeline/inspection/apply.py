@@ -27,6 +27,7 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True) -> dict:
     The grades are also exported to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.catalog import read_catalog, read_provenance, write_catalog
+    from pipeline.catalog.columns import LAYOUT_ATTR
     from pipeline.paths import catalog_parquet
 
     run_dir = Path(run_dir)
@@ -37,7 +38,8 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True) -> dict:
     catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
     for name, values in consensus_columns(catalog["object_id"].to_numpy(), table).items():
         catalog[name] = values
-    catalog.attrs = {}
+    # Keep only the column layout (the declared outputs): the other attrs describe the file read.
+    catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
     write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
     export_grades(run_dir)
     summary = consensus_summary(table)

@@ -27,58 +27,38 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-import pipeline
 from pipeline.errors import BundleError
+from pipeline.models.card import BUNDLE_FORMAT, ModelCard, validate_card
+from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
 from pipeline.preprocess.recipe import Recipe, apply_recipe
 
 if TYPE_CHECKING:
     import keras
 
-BUNDLE_FORMAT = 1
+__all__ = [
+    "BUNDLE_FORMAT",
+    "CARD_FILE",
+    "MODEL_FILE",
+    "RECIPE_FILE",
+    "ModelBundle",
+    "ModelCard",
+    "check_model_matches_recipe",
+    "file_sha256",
+    "load_bundle",
+    "save_bundle",
+    "validate_card",
+]
+
 MODEL_FILE = "model.keras"
 RECIPE_FILE = "recipe.json"
 CARD_FILE = "card.json"
 ENSEMBLE_FILE = "ensemble.json"
 HASH_CHUNK_BYTES = 1 << 20
-
-
-class ModelCard(BaseModel):
-    """What a model is, what it was trained on, how well it did; stored as ``card.json``.
-
-    ``keras_version``, ``saved_backend``, ``sha256`` and ``recipe_sha256`` are filled by
-    :func:`save_bundle`; leave them empty when creating a card.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    bundle_format: int = BUNDLE_FORMAT
-    model_id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique, file-name-safe model id."
-    )
-    architecture: str = Field(description="Registry name of the architecture (pipeline.models.MODEL_NAMES).")
-    build_options: dict[str, JsonValue] = Field(
-        default_factory=dict, description="Keyword options of the builder."
-    )
-    training_store: str = Field(description="Id or path of the store the model was trained on.")
-    seed: int | None = None
-    epochs: int = Field(ge=0)
-    code_version: str = Field(default_factory=lambda: pipeline.__version__)
-    metrics: dict[str, float] = Field(
-        default_factory=dict, description="Validation metrics, e.g. {'auc': 0.93}."
-    )
-    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    keras_version: str = ""
-    saved_backend: str = ""
-    sha256: str = Field(default="", description="sha256 of model.keras.")
-    recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
-    notes: str = ""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -90,8 +70,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_matches_recipe(model: keras.Model, recipe: Recipe, source: str) -> None:
-    """Raise :class:`BundleError` unless ``model`` takes exactly the recipe's inputs and gives one score."""
+def check_model_matches_recipe(
+    model: keras.Model, recipe: Recipe, source: str, outputs: tuple[OutputSpec, ...] | None = None
+) -> None:
+    """Raise :class:`BundleError` unless ``model`` takes the recipe's inputs and gives the declared outputs.
+
+    A model with one output tensor must declare one output; a model with several gives a dict
+    keyed by output name (see :mod:`pipeline.models.outputs`). ``outputs`` defaults to the one
+    ``score`` probability of a card without a declaration.
+    """
     expected = {name: (None, *shape) for name, shape in recipe.input_shapes().items()}
     actual = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
     if actual != expected:
@@ -99,9 +86,30 @@ def check_model_matches_recipe(model: keras.Model, recipe: Recipe, source: str) 
             f"{source}: the model's inputs {actual} differ from the recipe's {expected}; "
             "build the model from this recipe (pipeline.models.build_model(name, recipe))"
         )
-    outputs = [tuple(tensor.shape) for tensor in model.outputs]
-    if outputs != [(None, 1)]:
-        raise BundleError(f"{source}: the model must have one output of shape (None, 1), it has {outputs}")
+    specs = outputs if outputs is not None else parse_outputs({})
+    expected_shapes = {spec.name: (None, output_width(spec)) for spec in specs}
+    actual_shapes = model_output_shapes(model)
+    if len(specs) == 1 and len(actual_shapes) == 1:
+        actual_shapes = {specs[0].name: next(iter(actual_shapes.values()))}
+    if actual_shapes != expected_shapes:
+        raise BundleError(
+            f"{source}: the model's outputs {actual_shapes} differ from the card's declared outputs "
+            f"{expected_shapes}; a multi-output model returns a dict keyed by output name, with shape "
+            "(n, 1) per probability or regression, (n, 2) = [mean, log_sigma] per regression_gaussian "
+            "and (n, K) per classes output"
+        )
+
+
+def model_output_shapes(model: keras.Model) -> dict[str, tuple[Any, ...]]:
+    """Output name -> shape of a Keras model; a single unnamed output is keyed by its tensor name.
+
+    A functional model built with a dict of outputs keeps the dict's keys in ``output_names``.
+    """
+    names = list(getattr(model, "output_names", None) or [])
+    tensors = list(model.outputs)
+    if len(names) != len(tensors):
+        names = [tensor.name.split(":")[0].split("/")[0] for tensor in tensors]
+    return {name: tuple(tensor.shape) for name, tensor in zip(names, tensors, strict=True)}
 
 
 def save_bundle(
@@ -116,13 +124,16 @@ def save_bundle(
     Raises
     ------
     BundleError
-        If the model does not fit the recipe, has a Lambda layer, or ``path`` holds a bundle and
-        ``overwrite`` is False.
+        If the model does not fit the recipe or the card's declared outputs, has a Lambda layer,
+        or ``path`` holds a bundle and ``overwrite`` is False.
+    OutputDeclarationError
+        If the card's ``outputs`` or ``rank_by`` is invalid.
     """
     import keras
 
     path = Path(path)
-    check_model_matches_recipe(model, recipe, source=f"bundle {path}")
+    card.checked()
+    check_model_matches_recipe(model, recipe, source=f"bundle {path}", outputs=card.output_specs)
     lambdas = [layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Lambda)]
     if lambdas:
         raise BundleError(
@@ -172,11 +183,7 @@ def _read_card(path: Path) -> ModelCard:
             "it is not a lenshunt bundle, or one from another version: "
             "re-save it with pipeline.models.bundle.save_bundle"
         )
-    try:
-        return ModelCard.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
-        raise BundleError(f"bundle {path}: {CARD_FILE} is not a valid model card: {problems}") from exc
+    return validate_card(data, f"bundle {path}: {CARD_FILE}")
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -290,7 +297,9 @@ class ModelBundle:
             raise BundleError(
                 f"bundle {self.path}: cannot load {MODEL_FILE}: {why} ({type(exc).__name__}: {message})"
             ) from exc
-        check_model_matches_recipe(model, self.recipe, source=f"bundle {self.path}")
+        check_model_matches_recipe(
+            model, self.recipe, source=f"bundle {self.path}", outputs=self.card.output_specs
+        )
         return model
 
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
@@ -300,10 +309,18 @@ class ModelBundle:
         """
         return apply_recipe(self.recipe, groups, flags)
 
-    def predict(
+    @property
+    def outputs(self) -> tuple[OutputSpec, ...]:
+        """The outputs the card declares (one ``score`` probability when it declares none)."""
+        return self.card.output_specs
+
+    def predict_outputs(
         self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
-    ) -> np.ndarray:
-        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+    ) -> dict[str, np.ndarray]:
+        """Every declared output of prepared inputs: name -> float32 array ``(n, width)``.
+
+        ``width`` is 1 for a probability or regression, 2 (mean, log_sigma) for a
+        regression_gaussian, K for K classes (:mod:`pipeline.models.outputs`).
 
         Parameters
         ----------
@@ -317,10 +334,12 @@ class ModelBundle:
         """
         arrays = self._check_inputs(inputs)
         n = len(next(iter(arrays.values())))
+        specs = self.outputs
+        results = {spec.name: np.empty((n, output_width(spec)), dtype=np.float32) for spec in specs}
         if n == 0:
-            return np.empty(0, dtype=np.float32)
+            return results
         model = self.model
-        scores = np.empty(n, dtype=np.float32)
+        single = specs[0].name if len(specs) == 1 else None
         # One predict_on_batch per batch: Keras's predict() builds a tf.data pipeline per call, whose
         # threads compete with the model for a worker's core (2.3x slower per batch of 128 on one
         # thread, measured: bench/RESULTS.md).
@@ -329,8 +348,46 @@ class ModelBundle:
             batch = {name: x[start:stop] for name, x in arrays.items()}
             if pad_batches and stop - start < batch_size:
                 batch = {name: _pad_rows(x, batch_size) for name, x in batch.items()}
-            scores[start:stop] = np.asarray(model.predict_on_batch(batch)).reshape(-1)[: stop - start]
-        return scores
+            predicted = model.predict_on_batch(batch)
+            if not isinstance(predicted, Mapping):
+                if single is None:
+                    raise BundleError(
+                        f"model {self.model_id} gives one tensor but its card declares "
+                        f"{[spec.name for spec in specs]}; a multi-output model returns a dict"
+                    )
+                predicted = {single: predicted}
+            elif single is not None and single not in predicted and len(predicted) == 1:
+                predicted = {single: next(iter(predicted.values()))}
+            for name, values in results.items():
+                values[start:stop] = np.asarray(predicted[name]).reshape(-1, values.shape[1])[: stop - start]
+        return results
+
+    def predict(
+        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
+    ) -> np.ndarray:
+        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+
+        The ``score`` output (or the one declared output of a single-output model); see
+        :meth:`predict_outputs` for every output and the parameters.
+
+        Raises
+        ------
+        BundleError
+            If the model has several outputs and none is named ``score``.
+        """
+        name = self._score_output()
+        return self.predict_outputs(inputs, batch_size, pad_batches)[name][:, 0]
+
+    def _score_output(self) -> str:
+        specs = self.outputs
+        if len(specs) == 1 and specs[0].kind != "classes":
+            return specs[0].name
+        if "score" in {spec.name for spec in specs}:
+            return "score"
+        raise BundleError(
+            f"model {self.model_id} declares outputs {[spec.name for spec in specs]} and none is 'score'; "
+            "use predict_outputs / predict_groups_outputs for its outputs"
+        )
 
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
@@ -345,18 +402,31 @@ class ModelBundle:
         ``groups`` maps store groups to ``(n, band, y, x)`` images of usable objects. With ``tta``
         each of the 8 dihedral transforms of the inputs is scored (test-time augmentation); callers
         take the mean and spread over axis 0 (:func:`~pipeline.models.ensemble.mean_and_spread`).
+        The score is the ``score`` output (see :meth:`predict`).
+        """
+        name = self._score_output()
+        return self.predict_groups_outputs(groups, batch_size=batch_size, tta=tta)[name][..., 0]
+
+    def predict_groups_outputs(
+        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Every declared output of store images: name -> ``(P, n, width)``, P = 1, or 8 with ``tta``.
+
+        Combine them with :func:`pipeline.models.aggregate.aggregate_outputs`.
         """
         from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
 
         inputs = self.prepare(groups)
         if not tta:
-            return self.predict(inputs, batch_size=batch_size)[None, :]
-        return np.stack(
-            [
-                self.predict({name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size)
+            predicted = [self.predict_outputs(inputs, batch_size=batch_size)]
+        else:
+            predicted = [
+                self.predict_outputs(
+                    {name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size
+                )
                 for k in range(N_DIHEDRAL)
             ]
-        )
+        return {spec.name: np.stack([p[spec.name] for p in predicted]) for spec in self.outputs}
 
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         shapes = self.recipe.input_shapes()

@@ -1,0 +1,101 @@
+"""The model card (``card.json`` of a bundle): what a model is, what it predicts, how well it did.
+
+The card declares the model's outputs (:mod:`pipeline.models.outputs`; none declared = one
+``score`` probability) and the output the catalog's rank follows (``rank_by``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+import pipeline
+from pipeline.errors import BundleError
+from pipeline.models.outputs import OutputDeclarationError, OutputSpec, parse_outputs
+
+__all__ = ["BUNDLE_FORMAT", "ModelCard", "validate_card"]
+
+BUNDLE_FORMAT = 1
+
+
+class ModelCard(BaseModel):
+    """What a model is, what it was trained on, how well it did; stored as ``card.json``.
+
+    ``keras_version``, ``saved_backend``, ``sha256`` and ``recipe_sha256`` are filled by
+    :func:`save_bundle`; leave them empty when creating a card.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bundle_format: int = BUNDLE_FORMAT
+    model_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique, file-name-safe model id."
+    )
+    architecture: str = Field(description="Registry name of the architecture (pipeline.models.MODEL_NAMES).")
+    build_options: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Keyword options of the builder."
+    )
+    training_store: str = Field(description="Id or path of the store the model was trained on.")
+    seed: int | None = None
+    epochs: int = Field(ge=0)
+    code_version: str = Field(default_factory=lambda: pipeline.__version__)
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="Validation metrics, e.g. {'auc': 0.93}."
+    )
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    keras_version: str = ""
+    saved_backend: str = ""
+    sha256: str = Field(default="", description="sha256 of model.keras.")
+    recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
+    notes: str = ""
+    outputs: list[dict[str, JsonValue]] | None = Field(
+        default=None,
+        description="Declared outputs (pipeline.models.outputs); None = one 'score' probability.",
+    )
+    rank_by: str | None = Field(
+        default=None, description="Output the catalog's rank follows; None = 'score' if declared."
+    )
+
+    @property
+    def output_specs(self) -> tuple[OutputSpec, ...]:
+        """The declared outputs (:func:`~pipeline.models.outputs.parse_outputs`).
+
+        Raises
+        ------
+        OutputDeclarationError
+            If the declaration is invalid.
+        """
+        return parse_outputs({"outputs": self.outputs})
+
+    def checked(self) -> ModelCard:
+        """This card, its outputs and ``rank_by`` checked; raises :class:`OutputDeclarationError`."""
+        specs = self.output_specs
+        if self.rank_by is not None:
+            names = [spec.name for spec in specs]
+            if self.rank_by not in names:
+                raise OutputDeclarationError(
+                    f"card rank_by {self.rank_by!r} is not a declared output ({names}); "
+                    "name one of them, or omit rank_by"
+                )
+            spec = specs[names.index(self.rank_by)]
+            if spec.kind == "classes":
+                raise OutputDeclarationError(
+                    f"card rank_by {self.rank_by!r} is a 'classes' output; "
+                    "rank by a probability or regression"
+                )
+        return self
+
+
+def validate_card(data: Any, source: str) -> ModelCard:
+    """A :class:`ModelCard` from JSON data, its declared outputs checked; :class:`BundleError` if invalid."""
+    try:
+        card = ModelCard.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"{source} is not a valid model card: {problems}") from exc
+    try:
+        return card.checked()
+    except OutputDeclarationError as exc:
+        raise BundleError(f"{source} declares invalid outputs: {exc}") from exc
