@@ -464,3 +464,45 @@ def test_extra_columns_travel_with_their_specs_into_every_format(tmp_path):
     np.testing.assert_array_equal(back["consensus_grade"], [1.0, 2.5, np.nan])
     with pytest.raises(CatalogError, match="missing \\['consensus_grade'\\]"):
         validate_catalog(table.drop(columns="consensus_grade"))
+
+
+def test_grades_applied_to_a_catalog_with_declared_outputs_keep_the_output_columns(tmp_path):
+    """``lenshunt inspect --apply`` rewrites a theta_e catalog: the outputs keep their units and UCDs."""
+    from astropy.table import Table
+
+    from pipeline.catalog import write_catalog
+    from pipeline.evaluation.grades import GradeLog
+    from pipeline.inspection import apply_grades
+    from schemas.catalog import Provenance
+
+    n = 3
+    layout = CatalogLayout(outputs=(SCORE, THETA_E))
+    outputs = {
+        "score": np.array([0.9, 0.2, 0.6]),
+        "score_std": np.zeros(n),
+        "theta_e": np.array([1.2, 0.4, 0.8]),
+        "theta_e_err": np.array([0.1, 0.3, 0.2]),
+        "theta_e_std": np.zeros(n),
+    }
+    table = make_catalog_table(
+        object_ids=np.array([5, 6, 7]),
+        ra=np.full(n, 10.0),
+        dec=np.zeros(n),
+        flags=np.zeros(n, np.int32),
+        model_id="m",
+        outputs=outputs,
+        layout=layout,
+    )
+    provenance = Provenance(
+        model_id="m", model_sha256="0" * 64, store="s", layout="l", code_version="0",
+        date="2026-01-01T00:00:00", threshold=0.5, tta=False, n_objects=n, n_scored=n,
+        outputs=layout.outputs_json(), rank_by="score",
+    )  # fmt: skip
+    write_catalog(table, tmp_path, provenance, expected_n=n, hats=False)
+    GradeLog(tmp_path / "grades", "ann").append(5, "A")
+    apply_grades(tmp_path, hats=False)
+    back = read_catalog(tmp_path / "catalog.parquet").set_index("object_id")
+    assert back.loc[5, "grade_mean"] == 3.0 and back.loc[6, "grade_n"] == 0
+    np.testing.assert_allclose(back["theta_e_err"], [0.1, 0.3, 0.2], rtol=1e-6)
+    fits_table = Table.read(tmp_path / "catalog.fits", hdu="CATALOG")
+    assert str(fits_table["theta_e"].unit) == "arcsec" and fits_table["grade_n"].tolist() == [1, 0, 0]
