@@ -36,9 +36,10 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
     """Set a header card, shortening its comment so the card needs no truncation warning."""
     from astropy.io import fits
 
-    image = fits.Card(keyword, value).image.rstrip()
+    # The image with a one-letter comment: astropy pads short values to column 30 before " / ".
+    image = fits.Card(keyword, value, "x").image.rstrip()
     if len(image) <= _CARD_LENGTH:
-        room = _CARD_LENGTH - len(image) - 3
+        room = _CARD_LENGTH - len(image) + 1
         comment = comment[:room] if room >= 8 else ""
     header[keyword] = (value, comment)
 
