@@ -13,10 +13,11 @@ from flows.common import (
     log_dashboard,
     log_summary,
     progress_reporter,
+    stage_client,
+    start_early_cluster,
 )
 from flows.failures import retry_unless_deterministic
 from flows.preflight import label_catalog, layout_source, writable_directory
-from pipeline.compute import connect
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
 
@@ -37,7 +38,7 @@ def ingest_stage(
 
     Idempotent, so retried, except after deterministic failures (a bad layout, catalog or path).
     """
-    with progress_reporter("ingest regions") as progress, connect(**compute) as client:
+    with progress_reporter("ingest regions") as progress, stage_client(compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
         return ingest(
             load_layout(layout),
@@ -92,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SOURCE is the store's own source at a new place: record it (a store never mixes sets)",
     )
     add_cluster_arguments(parser)
+
+
+def early_start(args: argparse.Namespace) -> None:
+    """Start the ingest's Dask cluster (workers importing the ingest) while Prefect starts."""
+    start_early_cluster(
+        {**cluster_options(args)}, warm_modules=("pipeline.store.ingestion", "pipeline.sources.fits_io")
+    )
 
 
 def check(args: argparse.Namespace) -> None:

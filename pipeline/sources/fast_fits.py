@@ -96,16 +96,15 @@ class RawHeader:
 
     def records(self) -> list[dict]:
         """fitsio-style records; commentary cards (no value indicator) keep their text as value."""
-        return [
-            {
-                "name": name,
-                "card_string": card,
-                "value": (
-                    self[name] if card[8:10] == "= " or card.startswith("HIERARCH") else card[8:].rstrip()
-                ),
-            }
-            for name, card in self.cards()
-        ]
+        records = []
+        for position, (name, card) in enumerate(self.cards()):
+            if card[8:10] == "= " or card.startswith("HIERARCH"):
+                first = self._index.get(name.upper()) == position
+                value = self[name] if first else card_value(card)
+            else:
+                value = card[8:].rstrip()
+            records.append({"name": name, "card_string": card, "value": value})
+        return records
 
 
 def card_value(card: str) -> object:
@@ -114,6 +113,11 @@ def card_value(card: str) -> object:
     Fixed- and free-format strings, logicals, integers and reals (``D`` exponents too) are parsed
     here; anything else (complex values, HIERARCH cards, malformed values) by astropy, so values
     are always astropy's.
+
+    Raises
+    ------
+    NotSimpleImageError
+        If astropy cannot parse the card either (the general readers then read the file).
     """
     if card[8:10] != "= " or card.startswith("HIERARCH"):
         return _astropy_card(card).value
@@ -144,14 +148,18 @@ def card_value(card: str) -> object:
 
 
 def _astropy_card(card: str):
+    """astropy's parse of ``card``; NotSimpleImageError when astropy cannot parse it either."""
     import warnings
 
     from astropy.io import fits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = fits.Card.fromstring(card)
-        parsed.value  # noqa: B018 - parse now, inside the warning filter
+        try:
+            parsed = fits.Card.fromstring(card)
+            parsed.value  # noqa: B018 - parse now, inside the warning filter
+        except Exception as exc:  # astropy raises VerifyError, ValueError, ... on malformed cards
+            raise NotSimpleImageError(f"unparsable card {card[:8].strip()!r}") from exc
     return parsed
 
 

@@ -136,13 +136,13 @@ def read_band(
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:
+        fast = _read_fast(path, size, tuple(expected_shape))
+        return _decode(fast, expected_shape, masked_value, coordinates, position)
+    except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
+        pass  # not the common kind of file (or a card only astropy reads): the general readers decide
+    try:
         try:
-            found = _read_fast(path, size, tuple(expected_shape))
-        except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
-            found = None  # not the common kind of file: the general readers decide
-        try:
-            if found is None:
-                found = _read_fitsio(path, size, tuple(expected_shape))
+            found = _read_fitsio(path, size, tuple(expected_shape))
         except _VerdictError:
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides

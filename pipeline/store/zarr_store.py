@@ -19,15 +19,19 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
+
+if TYPE_CHECKING:
+    import xarray as xr
+
 from schemas.store import (
     BAND_DIM,
     BAND_FLAGS,
@@ -82,6 +86,8 @@ def empty_dataset(
         np.zeros((n_objects, n_bands, HEADER_BYTES), dtype="uint8"),
         {"description": "per band input header cards (WCS, BUNIT, calibration), 80-column ASCII, 0-padded"},
     )
+    import xarray as xr
+
     dataset = xr.Dataset(data_vars, coords=coords)
     dataset["band_zero_point"].attrs.update(units="mag", description="AB zero point from the header")
     dataset["band_pixel_scale"].attrs.update(units="arcsec", description="pixel scale of the header WCS")
@@ -333,6 +339,8 @@ def open_store(
     StoreNotFoundError, StoreError
         If there is no store at ``path`` or it does not follow the schema.
     """
+    import xarray as xr
+
     attributes = read_attributes(path)
     if chunks == "auto":
         dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3)
