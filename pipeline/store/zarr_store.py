@@ -284,18 +284,23 @@ def resize_objects(path: str | os.PathLike[str], n_rows: int) -> None:
 def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) -> None:
     """Write ``dataset`` (rows ``start`` onward) into the store, variable by variable, with zarr.
 
-    The region must own its shards (:func:`~pipeline.store.ingestion.plan_regions`). Values go
-    to zarr directly, raw, as xarray would write them (no CF encoding applies to the store's
-    variables): xarray's region write checks and re-opens every array, which cost about as much
-    as compressing the pixels (bench/RESULTS.md, ingest).
+    The region must own its shards (:func:`~pipeline.store.ingestion.plan_regions`). A region
+    that is a whole shard of a sharded array is written straight to the shard's file
+    (:mod:`pipeline.store.shards`); the rest goes to zarr, raw, as xarray would write it (no CF
+    encoding applies to the store's variables): xarray's region write checks and re-opens every
+    array, which cost about as much as compressing the pixels (bench/RESULTS.md, ingest).
     """
     import zarr
+
+    from pipeline.store.shards import write_whole_shard
 
     group = zarr.open_group(Path(path), mode="r+")
     stop = start + dataset.sizes[OBJECT_DIM]
     for name, variable in dataset.variables.items():
         if not variable.dims or variable.dims[0] != OBJECT_DIM:
             continue
+        if variable.ndim > 2 and write_whole_shard(Path(path) / str(name), start, variable.values):
+            continue  # a whole shard of images or header cards, written straight to its file
         array = group[str(name)]
         array[start:stop] = np.asarray(variable.values, dtype=array.dtype)
 
