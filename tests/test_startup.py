@@ -48,3 +48,27 @@ def test_the_early_cluster_serves_one_stage_then_closes():
             assert client is not early and client.submit(sum, [2, 2]).result() == 4
     finally:
         close_early_clusters()
+
+
+def test_a_small_set_is_ingested_in_process_while_prefect_starts(tmp_path):
+    from cutouts import write_set
+
+    from schemas.layout import load_layout
+
+    small = write_set(load_layout("euclid-sglc2"), tmp_path / "src", range(100000, 100006))
+    probe = (
+        "import flows.cli, flows.common as common\n"
+        "made = []\n"
+        "original = common.EarlyStage.__init__\n"
+        "def spy(self, work):\n"
+        "    made.append(1)\n"
+        "    original(self, work)\n"
+        "common.EarlyStage.__init__ = spy\n"
+        f"rc = flows.cli.main(['ingest', {str(small)!r}, {str(tmp_path / 's.zarr')!r}])\n"
+        "print('EARLY', len(made), 'RC', rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert "EARLY 1 RC 0" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "store now 6" in result.stdout
