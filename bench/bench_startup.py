@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, required=True, help="a tiny euclid-sglc2 set (10 objects)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0, help="pass --workers N to ingest (0: the default)")
     parser.add_argument("--other", type=Path, default=None, help="another checkout to compare (PYTHONPATH)")
     parser.add_argument("--no-trace", action="store_true", help="do not time the first FITS read")
     args = parser.parse_args()
@@ -78,8 +78,9 @@ def main() -> None:
     for repeat in range(args.repeats):
         for label, code in codes.items():
             store = work / f"{label}-{repeat}.zarr"
+            workers = ["--workers", str(args.workers)] if args.workers else []
             ingest = run_once(
-                ["ingest", str(args.source), str(store), "--workers", str(args.workers)],
+                ["ingest", str(args.source), str(store), *workers],
                 code,
                 None if args.no_trace else args.source.resolve(),
             )
