@@ -31,11 +31,15 @@ if [ "$DRY" != 1 ]; then
         echo "no wheels in .whl/: build them with bench/gpu_wheels.sh and carry .whl" >&2
         exit 2
     fi
-    $PY -m pip install --quiet --no-index --no-deps --disable-pip-version-check .whl/*.whl
+    # Into a folder of their own (no clash with the system's packages, no PEP 668 refusal).
+    if [ ! -d "$WORK/site/keras" ]; then
+        $PY -m pip install --quiet --no-index --no-deps --disable-pip-version-check \
+            --target "$WORK/site" .whl/*.whl
+    fi
     echo "== wheels installed after $(( $(date +%s) - started )) s"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-export PYTHONPATH=$PWD KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=2
+export PYTHONPATH=$PWD${WORK:+:$WORK/site} KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false TF_CPP_MIN_LOG_LEVEL=2
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 
 # 2. Simulate a Euclid-like set in the challenge layout with every core (bench/othersim: NumPy + fitsio).
