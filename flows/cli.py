@@ -1,7 +1,8 @@
 """The ``lenshunt`` command line: one subcommand per flow, each in its own module.
 
 Every command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
-optionally ``check(args)`` (path checks run before Prefect and Dask start), ``interrupted(args)``
+optionally ``check(args)`` (path checks run before Prefect and Dask start), ``early_start(args)``
+(work that may start while Prefect's server starts: a stage's Dask cluster), ``interrupted(args)``
 (what a stopped run kept and how to resume it) and ``USES_PREFECT = False`` (no flow runs).
 
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
@@ -33,9 +34,27 @@ COMMANDS: dict[str, str] = {
     "cutout": "flows.cutout",
     "inspect": "flows.inspect",
 }
+#: Each command's one-line help, as its module's ``HELP`` says (a test keeps them equal), so that
+#: ``lenshunt --help`` imports no command module (Prefect, Dask, xarray: seconds).
+HELPS: dict[str, str] = {
+    "simulate": "simulate a labelled lens-finding set in a layout's exact file and catalog format",
+    "ingest": "ingest FITS cutouts into a chunked Zarr v3 store (incremental and resumable)",
+    "train": "train a lens-finding model on a labelled store and save it as a model bundle",
+    "score": "score a store with a model bundle on Dask workers and write the catalog",
+    "evaluate": "compute metrics, plots and the HTML report (with a gallery) of a score run",
+    "run": "ingest, score, evaluate and report in one flow (the main job)",
+    "serve": "serve the run flow with a cron or interval schedule (needs a Prefect server)",
+    "info": "summarise a lenshunt store: layout, objects, labels and flags",
+    "cutout": "write one object's bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``lenshunt`` parser; with ``command``, only that command's module is imported.
+
+    ``None`` imports every command module (all sub-parsers complete); a name imports that one
+    and lists the others by their help line only (enough for ``lenshunt --help``).
+    """
     parser = argparse.ArgumentParser(
         prog="lenshunt",
         description="Find strong gravitational lenses in survey-scale FITS cutouts.",
@@ -43,11 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if command is not None and name != command:
+            subparsers.add_parser(name, help=HELPS[name], description=HELPS[name])
+            continue
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(_module=module)
     return parser
+
+
+def _command_in(argv: list[str]) -> str:
+    """The command named in ``argv`` (its first word that is not an option), or ''."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else ""
+    return ""
 
 
 class Stopped(KeyboardInterrupt):
@@ -104,18 +134,25 @@ def _run_command(args: argparse.Namespace) -> int:
         module.check(args)  # before Prefect and Dask start: a wrong path fails at once
     if not getattr(module, "USES_PREFECT", True):
         return int(module.run(args) or 0)
-    from flows.common import summaries_off_console
+    from flows.common import close_early_clusters, summaries_off_console
     from flows.failures import quiet_expected_tracebacks
     from flows.prefect_api import prefect_api
 
-    with _stop_on_sigterm(), _local_workers_ignore_sigint(), prefect_api():
-        quiet_expected_tracebacks()
-        summaries_off_console()
-        return int(module.run(args) or 0)
+    with _stop_on_sigterm(), _local_workers_ignore_sigint():
+        try:
+            if hasattr(module, "early_start"):
+                module.early_start(args)  # its Dask cluster starts while Prefect's server does
+            with prefect_api():
+                quiet_expected_tracebacks()
+                summaries_off_console()
+                return int(module.run(args) or 0)
+        finally:
+            close_early_clusters()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if args.version:
         from pipeline import __version__
@@ -126,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from flows.failures import is_deterministic, one_line
-    from pipeline.compute import quiet_tensorflow
 
-    quiet_tensorflow()
+    if getattr(args._module, "USES_PREFECT", True):  # metadata commands skip Dask's import
+        from pipeline.compute import quiet_tensorflow
+
+        quiet_tensorflow()
     try:
         return _run_command(args)
     except KeyboardInterrupt as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from prefect import flow, task
@@ -13,10 +14,13 @@ from flows.common import (
     log_dashboard,
     log_summary,
     progress_reporter,
+    stage_client,
+    start_early_cluster,
+    start_early_stage,
+    take_early_stage,
 )
 from flows.failures import retry_unless_deterministic
 from flows.preflight import label_catalog, layout_source, writable_directory
-from pipeline.compute import connect
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
 from schemas.layout import available_layouts, load_layout
 
@@ -36,8 +40,14 @@ def ingest_stage(
     """One Prefect task for the whole stage; the work fans out on Dask.
 
     Idempotent, so retried, except after deterministic failures (a bad layout, catalog or path).
+    A small set's ingest may have started in-process before the flow (:func:`early_start`): the
+    task then takes its result.
     """
-    with progress_reporter("ingest regions") as progress, connect(**compute) as client:
+    early = take_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved))
+    if early is not None:
+        with progress_reporter("ingest regions") as progress:
+            return early.result(progress)
+    with progress_reporter("ingest regions") as progress, stage_client(compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
         return ingest(
             load_layout(layout),
@@ -92,6 +102,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SOURCE is the store's own source at a new place: record it (a store never mixes sets)",
     )
     add_cluster_arguments(parser)
+
+
+SMALL_SET = DEFAULT_CHUNK_OBJECTS
+"""Sets of at most this many objects (one store region) are ingested in-process by default."""
+
+
+def _stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved) -> str:
+    return repr(
+        (layout, str(source), str(store), catalog, chunk_objects, sorted(compute.items()), source_moved)
+    )
+
+
+def _small_set(args: argparse.Namespace) -> bool:
+    """A default local run on a set of at most SMALL_SET objects (files of its first band)."""
+    if args.cluster != "local" or args.scheduler or args.workers or args.dashboard:
+        return False
+    layout = load_layout(args.layout)
+    folder = Path(args.source) / Path(layout.bands[0].path).parent
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for _ in entries) <= SMALL_SET
+    except OSError:
+        return False
+
+
+def early_start(args: argparse.Namespace) -> None:
+    """Work that starts while the CLI starts Prefect's server.
+
+    A small set (one region) is ingested in-process right away: starting Dask workers would cost
+    more than the work. Otherwise the Dask cluster starts, its workers importing the ingest.
+    """
+    compute = cluster_options(args)
+    if _small_set(args):
+        layout, source, store = args.layout, str(args.source), str(args.store)
+        catalog, chunk_objects, moved = args.catalog, args.chunk_objects, args.source_moved
+
+        def work(client, progress):
+            return ingest(
+                load_layout(layout),
+                source,
+                store,
+                client,
+                catalog=catalog,
+                chunk_objects=chunk_objects,
+                progress=progress,
+                source_moved=moved,
+            )
+
+        start_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, moved), work)
+        return
+    start_early_cluster(compute, warm_modules=("pipeline.store.ingestion", "pipeline.sources.fits_io"))
 
 
 def check(args: argparse.Namespace) -> None:

@@ -165,3 +165,24 @@ def test_a_stopped_ingest_exits_in_seconds_leaves_no_process_and_resumes(tmp_pat
     result, _ = _lenshunt("ingest", str(cutouts), str(store), "--workers", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "store now 240" in result.stdout and "finished from an interrupted run 240" in result.stdout
+
+
+def test_ingest_command_imports_no_deep_learning_framework_and_help_is_quick(tmp_path, cutouts):
+    """`lenshunt ingest` never imports TensorFlow, Keras or JAX (seconds of start-up it does not use)."""
+    small = write_set(EUCLID, tmp_path / "src", range(100000, 100004))
+    probe = (
+        "import sys, flows.cli\n"
+        f"rc = flows.cli.main(['ingest', {str(small)!r}, {str(tmp_path / 's.zarr')!r}, '--workers', '1'])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax'))\n"
+        "print('LOADED', loaded, 'RC', rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert "LOADED [] RC 0" in result.stdout, result.stdout + result.stderr
+    _, seconds = _lenshunt("--help")
+    assert seconds < 5, f"--help took {seconds:.1f} s: does it import the command modules?"
+    probe = "import sys, flows.cli\nflows.cli.build_parser('')\nprint(sorted(sys.modules))"
+    modules = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO).stdout
+    for heavy in ("'prefect'", "'distributed'", "'xarray'", "'tensorflow'"):
+        assert heavy not in modules, f"lenshunt --help imports {heavy}"

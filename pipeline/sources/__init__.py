@@ -2,18 +2,31 @@
 
 Discovery of cutout files in a layout (id x band -> path), FITS reading into pixels, flags and
 positions, and the challenge-style label catalogs.
+
+Names are imported on first use (PEP 562): reading headers or FITS files does not import pandas.
 """
 
-from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
-from pipeline.sources.fits_io import BandRead, clean_pixels, read_band
-from pipeline.sources.labels import (
-    CatalogFormatError,
-    find_label_catalog,
-    labels_for,
-    labels_from_catalog,
-    read_label_catalog,
-)
-from pipeline.sources.positions import sky_position, wcs_centre
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "BandRead": "pipeline.sources.fits_io",
+    "CatalogFormatError": "pipeline.sources.labels",
+    "Manifest": "pipeline.sources.discovery",
+    "NoCutoutsError": "pipeline.sources.discovery",
+    "band_file_regex": "pipeline.sources.discovery",
+    "clean_pixels": "pipeline.sources.fits_io",
+    "discover": "pipeline.sources.discovery",
+    "find_label_catalog": "pipeline.sources.labels",
+    "labels_for": "pipeline.sources.labels",
+    "labels_from_catalog": "pipeline.sources.labels",
+    "read_band": "pipeline.sources.fits_io",
+    "read_label_catalog": "pipeline.sources.labels",
+    "sky_position": "pipeline.sources.positions",
+    "wcs_centre": "pipeline.sources.positions",
+}
 
 __all__ = [
     "BandRead",
@@ -31,3 +44,27 @@ __all__ = [
     "sky_position",
     "wcs_centre",
 ]
+
+if TYPE_CHECKING:
+    from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
+    from pipeline.sources.fits_io import BandRead, clean_pixels, read_band
+    from pipeline.sources.labels import (
+        CatalogFormatError,
+        find_label_catalog,
+        labels_for,
+        labels_from_catalog,
+        read_label_catalog,
+    )
+    from pipeline.sources.positions import sky_position, wcs_centre
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pipeline.sources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,8 +3,11 @@
 Per-object problems never raise from :func:`read_band`: any failure, of any type, comes back as
 :mod:`pipeline.flags` bits with a reason, so a bad file costs one flagged object, never a run.
 
-Two readers, one answer. fitsio (cfitsio) reads the common case about 5x faster than astropy;
-astropy reads what cfitsio cannot or does not honour:
+Three readers, one answer. The common cutout file, one uncompressed float primary image, is read
+by :mod:`pipeline.sources.fast_fits` (one system call, cards parsed on demand; about 4x faster
+than fitsio, 20x faster than astropy); it hands every other file to fitsio. fitsio (cfitsio)
+reads the rest about 5x faster than astropy; astropy reads what cfitsio cannot or does not
+honour:
 
 - any legal path: cfitsio parses ``[...]``, ``(...)``, ``+n``, ``!``, ``~`` and ``scheme://`` in
   file names as its extended-filename syntax, so such paths are opened through ``/dev/fd/N``
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.flags import Flag
+from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
 from schemas.layout import CoordinateSpec
@@ -132,6 +136,11 @@ def read_band(
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:
+        fast = _read_fast(path, size, tuple(expected_shape))
+        return _decode(fast, expected_shape, masked_value, coordinates, position)
+    except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
+        pass  # not the common kind of file (or a card only astropy reads): the general readers decide
+    try:
         try:
             found = _read_fitsio(path, size, tuple(expected_shape))
         except _VerdictError:
@@ -208,6 +217,17 @@ def clean_pixels(
             reasons.append("some pixels NaN")
         image = np.where(finite, image, np.float32(np.nan))
     return np.ascontiguousarray(image), flags, reasons
+
+
+_FAST_MAX_BYTES = 1 << 26  # larger files are not cutouts: fitsio reads only what it needs
+
+
+def _read_fast(path: str, size: int, expected: tuple[int, int]) -> _Found:
+    """One uncompressed float primary image, read whole; NotSimpleImageError for anything else."""
+    if size > _FAST_MAX_BYTES:
+        raise NotSimpleImageError("large file")
+    image = read_simple_image(path, expected)
+    return _Found(image.header, image.dims, False, data=image.data)
 
 
 def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.sources.fast_fits import RawHeader
+
 CARD_LENGTH = 80
 MAX_CARDS = 64
 """Cards kept per band and object; a header with more kept cards keeps its first 64."""
@@ -66,12 +68,21 @@ def _cards(header) -> list[tuple[str, str, object]]:
 
 
 def summarise_header(header) -> HeaderSummary:
-    """Keep the WCS, unit and calibration cards of ``header`` (fitsio or astropy) and read them."""
+    """Keep the WCS, unit and calibration cards of ``header`` and read them.
+
+    ``header`` is a fitsio FITSHDR, an astropy Header or a
+    :class:`~pipeline.sources.fast_fits.RawHeader` (read from the file's bytes: its cards are
+    80 columns already, and only the values read here are parsed).
+    """
     kept, values = [], {}
-    for name, image, value in _cards(header):
-        if _KEPT.match(name):
-            kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
-            values.setdefault(name, value)
+    if isinstance(header, RawHeader):  # values parsed only for the cards read below
+        kept = [image for name, image in header.cards() if _KEPT.match(name)]
+        values = header
+    else:
+        for name, image, value in _cards(header):
+            if _KEPT.match(name):
+                kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
+                values.setdefault(name, value)
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
     bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""

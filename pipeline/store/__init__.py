@@ -1,30 +1,71 @@
 """The store: the Zarr v3 dataset (schema in :mod:`schemas.store`) and the ingest that fills it.
 
 :mod:`~pipeline.store.zarr_store` creates, opens and checks stores; :mod:`~pipeline.store.ingestion`
-turns a source directory into store rows, incrementally and resumably, on Dask.
+turns a source directory into store rows, incrementally and resumably, on Dask;
+:mod:`~pipeline.store.summary` says what a store holds from its metadata and small columns.
+
+Names are imported on first use (PEP 562), so ``lenshunt info`` and ``--help`` do not pay for
+xarray and Dask.
 """
 
-from pipeline.store.cutouts import CutoutFiles, write_cutouts
-from pipeline.store.ingestion import IngestReport, ingest, plan_regions
-from pipeline.store.zarr_store import (
-    DEFAULT_CHUNK_OBJECTS,
-    DEFAULT_INNER_CHUNK_OBJECTS,
-    create_store,
-    open_store,
-    read_attributes,
-    store_layout,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "DEFAULT_CHUNK_OBJECTS": "pipeline.store.zarr_store",
+    "DEFAULT_INNER_CHUNK_OBJECTS": "pipeline.store.zarr_store",
+    "CutoutFiles": "pipeline.store.cutouts",
+    "IngestReport": "pipeline.store.ingestion",
+    "StoreSummary": "pipeline.store.summary",
+    "create_store": "pipeline.store.zarr_store",
+    "ingest": "pipeline.store.ingestion",
+    "open_store": "pipeline.store.zarr_store",
+    "plan_regions": "pipeline.store.ingestion",
+    "read_attributes": "pipeline.store.zarr_store",
+    "store_layout": "pipeline.store.zarr_store",
+    "store_summary": "pipeline.store.summary",
+    "write_cutouts": "pipeline.store.cutouts",
+}
 
 __all__ = [
     "DEFAULT_CHUNK_OBJECTS",
     "DEFAULT_INNER_CHUNK_OBJECTS",
     "CutoutFiles",
     "IngestReport",
+    "StoreSummary",
     "create_store",
     "ingest",
     "open_store",
     "plan_regions",
     "read_attributes",
     "store_layout",
+    "store_summary",
     "write_cutouts",
 ]
+
+if TYPE_CHECKING:
+    from pipeline.store.cutouts import CutoutFiles, write_cutouts
+    from pipeline.store.ingestion import IngestReport, ingest, plan_regions
+    from pipeline.store.summary import StoreSummary, store_summary
+    from pipeline.store.zarr_store import (
+        DEFAULT_CHUNK_OBJECTS,
+        DEFAULT_INNER_CHUNK_OBJECTS,
+        create_store,
+        open_store,
+        read_attributes,
+        store_layout,
+    )
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pipeline.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

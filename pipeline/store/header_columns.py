@@ -9,6 +9,7 @@ variables.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,9 @@ def band_units_in(cards: np.ndarray, bands: list[str]) -> dict[str, list[str]]:
     return {band: sorted(values) for band, values in found.items() if values}
 
 
+@functools.lru_cache(maxsize=1024)
 def _card_value(card: bytes) -> str:
+    """The value of a BUNIT card (cached: a set repeats a few distinct cards thousands of times)."""
     from astropy.io import fits
 
     return str(fits.Card.fromstring(card.decode("ascii", errors="replace")).value).strip()

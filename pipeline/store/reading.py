@@ -61,8 +61,13 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     Returns the dataset and the count of each problem (``"<band>: <reason>"``).
     """
     n = len(manifest)
-    dataset = empty_dataset(layout, n)
-    images = {group: dataset[group].values for group in layout.groups}
+    # Filled in place; the slots of bands without an image are set to NaN at the end (a NaN fill
+    # of every pixel first cost as much as reading the headers).
+    images = {
+        group: np.empty((n, len(bands), *layout.group_shape(group)), dtype=np.float32)
+        for group, bands in layout.groups.items()
+    }
+    empty_slots: list[tuple[str, int, int]] = []
     ra, dec = np.full(n, np.nan), np.full(n, np.nan)
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
     headers = HeaderColumns.empty(n, len(layout.bands))
@@ -87,6 +92,8 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             if result.image is not None:
                 group_images[row, slot] = result.image
                 headers.put(row, band_index, band.name, result.header)
+            else:
+                empty_slots.append((band.group, row, slot))
             for reason in (result.reason, *result.extra_reasons):
                 if reason:
                     reasons[f"{band.name}: {reason}"] += 1
@@ -94,6 +101,9 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 ra[row], dec[row] = result.ra_deg, result.dec_deg
             elif result.position_problem and not position_problems[row]:
                 position_problems[row] = result.position_problem
+    for group, row, slot in empty_slots:
+        images[group][row, slot] = np.nan
+    dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.
     flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)

@@ -19,15 +19,19 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
+
+if TYPE_CHECKING:
+    import xarray as xr
+
 from schemas.store import (
     BAND_DIM,
     BAND_FLAGS,
@@ -48,14 +52,22 @@ DEFAULT_INNER_CHUNK_OBJECTS = 16
 _FILL = {"object_id": -1, "ra": np.nan, "dec": np.nan, "flags": 0, "label": -1}
 
 
-def empty_dataset(layout: Layout, n_objects: int = 0) -> xr.Dataset:
-    """A dataset of the store schema for ``layout`` with ``n_objects`` blank rows."""
+def empty_dataset(
+    layout: Layout, n_objects: int = 0, images: Mapping[str, np.ndarray] | None = None
+) -> xr.Dataset:
+    """A dataset of the store schema for ``layout`` with ``n_objects`` blank rows.
+
+    ``images`` (group -> float32 array of shape (n_objects, bands, ny, nx)) are used as the image
+    variables instead of new all-NaN arrays.
+    """
     data_vars = {}
     for group, bands in layout.groups.items():
         ny, nx = layout.group_shape(group)
         data_vars[group] = (
             image_dims(group),
-            np.full((n_objects, len(bands), ny, nx), np.nan, dtype=IMAGE_DTYPE),
+            images[group]
+            if images is not None
+            else np.full((n_objects, len(bands), ny, nx), np.nan, dtype=IMAGE_DTYPE),
             {"bands": list(bands), "units": "flux (as in the input files)"},
         )
     coords = {
@@ -74,6 +86,8 @@ def empty_dataset(layout: Layout, n_objects: int = 0) -> xr.Dataset:
         np.zeros((n_objects, n_bands, HEADER_BYTES), dtype="uint8"),
         {"description": "per band input header cards (WCS, BUNIT, calibration), 80-column ASCII, 0-padded"},
     )
+    import xarray as xr
+
     dataset = xr.Dataset(data_vars, coords=coords)
     dataset["band_zero_point"].attrs.update(units="mag", description="AB zero point from the header")
     dataset["band_pixel_scale"].attrs.update(units="arcsec", description="pixel scale of the header WCS")
@@ -162,10 +176,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def image_codec():
+    """The image codec of new stores: Blosc LZ4 with bit shuffling (see bench/RESULTS.md, codecs).
+
+    On noise-like float32 cutouts it compresses as well as Blosc zstd level 3 with bit shuffling
+    (1.144x against 1.148x) and encodes 4.8x faster, decodes 1.6x faster. Stores written with
+    another Blosc codec stay readable (the codec is in each array's metadata).
+    ``LENSHUNT_IMAGE_CODEC`` (a Blosc compressor name, e.g. ``zstd``) overrides it, for benchmarks.
+    """
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname=os.environ.get("LENSHUNT_IMAGE_CODEC", "lz4"), clevel=5, shuffle="bitshuffle")
+
+
 def _write_empty_store(
     path: Path, layout: Layout, source: str, chunk_objects: int, inner_chunk_objects: int
 ) -> None:
-    from zarr.codecs import BloscCodec, ZstdCodec
+    from zarr.codecs import ZstdCodec
 
     dataset = empty_dataset(layout)
     encoding: dict[str, dict] = {}
@@ -174,7 +201,7 @@ def _write_empty_store(
         encoding[group] = {
             "chunks": (inner_chunk_objects, *shape),
             "shards": (chunk_objects, *shape),
-            "compressors": [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")],
+            "compressors": [image_codec()],
             "fill_value": np.nan,
         }
     for name in [*COORDINATE_DTYPES, BAND_FLAGS, *BAND_FLOAT_COORDINATES]:
@@ -255,12 +282,27 @@ def resize_objects(path: str | os.PathLike[str], n_rows: int) -> None:
 
 
 def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) -> None:
-    """Write ``dataset`` (rows ``start`` onward) into the store through xarray."""
+    """Write ``dataset`` (rows ``start`` onward) into the store, variable by variable, with zarr.
+
+    The region must own its shards (:func:`~pipeline.store.ingestion.plan_regions`). A region
+    that is a whole shard of a sharded array is written straight to the shard's file
+    (:mod:`pipeline.store.shards`); the rest goes to zarr, raw, as xarray would write it (no CF
+    encoding applies to the store's variables): xarray's region write checks and re-opens every
+    array, which cost about as much as compressing the pixels (bench/RESULTS.md, ingest).
+    """
+    import zarr
+
+    from pipeline.store.shards import write_whole_shard
+
+    group = zarr.open_group(Path(path), mode="r+")
     stop = start + dataset.sizes[OBJECT_DIM]
-    fixed = [name for name, variable in dataset.variables.items() if OBJECT_DIM not in variable.dims]
-    dataset.drop_vars(fixed).to_zarr(
-        Path(path), region={OBJECT_DIM: slice(start, stop)}, mode="r+", consolidated=False
-    )
+    for name, variable in dataset.variables.items():
+        if not variable.dims or variable.dims[0] != OBJECT_DIM:
+            continue
+        if variable.ndim > 2 and write_whole_shard(Path(path) / str(name), start, variable.values):
+            continue  # a whole shard of images or header cards, written straight to its file
+        array = group[str(name)]
+        array[start:stop] = np.asarray(variable.values, dtype=array.dtype)
 
 
 def write_rows(path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset) -> None:
@@ -302,6 +344,8 @@ def open_store(
     StoreNotFoundError, StoreError
         If there is no store at ``path`` or it does not follow the schema.
     """
+    import xarray as xr
+
     attributes = read_attributes(path)
     if chunks == "auto":
         dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3)
