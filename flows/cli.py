@@ -142,6 +142,11 @@ def _run_command(args: argparse.Namespace) -> int:
     with _stop_on_sigterm(), _local_workers_ignore_sigint():
         try:
             if hasattr(module, "early_start"):
+                url = os.environ.get("PREFECT_API_URL")
+                if url:  # a server that does not answer fails the command before any work starts
+                    from flows.prefect_api import check_api
+
+                    check_api(url)
                 module.early_start(args)  # its Dask cluster starts while Prefect's server does
             with prefect_api():
                 quiet_expected_tracebacks()
