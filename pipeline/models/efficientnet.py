@@ -14,11 +14,12 @@ size also costs about a ninth of the compute. Branch features (global means) are
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 
 from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 MIN_SIZE = 32
@@ -49,7 +50,13 @@ def efficientnet_backbone(x: keras.KerasTensor, variant: str, prefix: str) -> ke
     return backbone(x)
 
 
-def build_efficientnet(recipe: Recipe, variant: str = "b0", *, dropout: float = 0.2) -> keras.Model:
+def build_efficientnet(
+    recipe: Recipe,
+    variant: str = "b0",
+    *,
+    dropout: float = 0.2,
+    outputs: Sequence[OutputSpec] | None = None,
+) -> keras.Model:
     """EfficientNet-``variant`` (``"b0"``, ``"b1"`` or ``"b2"``) for ``recipe``'s inputs.
 
     Parameters
@@ -59,7 +66,9 @@ def build_efficientnet(recipe: Recipe, variant: str = "b0", *, dropout: float = 
     variant
         EfficientNet variant of the finest input's backbone.
     dropout
-        Dropout rate before the score unit.
+        Dropout rate before the output units.
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     """
     if variant not in VARIANTS:
         raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
@@ -70,4 +79,4 @@ def build_efficientnet(recipe: Recipe, variant: str = "b0", *, dropout: float = 
         efficientnet_backbone(x, variant if name == main else COARSE_VARIANT, prefix=name)
         for name, x in inputs.items()
     ]
-    return assemble(inputs, features, dropout, name=f"efficientnet_{variant}")
+    return assemble(inputs, features, dropout, name=f"efficientnet_{variant}", outputs=outputs)

@@ -9,9 +9,12 @@ second, lower-resolution input) get a half-width network with fewer stages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from pipeline.models.common import assemble, main_input, recipe_inputs
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 EXPANSION = 4
@@ -58,6 +61,7 @@ def build_deeplens_resnet(
     stem_filters: int = 32,
     coarse_stages: int = 3,
     dropout: float = 0.0,
+    outputs: Sequence[OutputSpec] | None = None,
 ) -> keras.Model:
     """DeepLens-style ResNet for ``recipe``'s inputs.
 
@@ -74,7 +78,9 @@ def build_deeplens_resnet(
     coarse_stages
         Stages of the half-width backbone of coarse branches (inputs other than the finest).
     dropout
-        Dropout rate before the score unit.
+        Dropout rate before the output units.
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     """
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
@@ -85,4 +91,4 @@ def build_deeplens_resnet(
         else:
             coarse = tuple(max(width // 2, 4) for width in widths[:coarse_stages])
             features.append(preact_resnet(x, coarse, units_per_stage, max(stem_filters // 2, 4), prefix=name))
-    return assemble(inputs, features, dropout, name="deeplens_resnet")
+    return assemble(inputs, features, dropout, name="deeplens_resnet", outputs=outputs)

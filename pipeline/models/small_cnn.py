@@ -12,10 +12,12 @@ first shipped model used ``"stride"``; bundles keep the form they were saved wit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import keras
 
 from pipeline.models.common import assemble, recipe_inputs
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 MIN_FINAL_SIZE = 2
@@ -53,6 +55,7 @@ def build_small_cnn(
     n_blocks: int = 4,
     dropout: float = 0.2,
     downsampling: str = "maxpool",
+    outputs: Sequence[OutputSpec] | None = None,
 ) -> keras.Model:
     """Small CNN for ``recipe``'s inputs; each input (branch) has its own conv stack.
 
@@ -68,7 +71,9 @@ def build_small_cnn(
         Dropout rate before the score unit.
     downsampling
         ``"maxpool"`` or ``"stride"`` (module docstring).
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     """
     inputs = recipe_inputs(recipe)
     features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in inputs.items()]
-    return assemble(inputs, features, dropout, name="small_cnn")
+    return assemble(inputs, features, dropout, name="small_cnn", outputs=outputs)

@@ -71,6 +71,20 @@ class TrainConfig(BaseModel):
     trainable_layers: int | None = Field(
         default=None, ge=1, description="With init: train only the last N weighted layers (None: all)."
     )
+    # outputs
+    outputs: tuple[str, ...] = Field(
+        default=("score",),
+        description="Declared outputs, by preset name (pipeline.training.targets.PRESETS), e.g. "
+        "('score', 'theta_e'); the default is the one lens probability every model had before.",
+    )
+    output_weights: dict[str, float] = Field(
+        default_factory=dict, description="Output name -> weight of its loss in the total (default 1)."
+    )
+    target_catalog: str | None = Field(
+        default=None,
+        description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
+        "store was ingested from).",
+    )
     # optimisation
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=2, description="Objects per training batch (half lenses).")
@@ -126,6 +140,14 @@ class TrainConfig(BaseModel):
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        from pipeline.training.targets import parse_outputs_option
+
+        parse_outputs_option(self.outputs)
+        unknown = sorted(set(self.output_weights) - set(self.outputs))
+        if unknown:
+            raise ValueError(f"output_weights names {unknown}, not among the outputs {self.outputs}")
+        if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
+            raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         return self
@@ -156,6 +178,11 @@ class TrainConfig(BaseModel):
             "softening_sigma": self.softening_sigma,
             "downsample": self.downsample,
         }
+
+    @property
+    def default_outputs(self) -> bool:
+        """True for the one ``score`` output (the model and card of every run before declared outputs)."""
+        return tuple(self.outputs) == ("score",)
 
     def split_description(self) -> str:
         """How validation objects were chosen, in words."""

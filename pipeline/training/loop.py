@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from pipeline.evaluation.metrics import auroc
+from pipeline.evaluation.regression import regression_metrics
+from pipeline.models.common import SCORE_OUTPUT
+from pipeline.models.outputs import OutputSpec
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
+from pipeline.training.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN, loss_for
 
 Log = Callable[[str], None]
 
@@ -115,6 +119,22 @@ def predict_validation(model: keras.Model, validation: ValidationSet) -> np.ndar
     return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
 
+def predict_validation_outputs(model: keras.Model, validation: ValidationSet) -> dict[str, np.ndarray]:
+    """Every output of the validation rows (store order): name -> ``(n, width)`` float64.
+
+    A single-tensor model's output is named ``score``.
+    """
+    parts: dict[str, list[np.ndarray]] = {}
+    for inputs, n_real in validation.batches():
+        predicted = model.predict_on_batch(inputs)
+        if not isinstance(predicted, dict):
+            predicted = {SCORE_OUTPUT: predicted}
+        for name, values in predicted.items():
+            values = np.asarray(values)
+            parts.setdefault(name, []).append(values.reshape(values.shape[0], -1)[:n_real])
+    return {name: np.concatenate(values).astype(np.float64) for name, values in parts.items()}
+
+
 def binary_cross_entropy(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy of scores in [0, 1] (clipped to ``[eps, 1 - eps]``)."""
     p = np.clip(scores, eps, 1 - eps)
@@ -137,6 +157,13 @@ class ValidationAUROC(keras.callbacks.Callback):
     calibration
         Training batches of an epoch (given its number) to recalibrate BatchNorm statistics with
         before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
+    outputs
+        Declared outputs (None: the one ``score``). Regression outputs are measured on the
+        validation rows whose target weight is positive (:func:`regression_logs`). Without a
+        ``score`` output the monitored value is minus the first regression output's validation
+        loss (MSE, or the Gaussian NLL), logged as ``val_monitor``; ``best_auroc`` then holds it.
+    targets
+        Output name -> ``(values, weights)`` in store row order, for the regression outputs.
     """
 
     def __init__(
@@ -147,9 +174,14 @@ class ValidationAUROC(keras.callbacks.Callback):
         patience: int,
         min_delta: float = 0.0,
         calibration: Callable[[int], Iterable[dict[str, np.ndarray]]] | None = None,
+        outputs: Sequence[OutputSpec] | None = None,
+        targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         super().__init__()
         self.validation = validation
+        self.outputs = tuple(outputs) if outputs is not None else None
+        self.targets = targets or {}
+        self.best_outputs: dict[str, np.ndarray] | None = None
         self.calibration = calibration
         self.checkpoint = checkpoint
         self.patience = patience
@@ -166,13 +198,30 @@ class ValidationAUROC(keras.callbacks.Callback):
         started = time.perf_counter()
         if self.calibration is not None:
             recalibrate_batch_norm(self.model, self.calibration(epoch))
-        scores = predict_validation(self.model, self.validation)
-        value = auroc(self.validation.labels, scores)
-        logs["val_auroc"] = value
-        logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
+        if self.outputs is None:
+            scores = predict_validation(self.model, self.validation)
+            predicted = {SCORE_OUTPUT: scores}
+        else:
+            predicted = predict_validation_outputs(self.model, self.validation)
+            scores = predicted[SCORE_OUTPUT][:, 0] if SCORE_OUTPUT in predicted else None
+        if scores is not None:
+            value = auroc(self.validation.labels, scores)
+            logs["val_auroc"] = value
+            logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
+        for spec in self.outputs or ():
+            if spec.name in self.targets:
+                values, weights = self.targets[spec.name]
+                rows = self.validation.rows
+                logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
+        if scores is None:
+            first = next(spec for spec in self.outputs if spec.name in self.targets)
+            loss_key = "nll" if first.kind == "regression_gaussian" else "mse"
+            value = -logs.get(f"val_{first.name}_{loss_key}", math.nan)
+            logs["val_monitor"] = value
         logs["val_seconds"] = time.perf_counter() - started
         if not math.isnan(value) and value > self.best_auroc + self.min_delta:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
+            self.best_outputs = predicted
             self._best_weights = self.model.get_weights()
             self._wait = 0
             logs["val_auroc_improved"] = 1.0
@@ -189,6 +238,40 @@ class ValidationAUROC(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+
+
+def gaussian_mean_sigma(predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sigma ``(n,)`` of a Gaussian head's ``(n, 2)`` ``[mean, log_sigma]`` (clipped)."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    return predicted[:, 0], np.exp(np.clip(predicted[:, 1], LOG_SIGMA_MIN, LOG_SIGMA_MAX))
+
+
+def regression_logs(
+    spec: OutputSpec, predicted: np.ndarray, values: np.ndarray, weights: np.ndarray
+) -> dict[str, float]:
+    """Validation numbers of one regression output on the rows with positive weight.
+
+    ``val_<name>_mse`` always; for a Gaussian head also ``_nll`` (mean negative log-likelihood)
+    and ``_within1`` / ``_within2`` (fractions within 1 and 2 predicted sigma). Empty for other kinds.
+    """
+    if spec.kind not in ("regression", "regression_gaussian"):
+        return {}
+    keep = np.asarray(weights) > 0
+    if spec.kind == "regression_gaussian":
+        mean, sigma = gaussian_mean_sigma(predicted)
+    else:
+        mean, sigma = np.asarray(predicted, dtype=np.float64)[:, 0], None
+    metrics = regression_metrics(mean[keep], values[keep], None if sigma is None else sigma[keep])
+    logs = {f"val_{spec.name}_mse": metrics.mse}
+    if sigma is not None:
+        z = (values[keep] - mean[keep]) / sigma[keep]
+        nll = 0.5 * z**2 + np.log(sigma[keep]) + 0.5 * math.log(2 * math.pi)
+        logs |= {
+            f"val_{spec.name}_nll": float(np.mean(nll)) if nll.size else math.nan,
+            f"val_{spec.name}_within1": metrics.within1,
+            f"val_{spec.name}_within2": metrics.within2,
+        }
+    return logs
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -221,10 +304,16 @@ class EpochProgress(keras.callbacks.Callback):
         logs["train_seconds"] = train_seconds
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
         best = "*" if logs.get("val_auroc_improved") else " "
+        outputs = "".join(
+            f"  {key[4:]} {value:.4f}"
+            for key, value in logs.items()
+            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
+        )
         self.log(
             f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  "
-            f"acc {logs.get('acc', math.nan):.3f}  val_loss {logs.get('val_loss', math.nan):.4f}  "
-            f"val_auroc {logs.get('val_auroc', math.nan):.4f}{best}  "
+            f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
+            f"val_loss {logs.get('val_loss', math.nan):.4f}  "
+            f"val_auroc {logs.get('val_auroc', math.nan):.4f}{best}{outputs}  "
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
             f"val {logs.get('val_seconds', 0.0):.1f} s"
         )
@@ -238,6 +327,8 @@ class FitResult:
     best_epoch: int = -1
     best_val_auroc: float = math.nan
     best_val_scores: np.ndarray | None = None
+    best_val_outputs: dict[str, np.ndarray] | None = None
+    """Every output of the validation rows at the best epoch: name -> ``(n, width)``."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -245,19 +336,39 @@ class FitResult:
     """Median over epochs of training images per second (validation time excluded)."""
 
 
-def compile_model(model: keras.Model, learning_rate: float, decay_steps: int | None = None) -> None:
-    """Compile for binary classification: Adam, binary cross-entropy, accuracy as ``acc``.
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    decay_steps: int | None = None,
+    outputs: Sequence[OutputSpec] | None = None,
+    loss_weights: Mapping[str, float] | None = None,
+) -> None:
+    """Compile with Adam: binary cross-entropy and accuracy as ``acc`` for the one ``score`` output.
 
     With ``decay_steps`` the learning rate follows a cosine from ``learning_rate`` down to 5% of
-    it over that many steps (then stays there).
+    it over that many steps (then stays there). With declared ``outputs`` (a dict-output model)
+    each output gets the loss of its kind (:func:`pipeline.training.losses.loss_for`) weighted by
+    ``loss_weights`` (default 1), and the ``score`` output its accuracy.
     """
     rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
     if decay_steps:
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=decay_steps, alpha=0.05)
+    if outputs is None:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=rate),
+            loss=keras.losses.BinaryCrossentropy(),
+            metrics=[keras.metrics.BinaryAccuracy(name="acc")],
+        )
+        return
+    weights = dict(loss_weights or {})
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="acc")],
+        loss={spec.name: loss_for(spec.kind) for spec in outputs},
+        loss_weights={spec.name: float(weights.get(spec.name, 1.0)) for spec in outputs},
+        metrics={
+            spec.name: [keras.metrics.BinaryAccuracy(name="acc")] if spec.name == SCORE_OUTPUT else []
+            for spec in outputs
+        },
     )
 
 
@@ -270,6 +381,7 @@ def fit_model(
     checkpoint: Path | None = None,
     log: Log = print,
     blas_threads: int | None = 1,
+    outputs: Sequence[OutputSpec] | None = None,
 ) -> FitResult:
     """Train a compiled ``model`` on ``stream``, validating on ``validation`` each epoch.
 
@@ -288,6 +400,9 @@ def fit_model(
         Path of the best-model ``.keras`` checkpoint.
     log
         Receives the epoch lines.
+    outputs
+        Declared outputs of a dict-output model (None: the one ``score``); the regression
+        outputs are validated against ``stream.targets``.
     blas_threads
         Threads NumPy's and SciPy's BLAS may use while training (None: their default, one per
         core). Batch preparation calls BLAS (the resampling products); with one BLAS thread per
@@ -313,6 +428,8 @@ def fit_model(
         patience=config.patience,
         min_delta=config.min_delta,
         calibration=calibration if n_calibration else None,
+        outputs=outputs,
+        targets=stream.targets,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
@@ -333,6 +450,7 @@ def fit_model(
         best_epoch=validator.best_epoch,
         best_val_auroc=validator.best_auroc if validator.best_epoch >= 0 else math.nan,
         best_val_scores=validator.best_scores,
+        best_val_outputs=validator.best_outputs,
         epochs_run=len(epochs),
         stopped_early=validator.stopped_early,
         seconds=time.perf_counter() - started,
