@@ -11,14 +11,26 @@ from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
 from pipeline.models.ensemble import EnsembleBundle, save_ensemble
+from pipeline.models.outputs import (
+    DEFAULT_SCORE,
+    OutputDeclarationError,
+    OutputSpec,
+    outputs_to_card,
+    parse_outputs,
+)
 
 __all__ = [
+    "DEFAULT_SCORE",
     "MODEL_NAMES",
     "EnsembleBundle",
     "ModelBundle",
     "ModelCard",
+    "OutputDeclarationError",
+    "OutputSpec",
     "build_model",
     "load_bundle",
+    "outputs_to_card",
+    "parse_outputs",
     "rebuild_with_policy",
     "save_bundle",
     "save_ensemble",

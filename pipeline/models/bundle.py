@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 import pipeline
 from pipeline.errors import BundleError
+from pipeline.models.outputs import OutputDeclarationError, OutputSpec, output_width, parse_outputs
 from pipeline.preprocess.recipe import Recipe, apply_recipe
 
 if TYPE_CHECKING:
@@ -79,6 +80,42 @@ class ModelCard(BaseModel):
     sha256: str = Field(default="", description="sha256 of model.keras.")
     recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
     notes: str = ""
+    outputs: list[dict[str, JsonValue]] | None = Field(
+        default=None,
+        description="Declared outputs (pipeline.models.outputs); None = one 'score' probability.",
+    )
+    rank_by: str | None = Field(
+        default=None, description="Output the catalog's rank follows; None = 'score' if declared."
+    )
+
+    @property
+    def output_specs(self) -> tuple[OutputSpec, ...]:
+        """The declared outputs (:func:`~pipeline.models.outputs.parse_outputs`).
+
+        Raises
+        ------
+        OutputDeclarationError
+            If the declaration is invalid.
+        """
+        return parse_outputs({"outputs": self.outputs})
+
+    def checked(self) -> ModelCard:
+        """This card, its outputs and ``rank_by`` checked; raises :class:`OutputDeclarationError`."""
+        specs = self.output_specs
+        if self.rank_by is not None:
+            names = [spec.name for spec in specs]
+            if self.rank_by not in names:
+                raise OutputDeclarationError(
+                    f"card rank_by {self.rank_by!r} is not a declared output ({names}); "
+                    "name one of them, or omit rank_by"
+                )
+            spec = specs[names.index(self.rank_by)]
+            if spec.kind == "classes":
+                raise OutputDeclarationError(
+                    f"card rank_by {self.rank_by!r} is a 'classes' output; "
+                    "rank by a probability or regression"
+                )
+        return self
 
 
 def file_sha256(path: str | Path) -> str:
@@ -90,8 +127,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_matches_recipe(model: keras.Model, recipe: Recipe, source: str) -> None:
-    """Raise :class:`BundleError` unless ``model`` takes exactly the recipe's inputs and gives one score."""
+def check_model_matches_recipe(
+    model: keras.Model, recipe: Recipe, source: str, outputs: tuple[OutputSpec, ...] | None = None
+) -> None:
+    """Raise :class:`BundleError` unless ``model`` takes the recipe's inputs and gives the declared outputs.
+
+    A model with one output tensor must declare one output; a model with several gives a dict
+    keyed by output name (see :mod:`pipeline.models.outputs`). ``outputs`` defaults to the one
+    ``score`` probability of a card without a declaration.
+    """
     expected = {name: (None, *shape) for name, shape in recipe.input_shapes().items()}
     actual = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
     if actual != expected:
@@ -99,9 +143,30 @@ def check_model_matches_recipe(model: keras.Model, recipe: Recipe, source: str) 
             f"{source}: the model's inputs {actual} differ from the recipe's {expected}; "
             "build the model from this recipe (pipeline.models.build_model(name, recipe))"
         )
-    outputs = [tuple(tensor.shape) for tensor in model.outputs]
-    if outputs != [(None, 1)]:
-        raise BundleError(f"{source}: the model must have one output of shape (None, 1), it has {outputs}")
+    specs = outputs if outputs is not None else parse_outputs({})
+    expected_shapes = {spec.name: (None, output_width(spec)) for spec in specs}
+    actual_shapes = model_output_shapes(model)
+    if len(specs) == 1 and len(actual_shapes) == 1:
+        actual_shapes = {specs[0].name: next(iter(actual_shapes.values()))}
+    if actual_shapes != expected_shapes:
+        raise BundleError(
+            f"{source}: the model's outputs {actual_shapes} differ from the card's declared outputs "
+            f"{expected_shapes}; a multi-output model returns a dict keyed by output name, with shape "
+            "(n, 1) per probability or regression, (n, 2) = [mean, log_sigma] per regression_gaussian "
+            "and (n, K) per classes output"
+        )
+
+
+def model_output_shapes(model: keras.Model) -> dict[str, tuple[Any, ...]]:
+    """Output name -> shape of a Keras model; a single unnamed output is keyed by its tensor name.
+
+    A functional model built with a dict of outputs keeps the dict's keys in ``output_names``.
+    """
+    names = list(getattr(model, "output_names", None) or [])
+    tensors = list(model.outputs)
+    if len(names) != len(tensors):
+        names = [tensor.name.split(":")[0].split("/")[0] for tensor in tensors]
+    return {name: tuple(tensor.shape) for name, tensor in zip(names, tensors, strict=True)}
 
 
 def save_bundle(
@@ -116,13 +181,16 @@ def save_bundle(
     Raises
     ------
     BundleError
-        If the model does not fit the recipe, has a Lambda layer, or ``path`` holds a bundle and
-        ``overwrite`` is False.
+        If the model does not fit the recipe or the card's declared outputs, has a Lambda layer,
+        or ``path`` holds a bundle and ``overwrite`` is False.
+    OutputDeclarationError
+        If the card's ``outputs`` or ``rank_by`` is invalid.
     """
     import keras
 
     path = Path(path)
-    check_model_matches_recipe(model, recipe, source=f"bundle {path}")
+    card.checked()
+    check_model_matches_recipe(model, recipe, source=f"bundle {path}", outputs=card.output_specs)
     lambdas = [layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Lambda)]
     if lambdas:
         raise BundleError(
@@ -172,11 +240,20 @@ def _read_card(path: Path) -> ModelCard:
             "it is not a lenshunt bundle, or one from another version: "
             "re-save it with pipeline.models.bundle.save_bundle"
         )
+    return validate_card(data, f"bundle {path}: {CARD_FILE}")
+
+
+def validate_card(data: Any, source: str) -> ModelCard:
+    """A :class:`ModelCard` from JSON data, its declared outputs checked; :class:`BundleError` if invalid."""
     try:
-        return ModelCard.model_validate(data)
+        card = ModelCard.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
-        raise BundleError(f"bundle {path}: {CARD_FILE} is not a valid model card: {problems}") from exc
+        raise BundleError(f"{source} is not a valid model card: {problems}") from exc
+    try:
+        return card.checked()
+    except OutputDeclarationError as exc:
+        raise BundleError(f"{source} declares invalid outputs: {exc}") from exc
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -290,7 +367,9 @@ class ModelBundle:
             raise BundleError(
                 f"bundle {self.path}: cannot load {MODEL_FILE}: {why} ({type(exc).__name__}: {message})"
             ) from exc
-        check_model_matches_recipe(model, self.recipe, source=f"bundle {self.path}")
+        check_model_matches_recipe(
+            model, self.recipe, source=f"bundle {self.path}", outputs=self.card.output_specs
+        )
         return model
 
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
