@@ -23,6 +23,7 @@ classes                sparse categorical cross-entropy
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 from keras import ops
@@ -45,14 +46,14 @@ def gaussian_nll(y_true, y_pred):
     return 0.5 * z * z + log_sigma + _HALF_LOG_2PI
 
 
-def loss_for(kind: str) -> keras.losses.Loss | str:
+def loss_for(kind: str) -> keras.losses.Loss | Callable:
     """The Keras loss of an output of ``kind`` (module docstring's table)."""
     if kind == "probability":
         return keras.losses.BinaryCrossentropy()
     if kind == "regression":
         return keras.losses.MeanSquaredError()
     if kind == "regression_gaussian":
-        return keras.losses.LossFunctionWrapper(gaussian_nll, name="gaussian_nll")
+        return gaussian_nll
     if kind == "classes":
         return keras.losses.SparseCategoricalCrossentropy()
     raise ValueError(f"no loss for output kind {kind!r}")

@@ -9,6 +9,13 @@ Three steps, each a function the train flow runs as its own task, and :func:`tra
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
    validation set with the best weights and saves the bundle with its card.
 
+Declared outputs (``config.outputs``, :mod:`pipeline.training.targets`): the model gets one head
+per output; outputs other than ``score`` train on targets read from the set's truth catalog by
+object id, masked (sample weight 0) where undefined; the card declares the outputs and gets, per
+regression output, the validation MSE, bias, scatter and NMAD on the objects with a target and,
+for a Gaussian head, the fractions within 1 and 2 predicted sigma
+(:mod:`pipeline.evaluation.regression`).
+
 Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
 (object ids) and the best checkpoint.
 """
@@ -26,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
+from pipeline.evaluation.regression import regression_metrics
+from pipeline.models.outputs import outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
@@ -41,8 +50,10 @@ from pipeline.training.dataset import (
 )
 from pipeline.training.finetune import init_model, init_recipe
 from pipeline.training.splits import Split, make_split
+from pipeline.training.targets import Targets, load_targets, parse_outputs_option
 
 Log = Callable[[str], None]
+SCORE_OUTPUT = "score"
 TRAINING_DIR = "training"
 VAL_PREFIX = "val"
 """Prefix of the validation metrics in the card (``val_auroc``, ``val_tpr0``, ...)."""
@@ -190,31 +201,53 @@ def train_bundle(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    stream, validation = training_batches(store, split, recipe, config)
+    output_targets = parse_outputs_option(config.outputs)
+    specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
+    targets = load_store_targets(store, output_targets, config)
+    stream, validation = training_batches(store, split, recipe, config, targets)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
     if config.init is not None:
-        model, architecture = init_model(config.init, config.trainable_layers, log)
+        model, architecture = init_model(config.init, config.trainable_layers, log, outputs=specs)
     else:
-        model, architecture = (
-            build_model(config.architecture, recipe, **config.build_options),
-            config.architecture,
-        )
+        outputs = {} if specs is None else {"outputs": specs}
+        model = build_model(config.architecture, recipe, **outputs, **config.build_options)
+        architecture = config.architecture
+        start_regression_heads(model, specs or (), targets, split.train_rows)
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     compile_model(
-        model, config.learning_rate, steps * config.epochs if config.lr_schedule == "cosine" else None
+        model,
+        config.learning_rate,
+        steps * config.epochs if config.lr_schedule == "cosine" else None,
+        outputs=specs,
+        loss_weights=config.output_weights,
     )
     log(split.summary())
+    for note in targets.notes:
+        log(f"target {note}")
     log(
         f"training {architecture} ({model.count_params()} parameters) on inputs "
         f"{recipe.input_shapes()}: {config.epochs} epochs of "
         f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
     )
-    fit = fit_model(model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log)
+    fit = fit_model(
+        model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
+    )
     (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
 
-    val_scores = fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
-    metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+    metrics: dict[str, float] = {}
+    if specs is None or any(spec.name == SCORE_OUTPUT for spec in specs):
+        val_scores = (
+            fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
+        )
+        metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+    for spec in specs or ():
+        if spec.name in targets.values and fit.best_val_outputs is not None:
+            values, weights = targets.values[spec.name], targets.weights[spec.name]
+            rows = validation.rows
+            metrics |= output_metrics(
+                spec, fit.best_val_outputs[spec.name], values[rows], weights[rows], VAL_PREFIX
+            )
     model_id = config.model_id or default_model_id(config)
     card = ModelCard(
         model_id=model_id,
@@ -224,7 +257,9 @@ def train_bundle(
         seed=config.seed,
         epochs=fit.epochs_run,
         metrics=metrics,
-        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels),
+        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
+        + outputs_note(specs, targets),
+        outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
     result = TrainResult(
@@ -244,10 +279,99 @@ def train_bundle(
     return result
 
 
+def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -> Targets:
+    """Targets of the catalog-trained outputs for every row of ``store`` (:func:`load_targets`).
+
+    The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
+    """
+    if all(target.from_label for target in output_targets):
+        return Targets()
+    attributes = read_attributes(store)
+    dataset = open_store(store, chunks=None)
+    return load_targets(
+        output_targets,
+        dataset["object_id"].values,
+        dataset["label"].values,
+        store_layout(attributes),
+        attributes.source,
+        config.target_catalog,
+    )
+
+
+def start_regression_heads(model, specs, targets: Targets, train_rows: np.ndarray) -> None:
+    """Start each regression head's bias at its training targets' median (and log spread for sigma).
+
+    Targets in physical units (magnitudes near 20) are otherwise far from a zero-initialised
+    output, and Adam would spend hundreds of steps only moving the bias.
+    """
+    for spec in specs:
+        if spec.name not in targets.values or spec.kind not in ("regression", "regression_gaussian"):
+            continue
+        keep = train_rows[targets.weights[spec.name][train_rows] > 0]
+        if not keep.size:
+            continue
+        values = targets.values[spec.name][keep].astype(np.float64)
+        layer = model.get_layer(spec.name)
+        kernel, bias = layer.get_weights()
+        bias[0] = np.median(values)
+        if spec.kind == "regression_gaussian":
+            bias[1] = math.log(max(float(np.std(values)), 1e-3))
+        layer.set_weights([kernel, bias])
+
+
+def output_metrics(
+    spec, predicted: np.ndarray, values: np.ndarray, weights: np.ndarray, prefix: str
+) -> dict[str, float]:
+    """Card entries ``<prefix>_<name>_<metric>`` of one regression output on the rows with a target.
+
+    :func:`~pipeline.evaluation.regression.regression_metrics` (MSE, bias, scatter = standard
+    deviation, NMAD, MSE of predicting the mean, and for a Gaussian head the fractions within 1
+    and 2 sigma); nothing for other kinds.
+    """
+    from pipeline.training.loop import gaussian_mean_sigma
+
+    if spec.kind not in ("regression", "regression_gaussian"):
+        return {}
+    keep = np.asarray(weights) > 0
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if spec.kind == "regression_gaussian":
+        mean, sigma = gaussian_mean_sigma(predicted)
+        result = regression_metrics(mean[keep], values[keep], sigma[keep])
+    else:
+        result = regression_metrics(predicted[:, 0][keep], values[keep])
+    return result.as_dict(f"{prefix}_{spec.name}_")
+
+
+def outputs_note(specs, targets: Targets) -> str:
+    """A sentence for the card on the declared outputs and their targets ('' for the default)."""
+    if specs is None:
+        return ""
+    heads = ", ".join(f"{spec.name} ({spec.kind}{', ' + spec.unit if spec.unit else ''})" for spec in specs)
+    note = f" Outputs: {heads}."
+    if targets.notes:
+        note += f" Targets from {targets.catalog}: " + "; ".join(targets.notes) + "."
+    if any(spec.kind == "regression_gaussian" for spec in specs):
+        note += (
+            " Gaussian heads predict [mean, log sigma] trained on the Gaussian negative log-likelihood "
+            "(aleatoric uncertainty); the val_<name>_within1/_within2 metrics are the fractions of "
+            "validation objects within 1 and 2 predicted sigma (0.683 and 0.954 when calibrated); "
+            "scatter is the standard deviation of pred - true, nmad its robust counterpart."
+        )
+    return note
+
+
 def training_batches(
-    store: str | Path, split: Split, recipe: Recipe, config: TrainConfig
+    store: str | Path,
+    split: Split,
+    recipe: Recipe,
+    config: TrainConfig,
+    targets: Targets | None = None,
 ) -> tuple[TrainingStream, ValidationSet]:
-    """The training stream and the validation set of ``split``, reading ``store`` through one block cache."""
+    """The training stream and the validation set of ``split``, reading ``store`` through one block cache.
+
+    With declared outputs (``config.outputs`` other than the default) the stream yields per-output
+    targets and sample weights: ``score`` from the labels, the others from ``targets``.
+    """
     dataset = open_store(store, chunks=None)
     labels = dataset["label"].values
     reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
@@ -259,8 +383,25 @@ def training_batches(
         block_rows=reader.block_rows,
         seed=config.seed,
     )
+    stream_targets = None
+    if not config.default_outputs:
+        targets = targets or Targets()
+        ones = np.ones(labels.shape, dtype=np.float32)
+        stream_targets = {
+            name: (labels.astype(np.float32), ones)
+            if name == SCORE_OUTPUT
+            else (targets.values[name], targets.weights[name])
+            for name in config.outputs
+        }
     stream = TrainingStream(
-        reader, plan, labels, recipe, augment=config.augment, seed=config.seed, observing=config.observing
+        reader,
+        plan,
+        labels,
+        recipe,
+        augment=config.augment,
+        seed=config.seed,
+        observing=config.observing,
+        targets=stream_targets,
     )
     validation = ValidationSet(reader, split.val_rows, labels, recipe, batch_size=max(config.batch_size, 64))
     return stream, validation
