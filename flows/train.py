@@ -268,6 +268,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of an output's loss in the total (repeat; default 1 each)",
     )
     heads.add_argument(
+        "--detach-outputs",
+        dest="detached_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs whose heads train on frozen shared features, so they cannot cost the others "
+        "(e.g. theta_e beside score)",
+    )
+    heads.add_argument(
         "--target-catalog",
         default=None,
         help="truth catalog the non-score outputs train on (default: the ingested set's catalog)",

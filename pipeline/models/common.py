@@ -14,6 +14,10 @@ regression_gaussian    ``Dense(2)``: ``[mean, log_sigma]`` in the declared unit 
 classes                ``Dense(K, softmax)``
 =====================  =====================================================================
 
+A *detached* output's head reads the shared features through :class:`StopGradient`: its loss
+trains the head only, never the trunk, so adding it cannot change what the trunk learns for the
+other outputs (e.g. an Einstein-radius head that must not cost the lens score any AUROC).
+
 With the default outputs (one ``score`` probability) the model is exactly the one every
 lenshunt model was before declared outputs existed: a single output tensor named ``score``, the
 same layers in the same order, so the same seed gives the same weights. With any other
@@ -53,6 +57,17 @@ def is_default_outputs(outputs: Sequence[OutputSpec] | None) -> bool:
     return outputs is None or tuple(outputs) == (DEFAULT_SCORE,)
 
 
+@keras.saving.register_keras_serializable(package="lenshunt")
+class StopGradient(keras.layers.Layer):
+    """Identity in the forward pass; no gradient flows back through it (``keras.ops.stop_gradient``)."""
+
+    def call(self, inputs):
+        return keras.ops.stop_gradient(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def _shared_features(features: list[keras.KerasTensor], dropout: float) -> keras.KerasTensor:
     x = features[0] if len(features) == 1 else keras.layers.Concatenate(name="branch_features")(features)
     if dropout > 0:
@@ -72,20 +87,35 @@ def score_head(features: list[keras.KerasTensor], dropout: float) -> keras.Keras
 
 
 def output_heads(
-    features: list[keras.KerasTensor], dropout: float, outputs: Sequence[OutputSpec] | None = None
+    features: list[keras.KerasTensor],
+    dropout: float,
+    outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
 ) -> keras.KerasTensor | dict[str, keras.KerasTensor]:
     """The model's outputs: the ``score`` tensor for the default outputs, else name -> head tensor.
+
+    Outputs named in ``detached`` read the features through :class:`StopGradient`.
 
     Raises
     ------
     OutputDeclarationError
         If ``outputs`` is empty or its names clash (:func:`~pipeline.models.outputs.check_outputs`).
+    BundleError
+        If ``detached`` names an output that is not declared.
     """
-    if is_default_outputs(outputs):
+    if is_default_outputs(outputs) and not detached:
         return score_head(features, dropout)
-    specs = check_outputs(outputs)
+    specs = check_outputs(outputs if outputs is not None else (DEFAULT_SCORE,))
+    unknown = sorted(set(detached) - {spec.name for spec in specs})
+    if unknown:
+        raise BundleError(f"detached outputs {unknown} are not among the declared {[s.name for s in specs]}")
     x = _shared_features(features, dropout)
-    return {spec.name: output_head(x, spec) for spec in specs}
+    return {
+        spec.name: output_head(
+            StopGradient(name=f"{spec.name}_detach")(x) if spec.name in detached else x, spec
+        )
+        for spec in specs
+    }
 
 
 def assemble(
@@ -94,9 +124,10 @@ def assemble(
     dropout: float,
     name: str,
     outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
 ) -> keras.Model:
     """The functional model from named inputs (in recipe order), per-branch features and the outputs."""
-    return keras.Model(inputs=inputs, outputs=output_heads(features, dropout, outputs), name=name)
+    return keras.Model(inputs=inputs, outputs=output_heads(features, dropout, outputs, detached), name=name)
 
 
 def check_min_size(recipe: Recipe, min_size: int, architecture: str) -> None:

@@ -56,6 +56,7 @@ def build_efficientnet(
     *,
     dropout: float = 0.2,
     outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
 ) -> keras.Model:
     """EfficientNet-``variant`` (``"b0"``, ``"b1"`` or ``"b2"``) for ``recipe``'s inputs.
 
@@ -69,6 +70,8 @@ def build_efficientnet(
         Dropout rate before the output units.
     outputs
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
     """
     if variant not in VARIANTS:
         raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
@@ -79,4 +82,6 @@ def build_efficientnet(
         efficientnet_backbone(x, variant if name == main else COARSE_VARIANT, prefix=name)
         for name, x in inputs.items()
     ]
-    return assemble(inputs, features, dropout, name=f"efficientnet_{variant}", outputs=outputs)
+    return assemble(
+        inputs, features, dropout, name=f"efficientnet_{variant}", outputs=outputs, detached=detached
+    )

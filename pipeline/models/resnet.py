@@ -62,6 +62,7 @@ def build_deeplens_resnet(
     coarse_stages: int = 3,
     dropout: float = 0.0,
     outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
 ) -> keras.Model:
     """DeepLens-style ResNet for ``recipe``'s inputs.
 
@@ -81,6 +82,8 @@ def build_deeplens_resnet(
         Dropout rate before the output units.
     outputs
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
     """
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
@@ -91,4 +94,4 @@ def build_deeplens_resnet(
         else:
             coarse = tuple(max(width // 2, 4) for width in widths[:coarse_stages])
             features.append(preact_resnet(x, coarse, units_per_stage, max(stem_filters // 2, 4), prefix=name))
-    return assemble(inputs, features, dropout, name="deeplens_resnet", outputs=outputs)
+    return assemble(inputs, features, dropout, name="deeplens_resnet", outputs=outputs, detached=detached)

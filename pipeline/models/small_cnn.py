@@ -56,6 +56,7 @@ def build_small_cnn(
     dropout: float = 0.2,
     downsampling: str = "maxpool",
     outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
 ) -> keras.Model:
     """Small CNN for ``recipe``'s inputs; each input (branch) has its own conv stack.
 
@@ -73,7 +74,9 @@ def build_small_cnn(
         ``"maxpool"`` or ``"stride"`` (module docstring).
     outputs
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
     """
     inputs = recipe_inputs(recipe)
     features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in inputs.items()]
-    return assemble(inputs, features, dropout, name="small_cnn", outputs=outputs)
+    return assemble(inputs, features, dropout, name="small_cnn", outputs=outputs, detached=detached)

@@ -80,6 +80,11 @@ class TrainConfig(BaseModel):
     output_weights: dict[str, float] = Field(
         default_factory=dict, description="Output name -> weight of its loss in the total (default 1)."
     )
+    detached_outputs: tuple[str, ...] = Field(
+        default=(),
+        description="Outputs whose heads train on frozen shared features (no gradient into the trunk), "
+        "so they cannot cost the other outputs anything.",
+    )
     target_catalog: str | None = Field(
         default=None,
         description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
@@ -146,6 +151,11 @@ class TrainConfig(BaseModel):
         unknown = sorted(set(self.output_weights) - set(self.outputs))
         if unknown:
             raise ValueError(f"output_weights names {unknown}, not among the outputs {self.outputs}")
+        if set(self.detached_outputs) - set(self.outputs):
+            raise ValueError(
+                f"detached_outputs {sorted(set(self.detached_outputs) - set(self.outputs))} are not among "
+                f"the outputs {self.outputs}"
+            )
         if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
             raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
         if self.trainable_layers is not None and self.init is None:

@@ -211,6 +211,8 @@ def train_bundle(
         model, architecture = init_model(config.init, config.trainable_layers, log, outputs=specs)
     else:
         outputs = {} if specs is None else {"outputs": specs}
+        if config.detached_outputs:
+            outputs["detached"] = tuple(config.detached_outputs)
         model = build_model(config.architecture, recipe, **outputs, **config.build_options)
         architecture = config.architecture
         start_regression_heads(model, specs or (), targets, split.train_rows)
@@ -258,7 +260,7 @@ def train_bundle(
         epochs=fit.epochs_run,
         metrics=metrics,
         notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
-        + outputs_note(specs, targets),
+        + outputs_note(specs, targets, tuple(config.detached_outputs)),
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
@@ -342,12 +344,14 @@ def output_metrics(
     return result.as_dict(f"{prefix}_{spec.name}_")
 
 
-def outputs_note(specs, targets: Targets) -> str:
+def outputs_note(specs, targets: Targets, detached: tuple[str, ...] = ()) -> str:
     """A sentence for the card on the declared outputs and their targets ('' for the default)."""
     if specs is None:
         return ""
     heads = ", ".join(f"{spec.name} ({spec.kind}{', ' + spec.unit if spec.unit else ''})" for spec in specs)
     note = f" Outputs: {heads}."
+    if detached:
+        note += f" Detached heads (trained on frozen shared features): {', '.join(detached)}."
     if targets.notes:
         note += f" Targets from {targets.catalog}: " + "; ".join(targets.notes) + "."
     if any(spec.kind == "regression_gaussian" for spec in specs):
