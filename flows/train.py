@@ -277,6 +277,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. theta_e beside score)",
     )
     heads.add_argument(
+        "--monitor",
+        default=None,
+        metavar="NAME",
+        help="output that chooses the best epoch and early stopping (score by AUROC, a regression "
+        "output by its validation loss); default: score when declared",
+    )
+    heads.add_argument(
         "--target-catalog",
         default=None,
         help="truth catalog the non-score outputs train on (default: the ingested set's catalog)",

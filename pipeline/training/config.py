@@ -85,6 +85,11 @@ class TrainConfig(BaseModel):
         description="Outputs whose heads train on frozen shared features (no gradient into the trunk), "
         "so they cannot cost the other outputs anything.",
     )
+    monitor: str | None = Field(
+        default=None,
+        description="Output whose validation chooses the best epoch and early stopping: score by AUROC, "
+        "a regression output by its validation loss; default: score when declared, else the first.",
+    )
     target_catalog: str | None = Field(
         default=None,
         description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
@@ -156,6 +161,8 @@ class TrainConfig(BaseModel):
                 f"detached_outputs {sorted(set(self.detached_outputs) - set(self.outputs))} are not among "
                 f"the outputs {self.outputs}"
             )
+        if self.monitor is not None and (self.monitor not in self.outputs):
+            raise ValueError(f"monitor {self.monitor!r} is not among the outputs {self.outputs}")
         if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
             raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
         if self.trainable_layers is not None and self.init is None:

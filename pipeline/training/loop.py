@@ -159,9 +159,12 @@ class ValidationAUROC(keras.callbacks.Callback):
         before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
     outputs
         Declared outputs (None: the one ``score``). Regression outputs are measured on the
-        validation rows whose target weight is positive (:func:`regression_logs`). Without a
-        ``score`` output the monitored value is minus the first regression output's validation
-        loss (MSE, or the Gaussian NLL), logged as ``val_monitor``; ``best_auroc`` then holds it.
+        validation rows whose target weight is positive (:func:`regression_logs`).
+    monitor
+        The output that chooses the best epoch and stops training: ``score`` by its AUROC, a
+        regression output by minus its validation loss (MSE, or the Gaussian NLL), logged as
+        ``val_monitor`` (``best_auroc`` then holds it). None: ``score`` when declared, else the
+        first regression output.
     targets
         Output name -> ``(values, weights)`` in store row order, for the regression outputs.
     """
@@ -176,12 +179,20 @@ class ValidationAUROC(keras.callbacks.Callback):
         calibration: Callable[[int], Iterable[dict[str, np.ndarray]]] | None = None,
         outputs: Sequence[OutputSpec] | None = None,
         targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         self.validation = validation
         self.outputs = tuple(outputs) if outputs is not None else None
         self.targets = targets or {}
         self.best_outputs: dict[str, np.ndarray] | None = None
+        names = [spec.name for spec in self.outputs] if self.outputs is not None else [SCORE_OUTPUT]
+        if monitor is None:
+            regression = [spec.name for spec in self.outputs or () if spec.name in self.targets]
+            monitor = SCORE_OUTPUT if SCORE_OUTPUT in names else (regression or names)[0]
+        if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
+            raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
+        self.monitor = monitor
         self.calibration = calibration
         self.checkpoint = checkpoint
         self.patience = patience
@@ -213,10 +224,10 @@ class ValidationAUROC(keras.callbacks.Callback):
                 values, weights = self.targets[spec.name]
                 rows = self.validation.rows
                 logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
-        if scores is None:
-            first = next(spec for spec in self.outputs if spec.name in self.targets)
-            loss_key = "nll" if first.kind == "regression_gaussian" else "mse"
-            value = -logs.get(f"val_{first.name}_{loss_key}", math.nan)
+        if self.monitor != SCORE_OUTPUT:
+            spec = next(spec for spec in self.outputs if spec.name == self.monitor)
+            loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
+            value = -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
             logs["val_monitor"] = value
         logs["val_seconds"] = time.perf_counter() - started
         if not math.isnan(value) and value > self.best_auroc + self.min_delta:
@@ -430,6 +441,7 @@ def fit_model(
         calibration=calibration if n_calibration else None,
         outputs=outputs,
         targets=stream.targets,
+        monitor=config.monitor,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
