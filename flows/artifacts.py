@@ -62,7 +62,7 @@ def top_rows(catalog: pd.DataFrame, n: int = N_TOP) -> list[dict[str, object]]:
             "object_id": int(record["object_id"]),
             "ra_deg": rounded(float(record["ra"]), 8),
             "dec_deg": rounded(float(record["dec"]), 8),
-            "score": rounded(float(record["score"])),
+            "score": rounded(float(record.get("score", float("nan")))),
             "flags": ", ".join(describe(int(record["flags"]))) or "-",
         }
         if "label" in record:

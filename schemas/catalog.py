@@ -26,6 +26,28 @@ label             int8             1 lens, 0 non-lens, -1 unknown; only when the
                                    has labels
 ================  =======  ======  ===================================================
 
+Declared model outputs (:mod:`pipeline.models.outputs`) replace ``score``/``score_std`` in the
+same place (after ``dec``), in declaration order, with the unit, UCD and description the model
+card gives; a card without a declaration gives exactly the two columns above:
+
+=====================  =======  ==================================================================
+output kind            dtype    columns
+=====================  =======  ==================================================================
+probability            float32  ``<name>`` (mean over ensemble members and TTA), ``<name>_std``
+                                (their std; UCD ``stat.stdev;<ucd>``)
+regression             float32  the same, in the declared unit
+regression_gaussian    float32  ``<name>`` (mean), ``<name>_err`` (total predictive 1-sigma of the
+                                mixture over members and TTA; UCD ``stat.error;<ucd>``),
+                                ``<name>_std`` (spread of the means alone)
+classes                float32  ``<name>_<class>`` (mean probability of each class) and
+                       str      ``<name>`` (the most probable class; "" when not scored)
+=====================  =======  ==================================================================
+
+All are NaN (or "") when the object was not scored. ``rank`` follows the provenance's
+``rank_by`` output (1 = highest value): ``score`` by default, the card's ``rank_by`` when
+given, ``object_id`` (ascending) when the model has neither. Further columns (``extra``) may
+follow the fixed ones; their specs travel with the table (:func:`column_specs`).
+
 The known-lens columns come from a crossmatch of the positions against a catalog of known
 lenses (:mod:`pipeline.catalog.known_lenses`; by default the ``lenscat`` package) within a
 radius recorded in the provenance; an object without a position never matches.
@@ -49,8 +71,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CATALOG_SCHEMA_VERSION = 2
-"""2: the known-lens columns and provenance fields; DATE-RUN without the trailing Z."""
+CATALOG_SCHEMA_VERSION = 3
+"""2: the known-lens columns and provenance fields; DATE-RUN without the trailing Z.
+3: declared model outputs (columns after ``dec``), provenance ``outputs`` and ``rank_by``."""
 LABEL_UNKNOWN = -1
 PARQUET_METADATA_KEY = "lenshunt.catalog"
 """Parquet schema-metadata key holding the catalog's JSON description (columns, flags, provenance)."""
@@ -70,7 +93,7 @@ class ColumnSpec(BaseModel):
     optional: bool = False
 
 
-_COLUMNS: tuple[ColumnSpec, ...] = (
+_LEADING: tuple[ColumnSpec, ...] = (
     ColumnSpec(name="object_id", dtype="int64", ucd="meta.id;meta.main", description="Object id in the set"),
     ColumnSpec(
         name="ra",
@@ -82,6 +105,9 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         name="dec", dtype="float64", unit="deg", ucd="pos.eq.dec;meta.main", description="Declination (ICRS)"
     ),
+)
+
+SCORE_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         name="score",
         dtype="float32",
@@ -94,6 +120,10 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
         ucd="stat.stdev",
         description="Score std over ensemble members and TTA; 0 for one model",
     ),
+)
+"""The columns of the default output (a card without an ``outputs`` declaration)."""
+
+_TRAILING: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         name="rank",
         dtype="int64",
@@ -132,13 +162,33 @@ _COLUMNS: tuple[ColumnSpec, ...] = (
     ),
 )
 
+_COLUMNS = (*_LEADING, *SCORE_COLUMNS, *_TRAILING)
+
 COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in _COLUMNS}
-"""Column name -> spec, in catalog order."""
+"""Column name -> spec, in catalog order, for the default output (``score``, ``score_std``)."""
+
+FIXED_COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in (*_LEADING, *_TRAILING)}
+"""The columns every catalog has (``label`` optional) whatever the model's outputs."""
+
+RANK_BY_OBJECT_ID = "object_id"
+"""``rank_by`` of a catalog whose model has no ``score`` output and no card ``rank_by``."""
 
 
-def column_specs(*, with_label: bool) -> tuple[ColumnSpec, ...]:
-    """Catalog columns in order; ``label`` only when ``with_label``."""
-    return tuple(spec for spec in _COLUMNS if with_label or not spec.optional)
+def column_specs(
+    *,
+    with_label: bool,
+    outputs: tuple[ColumnSpec, ...] = SCORE_COLUMNS,
+    extra: tuple[ColumnSpec, ...] = (),
+) -> tuple[ColumnSpec, ...]:
+    """Catalog columns in order: leading, ``outputs``, the fixed trailing ones, ``extra``.
+
+    ``label`` only when ``with_label``. ``outputs`` are the columns of the declared outputs
+    (``pipeline.catalog.columns.output_column_specs``), the default's ``score``/``score_std``
+    when not given; ``extra`` are further columns (e.g. added by a later stage) after the fixed
+    ones.
+    """
+    trailing = tuple(spec for spec in _TRAILING if with_label or not spec.optional)
+    return (*_LEADING, *outputs, *trailing, *extra)
 
 
 PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
@@ -154,6 +204,8 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "n_scored": ("NSCORED", "objects with a score"),
     "known_lenses": ("KNOWNLC", "known-lens catalog crossmatched ('' = none)"),
     "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
+    "rank_by": ("RANKBY", "column the rank follows (1 = highest)"),
+    "outputs": ("OUTPUTS", "declared model outputs, JSON ([] = score)"),
     "extras": ("EXTRAS", "more provenance, JSON"),
 }
 """Provenance field -> (FITS keyword, comment) in the catalog's table header."""
@@ -189,6 +241,13 @@ class Provenance(BaseModel):
         default="", description="Known-lens catalog crossmatched, e.g. 'lenscat 1.1.3'; '' when none."
     )
     known_lens_radius_arcsec: float = Field(default=0.0, ge=0.0, description="Match radius in arcsec.")
+    rank_by: str = Field(
+        default="score", description="Output column the rank follows; 'object_id' when none."
+    )
+    outputs: list[dict[str, str | list[str]]] = Field(
+        default_factory=list,
+        description="The model card's declared outputs; [] = the default 'score' probability.",
+    )
     extras: dict[str, ExtraValue] = Field(default_factory=dict)
 
     @field_validator("date")

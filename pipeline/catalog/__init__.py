@@ -7,6 +7,7 @@ sharing :mod:`~pipeline.catalog.encoding`; :mod:`~pipeline.catalog.known_lenses`
 positions against known lenses.
 """
 
+from pipeline.catalog.columns import CatalogLayout, default_rank_by, output_column_specs
 from pipeline.catalog.hats import HATS_EXTRA_COLUMNS
 from pipeline.catalog.known_lenses import (
     DEFAULT_MATCH_RADIUS_ARCSEC,
@@ -23,6 +24,7 @@ from pipeline.catalog.table import (
     make_catalog_table,
     read_catalog,
     read_provenance,
+    scored_mask,
     validate_catalog,
     write_catalog,
 )
@@ -31,16 +33,20 @@ __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
     "HATS_EXTRA_COLUMNS",
     "CatalogError",
+    "CatalogLayout",
     "CatalogPaths",
     "KnownLenses",
     "assign_ranks",
+    "default_rank_by",
     "lenscat_lenses",
     "load_known_lenses",
     "make_catalog_table",
     "match_known_lenses",
+    "output_column_specs",
     "read_catalog",
     "read_known_lenses",
     "read_provenance",
+    "scored_mask",
     "validate_catalog",
     "write_catalog",
 ]

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import spec_lookup
 from pipeline.flags import Flag, documentation
-from schemas.catalog import COLUMNS, Provenance
+from schemas.catalog import Provenance
 
 __all__ = ["flag_meanings", "provenance_values", "to_astropy_table"]
 
@@ -26,8 +27,9 @@ def to_astropy_table(table: pd.DataFrame) -> Any:
     from astropy.table import Column, Table
 
     out = Table()
+    specs = spec_lookup(table)
     for name in table.columns:
-        spec = COLUMNS[name]
+        spec = specs[name]
         values = table[name].to_numpy()
         if spec.dtype == "str":
             width = max([1, *(len(value) for value in values)])
@@ -39,4 +41,5 @@ def to_astropy_table(table: pd.DataFrame) -> Any:
 def provenance_values(provenance: Provenance) -> dict[str, Any]:
     values = provenance.to_json_dict()
     values["extras"] = json.dumps(values["extras"], sort_keys=True)
+    values["outputs"] = json.dumps(values["outputs"])
     return values

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import UNUSABLE
-from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
 
 __all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
 
@@ -61,8 +62,9 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
 
 def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) -> Any:
     _set_card(header, "EXTNAME", FITS_EXTNAME, "lenshunt catalog")
+    specs = spec_lookup(table)
     for index, name in enumerate(table.columns, start=1):
-        spec = COLUMNS[name]
+        spec = specs[name]
         after = f"TUNIT{index}" if f"TUNIT{index}" in header else f"TFORM{index}"
         header.insert(after, (f"TCOMM{index}", spec.description), after=True)
         header.insert(f"TCOMM{index}", (f"TUCD{index}", spec.ucd), after=True)
@@ -112,4 +114,6 @@ def read_fits_provenance(path: Path) -> Provenance:
             )
         values[field] = header[keyword]
     values["extras"] = json.loads(values["extras"])
+    if "outputs" in values:
+        values["outputs"] = json.loads(values["outputs"])
     return Provenance.model_validate(values)

@@ -67,8 +67,9 @@ def _properties(provenance: Provenance, n_rows: int, n_without_position: int) ->
     properties = {
         "obs_title": f"lenshunt strong-lens candidates ({provenance.model_id})",
         "obs_description": (
-            "One row per cutout with a sky position: lens probability (score), rank, quality flags "
-            "and known-lens crossmatch. Units, UCDs and descriptions are in the Parquet field metadata."
+            "One row per cutout with a sky position: the model's outputs (lens probability score "
+            "by default), rank, quality flags and known-lens crossmatch. Units, UCDs and "
+            "descriptions are in the Parquet field metadata."
         ),
         "lenshunt_catalog_version": str(CATALOG_SCHEMA_VERSION),
         "lenshunt_nrows_without_position": str(n_without_position),
@@ -167,7 +168,9 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     work = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     work.mkdir(parents=True)
     try:
-        _import(table[placed].reset_index(drop=True), work, path.name, provenance, n_without)
+        rows = table[placed].reset_index(drop=True)
+        rows.attrs = dict(table.attrs)  # the column specs of the declared outputs (catalog.columns)
+        _import(rows, work, path.name, provenance, n_without)
         written = _count_rows(work / path.name)
         if written != n_rows:
             raise CatalogError(f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}")

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import UNUSABLE, documentation
-from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, PARQUET_METADATA_KEY, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, PARQUET_METADATA_KEY, Provenance
 
 __all__ = [
     "count_parquet_rows",
@@ -53,9 +54,10 @@ _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 
 def _catalog_description(table: pd.DataFrame, provenance: Provenance) -> dict[str, Any]:
+    specs = spec_lookup(table)
     return {
         "schema_version": CATALOG_SCHEMA_VERSION,
-        "columns": [COLUMNS[name].model_dump(exclude={"optional"}) for name in table.columns],
+        "columns": [specs[name].model_dump(exclude={"optional"}) for name in table.columns],
         "flags": documentation(),
         "unusable_flags": int(UNUSABLE),
         "provenance": provenance.to_json_dict(),
@@ -80,8 +82,9 @@ def _votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
     )
     description = f"lenshunt strong-lens candidate catalog. Bits of the flags column: {flag_text}"
     ET.SubElement(element, tag("DESCRIPTION")).text = description
+    specs = spec_lookup(table)
     for name in table.columns:
-        spec = COLUMNS[name]
+        spec = specs[name]
         attributes = {"name": name, "datatype": _VOTABLE_TYPES[spec.dtype], "ucd": spec.ucd}
         if spec.unit:
             attributes["unit"] = spec.unit
@@ -121,8 +124,9 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     astropy_table = to_astropy_table(table)
     description = _catalog_description(table, provenance)
     fields, arrays = [], []
+    specs = spec_lookup(table)
     for name in table.columns:
-        spec = COLUMNS[name]
+        spec = specs[name]
         arrow_type = getattr(pa, _ARROW_TYPES[spec.dtype])()
         field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
         fields.append(pa.field(name, arrow_type, nullable=False, metadata=field_metadata))
@@ -136,7 +140,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     encoded = {key.encode(): value.encode() for key, value in metadata.items()}
     encoded[b"IVOA.VOTable-Parquet.content"] = _votable_header(table, provenance)
     for name in table.columns:
-        if COLUMNS[name].dtype == "str":
+        if specs[name].dtype == "str":
             encoded[f"table::len::{name}".encode()] = str(astropy_table[name].dtype.itemsize // 4).encode()
     arrow_table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=encoded))
     pq.write_table(arrow_table, path)

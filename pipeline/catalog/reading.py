@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.catalog.columns import LAYOUT_ATTR, CatalogLayout
 from pipeline.catalog.fits import read_fits, read_fits_provenance
 from pipeline.catalog.parquet import read_parquet, read_parquet_provenance
 from pipeline.catalog.votable import read_votable, read_votable_provenance
 from pipeline.errors import CatalogError
 from pipeline.flags import documentation
+from pipeline.models.outputs import outputs_to_card
 from pipeline.paths import catalog_fits, catalog_parquet
-from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, Provenance, column_specs
+from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
 __all__ = ["read_catalog", "read_provenance"]
 
@@ -54,37 +56,41 @@ _PROVENANCE_READERS = {
 def read_catalog(path: Path) -> pd.DataFrame:
     """Read a catalog from FITS, Parquet or VOTable (or a run directory) into a DataFrame.
 
-    Columns come back with the contract's dtypes (``model_id`` as ``astype(str)`` gives it).
-    ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns`` (name -> unit, UCD and
-    description) and ``flags`` (bit name -> meaning).
+    Columns come back with the contract's dtypes (``model_id`` as ``astype(str)`` gives it),
+    the declared outputs' columns included (their layout comes from the provenance's
+    ``outputs`` and ``rank_by``). ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns``
+    (name -> unit, UCD and description), ``flags`` (bit name -> meaning), ``outputs`` (the
+    declared outputs, as a card lists them) and the :class:`~pipeline.catalog.columns.CatalogLayout`.
+    Columns outside the layout (written by a later stage) are kept as stored.
     """
     path, kind = _resolve(path)
     table, provenance = _READERS[kind](path)
+    layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
     with_label = "label" in table.columns
-    names = [spec.name for spec in column_specs(with_label=with_label)]
+    specs = {spec.name: spec for spec in layout.column_specs(with_label=with_label)}
+    names = list(specs)
     missing = [name for name in names if name not in table.columns]
     if missing:
         raise CatalogError(
             f"{path} is not a lenshunt catalog of schema version {CATALOG_SCHEMA_VERSION}: columns "
             f"{missing} are missing (a catalog of an older lenshunt: score the run again)"
         )
-    table = table.loc[:, names].astype(
-        {name: COLUMNS[name].dtype for name in names if COLUMNS[name].dtype != "str"}
+    others = [name for name in table.columns if name not in specs and name != "_healpix_29"]
+    table = table.loc[:, names + others].astype(
+        {name: specs[name].dtype for name in names if specs[name].dtype != "str"}
     )
     for name in names:
-        if COLUMNS[name].dtype == "str":
+        if specs[name].dtype == "str":
             table[name] = table[name].astype(str)
     table.attrs = {
         "provenance": provenance.to_json_dict(),
         "columns": {
-            name: {
-                "unit": COLUMNS[name].unit,
-                "ucd": COLUMNS[name].ucd,
-                "description": COLUMNS[name].description,
-            }
-            for name in names
+            name: {"unit": spec.unit, "ucd": spec.ucd, "description": spec.description}
+            for name, spec in specs.items()
         },
         "flags": documentation(),
+        "outputs": layout.outputs_json() or outputs_to_card(layout.outputs),
+        LAYOUT_ATTR: layout.to_attr(),
     }
     return table
 

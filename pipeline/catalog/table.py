@@ -18,29 +18,39 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import (
+    LAYOUT_ATTR,
+    CatalogLayout,
+    table_column_specs,
+    table_layout,
+)
 from pipeline.catalog.fits import count_fits_rows, write_fits
 from pipeline.catalog.hats import write_hats
 from pipeline.catalog.parquet import count_parquet_rows, write_parquet
 from pipeline.catalog.reading import read_catalog, read_provenance
 from pipeline.catalog.votable import count_votable_rows, write_votable
 from pipeline.errors import CatalogError, ConservationError
+from pipeline.models.aggregate import most_probable_class, numeric_columns
 from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
-from schemas.catalog import COLUMNS, LABEL_UNKNOWN, Provenance, column_specs
+from schemas.catalog import LABEL_UNKNOWN, RANK_BY_OBJECT_ID, Provenance
 
 __all__ = [
     "CatalogError",
+    "CatalogLayout",
     "CatalogPaths",
     "Provenance",
     "assign_ranks",
     "make_catalog_table",
     "read_catalog",
     "read_provenance",
+    "scored_mask",
     "validate_catalog",
     "write_catalog",
 ]
@@ -100,30 +110,48 @@ def make_catalog_table(
     object_ids: np.ndarray,
     ra: np.ndarray,
     dec: np.ndarray,
-    scores: np.ndarray,
-    score_std: np.ndarray,
     flags: np.ndarray,
     model_id: str,
+    scores: np.ndarray | None = None,
+    score_std: np.ndarray | None = None,
+    outputs: Mapping[str, np.ndarray] | None = None,
+    layout: CatalogLayout | None = None,
     labels: np.ndarray | None = None,
     known_lens_matches: pd.DataFrame | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Assemble a catalog table with the contract's columns, dtypes and ranks.
 
-    ``score_std`` is set to NaN wherever ``scores`` is NaN. ``labels`` (1, 0, -1 unknown) adds
-    the ``label`` column. ``known_lens_matches`` (from
+    A default model gives ``scores`` and ``score_std``; a model with declared outputs gives
+    ``outputs`` (every numeric column of :func:`pipeline.models.aggregate.numeric_columns`, as a
+    score run's parts hold them) and ``layout`` (its outputs and ``rank_by``; the most probable
+    class names are derived here). Spreads and errors are set to NaN wherever their value is NaN.
+    ``labels`` (1, 0, -1 unknown) adds the ``label`` column. ``known_lens_matches`` (from
     :func:`pipeline.catalog.known_lenses.match_known_lenses`, one row per object) fills the
-    known-lens columns; without it no object has a match. Rows keep the input order.
+    known-lens columns; without it no object has a match. ``extra`` holds the values of
+    ``layout.extra`` columns. Rows keep the input order; the layout is kept in ``attrs``.
+
+    Raises
+    ------
+    ValueError
+        If neither ``scores`` nor ``outputs`` is given, or a column is missing or of another length.
     """
-    scores = np.asarray(scores, dtype=np.float32)
-    score_std = np.where(np.isnan(scores), np.float32(np.nan), np.asarray(score_std, dtype=np.float32))
+    layout = layout or CatalogLayout()
+    if outputs is None:
+        if scores is None or score_std is None:
+            raise ValueError("give scores and score_std, or outputs with their layout")
+        outputs = {"score": scores, "score_std": score_std}
     object_ids = np.asarray(object_ids, dtype=np.int64)
+    values = _output_values(layout, outputs, object_ids.size)
+    rank_source = (
+        np.full(object_ids.size, np.nan) if layout.rank_by == RANK_BY_OBJECT_ID else values[layout.rank_by]
+    )
     columns: dict[str, object] = {
         "object_id": object_ids,
         "ra": np.asarray(ra, dtype=np.float64),
         "dec": np.asarray(dec, dtype=np.float64),
-        "score": scores,
-        "score_std": score_std.astype(np.float32),
-        "rank": assign_ranks(scores, object_ids),
+        **values,
+        "rank": assign_ranks(rank_source, object_ids),
         "flags": np.asarray(flags, dtype=np.int32),
         "model_id": pd.Series(np.full(object_ids.size, model_id, dtype=object)).astype(str),
     }
@@ -141,19 +169,49 @@ def make_catalog_table(
         columns["known_lens_sep"] = known_lens_matches["known_lens_sep"].to_numpy(dtype=np.float32)
     if labels is not None:
         columns["label"] = np.asarray(labels, dtype=np.int8)
-    return pd.DataFrame(columns)
+    for spec in layout.extra:
+        if extra is None or spec.name not in extra:
+            raise ValueError(f"extra column {spec.name!r} is in the layout but no values were given")
+        columns[spec.name] = extra[spec.name]
+    table = pd.DataFrame(columns)
+    table.attrs[LAYOUT_ATTR] = layout.to_attr()
+    return table
 
 
-def _check_columns(table: pd.DataFrame) -> tuple[str, ...]:
+def _output_values(layout: CatalogLayout, outputs: Mapping[str, np.ndarray], n: int) -> dict[str, object]:
+    """The output columns in catalog order: float32, spreads NaN where the value is, class names."""
+    values: dict[str, object] = {}
+    for spec in layout.outputs:
+        given = {}
+        for name in numeric_columns(spec):
+            if name not in outputs:
+                raise ValueError(f"output column {name!r} of output {spec.name!r} was not given")
+            column = np.asarray(outputs[name], dtype=np.float32)
+            if column.shape != (n,):
+                raise ValueError(f"output column {name!r} has shape {column.shape}, expected ({n},)")
+            given[name] = column
+        if spec.kind == "classes":
+            values[spec.name] = pd.Series(most_probable_class(spec, given), dtype=object).astype(str)
+            values.update(given)
+            continue
+        main = given[spec.name]
+        values[spec.name] = main
+        for name in numeric_columns(spec)[1:]:
+            values[name] = np.where(np.isnan(main), np.float32(np.nan), given[name]).astype(np.float32)
+    return values
+
+
+def _check_columns(table: pd.DataFrame, layout: CatalogLayout) -> tuple[str, ...]:
     names = [str(name) for name in table.columns]
     with_label = "label" in names
-    expected = [spec.name for spec in column_specs(with_label=with_label)]
+    expected = [spec.name for spec in layout.column_specs(with_label=with_label)]
+    known = [spec.name for spec in layout.column_specs(with_label=True)]
     missing = [name for name in expected if name not in names]
-    unknown = [name for name in names if name not in COLUMNS]
+    unknown = [name for name in names if name not in known]
     if missing or unknown or len(set(names)) != len(names):
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, missing or list(COLUMNS), n=1)
+            close = difflib.get_close_matches(name, missing or known, n=1)
             hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
         raise CatalogError(
             f"catalog columns do not match the contract in schemas/catalog.py: missing {missing}, "
@@ -164,8 +222,9 @@ def _check_columns(table: pd.DataFrame) -> tuple[str, ...]:
 
 
 def _check_dtypes(table: pd.DataFrame, names: tuple[str, ...]) -> None:
+    specs = table_column_specs(table)
     for name in names:
-        spec = COLUMNS[name]
+        spec = specs[name]
         column = table[name]
         if spec.dtype == "str":
             if not (column.dtype == object or isinstance(column.dtype, pd.StringDtype)) or not all(
@@ -183,17 +242,33 @@ def _check_dtypes(table: pd.DataFrame, names: tuple[str, ...]) -> None:
             )
 
 
-def _check_values(table: pd.DataFrame) -> None:
-    score = table["score"].to_numpy()
-    score_std = table["score_std"].to_numpy()
-    scored = ~np.isnan(score)
+def _output_problems(table: pd.DataFrame, layout: CatalogLayout) -> list[str]:
     problems = []
-    if np.any(scored & ~((score >= 0) & (score <= 1))):
-        problems.append("score outside [0, 1] (non-finite model outputs must be NaN and flagged)")
-    if np.any(scored & ~(np.isfinite(score_std) & (score_std >= 0))):
-        problems.append("score_std negative or non-finite for a scored object (use 0 without TTA)")
-    if np.any(~scored & ~np.isnan(score_std)):
-        problems.append("score_std not NaN for an unscored object")
+    for spec in layout.outputs:
+        if spec.kind == "classes":
+            for name in numeric_columns(spec):
+                value = table[name].to_numpy()
+                if np.any(~np.isnan(value) & ~((value >= 0) & (value <= 1))):
+                    problems.append(f"{name} outside [0, 1] (class probabilities)")
+            labels = table[spec.name].to_numpy(dtype=object)
+            if not np.isin(labels, ["", *spec.classes]).all():
+                problems.append(f"{spec.name} holds names other than its classes {list(spec.classes)} or ''")
+            continue
+        value = table[spec.name].to_numpy()
+        scored = ~np.isnan(value)
+        if spec.kind == "probability" and np.any(scored & ~((value >= 0) & (value <= 1))):
+            problems.append(f"{spec.name} outside [0, 1] (non-finite model outputs must be NaN and flagged)")
+        for name in numeric_columns(spec)[1:]:
+            spread = table[name].to_numpy()
+            if np.any(scored & ~(np.isfinite(spread) & (spread >= 0))):
+                problems.append(f"{name} negative or non-finite for a scored object (use 0 without TTA)")
+            if np.any(~scored & ~np.isnan(spread)):
+                problems.append(f"{name} not NaN for an unscored object")
+    return problems
+
+
+def _check_values(table: pd.DataFrame, layout: CatalogLayout) -> None:
+    problems = _output_problems(table, layout)
     if np.any(table["flags"].to_numpy() < 0):
         problems.append("negative flags")
     ra, dec = table["ra"].to_numpy(), table["dec"].to_numpy()
@@ -211,30 +286,51 @@ def _check_values(table: pd.DataFrame) -> None:
         raise CatalogError(
             "catalog values violate the contract in schemas/catalog.py: " + "; ".join(problems)
         )
-    expected_rank = assign_ranks(score, table["object_id"].to_numpy())
+    by = layout.rank_by
+    rank_source = np.full(len(table), np.nan) if by == RANK_BY_OBJECT_ID else table[by].to_numpy()
+    expected_rank = assign_ranks(rank_source, table["object_id"].to_numpy())
     if not np.array_equal(table["rank"].to_numpy(), expected_rank):
         raise CatalogError(
-            "catalog rank column disagrees with assign_ranks(score, object_id) (1 = highest score, "
+            f"catalog rank column disagrees with assign_ranks({by}, object_id) (1 = highest {by}, "
             "unscored last, ties by object_id); recompute it with pipeline.catalog.table.assign_ranks."
         )
+
+
+def scored_mask(table: pd.DataFrame) -> np.ndarray:
+    """Rows the model scored: a value in the first numeric column of the first declared output."""
+    first = numeric_columns(table_layout(table).outputs[0])[0]
+    return ~np.isnan(table[first].to_numpy(dtype=np.float64))
 
 
 def validate_catalog(table: pd.DataFrame) -> pd.DataFrame:
     """Check a table against the catalog contract; return it with columns in contract order.
 
+    The declared outputs and ``rank_by`` come from the layout in ``table.attrs``
+    (:func:`make_catalog_table` puts it there; without one, the default ``score`` catalog).
+
     Raises
     ------
     CatalogError
         When a column is missing or unknown, has the wrong dtype, or holds values the contract
-        forbids (score outside [0, 1], ranks that :func:`assign_ranks` would not give, ...).
+        forbids (a probability outside [0, 1], ranks that :func:`assign_ranks` would not give, ...).
     """
-    names = _check_columns(table)
+    layout = table_layout(table)
+    if layout.rank_by != RANK_BY_OBJECT_ID and layout.rank_by not in {
+        spec.name for spec in layout.outputs if spec.kind != "classes"
+    }:
+        raise CatalogError(
+            f"catalog rank_by {layout.rank_by!r} is not a declared probability or regression output "
+            f"({[spec.name for spec in layout.outputs]}) nor {RANK_BY_OBJECT_ID!r}"
+        )
+    names = _check_columns(table, layout)
     _check_dtypes(table, names)
     ordered = table.loc[:, list(names)].reset_index(drop=True)
+    ordered.attrs = {**table.attrs, LAYOUT_ATTR: layout.to_attr()}
+    specs = table_column_specs(ordered)
     for name in names:
-        if COLUMNS[name].dtype == "str":
+        if specs[name].dtype == "str":
             ordered[name] = ordered[name].astype(str)
-    _check_values(ordered)
+    _check_values(ordered, layout)
     return ordered
 
 
@@ -251,12 +347,19 @@ def _check_conservation(table: pd.DataFrame, provenance: Provenance, expected_n:
             f"catalog repeats object ids {duplicated[:10].tolist()} ({duplicated.size} in all); "
             "a score part was probably collected twice. Remove duplicate parts and rebuild."
         )
-    n_scored = int(np.count_nonzero(~np.isnan(table["score"].to_numpy())))
+    n_scored = int(np.count_nonzero(scored_mask(table)))
     if provenance.n_objects != expected_n or provenance.n_scored != n_scored:
         raise ConservationError(
             f"provenance says n_objects={provenance.n_objects}, n_scored={provenance.n_scored} but "
             f"the catalog has {expected_n} objects and {n_scored} scores; build the provenance "
             "from the table that is written."
+        )
+    layout = table_layout(table)
+    if provenance.rank_by != layout.rank_by or provenance.outputs != layout.outputs_json():
+        raise CatalogError(
+            f"provenance says rank_by={provenance.rank_by!r}, outputs={provenance.outputs} but the table "
+            f"ranks by {layout.rank_by!r} with outputs {layout.outputs_json()}; build the provenance "
+            "from the table's layout (CatalogLayout.outputs_json)."
         )
     mismatched = table["model_id"] != provenance.model_id
     if mismatched.any():

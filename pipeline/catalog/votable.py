@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
-from schemas.catalog import CATALOG_SCHEMA_VERSION, COLUMNS, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
 __all__ = ["count_votable_rows", "read_votable", "read_votable_provenance", "write_votable"]
 
@@ -73,7 +73,7 @@ def read_votable(path: Path) -> tuple[pd.DataFrame, Provenance]:
         {
             name: (
                 np.ma.filled(table[name], "").astype(str)
-                if COLUMNS.get(name) is not None and COLUMNS[name].dtype == "str"
+                if table[name].dtype.kind in "USO"
                 else np.ma.filled(np.ma.asarray(table[name]), np.nan)
                 if table[name].dtype.kind == "f"
                 else np.asarray(table[name])

@@ -25,7 +25,9 @@ DEFAULT_GALLERY_SIZE = 48
 class GalleryItem(BaseModel):
     """One candidate of the gallery: its catalog values, its composite PNG and per-band PNGs.
 
-    ``field_arcsec`` is the width of the composite on the sky (for the scale bar).
+    ``field_arcsec`` is the width of the composite on the sky (for the scale bar). ``score`` is
+    NaN for a model without a ``score`` output; ``captions`` show its other declared outputs
+    (e.g. ``theta_e 1.23 ± 0.10 arcsec``, :mod:`pipeline.evaluation.outputs_view`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -41,6 +43,7 @@ class GalleryItem(BaseModel):
     dec: float | None = None
     bands: dict[str, Path] = {}
     field_arcsec: float | None = None
+    captions: list[str] = []
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -78,7 +81,9 @@ def band_png(composite: Path, band: str) -> Path:
 
 def select_top(catalog: pd.DataFrame, n: int = DEFAULT_GALLERY_SIZE) -> pd.DataFrame:
     """The ``n`` best-ranked scored objects of a catalog, rank 1 first."""
-    scored = catalog[~np.isnan(catalog["score"].to_numpy(dtype=np.float64))]
+    from pipeline.catalog import scored_mask
+
+    scored = catalog[scored_mask(catalog)]
     return scored.nsmallest(n, "rank")
 
 
@@ -116,6 +121,8 @@ def gallery_items(
     With ``layout``, each entry gets its band panels (those written beside the composite) and
     the composite's field width.
     """
+    from pipeline.evaluation.outputs_view import output_captions
+
     rows = catalog[catalog["object_id"].isin(list(pngs))].sort_values("rank")
     has_label = "label" in rows.columns
     field = None
@@ -131,8 +138,8 @@ def gallery_items(
     return [
         GalleryItem(
             object_id=int(row.object_id),
-            score=float(row.score),
-            score_std=float(row.score_std),
+            score=float(getattr(row, "score", math.nan)),
+            score_std=float(getattr(row, "score_std", math.nan)),
             rank=int(row.rank),
             flags=int(row.flags),
             label=int(row.label) if has_label else LABEL_UNKNOWN,
@@ -141,6 +148,7 @@ def gallery_items(
             dec=None if math.isnan(row.dec) else float(row.dec),
             bands=bands_of(pngs[int(row.object_id)]),
             field_arcsec=field,
+            captions=output_captions(catalog, row._asdict()),
         )
         for row in rows.itertuples(index=False)
     ]

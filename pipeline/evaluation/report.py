@@ -27,6 +27,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import table_layout
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
     CANDIDATE_TEMPLATE,
     DEFAULT_GALLERY_SIZE,
@@ -38,7 +39,9 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
     sexagesimal_name,
 )
 from pipeline.evaluation.metrics import Metrics
+from pipeline.evaluation.outputs_view import output_rows
 from pipeline.flags import Flag, describe, documentation
+from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import catalog_fits, catalog_parquet, catalog_votable, metrics_file
 from schemas.catalog import Provenance
 
@@ -107,16 +110,25 @@ def _flag_rows(flags: np.ndarray) -> list[dict[str, Any]]:
 
 
 def _summary(catalog: pd.DataFrame, provenance: Provenance) -> list[tuple[str, str]]:
-    scores = catalog["score"].to_numpy(dtype=np.float64)
+    from pipeline.catalog import scored_mask
+    from pipeline.evaluation.outputs_view import has_score
+
     flags = catalog["flags"].to_numpy()
-    n_candidates = int(np.sum(scores >= provenance.threshold))
     rows = [
         ("Store", provenance.store),
         ("Layout", provenance.layout),
         ("Objects", f"{len(catalog):,}"),
-        ("Scored", f"{int(np.sum(~np.isnan(scores))):,}"),
+        ("Scored", f"{int(np.count_nonzero(scored_mask(catalog))):,}"),
         ("Flagged (any flag)", f"{int(np.count_nonzero(flags)):,}"),
-        (f"Candidates (score ≥ {provenance.threshold:g})", f"{n_candidates:,}"),
+    ]
+    if has_score(catalog):
+        n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= provenance.threshold))
+        rows.append((f"Candidates (score ≥ {provenance.threshold:g})", f"{n_candidates:,}"))
+    else:
+        rows.append(("Score metrics", "none: the model declares no 'score' (lens probability) output"))
+    if provenance.rank_by != "score":
+        rows.append(("Ranked by", provenance.rank_by))
+    rows += [
         ("Model", provenance.model_id),
         ("Model SHA-256", provenance.model_sha256),
         ("Test-time augmentation", "yes" if provenance.tta else "no"),
@@ -155,6 +167,7 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
     labels = {1: ("lens", "lens"), 0: ("non-lens", "nonlens")}
     cards = []
     for item in sorted(gallery, key=lambda entry: entry.rank):
+        has_score = not math.isnan(item.score)
         label_text, label_class = labels.get(item.label, ("", "unknown"))
         position = (
             f"{item.ra:.5f}, {item.dec:+.5f}"
@@ -175,9 +188,11 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                     for band, path in item.bands.items()
                 ],
                 "scale_bar": scale_bar(item.field_arcsec),
+                "has_score": has_score,
                 "score": _number(item.score, 3),
-                "spread": _spread(item.score_std),
-                "score_percent": 0.0 if math.isnan(item.score) else round(100 * item.score, 1),
+                "spread": _spread(item.score_std) if has_score else None,
+                "score_percent": round(100 * item.score, 1) if has_score else 0.0,
+                "captions": item.captions,
                 "rank": item.rank,
                 "label_text": label_text,
                 "label_class": label_class,
@@ -293,6 +308,9 @@ def build_report(
         store=provenance.store,
         date=provenance.date_iso(),
         summary=_summary(catalog, provenance),
+        outputs=output_rows(catalog, select_top(catalog, max(1, len(gallery))))
+        if table_layout(catalog).outputs != (DEFAULT_SCORE,)
+        else [],
         flag_rows=_flag_rows(catalog["flags"].to_numpy()),
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),

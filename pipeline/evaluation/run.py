@@ -50,11 +50,14 @@ def evaluate_run(
 ) -> EvaluationResult:
     """Metrics (if the catalog has labels), plots and the HTML report of the run in ``out_dir``.
 
-    ``threshold`` defaults to the one recorded in the catalog's provenance.
+    ``threshold`` defaults to the one recorded in the catalog's provenance. A catalog without a
+    ``score`` output (a model that declares only regressions, say) gets no metrics and no score
+    plots; the report says so and shows its declared outputs.
     """
     from pipeline.catalog.table import read_catalog, read_provenance
     from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.metrics import evaluate, write_metrics
+    from pipeline.evaluation.outputs_view import has_score
     from pipeline.evaluation.plots import make_evaluation_plots
     from pipeline.evaluation.report import build_report
     from pipeline.store.zarr_store import read_attributes, store_layout
@@ -67,14 +70,16 @@ def evaluate_run(
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
 
-    scores = catalog["score"].to_numpy(dtype=np.float64)
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = metrics_path = None
-    if has_labels:
-        metrics = evaluate(labels, scores, threshold=threshold, beta=beta)
-        metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
-    plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
+    plots: dict[str, Path] = {}
+    if has_score(catalog):  # a model without a lens probability (a pure regressor) has no score metrics
+        scores = catalog["score"].to_numpy(dtype=np.float64)
+        if has_labels:
+            metrics = evaluate(labels, scores, threshold=threshold, beta=beta)
+            metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
+        plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
 
     top = select_top(catalog, top_n)
     layout = store_layout(read_attributes(store))

@@ -379,10 +379,18 @@ class ModelBundle:
         """
         return apply_recipe(self.recipe, groups, flags)
 
-    def predict(
+    @property
+    def outputs(self) -> tuple[OutputSpec, ...]:
+        """The outputs the card declares (one ``score`` probability when it declares none)."""
+        return self.card.output_specs
+
+    def predict_outputs(
         self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
-    ) -> np.ndarray:
-        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+    ) -> dict[str, np.ndarray]:
+        """Every declared output of prepared inputs: name -> float32 array ``(n, width)``.
+
+        ``width`` is 1 for a probability or regression, 2 (mean, log_sigma) for a
+        regression_gaussian, K for K classes (:mod:`pipeline.models.outputs`).
 
         Parameters
         ----------
@@ -396,10 +404,12 @@ class ModelBundle:
         """
         arrays = self._check_inputs(inputs)
         n = len(next(iter(arrays.values())))
+        specs = self.outputs
+        results = {spec.name: np.empty((n, output_width(spec)), dtype=np.float32) for spec in specs}
         if n == 0:
-            return np.empty(0, dtype=np.float32)
+            return results
         model = self.model
-        scores = np.empty(n, dtype=np.float32)
+        single = specs[0].name if len(specs) == 1 else None
         # One predict_on_batch per batch: Keras's predict() builds a tf.data pipeline per call, whose
         # threads compete with the model for a worker's core (2.3x slower per batch of 128 on one
         # thread, measured: bench/RESULTS.md).
@@ -408,8 +418,46 @@ class ModelBundle:
             batch = {name: x[start:stop] for name, x in arrays.items()}
             if pad_batches and stop - start < batch_size:
                 batch = {name: _pad_rows(x, batch_size) for name, x in batch.items()}
-            scores[start:stop] = np.asarray(model.predict_on_batch(batch)).reshape(-1)[: stop - start]
-        return scores
+            predicted = model.predict_on_batch(batch)
+            if not isinstance(predicted, Mapping):
+                if single is None:
+                    raise BundleError(
+                        f"model {self.model_id} gives one tensor but its card declares "
+                        f"{[spec.name for spec in specs]}; a multi-output model returns a dict"
+                    )
+                predicted = {single: predicted}
+            elif single is not None and single not in predicted and len(predicted) == 1:
+                predicted = {single: next(iter(predicted.values()))}
+            for name, values in results.items():
+                values[start:stop] = np.asarray(predicted[name]).reshape(-1, values.shape[1])[: stop - start]
+        return results
+
+    def predict(
+        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
+    ) -> np.ndarray:
+        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+
+        The ``score`` output (or the one declared output of a single-output model); see
+        :meth:`predict_outputs` for every output and the parameters.
+
+        Raises
+        ------
+        BundleError
+            If the model has several outputs and none is named ``score``.
+        """
+        name = self._score_output()
+        return self.predict_outputs(inputs, batch_size, pad_batches)[name][:, 0]
+
+    def _score_output(self) -> str:
+        specs = self.outputs
+        if len(specs) == 1 and specs[0].kind != "classes":
+            return specs[0].name
+        if "score" in {spec.name for spec in specs}:
+            return "score"
+        raise BundleError(
+            f"model {self.model_id} declares outputs {[spec.name for spec in specs]} and none is 'score'; "
+            "use predict_outputs / predict_groups_outputs for its outputs"
+        )
 
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
@@ -424,18 +472,31 @@ class ModelBundle:
         ``groups`` maps store groups to ``(n, band, y, x)`` images of usable objects. With ``tta``
         each of the 8 dihedral transforms of the inputs is scored (test-time augmentation); callers
         take the mean and spread over axis 0 (:func:`~pipeline.models.ensemble.mean_and_spread`).
+        The score is the ``score`` output (see :meth:`predict`).
+        """
+        name = self._score_output()
+        return self.predict_groups_outputs(groups, batch_size=batch_size, tta=tta)[name][..., 0]
+
+    def predict_groups_outputs(
+        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Every declared output of store images: name -> ``(P, n, width)``, P = 1, or 8 with ``tta``.
+
+        Combine them with :func:`pipeline.models.aggregate.aggregate_outputs`.
         """
         from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
 
         inputs = self.prepare(groups)
         if not tta:
-            return self.predict(inputs, batch_size=batch_size)[None, :]
-        return np.stack(
-            [
-                self.predict({name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size)
+            predicted = [self.predict_outputs(inputs, batch_size=batch_size)]
+        else:
+            predicted = [
+                self.predict_outputs(
+                    {name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size
+                )
                 for k in range(N_DIHEDRAL)
             ]
-        )
+        return {spec.name: np.stack([p[spec.name] for p in predicted]) for spec in self.outputs}
 
     def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         shapes = self.recipe.input_shapes()

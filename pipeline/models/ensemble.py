@@ -11,6 +11,9 @@ with test-time augmentation) and ``score_std`` their standard deviation: the spr
 members is the epistemic uncertainty of deep ensembles (Lakshminarayanan et al. 2017,
 arXiv:1612.01474), which rises on inputs unlike the training set.
 
+Members must declare identical outputs (:mod:`pipeline.models.outputs`); the ensemble's card
+carries them, and every output is combined per its kind (:mod:`pipeline.models.aggregate`).
+
 Examples
 --------
 >>> ensemble = save_ensemble("runs/ens", ["runs/ens/fold-0", "runs/ens/fold-1"])  # doctest: +SKIP
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import BundleError
 from pipeline.models.bundle import ENSEMBLE_FILE, ModelBundle, ModelCard, file_sha256, load_bundle
+from pipeline.models.outputs import OutputSpec
 
 ENSEMBLE_FORMAT = 1
 
@@ -99,6 +103,7 @@ def save_ensemble(
             )
         opened.append((member_path.relative_to(path).as_posix(), load_bundle(member_path)))
     first = opened[0][1]
+    check_same_outputs(path, [(relative, bundle) for relative, bundle in opened])
     architectures = sorted({bundle.card.architecture for _, bundle in opened})
     card = ModelCard(
         model_id=model_id or f"{first.model_id}-ensemble{len(opened)}",
@@ -111,6 +116,8 @@ def save_ensemble(
         notes=notes or f"mean and spread of {len(opened)} members",
         keras_version=first.card.keras_version,
         saved_backend=first.card.saved_backend,
+        outputs=first.card.outputs,
+        rank_by=first.card.rank_by,
     )
     content = EnsembleFile(
         members=tuple(EnsembleMember(path=relative, sha256=bundle.sha256) for relative, bundle in opened),
@@ -162,8 +169,29 @@ def load_ensemble(path: str | Path) -> EnsembleBundle:
                 f"ensemble was made with {member.sha256[:12]}...: re-create the ensemble"
             )
         members.append(bundle)
+    check_same_outputs(path, list(zip([member.path for member in content.members], members, strict=True)))
+    if content.card.output_specs != members[0].outputs:
+        raise BundleError(
+            f"ensemble {path}: its card declares outputs {[s.name for s in content.card.output_specs]}, "
+            f"its members {[s.name for s in members[0].outputs]}: re-create the ensemble"
+        )
     card = content.card.model_copy(update={"sha256": file_sha256(path / ENSEMBLE_FILE)})
     return EnsembleBundle(path, members, card)
+
+
+def check_same_outputs(path: Path, members: Sequence[tuple[str, ModelBundle]]) -> None:
+    """Raise :class:`BundleError` unless every member declares the same outputs (and ``rank_by``)."""
+    first_path, first = members[0]
+    for member_path, bundle in members[1:]:
+        if bundle.outputs != first.outputs or bundle.card.rank_by != first.card.rank_by:
+            theirs = [f"{spec.name}:{spec.kind}" for spec in bundle.outputs]
+            raise BundleError(
+                f"ensemble {path}: member {member_path} declares outputs {theirs} "
+                f"(rank_by {bundle.card.rank_by}), "
+                f"member {first_path} {[spec.name + ':' + spec.kind for spec in first.outputs]} "
+                f"(rank_by {first.card.rank_by}); members of an ensemble must declare identical outputs "
+                "(name, kind, unit, UCD, description, classes): retrain or re-save them alike"
+            )
 
 
 class EnsembleBundle:
@@ -195,6 +223,11 @@ class EnsembleBundle:
         return self.members[0].recipe
 
     @property
+    def outputs(self) -> tuple[OutputSpec, ...]:
+        """The outputs every member declares."""
+        return self.members[0].outputs
+
+    @property
     def model(self) -> list[Any]:
         """Every member's Keras model (loaded on first use)."""
         return [member.model for member in self.members]
@@ -217,6 +250,15 @@ class EnsembleBundle:
         return np.concatenate(
             [member.predict_groups(groups, batch_size=batch_size, tta=tta) for member in self.members]
         )
+
+    def predict_groups_outputs(
+        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Every member's predictions per output: name -> ``(K, n, width)``, or ``(8 K, n, width)``."""
+        predicted = [
+            member.predict_groups_outputs(groups, batch_size=batch_size, tta=tta) for member in self.members
+        ]
+        return {spec.name: np.concatenate([p[spec.name] for p in predicted]) for spec in self.outputs}
 
     def predict(
         self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True

@@ -4,7 +4,21 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
-from pipeline.scoring.region import ScoredRows, score_groups, score_rows, warm_worker_bundle
+from pipeline.scoring.region import (
+    ScoredRows,
+    score_groups,
+    score_groups_outputs,
+    score_rows,
+    warm_worker_bundle,
+)
 from pipeline.scoring.run import ScoreRunResult, score_store
 
-__all__ = ["ScoreRunResult", "ScoredRows", "score_groups", "score_rows", "score_store", "warm_worker_bundle"]
+__all__ = [
+    "ScoreRunResult",
+    "ScoredRows",
+    "score_groups",
+    "score_groups_outputs",
+    "score_rows",
+    "score_store",
+    "warm_worker_bundle",
+]

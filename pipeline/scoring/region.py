@@ -1,5 +1,9 @@
 """Score rows of a store with a model bundle: the work each Dask worker does.
 
+Every output the bundle declares is predicted (:mod:`pipeline.models.outputs`) and combined over
+ensemble members and test-time augmentations per its kind (:mod:`pipeline.models.aggregate`);
+a region's part file holds one float32 column per numeric catalog column of the outputs.
+
 A worker opens each bundle once and keeps it (the Keras model is built on first use and
 reused by every later task on that worker). Batches always have ``batch_size`` rows: the last
 one is padded, so a compiled model (XLA under JAX, a traced function under TensorFlow) is never
@@ -17,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.models.ensemble import mean_and_spread
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()
@@ -25,16 +28,29 @@ _BUNDLES_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """Scores of rows ``start``..``stop`` of a store (NaN where not scored) and added flags."""
+    """Outputs of rows ``start``..``stop`` of a store (NaN where not scored) and added flags.
+
+    ``values`` maps each numeric catalog column of the declared outputs (``score``,
+    ``score_std``, ``theta_e``, ``theta_e_err`` ...; :func:`pipeline.models.aggregate.numeric_columns`)
+    to a float32 array of the rows.
+    """
 
     start: int
     stop: int
     object_id: np.ndarray
-    score: np.ndarray
-    score_std: np.ndarray
+    values: dict[str, np.ndarray]
     flags_added: np.ndarray
     seconds_read: float
     seconds_model: float
+
+    @property
+    def score(self) -> np.ndarray:
+        """The ``score`` column (KeyError for a model without a ``score`` output)."""
+        return self.values["score"]
+
+    @property
+    def score_std(self) -> np.ndarray:
+        return self.values["score_std"]
 
 
 def worker_bundle(bundle_path: str, sha256: str):
@@ -70,8 +86,43 @@ def warm_worker_bundle(bundle_path: str, sha256: str, batch_size: int) -> str:
     for member in getattr(bundle, "members", [bundle]):
         shapes = member.recipe.input_shapes()
         zeros = {name: np.zeros((batch_size, *shape), np.float32) for name, shape in shapes.items()}
-        member.predict(zeros, batch_size=batch_size)
+        member.predict_outputs(zeros, batch_size=batch_size)
     return bundle.model_id
+
+
+def score_groups_outputs(
+    bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, batch_size: int, tta: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every declared output's catalog columns for images in memory (a pure function of its inputs).
+
+    Each output is combined over every prediction of the bundle (one for a single model, one per
+    member of an ensemble, times the 8 dihedral transforms with ``tta``) per its kind
+    (:func:`pipeline.models.aggregate.aggregate_outputs`). Unusable objects are not run through
+    the model: NaN and NOT_SCORED. An object with a non-finite value in any output gets NaN in
+    every output and SCORE_NONFINITE. Returns (column -> float32 ``(n,)``, flags_added ``(n,)``).
+    """
+    from pipeline.models.aggregate import aggregate_outputs, numeric_columns
+
+    n = len(flags)
+    specs = bundle.outputs
+    columns = {name: np.full(n, np.nan, dtype=np.float32) for spec in specs for name in numeric_columns(spec)}
+    added = np.zeros(n, dtype=np.int32)
+    usable = (flags & int(UNUSABLE)) == 0
+    added[~usable] |= int(Flag.NOT_SCORED)
+    if not usable.any():
+        return columns, added
+    predictions = bundle.predict_groups_outputs(
+        {group: images[usable] for group, images in groups.items()}, batch_size=batch_size, tta=tta
+    )
+    finite = np.ones(n, dtype=bool)
+    for name, values in aggregate_outputs(specs, predictions).items():
+        columns[name][usable] = values
+        finite &= np.isfinite(columns[name])
+    nonfinite = usable & ~finite
+    added[nonfinite] |= int(Flag.SCORE_NONFINITE)
+    for values in columns.values():
+        values[nonfinite] = np.nan
+    return columns, added
 
 
 def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, batch_size: int, tta: bool):
@@ -80,26 +131,16 @@ def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, ba
     The score is the mean over every prediction of the bundle: one for a single model, one per
     member for an ensemble, times the 8 dihedral transforms with ``tta``; ``score_std`` is their
     standard deviation (0 for a single model without TTA). Returns (score, score_std, flags_added),
-    each of length n.
+    each of length n. For a bundle's other outputs, see :func:`score_groups_outputs`.
     """
-    n = len(flags)
-    score = np.full(n, np.nan, dtype=np.float32)
-    spread = np.full(n, np.nan, dtype=np.float32)
-    added = np.zeros(n, dtype=np.int32)
-    usable = (flags & int(UNUSABLE)) == 0
-    added[~usable] |= int(Flag.NOT_SCORED)
-    if not usable.any():
-        return score, spread, added
-    predictions = bundle.predict_groups(
-        {group: images[usable] for group, images in groups.items()}, batch_size=batch_size, tta=tta
-    )
-    mean, std = mean_and_spread(predictions)
-    score[usable], spread[usable] = mean, std
-    nonfinite = usable & ~np.isfinite(score)
-    added[nonfinite] |= int(Flag.SCORE_NONFINITE)
-    score[nonfinite] = np.nan
-    spread[nonfinite] = np.nan
-    return score, spread, added
+    columns, added = score_groups_outputs(bundle, groups, flags, batch_size=batch_size, tta=tta)
+    if "score" not in columns:
+        from pipeline.errors import BundleError
+
+        raise BundleError(
+            f"model {bundle.model_id} has no 'score' output; use score_groups_outputs for its outputs"
+        )
+    return columns["score"], columns["score_std"], added
 
 
 def score_rows(
@@ -116,27 +157,32 @@ def score_rows(
     groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
     flags = dataset["flags"][start:stop].values
-    scores, spreads, added = [], [], []
+    parts: list[dict[str, np.ndarray]] = []
+    added = []
     seconds_read = seconds_model = 0.0
     for batch_start in range(start, stop, batch_size):
         batch_stop = min(batch_start + batch_size, stop)
         tic = time.perf_counter()
         images = {group: dataset[group][batch_start:batch_stop].values for group in groups}
         toc = time.perf_counter()
-        result = score_groups(
+        columns, flags_added = score_groups_outputs(
             bundle, images, flags[batch_start - start : batch_stop - start], batch_size=batch_size, tta=tta
         )
         seconds_read += toc - tic
         seconds_model += time.perf_counter() - toc
-        scores.append(result[0])
-        spreads.append(result[1])
-        added.append(result[2])
+        parts.append(columns)
+        added.append(flags_added)
+    from pipeline.models.aggregate import numeric_columns
+
+    names = [name for spec in bundle.outputs for name in numeric_columns(spec)]
     return ScoredRows(
         start=start,
         stop=stop,
         object_id=object_ids,
-        score=np.concatenate(scores) if scores else np.empty(0, np.float32),
-        score_std=np.concatenate(spreads) if spreads else np.empty(0, np.float32),
+        values={
+            name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0, np.float32)
+            for name in names
+        },
         flags_added=np.concatenate(added) if added else np.empty(0, np.int32),
         seconds_read=seconds_read,
         seconds_model=seconds_model,
@@ -151,8 +197,7 @@ def write_scored_part(rows: ScoredRows, path: Path) -> Path:
         {
             "row": np.arange(rows.start, rows.stop, dtype=np.int64),
             "object_id": rows.object_id.astype(np.int64),
-            "score": rows.score,
-            "score_std": rows.score_std,
+            **rows.values,
             "flags_added": rows.flags_added,
         }
     )
@@ -180,7 +225,7 @@ def score_region_task(
     return {
         "start": start,
         "stop": stop,
-        "n_scored": int(np.isfinite(rows.score).sum()),
+        "n_scored": int(np.isfinite(next(iter(rows.values.values()))).sum()) if rows.values else 0,
         "seconds_read": rows.seconds_read,
         "seconds_model": rows.seconds_model,
     }

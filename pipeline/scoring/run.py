@@ -267,7 +267,16 @@ def score_store(
     CatalogError
         If the known-lens table cannot be read or ``known_lens_radius_arcsec`` is out of range.
     """
-    from pipeline.catalog import load_known_lenses, make_catalog_table, match_known_lenses, write_catalog
+    from pipeline.catalog import (
+        CatalogLayout,
+        default_rank_by,
+        load_known_lenses,
+        make_catalog_table,
+        match_known_lenses,
+        scored_mask,
+        write_catalog,
+    )
+    from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
     from schemas.catalog import Provenance
 
@@ -327,12 +336,15 @@ def score_store(
     labels = dataset["label"].values
     flags = dataset["flags"].values | scores["flags_added"].to_numpy()
     ra, dec = dataset["ra"].values, dataset["dec"].values
+    layout = CatalogLayout(
+        outputs=bundle.outputs, rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by)
+    )
     table = make_catalog_table(
         object_ids=dataset["object_id"].values,
         ra=ra,
         dec=dec,
-        scores=scores["score"].to_numpy(),
-        score_std=scores["score_std"].to_numpy(),
+        outputs={name: scores[name].to_numpy() for spec in bundle.outputs for name in numeric_columns(spec)},
+        layout=layout,
         flags=flags,
         model_id=bundle.model_id,
         labels=labels if (labels >= 0).any() else None,
@@ -340,7 +352,7 @@ def score_store(
         if known is not None
         else None,
     )
-    n_scored = int(np.isfinite(table["score"]).sum())
+    n_scored = int(scored_mask(table).sum())
     provenance = Provenance(
         model_id=bundle.model_id,
         model_sha256=bundle.sha256,
@@ -354,6 +366,8 @@ def score_store(
         n_scored=n_scored,
         known_lenses=known.source if known is not None else "",
         known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
+        rank_by=layout.rank_by,
+        outputs=layout.outputs_json(),
         extras={
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,
