@@ -11,7 +11,7 @@
 #    augmentation (--observing-augment); VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4;
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
 #    1-sigma (Gaussian negative log-likelihood head, trained on the true lenses' sqrt(ein_area / pi),
-#    its loss weighted 0.5 against the score's);
+#    its loss weighted 0.1 against the score's);
 # 3. simulate and ingest the held-out sets: randomised (in-domain), the standard instrument, 3x the
 #    noise, 1.5x the PSF, raw counts (pixel values x 1e12), and an independent simulator's set
 #    (bench/othersim.py: other code, PSFs, noise, units and populations);
@@ -36,7 +36,7 @@ HELDOUT_N=1000
 TRAIN_OPTIONS=(
   --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
-  --outputs score,theta_e --output-weight theta_e=0.5
+  --outputs score,theta_e --output-weight theta_e=0.1
   --model-id lenshunt-default-small-cnn-3
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised"
 )
