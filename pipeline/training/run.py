@@ -282,9 +282,17 @@ def train_bundle(
 
 
 def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -> Targets:
-    """Targets of the catalog-trained outputs for every row of ``store`` (:func:`load_targets`).
+    """Targets of the catalog-trained outputs for every row of ``store`` (:func:`store_targets`).
 
     The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
+    """
+    return store_targets(store, output_targets, config.target_catalog)
+
+
+def store_targets(store: str | Path, output_targets, catalog: str | None = None) -> Targets:
+    """Targets of the catalog-trained ``output_targets`` for every row of ``store`` (:func:`load_targets`).
+
+    The truth catalog is ``catalog`` or the one of the set the store was ingested from.
     """
     if all(target.from_label for target in output_targets):
         return Targets()
@@ -296,7 +304,7 @@ def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -
         dataset["label"].values,
         store_layout(attributes),
         attributes.source,
-        config.target_catalog,
+        catalog,
     )
 
 
