@@ -106,9 +106,17 @@ def test_masks_missing_bad_and_conflicting_targets_never_crash(tmp_path):
     np.testing.assert_array_equal(targets.weights["theta_e"], [1, 0, 0, 0, 0, 1, 0, 0])
     assert not np.isnan(targets.values["theta_e"]).any()
     assert "5 without a usable value masked" in targets.notes[0]
+    assert "mag_lens in 'mag' (none given" in targets.notes[1]
     # mag_lens is defined for every object, lens or not: only the absent one is masked
     np.testing.assert_array_equal(targets.weights["mag_lens"], [1, 1, 1, 1, 1, 1, 1, 0])
     np.testing.assert_allclose(targets.values["mag_lens"][[0, 6]], [20.0, 21.0])
+
+
+def test_ab_magnitudes_of_the_simulated_catalog_are_read_as_mag(tmp_path):
+    header = ["# column mag_lens: [AB mag] central-galaxy magnitude, reference band"]
+    write_catalog(tmp_path / "image_catalog_sim.csv", [f"1,{LENS},3.14,19.25"], header=header)
+    targets = load_targets([PRESETS["mag_lens"]], np.array([1]), np.array([1]), LAYOUT, tmp_path)
+    assert targets.values["mag_lens"][0] == pytest.approx(19.25)
 
 
 def test_a_catalog_without_the_column_or_no_catalog_is_a_clear_error(tmp_path):

@@ -183,10 +183,15 @@ def header_units(path: str | os.PathLike[str], comment: str = "#") -> dict[str, 
     return units
 
 
+_AB_MAG = re.compile(r"^\s*(AB\s*mag|ABmag|mag\s*\(AB\))\s*$", re.IGNORECASE)
+
+
 def converted(values: np.ndarray, unit: str, target_unit: str, transform: str, column: str) -> np.ndarray:
     """``values`` (in ``unit``) transformed and expressed in ``target_unit``.
 
-    For ``sqrt_area_over_pi`` the area is first converted to ``target_unit`` squared.
+    For ``sqrt_area_over_pi`` the area is first converted to ``target_unit`` squared. AB
+    magnitudes (``AB mag``, ``ABmag``, ``mag(AB)``, as lenshunt's simulated catalogs write them)
+    are read as ``mag``: the photometric system is in the output's description.
 
     Raises
     ------
@@ -194,6 +199,7 @@ def converted(values: np.ndarray, unit: str, target_unit: str, transform: str, c
         If ``unit`` is no astropy unit or cannot be converted.
     """
     values = np.asarray(values, dtype=np.float64)
+    unit = "mag" if _AB_MAG.match(unit or "") else unit
     want = u.Unit(target_unit) if target_unit else u.dimensionless_unscaled
     if transform == "sqrt_area_over_pi":
         want = want**2
