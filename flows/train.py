@@ -277,6 +277,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. theta_e beside score)",
     )
     heads.add_argument(
+        "--separate-outputs",
+        dest="separate_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs with their own trunk (small_cnn: a second conv stack), e.g. theta_e beside score",
+    )
+    heads.add_argument(
         "--monitor",
         default=None,
         metavar="NAME",

@@ -56,7 +56,8 @@ def ring_set(root: Path, seed: int = 11) -> Path:
     for index in range(N_OBJECTS):
         object_id = FIRST_ID + index
         lens = index % 2 == 0
-        galaxy = np.exp(-0.5 * (radius_px / rng.uniform(1.5, 2.5)) ** 2)
+        brightness = rng.uniform(0.5, 2.0)
+        galaxy = brightness * np.exp(-0.5 * (radius_px / rng.uniform(1.5, 2.5)) ** 2)
         image = galaxy + 0.05 * rng.standard_normal((SIZE, SIZE))
         theta_e = rng.uniform(0.6, 2.4) if lens else math.nan
         if lens:
@@ -65,11 +66,13 @@ def ring_set(root: Path, seed: int = 11) -> Path:
             root / f"VIS/v-{object_id:06d}.fits", (image * 1e-11).astype(np.float32), *sky(object_id)
         )
         ein_area = math.pi * theta_e**2 if lens else 0.0
-        rows.append(f"{object_id},{2 if lens else 0},{3.0 if lens else 0.0},{ein_area:.6f}")
+        mag_lens = 20.0 - 2.5 * math.log10(brightness)
+        rows.append(f"{object_id},{2 if lens else 0},{3.0 if lens else 0.0},{ein_area:.6f},{mag_lens:.4f}")
     header = [
         "# ring-lens test set",
         "# column ein_area: [arcsec2] Einstein area pi theta_E^2 (0: no source)",
-        "ID,n_source_im,mag_eff,ein_area",
+        "# column mag_lens: [AB mag] central-galaxy magnitude",
+        "ID,n_source_im,mag_eff,ein_area,mag_lens",
     ]
     (root / "image_catalog_rings.csv").write_text("\n".join(header + rows) + "\n")
     return root
@@ -163,3 +166,21 @@ def test_default_outputs_build_the_single_score_model_and_no_card_declaration(ri
 
     model = load_bundle(out).model
     assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1)
+
+
+def test_a_model_without_score_trains_on_its_regression_output(ring_store, tmp_path):
+    """The second kind of model: one ``mag_lens`` regression head, no lens probability."""
+    out = tmp_path / "mag"
+    config = TrainConfig(
+        outputs=("mag_lens",), epochs=3, batch_size=32, downsample=2, observing=None, seed=4,
+        build_options={"base_filters": 4, "dropout": 0.0},
+    )  # fmt: skip
+    result = train(ring_store, out, config, log=lambda line: None)
+    assert "val_auroc" not in result.metrics
+    assert result.metrics["val_mag_lens_n"] == result.n_val  # defined for every object
+    assert set(result.history[0]) >= {"val_monitor", "val_mag_lens_mse"}
+    from pipeline.models import load_bundle
+
+    bundle = load_bundle(out)
+    assert [(s.name, s.kind, s.unit) for s in bundle.card.output_specs] == [("mag_lens", "regression", "mag")]
+    assert [tuple(t.shape) for t in bundle.model.outputs] == [(None, 1)]

@@ -18,6 +18,9 @@ A *detached* output's head reads the shared features through :class:`StopGradien
 trains the head only, never the trunk, so adding it cannot change what the trunk learns for the
 other outputs (e.g. an Einstein-radius head that must not cost the lens score any AUROC).
 
+A *separate* output has its own trunk (the architecture builds it, e.g. a second conv stack per
+input in ``small_cnn``): its head reads only that trunk, and no other output's loss reaches it.
+
 With the default outputs (one ``score`` probability) the model is exactly the one every
 lenshunt model was before declared outputs existed: a single output tensor named ``score``, the
 same layers in the same order, so the same seed gives the same weights. With any other
@@ -26,7 +29,7 @@ declaration the model's ``outputs`` is a dict keyed by output name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
 
@@ -91,10 +94,14 @@ def output_heads(
     dropout: float,
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
+    separate: Mapping[str, Callable[[], list[keras.KerasTensor]]] | None = None,
 ) -> keras.KerasTensor | dict[str, keras.KerasTensor]:
     """The model's outputs: the ``score`` tensor for the default outputs, else name -> head tensor.
 
-    Outputs named in ``detached`` read the features through :class:`StopGradient`.
+    Outputs named in ``detached`` read the features through :class:`StopGradient`; outputs in
+    ``separate`` (name -> a function building their own trunk's branch features) read only
+    those. Separate trunks are built after every other head, so the rest of the model gets the
+    same initial weights as without them (same seed).
 
     Raises
     ------
@@ -103,19 +110,29 @@ def output_heads(
     BundleError
         If ``detached`` names an output that is not declared.
     """
-    if is_default_outputs(outputs) and not detached:
+    separate = dict(separate or {})
+    if is_default_outputs(outputs) and not detached and not separate:
         return score_head(features, dropout)
     specs = check_outputs(outputs if outputs is not None else (DEFAULT_SCORE,))
-    unknown = sorted(set(detached) - {spec.name for spec in specs})
+    unknown = sorted((set(detached) | set(separate)) - {spec.name for spec in specs})
     if unknown:
-        raise BundleError(f"detached outputs {unknown} are not among the declared {[s.name for s in specs]}")
-    x = _shared_features(features, dropout)
-    return {
-        spec.name: output_head(
-            StopGradient(name=f"{spec.name}_detach")(x) if spec.name in detached else x, spec
+        raise BundleError(
+            f"detached or separate outputs {unknown} are not among the declared {[s.name for s in specs]}"
         )
-        for spec in specs
-    }
+    x = _shared_features(features, dropout)
+    heads = {}
+    for spec in specs:
+        if spec.name not in separate:
+            z = StopGradient(name=f"{spec.name}_detach")(x) if spec.name in detached else x
+            heads[spec.name] = output_head(z, spec)
+    for spec in specs:
+        if spec.name in separate:
+            own = separate[spec.name]()
+            z = own[0] if len(own) == 1 else keras.layers.Concatenate(name=f"{spec.name}_features")(own)
+            if dropout > 0:
+                z = keras.layers.Dropout(dropout, name=f"{spec.name}_dropout")(z)
+            heads[spec.name] = output_head(z, spec)
+    return {spec.name: heads[spec.name] for spec in specs}
 
 
 def assemble(
@@ -125,9 +142,20 @@ def assemble(
     name: str,
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
+    separate: Mapping[str, Callable[[], list[keras.KerasTensor]]] | None = None,
 ) -> keras.Model:
     """The functional model from named inputs (in recipe order), per-branch features and the outputs."""
-    return keras.Model(inputs=inputs, outputs=output_heads(features, dropout, outputs, detached), name=name)
+    heads = output_heads(features, dropout, outputs, detached, separate)
+    return keras.Model(inputs=inputs, outputs=heads, name=name)
+
+
+def refuse_separate(separate: Sequence[str], architecture: str) -> None:
+    """Raise :class:`BundleError`: ``architecture`` builds no separate trunks (only small_cnn does)."""
+    if separate:
+        raise BundleError(
+            f"{architecture} cannot give outputs {list(separate)} their own trunk; use small_cnn, or "
+            "--detach-outputs to keep them from training the shared trunk"
+        )
 
 
 def check_min_size(recipe: Recipe, min_size: int, architecture: str) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs
+from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs, refuse_separate
 from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
@@ -57,6 +57,7 @@ def build_efficientnet(
     dropout: float = 0.2,
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
 ) -> keras.Model:
     """EfficientNet-``variant`` (``"b0"``, ``"b1"`` or ``"b2"``) for ``recipe``'s inputs.
 
@@ -72,10 +73,13 @@ def build_efficientnet(
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     detached
         Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Not supported here (small_cnn only): a :class:`BundleError` when given.
     """
     if variant not in VARIANTS:
         raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     check_min_size(recipe, MIN_SIZE, f"efficientnet_{variant}")
+    refuse_separate(separate, f"efficientnet_{variant}")
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
     features = [

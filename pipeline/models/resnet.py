@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import keras
 
-from pipeline.models.common import assemble, main_input, recipe_inputs
+from pipeline.models.common import assemble, main_input, recipe_inputs, refuse_separate
 from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
@@ -63,6 +63,7 @@ def build_deeplens_resnet(
     dropout: float = 0.0,
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
 ) -> keras.Model:
     """DeepLens-style ResNet for ``recipe``'s inputs.
 
@@ -84,7 +85,10 @@ def build_deeplens_resnet(
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     detached
         Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Not supported here (small_cnn only): a :class:`BundleError` when given.
     """
+    refuse_separate(separate, "deeplens_resnet")
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
     features = []

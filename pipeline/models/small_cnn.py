@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import keras
 
@@ -57,6 +58,7 @@ def build_small_cnn(
     downsampling: str = "maxpool",
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
 ) -> keras.Model:
     """Small CNN for ``recipe``'s inputs; each input (branch) has its own conv stack.
 
@@ -76,7 +78,20 @@ def build_small_cnn(
         Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
     detached
         Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Outputs with their own conv stacks (built after the shared ones, layer names prefixed by
+        the output name), so they and the other outputs cannot cost each other anything.
     """
     inputs = recipe_inputs(recipe)
     features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in inputs.items()]
-    return assemble(inputs, features, dropout, name="small_cnn", outputs=outputs, detached=detached)
+
+    def own_trunk(output: str) -> list[keras.KerasTensor]:
+        return [
+            conv_stack(x, base_filters, n_blocks, f"{output}_{name}", downsampling)
+            for name, x in inputs.items()
+        ]
+
+    own = {output: partial(own_trunk, output) for output in separate}
+    return assemble(
+        inputs, features, dropout, name="small_cnn", outputs=outputs, detached=detached, separate=own
+    )

@@ -90,6 +90,11 @@ class TrainConfig(BaseModel):
         description="Output whose validation chooses the best epoch and early stopping: score by AUROC, "
         "a regression output by its validation loss; default: score when declared, else the first.",
     )
+    separate_outputs: tuple[str, ...] = Field(
+        default=(),
+        description="Outputs with their own trunk (small_cnn: a second conv stack), so they and the other "
+        "outputs cannot cost each other anything.",
+    )
     target_catalog: str | None = Field(
         default=None,
         description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
@@ -156,6 +161,13 @@ class TrainConfig(BaseModel):
         unknown = sorted(set(self.output_weights) - set(self.outputs))
         if unknown:
             raise ValueError(f"output_weights names {unknown}, not among the outputs {self.outputs}")
+        if set(self.separate_outputs) - set(self.outputs) or set(self.separate_outputs) & set(
+            self.detached_outputs
+        ):
+            raise ValueError(
+                f"separate_outputs {self.separate_outputs} must be among the outputs {self.outputs} and "
+                "not detached too"
+            )
         if set(self.detached_outputs) - set(self.outputs):
             raise ValueError(
                 f"detached_outputs {sorted(set(self.detached_outputs) - set(self.outputs))} are not among "

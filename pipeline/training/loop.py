@@ -320,11 +320,15 @@ class EpochProgress(keras.callbacks.Callback):
             for key, value in logs.items()
             if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
         )
+        if "val_auroc" in logs:
+            score = (
+                f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
+                f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
+            )
+        else:
+            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{best}"
         self.log(
-            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  "
-            f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
-            f"val_loss {logs.get('val_loss', math.nan):.4f}  "
-            f"val_auroc {logs.get('val_auroc', math.nan):.4f}{best}{outputs}  "
+            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  {score}{outputs}  "
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
             f"val {logs.get('val_seconds', 0.0):.1f} s"
         )

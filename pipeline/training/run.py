@@ -213,6 +213,8 @@ def train_bundle(
         outputs = {} if specs is None else {"outputs": specs}
         if config.detached_outputs:
             outputs["detached"] = tuple(config.detached_outputs)
+        if config.separate_outputs:
+            outputs["separate"] = tuple(config.separate_outputs)
         model = build_model(config.architecture, recipe, **outputs, **config.build_options)
         architecture = config.architecture
         start_regression_heads(model, specs or (), targets, split.train_rows)
@@ -260,7 +262,7 @@ def train_bundle(
         epochs=fit.epochs_run,
         metrics=metrics,
         notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
-        + outputs_note(specs, targets, tuple(config.detached_outputs)),
+        + outputs_note(specs, targets, tuple(config.detached_outputs), tuple(config.separate_outputs)),
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
@@ -352,7 +354,9 @@ def output_metrics(
     return result.as_dict(f"{prefix}_{spec.name}_")
 
 
-def outputs_note(specs, targets: Targets, detached: tuple[str, ...] = ()) -> str:
+def outputs_note(
+    specs, targets: Targets, detached: tuple[str, ...] = (), separate: tuple[str, ...] = ()
+) -> str:
     """A sentence for the card on the declared outputs and their targets ('' for the default)."""
     if specs is None:
         return ""
@@ -360,6 +364,8 @@ def outputs_note(specs, targets: Targets, detached: tuple[str, ...] = ()) -> str
     note = f" Outputs: {heads}."
     if detached:
         note += f" Detached heads (trained on frozen shared features): {', '.join(detached)}."
+    if separate:
+        note += f" Outputs with their own trunk: {', '.join(separate)}."
     if targets.notes:
         note += f" Targets from {targets.catalog}: " + "; ".join(targets.notes) + "."
     if any(spec.kind == "regression_gaussian" for spec in specs):
