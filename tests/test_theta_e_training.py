@@ -153,21 +153,6 @@ def test_the_sigmas_are_informative(two_head_bundle, ring_store):
     assert 0.3 < np.median(mean) < 2.7
 
 
-def test_default_outputs_build_the_single_score_model_and_no_card_declaration(ring_store, tmp_path):
-    out = tmp_path / "single"
-    config = TrainConfig(
-        epochs=1, batch_size=32, downsample=2, observing=None, build_options={"base_filters": 4}, seed=2
-    )
-    result = train(ring_store, out, config, log=lambda line: None)
-    card = json.loads((out / "card.json").read_text())
-    assert card.get("outputs") is None
-    assert not any(key.startswith("val_theta_e") for key in result.metrics)
-    from pipeline.models import load_bundle
-
-    model = load_bundle(out).model
-    assert len(model.outputs) == 1 and tuple(model.outputs[0].shape) == (None, 1)
-
-
 def test_a_model_without_score_trains_on_its_regression_output(ring_store, tmp_path):
     """The second kind of model: one ``mag_lens`` regression head, no lens probability."""
     out = tmp_path / "mag"
@@ -184,3 +169,43 @@ def test_a_model_without_score_trains_on_its_regression_output(ring_store, tmp_p
     bundle = load_bundle(out)
     assert [(s.name, s.kind, s.unit) for s in bundle.card.output_specs] == [("mag_lens", "regression", "mag")]
     assert [tuple(t.shape) for t in bundle.model.outputs] == [(None, 1)]
+
+
+def test_a_separate_theta_e_trunk_and_fine_tuning_the_score_alone(ring_store, tmp_path):
+    """``--separate-outputs theta_e`` gives theta_e its own conv stack and leaves the score's model as
+    it is without the head (same seed, same score weights); fine-tuning the bundle with the default
+    outputs (the README's adaptation recipe) trains the score and leaves theta_e's trunk untouched."""
+    from pipeline.models import load_bundle
+
+    common = {
+        "epochs": 1,
+        "batch_size": 32,
+        "downsample": 2,
+        "observing": None,
+        "seed": 5,
+        "build_options": {"base_filters": 4},
+    }
+    train(ring_store, tmp_path / "single", TrainConfig(**common), log=lambda line: None)
+    two = TrainConfig(outputs=("score", "theta_e"), separate_outputs=("theta_e",), **common)
+    train(ring_store, tmp_path / "two", two, log=lambda line: None)
+    assert json.loads((tmp_path / "single" / "card.json").read_text()).get("outputs") is None
+    single, both = load_bundle(tmp_path / "single").model, load_bundle(tmp_path / "two").model
+    assert [tuple(t.shape) for t in single.outputs] == [(None, 1)]  # default: one score tensor, as before
+    for layer in single.layers:
+        for a, b in zip(layer.get_weights(), both.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)  # the score's part is the single-output model
+    assert both.get_layer("theta_e_image_conv0") is not None
+
+    tuned = TrainConfig(init=str(tmp_path / "two"), epochs=1, batch_size=32, learning_rate=1e-3, seed=6)
+    train(ring_store, tmp_path / "tuned", tuned, log=lambda line: None)
+    after = load_bundle(tmp_path / "tuned")
+    assert [spec.name for spec in after.card.output_specs] == ["score", "theta_e"]
+    theta_e_layers = [
+        layer for layer in both.layers if layer.name.startswith("theta_e") and layer.get_weights()
+    ]
+    for layer in theta_e_layers:
+        for a, b in zip(layer.get_weights(), after.model.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(
+        both.get_layer("score").get_weights()[0], after.model.get_layer("score").get_weights()[0]
+    )

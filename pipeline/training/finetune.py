@@ -69,33 +69,37 @@ def init_recipe(init: str | Path, layout: Layout):
     return recipe
 
 
-def init_model(
-    init: str | Path, trainable_layers: int | None, log: Log = print, outputs: Any = None
-) -> tuple[Any, str]:
-    """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
-
-    See the module docstring for ``trainable_layers``. ``outputs`` are the declared outputs of the
-    run (None: the one ``score``); they must be the bundle's own.
+def init_outputs(init: str | Path, trained: list[str]) -> tuple[Any, ...]:
+    """The outputs the bundle at ``init`` declares; the run's ``trained`` output names must be among them.
 
     Raises
     ------
     TrainingError
-        If the bundle declares other outputs than the run (fine-tuning keeps the model's heads).
+        If the run trains an output the bundle does not have (fine-tuning keeps a model's heads).
+    """
+    from pipeline.models.bundle import load_bundle
+
+    declared = tuple(load_bundle(init).outputs)
+    missing = [name for name in trained if name not in [spec.name for spec in declared]]
+    if missing:
+        raise TrainingError(
+            f"bundle {init} has no output {missing} (it declares {[spec.name for spec in declared]}); "
+            "fine-tuning keeps a model's heads: train a new model for other outputs, or name some of "
+            f"{[spec.name for spec in declared]} with --outputs"
+        )
+    return declared
+
+
+def init_model(init: str | Path, trainable_layers: int | None, log: Log = print) -> tuple[Any, str]:
+    """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
+
+    See the module docstring for ``trainable_layers``.
     """
     import keras
 
     from pipeline.models.bundle import load_bundle
-    from pipeline.models.outputs import parse_outputs
 
     bundle = load_bundle(init)
-    wanted = tuple(outputs) if outputs is not None else parse_outputs({})
-    declared = tuple(getattr(bundle.card, "output_specs", parse_outputs({})))
-    if [spec.name for spec in declared] != [spec.name for spec in wanted]:
-        raise TrainingError(
-            f"bundle {init} declares the outputs {[s.name for s in declared]}, this run "
-            f"{[s.name for s in wanted]}; fine-tuning keeps a model's heads: pass "
-            f"--outputs {','.join(s.name for s in declared)}"
-        )
     model = bundle.model
     weighted = [layer for layer in _leaf_layers(model) if layer.weights]
     for layer in _leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers

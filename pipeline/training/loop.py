@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ class ValidationAUROC(keras.callbacks.Callback):
             logs["val_auroc"] = value
             logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
         for spec in self.outputs or ():
-            if spec.name in self.targets:
+            if spec.name in self.targets and self.targets[spec.name][1].any():
                 values, weights = self.targets[spec.name]
                 rows = self.validation.rows
                 logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
@@ -357,13 +358,15 @@ def compile_model(
     decay_steps: int | None = None,
     outputs: Sequence[OutputSpec] | None = None,
     loss_weights: Mapping[str, float] | None = None,
+    trained: Collection[str] | None = None,
 ) -> None:
     """Compile with Adam: binary cross-entropy and accuracy as ``acc`` for the one ``score`` output.
 
     With ``decay_steps`` the learning rate follows a cosine from ``learning_rate`` down to 5% of
     it over that many steps (then stays there). With declared ``outputs`` (a dict-output model)
     each output gets the loss of its kind (:func:`pipeline.training.losses.loss_for`) weighted by
-    ``loss_weights`` (default 1), and the ``score`` output its accuracy.
+    ``loss_weights`` (default 1), and the ``score`` output its accuracy. With ``trained`` only
+    those outputs have a loss (fine-tuning some heads of a model); the others are not trained.
     """
     rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
     if decay_steps:
@@ -376,13 +379,17 @@ def compile_model(
         )
         return
     weights = dict(loss_weights or {})
+    names = [spec.name for spec in outputs] if trained is None else list(trained)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss={spec.name: loss_for(spec.kind) for spec in outputs},
-        loss_weights={spec.name: float(weights.get(spec.name, 1.0)) for spec in outputs},
+        loss={spec.name: loss_for(spec.kind) if spec.name in names else None for spec in outputs},
+        loss_weights={
+            spec.name: float(weights.get(spec.name, 1.0)) if spec.name in names else 0.0 for spec in outputs
+        },
         metrics={
             spec.name: [keras.metrics.BinaryAccuracy(name="acc")] if spec.name == SCORE_OUTPUT else []
             for spec in outputs
+            if spec.name in names
         },
     )
 
@@ -449,7 +456,11 @@ def fit_model(
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with threadpool_limits(limits=blas_threads, user_api="blas"), warnings.catch_warnings():
+        # heads of a fine-tuned model that this run leaves alone have no loss, hence no gradients
+        warnings.filterwarnings(
+            "ignore", message="Gradients do not exist for variables", category=UserWarning
+        )
         history = model.fit(
             batches,
             epochs=config.epochs,

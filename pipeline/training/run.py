@@ -34,7 +34,7 @@ import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.regression import regression_metrics
-from pipeline.models.outputs import outputs_to_card
+from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
@@ -48,7 +48,7 @@ from pipeline.training.dataset import (
     statistics_rows,
     store_block_rows,
 )
-from pipeline.training.finetune import init_model, init_recipe
+from pipeline.training.finetune import init_model, init_outputs, init_recipe
 from pipeline.training.splits import Split, make_split
 from pipeline.training.targets import Targets, load_targets, parse_outputs_option
 
@@ -203,12 +203,20 @@ def train_bundle(
     keras.utils.set_random_seed(config.seed)
     output_targets = parse_outputs_option(config.outputs)
     specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
+    trained = None
+    if config.init is not None:
+        # fine-tuning keeps the bundle's heads; the run trains those it names (default: score), and
+        # the others keep their weights where no trained output reaches them (separate trunks)
+        declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
+        if declared != (DEFAULT_SCORE,):
+            trained, specs = [target.spec.name for target in output_targets], declared
     targets = load_store_targets(store, output_targets, config)
-    stream, validation = training_batches(store, split, recipe, config, targets)
+    untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
+    stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
     if config.init is not None:
-        model, architecture = init_model(config.init, config.trainable_layers, log, outputs=specs)
+        model, architecture = init_model(config.init, config.trainable_layers, log)
     else:
         outputs = {} if specs is None else {"outputs": specs}
         if config.detached_outputs:
@@ -225,6 +233,7 @@ def train_bundle(
         steps * config.epochs if config.lr_schedule == "cosine" else None,
         outputs=specs,
         loss_weights=config.output_weights,
+        trained=trained,
     )
     log(split.summary())
     for note in targets.notes:
@@ -384,11 +393,16 @@ def training_batches(
     recipe: Recipe,
     config: TrainConfig,
     targets: Targets | None = None,
+    trained: list[str] | None = None,
+    untrained: list[str] | None = None,
 ) -> tuple[TrainingStream, ValidationSet]:
     """The training stream and the validation set of ``split``, reading ``store`` through one block cache.
 
-    With declared outputs (``config.outputs`` other than the default) the stream yields per-output
-    targets and sample weights: ``score`` from the labels, the others from ``targets``.
+    With declared outputs (``config.outputs`` other than the default, or ``trained``: the outputs
+    a fine-tuned multi-output model trains) the stream yields per-output targets and sample
+    weights: ``score`` from the labels, the others from ``targets``; ``untrained`` outputs (heads
+    of a fine-tuned model that this run leaves alone) get zeros with weight 0 (Keras wants a
+    target for every output; they have no loss).
     """
     dataset = open_store(store, chunks=None)
     labels = dataset["label"].values
@@ -402,15 +416,17 @@ def training_batches(
         seed=config.seed,
     )
     stream_targets = None
-    if not config.default_outputs:
+    if not config.default_outputs or trained is not None:
         targets = targets or Targets()
         ones = np.ones(labels.shape, dtype=np.float32)
         stream_targets = {
             name: (labels.astype(np.float32), ones)
             if name == SCORE_OUTPUT
             else (targets.values[name], targets.weights[name])
-            for name in config.outputs
+            for name in (trained if trained is not None else config.outputs)
         }
+        zeros = np.zeros(labels.shape, dtype=np.float32)
+        stream_targets |= dict.fromkeys(untrained or (), (zeros, zeros))
     stream = TrainingStream(
         reader,
         plan,
