@@ -376,7 +376,7 @@ def outputs_note(
     if separate:
         note += f" Outputs with their own trunk: {', '.join(separate)}."
     if targets.notes:
-        note += f" Targets from {targets.catalog}: " + "; ".join(targets.notes) + "."
+        note += f" Targets from {targets.catalog.name}: " + "; ".join(targets.notes) + "."
     if any(spec.kind == "regression_gaussian" for spec in specs):
         note += (
             " Gaussian heads predict [mean, log sigma] trained on the Gaussian negative log-likelihood "
