@@ -226,3 +226,28 @@ def test_heads_per_declared_output_and_the_default_single_score():
     np.testing.assert_allclose(np.asarray(out["morph"]).sum(axis=1), 1.0, rtol=1e-5)
     assert ((np.asarray(out["score"]) > 0) & (np.asarray(out["score"]) < 1)).all()
     keras.backend.clear_session()
+
+
+def test_train_command_line_options_become_the_config():
+    from flows.cli import build_parser
+    from flows.train import config_from_args
+
+    options = [
+        "--outputs",
+        "score,theta_e",
+        "--output-weight",
+        "theta_e=0.5",
+        "--separate-outputs",
+        "theta_e",
+    ]
+    options += ["--monitor", "theta_e", "--target-catalog", "truth.csv"]
+    args = build_parser().parse_args(["train", "s.zarr", "out", *options])
+    config = TrainConfig.from_options(**config_from_args(args))
+    assert config.outputs == ("score", "theta_e") and config.separate_outputs == ("theta_e",)
+    assert (config.output_weights, config.monitor, config.target_catalog) == (
+        {"theta_e": 0.5},
+        "theta_e",
+        "truth.csv",
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "s.zarr", "out", "--output-weight", "theta_e"])

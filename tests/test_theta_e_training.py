@@ -209,3 +209,16 @@ def test_a_separate_theta_e_trunk_and_fine_tuning_the_score_alone(ring_store, tm
     assert not np.array_equal(
         both.get_layer("score").get_weights()[0], after.model.get_layer("score").get_weights()[0]
     )
+
+
+def test_the_domain_check_measures_theta_e_on_each_domains_true_lenses(two_head_bundle, ring_store):
+    from pipeline.training.domains import evaluate_domains
+
+    out, _ = two_head_bundle
+    report = evaluate_domains(out, {"rings": ring_store, "again": ring_store}, write=False)
+    theta_e = report.regression["rings"]["theta_e"]
+    assert theta_e.n == N_OBJECTS // 2  # every lens of the set, no non-lens
+    assert theta_e.mse < theta_e.mse_of_mean and 0.3 < theta_e.within1 <= theta_e.within2
+    metrics = report.card_metrics()
+    assert metrics["again_theta_e_mse"] == metrics["rings_theta_e_mse"] == theta_e.mse
+    assert "| rings | 160 |" in report.table()
