@@ -139,7 +139,7 @@ def test_theta_e_head_beats_the_mean_and_its_sigma_is_calibrated(two_head_bundle
 def test_the_sigmas_are_informative(two_head_bundle, ring_store):
     from pipeline.models import load_bundle
     from pipeline.store import open_store
-    from pipeline.training.loop import gaussian_mean_sigma
+    from pipeline.training.declared import gaussian_mean_sigma
 
     out, _ = two_head_bundle
     bundle = load_bundle(out)

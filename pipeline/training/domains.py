@@ -36,8 +36,9 @@ from pipeline.models.bundle import load_bundle
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.sources.labels import CatalogFormatError
 from pipeline.store.zarr_store import open_store
+from pipeline.training.declared import store_targets
 from pipeline.training.heldout import StoreScores, record_metrics, score_store_in_process
-from pipeline.training.run import card_metrics, store_targets
+from pipeline.training.run import card_metrics
 from pipeline.training.targets import PRESETS, TargetError
 
 GOAL_AUROC_DROP = 0.05

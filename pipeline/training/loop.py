@@ -24,12 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from pipeline.evaluation.metrics import auroc
-from pipeline.evaluation.regression import regression_metrics
 from pipeline.models.common import SCORE_OUTPUT
 from pipeline.models.outputs import OutputSpec
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
-from pipeline.training.losses import LOG_SIGMA_MAX, LOG_SIGMA_MIN, loss_for
+from pipeline.training.declared import regression_logs
+from pipeline.training.losses import loss_for
 
 Log = Callable[[str], None]
 
@@ -250,40 +250,6 @@ class ValidationAUROC(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
-
-
-def gaussian_mean_sigma(predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sigma ``(n,)`` of a Gaussian head's ``(n, 2)`` ``[mean, log_sigma]`` (clipped)."""
-    predicted = np.asarray(predicted, dtype=np.float64)
-    return predicted[:, 0], np.exp(np.clip(predicted[:, 1], LOG_SIGMA_MIN, LOG_SIGMA_MAX))
-
-
-def regression_logs(
-    spec: OutputSpec, predicted: np.ndarray, values: np.ndarray, weights: np.ndarray
-) -> dict[str, float]:
-    """Validation numbers of one regression output on the rows with positive weight.
-
-    ``val_<name>_mse`` always; for a Gaussian head also ``_nll`` (mean negative log-likelihood)
-    and ``_within1`` / ``_within2`` (fractions within 1 and 2 predicted sigma). Empty for other kinds.
-    """
-    if spec.kind not in ("regression", "regression_gaussian"):
-        return {}
-    keep = np.asarray(weights) > 0
-    if spec.kind == "regression_gaussian":
-        mean, sigma = gaussian_mean_sigma(predicted)
-    else:
-        mean, sigma = np.asarray(predicted, dtype=np.float64)[:, 0], None
-    metrics = regression_metrics(mean[keep], values[keep], None if sigma is None else sigma[keep])
-    logs = {f"val_{spec.name}_mse": metrics.mse}
-    if sigma is not None:
-        z = (values[keep] - mean[keep]) / sigma[keep]
-        nll = 0.5 * z**2 + np.log(sigma[keep]) + 0.5 * math.log(2 * math.pi)
-        logs |= {
-            f"val_{spec.name}_nll": float(np.mean(nll)) if nll.size else math.nan,
-            f"val_{spec.name}_within1": metrics.within1,
-            f"val_{spec.name}_within2": metrics.within2,
-        }
-    return logs
 
 
 class EpochProgress(keras.callbacks.Callback):

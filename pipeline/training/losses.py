@@ -28,10 +28,10 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-LOG_SIGMA_MIN = -7.0
-"""Smallest log(sigma) a Gaussian head may predict (sigma about 1e-3 of the unit)."""
-LOG_SIGMA_MAX = 7.0
-"""Largest log(sigma) (sigma about 1e3 of the unit)."""
+from pipeline.training.declared import LOG_SIGMA_MAX, LOG_SIGMA_MIN
+
+__all__ = ["LOG_SIGMA_MAX", "LOG_SIGMA_MIN", "gaussian_nll", "loss_for"]
+
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.regression import regression_metrics
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
@@ -48,9 +47,10 @@ from pipeline.training.dataset import (
     statistics_rows,
     store_block_rows,
 )
+from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
 from pipeline.training.finetune import init_model, init_outputs, init_recipe
 from pipeline.training.splits import Split, make_split
-from pipeline.training.targets import Targets, load_targets, parse_outputs_option
+from pipeline.training.targets import Targets, parse_outputs_option
 
 Log = Callable[[str], None]
 SCORE_OUTPUT = "score"
@@ -298,93 +298,6 @@ def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -
     The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
     """
     return store_targets(store, output_targets, config.target_catalog)
-
-
-def store_targets(store: str | Path, output_targets, catalog: str | None = None) -> Targets:
-    """Targets of the catalog-trained ``output_targets`` for every row of ``store`` (:func:`load_targets`).
-
-    The truth catalog is ``catalog`` or the one of the set the store was ingested from.
-    """
-    if all(target.from_label for target in output_targets):
-        return Targets()
-    attributes = read_attributes(store)
-    dataset = open_store(store, chunks=None)
-    return load_targets(
-        output_targets,
-        dataset["object_id"].values,
-        dataset["label"].values,
-        store_layout(attributes),
-        attributes.source,
-        catalog,
-    )
-
-
-def start_regression_heads(model, specs, targets: Targets, train_rows: np.ndarray) -> None:
-    """Start each regression head's bias at its training targets' median (and log spread for sigma).
-
-    Targets in physical units (magnitudes near 20) are otherwise far from a zero-initialised
-    output, and Adam would spend hundreds of steps only moving the bias.
-    """
-    for spec in specs:
-        if spec.name not in targets.values or spec.kind not in ("regression", "regression_gaussian"):
-            continue
-        keep = train_rows[targets.weights[spec.name][train_rows] > 0]
-        if not keep.size:
-            continue
-        values = targets.values[spec.name][keep].astype(np.float64)
-        layer = model.get_layer(spec.name)
-        kernel, bias = layer.get_weights()
-        bias[0] = np.median(values)
-        if spec.kind == "regression_gaussian":
-            bias[1] = math.log(max(float(np.std(values)), 1e-3))
-        layer.set_weights([kernel, bias])
-
-
-def output_metrics(
-    spec, predicted: np.ndarray, values: np.ndarray, weights: np.ndarray, prefix: str
-) -> dict[str, float]:
-    """Card entries ``<prefix>_<name>_<metric>`` of one regression output on the rows with a target.
-
-    :func:`~pipeline.evaluation.regression.regression_metrics` (MSE, bias, scatter = standard
-    deviation, NMAD, MSE of predicting the mean, and for a Gaussian head the fractions within 1
-    and 2 sigma); nothing for other kinds.
-    """
-    from pipeline.training.loop import gaussian_mean_sigma
-
-    if spec.kind not in ("regression", "regression_gaussian"):
-        return {}
-    keep = np.asarray(weights) > 0
-    predicted = np.asarray(predicted, dtype=np.float64)
-    if spec.kind == "regression_gaussian":
-        mean, sigma = gaussian_mean_sigma(predicted)
-        result = regression_metrics(mean[keep], values[keep], sigma[keep])
-    else:
-        result = regression_metrics(predicted[:, 0][keep], values[keep])
-    return result.as_dict(f"{prefix}_{spec.name}_")
-
-
-def outputs_note(
-    specs, targets: Targets, detached: tuple[str, ...] = (), separate: tuple[str, ...] = ()
-) -> str:
-    """A sentence for the card on the declared outputs and their targets ('' for the default)."""
-    if specs is None:
-        return ""
-    heads = ", ".join(f"{spec.name} ({spec.kind}{', ' + spec.unit if spec.unit else ''})" for spec in specs)
-    note = f" Outputs: {heads}."
-    if detached:
-        note += f" Detached heads (trained on frozen shared features): {', '.join(detached)}."
-    if separate:
-        note += f" Outputs with their own trunk: {', '.join(separate)}."
-    if targets.notes:
-        note += f" Targets from {targets.catalog.name}: " + "; ".join(targets.notes) + "."
-    if any(spec.kind == "regression_gaussian" for spec in specs):
-        note += (
-            " Gaussian heads predict [mean, log sigma] trained on the Gaussian negative log-likelihood "
-            "(aleatoric uncertainty); the val_<name>_within1/_within2 metrics are the fractions of "
-            "validation objects within 1 and 2 predicted sigma (0.683 and 0.954 when calibrated); "
-            "scatter is the standard deviation of pred - true, nmad its robust counterpart."
-        )
-    return note
 
 
 def training_batches(
