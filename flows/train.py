@@ -249,6 +249,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble",
     )
+    heads = parser.add_argument_group("outputs (one head each; pipeline.training.targets)")
+    heads.add_argument(
+        "--outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated outputs: score (lens probability, from the labels), theta_e (Einstein "
+        "radius in arcsec with a predicted 1-sigma, from the truth catalog's ein_area, lenses only), "
+        "mag_lens (central-galaxy magnitude); default: score",
+    )
+    heads.add_argument(
+        "--output-weight",
+        dest="output_weights",
+        action=_WeightsAction,
+        default=None,
+        metavar="NAME=W",
+        help="weight of an output's loss in the total (repeat; default 1 each)",
+    )
+    heads.add_argument(
+        "--detach-outputs",
+        dest="detached_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs whose heads train on frozen shared features, so they cannot cost the others "
+        "(e.g. theta_e beside score)",
+    )
+    heads.add_argument(
+        "--separate-outputs",
+        dest="separate_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs with their own trunk (small_cnn: a second conv stack), e.g. theta_e beside score",
+    )
+    heads.add_argument(
+        "--monitor",
+        default=None,
+        metavar="NAME",
+        help="output that chooses the best epoch and early stopping (score by AUROC, a regression "
+        "output by its validation loss); default: score when declared",
+    )
+    heads.add_argument(
+        "--target-catalog",
+        default=None,
+        help="truth catalog the non-score outputs train on (default: the ingested set's catalog)",
+    )
     tune = parser.add_argument_group("fine-tuning (adapting a bundle to your own data)")
     tune.add_argument(
         "--init",
@@ -314,6 +361,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     split.add_argument(
         "--max-val-objects", type=int, default=None, help="validate on a sample of at most this many objects"
     )
+
+
+def _output_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one output name, e.g. score,theta_e")
+    return names
+
+
+class _WeightsAction(argparse.Action):
+    """``--output-weight NAME=W``, repeatable, into a dict."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        name, sep, weight = str(value).partition("=")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = None
+        if not sep or not name or number is None:
+            parser.error(f"{option_string} takes NAME=WEIGHT (e.g. theta_e=0.5), got {value!r}")
+        weights = dict(getattr(namespace, self.dest, None) or {})
+        weights[name.strip()] = number
+        setattr(namespace, self.dest, weights)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:

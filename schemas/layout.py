@@ -87,6 +87,11 @@ class CatalogSpec(_Strict):
     comment: str = "#"
     id_column: str = "ID"
     label_rule: str = Field(description="pandas query expression that is true for lenses.")
+    units: dict[str, str] = Field(
+        default_factory=dict,
+        description="Column -> astropy unit of its values where the file does not say (a catalog header "
+        "line ``column NAME: [UNIT] ...`` overrides it), e.g. the second challenge's ein_area in rad2.",
+    )
 
 
 class Layout(_Strict):

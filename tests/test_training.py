@@ -373,6 +373,14 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     # robust scaling: raw counts (pixels x 1e12) score exactly like the standard set
     assert card.metrics["counts_auroc"] == pytest.approx(card.metrics["standard_auroc"], abs=1e-6)
     assert card.metrics["othersim_auroc"] > 0.65  # an independent simulator: far from chance
+    # the Einstein-radius head: declared, and measured per domain on the true lenses
+    assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [
+        ("score", "probability", ""),
+        ("theta_e", "regression_gaussian", "arcsec"),
+    ]
+    for domain in ("val", *domains):
+        assert card.metrics[f"{domain}_theta_e_mse"] < card.metrics[f"{domain}_theta_e_mse_of_mean"]
+        assert 0.5 < card.metrics[f"{domain}_theta_e_within1"] <= card.metrics[f"{domain}_theta_e_within2"]
     assert (recipe.layout, recipe.combine, recipe.scaling, recipe.downsample) == (
         "euclid-sglc2",
         "upsample",
@@ -394,6 +402,8 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     }
     scores = bundle.predict(bundle.prepare(groups), batch_size=8)
     assert scores.shape == (5,) and np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
+    theta_e = bundle.predict_outputs(bundle.prepare(groups), batch_size=8)["theta_e"]
+    assert theta_e.shape == (5, 2) and np.isfinite(theta_e).all()
 
 
 # -- flow and command line ----------------------------------------------------------------------

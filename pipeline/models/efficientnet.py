@@ -14,11 +14,12 @@ size also costs about a ninth of the compute. Branch features (global means) are
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 
-from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs
+from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs, refuse_separate
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 MIN_SIZE = 32
@@ -49,7 +50,15 @@ def efficientnet_backbone(x: keras.KerasTensor, variant: str, prefix: str) -> ke
     return backbone(x)
 
 
-def build_efficientnet(recipe: Recipe, variant: str = "b0", *, dropout: float = 0.2) -> keras.Model:
+def build_efficientnet(
+    recipe: Recipe,
+    variant: str = "b0",
+    *,
+    dropout: float = 0.2,
+    outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
+) -> keras.Model:
     """EfficientNet-``variant`` (``"b0"``, ``"b1"`` or ``"b2"``) for ``recipe``'s inputs.
 
     Parameters
@@ -59,15 +68,24 @@ def build_efficientnet(recipe: Recipe, variant: str = "b0", *, dropout: float = 
     variant
         EfficientNet variant of the finest input's backbone.
     dropout
-        Dropout rate before the score unit.
+        Dropout rate before the output units.
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Not supported here (small_cnn only): a :class:`BundleError` when given.
     """
     if variant not in VARIANTS:
         raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     check_min_size(recipe, MIN_SIZE, f"efficientnet_{variant}")
+    refuse_separate(separate, f"efficientnet_{variant}")
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
     features = [
         efficientnet_backbone(x, variant if name == main else COARSE_VARIANT, prefix=name)
         for name, x in inputs.items()
     ]
-    return assemble(inputs, features, dropout, name=f"efficientnet_{variant}")
+    return assemble(
+        inputs, features, dropout, name=f"efficientnet_{variant}", outputs=outputs, detached=detached
+    )

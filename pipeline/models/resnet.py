@@ -9,9 +9,12 @@ second, lower-resolution input) get a half-width network with fewer stages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
-from pipeline.models.common import assemble, main_input, recipe_inputs
+from pipeline.models.common import assemble, main_input, recipe_inputs, refuse_separate
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 EXPANSION = 4
@@ -58,6 +61,9 @@ def build_deeplens_resnet(
     stem_filters: int = 32,
     coarse_stages: int = 3,
     dropout: float = 0.0,
+    outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
 ) -> keras.Model:
     """DeepLens-style ResNet for ``recipe``'s inputs.
 
@@ -74,8 +80,15 @@ def build_deeplens_resnet(
     coarse_stages
         Stages of the half-width backbone of coarse branches (inputs other than the finest).
     dropout
-        Dropout rate before the score unit.
+        Dropout rate before the output units.
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Not supported here (small_cnn only): a :class:`BundleError` when given.
     """
+    refuse_separate(separate, "deeplens_resnet")
     inputs = recipe_inputs(recipe)
     main = main_input(recipe)
     features = []
@@ -85,4 +98,4 @@ def build_deeplens_resnet(
         else:
             coarse = tuple(max(width // 2, 4) for width in widths[:coarse_stages])
             features.append(preact_resnet(x, coarse, units_per_stage, max(stem_filters // 2, 4), prefix=name))
-    return assemble(inputs, features, dropout, name="deeplens_resnet")
+    return assemble(inputs, features, dropout, name="deeplens_resnet", outputs=outputs, detached=detached)

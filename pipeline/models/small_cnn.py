@@ -12,10 +12,13 @@ first shipped model used ``"stride"``; bundles keep the form they were saved wit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from functools import partial
 
 import keras
 
 from pipeline.models.common import assemble, recipe_inputs
+from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
 MIN_FINAL_SIZE = 2
@@ -53,6 +56,9 @@ def build_small_cnn(
     n_blocks: int = 4,
     dropout: float = 0.2,
     downsampling: str = "maxpool",
+    outputs: Sequence[OutputSpec] | None = None,
+    detached: Sequence[str] = (),
+    separate: Sequence[str] = (),
 ) -> keras.Model:
     """Small CNN for ``recipe``'s inputs; each input (branch) has its own conv stack.
 
@@ -68,7 +74,24 @@ def build_small_cnn(
         Dropout rate before the score unit.
     downsampling
         ``"maxpool"`` or ``"stride"`` (module docstring).
+    outputs
+        Declared outputs, one head each (:mod:`pipeline.models.common`); None: the one ``score``.
+    detached
+        Outputs whose heads do not train the shared layers (:class:`~pipeline.models.common.StopGradient`).
+    separate
+        Outputs with their own conv stacks (built after the shared ones, layer names prefixed by
+        the output name), so they and the other outputs cannot cost each other anything.
     """
     inputs = recipe_inputs(recipe)
     features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in inputs.items()]
-    return assemble(inputs, features, dropout, name="small_cnn")
+
+    def own_trunk(output: str) -> list[keras.KerasTensor]:
+        return [
+            conv_stack(x, base_filters, n_blocks, f"{output}_{name}", downsampling)
+            for name, x in inputs.items()
+        ]
+
+    own = {output: partial(own_trunk, output) for output in separate}
+    return assemble(
+        inputs, features, dropout, name="small_cnn", outputs=outputs, detached=detached, separate=own
+    )

@@ -79,6 +79,35 @@ class TrainConfig(BaseModel):
         default="exclude", description="With grades: what a C (possible lens) consensus becomes."
     )
     grades_only: bool = Field(default=False, description="With grades: ignore the store's own labels.")
+    # outputs
+    outputs: tuple[str, ...] = Field(
+        default=("score",),
+        description="Declared outputs, by preset name (pipeline.training.targets.PRESETS), e.g. "
+        "('score', 'theta_e'); the default is the one lens probability every model had before.",
+    )
+    output_weights: dict[str, float] = Field(
+        default_factory=dict, description="Output name -> weight of its loss in the total (default 1)."
+    )
+    detached_outputs: tuple[str, ...] = Field(
+        default=(),
+        description="Outputs whose heads train on frozen shared features (no gradient into the trunk), "
+        "so they cannot cost the other outputs anything.",
+    )
+    monitor: str | None = Field(
+        default=None,
+        description="Output whose validation chooses the best epoch and early stopping: score by AUROC, "
+        "a regression output by its validation loss; default: score when declared, else the first.",
+    )
+    separate_outputs: tuple[str, ...] = Field(
+        default=(),
+        description="Outputs with their own trunk (small_cnn: a second conv stack), so they and the other "
+        "outputs cannot cost each other anything.",
+    )
+    target_catalog: str | None = Field(
+        default=None,
+        description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
+        "store was ingested from).",
+    )
     # optimisation
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=2, description="Objects per training batch (half lenses).")
@@ -134,6 +163,28 @@ class TrainConfig(BaseModel):
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        from pipeline.training.targets import parse_outputs_option
+
+        parse_outputs_option(self.outputs)
+        unknown = sorted(set(self.output_weights) - set(self.outputs))
+        if unknown:
+            raise ValueError(f"output_weights names {unknown}, not among the outputs {self.outputs}")
+        if set(self.separate_outputs) - set(self.outputs) or set(self.separate_outputs) & set(
+            self.detached_outputs
+        ):
+            raise ValueError(
+                f"separate_outputs {self.separate_outputs} must be among the outputs {self.outputs} and "
+                "not detached too"
+            )
+        if set(self.detached_outputs) - set(self.outputs):
+            raise ValueError(
+                f"detached_outputs {sorted(set(self.detached_outputs) - set(self.outputs))} are not among "
+                f"the outputs {self.outputs}"
+            )
+        if self.monitor is not None and (self.monitor not in self.outputs):
+            raise ValueError(f"monitor {self.monitor!r} is not among the outputs {self.outputs}")
+        if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
+            raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         if self.grades_only and not self.grades:
@@ -166,6 +217,11 @@ class TrainConfig(BaseModel):
             "softening_sigma": self.softening_sigma,
             "downsample": self.downsample,
         }
+
+    @property
+    def default_outputs(self) -> bool:
+        """True for the one ``score`` output (the model and card of every run before declared outputs)."""
+        return tuple(self.outputs) == ("score",)
 
     def split_description(self) -> str:
         """How validation objects were chosen, in words."""

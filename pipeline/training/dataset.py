@@ -242,6 +242,12 @@ class TrainingStream:
         (:func:`~pipeline.preprocess.observing.augment_observing`); None: none.
     seed
         Seeds the augmentation of every batch.
+    targets
+        With several declared outputs: output name -> ``(values, weights)``, each float32 of shape
+        ``(n_objects,)`` in store row order (the label outputs use ``labels`` with weight 1);
+        batches are then ``(inputs, targets, sample_weights)``, both dicts keyed by output
+        name, targets ``(batch_size, 1)`` and weights ``(batch_size,)``. None: one ``score``
+        output and ``(inputs, labels)`` batches, exactly as before outputs were declared.
     """
 
     def __init__(
@@ -254,6 +260,7 @@ class TrainingStream:
         augment: bool,
         seed: int,
         observing: ObservingAugment | None = None,
+        targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         self.reader = reader
         self.plan = plan
@@ -262,9 +269,15 @@ class TrainingStream:
         self.augment = augment
         self.seed = seed
         self.observing = observing if observing is not None and observing.active else None
+        self.targets = targets
 
-    def batch(self, index: int) -> tuple[Inputs, np.ndarray]:
-        """Model inputs (input name -> NHWC float32) and labels ``(batch_size, 1)`` of batch ``index``."""
+    def batch(
+        self, index: int
+    ) -> tuple[Inputs, np.ndarray] | tuple[Inputs, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Model inputs (input name -> NHWC float32) and labels ``(batch_size, 1)`` of batch ``index``.
+
+        With ``targets``: inputs, targets and sample weights per output (class docstring).
+        """
         rows = self.plan.batch_rows(index)
         groups = self.reader.read(rows)
         if self.observing is not None:
@@ -273,7 +286,11 @@ class TrainingStream:
         inputs = apply_recipe(self.recipe, groups)
         if self.augment:
             inputs = random_dihedral(inputs, np.random.default_rng([self.seed, 1, index]))
-        return inputs, self.labels[rows].astype(np.float32).reshape(-1, 1)
+        if self.targets is None:
+            return inputs, self.labels[rows].astype(np.float32).reshape(-1, 1)
+        values = {name: v[rows].astype(np.float32).reshape(-1, 1) for name, (v, _) in self.targets.items()}
+        weights = {name: w[rows].astype(np.float32) for name, (_, w) in self.targets.items()}
+        return inputs, values, weights
 
 
 class ValidationSet:

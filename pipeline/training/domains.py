@@ -7,6 +7,14 @@ simulator) beside the in-domain held-out store, and reports each domain's AUROC,
 with its drop from the reference. With ``write`` the numbers go into the bundle's card as
 ``<domain>_<metric>`` plus ``max_auroc_drop``; the goal of the project is a drop below 0.05.
 
+A bundle with regression outputs (e.g. ``theta_e``) is also measured per domain against the
+domain's truth catalog (:mod:`pipeline.training.targets`; for ``theta_e`` on the true lenses
+only): ``<domain>_<output>_mse``, ``_bias``, ``_scatter`` (standard deviation of pred - true),
+``_nmad``, ``_mse_of_mean`` and, for a Gaussian head, ``_within1`` / ``_within2`` (fractions
+within 1 and 2 predicted sigma, the ``<output>_err`` column; 0.683 and 0.954 when calibrated)
+(:mod:`pipeline.evaluation.regression`). A domain without a usable truth column is skipped
+with a warning.
+
 Command line::
 
     python -m pipeline.training.domains BUNDLE --domain heldout=STORE --domain noise3x=STORE ... \
@@ -23,11 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.evaluation.metrics import Metrics, evaluate
+from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.bundle import load_bundle
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
+from pipeline.sources.labels import CatalogFormatError
 from pipeline.store.zarr_store import open_store
-from pipeline.training.heldout import record_metrics, score_store_in_process
+from pipeline.training.declared import store_targets
+from pipeline.training.heldout import StoreScores, record_metrics, score_store_in_process
 from pipeline.training.run import card_metrics
+from pipeline.training.targets import PRESETS, TargetError
 
 GOAL_AUROC_DROP = 0.05
 """The largest acceptable AUROC drop from the in-domain held-out set to a shifted one."""
@@ -41,6 +53,8 @@ class DomainReport:
     metrics: dict[str, Metrics]
     warnings: dict[str, list[str]] = field(default_factory=dict)
     """Domain -> inputs far outside the model's training range (:mod:`pipeline.preprocess.range_check`)."""
+    regression: dict[str, dict[str, RegressionMetrics]] = field(default_factory=dict)
+    """Domain -> regression output -> its metrics against the domain's truth."""
 
     def auroc_drop(self, domain: str) -> float:
         """Reference AUROC minus the domain's (positive: worse than in-domain); NaN if undefined."""
@@ -59,6 +73,9 @@ class DomainReport:
         values: dict[str, float] = {}
         for name, metrics in self.metrics.items():
             values.update(card_metrics(metrics, name))
+        for name, outputs in self.regression.items():
+            for output, metrics in outputs.items():
+                values.update(metrics.as_dict(f"{name}_{output}_"))
         if not math.isnan(self.max_auroc_drop):
             values["max_auroc_drop"] = self.max_auroc_drop
         return values
@@ -79,6 +96,22 @@ class DomainReport:
                 f"| {name} | {m.n_pos + m.n_neg} | {m.n_pos} | {number(m.auroc)} | {drop} | "
                 f"{number(m.tpr0)} | {number(m.tpr10)} | {number(m.average_precision)} |"
             )
+        outputs = sorted({output for per_domain in self.regression.values() for output in per_domain})
+        for output in outputs:
+            lines += [
+                "",
+                f"| domain | {output}: objects | MSE | bias | scatter | NMAD | MSE of the mean | "
+                "within 1 sigma | within 2 sigma |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
+            for name, per_domain in self.regression.items():
+                if output in per_domain:
+                    m = per_domain[output]
+                    lines.append(
+                        f"| {name} | {m.n} | {number(m.mse)} | {number(m.bias)} | {number(m.scatter)} | "
+                        f"{number(m.nmad)} | {number(m.mse_of_mean)} | {number(m.within1)} | "
+                        f"{number(m.within2)} |"
+                    )
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
         verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
@@ -127,17 +160,48 @@ def evaluate_domains(
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
     bundle = load_bundle(bundle_path)
-    metrics, warnings = {}, {}
+    metrics, warnings, regression = {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
         messages = _input_warnings(bundle, store)
+        try:
+            per_output = regression_on_store(bundle, store, scored)
+        except (TargetError, CatalogFormatError) as exc:
+            per_output = {}
+            messages.append(f"regression outputs not measured: {exc}")
+        if per_output:
+            regression[name] = per_output
         if messages:
             warnings[name] = messages
-    report = DomainReport(reference=reference, metrics=metrics, warnings=warnings)
+    report = DomainReport(reference=reference, metrics=metrics, warnings=warnings, regression=regression)
     if write:
         record_metrics(bundle_path, report.card_metrics(), note)
     return report
+
+
+def regression_on_store(bundle, store: str | Path, scored: StoreScores) -> dict[str, RegressionMetrics]:
+    """Metrics of each regression output of ``bundle`` against ``store``'s truth (objects with a target).
+
+    Raises
+    ------
+    TargetError
+        If the store's truth catalog is missing or lacks an output's column.
+    """
+    specs = [spec for spec in bundle.outputs if spec.kind in ("regression", "regression_gaussian")]
+    presets = [PRESETS[spec.name] for spec in specs if spec.name in PRESETS]
+    if not presets:
+        return {}
+    targets = store_targets(store, presets)
+    results = {}
+    for target in presets:
+        name = target.spec.name
+        keep = targets.weights[name] > 0
+        sigma = scored.outputs.get(f"{name}_err")
+        results[name] = regression_metrics(
+            scored.outputs[name][keep], targets.values[name][keep], None if sigma is None else sigma[keep]
+        )
+    return results
 
 
 def _input_warnings(bundle, store: str | Path) -> list[str]:

@@ -69,6 +69,27 @@ def init_recipe(init: str | Path, layout: Layout):
     return recipe
 
 
+def init_outputs(init: str | Path, trained: list[str]) -> tuple[Any, ...]:
+    """The outputs the bundle at ``init`` declares; the run's ``trained`` output names must be among them.
+
+    Raises
+    ------
+    TrainingError
+        If the run trains an output the bundle does not have (fine-tuning keeps a model's heads).
+    """
+    from pipeline.models.bundle import load_bundle
+
+    declared = tuple(load_bundle(init).outputs)
+    missing = [name for name in trained if name not in [spec.name for spec in declared]]
+    if missing:
+        raise TrainingError(
+            f"bundle {init} has no output {missing} (it declares {[spec.name for spec in declared]}); "
+            "fine-tuning keeps a model's heads: train a new model for other outputs, or name some of "
+            f"{[spec.name for spec in declared]} with --outputs"
+        )
+    return declared
+
+
 def init_model(init: str | Path, trainable_layers: int | None, log: Log = print) -> tuple[Any, str]:
     """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
 

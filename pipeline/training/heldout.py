@@ -17,26 +17,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics, evaluate
+from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
+from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.store.zarr_store import open_store
-from pipeline.training.run import card_metrics
+from pipeline.training.run import SCORE_OUTPUT, card_metrics
 
 
 @dataclass(frozen=True)
 class StoreScores:
-    """Scores of every object of a store (NaN where unusable) with its labels and ids."""
+    """Scores of every object of a store (NaN where unusable) with its labels and ids.
+
+    ``outputs`` holds the catalog columns of every declared output (name -> ``(n,)``, e.g.
+    ``theta_e``, ``theta_e_err``, ``theta_e_std``; :func:`~pipeline.models.aggregate.aggregate_outputs`)
+    for a bundle that declares outputs; empty for the default single ``score``. ``score`` is NaN
+    everywhere for a bundle without a ``score`` output.
+    """
 
     object_id: np.ndarray
     label: np.ndarray
     score: np.ndarray
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def score_store_in_process(
@@ -45,6 +54,9 @@ def score_store_in_process(
     """Score every object of ``store`` with ``bundle`` (mean over members and, with ``tta``, transforms)."""
     dataset = open_store(store, chunks=None)
     flags = dataset["flags"].values
+    specs = tuple(bundle.outputs)
+    if specs != (DEFAULT_SCORE,):
+        return _score_outputs_in_process(bundle, dataset, specs, batch_size, tta)
     scores = np.full(flags.size, np.nan, dtype=np.float32)
     for start in range(0, flags.size, batch_size):
         stop = min(start + batch_size, flags.size)
@@ -55,6 +67,27 @@ def score_store_in_process(
         part = bundle.predict_groups(groups, batch_size=min(batch_size, 64), tta=tta)
         scores[start:stop][usable] = part.mean(axis=0)
     return StoreScores(dataset["object_id"].values, dataset["label"].values, scores)
+
+
+def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
+    """:func:`score_store_in_process` for a bundle with declared outputs: every output's columns."""
+    flags = dataset["flags"].values
+    columns: dict[str, np.ndarray] = {
+        name: np.full(flags.size, np.nan, dtype=np.float32)
+        for spec in specs
+        for name in numeric_columns(spec)
+    }
+    for start in range(0, flags.size, batch_size):
+        stop = min(start + batch_size, flags.size)
+        usable = np.asarray(usable_objects(flags[start:stop]))
+        if not usable.any():
+            continue
+        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.groups}
+        predicted = bundle.predict_groups_outputs(groups, batch_size=min(batch_size, 64), tta=tta)
+        for name, values in aggregate_outputs(specs, predicted).items():
+            columns[name][start:stop][usable] = values
+    score = columns.get(SCORE_OUTPUT, np.full(flags.size, np.nan, dtype=np.float32))
+    return StoreScores(dataset["object_id"].values, dataset["label"].values, score, columns)
 
 
 def record_metrics(bundle_path: str | Path, metrics: dict[str, float], note: str | None = None) -> Path:

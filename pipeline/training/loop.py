@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from pipeline.evaluation.metrics import auroc
+from pipeline.models.common import SCORE_OUTPUT
+from pipeline.models.outputs import OutputSpec
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
+from pipeline.training.declared import regression_logs
+from pipeline.training.losses import loss_for
 
 Log = Callable[[str], None]
 
@@ -115,6 +120,22 @@ def predict_validation(model: keras.Model, validation: ValidationSet) -> np.ndar
     return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
 
+def predict_validation_outputs(model: keras.Model, validation: ValidationSet) -> dict[str, np.ndarray]:
+    """Every output of the validation rows (store order): name -> ``(n, width)`` float64.
+
+    A single-tensor model's output is named ``score``.
+    """
+    parts: dict[str, list[np.ndarray]] = {}
+    for inputs, n_real in validation.batches():
+        predicted = model.predict_on_batch(inputs)
+        if not isinstance(predicted, dict):
+            predicted = {SCORE_OUTPUT: predicted}
+        for name, values in predicted.items():
+            values = np.asarray(values)
+            parts.setdefault(name, []).append(values.reshape(values.shape[0], -1)[:n_real])
+    return {name: np.concatenate(values).astype(np.float64) for name, values in parts.items()}
+
+
 def binary_cross_entropy(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy of scores in [0, 1] (clipped to ``[eps, 1 - eps]``)."""
     p = np.clip(scores, eps, 1 - eps)
@@ -137,6 +158,16 @@ class ValidationAUROC(keras.callbacks.Callback):
     calibration
         Training batches of an epoch (given its number) to recalibrate BatchNorm statistics with
         before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
+    outputs
+        Declared outputs (None: the one ``score``). Regression outputs are measured on the
+        validation rows whose target weight is positive (:func:`regression_logs`).
+    monitor
+        The output that chooses the best epoch and stops training: ``score`` by its AUROC, a
+        regression output by minus its validation loss (MSE, or the Gaussian NLL), logged as
+        ``val_monitor`` (``best_auroc`` then holds it). None: ``score`` when declared, else the
+        first regression output.
+    targets
+        Output name -> ``(values, weights)`` in store row order, for the regression outputs.
     """
 
     def __init__(
@@ -147,9 +178,22 @@ class ValidationAUROC(keras.callbacks.Callback):
         patience: int,
         min_delta: float = 0.0,
         calibration: Callable[[int], Iterable[dict[str, np.ndarray]]] | None = None,
+        outputs: Sequence[OutputSpec] | None = None,
+        targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        monitor: str | None = None,
     ) -> None:
         super().__init__()
         self.validation = validation
+        self.outputs = tuple(outputs) if outputs is not None else None
+        self.targets = targets or {}
+        self.best_outputs: dict[str, np.ndarray] | None = None
+        names = [spec.name for spec in self.outputs] if self.outputs is not None else [SCORE_OUTPUT]
+        if monitor is None:
+            regression = [spec.name for spec in self.outputs or () if spec.name in self.targets]
+            monitor = SCORE_OUTPUT if SCORE_OUTPUT in names else (regression or names)[0]
+        if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
+            raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
+        self.monitor = monitor
         self.calibration = calibration
         self.checkpoint = checkpoint
         self.patience = patience
@@ -166,13 +210,30 @@ class ValidationAUROC(keras.callbacks.Callback):
         started = time.perf_counter()
         if self.calibration is not None:
             recalibrate_batch_norm(self.model, self.calibration(epoch))
-        scores = predict_validation(self.model, self.validation)
-        value = auroc(self.validation.labels, scores)
-        logs["val_auroc"] = value
-        logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
+        if self.outputs is None:
+            scores = predict_validation(self.model, self.validation)
+            predicted = {SCORE_OUTPUT: scores}
+        else:
+            predicted = predict_validation_outputs(self.model, self.validation)
+            scores = predicted[SCORE_OUTPUT][:, 0] if SCORE_OUTPUT in predicted else None
+        if scores is not None:
+            value = auroc(self.validation.labels, scores)
+            logs["val_auroc"] = value
+            logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
+        for spec in self.outputs or ():
+            if spec.name in self.targets and self.targets[spec.name][1].any():
+                values, weights = self.targets[spec.name]
+                rows = self.validation.rows
+                logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
+        if self.monitor != SCORE_OUTPUT:
+            spec = next(spec for spec in self.outputs if spec.name == self.monitor)
+            loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
+            value = -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
+            logs["val_monitor"] = value
         logs["val_seconds"] = time.perf_counter() - started
         if not math.isnan(value) and value > self.best_auroc + self.min_delta:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
+            self.best_outputs = predicted
             self._best_weights = self.model.get_weights()
             self._wait = 0
             logs["val_auroc_improved"] = 1.0
@@ -221,10 +282,20 @@ class EpochProgress(keras.callbacks.Callback):
         logs["train_seconds"] = train_seconds
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
         best = "*" if logs.get("val_auroc_improved") else " "
+        outputs = "".join(
+            f"  {key[4:]} {value:.4f}"
+            for key, value in logs.items()
+            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
+        )
+        if "val_auroc" in logs:
+            score = (
+                f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
+                f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
+            )
+        else:
+            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{best}"
         self.log(
-            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  "
-            f"acc {logs.get('acc', math.nan):.3f}  val_loss {logs.get('val_loss', math.nan):.4f}  "
-            f"val_auroc {logs.get('val_auroc', math.nan):.4f}{best}  "
+            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  {score}{outputs}  "
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
             f"val {logs.get('val_seconds', 0.0):.1f} s"
         )
@@ -238,6 +309,8 @@ class FitResult:
     best_epoch: int = -1
     best_val_auroc: float = math.nan
     best_val_scores: np.ndarray | None = None
+    best_val_outputs: dict[str, np.ndarray] | None = None
+    """Every output of the validation rows at the best epoch: name -> ``(n, width)``."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -245,19 +318,45 @@ class FitResult:
     """Median over epochs of training images per second (validation time excluded)."""
 
 
-def compile_model(model: keras.Model, learning_rate: float, decay_steps: int | None = None) -> None:
-    """Compile for binary classification: Adam, binary cross-entropy, accuracy as ``acc``.
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    decay_steps: int | None = None,
+    outputs: Sequence[OutputSpec] | None = None,
+    loss_weights: Mapping[str, float] | None = None,
+    trained: Collection[str] | None = None,
+) -> None:
+    """Compile with Adam: binary cross-entropy and accuracy as ``acc`` for the one ``score`` output.
 
     With ``decay_steps`` the learning rate follows a cosine from ``learning_rate`` down to 5% of
-    it over that many steps (then stays there).
+    it over that many steps (then stays there). With declared ``outputs`` (a dict-output model)
+    each output gets the loss of its kind (:func:`pipeline.training.losses.loss_for`) weighted by
+    ``loss_weights`` (default 1), and the ``score`` output its accuracy. With ``trained`` only
+    those outputs have a loss (fine-tuning some heads of a model); the others are not trained.
     """
     rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
     if decay_steps:
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=decay_steps, alpha=0.05)
+    if outputs is None:
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=rate),
+            loss=keras.losses.BinaryCrossentropy(),
+            metrics=[keras.metrics.BinaryAccuracy(name="acc")],
+        )
+        return
+    weights = dict(loss_weights or {})
+    names = [spec.name for spec in outputs] if trained is None else list(trained)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=rate),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="acc")],
+        loss={spec.name: loss_for(spec.kind) if spec.name in names else None for spec in outputs},
+        loss_weights={
+            spec.name: float(weights.get(spec.name, 1.0)) if spec.name in names else 0.0 for spec in outputs
+        },
+        metrics={
+            spec.name: [keras.metrics.BinaryAccuracy(name="acc")] if spec.name == SCORE_OUTPUT else []
+            for spec in outputs
+            if spec.name in names
+        },
     )
 
 
@@ -270,6 +369,7 @@ def fit_model(
     checkpoint: Path | None = None,
     log: Log = print,
     blas_threads: int | None = 1,
+    outputs: Sequence[OutputSpec] | None = None,
 ) -> FitResult:
     """Train a compiled ``model`` on ``stream``, validating on ``validation`` each epoch.
 
@@ -288,6 +388,9 @@ def fit_model(
         Path of the best-model ``.keras`` checkpoint.
     log
         Receives the epoch lines.
+    outputs
+        Declared outputs of a dict-output model (None: the one ``score``); the regression
+        outputs are validated against ``stream.targets``.
     blas_threads
         Threads NumPy's and SciPy's BLAS may use while training (None: their default, one per
         core). Batch preparation calls BLAS (the resampling products); with one BLAS thread per
@@ -313,10 +416,17 @@ def fit_model(
         patience=config.patience,
         min_delta=config.min_delta,
         calibration=calibration if n_calibration else None,
+        outputs=outputs,
+        targets=stream.targets,
+        monitor=config.monitor,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with threadpool_limits(limits=blas_threads, user_api="blas"), warnings.catch_warnings():
+        # heads of a fine-tuned model that this run leaves alone have no loss, hence no gradients
+        warnings.filterwarnings(
+            "ignore", message="Gradients do not exist for variables", category=UserWarning
+        )
         history = model.fit(
             batches,
             epochs=config.epochs,
@@ -333,6 +443,7 @@ def fit_model(
         best_epoch=validator.best_epoch,
         best_val_auroc=validator.best_auroc if validator.best_epoch >= 0 else math.nan,
         best_val_scores=validator.best_scores,
+        best_val_outputs=validator.best_outputs,
         epochs_run=len(epochs),
         stopped_early=validator.stopped_early,
         seconds=time.perf_counter() - started,

@@ -9,6 +9,13 @@ Three steps, each a function the train flow runs as its own task, and :func:`tra
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
    validation set with the best weights and saves the bundle with its card.
 
+Declared outputs (``config.outputs``, :mod:`pipeline.training.targets`): the model gets one head
+per output; outputs other than ``score`` train on targets read from the set's truth catalog by
+object id, masked (sample weight 0) where undefined; the card declares the outputs and gets, per
+regression output, the validation MSE, bias, scatter and NMAD on the objects with a target and,
+for a Gaussian head, the fractions within 1 and 2 predicted sigma
+(:mod:`pipeline.evaluation.regression`).
+
 Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
 (object ids) and the best checkpoint.
 """
@@ -26,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
+from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
@@ -39,11 +47,14 @@ from pipeline.training.dataset import (
     statistics_rows,
     store_block_rows,
 )
-from pipeline.training.finetune import init_model, init_recipe
+from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
+from pipeline.training.finetune import init_model, init_outputs, init_recipe
 from pipeline.training.grades import training_labels, write_grade_summary
 from pipeline.training.splits import Split, make_split
+from pipeline.training.targets import Targets, parse_outputs_option
 
 Log = Callable[[str], None]
+SCORE_OUTPUT = "score"
 TRAINING_DIR = "training"
 VAL_PREFIX = "val"
 """Prefix of the validation metrics in the card (``val_auroc``, ``val_tpr0``, ...)."""
@@ -194,31 +205,66 @@ def train_bundle(
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    stream, validation = training_batches(store, split, recipe, config)
+    output_targets = parse_outputs_option(config.outputs)
+    specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
+    trained = None
+    if config.init is not None:
+        # fine-tuning keeps the bundle's heads; the run trains those it names (default: score), and
+        # the others keep their weights where no trained output reaches them (separate trunks)
+        declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
+        if declared != (DEFAULT_SCORE,):
+            trained, specs = [target.spec.name for target in output_targets], declared
+    targets = load_store_targets(store, output_targets, config)
+    untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
+    stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
     if config.init is not None:
         model, architecture = init_model(config.init, config.trainable_layers, log)
     else:
-        model, architecture = (
-            build_model(config.architecture, recipe, **config.build_options),
-            config.architecture,
-        )
+        outputs = {} if specs is None else {"outputs": specs}
+        if config.detached_outputs:
+            outputs["detached"] = tuple(config.detached_outputs)
+        if config.separate_outputs:
+            outputs["separate"] = tuple(config.separate_outputs)
+        model = build_model(config.architecture, recipe, **outputs, **config.build_options)
+        architecture = config.architecture
+        start_regression_heads(model, specs or (), targets, split.train_rows)
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     compile_model(
-        model, config.learning_rate, steps * config.epochs if config.lr_schedule == "cosine" else None
+        model,
+        config.learning_rate,
+        steps * config.epochs if config.lr_schedule == "cosine" else None,
+        outputs=specs,
+        loss_weights=config.output_weights,
+        trained=trained,
     )
     log(split.summary())
+    for note in targets.notes:
+        log(f"target {note}")
     log(
         f"training {architecture} ({model.count_params()} parameters) on inputs "
         f"{recipe.input_shapes()}: {config.epochs} epochs of "
         f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
     )
-    fit = fit_model(model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log)
+    fit = fit_model(
+        model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
+    )
     (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
 
-    val_scores = fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
-    metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+    metrics: dict[str, float] = {}
+    if specs is None or any(spec.name == SCORE_OUTPUT for spec in specs):
+        val_scores = (
+            fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
+        )
+        metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+    for spec in specs or ():
+        if spec.name in targets.values and fit.best_val_outputs is not None:
+            values, weights = targets.values[spec.name], targets.weights[spec.name]
+            rows = validation.rows
+            metrics |= output_metrics(
+                spec, fit.best_val_outputs[spec.name], values[rows], weights[rows], VAL_PREFIX
+            )
     model_id = config.model_id or default_model_id(config)
     card = ModelCard(
         model_id=model_id,
@@ -228,7 +274,9 @@ def train_bundle(
         seed=config.seed,
         epochs=fit.epochs_run,
         metrics=metrics,
-        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels),
+        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
+        + outputs_note(specs, targets, tuple(config.detached_outputs), tuple(config.separate_outputs)),
+        outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
     result = TrainResult(
@@ -248,10 +296,31 @@ def train_bundle(
     return result
 
 
+def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -> Targets:
+    """Targets of the catalog-trained outputs for every row of ``store`` (:func:`store_targets`).
+
+    The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
+    """
+    return store_targets(store, output_targets, config.target_catalog)
+
+
 def training_batches(
-    store: str | Path, split: Split, recipe: Recipe, config: TrainConfig
+    store: str | Path,
+    split: Split,
+    recipe: Recipe,
+    config: TrainConfig,
+    targets: Targets | None = None,
+    trained: list[str] | None = None,
+    untrained: list[str] | None = None,
 ) -> tuple[TrainingStream, ValidationSet]:
-    """The training stream and the validation set of ``split``, reading ``store`` through one block cache."""
+    """The training stream and the validation set of ``split``, reading ``store`` through one block cache.
+
+    With declared outputs (``config.outputs`` other than the default, or ``trained``: the outputs
+    a fine-tuned multi-output model trains) the stream yields per-output targets and sample
+    weights: ``score`` from the labels, the others from ``targets``; ``untrained`` outputs (heads
+    of a fine-tuned model that this run leaves alone) get zeros with weight 0 (Keras wants a
+    target for every output; they have no loss).
+    """
     dataset = open_store(store, chunks=None)
     labels = training_labels(dataset, config)
     reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
@@ -263,8 +332,27 @@ def training_batches(
         block_rows=reader.block_rows,
         seed=config.seed,
     )
+    stream_targets = None
+    if not config.default_outputs or trained is not None:
+        targets = targets or Targets()
+        ones = np.ones(labels.shape, dtype=np.float32)
+        stream_targets = {
+            name: (labels.astype(np.float32), ones)
+            if name == SCORE_OUTPUT
+            else (targets.values[name], targets.weights[name])
+            for name in (trained if trained is not None else config.outputs)
+        }
+        zeros = np.zeros(labels.shape, dtype=np.float32)
+        stream_targets |= dict.fromkeys(untrained or (), (zeros, zeros))
     stream = TrainingStream(
-        reader, plan, labels, recipe, augment=config.augment, seed=config.seed, observing=config.observing
+        reader,
+        plan,
+        labels,
+        recipe,
+        augment=config.augment,
+        seed=config.seed,
+        observing=config.observing,
+        targets=stream_targets,
     )
     validation = ValidationSet(reader, split.val_rows, labels, recipe, batch_size=max(config.batch_size, 64))
     return stream, validation

@@ -1,0 +1,224 @@
+"""Training declared outputs on a real store: the Einstein-radius head learns and its sigma is calibrated.
+
+The set is simulated here, small and fast: a one-band 32x32 layout at 0.2"/px where every lens
+is a galaxy with a ring of radius theta_E (0.6 to 2.4 arcsec, drawn per lens) and every
+non-lens a galaxy alone, with pixel noise; its truth catalog gives ``ein_area`` in arcsec2
+(declared in a header line, as lenshunt's simulator writes it). A two-head small CNN (score +
+theta_e, Gaussian NLL) trains for a few epochs; the test checks the validation MSE beats
+predicting the mean, the sigmas are informative (smaller than the spread of true radii) and the
+fractions within 1 and 2 sigma are in a sane band around 0.683 and 0.954. The bundle is then
+loaded and predicts both outputs; the single-output path stays a single tensor named ``score``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cutouts import sky, write_cutout
+
+from pipeline.store import ingest
+from pipeline.training import TrainConfig, train
+from schemas.layout import parse_layout
+
+PIXEL_SCALE = 0.2
+SIZE = 32
+LAYOUT = parse_layout(
+    {
+        "name": "ring-lenses",
+        "bands": [
+            {
+                "name": "VIS",
+                "path": "VIS/v-{id}.fits",
+                "shape": [SIZE, SIZE],
+                "pixel_scale_arcsec": PIXEL_SCALE,
+                "group": "vis",
+            }
+        ],
+        "coordinates": [{"ra": "RA", "dec": "DEC"}],
+        "catalog": {"pattern": "image_catalog*.csv", "label_rule": "n_source_im > 0 and mag_eff > 1.6"},
+    },
+    source="test_theta_e_training",
+)
+N_OBJECTS = 320
+FIRST_ID = 700000
+
+
+def ring_set(root: Path, seed: int = 11) -> Path:
+    """Write the ring-lens set (module docstring) and its truth catalog under ``root``."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:SIZE, :SIZE] - (SIZE - 1) / 2
+    radius_px = np.hypot(y, x)
+    rows = []
+    for index in range(N_OBJECTS):
+        object_id = FIRST_ID + index
+        lens = index % 2 == 0
+        brightness = rng.uniform(0.5, 2.0)
+        galaxy = brightness * np.exp(-0.5 * (radius_px / rng.uniform(1.5, 2.5)) ** 2)
+        image = galaxy + 0.05 * rng.standard_normal((SIZE, SIZE))
+        theta_e = rng.uniform(0.6, 2.4) if lens else math.nan
+        if lens:
+            image += 0.6 * np.exp(-0.5 * ((radius_px - theta_e / PIXEL_SCALE) / 0.8) ** 2)
+        write_cutout(
+            root / f"VIS/v-{object_id:06d}.fits", (image * 1e-11).astype(np.float32), *sky(object_id)
+        )
+        ein_area = math.pi * theta_e**2 if lens else 0.0
+        mag_lens = 20.0 - 2.5 * math.log10(brightness)
+        rows.append(f"{object_id},{2 if lens else 0},{3.0 if lens else 0.0},{ein_area:.6f},{mag_lens:.4f}")
+    header = [
+        "# ring-lens test set",
+        "# column ein_area: [arcsec2] Einstein area pi theta_E^2 (0: no source)",
+        "# column mag_lens: [AB mag] central-galaxy magnitude",
+        "ID,n_source_im,mag_eff,ein_area,mag_lens",
+    ]
+    (root / "image_catalog_rings.csv").write_text("\n".join(header + rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def ring_store(tmp_path_factory, dask_client) -> Path:
+    root = tmp_path_factory.mktemp("rings")
+    source = ring_set(root / "src")
+    path = root / "rings.zarr"
+    ingest(LAYOUT, source, path, dask_client, chunk_objects=64)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_head_bundle(ring_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("two-head") / "bundle"
+    config = TrainConfig(
+        outputs=("score", "theta_e"),
+        monitor="theta_e",  # the score's AUROC reaches 1 in a few epochs, long before theta_e is learnt
+        epochs=20,
+        batch_size=32,
+        learning_rate=3e-3,
+        downsample=1,
+        val_fraction=0.3,
+        patience=20,
+        observing=None,
+        build_options={"base_filters": 8, "n_blocks": 3, "dropout": 0.0},
+        seed=1,
+    )
+    result = train(ring_store, out, config, log=lambda line: None)
+    return out, result
+
+
+def test_theta_e_head_beats_the_mean_and_its_sigma_is_calibrated(two_head_bundle):
+    out, result = two_head_bundle
+    metrics = result.metrics
+    n_val_lenses = metrics["val_theta_e_n"]
+    assert n_val_lenses == metrics["val_n_pos"] >= 40  # theta_e is measured on the true lenses only
+    assert metrics["val_theta_e_mse"] < 0.5 * metrics["val_theta_e_mse_of_mean"], metrics
+    # the challenge identity: MSE = bias^2 + scatter^2
+    assert metrics["val_theta_e_mse"] == pytest.approx(
+        metrics["val_theta_e_bias"] ** 2 + metrics["val_theta_e_scatter"] ** 2, rel=1e-9
+    )
+    assert 0.45 <= metrics["val_theta_e_within1"] <= 0.95, metrics
+    assert 0.75 <= metrics["val_theta_e_within2"] <= 1.0, metrics
+    assert metrics["val_theta_e_within2"] >= metrics["val_theta_e_within1"]
+    assert metrics["val_auroc"] > 0.9  # the score head still learns the rings
+    assert result.best_epoch >= 10  # chosen by the theta_e validation loss, which keeps improving
+
+    from pipeline.models import load_bundle
+
+    bundle = load_bundle(out)
+    assert [spec.name for spec in bundle.card.output_specs] == ["score", "theta_e"]
+    theta_e = bundle.card.output_specs[1]
+    assert (theta_e.kind, theta_e.unit) == ("regression_gaussian", "arcsec")
+    split = json.loads((out / "training" / "split.json").read_text())
+    assert len(split["val_object_ids"]) == result.n_val
+    model = bundle.model
+    assert sorted(model.output_names) == ["score", "theta_e"]
+    assert "ein_area in 'arcsec2' (the catalog header)" in bundle.card.notes
+
+
+def test_the_sigmas_are_informative(two_head_bundle, ring_store):
+    from pipeline.models import load_bundle
+    from pipeline.store import open_store
+    from pipeline.training.declared import gaussian_mean_sigma
+
+    out, _ = two_head_bundle
+    bundle = load_bundle(out)
+    dataset = open_store(ring_store, chunks=None)
+    lenses = np.flatnonzero(dataset["label"].values == 1)[:64]
+    inputs = bundle.prepare({"vis": dataset["vis"][lenses].values})
+    predicted = bundle.model.predict_on_batch(inputs)
+    mean, sigma = gaussian_mean_sigma(np.asarray(predicted["theta_e"]))
+    true_spread = (2.4 - 0.6) / math.sqrt(12)  # the uniform draw's standard deviation
+    assert np.median(sigma) < 0.6 * true_spread
+    assert 0.3 < np.median(mean) < 2.7
+
+
+def test_a_model_without_score_trains_on_its_regression_output(ring_store, tmp_path):
+    """The second kind of model: one ``mag_lens`` regression head, no lens probability."""
+    out = tmp_path / "mag"
+    config = TrainConfig(
+        outputs=("mag_lens",), epochs=3, batch_size=32, downsample=2, observing=None, seed=4,
+        build_options={"base_filters": 4, "dropout": 0.0},
+    )  # fmt: skip
+    result = train(ring_store, out, config, log=lambda line: None)
+    assert "val_auroc" not in result.metrics
+    assert result.metrics["val_mag_lens_n"] == result.n_val  # defined for every object
+    assert set(result.history[0]) >= {"val_monitor", "val_mag_lens_mse"}
+    from pipeline.models import load_bundle
+
+    bundle = load_bundle(out)
+    assert [(s.name, s.kind, s.unit) for s in bundle.card.output_specs] == [("mag_lens", "regression", "mag")]
+    assert [tuple(t.shape) for t in bundle.model.outputs] == [(None, 1)]
+
+
+def test_a_separate_theta_e_trunk_and_fine_tuning_the_score_alone(ring_store, tmp_path):
+    """``--separate-outputs theta_e`` gives theta_e its own conv stack and leaves the score's model as
+    it is without the head (same seed, same score weights); fine-tuning the bundle with the default
+    outputs (the README's adaptation recipe) trains the score and leaves theta_e's trunk untouched."""
+    from pipeline.models import load_bundle
+
+    common = {
+        "epochs": 1,
+        "batch_size": 32,
+        "downsample": 2,
+        "observing": None,
+        "seed": 5,
+        "build_options": {"base_filters": 4},
+    }
+    train(ring_store, tmp_path / "single", TrainConfig(**common), log=lambda line: None)
+    two = TrainConfig(outputs=("score", "theta_e"), separate_outputs=("theta_e",), **common)
+    train(ring_store, tmp_path / "two", two, log=lambda line: None)
+    assert json.loads((tmp_path / "single" / "card.json").read_text()).get("outputs") is None
+    single, both = load_bundle(tmp_path / "single").model, load_bundle(tmp_path / "two").model
+    assert [tuple(t.shape) for t in single.outputs] == [(None, 1)]  # default: one score tensor, as before
+    for layer in single.layers:
+        for a, b in zip(layer.get_weights(), both.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)  # the score's part is the single-output model
+    assert both.get_layer("theta_e_image_conv0") is not None
+
+    tuned = TrainConfig(init=str(tmp_path / "two"), epochs=1, batch_size=32, learning_rate=1e-3, seed=6)
+    train(ring_store, tmp_path / "tuned", tuned, log=lambda line: None)
+    after = load_bundle(tmp_path / "tuned")
+    assert [spec.name for spec in after.card.output_specs] == ["score", "theta_e"]
+    theta_e_layers = [
+        layer for layer in both.layers if layer.name.startswith("theta_e") and layer.get_weights()
+    ]
+    for layer in theta_e_layers:
+        for a, b in zip(layer.get_weights(), after.model.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(
+        both.get_layer("score").get_weights()[0], after.model.get_layer("score").get_weights()[0]
+    )
+
+
+def test_the_domain_check_measures_theta_e_on_each_domains_true_lenses(two_head_bundle, ring_store):
+    from pipeline.training.domains import evaluate_domains
+
+    out, _ = two_head_bundle
+    report = evaluate_domains(out, {"rings": ring_store, "again": ring_store}, write=False)
+    theta_e = report.regression["rings"]["theta_e"]
+    assert theta_e.n == N_OBJECTS // 2  # every lens of the set, no non-lens
+    assert theta_e.mse < theta_e.mse_of_mean and 0.3 < theta_e.within1 <= theta_e.within2
+    metrics = report.card_metrics()
+    assert metrics["again_theta_e_mse"] == metrics["rings_theta_e_mse"] == theta_e.mse
+    assert "| rings | 160 |" in report.table()
