@@ -363,15 +363,35 @@ def test_a_regressor_without_score_scores_and_ranks_by_its_rank_by(setup, dask_c
     assert "median" in html and "theta_e" in html and " ± " in html
 
 
-def test_the_shipped_single_output_bundle_scores_with_the_old_columns(setup, dask_client):
+def test_a_bundle_from_before_declared_outputs_scores_with_the_old_columns(setup, dask_client):
+    """The previous shipped bundle (one score tensor, a card without ``outputs``) still scores."""
     root, store, _, _, _ = setup
-    out = root / "shipped-run"
-    score_store(store, paths.shipped_model(), out, dask_client, batch_size=8, known_lenses=None)
+    old_bundle = REPO_ROOT / "tests" / "data" / "bundle-single-output"
+    assert "outputs" not in json.loads((old_bundle / "card.json").read_text())
+    out = root / "old-bundle-run"
+    score_store(store, old_bundle, out, dask_client, batch_size=8, known_lenses=None)
     catalog = read_catalog(out)
     assert list(catalog.columns) == OLD_COLUMNS
     provenance = read_provenance(paths.catalog_fits(out))
     assert provenance.outputs == [] and provenance.rank_by == "score"
     assert catalog["score"].between(0, 1).sum() == len(IDS) - 1
+
+
+def test_the_shipped_bundle_scores_theta_e_with_units(setup, dask_client):
+    from astropy.table import Table
+
+    root, store, _, _, _ = setup
+    out = root / "shipped-run"
+    score_store(store, paths.shipped_model(), out, dask_client, batch_size=8, known_lenses=None)
+    catalog = read_catalog(out)
+    new = ["score", "score_std", "theta_e", "theta_e_err", "theta_e_std"]
+    assert list(catalog.columns) == OLD_COLUMNS[:3] + new + OLD_COLUMNS[5:]
+    scored = catalog["score"].notna()
+    assert scored.sum() == len(IDS) - 1 and catalog.loc[scored, "theta_e_err"].gt(0).all()
+    assert catalog.loc[~scored, "theta_e"].isna().all()
+    assert read_provenance(paths.catalog_fits(out)).rank_by == "score"
+    table = Table.read(paths.catalog_fits(out), hdu="CATALOG")
+    assert str(table["theta_e"].unit) == "arcsec" and str(table["theta_e_err"].unit) == "arcsec"
 
 
 def test_a_bad_declaration_or_a_model_that_does_not_match_it_is_refused(setup, tmp_path):
