@@ -14,6 +14,10 @@ The Keras model itself is loaded lazily (first use of :attr:`ModelBundle.model`)
 ``compile=False``, under whatever backend ``KERAS_BACKEND`` selects: a bundle saved under
 TensorFlow scores the same under JAX.
 
+The names of these files, their checksums and the check that a model fits its recipe are in
+:mod:`pipeline.models.integrity`; the prediction methods of :class:`ModelBundle` over the
+declared outputs are in :mod:`pipeline.models.prediction`.
+
 Examples
 --------
 >>> bundle = load_bundle("runs/models/demo")  # doctest: +SKIP
@@ -22,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -30,11 +33,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from pipeline.errors import BundleError
 from pipeline.models.card import BUNDLE_FORMAT, ModelCard, validate_card
-from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
+from pipeline.models.integrity import (
+    CARD_FILE,
+    ENSEMBLE_FILE,
+    HASH_CHUNK_BYTES,
+    MODEL_FILE,
+    RECIPE_FILE,
+    check_model_matches_recipe,
+    file_sha256,
+    model_output_shapes,
+)
+from pipeline.models.outputs import OutputSpec
+from pipeline.models.prediction import DeclaredOutputsPredictor
 from pipeline.preprocess.recipe import Recipe, apply_recipe
 
 if TYPE_CHECKING:
@@ -43,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLE_FORMAT",
     "CARD_FILE",
+    "ENSEMBLE_FILE",
+    "HASH_CHUNK_BYTES",
     "MODEL_FILE",
     "RECIPE_FILE",
     "ModelBundle",
@@ -50,66 +64,10 @@ __all__ = [
     "check_model_matches_recipe",
     "file_sha256",
     "load_bundle",
+    "model_output_shapes",
     "save_bundle",
     "validate_card",
 ]
-
-MODEL_FILE = "model.keras"
-RECIPE_FILE = "recipe.json"
-CARD_FILE = "card.json"
-ENSEMBLE_FILE = "ensemble.json"
-HASH_CHUNK_BYTES = 1 << 20
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(HASH_CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_model_matches_recipe(
-    model: keras.Model, recipe: Recipe, source: str, outputs: tuple[OutputSpec, ...] | None = None
-) -> None:
-    """Raise :class:`BundleError` unless ``model`` takes the recipe's inputs and gives the declared outputs.
-
-    A model with one output tensor must declare one output; a model with several gives a dict
-    keyed by output name (see :mod:`pipeline.models.outputs`). ``outputs`` defaults to the one
-    ``score`` probability of a card without a declaration.
-    """
-    expected = {name: (None, *shape) for name, shape in recipe.input_shapes().items()}
-    actual = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
-    if actual != expected:
-        raise BundleError(
-            f"{source}: the model's inputs {actual} differ from the recipe's {expected}; "
-            "build the model from this recipe (pipeline.models.build_model(name, recipe))"
-        )
-    specs = outputs if outputs is not None else parse_outputs({})
-    expected_shapes = {spec.name: (None, output_width(spec)) for spec in specs}
-    actual_shapes = model_output_shapes(model)
-    if len(specs) == 1 and len(actual_shapes) == 1:
-        actual_shapes = {specs[0].name: next(iter(actual_shapes.values()))}
-    if actual_shapes != expected_shapes:
-        raise BundleError(
-            f"{source}: the model's outputs {actual_shapes} differ from the card's declared outputs "
-            f"{expected_shapes}; a multi-output model returns a dict keyed by output name, with shape "
-            "(n, 1) per probability or regression, (n, 2) = [mean, log_sigma] per regression_gaussian "
-            "and (n, K) per classes output"
-        )
-
-
-def model_output_shapes(model: keras.Model) -> dict[str, tuple[Any, ...]]:
-    """Output name -> shape of a Keras model; a single unnamed output is keyed by its tensor name.
-
-    A functional model built with a dict of outputs keeps the dict's keys in ``output_names``.
-    """
-    names = list(getattr(model, "output_names", None) or [])
-    tensors = list(model.outputs)
-    if len(names) != len(tensors):
-        names = [tensor.name.split(":")[0].split("/")[0] for tensor in tensors]
-    return {name: tuple(tensor.shape) for name, tensor in zip(names, tensors, strict=True)}
 
 
 def save_bundle(
@@ -235,11 +193,13 @@ def load_bundle(path: str | Path) -> ModelBundle:
     return ModelBundle(path, recipe, card)
 
 
-class ModelBundle:
+class ModelBundle(DeclaredOutputsPredictor):
     """An opened bundle: its recipe and card at once, the Keras model on first use (then cached).
 
-    Picklable (the cached model is dropped and reloaded on the other side), so it can be sent to
-    Dask workers.
+    Its prediction methods (``predict``, ``predict_outputs``, ``predict_groups``,
+    ``predict_groups_outputs``) are those of
+    :class:`~pipeline.models.prediction.DeclaredOutputsPredictor`. Picklable (the cached model
+    is dropped and reloaded on the other side), so it can be sent to Dask workers.
     """
 
     def __init__(self, path: Path, recipe: Recipe, card: ModelCard) -> None:
@@ -314,152 +274,10 @@ class ModelBundle:
         """The outputs the card declares (one ``score`` probability when it declares none)."""
         return self.card.output_specs
 
-    def predict_outputs(
-        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
-    ) -> dict[str, np.ndarray]:
-        """Every declared output of prepared inputs: name -> float32 array ``(n, width)``.
-
-        ``width`` is 1 for a probability or regression, 2 (mean, log_sigma) for a
-        regression_gaussian, K for K classes (:mod:`pipeline.models.outputs`).
-
-        Parameters
-        ----------
-        inputs
-            Input name -> NHWC array, as :meth:`prepare` returns (CuPy arrays are copied to the host).
-        batch_size
-            Objects per forward pass.
-        pad_batches
-            Pad the last partial batch to ``batch_size`` so every call has the same shape (XLA under
-            JAX compiles once per shape); padded rows are dropped from the result.
-        """
-        arrays = self._check_inputs(inputs)
-        n = len(next(iter(arrays.values())))
-        specs = self.outputs
-        results = {spec.name: np.empty((n, output_width(spec)), dtype=np.float32) for spec in specs}
-        if n == 0:
-            return results
-        model = self.model
-        single = specs[0].name if len(specs) == 1 else None
-        # One predict_on_batch per batch: Keras's predict() builds a tf.data pipeline per call, whose
-        # threads compete with the model for a worker's core (2.3x slower per batch of 128 on one
-        # thread, measured: bench/RESULTS.md).
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            batch = {name: x[start:stop] for name, x in arrays.items()}
-            if pad_batches and stop - start < batch_size:
-                batch = {name: _pad_rows(x, batch_size) for name, x in batch.items()}
-            predicted = model.predict_on_batch(batch)
-            if not isinstance(predicted, Mapping):
-                if single is None:
-                    raise BundleError(
-                        f"model {self.model_id} gives one tensor but its card declares "
-                        f"{[spec.name for spec in specs]}; a multi-output model returns a dict"
-                    )
-                predicted = {single: predicted}
-            elif single is not None and single not in predicted and len(predicted) == 1:
-                predicted = {single: next(iter(predicted.values()))}
-            for name, values in results.items():
-                values[start:stop] = np.asarray(predicted[name]).reshape(-1, values.shape[1])[: stop - start]
-        return results
-
-    def predict(
-        self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
-    ) -> np.ndarray:
-        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
-
-        The ``score`` output (or the one declared output of a single-output model); see
-        :meth:`predict_outputs` for every output and the parameters.
-
-        Raises
-        ------
-        BundleError
-            If the model has several outputs and none is named ``score``.
-        """
-        name = self._score_output()
-        return self.predict_outputs(inputs, batch_size, pad_batches)[name][:, 0]
-
-    def _score_output(self) -> str:
-        specs = self.outputs
-        if len(specs) == 1 and specs[0].kind != "classes":
-            return specs[0].name
-        if "score" in {spec.name for spec in specs}:
-            return "score"
-        raise BundleError(
-            f"model {self.model_id} declares outputs {[spec.name for spec in specs]} and none is 'score'; "
-            "use predict_outputs / predict_groups_outputs for its outputs"
-        )
-
     @property
     def groups(self) -> dict[str, tuple[str, ...]]:
         """Store group -> bands this bundle reads (its recipe's)."""
         return dict(self.recipe.groups)
-
-    def predict_groups(
-        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
-    ) -> np.ndarray:
-        """Scores of store images, one row per prediction: shape ``(1, n)``, or ``(8, n)`` with ``tta``.
-
-        ``groups`` maps store groups to ``(n, band, y, x)`` images of usable objects. With ``tta``
-        each of the 8 dihedral transforms of the inputs is scored (test-time augmentation); callers
-        take the mean and spread over axis 0 (:func:`~pipeline.models.ensemble.mean_and_spread`).
-        The score is the ``score`` output (see :meth:`predict`).
-        """
-        name = self._score_output()
-        return self.predict_groups_outputs(groups, batch_size=batch_size, tta=tta)[name][..., 0]
-
-    def predict_groups_outputs(
-        self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
-    ) -> dict[str, np.ndarray]:
-        """Every declared output of store images: name -> ``(P, n, width)``, P = 1, or 8 with ``tta``.
-
-        Combine them with :func:`pipeline.models.aggregate.aggregate_outputs`.
-        """
-        from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
-
-        inputs = self.prepare(groups)
-        if not tta:
-            predicted = [self.predict_outputs(inputs, batch_size=batch_size)]
-        else:
-            predicted = [
-                self.predict_outputs(
-                    {name: dihedral(x, k) for name, x in inputs.items()}, batch_size=batch_size
-                )
-                for k in range(N_DIHEDRAL)
-            ]
-        return {spec.name: np.stack([p[spec.name] for p in predicted]) for spec in self.outputs}
-
-    def _check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        shapes = self.recipe.input_shapes()
-        if set(inputs) != set(shapes):
-            raise BundleError(
-                f"model {self.model_id} takes inputs {sorted(shapes)}, got {sorted(inputs)}; "
-                "prepare them with bundle.prepare(groups)"
-            )
-        arrays = {name: _to_host(inputs[name]) for name in shapes}
-        lengths = {len(x) for x in arrays.values()}
-        for name, x in arrays.items():
-            if x.ndim != 4 or tuple(x.shape[1:]) != shapes[name]:
-                raise BundleError(
-                    f"model {self.model_id} input {name!r} must be (n, {', '.join(map(str, shapes[name]))}), "
-                    f"got {tuple(x.shape)}; prepare inputs with this bundle's recipe"
-                )
-        if len(lengths) > 1:
-            raise BundleError(f"model {self.model_id} inputs have different lengths {sorted(lengths)}")
-        return arrays
-
-
-def _to_host(x: Any) -> np.ndarray:
-    """A float32 NumPy array of ``x`` (copied from the GPU if ``x`` is a CuPy array)."""
-    if type(x).__module__.split(".")[0] == "cupy":
-        x = x.get()
-    return np.asarray(x, dtype=np.float32)
-
-
-def _pad_rows(x: np.ndarray, n_rows: int) -> np.ndarray:
-    """``x`` with zero rows appended up to ``n_rows``."""
-    padded = np.zeros((n_rows, *x.shape[1:]), dtype=x.dtype)
-    padded[: len(x)] = x
-    return padded
 
 
 def rebuild_with_policy(model: keras.Model, policy: str) -> keras.Model:

@@ -1,10 +1,12 @@
 """The Keras training loop: ``model.fit`` on a :class:`StreamBatches` dataset, with validation AUROC.
 
-At the end of every epoch :class:`ValidationAUROC` scores the validation set, computes its AUROC
-with :mod:`pipeline.evaluation.metrics`, saves the model when the AUROC improved (the *best* checkpoint)
-and stops training after ``patience`` epochs without improvement; at the end the best weights
-are restored. :class:`EpochProgress` logs one line per epoch (loss, validation loss and AUROC,
-training images/s).
+:func:`compile_model` compiles a model with the losses of its declared outputs; :func:`fit_model`
+trains it on a :class:`StreamBatches` view of the training stream. At the end of every epoch
+:class:`~pipeline.training.validation.ValidationAUROC` scores the validation set, keeps the best
+checkpoint and stops early (BatchNorm statistics recalibrated first,
+:mod:`pipeline.training.batchnorm`); :class:`~pipeline.training.progress.EpochProgress` logs one
+line per epoch (loss, validation loss and AUROC, training images/s). The names of those modules
+are importable from here as before.
 
 This module imports Keras: only training code imports it.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +25,35 @@ import keras
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pipeline.evaluation.metrics import auroc
 from pipeline.models.common import SCORE_OUTPUT
 from pipeline.models.outputs import OutputSpec
+from pipeline.training.batchnorm import batch_norm_layers, recalibrate_batch_norm
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
-from pipeline.training.declared import regression_logs
 from pipeline.training.losses import loss_for
+from pipeline.training.progress import EpochProgress, Log
+from pipeline.training.validation import (
+    ValidationAUROC,
+    binary_cross_entropy,
+    predict_validation,
+    predict_validation_outputs,
+)
 
-Log = Callable[[str], None]
+__all__ = [
+    "EpochProgress",
+    "FitResult",
+    "FollowEpochs",
+    "Log",
+    "StreamBatches",
+    "ValidationAUROC",
+    "batch_norm_layers",
+    "binary_cross_entropy",
+    "compile_model",
+    "fit_model",
+    "predict_validation",
+    "predict_validation_outputs",
+    "recalibrate_batch_norm",
+]
 
 
 class StreamBatches(keras.utils.PyDataset):
@@ -73,232 +95,6 @@ class FollowEpochs(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.batches.epoch = epoch
-
-
-def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """Every trainable ``BatchNormalization`` layer of ``model``, nested models included."""
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-    ]
-
-
-def recalibrate_batch_norm(model: keras.Model, batches: Iterable[dict[str, np.ndarray]]) -> int:
-    """Set BatchNorm moving statistics to the average of their batch statistics over ``batches``.
-
-    "Precise BN" (Wu & Johnson 2021): the moving averages Keras keeps (momentum 0.99) trail the
-    weights by about a hundred steps, so early in a short training run a model scores very
-    differently in inference mode than in training mode. Forward passes in training mode with
-    momentum ``(k - 1) / k`` for the ``k``-th batch make every moving statistic the plain mean
-    over the given batches, for the current weights. Weights are not changed. Returns the number
-    of batches used.
-    """
-    layers = batch_norm_layers(model)
-    if not layers:
-        return 0
-    momenta = [layer.momentum for layer in layers]
-    n_batches = 0
-    try:
-        for inputs in batches:
-            n_batches += 1
-            for layer in layers:
-                layer.momentum = (n_batches - 1) / n_batches
-            model(inputs, training=True)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-    return n_batches
-
-
-def predict_validation(model: keras.Model, validation: ValidationSet) -> np.ndarray:
-    """Scores of the validation rows (store order), batch by batch with a fixed batch shape."""
-    parts = []
-    for inputs, n_real in validation.batches():
-        scores = np.asarray(model.predict_on_batch(inputs)).reshape(-1)
-        parts.append(scores[:n_real])
-    return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
-
-
-def predict_validation_outputs(model: keras.Model, validation: ValidationSet) -> dict[str, np.ndarray]:
-    """Every output of the validation rows (store order): name -> ``(n, width)`` float64.
-
-    A single-tensor model's output is named ``score``.
-    """
-    parts: dict[str, list[np.ndarray]] = {}
-    for inputs, n_real in validation.batches():
-        predicted = model.predict_on_batch(inputs)
-        if not isinstance(predicted, dict):
-            predicted = {SCORE_OUTPUT: predicted}
-        for name, values in predicted.items():
-            values = np.asarray(values)
-            parts.setdefault(name, []).append(values.reshape(values.shape[0], -1)[:n_real])
-    return {name: np.concatenate(values).astype(np.float64) for name, values in parts.items()}
-
-
-def binary_cross_entropy(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
-    """Mean binary cross-entropy of scores in [0, 1] (clipped to ``[eps, 1 - eps]``)."""
-    p = np.clip(scores, eps, 1 - eps)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-
-
-class ValidationAUROC(keras.callbacks.Callback):
-    """Validation AUROC each epoch, best-model checkpoint, early stopping and best-weight restore.
-
-    Adds ``val_auroc`` and ``val_loss`` to the epoch logs (callbacks after this one see them).
-
-    Parameters
-    ----------
-    validation
-        The validation batches and labels.
-    checkpoint
-        Where the best model is saved (a ``.keras`` path) each time the AUROC improves; None: memory only.
-    patience
-        Epochs without an improvement of more than ``min_delta`` before training stops.
-    calibration
-        Training batches of an epoch (given its number) to recalibrate BatchNorm statistics with
-        before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
-    outputs
-        Declared outputs (None: the one ``score``). Regression outputs are measured on the
-        validation rows whose target weight is positive (:func:`regression_logs`).
-    monitor
-        The output that chooses the best epoch and stops training: ``score`` by its AUROC, a
-        regression output by minus its validation loss (MSE, or the Gaussian NLL), logged as
-        ``val_monitor`` (``best_auroc`` then holds it). None: ``score`` when declared, else the
-        first regression output.
-    targets
-        Output name -> ``(values, weights)`` in store row order, for the regression outputs.
-    """
-
-    def __init__(
-        self,
-        validation: ValidationSet,
-        checkpoint: Path | None,
-        *,
-        patience: int,
-        min_delta: float = 0.0,
-        calibration: Callable[[int], Iterable[dict[str, np.ndarray]]] | None = None,
-        outputs: Sequence[OutputSpec] | None = None,
-        targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-        monitor: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.validation = validation
-        self.outputs = tuple(outputs) if outputs is not None else None
-        self.targets = targets or {}
-        self.best_outputs: dict[str, np.ndarray] | None = None
-        names = [spec.name for spec in self.outputs] if self.outputs is not None else [SCORE_OUTPUT]
-        if monitor is None:
-            regression = [spec.name for spec in self.outputs or () if spec.name in self.targets]
-            monitor = SCORE_OUTPUT if SCORE_OUTPUT in names else (regression or names)[0]
-        if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
-            raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
-        self.monitor = monitor
-        self.calibration = calibration
-        self.checkpoint = checkpoint
-        self.patience = patience
-        self.min_delta = min_delta
-        self.best_auroc = -math.inf
-        self.best_epoch = -1
-        self.best_scores: np.ndarray | None = None
-        self.stopped_early = False
-        self._best_weights: list[np.ndarray] | None = None
-        self._wait = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs if logs is not None else {}
-        started = time.perf_counter()
-        if self.calibration is not None:
-            recalibrate_batch_norm(self.model, self.calibration(epoch))
-        if self.outputs is None:
-            scores = predict_validation(self.model, self.validation)
-            predicted = {SCORE_OUTPUT: scores}
-        else:
-            predicted = predict_validation_outputs(self.model, self.validation)
-            scores = predicted[SCORE_OUTPUT][:, 0] if SCORE_OUTPUT in predicted else None
-        if scores is not None:
-            value = auroc(self.validation.labels, scores)
-            logs["val_auroc"] = value
-            logs["val_loss"] = binary_cross_entropy(self.validation.labels, scores)
-        for spec in self.outputs or ():
-            if spec.name in self.targets and self.targets[spec.name][1].any():
-                values, weights = self.targets[spec.name]
-                rows = self.validation.rows
-                logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
-        if self.monitor != SCORE_OUTPUT:
-            spec = next(spec for spec in self.outputs if spec.name == self.monitor)
-            loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
-            value = -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
-            logs["val_monitor"] = value
-        logs["val_seconds"] = time.perf_counter() - started
-        if not math.isnan(value) and value > self.best_auroc + self.min_delta:
-            self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
-            self.best_outputs = predicted
-            self._best_weights = self.model.get_weights()
-            self._wait = 0
-            logs["val_auroc_improved"] = 1.0
-            if self.checkpoint is not None:
-                self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                self.model.save(self.checkpoint)
-        else:
-            self._wait += 1
-            logs["val_auroc_improved"] = 0.0
-            if self._wait >= self.patience:
-                self.stopped_early = True
-                self.model.stop_training = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._best_weights is not None:
-            self.model.set_weights(self._best_weights)
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """One log line per epoch: loss, accuracy, validation loss and AUROC, training images/s, times.
-
-    Place it after :class:`ValidationAUROC` so the validation values are in the logs. Adds
-    ``images_per_s`` and ``train_seconds`` to the logs.
-    """
-
-    def __init__(self, log: Log, n_epochs: int, images_per_step: int) -> None:
-        super().__init__()
-        self.log = log
-        self.n_epochs = n_epochs
-        self.images_per_step = images_per_step
-        self._epoch_start = 0.0
-        self._last_batch_end = 0.0
-        self._steps = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch_start = self._last_batch_end = time.perf_counter()
-        self._steps = 0
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._last_batch_end = time.perf_counter()
-        self._steps += 1
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs if logs is not None else {}
-        train_seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
-        logs["train_seconds"] = train_seconds
-        logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
-        best = "*" if logs.get("val_auroc_improved") else " "
-        outputs = "".join(
-            f"  {key[4:]} {value:.4f}"
-            for key, value in logs.items()
-            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
-        )
-        if "val_auroc" in logs:
-            score = (
-                f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
-                f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
-            )
-        else:
-            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{best}"
-        self.log(
-            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  {score}{outputs}  "
-            f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
-            f"val {logs.get('val_seconds', 0.0):.1f} s"
-        )
 
 
 @dataclass

@@ -17,13 +17,14 @@ for a Gaussian head, the fractions within 1 and 2 predicted sigma
 (:mod:`pipeline.evaluation.regression`).
 
 Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
-(object ids) and the best checkpoint.
+(object ids) and the best checkpoint. The stream and validation set of a split are built by
+:mod:`pipeline.training.batches`, the card's metric entries and notes by
+:mod:`pipeline.training.card_entries` (both importable from here as before).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,17 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.evaluation.metrics import Metrics
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
+from pipeline.training.batches import SCORE_OUTPUT, training_batches
+from pipeline.training.card_entries import card_metrics, card_notes
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
-    BatchPlan,
     BlockReader,
-    TrainingStream,
-    ValidationSet,
     statistics_chunks,
     statistics_rows,
     store_block_rows,
@@ -54,7 +53,6 @@ from pipeline.training.splits import Split, make_split
 from pipeline.training.targets import Targets, parse_outputs_option
 
 Log = Callable[[str], None]
-SCORE_OUTPUT = "score"
 TRAINING_DIR = "training"
 VAL_PREFIX = "val"
 """Prefix of the validation metrics in the card (``val_auroc``, ``val_tpr0``, ...)."""
@@ -304,60 +302,6 @@ def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -
     return store_targets(store, output_targets, config.target_catalog)
 
 
-def training_batches(
-    store: str | Path,
-    split: Split,
-    recipe: Recipe,
-    config: TrainConfig,
-    targets: Targets | None = None,
-    trained: list[str] | None = None,
-    untrained: list[str] | None = None,
-) -> tuple[TrainingStream, ValidationSet]:
-    """The training stream and the validation set of ``split``, reading ``store`` through one block cache.
-
-    With declared outputs (``config.outputs`` other than the default, or ``trained``: the outputs
-    a fine-tuned multi-output model trains) the stream yields per-output targets and sample
-    weights: ``score`` from the labels, the others from ``targets``; ``untrained`` outputs (heads
-    of a fine-tuned model that this run leaves alone) get zeros with weight 0 (Keras wants a
-    target for every output; they have no loss).
-    """
-    dataset = open_store(store, chunks=None)
-    labels = training_labels(dataset, config)
-    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
-    train_labels = labels[split.train_rows]
-    plan = BatchPlan(
-        negatives=split.train_rows[train_labels == 0],
-        positives=split.train_rows[train_labels == 1],
-        batch_size=config.batch_size,
-        block_rows=reader.block_rows,
-        seed=config.seed,
-    )
-    stream_targets = None
-    if not config.default_outputs or trained is not None:
-        targets = targets or Targets()
-        ones = np.ones(labels.shape, dtype=np.float32)
-        stream_targets = {
-            name: (labels.astype(np.float32), ones)
-            if name == SCORE_OUTPUT
-            else (targets.values[name], targets.weights[name])
-            for name in (trained if trained is not None else config.outputs)
-        }
-        zeros = np.zeros(labels.shape, dtype=np.float32)
-        stream_targets |= dict.fromkeys(untrained or (), (zeros, zeros))
-    stream = TrainingStream(
-        reader,
-        plan,
-        labels,
-        recipe,
-        augment=config.augment,
-        seed=config.seed,
-        observing=config.observing,
-        targets=stream_targets,
-    )
-    validation = ValidationSet(reader, split.val_rows, labels, recipe, batch_size=max(config.batch_size, 64))
-    return stream, validation
-
-
 def train(
     store: str | Path,
     out: str | Path,
@@ -372,62 +316,6 @@ def train(
     split = load_split(store, config)
     recipe = fit_store_recipe(store, split, config)
     return train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
-
-
-def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
-    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.evaluation.metrics.Metrics`.
-
-    Defined values and counts only.
-    """
-    values = {
-        "auroc": metrics.auroc,
-        "tpr0": metrics.tpr0,
-        "tpr10": metrics.tpr10,
-        "average_precision": metrics.average_precision,
-        "n_pos": metrics.n_pos,
-        "n_neg": metrics.n_neg,
-        "n_unscored": metrics.n_unscored,
-    }
-    return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
-
-
-def card_notes(
-    config: TrainConfig,
-    split: Split,
-    recipe: Recipe,
-    best_epoch: int,
-    stopped_early: bool,
-    images_per_s: float,
-    labels: np.ndarray,
-) -> str:
-    """The card's human-readable account of how the model was trained."""
-    import keras
-
-    n_lens = int(np.count_nonzero(labels[split.train_rows] == 1))
-    augment = "random 90-degree rotations and flips" if config.augment else "no dihedral augmentation"
-    if config.observing is not None:
-        o = config.observing
-        augment += (
-            f", {o.probability:.0%} of objects observed anew (noise up to x{o.noise_factor_max:g}, "
-            f"blur up to {o.blur_fwhm_max_px:g} px FWHM, shifts up to {o.shift_max_px:g} px, "
-            f"flux +-{o.flux_scale_dex:g} dex, sky +-{o.sky_offset_sigma:g} sigma)"
-        )
-    if config.init is not None:
-        augment += f"; fine-tuned from {config.init}"
-        if config.trainable_layers is not None:
-            augment += f" (last {config.trainable_layers} weighted layers trained)"
-    speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
-    return (
-        f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
-        f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
-        f"{split.description}. Recipe: {recipe.combine}, {recipe.scaling}, percentiles "
-        f"{tuple(recipe.percentiles)}, downsample {recipe.downsample}, bands {list(recipe.bands)}, "
-        f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
-        f"({config.lr_schedule}), "
-        f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"
-        f"{' (early stop)' if stopped_early else ''}; Keras {keras.__version__} on {keras.backend.backend()}"
-        f"{speed}; seed {config.seed} (keras.utils.set_random_seed, split, batches, augmentation)."
-    )
 
 
 def _write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:

@@ -1,0 +1,89 @@
+"""Bundle integrity: the file names of a bundle, their sha256, and the check that a model fits.
+
+A bundle directory holds :data:`MODEL_FILE`, :data:`RECIPE_FILE` and :data:`CARD_FILE` (an ensemble
+:data:`ENSEMBLE_FILE`); the card carries the sha256 (:func:`file_sha256`) of the first two.
+:func:`check_model_matches_recipe` tells whether a Keras model takes a recipe's inputs and gives
+a card's declared outputs (:mod:`pipeline.models.outputs`), on saving and on loading.
+
+This module imports no deep-learning framework.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import BundleError
+from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
+from pipeline.preprocess.recipe import Recipe
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "CARD_FILE",
+    "ENSEMBLE_FILE",
+    "MODEL_FILE",
+    "RECIPE_FILE",
+    "check_model_matches_recipe",
+    "file_sha256",
+    "model_output_shapes",
+]
+
+MODEL_FILE = "model.keras"
+RECIPE_FILE = "recipe.json"
+CARD_FILE = "card.json"
+ENSEMBLE_FILE = "ensemble.json"
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_matches_recipe(
+    model: keras.Model, recipe: Recipe, source: str, outputs: tuple[OutputSpec, ...] | None = None
+) -> None:
+    """Raise :class:`BundleError` unless ``model`` takes the recipe's inputs and gives the declared outputs.
+
+    A model with one output tensor must declare one output; a model with several gives a dict
+    keyed by output name (see :mod:`pipeline.models.outputs`). ``outputs`` defaults to the one
+    ``score`` probability of a card without a declaration.
+    """
+    expected = {name: (None, *shape) for name, shape in recipe.input_shapes().items()}
+    actual = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
+    if actual != expected:
+        raise BundleError(
+            f"{source}: the model's inputs {actual} differ from the recipe's {expected}; "
+            "build the model from this recipe (pipeline.models.build_model(name, recipe))"
+        )
+    specs = outputs if outputs is not None else parse_outputs({})
+    expected_shapes = {spec.name: (None, output_width(spec)) for spec in specs}
+    actual_shapes = model_output_shapes(model)
+    if len(specs) == 1 and len(actual_shapes) == 1:
+        actual_shapes = {specs[0].name: next(iter(actual_shapes.values()))}
+    if actual_shapes != expected_shapes:
+        raise BundleError(
+            f"{source}: the model's outputs {actual_shapes} differ from the card's declared outputs "
+            f"{expected_shapes}; a multi-output model returns a dict keyed by output name, with shape "
+            "(n, 1) per probability or regression, (n, 2) = [mean, log_sigma] per regression_gaussian "
+            "and (n, K) per classes output"
+        )
+
+
+def model_output_shapes(model: keras.Model) -> dict[str, tuple[Any, ...]]:
+    """Output name -> shape of a Keras model; a single unnamed output is keyed by its tensor name.
+
+    A functional model built with a dict of outputs keeps the dict's keys in ``output_names``.
+    """
+    names = list(getattr(model, "output_names", None) or [])
+    tensors = list(model.outputs)
+    if len(names) != len(tensors):
+        names = [tensor.name.split(":")[0].split("/")[0] for tensor in tensors]
+    return {name: tuple(tensor.shape) for name, tensor in zip(names, tensors, strict=True)}

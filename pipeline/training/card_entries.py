@@ -1,0 +1,76 @@
+"""What training writes in a model card: metric entries and the account of how the model was trained.
+
+:func:`card_metrics` turns :class:`~pipeline.evaluation.metrics.Metrics` into card entries
+``<prefix>_<name>`` (validation, held-out and per-domain metrics use it); :func:`card_notes`
+writes the card's human-readable notes from the config, split, recipe and fit. Keras is imported
+only by :func:`card_notes` (its version and backend go in the notes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipeline.evaluation.metrics import Metrics
+from pipeline.preprocess.recipe import Recipe
+from pipeline.training.config import TrainConfig
+from pipeline.training.splits import Split
+
+__all__ = ["card_metrics", "card_notes"]
+
+
+def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
+    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.evaluation.metrics.Metrics`.
+
+    Defined values and counts only.
+    """
+    values = {
+        "auroc": metrics.auroc,
+        "tpr0": metrics.tpr0,
+        "tpr10": metrics.tpr10,
+        "average_precision": metrics.average_precision,
+        "n_pos": metrics.n_pos,
+        "n_neg": metrics.n_neg,
+        "n_unscored": metrics.n_unscored,
+    }
+    return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
+
+
+def card_notes(
+    config: TrainConfig,
+    split: Split,
+    recipe: Recipe,
+    best_epoch: int,
+    stopped_early: bool,
+    images_per_s: float,
+    labels: np.ndarray,
+) -> str:
+    """The card's human-readable account of how the model was trained."""
+    import keras
+
+    n_lens = int(np.count_nonzero(labels[split.train_rows] == 1))
+    augment = "random 90-degree rotations and flips" if config.augment else "no dihedral augmentation"
+    if config.observing is not None:
+        o = config.observing
+        augment += (
+            f", {o.probability:.0%} of objects observed anew (noise up to x{o.noise_factor_max:g}, "
+            f"blur up to {o.blur_fwhm_max_px:g} px FWHM, shifts up to {o.shift_max_px:g} px, "
+            f"flux +-{o.flux_scale_dex:g} dex, sky +-{o.sky_offset_sigma:g} sigma)"
+        )
+    if config.init is not None:
+        augment += f"; fine-tuned from {config.init}"
+        if config.trainable_layers is not None:
+            augment += f" (last {config.trainable_layers} weighted layers trained)"
+    speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
+    return (
+        f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
+        f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
+        f"{split.description}. Recipe: {recipe.combine}, {recipe.scaling}, percentiles "
+        f"{tuple(recipe.percentiles)}, downsample {recipe.downsample}, bands {list(recipe.bands)}, "
+        f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
+        f"({config.lr_schedule}), "
+        f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"
+        f"{' (early stop)' if stopped_early else ''}; Keras {keras.__version__} on {keras.backend.backend()}"
+        f"{speed}; seed {config.seed} (keras.utils.set_random_seed, split, batches, augmentation)."
+    )
