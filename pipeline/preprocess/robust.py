@@ -24,7 +24,7 @@ cost to a few sorts of at most 4,000 values per band and object (VIS 200x200: ev
 Examples
 --------
 >>> import numpy as np
->>> x = np.random.default_rng(0).normal(5.0, 2.0, size=(1, 1, 64, 64)).astype(np.float32)
+>>> x = np.random.default_rng(0).normal(5.0, 2.0, size=(1, 1, 100, 100)).astype(np.float32)
 >>> median, sigma = cutout_statistics(x)
 >>> bool(abs(median[0, 0] - 5.0) < 0.1 and abs(sigma[0, 0] - 2.0) < 0.1)
 True
