@@ -103,8 +103,12 @@ class CatalogLayout:
         return cls(outputs=specs, rank_by=rank_by)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= _DESCRIPTION_LENGTH else text[: _DESCRIPTION_LENGTH - 3] + "..."
+def _short(text: str, suffix: str = "") -> str:
+    """``text + suffix`` when it fits a FITS TCOMMn value, else ``text`` alone, else ``text`` cut."""
+    for candidate in (text + suffix, text):
+        if len(candidate) <= _DESCRIPTION_LENGTH:
+            return candidate
+    return text[: _DESCRIPTION_LENGTH - 3] + "..."
 
 
 def _qualified(word: str, ucd: str) -> str:
@@ -126,7 +130,7 @@ def output_column_specs(specs: Iterable[OutputSpec]) -> tuple[ColumnSpec, ...]:
                     name=spec.name,
                     dtype="str",
                     ucd=spec.ucd or "meta.code.class",
-                    description=_short(f"Most probable class of {about}; empty when not scored"),
+                    description=_short(f"Most probable class of {about}", "; empty when not scored"),
                 )
             )
             columns.extend(
@@ -146,7 +150,7 @@ def output_column_specs(specs: Iterable[OutputSpec]) -> tuple[ColumnSpec, ...]:
                 dtype="float32",
                 unit=unit,
                 ucd=ucd or "stat.value",
-                description=_short(f"{about}; NaN when not scored"),
+                description=_short(about, "; NaN when not scored"),
             )
         )
         if spec.kind == "regression_gaussian":
