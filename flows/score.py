@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import (
@@ -19,6 +19,7 @@ from flows.failures import retry_unless_deterministic
 from flows.preflight import existing_directory, writable_directory
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
+from pipeline.inspection import apply_grades, grades_dir
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, score_store
 
@@ -44,10 +45,14 @@ def score_stage(
     known_lenses: str | None = "lenscat",
     known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> ScoreRunResult:
-    """One task for the stage; a retry resumes from the score parts already written."""
+    """One task for the stage; a retry resumes from the score parts already written.
+
+    A run directory that was graded (``OUT/grades``) gets the grade consensus back into the
+    new catalogs (:func:`pipeline.inspection.apply_grades`), so rescoring never drops it.
+    """
     with progress_reporter("score regions") as progress, connect(**compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
-        return score_store(
+        result = score_store(
             store,
             model,
             out,
@@ -60,6 +65,14 @@ def score_stage(
             known_lenses=known_lenses,
             known_lens_radius_arcsec=known_lens_radius,
         )
+    if any(grades_dir(out).glob("*.jsonl")):
+        summary = apply_grades(out)
+        get_run_logger().info(
+            "grade consensus of %d graded objects (%s) put back into the catalogs",
+            summary["n_graded"],
+            grades_dir(out),
+        )
+    return result
 
 
 @flow(name="lenshunt-score", log_prints=True)

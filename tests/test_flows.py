@@ -46,6 +46,17 @@ def test_ingest_then_score_flows(prefect_harness, labelled_set, tmp_path):
     assert result.n_objects == len(ids) and result.n_scored == len(ids) - 1
     assert len(read_catalog(paths.catalog_fits(tmp_path / "out"))) == len(ids)
 
+    # A graded run scored again (here from scratch) gets the grade consensus back into its catalogs.
+    from pipeline.evaluation.grades import GradeLog
+
+    GradeLog(tmp_path / "out" / "grades", "ann").append(ids[0], "A")
+    out = str(tmp_path / "out")
+    score_flow(str(store), out, model=str(bundle), n_workers=1, batch_size=16, overwrite=True)
+    for catalog_path in (paths.catalog_fits(tmp_path / "out"), paths.catalog_parquet(tmp_path / "out")):
+        catalog = read_catalog(catalog_path).set_index("object_id")
+        assert len(catalog) == len(ids) and catalog.loc[ids[0], "grade_mean"] == 3.0
+        assert (catalog["grade_n"] > 0).sum() == 1
+
 
 def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_path):
     from flows.run import run_flow
