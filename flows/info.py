@@ -21,6 +21,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"store      {args.store}")
     print(f"layout     {attributes.layout}  groups {attributes.groups}")
     print(f"objects    {summary.n_objects}  (chunks of {attributes.chunk_objects})")
+    if summary.n_pending:
+        planned = f"{summary.n_pending} more objects" if summary.n_pending > 0 else "more objects"
+        print(
+            f"pending    an interrupted ingest planned {planned}, not committed yet; rerun "
+            f"`lenshunt ingest SOURCE {args.store}` to finish it"
+        )
     print(f"labels     lens {summary.n_lens}, non-lens {summary.n_non_lens}, unknown {summary.n_unknown}")
     print(
         f"flagged    {summary.n_flagged}"

@@ -63,6 +63,11 @@ def image_dims(group: str) -> tuple[str, str, str, str]:
     return (OBJECT_DIM, f"{group}_band", f"{group}_y", f"{group}_x")
 
 
+PENDING_PLAN_ATTR = "ingest_pending_plan"
+"""Root attribute naming the plan of an ingest that has not committed yet (a killed ingest's plan
+stays there until the next ``lenshunt ingest`` finishes it)."""
+
+
 class StoreAttributes(BaseModel):
     """Root attributes every lenshunt store carries; checked when a store is opened."""
 

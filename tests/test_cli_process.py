@@ -59,12 +59,14 @@ def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutou
         (("score", str(tmp_path / "absent.zarr"), "--out", str(tmp_path / "o")), "no store at"),
         (("ingest", str(cutouts), str(tmp_path / "s.zarr"), "--catalog", str(a_file)), "has no id column"),
     ]
+    # A Prefect API that does not answer: had the command reached Prefect (or its early start)
+    # before checking its paths, the error would name the API instead of the path.
+    dead_api = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
     for args, expected in cases:
-        result, seconds = _lenshunt(*args)
+        result, _ = _lenshunt(*args, env=dead_api)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1, result.stderr
         assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
-        assert seconds < 12, f"{args}: {seconds:.1f} s (Prefect or Dask started before the check?)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and a_file.read_text() == "mine"
 
 
@@ -73,13 +75,11 @@ def test_stopped_prefect_server_is_named_with_the_fix(tmp_path, cutouts):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens there once the socket closes
     url = f"http://127.0.0.1:{port}/api"
-    result, seconds = _lenshunt(
-        "ingest", str(cutouts), str(tmp_path / "s.zarr"), env={"PREFECT_API_URL": url}
-    )
+    result, _ = _lenshunt("ingest", str(cutouts), str(tmp_path / "s.zarr"), env={"PREFECT_API_URL": url})
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert f"PREFECT_API_URL={url} does not answer" in lines[0] and "prefect server start" in lines[0]
-    assert "unset PREFECT_API_URL" in lines[0] and seconds < 15
+    assert "unset PREFECT_API_URL" in lines[0]
     assert not (tmp_path / "s.zarr").exists()
 
 
@@ -180,8 +180,8 @@ def test_ingest_command_imports_no_deep_learning_framework_and_help_is_quick(tmp
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=300
     )
     assert "LOADED [] RC 0" in result.stdout, result.stdout + result.stderr
-    _, seconds = _lenshunt("--help")
-    assert seconds < 5, f"--help took {seconds:.1f} s: does it import the command modules?"
+    result, _ = _lenshunt("--help")
+    assert result.returncode == 0 and "inspect" in result.stdout
     probe = "import sys, flows.cli\nflows.cli.build_parser('')\nprint(sorted(sys.modules))"
     modules = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO).stdout
     for heavy in ("'prefect'", "'distributed'", "'xarray'", "'tensorflow'"):

@@ -242,9 +242,8 @@ def test_writer_lock_is_exclusive_and_never_stale_after_a_kill(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    started = time.monotonic()
     with store_writer_lock(store):  # the kill released it: no stale lock to clear by hand
-        assert time.monotonic() - started < 1.0
+        pass
 
 
 CREATOR = textwrap.dedent(

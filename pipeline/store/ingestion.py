@@ -42,8 +42,9 @@ from pipeline.store.zarr_store import (
     write_region,
 )
 from schemas.layout import Layout, parse_layout
+from schemas.store import PENDING_PLAN_ATTR
 
-PENDING_ATTR = "ingest_pending_plan"
+PENDING_ATTR = PENDING_PLAN_ATTR
 
 
 @dataclass

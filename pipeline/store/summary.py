@@ -6,6 +6,7 @@ validated attributes, in a fraction of a second.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import paths
 from pipeline.flags import describe
 from pipeline.store.zarr_store import read_attributes
-from schemas.store import StoreAttributes
+from schemas.store import PENDING_PLAN_ATTR, StoreAttributes
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class StoreSummary:
     n_unknown: int
     n_flagged: int
     flag_counts: dict[str, int]
+    n_pending: int = 0
+    """Objects of an interrupted ingest's plan, not committed yet (the next ingest finishes them)."""
 
 
 def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
@@ -58,4 +62,17 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         int((labels < 0).sum()),
         int(np.count_nonzero(flags)),
         dict(counts),
+        _pending_objects(Path(path), attributes),
     )
+
+
+def _pending_objects(path: Path, attributes: StoreAttributes) -> int:
+    """Objects planned by an ingest that did not commit (0 when none is pending)."""
+    plan_id = (attributes.model_extra or {}).get(PENDING_PLAN_ATTR)
+    if not plan_id:
+        return 0
+    try:
+        plan = json.loads(paths.ingest_plan_file(path, plan_id).read_text())
+        return len(plan["object_ids"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1  # a plan is pending but its file is unreadable
