@@ -533,6 +533,7 @@ def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeyp
     assert (code, lines) == (
         1,
         [
-            f"lenshunt train: error: {tmp_path / 'file'} is a file; the output of training is a bundle directory"
+            f"lenshunt train: error: {tmp_path / 'file'} is a file; "
+            "the output of training is a bundle directory"
         ],
     )
