@@ -25,6 +25,7 @@ from pipeline.training import (
     TrainConfig,
     TrainingError,
     TrainResult,
+    check_output,
     fit_store_recipe,
     load_split,
     train_bundle,
@@ -398,6 +399,23 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.k_folds is not None and args.fold is None:
         config["fold"] = None  # --folds without --fold: train every fold
     return config
+
+
+def check(args: argparse.Namespace) -> None:
+    """Every check that needs no data, before Prefect and Dask start: the options and OUT.
+
+    Raises
+    ------
+    TrainingError
+        If an option is invalid or inconsistent (the same validation the flow runs), or OUT
+        (or a member directory of the ensemble it would become) already holds a bundle.
+    """
+    members = member_configs(config_from_args(args), args.seeds)
+    out = Path(args.out)
+    if len(members) > 1:
+        check_output(out, args.overwrite)
+    for sub, _ in members:
+        check_output(out / sub if sub else out, args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -209,6 +209,55 @@ def test_a_separate_theta_e_trunk_and_fine_tuning_the_score_alone(ring_store, tm
     assert not np.array_equal(
         both.get_layer("score").get_weights()[0], after.model.get_layer("score").get_weights()[0]
     )
+    # theta_e reads its own trunk, which the run left alone: carried, unchanged, no warning
+    assert "Trained by this run: score. " in after.card.notes
+    assert "untrained (their heads' weights unchanged): theta_e." in after.card.notes
+    assert "theta_e reads a trunk this run left unchanged" in after.card.notes
+    assert "WARNING" not in after.card.notes and "val_theta_e_mse" not in after.card.metrics
+
+
+def test_fine_tuning_the_score_of_a_shared_trunk_says_theta_e_drifted_and_measures_it(
+    two_head_bundle, ring_store, tmp_path
+):
+    """A fine-tune that trains the score alone (the default) of a bundle whose theta_e head reads the
+    shared trunk: the log and card say which outputs were trained and which carried, warn that
+    theta_e's predictions changed, and the card holds theta_e's validation metrics of the tuned model."""
+    from pipeline.evaluation.regression import regression_metrics
+    from pipeline.models import load_bundle
+    from pipeline.store import open_store
+    from pipeline.training.declared import store_targets
+    from pipeline.training.targets import PRESETS
+
+    init, _ = two_head_bundle
+    lines: list[str] = []
+    tuned = TrainConfig(init=str(init), epochs=1, batch_size=32, learning_rate=3e-3, seed=7, val_fraction=0.3)
+    result = train(ring_store, tmp_path / "tuned", tuned, log=lines.append)
+    assert f"fine-tuning trains outputs ['score']; carried from {init} untrained: ['theta_e']" in lines
+    warning = [line for line in lines if "WARNING: theta_e was not trained" in line]
+    assert len(warning) == 1 and "--outputs score,theta_e" in warning[0]
+    drift = float(warning[0].split("median |change| ")[1].split(" arcsec")[0])
+    assert drift > 0
+    card = load_bundle(tmp_path / "tuned").card
+    assert "Trained by this run: score. " in card.notes
+    assert f"Carried from {init} untrained (their heads' weights unchanged): theta_e." in card.notes
+    assert "re-measured on the validation set (val_theta_e_* metrics)" in card.notes
+    assert "trained on the Gaussian negative log-likelihood" not in card.notes  # theta_e was not
+    assert "val_auroc" in card.metrics
+    # the carried output's metrics are those of the tuned model's predictions against the truth
+    bundle = load_bundle(tmp_path / "tuned")
+    dataset = open_store(ring_store, chunks=None)
+    ids = list(dataset["object_id"].values)
+    split = json.loads((tmp_path / "tuned" / "training" / "split.json").read_text())
+    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
+    targets = store_targets(ring_store, [PRESETS["theta_e"]])
+    keep = rows[targets.weights["theta_e"][rows] > 0]
+    predicted = np.asarray(
+        bundle.model.predict_on_batch(bundle.prepare({"vis": dataset["vis"][keep].values}))["theta_e"]
+    )
+    expected = regression_metrics(predicted[:, 0].astype(np.float64), targets.values["theta_e"][keep])
+    assert card.metrics["val_theta_e_n"] == keep.size == result.metrics["val_n_pos"]
+    assert card.metrics["val_theta_e_mse"] == pytest.approx(expected.mse, rel=1e-3)
+    assert card.metrics["val_theta_e_bias"] == pytest.approx(expected.bias, rel=1e-3, abs=1e-4)
 
 
 def test_the_domain_check_measures_theta_e_on_each_domains_true_lenses(two_head_bundle, ring_store):

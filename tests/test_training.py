@@ -455,3 +455,85 @@ def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
     for fold in (0, 1):
         card = load_bundle(tmp_path / "cv" / f"fold-{fold}").card
         assert card.model_id.endswith(f"-f{fold}of2") and "val_auroc" in card.metrics
+
+
+def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:
+    """``lenshunt train ARGV`` through :func:`flows.cli.main`; fails if a Prefect API is entered."""
+    import flows.prefect_api
+    from flows.cli import main
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("the Prefect API was entered before the options were checked")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    code = main(["train", *argv])
+    captured = capsys.readouterr()
+    return code, [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--outputs", "score,foo"], "unknown outputs ['foo']: choose a comma-separated list of"),
+        (["--outputs", "score,score"], "--outputs names an output twice: ['score', 'score']"),
+        (["--monitor", "theta_e"], "monitor 'theta_e' is not among the outputs ('score',)"),
+        (
+            ["--outputs", "score,theta_e", "--output-weight", "theta_e=-1"],
+            "output weights must be >= 0, got {'theta_e': -1.0}",
+        ),
+        (
+            ["--outputs", "score,theta_e", "--detach-outputs", "theta_e", "--separate-outputs", "theta_e"],
+            "separate_outputs ('theta_e',) must be among the outputs ('score', 'theta_e') and not detached",
+        ),
+        (["--grades-only"], "grades_only needs grade tables: give grades (--grades RUN_DIR) too"),
+        (["--folds", "1"], "k_folds: Input should be greater than or equal to 2"),
+        (["--trainable-layers", "2"], "trainable_layers applies to fine-tuning only"),
+    ],
+)
+def test_bad_train_options_fail_in_one_line_before_prefect_starts(
+    tmp_path, monkeypatch, capsys, options, message
+):
+    code, lines = _train_cli(
+        monkeypatch, capsys, [str(tmp_path / "store.zarr"), str(tmp_path / "m"), *options]
+    )
+    assert code == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("lenshunt train: error: invalid training options: ")
+    assert message in lines[0]
+    assert "Value error" not in lines[0]
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    from pipeline.models.bundle import CARD_FILE, ENSEMBLE_FILE
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / CARD_FILE).write_text("{}")
+    code, lines = _train_cli(monkeypatch, capsys, [str(tmp_path / "s.zarr"), str(tmp_path / "m")])
+    assert (code, len(lines)) == (1, 1), lines
+    assert lines[0] == (
+        f"lenshunt train: error: {tmp_path / 'm'} already holds a model bundle; choose another output "
+        "directory or pass overwrite=True (--overwrite) to replace it"
+    )
+    # an ensemble run checks OUT and every member directory it would write
+    (tmp_path / "e" / "seed-1").mkdir(parents=True)
+    (tmp_path / "e" / "seed-1" / CARD_FILE).write_text("{}")
+    code, lines = _train_cli(
+        monkeypatch, capsys, [str(tmp_path / "s.zarr"), str(tmp_path / "e"), "--seeds", "2"]
+    )
+    assert (code, len(lines)) == (1, 1) and f"{tmp_path / 'e' / 'seed-1'} already holds" in lines[0]
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / ENSEMBLE_FILE).write_text("{}")
+    code, lines = _train_cli(
+        monkeypatch, capsys, [str(tmp_path / "s.zarr"), str(tmp_path / "f"), "--folds", "2"]
+    )
+    assert (code, len(lines)) == (1, 1) and f"{tmp_path / 'f'} already holds" in lines[0]
+    (tmp_path / "file").write_text("x")
+    code, lines = _train_cli(monkeypatch, capsys, [str(tmp_path / "s.zarr"), str(tmp_path / "file")])
+    assert (code, lines) == (
+        1,
+        [
+            f"lenshunt train: error: {tmp_path / 'file'} is a file; "
+            "the output of training is a bundle directory"
+        ],
+    )

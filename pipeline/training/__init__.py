@@ -13,7 +13,14 @@ Examples
 """
 
 from pipeline.training.config import TrainConfig, TrainingError
-from pipeline.training.run import TrainResult, fit_store_recipe, load_split, train, train_bundle
+from pipeline.training.run import (
+    TrainResult,
+    check_output,
+    fit_store_recipe,
+    load_split,
+    train,
+    train_bundle,
+)
 from pipeline.training.splits import Split, assign_folds, make_split, validation_mask
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "assign_folds",
+    "check_output",
     "fit_store_recipe",
     "load_split",
     "make_split",

@@ -197,10 +197,7 @@ class TrainConfig(BaseModel):
         try:
             return cls(**options)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) + ': ' if error['loc'] else ''}{error['msg']}"
-                for error in exc.errors()
-            )
+            problems = "; ".join(_problem(error) for error in exc.errors())
             raise TrainingError(f"invalid training options: {problems}. See `lenshunt train --help`") from exc
 
     def recipe_options(self) -> dict[str, Any]:
@@ -230,6 +227,14 @@ class TrainConfig(BaseModel):
         else:
             how = f"{self.val_fraction:.0%} held out"
         return f"{how} (stratified by label, keyed by object id, seed {self.seed})"
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error in words: ``option: why``, without pydantic's ``Value error,`` prefix."""
+    where = ".".join(str(part) for part in error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    why = str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
+    return f"{where}: {why}" if where else why
 
 
 class TrainingError(LenshuntError, ValueError):

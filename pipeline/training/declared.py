@@ -85,13 +85,24 @@ def output_metrics(
 
 
 def outputs_note(
-    specs, targets: Targets, detached: tuple[str, ...] = (), separate: tuple[str, ...] = ()
+    specs,
+    targets: Targets,
+    detached: tuple[str, ...] = (),
+    separate: tuple[str, ...] = (),
+    trained: list[str] | None = None,
 ) -> str:
-    """A sentence for the card on the declared outputs and their targets ('' for the default)."""
+    """A sentence for the card on the declared outputs and their targets ('' for the default).
+
+    ``trained`` names the outputs a fine-tuning run trained (None: every declared output); the
+    others were carried from the init bundle and are said to be.
+    """
     if specs is None:
         return ""
     heads = ", ".join(f"{spec.name} ({spec.kind}{', ' + spec.unit if spec.unit else ''})" for spec in specs)
     note = f" Outputs: {heads}."
+    if trained is not None:
+        note += f" Trained by this run: {', '.join(trained)}."
+        specs = [spec for spec in specs if spec.name in trained]
     if detached:
         note += f" Detached heads (trained on frozen shared features): {', '.join(detached)}."
     if separate:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.errors import BundleError
 from pipeline.training.config import TrainingError
 from schemas.layout import Layout
@@ -130,3 +132,67 @@ def _leaf_layers(model: Any) -> list[Any]:
         else:
             found.append(layer)
     return found
+
+
+def carried_outputs_report(
+    init: str | Path,
+    trained: list[str],
+    carried: list[Any],
+    validation: Any,
+    tuned: dict[str, np.ndarray] | None,
+    measure: Callable[[Any, np.ndarray], tuple[dict[str, float], str]],
+) -> tuple[dict[str, float], str]:
+    """Metrics and a note on the outputs a fine-tuning run carried from ``init`` without training them.
+
+    A carried head keeps its weights, but when the trunk it reads was trained (a shared trunk, or a
+    detached head on it) its predictions change without re-validation. Each carried output is
+    predicted on the validation set by the ``init`` model and compared with ``tuned`` (the tuned
+    model's validation outputs, name -> ``(n, width)``): any change is reported with its median
+    absolute change of the first column (the mean, in the output's unit), and ``measure(spec,
+    predicted)`` gives its validation metrics against the truth catalog, or ``({}, why not)``.
+
+    ``trained`` names the outputs the run trained (for the retraining advice).
+
+    Returns
+    -------
+    metrics, note
+        Card metric entries of the changed carried outputs, and the sentence for the card and log
+        ('' when nothing was carried).
+    """
+    if not carried:
+        return {}, ""
+    from pipeline.models.bundle import load_bundle
+    from pipeline.training.validation import predict_validation_outputs
+
+    names = [spec.name for spec in carried]
+    note = f" Carried from {init} untrained (their heads' weights unchanged): {', '.join(names)}."
+    before = predict_validation_outputs(load_bundle(init).model, validation)
+    metrics: dict[str, float] = {}
+    for spec in carried:
+        if tuned is None or spec.name not in tuned or spec.name not in before:
+            note += f" WARNING: {spec.name}'s predictions could not be compared with those of {init}."
+            continue
+        delta = np.abs(tuned[spec.name][:, 0] - before[spec.name][:, 0])
+        scale = max(1.0, float(np.nanmedian(np.abs(before[spec.name][:, 0]))) if delta.size else 1.0)
+        if not delta.size or float(np.nanmax(delta)) <= 1e-6 * scale:
+            note += (
+                f" {spec.name} reads a trunk this run left unchanged: its predictions are those of {init}."
+            )
+            continue
+        measured, why = measure(spec, tuned[spec.name])
+        metrics |= measured
+        unit = f" {spec.unit}" if spec.unit else ""
+        note += (
+            f" WARNING: {spec.name} was not trained, but the shared trunk it reads was: its predictions "
+            f"changed (median |change| {float(np.nanmedian(delta)):.3g}{unit} on {delta.size} validation "
+            f"objects) "
+            + (
+                f"and were re-measured on the validation set (val_{spec.name}_* metrics)"
+                if measured
+                else f"without re-validation ({why})"
+            )
+            + f". To retrain it, fine-tune with --outputs {','.join([*trained, spec.name])} and the truth "
+            "catalog (--target-catalog if the store's set has none), or give it its own trunk "
+            f"(--separate-outputs {spec.name}) when training the model."
+        )
+    return metrics, note

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
@@ -47,10 +48,10 @@ from pipeline.training.dataset import (
     store_block_rows,
 )
 from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
-from pipeline.training.finetune import init_model, init_outputs, init_recipe
+from pipeline.training.finetune import carried_outputs_report, init_model, init_outputs, init_recipe
 from pipeline.training.grades import training_labels, write_grade_summary
 from pipeline.training.splits import Split, make_split
-from pipeline.training.targets import Targets, parse_outputs_option
+from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
 Log = Callable[[str], None]
 TRAINING_DIR = "training"
@@ -214,6 +215,8 @@ def train_bundle(
             trained, specs = [target.spec.name for target in output_targets], declared
     targets = load_store_targets(store, output_targets, config)
     untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
+    if untrained:
+        log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
     stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
@@ -263,6 +266,17 @@ def train_bundle(
             metrics |= output_metrics(
                 spec, fit.best_val_outputs[spec.name], values[rows], weights[rows], VAL_PREFIX
             )
+    carried_metrics, carried_note = carried_outputs_report(
+        config.init,
+        trained or [],
+        [spec for spec in specs or () if spec.name in untrained],
+        validation,
+        fit.best_val_outputs,
+        lambda spec, predicted: _measure_carried(store, config, spec, predicted, validation.rows),
+    )
+    metrics |= carried_metrics
+    if carried_note:
+        log(carried_note.strip())
     model_id = config.model_id or default_model_id(config)
     card = ModelCard(
         model_id=model_id,
@@ -273,7 +287,14 @@ def train_bundle(
         epochs=fit.epochs_run,
         metrics=metrics,
         notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
-        + outputs_note(specs, targets, tuple(config.detached_outputs), tuple(config.separate_outputs)),
+        + outputs_note(
+            specs,
+            targets,
+            tuple(config.detached_outputs),
+            tuple(config.separate_outputs),
+            trained=trained,
+        )
+        + carried_note,
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
@@ -300,6 +321,23 @@ def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -
     The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
     """
     return store_targets(store, output_targets, config.target_catalog)
+
+
+def _measure_carried(
+    store: str | Path, config: TrainConfig, spec, predicted: np.ndarray, rows: np.ndarray
+) -> tuple[dict[str, float], str]:
+    """Validation metrics of a carried output against the truth catalog, or ``({}, why not)``."""
+    preset = PRESETS.get(spec.name)
+    if preset is None or preset.from_label:
+        return {}, f"{spec.name} has no catalog target to measure it against"
+    try:
+        carried = store_targets(store, [preset], config.target_catalog)
+    except LenshuntError as exc:
+        return {}, f"its truth catalog could not be read: {exc}"
+    if spec.name not in carried.values:
+        return {}, f"the truth catalog has no {spec.name} targets"
+    values, weights = carried.values[spec.name], carried.weights[spec.name]
+    return output_metrics(spec, predicted, values[rows], weights[rows], VAL_PREFIX), ""
 
 
 def train(
