@@ -279,6 +279,7 @@ def score_store(
         make_catalog_table,
         match_known_lenses,
         scored_mask,
+        store_identity,
         write_catalog,
     )
     from pipeline.models.aggregate import numeric_columns
@@ -373,6 +374,7 @@ def score_store(
         known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
         rank_by=layout.rank_by,
         outputs=layout.outputs_json(),
+        store_created=store_identity(attributes),
         extras={
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,
