@@ -490,3 +490,11 @@ def test_round_change_refuses_runs_of_two_sets(run_dir, other_store, tmp_path):
     other_run = write_run(other_store, tmp_path / "other-run")
     with pytest.raises(StoreMismatchError, match=r"run before scored the store .*other set"):
         round_change(read_catalog(run_dir), read_catalog(other_run), read_grades(run_dir))
+
+
+def test_evaluate_refuses_the_gallery_of_another_set(run_dir, other_store):
+    """``lenshunt evaluate RUN --store OTHER`` would show another set's images under the run's ids."""
+    from pipeline.evaluation import evaluate_run
+
+    with pytest.raises(StoreMismatchError, match="another set"):
+        evaluate_run(run_dir, other_store, top_n=2)
