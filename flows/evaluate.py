@@ -58,10 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect starts."""
     from flows.preflight import existing_directory
-    from pipeline.store import read_attributes
+    from pipeline.catalog import check_run_store
 
     existing_directory(args.out, "score run directory")
-    read_attributes(args.store)
+    check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
 
 
 def run(args: argparse.Namespace) -> int:

@@ -255,6 +255,7 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "known_lenses": ("KNOWNLC", "known-lens catalog crossmatched ('' = none)"),
     "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
     "rank_by": ("RANKBY", "column the rank follows (1 = highest)"),
+    "store_created": ("STORECRE", "creation time of the scored store ('' = unknown)"),
     "outputs": ("OUTPUTS", "declared model outputs, JSON ([] = score)"),
     "extras": ("EXTRAS", "more provenance, JSON"),
 }
@@ -297,6 +298,11 @@ class Provenance(BaseModel):
     outputs: list[dict[str, str | list[str]]] = Field(
         default_factory=list,
         description="The model card's declared outputs; [] = the default 'score' probability.",
+    )
+    store_created: str = Field(
+        default="",
+        description="The scored store's ``created`` attribute (UTC ISO 8601): its identity, which a "
+        "moved or copied store keeps; '' in catalogs written before it was recorded.",
     )
     extras: dict[str, ExtraValue] = Field(default_factory=dict)
 

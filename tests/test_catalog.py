@@ -75,6 +75,7 @@ def make_provenance(table: pd.DataFrame, **changes: object) -> Provenance:
         "n_objects": len(table),
         "n_scored": int(table["score"].notna().sum()),
         "extras": {"tta_transforms": 8, "device": "H100", "note": None},
+        "store_created": "2025-03-01T10:11:12.345678+00:00",
     }
     values.update(changes)
     return Provenance(**values)
@@ -135,6 +136,17 @@ def test_without_labels(tmp_path: Path) -> None:
         assert "label" not in read_catalog(tmp_path / name).columns
 
 
+def test_catalog_without_the_store_identity_reads_as_unknown(tmp_path: Path) -> None:
+    """Catalogs written before ``store_created`` (no STORECRE card) still read; the identity is ''."""
+    from astropy.io import fits
+
+    table = make_table()
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    with fits.open(paths.fits, mode="update") as hdus:
+        del hdus["CATALOG"].header["STORECRE"]
+    assert read_provenance(paths.fits).store_created == ""
+
+
 def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> None:
     from astropy.io import fits
     from astropy.table import Table
@@ -155,6 +167,7 @@ def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> 
     assert header["MODELID"] == MODEL_ID
     assert header["MODELSHA"] == provenance.model_sha256
     assert header["STORE"] == provenance.store
+    assert header["STORECRE"] == "2025-03-01T10:11:12.345678+00:00"  # the store's identity
     assert header["DATE-RUN"] == "2025-03-04T05:06:07"  # the FITS date format has no Z
     assert header["TIMESYS"] == "UTC"
     assert header["THRESH"] == 0.5

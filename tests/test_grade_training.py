@@ -11,20 +11,21 @@ X (not a lens) from the truth, and ``train(..., grades=...)`` fine-tunes on thos
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bundles import predict_in_process
-from test_inspect import provenance_for
-from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+from test_inspect import other_store, provenance_for, write_run  # noqa: F401 - other_store: a fixture
+from test_training import IDS, LAYOUT, store  # noqa: F401 - the store fixture of the training tests
 
-from pipeline.catalog import make_catalog_table, read_catalog, write_catalog
-from pipeline.evaluation.grades import GradeLog, read_grades
+from pipeline.catalog import StoreMismatchError, make_catalog_table, read_catalog, write_catalog
+from pipeline.evaluation.grades import GradeLog, export_grades, read_grades
 from pipeline.inspection import round_change
 from pipeline.store import open_store
 from pipeline.training import TrainConfig, TrainingError, train
-from pipeline.training.grades import labels_from_grades
+from pipeline.training.grades import check_grade_stores, labels_from_grades
 
 QUICK = {"batch_size": 8, "downsample": 4, "observing": None}
 N_GRADED = 40
@@ -100,12 +101,16 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
         inspector.append(row.object_id, "A" if row.label == 1 else "X", score=row.score, model_id="base")
     inspector.close()
 
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    away_table = Path(shutil.copy(export_grades(before_run)[0], away / "grades.parquet"))  # no run beside
+
     tuned = tmp_path / "round1-model"
     lines: list[str] = []
     config = TrainConfig(
         seed=6,
         init=str(base),
-        grades=(str(before_run),),
+        grades=(str(before_run), str(away_table)),
         grades_only=True,
         learning_rate=3e-3,
         epochs=4,
@@ -117,6 +122,8 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
     assert summary["n_graded"] == N_GRADED and summary["grades_only"]
     assert summary["n_lens"] + summary["n_nonlens"] == N_GRADED
     assert any(line.startswith("labels from visual grades") for line in lines)
+    assert summary["store_unchecked"] == [str(away_table)]  # the same grades again: counted once
+    assert any(line.startswith("warning: the store of the grades in") for line in lines)
     split = json.loads((tuned / "training" / "split.json").read_text())
     used = set(split["train_object_ids"]) | set(split["val_object_ids"])
     assert used <= set(top["object_id"].tolist())  # only graded objects trained or validated
@@ -128,3 +135,22 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
     gap_before = change["mean_score_lens_before"] - change["mean_score_nonlens_before"]
     gap_after = change["mean_score_lens_after"] - change["mean_score_nonlens_after"]
     assert gap_after > gap_before + 0.05, change
+
+
+def test_grades_of_a_run_of_another_set_are_refused(store, other_store, tmp_path):  # noqa: F811
+    """The tester's example: both sets number objects alike, so these grades would label other objects."""
+    run = write_run(store, tmp_path / "run")
+    log = GradeLog(run / "grades", "ann")
+    for object_id in IDS[:10]:
+        log.append(object_id, "X")
+    log.close()
+    parquet, fits_table = export_grades(run)
+    with pytest.raises(StoreMismatchError, match=r"graded run \S*run scored the store .*another set"):
+        train(other_store, tmp_path / "model", TrainConfig(grades=(str(run),), **QUICK), log=lambda _: None)
+    assert not (tmp_path / "model").exists()
+    for source in (run / "grades", run / "grades" / "ann.jsonl", parquet, fits_table):  # every kind
+        with pytest.raises(StoreMismatchError, match="use the store"):
+            check_grade_stores(other_store, [str(source)])
+    # the store the run scored, moved or copied, is the same store
+    moved = shutil.copytree(store, tmp_path / "moved.zarr")
+    assert check_grade_stores(moved, [str(run), str(parquet)]) == []

@@ -21,14 +21,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+from cutouts import write_set
+from test_training import IDS, LAYOUT, store  # noqa: F401 - the store fixture of the training tests
 
-from pipeline.catalog import make_catalog_table, read_catalog, write_catalog
+from pipeline.catalog import (
+    StoreMismatchError,
+    make_catalog_table,
+    read_catalog,
+    store_identity,
+    write_catalog,
+)
 from pipeline.evaluation.consensus import consensus, consensus_columns, grade_labels
 from pipeline.evaluation.grades import GradeError, GradeLog, export_grades, latest_grades, read_grades
 from pipeline.inspection import apply_grades, candidate_order, round_change
 from pipeline.inspection.queue import binary_entropy
-from pipeline.store import open_store
+from pipeline.store import ingest, open_store, read_attributes
 from schemas.catalog import Provenance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +53,7 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
         tta=False,
         n_objects=len(table),
         n_scored=int(np.isfinite(table["score"]).sum()),
+        store_created=store_identity(read_attributes(store_path)),
     )
 
 
@@ -74,6 +82,16 @@ def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(store, tmp_path_factory) -> Path:  # noqa: F811
     return write_run(store, tmp_path_factory.mktemp("inspect") / "run")
+
+
+@pytest.fixture(scope="module")
+def other_store(tmp_path_factory, dask_client) -> Path:
+    """Another set numbered like the training store (same object ids, other objects and labels)."""
+    root = tmp_path_factory.mktemp("other-set")
+    source = write_set(LAYOUT, root / "src", IDS, dict.fromkeys(IDS[:10], 1))
+    path = root / "other.zarr"
+    ingest(LAYOUT, source, path, dask_client, chunk_objects=32)
+    return path
 
 
 # -- grade logs and consensus -----------------------------------------------------------------
@@ -413,3 +431,70 @@ def test_round_change_counts_and_scores():
     # held out: objects 3..6, labels 1 0 1 0; before 0.4 0.3 0.8 0.1 -> AUROC 1; after 0.5 0.2 0.9 0.3 -> 1
     assert change["n_heldout"] == 4
     assert change["auroc_heldout_before"] == pytest.approx(1.0)
+
+
+# -- the store must be the one the run scored: object ids name objects of one set only ------------
+
+
+def test_inspect_refuses_the_images_of_another_set(run_dir, other_store):
+    """The tester's example: ``--store`` of another set numbered like the run's would be graded."""
+    from pipeline.inspection import InspectSession
+
+    with pytest.raises(StoreMismatchError, match=r"scored the store \S*store\.zarr .*other\.zarr was"):
+        InspectSession.open(run_dir, "wrongstore", store=other_store)
+    assert not (run_dir / "grades" / "wrongstore.jsonl").exists()  # nothing started
+    command = ["inspect", str(run_dir), "--store", str(other_store), "--select", "3", "--inspector", "x"]
+    taken = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *command], cwd=REPO, capture_output=True, text=True
+    )
+    assert taken.returncode == 1, taken.stderr
+    lines = taken.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another set" in lines[0] and "use the store" in lines[0], taken.stderr
+
+
+def test_inspect_accepts_a_moved_store_and_refuses_one_replaced_at_its_path(
+    store,  # noqa: F811
+    other_store,
+    tmp_path,
+):
+    import shutil
+
+    from pipeline.inspection import InspectSession
+
+    scored = Path(shutil.copytree(store, tmp_path / "scored.zarr"))
+    run = write_run(scored, tmp_path / "run")
+    moved = Path(shutil.copytree(store, tmp_path / "moved.zarr"))  # a copy keeps the store's identity
+    session = InspectSession.open(run, "mover", store=moved)
+    assert session.images.store == moved and len(session.queue) == len(IDS) - 1  # one unscored
+    session.log.close()
+    # the run's own store path now holds another set: the default store is checked too
+    shutil.rmtree(scored)
+    shutil.copytree(other_store, scored)
+    with pytest.raises(StoreMismatchError, match="another set"):
+        InspectSession.open(run, "mover")
+
+
+def test_store_check_of_a_catalog_without_the_store_identity(run_dir, store, other_store, tmp_path):  # noqa: F811
+    """Catalogs written before ``store_created`` was recorded: only the same path is accepted."""
+    from pipeline.catalog import check_run_store, check_same_store, read_provenance
+
+    assert check_run_store(run_dir, store).store_created  # the identity is recorded and matches
+    legacy = read_provenance(run_dir).model_copy(update={"store_created": ""})
+    check_same_store(legacy, store, read_attributes(store).created, run="old")
+    with pytest.raises(StoreMismatchError, match=r"predates store identities.*rescore"):
+        check_same_store(legacy, other_store, read_attributes(other_store).created, run="old")
+
+
+def test_round_change_refuses_runs_of_two_sets(run_dir, other_store, tmp_path):
+    """``--compare`` of a run of another set would pair unrelated objects by id."""
+    other_run = write_run(other_store, tmp_path / "other-run")
+    with pytest.raises(StoreMismatchError, match=r"run before scored the store .*other set"):
+        round_change(read_catalog(run_dir), read_catalog(other_run), read_grades(run_dir))
+
+
+def test_evaluate_refuses_the_gallery_of_another_set(run_dir, other_store):
+    """``lenshunt evaluate RUN --store OTHER`` would show another set's images under the run's ids."""
+    from pipeline.evaluation import evaluate_run
+
+    with pytest.raises(StoreMismatchError, match="another set"):
+        evaluate_run(run_dir, other_store, top_n=2)

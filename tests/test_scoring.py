@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from bundles import make_bundle, predict_in_process
@@ -106,6 +109,14 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
         score_store(store, other, out, dask_client, batch_size=8, overwrite=True).n_rows_scored_now
         == n_objects
     )
+
+    # the store's path now holds another set numbered alike: its objects must not join the old scores
+    moved = Path(shutil.copytree(store, tmp_path / "scored.zarr"))
+    score_store(moved, bundle, tmp_path / "run2", dask_client, batch_size=8)
+    shutil.rmtree(moved)
+    ingest(EUCLID, write_set(EUCLID, tmp_path / "other-set", IDS), moved, dask_client)
+    with pytest.raises(StoreError, match=r"scores of another run.*store_created"):
+        score_store(moved, bundle, tmp_path / "run2", dask_client, batch_size=8)
 
     ground_layout = load_layout("sglc1-ground")
     ground_src = write_set(ground_layout, tmp_path / "ground", [1, 2])

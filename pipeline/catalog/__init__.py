@@ -17,6 +17,13 @@ from pipeline.catalog.known_lenses import (
     match_known_lenses,
     read_known_lenses,
 )
+from pipeline.catalog.store_match import (
+    StoreMismatchError,
+    check_run_store,
+    check_runs_share_store,
+    check_same_store,
+    store_identity,
+)
 from pipeline.catalog.table import (
     CatalogError,
     CatalogPaths,
@@ -36,7 +43,11 @@ __all__ = [
     "CatalogLayout",
     "CatalogPaths",
     "KnownLenses",
+    "StoreMismatchError",
     "assign_ranks",
+    "check_run_store",
+    "check_runs_share_store",
+    "check_same_store",
     "default_rank_by",
     "lenscat_lenses",
     "load_known_lenses",
@@ -47,6 +58,7 @@ __all__ = [
     "read_known_lenses",
     "read_provenance",
     "scored_mask",
+    "store_identity",
     "validate_catalog",
     "write_catalog",
 ]

@@ -53,7 +53,14 @@ def evaluate_run(
     ``threshold`` defaults to the one recorded in the catalog's provenance. A catalog without a
     ``score`` output (a model that declares only regressions, say) gets no metrics and no score
     plots; the report says so and shows its declared outputs.
+
+    Raises
+    ------
+    pipeline.catalog.StoreMismatchError
+        If ``store`` is not the store the run scored (nor a copy of it): the gallery would show
+        another set's images under the run's object ids.
     """
+    from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
     from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
@@ -67,6 +74,8 @@ def evaluate_run(
     catalog_path = paths.catalog_parquet(out_dir)
     catalog = read_catalog(catalog_path)
     provenance = read_provenance(catalog_path)
+    # the gallery shows the store's images under the run's object ids: only the store it scored
+    check_same_store(provenance, store, read_attributes(store).created, run=str(out_dir))
     threshold = provenance.threshold if threshold is None else threshold
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -64,9 +64,20 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
         ``n_graded``, ``n_lens`` and ``n_nonlens`` (training labels from the grades), the mean
         score of graded lenses and non-lenses before and after, and with labels the AUROC
         before and after on the labelled objects that were not graded (held out from the round).
-    """
-    from pipeline.evaluation.metrics import auroc
 
+    Raises
+    ------
+    pipeline.catalog.StoreMismatchError
+        If both catalogs carry provenance (read from files) and the runs scored different stores.
+    """
+    from pipeline.catalog import check_runs_share_store
+    from pipeline.evaluation.metrics import auroc
+    from schemas.catalog import Provenance
+
+    recorded = [table.attrs.get("provenance") for table in (before, after)]
+    if all(recorded):  # catalogs read from files: their object ids must name the same objects
+        first, second = (Provenance.model_validate(value) for value in recorded)
+        check_runs_share_store(first, second, names=("the run before", "the run after"))
     labels = grade_labels(consensus(latest_grades(grades)))
     merged = before[["object_id", "score", *(["label"] if "label" in before else [])]].merge(
         after[["object_id", "score"]], on="object_id", suffixes=("_before", "_after")

@@ -78,8 +78,9 @@ class InspectSession:
         regrade: bool = False,
     ) -> InspectSession:
         """The session of ``inspector`` on the run in ``run_dir`` (store: the one it scored)."""
-        from pipeline.catalog import read_catalog, read_provenance
+        from pipeline.catalog import check_same_store, read_catalog, read_provenance
         from pipeline.paths import catalog_parquet
+        from pipeline.store import read_attributes
 
         run_dir = Path(run_dir)
         if not catalog_parquet(run_dir).is_file():
@@ -94,6 +95,8 @@ class InspectSession:
             raise InspectError(
                 f"the store {store} that {run_dir} scored is not there; give its new place with --store"
             )
+        # the run's object ids name objects of the store it scored only: refuse another set's images
+        check_same_store(provenance, store, read_attributes(store).created, run=str(run_dir))
         log = GradeLog(grades_dir(run_dir), inspector)
         mine = latest_grades(read_grades(log.path)) if log.path.stat().st_size else None
         my_grades = {} if mine is None else dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))

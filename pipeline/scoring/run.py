@@ -165,7 +165,11 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
     n_uncovered = 0
     if run_file.exists():
         previous = json.loads(run_file.read_text())
-        differing = {k: (previous.get(k), v) for k, v in identity.items() if previous.get(k) != v}
+        differing = {
+            k: (previous.get(k), v)
+            for k, v in identity.items()
+            if previous.get(k) != v and (k in previous or k != "store_created")  # older run files lack it
+        }
         if differing:
             raise StoreError(
                 f"{out_dir} holds scores of another run ({differing}); score into another directory, "
@@ -279,6 +283,7 @@ def score_store(
         make_catalog_table,
         match_known_lenses,
         scored_mask,
+        store_identity,
         write_catalog,
     )
     from pipeline.models.aggregate import numeric_columns
@@ -296,7 +301,12 @@ def score_store(
             f"known_lens_radius_arcsec must be in (0, 3600) arcsec, got {known_lens_radius_arcsec}; "
             "a few arcsec (default 2) suits galaxy-scale lenses"
         )
-    identity = {"store": str(store), "model_sha256": bundle.sha256, "tta": tta}
+    identity = {
+        "store": str(store),
+        "store_created": store_identity(attributes),  # a set re-ingested at the same path differs
+        "model_sha256": bundle.sha256,
+        "tta": tta,
+    }
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
 
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
@@ -373,6 +383,7 @@ def score_store(
         known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
         rank_by=layout.rank_by,
         outputs=layout.outputs_json(),
+        store_created=store_identity(attributes),
         extras={
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,

@@ -10,6 +10,13 @@ graded objects; with ``grades_only`` the store's labels of ungraded objects are 
 the model learns from the inspectors alone (a survey store has no labels anyway). Typically
 with ``--init BUNDLE`` (fine-tune the model that scored the graded run). What the grades gave is
 written beside the bundle (``training/grades.json``).
+
+Object ids number objects within one set only, so grades made on a run of another store would
+label unrelated objects: :func:`check_grade_stores` refuses a grade source whose run scored
+another store (:mod:`pipeline.catalog.store_match`: same store identity, so a moved or copied
+store is fine). A grade table without its run (a ``.jsonl``, ``grades.parquet`` or ``grades.fits``
+outside ``RUN_DIR/grades/``) cannot be checked; it is named in ``store_unchecked`` of the summary
+and training logs a warning.
 """
 
 from __future__ import annotations
@@ -19,12 +26,72 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.catalog import check_same_store, read_provenance
 from pipeline.evaluation.consensus import consensus, grade_labels
-from pipeline.evaluation.grades import latest_grades, read_grades
+from pipeline.evaluation.grades import GRADES_DIR, latest_grades, read_grades
+from pipeline.paths import catalog_fits, catalog_parquet
 from pipeline.training.config import TrainConfig, TrainingError
 from schemas.catalog import LABEL_UNKNOWN
 
 GRADES_FILE = "grades.json"
+
+
+def grade_source_run(source: str | Path) -> Path | None:
+    """The run directory whose catalog the grades of ``source`` were made on; None when unknown.
+
+    ``source`` is a run directory, its ``grades/`` folder or a grade table inside that folder.
+    """
+    path = Path(source)
+    if path.is_dir():
+        candidates = [path, path.parent] if path.name == GRADES_DIR else [path]
+    else:
+        candidates = [path.parent.parent] if path.parent.name == GRADES_DIR else []
+    for candidate in candidates:
+        if catalog_parquet(candidate).is_file() or catalog_fits(candidate).is_file():
+            return candidate
+    return None
+
+
+def check_grade_stores(store: str | Path, sources: list[str]) -> list[str]:
+    """Refuse grades made on a run of another store; returns the sources that could not be checked.
+
+    Parameters
+    ----------
+    store : path-like
+        The training store.
+    sources : list of str
+        Grade sources (see module docstring).
+
+    Returns
+    -------
+    list of str
+        The sources without a run catalog to check against (grade tables outside ``RUN_DIR/grades/``).
+
+    Raises
+    ------
+    pipeline.catalog.StoreMismatchError
+        If a source's run scored another store: its object ids name other objects.
+    """
+    from pipeline.store import read_attributes
+
+    created = read_attributes(store).created
+    unchecked = []
+    for source in sources:
+        run_dir = grade_source_run(source)
+        if run_dir is None:
+            unchecked.append(str(source))
+            continue
+        check_same_store(read_provenance(run_dir), store, created, run=f"the graded run {run_dir}")
+    return unchecked
+
+
+def unchecked_warning(unchecked: list[str]) -> str:
+    """The warning line for grade tables whose store could not be checked."""
+    return (
+        f"warning: the store of the grades in {', '.join(unchecked)} could not be checked (no run catalog "
+        "beside them); they are used by object id, so make sure they were made on a run of this store, "
+        "or give the graded run directory instead (--grades RUN_DIR)"
+    )
 
 
 def labels_from_grades(
@@ -104,10 +171,15 @@ def training_labels(dataset, config: TrainConfig) -> np.ndarray:
     )[0]
 
 
-def write_grade_summary(work: Path, dataset, config: TrainConfig) -> dict | None:
-    """Write ``training/grades.json`` (what the grades gave) when ``config.grades``; returns it."""
+def write_grade_summary(work: Path, store: str | Path, dataset, config: TrainConfig) -> dict | None:
+    """Write ``training/grades.json`` (what the grades gave) when ``config.grades``; returns it.
+
+    The grade sources are checked against ``store`` first (:func:`check_grade_stores`); those that
+    could not be checked are listed under ``store_unchecked``.
+    """
     if not config.grades:
         return None
+    unchecked = check_grade_stores(store, list(config.grades))
     _, summary = labels_from_grades(
         dataset["object_id"].values,
         dataset["label"].values,
@@ -115,5 +187,6 @@ def write_grade_summary(work: Path, dataset, config: TrainConfig) -> dict | None
         c_as=config.grade_c_as,
         grades_only=config.grades_only,
     )
+    summary["store_unchecked"] = unchecked
     (Path(work) / GRADES_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -49,7 +49,12 @@ from pipeline.training.dataset import (
 )
 from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
 from pipeline.training.finetune import carried_outputs_report, init_model, init_outputs, init_recipe
-from pipeline.training.grades import training_labels, write_grade_summary
+from pipeline.training.grades import (
+    check_grade_stores,
+    training_labels,
+    unchecked_warning,
+    write_grade_summary,
+)
 from pipeline.training.splits import Split, make_split
 from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
@@ -101,7 +106,11 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     ------
     TrainingError
         If either side lacks lenses or non-lenses.
+    pipeline.catalog.StoreMismatchError
+        If ``config.grades`` holds grades of a run of another store.
     """
+    if config.grades:
+        check_grade_stores(store, list(config.grades))  # grades of another set's run label other objects
     dataset = open_store(store, chunks=None)
     labels = training_labels(dataset, config)
     split = make_split(
@@ -198,9 +207,11 @@ def train_bundle(
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
-    graded = write_grade_summary(work, open_store(store, chunks=None), config)
+    graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
         log(f"labels from visual grades: {json.dumps(graded)}")
+        if graded["store_unchecked"]:
+            log(unchecked_warning(graded["store_unchecked"]))
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
