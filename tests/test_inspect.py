@@ -24,6 +24,7 @@ import pytest
 from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
 
 from pipeline.catalog import CatalogLayout, make_catalog_table, read_catalog, write_catalog
+from pipeline.catalog.columns import table_layout
 from pipeline.evaluation.consensus import consensus, consensus_columns, grade_labels
 from pipeline.evaluation.grades import GradeError, GradeLog, export_grades, latest_grades, read_grades
 from pipeline.inspection import apply_grades, candidate_order, round_change
@@ -49,8 +50,8 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
         tta=False,
         n_objects=len(table),
         n_scored=int(np.isfinite(table["score"]).sum()),
-        outputs=LAYOUT_WITH_THETA_E.outputs_json(),
-        rank_by="score",
+        outputs=table_layout(table).outputs_json(),
+        rank_by=table_layout(table).rank_by,
     )
 
 
