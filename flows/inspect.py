@@ -141,17 +141,17 @@ def run(args: argparse.Namespace) -> int:
         session.log.close()
         raise
     url = server_url(server)
-    print(
-        f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for {session.log.inspector} "
-        f"at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
-        flush=True,
-    )
-    if args.open:
-        import webbrowser
-
-        webbrowser.open(url)
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = signal.signal(signal.SIGTERM, _stop)  # before the URL: a SIGTERM then stops cleanly
     try:
+        print(
+            f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for "
+            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
+            flush=True,
+        )
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
