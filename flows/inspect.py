@@ -53,18 +53,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inspector", default=None, help="your name in the grade table (default: $USER)")
     parser.add_argument("--store", type=Path, default=None, help="the scored store (default: the catalog's)")
     parser.add_argument("--order", choices=ORDERS, default="score", help="candidate order (default score)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --order random (default 0)")
+    parser.add_argument(
+        "--seed", type=_int_from(0), default=0, help="seed of --order random (an integer >= 0; default 0)"
+    )
     parser.add_argument("--regrade", action="store_true", help="also show objects you graded before")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on (127.0.0.1 or ::1)")
-    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    parser.add_argument(
+        "--port", type=_int_from(0, 65535), default=8765, help="port 0-65535 (default 8765; 0: any free port)"
+    )
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument("--export", action="store_true", help="write grades.parquet and grades.fits, exit")
     actions.add_argument("--apply", action="store_true", help="write the grade consensus into the catalogs")
     actions.add_argument(
-        "--select", type=int, metavar="N", default=None, help="write the next N ids of --order"
+        "--select",
+        type=_int_from(1),
+        metavar="N",
+        default=None,
+        help="write the next N (>= 1) ids of --order",
     )
     actions.add_argument("--compare", type=Path, metavar="BEFORE_RUN", default=None, help="report a round")
+
+
+def _int_from(low: int, high: int | None = None):
+    """An argparse type: an integer in ``low..high`` (no upper end without ``high``)."""
+    span = f"{low}..{high}" if high is not None else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer (give one {span})") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give an integer {span}")
+        return value
+
+    parse.__name__ = f"integer {span}"
+    return parse
 
 
 def check(args: argparse.Namespace) -> None:
@@ -101,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         regrade=args.regrade,
     )
-    torn = read_grades(session.log.path).attrs["n_bad_lines"]
+    torn = session.n_bad_lines
     if torn:
         print(
             f"lenshunt inspect: warning: {torn} unreadable line(s) in {session.log.path} skipped (a grade "
@@ -110,19 +135,23 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.select is not None:
         return _select(args, session)
-    server = make_server(session, args.host, args.port)
-    url = server_url(server)
-    print(
-        f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for {session.log.inspector} "
-        f"at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
-        flush=True,
-    )
-    if args.open:
-        import webbrowser
-
-        webbrowser.open(url)
-    previous = signal.signal(signal.SIGTERM, _stop)
     try:
+        server = make_server(session, args.host, args.port)
+    except BaseException:
+        session.log.close()
+        raise
+    url = server_url(server)
+    previous = signal.signal(signal.SIGTERM, _stop)  # before the URL: a SIGTERM then stops cleanly
+    try:
+        print(
+            f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for "
+            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
+            flush=True,
+        )
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -143,6 +172,7 @@ def _stop(signum, frame) -> None:
 def _select(args: argparse.Namespace, session: InspectSession) -> int:
     ids = session.queue[: args.select]
     path = session.log.path.parent / f"selection-{args.order}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("object_id\n" + "".join(f"{object_id}\n" for object_id in ids.tolist()))
     print(f"{len(ids)} objects by {args.order} (not yet graded by {session.log.inspector}): {path}")
     session.log.close()

@@ -25,20 +25,25 @@ from cutouts import write_set
 from test_training import IDS, LAYOUT, store  # noqa: F401 - the store fixture of the training tests
 
 from pipeline.catalog import (
+    CatalogLayout,
     StoreMismatchError,
     make_catalog_table,
     read_catalog,
     store_identity,
     write_catalog,
 )
+from pipeline.catalog.columns import table_layout
 from pipeline.evaluation.consensus import consensus, consensus_columns, grade_labels
 from pipeline.evaluation.grades import GradeError, GradeLog, export_grades, latest_grades, read_grades
 from pipeline.inspection import apply_grades, candidate_order, round_change
 from pipeline.inspection.queue import binary_entropy
+from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from pipeline.store import ingest, open_store, read_attributes
 from schemas.catalog import Provenance
 
 REPO = Path(__file__).resolve().parents[1]
+THETA_E = OutputSpec("theta_e", "regression_gaussian", unit="arcsec", description="Einstein radius")
+LAYOUT_WITH_THETA_E = CatalogLayout(outputs=(DEFAULT_SCORE, THETA_E))
 
 
 def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
@@ -54,11 +59,17 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
         n_objects=len(table),
         n_scored=int(np.isfinite(table["score"]).sum()),
         store_created=store_identity(read_attributes(store_path)),
+        outputs=table_layout(table).outputs_json(),
+        rank_by=table_layout(table).rank_by,
     )
 
 
 def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
-    """A run directory: the store's objects with scores that favour its lenses, one unscored."""
+    """A run directory: the store's objects with scores that favour its lenses, one unscored.
+
+    The model declares ``score`` and ``theta_e`` (arcsec, with a 1-sigma error): ``theta_e`` of
+    the i-th object is ``1 + i / 100 ± 0.25``.
+    """
     dataset = open_store(store_path)
     ids = dataset["object_id"].values
     labels = dataset["label"].values
@@ -69,8 +80,14 @@ def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
         object_ids=ids,
         ra=np.linspace(10, 11, ids.size),
         dec=np.linspace(-5, -4, ids.size),
-        scores=scores,
-        score_std=np.zeros(ids.size),
+        outputs={
+            "score": scores,
+            "score_std": np.zeros(ids.size),
+            "theta_e": 1 + np.arange(ids.size) / 100,
+            "theta_e_err": np.full(ids.size, 0.25),
+            "theta_e_std": np.zeros(ids.size),
+        },
+        layout=LAYOUT_WITH_THETA_E,
         flags=dataset["flags"].values,
         model_id="test-model",
         labels=labels,
@@ -293,6 +310,8 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
     session = InspectSession.open(run_dir, "probe")
     with pytest.raises(InspectError, match=r"127\.0\.0\.1"):
         make_server(session, "0.0.0.0")
+    with pytest.raises(InspectError, match=r"port 99999 is not a port number: give 0-65535"):
+        make_server(session, port=99999)
     session.log.close()
     process, url = start_server(run_dir, 0, "--inspector", "probe")
     try:
@@ -312,6 +331,7 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
             env={**os.environ, "USER": "probe2"},
         )
         assert taken.returncode == 1 and "give another --port" in taken.stderr, taken.stderr
+        assert not (run_dir / "grades" / "probe2.jsonl").exists()  # a failed start leaves no log
         status, body = get(url + "api/session", Host="evil.example:80")
         assert status == 403 and b"local only" in body
         status, body = get(url + "img/1/composite.png")
@@ -341,6 +361,112 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
     assert "0 grades by probe" in output
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "99999", "99999 is out of range: give an integer 0..65535"),
+        ("--port", "-1", "-1 is out of range: give an integer 0..65535"),
+        ("--port", "http", "'http' is not an integer"),
+        ("--select", "-3", "-3 is out of range: give an integer >= 1"),
+        ("--select", "0", "0 is out of range: give an integer >= 1"),
+        ("--seed", "-1", "-1 is out of range: give an integer >= 0"),
+        ("--seed", "1.5", "'1.5' is not an integer"),
+    ],
+)
+def test_numeric_options_are_checked_before_anything_runs(run_dir, capsys, option, value, message):
+    from flows.cli import main
+
+    before = (
+        sorted(path.name for path in (run_dir / "grades").glob("*")) if (run_dir / "grades").is_dir() else []
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main(["inspect", str(run_dir), "--inspector", "opts", option, value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and message in err and "Traceback" not in err
+    after = (
+        sorted(path.name for path in (run_dir / "grades").glob("*")) if (run_dir / "grades").is_dir() else []
+    )
+    assert after == before  # nothing written (--select -3 used to write 279 ids)
+
+
+def test_the_grade_api_takes_only_an_integer_id_and_a_grade_string(run_dir, tmp_path):
+    import shutil
+
+    run_dir = Path(shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("grades")))
+    process, url = start_server(run_dir, 0, "--inspector", "strict")
+    log_path = run_dir / "grades" / "strict.jsonl"
+
+    def post(data: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            url + "api/grade", data=data, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
+        oid = first["object_id"]
+        theta_e = read_catalog(run_dir).set_index("object_id").loc[oid, "theta_e"]
+        assert first["outputs"] == [f"theta_e {theta_e:.2f} ± 0.25 arcsec"]  # the declared outputs
+        assert json.loads(get(url + "api/session")[1])["outputs"][0]["unit"] == "arcsec"
+        refused = {
+            b'{"object_id": 1e400, "grade": "A"}': "object_id inf is not an integer",
+            f'{{"object_id": {oid}.7, "grade": "A"}}'.encode(): f"object_id {oid}.7 is not an integer",
+            b'{"object_id": true, "grade": "A"}': "object_id True is not an integer",
+            f'{{"object_id": "{oid}", "grade": "A"}}'.encode(): f"object_id '{oid}' is not an integer",
+            b'{"object_id": null, "grade": "A"}': "object_id None is not an integer",
+            b'{"object_id": NaN, "grade": "A"}': "NaN is not JSON",
+            b'{"object_id": 99999999999999999999999, "grade": "A"}': "is not in the run's catalog",
+            b'{"object_id": 999999, "grade": "A"}': "object 999999 is not in the run's catalog",
+            f'{{"object_id": {oid}, "grade": 1}}'.encode(): "grade 1 is not a string",
+            f'{{"object_id": {oid}, "grade": true}}'.encode(): "grade True is not a string",
+            f'{{"object_id": {oid}, "grade": "Q"}}'.encode(): "grade 'Q' is not one of A, B, C, X, skip",
+            f'{{"object_id": {oid}}}'.encode(): 'send a JSON object {"object_id": <integer>, "grade": "A"}',
+            f'[{oid}, "A"]'.encode(): 'send a JSON object {"object_id"',
+            b"{not json": "the body is not JSON",
+        }
+        for body, message in refused.items():
+            status, reply = post(body)
+            assert status == 400, (body, reply)
+            assert set(reply) == {"error"} and message in reply["error"], (body, reply)
+            assert not reply["error"].startswith(("'", '"')), reply
+        assert not log_path.exists()  # nothing was saved, and the log is made by the first grade
+        status, reply = post(f'{{"object_id": {oid}, "grade": "b"}}'.encode())
+        assert status == 200 and reply["saved"]["object_id"] == oid and reply["saved"]["grade"] == "B"
+
+        # a second server of the same inspector and run refuses to start (one log, one writer)
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "inspect",
+                str(run_dir),
+                "--inspector",
+                "strict",
+                "--port",
+                "0",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert second.returncode == 1, second.stderr
+        assert f"(pid {process.pid}) is already grading as strict" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1 and "Traceback" not in second.stderr
+    finally:
+        process.send_signal(signal.SIGKILL)  # the OS releases the lock of a killed server
+        process.wait(timeout=30)
+    assert read_grades(log_path)[["object_id", "grade"]].values.tolist() == [[oid, "B"]]
+    process, url = start_server(run_dir, 0, "--inspector", "strict")
+    process.send_signal(signal.SIGTERM)  # and a new server of the same inspector starts
+    assert "1 grades by strict" in process.communicate(timeout=60)[0] and process.returncode == 0
+
+
 def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
     from cdp import Browser
 
@@ -358,6 +484,9 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
             assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
             assert browser.evaluate("document.getElementById('composite').naturalWidth") == 48
+            theta_e = read_catalog(run_dir).set_index("object_id").loc[order[0], "theta_e"]
+            outputs = browser.evaluate("document.getElementById('outputs').textContent")
+            assert outputs == f"theta_e {theta_e:.2f} ± 0.25 arcsec"  # the model's declared outputs
             for key, position in (("a", 1), ("b", 2), ("x", 3)):
                 browser.press(key)
                 browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")

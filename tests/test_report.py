@@ -290,6 +290,10 @@ def test_no_spread_is_shown_without_one(tmp_path: Path) -> None:
     assert "±" not in html.split('id="gallery"', 1)[1].split("<footer>", 1)[0]
     candidate = (report.parent / "gallery" / f"{top_ids[0]}.html").read_text()
     assert "±" not in candidate and f"object {top_ids[0]}" in candidate
+    # the badge stands apart from the caption before it ("... arcsec LENS", not "arcsecLENS")
+    badge = re.search(r'(.)<span class="badge (?:lens|nonlens)">', candidate)
+    assert badge and badge.group(1) == " "
+    assert re.search(r"\.badge \{[^}]*margin-left: 8px", candidate)
 
 
 def small_provenance(**fields) -> Provenance:

@@ -55,6 +55,10 @@ class GradeError(LenshuntError, ValueError):
     """A grade, an inspector name or a grade table that cannot be used."""
 
 
+class GradeLockError(GradeError):
+    """Another process already writes this inspector's grade log."""
+
+
 def grades_dir(run_dir: str | Path) -> Path:
     """``RUN_DIR/grades``: the grade logs and their consolidated copies."""
     return Path(run_dir) / GRADES_DIR
@@ -71,8 +75,16 @@ def check_inspector(name: str) -> str:
 
 
 def check_grade(grade: str) -> str:
-    """``grade`` if it is one of :data:`GRADES` (case-insensitive for the letters)."""
-    value = grade if grade == "skip" else str(grade).upper()
+    """``grade`` if it is a string of :data:`GRADES` (case-insensitive for the letters).
+
+    Raises
+    ------
+    GradeError
+        For anything else, a non-string (``1``, ``true``, ``null``) included.
+    """
+    if not isinstance(grade, str):
+        raise GradeError(f"grade {grade!r} is not a string: give one of {', '.join(GRADES)}")
+    value = grade if grade == "skip" else grade.upper()
     if value not in GRADES:
         raise GradeError(f"grade {grade!r} is not one of {', '.join(GRADES)}")
     return value
@@ -86,17 +98,58 @@ def utc_now() -> str:
 class GradeLog:
     """One inspector's append-only grade log in a grades folder (``<folder>/<inspector>.jsonl``).
 
-    Every :meth:`append` writes one line, flushes and ``fsync``-s it before returning.
+    The file (and the folder) is created by the first :meth:`append`, so a session that never
+    grades leaves nothing behind. Every :meth:`append` writes one line, flushes and ``fsync``-s
+    it before returning. :meth:`claim` takes the inspector's exclusive lock
+    (``<folder>/.<inspector>.lock``, ``fcntl.flock``), held until :meth:`close` or the end of
+    the process (the OS releases it on a kill), so two servers cannot write one log.
     """
 
     def __init__(self, folder: str | Path, inspector: str) -> None:
         self.inspector = check_inspector(inspector)
         self.path = Path(folder) / f"{inspector}.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
-        if self._file.tell() > 0 and not _ends_with_newline(self.path):
-            self._file.write(b"\n")  # a torn line from a kill stays alone on its line
-            self._sync()
+        self.lock_path = Path(folder) / f".{inspector}.lock"
+        self._file = None
+        self._lock = None
+
+    def claim(self) -> None:
+        """Take this inspector's exclusive lock on the grades folder (non-blocking).
+
+        Raises
+        ------
+        GradeLockError
+            If another process (another ``lenshunt inspect``) holds it.
+        """
+        import fcntl
+
+        if self._lock is not None:
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_path, "a+")  # noqa: SIM115 - held for the session
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise GradeLockError(
+                f"another lenshunt inspect (pid {holder}) is already grading as {self.inspector} in "
+                f"{self.path.parent}: stop it, or grade under another --inspector name"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def _open(self):
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
+            if self._file.tell() > 0 and not _ends_with_newline(self.path):
+                self._file.write(b"\n")  # a torn line from a kill stays alone on its line
+                self._sync()
+        return self._file
 
     def append(
         self,
@@ -116,7 +169,7 @@ class GradeLog:
             "score": None if score is None or not math.isfinite(score) else float(score),
             "model_id": str(model_id),
         }
-        self._file.write((json.dumps(row) + "\n").encode())
+        self._open().write((json.dumps(row) + "\n").encode())
         self._sync()
         return row
 
@@ -125,7 +178,11 @@ class GradeLog:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        self._file.close()
+        """Close the log and release the lock (both may be taken again)."""
+        for handle in (self._file, self._lock):
+            if handle is not None:
+                handle.close()
+        self._file = self._lock = None
 
 
 def _ends_with_newline(path: Path) -> bool:

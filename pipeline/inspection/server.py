@@ -32,20 +32,26 @@ import pandas as pd
 
 from pipeline.errors import LenshuntError
 from pipeline.evaluation.grades import (
+    GRADES,
     GradeError,
     GradeLog,
     check_grade,
+    empty_grades,
     grades_dir,
     latest_grades,
     read_grades,
 )
+from pipeline.evaluation.outputs_view import output_caption
 from pipeline.flags import describe
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import candidate_order
+from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_BATCH = 200
+MAX_BODY = 4096
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class InspectError(LenshuntError, ValueError):
@@ -64,6 +70,10 @@ class InspectSession:
     order: str
     model_id: str
     my_grades: dict[int, str] = field(default_factory=dict)
+    outputs: tuple[OutputSpec, ...] = ()
+    """The model's declared outputs shown beside the score (e.g. ``theta_e``)."""
+    n_bad_lines: int = 0
+    """Unreadable lines (torn by a kill) of this inspector's log, skipped."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -79,6 +89,7 @@ class InspectSession:
     ) -> InspectSession:
         """The session of ``inspector`` on the run in ``run_dir`` (store: the one it scored)."""
         from pipeline.catalog import check_same_store, read_catalog, read_provenance
+        from pipeline.catalog.columns import table_layout
         from pipeline.paths import catalog_parquet
         from pipeline.store import read_attributes
 
@@ -98,8 +109,10 @@ class InspectSession:
         # the run's object ids name objects of the store it scored only: refuse another set's images
         check_same_store(provenance, store, read_attributes(store).created, run=str(run_dir))
         log = GradeLog(grades_dir(run_dir), inspector)
-        mine = latest_grades(read_grades(log.path)) if log.path.stat().st_size else None
-        my_grades = {} if mine is None else dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
+        mine = read_grades(log.path) if log.path.is_file() else empty_grades()
+        n_bad_lines = int(mine.attrs["n_bad_lines"])
+        mine = latest_grades(mine)
+        my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
         return cls(
             run_dir=run_dir,
@@ -110,6 +123,8 @@ class InspectSession:
             order=order,
             model_id=provenance.model_id,
             my_grades=my_grades,
+            outputs=tuple(spec for spec in table_layout(catalog).outputs if spec != DEFAULT_SCORE),
+            n_bad_lines=n_bad_lines,
         )
 
     def info(self) -> dict:
@@ -125,7 +140,11 @@ class InspectSession:
             "n_candidates": len(self.queue),
             "n_graded": len(self.my_grades),
             "first_ungraded": first,
-            "grades": ["A", "B", "C", "X", "skip"],
+            "grades": list(GRADES),
+            "outputs": [
+                {"name": spec.name, "kind": spec.kind, "unit": spec.unit, "description": spec.description}
+                for spec in self.outputs
+            ],
         }
 
     def candidates(self, start: int, n: int) -> list[dict]:
@@ -151,12 +170,27 @@ class InspectSession:
             "known_lens": str(row["known_lens"]),
             "known_lens_grade": str(row["known_lens_grade"]),
             "known_lens_sep": number(row["known_lens_sep"]),
+            "outputs": [output_caption(spec, row) for spec in self.outputs],
             "grade": self.my_grades.get(object_id),
         }
 
     def grade(self, object_id: int, grade: str) -> dict:
-        """Save one grade (durably) and remember it for the page."""
-        if object_id not in self.catalog.index:
+        """Save one grade (durably) and remember it for the page.
+
+        Raises
+        ------
+        GradeError
+            For an ``object_id`` that is not an integer (a bool or a float included) or a grade
+            that is not one of :data:`~pipeline.evaluation.grades.GRADES`.
+        UnknownObjectError
+            For an id the run's catalog does not hold.
+        """
+        if not isinstance(object_id, int | np.integer) or isinstance(object_id, bool):
+            raise GradeError(
+                f"object_id {object_id!r} is not an integer: give the object's id as a JSON integer"
+            )
+        object_id = int(object_id)
+        if not INT64_MIN <= object_id <= INT64_MAX or object_id not in self.catalog.index:
             raise UnknownObjectError(f"object {object_id} is not in the run's catalog")
         grade = check_grade(grade)
         with self.lock:
@@ -213,7 +247,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
             except (UnknownObjectError, ValueError) as error:
-                self._send(HTTPStatus.NOT_FOUND, {"error": str(error)})
+                self._send(HTTPStatus.NOT_FOUND, {"error": _message(error)})
 
         def do_POST(self) -> None:
             if not self._host_ok():
@@ -225,25 +259,56 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send the grade as application/json"})
                 return
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(min(length, 4096)) or b"{}")
-                row = session.grade(int(body["object_id"]), str(body["grade"]))
-            except (KeyError, TypeError, ValueError, GradeError, UnknownObjectError) as error:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                body = self._json_body()
+                row = session.grade(body.get("object_id"), body.get("grade"))
+            except (GradeError, UnknownObjectError) as error:
+                self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
                 return
             self._send(HTTPStatus.OK, {"saved": row, "n_graded": len(session.my_grades)})
 
+        def _json_body(self) -> dict:
+            """The request's JSON object: ``{"object_id": <integer>, "grade": "A"}``."""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise GradeError("Content-Length is not a number") from None
+            if not 0 < length <= MAX_BODY:
+                raise GradeError(f"send a JSON object of 1 to {MAX_BODY} bytes, not {length}")
+            try:
+                body = json.loads(self.rfile.read(length), parse_constant=_no_constant)
+            except ValueError as error:  # not JSON, not UTF-8, or an integer of too many digits
+                raise GradeError(f"the body is not JSON: {error}") from None
+            if not isinstance(body, dict) or not {"object_id", "grade"} <= body.keys():
+                raise GradeError('send a JSON object {"object_id": <integer>, "grade": "A"}')
+            return body
+
     return Handler
+
+
+def _message(error: Exception) -> str:
+    """The error's text (a KeyError's ``str`` would add quotes)."""
+    return str(error.args[0]) if len(error.args) == 1 else str(error)
+
+
+def _no_constant(name: str) -> float:
+    raise GradeError(f"{name} is not JSON: give the object's id as a JSON integer")
 
 
 def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server of ``session`` on a loopback ``host`` (port 0: any free port); not started.
 
+    Once the port is bound, the inspector's grade-log lock is taken (:meth:`GradeLog.claim`) and
+    held until ``session.log.close()`` or the process ends.
+
     Raises
     ------
     InspectError
-        For a host that is not a loopback address, or a port already in use.
+        For a host that is not a loopback address, a port outside 0-65535 or already in use.
+    GradeLockError
+        If another server already grades as this inspector in this run.
     """
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InspectError(f"port {port!r} is not a port number: give 0-65535 (0: any free port)")
     if host not in LOOPBACK:
         raise InspectError(
             f"host {host!r} refused: the grading page is served on 127.0.0.1 or ::1 only (reach it "
@@ -261,12 +326,18 @@ def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0)
         server_class = V6Server
     server_class.daemon_threads = True
     try:
-        return server_class((host, port), _handler(session))
+        server = server_class((host, port), _handler(session))
     except OSError as error:
         raise InspectError(
             f"cannot serve on {host}:{port}: {error.strerror or error}; another inspect may be running "
             "there: give another --port, or --port 0 for any free one"
         ) from error
+    try:
+        session.log.claim()
+    except GradeError:
+        server.server_close()
+        raise
+    return server
 
 
 def server_url(server: ThreadingHTTPServer) -> str:
