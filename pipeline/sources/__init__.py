@@ -8,8 +8,9 @@ Names are imported on first use (PEP 562): reading headers or FITS files does no
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pipeline.lazy import lazy_exports
 
 _EXPORTS = {
     "BandRead": "pipeline.sources.fits_io",
@@ -58,13 +59,4 @@ if TYPE_CHECKING:
     from pipeline.sources.positions import sky_position, wcs_centre
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pipeline.sources' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -10,8 +10,9 @@ xarray and Dask.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from pipeline.lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_CHUNK_OBJECTS": "pipeline.store.zarr_store",
@@ -59,13 +60,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'pipeline.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
