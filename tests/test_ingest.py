@@ -112,6 +112,8 @@ def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, d
     again = ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)
     assert (again.n_added, again.n_after) == (0, 40)
     assert open_store(store_path).load().identical(before)
+    # it said "labels: 0 from no catalog", as if the store had lost its labels
+    assert "labels: none read (no new objects; the store keeps its labels)" in again.summary()
 
     new_ids = list(range(100040, 100055))
     write_set(EUCLID, euclid_set, new_ids)

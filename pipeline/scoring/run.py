@@ -73,17 +73,17 @@ class ScoreRunResult:
             else ""
         )
         lines = [
-            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows scored now{again} "
+            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows processed now{again} "
             f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
             f"  catalog: {self.catalog_fits}",
             f"           {self.catalog_parquet}",
         ]
-        if self.outputs:
-            lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.catalog_votable:
             lines.append(f"           {self.catalog_votable}")
         if self.catalog_hats:
             lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
+        if self.outputs:
+            lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.n_without_position:
             lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
         if self.known_lenses:

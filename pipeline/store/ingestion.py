@@ -84,7 +84,11 @@ class IngestReport:
             f"added {self.n_added}, finished from an interrupted run {self.n_resumed}, "
             f"store now {self.n_after}",
             f"  {self.objects_per_second:.0f} objects/s over {self.seconds:.1f} s; "
-            f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}",
+            + (
+                f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}"
+                if self.n_added or self.n_resumed
+                else "labels: none read (no new objects; the store keeps its labels)"
+            ),
         ]
         if self.n_reread:
             lines.insert(
