@@ -62,6 +62,12 @@ def train_stage(
 
 def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None, TrainConfig]]:
     """(sub-directory or None, config) of every model a train run makes; validates all before any work."""
+    if seeds < 1:
+        raise TrainingError(f"--seeds must be at least 1 (1: one model), got {seeds}")
+    if options.get("k_folds") is not None and options["k_folds"] < 2:
+        raise TrainingError(f"--folds must be at least 2 (a k-fold split), got {options['k_folds']}")
+    if options.get("fold") is not None and options.get("k_folds") is None:
+        raise TrainingError("--fold picks one fold of a k-fold split: give --folds K too")
     all_folds = options.get("k_folds") is not None and options.get("fold") is None
     options = {key: value for key, value in options.items() if not (key == "fold" and value is None)}
     if all_folds and seeds > 1:

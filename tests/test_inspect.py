@@ -627,3 +627,23 @@ def test_evaluate_refuses_the_gallery_of_another_set(run_dir, other_store):
 
     with pytest.raises(StoreMismatchError, match="another set"):
         evaluate_run(run_dir, other_store, top_n=2)
+
+
+def test_a_graded_run_is_not_rescored_from_another_store(run_dir, store, other_store, tmp_path):  # noqa: F811
+    """Rescoring another set into a graded run (even with --overwrite) would move its grades onto
+    that set's objects, which reuse the ids: refused before anything is discarded."""
+    import shutil
+
+    from pipeline.catalog import StoreMismatchError
+    from pipeline.scoring.graded import check_grades_belong_to
+
+    graded = tmp_path / "graded"
+    shutil.copytree(run_dir, graded)
+    shutil.rmtree(graded / "grades", ignore_errors=True)  # earlier tests graded the shared run
+    check_grades_belong_to(graded, other_store)  # no grades yet: nothing to protect
+    GradeLog(graded / "grades", "ann").append(int(read_catalog(graded)["object_id"].iloc[0]), "A")
+    with pytest.raises(
+        StoreMismatchError, match=r"holds visual grades .* made on the objects of another store"
+    ):
+        check_grades_belong_to(graded, other_store)
+    check_grades_belong_to(graded, store)  # the store the grades were made on

@@ -486,7 +486,6 @@ def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:
             "separate_outputs ('theta_e',) must be among the outputs ('score', 'theta_e') and not detached",
         ),
         (["--grades-only"], "grades_only needs grade tables: give grades (--grades RUN_DIR) too"),
-        (["--folds", "1"], "k_folds: Input should be greater than or equal to 2"),
         (["--trainable-layers", "2"], "trainable_layers applies to fine-tuning only"),
     ],
 )
@@ -501,6 +500,26 @@ def test_bad_train_options_fail_in_one_line_before_prefect_starts(
     assert lines[0].startswith("lenshunt train: error: invalid training options: ")
     assert message in lines[0]
     assert "Value error" not in lines[0]
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--folds", "1"], "--folds must be at least 2 (a k-fold split), got 1"),
+        (["--folds", "0"], "--folds must be at least 2 (a k-fold split), got 0"),  # was an IndexError
+        (["--folds", "-3"], "--folds must be at least 2 (a k-fold split), got -3"),
+        (["--seeds", "0"], "--seeds must be at least 1 (1: one model), got 0"),  # was accepted
+        (["--fold", "1"], "--fold picks one fold of a k-fold split: give --folds K too"),  # was ignored
+    ],
+)
+def test_ensemble_and_fold_counts_are_checked_before_prefect_starts(
+    tmp_path, monkeypatch, capsys, options, message
+):
+    code, lines = _train_cli(
+        monkeypatch, capsys, [str(tmp_path / "store.zarr"), str(tmp_path / "m"), *options]
+    )
+    assert (code, lines) == (1, [f"lenshunt train: error: {message}"])
     assert not (tmp_path / "m").exists()
 
 

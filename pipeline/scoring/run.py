@@ -26,6 +26,7 @@ from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import BundleError, CatalogError, ConservationError, ScoreOutputError, StoreError
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
+from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.region import score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.repair import repair_ids, repaired_rows
@@ -295,6 +296,7 @@ def score_store(
     attributes = read_attributes(store)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
+    check_grades_belong_to(out_dir, store)
     known = load_known_lenses(known_lenses)  # before scoring: a bad table or radius fails fast
     if known is not None and not 0 < known_lens_radius_arcsec < 3600:
         raise CatalogError(
