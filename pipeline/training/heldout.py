@@ -26,7 +26,6 @@ from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
-from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.store.zarr_store import open_store
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
@@ -37,8 +36,8 @@ class StoreScores:
     """Scores of every object of a store (NaN where unusable) with its labels and ids.
 
     ``outputs`` holds the catalog columns of every declared output (name -> ``(n,)``, e.g.
-    ``theta_e``, ``theta_e_err``, ``theta_e_std``; :func:`~pipeline.models.aggregate.aggregate_outputs`)
-    for a bundle that declares outputs; empty for the default single ``score``. ``score`` is NaN
+    ``theta_e``, ``theta_e_err``, ``theta_e_std``; :func:`~pipeline.models.aggregate.aggregate_outputs`;
+    ``score`` and ``score_std`` for the default single ``score``). ``score`` is NaN
     everywhere for a bundle without a ``score`` output.
     """
 
@@ -53,24 +52,11 @@ def score_store_in_process(
 ) -> StoreScores:
     """Score every object of ``store`` with ``bundle`` (mean over members and, with ``tta``, transforms)."""
     dataset = open_store(store, chunks=None)
-    flags = dataset["flags"].values
-    specs = tuple(bundle.outputs)
-    if specs != (DEFAULT_SCORE,):
-        return _score_outputs_in_process(bundle, dataset, specs, batch_size, tta)
-    scores = np.full(flags.size, np.nan, dtype=np.float32)
-    for start in range(0, flags.size, batch_size):
-        stop = min(start + batch_size, flags.size)
-        usable = np.asarray(usable_objects(flags[start:stop]))
-        if not usable.any():
-            continue
-        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.groups}
-        part = bundle.predict_groups(groups, batch_size=min(batch_size, 64), tta=tta)
-        scores[start:stop][usable] = part.mean(axis=0)
-    return StoreScores(dataset["object_id"].values, dataset["label"].values, scores)
+    return _score_outputs_in_process(bundle, dataset, tuple(bundle.outputs), batch_size, tta)
 
 
 def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
-    """:func:`score_store_in_process` for a bundle with declared outputs: every output's columns."""
+    """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
     flags = dataset["flags"].values
     columns: dict[str, np.ndarray] = {
         name: np.full(flags.size, np.nan, dtype=np.float32)
