@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, task
@@ -47,18 +48,24 @@ def ingest_stage(
     if early is not None:
         with progress_reporter("ingest regions") as progress:
             return early.result(progress)
+    work = partial(_ingest, layout, source, store, catalog, chunk_objects, source_moved)
     with progress_reporter("ingest regions") as progress, stage_client(compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
-        return ingest(
-            load_layout(layout),
-            source,
-            store,
-            client,
-            catalog=catalog,
-            chunk_objects=chunk_objects,
-            progress=progress,
-            source_moved=source_moved,
-        )
+        return work(client, progress)
+
+
+def _ingest(layout, source, store, catalog, chunk_objects, source_moved, client, progress) -> IngestReport:
+    """The stage's work on ``client`` (in the task, or in-process before the flow)."""
+    return ingest(
+        load_layout(layout),
+        source,
+        store,
+        client,
+        catalog=catalog,
+        chunk_objects=chunk_objects,
+        progress=progress,
+        source_moved=source_moved,
+    )
 
 
 @flow(name="lenshunt-ingest", log_prints=True)
@@ -137,19 +144,7 @@ def early_start(args: argparse.Namespace) -> None:
     if _small_set(args):
         layout, source, store = args.layout, str(args.source), str(args.store)
         catalog, chunk_objects, moved = args.catalog, args.chunk_objects, args.source_moved
-
-        def work(client, progress):
-            return ingest(
-                load_layout(layout),
-                source,
-                store,
-                client,
-                catalog=catalog,
-                chunk_objects=chunk_objects,
-                progress=progress,
-                source_moved=moved,
-            )
-
+        work = partial(_ingest, layout, source, store, catalog, chunk_objects, moved)
         start_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, moved), work)
         return
     start_early_cluster(compute, warm_modules=("pipeline.store.ingestion", "pipeline.sources.fits_io"))
