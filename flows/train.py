@@ -177,6 +177,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"clip percentiles (default {default.percentiles})",
     )
     recipe.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="keep the centred PIXELS x PIXELS of the combined grid, before --downsample (default: all; "
+        "e.g. --crop 100 --downsample 1: Euclid's central 10 arcsec at full VIS resolution)",
+    )
+    recipe.add_argument(
         "--downsample", type=int, default=None, help=f"average-pool factor (default {default.downsample})"
     )
     recipe.add_argument(

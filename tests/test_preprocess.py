@@ -89,6 +89,27 @@ def test_resample_equals_resize_then_pool(xp, shape, factor):
     np.testing.assert_allclose(actual, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize(("n_in", "crop", "factor"), [(66, 100, 1), (66, 100, 2), (33, 99, 3), (10, 10, 2)])
+def test_resample_crop_equals_resize_then_slice_then_pool(xp, n_in, crop, factor):
+    x = xp.asarray(np.random.default_rng(5).uniform(size=(2, 3, n_in, n_in)), dtype=xp.float32)
+    grid = (200, 200) if n_in != 10 else (10, 10)
+    start = (grid[0] - crop) // 2
+    resized = pp.resize_bilinear(x, grid)[..., start : start + crop, start : start + crop]
+    expected = host(pp.average_pool(resized, factor))
+    actual = host(pp.resample(x, grid, factor, crop=crop))
+    assert actual.shape == expected.shape == (2, 3, crop // factor, crop // factor)
+    np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_centred_window_and_windowed_matrix_are_checked():
+    assert pp.centred_window(200, 100) == (50, 150)
+    assert pp.centred_window(65, 32) == (16, 48)
+    with pytest.raises(ValueError, match="1 <= size <= 10"):
+        pp.centred_window(10, 11)
+    with pytest.raises(ValueError, match="start < stop"):
+        pp.resampling_matrix(4, 8, window=(5, 5))
+
+
 def test_resample_on_its_own_grid_only_pools(xp):
     x = xp.asarray(np.random.default_rng(4).normal(size=(2, 1, 10, 10)), dtype=xp.float32)
     np.testing.assert_array_equal(host(pp.resample(x, (10, 10), 2)), host(pp.average_pool(x, 2)))

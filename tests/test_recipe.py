@@ -85,6 +85,48 @@ def test_downsample_pools_the_combined_grid(layout, images):
     np.testing.assert_allclose(out[:, 0, 0], full[:, :2, :2].mean(axis=(1, 2)), atol=1e-6)
 
 
+@pytest.mark.parametrize("scaling", ["robust_asinh", "clip_minmax"])
+@pytest.mark.parametrize(("crop", "downsample"), [(32, 1), (32, 2), (31, 1), (64, 2)])
+def test_crop_keeps_the_centre_of_the_full_input(layout, images, scaling, crop, downsample):
+    """The cropped input is exactly the centre of the uncropped one (then pooled): the NISP bands are
+    resampled onto the same VIS pixels, and the per-cutout statistics still come from the whole cutout."""
+    full = apply_recipe(fit_recipe(images, layout, scaling=scaling), images)["image"]
+    recipe = fit_recipe(images, layout, scaling=scaling, crop=crop, downsample=downsample)
+    side = crop // downsample
+    assert recipe.input_shapes() == {"image": (side, side, 4)}
+    out = apply_recipe(recipe, images)["image"]
+    assert out.shape == (6, side, side, 4)
+    start = (64 - crop) // 2
+    centre = full[:, start : start + crop, start : start + crop]
+    expected = pp.to_nhwc(pp.average_pool(np.moveaxis(centre, -1, 1), downsample))
+    np.testing.assert_allclose(out, expected, atol=2e-6)
+    assert Recipe.from_json(recipe.to_json()) == recipe
+    assert recipe.version == 3
+
+
+def test_crop_is_checked_when_the_recipe_is_made(layout, images):
+    with pytest.raises(BundleError, match="crop 65 is larger than the 64-pixel grid"):
+        fit_recipe(images, layout, crop=65)
+    with pytest.raises(BundleError, match="crop needs combine='upsample'"):
+        fit_recipe(images, layout, crop=32, combine="branches")
+    with pytest.raises(BundleError, match="leaves crop 3 without pixels"):
+        fit_recipe(images, layout, crop=3, downsample=4)
+    with pytest.raises(BundleError, match="crop"):
+        fit_recipe(images, layout, crop=0)
+
+
+def test_version_2_recipe_without_crop_still_loads(layout, images):
+    recipe = fit_recipe(images, layout)
+    old = json.loads(recipe.to_json())
+    old["version"] = 2
+    del old["crop"]
+    loaded = Recipe.from_json(json.dumps(old))
+    assert loaded.crop is None
+    np.testing.assert_array_equal(
+        apply_recipe(loaded, images)["image"], apply_recipe(recipe, images)["image"]
+    )
+
+
 @pytest.mark.parametrize(("mode", "vis_channels"), [("repeat", 3), ("zeros", 3), ("none", 1)])
 def test_branches_mode_gives_one_input_per_group(layout, images, mode, vis_channels):
     recipe = fit_recipe(images, layout, combine="branches", expand_single_band=mode)
@@ -131,10 +173,10 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 3 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 3}))
+    with pytest.raises(BundleError, match=r"version 4 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 4}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
-    old = {key: value for key, value in data.items() if key not in {"clip_sigma", "softening_sigma"}}
+    old = {key: value for key, value in data.items() if key not in {"clip_sigma", "softening_sigma", "crop"}}
     assert Recipe.from_json(json.dumps({**old, "version": 1})).scaling == data["scaling"]
     without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}
     with pytest.raises(BundleError, match=r"bands \['H'\] have no statistics"):

@@ -67,12 +67,15 @@ def ring_set(root: Path, seed: int = 11) -> Path:
         )
         ein_area = math.pi * theta_e**2 if lens else 0.0
         mag_lens = 20.0 - 2.5 * math.log10(brightness)
-        rows.append(f"{object_id},{2 if lens else 0},{3.0 if lens else 0.0},{ein_area:.6f},{mag_lens:.4f}")
+        n_pix = int(rng.integers(21, 800)) if lens else 0
+        kind = "lens" if lens else ("elliptical", "spiral")[index % 4 // 2]
+        truth = f"{2 if lens else 0},{3.0 if lens else 0.0},{ein_area:.6f},{mag_lens:.4f},{n_pix},{kind}"
+        rows.append(f"{object_id},{truth}")
     header = [
         "# ring-lens test set",
         "# column ein_area: [arcsec2] Einstein area pi theta_E^2 (0: no source)",
         "# column mag_lens: [AB mag] central-galaxy magnitude",
-        "ID,n_source_im,mag_eff,ein_area,mag_lens",
+        "ID,n_source_im,mag_eff,ein_area,mag_lens,n_pix_source,kind",
     ]
     (root / "image_catalog_rings.csv").write_text("\n".join(header + rows) + "\n")
     return root
@@ -271,3 +274,14 @@ def test_the_domain_check_measures_theta_e_on_each_domains_true_lenses(two_head_
     metrics = report.card_metrics()
     assert metrics["again_theta_e_mse"] == metrics["rings_theta_e_mse"] == theta_e.mse
     assert "| rings | 160 |" in report.table()
+    # the breakdown from the truth catalog's kind and n_pix_source columns: the same store twice
+    # gives the same per-kind and per-bin AUROCs and a matched drop of exactly 0
+    rings, again = report.breakdowns["rings"], report.breakdowns["again"]
+    assert set(rings.kinds) == {"elliptical", "spiral"} and rings.kinds == again.kinds
+    assert sum(n for n, _ in rings.kinds.values()) == N_OBJECTS // 2
+    assert sum(n for _, _, n, _ in rings.bins) == N_OBJECTS // 2 and rings.covered == 1.0
+    assert rings.matched == pytest.approx(report.metrics["rings"].auroc)  # reweighted to itself: unchanged
+    assert metrics["max_auroc_drop_matched"] == pytest.approx(0.0)
+    assert metrics["again_auroc_matched"] == pytest.approx(rings.matched)
+    table = report.table()
+    assert "matched AUROC" in table and "elliptical (80):" in table and "spiral (80):" in table

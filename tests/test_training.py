@@ -269,6 +269,21 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
         train(store, tmp_path / "model", config)
 
 
+def test_a_cropped_recipe_trains_and_scores_the_centre_at_full_resolution(store, tmp_path):
+    from pipeline.models import load_bundle
+    from pipeline.training import train
+    from pipeline.training.heldout import evaluate_on_store
+
+    config = TrainConfig(epochs=1, batch_size=8, seed=3, crop=24, downsample=1)
+    train(store, tmp_path / "model", config, log=lambda line: None)
+    bundle = load_bundle(tmp_path / "model")
+    assert (bundle.recipe.crop, bundle.recipe.downsample) == (24, 1)
+    assert bundle.recipe.input_shapes() == {"image": (24, 24, 4)}
+    assert "centred crop 24 px" in bundle.card.notes
+    metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
+    assert metrics.auroc is not None and metrics.n_unscored == len(DAMAGED)
+
+
 def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):
     import keras
 
@@ -427,6 +442,11 @@ def test_command_line_options_become_the_config(tmp_path):
     config = config_from_args(args)
     assert (config["epochs"], config["batch_size"], config["k_folds"], config["fold"]) == (2, 16, 3, None)
     assert config["augment"] is False
+    args = build_parser().parse_args(["train", "S", "O", "--crop", "100", "--downsample", "1"])
+    assert TrainConfig(**config_from_args(args)).recipe_options() | {"crop": 0, "downsample": 0} == (
+        TrainConfig().recipe_options() | {"crop": 0, "downsample": 0}
+    )
+    assert (config_from_args(args)["crop"], config_from_args(args)["downsample"]) == (100, 1)
     args = build_parser().parse_args(["train", "S", "O", "--folds", "3", "--fold", "1"])
     assert TrainConfig(**config_from_args(args)).fold == 1
     for bad, why in (

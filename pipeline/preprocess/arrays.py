@@ -198,13 +198,17 @@ def average_pool(x: Array, factor: int) -> Array:
 
 
 @functools.lru_cache(maxsize=64)
-def resampling_matrix(n_in: int, n_out: int, factor: int = 1) -> np.ndarray:
+def resampling_matrix(
+    n_in: int, n_out: int, factor: int = 1, window: tuple[int, int] | None = None
+) -> np.ndarray:
     """The 1-D linear map of :func:`resize_bilinear` to ``n_out``, then :func:`average_pool` by ``factor``.
 
     Both steps are linear and act on each axis separately, so their composition is one
     ``(n_out // factor, n_in)`` matrix: row ``i`` holds the weights of input pixels in output pixel
     ``i``. Built in float64 from the same float32 tap weights :func:`resize_bilinear` uses, and
     returned as a read-only float32 array (cached: recipes ask for the same few shapes).
+    ``window=(start, stop)`` keeps only output pixels ``start:stop`` of the resized axis before the
+    pooling (a crop on the output grid: ``(stop - start) // factor`` rows).
 
     Examples
     --------
@@ -212,10 +216,14 @@ def resampling_matrix(n_in: int, n_out: int, factor: int = 1) -> np.ndarray:
     [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
     >>> resampling_matrix(2, 4, factor=2).tolist()
     [[0.875, 0.125], [0.125, 0.875]]
+    >>> resampling_matrix(2, 4, window=(1, 3)).tolist()
+    [[0.75, 0.25], [0.25, 0.75]]
     """
-    if min(n_in, n_out) <= 0 or factor < 1 or n_out // factor == 0:
+    start, stop = (0, n_out) if window is None else window
+    if min(n_in, n_out) <= 0 or factor < 1 or not 0 <= start < stop <= n_out or (stop - start) // factor == 0:
         raise ValueError(
-            f"resampling_matrix needs n_in, n_out >= 1 and 1 <= factor <= n_out, got {(n_in, n_out, factor)}"
+            "resampling_matrix needs n_in, n_out >= 1, 0 <= start < stop <= n_out and "
+            f"1 <= factor <= stop - start, got {(n_in, n_out, factor, window)}"
         )
     if n_out == n_in:
         resize = np.eye(n_in)
@@ -225,8 +233,9 @@ def resampling_matrix(n_in: int, n_out: int, factor: int = 1) -> np.ndarray:
         rows = np.arange(n_out)
         np.add.at(resize, (rows, lower), 1.0 - weight.astype(np.float64))
         np.add.at(resize, (rows, upper), weight.astype(np.float64))
-    n_blocks = n_out // factor
-    pool = np.zeros((n_blocks, n_out))
+    resize = resize[start:stop]
+    n_blocks = (stop - start) // factor
+    pool = np.zeros((n_blocks, stop - start))
     for offset in range(factor):
         pool[np.arange(n_blocks), np.arange(n_blocks) * factor + offset] = 1.0 / factor
     matrix = (pool @ resize).astype(np.float32)
@@ -234,25 +243,43 @@ def resampling_matrix(n_in: int, n_out: int, factor: int = 1) -> np.ndarray:
     return matrix
 
 
-def resample(x: Array, shape: tuple[int, int], factor: int = 1) -> Array:
+def resample(x: Array, shape: tuple[int, int], factor: int = 1, crop: int | None = None) -> Array:
     """``average_pool(resize_bilinear(x, shape), factor)`` as two matrix products, on NumPy or CuPy.
 
     Equal to the two-step form up to float32 rounding (a few 1e-7 on [0, 1] data) and several
     times faster: with ``M_y`` and ``M_x`` from :func:`resampling_matrix`, each image becomes
     ``M_y @ image @ M_x.T``, and the first product runs as one large GEMM over the whole batch.
     An image already on ``shape`` is only pooled (:func:`average_pool`, no rounding change).
+    ``crop`` keeps the centred ``crop x crop`` pixels of the ``shape`` grid (rows and columns
+    ``(n - crop) // 2`` onwards) before the pooling, without resampling the rest.
     """
     n_y, n_x = x.shape[-2:]
+    windows = [None, None] if crop is None else [centred_window(n, crop) for n in shape]
     if (n_y, n_x) == tuple(shape):
+        if crop is not None:
+            (y0, y1), (x0, x1) = windows
+            x = x[..., y0:y1, x0:x1]
         return average_pool(x, factor)
     xp = array_namespace(x)
-    matrix_y = xp.asarray(resampling_matrix(n_y, shape[0], factor))
-    matrix_x = xp.asarray(resampling_matrix(n_x, shape[1], factor))
+    matrix_y = xp.asarray(resampling_matrix(n_y, shape[0], factor, windows[0]))
+    matrix_x = xp.asarray(resampling_matrix(n_x, shape[1], factor, windows[1]))
     lead = x.shape[:-2]
     flat = xp.ascontiguousarray(x, dtype=xp.float32).reshape(-1, n_x)
     along_x = (flat @ matrix_x.T).reshape(-1, n_y, matrix_x.shape[0])
     out = xp.matmul(matrix_y, along_x)
     return out.reshape(*lead, matrix_y.shape[0], matrix_x.shape[0])
+
+
+def centred_window(n: int, size: int) -> tuple[int, int]:
+    """``(start, stop)`` of the centred ``size`` pixels of an axis of ``n`` (start ``(n - size) // 2``).
+
+    >>> centred_window(200, 100)
+    (50, 150)
+    """
+    if not 1 <= size <= n:
+        raise ValueError(f"a centred crop needs 1 <= size <= {n}, got {size}")
+    start = (n - size) // 2
+    return start, start + size
 
 
 def expand_channels(x: Array, n_channels: int, mode: Literal["repeat", "zeros"]) -> Array:

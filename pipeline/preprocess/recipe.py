@@ -23,7 +23,12 @@ Combinations:
     one NHWC input per group, named after the group (Euclid: ``vis`` 200 x 200 x 1, made 3-deep
     by ``expand_single_band="repeat"`` or ``"zeros"``, and ``nir`` 66 x 66 x 3).
 
-An optional ``downsample`` factor average-pools the combined grid (2: 200 -> 100, for CPU demos).
+An optional ``crop`` keeps the centred ``crop x crop`` pixels of the combined grid (``"upsample"``
+only): with ``crop=100`` a Euclid model sees the central 10" x 10" at VIS's full 0.1"/px, the
+NISP bands resampled onto those pixels, which costs the same as the whole 20" field pooled 2x
+(``downsample=2``) and keeps the small arcs that pooling blurs. The per-cutout statistics of
+``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
+factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
 fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
@@ -60,11 +65,11 @@ from pipeline.errors import BundleError
 from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
 
-RECIPE_VERSION = 2
-"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``)."""
+RECIPE_VERSION = 3
+"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``, 3 ``crop``)."""
 
-READABLE_VERSIONS = (1, 2)
-"""Recipe versions this code reads: version 1 recipes are version 2 recipes without the new fields."""
+READABLE_VERSIONS = (1, 2, 3)
+"""Recipe versions this code reads: earlier versions are version 3 recipes without the new fields."""
 
 UPSAMPLE_INPUT = "image"
 """Name of the single model input in ``"upsample"`` mode."""
@@ -124,6 +129,11 @@ class Recipe(BaseModel):
     statistics: dict[str, BandStatistics] = Field(description="Band name -> its training statistics.")
     fill_value: float = 0.0
     masked_value: float | None = None
+    crop: int | None = Field(
+        default=None,
+        ge=1,
+        description="Side of the centred square kept, in pixels of the finest group's grid (None: all).",
+    )
     downsample: int = Field(default=1, ge=1)
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
 
@@ -156,6 +166,14 @@ class Recipe(BaseModel):
                 raise ValueError(f"bands {missing} have no statistics")
             if min(self.group_shapes[group]) // self.downsample < 1:
                 raise ValueError(f"downsample {self.downsample} leaves group {group!r} without pixels")
+        if self.crop is not None:
+            if self.combine != "upsample":
+                raise ValueError(f"crop needs combine='upsample' (one grid to crop), got {self.combine!r}")
+            finest = min(self.group_shapes[self.finest_group])
+            if self.crop > finest:
+                raise ValueError(f"crop {self.crop} is larger than the {finest}-pixel grid it crops")
+            if self.crop // self.downsample < 1:
+                raise ValueError(f"downsample {self.downsample} leaves crop {self.crop} without pixels")
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
@@ -181,7 +199,7 @@ class Recipe(BaseModel):
         """Model input name -> (height, width, channels) of the NHWC batches :func:`apply_recipe` returns."""
         d = self.downsample
         if self.combine == "upsample":
-            n_y, n_x = self.group_shapes[self.finest_group]
+            n_y, n_x = self.group_shapes[self.finest_group] if self.crop is None else (self.crop, self.crop)
             return {UPSAMPLE_INPUT: (n_y // d, n_x // d, len(self.bands))}
         return {
             group: (shape[0] // d, shape[1] // d, self._n_channels(group))
@@ -290,7 +308,7 @@ def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array
     out = xp.empty((first.shape[0], n_y, n_x, n_channels), dtype=xp.float32)
     channel = 0
     for images in scaled.values():
-        resampled = pp.resample(images, grid, recipe.downsample)
+        resampled = pp.resample(images, grid, recipe.downsample, crop=recipe.crop)
         out[..., channel : channel + images.shape[1]] = xp.moveaxis(resampled, 1, -1)
         channel += images.shape[1]
     return out

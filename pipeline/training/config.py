@@ -57,6 +57,11 @@ class TrainConfig(BaseModel):
     softening_sigma: float = Field(
         default=DEFAULT_SOFTENING_SIGMA, gt=0, description="robust_asinh: asinh softening in noise units."
     )
+    crop: int | None = Field(
+        default=None,
+        ge=1,
+        description="Centred square kept of the combined grid, in its pixels before downsample (None: all).",
+    )
     downsample: int = Field(default=2, ge=1, description="Average-pool factor of the combined grid.")
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
@@ -212,6 +217,7 @@ class TrainConfig(BaseModel):
             "percentiles": tuple(self.percentiles),
             "clip_sigma": tuple(self.clip_sigma),
             "softening_sigma": self.softening_sigma,
+            "crop": self.crop,
             "downsample": self.downsample,
         }
 

@@ -6,6 +6,10 @@ training set used (e.g. 3x the noise, 1.5x the PSF, raw counts instead of fluxes
 simulator) beside the in-domain held-out store, and reports each domain's AUROC, TPR0 and TPR10
 with its drop from the reference. With ``write`` the numbers go into the bundle's card as
 ``<domain>_<metric>`` plus ``max_auroc_drop``; the goal of the project is a drop below 0.05.
+Where a store's truth catalog has the columns ``kind`` and ``n_pix_source``, the report also says
+where a drop comes from (:mod:`pipeline.training.domain_breakdown`): the AUROC against each kind
+of non-lens, per bin of arc visibility, and with the lenses reweighted to the reference's
+visibility (``<domain>_auroc_matched``, ``max_auroc_drop_matched`` in the card).
 
 A bundle with regression outputs (e.g. ``theta_e``) is also measured per domain against the
 domain's truth catalog (:mod:`pipeline.training.targets`; for ``theta_e`` on the true lenses
@@ -37,6 +41,14 @@ from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_war
 from pipeline.sources.labels import CatalogFormatError
 from pipeline.store.zarr_store import open_store
 from pipeline.training.declared import store_targets
+from pipeline.training.domain_breakdown import (
+    DomainBreakdown,
+    breakdown_card_metrics,
+    breakdown_on_store,
+    breakdown_tables,
+    match_to_reference,
+    truth_columns,
+)
 from pipeline.training.heldout import StoreScores, record_metrics, score_store_in_process
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import PRESETS, TargetError
@@ -55,6 +67,8 @@ class DomainReport:
     """Domain -> inputs far outside the model's training range (:mod:`pipeline.preprocess.range_check`)."""
     regression: dict[str, dict[str, RegressionMetrics]] = field(default_factory=dict)
     """Domain -> regression output -> its metrics against the domain's truth."""
+    breakdowns: dict[str, DomainBreakdown] = field(default_factory=dict)
+    """Domain -> AUROC per non-lens kind and arc visibility (:mod:`pipeline.training.domain_breakdown`)."""
 
     def auroc_drop(self, domain: str) -> float:
         """Reference AUROC minus the domain's (positive: worse than in-domain); NaN if undefined."""
@@ -78,6 +92,7 @@ class DomainReport:
                 values.update(metrics.as_dict(f"{name}_{output}_"))
         if not math.isnan(self.max_auroc_drop):
             values["max_auroc_drop"] = self.max_auroc_drop
+        values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         return values
 
     def table(self) -> str:
@@ -112,6 +127,8 @@ class DomainReport:
                         f"{number(m.nmad)} | {number(m.mse_of_mean)} | {number(m.within1)} | "
                         f"{number(m.within2)} |"
                     )
+        aurocs = {name: m.auroc for name, m in self.metrics.items()}
+        lines += breakdown_tables(self.breakdowns, self.reference, aurocs)
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
         verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
@@ -160,10 +177,15 @@ def evaluate_domains(
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
     bundle = load_bundle(bundle_path)
-    metrics, warnings, regression = {}, {}, {}
+    metrics, warnings, regression, breakdowns = {}, {}, {}, {}
+    labels, scores, truths = {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
+        truths[name] = truth_columns(store)
+        breakdown = breakdown_on_store(scored.label, scored.score, truths[name])
+        if breakdown is not None:
+            breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = _input_warnings(bundle, store)
         try:
             per_output = regression_on_store(bundle, store, scored)
@@ -174,7 +196,10 @@ def evaluate_domains(
             regression[name] = per_output
         if messages:
             warnings[name] = messages
-    report = DomainReport(reference=reference, metrics=metrics, warnings=warnings, regression=regression)
+    match_to_reference(breakdowns, reference, labels, scores, truths)
+    report = DomainReport(
+        reference=reference, metrics=metrics, warnings=warnings, regression=regression, breakdowns=breakdowns
+    )
     if write:
         record_metrics(bundle_path, report.card_metrics(), note)
     return report

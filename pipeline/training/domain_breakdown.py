@@ -1,0 +1,169 @@
+"""The domain check's breakdown: each domain's AUROC per kind of non-lens, per arc visibility, and matched.
+
+A shifted set can score lower because the model fails on it, or because the set is harder: fainter
+arcs, or more non-lenses of the kinds every model confuses with lenses. The domain check
+(:mod:`pipeline.training.domains`) therefore also reads each store's truth catalog and, where it
+has the columns, reports (:mod:`pipeline.evaluation.breakdown`):
+
+- the lenses against each kind of non-lens (column ``kind``);
+- the lenses of each bin of arc visibility (column ``n_pix_source``, the challenges' count of
+  lensed-source pixels above the 1-sigma noise) against all non-lenses;
+- the *visibility-matched* AUROC: the domain's lenses reweighted to the reference domain's
+  distribution over those bins, and its drop from the reference. What remains of a drop after
+  matching is not explained by fainter arcs.
+
+The goal of the check (``max_auroc_drop`` < 0.05) stays on the plain AUROC; these numbers say where
+a drop comes from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluation.breakdown import (
+    VISIBILITY_COLUMN,
+    VISIBILITY_EDGES,
+    auroc_by_bin,
+    auroc_by_kind,
+    bin_fractions,
+    matched_auroc,
+)
+from pipeline.sources.labels import CatalogFormatError, find_label_catalog, read_label_catalog
+from pipeline.store.zarr_store import open_store, read_attributes, store_layout
+
+KIND_COLUMN = "kind"
+"""Key of the kind of scene in :func:`truth_columns`' result."""
+
+KIND_COLUMNS = ("sim_kind", "kind")
+"""Truth-catalog columns naming each object's kind of scene, first found wins (our simulator writes
+``sim_kind``, bench/othersim ``kind``)."""
+
+
+@dataclass
+class DomainBreakdown:
+    """One domain's AUROC per kind of non-lens and per visibility bin, and its matched AUROC."""
+
+    kinds: dict[str, tuple[int, float]] = field(default_factory=dict)
+    bins: list[tuple[float, float, int, float]] = field(default_factory=list)
+    fractions: np.ndarray | None = None
+    """Fraction of the domain's binned lenses per visibility bin (None without the column)."""
+    matched: float = math.nan
+    covered: float = math.nan
+
+
+def truth_columns(store: str | Path) -> dict:
+    """The store's kind (:data:`KIND_COLUMNS`) and visibility columns that exist, aligned with its rows.
+
+    Keys :data:`KIND_COLUMN` and :data:`~pipeline.evaluation.breakdown.VISIBILITY_COLUMN`; NaN / None
+    for a row the catalog lacks.
+
+    Empty when the store's set has no catalog or it cannot be read (the breakdown is then skipped).
+    """
+    attributes = read_attributes(store)
+    layout = store_layout(attributes)
+    if layout.catalog is None or attributes.source is None:
+        return {}
+    path = find_label_catalog(layout, attributes.source)
+    if path is None:
+        return {}
+    try:
+        table = read_label_catalog(layout, path)
+    except CatalogFormatError:
+        return {}
+    table = table[~table.index.duplicated(keep="first")]
+    ids = open_store(store, chunks=None)["object_id"].values
+    found = {}
+    kind = next((column for column in KIND_COLUMNS if column in table.columns), None)
+    if kind is not None:
+        found[KIND_COLUMN] = table[kind].reindex(ids).to_numpy()
+    if VISIBILITY_COLUMN in table.columns:
+        values = pd.to_numeric(table[VISIBILITY_COLUMN], errors="coerce").reindex(ids)
+        found[VISIBILITY_COLUMN] = values.to_numpy(dtype=np.float64)
+    return found
+
+
+def breakdown_on_store(labels: np.ndarray, scores: np.ndarray, truth: dict) -> DomainBreakdown | None:
+    """The per-kind and per-bin AUROCs of one scored store, or None when its catalog has neither column."""
+    if KIND_COLUMN not in truth and VISIBILITY_COLUMN not in truth:
+        return None
+    result = DomainBreakdown()
+    if KIND_COLUMN in truth:
+        kinds = np.array([str(k) if k is not None else "?" for k in truth[KIND_COLUMN]], dtype=object)
+        result.kinds = auroc_by_kind(labels, scores, kinds)
+    if VISIBILITY_COLUMN in truth:
+        values = truth[VISIBILITY_COLUMN]
+        result.bins = auroc_by_bin(labels, scores, values)
+        result.fractions = bin_fractions(labels, values)
+    return result
+
+
+def match_to_reference(
+    breakdowns: dict[str, DomainBreakdown], reference: str, labels: dict, scores: dict, truth: dict
+) -> None:
+    """Fill each domain's matched AUROC (lenses reweighted to the reference's visibility bins)."""
+    ref = breakdowns.get(reference)
+    if ref is None or ref.fractions is None or not ref.fractions.sum():
+        return
+    for name, breakdown in breakdowns.items():
+        if breakdown.fractions is None:
+            continue
+        breakdown.matched, breakdown.covered = matched_auroc(
+            labels[name], scores[name], truth[name][VISIBILITY_COLUMN], ref.fractions
+        )
+
+
+def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aurocs: dict) -> list[str]:
+    """Markdown lines: visibility bins with the matched AUROC and drop, then AUROC per non-lens kind."""
+
+    def number(value: float | None) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+    lines: list[str] = []
+    binned = {name: b for name, b in breakdowns.items() if b.bins}
+    if binned:
+        edges = VISIBILITY_EDGES
+        heads = [f"({edges[i]:g}, {edges[i + 1]:g}]" for i in range(len(edges) - 1)]
+        lines += [
+            "",
+            f"AUROC of the lenses in each bin of arc visibility ({VISIBILITY_COLUMN}: lensed-source pixels "
+            "above 1 sigma) against all non-lenses; share of the lenses in brackets. Matched: the lenses "
+            f"reweighted to {reference}'s shares (what is left of a drop is not from fainter arcs).",
+            "",
+            "| domain | " + " | ".join(heads) + " | matched AUROC | matched drop |",
+            "|---|" + "---|" * (len(heads) + 2),
+        ]
+        ref_matched = binned[reference].matched if reference in binned else math.nan
+        for name, b in binned.items():
+            cells = [
+                f"{number(value)} ({share:.2f})" if n else "-"
+                for (_, _, n, value), share in zip(b.bins, b.fractions, strict=True)
+            ]
+            drop = "(reference)" if name == reference else number(ref_matched - b.matched)
+            cover = "" if math.isnan(b.covered) or b.covered >= 0.999 else f" ({b.covered:.0%} covered)"
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {number(b.matched)}{cover} | {drop} |")
+    kinded = {name: b for name, b in breakdowns.items() if b.kinds}
+    if kinded:
+        lines += ["", "AUROC of all lenses against each kind of non-lens (number of those non-lenses):", ""]
+        lines += ["| domain | AUROC " + ("(all) | by kind |" if aurocs else "by kind |"), "|---|---|---|"]
+        for name, b in kinded.items():
+            parts = "; ".join(f"{kind} ({n}): {number(value)}" for kind, (n, value) in b.kinds.items())
+            lines.append(f"| {name} | {number(aurocs.get(name))} | {parts} |")
+    return lines
+
+
+def breakdown_card_metrics(breakdowns: dict[str, DomainBreakdown], reference: str) -> dict[str, float]:
+    """Card entries ``<domain>_auroc_matched`` and ``max_auroc_drop_matched`` (where defined)."""
+    values = {
+        f"{name}_auroc_matched": b.matched for name, b in breakdowns.items() if not math.isnan(b.matched)
+    }
+    ref = values.get(f"{reference}_auroc_matched")
+    if ref is not None:
+        drops = [ref - value for key, value in values.items() if key != f"{reference}_auroc_matched"]
+        if drops:
+            values["max_auroc_drop_matched"] = max(drops)
+    return values
