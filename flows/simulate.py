@@ -30,6 +30,8 @@ RANGE_OPTIONS = {
     "flux_scale": "factor on all pixel values (units, zero point), log-uniform (1e12 1e12: counts, ZP 30)",
     "sky_offset": "background added per band, in noise sigmas, uniform",
     "theta_e_range": "Einstein radii in arcsec, log-uniform (also elliptical non-lenses' sizes)",
+    "source_mag_range": "lensed sources' total AB magnitude before lensing (reference band), uniform",
+    "source_r_eff_range": "lensed sources' effective radius in arcsec, uniform",
 }
 """Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
@@ -79,6 +81,9 @@ def simulate_flow(
     flux_scale: tuple[float, float] | None = None,
     sky_offset: tuple[float, float] | None = None,
     theta_e_range: tuple[float, float] | None = None,
+    source_mag_range: tuple[float, float] | None = None,
+    source_r_eff_range: tuple[float, float] | None = None,
+    negative_mix: tuple[float, float, float, float] | None = None,
     band_jitter: float | None = None,
 ) -> SimulationSummary:
     """Simulate ``n_objects`` objects of ``layout`` into ``out`` (:func:`pipeline.simulate.simulate_set`).
@@ -94,6 +99,9 @@ def simulate_flow(
         flux_scale=flux_scale,
         sky_offset=sky_offset,
         theta_e_range=theta_e_range,
+        source_mag_range=source_mag_range,
+        source_r_eff_range=source_r_eff_range,
+        negative_mix=negative_mix,
         band_jitter=band_jitter,
     )  # fails here, before any work, on a bad range
     fields = dataclasses.asdict(config)
@@ -166,6 +174,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             flag, dest=name, nargs=2, type=float, metavar=("LO", "HI"), default=None, help=text
         )
     parser.add_argument(
+        "--negative-mix",
+        nargs=4,
+        type=float,
+        metavar=("ELLIPTICAL", "RING", "SPIRAL", "MERGER"),
+        default=None,
+        help="relative shares of the kinds of non-lens (plain ellipticals are the hardest: the lens "
+        "galaxies without a source)",
+    )
+    parser.add_argument(
         "--band-jitter",
         type=float,
         default=None,
@@ -190,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         domain=args.domain,
         band_jitter=args.band_jitter,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
+        negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
         **cluster_options(args),
     )
     print(summary.summary())

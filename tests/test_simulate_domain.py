@@ -285,3 +285,24 @@ def test_simulate_flow_takes_the_domain_options(tmp_path, prefect_harness):
     with pytest.raises(SimulationError, match="low <= high"):
         simulate_flow(out=str(tmp_path / "bad"), n_objects=1, in_process=True, noise_scale=(3, 1))
     assert not (tmp_path / "bad").exists()
+
+
+def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_harness):
+    import argparse
+
+    from flows.simulate import add_arguments, run
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    population = ["--source-mag-range", "22.5", "22.5", "--negative-mix", "1", "0", "0", "0"]
+    args = parser.parse_args(
+        [str(tmp_path), "--n", "8", "--in-process", "--domain", "randomised", "--seed", "5", *population]
+    )
+    assert run(args) == 0
+    table = catalog(tmp_path)
+    drawn = table[table["sim_kind"].isin(["lens", "weak_lens"])]
+    assert len(drawn) and (table["sim_kind"].isin(["lens", "weak_lens", "elliptical"])).all()
+    assert (table["sim_kind"] == "elliptical").any() and (table["sim_kind"] == "lens").any()
+    assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
+    with pytest.raises(SystemExit):
+        parser.parse_args([str(tmp_path), "--n", "1", "--negative-mix", "1", "0"])
