@@ -44,15 +44,22 @@ def normalise(images: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.arcsinh(z), nan=0.0).astype(np.float32)
 
 
-def load_inputs(store: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store."""
+def load_inputs(store: str | Path, view: str = "pool") -> tuple[np.ndarray, np.ndarray]:
+    """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store.
+
+    ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
+    VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
+    """
     from scipy.ndimage import zoom
 
     data = open_store(store, chunks=None)
     keep = (data["flags"].values & 0xFF) == 0
     vis = data["vis"].values[keep]
     nir = data["nir"].values[keep]
-    vis = vis.reshape(len(vis), 1, 100, 2, 100, 2).mean(axis=(3, 5))
+    if view == "crop":
+        vis, nir = vis[:, :, 50:150, 50:150], nir[:, :, 16:50, 16:50]
+    else:
+        vis = vis.reshape(len(vis), 1, 100, 2, 100, 2).mean(axis=(3, 5))
     nir = np.stack(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
@@ -100,8 +107,8 @@ def train_baseline(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tupl
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
 
 
-def score_baseline(model, store: str | Path) -> float:
-    x, y = load_inputs(store)
+def score_baseline(model, store: str | Path, view: str = "pool") -> float:
+    x, y = load_inputs(store, view)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
@@ -128,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/baseline"))
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--view",
+        choices=("pool", "crop"),
+        default="pool",
+        help='baseline input: whole cutout pooled 2x, or central 10"',
+    )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
         "--lenshunt-option",
@@ -142,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
     if not args.skip_baseline:
-        x, y = load_inputs(args.train_store)
+        x, y = load_inputs(args.train_store, args.view)
         model, seconds, speed = train_baseline(x, y, args.epochs, args.seed)
         row = {"train_seconds": seconds, "images_per_s": speed}
-        row.update({name: score_baseline(model, store) for name, store in tests.items()})
+        row.update({name: score_baseline(model, store, args.view) for name, store in tests.items()})
         rows["plain CNN baseline"] = row
         print("baseline", json.dumps(row), flush=True)
     if not args.skip_lenshunt:

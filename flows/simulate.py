@@ -165,8 +165,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(DOMAIN_PRESETS),
         help="instrument and population ranges: default (the standard set) or randomised "
         "(noise 0.5-2x, PSF 0.67-1.5x, pixel units 1e-2-1e2, sky offset +-1 sigma, Einstein radii "
-        '0.3-3", wider sources and lens light, 0.5-3x neighbours, more hard negatives); the flags '
-        "below override single ranges",
+        '0.3-3", wider sources and lens light, 0.5-3x neighbours, 55%% of the non-lenses plain '
+        "ellipticals); the flags below override single ranges",
     )
     for name, text in RANGE_OPTIONS.items():
         flag = "--theta-e" if name == "theta_e_range" else f"--{name.replace('_', '-')}"

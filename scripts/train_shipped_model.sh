@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.."
 WORK=${1:-runs/shipped-model}
 SHIP_DIR=pipeline/models/shipped/default
 LAYOUT=euclid-sglc2
-TRAIN_N=4000
+TRAIN_N=8000
 TRAIN_SEED=2027
 TRAIN_FIRST_ID=200000
 HELDOUT_N=1000
@@ -41,12 +41,13 @@ TRAIN_OPTIONS=(
   --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-3
+  --model-id lenshunt-default-small-cnn-4
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)
 HELDOUT_SETS=(
-  "randomised|--seed 7920 --first-id 600000 --domain randomised"
+  "randomised|--seed 7921 --first-id 600000 --domain randomised"
+  "randomised_v2|--seed 7920 --first-id 600000 --domain randomised --negative-mix 0.25 0.25 0.25 0.25 --source-mag-range 21 25.5"
   "standard|--seed 7919 --first-id 500000"
   "noise3x|--seed 7919 --first-id 500000 --noise-scale 3 3"
   "psf15x|--seed 7919 --first-id 500000 --psf-scale 1.5 1.5"
@@ -95,7 +96,7 @@ DOMAINS+=(--domain "othersim=$WORK/heldout-othersim.zarr")
 
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
 python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" --reference randomised --note \
-  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator)." \
+  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator)." \
   | tee "$WORK/domains.md"
 
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then

@@ -381,13 +381,17 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     card, recipe = bundle.card, bundle.recipe
     assert card.architecture == "small_cnn" and card.seed is not None
     # the domain check: in-domain and shifted held-out sets, each with AUROC, TPR0, TPR10
-    domains = ("randomised", "standard", "noise3x", "psf15x", "counts", "othersim")
-    wanted = {f"{domain}_{metric}" for domain in domains for metric in ("auroc", "tpr0", "tpr10")}
-    assert wanted | {"val_auroc", "max_auroc_drop"} <= set(card.metrics)
-    assert card.metrics["randomised_auroc"] > 0.85 and card.metrics["standard_auroc"] > 0.85
+    domains = ("randomised", "randomised_v2", "standard", "noise3x", "psf15x", "counts", "othersim")
+    wanted = {
+        f"{domain}_{metric}" for domain in domains for metric in ("auroc", "tpr0", "tpr10", "auroc_matched")
+    }
+    assert wanted | {"val_auroc", "max_auroc_drop", "max_auroc_drop_matched"} <= set(card.metrics)
+    assert card.metrics["randomised_auroc"] > 0.85 and card.metrics["standard_auroc"] > 0.9
+    # within the goal of 0.05 on the instrument shifts; the independent simulator is not (yet)
+    assert max(card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:-1]) < 0.05
     # robust scaling: raw counts (pixels x 1e12) score exactly like the standard set
     assert card.metrics["counts_auroc"] == pytest.approx(card.metrics["standard_auroc"], abs=1e-6)
-    assert card.metrics["othersim_auroc"] > 0.65  # an independent simulator: far from chance
+    assert card.metrics["othersim_auroc"] > 0.75  # an independent simulator: far from chance
     # the Einstein-radius head: declared, and measured per domain on the true lenses
     assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [
         ("score", "probability", ""),
