@@ -48,6 +48,22 @@ USES_PREFECT = False  # a local web page; no flow runs
 HELP = "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades"
 
 
+def consensus_line(summary: dict) -> str:
+    """One line of :func:`~pipeline.inspection.apply_grades`' summary (``12 objects graded (...)``)."""
+    grades = ", ".join(f"{grade} {summary[f'n_{grade}']}" for grade in ("A", "B", "C", "X"))
+    line = f"{summary['n_graded']} objects graded (modal grade: {grades})"
+    if summary["n_multiple"]:
+        line += (
+            f"; {summary['n_multiple']} by several inspectors, {summary['n_unanimous']} of them unanimous, "
+            f"mean agreement {summary['mean_agreement']:.2f}"
+        )
+    else:
+        line += "; none by more than one inspector yet"
+    if summary.get("n_unknown_objects"):
+        line += f"; {summary['n_unknown_objects']} graded ids are not in this catalog"
+    return line
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="output directory of a score run (holds catalog.parquet)")
     parser.add_argument("--inspector", default=None, help="your name in the grade table (default: $USER)")
@@ -114,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.apply:
         summary = apply_grades(args.run_dir)
-        print(f"catalog {args.run_dir} now has the grade consensus: " + json.dumps(summary))
+        print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
         return 0
     if args.compare is not None:
         return _compare(args)

@@ -260,8 +260,13 @@ def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path,
     assert again[0] == selected[1]  # graded objects are not selected again
     assert main(["inspect", str(run), "--export"]) == 0
     assert read_grades(run / "grades" / "grades.parquet")["object_id"].tolist() == [selected[0]]
+    capsys.readouterr()
     assert main(["inspect", str(run), "--apply"]) == 0
     assert read_catalog(run)["grade_n"].sum() == 1
+    printed = capsys.readouterr().out.strip()  # no NaN mean agreement with a single inspector
+    assert printed.endswith(
+        "1 objects graded (modal grade: A 1, B 0, C 0, X 0); none by more than one inspector yet"
+    )
     assert main(["inspect", str(run), "--compare", str(run)]) == 0
     change = json.loads((run / "grade-round.json").read_text())
     assert change["n_graded"] == 1 and change["n_lens"] == 1
@@ -413,6 +418,9 @@ def test_the_grade_api_takes_only_an_integer_id_and_a_grade_string(run_dir, tmp_
         theta_e = read_catalog(run_dir).set_index("object_id").loc[oid, "theta_e"]
         assert first["outputs"] == [f"theta_e {theta_e:.2f} ± 0.25 arcsec"]  # the declared outputs
         assert json.loads(get(url + "api/session")[1])["outputs"][0]["unit"] == "arcsec"
+        for query in ("start=abc", "n=1.5", "start=0&n=x"):
+            status, body = get(url + "api/candidates?" + query)
+            assert (status, json.loads(body)) == (400, {"error": "start and n must be integers"}), query
         refused = {
             b'{"object_id": 1e400, "grade": "A"}': "object_id inf is not an integer",
             f'{{"object_id": {oid}.7, "grade": "A"}}'.encode(): f"object_id {oid}.7 is not an integer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,6 +155,31 @@ WRITER = textwrap.dedent(
 )
 
 
+HEARTBEAT_NOISE = re.compile(
+    r"^.*distributed\.worker - ERROR - Failed to communicate with scheduler during heartbeat\.\n"
+    r"(?:(?:Traceback|\s).*\n)*?distributed\.comm\.core\.CommClosedError\n?",
+    re.MULTILINE,
+)
+"""distributed's own log of a worker heartbeat that met the scheduler already closing (at the end
+of a process on a loaded machine): its traceback is distributed's, not a failure of the ingest."""
+
+
+def _without_heartbeat_noise(err: str) -> str:
+    """``err`` without :data:`HEARTBEAT_NOISE` blocks."""
+    return HEARTBEAT_NOISE.sub("", err)
+
+
+def test_only_distributed_heartbeat_noise_is_ignored_in_a_writers_errors():
+    block = (
+        "2026-11-30 08:41:58,855 - distributed.worker - ERROR - Failed to communicate with scheduler during "
+        'heartbeat.\nTraceback (most recent call last):\n  File "worker.py", line 1165, in heartbeat\n'
+        "    response = await retry_operation(\ndistributed.comm.core.CommClosedError\n"
+    )
+    assert _without_heartbeat_noise("warning\n" + block + "done\n") == "warning\ndone\n"
+    ours = 'Traceback (most recent call last):\n  File "ingestion.py"\nValueError: boom\n'
+    assert "Traceback" in _without_heartbeat_noise(block + ours)
+
+
 def _race(tmp_path: Path, sources: list[Path], store: Path, tag: str) -> list[dict]:
     """Start one ingest process per source into ``store`` at the same moment; their outcomes."""
     go = tmp_path / f"go-{tag}"
@@ -171,7 +197,7 @@ def _race(tmp_path: Path, sources: list[Path], store: Path, tag: str) -> list[di
     outcomes = []
     for process in processes:
         out, err = process.communicate(timeout=120)
-        assert process.returncode == 0 and "Traceback" not in err, err[-3000:]
+        assert process.returncode == 0 and "Traceback" not in _without_heartbeat_noise(err), err[-3000:]
         outcomes.append(json.loads(out.strip().splitlines()[-1]))
     return outcomes
 

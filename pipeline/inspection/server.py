@@ -239,8 +239,14 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                 elif parts == ["api", "session"]:
                     self._send(HTTPStatus.OK, session.info())
                 elif parts == ["api", "candidates"]:
-                    start = int(query.get("start", ["0"])[0])
-                    n = int(query.get("n", ["20"])[0])
+                    try:
+                        start, n = (
+                            int(query.get(key, [default])[0])
+                            for key, default in (("start", "0"), ("n", "20"))
+                        )
+                    except ValueError:
+                        self._send(HTTPStatus.BAD_REQUEST, {"error": "start and n must be integers"})
+                        return
                     self._send(HTTPStatus.OK, session.candidates(start, n))
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
                     self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
