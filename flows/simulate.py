@@ -192,6 +192,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cluster_arguments(parser)
 
 
+def check(args: argparse.Namespace) -> None:
+    """The layout and the instrument and population ranges, before Prefect and Dask start.
+
+    Raises
+    ------
+    SimulationError
+        A bad range (the same validation the flow runs), in one line, before anything is written.
+    """
+    load_layout(args.layout)
+    domain_config(
+        args.domain,
+        band_jitter=args.band_jitter,
+        negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
+        **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     summary = simulate_flow(
         out=str(args.out),

@@ -18,8 +18,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from pipeline.errors import BundleError, LenshuntError
 from pipeline.models import save_ensemble
-from pipeline.preprocess import ObservingAugment, Recipe
+from pipeline.preprocess import ObservingAugment, Recipe, check_recipe_options
+from pipeline.store import read_attributes, store_layout
 from pipeline.training import (
     Split,
     TrainConfig,
@@ -425,11 +427,30 @@ def check(args: argparse.Namespace) -> None:
         (or a member directory of the ensemble it would become) already holds a bundle.
     """
     members = member_configs(config_from_args(args), args.seeds)
+    _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:
         check_output(out, args.overwrite)
     for sub, _ in members:
         check_output(out / sub if sub else out, args.overwrite)
+
+
+def _check_recipe(store: Path, config: TrainConfig) -> None:
+    """The recipe options against the store's layout (e.g. a crop larger than its grid), as TrainingError.
+
+    Skipped for a fine-tune (it keeps its bundle's recipe) and when ``store`` is no readable store
+    (the flow then says why).
+    """
+    if config.init is not None:
+        return
+    try:
+        layout = store_layout(read_attributes(store))
+    except LenshuntError:
+        return
+    try:
+        check_recipe_options(layout, **config.recipe_options())
+    except BundleError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

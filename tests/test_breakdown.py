@@ -95,3 +95,25 @@ def test_matched_auroc_reports_the_reference_mass_it_cannot_cover():
     assert math.isnan(matched) and covered == 0.0
     with pytest.raises(ValueError, match="aligned 1-D"):
         matched_auroc(labels, scores[:3], values, np.ones(5) / 5)
+
+
+def test_domain_breakdown_names_blank_kinds_and_counts_lenses_it_cannot_bin():
+    from pipeline.training.domain_breakdown import breakdown_on_store, breakdown_tables, match_to_reference
+
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.75])
+    truth = {
+        "kind": np.array(["lens", "lens", "lens", "elliptical", None, np.nan], dtype=object),
+        "n_pix_source": np.array([30.0, np.nan, -4.0, 0, 0, 0]),
+    }
+    result = breakdown_on_store(labels, scores, truth)
+    assert set(result.kinds) == {"elliptical", "?"} and result.kinds["?"][0] == 2
+    assert result.n_unbinned == 2 and result.bins[0][2] == 1
+    no_visibility = breakdown_on_store(labels, scores, {"kind": truth["kind"]})
+    breakdowns = {"ref": no_visibility, "other": result}
+    match_to_reference(breakdowns, "ref", {"other": labels}, {"other": scores}, {"other": truth})
+    assert math.isnan(result.matched)  # the reference has no visibility column to match to
+    text = "\n".join(breakdown_tables(breakdowns, "ref", {"ref": 0.9, "other": 0.9}))
+    assert "No matched AUROC: the reference ref has no lens with a usable n_pix_source" in text
+    assert "other: 2 lenses without a usable n_pix_source left out of the bins" in text
+    assert breakdown_on_store(labels, scores, {}) is None

@@ -306,3 +306,41 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
     with pytest.raises(SystemExit):
         parser.parse_args([str(tmp_path), "--n", "1", "--negative-mix", "1", "0"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"negative_mix": (math.nan, 1, 1, 1)}, "negative_mix must be 4 finite non-negative weights"),
+        ({"negative_mix": (math.inf, 1, 1, 1)}, "negative_mix must be 4 finite non-negative weights"),
+        ({"negative_mix": (1e308, 1e308, 1, 1)}, "with a positive, finite sum"),
+        ({"negative_mix": (0, 0, 0, 0)}, "with a positive, finite sum"),
+        ({"source_mag_range": (1e30, 1e31)}, r"source_mag_range must lie within \[10, 35\] AB mag"),
+        ({"source_mag_range": (-50, -40)}, r"source_mag_range must lie within \[10, 35\] AB mag"),
+        ({"source_r_eff_range": (1e6, 1e7)}, r"source_r_eff_range must lie within \[0.005, 5\] arcsec"),
+        ({"source_r_eff_range": (0, 0)}, "source_r_eff_range is a positive factor or size; got low = 0"),
+        ({"theta_e_range": (0.3, 300)}, r"theta_e_range must lie within \[0.01, 30\] arcsec"),
+    ],
+)
+def test_implausible_or_non_finite_population_settings_are_refused(override, message):
+    """Each crashed mid-set (NaN probabilities, log of a negative flux) or wrote no galaxy."""
+    with pytest.raises(SimulationError, match=message):
+        domain_config("randomised", **override)
+
+
+def test_bad_ranges_fail_in_one_line_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    import flows.prefect_api
+    from flows.cli import main
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("the Prefect API was entered before the ranges were checked")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    out = tmp_path / "set"
+    code = main(
+        ["simulate", str(out), "--n", "4", "--domain", "randomised", "--negative-mix", "nan", "1", "1", "1"]
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("lenshunt simulate: error: negative_mix must be 4 finite non-negative weights")
+    assert not out.exists()

@@ -285,3 +285,24 @@ def test_the_domain_check_measures_theta_e_on_each_domains_true_lenses(two_head_
     assert metrics["again_auroc_matched"] == pytest.approx(rings.matched)
     table = report.table()
     assert "matched AUROC" in table and "elliptical (80):" in table and "spiral (80):" in table
+
+
+def test_the_domain_check_command_refuses_bad_domains_in_one_line(
+    two_head_bundle, ring_store, tmp_path, capsys
+):
+    from pipeline.paths import shipped_model
+    from pipeline.training.domains import main
+
+    out, _ = two_head_bundle
+    with pytest.raises(SystemExit):
+        main([str(out), "--domain", f"a={ring_store}", "--domain", f"a={ring_store}", "--dry-run"])
+    assert "--domain names 'a' twice" in capsys.readouterr().err
+    cases = {
+        (str(out), f"a={tmp_path / 'none.zarr'}"): "no store at",
+        (str(out), "a-b=" + str(ring_store)): "domain names must be letters, digits and _",
+        (str(shipped_model()), f"a={ring_store}"): "needs group 'nir' with bands ['Y', 'J', 'H'], but store",
+    }
+    for (bundle, domain), message in cases.items():
+        assert main([bundle, "--domain", domain, "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err

@@ -530,6 +530,30 @@ def test_bad_train_options_fail_in_one_line_before_prefect_starts(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        (["--crop", "49"], "crop 49 is larger than the 48-pixel grid it crops"),
+        (
+            ["--crop", "24", "--combine", "branches"],
+            "crop needs combine='upsample' (one grid to crop), got 'branches'",
+        ),
+        (
+            ["--crop", "25", "--downsample", "2"],
+            "crop 25 must be a multiple of downsample 2: pooling would drop",
+        ),
+        (["--crop", "3", "--downsample", "4"], "downsample 4 leaves crop 3 without pixels"),
+    ],
+)
+def test_recipe_options_are_checked_against_the_store_before_prefect_starts(
+    store, tmp_path, monkeypatch, capsys, options, message
+):
+    code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m"), *options])
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"lenshunt train: error: invalid recipe options: {message}")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
         (["--folds", "1"], "--folds must be at least 2 (a k-fold split), got 1"),
         (["--folds", "0"], "--folds must be at least 2 (a k-fold split), got 0"),  # was an IndexError
         (["--folds", "-3"], "--folds must be at least 2 (a k-fold split), got -3"),

@@ -87,3 +87,22 @@ def model_output_shapes(model: keras.Model) -> dict[str, tuple[Any, ...]]:
     if len(names) != len(tensors):
         names = [tensor.name.split(":")[0].split("/")[0] for tensor in tensors]
     return {name: tuple(tensor.shape) for name, tensor in zip(names, tensors, strict=True)}
+
+
+def check_bundle_fits_store(bundle, attributes) -> None:
+    """Refuse a model whose recipe needs groups or bands the store does not have.
+
+    ``attributes`` are the store's (:func:`pipeline.store.read_attributes`).
+
+    Raises
+    ------
+    BundleError
+        Naming the model's groups and bands and the store's layout.
+    """
+    for group, bands in bundle.groups.items():
+        have = attributes.groups.get(group)
+        if have is None or not set(bands) <= set(have):
+            raise BundleError(
+                f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but store "
+                f"(layout {attributes.layout!r}) has {attributes.groups}; use a model trained on this layout"
+            )

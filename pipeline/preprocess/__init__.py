@@ -8,7 +8,12 @@ recipe a bundle saves, :mod:`~pipeline.preprocess.recipe_fit` its fitting from a
 from pipeline.preprocess.augment import dihedral, random_dihedral, tta_mean_spread
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, apply_recipe
-from pipeline.preprocess.recipe_fit import fit_recipe, fit_recipe_streaming, select_groups
+from pipeline.preprocess.recipe_fit import (
+    check_recipe_options,
+    fit_recipe,
+    fit_recipe_streaming,
+    select_groups,
+)
 from pipeline.preprocess.sampling import PixelReservoir
 
 __all__ = [
@@ -19,6 +24,7 @@ __all__ = [
     "Recipe",
     "apply_recipe",
     "augment_observing",
+    "check_recipe_options",
     "dihedral",
     "fit_recipe",
     "fit_recipe_streaming",

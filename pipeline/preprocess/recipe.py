@@ -26,7 +26,8 @@ Combinations:
 An optional ``crop`` keeps the centred ``crop x crop`` pixels of the combined grid (``"upsample"``
 only): with ``crop=100`` a Euclid model sees the central 10" x 10" at VIS's full 0.1"/px, the
 NISP bands resampled onto those pixels, which costs the same as the whole 20" field pooled 2x
-(``downsample=2``) and keeps the small arcs that pooling blurs. The per-cutout statistics of
+(``downsample=2``) without pooling the arcs (measured no better for ``small_cnn`` on our sets:
+bench/RESULTS.md, "the training distribution"). The per-cutout statistics of
 ``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
 factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
@@ -174,6 +175,11 @@ class Recipe(BaseModel):
                 raise ValueError(f"crop {self.crop} is larger than the {finest}-pixel grid it crops")
             if self.crop // self.downsample < 1:
                 raise ValueError(f"downsample {self.downsample} leaves crop {self.crop} without pixels")
+            if self.crop % self.downsample:
+                raise ValueError(
+                    f"crop {self.crop} must be a multiple of downsample {self.downsample}: pooling would "
+                    "drop its last row and column and move the centre"
+                )
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
@@ -244,7 +250,12 @@ class Recipe(BaseModel):
 
 def validation_problems(exc: ValidationError) -> str:
     """A pydantic error as one line: ``field: message; field: message``."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<top>'}: {e['msg']}" for e in exc.errors())
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(map(str, error["loc"]))
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def check_group(group: str, images: pp.Array, store_bands: Sequence[str], shape: tuple[int, int]) -> pp.Array:

@@ -64,6 +64,19 @@ def fit_recipe(
     return fit_recipe_streaming([chunk], layout, max_pixels_per_band=None, **options)
 
 
+def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, **options: Any) -> None:
+    """Validate recipe options against ``layout`` before any data is read.
+
+    Raises
+    ------
+    BundleError
+        The options' problems in one line (e.g. a crop larger than the layout's grid).
+    """
+    groups = select_groups(layout, bands)
+    placeholder = BandStatistics(low=0.0, high=1.0, median=0.0, sigma=1.0, n_pixels=1)
+    _make_recipe(layout, groups, dict.fromkeys(layout.band_names, placeholder), 0, options)
+
+
 def fit_recipe_streaming(
     chunks: Iterable[Mapping[str, np.ndarray]],
     layout: Layout,
@@ -125,7 +138,7 @@ def _make_recipe(
             **options,
         )
     except ValidationError as exc:
-        raise BundleError(f"invalid recipe options {dict(options)}: {validation_problems(exc)}") from exc
+        raise BundleError(f"invalid recipe options: {validation_problems(exc)}") from exc
 
 
 def _sample_chunk(

@@ -24,7 +24,8 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import BundleError, CatalogError, ConservationError, ScoreOutputError, StoreError
+from pipeline.errors import CatalogError, ConservationError, ScoreOutputError, StoreError
+from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.region import score_region_task
@@ -137,17 +138,6 @@ def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
             if match:
                 parts[(int(match.group(1)), int(match.group(2)))] = path
     return parts
-
-
-def check_bundle_fits_store(bundle, attributes) -> None:
-    """Refuse a model whose recipe needs groups or bands the store does not have."""
-    for group, bands in bundle.groups.items():
-        have = attributes.groups.get(group)
-        if have is None or not set(bands) <= set(have):
-            raise BundleError(
-                f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but store "
-                f"(layout {attributes.layout!r}) has {attributes.groups}; use a model trained on this layout"
-            )
 
 
 def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool) -> int:

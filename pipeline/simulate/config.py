@@ -155,22 +155,24 @@ class SimulationConfig:
                 raise SimulationError(f"{name} must lie in [0, 1], got {value}; pass a fraction such as 0.5")
         if (
             len(self.negative_mix) != len(NEGATIVE_KINDS)
-            or min(self.negative_mix) < 0
-            or sum(self.negative_mix) <= 0
+            or not all(math.isfinite(w) and w >= 0 for w in self.negative_mix)
+            or not 0 < sum(self.negative_mix) < math.inf
         ):
             raise SimulationError(
-                f"negative_mix must be {len(NEGATIVE_KINDS)} non-negative weights for {NEGATIVE_KINDS} "
-                f"with a positive sum, got {self.negative_mix}"
+                f"negative_mix must be {len(NEGATIVE_KINDS)} finite non-negative weights for "
+                f"{NEGATIVE_KINDS} with a positive, finite sum, got {self.negative_mix}"
             )
         for name in ("neighbour_density_per_arcsec2", "star_density_per_arcsec2"):
             if getattr(self, name) < 0:
                 raise SimulationError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (*_LOG_RANGES, *_LINEAR_RANGES):
             object.__setattr__(self, name, _check_range(name, getattr(self, name), name in _LOG_RANGES))
-        if self.lens_sersic_range[0] < 0.3 or self.lens_sersic_range[1] > 10.0:
-            raise SimulationError(
-                f"lens_sersic_range must lie within [0.3, 10], got {self.lens_sersic_range}"
-            )
+        for name, (low, high, unit) in _PLAUSIBLE.items():
+            value = getattr(self, name)
+            if value[0] < low or value[1] > high:
+                raise SimulationError(
+                    f"{name} must lie within [{low:g}, {high:g}]{unit}, got {_format(value)}"
+                )
 
     @property
     def varies_instrument(self) -> bool:
@@ -213,10 +215,19 @@ def _check_range(name: str, value: object, positive: bool) -> Range:
             f"{name} must be finite with low <= high, got ({low}, {high}); swap or fix them"
         )
     if positive and low <= 0:
-        raise SimulationError(
-            f"{name} is a positive factor or size drawn log-uniformly; got low = {low} <= 0"
-        )
+        raise SimulationError(f"{name} is a positive factor or size; got low = {low} <= 0")
     return (low, high)
+
+
+_PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "theta_e_range": (0.01, 30.0, " arcsec"),
+    "source_r_eff_range": (0.005, 5.0, " arcsec"),
+    "source_mag_range": (10.0, 35.0, " AB mag"),
+    "source_colour_range": (-5.0, 5.0, ""),
+    "lens_colour_range": (-5.0, 5.0, ""),
+    "lens_sersic_range": (0.3, 10.0, ""),
+}
+"""Population ranges outside which a scene is no galaxy (or no arithmetic): refused with the bounds."""
 
 
 _POPULATION_FIELDS = (

@@ -31,6 +31,7 @@ from pipeline.evaluation.breakdown import (
     auroc_by_bin,
     auroc_by_kind,
     bin_fractions,
+    bin_index,
     matched_auroc,
 )
 from pipeline.sources.labels import CatalogFormatError, find_label_catalog, read_label_catalog
@@ -54,27 +55,30 @@ class DomainBreakdown:
     """Fraction of the domain's binned lenses per visibility bin (None without the column)."""
     matched: float = math.nan
     covered: float = math.nan
+    n_unbinned: int = 0
+    """Lenses without a usable visibility (blank, not a number, <= the first edge): not in the bins."""
 
 
-def truth_columns(store: str | Path) -> dict:
+def truth_columns(store: str | Path) -> tuple[dict, str | None]:
     """The store's kind (:data:`KIND_COLUMNS`) and visibility columns that exist, aligned with its rows.
 
     Keys :data:`KIND_COLUMN` and :data:`~pipeline.evaluation.breakdown.VISIBILITY_COLUMN`; NaN / None
-    for a row the catalog lacks.
+    for a row the catalog lacks. The second value says why nothing could be read from a catalog
+    that is there (None when the set simply has no catalog, as real survey data may not).
 
     Empty when the store's set has no catalog or it cannot be read (the breakdown is then skipped).
     """
     attributes = read_attributes(store)
     layout = store_layout(attributes)
     if layout.catalog is None or attributes.source is None:
-        return {}
+        return {}, None
     path = find_label_catalog(layout, attributes.source)
     if path is None:
-        return {}
+        return {}, None
     try:
         table = read_label_catalog(layout, path)
-    except CatalogFormatError:
-        return {}
+    except CatalogFormatError as exc:
+        return {}, f"breakdown by kind and arc visibility not measured: {exc}"
     table = table[~table.index.duplicated(keep="first")]
     ids = open_store(store, chunks=None)["object_id"].values
     found = {}
@@ -84,7 +88,7 @@ def truth_columns(store: str | Path) -> dict:
     if VISIBILITY_COLUMN in table.columns:
         values = pd.to_numeric(table[VISIBILITY_COLUMN], errors="coerce").reindex(ids)
         found[VISIBILITY_COLUMN] = values.to_numpy(dtype=np.float64)
-    return found
+    return found, None
 
 
 def breakdown_on_store(labels: np.ndarray, scores: np.ndarray, truth: dict) -> DomainBreakdown | None:
@@ -93,12 +97,16 @@ def breakdown_on_store(labels: np.ndarray, scores: np.ndarray, truth: dict) -> D
         return None
     result = DomainBreakdown()
     if KIND_COLUMN in truth:
-        kinds = np.array([str(k) if k is not None else "?" for k in truth[KIND_COLUMN]], dtype=object)
+        kinds = np.array(
+            ["?" if pd.isna(k) or not str(k).strip() else str(k).strip() for k in truth[KIND_COLUMN]]
+        )
         result.kinds = auroc_by_kind(labels, scores, kinds)
     if VISIBILITY_COLUMN in truth:
         values = truth[VISIBILITY_COLUMN]
         result.bins = auroc_by_bin(labels, scores, values)
         result.fractions = bin_fractions(labels, values)
+        lens = (np.asarray(labels) == 1) & np.isfinite(np.asarray(scores, dtype=np.float64))
+        result.n_unbinned = int(np.count_nonzero(lens & (bin_index(values) < 0)))
     return result
 
 
@@ -137,6 +145,16 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
             "| domain | " + " | ".join(heads) + " | matched AUROC | matched drop |",
             "|---|" + "---|" * (len(heads) + 2),
         ]
+        if (
+            reference not in binned
+            or binned[reference].fractions is None
+            or not binned[reference].fractions.sum()
+        ):
+            lines.append(
+                f"(No matched AUROC: the reference {reference} has no lens with a usable "
+                f"{VISIBILITY_COLUMN}.)"
+            )
+            lines.append("")
         ref_matched = binned[reference].matched if reference in binned else math.nan
         for name, b in binned.items():
             cells = [
@@ -146,6 +164,11 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
             drop = "(reference)" if name == reference else number(ref_matched - b.matched)
             cover = "" if math.isnan(b.covered) or b.covered >= 0.999 else f" ({b.covered:.0%} covered)"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {number(b.matched)}{cover} | {drop} |")
+        lines += [
+            f"({name}: {b.n_unbinned} lenses without a usable {VISIBILITY_COLUMN} left out of the bins.)"
+            for name, b in binned.items()
+            if b.n_unbinned
+        ]
     kinded = {name: b for name, b in breakdowns.items() if b.kinds}
     if kinded:
         lines += ["", "AUROC of all lenses against each kind of non-lens (number of those non-lenses):", ""]

@@ -34,12 +34,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import LenshuntError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.bundle import load_bundle
+from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.sources.labels import CatalogFormatError
-from pipeline.store.zarr_store import open_store
+from pipeline.store.zarr_store import open_store, read_attributes
 from pipeline.training.declared import store_targets
 from pipeline.training.domain_breakdown import (
     DomainBreakdown,
@@ -177,16 +179,18 @@ def evaluate_domains(
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
     bundle = load_bundle(bundle_path)
+    for store in stores.values():  # every store readable and fit for the model, before any scoring
+        check_bundle_fits_store(bundle, read_attributes(store))
     metrics, warnings, regression, breakdowns = {}, {}, {}, {}
     labels, scores, truths = {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
-        truths[name] = truth_columns(store)
+        truths[name], unread = truth_columns(store)
         breakdown = breakdown_on_store(scored.label, scored.score, truths[name])
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
-        messages = _input_warnings(bundle, store)
+        messages = _input_warnings(bundle, store) + ([unread] if unread else [])
         try:
             per_output = regression_on_store(bundle, store, scored)
         except (TargetError, CatalogFormatError) as exc:
@@ -260,10 +264,23 @@ def main(argv: list[str] | None = None) -> int:
         name, sep, store = item.partition("=")
         if not sep:
             parser.error(f"--domain takes NAME=STORE, got {item!r}")
+        if name in stores:
+            parser.error(
+                f"--domain names {name!r} twice ({stores[name]} and {store}); give each store its own name"
+            )
         stores[name] = store
-    report = evaluate_domains(
-        args.bundle, stores, reference=args.reference, tta=args.tta, write=not args.dry_run, note=args.note
-    )
+    try:
+        report = evaluate_domains(
+            args.bundle,
+            stores,
+            reference=args.reference,
+            tta=args.tta,
+            write=not args.dry_run,
+            note=args.note,
+        )
+    except (LenshuntError, ValueError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     print(report.table())
     return 0
 
