@@ -1,0 +1,313 @@
+"""The options of ``lenshunt train``: its argument parser and their translation into TrainConfig fields.
+
+Kept apart from :mod:`flows.train` (the flow and its tasks) so that the command's options are one
+module of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.preprocess import ObservingAugment
+from pipeline.training import TrainConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    default = TrainConfig()
+    parser.add_argument("store", type=Path, help="a labelled lenshunt Zarr store")
+    parser.add_argument(
+        "out", type=Path, help="bundle directory to write (with --folds and no --fold: one per fold)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at OUT")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--architecture",
+        default=None,
+        help=f"small_cnn, efficientnet_b0..b2, deeplens_resnet (default {default.architecture})",
+    )
+    model.add_argument(
+        "--store-id", default=None, help="how the card names the training store (default: its path)"
+    )
+    model.add_argument(
+        "--model-id", default=None, help="id written in the card (default: architecture, time, seed)"
+    )
+    recipe = parser.add_argument_group("recipe")
+    recipe.add_argument("--bands", nargs="+", default=None, help="bands to use (default: all)")
+    recipe.add_argument(
+        "--combine", choices=["upsample", "branches"], default=None, help=f"default {default.combine}"
+    )
+    recipe.add_argument(
+        "--scaling",
+        choices=["robust_asinh", "clip_minmax", "log"],
+        default=None,
+        help=f"robust_asinh: each cutout by its own background and noise (survives other units and depths); "
+        f"clip_minmax/log: fixed training percentiles (default {default.scaling})",
+    )
+    recipe.add_argument(
+        "--clip-sigma",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help=f"robust_asinh: clip in noise units (default {default.clip_sigma})",
+    )
+    recipe.add_argument(
+        "--softening-sigma",
+        type=float,
+        default=None,
+        help=f"robust_asinh: asinh softening in noise units (default {default.softening_sigma})",
+    )
+    recipe.add_argument(
+        "--percentiles",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help=f"clip percentiles (default {default.percentiles})",
+    )
+    recipe.add_argument(
+        "--crop",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="keep the centred PIXELS x PIXELS of the combined grid, before --downsample (default: all; "
+        "e.g. --crop 100 --downsample 1: Euclid's central 10 arcsec at full VIS resolution)",
+    )
+    recipe.add_argument(
+        "--downsample", type=int, default=None, help=f"average-pool factor (default {default.downsample})"
+    )
+    recipe.add_argument(
+        "--max-stat-objects",
+        type=int,
+        default=None,
+        help=f"objects the statistics are fit on (default {default.max_stat_objects})",
+    )
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, default=None, help=f"most epochs (default {default.epochs})")
+    fit.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"objects per batch, half lenses (default {default.batch_size})",
+    )
+    fit.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch (default: one pass over the larger class)",
+    )
+    fit.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help=f"Adam learning rate (default {default.learning_rate})",
+    )
+    fit.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help=f"epochs without a better validation AUROC before stopping (default {default.patience})",
+    )
+    fit.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default=None,
+        help=f"constant, or cosine decay to 5%% over all epochs (default {default.lr_schedule})",
+    )
+    fit.add_argument(
+        "--bn-calibration-batches",
+        type=int,
+        default=None,
+        help=f"training batches that recalibrate BatchNorm before each validation "
+        f"(default {default.bn_calibration_batches}, 0: none)",
+    )
+    fit.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no random rotations and flips",
+    )
+    observing = fit.add_mutually_exclusive_group()
+    observing.add_argument(
+        "--observing-augment",
+        dest="observing",
+        action="store_const",
+        const="on",
+        default=None,
+        help="observe half the training objects anew: extra noise (to 2x), blur (to 1.5 px FWHM), "
+        "sub-pixel shifts, flux scale and sky offsets (for models trained on simulations and meant for "
+        f"other data; default {'on' if default.observing else 'off'})",
+    )
+    observing.add_argument(
+        "--no-observing-augment",
+        dest="observing",
+        action="store_const",
+        const="off",
+        help="no observing augmentation",
+    )
+    fit.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble",
+    )
+    heads = parser.add_argument_group("outputs (one head each; pipeline.training.targets)")
+    heads.add_argument(
+        "--outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated outputs: score (lens probability, from the labels), theta_e (Einstein "
+        "radius in arcsec with a predicted 1-sigma, from the truth catalog's ein_area, lenses only), "
+        "mag_lens (central-galaxy magnitude); default: score",
+    )
+    heads.add_argument(
+        "--output-weight",
+        dest="output_weights",
+        action=_WeightsAction,
+        default=None,
+        metavar="NAME=W",
+        help="weight of an output's loss in the total (repeat; default 1 each)",
+    )
+    heads.add_argument(
+        "--detach-outputs",
+        dest="detached_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs whose heads train on frozen shared features, so they cannot cost the others "
+        "(e.g. theta_e beside score)",
+    )
+    heads.add_argument(
+        "--separate-outputs",
+        dest="separate_outputs",
+        type=_output_names,
+        default=None,
+        metavar="NAMES",
+        help="outputs with their own trunk (small_cnn: a second conv stack), e.g. theta_e beside score",
+    )
+    heads.add_argument(
+        "--monitor",
+        default=None,
+        metavar="NAME",
+        help="output that chooses the best epoch and early stopping (score by AUROC, a regression "
+        "output by its validation loss); default: score when declared",
+    )
+    heads.add_argument(
+        "--target-catalog",
+        default=None,
+        help="truth catalog the non-score outputs train on (default: the ingested set's catalog)",
+    )
+    tune = parser.add_argument_group("fine-tuning (adapting a bundle to your own data)")
+    tune.add_argument(
+        "--init",
+        default=None,
+        help="bundle to start from (e.g. the shipped model); its recipe and architecture are kept",
+    )
+    tune.add_argument(
+        "--trainable-layers",
+        type=int,
+        default=None,
+        help="with --init: train only the last N layers that hold weights (default: all; "
+        "BatchNorm stays frozen either way)",
+    )
+    graded = parser.add_argument_group("visual grades (active learning; see lenshunt inspect)")
+    graded.add_argument(
+        "--grades",
+        nargs="+",
+        default=None,
+        metavar="GRADES",
+        help="grade tables (run directories graded with lenshunt inspect, grades/*.jsonl, grades.parquet): "
+        "their consensus labels the graded objects, A/B lens, X non-lens, C left out",
+    )
+    graded.add_argument(
+        "--grade-c",
+        dest="grade_c_as",
+        choices=["exclude", "lens", "nonlens"],
+        default=None,
+        help="with --grades: what a C (possible lens) consensus becomes (default exclude)",
+    )
+    graded.add_argument(
+        "--grades-only",
+        action="store_const",
+        const=True,
+        default=None,
+        help="with --grades: train on the graded objects only (ignore the store's own labels)",
+    )
+    fit.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seeds split, batches, augmentation and Keras (default {default.seed})",
+    )
+    fit.add_argument(
+        "--read-workers",
+        type=int,
+        default=None,
+        help="threads preparing batches (default 2; results do not depend on it)",
+    )
+    split = parser.add_argument_group("validation split")
+    split.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help=f"validation share of each class (default {default.val_fraction})",
+    )
+    split.add_argument("--folds", dest="k_folds", type=int, default=None, help="k-fold split into K folds")
+    split.add_argument(
+        "--fold",
+        type=int,
+        default=None,
+        help="the fold to validate on (default with --folds: train every fold)",
+    )
+    split.add_argument(
+        "--max-val-objects", type=int, default=None, help="validate on a sample of at most this many objects"
+    )
+
+
+def _output_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one output name, e.g. score,theta_e")
+    return names
+
+
+class _WeightsAction(argparse.Action):
+    """``--output-weight NAME=W``, repeatable, into a dict."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        name, sep, weight = str(value).partition("=")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = None
+        if not sep or not name or number is None:
+            parser.error(f"{option_string} takes NAME=WEIGHT (e.g. theta_e=0.5), got {value!r}")
+        weights = dict(getattr(namespace, self.dest, None) or {})
+        weights[name.strip()] = number
+        setattr(namespace, self.dest, weights)
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
+    config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
+    given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
+    config.update({name: value for name, value in given.items() if value is not None})
+    if config.get("observing") == "off":
+        config["observing"] = None
+    elif config.get("observing") == "on":
+        config["observing"] = ObservingAugment().model_dump()
+    if args.k_folds is not None and args.fold is None:
+        config["fold"] = None  # --folds without --fold: train every fold
+    return config
