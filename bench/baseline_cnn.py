@@ -14,6 +14,9 @@ the command, for ``bench/RESULTS.md``::
 
     python -m bench.baseline_cnn TRAIN_STORE --test NAME=STORE [--test NAME=STORE ...] \
         [--epochs 10] [--lenshunt-epochs 10] [--skip-baseline] [--out runs/baseline]
+
+The baseline's JSON row also has ``NAME_KIND``: its AUROC on each test store's lenses against the
+non-lenses of each kind, where the store's truth catalog names kinds (``sim_kind`` or ``kind``).
 """
 
 from __future__ import annotations
@@ -107,13 +110,26 @@ def train_baseline(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tupl
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
 
 
-def score_baseline(model, store: str | Path, view: str = "pool") -> float:
+def score_baseline(model, store: str | Path, view: str = "pool", by_kind: bool = False):
+    """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
+    non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
     x, y = load_inputs(store, view)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
     labelled = y >= 0
-    return float(auroc(y[labelled], scores[labelled]))
+    total = float(auroc(y[labelled], scores[labelled]))
+    if not by_kind:
+        return total
+    from pipeline.evaluation.breakdown import auroc_by_kind
+    from pipeline.training.domain_breakdown import KIND_COLUMN, truth_columns
+
+    columns, _ = truth_columns(store)
+    if KIND_COLUMN not in columns:
+        return total, {}
+    keep = (open_store(store, chunks=None)["flags"].values & 0xFF) == 0  # the rows load_inputs keeps
+    kinds = np.asarray(columns[KIND_COLUMN], dtype=object)[keep].astype(str)
+    return total, {kind: value for kind, (_, value) in auroc_by_kind(y, scores, kinds).items()}
 
 
 def score_lenshunt(bundle_path: Path, store: str | Path) -> float:
@@ -158,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         x, y = load_inputs(args.train_store, args.view)
         model, seconds, speed = train_baseline(x, y, args.epochs, args.seed)
         row = {"train_seconds": seconds, "images_per_s": speed}
-        row.update({name: score_baseline(model, store, args.view) for name, store in tests.items()})
+        for name, store in tests.items():
+            row[name], kinds = score_baseline(model, store, args.view, by_kind=True)
+            row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         rows["plain CNN baseline"] = row
         print("baseline", json.dumps(row), flush=True)
     if not args.skip_lenshunt:

@@ -15,6 +15,7 @@ from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FIRST_ID,
     DOMAIN_PRESETS,
+    NEGATIVE_KINDS,
     SimulationConfig,
     SimulationSummary,
     domain_config,
@@ -32,6 +33,12 @@ RANGE_OPTIONS = {
     "theta_e_range": "Einstein radii in arcsec, log-uniform (also elliptical non-lenses' sizes)",
     "source_mag_range": "lensed sources' total AB magnitude before lensing (reference band), uniform",
     "source_r_eff_range": "lensed sources' effective radius in arcsec, uniform",
+    "source_offset_range": "lensed sources' distance from the lens centre in Einstein radii, uniform in "
+    "area (0 1: the whole multiple-image region; the default 0 0.7 only the highly magnified part)",
+    "moffat_beta_range": "Moffat index of the objects that --moffat-fraction observes through a Moffat "
+    "PSF, uniform (default 2 5)",
+    "negative_scale": "factor on the angular size of rings, spirals, mergers and companions, log-uniform "
+    "(0.4 1: down to the smallest Einstein radii, where they look most like lenses)",
 }
 """Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
@@ -83,7 +90,11 @@ def simulate_flow(
     theta_e_range: tuple[float, float] | None = None,
     source_mag_range: tuple[float, float] | None = None,
     source_r_eff_range: tuple[float, float] | None = None,
-    negative_mix: tuple[float, float, float, float] | None = None,
+    source_offset_range: tuple[float, float] | None = None,
+    negative_scale: tuple[float, float] | None = None,
+    moffat_beta_range: tuple[float, float] | None = None,
+    moffat_fraction: float | None = None,
+    negative_mix: tuple[float, ...] | None = None,
     band_jitter: float | None = None,
 ) -> SimulationSummary:
     """Simulate ``n_objects`` objects of ``layout`` into ``out`` (:func:`pipeline.simulate.simulate_set`).
@@ -101,6 +112,10 @@ def simulate_flow(
         theta_e_range=theta_e_range,
         source_mag_range=source_mag_range,
         source_r_eff_range=source_r_eff_range,
+        source_offset_range=source_offset_range,
+        negative_scale=negative_scale,
+        moffat_beta_range=moffat_beta_range,
+        moffat_fraction=moffat_fraction,
         negative_mix=negative_mix,
         band_jitter=band_jitter,
     )  # fails here, before any work, on a bad range
@@ -166,7 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instrument and population ranges: default (the standard set) or randomised "
         "(noise 0.5-2x, PSF 0.67-1.5x, pixel units 1e-2-1e2, sky offset +-1 sigma, Einstein radii "
         '0.3-3", wider sources and lens light, 0.5-3x neighbours, 55%% of the non-lenses plain '
-        "ellipticals); the flags below override single ranges",
+        "ellipticals, 15%% each rings, spirals, mergers, no companions); the flags below override "
+        "single ranges",
     )
     for name, text in RANGE_OPTIONS.items():
         flag = "--theta-e" if name == "theta_e_range" else f"--{name.replace('_', '-')}"
@@ -175,12 +191,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--negative-mix",
-        nargs=4,
+        nargs="+",
         type=float,
-        metavar=("ELLIPTICAL", "RING", "SPIRAL", "MERGER"),
+        action=_NegativeMix,
+        metavar="WEIGHT",
         default=None,
-        help="relative shares of the kinds of non-lens (plain ellipticals are the hardest: the lens "
-        "galaxies without a source)",
+        help="relative shares of the kinds of non-lens: ELLIPTICAL RING SPIRAL MERGER [COMPANION] "
+        "(plain ellipticals and ellipticals with blue companions are the hardest: the lens galaxies "
+        "without a source; four weights give companion 0, as sets made before it existed)",
+    )
+    parser.add_argument(
+        "--moffat-fraction",
+        type=float,
+        default=None,
+        help="fraction of objects observed through a Moffat PSF (wings) instead of each band's own "
+        "profile (Gaussian for VIS and NISP); default 0",
     )
     parser.add_argument(
         "--band-jitter",
@@ -190,6 +215,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 0.25)",
     )
     add_cluster_arguments(parser)
+
+
+class _NegativeMix(argparse.Action):
+    """``--negative-mix``: four or five weights (the kinds of NEGATIVE_KINDS; four: companion 0)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        if len(values) not in (len(NEGATIVE_KINDS) - 1, len(NEGATIVE_KINDS)):
+            parser.error(
+                f"{option_string} takes {len(NEGATIVE_KINDS) - 1} or {len(NEGATIVE_KINDS)} weights "
+                f"({' '.join(k.upper() for k in NEGATIVE_KINDS)}), got {len(values)}"
+            )
+        setattr(namespace, self.dest, values)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -204,6 +241,7 @@ def check(args: argparse.Namespace) -> None:
     domain_config(
         args.domain,
         band_jitter=args.band_jitter,
+        moffat_fraction=args.moffat_fraction,
         negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
     )
@@ -223,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         in_process=args.in_process,
         domain=args.domain,
         band_jitter=args.band_jitter,
+        moffat_fraction=args.moffat_fraction,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
         negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
         **cluster_options(args),

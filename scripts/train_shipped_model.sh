@@ -23,6 +23,8 @@
 # 4. score each in-process and write every domain's AUROC, TPR0, TPR10 and the largest AUROC drop,
 #    and the theta_e MSE, bias, scatter and 1/2-sigma coverage on its true lenses, into the card
 #    (pipeline.training.domains);
+#    With CEILING=BUNDLE (a model trained on the independent simulator itself: scripts/train_ceiling_model.sh),
+#    the check also scores that model on the independent set and records the transfer gap to it;
 # 5. copy model.keras, recipe.json and card.json to pipeline/models/shipped/default/.
 #
 # About 40 minutes on 2 CPU cores (2026-11-30: 24.5 of them training); needs no GPU and no network.
@@ -95,9 +97,16 @@ fi
 lenshunt ingest "$WORK/heldout-othersim" "$WORK/heldout-othersim.zarr" --layout "$LAYOUT"
 DOMAINS+=(--domain "othersim=$WORK/heldout-othersim.zarr")
 
+CEILINGS=()
+CEILING_NOTE=""
+if [ -n "${CEILING:-}" ]; then
+  CEILINGS=(--ceiling "othersim=$CEILING")
+  CEILING_NOTE=" Ceiling on othersim: the same architecture, recipe and options trained on 16000 other objects of that simulator (scripts/train_ceiling_model.sh)."
+fi
+
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
-python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" --reference randomised --note \
-  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator)." \
+python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${CEILINGS[@]+"${CEILINGS[@]}"} --reference randomised --note \
+  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator).$CEILING_NOTE" \
   | tee "$WORK/domains.md"
 
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then

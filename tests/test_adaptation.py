@@ -167,5 +167,44 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
     assert card.metrics["max_auroc_drop"] == pytest.approx(0.0)
     assert card.metrics["again_auroc"] == pytest.approx(report.metrics["again"].auroc)
     assert card.notes.endswith("domain check")
+    evaluate_domains(copy, {"indomain": store, "again": store}, write=True, note="domain check")
+    assert load_bundle(copy).card.notes.count("domain check") == 1  # a re-run adds no second copy
     with pytest.raises(ValueError, match="letters, digits and _"):
         evaluate_domains(copy, {"bad-name": store})
+
+
+def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
+    store,  # noqa: F811
+    ensemble,
+    base_bundle,
+    tmp_path,
+    capsys,
+):
+    import shutil
+
+    from pipeline.training.domains import evaluate_domains, main
+
+    copy = tmp_path / "ens"
+    shutil.copytree(ensemble, copy)
+    ceiling_card = (base_bundle / "card.json").read_bytes()
+    alone = evaluate_domains(base_bundle, {"again": store}).metrics["again"].auroc
+    report = evaluate_domains(
+        copy, {"indomain": store, "again": store}, ceilings={"again": base_bundle}, write=True
+    )
+    gap = alone - report.metrics["again"].auroc
+    assert report.ceilings == {"again": pytest.approx(alone)}
+    assert report.transfer_gap("again") == pytest.approx(gap) and np.isnan(report.transfer_gap("indomain"))
+    metrics = load_bundle(copy).card.metrics
+    assert metrics["again_ceiling_auroc"] == pytest.approx(alone)
+    assert metrics["again_transfer_gap"] == pytest.approx(gap)
+    assert metrics["max_transfer_gap"] == pytest.approx(gap)
+    assert "indomain_ceiling_auroc" not in metrics
+    assert "| again | " in report.table().split("transfer gap |")[-1]
+    assert (base_bundle / "card.json").read_bytes() == ceiling_card  # the ceiling model is only scored
+    with pytest.raises(ValueError, match=r"ceiling models for \['elsewhere'\]"):
+        evaluate_domains(copy, {"indomain": store}, ceilings={"elsewhere": base_bundle})
+    missing = f"a={tmp_path / 'none'}"
+    assert main([str(copy), "--domain", f"a={store}", "--ceiling", missing, "--dry-run"]) == 2
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(copy), "--domain", f"a={store}", "--ceiling", "a"])

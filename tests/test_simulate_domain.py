@@ -295,6 +295,8 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     population = ["--source-mag-range", "22.5", "22.5", "--negative-mix", "1", "0", "0", "0"]
+    population += ["--negative-scale", "0.5", "0.5", "--source-offset-range", "0.2", "0.9"]
+    population += ["--moffat-fraction", "0.5", "--moffat-beta-range", "3", "4"]
     args = parser.parse_args(
         [str(tmp_path), "--n", "8", "--in-process", "--domain", "randomised", "--seed", "5", *population]
     )
@@ -304,6 +306,9 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     assert len(drawn) and (table["sim_kind"].isin(["lens", "weak_lens", "elliptical"])).all()
     assert (table["sim_kind"] == "elliptical").any() and (table["sim_kind"] == "lens").any()
     assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
+    header = next(line for line in (tmp_path / "image_catalog_sim.csv").open() if line.startswith("# run:"))
+    assert "negative_scale=0.5,0.5" in header and "source_offset_range=0.2,0.9" in header
+    assert "negative_mix=1,0,0,0,0" in header and "moffat_fraction=0.5 moffat_beta_range=3,4" in header
     with pytest.raises(SystemExit):
         parser.parse_args([str(tmp_path), "--n", "1", "--negative-mix", "1", "0"])
 
@@ -311,8 +316,8 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"negative_mix": (math.nan, 1, 1, 1)}, "negative_mix must be 4 finite non-negative weights"),
-        ({"negative_mix": (math.inf, 1, 1, 1)}, "negative_mix must be 4 finite non-negative weights"),
+        ({"negative_mix": (math.nan, 1, 1, 1)}, "negative_mix must be 5 finite non-negative weights"),
+        ({"negative_mix": (math.inf, 1, 1, 1)}, "negative_mix must be 5 finite non-negative weights"),
         ({"negative_mix": (1e308, 1e308, 1, 1)}, "with a positive, finite sum"),
         ({"negative_mix": (0, 0, 0, 0)}, "with a positive, finite sum"),
         ({"source_mag_range": (1e30, 1e31)}, r"source_mag_range must lie within \[10, 35\] AB mag"),
@@ -342,5 +347,5 @@ def test_bad_ranges_fail_in_one_line_before_prefect_starts(tmp_path, monkeypatch
     )
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1, lines
-    assert lines[0].startswith("lenshunt simulate: error: negative_mix must be 4 finite non-negative weights")
+    assert lines[0].startswith("lenshunt simulate: error: negative_mix must be 5 finite non-negative weights")
     assert not out.exists()

@@ -24,6 +24,7 @@ from pipeline.simulate.catalog import CHALLENGE_COLUMNS, catalog_columns, defaul
 from pipeline.simulate.config import (
     DOMAIN_PRESETS,
     LENS_RULE,
+    NEGATIVE_KINDS,
     SimulationConfig,
     SimulationError,
     domain_config,
@@ -49,6 +50,7 @@ __all__ = [
     "DOMAIN_COLUMNS",
     "DOMAIN_PRESETS",
     "LENS_RULE",
+    "NEGATIVE_KINDS",
     "BandDomain",
     "BandModel",
     "DomainDraw",

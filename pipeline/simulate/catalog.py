@@ -60,7 +60,8 @@ CHALLENGE_COLUMNS: dict[str, str] = {
 EXTRA_COLUMNS: dict[str, str] = {
     "is_lens": f"1 if {LENS_RULE}, else 0",
     "n_masked_pix": "pixels set to the layout's masked value, all bands",
-    "sim_kind": "what was drawn: lens, weak_lens (deliberately weak), elliptical, ring, spiral, merger",
+    "sim_kind": "what was drawn: lens, weak_lens (deliberately weak), elliptical, ring, spiral, merger, "
+    "companion",
 }
 RUN_PREFIX = "run:"
 _CATALOG_TOKEN = "sim"

@@ -132,7 +132,8 @@ class MaskDraw:
     band_indices: tuple[int, ...]
 
 
-Feature = RingDraw | SpiralDraw | ArcDraw
+Feature = RingDraw | SpiralDraw | ArcDraw | SersicDraw
+"""Light beside the central galaxy that belongs to its kind (a SersicDraw: a satellite galaxy)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -60,6 +61,8 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
         weights = np.asarray(config.negative_mix, dtype=float)
         kind = NEGATIVE_KINDS[int(rng.choice(len(NEGATIVE_KINDS), p=weights / weights.sum()))]
         central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens, config)
+        if kind != "elliptical":
+            central, features = _rescaled(central, features, _negative_scale(seed, object_id, config))
     crowding = _crowding(seed, object_id, config.neighbour_scale)
     neighbours, stars = _draw_field(rng, field, config, crowding)
     masks = _draw_masks(rng, field, config) if field.masked else ()
@@ -120,8 +123,12 @@ def _draw_lens(
     weak_mode = rng.integers(2) if weak else -1
     if weak_mode == 1:  # outside the caustic: one mildly magnified image
         offset = theta_e * rng.uniform(1.8, 3.0)
-    else:  # uniform in area within 0.7 theta_E: arcs, rings, quads
-        offset = theta_e * 0.7 * math.sqrt(rng.uniform(0.0, 1.0))
+    else:  # uniform in area within config.source_offset_range theta_E: arcs, rings, quads, doubles
+        low, high = config.source_offset_range
+        if low == 0.0:  # the standard sets' expression, bit for bit
+            offset = theta_e * high * math.sqrt(rng.uniform(0.0, 1.0))
+        else:
+            offset = theta_e * math.sqrt(low * low + (high * high - low * low) * rng.uniform(0.0, 1.0))
     angle = rng.uniform(0.0, 2.0 * math.pi)
     mag_source = rng.uniform(27.5, 29.5) if weak_mode == 0 else rng.uniform(*config.source_mag_range)
     source = _draw_source(
@@ -272,11 +279,50 @@ def _draw_merger(
     return (first, second), tuple(tails)
 
 
+def _draw_companion(
+    rng: np.random.Generator, z: float, config: SimulationConfig
+) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
+    """A red early-type galaxy with one to three small, blue, star-forming satellites.
+
+    The commonest false positives of lens searches besides spirals and rings: an early-type
+    galaxy with blue companions at arc-like separations (Jacobs et al. 2019, ApJS 243, 17;
+    Petrillo et al. 2019, MNRAS 482, 807; Canameras et al. 2021, A&A 653, L6). The host is drawn
+    exactly like a lens galaxy; each satellite is a disc-like Sersic (n 0.5-1.5) of 0.08-0.4"
+    half-light radius, 0.5-3.5" from the host, 1.5-5 mag fainter and bluer (source colours, at least
+    0.3 mag per octave bluer than the host), often elongated (q 0.2-1), with
+    the major axis tangential to the host in half of the draws (chance alignments: the ones that
+    look like an arc without a counter-image) and random otherwise.
+    """
+    (host,), _ = _draw_elliptical(rng, z, config)
+    satellites = []
+    for _ in range(int(rng.choice([1, 1, 1, 2, 2, 3]))):
+        separation = float(rng.uniform(0.5, 3.5))
+        angle = float(rng.uniform(0.0, 2.0 * math.pi))
+        tangential = rng.random() < 0.5
+        phi = angle + math.pi / 2.0 if tangential else float(rng.uniform(0.0, math.pi))
+        satellites.append(
+            SersicDraw(
+                x=host.x + separation * math.cos(angle),
+                y=host.y + separation * math.sin(angle),
+                r_eff=float(rng.uniform(0.08, 0.4)),
+                n=float(rng.uniform(0.5, 1.5)),
+                q=float(rng.uniform(0.2, 1.0)),
+                phi=float(np.mod(phi, math.pi)),
+                sed=Sed(
+                    host.sed.mag + float(rng.uniform(1.5, 5.0)),
+                    min(float(rng.uniform(*config.source_colour_range)), host.sed.slope - 0.3),
+                ),
+            )
+        )
+    return (host,), tuple(satellites)
+
+
 _NEGATIVE_DRAWERS = {
     "elliptical": _draw_elliptical,
     "ring": _draw_ring,
     "spiral": _draw_spiral,
     "merger": _draw_merger,
+    "companion": _draw_companion,
 }
 
 
@@ -290,6 +336,45 @@ def _crowding(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
         return bounds[0]
     child = np.random.SeedSequence([int(seed), int(object_id)]).spawn(4)[3]
     return _log_uniform(np.random.default_rng(child), bounds)
+
+
+def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> float:
+    """The object's factor on its hard negative's angular size, log-uniform in ``config.negative_scale``.
+
+    Drawn from a fifth child of the object's seed sequence, and only when the range is not a single
+    value, so the scene stream (and the standard sets) stay as they were.
+    """
+    bounds = config.negative_scale
+    if bounds[0] == bounds[1]:
+        return bounds[0]
+    child = np.random.SeedSequence([int(seed), int(object_id)]).spawn(5)[4]
+    return _log_uniform(np.random.default_rng(child), bounds)
+
+
+def _rescaled(
+    central: tuple[SersicDraw, ...], features: tuple[Feature, ...], scale: float
+) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
+    """The scene ``scale`` times as large on the sky about the first central galaxy (fluxes kept)."""
+    if scale == 1.0:
+        return central, features
+    x0, y0 = central[0].x, central[0].y
+
+    def moved(x: float, y: float) -> dict[str, float]:
+        return {"x": x0 + scale * (x - x0), "y": y0 + scale * (y - y0)}
+
+    def one(item):  # type: ignore[no-untyped-def]
+        if isinstance(item, SersicDraw):
+            return replace(item, **moved(item.x, item.y), r_eff=item.r_eff * scale)
+        if isinstance(item, RingDraw):
+            sizes = {"radius": item.radius * scale, "width": item.width * scale}
+            return replace(item, **moved(item.x, item.y), **sizes)
+        if isinstance(item, SpiralDraw):
+            return replace(item, **moved(item.x, item.y), scale_length=item.scale_length * scale)
+        centre = moved(item.cx, item.cy)  # a tidal arc
+        sizes = {"radius": item.radius * scale, "width": item.width * scale}
+        return replace(item, cx=centre["x"], cy=centre["y"], **sizes)
+
+    return tuple(one(galaxy) for galaxy in central), tuple(one(feature) for feature in features)
 
 
 def _draw_field(

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +83,7 @@ def simulate_object(
     draw = draw_object(object_id, seed, field_spec(layout, grids), config)
     _, noise_rng = object_streams(seed, object_id)
     domain = draw_domain(seed, object_id, len(layout.bands), config)
+    moffat_beta = _moffat_beta(seed, object_id, config)
     components = build_components(draw, grids)
     reference = layout.bands[0].name
     reference_nm = models[reference].wavelength_nm
@@ -91,7 +93,7 @@ def simulate_object(
     fwhms: dict[str, float] = {}
     noiseless_parts: dict[str, np.ndarray] = {}
     for band, observed in zip(layout.bands, domain.bands, strict=True):
-        model = models[band.name]
+        model = models[band.name] if moffat_beta is None else _as_moffat(models[band.name], moffat_beta)
         fwhm = noise.psf_fwhm(model, draw.psf_deviate) * observed.psf_scale
         kernel = noise.psf_kernel(model, fwhm)
         parts = _band_parts(components, group_of[band.name], model.wavelength_nm, reference_nm, band.shape)
@@ -139,3 +141,18 @@ def _apply_masks(
             n_masked += int(np.count_nonzero(pixels & (images[band.name] != value)))
             images[band.name][pixels] = value
     return n_masked
+
+
+def _moffat_beta(seed: int, object_id: int, config: SimulationConfig) -> float | None:
+    """The Moffat index of this object's PSF, or None for the bands' own profiles (see
+    ``SimulationConfig.moffat_fraction``; a sixth child stream, drawn only when the fraction is > 0)."""
+    if config.moffat_fraction <= 0.0:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(object_id)]).spawn(6)[5])
+    if rng.random() >= config.moffat_fraction:
+        return None
+    return float(rng.uniform(*config.moffat_beta_range))
+
+
+def _as_moffat(model: BandModel, beta: float) -> BandModel:
+    return dataclasses.replace(model, psf_profile="moffat", moffat_beta=beta)

@@ -114,7 +114,9 @@ _FEATURE_PROFILES = {RingDraw: ring_sb, SpiralDraw: spiral_sb, ArcDraw: arc_sb}
 
 
 def feature_template(grid: Grid, feature: Feature) -> np.ndarray:
-    """Unit-flux template of a ring, spiral disc or tidal arc (normalised over the grid)."""
+    """Unit-flux template of a ring, spiral disc, tidal arc or companion galaxy (normalised over the grid)."""
+    if isinstance(feature, SersicDraw):
+        return sersic_template(grid, feature)
     x, y = grid.sub_coordinates()
     binned = grid.bin(_FEATURE_PROFILES[type(feature)](x, y, feature))
     total = binned.sum()

@@ -77,13 +77,13 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
 
 
 def record_metrics(bundle_path: str | Path, metrics: dict[str, float], note: str | None = None) -> Path:
-    """Add ``metrics`` (and ``note``, appended to the notes) to the card of the bundle at ``bundle_path``.
+    """Add ``metrics`` (and ``note``, unless the notes have it) to the card at ``bundle_path``.
 
     For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
     """
     bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
     card = bundle.card
-    notes = f"{card.notes} {note}".strip() if note else card.notes
+    notes = f"{card.notes} {note}".strip() if note and note not in card.notes else card.notes
     updated = card.model_copy(update={"metrics": {**card.metrics, **metrics}, "notes": notes})
     if isinstance(bundle, EnsembleBundle):
         path = update_ensemble_card(bundle_path, updated)

@@ -1,0 +1,170 @@
+"""Population draws: the ``companion`` non-lens kind (an elliptical with blue satellites), the
+4-weight mixes of sets made before it existed, and the sources' offsets in Einstein radii."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline.simulate import NEGATIVE_KINDS, SimulationConfig, SimulationError, domain_config, draw_object
+from pipeline.simulate.draws import FieldSpec, SersicDraw
+from pipeline.simulate.instrument import Grid, default_band_models
+from pipeline.simulate.scenes import feature_template, sersic_template
+
+FIELD = FieldSpec(half_width_arcsec=10.0, n_bands=4, masked=False)
+
+STANDARD_KINDS_7919 = "eslmleslmellmmwmeeleellesrlellllmlelrseelmllellllrlslermllee"
+"""First letters of the kinds of objects 500000-500059 of the standard set with seed 7919 (the
+held-out standard, noise3x, psf15x and counts sets), drawn by the code before ``companion``."""
+
+
+def _kinds(config: SimulationConfig, seed: int = 7919, first: int = 500000, n: int = 60) -> str:
+    return "".join(draw_object(i, seed, FIELD, config).kind[0] for i in range(first, first + n))
+
+
+def test_sets_made_before_the_companion_kind_are_drawn_again_exactly():
+    assert NEGATIVE_KINDS[-1] == "companion"
+    assert SimulationConfig().negative_mix[-1] == 0.0
+    assert _kinds(SimulationConfig()) == STANDARD_KINDS_7919
+    four = domain_config("randomised", negative_mix=(0.25, 0.25, 0.25, 0.25))
+    assert four.negative_mix == (0.25, 0.25, 0.25, 0.25, 0.0)
+    five = domain_config("randomised", negative_mix=(0.25, 0.25, 0.25, 0.25, 0.0))
+    assert [draw_object(i, 3, FIELD, four) for i in range(40)] == [
+        draw_object(i, 3, FIELD, five) for i in range(40)
+    ]
+
+
+def test_companion_draws_are_an_elliptical_host_with_one_to_three_blue_satellites():
+    config = domain_config("randomised", negative_mix=(0, 0, 0, 0, 1), lens_fraction=0.0)
+    draws = [draw_object(i, 11, FIELD, config) for i in range(300)]
+    assert {d.kind for d in draws} == {"companion"}
+    counts = [len(d.features) for d in draws]
+    assert set(counts) == {1, 2, 3} and counts.count(1) > counts.count(2) > counts.count(3)
+    tangential = 0
+    for draw in draws:
+        (host,) = draw.central
+        assert draw.mass is None and draw.source is None
+        assert config.lens_sersic_range[0] <= host.n <= config.lens_sersic_range[1]
+        for satellite in draw.features:
+            assert isinstance(satellite, SersicDraw)
+            dx, dy = satellite.x - host.x, satellite.y - host.y
+            assert 0.5 <= math.hypot(dx, dy) <= 3.5
+            assert 0.08 <= satellite.r_eff <= 0.4 and 0.5 <= satellite.n <= 1.5
+            assert 1.5 <= satellite.sed.mag - host.sed.mag <= 5.0
+            assert satellite.sed.slope <= host.sed.slope - 0.3 + 1e-12  # bluer than the host
+            radial = math.atan2(dy, dx)
+            offset = abs(math.remainder(satellite.phi - radial, math.pi))
+            tangential += math.isclose(offset, math.pi / 2, abs_tol=1e-9)
+    n_satellites = sum(counts)
+    assert 0.35 < tangential / n_satellites < 0.65  # half aligned tangentially, the rest random
+
+
+def test_companions_come_only_when_the_mix_asks_for_them():
+    assert "c" not in _kinds(domain_config("randomised"), seed=2027, first=200000, n=400)
+    assert "c" not in _kinds(SimulationConfig(), n=400)
+    mixed = _kinds(domain_config("randomised", negative_mix=(1, 0, 0, 0, 1)), seed=2027, first=200000, n=400)
+    assert set(mixed) == {"l", "w", "e", "c"} and 0.15 < mixed.count("c") / 400 < 0.35
+
+
+def test_a_satellite_is_rendered_as_its_sersic_profile():
+    satellite = SersicDraw(x=1.0, y=-0.5, r_eff=0.2, n=1.0, q=0.4, phi=0.3, sed=None)  # type: ignore[arg-type]
+    grid = Grid(shape=(64, 64), pixel_scale_arcsec=0.1, supersample=3)
+    template = feature_template(grid, satellite)
+    assert np.array_equal(template, sersic_template(grid, satellite))
+    assert template.sum() == pytest.approx(1.0, rel=1e-3)  # the analytic total, cut at 12 r_eff
+    row, col = np.unravel_index(np.argmax(template), template.shape)
+    assert (col - 31.5) * 0.1 == pytest.approx(1.0, abs=0.1)
+    assert (row - 31.5) * 0.1 == pytest.approx(-0.5, abs=0.1)
+
+
+def test_source_offsets_follow_the_range_in_einstein_radii():
+    config = domain_config("randomised", source_offset_range=(0.9, 1.0), lens_fraction=1.0)
+    draws = [draw_object(i, 5, FIELD, config) for i in range(300)]
+    ratios = [
+        math.hypot(d.source.smooth.x - d.mass.x, d.source.smooth.y - d.mass.y) / d.mass.theta_e
+        for d in draws
+        if d.kind == "lens"
+    ]
+    assert len(ratios) > 150 and min(ratios) >= 0.9 - 1e-9 and max(ratios) <= 1.0 + 1e-9
+    inner = domain_config("randomised", lens_fraction=1.0)  # the preset's 0-0.7
+    assert inner.source_offset_range == (0.0, 0.7)
+    near = [draw_object(i, 5, FIELD, inner) for i in range(300)]
+    assert (
+        max(
+            math.hypot(d.source.smooth.x - d.mass.x, d.source.smooth.y - d.mass.y) / d.mass.theta_e
+            for d in near
+            if d.kind == "lens"
+        )
+        <= 0.7 + 1e-9
+    )
+    with pytest.raises(SimulationError, match=r"source_offset_range must lie within \[0, 1.5\] theta_E"):
+        domain_config("randomised", source_offset_range=(0.0, 3.0))
+
+
+def test_negative_scale_shrinks_the_hard_negatives_about_their_centre_and_nothing_else():
+    from pipeline.simulate.draws import ArcDraw, RingDraw, SpiralDraw
+
+    mix = {"negative_mix": (1, 1, 1, 1, 1), "lens_fraction": 0.3}
+    plain = domain_config("randomised", **mix)
+    half = domain_config("randomised", negative_scale=(0.5, 0.5), **mix)
+    seen = set()
+    for i in range(120):
+        a, b = draw_object(i, 4, FIELD, plain), draw_object(i, 4, FIELD, half)
+        assert a.kind == b.kind and a.neighbours == b.neighbours and a.stars == b.stars
+        if a.kind in ("lens", "weak_lens", "elliptical"):
+            assert a == b
+            continue
+        seen.add(a.kind)
+        x0, y0 = a.central[0].x, a.central[0].y
+        for before, after in zip(a.central + a.features, b.central + b.features, strict=True):
+            assert after.sed == before.sed  # fluxes kept
+            if isinstance(before, (SersicDraw, RingDraw, SpiralDraw)):
+                assert after.x - x0 == pytest.approx(0.5 * (before.x - x0))
+                assert after.y - y0 == pytest.approx(0.5 * (before.y - y0))
+            if isinstance(before, SersicDraw):
+                assert after.r_eff == pytest.approx(0.5 * before.r_eff)
+            elif isinstance(before, RingDraw):
+                assert (after.radius, after.width) == pytest.approx((0.5 * before.radius, 0.5 * before.width))
+            elif isinstance(before, SpiralDraw):
+                assert after.scale_length == pytest.approx(0.5 * before.scale_length)
+            else:
+                assert isinstance(before, ArcDraw)
+                assert after.cx - x0 == pytest.approx(0.5 * (before.cx - x0))
+                assert after.radius == pytest.approx(0.5 * before.radius)
+    assert seen == {"ring", "spiral", "merger", "companion"}
+    ranged = domain_config("randomised", negative_scale=(0.4, 1.0), **mix)
+    rings = [i for i in range(400) if draw_object(i, 4, FIELD, plain).kind == "ring"]
+    radii = [
+        draw_object(i, 4, FIELD, ranged).features[0].radius
+        / draw_object(i, 4, FIELD, plain).features[0].radius
+        for i in rings
+    ]
+    assert 0.4 - 1e-9 <= min(radii) < 0.5 and 0.9 < max(radii) <= 1.0 + 1e-9
+
+
+def test_a_moffat_psf_spreads_the_light_into_wings_and_is_off_by_default():
+    from pipeline.simulate import simulate_object
+    from pipeline.simulate.noise import psf_kernel
+    from schemas.layout import load_layout
+
+    layout = load_layout("euclid-sglc2")
+    quiet = {"noise_scale": (1e-6, 1e-6), "lens_fraction": 0.0, "negative_mix": (1, 0, 0, 0, 0)}
+    gaussian = simulate_object(layout, 7, 3, domain_config("default", **quiet))
+    default_again = simulate_object(layout, 7, 3, domain_config("default", moffat_fraction=0.0, **quiet))
+    moffat = simulate_object(layout, 7, 3, domain_config("default", moffat_fraction=1.0, **quiet))
+    assert all(np.array_equal(gaussian.images[b], default_again.images[b]) for b in gaussian.images)
+    assert gaussian.draw == moffat.draw  # the same scene, through another PSF
+    vis_g, vis_m = gaussian.images["VIS"], moffat.images["VIS"]
+    assert vis_m.sum() == pytest.approx(vis_g.sum(), rel=0.02)  # flux kept
+    assert vis_m.max() < vis_g.max()  # the core loses light to the wings
+    yy, xx = np.indices(vis_g.shape)
+    ring = np.hypot(yy - 99.5, xx - 99.5) > 30  # far from the galaxy: the Moffat wings
+    assert vis_m[ring].sum() > vis_g[ring].sum()
+    model = default_band_models(layout)["VIS"]
+    kernel = psf_kernel(replace(model, psf_profile="moffat", moffat_beta=2.5), 0.2)
+    assert kernel.sum() == pytest.approx(1.0)
+    with pytest.raises(SimulationError, match="moffat_fraction must lie in"):
+        domain_config("default", moffat_fraction=1.5)
