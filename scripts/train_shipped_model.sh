@@ -97,16 +97,14 @@ fi
 lenshunt ingest "$WORK/heldout-othersim" "$WORK/heldout-othersim.zarr" --layout "$LAYOUT"
 DOMAINS+=(--domain "othersim=$WORK/heldout-othersim.zarr")
 
-CEILINGS=()
-CEILING_NOTE=""
-if [ -n "${CEILING:-}" ]; then
-  CEILINGS=(--ceiling "othersim=$CEILING")
-  CEILING_NOTE=" Ceiling on othersim: the same architecture, recipe and options trained on 16000 other objects of that simulator (scripts/train_ceiling_model.sh)."
+EXTRA=()
+if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
+  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the same architecture, recipe and options trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
 fi
 
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
-python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${CEILINGS[@]+"${CEILINGS[@]}"} --reference randomised --note \
-  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator).$CEILING_NOTE" \
+python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${EXTRA[@]+"${EXTRA[@]}"} --reference randomised --note \
+  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator)." \
   | tee "$WORK/domains.md"
 
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then

@@ -200,11 +200,38 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert metrics["max_transfer_gap"] == pytest.approx(gap)
     assert "indomain_ceiling_auroc" not in metrics
     assert "| again | " in report.table().split("transfer gap |")[-1]
+    # the ceiling model was trained on this very store: said, since its AUROC is then no ceiling
+    assert any("trained on this very store" in m for m in report.warnings["again"])
+    evaluate_domains(copy, {"indomain": store}, write=True)  # a run without ceilings clears the old ones
+    metrics = load_bundle(copy).card.metrics
+    assert not [key for key in metrics if key.endswith(("_ceiling_auroc", "_transfer_gap"))]
     assert (base_bundle / "card.json").read_bytes() == ceiling_card  # the ceiling model is only scored
     with pytest.raises(ValueError, match=r"ceiling models for \['elsewhere'\]"):
         evaluate_domains(copy, {"indomain": store}, ceilings={"elsewhere": base_bundle})
     missing = f"a={tmp_path / 'none'}"
     assert main([str(copy), "--domain", f"a={store}", "--ceiling", missing, "--dry-run"]) == 2
     assert "error:" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(copy), "--domain", f"a={store}", "--ceiling", "a"])
+    for bad in (["a"], ["a="], ["a=x", "--ceiling", "a=y"]):
+        with pytest.raises(SystemExit):
+            main([str(copy), "--domain", f"a={store}", "--ceiling", *bad])
+    assert "names 'a' twice" in capsys.readouterr().err
+
+
+def test_a_ceiling_without_an_auroc_writes_nothing_and_notes_are_kept_whole(ensemble, tmp_path):
+    import math
+    import shutil
+
+    from pipeline.evaluation.metrics import evaluate
+    from pipeline.training.domains import DomainReport
+    from pipeline.training.heldout import record_metrics
+
+    both = evaluate(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]))
+    report = DomainReport(reference="a", metrics={"a": both, "b": both}, ceilings={"b": math.nan})
+    assert not [key for key in report.card_metrics() if "ceiling" in key or "transfer" in key]
+    assert "| b | 1.000 | - | - |" in report.table()  # a one-class store: no AUROC, shown as such
+    copy = tmp_path / "ens"
+    shutil.copytree(ensemble, copy)
+    record_metrics(copy, {}, "Domain check: 3 sets.")
+    record_metrics(copy, {}, ["Domain check", "Domain check: 3 sets.", "Ceiling: X."])
+    assert load_bundle(copy).card.notes.endswith("Domain check: 3 sets. Domain check Ceiling: X.")
+    assert load_bundle(copy).card.notes.count("Domain check: 3 sets.") == 1

@@ -168,3 +168,22 @@ def test_a_moffat_psf_spreads_the_light_into_wings_and_is_off_by_default():
     assert kernel.sum() == pytest.approx(1.0)
     with pytest.raises(SimulationError, match="moffat_fraction must lie in"):
         domain_config("default", moffat_fraction=1.5)
+    with pytest.raises(SimulationError, match="with moffat_fraction 0 it does nothing"):
+        domain_config("default", moffat_beta_range=(3.0, 4.0))
+
+
+def test_each_file_says_which_psf_made_it(tmp_path):
+    import fitsio
+
+    from pipeline.simulate import simulate_set
+
+    config = domain_config("default", moffat_fraction=0.5, moffat_beta_range=(3.0, 4.0))
+    simulate_set("euclid-sglc2", 6, tmp_path, seed=5, config=config)
+    profiles = {}
+    for path in sorted(tmp_path.glob("Public/EUC_*/*.fits")):
+        header = fitsio.read_header(str(path))
+        profiles.setdefault(header["OBJ_ID"], set()).add((header["PSF_TYPE"], header.get("PSF_BETA")))
+    assert len(profiles) == 6 and all(len(bands) == 1 for bands in profiles.values())  # one PSF per object
+    kinds = [next(iter(bands)) for bands in profiles.values()]
+    assert {kind for kind, _ in kinds} == {"gaussian", "moffat"}
+    assert all(beta is None if kind == "gaussian" else 3.0 <= beta <= 4.0 for kind, beta in kinds)

@@ -203,6 +203,11 @@ class SimulationConfig:
                 raise SimulationError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (*_LOG_RANGES, *_LINEAR_RANGES):
             object.__setattr__(self, name, _check_range(name, getattr(self, name), name in _LOG_RANGES))
+        if self.moffat_fraction == 0.0 and self.moffat_beta_range != SimulationConfig.moffat_beta_range:
+            raise SimulationError(
+                "moffat_beta_range is the index of the objects moffat_fraction draws a Moffat PSF for; "
+                "with moffat_fraction 0 it does nothing: give a fraction too"
+            )
         for name, (low, high, unit) in _PLAUSIBLE.items():
             value = getattr(self, name)
             if value[0] < low or value[1] > high:
@@ -259,7 +264,7 @@ _PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "theta_e_range": (0.01, 30.0, " arcsec"),
     "source_r_eff_range": (0.005, 5.0, " arcsec"),
     "source_offset_range": (0.0, 1.5, " theta_E"),
-    "negative_scale": (0.05, 20.0, ""),
+    "negative_scale": (0.1, 4.0, ""),
     "moffat_beta_range": (1.2, 50.0, ""),
     "source_mag_range": (10.0, 35.0, " AB mag"),
     "source_colour_range": (-5.0, 5.0, ""),

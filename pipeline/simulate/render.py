@@ -46,13 +46,15 @@ from schemas.layout import Layout
 
 @dataclass
 class RenderedObject:
-    """Images by band (float32), catalog row, per-band PSF FWHM actually used, instrument draw."""
+    """Images by band (float32), catalog row, per-band PSF FWHM and band model actually used
+    (a Moffat PSF replaces the band's own profile when ``moffat_fraction`` draws it), instrument draw."""
 
     draw: ObjectDraw
     images: dict[str, np.ndarray]
     row: dict[str, object]
     psf_fwhm_arcsec: dict[str, float] = field(default_factory=dict)
     domain: DomainDraw | None = None
+    band_models: dict[str, BandModel] = field(default_factory=dict)
 
     def band_domain(self, index: int) -> BandDomain:
         """The :class:`~pipeline.simulate.domain.BandDomain` of band ``index`` (standard if none)."""
@@ -91,6 +93,7 @@ def simulate_object(
 
     images: dict[str, np.ndarray] = {}
     fwhms: dict[str, float] = {}
+    used: dict[str, BandModel] = {}
     noiseless_parts: dict[str, np.ndarray] = {}
     for band, observed in zip(layout.bands, domain.bands, strict=True):
         model = models[band.name] if moffat_beta is None else _as_moffat(models[band.name], moffat_beta)
@@ -106,13 +109,16 @@ def simulate_object(
         image = noise.add_noise(total, model, noise_rng, observed.noise_scale)
         images[band.name] = noise.observe(image, model, observed).astype(np.float32)
         fwhms[band.name] = fwhm
+        used[band.name] = model
     n_masked = _apply_masks(layout, draw, grids, images)
     row = catalog_row(
         layout, draw, models, grids, components, noiseless_parts, n_masked, domain.bands[0].noise_scale
     )
     if config.varies_instrument:
         row.update(domain.row())
-    return RenderedObject(draw=draw, images=images, row=row, psf_fwhm_arcsec=fwhms, domain=domain)
+    return RenderedObject(
+        draw=draw, images=images, row=row, psf_fwhm_arcsec=fwhms, domain=domain, band_models=used
+    )
 
 
 def _band_parts(

@@ -94,7 +94,7 @@ def simulate_batch(
             header = fits_header(
                 layout,
                 band,
-                models[band.name],
+                rendered.band_models.get(band.name, models[band.name]),
                 draw.object_id,
                 draw.ra_deg,
                 draw.dec_deg,

@@ -83,6 +83,11 @@ def fits_header(
             "comment": "[arcsec] PSF FWHM of this image",
         },
         {"name": "PSF_TYPE", "value": model.psf_profile, "comment": "PSF profile"},
+        *(
+            [{"name": "PSF_BETA", "value": round(model.moffat_beta, 6), "comment": "Moffat power index"}]
+            if model.psf_profile == "moffat"
+            else []
+        ),
         {
             "name": "NOISESIG",
             "value": float(np.float32(noise_sigma)),

@@ -37,11 +37,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import LenshuntError
+from pipeline.errors import BundleError, LenshuntError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.bundle import load_bundle
@@ -113,6 +113,8 @@ class DomainReport:
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         gaps = []
         for name, ceiling in self.ceilings.items():
+            if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
+                continue
             values[f"{name}_ceiling_auroc"] = ceiling
             if not math.isnan(self.transfer_gap(name)):
                 values[f"{name}_transfer_gap"] = self.transfer_gap(name)
@@ -186,7 +188,7 @@ def evaluate_domains(
     reference: str | None = None,
     tta: bool = False,
     write: bool = False,
-    note: str | None = None,
+    note: str | Sequence[str] | None = None,
     batch_size: int = 256,
     ceilings: Mapping[str, str | Path] | None = None,
 ) -> DomainReport:
@@ -203,7 +205,8 @@ def evaluate_domains(
     tta
         Average over the 8 dihedral transforms.
     write, note
-        Record :meth:`DomainReport.card_metrics` (and the note) in the bundle's card.
+        Record :meth:`DomainReport.card_metrics` (and the note or notes) in the bundle's card;
+        earlier ceilings and transfer gaps in it are removed.
     ceilings
         Domain name -> a bundle trained on that domain (never on its held-out store), scored on
         the domain's store the same way; its AUROC is the domain's ceiling.
@@ -231,7 +234,10 @@ def evaluate_domains(
     for name, store in stores.items():  # every store readable and fit for the models, before any scoring
         check_bundle_fits_store(bundle, read_attributes(store))
         if name in ceiling_bundles:
-            check_bundle_fits_store(ceiling_bundles[name], read_attributes(store))
+            try:
+                check_bundle_fits_store(ceiling_bundles[name], read_attributes(store))
+            except LenshuntError as exc:
+                raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
     metrics, warnings, regression, breakdowns = {}, {}, {}, {}
     labels, scores, truths = {}, {}, {}
     for name, store in stores.items():
@@ -254,9 +260,15 @@ def evaluate_domains(
     match_to_reference(breakdowns, reference, labels, scores, truths)
     ceiling_aurocs = {}
     for name, ceiling_bundle in ceiling_bundles.items():
-        scored = score_store_in_process(ceiling_bundle, stores[name], batch_size=batch_size, tta=tta)
+        try:
+            scored = score_store_in_process(ceiling_bundle, stores[name], batch_size=batch_size, tta=tta)
+        except (LenshuntError, ValueError) as exc:  # e.g. a recipe whose cutout sizes differ
+            raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
+        messages = _ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
+        if messages:
+            warnings.setdefault(name, []).extend(messages)
     report = DomainReport(
         reference=reference,
         metrics=metrics,
@@ -265,9 +277,31 @@ def evaluate_domains(
         breakdowns=breakdowns,
         ceilings=ceiling_aurocs,
     )
-    if write:
-        record_metrics(bundle_path, report.card_metrics(), note)
+    if write:  # ceilings are measured anew each run: earlier ones and their gaps would contradict it
+        stale = [key for key in bundle.card.metrics if key.endswith(_CEILING_KEYS)]
+        record_metrics(bundle_path, report.card_metrics(), note, remove=stale)
     return report
+
+
+_CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
+"""Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
+
+
+def _ceiling_warnings(ceiling_bundle, store: str | Path, ceiling: float, auroc: float | None) -> list[str]:
+    """Why a ceiling model may be no ceiling: trained on the store it is scored on, or scoring lower."""
+    messages = []
+    trained_on = Path(str(ceiling_bundle.card.training_store))
+    if trained_on.exists() and trained_on.resolve() == Path(store).resolve():
+        messages.append(
+            f"the ceiling model was trained on this very store ({store}): its AUROC is not a ceiling; "
+            "train it on other objects of the domain"
+        )
+    if auroc is not None and ceiling < auroc:
+        messages.append(
+            f"the ceiling model scores {ceiling:.3f}, below this model's {auroc:.3f}: it is no ceiling "
+            "(too little training data or too few epochs?)"
+        )
+    return messages
 
 
 def regression_on_store(bundle, store: str | Path, scored: StoreScores) -> dict[str, RegressionMetrics]:
@@ -326,7 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tta", action="store_true", help="average over the 8 dihedral transforms")
     parser.add_argument("--dry-run", action="store_true", help="print only; leave the card alone")
-    parser.add_argument("--note", default=None, help="sentence appended to the card's notes")
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=None,
+        help="sentence appended to the card's notes, unless they have it already (repeat)",
+    )
     args = parser.parse_args(argv)
     stores = {}
     for item in args.domain:
@@ -341,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     ceilings = {}
     for item in args.ceiling:
         name, sep, path = item.partition("=")
-        if not sep or name in ceilings:
-            parser.error(f"--ceiling takes NAME=BUNDLE once per domain, got {item!r}")
+        if not sep or not name or not path:
+            parser.error(f"--ceiling takes NAME=BUNDLE, got {item!r}")
+        if name in ceilings:
+            parser.error(f"--ceiling names {name!r} twice ({ceilings[name]} and {path}); give one per domain")
         ceilings[name] = path
     try:
         report = evaluate_domains(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,15 +77,26 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
     return StoreScores(dataset["object_id"].values, dataset["label"].values, score, columns)
 
 
-def record_metrics(bundle_path: str | Path, metrics: dict[str, float], note: str | None = None) -> Path:
-    """Add ``metrics`` (and ``note``, unless the notes have it) to the card at ``bundle_path``.
+def record_metrics(
+    bundle_path: str | Path,
+    metrics: dict[str, float],
+    note: str | Sequence[str] | None = None,
+    remove: Sequence[str] = (),
+) -> Path:
+    """Add ``metrics`` (and each note the notes lack as a whole) to the card at ``bundle_path``.
+
+    ``remove`` names metrics to delete first (measured afresh by the caller, or not at all).
 
     For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
     """
     bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
     card = bundle.card
-    notes = f"{card.notes} {note}".strip() if note and note not in card.notes else card.notes
-    updated = card.model_copy(update={"metrics": {**card.metrics, **metrics}, "notes": notes})
+    notes = card.notes
+    for piece in [note] if isinstance(note, str) else note or []:
+        if piece and f" {piece} " not in f" {notes} ":  # a whole note, not a word of another
+            notes = f"{notes} {piece}".strip()
+    kept = {key: value for key, value in card.metrics.items() if key not in set(remove)}
+    updated = card.model_copy(update={"metrics": {**kept, **metrics}, "notes": notes})
     if isinstance(bundle, EnsembleBundle):
         path = update_ensemble_card(bundle_path, updated)
     else:
