@@ -326,29 +326,29 @@ _NEGATIVE_DRAWERS = {
 }
 
 
-def _crowding(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
-    """The object's factor on the neighbour and star densities, log-uniform in ``bounds``.
+def child_stream(seed: int, object_id: int, index: int) -> np.random.Generator:
+    """Child ``index`` of the object's seed sequence (0 scene, 1 noise, 2 instrument, 3 crowding,
+    4 negative scale, 5 PSF profile): a stream of its own, so drawing from it leaves the others as
+    they were."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(object_id)]).spawn(index + 1)[index])
 
-    Drawn from a fourth child of the object's seed sequence, and only when the range is not a
-    single value, so the scene stream (and the standard sets) stay as they were.
-    """
+
+def _child_log_uniform(seed: int, object_id: int, bounds: tuple[float, float], index: int) -> float:
+    """Log-uniform in ``bounds`` from :func:`child_stream` ``index``; drawn only when the range is
+    not a single value, so sets without it stay as they were."""
     if bounds[0] == bounds[1]:
         return bounds[0]
-    child = np.random.SeedSequence([int(seed), int(object_id)]).spawn(4)[3]
-    return _log_uniform(np.random.default_rng(child), bounds)
+    return _log_uniform(child_stream(seed, object_id, index), bounds)
+
+
+def _crowding(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
+    """The object's factor on the neighbour and star densities, log-uniform in ``bounds``."""
+    return _child_log_uniform(seed, object_id, bounds, 3)
 
 
 def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> float:
-    """The object's factor on its hard negative's angular size, log-uniform in ``config.negative_scale``.
-
-    Drawn from a fifth child of the object's seed sequence, and only when the range is not a single
-    value, so the scene stream (and the standard sets) stay as they were.
-    """
-    bounds = config.negative_scale
-    if bounds[0] == bounds[1]:
-        return bounds[0]
-    child = np.random.SeedSequence([int(seed), int(object_id)]).spawn(5)[4]
-    return _log_uniform(np.random.default_rng(child), bounds)
+    """The object's factor on its hard negative's angular size, log-uniform in ``config.negative_scale``."""
+    return _child_log_uniform(seed, object_id, config.negative_scale, 4)
 
 
 def _rescaled(

@@ -39,7 +39,7 @@ from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.domain import BandDomain, DomainDraw, draw_domain, standard_domain
 from pipeline.simulate.draws import FieldSpec, ObjectDraw
 from pipeline.simulate.instrument import BandModel, Grid, check_band_models, default_band_models, grids_for
-from pipeline.simulate.population import draw_object, object_streams
+from pipeline.simulate.population import child_stream, draw_object, object_streams
 from pipeline.simulate.truth import catalog_row
 from schemas.layout import Layout
 
@@ -154,7 +154,7 @@ def _moffat_beta(seed: int, object_id: int, config: SimulationConfig) -> float |
     ``SimulationConfig.moffat_fraction``; a sixth child stream, drawn only when the fraction is > 0)."""
     if config.moffat_fraction <= 0.0:
         return None
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(object_id)]).spawn(6)[5])
+    rng = child_stream(seed, object_id, 5)
     if rng.random() >= config.moffat_fraction:
         return None
     return float(rng.uniform(*config.moffat_beta_range))
