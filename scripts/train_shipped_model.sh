@@ -18,8 +18,9 @@
 #    predicting the mean theta_E (docs/model-card.md);
 # 3. simulate and ingest the held-out sets: randomised (in-domain), randomised_v2 (the earlier preset's
 #    in-domain set, equal shares of the non-lens kinds), the standard instrument, 3x the
-#    noise, 1.5x the PSF, raw counts (pixel values x 1e12), and an independent simulator's set
-#    (bench/othersim.py: other code, PSFs, noise, units and populations);
+#    noise, 1.5x the PSF, raw counts (pixel values x 1e12), and two independent simulators' sets
+#    (bench/othersim and bench/thirdsim: other code, PSFs, noise, units and populations, each written
+#    without reading lenshunt's simulator);
 # 4. score each in-process and write every domain's AUROC, TPR0, TPR10 and the largest AUROC drop,
 #    and the theta_e MSE, bias, scatter and 1/2-sigma coverage on its true lenses, into the card
 #    (pipeline.training.domains);
@@ -57,6 +58,7 @@ HELDOUT_SETS=(
   "counts|--seed 7919 --first-id 500000 --flux-scale 1e12 1e12"
 )
 OTHERSIM="--seed 8 --first-id 400000"
+THIRDSIM="--seed 31 --first-id 700000"
 
 export PREFECT_SERVER_ANALYTICS_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2
 # each command starts a temporary Prefect server unless PREFECT_API_URL names one; give it time
@@ -96,6 +98,14 @@ if [ ! -e "$WORK/heldout-othersim/.complete" ]; then
 fi
 lenshunt ingest "$WORK/heldout-othersim" "$WORK/heldout-othersim.zarr" --layout "$LAYOUT"
 DOMAINS+=(--domain "othersim=$WORK/heldout-othersim.zarr")
+step "simulate and ingest the third simulator's set"
+if [ ! -e "$WORK/heldout-thirdsim/.complete" ]; then
+  rm -rf "$WORK/heldout-thirdsim"
+  # shellcheck disable=SC2086
+  python -m bench.thirdsim "$WORK/heldout-thirdsim" --n "$HELDOUT_N" $THIRDSIM --workers 2 && touch "$WORK/heldout-thirdsim/.complete"
+fi
+lenshunt ingest "$WORK/heldout-thirdsim" "$WORK/heldout-thirdsim.zarr" --layout "$LAYOUT"
+DOMAINS+=(--domain "thirdsim=$WORK/heldout-thirdsim.zarr")
 
 EXTRA=()
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
@@ -104,7 +114,7 @@ fi
 
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
 python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${EXTRA[@]+"${EXTRA[@]}"} --reference randomised --note \
-  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), and bench/othersim.py $OTHERSIM (an independent simulator)." \
+  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), bench/othersim $OTHERSIM and bench/thirdsim $THIRDSIM (two independent simulators, written without reading lenshunt's simulator or each other)." \
   | tee "$WORK/domains.md"
 
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then

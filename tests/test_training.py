@@ -381,23 +381,27 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     card, recipe = bundle.card, bundle.recipe
     assert card.architecture == "small_cnn" and card.seed is not None
     # the domain check: in-domain and shifted held-out sets, each with AUROC, TPR0, TPR10
-    domains = ("randomised", "randomised_v2", "standard", "noise3x", "psf15x", "counts", "othersim")
+    instrument = ("randomised", "randomised_v2", "standard", "noise3x", "psf15x", "counts")
+    domains = (*instrument, "othersim", "thirdsim")
     wanted = {
         f"{domain}_{metric}" for domain in domains for metric in ("auroc", "tpr0", "tpr10", "auroc_matched")
     }
     assert wanted | {"val_auroc", "max_auroc_drop", "max_auroc_drop_matched"} <= set(card.metrics)
     assert card.metrics["randomised_auroc"] > 0.85 and card.metrics["standard_auroc"] > 0.9
-    # within the goal of 0.05 on the instrument shifts; the independent simulator is not (yet)
-    assert max(card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:-1]) < 0.05
+    # within the goal of 0.05 on the instrument shifts; the two independent simulators are not (yet)
+    assert max(card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:-2]) < 0.05
     # robust scaling: raw counts (pixels x 1e12) score exactly like the standard set
     assert card.metrics["counts_auroc"] == pytest.approx(card.metrics["standard_auroc"], abs=1e-6)
     assert card.metrics["othersim_auroc"] > 0.75  # an independent simulator: far from chance
+    # the second one is the largest drop, and the card says so (docs/model-card.md: 0.591)
+    drop = card.metrics["randomised_auroc"] - card.metrics["thirdsim_auroc"]
+    assert card.metrics["max_auroc_drop"] == pytest.approx(drop) and card.metrics["thirdsim_auroc"] > 0.5
     # the Einstein-radius head: declared, and measured per domain on the true lenses
     assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [
         ("score", "probability", ""),
         ("theta_e", "regression_gaussian", "arcsec"),
     ]
-    for domain in ("val", *domains):
+    for domain in ("val", *domains[:-1]):  # on thirdsim theta_e is no better than the mean (model card)
         assert card.metrics[f"{domain}_theta_e_mse"] < card.metrics[f"{domain}_theta_e_mse_of_mean"]
         assert 0.5 < card.metrics[f"{domain}_theta_e_within1"] <= card.metrics[f"{domain}_theta_e_within2"]
     assert (recipe.layout, recipe.combine, recipe.scaling, recipe.downsample) == (

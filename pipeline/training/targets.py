@@ -183,7 +183,7 @@ def header_units(path: str | os.PathLike[str], comment: str = "#") -> dict[str, 
     return units
 
 
-_AB_MAG = re.compile(r"^\s*(AB\s*mag|ABmag|mag\s*\(AB\))\s*$", re.IGNORECASE)
+AB_MAG_UNIT = re.compile(r"^\s*(AB\s*mag|ABmag|mag\s*\(AB\))\s*$", re.IGNORECASE)
 
 
 def converted(values: np.ndarray, unit: str, target_unit: str, transform: str, column: str) -> np.ndarray:
@@ -199,7 +199,7 @@ def converted(values: np.ndarray, unit: str, target_unit: str, transform: str, c
         If ``unit`` is no astropy unit or cannot be converted.
     """
     values = np.asarray(values, dtype=np.float64)
-    unit = "mag" if _AB_MAG.match(unit or "") else unit
+    unit = "mag" if AB_MAG_UNIT.match(unit or "") else unit
     want = u.Unit(target_unit) if target_unit else u.dimensionless_unscaled
     if transform == "sqrt_area_over_pi":
         want = want**2
