@@ -48,6 +48,10 @@ class Flag(enum.IntFlag):
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
     """The model returned a non-finite score."""
+    UNLIKE_TRAINING = 1 << 18
+    """Unlike the model's training objects: ``ood_score`` > 1, i.e. the squared Mahalanobis distance
+    of its pooled model features lies beyond the training q-quantile (:mod:`pipeline.models.features`);
+    its score means little. Set only by models with feature statistics."""
 
 
 UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
@@ -79,4 +83,5 @@ _DOCS = {
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
+    "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",
 }

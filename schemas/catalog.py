@@ -30,6 +30,12 @@ grade_mean        float32          mean visual grade, A=3 B=2 C=1 X=0; NaN if un
 grade_std         float32          std of the visual grades; NaN if ungraded
 grade_mode        str              most frequent visual grade; "" if ungraded
 grade_agreement   float32          share of inspectors who gave the modal grade
+ood_score         float32          squared Mahalanobis distance of the object's pooled
+                                   model features from the training objects', over its
+                                   training q-quantile (> 1: unlike the training set,
+                                   flag UNLIKE_TRAINING); NaN when not scored. Only when
+                                   the model has feature statistics
+                                   (:mod:`pipeline.models.features`)
 ================  =======  ======  ===================================================
 
 Declared model outputs (:mod:`pipeline.models.outputs`) replace ``score``/``score_std`` in the
@@ -208,6 +214,18 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
 """Consensus of the visual grades (:mod:`pipeline.evaluation.consensus`): present together, only
 in catalogs refreshed after grading (``lenshunt inspect RUN_DIR --apply``)."""
 GRADE_COLUMN_NAMES: tuple[str, ...] = tuple(spec.name for spec in _GRADE_COLUMNS)
+
+OOD_SCORE_COLUMN = ColumnSpec(
+    name="ood_score",
+    dtype="float32",
+    ucd="stat.value",
+    description="Feature distance from training set / its q-quantile; >1 unlike it",
+)
+"""Out-of-distribution score (:mod:`pipeline.models.features`): an extra column (after the fixed
+ones) of catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAINING. NaN when
+not scored."""
+EXTRA_COLUMNS: dict[str, ColumnSpec] = {OOD_SCORE_COLUMN.name: OOD_SCORE_COLUMN}
+"""Extra columns a stage may add, by name (a catalog read back gets their specs)."""
 
 _COLUMNS = (*_LEADING, *SCORE_COLUMNS, *_TRAILING)
 

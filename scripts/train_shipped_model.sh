@@ -26,7 +26,9 @@
 #    (pipeline.training.domains);
 #    With CEILING=BUNDLE (a model trained on the independent simulator itself: scripts/train_ceiling_model.sh),
 #    the check also scores that model on the independent set and records the transfer gap to it;
-# 5. copy model.keras, recipe.json and card.json to pipeline/models/shipped/default/.
+#    With feature statistics in the bundle (lenshunt train fits them; older bundles get them here), the
+#    check also reports each domain's share of objects unlike the training set (ood_score > 1);
+# 5. copy model.keras, recipe.json, card.json and features.npz to pipeline/models/shipped/default/.
 #
 # About 40 minutes on 2 CPU cores (2026-11-30: 24.5 of them training); needs no GPU and no network.
 # Set LENSHUNT_SHIP=0 to leave pipeline/models/shipped/ untouched (e.g. to check reproducibility), and
@@ -81,6 +83,10 @@ if [ "${LENSHUNT_RETRAIN:-1}" = 0 ] && [ -e "$WORK/bundle/card.json" ]; then
 else
   lenshunt train "$WORK/train.zarr" "$WORK/bundle" --overwrite "${TRAIN_OPTIONS[@]}"
 fi
+if [ ! -e "$WORK/bundle/features.npz" ]; then  # a bundle trained before lenshunt train fitted them
+  step "fit the feature statistics of ood_score (3000 training objects)"
+  python -m pipeline.models.features "$WORK/bundle" "$WORK/train.zarr"
+fi
 
 DOMAINS=()
 for entry in "${HELDOUT_SETS[@]}"; do
@@ -120,6 +126,7 @@ python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${EXTRA[@]+"$
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then
   step "ship the bundle"
   mkdir -p "$SHIP_DIR"
-  cp "$WORK/bundle/model.keras" "$WORK/bundle/recipe.json" "$WORK/bundle/card.json" "$SHIP_DIR/"
+  rm -f "$SHIP_DIR/features.npz"
+  cp "$WORK/bundle/model.keras" "$WORK/bundle/recipe.json" "$WORK/bundle/card.json" "$WORK/bundle/features.npz" "$SHIP_DIR/"
   python -c "from pipeline.models import load_bundle; b = load_bundle('$SHIP_DIR'); print(b, b.card.metrics)"
 fi

@@ -167,7 +167,18 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
     assert card.metrics["max_auroc_drop"] == pytest.approx(0.0)
     assert card.metrics["again_auroc"] == pytest.approx(report.metrics["again"].auroc)
     assert card.notes.endswith("domain check")
+    # the members were trained with feature statistics: each domain's share unlike the training set
+    assert set(report.ood) == {"indomain", "again"}
+    assert report.ood["again"] == report.ood["indomain"]  # the same store, the same objects flagged
+    assert 0 <= card.metrics["again_unlike_training"] < 0.5
+    assert card.metrics["again_unlike_training"] == pytest.approx(report.ood["again"].unlike_training)
+    assert "AUROC (not flagged)" in table and "| again | " in table.split("AUROC (not flagged) |")[-1]
+    from pipeline.training.heldout import record_metrics
+
+    record_metrics(copy, {"gone_unlike_training": 0.5, "gone_auroc_like_training": 0.9})
     evaluate_domains(copy, {"indomain": store, "again": store}, write=True, note="domain check")
+    metrics = load_bundle(copy).card.metrics
+    assert "gone_unlike_training" not in metrics and "gone_auroc_like_training" not in metrics  # stale
     assert load_bundle(copy).card.notes.count("domain check") == 1  # a re-run adds no second copy
     with pytest.raises(ValueError, match="letters, digits and _"):
         evaluate_domains(copy, {"bad-name": store})

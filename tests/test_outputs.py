@@ -385,7 +385,10 @@ def test_the_shipped_bundle_scores_theta_e_with_units(setup, dask_client):
     score_store(store, paths.shipped_model(), out, dask_client, batch_size=8, known_lenses=None)
     catalog = read_catalog(out)
     new = ["score", "score_std", "theta_e", "theta_e_err", "theta_e_std"]
-    assert list(catalog.columns) == OLD_COLUMNS[:3] + new + OLD_COLUMNS[5:]
+    # the shipped bundle has feature statistics: ood_score after the fixed columns
+    assert list(catalog.columns) == OLD_COLUMNS[:3] + new + OLD_COLUMNS[5:] + ["ood_score"]
+    assert catalog.loc[catalog["score"].isna(), "ood_score"].isna().all()
+    assert catalog.loc[catalog["score"].notna(), "ood_score"].gt(0).all()
     scored = catalog["score"].notna()
     assert scored.sum() == len(IDS) - 1 and catalog.loc[scored, "theta_e_err"].gt(0).all()
     assert catalog.loc[~scored, "theta_e"].isna().all()

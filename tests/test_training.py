@@ -259,6 +259,11 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
     history = json.loads((tmp_path / "model" / "training" / "history.json").read_text())
     assert len(history) == result.epochs_run and all(epoch["images_per_s"] > 0 for epoch in history)
     assert (tmp_path / "model" / "training" / "best.keras").exists()
+    # feature statistics (ood_score) fitted on the training split only, never validation
+    stats = bundle.card.feature_stats
+    assert stats is not None and stats["n_fit"] == result.n_train and stats["layer"] == "image_gap"
+    assert (tmp_path / "model" / "features.npz").is_file()
+    assert sum(line.startswith("feature statistics (image_gap") for line in lines) == 1
     # the rings are easy: the best epoch separates lenses from the rest on every store object
     metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
     assert metrics.auroc is not None and metrics.auroc > 0.9, result.summary()
@@ -375,10 +380,14 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert size < 2_000_000, f"the shipped bundle is {size} bytes"
     assert sorted(path.name for path in shipped_model().iterdir()) == [
         "card.json",
+        "features.npz",
         "model.keras",
         "recipe.json",
     ]
     card, recipe = bundle.card, bundle.recipe
+    # feature statistics: ood_score and UNLIKE_TRAINING in its catalogs; few in-domain objects flagged
+    assert card.feature_stats["layer"] == "image_gap" and card.feature_stats["n_fit"] == 3000
+    assert max(card.metrics[f"{d}_unlike_training"] for d in ("randomised", "othersim")) < 0.05
     assert card.architecture == "small_cnn" and card.seed is not None
     # the domain check: in-domain and shifted held-out sets, each with AUROC, TPR0, TPR10
     instrument = ("randomised", "randomised_v2", "standard", "noise3x", "psf15x", "counts")

@@ -19,7 +19,7 @@ from pipeline.errors import CatalogError
 from pipeline.flags import documentation
 from pipeline.models.outputs import outputs_to_card
 from pipeline.paths import catalog_fits, catalog_parquet
-from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, EXTRA_COLUMNS, Provenance
 
 __all__ = ["read_catalog", "read_provenance"]
 
@@ -66,6 +66,9 @@ def read_catalog(path: Path) -> pd.DataFrame:
     path, kind = _resolve(path)
     table, provenance = _READERS[kind](path)
     layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
+    extra = tuple(spec for name, spec in EXTRA_COLUMNS.items() if name in table.columns)
+    if extra:  # e.g. ood_score (pipeline.models.features)
+        layout = CatalogLayout(outputs=layout.outputs, rank_by=layout.rank_by, extra=extra)
     with_label = "label" in table.columns
     with_grades = "grade_n" in table.columns
     specs = {spec.name: spec for spec in layout.column_specs(with_label=with_label, with_grades=with_grades)}

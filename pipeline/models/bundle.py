@@ -6,6 +6,8 @@ file       content
 model.keras the Keras 3 model (no Lambda layers: it loads with ``safe_mode=True``)
 recipe.json the preprocessing recipe and its training statistics (:mod:`pipeline.preprocess.recipe`)
 card.json   the model card (:class:`ModelCard`), with the sha256 of the two files above
+features.npz optional: training feature statistics for ``ood_score`` (:mod:`pipeline.models.features`);
+            its sha256 is in the card's ``feature_stats`` entry
 ========== ==============================================================================
 
 The card is written last, so a directory without one is an unfinished or foreign bundle. On
@@ -38,9 +40,11 @@ from pipeline.models.card import BUNDLE_FORMAT, ModelCard, validate_card
 from pipeline.models.integrity import (
     CARD_FILE,
     ENSEMBLE_FILE,
+    FEATURES_FILE,
     HASH_CHUNK_BYTES,
     MODEL_FILE,
     RECIPE_FILE,
+    check_feature_file,
     check_model_matches_recipe,
     file_sha256,
     model_output_shapes,
@@ -56,6 +60,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "CARD_FILE",
     "ENSEMBLE_FILE",
+    "FEATURES_FILE",
     "HASH_CHUNK_BYTES",
     "MODEL_FILE",
     "RECIPE_FILE",
@@ -113,7 +118,7 @@ def save_bundle(
         }
     )
     partial = path / f".{CARD_FILE}.{os.getpid()}.tmp"
-    partial.write_text(filled.model_dump_json(indent=2) + "\n")
+    partial.write_text(filled.card_json())
     partial.replace(path / CARD_FILE)
     return path
 
@@ -189,6 +194,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
                 f"the card says {expected[:12] or '<none>'}...: "
                 "the file was truncated, modified or replaced after saving; restore it or re-save the bundle"
             )
+    if card.feature_stats is not None:
+        check_feature_file(path, card.feature_stats)
     recipe = Recipe.load(path / RECIPE_FILE)
     return ModelBundle(path, recipe, card)
 

@@ -57,6 +57,16 @@ class ModelCard(BaseModel):
     rank_by: str | None = Field(
         default=None, description="Output the catalog's rank follows; None = 'score' if declared."
     )
+    feature_stats: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="Training feature statistics (pipeline.models.features): file, layer, quantile, "
+        "threshold, n_fit, store and the sha256 of features.npz; None = none (no ood_score).",
+    )
+
+    def card_json(self) -> str:
+        """The text of ``card.json`` (``feature_stats`` left out when None, as before it existed)."""
+        exclude = {"feature_stats"} if self.feature_stats is None else None
+        return self.model_dump_json(indent=2, exclude=exclude) + "\n"
 
     @property
     def output_specs(self) -> tuple[OutputSpec, ...]:

@@ -14,6 +14,10 @@ arXiv:1612.01474), which rises on inputs unlike the training set.
 Members must declare identical outputs (:mod:`pipeline.models.outputs`); the ensemble's card
 carries them, and every output is combined per its kind (:mod:`pipeline.models.aggregate`).
 
+An ensemble's ``ood_score`` (:mod:`pipeline.models.features`) is the mean of its members'; it
+has one only when every member bundle has feature statistics (``features.npz``), which members
+keep when an ensemble is saved from them.
+
 Examples
 --------
 >>> ensemble = save_ensemble("runs/ens", ["runs/ens/fold-0", "runs/ens/fold-1"])  # doctest: +SKIP
@@ -125,9 +129,15 @@ def save_ensemble(
     )
     path.mkdir(parents=True, exist_ok=True)
     partial = path / f".{ENSEMBLE_FILE}.{os.getpid()}.tmp"
-    partial.write_text(content.model_dump_json(indent=2) + "\n")
+    partial.write_text(_ensemble_json(content))
     partial.replace(path / ENSEMBLE_FILE)
     return load_ensemble(path)
+
+
+def _ensemble_json(content: EnsembleFile) -> str:
+    """``ensemble.json`` text (the card's ``feature_stats`` left out when None, as before it existed)."""
+    exclude = {"card": {"feature_stats"}} if content.card.feature_stats is None else None
+    return content.model_dump_json(indent=2, exclude=exclude) + "\n"
 
 
 def update_ensemble_card(path: str | Path, card: ModelCard) -> Path:
@@ -136,7 +146,7 @@ def update_ensemble_card(path: str | Path, card: ModelCard) -> Path:
     content = EnsembleFile.model_validate_json((path / ENSEMBLE_FILE).read_bytes())
     updated = content.model_copy(update={"card": card.model_copy(update={"sha256": ""})})
     partial = path / f".{ENSEMBLE_FILE}.{os.getpid()}.tmp"
-    partial.write_text(updated.model_dump_json(indent=2) + "\n")
+    partial.write_text(_ensemble_json(updated))
     partial.replace(path / ENSEMBLE_FILE)
     return path / ENSEMBLE_FILE
 
@@ -276,3 +286,16 @@ class EnsembleBundle:
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
         """Inputs by the first member's recipe (see :meth:`predict`)."""
         return self.members[0].prepare(groups, flags)
+
+    @property
+    def has_feature_stats(self) -> bool:
+        """Whether every member has feature statistics (then the ensemble has an ``ood_score``)."""
+        from pipeline.models.features import has_feature_stats
+
+        return has_feature_stats(self)
+
+    def ood_score_groups(self, groups: Mapping[str, Any]) -> np.ndarray:
+        """Mean of the members' ``ood_score`` of store images: (n,) float32 (see pipeline.models.features)."""
+        from pipeline.models.features import ood_score_groups
+
+        return ood_score_groups(self, groups)

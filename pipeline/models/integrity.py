@@ -1,7 +1,9 @@
 """Bundle integrity: the file names of a bundle, their sha256, and the check that a model fits.
 
 A bundle directory holds :data:`MODEL_FILE`, :data:`RECIPE_FILE` and :data:`CARD_FILE` (an ensemble
-:data:`ENSEMBLE_FILE`); the card carries the sha256 (:func:`file_sha256`) of the first two.
+:data:`ENSEMBLE_FILE`); the card carries the sha256 (:func:`file_sha256`) of the first two, and of
+the optional :data:`FEATURES_FILE` (:mod:`pipeline.models.features`) in its ``feature_stats``
+entry (:func:`check_feature_file`).
 :func:`check_model_matches_recipe` tells whether a Keras model takes a recipe's inputs and gives
 a card's declared outputs (:mod:`pipeline.models.outputs`), on saving and on loading.
 
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CARD_FILE",
     "ENSEMBLE_FILE",
+    "FEATURES_FILE",
     "MODEL_FILE",
     "RECIPE_FILE",
+    "check_feature_file",
     "check_model_matches_recipe",
     "file_sha256",
     "model_output_shapes",
@@ -35,6 +39,8 @@ MODEL_FILE = "model.keras"
 RECIPE_FILE = "recipe.json"
 CARD_FILE = "card.json"
 ENSEMBLE_FILE = "ensemble.json"
+FEATURES_FILE = "features.npz"
+"""Optional training feature statistics of a bundle (:mod:`pipeline.models.features`)."""
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -45,6 +51,32 @@ def file_sha256(path: str | Path) -> str:
         while block := handle.read(HASH_CHUNK_BYTES):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_feature_file(path: Path, entry: dict[str, Any]) -> None:
+    """Raise :class:`BundleError` unless the bundle at ``path`` has the ``features.npz`` its card names.
+
+    ``entry`` is the card's ``feature_stats``; its ``sha256`` must be the file's.
+    """
+    file = Path(path) / FEATURES_FILE
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(expected, str) or not expected:
+        raise BundleError(
+            f"bundle {path}: the card's feature_stats entry has no sha256 of {FEATURES_FILE}; "
+            "refit it with python -m pipeline.models.features"
+        )
+    if not file.is_file():
+        raise BundleError(
+            f"bundle {path}: the card records feature statistics but {FEATURES_FILE} is missing; restore "
+            "it, or refit it with python -m pipeline.models.features"
+        )
+    actual = file_sha256(file)
+    if actual != expected:
+        raise BundleError(
+            f"bundle {path}: {FEATURES_FILE} has sha256 {actual[:12]}..., the card says {expected[:12]}...: "
+            "the file was truncated, modified or replaced after saving; restore it or refit it with "
+            "python -m pipeline.models.features"
+        )
 
 
 def check_model_matches_recipe(

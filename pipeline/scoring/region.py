@@ -9,6 +9,10 @@ reused by every later task on that worker). Batches always have ``batch_size`` r
 one is padded, so a compiled model (XLA under JAX, a traced function under TensorFlow) is never
 recompiled for a new shape. Objects whose flags make them unusable are not run through the model;
 they keep their row with a NaN score and the NOT_SCORED flag.
+
+A bundle with feature statistics (:mod:`pipeline.models.features`) also gives the ``ood_score``
+column (:data:`OOD_COLUMN`), computed on the untransformed images (also with TTA), and flags
+objects with ``ood_score`` > 1 UNLIKE_TRAINING; the score itself is unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
+
+OOD_COLUMN = "ood_score"
+"""Column of the out-of-distribution score, for bundles with feature statistics."""
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()
@@ -99,13 +106,15 @@ def score_groups_outputs(
     member of an ensemble, times the 8 dihedral transforms with ``tta``) per its kind
     (:func:`pipeline.models.aggregate.aggregate_outputs`). Unusable objects are not run through
     the model: NaN and NOT_SCORED. An object with a non-finite value in any output gets NaN in
-    every output and SCORE_NONFINITE. Returns (column -> float32 ``(n,)``, flags_added ``(n,)``).
+    every output and SCORE_NONFINITE. A bundle with feature statistics adds ``ood_score`` (NaN
+    where not scored) and UNLIKE_TRAINING where it exceeds 1 (:func:`output_columns`). Returns
+    (column -> float32 ``(n,)``, flags_added ``(n,)``).
     """
-    from pipeline.models.aggregate import aggregate_outputs, numeric_columns
+    from pipeline.models.aggregate import aggregate_outputs
 
     n = len(flags)
     specs = bundle.outputs
-    columns = {name: np.full(n, np.nan, dtype=np.float32) for spec in specs for name in numeric_columns(spec)}
+    columns = {name: np.full(n, np.nan, dtype=np.float32) for name in output_columns(bundle)}
     added = np.zeros(n, dtype=np.int32)
     usable = (flags & int(UNUSABLE)) == 0
     added[~usable] |= int(Flag.NOT_SCORED)
@@ -118,11 +127,28 @@ def score_groups_outputs(
     for name, values in aggregate_outputs(specs, predictions).items():
         columns[name][usable] = values
         finite &= np.isfinite(columns[name])
+    if OOD_COLUMN in columns:
+        from pipeline.models.features import ood_score_groups
+
+        columns[OOD_COLUMN][usable] = ood_score_groups(
+            bundle, {group: images[usable] for group, images in groups.items()}
+        )
     nonfinite = usable & ~finite
     added[nonfinite] |= int(Flag.SCORE_NONFINITE)
     for values in columns.values():
         values[nonfinite] = np.nan
+    if OOD_COLUMN in columns:
+        added[columns[OOD_COLUMN] > 1] |= int(Flag.UNLIKE_TRAINING)
     return columns, added
+
+
+def output_columns(bundle) -> list[str]:
+    """The float32 columns a bundle's scoring gives: its outputs', then ``ood_score`` if it has statistics."""
+    from pipeline.models.aggregate import numeric_columns
+    from pipeline.models.features import has_feature_stats
+
+    names = [name for spec in bundle.outputs for name in numeric_columns(spec)]
+    return [*names, OOD_COLUMN] if has_feature_stats(bundle) else names
 
 
 def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, batch_size: int, tta: bool):
@@ -172,9 +198,7 @@ def score_rows(
         seconds_model += time.perf_counter() - toc
         parts.append(columns)
         added.append(flags_added)
-    from pipeline.models.aggregate import numeric_columns
-
-    names = [name for spec in bundle.outputs for name in numeric_columns(spec)]
+    names = output_columns(bundle)
     return ScoredRows(
         start=start,
         stop=stop,

@@ -5,6 +5,9 @@ resume state. A rerun (after a crash, or after the store grew) scores only rows 
 then assembles the catalog from all parts and the store's coordinates: one row per object, ranks
 recomputed over the whole store, known lenses crossmatched, objects in = rows out checked; the
 catalog is written as FITS, Parquet, VOTable and HATS (:func:`pipeline.catalog.write_catalog`).
+A model with feature statistics (:mod:`pipeline.models.features`) adds the ``ood_score`` column
+(:data:`schemas.catalog.OOD_SCORE_COLUMN`) and the UNLIKE_TRAINING flag; without, the catalog's
+columns are exactly the outputs' and the fixed ones.
 """
 
 from __future__ import annotations
@@ -279,7 +282,8 @@ def score_store(
     )
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
-    from schemas.catalog import Provenance
+    from pipeline.models.features import feature_stats_id, has_feature_stats, ood_provenance
+    from schemas.catalog import OOD_SCORE_COLUMN, Provenance
 
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
@@ -299,6 +303,9 @@ def score_store(
         "model_sha256": bundle.sha256,
         "tta": tta,
     }
+    with_ood = has_feature_stats(bundle)
+    if with_ood:  # parts without ood_score (statistics fitted since) must not be reused
+        identity["feature_stats"] = feature_stats_id(bundle)
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
 
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
@@ -344,7 +351,9 @@ def score_store(
     flags = dataset["flags"].values | scores["flags_added"].to_numpy()
     ra, dec = dataset["ra"].values, dataset["dec"].values
     layout = CatalogLayout(
-        outputs=bundle.outputs, rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by)
+        outputs=bundle.outputs,
+        rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
+        extra=(OOD_SCORE_COLUMN,) if with_ood else (),
     )
     table = make_catalog_table(
         object_ids=dataset["object_id"].values,
@@ -358,6 +367,7 @@ def score_store(
         known_lens_matches=match_known_lenses(ra, dec, known, known_lens_radius_arcsec)
         if known is not None
         else None,
+        extra={OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else None,
     )
     n_scored = int(scored_mask(table).sum())
     provenance = Provenance(
@@ -380,6 +390,7 @@ def score_store(
             "batch_size": batch_size,
             "architecture": bundle.card.architecture,
             **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
+            **(ood_provenance(bundle) if with_ood else {}),
         },
     )
     written = write_catalog(table, out_dir, provenance, expected_n=n_objects)

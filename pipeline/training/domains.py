@@ -18,6 +18,11 @@ domain allows at this data size and architecture, and ``ceiling - auroc`` is the
 what the checked model loses by never having seen the domain (``<domain>_ceiling_auroc``,
 ``<domain>_transfer_gap``, ``max_transfer_gap`` in the card). The goal stays on the plain drop.
 
+A bundle with feature statistics (:mod:`pipeline.models.features`) also says, per domain, how
+many objects it flags UNLIKE_TRAINING and the AUROC of the others
+(:mod:`pipeline.training.domain_ood`; ``<domain>_unlike_training``,
+``<domain>_auroc_like_training`` in the card).
+
 A bundle with regression outputs (e.g. ``theta_e``) is also measured per domain against the
 domain's truth catalog (:mod:`pipeline.training.targets`; for ``theta_e`` on the true lenses
 only): ``<domain>_<output>_mse``, ``_bias``, ``_scatter`` (standard deviation of pred - true),
@@ -58,6 +63,14 @@ from pipeline.training.domain_breakdown import (
     match_to_reference,
     truth_columns,
 )
+from pipeline.training.domain_ood import (
+    OOD_CARD_KEYS,
+    OOD_COLUMN,
+    OodSummary,
+    ood_card_metrics,
+    ood_summary,
+    ood_table,
+)
 from pipeline.training.heldout import StoreScores, record_metrics, score_store_in_process
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import PRESETS, TargetError
@@ -80,6 +93,9 @@ class DomainReport:
     """Domain -> AUROC per non-lens kind and arc visibility (:mod:`pipeline.training.domain_breakdown`)."""
     ceilings: dict[str, float] = field(default_factory=dict)
     """Domain -> AUROC on its store of a model trained on that domain itself (``ceilings`` argument)."""
+    ood: dict[str, OodSummary] = field(default_factory=dict)
+    """Domain -> objects unlike the training set, for a bundle with feature statistics
+    (:mod:`pipeline.training.domain_ood`)."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -111,6 +127,7 @@ class DomainReport:
         if not math.isnan(self.max_auroc_drop):
             values["max_auroc_drop"] = self.max_auroc_drop
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
+        values.update(ood_card_metrics(self.ood))
         gaps = []
         for name, ceiling in self.ceilings.items():
             if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
@@ -157,6 +174,7 @@ class DomainReport:
                     )
         aurocs = {name: m.auroc for name, m in self.metrics.items()}
         lines += breakdown_tables(self.breakdowns, self.reference, aurocs)
+        lines += ood_table(self.ood, aurocs)
         if self.ceilings:
             lines += [
                 "",
@@ -206,7 +224,7 @@ def evaluate_domains(
         Average over the 8 dihedral transforms.
     write, note
         Record :meth:`DomainReport.card_metrics` (and the note or notes) in the bundle's card;
-        earlier ceilings and transfer gaps in it are removed.
+        earlier ceilings, transfer gaps and out-of-distribution entries in it are removed.
     ceilings
         Domain name -> a bundle trained on that domain (never on its held-out store), scored on
         the domain's store the same way; its AUROC is the domain's ceiling.
@@ -238,11 +256,13 @@ def evaluate_domains(
                 check_bundle_fits_store(ceiling_bundles[name], read_attributes(store))
             except LenshuntError as exc:
                 raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
-    metrics, warnings, regression, breakdowns = {}, {}, {}, {}
+    metrics, warnings, regression, breakdowns, ood = {}, {}, {}, {}, {}
     labels, scores, truths = {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
+        if OOD_COLUMN in scored.outputs:
+            ood[name] = ood_summary(scored.label, scored.score, scored.outputs[OOD_COLUMN])
         truths[name], unread = truth_columns(store)
         breakdown = breakdown_on_store(scored.label, scored.score, truths[name])
         if breakdown is not None:
@@ -276,9 +296,10 @@ def evaluate_domains(
         regression=regression,
         breakdowns=breakdowns,
         ceilings=ceiling_aurocs,
+        ood=ood,
     )
-    if write:  # ceilings are measured anew each run: earlier ones and their gaps would contradict it
-        stale = [key for key in bundle.card.metrics if key.endswith(_CEILING_KEYS)]
+    if write:  # ceilings and feature statistics are measured anew each run: earlier entries would contradict
+        stale = [key for key in bundle.card.metrics if key.endswith(_CEILING_KEYS + OOD_CARD_KEYS)]
         record_metrics(bundle_path, report.card_metrics(), note, remove=stale)
     return report
 

@@ -38,8 +38,9 @@ class StoreScores:
 
     ``outputs`` holds the catalog columns of every declared output (name -> ``(n,)``, e.g.
     ``theta_e``, ``theta_e_err``, ``theta_e_std``; :func:`~pipeline.models.aggregate.aggregate_outputs`;
-    ``score`` and ``score_std`` for the default single ``score``). ``score`` is NaN
-    everywhere for a bundle without a ``score`` output.
+    ``score`` and ``score_std`` for the default single ``score``), and ``ood_score`` where the
+    bundle has feature statistics (:mod:`pipeline.models.features`). ``score`` is NaN everywhere
+    for a bundle without a ``score`` output.
     """
 
     object_id: np.ndarray
@@ -58,11 +59,13 @@ def score_store_in_process(
 
 def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
+    from pipeline.models.features import has_feature_stats, ood_score_groups
+
     flags = dataset["flags"].values
+    names = [name for spec in specs for name in numeric_columns(spec)]
+    ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
-        name: np.full(flags.size, np.nan, dtype=np.float32)
-        for spec in specs
-        for name in numeric_columns(spec)
+        name: np.full(flags.size, np.nan, dtype=np.float32) for name in names + (["ood_score"] if ood else [])
     }
     for start in range(0, flags.size, batch_size):
         stop = min(start + batch_size, flags.size)
@@ -73,6 +76,8 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
         predicted = bundle.predict_groups_outputs(groups, batch_size=min(batch_size, 64), tta=tta)
         for name, values in aggregate_outputs(specs, predicted).items():
             columns[name][start:stop][usable] = values
+        if ood:
+            columns["ood_score"][start:stop][usable] = ood_score_groups(bundle, groups)
     score = columns.get(SCORE_OUTPUT, np.full(flags.size, np.nan, dtype=np.float32))
     return StoreScores(dataset["object_id"].values, dataset["label"].values, score, columns)
 

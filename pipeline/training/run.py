@@ -16,6 +16,12 @@ regression output, the validation MSE, bias, scatter and NMAD on the objects wit
 for a Gaussian head, the fractions within 1 and 2 predicted sigma
 (:mod:`pipeline.evaluation.regression`).
 
+The bundle gets feature statistics (:mod:`pipeline.models.features`, ``features.npz``): after
+saving, one forward pass up to the pooled features over up to 3000 objects of the training split
+(never validation) fits them, so the catalogs of its score runs have an ``ood_score`` column;
+the forward pass takes 1.2 s for 3000 objects of 4 x 100 x 100 pixels with small_cnn on 2 CPU
+cores (measured), plus reading them: seconds, against minutes to hours of training.
+
 Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
 (object ids) and the best checkpoint. The stream and validation set of a split are built by
 :mod:`pipeline.training.batches`, the card's metric entries and notes by
@@ -309,6 +315,7 @@ def train_bundle(
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
+    _fit_feature_stats(out, store, split, config.seed, log)
     result = TrainResult(
         bundle=out,
         model_id=model_id,
@@ -324,6 +331,24 @@ def train_bundle(
     )
     log(result.summary())
     return result
+
+
+def _fit_feature_stats(out: Path, store: str | Path, split: Split, seed: int, log: Log) -> None:
+    """Fit and save the bundle's feature statistics on up to 3000 training-split objects."""
+    from pipeline.models.bundle import load_bundle
+    from pipeline.models.features import fit_feature_stats, save_feature_stats
+
+    tic = time.perf_counter()
+    try:
+        stats = fit_feature_stats(load_bundle(out), store, seed=seed, rows=split.train_rows)
+    except LenshuntError as exc:  # a bundle without statistics still scores, without ood_score
+        log(f"no feature statistics (ood_score) for this bundle: {exc}")
+        return
+    save_feature_stats(out, stats)
+    log(
+        f"feature statistics ({stats.layer}, {stats.mean.size} features) fitted on {stats.n_fit} training "
+        f"objects in {time.perf_counter() - tic:.1f} s"
+    )
 
 
 def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -> Targets:

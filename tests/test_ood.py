@@ -1,0 +1,206 @@
+"""Feature statistics and ood_score (pipeline.models.features): real bundles, stores and Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from bundles import make_bundle
+from cutouts import band_file, write_set
+
+from pipeline import paths
+from pipeline.catalog import read_catalog
+from pipeline.errors import BundleError
+from pipeline.flags import Flag, documentation
+from pipeline.models import load_bundle, save_ensemble
+from pipeline.models.features import (
+    FEATURES_FILE,
+    feature_layer,
+    fit_feature_stats,
+    has_feature_stats,
+    load_feature_stats,
+    main,
+    ood_score,
+    ood_score_groups,
+    save_feature_stats,
+)
+from pipeline.scoring.run import score_store
+from pipeline.store import ingest, open_store
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(300000, 300040))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, dask_client):
+    root = tmp_path_factory.mktemp("ood")
+    source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
+    band_file(EUCLID, source, IDS[3], "J").write_bytes(b"")  # one unusable object
+    store = root / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=16)
+    plain = make_bundle(store, root / "plain")
+    with_stats = root / "with-stats"
+    shutil.copytree(plain, with_stats)
+    stats = fit_feature_stats(load_bundle(with_stats), store, n=3000, quantile=0.9)
+    save_feature_stats(with_stats, stats)
+    return root, store, plain, with_stats
+
+
+def _images(store):
+    dataset = open_store(store, chunks=None)
+    return {group: dataset[group].values for group in ("vis", "nir")}, dataset["flags"].values
+
+
+def _bright_discs(groups):
+    """Each object's images replaced by a bright, smooth, centred disc (nothing like the set)."""
+    out = {}
+    for group, images in groups.items():
+        n_y, n_x = images.shape[-2:]
+        y, x = np.mgrid[:n_y, :n_x]
+        disc = np.exp(-np.hypot(y - n_y / 2, x - n_x / 2) / (n_y / 6)).astype(np.float32)
+        out[group] = np.broadcast_to(disc * 50 * np.nanmax(np.abs(images)), images.shape).copy()
+    return out
+
+
+def test_fit_save_load_round_trip_and_far_inputs(setup):
+    _, store, plain, with_stats = setup
+    card = json.loads((plain / "card.json").read_text())
+    assert "feature_stats" not in card  # a bundle without statistics is written as before
+    assert not has_feature_stats(load_bundle(plain))
+    bundle = load_bundle(with_stats)
+    assert has_feature_stats(bundle)
+    entry = bundle.card.feature_stats
+    stats = load_feature_stats(with_stats)
+    assert entry["layer"] == stats.layer == feature_layer(bundle.model)[0] == "image_gap"
+    assert entry["n_fit"] == stats.n_fit == len(IDS) - 1  # the unusable object is left out
+    assert entry["quantile"] == 0.9 and entry["threshold"] == pytest.approx(stats.threshold)
+    assert stats.mean.shape == (stats.precision.shape[0],) and stats.precision.shape == (64, 64)
+    groups, flags = _images(store)
+    usable = (flags & 31) == 0
+    inside = ood_score(bundle, bundle.prepare({g: x[usable] for g, x in groups.items()}))
+    assert inside.dtype == np.float32 and inside.shape == (usable.sum(),)
+    assert np.mean(inside <= 1) >= 0.85  # the training q = 0.9 quantile
+    far = ood_score_groups(bundle, _bright_discs({g: x[usable] for g, x in groups.items()}))
+    assert np.mean(far > 1) >= 0.9 and np.median(far) > 3 * np.median(inside)
+    scaled = ood_score_groups(bundle, {g: 30 * x[usable] for g, x in groups.items()})
+    assert np.median(scaled) > 1
+
+
+def test_tampered_or_missing_features_file_is_refused(setup, tmp_path):
+    _, _, _, with_stats = setup
+    copy = tmp_path / "bundle"
+    shutil.copytree(with_stats, copy)
+    data = bytearray((copy / FEATURES_FILE).read_bytes())
+    data[-20] ^= 0xFF
+    (copy / FEATURES_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"features\.npz has sha256 .* the card says"):
+        load_bundle(copy)
+    (copy / FEATURES_FILE).unlink()
+    with pytest.raises(BundleError, match=r"features\.npz is missing"):
+        load_bundle(copy)
+
+
+def test_ensemble_ood_is_the_members_mean_and_needs_every_member(setup, tmp_path):
+    _, store, plain, with_stats = setup
+    shutil.copytree(with_stats, tmp_path / "ens" / "a")
+    shutil.copytree(with_stats, tmp_path / "ens" / "b")
+    ensemble = save_ensemble(tmp_path / "ens", [tmp_path / "ens" / "a", tmp_path / "ens" / "b"])
+    assert ensemble.has_feature_stats and has_feature_stats(ensemble)
+    groups, _ = _images(store)
+    some = {g: x[5:12] for g, x in groups.items()}
+    np.testing.assert_allclose(
+        ensemble.ood_score_groups(some), ood_score_groups(load_bundle(with_stats), some), rtol=1e-5
+    )
+    shutil.copytree(plain, tmp_path / "mixed" / "a")
+    shutil.copytree(with_stats, tmp_path / "mixed" / "b")
+    mixed = save_ensemble(tmp_path / "mixed", [tmp_path / "mixed" / "a", tmp_path / "mixed" / "b"])
+    assert not mixed.has_feature_stats
+
+
+def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client, tmp_path):
+    import lsdb
+    from astropy.io import fits
+
+    _, store, plain, with_stats = setup
+    score_store(store, plain, tmp_path / "plain", dask_client, batch_size=8, known_lenses=None)
+    before = read_catalog(paths.catalog_parquet(tmp_path / "plain"))
+    assert "ood_score" not in before.columns
+    assert list(before.columns) == [
+        "object_id", "ra", "dec", "score", "score_std", "rank", "flags", "model_id",
+        "known_lens", "known_lens_grade", "known_lens_sep", "label",
+    ]  # fmt: skip
+    assert not (before["flags"].to_numpy() & int(Flag.UNLIKE_TRAINING)).any()
+
+    result = score_store(store, with_stats, tmp_path / "ood", dask_client, batch_size=8, tta=False)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "ood"))
+    assert list(catalog.columns) == [*before.columns, "ood_score"]
+    np.testing.assert_array_equal(catalog["score"], before["score"])  # the score is unchanged
+    ood = catalog["ood_score"].to_numpy()
+    assert ood.dtype == np.float32
+    unscored = catalog["score"].isna().to_numpy()
+    assert unscored.sum() == 1 and np.isnan(ood[unscored]).all() and np.isfinite(ood[~unscored]).all()
+    flagged = (catalog["flags"].to_numpy() & int(Flag.UNLIKE_TRAINING)) != 0
+    np.testing.assert_array_equal(flagged, ood > 1)
+    assert flagged.any()  # q = 0.9 of the same objects: some exceed it
+    assert catalog.attrs["columns"]["ood_score"]["ucd"] == "stat.value"
+    assert result.n_scored == len(IDS) - 1
+
+    header = fits.getheader(paths.catalog_fits(tmp_path / "ood"), 1)
+    names = [header[f"TTYPE{i}"] for i in range(1, header["TFIELDS"] + 1)]
+    column = names.index("ood_score") + 1
+    assert header[f"TFORM{column}"] == "E" and "q-quantile" in header.comments[f"TTYPE{column}"] + str(
+        header.get(f"TCOMM{column}", "")
+    )
+    assert header["FLAG18"] == "UNLIKE_TRAINING"
+    assert documentation()["UNLIKE_TRAINING"].startswith("bit 18")
+    from_fits = read_catalog(paths.catalog_fits(tmp_path / "ood"))
+    np.testing.assert_array_equal(from_fits["ood_score"].to_numpy(), ood)
+    hats = lsdb.read_hats(paths.catalog_hats(tmp_path / "ood")).compute().set_index("object_id")
+    np.testing.assert_array_equal(
+        hats.loc[catalog["object_id"], "ood_score"].to_numpy(np.float32), ood
+    )  # fmt: skip
+
+    # a catalog read back keeps its ood_score through a rewrite (as lenshunt inspect --apply does)
+    from pipeline.catalog import read_provenance, write_catalog
+    from pipeline.catalog.columns import LAYOUT_ATTR
+
+    again = catalog.copy()
+    again.attrs = {LAYOUT_ATTR: catalog.attrs[LAYOUT_ATTR]}
+    provenance = read_provenance(paths.catalog_parquet(tmp_path / "ood"))
+    assert provenance.extras["ood_layer"] == "image_gap" and provenance.extras["ood_quantile"] == 0.9
+    write_catalog(again, tmp_path / "rewrite", provenance, expected_n=len(again), hats=False)
+    rewritten = read_catalog(paths.catalog_parquet(tmp_path / "rewrite"))
+    np.testing.assert_array_equal(rewritten["ood_score"].to_numpy(), ood)
+
+    # TTA leaves ood_score alone (it is computed on the untransformed images)
+    score_store(store, with_stats, tmp_path / "tta", dask_client, batch_size=8, tta=True)
+    with_tta = read_catalog(paths.catalog_parquet(tmp_path / "tta"))
+    np.testing.assert_allclose(with_tta["ood_score"], ood, rtol=1e-5, equal_nan=True)
+
+
+def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_client):
+    root, store, plain, _ = setup
+    target = tmp_path / "bundle"
+    shutil.copytree(plain, target)
+    assert main([str(target), str(store), "--n", "20", "--quantile", "0.95"]) == 0
+    assert "fitted on 20 objects, layer image_gap" in capsys.readouterr().out
+    assert load_bundle(target).card.feature_stats["n_fit"] == 20
+
+    def one_line_error(argv):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+        return err
+
+    assert "no store at" in one_line_error([str(target), str(tmp_path / "absent.zarr")])
+    assert "no model bundle at" in one_line_error([str(tmp_path / "absent"), str(store)])
+    (tmp_path / "broken").mkdir()
+    assert "lacks" in one_line_error([str(tmp_path / "broken"), str(store)])
+    source = write_set(EUCLID, tmp_path / "bad", [1, 2])
+    for object_id in (1, 2):
+        band_file(EUCLID, source, object_id, "J").write_bytes(b"")
+    ingest(EUCLID, source, tmp_path / "bad.zarr", dask_client)
+    assert "0 usable objects" in one_line_error([str(target), str(tmp_path / "bad.zarr")])
