@@ -4,8 +4,9 @@
 train on objects of several simulators (``scripts/train_shipped_model.sh``), this tool makes one
 source directory of them: the first ``N`` objects (by id) of each set, their band files hard-linked
 (copied across file systems) to the layout's paths, and one catalog holding every row with the
-union of the columns, a ``simulator`` column naming the set, and every set's
-``# column NAME: [UNIT]`` header lines::
+union of the columns, a ``simulator`` column naming the set, a ``kind`` column where a set
+names its kinds ``sim_kind`` (lenshunt's simulator), and every set's ``# column NAME: [UNIT]``
+header lines (a set that declares none has the layout's ``catalog.units``)::
 
     python scripts/mix_sets.py OUT --layout euclid-sglc2 ours=DIR:8000 othersim=DIR:8000 ...
 
@@ -84,11 +85,14 @@ def read_set(layout: Layout, spec: SetSpec) -> tuple[pd.DataFrame, dict[str, str
     if len(table) < spec.n:
         raise MixError(f"set {spec.name}: {catalog} has {len(table)} objects, fewer than the {spec.n} asked")
     table = table.head(spec.n).reset_index(drop=True)
-    units = header_units(catalog, layout.catalog.comment)
+    # the layout's catalog.units are the units of a catalog that declares none (the challenge's own)
+    units = {**dict(layout.catalog.units or {}), **header_units(catalog, layout.catalog.comment)}
     if "ein_area" not in table.columns and "theta_e" in table.columns:
         unit = units.get("theta_e") or "arcsec"
         table["ein_area"] = math.pi * pd.to_numeric(table["theta_e"], errors="coerce") ** 2
         units["ein_area"] = f"{unit}2" if unit.isalpha() else f"({unit})2"
+    if "kind" not in table.columns and "sim_kind" in table.columns:  # lenshunt's name for it
+        table["kind"] = table["sim_kind"]
     table[SET_COLUMN] = spec.name
     manifest = discover(layout, spec.root)
     where = {int(object_id): row for row, object_id in enumerate(manifest.object_ids)}

@@ -28,6 +28,9 @@ def test_summary_counts_flagged_objects_and_ranks_the_rest():
     }
     lines = ood_table({"shifted": s}, {"shifted": 0.5})
     assert "| shifted | 0.286 | 0.333 | 0.250 | 0.500 | 0.667 |" in lines
+    assert "than 99.0% of in-domain objects" in lines[1]
+    looser = ood_summary(labels, scores, ood, quantile=0.95)
+    assert "than 95.0% of in-domain objects" in ood_table({"shifted": looser}, {})[1]
 
 
 def test_one_class_left_gives_no_auroc_and_no_card_entry():

@@ -50,6 +50,7 @@ def test_mixed_catalog_files_and_targets(two_sets, tmp_path, dask_client):
     # the first 4 and 3 ids of each set, in id order, each with its set's name
     assert list(table.index) == [100000, 100001, 100002, 200000, 200001, 200002, 200003]
     assert list(table["simulator"]) == ["other"] * 3 + ["ours"] * 4
+    assert table["kind"].notna().all()  # ours calls it sim_kind: copied, so every object has a kind
     # labels by the layout's rule agree with each source catalog's own
     mixed_labels = labels_from_catalog(EUCLID, table, catalog)
     for source in (ours, other):
@@ -117,6 +118,14 @@ def test_refuses_conflicting_units_missing_files_and_a_full_directory(two_sets, 
     done = mix(str(tmp_path / "a"), f"ours={ours}:2", f"changed={changed}:2")
     assert done.returncode == 2
     assert "column 'ein_area' is [arcsec2] in set ours and [rad2] in set changed" in done.stderr
+    # a catalog declaring no units has the layout's (ein_area in rad2, as the challenge's): a conflict
+    bare = tmp_path / "bare"
+    subprocess.run(["cp", "-r", str(other), str(bare)], check=True)
+    bare_catalog = find_label_catalog(EUCLID, bare)
+    bare_catalog.write_text(bare_catalog.read_text().replace("theta_e", "ein_area", 1))
+    done = mix(str(tmp_path / "d"), f"ours={ours}:2", f"bare={bare}:2")
+    assert done.returncode == 2
+    assert "column 'ein_area' is [arcsec2] in set ours and [rad2] in set bare" in done.stderr
     (changed / EUCLID.bands[2].path_for(100001, EUCLID.id_digits)).unlink()
     catalog.write_text(text)
     done = mix(str(tmp_path / "b"), f"changed={changed}:3")

@@ -17,6 +17,7 @@ from pipeline.flags import Flag, documentation
 from pipeline.models import load_bundle, save_ensemble
 from pipeline.models.features import (
     FEATURES_FILE,
+    FeatureStats,
     feature_layer,
     fit_feature_stats,
     has_feature_stats,
@@ -75,7 +76,8 @@ def test_fit_save_load_round_trip_and_far_inputs(setup):
     entry = bundle.card.feature_stats
     stats = load_feature_stats(with_stats)
     assert entry["layer"] == stats.layer == feature_layer(bundle.model)[0] == "image_gap"
-    assert entry["n_fit"] == stats.n_fit == len(IDS) - 1  # the unusable object is left out
+    # the unusable object is left out; a third of the rest sets the threshold, unseen by the fit
+    assert entry["n_fit"] == stats.n_fit == 26 and entry["n_calibration"] == stats.n_calibration == 13
     assert entry["quantile"] == 0.9 and entry["threshold"] == pytest.approx(stats.threshold)
     assert stats.mean.shape == (stats.precision.shape[0],) and stats.precision.shape == (64, 64)
     groups, flags = _images(store)
@@ -186,8 +188,30 @@ def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_c
     target = tmp_path / "bundle"
     shutil.copytree(plain, target)
     assert main([str(target), str(store), "--n", "20", "--quantile", "0.95"]) == 0
-    assert "fitted on 20 objects, layer image_gap" in capsys.readouterr().out
+    assert "fitted on 20 objects (a random sample: 13 objects), layer image_gap" in capsys.readouterr().out
     assert load_bundle(target).card.feature_stats["n_fit"] == 20
+    # damaged statistics are replaced by a refit, not refused (the error message names this command)
+    (target / FEATURES_FILE).write_bytes(b"x")
+    with pytest.raises(BundleError, match=r"refit it with python -m pipeline\.models\.features"):
+        load_bundle(target)
+    assert main([str(target), str(store)]) == 0
+    assert "was missing or damaged; fitting it anew" in capsys.readouterr().out
+    assert load_bundle(target).card.feature_stats["n_calibration"] == 13
+    # statistics of another width than the layer's are refused when used
+    other = tmp_path / "other"
+    shutil.copytree(target, other)
+    wrong = load_feature_stats(other)
+    save_feature_stats(
+        other, FeatureStats(**{**wrong.__dict__, "mean": np.zeros(10), "precision": np.eye(10)})
+    )
+    bundle = load_bundle(other)
+    groups, flags = _images(store)
+    with pytest.raises(BundleError, match="holds 10 features but layer 'image_gap' gives 64"):
+        ood_score_groups(bundle, {g: x[:4] for g, x in groups.items()})
+    for bad in (["--n", "5"], ["--n", "0"], ["--quantile", "1"], ["--quantile", "-1"]):
+        with pytest.raises(SystemExit):
+            main([str(target), str(store), *bad])
+    assert "--n must be at least 20" in capsys.readouterr().err
 
     def one_line_error(argv):
         assert main(argv) == 2
@@ -203,4 +227,9 @@ def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_c
     for object_id in (1, 2):
         band_file(EUCLID, source, object_id, "J").write_bytes(b"")
     ingest(EUCLID, source, tmp_path / "bad.zarr", dask_client)
-    assert "0 usable objects" in one_line_error([str(target), str(tmp_path / "bad.zarr")])
+    assert "0 usable objects to fit on" in one_line_error([str(target), str(tmp_path / "bad.zarr")])
+    head = load_bundle(target).model.layers[-1].name  # one number per object: not features
+    assert "gives 1 feature" in one_line_error([str(target), str(store), "--layer", head])
+    space = write_set(load_layout("sglc1-space"), tmp_path / "space", [7, 8, 9])
+    ingest(load_layout("sglc1-space"), space, tmp_path / "space.zarr", dask_client)
+    assert "needs group" in one_line_error([str(target), str(tmp_path / "space.zarr")])

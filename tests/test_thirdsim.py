@@ -126,3 +126,40 @@ def test_lenshunt_ingests_all_with_labels(sim_set, tmp_path):
     assert set(labels.tolist()) == {0, 1}
     assert int(ds["flags"].values.max()) == 0
     assert np.allclose(ds["band_pixel_scale"].values, [0.1, 0.3, 0.3, 0.3], rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--n", "0"], "--n must be at least 1"),
+        (["--n", "3", "--first-id", "-5"], "--first-id must be at least 0"),
+        (["--n", "3", "--seed", "-1"], "--seed must be at least 0"),
+        (["--n", "3", "--workers", "0"], "--workers must be at least 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, args, message):
+    out = tmp_path / "set"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.thirdsim", str(out), *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and message in done.stderr
+    assert not out.exists()
+
+
+def test_an_existing_set_is_not_overwritten(sim_set, tmp_path):
+    before = sorted(p.name for p in sim_set.rglob("*"))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.thirdsim", str(sim_set), "--n", "2", "--seed", "3"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "is not an empty directory" in done.stderr
+    assert sorted(p.name for p in sim_set.rglob("*")) == before

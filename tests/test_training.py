@@ -387,6 +387,7 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     card, recipe = bundle.card, bundle.recipe
     # feature statistics: ood_score and UNLIKE_TRAINING in its catalogs; few in-domain objects flagged
     assert card.feature_stats["layer"] == "image_gap" and card.feature_stats["n_fit"] == 3000
+    assert card.feature_stats["n_calibration"] == 2400  # the threshold is set on the validation split
     assert max(card.metrics[f"{d}_unlike_training"] for d in ("randomised", "othersim")) < 0.05
     assert card.architecture == "small_cnn" and card.seed is not None
     # the domain check: in-domain and shifted held-out sets, each with AUROC, TPR0, TPR10

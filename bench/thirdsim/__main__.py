@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -17,6 +18,15 @@ def main(argv=None) -> int:
     parser.add_argument("--first-id", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    bounds = (("--n", args.n, 1), ("--seed", args.seed, 0), ("--first-id", args.first_id, 0))
+    for name, value, least in bounds:
+        if value < least:
+            parser.error(f"{name} must be at least {least}, got {value}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        parser.error(f"{out} exists and is not an empty directory: its old files would mix with the new set")
     from bench.thirdsim.simulate import simulate_set
 
     t0 = time.time()

@@ -7,10 +7,16 @@ out-of-distribution samples", NeurIPS, arXiv:1807.03888), the pooled feature vec
 feeds the score head (e.g. layer ``image_gap`` of small_cnn) is modelled as a Gaussian over
 training objects: mean ``mu`` and the Ledoit-Wolf shrunk covariance ``Sigma`` (Ledoit & Wolf 2004,
 J. Multivariate Anal. 88, 365; :class:`sklearn.covariance.LedoitWolf`). An object's squared
-Mahalanobis distance ``d2 = (f - mu)^T Sigma^-1 (f - mu)`` over the ``q``-quantile of ``d2`` of the
-fit objects (``q = 0.99`` by default) is its ``ood_score``: > 1 means outside the training
-``q``-quantile, so about ``1 - q`` of in-domain objects exceed 1. On the shipped small_cnn, this
-flagged 2% of in-domain objects, none of a 3x-noise set, and 51-87% of another simulator's
+Mahalanobis distance ``d2 = (f - mu)^T Sigma^-1 (f - mu)`` over the ``q``-quantile of ``d2`` of
+in-domain *calibration* objects (``q = 0.99`` by default) is its ``ood_score``: > 1 means outside
+that quantile, so about ``1 - q`` of new in-domain objects exceed 1. The calibration objects are
+not the fit objects (their distances are smaller, the more so the fewer they are) and, where the
+training split is known, not the training objects either (the network's features of the objects
+it was trained on are tighter than of new ones): ``lenshunt train`` fits on the training split and
+calibrates on the validation split, and so does the command line where the bundle keeps its
+``training/split.json`` and the store holds those objects; otherwise a random third of the sample
+is held back for calibration. On the shipped small_cnn, this
+flagged 1.3% of in-domain objects, none of a 3x-noise set, and 55-87% of another simulator's
 spirals, rings and edge-on discs.
 
 The statistics are optional per bundle: ``features.npz`` in the bundle directory
@@ -30,19 +36,17 @@ every member of an ensemble).
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.errors import BundleError, LenshuntError, StoreError
+from pipeline.errors import BundleError
 from pipeline.models.integrity import CARD_FILE, FEATURES_FILE, file_sha256
 
 __all__ = [
@@ -51,7 +55,6 @@ __all__ = [
     "FeatureStats",
     "feature_layer",
     "feature_stats_id",
-    "fit_feature_stats",
     "has_feature_stats",
     "load_feature_stats",
     "ood_provenance",
@@ -64,12 +67,16 @@ DEFAULT_N_FIT = 3000
 """Objects the statistics are fitted on by default (a 64-dim feature needs far fewer)."""
 DEFAULT_QUANTILE = 0.99
 """Training quantile of the squared distance that ``ood_score`` = 1 marks."""
+MIN_FIT = 20
+"""Fewest objects a mean and covariance are fitted on."""
+MIN_CALIBRATION = 10
+"""Fewest objects a threshold is set on."""
 _BATCH = 128
 _PASS_THROUGH = ("Dropout", "StopGradient", "SpatialDropout2D", "GaussianNoise", "GaussianDropout")
 """Layers that are the identity at inference, walked through back from the score head."""
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.RLock()  # _stats builds the feature model under it
 
 
 @dataclass(frozen=True)
@@ -87,11 +94,13 @@ class FeatureStats:
     quantile : float
         Training quantile ``q`` the threshold marks (0 < q < 1).
     threshold : float
-        ``q``-quantile of the fit objects' squared Mahalanobis distances (dimensionless).
+        ``q``-quantile of the calibration objects' squared Mahalanobis distances (dimensionless).
     n_fit : int
-        Objects the statistics were fitted on.
+        Objects the mean and covariance were fitted on.
     store : str
         Path of the store they were fitted on.
+    n_calibration : int
+        Objects (not among the fit ones) whose distances set the threshold.
     """
 
     layer: str
@@ -101,6 +110,7 @@ class FeatureStats:
     threshold: float
     n_fit: int
     store: str
+    n_calibration: int = 0
 
     def squared_distance(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distances of ``features`` (n, D) from the mean: (n,) float64."""
@@ -115,6 +125,7 @@ class FeatureStats:
             "quantile": self.quantile,
             "threshold": self.threshold,
             "n_fit": self.n_fit,
+            "n_calibration": self.n_calibration,
             "store": self.store,
             "sha256": sha256,
         }
@@ -207,6 +218,7 @@ def load_feature_stats(path: str | Path) -> FeatureStats:
                 threshold=float(data["threshold"]),
                 n_fit=int(data["n_fit"]),
                 store=str(data["store"]),
+                n_calibration=int(data["n_calibration"]) if "n_calibration" in data else 0,
             )
     except (OSError, KeyError, ValueError) as exc:
         raise BundleError(f"bundle {path}: {FEATURES_FILE} is unreadable ({exc}); refit it") from exc
@@ -231,6 +243,7 @@ def save_feature_stats(path: str | Path, stats: FeatureStats) -> Path:
         threshold=np.array(stats.threshold),
         n_fit=np.array(stats.n_fit),
         store=np.array(stats.store),
+        n_calibration=np.array(stats.n_calibration),
     )
     partial.replace(path / FEATURES_FILE)
     updated = card.model_copy(update={"feature_stats": stats.card_entry(file_sha256(path / FEATURES_FILE))})
@@ -256,7 +269,15 @@ def _stats(bundle: Any) -> FeatureStats:
     with _CACHE_LOCK:
         cached = _CACHE.setdefault(bundle, {})
         if "stats" not in cached:
-            cached["stats"] = load_feature_stats(bundle.path)
+            stats = load_feature_stats(bundle.path)
+            _, model = _feature_model(bundle, stats.layer)
+            width = int(model.outputs[0].shape[-1])
+            if stats.mean.shape != (width,) or stats.precision.shape != (width, width):
+                raise BundleError(
+                    f"bundle {bundle.path}: {FEATURES_FILE} holds {stats.mean.size} features but layer "
+                    f"{stats.layer!r} gives {width}; refit it with python -m pipeline.models.features"
+                )
+            cached["stats"] = stats
         return cached["stats"]
 
 
@@ -314,120 +335,20 @@ def ood_score_groups(bundle: Any, groups: Mapping[str, Any]) -> np.ndarray:
     )
 
 
-def fit_feature_stats(
-    bundle: Any,
-    store: str | Path,
-    n: int = DEFAULT_N_FIT,
-    seed: int = 0,
-    quantile: float = DEFAULT_QUANTILE,
-    layer: str | None = None,
-    rows: Sequence[int] | np.ndarray | None = None,
-) -> FeatureStats:
-    """Fit the Gaussian feature model of ``bundle`` on usable objects of ``store``.
-
-    Parameters
-    ----------
-    bundle
-        An opened single-model bundle (:class:`~pipeline.models.bundle.ModelBundle`).
-    store
-        Zarr store path; its images are prepared with ``bundle.prepare``.
-    n
-        Objects to fit on: a seeded random sample of the usable ones (all when fewer).
-    seed
-        Seed of the sample.
-    quantile
-        Training quantile ``q`` of the squared distance that becomes the threshold.
-    layer
-        Feature layer name (default: :func:`feature_layer` finds the pooled features).
-    rows
-        Store rows to draw from (e.g. the training split); default every row.
-
-    Returns
-    -------
-    FeatureStats
-        Takes one forward pass up to the feature layer over ``n`` objects: for 3000 objects of
-        4 x 100 x 100 pixels, 1.2 s with the shipped small_cnn on 2 CPU cores (measured), plus
-        reading and preparing them; the Ledoit-Wolf fit of 64 features takes 0.03 s.
-
-    Raises
-    ------
-    StoreError
-        If the store does not exist or has no usable object among ``rows``.
-    BundleError
-        If no feature layer is found.
-    """
-    from sklearn.covariance import LedoitWolf
-
-    from pipeline.preprocess.arrays import usable_objects
-    from pipeline.store.zarr_store import open_store
-
-    if not 0 < quantile < 1:
-        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
-    if not Path(store).exists():
-        raise StoreError(f"no store at {store}")
-    dataset = open_store(store, chunks=None)
-    candidates = np.flatnonzero(np.asarray(usable_objects(dataset["flags"].values)))
-    if rows is not None:
-        candidates = np.intersect1d(candidates, np.asarray(rows, dtype=np.int64))
-    if candidates.size < 2:
-        among = " among the given rows" if rows is not None else ""
-        raise StoreError(
-            f"store {store} has {candidates.size} usable objects{among}; "
-            "the feature statistics need at least 2"
-        )
-    if candidates.size > n:
-        candidates = np.sort(np.random.default_rng(seed).choice(candidates, n, replace=False))
-    name, _ = _feature_model(bundle, layer)
-    parts = []
-    for start in range(0, candidates.size, _BATCH):
-        batch = candidates[start : start + _BATCH]
-        images = {group: dataset[group][batch].values for group in bundle.groups}
-        parts.append(features(bundle, bundle.prepare(images), layer))
-    fitted = np.concatenate(parts).astype(np.float64)
-    estimate = LedoitWolf().fit(fitted)
-    stats = FeatureStats(
-        layer=name,
-        mean=estimate.location_,
-        precision=estimate.precision_,
-        quantile=float(quantile),
-        threshold=1.0,
-        n_fit=int(candidates.size),
-        store=str(store),
-    )
-    threshold = float(np.quantile(stats.squared_distance(fitted), quantile))
-    return FeatureStats(**{**stats.__dict__, "threshold": max(threshold, np.finfo(np.float64).tiny)})
+_FITTING = ("fit_feature_stats", "main", "split_rows")
+"""Fitting and the command line live in :mod:`pipeline.models.feature_fit`, which imports this
+module; they are reached from here lazily (PEP 562), so either module can be imported first."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: fit the statistics of BUNDLE (every member of an ensemble) on STORE."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.models.features", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("bundle", help="bundle (or ensemble) directory to write features.npz into")
-    parser.add_argument("store", help="Zarr store of training-like objects")
-    parser.add_argument("--n", type=int, default=DEFAULT_N_FIT, help="objects to fit on (default 3000)")
-    parser.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE, help="training quantile (0.99)")
-    parser.add_argument("--layer", default=None, help="feature layer (default: the pooled features)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
-    args = parser.parse_args(argv)
-    from pipeline.models.bundle import load_bundle
+def __getattr__(name: str) -> Any:
+    if name in _FITTING:
+        from pipeline.models import feature_fit
 
-    try:
-        if not Path(args.store).exists():
-            raise StoreError(f"no store at {args.store}")
-        bundle = load_bundle(args.bundle)
-        for member in _members(bundle):
-            stats = fit_feature_stats(member, args.store, args.n, args.seed, args.quantile, args.layer)
-            save_feature_stats(member.path, stats)
-            print(
-                f"{member.path}: {FEATURES_FILE} fitted on {stats.n_fit} objects, layer {stats.layer}, "
-                f"{stats.mean.size} features, threshold {stats.threshold:.3g} (q = {stats.quantile})"
-            )
-    except (LenshuntError, ValueError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+        return getattr(feature_fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
+    from pipeline.models.feature_fit import main
+
     raise SystemExit(main())

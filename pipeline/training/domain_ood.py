@@ -2,7 +2,8 @@
 
 A bundle with feature statistics (:mod:`pipeline.models.features`) gives every scored object an
 ``ood_score``: its squared Mahalanobis distance in the score network's pooled features from the
-training objects' (Lee et al. 2018), over the training objects' 99th percentile; above 1 the
+training objects' (Lee et al. 2018), over its ``q``-quantile (0.99 by default) on in-domain
+objects the fit did not use; above 1 the
 catalog flags it ``UNLIKE_TRAINING``. Per domain the check reports the share of objects so
 flagged (lenses and non-lenses apart) and the AUROC among the objects not flagged: how well the
 model ranks what it recognises, and how much of a shifted set it would send to a human as
@@ -42,13 +43,17 @@ class OodSummary:
     unlike_training_lenses: float
     unlike_training_nonlenses: float
     auroc_like_training: float
+    quantile: float = 0.99
+    """The bundle's calibration quantile ``q``: about ``1 - q`` of in-domain objects are flagged."""
 
 
 def _share(flags: np.ndarray) -> float:
     return float(flags.mean()) if flags.size else math.nan
 
 
-def ood_summary(labels: np.ndarray, scores: np.ndarray, ood: np.ndarray) -> OodSummary:
+def ood_summary(
+    labels: np.ndarray, scores: np.ndarray, ood: np.ndarray, quantile: float = 0.99
+) -> OodSummary:
     """Summary of one domain from per-object ``labels`` (1, 0, -1 unknown), ``scores`` and ``ood``.
 
     All three are ``(n,)`` arrays in the same order; objects with a NaN score or ood score, or no
@@ -65,6 +70,7 @@ def ood_summary(labels: np.ndarray, scores: np.ndarray, ood: np.ndarray) -> OodS
         unlike_training_lenses=_share(unlike[labels == 1]),
         unlike_training_nonlenses=_share(unlike[labels == 0]),
         auroc_like_training=math.nan if auroc is None else float(auroc),
+        quantile=float(quantile),
     )
 
 
@@ -87,11 +93,12 @@ def ood_table(summaries: Mapping[str, OodSummary], aurocs: Mapping[str, float | 
     def number(value: float | None) -> str:
         return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
+    quantile = next(iter(summaries.values())).quantile
     lines = [
         "",
         "Objects unlike the training set (ood_score > 1: farther from the training objects in the "
-        "model's features than 99% of them; flagged UNLIKE_TRAINING in catalogs), and the AUROC of "
-        "the objects not flagged.",
+        f"model's features than {quantile:.1%} of in-domain objects; flagged UNLIKE_TRAINING in "
+        "catalogs), and the AUROC of the objects not flagged.",
         "",
         "| domain | flagged | of the lenses | of the non-lenses | AUROC (all) | AUROC (not flagged) |",
         "|---|---|---|---|---|---|",

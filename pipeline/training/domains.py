@@ -50,6 +50,7 @@ from pipeline.errors import BundleError, LenshuntError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.bundle import load_bundle
+from pipeline.models.features import ood_provenance
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.sources.labels import CatalogFormatError
@@ -262,7 +263,8 @@ def evaluate_domains(
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
         if OOD_COLUMN in scored.outputs:
-            ood[name] = ood_summary(scored.label, scored.score, scored.outputs[OOD_COLUMN])
+            quantile = float(ood_provenance(bundle)["ood_quantile"])
+            ood[name] = ood_summary(scored.label, scored.score, scored.outputs[OOD_COLUMN], quantile)
         truths[name], unread = truth_columns(store)
         breakdown = breakdown_on_store(scored.label, scored.score, truths[name])
         if breakdown is not None:

@@ -1,0 +1,258 @@
+"""Fitting a bundle's feature statistics (:mod:`pipeline.models.features`), and their command line.
+
+``python -m pipeline.models.features BUNDLE STORE [--n 3000] [--quantile 0.99] [--layer NAME]``
+(this module's :func:`main`) fits the mean and covariance of the pooled features on training
+objects and sets the ``ood_score`` threshold on other in-domain objects: the bundle's own
+training and validation split where ``BUNDLE/training/split.json`` names objects of ``STORE``,
+else a random sample of ``STORE`` with a third held back. Statistics whose file is missing or
+damaged are replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import BundleError, LenshuntError, StoreError
+from pipeline.models.features import (
+    _BATCH,
+    CARD_FILE,
+    DEFAULT_N_FIT,
+    DEFAULT_QUANTILE,
+    FEATURES_FILE,
+    MIN_CALIBRATION,
+    MIN_FIT,
+    FeatureStats,
+    _feature_model,
+    _members,
+    features,
+    save_feature_stats,
+)
+
+__all__ = ["fit_feature_stats", "main", "split_rows"]
+
+
+def fit_feature_stats(
+    bundle: Any,
+    store: str | Path,
+    n: int = DEFAULT_N_FIT,
+    seed: int = 0,
+    quantile: float = DEFAULT_QUANTILE,
+    layer: str | None = None,
+    rows: Sequence[int] | np.ndarray | None = None,
+    calibration_rows: Sequence[int] | np.ndarray | None = None,
+) -> FeatureStats:
+    """Fit the Gaussian feature model of ``bundle`` on usable objects of ``store``; calibrate it.
+
+    Parameters
+    ----------
+    bundle
+        An opened single-model bundle (:class:`~pipeline.models.bundle.ModelBundle`).
+    store
+        Zarr store path; its images are prepared with ``bundle.prepare``.
+    n
+        Objects to fit on (at least :data:`MIN_FIT`): a seeded random sample of the usable ones
+        (all when fewer); as many calibration objects at most.
+    seed
+        Seed of the samples.
+    quantile
+        Quantile ``q`` of the calibration objects' squared distance that becomes the threshold.
+    layer
+        Feature layer name (default: :func:`feature_layer` finds the pooled features).
+    rows, calibration_rows
+        Store rows to fit on (e.g. the training split) and to set the threshold on (e.g. the
+        validation split). Without ``calibration_rows``, a random third of the usable ``rows``
+        (default: every row) is held back from the fit for it.
+
+    Returns
+    -------
+    FeatureStats
+        Takes one forward pass up to the feature layer per object: for 3000 objects of
+        4 x 100 x 100 pixels, 1.2 s with the shipped small_cnn on 2 CPU cores (measured), plus
+        reading and preparing them; the Ledoit-Wolf fit of 64 features takes 0.03 s.
+
+    Raises
+    ------
+    StoreError
+        If the store does not exist or has fewer than :data:`MIN_FIT` usable fit objects or
+        :data:`MIN_CALIBRATION` calibration objects.
+    BundleError
+        If no feature layer is found, or the layer gives fewer than 2 features.
+    ValueError
+        If ``quantile`` is not in (0, 1) or ``n`` is below :data:`MIN_FIT`.
+    """
+    from sklearn.covariance import LedoitWolf
+
+    from pipeline.preprocess.arrays import usable_objects
+    from pipeline.store.zarr_store import open_store
+
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    if n < MIN_FIT:
+        raise ValueError(f"n must be at least {MIN_FIT} objects to fit a mean and covariance on, got {n}")
+    if not Path(store).exists():
+        raise StoreError(f"no store at {store}")
+    dataset = open_store(store, chunks=None)
+    usable = np.flatnonzero(np.asarray(usable_objects(dataset["flags"].values)))
+    rng = np.random.default_rng(seed)
+    fit_rows = usable if rows is None else np.intersect1d(usable, np.asarray(rows, dtype=np.int64))
+    if calibration_rows is None:
+        held = rng.permutation(fit_rows)
+        n_held = fit_rows.size // 3
+        fit_rows, calibration = np.sort(held[n_held:]), np.sort(held[:n_held])
+    else:
+        calibration = np.intersect1d(usable, np.asarray(calibration_rows, dtype=np.int64))
+    where = " among the given rows" if rows is not None or calibration_rows is not None else ""
+    if fit_rows.size < MIN_FIT or calibration.size < MIN_CALIBRATION:
+        raise StoreError(
+            f"store {store} has {fit_rows.size} usable objects to fit on and {calibration.size} to set "
+            f"the threshold on{where}; the feature statistics need at least {MIN_FIT} and {MIN_CALIBRATION}"
+        )
+    if fit_rows.size > n:
+        fit_rows = np.sort(rng.choice(fit_rows, n, replace=False))
+    if calibration.size > n:
+        calibration = np.sort(rng.choice(calibration, n, replace=False))
+    name, model = _feature_model(bundle, layer)
+    width = int(model.outputs[0].shape[-1])
+    if width < 2:
+        raise BundleError(f"layer {name!r} gives {width} feature; a feature layer needs at least 2")
+
+    def pooled(chosen: np.ndarray) -> np.ndarray:
+        parts = []
+        for start in range(0, chosen.size, _BATCH):
+            batch = chosen[start : start + _BATCH]
+            images = {group: dataset[group][batch].values for group in bundle.groups}
+            parts.append(features(bundle, bundle.prepare(images), layer))
+        return np.concatenate(parts).astype(np.float64)
+
+    estimate = LedoitWolf().fit(pooled(fit_rows))
+    stats = FeatureStats(
+        layer=name,
+        mean=estimate.location_,
+        precision=estimate.precision_,
+        quantile=float(quantile),
+        threshold=1.0,
+        n_fit=int(fit_rows.size),
+        store=str(store),
+        n_calibration=int(calibration.size),
+    )
+    threshold = float(np.quantile(stats.squared_distance(pooled(calibration)), quantile))
+    return FeatureStats(**{**stats.__dict__, "threshold": max(threshold, np.finfo(np.float64).tiny)})
+
+
+def split_rows(bundle_path: str | Path, store: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Store rows of the training and validation objects of the bundle's ``training/split.json``.
+
+    None when the bundle has no split file or the store holds none of its validation objects
+    (statistics are then fitted on a random sample; :func:`fit_feature_stats`).
+    """
+    import json
+
+    from pipeline.store.zarr_store import open_store
+
+    file = Path(bundle_path) / "training" / "split.json"
+    if not file.is_file():
+        return None
+    try:
+        split = json.loads(file.read_text())
+        train_ids, val_ids = split["train_object_ids"], split["val_object_ids"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    ids = open_store(store, chunks=None)["object_id"].values
+    train, val = np.flatnonzero(np.isin(ids, train_ids)), np.flatnonzero(np.isin(ids, val_ids))
+    return (train, val) if val.size else None
+
+
+def _drop_damaged_stats(path: Path) -> bool:
+    """Remove a bundle's feature statistics whose file is missing or fails its hash (to refit them)."""
+    from pipeline.models.bundle import _read_card
+    from pipeline.models.integrity import check_feature_file
+
+    if not (path / CARD_FILE).is_file():
+        return False  # load_bundle says what is wrong with the directory
+    try:
+        card = _read_card(path)
+    except BundleError:
+        return False
+    if card.feature_stats is None:
+        return False
+    try:
+        check_feature_file(path, card.feature_stats)
+        return False
+    except BundleError:
+        (path / FEATURES_FILE).unlink(missing_ok=True)
+        partial = path / f".{CARD_FILE}.{os.getpid()}.tmp"
+        partial.write_text(card.model_copy(update={"feature_stats": None}).card_json())
+        partial.replace(path / CARD_FILE)
+        return True
+
+
+def _member_paths(path: Path) -> list[Path]:
+    """The bundle directory, or every member directory of an ensemble (its ``ensemble.json``)."""
+    import json
+
+    from pipeline.models.integrity import ENSEMBLE_FILE
+
+    if not (path / ENSEMBLE_FILE).is_file():
+        return [path]
+    try:
+        members = json.loads((path / ENSEMBLE_FILE).read_text())["members"]
+        return [path / member["path"] for member in members]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # load_bundle says what is wrong with it
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: fit the statistics of BUNDLE (every member of an ensemble) on STORE.
+
+    Statistics whose file is missing or damaged are replaced, not refused.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.models.features", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("bundle", help="bundle (or ensemble) directory to write features.npz into")
+    parser.add_argument("store", help="Zarr store of training-like objects (ideally the training store)")
+    parser.add_argument("--n", type=int, default=DEFAULT_N_FIT, help="objects to fit on (default 3000)")
+    parser.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE, help="training quantile (0.99)")
+    parser.add_argument("--layer", default=None, help="feature layer (default: the pooled features)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    args = parser.parse_args(argv)
+    if args.n < MIN_FIT:
+        parser.error(f"--n must be at least {MIN_FIT}, got {args.n}")
+    if not 0 < args.quantile < 1:
+        parser.error(f"--quantile must be between 0 and 1 (exclusive), got {args.quantile}")
+    from pipeline.models.bundle import load_bundle
+    from pipeline.models.integrity import check_bundle_fits_store
+    from pipeline.store.zarr_store import read_attributes
+
+    try:
+        if not Path(args.store).exists():
+            raise StoreError(f"no store at {args.store}")
+        for member_path in _member_paths(Path(args.bundle)):
+            if _drop_damaged_stats(member_path):
+                print(f"{member_path}: its {FEATURES_FILE} was missing or damaged; fitting it anew")
+        bundle = load_bundle(args.bundle)
+        check_bundle_fits_store(bundle, read_attributes(args.store))
+        for member in _members(bundle):
+            split = split_rows(member.path, args.store)
+            rows, calibration = split if split is not None else (None, None)
+            stats = fit_feature_stats(
+                member, args.store, args.n, args.seed, args.quantile, args.layer, rows, calibration
+            )
+            save_feature_stats(member.path, stats)
+            origin = "its training split, threshold on its validation split" if split else "a random sample"
+            print(
+                f"{member.path}: {FEATURES_FILE} fitted on {stats.n_fit} objects ({origin}: "
+                f"{stats.n_calibration} objects), layer {stats.layer}, {stats.mean.size} features, "
+                f"threshold {stats.threshold:.3g} (q = {stats.quantile})"
+            )
+    except (LenshuntError, ValueError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    return 0
