@@ -52,6 +52,7 @@ from pipeline.models.integrity import CARD_FILE, FEATURES_FILE, file_sha256
 __all__ = [
     "DEFAULT_N_FIT",
     "DEFAULT_QUANTILE",
+    "OOD_COLUMN",
     "FeatureStats",
     "feature_layer",
     "feature_stats_id",
@@ -63,6 +64,8 @@ __all__ = [
     "save_feature_stats",
 ]
 
+OOD_COLUMN = "ood_score"
+"""The catalog column (and :class:`~pipeline.training.heldout.StoreScores` output) of the score."""
 DEFAULT_N_FIT = 3000
 """Objects the statistics are fitted on by default (a 64-dim feature needs far fewer)."""
 DEFAULT_QUANTILE = 0.99

@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
-
-OOD_COLUMN = "ood_score"
-"""Column of the out-of-distribution score, for bundles with feature statistics."""
+from pipeline.models.features import OOD_COLUMN
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.evaluation.metrics import evaluate
+from pipeline.models.features import OOD_COLUMN
 
-OOD_COLUMN = "ood_score"
-"""The column of :class:`~pipeline.training.heldout.StoreScores` ``outputs`` holding the score."""
+__all__ = ["OOD_CARD_KEYS", "OOD_COLUMN", "OodSummary", "ood_card_metrics", "ood_summary", "ood_table"]
+
 
 OOD_CARD_KEYS = ("_unlike_training", "_auroc_like_training")
 """Endings of the card keys this module writes (removed before a rewrite: a bundle's statistics

@@ -59,13 +59,13 @@ def score_store_in_process(
 
 def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
-    from pipeline.models.features import has_feature_stats, ood_score_groups
+    from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
     flags = dataset["flags"].values
     names = [name for spec in specs for name in numeric_columns(spec)]
     ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
-        name: np.full(flags.size, np.nan, dtype=np.float32) for name in names + (["ood_score"] if ood else [])
+        name: np.full(flags.size, np.nan, dtype=np.float32) for name in names + ([OOD_COLUMN] if ood else [])
     }
     for start in range(0, flags.size, batch_size):
         stop = min(start + batch_size, flags.size)
@@ -77,7 +77,7 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
         for name, values in aggregate_outputs(specs, predicted).items():
             columns[name][start:stop][usable] = values
         if ood:
-            columns["ood_score"][start:stop][usable] = ood_score_groups(bundle, groups)
+            columns[OOD_COLUMN][start:stop][usable] = ood_score_groups(bundle, groups)
     score = columns.get(SCORE_OUTPUT, np.full(flags.size, np.nan, dtype=np.float32))
     return StoreScores(dataset["object_id"].values, dataset["label"].values, score, columns)
 
