@@ -94,6 +94,8 @@ def simulate_flow(
     negative_scale: tuple[float, float] | None = None,
     moffat_beta_range: tuple[float, float] | None = None,
     moffat_fraction: float | None = None,
+    negative_scale_brightens: bool | None = None,
+    negative_scale_fraction: float | None = None,
     negative_mix: tuple[float, ...] | None = None,
     band_jitter: float | None = None,
 ) -> SimulationSummary:
@@ -116,6 +118,8 @@ def simulate_flow(
         negative_scale=negative_scale,
         moffat_beta_range=moffat_beta_range,
         moffat_fraction=moffat_fraction,
+        negative_scale_brightens=negative_scale_brightens,
+        negative_scale_fraction=negative_scale_fraction,
         negative_mix=negative_mix,
         band_jitter=band_jitter,
     )  # fails here, before any work, on a bad range
@@ -208,6 +212,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "profile (Gaussian for VIS and NISP); default 0",
     )
     parser.add_argument(
+        "--negative-scale-fraction",
+        type=float,
+        default=None,
+        help="share of the hard negatives that --negative-scale resizes; the others keep their size "
+        "(default 1: all)",
+    )
+    parser.add_argument(
+        "--negative-scale-brightens",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --negative-scale: the hard negatives' flux grows with their area (the same galaxy "
+        "nearer: surface brightness kept; a factor 4 is 3 mag brighter), as a blind sample's large, "
+        "bright spirals, rings and discs are; --no-negative-scale-brightens keeps their total flux "
+        "(the default preset's choice)",
+    )
+    parser.add_argument(
         "--band-jitter",
         type=float,
         default=None,
@@ -242,6 +262,8 @@ def check(args: argparse.Namespace) -> None:
         args.domain,
         band_jitter=args.band_jitter,
         moffat_fraction=args.moffat_fraction,
+        negative_scale_brightens=args.negative_scale_brightens,
+        negative_scale_fraction=args.negative_scale_fraction,
         negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
     )
@@ -262,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
         domain=args.domain,
         band_jitter=args.band_jitter,
         moffat_fraction=args.moffat_fraction,
+        negative_scale_brightens=args.negative_scale_brightens,
+        negative_scale_fraction=args.negative_scale_fraction,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
         negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
         **cluster_options(args),

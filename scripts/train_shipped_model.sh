@@ -6,7 +6,8 @@
 #
 # 1. simulate a domain-randomised training set of 16000 objects (euclid-sglc2 layout: noise 0.5-2x,
 #    PSF 0.67-1.5x, pixel units 1e-2..1e2, sky offsets, Einstein radii 0.3-3", wider source and lens
-#    populations, non-lenses 55% plain ellipticals) and ingest it;
+#    populations, non-lenses 55% plain ellipticals, half the rings, spirals and mergers 1.5-4x larger and
+#    brighter at their surface brightness) and ingest it;
 # 2. train small_cnn (max-pooled blocks) on it: per-cutout robust asinh scaling, dihedral and observing
 #    augmentation (--observing-augment); VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4;
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
@@ -16,8 +17,9 @@
 #    the score AUROC (0.01 in-domain, 0.03 on noise3x and othersim with the theta_e loss weighted 0.1;
 #    much slower learning with 0.5), and a head detached from the score's features barely beat
 #    predicting the mean theta_E (docs/model-card.md);
-# 3. simulate and ingest the held-out sets: randomised (in-domain), randomised_v2 (the earlier preset's
-#    in-domain set, equal shares of the non-lens kinds), the standard instrument, 3x the
+# 3. simulate and ingest the held-out sets: randomised (in-domain), randomised_v3 and randomised_v2 (the
+#    earlier presets' in-domain sets: without the large bright look-alikes; and equal shares of the
+#    non-lens kinds), the standard instrument, 3x the
 #    noise, 1.5x the PSF, raw counts (pixel values x 1e12), and two independent simulators' sets
 #    (bench/othersim and bench/thirdsim: other code, PSFs, noise, units and populations, each written
 #    without reading lenshunt's simulator);
@@ -47,13 +49,14 @@ TRAIN_OPTIONS=(
   --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-5
+  --model-id lenshunt-default-small-cnn-6
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)
 HELDOUT_SETS=(
   "randomised|--seed 7921 --first-id 600000 --domain randomised"
-  "randomised_v2|--seed 7920 --first-id 600000 --domain randomised --negative-mix 0.25 0.25 0.25 0.25 --source-mag-range 21 25.5"
+  "randomised_v3|--seed 7921 --first-id 600000 --domain randomised --negative-scale 1 1"
+  "randomised_v2|--seed 7920 --first-id 600000 --domain randomised --negative-mix 0.25 0.25 0.25 0.25 --source-mag-range 21 25.5 --negative-scale 1 1"
   "standard|--seed 7919 --first-id 500000"
   "noise3x|--seed 7919 --first-id 500000 --noise-scale 3 3"
   "psf15x|--seed 7919 --first-id 500000 --psf-scale 1.5 1.5"
@@ -120,7 +123,7 @@ fi
 
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
 python -m pipeline.training.domains "$WORK/bundle" "${DOMAINS[@]}" ${EXTRA[@]+"${EXTRA[@]}"} --reference randomised --note \
-  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v2 the previous preset's in-domain set (equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), bench/othersim $OTHERSIM and bench/thirdsim $THIRDSIM (two independent simulators, written without reading lenshunt's simulator or each other)." \
+  "Domain check: $HELDOUT_N held-out objects per domain, never seen in training; randomised is in-domain (the training distribution), randomised_v3 the previous preset's in-domain set (no large bright look-alikes), randomised_v2 the one before (also equal shares of the four non-lens kinds instead of 55% plain ellipticals), the others are shifted: the standard instrument, 3x noise, 1.5x PSF, raw counts (x1e12), bench/othersim $OTHERSIM and bench/thirdsim $THIRDSIM (two independent simulators, written without reading lenshunt's simulator or each other)." \
   | tee "$WORK/domains.md"
 
 if [ "${LENSHUNT_SHIP:-1}" != 0 ]; then

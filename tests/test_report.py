@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from pipeline.catalog import make_catalog_table, write_catalog
+from pipeline.catalog.columns import CatalogLayout
 from pipeline.evaluation import evaluate, write_metrics
 from pipeline.evaluation.composites import channel_bands, make_composite, normalise_band, resample
 from pipeline.evaluation.plots import make_evaluation_plots
 from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
 from pipeline.flags import Flag
-from schemas.catalog import Provenance
+from schemas.catalog import OOD_SCORE_COLUMN, Provenance
 from schemas.layout import Layout, available_layouts, load_layout
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -160,14 +161,17 @@ def test_evaluation_plots(tmp_path: Path) -> None:
 
 
 def build_run(
-    tmp_path: Path, *, n: int = 300, n_gallery: int = 12, tta: bool = True
+    tmp_path: Path, *, n: int = 300, n_gallery: int = 12, tta: bool = True, ood: np.ndarray | None = None
 ) -> tuple[Path, list[int]]:
-    """A complete small run: catalog, metrics, plots, gallery PNGs and the report."""
+    """A complete small run: catalog, metrics, plots, gallery PNGs and the report (``ood``: the
+    catalog's ``ood_score`` column, as a bundle with feature statistics writes it)."""
     rng = np.random.default_rng(5)
     labels, scores = labelled_scores(n, seed=5)
     flags = np.zeros(n, dtype=np.int32)
     flags[np.isnan(scores)] = Flag.MISSING_FILE | Flag.NOT_SCORED
     flags[:40:7] |= Flag.SOME_NONFINITE
+    if ood is not None:
+        flags[ood > 1] |= Flag.UNLIKE_TRAINING
     catalog = make_catalog_table(
         object_ids=np.arange(200_000, 200_000 + n),
         ra=rng.uniform(0, 360, n),
@@ -177,6 +181,8 @@ def build_run(
         flags=flags,
         model_id="effnet-b0-sglc2",
         labels=labels,
+        layout=CatalogLayout(extra=(OOD_SCORE_COLUMN,)) if ood is not None else None,
+        extra={OOD_SCORE_COLUMN.name: ood} if ood is not None else None,
     )
     provenance = Provenance(
         model_id="effnet-b0-sglc2",
@@ -294,6 +300,23 @@ def test_no_spread_is_shown_without_one(tmp_path: Path) -> None:
     badge = re.search(r'(.)<span class="badge (?:lens|nonlens)">', candidate)
     assert badge and badge.group(1) == " "
     assert re.search(r"\.badge \{[^}]*margin-left: 8px", candidate)
+    assert "unlike training" not in html and "unlike training" not in candidate  # no ood_score column
+
+
+def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path: Path) -> None:
+    ood = np.linspace(0.05, 3.0, 300).astype(np.float32)  # as the scorer writes it
+    report, top_ids = build_run(tmp_path, n_gallery=6, ood=ood)
+    gallery = report.read_text().split('id="gallery"', 1)[1].split("<footer>", 1)[0]
+    for object_id in top_ids:
+        value = ood[object_id - 200_000]
+        card = gallery.split(f'<span class="id">{object_id}</span>', 1)[1].split('<div class="card', 1)[0]
+        css = "ood high" if value > 1 else "ood"
+        assert re.search(rf'<div class="{css}"[^>]*>unlike training {value:.2f}</div>', card)
+        if value > 1:
+            assert "UNLIKE_TRAINING" in card
+        page = (report.parent / "gallery" / f"{object_id}.html").read_text()
+        assert f"<td>unlike training {value:.2f}</td>" in page
+    assert {ood[i - 200_000] > 1 for i in top_ids} == {True, False}  # both kinds of card were checked
 
 
 def small_provenance(**fields) -> Provenance:

@@ -296,6 +296,7 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     add_arguments(parser)
     population = ["--source-mag-range", "22.5", "22.5", "--negative-mix", "1", "0", "0", "0"]
     population += ["--negative-scale", "0.5", "0.5", "--source-offset-range", "0.2", "0.9"]
+    population += ["--negative-scale-fraction", "0.75", "--no-negative-scale-brightens"]
     population += ["--moffat-fraction", "0.5", "--moffat-beta-range", "3", "4"]
     args = parser.parse_args(
         [str(tmp_path), "--n", "8", "--in-process", "--domain", "randomised", "--seed", "5", *population]
@@ -307,10 +308,15 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     assert (table["sim_kind"] == "elliptical").any() and (table["sim_kind"] == "lens").any()
     assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
     header = next(line for line in (tmp_path / "image_catalog_sim.csv").open() if line.startswith("# run:"))
-    assert "negative_scale=0.5,0.5" in header and "source_offset_range=0.2,0.9" in header
+    assert "negative_scale=0.5,0.5 negative_scale_fraction=0.75 source_mag_range" in header
+    assert "source_offset_range=0.2,0.9" in header
     assert "negative_mix=1,0,0,0,0" in header and "moffat_fraction=0.5 moffat_beta_range=3,4" in header
     with pytest.raises(SystemExit):
         parser.parse_args([str(tmp_path), "--n", "1", "--negative-mix", "1", "0"])
+    flags = {"": None, "--negative-scale-brightens": True, "--no-negative-scale-brightens": False}
+    for flag, value in flags.items():
+        parsed = parser.parse_args([str(tmp_path), "--n", "1", *([flag] if flag else [])])
+        assert parsed.negative_scale_brightens is value
 
 
 @pytest.mark.parametrize(

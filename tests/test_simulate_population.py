@@ -38,7 +38,8 @@ def test_sets_made_before_the_companion_kind_are_drawn_again_exactly():
 
 
 def test_companion_draws_are_an_elliptical_host_with_one_to_three_blue_satellites():
-    config = domain_config("randomised", negative_mix=(0, 0, 0, 0, 1), lens_fraction=0.0)
+    kinds = {"negative_mix": (0, 0, 0, 0, 1), "lens_fraction": 0.0}
+    config = domain_config("randomised", negative_scale=(1, 1), **kinds)
     draws = [draw_object(i, 11, FIELD, config) for i in range(300)]
     assert {d.kind for d in draws} == {"companion"}
     counts = [len(d.features) for d in draws]
@@ -108,8 +109,9 @@ def test_negative_scale_shrinks_the_hard_negatives_about_their_centre_and_nothin
     from pipeline.simulate.draws import ArcDraw, RingDraw, SpiralDraw
 
     mix = {"negative_mix": (1, 1, 1, 1, 1), "lens_fraction": 0.3}
-    plain = domain_config("randomised", **mix)
-    half = domain_config("randomised", negative_scale=(0.5, 0.5), **mix)
+    plain = domain_config("randomised", negative_scale=(1, 1), **mix)
+    every = {"negative_scale_fraction": 1.0, "negative_scale_brightens": False}
+    half = domain_config("randomised", negative_scale=(0.5, 0.5), **every, **mix)
     seen = set()
     for i in range(120):
         a, b = draw_object(i, 4, FIELD, plain), draw_object(i, 4, FIELD, half)
@@ -135,7 +137,7 @@ def test_negative_scale_shrinks_the_hard_negatives_about_their_centre_and_nothin
                 assert after.cx - x0 == pytest.approx(0.5 * (before.cx - x0))
                 assert after.radius == pytest.approx(0.5 * before.radius)
     assert seen == {"ring", "spiral", "merger", "companion"}
-    ranged = domain_config("randomised", negative_scale=(0.4, 1.0), **mix)
+    ranged = domain_config("randomised", negative_scale=(0.4, 1.0), **every, **mix)
     rings = [i for i in range(400) if draw_object(i, 4, FIELD, plain).kind == "ring"]
     radii = [
         draw_object(i, 4, FIELD, ranged).features[0].radius
@@ -143,6 +145,102 @@ def test_negative_scale_shrinks_the_hard_negatives_about_their_centre_and_nothin
         for i in rings
     ]
     assert 0.4 - 1e-9 <= min(radii) < 0.5 and 0.9 < max(radii) <= 1.0 + 1e-9
+
+
+def test_negative_scale_brightens_keeps_the_hard_negatives_surface_brightness():
+    """A factor 2 with ``negative_scale_brightens``: the same sizes as without, every component
+    5 log10(2) = 1.505 mag brighter (4x the flux on 4x the area); lenses and ellipticals untouched."""
+    mix = {"negative_mix": (1, 1, 1, 1, 1), "lens_fraction": 0.3, "negative_scale_fraction": 1.0}
+    flat = domain_config("randomised", negative_scale=(2.0, 2.0), negative_scale_brightens=False, **mix)
+    bright = domain_config("randomised", negative_scale=(2.0, 2.0), negative_scale_brightens=True, **mix)
+    seen = set()
+    for i in range(80):
+        a, b = draw_object(i, 4, FIELD, flat), draw_object(i, 4, FIELD, bright)
+        if a.kind in ("lens", "weak_lens", "elliptical"):
+            assert a == b
+            continue
+        seen.add(a.kind)
+        assert a.neighbours == b.neighbours and a.stars == b.stars
+        for before, after in zip(a.central + a.features, b.central + b.features, strict=True):
+            assert after.sed.mag == pytest.approx(before.sed.mag - 1.50515, abs=1e-4)
+            assert after.sed.slope == before.sed.slope  # colours kept
+            assert replace(after, sed=before.sed) == before  # sizes and places as without
+    assert seen == {"ring", "spiral", "merger", "companion"}
+    with pytest.raises(SimulationError, match="with negative_scale 1 1 it does nothing"):
+        domain_config("default", negative_scale_brightens=True)
+
+
+def test_negative_scale_fraction_resizes_only_that_share_of_the_hard_negatives():
+    """Share 0.5: each hard negative is either drawn exactly as without a scale range or exactly as
+    with share 1 (the same factor: the share's draw follows it), about half each."""
+    mix = {"negative_mix": (0, 1, 1, 1, 1), "lens_fraction": 0.0}
+    plain = domain_config("randomised", negative_scale=(1, 1), **mix)
+    every = domain_config("randomised", negative_scale=(2.0, 4.0), negative_scale_fraction=1.0, **mix)
+    half = replace(every, negative_scale_fraction=0.5)
+    resized = []
+    for i in range(200):
+        drawn = draw_object(i, 4, FIELD, half)
+        assert drawn in (draw_object(i, 4, FIELD, plain), draw_object(i, 4, FIELD, every))
+        resized.append(drawn != draw_object(i, 4, FIELD, plain))
+    assert 0.4 < np.mean(resized) < 0.6
+    with pytest.raises(SimulationError, match="negative_scale_fraction must lie in"):
+        replace(every, negative_scale_fraction=1.5)
+    with pytest.raises(SimulationError, match="negative_scale_fraction acts on the hard negatives"):
+        domain_config("default", negative_scale_fraction=0.5)
+
+
+def test_the_randomised_preset_adds_large_bright_look_alikes_and_scale_1_takes_them_out():
+    """The preset draws half its rings, spirals and mergers 1.5-4x larger and brighter; with
+    ``negative_scale`` (1, 1) it is the previous preset (lenshunt-default-small-cnn-5's training
+    distribution), whose sets are drawn again exactly."""
+    current = domain_config("randomised")
+    assert current.negative_scale == (1.5, 4.0) and current.negative_scale_fraction == 0.5
+    assert current.negative_scale_brightens
+    previous = domain_config("randomised", negative_scale=(1.0, 1.0))
+    assert previous == replace(
+        current, negative_scale=(1.0, 1.0), negative_scale_fraction=1.0, negative_scale_brightens=False
+    )
+    assert "negative_scale" not in previous.describe_ranges()  # the header of the earlier sets
+    with pytest.raises(SimulationError, match="negative_scale_brightens acts on"):
+        domain_config("randomised", negative_scale=(1.0, 1.0), negative_scale_brightens=True)
+    resized = {"ring": 0, "spiral": 0, "merger": 0}
+    for i in range(150):
+        a, b = draw_object(i, 7921, FIELD, current), draw_object(i, 7921, FIELD, previous)
+        assert a.kind == b.kind
+        if a.kind in resized:
+            resized[a.kind] += a != b
+            if a != b:
+                assert a.central[0].sed.mag < b.central[0].sed.mag - 0.87  # 1.5x: 0.88 mag brighter
+        else:
+            assert a == b  # lenses and ellipticals are untouched
+    assert all(count > 0 for count in resized.values())
+
+
+def test_a_brightened_negative_has_the_surface_brightness_of_the_unscaled_one():
+    """Rendered, not only drawn: a ring 2x larger and brightened has 4x the flux of the one only
+    enlarged, and its brightest 400 pixels are about as bright as the unscaled ring's brightest
+    100 (the same surface brightness on 4x the area)."""
+    from pipeline.simulate import simulate_object
+    from schemas.layout import load_layout
+
+    layout = load_layout("euclid-sglc2")
+    quiet = {"noise_scale": (1e-6, 1e-6), "lens_fraction": 0.0, "negative_mix": (0, 1, 0, 0, 0)}
+    quiet |= {"neighbour_density_per_arcsec2": 0.0, "star_density_per_arcsec2": 0.0}
+    vis = {
+        name: simulate_object(layout, 11, 3, domain_config("default", **quiet, **extra)).images["VIS"]
+        for name, extra in {
+            "unscaled": {},
+            "flat": {"negative_scale": (2.0, 2.0)},
+            "bright": {"negative_scale": (2.0, 2.0), "negative_scale_brightens": True},
+        }.items()
+    }
+    assert vis["bright"].sum() == pytest.approx(4.0 * vis["flat"].sum(), rel=0.02)
+
+    def brightest(image: np.ndarray, n: int) -> float:
+        return float(np.sort(image.ravel())[-n:].mean())
+
+    assert 0.7 < brightest(vis["bright"], 400) / brightest(vis["unscaled"], 100) < 1.4
+    assert brightest(vis["flat"], 400) / brightest(vis["unscaled"], 100) < 0.35
 
 
 def test_a_moffat_psf_spreads_the_light_into_wings_and_is_off_by_default():

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.evaluation.composites import band_panel, make_composite
+from pipeline.models.features import OOD_COLUMN
 from schemas.catalog import LABEL_UNKNOWN
 from schemas.layout import Layout
 
@@ -27,7 +28,9 @@ class GalleryItem(BaseModel):
 
     ``field_arcsec`` is the width of the composite on the sky (for the scale bar). ``score`` is
     NaN for a model without a ``score`` output; ``captions`` show its other declared outputs
-    (e.g. ``theta_e 1.23 ± 0.10 arcsec``, :mod:`pipeline.evaluation.outputs_view`).
+    (e.g. ``theta_e 1.23 ± 0.10 arcsec``, :mod:`pipeline.evaluation.outputs_view`). ``ood_score``
+    is the catalog's distance from the training objects (NaN for a bundle without feature
+    statistics; > 1 sets ``UNLIKE_TRAINING``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -44,6 +47,7 @@ class GalleryItem(BaseModel):
     bands: dict[str, Path] = {}
     field_arcsec: float | None = None
     captions: list[str] = []
+    ood_score: float = math.nan
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -149,6 +153,7 @@ def gallery_items(
             bands=bands_of(pngs[int(row.object_id)]),
             field_arcsec=field,
             captions=output_captions(catalog, row._asdict()),
+            ood_score=float(getattr(row, OOD_COLUMN, math.nan)),
         )
         for row in rows.itertuples(index=False)
     ]

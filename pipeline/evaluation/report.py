@@ -163,6 +163,11 @@ def _spread(std: float) -> str | None:
     return None if math.isnan(std) or std <= 0 else f"± {std:.3f}"
 
 
+def _ood(score: float) -> str | None:
+    """ "unlike training 1.73" for a finite ``ood_score`` (> 1: ``UNLIKE_TRAINING``), else None."""
+    return None if not math.isfinite(score) else f"unlike training {score:.2f}"
+
+
 def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:
     labels = {1: ("lens", "lens"), 0: ("non-lens", "nonlens")}
     cards = []
@@ -197,6 +202,8 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 "label_text": label_text,
                 "label_class": label_class,
                 "flags": ", ".join(describe(item.flags)),
+                "ood": _ood(item.ood_score),
+                "ood_high": bool(item.ood_score > 1.0),
                 "position": position,
             }
         )

@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from pipeline.simulate.draws import (
     SpiralDraw,
     StarDraw,
 )
+from pipeline.simulate.rescale import rescaled
 
 
 def object_streams(seed: int, object_id: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -62,7 +62,8 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
         kind = NEGATIVE_KINDS[int(rng.choice(len(NEGATIVE_KINDS), p=weights / weights.sum()))]
         central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens, config)
         if kind != "elliptical":
-            central, features = _rescaled(central, features, _negative_scale(seed, object_id, config))
+            scale = _negative_scale(seed, object_id, config)
+            central, features = rescaled(central, features, scale, config.negative_scale_brightens)
     crowding = _crowding(seed, object_id, config.neighbour_scale)
     neighbours, stars = _draw_field(rng, field, config, crowding)
     masks = _draw_masks(rng, field, config) if field.masked else ()
@@ -347,34 +348,19 @@ def _crowding(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
 
 
 def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> float:
-    """The object's factor on its hard negative's angular size, log-uniform in ``config.negative_scale``."""
-    return _child_log_uniform(seed, object_id, config.negative_scale, 4)
+    """The object's factor on its hard negative's angular size: log-uniform in
+    ``config.negative_scale`` for a share ``config.negative_scale_fraction`` of the objects, else 1.
 
-
-def _rescaled(
-    central: tuple[SersicDraw, ...], features: tuple[Feature, ...], scale: float
-) -> tuple[tuple[SersicDraw, ...], tuple[Feature, ...]]:
-    """The scene ``scale`` times as large on the sky about the first central galaxy (fluxes kept)."""
-    if scale == 1.0:
-        return central, features
-    x0, y0 = central[0].x, central[0].y
-
-    def moved(x: float, y: float) -> dict[str, float]:
-        return {"x": x0 + scale * (x - x0), "y": y0 + scale * (y - y0)}
-
-    def one(item):  # type: ignore[no-untyped-def]
-        if isinstance(item, SersicDraw):
-            return replace(item, **moved(item.x, item.y), r_eff=item.r_eff * scale)
-        if isinstance(item, RingDraw):
-            sizes = {"radius": item.radius * scale, "width": item.width * scale}
-            return replace(item, **moved(item.x, item.y), **sizes)
-        if isinstance(item, SpiralDraw):
-            return replace(item, **moved(item.x, item.y), scale_length=item.scale_length * scale)
-        centre = moved(item.cx, item.cy)  # a tidal arc
-        sizes = {"radius": item.radius * scale, "width": item.width * scale}
-        return replace(item, cx=centre["x"], cy=centre["y"], **sizes)
-
-    return tuple(one(galaxy) for galaxy in central), tuple(one(feature) for feature in features)
+    Both come from child stream 4; the share's draw follows the factor's and is made only when the
+    share is below 1, so sets made before it are drawn again exactly."""
+    bounds = config.negative_scale
+    if bounds[0] == bounds[1]:
+        return bounds[0]
+    rng = child_stream(seed, object_id, 4)
+    scale = _log_uniform(rng, bounds)
+    if config.negative_scale_fraction < 1.0 and rng.random() >= config.negative_scale_fraction:
+        return 1.0
+    return scale
 
 
 def _draw_field(
