@@ -38,7 +38,9 @@ RANGE_OPTIONS = {
     "moffat_beta_range": "Moffat index of the objects that --moffat-fraction observes through a Moffat "
     "PSF, uniform (default 2 5)",
     "negative_scale": "factor on the angular size of rings, spirals, mergers and companions, log-uniform "
-    "(0.4 1: down to the smallest Einstein radii, where they look most like lenses)",
+    "(default 1 1; the randomised preset: 1.5 4 for half of them, brightened). Given, it replaces the "
+    "preset's resizing: share 1 and fluxes kept unless those flags are given too (1 1: the previous "
+    "randomised preset exactly; 0.4 1: down to the smallest Einstein radii)",
 }
 """Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
@@ -185,8 +187,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instrument and population ranges: default (the standard set) or randomised "
         "(noise 0.5-2x, PSF 0.67-1.5x, pixel units 1e-2-1e2, sky offset +-1 sigma, Einstein radii "
         '0.3-3", wider sources and lens light, 0.5-3x neighbours, 55%% of the non-lenses plain '
-        "ellipticals, 15%% each rings, spirals, mergers, no companions); the flags below override "
-        "single ranges",
+        "ellipticals, 15%% each rings, spirals, mergers, half of those 1.5-4x larger and brighter, "
+        "no companions); the flags below override single ranges",
     )
     for name, text in RANGE_OPTIONS.items():
         flag = "--theta-e" if name == "theta_e_range" else f"--{name.replace('_', '-')}"
@@ -216,7 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="share of the hard negatives that --negative-scale resizes; the others keep their size "
-        "(default 1: all)",
+        "(default 1: all; the randomised preset: 0.5)",
     )
     parser.add_argument(
         "--negative-scale-brightens",
@@ -224,8 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --negative-scale: the hard negatives' flux grows with their area (the same galaxy "
         "nearer: surface brightness kept; a factor 4 is 3 mag brighter), as a blind sample's large, "
-        "bright spirals, rings and discs are; --no-negative-scale-brightens keeps their total flux "
-        "(the default preset's choice)",
+        "bright spirals, rings and discs are (the randomised preset's choice); "
+        "--no-negative-scale-brightens keeps their total flux (the default)",
     )
     parser.add_argument(
         "--band-jitter",

@@ -300,7 +300,7 @@ def test_no_spread_is_shown_without_one(tmp_path: Path) -> None:
     badge = re.search(r'(.)<span class="badge (?:lens|nonlens)">', candidate)
     assert badge and badge.group(1) == " "
     assert re.search(r"\.badge \{[^}]*margin-left: 8px", candidate)
-    assert "unlike training" not in html and "unlike training" not in candidate  # no ood_score column
+    assert "ood_score" not in html and "ood_score" not in candidate  # a bundle without feature statistics
 
 
 def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path: Path) -> None:
@@ -311,11 +311,11 @@ def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path:
         value = ood[object_id - 200_000]
         card = gallery.split(f'<span class="id">{object_id}</span>', 1)[1].split('<div class="card', 1)[0]
         css = "ood high" if value > 1 else "ood"
-        assert re.search(rf'<div class="{css}"[^>]*>unlike training {value:.2f}</div>', card)
+        assert re.search(rf'<div class="{css}"[^>]*>ood_score {value:.2f}</div>', card)
         if value > 1:
             assert "UNLIKE_TRAINING" in card
         page = (report.parent / "gallery" / f"{object_id}.html").read_text()
-        assert f"<td>unlike training {value:.2f}</td>" in page
+        assert f"<td>ood_score {value:.2f} (above 1: UNLIKE_TRAINING)</td>" in page
     assert {ood[i - 200_000] > 1 for i in top_ids} == {True, False}  # both kinds of card were checked
 
 

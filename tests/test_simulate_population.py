@@ -12,6 +12,7 @@ import pytest
 from pipeline.simulate import NEGATIVE_KINDS, SimulationConfig, SimulationError, domain_config, draw_object
 from pipeline.simulate.draws import FieldSpec, SersicDraw
 from pipeline.simulate.instrument import Grid, default_band_models
+from pipeline.simulate.population import _negative_scale
 from pipeline.simulate.scenes import feature_template, sersic_template
 
 FIELD = FieldSpec(half_width_arcsec=10.0, n_bands=4, masked=False)
@@ -183,6 +184,12 @@ def test_negative_scale_fraction_resizes_only_that_share_of_the_hard_negatives()
         assert drawn in (draw_object(i, 4, FIELD, plain), draw_object(i, 4, FIELD, every))
         resized.append(drawn != draw_object(i, 4, FIELD, plain))
     assert 0.4 < np.mean(resized) < 0.6
+    fixed = replace(every, negative_scale=(2.0, 2.0))  # a fixed factor: the share still applies
+    scales = [_negative_scale(4, i, replace(fixed, negative_scale_fraction=0.5)) for i in range(400)]
+    assert set(scales) == {1.0, 2.0} and 0.4 < scales.count(2.0) / 400 < 0.6
+    assert {_negative_scale(4, i, fixed) for i in range(50)} == {2.0}
+    with pytest.raises(SimulationError, match="negative_scale_fraction 0 resizes no hard negative"):
+        replace(every, negative_scale_fraction=0.0)
     with pytest.raises(SimulationError, match="negative_scale_fraction must lie in"):
         replace(every, negative_scale_fraction=1.5)
     with pytest.raises(SimulationError, match="negative_scale_fraction acts on the hard negatives"):
@@ -201,6 +208,11 @@ def test_the_randomised_preset_adds_large_bright_look_alikes_and_scale_1_takes_t
         current, negative_scale=(1.0, 1.0), negative_scale_fraction=1.0, negative_scale_brightens=False
     )
     assert "negative_scale" not in previous.describe_ranges()  # the header of the earlier sets
+    # any scale given replaces the preset's resizing, so earlier commands draw the same sets
+    earlier = domain_config("randomised", negative_scale=(0.4, 1.0))
+    assert (earlier.negative_scale_fraction, earlier.negative_scale_brightens) == (1.0, False)
+    both = domain_config("randomised", negative_scale=(2, 3), negative_scale_fraction=0.3)
+    assert (both.negative_scale_fraction, both.negative_scale_brightens) == (0.3, False)
     with pytest.raises(SimulationError, match="negative_scale_brightens acts on"):
         domain_config("randomised", negative_scale=(1.0, 1.0), negative_scale_brightens=True)
     resized = {"ring": 0, "spiral": 0, "merger": 0}

@@ -164,8 +164,8 @@ def _spread(std: float) -> str | None:
 
 
 def _ood(score: float) -> str | None:
-    """ "unlike training 1.73" for a finite ``ood_score`` (> 1: ``UNLIKE_TRAINING``), else None."""
-    return None if not math.isfinite(score) else f"unlike training {score:.2f}"
+    """ "ood_score 1.73" for a finite ``ood_score`` (> 1: ``UNLIKE_TRAINING``), else None."""
+    return None if not math.isfinite(score) else f"ood_score {score:.2f}"
 
 
 def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:

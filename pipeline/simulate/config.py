@@ -222,6 +222,10 @@ class SimulationConfig:
                 "moffat_beta_range is the index of the objects moffat_fraction draws a Moffat PSF for; "
                 "with moffat_fraction 0 it does nothing: give a fraction too"
             )
+        if self.negative_scale_fraction == 0.0:
+            raise SimulationError(
+                "negative_scale_fraction 0 resizes no hard negative; leave negative_scale at 1 1 instead"
+            )
         scaled = {"negative_scale_brightens": self.negative_scale_brightens}
         scaled["negative_scale_fraction"] = self.negative_scale_fraction != 1.0
         for name in (name for name, used in scaled.items() if used):
@@ -334,7 +338,7 @@ DOMAIN_PRESETS: dict[str, dict[str, Any]] = {
         # half the rings, spirals and mergers 1.5-4x larger at their surface brightness (0.9-3 mag
         # brighter), as the large, bright look-alikes of a blind sample: without them a model calls
         # every large bright spiral or ring a lens. +0.20 AUROC on the second independent simulator,
-        # the other sets within what one seed moves (bench/RESULTS.md, "Bright look-alikes")
+        # the other sets within what one seed moves (bench/RESULTS.md, "Science: bright look-alikes")
         "negative_scale": (1.5, 4.0),
         "negative_scale_fraction": 0.5,
         "negative_scale_brightens": True,
@@ -355,7 +359,9 @@ def domain_config(
     base
         Config whose other settings are kept (default: :class:`SimulationConfig()`).
     overrides
-        Config fields, e.g. ``noise_scale=(3.0, 3.0)``.
+        Config fields, e.g. ``noise_scale=(3.0, 3.0)``. A ``negative_scale`` replaces the preset's
+        resizing of the hard negatives as a whole: ``negative_scale_fraction`` and
+        ``negative_scale_brightens`` take their defaults (1, False) unless given too.
 
     Raises
     ------
@@ -372,8 +378,11 @@ def domain_config(
     values.update(DOMAIN_PRESETS[preset])
     given = {name: value for name, value in overrides.items() if value is not None}
     values.update(given)
-    if "negative_scale" in given and tuple(given["negative_scale"]) == (1.0, 1.0):  # type: ignore[arg-type]
-        # the preset's settings of the resized negatives go with their scale, unless given too
+    if "negative_scale" in given:
+        # a scale given replaces the preset's resizing as a whole: its share and brightening go
+        # back to the defaults unless given too, so commands written before the preset had them
+        # (e.g. --domain randomised --negative-scale 0.4 1, or 1 1: the previous preset) draw the
+        # same sets as then
         for name in _SCALE_DEPENDENT:
             values[name] = given.get(name, getattr(SimulationConfig, name))
     return SimulationConfig(**values)

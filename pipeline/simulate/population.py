@@ -351,16 +351,14 @@ def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> floa
     """The object's factor on its hard negative's angular size: log-uniform in
     ``config.negative_scale`` for a share ``config.negative_scale_fraction`` of the objects, else 1.
 
-    Both come from child stream 4; the share's draw follows the factor's and is made only when the
-    share is below 1, so sets made before it are drawn again exactly."""
-    bounds = config.negative_scale
-    if bounds[0] == bounds[1]:
+    Both come from child stream 4: the factor (drawn only for a range), then the share (drawn only
+    below 1), so sets made before either existed are drawn again exactly."""
+    bounds, share = config.negative_scale, config.negative_scale_fraction
+    if bounds[0] == bounds[1] and share >= 1.0:
         return bounds[0]
     rng = child_stream(seed, object_id, 4)
-    scale = _log_uniform(rng, bounds)
-    if config.negative_scale_fraction < 1.0 and rng.random() >= config.negative_scale_fraction:
-        return 1.0
-    return scale
+    scale = bounds[0] if bounds[0] == bounds[1] else _log_uniform(rng, bounds)
+    return 1.0 if share < 1.0 and rng.random() >= share else scale
 
 
 def _draw_field(
