@@ -32,7 +32,7 @@
 #    check also reports each domain's share of objects unlike the training set (ood_score > 1);
 # 5. copy model.keras, recipe.json, card.json and features.npz to pipeline/models/shipped/default/.
 #
-# About 40 minutes on 2 CPU cores (2026-11-30: 24.5 of them training); needs no GPU and no network.
+# About 40 minutes on 2 CPU cores (2026-11-30: 22 of them training); needs no GPU and no network.
 # Set LENSHUNT_SHIP=0 to leave pipeline/models/shipped/ untouched (e.g. to check reproducibility), and
 # LENSHUNT_RETRAIN=0 to keep WORKDIR/bundle when it is there (redo only the domain check and shipping).
 set -euo pipefail

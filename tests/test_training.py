@@ -391,7 +391,7 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert max(card.metrics[f"{d}_unlike_training"] for d in ("randomised", "othersim")) < 0.05
     assert card.architecture == "small_cnn" and card.seed is not None
     # the domain check: in-domain and shifted held-out sets, each with AUROC, TPR0, TPR10
-    instrument = ("randomised", "randomised_v2", "standard", "noise3x", "psf15x", "counts")
+    instrument = ("randomised", "randomised_v3", "randomised_v2", "standard", "noise3x", "psf15x", "counts")
     domains = (*instrument, "othersim", "thirdsim")
     wanted = {
         f"{domain}_{metric}" for domain in domains for metric in ("auroc", "tpr0", "tpr10", "auroc_matched")
@@ -402,10 +402,10 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert max(card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:-2]) < 0.05
     # robust scaling: raw counts (pixels x 1e12) score exactly like the standard set
     assert card.metrics["counts_auroc"] == pytest.approx(card.metrics["standard_auroc"], abs=1e-6)
-    assert card.metrics["othersim_auroc"] > 0.75  # an independent simulator: far from chance
-    # the second one is the largest drop, and the card says so (docs/model-card.md: 0.591)
-    drop = card.metrics["randomised_auroc"] - card.metrics["thirdsim_auroc"]
-    assert card.metrics["max_auroc_drop"] == pytest.approx(drop) and card.metrics["thirdsim_auroc"] > 0.5
+    # the independent simulators: far from chance, short of the goal (docs/model-card.md: 0.742, 0.739)
+    assert min(card.metrics["othersim_auroc"], card.metrics["thirdsim_auroc"]) > 0.7
+    drops = [card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:]]
+    assert card.metrics["max_auroc_drop"] == pytest.approx(max(drops)) and max(drops) > 0.05
     # the Einstein-radius head: declared, and measured per domain on the true lenses
     assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [
         ("score", "probability", ""),
