@@ -19,9 +19,10 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	touch $@
 
 # Main job on the embedded default: a simulated labelled Euclid-like set, the shipped model,
-# a local Dask cluster and ephemeral Prefect. Prints where the catalog and the report are.
+# a local Dask cluster and ephemeral Prefect. Prints where the catalog and the report are. Runs
+# again over the same folder (the same objects are drawn again; the run picks up its own work).
 demo: setup
-	$(BIN)/lenshunt simulate --layout euclid-sglc2 --n $(DEMO_N) --seed 2026 $(DEMO_DIR)/cutouts
+	$(BIN)/lenshunt simulate --layout euclid-sglc2 --n $(DEMO_N) --seed 2026 --overwrite $(DEMO_DIR)/cutouts
 	$(BIN)/lenshunt run $(DEMO_DIR)/cutouts $(DEMO_DIR)/work --layout euclid-sglc2 --top-n 24
 
 test: setup

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import sys
 from pathlib import Path
 
 from prefect import flow, task
@@ -19,6 +20,7 @@ from pipeline.simulate import (
     SimulationConfig,
     SimulationSummary,
     domain_config,
+    dropped_preset_settings,
     simulate_set,
 )
 from schemas.layout import available_layouts, load_layout
@@ -260,15 +262,30 @@ def check(args: argparse.Namespace) -> None:
         A bad range (the same validation the flow runs), in one line, before anything is written.
     """
     load_layout(args.layout)
-    domain_config(
-        args.domain,
-        band_jitter=args.band_jitter,
-        moffat_fraction=args.moffat_fraction,
-        negative_scale_brightens=args.negative_scale_brightens,
-        negative_scale_fraction=args.negative_scale_fraction,
-        negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
+    overrides = {
+        "band_jitter": args.band_jitter,
+        "moffat_fraction": args.moffat_fraction,
+        "negative_scale_brightens": args.negative_scale_brightens,
+        "negative_scale_fraction": args.negative_scale_fraction,
+        "negative_mix": tuple(args.negative_mix) if args.negative_mix else None,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
-    )
+    }
+    domain_config(args.domain, **overrides)
+    dropped = dropped_preset_settings(args.domain, **overrides)
+    if dropped and tuple(args.negative_scale) != (1.0, 1.0):  # 1 1: the previous preset, no note
+        kept = " ".join(
+            f"--{name.replace('_', '-')} {value}"
+            if not isinstance(value, bool)
+            else f"--{name.replace('_', '-')}"
+            for name, value in dropped.items()
+            if value is not False
+        )
+        print(
+            f"note: --negative-scale replaces the {args.domain} preset's resizing of the look-alikes "
+            f"({', '.join(f'{k}={v}' for k, v in dropped.items())}): now every one is resized and its "
+            f"flux kept; add {kept} to keep the preset's",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -122,7 +122,9 @@ def _stop_an_ingest(cutouts: Path, store: Path, how: str) -> tuple[subprocess.Po
     tag = uuid.uuid4().hex
     env = {**os.environ, "LENSHUNT_TEST_TAG": tag}
     env.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(store), "--chunk-objects", "4"]
+    # one object per region: 240 regions, so a loaded machine still stops it mid-way (with 4 per region,
+    # 60 regions, the ingest once finished before a delayed SIGINT landed)
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(store), "--chunk-objects", "1"]
     process = subprocess.Popen(
         [*command, "--workers", "1"],
         cwd=REPO,

@@ -315,7 +315,7 @@ def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path:
         if value > 1:
             assert "UNLIKE_TRAINING" in card
         page = (report.parent / "gallery" / f"{object_id}.html").read_text()
-        assert f"<td>ood_score {value:.2f} (above 1: UNLIKE_TRAINING)</td>" in page
+        assert f"<td>ood_score {value:.2f} (flagged UNLIKE_TRAINING when above 1)</td>" in page
     assert {ood[i - 200_000] > 1 for i in top_ids} == {True, False}  # both kinds of card were checked
 
 

@@ -319,6 +319,29 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
         assert parsed.negative_scale_brightens is value
 
 
+def test_a_scale_given_under_the_randomised_preset_says_what_it_replaces(capsys):
+    import argparse
+
+    from flows.simulate import add_arguments, check
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["out", "--n", "1", "--domain", "randomised"]
+    check(parser.parse_args([*base, "--negative-scale", "1.5", "4"]))
+    note = capsys.readouterr().err
+    assert note.startswith("note: --negative-scale replaces the randomised preset's resizing")
+    assert "add --negative-scale-fraction 0.5 --negative-scale-brightens to keep the preset's" in note
+    check(parser.parse_args([*base, "--negative-scale", "1.5", "4", "--negative-scale-fraction", "0.5"]))
+    assert "add --negative-scale-brightens to keep" in capsys.readouterr().err
+    for quiet in (
+        ["--negative-scale", "1", "1"],
+        [],
+        ["--negative-scale", "2", "3", "--no-negative-scale-brightens", "--negative-scale-fraction", "1"],
+    ):
+        check(parser.parse_args([*base, *quiet]))
+        assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -15,9 +15,10 @@ training split is known, not the training objects either (the network's features
 it was trained on are tighter than of new ones): ``lenshunt train`` fits on the training split and
 calibrates on the validation split, and so does the command line where the bundle keeps its
 ``training/split.json`` and the store holds those objects; otherwise a random third of the sample
-is held back for calibration. On the shipped small_cnn, this
-flagged 1.3% of in-domain objects, none of a 3x-noise set, and 55-87% of another simulator's
-spirals, rings and edge-on discs.
+is held back for calibration. On the shipped small_cnn
+(docs/model-card.md), this flags 1.4% of in-domain objects, none of a 3x-noise set and 8% of the
+second independent simulator's objects (small-cnn-5, whose training set had no large bright
+look-alikes: 16%, 55-87% of that simulator's spirals, rings and edge-on discs).
 
 The statistics are optional per bundle: ``features.npz`` in the bundle directory
 (:data:`~pipeline.models.integrity.FEATURES_FILE`; arrays ``mean`` (D,) and ``precision`` (D, D),

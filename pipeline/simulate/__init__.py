@@ -28,6 +28,7 @@ from pipeline.simulate.config import (
     SimulationConfig,
     SimulationError,
     domain_config,
+    dropped_preset_settings,
     flux_from_magnitude,
 )
 from pipeline.simulate.domain import DOMAIN_COLUMNS, BandDomain, DomainDraw, draw_domain
@@ -65,6 +66,7 @@ __all__ = [
     "domain_config",
     "draw_domain",
     "draw_object",
+    "dropped_preset_settings",
     "flux_from_magnitude",
     "read_catalog",
     "simulate_batch",

@@ -224,7 +224,7 @@ class SimulationConfig:
             )
         if self.negative_scale_fraction == 0.0:
             raise SimulationError(
-                "negative_scale_fraction 0 resizes no hard negative; leave negative_scale at 1 1 instead"
+                "negative_scale_fraction 0 resizes no hard negative; set negative_scale to 1 1 for none"
             )
         scaled = {"negative_scale_brightens": self.negative_scale_brightens}
         scaled["negative_scale_fraction"] = self.negative_scale_fraction != 1.0
@@ -390,3 +390,13 @@ def domain_config(
 
 _SCALE_DEPENDENT = ("negative_scale_fraction", "negative_scale_brightens")
 """Settings that act only on the hard negatives ``negative_scale`` resizes."""
+
+
+def dropped_preset_settings(preset: str, **overrides: object) -> dict[str, Any]:
+    """The settings of ``preset`` that a given ``negative_scale`` sets back to their defaults
+    (:func:`domain_config`), with the preset's values: ``{}`` when none is dropped."""
+    given = {name for name, value in overrides.items() if value is not None}
+    if "negative_scale" not in given:
+        return {}
+    chosen = DOMAIN_PRESETS.get(preset, {})
+    return {name: chosen[name] for name in _SCALE_DEPENDENT if name in chosen and name not in given}
