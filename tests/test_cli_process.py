@@ -117,19 +117,24 @@ def _tagged_processes(tag: str) -> list[int]:
     return pids
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop_an_ingest(cutouts: Path, store: Path, how: str) -> tuple[subprocess.Popen, str, float, list[int]]:
     """Start ``lenshunt ingest`` as a terminal would, stop it once it wrote a region; what remains."""
     tag = uuid.uuid4().hex
     env = {**os.environ, "LENSHUNT_TEST_TAG": tag}
     env.pop("PREFECT_API_URL", None)
-    # one object per region: 240 regions, so a loaded machine still stops it mid-way (with 4 per region,
-    # 60 regions, the ingest once finished before a delayed SIGINT landed)
-    command = [sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(store), "--chunk-objects", "1"]
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(store), "--chunk-objects", "4"]
     process = subprocess.Popen(
         [*command, "--workers", "1"],
         cwd=REPO,
         env=env,
         start_new_session=True,  # its own process group, like a terminal's foreground job
+        # ... which does not ignore SIGINT: pytest started in the background by a non-interactive
+        # shell (`make test-slow &`) passes SIG_IGN down, and Python then installs no handler
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
