@@ -262,7 +262,34 @@ def check(args: argparse.Namespace) -> None:
         A bad range (the same validation the flow runs), in one line, before anything is written.
     """
     load_layout(args.layout)
-    overrides = {
+    overrides = _config_overrides(args)
+    domain_config(args.domain, **overrides)
+    dropped = dropped_preset_settings(args.domain, **overrides)
+    if dropped and tuple(args.negative_scale) != (1.0, 1.0):  # 1 1: the previous preset, no note
+        print(_replaced_note(args.domain, dropped), file=sys.stderr)
+
+
+_DROPPED_WORDS = {
+    "negative_scale_fraction": ("every one resized", "--negative-scale-fraction {}"),
+    "negative_scale_brightens": ("fluxes kept", "--negative-scale-brightens"),
+}
+"""Per preset setting a given ``--negative-scale`` drops: what holds instead, the flag that keeps it."""
+
+
+def _replaced_note(domain: str, dropped: dict[str, object]) -> str:
+    """One line: which of ``domain``'s resizing settings a given scale replaced, and how to keep them."""
+    settings = ", ".join(f"{name}={value}" for name, value in dropped.items())
+    instead = ", ".join(_DROPPED_WORDS[name][0] for name in dropped)
+    keep = " ".join(_DROPPED_WORDS[name][1].format(value) for name, value in dropped.items())
+    return (
+        f"note: --negative-scale replaces the {domain} preset's resizing of the look-alikes ({settings}): "
+        f"now {instead}; add {keep} to keep the preset's"
+    )
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The simulation settings given on the command line (None: the preset's)."""
+    return {
         "band_jitter": args.band_jitter,
         "moffat_fraction": args.moffat_fraction,
         "negative_scale_brightens": args.negative_scale_brightens,
@@ -270,22 +297,6 @@ def check(args: argparse.Namespace) -> None:
         "negative_mix": tuple(args.negative_mix) if args.negative_mix else None,
         **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
     }
-    domain_config(args.domain, **overrides)
-    dropped = dropped_preset_settings(args.domain, **overrides)
-    if dropped and tuple(args.negative_scale) != (1.0, 1.0):  # 1 1: the previous preset, no note
-        kept = " ".join(
-            f"--{name.replace('_', '-')} {value}"
-            if not isinstance(value, bool)
-            else f"--{name.replace('_', '-')}"
-            for name, value in dropped.items()
-            if value is not False
-        )
-        print(
-            f"note: --negative-scale replaces the {args.domain} preset's resizing of the look-alikes "
-            f"({', '.join(f'{k}={v}' for k, v in dropped.items())}): now every one is resized and its "
-            f"flux kept; add {kept} to keep the preset's",
-            file=sys.stderr,
-        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -301,12 +312,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         in_process=args.in_process,
         domain=args.domain,
-        band_jitter=args.band_jitter,
-        moffat_fraction=args.moffat_fraction,
-        negative_scale_brightens=args.negative_scale_brightens,
-        negative_scale_fraction=args.negative_scale_fraction,
-        **{name: tuple(getattr(args, name)) if getattr(args, name) else None for name in RANGE_OPTIONS},
-        negative_mix=tuple(args.negative_mix) if args.negative_mix else None,
+        **_config_overrides(args),
         **cluster_options(args),
     )
     print(summary.summary())

@@ -332,7 +332,9 @@ def test_a_scale_given_under_the_randomised_preset_says_what_it_replaces(capsys)
     assert note.startswith("note: --negative-scale replaces the randomised preset's resizing")
     assert "add --negative-scale-fraction 0.5 --negative-scale-brightens to keep the preset's" in note
     check(parser.parse_args([*base, "--negative-scale", "1.5", "4", "--negative-scale-fraction", "0.5"]))
-    assert "add --negative-scale-brightens to keep" in capsys.readouterr().err
+    note = capsys.readouterr().err
+    assert "add --negative-scale-brightens to keep" in note
+    assert "now fluxes kept;" in note and "every one resized" not in note  # the share was given
     for quiet in (
         ["--negative-scale", "1", "1"],
         [],
