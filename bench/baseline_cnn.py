@@ -37,17 +37,33 @@ from bench.machine import describe_machine
 from pipeline.evaluation import auroc
 from pipeline.store import open_store
 
+PEAK_PERCENTILE = 99.5
+"""``scaling="peak"``: the percentile of a cutout's noise-unit pixels taken as its peak."""
 
-def normalise(images: np.ndarray) -> np.ndarray:
-    """Per cutout and band: (x - median) / (1.4826 MAD), asinh; NaN -> 0. Shape kept."""
+PEAK_LEVEL = 20.0
+"""``scaling="peak"``: a peak above this many sigma is divided down to it."""
+
+
+def normalise(images: np.ndarray, scaling: str = "asinh") -> np.ndarray:
+    """Per cutout and band: (x - median) / (1.4826 MAD), asinh; NaN -> 0. Shape kept.
+
+    ``scaling="peak"`` first divides ``z`` by ``max(1, p / PEAK_LEVEL)``, ``p`` the band's
+    ``PEAK_PERCENTILE`` percentile of ``z``: objects brighter than ``PEAK_LEVEL`` sigma at their
+    peak all look equally bright (only their noise differs), fainter ones stay in noise units.
+    """
     flat = images.reshape(*images.shape[:2], -1)
     median = np.nanmedian(flat, axis=-1)[..., None, None]
     mad = np.nanmedian(np.abs(flat - median.reshape(*images.shape[:2], 1)), axis=-1)[..., None, None]
     z = (images - median) / np.where(mad > 0, 1.4826 * mad, 1.0)
+    if scaling == "peak":
+        peak = np.nanpercentile(z.reshape(*z.shape[:2], -1), PEAK_PERCENTILE, axis=-1)
+        z = z / np.maximum(1.0, np.nan_to_num(peak, nan=0.0) / PEAK_LEVEL)[..., None, None]
     return np.nan_to_num(np.arcsinh(z), nan=0.0).astype(np.float32)
 
 
-def load_inputs(store: str | Path, view: str = "pool") -> tuple[np.ndarray, np.ndarray]:
+def load_inputs(
+    store: str | Path, view: str = "pool", scaling: str = "asinh"
+) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store.
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
@@ -66,7 +82,7 @@ def load_inputs(store: str | Path, view: str = "pool") -> tuple[np.ndarray, np.n
     nir = np.stack(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
-    x = np.concatenate([normalise(vis), normalise(nir)], axis=1).transpose(0, 2, 3, 1)
+    x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), data["label"].values[keep]
 
 
@@ -88,8 +104,25 @@ def plain_cnn(shape: tuple[int, ...]):
     return model
 
 
-def train_baseline(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[object, float, float]:
-    """Train the baseline; returns (model, seconds, images/s)."""
+def random_convolution(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """RandConv (Xu et al. 2021, ICLR, arXiv 2007.13003): the batch through one random convolution,
+    mixed with itself: ``a x + (1 - a) conv(x)``, ``a`` uniform in [0, 1], the kernel size drawn from
+    1, 3, 5, 7 and its weights He-normal over all channels in and out. Shape (n, h, w, c) kept."""
+    import tensorflow as tf
+
+    channels = batch.shape[-1]
+    size = int(rng.choice((1, 3, 5, 7)))
+    kernel = rng.normal(0.0, np.sqrt(1.0 / (size * size * channels)), (size, size, channels, channels))
+    convolved = tf.nn.conv2d(batch, kernel.astype(np.float32), strides=1, padding="SAME").numpy()
+    mix = np.float32(rng.uniform())
+    return mix * batch + (1.0 - mix) * convolved
+
+
+def train_baseline(
+    x: np.ndarray, y: np.ndarray, epochs: int, seed: int, randconv: float = 0.0
+) -> tuple[object, float, float]:
+    """Train the baseline; returns (model, seconds, images/s). ``randconv``: the share of batches
+    passed through :func:`random_convolution`."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -105,15 +138,19 @@ def train_baseline(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tupl
             batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
             if rng.random() < 0.5:
                 batch = batch[:, :, ::-1]
+            if randconv and rng.random() < randconv:
+                batch = random_convolution(np.ascontiguousarray(batch), rng)
             model.train_on_batch(np.ascontiguousarray(batch), y[order[start : start + 32]])
     seconds = time.perf_counter() - started
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
 
 
-def score_baseline(model, store: str | Path, view: str = "pool", by_kind: bool = False):
+def score_baseline(
+    model, store: str | Path, view: str = "pool", by_kind: bool = False, scaling: str = "asinh"
+):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
     non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
-    x, y = load_inputs(store, view)
+    x, y = load_inputs(store, view, scaling)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
@@ -157,6 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         default="pool",
         help='baseline input: whole cutout pooled 2x, or central 10"',
     )
+    parser.add_argument(
+        "--scaling",
+        choices=("asinh", "peak"),
+        default="asinh",
+        help="baseline scaling: noise units, or noise units with bright peaks divided down (normalise)",
+    )
+    parser.add_argument(
+        "--randconv", type=float, default=0.0, help="share of baseline batches through a random convolution"
+    )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
         "--lenshunt-option",
@@ -171,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
     if not args.skip_baseline:
-        x, y = load_inputs(args.train_store, args.view)
-        model, seconds, speed = train_baseline(x, y, args.epochs, args.seed)
+        x, y = load_inputs(args.train_store, args.view, args.scaling)
+        model, seconds, speed = train_baseline(x, y, args.epochs, args.seed, args.randconv)
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():
-            row[name], kinds = score_baseline(model, store, args.view, by_kind=True)
+            row[name], kinds = score_baseline(model, store, args.view, by_kind=True, scaling=args.scaling)
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         rows["plain CNN baseline"] = row
         print("baseline", json.dumps(row), flush=True)

@@ -43,6 +43,8 @@ RANGE_OPTIONS = {
     "(default 1 1; the randomised preset: 1.5 4 for half of them, brightened). Given, it replaces the "
     "preset's resizing: share 1 and fluxes kept unless those flags are given too (1 1: the previous "
     "randomised preset exactly; 0.4 1: down to the smallest Einstein radii)",
+    "negative_mag_offset": "offset in mag on every component of rings, spirals, mergers and companions, "
+    "uniform, sizes kept (default 0 0; -1 1.5: up to 1 mag brighter or 1.5 mag fainter)",
 }
 """Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
@@ -96,6 +98,7 @@ def simulate_flow(
     source_r_eff_range: tuple[float, float] | None = None,
     source_offset_range: tuple[float, float] | None = None,
     negative_scale: tuple[float, float] | None = None,
+    negative_mag_offset: tuple[float, float] | None = None,
     moffat_beta_range: tuple[float, float] | None = None,
     moffat_fraction: float | None = None,
     negative_scale_brightens: bool | None = None,
@@ -120,6 +123,7 @@ def simulate_flow(
         source_r_eff_range=source_r_eff_range,
         source_offset_range=source_offset_range,
         negative_scale=negative_scale,
+        negative_mag_offset=negative_mag_offset,
         moffat_beta_range=moffat_beta_range,
         moffat_fraction=moffat_fraction,
         negative_scale_brightens=negative_scale_brightens,

@@ -298,6 +298,7 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     population += ["--negative-scale", "0.5", "0.5", "--source-offset-range", "0.2", "0.9"]
     population += ["--negative-scale-fraction", "0.75", "--no-negative-scale-brightens"]
     population += ["--moffat-fraction", "0.5", "--moffat-beta-range", "3", "4"]
+    population += ["--negative-mag-offset", "-1", "1.5"]
     args = parser.parse_args(
         [str(tmp_path), "--n", "8", "--in-process", "--domain", "randomised", "--seed", "5", *population]
     )
@@ -308,7 +309,7 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     assert (table["sim_kind"] == "elliptical").any() and (table["sim_kind"] == "lens").any()
     assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
     header = next(line for line in (tmp_path / "image_catalog_sim.csv").open() if line.startswith("# run:"))
-    assert "negative_scale=0.5,0.5 negative_scale_fraction=0.75 source_mag_range" in header
+    assert "negative_scale=0.5,0.5 negative_scale_fraction=0.75 negative_mag_offset=-1,1.5 " in header
     assert "source_offset_range=0.2,0.9" in header
     assert "negative_mix=1,0,0,0,0" in header and "moffat_fraction=0.5 moffat_beta_range=3,4" in header
     with pytest.raises(SystemExit):

@@ -171,6 +171,42 @@ def test_negative_scale_brightens_keeps_the_hard_negatives_surface_brightness():
         domain_config("default", negative_scale_brightens=True)
 
 
+def test_negative_mag_offset_shifts_only_the_hard_negatives_brightness():
+    """An offset range: each hard negative's components all shifted by one offset in the range
+    (sizes, places and colours kept), different per object; lenses, ellipticals and the field as
+    without; no range draws every earlier set again (child stream 6 is drawn only for a range)."""
+    mix = {"negative_mix": (1, 1, 1, 1, 1), "lens_fraction": 0.3}
+    plain = domain_config("randomised", **mix)
+    shifted = replace(plain, negative_mag_offset=(-1.0, 1.5))
+    offsets, seen = [], set()
+    for i in range(120):
+        a, b = draw_object(i, 4, FIELD, plain), draw_object(i, 4, FIELD, shifted)
+        if a.kind in ("lens", "weak_lens", "elliptical"):
+            assert a == b
+            continue
+        seen.add(a.kind)
+        assert a.neighbours == b.neighbours and a.stars == b.stars
+        pairs = list(zip(a.central + a.features, b.central + b.features, strict=True))
+        offset = pairs[0][1].sed.mag - pairs[0][0].sed.mag
+        for before, after in pairs:
+            assert after.sed.mag - before.sed.mag == pytest.approx(offset, abs=1e-9)
+            assert replace(after, sed=before.sed) == before
+        offsets.append(offset)
+    assert seen == {"ring", "spiral", "merger", "companion"}
+    assert -1.0 <= min(offsets) < -0.5 and 1.0 < max(offsets) <= 1.5
+    fixed = replace(plain, negative_mag_offset=(0.75, 0.75))
+    assert all(
+        o.sed.mag == pytest.approx(p.sed.mag + 0.75)
+        for i in range(40)
+        if draw_object(i, 4, FIELD, plain).kind == "ring"
+        for p, o in zip(draw_object(i, 4, FIELD, plain).features, draw_object(i, 4, FIELD, fixed).features)
+    )
+    with pytest.raises(SimulationError, match=r"negative_mag_offset must lie within \[-5, 5\] mag"):
+        replace(plain, negative_mag_offset=(-6.0, 1.0))
+    with pytest.raises(SimulationError, match="negative_mag_offset must be finite with low <= high"):
+        replace(plain, negative_mag_offset=(1.0, -1.0))
+
+
 def test_negative_scale_fraction_resizes_only_that_share_of_the_hard_negatives():
     """Share 0.5: each hard negative is either drawn exactly as without a scale range or exactly as
     with share 1 (the same factor: the share's draw follows it), about half each."""

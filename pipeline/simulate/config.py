@@ -64,6 +64,7 @@ _LOG_RANGES = (
 )
 _LINEAR_RANGES = (
     "sky_offset",
+    "negative_mag_offset",
     "moffat_beta_range",
     "source_offset_range",
     "source_mag_range",
@@ -149,6 +150,11 @@ class SimulationConfig:
         brighter and 4x larger, as the large, bright spirals, rings and discs of a blind survey
         sample are. False (the default) keeps their total flux, so a larger factor spreads the
         same light thinner.
+    negative_mag_offset
+        Range of a per-object offset in mag on every component of the hard negatives (rings,
+        spirals, mergers, companions; after any resizing), uniform: the same scene nearer (< 0)
+        or further (> 0) with its size kept, so a look-alike's brightness does not follow its
+        kind or size. Plain ellipticals keep theirs (they follow the lens galaxies).
     source_mag_range
         Reference-band magnitudes of (non-weak) lensed sources, uniform; with the radii this
         sets their surface brightness.
@@ -185,6 +191,7 @@ class SimulationConfig:
     negative_scale: Range = (1.0, 1.0)
     negative_scale_fraction: float = 1.0
     negative_scale_brightens: bool = False
+    negative_mag_offset: Range = (0.0, 0.0)
     moffat_fraction: float = 0.0
     moffat_beta_range: Range = (2.0, 5.0)
     source_mag_range: Range = (21.8, 24.5)
@@ -291,6 +298,7 @@ _PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "source_r_eff_range": (0.005, 5.0, " arcsec"),
     "source_offset_range": (0.0, 1.5, " theta_E"),
     "negative_scale": (0.1, 4.0, ""),
+    "negative_mag_offset": (-5.0, 5.0, " mag"),
     "moffat_beta_range": (1.2, 50.0, ""),
     "source_mag_range": (10.0, 35.0, " AB mag"),
     "source_colour_range": (-5.0, 5.0, ""),
@@ -307,6 +315,7 @@ _POPULATION_FIELDS = (
     "negative_scale",
     "negative_scale_fraction",
     "negative_scale_brightens",
+    "negative_mag_offset",
     "source_mag_range",
     "source_colour_range",
     "lens_sersic_range",

@@ -35,7 +35,7 @@ from pipeline.simulate.draws import (
     SpiralDraw,
     StarDraw,
 )
-from pipeline.simulate.rescale import rescaled
+from pipeline.simulate.rescale import rescaled, shifted_mag
 
 
 def object_streams(seed: int, object_id: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -64,6 +64,8 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
         if kind != "elliptical":
             scale = _negative_scale(seed, object_id, config)
             central, features = rescaled(central, features, scale, config.negative_scale_brightens)
+            offset = _negative_mag_offset(seed, object_id, config.negative_mag_offset)
+            central, features = shifted_mag(central, offset), shifted_mag(features, offset)
     crowding = _crowding(seed, object_id, config.neighbour_scale)
     neighbours, stars = _draw_field(rng, field, config, crowding)
     masks = _draw_masks(rng, field, config) if field.masked else ()
@@ -359,6 +361,14 @@ def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> floa
     rng = child_stream(seed, object_id, 4)
     scale = bounds[0] if bounds[0] == bounds[1] else _log_uniform(rng, bounds)
     return 1.0 if share < 1.0 and rng.random() >= share else scale
+
+
+def _negative_mag_offset(seed: int, object_id: int, bounds: tuple[float, float]) -> float:
+    """The object's offset in mag on its hard negative, uniform in ``bounds`` from child stream 6
+    (drawn only for a range, so sets made before it existed are drawn again exactly)."""
+    if bounds[0] == bounds[1]:
+        return bounds[0]
+    return float(child_stream(seed, object_id, 6).uniform(*bounds))
 
 
 def _draw_field(

@@ -1,4 +1,5 @@
-"""Hard negatives resized on the sky (``SimulationConfig.negative_scale``), optionally brightened.
+"""Hard negatives resized on the sky (``SimulationConfig.negative_scale``), optionally brightened,
+and shifted in brightness alone (``SimulationConfig.negative_mag_offset``).
 
 Pure functions on the draws of :mod:`pipeline.simulate.draws`; the population module decides
 which objects and by what factor.
@@ -11,7 +12,7 @@ from dataclasses import replace
 
 from pipeline.simulate.draws import Feature, RingDraw, SersicDraw, SpiralDraw
 
-__all__ = ["brightened", "rescaled"]
+__all__ = ["brightened", "rescaled", "shifted_mag"]
 
 
 def rescaled(
@@ -55,6 +56,11 @@ def rescaled(
         return replace(item, cx=centre["x"], cy=centre["y"], **sizes)
 
     return tuple(one(galaxy) for galaxy in central), tuple(one(feature) for feature in features)
+
+
+def shifted_mag(items: tuple, delta_mag: float) -> tuple:
+    """Every draw of ``items`` with its magnitude changed by ``delta_mag`` (sizes and places kept)."""
+    return tuple(brightened(item, delta_mag) for item in items)
 
 
 def brightened(item, delta_mag: float):  # type: ignore[no-untyped-def]
