@@ -107,7 +107,8 @@ def plain_cnn(shape: tuple[int, ...]):
 def random_convolution(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """RandConv (Xu et al. 2021, ICLR, arXiv 2007.13003): the batch through one random convolution,
     mixed with itself: ``a x + (1 - a) conv(x)``, ``a`` uniform in [0, 1], the kernel size drawn from
-    1, 3, 5, 7 and its weights He-normal over all channels in and out. Shape (n, h, w, c) kept."""
+    1, 3, 5, 7 and its weights normal with variance 1 / fan-in (fan-in: size x size x channels; the
+    paper's choice, LeCun-normal), mixing all channels into all channels. Shape (n, h, w, c) kept."""
     import tensorflow as tf
 
     channels = batch.shape[-1]
@@ -178,6 +179,14 @@ def score_lenshunt(bundle_path: Path, store: str | Path) -> float:
     return float(auroc(scored.label[keep], scored.score[keep]))
 
 
+def _share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("train_store", type=Path)
@@ -201,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         help="baseline scaling: noise units, or noise units with bright peaks divided down (normalise)",
     )
     parser.add_argument(
-        "--randconv", type=float, default=0.0, help="share of baseline batches through a random convolution"
+        "--randconv",
+        type=_share,
+        default=0.0,
+        help="share of baseline batches through a random convolution, in [0, 1]",
     )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
@@ -223,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, store in tests.items():
             row[name], kinds = score_baseline(model, store, args.view, by_kind=True, scaling=args.scaling)
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
-        rows["plain CNN baseline"] = row
+        options = (f" --scaling {args.scaling}" if args.scaling != "asinh" else "") + (
+            f" --randconv {args.randconv:g}" if args.randconv else ""
+        )
+        rows["plain CNN baseline" + options] = row
         print("baseline", json.dumps(row), flush=True)
     if not args.skip_lenshunt:
         from pipeline.training import TrainConfig, train

@@ -182,6 +182,12 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
     assert load_bundle(copy).card.notes.count("domain check") == 1  # a re-run adds no second copy
     with pytest.raises(ValueError, match="letters, digits and _"):
         evaluate_domains(copy, {"bad-name": store})
+    assert table.endswith("Largest AUROC drop 0.000: meets the goal of < 0.05.")
+    alone = evaluate_domains(copy, {"mine": store}, write=False)  # a fine-tune checked on its own set
+    assert alone.table().endswith(
+        "No AUROC drop (only one domain): give an in-domain set and a shifted one to check the goal."
+    )
+    assert "misses" not in alone.table()
 
 
 def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(

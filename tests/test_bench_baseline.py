@@ -43,3 +43,14 @@ def test_random_convolution_mixes_the_batch_with_one_random_filter():
     assert np.array_equal(out, again)  # seeded
     doubled = random_convolution(2 * batch, np.random.default_rng(2))
     assert np.allclose(doubled, 2 * out, atol=1e-4)  # a mix of the batch and a linear filter of it
+
+
+def test_randconv_share_must_be_a_fraction(capsys):
+    import pytest
+
+    from bench.baseline_cnn import main
+
+    for bad in ("-1", "5", "nan"):
+        with pytest.raises(SystemExit):
+            main(["store.zarr", "--randconv", bad, "--skip-baseline", "--skip-lenshunt"])
+        assert "must lie in [0, 1]" in capsys.readouterr().err

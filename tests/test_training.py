@@ -406,6 +406,16 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert min(card.metrics["othersim_auroc"], card.metrics["thirdsim_auroc"]) > 0.7
     drops = [card.metrics["randomised_auroc"] - card.metrics[f"{d}_auroc"] for d in domains[1:]]
     assert card.metrics["max_auroc_drop"] == pytest.approx(max(drops)) and max(drops) > 0.05
+    # both independent simulators' own models (ceilings) and the transfer gaps to them
+    gaps = [card.metrics[f"{d}_ceiling_auroc"] - card.metrics[f"{d}_auroc"] for d in ("othersim", "thirdsim")]
+    assert card.metrics["max_transfer_gap"] == pytest.approx(max(gaps)) and min(gaps) > 0
+    # the card names its training set as scripts/train_shipped_model.sh writes it (look-alike flags spelt out)
+    script = (Path(__file__).parents[1] / "scripts" / "train_shipped_model.sh").read_text()
+    lookalikes = script.split('TRAIN_LOOKALIKES="', 1)[1].split('"', 1)[0]
+    assert (
+        card.training_store.endswith(f"--domain randomised {lookalikes}")
+        and "--negative-scale 1.5 4" in lookalikes
+    )
     # the Einstein-radius head: declared, and measured per domain on the true lenses
     assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [
         ("score", "probability", ""),

@@ -154,7 +154,9 @@ class SimulationConfig:
         Range of a per-object offset in mag on every component of the hard negatives (rings,
         spirals, mergers, companions; after any resizing), uniform: the same scene nearer (< 0)
         or further (> 0) with its size kept, so a look-alike's brightness does not follow its
-        kind or size. Plain ellipticals keep theirs (they follow the lens galaxies).
+        kind or size. Plain ellipticals keep theirs (they follow the lens galaxies). The catalog
+        columns drawn from a look-alike's light (``mag_lens``, ``lens_flux``, ``n_pix_lens``, and
+        ``star_mass`` and ``halo_mass``, which follow it) change with it.
     source_mag_range
         Reference-band magnitudes of (non-weak) lensed sources, uniform; with the radii this
         sets their surface brightness.

@@ -193,11 +193,17 @@ class DomainReport:
                 )
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
-        verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
-        lines.append(
-            f"\nLargest AUROC drop {number(self.max_auroc_drop)}: {verdict} the goal of < {GOAL_AUROC_DROP}."
-        )
+        lines.append("\n" + self.verdict())
         return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """One line: the largest drop against the goal, or why there is none (one domain only, or no
+        shifted domain with both classes)."""
+        if math.isnan(self.max_auroc_drop):
+            why = "only one domain" if len(self.metrics) == 1 else "no shifted domain has an AUROC"
+            return f"No AUROC drop ({why}): give an in-domain set and a shifted one to check the goal."
+        verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
+        return f"Largest AUROC drop {self.max_auroc_drop:.3f}: {verdict} the goal of < {GOAL_AUROC_DROP}."
 
 
 def evaluate_domains(
