@@ -331,8 +331,8 @@ _NEGATIVE_DRAWERS = {
 
 def child_stream(seed: int, object_id: int, index: int) -> np.random.Generator:
     """Child ``index`` of the object's seed sequence (0 scene, 1 noise, 2 instrument, 3 crowding,
-    4 negative scale, 5 PSF profile, 6 negative magnitude offset): a stream of its own, so drawing from it leaves the others as
-    they were."""
+    4 negative scale, 5 PSF profile, 6 negative magnitude offset): a stream of its own, so drawing
+    from it leaves the others as they were."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(object_id)]).spawn(index + 1)[index])
 
 

@@ -171,8 +171,11 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
         ]
     kinded = {name: b for name, b in breakdowns.items() if b.kinds}
     if kinded:
-        lines += ["", "AUROC of all lenses against each kind of non-lens (number of those non-lenses; a kind named "
-        "lens or weak_lens here is a lens system whose arcs fail the label rule):", ""]
+        title = (
+            "AUROC of all lenses against each kind of non-lens (number of those non-lenses; a kind "
+            "named lens or weak_lens here is a lens system whose arcs fail the label rule):"
+        )
+        lines += ["", title, ""]
         lines += ["| domain | AUROC " + ("(all) | by kind |" if aurocs else "by kind |"), "|---|---|---|"]
         for name, b in kinded.items():
             parts = "; ".join(f"{kind} ({n}): {number(value)}" for kind, (n, value) in b.kinds.items())
