@@ -290,11 +290,11 @@ def test_simulate_flow_takes_the_domain_options(tmp_path, prefect_harness):
 def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_harness):
     import argparse
 
-    from flows.simulate import add_arguments, run
+    from flows.simulate import add_arguments, check, run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    population = ["--source-mag-range", "22.5", "22.5", "--negative-mix", "1", "0", "0", "0"]
+    population = ["--source-mag-range", "22.5", "22.5", "--negative-mix", "1", "0", "0", "0", "1"]
     population += ["--negative-scale", "0.5", "0.5", "--source-offset-range", "0.2", "0.9"]
     population += ["--negative-scale-fraction", "0.75", "--no-negative-scale-brightens"]
     population += ["--moffat-fraction", "0.5", "--moffat-beta-range", "3", "4"]
@@ -305,15 +305,28 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
     assert run(args) == 0
     table = catalog(tmp_path)
     drawn = table[table["sim_kind"].isin(["lens", "weak_lens"])]
-    assert len(drawn) and (table["sim_kind"].isin(["lens", "weak_lens", "elliptical"])).all()
-    assert (table["sim_kind"] == "elliptical").any() and (table["sim_kind"] == "lens").any()
+    assert len(drawn) and (table["sim_kind"].isin(["lens", "weak_lens", "elliptical", "companion"])).all()
+    assert table["sim_kind"].isin(["elliptical", "companion"]).any() and (table["sim_kind"] == "lens").any()
     assert np.allclose(table.loc[table["sim_kind"] == "lens", "mag_source"], 22.5, atol=1e-4)
     header = next(line for line in (tmp_path / "image_catalog_sim.csv").open() if line.startswith("# run:"))
     assert "negative_scale=0.5,0.5 negative_scale_fraction=0.75 negative_mag_offset=-1,1.5 " in header
     assert "source_offset_range=0.2,0.9" in header
-    assert "negative_mix=1,0,0,0,0" in header and "moffat_fraction=0.5 moffat_beta_range=3,4" in header
+    assert "negative_mix=1,0,0,0,1" in header and "moffat_fraction=0.5 moffat_beta_range=3,4" in header
     with pytest.raises(SystemExit):
         parser.parse_args([str(tmp_path), "--n", "1", "--negative-mix", "1", "0"])
+    # a look-alike setting on a set that draws no look-alike is refused before any work, naming the fix
+    for setting in (["--negative-mag-offset", "0", "1"], ["--negative-scale", "2", "2"]):
+        nothing = parser.parse_args(
+            [str(tmp_path / "none"), "--n", "4", "--negative-mix", "1", "0", "0", "0", *setting]
+        )
+        with pytest.raises(SimulationError, match=r"negative_mix 1,0,0,0,0 draws none of them: give one"):
+            check(nothing)
+        assert not (tmp_path / "none").exists()
+    check(
+        parser.parse_args(
+            [str(tmp_path), "--n", "4", "--domain", "randomised", "--negative-mix", "1", "0", "0", "0"]
+        )
+    )
     flags = {"": None, "--negative-scale-brightens": True, "--no-negative-scale-brightens": False}
     for flag, value in flags.items():
         parsed = parser.parse_args([str(tmp_path), "--n", "1", *([flag] if flag else [])])

@@ -377,7 +377,8 @@ def domain_config(
     Raises
     ------
     SimulationError
-        An unknown preset or field, or a bad range.
+        An unknown preset or field, a bad range, or a look-alike setting given (one that changes
+        something) with a ``negative_mix`` that draws no look-alike.
     """
     if preset not in DOMAIN_PRESETS:
         raise SimulationError(f"unknown domain preset {preset!r}; choose one of {sorted(DOMAIN_PRESETS)}")
@@ -396,7 +397,27 @@ def domain_config(
         # same sets as then
         for name in _SCALE_DEPENDENT:
             values[name] = given.get(name, getattr(SimulationConfig, name))
-    return SimulationConfig(**values)
+    config = SimulationConfig(**values)
+    acting = [name for name in _LOOK_ALIKE_SETTINGS if name in given and given[name] != _UNSET[name]]
+    if acting and sum(config.negative_mix[1:]) == 0:
+        raise SimulationError(
+            f"{acting[0]} acts on the rings, spirals, mergers and companions, but negative_mix "
+            f"{_format(config.negative_mix)} draws none of them: give one of those kinds a weight, or "
+            f"drop {acting[0]}"
+        )
+    return config
+
+
+_LOOK_ALIKE_SETTINGS = (
+    "negative_scale",
+    "negative_scale_fraction",
+    "negative_scale_brightens",
+    "negative_mag_offset",
+)
+"""Settings that act only on the look-alikes (every non-lens kind but the plain elliptical)."""
+
+_UNSET = {name: getattr(SimulationConfig, name) for name in _LOOK_ALIKE_SETTINGS}
+"""Their values that change nothing (a given ``negative_scale`` of 1 1 draws the previous preset)."""
 
 
 _SCALE_DEPENDENT = ("negative_scale_fraction", "negative_scale_brightens")
