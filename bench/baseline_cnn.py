@@ -179,7 +179,7 @@ def score_lenshunt(bundle_path: Path, store: str | Path) -> float:
     return float(auroc(scored.label[keep], scored.score[keep]))
 
 
-def _share(text: str) -> float:
+def fraction(text: str) -> float:
     """argparse type: a number in [0, 1]."""
     value = float(text)
     if not 0.0 <= value <= 1.0:  # also refuses NaN
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--randconv",
-        type=_share,
+        type=fraction,
         default=0.0,
         help="share of baseline batches through a random convolution, in [0, 1]",
     )
@@ -235,8 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, store in tests.items():
             row[name], kinds = score_baseline(model, store, args.view, by_kind=True, scaling=args.scaling)
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
-        options = (f" --scaling {args.scaling}" if args.scaling != "asinh" else "") + (
-            f" --randconv {args.randconv:g}" if args.randconv else ""
+        defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
+        options = "".join(
+            f" --{name} {getattr(args, name):g}"
+            if isinstance(value, (int, float))
+            else f" --{name} {getattr(args, name)}"
+            for name, value in defaults.items()
+            if getattr(args, name) != value
         )
         rows["plain CNN baseline" + options] = row
         print("baseline", json.dumps(row), flush=True)

@@ -37,7 +37,8 @@ MADE_BY="python -m bench.$SIM --n $TRAIN_N $SIM_ARGS"
 if [ ! -e "$WORK/train/.complete" ] || [ "$(cat "$WORK/train/.complete")" != "$MADE_BY" ]; then
   rm -rf "$WORK/train" "$WORK/train.zarr"
   # shellcheck disable=SC2086
-  $MADE_BY "$WORK/train" && echo "$MADE_BY" > "$WORK/train/.complete"
+  $MADE_BY "$WORK/train"  # set -e: a failed or stopped simulation stops here, unmarked
+  echo "$MADE_BY" > "$WORK/train/.complete"
 fi
 lenshunt ingest "$WORK/train" "$WORK/train.zarr" --layout "$LAYOUT"
 lenshunt train "$WORK/train.zarr" "$WORK/bundle" --overwrite \

@@ -252,3 +252,23 @@ def test_a_ceiling_without_an_auroc_writes_nothing_and_notes_are_kept_whole(ense
     record_metrics(copy, {}, ["Domain check", "Domain check: 3 sets.", "Ceiling: X."])
     assert load_bundle(copy).card.notes.endswith("Domain check: 3 sets. Domain check Ceiling: X.")
     assert load_bundle(copy).card.notes.count("Domain check: 3 sets.") == 1
+
+
+def test_the_verdict_says_which_set_has_no_auroc():
+    """A set of one class has no AUROC, hence no drop: the verdict names it instead of 'misses'."""
+    from pipeline.evaluation.metrics import evaluate
+    from pipeline.training.domains import DomainReport
+
+    both = evaluate(np.array([1, 0, 1, 0]), np.array([0.9, 0.2, 0.6, 0.4]))
+    lenses_only = evaluate(np.array([1, 1, 1]), np.array([0.9, 0.2, 0.6]))
+    assert both.auroc == 1.0 and lenses_only.auroc is None
+    verdicts = {
+        "ref": DomainReport("a", {"a": lenses_only, "b": both}).verdict(),
+        "shifted": DomainReport("a", {"a": both, "b": lenses_only}).verdict(),
+        "one": DomainReport("a", {"a": both}).verdict(),
+        "two": DomainReport("a", {"a": both, "b": both}).verdict(),
+    }
+    assert verdicts["ref"].startswith("No AUROC drop (no AUROC for a): each set needs lenses and non-lenses")
+    assert verdicts["shifted"].startswith("No AUROC drop (no AUROC for any shifted domain)")
+    assert verdicts["one"].startswith("No AUROC drop (only one domain)")
+    assert verdicts["two"] == "Largest AUROC drop 0.000: meets the goal of < 0.05."

@@ -7,6 +7,7 @@ the session's Dask cluster. Lenses carry a bright ring (in every band), so a mod
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -411,10 +412,12 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert card.metrics["max_transfer_gap"] == pytest.approx(max(gaps)) and min(gaps) > 0
     # the card names its training set as scripts/train_shipped_model.sh writes it (look-alike flags spelt out)
     script = (Path(__file__).parents[1] / "scripts" / "train_shipped_model.sh").read_text()
+    setting = dict(re.findall(r"^(TRAIN_N|TRAIN_SEED|TRAIN_FIRST_ID|LAYOUT)=(\S+)$", script, re.MULTILINE))
     lookalikes = script.split('TRAIN_LOOKALIKES="', 1)[1].split('"', 1)[0]
-    assert (
-        card.training_store.endswith(f"--domain randomised {lookalikes}")
-        and "--negative-scale 1.5 4" in lookalikes
+    assert "--negative-scale 1.5 4" in lookalikes and len(setting) == 4
+    assert card.training_store == (
+        f"lenshunt simulate --layout {setting['LAYOUT']} --n {setting['TRAIN_N']} --seed "
+        f"{setting['TRAIN_SEED']} --first-id {setting['TRAIN_FIRST_ID']} --domain randomised {lookalikes}"
     )
     # the Einstein-radius head: declared, and measured per domain on the true lenses
     assert [(s.name, s.kind, s.unit) for s in card.output_specs] == [

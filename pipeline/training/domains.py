@@ -197,11 +197,19 @@ class DomainReport:
         return "\n".join(lines)
 
     def verdict(self) -> str:
-        """One line: the largest drop against the goal, or why there is none (one domain only, or no
-        shifted domain with both classes)."""
+        """One line: the largest drop against the goal, or why there is none (one domain only, or an
+        AUROC missing: a set with lenses only or non-lenses only has none)."""
         if math.isnan(self.max_auroc_drop):
-            why = "only one domain" if len(self.metrics) == 1 else "no shifted domain has an AUROC"
-            return f"No AUROC drop ({why}): give an in-domain set and a shifted one to check the goal."
+            if len(self.metrics) == 1:
+                return (
+                    "No AUROC drop (only one domain): give an in-domain set and a shifted one to check "
+                    "the goal."
+                )
+            missing = self.reference if self.metrics[self.reference].auroc is None else "any shifted domain"
+            return (
+                f"No AUROC drop (no AUROC for {missing}): each set needs lenses and non-lenses to "
+                "check the goal."
+            )
         verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
         return f"Largest AUROC drop {self.max_auroc_drop:.3f}: {verdict} the goal of < {GOAL_AUROC_DROP}."
 
