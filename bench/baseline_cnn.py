@@ -237,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
         options = "".join(
-            f" --{name} {getattr(args, name):g}"
-            if isinstance(value, (int, float))
-            else f" --{name} {getattr(args, name)}"
+            f" --{name} {getattr(args, name)}"
             for name, value in defaults.items()
             if getattr(args, name) != value
         )

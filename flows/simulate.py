@@ -114,6 +114,7 @@ def simulate_flow(
     load_layout(layout)  # fail before any work on a bad layout
     config = domain_config(
         domain,
+        lens_fraction=lens_fraction,
         noise_scale=noise_scale,
         psf_scale=psf_scale,
         flux_scale=flux_scale,
@@ -267,7 +268,7 @@ def check(args: argparse.Namespace) -> None:
     """
     load_layout(args.layout)
     overrides = _config_overrides(args)
-    domain_config(args.domain, **overrides)
+    domain_config(args.domain, lens_fraction=args.lens_fraction, **overrides)
     dropped = dropped_preset_settings(args.domain, **overrides)
     if dropped and tuple(args.negative_scale) != (1.0, 1.0):  # 1 1: the previous preset, no note
         print(_replaced_note(args.domain, dropped), file=sys.stderr)

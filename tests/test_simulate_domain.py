@@ -290,7 +290,7 @@ def test_simulate_flow_takes_the_domain_options(tmp_path, prefect_harness):
 def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_harness):
     import argparse
 
-    from flows.simulate import add_arguments, check, run
+    from flows.simulate import add_arguments, check, run, simulate_flow
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -321,6 +321,19 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
         )
         with pytest.raises(SimulationError, match=r"negative_mix 1,0,0,0,0 draws none of them: give one"):
             check(nothing)
+        lenses_only = parser.parse_args(
+            [str(tmp_path / "none"), "--n", "4", "--lens-fraction", "1", *setting]
+        )
+        with pytest.raises(SimulationError, match=r"lens_fraction 1 draws no non-lens: lower lens_fraction"):
+            check(lenses_only)
+        with pytest.raises(SimulationError, match=r"lens_fraction 1 draws no non-lens"):
+            simulate_flow(
+                out=str(tmp_path / "none"),
+                n_objects=4,
+                in_process=True,
+                lens_fraction=1.0,
+                negative_scale=(2, 2),
+            )
         assert not (tmp_path / "none").exists()
     check(
         parser.parse_args(

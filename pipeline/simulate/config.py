@@ -378,7 +378,7 @@ def domain_config(
     ------
     SimulationError
         An unknown preset or field, a bad range, or a look-alike setting given (one that changes
-        something) with a ``negative_mix`` that draws no look-alike.
+        something) with a ``negative_mix`` or ``lens_fraction`` that draws no look-alike.
     """
     if preset not in DOMAIN_PRESETS:
         raise SimulationError(f"unknown domain preset {preset!r}; choose one of {sorted(DOMAIN_PRESETS)}")
@@ -399,6 +399,11 @@ def domain_config(
             values[name] = given.get(name, getattr(SimulationConfig, name))
     config = SimulationConfig(**values)
     acting = [name for name in _LOOK_ALIKE_SETTINGS if name in given and given[name] != _UNSET[name]]
+    if acting and config.lens_fraction >= 1.0:
+        raise SimulationError(
+            f"{acting[0]} acts on the rings, spirals, mergers and companions, but lens_fraction 1 draws "
+            f"no non-lens: lower lens_fraction, or drop {acting[0]}"
+        )
     if acting and sum(config.negative_mix[1:]) == 0:
         raise SimulationError(
             f"{acting[0]} acts on the rings, spirals, mergers and companions, but negative_mix "
