@@ -61,8 +61,17 @@ def normalise(images: np.ndarray, scaling: str = "asinh") -> np.ndarray:
     return np.nan_to_num(np.arcsinh(z), nan=0.0).astype(np.float32)
 
 
+def with_asymmetry(x: np.ndarray) -> np.ndarray:
+    """``x`` (n, h, w, c) of asinh noise units with c more channels: ``asinh(z - R z)``, ``z = sinh(x)``
+    and ``R`` the rotation by 180 degrees about the cutout centre. A point-symmetric object (an
+    elliptical, a two-armed spiral, a ring galaxy, an edge-on disc) cancels; arcs and a lens's
+    counter-images on one side do not (the rotational asymmetry of Conselice 2003, kept as an image)."""
+    z = np.sinh(x)
+    return np.concatenate([x, np.arcsinh(z - z[:, ::-1, ::-1]).astype(np.float32)], axis=-1)
+
+
 def load_inputs(
-    store: str | Path, view: str = "pool", scaling: str = "asinh"
+    store: str | Path, view: str = "pool", scaling: str = "asinh", asymmetry: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store.
 
@@ -83,6 +92,8 @@ def load_inputs(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
+    if asymmetry:
+        x = with_asymmetry(x)
     return np.ascontiguousarray(x), data["label"].values[keep]
 
 
@@ -119,39 +130,91 @@ def random_convolution(batch: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return mix * batch + (1.0 - mix) * convolved
 
 
+def band_jitter(batch: np.ndarray, dex: float, rng: np.random.Generator) -> np.ndarray:
+    """Each cutout's bands rescaled apart in noise units: ``asinh(f sinh(x))``, ``f = 10**u`` with
+    ``u`` uniform in [-dex, dex] per cutout and band (a colour and per-band depth change; the
+    inputs are already asinh of noise units). Shape (n, h, w, c) kept."""
+    factor = 10.0 ** rng.uniform(-dex, dex, (len(batch), 1, 1, batch.shape[-1]))
+    return np.arcsinh(factor * np.sinh(batch)).astype(np.float32)
+
+
+def mixup(
+    batch: np.ndarray, labels: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al. 2018, ICLR, arXiv 1710.09412): each cutout and label blended with another
+    of the batch, ``l x_i + (1 - l) x_j``, one ``l ~ Beta(alpha, alpha)`` per cutout, soft labels."""
+    weight = rng.beta(alpha, alpha, len(batch)).astype(np.float32)
+    other = rng.permutation(len(batch))
+    mixed = weight[:, None, None, None] * batch + (1.0 - weight[:, None, None, None]) * batch[other]
+    return mixed, weight * labels + (1.0 - weight) * labels[other]
+
+
 def train_baseline(
-    x: np.ndarray, y: np.ndarray, epochs: int, seed: int, randconv: float = 0.0
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    seed: int,
+    randconv: float = 0.0,
+    *,
+    mixup_alpha: float = 0.0,
+    jitter_dex: float = 0.0,
+    swa_epochs: int = 0,
 ) -> tuple[object, float, float]:
     """Train the baseline; returns (model, seconds, images/s). ``randconv``: the share of batches
-    passed through :func:`random_convolution`."""
+    passed through :func:`random_convolution`; ``mixup_alpha`` > 0: :func:`mixup`; ``jitter_dex``
+    > 0: :func:`band_jitter`; ``swa_epochs`` > 0: the weights averaged over the ends of the last
+    that many epochs, BatchNorm statistics then recomputed on 100 training batches (stochastic
+    weight averaging at a constant learning rate; Izmailov et al. 2018, arXiv 1803.05407)."""
     import keras
+
+    from pipeline.training.batchnorm import recalibrate_batch_norm
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = plain_cnn(x.shape[1:])
     labelled = y >= 0
     x, y = x[labelled], y[labelled].astype(np.float32)
+    averaged: list[np.ndarray] | None = None
     started = time.perf_counter()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(len(x))
         for start in range(0, len(order) - 31, 32):
-            batch = x[order[start : start + 32]]
+            batch, labels = x[order[start : start + 32]], y[order[start : start + 32]]
             batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
             if rng.random() < 0.5:
                 batch = batch[:, :, ::-1]
             if randconv and rng.random() < randconv:
                 batch = random_convolution(np.ascontiguousarray(batch), rng)
-            model.train_on_batch(np.ascontiguousarray(batch), y[order[start : start + 32]])
+            if jitter_dex:
+                batch = band_jitter(batch, jitter_dex, rng)
+            if mixup_alpha:
+                batch, labels = mixup(np.ascontiguousarray(batch), labels, mixup_alpha, rng)
+            model.train_on_batch(np.ascontiguousarray(batch), labels)
+        if swa_epochs and epoch >= epochs - swa_epochs:
+            weights = model.get_weights()
+            k = epoch - (epochs - swa_epochs)  # epochs averaged so far
+            averaged = (
+                weights if averaged is None else [(a * k + w) / (k + 1) for a, w in zip(averaged, weights)]
+            )
+    if averaged is not None:
+        model.set_weights(averaged)
+        order = rng.permutation(len(x))[: 100 * 32]
+        recalibrate_batch_norm(model, (x[order[i : i + 32]] for i in range(0, len(order), 32)))
     seconds = time.perf_counter() - started
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
 
 
 def score_baseline(
-    model, store: str | Path, view: str = "pool", by_kind: bool = False, scaling: str = "asinh"
+    model,
+    store: str | Path,
+    view: str = "pool",
+    by_kind: bool = False,
+    scaling: str = "asinh",
+    asymmetry: bool = False,
 ):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
     non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
-    x, y = load_inputs(store, view, scaling)
+    x, y = load_inputs(store, view, scaling, asymmetry)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
@@ -187,6 +250,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = float(text)
+    if not 0.0 <= value < float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("train_store", type=Path)
@@ -215,6 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of baseline batches through a random convolution, in [0, 1]",
     )
+    parser.add_argument("--mixup", type=non_negative, default=0.0, help="baseline mixup Beta alpha (0: off)")
+    parser.add_argument(
+        "--band-jitter", type=non_negative, default=0.0, help="baseline per-band rescaling, +- dex (0: off)"
+    )
+    parser.add_argument(
+        "--swa-epochs", type=int, default=0, help="baseline weights averaged over the last N epochs"
+    )
+    parser.add_argument(
+        "--asymmetry",
+        action="store_true",
+        help="baseline input also has each band minus its 180-degree rotation",
+    )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
         "--lenshunt-option",
@@ -224,20 +307,34 @@ def main(argv: list[str] | None = None) -> int:
         help="TrainConfig field, e.g. epochs=12",
     )
     args = parser.parse_args(argv)
+    if not 0 <= args.swa_epochs <= args.epochs:
+        parser.error(f"--swa-epochs must lie in [0, --epochs {args.epochs}], got {args.swa_epochs}")
     tests = dict(item.split("=", 1) for item in args.test)
     rows: dict[str, dict[str, float]] = {}
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
     if not args.skip_baseline:
-        x, y = load_inputs(args.train_store, args.view, args.scaling)
-        model, seconds, speed = train_baseline(x, y, args.epochs, args.seed, args.randconv)
+        x, y = load_inputs(args.train_store, args.view, args.scaling, args.asymmetry)
+        model, seconds, speed = train_baseline(
+            x,
+            y,
+            args.epochs,
+            args.seed,
+            args.randconv,
+            mixup_alpha=args.mixup,
+            jitter_dex=args.band_jitter,
+            swa_epochs=args.swa_epochs,
+        )
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():
-            row[name], kinds = score_baseline(model, store, args.view, by_kind=True, scaling=args.scaling)
+            row[name], kinds = score_baseline(
+                model, store, args.view, by_kind=True, scaling=args.scaling, asymmetry=args.asymmetry
+            )
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
+        defaults |= {"mixup": 0.0, "band_jitter": 0.0, "swa_epochs": 0, "asymmetry": False}
         options = "".join(
-            f" --{name} {getattr(args, name)}"
+            f" --{name.replace('_', '-')} {getattr(args, name)}"
             for name, value in defaults.items()
             if getattr(args, name) != value
         )

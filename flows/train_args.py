@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--downsample", type=int, default=None, help=f"average-pool factor (default {default.downsample})"
     )
     recipe.add_argument(
+        "--asymmetry",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add each band minus its 180-degree rotation as channels (a lens light subtraction; default: "
+        "on with robust_asinh, which it needs; pipeline/preprocess/asymmetry.py)",
+    )
+    recipe.add_argument(
         "--max-stat-objects",
         type=int,
         default=None,

@@ -1,11 +1,21 @@
-"""The plain-CNN baseline's input scalings and its random-convolution augmentation (bench/baseline_cnn.py),
-which RESULTS rows were measured with."""
+"""The plain-CNN baseline's input scalings, asymmetry channels, augmentations and weight averaging
+(bench/baseline_cnn.py), which RESULTS rows were measured with."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from bench.baseline_cnn import PEAK_LEVEL, normalise, random_convolution
+from bench.baseline_cnn import (
+    PEAK_LEVEL,
+    band_jitter,
+    main,
+    mixup,
+    normalise,
+    random_convolution,
+    train_baseline,
+    with_asymmetry,
+)
 
 
 def _galaxy(peak_sigma: float, seed: int = 0) -> np.ndarray:
@@ -46,11 +56,84 @@ def test_random_convolution_mixes_the_batch_with_one_random_filter():
 
 
 def test_randconv_share_must_be_a_fraction(capsys):
-    import pytest
-
-    from bench.baseline_cnn import main
-
     for bad in ("-1", "5", "nan"):
         with pytest.raises(SystemExit):
             main(["store.zarr", "--randconv", bad, "--skip-baseline", "--skip-lenshunt"])
         assert "must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_asymmetry_channels_cancel_a_centred_galaxy_and_keep_an_offset_one():
+    centred = normalise(_galaxy(500.0)[..., 1:, 1:]).transpose(0, 2, 3, 1)  # 63x63: centred on a pixel
+    out = with_asymmetry(centred)
+    assert out.shape == (1, 63, 63, 2) and np.array_equal(out[..., :1], centred)
+    assert np.abs(out[..., 1]).max() < 3.0  # noise only: asinh of a few sigma
+    offset = normalise(np.roll(_galaxy(500.0), 8, axis=-1)).transpose(0, 2, 3, 1)
+    assert np.abs(with_asymmetry(offset)[..., 1]).max() > 6.0  # asinh(500): the galaxy and its mirror
+
+
+def test_band_jitter_rescales_each_band_in_noise_units_within_the_range():
+    batch = np.arcsinh(np.full((50, 4, 4, 3), 10.0, np.float32))
+    out = band_jitter(batch, 0.5, np.random.default_rng(0))
+    factor = np.sinh(out[:, 0, 0, :]) / 10.0
+    assert out.shape == batch.shape and np.allclose(np.sinh(out) / 10.0, factor[:, None, None, :], rtol=1e-4)
+    assert factor.min() >= 10**-0.5 - 1e-4 and factor.max() <= 10**0.5 + 1e-4
+    assert factor.std() > 0.3  # drawn per cutout and band
+
+
+def test_mixup_blends_images_and_labels_with_the_same_weight():
+    rng = np.random.default_rng(3)
+    batch = rng.normal(size=(8, 5, 5, 2)).astype(np.float32)
+    labels = np.array([1, 0] * 4, np.float32)
+    mixed, soft = mixup(batch, labels, 0.2, np.random.default_rng(4))
+    weight = np.random.default_rng(4).beta(0.2, 0.2, 8).astype(np.float32)
+    other = np.random.default_rng(4)
+    other.beta(0.2, 0.2, 8)
+    partner = other.permutation(8)
+    assert np.allclose(
+        mixed, weight[:, None, None, None] * batch + (1 - weight[:, None, None, None]) * batch[partner]
+    )
+    assert np.allclose(soft, weight * labels + (1 - weight) * labels[partner])
+
+
+def test_weight_averaging_over_one_epoch_keeps_the_weights_and_recalibrates_batchnorm():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 16, 16, 2)).astype(np.float32)
+    y = (rng.random(64) < 0.5).astype(np.int64)
+    plain, _, _ = train_baseline(x, y, 2, 0)
+    last, _, _ = train_baseline(x, y, 2, 0, swa_epochs=1)
+    averaged, _, _ = train_baseline(x, y, 2, 0, swa_epochs=2)
+    kernels = [
+        (a, b, c) for a, b, c in zip(plain.weights, last.weights, averaged.weights) if "kernel" in a.path
+    ]
+    assert kernels and all(np.array_equal(a.numpy(), b.numpy()) for a, b, _ in kernels)
+    assert not all(np.array_equal(a.numpy(), c.numpy()) for a, _, c in kernels)
+    means = [(a, b) for a, b in zip(plain.weights, last.weights) if "moving_mean" in a.path]
+    assert means and not all(np.array_equal(a.numpy(), b.numpy()) for a, b in means)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--mixup", "-1"], "finite number >= 0"),
+        (["--band-jitter", "nan"], "finite number >= 0"),
+        (["--swa-epochs", "11"], "--swa-epochs must lie in [0, --epochs 10]"),
+    ],
+)
+def test_bad_options_are_refused(capsys, option, message):
+    with pytest.raises(SystemExit):
+        main(["store.zarr", *option, "--skip-baseline", "--skip-lenshunt"])
+    assert message in capsys.readouterr().err
+
+
+def test_offcentre_shift_is_a_roll_for_whole_pixels_and_fills_missing_pixels():
+    from bench.offcentre import shift_images
+
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(2, 3, 12, 12)).astype(np.float32)
+    np.testing.assert_allclose(shift_images(images, 2.0), np.roll(images, (2, 2), axis=(-2, -1)), atol=1e-5)
+    odd = images[..., :11, :11]  # no Nyquist term: a half-pixel shift is undone exactly
+    np.testing.assert_allclose(shift_images(shift_images(odd, 0.5), -0.5), odd, atol=1e-4)
+    holed = images.copy()
+    holed[0, 0, 3, 4] = np.nan
+    out = shift_images(holed, 0.0)
+    assert np.isfinite(out).all() and out[0, 0, 3, 4] == pytest.approx(np.nanmedian(holed[0, 0]), abs=1e-5)

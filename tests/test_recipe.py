@@ -101,7 +101,7 @@ def test_crop_keeps_the_centre_of_the_full_input(layout, images, scaling, crop, 
     expected = pp.to_nhwc(pp.average_pool(np.moveaxis(centre, -1, 1), downsample))
     np.testing.assert_allclose(out, expected, atol=2e-6)
     assert Recipe.from_json(recipe.to_json()) == recipe
-    assert recipe.version == 3
+    assert recipe.version == 4
 
 
 def test_crop_is_checked_when_the_recipe_is_made(layout, images):
@@ -173,10 +173,11 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 4 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 4}))
+    with pytest.raises(BundleError, match=r"version 5 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 5}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
-    old = {key: value for key, value in data.items() if key not in {"clip_sigma", "softening_sigma", "crop"}}
+    new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry"}
+    old = {key: value for key, value in data.items() if key not in new_fields}
     assert Recipe.from_json(json.dumps({**old, "version": 1})).scaling == data["scaling"]
     without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}
     with pytest.raises(BundleError, match=r"bands \['H'\] have no statistics"):

@@ -232,7 +232,7 @@ def test_validation_set_pads_batches_and_statistics_sample_whole_blocks(store, s
     validation = ValidationSet(reader, split.val_rows, dataset["label"].values, recipe, batch_size=4)
     batches = list(validation.batches())
     assert sum(n for _, n in batches) == len(validation) == split.val_rows.size
-    assert all(inputs["image"].shape == (4, 24, 24, 4) for inputs, _ in batches)
+    assert all(inputs["image"].shape == (4, 24, 24, 8) for inputs, _ in batches)  # 4 bands, 4 asymmetry
     assert validation.cached and next(iter(validation.batches()))[0] is batches[0][0]
     rows = statistics_rows(np.arange(0, 640, 2), n_max=40, block_rows=16, seed=0)
     assert rows.size == 40 and len(np.unique(rows // 16)) == 5  # 8 rows per block: five whole blocks
@@ -253,7 +253,8 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
     assert bundle.card.seed == 3 and bundle.card.epochs == result.epochs_run
     assert {"val_auroc", "val_tpr0", "val_tpr10"} <= set(bundle.card.metrics)
     assert bundle.card.metrics["val_auroc"] == pytest.approx(result.metrics["val_auroc"])
-    assert bundle.recipe.input_shapes() == {"image": (24, 24, 4)}
+    assert bundle.recipe.asymmetry and bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # the default
+    assert "with their rotational asymmetry" in bundle.card.notes
     assert sum(line.startswith("epoch") and "val_auroc" in line and "img/s" in line for line in lines) == (
         result.epochs_run
     )
@@ -284,7 +285,7 @@ def test_a_cropped_recipe_trains_and_scores_the_centre_at_full_resolution(store,
     train(store, tmp_path / "model", config, log=lambda line: None)
     bundle = load_bundle(tmp_path / "model")
     assert (bundle.recipe.crop, bundle.recipe.downsample) == (24, 1)
-    assert bundle.recipe.input_shapes() == {"image": (24, 24, 4)}
+    assert bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # 4 bands and their asymmetry
     assert "centred crop 24 px" in bundle.card.notes
     metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
     assert metrics.auroc is not None and metrics.n_unscored == len(DAMAGED)
@@ -427,13 +428,14 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     for domain in ("val", *domains[:-1]):  # on thirdsim theta_e is no better than the mean (model card)
         assert card.metrics[f"{domain}_theta_e_mse"] < card.metrics[f"{domain}_theta_e_mse_of_mean"]
         assert 0.5 < card.metrics[f"{domain}_theta_e_within1"] <= card.metrics[f"{domain}_theta_e_within2"]
-    assert (recipe.layout, recipe.combine, recipe.scaling, recipe.downsample) == (
+    assert (recipe.layout, recipe.combine, recipe.scaling, recipe.downsample, recipe.asymmetry) == (
         "euclid-sglc2",
         "upsample",
         "robust_asinh",
         2,
+        True,
     )
-    assert recipe.input_shapes() == {"image": (100, 100, 4)}
+    assert recipe.input_shapes() == {"image": (100, 100, 8)}  # 4 bands and their rotational asymmetry
     layout = load_layout("euclid-sglc2")
     groups = {
         group: np.stack(

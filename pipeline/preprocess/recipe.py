@@ -30,6 +30,10 @@ NISP bands resampled onto those pixels, which costs the same as the whole 20" fi
 bench/RESULTS.md, "the training distribution"). The per-cutout statistics of
 ``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
 factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
+With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per channel: that
+channel minus its rotation by 180 degrees about the cutout centre, which cancels the
+point-symmetric light of the lens galaxy and keeps the arcs
+(:mod:`pipeline.preprocess.asymmetry`; ``lenshunt train``'s default with ``robust_asinh``).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
 fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
@@ -64,13 +68,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import BundleError
 from pipeline.preprocess import arrays as pp
+from pipeline.preprocess.asymmetry import add_rotational_asymmetry
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
 
-RECIPE_VERSION = 3
-"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``, 3 ``crop``)."""
+RECIPE_VERSION = 4
+"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``, 3 ``crop``,
+4 ``asymmetry``)."""
 
-READABLE_VERSIONS = (1, 2, 3)
-"""Recipe versions this code reads: earlier versions are version 3 recipes without the new fields."""
+READABLE_VERSIONS = (1, 2, 3, 4)
+"""Recipe versions this code reads: earlier versions are version 4 recipes without the new fields."""
 
 UPSAMPLE_INPUT = "image"
 """Name of the single model input in ``"upsample"`` mode."""
@@ -136,6 +142,10 @@ class Recipe(BaseModel):
         description="Side of the centred square kept, in pixels of the finest group's grid (None: all).",
     )
     downsample: int = Field(default=1, ge=1)
+    asymmetry: bool = Field(
+        default=False,
+        description="Append each channel minus its 180-degree rotation (robust_asinh only; asymmetry.py).",
+    )
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
 
     @model_validator(mode="before")
@@ -185,6 +195,10 @@ class Recipe(BaseModel):
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         if not self.clip_sigma[0] < 0 < self.clip_sigma[1]:
             raise ValueError(f"clip_sigma must satisfy low < 0 < high, got {self.clip_sigma}")
+        if self.asymmetry and self.scaling != "robust_asinh":
+            raise ValueError(
+                f"asymmetry needs scaling='robust_asinh' (differences in noise units), got {self.scaling!r}"
+            )
         return self
 
     @property
@@ -203,12 +217,12 @@ class Recipe(BaseModel):
 
     def input_shapes(self) -> dict[str, tuple[int, int, int]]:
         """Model input name -> (height, width, channels) of the NHWC batches :func:`apply_recipe` returns."""
-        d = self.downsample
+        d, per_channel = self.downsample, 2 if self.asymmetry else 1
         if self.combine == "upsample":
             n_y, n_x = self.group_shapes[self.finest_group] if self.crop is None else (self.crop, self.crop)
-            return {UPSAMPLE_INPUT: (n_y // d, n_x // d, len(self.bands))}
+            return {UPSAMPLE_INPUT: (n_y // d, n_x // d, per_channel * len(self.bands))}
         return {
-            group: (shape[0] // d, shape[1] // d, self._n_channels(group))
+            group: (shape[0] // d, shape[1] // d, per_channel * self._n_channels(group))
             for group, shape in self.group_shapes.items()
         }
 
@@ -290,18 +304,23 @@ def apply_recipe(
     -------
     dict
         Input name -> contiguous float32 array of shape ``(n, *recipe.input_shapes()[name])``,
-        on the same device as the input.
+        on the same device as the input; with ``recipe.asymmetry`` the second half of the channels
+        are :func:`~pipeline.preprocess.asymmetry.add_rotational_asymmetry`'s.
     """
     scaled = {group: _scale_group(recipe, group, groups, flags) for group in recipe.groups}
     d = recipe.downsample
     if recipe.combine == "upsample":
-        return {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
-    inputs = {}
-    for group, images in scaled.items():
-        images = pp.average_pool(images, d)
-        if images.shape[1] == 1 and recipe.expand_single_band != "none":
-            images = pp.expand_channels(images, EXPANDED_CHANNELS, recipe.expand_single_band)
-        inputs[group] = pp.to_nhwc(images)
+        inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
+    else:
+        inputs = {}
+        for group, images in scaled.items():
+            images = pp.average_pool(images, d)
+            if images.shape[1] == 1 and recipe.expand_single_band != "none":
+                images = pp.expand_channels(images, EXPANDED_CHANNELS, recipe.expand_single_band)
+            inputs[group] = pp.to_nhwc(images)
+    if recipe.asymmetry:
+        options = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
+        inputs = {name: add_rotational_asymmetry(images, **options) for name, images in inputs.items()}
     return inputs
 
 
@@ -315,8 +334,8 @@ def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array
     grid = recipe.group_shapes[recipe.finest_group]
     first = next(iter(scaled.values()))
     xp = pp.array_namespace(first)
-    n_y, n_x, n_channels = recipe.input_shapes()[UPSAMPLE_INPUT]
-    out = xp.empty((first.shape[0], n_y, n_x, n_channels), dtype=xp.float32)
+    n_y, n_x, _ = recipe.input_shapes()[UPSAMPLE_INPUT]
+    out = xp.empty((first.shape[0], n_y, n_x, len(recipe.bands)), dtype=xp.float32)
     channel = 0
     for images in scaled.values():
         resampled = pp.resample(images, grid, recipe.downsample, crop=recipe.crop)

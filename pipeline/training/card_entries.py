@@ -64,11 +64,17 @@ def card_notes(
             augment += f" (last {config.trainable_layers} weighted layers trained)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
     crop = f"centred crop {recipe.crop} px, " if recipe.crop else ""
+    asymmetry = (
+        " with their rotational asymmetry (each minus its 180-degree rotation about the central galaxy)"
+        if recipe.asymmetry
+        else ""
+    )
     return (
         f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
         f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
         f"{split.description}. Recipe: {recipe.combine}, {recipe.scaling}, percentiles "
-        f"{tuple(recipe.percentiles)}, {crop}downsample {recipe.downsample}, bands {list(recipe.bands)}, "
+        f"{tuple(recipe.percentiles)}, {crop}downsample {recipe.downsample}, "
+        f"bands {list(recipe.bands)}{asymmetry}, "
         f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "
         f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"

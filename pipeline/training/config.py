@@ -63,6 +63,10 @@ class TrainConfig(BaseModel):
         description="Centred square kept of the combined grid, in its pixels before downsample (None: all).",
     )
     downsample: int = Field(default=2, ge=1, description="Average-pool factor of the combined grid.")
+    asymmetry: bool | None = Field(
+        default=None,
+        description="Add each channel minus its 180-degree rotation (None: on with robust_asinh, else off).",
+    )
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
     )
@@ -219,6 +223,7 @@ class TrainConfig(BaseModel):
             "softening_sigma": self.softening_sigma,
             "crop": self.crop,
             "downsample": self.downsample,
+            "asymmetry": self.scaling == "robust_asinh" if self.asymmetry is None else self.asymmetry,
         }
 
     @property

@@ -1,0 +1,173 @@
+"""Rotational asymmetry channels (pipeline.preprocess.asymmetry) and the recipe option that adds them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+from tiny_data import flux_images, tiny_layout
+
+from flows.train_args import add_arguments, config_from_args
+from pipeline.errors import BundleError
+from pipeline.preprocess import Recipe, apply_recipe, fit_recipe
+from pipeline.preprocess.asymmetry import add_rotational_asymmetry, object_centre, rotate_half_turn
+from pipeline.preprocess.recipe_fit import check_recipe_options
+from pipeline.training import TrainConfig
+from schemas.layout import load_layout
+
+CLIP, SOFT = (-10.0, 1000.0), 1.0
+
+
+def stretched(noise_units: np.ndarray) -> np.ndarray:
+    """``(n, y, x)`` images in noise units -> robust_asinh values as one-channel NHWC."""
+    values = np.arcsinh(np.clip(noise_units, *CLIP) / SOFT) / math.asinh(CLIP[1] / SOFT)
+    return values[..., None].astype(np.float32)
+
+
+def grid(side: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[:side, :side] - (side - 1) / 2  # the array centre, as the rotation has it
+    return y, x
+
+
+def test_point_symmetric_light_cancels_exactly():
+    y, x = grid()
+    elliptical = 300 * np.exp(-(((x * 0.8 + y * 0.6) / 2) ** 2 + ((y * 0.8 - x * 0.6) / 5) ** 2))
+    arms = 40 * np.exp(-((np.hypot(x, y) - 12) ** 2) / 4) * (1 + np.cos(2 * np.arctan2(y, x)))
+    two_armed = arms + 200 * np.exp(-(x**2 + y**2) / 6)  # with its bulge
+    out = add_rotational_asymmetry(
+        stretched(np.stack([elliptical, two_armed])), clip_sigma=CLIP, softening_sigma=SOFT
+    )
+    assert out.shape == (2, 40, 40, 2) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out[..., 1], 0.0, atol=1.5e-3)  # below 0.01 sigma (FFT round-off)
+    np.testing.assert_array_equal(out[..., :1], stretched(np.stack([elliptical, two_armed])))
+
+
+def test_an_arc_is_kept_and_its_mirror_is_negative():
+    y, x = grid()
+    lens = 300 * np.exp(-(x**2 + y**2) / 8)
+    radius = np.hypot(x, y)
+    arc = np.where((radius > 8) & (radius < 10) & (x > 4), 20.0, 0.0)
+    out = add_rotational_asymmetry(stretched((lens + arc)[None]), clip_sigma=CLIP, softening_sigma=SOFT)[
+        0, ..., 1
+    ]
+    on_arc = arc > 0
+    mirror = np.flip(on_arc, axis=(0, 1))
+    # a 20-sigma difference maps to the value a 20-sigma pixel gets in a band, and -20 to minus it
+    np.testing.assert_allclose(out[on_arc], stretched(np.array([[[20.0]]]))[0, 0, 0, 0], rtol=1e-4)
+    np.testing.assert_allclose(out[mirror], -out[on_arc].mean(), rtol=1e-4)
+    np.testing.assert_allclose(out[~(on_arc | mirror)], 0.0, atol=1e-4)
+
+
+def test_values_stay_in_minus_one_to_one():
+    rng = np.random.default_rng(0)
+    noise_units = rng.normal(size=(3, 20, 20)) * 10.0 ** rng.uniform(0, 5, size=(3, 20, 20))
+    out = add_rotational_asymmetry(stretched(noise_units), clip_sigma=CLIP, softening_sigma=SOFT)
+    assert np.abs(out[..., 1]).max() <= 1.0 + 1e-6
+    assert np.abs(out[..., 1]).max() > 0.99  # a difference beyond the clip reaches it
+
+
+@pytest.fixture(scope="module")
+def layout():
+    return tiny_layout(vis=64, nir=32)
+
+
+@pytest.fixture(scope="module")
+def images(layout):
+    return flux_images(layout, n=4, seed=5)
+
+
+@pytest.mark.parametrize("combine", ["upsample", "branches"])
+def test_recipe_doubles_the_channels_and_keeps_the_bands(layout, images, combine):
+    options = {"scaling": "robust_asinh", "combine": combine, "downsample": 2}
+    plain = fit_recipe(images, layout, **options)
+    recipe = fit_recipe(images, layout, asymmetry=True, **options)
+    shapes = {name: (n_y, n_x, 2 * c) for name, (n_y, n_x, c) in plain.input_shapes().items()}
+    assert recipe.input_shapes() == shapes
+    out, bands = apply_recipe(recipe, images), apply_recipe(plain, images)
+    for name, x in out.items():
+        assert x.shape[1:] == shapes[name]
+        n_bands = bands[name].shape[-1]
+        np.testing.assert_array_equal(x[..., :n_bands], bands[name])
+        expected = add_rotational_asymmetry(bands[name], clip_sigma=recipe.clip_sigma, softening_sigma=1.0)
+        np.testing.assert_array_equal(x, expected)
+
+
+def test_asymmetry_survives_units_and_sky(layout, images):
+    recipe = fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True)
+    counts = {group: 3e11 * x + 7.0 for group, x in images.items()}
+    np.testing.assert_allclose(
+        apply_recipe(recipe, counts)["image"], apply_recipe(recipe, images)["image"], atol=2e-5
+    )
+
+
+def test_recipe_round_trip_and_older_recipes(layout, images):
+    recipe = fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True)
+    assert Recipe.from_json(recipe.to_json()) == recipe and recipe.version == 4
+    old = json.loads(fit_recipe(images, layout, scaling="robust_asinh").to_json())
+    del old["asymmetry"]
+    loaded = Recipe.from_json(json.dumps({**old, "version": 3}))  # a bundle trained before the option
+    assert loaded.asymmetry is False
+    assert loaded.input_shapes() == {"image": (64, 64, 4)}
+
+
+def test_asymmetry_needs_robust_scaling(layout, images):
+    with pytest.raises(BundleError, match=r"asymmetry needs scaling='robust_asinh'.*'clip_minmax'"):
+        fit_recipe(images, layout, scaling="clip_minmax", asymmetry=True)
+
+
+def train_config(*argv: str) -> TrainConfig:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return TrainConfig(**config_from_args(parser.parse_args(["store", "out", *argv])))
+
+
+def test_new_models_get_it_with_robust_scaling_unless_told_not_to():
+    assert train_config().recipe_options()["asymmetry"] is True
+    assert train_config("--no-asymmetry").recipe_options()["asymmetry"] is False
+    assert train_config("--scaling", "log").recipe_options()["asymmetry"] is False
+    asked = train_config("--asymmetry", "--scaling", "clip_minmax").recipe_options()
+    assert asked["asymmetry"] is True  # and refused before any data is read:
+    with pytest.raises(BundleError, match="asymmetry needs scaling='robust_asinh'"):
+        check_recipe_options(load_layout("euclid-sglc2"), **asked)
+
+
+def test_the_centre_is_the_galaxy_s_to_a_hundredth_of_a_pixel():
+    y, x = np.mgrid[:50, :50].astype(float)
+    centres = np.array([[24.5, 24.5], [26.3, 22.7], [20.0, 29.9]])
+    images = np.stack(
+        [
+            500
+            * np.exp(
+                -((((x - cx) * 0.9 + (y - cy) * 0.4) / 2.5) ** 2 + ((y - cy) * 0.9 - (x - cx) * 0.4) ** 2 / 4)
+            )
+            for cy, cx in centres
+        ]
+    )
+    np.testing.assert_allclose(object_centre(images[..., None]), centres, atol=0.01)
+    # a brighter object off the search window (a neighbour) does not take the centre
+    neighbour = images[:1, ..., None] + 5000 * np.exp(-((x - 2) ** 2 + (y - 3) ** 2) / 4)[None, ..., None]
+    np.testing.assert_allclose(object_centre(neighbour), centres[:1], atol=0.01)
+
+
+def test_a_half_turn_about_the_array_centre_is_a_flip_and_about_a_pixel_maps_it_to_itself():
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(2, 16, 16, 3)).astype(np.float32)
+    middle = np.full((2, 2), 7.5)
+    np.testing.assert_allclose(rotate_half_turn(images, middle), np.flip(images, axis=(1, 2)), atol=1e-5)
+    on_pixel = rotate_half_turn(images, np.full((2, 2), 8.0))
+    np.testing.assert_allclose(on_pixel[:, 8, 8], images[:, 8, 8], atol=1e-5)
+    np.testing.assert_allclose(on_pixel[:, 8 + 3, 8 - 2], images[:, 8 - 3, 8 + 2], atol=1e-5)
+
+
+def test_an_off_centre_lens_gives_the_same_asymmetry_moved_with_it():
+    y, x = grid(60)
+    radius = np.hypot(x, y)
+    lens = 300 * np.exp(-(x**2 + y**2) / 8) + np.where((radius > 8) & (radius < 10) & (x > 4), 20.0, 0.0)
+    centred = stretched(lens[None])
+    moved = stretched(np.roll(lens, (3, -2), axis=(0, 1))[None])
+    a = add_rotational_asymmetry(centred, clip_sigma=CLIP, softening_sigma=SOFT)[0, ..., 1]
+    b = add_rotational_asymmetry(moved, clip_sigma=CLIP, softening_sigma=SOFT)[0, ..., 1]
+    np.testing.assert_allclose(np.roll(a, (3, -2), axis=(0, 1))[10:-10, 10:-10], b[10:-10, 10:-10], atol=2e-3)
