@@ -2,10 +2,10 @@
 
 Simulated cutouts are centred on their object to a fraction of a pixel; survey cutouts are cut
 around catalogue positions. Every band of every cutout is moved by the same offset on the sky,
-``S`` VIS pixels (0.1" each) along both axes, NISP by ``S / 3`` of its 0.3" pixels, by a phase
-ramp in Fourier space (exact for whole pixels, band-limited in between; periodic edges, which are
-sky). Missing pixels are set to the cutout's median first. Each bundle scores every shifted copy
-in this process::
+``S`` VIS pixels (0.1" each) along both axes (so ``S sqrt 2`` from the centre), NISP by
+``S / 3`` of its 0.3" pixels, by a phase ramp in Fourier space (exact for whole pixels,
+band-limited in between; periodic edges, which are sky). Missing pixels are set to the cutout's
+median first. Each bundle scores every shifted copy in this process::
 
     python -m bench.offcentre STORE BUNDLE [BUNDLE ...] [--shifts 0 0.5 1 2 3]
 """

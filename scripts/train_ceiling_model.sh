@@ -42,7 +42,7 @@ if [ ! -e "$WORK/train/.complete" ] || [ "$(cat "$WORK/train/.complete")" != "$M
 fi
 lenshunt ingest "$WORK/train" "$WORK/train.zarr" --layout "$LAYOUT"
 lenshunt train "$WORK/train.zarr" "$WORK/bundle" --overwrite \
-  --architecture small_cnn --combine upsample --scaling robust_asinh --downsample 2 --observing-augment \
+  --architecture small_cnn --combine upsample --scaling robust_asinh --no-asymmetry --downsample 2 --observing-augment \
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0 \
   "${OUTPUTS[@]}" --model-id "$SIM-trained-small-cnn" \
   --store-id "python -m bench.$SIM --n $TRAIN_N ${SIM_ARGS% --*}"

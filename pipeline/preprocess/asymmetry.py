@@ -12,7 +12,7 @@ the image behind the rotational asymmetry index of galaxy morphology (Abraham et
 Measured with the plain-CNN baseline (bench/RESULTS.md, "rotational asymmetry"): +0.08 AUROC on
 our own held-out set, +0.10 on the first independent simulator and +0.06 on the second, the
 largest gain of everything tried for issue 10; the shipped model with them (small-cnn-7) gains
-0.027, 0.077 and 0.009 over the same model without (small-cnn-6).
+0.027, 0.076 and 0.009 over the same model without (small-cnn-6).
 
 The channels come after the recipe's ``robust_asinh`` scaling: the stretch is inverted to noise
 units, the rotated copy subtracted, and the difference stretched again with the same softening and

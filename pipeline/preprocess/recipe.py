@@ -31,7 +31,7 @@ bench/RESULTS.md, "the training distribution"). The per-cutout statistics of
 ``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
 factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
 With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per channel: that
-channel minus its rotation by 180 degrees about the cutout centre, which cancels the
+channel minus its rotation by 180 degrees about the central galaxy, which cancels the
 point-symmetric light of the lens galaxy and keeps the arcs
 (:mod:`pipeline.preprocess.asymmetry`; ``lenshunt train``'s default with ``robust_asinh``).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
