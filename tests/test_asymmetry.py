@@ -171,3 +171,11 @@ def test_an_off_centre_lens_gives_the_same_asymmetry_moved_with_it():
     a = add_rotational_asymmetry(centred, clip_sigma=CLIP, softening_sigma=SOFT)[0, ..., 1]
     b = add_rotational_asymmetry(moved, clip_sigma=CLIP, softening_sigma=SOFT)[0, ..., 1]
     np.testing.assert_allclose(np.roll(a, (3, -2), axis=(0, 1))[10:-10, 10:-10], b[10:-10, 10:-10], atol=2e-3)
+
+
+@pytest.mark.parametrize("crop", [1, 2])
+def test_asymmetry_on_a_grid_too_small_for_a_centre_is_refused_when_the_recipe_is_made(layout, images, crop):
+    with pytest.raises(BundleError, match="asymmetry needs inputs of at least 3x3 pixels"):
+        fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True, crop=crop)
+    recipe = fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True, crop=3)
+    assert np.isfinite(apply_recipe(recipe, images)["image"]).all()

@@ -199,6 +199,11 @@ class Recipe(BaseModel):
             raise ValueError(
                 f"asymmetry needs scaling='robust_asinh' (differences in noise units), got {self.scaling!r}"
             )
+        if self.asymmetry and min(min(shape[:2]) for shape in self.input_shapes().values()) < 3:
+            raise ValueError(
+                f"asymmetry needs inputs of at least 3x3 pixels to find the galaxy's centre, got "
+                f"{self.input_shapes()}; use a larger crop or a smaller downsample"
+            )
         return self
 
     @property
