@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 
 from pipeline.errors import LenshuntError
 from schemas.layout import LayoutError
@@ -80,3 +81,32 @@ def quiet_expected_tracebacks() -> None:
         for handler in getattr(logger, "handlers", []):
             if not any(isinstance(f, _DropExpectedTracebacks) for f in handler.filters):
                 handler.addFilter(log_filter)
+
+
+class _DropDistributedCancelRace(logging.Filter):
+    """Drop tornado's traceback of a race in ``distributed.utils.sync`` that a Ctrl-C can hit.
+
+    When the interrupt arrives after ``sync`` queued its coroutine but before the coroutine made its
+    future, the ``cancel`` callback reads the unassigned variable and tornado logs a ``NameError``
+    with a traceback (distributed 2026.7.1, ``distributed/utils.py``). Nothing is lost: the CLI
+    closes the cluster and says what was kept. Only that record is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, NameError) or exc.__traceback__ is None:
+            return True
+        last = exc.__traceback__
+        while last.tb_next is not None:
+            last = last.tb_next
+        code = last.tb_frame.f_code
+        return not (
+            code.co_name == "cancel" and code.co_filename.endswith(os.path.join("distributed", "utils.py"))
+        )
+
+
+def quiet_distributed_cancel_race() -> None:
+    """Install :class:`_DropDistributedCancelRace` on tornado's callback logger (idempotent)."""
+    logger = logging.getLogger("tornado.application")
+    if not any(isinstance(f, _DropDistributedCancelRace) for f in logger.filters):
+        logger.addFilter(_DropDistributedCancelRace())
