@@ -23,10 +23,12 @@ from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
 from pipeline.store import read_attributes, store_layout
 from pipeline.training import (
+    RECIPE_OPTIONS,
     Split,
     TrainConfig,
     TrainingError,
     TrainResult,
+    check_init_recipe_options,
     check_output,
     fit_store_recipe,
     load_split,
@@ -125,10 +127,16 @@ def check(args: argparse.Namespace) -> None:
     Raises
     ------
     TrainingError
-        If an option is invalid or inconsistent (the same validation the flow runs), or OUT
+        If an option is invalid or inconsistent (the same validation the flow runs), a recipe
+        option given on the command line differs from the recipe of the ``--init`` bundle, or OUT
         (or a member directory of the ensemble it would become) already holds a bundle.
     """
     members = member_configs(config_from_args(args), args.seeds)
+    init = members[0][1].init
+    if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
+        given = {name: getattr(args, name, None) for name in RECIPE_OPTIONS}
+        if any(value is not None for value in given.values()):
+            check_init_recipe_options(init, given)
     _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:

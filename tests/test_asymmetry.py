@@ -13,7 +13,12 @@ from tiny_data import flux_images, tiny_layout
 from flows.train_args import add_arguments, config_from_args
 from pipeline.errors import BundleError
 from pipeline.preprocess import Recipe, apply_recipe, fit_recipe
-from pipeline.preprocess.asymmetry import add_rotational_asymmetry, object_centre, rotate_half_turn
+from pipeline.preprocess.asymmetry import (
+    add_rotational_asymmetry,
+    asymmetry_channels,
+    object_centre,
+    rotate_half_turn,
+)
 from pipeline.preprocess.recipe_fit import check_recipe_options
 from pipeline.training import TrainConfig
 from schemas.layout import load_layout
@@ -81,7 +86,7 @@ def images(layout):
 
 @pytest.mark.parametrize("combine", ["upsample", "branches"])
 def test_recipe_doubles_the_channels_and_keeps_the_bands(layout, images, combine):
-    options = {"scaling": "robust_asinh", "combine": combine, "downsample": 2}
+    options = {"scaling": "robust_asinh", "combine": combine, "downsample": 2, "expand_single_band": "none"}
     plain = fit_recipe(images, layout, **options)
     recipe = fit_recipe(images, layout, asymmetry=True, **options)
     shapes = {name: (n_y, n_x, 2 * c) for name, (n_y, n_x, c) in plain.input_shapes().items()}
@@ -179,3 +184,86 @@ def test_asymmetry_on_a_grid_too_small_for_a_centre_is_refused_when_the_recipe_i
         fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True, crop=crop)
     recipe = fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True, crop=3)
     assert np.isfinite(apply_recipe(recipe, images)["image"]).all()
+
+
+@pytest.mark.parametrize("mode", ["repeat", "zeros"])
+def test_an_expanded_single_band_gets_one_asymmetry_channel_and_older_recipes_keep_theirs(
+    layout, images, mode
+):
+    options = {"scaling": "robust_asinh", "combine": "branches", "expand_single_band": mode, "downsample": 2}
+    plain = apply_recipe(fit_recipe(images, layout, **options), images)
+    recipe = fit_recipe(images, layout, asymmetry=True, **options)
+    assert recipe.input_shapes() == {"vis": (32, 32, 3 + 1), "nir": (16, 16, 3 + 3)}  # one per band
+    assert (
+        recipe.version == 5 and json.loads(recipe.to_json())["version"] == 5
+    )  # the only setting that needs 5
+    assert (
+        fit_recipe(images, layout, **{**options, "expand_single_band": "none"}, asymmetry=True).version == 4
+    )
+    out = apply_recipe(recipe, images)
+    assert {name: x.shape[1:] for name, x in out.items()} == recipe.input_shapes()
+    np.testing.assert_array_equal(out["vis"][..., :3], plain["vis"])
+    band = asymmetry_channels(plain["vis"][..., :1], clip_sigma=CLIP, softening_sigma=SOFT)
+    np.testing.assert_array_equal(out["vis"][..., 3:], band)
+    np.testing.assert_array_equal(
+        out["nir"], add_rotational_asymmetry(plain["nir"], clip_sigma=CLIP, softening_sigma=SOFT)
+    )
+    # a version 4 recipe (a model trained on one asymmetry channel per expanded copy) keeps that shape
+    old = Recipe.from_json(json.dumps({**json.loads(recipe.to_json()), "version": 4}))
+    assert old.input_shapes() == {"vis": (32, 32, 6), "nir": (16, 16, 6)}
+    legacy = apply_recipe(old, images)
+    assert {name: x.shape[1:] for name, x in legacy.items()} == old.input_shapes()
+    expected = add_rotational_asymmetry(plain["vis"], clip_sigma=CLIP, softening_sigma=SOFT)
+    np.testing.assert_array_equal(legacy["vis"], expected)
+    np.testing.assert_allclose(legacy["vis"][..., 3], out["vis"][..., 3], atol=1e-5)  # the same channel
+    np.testing.assert_array_equal(legacy["nir"], out["nir"])
+
+
+def _reference_half_turn(images: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The rotation in float64 with the full 2-D complex128 phase ramp (the implementation before)."""
+    n_y, n_x = images.shape[1:3]
+    shift = 2.0 * centre - np.array([n_y - 1, n_x - 1], dtype=np.float64)
+    k_y = np.fft.fftfreq(n_y)[None, :, None, None]
+    k_x = np.fft.rfftfreq(n_x)[None, None, :, None]
+    phase = np.exp(-2j * np.pi * (k_y * shift[:, 0, None, None, None] + k_x * shift[:, 1, None, None, None]))
+    flipped = np.flip(images.astype(np.float64), axis=(1, 2))
+    return np.fft.irfft2(np.fft.rfft2(flipped, axes=(1, 2)) * phase, s=(n_y, n_x), axes=(1, 2))
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (33, 28), (101, 101)])
+def test_the_half_turn_runs_in_single_precision_and_matches_a_double_precision_reference(monkeypatch, shape):
+    rng = np.random.default_rng(7)
+    images = (rng.normal(size=(3, *shape, 2)) * 10.0 ** rng.uniform(0, 3, size=(3, 1, 1, 2))).astype(
+        np.float32
+    )
+    centre = (np.array(shape) - 1) / 2 + rng.uniform(-3, 3, size=(3, 2))
+    spectra = []
+    irfft2 = np.fft.irfft2
+
+    def spy(spectrum, *args, **kwargs):
+        spectra.append(spectrum.dtype)
+        return irfft2(spectrum, *args, **kwargs)
+
+    monkeypatch.setattr(np.fft, "irfft2", spy)
+    out = rotate_half_turn(images, centre)
+    assert out.dtype == np.float32 and spectra == [np.complex64]  # no complex128 copy of the spectrum
+    reference = _reference_half_turn(images, centre)
+    assert np.abs(out - reference).max() <= 1e-5 * np.abs(images).max()
+
+
+def test_the_centre_search_window_is_symmetric_on_an_odd_grid():
+    """On 101 x 101 the array centre is pixel 50; a bright object 10 pixels (the search radius) from it
+    is found on either side, as on the other (the window was 41..60: pixel 40 was outside)."""
+    y, x = np.mgrid[:101, :101].astype(float)
+
+    def blob(cy: float, cx: float, amplitude: float, sigma: float) -> np.ndarray:
+        return amplitude * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))
+
+    offsets = [(-10, 0), (10, 0), (0, -10), (0, 10)]
+    images = np.stack([blob(50, 50, 100, 3) + blob(50 + dy, 50 + dx, 300, 1) for dy, dx in offsets])[
+        ..., None
+    ]
+    found = object_centre(images)
+    np.testing.assert_allclose(found, 50 + np.array(offsets), atol=0.01)  # the bright one, every side
+    np.testing.assert_allclose(found[0], [100 - found[1][0], found[1][1]], atol=1e-9)  # mirror images
+    np.testing.assert_allclose(found[2], [found[3][0], 100 - found[3][1]], atol=1e-9)

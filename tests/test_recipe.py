@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from pipeline.flags import Flag
 from pipeline.preprocess import FLAGS_KEY, Recipe, apply_recipe, fit_recipe, fit_recipe_streaming
 from pipeline.preprocess import arrays as pp
 from schemas.layout import load_layout
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,9 @@ def test_crop_keeps_the_centre_of_the_full_input(layout, images, scaling, crop, 
     expected = pp.to_nhwc(pp.average_pool(np.moveaxis(centre, -1, 1), downsample))
     np.testing.assert_allclose(out, expected, atol=2e-6)
     assert Recipe.from_json(recipe.to_json()) == recipe
-    assert recipe.version == 4
+    assert (
+        recipe.version == 4
+    )  # a new recipe gets the oldest version its settings need (the release before reads it)
 
 
 def test_crop_is_checked_when_the_recipe_is_made(layout, images):
@@ -125,6 +130,65 @@ def test_version_2_recipe_without_crop_still_loads(layout, images):
     np.testing.assert_array_equal(
         apply_recipe(loaded, images)["image"], apply_recipe(recipe, images)["image"]
     )
+
+
+LATER_FIELDS = {
+    1: ("clip_sigma", "softening_sigma", "crop", "asymmetry"),
+    2: ("crop", "asymmetry"),
+    3: ("asymmetry",),
+}
+"""Recipe version -> the fields later versions added (pipeline.preprocess.recipe.FIELD_VERSIONS)."""
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_older_recipe_is_saved_as_its_version_without_the_later_fields(tmp_path, layout, images, version):
+    """Fine-tuning a bundle saves its recipe as loaded: the release that wrote it must read it back
+    (a version 3 recipe with "asymmetry": false was refused by that release as an extra input)."""
+    scaling = "clip_minmax" if version == 1 else "robust_asinh"
+    written = json.loads(fit_recipe(images, layout, scaling=scaling).to_json())
+    old = {key: value for key, value in written.items() if key not in LATER_FIELDS[version]}
+    recipe = Recipe.from_json(json.dumps({**old, "version": version}))
+    saved = json.loads(recipe.save(tmp_path / "recipe.json").read_text())
+    assert saved == {**old, "version": version}
+    assert Recipe.load(tmp_path / "recipe.json") == recipe
+    np.testing.assert_array_equal(
+        apply_recipe(recipe, images)["image"], apply_recipe(Recipe.model_validate(written), images)["image"]
+    )
+    # a value of a later field makes the recipe that later version when it is written
+    cropped = json.loads(recipe.model_copy(update={"crop": 32}).to_json())
+    assert (cropped["version"], cropped["crop"]) == (max(version, 3), 32)
+    assert "asymmetry" not in cropped
+
+
+@pytest.mark.parametrize(
+    ("version", "field", "value", "since"),
+    [
+        (3, "asymmetry", True, 4),
+        (2, "crop", 32, 3),
+        (1, "softening_sigma", 2.0, 2),
+        (1, "clip_sigma", [-5.0, 100.0], 2),
+        (1, "scaling", "robust_asinh", 2),
+    ],
+)
+def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, version, field, value, since):
+    data = {**json.loads(fit_recipe(images, layout, scaling="clip_minmax").to_json()), "version": version}
+    with pytest.raises(
+        BundleError, match=rf"version {version} recipe cannot have {field}=.*version {since} introduced"
+    ):
+        Recipe.from_json(json.dumps({**data, field: value}))
+    if field != "scaling":  # at its default it means what its absence does (earlier fine-tuning wrote that)
+        default = Recipe.model_fields[field].default
+        assert Recipe.from_json(json.dumps({**data, field: default})).version == version
+
+
+def test_the_shipped_and_the_old_fixture_recipes_load_and_save_unchanged():
+    root = REPO_ROOT / "pipeline" / "models" / "shipped" / "default"
+    shipped = Recipe.load(root / "recipe.json")
+    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (4, True, {"image": (100, 100, 8)})
+    assert shipped.to_json() == (root / "recipe.json").read_text()
+    fixture = REPO_ROOT / "tests" / "data" / "bundle-single-output" / "recipe.json"
+    old = Recipe.load(fixture)
+    assert old.version == 2 and json.loads(old.to_json()) == json.loads(fixture.read_text())
 
 
 @pytest.mark.parametrize(("mode", "vis_channels"), [("repeat", 3), ("zeros", 3), ("none", 1)])
@@ -173,8 +237,8 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 5 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 5}))
+    with pytest.raises(BundleError, match=r"version 6 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 6}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
     new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry"}
     old = {key: value for key, value in data.items() if key not in new_fields}

@@ -633,3 +633,44 @@ def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeyp
             "the output of training is a bundle directory"
         ],
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--no-asymmetry"], "--no-asymmetry (the bundle's recipe has --asymmetry)"),
+        (["--downsample", "4"], "--downsample 4 (the bundle's recipe has --downsample 2)"),
+        (["--scaling", "log"], "--scaling log (the bundle's recipe has --scaling robust_asinh)"),
+        (["--crop", "100", "--downsample", "2"], "--crop 100 (the bundle's recipe has no --crop)"),
+        (["--bands", "VIS"], "--bands VIS (the bundle's recipe has --bands VIS Y J H)"),
+    ],
+)
+def test_recipe_options_that_differ_from_the_init_bundle_are_refused_before_prefect_starts(
+    tmp_path, monkeypatch, capsys, options, message
+):
+    from pipeline.paths import shipped_model
+
+    init = str(shipped_model())
+    argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--init", init, *options]
+    code, lines = _train_cli(monkeypatch, capsys, argv)
+    assert (code, len(lines)) == (1, 1), lines
+    assert lines[0].startswith(
+        f"lenshunt train: error: --init {init} keeps its bundle's recipe, but {message}"
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_recipe_options_equal_to_the_init_bundle_s_are_accepted(tmp_path):
+    import argparse
+
+    from flows.train import add_arguments, check
+    from pipeline.paths import shipped_model
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    same = ["--asymmetry", "--downsample", "2", "--scaling", "robust_asinh", "--bands", "H", "J", "Y", "VIS"]
+    check(
+        parser.parse_args(
+            [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model()), *same]
+        )
+    )

@@ -44,7 +44,7 @@ import math
 
 from pipeline.preprocess.arrays import Array, array_namespace
 
-__all__ = ["add_rotational_asymmetry", "object_centre", "rotate_half_turn"]
+__all__ = ["add_rotational_asymmetry", "asymmetry_channels", "object_centre", "rotate_half_turn"]
 
 
 CENTRE_SEARCH_FRACTION = 0.1
@@ -56,9 +56,10 @@ def object_centre(bands: Array) -> Array:
 
     ``bands`` are linear (noise units). The peak of the band sum (positive part, 3x3
     box-smoothed) within ``CENTRE_SEARCH_FRACTION`` of the side (at least 2 pixels) of the array
-    centre, refined to sub-pixel by the maximum of a quadratic fitted (least squares) to the log
-    of the 3x3 pixels (not smoothed) around it, which is exact for a Gaussian core of any ellipticity and
-    orientation; where the fit has no maximum within a pixel, the peak pixel itself.
+    centre ``(side - 1) / 2`` along each axis, refined to sub-pixel by the maximum of a quadratic
+    fitted (least squares) to the log of the 3x3 pixels (not smoothed) around it, which is exact for
+    a Gaussian core of any ellipticity and orientation; where the fit has no maximum within a pixel,
+    the peak pixel itself.
     """
     xp = array_namespace(bands)
     n, n_y, n_x = bands.shape[:3]
@@ -66,8 +67,11 @@ def object_centre(bands: Array) -> Array:
     padded = xp.pad(light, ((0, 0), (1, 1), (1, 1)))
     smooth = sum(padded[:, dy : dy + n_y, dx : dx + n_x] for dy in range(3) for dx in range(3)) / 9.0
     radius = max(2, round(CENTRE_SEARCH_FRACTION * min(n_y, n_x)))
-    y0, x0 = max((n_y - 1) // 2 - radius + 1, 1), max((n_x - 1) // 2 - radius + 1, 1)
-    window = smooth[:, y0 : min(y0 + 2 * radius, n_y - 1), x0 : min(x0 + 2 * radius, n_x - 1)]
+    # pixels i with |i - (side - 1) / 2| <= radius, symmetric about the array centre on odd and even
+    # sides alike, less the edge pixels (the sub-pixel fit needs their neighbours)
+    y0, x0 = max((n_y - 2 * radius) // 2, 1), max((n_x - 2 * radius) // 2, 1)
+    y1, x1 = min((n_y - 1 + 2 * radius) // 2, n_y - 2), min((n_x - 1 + 2 * radius) // 2, n_x - 2)
+    window = smooth[:, y0 : y1 + 1, x0 : x1 + 1]
     peak = xp.argmax(window.reshape(n, -1), axis=1)
     peak_y, peak_x = peak // window.shape[2] + y0, peak % window.shape[2] + x0
     offsets = xp.arange(-1, 2)
@@ -95,16 +99,46 @@ def rotate_half_turn(images: Array, centre: Array) -> Array:
     A flip about the array centre, then the sub-pixel shift ``2 centre - (side - 1)`` per axis as a
     phase ramp in Fourier space (periodic edges; the cutout's edges are sky). On an even side the
     Nyquist term of a fractional shift is not moved exactly; in PSF-sampled cutouts it is noise.
+    The ramp is the outer product of one 1-D ramp per axis (their phases computed in float64), in
+    the spectrum's precision: complex64 for float32 images, which stay float32 throughout.
     """
     xp = array_namespace(images)
     n_y, n_x = images.shape[1:3]
-    flipped = xp.flip(images, axis=(1, 2))
-    shift = 2.0 * centre - xp.asarray([n_y - 1, n_x - 1], dtype=xp.float64)
-    k_y = xp.fft.fftfreq(n_y)[None, :, None, None]
-    k_x = xp.fft.rfftfreq(n_x)[None, None, :, None]
-    phase = xp.exp(-2j * xp.pi * (k_y * shift[:, 0, None, None, None] + k_x * shift[:, 1, None, None, None]))
-    spectrum = xp.fft.rfft2(flipped, axes=(1, 2)) * phase
-    return xp.fft.irfft2(spectrum, s=(n_y, n_x), axes=(1, 2)).astype(xp.float32)
+    spectrum = xp.fft.rfft2(xp.flip(images, axis=(1, 2)), axes=(1, 2))
+    shift = 2.0 * xp.asarray(centre, dtype=xp.float64) - xp.asarray([n_y - 1, n_x - 1], dtype=xp.float64)
+    ramp_y = xp.exp(-2j * xp.pi * (shift[:, 0, None] * xp.fft.fftfreq(n_y)[None, :]))
+    ramp_x = xp.exp(-2j * xp.pi * (shift[:, 1, None] * xp.fft.rfftfreq(n_x)[None, :]))
+    phase = ramp_y.astype(spectrum.dtype)[:, :, None] * ramp_x.astype(spectrum.dtype)[:, None, :]
+    spectrum *= phase[..., None]
+    return xp.fft.irfft2(spectrum, s=(n_y, n_x), axes=(1, 2)).astype(xp.float32, copy=False)
+
+
+def asymmetry_channels(inputs: Array, *, clip_sigma: tuple[float, float], softening_sigma: float) -> Array:
+    """The asymmetry channels alone: for each channel of ``inputs``, its scaled ``z - R z``.
+
+    Parameters
+    ----------
+    inputs
+        ``(n, y, x, c)`` float32 NumPy or CuPy array scaled by ``robust_asinh`` with these
+        ``clip_sigma`` and ``softening_sigma`` (values ``asinh(z / s) / asinh(high / s)``).
+    clip_sigma
+        The recipe's ``(low, high)`` clip in noise units; ``high`` > 0.
+    softening_sigma
+        The recipe's asinh softening ``s`` in noise units, > 0.
+
+    Returns
+    -------
+    Array
+        ``(n, y, x, c)`` float32: for each input channel the scaled ``z - R z``, in ``[-1, 1]``,
+        ``R`` the rotation about :func:`object_centre` of the sum of all ``c`` channels.
+    """
+    xp = array_namespace(inputs)
+    high = max(abs(clip_sigma[0]), clip_sigma[1])
+    norm = math.asinh(clip_sigma[1] / softening_sigma)
+    noise_units = softening_sigma * xp.sinh(inputs * xp.float32(norm))
+    rotated = rotate_half_turn(noise_units, object_centre(noise_units))
+    difference = xp.clip(noise_units - rotated, -high, high) / xp.float32(softening_sigma)
+    return (xp.arcsinh(difference) / xp.float32(math.asinh(high / softening_sigma))).astype(xp.float32)
 
 
 def add_rotational_asymmetry(
@@ -125,14 +159,9 @@ def add_rotational_asymmetry(
     Returns
     -------
     Array
-        ``(n, y, x, 2 c)`` float32, contiguous: the ``c`` input channels, then for each the scaled
-        ``z - R z``, in ``[-1, 1]``, ``R`` the rotation about :func:`object_centre`.
+        ``(n, y, x, 2 c)`` float32, contiguous: the ``c`` input channels, then
+        :func:`asymmetry_channels`' ``c``.
     """
     xp = array_namespace(inputs)
-    high = max(abs(clip_sigma[0]), clip_sigma[1])
-    norm = math.asinh(clip_sigma[1] / softening_sigma)
-    noise_units = softening_sigma * xp.sinh(inputs * xp.float32(norm))
-    rotated = rotate_half_turn(noise_units, object_centre(noise_units))
-    difference = xp.clip(noise_units - rotated, -high, high) / xp.float32(softening_sigma)
-    asymmetry = (xp.arcsinh(difference) / xp.float32(math.asinh(high / softening_sigma))).astype(xp.float32)
+    asymmetry = asymmetry_channels(inputs, clip_sigma=clip_sigma, softening_sigma=softening_sigma)
     return xp.ascontiguousarray(xp.concatenate([inputs, asymmetry], axis=-1))

@@ -30,10 +30,13 @@ NISP bands resampled onto those pixels, which costs the same as the whole 20" fi
 bench/RESULTS.md, "the training distribution"). The per-cutout statistics of
 ``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
 factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
-With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per channel: that
-channel minus its rotation by 180 degrees about the central galaxy, which cancels the
+With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per band: that
+band minus its rotation by 180 degrees about the central galaxy, which cancels the
 point-symmetric light of the lens galaxy and keeps the arcs
-(:mod:`pipeline.preprocess.asymmetry`; ``lenshunt train``'s default with ``robust_asinh``).
+(:mod:`pipeline.preprocess.asymmetry`; ``lenshunt train``'s default with ``robust_asinh``). An
+expanded single band gets one (recipes before version 5: one per expanded channel, copies alike).
+A recipe keeps its version (:data:`FIELD_VERSIONS`): fine-tuning an older bundle writes its recipe
+as that version, which the release that wrote it reads.
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
 fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
@@ -68,15 +71,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import BundleError
 from pipeline.preprocess import arrays as pp
-from pipeline.preprocess.asymmetry import add_rotational_asymmetry
+from pipeline.preprocess.asymmetry import add_rotational_asymmetry, asymmetry_channels
+from pipeline.preprocess.recipe_versions import (
+    DISTINCT_ASYMMETRY_VERSION,
+    FIELD_VERSIONS,
+    READABLE_VERSIONS,
+    RECIPE_VERSION,
+    VALUE_VERSIONS,
+    needs_distinct_asymmetry,
+)
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
-
-RECIPE_VERSION = 4
-"""Version of the recipe JSON format this code writes (2 added ``robust_asinh``, 3 ``crop``,
-4 ``asymmetry``)."""
-
-READABLE_VERSIONS = (1, 2, 3, 4)
-"""Recipe versions this code reads: earlier versions are version 4 recipes without the new fields."""
 
 UPSAMPLE_INPUT = "image"
 """Name of the single model input in ``"upsample"`` mode."""
@@ -151,6 +155,11 @@ class Recipe(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _known_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" not in data:  # a new recipe: the oldest version it needs
+            data = {
+                **data,
+                "version": RECIPE_VERSION if needs_distinct_asymmetry(data) else RECIPE_VERSION - 1,
+            }
         version = data.get("version", RECIPE_VERSION) if isinstance(data, dict) else RECIPE_VERSION
         if version not in READABLE_VERSIONS:
             newer = isinstance(version, int) and version > RECIPE_VERSION
@@ -162,6 +171,13 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
+        if newer := self.newer_than_version():
+            found = "; ".join(
+                f"{field}={value!r}, which recipe version {since} introduced" for field, value, since in newer
+            )
+            raise ValueError(
+                f"a version {self.version} recipe cannot have {found}: set its version or drop the field"
+            )
         if not self.groups:
             raise ValueError("a recipe needs at least one group")
         if set(self.groups) != set(self.group_shapes) or set(self.groups) != set(self.store_groups):
@@ -221,13 +237,17 @@ class Recipe(BaseModel):
         return (UPSAMPLE_INPUT,) if self.combine == "upsample" else tuple(self.groups)
 
     def input_shapes(self) -> dict[str, tuple[int, int, int]]:
-        """Model input name -> (height, width, channels) of the NHWC batches :func:`apply_recipe` returns."""
-        d, per_channel = self.downsample, 2 if self.asymmetry else 1
+        """Model input name -> (height, width, channels) of the NHWC batches :func:`apply_recipe` returns.
+
+        With ``asymmetry``, one more channel per band; before version 5 one per channel of an
+        expanded single-band group (copies of the band, or zeros).
+        """
+        d = self.downsample
         if self.combine == "upsample":
             n_y, n_x = self.group_shapes[self.finest_group] if self.crop is None else (self.crop, self.crop)
-            return {UPSAMPLE_INPUT: (n_y // d, n_x // d, per_channel * len(self.bands))}
+            return {UPSAMPLE_INPUT: (n_y // d, n_x // d, (2 if self.asymmetry else 1) * len(self.bands))}
         return {
-            group: (shape[0] // d, shape[1] // d, per_channel * self._n_channels(group))
+            group: (shape[0] // d, shape[1] // d, self._n_channels(group) + self._n_asymmetry_channels(group))
             for group, shape in self.group_shapes.items()
         }
 
@@ -235,9 +255,33 @@ class Recipe(BaseModel):
         n_bands = len(self.groups[group])
         return EXPANDED_CHANNELS if n_bands == 1 and self.expand_single_band != "none" else n_bands
 
+    def _n_asymmetry_channels(self, group: str) -> int:
+        distinct = self.version >= DISTINCT_ASYMMETRY_VERSION
+        return (len(self.groups[group]) if distinct else self._n_channels(group)) if self.asymmetry else 0
+
+    def newer_than_version(self) -> list[tuple[str, Any, int]]:
+        """``(field, value, version)`` of each value that needs a later recipe version than this one's."""
+        newer = [
+            (field, getattr(self, field), since)
+            for field, since in FIELD_VERSIONS.items()
+            if since > self.version and getattr(self, field) != type(self).model_fields[field].default
+        ]
+        newer += [
+            (field, value, since)
+            for (field, value), since in VALUE_VERSIONS.items()
+            if since > self.version and getattr(self, field) == value
+        ]
+        return newer
+
     def to_json(self) -> str:
-        """The recipe as indented JSON text that :meth:`from_json` reads back exactly."""
-        return self.model_dump_json(indent=2) + "\n"
+        """The recipe as indented JSON text that :meth:`from_json` reads back exactly.
+
+        Only the fields of the recipe's version are written (an older release reads it); a value
+        that needs a later version (:data:`FIELD_VERSIONS`) writes that version.
+        """
+        version = max([self.version, *(since for _, _, since in self.newer_than_version())])
+        omitted = {field for field, since in FIELD_VERSIONS.items() if since > version}
+        return self.model_copy(update={"version": version}).model_dump_json(indent=2, exclude=omitted) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "<recipe>") -> Recipe:
@@ -317,16 +361,31 @@ def apply_recipe(
     if recipe.combine == "upsample":
         inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
     else:
-        inputs = {}
-        for group, images in scaled.items():
-            images = pp.average_pool(images, d)
-            if images.shape[1] == 1 and recipe.expand_single_band != "none":
-                images = pp.expand_channels(images, EXPANDED_CHANNELS, recipe.expand_single_band)
-            inputs[group] = pp.to_nhwc(images)
-    if recipe.asymmetry:
+        inputs = {
+            group: _branch_input(recipe, pp.average_pool(images, d)) for group, images in scaled.items()
+        }
+    if recipe.asymmetry and recipe.combine == "upsample":
         options = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
         inputs = {name: add_rotational_asymmetry(images, **options) for name, images in inputs.items()}
     return inputs
+
+
+def _branch_input(recipe: Recipe, bands: pp.Array) -> pp.Array:
+    """One ``"branches"`` input from its group's scaled, pooled ``(n, band, y, x)`` bands, as NHWC.
+
+    A single band is expanded to ``EXPANDED_CHANNELS``; with ``asymmetry`` the asymmetry channels
+    follow, one per band (from version 5) or one per expanded channel (before).
+    """
+    expand = bands.shape[1] == 1 and recipe.expand_single_band != "none"
+    channels = pp.to_nhwc(
+        pp.expand_channels(bands, EXPANDED_CHANNELS, recipe.expand_single_band) if expand else bands
+    )
+    options = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
+    if not recipe.asymmetry or not expand or recipe.version < DISTINCT_ASYMMETRY_VERSION:
+        return add_rotational_asymmetry(channels, **options) if recipe.asymmetry else channels
+    asymmetry = asymmetry_channels(pp.to_nhwc(bands), **options)
+    xp = pp.array_namespace(bands)
+    return xp.ascontiguousarray(xp.concatenate([channels, asymmetry], axis=-1))
 
 
 def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array:

@@ -13,6 +13,7 @@ Examples
 """
 
 from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options
 from pipeline.training.run import (
     TrainResult,
     check_output,
@@ -24,11 +25,13 @@ from pipeline.training.run import (
 from pipeline.training.splits import Split, assign_folds, make_split, validation_mask
 
 __all__ = [
+    "RECIPE_OPTIONS",
     "Split",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
     "assign_folds",
+    "check_init_recipe_options",
     "check_output",
     "fit_store_recipe",
     "load_split",

@@ -19,7 +19,7 @@ overwritten by those of a few small batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,22 @@ from schemas.layout import Layout
 
 Log = Callable[[str], None]
 
+RECIPE_OPTIONS = (
+    "bands",
+    "combine",
+    "scaling",
+    "percentiles",
+    "clip_sigma",
+    "softening_sigma",
+    "crop",
+    "downsample",
+    "asymmetry",
+)
+"""TrainConfig fields (``lenshunt train`` options) that define the recipe, which fine-tuning keeps."""
 
-def init_recipe(init: str | Path, layout: Layout):
-    """The recipe of the bundle at ``init``, checked against the training store's layout.
 
-    Raises
-    ------
-    TrainingError
-        When the bundle cannot be opened, is an ensemble, or reads groups, bands or image sizes
-        the store's layout does not have.
-    """
+def _single_bundle(init: str | Path) -> Any:
+    """The bundle at ``init`` (its model not loaded); a :class:`TrainingError` if absent or an ensemble."""
     from pipeline.models.bundle import ModelBundle, load_bundle
 
     try:
@@ -52,7 +58,68 @@ def init_recipe(init: str | Path, layout: Layout):
         raise TrainingError(
             f"--init {init} is an ensemble; fine-tune one member (e.g. {first}) or each in turn"
         )
-    recipe = bundle.recipe
+    return bundle
+
+
+def check_init_recipe_options(init: str | Path, options: Mapping[str, Any]) -> None:
+    """Refuse recipe options that differ from the recipe of the bundle at ``init`` (fine-tuning keeps it).
+
+    Parameters
+    ----------
+    init
+        The bundle to fine-tune (``--init``).
+    options
+        The recipe options the user gave explicitly (names of :data:`RECIPE_OPTIONS`; others are
+        ignored). An option equal to the bundle's value is accepted; ``bands`` in any order.
+
+    Raises
+    ------
+    TrainingError
+        In one line, each differing option with the bundle's value; or if the bundle cannot be opened.
+    """
+    recipe = _single_bundle(init).recipe
+    conflicts = []
+    for name in (name for name in RECIPE_OPTIONS if options.get(name) is not None):
+        given, kept = options[name], recipe.bands if name == "bands" else getattr(recipe, name)
+        same = set(given) == set(kept) if name == "bands" else _plain(given) == _plain(kept)
+        if not same:
+            conflicts.append(f"{_option(name, given)} (the bundle's recipe has {_option(name, kept)})")
+    if conflicts:
+        raise TrainingError(
+            f"--init {init} keeps its bundle's recipe, but {'; '.join(conflicts)}: drop the option or give "
+            "the bundle's value (a new recipe needs a new model: train without --init)"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with sequences as tuples and numbers as floats, for comparison."""
+    if isinstance(value, list | tuple):
+        return tuple(_plain(item) for item in value)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _option(name: str, value: Any) -> str:
+    """How ``value`` of the option ``name`` is written on the ``lenshunt train`` command line."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    if value is None:
+        return f"no {flag}"
+    if isinstance(value, list | tuple):
+        return f"{flag} {' '.join(map(str, value))}"
+    return f"{flag} {value}"
+
+
+def init_recipe(init: str | Path, layout: Layout):
+    """The recipe of the bundle at ``init``, checked against the training store's layout.
+
+    Raises
+    ------
+    TrainingError
+        When the bundle cannot be opened, is an ensemble, or reads groups, bands or image sizes
+        the store's layout does not have.
+    """
+    recipe = _single_bundle(init).recipe
     for group, bands in recipe.groups.items():
         members = layout.groups.get(group, ())
         missing = [band for band in bands if band not in members]
