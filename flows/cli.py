@@ -158,6 +158,15 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``lenshunt`` command; a Ctrl-C while it starts (imports) says so in one line, exit 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("lenshunt: stopped (SIGINT) while starting; nothing was done", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)

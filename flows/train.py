@@ -128,13 +128,15 @@ def check(args: argparse.Namespace) -> None:
     ------
     TrainingError
         If an option is invalid or inconsistent (the same validation the flow runs), a recipe
-        option given on the command line differs from the recipe of the ``--init`` bundle, or OUT
-        (or a member directory of the ensemble it would become) already holds a bundle.
+        option given on the command line or in ``--config`` differs from the recipe of the
+        ``--init`` bundle, or OUT (or a member directory of the ensemble it would become) already
+        holds a bundle.
     """
-    members = member_configs(config_from_args(args), args.seeds)
+    config = config_from_args(args)
+    members = member_configs(config, args.seeds)
     init = members[0][1].init
     if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
-        given = {name: getattr(args, name, None) for name in RECIPE_OPTIONS}
+        given = {name: config.get(name) for name in RECIPE_OPTIONS}  # the command line's, or --config's
         if any(value is not None for value in given.values()):
             check_init_recipe_options(init, given)
     _check_recipe(Path(args.store), members[0][1])

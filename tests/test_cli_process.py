@@ -244,3 +244,15 @@ def test_ingest_command_imports_no_deep_learning_framework_and_help_is_quick(tmp
     modules = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO).stdout
     for heavy in ("'prefect'", "'distributed'", "'xarray'", "'tensorflow'"):
         assert heavy not in modules, f"lenshunt --help imports {heavy}"
+
+
+def test_a_ctrl_c_while_the_cli_starts_is_one_line(monkeypatch, capsys):
+    """Review: a Ctrl-C during the imports of start-up printed a 30-line traceback."""
+    import flows.cli
+
+    def interrupted(command):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flows.cli, "build_parser", interrupted)
+    assert flows.cli.main(["ingest", "a", "b"]) == 130
+    assert capsys.readouterr().err == "lenshunt: stopped (SIGINT) while starting; nothing was done\n"

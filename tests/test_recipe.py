@@ -173,7 +173,9 @@ def test_an_older_recipe_is_saved_as_its_version_without_the_later_fields(tmp_pa
 def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, version, field, value, since):
     data = {**json.loads(fit_recipe(images, layout, scaling="clip_minmax").to_json()), "version": version}
     with pytest.raises(
-        BundleError, match=rf"version {version} recipe cannot have {field}=.*version {since} introduced"
+        BundleError,
+        match=rf"version {version} recipe cannot have {field}=.*version {since} introduced.*"
+        rf"set its version to {since}",
     ):
         Recipe.from_json(json.dumps({**data, field: value}))
     if field != "scaling":  # at its default it means what its absence does (earlier fine-tuning wrote that)
@@ -248,10 +250,29 @@ def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
         Recipe.from_json(json.dumps({**data, "statistics": without_h}))
     with pytest.raises(BundleError, match="not a valid lenshunt recipe"):
         Recipe.from_json("{not json")
+    for version in ("4", True, None):  # review: "4" was told to retrain, true read as version 1
+        with pytest.raises(BundleError, match=rf"recipe version {version!r} is not a number"):
+            Recipe.from_json(json.dumps({**data, "version": version}))
     with pytest.raises(BundleError, match="cannot read recipe"):
         Recipe.load(tmp_path / "absent.json")
     with pytest.raises(BundleError, match="invalid recipe options"):
         fit_recipe(images, layout, combine="mosaic")
+
+
+@pytest.mark.parametrize("groups", [{"vis": 1, "nir": ["Y", "J", "H"]}, ["vis"], "vis"])
+def test_malformed_groups_of_a_recipe_without_version_are_a_bundle_error(layout, images, groups):
+    """Review: the version choice read the raw groups first and crashed (TypeError, AttributeError)."""
+    data = json.loads(fit_recipe(images, layout, combine="branches", scaling="robust_asinh").to_json())
+    data = {key: value for key, value in data.items() if key != "version"}
+    with pytest.raises(BundleError, match="groups"):
+        Recipe.from_json(json.dumps({**data, "asymmetry": True, "groups": groups}))
+
+
+def test_asymmetry_off_as_a_string_does_not_make_a_version_5_recipe(layout, images):
+    data = json.loads(fit_recipe(images, layout, combine="branches", scaling="robust_asinh").to_json())
+    data = {key: value for key, value in data.items() if key != "version"}
+    assert Recipe.from_json(json.dumps({**data, "asymmetry": "false"})).version == 4
+    assert Recipe.from_json(json.dumps({**data, "asymmetry": "true"})).version == 5
 
 
 def test_apply_refuses_data_of_another_layout(layout, images):

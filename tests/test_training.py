@@ -674,3 +674,21 @@ def test_recipe_options_equal_to_the_init_bundle_s_are_accepted(tmp_path):
             [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model()), *same]
         )
     )
+
+
+def test_recipe_fields_of_a_config_file_that_differ_from_the_init_bundle_are_refused(
+    tmp_path, monkeypatch, capsys
+):
+    """Review: ``--config`` with ``downsample: 4`` and ``asymmetry: false`` was accepted under ``--init``,
+    ignored, and recorded in the new bundle's training/config.json as if used."""
+    from pipeline.paths import shipped_model
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"downsample": 4, "asymmetry": False}))
+    init = str(shipped_model())
+    argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--init", init, "--config", str(config)]
+    code, lines = _train_cli(monkeypatch, capsys, argv)
+    assert (code, len(lines)) == (1, 1), lines
+    assert "--downsample 4 (the bundle's recipe has --downsample 2)" in lines[0]
+    assert "--no-asymmetry (the bundle's recipe has --asymmetry)" in lines[0]
+    assert not (tmp_path / "m").exists()

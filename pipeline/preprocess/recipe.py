@@ -161,6 +161,8 @@ class Recipe(BaseModel):
                 "version": RECIPE_VERSION if needs_distinct_asymmetry(data) else RECIPE_VERSION - 1,
             }
         version = data.get("version", RECIPE_VERSION) if isinstance(data, dict) else RECIPE_VERSION
+        if isinstance(version, bool) or not isinstance(version, int | float):
+            raise ValueError(f"recipe version {version!r} is not a number (one of {READABLE_VERSIONS})")
         if version not in READABLE_VERSIONS:
             newer = isinstance(version, int) and version > RECIPE_VERSION
             fix = "upgrade lenshunt" if newer else "re-fit the recipe and retrain with this lenshunt"
@@ -176,7 +178,8 @@ class Recipe(BaseModel):
                 f"{field}={value!r}, which recipe version {since} introduced" for field, value, since in newer
             )
             raise ValueError(
-                f"a version {self.version} recipe cannot have {found}: set its version or drop the field"
+                f"a version {self.version} recipe cannot have {found}: set its version to "
+                f"{max(since for _, _, since in newer)} (the model was trained with the field)"
             )
         if not self.groups:
             raise ValueError("a recipe needs at least one group")

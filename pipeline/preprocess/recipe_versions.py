@@ -35,7 +35,10 @@ def needs_distinct_asymmetry(data: Mapping[str, Any]) -> bool:
     True for asymmetry on a ``"branches"`` recipe with a single-band group that is expanded (one
     asymmetry channel from version 5, one per expanded copy before).
     """
+    groups = data.get("groups")
+    if not isinstance(groups, Mapping):  # malformed: the recipe's validation says what is wrong
+        return False
     expanded = data.get("expand_single_band", "repeat") != "none" and data.get("combine") == "branches"
-    return (
-        bool(data.get("asymmetry")) and expanded and any(len(b) == 1 for b in data.get("groups", {}).values())
-    )
+    asymmetry = data.get("asymmetry") in (True, 1, "true", "True", "1")  # as pydantic reads it
+    single = any(isinstance(bands, list | tuple) and len(bands) == 1 for bands in groups.values())
+    return asymmetry and expanded and single
