@@ -148,13 +148,8 @@ def add_rotational_asymmetry(
 
     Parameters
     ----------
-    inputs
-        ``(n, y, x, c)`` float32 NumPy or CuPy array scaled by ``robust_asinh`` with these
-        ``clip_sigma`` and ``softening_sigma`` (values ``asinh(z / s) / asinh(high / s)``).
-    clip_sigma
-        The recipe's ``(low, high)`` clip in noise units; ``high`` > 0.
-    softening_sigma
-        The recipe's asinh softening ``s`` in noise units, > 0.
+    inputs, clip_sigma, softening_sigma
+        As for :func:`asymmetry_channels`: ``(n, y, x, c)`` float32 scaled by ``robust_asinh``.
 
     Returns
     -------
