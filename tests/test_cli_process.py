@@ -114,9 +114,19 @@ if sys.argv[1] == "quiet":
     quiet_distributed_cancel_race()
 runner = LoopRunner(asynchronous=False)
 runner.start()
-runner.loop.add_callback(lambda: time.sleep(1.0))  # the loop is busy: sync's coroutine has not started
-threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+calling = threading.Event()
+
+
+def busy():  # holds the loop while the interrupt reaches sync's wait: its coroutine has not started
+    calling.wait(60)
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+
+
+runner.loop.add_callback(busy)
 try:
+    calling.set()
     sync(runner.loop, asyncio.sleep, 5)
 except KeyboardInterrupt:
     print("interrupted")
@@ -133,7 +143,12 @@ def test_a_ctrl_c_inside_a_dask_call_prints_no_stray_traceback(mode):
     bug is still in the installed distributed; when it is fixed there, the filter can go.
     """
     result = subprocess.run(
-        [sys.executable, "-c", _SYNC_RACE, mode], capture_output=True, text=True, cwd=REPO, timeout=60
+        [sys.executable, "-c", _SYNC_RACE, mode],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        preexec_fn=_default_sigint,  # a pytest started in the background passes SIG_IGN down
     )
     assert "interrupted" in result.stdout, result.stderr[-2000:]
     if mode == "quiet":
