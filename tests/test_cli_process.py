@@ -119,9 +119,9 @@ calling = threading.Event()
 
 def busy():  # holds the loop while the interrupt reaches sync's wait: its coroutine has not started
     calling.wait(60)
-    time.sleep(0.5)
+    time.sleep(1.0)  # the main thread is in sync's wait by then, even on a loaded machine
     os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.5)
+    time.sleep(1.0)  # ... and has queued sync's cancel behind its coroutine
 
 
 runner.loop.add_callback(busy)
