@@ -9,8 +9,9 @@
 #    populations, non-lenses 55% plain ellipticals, half the rings, spirals and mergers 1.5-4x larger and
 #    brighter at their surface brightness) and ingest it;
 # 2. train small_cnn (max-pooled blocks) on it: per-cutout robust asinh scaling, dihedral and observing
-#    augmentation (--observing-augment); VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4,
-#    and each of the four minus its rotation by 180 degrees about the central galaxy (--asymmetry: 8 channels);
+#    augmentation (--observing-augment with its defaults: shifts up to 3 VIS px = 0.3" among them);
+#    VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4, and each of the four minus its
+#    rotation by 180 degrees about the central galaxy (--asymmetry: 8 channels);
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
 #    1-sigma (Gaussian negative log-likelihood head, trained on the true lenses' sqrt(ein_area / pi)).
 #    theta_e has its own conv stack (--separate-outputs theta_e), so the score is exactly what it is
@@ -54,7 +55,7 @@ TRAIN_OPTIONS=(
   --architecture small_cnn --combine upsample --scaling robust_asinh --asymmetry --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-7
+  --model-id lenshunt-default-small-cnn-8
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised $TRAIN_LOOKALIKES"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)

@@ -161,3 +161,19 @@ def test_blur_widens_a_point_source_and_shift_moves_it():
     assert 0.0 < abs(centroid_vis - 24.0) <= 0.5
     # the same shift on the sky: half as many pixels on the half-resolution grid
     assert centroid_nir - 12.0 == pytest.approx((centroid_vis - 24.0) / 2, abs=0.02)
+
+
+def test_default_shifts_reach_0_3_arcsec_on_vis_and_no_further():
+    """The default moves objects by up to 3 finest-grid px (0.3" on VIS), uniform per axis."""
+    size, n = 64, 200
+    x = np.arange(size, dtype=np.float64)
+    centre = size // 2
+    images = np.zeros((n, 1, size, size), dtype=np.float32)
+    images[:, 0, centre, centre] = 1.0
+    default_shift = ObservingAugment().shift_max_px
+    settings = OFF.model_copy(update={"shift_max_px": default_shift})
+    shifted = augment_observing({"vis": images}, np.random.default_rng(5), settings)["vis"][:, 0]
+    offsets = (shifted.sum(axis=1) * x).sum(axis=1) - centre
+    assert np.abs(offsets).max() <= 3.0 + 1e-3
+    # uniform in [-3, 3]: about a third of the objects beyond 2 px, on both sides
+    assert (offsets > 2.0).sum() > n / 10 and (offsets < -2.0).sum() > n / 10

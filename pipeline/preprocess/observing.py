@@ -11,16 +11,18 @@ the model also sees the training set's own conditions:
   :func:`~pipeline.preprocess.robust.cutout_statistics`);
 - **extra blur**: a Gaussian of FWHM drawn uniformly in ``[0, blur_fwhm_max_px]`` pixels of each
   group's own grid (added in quadrature: 1.5 pixels widen a 2-pixel PSF by 25 %);
-- **sub-pixel shift** of the whole object, uniform in ``[-shift_max_px, shift_max_px]`` pixels of
-  the finest grid in x and y, the same on the sky for every group;
+- **shift** of the whole object, uniform in ``[-shift_max_px, shift_max_px]`` pixels of the finest
+  grid in x and y, the same on the sky for every group (3 px, 0.3" on VIS: cutouts are seldom centred
+  better than that, and training with 0.05" lost 0.03-0.08 AUROC at 0.3" off-centre where 0.3" lost
+  0.004-0.05 and nothing centred; bench/RESULTS.md, "shifts in training");
 - **flux rescaling**: one factor per object, log-uniform over ``+-flux_scale_dex`` decades, times a
   per-band colour jitter of ``+-colour_jitter`` (relative);
 - **sky offset**: a constant per band, uniform in ``+-sky_offset_sigma`` times the cutout's noise.
 
-Blur and shift are one multiplication in Fourier space (periodic edges: with shifts below a pixel
-and blurs of about a pixel the wrapped light is the sky's). Invalid pixels (NaN, masked) are filled
-with the cutout's median for the transform and stay invalid afterwards. The augmentations run on
-NumPy or CuPy arrays (the namespace of the input).
+Blur and shift are one multiplication in Fourier space (periodic edges: with shifts of a few pixels
+and blurs of about a pixel the wrapped light is the sky's at the cutout's border). Invalid pixels
+(NaN, masked) are filled with the cutout's median for the transform and stay invalid afterwards. The
+augmentations run on NumPy or CuPy arrays (the namespace of the input).
 
 Examples
 --------
@@ -56,7 +58,7 @@ class ObservingAugment(BaseModel):
     )
     noise_factor_max: float = Field(default=2.0, ge=1.0, description="Noise raised by up to this factor.")
     blur_fwhm_max_px: float = Field(default=1.5, ge=0.0, description="Extra Gaussian blur FWHM, pixels.")
-    shift_max_px: float = Field(default=0.5, ge=0.0, description="Sub-pixel shift, finest-grid pixels.")
+    shift_max_px: float = Field(default=3.0, ge=0.0, description="Shift, finest-grid pixels.")
     flux_scale_dex: float = Field(default=1.0, ge=0.0, description="Flux rescaling, +- decades.")
     colour_jitter: float = Field(default=0.1, ge=0.0, lt=1.0, description="Per-band relative flux jitter.")
     sky_offset_sigma: float = Field(default=1.0, ge=0.0, description="Sky offset, +- cutout noise sigma.")
