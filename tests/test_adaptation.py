@@ -272,3 +272,22 @@ def test_the_verdict_says_which_set_has_no_auroc():
     assert verdicts["shifted"].startswith("No AUROC drop (no AUROC for any shifted domain)")
     assert verdicts["one"].startswith("No AUROC drop (only one domain)")
     assert verdicts["two"] == "Largest AUROC drop 0.000: meets the goal of < 0.05."
+
+
+def test_a_fine_tuned_bundle_records_the_recipe_options_it_used(store, base_bundle, tmp_path):  # noqa: F811
+    """training/config.json said downsample 2 and the defaults' other recipe fields, while the run kept
+    its bundle's recipe (downsample 4): a retrain from that file would have made another model."""
+    base = load_bundle(base_bundle)
+    quick = {key: value for key, value in QUICK.items() if key != "downsample"}
+    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=1, **quick)
+    assert config.downsample == 2 and base.recipe.downsample == 4
+    train(store, tmp_path / "tuned", config, log=lambda line: None)
+    saved = TrainConfig.model_validate_json((tmp_path / "tuned" / "training" / "config.json").read_text())
+    assert saved.downsample == 4
+    assert tuple(saved.bands) == base.recipe.bands
+    assert (saved.scaling, saved.asymmetry, saved.combine) == (
+        base.recipe.scaling,
+        base.recipe.asymmetry,
+        base.recipe.combine,
+    )
+    assert saved.init == str(base_bundle) and saved.trainable_layers == 1

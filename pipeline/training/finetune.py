@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import BundleError
-from pipeline.training.config import TrainingError
+from pipeline.preprocess.recipe import Recipe
+from pipeline.training.config import TrainConfig, TrainingError
 from schemas.layout import Layout
 
 Log = Callable[[str], None]
@@ -89,6 +90,16 @@ def check_init_recipe_options(init: str | Path, options: Mapping[str, Any]) -> N
             f"--init {init} keeps its bundle's recipe, but {'; '.join(conflicts)}: drop the option or give "
             "the bundle's value (a new recipe needs a new model: train without --init)"
         )
+
+
+def config_of_recipe(config: TrainConfig, recipe: Recipe) -> TrainConfig:
+    """``config`` with its recipe options (:data:`RECIPE_OPTIONS`) set to those of ``recipe``.
+
+    A fine-tuning run keeps its bundle's recipe whatever ``config`` says; this is the configuration it
+    really trained with, as saved in the new bundle's ``training/config.json``.
+    """
+    values = {name: getattr(recipe, name) for name in RECIPE_OPTIONS if name != "bands"}
+    return config.model_copy(update={**values, "bands": tuple(recipe.bands)})
 
 
 def _plain(value: Any) -> Any:

@@ -55,7 +55,13 @@ from pipeline.training.dataset import (
     store_block_rows,
 )
 from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
-from pipeline.training.finetune import carried_outputs_report, init_model, init_outputs, init_recipe
+from pipeline.training.finetune import (
+    carried_outputs_report,
+    config_of_recipe,
+    init_model,
+    init_outputs,
+    init_recipe,
+)
 from pipeline.training.grades import (
     check_grade_stores,
     training_labels,
@@ -213,6 +219,8 @@ def train_bundle(
     check_output(out, overwrite)
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
+    if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
+        config = config_of_recipe(config, recipe)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
