@@ -125,10 +125,10 @@ DOMAINS+=(--domain "thirdsim=$WORK/heldout-thirdsim.zarr")
 
 EXTRA=()
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
-  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the same architecture and options, without the asymmetry channels (scripts/train_ceiling_model.sh passes --no-asymmetry), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
+  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the same architecture, recipe and options (the asymmetry channels included), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
 fi
 if [ -n "${THIRD_CEILING:-}" ]; then  # SIM=thirdsim scripts/train_ceiling_model.sh
-  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture and options, without the asymmetry channels, trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
+  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture, recipe and options, trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
 fi
 
 step "score every held-out set in-process; record the metrics and AUROC drops in the card"
