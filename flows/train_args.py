@@ -153,8 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="on",
         default=None,
         help="observe half the training objects anew: extra noise (to 2x), blur (to 1.5 px FWHM), "
-        "sub-pixel shifts, flux scale and sky offsets (for models trained on simulations and meant for "
-        f"other data; default {'on' if default.observing else 'off'})",
+        "shifts (to 3 px of the finest grid), flux scale and sky offsets (for models trained on simulations "
+        f"and meant for other data; default {'on' if default.observing else 'off'})",
     )
     observing.add_argument(
         "--no-observing-augment",
