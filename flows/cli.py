@@ -136,10 +136,15 @@ def _run_command(args: argparse.Namespace) -> int:
     if not getattr(module, "USES_PREFECT", True):
         return int(module.run(args) or 0)
     from flows.common import close_early_clusters, summaries_off_console
-    from flows.failures import quiet_distributed_cancel_race, quiet_expected_tracebacks
+    from flows.failures import (
+        keep_interrupts_out_of_gc_callbacks,
+        quiet_distributed_cancel_race,
+        quiet_expected_tracebacks,
+    )
     from flows.prefect_api import prefect_api
 
     quiet_distributed_cancel_race()  # before any Dask client: a Ctrl-C prints no stray traceback
+    keep_interrupts_out_of_gc_callbacks()  # ... and is never swallowed by a gc callback
     with _stop_on_sigterm(), _local_workers_ignore_sigint():
         try:
             if hasattr(module, "early_start"):

@@ -110,3 +110,38 @@ def quiet_distributed_cancel_race() -> None:
     logger = logging.getLogger("tornado.application")
     if not any(isinstance(f, _DropDistributedCancelRace) for f in logger.filters):
         logger.addFilter(_DropDistributedCancelRace())
+
+
+def keep_interrupts_out_of_gc_callbacks() -> None:
+    """Stop distributed from timing garbage collections in this process, so a Ctrl-C is never lost.
+
+    A scheduler or worker that starts in a process adds a callback to :data:`gc.callbacks`
+    (``distributed.gc.GCDiagnosis``, which only logs how long full collections took). Python cannot
+    raise out of a gc callback: a SIGINT whose handler runs inside it prints "Exception ignored in
+    GCDiagnosis._gc_callback" and the command goes on as if no Ctrl-C came (a review saw this once
+    in 11 stopped ingests). The CLI runs its local cluster's scheduler in its own process, so it swaps
+    distributed's diagnosis for one that registers nothing (idempotent; worker processes keep theirs:
+    their interrupts are the nanny's). Relies on ``distributed.gc._gc_diagnosis`` (2026.7.1);
+    tests/test_cli_process.py fails when that changes.
+    """
+    import distributed.gc as distributed_gc
+
+    current = distributed_gc._gc_diagnosis
+    if isinstance(current, _NoGCDiagnosis) or current.enabled:
+        return  # already swapped, or a scheduler already runs here: it removes its callback itself
+    distributed_gc._gc_diagnosis = _NoGCDiagnosis()
+
+
+class _NoGCDiagnosis:
+    """What ``distributed.gc`` asks of its diagnosis object, with no gc callback behind it."""
+
+    _fractional_timer = None  # distributed.gc.gc_collect_duration() then reports 0 s
+
+    def __init__(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False

@@ -157,6 +157,36 @@ def test_a_ctrl_c_inside_a_dask_call_prints_no_stray_traceback(mode):
         assert "NameError: cannot access free variable 'future'" in result.stderr, result.stderr
 
 
+_GC_CALLBACKS = """
+import gc, sys
+from dask.distributed import Client, LocalCluster
+from flows.failures import keep_interrupts_out_of_gc_callbacks
+if sys.argv[1] == "kept":
+    keep_interrupts_out_of_gc_callbacks()
+    keep_interrupts_out_of_gc_callbacks()  # idempotent
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with Client(cluster) as client:
+        assert client.submit(sum, [1, 2, 3]).result() == 6
+        owners = [getattr(cb, "__module__", "") or type(getattr(cb, "__self__", cb)).__module__
+                  for cb in gc.callbacks]
+        print("distributed callbacks:", sum(owner.startswith("distributed") for owner in owners))
+print("closed")
+"""
+
+
+@pytest.mark.parametrize("mode", ["kept", "plain"])
+def test_no_gc_callback_of_distributed_can_swallow_a_ctrl_c(mode):
+    """Review, session 9: a Ctrl-C that landed in distributed's gc callback (GCDiagnosis) in the CLI's
+    process was "ignored" and the ingest ran on. The CLI's process registers no such callback; "plain"
+    shows that distributed still does (when it stops, the swap can go)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _GC_CALLBACKS, mode], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert result.returncode == 0 and "closed" in result.stdout, result.stderr[-2000:]
+    expected = "distributed callbacks: 0" if mode == "kept" else "distributed callbacks: 1"
+    assert expected in result.stdout, result.stdout
+
+
 def test_the_race_filter_keeps_other_name_errors():
     import logging
 
