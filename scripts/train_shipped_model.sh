@@ -31,6 +31,8 @@
 #    With CEILING=BUNDLE (a model trained on the independent simulator itself: scripts/train_ceiling_model.sh),
 #    the check also scores that model on the independent set and records the transfer gap to it, and
 #    THIRD_CEILING=BUNDLE (SIM=thirdsim scripts/train_ceiling_model.sh) does the same on the second one;
+#    CEILING_FROM=CARD carries both ceilings from an earlier check of the same held-out sets instead
+#    (e.g. the shipped card.json: the ceilings belong to those sets and models, not to the checked model);
 #    With feature statistics in the bundle (lenshunt train fits them; older bundles get them here), the
 #    check also reports each domain's share of objects unlike the training set (ood_score > 1);
 # 5. copy model.keras, recipe.json, card.json and features.npz to pipeline/models/shipped/default/.
@@ -126,6 +128,9 @@ DOMAINS+=(--domain "thirdsim=$WORK/heldout-thirdsim.zarr")
 EXTRA=()
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
   EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the same architecture, recipe and options (the asymmetry channels included), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
+fi
+if [ -n "${CEILING_FROM:-}" ]; then  # an earlier check's card of the same held-out sets (e.g. the shipped one)
+  EXTRA+=(--ceiling-from "othersim=$CEILING_FROM" --ceiling-from "thirdsim=$CEILING_FROM")
 fi
 if [ -n "${THIRD_CEILING:-}" ]; then  # SIM=thirdsim scripts/train_ceiling_model.sh
   EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture, recipe and options, trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")

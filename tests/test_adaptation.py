@@ -234,6 +234,52 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert "names 'a' twice" in capsys.readouterr().err
 
 
+def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
+    store,  # noqa: F811
+    base_bundle,
+    tmp_path,
+    capsys,
+):
+    """A ceiling belongs to the held-out store and the ceiling model: a new model's check carries it
+    from the earlier card (no ceiling model to train again), and refuses it for another store."""
+    import shutil
+
+    from pipeline.errors import BundleError
+    from pipeline.training.domains import evaluate_domains, main
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(base_bundle, first)
+    shutil.copytree(base_bundle, second)
+    measured = evaluate_domains(first, {"a": store, "b": store}, ceilings={"b": base_bundle}, write=True)
+    report = evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first}, write=True)
+    assert report.ceilings == {"b": measured.ceilings["b"]}
+    card = load_bundle(second).card
+    assert card.metrics["b_ceiling_auroc"] == measured.ceilings["b"]
+    assert card.metrics["b_transfer_gap"] == pytest.approx(measured.ceilings["b"] - report.metrics["b"].auroc)
+    n_pos, n_neg = report.metrics["b"].n_pos, report.metrics["b"].n_neg
+    sentence = (
+        f"carried from the domain check of {card.model_id} on the same held-out set ({n_pos} lenses, "
+        f"{n_neg} non-lenses)"
+    )
+    assert sentence in card.notes and sentence in report.table()
+    # the carried card may be a card.json; a card that counted other objects is another store
+    other = json.loads((first / "card.json").read_text())
+    other["metrics"]["b_n_pos"] = n_pos + 1
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(BundleError, match=f"measured on {n_pos + 1} lenses .* another store"):
+        evaluate_domains(second, {"b": store}, carried_ceilings={"b": tmp_path / "other.json"})
+    with pytest.raises(BundleError, match="records no ceiling for 'a'"):
+        evaluate_domains(second, {"a": store}, carried_ceilings={"a": first})
+    with pytest.raises(BundleError, match="not a readable model card"):
+        evaluate_domains(second, {"a": store}, carried_ceilings={"a": tmp_path / "none.json"})
+    with pytest.raises(ValueError, match="both a ceiling model and a carried ceiling"):
+        evaluate_domains(second, {"b": store}, ceilings={"b": base_bundle}, carried_ceilings={"b": first})
+    assert main([str(second), "--domain", f"b={store}", "--ceiling-from", f"b={first}", "--dry-run"]) == 0
+    assert sentence in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(second), "--domain", f"b={store}", "--ceiling-from", "b"])
+
+
 def test_a_ceiling_without_an_auroc_writes_nothing_and_notes_are_kept_whole(ensemble, tmp_path):
     import math
     import shutil

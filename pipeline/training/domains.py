@@ -34,7 +34,8 @@ with a warning.
 Command line::
 
     python -m pipeline.training.domains BUNDLE --domain heldout=STORE --domain noise3x=STORE ... \
-        [--reference heldout] [--ceiling noise3x=BUNDLE ...] [--tta] [--dry-run] [--note TEXT]
+        [--reference heldout] [--ceiling noise3x=BUNDLE ...] [--ceiling-from noise3x=CARD ...] [--tta] \
+        [--dry-run] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -52,9 +53,15 @@ from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.bundle import load_bundle
 from pipeline.models.features import ood_provenance
 from pipeline.models.integrity import check_bundle_fits_store
-from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.sources.labels import CatalogFormatError
-from pipeline.store.zarr_store import open_store, read_attributes
+from pipeline.store.zarr_store import read_attributes
+from pipeline.training.ceilings import (
+    CEILING_KEYS,
+    below_the_model,
+    carried_ceiling,
+    ceiling_warnings,
+    read_card_metrics,
+)
 from pipeline.training.declared import store_targets
 from pipeline.training.domain_breakdown import (
     DomainBreakdown,
@@ -72,7 +79,12 @@ from pipeline.training.domain_ood import (
     ood_summary,
     ood_table,
 )
-from pipeline.training.heldout import StoreScores, record_metrics, score_store_in_process
+from pipeline.training.heldout import (
+    StoreScores,
+    record_metrics,
+    score_store_in_process,
+    store_input_warnings,
+)
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import PRESETS, TargetError
 
@@ -97,6 +109,8 @@ class DomainReport:
     ood: dict[str, OodSummary] = field(default_factory=dict)
     """Domain -> objects unlike the training set, for a bundle with feature statistics
     (:mod:`pipeline.training.domain_ood`)."""
+    notes: list[str] = field(default_factory=list)
+    """Sentences about the check itself (where a carried ceiling came from), also in the card's notes."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -191,6 +205,7 @@ class DomainReport:
                     f"| {name} | {number(self.metrics[name].auroc)} | {number(ceiling)} | "
                     f"{number(self.transfer_gap(name))} | {number(self.auroc_drop(name))} |"
                 )
+        lines.extend(f"\n{sentence}" for sentence in self.notes)
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
         lines.append("\n" + self.verdict())
@@ -224,6 +239,7 @@ def evaluate_domains(
     note: str | Sequence[str] | None = None,
     batch_size: int = 256,
     ceilings: Mapping[str, str | Path] | None = None,
+    carried_ceilings: Mapping[str, str | Path] | None = None,
 ) -> DomainReport:
     """Score the bundle on every store (in this process) and compare each domain with the reference.
 
@@ -243,6 +259,10 @@ def evaluate_domains(
     ceilings
         Domain name -> a bundle trained on that domain (never on its held-out store), scored on
         the domain's store the same way; its AUROC is the domain's ceiling.
+    carried_ceilings
+        Domain name -> the card (or bundle) of an earlier check of the same held-out store whose
+        ``<domain>_ceiling_auroc`` is carried instead of scoring a ceiling model again
+        (:mod:`pipeline.training.ceilings`; a :class:`BundleError` where the store differs).
 
     Raises
     ------
@@ -258,10 +278,15 @@ def evaluate_domains(
     reference = reference or next(iter(stores))
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
-    ceilings = dict(ceilings or {})
-    unknown = sorted(set(ceilings) - set(stores))
+    ceilings, carried = dict(ceilings or {}), dict(carried_ceilings or {})
+    unknown = sorted((set(ceilings) | set(carried)) - set(stores))
     if unknown:
         raise ValueError(f"ceiling models for {unknown}, which are not among the domains {sorted(stores)}")
+    if set(ceilings) & set(carried):
+        raise ValueError(
+            f"both a ceiling model and a carried ceiling for {sorted(set(ceilings) & set(carried))}"
+        )
+    carried_cards = {name: read_card_metrics(path) for name, path in carried.items()}  # readable, or fail now
     bundle = load_bundle(bundle_path)
     ceiling_bundles = {name: load_bundle(path) for name, path in ceilings.items()}
     for name, store in stores.items():  # every store readable and fit for the models, before any scoring
@@ -283,7 +308,7 @@ def evaluate_domains(
         breakdown = breakdown_on_store(scored.label, scored.score, truths[name])
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
-        messages = _input_warnings(bundle, store) + ([unread] if unread else [])
+        messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
         try:
             per_output = regression_on_store(bundle, store, scored)
         except (TargetError, CatalogFormatError) as exc:
@@ -302,10 +327,18 @@ def evaluate_domains(
             raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
-        messages = _ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
+        messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
         if messages:
             warnings.setdefault(name, []).extend(messages)
+    sentences = []
+    for name, card in carried_cards.items():
+        m = metrics[name]
+        ceiling_aurocs[name], said = carried_ceiling(card, name, m.n_pos, m.n_neg)
+        sentences += said
+        warnings.setdefault(name, []).extend(below_the_model(ceiling_aurocs[name], m.auroc))
+    warnings = {name: messages for name, messages in warnings.items() if messages}
     report = DomainReport(
+        notes=sentences,
         reference=reference,
         metrics=metrics,
         warnings=warnings,
@@ -315,30 +348,10 @@ def evaluate_domains(
         ood=ood,
     )
     if write:  # ceilings and feature statistics are measured anew each run: earlier entries would contradict
-        stale = [key for key in bundle.card.metrics if key.endswith(_CEILING_KEYS + OOD_CARD_KEYS)]
-        record_metrics(bundle_path, report.card_metrics(), note, remove=stale)
+        stale = [key for key in bundle.card.metrics if key.endswith(CEILING_KEYS + OOD_CARD_KEYS)]
+        notes = [note] if isinstance(note, str) else list(note or [])
+        record_metrics(bundle_path, report.card_metrics(), notes + sentences, remove=stale)
     return report
-
-
-_CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
-"""Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
-
-
-def _ceiling_warnings(ceiling_bundle, store: str | Path, ceiling: float, auroc: float | None) -> list[str]:
-    """Why a ceiling model may be no ceiling: trained on the store it is scored on, or scoring lower."""
-    messages = []
-    trained_on = Path(str(ceiling_bundle.card.training_store))
-    if trained_on.exists() and trained_on.resolve() == Path(store).resolve():
-        messages.append(
-            f"the ceiling model was trained on this very store ({store}): its AUROC is not a ceiling; "
-            "train it on other objects of the domain"
-        )
-    if auroc is not None and ceiling < auroc:
-        messages.append(
-            f"the ceiling model scores {ceiling:.3f}, below this model's {auroc:.3f}: it is no ceiling "
-            "(too little training data or too few epochs?)"
-        )
-    return messages
 
 
 def regression_on_store(bundle, store: str | Path, scored: StoreScores) -> dict[str, RegressionMetrics]:
@@ -365,18 +378,6 @@ def regression_on_store(bundle, store: str | Path, scored: StoreScores) -> dict[
     return results
 
 
-def _input_warnings(bundle, store: str | Path) -> list[str]:
-    """The score stage's out-of-range warnings for ``store``, for each member of the bundle."""
-    dataset = open_store(store, chunks=None)
-    sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
-    flags = dataset["flags"][sample].values
-    messages: list[str] = []
-    for member in getattr(bundle, "members", [bundle]):
-        groups = {group: dataset[group][sample].values for group in member.recipe.groups}
-        messages += [m for m in input_range_warnings(member.recipe, groups, flags) if m not in messages]
-    return messages
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.training.domains",
@@ -395,6 +396,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a model trained on domain NAME itself (never on its store): its AUROC there is the "
         "domain's ceiling, and the report gives this model's transfer gap to it (repeat)",
     )
+    parser.add_argument(
+        "--ceiling-from",
+        action="append",
+        default=[],
+        metavar="NAME=CARD",
+        help="carry domain NAME's ceiling from an earlier check of the same held-out store (its card.json "
+        "or bundle) instead of scoring the ceiling model again (repeat)",
+    )
     parser.add_argument("--tta", action="store_true", help="average over the 8 dihedral transforms")
     parser.add_argument("--dry-run", action="store_true", help="print only; leave the card alone")
     parser.add_argument(
@@ -404,24 +413,21 @@ def main(argv: list[str] | None = None) -> int:
         help="sentence appended to the card's notes, unless they have it already (repeat)",
     )
     args = parser.parse_args(argv)
-    stores = {}
-    for item in args.domain:
-        name, sep, store = item.partition("=")
-        if not sep:
-            parser.error(f"--domain takes NAME=STORE, got {item!r}")
-        if name in stores:
-            parser.error(
-                f"--domain names {name!r} twice ({stores[name]} and {store}); give each store its own name"
-            )
-        stores[name] = store
-    ceilings = {}
-    for item in args.ceiling:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            parser.error(f"--ceiling takes NAME=BUNDLE, got {item!r}")
-        if name in ceilings:
-            parser.error(f"--ceiling names {name!r} twice ({ceilings[name]} and {path}); give one per domain")
-        ceilings[name] = path
+
+    def pairs(items: list[str], option: str, what: str) -> dict[str, str]:
+        named: dict[str, str] = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep or not name or not value:
+                parser.error(f"{option} takes NAME={what}, got {item!r}")
+            if name in named:
+                parser.error(f"{option} names {name!r} twice ({named[name]} and {value}); give one each")
+            named[name] = value
+        return named
+
+    stores = pairs(args.domain, "--domain", "STORE")
+    ceilings = pairs(args.ceiling, "--ceiling", "BUNDLE")
+    carried = pairs(args.ceiling_from, "--ceiling-from", "CARD")
     try:
         report = evaluate_domains(
             args.bundle,
@@ -431,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             write=not args.dry_run,
             note=args.note,
             ceilings=ceilings,
+            carried_ceilings=carried,
         )
     except (LenshuntError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
 from pipeline.preprocess.arrays import usable_objects
+from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.store.zarr_store import open_store
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
 
@@ -129,6 +130,18 @@ def evaluate_on_store(
     if write:
         record_metrics(bundle_path, card_metrics(metrics, prefix), note)
     return metrics
+
+
+def store_input_warnings(bundle, store: str | Path) -> list[str]:
+    """The score stage's out-of-range warnings for ``store``'s first objects, for each bundle member."""
+    dataset = open_store(store, chunks=None)
+    sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
+    flags = dataset["flags"][sample].values
+    messages: list[str] = []
+    for member in getattr(bundle, "members", [bundle]):
+        groups = {group: dataset[group][sample].values for group in member.recipe.groups}
+        messages += [m for m in input_range_warnings(member.recipe, groups, flags) if m not in messages]
+    return messages
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,118 @@
+"""Ceilings of the domain-shift check: warnings about a ceiling model, and ceilings carried from a card.
+
+A domain's ceiling (:mod:`pipeline.training.domains`) is the AUROC, on the domain's held-out store,
+of a model trained on that domain itself. It belongs to the store and to the ceiling model, not to
+the model being checked: when only the checked model changes and the held-out store is drawn
+again by the same command (the same objects), an earlier check's ceiling still holds, and the
+ceiling model need not be trained again (for the shipped model's two independent simulators that
+is about an hour of CPU: ``scripts/train_ceiling_model.sh``). :func:`carried_ceiling` reads it from
+that check's card and refuses it where the card counted other numbers of lenses and non-lenses on
+the domain (another store).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import BundleError
+
+CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
+"""Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
+
+
+def ceiling_warnings(
+    ceiling_bundle: Any, store: str | Path, ceiling: float, auroc: float | None
+) -> list[str]:
+    """Why a ceiling model may be no ceiling: trained on the store it is scored on, or scoring lower."""
+    messages = []
+    trained_on = Path(str(ceiling_bundle.card.training_store))
+    if trained_on.exists() and trained_on.resolve() == Path(store).resolve():
+        messages.append(
+            f"the ceiling model was trained on this very store ({store}): its AUROC is not a ceiling; "
+            "train it on other objects of the domain"
+        )
+    return messages + below_the_model(ceiling, auroc)
+
+
+def below_the_model(ceiling: float, auroc: float | None) -> list[str]:
+    """A warning where the ceiling AUROC is below the checked model's (then it is no ceiling)."""
+    if auroc is None or not ceiling < auroc:
+        return []
+    return [
+        f"the ceiling model scores {ceiling:.3f}, below this model's {auroc:.3f}: it is no ceiling "
+        "(too little training data or too few epochs?)"
+    ]
+
+
+def read_card_metrics(path: str | Path) -> tuple[dict[str, Any], str, str]:
+    """The metrics, model id and notes of the card at ``path`` (a ``card.json`` or a bundle directory).
+
+    Raises
+    ------
+    BundleError
+        If there is no readable card with a ``metrics`` mapping.
+    """
+    path = Path(path)
+    card = path / "card.json" if path.is_dir() else path
+    try:
+        data = json.loads(card.read_text())
+        metrics = data["metrics"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{card}: not a readable model card with metrics ({exc})") from exc
+    if not isinstance(metrics, dict):
+        raise BundleError(f"{card}: its metrics are not a mapping")
+    return metrics, str(data.get("model_id", "unknown model")), str(data.get("notes") or "")
+
+
+def carried_ceiling(
+    card: tuple[dict[str, Any], str, str], domain: str, n_pos: int, n_neg: int
+) -> tuple[float, list[str]]:
+    """The ceiling AUROC of ``domain`` recorded in a card, and sentences saying where it came from.
+
+    The sentences are one saying it was carried from that card, then the card's own sentences about
+    how the ceiling model was made (those starting ``"Ceiling on <domain>:"``, the shipped-model
+    script's), so that a ceiling carried again and again still says what model it was.
+
+    Parameters
+    ----------
+    card
+        The earlier domain check's card: metrics, model id and notes (:func:`read_card_metrics`).
+    domain
+        The domain's name, the same in both checks.
+    n_pos, n_neg
+        Lenses and non-lenses of the domain's store in this check.
+
+    Raises
+    ------
+    BundleError
+        If the card has no finite ``<domain>_ceiling_auroc``, or counted other numbers of lenses or
+        non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``): another store.
+    """
+    metrics, model_id, notes = card
+    value = metrics.get(f"{domain}_ceiling_auroc")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise BundleError(
+            f"the card of {model_id} records no ceiling for {domain!r} ({domain}_ceiling_auroc); "
+            "carry one from a check that measured it, or give the ceiling model (--ceiling)"
+        )
+    counted = (metrics.get(f"{domain}_n_pos"), metrics.get(f"{domain}_n_neg"))
+    if counted != (n_pos, n_neg):
+        shown = [f"{count:g}" if isinstance(count, int | float) else "unknown" for count in counted]
+        raise BundleError(
+            f"the ceiling for {domain!r} in the card of {model_id} was measured on {shown[0]} lenses "
+            f"and {shown[1]} non-lenses, this store has {n_pos} and {n_neg}: another store, so its "
+            "ceiling does not carry (give the ceiling model: --ceiling)"
+        )
+    carried = (
+        f"Ceiling on {domain}: {float(value):.4f}, carried from the domain check of {model_id} on the "
+        f"same held-out set ({n_pos} lenses, {n_neg} non-lenses); its ceiling model was not scored again."
+    )
+    made = re.findall(rf"Ceiling on {re.escape(domain)}: .*?\.(?= [A-Z]|$)", notes)
+    return float(value), [carried, *(sentence for sentence in made if _CARRIED not in sentence)]
+
+
+_CARRIED = ", carried from the domain check of "
