@@ -309,6 +309,8 @@ class _WeightsAction(argparse.Action):
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
+    if config.get("k_folds") is None and config.get("fold") == 0:
+        del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     config.update({name: value for name, value in given.items() if value is not None})
     if config.get("observing") == "off":

@@ -223,7 +223,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     metrics = load_bundle(copy).card.metrics
     assert not [key for key in metrics if key.endswith(("_ceiling_auroc", "_transfer_gap"))]
     assert (base_bundle / "card.json").read_bytes() == ceiling_card  # the ceiling model is only scored
-    with pytest.raises(ValueError, match=r"ceiling models for \['elsewhere'\]"):
+    with pytest.raises(ValueError, match=r"ceilings for \['elsewhere'\]"):
         evaluate_domains(copy, {"indomain": store}, ceilings={"elsewhere": base_bundle})
     missing = f"a={tmp_path / 'none'}"
     assert main([str(copy), "--domain", f"a={store}", "--ceiling", missing, "--dry-run"]) == 2
@@ -268,12 +268,16 @@ def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(BundleError, match=f"measured on {n_pos + 1} lenses .* another store"):
         evaluate_domains(second, {"b": store}, carried_ceilings={"b": tmp_path / "other.json"})
-    with pytest.raises(BundleError, match="records no ceiling for 'a'"):
+    with pytest.raises(BundleError, match=r"records no ceiling AUROC in \[0, 1\] for 'a'"):
         evaluate_domains(second, {"a": store}, carried_ceilings={"a": first})
     with pytest.raises(BundleError, match="not a readable model card"):
         evaluate_domains(second, {"a": store}, carried_ceilings={"a": tmp_path / "none.json"})
     with pytest.raises(ValueError, match="both a ceiling model and a carried ceiling"):
         evaluate_domains(second, {"b": store}, ceilings={"b": base_bundle}, carried_ceilings={"b": first})
+    with pytest.raises(BundleError, match="is the card of the bundle being checked"):
+        evaluate_domains(second, {"b": store}, carried_ceilings={"b": second / "card.json"})
+    evaluate_domains(second, {"a": store}, write=True)  # no ceiling now: neither numbers nor sentences
+    assert "Ceiling on" not in load_bundle(second).card.notes
     assert main([str(second), "--domain", f"b={store}", "--ceiling-from", f"b={first}", "--dry-run"]) == 0
     assert sentence in capsys.readouterr().out
     with pytest.raises(SystemExit):
@@ -337,3 +341,19 @@ def test_a_fine_tuned_bundle_records_the_recipe_options_it_used(store, base_bund
         base.recipe.combine,
     )
     assert saved.init == str(base_bundle) and saved.trainable_layers == 1
+
+
+def test_the_last_layer_of_a_two_headed_bundle_is_the_trained_output_s_head():
+    """Review: the README's ``--init pipeline/models/shipped/default --trainable-layers 1`` unfroze the
+    shipped model's last weighted layer, its ``theta_e`` head, while the run trained ``score``: Keras
+    stopped with "No gradients provided for any variable"."""
+    from pipeline.paths import shipped_model
+    from pipeline.training.finetune import init_model
+
+    def trainable(trained):
+        model, _ = init_model(shipped_model(), 1, lambda line: None, trained=trained)
+        return [layer.name for layer in model.layers if layer.trainable_weights]
+
+    assert trainable(["score"]) == ["score"]
+    assert trainable(["theta_e"]) == ["theta_e"]
+    assert trainable(None) == ["theta_e"]  # every output: the model's last weighted layer

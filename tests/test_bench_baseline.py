@@ -105,8 +105,13 @@ def test_weight_averaging_over_one_epoch_keeps_the_weights_and_recalibrates_batc
     kernels = [
         (a, b, c) for a, b, c in zip(plain.weights, last.weights, averaged.weights) if "kernel" in a.path
     ]
-    assert kernels and all(np.array_equal(a.numpy(), b.numpy()) for a, b, _ in kernels)
-    assert not all(np.array_equal(a.numpy(), c.numpy()) for a, _, c in kernels)
+    # equal up to float32 round-off: oneDNN's threaded kernels need not sum in the same order twice
+    # (2026-12-01: the full suite on a 2-core Intel Xeon differed; alone it was bit-identical)
+    largest = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b, _ in kernels)
+    assert kernels and all(np.allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6) for a, b, _ in kernels), (
+        f"largest kernel difference {largest}"
+    )
+    assert not all(np.allclose(a.numpy(), c.numpy(), rtol=1e-3, atol=1e-4) for a, _, c in kernels)
     means = [(a, b) for a, b in zip(plain.weights, last.weights) if "moving_mean" in a.path]
     assert means and not all(np.array_equal(a.numpy(), b.numpy()) for a, b in means)
 

@@ -8,14 +8,22 @@ import json
 import pytest
 
 from pipeline.errors import BundleError
-from pipeline.training.ceilings import below_the_model, carried_ceiling, read_card_metrics
+from pipeline.training.ceilings import (
+    below_the_model,
+    carried_ceiling,
+    read_card_metrics,
+    without_ceiling_sentences,
+)
 
 MADE = (
     "Ceiling on othersim: the same architecture and options, without the asymmetry channels "
     "(scripts/train_ceiling_model.sh passes --no-asymmetry), trained on 16000 other objects of that "
     "simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh)."
 )
-NOTES = f"Domain check: 1000 objects per domain. {MADE} Ceiling on thirdsim: trained on 8000 objects."
+NOTES = (
+    f"Domain check: 1000 objects per domain. {MADE} Ceiling on thirdsim: trained on 8000 objects (e.g. "
+    "Foo's). Trained by lenshunt."
+)
 METRICS = {"othersim_ceiling_auroc": 0.8621, "othersim_n_pos": 362.0, "othersim_n_neg": 638.0}
 
 
@@ -38,9 +46,14 @@ def test_the_carried_ceiling_says_where_it_came_from_and_how_its_model_was_made(
     [
         ({**METRICS, "othersim_n_pos": 361}, "measured on 361 lenses and 638 non-lenses, this store has 362"),
         ({**METRICS, "othersim_n_neg": None}, "and unknown non-lenses, .* another store"),
-        ({k: v for k, v in METRICS.items() if "ceiling" not in k}, "records no ceiling for 'othersim'"),
+        (
+            {k: v for k, v in METRICS.items() if "ceiling" not in k},
+            r"records no ceiling AUROC in \[0, 1\] for 'othersim'",
+        ),
         ({**METRICS, "othersim_ceiling_auroc": float("nan")}, "records no ceiling"),
         ({**METRICS, "othersim_ceiling_auroc": True}, "records no ceiling"),
+        ({**METRICS, "othersim_ceiling_auroc": 5.0}, "records no ceiling AUROC in .* 5.0"),
+        ({**METRICS, "othersim_ceiling_auroc": "0.9"}, "records no ceiling AUROC in .* '0.9'"),
     ],
 )
 def test_a_ceiling_of_another_store_or_none_is_refused(metrics, message):
@@ -61,3 +74,17 @@ def test_cards_are_read_from_a_bundle_or_a_file_and_bad_ones_refused(tmp_path):
 
 def test_a_ceiling_below_the_model_is_no_ceiling():
     assert below_the_model(0.8, 0.9) and not below_the_model(0.9, 0.8) and not below_the_model(0.8, None)
+
+
+def test_ceiling_sentences_end_at_their_full_stop_not_at_an_abbreviation():
+    third = {"thirdsim_ceiling_auroc": 0.8, "thirdsim_n_pos": 360, "thirdsim_n_neg": 640}
+    _, sentences = carried_ceiling((third, "m", NOTES), "thirdsim", 360, 640)
+    assert sentences[1] == "Ceiling on thirdsim: trained on 8000 objects (e.g. Foo's)."
+    assert without_ceiling_sentences(NOTES) == "Domain check: 1000 objects per domain. Trained by lenshunt."
+
+
+def test_an_ensemble_s_card_is_read_from_its_ensemble_json(tmp_path):
+    (tmp_path / "ensemble.json").write_text(
+        json.dumps({"members": [], "card": {"model_id": "e", "metrics": METRICS}})
+    )
+    assert read_card_metrics(tmp_path) == read_card_metrics(tmp_path / "ensemble.json") == (METRICS, "e", "")

@@ -475,6 +475,14 @@ def test_command_line_options_become_the_config(tmp_path):
     config = config_from_args(args)
     assert (config["epochs"], config["batch_size"], config["k_folds"], config["fold"]) == (2, 16, 3, None)
     assert config["augment"] is False
+    # review: a run's own training/config.json (fold 0, no k_folds) was refused by --config as
+    # "--fold picks one fold of a k-fold split"
+    from flows.train import member_configs
+
+    saved.write_text(TrainConfig(epochs=7).model_dump_json())
+    args = build_parser().parse_args(["train", "S", "O", "--config", str(saved)])
+    [(_, again)] = member_configs(config_from_args(args), 1)
+    assert again == TrainConfig(epochs=7)
     args = build_parser().parse_args(["train", "S", "O", "--crop", "100", "--downsample", "1"])
     assert TrainConfig(**config_from_args(args)).recipe_options() | {"crop": 0, "downsample": 0} == (
         TrainConfig().recipe_options() | {"crop": 0, "downsample": 0}

@@ -19,10 +19,12 @@ the model also sees the training set's own conditions:
   per-band colour jitter of ``+-colour_jitter`` (relative);
 - **sky offset**: a constant per band, uniform in ``+-sky_offset_sigma`` times the cutout's noise.
 
-Blur and shift are one multiplication in Fourier space (periodic edges: with shifts of a few pixels
-and blurs of about a pixel the wrapped light is the sky's at the cutout's border). Invalid pixels
-(NaN, masked) are filled with the cutout's median for the transform and stay invalid afterwards. The
-augmentations run on NumPy or CuPy arrays (the namespace of the input).
+Blur and shift are one multiplication in Fourier space, so edges are periodic: what a shift moves
+out of one border comes back at the opposite one, up to 3 px wide. That is sky for most cutouts;
+a neighbour cut by the border reappears on the other side. Invalid pixels (NaN, masked) are filled
+with the cutout's median for the transform and stay invalid afterwards; the shift carries that
+noise-free fill up to 3 px into the valid pixels beside a masked region (sglc1-ground's masked
+columns, for instance). The augmentations run on NumPy or CuPy arrays (the namespace of the input).
 
 Examples
 --------

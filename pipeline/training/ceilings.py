@@ -13,8 +13,8 @@ the domain (another store).
 from __future__ import annotations
 
 import json
-import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,10 @@ def below_the_model(ceiling: float, auroc: float | None) -> list[str]:
 
 
 def read_card_metrics(path: str | Path) -> tuple[dict[str, Any], str, str]:
-    """The metrics, model id and notes of the card at ``path`` (a ``card.json`` or a bundle directory).
+    """The metrics, model id and notes of the card at ``path``.
+
+    ``path`` is a ``card.json``, an ensemble's ``ensemble.json`` (its card inside), or a bundle or
+    ensemble directory.
 
     Raises
     ------
@@ -57,15 +60,69 @@ def read_card_metrics(path: str | Path) -> tuple[dict[str, Any], str, str]:
         If there is no readable card with a ``metrics`` mapping.
     """
     path = Path(path)
-    card = path / "card.json" if path.is_dir() else path
+    card = path
+    if path.is_dir():
+        card = path / "ensemble.json" if (path / "ensemble.json").exists() else path / "card.json"
     try:
         data = json.loads(card.read_text())
+        data = data["card"] if isinstance(data, dict) and "metrics" not in data and "card" in data else data
         metrics = data["metrics"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{card}: not a readable model card with metrics ({exc})") from exc
     if not isinstance(metrics, dict):
         raise BundleError(f"{card}: its metrics are not a mapping")
     return metrics, str(data.get("model_id", "unknown model")), str(data.get("notes") or "")
+
+
+def checked_ceiling_arguments(
+    stores: Mapping[str, Any],
+    ceilings: Mapping[str, Any],
+    carried: Mapping[str, str | Path],
+    checked: str | Path,
+) -> dict[str, tuple[dict[str, Any], str, str]]:
+    """Each carried domain's card, read and checked before any scoring.
+
+    Raises
+    ------
+    ValueError
+        When a ceiling or carried ceiling names no domain, or a domain has both.
+    BundleError
+        When a card is unreadable, is the card of the bundle being checked (``checked``), or holds
+        no ceiling AUROC in [0, 1] for the domain.
+    """
+    unknown = sorted((set(ceilings) | set(carried)) - set(stores))
+    if unknown:
+        raise ValueError(f"ceilings for {unknown}, which are not among the domains {sorted(stores)}")
+    if set(ceilings) & set(carried):
+        raise ValueError(
+            f"both a ceiling model and a carried ceiling for {sorted(set(ceilings) & set(carried))}"
+        )
+    own = {Path(checked, name).resolve() for name in ("card.json", "ensemble.json")} | {
+        Path(checked).resolve()
+    }
+    cards = {}
+    for domain, path in carried.items():
+        if Path(path).resolve() in own:
+            raise BundleError(
+                f"--ceiling-from {domain}={path} is the card of the bundle being checked: carry the ceiling "
+                "from the earlier check's card (e.g. the previous shipped model's)"
+            )
+        cards[domain] = read_card_metrics(path)
+        _ceiling_value(cards[domain], domain)
+    return cards
+
+
+def _ceiling_value(card: tuple[dict[str, Any], str, str], domain: str) -> float:
+    """The card's ``<domain>_ceiling_auroc``; a :class:`BundleError` unless it is an AUROC in [0, 1]."""
+    metrics, model_id, _ = card
+    value = metrics.get(f"{domain}_ceiling_auroc")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+        raise BundleError(
+            f"the card of {model_id} records no ceiling AUROC in [0, 1] for {domain!r} "
+            f"({domain}_ceiling_auroc: {value!r}); carry one from a check that measured it, or give the "
+            "ceiling model (--ceiling)"
+        )
+    return float(value)
 
 
 def carried_ceiling(
@@ -93,12 +150,7 @@ def carried_ceiling(
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``): another store.
     """
     metrics, model_id, notes = card
-    value = metrics.get(f"{domain}_ceiling_auroc")
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise BundleError(
-            f"the card of {model_id} records no ceiling for {domain!r} ({domain}_ceiling_auroc); "
-            "carry one from a check that measured it, or give the ceiling model (--ceiling)"
-        )
+    value = _ceiling_value(card, domain)
     counted = (metrics.get(f"{domain}_n_pos"), metrics.get(f"{domain}_n_neg"))
     if counted != (n_pos, n_neg):
         shown = [f"{count:g}" if isinstance(count, int | float) else "unknown" for count in counted]
@@ -111,8 +163,16 @@ def carried_ceiling(
         f"Ceiling on {domain}: {float(value):.4f}, carried from the domain check of {model_id} on the "
         f"same held-out set ({n_pos} lenses, {n_neg} non-lenses); its ceiling model was not scored again."
     )
-    made = re.findall(rf"Ceiling on {re.escape(domain)}: .*?\.(?= [A-Z]|$)", notes)
+    made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
     return float(value), [carried, *(sentence for sentence in made if _CARRIED not in sentence)]
 
 
 _CARRIED = ", carried from the domain check of "
+_SENTENCE = r".*?(?<!\be\.g)(?<!\bi\.e)\.(?= [A-Z]|$)"
+"""The rest of a sentence: to a full stop (not of "e.g." or "i.e.") before a capital or the end."""
+
+
+def without_ceiling_sentences(notes: str) -> str:
+    """``notes`` without the sentences about ceilings (``"Ceiling on <domain>: ..."``), which each
+    domain check writes anew with its ceilings."""
+    return re.sub(rf" ?Ceiling on \w+: {_SENTENCE}", "", notes).strip()

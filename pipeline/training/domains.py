@@ -60,7 +60,8 @@ from pipeline.training.ceilings import (
     below_the_model,
     carried_ceiling,
     ceiling_warnings,
-    read_card_metrics,
+    checked_ceiling_arguments,
+    without_ceiling_sentences,
 )
 from pipeline.training.declared import store_targets
 from pipeline.training.domain_breakdown import (
@@ -278,15 +279,8 @@ def evaluate_domains(
     reference = reference or next(iter(stores))
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
-    ceilings, carried = dict(ceilings or {}), dict(carried_ceilings or {})
-    unknown = sorted((set(ceilings) | set(carried)) - set(stores))
-    if unknown:
-        raise ValueError(f"ceiling models for {unknown}, which are not among the domains {sorted(stores)}")
-    if set(ceilings) & set(carried):
-        raise ValueError(
-            f"both a ceiling model and a carried ceiling for {sorted(set(ceilings) & set(carried))}"
-        )
-    carried_cards = {name: read_card_metrics(path) for name, path in carried.items()}  # readable, or fail now
+    ceilings = dict(ceilings or {})
+    carried_cards = checked_ceiling_arguments(stores, ceilings, dict(carried_ceilings or {}), bundle_path)
     bundle = load_bundle(bundle_path)
     ceiling_bundles = {name: load_bundle(path) for name, path in ceilings.items()}
     for name, store in stores.items():  # every store readable and fit for the models, before any scoring
@@ -350,7 +344,9 @@ def evaluate_domains(
     if write:  # ceilings and feature statistics are measured anew each run: earlier entries would contradict
         stale = [key for key in bundle.card.metrics if key.endswith(CEILING_KEYS + OOD_CARD_KEYS)]
         notes = [note] if isinstance(note, str) else list(note or [])
-        record_metrics(bundle_path, report.card_metrics(), notes + sentences, remove=stale)
+        record_metrics(
+            bundle_path, report.card_metrics(), notes + sentences, stale, without_ceiling_sentences
+        )
     return report
 
 

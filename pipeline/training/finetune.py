@@ -19,7 +19,7 @@ overwritten by those of a few small batches.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +170,15 @@ def init_outputs(init: str | Path, trained: list[str]) -> tuple[Any, ...]:
     return declared
 
 
-def init_model(init: str | Path, trainable_layers: int | None, log: Log = print) -> tuple[Any, str]:
+def init_model(
+    init: str | Path, trainable_layers: int | None, log: Log = print, trained: Sequence[str] | None = None
+) -> tuple[Any, str]:
     """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
 
-    See the module docstring for ``trainable_layers``.
+    See the module docstring for ``trainable_layers``; the last layers are counted among those the
+    ``trained`` outputs depend on (default: every output), so that ``N=1`` on a bundle whose
+    ``theta_e`` head comes after its ``score`` head still trains the score's head when only the
+    score is trained.
     """
     import keras
 
@@ -182,12 +187,17 @@ def init_model(init: str | Path, trainable_layers: int | None, log: Log = print)
     bundle = load_bundle(init)
     model = bundle.model
     weighted = [layer for layer in _leaf_layers(model) if layer.weights]
+    candidates = weighted
+    if trained:  # only the layers the trained outputs depend on (a functional model over the same layers)
+        path = keras.Model(model.inputs, [model.get_layer(name).output for name in trained])
+        reached = {id(layer) for layer in _leaf_layers(path)}
+        candidates = [layer for layer in weighted if id(layer) in reached]
     for layer in _leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     if trainable_layers is not None:
         if trainable_layers < 1:
             raise TrainingError(f"trainable_layers must be at least 1, got {trainable_layers}")
-        keep = {id(layer) for layer in weighted[-trainable_layers:]}
+        keep = {id(layer) for layer in candidates[-trainable_layers:]}
         for layer in weighted:
             if id(layer) not in keep:
                 layer.trainable = False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,16 +88,18 @@ def record_metrics(
     metrics: dict[str, float],
     note: str | Sequence[str] | None = None,
     remove: Sequence[str] = (),
+    drop_notes: Callable[[str], str] | None = None,
 ) -> Path:
     """Add ``metrics`` (and each note the notes lack as a whole) to the card at ``bundle_path``.
 
-    ``remove`` names metrics to delete first (measured afresh by the caller, or not at all).
+    ``remove`` names metrics to delete first (measured afresh by the caller, or not at all);
+    ``drop_notes`` maps the card's notes to what is kept of them, before the new notes are added.
 
     For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
     """
     bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
     card = bundle.card
-    notes = card.notes
+    notes = card.notes if drop_notes is None else drop_notes(card.notes)
     for piece in [note] if isinstance(note, str) else note or []:
         if piece and f" {piece} " not in f" {notes} ":  # a whole note, not a word of another
             notes = f"{notes} {piece}".strip()

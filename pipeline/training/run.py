@@ -247,7 +247,9 @@ def train_bundle(
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
     if config.init is not None:
-        model, architecture = init_model(config.init, config.trainable_layers, log)
+        model, architecture = init_model(
+            config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
+        )
     else:
         outputs = {} if specs is None else {"outputs": specs}
         if config.detached_outputs:
