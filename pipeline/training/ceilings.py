@@ -146,7 +146,7 @@ def carried_ceiling(
     Raises
     ------
     BundleError
-        If the card has no finite ``<domain>_ceiling_auroc``, or counted other numbers of lenses or
+        If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``): another store.
     """
     metrics, model_id, notes = card
