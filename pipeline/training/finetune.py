@@ -188,7 +188,8 @@ def init_model(
     model = bundle.model
     weighted = [layer for layer in _leaf_layers(model) if layer.weights]
     candidates = weighted
-    if trained:  # only the layers the trained outputs depend on (a functional model over the same layers)
+    names = {layer.name for layer in model.layers}
+    if trained and set(trained) <= names:  # only the layers the trained outputs depend on (same layers)
         path = keras.Model(model.inputs, [model.get_layer(name).output for name in trained])
         reached = {id(layer) for layer in _leaf_layers(path)}
         candidates = [layer for layer in weighted if id(layer) in reached]
