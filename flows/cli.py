@@ -134,7 +134,7 @@ def _run_command(args: argparse.Namespace) -> int:
     if hasattr(module, "check"):
         module.check(args)  # before Prefect and Dask start: a wrong path fails at once
     if not getattr(module, "USES_PREFECT", True):
-        return int(module.run(args) or 0)
+        return _finished(args, module.run(args))
     from flows.common import close_early_clusters, summaries_off_console
     from flows.failures import (
         keep_interrupts_out_of_gc_callbacks,
@@ -157,18 +157,44 @@ def _run_command(args: argparse.Namespace) -> int:
             with prefect_api():
                 quiet_expected_tracebacks()
                 summaries_off_console()
-                return int(module.run(args) or 0)
+                return _finished(args, module.run(args))
         finally:
             close_early_clusters()
 
 
+def _finished(args: argparse.Namespace, rc: int | None) -> int:
+    """Mark the command's work as done (its summary printed): a stop from here on loses nothing."""
+    args._finished = True
+    return int(rc or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The ``lenshunt`` command; a Ctrl-C while it starts (imports) says so in one line, exit 130."""
+    """The ``lenshunt`` command; a Ctrl-C while it starts (imports) says so in one line, exit 130.
+
+    As the console script (``argv`` None), a Ctrl-C after the command has ended, while Python
+    exits (threads, atexit handlers), also says so in one line and exits 130 at once; it would
+    otherwise end the process by SIGINT with no line (exit status -2 to a parent).
+    """
     try:
-        return _main(argv)
+        rc = _main(argv)
     except KeyboardInterrupt:
         print("lenshunt: stopped (SIGINT) while starting; nothing was done", file=sys.stderr)
         return 128 + int(signal.SIGINT)
+    if argv is None:
+        signal.signal(signal.SIGINT, _stopped_while_exiting)
+    return rc
+
+
+def _stopped_while_exiting(signum: int, frame: object) -> None:
+    """SIGINT handler once the command has ended: one line, exit 130 without the rest of teardown."""
+    sys.stdout.flush()
+    print(
+        f"lenshunt: stopped ({signal.Signals(signum).name}) while exiting, after the command had ended; "
+        "its result stands",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(128 + signum)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -195,6 +221,8 @@ def _main(argv: list[str] | None) -> int:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = getattr(args._module, "interrupted", None)
         detail = kept(args) if kept else "rerun the same command to start again"
+        if getattr(args, "_finished", False):  # the stop came while closing the cluster and Prefect
+            detail = "it came after the work was done and its summary printed: nothing is lost"
         print(f"lenshunt {args.command}: stopped ({signal.Signals(signum).name}); {detail}", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:

@@ -268,6 +268,17 @@ def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(BundleError, match=f"measured on {n_pos + 1} lenses .* another store"):
         evaluate_domains(second, {"b": store}, carried_ceilings={"b": tmp_path / "other.json"})
+    # as many lenses and non-lenses, but other objects or labels (another draw): the checksum differs
+    assert card.metrics["b_labels_crc32"] == report.checksums["b"] == measured.checksums["b"]
+    other["metrics"]["b_n_pos"] = n_pos
+    other["metrics"]["b_labels_crc32"] = float((report.checksums["b"] + 1) % 2**32)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(BundleError, match=r"other objects or labels .* though as many lenses"):
+        evaluate_domains(second, {"b": store}, carried_ceilings={"b": tmp_path / "other.json"})
+    del other["metrics"]["b_labels_crc32"]  # a card from before checksums: counts only, and said so
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    older = evaluate_domains(second, {"b": store}, carried_ceilings={"b": tmp_path / "other.json"})
+    assert f"{n_neg} non-lenses; counts checked, not the objects)" in older.notes[0]
     with pytest.raises(BundleError, match=r"records no ceiling AUROC in \[0, 1\] for 'a'"):
         evaluate_domains(second, {"a": store}, carried_ceilings={"a": first})
     with pytest.raises(BundleError, match="not a readable model card"):
@@ -357,3 +368,14 @@ def test_the_last_layer_of_a_two_headed_bundle_is_the_trained_output_s_head():
     assert trainable(["score"]) == ["score"]
     assert trainable(["theta_e"]) == ["theta_e"]
     assert trainable(None) == ["theta_e"]  # every output: the model's last weighted layer
+
+
+def test_the_labels_checksum_is_of_the_set_not_its_order():
+    from pipeline.training.ceilings import labels_checksum
+
+    ids, labels = np.array([200001, 200000, 200002]), np.array([1, 0, 0])
+    assert labels_checksum(ids, labels) == 4101790090  # zlib.crc32(b"200000\t0\n200001\t1\n200002\t0\n")
+    assert labels_checksum(ids[::-1], labels[::-1]) == labels_checksum(ids, labels)
+    assert labels_checksum(ids, labels.astype("float32")) == labels_checksum(ids, labels)
+    assert labels_checksum(ids, np.array([0, 1, 0])) != labels_checksum(ids, labels)  # same counts
+    assert labels_checksum(np.array([200001, 200000, 200003]), labels) != labels_checksum(ids, labels)

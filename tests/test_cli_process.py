@@ -301,3 +301,57 @@ def test_a_ctrl_c_while_the_cli_starts_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(flows.cli, "build_parser", interrupted)
     assert flows.cli.main(["ingest", "a", "b"]) == 130
     assert capsys.readouterr().err == "lenshunt: stopped (SIGINT) while starting; nothing was done\n"
+
+
+def test_a_stop_after_the_work_is_done_says_nothing_is_lost(monkeypatch, capsys):
+    """Review: a Ctrl-C while the cluster closed, after ingest's summary, said "stopped ... rerun"."""
+    import contextlib
+
+    import flows.cli
+    import flows.common
+    import flows.ingest
+    import flows.prefect_api
+
+    def closing_interrupted(*args):
+        raise KeyboardInterrupt
+
+    def done(args):
+        print("ingested 3 objects")
+        return 0
+
+    monkeypatch.setattr(flows.ingest, "check", lambda args: None)
+    monkeypatch.setattr(flows.ingest, "early_start", lambda args: None)
+    monkeypatch.setattr(flows.ingest, "run", done)
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", contextlib.nullcontext)
+    monkeypatch.setattr(flows.common, "close_early_clusters", closing_interrupted)
+    assert flows.cli.main(["ingest", "a", "b"]) == 130
+    out, err = capsys.readouterr()
+    assert out == "ingested 3 objects\n"
+    assert err == (
+        "lenshunt ingest: stopped (SIGINT); it came after the work was done and its summary printed: "
+        "nothing is lost\n"
+    )
+    monkeypatch.setattr(flows.common, "close_early_clusters", lambda: None)
+    monkeypatch.setattr(flows.ingest, "run", closing_interrupted)  # a stop during the work says rerun
+    assert flows.cli.main(["ingest", "a", "b"]) == 130
+    assert "nothing is lost" not in capsys.readouterr().err
+
+
+def test_a_ctrl_c_while_python_exits_after_a_command_is_one_line(tmp_path):
+    """Review: a Ctrl-C after the command ended (Python's teardown) ended it with no line, status -2."""
+    probe = (
+        "import os, signal, sys, threading, time, flows.cli\n"
+        f"sys.argv = ['lenshunt', 'info', {str(tmp_path / 'none.zarr')!r}]\n"
+        "rc = flows.cli.main()\n"
+        "threading.Thread(target=time.sleep, args=(30,)).start()  # Python waits for it on exit\n"
+        "threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert result.returncode == 130, (result.returncode, result.stderr)
+    assert result.stderr.splitlines()[-1] == (
+        "lenshunt: stopped (SIGINT) while exiting, after the command had ended; its result stands"
+    )
+    assert "no store at" in result.stderr and "Traceback" not in result.stderr

@@ -14,14 +14,42 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.errors import BundleError
 
 CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
 """Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
+
+CHECKSUM_KEY = "_labels_crc32"
+"""Ending of the card key with a domain's :func:`labels_checksum`."""
+
+
+def labels_checksum(object_id: np.ndarray, label: np.ndarray) -> int:
+    """CRC-32 of a held-out set's objects and labels: the same set gives the same number.
+
+    Parameters
+    ----------
+    object_id, label
+        ``(n,)`` object ids and labels of the set's objects, in any order.
+
+    Returns
+    -------
+    int
+        In [0, 2**32): zlib's CRC-32 of the ``"<id>\\t<label>\\n"`` lines (label written ``1``,
+        ``0`` or ``nan``) in sorted id order. Two sets with the same numbers of lenses and non-lenses
+        but other objects (another draw) or labels differ, except by a 1 in 2**32 chance.
+    """
+    ids = np.asarray(object_id).astype(str)
+    labels = np.asarray(label, dtype=float)  # 1, 0 or nan whatever the store's dtype
+    order = np.argsort(ids, kind="stable")
+    text = "".join(f"{ids[i]}\t{labels[i]:g}\n" for i in order)
+    return zlib.crc32(text.encode())
 
 
 def ceiling_warnings(
@@ -126,7 +154,7 @@ def _ceiling_value(card: tuple[dict[str, Any], str, str], domain: str) -> float:
 
 
 def carried_ceiling(
-    card: tuple[dict[str, Any], str, str], domain: str, n_pos: int, n_neg: int
+    card: tuple[dict[str, Any], str, str], domain: str, n_pos: int, n_neg: int, checksum: int | None = None
 ) -> tuple[float, list[str]]:
     """The ceiling AUROC of ``domain`` recorded in a card, and sentences saying where it came from.
 
@@ -142,12 +170,16 @@ def carried_ceiling(
         The domain's name, the same in both checks.
     n_pos, n_neg
         Lenses and non-lenses of the domain's store in this check.
+    checksum
+        :func:`labels_checksum` of the domain's store in this check; compared with the card's
+        ``<domain>_labels_crc32`` where both have one.
 
     Raises
     ------
     BundleError
         If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
-        non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``): another store.
+        non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``), or recorded another
+        checksum of its objects and labels: another store.
     """
     metrics, model_id, notes = card
     value = _ceiling_value(card, domain)
@@ -159,9 +191,18 @@ def carried_ceiling(
             f"and {shown[1]} non-lenses, this store has {n_pos} and {n_neg}: another store, so its "
             "ceiling does not carry (give the ceiling model: --ceiling)"
         )
+    recorded = metrics.get(f"{domain}{CHECKSUM_KEY}")
+    if checksum is not None and recorded is not None and int(recorded) != checksum:
+        raise BundleError(
+            f"the ceiling for {domain!r} in the card of {model_id} was measured on other objects or labels "
+            f"than this store's (checksum {int(recorded)}, here {checksum}), though as many lenses and "
+            "non-lenses: another store, so its ceiling does not carry (give the ceiling model: --ceiling)"
+        )
+    how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     carried = (
         f"Ceiling on {domain}: {float(value):.4f}, carried from the domain check of {model_id} on the "
-        f"same held-out set ({n_pos} lenses, {n_neg} non-lenses); its ceiling model was not scored again."
+        f"same held-out set ({n_pos} lenses, {n_neg} non-lenses{how}); its ceiling model was not scored "
+        "again."
     )
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
     return float(value), [carried, *(sentence for sentence in made if _CARRIED not in sentence)]

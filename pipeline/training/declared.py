@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.evaluation.regression import regression_metrics
+from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
 from pipeline.models.outputs import OutputSpec
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
-from pipeline.training.targets import Targets, load_targets
+from pipeline.training.targets import PRESETS, Targets, load_targets
 
 LOG_SIGMA_MIN = -7.0
 """Smallest log(sigma) a Gaussian head may predict (sigma about 1e-3 of the unit)."""
@@ -151,3 +152,30 @@ def regression_logs(
             f"val_{spec.name}_within2": metrics.within2,
         }
     return logs
+
+
+def regression_on_store(bundle: Any, store: str | Path, scored: Any) -> dict[str, RegressionMetrics]:
+    """Metrics of each regression output of ``bundle`` against ``store``'s truth (objects with a target).
+
+    ``scored`` is the bundle's :class:`~pipeline.training.heldout.StoreScores` on ``store`` (its
+    ``outputs`` columns: ``(n,)`` values and, for Gaussian heads, ``<name>_err``).
+
+    Raises
+    ------
+    TargetError
+        If the store's truth catalog is missing or lacks an output's column.
+    """
+    specs = [spec for spec in bundle.outputs if spec.kind in ("regression", "regression_gaussian")]
+    presets = [PRESETS[spec.name] for spec in specs if spec.name in PRESETS]
+    if not presets:
+        return {}
+    targets = store_targets(store, presets)
+    results = {}
+    for target in presets:
+        name = target.spec.name
+        keep = targets.weights[name] > 0
+        sigma = scored.outputs.get(f"{name}_err")
+        results[name] = regression_metrics(
+            scored.outputs[name][keep], targets.values[name][keep], None if sigma is None else sigma[keep]
+        )
+    return results

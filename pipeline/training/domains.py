@@ -49,7 +49,7 @@ from pathlib import Path
 
 from pipeline.errors import BundleError, LenshuntError
 from pipeline.evaluation.metrics import Metrics, evaluate
-from pipeline.evaluation.regression import RegressionMetrics, regression_metrics
+from pipeline.evaluation.regression import RegressionMetrics
 from pipeline.models.bundle import load_bundle
 from pipeline.models.features import ood_provenance
 from pipeline.models.integrity import check_bundle_fits_store
@@ -57,13 +57,15 @@ from pipeline.sources.labels import CatalogFormatError
 from pipeline.store.zarr_store import read_attributes
 from pipeline.training.ceilings import (
     CEILING_KEYS,
+    CHECKSUM_KEY,
     below_the_model,
     carried_ceiling,
     ceiling_warnings,
     checked_ceiling_arguments,
+    labels_checksum,
     without_ceiling_sentences,
 )
-from pipeline.training.declared import store_targets
+from pipeline.training.declared import regression_on_store
 from pipeline.training.domain_breakdown import (
     DomainBreakdown,
     breakdown_card_metrics,
@@ -81,13 +83,12 @@ from pipeline.training.domain_ood import (
     ood_table,
 )
 from pipeline.training.heldout import (
-    StoreScores,
     record_metrics,
     score_store_in_process,
     store_input_warnings,
 )
 from pipeline.training.run import card_metrics
-from pipeline.training.targets import PRESETS, TargetError
+from pipeline.training.targets import TargetError
 
 GOAL_AUROC_DROP = 0.05
 """The largest acceptable AUROC drop from the in-domain held-out set to a shifted one."""
@@ -112,6 +113,8 @@ class DomainReport:
     (:mod:`pipeline.training.domain_ood`)."""
     notes: list[str] = field(default_factory=list)
     """Sentences about the check itself (where a carried ceiling came from), also in the card's notes."""
+    checksums: dict[str, int] = field(default_factory=dict)
+    """Domain -> :func:`~pipeline.training.ceilings.labels_checksum` of its store's objects and labels."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -144,6 +147,7 @@ class DomainReport:
             values["max_auroc_drop"] = self.max_auroc_drop
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         values.update(ood_card_metrics(self.ood))
+        values.update({f"{name}{CHECKSUM_KEY}": float(value) for name, value in self.checksums.items()})
         gaps = []
         for name, ceiling in self.ceilings.items():
             if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
@@ -291,10 +295,11 @@ def evaluate_domains(
             except LenshuntError as exc:
                 raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
     metrics, warnings, regression, breakdowns, ood = {}, {}, {}, {}, {}
-    labels, scores, truths = {}, {}, {}
+    labels, scores, truths, checksums = {}, {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
+        checksums[name] = labels_checksum(scored.object_id, scored.label)
         if OOD_COLUMN in scored.outputs:
             quantile = float(ood_provenance(bundle)["ood_quantile"])
             ood[name] = ood_summary(scored.label, scored.score, scored.outputs[OOD_COLUMN], quantile)
@@ -327,7 +332,7 @@ def evaluate_domains(
     sentences = []
     for name, card in carried_cards.items():
         m = metrics[name]
-        ceiling_aurocs[name], said = carried_ceiling(card, name, m.n_pos, m.n_neg)
+        ceiling_aurocs[name], said = carried_ceiling(card, name, m.n_pos, m.n_neg, checksums[name])
         sentences += said
         warnings.setdefault(name, []).extend(below_the_model(ceiling_aurocs[name], m.auroc))
     warnings = {name: messages for name, messages in warnings.items() if messages}
@@ -340,38 +345,17 @@ def evaluate_domains(
         breakdowns=breakdowns,
         ceilings=ceiling_aurocs,
         ood=ood,
+        checksums=checksums,
     )
     if write:  # ceilings and feature statistics are measured anew each run: earlier entries would contradict
-        stale = [key for key in bundle.card.metrics if key.endswith(CEILING_KEYS + OOD_CARD_KEYS)]
+        stale = [
+            key for key in bundle.card.metrics if key.endswith((*CEILING_KEYS, *OOD_CARD_KEYS, CHECKSUM_KEY))
+        ]
         notes = [note] if isinstance(note, str) else list(note or [])
         record_metrics(
             bundle_path, report.card_metrics(), notes + sentences, stale, without_ceiling_sentences
         )
     return report
-
-
-def regression_on_store(bundle, store: str | Path, scored: StoreScores) -> dict[str, RegressionMetrics]:
-    """Metrics of each regression output of ``bundle`` against ``store``'s truth (objects with a target).
-
-    Raises
-    ------
-    TargetError
-        If the store's truth catalog is missing or lacks an output's column.
-    """
-    specs = [spec for spec in bundle.outputs if spec.kind in ("regression", "regression_gaussian")]
-    presets = [PRESETS[spec.name] for spec in specs if spec.name in PRESETS]
-    if not presets:
-        return {}
-    targets = store_targets(store, presets)
-    results = {}
-    for target in presets:
-        name = target.spec.name
-        keep = targets.weights[name] > 0
-        sigma = scored.outputs.get(f"{name}_err")
-        results[name] = regression_metrics(
-            scored.outputs[name][keep], targets.values[name][keep], None if sigma is None else sigma[keep]
-        )
-    return results
 
 
 def main(argv: list[str] | None = None) -> int:
