@@ -355,3 +355,22 @@ def test_a_ctrl_c_while_python_exits_after_a_command_is_one_line(tmp_path):
         "lenshunt: stopped (SIGINT) while exiting, after the command had ended; its result stands"
     )
     assert "no store at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_ctrl_c_in_pythons_last_teardown_after_a_command_is_ignored(tmp_path):
+    """Review: Python resets SIGINT to the default after the atexit handlers, and a Ctrl-C in the
+    second of teardown that follows ended a finished ingest by SIGINT with no line (status -2)."""
+    probe = (
+        "import atexit, os, signal, sys, time, flows.cli\n"
+        f"sys.argv = ['lenshunt', 'info', {str(tmp_path / 'none.zarr')!r}]\n"
+        "rc = flows.cli.main()\n"
+        "atexit._run_exitfuncs()  # what Python does before its last teardown\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "print('alive', rc)\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (1, "alive 1\n"), (result.returncode, result.stderr)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,30 +26,38 @@ from pipeline.errors import BundleError
 CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
 """Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
 
-CHECKSUM_KEY = "_labels_crc32"
-"""Ending of the card key with a domain's :func:`labels_checksum`."""
+CHECKSUM_KEY = "_set_crc32"
+"""Ending of the card key with a domain's held-out set checksum (:func:`set_checksum`)."""
 
 
-def labels_checksum(object_id: np.ndarray, label: np.ndarray) -> int:
-    """CRC-32 of a held-out set's objects and labels: the same set gives the same number.
+def set_checksum(object_id: np.ndarray, label: np.ndarray, pixels: Iterable[np.ndarray] = ()) -> int:
+    """CRC-32 of a held-out set's objects, labels and pixels: the same set gives the same number.
 
     Parameters
     ----------
     object_id, label
         ``(n,)`` object ids and labels of the set's objects, in any order.
+    pixels
+        Blocks of the objects' pixels in sorted id order (``str`` order of the ids), each an array
+        whose first axis is objects; every band group's objects in turn
+        (:func:`pipeline.training.heldout.store_checksum` reads them from a store).
 
     Returns
     -------
     int
         In [0, 2**32): zlib's CRC-32 of the ``"<id>\\t<label>\\n"`` lines (label written ``1``,
-        ``0`` or ``nan``) in sorted id order. Two sets with the same numbers of lenses and non-lenses
-        but other objects (another draw) or labels differ, except by a 1 in 2**32 chance.
+        ``0`` or ``nan``) in sorted id order, continued over the pixel blocks' bytes. Sets with the
+        same numbers of lenses and non-lenses but other objects (another draw), labels, or the same
+        scenes through another instrument (``--noise-scale 3 3`` of the same seed) differ, except by
+        a 1 in 2**32 chance.
     """
     ids = np.asarray(object_id).astype(str)
     labels = np.asarray(label, dtype=float)  # 1, 0 or nan whatever the store's dtype
     order = np.argsort(ids, kind="stable")
-    text = "".join(f"{ids[i]}\t{labels[i]:g}\n" for i in order)
-    return zlib.crc32(text.encode())
+    crc = zlib.crc32("".join(f"{ids[i]}\t{labels[i]:g}\n" for i in order).encode())
+    for block in pixels:
+        crc = zlib.crc32(np.ascontiguousarray(block).tobytes(), crc)
+    return crc
 
 
 def ceiling_warnings(
@@ -171,15 +179,15 @@ def carried_ceiling(
     n_pos, n_neg
         Lenses and non-lenses of the domain's store in this check.
     checksum
-        :func:`labels_checksum` of the domain's store in this check; compared with the card's
-        ``<domain>_labels_crc32`` where both have one.
+        :func:`set_checksum` of the domain's store in this check; compared with the card's
+        ``<domain>_set_crc32`` where both have one.
 
     Raises
     ------
     BundleError
         If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``), or recorded another
-        checksum of its objects and labels: another store.
+        checksum of its objects, labels and pixels: another store.
     """
     metrics, model_id, notes = card
     value = _ceiling_value(card, domain)
@@ -194,9 +202,10 @@ def carried_ceiling(
     recorded = metrics.get(f"{domain}{CHECKSUM_KEY}")
     if checksum is not None and recorded is not None and int(recorded) != checksum:
         raise BundleError(
-            f"the ceiling for {domain!r} in the card of {model_id} was measured on other objects or labels "
-            f"than this store's (checksum {int(recorded)}, here {checksum}), though as many lenses and "
-            "non-lenses: another store, so its ceiling does not carry (give the ceiling model: --ceiling)"
+            f"the ceiling for {domain!r} in the card of {model_id} was measured on other objects, labels "
+            f"or pixels than this store's (checksum {int(recorded)}, here {checksum}), though as many "
+            "lenses and non-lenses: another store, so its ceiling does not carry (give the ceiling "
+            "model: --ceiling)"
         )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     carried = (

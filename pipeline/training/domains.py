@@ -56,13 +56,11 @@ from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.sources.labels import CatalogFormatError
 from pipeline.store.zarr_store import read_attributes
 from pipeline.training.ceilings import (
-    CEILING_KEYS,
     CHECKSUM_KEY,
     below_the_model,
     carried_ceiling,
     ceiling_warnings,
     checked_ceiling_arguments,
-    labels_checksum,
     without_ceiling_sentences,
 )
 from pipeline.training.declared import regression_on_store
@@ -74,8 +72,8 @@ from pipeline.training.domain_breakdown import (
     match_to_reference,
     truth_columns,
 )
+from pipeline.training.domain_card import earlier_check
 from pipeline.training.domain_ood import (
-    OOD_CARD_KEYS,
     OOD_COLUMN,
     OodSummary,
     ood_card_metrics,
@@ -85,6 +83,7 @@ from pipeline.training.domain_ood import (
 from pipeline.training.heldout import (
     record_metrics,
     score_store_in_process,
+    store_checksum,
     store_input_warnings,
 )
 from pipeline.training.run import card_metrics
@@ -114,7 +113,7 @@ class DomainReport:
     notes: list[str] = field(default_factory=list)
     """Sentences about the check itself (where a carried ceiling came from), also in the card's notes."""
     checksums: dict[str, int] = field(default_factory=dict)
-    """Domain -> :func:`~pipeline.training.ceilings.labels_checksum` of its store's objects and labels."""
+    """Domain -> :func:`~pipeline.training.heldout.store_checksum` of its store (ids, labels, pixels)."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -299,7 +298,7 @@ def evaluate_domains(
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
         metrics[name] = evaluate(scored.label, scored.score)
-        checksums[name] = labels_checksum(scored.object_id, scored.label)
+        checksums[name] = store_checksum(store)
         if OOD_COLUMN in scored.outputs:
             quantile = float(ood_provenance(bundle)["ood_quantile"])
             ood[name] = ood_summary(scored.label, scored.score, scored.outputs[OOD_COLUMN], quantile)
@@ -347,14 +346,18 @@ def evaluate_domains(
         ood=ood,
         checksums=checksums,
     )
-    if write:  # ceilings and feature statistics are measured anew each run: earlier entries would contradict
-        stale = [
-            key for key in bundle.card.metrics if key.endswith((*CEILING_KEYS, *OOD_CARD_KEYS, CHECKSUM_KEY))
-        ]
+    if write:  # this check replaces the card's earlier one as a whole
+        domains, stale = earlier_check(bundle.card.metrics)
         notes = [note] if isinstance(note, str) else list(note or [])
         record_metrics(
             bundle_path, report.card_metrics(), notes + sentences, stale, without_ceiling_sentences
         )
+        dropped = [name for name in domains if name not in stores]
+        if dropped:  # said in the printed report only: the card keeps no trace of them
+            report.notes.append(
+                f"This check replaces the card's earlier domain check, whose domains {dropped} it does not "
+                "score: their entries were removed from the card."
+            )
     return report
 
 
