@@ -296,7 +296,9 @@ def _real_directory(root: Path) -> dict:
         )
     (band_file(EUCLID, root, 300000, "VIS").parent / "notes.txt").write_text("not a cutout")
     # A spreadsheet export: rows of bare commas at the end, and a cut last row.
-    lines = ["ID,n_source_im,mag_eff,n_pix_source", "300000,2,3.0,50", "300003,0,0.0,0", "300011,2"]
+    # 300099 has no file: a catalog row for an object not delivered (review: dropped without a word)
+    lines = ["ID,n_source_im,mag_eff,n_pix_source", "300000,2,3.0,50", "300003,0,0.0,0", "300099,0,0.0,0"]
+    lines.append("300011,2")
     (root / "image_catalog_export.csv").write_text("\n".join(lines) + "\n,,,\n,,,\n")
     return {"ids": ids, "centres": centres}
 
@@ -337,7 +339,8 @@ def test_real_cutout_directories_ingest_whole(tmp_path, dask_client):
     assert "no sky position: no RA,DEC cards and no celestial WCS" in summary
     for name in report.flag_counts:
         assert name in summary
-    assert "2 row(s) without an id skipped (lines 5, 6)" in summary
+    assert "2 row(s) without an id skipped (lines 6, 7)" in summary
+    assert "catalog: 1 row(s) name objects with no file in the source (ids 300099): not ingested" in summary
     assert "1 file(s) in Public/EUC_VIS match no band, e.g. notes.txt" in summary
     again = ingest(EUCLID, root, store_path, dask_client)
     assert (again.n_added, again.n_after) == (0, 12)

@@ -101,3 +101,35 @@ def test_rule_failing_on_the_catalog_names_file_and_fix(tmp_path):
     with pytest.raises(CatalogFormatError) as caught:
         labels_for(EUCLID, np.array([100001]), tmp_path)
     assert str(path) in str(caught.value) and "--catalog" in str(caught.value)
+
+
+def test_catalog_rows_of_objects_without_files_are_counted(tmp_path):
+    """Review: a catalog row whose object has no file was dropped without a word."""
+    _catalog(tmp_path, "".join(f"{i},0,0.0,0\n" for i in range(100001, 100009)))
+    result = load_labels(EUCLID, np.array([100001]), tmp_path, source_ids=np.array([100001, 100002]))
+    assert result.notes == (
+        "6 row(s) name objects with no file in the source (ids 100003, 100004, 100005, 100006, 100007, "
+        "...): not ingested; their files may not have arrived yet",
+    )
+    assert load_labels(EUCLID, np.array([100001]), tmp_path).notes == ()  # no source ids: not checked
+
+
+@pytest.mark.parametrize(
+    ("encoding", "note"),
+    [
+        ("cp1252", ("read as Windows-1252 text (not UTF-8)",)),
+        ("utf-16", ("read as UTF-16 text (not UTF-8)",)),
+    ],
+)
+def test_spreadsheet_encodings_are_read_and_said(tmp_path, encoding, note):
+    """Review: a catalog saved by Excel on Windows (an accented name, byte 0xe9) was "unreadable ... It
+    must be a comma-separated text file with a header line", which it was."""
+    path = tmp_path / "image_catalog_excel.csv"
+    text = "ID,n_source_im,mag_eff,n_pix_source,name\r\n100001,2,3.0,50,Hélène\r\n100002,0,0.0,0,José\r\n"
+    path.write_bytes(text.encode(encoding))
+    result = load_labels(EUCLID, np.array([100001, 100002]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0])
+    assert result.notes == note
+    path.write_bytes(b"ID,n_source_im\r\n100001,\x81\r\n")  # no UTF-8, and 0x81 is no Windows-1252 either
+    with pytest.raises(CatalogFormatError, match=r"is unreadable: .* or the UTF-16 or Windows-1252 of"):
+        load_labels(EUCLID, np.array([100001]), tmp_path)

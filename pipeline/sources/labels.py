@@ -66,6 +66,27 @@ def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | N
     return matches[0] if matches else None
 
 
+def _catalog_text(raw: bytes) -> tuple[str, str]:
+    """The text of a catalog file and its encoding: what spreadsheets save.
+
+    UTF-8 (with or without a byte-order mark); UTF-16 with a byte-order mark (Excel's "Unicode
+    text"); else, where the bytes have no control characters and are no UTF-8, Windows-1252 (Excel's "CSV" on
+    Windows, e.g. an accented name ``0xe9``). Raises :class:`UnicodeDecodeError` for anything else.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "UTF-16"
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        if set(raw) & _CONTROL_BYTES:  # binary, or UTF-16 without a byte-order mark: no guess
+            raise
+        return raw.decode("cp1252", errors="strict"), "Windows-1252"
+
+
+_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 13}
+"""Bytes no text file has (C0 controls but tab, line feed, carriage return)."""
+
+
 def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and check a challenge catalog (CSV with comment header lines).
 
@@ -83,14 +104,15 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     if spec is None:
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # spreadsheets may write a BOM
+        text, encoding = _catalog_text(Path(path).read_bytes())
         table = pd.read_csv(
             io.StringIO(text), comment=spec.comment, skipinitialspace=True, dtype=str, skip_blank_lines=True
         )
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CatalogFormatError(
             f"label catalog {path} is unreadable: {exc}. It must be a comma-separated text file with "
-            f"a header line; pass another file with --catalog or fix this one."
+            f"a header line (UTF-8, or the UTF-16 or Windows-1252 of spreadsheets); pass another file with "
+            "--catalog or fix this one."
         ) from exc
     table.columns = [str(column).strip() for column in table.columns]
     header_line, data_lines = _data_lines(text, spec.comment, len(table))
@@ -139,6 +161,8 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
                 f"rule {spec.label_rule!r} compares that column as numbers. Fix or delete the row."
             )
     table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)
+    if encoding != "utf-8":  # ids and numbers are ASCII in any of them: only text columns may differ
+        notes.append(f"read as {encoding} text (not UTF-8)")
     table.attrs["notes"] = notes
     return table
 
@@ -198,16 +222,34 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
 
 
 def load_labels(
-    layout: Layout, object_ids: np.ndarray, root: str | os.PathLike[str], catalog: str | None = None
+    layout: Layout,
+    object_ids: np.ndarray,
+    root: str | os.PathLike[str],
+    catalog: str | None = None,
+    source_ids: np.ndarray | None = None,
 ) -> Labels:
-    """Labels aligned with ``object_ids``: -1 for objects absent from the catalog or without one."""
+    """Labels aligned with ``object_ids``: -1 for objects absent from the catalog or without one.
+
+    With ``source_ids`` (every object id that has a file in the source), the notes also say how
+    many catalog rows name no object with a file (a list that names objects not delivered), with a
+    few of their ids: they cannot be ingested, and were otherwise dropped without a word.
+    """
     path = Path(catalog) if catalog else find_label_catalog(layout, root)
     if path is None:
         return Labels(np.full(len(object_ids), LABEL_UNKNOWN, dtype=np.int8), None)
     table = read_label_catalog(layout, path)
     labels = labels_from_catalog(layout, table, path)
     aligned = labels.reindex(np.asarray(object_ids, dtype=np.int64)).fillna(LABEL_UNKNOWN)
-    return Labels(aligned.to_numpy(dtype=np.int8), path, tuple(table.attrs.get("notes", [])))
+    notes = tuple(table.attrs.get("notes", []))
+    if source_ids is not None:
+        fileless = np.setdiff1d(labels.index.to_numpy(dtype=np.int64), np.asarray(source_ids, dtype=np.int64))
+        if fileless.size:
+            shown = ", ".join(str(i) for i in fileless[:5]) + (", ..." if fileless.size > 5 else "")
+            notes += (
+                f"{fileless.size} row(s) name objects with no file in the source (ids {shown}): "
+                "not ingested; their files may not have arrived yet",
+            )
+    return Labels(aligned.to_numpy(dtype=np.int8), path, notes)
 
 
 def labels_for(

@@ -317,7 +317,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
             f"there, not from {source}: rerun `lenshunt ingest {plan_source} {store}` first"
         )
     object_ids = np.asarray(plan["object_ids"], dtype=np.int64)
-    loaded = load_labels(layout, object_ids, source, catalog)
+    loaded = load_labels(layout, object_ids, source, catalog, source_ids=manifest.object_ids)
     labels = loaded.values
     report.label_catalog = str(loaded.path) if loaded.path else None
     report.label_notes = list(loaded.notes)
