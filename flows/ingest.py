@@ -23,6 +23,7 @@ from flows.common import (
 from flows.failures import retry_unless_deterministic
 from flows.preflight import label_catalog, layout_source, writable_directory
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
+from pipeline.store.ingestion import check_existing_store
 from schemas.layout import available_layouts, load_layout
 
 HELP = "ingest FITS cutouts into a chunked Zarr v3 store (incremental and resumable)"
@@ -156,6 +157,7 @@ def check(args: argparse.Namespace) -> None:
     layout_source(layout, args.source)
     writable_directory(args.store, "store")
     label_catalog(layout, args.source, args.catalog)
+    check_existing_store(args.store, layout, args.source, args.source_moved)  # another set's store
 
 
 def interrupted(args: argparse.Namespace) -> str:

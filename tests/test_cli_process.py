@@ -374,3 +374,21 @@ def test_a_ctrl_c_in_pythons_last_teardown_after_a_command_is_ignored(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert (result.returncode, result.stdout) == (1, "alive 1\n"), (result.returncode, result.stderr)
+
+
+def test_another_sets_store_is_refused_in_one_line_before_prefect_starts(tmp_path, cutouts):
+    """Review: ingesting into another source's store started Prefect and printed the error three times
+    (twice in Prefect's ERROR logs)."""
+    from pipeline.store.zarr_store import create_store
+
+    store = tmp_path / "other.zarr"
+    create_store(store, EUCLID, source=str(tmp_path / "another-set"))
+    before = sorted(p.relative_to(store).as_posix() for p in store.rglob("*"))
+    result, _ = _lenshunt(
+        "ingest", str(cutouts), str(store), env={"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("lenshunt ingest: error: ") and "holds the objects of" in lines[0]
+    assert "--source-moved" in lines[0]
+    assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before

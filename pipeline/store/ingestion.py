@@ -215,11 +215,7 @@ def ingest(
                 raise  # something else is there; a store created meanwhile by another ingest is fine
     with store_writer_lock(store, purpose=f"ingest of {source_path}"):
         attributes = read_attributes(store)
-        if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
-            raise ConservationError(
-                f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
-                "use a new store for another layout"
-            )
+        _check_layout(store, attributes, layout)
         _check_source(store, attributes.source, source_path, source_moved)
         report = IngestReport(store=str(store), source=str(source_path), layout=layout.name)
         report.n_before = attributes.n_objects
@@ -265,6 +261,36 @@ def same_source(recorded: str | os.PathLike[str], source: str | os.PathLike[str]
         return os.path.samefile(recorded, source)
     except OSError:
         return os.path.realpath(recorded) == os.path.realpath(source)
+
+
+def check_existing_store(
+    store: str | os.PathLike[str], layout: Layout, source: str | os.PathLike[str], source_moved: bool
+) -> None:
+    """Refuse an existing store that an ingest of ``source`` with ``layout`` would refuse, changing
+    nothing: for the CLI to say so in one line before Prefect and Dask start. No store: nothing to do.
+
+    Raises
+    ------
+    ConservationError
+        If the store was ingested with another layout.
+    SourceMismatchError
+        If it holds another source's objects (and ``source_moved`` is not given).
+    """
+    store = Path(store)
+    if not (store / "zarr.json").exists():
+        return
+    attributes = read_attributes(store)
+    _check_layout(store, attributes, layout)
+    if not source_moved:
+        _check_source(store, attributes.source, Path(os.path.abspath(source)), False)
+
+
+def _check_layout(store: Path, attributes, layout: Layout) -> None:
+    if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
+        raise ConservationError(
+            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
+            "use a new store for another layout"
+        )
 
 
 def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) -> None:
