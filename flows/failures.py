@@ -71,8 +71,10 @@ class _DropExpectedTracebacks(logging.Filter):
 
 
 def quiet_expected_tracebacks() -> None:
-    """Make every log handler drop tracebacks of deterministic failures (the CLI says them once)."""
-    log_filter = _DropExpectedTracebacks()
+    """Make every log handler drop tracebacks of deterministic failures (the CLI says them once), and
+    the console handlers Prefect's records of a run stopped by a signal (the CLI says it stopped, and
+    what was kept, in one line; the records still reach Prefect's server)."""
+    log_filter, console_filter = _DropExpectedTracebacks(), DropStopCrashes()
     loggers = [
         logging.getLogger(),
         *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
@@ -81,6 +83,36 @@ def quiet_expected_tracebacks() -> None:
         for handler in getattr(logger, "handlers", []):
             if not any(isinstance(f, _DropExpectedTracebacks) for f in handler.filters):
                 handler.addFilter(log_filter)
+            file = isinstance(handler, logging.FileHandler)
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not file
+                and not any(isinstance(f, DropStopCrashes) for f in handler.filters)
+            ):
+                handler.addFilter(console_filter)
+
+
+class DropStopCrashes(logging.Filter):
+    """Drop the records of a run crashed by a Ctrl-C or SIGTERM: Prefect's "Crash detected! Execution
+    was aborted by an interrupt signal." (each task and flow run, at ERROR), and the
+    "... ended with CancelledError" warnings of Dask workers whose tasks the stop cancelled.
+
+    Prefect 3.4 writes them for every run a stop ends, before the CLI's one line says it stopped
+    (a stopped ``lenshunt score`` printed four).
+    """
+
+    PHRASES = (
+        "Execution was aborted by an interrupt signal",
+        "Execution was cancelled by the runtime environment",
+        "ended with CancelledError",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not format: not ours to judge
+            return True
+        return not any(phrase in message for phrase in self.PHRASES)
 
 
 class _DropDistributedCancelRace(logging.Filter):

@@ -155,9 +155,15 @@ def check(args: argparse.Namespace) -> None:
 
 
 def interrupted(args: argparse.Namespace) -> str:
+    """What a stopped score kept: its finished parts (``OUT/parts/scores-*.parquet``), if any."""
+    from pipeline import paths
+
+    parts = sorted(paths.score_parts_dir(Path(args.out)).glob("scores-*.parquet"))
+    if not parts:
+        return "no part of the scores was finished yet; rerun the same command to start again"
     return (
-        f"the score parts written so far are kept in {args.out}/parts; rerun the same command to "
-        "score only the rest"
+        f"the {len(parts)} score part(s) written so far are kept in {paths.score_parts_dir(Path(args.out))}; "
+        "rerun the same command to score only the rest"
     )
 
 

@@ -265,6 +265,7 @@ def test_a_stopped_ingest_exits_in_seconds_leaves_no_process_and_resumes(tmp_pat
         last = output.strip().splitlines()[-1]
         assert last.startswith(f"lenshunt ingest: stopped ({how}); the regions written so far are kept in")
         assert "rerun the same command" in last and "Traceback" not in output, output[-3000:]
+        assert "Crash detected" not in output, output[-3000:]  # Prefect records the stop; the line says it
     result, _ = _lenshunt("ingest", str(cutouts), str(store), "--workers", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "store now 240" in result.stdout and "finished from an interrupted run 240" in result.stdout
@@ -392,3 +393,35 @@ def test_another_sets_store_is_refused_in_one_line_before_prefect_starts(tmp_pat
     assert lines[0].startswith("lenshunt ingest: error: ") and "holds the objects of" in lines[0]
     assert "--source-moved" in lines[0]
     assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
+
+
+def test_a_stopped_score_says_which_parts_it_kept(tmp_path):
+    """Review: a score stopped before any part was written said its parts were kept in OUT/parts,
+    which did not exist."""
+    import argparse
+
+    from flows.score import interrupted
+    from pipeline import paths
+
+    args = argparse.Namespace(out=str(tmp_path / "out"))
+    assert interrupted(args).startswith("no part of the scores was finished yet; rerun the same command")
+    parts = paths.score_parts_dir(tmp_path / "out")
+    parts.mkdir(parents=True)
+    (parts / "scores-000000000000-000000000256.parquet").write_bytes(b"")
+    assert interrupted(args).startswith(f"the 1 score part(s) written so far are kept in {parts}; rerun")
+
+
+def test_records_of_a_stop_are_dropped_from_the_console_only():
+    """Review: a stopped score printed Prefect's "Crash detected! Execution was aborted by an interrupt
+    signal." for each task and flow run, and a worker warning per cancelled task, before its line."""
+    import logging
+
+    from flows.failures import DropStopCrashes
+
+    def record(message, *args):
+        return logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, message, args, None)
+
+    crash = record("Crash detected! Execution was aborted by an interrupt signal.")
+    cancelled = record("Async instruction for %s ended with CancelledError", "<Task cancelled>")
+    kept = record("Crash detected! Execution was interrupted by an unexpected exception: %s", "OSError")
+    assert [DropStopCrashes().filter(r) for r in (crash, cancelled, kept)] == [False, False, True]
