@@ -50,9 +50,17 @@ def split_stage(store: str, config: TrainConfig) -> Split:
 def recipe_stage(store: str, split: Split, config: TrainConfig) -> Recipe:
     """Fit the recipe's per-band statistics on a sample of the training objects."""
     recipe = fit_store_recipe(store, split, config)
-    get_run_logger().info(
-        "recipe %s on %d objects, inputs %s", recipe.combine, recipe.n_objects_fit, recipe.input_shapes()
-    )
+    if config.init is not None:  # fine-tuning keeps the bundle's recipe: nothing was fitted here
+        get_run_logger().info(
+            "recipe of %s kept (%s, fitted on %d objects of its training set), inputs %s",
+            config.init,
+            recipe.combine,
+            recipe.n_objects_fit,
+            recipe.input_shapes(),
+        )
+        return recipe
+    fitted = (recipe.combine, recipe.n_objects_fit, recipe.input_shapes())
+    get_run_logger().info("recipe %s fitted on %d objects, inputs %s", *fitted)
     return recipe
 
 
