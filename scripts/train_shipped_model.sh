@@ -33,7 +33,7 @@
 #    THIRD_CEILING=BUNDLE (SIM=thirdsim scripts/train_ceiling_model.sh) does the same on the second one;
 #    Without them, each ceiling is carried from an earlier check of the same held-out sets: CEILING_FROM=CARD,
 #    by default the shipped card.json (a ceiling belongs to its held-out set and model, not to the checked
-#    model; a card that counted other objects is refused); CEILING_FROM= records no ceiling;
+#    model; a card that measured another set (ids, labels, pixels) is refused); CEILING_FROM= records none;
 #    With feature statistics in the bundle (lenshunt train fits them; older bundles get them here), the
 #    check also reports each domain's share of objects unlike the training set (ood_score > 1);
 # 5. copy model.keras, recipe.json, card.json and features.npz to pipeline/models/shipped/default/.

@@ -17,6 +17,10 @@ other objects of it, never on the held-out store): that model's AUROC on the sto
 domain allows at this data size and architecture, and ``ceiling - auroc`` is the *transfer gap*,
 what the checked model loses by never having seen the domain (``<domain>_ceiling_auroc``,
 ``<domain>_transfer_gap``, ``max_transfer_gap`` in the card). The goal stays on the plain drop.
+A ceiling belongs to the held-out set, so ``carried_ceilings`` takes it from an earlier check's card
+of the same set (:mod:`pipeline.training.ceilings`; the card's ``<domain>_set_crc32`` of ids,
+labels and pixels must match). A check replaces the card's earlier one as a whole
+(:mod:`pipeline.training.domain_card`).
 
 A bundle with feature statistics (:mod:`pipeline.models.features`) also says, per domain, how
 many objects it flags UNLIKE_TRAINING and the AUROC of the others
