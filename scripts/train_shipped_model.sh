@@ -41,7 +41,8 @@
 # About 40 minutes on 2 AMD EPYC cores (2026-11-30: 22 of them training), about 80 on 2 slower Intel Xeon
 # cores (2026-12-01: 54 training at 82 images/s); needs no GPU and no network.
 # Set LENSHUNT_SHIP=0 to leave pipeline/models/shipped/ untouched (e.g. to check reproducibility), and
-# LENSHUNT_RETRAIN=0 to keep WORKDIR/bundle when it is there (redo only the domain check and shipping).
+# LENSHUNT_RETRAIN=0 to keep WORKDIR/bundle when it is there (redo only the domain check and shipping;
+# the training set is then simulated only if the bundle lacks its feature statistics).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -87,12 +88,18 @@ simulated() {
   lenshunt ingest "$WORK/$name" "$WORK/$name.zarr" --layout "$LAYOUT"
 }
 
-step "simulate and ingest the training set"
-# shellcheck disable=SC2086  # the options are words
-simulated train --n "$TRAIN_N" --seed "$TRAIN_SEED" --first-id "$TRAIN_FIRST_ID" --domain randomised $TRAIN_LOOKALIKES
+KEEP_BUNDLE=0
+if [ "${LENSHUNT_RETRAIN:-1}" = 0 ] && [ -e "$WORK/bundle/card.json" ]; then KEEP_BUNDLE=1; fi
+if [ "$KEEP_BUNDLE" = 1 ] && [ -e "$WORK/bundle/features.npz" ]; then
+  step "training set not needed: keeping $WORK/bundle and its feature statistics (LENSHUNT_RETRAIN=0)"
+else
+  step "simulate and ingest the training set"
+  # shellcheck disable=SC2086  # the options are words
+  simulated train --n "$TRAIN_N" --seed "$TRAIN_SEED" --first-id "$TRAIN_FIRST_ID" --domain randomised $TRAIN_LOOKALIKES
+fi
 
 step "train"
-if [ "${LENSHUNT_RETRAIN:-1}" = 0 ] && [ -e "$WORK/bundle/card.json" ]; then
+if [ "$KEEP_BUNDLE" = 1 ]; then
   echo "keeping $WORK/bundle (LENSHUNT_RETRAIN=0)"
 else
   lenshunt train "$WORK/train.zarr" "$WORK/bundle" --overwrite "${TRAIN_OPTIONS[@]}"
