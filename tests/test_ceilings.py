@@ -28,16 +28,21 @@ METRICS = {"othersim_ceiling_auroc": 0.8621, "othersim_n_pos": 362.0, "othersim_
 
 
 def test_the_carried_ceiling_says_where_it_came_from_and_how_its_model_was_made():
-    value, sentences = carried_ceiling((METRICS, "model-7", NOTES), "othersim", 362, 638)
+    checked = {**METRICS, "othersim_set_crc32": 12345.0}  # a card with the set's checksum
+    value, sentences = carried_ceiling((checked, "model-7", NOTES), "othersim", 362, 638, 12345)
     assert value == 0.8621
     assert sentences == [
         "Ceiling on othersim: 0.8621, carried from the domain check of model-7 on the same held-out set "
         "(362 lenses, 638 non-lenses); its ceiling model was not scored again.",
         MADE,
     ]
+    _, counted = carried_ceiling((METRICS, "model-7", NOTES), "othersim", 362, 638, 12345)  # none there
+    assert "(362 lenses, 638 non-lenses; counts checked, not the objects)" in counted[0]
+    with pytest.raises(BundleError, match="other objects, labels or pixels"):
+        carried_ceiling((checked, "model-7", NOTES), "othersim", 362, 638, 54321)
     # carried again from the card that carried it: one "carried" sentence, the model's description kept
     again = (METRICS, "model-8", " ".join(["Earlier.", *sentences]))
-    _, chained = carried_ceiling(again, "othersim", 362, 638)
+    _, chained = carried_ceiling(again, "othersim", 362, 638)  # no checksum here: counts only
     assert chained == [chained[0], MADE] and "model-8" in chained[0]
 
 
