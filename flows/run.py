@@ -47,7 +47,7 @@ class RunSummary:
     def summary(self) -> str:
         lines = [
             f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_reread} re-read as their files "
-            f"changed, {self.n_scored_new} scored now)",
+            f"changed, {self.n_scored_new} processed by the model now; {self.n_scored} with a score in all)",
             f"catalog: {self.catalog_fits}",
             f"         {self.catalog_parquet}",
             f"report:  {self.report}",

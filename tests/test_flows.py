@@ -192,3 +192,17 @@ def test_deterministic_failure_in_a_flow_runs_once_and_logs_no_traceback(
     assert [run.run_count for run in task_runs] == [1]
     logged = "\n".join(lines)
     assert "SourceMismatchError" in logged and "Traceback" not in logged
+
+
+def test_the_run_summary_says_how_many_objects_have_a_score():
+    """Review: the run's summary said "40 scored now" where 3 of the 40 were NOT_SCORED (37/40)."""
+    from flows.run import RunSummary
+
+    summary = RunSummary(
+        store="s.zarr", n_objects=40, n_new_objects=40, n_scored_new=40, n_scored=37, n_reread=0,
+        catalog_fits="c.fits", catalog_parquet="c.parquet", report="r.html", metrics=None,
+    ).summary()  # fmt: skip
+    assert summary.splitlines()[0] == (
+        "objects: 40 (40 new, 0 re-read as their files changed, 40 processed by the model now; "
+        "37 with a score in all)"
+    )
