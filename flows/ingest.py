@@ -22,8 +22,7 @@ from flows.common import (
 )
 from flows.failures import retry_unless_deterministic
 from flows.preflight import label_catalog, layout_source, writable_directory
-from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, ingest
-from pipeline.store.ingestion import check_existing_store
+from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
 from schemas.layout import available_layouts, load_layout
 
 HELP = "ingest FITS cutouts into a chunked Zarr v3 store (incremental and resumable)"

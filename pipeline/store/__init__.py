@@ -20,6 +20,7 @@ _EXPORTS = {
     "CutoutFiles": "pipeline.store.cutouts",
     "IngestReport": "pipeline.store.ingestion",
     "StoreSummary": "pipeline.store.summary",
+    "check_existing_store": "pipeline.store.ingestion",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
     "open_store": "pipeline.store.zarr_store",
@@ -36,6 +37,7 @@ __all__ = [
     "CutoutFiles",
     "IngestReport",
     "StoreSummary",
+    "check_existing_store",
     "create_store",
     "ingest",
     "open_store",
@@ -48,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
-    from pipeline.store.ingestion import IngestReport, ingest, plan_regions
+    from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,
