@@ -94,7 +94,8 @@ def quiet_expected_tracebacks() -> None:
 
 class DropStopCrashes(logging.Filter):
     """Drop the records of a run crashed by a Ctrl-C or SIGTERM: Prefect's "Crash detected! Execution
-    was aborted by an interrupt signal." (each task and flow run, at ERROR), and the
+    was aborted by an interrupt signal." (or "... a termination signal."; each task and flow run,
+    at ERROR, and their "Finished in state Crashed(...)"), and the
     "... ended with CancelledError" warnings of Dask workers whose tasks the stop cancelled.
 
     Prefect 3.4 writes them for every run a stop ends, before the CLI's one line says it stopped
@@ -103,6 +104,7 @@ class DropStopCrashes(logging.Filter):
 
     PHRASES = (
         "Execution was aborted by an interrupt signal",
+        "Execution was aborted by a termination signal",
         "Execution was cancelled by the runtime environment",
         "ended with CancelledError",
     )
