@@ -145,7 +145,7 @@ elif carried othersim; then
   EXTRA=(--ceiling-from "othersim=$CEILING_FROM")
 fi
 if [ -n "${THIRD_CEILING:-}" ]; then  # SIM=thirdsim scripts/train_ceiling_model.sh
-  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture, recipe and options, trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
+  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture, recipe and options (the asymmetry channels included), trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
 elif carried thirdsim; then
   EXTRA+=(--ceiling-from "thirdsim=$CEILING_FROM")
 fi
