@@ -45,6 +45,8 @@ RANGE_OPTIONS = {
     "randomised preset exactly; 0.4 1: down to the smallest Einstein radii)",
     "negative_mag_offset": "offset in mag on every component of rings, spirals, mergers and companions, "
     "uniform, sizes kept (default 0 0; -1 1.5: up to 1 mag brighter or 1.5 mag fainter)",
+    "spiral_knots": "number of star-forming (HII) knots on a spiral's arms, uniform integers (default 0 0)",
+    "spiral_lopsided": "amplitude of a spiral disc's m=1 mode (lopsidedness), uniform (default 0 0)",
 }
 """Range settings of :class:`~pipeline.simulate.SimulationConfig` with their own command-line flag."""
 
@@ -99,6 +101,8 @@ def simulate_flow(
     source_offset_range: tuple[float, float] | None = None,
     negative_scale: tuple[float, float] | None = None,
     negative_mag_offset: tuple[float, float] | None = None,
+    spiral_knots: tuple[float, float] | None = None,
+    spiral_lopsided: tuple[float, float] | None = None,
     moffat_beta_range: tuple[float, float] | None = None,
     moffat_fraction: float | None = None,
     negative_scale_brightens: bool | None = None,
@@ -125,6 +129,8 @@ def simulate_flow(
         source_offset_range=source_offset_range,
         negative_scale=negative_scale,
         negative_mag_offset=negative_mag_offset,
+        spiral_knots=spiral_knots,
+        spiral_lopsided=spiral_lopsided,
         moffat_beta_range=moffat_beta_range,
         moffat_fraction=moffat_fraction,
         negative_scale_brightens=negative_scale_brightens,

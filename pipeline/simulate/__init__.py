@@ -22,19 +22,17 @@ Examples
 
 from pipeline.simulate.catalog import CHALLENGE_COLUMNS, catalog_columns, default_catalog_name, read_catalog
 from pipeline.simulate.config import (
-    DOMAIN_PRESETS,
     LENS_RULE,
     NEGATIVE_KINDS,
     SimulationConfig,
     SimulationError,
-    domain_config,
-    dropped_preset_settings,
     flux_from_magnitude,
 )
 from pipeline.simulate.domain import DOMAIN_COLUMNS, BandDomain, DomainDraw, draw_domain
 from pipeline.simulate.draws import ObjectDraw
 from pipeline.simulate.instrument import BandModel, default_band_models
 from pipeline.simulate.population import draw_object
+from pipeline.simulate.presets import DOMAIN_PRESETS, domain_config, dropped_preset_settings
 from pipeline.simulate.render import RenderedObject, simulate_object
 from pipeline.simulate.runner import (
     DEFAULT_BATCH_SIZE,

@@ -86,7 +86,16 @@ class RingDraw:
 
 @dataclass(frozen=True)
 class SpiralDraw:
-    """An exponential disc whose light is concentrated in logarithmic spiral arms."""
+    """An exponential disc whose light is concentrated in logarithmic spiral arms.
+
+    ``knots`` are star-forming (HII) regions on the arms, each ``(radius, arm, amplitude)``: its
+    distance from the centre in scale lengths, the arm it sits on, and its peak over the disc's
+    surface brightness there; ``lopsided`` is the amplitude of an m = 1 mode of the disc at position
+    angle ``lopsided_angle`` [rad] in the disc plane. Both break the point symmetry of a two-armed
+    disc, as real spirals' do (median asymmetry index A ~ 0.15 against ~0.02 for ellipticals:
+    Conselice 2003, ApJS 147, 1; lopsidedness A1 ~ 0.1, a third above 0.2: Zaritsky & Rix 1997,
+    ApJ 477, 118).
+    """
 
     x: float
     y: float
@@ -98,6 +107,9 @@ class SpiralDraw:
     arm_phase: float
     sharpness: float
     sed: Sed
+    knots: tuple[tuple[float, int, float], ...] = ()
+    lopsided: float = 0.0
+    lopsided_angle: float = 0.0
 
 
 @dataclass(frozen=True)

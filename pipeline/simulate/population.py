@@ -36,6 +36,7 @@ from pipeline.simulate.draws import (
     StarDraw,
 )
 from pipeline.simulate.rescale import rescaled, shifted_mag
+from pipeline.simulate.spiral import with_spiral_structure
 
 
 def object_streams(seed: int, object_id: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -61,6 +62,8 @@ def draw_object(object_id: int, seed: int, field: FieldSpec, config: SimulationC
         weights = np.asarray(config.negative_mix, dtype=float)
         kind = NEGATIVE_KINDS[int(rng.choice(len(NEGATIVE_KINDS), p=weights / weights.sum()))]
         central, features = _NEGATIVE_DRAWERS[kind](rng, z_lens, config)
+        if kind == "spiral":
+            features = _spiral_structure(seed, object_id, features, config)
         if kind != "elliptical":
             scale = _negative_scale(seed, object_id, config)
             central, features = rescaled(central, features, scale, config.negative_scale_brightens)
@@ -331,8 +334,8 @@ _NEGATIVE_DRAWERS = {
 
 def child_stream(seed: int, object_id: int, index: int) -> np.random.Generator:
     """Child ``index`` of the object's seed sequence (0 scene, 1 noise, 2 instrument, 3 crowding,
-    4 negative scale, 5 PSF profile, 6 negative magnitude offset): a stream of its own, so drawing
-    from it leaves the others as they were."""
+    4 negative scale, 5 PSF profile, 6 negative magnitude offset, 7 spiral knots and lopsidedness):
+    a stream of its own, so drawing from it leaves the others as they were."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(object_id)]).spawn(index + 1)[index])
 
 
@@ -361,6 +364,18 @@ def _negative_scale(seed: int, object_id: int, config: SimulationConfig) -> floa
     rng = child_stream(seed, object_id, 4)
     scale = bounds[0] if bounds[0] == bounds[1] else _log_uniform(rng, bounds)
     return 1.0 if share < 1.0 and rng.random() >= share else scale
+
+
+def _spiral_structure(
+    seed: int, object_id: int, features: tuple[Feature, ...], config: SimulationConfig
+) -> tuple[Feature, ...]:
+    """:func:`~pipeline.simulate.spiral.with_spiral_structure` from child stream 7, drawn only when
+    ``config.spiral_knots`` or ``config.spiral_lopsided`` is not (0, 0), so sets made before they
+    existed are drawn again exactly."""
+    if config.spiral_knots == (0.0, 0.0) and config.spiral_lopsided == (0.0, 0.0):
+        return features
+    rng = child_stream(seed, object_id, 7)
+    return with_spiral_structure(features, rng, config.spiral_knots, config.spiral_lopsided)
 
 
 def _negative_mag_offset(seed: int, object_id: int, bounds: tuple[float, float]) -> float:

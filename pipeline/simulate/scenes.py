@@ -89,6 +89,11 @@ def ring_sb(x: np.ndarray, y: np.ndarray, ring: RingDraw) -> np.ndarray:
     return profile * modulation
 
 
+KNOT_WIDTH = 0.12
+"""Gaussian sigma of a spiral's HII knots in disc scale lengths (0.05-0.15" for the drawn discs; HII
+complexes of nearby spirals are 0.1-1 kpc, Kennicutt et al. 1989, ApJ 337, 761)."""
+
+
 def spiral_sb(x: np.ndarray, y: np.ndarray, disc: SpiralDraw) -> np.ndarray:
     """Unnormalised surface brightness of an exponential disc with logarithmic arms."""
     xp, yp = rotate(x, y, disc.x, disc.y, disc.phi)
@@ -97,7 +102,20 @@ def spiral_sb(x: np.ndarray, y: np.ndarray, disc: SpiralDraw) -> np.ndarray:
     angle = np.arctan2(yq, xp)
     winding = np.log(radius / disc.scale_length) / math.tan(disc.pitch)
     arms = (0.5 * (1.0 + np.cos(disc.n_arms * (angle - winding) - disc.arm_phase))) ** disc.sharpness
-    return np.exp(-radius / disc.scale_length) * (0.25 + 0.75 * arms)
+    light = np.exp(-radius / disc.scale_length) * (0.25 + 0.75 * arms)
+    if disc.lopsided:
+        light = light * (1.0 + disc.lopsided * np.cos(angle - disc.lopsided_angle))
+    for knot_radius, arm, amplitude in disc.knots:
+        # on the arm's crest: n_arms (angle - winding) - arm_phase = 2 pi arm
+        r_k = knot_radius * disc.scale_length
+        a_k = (
+            math.log(knot_radius) / math.tan(disc.pitch)
+            + (disc.arm_phase + 2.0 * math.pi * arm) / disc.n_arms
+        )
+        width = KNOT_WIDTH * disc.scale_length
+        distance2 = (xp - r_k * math.cos(a_k)) ** 2 + (yq - r_k * math.sin(a_k)) ** 2
+        light = light + amplitude * math.exp(-knot_radius) * np.exp(-0.5 * distance2 / width**2)
+    return light
 
 
 def arc_sb(x: np.ndarray, y: np.ndarray, arc: ArcDraw) -> np.ndarray:
