@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.common import log_summary
 from flows.train_args import add_arguments, config_from_args  # noqa: F401 - the command's options, used by flows.cli
 from pipeline.errors import BundleError, LenshuntError
 from pipeline.models import save_ensemble
@@ -68,8 +69,11 @@ def recipe_stage(store: str, split: Split, config: TrainConfig) -> Recipe:
 def train_stage(
     store: str, out: str, config: TrainConfig, split: Split, recipe: Recipe, overwrite: bool
 ) -> TrainResult:
-    """Build, train and save the model; epoch lines go to the flow log."""
-    return train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=get_run_logger().info)
+    """Build, train and save the model; epoch lines go to the flow log, the summary to the run only
+    (the command prints it)."""
+    result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=get_run_logger().info)
+    log_summary(result.summary())
+    return result
 
 
 def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None, TrainConfig]]:

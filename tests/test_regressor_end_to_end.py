@@ -50,10 +50,12 @@ def test_magnitude_regressor_trains_scores_and_fills_its_catalog_column(tmp_path
     )
     lenshunt("simulate", str(source), "--layout", "euclid-sglc2", "--n", "300", "--seed", "5")
     lenshunt("ingest", str(source), str(store), "--layout", "euclid-sglc2")
-    lenshunt(
+    trained = lenshunt(
         "train", str(store), str(bundle), "--outputs", "mag_lens", "--epochs", "12", "--batch-size", "16",
         "--downsample", "4", "--learning-rate", "0.003",
     )  # fmt: skip
+    # the closing summary once, printed by the command (it used to be logged to the console too)
+    assert (trained.stdout + trained.stderr).count(f"-> {bundle}\n") == 1, trained.stdout + trained.stderr
     card = json.loads((bundle / "card.json").read_text())
     assert [entry["name"] for entry in card["outputs"]] == ["mag_lens"]
     metrics = card["metrics"]

@@ -205,7 +205,8 @@ def train_bundle(
     """Build, train and save the model of ``config`` as a bundle at ``out``.
 
     The card gets the validation metrics of the best epoch (``val_auroc``, ``val_tpr0``,
-    ``val_tpr10``, ``val_average_precision``), the seed and the number of epochs run.
+    ``val_tpr10``, ``val_average_precision``), the seed and the number of epochs run. ``log``
+    gets the progress lines; the closing summary is the caller's (``TrainResult.summary``).
     """
     import keras
 
@@ -327,7 +328,7 @@ def train_bundle(
     )
     save_bundle(out, model, recipe, card, overwrite=True)
     _fit_feature_stats(out, store, split, config.seed, log)
-    result = TrainResult(
+    return TrainResult(
         bundle=out,
         model_id=model_id,
         metrics=metrics,
@@ -340,8 +341,6 @@ def train_bundle(
         seconds=time.perf_counter() - started,
         history=fit.history,
     )
-    log(result.summary())
-    return result
 
 
 def _fit_feature_stats(out: Path, store: str | Path, split: Split, seed: int, log: Log) -> None:
@@ -404,7 +403,9 @@ def train(
     check_output(Path(out), overwrite)
     split = load_split(store, config)
     recipe = fit_store_recipe(store, split, config)
-    return train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
+    result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
+    log(result.summary())
+    return result
 
 
 def _write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
