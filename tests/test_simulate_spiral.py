@@ -104,8 +104,10 @@ def test_bad_spiral_settings_are_refused_with_the_fix(settings, message):
 
 
 def test_spiral_settings_without_spirals_to_act_on_are_refused():
-    with pytest.raises(SimulationError, match="spiral_knots acts on the rings, spirals"):
+    with pytest.raises(SimulationError, match="spiral_knots acts on the spirals, but lens_fraction 1 draws"):
         domain_config("default", spiral_knots=(1, 3), lens_fraction=1.0)
+    with pytest.raises(SimulationError, match="spiral_knots acts on the spirals, but negative_mix 1,0,0,0,0"):
+        domain_config("default", spiral_knots=(1, 3), negative_mix=(1, 0, 0, 0))
     with pytest.raises(SimulationError, match="spiral_lopsided acts on the spirals, but negative_mix 1,1,0"):
         domain_config("default", spiral_lopsided=(0, 0.2), negative_mix=(1, 1, 0, 1))
     assert domain_config("default", spiral_lopsided=(0, 0), negative_mix=(1, 1, 0, 1)).negative_mix[2] == 0

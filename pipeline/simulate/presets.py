@@ -91,11 +91,13 @@ def domain_config(
     config = SimulationConfig(**values)
     acting = [name for name in _LOOK_ALIKE_SETTINGS if name in given and given[name] != _UNSET[name]]
     if acting and config.lens_fraction >= 1.0:
+        kinds = "spirals" if acting[0].startswith("spiral_") else "rings, spirals, mergers and companions"
         raise SimulationError(
-            f"{acting[0]} acts on the rings, spirals, mergers and companions, but lens_fraction 1 draws "
-            f"no non-lens: lower lens_fraction, or drop {acting[0]}"
+            f"{acting[0]} acts on the {kinds}, but lens_fraction 1 draws no non-lens: lower "
+            f"lens_fraction, or drop {acting[0]}"
         )
-    if acting and sum(config.negative_mix[1:]) == 0:
+    if any(not name.startswith("spiral_") for name in acting) and sum(config.negative_mix[1:]) == 0:
+        acting = [name for name in acting if not name.startswith("spiral_")]
         raise SimulationError(
             f"{acting[0]} acts on the rings, spirals, mergers and companions, but negative_mix "
             f"{format_setting(config.negative_mix)} draws none of them: give one of those kinds a weight, or "
