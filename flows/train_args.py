@@ -93,6 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on with robust_asinh, which it needs; pipeline/preprocess/asymmetry.py)",
     )
     recipe.add_argument(
+        "--asymmetry-smoothing-px",
+        type=float,
+        default=None,
+        metavar="PIXELS",
+        help="Gaussian sigma in input pixels smoothing the asymmetry channels, which removes the ringing "
+        'of cores sharper than the pixels (default 0: none; bench/RESULTS.md, "ringing")',
+    )
+    recipe.add_argument(
         "--max-stat-objects",
         type=int,
         default=None,

@@ -6,6 +6,8 @@ problems do not raise out of a run: they become flags (:mod:`pipeline.flags`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LenshuntError(Exception):
     """Base class of every error lenshunt raises on purpose."""
@@ -57,3 +59,13 @@ class BundleError(LenshuntError, ValueError):
 
 class ClusterError(LenshuntError, RuntimeError):
     """A Dask cluster could not be created or reached."""
+
+
+def validation_problems(exc: Any) -> str:
+    """A pydantic ``ValidationError`` as one line: ``field: message; field: message``."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(map(str, error["loc"]))
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

@@ -239,8 +239,8 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 6 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 6}))
+    with pytest.raises(BundleError, match=r"version 7 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 7}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
     new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry"}
     old = {key: value for key, value in data.items() if key not in new_fields}

@@ -654,6 +654,10 @@ def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeyp
         (["--scaling", "log"], "--scaling log (the bundle's recipe has --scaling robust_asinh)"),
         (["--crop", "100", "--downsample", "2"], "--crop 100 (the bundle's recipe has no --crop)"),
         (["--bands", "VIS"], "--bands VIS (the bundle's recipe has --bands VIS Y J H)"),
+        (
+            ["--asymmetry-smoothing-px", "0.7"],
+            "--asymmetry-smoothing-px 0.7 (the bundle's recipe has --asymmetry-smoothing-px 0.0)",
+        ),
     ],
 )
 def test_recipe_options_that_differ_from_the_init_bundle_are_refused_before_prefect_starts(

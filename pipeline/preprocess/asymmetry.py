@@ -44,7 +44,13 @@ import math
 
 from pipeline.preprocess.arrays import Array, array_namespace
 
-__all__ = ["add_rotational_asymmetry", "asymmetry_channels", "object_centre", "rotate_half_turn"]
+__all__ = [
+    "add_rotational_asymmetry",
+    "asymmetry_channels",
+    "object_centre",
+    "rotate_half_turn",
+    "smoothed_difference",
+]
 
 
 CENTRE_SEARCH_FRACTION = 0.1
@@ -106,14 +112,60 @@ def rotate_half_turn(images: Array, centre: Array) -> Array:
     n_y, n_x = images.shape[1:3]
     spectrum = xp.fft.rfft2(xp.flip(images, axis=(1, 2)), axes=(1, 2))
     shift = 2.0 * xp.asarray(centre, dtype=xp.float64) - xp.asarray([n_y - 1, n_x - 1], dtype=xp.float64)
-    ramp_y = xp.exp(-2j * xp.pi * (shift[:, 0, None] * xp.fft.fftfreq(n_y)[None, :]))
-    ramp_x = xp.exp(-2j * xp.pi * (shift[:, 1, None] * xp.fft.rfftfreq(n_x)[None, :]))
-    phase = ramp_y.astype(spectrum.dtype)[:, :, None] * ramp_x.astype(spectrum.dtype)[:, None, :]
-    spectrum *= phase[..., None]
+    spectrum *= _phase_ramp(shift, n_y, n_x, spectrum.dtype, xp)[..., None]
     return xp.fft.irfft2(spectrum, s=(n_y, n_x), axes=(1, 2)).astype(xp.float32, copy=False)
 
 
-def asymmetry_channels(inputs: Array, *, clip_sigma: tuple[float, float], softening_sigma: float) -> Array:
+def _phase_ramp(shift: Array, n_y: int, n_x: int, dtype, xp) -> Array:  # type: ignore[no-untyped-def]
+    """``(n, n_y, n_x // 2 + 1)`` rfft2 phase ramp of a shift by ``shift`` ``(n, 2)`` (y, x) pixels."""
+    ramp_y = xp.exp(-2j * xp.pi * (shift[:, 0, None] * xp.fft.fftfreq(n_y)[None, :]))
+    ramp_x = xp.exp(-2j * xp.pi * (shift[:, 1, None] * xp.fft.rfftfreq(n_x)[None, :]))
+    return ramp_y.astype(dtype)[:, :, None] * ramp_x.astype(dtype)[:, None, :]
+
+
+def smoothed_difference(images: Array, centre: Array, sigma_px: float) -> Array:
+    """``G * (z - R z)``: each image minus its half-turn about ``centre``, both smoothed by a Gaussian.
+
+    The sub-pixel rotation of :func:`rotate_half_turn` is exact for band-limited images, but a
+    core or star that is sharper than the pixels (undersampled) rings: the periodic sinc of its
+    shift is a cross of +- lines through it along both axes, across the whole cutout, which the
+    difference keeps. Smoothing both terms by the same Gaussian of ``sigma_px`` pixels (which
+    commutes with the rotation, so point-symmetric light still cancels exactly) takes the
+    spectrum to ``exp(-pi**2 sigma**2 / 2)`` at Nyquist (0.09 at 0.7 px) and the cross with it.
+    Computed as one product in Fourier space, ``(F z - F R z) exp(-2 pi**2 sigma**2 |f|**2)``, with
+    ``F R z`` from ``F z`` itself (one forward transform).
+
+    Parameters
+    ----------
+    images
+        ``(n, y, x, c)`` float32 NumPy or CuPy array.
+    centre
+        ``(n, 2)`` centres (y, x) in pixels.
+    sigma_px
+        Gaussian sigma in pixels, >= 0 (0: the plain ``z - R z``).
+
+    Returns
+    -------
+    Array
+        ``(n, y, x, c)`` float32. White noise of unit variance comes out with standard deviation
+        ``sqrt(2) / (2 sqrt(pi) sigma_px)`` for ``sigma_px`` above about 0.5 (0.57 at 0.7).
+    """
+    xp = array_namespace(images)
+    n_y, n_x = images.shape[1:3]
+    spectrum = xp.fft.rfft2(images, axes=(1, 2))
+    # real images: the spectrum of z(2c - x) is conj(F z) times the ramp of a shift by 2c (one FFT)
+    shift = 2.0 * xp.asarray(centre, dtype=xp.float64)
+    spectrum -= xp.conj(spectrum) * _phase_ramp(shift, n_y, n_x, spectrum.dtype, xp)[..., None]
+    if sigma_px > 0:
+        f_y, f_x = xp.fft.fftfreq(n_y), xp.fft.rfftfreq(n_x)
+        taper = xp.exp(-2.0 * math.pi**2 * sigma_px**2 * (f_y[:, None] ** 2 + f_x[None, :] ** 2))
+        spectrum *= taper.astype(xp.float32)[None, :, :, None]
+    return xp.fft.irfft2(spectrum, s=(n_y, n_x), axes=(1, 2)).astype(xp.float32, copy=False)
+
+
+def asymmetry_channels(
+    inputs: Array, *, clip_sigma: tuple[float, float], softening_sigma: float, smoothing_px: float = 0.0
+) -> Array:
     """The asymmetry channels alone: for each channel of ``inputs``, its scaled ``z - R z``.
 
     Parameters
@@ -125,6 +177,9 @@ def asymmetry_channels(inputs: Array, *, clip_sigma: tuple[float, float], soften
         The recipe's ``(low, high)`` clip in noise units; ``high`` > 0.
     softening_sigma
         The recipe's asinh softening ``s`` in noise units, > 0.
+    smoothing_px
+        The recipe's ``asymmetry_smoothing_px``: Gaussian sigma in pixels applied to ``z - R z``
+        (:func:`smoothed_difference`; 0, recipes before version 6: none).
 
     Returns
     -------
@@ -136,19 +191,23 @@ def asymmetry_channels(inputs: Array, *, clip_sigma: tuple[float, float], soften
     high = max(abs(clip_sigma[0]), clip_sigma[1])
     norm = math.asinh(clip_sigma[1] / softening_sigma)
     noise_units = softening_sigma * xp.sinh(inputs * xp.float32(norm))
-    rotated = rotate_half_turn(noise_units, object_centre(noise_units))
-    difference = xp.clip(noise_units - rotated, -high, high) / xp.float32(softening_sigma)
+    centre = object_centre(noise_units)
+    if smoothing_px > 0:
+        raw = smoothed_difference(noise_units, centre, smoothing_px)
+    else:  # as every recipe before version 6 computed it
+        raw = noise_units - rotate_half_turn(noise_units, centre)
+    difference = xp.clip(raw, -high, high) / xp.float32(softening_sigma)
     return (xp.arcsinh(difference) / xp.float32(math.asinh(high / softening_sigma))).astype(xp.float32)
 
 
 def add_rotational_asymmetry(
-    inputs: Array, *, clip_sigma: tuple[float, float], softening_sigma: float
+    inputs: Array, *, clip_sigma: tuple[float, float], softening_sigma: float, smoothing_px: float = 0.0
 ) -> Array:
     """``inputs`` with one asymmetry channel per channel appended (module docstring).
 
     Parameters
     ----------
-    inputs, clip_sigma, softening_sigma
+    inputs, clip_sigma, softening_sigma, smoothing_px
         As for :func:`asymmetry_channels`: ``(n, y, x, c)`` float32 scaled by ``robust_asinh``.
 
     Returns
@@ -158,5 +217,6 @@ def add_rotational_asymmetry(
         :func:`asymmetry_channels`' ``c``.
     """
     xp = array_namespace(inputs)
-    asymmetry = asymmetry_channels(inputs, clip_sigma=clip_sigma, softening_sigma=softening_sigma)
+    options = {"clip_sigma": clip_sigma, "softening_sigma": softening_sigma, "smoothing_px": smoothing_px}
+    asymmetry = asymmetry_channels(inputs, **options)
     return xp.ascontiguousarray(xp.concatenate([inputs, asymmetry], axis=-1))

@@ -34,7 +34,8 @@ With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per
 band minus its rotation by 180 degrees about the central galaxy, which cancels the
 point-symmetric light of the lens galaxy and keeps the arcs
 (:mod:`pipeline.preprocess.asymmetry`; ``lenshunt train``'s default with ``robust_asinh``). An
-expanded single band gets one (recipes before version 5: one per expanded channel, copies alike).
+expanded single band gets one (recipes before version 5: one per expanded channel, copies alike);
+``asymmetry_smoothing_px`` (version 6) smooths them by a Gaussian.
 A recipe keeps its version (:data:`FIELD_VERSIONS`): fine-tuning an older bundle writes its recipe
 as that version, which the release that wrote it reads.
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
@@ -69,7 +70,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.errors import BundleError
+from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.asymmetry import add_rotational_asymmetry, asymmetry_channels
 from pipeline.preprocess.recipe_versions import (
@@ -78,7 +79,7 @@ from pipeline.preprocess.recipe_versions import (
     READABLE_VERSIONS,
     RECIPE_VERSION,
     VALUE_VERSIONS,
-    needs_distinct_asymmetry,
+    oldest_version,
 )
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
 
@@ -150,16 +151,16 @@ class Recipe(BaseModel):
         default=False,
         description="Append each channel minus its 180-degree rotation (robust_asinh only; asymmetry.py).",
     )
+    asymmetry_smoothing_px: float = Field(
+        default=0.0, ge=0, le=10, description="Gaussian sigma smoothing the asymmetry channels, input pixels."
+    )
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
 
     @model_validator(mode="before")
     @classmethod
     def _known_version(cls, data: Any) -> Any:
         if isinstance(data, dict) and "version" not in data:  # a new recipe: the oldest version it needs
-            data = {
-                **data,
-                "version": RECIPE_VERSION if needs_distinct_asymmetry(data) else RECIPE_VERSION - 1,
-            }
+            data = {**data, "version": oldest_version(data)}
         version = data.get("version", RECIPE_VERSION) if isinstance(data, dict) else RECIPE_VERSION
         if isinstance(version, bool) or not isinstance(version, int | float):
             raise ValueError(f"recipe version {version!r} is not a number (one of {READABLE_VERSIONS})")
@@ -218,6 +219,8 @@ class Recipe(BaseModel):
             raise ValueError(
                 f"asymmetry needs scaling='robust_asinh' (differences in noise units), got {self.scaling!r}"
             )
+        if self.asymmetry_smoothing_px and not self.asymmetry:
+            raise ValueError("asymmetry_smoothing_px smooths the asymmetry channels: it needs asymmetry=True")
         if self.asymmetry and min(min(shape[:2]) for shape in self.input_shapes().values()) < 3:
             raise ValueError(
                 f"asymmetry needs inputs of at least 3x3 pixels to find the galaxy's centre, got "
@@ -314,16 +317,6 @@ class Recipe(BaseModel):
         return cls.from_json(text, source=str(path))
 
 
-def validation_problems(exc: ValidationError) -> str:
-    """A pydantic error as one line: ``field: message; field: message``."""
-    problems = []
-    for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        where = ".".join(map(str, error["loc"]))
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
-
-
 def check_group(group: str, images: pp.Array, store_bands: Sequence[str], shape: tuple[int, int]) -> pp.Array:
     """``images`` if it is ``(n, len(store_bands), *shape)``; else a :class:`BundleError` says why not."""
     expected = (len(store_bands), *shape)
@@ -368,9 +361,14 @@ def apply_recipe(
             group: _branch_input(recipe, pp.average_pool(images, d)) for group, images in scaled.items()
         }
     if recipe.asymmetry and recipe.combine == "upsample":
-        options = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
+        options = _asymmetry_options(recipe)
         inputs = {name: add_rotational_asymmetry(images, **options) for name, images in inputs.items()}
     return inputs
+
+
+def _asymmetry_options(recipe: Recipe) -> dict[str, Any]:
+    scaling = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
+    return {**scaling, "smoothing_px": recipe.asymmetry_smoothing_px}
 
 
 def _branch_input(recipe: Recipe, bands: pp.Array) -> pp.Array:
@@ -383,7 +381,7 @@ def _branch_input(recipe: Recipe, bands: pp.Array) -> pp.Array:
     channels = pp.to_nhwc(
         pp.expand_channels(bands, EXPANDED_CHANNELS, recipe.expand_single_band) if expand else bands
     )
-    options = {"clip_sigma": recipe.clip_sigma, "softening_sigma": recipe.softening_sigma}
+    options = _asymmetry_options(recipe)
     if not recipe.asymmetry or not expand or recipe.version < DISTINCT_ASYMMETRY_VERSION:
         return add_rotational_asymmetry(channels, **options) if recipe.asymmetry else channels
     asymmetry = asymmetry_channels(pp.to_nhwc(bands), **options)

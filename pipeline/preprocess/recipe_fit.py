@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from pipeline.errors import BundleError
+from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
-from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, check_group, validation_problems
+from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, check_group
 from pipeline.preprocess.sampling import PixelReservoir
 from schemas.layout import Layout
 

@@ -64,8 +64,11 @@ def card_notes(
             augment += f" (last {config.trainable_layers} weighted layers trained)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
     crop = f"centred crop {recipe.crop} px, " if recipe.crop else ""
+    sigma = recipe.asymmetry_smoothing_px
+    smoothed = f", smoothed by a Gaussian of {sigma:g} px" if sigma else ""
     asymmetry = (
-        " with their rotational asymmetry (each minus its 180-degree rotation about the central galaxy)"
+        " with their rotational asymmetry (each minus its 180-degree rotation about the central "
+        f"galaxy{smoothed})"
         if recipe.asymmetry
         else ""
     )

@@ -67,6 +67,12 @@ class TrainConfig(BaseModel):
         default=None,
         description="Add each channel minus its 180-degree rotation (None: on with robust_asinh, else off).",
     )
+    asymmetry_smoothing_px: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="Gaussian sigma in input pixels smoothing the asymmetry channels (0: none).",
+    )
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
     )
@@ -224,6 +230,7 @@ class TrainConfig(BaseModel):
             "crop": self.crop,
             "downsample": self.downsample,
             "asymmetry": self.scaling == "robust_asinh" if self.asymmetry is None else self.asymmetry,
+            "asymmetry_smoothing_px": self.asymmetry_smoothing_px,
         }
 
     @property

@@ -42,6 +42,7 @@ RECIPE_OPTIONS = (
     "crop",
     "downsample",
     "asymmetry",
+    "asymmetry_smoothing_px",
 )
 """TrainConfig fields (``lenshunt train`` options) that define the recipe, which fine-tuning keeps."""
 
