@@ -4,7 +4,8 @@
 product of two 1-D phase ramps in the spectrum's precision (complex64 for float32 images). The
 naive way (the first implementation) builds the whole 2-D phase in complex128, which upcasts the
 spectrum. Both on the same batch, best of 7, in this process; and the whole asymmetry step with and
-without its smoothing (one more forward FFT)::
+without its smoothing (the same two transforms, the rotated spectrum taken from the conjugate of the
+image's own, then the taper)::
 
     python -m bench.bench_asymmetry [--n 256] [--side 100] [--channels 4]
 """

@@ -97,8 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="PIXELS",
-        help="Gaussian sigma in input pixels smoothing the asymmetry channels, which removes the ringing "
-        'of cores sharper than the pixels (default 0: none; bench/RESULTS.md, "ringing")',
+        help="Gaussian sigma, in pixels of the model input (after --downsample), smoothing the asymmetry "
+        "channels, which removes the ringing of cores sharper than the pixels (0-10, default 0: none; "
+        'bench/RESULTS.md, "ringing")',
     )
     recipe.add_argument(
         "--max-stat-objects",

@@ -94,7 +94,8 @@ def test_a_smoothed_recipe_is_version_6_and_applies_it(layout, images):
 
 
 def test_bad_smoothing_settings_are_refused(layout, images):
-    with pytest.raises(BundleError, match="asymmetry_smoothing_px smooths the asymmetry channels"):
+    needs = r"asymmetry_smoothing_px needs asymmetry=True \(and so scaling='robust_asinh'\)"
+    with pytest.raises(BundleError, match=needs):
         fit_recipe(images, layout, scaling="robust_asinh", asymmetry=False, asymmetry_smoothing_px=0.7)
     with pytest.raises(BundleError, match="asymmetry_smoothing_px"):
         fit_recipe(images, layout, scaling="robust_asinh", asymmetry=True, asymmetry_smoothing_px=-1)

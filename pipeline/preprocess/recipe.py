@@ -152,7 +152,7 @@ class Recipe(BaseModel):
         description="Append each channel minus its 180-degree rotation (robust_asinh only; asymmetry.py).",
     )
     asymmetry_smoothing_px: float = Field(
-        default=0.0, ge=0, le=10, description="Gaussian sigma smoothing the asymmetry channels, input pixels."
+        default=0.0, ge=0, le=10, description="Gaussian sigma smoothing asymmetry, in model-input pixels."
     )
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
 
@@ -220,7 +220,7 @@ class Recipe(BaseModel):
                 f"asymmetry needs scaling='robust_asinh' (differences in noise units), got {self.scaling!r}"
             )
         if self.asymmetry_smoothing_px and not self.asymmetry:
-            raise ValueError("asymmetry_smoothing_px smooths the asymmetry channels: it needs asymmetry=True")
+            raise ValueError("asymmetry_smoothing_px needs asymmetry=True (and so scaling='robust_asinh')")
         if self.asymmetry and min(min(shape[:2]) for shape in self.input_shapes().values()) < 3:
             raise ValueError(
                 f"asymmetry needs inputs of at least 3x3 pixels to find the galaxy's centre, got "

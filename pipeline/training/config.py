@@ -71,7 +71,7 @@ class TrainConfig(BaseModel):
         default=0.0,
         ge=0,
         le=10,
-        description="Gaussian sigma in input pixels smoothing the asymmetry channels (0: none).",
+        description="Gaussian sigma in model-input pixels (after downsample) smoothing asymmetry (0: none).",
     )
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
