@@ -11,7 +11,9 @@
 # 2. train small_cnn (max-pooled blocks) on it: per-cutout robust asinh scaling, dihedral and observing
 #    augmentation (--observing-augment with its defaults: shifts up to 3 VIS px = 0.3" among them);
 #    VIS + Y, J, H upsampled to the VIS grid, pooled 2x to 100x100x4, and each of the four minus its
-#    rotation by 180 degrees about the central galaxy (--asymmetry: 8 channels);
+#    rotation by 180 degrees about the central galaxy (--asymmetry: 8 channels), those four smoothed by a
+#    Gaussian of sigma 0.7 model-input pixels (--asymmetry-smoothing-px 0.7: removes the ringing cross the
+#    sub-pixel half-turn leaves through cores sharper than the pixels; bench/RESULTS.md);
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
 #    1-sigma (Gaussian negative log-likelihood head, trained on the true lenses' sqrt(ein_area / pi)).
 #    theta_e has its own conv stack (--separate-outputs theta_e), so the score is exactly what it is
@@ -57,10 +59,11 @@ TRAIN_FIRST_ID=200000
 TRAIN_LOOKALIKES="--negative-scale 1.5 4 --negative-scale-fraction 0.5 --negative-scale-brightens"
 HELDOUT_N=1000
 TRAIN_OPTIONS=(
-  --architecture small_cnn --combine upsample --scaling robust_asinh --asymmetry --downsample 2 --observing-augment
+  --architecture small_cnn --combine upsample --scaling robust_asinh --asymmetry --asymmetry-smoothing-px 0.7
+  --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-8
+  --model-id lenshunt-default-small-cnn-9
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised $TRAIN_LOOKALIKES"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)
