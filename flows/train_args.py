@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.preprocess import ObservingAugment
+from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
 from pipeline.training import TrainConfig
 
 
@@ -98,8 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PIXELS",
         help="Gaussian sigma, in pixels of the model input (after --downsample), smoothing the asymmetry "
-        "channels, which removes the ringing of cores sharper than the pixels (0-10, default 0: none; "
-        'bench/RESULTS.md, "ringing")',
+        "channels, which removes the ringing of cores sharper than the pixels (0-10, 0: none; default "
+        f'{DEFAULT_ASYMMETRY_SMOOTHING_PX} with the asymmetry channels; bench/RESULTS.md, "ringing")',
     )
     recipe.add_argument(
         "--max-stat-objects",

@@ -14,7 +14,7 @@ from tiny_data import flux_images, tiny_layout
 
 from flows.train_args import add_arguments, config_from_args
 from pipeline.errors import BundleError
-from pipeline.preprocess import Recipe, apply_recipe, fit_recipe
+from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, Recipe, apply_recipe, fit_recipe
 from pipeline.preprocess.asymmetry import (
     add_rotational_asymmetry,
     object_centre,
@@ -111,7 +111,14 @@ def test_the_command_line_option_reaches_the_recipe():
     def options(*argv: str) -> dict:
         return TrainConfig(**config_from_args(parser.parse_args(["s", "o", *argv]))).recipe_options()
 
-    assert options()["asymmetry_smoothing_px"] == 0.0
-    assert options("--asymmetry-smoothing-px", "0.7")["asymmetry_smoothing_px"] == 0.7
+    # the default: 0.7 model-input pixels wherever the asymmetry channels are on, none where they are off
+    assert DEFAULT_ASYMMETRY_SMOOTHING_PX == 0.7
+    assert options()["asymmetry"] is True and options()["asymmetry_smoothing_px"] == 0.7
+    assert options("--no-asymmetry")["asymmetry_smoothing_px"] == 0.0
+    assert options("--scaling", "clip_minmax")["asymmetry_smoothing_px"] == 0.0
+    assert options("--asymmetry-smoothing-px", "0")["asymmetry_smoothing_px"] == 0.0
+    assert options("--asymmetry-smoothing-px", "1.5")["asymmetry_smoothing_px"] == 1.5
+    # an explicit smoothing without the channels is refused where the recipe is fitted, not dropped
+    assert options("--no-asymmetry", "--asymmetry-smoothing-px", "0.7")["asymmetry_smoothing_px"] == 0.7
     with pytest.raises(Exception, match="asymmetry_smoothing_px"):
         options("--asymmetry-smoothing-px", "-1")

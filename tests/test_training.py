@@ -255,6 +255,11 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
     assert bundle.card.metrics["val_auroc"] == pytest.approx(result.metrics["val_auroc"])
     assert bundle.recipe.asymmetry and bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # the default
     assert "with their rotational asymmetry" in bundle.card.notes
+    assert bundle.recipe.asymmetry_smoothing_px == 0.7 and bundle.recipe.version == 6  # the default
+    # training/config.json holds the recipe options as used (defaults resolved), so that it reproduces
+    # the run under later defaults
+    saved = TrainConfig.model_validate_json((tmp_path / "model" / "training" / "config.json").read_text())
+    assert (saved.asymmetry, saved.asymmetry_smoothing_px, saved.bands) == (True, 0.7, ("VIS", "Y", "J", "H"))
     assert sum(line.startswith("epoch") and "val_auroc" in line and "img/s" in line for line in lines) == (
         result.epochs_run
     )

@@ -5,6 +5,7 @@ recipe a bundle saves, :mod:`~pipeline.preprocess.recipe_fit` its fitting from a
 :mod:`~pipeline.preprocess.augment` the augmentations. Importing it imports no framework.
 """
 
+from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.augment import dihedral, random_dihedral, tta_mean_spread
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, apply_recipe
@@ -17,6 +18,7 @@ from pipeline.preprocess.recipe_fit import (
 from pipeline.preprocess.sampling import PixelReservoir
 
 __all__ = [
+    "DEFAULT_ASYMMETRY_SMOOTHING_PX",
     "FLAGS_KEY",
     "BandStatistics",
     "ObservingAugment",

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from pipeline.errors import LenshuntError
+from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 
@@ -67,11 +68,14 @@ class TrainConfig(BaseModel):
         default=None,
         description="Add each channel minus its 180-degree rotation (None: on with robust_asinh, else off).",
     )
-    asymmetry_smoothing_px: float = Field(
-        default=0.0,
+    asymmetry_smoothing_px: float | None = Field(
+        default=None,
         ge=0,
         le=10,
-        description="Gaussian sigma in model-input pixels (after downsample) smoothing asymmetry (0: none).",
+        description=(
+            "Gaussian sigma in model-input pixels (after downsample) smoothing asymmetry (0: none; "
+            f"None: {DEFAULT_ASYMMETRY_SMOOTHING_PX} with asymmetry, else 0)."
+        ),
     )
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
@@ -218,8 +222,13 @@ class TrainConfig(BaseModel):
     def recipe_options(self) -> dict[str, Any]:
         """Keyword options of :func:`pipeline.preprocess.recipe_fit.fit_recipe_streaming`.
 
-        Statistics sampling is excluded.
+        Statistics sampling is excluded. ``asymmetry`` and ``asymmetry_smoothing_px`` are resolved:
+        ``None`` takes the default (on with ``robust_asinh``; :data:`DEFAULT_ASYMMETRY_SMOOTHING_PX` when on).
         """
+        asymmetry = self.scaling == "robust_asinh" if self.asymmetry is None else self.asymmetry
+        smoothing = self.asymmetry_smoothing_px
+        if smoothing is None:
+            smoothing = DEFAULT_ASYMMETRY_SMOOTHING_PX if asymmetry else 0.0
         return {
             "bands": list(self.bands) if self.bands is not None else None,
             "combine": self.combine,
@@ -229,8 +238,8 @@ class TrainConfig(BaseModel):
             "softening_sigma": self.softening_sigma,
             "crop": self.crop,
             "downsample": self.downsample,
-            "asymmetry": self.scaling == "robust_asinh" if self.asymmetry is None else self.asymmetry,
-            "asymmetry_smoothing_px": self.asymmetry_smoothing_px,
+            "asymmetry": asymmetry,
+            "asymmetry_smoothing_px": smoothing,
         }
 
     @property
