@@ -148,9 +148,12 @@ def check(args: argparse.Namespace) -> None:
     members = member_configs(config, args.seeds)
     init = members[0][1].init
     if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
-        given = {name: config.get(name) for name in RECIPE_OPTIONS}  # the command line's, or --config's
-        if any(value is not None for value in given.values()):
-            check_init_recipe_options(init, given)
+        # those the command line or --config gave, as validated (a "0.7" in a file is 0.7); an ensemble
+        # or unreadable bundle is refused here too, before Prefect starts
+        given = {
+            name: getattr(members[0][1], name) for name in RECIPE_OPTIONS if config.get(name) is not None
+        }
+        check_init_recipe_options(init, given)
     _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:

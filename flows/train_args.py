@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="add each band minus its 180-degree rotation as channels (a lens light subtraction; default: "
-        "on with robust_asinh, which it needs; pipeline/preprocess/asymmetry.py)",
+        "on with robust_asinh, which it needs; --init: the bundle's; pipeline/preprocess/asymmetry.py)",
     )
     recipe.add_argument(
         "--asymmetry-smoothing-px",
@@ -98,7 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PIXELS",
         help="Gaussian sigma, in pixels of the model input (after --downsample), smoothing the asymmetry "
-        "channels, which removes the ringing of cores sharper than the pixels (0-10, 0: none; default "
+        "channels, which removes the ringing of cores sharper than the pixels (0-10, 0: none; --init: the "
+        "bundle's; default "
         f'{DEFAULT_ASYMMETRY_SMOOTHING_PX} with the asymmetry channels; bench/RESULTS.md, "ringing")',
     )
     recipe.add_argument(

@@ -122,3 +122,5 @@ def test_the_command_line_option_reaches_the_recipe():
     assert options("--no-asymmetry", "--asymmetry-smoothing-px", "0.7")["asymmetry_smoothing_px"] == 0.7
     with pytest.raises(Exception, match="asymmetry_smoothing_px"):
         options("--asymmetry-smoothing-px", "-1")
+    with pytest.raises(Exception, match=r"asymmetry_smoothing_px\n  Input should be a finite number"):
+        options("--asymmetry-smoothing-px", "nan")  # review: was "less than or equal to 10"

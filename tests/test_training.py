@@ -256,10 +256,12 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
     assert bundle.recipe.asymmetry and bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # the default
     assert "with their rotational asymmetry" in bundle.card.notes
     assert bundle.recipe.asymmetry_smoothing_px == 0.7 and bundle.recipe.version == 6  # the default
-    # training/config.json holds the recipe options as used (defaults resolved), so that it reproduces
-    # the run under later defaults
+    # training/config.json keeps the options as given (None: the default), so that it can be fed back
+    # with --config and options that override it (review: resolved defaults there were taken as given,
+    # and --config FILE --no-asymmetry was refused for the smoothing the file then held); recipe.json
+    # holds the values used
     saved = TrainConfig.model_validate_json((tmp_path / "model" / "training" / "config.json").read_text())
-    assert (saved.asymmetry, saved.asymmetry_smoothing_px, saved.bands) == (True, 0.7, ("VIS", "Y", "J", "H"))
+    assert (saved.asymmetry, saved.asymmetry_smoothing_px) == (None, None)
     assert sum(line.startswith("epoch") and "val_auroc" in line and "img/s" in line for line in lines) == (
         result.epochs_run
     )
@@ -491,6 +493,16 @@ def test_command_line_options_become_the_config(tmp_path):
     args = build_parser().parse_args(["train", "S", "O", "--config", str(saved)])
     [(_, again)] = member_configs(config_from_args(args), 1)
     assert again == TrainConfig(epochs=7)
+    # ... and options given beside it override it: the file holds no resolved defaults that would then
+    # conflict (review: --no-asymmetry was refused for the smoothing the file held)
+    for override, wanted in (
+        (["--no-asymmetry"], (False, 0.0)),
+        (["--scaling", "clip_minmax"], (False, 0.0)),
+        (["--asymmetry-smoothing-px", "0"], (True, 0.0)),
+    ):
+        args = build_parser().parse_args(["train", "S", "O", "--config", str(saved), *override])
+        options = TrainConfig(**config_from_args(args)).recipe_options()
+        assert (options["asymmetry"], options["asymmetry_smoothing_px"]) == wanted
     args = build_parser().parse_args(["train", "S", "O", "--crop", "100", "--downsample", "1"])
     assert TrainConfig(**config_from_args(args)).recipe_options() | {"crop": 0, "downsample": 0} == (
         TrainConfig().recipe_options() | {"crop": 0, "downsample": 0}
@@ -660,8 +672,8 @@ def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeyp
         (["--crop", "100", "--downsample", "2"], "--crop 100 (the bundle's recipe has no --crop)"),
         (["--bands", "VIS"], "--bands VIS (the bundle's recipe has --bands VIS Y J H)"),
         (
-            ["--asymmetry-smoothing-px", "0.7"],
-            "--asymmetry-smoothing-px 0.7 (the bundle's recipe has --asymmetry-smoothing-px 0.0)",
+            ["--asymmetry-smoothing-px", "1.5"],
+            "--asymmetry-smoothing-px 1.5 (the bundle's recipe has --asymmetry-smoothing-px 0.7)",
         ),
     ],
 )
@@ -694,6 +706,38 @@ def test_recipe_options_equal_to_the_init_bundle_s_are_accepted(tmp_path):
             [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model()), *same]
         )
     )
+    # review: a --config file's values are compared as validated, so "2" in a file is the bundle's 2
+    # (it was refused as "--downsample 2 (the bundle's recipe has --downsample 2)")
+    from pipeline.models import load_bundle
+
+    smoothing = load_bundle(shipped_model()).recipe.asymmetry_smoothing_px
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"downsample": "2", "asymmetry_smoothing_px": str(smoothing)}))
+    argv = [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model())]
+    check(parser.parse_args([*argv, "--config", str(config)]))
+
+
+def test_an_ensemble_given_to_init_is_refused_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Review: ``--init ENSEMBLE`` without recipe options reached the flow and failed there, after
+    Prefect's error lines."""
+    import shutil
+
+    from pipeline.models import save_ensemble
+    from pipeline.paths import shipped_model
+
+    for member in ("seed-0", "seed-1"):
+        shutil.copytree(shipped_model(), tmp_path / "ens" / member)
+    save_ensemble(tmp_path / "ens", [tmp_path / "ens" / "seed-0", tmp_path / "ens" / "seed-1"])
+    argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--init", str(tmp_path / "ens")]
+    code, lines = _train_cli(monkeypatch, capsys, argv)
+    assert (code, lines) == (
+        1,
+        [
+            f"lenshunt train: error: --init {tmp_path / 'ens'} is an ensemble; fine-tune one member (e.g. "
+            f"{tmp_path / 'ens' / 'seed-0'}) or each in turn"
+        ],
+    )
+    assert not (tmp_path / "m").exists()
 
 
 def test_recipe_fields_of_a_config_file_that_differ_from_the_init_bundle_are_refused(

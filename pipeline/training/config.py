@@ -72,6 +72,7 @@ class TrainConfig(BaseModel):
         default=None,
         ge=0,
         le=10,
+        allow_inf_nan=False,
         description=(
             "Gaussian sigma in model-input pixels (after downsample) smoothing asymmetry (0: none; "
             f"None: {DEFAULT_ASYMMETRY_SMOOTHING_PX} with asymmetry, else 0)."

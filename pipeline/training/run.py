@@ -220,9 +220,8 @@ def train_bundle(
     check_output(out, overwrite)
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
-    # the recipe options as used (a bundle's recipe with --init; defaults resolved), so that the file
-    # reproduces the run whatever later releases' defaults are
-    config = config_of_recipe(config, recipe)
+    if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
+        config = config_of_recipe(config, recipe)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
