@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=None,
-        help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it",
+        help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it. A run's file "
+        "written before asymmetry_smoothing_px existed trains unsmoothed, as its run did",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at OUT")
     model = parser.add_argument_group("model")
@@ -316,11 +317,19 @@ class _WeightsAction(argparse.Action):
         setattr(namespace, self.dest, weights)
 
 
+_RUN_FIELDS = frozenset({"asymmetry", "downsample", "max_stat_objects", "epochs", "seed", "outputs"})
+"""Fields that every ``training/config.json`` a run wrote holds (the whole TrainConfig)."""
+
+
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
     if config.get("k_folds") is None and config.get("fold") == 0:
         del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
+    if config.keys() >= _RUN_FIELDS and "asymmetry_smoothing_px" not in config:
+        # a run's own file from before the field (2026-12-01): that release did not smooth, and the
+        # default that now does must not change what the file reproduces (review)
+        config["asymmetry_smoothing_px"] = 0.0
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     config.update({name: value for name, value in given.items() if value is not None})
     if config.get("observing") == "off":

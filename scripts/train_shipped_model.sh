@@ -41,7 +41,7 @@
 # 5. copy model.keras, recipe.json, card.json and features.npz to pipeline/models/shipped/default/.
 #
 # About 40 minutes on 2 AMD EPYC cores (2026-11-30: 22 of them training), about 80 on 2 slower Intel Xeon
-# cores (2026-12-01: 54 training at 82 images/s); needs no GPU and no network.
+# cores (2026-12-01: 54 training at 82-84 images/s); needs no GPU and no network.
 # Set LENSHUNT_SHIP=0 to leave pipeline/models/shipped/ untouched (e.g. to check reproducibility), and
 # LENSHUNT_RETRAIN=0 to keep WORKDIR/bundle when it is there (redo only the domain check and shipping;
 # the training set is then simulated only if the bundle lacks its feature statistics).
@@ -143,12 +143,12 @@ EXTRA=()
 CEILING_FROM=${CEILING_FROM-$SHIP_DIR/card.json}
 carried() { [ -n "$CEILING_FROM" ] && grep -q "\"$1_ceiling_auroc\"" "$CEILING_FROM" 2>/dev/null; }
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
-  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the same architecture, recipe and options (the asymmetry channels included), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
+  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
 elif carried othersim; then
   EXTRA=(--ceiling-from "othersim=$CEILING_FROM")
 fi
 if [ -n "${THIRD_CEILING:-}" ]; then  # SIM=thirdsim scripts/train_ceiling_model.sh
-  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the same architecture, recipe and options (the asymmetry channels included), trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
+  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px), trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
 elif carried thirdsim; then
   EXTRA+=(--ceiling-from "thirdsim=$CEILING_FROM")
 fi

@@ -33,7 +33,8 @@ def test_the_carried_ceiling_says_where_it_came_from_and_how_its_model_was_made(
     assert value == 0.8621
     assert sentences == [
         "Ceiling on othersim: 0.8621, carried from the domain check of model-7 on the same held-out set "
-        "(362 lenses, 638 non-lenses); its ceiling model was not scored again.",
+        "(362 lenses, 638 non-lenses); its ceiling model was not scored again (its description below was "
+        "written for model-7's check).",
         MADE,
     ]
     _, counted = carried_ceiling((METRICS, "model-7", NOTES), "othersim", 362, 638, 12345)  # none there
@@ -44,6 +45,9 @@ def test_the_carried_ceiling_says_where_it_came_from_and_how_its_model_was_made(
     again = (METRICS, "model-8", " ".join(["Earlier.", *sentences]))
     _, chained = carried_ceiling(again, "othersim", 362, 638)  # no checksum here: counts only
     assert chained == [chained[0], MADE] and "model-8" in chained[0]
+    # review: "the same recipe" in the description is the model's whose check trained the ceiling,
+    # not the one that carried it
+    assert chained[0].endswith("(its description below was written for model-7's check).")
 
 
 @pytest.mark.parametrize(

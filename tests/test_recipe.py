@@ -186,8 +186,14 @@ def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, versio
 def test_the_shipped_and_the_old_fixture_recipes_load_and_save_unchanged():
     root = REPO_ROOT / "pipeline" / "models" / "shipped" / "default"
     shipped = Recipe.load(root / "recipe.json")
-    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (4, True, {"image": (100, 100, 8)})
+    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (6, True, {"image": (100, 100, 8)})
+    assert shipped.asymmetry_smoothing_px == 0.7
     assert shipped.to_json() == (root / "recipe.json").read_text()
+    # the previous shipped recipe (small-cnn-8, version 4, unsmoothed) still loads and saves unchanged
+    v4 = REPO_ROOT / "tests" / "data" / "recipe-v4-small-cnn-8.json"
+    previous = Recipe.load(v4)
+    assert (previous.version, previous.asymmetry, previous.asymmetry_smoothing_px) == (4, True, 0.0)
+    assert previous.to_json() == v4.read_text()
     fixture = REPO_ROOT / "tests" / "data" / "bundle-single-output" / "recipe.json"
     old = Recipe.load(fixture)
     assert old.version == 2 and json.loads(old.to_json()) == json.loads(fixture.read_text())

@@ -208,13 +208,18 @@ def carried_ceiling(
             "model: --ceiling)"
         )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
+    made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
+    # the description of how the ceiling model was made speaks of "the same" recipe: that of the model
+    # whose check trained the ceiling, which the card names where it carried the ceiling itself
+    origin = next((m.group(1) for s in made if (m := re.search(rf"{_CARRIED}(\S+) ", s))), model_id)
+    described = [sentence for sentence in made if _CARRIED not in sentence]
+    written = f" (its description below was written for {origin}'s check)" if described else ""
     carried = (
         f"Ceiling on {domain}: {float(value):.4f}, carried from the domain check of {model_id} on the "
         f"same held-out set ({n_pos} lenses, {n_neg} non-lenses{how}); its ceiling model was not scored "
-        "again."
+        f"again{written}."
     )
-    made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
-    return float(value), [carried, *(sentence for sentence in made if _CARRIED not in sentence)]
+    return float(value), [carried, *described]
 
 
 _CARRIED = ", carried from the domain check of "
