@@ -62,3 +62,19 @@ def real_samples() -> Path:
         if (candidate / "imageEUC_VIS-100002.fits").exists():
             return candidate
     pytest.fail("real challenge samples not found in ../shared/data or tests/data")
+
+
+@pytest.fixture(scope="module")
+def layout():
+    """A tiny two-group layout: VIS 64x64 and NIR Y, J, H 32x32 (``tiny_data.tiny_layout``)."""
+    from tiny_data import tiny_layout
+
+    return tiny_layout(vis=64, nir=32)
+
+
+@pytest.fixture(scope="module")
+def images(layout):
+    """Four objects of :func:`layout` in flux units (``tiny_data.flux_images``, seed 5)."""
+    from tiny_data import flux_images
+
+    return flux_images(layout, n=4, seed=5)

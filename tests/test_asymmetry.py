@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from tiny_data import flux_images, tiny_layout
 
 from flows.train_args import add_arguments, config_from_args
 from pipeline.errors import BundleError
@@ -72,16 +71,6 @@ def test_values_stay_in_minus_one_to_one():
     out = add_rotational_asymmetry(stretched(noise_units), clip_sigma=CLIP, softening_sigma=SOFT)
     assert np.abs(out[..., 1]).max() <= 1.0 + 1e-6
     assert np.abs(out[..., 1]).max() > 0.99  # a difference beyond the clip reaches it
-
-
-@pytest.fixture(scope="module")
-def layout():
-    return tiny_layout(vis=64, nir=32)
-
-
-@pytest.fixture(scope="module")
-def images(layout):
-    return flux_images(layout, n=4, seed=5)
 
 
 @pytest.mark.parametrize("combine", ["upsample", "branches"])

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_data import flux_images, tiny_layout
 
 from flows.train_args import add_arguments, config_from_args
 from pipeline.errors import BundleError
@@ -67,16 +66,6 @@ def test_white_noise_comes_out_with_the_documented_level():
     out = smoothed_difference(noise, object_centre(noise), 0.7)
     assert out.dtype == np.float32
     assert out.std() == pytest.approx(math.sqrt(2) / (2 * math.sqrt(math.pi) * 0.7), rel=0.03)
-
-
-@pytest.fixture(scope="module")
-def layout():
-    return tiny_layout(vis=64, nir=32)
-
-
-@pytest.fixture(scope="module")
-def images(layout):
-    return flux_images(layout, n=4, seed=5)
 
 
 def test_a_smoothed_recipe_is_version_6_and_applies_it(layout, images):

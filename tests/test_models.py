@@ -15,16 +15,6 @@ from pipeline.models import MODEL_NAMES, build_model, rebuild_with_policy  # noq
 
 
 @pytest.fixture(scope="module")
-def layout():
-    return tiny_layout(vis=64, nir=32)
-
-
-@pytest.fixture(scope="module")
-def images(layout):
-    return flux_images(layout, n=4, seed=5)
-
-
-@pytest.fixture(scope="module")
 def upsample(layout, images):
     """Recipe with one 64 x 64 x 4 input."""
     return fit_recipe(images, layout)

@@ -21,12 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def layout():
-    return tiny_layout(vis=64, nir=32)
-
-
-@pytest.fixture(scope="module")
-def images(layout):
+def images(layout):  # more objects than the shared fixture's (conftest.py), for the percentiles
     return flux_images(layout, n=6, seed=3)
 
 
