@@ -17,7 +17,9 @@
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
 #    1-sigma (Gaussian negative log-likelihood head, trained on the true lenses' sqrt(ein_area / pi)).
 #    theta_e has its own conv stack (--separate-outputs theta_e), so the score is exactly what it is
-#    without the head (checked for lenshunt-default-small-cnn-3 against -2, same seed). A shared trunk cost
+#    without the head (checked for lenshunt-default-small-cnn-3 against -2, same seed), and keeps the weights
+#    of its own best epoch (lowest validation NLL; the score's AUROC chooses the rest: small-cnn-9 had kept
+#    theta_e at the score's epoch). A shared trunk cost
 #    the score AUROC (0.01 in-domain, 0.03 on noise3x and othersim with the theta_e loss weighted 0.1;
 #    much slower learning with 0.5), and a head detached from the score's features barely beat
 #    predicting the mean theta_E (docs/model-card.md);
@@ -63,7 +65,7 @@ TRAIN_OPTIONS=(
   --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-9
+  --model-id lenshunt-default-small-cnn-10
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised $TRAIN_LOOKALIKES"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)

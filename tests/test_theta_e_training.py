@@ -308,3 +308,69 @@ def test_the_domain_check_command_refuses_bad_domains_in_one_line(
         assert main([bundle, "--domain", domain, "--dry-run"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+
+
+def test_a_separate_output_keeps_its_own_best_epoch(ring_store, tmp_path):
+    """The score's AUROC chooses the model's epoch; theta_e, on its own trunk, keeps the weights of
+    the epoch of its lowest validation NLL (pipeline.training.own_epochs). The rings' score reaches
+    its best AUROC early while theta_e keeps learning, so the two epochs differ; the card's metrics
+    are those of each output's epoch, and the saved model reproduces both."""
+    from pipeline.evaluation.metrics import auroc
+    from pipeline.evaluation.regression import regression_metrics
+    from pipeline.models import load_bundle
+    from pipeline.store import open_store
+    from pipeline.training.declared import gaussian_mean_sigma, store_targets
+    from pipeline.training.targets import PRESETS
+
+    config = TrainConfig(
+        outputs=("score", "theta_e"), separate_outputs=("theta_e",), epochs=6, batch_size=32,
+        learning_rate=3e-3, downsample=2, val_fraction=0.3, patience=10, observing=None, seed=3,
+        build_options={"base_filters": 4, "dropout": 0.0},
+    )  # fmt: skip
+    lines: list[str] = []
+    out = tmp_path / "own"
+    result = train(ring_store, out, config, log=lines.append)
+    history = result.history
+
+    def first_best(values: list[float], min_delta: float) -> int:
+        best, epoch = -math.inf, -1
+        for index, value in enumerate(values):
+            if value > best + min_delta:
+                best, epoch = value, index
+        return epoch
+
+    own = first_best([-epoch["val_theta_e_nll"] for epoch in history], 0.0)
+    assert result.best_epoch == first_best([epoch["val_auroc"] for epoch in history], config.min_delta)
+    assert own > result.best_epoch, [(e["val_auroc"], e["val_theta_e_nll"]) for e in history]
+    assert [epoch["val_theta_e_improved"] for epoch in history][own] == 1.0
+    assert sum("theta_e_mse" in line and "*" in line.split("theta_e_mse")[1][:9] for line in lines) >= 2
+    assert result.metrics["val_auroc"] == history[result.best_epoch]["val_auroc"]
+    assert result.metrics["val_theta_e_mse"] == pytest.approx(history[own]["val_theta_e_mse"], rel=1e-12)
+    card = load_bundle(out).card
+    assert (
+        f"best epoch {result.best_epoch + 1}, theta_e's own layers from its best epoch {own + 1};"
+        in card.notes
+    )
+
+    dataset = open_store(ring_store, chunks=None)
+    ids = list(dataset["object_id"].values)
+    split = json.loads((out / "training" / "split.json").read_text())
+    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
+    import keras
+
+    bundle = load_bundle(out)
+    dataset = open_store(ring_store, chunks=None)
+    ids = list(dataset["object_id"].values)
+    split = json.loads((out / "training" / "split.json").read_text())
+    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
+    inputs = bundle.prepare({"vis": dataset["vis"][rows].values})
+    labels = dataset["label"].values[rows]
+    targets = store_targets(ring_store, [PRESETS["theta_e"]])
+    keep = targets.weights["theta_e"][rows] > 0
+    for model in (bundle.model, keras.saving.load_model(out / "training" / "best.keras")):
+        predicted = model.predict_on_batch(inputs)  # the bundle and the checkpoint alike
+        score = auroc(labels, np.asarray(predicted["score"])[:, 0])
+        assert score == pytest.approx(history[result.best_epoch]["val_auroc"], abs=1e-3)
+        mean, _ = gaussian_mean_sigma(np.asarray(predicted["theta_e"], dtype=np.float64))
+        expected = regression_metrics(mean[keep], targets.values["theta_e"][rows][keep])
+        assert expected.mse == pytest.approx(history[own]["val_theta_e_mse"], rel=1e-3)

@@ -45,8 +45,13 @@ def card_notes(
     stopped_early: bool,
     images_per_s: float,
     labels: np.ndarray,
+    own_epochs: dict[str, int] | None = None,
 ) -> str:
-    """The card's human-readable account of how the model was trained."""
+    """The card's human-readable account of how the model was trained.
+
+    ``own_epochs`` (separate output -> 0-based epoch) names the epochs the separate outputs' own
+    layers were kept from (:mod:`pipeline.training.own_epochs`).
+    """
     import keras
 
     n_lens = int(np.count_nonzero(labels[split.train_rows] == 1))
@@ -72,6 +77,11 @@ def card_notes(
         if recipe.asymmetry
         else ""
     )
+    own = "".join(
+        f", {name}'s own layers from its best epoch {epoch + 1}"
+        for name, epoch in (own_epochs or {}).items()
+        if epoch >= 0
+    )
     return (
         f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
         f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
@@ -81,6 +91,7 @@ def card_notes(
         f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "
         f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"
-        f"{' (early stop)' if stopped_early else ''}; Keras {keras.__version__} on {keras.backend.backend()}"
+        f"{' (early stop)' if stopped_early else ''}{own}; "
+        f"Keras {keras.__version__} on {keras.backend.backend()}"
         f"{speed}; seed {config.seed} (keras.utils.set_random_seed, split, batches, augmentation)."
     )

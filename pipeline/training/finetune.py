@@ -184,17 +184,18 @@ def init_model(
     import keras
 
     from pipeline.models.bundle import load_bundle
+    from pipeline.training.own_epochs import leaf_layers
 
     bundle = load_bundle(init)
     model = bundle.model
-    weighted = [layer for layer in _leaf_layers(model) if layer.weights]
+    weighted = [layer for layer in leaf_layers(model) if layer.weights]
     candidates = weighted
     names = {layer.name for layer in model.layers}
     if trained and set(trained) <= names:  # only the layers the trained outputs depend on (same layers)
         path = keras.Model(model.inputs, [model.get_layer(name).output for name in trained])
-        reached = {id(layer) for layer in _leaf_layers(path)}
+        reached = {id(layer) for layer in leaf_layers(path)}
         candidates = [layer for layer in weighted if id(layer) in reached]
-    for layer in _leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
+    for layer in leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     if trainable_layers is not None:
         if trainable_layers < 1:
@@ -211,17 +212,6 @@ def init_model(
         f"({n_trainable} of {n_all} weights), BatchNorm frozen"
     )
     return model, bundle.card.architecture
-
-
-def _leaf_layers(model: Any) -> list[Any]:
-    """Layers of ``model`` with nested models expanded (in order)."""
-    found = []
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            found.extend(_leaf_layers(layer))
-        else:
-            found.append(layer)
-    return found
 
 
 def carried_outputs_report(

@@ -107,6 +107,8 @@ class FitResult:
     best_val_scores: np.ndarray | None = None
     best_val_outputs: dict[str, np.ndarray] | None = None
     """Every output of the validation rows at the best epoch: name -> ``(n, width)``."""
+    own_epochs: dict[str, int] = field(default_factory=dict)
+    """Separate output -> the epoch its own layers were kept from (:mod:`pipeline.training.own_epochs`)."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -196,7 +198,9 @@ def fit_model(
     Returns
     -------
     FitResult
-        The model itself ends with the weights of its best epoch.
+        The model itself ends with the weights of its best epoch, except the own layers of each
+        separate output (``config.separate_outputs``), which end with those of that output's best
+        epoch (:mod:`pipeline.training.own_epochs`).
     """
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     batches = StreamBatches(stream, steps, workers=config.read_workers)
@@ -215,6 +219,7 @@ def fit_model(
         outputs=outputs,
         targets=stream.targets,
         monitor=config.monitor,
+        separate=config.separate_outputs,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
@@ -240,6 +245,7 @@ def fit_model(
         best_val_auroc=validator.best_auroc if validator.best_epoch >= 0 else math.nan,
         best_val_scores=validator.best_scores,
         best_val_outputs=validator.best_outputs,
+        own_epochs=validator.own_epochs,
         epochs_run=len(epochs),
         stopped_early=validator.stopped_early,
         seconds=time.perf_counter() - started,

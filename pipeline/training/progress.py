@@ -51,7 +51,7 @@ class EpochProgress(keras.callbacks.Callback):
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
         best = "*" if logs.get("val_auroc_improved") else " "
         outputs = "".join(
-            f"  {key[4:]} {value:.4f}"
+            f"  {key[4:]} {value:.4f}" + ("*" if logs.get(f"{key.rsplit('_', 1)[0]}_improved") else "")
             for key, value in logs.items()
             if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
         )

@@ -315,7 +315,16 @@ def train_bundle(
         seed=config.seed,
         epochs=fit.epochs_run,
         metrics=metrics,
-        notes=card_notes(config, split, recipe, fit.best_epoch, fit.stopped_early, fit.images_per_s, labels)
+        notes=card_notes(
+            config,
+            split,
+            recipe,
+            fit.best_epoch,
+            fit.stopped_early,
+            fit.images_per_s,
+            labels,
+            fit.own_epochs,
+        )
         + outputs_note(
             specs,
             targets,

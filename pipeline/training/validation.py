@@ -5,7 +5,8 @@ At the end of every epoch :class:`ValidationAUROC` scores the validation set
 :mod:`pipeline.evaluation.metrics` and its loss (:func:`binary_cross_entropy`), measures the
 regression outputs (:func:`~pipeline.training.declared.regression_logs`), saves the model when the
 monitored value improved (the *best* checkpoint) and stops training after ``patience`` epochs
-without improvement; at the end the best weights are restored.
+without improvement; at the end the best weights are restored, and each separate output's own
+layers take the weights of its own best epoch (:mod:`pipeline.training.own_epochs`).
 
 This module imports Keras: only training code imports it.
 """
@@ -27,6 +28,7 @@ from pipeline.models.outputs import OutputSpec
 from pipeline.training.batchnorm import recalibrate_batch_norm
 from pipeline.training.dataset import ValidationSet
 from pipeline.training.declared import regression_logs
+from pipeline.training.own_epochs import OwnBest, own_layers
 
 __all__ = ["ValidationAUROC", "binary_cross_entropy", "predict_validation", "predict_validation_outputs"]
 
@@ -88,6 +90,10 @@ class ValidationAUROC(keras.callbacks.Callback):
         first regression output.
     targets
         Output name -> ``(values, weights)`` in store row order, for the regression outputs.
+    separate
+        Outputs with their own trunk. Each regression output among them with targets (other than
+        the monitor) keeps the weights of its own layers from the epoch of its lowest validation
+        loss, and the checkpoint is saved again with them at the end (:attr:`own_epochs`).
     """
 
     def __init__(
@@ -101,6 +107,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         outputs: Sequence[OutputSpec] | None = None,
         targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         monitor: str | None = None,
+        separate: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.validation = validation
@@ -114,6 +121,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
             raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
         self.monitor = monitor
+        self.separate = [name for name in separate if name != monitor and name in self.targets]
+        self.own: dict[str, OwnBest] = {}
         self.calibration = calibration
         self.checkpoint = checkpoint
         self.patience = patience
@@ -124,6 +133,21 @@ class ValidationAUROC(keras.callbacks.Callback):
         self.stopped_early = False
         self._best_weights: list[np.ndarray] | None = None
         self._wait = 0
+
+    @property
+    def own_epochs(self) -> dict[str, int]:
+        """Separate output -> the epoch (0-based) its own layers were kept from (-1: none kept)."""
+        return {name: own.best_epoch for name, own in self.own.items()}
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        names = [spec.name for spec in self.outputs or ()]
+        self.own = {name: OwnBest(name, own_layers(self.model, name, names)) for name in self.separate}
+
+    def _loss_value(self, name: str, logs: dict[str, Any]) -> float:
+        """Minus the validation loss of the regression output ``name`` (NaN when not measured)."""
+        spec = next(spec for spec in self.outputs if spec.name == name)
+        loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
+        return -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -146,10 +170,11 @@ class ValidationAUROC(keras.callbacks.Callback):
                 rows = self.validation.rows
                 logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
         if self.monitor != SCORE_OUTPUT:
-            spec = next(spec for spec in self.outputs if spec.name == self.monitor)
-            loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
-            value = -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
+            value = self._loss_value(self.monitor, logs)
             logs["val_monitor"] = value
+        for name, own in self.own.items():
+            improved = own.update(epoch, self._loss_value(name, logs), predicted[name])
+            logs[f"val_{name}_improved"] = float(improved)
         logs["val_seconds"] = time.perf_counter() - started
         if not math.isnan(value) and value > self.best_auroc + self.min_delta:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
@@ -170,3 +195,11 @@ class ValidationAUROC(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
+        moved = False
+        for name, own in self.own.items():
+            own.restore()
+            if own.predicted is not None and self.best_outputs is not None:
+                self.best_outputs = {**self.best_outputs, name: own.predicted}
+            moved |= own.best_epoch not in (-1, self.best_epoch)
+        if moved and self.checkpoint is not None and self._best_weights is not None:
+            self.model.save(self.checkpoint)
