@@ -153,7 +153,8 @@ def check(args: argparse.Namespace) -> None:
         given = {
             name: getattr(members[0][1], name) for name in RECIPE_OPTIONS if config.get(name) is not None
         }
-        check_init_recipe_options(init, given)
+        origins = {name: f"--config {args.config}" for name in given if getattr(args, name, None) is None}
+        check_init_recipe_options(init, given, origins)
     _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:

@@ -748,11 +748,14 @@ def test_recipe_fields_of_a_config_file_that_differ_from_the_init_bundle_are_ref
     from pipeline.paths import shipped_model
 
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"downsample": 4, "asymmetry": False}))
+    config.write_text(json.dumps({"downsample": 4, "asymmetry": False, "asymmetry_smoothing_px": 0.7}))
     init = str(shipped_model())
     argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--init", init, "--config", str(config)]
-    code, lines = _train_cli(monkeypatch, capsys, argv)
+    # the command line's value wins over the file's, and is named as given (a typed 0 is 0, not 0.0)
+    code, lines = _train_cli(monkeypatch, capsys, [*argv, "--asymmetry-smoothing-px", "0"])
     assert (code, len(lines)) == (1, 1), lines
-    assert "--downsample 4 (the bundle's recipe has --downsample 2)" in lines[0]
-    assert "--no-asymmetry (the bundle's recipe has --asymmetry)" in lines[0]
+    origin = f"(from --config {config})"
+    assert f"--downsample 4 {origin} (the bundle's recipe has --downsample 2)" in lines[0]
+    assert f"--no-asymmetry {origin} (the bundle's recipe has --asymmetry)" in lines[0]
+    assert "--asymmetry-smoothing-px 0 (the bundle's recipe has --asymmetry-smoothing-px 0.7)" in lines[0]
     assert not (tmp_path / "m").exists()

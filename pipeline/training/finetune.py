@@ -63,7 +63,9 @@ def _single_bundle(init: str | Path) -> Any:
     return bundle
 
 
-def check_init_recipe_options(init: str | Path, options: Mapping[str, Any]) -> None:
+def check_init_recipe_options(
+    init: str | Path, options: Mapping[str, Any], origins: Mapping[str, str] | None = None
+) -> None:
     """Refuse recipe options that differ from the recipe of the bundle at ``init`` (fine-tuning keeps it).
 
     Parameters
@@ -73,6 +75,9 @@ def check_init_recipe_options(init: str | Path, options: Mapping[str, Any]) -> N
     options
         The recipe options the user gave explicitly (names of :data:`RECIPE_OPTIONS`; others are
         ignored). An option equal to the bundle's value is accepted; ``bands`` in any order.
+    origins
+        Option name -> where its value came from when not the command line (e.g. ``"--config
+        run.json"``), named in the message.
 
     Raises
     ------
@@ -85,7 +90,9 @@ def check_init_recipe_options(init: str | Path, options: Mapping[str, Any]) -> N
         given, kept = options[name], recipe.bands if name == "bands" else getattr(recipe, name)
         same = set(given) == set(kept) if name == "bands" else _plain(given) == _plain(kept)
         if not same:
-            conflicts.append(f"{_option(name, given)} (the bundle's recipe has {_option(name, kept)})")
+            origin = f" (from {origins[name]})" if origins and name in origins else ""
+            kept_option = _option(name, kept)
+            conflicts.append(f"{_option(name, given)}{origin} (the bundle's recipe has {kept_option})")
     if conflicts:
         raise TrainingError(
             f"--init {init} keeps its bundle's recipe, but {'; '.join(conflicts)}: drop the option or give "
@@ -110,6 +117,11 @@ def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
+def _word(value: Any) -> str:
+    """``value`` as typed on a command line: floats in their shortest form (0.0 as 0, 1e-05 as 1e-05)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _option(name: str, value: Any) -> str:
     """How ``value`` of the option ``name`` is written on the ``lenshunt train`` command line."""
     flag = "--" + name.replace("_", "-")
@@ -118,8 +130,8 @@ def _option(name: str, value: Any) -> str:
     if value is None:
         return f"no {flag}"
     if isinstance(value, list | tuple):
-        return f"{flag} {' '.join(map(str, value))}"
-    return f"{flag} {value}"
+        return f"{flag} {' '.join(map(_word, value))}"
+    return f"{flag} {_word(value)}"
 
 
 def init_recipe(init: str | Path, layout: Layout):
