@@ -213,14 +213,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_output_names,
         default=None,
         metavar="NAMES",
-        help="outputs with their own trunk (small_cnn: a second conv stack), e.g. theta_e beside score",
+        help="outputs with their own trunk (small_cnn: a second conv stack), e.g. theta_e beside score; "
+        "each keeps the weights of its own best epoch (lowest validation loss)",
     )
     heads.add_argument(
         "--monitor",
         default=None,
         metavar="NAME",
         help="output that chooses the best epoch and early stopping (score by AUROC, a regression "
-        "output by its validation loss); default: score when declared",
+        "output by its validation loss); default: score when declared. An output with a trunk of its "
+        "own keeps its own best epoch",
     )
     heads.add_argument(
         "--target-catalog",

@@ -310,67 +310,123 @@ def test_the_domain_check_command_refuses_bad_domains_in_one_line(
         assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
 
 
-def test_a_separate_output_keeps_its_own_best_epoch(ring_store, tmp_path):
-    """The score's AUROC chooses the model's epoch; theta_e, on its own trunk, keeps the weights of
-    the epoch of its lowest validation NLL (pipeline.training.own_epochs). The rings' score reaches
-    its best AUROC early while theta_e keeps learning, so the two epochs differ; the card's metrics
-    are those of each output's epoch, and the saved model reproduces both."""
-    from pipeline.evaluation.metrics import auroc
-    from pipeline.evaluation.regression import regression_metrics
+def _first_best(values: list[float], min_delta: float = 0.0) -> int:
+    """The epoch ValidationAUROC keeps for ``values`` (higher is better): the first that beat the best by more
+    than ``min_delta``."""
+    best, epoch = -math.inf, -1
+    for index, value in enumerate(values):
+        if value > best + min_delta:
+            best, epoch = value, index
+    return epoch
+
+
+def _validation_predictions(bundle_dir: Path, ring_store: Path, model=None):
+    """(labels, theta_e targets, their weights, predicted outputs) of a bundle's validation rows."""
     from pipeline.models import load_bundle
     from pipeline.store import open_store
-    from pipeline.training.declared import gaussian_mean_sigma, store_targets
+    from pipeline.training.declared import store_targets
     from pipeline.training.targets import PRESETS
 
+    bundle = load_bundle(bundle_dir)
+    dataset = open_store(ring_store, chunks=None)
+    ids = list(dataset["object_id"].values)
+    split = json.loads((bundle_dir / "training" / "split.json").read_text())
+    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
+    targets = store_targets(ring_store, [PRESETS["theta_e"]])
+    predicted = (model or bundle.model).predict_on_batch(bundle.prepare({"vis": dataset["vis"][rows].values}))
+    values, weights = targets.values["theta_e"][rows], targets.weights["theta_e"][rows]
+    return dataset["label"].values[rows], values, weights, predicted
+
+
+def _theta_e_mse(values, weights, predicted) -> float:
+    from pipeline.evaluation.regression import regression_metrics
+    from pipeline.training.declared import gaussian_mean_sigma
+
+    keep = weights > 0
+    mean, _ = gaussian_mean_sigma(np.asarray(predicted["theta_e"], dtype=np.float64))
+    return regression_metrics(mean[keep], values[keep]).mse
+
+
+@pytest.fixture(scope="module")
+def own_epoch_bundle(ring_store, tmp_path_factory):
+    """score + theta_e on its own trunk, 6 epochs: the score's AUROC peaks at epoch 2 (0.9983), theta_e's
+    validation NLL falls to the last epoch (1.27 to -0.30; seed 3, 2026-12-01)."""
     config = TrainConfig(
         outputs=("score", "theta_e"), separate_outputs=("theta_e",), epochs=6, batch_size=32,
         learning_rate=3e-3, downsample=2, val_fraction=0.3, patience=10, observing=None, seed=3,
         build_options={"base_filters": 4, "dropout": 0.0},
     )  # fmt: skip
     lines: list[str] = []
-    out = tmp_path / "own"
+    out = tmp_path_factory.mktemp("own-epoch") / "bundle"
     result = train(ring_store, out, config, log=lines.append)
-    history = result.history
+    return out, result, lines, config
 
-    def first_best(values: list[float], min_delta: float) -> int:
-        best, epoch = -math.inf, -1
-        for index, value in enumerate(values):
-            if value > best + min_delta:
-                best, epoch = value, index
-        return epoch
 
-    own = first_best([-epoch["val_theta_e_nll"] for epoch in history], 0.0)
-    assert result.best_epoch == first_best([epoch["val_auroc"] for epoch in history], config.min_delta)
-    assert own > result.best_epoch, [(e["val_auroc"], e["val_theta_e_nll"]) for e in history]
-    assert [epoch["val_theta_e_improved"] for epoch in history][own] == 1.0
-    assert sum("theta_e_mse" in line and "*" in line.split("theta_e_mse")[1][:9] for line in lines) >= 2
-    assert result.metrics["val_auroc"] == history[result.best_epoch]["val_auroc"]
-    assert result.metrics["val_theta_e_mse"] == pytest.approx(history[own]["val_theta_e_mse"], rel=1e-12)
-    card = load_bundle(out).card
-    assert (
-        f"best epoch {result.best_epoch + 1}, theta_e's own layers from its best epoch {own + 1};"
-        in card.notes
-    )
-
-    dataset = open_store(ring_store, chunks=None)
-    ids = list(dataset["object_id"].values)
-    split = json.loads((out / "training" / "split.json").read_text())
-    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
+def test_a_separate_output_keeps_its_own_best_epoch(own_epoch_bundle, ring_store):
+    """The score's AUROC chooses the model's epoch; theta_e, on its own trunk, keeps the weights of
+    the epoch of its lowest validation NLL (pipeline.training.own_epochs). The rings' score reaches
+    its best AUROC early while theta_e keeps learning, so the two epochs differ; the card's metrics
+    are those of each output's epoch, and the saved model and checkpoint reproduce both."""
     import keras
 
-    bundle = load_bundle(out)
-    dataset = open_store(ring_store, chunks=None)
-    ids = list(dataset["object_id"].values)
-    split = json.loads((out / "training" / "split.json").read_text())
-    rows = np.array(sorted(ids.index(i) for i in split["val_object_ids"]))
-    inputs = bundle.prepare({"vis": dataset["vis"][rows].values})
-    labels = dataset["label"].values[rows]
-    targets = store_targets(ring_store, [PRESETS["theta_e"]])
-    keep = targets.weights["theta_e"][rows] > 0
-    for model in (bundle.model, keras.saving.load_model(out / "training" / "best.keras")):
-        predicted = model.predict_on_batch(inputs)  # the bundle and the checkpoint alike
-        score = auroc(labels, np.asarray(predicted["score"])[:, 0])
+    from pipeline.evaluation.metrics import auroc
+    from pipeline.models import load_bundle
+
+    out, result, lines, config = own_epoch_bundle
+    history = result.history
+    own = _first_best([-epoch["val_theta_e_nll"] for epoch in history])
+    assert result.best_epoch == _first_best([epoch["val_auroc"] for epoch in history], config.min_delta)
+    assert own > result.best_epoch, [(e["val_auroc"], e["val_theta_e_nll"]) for e in history]
+    assert result.own_epochs == {"theta_e": own}
+    assert [epoch["val_theta_e_improved"] for epoch in history][own] == 1.0
+    assert [epoch["val_score_improved"] for epoch in history][result.best_epoch] == 1.0
+    # the epoch line stars the loss that chooses theta_e's epoch (its NLL), not the MSE or coverage
+    starred = [line.split("theta_e_nll ")[1].split()[0] for line in lines if "theta_e_nll" in line]
+    assert len(starred) == len(history) and starred[own].endswith("*")
+    assert not any(
+        "theta_e_mse" in line and "*" in line.split("theta_e_mse ")[1].split()[0] for line in lines
+    )
+    assert f"best epoch {result.best_epoch + 1}, theta_e's {own + 1};" in result.summary()
+    assert result.metrics["val_auroc"] == history[result.best_epoch]["val_auroc"]
+    assert result.metrics["val_theta_e_mse"] == pytest.approx(history[own]["val_theta_e_mse"], rel=1e-12)
+    notes = load_bundle(out).card.notes
+    assert f"best epoch {result.best_epoch + 1}, theta_e's own layers from its best epoch {own + 1};" in notes
+
+    for model in (None, keras.saving.load_model(out / "training" / "best.keras")):
+        labels, values, weights, predicted = _validation_predictions(out, ring_store, model)
+        score = auroc(labels, np.asarray(predicted["score"])[:, 0])  # the bundle and the checkpoint alike
         assert score == pytest.approx(history[result.best_epoch]["val_auroc"], abs=1e-3)
-        mean, _ = gaussian_mean_sigma(np.asarray(predicted["theta_e"], dtype=np.float64))
-        expected = regression_metrics(mean[keep], targets.values["theta_e"][rows][keep])
-        assert expected.mse == pytest.approx(history[own]["val_theta_e_mse"], rel=1e-3)
+        assert _theta_e_mse(values, weights, predicted) == pytest.approx(
+            history[own]["val_theta_e_mse"], rel=1e-3
+        )
+
+
+def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_own(
+    own_epoch_bundle, two_head_bundle, ring_store, tmp_path
+):
+    """Review: --init with --separate-outputs on a bundle whose theta_e head reads the shared trunk
+    merged the head of one epoch onto the trunk of another (card MSE 1.59, saved model 1.15). Own
+    epochs are now found in the model itself: the separate bundle's theta_e keeps its own, the
+    shared bundle's never, and --separate-outputs / --detach-outputs with --init are refused."""
+    from pipeline.training.config import TrainingError
+
+    for name in ("separate_outputs", "detached_outputs"):
+        with pytest.raises(TrainingError, match="init \\(--init\\) keeps its bundle's model"):
+            TrainConfig.from_options(init="b", outputs=("score", "theta_e"), **{name: ("theta_e",)})
+    common = {"outputs": ("score", "theta_e"), "epochs": 4, "batch_size": 32, "learning_rate": 1e-3,
+              "val_fraction": 0.3, "patience": 10, "seed": 4}  # fmt: skip
+    separate, _, _, _ = own_epoch_bundle
+    tuned = train(
+        ring_store, tmp_path / "sep", TrainConfig(init=str(separate), **common), log=lambda line: None
+    )
+    assert set(tuned.own_epochs) == {"theta_e"}
+    shared, _ = two_head_bundle
+    tuned = train(
+        ring_store, tmp_path / "shared", TrainConfig(init=str(shared), **common), log=lambda line: None
+    )
+    assert tuned.own_epochs == {}
+    history = tuned.history
+    _, values, weights, predicted = _validation_predictions(tmp_path / "shared", ring_store)
+    best = history[tuned.best_epoch]["val_theta_e_mse"]
+    assert tuned.metrics["val_theta_e_mse"] == pytest.approx(best, rel=1e-12)
+    assert _theta_e_mse(values, weights, predicted) == pytest.approx(best, rel=1e-3)

@@ -671,6 +671,11 @@ def test_an_existing_bundle_at_out_fails_before_prefect_starts(tmp_path, monkeyp
         (["--scaling", "log"], "--scaling log (the bundle's recipe has --scaling robust_asinh)"),
         (["--crop", "100", "--downsample", "2"], "--crop 100 (the bundle's recipe has no --crop)"),
         (["--bands", "VIS"], "--bands VIS (the bundle's recipe has --bands VIS Y J H)"),
+        # floats as typed, in full (review: 99.99999 read as 100 with a 6-digit format)
+        (
+            ["--percentiles", "0.1", "99.99999"],
+            "--percentiles 0.1 99.99999 (the bundle's recipe has --percentiles 0.1 98)",
+        ),
         (
             ["--asymmetry-smoothing-px", "1.5"],
             "--asymmetry-smoothing-px 1.5 (the bundle's recipe has --asymmetry-smoothing-px 0.7)",

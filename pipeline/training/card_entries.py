@@ -49,8 +49,8 @@ def card_notes(
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
-    ``own_epochs`` (separate output -> 0-based epoch) names the epochs the separate outputs' own
-    layers were kept from (:mod:`pipeline.training.own_epochs`).
+    ``own_epochs`` (output with its own trunk -> 0-based epoch) names the epochs those outputs'
+    layers were kept from where not ``best_epoch`` (:mod:`pipeline.training.own_epochs`).
     """
     import keras
 
@@ -80,7 +80,7 @@ def card_notes(
     own = "".join(
         f", {name}'s own layers from its best epoch {epoch + 1}"
         for name, epoch in (own_epochs or {}).items()
-        if epoch >= 0
+        if epoch not in (-1, best_epoch)
     )
     return (
         f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "

@@ -116,12 +116,13 @@ class TrainConfig(BaseModel):
     monitor: str | None = Field(
         default=None,
         description="Output whose validation chooses the best epoch and early stopping: score by AUROC, "
-        "a regression output by its validation loss; default: score when declared, else the first.",
+        "a regression output by its validation loss; default: score when declared, else the first. "
+        "An output with a trunk of its own keeps its own best epoch.",
     )
     separate_outputs: tuple[str, ...] = Field(
         default=(),
         description="Outputs with their own trunk (small_cnn: a second conv stack), so they and the other "
-        "outputs cannot cost each other anything.",
+        "outputs cannot cost each other anything; each keeps the weights of its own best epoch.",
     )
     target_catalog: str | None = Field(
         default=None,
@@ -205,6 +206,12 @@ class TrainConfig(BaseModel):
             raise ValueError(f"monitor {self.monitor!r} is not among the outputs {self.outputs}")
         if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
             raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
+        if self.init is not None and (self.separate_outputs or self.detached_outputs):
+            raise ValueError(
+                "separate_outputs and detached_outputs shape a new model's heads, but init (--init) keeps "
+                "its bundle's model (an output with a trunk of its own there keeps its own best epoch): "
+                "drop them"
+            )
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         if self.grades_only and not self.grades:

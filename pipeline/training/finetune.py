@@ -118,8 +118,8 @@ def _plain(value: Any) -> Any:
 
 
 def _word(value: Any) -> str:
-    """``value`` as typed on a command line: floats in their shortest form (0.0 as 0, 1e-05 as 1e-05)."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """``value`` as typed on a command line: a float in full, without a trailing ``.0`` (0.0 as 0)."""
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
 
 
 def _option(name: str, value: Any) -> str:

@@ -108,7 +108,7 @@ class FitResult:
     best_val_outputs: dict[str, np.ndarray] | None = None
     """Every output of the validation rows at the best epoch: name -> ``(n, width)``."""
     own_epochs: dict[str, int] = field(default_factory=dict)
-    """Separate output -> the epoch its own layers were kept from (:mod:`pipeline.training.own_epochs`)."""
+    """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -198,9 +198,9 @@ def fit_model(
     Returns
     -------
     FitResult
-        The model itself ends with the weights of its best epoch, except the own layers of each
-        separate output (``config.separate_outputs``), which end with those of that output's best
-        epoch (:mod:`pipeline.training.own_epochs`).
+        The model itself ends with the weights of its best epoch, except the layers of each output
+        with a trunk of its own (``--separate-outputs``), which end with those of that output's
+        best epoch (:mod:`pipeline.training.own_epochs`).
     """
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     batches = StreamBatches(stream, steps, workers=config.read_workers)
@@ -219,7 +219,6 @@ def fit_model(
         outputs=outputs,
         targets=stream.targets,
         monitor=config.monitor,
-        separate=config.separate_outputs,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()

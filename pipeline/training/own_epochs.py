@@ -1,12 +1,14 @@
-"""Separate outputs keep the weights of their own best epoch.
+"""Outputs with a trunk of their own keep the weights of their own best epoch.
 
-An output trained with its own trunk (``--separate-outputs``: small_cnn builds it a second conv
-stack) is computed by layers that no other output uses. The epoch that the monitor (the score's
-AUROC) chooses need not be the best for it: the shipped model small-cnn-9 kept epoch 14 for its
-score, where its ``theta_e`` validation NLL was -0.17, against -0.24 at epoch 15
-(``training/history.json``; docs/model-card.md). Since the layers are disjoint, the model at the
-monitor's best epoch with each separate output's own layers taken from that output's best epoch
-is one consistent model, and every output is the best its validation saw.
+The epoch that the monitor (the score's AUROC) chooses need not be the best for the other
+outputs: the shipped model small-cnn-9 kept epoch 14 for its score, where its ``theta_e``
+validation NLL was -0.17, against -0.24 at epoch 15 (its ``training/history.json``). An output
+trained with its own trunk (``--separate-outputs``: small_cnn builds it a second conv stack) is
+computed by layers that no other output uses, so the model at the monitor's best epoch with that
+output's layers taken from its own best epoch is one consistent model, and each output is the
+best its validation saw. :func:`own_trunk` finds such layers in the model itself: a fine-tuned
+bundle's separate output keeps its own epoch too, and a head on a shared trunk (or detached on
+shared features) never does.
 
 This module imports Keras: only training code imports it.
 """
@@ -20,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["OwnBest", "leaf_layers", "own_layers"]
+__all__ = ["OwnBest", "leaf_layers", "own_trunk"]
 
 
 def leaf_layers(model: Any) -> list[Any]:
@@ -42,8 +44,8 @@ def _reached(model: keras.Model, names: Sequence[str]) -> set[int]:
     return {id(layer) for layer in leaf_layers(path)}
 
 
-def own_layers(model: keras.Model, name: str, others: Sequence[str]) -> list[Any]:
-    """Weighted layers that output ``name`` depends on and none of the outputs ``others`` does.
+def own_trunk(model: keras.Model, name: str, others: Sequence[str]) -> list[Any] | None:
+    """The weighted layers of output ``name``, if none of them is used by any output in ``others``.
 
     Parameters
     ----------
@@ -52,17 +54,19 @@ def own_layers(model: keras.Model, name: str, others: Sequence[str]) -> list[Any
     name
         The output.
     others
-        The model's other outputs.
+        The model's outputs (``name`` among them is ignored).
 
     Returns
     -------
-    list
-        The layers (with BatchNormalization, whose moving statistics are weights too), in model
-        order; empty when every layer of ``name`` is shared.
+    list or None
+        The layers ``name`` depends on that hold weights (BatchNormalization's moving statistics
+        among them), in model order; None when another output uses one of them (a shared trunk, a
+        head detached on shared features): then no epoch of its own can be kept.
     """
     mine = _reached(model, [name])
     shared = _reached(model, [other for other in others if other != name])
-    return [layer for layer in leaf_layers(model) if layer.weights and id(layer) in mine - shared]
+    weighted = [layer for layer in leaf_layers(model) if layer.weights and id(layer) in mine]
+    return None if any(id(layer) in shared for layer in weighted) else weighted
 
 
 class OwnBest:
@@ -73,7 +77,7 @@ class OwnBest:
     name
         The output.
     layers
-        Its own layers (:func:`own_layers`).
+        Its own layers (:func:`own_trunk`).
     """
 
     def __init__(self, name: str, layers: Sequence[Any]) -> None:

@@ -49,11 +49,11 @@ class EpochProgress(keras.callbacks.Callback):
         train_seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
         logs["train_seconds"] = train_seconds
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
-        best = "*" if logs.get("val_auroc_improved") else " "
+        best = "*" if logs.get("val_score_improved", logs.get("val_auroc_improved")) else " "
         outputs = "".join(
-            f"  {key[4:]} {value:.4f}" + ("*" if logs.get(f"{key.rsplit('_', 1)[0]}_improved") else "")
+            f"  {key[4:]} {value:.4f}" + ("*" if _kept(logs, key) else "")
             for key, value in logs.items()
-            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "within1", "within2")
+            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "nll", "within1", "within2")
         )
         if "val_auroc" in logs:
             score = (
@@ -67,3 +67,15 @@ class EpochProgress(keras.callbacks.Callback):
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
             f"val {logs.get('val_seconds', 0.0):.1f} s"
         )
+
+
+def _kept(logs: dict[str, Any], key: str) -> bool:
+    """Whether ``key`` is the validation loss that chose its output's kept epoch and it is this epoch's.
+
+    The loss is a Gaussian head's NLL (``val_<name>_nll``), else the MSE; ``val_<name>_improved``
+    (:class:`~pipeline.training.validation.ValidationAUROC`) says whether the output's kept epoch
+    is this one.
+    """
+    name, kind = key[4:].rsplit("_", 1)
+    loss = "nll" if f"val_{name}_nll" in logs else "mse"
+    return kind == loss and bool(logs.get(f"val_{name}_improved"))

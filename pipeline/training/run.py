@@ -98,15 +98,22 @@ class TrainResult:
     images_per_s: float
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    own_epochs: dict[str, int] = field(default_factory=dict)
+    """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in self.metrics.items())
         stop = "early stop" if self.stopped_early else "all epochs"
+        own = "".join(
+            f", {name}'s {epoch + 1}"
+            for name, epoch in self.own_epochs.items()
+            if epoch not in (-1, self.best_epoch)
+        )
         return (
             f"model {self.model_id} -> {self.bundle}\n"
             f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} epochs "
-            f"({stop}), best epoch {self.best_epoch + 1}; {self.images_per_s:.0f} training images/s; "
+            f"({stop}), best epoch {self.best_epoch + 1}{own}; {self.images_per_s:.0f} training images/s; "
             f"{self.seconds:.0f} s\n"
             f"  validation: {metrics}"
         )
@@ -349,6 +356,7 @@ def train_bundle(
         images_per_s=fit.images_per_s,
         seconds=time.perf_counter() - started,
         history=fit.history,
+        own_epochs=fit.own_epochs,
     )
 
 

@@ -28,7 +28,7 @@ from pipeline.models.outputs import OutputSpec
 from pipeline.training.batchnorm import recalibrate_batch_norm
 from pipeline.training.dataset import ValidationSet
 from pipeline.training.declared import regression_logs
-from pipeline.training.own_epochs import OwnBest, own_layers
+from pipeline.training.own_epochs import OwnBest, own_trunk
 
 __all__ = ["ValidationAUROC", "binary_cross_entropy", "predict_validation", "predict_validation_outputs"]
 
@@ -74,7 +74,8 @@ class ValidationAUROC(keras.callbacks.Callback):
     validation
         The validation batches and labels.
     checkpoint
-        Where the best model is saved (a ``.keras`` path) each time the AUROC improves; None: memory only.
+        Where the best model is saved (a ``.keras`` path) each time the monitored value improves, and
+        again at the end when an output kept its own epoch (below); None: memory only.
     patience
         Epochs without an improvement of more than ``min_delta`` before training stops.
     calibration
@@ -90,10 +91,12 @@ class ValidationAUROC(keras.callbacks.Callback):
         first regression output.
     targets
         Output name -> ``(values, weights)`` in store row order, for the regression outputs.
-    separate
-        Outputs with their own trunk. Each regression output among them with targets (other than
-        the monitor) keeps the weights of its own layers from the epoch of its lowest validation
-        loss, and the checkpoint is saved again with them at the end (:attr:`own_epochs`).
+
+    Every output other than the monitor whose weighted layers no other output uses (its own
+    trunk: ``--separate-outputs`` when the model was built, :func:`own_trunk`) and that is
+    validated (the score by its AUROC, a regression output with targets by its validation loss)
+    keeps the weights of those layers from its own best epoch (:attr:`own_epochs`). Each epoch's
+    logs say for every output whether its kept epoch is this one (``val_<name>_improved``).
     """
 
     def __init__(
@@ -107,7 +110,6 @@ class ValidationAUROC(keras.callbacks.Callback):
         outputs: Sequence[OutputSpec] | None = None,
         targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         monitor: str | None = None,
-        separate: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.validation = validation
@@ -121,7 +123,6 @@ class ValidationAUROC(keras.callbacks.Callback):
         if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
             raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
         self.monitor = monitor
-        self.separate = [name for name in separate if name != monitor and name in self.targets]
         self.own: dict[str, OwnBest] = {}
         self.calibration = calibration
         self.checkpoint = checkpoint
@@ -136,15 +137,24 @@ class ValidationAUROC(keras.callbacks.Callback):
 
     @property
     def own_epochs(self) -> dict[str, int]:
-        """Separate output -> the epoch (0-based) its own layers were kept from (-1: none kept)."""
+        """Output with its own trunk -> the epoch (0-based) its own layers were kept from (-1: none kept)."""
         return {name: own.best_epoch for name, own in self.own.items()}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         names = [spec.name for spec in self.outputs or ()]
-        self.own = {name: OwnBest(name, own_layers(self.model, name, names)) for name in self.separate}
+        validated = [
+            name for name in names if name == SCORE_OUTPUT or self.targets.get(name, (0, [0]))[1].any()
+        ]
+        self.own = {}
+        for name in validated:
+            layers = own_trunk(self.model, name, names) if name != self.monitor else None
+            if layers:
+                self.own[name] = OwnBest(name, layers)
 
-    def _loss_value(self, name: str, logs: dict[str, Any]) -> float:
-        """Minus the validation loss of the regression output ``name`` (NaN when not measured)."""
+    def _value(self, name: str, logs: dict[str, Any]) -> float:
+        """The score's AUROC, or minus the validation loss of a regression output (NaN: not measured)."""
+        if name == SCORE_OUTPUT:
+            return logs.get("val_auroc", math.nan)
         spec = next(spec for spec in self.outputs if spec.name == name)
         loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
         return -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
@@ -170,13 +180,17 @@ class ValidationAUROC(keras.callbacks.Callback):
                 rows = self.validation.rows
                 logs.update(regression_logs(spec, predicted[spec.name], values[rows], weights[rows]))
         if self.monitor != SCORE_OUTPUT:
-            value = self._loss_value(self.monitor, logs)
+            value = self._value(self.monitor, logs)
             logs["val_monitor"] = value
-        for name, own in self.own.items():
-            improved = own.update(epoch, self._loss_value(name, logs), predicted[name])
-            logs[f"val_{name}_improved"] = float(improved)
+        own_improved = {
+            name: own.update(epoch, self._value(name, logs), predicted[name])
+            for name, own in self.own.items()
+        }
         logs["val_seconds"] = time.perf_counter() - started
-        if not math.isnan(value) and value > self.best_auroc + self.min_delta:
+        improved = not math.isnan(value) and value > self.best_auroc + self.min_delta
+        for name in predicted:
+            logs[f"val_{name}_improved"] = float(own_improved.get(name, improved))
+        if improved:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
             self.best_outputs = predicted
             self._best_weights = self.model.get_weights()
@@ -193,13 +207,17 @@ class ValidationAUROC(keras.callbacks.Callback):
                 self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._best_weights is not None:
-            self.model.set_weights(self._best_weights)
+        if self._best_weights is None:  # the monitor never improved: nothing was kept, nothing is merged
+            return
+        self.model.set_weights(self._best_weights)
         moved = False
         for name, own in self.own.items():
+            if own.best_epoch in (-1, self.best_epoch):
+                continue
             own.restore()
-            if own.predicted is not None and self.best_outputs is not None:
-                self.best_outputs = {**self.best_outputs, name: own.predicted}
-            moved |= own.best_epoch not in (-1, self.best_epoch)
-        if moved and self.checkpoint is not None and self._best_weights is not None:
+            self.best_outputs = {**(self.best_outputs or {}), name: own.predicted}
+            if name == SCORE_OUTPUT:
+                self.best_scores = own.predicted[:, 0]
+            moved = True
+        if moved and self.checkpoint is not None:
             self.model.save(self.checkpoint)
