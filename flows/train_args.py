@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it. A run's file "
-        "written before asymmetry_smoothing_px existed trains unsmoothed, as its run did",
+        "written before asymmetry_smoothing_px existed trains unsmoothed, as its run did; with --init, "
+        "the file's architecture, build_options, separate_outputs and detached_outputs are ignored (the "
+        "bundle's model is kept)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at OUT")
     model = parser.add_argument_group("model")
@@ -323,6 +325,10 @@ _RUN_FIELDS = frozenset({"asymmetry", "downsample", "max_stat_objects", "epochs"
 """Fields that every ``training/config.json`` a run wrote holds (the whole TrainConfig)."""
 
 
+_MODEL_BUILDING = ("architecture", "build_options", "separate_outputs", "detached_outputs")
+"""TrainConfig fields that shape a new model, dropped from a ``--config`` file under ``--init``."""
+
+
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
@@ -333,6 +339,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         # default that now does must not change what the file reproduces (review)
         config["asymmetry_smoothing_px"] = 0.0
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
+    if (given.get("init") or config.get("init")) is not None:
+        # how a file's model was built (e.g. the bundle's own training/config.json): a fine-tune keeps
+        # the bundle's model, so these describe nothing it does (review: they made the file unusable)
+        for name in _MODEL_BUILDING:
+            config.pop(name, None)
     config.update({name: value for name, value in given.items() if value is not None})
     if config.get("observing") == "off":
         config["observing"] = None

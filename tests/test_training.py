@@ -310,6 +310,9 @@ def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store,
     )
     result = train(store, tmp_path / "model", config, log=lambda line: None)
     assert (result.epochs_run, result.best_epoch, result.stopped_early) == (3, 0, True)
+    # review: patience running out at the last epoch is no early stop (it said "4 epochs (early stop)")
+    last = train(store, tmp_path / "last", config.model_copy(update={"epochs": 3}), log=lambda line: None)
+    assert (last.epochs_run, last.stopped_early) == (3, False) and "(all epochs)" in last.summary()
     best = keras.saving.load_model(tmp_path / "model" / "training" / "best.keras", compile=False)
     saved = load_bundle(tmp_path / "model").model
     for a, b in zip(best.get_weights(), saved.get_weights()):

@@ -190,6 +190,18 @@ class TrainConfig(BaseModel):
         unknown = sorted(set(self.output_weights) - set(self.outputs))
         if unknown:
             raise ValueError(f"output_weights names {unknown}, not among the outputs {self.outputs}")
+        if self.init is not None and (self.separate_outputs or self.detached_outputs):
+            pairs = (
+                ("--separate-outputs", self.separate_outputs),
+                ("--detach-outputs", self.detached_outputs),
+            )
+            given = [flag for flag, value in pairs if value]
+            flags = " and ".join(given)
+            verb = "shape" if len(given) > 1 else "shapes"
+            raise ValueError(
+                f"{flags} {verb} a new model's heads, but --init keeps its bundle's model (an output "
+                f"with a trunk of its own there keeps its own best epoch anyway): drop {flags}"
+            )
         if set(self.separate_outputs) - set(self.outputs) or set(self.separate_outputs) & set(
             self.detached_outputs
         ):
@@ -203,15 +215,10 @@ class TrainConfig(BaseModel):
                 f"the outputs {self.outputs}"
             )
         if self.monitor is not None and (self.monitor not in self.outputs):
-            raise ValueError(f"monitor {self.monitor!r} is not among the outputs {self.outputs}")
+            trained = " trained (with --init, --outputs names those; default score)" if self.init else ""
+            raise ValueError(f"monitor {self.monitor!r} is not among the outputs{trained} {self.outputs}")
         if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
             raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
-        if self.init is not None and (self.separate_outputs or self.detached_outputs):
-            raise ValueError(
-                "separate_outputs and detached_outputs shape a new model's heads, but init (--init) keeps "
-                "its bundle's model (an output with a trunk of its own there keeps its own best epoch): "
-                "drop them"
-            )
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         if self.grades_only and not self.grades:

@@ -210,6 +210,11 @@ def fit_model(
         """The first training batches of ``epoch`` (the same every run)."""
         return (stream.batch(epoch * steps + index)[0] for index in range(n_calibration))
 
+    monitor = config.monitor
+    if monitor is None and config.init is not None and SCORE_OUTPUT not in config.outputs:
+        # a fine-tune's carried outputs do not change: the default monitor is one it trains (review:
+        # the constant AUROC of a carried score stopped a theta_e fine-tune after patience epochs)
+        monitor = next((name for name in config.outputs if name in stream.targets), None)
     validator = ValidationAUROC(
         validation,
         checkpoint,
@@ -218,7 +223,7 @@ def fit_model(
         calibration=calibration if n_calibration else None,
         outputs=outputs,
         targets=stream.targets,
-        monitor=config.monitor,
+        monitor=monitor,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()

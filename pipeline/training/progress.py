@@ -49,7 +49,7 @@ class EpochProgress(keras.callbacks.Callback):
         train_seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
         logs["train_seconds"] = train_seconds
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
-        best = "*" if logs.get("val_score_improved", logs.get("val_auroc_improved")) else " "
+        best = "*" if logs.get("val_score_improved") else " "
         outputs = "".join(
             f"  {key[4:]} {value:.4f}" + ("*" if _kept(logs, key) else "")
             for key, value in logs.items()
@@ -61,7 +61,8 @@ class EpochProgress(keras.callbacks.Callback):
                 f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
             )
         else:
-            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{best}"
+            kept = "*" if logs.get("val_auroc_improved") else " "
+            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{kept}"
         self.log(
             f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  {score}{outputs}  "
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "

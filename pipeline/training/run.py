@@ -106,7 +106,7 @@ class TrainResult:
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in self.metrics.items())
         stop = "early stop" if self.stopped_early else "all epochs"
         own = "".join(
-            f", {name}'s {epoch + 1}"
+            f" ({name}'s own layers: epoch {epoch + 1})"
             for name, epoch in self.own_epochs.items()
             if epoch not in (-1, self.best_epoch)
         )

@@ -96,7 +96,8 @@ class ValidationAUROC(keras.callbacks.Callback):
     trunk: ``--separate-outputs`` when the model was built, :func:`own_trunk`) and that is
     validated (the score by its AUROC, a regression output with targets by its validation loss)
     keeps the weights of those layers from its own best epoch (:attr:`own_epochs`). Each epoch's
-    logs say for every output whether its kept epoch is this one (``val_<name>_improved``).
+    logs say for each of those outputs, and for the monitor, whether its kept epoch is this one
+    (``val_<name>_improved``; ``val_auroc_improved`` too, for the monitor).
     """
 
     def __init__(
@@ -188,8 +189,9 @@ class ValidationAUROC(keras.callbacks.Callback):
         }
         logs["val_seconds"] = time.perf_counter() - started
         improved = not math.isnan(value) and value > self.best_auroc + self.min_delta
-        for name in predicted:
-            logs[f"val_{name}_improved"] = float(own_improved.get(name, improved))
+        for name in predicted:  # the outputs whose kept epoch this one may be: their own, or the monitor
+            if name in own_improved or name == self.monitor:
+                logs[f"val_{name}_improved"] = float(own_improved.get(name, improved))
         if improved:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
             self.best_outputs = predicted
@@ -202,8 +204,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         else:
             self._wait += 1
             logs["val_auroc_improved"] = 0.0
-            if self._wait >= self.patience:
-                self.stopped_early = True
+            if self._wait >= self.patience and epoch + 1 < (self.params or {}).get("epochs", math.inf):
+                self.stopped_early = True  # not when the last epoch was to end training anyway
                 self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
