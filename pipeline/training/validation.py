@@ -144,7 +144,9 @@ class ValidationAUROC(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         names = [spec.name for spec in self.outputs or ()]
         validated = [
-            name for name in names if name == SCORE_OUTPUT or self.targets.get(name, (0, [0]))[1].any()
+            name
+            for name in names
+            if name == SCORE_OUTPUT or (name in self.targets and self.targets[name][1].any())
         ]
         self.own = {}
         for name in validated:
