@@ -135,7 +135,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--patience",
         type=int,
         default=None,
-        help=f"epochs without a better validation AUROC before stopping (default {default.patience})",
+        help="epochs in which neither the monitor (default: the validation AUROC) nor a separate "
+        f"output's own loss improved, before stopping (default {default.patience})",
     )
     fit.add_argument(
         "--lr-schedule",

@@ -401,6 +401,40 @@ def test_a_separate_output_keeps_its_own_best_epoch(own_epoch_bundle, ring_store
         )
 
 
+def test_patience_waits_while_a_separate_output_still_improves(own_epoch_bundle, ring_store, tmp_path):
+    """Early stopping followed the monitor alone, so with patience 2 the run stopped two epochs after
+    the score's best while theta_e (its own trunk, its own epoch kept) was still improving. Patience now
+    counts only epochs in which no kept output improved: the same run goes on as long as theta_e
+    improves, and keeps theta_e's later epoch."""
+    _, full, _, config = own_epoch_bundle
+    history = full.history
+    score_best = _first_best([epoch["val_auroc"] for epoch in history], config.min_delta)
+    nll = [epoch["val_theta_e_nll"] for epoch in history]
+    patience = 2
+
+    def last_epoch(own_counts: bool) -> int:
+        """The epoch (0-based) a run with ``patience`` ends at, by the rule (own outputs counted or not)."""
+        best_auroc, best_nll, wait = -math.inf, math.inf, 0
+        for epoch, (value, loss) in enumerate(zip([e["val_auroc"] for e in history], nll, strict=True)):
+            improved, own = value > best_auroc + config.min_delta, loss < best_nll
+            best_auroc, best_nll = max(best_auroc, value) if improved else best_auroc, min(best_nll, loss)
+            wait = 0 if improved or (own and own_counts) else wait + 1
+            if wait >= patience:
+                return epoch
+        return len(history) - 1
+
+    stopped_at = last_epoch(own_counts=True)
+    assert last_epoch(own_counts=False) == score_best + patience < stopped_at  # the old rule stopped early
+    result = train(
+        ring_store, tmp_path / "b", config.model_copy(update={"patience": patience}), log=lambda line: None
+    )
+    assert len(result.history) == stopped_at + 1 > score_best + patience + 1
+    assert [epoch["val_theta_e_nll"] for epoch in result.history] == pytest.approx(nll[: stopped_at + 1])
+    assert result.best_epoch == score_best
+    assert result.own_epochs == {"theta_e": _first_best([-value for value in nll[: stopped_at + 1]])}
+    assert result.own_epochs["theta_e"] > score_best + patience
+
+
 def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_own(
     own_epoch_bundle, two_head_bundle, ring_store, tmp_path
 ):

@@ -140,7 +140,10 @@ class TrainConfig(BaseModel):
         default="cosine", description="Learning rate: constant, or a cosine decay over all epochs to 5%."
     )
     patience: int = Field(
-        default=3, ge=1, description="Epochs without a better validation AUROC before stopping."
+        default=3,
+        ge=1,
+        description="Epochs in which neither the monitor nor a separate output's own loss improved, "
+        "before stopping.",
     )
     min_delta: float = Field(default=1e-4, ge=0, description="AUROC gain that counts as better.")
     bn_calibration_batches: int = Field(

@@ -5,8 +5,9 @@ At the end of every epoch :class:`ValidationAUROC` scores the validation set
 :mod:`pipeline.evaluation.metrics` and its loss (:func:`binary_cross_entropy`), measures the
 regression outputs (:func:`~pipeline.training.declared.regression_logs`), saves the model when the
 monitored value improved (the *best* checkpoint) and stops training after ``patience`` epochs
-without improvement; at the end the best weights are restored, and each separate output's own
-layers take the weights of its own best epoch (:mod:`pipeline.training.own_epochs`).
+in which neither it nor any separate output's own loss improved; at the end the best weights are
+restored, and each separate output's own layers take the weights of its own best epoch
+(:mod:`pipeline.training.own_epochs`).
 
 This module imports Keras: only training code imports it.
 """
@@ -77,7 +78,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         Where the best model is saved (a ``.keras`` path) each time the monitored value improves, and
         again at the end when an output kept its own epoch (below); None: memory only.
     patience
-        Epochs without an improvement of more than ``min_delta`` before training stops.
+        Epochs in which neither the monitor improved by more than ``min_delta`` nor any output
+        keeping its own epoch (below) improved before training stops.
     calibration
         Training batches of an epoch (given its number) to recalibrate BatchNorm statistics with
         before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
@@ -204,8 +206,10 @@ class ValidationAUROC(keras.callbacks.Callback):
                 self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 self.model.save(self.checkpoint)
         else:
-            self._wait += 1
             logs["val_auroc_improved"] = 0.0
+            # patience runs out only when no kept output improved: a separate output still learning
+            # (its own epoch is kept) holds training on, as the monitor would
+            self._wait = 0 if any(own_improved.values()) else self._wait + 1
             if self._wait >= self.patience and epoch + 1 < (self.params or {}).get("epochs", math.inf):
                 self.stopped_early = True  # not when the last epoch was to end training anyway
                 self.model.stop_training = True
