@@ -135,8 +135,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--patience",
         type=int,
         default=None,
-        help="epochs in which neither the monitor (default: the validation AUROC) nor a separate "
-        f"output's own loss improved, before stopping (default {default.patience})",
+        help="epochs in which neither the monitor (--monitor) nor a trained output with a trunk of its "
+        f"own improved, before stopping (default {default.patience})",
     )
     fit.add_argument(
         "--lr-schedule",
@@ -223,9 +223,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--monitor",
         default=None,
         metavar="NAME",
-        help="output that chooses the best epoch and early stopping (score by AUROC, a regression "
-        "output by its validation loss); default: score when declared. An output with a trunk of its "
-        "own keeps its own best epoch",
+        help="output that chooses the best epoch (score by AUROC, a regression output by its "
+        "validation loss); default: score when declared (a fine-tune: the first output it trains). "
+        "A trained output with a trunk of its own keeps its own best epoch; early stopping waits for "
+        "the monitor and for those outputs",
     )
     heads.add_argument(
         "--target-catalog",

@@ -401,6 +401,21 @@ def test_a_separate_output_keeps_its_own_best_epoch(own_epoch_bundle, ring_store
         )
 
 
+def test_progress_for_patience_is_the_monitor_or_an_own_output_gaining_more_than_min_delta():
+    """An epoch is progress when the monitor improved or an output keeping its own epoch gained more
+    than min_delta (review: a loss creeping down by 1e-6 held training on); NaN is no progress."""
+    from pipeline.training.validation import progressed
+
+    assert progressed(True, [], 1e-4)
+    assert not progressed(False, [], 1e-4)
+    assert progressed(False, [(-0.30, -0.25)], 1e-4)  # minus an NLL: 0.30 to 0.25
+    assert not progressed(False, [(-0.30, -0.30 + 1e-6)], 1e-4)  # a creep below min_delta
+    assert progressed(False, [(-0.30, -0.30 + 1e-6)], 0.0)
+    assert progressed(False, [(-math.inf, 1.0)], 1e-4)  # the first measured epoch
+    assert not progressed(False, [(-0.30, math.nan), (0.9, 0.85)], 1e-4)
+    assert progressed(False, [(0.9, 0.85), (0.90, 0.91)], 1e-4)
+
+
 def test_patience_waits_while_a_separate_output_still_improves(own_epoch_bundle, ring_store, tmp_path):
     """Early stopping followed the monitor alone, so with patience 2 the run stopped two epochs after
     the score's best while theta_e (its own trunk, its own epoch kept) was still improving. Patience now
@@ -416,7 +431,7 @@ def test_patience_waits_while_a_separate_output_still_improves(own_epoch_bundle,
         """The epoch (0-based) a run with ``patience`` ends at, by the rule (own outputs counted or not)."""
         best_auroc, best_nll, wait = -math.inf, math.inf, 0
         for epoch, (value, loss) in enumerate(zip([e["val_auroc"] for e in history], nll, strict=True)):
-            improved, own = value > best_auroc + config.min_delta, loss < best_nll
+            improved, own = value > best_auroc + config.min_delta, loss < best_nll - config.min_delta
             best_auroc, best_nll = max(best_auroc, value) if improved else best_auroc, min(best_nll, loss)
             wait = 0 if improved or (own and own_counts) else wait + 1
             if wait >= patience:
@@ -424,7 +439,10 @@ def test_patience_waits_while_a_separate_output_still_improves(own_epoch_bundle,
         return len(history) - 1
 
     stopped_at = last_epoch(own_counts=True)
-    assert last_epoch(own_counts=False) == score_best + patience < stopped_at  # the old rule stopped early
+    assert last_epoch(own_counts=False) == score_best + patience < stopped_at, (  # the old rule stopped early
+        "the fixture's history no longer shows theta_e improving after the score's best",
+        [(e["val_auroc"], e["val_theta_e_nll"]) for e in history],
+    )
     result = train(
         ring_store, tmp_path / "b", config.model_copy(update={"patience": patience}), log=lambda line: None
     )
@@ -479,6 +497,9 @@ def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_o
     )
     monitored = [epoch["val_monitor"] for epoch in only.history]
     assert monitored == [-epoch["val_theta_e_nll"] for epoch in only.history]
+    # the carried score (its own trunk, untrained) keeps no epoch of its own and holds nothing on (review:
+    # the summary said "score's own layers: epoch 1" of a score this run never trained)
+    assert only.own_epochs == {} and "own layers" not in only.summary()
     shared, _ = two_head_bundle
     tuned = train(
         ring_store, tmp_path / "shared", TrainConfig(init=str(shared), **common), log=lambda line: None

@@ -115,9 +115,10 @@ class TrainConfig(BaseModel):
     )
     monitor: str | None = Field(
         default=None,
-        description="Output whose validation chooses the best epoch and early stopping: score by AUROC, "
-        "a regression output by its validation loss; default: score when declared, else the first. "
-        "An output with a trunk of its own keeps its own best epoch.",
+        description="Output whose validation chooses the best epoch: score by AUROC, a regression output "
+        "by its validation loss; default: score when declared, else the first (a fine-tune: the first it "
+        "trains). A trained output with a trunk of its own keeps its own best epoch; early stopping waits "
+        "for the monitor and for those outputs.",
     )
     separate_outputs: tuple[str, ...] = Field(
         default=(),
@@ -142,8 +143,8 @@ class TrainConfig(BaseModel):
     patience: int = Field(
         default=3,
         ge=1,
-        description="Epochs in which neither the monitor nor a separate output's own loss improved, "
-        "before stopping.",
+        description="Epochs in which neither the monitor nor a trained output with a trunk of its own "
+        "gained more than min_delta, before stopping.",
     )
     min_delta: float = Field(default=1e-4, ge=0, description="AUROC gain that counts as better.")
     bn_calibration_batches: int = Field(

@@ -224,6 +224,7 @@ def fit_model(
         outputs=outputs,
         targets=stream.targets,
         monitor=monitor,
+        trained=config.outputs,
     )
     progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()

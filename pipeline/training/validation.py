@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,38 @@ from pipeline.training.dataset import ValidationSet
 from pipeline.training.declared import regression_logs
 from pipeline.training.own_epochs import OwnBest, own_trunk
 
-__all__ = ["ValidationAUROC", "binary_cross_entropy", "predict_validation", "predict_validation_outputs"]
+__all__ = [
+    "ValidationAUROC",
+    "binary_cross_entropy",
+    "predict_validation",
+    "predict_validation_outputs",
+    "progressed",
+]
+
+
+def progressed(monitor_improved: bool, own: Iterable[tuple[float, float]], min_delta: float) -> bool:
+    """Whether an epoch counts as progress for early stopping (patience starts again).
+
+    Parameters
+    ----------
+    monitor_improved
+        The monitor beat its best by more than ``min_delta`` this epoch.
+    own
+        ``(best before this epoch, this epoch)`` of each output that keeps its own epoch, higher is
+        better (an AUROC, or minus a validation loss); NaN: not measured.
+    min_delta
+        The gain that counts, for the monitor and each of those outputs alike (``--min-delta``).
+
+    Returns
+    -------
+    bool
+        True when the monitor improved or some output gained more than ``min_delta``: an output
+        still learning on a trunk of its own holds training on, as the monitor would, and one that
+        creeps by less than ``min_delta`` does not.
+    """
+    return monitor_improved or any(
+        not math.isnan(value) and value > before + min_delta for before, value in own
+    )
 
 
 def predict_validation(model: keras.Model, validation: ValidationSet) -> np.ndarray:
@@ -78,8 +109,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         Where the best model is saved (a ``.keras`` path) each time the monitored value improves, and
         again at the end when an output kept its own epoch (below); None: memory only.
     patience
-        Epochs in which neither the monitor improved by more than ``min_delta`` nor any output
-        keeping its own epoch (below) improved before training stops.
+        Epochs without progress (:func:`progressed`: neither the monitor nor an output keeping its
+        own epoch, below, gained more than ``min_delta``) before training stops.
     calibration
         Training batches of an epoch (given its number) to recalibrate BatchNorm statistics with
         before validating (:func:`recalibrate_batch_norm`); None: keep Keras' moving averages.
@@ -87,17 +118,20 @@ class ValidationAUROC(keras.callbacks.Callback):
         Declared outputs (None: the one ``score``). Regression outputs are measured on the
         validation rows whose target weight is positive (:func:`regression_logs`).
     monitor
-        The output that chooses the best epoch and stops training: ``score`` by its AUROC, a
-        regression output by minus its validation loss (MSE, or the Gaussian NLL), logged as
+        The output that chooses the best epoch (its progress holds training on): ``score`` by its
+        AUROC, a regression output by minus its validation loss (MSE, or the Gaussian NLL), logged as
         ``val_monitor`` (``best_auroc`` then holds it). None: ``score`` when declared, else the
         first regression output.
     targets
         Output name -> ``(values, weights)`` in store row order, for the regression outputs.
+    trained
+        The outputs this run trains (None: all); a fine-tune's carried outputs never keep an
+        epoch of their own, and their unchanging values never hold training on.
 
-    Every output other than the monitor whose weighted layers no other output uses (its own
-    trunk: ``--separate-outputs`` when the model was built, :func:`own_trunk`) and that is
-    validated (the score by its AUROC, a regression output with targets by its validation loss)
-    keeps the weights of those layers from its own best epoch (:attr:`own_epochs`). Each epoch's
+    Every output other than the monitor that this run trains, whose weighted layers no other output
+    uses (its own trunk: ``--separate-outputs`` when the model was built, :func:`own_trunk`) and
+    that is validated (the score by its AUROC, a regression output with targets by its validation
+    loss), keeps the weights of those layers from its own best epoch (:attr:`own_epochs`). Each epoch's
     logs say for each of those outputs, and for the monitor, whether its kept epoch is this one
     (``val_<name>_improved``; ``val_auroc_improved`` too, for the monitor).
     """
@@ -113,6 +147,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         outputs: Sequence[OutputSpec] | None = None,
         targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         monitor: str | None = None,
+        trained: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         self.validation = validation
@@ -126,6 +161,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         if monitor not in names or (monitor != SCORE_OUTPUT and monitor not in self.targets):
             raise ValueError(f"monitor {monitor!r} must be score or a regression output among {names}")
         self.monitor = monitor
+        self.trained = None if trained is None else frozenset(trained)
         self.own: dict[str, OwnBest] = {}
         self.calibration = calibration
         self.checkpoint = checkpoint
@@ -148,7 +184,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         validated = [
             name
             for name in names
-            if name == SCORE_OUTPUT or (name in self.targets and self.targets[name][1].any())
+            if (name == SCORE_OUTPUT or (name in self.targets and self.targets[name][1].any()))
+            and (self.trained is None or name in self.trained)
         ]
         self.own = {}
         for name in validated:
@@ -187,29 +224,26 @@ class ValidationAUROC(keras.callbacks.Callback):
         if self.monitor != SCORE_OUTPUT:
             value = self._value(self.monitor, logs)
             logs["val_monitor"] = value
+        own_values = {name: (own.best_value, self._value(name, logs)) for name, own in self.own.items()}
         own_improved = {
-            name: own.update(epoch, self._value(name, logs), predicted[name])
-            for name, own in self.own.items()
+            name: own.update(epoch, own_values[name][1], predicted[name]) for name, own in self.own.items()
         }
         logs["val_seconds"] = time.perf_counter() - started
         improved = not math.isnan(value) and value > self.best_auroc + self.min_delta
         for name in predicted:  # the outputs whose kept epoch this one may be: their own, or the monitor
             if name in own_improved or name == self.monitor:
                 logs[f"val_{name}_improved"] = float(own_improved.get(name, improved))
+        self._wait = 0 if progressed(improved, own_values.values(), self.min_delta) else self._wait + 1
         if improved:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
             self.best_outputs = predicted
             self._best_weights = self.model.get_weights()
-            self._wait = 0
             logs["val_auroc_improved"] = 1.0
             if self.checkpoint is not None:
                 self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 self.model.save(self.checkpoint)
         else:
             logs["val_auroc_improved"] = 0.0
-            # patience runs out only when no kept output improved: a separate output still learning
-            # (its own epoch is kept) holds training on, as the monitor would
-            self._wait = 0 if any(own_improved.values()) else self._wait + 1
             if self._wait >= self.patience and epoch + 1 < (self.params or {}).get("epochs", math.inf):
                 self.stopped_early = True  # not when the last epoch was to end training anyway
                 self.model.stop_training = True
