@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
-from pipeline.training import TrainConfig
+from pipeline.training import TrainConfig, TrainingError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -342,6 +342,10 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         config["asymmetry_smoothing_px"] = 0.0
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     if (given.get("init") or config.get("init")) is not None:
+        if given.get("architecture") is not None:  # review: it was ignored, yet named the model id
+            raise TrainingError(
+                "--architecture builds a new model, but --init keeps its bundle's model: drop --architecture"
+            )
         # how a file's model was built (e.g. the bundle's own training/config.json): a fine-tune keeps
         # the bundle's model, so these describe nothing it does (review: they made the file unusable)
         for name in _MODEL_BUILDING:

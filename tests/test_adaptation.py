@@ -48,6 +48,66 @@ def test_fine_tuning_keeps_the_recipe_and_trains_only_the_last_layers(store, bas
     assert changed[-2:] == [True, True] and not any(changed[:-2])
 
 
+def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_are(
+    store,  # noqa: F811
+    base_bundle,
+    tmp_path,
+):
+    """Review: ``--trainable-layers 2`` trained the head alone (the frozen BatchNorm before it was
+    counted as a layer), and 100 was accepted on a model with 18 weighted layers."""
+    import argparse
+
+    import keras
+
+    from flows.train import add_arguments
+    from flows.train_args import config_from_args
+
+    base = load_bundle(base_bundle)
+    trainable = [
+        layer.name
+        for layer in base.model.layers
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    lines: list[str] = []
+    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=2, learning_rate=1e-2, **QUICK)
+    train(store, tmp_path / "two", config, log=lines.append)
+    tuned = load_bundle(tmp_path / "two")
+    moved = [
+        old.name
+        for old, new in zip(base.model.layers, tuned.model.layers, strict=True)
+        if not all(np.array_equal(a, b) for a, b in zip(old.get_weights(), new.get_weights(), strict=True))
+    ]
+    assert moved == trainable[-2:]  # the head and the last convolution, not a BatchNorm
+    n = len(trainable)
+    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=n + 1, **QUICK)
+    with pytest.raises(TrainingError, match=rf"--trainable-layers must be 1 to {n} \(.*\), got {n + 1}"):
+        train(store, tmp_path / "x", config, log=lambda line: None)
+    assert not (tmp_path / "x" / "model.keras").exists()
+    # the card names the model it started from by id and checksum, beside the path (review)
+    notes = tuned.card.notes
+    assert (
+        f"fine-tuned from {base_bundle} ({base.card.model_id}, model sha256 {base.card.sha256[:16]})" in notes
+    )
+    # robust_asinh uses no training percentiles: the notes quoted them (review)
+    assert "robust_asinh (clipped to -" in notes and "percentiles" not in notes
+    # --architecture with --init was ignored, yet named the model id and training/config.json (review)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["s.zarr", "out", "--init", str(base_bundle), "--architecture", "efficientnet_b0"]
+    with pytest.raises(TrainingError, match="--architecture builds a new model, but --init keeps"):
+        config_from_args(parser.parse_args(argv))
+
+
+def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():
+    """Review: a 12-object store trained without a word, its 2 validation objects giving AUROC 1.0."""
+    from pipeline.training.splits import MIN_VALIDATION_CLASS, small_validation_warning
+
+    warning = small_validation_warning(np.array([1, 0]))
+    assert warning is not None and warning.startswith("WARNING: the validation set holds 1 lenses and 1 ")
+    assert small_validation_warning(np.array([1] * 40 + [0] * (MIN_VALIDATION_CLASS - 1))) is not None
+    assert small_validation_warning(np.array([1] * MIN_VALIDATION_CLASS + [0] * MIN_VALIDATION_CLASS)) is None
+
+
 def test_fine_tuning_all_layers_keeps_batch_norm_statistics(store, base_bundle, tmp_path):  # noqa: F811
     import keras
 

@@ -464,8 +464,11 @@ def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_o
 
     for name, flag in (("separate_outputs", "--separate-outputs"), ("detached_outputs", "--detach-outputs")):
         # refused for --init first, in flags (review: "must be among the outputs" came first)
-        with pytest.raises(TrainingError, match=f"{flag} shapes a new model's heads, but --init keeps"):
+        with pytest.raises(
+            TrainingError, match=f"{flag} shapes a new model's heads, but --init keeps"
+        ) as error:
             TrainConfig.from_options(init="b", **{name: ("theta_e",)})
+        assert ("keeps its own best epoch anyway" in str(error.value)) == (flag == "--separate-outputs")
     # a --config file's model-building fields (the bundle's own training/config.json) are ignored
     # under --init (review: the file was refused and nothing on the command line could clear them)
     import argparse

@@ -46,11 +46,14 @@ def card_notes(
     images_per_s: float,
     labels: np.ndarray,
     own_epochs: dict[str, int] | None = None,
+    parent: str | None = None,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
     ``own_epochs`` (output with its own trunk -> 0-based epoch) names the epochs those outputs'
-    layers were kept from where not ``best_epoch`` (:mod:`pipeline.training.own_epochs`).
+    layers were kept from where not ``best_epoch`` (:mod:`pipeline.training.own_epochs`);
+    ``parent`` names a fine-tune's ``--init`` bundle by model id and checksum, so the chain back to
+    the model it started from survives moving or overwriting that bundle.
     """
     import keras
 
@@ -64,7 +67,7 @@ def card_notes(
             f"flux +-{o.flux_scale_dex:g} dex, sky +-{o.sky_offset_sigma:g} sigma)"
         )
     if config.init is not None:
-        augment += f"; fine-tuned from {config.init}"
+        augment += f"; fine-tuned from {config.init}" + (f" ({parent})" if parent else "")
         if config.trainable_layers is not None:
             augment += f" (last {config.trainable_layers} weighted layers trained)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
@@ -82,11 +85,17 @@ def card_notes(
         for name, epoch in (own_epochs or {}).items()
         if epoch not in (-1, best_epoch)
     )
+    if recipe.scaling == "robust_asinh":  # the training percentiles are not used (review: notes quoted them)
+        low, high = recipe.clip_sigma
+        scaling = (
+            f"robust_asinh (clipped to {low:g}..{high:g} sigma, softening {recipe.softening_sigma:g} sigma)"
+        )
+    else:
+        scaling = f"{recipe.scaling}, percentiles {tuple(recipe.percentiles)}"
     return (
         f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
         f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
-        f"{split.description}. Recipe: {recipe.combine}, {recipe.scaling}, percentiles "
-        f"{tuple(recipe.percentiles)}, {crop}downsample {recipe.downsample}, "
+        f"{split.description}. Recipe: {recipe.combine}, {scaling}, {crop}downsample {recipe.downsample}, "
         f"bands {list(recipe.bands)}{asymmetry}, "
         f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "

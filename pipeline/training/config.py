@@ -202,9 +202,14 @@ class TrainConfig(BaseModel):
             given = [flag for flag, value in pairs if value]
             flags = " and ".join(given)
             verb = "shape" if len(given) > 1 else "shapes"
+            anyway = (
+                " (an output with a trunk of its own there keeps its own best epoch anyway)"
+                if self.separate_outputs
+                else ""
+            )
             raise ValueError(
-                f"{flags} {verb} a new model's heads, but --init keeps its bundle's model (an output "
-                f"with a trunk of its own there keeps its own best epoch anyway): drop {flags}"
+                f"{flags} {verb} a new model's heads, but --init keeps its bundle's model{anyway}: "
+                f"drop {flags}"
             )
         if set(self.separate_outputs) - set(self.outputs) or set(self.separate_outputs) & set(
             self.detached_outputs

@@ -60,6 +60,7 @@ from pipeline.training.finetune import (
     config_of_recipe,
     init_model,
     init_outputs,
+    init_provenance,
     init_recipe,
 )
 from pipeline.training.grades import (
@@ -68,7 +69,7 @@ from pipeline.training.grades import (
     unchecked_warning,
     write_grade_summary,
 )
-from pipeline.training.splits import Split, make_split
+from pipeline.training.splits import Split, make_split, small_validation_warning
 from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
 Log = Callable[[str], None]
@@ -112,9 +113,9 @@ class TrainResult:
         )
         return (
             f"model {self.model_id} -> {self.bundle}\n"
-            f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} epochs "
-            f"({stop}), best epoch {self.best_epoch + 1}{own}; {self.images_per_s:.0f} training images/s; "
-            f"{self.seconds:.0f} s\n"
+            f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
+            f"epoch{'s' * (self.epochs_run != 1)} ({stop}), best epoch {self.best_epoch + 1}{own}; "
+            f"{self.images_per_s:.0f} training images/s; {self.seconds:.0f} s\n"
             f"  validation: {metrics}"
         )
 
@@ -277,6 +278,8 @@ def train_bundle(
         trained=trained,
     )
     log(split.summary())
+    if (warning := small_validation_warning(labels[split.val_rows])) is not None:
+        log(warning)
     for note in targets.notes:
         log(f"target {note}")
     log(
@@ -331,6 +334,7 @@ def train_bundle(
             fit.images_per_s,
             labels,
             fit.own_epochs,
+            parent=init_provenance(config.init),
         )
         + outputs_note(
             specs,

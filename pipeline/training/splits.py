@@ -173,3 +173,22 @@ def make_split(
         n_unusable=int(np.count_nonzero(known & ~usable)),
         description=description,
     )
+
+
+MIN_VALIDATION_CLASS = 10
+"""Fewer validation lenses or non-lenses than this get a warning: an AUROC over a handful of
+pairs moves in steps too large to choose an epoch by."""
+
+
+def small_validation_warning(labels: np.ndarray) -> str | None:
+    """A warning line when the validation ``labels`` (1 lens, 0 non-lens) hold fewer than
+    :data:`MIN_VALIDATION_CLASS` of either class; None otherwise."""
+    n_lenses = int(np.count_nonzero(labels == 1))
+    n_others = int(np.count_nonzero(labels == 0))
+    if min(n_lenses, n_others) >= MIN_VALIDATION_CLASS:
+        return None
+    return (
+        f"WARNING: the validation set holds {n_lenses} lenses and {n_others} non-lenses: its AUROC is "
+        f"too coarse to choose an epoch (at least {MIN_VALIDATION_CLASS} of each are needed); label more "
+        "objects, or check the model on held-out objects (python -m pipeline.training.domains)"
+    )
