@@ -202,9 +202,16 @@ def init_model(
 
     bundle = load_bundle(init)
     model = bundle.model
+    for layer in leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
+        layer.trainable = True
     weighted = [layer for layer in leaf_layers(model) if layer.weights]
-    # BatchNorm stays frozen, so it is not a layer one can train (review: N=2 trained the head alone)
-    candidates = [layer for layer in weighted if not isinstance(layer, keras.layers.BatchNormalization)]
+    # BatchNorm stays frozen and a layer of statistics alone (keras.applications' Normalization) has
+    # nothing to train, so neither is a layer one can train (review: N=2 trained the head alone)
+    candidates = [
+        layer
+        for layer in weighted
+        if layer.trainable_weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
     names = {layer.name for layer in model.layers}
     if trained and set(trained) <= names:  # only the layers the trained outputs depend on (same layers)
         path = keras.Model(model.inputs, [model.get_layer(name).output for name in trained])
@@ -212,11 +219,12 @@ def init_model(
         candidates = [layer for layer in candidates if id(layer) in reached]
     if trainable_layers is not None and not 1 <= trainable_layers <= len(candidates):
         raise TrainingError(
-            f"--trainable-layers must be 1 to {len(candidates)} (the layers with weights, BatchNorm aside, "
-            f"that the trained outputs depend on), got {trainable_layers}; leave it out to train them all"
+            f"--trainable-layers must be 1 to {len(candidates)} (the layers with trainable weights, "
+            f"BatchNorm aside, that the trained outputs depend on), got {trainable_layers}; leave it out "
+            "to train them all"
         )
     keep = {id(layer) for layer in candidates[-(trainable_layers or len(candidates)) :]}
-    for layer in leaf_layers(model):  # a bundle fine-tuned before was saved with frozen layers
+    for layer in leaf_layers(model):
         # only the kept layers train: the carried outputs' own layers get no loss, so freezing them
         # changes nothing but makes the count below true
         layer.trainable = id(layer) in keep or not layer.weights
