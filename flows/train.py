@@ -31,6 +31,7 @@ from pipeline.training import (
     TrainResult,
     check_init_recipe_options,
     check_output,
+    check_trainable_layers,
     fit_store_recipe,
     load_split,
     train_bundle,
@@ -141,8 +142,8 @@ def check(args: argparse.Namespace) -> None:
     TrainingError
         If an option is invalid or inconsistent (the same validation the flow runs), a recipe
         option given on the command line or in ``--config`` differs from the recipe of the
-        ``--init`` bundle, or OUT (or a member directory of the ensemble it would become) already
-        holds a bundle.
+        ``--init`` bundle, ``--trainable-layers`` exceeds the layers it can train, or OUT (or a
+        member directory of the ensemble it would become) already holds a bundle.
     """
     config = config_from_args(args)
     members = member_configs(config, args.seeds)
@@ -155,6 +156,7 @@ def check(args: argparse.Namespace) -> None:
         }
         origins = {name: f"--config {args.config}" for name in given if getattr(args, name, None) is None}
         check_init_recipe_options(init, given, origins)
+        check_trainable_layers(init, members[0][1].trainable_layers, members[0][1].outputs)
     _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:

@@ -52,6 +52,8 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
     store,  # noqa: F811
     base_bundle,
     tmp_path,
+    monkeypatch,
+    capsys,
 ):
     """Review: ``--trainable-layers 2`` trained the head alone (the frozen BatchNorm before it was
     counted as a layer), and 100 was accepted on a model with 18 weighted layers."""
@@ -83,6 +85,16 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
     with pytest.raises(TrainingError, match=rf"--trainable-layers must be 1 to {n} \(.*\), got {n + 1}"):
         train(store, tmp_path / "x", config, log=lambda line: None)
     assert not (tmp_path / "x" / "model.keras").exists()
+    # the command refuses it before Prefect starts or any data is read (review: only in the flow)
+    from test_training import _train_cli
+
+    code, said = _train_cli(
+        monkeypatch,
+        capsys,
+        [str(store), str(tmp_path / "cli"), "--init", str(base_bundle), "--trainable-layers", str(n + 1)],
+    )
+    assert code == 1 and len(said) == 1 and f"--trainable-layers must be 1 to {n} (" in said[0], said
+    assert not (tmp_path / "cli").exists()
     # the card names the model it started from by id and checksum, beside the path (review)
     notes = tuned.card.notes
     assert (

@@ -13,7 +13,7 @@ Examples
 """
 
 from pipeline.training.config import TrainConfig, TrainingError
-from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options
+from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options, check_trainable_layers
 from pipeline.training.run import (
     TrainResult,
     check_output,
@@ -33,6 +33,7 @@ __all__ = [
     "assign_folds",
     "check_init_recipe_options",
     "check_output",
+    "check_trainable_layers",
     "fit_store_recipe",
     "load_split",
     "make_split",

@@ -316,3 +316,18 @@ def init_provenance(init: str | Path | None) -> str | None:
         return None
     card = json.loads((Path(init) / "card.json").read_text())
     return f"{card['model_id']}, model sha256 {str(card['sha256'])[:16]}"
+
+
+def check_trainable_layers(init: str | Path, trainable_layers: int | None, trained: Sequence[str]) -> None:
+    """Refuse a ``--trainable-layers`` the ``--init`` bundle's model cannot take, before any data is read.
+
+    Loads the model as :func:`init_model` does (a few seconds) and discards it.
+
+    Raises
+    ------
+    TrainingError
+        ``trainable_layers`` outside 1 to the number of layers with trainable weights (BatchNorm
+        aside) that the ``trained`` outputs depend on.
+    """
+    if trainable_layers is not None:
+        init_model(init, trainable_layers, log=lambda line: None, trained=list(trained))
