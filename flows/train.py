@@ -11,6 +11,7 @@ scores with the members' mean and spread. ``--init BUNDLE`` fine-tunes an existi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import log_summary
-from flows.train_args import add_arguments, config_from_args  # noqa: F401 - the command's options, used by flows.cli
+from flows.train_args import (  # noqa: F401 - the command's options, used by flows.cli
+    add_arguments,
+    config_from_args,
+    unused_under_init,
+)
 from pipeline.errors import BundleError, LenshuntError
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
@@ -184,6 +189,8 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (note := unused_under_init(args)) is not None:
+        print(note, file=sys.stderr)
     result = train_flow(
         str(args.store), str(args.out), overwrite=args.overwrite, seeds=args.seeds, **config_from_args(args)
     )

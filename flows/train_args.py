@@ -246,6 +246,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --init: train only the last N layers that hold weights (default: all; "
         "BatchNorm stays frozen either way)",
     )
+    tune.add_argument(
+        "--no-keep-start",
+        dest="keep_start",
+        action="store_const",
+        const=False,
+        default=None,
+        help="with --init: keep the best trained epoch even where the starting weights validate better "
+        "(default: the starting weights are validated as epoch 0 and kept when no epoch beats them)",
+    )
     graded = parser.add_argument_group("visual grades (active learning; see lenshunt inspect)")
     graded.add_argument(
         "--grades",
@@ -329,6 +338,27 @@ _RUN_FIELDS = frozenset({"asymmetry", "downsample", "max_stat_objects", "epochs"
 
 _MODEL_BUILDING = ("architecture", "build_options", "separate_outputs", "detached_outputs")
 """TrainConfig fields that shape a new model, dropped from a ``--config`` file under ``--init``."""
+
+
+def unused_under_init(args: argparse.Namespace) -> str | None:
+    """A note naming the ``--config`` file's model-building fields that ``--init`` leaves unused, or None.
+
+    :func:`config_from_args` drops them (the fine-tune keeps its bundle's model); the note says so,
+    with their values, instead of dropping them without a word (review).
+    """
+    if not args.config:
+        return None
+    config = json.loads(args.config.read_text())
+    init = getattr(args, "init", None) or config.get("init")
+    unused = [
+        f"{name}={config[name]!r}" for name in _MODEL_BUILDING if config.get(name) not in (None, [], {})
+    ]
+    if init is None or not unused:
+        return None
+    return (
+        f"note: --config {args.config} gives {', '.join(unused)}, which build a new model; --init {init} "
+        "keeps its bundle's model, so they are not used"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:

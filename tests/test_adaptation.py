@@ -35,7 +35,9 @@ def base_bundle(store, tmp_path_factory) -> Path:  # noqa: F811
 
 def test_fine_tuning_keeps_the_recipe_and_trains_only_the_last_layers(store, base_bundle, tmp_path):  # noqa: F811
     base = load_bundle(base_bundle)
-    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=1, learning_rate=1e-2, **QUICK)
+    config = TrainConfig(
+        seed=6, init=str(base_bundle), trainable_layers=1, learning_rate=1e-2, keep_start=False, **QUICK
+    )
     lines: list[str] = []
     train(store, tmp_path / "tuned", config, log=lines.append)
     tuned = load_bundle(tmp_path / "tuned")
@@ -71,7 +73,9 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
         if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     ]
     lines: list[str] = []
-    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=2, learning_rate=1e-2, **QUICK)
+    config = TrainConfig(
+        seed=6, init=str(base_bundle), trainable_layers=2, learning_rate=1e-2, keep_start=False, **QUICK
+    )
     train(store, tmp_path / "two", config, log=lines.append)
     tuned = load_bundle(tmp_path / "two")
     moved = [
@@ -110,6 +114,45 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
         config_from_args(parser.parse_args(argv))
 
 
+def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them(
+    store,  # noqa: F811
+    base_bundle,
+    tmp_path,
+):
+    """Review: epoch 0 was never validated, so a fine-tune kept a trained epoch even when every one
+    was worse on the new domain than the model it started from. A learning rate of 10 wrecks the
+    model in its first step: the bundle now keeps the starting weights and says so; with
+    ``keep_start=False`` it keeps the (wrecked) best trained epoch, as before."""
+    base = load_bundle(base_bundle)
+    wreck = {"seed": 6, "init": str(base_bundle), "learning_rate": 10.0, **QUICK, "epochs": 2, "patience": 5}
+    lines: list[str] = []
+    kept = train(store, tmp_path / "kept", TrainConfig(**wreck), log=lines.append)
+    start = [line for line in lines if line.startswith("epoch   0/2  starting weights  acc")]
+    assert not start  # no training accuracy before training
+    start = [line for line in lines if line.startswith("epoch   0/2  starting weights  val_loss")]
+    assert len(start) == 1, lines
+    start_auroc = float(start[0].split("val_auroc ")[1].split()[0])
+    trained = [epoch["val_auroc"] for epoch in kept.history]
+    assert start_auroc > 0.6 and all(auroc < start_auroc for auroc in trained), (start_auroc, trained)
+    assert kept.kept_start and kept.best_epoch == -1 and kept.epochs_run == 2
+    assert "best epoch 0 (the starting weights): no trained epoch beat them on validation" in kept.summary()
+    assert kept.metrics["val_auroc"] == pytest.approx(start_auroc, abs=5e-5)
+    tuned = load_bundle(tmp_path / "kept")
+    for a, b in zip(base.model.get_weights(), tuned.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert "best epoch 0 (the starting weights); " in tuned.card.notes
+    assert json.loads((tmp_path / "kept" / "training" / "config.json").read_text())["keep_start"] is True
+    wrecked = train(
+        store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=lambda line: None
+    )
+    assert not wrecked.kept_start and wrecked.best_epoch >= 0
+    assert wrecked.metrics["val_auroc"] == pytest.approx(trained[wrecked.best_epoch], abs=1e-12)
+    after = load_bundle(tmp_path / "wrecked").model.get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(base.model.get_weights(), after, strict=True))
+    with pytest.raises(ValueError, match="applies to fine-tuning only"):
+        TrainConfig(keep_start=False)
+
+
 def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():
     """Review: a 12-object store trained without a word, its 2 validation objects giving AUROC 1.0."""
     from pipeline.training.splits import MIN_VALIDATION_CLASS, small_validation_warning
@@ -123,7 +166,7 @@ def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():
 def test_fine_tuning_all_layers_keeps_batch_norm_statistics(store, base_bundle, tmp_path):  # noqa: F811
     import keras
 
-    config = TrainConfig(seed=6, init=str(base_bundle), learning_rate=1e-3, **QUICK)
+    config = TrainConfig(seed=6, init=str(base_bundle), learning_rate=1e-3, keep_start=False, **QUICK)
     train(store, tmp_path / "tuned", config, log=lambda line: None)
     base, tuned = load_bundle(base_bundle).model, load_bundle(tmp_path / "tuned").model
     for old, new in zip(base.layers, tuned.layers):

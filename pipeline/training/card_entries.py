@@ -37,6 +37,16 @@ def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
     return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
 
 
+def epoch_label(epoch: int, *, start: bool = True) -> str:
+    """A kept epoch as the logs number it: 1-based; -1 is epoch 0, a fine-tune's starting weights.
+
+    ``start=False``: -1 means that no epoch was kept (every validation was NaN), and says so.
+    """
+    if epoch >= 0:
+        return str(epoch + 1)
+    return "0 (the starting weights)" if start else "none (no validation value)"
+
+
 def card_notes(
     config: TrainConfig,
     split: Split,
@@ -47,13 +57,15 @@ def card_notes(
     labels: np.ndarray,
     own_epochs: dict[str, int] | None = None,
     parent: str | None = None,
+    kept_start: bool = False,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
     ``own_epochs`` (output with its own trunk -> 0-based epoch) names the epochs those outputs'
     layers were kept from where not ``best_epoch`` (:mod:`pipeline.training.own_epochs`);
     ``parent`` names a fine-tune's ``--init`` bundle by model id and checksum, so the chain back to
-    the model it started from survives moving or overwriting that bundle.
+    the model it started from survives moving or overwriting that bundle; ``kept_start``: the
+    fine-tune kept its starting weights (best epoch -1).
     """
     import keras
 
@@ -81,9 +93,9 @@ def card_notes(
         else ""
     )
     own = "".join(
-        f", {name}'s own layers from its best epoch {epoch + 1}"
+        f", {name}'s own layers from its best epoch {epoch_label(epoch)}"
         for name, epoch in (own_epochs or {}).items()
-        if epoch not in (-1, best_epoch)
+        if epoch != best_epoch
     )
     if recipe.scaling == "robust_asinh":  # the training percentiles are not used (review: notes quoted them)
         low, high = recipe.clip_sigma
@@ -99,7 +111,8 @@ def card_notes(
         f"bands {list(recipe.bands)}{asymmetry}, "
         f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "
-        f"up to {config.epochs} epochs, patience {config.patience}, best epoch {best_epoch + 1}"
+        f"up to {config.epochs} epochs, patience {config.patience}, "
+        f"best epoch {epoch_label(best_epoch, start=kept_start)}"
         f"{' (early stop)' if stopped_early else ''}{own}; "
         f"Keras {keras.__version__} on {keras.backend.backend()}"
         f"{speed}; seed {config.seed} (keras.utils.set_random_seed, split, batches, augmentation)."

@@ -91,6 +91,11 @@ class TrainConfig(BaseModel):
     trainable_layers: int | None = Field(
         default=None, ge=1, description="With init: train only the last N weighted layers (None: all)."
     )
+    keep_start: bool = Field(
+        default=True,
+        description="With init: validate the starting weights before training and keep them when no "
+        "trained epoch beats them on validation (False: keep the best trained epoch).",
+    )
     # visual grades (pipeline.training.grades)
     grades: tuple[str, ...] | None = Field(
         default=None, description="Grade tables whose consensus labels the graded objects (--grades)."
@@ -230,6 +235,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
+        if not self.keep_start and self.init is None:
+            raise ValueError("keep_start=False (--no-keep-start) applies to fine-tuning only: give init too")
         if self.grades_only and not self.grades:
             raise ValueError("grades_only needs grade tables: give grades (--grades RUN_DIR) too")
         return self

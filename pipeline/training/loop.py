@@ -108,7 +108,10 @@ class FitResult:
     best_val_outputs: dict[str, np.ndarray] | None = None
     """Every output of the validation rows at the best epoch: name -> ``(n, width)``."""
     own_epochs: dict[str, int] = field(default_factory=dict)
-    """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
+    """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``;
+    -1: the starting weights of a fine-tune)."""
+    kept_start: bool = False
+    """A fine-tune ended with its starting weights: no trained epoch beat them on validation."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -200,7 +203,8 @@ def fit_model(
     FitResult
         The model itself ends with the weights of its best epoch, except the layers of each output
         with a trunk of its own (``--separate-outputs``), which end with those of that output's
-        best epoch (:mod:`pipeline.training.own_epochs`).
+        best epoch (:mod:`pipeline.training.own_epochs`). A fine-tune (``config.init``) validates its
+        starting weights first, as epoch -1, and ends with them when no trained epoch beats them.
     """
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     batches = StreamBatches(stream, steps, workers=config.read_workers)
@@ -215,6 +219,7 @@ def fit_model(
         # a fine-tune's carried outputs do not change: the default monitor is one it trains (review:
         # the constant AUROC of a carried score stopped a theta_e fine-tune after patience epochs)
         monitor = next((name for name in config.outputs if name in stream.targets), None)
+    progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     validator = ValidationAUROC(
         validation,
         checkpoint,
@@ -225,8 +230,9 @@ def fit_model(
         targets=stream.targets,
         monitor=monitor,
         trained=config.outputs,
+        validate_start=config.init is not None and config.keep_start,
+        on_start=progress.log_start,
     )
-    progress = EpochProgress(log, config.epochs, stream.plan.batch_size)
     started = time.perf_counter()
     with threadpool_limits(limits=blas_threads, user_api="blas"), warnings.catch_warnings():
         # heads of a fine-tuned model that this run leaves alone have no loss, hence no gradients
@@ -251,6 +257,7 @@ def fit_model(
         best_val_scores=validator.best_scores,
         best_val_outputs=validator.best_outputs,
         own_epochs=validator.own_epochs,
+        kept_start=validator.kept_start,
         epochs_run=len(epochs),
         stopped_early=validator.stopped_early,
         seconds=time.perf_counter() - started,

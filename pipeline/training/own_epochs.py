@@ -96,6 +96,11 @@ class OwnBest:
         self._weights = [layer.get_weights() for layer in self.layers]
         return True
 
+    @property
+    def kept(self) -> bool:
+        """Whether weights were kept (some validated value was not NaN)."""
+        return self._weights is not None
+
     def restore(self) -> None:
         """Put the kept weights back into the layers (nothing when no epoch was kept)."""
         if self._weights is None:

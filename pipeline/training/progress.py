@@ -44,30 +44,43 @@ class EpochProgress(keras.callbacks.Callback):
         self._last_batch_end = time.perf_counter()
         self._steps += 1
 
+    def log_start(self, logs: dict[str, Any]) -> None:
+        """Log the starting weights' validation (a fine-tune's epoch 0, before any training)."""
+        self.log(
+            f"epoch {0:3d}/{self.n_epochs}  starting weights  {_validation(logs)}  "
+            f"val {logs.get('val_seconds', 0.0):.1f} s"
+        )
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         train_seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
         logs["train_seconds"] = train_seconds
         logs["images_per_s"] = self._steps * self.images_per_step / train_seconds
-        best = "*" if logs.get("val_score_improved") else " "
-        outputs = "".join(
-            f"  {key[4:]} {value:.4f}" + ("*" if _kept(logs, key) else "")
-            for key, value in logs.items()
-            if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "nll", "within1", "within2")
-        )
-        if "val_auroc" in logs:
-            score = (
-                f"acc {logs.get('acc', logs.get('score_acc', math.nan)):.3f}  "
-                f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
-            )
-        else:
-            kept = "*" if logs.get("val_auroc_improved") else " "
-            score = f"val_monitor {logs.get('val_monitor', math.nan):.4f}{kept}"
         self.log(
-            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  {score}{outputs}  "
+            f"epoch {epoch + 1:3d}/{self.n_epochs}  loss {logs.get('loss', math.nan):.4f}  "
+            f"{_validation(logs)}  "
             f"{logs['images_per_s']:6.0f} img/s  train {train_seconds:.1f} s  "
             f"val {logs.get('val_seconds', 0.0):.1f} s"
         )
+
+
+def _validation(logs: dict[str, Any]) -> str:
+    """The validation part of an epoch's line; the training accuracy only where the score was trained
+    (review: a theta_e-only fine-tune logged ``acc nan`` for the score it carries)."""
+    best = "*" if logs.get("val_score_improved") else " "
+    outputs = "".join(
+        f"  {key[4:]} {value:.4f}" + ("*" if _kept(logs, key) else "")
+        for key, value in logs.items()
+        if key.startswith("val_") and key.rsplit("_", 1)[-1] in ("mse", "nll", "within1", "within2")
+    )
+    accuracy = logs.get("acc", logs.get("score_acc"))
+    score = "" if accuracy is None else f"acc {accuracy:.3f}  "
+    if "val_auroc" in logs:
+        score += f"val_loss {logs.get('val_loss', math.nan):.4f}  val_auroc {logs['val_auroc']:.4f}{best}"
+    else:
+        kept = "*" if logs.get("val_auroc_improved") else " "
+        score += f"val_monitor {logs.get('val_monitor', math.nan):.4f}{kept}"
+    return score + outputs
 
 
 def _kept(logs: dict[str, Any], key: str) -> bool:

@@ -46,7 +46,7 @@ from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
-from pipeline.training.card_entries import card_metrics, card_notes
+from pipeline.training.card_entries import card_metrics, card_notes, epoch_label
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
     BlockReader,
@@ -101,20 +101,26 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     own_epochs: dict[str, int] = field(default_factory=dict)
     """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
+    kept_start: bool = False
+    """A fine-tune kept its starting weights: no trained epoch beat them on validation."""
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in self.metrics.items())
         stop = "early stop" if self.stopped_early else "all epochs"
         own = "".join(
-            f" ({name}'s own layers: epoch {epoch + 1})"
+            f" ({name}'s own layers: epoch {epoch_label(epoch)})"
             for name, epoch in self.own_epochs.items()
-            if epoch not in (-1, self.best_epoch)
+            if epoch != self.best_epoch
         )
+        best = epoch_label(self.best_epoch, start=self.kept_start)
+        if self.kept_start:
+            best += ": no trained epoch beat them on validation"
+
         return (
             f"model {self.model_id} -> {self.bundle}\n"
             f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
-            f"epoch{'s' * (self.epochs_run != 1)} ({stop}), best epoch {self.best_epoch + 1}{own}; "
+            f"epoch{'s' * (self.epochs_run != 1)} ({stop}), best epoch {best}{own}; "
             f"{self.images_per_s:.0f} training images/s; {self.seconds:.0f} s\n"
             f"  validation: {metrics}"
         )
@@ -255,6 +261,8 @@ def train_bundle(
     stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
+    # named as loaded (review: read at card time, a bundle replaced meanwhile was misnamed)
+    parent = init_provenance(config.init)
     if config.init is not None:
         model, architecture = init_model(
             config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
@@ -334,7 +342,8 @@ def train_bundle(
             fit.images_per_s,
             labels,
             fit.own_epochs,
-            parent=init_provenance(config.init),
+            parent=parent,
+            kept_start=fit.kept_start,
         )
         + outputs_note(
             specs,
@@ -361,6 +370,7 @@ def train_bundle(
         seconds=time.perf_counter() - started,
         history=fit.history,
         own_epochs=fit.own_epochs,
+        kept_start=fit.kept_start,
     )
 
 

@@ -7,7 +7,8 @@ regression outputs (:func:`~pipeline.training.declared.regression_logs`), saves 
 monitored value improved (the *best* checkpoint) and stops training after ``patience`` epochs
 in which neither it nor any separate output's own loss improved; at the end the best weights are
 restored, and each separate output's own layers take the weights of its own best epoch
-(:mod:`pipeline.training.own_epochs`).
+(:mod:`pipeline.training.own_epochs`). A fine-tune validates its starting weights first, and keeps
+them when no trained epoch beats them.
 
 This module imports Keras: only training code imports it.
 """
@@ -127,6 +128,12 @@ class ValidationAUROC(keras.callbacks.Callback):
     trained
         The outputs this run trains (None: all); a fine-tune's carried outputs never keep an
         epoch of their own, and their unchanging values never hold training on.
+    validate_start
+        Validate the starting weights before the first epoch, as epoch -1 (shown as epoch 0): a
+        trained epoch is then kept only if it beats them by more than ``min_delta``, and when none
+        does the model ends with its starting weights (:attr:`kept_start`). For fine-tunes.
+    on_start
+        Called with the starting weights' validation logs (``validate_start``), to log them.
 
     Every output other than the monitor that this run trains, whose weighted layers no other output
     uses (its own trunk: ``--separate-outputs`` when the model was built, :func:`own_trunk`) and
@@ -148,6 +155,8 @@ class ValidationAUROC(keras.callbacks.Callback):
         targets: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
         monitor: str | None = None,
         trained: Collection[str] | None = None,
+        validate_start: bool = False,
+        on_start: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         super().__init__()
         self.validation = validation
@@ -171,13 +180,18 @@ class ValidationAUROC(keras.callbacks.Callback):
         self.best_epoch = -1
         self.best_scores: np.ndarray | None = None
         self.stopped_early = False
+        self.validate_start = validate_start
+        self.on_start = on_start
+        self.kept_start = False
+        self.start_logs: dict[str, Any] | None = None
         self._best_weights: list[np.ndarray] | None = None
         self._wait = 0
 
     @property
     def own_epochs(self) -> dict[str, int]:
-        """Output with its own trunk -> the epoch (0-based) its own layers were kept from (-1: none kept)."""
-        return {name: own.best_epoch for name, own in self.own.items()}
+        """Output with its own trunk -> the epoch (0-based; -1: the starting weights) its own layers
+        were kept from; outputs with none kept are left out."""
+        return {name: own.best_epoch for name, own in self.own.items() if own.kept}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         names = [spec.name for spec in self.outputs or ()]
@@ -192,6 +206,34 @@ class ValidationAUROC(keras.callbacks.Callback):
             layers = own_trunk(self.model, name, names) if name != self.monitor else None
             if layers:
                 self.own[name] = OwnBest(name, layers)
+        if self.validate_start:
+            self._keep_start()
+
+    def _keep_start(self) -> None:
+        """Validate the starting weights as epoch -1, so that a trained epoch is kept only if it beats them.
+
+        A fine-tune (``--init``) starts from a trained model; when no epoch of training improves on
+        it on the new domain's validation set, the bundle keeps the starting weights (review: the
+        kept epoch was always a trained one, even when every one of them was worse). BatchNorm is
+        not recalibrated: a fine-tune's BatchNorm layers are frozen, and the start is the model as it was.
+        """
+        logs: dict[str, Any] = {}
+        started = time.perf_counter()
+        value, scores, predicted = self._measure(logs)
+        logs["val_seconds"] = time.perf_counter() - started
+        for name, own in self.own.items():
+            own.update(-1, self._value(name, logs), predicted[name])
+        if not math.isnan(value):
+            self.best_auroc, self.best_epoch, self.best_scores = value, -1, scores
+            self.best_outputs = predicted
+            self._best_weights = self.model.get_weights()
+            self.kept_start = True
+            if self.checkpoint is not None:
+                self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                self.model.save(self.checkpoint)
+        self.start_logs = logs
+        if self.on_start is not None:
+            self.on_start(logs)
 
     def _value(self, name: str, logs: dict[str, Any]) -> float:
         """The score's AUROC, or minus the validation loss of a regression output (NaN: not measured)."""
@@ -201,11 +243,9 @@ class ValidationAUROC(keras.callbacks.Callback):
         loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
         return -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs if logs is not None else {}
-        started = time.perf_counter()
-        if self.calibration is not None:
-            recalibrate_batch_norm(self.model, self.calibration(epoch))
+    def _measure(self, logs: dict[str, Any]) -> tuple[float, np.ndarray | None, dict[str, np.ndarray]]:
+        """Validate the model as it is: the monitored value, the scores and every output; fills ``logs``."""
+        value = math.nan
         if self.outputs is None:
             scores = predict_validation(self.model, self.validation)
             predicted = {SCORE_OUTPUT: scores}
@@ -224,6 +264,14 @@ class ValidationAUROC(keras.callbacks.Callback):
         if self.monitor != SCORE_OUTPUT:
             value = self._value(self.monitor, logs)
             logs["val_monitor"] = value
+        return value, scores, predicted
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        started = time.perf_counter()
+        if self.calibration is not None:
+            recalibrate_batch_norm(self.model, self.calibration(epoch))
+        value, scores, predicted = self._measure(logs)
         own_values = {name: (own.best_value, self._value(name, logs)) for name, own in self.own.items()}
         own_improved = {
             name: own.update(epoch, own_values[name][1], predicted[name]) for name, own in self.own.items()
@@ -238,6 +286,7 @@ class ValidationAUROC(keras.callbacks.Callback):
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
             self.best_outputs = predicted
             self._best_weights = self.model.get_weights()
+            self.kept_start = False
             logs["val_auroc_improved"] = 1.0
             if self.checkpoint is not None:
                 self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +303,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         self.model.set_weights(self._best_weights)
         moved = False
         for name, own in self.own.items():
-            if own.best_epoch in (-1, self.best_epoch):
+            if not own.kept or own.best_epoch == self.best_epoch:
                 continue
             own.restore()
             self.best_outputs = {**(self.best_outputs or {}), name: own.predicted}
