@@ -134,6 +134,16 @@ def train_flow(
         recipe = recipe_stage(store, split, member_config)
         results.append(train_stage(store, target, member_config, split, recipe, overwrite))
     if len(members) > 1:
+        kept = [sub for (sub, _), result in zip(members, results, strict=True) if result.kept_start]
+        if len(kept) > 1:  # review: K copies of the parent made an ensemble whose spread said nothing
+            get_run_logger().warning(
+                "%d of %d members (%s) kept --init's starting weights: they are the same model, so the "
+                "ensemble's score_std understates the spread; --no-keep-start keeps each member's best "
+                "trained epoch",
+                len(kept),
+                len(members),
+                ", ".join(kept),
+            )
         ensemble_stage(out, [str(Path(out) / sub) for sub, _ in members])
         return results
     return results[0]

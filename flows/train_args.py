@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it. A run's file "
-        "written before asymmetry_smoothing_px existed trains unsmoothed, as its run did; with --init, "
-        "the file's architecture, build_options, separate_outputs and detached_outputs are ignored (the "
-        "bundle's model is kept)",
+        "written before asymmetry_smoothing_px existed trains unsmoothed, and a fine-tune's written before "
+        "keep_start existed keeps its best trained epoch, as its run did; with --init, the file's "
+        "architecture, build_options, separate_outputs and detached_outputs are ignored (the bundle's "
+        "model is kept; those differing from the defaults are named)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle at OUT")
     model = parser.add_argument_group("model")
@@ -247,13 +248,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "BatchNorm stays frozen either way)",
     )
     tune.add_argument(
-        "--no-keep-start",
-        dest="keep_start",
-        action="store_const",
-        const=False,
+        "--keep-start",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="with --init: keep the best trained epoch even where the starting weights validate better "
-        "(default: the starting weights are validated as epoch 0 and kept when no epoch beats them)",
+        help="with --init (default on): validate the starting weights as epoch 0 and keep them when no "
+        "trained epoch beats them by more than min_delta on the monitor (outputs with a trunk of their "
+        "own keep their own best, the start included); patience counts trained epochs only, so training runs "
+        "as long either way; off: no epoch 0, the best trained epoch is kept. "
+        "Off by itself where --init's training/split.json trained on this run's validation objects",
     )
     graded = parser.add_argument_group("visual grades (active learning; see lenshunt inspect)")
     graded.add_argument(
@@ -350,14 +352,18 @@ def unused_under_init(args: argparse.Namespace) -> str | None:
         return None
     config = json.loads(args.config.read_text())
     init = getattr(args, "init", None) or config.get("init")
+    defaults = TrainConfig().model_dump(mode="json")  # every run's file holds them (review: a note each time)
     unused = [
-        f"{name}={config[name]!r}" for name in _MODEL_BUILDING if config.get(name) not in (None, [], {})
+        f"{name}={config[name]!r}"
+        for name in _MODEL_BUILDING
+        if config.get(name) not in (None, [], {}, defaults[name])
     ]
     if init is None or not unused:
         return None
+    verb = "build" if len(unused) > 1 else "builds"
     return (
-        f"note: --config {args.config} gives {', '.join(unused)}, which build a new model; --init {init} "
-        "keeps its bundle's model, so they are not used"
+        f"note: --config {args.config} gives {', '.join(unused)}, which {verb} a new model; --init {init} "
+        "keeps its bundle's model, so the file's model options are not used"
     )
 
 
@@ -370,6 +376,10 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         # a run's own file from before the field (2026-12-01): that release did not smooth, and the
         # default that now does must not change what the file reproduces (review)
         config["asymmetry_smoothing_px"] = 0.0
+    if config.keys() >= _RUN_FIELDS and "keep_start" not in config and config.get("init") is not None:
+        config["keep_start"] = (
+            False  # a fine-tune's file from before the field: that run kept a trained epoch
+        )
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     if (given.get("init") or config.get("init")) is not None:
         if given.get("architecture") is not None:  # review: it was ignored, yet named the model id

@@ -123,24 +123,42 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     was worse on the new domain than the model it started from. A learning rate of 10 wrecks the
     model in its first step: the bundle now keeps the starting weights and says so; with
     ``keep_start=False`` it keeps the (wrecked) best trained epoch, as before."""
-    base = load_bundle(base_bundle)
-    wreck = {"seed": 6, "init": str(base_bundle), "learning_rate": 10.0, **QUICK, "epochs": 2, "patience": 5}
+    import shutil
+
+    # without its training/split.json (as the shipped bundle): this store's objects are then not known
+    # to be the bundle's training objects, and its start is validated
+    shutil.copytree(base_bundle, tmp_path / "parent")
+    (tmp_path / "parent" / "training" / "split.json").unlink()
+    base = load_bundle(tmp_path / "parent")
+    wreck = {
+        "seed": 6,
+        "init": str(tmp_path / "parent"),
+        "learning_rate": 10.0,
+        **QUICK,
+        "epochs": 3,
+        "patience": 1,
+    }
     lines: list[str] = []
     kept = train(store, tmp_path / "kept", TrainConfig(**wreck), log=lines.append)
-    start = [line for line in lines if line.startswith("epoch   0/2  starting weights  acc")]
+    start = [line for line in lines if line.startswith("epoch   0/3  starting weights  acc")]
     assert not start  # no training accuracy before training
-    start = [line for line in lines if line.startswith("epoch   0/2  starting weights  val_loss")]
+    start = [line for line in lines if line.startswith("epoch   0/3  starting weights  val_loss")]
     assert len(start) == 1, lines
     start_auroc = float(start[0].split("val_auroc ")[1].split()[0])
     trained = [epoch["val_auroc"] for epoch in kept.history]
     assert start_auroc > 0.6 and all(auroc < start_auroc for auroc in trained), (start_auroc, trained)
-    assert kept.kept_start and kept.best_epoch == -1 and kept.epochs_run == 2
-    assert "best epoch 0 (the starting weights): no trained epoch beat them on validation" in kept.summary()
+    assert kept.kept_start and kept.best_epoch == -1
+    # patience counts trained epochs only: epoch 1, below the start, did not stop the run (review)
+    assert kept.epochs_run >= 2
+    assert (
+        "best epoch 0 (the starting weights): no trained epoch beat them on the monitor's validation"
+        in kept.summary()
+    )
     assert kept.metrics["val_auroc"] == pytest.approx(start_auroc, abs=5e-5)
     tuned = load_bundle(tmp_path / "kept")
     for a, b in zip(base.model.get_weights(), tuned.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert "best epoch 0 (the starting weights); " in tuned.card.notes
+    assert "best epoch 0 (the starting weights)" in tuned.card.notes
     assert json.loads((tmp_path / "kept" / "training" / "config.json").read_text())["keep_start"] is True
     wrecked = train(
         store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=lambda line: None
@@ -151,6 +169,58 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     assert not all(np.array_equal(a, b) for a, b in zip(base.model.get_weights(), after, strict=True))
     with pytest.raises(ValueError, match="applies to fine-tuning only"):
         TrainConfig(keep_start=False)
+
+
+def test_keep_start_on_the_command_line_and_in_a_fine_tune_s_older_config_file(tmp_path):
+    """``--keep-start`` / ``--no-keep-start`` set it; a fine-tune's training/config.json from before the
+    field kept a trained epoch and reproduces that (review), a hand-written file gets the default."""
+    import argparse
+
+    from flows.train import add_arguments
+    from flows.train_args import config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def keep_start(*argv: str) -> bool:
+        return TrainConfig.from_options(
+            **config_from_args(parser.parse_args(["s.zarr", "out", *argv]))
+        ).keep_start
+
+    assert keep_start("--init", "b") is True
+    assert keep_start("--init", "b", "--no-keep-start") is False
+    old_run = json.loads(TrainConfig(init="b").model_dump_json())
+    del old_run["keep_start"]
+    (tmp_path / "old.json").write_text(json.dumps(old_run))
+    assert keep_start("--config", str(tmp_path / "old.json")) is False
+    assert keep_start("--config", str(tmp_path / "old.json"), "--keep-start") is True
+    (tmp_path / "hand.json").write_text(json.dumps({"init": "b", "epochs": 3}))
+    assert keep_start("--config", str(tmp_path / "hand.json")) is True
+    with pytest.raises(TrainingError, match="applies to fine-tuning only"):
+        keep_start("--no-keep-start")
+
+
+def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, base_bundle, tmp_path):  # noqa: F811
+    """Review: a bundle fine-tuned on the store it was trained on (another seed) had 7 of its 10
+    validation objects in its training split, and the starting weights won on them (AUROC 1.0 against
+    0.5). The start is then not validated, and the log says so."""
+    lines: list[str] = []
+    config = TrainConfig(seed=6, init=str(base_bundle), learning_rate=10.0, **QUICK)
+    result = train(store, tmp_path / "tuned", config, log=lines.append)
+    val_ids = json.loads((tmp_path / "tuned" / "training" / "split.json").read_text())["val_object_ids"]
+    trained = set(json.loads((base_bundle / "training" / "split.json").read_text())["train_object_ids"])
+    overlap = len(set(val_ids) & trained)
+    assert overlap > 0
+    said = [line for line in lines if line.startswith("the starting weights are not validated")]
+    assert said == [
+        f"the starting weights are not validated: {overlap} of {len(val_ids)} validation objects are "
+        f"among the objects {base_bundle} trained on (its training/split.json), so they would be judged "
+        "on what they learned; the best trained epoch is kept"
+    ]
+    assert not result.kept_start and result.best_epoch == 0
+    assert not any("starting weights  val" in line for line in lines)
+    assert not (tmp_path / "tuned" / "training" / "start.json").exists()
+    assert json.loads((tmp_path / "tuned" / "training" / "config.json").read_text())["keep_start"] is False
 
 
 def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():
@@ -265,6 +335,31 @@ def test_train_flow_with_seeds_writes_an_ensemble(prefect_harness, store, tmp_pa
     assert [member.card.seed for member in bundle.members] == [4, 5]
     with pytest.raises(TrainingError, match="not both"):
         train_flow(str(store), str(tmp_path / "both"), seeds=2, k_folds=2, fold=None, **QUICK)
+
+
+def test_an_ensemble_of_fine_tunes_that_kept_their_start_is_warned_about(
+    prefect_harness,
+    store,  # noqa: F811
+    base_bundle,
+    tmp_path,
+    caplog,
+):
+    """Review: with --seeds K --init, every member that keeps the starting weights is the same model,
+    and the ensemble's score_std then says nothing; the flow run warns."""
+    import shutil
+
+    from flows.train import train_flow
+
+    shutil.copytree(base_bundle, tmp_path / "parent")  # no split: its start is validated (see above)
+    (tmp_path / "parent" / "training" / "split.json").unlink()
+    wreck = {**QUICK, "epochs": 2, "learning_rate": 10.0, "init": str(tmp_path / "parent")}
+    with caplog.at_level("WARNING"):
+        results = train_flow(str(store), str(tmp_path / "ens"), seeds=2, seed=6, **wreck)
+    assert [result.kept_start for result in results] == [True, True]
+    assert (
+        "2 of 2 members (seed-0, seed-1) kept --init's starting weights: they are the same model"
+        in caplog.text
+    )
 
 
 def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble, tmp_path):  # noqa: F811

@@ -318,6 +318,37 @@ def init_provenance(init: str | Path | None) -> str | None:
     return f"{card['model_id']}, model sha256 {str(card['sha256'])[:16]}"
 
 
+def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> TrainConfig:
+    """``config`` with ``keep_start`` off when the ``--init`` bundle trained on this run's validation objects.
+
+    A fine-tune keeps its starting weights when no trained epoch beats them on validation
+    (``keep_start``); if the bundle's own ``training/split.json`` lists validation objects of this
+    run among its training objects (a model trained on the same store with another seed, fold or
+    labels), the starting weights would be judged on objects they learned, and would win unfairly
+    (review: 7 of 10 validation objects, AUROC 1.0 against 0.5). Then the start is not validated,
+    and the log says why. Object ids alone decide: another store whose ids coincide is treated the
+    same, which costs only the start's validation; a bundle without a split (the shipped one) is trusted.
+    """
+    split = Path(config.init or "") / "training" / "split.json"
+    if config.init is None or not config.keep_start or not split.is_file():
+        return config
+    trained = set(json.loads(split.read_text()).get("train_object_ids", []))
+    overlap = sum(1 for object_id in validation_ids if _id(object_id) in trained)
+    if not overlap:
+        return config
+    log(
+        f"the starting weights are not validated: {overlap} of {len(validation_ids)} validation objects "
+        f"are among the objects {config.init} trained on (its training/split.json), so they would be "
+        "judged on what they learned; the best trained epoch is kept"
+    )
+    return config.model_copy(update={"keep_start": False})
+
+
+def _id(object_id: Any) -> Any:
+    """An object id as ``split.json`` holds it (a NumPy scalar as its Python value)."""
+    return object_id.item() if isinstance(object_id, np.generic) else object_id
+
+
 def check_trainable_layers(init: str | Path, trainable_layers: int | None, trained: Sequence[str]) -> None:
     """Refuse a ``--trainable-layers`` the ``--init`` bundle's model cannot take, before any data is read.
 

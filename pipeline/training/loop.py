@@ -111,7 +111,10 @@ class FitResult:
     """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``;
     -1: the starting weights of a fine-tune)."""
     kept_start: bool = False
-    """A fine-tune ended with its starting weights: no trained epoch beat them on validation."""
+    """A fine-tune kept its starting weights: no trained epoch beat them on the monitor (an output with
+    a trunk of its own may still take its layers from a trained epoch: :attr:`own_epochs`)."""
+    start: dict[str, float] | None = None
+    """A fine-tune's validation of its starting weights (epoch 0) as epoch logs; None: not validated."""
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
@@ -253,11 +256,16 @@ def fit_model(
     return FitResult(
         history=epochs,
         best_epoch=validator.best_epoch,
-        best_val_auroc=validator.best_auroc if validator.best_epoch >= 0 else math.nan,
+        best_val_auroc=validator.best_auroc
+        if validator.best_epoch >= 0 or validator.kept_start
+        else math.nan,
         best_val_scores=validator.best_scores,
         best_val_outputs=validator.best_outputs,
         own_epochs=validator.own_epochs,
         kept_start=validator.kept_start,
+        start=None
+        if validator.start_logs is None
+        else {k: float(v) for k, v in validator.start_logs.items()},
         epochs_run=len(epochs),
         stopped_early=validator.stopped_early,
         seconds=time.perf_counter() - started,

@@ -84,12 +84,19 @@ class OwnBest:
         self.name = name
         self.layers = list(layers)
         self.best_value = -math.inf
+        self.best_trained = -math.inf
+        """The best value of a trained epoch (epoch >= 0), the start's aside: what patience counts against."""
         self.best_epoch = -1
         self.predicted: np.ndarray | None = None
         self._weights: list[list[np.ndarray]] | None = None
 
     def update(self, epoch: int, value: float, predicted: np.ndarray) -> bool:
-        """Keep the layers' weights when ``value`` (higher is better) beats the best; True if it did."""
+        """Keep the layers' weights when ``value`` (higher is better) beats the best; True if it did.
+
+        ``epoch`` -1 is a fine-tune's starting weights.
+        """
+        if epoch >= 0 and not math.isnan(value):
+            self.best_trained = max(self.best_trained, value)
         if math.isnan(value) or value <= self.best_value:
             return False
         self.best_value, self.best_epoch, self.predicted = value, epoch, predicted

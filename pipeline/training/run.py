@@ -19,14 +19,13 @@ for a Gaussian head, the fractions within 1 and 2 predicted sigma
 The bundle gets feature statistics (:mod:`pipeline.models.features`, ``features.npz``): after
 saving, one forward pass up to the pooled features over up to 3000 objects of the training split
 fits them and one over the validation split sets the ``ood_score`` threshold, so the catalogs
-of its score runs have an ``ood_score`` column;
-the forward pass takes 1.2 s for 3000 objects of 4 x 100 x 100 pixels with small_cnn on 2 CPU
-cores (measured), plus reading them: seconds, against minutes to hours of training.
+of its score runs have an ``ood_score`` column; the forward pass takes 1.2 s for 3000 objects of
+4 x 100 x 100 pixels with small_cnn on 2 CPU cores (measured), plus reading them.
 
-Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history, the split
-(object ids) and the best checkpoint. The stream and validation set of a split are built by
-:mod:`pipeline.training.batches`, the card's metric entries and notes by
-:mod:`pipeline.training.card_entries` (both importable from here as before).
+Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history (a fine-tune's
+epoch 0 in ``start.json``), the split (object ids) and the best checkpoint. The stream and
+validation set of a split are built by :mod:`pipeline.training.batches`, the card's metric entries
+and notes by :mod:`pipeline.training.card_entries` (both importable from here as before).
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ from pipeline.training.declared import output_metrics, outputs_note, start_regre
 from pipeline.training.finetune import (
     carried_outputs_report,
     config_of_recipe,
+    fair_start,
     init_model,
     init_outputs,
     init_provenance,
@@ -114,9 +114,7 @@ class TrainResult:
             if epoch != self.best_epoch
         )
         best = epoch_label(self.best_epoch, start=self.kept_start)
-        if self.kept_start:
-            best += ": no trained epoch beat them on validation"
-
+        best += ": no trained epoch beat them on the monitor's validation" if self.kept_start else ""
         return (
             f"model {self.model_id} -> {self.bundle}\n"
             f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
@@ -235,7 +233,8 @@ def train_bundle(
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
-        config = config_of_recipe(config, recipe)
+        object_ids = open_store(store, chunks=None)["object_id"].values
+        config = fair_start(config_of_recipe(config, recipe), object_ids[split.val_rows], log)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
@@ -261,8 +260,7 @@ def train_bundle(
     stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
     _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
-    # named as loaded (review: read at card time, a bundle replaced meanwhile was misnamed)
-    parent = init_provenance(config.init)
+    parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced bundle was misnamed)
     if config.init is not None:
         model, architecture = init_model(
             config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
@@ -299,6 +297,8 @@ def train_bundle(
         model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
     )
     (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
+    if fit.start is not None:  # a fine-tune's epoch 0: what its starting weights scored
+        (work / "start.json").write_text(json.dumps(fit.start, indent=1) + "\n")
 
     metrics: dict[str, float] = {}
     if specs is None or any(spec.name == SCORE_OUTPUT for spec in specs):

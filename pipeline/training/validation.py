@@ -130,8 +130,13 @@ class ValidationAUROC(keras.callbacks.Callback):
         epoch of their own, and their unchanging values never hold training on.
     validate_start
         Validate the starting weights before the first epoch, as epoch -1 (shown as epoch 0): a
-        trained epoch is then kept only if it beats them by more than ``min_delta``, and when none
-        does the model ends with its starting weights (:attr:`kept_start`). For fine-tunes.
+        trained epoch is then kept for the monitor only if it beats them by more than ``min_delta``,
+        and when none does the model ends with its starting weights (:attr:`kept_start`), but for
+        the layers of outputs with a trunk of their own, which keep their own best epoch (the start
+        among them; as for every epoch, any gain counts there, ``min_delta`` only for patience).
+        Patience counts against the trained epochs alone, so the start changes which weights are
+        kept, never how long training runs. For fine-tunes whose validation objects the starting
+        model did not train on (:func:`~pipeline.training.finetune.fair_start`).
     on_start
         Called with the starting weights' validation logs (``validate_start``), to log them.
 
@@ -185,6 +190,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         self.kept_start = False
         self.start_logs: dict[str, Any] | None = None
         self._best_weights: list[np.ndarray] | None = None
+        self._best_trained = -math.inf  # the monitor's best over trained epochs (patience), start aside
         self._wait = 0
 
     @property
@@ -272,16 +278,23 @@ class ValidationAUROC(keras.callbacks.Callback):
         if self.calibration is not None:
             recalibrate_batch_norm(self.model, self.calibration(epoch))
         value, scores, predicted = self._measure(logs)
-        own_values = {name: (own.best_value, self._value(name, logs)) for name, own in self.own.items()}
+        # patience counts against the best trained epochs alone: validating the start changes which
+        # weights are kept, never how long training runs (an early epoch below the start stopped it)
+        own_values = {name: (own.best_trained, self._value(name, logs)) for name, own in self.own.items()}
         own_improved = {
             name: own.update(epoch, own_values[name][1], predicted[name]) for name, own in self.own.items()
         }
         logs["val_seconds"] = time.perf_counter() - started
         improved = not math.isnan(value) and value > self.best_auroc + self.min_delta
+        trained_improved = not math.isnan(value) and value > self._best_trained + self.min_delta
+        if trained_improved:
+            self._best_trained = value
         for name in predicted:  # the outputs whose kept epoch this one may be: their own, or the monitor
             if name in own_improved or name == self.monitor:
                 logs[f"val_{name}_improved"] = float(own_improved.get(name, improved))
-        self._wait = 0 if progressed(improved, own_values.values(), self.min_delta) else self._wait + 1
+        self._wait = (
+            0 if progressed(trained_improved, own_values.values(), self.min_delta) else self._wait + 1
+        )
         if improved:
             self.best_auroc, self.best_epoch, self.best_scores = value, epoch, scores
             self.best_outputs = predicted
