@@ -198,6 +198,18 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
         raise TrainingError(str(exc)) from None
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """What a stopped ``lenshunt train`` leaves behind and how to start again (the CLI's stop message).
+
+    Training does not resume: rerunning the same command was refused, as OUT (or a finished
+    member's directory) already held a bundle (review: the message said to rerun it).
+    """
+    out = Path(args.out)
+    done = sorted(card.parent.name for card in out.glob("*/card.json"))
+    kept = f"the finished members {', '.join(done)} are in {out}; " if done else ""
+    return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
+
+
 def run(args: argparse.Namespace) -> int:
     if (note := unused_under_init(args)) is not None:
         print(note, file=sys.stderr)

@@ -381,6 +381,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             False  # a fine-tune's file from before the field: that run kept a trained epoch
         )
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
+    if given.get("keep_start") is not None and (given.get("init") or config.get("init")) is None:
+        flag = (
+            "--keep-start" if given["keep_start"] else "--no-keep-start"
+        )  # review: --keep-start was accepted
+        raise TrainingError(f"{flag} applies to fine-tuning only: give --init BUNDLE too")
     if (given.get("init") or config.get("init")) is not None:
         if given.get("architecture") is not None:  # review: it was ignored, yet named the model id
             raise TrainingError(

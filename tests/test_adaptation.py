@@ -159,6 +159,9 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     for a, b in zip(base.model.get_weights(), tuned.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert "best epoch 0 (the starting weights)" in tuned.card.notes
+    assert f"(starting weights: val_auroc {start_auroc:.4f} at epoch 0)" in tuned.card.notes
+    saved_start = json.loads((tmp_path / "kept" / "training" / "start.json").read_text())
+    assert saved_start["val_auroc"] == pytest.approx(start_auroc, abs=5e-5)
     assert json.loads((tmp_path / "kept" / "training" / "config.json").read_text())["keep_start"] is True
     wrecked = train(
         store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=lambda line: None
@@ -196,8 +199,30 @@ def test_keep_start_on_the_command_line_and_in_a_fine_tune_s_older_config_file(t
     assert keep_start("--config", str(tmp_path / "old.json"), "--keep-start") is True
     (tmp_path / "hand.json").write_text(json.dumps({"init": "b", "epochs": 3}))
     assert keep_start("--config", str(tmp_path / "hand.json")) is True
-    with pytest.raises(TrainingError, match="applies to fine-tuning only"):
-        keep_start("--no-keep-start")
+    for flag in ("--no-keep-start", "--keep-start"):  # review: --keep-start alone trained from scratch
+        with pytest.raises(
+            TrainingError, match=f"^{flag} applies to fine-tuning only: give --init BUNDLE too"
+        ):
+            keep_start(flag)
+
+
+def test_a_stopped_training_says_it_does_not_resume(tmp_path):
+    """Review: a stopped ``--folds 3 --init`` run said to rerun the same command, which was refused
+    (fold-0 already held a bundle)."""
+    import argparse
+
+    from flows.train import interrupted
+
+    (tmp_path / "fold-1").mkdir()
+    (tmp_path / "fold-1" / "card.json").write_text("{}")
+    (tmp_path / "fold-0").mkdir()
+    (tmp_path / "fold-0" / "card.json").write_text("{}")
+    (tmp_path / "fold-2" / "training").mkdir(parents=True)
+    assert interrupted(argparse.Namespace(out=str(tmp_path))) == (
+        f"the finished members fold-0, fold-1 are in {tmp_path}; training does not resume: rerun with "
+        "--overwrite (or another OUT) to train again"
+    )
+    assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))).startswith("training does not resume")
 
 
 def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, base_bundle, tmp_path):  # noqa: F811
@@ -214,13 +239,31 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
     said = [line for line in lines if line.startswith("the starting weights are not validated")]
     assert said == [
         f"the starting weights are not validated: {overlap} of {len(val_ids)} validation objects are "
-        f"among the objects {base_bundle} trained on (its training/split.json), so they would be judged "
-        "on what they learned; the best trained epoch is kept"
+        f"among the objects {base_bundle} (or a bundle it was fine-tuned from) trained on (their "
+        "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
     ]
     assert not result.kept_start and result.best_epoch == 0
     assert not any("starting weights  val" in line for line in lines)
     assert not (tmp_path / "tuned" / "training" / "start.json").exists()
-    assert json.loads((tmp_path / "tuned" / "training" / "config.json").read_text())["keep_start"] is False
+    # config.json records what was asked, so reusing it with a fair --init validates that start (review)
+    assert json.loads((tmp_path / "tuned" / "training" / "config.json").read_text())["keep_start"] is True
+    assert "(starting weights not validated: --no-keep-start, or --init trained on" in result_notes(tmp_path)
+    # a fine-tune of it that kept its start has its weights: its own split (here: none) is not enough,
+    # the chain of --init bundles is followed (review)
+    import shutil
+
+    shutil.copytree(tmp_path / "tuned", tmp_path / "child")
+    (tmp_path / "child" / "training" / "split.json").unlink()
+    saved = tmp_path / "child" / "training" / "config.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "init": str(base_bundle)}))
+    lines.clear()
+    child = TrainConfig(**{**config.model_dump(), "init": str(tmp_path / "child")})
+    train(store, tmp_path / "grandchild", child, log=lines.append)
+    assert any(line.startswith("the starting weights are not validated") for line in lines)
+
+
+def result_notes(tmp_path: Path) -> str:
+    return load_bundle(tmp_path / "tuned").card.notes
 
 
 def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():

@@ -236,7 +236,10 @@ class TrainConfig(BaseModel):
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         if not self.keep_start and self.init is None:
-            raise ValueError("keep_start=False (--no-keep-start) applies to fine-tuning only: give init too")
+            raise ValueError(
+                "keep_start=False (--no-keep-start) applies to fine-tuning only: "
+                "give init (--init BUNDLE) too"
+            )
         if self.grades_only and not self.grades:
             raise ValueError("grades_only needs grade tables: give grades (--grades RUN_DIR) too")
         return self

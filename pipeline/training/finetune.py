@@ -325,23 +325,44 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     (``keep_start``); if the bundle's own ``training/split.json`` lists validation objects of this
     run among its training objects (a model trained on the same store with another seed, fold or
     labels), the starting weights would be judged on objects they learned, and would win unfairly
-    (review: 7 of 10 validation objects, AUROC 1.0 against 0.5). Then the start is not validated,
+    (review: 7 of 10 validation objects, AUROC 1.0 against 0.5); the bundles it was fine-tuned from
+    are followed through their ``training/config.json``. Then the start is not validated,
     and the log says why. Object ids alone decide: another store whose ids coincide is treated the
     same, which costs only the start's validation; a bundle without a split (the shipped one) is trusted.
     """
-    split = Path(config.init or "") / "training" / "split.json"
-    if config.init is None or not config.keep_start or not split.is_file():
+    if config.init is None or not config.keep_start:
         return config
-    trained = set(json.loads(split.read_text()).get("train_object_ids", []))
+    trained: set[Any] = set()
+    for bundle in _init_chain(Path(config.init)):
+        split = bundle / "training" / "split.json"
+        if split.is_file():
+            trained |= set(json.loads(split.read_text()).get("train_object_ids", []))
     overlap = sum(1 for object_id in validation_ids if _id(object_id) in trained)
     if not overlap:
         return config
     log(
         f"the starting weights are not validated: {overlap} of {len(validation_ids)} validation objects "
-        f"are among the objects {config.init} trained on (its training/split.json), so they would be "
-        "judged on what they learned; the best trained epoch is kept"
+        f"are among the objects {config.init} (or a bundle it was fine-tuned from) trained on (their "
+        "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
     )
     return config.model_copy(update={"keep_start": False})
+
+
+def _init_chain(bundle: Path, limit: int = 20) -> list[Path]:
+    """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
+    name one that still exists (review: a fine-tune that kept its start has its parent's weights,
+    and learned what the parent learned)."""
+    chain = [bundle]
+    while len(chain) < limit:
+        saved = chain[-1] / "training" / "config.json"
+        try:
+            parent = json.loads(saved.read_text()).get("init") if saved.is_file() else None
+        except (OSError, ValueError):
+            parent = None
+        if not parent or not Path(parent).is_dir() or Path(parent) in chain:
+            break
+        chain.append(Path(parent))
+    return chain
 
 
 def _id(object_id: Any) -> Any:

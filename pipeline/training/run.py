@@ -101,8 +101,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     own_epochs: dict[str, int] = field(default_factory=dict)
     """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
-    kept_start: bool = False
-    """A fine-tune kept its starting weights: no trained epoch beat them on validation."""
+    kept_start: bool = False  # a fine-tune kept its starting weights: no trained epoch beat them
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
@@ -233,8 +232,7 @@ def train_bundle(
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
-        object_ids = open_store(store, chunks=None)["object_id"].values
-        config = fair_start(config_of_recipe(config, recipe), object_ids[split.val_rows], log)
+        config = config_of_recipe(config, recipe)
     (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
@@ -248,8 +246,8 @@ def train_bundle(
     specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
     trained = None
     if config.init is not None:
-        # fine-tuning keeps the bundle's heads; the run trains those it names (default: score), and
-        # the others keep their weights where no trained output reaches them (separate trunks)
+        # fine-tuning keeps the bundle's heads and trains those it names (default: score), the others
+        # keep their weights where no trained output reaches them (separate trunks)
         declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
         if declared != (DEFAULT_SCORE,):
             trained, specs = [target.spec.name for target in output_targets], declared
@@ -259,7 +257,7 @@ def train_bundle(
         log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
     stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
-    _write_split(work / "split.json", split, open_store(store, chunks=None)["object_id"].values)
+    _write_split(work / "split.json", split, object_ids := open_store(store, chunks=None)["object_id"].values)
     parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced bundle was misnamed)
     if config.init is not None:
         model, architecture = init_model(
@@ -293,8 +291,9 @@ def train_bundle(
         f"{recipe.input_shapes()}: {config.epochs} epochs of "
         f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
     )
+    fitting = fair_start(config, object_ids[split.val_rows], log)  # config.json keeps what was asked (review)
     fit = fit_model(
-        model, stream, validation, config, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
+        model, stream, validation, fitting, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
     )
     (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
     if fit.start is not None:  # a fine-tune's epoch 0: what its starting weights scored
@@ -344,6 +343,7 @@ def train_bundle(
             fit.own_epochs,
             parent=parent,
             kept_start=fit.kept_start,
+            start=fit.start,
         )
         + outputs_note(
             specs,
