@@ -137,9 +137,9 @@ def train_flow(
         kept = [sub for (sub, _), result in zip(members, results, strict=True) if result.kept_start]
         if len(kept) > 1:  # review: K copies of the parent made an ensemble whose spread said nothing
             get_run_logger().warning(
-                "%d of %d members (%s) kept --init's starting weights: they are the same model, so the "
-                "ensemble's score_std understates the spread; --no-keep-start keeps each member's best "
-                "trained epoch",
+                "%d of %d members (%s) kept --init's starting weights: they share them (outputs with a "
+                "trunk of their own aside), so the ensemble's score_std understates the spread; "
+                "--no-keep-start keeps each member's best trained epoch",
                 len(kept),
                 len(members),
                 ", ".join(kept),
@@ -175,9 +175,9 @@ def check(args: argparse.Namespace) -> None:
     _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:
-        check_output(out, args.overwrite)
+        check_output(out, args.overwrite, init)
     for sub, _ in members:
-        check_output(out / sub if sub else out, args.overwrite)
+        check_output(out / sub if sub else out, args.overwrite, init)
 
 
 def _check_recipe(store: Path, config: TrainConfig) -> None:
@@ -201,12 +201,13 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
 def interrupted(args: argparse.Namespace) -> str:
     """What a stopped ``lenshunt train`` leaves behind and how to start again (the CLI's stop message).
 
-    Training does not resume: rerunning the same command was refused, as OUT (or a finished
-    member's directory) already held a bundle (review: the message said to rerun it).
+    Training does not resume: once OUT (or a member's directory) holds a bundle, rerunning the same
+    command is refused (review: the message said to rerun it). Bundles found in OUT's member
+    directories are listed, whichever run wrote them.
     """
     out = Path(args.out)
     done = sorted(card.parent.name for card in out.glob("*/card.json"))
-    kept = f"the finished members {', '.join(done)} are in {out}; " if done else ""
+    kept = f"member bundles in {out}: {', '.join(done)}; " if done else ""
     return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
 
 

@@ -376,10 +376,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         # a run's own file from before the field (2026-12-01): that release did not smooth, and the
         # default that now does must not change what the file reproduces (review)
         config["asymmetry_smoothing_px"] = 0.0
-    if config.keys() >= _RUN_FIELDS and "keep_start" not in config and config.get("init") is not None:
-        config["keep_start"] = (
-            False  # a fine-tune's file from before the field: that run kept a trained epoch
-        )
+    old_fine_tune = config.keys() >= _RUN_FIELDS and "keep_start" not in config and config.get("init")
+    if old_fine_tune and getattr(args, "init", None) is None:
+        # a fine-tune's file from before the field: that run kept a trained epoch; only where the file's
+        # own --init is tuned again (review: a new --init lost its epoch 0)
+        config["keep_start"] = False
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     if given.get("keep_start") is not None and (given.get("init") or config.get("init")) is None:
         flag = (

@@ -162,7 +162,8 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     assert f"(starting weights: val_auroc {start_auroc:.4f} at epoch 0)" in tuned.card.notes
     saved_start = json.loads((tmp_path / "kept" / "training" / "start.json").read_text())
     assert saved_start["val_auroc"] == pytest.approx(start_auroc, abs=5e-5)
-    assert json.loads((tmp_path / "kept" / "training" / "config.json").read_text())["keep_start"] is True
+    saved = json.loads((tmp_path / "kept" / "training" / "config.json").read_text())
+    assert saved["keep_start"] is True and saved["init"] == str((tmp_path / "parent").resolve())
     wrecked = train(
         store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=lambda line: None
     )
@@ -172,6 +173,21 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     assert not all(np.array_equal(a, b) for a, b in zip(base.model.get_weights(), after, strict=True))
     with pytest.raises(ValueError, match="applies to fine-tuning only"):
         TrainConfig(keep_start=False)
+    # a rerun into the same OUT that does not validate the start leaves no stale start.json (review)
+    train(
+        store,
+        tmp_path / "kept",
+        TrainConfig(**wreck, keep_start=False),
+        overwrite=True,
+        log=lambda line: None,
+    )
+    assert not (tmp_path / "kept" / "training" / "start.json").exists()
+    # fine-tuning into the --init bundle itself, or inside it, is refused (review: it overwrote its split)
+    for out in (tmp_path / "parent", tmp_path / "parent" / "sub"):
+        with pytest.raises(
+            TrainingError, match=r"is the output directory .* or holds it: fine-tune into another OUT"
+        ):
+            train(store, out, TrainConfig(**wreck), overwrite=True, log=lambda line: None)
 
 
 def test_keep_start_on_the_command_line_and_in_a_fine_tune_s_older_config_file(tmp_path):
@@ -197,6 +213,9 @@ def test_keep_start_on_the_command_line_and_in_a_fine_tune_s_older_config_file(t
     (tmp_path / "old.json").write_text(json.dumps(old_run))
     assert keep_start("--config", str(tmp_path / "old.json")) is False
     assert keep_start("--config", str(tmp_path / "old.json"), "--keep-start") is True
+    assert (
+        keep_start("--config", str(tmp_path / "old.json"), "--init", "c") is True
+    )  # a new fine-tune (review)
     (tmp_path / "hand.json").write_text(json.dumps({"init": "b", "epochs": 3}))
     assert keep_start("--config", str(tmp_path / "hand.json")) is True
     for flag in ("--no-keep-start", "--keep-start"):  # review: --keep-start alone trained from scratch
@@ -219,7 +238,7 @@ def test_a_stopped_training_says_it_does_not_resume(tmp_path):
     (tmp_path / "fold-0" / "card.json").write_text("{}")
     (tmp_path / "fold-2" / "training").mkdir(parents=True)
     assert interrupted(argparse.Namespace(out=str(tmp_path))) == (
-        f"the finished members fold-0, fold-1 are in {tmp_path}; training does not resume: rerun with "
+        f"member bundles in {tmp_path}: fold-0, fold-1; training does not resume: rerun with "
         "--overwrite (or another OUT) to train again"
     )
     assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))).startswith("training does not resume")
@@ -247,7 +266,9 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
     assert not (tmp_path / "tuned" / "training" / "start.json").exists()
     # config.json records what was asked, so reusing it with a fair --init validates that start (review)
     assert json.loads((tmp_path / "tuned" / "training" / "config.json").read_text())["keep_start"] is True
-    assert "(starting weights not validated: --no-keep-start, or --init trained on" in result_notes(tmp_path)
+    assert "(starting weights not validated: --init, or a bundle it came from, trained on them)" in (
+        result_notes(tmp_path)
+    )
     # a fine-tune of it that kept its start has its weights: its own split (here: none) is not enough,
     # the chain of --init bundles is followed (review)
     import shutil
@@ -399,10 +420,7 @@ def test_an_ensemble_of_fine_tunes_that_kept_their_start_is_warned_about(
     with caplog.at_level("WARNING"):
         results = train_flow(str(store), str(tmp_path / "ens"), seeds=2, seed=6, **wreck)
     assert [result.kept_start for result in results] == [True, True]
-    assert (
-        "2 of 2 members (seed-0, seed-1) kept --init's starting weights: they are the same model"
-        in caplog.text
-    )
+    assert "2 of 2 members (seed-0, seed-1) kept --init's starting weights: they share them" in caplog.text
 
 
 def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble, tmp_path):  # noqa: F811

@@ -527,6 +527,10 @@ def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_o
     # training accuracy to log (review: every epoch line said "acc nan")
     assert any(line.startswith("epoch   0/3  starting weights  val_loss") for line in lines), lines
     assert not any("acc nan" in line for line in lines) and any("epoch   3/3" in line for line in lines)
+    # the card quotes the start's value of the monitor that judged it, not the carried score's AUROC (review)
+    from pipeline.models import load_bundle as _load
+
+    assert "(starting weights: val_monitor " in _load(tmp_path / "only").card.notes
     monitored = [epoch["val_monitor"] for epoch in only.history]
     assert monitored == [-epoch["val_theta_e_nll"] for epoch in only.history]
     # the carried score (its own trunk, untrained) keeps no epoch of its own and holds nothing on (review:

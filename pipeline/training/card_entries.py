@@ -59,6 +59,7 @@ def card_notes(
     parent: str | None = None,
     kept_start: bool = False,
     start: dict[str, float] | None = None,
+    unfair_start: bool = False,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
@@ -67,7 +68,8 @@ def card_notes(
     ``parent`` names a fine-tune's ``--init`` bundle by model id and checksum, so the chain back to
     the model it started from survives moving or overwriting that bundle; ``kept_start``: the
     fine-tune kept its starting weights (best epoch -1); ``start`` is a fine-tune's validation of its
-    starting weights (epoch 0 logs; None: not validated), so the notes say what the fine-tune gained.
+    starting weights (epoch 0 logs; None: not validated), so the notes say what the fine-tune gained;
+    ``unfair_start``: it was not validated because ``--init`` trained on validation objects.
     """
     import keras
 
@@ -84,13 +86,13 @@ def card_notes(
         augment += f"; fine-tuned from {config.init}" + (f" ({parent})" if parent else "")
         if config.trainable_layers is not None:
             augment += f" (last {config.trainable_layers} weighted layers trained)"
-        if start is None:
-            augment += (
-                " (starting weights not validated: --no-keep-start, or --init trained on validation objects)"
-            )
-        else:
-            measured = "val_auroc" if "val_auroc" in start else "val_monitor"
+        if start is not None:  # the monitor's value decided (review: a carried score's AUROC was quoted)
+            measured = "val_monitor" if "val_monitor" in start else "val_auroc"
             augment += f" (starting weights: {measured} {start.get(measured, math.nan):.4f} at epoch 0)"
+        elif unfair_start:
+            augment += " (starting weights not validated: --init, or a bundle it came from, trained on them)"
+        else:
+            augment += " (starting weights not validated: keep_start off)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"
     crop = f"centred crop {recipe.crop} px, " if recipe.crop else ""
     sigma = recipe.asymmetry_smoothing_px

@@ -333,10 +333,17 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     if config.init is None or not config.keep_start:
         return config
     trained: set[Any] = set()
-    for bundle in _init_chain(Path(config.init)):
+    for bundle in _init_chain(Path(config.init), log):
         split = bundle / "training" / "split.json"
-        if split.is_file():
-            trained |= set(json.loads(split.read_text()).get("train_object_ids", []))
+        try:
+            if split.is_file():
+                trained |= set(json.loads(split.read_text()).get("train_object_ids", []))
+        except (
+            OSError,
+            ValueError,
+        ) as exc:  # review: a corrupt split crashed the run after building the model
+            log(f"the starting weights are not validated: {split} cannot be read ({exc})")
+            return config.model_copy(update={"keep_start": False})
     overlap = sum(1 for object_id in validation_ids if _id(object_id) in trained)
     if not overlap:
         return config
@@ -348,21 +355,62 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     return config.model_copy(update={"keep_start": False})
 
 
-def _init_chain(bundle: Path, limit: int = 20) -> list[Path]:
+def _init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
     """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
     name one that still exists (review: a fine-tune that kept its start has its parent's weights,
-    and learned what the parent learned)."""
-    chain = [bundle]
+    and learned what the parent learned). The files hold absolute paths (:func:`saved_config`);
+    one that names a parent no longer there is logged."""
+    chain = [bundle.resolve()]
     while len(chain) < limit:
         saved = chain[-1] / "training" / "config.json"
         try:
             parent = json.loads(saved.read_text()).get("init") if saved.is_file() else None
         except (OSError, ValueError):
             parent = None
-        if not parent or not Path(parent).is_dir() or Path(parent) in chain:
+        if not parent or Path(parent).resolve() in chain:
             break
-        chain.append(Path(parent))
+        if not Path(parent).is_dir():
+            log(
+                f"{chain[-1]} was fine-tuned from {parent}, which is not found: its training objects "
+                "are not checked"
+            )
+            break
+        chain.append(Path(parent).resolve())
     return chain
+
+
+def saved_config(config: TrainConfig) -> TrainConfig:
+    """``config`` as ``training/config.json`` keeps it: ``init`` as an absolute path, so the file can be
+    reused from another directory and the chain of fine-tunes followed (review: it was as typed)."""
+    return (
+        config
+        if config.init is None
+        else config.model_copy(update={"init": str(Path(config.init).resolve())})
+    )
+
+
+def save_start(work: Path, start: dict[str, float] | None) -> None:
+    """Write a fine-tune's epoch-0 validation to ``training/start.json``, or remove an earlier run's."""
+    if start is None:
+        (work / "start.json").unlink(missing_ok=True)  # review: a stale one survived --overwrite
+    else:
+        (work / "start.json").write_text(json.dumps(start, indent=1) + "\n")
+
+
+def check_init_out(init: str | Path, out: str | Path) -> None:
+    """Refuse to fine-tune into the ``--init`` bundle itself or a directory inside it.
+
+    Raises
+    ------
+    TrainingError
+        When ``out`` is ``init`` or inside it (review: the run overwrote the split the start's
+        fairness is judged by, and the bundle it was still reading).
+    """
+    source, target = Path(init).resolve(), Path(out).resolve()
+    if target == source or source in target.parents:
+        raise TrainingError(
+            f"--init {init} is the output directory {out} or holds it: fine-tune into another OUT"
+        )
 
 
 def _id(object_id: Any) -> Any:

@@ -56,12 +56,15 @@ from pipeline.training.dataset import (
 from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
 from pipeline.training.finetune import (
     carried_outputs_report,
+    check_init_out,
     config_of_recipe,
     fair_start,
     init_model,
     init_outputs,
     init_provenance,
     init_recipe,
+    save_start,
+    saved_config,
 )
 from pipeline.training.grades import (
     check_grade_stores,
@@ -69,7 +72,7 @@ from pipeline.training.grades import (
     unchecked_warning,
     write_grade_summary,
 )
-from pipeline.training.splits import Split, make_split, small_validation_warning
+from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
 from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
 Log = Callable[[str], None]
@@ -190,9 +193,12 @@ def default_model_id(config: TrainConfig) -> str:
     return model_id
 
 
-def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse to train into an existing bundle unless ``overwrite``."""
+def check_output(out: Path, overwrite: bool, init: str | Path | None = None) -> None:
+    """Refuse to train into an existing bundle unless ``overwrite``, and into the ``init`` bundle ever."""
     from pipeline.models.bundle import CARD_FILE, ENSEMBLE_FILE
+
+    if init is not None:
+        check_init_out(init, out)
 
     if ((out / CARD_FILE).exists() or (out / ENSEMBLE_FILE).exists()) and not overwrite:
         raise TrainingError(
@@ -228,12 +234,12 @@ def train_bundle(
 
     started = time.perf_counter()
     out = Path(out)
-    check_output(out, overwrite)
+    check_output(out, overwrite, config.init)
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
         config = config_of_recipe(config, recipe)
-    (work / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
+    (work / "config.json").write_text(saved_config(config).model_dump_json(indent=2) + "\n")
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
         log(f"labels from visual grades: {json.dumps(graded)}")
@@ -257,7 +263,7 @@ def train_bundle(
         log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
     stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
     labels = stream.labels
-    _write_split(work / "split.json", split, object_ids := open_store(store, chunks=None)["object_id"].values)
+    write_split(work / "split.json", split, object_ids := open_store(store, chunks=None)["object_id"].values)
     parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced bundle was misnamed)
     if config.init is not None:
         model, architecture = init_model(
@@ -296,8 +302,7 @@ def train_bundle(
         model, stream, validation, fitting, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
     )
     (work / "history.json").write_text(json.dumps(fit.history, indent=1) + "\n")
-    if fit.start is not None:  # a fine-tune's epoch 0: what its starting weights scored
-        (work / "start.json").write_text(json.dumps(fit.start, indent=1) + "\n")
+    save_start(work, fit.start)
 
     metrics: dict[str, float] = {}
     if specs is None or any(spec.name == SCORE_OUTPUT for spec in specs):
@@ -344,6 +349,7 @@ def train_bundle(
             parent=parent,
             kept_start=fit.kept_start,
             start=fit.start,
+            unfair_start=config.keep_start and not fitting.keep_start,
         )
         + outputs_note(
             specs,
@@ -437,14 +443,3 @@ def train(
     result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
     log(result.summary())
     return result
-
-
-def _write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
-    payload = {
-        "description": split.description,
-        "train_object_ids": object_ids[split.train_rows].tolist(),
-        "val_object_ids": object_ids[split.val_rows].tolist(),
-        "n_unlabelled": split.n_unlabelled,
-        "n_unusable": split.n_unusable,
-    }
-    path.write_text(json.dumps(payload) + "\n")

@@ -21,7 +21,9 @@ Examples
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -192,3 +194,15 @@ def small_validation_warning(labels: np.ndarray) -> str | None:
         f"too coarse to choose an epoch (at least {MIN_VALIDATION_CLASS} of each are needed); label more "
         "objects, or check the model on held-out objects (python -m pipeline.training.domains)"
     )
+
+
+def write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
+    """Save ``split`` as ``training/split.json``: its description, counts and the object ids of each side."""
+    payload = {
+        "description": split.description,
+        "train_object_ids": object_ids[split.train_rows].tolist(),
+        "val_object_ids": object_ids[split.val_rows].tolist(),
+        "n_unlabelled": split.n_unlabelled,
+        "n_unusable": split.n_unusable,
+    }
+    path.write_text(json.dumps(payload) + "\n")

@@ -306,9 +306,11 @@ class ValidationAUROC(keras.callbacks.Callback):
                 self.model.save(self.checkpoint)
         else:
             logs["val_auroc_improved"] = 0.0
-            if self._wait >= self.patience and epoch + 1 < (self.params or {}).get("epochs", math.inf):
-                self.stopped_early = True  # not when the last epoch was to end training anyway
-                self.model.stop_training = True
+        # after the checkpoint: an epoch that beats the start but not the trained best by min_delta is
+        # kept and still counts towards patience (review: it ran on, so the start changed the length)
+        if self._wait >= self.patience and epoch + 1 < (self.params or {}).get("epochs", math.inf):
+            self.stopped_early = True  # not when the last epoch was to end training anyway
+            self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._best_weights is None:  # the monitor never improved: nothing was kept, nothing is merged
