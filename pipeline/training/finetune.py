@@ -335,13 +335,11 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     trained: set[Any] = set()
     for bundle in _init_chain(Path(config.init), log):
         split = bundle / "training" / "split.json"
+        # review: a corrupt split crashed the run after building the model
         try:
             if split.is_file():
                 trained |= set(json.loads(split.read_text()).get("train_object_ids", []))
-        except (
-            OSError,
-            ValueError,
-        ) as exc:  # review: a corrupt split crashed the run after building the model
+        except (OSError, ValueError) as exc:
             log(f"the starting weights are not validated: {split} cannot be read ({exc})")
             return config.model_copy(update={"keep_start": False})
     overlap = sum(1 for object_id in validation_ids if _id(object_id) in trained)
