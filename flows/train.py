@@ -77,9 +77,16 @@ def train_stage(
 ) -> TrainResult:
     """Build, train and save the model; epoch lines go to the flow log, the summary to the run only
     (the command prints it)."""
-    result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=get_run_logger().info)
+    result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log_line)
     log_summary(result.summary())
     return result
+
+
+def log_line(line: str) -> None:
+    """A training log line to the run log: at WARNING level where it starts with ``WARNING:`` (review:
+    the small-validation warning was logged at INFO), else at INFO."""
+    logger = get_run_logger()
+    (logger.warning if line.startswith("WARNING:") else logger.info)(line)
 
 
 def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None, TrainConfig]]:

@@ -292,7 +292,9 @@ def test_a_validation_set_of_a_handful_of_either_class_is_warned_about():
     from pipeline.training.splits import MIN_VALIDATION_CLASS, small_validation_warning
 
     warning = small_validation_warning(np.array([1, 0]))
-    assert warning is not None and warning.startswith("WARNING: the validation set holds 1 lenses and 1 ")
+    assert warning is not None and warning.startswith(
+        "WARNING: the validation set holds 1 lens and 1 non-lens: "
+    )
     assert small_validation_warning(np.array([1] * 40 + [0] * (MIN_VALIDATION_CLASS - 1))) is not None
     assert small_validation_warning(np.array([1] * MIN_VALIDATION_CLASS + [0] * MIN_VALIDATION_CLASS)) is None
 
@@ -421,6 +423,16 @@ def test_an_ensemble_of_fine_tunes_that_kept_their_start_is_warned_about(
         results = train_flow(str(store), str(tmp_path / "ens"), seeds=2, seed=6, **wreck)
     assert [result.kept_start for result in results] == [True, True]
     assert "2 of 2 members (seed-0, seed-1) kept --init's starting weights: they share them" in caplog.text
+    # the small-validation warning is logged at WARNING level, not INFO (review)
+    from pipeline.training.splits import small_validation_warning
+
+    labels = dict(zip(open_store(store)["object_id"].values.tolist(), open_store(store)["label"].values))
+    val_ids = json.loads((tmp_path / "ens" / "seed-0" / "training" / "split.json").read_text())[
+        "val_object_ids"
+    ]
+    expected = small_validation_warning(np.array([labels[object_id] for object_id in val_ids]))
+    assert expected is not None  # the test store's validation set is small
+    assert expected in [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
 
 
 def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble, tmp_path):  # noqa: F811
@@ -459,6 +471,21 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
         "No AUROC drop (only one domain): give an in-domain set and a shifted one to check the goal."
     )
     assert "misses" not in alone.table()
+    # new-user trial: the bundle's own training store passed as a held-out domain without a word
+    splits = [json.loads((ensemble / f"seed-{s}" / "training" / "split.json").read_text()) for s in (1, 2, 3)]
+    trained = set().union(*(split["train_object_ids"] for split in splits))
+    validated = set().union(*(split["val_object_ids"] for split in splits)) - trained
+    ids = open_store(store)["object_id"].values.tolist()
+    n_trained, n_validated = len(trained & set(ids)), len(validated & set(ids))
+    assert n_trained > 0 and n_validated > 0  # the store's unlabelled and unusable objects are in neither
+    seen = [message for message in report.warnings["again"] if message.startswith("the model: ")]
+    assert seen == [
+        f"the model: of this store's {len(ids)} objects, {n_trained} are among the objects it trained on "
+        f"and {n_validated} among those it chose its epoch on (by object id, from the training/split.json "
+        "of the model, its members and the bundles it was fine-tuned from): if they are the same objects, "
+        "this AUROC is not a held-out measure"
+    ]
+    assert f"WARNING (again): {seen[0]}" in table
 
 
 def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
@@ -490,6 +517,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert "| again | " in report.table().split("transfer gap |")[-1]
     # the ceiling model was trained on this very store: said, since its AUROC is then no ceiling
     assert any("trained on this very store" in m for m in report.warnings["again"])
+    assert any(m.startswith("the ceiling model: of this store's") for m in report.warnings["again"])
     evaluate_domains(copy, {"indomain": store}, write=True)  # a run without ceilings clears the old ones
     metrics = load_bundle(copy).card.metrics
     assert not [key for key in metrics if key.endswith(("_ceiling_auroc", "_transfer_gap"))]

@@ -30,6 +30,7 @@ import numpy as np
 from pipeline.errors import BundleError
 from pipeline.preprocess.recipe import Recipe
 from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.lineage import learned_ids, plain_id
 from schemas.layout import Layout
 
 Log = Callable[[str], None]
@@ -332,17 +333,11 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     """
     if config.init is None or not config.keep_start:
         return config
-    trained: set[Any] = set()
-    for bundle in _init_chain(Path(config.init), log):
-        split = bundle / "training" / "split.json"
-        # review: a corrupt split crashed the run after building the model
-        try:
-            if split.is_file():
-                trained |= set(json.loads(split.read_text()).get("train_object_ids", []))
-        except (OSError, ValueError) as exc:
-            log(f"the starting weights are not validated: {split} cannot be read ({exc})")
-            return config.model_copy(update={"keep_start": False})
-    overlap = sum(1 for object_id in validation_ids if _id(object_id) in trained)
+    trained, _, unreadable = learned_ids(config.init, log)
+    if unreadable:  # review: a corrupt split crashed the run after building the model
+        log(f"the starting weights are not validated: {'; '.join(unreadable)} cannot be read")
+        return config.model_copy(update={"keep_start": False})
+    overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in trained)
     if not overlap:
         return config
     log(
@@ -351,30 +346,6 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
         "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
     )
     return config.model_copy(update={"keep_start": False})
-
-
-def _init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
-    """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
-    name one that still exists (review: a fine-tune that kept its start has its parent's weights,
-    and learned what the parent learned). The files hold absolute paths (:func:`saved_config`);
-    one that names a parent no longer there is logged."""
-    chain = [bundle.resolve()]
-    while len(chain) < limit:
-        saved = chain[-1] / "training" / "config.json"
-        try:
-            parent = json.loads(saved.read_text()).get("init") if saved.is_file() else None
-        except (OSError, ValueError):
-            parent = None
-        if not parent or Path(parent).resolve() in chain:
-            break
-        if not Path(parent).is_dir():
-            log(
-                f"{chain[-1]} was fine-tuned from {parent}, which is not found: its training objects "
-                "are not checked"
-            )
-            break
-        chain.append(Path(parent).resolve())
-    return chain
 
 
 def saved_config(config: TrainConfig) -> TrainConfig:
@@ -409,11 +380,6 @@ def check_init_out(init: str | Path, out: str | Path) -> None:
         raise TrainingError(
             f"--init {init} is the output directory {out} or holds it: fine-tune into another OUT"
         )
-
-
-def _id(object_id: Any) -> Any:
-    """An object id as ``split.json`` holds it (a NumPy scalar as its Python value)."""
-    return object_id.item() if isinstance(object_id, np.generic) else object_id
 
 
 def check_trainable_layers(init: str | Path, trainable_layers: int | None, trained: Sequence[str]) -> None:

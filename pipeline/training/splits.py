@@ -190,7 +190,8 @@ def small_validation_warning(labels: np.ndarray) -> str | None:
     if min(n_lenses, n_others) >= MIN_VALIDATION_CLASS:
         return None
     return (
-        f"WARNING: the validation set holds {n_lenses} lenses and {n_others} non-lenses: its AUROC is "
+        f"WARNING: the validation set holds {n_lenses} lens{'es' * (n_lenses != 1)} and {n_others} "
+        f"non-lens{'es' * (n_others != 1)}: its AUROC is "
         f"too coarse to choose an epoch (at least {MIN_VALIDATION_CLASS} of each are needed); label more "
         "objects, or check the model on held-out objects (python -m pipeline.training.domains)"
     )
