@@ -70,10 +70,21 @@ def with_asymmetry(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.arcsinh(z - z[:, ::-1, ::-1]).astype(np.float32)], axis=-1)
 
 
+def asymmetry_inputs(x: np.ndarray, asymmetry: bool | str) -> np.ndarray:
+    """The network's channels from ``x`` (n, h, w, c): ``x`` itself (False), with the asymmetry
+    channels of :func:`with_asymmetry` (True), or those alone (``"only"``: no symmetric light, and so
+    none of the lens galaxy's profile, reaches the network); (n, h, w, c), (n, h, w, 2c) or (n, h, w, c)."""
+    if not asymmetry:
+        return x
+    x = with_asymmetry(x)
+    return np.ascontiguousarray(x[..., x.shape[-1] // 2 :]) if asymmetry == "only" else x
+
+
 def load_inputs(
-    store: str | Path, view: str = "pool", scaling: str = "asinh", asymmetry: bool = False
+    store: str | Path, view: str = "pool", scaling: str = "asinh", asymmetry: bool | str = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs (n, 100, 100, 4), labels (n,)) of every usable, labelled object of a Euclid-like store.
+    """(inputs (n, 100, 100, c), labels (n,)) of every usable object of a Euclid-like store: c = 4
+    bands, with the asymmetry channels 8, or 4 for those alone (:func:`asymmetry_inputs`).
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
     VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
@@ -92,9 +103,22 @@ def load_inputs(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
-    if asymmetry:
-        x = with_asymmetry(x)
+    x = asymmetry_inputs(x, asymmetry)
     return np.ascontiguousarray(x), data["label"].values[keep]
+
+
+def conv_features(inputs):
+    """The baseline's four conv blocks (conv, BatchNorm, ReLU, max-pool; 16-32-64-64 filters) and
+    global mean: a Keras tensor ``(n, 64)`` of the input tensor ``inputs``."""
+    import keras
+
+    x = inputs
+    for filters in (16, 32, 64, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    return keras.layers.GlobalAveragePooling2D()(x)
 
 
 def plain_cnn(shape: tuple[int, ...]):
@@ -102,13 +126,7 @@ def plain_cnn(shape: tuple[int, ...]):
     import keras
 
     inputs = keras.Input(shape)
-    x = inputs
-    for filters in (16, 32, 64, 64):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = conv_features(inputs)
     x = keras.layers.Dropout(0.2)(x)
     model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -210,7 +228,7 @@ def score_baseline(
     view: str = "pool",
     by_kind: bool = False,
     scaling: str = "asinh",
-    asymmetry: bool = False,
+    asymmetry: bool | str = False,
 ):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
     non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
@@ -297,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
         "--asymmetry",
         action="store_true",
         help="baseline input also has each band minus its 180-degree rotation",
+    )
+    parser.add_argument(
+        "--asymmetry-only",
+        dest="asymmetry",
+        action="store_const",
+        const="only",
+        help="baseline input is each band minus its 180-degree rotation alone",
     )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
