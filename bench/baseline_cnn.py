@@ -358,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
         defaults |= {"mixup": 0.0, "band_jitter": 0.0, "swa_epochs": 0, "asymmetry": False}
+        flags = {"asymmetry": {True: " --asymmetry", "only": " --asymmetry-only"}.get(args.asymmetry, "")}
         options = "".join(
-            f" --{name.replace('_', '-')} {getattr(args, name)}"
+            flags.get(name, f" --{name.replace('_', '-')} {getattr(args, name)}")
             for name, value in defaults.items()
             if getattr(args, name) != value
         )

@@ -44,6 +44,13 @@ def reverse_gradient(x, weight):
     return tf.stop_gradient((1.0 + weight) * x) - weight * x
 
 
+def reversal_weight(weight: float, progress: float) -> float:
+    """The gradient reversal's weight at training fraction ``progress`` in [0, 1]: ``weight`` times
+    ``2 / (1 + exp(-10 progress)) - 1`` (Ganin et al. 2016, section 5.2.2): 0 at the start, rising
+    to 0.987 ``weight`` halfway and 0.9999 ``weight`` at the end."""
+    return weight * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0)
+
+
 def build(shape: tuple[int, ...]):
     """(features, label head, domain head): the baseline's 4 blocks and global mean; its dropout and
     sigmoid; a 64-unit ReLU layer and a sigmoid for the domain."""
@@ -77,9 +84,16 @@ def train_dann(
     """Train; returns (scorer, seconds, the domain head's accuracy over each epoch's last 50 steps).
 
     ``x`` (n, h, w, c) and ``y`` (n,) the labelled store (labels < 0 dropped); ``target`` (m, h, w, c)
-    the unlabelled store. Each step: 32 labelled and 32 unlabelled cutouts (each with its own flip
-    and quarter turn) through the features together; loss = BCE(label) + BCE(domain) where the domain
-    head's gradient reaches the features reversed and scaled by the scheduled weight."""
+    the unlabelled store. Each step (a ``tf.GradientTape``: TensorFlow backend only): 32 labelled
+    and 32 unlabelled cutouts (each with its own flip and quarter turn) through the features
+    together; loss = BCE(label) + BCE(domain) where the domain head's gradient reaches the features
+    reversed and scaled by :func:`reversal_weight`.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 32 labelled cutouts (no whole batch).
+    """
     import keras
     import tensorflow as tf
 
@@ -108,6 +122,8 @@ def train_dann(
         return images[:, :, ::-1] if rng.random() < 0.5 else images
 
     steps = len(x) // 32
+    if steps == 0:
+        raise ValueError(f"{len(x)} labelled cutouts: at least 32 (one batch) are needed")
     accuracy: list[float] = []
     started = time.perf_counter()
     for epoch in range(epochs):
@@ -117,8 +133,8 @@ def train_dann(
             chosen = order[index * 32 : (index + 1) * 32]
             batch = np.concatenate([augment(x[chosen]), augment(target[rng.integers(0, len(target), 32)])])
             progress = (epoch * steps + index) / (epochs * steps)
-            scale = weight * (2.0 / (1.0 + np.exp(-10.0 * progress)) - 1.0)
-            hit = step(np.ascontiguousarray(batch), y[chosen], tf.constant(scale, tf.float32))
+            scale = tf.constant(reversal_weight(weight, progress), tf.float32)
+            hit = step(np.ascontiguousarray(batch), y[chosen], scale)
             hits.append(float(hit))
         accuracy.append(float(np.mean(hits[-50:])))
         print(f"epoch {epoch + 1}/{epochs} domain accuracy {accuracy[-1]:.3f}", flush=True)

@@ -90,7 +90,10 @@ def card_notes(
             measured = "val_monitor" if "val_monitor" in start else "val_auroc"
             augment += f" (starting weights: {measured} {start.get(measured, math.nan):.4f} at epoch 0)"
         elif unfair_start:
-            augment += " (starting weights not validated: --init, or a bundle it came from, trained on them)"
+            augment += (
+                " (starting weights not validated: --init, or a bundle it came from, trained or chose its "
+                "epoch on them)"
+            )
         else:
             augment += " (starting weights not validated: keep_start off)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"

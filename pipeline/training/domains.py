@@ -90,7 +90,7 @@ from pipeline.training.heldout import (
     store_checksum,
     store_input_warnings,
 )
-from pipeline.training.lineage import seen_objects_warning
+from pipeline.training.lineage import seen_objects_warnings
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import TargetError
 
@@ -312,8 +312,9 @@ def evaluate_domains(
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
-        seen = seen_objects_warning(bundle_path, scored.object_id)  # new-user trial: own training store
-        messages += [f"the model: {seen}"] if seen else []
+        members = [member.path for member in getattr(bundle, "members", [bundle])]
+        # new-user trial: the model's own training store was checked as held-out without a word
+        messages += [f"the model: {said}" for said in seen_objects_warnings(members, scored.object_id)]
         try:
             per_output = regression_on_store(bundle, store, scored)
         except (TargetError, CatalogFormatError) as exc:
@@ -333,8 +334,10 @@ def evaluate_domains(
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
         messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
-        seen = seen_objects_warning(ceilings[name], scored.object_id)
-        messages += [f"the ceiling model: {seen}"] if seen else []
+        members = [member.path for member in getattr(ceiling_bundle, "members", [ceiling_bundle])]
+        messages += [
+            f"the ceiling model: {said}" for said in seen_objects_warnings(members, scored.object_id)
+        ]
         if messages:
             warnings.setdefault(name, []).extend(messages)
     sentences = []

@@ -320,29 +320,32 @@ def init_provenance(init: str | Path | None) -> str | None:
 
 
 def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> TrainConfig:
-    """``config`` with ``keep_start`` off when the ``--init`` bundle trained on this run's validation objects.
+    """``config`` with ``keep_start`` off where the ``--init`` bundle learned from this run's validation set.
 
     A fine-tune keeps its starting weights when no trained epoch beats them on validation
     (``keep_start``); if the bundle's own ``training/split.json`` lists validation objects of this
-    run among its training objects (a model trained on the same store with another seed, fold or
-    labels), the starting weights would be judged on objects they learned, and would win unfairly
-    (review: 7 of 10 validation objects, AUROC 1.0 against 0.5); the bundles it was fine-tuned from
+    run among its training or validation objects (a model trained on the same store with another
+    seed, fold or labels), the starting weights would be judged on objects they learned or were chosen
+    on, and would win unfairly (review: 7 of 10 validation objects, AUROC 1.0 against 0.5); the
+    bundles it was fine-tuned from
     are followed through their ``training/config.json``. Then the start is not validated,
     and the log says why. Object ids alone decide: another store whose ids coincide is treated the
     same, which costs only the start's validation; a bundle without a split (the shipped one) is trusted.
     """
     if config.init is None or not config.keep_start:
         return config
-    trained, _, unreadable = learned_ids(config.init, log)
+    trained, validated, unreadable = learned_ids([config.init], log)
     if unreadable:  # review: a corrupt split crashed the run after building the model
         log(f"the starting weights are not validated: {'; '.join(unreadable)} cannot be read")
         return config.model_copy(update={"keep_start": False})
-    overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in trained)
+    learned = trained | validated  # review: as the domain check counts them
+    overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in learned)
     if not overlap:
         return config
     log(
         f"the starting weights are not validated: {overlap} of {len(validation_ids)} validation objects "
-        f"are among the objects {config.init} (or a bundle it was fine-tuned from) trained on (their "
+        f"are among the objects {config.init} (or a bundle it was fine-tuned from) trained or chose its "
+        "epoch on (their "
         "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
     )
     return config.model_copy(update={"keep_start": False})
