@@ -327,10 +327,10 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     run among its training or validation objects (a model trained on the same store with another
     seed, fold or labels), the starting weights would be judged on objects they learned or were chosen
     on, and would win unfairly (review: 7 of 10 validation objects, AUROC 1.0 against 0.5); the
-    bundles it was fine-tuned from
-    are followed through their ``training/config.json``. Then the start is not validated,
-    and the log says why. Object ids alone decide: another store whose ids coincide is treated the
-    same, which costs only the start's validation; a bundle without a split (the shipped one) is trusted.
+    bundles it was fine-tuned from are followed through their ``training/config.json``
+    (:mod:`pipeline.training.lineage`). Then the start is not validated, and the log says why.
+    Object ids alone decide: another store whose ids coincide is treated the same, which costs only
+    the start's validation; a bundle without a split (the shipped one) is trusted.
     """
     if config.init is None or not config.keep_start:
         return config
@@ -345,8 +345,8 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     log(
         f"the starting weights are not validated: {overlap} of {len(validation_ids)} validation objects "
         f"are among the objects {config.init} (or a bundle it was fine-tuned from) trained or chose its "
-        "epoch on (their "
-        "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
+        "epoch on (their training/split.json), so they would be judged on what they learned; the best "
+        "trained epoch is kept"
     )
     return config.model_copy(update={"keep_start": False})
 
