@@ -83,10 +83,13 @@ def train_stage(
 
 
 def log_line(line: str) -> None:
-    """A training log line to the run log: at WARNING level where it starts with ``WARNING:`` (review:
-    the small-validation warning was logged at INFO), else at INFO."""
+    """A training log line to the run log: at WARNING level, the prefix dropped, where it starts with
+    ``WARNING: `` (review: the small-validation warning was logged at INFO), else at INFO."""
     logger = get_run_logger()
-    (logger.warning if line.startswith("WARNING:") else logger.info)(line)
+    if line.startswith("WARNING: "):
+        logger.warning(line.removeprefix("WARNING: "))
+    else:
+        logger.info(line)
 
 
 def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None, TrainConfig]]:

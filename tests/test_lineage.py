@@ -12,41 +12,74 @@ from pipeline.training.lineage import init_chain, learned_ids, seen_objects_warn
 
 HELD_OUT = (
     "(by object id, from the training/split.json of the model and the bundles it was fine-tuned from): if "
-    "they are the same objects, this AUROC is not a held-out measure; if not, give a set simulated apart "
-    "ids of its own (lenshunt simulate --first-id)"
+    "they are the same objects, this AUROC is not a held-out measure; if not, simulate separate sets with "
+    "ids of their own (lenshunt simulate --first-id)"
 )
 
 
-def fake_bundle(path: Path, train: list, val: list, init: Path | None = None) -> Path:
+def fake_bundle(path: Path, train: list, val: list, init: Path | None = None, sha: str = "0" * 64) -> Path:
+    """A bundle directory as far as lineage reads it: card (sha256, notes), training/split.json and, for a
+    fine-tune, training/config.json and the parent's sha256 in the notes, as `lenshunt train --init`
+    writes them."""
     (path / "training").mkdir(parents=True)
     (path / "training" / "split.json").write_text(
         json.dumps({"train_object_ids": train, "val_object_ids": val})
     )
+    notes = "trained on x"
     if init is not None:
         (path / "training" / "config.json").write_text(json.dumps({"init": str(init.resolve())}))
+        parent_sha = json.loads((init / "card.json").read_text())["sha256"]
+        notes += (
+            f"; fine-tuned from {init} (parent-model, model sha256 {parent_sha[:16]}) (starting weights: x)"
+        )
+    (path / "card.json").write_text(json.dumps({"sha256": sha, "notes": notes}))
     return path
 
 
 def test_a_fine_tunes_chain_and_an_ensembles_members_are_all_counted(tmp_path):
-    parent = fake_bundle(tmp_path / "parent", [1, 2, 3], [4])
+    parent = fake_bundle(tmp_path / "parent", [1, 2, 3], [4], sha="a" * 64)
     child = fake_bundle(tmp_path / "child", [10, 11], [12], init=parent)
     member = fake_bundle(tmp_path / "ens" / "seed-1", [20], [21])
     assert init_chain(child, print) == [child.resolve(), parent.resolve()]
-    trained, validated, unreadable = learned_ids([member, child], print)
-    assert trained == {1, 2, 3, 10, 11, 20} and validated == {4, 12, 21} and unreadable == []
+    trained, validated, problems = learned_ids([member, child])
+    assert trained == {1, 2, 3, 10, 11, 20} and validated == {4, 12, 21} and problems == []
     # NumPy ids (what a store holds) match the JSON ones; an id one member validated on and another
     # trained on counts as trained
     ids = np.array([1, 4, 21, 99, 100], dtype=np.int64)
-    assert seen_objects_warnings([member, child], ids) == [
-        f"of this store's 5 objects, 1 is among the objects it trained on and 2 among those it chose its "
-        f"epoch on {HELD_OUT}"
-    ]
-    assert seen_objects_warnings([parent], np.array([1, 2, 5])) == [
-        f"of this store's 3 objects, 2 are among the objects it trained on {HELD_OUT}"
-    ]
-    assert seen_objects_warnings([child], np.array(["a", "b"])) == []
+    assert seen_objects_warnings([member, child], ids) == (
+        3,
+        [
+            "of this store's 5 objects, 1 is among the objects it trained on and 2 are among those it "
+            f"chose its epoch on {HELD_OUT}"
+        ],
+    )
+    assert seen_objects_warnings([parent], np.array([1, 2, 5])) == (
+        2,
+        [f"of this store's 3 objects, 2 are among the objects it trained on {HELD_OUT}"],
+    )
+    assert seen_objects_warnings([parent], np.array([4])) == (
+        1,
+        [f"of this store's 1 objects, 1 is among those it chose its epoch on {HELD_OUT}"],
+    )
+    assert seen_objects_warnings([child], np.array(["a", "b"])) == (0, [])
     strings = fake_bundle(tmp_path / "strings", ["a1"], [])
-    assert len(seen_objects_warnings([strings], np.array(["a1", "b"]))) == 1  # string ids too
+    assert seen_objects_warnings([strings], np.array(["a1", "b"]))[0] == 1  # string ids too
+
+
+def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_from(tmp_path):
+    """New-user trial: a parent retrained into its own directory hid what the child had learned."""
+    parent = fake_bundle(tmp_path / "parent", [1, 2, 3], [4], sha="a" * 64)
+    child = fake_bundle(tmp_path / "child", [10], [11], init=parent)
+    card = json.loads((parent / "card.json").read_text())
+    (parent / "card.json").write_text(json.dumps({**card, "sha256": "b" * 64}))
+    lines: list[str] = []
+    assert init_chain(child, lines.append) == [child.resolve()]
+    assert lines == [
+        f"{child.resolve()} was fine-tuned from model sha256 {'a' * 16}, but the bundle now at "
+        f"{parent.resolve()} is {'b' * 16}: the objects its parent learned from are not checked"
+    ]
+    n, said = seen_objects_warnings([child], [10])
+    assert n == 1 and said[1:] == lines
 
 
 @pytest.mark.parametrize(
@@ -61,28 +94,69 @@ def test_a_config_that_names_no_parent_readably_is_said_not_raised(tmp_path, con
     lines: list[str] = []
     assert init_chain(child, lines.append) == [child.resolve()]
     assert len(lines) == 1 and "cannot be read" in lines[0] and "are not checked" in lines[0]
-    said = seen_objects_warnings([child], [7])
-    assert len(said) == 1 and "config.json cannot be read" in said[0]
+    n, said = seen_objects_warnings([child], [7])
+    assert n == 0 and len(said) == 1 and "config.json cannot be read" in said[0]
 
 
-def test_a_missing_parent_or_corrupt_split_becomes_a_warning_not_a_crash(tmp_path):
-    child = fake_bundle(tmp_path / "child", [1], [2], init=tmp_path / "gone")
+def test_a_missing_parent_split_or_a_corrupt_one_becomes_a_warning_not_a_crash(tmp_path):
+    parent = fake_bundle(tmp_path / "gone", [], [])
+    child = fake_bundle(tmp_path / "child", [1], [2], init=parent)
+    (parent / "card.json").unlink()
+    (parent / "training" / "split.json").unlink()
+    parent.joinpath("training").rmdir()
+    parent.rmdir()
     lines: list[str] = []
     assert init_chain(child, lines.append) == [child.resolve()]
     gone = (
-        f"{child.resolve()} was fine-tuned from {(tmp_path / 'gone').resolve()}, which is not found: its "
-        "training objects are not checked"
+        f"{child.resolve()} was fine-tuned from {parent.resolve()}, which is not found: its training "
+        "objects are not checked"
     )
     assert lines == [gone]
-    assert seen_objects_warnings([child], [99]) == [gone]  # said in the domain check's warnings (review)
+    assert seen_objects_warnings([child], [99]) == (0, [gone])  # in the domain check's warnings (review)
     for corrupt in ("{not json", "[1, 2]", '{"train_object_ids": "12"}'):
         (child / "training" / "split.json").write_text(corrupt)
-        trained, validated, unreadable = learned_ids([child], lines.append)
-        assert trained == set() == validated and len(unreadable) == 1 and "split.json" in unreadable[0]
-        assert any(
-            "split.json" in said and "cannot be read" in said for said in seen_objects_warnings([child], [1])
+        trained, validated, problems = learned_ids([child])
+        assert (
+            trained == set() == validated
+            and problems[0] == gone
+            and "split.json cannot be read" in problems[1]
         )
+    # new-user trial: a trained bundle whose split was deleted passed for one that trained on nothing
+    (child / "training" / "split.json").unlink()
+    assert learned_ids([child])[2][1] == (
+        f"{child.resolve() / 'training' / 'split.json'} is missing: the objects {child.resolve()} learned "
+        "from are not checked"
+    )
     # a loop of fine-tunes (a config edited by hand) stops at its first repeat
-    a = fake_bundle(tmp_path / "a", [5], [], init=tmp_path / "b")
-    fake_bundle(tmp_path / "b", [6], [], init=a)
-    assert init_chain(a, print) == [a.resolve(), (tmp_path / "b").resolve()]
+    a = fake_bundle(tmp_path / "a", [5], [])
+    b = fake_bundle(tmp_path / "b", [6], [], init=a)
+    (a / "training" / "config.json").write_text(json.dumps({"init": str(b.resolve())}))
+    assert init_chain(b, print) == [b.resolve(), a.resolve()]
+
+
+def test_a_fine_tune_does_not_validate_a_start_whose_lineage_cannot_be_checked(tmp_path):
+    """New-user trial: a missing parent was only logged and the start validated anyway; an unreadable
+    split gave the card the reason of an overlap."""
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.finetune import UNFAIR_START, fair_start
+
+    parent = fake_bundle(tmp_path / "parent", [1, 2], [3])
+    config = TrainConfig(init=str(parent), keep_start=True)
+    lines: list[str] = []
+    assert fair_start(config, np.array([7, 8]), lines.append) == (config, None) and lines == []
+    fitting, reason = fair_start(config, np.array([3, 8]), lines.append)  # a validation object of its
+    assert not fitting.keep_start and reason == UNFAIR_START and len(lines) == 1
+    (parent / "training" / "split.json").write_text("{not json")
+    lines.clear()
+    fitting, reason = fair_start(config, np.array([7, 8]), lines.append)
+    assert not fitting.keep_start and reason.startswith("what --init, or a bundle it came from, learned from")
+    assert (
+        lines[0].startswith("the starting weights are not validated: ")
+        and "split.json cannot be read" in lines[0]
+    )
+    child = fake_bundle(tmp_path / "child", [5], [6], init=fake_bundle(tmp_path / "gone", [], []))
+    for path in sorted((tmp_path / "gone").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (tmp_path / "gone").rmdir()
+    fitting, reason = fair_start(config.model_copy(update={"init": str(child)}), np.array([7]), lines.append)
+    assert not fitting.keep_start and reason is not None and "which is not found" in lines[-1]

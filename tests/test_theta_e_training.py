@@ -519,7 +519,7 @@ def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_o
     import shutil
 
     shutil.copytree(separate, tmp_path / "parent")  # without the split that says it trained on this store
-    (tmp_path / "parent" / "training" / "split.json").unlink()
+    shutil.rmtree(tmp_path / "parent" / "training")
     only = train(
         ring_store, tmp_path / "only", TrainConfig(init=str(tmp_path / "parent"), **alone), log=lines.append
     )

@@ -59,7 +59,7 @@ def card_notes(
     parent: str | None = None,
     kept_start: bool = False,
     start: dict[str, float] | None = None,
-    unfair_start: bool = False,
+    unfair_start: str | None = None,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
@@ -69,7 +69,8 @@ def card_notes(
     the model it started from survives moving or overwriting that bundle; ``kept_start``: the
     fine-tune kept its starting weights (best epoch -1); ``start`` is a fine-tune's validation of its
     starting weights (epoch 0 logs; None: not validated), so the notes say what the fine-tune gained;
-    ``unfair_start``: it was not validated because ``--init`` trained on validation objects.
+    ``unfair_start``: why it was not validated though asked (``--init`` learned from validation
+    objects, or that cannot be checked: :func:`pipeline.training.finetune.fair_start`).
     """
     import keras
 
@@ -90,10 +91,7 @@ def card_notes(
             measured = "val_monitor" if "val_monitor" in start else "val_auroc"
             augment += f" (starting weights: {measured} {start.get(measured, math.nan):.4f} at epoch 0)"
         elif unfair_start:
-            augment += (
-                " (starting weights not validated: --init, or a bundle it came from, trained or chose its "
-                "epoch on them)"
-            )
+            augment += f" (starting weights not validated: {unfair_start})"
         else:
             augment += " (starting weights not validated: keep_start off)"
     speed = "" if math.isnan(images_per_s) else f", {images_per_s:.0f} images/s"

@@ -90,7 +90,7 @@ from pipeline.training.heldout import (
     store_checksum,
     store_input_warnings,
 )
-from pipeline.training.lineage import seen_objects_warnings
+from pipeline.training.lineage import member_dirs, seen_objects_warnings
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import TargetError
 
@@ -119,6 +119,9 @@ class DomainReport:
     """Sentences about the check itself (where a carried ceiling came from), also in the card's notes."""
     checksums: dict[str, int] = field(default_factory=dict)
     """Domain -> :func:`~pipeline.training.heldout.store_checksum` of its store (ids, labels, pixels)."""
+    learned: dict[str, int] = field(default_factory=dict)
+    """Domain -> its objects the model trained or chose its epoch on (new-user trial: its own training
+    store was checked as held-out without a word; :mod:`pipeline.training.lineage`)."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -140,7 +143,8 @@ class DomainReport:
         return max(drops) if drops else math.nan
 
     def card_metrics(self) -> dict[str, float]:
-        """Card entries: ``<domain>_auroc``, ``_tpr0``, ... and ``max_auroc_drop``."""
+        """Card entries: ``<domain>_auroc``, ``_tpr0``, ..., ``max_auroc_drop``, and
+        ``<domain>_learned_objects`` where the model learned from objects of the domain's store."""
         values: dict[str, float] = {}
         for name, metrics in self.metrics.items():
             values.update(card_metrics(metrics, name))
@@ -152,6 +156,7 @@ class DomainReport:
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         values.update(ood_card_metrics(self.ood))
         values.update({f"{name}{CHECKSUM_KEY}": float(value) for name, value in self.checksums.items()})
+        values.update({f"{name}_learned_objects": float(n) for name, n in self.learned.items() if n})
         gaps = []
         for name, ceiling in self.ceilings.items():
             if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
@@ -298,7 +303,7 @@ def evaluate_domains(
                 check_bundle_fits_store(ceiling_bundles[name], read_attributes(store))
             except LenshuntError as exc:
                 raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
-    metrics, warnings, regression, breakdowns, ood = {}, {}, {}, {}, {}
+    metrics, warnings, regression, breakdowns, ood, learned = {}, {}, {}, {}, {}, {}
     labels, scores, truths, checksums = {}, {}, {}, {}
     for name, store in stores.items():
         scored = score_store_in_process(bundle, store, batch_size=batch_size, tta=tta)
@@ -312,9 +317,8 @@ def evaluate_domains(
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
-        members = [member.path for member in getattr(bundle, "members", [bundle])]
-        # new-user trial: the model's own training store was checked as held-out without a word
-        messages += [f"the model: {said}" for said in seen_objects_warnings(members, scored.object_id)]
+        learned[name], said = seen_objects_warnings(member_dirs(bundle), scored.object_id)
+        messages += [f"the model: {sentence}" for sentence in said]
         try:
             per_output = regression_on_store(bundle, store, scored)
         except (TargetError, CatalogFormatError) as exc:
@@ -334,10 +338,8 @@ def evaluate_domains(
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
         messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
-        members = [member.path for member in getattr(ceiling_bundle, "members", [ceiling_bundle])]
-        messages += [
-            f"the ceiling model: {said}" for said in seen_objects_warnings(members, scored.object_id)
-        ]
+        _, said = seen_objects_warnings(member_dirs(ceiling_bundle), scored.object_id)
+        messages += [f"the ceiling model: {sentence}" for sentence in said]
         if messages:
             warnings.setdefault(name, []).extend(messages)
     sentences = []
@@ -357,6 +359,7 @@ def evaluate_domains(
         ceilings=ceiling_aurocs,
         ood=ood,
         checksums=checksums,
+        learned=learned,
     )
     if write:  # this check replaces the card's earlier one as a whole
         domains, stale = earlier_check(bundle.card.metrics)

@@ -319,8 +319,11 @@ def init_provenance(init: str | Path | None) -> str | None:
     return f"{card['model_id']}, model sha256 {str(card['sha256'])[:16]}"
 
 
-def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> TrainConfig:
-    """``config`` with ``keep_start`` off where the ``--init`` bundle learned from this run's validation set.
+def fair_start(
+    config: TrainConfig, validation_ids: Sequence[Any], log: Log
+) -> tuple[TrainConfig, str | None]:
+    """``config`` with ``keep_start`` off where the ``--init`` bundle learned from this run's validation
+    set or what it learned from cannot be checked, and the reason for the card (None: unchanged).
 
     A fine-tune keeps its starting weights when no trained epoch beats them on validation
     (``keep_start``); if the bundle's own ``training/split.json`` lists validation objects of this
@@ -328,27 +331,34 @@ def fair_start(config: TrainConfig, validation_ids: Sequence[Any], log: Log) -> 
     seed, fold or labels), the starting weights would be judged on objects they learned or were chosen
     on, and would win unfairly (review: 7 of 10 validation objects, AUROC 1.0 against 0.5); the
     bundles it was fine-tuned from are followed through their ``training/config.json``
-    (:mod:`pipeline.training.lineage`). Then the start is not validated, and the log says why.
+    (:mod:`pipeline.training.lineage`). Then the start is not validated, and the log says why; so
+    also where a split, a parent or its identity cannot be read (new-user trial: a missing parent
+    was only logged, and the start validated anyway).
     Object ids alone decide: another store whose ids coincide is treated the same, which costs only
     the start's validation; a bundle without a split (the shipped one) is trusted.
     """
     if config.init is None or not config.keep_start:
-        return config
-    trained, validated, unreadable = learned_ids([config.init], log)
-    if unreadable:  # review: a corrupt split crashed the run after building the model
-        log(f"the starting weights are not validated: {'; '.join(unreadable)} cannot be read")
-        return config.model_copy(update={"keep_start": False})
+        return config, None
+    trained, validated, problems = learned_ids([config.init])
+    if problems:  # review: a corrupt split crashed the run after building the model
+        log(f"the starting weights are not validated: {'; '.join(problems)}")
+        reason = "what --init, or a bundle it came from, learned from cannot be checked (see the log)"
+        return config.model_copy(update={"keep_start": False}), reason
     learned = trained | validated  # review: as the domain check counts them
     overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in learned)
     if not overlap:
-        return config
+        return config, None
     log(
         f"the starting weights are not validated: {overlap} of {len(validation_ids)} validation objects "
         f"are among the objects {config.init} (or a bundle it was fine-tuned from) trained or chose its "
         "epoch on (their training/split.json), so they would be judged on what they learned; the best "
         "trained epoch is kept"
     )
-    return config.model_copy(update={"keep_start": False})
+    return config.model_copy(update={"keep_start": False}), UNFAIR_START
+
+
+UNFAIR_START = "--init, or a bundle it came from, trained or chose its epoch on them"
+"""The card's reason for a start not validated because its bundles learned from the validation set."""
 
 
 def saved_config(config: TrainConfig) -> TrainConfig:

@@ -11,6 +11,7 @@ alone decide: another store whose ids coincide is reported the same way, so the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ def plain_id(object_id: Any) -> Any:
 def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
     """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
     name one that still exists (review: a fine-tune that kept its start has its parent's weights,
-    and learned what the parent learned). The files hold absolute paths; a parent no longer there,
-    or a file that names none readably, is logged. At most ``limit`` bundles (a loop of paths stops
-    at its first repeat)."""
+    and learned what the parent learned). The files hold absolute paths. A parent no longer there,
+    a file that names none readably, or a bundle at the parent's path that is not the model the
+    fine-tune started from (its card's notes give that model's sha256; new-user trial: a parent
+    retrained in place hid what the child had learned) is logged, and ends the chain. At most
+    ``limit`` bundles (a loop of paths stops at its first repeat)."""
     chain = [bundle.resolve()]
     while len(chain) < limit:
         saved = chain[-1] / "training" / "config.json"
@@ -53,24 +56,55 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
                 "are not checked"
             )
             break
+        started, now = _card_sha256(chain[-1], parent=True), _card_sha256(Path(parent))
+        if started and started != (now or "")[:16]:
+            log(
+                f"{chain[-1]} was fine-tuned from model sha256 {started}, but the bundle now at {parent} "
+                f"is {(now or 'unreadable')[:16]}: the objects its parent learned from are not checked"
+            )
+            break
         chain.append(Path(parent).resolve())
     return chain
 
 
-def learned_ids(bundles: Sequence[str | Path], log: Log) -> tuple[set[Any], set[Any], list[str]]:
-    """(training ids, validation ids, unreadable splits) of ``bundles`` (a bundle, or an ensemble's
-    members) and of the bundles each was fine-tuned from (:func:`init_chain`).
+def _card_sha256(bundle: Path, parent: bool = False) -> str | None:
+    """The model sha256 in ``bundle``'s card, or (``parent``) the first 16 hex digits of the one its
+    notes say it was fine-tuned from (:func:`pipeline.training.finetune.init_provenance`); None
+    where the card or the note is missing or unreadable."""
+    try:
+        card = json.loads((bundle / "card.json").read_text())
+        if not parent:
+            return str(card["sha256"])
+        found = re.search(r"fine-tuned from .*?, model sha256 ([0-9a-f]{16})\)", str(card.get("notes", "")))
+        return found.group(1) if found else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
-    A bundle without ``training/split.json`` (the shipped one, a bundle made by ``save_bundle``)
-    adds nothing; an unreadable or malformed split is named in the third item, not raised.
+
+def member_dirs(bundle: Any) -> list[Path]:
+    """The directories of a loaded bundle (``[bundle.path]``) or of an ensemble's members."""
+    return [Path(member.path) for member in getattr(bundle, "members", [bundle])]
+
+
+def learned_ids(bundles: Sequence[str | Path]) -> tuple[set[Any], set[Any], list[str]]:
+    """(training ids, validation ids, problems) of ``bundles`` (a bundle, or an ensemble's members)
+    and of the bundles each was fine-tuned from (:func:`init_chain`).
+
+    A bundle without a ``training`` directory (the shipped one, a bundle made by ``save_bundle``)
+    adds nothing. What hides objects a bundle may have learned from is a problem, named in the third
+    item, not raised: an unreadable or malformed ``split.json``, one missing beside a
+    ``training/config.json`` (new-user trial: a deleted split was taken for no training at all),
+    and what :func:`init_chain` logs.
     """
     trained: set[Any] = set()
     validated: set[Any] = set()
-    unreadable: list[str] = []
+    problems: list[str] = []
     for bundle in bundles:
-        for path in init_chain(Path(bundle), log):
+        for path in init_chain(Path(bundle), problems.append):
             split = path / "training" / "split.json"
             if not split.is_file():
+                if (path / "training" / "config.json").is_file():
+                    problems.append(f"{split} is missing: the objects {path} learned from are not checked")
                 continue
             try:
                 payload = json.loads(split.read_text())
@@ -80,35 +114,34 @@ def learned_ids(bundles: Sequence[str | Path], log: Log) -> tuple[set[Any], set[
                 trained |= set(ids[0])
                 validated |= set(ids[1])
             except (OSError, ValueError, TypeError, AttributeError) as exc:
-                unreadable.append(f"{split} ({exc})")
-    return trained, validated, unreadable
+                problems.append(f"{split} cannot be read ({exc}): its objects are not checked")
+    return trained, validated, problems
 
 
-def seen_objects_warnings(bundles: Sequence[str | Path], object_ids: Iterable[Any]) -> list[str]:
-    """Warnings when objects with ``object_ids`` (a store's) are among those ``bundles`` learned from.
+def seen_objects_warnings(bundles: Sequence[str | Path], object_ids: Iterable[Any]) -> tuple[int, list[str]]:
+    """How many of ``object_ids`` (a store's) are among those ``bundles`` learned from, and warnings.
 
-    ``bundles`` are a bundle's directory, or an ensemble's member directories. Returns ``[]`` when no
-    id is among their (or their parents') training or validation objects and every file was read;
-    else a sentence with the counts (then the store's AUROC is no held-out measure, if the ids name
-    the same objects), and one for each split or parent that could not be read.
+    ``bundles`` are a bundle's directory, or an ensemble's member directories. Returns the number of
+    ids among their (or their parents') training or validation objects, and the warnings: none when
+    that number is 0 and nothing hid the lineage; else a sentence with the counts (the store's AUROC
+    is then no held-out measure, if the ids name the same objects) and the problems of
+    :func:`learned_ids`.
     """
-    said: list[str] = []
-    trained, validated, unreadable = learned_ids(bundles, said.append)
-    said += [f"{split} cannot be read: its objects are not checked" for split in unreadable]
+    trained, validated, problems = learned_ids(bundles)
     ids = [plain_id(object_id) for object_id in object_ids]
     n_trained = sum(1 for object_id in ids if object_id in trained)
     n_validated = sum(1 for object_id in ids if object_id in validated and object_id not in trained)
     if not n_trained and not n_validated:
-        return said
+        return 0, problems
     seen = []
     if n_trained:
         seen.append(f"{n_trained} {'is' if n_trained == 1 else 'are'} among the objects it trained on")
     if n_validated:
-        seen.append(f"{n_validated} among those it chose its epoch on")
-    return [
+        seen.append(f"{n_validated} {'is' if n_validated == 1 else 'are'} among those it chose its epoch on")
+    sentence = (
         f"of this store's {len(ids)} objects, {' and '.join(seen)} (by object id, from the "
         "training/split.json of the model and the bundles it was fine-tuned from): if they are the same "
-        "objects, this AUROC is not a held-out measure; if not, give a set simulated apart ids of its own "
-        "(lenshunt simulate --first-id)",
-        *said,
-    ]
+        "objects, this AUROC is not a held-out measure; if not, simulate separate sets with ids of their "
+        "own (lenshunt simulate --first-id)"
+    )
+    return n_trained + n_validated, [sentence, *problems]

@@ -297,7 +297,7 @@ def train_bundle(
         f"{recipe.input_shapes()}: {config.epochs} epochs of "
         f"{steps} batches of {config.batch_size}, learning rate {config.learning_rate} ({config.lr_schedule})"
     )
-    fitting = fair_start(config, object_ids[split.val_rows], log)  # config.json keeps what was asked (review)
+    fitting, unfair = fair_start(config, object_ids[split.val_rows], log)  # config.json: what was asked
     fit = fit_model(
         model, stream, validation, fitting, checkpoint=work / CHECKPOINT_FILE, log=log, outputs=specs
     )
@@ -349,7 +349,7 @@ def train_bundle(
             parent=parent,
             kept_start=fit.kept_start,
             start=fit.start,
-            unfair_start=config.keep_start and not fitting.keep_start,
+            unfair_start=unfair,
         )
         + outputs_note(
             specs,
