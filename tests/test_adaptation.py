@@ -254,6 +254,12 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
     val_ids = json.loads((tmp_path / "tuned" / "training" / "split.json").read_text())["val_object_ids"]
     base_split = json.loads((base_bundle / "training" / "split.json").read_text())
     overlap = len(set(val_ids) & {*base_split["train_object_ids"], *base_split["val_object_ids"]})
+    # which model it started from, for the lineage checks (review: not the card's prose)
+    assert json.loads((tmp_path / "tuned" / "training" / "parent.json").read_text()) == {
+        "init": str(base_bundle.resolve()),
+        "model_sha256": load_bundle(base_bundle).card.sha256,
+        "training_files": True,
+    }
     assert overlap > 0
     said = [line for line in lines if line.startswith("the starting weights are not validated")]
     assert said == [
@@ -286,6 +292,28 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
     assert any(
         line.startswith("the starting weights are not validated") and "are among" in line for line in lines
     )
+    # the bundle at the parent's path retrained in place: its sha256 is no longer the one the fine-tune's
+    # parent.json (written by the run above) names, and what the child learned is no longer checked
+    from pipeline.training.lineage import seen_objects_warnings
+
+    assert seen_objects_warnings([tmp_path / "child"], val_ids)[0] == overlap  # through the parent
+    replaced = json.loads((base_bundle / "card.json").read_text())
+    shutil.copytree(base_bundle, tmp_path / "moved")
+    for name, value in (("config.json", json.loads(saved.read_text())), ("parent.json", None)):
+        path = tmp_path / "child" / "training" / name
+        value = value or json.loads(path.read_text())
+        path.write_text(json.dumps({**value, "init": str(tmp_path / "moved")}))
+    assert seen_objects_warnings([tmp_path / "child"], val_ids) == (
+        overlap,
+        [seen_objects_warnings([base_bundle], val_ids)[1][0]],
+    )
+    (tmp_path / "moved" / "card.json").write_text(json.dumps({**replaced, "sha256": "f" * 64}))
+    n, said = seen_objects_warnings([tmp_path / "child"], val_ids)
+    assert n == 0 and said == [
+        f"{(tmp_path / 'child').resolve()} was fine-tuned from model sha256 {replaced['sha256'][:16]}, but "
+        f"the bundle now at {tmp_path / 'moved'} is {'f' * 16}: the objects its parent learned from are not "
+        "checked"
+    ]
 
 
 def result_notes(tmp_path: Path) -> str:
@@ -560,6 +588,17 @@ def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
     shutil.copytree(base_bundle, first)
     shutil.copytree(base_bundle, second)
     measured = evaluate_domains(first, {"a": store, "b": store}, ceilings={"b": base_bundle}, write=True)
+    # base_bundle trained on this store: the card says so, and that ceiling is not carried (review)
+    learned = load_bundle(first).card.metrics["b_ceiling_learned_objects"]
+    assert learned > 0
+    with pytest.raises(
+        BundleError, match=f"had trained or chosen its epoch on {learned:g} of the set's objects"
+    ):
+        evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first})
+    # below: a card without that entry, as from a ceiling model trained on other objects of the domain
+    written = json.loads((first / "card.json").read_text())
+    del written["metrics"]["b_ceiling_learned_objects"]
+    (first / "card.json").write_text(json.dumps(written))
     report = evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first}, write=True)
     assert report.ceilings == {"b": measured.ceilings["b"]}
     card = load_bundle(second).card

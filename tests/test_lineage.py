@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.training.lineage import init_chain, learned_ids, seen_objects_warnings
+from pipeline.training.lineage import PARENT_FILE, init_chain, learned_ids, save_parent, seen_objects_warnings
 
 HELD_OUT = (
     "(by object id, from the training/split.json of the model and the bundles it was fine-tuned from): if "
@@ -18,21 +18,17 @@ HELD_OUT = (
 
 
 def fake_bundle(path: Path, train: list, val: list, init: Path | None = None, sha: str = "0" * 64) -> Path:
-    """A bundle directory as far as lineage reads it: card (sha256, notes), training/split.json and, for a
-    fine-tune, training/config.json and the parent's sha256 in the notes, as `lenshunt train --init`
-    writes them."""
+    """A bundle directory as far as lineage reads it: card.json (sha256), training/split.json and, for a
+    fine-tune, training/config.json and training/parent.json (``save_parent``, as `lenshunt train
+    --init` writes it)."""
     (path / "training").mkdir(parents=True)
     (path / "training" / "split.json").write_text(
         json.dumps({"train_object_ids": train, "val_object_ids": val})
     )
-    notes = "trained on x"
+    (path / "card.json").write_text(json.dumps({"sha256": sha}))
     if init is not None:
         (path / "training" / "config.json").write_text(json.dumps({"init": str(init.resolve())}))
-        parent_sha = json.loads((init / "card.json").read_text())["sha256"]
-        notes += (
-            f"; fine-tuned from {init} (parent-model, model sha256 {parent_sha[:16]}) (starting weights: x)"
-        )
-    (path / "card.json").write_text(json.dumps({"sha256": sha, "notes": notes}))
+        save_parent(path / "training", init)
     return path
 
 
@@ -80,6 +76,33 @@ def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_
     ]
     n, said = seen_objects_warnings([child], [10])
     assert n == 1 and said[1:] == lines
+    assert json.loads((child / "training" / PARENT_FILE).read_text()) == {
+        "init": str(parent.resolve()),
+        "model_sha256": "a" * 64,
+        "training_files": True,
+    }
+    # a fine-tune from before parent.json: the path alone is followed, as before
+    (child / "training" / PARENT_FILE).unlink()
+    assert init_chain(child, print) == [child.resolve(), parent.resolve()]
+    save_parent(child / "training", None)  # a later run without --init removes nothing it needs
+    assert not (child / "training" / PARENT_FILE).exists()
+
+
+def test_a_fine_tune_of_a_bundle_without_training_files_has_nothing_to_check_moved_or_replaced(tmp_path):
+    """Review: a fine-tune of the shipped model (no training directory) moved to another clone warned
+    that its parent was not found; there was nothing to check there."""
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "card.json").write_text(json.dumps({"sha256": "c" * 64}))
+    child = fake_bundle(tmp_path / "child", [10], [11], init=shipped)
+    assert json.loads((child / "training" / PARENT_FILE).read_text())["training_files"] is False
+    (shipped / "card.json").write_text(json.dumps({"sha256": "d" * 64}))  # a new release in place
+    n, said = seen_objects_warnings([child], [10, 12])
+    assert n == 1 and len(said) == 1  # the overlap with the child's own split, nothing about the parent
+    (shipped / "card.json").unlink()
+    shipped.rmdir()  # the clone moved
+    lines: list[str] = []
+    assert init_chain(child, lines.append) == [child.resolve()] and lines == []
 
 
 @pytest.mark.parametrize(
@@ -95,7 +118,7 @@ def test_a_config_that_names_no_parent_readably_is_said_not_raised(tmp_path, con
     assert init_chain(child, lines.append) == [child.resolve()]
     assert len(lines) == 1 and "cannot be read" in lines[0] and "are not checked" in lines[0]
     n, said = seen_objects_warnings([child], [7])
-    assert n == 0 and len(said) == 1 and "config.json cannot be read" in said[0]
+    assert n == 0 and len(said) == 1 and "config.json (or parent.json beside it) cannot be read" in said[0]
 
 
 def test_a_missing_parent_split_or_a_corrupt_one_becomes_a_warning_not_a_crash(tmp_path):

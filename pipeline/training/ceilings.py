@@ -187,7 +187,8 @@ def carried_ceiling(
     BundleError
         If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``), or recorded another
-        checksum of its objects, labels and pixels: another store.
+        checksum of its objects, labels and pixels: another store; or its ceiling model learned from
+        objects of the set (``<domain>_ceiling_learned_objects``).
     """
     metrics, model_id, notes = card
     value = _ceiling_value(card, domain)
@@ -206,6 +207,13 @@ def carried_ceiling(
             f"or pixels than this store's (checksum {int(recorded)}, here {checksum}), though as many "
             "lenses and non-lenses: another store, so its ceiling does not carry (give the ceiling "
             "model: --ceiling)"
+        )
+    learned = metrics.get(f"{domain}_ceiling_learned_objects")
+    if learned:  # review: a ceiling model trained on the held-out set was carried on as a ceiling
+        raise BundleError(
+            f"the ceiling model of {model_id}'s check of {domain!r} had trained or chosen its epoch on "
+            f"{learned:g} of the set's objects: its AUROC is no ceiling, so it does not carry (give a "
+            "ceiling model trained on other objects of the domain: --ceiling)"
         )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)

@@ -120,8 +120,8 @@ class DomainReport:
     checksums: dict[str, int] = field(default_factory=dict)
     """Domain -> :func:`~pipeline.training.heldout.store_checksum` of its store (ids, labels, pixels)."""
     learned: dict[str, int] = field(default_factory=dict)
-    """Domain -> its objects the model trained or chose its epoch on (new-user trial: its own training
-    store was checked as held-out without a word; :mod:`pipeline.training.lineage`)."""
+    """Domain (``<domain>_ceiling``: its ceiling model) -> its objects the model trained or chose its
+    epoch on (new-user trial: a training store passed as held-out; :mod:`pipeline.training.lineage`)."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -143,8 +143,8 @@ class DomainReport:
         return max(drops) if drops else math.nan
 
     def card_metrics(self) -> dict[str, float]:
-        """Card entries: ``<domain>_auroc``, ``_tpr0``, ..., ``max_auroc_drop``, and
-        ``<domain>_learned_objects`` where the model learned from objects of the domain's store."""
+        """Card entries: ``<domain>_auroc``, ``_tpr0``, ..., ``max_auroc_drop``, ``<domain>_learned_objects``
+        and ``_ceiling_learned_objects`` where the model or its ceiling learned from the store's objects."""
         values: dict[str, float] = {}
         for name, metrics in self.metrics.items():
             values.update(card_metrics(metrics, name))
@@ -156,7 +156,7 @@ class DomainReport:
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         values.update(ood_card_metrics(self.ood))
         values.update({f"{name}{CHECKSUM_KEY}": float(value) for name, value in self.checksums.items()})
-        values.update({f"{name}_learned_objects": float(n) for name, n in self.learned.items() if n})
+        values.update({f"{key}_learned_objects": float(n) for key, n in self.learned.items() if n})
         gaps = []
         for name, ceiling in self.ceilings.items():
             if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
@@ -338,7 +338,9 @@ def evaluate_domains(
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
         messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
-        _, said = seen_objects_warnings(member_dirs(ceiling_bundle), scored.object_id)
+        learned[f"{name}_ceiling"], said = seen_objects_warnings(
+            member_dirs(ceiling_bundle), scored.object_id
+        )
         messages += [f"the ceiling model: {sentence}" for sentence in said]
         if messages:
             warnings.setdefault(name, []).extend(messages)

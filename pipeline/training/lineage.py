@@ -11,7 +11,6 @@ alone decide: another store whose ids coincide is reported the same way, so the 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,40 @@ def plain_id(object_id: Any) -> Any:
     return object_id.item() if isinstance(object_id, np.generic) else object_id
 
 
+PARENT_FILE = "parent.json"
+"""A fine-tune's record of its ``--init`` bundle in ``training/``: ``init`` (resolved path),
+``model_sha256`` (of its ``model.keras``) and ``training_files`` (whether it had a ``training``
+directory, hence a split that can be checked)."""
+
+
+def save_parent(work: Path, init: str | Path | None) -> None:
+    """Write ``work/parent.json`` for a fine-tune from ``init`` (:data:`PARENT_FILE`), or remove an
+    earlier run's where ``init`` is None. ``init`` must be a bundle with a readable ``card.json``
+    (``--init`` was checked before training started)."""
+    path = work / PARENT_FILE
+    if init is None:
+        path.unlink(missing_ok=True)
+        return
+    record = {
+        "init": str(Path(init).resolve()),
+        "model_sha256": _card_sha256(Path(init)),
+        "training_files": (Path(init) / "training").is_dir(),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
 def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
     """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
     name one that still exists (review: a fine-tune that kept its start has its parent's weights,
-    and learned what the parent learned). The files hold absolute paths. A parent no longer there,
-    a file that names none readably, or a bundle at the parent's path that is not the model the
-    fine-tune started from (its card's notes give that model's sha256; new-user trial: a parent
-    retrained in place hid what the child had learned) is logged, and ends the chain. At most
-    ``limit`` bundles (a loop of paths stops at its first repeat)."""
+    and learned what the parent learned). The files hold absolute paths.
+
+    A parent no longer there, a file that names none readably, or a bundle at the parent's path
+    that is not the model the fine-tune started from (its ``training/parent.json`` has that model's
+    sha256; new-user trial: a parent retrained in place hid what the child had learned) is logged,
+    and ends the chain. A fine-tune started from a bundle without training files (the shipped
+    model) ends it silently, moved or replaced: there was nothing to check (review: a moved clone
+    gave false alarms). At most ``limit`` bundles (a loop of paths stops at its first repeat).
+    """
     chain = [bundle.resolve()]
     while len(chain) < limit:
         saved = chain[-1] / "training" / "config.json"
@@ -43,12 +68,18 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
             parent = json.loads(saved.read_text()).get("init")
             if parent is not None and not isinstance(parent, str):
                 raise TypeError(f"init is {parent!r}, not a path")
+            record = (
+                json.loads(recorded.read_text()) if (recorded := saved.parent / PARENT_FILE).is_file() else {}
+            )
+            if not isinstance(record, dict):
+                raise TypeError(f"{PARENT_FILE} is not a mapping")
         except (OSError, ValueError, TypeError, AttributeError) as exc:  # review: a hand-edited file
             log(
-                f"{saved} cannot be read ({exc}): the bundles {chain[-1]} was fine-tuned from are not checked"
+                f"{saved} (or {PARENT_FILE} beside it) cannot be read ({exc}): the bundles {chain[-1]} came "
+                "from are not checked"
             )
             break
-        if not parent or Path(parent).resolve() in chain:
+        if not parent or Path(parent).resolve() in chain or record.get("training_files") is False:
             break
         if not Path(parent).is_dir():
             log(
@@ -56,28 +87,22 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
                 "are not checked"
             )
             break
-        started, now = _card_sha256(chain[-1], parent=True), _card_sha256(Path(parent))
-        if started and started != (now or "")[:16]:
+        started, now = record.get("model_sha256"), _card_sha256(Path(parent))
+        if started and started != now:
             log(
-                f"{chain[-1]} was fine-tuned from model sha256 {started}, but the bundle now at {parent} "
-                f"is {(now or 'unreadable')[:16]}: the objects its parent learned from are not checked"
+                f"{chain[-1]} was fine-tuned from model sha256 {str(started)[:16]}, but the bundle now at "
+                f"{parent} is {str(now)[:16]}: the objects its parent learned from are not checked"
             )
             break
         chain.append(Path(parent).resolve())
     return chain
 
 
-def _card_sha256(bundle: Path, parent: bool = False) -> str | None:
-    """The model sha256 in ``bundle``'s card, or (``parent``) the first 16 hex digits of the one its
-    notes say it was fine-tuned from (:func:`pipeline.training.finetune.init_provenance`); None
-    where the card or the note is missing or unreadable."""
+def _card_sha256(bundle: Path) -> str | None:
+    """The model sha256 in ``bundle``'s card; None where the card is missing or unreadable."""
     try:
-        card = json.loads((bundle / "card.json").read_text())
-        if not parent:
-            return str(card["sha256"])
-        found = re.search(r"fine-tuned from .*?, model sha256 ([0-9a-f]{16})\)", str(card.get("notes", "")))
-        return found.group(1) if found else None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return str(json.loads((bundle / "card.json").read_text())["sha256"])
+    except (OSError, ValueError, TypeError, KeyError):
         return None
 
 

@@ -72,6 +72,7 @@ from pipeline.training.grades import (
     unchecked_warning,
     write_grade_summary,
 )
+from pipeline.training.lineage import save_parent
 from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
 from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
@@ -240,6 +241,7 @@ def train_bundle(
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
         config = config_of_recipe(config, recipe)
     (work / "config.json").write_text(saved_config(config).model_dump_json(indent=2) + "\n")
+    save_parent(work, config.init)  # which model it started from, for the checks of what it learned
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
         log(f"labels from visual grades: {json.dumps(graded)}")
