@@ -2,7 +2,8 @@
 
 Every trained bundle keeps ``training/split.json`` (the object ids it trained and validated on) and
 ``training/config.json`` (whose ``init`` names the bundle it was fine-tuned from, as an absolute
-path). Two checks read them: a fine-tune does not validate its starting weights on objects they
+path); a fine-tune also keeps ``training/parent.json`` (:data:`PARENT_FILE`: which model that was).
+Two checks read them: a fine-tune does not validate its starting weights on objects they
 learned (:func:`pipeline.training.finetune.fair_start`), and the domain check says when a
 "held-out" store holds objects the model learned from (:func:`seen_objects_warnings`). Object ids
 alone decide: another store whose ids coincide is reported the same way, so the warnings say "if".
