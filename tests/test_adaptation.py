@@ -294,22 +294,21 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
     )
     # the bundle at the parent's path retrained in place: its sha256 is no longer the one the fine-tune's
     # parent.json (written by the run above) names, and what the child learned is no longer checked
-    from pipeline.training.lineage import seen_objects_warnings
+    from pipeline.training.lineage import seen_objects
 
-    assert seen_objects_warnings([tmp_path / "child"], val_ids)[0] == overlap  # through the parent
+    assert seen_objects([tmp_path / "child"], val_ids, "a")[0] == {
+        "a_learned_objects": overlap
+    }  # the parent's
     replaced = json.loads((base_bundle / "card.json").read_text())
     shutil.copytree(base_bundle, tmp_path / "moved")
     for name, value in (("config.json", json.loads(saved.read_text())), ("parent.json", None)):
         path = tmp_path / "child" / "training" / name
         value = value or json.loads(path.read_text())
         path.write_text(json.dumps({**value, "init": str(tmp_path / "moved")}))
-    assert seen_objects_warnings([tmp_path / "child"], val_ids) == (
-        overlap,
-        [seen_objects_warnings([base_bundle], val_ids)[1][0]],
-    )
+    assert seen_objects([tmp_path / "child"], val_ids, "a") == seen_objects([base_bundle], val_ids, "a")
     (tmp_path / "moved" / "card.json").write_text(json.dumps({**replaced, "sha256": "f" * 64}))
-    n, said = seen_objects_warnings([tmp_path / "child"], val_ids)
-    assert n == 0 and said == [
+    entries, said = seen_objects([tmp_path / "child"], val_ids, "a")
+    assert entries == {"a_lineage_unchecked": 1.0} and said == [
         f"{(tmp_path / 'child').resolve()} was fine-tuned from model sha256 {replaced['sha256'][:16]}, but "
         f"the bundle now at {tmp_path / 'moved'} is {'f' * 16}: the objects its parent learned from are not "
         "checked"
@@ -598,6 +597,12 @@ def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
     # below: a card without that entry, as from a ceiling model trained on other objects of the domain
     written = json.loads((first / "card.json").read_text())
     del written["metrics"]["b_ceiling_learned_objects"]
+    # a ceiling model whose parents could not be checked is no known ceiling either (new-user trial)
+    (first / "card.json").write_text(
+        json.dumps({**written, "metrics": {**written["metrics"], "b_ceiling_lineage_unchecked": 1.0}})
+    )
+    with pytest.raises(BundleError, match=r"could not be checked .* does not carry"):
+        evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first})
     (first / "card.json").write_text(json.dumps(written))
     report = evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first}, write=True)
     assert report.ceilings == {"b": measured.ceilings["b"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.training.lineage import PARENT_FILE, init_chain, learned_ids, save_parent, seen_objects_warnings
+from pipeline.training.lineage import PARENT_FILE, init_chain, learned_ids, save_parent, seen_objects
 
 HELD_OUT = (
     "(by object id, from the training/split.json of the model and the bundles it was fine-tuned from): if "
@@ -42,24 +42,24 @@ def test_a_fine_tunes_chain_and_an_ensembles_members_are_all_counted(tmp_path):
     # NumPy ids (what a store holds) match the JSON ones; an id one member validated on and another
     # trained on counts as trained
     ids = np.array([1, 4, 21, 99, 100], dtype=np.int64)
-    assert seen_objects_warnings([member, child], ids) == (
-        3,
+    assert seen_objects([member, child], ids, "a") == (
+        {"a_learned_objects": 3.0},
         [
             "of this store's 5 objects, 1 is among the objects it trained on and 2 are among those it "
             f"chose its epoch on {HELD_OUT}"
         ],
     )
-    assert seen_objects_warnings([parent], np.array([1, 2, 5])) == (
-        2,
+    assert seen_objects([parent], np.array([1, 2, 5]), "a_ceiling") == (
+        {"a_ceiling_learned_objects": 2.0},
         [f"of this store's 3 objects, 2 are among the objects it trained on {HELD_OUT}"],
     )
-    assert seen_objects_warnings([parent], np.array([4])) == (
-        1,
+    assert seen_objects([parent], np.array([4]), "a") == (
+        {"a_learned_objects": 1.0},
         [f"of this store's 1 objects, 1 is among those it chose its epoch on {HELD_OUT}"],
     )
-    assert seen_objects_warnings([child], np.array(["a", "b"])) == (0, [])
+    assert seen_objects([child], np.array(["a", "b"]), "a") == ({}, [])
     strings = fake_bundle(tmp_path / "strings", ["a1"], [])
-    assert seen_objects_warnings([strings], np.array(["a1", "b"]))[0] == 1  # string ids too
+    assert seen_objects([strings], np.array(["a1", "b"]), "a")[0] == {"a_learned_objects": 1.0}  # strings too
 
 
 def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_from(tmp_path):
@@ -74,8 +74,9 @@ def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_
         f"{child.resolve()} was fine-tuned from model sha256 {'a' * 16}, but the bundle now at "
         f"{parent.resolve()} is {'b' * 16}: the objects its parent learned from are not checked"
     ]
-    n, said = seen_objects_warnings([child], [10])
-    assert n == 1 and said[1:] == lines
+    entries, said = seen_objects([child], [10], "a")
+    # the card keeps both (new-user trial: a replaced parent was said in the printed report only)
+    assert entries == {"a_learned_objects": 1.0, "a_lineage_unchecked": 1.0} and said[1:] == lines
     assert json.loads((child / "training" / PARENT_FILE).read_text()) == {
         "init": str(parent.resolve()),
         "model_sha256": "a" * 64,
@@ -97,8 +98,8 @@ def test_a_fine_tune_of_a_bundle_without_training_files_has_nothing_to_check_mov
     child = fake_bundle(tmp_path / "child", [10], [11], init=shipped)
     assert json.loads((child / "training" / PARENT_FILE).read_text())["training_files"] is False
     (shipped / "card.json").write_text(json.dumps({"sha256": "d" * 64}))  # a new release in place
-    n, said = seen_objects_warnings([child], [10, 12])
-    assert n == 1 and len(said) == 1  # the overlap with the child's own split, nothing about the parent
+    entries, said = seen_objects([child], [10, 12], "a")
+    assert entries == {"a_learned_objects": 1.0} and len(said) == 1  # the child's own split, no parent
     (shipped / "card.json").unlink()
     shipped.rmdir()  # the clone moved
     lines: list[str] = []
@@ -117,8 +118,12 @@ def test_a_config_that_names_no_parent_readably_is_said_not_raised(tmp_path, con
     lines: list[str] = []
     assert init_chain(child, lines.append) == [child.resolve()]
     assert len(lines) == 1 and "cannot be read" in lines[0] and "are not checked" in lines[0]
-    n, said = seen_objects_warnings([child], [7])
-    assert n == 0 and len(said) == 1 and "config.json (or parent.json beside it) cannot be read" in said[0]
+    entries, said = seen_objects([child], [7], "a")
+    assert (
+        entries == {"a_lineage_unchecked": 1.0}
+        and len(said) == 1
+        and "config.json (or parent.json beside it) cannot be read" in said[0]
+    )
 
 
 def test_a_missing_parent_split_or_a_corrupt_one_becomes_a_warning_not_a_crash(tmp_path):
@@ -135,7 +140,7 @@ def test_a_missing_parent_split_or_a_corrupt_one_becomes_a_warning_not_a_crash(t
         "objects are not checked"
     )
     assert lines == [gone]
-    assert seen_objects_warnings([child], [99]) == (0, [gone])  # in the domain check's warnings (review)
+    assert seen_objects([child], [99], "a") == ({"a_lineage_unchecked": 1.0}, [gone])  # warned (review)
     for corrupt in ("{not json", "[1, 2]", '{"train_object_ids": "12"}'):
         (child / "training" / "split.json").write_text(corrupt)
         trained, validated, problems = learned_ids([child])

@@ -188,7 +188,8 @@ def carried_ceiling(
         If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``), or recorded another
         checksum of its objects, labels and pixels: another store; or its ceiling model learned from
-        objects of the set (``<domain>_ceiling_learned_objects``).
+        objects of the set (``<domain>_ceiling_learned_objects``) or that could not be checked
+        (``<domain>_ceiling_lineage_unchecked``).
     """
     metrics, model_id, notes = card
     value = _ceiling_value(card, domain)
@@ -214,6 +215,12 @@ def carried_ceiling(
             f"the ceiling model of {model_id}'s check of {domain!r} had trained or chosen its epoch on "
             f"{learned:g} of the set's objects: its AUROC is no ceiling, so it does not carry (give a "
             "ceiling model trained on other objects of the domain: --ceiling)"
+        )
+    if metrics.get(f"{domain}_ceiling_lineage_unchecked"):
+        raise BundleError(
+            f"what the ceiling model of {model_id}'s check of {domain!r} learned from could not be checked "
+            "(that check's warnings say why): its AUROC is not known to be a ceiling, so it does not carry "
+            "(give the ceiling model: --ceiling)"
         )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)

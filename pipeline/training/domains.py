@@ -90,7 +90,7 @@ from pipeline.training.heldout import (
     store_checksum,
     store_input_warnings,
 )
-from pipeline.training.lineage import member_dirs, seen_objects_warnings
+from pipeline.training.lineage import member_dirs, seen_objects
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import TargetError
 
@@ -119,9 +119,8 @@ class DomainReport:
     """Sentences about the check itself (where a carried ceiling came from), also in the card's notes."""
     checksums: dict[str, int] = field(default_factory=dict)
     """Domain -> :func:`~pipeline.training.heldout.store_checksum` of its store (ids, labels, pixels)."""
-    learned: dict[str, int] = field(default_factory=dict)
-    """Domain (``<domain>_ceiling``: its ceiling model) -> its objects the model trained or chose its
-    epoch on (new-user trial: a training store passed as held-out; :mod:`pipeline.training.lineage`)."""
+    learned: dict[str, float] = field(default_factory=dict)
+    """Card entries on the objects the model and ceilings learned from (:mod:`pipeline.training.lineage`)."""
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
@@ -143,8 +142,8 @@ class DomainReport:
         return max(drops) if drops else math.nan
 
     def card_metrics(self) -> dict[str, float]:
-        """Card entries: ``<domain>_auroc``, ``_tpr0``, ..., ``max_auroc_drop``, ``<domain>_learned_objects``
-        and ``_ceiling_learned_objects`` where the model or its ceiling learned from the store's objects."""
+        """Card entries: ``<domain>_auroc``, ``_tpr0``, ..., ``max_auroc_drop``, ``<domain>_learned_objects``,
+        ``_lineage_unchecked`` and their ``<domain>_ceiling_`` ones (:mod:`pipeline.training.lineage`)."""
         values: dict[str, float] = {}
         for name, metrics in self.metrics.items():
             values.update(card_metrics(metrics, name))
@@ -156,7 +155,7 @@ class DomainReport:
         values.update(breakdown_card_metrics(self.breakdowns, self.reference))
         values.update(ood_card_metrics(self.ood))
         values.update({f"{name}{CHECKSUM_KEY}": float(value) for name, value in self.checksums.items()})
-        values.update({f"{key}_learned_objects": float(n) for key, n in self.learned.items() if n})
+        values.update(self.learned)
         gaps = []
         for name, ceiling in self.ceilings.items():
             if math.isnan(ceiling):  # the store has one class only: no AUROC, nothing to record
@@ -317,7 +316,8 @@ def evaluate_domains(
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
-        learned[name], said = seen_objects_warnings(member_dirs(bundle), scored.object_id)
+        entries, said = seen_objects(member_dirs(bundle), scored.object_id, name)
+        learned |= entries
         messages += [f"the model: {sentence}" for sentence in said]
         try:
             per_output = regression_on_store(bundle, store, scored)
@@ -338,9 +338,8 @@ def evaluate_domains(
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
         messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
-        learned[f"{name}_ceiling"], said = seen_objects_warnings(
-            member_dirs(ceiling_bundle), scored.object_id
-        )
+        entries, said = seen_objects(member_dirs(ceiling_bundle), scored.object_id, f"{name}_ceiling")
+        learned |= entries
         messages += [f"the ceiling model: {sentence}" for sentence in said]
         if messages:
             warnings.setdefault(name, []).extend(messages)

@@ -340,12 +340,12 @@ def fair_start(
     if config.init is None or not config.keep_start:
         return config, None
     trained, validated, problems = learned_ids([config.init])
-    if problems:  # review: a corrupt split crashed the run after building the model
+    learned = trained | validated  # review: as the domain check counts them
+    overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in learned)
+    if problems and not overlap:  # review: a corrupt split crashed the run after building the model
         log(f"the starting weights are not validated: {'; '.join(problems)}")
         reason = "what --init, or a bundle it came from, learned from cannot be checked (see the log)"
         return config.model_copy(update={"keep_start": False}), reason
-    learned = trained | validated  # review: as the domain check counts them
-    overlap = sum(1 for object_id in validation_ids if plain_id(object_id) in learned)
     if not overlap:
         return config, None
     log(

@@ -5,7 +5,7 @@ Every trained bundle keeps ``training/split.json`` (the object ids it trained an
 path); a fine-tune also keeps ``training/parent.json`` (:data:`PARENT_FILE`: which model that was).
 Two checks read them: a fine-tune does not validate its starting weights on objects they
 learned (:func:`pipeline.training.finetune.fair_start`), and the domain check says when a
-"held-out" store holds objects the model learned from (:func:`seen_objects_warnings`). Object ids
+"held-out" store holds objects the model learned from (:func:`seen_objects`). Object ids
 alone decide: another store whose ids coincide is reported the same way, so the warnings say "if".
 """
 
@@ -144,21 +144,26 @@ def learned_ids(bundles: Sequence[str | Path]) -> tuple[set[Any], set[Any], list
     return trained, validated, problems
 
 
-def seen_objects_warnings(bundles: Sequence[str | Path], object_ids: Iterable[Any]) -> tuple[int, list[str]]:
-    """How many of ``object_ids`` (a store's) are among those ``bundles`` learned from, and warnings.
+def seen_objects(
+    bundles: Sequence[str | Path], object_ids: Iterable[Any], prefix: str
+) -> tuple[dict[str, float], list[str]]:
+    """Card entries and warnings on how many of ``object_ids`` (a store's) ``bundles`` learned from.
 
-    ``bundles`` are a bundle's directory, or an ensemble's member directories. Returns the number of
-    ids among their (or their parents') training or validation objects, and the warnings: none when
-    that number is 0 and nothing hid the lineage; else a sentence with the counts (the store's AUROC
-    is then no held-out measure, if the ids name the same objects) and the problems of
-    :func:`learned_ids`.
+    ``bundles`` are a bundle's directory, or an ensemble's member directories; ``prefix`` the card
+    entries' (a domain's name, or ``<domain>_ceiling``). The entries: ``<prefix>_learned_objects``,
+    the number of ids among their (or their parents') training or validation objects, where any;
+    ``<prefix>_lineage_unchecked`` (1) where :func:`learned_ids` found a problem that may hide some
+    (new-user trial: a replaced parent was said in the printed report only). The warnings: a sentence
+    with the counts (the store's AUROC is then no held-out measure, if the ids name the same objects)
+    and the problems.
     """
     trained, validated, problems = learned_ids(bundles)
     ids = [plain_id(object_id) for object_id in object_ids]
     n_trained = sum(1 for object_id in ids if object_id in trained)
     n_validated = sum(1 for object_id in ids if object_id in validated and object_id not in trained)
+    entries = {f"{prefix}_lineage_unchecked": 1.0} if problems else {}
     if not n_trained and not n_validated:
-        return 0, problems
+        return entries, problems
     seen = []
     if n_trained:
         seen.append(f"{n_trained} {'is' if n_trained == 1 else 'are'} among the objects it trained on")
@@ -170,4 +175,4 @@ def seen_objects_warnings(bundles: Sequence[str | Path], object_ids: Iterable[An
         "objects, this AUROC is not a held-out measure; if not, simulate separate sets with ids of their "
         "own (lenshunt simulate --first-id)"
     )
-    return n_trained + n_validated, [sentence, *problems]
+    return {f"{prefix}_learned_objects": float(n_trained + n_validated), **entries}, [sentence, *problems]
