@@ -335,7 +335,7 @@ def fair_start(
     also where a split, a parent or its identity cannot be read (new-user trial: a missing parent
     was only logged, and the start validated anyway).
     Object ids alone decide: another store whose ids coincide is treated the same, which costs only
-    the start's validation; a bundle without a split (the shipped one) is trusted.
+    the start's validation; a bundle without training files (the shipped one) is trusted.
     """
     if config.init is None or not config.keep_start:
         return config, None
