@@ -13,6 +13,7 @@ the domain (another store).
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
@@ -246,3 +247,39 @@ def without_ceiling_sentences(notes: str) -> str:
     """``notes`` without the sentences about ceilings (``"Ceiling on <domain>: ..."``), which each
     domain check writes anew with its ceilings."""
     return re.sub(rf" ?Ceiling on \w+: {_SENTENCE}", "", notes).strip()
+
+
+def ceiling_table(rows: Mapping[str, tuple[float | None, float, float, float]]) -> list[str]:
+    """Markdown lines comparing each domain's AUROC with its ceiling (a blank line first).
+
+    Parameters
+    ----------
+    rows
+        Domain -> (this model's AUROC or None, the ceiling AUROC, the transfer gap, the AUROC drop);
+        NaN: not defined. A NaN gap beside two AUROCs is a ceiling model that learned from objects of
+        the set, or whose lineage could not be checked: said below the table (no ceiling then).
+    """
+
+    def number(value: float | None) -> str:
+        return "-" if value is None or math.isnan(value) else f"{value:.3f}"
+
+    lines = [
+        "",
+        "AUROC of a model trained on the domain itself (other objects of it; the ceiling at this "
+        "data size and architecture) against this model's: the transfer gap is what this model "
+        "loses by never having seen the domain, the rest of its drop is the set being harder.",
+        "",
+        "| domain | this model | trained on the domain | transfer gap | drop |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {number(auroc)} | {number(ceiling)} | {number(gap)} | {number(drop)} |"
+        for name, (auroc, ceiling, gap, drop) in rows.items()
+    ]
+    lines += [
+        f"\nNo transfer gap for {name}: its ceiling model learned from objects of the set, or what it "
+        "learned from could not be checked (the warnings below)."
+        for name, (auroc, ceiling, gap, _) in rows.items()
+        if auroc is not None and not math.isnan(ceiling) and math.isnan(gap)
+    ]
+    return lines

@@ -63,6 +63,7 @@ from pipeline.training.ceilings import (
     CHECKSUM_KEY,
     below_the_model,
     carried_ceiling,
+    ceiling_table,
     ceiling_warnings,
     checked_ceiling_arguments,
     without_ceiling_sentences,
@@ -124,10 +125,14 @@ class DomainReport:
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
-        without a ceiling."""
+        without a ceiling, or with one whose model learned from the set's objects or could not be
+        checked (``<domain>_ceiling_learned_objects``, ``_ceiling_lineage_unchecked``): no ceiling."""
         auroc = self.metrics[domain].auroc
         ceiling = self.ceilings.get(domain, math.nan)
-        return math.nan if auroc is None else ceiling - auroc
+        seen = (
+            self.learned.get(f"{domain}_ceiling_{key}") for key in ("learned_objects", "lineage_unchecked")
+        )
+        return math.nan if auroc is None or any(seen) else ceiling - auroc
 
     def auroc_drop(self, domain: str) -> float:
         """Reference AUROC minus the domain's (positive: worse than in-domain); NaN if undefined."""
@@ -204,20 +209,12 @@ class DomainReport:
         lines += breakdown_tables(self.breakdowns, self.reference, aurocs)
         lines += ood_table(self.ood, aurocs)
         if self.ceilings:
-            lines += [
-                "",
-                "AUROC of a model trained on the domain itself (other objects of it; the ceiling at this "
-                "data size and architecture) against this model's: the transfer gap is what this model "
-                "loses by never having seen the domain, the rest of its drop is the set being harder.",
-                "",
-                "| domain | this model | trained on the domain | transfer gap | drop |",
-                "|---|---|---|---|---|",
-            ]
-            for name, ceiling in self.ceilings.items():
-                lines.append(
-                    f"| {name} | {number(self.metrics[name].auroc)} | {number(ceiling)} | "
-                    f"{number(self.transfer_gap(name))} | {number(self.auroc_drop(name))} |"
-                )
+            lines += ceiling_table(
+                {
+                    name: (self.metrics[name].auroc, ceiling, self.transfer_gap(name), self.auroc_drop(name))
+                    for name, ceiling in self.ceilings.items()
+                }
+            )
         lines.extend(f"\n{sentence}" for sentence in self.notes)
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
