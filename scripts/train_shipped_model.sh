@@ -143,7 +143,11 @@ EXTRA=()
 # each independent simulator's ceiling: its own model when given, else carried from an earlier check of the
 # same held-out sets (by default the shipped card, where it has one; CEILING_FROM= records none)
 CEILING_FROM=${CEILING_FROM-$SHIP_DIR/card.json}
-carried() { [ -n "$CEILING_FROM" ] && grep -q "\"$1_ceiling_auroc\"" "$CEILING_FROM" 2>/dev/null; }
+# (not a ceiling its check found to be none: pipeline.training.ceilings.UNTRUSTED_CEILING; review)
+carried() {
+  [ -n "$CEILING_FROM" ] && grep -q "\"$1_ceiling_auroc\"" "$CEILING_FROM" 2>/dev/null &&
+    ! grep -qE "\"$1_ceiling_(learned_objects|trained_on_store|lineage_unchecked)\"" "$CEILING_FROM"
+}
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
   EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
 elif carried othersim; then

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from bundles import make_bundle
-from test_training import LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+from test_training import LAYOUT, ring_store, store  # noqa: F401 - the store fixture of the training tests
 
 from pipeline import paths
 from pipeline.catalog import read_catalog
@@ -32,6 +33,15 @@ def base_bundle(store, tmp_path_factory) -> Path:  # noqa: F811
     out = tmp_path_factory.mktemp("adapt") / "base"
     train(store, out, TrainConfig(seed=5, **QUICK), log=lambda line: None)
     return out
+
+
+@pytest.fixture(scope="module")
+def elsewhere_bundle(tmp_path_factory, dask_client) -> Path:
+    """A ceiling model that never saw ``store``: trained like ``base_bundle`` on other objects of the
+    same kind (other ids, another store)."""
+    root = tmp_path_factory.mktemp("elsewhere")
+    train(ring_store(root, dask_client, offset=1000), root / "bundle", TrainConfig(seed=5, **QUICK), log=str)
+    return root / "bundle"
 
 
 def test_fine_tuning_keeps_the_recipe_and_trains_only_the_last_layers(store, base_bundle, tmp_path):  # noqa: F811
@@ -74,12 +84,15 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
         if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     ]
     lines: list[str] = []
-    monkeypatch.chdir(base_bundle.parent)  # --init as typed, relative: the card names the bundle resolved
+    # --init and the store as typed, relative: the card names both resolved (review: the domain check's
+    # "trained on this very store" depended on the directories training and the check ran in)
+    monkeypatch.chdir(base_bundle.parent)
     config = TrainConfig(
         seed=6, init=base_bundle.name, trainable_layers=2, learning_rate=1e-2, keep_start=False, **QUICK
     )
-    train(store, tmp_path / "two", config, log=lines.append)
+    train(os.path.relpath(store), tmp_path / "two", config, log=lines.append)
     tuned = load_bundle(tmp_path / "two")
+    assert tuned.card.training_store == str(store.resolve()) != os.path.relpath(store)
     moved = [
         old.name
         for old, new in zip(base.model.layers, tuned.model.layers, strict=True)
@@ -529,6 +542,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     store,  # noqa: F811
     ensemble,
     base_bundle,
+    elsewhere_bundle,
     tmp_path,
     capsys,
 ):
@@ -538,13 +552,14 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
 
     copy = tmp_path / "ens"
     shutil.copytree(ensemble, copy)
-    ceiling_card = (base_bundle / "card.json").read_bytes()
-    alone = evaluate_domains(base_bundle, {"again": store}).metrics["again"].auroc
+    ceiling_card = (elsewhere_bundle / "card.json").read_bytes()
+    alone = evaluate_domains(elsewhere_bundle, {"again": store}).metrics["again"].auroc
     report = evaluate_domains(
-        copy, {"indomain": store, "again": store}, ceilings={"again": base_bundle}, write=True
+        copy, {"indomain": store, "again": store}, ceilings={"again": elsewhere_bundle}, write=True
     )
     gap = alone - report.metrics["again"].auroc
     assert report.ceilings == {"again": pytest.approx(alone)}
+    assert not [key for key in report.learned if key.startswith("again_ceiling")]  # it never saw the store
     assert report.transfer_gap("again") == pytest.approx(gap) and np.isnan(report.transfer_gap("indomain"))
     metrics = load_bundle(copy).card.metrics
     assert metrics["again_ceiling_auroc"] == pytest.approx(alone)
@@ -552,13 +567,32 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert metrics["max_transfer_gap"] == pytest.approx(gap)
     assert "indomain_ceiling_auroc" not in metrics
     assert "| again | " in report.table().split("transfer gap |")[-1]
-    # the ceiling model was trained on this very store: said, since its AUROC is then no ceiling
+    assert "No transfer gap" not in report.table()
+    assert (elsewhere_bundle / "card.json").read_bytes() == ceiling_card  # the ceiling model is only scored
+    # a ceiling model trained on this very store is no ceiling: said, and no transfer gap from it
+    report = evaluate_domains(copy, {"again": store}, ceilings={"again": base_bundle})
     assert any("trained on this very store" in m for m in report.warnings["again"])
     assert any(m.startswith("the ceiling model: of this store's") for m in report.warnings["again"])
+    assert np.isnan(report.transfer_gap("again")) and report.learned["again_ceiling_learned_objects"] > 0
+    # nor from a copy without its training files, which the card's training store still gives away
+    # (review: the gap was written, and carried on by --ceiling-from)
+    bare = tmp_path / "bare"
+    shutil.copytree(base_bundle, bare, ignore=shutil.ignore_patterns("training"))
+    report = evaluate_domains(copy, {"again": store}, ceilings={"again": bare}, write=True)
+    ceiling_entries = {key: value for key, value in report.learned.items() if "_ceiling_" in key}
+    assert ceiling_entries == {"again_ceiling_trained_on_store": 1.0}  # no split to count objects by
+    assert np.isnan(report.transfer_gap("again"))
+    assert "No transfer gap for again: its ceiling model was trained on this very store" in report.table()
+    metrics = load_bundle(copy).card.metrics
+    assert metrics["again_ceiling_trained_on_store"] == 1.0
+    assert not [key for key in metrics if key.endswith("transfer_gap")]
+    other = tmp_path / "other"
+    shutil.copytree(ensemble, other)
+    with pytest.raises(BundleError, match="was trained on this very store: its AUROC is no ceiling"):
+        evaluate_domains(other, {"again": store}, carried_ceilings={"again": copy})
     evaluate_domains(copy, {"indomain": store}, write=True)  # a run without ceilings clears the old ones
     metrics = load_bundle(copy).card.metrics
     assert not [key for key in metrics if key.endswith(("_ceiling_auroc", "_transfer_gap"))]
-    assert (base_bundle / "card.json").read_bytes() == ceiling_card  # the ceiling model is only scored
     with pytest.raises(ValueError, match=r"ceilings for \['elsewhere'\]"):
         evaluate_domains(copy, {"indomain": store}, ceilings={"elsewhere": base_bundle})
     missing = f"a={tmp_path / 'none'}"
@@ -598,9 +632,9 @@ def test_a_ceiling_is_carried_from_an_earlier_check_of_the_same_store_only(
         BundleError, match=f"had trained or chosen its epoch on {learned:g} of the set's objects"
     ):
         evaluate_domains(second, {"a": store, "b": store}, carried_ceilings={"b": first})
-    # below: a card without that entry, as from a ceiling model trained on other objects of the domain
+    # below: a card without those entries, as from a ceiling model trained on other objects of the domain
     written = json.loads((first / "card.json").read_text())
-    del written["metrics"]["b_ceiling_learned_objects"]
+    del written["metrics"]["b_ceiling_learned_objects"], written["metrics"]["b_ceiling_trained_on_store"]
     # a ceiling model whose parents could not be checked is no known ceiling either (new-user trial)
     (first / "card.json").write_text(
         json.dumps({**written, "metrics": {**written["metrics"], "b_ceiling_lineage_unchecked": 1.0}})
@@ -755,7 +789,12 @@ def test_the_set_checksum_is_of_the_objects_labels_and_pixels_not_their_order(st
     assert store_checksum(copy) != first
 
 
-def test_a_new_domain_check_replaces_the_earlier_one_as_a_whole(store, base_bundle, tmp_path):  # noqa: F811
+def test_a_new_domain_check_replaces_the_earlier_one_as_a_whole(
+    store,  # noqa: F811
+    base_bundle,
+    elsewhere_bundle,
+    tmp_path,
+):
     """Review: a check of fewer domains removed the others' ceilings but kept their AUROCs beside a
     ``max_auroc_drop`` and ``max_transfer_gap`` computed without them."""
     import shutil
@@ -764,7 +803,7 @@ def test_a_new_domain_check_replaces_the_earlier_one_as_a_whole(store, base_bund
 
     copy = tmp_path / "copy"
     shutil.copytree(base_bundle, copy)
-    evaluate_domains(copy, {"a": store, "b": store}, ceilings={"b": base_bundle}, write=True)
+    evaluate_domains(copy, {"a": store, "b": store}, ceilings={"b": elsewhere_bundle}, write=True)
     written = set(load_bundle(copy).card.metrics)
     assert {"b_auroc", "b_ceiling_auroc", "b_set_crc32", "max_transfer_gap"} <= written
     report = evaluate_domains(copy, {"a": store, "c": store}, write=True)
@@ -791,3 +830,28 @@ def test_the_earlier_check_of_a_card_from_before_checksums_is_found_by_its_count
     assert earlier_check({key: old[key] for key in old if key != "max_auroc_drop"})[0] == []  # no check
     new = {"val_auroc": 0.9, "a_auroc": 0.8, "a_n_pos": 3.0, "a_set_crc32": 7.0, "max_auroc_drop": 0.1}
     assert earlier_check(new) == (["a"], ["a_auroc", "a_n_pos", "a_set_crc32", "max_auroc_drop"])
+
+
+def test_the_ship_script_carries_only_a_ceiling_its_check_trusted(tmp_path):
+    """Review: scripts/train_shipped_model.sh chose ``--ceiling-from`` by the card's ceiling AUROC alone,
+    so a card whose ceiling its check had found to be none stopped the run at its last step."""
+    import re
+    import subprocess
+
+    from pipeline.training.ceilings import UNTRUSTED_CEILING
+
+    script = (Path(__file__).parents[1] / "scripts" / "train_shipped_model.sh").read_text()
+    function = re.search(r"^carried\(\) \{.*?^\}", script, re.MULTILINE | re.DOTALL).group(0)
+
+    def carried(metrics: dict[str, float]) -> bool:
+        card = tmp_path / "card.json"
+        card.write_text(json.dumps({"metrics": metrics}))
+        run = subprocess.run(
+            ["bash", "-c", f"{function}\nCEILING_FROM={card}\ncarried othersim"], check=False
+        )
+        return run.returncode == 0
+
+    assert carried({"othersim_ceiling_auroc": 0.9})
+    assert not carried({"thirdsim_ceiling_auroc": 0.9})
+    for key in UNTRUSTED_CEILING:
+        assert not carried({"othersim_ceiling_auroc": 0.9, f"othersim_ceiling_{key}": 1.0}), key

@@ -75,18 +75,24 @@ def _add_ring(root: Path, object_id: int) -> None:
         write_cutout(path, (image + ring * 1e-11).astype(np.float32), ra, dec)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory, dask_client) -> Path:
-    root = tmp_path_factory.mktemp("training")
-    source = write_set(LAYOUT, root / "src", IDS, LABELS)
-    for object_id, label in LABELS.items():
+def ring_store(root: Path, client, offset: int = 0) -> Path:
+    """The store of these tests, written and ingested under ``root``; ``offset`` is added to every
+    object id: other objects of the same kind (``cutout_image`` draws each from its id)."""
+    labels = {object_id + offset: label for object_id, label in LABELS.items()}
+    source = write_set(LAYOUT, root / "src", [object_id + offset for object_id in IDS], labels)
+    for object_id, label in labels.items():
         if label == 1:
             _add_ring(source, object_id)
     for object_id in DAMAGED:
-        band_file(LAYOUT, source, object_id, "Y").unlink()
+        band_file(LAYOUT, source, object_id + offset, "Y").unlink()
     path = root / "store.zarr"
-    ingest(LAYOUT, source, path, dask_client, chunk_objects=32)
+    ingest(LAYOUT, source, path, client, chunk_objects=32)
     return path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, dask_client) -> Path:
+    return ring_store(tmp_path_factory.mktemp("training"), dask_client)
 
 
 @pytest.fixture(scope="module")

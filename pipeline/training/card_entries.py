@@ -9,7 +9,6 @@ only by :func:`card_notes` (its version and backend go in the notes).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -85,8 +84,7 @@ def card_notes(
             f"flux +-{o.flux_scale_dex:g} dex, sky +-{o.sky_offset_sigma:g} sigma)"
         )
     if config.init is not None:
-        # resolved, as training/config.json keeps it (new-user trial: a relative path as typed)
-        augment += f"; fine-tuned from {Path(config.init).resolve()}" + (f" ({parent})" if parent else "")
+        augment += f"; fine-tuned from {config.init}" + (f" ({parent})" if parent else "")
         if config.trainable_layers is not None:
             augment += f" (last {config.trainable_layers} weighted layers trained)"
         if start is not None:  # the monitor's value decided (review: a carried score's AUROC was quoted)

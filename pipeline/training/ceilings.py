@@ -18,11 +18,14 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.errors import BundleError
+
+if TYPE_CHECKING:
+    from pipeline.training.domains import DomainReport
 
 CEILING_KEYS = ("_ceiling_auroc", "_transfer_gap")
 """Endings of the card keys a ceiling writes (``max_transfer_gap`` ends in the second)."""
@@ -61,13 +64,37 @@ def set_checksum(object_id: np.ndarray, label: np.ndarray, pixels: Iterable[np.n
     return crc
 
 
+UNTRUSTED_CEILING = {
+    "learned_objects": "its ceiling model learned from objects of the set",
+    "trained_on_store": "its ceiling model was trained on this very store",
+    "lineage_unchecked": "what its ceiling model learned from could not be checked",
+}
+"""Card entry ``<domain>_ceiling_<key>`` -> why that domain's ceiling is no ceiling (no transfer gap
+from it, and it does not carry): :mod:`pipeline.training.lineage` writes the first and the last,
+:func:`trained_on_store` decides the second."""
+
+
+def untrusted_ceiling(metrics: Mapping[str, Any], domain: str) -> str | None:
+    """Why the ceiling of ``domain`` is no ceiling by the card entries ``metrics``
+    (:data:`UNTRUSTED_CEILING`), or None: none of them is set."""
+    return next(
+        (why for key, why in UNTRUSTED_CEILING.items() if metrics.get(f"{domain}_ceiling_{key}")), None
+    )
+
+
+def trained_on_store(ceiling_bundle: Any, store: str | Path) -> bool:
+    """Whether the card of ``ceiling_bundle`` names ``store`` as its training store (the same
+    directory; a card's relative path is taken from here, as lenshunt train records it resolved)."""
+    trained_on = Path(str(ceiling_bundle.card.training_store))
+    return trained_on.exists() and trained_on.resolve() == Path(store).resolve()
+
+
 def ceiling_warnings(
     ceiling_bundle: Any, store: str | Path, ceiling: float, auroc: float | None
 ) -> list[str]:
     """Why a ceiling model may be no ceiling: trained on the store it is scored on, or scoring lower."""
     messages = []
-    trained_on = Path(str(ceiling_bundle.card.training_store))
-    if trained_on.exists() and trained_on.resolve() == Path(store).resolve():
+    if trained_on_store(ceiling_bundle, store):
         messages.append(
             f"the ceiling model was trained on this very store ({store}): its AUROC is not a ceiling; "
             "train it on other objects of the domain"
@@ -189,7 +216,8 @@ def carried_ceiling(
         If the card has no ``<domain>_ceiling_auroc`` in [0, 1], or counted other numbers of lenses or
         non-lenses on ``domain`` (``<domain>_n_pos``, ``<domain>_n_neg``), or recorded another
         checksum of its objects, labels and pixels: another store; or its ceiling model learned from
-        objects of the set (``<domain>_ceiling_learned_objects``) or that could not be checked
+        objects of the set (``<domain>_ceiling_learned_objects``), was trained on that very store
+        (``<domain>_ceiling_trained_on_store``) or what it learned from could not be checked
         (``<domain>_ceiling_lineage_unchecked``).
     """
     metrics, model_id, notes = card
@@ -223,6 +251,11 @@ def carried_ceiling(
             "(that check's warnings say why): its AUROC is not known to be a ceiling, so it does not carry "
             "(give the ceiling model: --ceiling)"
         )
+    if (why := untrusted_ceiling(metrics, domain)) is not None:  # review: a copy without training files
+        raise BundleError(
+            f"in {model_id}'s check of {domain!r}, {why}: its AUROC is no ceiling, so it does not carry "
+            "(give a ceiling model trained on other objects of the domain: --ceiling)"
+        )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
     # the description of how the ceiling model was made speaks of "the same" recipe: that of the model
@@ -249,15 +282,15 @@ def without_ceiling_sentences(notes: str) -> str:
     return re.sub(rf" ?Ceiling on \w+: {_SENTENCE}", "", notes).strip()
 
 
-def ceiling_table(rows: Mapping[str, tuple[float | None, float, float, float]]) -> list[str]:
-    """Markdown lines comparing each domain's AUROC with its ceiling (a blank line first).
+def ceiling_table(report: DomainReport) -> list[str]:
+    """Markdown lines comparing each domain's AUROC with its ceiling in ``report`` (a blank line first).
 
-    Parameters
-    ----------
-    rows
-        Domain -> (this model's AUROC or None, the ceiling AUROC, the transfer gap, the AUROC drop);
-        NaN: not defined. A NaN gap beside two AUROCs is a ceiling model that learned from objects of
-        the set, or whose lineage could not be checked: said below the table (no ceiling then).
+    Returns
+    -------
+    list of str
+        An explanation; the table of domain, this model's AUROC, the ceiling model's, the transfer gap
+        and the AUROC drop (the ceiling model's AUROC is shown even where it is no ceiling, its gap is
+        then ``-``: :func:`untrusted_ceiling`); a line for each domain whose ceiling is none, saying why.
     """
 
     def number(value: float | None) -> str:
@@ -273,13 +306,14 @@ def ceiling_table(rows: Mapping[str, tuple[float | None, float, float, float]]) 
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {number(auroc)} | {number(ceiling)} | {number(gap)} | {number(drop)} |"
-        for name, (auroc, ceiling, gap, drop) in rows.items()
+        f"| {name} | {number(report.metrics[name].auroc)} | {number(ceiling)} | "
+        f"{number(report.transfer_gap(name))} | {number(report.auroc_drop(name))} |"
+        for name, ceiling in report.ceilings.items()
     ]
+    whys = {name: untrusted_ceiling(report.learned, name) for name in report.ceilings}
     lines += [
-        f"\nNo transfer gap for {name}: its ceiling model learned from objects of the set, or what it "
-        "learned from could not be checked (the warnings below)."
-        for name, (auroc, ceiling, gap, _) in rows.items()
-        if auroc is not None and not math.isnan(ceiling) and math.isnan(gap)
+        f"\nNo transfer gap for {name}: {why} (the warnings below say more)."
+        for name, why in whys.items()
+        if why is not None
     ]
     return lines

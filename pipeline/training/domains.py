@@ -16,7 +16,8 @@ model. ``ceilings`` separates them where a model trained on the shifted domain i
 other objects of it, never on the held-out store): that model's AUROC on the store is what the
 domain allows at this data size and architecture, and ``ceiling - auroc`` is the *transfer gap*,
 what the checked model loses by never having seen the domain (``<domain>_ceiling_auroc``,
-``<domain>_transfer_gap``, ``max_transfer_gap`` in the card). The goal stays on the plain drop.
+``<domain>_transfer_gap``, ``max_transfer_gap`` in the card; none from a ceiling model that learned
+from the store's objects, or whose lineage cannot be checked). The goal stays on the plain drop.
 A ceiling belongs to the held-out set, so ``carried_ceilings`` takes it from an earlier check's card
 of the same set (:mod:`pipeline.training.ceilings`; the card's ``<domain>_set_crc32`` of ids,
 labels and pixels must match). A check replaces the card's earlier one as a whole
@@ -66,6 +67,8 @@ from pipeline.training.ceilings import (
     ceiling_table,
     ceiling_warnings,
     checked_ceiling_arguments,
+    trained_on_store,
+    untrusted_ceiling,
     without_ceiling_sentences,
 )
 from pipeline.training.declared import regression_on_store
@@ -125,14 +128,11 @@ class DomainReport:
 
     def transfer_gap(self, domain: str) -> float:
         """The domain's ceiling AUROC minus this model's (positive: lost by not training on it); NaN
-        without a ceiling, or with one whose model learned from the set's objects or could not be
-        checked (``<domain>_ceiling_learned_objects``, ``_ceiling_lineage_unchecked``): no ceiling."""
+        without a ceiling, or with one that is none (its model learned from the set's objects, was trained
+        on its store, or could not be checked: :func:`~pipeline.training.ceilings.untrusted_ceiling`)."""
         auroc = self.metrics[domain].auroc
         ceiling = self.ceilings.get(domain, math.nan)
-        seen = (
-            self.learned.get(f"{domain}_ceiling_{key}") for key in ("learned_objects", "lineage_unchecked")
-        )
-        return math.nan if auroc is None or any(seen) else ceiling - auroc
+        return math.nan if auroc is None or untrusted_ceiling(self.learned, domain) else ceiling - auroc
 
     def auroc_drop(self, domain: str) -> float:
         """Reference AUROC minus the domain's (positive: worse than in-domain); NaN if undefined."""
@@ -209,12 +209,7 @@ class DomainReport:
         lines += breakdown_tables(self.breakdowns, self.reference, aurocs)
         lines += ood_table(self.ood, aurocs)
         if self.ceilings:
-            lines += ceiling_table(
-                {
-                    name: (self.metrics[name].auroc, ceiling, self.transfer_gap(name), self.auroc_drop(name))
-                    for name, ceiling in self.ceilings.items()
-                }
-            )
+            lines += ceiling_table(self)
         lines.extend(f"\n{sentence}" for sentence in self.notes)
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
@@ -335,6 +330,8 @@ def evaluate_domains(
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
         messages = ceiling_warnings(ceiling_bundle, stores[name], ceiling_aurocs[name], metrics[name].auroc)
+        if trained_on_store(ceiling_bundle, stores[name]):  # review: also a copy without training files
+            learned[f"{name}_ceiling_trained_on_store"] = 1.0
         entries, said = seen_objects(member_dirs(ceiling_bundle), scored.object_id, f"{name}_ceiling")
         learned |= entries
         messages += [f"the ceiling model: {sentence}" for sentence in said]
@@ -390,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=BUNDLE",
         help="a model trained on domain NAME itself (never on its store): its AUROC there is the "
-        "domain's ceiling, and the report gives this model's transfer gap to it (repeat)",
+        "domain's ceiling, and the report gives this model's transfer gap to it (none where that model "
+        "learned from the store's objects, or that cannot be checked) (repeat)",
     )
     parser.add_argument(
         "--ceiling-from",

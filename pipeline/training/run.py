@@ -235,6 +235,8 @@ def train_bundle(
 
     started = time.perf_counter()
     out = Path(out)
+    if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
+        config = config.model_copy(update={"init": str(Path(config.init).resolve())})
     check_output(out, overwrite, config.init)
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
@@ -335,7 +337,7 @@ def train_bundle(
         model_id=model_id,
         architecture=architecture,
         build_options=dict(config.build_options) if config.init is None else {},
-        training_store=config.store_id or str(store),
+        training_store=config.store_id or str(Path(store).resolve()),  # review: as typed, by cwd
         seed=config.seed,
         epochs=fit.epochs_run,
         metrics=metrics,
