@@ -66,7 +66,7 @@ def set_checksum(object_id: np.ndarray, label: np.ndarray, pixels: Iterable[np.n
 
 UNTRUSTED_CEILING = {
     "learned_objects": "its ceiling model learned from objects of the set",
-    "trained_on_store": "its ceiling model was trained on this very store",
+    "trained_on_store": "its ceiling model was trained on the store it was scored on",
     "lineage_unchecked": "what its ceiling model learned from could not be checked",
 }
 """Card entry ``<domain>_ceiling_<key>`` -> why that domain's ceiling is no ceiling (no transfer gap
@@ -75,18 +75,54 @@ from it, and it does not carry): :mod:`pipeline.training.lineage` writes the fir
 
 
 def untrusted_ceiling(metrics: Mapping[str, Any], domain: str) -> str | None:
-    """Why the ceiling of ``domain`` is no ceiling by the card entries ``metrics``
-    (:data:`UNTRUSTED_CEILING`), or None: none of them is set."""
+    """Why the ceiling of ``domain`` is no ceiling by card entries, or None.
+
+    Parameters
+    ----------
+    metrics
+        A card's metrics (or a check's entries): ``<domain>_ceiling_<key>`` for the keys of
+        :data:`UNTRUSTED_CEILING`.
+
+    Returns
+    -------
+    str or None
+        The reason of the first such entry that is set (non-zero), or None: none is.
+    """
     return next(
         (why for key, why in UNTRUSTED_CEILING.items() if metrics.get(f"{domain}_ceiling_{key}")), None
     )
 
 
-def trained_on_store(ceiling_bundle: Any, store: str | Path) -> bool:
-    """Whether the card of ``ceiling_bundle`` names ``store`` as its training store (the same
-    directory; a card's relative path is taken from here, as lenshunt train records it resolved)."""
-    trained_on = Path(str(ceiling_bundle.card.training_store))
-    return trained_on.exists() and trained_on.resolve() == Path(store).resolve()
+def trained_on_store(bundle: Any, store: str | Path) -> bool:
+    """Whether the card of ``bundle`` (or of any member of an ensemble) names ``store`` as its
+    training store.
+
+    Parameters
+    ----------
+    bundle
+        A loaded model bundle or ensemble (``card.training_store``; an ensemble's ``members``).
+    store
+        The store it is scored on.
+
+    Returns
+    -------
+    bool
+        True where a card's ``training_store`` is an existing path to the same directory. lenshunt
+        train records it resolved; a relative path in an older card is resolved from the current
+        working directory (it may then miss, or name another store there). A card trained with
+        ``--store-id`` holds that id, not a path: False (the lineage check,
+        :mod:`pipeline.training.lineage`, still finds its objects through its training files).
+        A name no file system takes (too long, a NUL) is no path: False (review: it raised).
+    """
+    target = Path(store).resolve()
+    for member in getattr(bundle, "members", None) or [bundle]:  # review: an ensemble's first member only
+        try:
+            trained_on = Path(str(member.card.training_store))
+            if trained_on.exists() and trained_on.resolve() == target:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def ceiling_warnings(
@@ -177,7 +213,8 @@ def checked_ceiling_arguments(
 
 
 def _ceiling_value(card: tuple[dict[str, Any], str, str], domain: str) -> float:
-    """The card's ``<domain>_ceiling_auroc``; a :class:`BundleError` unless it is an AUROC in [0, 1]."""
+    """The card's ``<domain>_ceiling_auroc``; a :class:`BundleError` unless it is an AUROC in [0, 1] of a
+    ceiling its check trusted (:func:`untrusted_ceiling`; checked before any scoring, review)."""
     metrics, model_id, _ = card
     value = metrics.get(f"{domain}_ceiling_auroc")
     if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
@@ -185,6 +222,24 @@ def _ceiling_value(card: tuple[dict[str, Any], str, str], domain: str) -> float:
             f"the card of {model_id} records no ceiling AUROC in [0, 1] for {domain!r} "
             f"({domain}_ceiling_auroc: {value!r}); carry one from a check that measured it, or give the "
             "ceiling model (--ceiling)"
+        )
+    learned = metrics.get(f"{domain}_ceiling_learned_objects")
+    if learned:  # review: a ceiling model trained on the held-out set was carried on as a ceiling
+        raise BundleError(
+            f"the ceiling model of {model_id}'s check of {domain!r} had trained or chosen its epoch on "
+            f"{learned:g} of the set's objects: its AUROC is no ceiling, so it does not carry (give a "
+            "ceiling model trained on other objects of the domain: --ceiling)"
+        )
+    if metrics.get(f"{domain}_ceiling_lineage_unchecked"):
+        raise BundleError(
+            f"what the ceiling model of {model_id}'s check of {domain!r} learned from could not be checked "
+            "(that check's warnings say why): its AUROC is not known to be a ceiling, so it does not carry "
+            "(give the ceiling model: --ceiling)"
+        )
+    if (why := untrusted_ceiling(metrics, domain)) is not None:  # review: a copy without training files
+        raise BundleError(
+            f"in {model_id}'s check of {domain!r}, {why}: its AUROC is no ceiling, so it does not carry "
+            "(give a ceiling model trained on other objects of the domain: --ceiling)"
         )
     return float(value)
 
@@ -237,24 +292,6 @@ def carried_ceiling(
             f"or pixels than this store's (checksum {int(recorded)}, here {checksum}), though as many "
             "lenses and non-lenses: another store, so its ceiling does not carry (give the ceiling "
             "model: --ceiling)"
-        )
-    learned = metrics.get(f"{domain}_ceiling_learned_objects")
-    if learned:  # review: a ceiling model trained on the held-out set was carried on as a ceiling
-        raise BundleError(
-            f"the ceiling model of {model_id}'s check of {domain!r} had trained or chosen its epoch on "
-            f"{learned:g} of the set's objects: its AUROC is no ceiling, so it does not carry (give a "
-            "ceiling model trained on other objects of the domain: --ceiling)"
-        )
-    if metrics.get(f"{domain}_ceiling_lineage_unchecked"):
-        raise BundleError(
-            f"what the ceiling model of {model_id}'s check of {domain!r} learned from could not be checked "
-            "(that check's warnings say why): its AUROC is not known to be a ceiling, so it does not carry "
-            "(give the ceiling model: --ceiling)"
-        )
-    if (why := untrusted_ceiling(metrics, domain)) is not None:  # review: a copy without training files
-        raise BundleError(
-            f"in {model_id}'s check of {domain!r}, {why}: its AUROC is no ceiling, so it does not carry "
-            "(give a ceiling model trained on other objects of the domain: --ceiling)"
         )
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)

@@ -17,7 +17,8 @@ other objects of it, never on the held-out store): that model's AUROC on the sto
 domain allows at this data size and architecture, and ``ceiling - auroc`` is the *transfer gap*,
 what the checked model loses by never having seen the domain (``<domain>_ceiling_auroc``,
 ``<domain>_transfer_gap``, ``max_transfer_gap`` in the card; none from a ceiling model that learned
-from the store's objects, or whose lineage cannot be checked). The goal stays on the plain drop.
+from the store's objects, was trained on that store, or whose lineage cannot be checked). The goal
+stays on the plain drop.
 A ceiling belongs to the held-out set, so ``carried_ceilings`` takes it from an earlier check's card
 of the same set (:mod:`pipeline.training.ceilings`; the card's ``<domain>_set_crc32`` of ids,
 labels and pixels must match). A check replaces the card's earlier one as a whole
@@ -388,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=BUNDLE",
         help="a model trained on domain NAME itself (never on its store): its AUROC there is the "
         "domain's ceiling, and the report gives this model's transfer gap to it (none where that model "
-        "learned from the store's objects, or that cannot be checked) (repeat)",
+        "learned from the store's objects, was trained on it, or cannot be checked) (repeat)",
     )
     parser.add_argument(
         "--ceiling-from",

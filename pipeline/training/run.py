@@ -234,7 +234,7 @@ def train_bundle(
     from pipeline.training.loop import compile_model, fit_model
 
     started = time.perf_counter()
-    out = Path(out)
+    out, store = Path(out), Path(store).resolve()  # the card's training store and feature_stats (review)
     if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
         config = config.model_copy(update={"init": str(Path(config.init).resolve())})
     check_output(out, overwrite, config.init)
@@ -337,7 +337,7 @@ def train_bundle(
         model_id=model_id,
         architecture=architecture,
         build_options=dict(config.build_options) if config.init is None else {},
-        training_store=config.store_id or str(Path(store).resolve()),  # review: as typed, by cwd
+        training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
         metrics=metrics,
