@@ -595,6 +595,10 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
         BundleError, match="was trained on the store it was scored on: its AUROC is no ceiling"
     ):
         evaluate_domains(other, {"again": store}, carried_ceilings={"again": copy})
+    # the checked model itself, copied without its training files, on its own training store (new-user trial)
+    report = evaluate_domains(bare, {"again": store})
+    assert report.learned == {"again_trained_on_store": 1.0}
+    assert any("its card names this very store" in m for m in report.warnings["again"])
     evaluate_domains(copy, {"indomain": store}, write=True)  # a run without ceilings clears the old ones
     metrics = load_bundle(copy).card.metrics
     assert not [key for key in metrics if "_ceiling_" in key or key.endswith("_transfer_gap")]

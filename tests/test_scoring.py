@@ -276,5 +276,8 @@ def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup
     from pipeline.training.domains import evaluate_domains
 
     report = evaluate_domains(bundle, {"flux": store, "counts": tmp_path / "counts.zarr"})
-    assert list(report.warnings) == ["counts"] and report.warnings["counts"] == result.input_warnings
+    assert list(report.warnings) == ["flux", "counts"] and report.warnings["counts"] == result.input_warnings
+    assert report.warnings["flux"] == [
+        f"the model: its card names this very store ({store}) as its training store"
+    ]
     assert "WARNING (counts): band VIS" in report.table()

@@ -312,12 +312,21 @@ def test_the_domain_check_command_refuses_bad_domains_in_one_line(
     cases = {
         (str(out), f"a={tmp_path / 'none.zarr'}"): "no store at",
         (str(out), "a-b=" + str(ring_store)): "domain names must be letters, digits and _",
+        # new-user trial: a domain named val replaced the card's validation metrics
+        (str(out), "val=" + str(ring_store)): "domain names ['val'] would write card entries of training's",
+        (str(out), "b_ceiling=" + str(ring_store)): "would write card entries of training's validation",
         (str(shipped_model()), f"a={ring_store}"): "needs group 'nir' with bands ['Y', 'J', 'H'], but store",
     }
     for (bundle, domain), message in cases.items():
         assert main([bundle, "--domain", domain, "--dry-run"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+    # the shipped card is the release's record: a check that would write it is refused before any scoring
+    card = (shipped_model() / "card.json").read_bytes()
+    assert main([str(shipped_model()), "--domain", f"a={ring_store}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the shipped model's card is the release's record" in err[0], err
+    assert (shipped_model() / "card.json").read_bytes() == card
 
 
 def _first_best(values: list[float], min_delta: float = 0.0) -> int:

@@ -10,8 +10,11 @@ entries it measures anew (ceilings, feature statistics) would contradict it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+from pipeline.errors import BundleError
+from pipeline.paths import shipped_model
 from pipeline.training.ceilings import CEILING_KEYS, CHECKSUM_KEY
 from pipeline.training.domain_ood import OOD_CARD_KEYS
 
@@ -20,6 +23,46 @@ CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap")
 
 NOT_DOMAINS = frozenset({"val", "heldout"})
 """Prefixes of entries that training (``val_``) and ``evaluate_on_store`` (``heldout_``) write."""
+
+
+def check_domain_names(names: Iterable[str]) -> None:
+    """Refuse domain names that cannot be card keys, or whose entries would be another's.
+
+    Raises
+    ------
+    ValueError
+        For a name of other characters than letters, digits and ``_``, or one whose ``<name>_...``
+        entries are those of training's validation (``val``), of ``evaluate_on_store`` (``heldout``),
+        of the check's maxima (``max``) or of a domain's ceiling (``<domain>_ceiling``; new-user
+        trial: a domain named ``val`` replaced the card's validation metrics).
+    """
+    names = list(names)
+    bad = [name for name in names if not name.replace("_", "").isalnum()]
+    if bad:
+        raise ValueError(f"domain names must be letters, digits and _ (card keys), got {bad}")
+    taken = [name for name in names if name in NOT_DOMAINS | {"max"} or name.endswith("_ceiling")]
+    if taken:
+        raise ValueError(
+            f"domain names {taken} would write card entries of training's validation (val_...), of a "
+            "held-out evaluation (heldout_...), of the check's maxima (max_...) or of a domain's ceiling "
+            "(<domain>_ceiling_...): name the domains otherwise"
+        )
+
+
+def check_card_writable(bundle: str | Path) -> None:
+    """Refuse to record a check in the shipped model's card (new-user trial: a check of it rewrote
+    the release's record, and the ceilings that ``--ceiling-from`` carries from it, in the package).
+
+    Raises
+    ------
+    BundleError
+        Where ``bundle`` is the shipped model's directory (:func:`pipeline.paths.shipped_model`).
+    """
+    if Path(bundle).resolve() == shipped_model().resolve():
+        raise BundleError(
+            "the shipped model's card is the release's record of its checks (and of the ceilings that "
+            "--ceiling-from carries): check a copy of the bundle (cp -r), or give --dry-run"
+        )
 
 
 def earlier_check(metrics: Mapping[str, float]) -> tuple[list[str], list[str]]:

@@ -81,7 +81,7 @@ from pipeline.training.domain_breakdown import (
     match_to_reference,
     truth_columns,
 )
-from pipeline.training.domain_card import earlier_check
+from pipeline.training.domain_card import check_card_writable, check_domain_names, earlier_check
 from pipeline.training.domain_ood import (
     OOD_COLUMN,
     OodSummary,
@@ -273,14 +273,16 @@ def evaluate_domains(
     Raises
     ------
     ValueError
-        When a name is not a plain identifier, the reference is not among the stores, or a
-        ceiling names no domain.
+        When a name is no card key or another's (:mod:`~pipeline.training.domain_card`), the
+        reference is not among the stores, or a ceiling names no domain.
+    BundleError
+        With ``write``, for the shipped model; where a model or store does not fit.
     """
     if not stores:
         raise ValueError("give at least one domain store (NAME=STORE)")
-    bad = [name for name in stores if not name.replace("_", "").isalnum()]
-    if bad:
-        raise ValueError(f"domain names must be letters, digits and _ (card keys), got {bad}")
+    check_domain_names(stores)
+    if write:
+        check_card_writable(bundle_path)
     reference = reference or next(iter(stores))
     if reference not in stores:
         raise ValueError(f"reference domain {reference!r} is not among {sorted(stores)}")
@@ -310,6 +312,9 @@ def evaluate_domains(
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
         entries, said = seen_objects(member_dirs(bundle), scored.object_id, name)
+        if f"{name}_learned_objects" not in entries and trained_on_store(bundle, store):  # no split: a copy
+            entries[f"{name}_trained_on_store"] = 1.0
+            said.append(f"its card names this very store ({store}) as its training store")
         learned |= entries
         messages += [f"the model: {sentence}" for sentence in said]
         try:
