@@ -313,8 +313,10 @@ def test_the_domain_check_command_refuses_bad_domains_in_one_line(
         (str(out), f"a={tmp_path / 'none.zarr'}"): "no store at",
         (str(out), "a-b=" + str(ring_store)): "domain names must be letters, digits and _",
         # new-user trial: a domain named val replaced the card's validation metrics
-        (str(out), "val=" + str(ring_store)): "domain names ['val'] would write card entries of training's",
-        (str(out), "b_ceiling=" + str(ring_store)): "would write card entries of training's validation",
+        (str(out), "val=" + str(ring_store)): "domain names ['val'] would write or remove card entries",
+        (str(out), "b_ceiling=" + str(ring_store)): "would write or remove card entries of training's",
+        (str(out), "val_theta=" + str(ring_store)): "names ['val_theta'] would write or remove card entries",
+        (str(out), "max=" + str(ring_store)): "names ['max'] would write or remove card entries",
         (str(shipped_model()), f"a={ring_store}"): "needs group 'nir' with bands ['Y', 'J', 'H'], but store",
     }
     for (bundle, domain), message in cases.items():
@@ -326,6 +328,11 @@ def test_the_domain_check_command_refuses_bad_domains_in_one_line(
     assert main([str(shipped_model()), "--domain", f"a={ring_store}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the shipped model's card is the release's record" in err[0], err
+    assert (shipped_model() / "card.json").read_bytes() == card
+    from pipeline.training.heldout import main as heldout_main  # the other writer of a card (review)
+
+    assert heldout_main([str(shipped_model()), str(ring_store)]) == 2
+    assert "the shipped model's card is the release's record" in capsys.readouterr().err
     assert (shipped_model() / "card.json").read_bytes() == card
 
 

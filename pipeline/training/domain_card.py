@@ -18,7 +18,7 @@ from pipeline.paths import shipped_model
 from pipeline.training.ceilings import CEILING_KEYS, CHECKSUM_KEY
 from pipeline.training.domain_ood import OOD_CARD_KEYS
 
-CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap")
+CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap", "max_auroc_drop_matched")
 """Card entries over all of a check's domains."""
 
 NOT_DOMAINS = frozenset({"val", "heldout"})
@@ -32,20 +32,26 @@ def check_domain_names(names: Iterable[str]) -> None:
     ------
     ValueError
         For a name of other characters than letters, digits and ``_``, or one whose ``<name>_...``
-        entries are those of training's validation (``val``), of ``evaluate_on_store`` (``heldout``),
-        of the check's maxima (``max``) or of a domain's ceiling (``<domain>_ceiling``; new-user
-        trial: a domain named ``val`` replaced the card's validation metrics).
+        entries are, or begin like, those of training's validation (``val``, ``val_...``), of
+        ``evaluate_on_store`` (``heldout``, ``heldout_...``), of the check's maxima (``max``,
+        ``max_...``) or of a domain's ceiling (``<domain>_ceiling``): a later check removes every
+        ``<name>_...`` entry (new-user trial: a domain named ``val`` replaced the card's validation
+        metrics; review: ``val_theta`` would have its next check remove ``val_theta_e_mse``).
     """
     names = list(names)
     bad = [name for name in names if not name.replace("_", "").isalnum()]
     if bad:
         raise ValueError(f"domain names must be letters, digits and _ (card keys), got {bad}")
-    taken = [name for name in names if name in NOT_DOMAINS | {"max"} or name.endswith("_ceiling")]
+    others = NOT_DOMAINS | {"max"}
+    prefixes = tuple(f"{other}_" for other in others)
+    taken = [
+        name for name in names if name in others or name.startswith(prefixes) or name.endswith("_ceiling")
+    ]
     if taken:
         raise ValueError(
-            f"domain names {taken} would write card entries of training's validation (val_...), of a "
-            "held-out evaluation (heldout_...), of the check's maxima (max_...) or of a domain's ceiling "
-            "(<domain>_ceiling_...): name the domains otherwise"
+            f"domain names {taken} would write or remove card entries of training's validation (val_...), "
+            "of a held-out evaluation (heldout_...), of the check's maxima (max_...) or of a domain's "
+            "ceiling (<domain>_ceiling_...): name the domains otherwise"
         )
 
 

@@ -39,8 +39,8 @@ with a warning.
 
 Command line::
 
-    python -m pipeline.training.domains BUNDLE --domain heldout=STORE --domain noise3x=STORE ... \
-        [--reference heldout] [--ceiling noise3x=BUNDLE ...] [--ceiling-from noise3x=CARD ...] [--tta] \
+    python -m pipeline.training.domains BUNDLE --domain indomain=STORE --domain noise3x=STORE ... \
+        [--reference indomain] [--ceiling noise3x=BUNDLE ...] [--ceiling-from noise3x=CARD ...] [--tta] \
         [--dry-run] [--note TEXT]
 """
 
@@ -314,7 +314,7 @@ def evaluate_domains(
         entries, said = seen_objects(member_dirs(bundle), scored.object_id, name)
         if f"{name}_learned_objects" not in entries and trained_on_store(bundle, store):  # no split: a copy
             entries[f"{name}_trained_on_store"] = 1.0
-            said.append(f"its card names this very store ({store}) as its training store")
+            said.append(f"its card names this very store ({store}) as its training store: no held-out AUROC")
         learned |= entries
         messages += [f"the model: {sentence}" for sentence in said]
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import LenshuntError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
@@ -30,6 +31,7 @@ from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.store.zarr_store import open_store
+from pipeline.training.domain_card import check_card_writable
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
 
 
@@ -121,7 +123,9 @@ def record_metrics(
     ``drop_notes`` maps the card's notes to what is kept of them, before the new notes are added.
 
     For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
+    The shipped model's card is refused (:func:`~pipeline.training.domain_card.check_card_writable`).
     """
+    check_card_writable(bundle_path)  # review: `python -m pipeline.training.heldout` rewrote it
     bundle = load_bundle(bundle_path)  # validates the bundle and its hashes first
     card = bundle.card
     notes = card.notes if drop_notes is None else drop_notes(card.notes)
@@ -151,6 +155,8 @@ def evaluate_on_store(
     batch_size: int = 256,
 ) -> Metrics:
     """Metrics of the bundle on a labelled store; with ``write``, recorded in the bundle's card."""
+    if write:  # before any scoring
+        check_card_writable(bundle_path)
     bundle = load_bundle(bundle_path)
     scored = score_store_in_process(bundle, store, batch_size=batch_size)
     metrics = evaluate(scored.label, scored.score)
@@ -182,9 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default=None, help="sentence appended to the card's notes")
     parser.add_argument("--dry-run", action="store_true", help="print the metrics, leave the card alone")
     args = parser.parse_args(argv)
-    metrics = evaluate_on_store(
-        args.bundle, args.store, prefix=args.prefix, note=args.note, write=not args.dry_run
-    )
+    try:
+        metrics = evaluate_on_store(
+            args.bundle, args.store, prefix=args.prefix, note=args.note, write=not args.dry_run
+        )
+    except LenshuntError as exc:  # review: the shipped card's refusal was a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for name, value in card_metrics(metrics, args.prefix).items():
         print(f"{name:28s} {value:.4f}")
     return 0
