@@ -888,3 +888,17 @@ def test_a_ceiling_trained_on_the_store_is_found_by_any_member_and_a_card_naming
     assert not trained_on_store(bundle("nul\0byte"), target)
     ensemble = SimpleNamespace(members=[bundle("my-store-id"), bundle(str(target))], card=bundle("x").card)
     assert trained_on_store(ensemble, target)
+
+
+def test_a_held_out_evaluation_writes_no_other_tool_s_entries():
+    """New-user trial: ``python -m pipeline.training.heldout --prefix val`` replaced the validation
+    metrics, and ``--prefix other_ceiling`` a ceiling that a later check then carried."""
+    from pipeline.training.domain_card import check_heldout_prefix
+
+    for fine in ("heldout", "heldout_x", "mine"):
+        check_heldout_prefix(fine, {"other_set_crc32": 1.0})
+    for taken in ("val", "max", "val_x", "max_auroc", "other_ceiling", "a-b"):
+        with pytest.raises(ValueError, match=r"domain names|card entries"):
+            check_heldout_prefix(taken, {})
+    with pytest.raises(ValueError, match="--prefix other is a domain of the card's domain check"):
+        check_heldout_prefix("other", {"other_set_crc32": 1.0})

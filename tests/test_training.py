@@ -247,7 +247,7 @@ def test_validation_set_pads_batches_and_statistics_sample_whole_blocks(store, s
 # -- training -----------------------------------------------------------------------------------
 
 
-def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
+def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path, capsys):
     from pipeline.models import load_bundle
     from pipeline.training import train
     from pipeline.training.heldout import evaluate_on_store
@@ -285,6 +285,15 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path):
     assert metrics.n_unscored == len(DAMAGED)
     card = load_bundle(tmp_path / "model").card  # the rewritten card still validates the files
     assert card.metrics["store_auroc"] == pytest.approx(metrics.auroc)
+    # the model's own training store is no held-out set: said and recorded (new-user trial: silent)
+    assert card.metrics["store_learned_objects"] == result.n_train + result.n_val
+    assert "WARNING: the model: of this store's" in capsys.readouterr().err
+    from pipeline.training.heldout import main as heldout_main
+
+    for prefix, said in [("val", "would write or remove"), ("max_x", "would write or remove")]:
+        assert heldout_main([str(tmp_path / "model"), str(store), "--prefix", prefix]) == 2
+        assert said in capsys.readouterr().err
+    assert load_bundle(tmp_path / "model").card == card  # refused before scoring, nothing written
     with pytest.raises(TrainingError, match="already holds a model bundle"):
         train(store, tmp_path / "model", config)
 

@@ -55,6 +55,24 @@ def check_domain_names(names: Iterable[str]) -> None:
         )
 
 
+def check_heldout_prefix(prefix: str, metrics: Mapping[str, float]) -> None:
+    """Refuse a ``python -m pipeline.training.heldout --prefix`` whose entries would be another's.
+
+    Raises
+    ------
+    ValueError
+        For a prefix that is no card key, that :func:`check_domain_names` refuses (but
+        ``heldout`` and ``heldout_...``, the tool's own), or that names a domain of the card's
+        domain check (``<prefix>_set_crc32``; new-user trial: ``--prefix val`` replaced the
+        validation metrics, ``--prefix <domain>_ceiling`` a ceiling that was then carried).
+    """
+    if prefix == "heldout" or prefix.startswith("heldout_"):
+        return
+    check_domain_names([prefix])
+    if f"{prefix}{CHECKSUM_KEY}" in metrics:
+        raise ValueError(f"--prefix {prefix} is a domain of the card's domain check: give another prefix")
+
+
 def check_card_writable(bundle: str | Path) -> None:
     """Refuse to record a check in the shipped model's card (new-user trial: a check of it rewrote
     the release's record, and the ceilings that ``--ceiling-from`` carries from it, in the package).

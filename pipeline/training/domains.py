@@ -95,7 +95,7 @@ from pipeline.training.heldout import (
     store_checksum,
     store_input_warnings,
 )
-from pipeline.training.lineage import member_dirs, seen_objects
+from pipeline.training.lineage import learned_from_store, member_dirs, seen_objects
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import TargetError
 
@@ -311,10 +311,7 @@ def evaluate_domains(
         if breakdown is not None:
             breakdowns[name], labels[name], scores[name] = breakdown, scored.label, scored.score
         messages = store_input_warnings(bundle, store) + ([unread] if unread else [])
-        entries, said = seen_objects(member_dirs(bundle), scored.object_id, name)
-        if f"{name}_learned_objects" not in entries and trained_on_store(bundle, store):  # no split: a copy
-            entries[f"{name}_trained_on_store"] = 1.0
-            said.append(f"its card names this very store ({store}) as its training store: no held-out AUROC")
+        entries, said = learned_from_store(bundle, store, scored.object_id, name)
         learned |= entries
         messages += [f"the model: {sentence}" for sentence in said]
         try:

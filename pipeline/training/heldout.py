@@ -31,7 +31,8 @@ from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.store.zarr_store import open_store
-from pipeline.training.domain_card import check_card_writable
+from pipeline.training.domain_card import check_card_writable, check_heldout_prefix
+from pipeline.training.lineage import learned_from_store
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
 
 
@@ -154,14 +155,25 @@ def evaluate_on_store(
     write: bool = True,
     batch_size: int = 256,
 ) -> Metrics:
-    """Metrics of the bundle on a labelled store; with ``write``, recorded in the bundle's card."""
-    if write:  # before any scoring
+    """Metrics of the bundle on a labelled store; with ``write``, recorded in the bundle's card.
+
+    Objects the bundle learned from, or a store its card names as its training store, are warned
+    about on stderr and recorded (:func:`~pipeline.training.lineage.learned_from_store`). With
+    ``write``, the shipped model and a ``prefix`` that would write other entries are refused before
+    any scoring (:mod:`pipeline.training.domain_card`; a :class:`BundleError` or ValueError).
+    """
+    if write:
         check_card_writable(bundle_path)
     bundle = load_bundle(bundle_path)
+    if write:
+        check_heldout_prefix(prefix, bundle.card.metrics)
     scored = score_store_in_process(bundle, store, batch_size=batch_size)
     metrics = evaluate(scored.label, scored.score)
+    entries, said = learned_from_store(bundle, store, scored.object_id, prefix)  # new-user trial: silent
+    for sentence in said:
+        print(f"WARNING: the model: {sentence}", file=sys.stderr)
     if write:
-        record_metrics(bundle_path, card_metrics(metrics, prefix), note)
+        record_metrics(bundle_path, card_metrics(metrics, prefix) | entries, note)
     return metrics
 
 
@@ -192,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = evaluate_on_store(
             args.bundle, args.store, prefix=args.prefix, note=args.note, write=not args.dry_run
         )
-    except LenshuntError as exc:  # review: the shipped card's refusal was a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except (LenshuntError, ValueError) as exc:  # review: the shipped card's refusal was a traceback
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     for name, value in card_metrics(metrics, args.prefix).items():
         print(f"{name:28s} {value:.4f}")

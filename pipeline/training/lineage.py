@@ -176,3 +176,26 @@ def seen_objects(
         "own (lenshunt simulate --first-id)"
     )
     return {f"{prefix}_learned_objects": float(n_trained + n_validated), **entries}, [sentence, *problems]
+
+
+def learned_from_store(
+    bundle: Any, store: str | Path, object_ids: Iterable[Any], prefix: str
+) -> tuple[dict[str, float], list[str]]:
+    """:func:`seen_objects` of a loaded ``bundle`` (or ensemble) on ``store``'s ``object_ids``, and where
+    its training files count none, whether its card names ``store`` as its training store
+    (``<prefix>_trained_on_store``; new-user trial: a copy without training files, checked on its
+    own training store, was reported as held out).
+
+    Returns
+    -------
+    entries, sentences
+        Card entries (``<prefix>_learned_objects``, ``_lineage_unchecked``, ``_trained_on_store``)
+        and the warnings that go with them.
+    """
+    from pipeline.training.ceilings import trained_on_store
+
+    entries, said = seen_objects(member_dirs(bundle), object_ids, prefix)
+    if f"{prefix}_learned_objects" not in entries and trained_on_store(bundle, store):
+        entries[f"{prefix}_trained_on_store"] = 1.0
+        said.append(f"its card names this very store ({store}) as its training store: no held-out AUROC")
+    return entries, said
