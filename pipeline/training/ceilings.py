@@ -125,14 +125,13 @@ def trained_on_store(bundle: Any, store: str | Path) -> bool:
     return False
 
 
-def ceiling_warnings(
-    ceiling_bundle: Any, store: str | Path, ceiling: float, auroc: float | None
-) -> list[str]:
-    """Why a ceiling model may be no ceiling: trained on the store it is scored on, or scoring lower."""
+def ceiling_warnings(trained_on: str | Path | None, ceiling: float, auroc: float | None) -> list[str]:
+    """Why a ceiling model may be no ceiling: trained on the store it is scored on (``trained_on``,
+    that store, as :func:`trained_on_store` found; None: not), or scoring lower."""
     messages = []
-    if trained_on_store(ceiling_bundle, store):
+    if trained_on is not None:
         messages.append(
-            f"the ceiling model was trained on this very store ({store}): its AUROC is not a ceiling; "
+            f"the ceiling model was trained on this very store ({trained_on}): its AUROC is not a ceiling; "
             "train it on other objects of the domain"
         )
     return messages + below_the_model(ceiling, auroc)
