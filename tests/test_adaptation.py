@@ -548,6 +548,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
 ):
     import shutil
 
+    from pipeline.training.ceilings import TRAINING_STORE_KEY, store_set_checksum
     from pipeline.training.domains import evaluate_domains, main
 
     copy = tmp_path / "ens"
@@ -589,6 +590,25 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     metrics = load_bundle(copy).card.metrics
     assert metrics["again_ceiling_trained_on_store"] == 1.0
     assert not [key for key in metrics if key.endswith("transfer_gap")]
+    # and by the checksum of the store's ids and labels that training records, wherever the store lies
+    # and whatever the card calls it (last note's known problem: a copied store, or a ceiling trained
+    # with --store-id, was taken for a held-out set)
+    assert load_bundle(base_bundle).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)
+    copied, renamed = tmp_path / "copied.zarr", tmp_path / "renamed"
+    shutil.copytree(store, copied)
+    shutil.copytree(bare, renamed)
+    card = json.loads((renamed / "card.json").read_text())
+    (renamed / "card.json").write_text(json.dumps({**card, "training_store": "survey-q1-train"}))
+    for ceiling in (bare, renamed):
+        report = evaluate_domains(copy, {"again": copied}, ceilings={"again": ceiling})
+        assert report.learned.get("again_ceiling_trained_on_store") == 1.0, ceiling
+        assert np.isnan(report.transfer_gap("again"))
+    assert not evaluate_domains(copy, {"again": copied}, ceilings={"again": elsewhere_bundle}).learned.get(
+        "again_ceiling_trained_on_store"
+    )
+    report = evaluate_domains(renamed, {"again": copied}, write=True)  # the checked model too
+    assert report.learned == {"again_trained_on_store": 1.0}
+    assert load_bundle(renamed).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)  # kept
     other = tmp_path / "other"
     shutil.copytree(ensemble, other)
     with pytest.raises(
@@ -897,7 +917,7 @@ def test_a_held_out_evaluation_writes_no_other_tool_s_entries():
 
     for fine in ("heldout", "heldout_x", "mine"):
         check_heldout_prefix(fine, {"other_set_crc32": 1.0})
-    for taken in ("val", "max", "val_x", "max_auroc", "other_ceiling", "a-b"):
+    for taken in ("val", "max", "val_x", "max_auroc", "other_ceiling", "a-b", "training", "training_store"):
         with pytest.raises(ValueError, match=r"domain names|card entries"):
             check_heldout_prefix(taken, {})
     with pytest.raises(ValueError, match="--prefix other is a domain of the card's domain check"):

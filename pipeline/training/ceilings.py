@@ -64,6 +64,29 @@ def set_checksum(object_id: np.ndarray, label: np.ndarray, pixels: Iterable[np.n
     return crc
 
 
+TRAINING_STORE_KEY = "training_store_crc32"
+"""Card entry of ``lenshunt train``: :func:`set_checksum` of its training store's ids and labels (no
+pixels), so :func:`trained_on_store` knows that store wherever it lies, under whatever name. Not
+ending in ``CHECKSUM_KEY``: a domain check takes those for its own domains' entries and removes them."""
+
+
+def store_set_checksum(store: str | Path) -> int:
+    """:func:`set_checksum` of every object id and label of ``store`` (no pixels: reads two columns).
+
+    A copy of a store (``cp -r``), or the same scenes through another instrument, gives the same
+    number: for a ceiling model, learning those scenes is learning the held-out set.
+    """
+    from pipeline.store import open_store
+
+    dataset = open_store(store, chunks=None)
+    return set_checksum(dataset["object_id"].values, dataset["label"].values)
+
+
+def training_set_entry(store: str | Path) -> dict[str, float]:
+    """``{TRAINING_STORE_KEY: checksum}`` of a training store, for the card (a CRC-32 is exact in a float)."""
+    return {TRAINING_STORE_KEY: float(store_set_checksum(store))}
+
+
 UNTRUSTED_CEILING = {
     "learned_objects": "its ceiling model learned from objects of the set",
     "trained_on_store": "its ceiling model was trained on the store it was scored on",
@@ -107,22 +130,27 @@ def trained_on_store(bundle: Any, store: str | Path) -> bool:
     Returns
     -------
     bool
-        True where a card's ``training_store`` is an existing path to the same directory. lenshunt
-        train records it resolved; a relative path in an older card is resolved from the current
-        working directory (it may then miss, or name another store there). A card trained with
-        ``--store-id`` holds that id, not a path: False (the lineage check,
-        :mod:`pipeline.training.lineage`, still finds its objects through its training files).
-        A name no file system takes (too long, a NUL) is no path: False (review: it raised).
+        True where a card's ``training_store`` is an existing path to the same directory, or its
+        ``TRAINING_STORE_KEY`` entry is the :func:`store_set_checksum` of ``store``: a copy of the
+        training store, or a model trained with ``--store-id`` (its card holds the id, not a path),
+        is found too (last note's known problem). lenshunt train records the path resolved; a
+        relative path in an older card is resolved from the current working directory (it may then
+        miss, or name another store there). A name no file system takes (too long, a NUL) is no
+        path (review: it raised). Cards written before the checksum entry are known by path only
+        (the lineage check, :mod:`pipeline.training.lineage`, still finds their objects through
+        their training files).
     """
     target = Path(store).resolve()
-    for member in getattr(bundle, "members", None) or [bundle]:  # review: an ensemble's first member only
+    members = getattr(bundle, "members", None) or [bundle]  # review: an ensemble's first member only
+    for member in members:
         try:
             trained_on = Path(str(member.card.training_store))
             if trained_on.exists() and trained_on.resolve() == target:
                 return True
         except (OSError, ValueError):
             continue
-    return False
+    recorded = {getattr(member.card, "metrics", {}).get(TRAINING_STORE_KEY) for member in members} - {None}
+    return bool(recorded) and float(store_set_checksum(store)) in recorded
 
 
 def ceiling_warnings(trained_on: str | Path | None, ceiling: float, auroc: float | None) -> list[str]:

@@ -21,8 +21,9 @@ from pipeline.training.domain_ood import OOD_CARD_KEYS
 CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap", "max_auroc_drop_matched")
 """Card entries over all of a check's domains."""
 
-NOT_DOMAINS = frozenset({"val", "heldout"})
-"""Prefixes of entries that training (``val_``) and ``evaluate_on_store`` (``heldout_``) write."""
+NOT_DOMAINS = frozenset({"val", "heldout", "training"})
+"""Prefixes of entries that training (``val_``, ``training_store_crc32``) and ``evaluate_on_store``
+(``heldout_``) write."""
 
 
 def check_domain_names(names: Iterable[str]) -> None:
@@ -32,9 +33,10 @@ def check_domain_names(names: Iterable[str]) -> None:
     ------
     ValueError
         For a name of other characters than letters, digits and ``_``, or one whose ``<name>_...``
-        entries are, or begin like, those of training's validation (``val``, ``val_...``), of
-        ``evaluate_on_store`` (``heldout``, ``heldout_...``), of the check's maxima (``max``,
-        ``max_...``) or of a domain's ceiling (``<domain>_ceiling``): a later check removes every
+        entries are, or begin like, those of training (``val``, ``val_...``, ``training``,
+        ``training_...``: its validation and ``training_store_crc32``), of ``evaluate_on_store``
+        (``heldout``, ``heldout_...``), of the check's maxima (``max``, ``max_...``) or of a
+        domain's ceiling (``<domain>_ceiling``): a later check removes every
         ``<name>_...`` entry (new-user trial: a domain named ``val`` replaced the card's validation
         metrics; review: ``val_theta`` would have its next check remove ``val_theta_e_mse``).
     """
@@ -49,9 +51,9 @@ def check_domain_names(names: Iterable[str]) -> None:
     ]
     if taken:
         raise ValueError(
-            f"domain names {taken} would write or remove card entries of training's validation (val_...), "
-            "of a held-out evaluation (heldout_...), of the check's maxima (max_...) or of a domain's "
-            "ceiling (<domain>_ceiling_...): name the domains otherwise"
+            f"domain names {taken} would write or remove card entries of training's validation or training "
+            "store (val_..., training_...), of a held-out evaluation (heldout_...), of the check's maxima "
+            "(max_...) or of a domain's ceiling (<domain>_ceiling_...): name the domains otherwise"
         )
 
 

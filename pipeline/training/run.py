@@ -46,6 +46,7 @@ from pipeline.preprocess.recipe_fit import fit_recipe_streaming
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes, epoch_label
+from pipeline.training.ceilings import training_set_entry
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
     BlockReader,
@@ -329,7 +330,7 @@ def train_bundle(
         fit.best_val_outputs,
         lambda spec, predicted: _measure_carried(store, config, spec, predicted, validation.rows),
     )
-    metrics |= carried_metrics
+    metrics |= carried_metrics | training_set_entry(store)  # trained_on_store knows it by this
     if carried_note:
         log(carried_note.strip())
     model_id = config.model_id or default_model_id(config)
