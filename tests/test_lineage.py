@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -82,6 +83,21 @@ def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_
         "model_sha256": "a" * 64,
         "training_files": True,
     }
+    # nor one whose model.keras alone was replaced, the card left as it was (last note's known problem)
+    (parent / "card.json").write_text(json.dumps(card))
+    (parent / "model.keras").write_bytes(b"the model the child started from")
+    card = {**card, "sha256": hashlib.sha256(b"the model the child started from").hexdigest()}
+    (parent / "card.json").write_text(json.dumps(card))
+    save_parent(child / "training", parent)
+    assert init_chain(child, print) == [child.resolve(), parent.resolve()]  # the same model: followed
+    (parent / "model.keras").write_bytes(b"another model")
+    lines.clear()
+    assert init_chain(child, lines.append) == [child.resolve()]
+    assert lines == [
+        f"{child.resolve()} was fine-tuned from model sha256 {card['sha256'][:16]}, but the bundle now at "
+        f"{parent.resolve()} is {hashlib.sha256(b'another model').hexdigest()[:16]}: the objects its parent "
+        "learned from are not checked"
+    ]
     # a fine-tune from before parent.json: the path alone is followed, as before
     (child / "training" / PARENT_FILE).unlink()
     assert init_chain(child, print) == [child.resolve(), parent.resolve()]

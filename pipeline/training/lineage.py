@@ -88,7 +88,7 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
                 "are not checked"
             )
             break
-        started, now = record.get("model_sha256"), _card_sha256(Path(parent))
+        started, now = record.get("model_sha256"), _model_sha256(Path(parent))
         if started and started != now:
             log(
                 f"{chain[-1]} was fine-tuned from model sha256 {str(started)[:16]}, but the bundle now at "
@@ -105,6 +105,20 @@ def _card_sha256(bundle: Path) -> str | None:
         return str(json.loads((bundle / "card.json").read_text())["sha256"])
     except (OSError, ValueError, TypeError, KeyError):
         return None
+
+
+def _model_sha256(bundle: Path) -> str | None:
+    """The model sha256 in ``bundle``'s card, or its ``model.keras``'s own where that differs (a model
+    replaced alone, the card left: last note's known problem, the card's alone was compared); the
+    card's where there is no such file (an ensemble's directory); None where the card is unreadable."""
+    from pipeline.models.integrity import MODEL_FILE, file_sha256
+
+    recorded = _card_sha256(bundle)
+    try:
+        actual = file_sha256(bundle / MODEL_FILE)
+    except OSError:
+        return recorded
+    return recorded if recorded is None or actual == recorded else actual
 
 
 def member_dirs(bundle: Any) -> list[Path]:
