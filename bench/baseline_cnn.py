@@ -70,6 +70,38 @@ def with_asymmetry(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.arcsinh(z - z[:, ::-1, ::-1]).astype(np.float32)], axis=-1)
 
 
+COLOUR_APERTURE_PX = 5.0
+"""``with_colour_residual``: radius (pixels of the 0.2"/px grid: 1") where VIS is matched to each band."""
+
+COLOUR_SMOOTHING_PX = 1.0
+"""``with_colour_residual``: Gaussian sigma (pixels) taking VIS (0.2" FWHM) near NISP's resolution (0.5")."""
+
+
+def with_colour_residual(x: np.ndarray) -> np.ndarray:
+    """``x`` (n, h, w, c) of asinh noise units, band 0 VIS, with c - 1 more channels: for each other
+    band b, ``asinh(G z_0 - a_b z_b)``, ``z = sinh(x)``, ``G`` a Gaussian of ``COLOUR_SMOOTHING_PX``
+    and ``a_b`` the least-squares scale of ``z_b`` onto ``G z_0`` within ``COLOUR_APERTURE_PX`` of the
+    array centre. The central galaxy's light cancels whatever its colour, the bands' depths or units
+    (``a_b`` is fitted per cutout); light bluer than it (lensed star-forming sources) stays positive,
+    redder light negative. The lens-light subtraction of RingFinder (Gavazzi et al. 2014, ApJ 785,
+    144), which scales a redder band to the lens's core and subtracts it from a bluer one."""
+    from scipy.ndimage import gaussian_filter
+
+    z = np.sinh(x.astype(np.float64))
+    vis = gaussian_filter(z[..., 0], sigma=(0, COLOUR_SMOOTHING_PX, COLOUR_SMOOTHING_PX))
+    h, w = x.shape[1:3]
+    yy, xx = np.mgrid[:h, :w]
+    core = (yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2 <= COLOUR_APERTURE_PX**2
+    out = []
+    for band in range(1, x.shape[-1]):
+        other = z[..., band]
+        scale = (vis[:, core] * other[:, core]).sum(axis=1) / np.maximum(
+            (other[:, core] ** 2).sum(axis=1), 1e-12
+        )
+        out.append(np.arcsinh(vis - scale[:, None, None] * other))
+    return np.concatenate([x, np.stack(out, axis=-1).astype(np.float32)], axis=-1)
+
+
 def asymmetry_inputs(x: np.ndarray, asymmetry: bool | str) -> np.ndarray:
     """The network's channels from ``x`` (n, h, w, c): ``x`` itself (False), with the asymmetry
     channels of :func:`with_asymmetry` (True), or those alone (``"only"``: no symmetric light, and so
@@ -81,7 +113,11 @@ def asymmetry_inputs(x: np.ndarray, asymmetry: bool | str) -> np.ndarray:
 
 
 def load_inputs(
-    store: str | Path, view: str = "pool", scaling: str = "asinh", asymmetry: bool | str = False
+    store: str | Path,
+    view: str = "pool",
+    scaling: str = "asinh",
+    asymmetry: bool | str = False,
+    colour: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (n, 100, 100, c), labels (n,)) of every usable object of a Euclid-like store: c = 4
     bands, with the asymmetry channels 8, or 4 for those alone (:func:`asymmetry_inputs`).
@@ -104,6 +140,8 @@ def load_inputs(
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
     x = asymmetry_inputs(x, asymmetry)
+    if colour:
+        x = with_colour_residual(x)
     return np.ascontiguousarray(x), data["label"].values[keep]
 
 
@@ -229,10 +267,11 @@ def score_baseline(
     by_kind: bool = False,
     scaling: str = "asinh",
     asymmetry: bool | str = False,
+    colour: bool = False,
 ):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
     non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
-    x, y = load_inputs(store, view, scaling, asymmetry)
+    x, y = load_inputs(store, view, scaling, asymmetry, colour)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
@@ -323,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         const="only",
         help="baseline input is each band minus its 180-degree rotation alone",
     )
+    parser.add_argument(
+        "--colour-residual",
+        action="store_true",
+        help="baseline input also has VIS minus each other band scaled to the central galaxy",
+    )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
         "--lenshunt-option",
@@ -339,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
     if not args.skip_baseline:
-        x, y = load_inputs(args.train_store, args.view, args.scaling, args.asymmetry)
+        x, y = load_inputs(args.train_store, args.view, args.scaling, args.asymmetry, args.colour_residual)
         model, seconds, speed = train_baseline(
             x,
             y,
@@ -353,12 +397,20 @@ def main(argv: list[str] | None = None) -> int:
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():
             row[name], kinds = score_baseline(
-                model, store, args.view, by_kind=True, scaling=args.scaling, asymmetry=args.asymmetry
+                model,
+                store,
+                args.view,
+                by_kind=True,
+                scaling=args.scaling,
+                asymmetry=args.asymmetry,
+                colour=args.colour_residual,
             )
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
         defaults |= {"mixup": 0.0, "band_jitter": 0.0, "swa_epochs": 0, "asymmetry": False}
+        defaults |= {"colour_residual": False}
         flags = {"asymmetry": {True: " --asymmetry", "only": " --asymmetry-only"}.get(args.asymmetry, "")}
+        flags["colour_residual"] = " --colour-residual"
         options = "".join(
             flags.get(name, f" --{name.replace('_', '-')} {getattr(args, name)}")
             for name, value in defaults.items()

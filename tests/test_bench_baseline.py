@@ -16,6 +16,7 @@ from bench.baseline_cnn import (
     random_convolution,
     train_baseline,
     with_asymmetry,
+    with_colour_residual,
 )
 
 
@@ -70,6 +71,26 @@ def test_asymmetry_channels_cancel_a_centred_galaxy_and_keep_an_offset_one():
     assert np.abs(out[..., 1]).max() < 3.0  # noise only: asinh of a few sigma
     offset = normalise(np.roll(_galaxy(500.0), 8, axis=-1)).transpose(0, 2, 3, 1)
     assert np.abs(with_asymmetry(offset)[..., 1]).max() > 6.0  # asinh(500): the galaxy and its mirror
+
+
+def test_colour_residual_cancels_the_central_galaxy_whatever_the_band_scales_and_keeps_bluer_arcs():
+    """RingFinder's subtraction: VIS minus each band scaled to the galaxy's core, fitted per cutout."""
+    from scipy.ndimage import gaussian_filter
+
+    yy, xx = np.mgrid[:100, :100] - 49.5
+    galaxy = 50.0 * np.exp(-(xx**2 + yy**2) / (2 * 3.0**2))
+    arc = 10.0 * np.exp(-((np.hypot(xx, yy) - 12.0) ** 2) / 2.0) * (xx > 0)  # on one side: not symmetric
+    vis = galaxy + arc
+    nir = gaussian_filter(3.0 * galaxy + 0.2 * arc, 1.0)  # redder galaxy, fainter arc, NISP's resolution
+    for scales in [(1.0, 0.5, 2.0), (1e-3, 1e2, 7.0)]:  # each band's own units or depth
+        bands = np.stack([vis, *(s * nir for s in scales)], axis=-1)[None]
+        x = np.arcsinh(bands).astype(np.float32)
+        out = with_colour_residual(x)
+        assert out.shape == (1, 100, 100, 7) and np.array_equal(out[..., :4], x)
+        residual = np.sinh(out[0, ..., 4:].astype(np.float64))
+        assert np.abs(residual[45:55, 45:55]).max() < 0.05 * galaxy.max()  # the galaxy is gone
+        assert np.all(residual[50, 62] > 0.5 * arc[50, 62])  # the bluer arc is kept
+        assert np.abs(residual[50, 37]).max() < 0.05 * arc.max()  # nothing on the other side
 
 
 def test_band_jitter_rescales_each_band_in_noise_units_within_the_range():
