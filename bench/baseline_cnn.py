@@ -78,7 +78,8 @@ COLOUR_SMOOTHING_PX = 1.0
 
 
 def with_colour_residual(x: np.ndarray) -> np.ndarray:
-    """``x`` (n, h, w, c) of asinh noise units, band 0 VIS, with c - 1 more channels: for each other
+    """``x`` (n, h, w, c) bands (no other channels) in asinh noise units, band 0 VIS, with c - 1 more
+    channels: for each other
     band b, ``asinh(G z_0 - a_b z_b)``, ``z = sinh(x)``, ``G`` a Gaussian of ``COLOUR_SMOOTHING_PX``
     and ``a_b`` the least-squares scale of ``z_b`` onto ``G z_0`` within ``COLOUR_APERTURE_PX`` of the
     array centre. The central galaxy's light cancels whatever its colour, the bands' depths or units
@@ -102,6 +103,17 @@ def with_colour_residual(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.stack(out, axis=-1).astype(np.float32)], axis=-1)
 
 
+def network_inputs(bands: np.ndarray, asymmetry: bool | str, colour: bool) -> np.ndarray:
+    """The network's channels from the scaled ``bands`` (n, h, w, c), band 0 VIS: those of
+    :func:`asymmetry_inputs`, then with ``colour`` the c - 1 residuals of :func:`with_colour_residual`,
+    computed from the bands alone (review: they were computed from the asymmetry channels too, VIS
+    minus each of those scaled to a core where they are about zero: copies of VIS)."""
+    x = asymmetry_inputs(bands, asymmetry)
+    if not colour:
+        return x
+    return np.concatenate([x, with_colour_residual(bands)[..., bands.shape[-1] :]], axis=-1)
+
+
 def asymmetry_inputs(x: np.ndarray, asymmetry: bool | str) -> np.ndarray:
     """The network's channels from ``x`` (n, h, w, c): ``x`` itself (False), with the asymmetry
     channels of :func:`with_asymmetry` (True), or those alone (``"only"``: no symmetric light, and so
@@ -120,7 +132,8 @@ def load_inputs(
     colour: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (n, 100, 100, c), labels (n,)) of every usable object of a Euclid-like store: c = 4
-    bands, with the asymmetry channels 8, or 4 for those alone (:func:`asymmetry_inputs`).
+    bands, with the asymmetry channels 8, or 4 for those alone (:func:`asymmetry_inputs`); with
+    ``colour`` 3 more (:func:`network_inputs`).
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
     VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
@@ -139,10 +152,7 @@ def load_inputs(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
-    x = asymmetry_inputs(x, asymmetry)
-    if colour:
-        x = with_colour_residual(x)
-    return np.ascontiguousarray(x), data["label"].values[keep]
+    return np.ascontiguousarray(network_inputs(x, asymmetry, colour)), data["label"].values[keep]
 
 
 def conv_features(inputs):

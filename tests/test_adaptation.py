@@ -606,8 +606,11 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert not evaluate_domains(copy, {"again": copied}, ceilings={"again": elsewhere_bundle}).learned.get(
         "again_ceiling_trained_on_store"
     )
+    said = "its card's training store (survey-q1-train) has this store's object ids and labels"
+    assert any(said in m for m in report.warnings["again"])  # review: it said the card named this store
     report = evaluate_domains(renamed, {"again": copied}, write=True)  # the checked model too
     assert report.learned == {"again_trained_on_store": 1.0}
+    assert any(said in m and "no held-out AUROC" in m for m in report.warnings["again"])
     assert load_bundle(renamed).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)  # kept
     other = tmp_path / "other"
     shutil.copytree(ensemble, other)
@@ -889,7 +892,9 @@ def test_the_ship_script_carries_only_a_ceiling_its_check_trusted(tmp_path):
         assert not carried({"othersim_ceiling_auroc": 0.9, f"othersim_ceiling_{key}": 1.0}), key
 
 
-def test_a_ceiling_trained_on_the_store_is_found_by_any_member_and_a_card_naming_no_path_is_none(tmp_path):
+def test_a_ceiling_trained_on_the_store_is_found_by_any_member_and_a_card_naming_no_path_is_none(
+    tmp_path, monkeypatch
+):
     """Review: an ensemble ceiling was checked by its first member's card alone, and a training store
     no file system takes as a name (a long --store-id) raised OSError after every store was scored."""
     from types import SimpleNamespace
@@ -907,7 +912,27 @@ def test_a_ceiling_trained_on_the_store_is_found_by_any_member_and_a_card_naming
     assert not trained_on_store(bundle("lenshunt simulate " + "--opt x " * 40), target)  # no path
     assert not trained_on_store(bundle("nul\0byte"), target)
     ensemble = SimpleNamespace(members=[bundle("my-store-id"), bundle(str(target))], card=bundle("x").card)
-    assert trained_on_store(ensemble, target)
+    assert (
+        trained_on_store(ensemble, target)
+        == f"its card names this very store ({target}) as its training store"
+    )
+    # by the checksum of the store's ids and labels (any member's), and an unreadable store has none (review)
+    from pipeline.training import ceilings
+
+    def recorded(name: str, value: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            card=SimpleNamespace(training_store=name, metrics={ceilings.TRAINING_STORE_KEY: value})
+        )
+
+    ensemble = SimpleNamespace(members=[recorded("a-survey", 1.0), recorded("my-store-id", 7.0)])
+    assert trained_on_store(ensemble, target) is None  # target is an empty directory: no store, no checksum
+    monkeypatch.setattr(ceilings, "store_set_checksum", lambda path: 7)
+    assert trained_on_store(ensemble, target) == (
+        "its card's training store (my-store-id) has this store's object ids and labels "
+        "(training_store_crc32)"
+    )
+    monkeypatch.setattr(ceilings, "store_set_checksum", lambda path: 8)
+    assert trained_on_store(ensemble, target) is None
 
 
 def test_a_held_out_evaluation_writes_no_other_tool_s_entries():

@@ -12,6 +12,7 @@ from bench.baseline_cnn import (
     band_jitter,
     main,
     mixup,
+    network_inputs,
     normalise,
     random_convolution,
     train_baseline,
@@ -91,6 +92,21 @@ def test_colour_residual_cancels_the_central_galaxy_whatever_the_band_scales_and
         assert np.abs(residual[45:55, 45:55]).max() < 0.05 * galaxy.max()  # the galaxy is gone
         assert np.all(residual[50, 62] > 0.5 * arc[50, 62])  # the bluer arc is kept
         assert np.abs(residual[50, 37]).max() < 0.05 * arc.max()  # nothing on the other side
+
+
+def test_colour_residuals_come_from_the_bands_alone_beside_the_asymmetry_channels():
+    """Review: with --asymmetry the residuals were computed from the asymmetry channels too (15
+    channels: VIS minus each asymmetry channel scaled to a core where it is about zero)."""
+    bands = normalise(np.concatenate([_galaxy(200.0, seed) for seed in range(4)], axis=1)).transpose(
+        0, 2, 3, 1
+    )
+    residuals = with_colour_residual(bands)[..., 4:]
+    for asymmetry, n_first in [(False, 4), (True, 8), ("only", 4)]:
+        out = network_inputs(bands, asymmetry, colour=True)
+        assert out.shape == (1, 64, 64, n_first + 3)
+        assert np.array_equal(out[..., :n_first], asymmetry_inputs(bands, asymmetry))
+        assert np.array_equal(out[..., n_first:], residuals)
+    assert np.array_equal(network_inputs(bands, True, colour=False), asymmetry_inputs(bands, True))
 
 
 def test_band_jitter_rescales_each_band_in_noise_units_within_the_range():

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pipeline.errors import BundleError
+from pipeline.errors import BundleError, LenshuntError
 
 if TYPE_CHECKING:
     from pipeline.training.domains import DomainReport
@@ -73,8 +73,16 @@ ending in ``CHECKSUM_KEY``: a domain check takes those for its own domains' entr
 def store_set_checksum(store: str | Path) -> int:
     """:func:`set_checksum` of every object id and label of ``store`` (no pixels: reads two columns).
 
-    A copy of a store (``cp -r``), or the same scenes through another instrument, gives the same
-    number: for a ceiling model, learning those scenes is learning the held-out set.
+    Any store of the same ids and labels gives the same number: a copy (``cp -r``), or another draw
+    with the same seed, first id and size whose labels agree. Every id is then shared, which the
+    lineage check (:mod:`pipeline.training.lineage`) flags too where training files are kept. The
+    same scenes through another instrument (``--noise-scale 3 3``) usually differ in a few labels
+    (the challenge's label rule counts source pixels against the noise) and are not matched.
+
+    Raises
+    ------
+    pipeline.errors.LenshuntError
+        If ``store`` is not a lenshunt store.
     """
     from pipeline.store import open_store
 
@@ -116,9 +124,9 @@ def untrusted_ceiling(metrics: Mapping[str, Any], domain: str) -> str | None:
     )
 
 
-def trained_on_store(bundle: Any, store: str | Path) -> bool:
-    """Whether the card of ``bundle`` (or of any member of an ensemble) names ``store`` as its
-    training store.
+def trained_on_store(bundle: Any, store: str | Path) -> str | None:
+    """How the card of ``bundle`` (or of any member of an ensemble) names ``store`` as its training
+    store, or None where it does not.
 
     Parameters
     ----------
@@ -129,33 +137,50 @@ def trained_on_store(bundle: Any, store: str | Path) -> bool:
 
     Returns
     -------
-    bool
-        True where a card's ``training_store`` is an existing path to the same directory, or its
-        ``TRAINING_STORE_KEY`` entry is the :func:`store_set_checksum` of ``store``: a copy of the
-        training store, or a model trained with ``--store-id`` (its card holds the id, not a path),
-        is found too (last note's known problem). lenshunt train records the path resolved; a
-        relative path in an older card is resolved from the current working directory (it may then
-        miss, or name another store there). A name no file system takes (too long, a NUL) is no
-        path (review: it raised). Cards written before the checksum entry are known by path only
-        (the lineage check, :mod:`pipeline.training.lineage`, still finds their objects through
-        their training files).
+    str or None
+        A clause for a warning where a card's ``training_store`` is an existing path to the same
+        directory ("its card names this very store (...) as its training store"), or its
+        ``TRAINING_STORE_KEY`` entry is the :func:`store_set_checksum` of ``store`` ("its card's
+        training store (...) has this store's object ids and labels"): a copy of the training store,
+        or a model trained with ``--store-id`` (its card holds the id, not a path), is found too
+        (last note's known problem). lenshunt train records the path resolved; a relative path in
+        an older card is resolved from the current working directory (it may then miss, or name
+        another store there). A name no file system takes (too long, a NUL) is no path (review: it
+        raised), and a store that cannot be read has no checksum: None. Cards written before the
+        checksum entry are known by path only (the lineage check, :mod:`pipeline.training.lineage`,
+        still finds their objects through their training files).
     """
     target = Path(store).resolve()
-    members = getattr(bundle, "members", None) or [bundle]  # review: an ensemble's first member only
+    members = getattr(bundle, "members", None) or [bundle]  # every member (review: the first was)
     for member in members:
         try:
             trained_on = Path(str(member.card.training_store))
             if trained_on.exists() and trained_on.resolve() == target:
-                return True
+                return f"its card names this very store ({store}) as its training store"
         except (OSError, ValueError):
             continue
-    recorded = {getattr(member.card, "metrics", {}).get(TRAINING_STORE_KEY) for member in members} - {None}
-    return bool(recorded) and float(store_set_checksum(store)) in recorded
+    recorded = {
+        member.card.training_store: value
+        for member in members
+        if (value := getattr(member.card, "metrics", {}).get(TRAINING_STORE_KEY)) is not None
+    }
+    if not recorded:
+        return None
+    try:
+        checksum = float(store_set_checksum(store))
+    except (LenshuntError, OSError, ValueError, KeyError):  # review: an unreadable store raised
+        return None
+    named = next((name for name, value in recorded.items() if value == checksum), None)
+    if named is None:
+        return None
+    return (
+        f"its card's training store ({named}) has this store's object ids and labels ({TRAINING_STORE_KEY})"
+    )
 
 
-def ceiling_warnings(trained_on: str | Path | None, ceiling: float, auroc: float | None) -> list[str]:
+def ceiling_warnings(trained_on: str | None, ceiling: float, auroc: float | None) -> list[str]:
     """Why a ceiling model may be no ceiling: trained on the store it is scored on (``trained_on``,
-    that store, as :func:`trained_on_store` found; None: not), or scoring lower."""
+    how :func:`trained_on_store` found it; None: not), or scoring lower."""
     messages = []
     if trained_on is not None:
         messages.append(

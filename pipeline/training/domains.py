@@ -335,9 +335,7 @@ def evaluate_domains(
         same_store = trained_on_store(ceiling_bundle, stores[name])  # review: also a copy without training
         if same_store:
             learned[f"{name}_ceiling_trained_on_store"] = 1.0
-        messages = ceiling_warnings(
-            stores[name] if same_store else None, ceiling_aurocs[name], metrics[name].auroc
-        )
+        messages = ceiling_warnings(same_store, ceiling_aurocs[name], metrics[name].auroc)
         entries, said = seen_objects(member_dirs(ceiling_bundle), scored.object_id, f"{name}_ceiling")
         learned |= entries
         messages += [f"the ceiling model: {sentence}" for sentence in said]

@@ -88,7 +88,8 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
                 "are not checked"
             )
             break
-        started, now = record.get("model_sha256"), _model_sha256(Path(parent))
+        started = record.get("model_sha256")
+        now = next((sha for sha in _model_sha256s(Path(parent)) if sha != started), started)
         if started and started != now:
             log(
                 f"{chain[-1]} was fine-tuned from model sha256 {str(started)[:16]}, but the bundle now at "
@@ -107,18 +108,17 @@ def _card_sha256(bundle: Path) -> str | None:
         return None
 
 
-def _model_sha256(bundle: Path) -> str | None:
-    """The model sha256 in ``bundle``'s card, or its ``model.keras``'s own where that differs (a model
-    replaced alone, the card left: last note's known problem, the card's alone was compared); the
-    card's where there is no such file (an ensemble's directory); None where the card is unreadable."""
+def _model_sha256s(bundle: Path) -> tuple[str | None, ...]:
+    """The model sha256 in ``bundle``'s card (None where the card is unreadable) and, where it has
+    one, its ``model.keras``'s own: a parent is the model a fine-tune started from only where both
+    are that model's (last note's known problem: a ``model.keras`` replaced alone, the card left, was
+    taken for it; the card's alone was compared). An ensemble's directory has no such file."""
     from pipeline.models.integrity import MODEL_FILE, file_sha256
 
-    recorded = _card_sha256(bundle)
     try:
-        actual = file_sha256(bundle / MODEL_FILE)
+        return _card_sha256(bundle), file_sha256(bundle / MODEL_FILE)
     except OSError:
-        return recorded
-    return recorded if recorded is None or actual == recorded else actual
+        return (_card_sha256(bundle),)
 
 
 def member_dirs(bundle: Any) -> list[Path]:
@@ -196,9 +196,9 @@ def learned_from_store(
     bundle: Any, store: str | Path, object_ids: Iterable[Any], prefix: str
 ) -> tuple[dict[str, float], list[str]]:
     """:func:`seen_objects` of a loaded ``bundle`` (or ensemble) on ``store``'s ``object_ids``, and where
-    its training files count none, whether its card names ``store`` as its training store
-    (``<prefix>_trained_on_store``; new-user trial: a copy without training files, checked on its
-    own training store, was reported as held out).
+    its training files count none, whether its card names ``store`` as its training store, by path
+    or by the checksum of its ids and labels (``<prefix>_trained_on_store``; new-user trial: a copy
+    without training files, checked on its own training store, was reported as held out).
 
     Returns
     -------
@@ -209,7 +209,7 @@ def learned_from_store(
     from pipeline.training.ceilings import trained_on_store
 
     entries, said = seen_objects(member_dirs(bundle), object_ids, prefix)
-    if f"{prefix}_learned_objects" not in entries and trained_on_store(bundle, store):
+    if f"{prefix}_learned_objects" not in entries and (how := trained_on_store(bundle, store)):
         entries[f"{prefix}_trained_on_store"] = 1.0
-        said.append(f"its card names this very store ({store}) as its training store: no held-out AUROC")
+        said.append(f"{how}: no held-out AUROC")
     return entries, said

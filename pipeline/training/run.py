@@ -330,7 +330,7 @@ def train_bundle(
         fit.best_val_outputs,
         lambda spec, predicted: _measure_carried(store, config, spec, predicted, validation.rows),
     )
-    metrics |= carried_metrics | training_set_entry(store)  # trained_on_store knows it by this
+    metrics |= carried_metrics
     if carried_note:
         log(carried_note.strip())
     model_id = config.model_id or default_model_id(config)
@@ -341,7 +341,7 @@ def train_bundle(
         training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
-        metrics=metrics,
+        metrics=metrics | training_set_entry(store),  # trained_on_store knows the store by it
         notes=card_notes(
             config,
             split,
