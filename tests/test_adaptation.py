@@ -606,7 +606,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     assert not evaluate_domains(copy, {"again": copied}, ceilings={"again": elsewhere_bundle}).learned.get(
         "again_ceiling_trained_on_store"
     )
-    said = "its card's training store (survey-q1-train) has this store's object ids and labels"
+    said = "the training store in its card (survey-q1-train) has this store's object ids and labels"
     assert any(said in m for m in report.warnings["again"])  # review: it said the card named this store
     report = evaluate_domains(renamed, {"again": copied}, write=True)  # the checked model too
     assert report.learned == {"again_trained_on_store": 1.0}
@@ -928,7 +928,7 @@ def test_a_ceiling_trained_on_the_store_is_found_by_any_member_and_a_card_naming
     assert trained_on_store(ensemble, target) is None  # target is an empty directory: no store, no checksum
     monkeypatch.setattr(ceilings, "store_set_checksum", lambda path: 7)
     assert trained_on_store(ensemble, target) == (
-        "its card's training store (my-store-id) has this store's object ids and labels "
+        "the training store in its card (my-store-id) has this store's object ids and labels "
         "(training_store_crc32)"
     )
     monkeypatch.setattr(ceilings, "store_set_checksum", lambda path: 8)

@@ -204,3 +204,47 @@ def test_a_fine_tune_does_not_validate_a_start_whose_lineage_cannot_be_checked(t
     (tmp_path / "gone").rmdir()
     fitting, reason = fair_start(config.model_copy(update={"init": str(child)}), np.array([7]), lines.append)
     assert not fitting.keep_start and reason is not None and "which is not found" in lines[-1]
+
+
+def test_a_parent_that_lost_its_training_files_is_said_and_a_bare_parent_s_card_is_read(tmp_path):
+    """New-user trial: a fine-tune scored on the training store of the bundle it was fine-tuned from
+    was not warned about, where that parent had no training files (its card names the store), or had
+    them when the fine-tune started and has them no more (its objects were silently not checked)."""
+    from types import SimpleNamespace
+
+    from pipeline.training.lineage import fine_tuned_from, learned_from_store
+
+    target = tmp_path / "set.zarr"
+    target.mkdir()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "card.json").write_text(json.dumps({"sha256": "c" * 64, "training_store": str(target)}))
+    child = fake_bundle(tmp_path / "child", [10], [11], init=bare)
+
+    def loaded(path: Path) -> SimpleNamespace:
+        return SimpleNamespace(path=path, card=SimpleNamespace(training_store="elsewhere", metrics={}))
+
+    assert init_chain(child, print) == [child.resolve()]  # nothing to count objects by
+    assert fine_tuned_from(loaded(child)) == [bare.resolve()]
+    entries, said = learned_from_store(loaded(child), target, [1, 2], "a")
+    assert entries == {"a_trained_on_store": 1.0}
+    assert said == [
+        f"the card of {bare.resolve()} (which it was fine-tuned from) names this very store ({target}) "
+        "as its training store: no held-out AUROC"
+    ]
+    assert learned_from_store(loaded(child), tmp_path, [1, 2], "a") == ({}, [])  # another store: nothing
+    (bare / "card.json").write_text(json.dumps({"sha256": "d" * 64, "training_store": str(target)}))
+    assert fine_tuned_from(loaded(child)) == []  # replaced in place (a new release): another model's card
+    # a parent with training files when the fine-tune started, and none now
+    parent = fake_bundle(tmp_path / "parent", [1, 2], [3], sha="a" * 64)
+    tuned = fake_bundle(tmp_path / "tuned", [10], [11], init=parent)
+    (parent / "training" / "split.json").unlink()
+    (parent / "training").rmdir()
+    lines: list[str] = []
+    assert init_chain(tuned, lines.append) == [tuned.resolve(), parent.resolve()]
+    assert lines == [
+        f"{tuned.resolve()} was fine-tuned from {parent.resolve()}, which had training files then and has "
+        "none now: the objects it learned from are not checked"
+    ]
+    entries, said = seen_objects([tuned], [1, 10], "a")
+    assert entries == {"a_learned_objects": 1.0, "a_lineage_unchecked": 1.0} and said[1:] == lines

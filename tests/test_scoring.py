@@ -280,3 +280,31 @@ def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup
     said = f"the model: its card names this very store ({store}) as its training store: no held-out AUROC"
     assert len(report.warnings["flux"]) == 1 and report.warnings["flux"][0].startswith(said)
     assert "WARNING (counts): band VIS" in report.table()
+
+
+def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(scored_setup, tmp_path, capsys):
+    """New-user trial: a corrupt ``label`` chunk ended the domain check and the held-out evaluation in a
+    zstd traceback, and a broken ``zarr.json`` in an error that named neither the store nor the file."""
+    import shutil
+
+    from pipeline.training.domains import main as domains_main
+    from pipeline.training.heldout import main as heldout_main
+
+    _, _, store, bundle = scored_setup
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    chunk = next(
+        path for path in (broken / "label").rglob("*") if path.is_file() and path.name != "zarr.json"
+    )
+    chunk.write_bytes(b"not a zstd frame" * 4)
+    assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m pipeline.training.heldout: error: ") and "\n" not in err
+    assert f"{broken}: its 'label' cannot be read" in err
+    assert domains_main([str(bundle), "--domain", f"bad={broken}", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "error: " in err and "'label' cannot be read" in err and "Traceback" not in err
+    (broken / "zarr.json").write_text("{")
+    assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(broken) in err and "Traceback" not in err

@@ -124,9 +124,9 @@ def untrusted_ceiling(metrics: Mapping[str, Any], domain: str) -> str | None:
     )
 
 
-def trained_on_store(bundle: Any, store: str | Path) -> str | None:
-    """How the card of ``bundle`` (or of any member of an ensemble) names ``store`` as its training
-    store, or None where it does not.
+def trained_on_store(bundle: Any, store: str | Path, parents: Iterable[Path] = ()) -> str | None:
+    """How the card of ``bundle`` (or of any member of an ensemble, or of a bundle it was fine-tuned
+    from: ``parents``) names ``store`` as its training store, or None where none does.
 
     Parameters
     ----------
@@ -134,14 +134,18 @@ def trained_on_store(bundle: Any, store: str | Path) -> str | None:
         A loaded model bundle or ensemble (``card.training_store``; an ensemble's ``members``).
     store
         The store it is scored on.
+    parents
+        Directories of the bundles it was fine-tuned from (:func:`pipeline.training.lineage.fine_tuned_from`;
+        new-user trial: a fine-tune of a bundle without training files, scored on that bundle's
+        training store, was not warned about). An unreadable ``card.json`` there is skipped.
 
     Returns
     -------
     str or None
         A clause for a warning where a card's ``training_store`` is an existing path to the same
         directory ("its card names this very store (...) as its training store"), or its
-        ``TRAINING_STORE_KEY`` entry is the :func:`store_set_checksum` of ``store`` ("its card's
-        training store (...) has this store's object ids and labels"): a copy of the training store,
+        ``TRAINING_STORE_KEY`` entry is the :func:`store_set_checksum` of ``store`` ("the training
+        store in its card (...) has this store's object ids and labels"): a copy of the training store,
         or a model trained with ``--store-id`` (its card holds the id, not a path), is found too
         (last note's known problem). lenshunt train records the path resolved; a relative path in
         an older card is resolved from the current working directory (it may then miss, or name
@@ -150,32 +154,41 @@ def trained_on_store(bundle: Any, store: str | Path) -> str | None:
         checksum entry are known by path only (the lineage check, :mod:`pipeline.training.lineage`,
         still finds their objects through their training files).
     """
-    target = Path(store).resolve()
-    members = getattr(bundle, "members", None) or [bundle]  # every member (review: the first was)
-    for member in members:
+    cards = [
+        ("its card", member.card.training_store, getattr(member.card, "metrics", {}))
+        for member in getattr(bundle, "members", None) or [bundle]
+    ]  # every member (review: the first was)
+    for parent in parents:
         try:
-            trained_on = Path(str(member.card.training_store))
+            card = json.loads((Path(parent) / "card.json").read_text())
+            whose = f"the card of {parent} (which it was fine-tuned from)"
+            cards.append((whose, str(card["training_store"]), card.get("metrics") or {}))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+    target = Path(store).resolve()
+    for whose, name, _ in cards:
+        try:
+            trained_on = Path(str(name))
             if trained_on.exists() and trained_on.resolve() == target:
-                return f"its card names this very store ({store}) as its training store"
+                return f"{whose} names this very store ({store}) as its training store"
         except (OSError, ValueError):
             continue
-    recorded = {
-        member.card.training_store: value
-        for member in members
-        if (value := getattr(member.card, "metrics", {}).get(TRAINING_STORE_KEY)) is not None
-    }
+    recorded = [
+        (whose, name, metrics[TRAINING_STORE_KEY])
+        for whose, name, metrics in cards
+        if isinstance(metrics, Mapping) and metrics.get(TRAINING_STORE_KEY) is not None
+    ]
     if not recorded:
         return None
     try:
         checksum = float(store_set_checksum(store))
     except (LenshuntError, OSError, ValueError, KeyError):  # review: an unreadable store raised
         return None
-    named = next((name for name, value in recorded.items() if value == checksum), None)
-    if named is None:
-        return None
-    return (
-        f"its card's training store ({named}) has this store's object ids and labels ({TRAINING_STORE_KEY})"
-    )
+    for whose, name, value in recorded:
+        if value == checksum:
+            ids = f"this store's object ids and labels ({TRAINING_STORE_KEY})"
+            return f"the training store in {whose} ({name}) has {ids}"
+    return None
 
 
 def ceiling_warnings(trained_on: str | None, ceiling: float, auroc: float | None) -> list[str]:

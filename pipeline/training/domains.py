@@ -95,7 +95,7 @@ from pipeline.training.heldout import (
     store_checksum,
     store_input_warnings,
 )
-from pipeline.training.lineage import learned_from_store, member_dirs, seen_objects
+from pipeline.training.lineage import fine_tuned_from, learned_from_store, member_dirs, seen_objects
 from pipeline.training.run import card_metrics
 from pipeline.training.targets import TargetError
 
@@ -332,7 +332,7 @@ def evaluate_domains(
             raise BundleError(f"the ceiling model for {name!r} ({ceilings[name]}): {exc}") from exc
         auroc = evaluate(scored.label, scored.score).auroc
         ceiling_aurocs[name] = math.nan if auroc is None else auroc
-        same_store = trained_on_store(ceiling_bundle, stores[name])  # review: also a copy without training
+        same_store = trained_on_store(ceiling_bundle, stores[name], fine_tuned_from(ceiling_bundle))
         if same_store:
             learned[f"{name}_ceiling_trained_on_store"] = 1.0
         messages = ceiling_warnings(same_store, ceiling_aurocs[name], metrics[name].auroc)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import LenshuntError
+from pipeline.errors import LenshuntError, StoreError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
@@ -56,16 +56,39 @@ class StoreScores:
 def score_store_in_process(
     bundle: ModelBundle | EnsembleBundle, store: str | Path, batch_size: int = 256, *, tta: bool = False
 ) -> StoreScores:
-    """Score every object of ``store`` with ``bundle`` (mean over members and, with ``tta``, transforms)."""
-    dataset = open_store(store, chunks=None)
-    return _score_outputs_in_process(bundle, dataset, tuple(bundle.outputs), batch_size, tta)
+    """Score every object of ``store`` with ``bundle`` (mean over members and, with ``tta``, transforms).
+
+    Raises
+    ------
+    StoreError
+        If the store cannot be opened, or a chunk of it cannot be read or decoded (named with the
+        store and the column; new-user trial: a corrupt ``label`` chunk was a traceback).
+    """
+    try:
+        dataset = open_store(store, chunks=None)
+    except StoreError:
+        raise
+    except (OSError, ValueError, RuntimeError) as exc:  # e.g. a zarr.json that is no JSON
+        raise StoreError(f"{store} cannot be opened as a lenshunt store ({exc})") from exc
+    try:
+        return _score_outputs_in_process(bundle, dataset, tuple(bundle.outputs), batch_size, tta)
+    except StoreError as exc:
+        raise StoreError(f"{store}: {exc}") from exc
+
+
+def _values(dataset, name: str, rows: slice = slice(None)) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``dataset[name][rows]`` as NumPy; a chunk that cannot be read or decoded is a StoreError."""
+    try:
+        return dataset[name][rows].values
+    except (OSError, ValueError, RuntimeError) as exc:  # zstd and zarr raise these on a corrupt chunk
+        raise StoreError(f"its {name!r} cannot be read ({exc})") from exc
 
 
 def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
     from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
-    flags = dataset["flags"].values
+    flags = _values(dataset, "flags")
     names = [name for spec in specs for name in numeric_columns(spec)]
     ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
@@ -76,14 +99,14 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
         usable = np.asarray(usable_objects(flags[start:stop]))
         if not usable.any():
             continue
-        groups = {group: dataset[group][start:stop].values[usable] for group in bundle.groups}
+        groups = {group: _values(dataset, group, slice(start, stop))[usable] for group in bundle.groups}
         predicted = bundle.predict_groups_outputs(groups, batch_size=min(batch_size, 64), tta=tta)
         for name, values in aggregate_outputs(specs, predicted).items():
             columns[name][start:stop][usable] = values
         if ood:
             columns[OOD_COLUMN][start:stop][usable] = ood_score_groups(bundle, groups)
     score = columns.get(SCORE_OUTPUT, np.full(flags.size, np.nan, dtype=np.float32))
-    return StoreScores(dataset["object_id"].values, dataset["label"].values, score, columns)
+    return StoreScores(_values(dataset, "object_id"), _values(dataset, "label"), score, columns)
 
 
 def store_checksum(store: str | Path, batch: int = 256) -> int:

@@ -48,7 +48,7 @@ def save_parent(work: Path, init: str | Path | None) -> None:
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
+def init_chain(bundle: Path, log: Log, limit: int = 20, *, bare: bool = False) -> list[Path]:
     """``bundle`` and the bundles it was fine-tuned from, as far as their ``training/config.json``
     name one that still exists (review: a fine-tune that kept its start has its parent's weights,
     and learned what the parent learned). The files hold absolute paths.
@@ -58,7 +58,11 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
     sha256; new-user trial: a parent retrained in place hid what the child had learned) is logged,
     and ends the chain. A fine-tune started from a bundle without training files (the shipped
     model) ends it silently, moved or replaced: there was nothing to check (review: a moved clone
-    gave false alarms). At most ``limit`` bundles (a loop of paths stops at its first repeat).
+    gave false alarms); with ``bare``, such a parent that is still there and the model started from
+    ends it as its last bundle (its card may name a training store: :func:`fine_tuned_from`). A
+    parent that had training files when the fine-tune started and has none now is logged too
+    (new-user trial: its objects were silently not checked). At most ``limit`` bundles (a loop of
+    paths stops at its first repeat).
     """
     chain = [bundle.resolve()]
     while len(chain) < limit:
@@ -80,7 +84,9 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
                 "from are not checked"
             )
             break
-        if not parent or Path(parent).resolve() in chain or record.get("training_files") is False:
+        if not parent or Path(parent).resolve() in chain:
+            break
+        if record.get("training_files") is False and not bare:
             break
         if not Path(parent).is_dir():
             log(
@@ -97,7 +103,24 @@ def init_chain(bundle: Path, log: Log, limit: int = 20) -> list[Path]:
             )
             break
         chain.append(Path(parent).resolve())
+        if record.get("training_files") is False:
+            break
+        if record.get("training_files") and not (Path(parent) / "training").is_dir():
+            log(
+                f"{chain[-2]} was fine-tuned from {parent}, which had training files then and has none now: "
+                "the objects it learned from are not checked"
+            )
+            break
     return chain
+
+
+def fine_tuned_from(bundle: Any) -> list[Path]:
+    """The bundles a loaded ``bundle`` (or an ensemble's members) was fine-tuned from and still are
+    there, the model each started from (:func:`init_chain`, ``bare``: also a parent without training
+    files, whose card may name its training store)."""
+    return [
+        parent for path in member_dirs(bundle) for parent in init_chain(path, lambda _: None, bare=True)[1:]
+    ]
 
 
 def _card_sha256(bundle: Path) -> str | None:
@@ -209,7 +232,9 @@ def learned_from_store(
     from pipeline.training.ceilings import trained_on_store
 
     entries, said = seen_objects(member_dirs(bundle), object_ids, prefix)
-    if f"{prefix}_learned_objects" not in entries and (how := trained_on_store(bundle, store)):
+    if f"{prefix}_learned_objects" not in entries and (
+        how := trained_on_store(bundle, store, fine_tuned_from(bundle))
+    ):
         entries[f"{prefix}_trained_on_store"] = 1.0
         said.append(f"{how}: no held-out AUROC")
     return entries, said
