@@ -229,7 +229,7 @@ def test_a_parent_that_lost_its_training_files_is_said_and_a_bare_parent_s_card_
     entries, said = learned_from_store(loaded(child), target, [1, 2], "a")
     assert entries == {"a_trained_on_store": 1.0}
     assert said == [
-        f"the card of {bare.resolve()} (which it was fine-tuned from) names this very store ({target}) "
+        f"the card of {bare.resolve()} (a bundle it was fine-tuned from) names this very store ({target}) "
         "as its training store: no held-out AUROC"
     ]
     assert learned_from_store(loaded(child), tmp_path, [1, 2], "a") == ({}, [])  # another store: nothing

@@ -307,4 +307,6 @@ def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(sc
     (broken / "zarr.json").write_text("{")
     assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
-    assert str(broken) in err and "Traceback" not in err
+    assert f"{broken} cannot be opened as a Zarr store (JSONDecodeError" in err and "Traceback" not in err
+    assert domains_main([str(bundle), "--domain", f"bad={broken}", "--dry-run"]) == 2  # review: unnamed
+    assert f"{broken} cannot be opened as a Zarr store" in capsys.readouterr().err

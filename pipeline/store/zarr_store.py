@@ -243,7 +243,10 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
         if path.exists():
             raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); is it the right path?")
         raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`")
-    attrs = dict(zarr.open_group(path, mode="r").attrs)
+    try:
+        attrs = dict(zarr.open_group(path, mode="r").attrs)
+    except (OSError, ValueError, RuntimeError) as exc:  # new-user trial: a zarr.json that is no JSON
+        raise StoreError(f"{path} cannot be opened as a Zarr store ({type(exc).__name__}: {exc})") from exc
     if "lenshunt_store_schema" not in attrs:
         raise StoreError(f"{path} is a Zarr store but not a lenshunt store (no lenshunt_store_schema)")
     if attrs["lenshunt_store_schema"] != STORE_SCHEMA_VERSION:

@@ -161,7 +161,7 @@ def trained_on_store(bundle: Any, store: str | Path, parents: Iterable[Path] = (
     for parent in parents:
         try:
             card = json.loads((Path(parent) / "card.json").read_text())
-            whose = f"the card of {parent} (which it was fine-tuned from)"
+            whose = f"the card of {parent} (a bundle it was fine-tuned from)"
             cards.append((whose, str(card["training_store"]), card.get("metrics") or {}))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             continue
@@ -182,7 +182,7 @@ def trained_on_store(bundle: Any, store: str | Path, parents: Iterable[Path] = (
         return None
     try:
         checksum = float(store_set_checksum(store))
-    except (LenshuntError, OSError, ValueError, KeyError):  # review: an unreadable store raised
+    except (LenshuntError, OSError, ValueError, RuntimeError, KeyError):  # review: an unreadable store raised
         return None
     for whose, name, value in recorded:
         if value == checksum:
@@ -197,7 +197,7 @@ def ceiling_warnings(trained_on: str | None, ceiling: float, auroc: float | None
     messages = []
     if trained_on is not None:
         messages.append(
-            f"the ceiling model was trained on this very store ({trained_on}): its AUROC is not a ceiling; "
+            f"the ceiling model was trained on this very store: {trained_on}; its AUROC is not a ceiling; "
             "train it on other objects of the domain"
         )
     return messages + below_the_model(ceiling, auroc)

@@ -64,12 +64,7 @@ def score_store_in_process(
         If the store cannot be opened, or a chunk of it cannot be read or decoded (named with the
         store and the column; new-user trial: a corrupt ``label`` chunk was a traceback).
     """
-    try:
-        dataset = open_store(store, chunks=None)
-    except StoreError:
-        raise
-    except (OSError, ValueError, RuntimeError) as exc:  # e.g. a zarr.json that is no JSON
-        raise StoreError(f"{store} cannot be opened as a lenshunt store ({exc})") from exc
+    dataset = open_store(store, chunks=None)  # a zarr.json that is no JSON: StoreError (read_attributes)
     try:
         return _score_outputs_in_process(bundle, dataset, tuple(bundle.outputs), batch_size, tta)
     except StoreError as exc:
@@ -128,7 +123,10 @@ def store_checksum(store: str | Path, batch: int = 256) -> int:
             for start in range(0, order.size, batch):
                 rows = order[start : start + batch]
                 ascending = np.sort(rows)  # read in store order, then put in id order
-                values = dataset[group].isel(object=ascending).values
+                try:
+                    values = dataset[group].isel(object=ascending).values
+                except (OSError, ValueError, RuntimeError) as exc:  # review: a corrupt chunk, unscored
+                    raise StoreError(f"{store}: its {group!r} cannot be read ({exc})") from exc
                 yield values[np.searchsorted(ascending, rows)]
 
     return set_checksum(ids, dataset["label"].values, blocks())

@@ -115,11 +115,14 @@ def init_chain(bundle: Path, log: Log, limit: int = 20, *, bare: bool = False) -
 
 
 def fine_tuned_from(bundle: Any) -> list[Path]:
-    """The bundles a loaded ``bundle`` (or an ensemble's members) was fine-tuned from and still are
-    there, the model each started from (:func:`init_chain`, ``bare``: also a parent without training
-    files, whose card may name its training store)."""
+    """The bundles without a ``training/split.json`` that a loaded ``bundle`` (or an ensemble's
+    members) was fine-tuned from and that are still there, the model each started from
+    (:func:`init_chain`, ``bare``): their cards may name their training store. Those with a split
+    are counted by object id (:func:`seen_objects`; review: their card's path could name a store
+    since written over by another draw)."""
+    chains = [init_chain(path, lambda _: None, bare=True)[1:] for path in member_dirs(bundle)]
     return [
-        parent for path in member_dirs(bundle) for parent in init_chain(path, lambda _: None, bare=True)[1:]
+        parent for chain in chains for parent in chain if not (parent / "training" / "split.json").is_file()
     ]
 
 
