@@ -304,9 +304,49 @@ def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(sc
     assert domains_main([str(bundle), "--domain", f"bad={broken}", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert "error: " in err and "'label' cannot be read" in err and "Traceback" not in err
+    from pipeline.errors import StoreError
+    from pipeline.training.heldout import store_checksum
+
+    with pytest.raises(StoreError, match=f"{broken}: its 'label' cannot be read"):  # the set checksum too
+        store_checksum(broken)
     (broken / "zarr.json").write_text("{")
     assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{broken} cannot be opened as a Zarr store (JSONDecodeError" in err and "Traceback" not in err
     assert domains_main([str(bundle), "--domain", f"bad={broken}", "--dry-run"]) == 2  # review: unnamed
     assert f"{broken} cannot be opened as a Zarr store" in capsys.readouterr().err
+
+
+def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
+    scored_setup, dask_client, tmp_path
+):
+    """Final check: a corrupt chunk of a band group ended ``lenshunt score`` in a traceback. Its objects
+    are now kept, NaN, with UNREADABLE and NOT_SCORED; every other object is scored as before."""
+    import json
+
+    from astropy.table import Table
+
+    _, _, store, bundle = scored_setup
+    score_store(store, bundle, tmp_path / "good", dask_client, batch_size=8)
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    chunk_shape = json.loads((broken / "vis" / "zarr.json").read_text())["chunk_grid"]["configuration"]
+    n_chunk = chunk_shape["chunk_shape"][0]
+    chunk = broken / "vis" / "c" / "1" / "0" / "0" / "0"  # the second chunk of objects
+    chunk.write_bytes(b"not a zstd frame" * 4)
+    score_store(broken, bundle, tmp_path / "run", dask_client, batch_size=8)
+    good = Table.read(paths.catalog_fits(tmp_path / "good"))
+    table = Table.read(paths.catalog_fits(tmp_path / "run"))
+    assert sorted(table["object_id"]) == sorted(good["object_id"]) == sorted(IDS)  # every object, once
+    both = int(Flag.UNREADABLE | Flag.NOT_SCORED)
+    was = {i for i, f in zip(good["object_id"], good["flags"]) if f & both == both}  # an empty J file
+    flagged = np.array(
+        [f & both == both and i not in was for i, f in zip(table["object_id"], table["flags"])]
+    )
+    rows = open_store(broken, chunks=None)["object_id"].values[n_chunk : 2 * n_chunk]
+    assert set(np.asarray(table["object_id"])[flagged]) == set(rows.tolist())
+    assert np.all(np.isnan(np.ma.filled(table["score"][flagged], np.nan)))
+    order = {object_id: i for i, object_id in enumerate(good["object_id"])}
+    kept = ~flagged
+    expected = np.asarray(good["score"])[[order[i] for i in np.asarray(table["object_id"])[kept]]]
+    np.testing.assert_array_equal(np.ma.filled(table["score"][kept], np.nan), np.ma.filled(expected, np.nan))

@@ -167,6 +167,41 @@ def score_groups(bundle, groups: dict[str, np.ndarray], flags: np.ndarray, *, ba
     return columns["score"], columns["score_std"], added
 
 
+STORE_READ_ERRORS = (OSError, ValueError, RuntimeError)
+"""What zarr and its codecs raise for a chunk that cannot be read or decoded (zstd: RuntimeError;
+the crc32c check: ValueError)."""
+
+
+def read_batch(dataset, groups: list[str], start: int, stop: int) -> tuple[dict[str, np.ndarray], np.ndarray]:  # type: ignore[no-untyped-def]
+    """Pixels of rows ``start:stop`` of each group and the rows whose pixels cannot be read.
+
+    A group whose batch fails to read (a corrupt chunk) is read row by row; a row that still fails
+    gets NaN pixels and is marked (new-user trial: a corrupt chunk ended the run in a traceback).
+
+    Returns
+    -------
+    images, unreadable
+        group -> ``(n, ...)`` pixels, and a bool ``(n,)`` mask of the rows with a group not read.
+    """
+    unreadable = np.zeros(stop - start, dtype=bool)
+    images = {}
+    for group in groups:
+        column = dataset[group]
+        try:
+            images[group] = column[start:stop].values
+            continue
+        except STORE_READ_ERRORS:
+            pass
+        block = np.full((stop - start, *column.shape[1:]), np.nan, dtype=np.float32)
+        for row in range(start, stop):
+            try:
+                block[row - start] = column[row].values
+            except STORE_READ_ERRORS:
+                unreadable[row - start] = True
+        images[group] = block
+    return images, unreadable
+
+
 def score_rows(
     store: str, start: int, stop: int, bundle_path: str, sha256: str, *, batch_size: int, tta: bool
 ) -> ScoredRows:
@@ -187,11 +222,14 @@ def score_rows(
     for batch_start in range(start, stop, batch_size):
         batch_stop = min(batch_start + batch_size, stop)
         tic = time.perf_counter()
-        images = {group: dataset[group][batch_start:batch_stop].values for group in groups}
+        images, unreadable = read_batch(dataset, groups, batch_start, batch_stop)
         toc = time.perf_counter()
+        batch_flags = flags[batch_start - start : batch_stop - start].copy()
+        batch_flags[unreadable] |= int(Flag.UNREADABLE)  # not scored: NaN and NOT_SCORED
         columns, flags_added = score_groups_outputs(
-            bundle, images, flags[batch_start - start : batch_stop - start], batch_size=batch_size, tta=tta
+            bundle, images, batch_flags, batch_size=batch_size, tta=tta
         )
+        flags_added[unreadable] |= int(Flag.UNREADABLE)
         seconds_read += toc - tic
         seconds_model += time.perf_counter() - toc
         parts.append(columns)

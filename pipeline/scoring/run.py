@@ -31,7 +31,7 @@ from pipeline.errors import CatalogError, ConservationError, ScoreOutputError, S
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
 from pipeline.scoring.graded import check_grades_belong_to
-from pipeline.scoring.region import score_region_task
+from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.repair import repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
@@ -311,11 +311,11 @@ def score_store(
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
-    input_warnings = input_range_warnings(
-        bundle.recipe,
-        {group: dataset[group][sample].values for group in bundle.recipe.groups},
-        dataset["flags"][sample].values,
-    )
+    try:
+        images = {group: dataset[group][sample].values for group in bundle.recipe.groups}
+        input_warnings = input_range_warnings(bundle.recipe, images, dataset["flags"][sample].values)
+    except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
+        input_warnings = [f"the input range was not checked: the first objects cannot all be read ({exc})"]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
     todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)

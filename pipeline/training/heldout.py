@@ -71,8 +71,9 @@ def score_store_in_process(
         raise StoreError(f"{store}: {exc}") from exc
 
 
-def _values(dataset, name: str, rows: slice = slice(None)) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """``dataset[name][rows]`` as NumPy; a chunk that cannot be read or decoded is a StoreError."""
+def _values(dataset, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``dataset[name][rows]`` (rows along the object axis) as NumPy; a chunk that cannot be read or
+    decoded is a StoreError naming the column."""
     try:
         return dataset[name][rows].values
     except (OSError, ValueError, RuntimeError) as exc:  # zstd and zarr raise these on a corrupt chunk
@@ -115,21 +116,21 @@ def store_checksum(store: str | Path, batch: int = 256) -> int:
     from pipeline.training.ceilings import set_checksum
 
     dataset = open_store(store, chunks=None)
-    ids = dataset["object_id"].values
-    order = np.argsort(ids.astype(str), kind="stable")
 
-    def blocks():
+    def blocks(order: np.ndarray):
         for group in read_attributes(store).groups:
             for start in range(0, order.size, batch):
                 rows = order[start : start + batch]
                 ascending = np.sort(rows)  # read in store order, then put in id order
-                try:
-                    values = dataset[group].isel(object=ascending).values
-                except (OSError, ValueError, RuntimeError) as exc:  # review: a corrupt chunk, unscored
-                    raise StoreError(f"{store}: its {group!r} cannot be read ({exc})") from exc
+                values = _values(dataset, group, ascending)  # review: a corrupt chunk of an unscored group
                 yield values[np.searchsorted(ascending, rows)]
 
-    return set_checksum(ids, dataset["label"].values, blocks())
+    try:
+        ids = _values(dataset, "object_id")
+        order = np.argsort(ids.astype(str), kind="stable")
+        return set_checksum(ids, _values(dataset, "label"), blocks(order))
+    except StoreError as exc:
+        raise StoreError(f"{store}: {exc}") from exc
 
 
 def record_metrics(
