@@ -23,7 +23,8 @@ class Flag(enum.IntFlag):
     MISSING_FILE = 1 << 0
     """The band's file does not exist."""
     UNREADABLE = 1 << 1
-    """The file exists but is empty, not FITS, has no image HDU, or failed to read (any error)."""
+    """The file exists but is empty, not FITS, has no image HDU, or failed to read (any error); or, set
+    by scoring, the object's pixels in the store cannot be read (a corrupt chunk)."""
     TRUNCATED = 1 << 2
     """The file ends before its declared data does."""
     WRONG_SHAPE = 1 << 3
