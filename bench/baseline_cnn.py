@@ -278,26 +278,58 @@ def score_baseline(
     scaling: str = "asinh",
     asymmetry: bool | str = False,
     colour: bool = False,
+    save_to: Path | None = None,
 ):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
-    non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without)."""
+    non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without).
+
+    ``save_to``: also write the scores there (:func:`save_scores`), for ensembles of runs
+    (``python -m bench.ensemble_scores``)."""
     x, y = load_inputs(store, view, scaling, asymmetry, colour)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
     labelled = y >= 0
     total = float(auroc(y[labelled], scores[labelled]))
+    kinds = store_kinds(store)
+    if save_to is not None:
+        save_scores(save_to, store, scores, y, kinds)
     if not by_kind:
         return total
     from pipeline.evaluation.breakdown import auroc_by_kind
+
+    if kinds is None:
+        return total, {}
+    return total, {kind: value for kind, (_, value) in auroc_by_kind(y, scores, kinds).items()}
+
+
+def kept_rows(store: str | Path) -> np.ndarray:
+    """Boolean mask (n_objects,) of the rows :func:`load_inputs` keeps (no object-level flag)."""
+    return (open_store(store, chunks=None)["flags"].values & 0xFF) == 0
+
+
+def store_kinds(store: str | Path) -> np.ndarray | None:
+    """Each kept object's kind (strings, shape (n_kept,)) from the store's truth catalog, or None
+    where it names no kinds."""
     from pipeline.training.domain_breakdown import KIND_COLUMN, truth_columns
 
     columns, _ = truth_columns(store)
     if KIND_COLUMN not in columns:
-        return total, {}
-    keep = (open_store(store, chunks=None)["flags"].values & 0xFF) == 0  # the rows load_inputs keeps
-    kinds = np.asarray(columns[KIND_COLUMN], dtype=object)[keep].astype(str)
-    return total, {kind: value for kind, (_, value) in auroc_by_kind(y, scores, kinds).items()}
+        return None
+    return np.asarray(columns[KIND_COLUMN], dtype=object)[kept_rows(store)].astype(str)
+
+
+def save_scores(
+    path: Path, store: str | Path, scores: np.ndarray, labels: np.ndarray, kinds: np.ndarray | None
+) -> None:
+    """Write one run's scores of a store's kept objects to ``path`` (``.npz``): ``object_id``,
+    ``label``, ``score`` and, where the truth catalog names them, ``kind``; shapes (n_kept,)."""
+    ids = open_store(store, chunks=None)["object_id"].values[kept_rows(store)]
+    arrays = {"object_id": ids, "label": labels, "score": np.asarray(scores, dtype=np.float64)}
+    if kinds is not None:
+        arrays["kind"] = kinds.astype(str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
 
 
 def score_lenshunt(bundle_path: Path, store: str | Path) -> float:
@@ -335,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/baseline"))
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--save-scores",
+        type=Path,
+        metavar="DIR",
+        help="write the baseline's scores of each test store to DIR/NAME.npz (bench.ensemble_scores)",
+    )
     parser.add_argument(
         "--view",
         choices=("pool", "crop"),
@@ -414,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                 scaling=args.scaling,
                 asymmetry=args.asymmetry,
                 colour=args.colour_residual,
+                save_to=args.save_scores / f"{name}.npz" if args.save_scores else None,
             )
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}

@@ -73,7 +73,8 @@ def documentation() -> dict[str, str]:
 
 _DOCS = {
     "MISSING_FILE": "band file missing",
-    "UNREADABLE": "band file empty, not FITS, without an image, or failing to read",
+    "UNREADABLE": "band file empty, not FITS, without an image, or failing to read; or (set by "
+    "scoring) the object's pixels in the store unreadable",
     "TRUNCATED": "band file truncated",
     "WRONG_SHAPE": "band image shape differs from the layout",
     "ALL_NONFINITE": "every pixel of a band is NaN or infinite",

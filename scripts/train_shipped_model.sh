@@ -46,7 +46,8 @@
 # cores (2026-12-01: 54 training at 82-84 images/s); needs no GPU and no network.
 # Set LENSHUNT_SHIP=0 to leave pipeline/models/shipped/ untouched (e.g. to check reproducibility), and
 # LENSHUNT_RETRAIN=0 to keep WORKDIR/bundle when it is there (redo only the domain check and shipping;
-# the training set is then simulated only if the bundle lacks its feature statistics).
+# the training set is then simulated only if the bundle lacks its feature statistics or its card the
+# training store's checksum, training_store_crc32: pipeline.training.training_store).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -95,8 +96,8 @@ simulated() {
 
 KEEP_BUNDLE=0
 if [ "${LENSHUNT_RETRAIN:-1}" = 0 ] && [ -e "$WORK/bundle/card.json" ]; then KEEP_BUNDLE=1; fi
-if [ "$KEEP_BUNDLE" = 1 ] && [ -e "$WORK/bundle/features.npz" ]; then
-  step "training set not needed: keeping $WORK/bundle and its feature statistics (LENSHUNT_RETRAIN=0)"
+if [ "$KEEP_BUNDLE" = 1 ] && [ -e "$WORK/bundle/features.npz" ] && grep -q '"training_store_crc32"' "$WORK/bundle/card.json"; then
+  step "training set not needed: keeping $WORK/bundle, its feature statistics and training-store checksum (LENSHUNT_RETRAIN=0)"
 else
   step "simulate and ingest the training set"
   # shellcheck disable=SC2086  # the options are words
@@ -112,6 +113,10 @@ fi
 if [ ! -e "$WORK/bundle/features.npz" ]; then  # a bundle trained before lenshunt train fitted them
   step "fit the feature statistics of ood_score (3000 training objects)"
   python -m pipeline.models.features "$WORK/bundle" "$WORK/train.zarr"
+fi
+if ! grep -q '"training_store_crc32"' "$WORK/bundle/card.json"; then  # a card from before lenshunt train recorded it
+  step "record the training store's checksum on the card (the domain check then knows that store under any name)"
+  python -m pipeline.training.training_store "$WORK/bundle" "$WORK/train.zarr"
 fi
 
 DOMAINS=()

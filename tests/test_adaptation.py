@@ -947,3 +947,49 @@ def test_a_held_out_evaluation_writes_no_other_tool_s_entries():
             check_heldout_prefix(taken, {})
     with pytest.raises(ValueError, match="--prefix other is a domain of the card's domain check"):
         check_heldout_prefix("other", {"other_set_crc32": 1.0})
+
+
+def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_then_knows_the_store(
+    store,  # noqa: F811
+    base_bundle,
+    elsewhere_bundle,
+    ensemble,
+    tmp_path,
+    capsys,
+):
+    """Cards written before ``lenshunt train`` recorded ``training_store_crc32`` (the shipped model's,
+    last note's known problem) named their store by path only: a copy of it was taken for a held-out
+    set. ``python -m pipeline.training.training_store`` records it on such a card."""
+    import shutil
+
+    from pipeline.training.ceilings import TRAINING_STORE_KEY, store_set_checksum
+    from pipeline.training.domains import evaluate_domains
+    from pipeline.training.training_store import main, record_training_store
+
+    older, copied = tmp_path / "older", tmp_path / "copied.zarr"
+    shutil.copytree(base_bundle, older, ignore=shutil.ignore_patterns("training"))
+    shutil.copytree(store, copied)
+    card = json.loads((older / "card.json").read_text())
+    metrics = {key: value for key, value in card["metrics"].items() if key != TRAINING_STORE_KEY}
+    (older / "card.json").write_text(json.dumps({**card, "metrics": metrics, "training_store": "q1-train"}))
+    assert not evaluate_domains(older, {"again": copied}).learned  # not known before
+    said = record_training_store(older, copied)
+    assert f"recorded {TRAINING_STORE_KEY} {store_set_checksum(store)}" in said and "'q1-train'" in said
+    assert load_bundle(older).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)
+    report = evaluate_domains(older, {"again": copied})
+    assert report.learned == {"again_trained_on_store": 1.0}
+    assert "already records this training store" in record_training_store(older, store)
+    # another store, an ensemble, the shipped model, and a store smaller than the validation set
+    other_store = load_bundle(elsewhere_bundle).card.training_store
+    with pytest.raises(BundleError, match="records another training store"):
+        record_training_store(older, other_store)
+    with pytest.raises(BundleError, match="is an ensemble: record the training store on each member"):
+        record_training_store(ensemble, store)
+    with pytest.raises(BundleError, match="the shipped model's card is the release's record"):
+        record_training_store(paths.shipped_model(), store)
+    (older / "card.json").write_text(json.dumps({**card, "metrics": {**metrics, "val_n_neg": 10**6}}))
+    assert main([str(older), str(store)]) == 2
+    assert "fewer than the 10000" in capsys.readouterr().err
+    assert TRAINING_STORE_KEY not in load_bundle(older).card.metrics  # nothing written
+    assert main([str(older), str(tmp_path / "missing.zarr")]) == 2
+    assert "missing.zarr" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -232,3 +234,62 @@ def test_the_asymmetry_channels_alone_drop_the_bands():
     np.testing.assert_array_equal(alone, both[..., 4:])
     centre = (0, slice(27, 37), slice(27, 37))
     assert np.abs(alone[centre]).mean() < 0.5 * np.abs(x[centre]).mean()  # the galaxy's light is gone
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory, dask_client):
+    """A real 16-object euclid-sglc2 store of the project's simulator (lenses and non-lenses)."""
+    from pipeline.simulate.runner import simulate_set
+    from pipeline.store.ingestion import ingest
+    from schemas.layout import load_layout
+
+    root = tmp_path_factory.mktemp("baseline-scores")
+    simulate_set("euclid-sglc2", 16, root / "set", seed=5, first_id=300000)
+    ingest(load_layout("euclid-sglc2"), root / "set", root / "set.zarr", dask_client)
+    return root / "set.zarr"
+
+
+def test_saved_scores_of_two_runs_make_an_ensemble_of_their_mean(small_store, tmp_path, capsys):
+    from bench.ensemble_scores import ensemble_table, load_run
+    from bench.ensemble_scores import main as ensemble_main
+    from pipeline.evaluation import auroc
+    from pipeline.store import open_store
+
+    for seed in (0, 1):
+        args = [str(small_store), "--skip-lenshunt", "--epochs", "1", "--seed", str(seed)]
+        assert main([*args, "--test", f"t={small_store}", "--save-scores", str(tmp_path / f"s{seed}")]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline ")]
+    runs = [load_run(tmp_path / f"s{seed}" / "t.npz") for seed in (0, 1)]
+    data = open_store(small_store, chunks=None)
+    assert np.array_equal(runs[0]["object_id"], data["object_id"].values)  # every object kept, in order
+    assert np.array_equal(runs[0]["label"], data["label"].values)
+    assert runs[0]["kind"].dtype.kind == "U" and len(runs[0]["kind"]) == len(runs[0]["label"])
+    labels = runs[0]["label"]
+    assert 0 < labels.sum() < len(labels)
+    for line, run in zip(printed, runs):  # the saved scores are the ones the run's AUROC came from
+        assert abs(json.loads(line.split(" ", 1)[1])["t"] - auroc(labels, run["score"])) < 1e-12
+    assert not np.array_equal(runs[0]["score"], runs[1]["score"])
+    row = ensemble_table(runs, ["a", "b"])
+    assert row["ensemble"] == pytest.approx(auroc(labels, (runs[0]["score"] + runs[1]["score"]) / 2))
+    assert (
+        ensemble_main([str(tmp_path / "s0"), str(tmp_path / "s1"), "--json", str(tmp_path / "e.json")]) == 0
+    )
+    assert (
+        f"| t | {row['a']:.3f} | {row['b']:.3f} | {row['ensemble']:.3f} |"
+        in capsys.readouterr().out.replace(str(tmp_path / "s0"), "a").replace(str(tmp_path / "s1"), "b")
+    )
+
+
+def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
+    from bench.ensemble_scores import main as ensemble_main
+
+    for name, ids in (("a", [1, 2, 3]), ("b", [1, 2, 4])):
+        (tmp_path / name).mkdir()
+        np.savez(
+            tmp_path / name / "t.npz", object_id=np.array(ids), label=np.array([0, 1, 0]), score=np.ones(3)
+        )
+    assert ensemble_main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "other object_ids" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ensemble_main([str(tmp_path / "a"), str(tmp_path / "missing")])
+    assert "not a directory of saved scores" in capsys.readouterr().err

@@ -351,3 +351,6 @@ def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
     kept = ~flagged
     expected = np.asarray(good["score"])[[order[i] for i in np.asarray(table["object_id"])[kept]]]
     np.testing.assert_array_equal(np.ma.filled(table["score"][kept], np.nan), np.ma.filled(expected, np.nan))
+    # the catalog's own flag documentation says what UNREADABLE means here (it named band files only)
+    meaning = read_catalog(paths.catalog_parquet(tmp_path / "run")).attrs["flags"]["UNREADABLE"]
+    assert meaning.startswith("bit 1: band file") and "the object's pixels in the store unreadable" in meaning
