@@ -48,6 +48,12 @@ def test_the_carried_ceiling_says_where_it_came_from_and_how_its_model_was_made(
     # review: "the same recipe" in the description is the model's whose check trained the ceiling,
     # not the one that carried it
     assert chained[0].endswith("(its description below was written for model-7's check).")
+    # and carried a third time, from the card that carried it again (the shipped card's own notes named
+    # the second model after the script rechecked it, 2026-12-02)
+    third = (METRICS, "model-9", " ".join(["Earlier.", *chained]))
+    _, thrice = carried_ceiling(third, "othersim", 362, 638)
+    assert thrice == [thrice[0], MADE] and "domain check of model-9 " in thrice[0]
+    assert thrice[0].endswith("(its description below was written for model-7's check).")
 
 
 @pytest.mark.parametrize(

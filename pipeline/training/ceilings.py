@@ -361,10 +361,13 @@ def carried_ceiling(
     how = "" if checksum is not None and recorded is not None else "; counts checked, not the objects"
     made = re.findall(rf"Ceiling on {re.escape(domain)}: {_SENTENCE}", notes)
     # the description of how the ceiling model was made speaks of "the same" recipe: that of the model
-    # whose check trained the ceiling, which the card names where it carried the ceiling itself
-    origin = next((m.group(1) for s in made if (m := re.search(rf"{_CARRIED}(\S+) ", s))), model_id)
+    # whose check trained the ceiling, which the card names where it carried the ceiling itself: in its
+    # own "written for" clause where it was carried more than once (a third check named the second)
+    origins = [m.group(1) for s in made if (m := re.search(rf"{_WRITTEN_FOR}(\S+)'s check", s))]
+    origins += [m.group(1) for s in made if (m := re.search(rf"{_CARRIED}(\S+) ", s))]
+    origin = origins[0] if origins else model_id
     described = [sentence for sentence in made if _CARRIED not in sentence]
-    written = f" (its description below was written for {origin}'s check)" if described else ""
+    written = f" ({_WRITTEN_FOR}{origin}'s check)" if described else ""
     carried = (
         f"Ceiling on {domain}: {float(value):.4f}, carried from the domain check of {model_id} on the "
         f"same held-out set ({n_pos} lenses, {n_neg} non-lenses{how}); its ceiling model was not scored "
@@ -374,6 +377,7 @@ def carried_ceiling(
 
 
 _CARRIED = ", carried from the domain check of "
+_WRITTEN_FOR = "its description below was written for "
 _SENTENCE = r".*?(?<!\be\.g)(?<!\bi\.e)\.(?= [A-Z]|$)"
 """The rest of a sentence: to a full stop (not of "e.g." or "i.e.") before a capital or the end."""
 
