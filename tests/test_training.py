@@ -438,6 +438,9 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert card.metrics["max_transfer_gap"] == pytest.approx(max(gaps)) and min(gaps) > 0
     # each held-out set's checksum (ids, labels, pixels), so that a new model's check can carry them
     assert {f"{domain}_set_crc32" for domain in domains} <= set(card.metrics)
+    # and its training store's, so that a check knows that set again under any name (the card predates
+    # lenshunt train recording it: pipeline.training.training_store, from the script's set simulated again)
+    assert card.metrics["training_store_crc32"] == 3607646853
     assert card.metrics["standard_set_crc32"] != card.metrics["counts_set_crc32"]  # same scenes, x1e12
     # the card names its training set as scripts/train_shipped_model.sh writes it (look-alike flags spelt out)
     script = (Path(__file__).parents[1] / "scripts" / "train_shipped_model.sh").read_text()
