@@ -163,3 +163,66 @@ def test_an_existing_set_is_not_overwritten(sim_set, tmp_path):
     )
     assert done.returncode == 2 and "is not an empty directory" in done.stderr
     assert sorted(p.name for p in sim_set.rglob("*")) == before
+
+
+def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path):
+    """bench.thirdsim_variants (bench/RESULTS.md: what in thirdsim costs the AUROC): ``none`` is the set
+    bit for bit; each other variant changes what it names and puts thirdsim's functions back."""
+    import pandas as pd
+
+    from bench import thirdsim_variants
+    from bench.thirdsim import nonlenses, population
+    from bench.thirdsim import simulate as thirdsim
+
+    def catalog(root: Path) -> pd.DataFrame:
+        return pd.read_csv(root / "image_catalog_thirdsim.csv", comment="#").set_index("ID")
+
+    def vis_sum(root: Path, object_id: int) -> float:
+        return float(fits.getdata(_path(root, "VIS", object_id)).astype(np.float64).sum())
+
+    before = (
+        population.etg_components,
+        nonlenses.etg_components,
+        population.clumpy_components,
+        thirdsim.observe,
+    )
+    n = 6
+    for variant in ("none", "gaussian-psf", "bright-sources", "single-sersic"):
+        args = [str(tmp_path / variant), "--variant", variant, "--n", str(n), "--seed", str(SEED)]
+        assert thirdsim_variants.main([*args, "--first-id", str(FIRST_ID)]) == 0
+    assert (
+        population.etg_components,
+        nonlenses.etg_components,
+        population.clumpy_components,
+        thirdsim.observe,
+    ) == before
+    kinds = catalog(sim_set)["kind"].iloc[:n]
+    assert "lens" in set(kinds) and set(kinds) != {"lens"}, "the first objects should hold both"
+    for variant in ("none", "gaussian-psf", "bright-sources", "single-sersic"):
+        assert (catalog(tmp_path / variant)["kind"] == kinds).all()  # the same scenes
+    ids = list(kinds.index)
+    for object_id in ids:
+        for band in BANDS:
+            assert filecmp.cmp(
+                _path(sim_set, band, object_id), _path(tmp_path / "none", band, object_id), shallow=False
+            )
+        assert not filecmp.cmp(
+            _path(sim_set, "VIS", object_id), _path(tmp_path / "gaussian-psf", "VIS", object_id)
+        )
+    # brighter lensed sources: more light in every lens; non-lenses (no lensed source) are unchanged
+    for object_id, kind in kinds.items():
+        bright = tmp_path / "bright-sources"
+        if kind == "lens":
+            assert vis_sum(bright, object_id) > vis_sum(sim_set, object_id)
+            # documented: the catalog keeps the magnitude drawn before the brightening
+            assert (
+                catalog(bright).loc[object_id, "mag_source"] == catalog(sim_set).loc[object_id, "mag_source"]
+            )
+        else:
+            assert filecmp.cmp(
+                _path(sim_set, "VIS", object_id), _path(bright, "VIS", object_id), shallow=False
+            )
+    assert any(
+        not filecmp.cmp(_path(sim_set, "VIS", i), _path(tmp_path / "single-sersic", "VIS", i), shallow=False)
+        for i in ids
+    )
