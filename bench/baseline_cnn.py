@@ -426,7 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.swa_epochs <= args.epochs:
         parser.error(f"--swa-epochs must lie in [0, --epochs {args.epochs}], got {args.swa_epochs}")
+    bad = [item for item in args.test if "=" not in item or not Path(item.split("=", 1)[1]).is_dir()]
+    if bad:
+        parser.error(f"--test takes NAME=STORE, an existing store directory: got {', '.join(bad)}")
     tests = dict(item.split("=", 1) for item in args.test)
+    if args.save_scores is not None and args.save_scores.exists() and not args.save_scores.is_dir():
+        parser.error(f"--save-scores {args.save_scores} exists and is not a directory")
+    if args.save_scores is not None and (args.skip_baseline or not tests):
+        parser.error(
+            "--save-scores saves the baseline's scores of the --test stores: give --test, and no "
+            "--skip-baseline"
+        )
     rows: dict[str, dict[str, float]] = {}
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,32 @@ class ScoresMismatchError(ValueError):
     """Runs whose saved scores are not of the same objects in the same order with the same labels."""
 
 
+REQUIRED = ("object_id", "label", "score")
+"""Arrays every saved run has, each of shape (n,)."""
+
+
 def load_run(path: Path) -> dict[str, np.ndarray]:
-    """One saved ``NAME.npz``: ``object_id``, ``label``, ``score`` and maybe ``kind``, shapes (n,)."""
-    with np.load(path, allow_pickle=False) as saved:
-        return {key: saved[key] for key in saved.files}
+    """One saved ``NAME.npz``: ``object_id``, ``label``, ``score`` and maybe ``kind``, shapes (n,).
+
+    Raises
+    ------
+    ScoresMismatchError
+        Not a readable ``.npz`` of those arrays, or arrays of other shapes.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            run = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ScoresMismatchError(f"{path} is not a saved run's scores ({exc})") from exc
+    missing = [key for key in REQUIRED if key not in run]
+    if missing:
+        raise ScoresMismatchError(
+            f"{path} lacks {', '.join(missing)}: not saved by bench.baseline_cnn --save-scores"
+        )
+    shapes = {run[key].shape for key in (*REQUIRED, *(["kind"] if "kind" in run else []))}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise ScoresMismatchError(f"{path} holds arrays of shapes {sorted(shapes)}, not one (n,)")
+    return run
 
 
 def ensemble_table(runs: list[dict[str, np.ndarray]], names: list[str]) -> dict[str, float]:
@@ -68,9 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(run) for run in args.runs if not run.is_dir()]
     if missing:
         parser.error(f"not a directory of saved scores: {', '.join(missing)}")
-    tests = sorted(set.intersection(*({p.stem for p in run.glob("*.npz")} for run in args.runs)))
+    if len({run.resolve() for run in args.runs}) < 2:
+        parser.error("an ensemble needs at least two different run directories")
+    if args.json is not None and args.json.is_dir():
+        parser.error(f"--json {args.json} is a directory: give a file")
+    saved = [{p.stem for p in run.glob("*.npz")} for run in args.runs]
+    tests = sorted(set.intersection(*saved))
     if not tests:
         parser.error("no test name (NAME.npz) is in every run directory")
+    for name in sorted(set.union(*saved) - set(tests)):
+        print(f"bench.ensemble_scores: {name} is not in every run directory: left out", file=sys.stderr)
     names = [str(run) for run in args.runs]
     rows: dict[str, dict[str, float]] = {}
     for test in tests:
@@ -93,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 + ", ".join(f"{kind} {value:.3f}" for kind, value in kinds.items())
             )
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
 

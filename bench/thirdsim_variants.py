@@ -5,8 +5,10 @@ writes the same N scenes as ``python -m bench.thirdsim OUT --n N --seed S --firs
 random number is drawn as there, in one process), with one choice replaced:
 
 - ``none``: nothing (the first N objects of that set, bit for bit);
-- ``no-gradient``: early types' bluer envelope takes its bulge's colour (no colour gradient);
-- ``single-sersic``: early types are their bulge Sersic alone, with the envelope's flux;
+- ``no-gradient``: every early-type component (lens galaxies, ellipticals, the bulges of spirals
+  and early-type neighbours) has its bluer envelope take its bulge's colour (no colour gradient);
+- ``single-sersic``: those are their bulge Sersic alone, carrying the whole flux (bulge and
+  envelope);
 - ``gaussian-psf``: every PSF a circular Gaussian of that draw's own pixel FWHM (no Airy rings, no
   Moffat halo);
 - ``smooth-sources``: lensed sources without star-forming knots (their disc with all the flux);
@@ -22,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as python -m bench.thirdsim: before NumPy starts its threads
+
+import numpy as np
 
 from bench.thirdsim import galaxies, nonlenses, population
 from bench.thirdsim import simulate as thirdsim
@@ -123,8 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=31)
     parser.add_argument("--first-id", type=int, default=700000)
     args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error(f"--n must be at least 1, got {args.n}")
+    for name, value, least in (
+        ("--n", args.n, 1),
+        ("--seed", args.seed, 0),
+        ("--first-id", args.first_id, 0),
+    ):
+        if value < least:
+            parser.error(f"{name} must be at least {least}, got {value}")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        parser.error(
+            f"{args.out} exists and is not an empty directory: its old files would mix with the new set"
+        )
     simulate_variant(args.out, args.variant, args.n, args.seed, args.first_id)
     print(f"thirdsim, {args.variant}: {args.n} objects in {args.out}")
     return 0

@@ -143,7 +143,10 @@ _TRAILING: tuple[ColumnSpec, ...] = (
         description="1 = highest score; unscored last; ties by object_id",
     ),
     ColumnSpec(
-        name="flags", dtype="int32", ucd="meta.code.qual", description="Quality bitmask (see FLAGn cards)"
+        name="flags",
+        dtype="int32",
+        ucd="meta.code.qual",
+        description="Quality bitmask; bit meanings in the metadata (FITS: FLAGn cards)",
     ),
     ColumnSpec(name="model_id", dtype="str", ucd="meta.id", description="Id of the scoring model"),
     ColumnSpec(

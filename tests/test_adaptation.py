@@ -959,37 +959,100 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
 ):
     """Cards written before ``lenshunt train`` recorded ``training_store_crc32`` (the shipped model's,
     last note's known problem) named their store by path only: a copy of it was taken for a held-out
-    set. ``python -m pipeline.training.training_store`` records it on such a card."""
+    set. ``python -m pipeline.training.training_store`` records it on such a card, from a store that
+    is the one the card names as far as the card tells (review: any store of 2400 objects was taken)."""
     import shutil
 
     from pipeline.training.ceilings import TRAINING_STORE_KEY, store_set_checksum
     from pipeline.training.domains import evaluate_domains
-    from pipeline.training.training_store import main, record_training_store
+    from pipeline.training.training_store import main, named_ids, record_training_store
 
-    older, copied = tmp_path / "older", tmp_path / "copied.zarr"
-    shutil.copytree(base_bundle, older, ignore=shutil.ignore_patterns("training"))
+    checksum = store_set_checksum(store)
+    other_store = load_bundle(elsewhere_bundle).card.training_store  # the same kind, other ids
+    copied = tmp_path / "copied.zarr"
     shutil.copytree(store, copied)
-    card = json.loads((older / "card.json").read_text())
+    card = json.loads((base_bundle / "card.json").read_text())
     metrics = {key: value for key, value in card["metrics"].items() if key != TRAINING_STORE_KEY}
-    (older / "card.json").write_text(json.dumps({**card, "metrics": metrics, "training_store": "q1-train"}))
-    assert not evaluate_domains(older, {"again": copied}).learned  # not known before
-    said = record_training_store(older, copied)
-    assert f"recorded {TRAINING_STORE_KEY} {store_set_checksum(store)}" in said and "'q1-train'" in said
-    assert load_bundle(older).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)
-    report = evaluate_domains(older, {"again": copied})
-    assert report.learned == {"again_trained_on_store": 1.0}
-    assert "already records this training store" in record_training_store(older, store)
-    # another store, an ensemble, the shipped model, and a store smaller than the validation set
-    other_store = load_bundle(elsewhere_bundle).card.training_store
-    with pytest.raises(BundleError, match="records another training store"):
-        record_training_store(older, other_store)
+    assert card["training_store"] == str(store.resolve())
+
+    def older(name: str, training_store: str, **changed: float) -> Path:
+        bundle = tmp_path / name
+        shutil.copytree(base_bundle, bundle, ignore=shutil.ignore_patterns("training"))
+        entries = {**metrics, **changed}
+        (bundle / "card.json").write_text(
+            json.dumps({**card, "metrics": entries, "training_store": training_store})
+        )
+        return bundle
+
+    # the card names a simulator command: the store must hold exactly its ids
+    command = "lenshunt simulate --layout sglc1 --n 64 --seed 1 --first-id 500000"
+    assert named_ids(command) == range(500000, 500064) and named_ids("lenshunt simulate --n 5") == range(
+        100000, 100005
+    )
+    bundle = older("simulated", command)
+    assert not evaluate_domains(bundle, {"again": copied}).learned  # not known before
+    said = record_training_store(bundle, copied)
+    assert f"recorded {TRAINING_STORE_KEY} {checksum} from {copied}; its object ids are those" in said
+    assert load_bundle(bundle).card.metrics[TRAINING_STORE_KEY] == checksum
+    assert evaluate_domains(bundle, {"again": copied}).learned == {"again_trained_on_store": 1.0}
+    assert "already records this training store" in record_training_store(bundle, store)
+    with pytest.raises(BundleError, match=r"records another training store .*\(--replace replaces"):
+        record_training_store(bundle, other_store)
+    with pytest.raises(BundleError, match=r"objects 500000 to 500063; .*ids 501000 to 501063\): another set"):
+        record_training_store(bundle, other_store, replace=True)  # as large, other objects: refused
+    assert load_bundle(bundle).card.metrics[TRAINING_STORE_KEY] == checksum  # kept
+    # the card names a store that is there: it or a store of its ids and labels
+    bundle = older("pathed", str(store))
+    assert "it is the store the card names" in record_training_store(bundle, store)
+    bundle = older("pathed-copy", str(store))
+    assert f"it has the object ids and labels of {store}" in record_training_store(bundle, copied)
+    with pytest.raises(BundleError, match=f"the card names {store} as its training store"):
+        record_training_store(older("pathed-other", str(store)), other_store)
+    # a bundle that kept its training files: the store must hold every object its split lists
+    kept = tmp_path / "kept"
+    shutil.copytree(base_bundle, kept)
+    (kept / "card.json").write_text(json.dumps({**card, "metrics": metrics, "training_store": "q1-train"}))
+    with pytest.raises(BundleError, match=r"lacks \d+ of the \d+ objects the model trained and validated on"):
+        record_training_store(kept, other_store)
+    assert "only checked" in record_training_store(kept, copied)
+    unlabelled = tmp_path / "unlabelled.zarr"  # a blind set: every label unknown
+    shutil.copytree(store, unlabelled)
+    import zarr
+
+    zarr.open_array(unlabelled / "label", mode="r+")[:] = -1
+    with pytest.raises(BundleError, match=r"has no known label .*: no model was trained on it"):
+        record_training_store(older("unlabelled", "q1-train"), unlabelled)
+    # a name that tells nothing: only the count of validated objects is checked, and said
+    bundle = older("named", "q1-train")
+    assert "only checked: it holds at least the" in record_training_store(bundle, copied)
+    validated = metrics["val_n_pos"] + 1000 + metrics.get("val_n_unscored", 0)
+    with pytest.raises(
+        BundleError, match=f"holds 64 objects, fewer than the {validated:.0f} the model was validated on"
+    ):
+        record_training_store(older("big", "q1-train", val_n_neg=1000.0), store)
+    no_counts = {key: value for key, value in metrics.items() if key not in ("val_n_pos", "val_n_neg")}
+    bundle = tmp_path / "no-counts"
+    shutil.copytree(older("counts", "q1-train"), bundle)
+    (bundle / "card.json").write_text(
+        json.dumps({**card, "metrics": no_counts, "training_store": "q1-train"})
+    )
+    with pytest.raises(BundleError, match="its card has no validation counts"):
+        record_training_store(bundle, store)
+    # an ensemble, the shipped model, a missing or corrupt store: one line, nothing written
     with pytest.raises(BundleError, match="is an ensemble: record the training store on each member"):
         record_training_store(ensemble, store)
-    with pytest.raises(BundleError, match="the shipped model's card is the release's record"):
+    with pytest.raises(
+        BundleError, match="the shipped model's card is the release's record: record on a copy"
+    ):
         record_training_store(paths.shipped_model(), store)
-    (older / "card.json").write_text(json.dumps({**card, "metrics": {**metrics, "val_n_neg": 10**6}}))
-    assert main([str(older), str(store)]) == 2
-    assert "fewer than the 10000" in capsys.readouterr().err
-    assert TRAINING_STORE_KEY not in load_bundle(older).card.metrics  # nothing written
-    assert main([str(older), str(tmp_path / "missing.zarr")]) == 2
+    bundle = older("errors", "q1-train")
+    assert main([str(bundle), str(tmp_path / "missing.zarr")]) == 2
     assert "missing.zarr" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.zarr"
+    shutil.copytree(store, corrupt)
+    for chunk in (corrupt / "object_id" / "c").rglob("*"):
+        if chunk.is_file():
+            chunk.write_bytes(b"not a zstd frame")
+    assert main([str(bundle), str(corrupt)]) == 2
+    assert "its object ids or labels cannot be read" in capsys.readouterr().err
+    assert TRAINING_STORE_KEY not in load_bundle(bundle).card.metrics

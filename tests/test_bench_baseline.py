@@ -162,6 +162,15 @@ def test_weight_averaging_over_one_epoch_keeps_the_weights_and_recalibrates_batc
         (["--mixup", "-1"], "finite number >= 0"),
         (["--band-jitter", "nan"], "finite number >= 0"),
         (["--swa-epochs", "11"], "--swa-epochs must lie in [0, --epochs 10]"),
+        # new-user trial: these failed after training, or in a traceback
+        (["--test", "s2"], "--test takes NAME=STORE, an existing store directory: got s2"),
+        (["--test", "s2=/nonexistent.zarr"], "got s2=/nonexistent.zarr"),
+        (
+            ["--test", "t=/tmp", "--skip-baseline", "--save-scores", "/tmp/x"],
+            "--save-scores saves the baseline's",
+        ),
+        (["--save-scores", "/tmp/x"], "give --test, and no --skip-baseline"),
+        (["--test", "t=/tmp", "--save-scores", "/etc/hostname"], "exists and is not a directory"),
     ],
 )
 def test_bad_options_are_refused(capsys, option, message):
@@ -293,3 +302,28 @@ def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ensemble_main([str(tmp_path / "a"), str(tmp_path / "missing")])
     assert "not a directory of saved scores" in capsys.readouterr().err
+    # review and new-user trial: bad files were tracebacks, one directory twice an "ensemble"
+    with pytest.raises(SystemExit):
+        ensemble_main([str(tmp_path / "a"), str(tmp_path / "a")])
+    assert "at least two different run directories" in capsys.readouterr().err
+    for name, write in (
+        ("c", lambda path: np.savez(path, object_id=np.array([1, 2, 3]), label=np.array([0, 1, 0]))),
+        ("d", lambda path: path.write_text("not an npz")),
+        ("e", lambda path: np.savez(path, object_id=np.arange(3), label=np.zeros(3), score=np.ones(2))),
+    ):
+        (tmp_path / name).mkdir()
+        write(tmp_path / name / "t.npz")
+        assert ensemble_main([str(tmp_path / "a"), str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert {"c": "lacks score", "d": "is not a saved run's scores", "e": "not one (n,)"}[name] in err, err
+    (tmp_path / "b" / "t.npz").unlink()
+    np.savez(
+        tmp_path / "b" / "t.npz", object_id=np.array([1, 2, 3]), label=np.array([0, 1, 0]), score=np.ones(3)
+    )
+    np.savez(tmp_path / "b" / "u.npz", object_id=np.array([1]), label=np.array([0]), score=np.ones(1))
+    assert (
+        ensemble_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "new" / "e.json")])
+        == 0
+    )
+    assert "u is not in every run directory: left out" in capsys.readouterr().err
+    assert set(json.loads((tmp_path / "new" / "e.json").read_text())) == {"t"}

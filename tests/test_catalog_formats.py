@@ -57,6 +57,20 @@ def test_fits_catalog_passes_fitsverify_with_no_warning(tmp_path: Path) -> None:
     assert "Verification found 0 warning(s) and 0 error(s)" in result.stdout, result.stdout
 
 
+def test_fits_catalog_comments_hold_each_flags_whole_meaning(tmp_path: Path) -> None:
+    """New-user trial: the FLAGn cards' comments are cut to fit a card, so a meaning was lost."""
+    from astropy.io import fits
+
+    from pipeline.flags import Flag, documentation
+
+    table = make_table()
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    comments = "".join(str(card) for card in fits.getheader(paths.fits, "CATALOG")["COMMENT"])  # split at 72
+    for flag in Flag:
+        meaning = documentation()[flag.name].split(": ", 1)[1]
+        assert f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}" in comments
+
+
 def test_fitsverify_rejects_a_date_with_z(tmp_path: Path) -> None:
     """The issue's example: DATE-RUN ending in Z is an error for fitsverify (so the check is real)."""
     from astropy.io import fits

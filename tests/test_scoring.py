@@ -282,7 +282,9 @@ def test_a_score_run_on_raw_counts_warns_in_its_summary_and_catalog(scored_setup
     assert "WARNING (counts): band VIS" in report.table()
 
 
-def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(scored_setup, tmp_path, capsys):
+def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(
+    scored_setup, tmp_path, capsys, dask_client
+):
     """New-user trial: a corrupt ``label`` chunk ended the domain check and the held-out evaluation in a
     zstd traceback, and a broken ``zarr.json`` in an error that named neither the store nor the file."""
     import shutil
@@ -309,6 +311,17 @@ def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(sc
 
     with pytest.raises(StoreError, match=f"{broken}: its 'label' cannot be read"):  # the set checksum too
         store_checksum(broken)
+    # and lenshunt score, before any work (new-user trial: a traceback once every object was scored),
+    # for any per-object column: ids, labels, flags, coordinates
+    with pytest.raises(StoreError, match=f"{broken}: its 'label' cannot be read"):
+        score_store(broken, bundle, tmp_path / "run", dask_client)
+    assert not (tmp_path / "run").exists()
+    ids = next(
+        path for path in (broken / "object_id").rglob("*") if path.is_file() and path.name != "zarr.json"
+    )
+    ids.write_bytes(b"not a zstd frame" * 4)
+    with pytest.raises(StoreError, match=f"{broken}: its 'object_id' cannot be read"):
+        score_store(broken, bundle, tmp_path / "run", dask_client)
     (broken / "zarr.json").write_text("{")
     assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()

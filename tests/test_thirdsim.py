@@ -165,7 +165,7 @@ def test_an_existing_set_is_not_overwritten(sim_set, tmp_path):
     assert sorted(p.name for p in sim_set.rglob("*")) == before
 
 
-def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path):
+def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path, capsys):
     """bench.thirdsim_variants (bench/RESULTS.md: what in thirdsim costs the AUROC): ``none`` is the set
     bit for bit; each other variant changes what it names and puts thirdsim's functions back."""
     import pandas as pd
@@ -187,7 +187,7 @@ def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path
         thirdsim.observe,
     )
     n = 6
-    for variant in ("none", "gaussian-psf", "bright-sources", "single-sersic"):
+    for variant in tuple(thirdsim_variants.VARIANTS):
         args = [str(tmp_path / variant), "--variant", variant, "--n", str(n), "--seed", str(SEED)]
         assert thirdsim_variants.main([*args, "--first-id", str(FIRST_ID)]) == 0
     assert (
@@ -198,7 +198,7 @@ def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path
     ) == before
     kinds = catalog(sim_set)["kind"].iloc[:n]
     assert "lens" in set(kinds) and set(kinds) != {"lens"}, "the first objects should hold both"
-    for variant in ("none", "gaussian-psf", "bright-sources", "single-sersic"):
+    for variant in tuple(thirdsim_variants.VARIANTS):
         assert (catalog(tmp_path / variant)["kind"] == kinds).all()  # the same scenes
     ids = list(kinds.index)
     for object_id in ids:
@@ -207,7 +207,9 @@ def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path
                 _path(sim_set, band, object_id), _path(tmp_path / "none", band, object_id), shallow=False
             )
         assert not filecmp.cmp(
-            _path(sim_set, "VIS", object_id), _path(tmp_path / "gaussian-psf", "VIS", object_id)
+            _path(sim_set, "VIS", object_id),
+            _path(tmp_path / "gaussian-psf", "VIS", object_id),
+            shallow=False,
         )
     # brighter lensed sources: more light in every lens; non-lenses (no lensed source) are unchanged
     for object_id, kind in kinds.items():
@@ -222,7 +224,26 @@ def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path
             assert filecmp.cmp(
                 _path(sim_set, "VIS", object_id), _path(bright, "VIS", object_id), shallow=False
             )
-    assert any(
-        not filecmp.cmp(_path(sim_set, "VIS", i), _path(tmp_path / "single-sersic", "VIS", i), shallow=False)
-        for i in ids
-    )
+    for variant in ("single-sersic", "no-gradient"):  # early types in every scene here: each changed
+        for i in ids:
+            assert not filecmp.cmp(_path(sim_set, "H", i), _path(tmp_path / variant, "H", i), shallow=False)
+    for object_id, kind in kinds.items():  # sources without knots: the lenses alone change
+        same = filecmp.cmp(
+            _path(sim_set, "VIS", object_id), _path(tmp_path / "smooth-sources", "VIS", object_id)
+        )
+        assert same == (kind != "lens")
+    # bad arguments: one line, nothing written (review: tracebacks, and a set written into another)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("x")
+    for args, message in (
+        (["--n", "0"], "--n must be at least 1"),
+        (["--n", "2", "--seed", "-1"], "--seed must be at least 0"),
+        (["--n", "2", "--first-id", "-5"], "--first-id must be at least 0"),
+    ):
+        with pytest.raises(SystemExit):
+            thirdsim_variants.main([str(tmp_path / "bad"), "--variant", "none", *args])
+        assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        thirdsim_variants.main([str(tmp_path / "taken"), "--variant", "none", "--n", "1"])
+    assert "is not an empty directory" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["keep.txt"]

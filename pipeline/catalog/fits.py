@@ -82,6 +82,8 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     for flag, meaning in flag_meanings().items():
         _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
     header.add_comment("FLAGn: name of bit n of the flags column; meanings in pipeline/flags.py.")
+    for flag, meaning in flag_meanings().items():  # the whole meaning: a FLAGn card's comment is cut
+        header.add_comment(f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}")
     return header
 
 

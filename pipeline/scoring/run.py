@@ -34,7 +34,7 @@ from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.repair import repair_ids, repaired_rows
-from pipeline.store.zarr_store import open_store, read_attributes
+from pipeline.store.zarr_store import open_store, read_attributes, read_column
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
 _PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")
@@ -306,14 +306,17 @@ def score_store(
     with_ood = has_feature_stats(bundle)
     if with_ood:  # parts without ood_score (statistics fitted since) must not be reused
         identity["feature_stats"] = feature_stats_id(bundle)
-    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
-
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
+    # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
+    column = {
+        name: read_column(dataset, name, store=store) for name in ("object_id", "label", "flags", "ra", "dec")
+    }
+    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:
         images = {group: dataset[group][sample].values for group in bundle.recipe.groups}
-        input_warnings = input_range_warnings(bundle.recipe, images, dataset["flags"][sample].values)
+        input_warnings = input_range_warnings(bundle.recipe, images, column["flags"][sample])
     except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
         input_warnings = [f"the input range was not checked: the first objects cannot all be read ({exc})"]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -346,17 +349,16 @@ def score_store(
         if progress:
             progress(done, len(futures))
 
-    scores = assemble_parts(out_dir, dataset["object_id"].values)
-    labels = dataset["label"].values
-    flags = dataset["flags"].values | scores["flags_added"].to_numpy()
-    ra, dec = dataset["ra"].values, dataset["dec"].values
+    scores = assemble_parts(out_dir, column["object_id"])
+    labels, ra, dec = column["label"], column["ra"], column["dec"]
+    flags = column["flags"] | scores["flags_added"].to_numpy()
     layout = CatalogLayout(
         outputs=bundle.outputs,
         rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
         extra=(OOD_SCORE_COLUMN,) if with_ood else (),
     )
     table = make_catalog_table(
-        object_ids=dataset["object_id"].values,
+        object_ids=column["object_id"],
         ra=ra,
         dec=dec,
         outputs={name: scores[name].to_numpy() for spec in bundle.outputs for name in numeric_columns(spec)},

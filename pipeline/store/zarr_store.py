@@ -234,6 +234,24 @@ def _write_empty_store(
     zarr.open_group(path, mode="r+").create_group(BOOKKEEPING, attributes={"description": _BOOKKEEPING_DOC})
 
 
+def read_column(
+    dataset: xr.Dataset, name: str, rows: slice | np.ndarray = slice(None), store: object = None
+) -> np.ndarray:
+    """``dataset[name][rows]`` (rows along the object axis) as NumPy.
+
+    Raises
+    ------
+    StoreError
+        Where a chunk cannot be read or decoded (zstd and zarr raise OSError, ValueError or
+        RuntimeError on a corrupt one), naming the column, and ``store`` when given.
+    """
+    try:
+        return dataset[name][rows].values
+    except (OSError, ValueError, RuntimeError) as exc:
+        where = f"{store}: its" if store is not None else "its"
+        raise StoreError(f"{where} {name!r} cannot be read ({exc})") from exc
+
+
 def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
     """The validated root attributes of the store at ``path``."""
     import zarr

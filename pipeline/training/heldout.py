@@ -72,12 +72,10 @@ def score_store_in_process(
 
 
 def _values(dataset, name: str, rows: slice | np.ndarray = slice(None)) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """``dataset[name][rows]`` (rows along the object axis) as NumPy; a chunk that cannot be read or
-    decoded is a StoreError naming the column."""
-    try:
-        return dataset[name][rows].values
-    except (OSError, ValueError, RuntimeError) as exc:  # zstd and zarr raise these on a corrupt chunk
-        raise StoreError(f"its {name!r} cannot be read ({exc})") from exc
+    """:func:`pipeline.store.read_column`: a chunk that cannot be read is a StoreError naming the column."""
+    from pipeline.store import read_column
+
+    return read_column(dataset, name, rows)
 
 
 def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
