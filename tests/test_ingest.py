@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -18,10 +19,12 @@ from cutouts import band_file, cutout_image, sky, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
+from pipeline.paths import shipped_model
 from pipeline.sources import NoCutoutsError, discover, labels_for
 from pipeline.store.ingestion import ingest, ingest_region, plan_regions, start_plan
 from pipeline.store.zarr_store import open_store, read_attributes, update_attributes
 from schemas.layout import load_layout
+from schemas.store import LABEL_UNKNOWN
 
 EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(100000, 100040))
@@ -103,6 +106,38 @@ def test_ingest_conserves_flags_and_labels(euclid_set, tmp_path, dask_client):
     assert store["ra"].values[row] == pytest.approx(sky(100010)[0])
     np.testing.assert_array_equal(store["label"].values, [int(i % 3 == 0) for i in IDS])
     assert store["vis"].dtype == np.float32 and store.attrs["layout"] == "euclid-sglc2"
+
+
+def test_a_missing_chunk_file_reads_as_unknown_and_unreadable_not_as_clean_non_lenses(
+    euclid_set, tmp_path, dask_client
+):
+    """Zarr reads a missing chunk as the array's fill value, 0 by default: a deleted ``label`` chunk
+    read as non-lenses and a deleted ``flags`` chunk as clean objects (new-user trial, 2026-12-02)."""
+    from pipeline.scoring.run import score_store
+    from pipeline.store.zarr_store import MISSING_CHUNK_FILL
+
+    ingest(EUCLID, euclid_set, tmp_path / "store.zarr", dask_client, chunk_objects=16)
+    store = tmp_path / "store.zarr"
+    for name, fill in MISSING_CHUNK_FILL.items():
+        assert json.loads((store / name / "zarr.json").read_text())["fill_value"] == fill
+    for name in ("label", "flags", "band_flags"):  # the second chunk of objects (rows 16-31)
+        chunk = store / name / "c" / "1"
+        if chunk.is_dir():
+            chunk = chunk / "0"
+        assert chunk.is_file() or name == "flags", chunk  # clean flags equal no fill value: written
+        chunk.unlink()
+    dataset = open_store(store)
+    assert (dataset["label"].values[16:32] == LABEL_UNKNOWN).all()
+    assert (dataset["flags"].values[16:32] == Flag.UNREADABLE).all()
+    assert (dataset["label"].values[:16] == [int(i % 3 == 0) for i in IDS[:16]]).all()
+    bundle = shipped_model()
+    score_store(store, bundle, tmp_path / "run", dask_client)
+    from pipeline import paths
+    from pipeline.catalog import read_catalog
+
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")
+    assert len(catalog) == len(IDS) and (catalog.loc[IDS[16:32], "flags"].to_numpy() & Flag.NOT_SCORED).all()
+    assert catalog.loc[IDS[16:32], "score"].isna().all() and (catalog.loc[IDS[16:32], "label"] == -1).all()
 
 
 def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, dask_client):

@@ -25,6 +25,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
+from pipeline.flags import Flag
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
@@ -50,6 +51,14 @@ DEFAULT_CHUNK_OBJECTS = 1024
 _BOOKKEEPING_DOC = "lenshunt ingest plans, region done markers and reports; not data"
 DEFAULT_INNER_CHUNK_OBJECTS = 16
 _FILL = {"object_id": -1, "ra": np.nan, "dec": np.nan, "flags": 0, "label": -1}
+
+_UNREADABLE = int(Flag.UNREADABLE)
+MISSING_CHUNK_FILL = {"object_id": -1, "label": -1, "flags": _UNREADABLE, BAND_FLAGS: _UNREADABLE}
+"""Zarr fill values of the per-object arrays (floats: NaN): what a chunk file that is missing reads
+as. Zarr writes no chunk equal to its fill value and reads a missing one as it, so with Zarr's
+default 0 a deleted ``label`` chunk read as non-lenses and a deleted ``flags`` chunk as clean objects
+(2026-12-02). With these it reads as unknown labels, ids -1 and UNREADABLE. Stores created before
+keep 0."""
 
 
 def empty_dataset(
@@ -206,7 +215,11 @@ def _write_empty_store(
         }
     for name in [*COORDINATE_DTYPES, BAND_FLAGS, *BAND_FLOAT_COORDINATES]:
         shape = dataset[name].shape[1:]
-        encoding[name] = {"chunks": (chunk_objects, *shape), "compressors": [ZstdCodec(level=3)]}
+        encoding[name] = {
+            "chunks": (chunk_objects, *shape),
+            "compressors": [ZstdCodec(level=3)],
+            "fill_value": MISSING_CHUNK_FILL.get(name, np.nan),
+        }
     shape = dataset[HEADER_CARDS].shape[1:]
     encoding[HEADER_CARDS] = {
         "chunks": (inner_chunk_objects, *shape),
