@@ -1048,6 +1048,9 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     bundle = older("errors", "q1-train")
     assert main([str(bundle), str(tmp_path / "missing.zarr")]) == 2
     assert "missing.zarr" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(store), str(bundle)])  # swapped
+    assert "is a store, not a bundle: give the bundle first" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.zarr"
     shutil.copytree(store, corrupt)
     for chunk in (corrupt / "object_id" / "c").rglob("*"):

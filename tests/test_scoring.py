@@ -347,7 +347,7 @@ def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
     n_chunk = chunk_shape["chunk_shape"][0]
     chunk = broken / "vis" / "c" / "1" / "0" / "0" / "0"  # the second chunk of objects
     chunk.write_bytes(b"not a zstd frame" * 4)
-    score_store(broken, bundle, tmp_path / "run", dask_client, batch_size=8)
+    result = score_store(broken, bundle, tmp_path / "run", dask_client, batch_size=8)
     good = Table.read(paths.catalog_fits(tmp_path / "good"))
     table = Table.read(paths.catalog_fits(tmp_path / "run"))
     ids = open_store(store, chunks=None)["object_id"].values.tolist()  # other tests may have added objects
@@ -365,5 +365,9 @@ def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
     expected = np.asarray(good["score"])[[order[i] for i in np.asarray(table["object_id"])[kept]]]
     np.testing.assert_array_equal(np.ma.filled(table["score"][kept], np.nan), np.ma.filled(expected, np.nan))
     # the catalog's own flag documentation says what UNREADABLE means here (it named band files only)
+    # the run's summary says why objects were not scored (new-user trial: "0/40 scored in all" alone)
+    n_unscored = int(np.sum([f & int(Flag.NOT_SCORED) != 0 for f in table["flags"]]))
+    assert f"WARNING: {n_unscored} objects not scored; by flag: " in result.summary()
+    assert f"UNREADABLE {int(flagged.sum()) + len(was)}" in result.summary()
     meaning = read_catalog(paths.catalog_parquet(tmp_path / "run")).attrs["flags"]["UNREADABLE"]
     assert meaning.startswith("bit 1: band file") and "the object's pixels in the store unreadable" in meaning

@@ -33,6 +33,7 @@ from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_war
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.ingestion import plan_regions
+from pipeline.store.reading import flag_counts
 from pipeline.store.repair import repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes, read_column
 
@@ -93,6 +94,9 @@ class ScoreRunResult:
             lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
         if self.known_lenses:
             lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
+        if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
+            why = ", ".join(f"{name} {count}" for name, count in sorted(self.flag_counts.items()))
+            lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
         return "\n".join(lines)
 
@@ -413,6 +417,7 @@ def score_store(
         catalog_votable=str(written.votable),
         catalog_hats=str(written.hats) if written.hats else None,
         n_without_position=written.n_without_position,
+        flag_counts=flag_counts(table["flags"].to_numpy()),
         n_known_lenses=int((table["known_lens"] != "").sum()),
         known_lenses=known.source if known is not None else "",
         outputs=[

@@ -206,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         "--replace", action="store_true", help="replace a checksum the card recorded from another store"
     )
     args = parser.parse_args(argv)
+    if (
+        args.bundle / "zarr.json"
+    ).is_file():  # new-user trial: it said the bundle was "unfinished or foreign"
+        parser.error(
+            f"{args.bundle} is a store, not a bundle: give the bundle first, then its training store"
+        )
     try:
         print(record_training_store(args.bundle, args.store, replace=args.replace))
     except LenshuntError as error:
