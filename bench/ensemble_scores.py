@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(run) for run in args.runs if not run.is_dir()]
     if missing:
         parser.error(f"not a directory of saved scores: {', '.join(missing)}")
-    if len({run.resolve() for run in args.runs}) < 2:
-        parser.error("an ensemble needs at least two different run directories")
+    if len(args.runs) < 2 or len({run.resolve() for run in args.runs}) != len(args.runs):
+        parser.error("an ensemble needs at least two run directories, each given once")
     if args.json is not None and args.json.is_dir():
         parser.error(f"--json {args.json} is a directory: give a file")
     saved = [{p.stem for p in run.glob("*.npz")} for run in args.runs]

@@ -956,6 +956,7 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     ensemble,
     tmp_path,
     capsys,
+    monkeypatch,
 ):
     """Cards written before ``lenshunt train`` recorded ``training_store_crc32`` (the shipped model's,
     last note's known problem) named their store by path only: a copy of it was taken for a held-out
@@ -1015,13 +1016,17 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     with pytest.raises(BundleError, match=r"lacks \d+ of the \d+ objects the model trained and validated on"):
         record_training_store(kept, other_store)
     assert "only checked" in record_training_store(kept, copied)
-    unlabelled = tmp_path / "unlabelled.zarr"  # a blind set: every label unknown
-    shutil.copytree(store, unlabelled)
-    import zarr
-
-    zarr.open_array(unlabelled / "label", mode="r+")[:] = -1
-    with pytest.raises(BundleError, match=r"has no known label .*: no model was trained on it"):
-        record_training_store(older("unlabelled", "q1-train"), unlabelled)
+    split = json.loads((kept / "training" / "split.json").read_text())
+    (kept / "training" / "split.json").write_text(  # ids stored as strings: read as the same ids
+        json.dumps({k: [str(i) for i in v] if k.endswith("ids") else v for k, v in split.items()})
+    )
+    with pytest.raises(BundleError, match=r"lacks \d+ of the \d+ objects"):
+        record_training_store(kept, other_store, replace=True)
+    assert "already records" in record_training_store(kept, store)
+    # a --store-id naming a folder that is no store (review: a StoreError) is a name like any other
+    (tmp_path / "src").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert "only checked" in record_training_store(older("folder-named", "src"), copied)
     # a name that tells nothing: only the count of validated objects is checked, and said
     bundle = older("named", "q1-train")
     assert "only checked: it holds at least the" in record_training_store(bundle, copied)
@@ -1036,7 +1041,9 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     (bundle / "card.json").write_text(
         json.dumps({**card, "metrics": no_counts, "training_store": "q1-train"})
     )
-    with pytest.raises(BundleError, match="its card has no validation counts"):
+    with pytest.raises(
+        BundleError, match=r"its card has no validation counts .* and it kept no training/split"
+    ):
         record_training_store(bundle, store)
     # an ensemble, the shipped model, a missing or corrupt store: one line, nothing written
     with pytest.raises(BundleError, match="is an ensemble: record the training store on each member"):

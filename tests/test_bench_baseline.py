@@ -303,9 +303,10 @@ def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
         ensemble_main([str(tmp_path / "a"), str(tmp_path / "missing")])
     assert "not a directory of saved scores" in capsys.readouterr().err
     # review and new-user trial: bad files were tracebacks, one directory twice an "ensemble"
-    with pytest.raises(SystemExit):
-        ensemble_main([str(tmp_path / "a"), str(tmp_path / "a")])
-    assert "at least two different run directories" in capsys.readouterr().err
+    for runs in (["a", "a"], ["a", "a", "b"], ["a"]):  # review: a run given twice weighed double
+        with pytest.raises(SystemExit):
+            ensemble_main([str(tmp_path / run) for run in runs])
+        assert "at least two run directories, each given once" in capsys.readouterr().err
     for name, write in (
         ("c", lambda path: np.savez(path, object_id=np.array([1, 2, 3]), label=np.array([0, 1, 0]))),
         ("d", lambda path: path.write_text("not an npz")),

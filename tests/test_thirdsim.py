@@ -229,7 +229,9 @@ def test_variants_draw_the_same_scenes_with_one_choice_changed(sim_set, tmp_path
             assert not filecmp.cmp(_path(sim_set, "H", i), _path(tmp_path / variant, "H", i), shallow=False)
     for object_id, kind in kinds.items():  # sources without knots: the lenses alone change
         same = filecmp.cmp(
-            _path(sim_set, "VIS", object_id), _path(tmp_path / "smooth-sources", "VIS", object_id)
+            _path(sim_set, "VIS", object_id),
+            _path(tmp_path / "smooth-sources", "VIS", object_id),
+            shallow=False,
         )
         assert same == (kind != "lens")
     # bad arguments: one line, nothing written (review: tracebacks, and a set written into another)

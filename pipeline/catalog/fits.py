@@ -81,7 +81,7 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     header["FLAGSKIP"] = (int(UNUSABLE), "flags OR-ed here make an object unscorable")
     for flag, meaning in flag_meanings().items():
         _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
-    header.add_comment("FLAGn: name of bit n of the flags column; meanings in pipeline/flags.py.")
+    header.add_comment("FLAGn: name of bit n of the flags column; its meaning in the comments below.")
     for flag, meaning in flag_meanings().items():  # the whole meaning: a FLAGn card's comment is cut
         header.add_comment(f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}")
     return header

@@ -35,7 +35,7 @@ from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.ingestion import plan_regions
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import repair_ids, repaired_rows
-from pipeline.store.zarr_store import open_store, read_attributes, read_column
+from pipeline.store.zarr_store import open_store, read_attributes, read_object_columns
 
 _PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
 _PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")
@@ -58,6 +58,7 @@ class ScoreRunResult:
     seconds_read: float = 0.0
     seconds_model: float = 0.0
     flag_counts: dict[str, int] = field(default_factory=dict)
+    """Objects not scored, by flag."""
     input_warnings: list[str] = field(default_factory=list)
     catalog_votable: str = ""
     catalog_hats: str | None = None
@@ -95,7 +96,7 @@ class ScoreRunResult:
         if self.known_lenses:
             lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
         if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
-            why = ", ".join(f"{name} {count}" for name, count in sorted(self.flag_counts.items()))
+            why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
         return "\n".join(lines)
@@ -312,9 +313,7 @@ def score_store(
         identity["feature_stats"] = feature_stats_id(bundle)
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
-    column = {
-        name: read_column(dataset, name, store=store) for name in ("object_id", "label", "flags", "ra", "dec")
-    }
+    column = read_object_columns(dataset, store)
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
@@ -417,7 +416,7 @@ def score_store(
         catalog_votable=str(written.votable),
         catalog_hats=str(written.hats) if written.hats else None,
         n_without_position=written.n_without_position,
-        flag_counts=flag_counts(table["flags"].to_numpy()),
+        flag_counts=flag_counts(table["flags"].to_numpy()[~np.asarray(scored_mask(table))]),
         n_known_lenses=int((table["known_lens"] != "").sum()),
         known_lenses=known.source if known is not None else "",
         outputs=[

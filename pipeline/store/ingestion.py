@@ -36,6 +36,7 @@ from pipeline.store.zarr_store import (
     create_store,
     open_store,
     read_attributes,
+    read_object_columns,
     resize_objects,
     store_layout,
     update_attributes,
@@ -221,6 +222,8 @@ def ingest(
         report.n_before = attributes.n_objects
         report.n_discovered = len(manifest)
         report.ignored_files = manifest.ignored_lines()
+        # a committed row without an id (a missing object_id chunk) would have its object added again
+        read_object_columns(open_store(store, chunks=None), store)  # review: duplicates were committed
 
         pending = (attributes.model_extra or {}).get(PENDING_ATTR)
         if pending:

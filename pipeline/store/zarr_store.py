@@ -54,11 +54,8 @@ _FILL = {"object_id": -1, "ra": np.nan, "dec": np.nan, "flags": 0, "label": -1}
 
 _UNREADABLE = int(Flag.UNREADABLE)
 MISSING_CHUNK_FILL = {"object_id": -1, "label": -1, "flags": _UNREADABLE, BAND_FLAGS: _UNREADABLE}
-"""Zarr fill values of the per-object arrays (floats: NaN): what a chunk file that is missing reads
-as. Zarr writes no chunk equal to its fill value and reads a missing one as it, so with Zarr's
-default 0 a deleted ``label`` chunk read as non-lenses and a deleted ``flags`` chunk as clean objects
-(2026-12-02). With these it reads as unknown labels, ids -1 and UNREADABLE. Stores created before
-keep 0."""
+"""Zarr fill values of the per-object arrays (floats: NaN), which a missing chunk file reads as: with
+Zarr's 0, a deleted ``label`` chunk read as non-lenses and ``flags`` as clean (older stores keep 0)."""
 
 
 def empty_dataset(
@@ -263,6 +260,29 @@ def read_column(
     except (OSError, ValueError, RuntimeError) as exc:
         where = f"{store}: its" if store is not None else "its"
         raise StoreError(f"{where} {name!r} cannot be read ({exc})") from exc
+
+
+OBJECT_COLUMNS = ("object_id", "label", "flags", "ra", "dec")
+"""The per-object columns every store has."""
+
+
+def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndarray]:
+    """Every :data:`OBJECT_COLUMNS` of ``dataset`` (the store at ``store``) as NumPy, shape (n,).
+
+    Raises
+    ------
+    StoreError
+        A chunk that cannot be read (:func:`read_column`), or rows without an object id (-1: a chunk
+        file of ``object_id`` is missing, :data:`MISSING_CHUNK_FILL`), naming the first rows.
+    """
+    columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS}
+    missing = np.flatnonzero(columns["object_id"] < 0)
+    if missing.size:
+        raise StoreError(
+            f"{store}: {missing.size} rows have no object id (rows {missing[:5].tolist()}...): a chunk file "
+            "of object_id is missing; ingest the cutouts into a new store"
+        )
+    return columns
 
 
 def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:

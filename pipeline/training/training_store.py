@@ -63,7 +63,7 @@ def named_ids(training_store: str) -> range | None:
     return None if n is None or first is None else range(first, first + n)
 
 
-def _split_ids(bundle: Path) -> list | None:
+def _split_ids(bundle: Path) -> np.ndarray | None:
     """The object ids ``bundle/training/split.json`` lists (trained and validated on), or None."""
     import json
 
@@ -72,7 +72,7 @@ def _split_ids(bundle: Path) -> list | None:
         return None
     try:
         split = json.loads(path.read_text())
-        return [*split["train_object_ids"], *split["val_object_ids"]]
+        return np.asarray([*split["train_object_ids"], *split["val_object_ids"]], dtype=np.int64)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path} cannot be read ({exc!r}): cannot check the store against it") from exc
 
@@ -81,19 +81,16 @@ def _checked_against_card(bundle: Path, card, store: str | Path, checksum: float
     """How ``store`` was found to be the training store ``card`` names; BundleError where it is not."""
     from pipeline.store import open_store, read_column
 
-    validated = [card.metrics.get(key) for key in VALIDATION_KEYS[:2]]
-    if any(not isinstance(count, int | float) for count in validated):
-        raise BundleError(
-            f"its card has no validation counts ({', '.join(VALIDATION_KEYS[:2])}): nothing to check "
-            f"{store} against"
-        )
-    dataset = open_store(store, chunks=None)
-    ids = read_column(dataset, "object_id", store=store)
-    if not (read_column(dataset, "label", store=store) >= 0).any():
-        raise BundleError(f"{store} has no known label (every one -1): no model was trained on it")
+    ids = read_column(open_store(store, chunks=None), "object_id", store=store)
     listed = _split_ids(bundle)
+    validated = [card.metrics.get(key) for key in VALIDATION_KEYS[:2]]
+    if listed is None and any(not isinstance(count, int | float) for count in validated):
+        raise BundleError(
+            f"its card has no validation counts ({', '.join(VALIDATION_KEYS[:2])}) and it kept no "
+            f"training/split.json: nothing to check {store} against"
+        )
     if listed is not None:
-        missing = np.setdiff1d(np.asarray(listed), ids).size
+        missing = np.setdiff1d(listed, ids).size
         if missing:
             raise BundleError(
                 f"{store} lacks {missing} of the {len(listed)} objects the model trained and validated on "
@@ -118,7 +115,7 @@ def _checked_against_card(bundle: Path, card, store: str | Path, checksum: float
         )
     named = Path(name)
     try:
-        exists = named.is_dir()
+        exists = (named / "zarr.json").is_file()  # review: a --store-id naming a folder that is no store
     except (OSError, ValueError):  # a name no file system takes
         exists = False
     if exists:
@@ -139,8 +136,8 @@ def _checked_against_card(bundle: Path, card, store: str | Path, checksum: float
 def record_training_store(bundle: str | Path, store: str | Path, *, replace: bool = False) -> str:
     """Add ``store``'s :func:`~pipeline.training.ceilings.store_set_checksum` to ``bundle``'s card.
 
-    ``store`` must be the training store the card names, as far as the bundle tells: with known
-    labels; holding every object its ``training/split.json`` lists, where it kept one; the store at
+    ``store`` must be the training store the card names, as far as the bundle tells: holding
+    every object its ``training/split.json`` lists, where it kept one; the store at
     the path the card names (or one with the same ids and labels), or the ids ``I .. I + N - 1`` of
     the simulator command it names (``--n N --first-id I``: :func:`named_ids`); and at least as many
     objects as it validated on.
@@ -165,7 +162,7 @@ def record_training_store(bundle: str | Path, store: str | Path, *, replace: boo
     BundleError
         An ensemble, the shipped model's directory, a card without validation counts, a card that
         records another checksum (without ``replace``), or a ``store`` that is not the one the
-        bundle names (no known label, other ids, fewer objects than it validated on).
+        bundle names (other ids, fewer objects than it validated on).
     pipeline.errors.StoreError
         ``store`` (or the store the card names) is not a readable lenshunt store.
     """
