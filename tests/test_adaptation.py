@@ -1064,5 +1064,5 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
         if chunk.is_file():
             chunk.write_bytes(b"not a zstd frame")
     assert main([str(bundle), str(corrupt)]) == 2
-    assert "its object ids or labels cannot be read" in capsys.readouterr().err
+    assert f"{corrupt}: its 'object_id' cannot be read" in capsys.readouterr().err
     assert TRAINING_STORE_KEY not in load_bundle(bundle).card.metrics

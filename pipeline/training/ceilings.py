@@ -82,17 +82,13 @@ def store_set_checksum(store: str | Path) -> int:
     Raises
     ------
     pipeline.errors.LenshuntError
-        If ``store`` is not a lenshunt store; a StoreError naming it where its ids or labels cannot
-        be read (a corrupt chunk: review, it was a zstd traceback).
+        If ``store`` is not a lenshunt store; a StoreError naming it and the column where its ids or
+        labels cannot be read (:func:`pipeline.store.read_column`; review: a zstd traceback).
     """
-    from pipeline.errors import StoreError
-    from pipeline.store import open_store
+    from pipeline.store import open_store, read_column
 
     dataset = open_store(store, chunks=None)
-    try:
-        return set_checksum(dataset["object_id"].values, dataset["label"].values)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:  # zstd and zarr raise these
-        raise StoreError(f"{store}: its object ids or labels cannot be read ({exc})") from exc
+    return set_checksum(*(read_column(dataset, name, store=store) for name in ("object_id", "label")))
 
 
 def training_set_entry(store: str | Path) -> dict[str, float]:
