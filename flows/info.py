@@ -33,4 +33,11 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
+    if summary.zero_fill:  # last session's known problem: such stores read a deleted chunk as clean data
+        print(
+            f"WARNING    {', '.join(summary.zero_fill)} have Zarr fill value 0 (written by an older "
+            "lenshunt): a missing chunk file of them would read as object id 0, non-lenses or clean "
+            f"objects, not as unknown and UNREADABLE; re-ingest into a new store to be safe: "
+            f"lenshunt ingest {attributes.source} NEW_STORE"
+        )
     return 0

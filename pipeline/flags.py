@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import enum
 
+import numpy as np
+
 
 class Flag(enum.IntFlag):
     """Bit meanings of the ``flags`` and ``band_flags`` columns."""
@@ -87,3 +89,27 @@ _DOCS = {
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",
 }
+
+
+def object_flags(flags: np.ndarray, band_flags: np.ndarray) -> np.ndarray:
+    """An object's flags made to agree with its bands': ``flags`` OR-ed with every band's flags.
+
+    Ingest writes ``flags`` as exactly this OR (less ``NO_COORDINATES``, which is the object's
+    only where no band gave a position), so on an intact store this changes nothing. Where a
+    chunk file of ``band_flags`` is missing, Zarr reads its bands as UNREADABLE (the store's fill
+    value); without this the object's ``flags`` would still call it clean and it would be scored.
+
+    Parameters
+    ----------
+    flags : ndarray of int, shape (n,)
+    band_flags : ndarray of int, shape (n, n_bands)
+
+    Returns
+    -------
+    ndarray of int32, shape (n,)
+
+    >>> object_flags(np.array([0, 64]), np.array([[0, 2], [64, 128]])).tolist()
+    [2, 64]
+    """
+    per_band = np.bitwise_or.reduce(np.asarray(band_flags), axis=1) & ~int(Flag.NO_COORDINATES)
+    return (np.asarray(flags) | per_band).astype(np.int32)

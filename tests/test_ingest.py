@@ -148,6 +148,52 @@ def test_a_missing_chunk_file_reads_as_unknown_and_unreadable_not_as_clean_non_l
     assert read_attributes(store).n_objects == len(IDS)
 
 
+def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_is_read(
+    euclid_set, tmp_path, dask_client, capsys
+):
+    """Only ``band_flags``' chunk gone: its bands read UNREADABLE while ``flags`` said clean, and
+    scoring, which read ``flags`` alone, scored them (last session's known problem)."""
+    from flows.cli import main
+    from pipeline import paths
+    from pipeline.catalog import read_catalog
+    from pipeline.scoring.run import score_store
+    from pipeline.store import store_summary
+    from pipeline.store.flag_column import read_flags
+
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, euclid_set, store, dask_client, chunk_objects=16)
+    before = read_flags(open_store(store))
+    clean = before == 0
+    assert clean[16:32].sum() > 10  # most of the second chunk's objects are clean before
+    assert store_summary(store).zero_fill == ()
+    (store / "band_flags" / "c" / "1" / "0").unlink()
+    dataset = open_store(store)
+    assert (dataset["flags"].values[16:32][clean[16:32]] == 0).all()  # the object column alone: clean
+    flags = read_flags(dataset)
+    assert (flags[16:32] & Flag.UNREADABLE).all()
+    others = np.r_[0:16, 32 : len(IDS)]
+    np.testing.assert_array_equal(flags[others], before[others])
+    unreadable_before = int(np.count_nonzero(before[others] & Flag.UNREADABLE))
+    assert store_summary(store).flag_counts["UNREADABLE"] == 16 + unreadable_before
+    score_store(store, shipped_model(), tmp_path / "run", dask_client)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")
+    assert len(catalog) == len(IDS)
+    assert (catalog.loc[IDS[16:32], "flags"].to_numpy() & (Flag.NOT_SCORED | Flag.UNREADABLE)).all()
+    assert catalog.loc[IDS[16:32], "score"].isna().all()
+    assert catalog.loc[np.array(IDS)[:16][clean[:16]], "score"].notna().all()
+    # a store written with Zarr's fill value 0 (an older lenshunt) is named by `lenshunt info`
+    assert main(["info", str(store)]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    for name in ("object_id", "label", "flags", "band_flags"):
+        meta = json.loads((store / name / "zarr.json").read_text())
+        (store / name / "zarr.json").write_text(json.dumps({**meta, "fill_value": 0}))
+    assert store_summary(store).zero_fill == ("object_id", "label", "flags", "band_flags")
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "object_id, label, flags, band_flags have Zarr fill value 0" in out
+    assert f"lenshunt ingest {euclid_set} NEW_STORE" in out
+
+
 def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, dask_client):
     store_path = tmp_path / "store.zarr"
     ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)

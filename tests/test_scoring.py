@@ -187,6 +187,24 @@ def test_inputs_far_outside_the_training_range_are_reported(scored_setup):
     assert input_range_warnings(robust, counts, flags) == []
     blank = {group: np.zeros_like(images) for group, images in groups.items()}
     assert all("no measurable noise" in warning for warning in input_range_warnings(robust, blank, flags))
+    # an ensemble: each member is checked with its own recipe, and one that only some members give
+    # names the member (the domain check's warning did not; scoring checked the first member only)
+    from types import SimpleNamespace
+
+    from pipeline.preprocess.range_check import bundle_input_warnings
+
+    members = [
+        SimpleNamespace(recipe=robust, model_id="robust"),
+        SimpleNamespace(recipe=recipe, model_id="flux"),
+    ]
+    ensemble = SimpleNamespace(members=members)
+    reads: list[str] = []
+    per_member = bundle_input_warnings(ensemble, lambda group: reads.append(group) or counts[group], flags)
+    assert per_member == [f"member 2 (flux): {warning}" for warning in warnings]
+    assert sorted(reads) == sorted(recipe.groups)  # each group read once for both members
+    both = SimpleNamespace(members=[members[1], members[1]])
+    assert bundle_input_warnings(both, counts.__getitem__, flags) == warnings  # shared: listed once, unnamed
+    assert bundle_input_warnings(members[1], counts.__getitem__, flags) == warnings
 
 
 def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):

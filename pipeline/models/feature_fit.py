@@ -90,6 +90,7 @@ def fit_feature_stats(
     from sklearn.covariance import LedoitWolf
 
     from pipeline.preprocess.arrays import usable_objects
+    from pipeline.store.flag_column import read_flags
     from pipeline.store.zarr_store import open_store
 
     if not 0 < quantile < 1:
@@ -99,7 +100,7 @@ def fit_feature_stats(
     if not Path(store).exists():
         raise StoreError(f"no store at {store}")
     dataset = open_store(store, chunks=None)
-    usable = np.flatnonzero(np.asarray(usable_objects(dataset["flags"].values)))
+    usable = np.flatnonzero(np.asarray(usable_objects(read_flags(dataset))))
     rng = np.random.default_rng(seed)
     fit_rows = usable if rows is None else np.intersect1d(usable, np.asarray(rows, dtype=np.int64))
     if calibration_rows is None:

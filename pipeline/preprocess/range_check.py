@@ -18,7 +18,7 @@ still written (the user decides), never silently trusted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -68,6 +68,40 @@ def input_range_warnings(recipe, groups: Mapping[str, np.ndarray], flags: np.nda
             warning = _band_warning(recipe, band, median[:, index], sigma[:, index])
             if warning:
                 warnings.append(warning)
+    return warnings
+
+
+def bundle_input_warnings(bundle, read_group: Callable[[str], np.ndarray], flags: np.ndarray) -> list[str]:
+    """:func:`input_range_warnings` for a bundle, or for each member of an ensemble.
+
+    Every member prepares its own inputs with its own recipe, so each is checked. A warning that
+    every member gives is listed once; one that only some give starts with ``member K
+    (MODEL_ID):`` (K counts from 1), so the user knows which model is out of range.
+
+    Parameters
+    ----------
+    bundle : ModelBundle or EnsembleBundle
+    read_group : callable
+        Group name -> sampled images of that group, shape (n, band, y, x); each read once.
+    flags : array (n,)
+        The sampled objects' flags.
+    """
+    members = list(getattr(bundle, "members", [bundle]))
+    images: dict[str, np.ndarray] = {}
+    per_member = []
+    for member in members:
+        for group in member.recipe.groups:
+            if group not in images:
+                images[group] = read_group(group)
+        groups = {group: images[group] for group in member.recipe.groups}
+        per_member.append(input_range_warnings(member.recipe, groups, flags))
+    warnings: list[str] = []
+    for number, (member, messages) in enumerate(zip(members, per_member, strict=True), start=1):
+        for message in messages:
+            if not all(message in others for others in per_member):
+                message = f"member {number} ({member.model_id}): {message}"
+            if message not in warnings:
+                warnings.append(message)
     return warnings
 
 

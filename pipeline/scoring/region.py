@@ -209,13 +209,14 @@ def score_rows(
 
     Memory stays bounded by one batch of images whatever the region size.
     """
+    from pipeline.store.flag_column import read_flags
     from pipeline.store.zarr_store import open_store
 
     bundle = worker_bundle(bundle_path, sha256)
     dataset = open_store(store, chunks=None)
     groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
-    flags = dataset["flags"][start:stop].values
+    flags = read_flags(dataset, slice(start, stop))
     parts: list[dict[str, np.ndarray]] = []
     added = []
     seconds_read = seconds_model = 0.0

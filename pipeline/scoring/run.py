@@ -29,7 +29,7 @@ from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import CatalogError, ConservationError, ScoreOutputError, StoreError
 from pipeline.models.integrity import check_bundle_fits_store
-from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
+from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.ingestion import plan_regions
@@ -318,8 +318,9 @@ def score_store(
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:
-        images = {group: dataset[group][sample].values for group in bundle.recipe.groups}
-        input_warnings = input_range_warnings(bundle.recipe, images, column["flags"][sample])
+        input_warnings = bundle_input_warnings(
+            bundle, lambda g: dataset[g][sample].values, column["flags"][sample]
+        )
     except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
         input_warnings = [f"the input range was not checked: the first objects cannot all be read ({exc})"]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

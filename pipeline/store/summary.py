@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.flags import describe
-from pipeline.store.zarr_store import read_attributes
-from schemas.store import PENDING_PLAN_ATTR, StoreAttributes
+from pipeline.flags import describe, object_flags
+from pipeline.store.zarr_store import MISSING_CHUNK_FILL, read_attributes
+from schemas.store import BAND_FLAGS, PENDING_PLAN_ATTR, StoreAttributes
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class StoreSummary:
     flag_counts: dict[str, int]
     n_pending: int = 0
     """Objects of an interrupted ingest's plan, not committed yet (the next ingest finishes them)."""
+    zero_fill: tuple[str, ...] = ()
+    """Per-object arrays with Zarr's fill value 0 instead of :data:`MISSING_CHUNK_FILL` (stores made by
+    lenshunt before 2026-12-02): a missing chunk file of them reads as id 0, non-lenses or clean objects."""
 
 
 def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
@@ -49,7 +52,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     group = zarr.open_group(Path(path), mode="r")
     n = attributes.n_objects
     labels = np.asarray(group["label"][:n])
-    flags = np.asarray(group["flags"][:n])
+    flags = object_flags(group["flags"][:n], group[BAND_FLAGS][:n])
     counts: Counter[str] = Counter()
     for value, count in zip(*np.unique(flags, return_counts=True)):
         for name in describe(int(value)):
@@ -63,7 +66,14 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         int(np.count_nonzero(flags)),
         dict(counts),
         _pending_objects(Path(path), attributes),
+        zero_fill_arrays(group),
     )
+
+
+def zero_fill_arrays(group) -> tuple[str, ...]:
+    """Names of the per-object arrays of a store's Zarr group whose fill value is not
+    :data:`MISSING_CHUNK_FILL`'s (stores made before it have 0 for all)."""
+    return tuple(name for name, fill in MISSING_CHUNK_FILL.items() if group[name].fill_value != fill)
 
 
 def _pending_objects(path: Path, attributes: StoreAttributes) -> int:

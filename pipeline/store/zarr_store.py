@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
-from pipeline.flags import Flag
+from pipeline.flags import Flag, object_flags
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
@@ -51,7 +51,6 @@ DEFAULT_CHUNK_OBJECTS = 1024
 _BOOKKEEPING_DOC = "lenshunt ingest plans, region done markers and reports; not data"
 DEFAULT_INNER_CHUNK_OBJECTS = 16
 _FILL = {"object_id": -1, "ra": np.nan, "dec": np.nan, "flags": 0, "label": -1}
-
 _UNREADABLE = int(Flag.UNREADABLE)
 MISSING_CHUNK_FILL = {"object_id": -1, "label": -1, "flags": _UNREADABLE, BAND_FLAGS: _UNREADABLE}
 """Zarr fill values of the per-object arrays (floats: NaN), which a missing chunk file reads as: with
@@ -269,6 +268,8 @@ OBJECT_COLUMNS = ("object_id", "label", "flags", "ra", "dec")
 def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndarray]:
     """Every :data:`OBJECT_COLUMNS` of ``dataset`` (the store at ``store``) as NumPy, shape (n,).
 
+    ``flags`` includes every band's flags (:func:`pipeline.flags.object_flags`).
+
     Raises
     ------
     StoreError
@@ -276,6 +277,7 @@ def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndar
         file of ``object_id`` is missing, :data:`MISSING_CHUNK_FILL`), naming the first rows.
     """
     columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS}
+    columns["flags"] = object_flags(columns["flags"], read_column(dataset, BAND_FLAGS, store=store))
     missing = np.flatnonzero(columns["object_id"] < 0)
     if missing.size:
         raise StoreError(

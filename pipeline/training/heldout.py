@@ -29,7 +29,8 @@ from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
 from pipeline.preprocess.arrays import usable_objects
-from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, input_range_warnings
+from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
+from pipeline.store.flag_column import read_flags
 from pipeline.store.zarr_store import open_store
 from pipeline.training.domain_card import check_card_writable, check_heldout_prefix
 from pipeline.training.lineage import learned_from_store
@@ -198,15 +199,11 @@ def evaluate_on_store(
 
 
 def store_input_warnings(bundle, store: str | Path) -> list[str]:
-    """The score stage's out-of-range warnings for ``store``'s first objects, for each bundle member."""
+    """The score stage's out-of-range warnings for ``store``'s first objects (each member named)."""
     dataset = open_store(store, chunks=None)
     sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
-    flags = dataset["flags"][sample].values
-    messages: list[str] = []
-    for member in getattr(bundle, "members", [bundle]):
-        groups = {group: dataset[group][sample].values for group in member.recipe.groups}
-        messages += [m for m in input_range_warnings(member.recipe, groups, flags) if m not in messages]
-    return messages
+    flags = read_flags(dataset, sample)
+    return bundle_input_warnings(bundle, lambda group: dataset[group][sample].values, flags)
 
 
 def main(argv: list[str] | None = None) -> int:

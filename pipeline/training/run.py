@@ -2,8 +2,7 @@
 
 Three steps, each a function the train flow runs as its own task, and :func:`train` running all:
 
-1. :func:`load_split` reads the store's ``object_id``, ``label`` and ``flags`` columns (never the
-   images) and chooses training and validation rows (:mod:`pipeline.training.splits`);
+1. :func:`load_split` chooses training and validation rows from ids, labels and flags, no images;
 2. :func:`fit_store_recipe` fits the recipe's per-band statistics on a sample of training blocks
    (:func:`~pipeline.preprocess.recipe.fit_recipe_streaming`);
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
@@ -43,6 +42,7 @@ from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
+from pipeline.store.flag_column import read_flags
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes, epoch_label
@@ -145,7 +145,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     split = make_split(
         dataset["object_id"].values,
         labels,
-        dataset["flags"].values,
+        read_flags(dataset),
         seed=config.seed,
         val_fraction=config.val_fraction,
         k_folds=config.k_folds,
@@ -179,7 +179,7 @@ def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Re
     reader = BlockReader(dataset, groups, block_rows, cache_blocks=1)
     rows = statistics_rows(split.train_rows, config.max_stat_objects, block_rows, config.seed)
     return fit_recipe_streaming(
-        statistics_chunks(reader, rows, dataset["flags"].values),
+        statistics_chunks(reader, rows, read_flags(dataset)),
         layout,
         max_pixels_per_band=config.max_stat_pixels,
         seed=config.seed,
