@@ -135,7 +135,7 @@ def main() -> None:
     from pipeline.models import load_bundle
     from pipeline.paths import shipped_model
     from pipeline.scoring import score_rows, warm_worker_bundle
-    from pipeline.store import open_store
+    from pipeline.store import open_store, read_flags
 
     store = args.store.resolve()
     model = Path(args.model or shipped_model()).resolve()
@@ -148,7 +148,7 @@ def main() -> None:
     bundle = load_bundle(model)
     dataset = open_store(store, chunks=None)
     n = int(dataset.sizes["object"])
-    usable = (dataset["flags"].values & int(UNUSABLE)) == 0
+    usable = (read_flags(dataset, store=store) & int(UNUSABLE)) == 0
     inputs = bundle.prepare({g: dataset[g].values[usable] for g in bundle.recipe.groups})
     n_usable = int(usable.sum())
     warm_worker_bundle(str(model), bundle.sha256, args.batch_size)  # this process's cached bundle

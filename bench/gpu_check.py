@@ -162,13 +162,13 @@ def main() -> None:
     from pipeline.models import load_bundle
     from pipeline.paths import shipped_model
     from pipeline.scoring import score_rows, score_store, warm_worker_bundle
-    from pipeline.store import open_store
+    from pipeline.store import open_store, read_flags
 
     model = Path(shipped_model()).resolve()
     bundle = load_bundle(model)
     dataset = open_store(store, chunks=None)
     m = min(n, 8192)
-    usable = (dataset["flags"].values[:m] & int(UNUSABLE)) == 0
+    usable = (read_flags(dataset, slice(0, m), store=store) & int(UNUSABLE)) == 0
     inputs = bundle.prepare({g: dataset[g][:m].values[usable] for g in bundle.recipe.groups})
     import keras
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import describe_machine
 from pipeline.evaluation import auroc
 from pipeline.preprocess.arrays import usable_objects
-from pipeline.store import open_store
+from pipeline.store import open_store, read_flags
 
 VIS_PER_NISP_PIXEL = 3.0
 """NISP's 0.3" pixel over VIS's 0.1" (the euclid-sglc2 layout)."""
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine(), flush=True)
     print("command: python -m bench.offcentre " + " ".join(argv or sys.argv[1:]), flush=True)
     data = open_store(args.store, chunks=None)
-    keep = np.asarray(usable_objects(data["flags"].values)) & (data["label"].values >= 0)
+    keep = np.asarray(usable_objects(read_flags(data, store=args.store))) & (data["label"].values >= 0)
     vis, nir, labels = data["vis"].values[keep], data["nir"].values[keep], data["label"].values[keep]
     print("\n| bundle | " + " | ".join(f'{s:g} px ({0.1 * s:.2g}")' for s in args.shifts) + " |")
     print("|---|" + "---|" * len(args.shifts))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from pipeline.store import store_summary
+from schemas.layout import available_layouts
 
 USES_PREFECT = False
 HELP = "summarise a lenshunt store: layout, objects, labels and flags"
@@ -33,11 +35,13 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
-    if summary.zero_fill:  # last session's known problem: such stores read a deleted chunk as clean data
+    if summary.zero_fill:  # a store made before the fill values existed reads a deleted chunk as clean
+        layout = attributes.layout if attributes.layout in available_layouts() else "YOUR_LAYOUT.yaml"
         print(
-            f"WARNING    {', '.join(summary.zero_fill)} have Zarr fill value 0 (written by an older "
-            "lenshunt): a missing chunk file of them would read as object id 0, non-lenses or clean "
-            f"objects, not as unknown and UNREADABLE; re-ingest into a new store to be safe: "
-            f"lenshunt ingest {attributes.source} NEW_STORE"
+            f"WARNING    {', '.join(summary.zero_fill)} lack the missing-chunk fill values (a store written "
+            "by an older lenshunt): a missing chunk file of them would read as object id 0, non-lenses "
+            "or clean objects, not as unknown and UNREADABLE; re-ingest into a new store to be safe: "
+            f"lenshunt ingest {shlex.quote(attributes.source)} NEW_STORE --layout {layout} "
+            "(with --catalog as for this store)"
         )
     return 0

@@ -152,7 +152,7 @@ def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_
     euclid_set, tmp_path, dask_client, capsys
 ):
     """Only ``band_flags``' chunk gone: its bands read UNREADABLE while ``flags`` said clean, and
-    scoring, which read ``flags`` alone, scored them (last session's known problem)."""
+    scoring, which read ``flags`` alone, scored them."""
     from flows.cli import main
     from pipeline import paths
     from pipeline.catalog import read_catalog
@@ -181,6 +181,12 @@ def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_
     assert (catalog.loc[IDS[16:32], "flags"].to_numpy() & (Flag.NOT_SCORED | Flag.UNREADABLE)).all()
     assert catalog.loc[IDS[16:32], "score"].isna().all()
     assert catalog.loc[np.array(IDS)[:16][clean[:16]], "score"].notna().all()
+    # the held-out evaluation and domain check score in-process: the same objects (review)
+    from pipeline.models import load_bundle
+    from pipeline.training.heldout import score_store_in_process
+
+    in_process = score_store_in_process(load_bundle(shipped_model()), store)
+    np.testing.assert_array_equal(np.isnan(in_process.score), catalog.loc[IDS, "score"].isna().to_numpy())
     # a store written with Zarr's fill value 0 (an older lenshunt) is named by `lenshunt info`
     assert main(["info", str(store)]) == 0
     assert "WARNING" not in capsys.readouterr().out
@@ -190,8 +196,15 @@ def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_
     assert store_summary(store).zero_fill == ("object_id", "label", "flags", "band_flags")
     assert main(["info", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "object_id, label, flags, band_flags have Zarr fill value 0" in out
-    assert f"lenshunt ingest {euclid_set} NEW_STORE" in out
+    assert "object_id, label, flags, band_flags lack the missing-chunk fill values" in out
+    assert f"lenshunt ingest {euclid_set} NEW_STORE --layout euclid-sglc2" in out
+    # a chunk of band_flags that cannot be decoded: one error line from info, training's reads too
+    (store / "band_flags" / "c" / "0" / "0").write_bytes(b"not zstd")
+    assert main(["info", str(store)]) != 0
+    err = capsys.readouterr().err
+    assert "its 'band_flags' cannot be read" in err and "Traceback" not in err
+    with pytest.raises(StoreError, match="its 'band_flags' cannot be read"):
+        read_flags(open_store(store), store=store)
 
 
 def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, dask_client):

@@ -27,6 +27,7 @@ _EXPORTS = {
     "plan_regions": "pipeline.store.ingestion",
     "read_attributes": "pipeline.store.zarr_store",
     "read_column": "pipeline.store.zarr_store",
+    "read_flags": "pipeline.store.flag_column",
     "store_layout": "pipeline.store.zarr_store",
     "store_summary": "pipeline.store.summary",
     "write_cutouts": "pipeline.store.cutouts",
@@ -45,6 +46,7 @@ __all__ = [
     "plan_regions",
     "read_attributes",
     "read_column",
+    "read_flags",
     "store_layout",
     "store_summary",
     "write_cutouts",
@@ -52,6 +54,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
+    from pipeline.store.flag_column import read_flags
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
+from pipeline.errors import StoreError
 from pipeline.flags import describe, object_flags
 from pipeline.store.zarr_store import MISSING_CHUNK_FILL, read_attributes
 from schemas.store import BAND_FLAGS, PENDING_PLAN_ATTR, StoreAttributes
@@ -51,8 +52,8 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     attributes = read_attributes(path)
     group = zarr.open_group(Path(path), mode="r")
     n = attributes.n_objects
-    labels = np.asarray(group["label"][:n])
-    flags = object_flags(group["flags"][:n], group[BAND_FLAGS][:n])
+    labels = _read(group, "label", n, path)
+    flags = object_flags(_read(group, "flags", n, path), _read(group, BAND_FLAGS, n, path))
     counts: Counter[str] = Counter()
     for value, count in zip(*np.unique(flags, return_counts=True)):
         for name in describe(int(value)):
@@ -68,6 +69,14 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         _pending_objects(Path(path), attributes),
         zero_fill_arrays(group),
     )
+
+
+def _read(group, name: str, n: int, path: object) -> np.ndarray:
+    """The first ``n`` rows of array ``name``; a chunk that cannot be decoded is a StoreError."""
+    try:
+        return np.asarray(group[name][:n])
+    except (OSError, ValueError, RuntimeError) as exc:  # review: a corrupt chunk was a traceback
+        raise StoreError(f"{path}: its {name!r} cannot be read ({exc}); ingest the cutouts anew") from exc
 
 
 def zero_fill_arrays(group) -> tuple[str, ...]:

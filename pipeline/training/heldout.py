@@ -83,7 +83,7 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
     from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
-    flags = _values(dataset, "flags")
+    flags = read_flags(dataset)  # every band's flags too, as scoring reads them
     names = [name for spec in specs for name in numeric_columns(spec)]
     ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
@@ -202,7 +202,7 @@ def store_input_warnings(bundle, store: str | Path) -> list[str]:
     """The score stage's out-of-range warnings for ``store``'s first objects (each member named)."""
     dataset = open_store(store, chunks=None)
     sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
-    flags = read_flags(dataset, sample)
+    flags = read_flags(dataset, sample, store=store)
     return bundle_input_warnings(bundle, lambda group: dataset[group][sample].values, flags)
 
 

@@ -145,7 +145,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     split = make_split(
         dataset["object_id"].values,
         labels,
-        read_flags(dataset),
+        read_flags(dataset, store=store),
         seed=config.seed,
         val_fraction=config.val_fraction,
         k_folds=config.k_folds,
@@ -179,7 +179,7 @@ def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Re
     reader = BlockReader(dataset, groups, block_rows, cache_blocks=1)
     rows = statistics_rows(split.train_rows, config.max_stat_objects, block_rows, config.seed)
     return fit_recipe_streaming(
-        statistics_chunks(reader, rows, read_flags(dataset)),
+        statistics_chunks(reader, rows, read_flags(dataset, store=store)),
         layout,
         max_pixels_per_band=config.max_stat_pixels,
         seed=config.seed,
