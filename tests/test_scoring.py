@@ -15,7 +15,8 @@ from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import Flag
-from pipeline.scoring.run import discard_score_run, existing_parts, score_store, uncovered_regions
+from pipeline.scoring.parts import existing_parts, uncovered_regions
+from pipeline.scoring.run import discard_score_run, score_store
 from pipeline.store import ingest, open_store
 from schemas.layout import load_layout
 

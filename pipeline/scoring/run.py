@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -23,22 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import CatalogError, ConservationError, ScoreOutputError, StoreError
+from pipeline.errors import CatalogError, ScoreOutputError, StoreError
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
+from pipeline.scoring.parts import PART_NAME, PART_TMP_NAME, assemble_parts, existing_parts, uncovered_regions
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
-from pipeline.store.ingestion import plan_regions
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes, read_object_columns
-
-_PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
-_PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")
 
 
 @dataclass
@@ -102,26 +97,6 @@ class ScoreRunResult:
         return "\n".join(lines)
 
 
-def uncovered_regions(
-    covered: list[tuple[int, int]], n_rows: int, chunk_objects: int
-) -> list[tuple[int, int]]:
-    """Row regions of ``[0, n_rows)`` that no covered range holds, split every ``chunk_objects`` rows.
-
-    Scoring only reads the store, so regions need not match its shards; a region size that
-    divides the shard size keeps every read within one shard.
-
-    >>> uncovered_regions([(0, 1024), (1024, 1500)], 2600, 1024)
-    [(1500, 2048), (2048, 2600)]
-    """
-    regions: list[tuple[int, int]] = []
-    row = 0
-    for start, stop in [*sorted(covered), (n_rows, n_rows)]:
-        if start > row:
-            regions.extend(plan_regions(row, min(start, n_rows) - row, chunk_objects))
-        row = max(row, stop)
-    return regions
-
-
 def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: int) -> int:
     """Rows per score task: a shard, or fewer so that every worker gets at least two tasks.
 
@@ -134,18 +109,6 @@ def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: 
     """
     wanted = -(-n_rows // max(1, 2 * n_workers))
     return max(1, min(shard_objects, max(batch_size, -(-wanted // batch_size) * batch_size)))
-
-
-def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
-    """Score parts already written in ``out_dir``, by row range."""
-    parts = {}
-    directory = paths.score_parts_dir(out_dir)
-    if directory.is_dir():
-        for path in directory.iterdir():
-            match = _PART_NAME.match(path.name)
-            if match:
-                parts[(int(match.group(1)), int(match.group(2)))] = path
-    return parts
 
 
 def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool) -> int:
@@ -220,7 +183,7 @@ def discard_score_run(out_dir: Path) -> None:
     parts_dir = paths.score_parts_dir(out_dir)
     if parts_dir.is_dir():
         for path in parts_dir.iterdir():
-            if _PART_NAME.match(path.name) or _PART_TMP_NAME.match(path.name):
+            if PART_NAME.match(path.name) or PART_TMP_NAME.match(path.name):
                 path.unlink()
         with contextlib.suppress(OSError):
             parts_dir.rmdir()  # only when empty
@@ -427,24 +390,3 @@ def score_store(
         else [],
         rank_by=layout.rank_by,
     )
-
-
-def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
-    """All parts concatenated in row order, checked to cover each store row exactly once."""
-    parts = existing_parts(out_dir)
-    frames = [pd.read_parquet(path) for _, path in sorted(parts.items())]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"row": [], "object_id": []})
-    n = len(store_object_ids)
-    rows = table["row"].to_numpy()
-    if len(table) != n or not np.array_equal(np.sort(rows), np.arange(n)):
-        raise ConservationError(
-            f"score parts in {out_dir} cover {len(table)} rows ({len(np.unique(rows))} distinct) but the "
-            f"store has {n}; rerun the score stage to fill gaps, or --overwrite"
-        )
-    table = table.sort_values("row").reset_index(drop=True)
-    if not np.array_equal(table["object_id"].to_numpy(), store_object_ids):
-        raise ConservationError(
-            f"score parts in {out_dir} name other objects than the store rows they cover: the store "
-            "was rebuilt since; score it into a new --out or pass --overwrite"
-        )
-    return table
