@@ -155,28 +155,43 @@ def load_inputs(
     return np.ascontiguousarray(network_inputs(x, asymmetry, colour)), data["label"].values[keep]
 
 
-def conv_features(inputs):
+def conv_features(inputs, seeds: list[int] | None = None):
     """The baseline's four conv blocks (conv, BatchNorm, ReLU, max-pool; 16-32-64-64 filters) and
-    global mean: a Keras tensor ``(n, 64)`` of the input tensor ``inputs``."""
+    global mean: a Keras tensor ``(n, 64)`` of the input tensor ``inputs``. ``seeds``: the four
+    kernel initializers' seeds (default: Keras draws them from Python's global ``random``)."""
     import keras
 
     x = inputs
-    for filters in (16, 32, 64, 64):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    for index, filters in enumerate((16, 32, 64, 64)):
+        init = keras.initializers.GlorotUniform(seed=seeds[index]) if seeds else "glorot_uniform"
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D()(x)
     return keras.layers.GlobalAveragePooling2D()(x)
 
 
-def plain_cnn(shape: tuple[int, ...]):
-    """Four conv blocks and a sigmoid: the baseline model."""
+def plain_cnn(shape: tuple[int, ...], seed: int = 0):
+    """Four conv blocks and a sigmoid: the baseline model.
+
+    Its six random draws (four conv kernels, the dropout, the dense kernel) are seeded from
+    ``random.Random(seed)`` in the order Keras draws them from Python's global ``random`` after
+    ``keras.utils.set_random_seed(seed)``: the same weights as before, but no longer changed by
+    another thread drawing from the global generator meanwhile (a Dask client or Prefect server in
+    the same process; the test suite's weight-averaging test saw kernels 0.53 apart)."""
+    import random
+
     import keras
 
+    rng = random.Random(seed)
+    seeds = [rng.randint(1, int(1e9)) for _ in range(6)]
     inputs = keras.Input(shape)
-    x = conv_features(inputs)
-    x = keras.layers.Dropout(0.2)(x)
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+    x = conv_features(inputs, seeds[:4])
+    x = keras.layers.Dropout(0.2, seed=seeds[4])(x)
+    dense = keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[5])
+    )
+    model = keras.Model(inputs, dense(x))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     return model
 
@@ -237,7 +252,7 @@ def train_baseline(
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = plain_cnn(x.shape[1:])
+    model = plain_cnn(x.shape[1:], seed)
     labelled = y >= 0
     x, y = x[labelled], y[labelled].astype(np.float32)
     averaged: list[np.ndarray] | None = None

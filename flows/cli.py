@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     atexit handlers have run, Python's last second of teardown ignores it (Python would otherwise
     reset SIGINT to the default there, and a Ctrl-C would end the process with no line: exit
     status -2 to a parent, measured in 1 of 1 tries 0.6 s after an ingest's summary).
+
+    A stdout whose reader has gone (``lenshunt info STORE | head -2``) ends any command quietly,
+    exit 1, with no ``BrokenPipeError`` traceback (Python docs, "Note on SIGPIPE").
     """
     if argv is None:  # registered first, so it runs after every other atexit handler
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
@@ -185,9 +188,52 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lenshunt: stopped (SIGINT) while starting; nothing was done", file=sys.stderr)
         return 128 + int(signal.SIGINT)
+    except SystemExit:  # argparse's --help and usage errors
+        if not _flush_stdout():
+            raise SystemExit(1) from None
+        raise
+    except BrokenPipeError:
+        if not _stdout_closed():  # e.g. a socket to a Dask or Prefect process: not ours to hide
+            raise
+        _stdout_to_devnull()
+        return 1
+    if not _flush_stdout():  # a reader that stopped early (`| head`) is met here, not in Python's exit
+        return 1
     if argv is None:
         signal.signal(signal.SIGINT, _stopped_while_exiting)
     return rc
+
+
+def _flush_stdout() -> bool:
+    """Flush stdout; False if its reader has gone (then stdout is devnull from here on)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        _stdout_to_devnull()
+        return False
+    return True
+
+
+def _stdout_to_devnull() -> None:
+    """Python docs, "Note on SIGPIPE": the reader of stdout is gone (`lenshunt info STORE | head -2`);
+    what is left to print goes to devnull, so that Python's exit raises no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone (poll says POLLERR or POLLHUP)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (an embedding, a test)
+        return False
 
 
 def _stopped_while_exiting(signum: int, frame: object) -> None:
@@ -231,8 +277,8 @@ def _main(argv: list[str] | None) -> int:
         print(f"lenshunt {args.command}: stopped ({signal.Signals(signum).name}); {detail}", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:
-        if not is_deterministic(exc):
-            raise
+        if isinstance(exc, BrokenPipeError) or not is_deterministic(exc):
+            raise  # a closed stdout: main() ends quietly
         print(f"lenshunt {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 1
 

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     result = write_cutouts(args.store, args.object_id, args.out, bands=args.bands, overwrite=args.overwrite)
     for band, path in result.files.items():
-        print(f"{band:6s} {path}")
+        note = result.notes.get(band)
+        print(f"{band:6s} {path}" + (f" ({note})" if note else ""))
     for band, reason in result.skipped.items():
         print(f"{band:6s} not written: {reason}")
     return 0 if result.files else 1

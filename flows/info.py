@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
+    for sentence in summary.damage:  # new-user trial: a damaged store was called clean
+        print(f"DAMAGED    {sentence}; ingest the cutouts into a new store")
     if summary.zero_fill:  # a store made before the fill values existed reads a deleted chunk as clean
         layout = attributes.layout if attributes.layout in available_layouts() else "YOUR_LAYOUT.yaml"
         print(

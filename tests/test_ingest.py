@@ -148,6 +148,63 @@ def test_a_missing_chunk_file_reads_as_unknown_and_unreadable_not_as_clean_non_l
     assert read_attributes(store).n_objects == len(IDS)
 
 
+def test_lost_pixels_positions_and_ids_are_found_by_every_reader_and_old_scores_are_not_kept(
+    euclid_set, tmp_path, dask_client, capsys
+):
+    """New-user trial: a deleted image shard was scored as clean (NaN pixels), trained on, and called
+    clean by `lenshunt info`; a deleted ``ra`` chunk gave NaN positions with flags 0; scoring into the
+    same --out after damage kept the old scores beside the new flags; training took rows without ids."""
+    from flows.cli import main
+    from pipeline import paths
+    from pipeline.catalog import read_catalog
+    from pipeline.models import load_bundle
+    from pipeline.scoring.run import score_store
+    from pipeline.store import store_summary
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.dataset import BlockReader
+    from pipeline.training.heldout import score_store_in_process
+    from pipeline.training.run import load_split
+
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, euclid_set, store, dask_client, chunk_objects=16)
+    bundle = shipped_model()
+    score_store(store, bundle, tmp_path / "run", dask_client)
+    before = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")
+    assert before["score"].notna().all() and store_summary(store).damage == ()
+    # the second shard of VIS pixels (rows 16-31) and the third of ra (rows 32-39) are lost
+    (store / "vis" / "c" / "1" / "0" / "0" / "0").unlink()
+    (store / "ra" / "c" / "2").unlink()
+    assert np.isnan(open_store(store)["vis"][16:32].values).all()
+    summary = store_summary(store)
+    assert summary.damage == (
+        "vis: shard files are missing: 16 objects have lost their pixels (scoring flags them UNREADABLE)",
+        "8 objects have no sky position although ingest found one",
+    )
+    assert summary.flag_counts["NO_COORDINATES"] == 8
+    assert main(["info", str(store)]) == 0
+    assert capsys.readouterr().out.count("DAMAGED") == 2
+    # scored again into the same --out: the lost objects are scored no more, nor left with old scores
+    score_store(store, bundle, tmp_path / "run", dask_client)
+    after = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")
+    lost = IDS[16:32]
+    assert len(after) == len(IDS) and after.loc[lost, "score"].isna().all()
+    assert ((after.loc[lost, "flags"].to_numpy() & (Flag.UNREADABLE | Flag.NOT_SCORED)) != 0).all()
+    np.testing.assert_array_equal(after.loc[IDS[:16], "score"], before.loc[IDS[:16], "score"])
+    assert (after.loc[IDS[32:], "flags"].to_numpy() & Flag.NO_COORDINATES).all()
+    assert after.loc[IDS[32:], "score"].notna().all()  # a lost position does not make pixels unusable
+    in_process = score_store_in_process(load_bundle(bundle), store)
+    np.testing.assert_array_equal(np.isnan(in_process.score), after.loc[IDS, "score"].isna().to_numpy())
+    # training reads the lost rows: one error, not NaN images
+    with pytest.raises(StoreError, match=r"16 objects to train on .* have a band without pixels in"):
+        BlockReader(open_store(store, chunks=None), ["vis", "nir"]).read_usable(np.arange(40))
+    # rows without an object id: training refuses the store as scoring and ingest do
+    (store / "object_id" / "c" / "0").unlink()
+    with pytest.raises(StoreError, match="16 rows have no object id"):
+        load_split(store, TrainConfig())
+    assert main(["info", str(store)]) == 0
+    assert "16 rows have no object id" in capsys.readouterr().out
+
+
 def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_is_read(
     euclid_set, tmp_path, dask_client, capsys
 ):
@@ -158,7 +215,7 @@ def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_
     from pipeline.catalog import read_catalog
     from pipeline.scoring.run import score_store
     from pipeline.store import store_summary
-    from pipeline.store.flag_column import read_flags
+    from pipeline.store.columns import read_flags
 
     store = tmp_path / "store.zarr"
     ingest(EUCLID, euclid_set, store, dask_client, chunk_objects=16)

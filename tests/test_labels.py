@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cutouts import write_set
 
 from pipeline.sources import CatalogFormatError, labels_for
-from pipeline.sources.labels import load_labels
-from schemas.layout import load_layout
+from pipeline.sources.labels import load_labels, numerically_compared_columns, read_label_catalog
+from schemas.layout import load_layout, parse_layout
 
 EUCLID = load_layout("euclid-sglc2")  # rule: n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20
 SGLC1 = load_layout("sglc1-space")  # rule: is_lens == 1
@@ -90,10 +91,10 @@ def test_spreadsheet_byte_order_mark_and_separator(tmp_path):
         "\ufeffID,n_source_im,mag_eff,n_pix_source\r\n100001,2,3.0,50\r\n,,,\r\n", encoding="utf-8"
     )
     np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001]), tmp_path)[0], [1])
-    path.write_text("ID;n_source_im;mag_eff;n_pix_source\n100001;2;3.0;50\n")
+    path.write_text("ID|n_source_im|mag_eff|n_pix_source\n100001|2|3.0|50\n")
     with pytest.raises(CatalogFormatError) as caught:
         labels_for(EUCLID, np.array([100001]), tmp_path)
-    assert f"{path} line 1:" in str(caught.value) and "separated by ';'" in str(caught.value)
+    assert f"{path} line 1:" in str(caught.value) and "separated by '|'" in str(caught.value)
 
 
 def test_rule_failing_on_the_catalog_names_file_and_fix(tmp_path):
@@ -133,3 +134,156 @@ def test_spreadsheet_encodings_are_read_and_said(tmp_path, encoding, note):
     path.write_bytes(b"ID,n_source_im\r\n100001,\x81\r\n")  # no UTF-8, and 0x81 is no Windows-1252 either
     with pytest.raises(CatalogFormatError, match=r"is unreadable: .* or the UTF-16 or Windows-1252 of"):
         load_labels(EUCLID, np.array([100001]), tmp_path)
+
+
+def _keys(tmp_path, text, encoding="utf-8"):
+    path = tmp_path / "keys.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("true", "false"),
+    [("TRUE", "FALSE"), ("True", "False"), ("true", "false"), (" yes ", "No"), ("Y", "n"), ("VRAI", "FAUX")],
+)
+def test_boolean_text_is_read_as_one_and_zero(tmp_path, true, false):
+    """Trial: a spreadsheet's TRUE/FALSE ``is_lens`` stayed text, so ``is_lens == 1`` made every object 0."""
+    _keys(tmp_path, f"ID,is_lens\r\n100002,{true}\r\n100003,{false}\r\n100004,1\r\n100005,0\r\n100006,\r\n")
+    result = load_labels(SGLC1, np.array([100002, 100003, 100004, 100005, 100006, 100007]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 1, 0, -1, -1])
+    assert "boolean text read as 1 (true) and 0 (false) in ['is_lens']" in result.notes
+
+
+def test_boolean_text_in_a_semicolon_windows_catalog_and_a_rule_with_true(tmp_path):
+    _keys(tmp_path, "ID;is_lens;name\r\n000002;WAHR;Hélène\r\n000003;FALSCH;José\r\n;;\r\n", "cp1252")
+    result = load_labels(SGLC1, np.array([2, 3]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0])
+    assert result.notes == (
+        "read as semicolon-separated (';')",
+        "1 row(s) without an id skipped (line 4)",
+        "boolean text read as 1 (true) and 0 (false) in ['is_lens']",
+        "read as Windows-1252 text (not UTF-8)",
+    )
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "is_lens == True"
+    np.testing.assert_array_equal(load_labels(parse_layout(data), np.array([2, 3]), tmp_path).values, [1, 0])
+
+
+def test_a_rule_comparing_text_keeps_the_column_text(tmp_path):
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "is_lens == 'yes' and grade != 'C'"
+    _keys(tmp_path, "ID,is_lens,grade\n1,yes,A\n2,no,A\n3,yes,C\n")
+    np.testing.assert_array_equal(
+        load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).values, [1, 0, 0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        (
+            "100002,TRUE\n100003,maybe\n",
+            3,
+            ["'maybe'", "not a boolean", "line 2 of the column holds the boolean 'TRUE'"],
+        ),
+        ("100002,yes\n100003,FALSE\n100004,2\n", 4, ["'2'", "not a boolean"]),
+        ("100002,lens\n100003,non-lens\n", 2, ["'lens'", "is not a number"]),  # text only: every row 0 before
+    ],
+)
+def test_boolean_column_with_other_values_is_refused(tmp_path, body, line, words):
+    path = _keys(tmp_path, "ID,is_lens\n" + body)
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([100002]), tmp_path)
+    message = str(caught.value)
+    assert f"label catalog {path} line {line}: value" in message
+    assert "in column 'is_lens'" in message and "compares that column as numbers" in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_semicolon_and_tab_catalogs_with_decimal_commas(tmp_path, delimiter):
+    """A spreadsheet's CSV in a decimal-comma locale: refused as "save it comma-separated" before."""
+    rows = [
+        ["ID", "n_source_im", "mag_eff", "n_pix_source", "theta_e"],
+        ["100001", "2", "1,87", "50", "1,5"],  # lens only if mag_eff is 1.87, not 1 or 187
+        ["100002", "2", "1,5", "50", "0,75"],
+        ["100003", "1", "2", "21", "-1,5E-1"],
+        ["100004", "1", " 1,61 ", "", ""],
+    ]
+    path = _catalog(
+        tmp_path,
+        "".join(delimiter.join(row) + "\r\n" for row in rows[1:]),
+        "\ufeff# a comment\r\n" + delimiter.join(rows[0]) + "\r\n",
+    )
+    table = read_label_catalog(EUCLID, path)
+    np.testing.assert_allclose(table["mag_eff"], [1.87, 1.5, 2.0, 1.61])
+    np.testing.assert_allclose(table["theta_e"], [1.5, 0.75, -0.15, np.nan])
+    np.testing.assert_array_equal(table["_line"], [3, 4, 5, 6])
+    result = load_labels(EUCLID, np.array([100001, 100002, 100003, 100004]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 1, -1])
+    name = {";": "semicolon", "\t": "tab"}[delimiter]
+    assert result.notes[:2] == (
+        f"read as {name}-separated ({delimiter!r})",
+        "decimal commas read as decimal points in ['mag_eff', 'theta_e']",
+    )
+
+
+def test_quoted_decimal_commas_in_a_comma_catalog(tmp_path):
+    _catalog(tmp_path, '100001,2,"1,87",50\n100002,2,"1,5",50\n')
+    np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001, 100002]), tmp_path)[0], [1, 0])
+    path = _catalog(tmp_path, '100001,2,"1,870",50\n100002,2,"2,500",50\n')  # thousands, or decimals?
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    assert f"{path} line 4: value '1,870' in column 'mag_eff' may hold a decimal comma or a thousands" in str(
+        caught.value
+    )
+
+
+def test_unquoted_decimal_commas_in_a_comma_catalog_are_refused_not_shifted(tmp_path):
+    """pandas read rows with one field too many by taking the first as index and shifting the rest."""
+    path = _catalog(tmp_path, "100001,2,1,87,50\n100002,2,1,5,50\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    message = str(caught.value)
+    assert f"{path} line 4: the row has more fields than the header line 3" in message
+    assert "decimal comma" in message
+    _catalog(tmp_path, "100001,2,3.0,50,\n100002,0,0.0,0,\n")  # a trailing comma on every row is harmless
+    np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001, 100002]), tmp_path)[0], [1, 0])
+
+
+def test_a_rule_column_mixing_decimal_points_and_commas_is_refused(tmp_path):
+    path = _catalog(tmp_path, "100001;2;1.87;50\n100002;2;1,5;50\n", HEADER.replace(",", ";"))
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    assert f"{path} line 5: value '1,5' in column 'mag_eff' has a decimal comma while line 4" in str(
+        caught.value
+    )
+
+
+def test_numerically_compared_columns():
+    assert numerically_compared_columns("is_lens == 1") == {"is_lens"}
+    assert numerically_compared_columns("n > 0 and `mag eff` > -1.6 and a + b < 2 and c in [0, 1]") == {
+        "n",
+        "mag eff",
+        "a",
+        "b",
+        "c",
+    }
+    assert numerically_compared_columns("grade == 'A' and x > y and name.str.len() > 3 and f == True") == {
+        "f"
+    }
+
+
+def test_ingest_stores_boolean_text_labels(tmp_path, dask_client):
+    """Trial: ``lenshunt ingest`` of a TRUE/FALSE keys.csv said "labels: 2" and stored [0 0]."""
+    from pipeline.store.ingestion import ingest
+    from pipeline.store.zarr_store import open_store
+
+    source = write_set(SGLC1, tmp_path / "src", [100002, 100003])
+    (source / "keys.csv").write_text("ID;is_lens\n100002; TRUE\n100003;FALSE\n")
+    report = ingest(SGLC1, source, tmp_path / "store.zarr", dask_client)
+    store = open_store(tmp_path / "store.zarr")
+    labels = dict(zip(store["object_id"].values.tolist(), store["label"].values.tolist(), strict=True))
+    assert labels == {100002: 1, 100003: 0}
+    assert "read as semicolon-separated (';')" in report.label_notes

@@ -27,6 +27,7 @@ __all__ = [
     "read_parquet",
     "read_parquet_provenance",
     "table_meta_yaml",
+    "unreadable_catalog",
     "write_parquet",
 ]
 
@@ -146,25 +147,105 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     pq.write_table(arrow_table, path)
 
 
+def unreadable_catalog(path: Path, exc: BaseException, what: str = "Parquet") -> CatalogError:
+    """The one-line error for a catalog file that its reader cannot parse (damaged, truncated or foreign).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The catalog file.
+    exc : BaseException
+        What the reader raised.
+    what : str
+        The format, as the message names it.
+
+    Returns
+    -------
+    pipeline.errors.CatalogError
+        Naming the file and the reader's reason, and how to write the catalog again.
+
+    Examples
+    --------
+    >>> str(unreadable_catalog(Path("run/catalog.parquet"), ValueError("bad magic")))[:72]
+    'run/catalog.parquet cannot be read as a Parquet catalog (ValueError: bad'
+    """
+    reason = " ".join(str(exc).split())[:200] or "no message"
+    run_dir = Path(path).parent
+    return CatalogError(
+        f"{path} cannot be read as a {what} catalog ({type(exc).__name__}: {reason}): the file is damaged "
+        f"or no catalog; score the run again to write it anew: `lenshunt score STORE --out {run_dir}` "
+        "with the store and --model it scored"
+    )
+
+
+def _parquet_errors() -> tuple[type[BaseException], ...]:
+    """What pyarrow raises for a file that is no Parquet, or a damaged one."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, OSError, ValueError, KeyError, TypeError, EOFError)
+
+
 def count_parquet_rows(path: Path) -> int:
+    """Rows of the Parquet file ``path`` (from its footer).
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file cannot be read as Parquet (:func:`unreadable_catalog`).
+    """
     import pyarrow.parquet as pq
 
-    return int(pq.ParquetFile(path).metadata.num_rows)
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except FileNotFoundError:
+        raise
+    except _parquet_errors() as exc:
+        raise unreadable_catalog(path, exc) from exc
 
 
 def read_parquet(path: Path) -> tuple[pd.DataFrame, Provenance]:
-    """Catalog table and provenance of a Parquet catalog."""
+    """Catalog table and provenance of a Parquet catalog.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file cannot be read as Parquet (:func:`unreadable_catalog`) or is no lenshunt catalog.
+    """
     import pyarrow.parquet as pq
 
-    arrow_table = pq.read_table(path)
-    return arrow_table.to_pandas(), read_parquet_provenance(path)
+    try:
+        arrow_table = pq.read_table(path)
+        table = arrow_table.to_pandas()
+    except FileNotFoundError:
+        raise
+    except CatalogError:
+        raise
+    except _parquet_errors() as exc:
+        raise unreadable_catalog(path, exc) from exc
+    return table, read_parquet_provenance(path)
 
 
 def read_parquet_provenance(path: Path) -> Provenance:
+    """The provenance in a Parquet catalog's schema metadata.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file cannot be read as Parquet (:func:`unreadable_catalog`), has no lenshunt metadata,
+        or its provenance cannot be parsed.
+    """
     import pyarrow.parquet as pq
 
-    metadata = pq.read_schema(path).metadata or {}
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except FileNotFoundError:
+        raise
+    except _parquet_errors() as exc:
+        raise unreadable_catalog(path, exc) from exc
     key = PARQUET_METADATA_KEY.encode()
     if key not in metadata:
         raise CatalogError(f"{path} has no {PARQUET_METADATA_KEY!r} metadata: not a lenshunt catalog")
-    return Provenance.model_validate(json.loads(metadata[key])["provenance"])
+    try:
+        return Provenance.model_validate(json.loads(metadata[key])["provenance"])
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise unreadable_catalog(path, exc) from exc

@@ -7,15 +7,19 @@ descriptions, flags and provenance in ``DataFrame.attrs``; the HATS copy is read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+from xml.parsers.expat import ExpatError
 
 import pandas as pd
 
 from pipeline.catalog.columns import LAYOUT_ATTR, CatalogLayout
 from pipeline.catalog.fits import read_fits, read_fits_provenance
-from pipeline.catalog.parquet import read_parquet, read_parquet_provenance
+from pipeline.catalog.parquet import read_parquet, read_parquet_provenance, unreadable_catalog
 from pipeline.catalog.votable import read_votable, read_votable_provenance
-from pipeline.errors import CatalogError
+from pipeline.errors import CatalogError, LenshuntError
 from pipeline.flags import documentation
 from pipeline.models.outputs import outputs_to_card
 from pipeline.paths import catalog_fits, catalog_parquet
@@ -51,6 +55,25 @@ _PROVENANCE_READERS = {
     "parquet": read_parquet_provenance,
     "votable": read_votable_provenance,
 }
+_FORMATS = {"fits": "FITS", "parquet": "Parquet", "votable": "VOTable"}
+
+
+def _unreadable_errors() -> tuple[type[BaseException], ...]:
+    """What the format readers (astropy, pyarrow, XML) raise for a damaged, truncated or foreign file."""
+    from astropy.io.registry import IORegistryError  # astropy's "Format could not be identified"
+
+    parsing = (ExpatError, ParseError, IORegistryError)
+    return (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, *parsing)
+
+
+def _read(reader: Callable[[Path], Any], path: Path, kind: str) -> Any:
+    """``reader(path)``; a file the reader cannot parse is one :class:`CatalogError` naming it."""
+    try:
+        return reader(path)
+    except (LenshuntError, FileNotFoundError):
+        raise
+    except _unreadable_errors() as exc:  # new-user trial: random bytes in catalog.parquet were a traceback
+        raise unreadable_catalog(path, exc, _FORMATS[kind]) from exc
 
 
 def read_catalog(path: Path) -> pd.DataFrame:
@@ -62,9 +85,14 @@ def read_catalog(path: Path) -> pd.DataFrame:
     (name -> unit, UCD and description), ``flags`` (bit name -> meaning), ``outputs`` (the
     declared outputs, as a card lists them) and the :class:`~pipeline.catalog.columns.CatalogLayout`.
     Columns outside the layout (written by a later stage) are kept as stored.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the catalog is missing, cannot be read (damaged, truncated or foreign), or lacks columns.
     """
     path, kind = _resolve(path)
-    table, provenance = _READERS[kind](path)
+    table, provenance = _read(_READERS[kind], path, kind)
     layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
     extra = tuple(spec for name, spec in EXTRA_COLUMNS.items() if name in table.columns)
     if extra:  # e.g. ood_score (pipeline.models.features)
@@ -100,6 +128,13 @@ def read_catalog(path: Path) -> pd.DataFrame:
 
 
 def read_provenance(path: Path) -> Provenance:
-    """The provenance of a catalog file (FITS header, Parquet metadata, VOTable INFO) or run directory."""
+    """The provenance of a catalog file (FITS header, Parquet metadata, VOTable INFO) or run directory.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the catalog is missing, of an unknown format, or cannot be read (damaged, truncated or
+        foreign: one line naming the file and how to write it again).
+    """
     path, kind = _resolve(path)
-    return _PROVENANCE_READERS[kind](path)
+    return _read(_PROVENANCE_READERS[kind], path, kind)

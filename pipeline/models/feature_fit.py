@@ -90,7 +90,7 @@ def fit_feature_stats(
     from sklearn.covariance import LedoitWolf
 
     from pipeline.preprocess.arrays import usable_objects
-    from pipeline.store.flag_column import read_flags
+    from pipeline.store.columns import read_flags
     from pipeline.store.zarr_store import open_store
 
     if not 0 < quantile < 1:

@@ -137,6 +137,29 @@ def usable_objects(flags: Array | np.ndarray) -> Array:
     return (xp.asarray(flags).astype(xp.int64) & int(UNUSABLE)) == 0
 
 
+def blank_band_rows(groups: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows with a band that has no finite pixel, in any group: bool, shape (n,).
+
+    Ingest flags every such band (MISSING_FILE, ALL_NONFINITE, ...) and so makes its object
+    unusable; a usable object with one read from a store has lost pixels there (a chunk file of the
+    store is missing: Zarr reads it as the fill value, NaN).
+
+    Parameters
+    ----------
+    groups : mapping of str to ndarray, each shape (n, band, y, x)
+
+    >>> blank_band_rows({"vis": np.stack([np.ones((1, 2, 2)), np.full((1, 2, 2), np.nan)])}).tolist()
+    [False, True]
+    """
+    blank = None
+    for images in groups.values():
+        images = np.asarray(images)
+        rows = np.isfinite(images).reshape(*images.shape[:2], -1).any(axis=2)
+        rows = ~rows.all(axis=1)
+        blank = rows if blank is None else blank | rows
+    return np.zeros(0, dtype=bool) if blank is None else blank
+
+
 def _linear_taps(n_in: int, n_out: int, xp: ModuleType) -> tuple[Array, Array, Array]:
     """Source indices and weights of 1-D linear interpolation, half-pixel convention."""
     position = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline import paths
@@ -15,8 +16,10 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
     The grades (``OUT/grades``) name objects by id, and sets reuse ids: they would label another
     set's objects in the new catalog and in training (``--overwrite`` included).
     """
-    from pipeline.catalog.store_match import StoreMismatchError, check_run_store
+    from pipeline.catalog.store_match import StoreMismatchError, check_run_store, store_identity
+    from pipeline.errors import CatalogError
     from pipeline.evaluation.grades import grades_dir
+    from pipeline.store import read_attributes
 
     grades = grades_dir(out_dir)
     if not any(grades.glob("*.jsonl")) or not paths.catalog_parquet(out_dir).is_file():
@@ -27,4 +30,14 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
         raise StoreMismatchError(
             f"{out_dir} holds visual grades ({grades}) made on the objects of another store: {exc}. "
             f"Score {store} into another directory, or move {grades} away first"
+        ) from None
+    except CatalogError as exc:  # a damaged catalog: the run's own record names its store
+        run_file = paths.score_run_file(out_dir)
+        run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+        same = run.get("store") == str(store)
+        if same and run.get("store_created") == store_identity(read_attributes(store)):
+            return  # scoring writes the catalog anew
+        raise CatalogError(
+            f"{exc}. Its visual grades ({grades}) cannot be checked against {store} without it: move "
+            f"{grades} away first, or score into another directory"
         ) from None

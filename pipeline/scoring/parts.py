@@ -6,6 +6,7 @@ the rows no part covers, and the catalog is assembled from all parts, each store
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -42,22 +43,119 @@ def uncovered_regions(
     return regions
 
 
+PART_CORRUPT_SUFFIX = ".corrupt"
+"""Appended to the name of a part that cannot be read, moved aside so that its rows are scored again."""
+
+
+def readable_part(path: Path) -> bool:
+    """Whether the part at ``path`` has a readable Parquet footer with a ``row`` and ``object_id`` column.
+
+    A part that has not (random bytes, a truncated file: its footer is at the end) is renamed to
+    ``<name>.corrupt`` beside it (kept for a look, never read again), so its rows count as not scored.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file named as :data:`PART_NAME` says.
+
+    Returns
+    -------
+    bool
+        True for a readable part; False for one moved aside (or gone meanwhile).
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        rows = parquet.metadata.num_rows
+        names = set(parquet.schema_arrow.names)
+    except FileNotFoundError:
+        return False
+    except Exception as exc:  # pyarrow: ArrowInvalid, OSError, ... for a file that is no Parquet
+        _move_aside(path, f"{type(exc).__name__}: {exc}")
+        return False
+    match = PART_NAME.match(path.name)
+    expected = int(match.group(2)) - int(match.group(1)) if match else rows
+    if rows != expected or not {"row", "object_id"} <= names:
+        found = f"{rows} rows of columns {sorted(names)}"
+        _move_aside(path, f"{found}, expected {expected} rows with row and object_id")
+        return False
+    return True
+
+
+def _move_aside(path: Path, why: str) -> None:
+    """Rename an unreadable part to ``<name>.corrupt`` (replacing an older one) and log why."""
+    aside = path.with_name(path.name + PART_CORRUPT_SUFFIX)
+    try:
+        path.replace(aside)
+    except FileNotFoundError:
+        return
+    logging.getLogger(__name__).warning(
+        "score part %s cannot be read (%s): moved aside to %s; its rows are scored again",
+        path,
+        " ".join(why.split())[:200],
+        aside.name,
+    )
+
+
 def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
-    """Score parts already written in ``out_dir``, by row range."""
+    """Readable score parts already written in ``out_dir``, by row range.
+
+    A part that cannot be read is moved aside (:func:`readable_part`), so that the regions it held
+    are scored again rather than failing the catalog's assembly.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The score run's output directory.
+
+    Returns
+    -------
+    dict
+        ``(start, stop)`` -> path of the part holding rows ``start:stop``.
+    """
     parts = {}
     directory = paths.score_parts_dir(out_dir)
     if directory.is_dir():
         for path in directory.iterdir():
             match = PART_NAME.match(path.name)
-            if match:
+            if match and readable_part(path):
                 parts[(int(match.group(1)), int(match.group(2)))] = path
     return parts
 
 
 def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
-    """All parts concatenated in row order, checked to cover each store row exactly once."""
+    """All parts concatenated in row order, checked to cover each store row exactly once.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The score run's output directory.
+    store_object_ids : numpy.ndarray
+        The store's ``object_id`` column, in row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per store row, sorted by ``row``.
+
+    Raises
+    ------
+    ConservationError
+        If the parts miss or repeat rows, name other objects than the store rows, or one cannot be
+        read past its footer (it is then moved aside: the same command scores its rows again).
+    """
     parts = existing_parts(out_dir)
-    frames = [pd.read_parquet(path) for _, path in sorted(parts.items())]
+    frames = []
+    for _, path in sorted(parts.items()):
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:  # damaged data pages behind a readable footer
+            _move_aside(path, f"{type(exc).__name__}: {exc}")
+            raise ConservationError(
+                f"score part {path} cannot be read ({type(exc).__name__}); it was moved aside to "
+                f"{path.name}{PART_CORRUPT_SUFFIX}: run the same score command again to score its rows anew"
+            ) from exc
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"row": [], "object_id": []})
     n = len(store_object_ids)
     rows = table["row"].to_numpy()

@@ -26,6 +26,7 @@ import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.models.features import OOD_COLUMN
+from pipeline.preprocess.arrays import blank_band_rows, usable_objects
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()
@@ -209,7 +210,7 @@ def score_rows(
 
     Memory stays bounded by one batch of images whatever the region size.
     """
-    from pipeline.store.flag_column import read_flags
+    from pipeline.store.columns import read_flags
     from pipeline.store.zarr_store import open_store
 
     bundle = worker_bundle(bundle_path, sha256)
@@ -226,6 +227,9 @@ def score_rows(
         images, unreadable = read_batch(dataset, groups, batch_start, batch_stop)
         toc = time.perf_counter()
         batch_flags = flags[batch_start - start : batch_stop - start].copy()
+        # a usable object with a band of no pixels lost them in the store (a missing chunk file reads
+        # as NaN; new-user trial: such objects were scored as clean)
+        unreadable |= blank_band_rows(images) & np.asarray(usable_objects(batch_flags))
         batch_flags[unreadable] |= int(Flag.UNREADABLE)  # not scored: NaN and NOT_SCORED
         columns, flags_added = score_groups_outputs(
             bundle, images, batch_flags, batch_size=batch_size, tta=tta

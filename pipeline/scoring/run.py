@@ -22,18 +22,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import CatalogError, ScoreOutputError, StoreError
+from pipeline.flags import Flag
 from pipeline.models.integrity import check_bundle_fits_store
+from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.parts import PART_NAME, PART_TMP_NAME, assemble_parts, existing_parts, uncovered_regions
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
+from pipeline.store.columns import read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import repair_ids, repaired_rows
-from pipeline.store.zarr_store import open_store, read_attributes, read_object_columns
+from pipeline.store.zarr_store import open_store, read_attributes
 
 
 @dataclass
@@ -161,6 +165,19 @@ def _uncover_rows(out_dir: Path, rows: set[int]) -> int:
     return n
 
 
+def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
+    """Rows a part holds a score for whose objects the store now calls unusable (a chunk file of it
+    lost since: new-user trial, old scores were kept beside the new flags); scored again."""
+    unusable = ~np.asarray(usable_objects(flags))
+    rows: set[int] = set()
+    for (start, stop), path in existing_parts(out_dir).items():
+        if unusable[start:stop].any():
+            part = pd.read_parquet(path, columns=["row", "flags_added"])
+            scored = (part["flags_added"].to_numpy() & int(Flag.NOT_SCORED)) == 0
+            rows.update(int(row) for row in part["row"].to_numpy()[scored & unusable[part["row"].to_numpy()]])
+    return rows
+
+
 def discard_score_run(out_dir: Path) -> None:
     """Delete what a score run wrote in ``out_dir``, and nothing else.
 
@@ -278,6 +295,7 @@ def score_store(
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
+    n_rescored += _uncover_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]))
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:
@@ -285,7 +303,10 @@ def score_store(
             bundle, lambda g: dataset[g][sample].values, column["flags"][sample]
         )
     except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
-        input_warnings = [f"the input range was not checked: the first objects cannot all be read ({exc})"]
+        input_warnings = [  # new-user trial: the codec's message showed raw checksum bytes
+            f"the input range was not checked: the first objects cannot all be read ({type(exc).__name__}: "
+            "a corrupt chunk; its objects are flagged UNREADABLE)"
+        ]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
     todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)

@@ -16,13 +16,36 @@ What a catalog may hold, and what becomes of it:
 - an id that is not a non-negative integer, or a non-number in a numeric column the rule reads,
   is a :class:`CatalogFormatError` naming the file, the line and the fix.
 
+What spreadsheets write, and how it is read:
+
+- the field delimiter is taken from the header line: comma, semicolon (a spreadsheet's CSV in
+  locales with a decimal comma) or tab (its "text" export), whichever splits the header into
+  fields that include the id column (else into the most fields; comma on a tie). A delimiter
+  other than the comma is said in the notes;
+- boolean text in a column the rule compares with a number (``is_lens == 1``): TRUE/FALSE,
+  yes/no, Y/N in any case, with surrounding spaces, and the TRUE/FALSE of French, German,
+  Spanish, Italian, Portuguese and Dutch spreadsheets (VRAI/FAUX, WAHR/FALSCH, ...), is read as
+  1/0, alongside 1 and 0 if the column also holds those. Such a column holding any other text or
+  number, or holding text only, is refused naming the column and the first offending line: it
+  would otherwise compare unequal to every number and label every row 0. A column the rule
+  compares with text (``grade == 'A'``) stays text;
+- decimal commas: a column whose values are all numbers, some written with one decimal comma
+  (``1,87``, ``-0,5``, ``1,5E-3``) and none with a decimal point, is read as numbers in a
+  semicolon-separated file. In a comma- or tab-separated file (where the value must be quoted, or
+  a tab export) the same is done unless every comma value could as well be an English thousands
+  separator (``"1,870"``): that column is ambiguous, and refused if the rule reads it (kept as
+  text otherwise). A column the rule reads that mixes decimal points and decimal commas is
+  refused; other columns with either are kept as text, as any column with text is;
+- unquoted decimal commas in a comma-separated file give rows more fields than the header, which
+  pandas would silently read with shifted columns: refused, naming the line; rows whose only
+  extra field is a trailing empty one (``1,0,``) are read without it.
+
 Objects absent from the catalog are labelled -1.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import itertools
 import math
 import os
@@ -33,16 +56,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import LenshuntError
+from pipeline.sources.spreadsheet import (
+    DELIMITERS,
+    CatalogFormatError,
+    TextColumn,
+    boolean_values,
+    catalog_text,
+    decimal_commas,
+    delimiter_of,
+    file_lines,
+    parse_fields,
+)
 from schemas.layout import Layout
 
 LABEL_UNKNOWN = -1
 _MAX_DISTINCT_PROBES = 8
 _MAX_PROBE_COMBINATIONS = 256
-
-
-class CatalogFormatError(LenshuntError, ValueError):
-    """A label catalog exists but cannot be read, has bad values, or lacks the rule's columns."""
 
 
 @dataclass(frozen=True)
@@ -66,27 +95,6 @@ def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | N
     return matches[0] if matches else None
 
 
-def _catalog_text(raw: bytes) -> tuple[str, str]:
-    """The text of a catalog file and its encoding: what spreadsheets save.
-
-    UTF-8 (with or without a byte-order mark); UTF-16 with a byte-order mark (Excel's "Unicode
-    text"); else, where the bytes have no control characters and are no UTF-8, Windows-1252 (Excel's "CSV" on
-    Windows, e.g. an accented name ``0xe9``). Raises :class:`UnicodeDecodeError` for anything else.
-    """
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "UTF-16"
-    try:
-        return raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        if set(raw) & _CONTROL_BYTES:  # binary, or UTF-16 without a byte-order mark: no guess
-            raise
-        return raw.decode("cp1252", errors="strict"), "Windows-1252"
-
-
-_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 13}
-"""Bytes no text file has (C0 controls but tab, line feed, carriage return)."""
-
-
 def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and check a challenge catalog (CSV with comment header lines).
 
@@ -104,32 +112,43 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     if spec is None:
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
     try:
-        text, encoding = _catalog_text(Path(path).read_bytes())
-        table = pd.read_csv(
-            io.StringIO(text), comment=spec.comment, skipinitialspace=True, dtype=str, skip_blank_lines=True
-        )
+        text, encoding = catalog_text(Path(path).read_bytes())
+        delimiter = delimiter_of(text, spec.comment, spec.id_column)
+        table = parse_fields(text, spec.comment, delimiter)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CatalogFormatError(
-            f"label catalog {path} is unreadable: {exc}. It must be a comma-separated text file with "
-            f"a header line (UTF-8, or the UTF-16 or Windows-1252 of spreadsheets); pass another file with "
-            "--catalog or fix this one."
+            f"label catalog {path} is unreadable: {exc}. It must be a comma-, semicolon- or tab-separated "
+            f"text file with a header line (UTF-8, or the UTF-16 or Windows-1252 of spreadsheets); pass "
+            "another file with --catalog or fix this one."
         ) from exc
     table.columns = [str(column).strip() for column in table.columns]
-    header_line, data_lines = _data_lines(text, spec.comment, len(table))
+    header_line, data_lines = file_lines(text, spec.comment, len(table))
     if spec.id_column not in table.columns:
-        separator = next(
-            (sep for sep in (";", "\t", "|") if len(table.columns) == 1 and sep in table.columns[0]), None
+        separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
+        hint = (
+            f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
+            if separator
+            else ""
         )
-        hint = f" It seems separated by {separator!r}: save it comma-separated." if separator else ""
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
             f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
             + hint
         )
+    if table.attrs.pop("extra_fields", False):
+        raise CatalogFormatError(
+            f"label catalog {path} line {data_lines[0] if data_lines else header_line}: the row has more "
+            f"fields than the header line {header_line} ({len(table.columns)} columns, "
+            f"{DELIMITERS[delimiter]}-separated), so its values would land in the wrong columns. A "
+            "number written with a decimal comma in a comma-separated file does this: quote such values, "
+            "write them with a decimal point, or save the catalog semicolon-separated."
+        )
     table["_line"] = data_lines
     raw_ids = table[spec.id_column].str.strip()
     no_id = raw_ids.isna() | (raw_ids == "")
     notes = []
+    if delimiter != ",":
+        notes.append(f"read as {DELIMITERS[delimiter]}-separated ({delimiter!r})")
     if no_id.any():
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({_lines(lines)})")
@@ -145,21 +164,33 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         )
     table = table.drop(columns=[spec.id_column])
     needed = rule_columns(spec.label_rule)
+    compared = numerically_compared_columns(spec.label_rule)
+    decimal_columns, boolean_columns = [], []
     for column in table.columns:
         if column == "_line":
             continue
-        numbers = pd.to_numeric(table[column].str.strip(), errors="coerce")
-        present = table[column].notna() & (table[column].str.strip() != "")
+        values = table[column].str.strip()
+        present = values.notna() & (values != "")
+        numbers = pd.to_numeric(values, errors="coerce")
         not_numbers = present & numbers.isna()
         if not not_numbers.any():
             table[column] = numbers
-        elif column in needed and (present & numbers.notna()).any():
-            first = not_numbers.to_numpy().nonzero()[0][0]
-            raise CatalogFormatError(
-                f"label catalog {path} line {table['_line'].iloc[first]}: value "
-                f"{table[column].iloc[first]!r} in column {column!r} is not a number, and the label "
-                f"rule {spec.label_rule!r} compares that column as numbers. Fix or delete the row."
-            )
+            continue
+        where = TextColumn(path, column, table["_line"], values, spec.label_rule, column in needed)
+        decimal = decimal_commas(where, present, numbers, delimiter)
+        if decimal is not None:
+            table[column] = decimal
+            decimal_columns.append(column)
+        elif column in compared and (booleans := boolean_values(where, present, numbers)) is not None:
+            table[column] = booleans
+            boolean_columns.append(column)
+        elif column in compared or (column in needed and (present & numbers.notna()).any()):
+            # text only, compared with a number, would label every row 0
+            where.refuse(not_numbers, "is not a number")
+    if decimal_columns:
+        notes.append(f"decimal commas read as decimal points in {decimal_columns}")
+    if boolean_columns:
+        notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
     table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)
     if encoding != "utf-8":  # ids and numbers are ASCII in any of them: only text columns may differ
         notes.append(f"read as {encoding} text (not UTF-8)")
@@ -270,6 +301,63 @@ def rule_columns(rule: str) -> set[str]:
     return names | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+def numerically_compared_columns(rule: str) -> set[str]:
+    """Column names a pandas ``query`` expression compares with a number.
+
+    Parameters
+    ----------
+    rule : str
+        A pandas ``query`` expression, e.g. ``"is_lens == 1"`` or ```my col` > -0.5``.
+
+    Returns
+    -------
+    set of str
+        The columns that are an operand of a comparison (``==``, ``<``, ``in``, ...) whose other
+        operands include a number or a boolean (``1``, ``-0.5``, ``True``, ``[0, 1]``), directly
+        or in arithmetic (``a + 1 > 2``). A column compared with text (``grade == 'A'``), used
+        through a method (``name.str.len() > 3``) or compared with another column only is not one.
+    """
+    quoted = {
+        f"_backticked_{i}": name for i, name in enumerate(dict.fromkeys(re.findall(r"`([^`]+)`", rule)))
+    }
+    expression = rule
+    for placeholder, name in quoted.items():
+        expression = expression.replace(f"`{name}`", placeholder)
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return set()
+    columns = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        if any(_is_number(operand) for operand in operands):
+            for operand in operands:
+                columns |= _arithmetic_names(operand)
+    return {quoted.get(name, name) for name in columns}
+
+
+def _is_number(node: ast.AST) -> bool:
+    """A number or boolean literal (signed), or a list, tuple or set of them."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _is_number(node.operand)
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return bool(node.elts) and all(_is_number(element) for element in node.elts)
+    return isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+
+
+def _arithmetic_names(node: ast.AST) -> set[str]:
+    """Names in ``node`` reached through arithmetic only (not through calls, attributes, ...)."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.UnaryOp):
+        return _arithmetic_names(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _arithmetic_names(node.left) | _arithmetic_names(node.right)
+    return set()
+
+
 def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:
     """1 where ``rule`` holds, else 0, for each row (positional)."""
     try:
@@ -326,26 +414,6 @@ def _rule_numbers(rule: str) -> set[float]:
         ):
             numbers |= {float(node.value), float(-node.value)}
     return numbers
-
-
-def _data_lines(text: str, comment: str, n_rows: int) -> tuple[int, list[int]]:
-    """File line (1-based) of the header and of each data row as pandas reads them.
-
-    Falls back to counting data rows from the header when the file has quoted line breaks.
-    """
-    lines = []
-    header = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        content = line.split(comment, 1)[0] if comment else line
-        if not content.strip():
-            continue
-        if not header:
-            header = number
-            continue
-        lines.append(number)
-    if len(lines) != n_rows:
-        lines = list(range(header + 1, header + 1 + n_rows))
-    return header, lines
 
 
 def _lines(lines) -> str:

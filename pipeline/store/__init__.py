@@ -27,7 +27,8 @@ _EXPORTS = {
     "plan_regions": "pipeline.store.ingestion",
     "read_attributes": "pipeline.store.zarr_store",
     "read_column": "pipeline.store.zarr_store",
-    "read_flags": "pipeline.store.flag_column",
+    "read_flags": "pipeline.store.columns",
+    "read_object_columns": "pipeline.store.columns",
     "store_layout": "pipeline.store.zarr_store",
     "store_summary": "pipeline.store.summary",
     "write_cutouts": "pipeline.store.cutouts",
@@ -47,14 +48,15 @@ __all__ = [
     "read_attributes",
     "read_column",
     "read_flags",
+    "read_object_columns",
     "store_layout",
     "store_summary",
     "write_cutouts",
 ]
 
 if TYPE_CHECKING:
+    from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
-    from pipeline.store.flag_column import read_flags
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (

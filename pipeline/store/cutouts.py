@@ -9,6 +9,7 @@ input's WCS. A few ``LH*`` cards say where the file came from.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,14 +21,38 @@ from pipeline.flags import describe
 from pipeline.sources.headers import cards_to_text
 from schemas.store import HEADER_CARDS
 
+READ_ERRORS = (OSError, ValueError, RuntimeError)
+"""What zarr and its codecs raise for a chunk that cannot be read or decoded (zstd: RuntimeError; the
+crc32c check of a shard: ValueError)."""
+
 
 @dataclass
 class CutoutFiles:
-    """What :func:`write_cutouts` wrote: band -> file, and band -> why no file."""
+    """What :func:`write_cutouts` wrote: band -> file, band -> why no file, band -> what a file lacks."""
 
     object_id: int
     files: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short phrase: its type and message, raw byte strings left out.
+
+    >>> _reason(ValueError("Stored and computed checksum do not match. Stored: b'\\xa0p'. Computed: b'1'."))
+    'ValueError: Stored and computed checksum do not match'
+    """
+    message = re.sub(r"""\.?\s*\w+:\s*b(['"]).*?\1\.?""", "", str(exc))
+    message = " ".join(message.split()).rstrip(".")[:120]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _read_row(dataset, name: str, row: int) -> tuple[np.ndarray | None, str]:  # type: ignore[no-untyped-def]
+    """Row ``row`` of array ``name``, or None and why it cannot be read (a damaged chunk)."""
+    try:
+        return dataset[name][row].values, ""
+    except READ_ERRORS as exc:
+        return None, _reason(exc)
 
 
 def write_cutouts(
@@ -40,25 +65,42 @@ def write_cutouts(
 ) -> CutoutFiles:
     """Write ``<out_dir>/<object_id>_<band>.fits`` for each band of ``object_id`` in ``store``.
 
+    A band is skipped, with its reason in :attr:`CutoutFiles.skipped`, when the store has no pixels
+    for it or its pixels cannot be read (a damaged or missing chunk: ingest the cutouts anew). A band
+    whose header cards are missing or unreadable is written without the input's WCS, and
+    :attr:`CutoutFiles.notes` says so.
+
     Parameters
     ----------
+    store
+        The lenshunt Zarr store.
+    object_id
+        The object's id (catalog column ``object_id``).
+    out_dir
+        Directory for the files (created if needed).
     bands
         Bands to write (default: all of the layout's).
     overwrite
         Replace existing files; otherwise an existing file is an error.
 
+    Returns
+    -------
+    CutoutFiles
+        The files written, the bands skipped and why, and what a written file lacks.
+
     Raises
     ------
     StoreError
-        If the object is not in the store, a band is unknown, or a file exists.
+        If the object is not in the store, a band is unknown, a file exists, or the store's
+        ``object_id`` cannot be read.
     """
     from astropy.io import fits
 
-    from pipeline.store.zarr_store import open_store, read_attributes
+    from pipeline.store.zarr_store import open_store, read_attributes, read_column
 
     attributes = read_attributes(store)
     dataset = open_store(store, chunks=None)
-    rows = np.flatnonzero(dataset["object_id"].values == int(object_id))
+    rows = np.flatnonzero(read_column(dataset, "object_id", store=store) == int(object_id))
     if rows.size == 0:
         raise StoreError(f"object {object_id} is not in {store}; `lenshunt info {store}` shows what it holds")
     row = int(rows[0])
@@ -69,29 +111,53 @@ def write_cutouts(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = CutoutFiles(int(object_id))
-    cards = dataset[HEADER_CARDS][row].values  # (band, byte)
-    band_flags = dataset["band_flags"][row].values
+    anew = "ingest the cutouts anew into a new store to get them back"
+    cards, cards_error = _read_row(dataset, HEADER_CARDS, row)  # (band, byte)
+    band_flags, flags_error = _read_row(dataset, "band_flags", row)
     for group, group_bands in attributes.groups.items():
-        pixels = dataset[group][row].values  # (band, y, x)
+        pixels, pixels_error = _read_row(dataset, group, row)  # (band, y, x)
         for slot, band in enumerate(group_bands):
             if bands and band not in bands:
                 continue
+            if pixels is None:  # new-user trial: a damaged chunk was a crc32c traceback
+                result.skipped[band] = (
+                    f"its pixels cannot be read from {store} (a damaged chunk of {group!r}: {pixels_error}); "
+                    + anew
+                )
+                continue
             index = all_bands.index(band)
-            flags = int(band_flags[index])
-            text = cards_to_text(cards[index])
-            if not text:
+            flags = int(band_flags[index]) if band_flags is not None else 0
+            described = ",".join(describe(flags)) if band_flags is not None else f"unreadable ({flags_error})"
+            text = cards_to_text(cards[index]) if cards is not None else ""
+            image = np.asarray(pixels[slot], dtype=np.float32)
+            has_pixels = bool(np.isfinite(image).any())
+            if not has_pixels and (not text or flags):
                 result.skipped[band] = "no pixels in the store: " + (", ".join(describe(flags)) or "empty")
                 continue
-            header = fits.Header.fromstring(text)
+            if not has_pixels:  # the band was stored clean and with its header: its chunk file is gone
+                result.skipped[band] = (
+                    f"its pixels are missing from {store} (every pixel reads as the fill value NaN although "
+                    f"the band was stored without flags: a chunk file of {group!r} is gone); " + anew
+                )
+                continue
+            if text:
+                header = fits.Header.fromstring(text)
+            else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
+                header = fits.Header()
+                why = f"cannot be read ({cards_error})" if cards is None else "are missing"
+                result.notes[band] = (
+                    f"written without the input's WCS and header: the store's {HEADER_CARDS!r} for this "
+                    f"object {why}; " + anew
+                )
+                header["COMMENT"] = f"No WCS: the store's {HEADER_CARDS} of this object {why}."
             header["OBJECT"] = (str(object_id), "lenshunt object id")
             header["LHBAND"] = (band, "lenshunt band name")
-            header["LHFLAGS"] = (flags, (",".join(describe(flags)) or "no flags")[:46])
+            header["LHFLAGS"] = (flags, (described or "no flags")[:46])
             header["LHSTORE"] = str(Path(store).resolve())[-68:]
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
             path = out_dir / f"{object_id}_{band}.fits"
             if path.exists() and not overwrite:
                 raise StoreError(f"{path} exists; pass --overwrite or another --out")
-            image = np.asarray(pixels[slot], dtype=np.float32)
             fits.PrimaryHDU(image, header=header).writeto(path, overwrite=overwrite, output_verify="fix")
             result.files[band] = path
     return result

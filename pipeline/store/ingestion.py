@@ -27,6 +27,7 @@ from pipeline.errors import ConservationError, SourceMismatchError, StoreExistsE
 from pipeline.flags import documentation
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
+from pipeline.store.columns import read_object_columns
 from pipeline.store.header_columns import band_units_in, merge_band_units, record_band_units
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reading import flag_counts, flagged_file_stats, manifest_file_stats, read_objects
@@ -36,7 +37,6 @@ from pipeline.store.zarr_store import (
     create_store,
     open_store,
     read_attributes,
-    read_object_columns,
     resize_objects,
     store_layout,
     update_attributes,

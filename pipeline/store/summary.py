@@ -16,7 +16,8 @@ import numpy as np
 
 from pipeline import paths
 from pipeline.errors import StoreError
-from pipeline.flags import describe, object_flags
+from pipeline.flags import Flag, describe, object_flags
+from pipeline.store.columns import lost_pixel_rows
 from pipeline.store.zarr_store import MISSING_CHUNK_FILL, read_attributes
 from schemas.store import BAND_FLAGS, PENDING_PLAN_ATTR, StoreAttributes
 
@@ -34,6 +35,8 @@ class StoreSummary:
     flag_counts: dict[str, int]
     n_pending: int = 0
     """Objects of an interrupted ingest's plan, not committed yet (the next ingest finishes them)."""
+    damage: tuple[str, ...] = ()
+    """What the per-object columns and image files show lost (missing chunk files), one sentence each."""
     zero_fill: tuple[str, ...] = ()
     """Per-object arrays with Zarr's fill value 0 instead of :data:`MISSING_CHUNK_FILL` (stores made by
     lenshunt before 2026-12-02): a missing chunk file of them reads as id 0, non-lenses or clean objects."""
@@ -53,7 +56,26 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     group = zarr.open_group(Path(path), mode="r")
     n = attributes.n_objects
     labels = _read(group, "label", n, path)
-    flags = object_flags(_read(group, "flags", n, path), _read(group, BAND_FLAGS, n, path))
+    band_flags = _read(group, BAND_FLAGS, n, path)
+    flags = object_flags(_read(group, "flags", n, path), band_flags)
+    damage = []
+    for name, lost in lost_pixel_rows(
+        path, attributes.groups, attributes.bands, attributes.chunk_objects, band_flags
+    ).items():
+        if lost.any():  # new-user trial: info called a store with lost pixels clean
+            damage.append(
+                f"{name}: shard files are missing: {int(lost.sum())} objects have lost their pixels "
+                "(scoring flags them UNREADABLE)"
+            )
+            flags[lost] |= int(Flag.UNREADABLE)
+    no_position = np.isnan(_read(group, "ra", n, path)) | np.isnan(_read(group, "dec", n, path))
+    lost_position = int(np.count_nonzero(no_position & ((flags & Flag.NO_COORDINATES) == 0)))
+    if lost_position:
+        damage.append(f"{lost_position} objects have no sky position although ingest found one")
+    flags[no_position] |= int(Flag.NO_COORDINATES)
+    n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
+    if n_no_id:
+        damage.append(f"{n_no_id} rows have no object id (score and ingest refuse the store)")
     counts: Counter[str] = Counter()
     for value, count in zip(*np.unique(flags, return_counts=True)):
         for name in describe(int(value)):
@@ -67,6 +89,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         int(np.count_nonzero(flags)),
         dict(counts),
         _pending_objects(Path(path), attributes),
+        tuple(damage),
         zero_fill_arrays(group),
     )
 

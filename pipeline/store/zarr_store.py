@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
-from pipeline.flags import Flag, object_flags
+from pipeline.flags import Flag
 from pipeline.paths import BOOKKEEPING
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
@@ -259,32 +259,6 @@ def read_column(
     except (OSError, ValueError, RuntimeError) as exc:
         where = f"{store}: its" if store is not None else "its"
         raise StoreError(f"{where} {name!r} cannot be read ({exc})") from exc
-
-
-OBJECT_COLUMNS = ("object_id", "label", "flags", "ra", "dec")
-"""The per-object columns every store has."""
-
-
-def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndarray]:
-    """Every :data:`OBJECT_COLUMNS` of ``dataset`` (the store at ``store``) as NumPy, shape (n,).
-
-    ``flags`` includes every band's flags (:func:`pipeline.flags.object_flags`).
-
-    Raises
-    ------
-    StoreError
-        A chunk that cannot be read (:func:`read_column`), or rows without an object id (-1: a chunk
-        file of ``object_id`` is missing, :data:`MISSING_CHUNK_FILL`), naming the first rows.
-    """
-    columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS}
-    columns["flags"] = object_flags(columns["flags"], read_column(dataset, BAND_FLAGS, store=store))
-    missing = np.flatnonzero(columns["object_id"] < 0)
-    if missing.size:
-        raise StoreError(
-            f"{store}: {missing.size} rows have no object id (rows {missing[:5].tolist()}...): a chunk file "
-            "of object_id is missing; ingest the cutouts into a new store"
-        )
-    return columns
 
 
 def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:

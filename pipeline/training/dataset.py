@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from pipeline.errors import StoreError
+from pipeline.preprocess.arrays import blank_band_rows
 from pipeline.preprocess.augment import random_dihedral
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe
@@ -221,6 +223,26 @@ class BlockReader:
             }
         return out
 
+    def read_usable(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`read` for rows of usable objects (training, validation, statistics), checked.
+
+        Raises
+        ------
+        StoreError
+            Where one of them has a band without pixels: ingest flags every band it found none in,
+            so the store lost them (a missing chunk file reads as NaN; new-user trial: trained on).
+        """
+        out = self.read(rows)
+        lost = np.flatnonzero(blank_band_rows(out))
+        if lost.size:
+            first = sorted(set(np.asarray(rows)[lost].tolist()))[:5]
+            raise StoreError(
+                f"{lost.size} objects to train on (rows {first}...) "
+                "have a band without pixels in the store although ingest read it: a chunk file of the "
+                "store is missing; ingest the cutouts into a new store"
+            )
+        return out
+
 
 class TrainingStream:
     """Training batches ``(inputs, labels)``: global batch ``g`` is a pure function of ``g``.
@@ -279,7 +301,7 @@ class TrainingStream:
         With ``targets``: inputs, targets and sample weights per output (class docstring).
         """
         rows = self.plan.batch_rows(index)
-        groups = self.reader.read(rows)
+        groups = self.reader.read_usable(rows)
         if self.observing is not None:
             rng = np.random.default_rng([self.seed, 2, index])
             groups = augment_observing(groups, rng, self.observing, masked_value=self.recipe.masked_value)
@@ -329,7 +351,7 @@ class ValidationSet:
         prepared = []
         for start in range(0, self.rows.size, self.batch_size):
             rows = self.rows[start : start + self.batch_size]
-            inputs = apply_recipe(self.recipe, self.reader.read(rows))
+            inputs = apply_recipe(self.recipe, self.reader.read_usable(rows))
             batch = ({name: _pad_rows(x, self.batch_size) for name, x in inputs.items()}, rows.size)
             if self.cached:
                 prepared.append(batch)
@@ -344,7 +366,7 @@ def statistics_chunks(
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     for start in range(0, rows.size, rows_per_chunk):
         part = rows[start : start + rows_per_chunk]
-        yield {**reader.read(part), FLAGS_KEY: np.asarray(flags)[part]}
+        yield {**reader.read_usable(part), FLAGS_KEY: np.asarray(flags)[part]}
 
 
 def statistics_rows(train_rows: np.ndarray, n_max: int, block_rows: int, seed: int) -> np.ndarray:

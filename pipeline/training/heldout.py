@@ -28,9 +28,9 @@ from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
-from pipeline.preprocess.arrays import usable_objects
+from pipeline.preprocess.arrays import blank_band_rows, usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
-from pipeline.store.flag_column import read_flags
+from pipeline.store.columns import read_flags
 from pipeline.store.zarr_store import open_store
 from pipeline.training.domain_card import check_card_writable, check_heldout_prefix
 from pipeline.training.lineage import learned_from_store
@@ -94,7 +94,11 @@ def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool
         usable = np.asarray(usable_objects(flags[start:stop]))
         if not usable.any():
             continue
-        groups = {group: _values(dataset, group, slice(start, stop))[usable] for group in bundle.groups}
+        groups = {group: _values(dataset, group, slice(start, stop)) for group in bundle.groups}
+        usable &= ~blank_band_rows(groups)  # pixels lost in the store (a missing chunk), as scoring does
+        if not usable.any():
+            continue
+        groups = {group: images[usable] for group, images in groups.items()}
         predicted = bundle.predict_groups_outputs(groups, batch_size=min(batch_size, 64), tta=tta)
         for name, values in aggregate_outputs(specs, predicted).items():
             columns[name][start:stop][usable] = values

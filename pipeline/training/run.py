@@ -8,23 +8,20 @@ Three steps, each a function the train flow runs as its own task, and :func:`tra
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
    validation set with the best weights and saves the bundle with its card.
 
-Declared outputs (``config.outputs``, :mod:`pipeline.training.targets`): the model gets one head
-per output; outputs other than ``score`` train on targets read from the set's truth catalog by
-object id, masked (sample weight 0) where undefined; the card declares the outputs and gets, per
-regression output, the validation MSE, bias, scatter and NMAD on the objects with a target and,
-for a Gaussian head, the fractions within 1 and 2 predicted sigma
+Declared outputs (``config.outputs``, :mod:`pipeline.training.targets`): one head per output;
+outputs other than ``score`` train on targets read from the set's truth catalog by object id,
+masked (sample weight 0) where undefined; the card gets, per regression output, the validation MSE,
+bias, scatter, NMAD and, for a Gaussian head, the fractions within 1 and 2 predicted sigma
 (:mod:`pipeline.evaluation.regression`).
 
-The bundle gets feature statistics (:mod:`pipeline.models.features`, ``features.npz``): after
-saving, one forward pass up to the pooled features over up to 3000 objects of the training split
-fits them and one over the validation split sets the ``ood_score`` threshold, so the catalogs
-of its score runs have an ``ood_score`` column; the forward pass takes 1.2 s for 3000 objects of
-4 x 100 x 100 pixels with small_cnn on 2 CPU cores (measured), plus reading them.
+The bundle gets feature statistics (:mod:`pipeline.models.features`, ``features.npz``): one forward
+pass to the pooled features over up to 3000 training objects fits them, one over the validation
+split sets the ``ood_score`` threshold (1.2 s for 3000 objects of 4 x 100 x 100 pixels with
+small_cnn on 2 CPU cores, measured, plus reading them).
 
-Beside the bundle files, ``OUT/training/`` keeps the config, the per-epoch history (a fine-tune's
-epoch 0 in ``start.json``), the split (object ids) and the best checkpoint. The stream and
-validation set of a split are built by :mod:`pipeline.training.batches`, the card's metric entries
-and notes by :mod:`pipeline.training.card_entries` (both importable from here as before).
+``OUT/training/`` keeps the config, the per-epoch history (a fine-tune's epoch 0 in
+``start.json``), the split (object ids) and the best checkpoint. Batches and the validation set
+are built by :mod:`pipeline.training.batches`, card entries by :mod:`pipeline.training.card_entries`.
 """
 
 from __future__ import annotations
@@ -42,7 +39,7 @@ from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import fit_recipe_streaming
-from pipeline.store.flag_column import read_flags
+from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes, epoch_label
@@ -135,17 +132,20 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     ------
     TrainingError
         If either side lacks lenses or non-lenses.
+    StoreError
+        Rows without an object id or per-object columns that cannot be read (a damaged store).
     pipeline.catalog.StoreMismatchError
         If ``config.grades`` holds grades of a run of another store.
     """
     if config.grades:
         check_grade_stores(store, list(config.grades))  # grades of another set's run label other objects
     dataset = open_store(store, chunks=None)
+    column = read_object_columns(dataset, store)  # new-user trial: trained on rows without an id
     labels = training_labels(dataset, config)
     split = make_split(
-        dataset["object_id"].values,
+        column["object_id"],
         labels,
-        read_flags(dataset, store=store),
+        column["flags"],
         seed=config.seed,
         val_fraction=config.val_fraction,
         k_folds=config.k_folds,

@@ -1,0 +1,183 @@
+"""Reading the text of a label catalog as spreadsheets write it (see :mod:`pipeline.sources.labels`).
+
+Encodings (UTF-8, UTF-16, Windows-1252), the field delimiter (comma, semicolon, tab), rows with
+more fields than the header, boolean text and decimal commas: the conversions the label module's
+docstring lists, each refusing what it cannot read unambiguously with a :class:`CatalogFormatError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.errors import LenshuntError
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+"""The field delimiters a catalog may use, with their names."""
+_TRUE_WORDS = frozenset({"true", "yes", "y", "vrai", "wahr", "verdadero", "vero", "verdadeiro", "waar"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "faux", "falsch", "falso", "onwaar"})
+_BOOLEAN_HINT = "TRUE/FALSE, yes/no, Y/N or 1/0"
+_DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"
+_THOUSANDS = r"[+-]?\d{1,3},\d{3}"
+
+
+class CatalogFormatError(LenshuntError, ValueError):
+    """A label catalog exists but cannot be read, has bad values, or lacks the rule's columns."""
+
+
+def catalog_text(raw: bytes) -> tuple[str, str]:
+    """The text of a catalog file and its encoding: what spreadsheets save.
+
+    UTF-8 (with or without a byte-order mark); UTF-16 with a byte-order mark (Excel's "Unicode
+    text"); else, where the bytes have no control characters and are no UTF-8, Windows-1252 (Excel's "CSV" on
+    Windows, e.g. an accented name ``0xe9``). Raises :class:`UnicodeDecodeError` for anything else.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "UTF-16"
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        if set(raw) & CONTROL_BYTES:  # binary, or UTF-16 without a byte-order mark: no guess
+            raise
+        return raw.decode("cp1252", errors="strict"), "Windows-1252"
+
+
+CONTROL_BYTES = frozenset(range(32)) - {9, 10, 13}
+"""Bytes no text file has (C0 controls but tab, line feed, carriage return)."""
+
+
+def delimiter_of(text: str, comment: str, id_column: str) -> str:
+    """The field delimiter of the header line: the one whose fields include the id column, else most."""
+    header = next((line for line in contents(text, comment) if line.strip()), "")
+
+    def fields(delimiter: str) -> list[str]:
+        row = next(csv.reader([header], delimiter=delimiter, skipinitialspace=True), [])
+        return [field.strip() for field in row]
+
+    return max(DELIMITERS, key=lambda delimiter: (id_column in fields(delimiter), len(fields(delimiter))))
+
+
+def parse_fields(text: str, comment: str, delimiter: str) -> pd.DataFrame:
+    """All fields as text; ``attrs["extra_fields"]`` when rows have more fields than the header.
+
+    pandas takes the first column of such rows as the index and shifts the others: rows whose
+    extra field is only a trailing empty one are re-read without it, others are flagged.
+    """
+    options = {"sep": delimiter, "comment": comment, "skipinitialspace": True, "dtype": str}
+    table = pd.read_csv(io.StringIO(text), skip_blank_lines=True, **options)
+    if isinstance(table.index, pd.RangeIndex):
+        return table
+    last = table.iloc[:, -1]
+    if (last.isna() | (last.str.strip() == "")).all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(text), skip_blank_lines=True, index_col=False, **options)
+    table = table.reset_index(drop=True)
+    table.attrs["extra_fields"] = True
+    return table
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """A text column being converted, with what its errors name."""
+
+    path: object
+    name: str
+    lines: pd.Series
+    values: pd.Series
+    rule: str
+    needed: bool
+
+    def refuse(self, offending: pd.Series, problem: str, fix: str = "Fix or delete the row.") -> None:
+        first = offending.to_numpy().nonzero()[0][0]
+        raise CatalogFormatError(
+            f"label catalog {self.path} line {self.lines.iloc[first]}: value {self.values.iloc[first]!r} in "
+            f"column {self.name!r} {problem}, and the label rule {self.rule!r} compares that column as "
+            f"numbers. {fix}"
+        )
+
+
+def decimal_commas(
+    column: TextColumn, present: pd.Series, numbers: pd.Series, delimiter: str
+) -> pd.Series | None:
+    """The column as numbers if it is written with decimal commas (module docstring), else None.
+
+    Raises :class:`CatalogFormatError` for a column the rule reads that mixes decimal points and
+    commas, or whose commas may be thousands separators.
+    """
+    values = column.values
+    commas = present & values.str.fullmatch(_DECIMAL_COMMA).fillna(False).astype(bool)
+    if not commas.any() or (present & numbers.isna() & ~commas).any():
+        return None
+    points = present & numbers.notna() & values.str.contains(".", regex=False).fillna(False).astype(bool)
+    if points.any():
+        if column.needed:
+            point_line = column.lines.iloc[points.to_numpy().nonzero()[0][0]]
+            column.refuse(
+                commas,
+                f"has a decimal comma while line {point_line} of the column has a decimal point",
+                "Write every number of the column with the same decimal separator.",
+            )
+        return None
+    thousands = commas & values.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+    if delimiter != ";" and (thousands == commas).all():
+        if column.needed:
+            column.refuse(
+                commas,
+                f"may hold a decimal comma or a thousands separator in this {DELIMITERS[delimiter]}-"
+                "separated file",
+                "Write the numbers with a decimal point and no thousands separator, or save the catalog "
+                "semicolon-separated with decimal commas.",
+            )
+        return None
+    return pd.to_numeric(values.where(~commas, values.str.replace(",", ".", regex=False)), errors="coerce")
+
+
+def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -> pd.Series | None:
+    """A column the rule compares with numbers, written as boolean text, as 1/0; None if it has none.
+
+    Raises :class:`CatalogFormatError` naming the first value that is no boolean, nor 1 or 0, in a
+    column that holds booleans.
+    """
+    words = column.values.str.lower()
+    true, false = words.isin(_TRUE_WORDS), words.isin(_FALSE_WORDS)
+    if not (true | false).any():
+        return None
+    other = present & ~(true | false | numbers.isin([0, 1]))
+    if other.any():
+        example = (true | false).to_numpy().nonzero()[0][0]
+        column.refuse(
+            other,
+            f"is not a boolean, while line {column.lines.iloc[example]} of the column holds the boolean "
+            f"{column.values.iloc[example]!r}",
+            f"Write the column with {_BOOLEAN_HINT} throughout.",
+        )
+    return pd.to_numeric(numbers.where(~true, 1).where(~false, 0), errors="coerce")
+
+
+def file_lines(text: str, comment: str, n_rows: int) -> tuple[int, list[int]]:
+    """File line (1-based) of the header and of each data row as pandas reads them.
+
+    Falls back to counting data rows from the header when the file has quoted line breaks.
+    """
+    lines = []
+    header = 0
+    for number, content in enumerate(contents(text, comment), start=1):
+        if not content.strip():
+            continue
+        if not header:
+            header = number
+            continue
+        lines.append(number)
+    if len(lines) != n_rows:
+        lines = list(range(header + 1, header + 1 + n_rows))
+    return header, lines
+
+
+def contents(text: str, comment: str) -> list[str]:
+    """Each line of ``text`` without its comment."""
+    return [line.split(comment, 1)[0] if comment else line for line in text.splitlines()]

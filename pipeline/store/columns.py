@@ -1,0 +1,115 @@
+"""A store's per-object columns as the stages read them, checked for damage.
+
+An object's flags are its ``flags`` with every band's ``band_flags`` OR-ed in
+(:func:`pipeline.flags.object_flags`), and a row whose sky position is missing carries
+``NO_COORDINATES``, so that a missing chunk file of one column (read as its fill value,
+:data:`~pipeline.store.zarr_store.MISSING_CHUNK_FILL`) cannot make an object look clean.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.errors import StoreError
+from pipeline.flags import UNUSABLE, Flag, object_flags
+from pipeline.store.zarr_store import read_column
+from schemas.store import BAND_FLAGS
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+OBJECT_COLUMNS = ("object_id", "label", "flags", "ra", "dec")
+"""The per-object columns every store has."""
+
+
+def read_flags(
+    dataset: xr.Dataset, rows: slice | np.ndarray = slice(None), store: object = None
+) -> np.ndarray:
+    """The flags of ``rows`` (along the object axis) of a store's dataset, int32 shape (n,).
+
+    Every reader that decides which objects are usable reads them here (or through
+    :func:`read_object_columns`, which does the same), so that a store whose ``band_flags`` chunk
+    file is missing (read as UNREADABLE bands) has those objects unusable everywhere, not only where
+    ``flags`` says so (:func:`pipeline.flags.object_flags`).
+
+    Raises
+    ------
+    StoreError
+        Where a chunk of either column cannot be decoded, naming the column (and ``store`` if given).
+    """
+    return object_flags(
+        read_column(dataset, "flags", rows, store=store), read_column(dataset, BAND_FLAGS, rows, store=store)
+    )
+
+
+def lost_pixel_rows(
+    path: str | os.PathLike[str],
+    groups: Mapping[str, Sequence[str]],
+    bands: Sequence[str],
+    chunk_objects: int,
+    band_flags: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Objects whose pixels of a group are gone with a missing shard file, per group: bool, shape (n,).
+
+    A shard holds ``chunk_objects`` objects of one group (file ``GROUP/c/K/0/0/0``, Zarr v3's
+    default chunk keys); ingest writes one wherever a band of one of its objects had pixels, so a
+    missing one whose objects had pixels was lost (Zarr reads it as NaN, the fill value). Only
+    whole shard files are checked (a stat per shard), not the inner chunks inside them.
+
+    Parameters
+    ----------
+    path : the store
+    groups : group -> its bands
+    bands : every band, in the order of ``band_flags``' columns
+    chunk_objects : objects per shard
+    band_flags : ndarray of int, shape (n, n_bands)
+    """
+    bands = list(bands)
+    n = len(band_flags)
+    lost: dict[str, np.ndarray] = {}
+    for name, names in groups.items():
+        had_pixels = ((band_flags[:, [bands.index(band) for band in names]] & int(UNUSABLE)) == 0).any(axis=1)
+        rows = np.zeros(n, dtype=bool)
+        for shard in range(-(-n // chunk_objects)):
+            window = slice(shard * chunk_objects, (shard + 1) * chunk_objects)
+            if had_pixels[window].any() and not (Path(path) / name / "c" / str(shard) / "0/0/0").exists():
+                rows[window] = had_pixels[window]
+        lost[name] = rows
+    return lost
+
+
+def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndarray]:
+    """Every :data:`OBJECT_COLUMNS` of ``dataset`` (the store at ``store``) as NumPy, shape (n,).
+
+    ``flags`` includes every band's flags (:func:`read_flags`), ``NO_COORDINATES`` wherever ``ra``
+    or ``dec`` is NaN (ingest sets it there; a missing chunk file of ``ra`` reads as NaN) and
+    UNREADABLE where a missing image shard file lost an object's pixels (:func:`lost_pixel_rows`).
+
+    Raises
+    ------
+    StoreError
+        A chunk that cannot be read (:func:`~pipeline.store.zarr_store.read_column`), or rows without
+        an object id (-1: a chunk file of ``object_id`` is missing), naming the first rows.
+    """
+    columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS}
+    band_flags = read_column(dataset, BAND_FLAGS, store=store)
+    columns["flags"] = object_flags(columns["flags"], band_flags)
+    attrs = dataset.attrs
+    for rows in lost_pixel_rows(
+        store, attrs["groups"], attrs["bands"], attrs["chunk_objects"], band_flags
+    ).values():
+        columns["flags"][rows] |= int(Flag.UNREADABLE)  # new-user trial: scored as clean (NaN pixels)
+    no_position = np.isnan(columns["ra"]) | np.isnan(columns["dec"])
+    columns["flags"][no_position] |= int(Flag.NO_COORDINATES)  # new-user trial: NaN ra with flags 0
+    missing = np.flatnonzero(columns["object_id"] < 0)
+    if missing.size:
+        raise StoreError(
+            f"{store}: {missing.size} rows have no object id (rows {missing[:5].tolist()}...): a chunk file "
+            "of object_id is missing; ingest the cutouts into a new store"
+        )
+    return columns

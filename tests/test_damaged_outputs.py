@@ -1,0 +1,203 @@
+"""Damaged files a run left (catalog, score parts, store chunks) and a closed stdout: one line or a recovery.
+
+New-user trial: random bytes in ``catalog.parquet`` and in a score part, a truncated shard of the
+store and missing ``header_cards`` chunks, and ``lenshunt info STORE | head -2`` all ended in
+tracebacks (or in a wrong message). A real store is ingested on the real Dask cluster and scored
+with a real (untrained) Keras bundle; the damage is real bytes written over real files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from bundles import make_bundle
+from cutouts import write_set
+
+from flows.cli import main
+from pipeline import paths
+from pipeline.catalog import read_catalog, read_provenance
+from pipeline.errors import CatalogError
+from pipeline.scoring.parts import existing_parts
+from pipeline.scoring.run import score_store
+from pipeline.store import ingest, open_store
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(300000, 300012))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def random_bytes(n: int, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).bytes(n)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, dask_client):
+    """A 12-object store in chunks of 4 and a run that scored it in 3 parts."""
+    root = tmp_path_factory.mktemp("damaged")
+    source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
+    store = root / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=4)
+    bundle = make_bundle(store, root / "bundle")
+    run = root / "run"
+    score_store(store, bundle, run, dask_client, batch_size=4)
+    return store, bundle, run
+
+
+def one_error_line(err: str, command: str) -> str:
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith(f"lenshunt {command}: error: "), err
+    return lines[0]
+
+
+def test_evaluate_of_a_catalog_of_random_bytes_is_one_error_line_saying_to_score_again(
+    scored, tmp_path, capsys
+):
+    store, _, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    catalog = paths.catalog_parquet(copy)
+    catalog.write_bytes(random_bytes(catalog.stat().st_size))
+    assert main(["evaluate", str(copy), "--store", str(store)]) == 1
+    line = one_error_line(capsys.readouterr().err, "evaluate")
+    assert f"{catalog} cannot be read as a Parquet catalog" in line
+    assert f"`lenshunt score STORE --out {copy}`" in line
+    # the whole kind: a truncated Parquet catalog, and FITS and VOTable catalogs of random bytes
+    catalog.write_bytes(paths.catalog_parquet(run).read_bytes()[:1000])
+    with pytest.raises(CatalogError, match="cannot be read as a Parquet catalog"):
+        read_catalog(copy)
+    fits_catalog = paths.catalog_fits(copy)
+    fits_catalog.write_bytes(random_bytes(4000, seed=1))
+    with pytest.raises(CatalogError, match=f"{fits_catalog} cannot be read as a FITS catalog"):
+        read_catalog(fits_catalog)
+    with pytest.raises(CatalogError, match=f"{fits_catalog} cannot be read as a FITS catalog"):
+        read_provenance(fits_catalog)
+    votable = paths.catalog_votable(copy)
+    votable.write_bytes(random_bytes(4000, seed=1))
+    with pytest.raises(CatalogError, match=f"{votable} is not a readable VOTable"):
+        read_catalog(votable)
+
+
+def test_a_score_part_of_random_bytes_is_moved_aside_and_its_rows_scored_again(scored, dask_client, tmp_path):
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = read_catalog(copy)
+    parts = existing_parts(copy)
+    assert sorted(parts) == [(0, 4), (4, 8), (8, 12)]
+    parts[(4, 8)].write_bytes(random_bytes(parts[(4, 8)].stat().st_size))
+    parts[(8, 12)].write_bytes(parts[(8, 12)].read_bytes()[:-100])  # truncated: its footer is gone
+    again = score_store(store, bundle, copy, dask_client, batch_size=4)
+    assert again.n_rows_scored_now == 8
+    assert parts[(4, 8)].with_name(parts[(4, 8)].name + ".corrupt").exists()
+    assert sorted(existing_parts(copy)) == [(0, 4), (4, 8), (8, 12)]
+    after = read_catalog(copy)
+    assert after["object_id"].is_unique and sorted(after["object_id"]) == IDS
+    by_id = before.set_index("object_id")
+    np.testing.assert_array_equal(after.set_index("object_id").loc[IDS, "score"], by_id.loc[IDS, "score"])
+    assert np.isfinite(after["score"]).all()
+
+
+def test_cutout_of_a_damaged_pixel_chunk_is_one_line_for_that_band_and_writes_the_others(
+    scored, tmp_path, capsys
+):
+    store, _, _ = scored
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    shard = broken / "vis" / "c" / "0" / "0" / "0" / "0"  # the first 4 objects' VIS pixels
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    out = tmp_path / "out"
+    assert main(["cutout", str(broken), str(IDS[0]), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err == ""
+    lines = {line.split()[0]: line for line in captured.out.splitlines()}
+    assert set(lines) == {"VIS", "Y", "J", "H"}
+    assert lines["VIS"].startswith(f"VIS    not written: its pixels cannot be read from {broken}")
+    assert "damaged chunk of 'vis'" in lines["VIS"] and "ingest the cutouts anew" in lines["VIS"]
+    assert "\\x" not in lines["VIS"] and "b'" not in lines["VIS"]  # no raw checksum bytes
+    assert sorted(path.name for path in out.iterdir()) == [f"{IDS[0]}_{band}.fits" for band in "HJY"]
+    # a deleted chunk file reads as NaN: said as such, not written as an all-NaN image
+    shard.unlink()
+    assert main(["cutout", str(broken), str(IDS[1]), "--out", str(out)]) == 0
+    vis = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("VIS"))
+    assert vis.startswith(f"VIS    not written: its pixels are missing from {broken}")
+    assert not (out / f"{IDS[1]}_VIS.fits").exists()
+
+
+@pytest.mark.parametrize("damage", ["deleted", "random bytes"])
+def test_cutout_without_header_cards_says_so_and_writes_the_pixels(scored, tmp_path, capsys, damage):
+    store, _, _ = scored
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    chunks = [path for path in (broken / "header_cards" / "c").rglob("*") if path.is_file()]
+    assert chunks
+    for path in chunks:
+        path.unlink() if damage == "deleted" else path.write_bytes(random_bytes(path.stat().st_size))
+    out = tmp_path / "out"
+    assert main(["cutout", str(broken), str(IDS[2]), "--out", str(out), "--bands", "VIS"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert "no pixels in the store" not in printed and "\n" not in printed
+    why = "are missing" if damage == "deleted" else "cannot be read"
+    assert printed.startswith(f"VIS    {out / f'{IDS[2]}_VIS.fits'} (written without the input's WCS")
+    assert f"the store's 'header_cards' for this object {why}" in printed
+    with fits.open(out / f"{IDS[2]}_VIS.fits") as hdul:
+        expected = open_store(store, chunks=None)["vis"][2, 0].values
+        np.testing.assert_array_equal(hdul[0].data, expected)
+        assert hdul[0].header["OBJECT"] == str(IDS[2]) and "CTYPE1" not in hdul[0].header
+
+
+def run_with_closed_stdout(*args: str) -> subprocess.CompletedProcess:
+    """``python -m flows.cli ARGS`` with a stdout pipe whose reader has gone (as ``| head`` leaves it)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_a_closed_stdout_ends_a_command_quietly(scored, tmp_path):
+    store, _, _ = scored
+    for args in (["info", str(store)], ["cutout", str(store), str(IDS[0]), "--out", str(tmp_path)]):
+        done = run_with_closed_stdout(*args)
+        assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+        assert done.stderr == "" and done.returncode == 1, (args, done.returncode, done.stderr)
+
+
+def test_a_graded_run_with_a_damaged_catalog_is_scored_again_from_its_own_store_only(
+    scored, dask_client, tmp_path
+):
+    """Review: grades are checked against the catalog's store; with the catalog damaged, the score
+    stage said "score again" and then refused to score, a loop. The run's own record decides."""
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "grades").mkdir(exist_ok=True)
+    (copy / "grades" / "ana.jsonl").write_text('{"object_id": 300001, "grade": "A"}\n')
+    before = read_catalog(paths.catalog_parquet(copy))
+    paths.catalog_parquet(copy).write_bytes(random_bytes(500))
+    other = tmp_path / "other.zarr"
+    shutil.copytree(store, other)
+    with pytest.raises(CatalogError, match=r"cannot be checked against .*other\.zarr without it: move"):
+        score_store(other, bundle, copy, dask_client, batch_size=4, overwrite=True)
+    score_store(store, bundle, copy, dask_client, batch_size=4)
+    after = read_catalog(paths.catalog_parquet(copy))
+    np.testing.assert_array_equal(after["object_id"], before["object_id"])
+    np.testing.assert_array_equal(after["score"], before["score"])
