@@ -181,6 +181,14 @@ def test_lost_pixels_positions_and_ids_are_found_by_every_reader_and_old_scores_
         "8 objects have no sky position although ingest found one",
     )
     assert summary.flag_counts["NO_COORDINATES"] == 8
+    # every reader (scoring's workers of any region, whatever groups their model reads) agrees
+    from pipeline.store import read_flags
+
+    dataset = open_store(store, chunks=None)
+    for rows in (slice(8, 24), np.array([3, 17, 31, 33])):
+        flags = read_flags(dataset, rows, store=store)
+        np.testing.assert_array_equal(flags & Flag.UNREADABLE != 0, (np.arange(40)[rows] // 16) == 1)
+    assert not (read_flags(dataset, slice(8, 24)) & Flag.UNREADABLE).any()  # no store path: no stat
     assert main(["info", str(store)]) == 0
     assert capsys.readouterr().out.count("DAMAGED") == 2
     # scored again into the same --out: the lost objects are scored no more, nor left with old scores

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.errors import ConservationError
+from pipeline.errors import ConservationError, ScoreOutputError
 from pipeline.store.ingestion import plan_regions
 
 PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
@@ -72,24 +72,29 @@ def readable_part(path: Path) -> bool:
     except FileNotFoundError:
         return False
     except Exception as exc:  # pyarrow: ArrowInvalid, OSError, ... for a file that is no Parquet
-        _move_aside(path, f"{type(exc).__name__}: {exc}")
+        move_aside(path, f"{type(exc).__name__}: {exc}")
         return False
     match = PART_NAME.match(path.name)
     expected = int(match.group(2)) - int(match.group(1)) if match else rows
     if rows != expected or not {"row", "object_id"} <= names:
         found = f"{rows} rows of columns {sorted(names)}"
-        _move_aside(path, f"{found}, expected {expected} rows with row and object_id")
+        move_aside(path, f"{found}, expected {expected} rows with row and object_id")
         return False
     return True
 
 
-def _move_aside(path: Path, why: str) -> None:
+def move_aside(path: Path, why: str) -> None:
     """Rename an unreadable part to ``<name>.corrupt`` (replacing an older one) and log why."""
     aside = path.with_name(path.name + PART_CORRUPT_SUFFIX)
     try:
         path.replace(aside)
     except FileNotFoundError:
         return
+    except OSError as exc:  # review: a read-only run directory was a traceback
+        raise ScoreOutputError(
+            f"score part {path} cannot be read ({' '.join(why.split())[:200]}) nor moved aside ({exc}): "
+            "remove it, or score into another --out"
+        ) from exc
     logging.getLogger(__name__).warning(
         "score part %s cannot be read (%s): moved aside to %s; its rows are scored again",
         path,
@@ -151,7 +156,7 @@ def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
         try:
             frames.append(pd.read_parquet(path))
         except Exception as exc:  # damaged data pages behind a readable footer
-            _move_aside(path, f"{type(exc).__name__}: {exc}")
+            move_aside(path, f"{type(exc).__name__}: {exc}")
             raise ConservationError(
                 f"score part {path} cannot be read ({type(exc).__name__}); it was moved aside to "
                 f"{path.name}{PART_CORRUPT_SUFFIX}: run the same score command again to score its rows anew"

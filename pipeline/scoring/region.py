@@ -217,7 +217,7 @@ def score_rows(
     dataset = open_store(store, chunks=None)
     groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
-    flags = read_flags(dataset, slice(start, stop))
+    flags = read_flags(dataset, slice(start, stop), store=store)  # as the driver reads them (review)
     parts: list[dict[str, np.ndarray]] = []
     added = []
     seconds_read = seconds_model = 0.0

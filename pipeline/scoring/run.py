@@ -32,7 +32,14 @@ from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
-from pipeline.scoring.parts import PART_NAME, PART_TMP_NAME, assemble_parts, existing_parts, uncovered_regions
+from pipeline.scoring.parts import (
+    PART_NAME,
+    PART_TMP_NAME,
+    assemble_parts,
+    existing_parts,
+    move_aside,
+    uncovered_regions,
+)
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.columns import read_object_columns
 from pipeline.store.reading import flag_counts
@@ -74,7 +81,7 @@ class ScoreRunResult:
 
     def summary(self) -> str:
         again = (
-            f" (of which {self.n_rows_rescored} again, around objects re-read by an ingest)"
+            f" (of which {self.n_rows_rescored} again: objects an ingest re-read or the store lost since)"
             if self.n_rows_rescored
             else ""
         )
@@ -172,7 +179,11 @@ def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
     rows: set[int] = set()
     for (start, stop), path in existing_parts(out_dir).items():
         if unusable[start:stop].any():
-            part = pd.read_parquet(path, columns=["row", "flags_added"])
+            try:
+                part = pd.read_parquet(path, columns=["row", "flags_added"])
+            except Exception as exc:  # review: damaged data pages behind a sound footer
+                move_aside(path, f"{type(exc).__name__}: {exc}")  # its rows are scored again
+                continue
             scored = (part["flags_added"].to_numpy() & int(Flag.NOT_SCORED)) == 0
             rows.update(int(row) for row in part["row"].to_numpy()[scored & unusable[part["row"].to_numpy()]])
     return rows

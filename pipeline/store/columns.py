@@ -33,18 +33,26 @@ def read_flags(
     """The flags of ``rows`` (along the object axis) of a store's dataset, int32 shape (n,).
 
     Every reader that decides which objects are usable reads them here (or through
-    :func:`read_object_columns`, which does the same), so that a store whose ``band_flags`` chunk
-    file is missing (read as UNREADABLE bands) has those objects unusable everywhere, not only where
-    ``flags`` says so (:func:`pipeline.flags.object_flags`).
+    :func:`read_object_columns`, which does the same), so that all agree: ``flags`` with every
+    band's ``band_flags`` OR-ed in (a store whose ``band_flags`` chunk file is missing reads those
+    bands UNREADABLE; :func:`pipeline.flags.object_flags`) and, given ``store`` (its path),
+    UNREADABLE where a missing image shard file lost the object's pixels (:func:`lost_pixel_rows`).
 
     Raises
     ------
     StoreError
         Where a chunk of either column cannot be decoded, naming the column (and ``store`` if given).
     """
-    return object_flags(
-        read_column(dataset, "flags", rows, store=store), read_column(dataset, BAND_FLAGS, rows, store=store)
-    )
+    band_flags = read_column(dataset, BAND_FLAGS, rows, store=store)
+    flags = object_flags(read_column(dataset, "flags", rows, store=store), band_flags)
+    if store is not None:
+        a = dataset.attrs
+        index = np.arange(int(dataset.sizes["object"]))[rows]
+        for lost in lost_pixel_rows(
+            store, a["groups"], a["bands"], a["chunk_objects"], band_flags, index
+        ).values():
+            flags[lost] |= int(Flag.UNREADABLE)  # new-user trial: scored as clean (NaN pixels)
+    return flags
 
 
 def lost_pixel_rows(
@@ -53,13 +61,15 @@ def lost_pixel_rows(
     bands: Sequence[str],
     chunk_objects: int,
     band_flags: np.ndarray,
+    rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Objects whose pixels of a group are gone with a missing shard file, per group: bool, shape (n,).
 
     A shard holds ``chunk_objects`` objects of one group (file ``GROUP/c/K/0/0/0``, Zarr v3's
-    default chunk keys); ingest writes one wherever a band of one of its objects had pixels, so a
-    missing one whose objects had pixels was lost (Zarr reads it as NaN, the fill value). Only
-    whole shard files are checked (a stat per shard), not the inner chunks inside them.
+    default chunk keys); ingest writes one wherever a band of one of its objects had pixels, so an
+    object whose bands of the group had pixels and whose shard file is missing lost them (Zarr
+    reads it as NaN, the fill value). Only whole shard files are checked (a stat per shard touched),
+    not the inner chunks inside them.
 
     Parameters
     ----------
@@ -68,18 +78,19 @@ def lost_pixel_rows(
     bands : every band, in the order of ``band_flags``' columns
     chunk_objects : objects per shard
     band_flags : ndarray of int, shape (n, n_bands)
+        The band flags of ``rows``.
+    rows : ndarray of int, shape (n,), optional
+        The store rows ``band_flags`` belongs to (default: rows 0 to n - 1).
     """
     bands = list(bands)
-    n = len(band_flags)
+    rows = np.arange(len(band_flags)) if rows is None else np.asarray(rows, dtype=np.int64)
+    shard_of_row = rows // chunk_objects
     lost: dict[str, np.ndarray] = {}
     for name, names in groups.items():
         had_pixels = ((band_flags[:, [bands.index(band) for band in names]] & int(UNUSABLE)) == 0).any(axis=1)
-        rows = np.zeros(n, dtype=bool)
-        for shard in range(-(-n // chunk_objects)):
-            window = slice(shard * chunk_objects, (shard + 1) * chunk_objects)
-            if had_pixels[window].any() and not (Path(path) / name / "c" / str(shard) / "0/0/0").exists():
-                rows[window] = had_pixels[window]
-        lost[name] = rows
+        shards = np.unique(shard_of_row[had_pixels])
+        missing = [int(k) for k in shards if not (Path(path) / name / "c" / str(k) / "0/0/0").exists()]
+        lost[name] = had_pixels & np.isin(shard_of_row, missing)
     return lost
 
 
@@ -96,14 +107,8 @@ def read_object_columns(dataset: xr.Dataset, store: object) -> dict[str, np.ndar
         A chunk that cannot be read (:func:`~pipeline.store.zarr_store.read_column`), or rows without
         an object id (-1: a chunk file of ``object_id`` is missing), naming the first rows.
     """
-    columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS}
-    band_flags = read_column(dataset, BAND_FLAGS, store=store)
-    columns["flags"] = object_flags(columns["flags"], band_flags)
-    attrs = dataset.attrs
-    for rows in lost_pixel_rows(
-        store, attrs["groups"], attrs["bands"], attrs["chunk_objects"], band_flags
-    ).values():
-        columns["flags"][rows] |= int(Flag.UNREADABLE)  # new-user trial: scored as clean (NaN pixels)
+    columns = {name: read_column(dataset, name, store=store) for name in OBJECT_COLUMNS if name != "flags"}
+    columns["flags"] = read_flags(dataset, store=store)
     no_position = np.isnan(columns["ra"]) | np.isnan(columns["dec"])
     columns["flags"][no_position] |= int(Flag.NO_COORDINATES)  # new-user trial: NaN ra with flags 0
     missing = np.flatnonzero(columns["object_id"] < 0)

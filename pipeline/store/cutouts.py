@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import StoreError
-from pipeline.flags import describe
+from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text
 from schemas.store import HEADER_CARDS
 
@@ -131,10 +131,10 @@ def write_cutouts(
             text = cards_to_text(cards[index]) if cards is not None else ""
             image = np.asarray(pixels[slot], dtype=np.float32)
             has_pixels = bool(np.isfinite(image).any())
-            if not has_pixels and (not text or flags):
+            if not has_pixels and (flags & int(UNUSABLE) or band_flags is None):
                 result.skipped[band] = "no pixels in the store: " + (", ".join(describe(flags)) or "empty")
                 continue
-            if not has_pixels:  # the band was stored clean and with its header: its chunk file is gone
+            if not has_pixels:  # ingest read pixels of the band (no unusable flag): its chunk file is gone
                 result.skipped[band] = (
                     f"its pixels are missing from {store} (every pixel reads as the fill value NaN although "
                     f"the band was stored without flags: a chunk file of {group!r} is gone); " + anew
@@ -144,10 +144,14 @@ def write_cutouts(
                 header = fits.Header.fromstring(text)
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
-                why = f"cannot be read ({cards_error})" if cards is None else "are missing"
+                why = (  # review: an input without those cards is no damage
+                    f"cannot be read ({cards_error}); " + anew
+                    if cards is None
+                    else "are empty: the input had no WCS or calibration cards, or a chunk of them is lost"
+                )
                 result.notes[band] = (
                     f"written without the input's WCS and header: the store's {HEADER_CARDS!r} for this "
-                    f"object {why}; " + anew
+                    f"object {why}"
                 )
                 header["COMMENT"] = f"No WCS: the store's {HEADER_CARDS} of this object {why}."
             header["OBJECT"] = (str(object_id), "lenshunt object id")

@@ -235,9 +235,9 @@ class BlockReader:
         out = self.read(rows)
         lost = np.flatnonzero(blank_band_rows(out))
         if lost.size:
-            first = sorted(set(np.asarray(rows)[lost].tolist()))[:5]
+            lost_rows = sorted(set(np.asarray(rows)[lost].tolist()))
             raise StoreError(
-                f"{lost.size} objects to train on (rows {first}...) "
+                f"{len(lost_rows)} objects to train on (rows {lost_rows[:5]}...) "
                 "have a band without pixels in the store although ingest read it: a chunk file of the "
                 "store is missing; ingest the cutouts into a new store"
             )

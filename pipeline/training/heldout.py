@@ -67,7 +67,7 @@ def score_store_in_process(
     """
     dataset = open_store(store, chunks=None)  # a zarr.json that is no JSON: StoreError (read_attributes)
     try:
-        return _score_outputs_in_process(bundle, dataset, tuple(bundle.outputs), batch_size, tta)
+        return _score_outputs_in_process(bundle, dataset, store, tuple(bundle.outputs), batch_size, tta)
     except StoreError as exc:
         raise StoreError(f"{store}: {exc}") from exc
 
@@ -79,11 +79,11 @@ def _values(dataset, name: str, rows: slice | np.ndarray = slice(None)) -> np.nd
     return read_column(dataset, name, rows)
 
 
-def _score_outputs_in_process(bundle, dataset, specs, batch_size: int, tta: bool) -> StoreScores:
+def _score_outputs_in_process(bundle, dataset, store, specs, batch_size: int, tta: bool) -> StoreScores:
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
     from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
-    flags = read_flags(dataset)  # every band's flags too, as scoring reads them
+    flags = read_flags(dataset, store=store)  # every band's flags and lost shards, as scoring reads them
     names = [name for spec in specs for name in numeric_columns(spec)]
     ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
