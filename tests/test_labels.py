@@ -7,7 +7,12 @@ import pytest
 from cutouts import write_set
 
 from pipeline.sources import CatalogFormatError, labels_for
-from pipeline.sources.labels import load_labels, numerically_compared_columns, read_label_catalog
+from pipeline.sources.labels import (
+    load_labels,
+    numerically_compared_columns,
+    read_label_catalog,
+    text_compared_columns,
+)
 from schemas.layout import load_layout, parse_layout
 
 EUCLID = load_layout("euclid-sglc2")  # rule: n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20
@@ -176,6 +181,17 @@ def test_a_rule_comparing_text_keeps_the_column_text(tmp_path):
     np.testing.assert_array_equal(
         load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).values, [1, 0, 0]
     )
+
+
+def test_a_column_of_digits_compared_with_text_stays_text(tmp_path):
+    """Review: ``grade == '1'`` on a column of digits read it as numbers and labelled every row 0."""
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "grade == '1' or `n src` in ['2', '3']"
+    _keys(tmp_path, "ID,grade,n src\n1, 1,0\n2,0,0\n3,0,3\n")
+    np.testing.assert_array_equal(
+        load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).values, [1, 0, 1]
+    )
+    assert text_compared_columns("grade == '1' or `n src` in ['2', '3'] and x > 1") == {"grade", "n src"}
 
 
 @pytest.mark.parametrize(

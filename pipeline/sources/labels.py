@@ -165,6 +165,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     table = table.drop(columns=[spec.id_column])
     needed = rule_columns(spec.label_rule)
     compared = numerically_compared_columns(spec.label_rule)
+    as_text = text_compared_columns(spec.label_rule) - compared  # review: grade == '1' labelled all 0
     decimal_columns, boolean_columns = [], []
     for column in table.columns:
         if column == "_line":
@@ -173,6 +174,9 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         present = values.notna() & (values != "")
         numbers = pd.to_numeric(values, errors="coerce")
         not_numbers = present & numbers.isna()
+        if column in as_text:
+            table[column] = values
+            continue
         if not not_numbers.any():
             table[column] = numbers
             continue
@@ -317,6 +321,21 @@ def numerically_compared_columns(rule: str) -> set[str]:
         or in arithmetic (``a + 1 > 2``). A column compared with text (``grade == 'A'``), used
         through a method (``name.str.len() > 3``) or compared with another column only is not one.
     """
+    return _compared_columns(rule, _is_number)
+
+
+def text_compared_columns(rule: str) -> set[str]:
+    """Column names a pandas ``query`` expression compares with text (``grade == 'A'``,
+    ``kind in ['ring', 'arc']``): as :func:`numerically_compared_columns` for string literals.
+
+    A column of digits compared only with text stays text (``grade == '1'``): read as numbers, it
+    would equal no string and label every row 0.
+    """
+    return _compared_columns(rule, _is_text)
+
+
+def _compared_columns(rule: str, is_literal) -> set[str]:  # type: ignore[no-untyped-def]
+    """Columns that are operands of a comparison whose other operands include an ``is_literal`` node."""
     quoted = {
         f"_backticked_{i}": name for i, name in enumerate(dict.fromkeys(re.findall(r"`([^`]+)`", rule)))
     }
@@ -332,7 +351,7 @@ def numerically_compared_columns(rule: str) -> set[str]:
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]
-        if any(_is_number(operand) for operand in operands):
+        if any(is_literal(operand) for operand in operands):
             for operand in operands:
                 columns |= _arithmetic_names(operand)
     return {quoted.get(name, name) for name in columns}
@@ -345,6 +364,13 @@ def _is_number(node: ast.AST) -> bool:
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
         return bool(node.elts) and all(_is_number(element) for element in node.elts)
     return isinstance(node, ast.Constant) and isinstance(node.value, int | float)
+
+
+def _is_text(node: ast.AST) -> bool:
+    """A string literal, or a list, tuple or set of them."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return bool(node.elts) and all(_is_text(element) for element in node.elts)
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def _arithmetic_names(node: ast.AST) -> set[str]:
