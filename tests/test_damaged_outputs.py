@@ -23,7 +23,7 @@ from cutouts import write_set
 from flows.cli import main
 from pipeline import paths
 from pipeline.catalog import read_catalog, read_provenance
-from pipeline.errors import CatalogError
+from pipeline.errors import CatalogError, ScoreOutputError
 from pipeline.flags import Flag
 from pipeline.scoring.parts import existing_parts
 from pipeline.scoring.run import score_store
@@ -225,3 +225,62 @@ def test_a_part_with_damaged_data_pages_behind_a_sound_footer_is_scored_again(da
     assert after.loc[IDS[:4], "score"].isna().all()
     assert (after.loc[IDS[:4], "flags"].to_numpy() & (Flag.NOT_SCORED | Flag.UNREADABLE)).all()
     np.testing.assert_array_equal(after.loc[IDS[4:], "score"], before.loc[IDS[4:], "score"])
+
+
+def test_score_parts_without_a_readable_run_record_are_not_reused(scored, dask_client, tmp_path, capsys):
+    """New-user trial: with score-run.json deleted, another set's parts (same ids) were taken as this
+    store's scores; a corrupt one was a JSONDecodeError traceback."""
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    paths.score_run_file(copy).unlink()
+    with pytest.raises(ScoreOutputError, match=r"holds score parts but no score-run\.json"):
+        score_store(store, bundle, copy, dask_client, batch_size=4)
+    paths.score_run_file(copy).write_text("{garbage")
+    assert main(["score", str(store), "--out", str(copy), "--model", str(bundle)]) == 1
+    line = one_error_line(capsys.readouterr().err.splitlines()[-1], "score")
+    assert "score-run.json cannot be read (JSONDecodeError" in line and "--overwrite" in line
+    score_store(store, bundle, copy, dask_client, batch_size=4, overwrite=True)
+    np.testing.assert_array_equal(
+        read_catalog(paths.catalog_parquet(copy))["score"], read_catalog(paths.catalog_parquet(run))["score"]
+    )
+
+
+def test_a_corrupt_pixel_chunk_is_one_error_in_training_and_a_blank_stamp_in_the_report(scored, tmp_path):
+    """New-user trial: training and the report's gallery ended in a checksum traceback."""
+    from pipeline.errors import StoreError
+    from pipeline.evaluation.run import read_object_images
+    from pipeline.training.dataset import BlockReader
+
+    store, _, _ = scored
+    broken = tmp_path / "broken.zarr"
+    shutil.copytree(store, broken)
+    shard = broken / "vis" / "c" / "2" / "0" / "0" / "0"
+    shard.write_bytes(random_bytes(shard.stat().st_size))
+    with pytest.raises(StoreError, match=r"pixels of rows 8-11 cannot be read .*ingest the cutouts"):
+        BlockReader(open_store(broken, chunks=None), ["vis", "nir"]).read_usable(np.arange(12))
+    images = read_object_images(broken, np.array(IDS))
+    assert np.isnan(images[IDS[9]]["vis"]).all() and np.isfinite(images[IDS[9]]["nir"]).any()
+    np.testing.assert_array_equal(images[IDS[1]]["vis"], open_store(store, chunks=None)["vis"][1].values)
+
+
+def test_a_store_path_with_non_ascii_characters_is_scored_and_cut_out(scored, dask_client, tmp_path, capsys):
+    """New-user trial: ``st ø.zarr`` ended score and cutout in astropy's "FITS header values must
+    contain standard printable ASCII characters"; the FITS cards now carry it percent-encoded."""
+    from pipeline.catalog.fits import read_fits_provenance
+
+    store, bundle, run = scored
+    odd = tmp_path / "ünï cødé #1" / "st ø 100%.zarr"
+    odd.parent.mkdir()
+    shutil.copytree(store, odd)
+    out = tmp_path / "ünï cødé #1" / "run ø"
+    score_store(odd, bundle, out, dask_client, batch_size=4)
+    assert read_fits_provenance(paths.catalog_fits(out)).store == str(odd)
+    with fits.open(paths.catalog_fits(out)) as hdul:
+        assert "%C3%B8 100%25.zarr" in hdul[1].header["STORE"]
+    np.testing.assert_array_equal(
+        read_catalog(paths.catalog_parquet(out))["score"], read_catalog(paths.catalog_parquet(run))["score"]
+    )
+    assert main(["cutout", str(odd), str(IDS[0]), "--out", str(tmp_path / "co ø"), "--bands", "VIS"]) == 0
+    with fits.open(tmp_path / "co ø" / f"{IDS[0]}_VIS.fits") as hdul:
+        assert hdul[0].header["LHSTORE"].endswith("%C3%B8%20100%25.zarr".replace("%20", " "))

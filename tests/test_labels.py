@@ -303,3 +303,19 @@ def test_ingest_stores_boolean_text_labels(tmp_path, dask_client):
     labels = dict(zip(store["object_id"].values.tolist(), store["label"].values.tolist(), strict=True))
     assert labels == {100002: 1, 100003: 0}
     assert "read as semicolon-separated (';')" in report.label_notes
+
+
+def test_a_hash_inside_a_field_is_data_and_a_spreadsheet_saved_header_is_read(tmp_path):
+    """New-user trial: ``"candidate #3"`` or Excel's ``#N/A`` before the rule's columns cut the row
+    (all labels unknown); comment lines a spreadsheet quoted (they held its delimiter) and Excel's
+    ``sep=;`` first line made the file unreadable or the id column unfound."""
+    body = (
+        'ID,note,n_source_im,mag_eff,n_pix_source\n1,"candidate #3",2,2.5,50\n2,#N/A,1,2.0,30\n'
+        "3,plain,0,0,0\n"
+    )
+    path = _catalog(tmp_path, body, header="# a catalog with a note column\n")
+    np.testing.assert_array_equal(load_labels(EUCLID, np.array([1, 2, 3]), path.parent).values, [1, 1, 0])
+    saved = 'sep=;\n"# second challenge catalog; written by a simulator"\n# columns\n'
+    saved += "ID;n_source_im;mag_eff;n_pix_source\n1;2;2,5;50\n2;0;0;0\n"
+    path.write_text(saved)
+    np.testing.assert_array_equal(load_labels(EUCLID, np.array([1, 2]), path.parent).values, [1, 0])

@@ -27,7 +27,7 @@ from pipeline.errors import CatalogError
 from pipeline.flags import UNUSABLE
 from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
 
-__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
+__all__ = ["count_fits_rows", "fits_text", "read_fits", "read_fits_provenance", "write_fits"]
 
 _CARD_LENGTH = 80
 
@@ -36,12 +36,27 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
     """Set a header card, shortening its comment so the card needs no truncation warning."""
     from astropy.io import fits
 
+    value = fits_text(value) if isinstance(value, str) else value
+
     # The image with a one-letter comment: astropy pads short values to column 30 before " / ".
     image = fits.Card(keyword, value, "x").image.rstrip()
     if len(image) <= _CARD_LENGTH:
         room = _CARD_LENGTH - len(image) + 1
         comment = comment[:room] if room >= 8 else ""
     header[keyword] = (value, comment)
+
+
+def fits_text(value: str) -> str:
+    """``value`` as a FITS string (printable ASCII only): other characters and ``%`` percent-encoded
+    as UTF-8 (``ø`` -> ``%C3%B8``), so that :func:`urllib.parse.unquote` gives ``value`` back
+    (new-user trial: a store path with ``ø`` ended the score run in astropy's ValueError).
+
+    >>> fits_text("runs/st ø 100%.zarr")
+    'runs/st %C3%B8 100%25.zarr'
+    """
+    from urllib.parse import quote
+
+    return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in value)
 
 
 def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
@@ -104,6 +119,8 @@ def read_fits(path: Path) -> tuple[pd.DataFrame, Provenance]:
 
 
 def read_fits_provenance(path: Path) -> Provenance:
+    from urllib.parse import unquote
+
     from astropy.io import fits
 
     header = fits.getheader(path, FITS_EXTNAME)
@@ -115,7 +132,7 @@ def read_fits_provenance(path: Path) -> Provenance:
             raise CatalogError(
                 f"{path} has no {keyword} card: not a lenshunt catalog or written by a foreign tool"
             )
-        values[field] = header[keyword]
+        values[field] = unquote(header[keyword]) if isinstance(header[keyword], str) else header[keyword]
     values["extras"] = json.loads(values["extras"])
     if "outputs" in values:
         values["outputs"] = json.loads(values["outputs"])

@@ -136,8 +136,21 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
         discard_score_run(out_dir)
     seen: list[str] = []
     n_uncovered = 0
+    if not run_file.exists() and existing_parts(out_dir):  # new-user trial: another set's scores reused
+        raise ScoreOutputError(
+            f"{out_dir} holds score parts but no {run_file.name}: which store and model scored them cannot "
+            "be told; pass --overwrite to discard them, or score into another directory"
+        )
     if run_file.exists():
-        previous = json.loads(run_file.read_text())
+        try:
+            previous = json.loads(run_file.read_text())
+        except (OSError, ValueError) as exc:  # new-user trial: a traceback
+            raise ScoreOutputError(
+                f"{run_file} cannot be read ({type(exc).__name__}: {exc}): which store and model scored "
+                f"{out_dir} cannot be told; pass --overwrite to discard its scores, or score elsewhere"
+            ) from exc
+        if not isinstance(previous, dict):
+            raise ScoreOutputError(f"{run_file} is no score-run record; pass --overwrite or another --out")
         differing = {
             k: (previous.get(k), v)
             for k, v in identity.items()

@@ -18,7 +18,10 @@ What a catalog may hold, and what becomes of it:
 
 What spreadsheets write, and how it is read:
 
-- the field delimiter is taken from the header line: comma, semicolon (a spreadsheet's CSV in
+- comment lines are whole lines starting with the comment character (also inside a quote, as a
+  spreadsheet saves a comment line holding its delimiter); elsewhere it is data (``"cand #3"``,
+  Excel's ``#N/A``). Excel's ``sep=;`` first line declares the delimiter;
+- otherwise the field delimiter is taken from the header line: comma, semicolon (a spreadsheet's CSV in
   locales with a decimal comma) or tab (its "text" export), whichever splits the header into
   fields that include the id column (else into the most fields; comma on a tie). A delimiter
   other than the comma is said in the notes;
@@ -66,6 +69,7 @@ from pipeline.sources.spreadsheet import (
     delimiter_of,
     file_lines,
     parse_fields,
+    without_comment_lines,
 )
 from schemas.layout import Layout
 
@@ -113,8 +117,9 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
     try:
         text, encoding = catalog_text(Path(path).read_bytes())
-        delimiter = delimiter_of(text, spec.comment, spec.id_column)
-        table = parse_fields(text, spec.comment, delimiter)
+        text, declared = without_comment_lines(text, spec.comment)  # '#' inside a field is no comment
+        delimiter = declared or delimiter_of(text, "", spec.id_column)
+        table = parse_fields(text, "", delimiter)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CatalogFormatError(
             f"label catalog {path} is unreadable: {exc}. It must be a comma-, semicolon- or tab-separated "
@@ -122,7 +127,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             "another file with --catalog or fix this one."
         ) from exc
     table.columns = [str(column).strip() for column in table.columns]
-    header_line, data_lines = file_lines(text, spec.comment, len(table))
+    header_line, data_lines = file_lines(text, "", len(table))
     if spec.id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -50,6 +51,28 @@ CONTROL_BYTES = frozenset(range(32)) - {9, 10, 13}
 """Bytes no text file has (C0 controls but tab, line feed, carriage return)."""
 
 
+def without_comment_lines(text: str, comment: str) -> tuple[str, str | None]:
+    r"""``text`` with its comment lines blanked (kept as empty lines, so line numbers hold), and the
+    delimiter an Excel ``sep=;`` first line declares (that line blanked too), or None.
+
+    A comment line is one that starts with ``comment`` (after spaces), or with it inside a quote (a
+    spreadsheet quotes a comment line holding its delimiter). ``comment`` elsewhere is data
+    (new-user trial: ``"candidate #3"`` and Excel's ``#N/A`` cut rows, losing their labels).
+
+    >>> without_comment_lines('sep=;\n# id; label\n"# quoted; comment"\nID;x\n1;"a #3"', "#")
+    ('\n\n\nID;x\n1;"a #3"', ';')
+    """
+    lines = text.splitlines()
+    declared = None
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    match = re.fullmatch(r"\s*\"?sep=(.)\"?\s*", lines[first]) if first is not None else None
+    if match and match.group(1) in DELIMITERS:
+        declared, lines[first] = match.group(1), ""
+    if comment:
+        lines = ["" if line.lstrip().lstrip('"').startswith(comment) else line for line in lines]
+    return "\n".join(lines), declared
+
+
 def delimiter_of(text: str, comment: str, id_column: str) -> str:
     """The field delimiter of the header line: the one whose fields include the id column, else most."""
     header = next((line for line in contents(text, comment) if line.strip()), "")
@@ -67,7 +90,7 @@ def parse_fields(text: str, comment: str, delimiter: str) -> pd.DataFrame:
     pandas takes the first column of such rows as the index and shifts the others: rows whose
     extra field is only a trailing empty one are re-read without it, others are flagged.
     """
-    options = {"sep": delimiter, "comment": comment, "skipinitialspace": True, "dtype": str}
+    options = {"sep": delimiter, "comment": comment or None, "skipinitialspace": True, "dtype": str}
     table = pd.read_csv(io.StringIO(text), skip_blank_lines=True, **options)
     if isinstance(table.index, pd.RangeIndex):
         return table

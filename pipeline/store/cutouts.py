@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import __version__
+from pipeline.catalog.fits import fits_text
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text
@@ -157,7 +158,7 @@ def write_cutouts(
             header["OBJECT"] = (str(object_id), "lenshunt object id")
             header["LHBAND"] = (band, "lenshunt band name")
             header["LHFLAGS"] = (flags, (described or "no flags")[:46])
-            header["LHSTORE"] = str(Path(store).resolve())[-68:]
+            header["LHSTORE"] = fits_text(str(Path(store).resolve()))[-68:]
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
             path = out_dir / f"{object_id}_{band}.fits"
             if path.exists() and not overwrite:

@@ -195,7 +195,13 @@ class BlockReader:
                 return self._cache[index]
         start = index * self.block_rows
         stop = min(start + self.block_rows, self.n_rows)
-        images = {group: np.asarray(self.dataset[group][start:stop].values) for group in self.groups}
+        try:
+            images = {group: np.asarray(self.dataset[group][start:stop].values) for group in self.groups}
+        except (OSError, ValueError, RuntimeError) as exc:  # new-user trial: a checksum traceback
+            raise StoreError(
+                f"the store's pixels of rows {start}-{stop - 1} cannot be read ({type(exc).__name__}: a "
+                "damaged chunk); ingest the cutouts into a new store"
+            ) from exc
         with self._lock:
             self.n_block_reads += 1
             self._cache[index] = images
