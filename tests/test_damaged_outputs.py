@@ -39,10 +39,8 @@ def random_bytes(n: int, seed: int = 0) -> bytes:
     return np.random.default_rng(seed).bytes(n)
 
 
-@pytest.fixture(scope="module")
-def scored(tmp_path_factory, dask_client):
-    """A 12-object store in chunks of 4 and a run that scored it in 3 parts."""
-    root = tmp_path_factory.mktemp("damaged")
+def score_new_set(root: Path, dask_client) -> tuple[Path, Path, Path]:
+    """A 12-object store in chunks of 4 under ``root`` and a run that scored it in 3 parts."""
     source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
     store = root / "store.zarr"
     ingest(EUCLID, source, store, dask_client, chunk_objects=4)
@@ -50,6 +48,12 @@ def scored(tmp_path_factory, dask_client):
     run = root / "run"
     score_store(store, bundle, run, dask_client, batch_size=4)
     return store, bundle, run
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, dask_client):
+    """:func:`score_new_set` shared by the tests that damage copies."""
+    return score_new_set(tmp_path_factory.mktemp("damaged"), dask_client)
 
 
 def one_error_line(err: str, command: str) -> str:
@@ -207,12 +211,7 @@ def test_a_graded_run_with_a_damaged_catalog_is_scored_again_from_its_own_store_
 def test_a_part_with_damaged_data_pages_behind_a_sound_footer_is_scored_again(dask_client, tmp_path):
     """Review: a part whose footer reads but whose pages do not was read by the rescoring check of
     objects the store lost since, and ended every score run in a pyarrow traceback."""
-    source = write_set(EUCLID, tmp_path / "src", IDS, {i: int(i % 2) for i in IDS})
-    store = tmp_path / "store.zarr"
-    ingest(EUCLID, source, store, dask_client, chunk_objects=4)
-    bundle = make_bundle(store, tmp_path / "bundle")
-    run = tmp_path / "run"
-    score_store(store, bundle, run, dask_client, batch_size=4)
+    store, bundle, run = score_new_set(tmp_path, dask_client)
     before = read_catalog(paths.catalog_parquet(run)).set_index("object_id")
     part = sorted(existing_parts(run).items())[0][1]
     data = bytearray(part.read_bytes())

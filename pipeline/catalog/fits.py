@@ -25,9 +25,10 @@ from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import UNUSABLE
+from pipeline.sources.headers import fits_text
 from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
 
-__all__ = ["count_fits_rows", "fits_text", "read_fits", "read_fits_provenance", "write_fits"]
+__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
 
 _CARD_LENGTH = 80
 
@@ -44,19 +45,6 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
         room = _CARD_LENGTH - len(image) + 1
         comment = comment[:room] if room >= 8 else ""
     header[keyword] = (value, comment)
-
-
-def fits_text(value: str) -> str:
-    """``value`` as a FITS string (printable ASCII only): other characters and ``%`` percent-encoded
-    as UTF-8 (``ø`` -> ``%C3%B8``), so that :func:`urllib.parse.unquote` gives ``value`` back
-    (new-user trial: a store path with ``ø`` ended the score run in astropy's ValueError).
-
-    >>> fits_text("runs/st ø 100%.zarr")
-    'runs/st %C3%B8 100%25.zarr'
-    """
-    from urllib.parse import quote
-
-    return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in value)
 
 
 def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:

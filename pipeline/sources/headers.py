@@ -130,3 +130,16 @@ def cards_to_text(cards: np.ndarray | bytes) -> str:
     """Stored header bytes (uint8 array or bytes, zero padded) back to card text."""
     raw = bytes(np.asarray(cards, dtype=np.uint8)) if not isinstance(cards, bytes) else cards
     return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def fits_text(value: str) -> str:
+    """``value`` as a FITS string (printable ASCII only): other characters and ``%`` percent-encoded
+    as UTF-8 (``ø`` -> ``%C3%B8``), so that :func:`urllib.parse.unquote` gives ``value`` back
+    (new-user trial: a store path with ``ø`` ended the score run in astropy's ValueError).
+
+    >>> fits_text("runs/st ø 100%.zarr")
+    'runs/st %C3%B8 100%25.zarr'
+    """
+    from urllib.parse import quote
+
+    return "".join(c if " " <= c <= "~" and c != "%" else quote(c, safe="") for c in value)

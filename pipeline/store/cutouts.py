@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import __version__
-from pipeline.catalog.fits import fits_text
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
-from pipeline.sources.headers import cards_to_text
+from pipeline.sources.headers import cards_to_text, fits_text
 from schemas.store import HEADER_CARDS
 
 READ_ERRORS = (OSError, ValueError, RuntimeError)
