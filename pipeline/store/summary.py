@@ -75,7 +75,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     flags[no_position] |= int(Flag.NO_COORDINATES)
     n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
     if n_no_id:
-        damage.append(f"{n_no_id} rows have no object id (score and ingest refuse the store)")
+        damage.append(f"{n_no_id} rows have no object id (score, ingest and train refuse the store)")
     counts: Counter[str] = Counter()
     for value, count in zip(*np.unique(flags, return_counts=True)):
         for name in describe(int(value)):
