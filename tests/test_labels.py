@@ -319,3 +319,16 @@ def test_a_hash_inside_a_field_is_data_and_a_spreadsheet_saved_header_is_read(tm
     saved += "ID;n_source_im;mag_eff;n_pix_source\n1;2;2,5;50\n2;0;0;0\n"
     path.write_text(saved)
     np.testing.assert_array_equal(load_labels(EUCLID, np.array([1, 2]), path.parent).values, [1, 0])
+
+
+def test_a_thousands_point_in_a_decimal_comma_catalog_is_refused(tmp_path):
+    """Second new-user trial: ``1.500`` (German 1500) in a semicolon file with decimal commas was read
+    as 1.5 and the lens labelled 0."""
+    path = _catalog(tmp_path, "", header="ID;n_source_im;mag_eff;n_pix_source\n1;2;2,5;1.500\n2;1;1,9;30\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(EUCLID, np.array([1, 2]), path.parent)
+    assert "line 2: value '1.500' in column 'n_pix_source' may be a number with a thousands point" in str(
+        caught.value
+    )
+    path.write_text("ID;n_source_im;mag_eff;n_pix_source\n1;2;2,5;1500\n2;1;1,9;30.0\n")
+    np.testing.assert_array_equal(load_labels(EUCLID, np.array([1, 2]), path.parent).values, [1, 1])

@@ -177,10 +177,11 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     compared = numerically_compared_columns(spec.label_rule)
     as_text = text_compared_columns(spec.label_rule) - compared  # review: grade == '1' labelled all 0
     decimal_columns, boolean_columns = [], []
+    text_of = {column: table[column].str.strip() for column in table.columns if column != "_line"}
     for column in table.columns:
         if column == "_line":
             continue
-        values = table[column].str.strip()
+        values = text_of[column]
         present = values.notna() & (values != "")
         numbers = pd.to_numeric(values, errors="coerce")
         not_numbers = present & numbers.isna()
@@ -203,6 +204,16 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             where.refuse(not_numbers, "is not a number")
     if decimal_columns:
         notes.append(f"decimal commas read as decimal points in {decimal_columns}")
+        for column in sorted(needed & set(text_of) - set(decimal_columns)):  # review: '1.500' read as 1.5
+            values = text_of[column]
+            dotted = values.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").fillna(False).astype(bool)
+            if dotted.any():
+                TextColumn(path, column, table["_line"], values, spec.label_rule, True).refuse(
+                    dotted,
+                    f"may be a number with a thousands point, as the file writes decimals with a comma "
+                    f"(in {decimal_columns})",
+                    "Write the column without thousands separators.",
+                )
     if boolean_columns:
         notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
     table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)
