@@ -169,28 +169,27 @@ def test_boolean_text_in_a_semicolon_windows_catalog_and_a_rule_with_true(tmp_pa
         "boolean text read as 1 (true) and 0 (false) in ['is_lens']",
         "read as Windows-1252 text (not UTF-8)",
     )
+    np.testing.assert_array_equal(_labels_by_rule("is_lens == True", [2, 3], tmp_path), [1, 0])
+
+
+def _labels_by_rule(rule: str, ids: list[int], root) -> np.ndarray:
+    """The labels of ``ids`` from ``root``'s keys.csv under the sglc1-space layout with ``rule``."""
     data = SGLC1.model_dump(mode="json")
-    data["catalog"]["label_rule"] = "is_lens == True"
-    np.testing.assert_array_equal(load_labels(parse_layout(data), np.array([2, 3]), tmp_path).values, [1, 0])
+    data["catalog"]["label_rule"] = rule
+    return load_labels(parse_layout(data), np.array(ids), root).values
 
 
 def test_a_rule_comparing_text_keeps_the_column_text(tmp_path):
-    data = SGLC1.model_dump(mode="json")
-    data["catalog"]["label_rule"] = "is_lens == 'yes' and grade != 'C'"
     _keys(tmp_path, "ID,is_lens,grade\n1,yes,A\n2,no,A\n3,yes,C\n")
-    np.testing.assert_array_equal(
-        load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).values, [1, 0, 0]
-    )
+    labels = _labels_by_rule("is_lens == 'yes' and grade != 'C'", [1, 2, 3], tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, 0])
 
 
 def test_a_column_of_digits_compared_with_text_stays_text(tmp_path):
     """Review: ``grade == '1'`` on a column of digits read it as numbers and labelled every row 0."""
-    data = SGLC1.model_dump(mode="json")
-    data["catalog"]["label_rule"] = "grade == '1' or `n src` in ['2', '3']"
     _keys(tmp_path, "ID,grade,n src\n1, 1,0\n2,0,0\n3,0,3\n")
-    np.testing.assert_array_equal(
-        load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).values, [1, 0, 1]
-    )
+    labels = _labels_by_rule("grade == '1' or `n src` in ['2', '3']", [1, 2, 3], tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, 1])
     assert text_compared_columns("grade == '1' or `n src` in ['2', '3'] and x > 1") == {"grade", "n src"}
 
 
