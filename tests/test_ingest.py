@@ -19,7 +19,7 @@ from cutouts import band_file, cutout_image, sky, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.paths import shipped_model
+from pipeline.paths import ingest_report_file, shipped_model
 from pipeline.sources import NoCutoutsError, discover, labels_for
 from pipeline.store.ingestion import ingest, ingest_region, plan_regions, start_plan
 from pipeline.store.zarr_store import open_store, read_attributes, update_attributes
@@ -280,7 +280,7 @@ def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, d
     assert (again.n_added, again.n_after) == (0, 40)
     assert open_store(store_path).load().identical(before)
     # it said "labels: 0 from no catalog", as if the store had lost its labels
-    assert "labels: none read (no new objects; the store keeps its labels)" in again.summary()
+    assert "labels: no new objects; 0 stored label(s) corrected from" in again.summary()
 
     new_ids = list(range(100040, 100055))
     write_set(EUCLID, euclid_set, new_ids)
@@ -520,3 +520,27 @@ def test_source_without_cutouts_is_an_error_before_any_store(tmp_path, dask_clie
     with pytest.raises(NoCutoutsError, match="expected files named like Public/EUC_VIS/imageEUC_VIS-"):
         ingest(EUCLID, root, tmp_path / "store.zarr", dask_client)
     assert not (tmp_path / "store.zarr").exists()
+
+
+def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, tmp_path, dask_client):
+    """A label fixed in the catalog after ingest reached the store only through a new store."""
+    store_path = tmp_path / "store.zarr"
+    ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)
+    labels = {i: int(i % 3 == 0) for i in IDS}
+    labels[100001], labels[100002] = 1, 0  # a lens confirmed, a false positive demoted
+    del labels[100005]  # a row dropped from the catalog keeps its stored label (a lens)
+    write_set(EUCLID, euclid_set, [], labels)
+    report = ingest(EUCLID, euclid_set, store_path, dask_client)
+    assert (report.n_added, report.n_relabelled) == (0, 2)
+    summary = report.summary()
+    assert "labels: no new objects; 2 stored label(s) corrected from" in summary
+    assert "100001: non-lens -> lens, 100002: lens -> non-lens" in summary
+    assert "1 object(s) labelled in the store have no label in" in summary and "(ids 100005)" in summary
+    data = open_store(store_path)
+    stored = dict(zip(data["object_id"].values.tolist(), data["label"].values.tolist()))
+    assert (stored[100001], stored[100002], stored[100005], stored[100008], stored[100009]) == (1, 0, 1, 1, 0)
+    assert sum(stored.values()) == sum(int(i % 3 == 0) for i in IDS)  # +1 -1
+    assert any("relabel-" in path.name for path in ingest_report_file(store_path, "x").parent.iterdir())
+    # the next ingest finds nothing to correct
+    again = ingest(EUCLID, euclid_set, store_path, dask_client)
+    assert again.n_relabelled == 0 and "corrected from" not in "\n".join(again.label_notes)

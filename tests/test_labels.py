@@ -203,6 +203,9 @@ def test_a_column_of_digits_compared_with_text_stays_text(tmp_path):
         ),
         ("100002,yes\n100003,FALSE\n100004,2\n", 4, ["'2'", "not a boolean"]),
         ("100002,lens\n100003,non-lens\n", 2, ["'lens'", "is not a number"]),  # text only: every row 0 before
+        # a count column with N for a missing value read it as 0 (No)
+        ("100002,1\n100003,N\n100004,0\n", 3, ["'N'", "only word in a column of numbers", "Leave missing"]),
+        ("100002,3\n100003,n\n", 3, ["'n'", "may be No or mark a missing value"]),
     ],
 )
 def test_boolean_column_with_other_values_is_refused(tmp_path, body, line, words):

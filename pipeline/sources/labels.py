@@ -30,8 +30,9 @@ What spreadsheets write, and how it is read:
   Spanish, Italian, Portuguese and Dutch spreadsheets (VRAI/FAUX, WAHR/FALSCH, ...), is read as
   1/0, alongside 1 and 0 if the column also holds those. Such a column holding any other text or
   number, or holding text only, is refused naming the column and the first offending line: it
-  would otherwise compare unequal to every number and label every row 0. A column the rule
-  compares with text (``grade == 'A'``) stays text;
+  would otherwise compare unequal to every number and label every row 0. A lone ``Y`` or ``N``
+  as the only word in a column of numbers (``1, N, 0``: No, or "n" for a missing value?) is
+  refused too. A column the rule compares with text (``grade == 'A'``) stays text;
 - decimal commas: a column whose values are all numbers, some written with one decimal comma
   (``1,87``, ``-0,5``, ``1,5E-3``) and none with a decimal point, is read as numbers in a
   semicolon-separated file. In a comma- or tab-separated file (where the value must be quoted, or

@@ -166,10 +166,17 @@ def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -
     Raises :class:`CatalogFormatError` naming the first value that is no boolean, nor 1 or 0, in a
     column that holds booleans.
     """
-    words = column.values.str.lower()
+    words = column.values.str.lower().str.strip()
     true, false = words.isin(_TRUE_WORDS), words.isin(_FALSE_WORDS)
     if not (true | false).any():
         return None
+    letters = present & words.isin(["y", "n"])
+    if letters.any() and words[true | false].nunique() == 1 and (present & numbers.notna()).any():
+        column.refuse(  # a lone N among numbers: No, or the common "n" for a missing value?
+            letters,
+            "is the only word in a column of numbers: it may be No or mark a missing value",
+            "Leave missing values empty, or write the column with Y/N (or TRUE/FALSE) throughout.",
+        )
     other = present & ~(true | false | numbers.isin([0, 1]))
     if other.any():
         example = (true | false).to_numpy().nonzero()[0][0]

@@ -31,6 +31,7 @@ from pipeline.store.columns import read_object_columns
 from pipeline.store.header_columns import band_units_in, merge_band_units, record_band_units
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reading import flag_counts, flagged_file_stats, manifest_file_stats, read_objects
+from pipeline.store.relabel import relabel_committed
 from pipeline.store.repair import repair_changed_objects, write_json_atomic
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
@@ -64,6 +65,7 @@ class IngestReport:
     n_after: int = 0
     n_flagged: int = 0
     n_labelled: int = 0
+    n_relabelled: int = 0
     label_catalog: str | None = None
     label_notes: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
@@ -88,7 +90,10 @@ class IngestReport:
             + (
                 f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}"
                 if self.n_added or self.n_resumed
-                else "labels: none read (no new objects; the store keeps its labels)"
+                else f"labels: no new objects; {self.n_relabelled} stored label(s) corrected from "
+                f"{self.label_catalog}"
+                if self.label_catalog
+                else "labels: no new objects and no catalog; the store keeps its labels"
             ),
         ]
         if self.n_reread:
@@ -179,7 +184,8 @@ def ingest(
     source: the one it was created from. Only one process writes a store at a time (its writer
     lock). An ingest finishes a pending plan of an interrupted ingest first, then re-reads the
     flagged objects whose files appeared or changed since (size or modification time), then
-    appends the objects the store does not hold yet.
+    rewrites the labels of stored objects that the label catalog now gives otherwise
+    (:mod:`pipeline.store.relabel`), then appends the objects the store does not hold yet.
 
     Parameters
     ----------
@@ -238,6 +244,13 @@ def ingest(
             _merge_counts(report, repaired.reasons, repaired.flag_counts)
             report.band_units = merge_band_units(report.band_units, repaired.band_units)
             report.plans.append(f"repair-{repaired.repair_id}")
+
+        relabelled, label_path = relabel_committed(store, layout, source_path, catalog)
+        report.n_relabelled = relabelled.n_changed
+        report.label_catalog = str(label_path) if label_path else None
+        report.label_notes.extend(relabelled.notes(label_path or ""))
+        if relabelled.n_changed:  # the ingest report records the correction
+            report.plans.append(f"relabel-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}")
 
         existing = set(open_store(store, chunks=None)["object_id"].values.tolist())
         new_ids = np.asarray([i for i in manifest.object_ids.tolist() if i not in existing], dtype=np.int64)
@@ -349,7 +362,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
     loaded = load_labels(layout, object_ids, source, catalog, source_ids=manifest.object_ids)
     labels = loaded.values
     report.label_catalog = str(loaded.path) if loaded.path else None
-    report.label_notes = list(loaded.notes)
+    report.label_notes.extend(note for note in loaded.notes if note not in report.label_notes)
     todo, results = [], []
     offset = 0
     for index, (start, stop) in enumerate(plan["regions"]):

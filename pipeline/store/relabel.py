@@ -1,0 +1,124 @@
+"""Apply a corrected label catalog to the objects a store already holds.
+
+Labels are read from the catalog when objects are ingested; a catalog corrected later (a lens
+confirmed, a false positive demoted) would otherwise never reach the store's ``label`` column,
+and training, evaluation and the catalogs' ``label`` column would keep the old value. Each ingest
+therefore reads the catalog for the committed objects too and rewrites the labels it changes.
+
+A catalog that no longer gives a label for an object the store has one for (the row is gone, or
+its rule cannot be evaluated) keeps the store's label: a partial catalog must not erase labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.sources.labels import LABEL_UNKNOWN, load_labels
+from pipeline.store.zarr_store import open_store, read_attributes
+from schemas.layout import Layout
+
+_SHOWN = 5
+
+
+@dataclass
+class RelabelResult:
+    """What a corrected catalog changed in a store.
+
+    ``n_changed`` labels were rewritten (``changes``: up to five ``(object_id, old, new)``);
+    ``n_kept`` objects labelled in the store have no label in the catalog and kept theirs.
+    """
+
+    n_changed: int = 0
+    n_kept: int = 0
+    changes: list[tuple[int, int, int]] = field(default_factory=list)
+    kept_ids: list[int] = field(default_factory=list)
+
+    def notes(self, catalog: Path | str) -> list[str]:
+        """Human-readable lines for the ingest summary (empty when nothing differs)."""
+        lines = []
+        if self.n_changed:
+            shown = ", ".join(f"{i}: {_name(old)} -> {_name(new)}" for i, old, new in self.changes)
+            more = ", ..." if self.n_changed > len(self.changes) else ""
+            lines.append(
+                f"{self.n_changed} label(s) of objects already in the store corrected from {catalog} "
+                f"({shown}{more}); score again to see them in the catalogs and metrics"
+            )
+        if self.n_kept:
+            ids = ", ".join(str(i) for i in self.kept_ids)
+            ids += ", ..." if self.n_kept > len(self.kept_ids) else ""
+            lines.append(
+                f"{self.n_kept} object(s) labelled in the store have no label in {catalog} (ids {ids}): "
+                "their labels are kept"
+            )
+        return lines
+
+
+def _name(label: int) -> str:
+    return {1: "lens", 0: "non-lens"}.get(int(label), "unknown")
+
+
+def corrected_labels(stored: np.ndarray, catalog: np.ndarray) -> np.ndarray:
+    """The labels a store should hold: the catalog's where it gives one, else the stored ones.
+
+    Parameters
+    ----------
+    stored, catalog
+        int8 arrays of shape (n_objects,): 1 lens, 0 non-lens, -1 unknown (``catalog`` aligned
+        with the store's rows).
+
+    >>> corrected_labels(np.array([1, 0, -1, 1]), np.array([0, 0, 1, -1])).tolist()
+    [0, 0, 1, 1]
+    """
+    stored = np.asarray(stored, dtype=np.int8)
+    catalog = np.asarray(catalog, dtype=np.int8)
+    return np.where(catalog != LABEL_UNKNOWN, catalog, stored).astype(np.int8)
+
+
+def relabel_committed(
+    store: Path, layout: Layout, source: Path, catalog: str | None = None
+) -> tuple[RelabelResult, Path | None]:
+    """Rewrite the labels of committed objects that the label catalog now gives otherwise.
+
+    The caller holds the store's writer lock. Rows without an id (never committed) are left alone.
+    Only the chunks of ``label`` that change are written.
+
+    Returns
+    -------
+    (result, catalog path), the path None when the set has no label catalog (nothing changes).
+
+    Raises
+    ------
+    CatalogError
+        If the catalog cannot be read (as for an ingest of new objects).
+    """
+    import zarr
+
+    data = open_store(store, chunks=None)
+    ids = data["object_id"].values.astype(np.int64)
+    stored = data["label"].values.astype(np.int8)
+    rows = np.flatnonzero(ids >= 0)
+    loaded = load_labels(layout, ids[rows], source, catalog)
+    if loaded.path is None or not rows.size:
+        return RelabelResult(), loaded.path
+    new = corrected_labels(stored[rows], loaded.values)
+    changed = rows[new != stored[rows]]
+    kept = rows[(loaded.values == LABEL_UNKNOWN) & (stored[rows] != LABEL_UNKNOWN)]
+    result = RelabelResult(
+        n_changed=int(changed.size),
+        n_kept=int(kept.size),
+        kept_ids=[int(i) for i in ids[kept[:_SHOWN]]],
+    )
+    if not changed.size:
+        return result, loaded.path
+    merged = stored.copy()
+    merged[rows] = new
+    result.changes = [(int(ids[row]), int(stored[row]), int(merged[row])) for row in changed[:_SHOWN]]
+    array = zarr.open_group(store, mode="r+")["label"]
+    chunk = int(read_attributes(store).chunk_objects)
+    for start in np.unique(changed // chunk) * chunk:  # whole chunks: the shards' own writes
+        stop = min(int(start) + chunk, merged.size)
+        array[int(start) : stop] = merged[int(start) : stop]
+    return result, loaded.path
