@@ -148,6 +148,12 @@ def test_a_missing_chunk_file_reads_as_unknown_and_unreadable_not_as_clean_non_l
     assert read_attributes(store).n_objects == len(IDS)
 
 
+def summary_damage(store) -> tuple[str, ...]:
+    from pipeline.store import store_summary
+
+    return store_summary(store).damage
+
+
 def test_lost_pixels_positions_and_ids_are_found_by_every_reader_and_old_scores_are_not_kept(
     euclid_set, tmp_path, dask_client, capsys
 ):
@@ -191,6 +197,12 @@ def test_lost_pixels_positions_and_ids_are_found_by_every_reader_and_old_scores_
     assert not (read_flags(dataset, slice(8, 24)) & Flag.UNREADABLE).any()  # no store path: no stat
     assert main(["info", str(store)]) == 0
     assert capsys.readouterr().out.count("DAMAGED") == 2
+    # a lost label chunk read as unknown labels: info called it a partly blind set
+    (store / "label" / "c" / "1").unlink()
+    assert summary_damage(store)[-1] == (
+        "16 labels are lost: the ingests labelled 40 objects, the store holds 24 labels (the label chunk "
+        "files of rows 16-31 are missing); those objects read as unknown: ingest the set into a new store"
+    )
     # scored again into the same --out: the lost objects are scored no more, nor left with old scores
     score_store(store, bundle, tmp_path / "run", dask_client)
     after = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")

@@ -73,6 +73,9 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     if lost_position:
         damage.append(f"{lost_position} objects have no sky position although ingest found one")
     flags[no_position] |= int(Flag.NO_COORDINATES)
+    lost_labels = _lost_labels(Path(path), labels, attributes.chunk_objects)
+    if lost_labels:
+        damage.append(lost_labels)
     n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
     if n_no_id:
         damage.append(f"{n_no_id} rows have no object id (score, ingest and train refuse the store)")
@@ -91,6 +94,45 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         _pending_objects(Path(path), attributes),
         tuple(damage),
         zero_fill_arrays(group),
+    )
+
+
+def ingested_labels(path: Path) -> int:
+    """How many objects the store's ingests labelled (1 or 0), from its ingest reports.
+
+    A label is never taken back afterwards (a re-read keeps it, a corrected catalog keeps a label it
+    no longer gives: :mod:`pipeline.store.relabel`), so a store holding fewer lost some. Reports
+    that are missing or unreadable count nothing (an older store's check can only miss damage).
+    """
+    total = 0
+    for report in sorted((paths.bookkeeping_dir(path) / "reports").glob("ingest-*.json")):
+        try:
+            total += int(json.loads(report.read_text()).get("n_labelled", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return total
+
+
+def _lost_labels(path: Path, labels: np.ndarray, chunk_objects: int) -> str:
+    """A sentence when fewer objects are labelled than the ingests labelled, else ''.
+
+    A ``label`` chunk file that holds only unknown labels is never written (Zarr's fill value -1),
+    so a missing file alone is no damage: a blind set has none.
+    """
+    expected, held = ingested_labels(path), int(np.count_nonzero(labels >= 0))
+    if held >= expected:
+        return ""
+    n_chunks = -(-labels.size // chunk_objects)
+    missing = [k for k in range(n_chunks) if not (path / "label" / "c" / str(k)).exists()]
+    spans = [f"{k * chunk_objects}-{min((k + 1) * chunk_objects, labels.size) - 1}" for k in missing[:5]]
+    where = (
+        f"the label chunk files of rows {', '.join(spans)}{', ...' if len(missing) > 5 else ''} are missing"
+        if missing
+        else "a label chunk file was changed"
+    )
+    return (
+        f"{expected - held} labels are lost: the ingests labelled {expected} objects, the store holds "
+        f"{held} labels ({where}); those objects read as unknown: ingest the set into a new store"
     )
 
 
