@@ -185,6 +185,19 @@ def test_a_rule_comparing_text_keeps_the_column_text(tmp_path):
     np.testing.assert_array_equal(labels, [1, 0, 0])
 
 
+def test_a_rule_naming_a_column_alone_holds_where_it_is_non_zero(tmp_path):
+    """Known problem: ``query('is_lens')`` took the column's 0 and 1 as index labels: rows 0 and 1 lenses."""
+    _keys(tmp_path, "ID,is_lens,n_img,grade\n1,0,0,A\n2,0,2,B\n3,1,,C\n4,1,1,D\n5,0,0,E\n")
+    np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2, 3, 4, 5], tmp_path), [0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(_labels_by_rule("n_img", [1, 2, 3, 4, 5], tmp_path), [0, 1, -1, 1, 0])
+    with pytest.raises(CatalogFormatError, match=r"gives no true or false for each row .* `is_lens == 1`"):
+        _labels_by_rule("grade", [1], tmp_path)
+    # a missing value is probed with its column's values in the whole catalog (they were the missing
+    # rows' own: none), so a missing n_img that could equal is_lens is unknown, not 0
+    labels = _labels_by_rule("n_img == is_lens + 1", [1, 2, 3, 4], tmp_path)
+    np.testing.assert_array_equal(labels, [0, 0, -1, 0])
+
+
 def test_a_column_of_digits_compared_with_text_stays_text(tmp_path):
     """Review: ``grade == '1'`` on a column of digits read it as numbers and labelled every row 0."""
     _keys(tmp_path, "ID,grade,n src\n1, 1,0\n2,0,0\n3,0,3\n")

@@ -242,7 +242,7 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
     needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
     missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
     if missing.any():
-        labels[missing] = _probe(rule, rows[missing], needed, layout)
+        labels[missing] = _probe(rule, rows, missing, needed, layout)
         unknown = missing & (labels == LABEL_UNKNOWN)
         if unknown.any():
             lines = table["_line"].to_numpy()[unknown]
@@ -318,31 +318,50 @@ def labels_for(
 
 
 def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:
-    """1 where ``rule`` holds, else 0, for each row (positional)."""
+    """1 where ``rule`` holds, else 0, for each row (positional).
+
+    A rule that gives numbers (a column alone, ``is_lens``) holds where they are non-zero, as in
+    Python; ``DataFrame.query`` had taken such numbers as index labels and labelled rows 0 and 1.
+    """
     try:
-        hits = rows.query(rule).index
+        result = rows.eval(rule)
     except Exception as exc:  # pandas raises many types for a bad expression or column
         raise CatalogFormatError(
             f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {exc}. "
             f"Catalog columns: {list(rows.columns)}; pass the right catalog with --catalog, or a layout "
             "whose label_rule names these columns."
         ) from exc
-    labels = np.zeros(len(rows), dtype=np.int8)
-    labels[rows.index.get_indexer(hits)] = 1
-    return labels
+    if not isinstance(result, pd.Series) or not (
+        pd.api.types.is_bool_dtype(result) or pd.api.types.is_numeric_dtype(result)
+    ):
+        raise CatalogFormatError(
+            f"label rule {rule!r} of layout {layout.name!r} gives no true or false for each row of the "
+            f"catalog {path} (it gives {type(result).__name__}"
+            f"{' of ' + str(result.dtype) if isinstance(result, pd.Series) else ''}): write a condition "
+            "such as `is_lens == 1`"
+        )
+    holds = result.fillna(False).astype(bool) if pd.api.types.is_bool_dtype(result) else result.ne(0)
+    return holds.to_numpy(dtype=bool).astype(np.int8)
 
 
-def _probe(rule: str, rows: pd.DataFrame, needed: list[str], layout: Layout) -> np.ndarray:
-    """Labels of rows with missing values: the rule's answer if no probe changes it, else -1."""
+def _probe(
+    rule: str, table: pd.DataFrame, missing: np.ndarray, needed: list[str], layout: Layout
+) -> np.ndarray:
+    """Labels of the ``missing`` rows of ``table``: the rule's answer if no probe changes it, else -1.
+
+    The probes of a column are -inf, +inf, 0 (where a column alone turns true), the rule's numbers
+    and the column's few distinct values in the whole ``table``.
+    """
     constants = _rule_numbers(rule)
+    rows = table[missing]
     probes = {}
     for column in needed:
         if not rows[column].isna().any():
             continue
         if not pd.api.types.is_numeric_dtype(rows[column]):
             return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
-        values = {-math.inf, math.inf, *constants}
-        distinct = rows[column].dropna().unique()
+        values = {-math.inf, math.inf, 0.0, *constants}
+        distinct = table[column].dropna().unique()  # review: from the missing rows, it was always empty
         if len(distinct) <= _MAX_DISTINCT_PROBES:
             values |= {float(value) for value in distinct}
         probes[column] = sorted(values)
