@@ -86,7 +86,10 @@ class CatalogSpec(_Strict):
     pattern: str = Field(description="Glob, relative to the set's root, of the catalog CSV.")
     comment: str = "#"
     id_column: str = "ID"
-    label_rule: str = Field(description="pandas query expression that is true for lenses.")
+    label_rule: str = Field(
+        description="pandas expression over the catalog's columns that is true for lenses (a column "
+        "alone holds where it is non-zero)."
+    )
     units: dict[str, str] = Field(
         default_factory=dict,
         description="Column -> astropy unit of its values where the file does not say (a catalog header "
