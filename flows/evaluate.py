@@ -44,6 +44,7 @@ def evaluation_summary(result: EvaluationResult) -> str:
         if result.metrics_path is not None:
             lines.append(f"         {result.metrics_path}")
     lines.append(f"report:  {result.report_path}")
+    lines.extend(f"note:    {note}" for note in result.notes)
     return "\n".join(lines)
 
 

@@ -536,8 +536,14 @@ def test_source_without_cutouts_is_an_error_before_any_store(tmp_path, dask_clie
 
 def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, tmp_path, dask_client):
     """A label fixed in the catalog after ingest reached the store only through a new store."""
+    from pipeline.evaluation import evaluate_run
+    from pipeline.scoring.run import score_store
+
     store_path = tmp_path / "store.zarr"
     ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)
+    score_store(store_path, shipped_model(), tmp_path / "run", dask_client)
+    before = evaluate_run(tmp_path / "run", store_path)
+    assert before.notes == ()
     labels = {i: int(i % 3 == 0) for i in IDS}
     labels[100001], labels[100002] = 1, 0  # a lens confirmed, a false positive demoted
     del labels[100005]  # a row dropped from the catalog keeps its stored label (a lens)
@@ -556,3 +562,13 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     # the next ingest finds nothing to correct
     again = ingest(EUCLID, euclid_set, store_path, dask_client)
     assert again.n_relabelled == 0 and "corrected from" not in "\n".join(again.label_notes)
+    # new-user trial: evaluate reported the run's old labels' metrics, without a word
+    after = evaluate_run(tmp_path / "run", store_path)
+    assert after.notes == (
+        "2 label(s) in the store differ from the run's catalog (corrected by an ingest since it was scored): "
+        "the metrics and report use the store's; score again to write them into the catalogs",
+    )
+    assert after.metrics.auroc != before.metrics.auroc
+    score_store(store_path, shipped_model(), tmp_path / "run", dask_client)  # nothing to score: the catalog
+    rescored = evaluate_run(tmp_path / "run", store_path)
+    assert rescored.notes == () and rescored.metrics.auroc == after.metrics.auroc

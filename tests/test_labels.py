@@ -279,8 +279,61 @@ def test_unquoted_decimal_commas_in_a_comma_catalog_are_refused_not_shifted(tmp_
     message = str(caught.value)
     assert f"{path} line 4: the row has more fields than the header line 3" in message
     assert "decimal comma" in message
-    _catalog(tmp_path, "100001,2,3.0,50,\n100002,0,0.0,0,\n")  # a trailing comma on every row is harmless
+    # new-user trial: a decimal comma before an empty last column is a trailing comma to the eye
+    # (ID,mag,is_lens,note / 1,21,5,1, stored the lens as a non-lens): refused, as a trailing comma is
+    path = _keys(tmp_path, "ID,mag,is_lens,note\n1,21,5,1,\n2,22,1,0,\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([1, 2]), tmp_path)
+    assert f"{path} line 2: the row has more fields than the header line 1" in str(caught.value)
+    assert "its extra field is empty: a comma at the end of each row, or a decimal comma" in str(caught.value)
+    path.unlink()
+    # in a semicolon file a trailing delimiter is harmless
+    _catalog(tmp_path, "100001;2;3,0;50;\n100002;0;0,0;0;\n", HEADER.replace(",", ";"))
     np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001, 100002]), tmp_path)[0], [1, 0])
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """New-user trial: a corrected is_lens added at the right was ignored (pandas read the first)."""
+    path = _keys(tmp_path, "ID,is_lens,mag,is_lens\n1,0,20,1\n2,1,21,0\n")
+    with pytest.raises(CatalogFormatError, match=r"line 1: the header names \['is_lens'\] more than once"):
+        load_labels(SGLC1, np.array([1]), tmp_path)
+    path.write_text("ID,ID,is_lens\n1,2,1\n")
+    with pytest.raises(CatalogFormatError, match=r"names \['ID'\] more than once"):
+        load_labels(SGLC1, np.array([1]), tmp_path)
+
+
+def test_rows_starting_with_an_excel_error_or_a_quoted_hash_are_data(tmp_path):
+    """New-user trial: ``#N/A,100000,0`` (a VLOOKUP name column) was dropped as a comment line."""
+    body = '#N/A,1,1\n#REF!,2,0\n"# note",3,1\n"# a, b",,\n# 4,1\nx,5,1\n'
+    _keys(tmp_path, "# a comment\nname,ID,is_lens\n" + body)
+    result = load_labels(SGLC1, np.array([1, 2, 3, 4, 5]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 1, -1, 1])
+
+
+def test_several_catalogs_matching_the_pattern_are_refused(tmp_path):
+    """New-user trial: ``image_catalog_sim - Copy.csv`` was read before the corrected original."""
+    _catalog(tmp_path, "100001,2,3.0,50\n")
+    _catalog(tmp_path, "100001,0,3.0,50\n", name="image_catalog_test - Copy.csv")
+    with pytest.raises(CatalogFormatError, match=r"holds 2 label catalogs matching .* with --catalog"):
+        load_labels(EUCLID, np.array([100001]), tmp_path)
+    result = load_labels(EUCLID, np.array([100001]), tmp_path, str(tmp_path / "image_catalog_test.csv"))
+    np.testing.assert_array_equal(result.values, [1])
+
+
+def test_a_thousands_point_in_a_semicolon_column_of_integers_is_refused(tmp_path):
+    """New-user trial: in a semicolon file without decimal commas, 1.500 (German 1500) was read as 1.5."""
+    header = HEADER.replace(",", ";")
+    path = _catalog(tmp_path, "100001;2;3;1.500\n100002;2;3;50\n", header)
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([100001]), tmp_path)
+    assert f"{path} line 4: value '1.500' in column 'n_pix_source' may be a number with a thousands" in str(
+        caught.value
+    )
+    # magnitudes written with three decimals, and a comma file, are read as decimals
+    _catalog(tmp_path, "100001;2;1.600;50\n100002;2;2.125;50\n", header)
+    np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001, 100002]), tmp_path)[0], [0, 1])
+    _catalog(tmp_path, "100001,2,3,1.500\n100002,2,3,50\n")
+    np.testing.assert_array_equal(labels_for(EUCLID, np.array([100001, 100002]), tmp_path)[0], [0, 1])
 
 
 def test_a_rule_column_mixing_decimal_points_and_commas_is_refused(tmp_path):

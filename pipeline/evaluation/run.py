@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline import paths
 
@@ -21,6 +22,8 @@ class EvaluationResult:
     metrics_path: Path | None
     report_path: Path
     plots: dict[str, Path]
+    notes: tuple[str, ...] = ()
+    """What the user should know about the inputs (labels corrected since the run's catalog)."""
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -89,6 +92,7 @@ def evaluate_run(
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
 
+    catalog, notes = with_store_labels(catalog, store)
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = metrics_path = None
@@ -115,4 +119,31 @@ def evaluate_run(
         run_info=run_info or {},
         grades=grade_section(out_dir, catalog),
     )
-    return EvaluationResult(metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots)
+    return EvaluationResult(
+        metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
+    )
+
+
+def with_store_labels(catalog, store: Path):  # type: ignore[no-untyped-def]
+    """``catalog`` (a DataFrame with ``object_id``) with the labels the store holds now, and notes.
+
+    An ingest applies a corrected label catalog to the store (:mod:`pipeline.store.relabel`), so
+    the labels in a score run's catalog can be older than the store's (new-user trial: evaluate
+    reported the old metrics after a correction). Objects the store does not hold keep theirs.
+    """
+    from pipeline.store.zarr_store import open_store
+
+    dataset = open_store(store, chunks=None)
+    stored = pd.Series(dataset["label"].values.astype(np.int8), index=dataset["object_id"].values)
+    stored = stored[~stored.index.duplicated()]
+    now = stored.reindex(catalog["object_id"].to_numpy())
+    old = catalog["label"].to_numpy() if "label" in catalog else np.full(len(catalog), -1, np.int8)
+    new = np.where(now.isna(), old, now.fillna(-1)).astype(np.int8)
+    changed = int(np.count_nonzero(new != old))
+    if not changed:
+        return catalog, ()
+    catalog = catalog.assign(label=new)
+    return catalog, (
+        f"{changed} label(s) in the store differ from the run's catalog (corrected by an ingest since it "
+        "was scored): the metrics and report use the store's; score again to write them into the catalogs",
+    )

@@ -74,7 +74,9 @@ from pipeline.sources.spreadsheet import (
     decimal_commas,
     delimiter_of,
     file_lines,
+    header_names,
     parse_fields,
+    refuse_thousands_points,
     without_comment_lines,
 )
 from schemas.layout import Layout
@@ -98,10 +100,24 @@ class Labels:
 
 
 def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | None:
-    """The catalog file under ``root`` matching the layout's pattern, or None."""
+    """The catalog file under ``root`` matching the layout's pattern, or None.
+
+    Raises
+    ------
+    CatalogFormatError
+        If several files match (new-user trial: ``image_catalog_sim - Copy.csv`` was read before
+        the corrected ``image_catalog_sim.csv``, by name order): which one holds the labels is the
+        user's choice (``--catalog``).
+    """
     if layout.catalog is None:
         return None
-    matches = sorted(Path(root).glob(layout.catalog.pattern))
+    matches = sorted(path for path in Path(root).glob(layout.catalog.pattern) if path.is_file())
+    if len(matches) > 1:
+        raise CatalogFormatError(
+            f"{root} holds {len(matches)} label catalogs matching {layout.catalog.pattern!r} "
+            f"({', '.join(repr(path.name) for path in matches[:5])}{', ...' if len(matches) > 5 else ''}): "
+            "pass the one that holds the labels with --catalog, or move the others away"
+        )
     return matches[0] if matches else None
 
 
@@ -132,8 +148,15 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             f"text file with a header line (UTF-8, or the UTF-16 or Windows-1252 of spreadsheets); pass "
             "another file with --catalog or fix this one."
         ) from exc
-    table.columns = [str(column).strip() for column in table.columns]
     header_line, data_lines = file_lines(text, "", len(table))
+    names = header_names(text, delimiter)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # new-user trial: pandas renamed the second is_lens 'is_lens.1' and used the first
+        raise CatalogFormatError(
+            f"label catalog {path} line {header_line}: the header names {repeated} more than once, so "
+            "which column the label rule reads is ambiguous. Rename or delete the repeated column."
+        )
+    table.columns = [str(column).strip() for column in table.columns]
     if spec.id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = (
@@ -146,11 +169,18 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
             + hint
         )
-    if table.attrs.pop("extra_fields", False):
+    extra = table.attrs.pop("extra_fields", None)
+    if extra:
+        cause = (
+            "; its extra field is empty: a comma at the end of each row, or a decimal comma before an "
+            "empty last column? Remove the trailing commas if that is all"
+            if extra == "empty"
+            else ""
+        )
         raise CatalogFormatError(
             f"label catalog {path} line {data_lines[0] if data_lines else header_line}: the row has more "
             f"fields than the header line {header_line} ({len(table.columns)} columns, "
-            f"{DELIMITERS[delimiter]}-separated), so its values would land in the wrong columns. A "
+            f"{DELIMITERS[delimiter]}-separated), so its values would land in the wrong columns{cause}. A "
             "number written with a decimal comma in a comma-separated file does this: quote such values, "
             "write them with a decimal point, or save the catalog semicolon-separated."
         )
@@ -205,16 +235,9 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             where.refuse(not_numbers, "is not a number")
     if decimal_columns:
         notes.append(f"decimal commas read as decimal points in {decimal_columns}")
-        for column in sorted(needed & set(text_of) - set(decimal_columns)):  # review: '1.500' read as 1.5
-            values = text_of[column]
-            dotted = values.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").fillna(False).astype(bool)
-            if dotted.any():
-                TextColumn(path, column, table["_line"], values, spec.label_rule, True).refuse(
-                    dotted,
-                    f"may be a number with a thousands point, as the file writes decimals with a comma "
-                    f"(in {decimal_columns})",
-                    "Write the column without thousands separators.",
-                )
+    for column in sorted(needed & set(text_of) - set(decimal_columns)):  # review: '1.500' read as 1.5
+        where = TextColumn(path, column, table["_line"], text_of[column], spec.label_rule, True)
+        refuse_thousands_points(where, decimal_columns, delimiter)
     if boolean_columns:
         notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
     table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)

@@ -69,8 +69,38 @@ def without_comment_lines(text: str, comment: str) -> tuple[str, str | None]:
     if match and match.group(1) in DELIMITERS:
         declared, lines[first] = match.group(1), ""
     if comment:
-        lines = ["" if line.lstrip().lstrip('"').startswith(comment) else line for line in lines]
+        lines = ["" if is_comment_line(line, comment) else line for line in lines]
     return "\n".join(lines), declared
+
+
+_EXCEL_ERRORS = r"#(?:N/A|REF!|DIV/0!|VALUE!|NAME\?|NUM!|NULL!|SPILL!|CALC!|FIELD!|BLOCKED!|BUSY!|UNKNOWN!)"
+"""Excel's error values, which a formula column (a VLOOKUP of names) writes as data."""
+
+
+def is_comment_line(line: str, comment: str) -> bool:
+    """Whether ``line`` is a comment line: it starts with ``comment`` (after spaces, or inside a quote).
+
+    Not when it is a data row that only starts so (new-user trial: such rows were dropped and
+    their labels lost): a first field that is one of Excel's error values (``#N/A,100000,1``), or a
+    quoted first field followed by other non-empty fields (``"# note",5,1``; a quoted comment line
+    followed by empty fields only, ``"# a, b",,,``, is a comment).
+
+    >>> [is_comment_line(line, "#") for line in ["# ID,x", '"# a, b",,', "#N/A,3,1", '"# n",5,1', "1,#N/A"]]
+    [True, True, False, False, False]
+    """
+    stripped = line.lstrip()
+    if not stripped.lstrip('"').startswith(comment):
+        return False
+    if comment == "#" and re.match(_EXCEL_ERRORS + r"\s*(?:[,;\t]|$)", stripped.lstrip('"')):
+        return False
+    quoted = re.fullmatch(r'"[^"]*"\s*[,;\t](.*)', stripped)
+    return not (quoted and re.search(r'[^\s,;\t"]', quoted.group(1)))
+
+
+def header_names(text: str, delimiter: str) -> list[str]:
+    """The column names of the first non-empty line of ``text`` (comment lines blanked), stripped."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    return [field.strip() for field in next(csv.reader([header], delimiter=delimiter), [])]
 
 
 def delimiter_of(text: str, comment: str, id_column: str) -> str:
@@ -87,20 +117,24 @@ def delimiter_of(text: str, comment: str, id_column: str) -> str:
 def parse_fields(text: str, comment: str, delimiter: str) -> pd.DataFrame:
     """All fields as text; ``attrs["extra_fields"]`` when rows have more fields than the header.
 
-    pandas takes the first column of such rows as the index and shifts the others: rows whose
-    extra field is only a trailing empty one are re-read without it, others are flagged.
+    pandas takes the first column of such rows as the index and shifts the others. Where the extra
+    field is only a trailing empty one, a semicolon- or tab-separated file is re-read without it; a
+    comma-separated one is flagged too (``attrs["extra_fields"] == "empty"``): a trailing comma
+    there cannot be told from a decimal comma before an empty last column (new-user trial:
+    ``100000,20,6586,1,`` under ``ID,mag_lens,is_lens,comment`` stored every lens as a non-lens).
     """
     options = {"sep": delimiter, "comment": comment or None, "skipinitialspace": True, "dtype": str}
     table = pd.read_csv(io.StringIO(text), skip_blank_lines=True, **options)
     if isinstance(table.index, pd.RangeIndex):
         return table
     last = table.iloc[:, -1]
-    if (last.isna() | (last.str.strip() == "")).all():
+    trailing_empty = bool((last.isna() | (last.str.strip() == "")).all())
+    if trailing_empty and delimiter != ",":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
             return pd.read_csv(io.StringIO(text), skip_blank_lines=True, index_col=False, **options)
     table = table.reset_index(drop=True)
-    table.attrs["extra_fields"] = True
+    table.attrs["extra_fields"] = "empty" if trailing_empty else "values"
     return table
 
 
@@ -158,6 +192,29 @@ def decimal_commas(
             )
         return None
     return pd.to_numeric(values.where(~commas, values.str.replace(",", ".", regex=False)), errors="coerce")
+
+
+def refuse_thousands_points(column: TextColumn, decimal_columns: list[str], delimiter: str) -> None:
+    """Refuse a rule column whose ``1.500`` may mean 1500: where the file writes decimals with a
+    comma (``decimal_columns``), or in a semicolon- or tab-separated file (a decimal-comma locale's
+    spreadsheet) where the column's other values are integers (new-user trial: read as 1.5).
+
+    Raises :class:`CatalogFormatError` naming the first such value.
+    """
+    values = column.values
+    dotted = values.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").fillna(False).astype(bool)
+    if not dotted.any():
+        return
+    others = values[~dotted].dropna()
+    others = others[others != ""]
+    if decimal_columns:
+        why = f"as the file writes decimals with a comma (in {decimal_columns})"
+    elif delimiter != "," and len(others) and others.str.fullmatch(r"[+-]?\d+").all():
+        why = f"as the column's other values are integers and the file is {DELIMITERS[delimiter]}-separated"
+    else:
+        return
+    fix = "Write the column without thousands separators."
+    column.refuse(dotted, f"may be a number with a thousands point, {why}", fix)
 
 
 def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -> pd.Series | None:

@@ -72,10 +72,10 @@ def truth_columns(store: str | Path) -> tuple[dict, str | None]:
     layout = store_layout(attributes)
     if layout.catalog is None or attributes.source is None:
         return {}, None
-    path = find_label_catalog(layout, attributes.source)
-    if path is None:
-        return {}, None
     try:
+        path = find_label_catalog(layout, attributes.source)
+        if path is None:
+            return {}, None
         table = read_label_catalog(layout, path)
     except CatalogFormatError as exc:
         return {}, f"breakdown by kind and arc visibility not measured: {exc}"
