@@ -199,9 +199,22 @@ def test_lost_pixels_positions_and_ids_are_found_by_every_reader_and_old_scores_
     assert capsys.readouterr().out.count("DAMAGED") == 2
     # a lost label chunk read as unknown labels: info called it a partly blind set
     (store / "label" / "c" / "1").unlink()
+    # new-user trial: lost flags read as UNREADABLE files, without a DAMAGED line
+    flag_chunks = [store / "flags" / "c" / "0", store / "band_flags" / "c" / "2" / "0"]
+    saved = [chunk.read_bytes() for chunk in flag_chunks]
+    for chunk in flag_chunks:
+        chunk.unlink()
+    assert summary_damage(store)[-2:] == (
+        "flags: the chunk files of rows 0-15 are missing although their pixels are there; those objects "
+        "read as UNREADABLE",
+        "band_flags: the chunk files of rows 32-39 are missing although their pixels are there; those "
+        "objects read as UNREADABLE",
+    )
+    for chunk, data in zip(flag_chunks, saved, strict=True):
+        chunk.write_bytes(data)
     assert summary_damage(store)[-1] == (
         "16 labels are lost: the ingests labelled 40 objects, the store holds 24 labels (the label chunk "
-        "files of rows 16-31 are missing); those objects read as unknown: ingest the set into a new store"
+        "files of rows 16-31 are missing); those objects read as unknown"
     )
     # scored again into the same --out: the lost objects are scored no more, nor left with old scores
     score_store(store, bundle, tmp_path / "run", dask_client)
@@ -572,3 +585,9 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     score_store(store_path, shipped_model(), tmp_path / "run", dask_client)  # nothing to score: the catalog
     rescored = evaluate_run(tmp_path / "run", store_path)
     assert rescored.notes == () and rescored.metrics.auroc == after.metrics.auroc
+    # labels lost with a chunk file are restored from the catalog, and said to be so
+    (store_path / "label" / "c" / "2").unlink()
+    assert "8 labels are lost" in summary_damage(store_path)[0]
+    restored = ingest(EUCLID, euclid_set, store_path, dask_client)
+    assert restored.n_relabelled == 8 and summary_damage(store_path) == ()
+    assert "8 of them had no label in the store (a catalog row added since" in "\n".join(restored.label_notes)

@@ -32,6 +32,8 @@ class RelabelResult:
     """
 
     n_changed: int = 0
+    n_unknown_before: int = 0
+    """Of ``n_changed``, those the store held as unknown (a row added since, or a lost label chunk)."""
     n_kept: int = 0
     changes: list[tuple[int, int, int]] = field(default_factory=list)
     kept_ids: list[int] = field(default_factory=list)
@@ -45,6 +47,11 @@ class RelabelResult:
             lines.append(
                 f"{self.n_changed} label(s) of objects already in the store corrected from {catalog} "
                 f"({shown}{more}); score again to see them in the catalogs and metrics"
+            )
+        if self.n_unknown_before:  # new-user trial: labels restored after damage were called corrections
+            lines.append(
+                f"{self.n_unknown_before} of them had no label in the store (a catalog row added since the "
+                "object was ingested, or labels lost with a chunk file: `lenshunt info` says which)"
             )
         if self.n_kept:
             ids = ", ".join(str(i) for i in self.kept_ids)
@@ -108,6 +115,7 @@ def relabel_committed(
     kept = rows[(loaded.values == LABEL_UNKNOWN) & (stored[rows] != LABEL_UNKNOWN)]
     result = RelabelResult(
         n_changed=int(changed.size),
+        n_unknown_before=int(np.count_nonzero(stored[changed] == LABEL_UNKNOWN)),
         n_kept=int(kept.size),
         kept_ids=[int(i) for i in ids[kept[:_SHOWN]]],
     )

@@ -76,6 +76,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     lost_labels = _lost_labels(Path(path), labels, attributes.chunk_objects)
     if lost_labels:
         damage.append(lost_labels)
+    damage.extend(_lost_flag_chunks(Path(path), attributes))
     n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
     if n_no_id:
         damage.append(f"{n_no_id} rows have no object id (score, ingest and train refuse the store)")
@@ -124,16 +125,46 @@ def _lost_labels(path: Path, labels: np.ndarray, chunk_objects: int) -> str:
         return ""
     n_chunks = -(-labels.size // chunk_objects)
     missing = [k for k in range(n_chunks) if not (path / "label" / "c" / str(k)).exists()]
-    spans = [f"{k * chunk_objects}-{min((k + 1) * chunk_objects, labels.size) - 1}" for k in missing[:5]]
     where = (
-        f"the label chunk files of rows {', '.join(spans)}{', ...' if len(missing) > 5 else ''} are missing"
+        f"the label chunk files of rows {_spans(missing, chunk_objects, labels.size)} are missing"
         if missing
         else "a label chunk file was changed"
     )
     return (
         f"{expected - held} labels are lost: the ingests labelled {expected} objects, the store holds "
-        f"{held} labels ({where}); those objects read as unknown: ingest the set into a new store"
+        f"{held} labels ({where}); those objects read as unknown"
     )
+
+
+def _spans(chunks: list[int], chunk_objects: int, n: int) -> str:
+    shown = [f"{k * chunk_objects}-{min((k + 1) * chunk_objects, n) - 1}" for k in chunks[:5]]
+    return ", ".join(shown) + (", ..." if len(chunks) > 5 else "")
+
+
+def _lost_flag_chunks(path: Path, attributes: StoreAttributes) -> list[str]:
+    """A sentence per flags array (``flags``, ``band_flags``) with chunk files missing where pixels are.
+
+    A missing chunk reads as UNREADABLE (the fill value), which is also what a chunk of objects
+    that were all unreadable holds, and such a chunk is not written; but then no image shard of
+    its rows is written either. So a missing flags chunk beside an image shard is damage
+    (new-user trial: ``info`` showed the objects as unreadable files).
+    """
+    n, size = attributes.n_objects, attributes.chunk_objects
+    with_pixels = [
+        k
+        for k in range(-(-n // size))
+        if any((path / group / "c" / str(k) / "0" / "0" / "0").exists() for group in attributes.groups)
+    ]
+    sentences = []
+    for name in ("flags", BAND_FLAGS):
+        suffix = "" if name == "flags" else "/0"
+        missing = [k for k in with_pixels if not (path / name / "c" / f"{k}{suffix}").exists()]
+        if missing:
+            sentences.append(
+                f"{name}: the chunk files of rows {_spans(missing, size, n)} are missing although their "
+                "pixels are there; those objects read as UNREADABLE"
+            )
+    return sentences
 
 
 def _read(group, name: str, n: int, path: object) -> np.ndarray:
