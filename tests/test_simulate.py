@@ -178,6 +178,14 @@ def test_new_ids_merge_into_the_catalog_and_clashes_are_refused(tmp_path):
     table = read_catalog("sglc1-space", tmp_path)
     assert table["ID"].tolist() == list(range(FIRST, FIRST + 6))
     assert table["ID"].is_unique
+    # new-user trial: a catalog a spreadsheet saved again (Windows-1252, semicolons) was a traceback
+    saved = catalog.read_text().replace(",", ";") + "caf\u00e9;1\n"
+    catalog.write_bytes(saved.encode("cp1252"))
+    with pytest.raises(SimulationError, match=r"sim_keys.csv is unreadable \(UnicodeDecodeError: .*move it"):
+        simulate_set("sglc1-space", 1, tmp_path, seed=9, first_id=FIRST + 6)
+    catalog.write_text(catalog.read_bytes().decode("cp1252").replace("caf\u00e9;1\n", ""))
+    with pytest.raises(SimulationError, match=r"is not one lenshunt simulate writes .* simulate into a new"):
+        simulate_set("sglc1-space", 1, tmp_path, seed=9, first_id=FIRST + 6)
 
 
 def test_ground_masks_carry_exactly_the_masked_value(tmp_path):

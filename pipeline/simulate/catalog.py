@@ -159,20 +159,28 @@ def rows_to_table(layout: Layout, rows: list[dict[str, object]]) -> pd.DataFrame
 def read_catalog(layout: Layout, path: Path) -> tuple[pd.DataFrame, list[str]]:
     """A simulated catalog and its ``run:`` header lines (without the comment character)."""
     comment = layout.catalog.comment if layout.catalog else "#"
+    id_column = layout.catalog.id_column if layout.catalog else "ID"
     runs = []
-    with open(path) as handle:
-        for line in handle:
-            if not line.startswith(comment):
-                break
-            text = line[len(comment) :].strip()
-            if text.startswith(RUN_PREFIX):
-                runs.append(text)
     try:
-        table = pd.read_csv(path, comment=comment, skipinitialspace=True)
-    except (OSError, pd.errors.ParserError) as exc:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.startswith(comment):
+                    break
+                text = line[len(comment) :].strip()
+                if text.startswith(RUN_PREFIX):
+                    runs.append(text)
+        table = pd.read_csv(path, comment=comment, skipinitialspace=True, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
         raise SimulationError(
-            f"existing catalog {path} is unreadable ({exc}); move it away or fix it"
+            f"existing catalog {path} is unreadable ({reason[:200]}); move it away or fix it"
         ) from exc
+    if id_column not in table.columns:  # new-user trial: a catalog a spreadsheet saved (cp1252, ';')
+        raise SimulationError(
+            f"existing catalog {path} is not one lenshunt simulate writes (UTF-8, comma-separated, with "
+            f"the id column {id_column!r}; a spreadsheet may have saved it otherwise), so new rows cannot be "
+            "added to it: simulate into a new directory, or move the catalog away"
+        )
     return table, runs
 
 
