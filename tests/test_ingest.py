@@ -560,12 +560,14 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     labels = {i: int(i % 3 == 0) for i in IDS}
     labels[100001], labels[100002] = 1, 0  # a lens confirmed, a false positive demoted
     del labels[100005]  # a row dropped from the catalog keeps its stored label (a lens)
+    labels[100099] = 1  # a row for an object not delivered yet: said even without new objects
     write_set(EUCLID, euclid_set, [], labels)
     report = ingest(EUCLID, euclid_set, store_path, dask_client)
     assert (report.n_added, report.n_relabelled) == (0, 2)
     summary = report.summary()
     assert "labels: no new objects; 2 stored label(s) corrected from" in summary
     assert "100001: non-lens -> lens, 100002: lens -> non-lens" in summary
+    assert "catalog: 1 row(s) name objects with no file in the source (ids 100099)" in summary
     assert "1 object(s) labelled in the store have no label in" in summary and "(ids 100005)" in summary
     data = open_store(store_path)
     stored = dict(zip(data["object_id"].values.tolist(), data["label"].values.tolist()))

@@ -198,6 +198,18 @@ def test_a_rule_naming_a_column_alone_holds_where_it_is_non_zero(tmp_path):
     np.testing.assert_array_equal(labels, [0, 0, -1, 0])
 
 
+def test_a_rule_may_name_the_id_column_but_not_index(tmp_path):
+    """New-user trial: ``ID in [2, 3]`` was refused (no column ID), ``index in [2, 3]`` used row positions."""
+    _keys(tmp_path, "ID,is_lens,my grade\n1,0,A\n2,0,B\n3,1,C\n4,1,D\n")
+    np.testing.assert_array_equal(_labels_by_rule("ID in [2, 3]", [1, 2, 3, 4], tmp_path), [0, 1, 1, 0])
+    with pytest.raises(CatalogFormatError, match=r"names `index`, which is no column .* the id column 'ID'"):
+        _labels_by_rule("index in [2, 3]", [1], tmp_path)
+    # a backticked name the catalog lacks is named as written, not as pandas renames it
+    with pytest.raises(CatalogFormatError) as caught:
+        _labels_by_rule("`my grades` == 'A'", [1], tmp_path)
+    assert "name '`my grades`' is not defined" in str(caught.value) and "BACKTICK" not in str(caught.value)
+
+
 def test_a_column_of_digits_compared_with_text_stays_text(tmp_path):
     """Review: ``grade == '1'`` on a column of digits read it as numbers and labelled every row 0."""
     _keys(tmp_path, "ID,grade,n src\n1, 1,0\n2,0,0\n3,0,3\n")

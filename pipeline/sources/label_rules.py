@@ -98,3 +98,16 @@ def _arithmetic_names(node: ast.AST) -> set[str]:
     if isinstance(node, ast.BinOp):
         return _arithmetic_names(node.left) | _arithmetic_names(node.right)
     return set()
+
+
+def readable_error(reason: str, rule: str) -> str:
+    """pandas' error ``reason`` on one line, with the rule's backticked names as written (pandas says
+    ``BACKTICK_QUOTED_STRING_my_grade`` for `my grade`; new-user trial)."""
+    reason = reason.replace("\n", " ")
+    try:
+        from pandas.core.computation.parsing import create_valid_python_identifier
+    except ImportError:  # a private helper: another pandas may move it
+        return reason
+    for name in re.findall(r"`([^`]+)`", rule):
+        reason = reason.replace(create_valid_python_identifier(name), f"`{name}`")
+    return reason

@@ -62,6 +62,7 @@ import pandas as pd
 
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
+    readable_error,
     rule_columns,
     text_compared_columns,
 )
@@ -261,6 +262,14 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
     rule = layout.catalog.label_rule
     columns = [column for column in table.columns if column != "_line"]
     rows = table[columns].reset_index(drop=True)
+    id_column = layout.catalog.id_column
+    if id_column not in rows.columns:  # new-user trial: a rule naming the id column was refused
+        rows.insert(0, id_column, table.index.to_numpy(dtype=np.int64))
+    if "index" in rule_columns(rule) and "index" not in rows.columns:
+        raise CatalogFormatError(  # new-user trial: pandas read `index` as the rows' positions
+            f"label rule {rule!r} of layout {layout.name!r} names `index`, which is no column of the "
+            f"catalog {path} (pandas would take the rows' positions); name the id column {id_column!r}"
+        )
     labels = _evaluate(rule, rows, layout, path).astype(np.int8)
     needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
     missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
@@ -349,8 +358,9 @@ def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") 
     try:
         result = rows.eval(rule)
     except Exception as exc:  # pandas raises many types for a bad expression or column
+        reason = readable_error(str(exc), rule)
         raise CatalogFormatError(
-            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {exc}. "
+            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {reason}. "
             f"Catalog columns: {list(rows.columns)}; pass the right catalog with --catalog, or a layout "
             "whose label_rule names these columns."
         ) from exc

@@ -245,10 +245,11 @@ def ingest(
             report.band_units = merge_band_units(report.band_units, repaired.band_units)
             report.plans.append(f"repair-{repaired.repair_id}")
 
-        relabelled, label_path = relabel_committed(store, layout, source_path, catalog)
+        relabelled, label_path = relabel_committed(store, layout, source_path, catalog, manifest.object_ids)
         report.n_relabelled = relabelled.n_changed
         report.label_catalog = str(label_path) if label_path else None
-        report.label_notes.extend(relabelled.notes(label_path or ""))
+        notes = relabelled.notes(label_path or "")
+        report.label_notes.extend(note for note in notes if note not in report.label_notes)
         if relabelled.n_changed:  # the ingest report records the correction
             report.plans.append(f"relabel-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}")
 

@@ -37,10 +37,12 @@ class RelabelResult:
     n_kept: int = 0
     changes: list[tuple[int, int, int]] = field(default_factory=list)
     kept_ids: list[int] = field(default_factory=list)
+    catalog_notes: list[str] = field(default_factory=list)
+    """What reading the catalog noticed (skipped rows, delimiter, encoding, rows without files)."""
 
     def notes(self, catalog: Path | str) -> list[str]:
         """Human-readable lines for the ingest summary (empty when nothing differs)."""
-        lines = []
+        lines = list(self.catalog_notes)  # new-user trial: an ingest without new objects said none
         if self.n_changed:
             shown = ", ".join(f"{i}: {_name(old)} -> {_name(new)}" for i, old, new in self.changes)
             more = ", ..." if self.n_changed > len(self.changes) else ""
@@ -85,12 +87,19 @@ def corrected_labels(stored: np.ndarray, catalog: np.ndarray) -> np.ndarray:
 
 
 def relabel_committed(
-    store: Path, layout: Layout, source: Path, catalog: str | None = None
+    store: Path,
+    layout: Layout,
+    source: Path,
+    catalog: str | None = None,
+    source_ids: np.ndarray | None = None,
 ) -> tuple[RelabelResult, Path | None]:
     """Rewrite the labels of committed objects that the label catalog now gives otherwise.
 
     The caller holds the store's writer lock. Rows without an id (never committed) are left alone.
     Only the chunks of ``label`` that change are written.
+
+    ``source_ids`` (every object id with a file in the source) lets the catalog's notes say which
+    rows name objects without files (:func:`~pipeline.sources.labels.load_labels`).
 
     Returns
     -------
@@ -107,13 +116,14 @@ def relabel_committed(
     ids = data["object_id"].values.astype(np.int64)
     stored = data["label"].values.astype(np.int8)
     rows = np.flatnonzero(ids >= 0)
-    loaded = load_labels(layout, ids[rows], source, catalog)
+    loaded = load_labels(layout, ids[rows], source, catalog, source_ids=source_ids)
     if loaded.path is None or not rows.size:
-        return RelabelResult(), loaded.path
+        return RelabelResult(catalog_notes=list(loaded.notes)), loaded.path
     new = corrected_labels(stored[rows], loaded.values)
     changed = rows[new != stored[rows]]
     kept = rows[(loaded.values == LABEL_UNKNOWN) & (stored[rows] != LABEL_UNKNOWN)]
     result = RelabelResult(
+        catalog_notes=list(loaded.notes),
         n_changed=int(changed.size),
         n_unknown_before=int(np.count_nonzero(stored[changed] == LABEL_UNKNOWN)),
         n_kept=int(kept.size),
