@@ -179,6 +179,13 @@ def _labels_by_rule(rule: str, ids: list[int], root) -> np.ndarray:
     return load_labels(parse_layout(data), np.array(ids), root).values
 
 
+def test_a_row_missing_one_value_is_settled_although_others_miss_many(tmp_path):
+    """New-user trial: rows missing values in four rule columns made every row with a gap unknown."""
+    _keys(tmp_path, "ID,a,b,c,d\n1,2,2,2,2\n2,,0,2,2\n3,,,,\n4,,2,2,2\n5,2,2,,0\n")
+    labels = _labels_by_rule("a > 1 and b > 1 and c > 1 and d > 1", [1, 2, 3, 4, 5], tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, -1, -1, 0])
+
+
 def test_a_rule_comparing_text_keeps_the_column_text(tmp_path):
     _keys(tmp_path, "ID,is_lens,grade\n1,yes,A\n2,no,A\n3,yes,C\n")
     labels = _labels_by_rule("is_lens == 'yes' and grade != 'C'", [1, 2, 3], tmp_path)
@@ -190,12 +197,20 @@ def test_a_rule_naming_a_column_alone_holds_where_it_is_non_zero(tmp_path):
     _keys(tmp_path, "ID,is_lens,n_img,grade\n1,0,0,A\n2,0,2,B\n3,1,,C\n4,1,1,D\n5,0,0,E\n")
     np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2, 3, 4, 5], tmp_path), [0, 0, 1, 1, 0])
     np.testing.assert_array_equal(_labels_by_rule("n_img", [1, 2, 3, 4, 5], tmp_path), [0, 1, -1, 1, 0])
-    with pytest.raises(CatalogFormatError, match=r"gives no true or false for each row .* `is_lens == 1`"):
+    with pytest.raises(CatalogFormatError, match=r"'A' in column 'grade' is not a number, and the"):
         _labels_by_rule("grade", [1], tmp_path)
     # a missing value is probed with its column's values in the whole catalog (they were the missing
     # rows' own: none), so a missing n_img that could equal is_lens is unknown, not 0
     labels = _labels_by_rule("n_img == is_lens + 1", [1, 2, 3, 4], tmp_path)
     np.testing.assert_array_equal(labels, [0, 0, -1, 0])
+
+
+def test_a_column_of_boolean_text_taken_alone_is_read_as_one_and_zero(tmp_path):
+    """New-user trial: rule ``is_lens`` on a spreadsheet's TRUE/FALSE column was refused."""
+    _keys(tmp_path, "ID,is_lens,rejected\n1,TRUE,no\n2,FALSE,no\n3,TRUE,yes\n")
+    np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2, 3], tmp_path), [1, 0, 1])
+    labels = _labels_by_rule("is_lens and not rejected", [1, 2, 3], tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, 0])
 
 
 def test_a_rule_may_name_the_id_column_but_not_index(tmp_path):
@@ -239,7 +254,7 @@ def test_boolean_column_with_other_values_is_refused(tmp_path, body, line, words
         load_labels(SGLC1, np.array([100002]), tmp_path)
     message = str(caught.value)
     assert f"label catalog {path} line {line}: value" in message
-    assert "in column 'is_lens'" in message and "compares that column as numbers" in message
+    assert "in column 'is_lens'" in message and "reads that column as numbers" in message
     for word in words:
         assert word in message
 

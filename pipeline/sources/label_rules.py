@@ -34,10 +34,12 @@ def numerically_compared_columns(rule: str) -> set[str]:
     set of str
         The columns that are an operand of a comparison (``==``, ``<``, ``in``, ...) whose other
         operands include a number or a boolean (``1``, ``-0.5``, ``True``, ``[0, 1]``), directly
-        or in arithmetic (``a + 1 > 2``). A column compared with text (``grade == 'A'``), used
-        through a method (``name.str.len() > 3``) or compared with another column only is not one.
+        or in arithmetic (``a + 1 > 2``), and the columns the rule takes alone as a truth value
+        (``is_lens``, ``confirmed and grade == 'A'``, ``not rejected``: true where non-zero). A column
+        compared with text (``grade == 'A'``), used through a method (``name.str.len() > 3``) or
+        compared with another column only is not one.
     """
-    return _compared_columns(rule, _is_number)
+    return _compared_columns(rule, _is_number) | _truth_tested_columns(rule)
 
 
 def text_compared_columns(rule: str) -> set[str]:
@@ -50,8 +52,8 @@ def text_compared_columns(rule: str) -> set[str]:
     return _compared_columns(rule, _is_text)
 
 
-def _compared_columns(rule: str, is_literal) -> set[str]:  # type: ignore[no-untyped-def]
-    """Columns that are operands of a comparison whose other operands include an ``is_literal`` node."""
+def _parse(rule: str) -> tuple[ast.Expression | None, dict[str, str]]:
+    """The rule's syntax tree with backticked names as placeholders, and the placeholders' names."""
     quoted = {
         f"_backticked_{i}": name for i, name in enumerate(dict.fromkeys(re.findall(r"`([^`]+)`", rule)))
     }
@@ -59,8 +61,63 @@ def _compared_columns(rule: str, is_literal) -> set[str]:  # type: ignore[no-unt
     for placeholder, name in quoted.items():
         expression = expression.replace(f"`{name}`", placeholder)
     try:
-        tree = ast.parse(expression, mode="eval")
+        return ast.parse(expression, mode="eval"), quoted
     except SyntaxError:
+        return None, quoted
+
+
+def _truth_tested_columns(rule: str) -> set[str]:
+    """Columns that are the rule, an operand of ``and``/``or``/``&``/``|``, or of ``not``/``~``."""
+    tree, quoted = _parse(rule)
+    if tree is None:
+        return set()
+    tested = [tree.body, *_tested_nodes(tree)]
+    return {quoted.get(node.id, node.id) for node in tested if isinstance(node, ast.Name)}
+
+
+def _tested_nodes(tree: ast.Expression) -> list[ast.AST]:
+    """Operands of ``and``/``or``/``&``/``|`` and of ``not``/``~`` in ``tree``."""
+    tested: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BoolOp):
+            tested += node.values
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd | ast.BitOr):
+            tested += [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.Invert):
+            tested.append(node.operand)
+    return tested
+
+
+def with_truth_tests(rule: str) -> str:
+    """``rule`` with each column it takes alone inside ``and``/``or``/``not`` written ``(column != 0)``.
+
+    pandas' ``eval`` cannot negate or combine a column of numbers with booleans (``not rejected``,
+    ``confirmed and grade == 'A'``: a new-user trial). A rule that is a column alone, or that pandas'
+    syntax beyond Python's (``@variable``) keeps from parsing, is returned unchanged.
+    """
+    tree, quoted = _parse(rule)
+    if tree is None or isinstance(tree.body, ast.Name):
+        return rule
+    tested = {id(node) for node in _tested_nodes(tree) if isinstance(node, ast.Name)}
+    if not tested:
+        return rule
+
+    class _Rewrite(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if id(node) not in tested:
+                return node
+            return ast.Compare(left=node, ops=[ast.NotEq()], comparators=[ast.Constant(0)])
+
+    text = ast.unparse(_Rewrite().visit(tree))
+    for placeholder, name in quoted.items():
+        text = re.sub(rf"\b{placeholder}\b", f"`{name}`", text)
+    return text
+
+
+def _compared_columns(rule: str, is_literal) -> set[str]:  # type: ignore[no-untyped-def]
+    """Columns that are operands of a comparison whose other operands include an ``is_literal`` node."""
+    tree, quoted = _parse(rule)
+    if tree is None:
         return set()
     columns = set()
     for node in ast.walk(tree):

@@ -25,7 +25,8 @@ What spreadsheets write, and how it is read:
   locales with a decimal comma) or tab (its "text" export), whichever splits the header into
   fields that include the id column (else into the most fields; comma on a tie). A delimiter
   other than the comma is said in the notes;
-- boolean text in a column the rule compares with a number (``is_lens == 1``): TRUE/FALSE,
+- boolean text in a column the rule compares with a number or takes alone (``is_lens == 1``,
+  ``is_lens and not rejected``; :func:`~pipeline.sources.label_rules.with_truth_tests`): TRUE/FALSE,
   yes/no, Y/N in any case, with surrounding spaces, and the TRUE/FALSE of French, German,
   Spanish, Italian, Portuguese and Dutch spreadsheets (VRAI/FAUX, WAHR/FALSCH, ...), is read as
   1/0, alongside 1 and 0 if the column also holds those. Such a column holding any other text or
@@ -40,9 +41,9 @@ What spreadsheets write, and how it is read:
   separator (``"1,870"``): that column is ambiguous, and refused if the rule reads it (kept as
   text otherwise). A column the rule reads that mixes decimal points and decimal commas is
   refused; other columns with either are kept as text, as any column with text is;
-- unquoted decimal commas in a comma-separated file give rows more fields than the header, which
-  pandas would silently read with shifted columns: refused, naming the line; rows whose only
-  extra field is a trailing empty one (``1,0,``) are read without it.
+- rows with more fields than the header (unquoted decimal commas), which pandas would read with
+  shifted columns, are refused naming the line; a trailing empty field (``1;0;``) is dropped, but
+  not in a comma-separated file, where ``1,5,`` may be a decimal comma before an empty column.
 
 Objects absent from the catalog are labelled -1.
 """
@@ -65,6 +66,7 @@ from pipeline.sources.label_rules import (
     readable_error,
     rule_columns,
     text_compared_columns,
+    with_truth_tests,
 )
 from pipeline.sources.spreadsheet import (
     DELIMITERS,
@@ -356,7 +358,7 @@ def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") 
     Python; ``DataFrame.query`` had taken such numbers as index labels and labelled rows 0 and 1.
     """
     try:
-        result = rows.eval(rule)
+        result = rows.eval(with_truth_tests(rule))
     except Exception as exc:  # pandas raises many types for a bad expression or column
         reason = readable_error(str(exc), rule)
         raise CatalogFormatError(
@@ -382,16 +384,33 @@ def _probe(
 ) -> np.ndarray:
     """Labels of the ``missing`` rows of ``table``: the rule's answer if no probe changes it, else -1.
 
+    Rows are probed in groups with the same missing columns (a new-user trial: one product over all
+    columns with gaps gave up past 256 combinations, leaving rows missing one value unknown).
+    """
+    rows = table[missing].reset_index(drop=True)
+    gaps = rows[needed].isna().to_numpy()
+    labels = np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
+    patterns, group = np.unique(gaps, axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    for k, pattern in enumerate(patterns):
+        members = np.flatnonzero(group == k)
+        columns = [column for column, gap in zip(needed, pattern, strict=True) if gap]
+        labels[members] = _probe_group(rule, table, rows.iloc[members], columns, layout)
+    return labels
+
+
+def _probe_group(
+    rule: str, table: pd.DataFrame, rows: pd.DataFrame, columns: list[str], layout: Layout
+) -> np.ndarray:
+    """Labels of ``rows``, which all miss exactly ``columns``.
+
     The probes of a column are -inf, +inf, 0 (where a column alone turns true), the rule's numbers
     and the column's few distinct values in the whole ``table``.
     """
     constants = _rule_numbers(rule)
-    rows = table[missing]
     probes = {}
-    for column in needed:
-        if not rows[column].isna().any():
-            continue
-        if not pd.api.types.is_numeric_dtype(rows[column]):
+    for column in columns:
+        if not pd.api.types.is_numeric_dtype(table[column]):
             return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
         values = {-math.inf, math.inf, 0.0, *constants}
         distinct = table[column].dropna().unique()  # review: from the missing rows, it was always empty
@@ -401,12 +420,9 @@ def _probe(
     combinations = list(itertools.islice(itertools.product(*probes.values()), _MAX_PROBE_COMBINATIONS + 1))
     if len(combinations) > _MAX_PROBE_COMBINATIONS:
         return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
-    outcomes = []
     rows = rows.reset_index(drop=True)
-    for combination in combinations:
-        filled = rows.fillna(dict(zip(probes, combination, strict=True)))
-        outcomes.append(_evaluate(rule, filled, layout))
-    outcomes = np.asarray(outcomes)
+    fills = [dict(zip(probes, combination, strict=True)) for combination in combinations]
+    outcomes = np.asarray([_evaluate(rule, rows.fillna(fill), layout) for fill in fills])
     settled = (outcomes == outcomes[0]).all(axis=0)
     return np.where(settled, outcomes[0], LABEL_UNKNOWN).astype(np.int8)
 

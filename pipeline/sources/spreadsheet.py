@@ -153,7 +153,7 @@ class TextColumn:
         first = offending.to_numpy().nonzero()[0][0]
         raise CatalogFormatError(
             f"label catalog {self.path} line {self.lines.iloc[first]}: value {self.values.iloc[first]!r} in "
-            f"column {self.name!r} {problem}, and the label rule {self.rule!r} compares that column as "
+            f"column {self.name!r} {problem}, and the label rule {self.rule!r} reads that column as "
             f"numbers. {fix}"
         )
 
