@@ -213,6 +213,19 @@ def test_a_column_of_boolean_text_taken_alone_is_read_as_one_and_zero(tmp_path):
     np.testing.assert_array_equal(labels, [1, 0, 0])
 
 
+def test_a_catalog_is_found_in_any_letter_case(tmp_path):
+    """New-user trial: ``SIM_KEYS.CSV`` was no catalog for ``*keys*.csv`` (band files match in any case)."""
+    (tmp_path / "SIM_KEYS.CSV").write_text("ID,is_lens\n1,1\n2,0\n")
+    (tmp_path / "keys.csv.bak").write_text("ID,is_lens\n1,0\n2,0\n")  # no match: the suffix differs
+    (tmp_path / "keys_dir.csv").mkdir()  # a directory is no catalog
+    result = load_labels(SGLC1, np.array([1, 2]), tmp_path)
+    assert result.path == tmp_path / "SIM_KEYS.CSV"
+    np.testing.assert_array_equal(result.values, [1, 0])
+    (tmp_path / "sim_keys.csv").write_text("ID,is_lens\n1,0\n2,0\n")
+    with pytest.raises(CatalogFormatError, match=r"holds 2 label catalogs .*'SIM_KEYS.CSV', 'sim_keys.csv'"):
+        load_labels(SGLC1, np.array([1, 2]), tmp_path)
+
+
 def test_a_rule_may_name_the_id_column_but_not_index(tmp_path):
     """New-user trial: ``ID in [2, 3]`` was refused (no column ID), ``index in [2, 3]`` used row positions."""
     _keys(tmp_path, "ID,is_lens,my grade\n1,0,A\n2,0,B\n3,1,C\n4,1,D\n")

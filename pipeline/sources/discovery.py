@@ -15,6 +15,7 @@ what was looked for and what was found instead.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -83,6 +84,38 @@ class Manifest:
             },
             duplicates={key: value for key, value in self.duplicates.items() if key[0] in wanted},
         )
+
+
+def glob_ignoring_case(root: str | os.PathLike[str], pattern: str) -> list[Path]:
+    """Files under ``root`` whose relative path matches the glob ``pattern`` in any letter case.
+
+    As band files are found in any case of their suffix, a layout's ``image_catalog*.csv`` finds
+    ``Image_Catalog_Sim.CSV`` (a new-user trial: ``SIM_KEYS.CSV`` was no catalog). Each pattern part
+    lists one directory level (``os.scandir``), never a recursive walk; ``**`` is not supported.
+
+    Returns
+    -------
+    list of Path
+        The matching regular files, sorted.
+    """
+    found = [Path(root)]
+    parts = Path(pattern).parts
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        matched = []
+        for directory in found:
+            try:
+                with os.scandir(directory) as entries:
+                    matched += [
+                        Path(entry.path)
+                        for entry in entries
+                        if fnmatch.fnmatchcase(entry.name.lower(), part.lower())
+                        and (entry.is_file() if last else entry.is_dir())
+                    ]
+            except OSError:  # an unreadable or vanished directory holds no catalog
+                continue
+        found = matched
+    return sorted(found)
 
 
 def band_file_regex(band: Band) -> re.Pattern[str]:

@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.sources.discovery import glob_ignoring_case
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
     readable_error,
@@ -103,18 +104,17 @@ class Labels:
 
 
 def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | None:
-    """The catalog file under ``root`` matching the layout's pattern, or None.
+    """The catalog file under ``root`` matching the layout's pattern in any letter case, or None.
 
     Raises
     ------
     CatalogFormatError
         If several files match (new-user trial: ``image_catalog_sim - Copy.csv`` was read before
-        the corrected ``image_catalog_sim.csv``, by name order): which one holds the labels is the
-        user's choice (``--catalog``).
+        the corrected ``image_catalog_sim.csv``, by name order): the user chooses (``--catalog``).
     """
     if layout.catalog is None:
         return None
-    matches = sorted(path for path in Path(root).glob(layout.catalog.pattern) if path.is_file())
+    matches = glob_ignoring_case(root, layout.catalog.pattern)
     if len(matches) > 1:
         raise CatalogFormatError(
             f"{root} holds {len(matches)} label catalogs matching {layout.catalog.pattern!r} "
