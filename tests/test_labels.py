@@ -226,6 +226,46 @@ def test_a_catalog_is_found_in_any_letter_case(tmp_path):
         load_labels(SGLC1, np.array([1, 2]), tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("n > 0 & m > 5", [1, 0, 0, 0]),  # pandas reads & as and: (n > 0) and (m > 5)
+        ("n > 0 | m > 5", [1, 1, 1, 0]),
+        ("lens & m > 5", [1, 0, 0, 0]),
+        ("lens | m > 5", [1, 1, 1, 0]),
+        ("~lens & n > 0", [0, 0, 0, 0]),
+        ("(n > 0) & (m > 5)", [1, 0, 0, 0]),
+    ],
+)
+def test_and_or_signs_keep_pandas_precedence(tmp_path, rule, expected):
+    """Review: rules were parsed with Python's precedence (``n > (0 & m) > 5``) and labelled every row 0."""
+    _keys(tmp_path, "ID,n,m,lens\n1,1,10,1\n2,1,3,1\n3,0,10,0\n4,0,1,0\n")
+    np.testing.assert_array_equal(_labels_by_rule(rule, [1, 2, 3, 4], tmp_path), expected)
+
+
+def test_unread_repeated_or_empty_header_names_and_odd_column_names(tmp_path):
+    """Review: trailing empty header fields and a repeated column the rule does not read were refused;
+    a backticked name with a backslash failed; a text column was refused for a thousands point."""
+    _keys(tmp_path, "ID,is_lens,note,note,,\n1,1,a,b,,\n2,0,c,d,,\n")
+    np.testing.assert_array_equal(_labels_by_rule("is_lens == 1", [1, 2], tmp_path), [1, 0])
+    np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2], tmp_path), [1, 0])
+    _keys(tmp_path, "ID,w\\d,is_lens\n1,1,1\n2,0,1\n")
+    np.testing.assert_array_equal(_labels_by_rule("`w\\d` and is_lens == 1", [1, 2], tmp_path), [1, 0])
+    _keys(tmp_path, "ID;version\n1;1.500\n2;2\n")
+    np.testing.assert_array_equal(_labels_by_rule("version == '1.500'", [1, 2], tmp_path), [1, 0])
+
+
+def test_lock_and_resource_files_beside_a_catalog_are_no_catalogs(tmp_path):
+    """Review: Excel's ``~$keys.csv`` (while the catalog is open) made one catalog "several"."""
+    (tmp_path / "sim_keys.csv").write_text("ID,is_lens\n1,1\n2,0\n")
+    (tmp_path / "~$sim_keys.csv").write_bytes(b"\x05owner")
+    (tmp_path / "._sim_keys.csv").write_bytes(b"\x00\x05\x16\x07")
+    assert load_labels(SGLC1, np.array([1, 2]), tmp_path).path == tmp_path / "sim_keys.csv"
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["pattern"] = "**/sim_keys.csv"  # a recursive pattern finds the root's file too
+    assert load_labels(parse_layout(data), np.array([1, 2]), tmp_path).path == tmp_path / "sim_keys.csv"
+
+
 def test_a_rule_may_name_the_id_column_but_not_index(tmp_path):
     """New-user trial: ``ID in [2, 3]`` was refused (no column ID), ``index in [2, 3]`` used row positions."""
     _keys(tmp_path, "ID,is_lens,my grade\n1,0,A\n2,0,B\n3,1,C\n4,1,D\n")

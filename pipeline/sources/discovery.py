@@ -31,6 +31,7 @@ _FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
 _FITS_FORMS = r"(?i:\.(?:fits|fit|fts)(?:\.fz)?|\.fz)(?i:\.gz|\.bz2)?"
 _COMPRESSION = r"(?i:\.fz)?(?i:\.gz|\.bz2)?"
 _N_EXAMPLES = 3
+_NOT_CATALOGS = ("~$", "._")  # a spreadsheet's lock file, macOS's resource file beside a catalog
 
 
 class NoCutoutsError(LenshuntError, FileNotFoundError):
@@ -91,13 +92,19 @@ def glob_ignoring_case(root: str | os.PathLike[str], pattern: str) -> list[Path]
 
     As band files are found in any case of their suffix, a layout's ``image_catalog*.csv`` finds
     ``Image_Catalog_Sim.CSV`` (a new-user trial: ``SIM_KEYS.CSV`` was no catalog). Each pattern part
-    lists one directory level (``os.scandir``), never a recursive walk; ``**`` is not supported.
+    lists one directory level (``os.scandir``), never a recursive walk; a pattern with ``**`` is
+    matched by :meth:`pathlib.Path.glob` instead, in its letter case. The lock files spreadsheets
+    keep beside an open file (``~$keys.csv``) and macOS's resource files (``._keys.csv``) are no
+    catalogs (review: with them, one open catalog was "several").
 
     Returns
     -------
     list of Path
         The matching regular files, sorted.
     """
+    if "**" in pattern:
+        found = [path for path in Path(root).glob(pattern) if path.is_file()]
+        return sorted(path for path in found if not path.name.startswith(_NOT_CATALOGS))
     found = [Path(root)]
     parts = Path(pattern).parts
     for depth, part in enumerate(parts):
@@ -110,6 +117,7 @@ def glob_ignoring_case(root: str | os.PathLike[str], pattern: str) -> list[Path]
                         Path(entry.path)
                         for entry in entries
                         if fnmatch.fnmatchcase(entry.name.lower(), part.lower())
+                        and not entry.name.startswith(_NOT_CATALOGS)
                         and (entry.is_file() if last else entry.is_dir())
                     ]
             except OSError:  # an unreadable or vanished directory holds no catalog

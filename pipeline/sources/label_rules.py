@@ -1,4 +1,7 @@
-"""What a label rule reads: the columns of a pandas ``query`` expression and how it compares them.
+"""What a label rule reads: the columns of a pandas ``eval`` expression and how it compares them.
+
+The rule is parsed as pandas parses it: ``&`` and ``|`` are ``and`` and ``or`` (so ``n > 0 & m > 5``
+is ``(n > 0) and (m > 5)``, where Python would read ``n > (0 & m) > 5``; review).
 
 :mod:`pipeline.sources.labels` decides from this which catalog columns to read as numbers (those
 the rule compares with a number), which to keep as text (those it compares only with text) and
@@ -8,11 +11,13 @@ which must be present.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 
 
 def rule_columns(rule: str) -> set[str]:
-    """Column names a pandas ``query`` expression refers to (plain names and backticked ones)."""
+    """Column names a pandas ``eval`` expression refers to (plain names and backticked ones)."""
     names = set(re.findall(r"`([^`]+)`", rule))
     try:
         tree = ast.parse(re.sub(r"`[^`]+`", "0", rule), mode="eval")
@@ -22,12 +27,12 @@ def rule_columns(rule: str) -> set[str]:
 
 
 def numerically_compared_columns(rule: str) -> set[str]:
-    """Column names a pandas ``query`` expression compares with a number.
+    """Column names a pandas ``eval`` expression compares with a number.
 
     Parameters
     ----------
     rule : str
-        A pandas ``query`` expression, e.g. ``"is_lens == 1"`` or ```my col` > -0.5``.
+        A pandas ``eval`` expression, e.g. ``"is_lens == 1"`` or ```my col` > -0.5``.
 
     Returns
     -------
@@ -43,7 +48,7 @@ def numerically_compared_columns(rule: str) -> set[str]:
 
 
 def text_compared_columns(rule: str) -> set[str]:
-    """Column names a pandas ``query`` expression compares with text (``grade == 'A'``,
+    """Column names a pandas ``eval`` expression compares with text (``grade == 'A'``,
     ``kind in ['ring', 'arc']``): as :func:`numerically_compared_columns` for string literals.
 
     A column of digits compared only with text stays text (``grade == '1'``): read as numbers, it
@@ -61,9 +66,25 @@ def _parse(rule: str) -> tuple[ast.Expression | None, dict[str, str]]:
     for placeholder, name in quoted.items():
         expression = expression.replace(f"`{name}`", placeholder)
     try:
-        return ast.parse(expression, mode="eval"), quoted
+        return ast.parse(_boolean_operators(expression), mode="eval"), quoted
     except SyntaxError:
         return None, quoted
+
+
+def _boolean_operators(expression: str) -> str:
+    """``expression`` with the operators ``&`` and ``|`` written ``and`` and ``or``, token by token
+    (not inside strings), as pandas' ``eval`` rewrites them before parsing (``_replace_booleans``)."""
+    words = {"&": "and", "|": "or"}
+    try:
+        tokens = [
+            (tokenize.NAME, words[token.string])
+            if token.type == tokenize.OP and token.string in words
+            else (token.type, token.string)
+            for token in tokenize.generate_tokens(io.StringIO(expression).readline)
+        ]
+    except (tokenize.TokenError, SyntaxError):  # unbalanced brackets, stray indentation: not a rule
+        return expression
+    return tokenize.untokenize(tokens)
 
 
 def _truth_tested_columns(rule: str) -> set[str]:
@@ -109,8 +130,8 @@ def with_truth_tests(rule: str) -> str:
             return ast.Compare(left=node, ops=[ast.NotEq()], comparators=[ast.Constant(0)])
 
     text = ast.unparse(_Rewrite().visit(tree))
-    for placeholder, name in quoted.items():
-        text = re.sub(rf"\b{placeholder}\b", f"`{name}`", text)
+    for placeholder, name in quoted.items():  # review: a function, as a name may hold a backslash
+        text = re.sub(rf"\b{placeholder}\b", lambda _, name=name: f"`{name}`", text)
     return text
 
 

@@ -1,7 +1,7 @@
 """Labels from a set's challenge-style catalog: 1 lens, 0 non-lens, -1 unknown.
 
 The layout's catalog spec names the file glob, the comment character of header lines, the id
-column and a pandas ``query`` expression that is true for lenses, e.g. the second challenge's
+column and a pandas ``eval`` expression that is true for lenses, e.g. the second challenge's
 ``n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20``.
 
 What a catalog may hold, and what becomes of it:
@@ -9,7 +9,7 @@ What a catalog may hold, and what becomes of it:
 - rows without an id (a spreadsheet's trailing ``,,,,`` rows, blank ids) are skipped and counted;
 - a row whose missing values could change its label (a truncated last row, an empty
   ``is_lens``) is labelled -1, unknown, never 0: the rule is evaluated with the missing values
-  replaced by probes (-inf, +inf, the rule's numbers, the column's few distinct values) and only a
+  replaced by probes (-inf, +inf, 0, the rule's numbers, the column's few distinct values) and only a
   label that no probe changes is kept;
 - several rows of one id with the same label count once; with different labels the catalog is
   refused (:class:`CatalogFormatError` naming the lines), never resolved by row order;
@@ -153,7 +153,8 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         ) from exc
     header_line, data_lines = file_lines(text, "", len(table))
     names = header_names(text, delimiter)
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    read = rule_columns(spec.label_rule) | {spec.id_column}  # review: empty or unread ones are harmless
+    repeated = sorted({name for name in names if names.count(name) > 1 and name in read})
     if repeated:  # new-user trial: pandas renamed the second is_lens 'is_lens.1' and used the first
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header names {repeated} more than once, so "
@@ -162,11 +163,8 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     table.columns = [str(column).strip() for column in table.columns]
     if spec.id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
-        hint = (
-            f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
-            if separator
-            else ""
-        )
+        hint = f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
+        hint = hint if separator else ""
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
             f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
@@ -238,7 +236,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             where.refuse(not_numbers, "is not a number")
     if decimal_columns:
         notes.append(f"decimal commas read as decimal points in {decimal_columns}")
-    for column in sorted(needed & set(text_of) - set(decimal_columns)):  # review: '1.500' read as 1.5
+    for column in sorted((needed & set(text_of)) - set(decimal_columns) - as_text):  # review: 1.500 as 1.5
         where = TextColumn(path, column, table["_line"], text_of[column], spec.label_rule, True)
         refuse_thousands_points(where, decimal_columns, delimiter)
     if boolean_columns:
