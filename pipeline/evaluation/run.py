@@ -129,7 +129,9 @@ def with_store_labels(catalog, store: Path):  # type: ignore[no-untyped-def]
 
     An ingest applies a corrected label catalog to the store (:mod:`pipeline.store.relabel`), so
     the labels in a score run's catalog can be older than the store's (new-user trial: evaluate
-    reported the old metrics after a correction). Objects the store does not hold keep theirs.
+    reported the old metrics after a correction). Objects the store does not hold keep theirs, and
+    so do those the store holds without a label: a correction never takes a label back, so that is
+    a lost label chunk (review: evaluate had dropped them from the metrics as "corrected").
     """
     from pipeline.store.zarr_store import open_store
 
@@ -137,13 +139,21 @@ def with_store_labels(catalog, store: Path):  # type: ignore[no-untyped-def]
     stored = pd.Series(dataset["label"].values.astype(np.int8), index=dataset["object_id"].values)
     stored = stored[~stored.index.duplicated()]
     now = stored.reindex(catalog["object_id"].to_numpy())
+    held, now = now.notna().to_numpy(), now.fillna(-1).to_numpy()
     old = catalog["label"].to_numpy() if "label" in catalog else np.full(len(catalog), -1, np.int8)
-    new = np.where(now.isna(), old, now.fillna(-1)).astype(np.int8)
+    lost = held & (now < 0) & (old >= 0)
+    new = np.where(now < 0, old, now).astype(np.int8)
     changed = int(np.count_nonzero(new != old))
-    if not changed:
-        return catalog, ()
-    catalog = catalog.assign(label=new)
-    return catalog, (
-        f"{changed} label(s) in the store differ from the run's catalog (corrected by an ingest since it "
-        "was scored): the metrics and report use the store's; score again to write them into the catalogs",
-    )
+    notes = []
+    if changed:
+        notes.append(
+            f"{changed} label(s) in the store differ from the run's catalog (corrected by an ingest since "
+            "it was scored): the metrics and report use the store's; score again to write them into the "
+            "catalogs"
+        )
+    if lost.any():
+        notes.append(
+            f"{int(lost.sum())} object(s) labelled in the run's catalog have no label in the store "
+            f"{store} (lost label chunks? `lenshunt info {store}`): their labels from the run are used"
+        )
+    return (catalog.assign(label=new) if changed else catalog), tuple(notes)

@@ -76,7 +76,8 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     lost_labels = _lost_labels(Path(path), labels, attributes.chunk_objects)
     if lost_labels:
         damage.append(lost_labels)
-    damage.extend(_lost_flag_chunks(Path(path), attributes))
+    zero_fill = zero_fill_arrays(group)
+    damage.extend(_lost_flag_chunks(Path(path), attributes, zero_fill))
     n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
     if n_no_id:
         damage.append(f"{n_no_id} rows have no object id (score, ingest and train refuse the store)")
@@ -94,7 +95,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         dict(counts),
         _pending_objects(Path(path), attributes),
         tuple(damage),
-        zero_fill_arrays(group),
+        zero_fill,
     )
 
 
@@ -125,8 +126,9 @@ def _lost_labels(path: Path, labels: np.ndarray, chunk_objects: int) -> str:
         return ""
     n_chunks = -(-labels.size // chunk_objects)
     missing = [k for k in range(n_chunks) if not (path / "label" / "c" / str(k)).exists()]
-    where = (
-        f"the label chunk files of rows {_spans(missing, chunk_objects, labels.size)} are missing"
+    where = (  # review: a chunk of rows that never had labels is not written either
+        f"the label chunk files of rows {_spans(missing, chunk_objects, labels.size)} are missing, "
+        "unless those rows never had labels: then a chunk file was changed"
         if missing
         else "a label chunk file was changed"
     )
@@ -141,13 +143,14 @@ def _spans(chunks: list[int], chunk_objects: int, n: int) -> str:
     return ", ".join(shown) + (", ..." if len(chunks) > 5 else "")
 
 
-def _lost_flag_chunks(path: Path, attributes: StoreAttributes) -> list[str]:
+def _lost_flag_chunks(path: Path, attributes: StoreAttributes, zero_fill: tuple[str, ...]) -> list[str]:
     """A sentence per flags array (``flags``, ``band_flags``) with chunk files missing where pixels are.
 
     A missing chunk reads as UNREADABLE (the fill value), which is also what a chunk of objects
     that were all unreadable holds, and such a chunk is not written; but then no image shard of
     its rows is written either. So a missing flags chunk beside an image shard is damage
-    (new-user trial: ``info`` showed the objects as unreadable files).
+    (new-user trial: ``info`` showed the objects as unreadable files). Not so in an array of
+    ``zero_fill`` (an older store's fill 0): a chunk of clean objects is not written there (review).
     """
     n, size = attributes.n_objects, attributes.chunk_objects
     with_pixels = [
@@ -156,7 +159,7 @@ def _lost_flag_chunks(path: Path, attributes: StoreAttributes) -> list[str]:
         if any((path / group / "c" / str(k) / "0" / "0" / "0").exists() for group in attributes.groups)
     ]
     sentences = []
-    for name in ("flags", BAND_FLAGS):
+    for name in (name for name in ("flags", BAND_FLAGS) if name not in zero_fill):
         suffix = "" if name == "flags" else "/0"
         missing = [k for k in with_pixels if not (path / name / "c" / f"{k}{suffix}").exists()]
         if missing:
