@@ -9,6 +9,7 @@ from prefect import flow, task
 
 from flows.artifacts import publish_results
 from flows.common import format_metric, log_summary
+from flows.preflight import probability
 from pipeline.evaluation import EvaluationResult, evaluate_run
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
@@ -51,7 +52,9 @@ def evaluation_summary(result: EvaluationResult) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output directory of a score run (holds catalog.parquet)")
     parser.add_argument("--store", type=Path, required=True, help="the store that was scored")
-    parser.add_argument("--threshold", type=float, default=None, help="default: the score run's threshold")
+    parser.add_argument(
+        "--threshold", type=probability, default=None, help="default: the score run's threshold"
+    )
     parser.add_argument("--beta", type=float, default=1.0, help="beta of the F-beta score")
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
 

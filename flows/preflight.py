@@ -5,6 +5,7 @@ Each check raises :class:`PathCheckError` with what is wrong, why and the fix.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -76,3 +77,25 @@ def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -
     if catalog:
         existing_path(catalog, "label catalog")
     labels_for(layout, np.zeros(0, dtype=np.int64), source, catalog)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (new-user trial: ``--batch-size 0`` ended in tracebacks)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1] (new-user trial: ``--threshold 2`` failed after scoring)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1]")
+    return value

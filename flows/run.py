@@ -18,7 +18,14 @@ from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
 from flows.evaluate import evaluate_stage
 from flows.ingest import ingest_stage
-from flows.preflight import existing_directory, label_catalog, layout_source, writable_directory
+from flows.preflight import (
+    existing_directory,
+    label_catalog,
+    layout_source,
+    positive_int,
+    probability,
+    writable_directory,
+)
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
@@ -171,10 +178,10 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
     )
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threshold", type=probability, default=0.5)
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
     add_known_lens_arguments(parser)
 
 

@@ -16,7 +16,7 @@ from flows.common import (
     progress_reporter,
 )
 from flows.failures import retry_unless_deterministic
-from flows.preflight import existing_directory, writable_directory
+from flows.preflight import existing_directory, positive_int, probability, writable_directory
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import apply_grades, grades_dir
@@ -113,10 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="a lenshunt Zarr store")
     parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
     parser.add_argument("--model", default=None, help="model bundle directory (default: the shipped model)")
-    parser.add_argument("--batch-size", type=int, default=256, help="objects per forward pass (fixed shape)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, help="objects per forward pass (fixed shape)"
+    )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(
-        "--threshold", type=float, default=0.5, help="score threshold recorded for evaluation"
+        "--threshold", type=probability, default=0.5, help="score threshold recorded for evaluation"
     )
     parser.add_argument(
         "--overwrite",

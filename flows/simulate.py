@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
+from flows.preflight import positive_int
 from pipeline.compute import connect
 from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
@@ -187,7 +188,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="fraction drawn as lenses (labels follow the layout's rule)",
     )
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="objects per Dask task")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="objects per Dask task"
+    )
     parser.add_argument(
         "--catalog-name", default=None, help="file name of a new catalog (must match the pattern)"
     )

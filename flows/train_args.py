@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from flows.preflight import positive_int
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
 from pipeline.training import TrainConfig, TrainingError
 
@@ -116,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--epochs", type=int, default=None, help=f"most epochs (default {default.epochs})")
     fit.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"objects per batch, half lenses (default {default.batch_size})",
     )

@@ -1,0 +1,28 @@
+"""Numeric options are refused at parsing, in one line (new-user trial: ``--batch-size 0`` ended in
+tracebacks, ``--threshold 2`` failed only after the whole store was scored)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["score", "STORE", "--out", "OUT", "--batch-size", "0"], "argument --batch-size: 0 is not >= 1"),
+        (["score", "STORE", "--out", "OUT", "--threshold", "2"], "--threshold: 2.0 is not in [0, 1]"),
+        (["run", "SRC", "WORK", "--batch-size", "-4"], "argument --batch-size: -4 is not >= 1"),
+        (["run", "SRC", "WORK", "--threshold", "x"], "argument --threshold: 'x' is not a number"),
+        (["evaluate", "OUT", "--store", "S", "--threshold", "-0.1"], "--threshold: -0.1 is not in [0, 1]"),
+        (["train", "STORE", "OUT", "--batch-size", "0"], "argument --batch-size: 0 is not >= 1"),
+        (["simulate", "OUT", "--batch-size", "1.5"], "argument --batch-size: '1.5' is not an integer"),
+    ],
+)
+def test_out_of_range_numbers_are_one_parsing_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
