@@ -21,7 +21,7 @@ from flows.common import (
     take_early_stage,
 )
 from flows.failures import retry_unless_deterministic
-from flows.preflight import label_catalog, layout_source, writable_directory
+from flows.preflight import label_catalog, layout_source, outside_stores, writable_directory
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
 from schemas.layout import available_layouts, load_layout
 
@@ -155,6 +155,7 @@ def check(args: argparse.Namespace) -> None:
     layout = load_layout(args.layout)
     layout_source(layout, args.source)
     writable_directory(args.store, "store")
+    outside_stores(args.store, "store", itself=False)
     label_catalog(layout, args.source, args.catalog)
     check_existing_store(args.store, layout, args.source, args.source_moved)  # another set's store
 

@@ -49,6 +49,24 @@ def writable_directory(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
+def outside_stores(path: str | os.PathLike[str], what: str, *, itself: bool = True) -> Path:
+    """``path`` must not lie inside a Zarr store (nor be one, with ``itself``).
+
+    New-user trial: ``lenshunt run SRC WORKDIR`` with WORKDIR an existing store wrote its work
+    directory (``store.zarr``, ``scores/``) inside that store.
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    for ancestor in [resolved, *resolved.parents] if itself else list(resolved.parents):
+        if (ancestor / "zarr.json").is_file():
+            where = "is a Zarr store" if ancestor == resolved else f"lies inside the Zarr store {ancestor}"
+            raise PathCheckError(
+                f"{what} {path} {where}; choose a directory outside any store (to score a store, "
+                "`lenshunt score STORE --out DIR`)"
+            )
+    return path
+
+
 def _read_only_fs(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)

@@ -22,6 +22,7 @@ from flows.preflight import (
     existing_directory,
     label_catalog,
     layout_source,
+    outside_stores,
     positive_int,
     probability,
     writable_directory,
@@ -46,6 +47,7 @@ class RunSummary:
     n_scored_new: int
     n_scored: int
     n_reread: int
+    n_rewritten: int
     catalog_fits: str
     catalog_parquet: str
     report: str
@@ -54,7 +56,8 @@ class RunSummary:
     def summary(self) -> str:
         lines = [
             f"objects: {self.n_objects} ({self.n_new_objects} new, {self.n_reread} re-read as their files "
-            f"changed, {self.n_scored_new} processed by the model now; {self.n_scored} with a score in all)",
+            f"changed ({self.n_rewritten} rewritten), {self.n_scored_new} processed by the model now; "
+            f"{self.n_scored} with a score in all)",
             f"catalog: {self.catalog_fits}",
             f"         {self.catalog_parquet}",
             f"report:  {self.report}",
@@ -129,6 +132,7 @@ def run_flow(
         n_scored_new=scored.n_rows_scored_now,
         n_scored=scored.n_scored,
         n_reread=ingested.n_reread,
+        n_rewritten=ingested.n_rewritten,
         catalog_fits=scored.catalog_fits,
         catalog_parquet=scored.catalog_parquet,
         report=str(evaluation.report_path),
@@ -152,12 +156,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
+    from pipeline.models.bundle import load_bundle
+    from pipeline.models.integrity import check_bundle_fits_layout
+    from pipeline.store import check_existing_store
+
     layout = load_layout(args.layout)
     layout_source(layout, args.source)
     writable_directory(args.workdir, "work directory")
+    outside_stores(args.workdir, "work directory")
     label_catalog(layout, args.source, args.catalog)
     if args.model:
         existing_directory(args.model, "model bundle")
+    # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
+    shapes = {group: layout.group_shape(group) for group in layout.groups}
+    check_bundle_fits_layout(
+        load_bundle(args.model or shipped_model()), layout.groups, layout.name, shapes=shapes
+    )
+    check_existing_store(workdir_paths(args.workdir)[0], layout, args.source, False)  # another set's
 
 
 def interrupted(args: argparse.Namespace) -> str:

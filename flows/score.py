@@ -16,7 +16,7 @@ from flows.common import (
     progress_reporter,
 )
 from flows.failures import retry_unless_deterministic
-from flows.preflight import existing_directory, positive_int, probability, writable_directory
+from flows.preflight import existing_directory, outside_stores, positive_int, probability, writable_directory
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import apply_grades, grades_dir
@@ -148,12 +148,16 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
 
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect and Dask start."""
+    from pipeline.models.bundle import load_bundle
+    from pipeline.models.integrity import check_bundle_fits_store
     from pipeline.store import read_attributes
 
-    read_attributes(args.store)
+    attributes = read_attributes(args.store)
     if args.model:
         existing_directory(args.model, "model bundle")
+    check_bundle_fits_store(load_bundle(args.model or shipped_model()), attributes)  # before Prefect
     writable_directory(args.out, "--out")
+    outside_stores(args.out, "--out")
 
 
 def interrupted(args: argparse.Namespace) -> str:

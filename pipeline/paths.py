@@ -28,6 +28,11 @@ def region_done_marker(store: Path, plan_id: str, region_index: int) -> Path:
     return ingest_plan_dir(store, plan_id) / f"region-{region_index:06d}.done.json"
 
 
+def region_file_table(store: Path, plan_id: str, region_index: int) -> Path:
+    """The band files one ingest region read: sizes and modification times (read once its marker exists)."""
+    return ingest_plan_dir(store, plan_id) / f"region-{region_index:06d}.files.npz"
+
+
 def ingest_report_file(store: Path, plan_id: str) -> Path:
     return bookkeeping_dir(store) / "reports" / f"ingest-{plan_id}.json"
 
@@ -40,6 +45,11 @@ def store_lock_file(store: Path) -> Path:
 def repair_record_file(store: Path, repair_id: str) -> Path:
     """Record of one re-read of flagged objects whose files changed: their rows and file stats."""
     return bookkeeping_dir(store) / "repairs" / f"repair-{repair_id}.json"
+
+
+def repair_file_table(store: Path, repair_id: str, shard: int) -> Path:
+    """The band files one re-read read in one shard (read once the repair record exists)."""
+    return repair_records_dir(store) / f"repair-{repair_id}-shard-{shard:06d}.files.npz"
 
 
 def repair_records_dir(store: Path) -> Path:

@@ -395,6 +395,51 @@ def test_another_sets_store_is_refused_in_one_line_before_prefect_starts(tmp_pat
     assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
 
 
+def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_anything(tmp_path, cutouts):
+    """New-user trial: ``run SRC EXISTING_STORE`` wrote a work directory inside the store, and
+    ``run --layout sglc1-space`` with the shipped (euclid-sglc2) model failed only after the ingest."""
+    from pipeline.store.zarr_store import create_store
+
+    store = tmp_path / "s.zarr"
+    create_store(store, EUCLID, source=str(cutouts))
+    other = tmp_path / "work" / "store.zarr"
+    create_store(other, EUCLID, source=str(tmp_path / "another-set"))
+    space = load_layout("sglc1-space")
+    sglc1 = write_set(space, tmp_path / "sglc1", range(1, 3))
+    small = tmp_path / "small-vis.yaml"  # the shipped model's bands, VIS cut to 100x100
+    text = (REPO / "schemas" / "layouts" / "euclid-sglc2.yaml").read_text()
+    small.write_text(
+        text.replace("name: euclid-sglc2", "name: small-vis").replace("[200, 200]", "[100, 100]")
+    )
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    cases = [
+        (
+            ("run", str(cutouts), str(store)),
+            f"work directory {store} is a Zarr store; choose a directory outside",
+        ),
+        (("run", str(cutouts), str(store / "w")), f"lies inside the Zarr store {store}"),
+        (("ingest", str(cutouts), str(store / "inner.zarr")), f"lies inside the Zarr store {store}"),
+        (("score", str(store), "--out", str(store / "scores")), f"lies inside the Zarr store {store}"),
+        (("run", str(cutouts), str(tmp_path / "work")), "holds the objects of"),
+        (
+            ("run", str(sglc1), str(tmp_path / "w2"), "--layout", "sglc1-ground"),
+            "needs group 'vis' with bands",
+        ),
+        (
+            ("run", str(sglc1), str(tmp_path / "w1"), "--layout", "sglc1-space"),
+            "needs group 'nir' with bands ['Y', 'J', 'H'], but layout 'sglc1-space' has {'vis': ['VIS']}",
+        ),
+    ]
+    dead_api = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    for args, expected in cases:
+        result, _ = _lenshunt(*args, env=dead_api)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
+    assert "the shipped model is trained on euclid-sglc2 cutouts only" in lines[0]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
 def test_a_stopped_score_says_which_parts_it_kept(tmp_path):
     """Review: a score stopped before any part was written said its parts were kept in OUT/parts,
     which did not exist."""

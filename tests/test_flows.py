@@ -199,10 +199,10 @@ def test_the_run_summary_says_how_many_objects_have_a_score():
     from flows.run import RunSummary
 
     summary = RunSummary(
-        store="s.zarr", n_objects=40, n_new_objects=40, n_scored_new=40, n_scored=37, n_reread=0,
-        catalog_fits="c.fits", catalog_parquet="c.parquet", report="r.html", metrics=None,
+        store="s.zarr", n_objects=40, n_new_objects=40, n_scored_new=40, n_scored=37, n_reread=2,
+        n_rewritten=1, catalog_fits="c.fits", catalog_parquet="c.parquet", report="r.html", metrics=None,
     ).summary()  # fmt: skip
     assert summary.splitlines()[0] == (
-        "objects: 40 (40 new, 0 re-read as their files changed, 40 processed by the model now; "
+        "objects: 40 (40 new, 2 re-read as their files changed (1 rewritten), 40 processed by the model now; "
         "37 with a score in all)"
     )

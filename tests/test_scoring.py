@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from bundles import make_bundle, predict_in_process
 from cutouts import band_file, sky, write_set
@@ -15,7 +16,7 @@ from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import Flag
-from pipeline.scoring.parts import existing_parts, uncovered_regions
+from pipeline.scoring.parts import MAX_PART_PIECES, existing_parts, take_out_rows, uncovered_regions
 from pipeline.scoring.run import discard_score_run, score_store
 from pipeline.store import ingest, open_store
 from schemas.layout import load_layout
@@ -40,6 +41,33 @@ def test_uncovered_regions_fill_gaps_in_fixed_steps():
     assert uncovered_regions([(0, 16), (32, 40)], 40, 16) == [(16, 32)]
     assert uncovered_regions([(0, 16), (16, 40)], 40, 16) == []
     assert uncovered_regions([(0, 36)], 50, 16) == [(36, 48), (48, 50)]
+
+
+def _part(out: Path, start: int, stop: int) -> None:
+    rows = np.arange(start, stop)
+    table = pd.DataFrame({"row": rows, "object_id": rows + 1000, "score": rows / 100, "flags_added": 0})
+    path = paths.score_part_file(out, start, stop)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(path, index=False)
+
+
+def test_rows_are_taken_out_of_their_parts_by_splitting(tmp_path):
+    _part(tmp_path, 0, 64)
+    _part(tmp_path, 64, 128)
+    assert take_out_rows(tmp_path, {3, 4, 63, 200}) == 3
+    assert sorted(existing_parts(tmp_path)) == [(0, 3), (5, 63), (64, 128)]
+    kept = pd.concat(pd.read_parquet(path) for path in existing_parts(tmp_path).values())
+    assert sorted(kept["row"]) == [*range(3), *range(5, 63), *range(64, 128)]
+    assert (kept["object_id"] == kept["row"] + 1000).all() and (kept["score"] == kept["row"] / 100).all()
+    # A kill between writing the pieces and deleting the part: the next call splits it again.
+    _part(tmp_path, 0, 64)
+    assert take_out_rows(tmp_path, {3, 4, 63}) == 3
+    assert sorted(existing_parts(tmp_path)) == [(0, 3), (5, 63), (64, 128)]
+    # Rows scattered over a part beyond MAX_PART_PIECES pieces: the whole part is scored again.
+    scattered = set(range(64, 128, 2)[: MAX_PART_PIECES + 1])
+    assert take_out_rows(tmp_path, scattered) == 64
+    assert sorted(existing_parts(tmp_path)) == [(0, 3), (5, 63)]
+    assert uncovered_regions(list(existing_parts(tmp_path)), 128, 64) == [(3, 5), (63, 64), (64, 128)]
 
 
 def test_pipeline_scores_equal_in_process_predict(scored_setup, dask_client):
@@ -227,7 +255,10 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     late.write_bytes(late_bytes)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 1
     again = score_store(store, bundle, out, dask_client, batch_size=8)
-    assert again.n_rows_rescored == again.n_rows_scored_now == 8  # the region holding row 17 only
+    assert again.n_rows_rescored == again.n_rows_scored_now == 1  # row 17 only, not its region
+    parts_now = sorted(path.name for path in paths.score_parts_dir(out).glob("*.parquet"))
+    assert "scores-000000000016-000000000017.parquet" in parts_now
+    assert "scores-000000000017-000000000018.parquet" in parts_now
     rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isfinite(rescored.loc[400017, "score"]) and rescored.loc[400017, "flags"] == 0
     assert again.n_scored == 24

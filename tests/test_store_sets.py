@@ -61,7 +61,7 @@ def test_late_and_repaired_files_are_read_again(tmp_path, dask_client):
     half.write_bytes(whole_bytes)
     second = ingest(EUCLID, source, store, dask_client, chunk_objects=8)
     assert (second.n_reread, second.n_reread_clean, second.n_added, second.n_after) == (2, 2, 0, 20)
-    assert "re-read 2 flagged objects" in second.summary()
+    assert second.n_rewritten == 2 and "re-read 2 stored objects" in second.summary()
     data = open_store(store)
     assert data["flags"].values.tolist() == [Flag.UNREADABLE if i == 100009 else 0 for i in IDS]
     np.testing.assert_array_equal(data["vis"][4, 0].values, cutout_image(100004, 0, (200, 200)))
@@ -75,6 +75,71 @@ def test_late_and_repaired_files_are_read_again(tmp_path, dask_client):
 
     third = ingest(EUCLID, source, store, dask_client, chunk_objects=8)  # nothing changed since
     assert third.n_reread == 0 and not third.plans
+
+
+def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_client):
+    """A clean object's file replaced after ingest is read again; a touch rewrites nothing; a deleted
+    file leaves the stored pixels and is reported (new-user trial: the old pixels were scored silently)."""
+    source = write_set(EUCLID, tmp_path / "src", IDS)
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    before = _snapshot(store)
+    replaced = band_file(EUCLID, source, 100003, "VIS")
+    new_pixels = cutout_image(100003 + 7919, 0, (200, 200))
+    write_cutout(replaced, new_pixels, *sky(100003))
+    touched = band_file(EUCLID, source, 100012, "J")
+    os.utime(touched, ns=(time.time_ns(), time.time_ns() + 10**9))
+    band_file(EUCLID, source, 100015, "H").unlink()
+    for band in EUCLID.band_names:
+        band_file(EUCLID, source, 100018, band).unlink()
+    report = ingest(EUCLID, source, store, dask_client)
+    assert (report.n_reread, report.n_rewritten, report.n_added, report.n_after) == (2, 1, 0, 20)
+    data = _snapshot(store)
+    np.testing.assert_array_equal(data["vis"][3, 0].values, new_pixels)
+    unchanged = [row for row in range(20) if row != 3]
+    assert data.isel(object=unchanged).identical(before.isel(object=unchanged))  # deleted files: kept
+    record = json.loads(next((store / "_lenshunt" / "repairs").glob("repair-*.json")).read_text())
+    assert record["rows"] == [3] and record["object_ids"] == [100003, 100012]
+    summary = report.summary()
+    assert "re-read 2 stored objects" in summary and "1 came out otherwise and were rewritten" in summary
+    assert "files gone: 2 stored object(s) lost band files since they were read" in summary
+    assert "100015 (H)" in summary and "100018 (VIS Y J H)" in summary
+    assert "files gone: 1 of them have no file left in any band" in summary
+    again = ingest(EUCLID, source, store, dask_client)  # the re-read recorded what it read
+    assert again.n_reread == 0 and not again.plans and len(again.files_gone) == 2
+
+
+def test_file_stats_of_older_ingests_are_still_read(tmp_path, dask_client):
+    """A store whose markers kept JSON ``file_stats`` for flagged objects only (before file tables)."""
+    source = write_set(EUCLID, tmp_path / "src", IDS)
+    late = band_file(EUCLID, source, 100006, "Y")
+    late_bytes = late.read_bytes()
+    late.unlink()
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    tables = sorted(store.glob("_lenshunt/ingest/*/region-*.files.npz"))
+    assert len(tables) == 3
+    with np.load(tables[0]) as saved:
+        assert list(saved["object_id"][:8]) == IDS[:8] and list(saved["bands"]) == ["VIS", "Y", "J", "H"]
+        assert saved["size"][6, 1] == -1 and (saved["size"][6, [0, 2, 3]] > 0).all()
+    for table in tables:  # as an older version left the store
+        table.unlink()
+    marker = tables[0].with_name("region-000000.done.json")
+    payload = json.loads(marker.read_text())
+    now = {
+        band: [
+            os.stat(band_file(EUCLID, source, 100006, band)).st_size,
+            os.stat(band_file(EUCLID, source, 100006, band)).st_mtime_ns,
+        ]
+        for band in ("VIS", "J", "H")
+    }
+    payload["file_stats"] = {"100006": {"Y": None, **now}}
+    marker.write_text(json.dumps(payload))
+    assert ingest(EUCLID, source, store, dask_client).n_reread == 0
+    late.write_bytes(late_bytes)
+    report = ingest(EUCLID, source, store, dask_client)
+    assert (report.n_reread, report.n_rewritten, report.n_reread_clean) == (1, 1, 1)
+    assert open_store(store)["flags"].values.tolist() == [0] * 20
 
 
 def test_second_set_with_the_same_ids_is_refused(tmp_path, dask_client):

@@ -129,12 +129,43 @@ def check_bundle_fits_store(bundle, attributes) -> None:
     Raises
     ------
     BundleError
-        Naming the model's groups and bands and the store's layout.
+        Naming the model's groups and bands (or image size) and the store's layout.
+    """
+    import yaml
+
+    from schemas.layout import parse_layout
+
+    layout = parse_layout(yaml.safe_load(attributes.layout_yaml), source="store attributes")
+    shapes = {group: layout.group_shape(group) for group in layout.groups}
+    check_bundle_fits_layout(bundle, attributes.groups, attributes.layout, "store", shapes=shapes)
+
+
+def check_bundle_fits_layout(bundle, groups, layout_name: str, what: str = "layout", shapes=None) -> None:
+    """Refuse a model whose recipe needs groups or bands that ``groups`` (group -> bands) lack, or
+    (given ``shapes``, group -> (ny, nx) pixels) images of another size than its recipe's.
+
+    Used on a layout before a run ingests anything, and on a store before it is scored.
+
+    Raises
+    ------
+    BundleError
+        Naming the model's groups and bands and those of the layout ``layout_name``.
     """
     for group, bands in bundle.groups.items():
-        have = attributes.groups.get(group)
+        have = groups.get(group)
         if have is None or not set(bands) <= set(have):
+            place = f"layout {layout_name!r}" if what == "layout" else f"{what} (layout {layout_name!r})"
             raise BundleError(
-                f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but store "
-                f"(layout {attributes.layout!r}) has {attributes.groups}; use a model trained on this layout"
+                f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but {place} has "
+                f"{ {name: list(names) for name, names in groups.items()} }; use a model trained on this "
+                "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
+            )
+    for group in bundle.groups if shapes is not None else ():  # bands first: the more telling error
+        wanted = tuple(bundle.recipe.group_shapes[group])  # an ensemble: its first member's
+        if tuple(shapes[group]) != wanted:
+            got = "x".join(str(n) for n in shapes[group])
+            raise BundleError(
+                f"model {bundle.model_id} needs group {group!r} as {wanted[0]}x{wanted[1]} pixels, but "
+                f"layout {layout_name!r} has {got}; use a model trained on this "
+                "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
             )

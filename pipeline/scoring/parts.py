@@ -2,6 +2,7 @@
 
 Scoring writes a part per region as it finishes (:mod:`pipeline.scoring.run`); a rerun scores only
 the rows no part covers, and the catalog is assembled from all parts, each store row exactly once.
+Rows to score again (an ingest rewrote them) are taken out of their part by splitting it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def uncovered_regions(
             regions.extend(plan_regions(row, min(start, n_rows) - row, chunk_objects))
         row = max(row, stop)
     return regions
+
+
+MAX_PART_PIECES = 16
+"""Most pieces a score part is split into to rescore some of its rows (more: it is scored again whole)."""
 
 
 PART_CORRUPT_SUFFIX = ".corrupt"
@@ -127,6 +132,41 @@ def existing_parts(out_dir: Path) -> dict[tuple[int, int], Path]:
             if match and readable_part(path):
                 parts[(int(match.group(1)), int(match.group(2)))] = path
     return parts
+
+
+def take_out_rows(out_dir: Path, rows: set[int]) -> int:
+    """Take ``rows`` out of the score parts holding them; the number of rows taken out.
+
+    A part is split into parts of its other rows (written before it is deleted, so a kill leaves
+    at worst the same rows twice, which the next run splits again), so that only ``rows`` are scored
+    again; a part that would split into more than :data:`MAX_PART_PIECES` pieces, or cannot be read,
+    is deleted whole and its rows are all scored again.
+    """
+    n = 0
+    wanted = np.asarray(sorted(rows), dtype=np.int64)
+    for (start, stop), path in existing_parts(out_dir).items():
+        inside = wanted[(wanted >= start) & (wanted < stop)]
+        if not inside.size:
+            continue
+        keep = np.ones(stop - start, dtype=bool)
+        keep[inside - start] = False
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
+        pieces = [(start + int(a), start + int(b)) for a, b in zip(edges[::2], edges[1::2])]
+        try:
+            part = pd.read_parquet(path) if len(pieces) <= MAX_PART_PIECES else None
+        except Exception:  # damaged data pages behind a sound footer: all its rows are scored again
+            part = None
+        if part is None:
+            pieces = []
+        for first, last in pieces:
+            piece = part[(part["row"] >= first) & (part["row"] < last)]
+            target = paths.score_part_file(out_dir, first, last)
+            tmp = target.with_suffix(".tmp")
+            piece.to_parquet(tmp, index=False)
+            tmp.replace(target)
+        path.unlink()
+        n += (stop - start) - sum(last - first for first, last in pieces)
+    return n
 
 
 def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:

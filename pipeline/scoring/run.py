@@ -38,6 +38,7 @@ from pipeline.scoring.parts import (
     assemble_parts,
     existing_parts,
     move_aside,
+    take_out_rows,
     uncovered_regions,
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
@@ -81,7 +82,7 @@ class ScoreRunResult:
 
     def summary(self) -> str:
         again = (
-            f" (of which {self.n_rows_rescored} again: objects an ingest re-read or the store lost since)"
+            f" (of which {self.n_rows_rescored} again: objects an ingest rewrote or the store lost since)"
             if self.n_rows_rescored
             else ""
         )
@@ -125,9 +126,10 @@ def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: 
 def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool) -> int:
     """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it.
 
-    Rows the store rewrote since this directory's last score run (a re-read of flagged objects
-    whose files changed, see :mod:`pipeline.store.repair`) lose their parts, so they are scored
-    again. Returns the number of rows uncovered that way.
+    Rows the store rewrote since this directory's last score run (a re-read of objects whose
+    files changed, see :mod:`pipeline.store.repair`) are taken out of their parts
+    (:func:`~pipeline.scoring.parts.take_out_rows`), so they are scored again. Returns the number
+    of rows taken out that way.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
@@ -164,7 +166,7 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
         seen = list(previous.get("repairs_seen", []))
         new = [repair_id for repair_id in repair_ids(store) if repair_id not in seen]
         if new:
-            n_uncovered = _uncover_rows(out_dir, repaired_rows(store, new))
+            n_uncovered = take_out_rows(out_dir, repaired_rows(store, new))
         seen += new
     else:
         seen = repair_ids(store)  # a new run scores the store as it is now
@@ -173,16 +175,6 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
     tmp.write_text(json.dumps({**identity, "repairs_seen": seen}, indent=1))
     tmp.replace(run_file)
     return n_uncovered
-
-
-def _uncover_rows(out_dir: Path, rows: set[int]) -> int:
-    """Delete the score parts holding any of ``rows``; the number of rows they covered."""
-    n = 0
-    for (start, stop), path in existing_parts(out_dir).items():
-        if any(start <= row < stop for row in rows):
-            path.unlink()
-            n += stop - start
-    return n
 
 
 def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
@@ -319,7 +311,7 @@ def score_store(
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
-    n_rescored += _uncover_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]))
+    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]))
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:

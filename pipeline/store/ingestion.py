@@ -28,11 +28,12 @@ from pipeline.flags import documentation
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
+from pipeline.store.file_records import save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units, record_band_units
 from pipeline.store.lock import store_writer_lock
-from pipeline.store.reading import flag_counts, flagged_file_stats, manifest_file_stats, read_objects
+from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
-from pipeline.store.repair import repair_changed_objects, write_json_atomic
+from pipeline.store.repair import gone_lines, repair_changed_objects, write_json_atomic
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
@@ -62,6 +63,7 @@ class IngestReport:
     n_resumed: int = 0
     n_reread: int = 0
     n_reread_clean: int = 0
+    n_rewritten: int = 0
     n_after: int = 0
     n_flagged: int = 0
     n_labelled: int = 0
@@ -69,6 +71,7 @@ class IngestReport:
     label_catalog: str | None = None
     label_notes: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    files_gone: list[str] = field(default_factory=list)
     flag_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -99,11 +102,13 @@ class IngestReport:
         if self.n_reread:
             lines.insert(
                 2,
-                f"  re-read {self.n_reread} flagged objects whose files appeared or changed since; "
-                f"{self.n_reread_clean} of them are now clean",
+                f"  re-read {self.n_reread} stored objects whose band files appeared or changed since "
+                f"(size or modification time): {self.n_rewritten} came out otherwise and were rewritten "
+                f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} are clean",
             )
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
+        lines.extend(f"  files gone: {line}" for line in self.files_gone)
         if self.n_flagged:
             docs = documentation()
             lines.append(f"  flagged objects: {self.n_flagged}; by flag:")
@@ -147,9 +152,10 @@ def ingest_region(
 
     layout = parse_layout(yaml.safe_load(layout_yaml), source="store attributes")
     stats_time = time.time()
-    stats = manifest_file_stats(manifest)  # before reading: a file changed meanwhile is re-read later
+    files = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels)
     write_region(store, start, dataset)
+    save_file_table(paths.region_file_table(Path(store), plan_id, region_index), files, stats_time)
     flags = dataset["flags"].values
     result = {
         "region": region_index,
@@ -160,7 +166,6 @@ def ingest_region(
         "reasons": dict(reasons),
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
         "stats_time": stats_time,
-        "file_stats": flagged_file_stats(stats, manifest.object_ids, flags),
     }
     marker = paths.region_done_marker(Path(store), plan_id, region_index)
     write_json_atomic(marker, result)
@@ -183,7 +188,8 @@ def ingest(
     The source and the label catalog are checked before anything is created. A store holds one
     source: the one it was created from. Only one process writes a store at a time (its writer
     lock). An ingest finishes a pending plan of an interrupted ingest first, then re-reads the
-    flagged objects whose files appeared or changed since (size or modification time), then
+    stored objects whose files appeared or changed since (size or modification time) and rewrites
+    those that come out otherwise (:mod:`pipeline.store.repair`), then
     rewrites the labels of stored objects that the label catalog now gives otherwise
     (:mod:`pipeline.store.relabel`), then appends the objects the store does not hold yet.
 
@@ -238,9 +244,11 @@ def ingest(
             )
             report.plans.append(pending)
 
-        repaired = repair_changed_objects(store, manifest, client)
+        repaired, changes = repair_changed_objects(store, manifest, client)
+        report.files_gone = gone_lines(changes.gone, len(layout.bands))
         if repaired is not None:
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
+            report.n_rewritten = len(repaired.rows)
             _merge_counts(report, repaired.reasons, repaired.flag_counts)
             report.band_units = merge_band_units(report.band_units, repaired.band_units)
             report.plans.append(f"repair-{repaired.repair_id}")

@@ -1,11 +1,10 @@
 """Read a manifest's objects into store rows (no writing), and the file facts kept about them.
 
-Shared by the ingest of new objects and the re-read of flagged objects whose files changed.
+Shared by the ingest of new objects and the re-read of stored objects whose files changed.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import numpy as np
@@ -20,39 +19,6 @@ from schemas.layout import Layout
 
 INGEST_FLAGS = 0xFFFF
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
-
-FileStat = list[int] | None
-"""``[size in bytes, mtime in ns]`` of a band file, or None when there is no file."""
-
-
-def file_stat(path: str | None) -> FileStat:
-    """Size and modification time of ``path`` (None when it is None or gone)."""
-    if path is None:
-        return None
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return [int(stat.st_size), int(stat.st_mtime_ns)]
-
-
-def manifest_file_stats(manifest: Manifest) -> dict[str, dict[str, FileStat]]:
-    """Object id (as a string, for JSON) -> band -> :func:`file_stat` of its file."""
-    return {
-        str(int(object_id)): {band: file_stat(files[row]) for band, files in manifest.paths.items()}
-        for row, object_id in enumerate(manifest.object_ids)
-    }
-
-
-def flagged_file_stats(
-    stats: dict[str, dict[str, FileStat]], object_ids: np.ndarray, flags: np.ndarray
-) -> dict[str, dict[str, FileStat]]:
-    """The stats of the objects with an ingest flag: what a later ingest compares to re-read them."""
-    return {
-        str(int(object_id)): stats[str(int(object_id))]
-        for object_id, flag in zip(object_ids, flags)
-        if int(flag) & INGEST_FLAGS
-    }
 
 
 def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, Counter[str]]:

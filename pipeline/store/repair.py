@@ -1,11 +1,17 @@
-"""Re-read flagged objects whose band files appeared or changed since they were ingested.
+"""Re-read stored objects whose band files appeared, were replaced or vanished since they were read.
 
-Every ingest records, for each object it flags, the size and modification time of each band
-file (``file_stats`` in the region done markers and in repair records). A later ingest compares
-them with the files on disk now; an object whose files differ (a late file arrived, a half-copied
-file was completed, a broken file was replaced) is read again and its rows, flags and band flags
-are rewritten in place. Each re-read leaves a repair record naming the rows, which a score run
-uses to rescore exactly those rows (see :mod:`pipeline.scoring.run`).
+Every ingest records the size and modification time of each band file it reads
+(:mod:`pipeline.store.file_records`). A later ingest compares them with the files on disk now:
+
+- an object with a file that appeared or differs (a late file arrived, a half-copied file was
+  completed, a broken or a good file was replaced) is read again, and the rows whose pixels,
+  flags or header values came out otherwise are rewritten in place. Each re-read leaves a repair
+  record naming the rewritten rows, which a score run uses to rescore exactly those rows (see
+  :mod:`pipeline.scoring.run`); a file only touched or copied anew changes no row and costs no
+  rescore;
+- an object whose only change is that band files vanished keeps the pixels read from them (a store
+  never loses what it read); the ingest report counts such objects and names a few, with every
+  object none of whose files is left.
 
 The re-read runs under the store's writer lock; it is idempotent, so a kill before its record
 is written only means the next ingest re-reads the same objects again.
@@ -17,7 +23,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +31,25 @@ import numpy as np
 from pipeline import paths
 from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
+from pipeline.store.file_records import NO_FILE, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
-from pipeline.store.reading import (
-    INGEST_FLAGS,
-    FileStat,
-    file_stat,
-    flag_counts,
-    manifest_file_stats,
-    read_objects,
-)
-from pipeline.store.zarr_store import open_store, read_attributes, write_rows
+from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
+from pipeline.store.zarr_store import open_store, read_attributes, read_rows, write_rows
+
+_N_EXAMPLES = 3
+
+
+@dataclass
+class Changes:
+    """What changed in the files of a store's objects since they were read.
+
+    ``rows``/``object_ids``: objects to read again (a file appeared or differs). ``gone``: ids of
+    objects whose only change is vanished band files, with those bands (their pixels are kept).
+    """
+
+    rows: np.ndarray
+    object_ids: np.ndarray
+    gone: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,22 +63,6 @@ class RepairResult:
     reasons: dict[str, int]
     flag_counts: dict[str, int]
     band_units: dict[str, list[str]]
-
-
-def recorded_file_stats(store: Path) -> dict[int, dict[str, FileStat]]:
-    """Object id -> band -> the file stat recorded when the object was last read (latest wins)."""
-    records = []
-    for path in [
-        *paths.bookkeeping_dir(store).glob("ingest/*/region-*.done.json"),
-        *paths.repair_records_dir(store).glob("repair-*.json"),
-    ]:
-        payload = json.loads(path.read_text())
-        if "file_stats" in payload:
-            records.append((payload.get("stats_time", 0.0), payload["file_stats"]))
-    merged: dict[int, dict[str, FileStat]] = {}
-    for _, stats in sorted(records, key=lambda record: record[0]):
-        merged.update({int(object_id): value for object_id, value in stats.items()})
-    return merged
 
 
 def repair_ids(store: Path) -> list[str]:
@@ -80,72 +79,105 @@ def repaired_rows(store: Path, ids: list[str]) -> set[int]:
     return rows
 
 
-def changed_objects(store: Path, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and object ids of flagged committed objects whose files differ from when they were read.
+def changed_objects(store: Path, manifest: Manifest) -> Changes:
+    """Committed objects whose files differ from when they were read, and those that lost files.
 
-    An object flagged by an ingest that kept no file stats (older lenshunt) counts as changed
-    when a band flagged MISSING_FILE now has a file.
+    An object read by no recorded ingest (a clean object of a store made before file tables) cannot
+    be compared; a flagged one counts as changed when a band flagged MISSING_FILE now has a file.
+    Objects none of whose files is left are in ``gone`` with every band.
     """
     data = open_store(store, chunks=None)
-    ids = data["object_id"].values
-    flags = data["flags"].values
-    candidates = np.flatnonzero(flags & INGEST_FLAGS)
-    if not candidates.size:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    band_flags = data["band_flags"].values
-    bands = list(data["band"].values)
-    recorded = recorded_file_stats(store)
+    ids = data["object_id"].values.astype(np.int64)
+    bands = tuple(str(band) for band in data["band"].values)
     index = {int(object_id): row for row, object_id in enumerate(manifest.object_ids)}
-    rows = []
-    for row in candidates:
-        source_row = index.get(int(ids[row]))
-        if source_row is None:
-            continue  # its files are gone: nothing new to read
-        now = {band: file_stat(manifest.paths[band][source_row]) for band in manifest.paths}
-        before = recorded.get(int(ids[row]))
-        if before is None:
-            missing = {band for band in now if band_flags[row, bands.index(band)] & Flag.MISSING_FILE}
-            changed = any(now[band] is not None for band in missing)
-        else:
-            changed = any(now[band] != before.get(band) for band in now)
-        if changed:
-            rows.append(int(row))
-    rows_array = np.asarray(rows, dtype=np.int64)
-    return rows_array, ids[rows_array].astype(np.int64)
+    source_rows = np.asarray([index.get(int(object_id), -1) for object_id in ids], dtype=np.int64)
+    gone = {int(object_id): list(bands) for object_id in ids[source_rows < 0]}
+    present = np.flatnonzero(source_rows >= 0)
+    now = stat_files(manifest.select_or_missing(ids[present])).in_bands(bands)
+    recorded = recorded_file_table(store, bands)
+    position = {int(object_id): row for row, object_id in enumerate(recorded.object_ids)}
+    record_rows = np.asarray([position.get(int(i), -1) for i in ids[present]], dtype=np.int64)
+    known = record_rows >= 0
+    before_size = recorded.size[record_rows[known]]
+    before_mtime = recorded.mtime_ns[record_rows[known]]
+    now_size, now_mtime = now.size[known], now.mtime_ns[known]
+    exists = now_size != NO_FILE
+    differs = exists & ((now_size != before_size) | (now_mtime != before_mtime))
+    vanished = ~exists & (before_size != NO_FILE)
+    changed = np.zeros(present.size, dtype=bool)
+    changed[known] = differs.any(axis=1)
+    for i in np.flatnonzero(vanished.any(axis=1) & ~differs.any(axis=1)):
+        row = present[np.flatnonzero(known)[i]]
+        gone[int(ids[row])] = [band for band, lost in zip(bands, vanished[i]) if lost]
+    # flagged objects of older ingests, which recorded nothing: a band flagged MISSING_FILE has a file now
+    unknown = np.flatnonzero(~known)
+    flags = data["flags"].values[present[unknown]]
+    for i, flag in zip(unknown, flags):
+        if int(flag) & INGEST_FLAGS:
+            band_flags = data["band_flags"].values[present[i]]
+            missing = (band_flags & Flag.MISSING_FILE) != 0
+            changed[i] = bool((missing & (now.size[i] != NO_FILE)).any())
+    rows = present[changed]
+    return Changes(rows=rows, object_ids=ids[rows], gone=gone)
 
 
 def repair_rows_task(
-    store: str, layout_yaml: str, rows: np.ndarray, manifest: Manifest, labels: np.ndarray
+    store: str, layout_yaml: str, rows: np.ndarray, manifest: Manifest, labels: np.ndarray, table_path: str
 ) -> dict:
-    """Worker task: read the objects again and rewrite their (committed) rows in place."""
+    """Worker task: read the objects again, rewrite the (committed) rows that came out otherwise.
+
+    Saves the file table of what it read at ``table_path`` (read once the repair record is written).
+    """
     import yaml
 
     from schemas.layout import parse_layout
 
     layout = parse_layout(yaml.safe_load(layout_yaml), source="store attributes")
     stats_time = time.time()
-    stats = manifest_file_stats(manifest)
+    table = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels)
-    write_rows(store, rows, dataset)
+    differ = differing_rows(read_rows(store, rows, dataset), dataset)
+    if differ.any():
+        write_rows(store, rows[differ], dataset.isel(object=np.flatnonzero(differ)))
+    save_file_table(Path(table_path), table, stats_time)
     flags = dataset["flags"].values
     return {
-        "rows": [int(row) for row in rows],
+        "rows": [int(row) for row in rows[differ]],
         "n_clean": int(np.count_nonzero(flags == 0)),
         "flag_counts": flag_counts(flags[flags != 0]),
         "reasons": dict(reasons),
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
-        "stats_time": stats_time,
-        "file_stats": {str(int(i)): stats[str(int(i))] for i in manifest.object_ids},
     }
 
 
-def repair_changed_objects(store: Path, manifest: Manifest, client) -> RepairResult | None:
-    """Re-read the changed flagged objects on ``client``, one task per shard; None when none changed."""
-    rows, object_ids = changed_objects(store, manifest)
+def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
+    """Which objects of ``dataset`` differ from ``stored`` (variable -> stored values), NaN equal to NaN.
+
+    Every object differs where the stored rows could not be read (``stored`` None).
+    """
+    n = int(dataset.sizes["object"])
+    if stored is None:
+        return np.ones(n, dtype=bool)
+    same = np.ones(n, dtype=bool)
+    for name, old in stored.items():
+        new = np.asarray(dataset[name].values, dtype=old.dtype).reshape(n, -1)
+        old = old.reshape(n, -1)
+        equal = new == old
+        if old.dtype.kind == "f":
+            equal |= np.isnan(new) & np.isnan(old)
+        same &= equal.all(axis=1)
+    return ~same
+
+
+def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[RepairResult | None, Changes]:
+    """Re-read the changed objects on ``client``, one task per shard; None when none changed."""
+    changes = changed_objects(store, manifest)
+    rows, object_ids = changes.rows, changes.object_ids
     if not rows.size:
-        return None
+        return None, changes
     attributes = read_attributes(store)
     labels = open_store(store, chunks=None)["label"].values[rows]
+    repair_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     shards = rows // attributes.chunk_objects
     futures = []
     for shard in np.unique(shards):
@@ -158,25 +190,22 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> RepairRes
                 rows[mine],
                 manifest.select_or_missing(object_ids[mine]),
                 labels[mine],
+                str(paths.repair_file_table(store, repair_id, int(shard))),
                 pure=False,
             )
         )
     results = [future.result() for future in futures]
-    repair_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    stats: dict[str, dict[str, FileStat]] = {}
     band_units: dict[str, list[str]] = {}
     for result in results:
-        stats.update(result["file_stats"])
         band_units = merge_band_units(band_units, result["band_units"])
     record = {
         "repair_id": repair_id,
         "rows": sorted(row for result in results for row in result["rows"]),
         "object_ids": [int(i) for i in object_ids],
-        "stats_time": min(result["stats_time"] for result in results),
-        "file_stats": stats,
+        "shards": [int(shard) for shard in np.unique(shards)],
     }
     write_json_atomic(paths.repair_record_file(store, repair_id), record)
-    return RepairResult(
+    result = RepairResult(
         repair_id=repair_id,
         rows=record["rows"],
         n_reread=int(rows.size),
@@ -185,6 +214,23 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> RepairRes
         flag_counts=dict(sum((Counter(result["flag_counts"]) for result in results), Counter())),
         band_units=band_units,
     )
+    return result, changes
+
+
+def gone_lines(gone: dict[int, list[str]], n_bands: int) -> list[str]:
+    """Report lines for objects that lost band files since they were read (none when none did)."""
+    if not gone:
+        return []
+    whole = [object_id for object_id, bands in gone.items() if len(bands) == n_bands]
+    first = list(gone.items())[:_N_EXAMPLES]
+    examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
+    lines = [
+        f"{len(gone)} stored object(s) lost band files since they were read, e.g. {examples}; the store "
+        "keeps the pixels it read from them (ingest into a new store to leave them out)"
+    ]
+    if whole:
+        lines.append(f"{len(whole)} of them have no file left in any band")
+    return lines
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:

@@ -358,6 +358,28 @@ def write_rows(path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Datas
             array[row : row + n] = values[offset : offset + n]
 
 
+def read_rows(
+    path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset
+) -> dict[str, np.ndarray] | None:
+    """The stored values at ``rows`` (sorted) of each per-object variable of ``dataset``, raw as
+    :func:`write_rows` writes them; None when a chunk of them cannot be read (a damaged store)."""
+    import zarr
+
+    group = zarr.open_group(Path(path), mode="r")
+    rows = np.asarray(rows, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, breaks) if run.size]
+    stored = {}
+    try:
+        for name, variable in dataset.variables.items():
+            if variable.dims and variable.dims[0] == OBJECT_DIM:
+                array = group[str(name)]
+                stored[str(name)] = np.concatenate([array[start:stop] for start, stop in runs])
+    except (OSError, ValueError, RuntimeError):  # zstd: RuntimeError; crc32c: ValueError; lost: OSError
+        return None
+    return stored
+
+
 def open_store(
     path: str | os.PathLike[str], *, include_uncommitted: bool = False, chunks: str | dict | None = "auto"
 ) -> xr.Dataset:
