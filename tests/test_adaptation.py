@@ -172,14 +172,25 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     for a, b in zip(base.model.get_weights(), tuned.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert "best epoch 0 (the starting weights)" in tuned.card.notes
+    # the same network keeps its ood_score statistics (new-user trial: refitted on this small store)
+    from pipeline.models.features import load_feature_stats
+
+    parent_stats, kept_stats = load_feature_stats(tmp_path / "parent"), load_feature_stats(tmp_path / "kept")
+    np.testing.assert_array_equal(parent_stats.precision, kept_stats.precision)
+    assert (kept_stats.threshold, kept_stats.n_fit) == (parent_stats.threshold, parent_stats.n_fit)
+    assert any(line.startswith("feature statistics (ood_score) kept from") for line in lines)
     assert f"(starting weights: val_auroc {start_auroc:.4f} at epoch 0)" in tuned.card.notes
     saved_start = json.loads((tmp_path / "kept" / "training" / "start.json").read_text())
     assert saved_start["val_auroc"] == pytest.approx(start_auroc, abs=5e-5)
     saved = json.loads((tmp_path / "kept" / "training" / "config.json").read_text())
     assert saved["keep_start"] is True and saved["init"] == str((tmp_path / "parent").resolve())
+    wrecked_lines: list[str] = []
     wrecked = train(
-        store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=lambda line: None
+        store, tmp_path / "wrecked", TrainConfig(**wreck, keep_start=False), log=wrecked_lines.append
     )
+    refit = load_feature_stats(tmp_path / "wrecked")
+    assert refit.n_calibration < 500 and not np.array_equal(refit.precision, parent_stats.precision)
+    assert any("ood_score threshold (the 0.99 quantile) was set on only" in line for line in wrecked_lines)
     assert not wrecked.kept_start and wrecked.best_epoch >= 0
     assert wrecked.metrics["val_auroc"] == pytest.approx(trained[wrecked.best_epoch], abs=1e-12)
     after = load_bundle(tmp_path / "wrecked").model.get_weights()

@@ -71,6 +71,7 @@ from pipeline.training.grades import (
     write_grade_summary,
 )
 from pipeline.training.lineage import save_parent
+from pipeline.training.ood_fit import fit_bundle_feature_stats
 from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
 from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
 
@@ -367,7 +368,7 @@ def train_bundle(
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
-    _fit_feature_stats(out, store, split, config.seed, log)
+    fit_bundle_feature_stats(out, store, split, config.seed, log, config.init if fit.kept_start else None)
     return TrainResult(
         bundle=out,
         model_id=model_id,
@@ -382,28 +383,6 @@ def train_bundle(
         history=fit.history,
         own_epochs=fit.own_epochs,
         kept_start=fit.kept_start,
-    )
-
-
-def _fit_feature_stats(out: Path, store: str | Path, split: Split, seed: int, log: Log) -> None:
-    """Fit and save the bundle's feature statistics on up to 3000 training-split objects; the
-    ``ood_score`` threshold is set on the validation split (objects the network did not train on)."""
-    from pipeline.models.bundle import load_bundle
-    from pipeline.models.features import fit_feature_stats, save_feature_stats
-
-    tic = time.perf_counter()
-    try:
-        stats = fit_feature_stats(
-            load_bundle(out), store, seed=seed, rows=split.train_rows, calibration_rows=split.val_rows
-        )
-    except LenshuntError as exc:  # a bundle without statistics still scores, without ood_score
-        log(f"no feature statistics (ood_score) for this bundle: {exc}")
-        return
-    save_feature_stats(out, stats)
-    log(
-        f"feature statistics ({stats.layer}, {stats.mean.size} features) fitted on {stats.n_fit} training "
-        f"objects, threshold on {stats.n_calibration} validation objects, "
-        f"in {time.perf_counter() - tic:.1f} s"
     )
 
 
