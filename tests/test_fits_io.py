@@ -154,6 +154,21 @@ def test_partial_nan_and_masked_pixels_are_kept_as_nan(tmp_path):
     assert result.flags == Flag.SOME_NONFINITE | Flag.MASKED_PIXELS | Flag.NO_COORDINATES
     assert np.isnan(result.image).sum() == 5 + 4
     assert np.isfinite(result.image[50, 50])
+    assert "some pixels NaN" in (result.reason, *result.extra_reasons)
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [((np.inf,), "some pixels infinite"), ((-np.inf, np.nan), "some pixels NaN and some infinite")],
+)
+def test_infinite_pixels_are_called_infinite(tmp_path, values, reason):
+    """New-user trial: a file with one inf pixel was reported as 'some pixels NaN'."""
+    image = _image((101, 101))
+    image[3, : len(values)] = values
+    fits.PrimaryHDU(image).writeto(tmp_path / "inf.fits")
+    result = read_band(tmp_path / "inf.fits", (101, 101))
+    assert result.flags & Flag.SOME_NONFINITE and np.isnan(result.image).sum() == len(values)
+    assert reason in (result.reason, *result.extra_reasons)
 
 
 def _with_position(hdu):

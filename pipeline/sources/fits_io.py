@@ -214,7 +214,13 @@ def clean_pixels(
             reasons.insert(0, "all pixels NaN, null or masked")
         elif not nulls_are_nan:
             flags |= Flag.SOME_NONFINITE
-            reasons.append("some pixels NaN")
+            infinite = bool(np.isinf(image).any())  # new-user trial: an inf pixel was called NaN
+            nan = bool(np.isnan(image).any())
+            reasons.append(
+                "some pixels NaN and some infinite"
+                if nan and infinite
+                else f"some pixels {'NaN' if nan else 'infinite'}"
+            )
         image = np.where(finite, image, np.float32(np.nan))
     return np.ascontiguousarray(image), flags, reasons
 
