@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
-from flows.preflight import positive_int
+from flows.preflight import non_negative_int, positive_int
 from pipeline.compute import connect
 from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
@@ -172,13 +172,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="euclid-sglc2",
         help=f"layout name ({', '.join(available_layouts())}) or YAML path",
     )
-    parser.add_argument("--n", type=int, required=True, help="number of objects to simulate")
+    parser.add_argument("--n", type=positive_int, required=True, help="number of objects to simulate")
     parser.add_argument(
-        "--seed", type=int, default=0, help="master seed; object i uses SeedSequence([seed, i])"
+        "--seed", type=non_negative_int, default=0, help="master seed; object i uses SeedSequence([seed, i])"
     )
     parser.add_argument(
         "--first-id",
-        type=int,
+        type=non_negative_int,
         default=DEFAULT_FIRST_ID,
         help=f"id of the first object (default {DEFAULT_FIRST_ID}); new ids into an existing set add objects",
     )

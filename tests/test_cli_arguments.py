@@ -18,6 +18,9 @@ from flows.cli import main
         (["evaluate", "OUT", "--store", "S", "--threshold", "-0.1"], "--threshold: -0.1 is not in [0, 1]"),
         (["train", "STORE", "OUT", "--batch-size", "0"], "argument --batch-size: 0 is not >= 1"),
         (["simulate", "OUT", "--batch-size", "1.5"], "argument --batch-size: '1.5' is not an integer"),
+        (["simulate", "OUT", "--n", "0"], "argument --n: 0 is not >= 1"),
+        (["simulate", "OUT", "--n", "5", "--first-id", "-1"], "argument --first-id: -1 is not >= 0"),
+        (["simulate", "OUT", "--n", "5", "--seed", "-3"], "argument --seed: -3 is not >= 0"),
     ],
 )
 def test_out_of_range_numbers_are_one_parsing_error(argv, message, capsys):
