@@ -104,7 +104,7 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     assert "re-read 2 stored objects" in summary and "1 came out otherwise and were rewritten" in summary
     assert "files gone: 2 stored object(s) lost band files since they were read" in summary
     assert "100015 (H)" in summary and "100018 (VIS Y J H)" in summary
-    assert "files gone: 1 of them have no file left in any band" in summary
+    assert "files gone: 1 stored object(s) have no file left in any band" in summary
     again = ingest(EUCLID, source, store, dask_client)  # the re-read recorded what it read
     assert again.n_reread == 0 and not again.plans and len(again.files_gone) == 2
 

@@ -245,7 +245,7 @@ def ingest(
             report.plans.append(pending)
 
         repaired, changes = repair_changed_objects(store, manifest, client)
-        report.files_gone = gone_lines(changes.gone, len(layout.bands))
+        report.files_gone = gone_lines(changes)
         if repaired is not None:
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
             report.n_rewritten = len(repaired.rows)

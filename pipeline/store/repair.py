@@ -44,12 +44,14 @@ class Changes:
     """What changed in the files of a store's objects since they were read.
 
     ``rows``/``object_ids``: objects to read again (a file appeared or differs). ``gone``: ids of
-    objects whose only change is vanished band files, with those bands (their pixels are kept).
+    objects whose only change is vanished band files, with those bands (their pixels are kept);
+    ``no_file_left`` of them have no file in any band now.
     """
 
     rows: np.ndarray
     object_ids: np.ndarray
     gone: dict[int, list[str]] = field(default_factory=dict)
+    no_file_left: int = 0
 
 
 @dataclass
@@ -84,18 +86,23 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
 
     An object read by no recorded ingest (a clean object of a store made before file tables) cannot
     be compared; a flagged one counts as changed when a band flagged MISSING_FILE now has a file.
-    Objects none of whose files is left are in ``gone`` with every band.
+    Objects none of whose files is left are in ``gone`` with the bands they had.
     """
     data = open_store(store, chunks=None)
     ids = data["object_id"].values.astype(np.int64)
     bands = tuple(str(band) for band in data["band"].values)
     index = {int(object_id): row for row, object_id in enumerate(manifest.object_ids)}
     source_rows = np.asarray([index.get(int(object_id), -1) for object_id in ids], dtype=np.int64)
-    gone = {int(object_id): list(bands) for object_id in ids[source_rows < 0]}
     present = np.flatnonzero(source_rows >= 0)
     now = stat_files(manifest.select_or_missing(ids[present])).in_bands(bands)
     recorded = recorded_file_table(store, bands)
     position = {int(object_id): row for row, object_id in enumerate(recorded.object_ids)}
+    gone = {}
+    for object_id in ids[source_rows < 0]:  # every file gone (those it had, where recorded)
+        had = recorded.size[position[int(object_id)]] != NO_FILE if int(object_id) in position else None
+        if had is None or had.any():  # (an object planned when its files had vanished had none)
+            gone[int(object_id)] = [band for i, band in enumerate(bands) if had is None or had[i]]
+    n_no_file = len(gone)
     record_rows = np.asarray([position.get(int(i), -1) for i in ids[present]], dtype=np.int64)
     known = record_rows >= 0
     before_size = recorded.size[record_rows[known]]
@@ -106,19 +113,17 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     vanished = ~exists & (before_size != NO_FILE)
     changed = np.zeros(present.size, dtype=bool)
     changed[known] = differs.any(axis=1)
+    known_rows = present[known]
     for i in np.flatnonzero(vanished.any(axis=1) & ~differs.any(axis=1)):
-        row = present[np.flatnonzero(known)[i]]
-        gone[int(ids[row])] = [band for band, lost in zip(bands, vanished[i]) if lost]
+        gone[int(ids[known_rows[i]])] = [band for band, lost in zip(bands, vanished[i]) if lost]
     # flagged objects of older ingests, which recorded nothing: a band flagged MISSING_FILE has a file now
     unknown = np.flatnonzero(~known)
-    flags = data["flags"].values[present[unknown]]
-    for i, flag in zip(unknown, flags):
-        if int(flag) & INGEST_FLAGS:
-            band_flags = data["band_flags"].values[present[i]]
-            missing = (band_flags & Flag.MISSING_FILE) != 0
-            changed[i] = bool((missing & (now.size[i] != NO_FILE)).any())
+    unknown = unknown[(data["flags"].values[present[unknown]] & INGEST_FLAGS) != 0]
+    if unknown.size:
+        missing = (data["band_flags"].values[present[unknown]] & Flag.MISSING_FILE) != 0
+        changed[unknown] = (missing & (now.size[unknown] != NO_FILE)).any(axis=1)
     rows = present[changed]
-    return Changes(rows=rows, object_ids=ids[rows], gone=gone)
+    return Changes(rows=rows, object_ids=ids[rows], gone=gone, no_file_left=n_no_file)
 
 
 def repair_rows_task(
@@ -217,19 +222,18 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
     return result, changes
 
 
-def gone_lines(gone: dict[int, list[str]], n_bands: int) -> list[str]:
+def gone_lines(changes: Changes) -> list[str]:
     """Report lines for objects that lost band files since they were read (none when none did)."""
-    if not gone:
+    if not changes.gone:
         return []
-    whole = [object_id for object_id, bands in gone.items() if len(bands) == n_bands]
-    first = list(gone.items())[:_N_EXAMPLES]
+    first = list(changes.gone.items())[:_N_EXAMPLES]
     examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
     lines = [
-        f"{len(gone)} stored object(s) lost band files since they were read, e.g. {examples}; the store "
-        "keeps the pixels it read from them (ingest into a new store to leave them out)"
+        f"{len(changes.gone)} stored object(s) lost band files since they were read, e.g. {examples}; the "
+        "store keeps the pixels it read from them (ingest into a new store to leave them out)"
     ]
-    if whole:
-        lines.append(f"{len(whole)} of them have no file left in any band")
+    if changes.no_file_left:
+        lines.append(f"{changes.no_file_left} stored object(s) have no file left in any band")
     return lines
 
 
