@@ -5,7 +5,7 @@ of the files it read (taken just before reading them, so a file that changes mea
 the next ingest). A later ingest compares the table with the files on disk to find objects whose
 files appeared, were replaced or vanished since.
 
-The tables are NumPy ``.npz`` files: 16 bytes per object and band, about 6 MB for 100,000 objects
+The tables are NumPy ``.npz`` files: 16 bytes per object and band, about 7 MB for 100,000 objects
 of four bands, read as two arrays (the JSON ``file_stats`` of earlier versions, kept for flagged
 objects only, are still read). Size and modification time are what
 ``rsync`` compares by default; a file rewritten with the same size and a preserved modification
