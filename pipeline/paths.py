@@ -52,6 +52,11 @@ def repair_file_table(store: Path, repair_id: str, shard: int) -> Path:
     return repair_records_dir(store) / f"repair-{repair_id}-shard-{shard:06d}.files.npz"
 
 
+def file_baseline_table(store: Path, baseline_id: str) -> Path:
+    """Band files of stored objects that no ingest had recorded (stores made before file tables)."""
+    return bookkeeping_dir(store) / "files" / f"baseline-{baseline_id}.files.npz"
+
+
 def repair_records_dir(store: Path) -> Path:
     return bookkeeping_dir(store) / "repairs"
 

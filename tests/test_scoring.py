@@ -68,6 +68,12 @@ def test_rows_are_taken_out_of_their_parts_by_splitting(tmp_path):
     assert take_out_rows(tmp_path, scattered) == 64
     assert sorted(existing_parts(tmp_path)) == [(0, 3), (5, 63)]
     assert uncovered_regions(list(existing_parts(tmp_path)), 128, 64) == [(3, 5), (63, 64), (64, 128)]
+    # Where the runs would cost as many passes of batch_size as the whole part, it goes whole
+    # (two runs in a 60-row part with passes of 32: 2 passes either way).
+    assert take_out_rows(tmp_path, {10, 20}, batch_size=32) == 58
+    assert sorted(existing_parts(tmp_path)) == [(0, 3)]
+    assert take_out_rows(tmp_path, {1}, batch_size=2) == 1  # 1 pass against 2: split
+    assert sorted(existing_parts(tmp_path)) == [(0, 1), (2, 3)]
 
 
 def test_pipeline_scores_equal_in_process_predict(scored_setup, dask_client):
@@ -247,27 +253,69 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     ingest(EUCLID, source, store, dask_client, chunk_objects=8)
     bundle = make_bundle(store, tmp_path / "bundle")
     out = tmp_path / "run"
-    first = score_store(store, bundle, out, dask_client, batch_size=8)
+    first = score_store(store, bundle, out, dask_client, batch_size=2)
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isnan(catalog.loc[400017, "score"]) and catalog.loc[400017, "flags"] & Flag.MISSING_FILE
     assert first.n_scored == 23
 
     late.write_bytes(late_bytes)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 1
-    again = score_store(store, bundle, out, dask_client, batch_size=8)
-    assert again.n_rows_rescored == again.n_rows_scored_now == 1  # row 17 only, not its region
+    again = score_store(store, bundle, out, dask_client, batch_size=2)
+    # row 17 only, not its 6-row region (one pass of 2 rows against three)
+    assert again.n_rows_rescored == again.n_rows_scored_now == 1
     parts_now = sorted(path.name for path in paths.score_parts_dir(out).glob("*.parquet"))
-    assert "scores-000000000016-000000000017.parquet" in parts_now
-    assert "scores-000000000017-000000000018.parquet" in parts_now
+    assert parts_now[-3:] == [
+        "scores-000000000012-000000000017.parquet",  # the region of rows 12-17 split around row 17
+        "scores-000000000017-000000000018.parquet",
+        "scores-000000000018-000000000024.parquet",
+    ]
     rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isfinite(rescored.loc[400017, "score"]) and rescored.loc[400017, "flags"] == 0
     assert again.n_scored == 24
     # The catalog equals a fresh score run of the repaired store.
     fresh = tmp_path / "fresh"
-    score_store(store, bundle, fresh, dask_client, batch_size=8)
+    score_store(store, bundle, fresh, dask_client, batch_size=2)
     expected = read_catalog(paths.catalog_parquet(fresh)).set_index("object_id")
     np.testing.assert_array_equal(rescored["score"].to_numpy(), expected["score"].to_numpy())
-    assert score_store(store, bundle, out, dask_client, batch_size=8).n_rows_scored_now == 0
+    assert score_store(store, bundle, out, dask_client, batch_size=2).n_rows_scored_now == 0
+
+
+def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, dask_client, monkeypatch):
+    """Review: a kill after a worker rewrote rows but before the repair record left them with their
+    old scores for good (the next ingest found them unchanged, and recorded no row)."""
+    from cutouts import cutout_image, write_cutout
+
+    import pipeline.store.repair as repair
+
+    ids = list(range(400000, 400024))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    bundle = make_bundle(store, tmp_path / "bundle")
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=2)
+    pixels = cutout_image(400003 + 7919, 0, (200, 200)) * 50
+    write_cutout(band_file(EUCLID, source, 400003, "VIS"), pixels, *sky(400003))
+    real = repair.write_json_atomic
+
+    def killed_before_the_final_record(path, payload):
+        if payload.get("complete"):
+            raise RuntimeError("killed")
+        real(path, payload)
+
+    monkeypatch.setattr(repair, "write_json_atomic", killed_before_the_final_record)
+    with pytest.raises(RuntimeError, match="killed"):
+        ingest(EUCLID, source, store, dask_client)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(open_store(store)["vis"][3, 0].values, pixels)  # the worker wrote it
+    assert ingest(EUCLID, source, store, dask_client).n_reread == 0  # its shard recorded its files
+    again = score_store(store, bundle, out, dask_client, batch_size=2)
+    assert again.n_rows_rescored >= 1
+    fresh = tmp_path / "fresh"
+    score_store(store, bundle, fresh, dask_client, batch_size=2)
+    resumed = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    expected = read_catalog(paths.catalog_parquet(fresh)).set_index("object_id")
+    np.testing.assert_array_equal(resumed["score"].to_numpy(), expected["score"].to_numpy())
 
 
 def test_overwrite_deletes_only_what_lenshunt_wrote(scored_setup, dask_client, tmp_path):

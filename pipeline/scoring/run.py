@@ -123,7 +123,7 @@ def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: 
     return max(1, min(shard_objects, max(batch_size, -(-wanted // batch_size) * batch_size)))
 
 
-def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool) -> int:
+def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool, batch_size: int) -> int:
     """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it.
 
     Rows the store rewrote since this directory's last score run (a re-read of objects whose
@@ -166,7 +166,7 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
         seen = list(previous.get("repairs_seen", []))
         new = [repair_id for repair_id in repair_ids(store) if repair_id not in seen]
         if new:
-            n_uncovered = take_out_rows(out_dir, repaired_rows(store, new))
+            n_uncovered = take_out_rows(out_dir, repaired_rows(store, new), batch_size)
         seen += new
     else:
         seen = repair_ids(store)  # a new run scores the store as it is now
@@ -310,8 +310,8 @@ def score_store(
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
-    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite)
-    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]))
+    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
+    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]), batch_size)
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:

@@ -196,6 +196,7 @@ def clean_pixels(
     it earned and the reasons, most severe first.
     """
     image = np.asarray(data, dtype=np.float32)  # converts byte order and scaled integers
+    unmasked = image
     flags = 0
     reasons: list[str] = []
     if masked_value is not None:
@@ -214,8 +215,8 @@ def clean_pixels(
             reasons.insert(0, "all pixels NaN, null or masked")
         elif not nulls_are_nan:
             flags |= Flag.SOME_NONFINITE
-            infinite = bool(np.isinf(image).any())  # new-user trial: an inf pixel was called NaN
-            nan = bool(np.isnan(image).any())
+            infinite = bool(np.isinf(unmasked).any())  # new-user trial: an inf pixel was called NaN
+            nan = bool(np.isnan(unmasked).any())  # in the file, not the masked pixels set to NaN
             reasons.append(
                 "some pixels NaN and some infinite"
                 if nan and infinite

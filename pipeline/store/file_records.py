@@ -100,25 +100,33 @@ def save_file_table(target: Path, table: FileTable, stats_time: float) -> None:
 def recorded_file_table(store: Path, bands: tuple[str, ...]) -> FileTable:
     """Object id -> the files recorded when each object of ``store`` was last read (latest wins).
 
-    Reads the tables of finished ingest regions and re-reads, and the ``file_stats`` that earlier
-    versions kept in their JSON markers for flagged objects only. Objects read by no recorded
-    ingest (clean objects of a store made before this version) are not in the table.
+    Reads the tables of finished ingest regions and re-reads, the ``file_stats`` that earlier
+    versions kept in their JSON markers for flagged objects only, and the baselines an ingest saved
+    for stored objects that none of those recorded (a store made before this version: its clean
+    objects are compared from its first ingest by this version on).
     """
-    records: list[tuple[float, FileTable]] = []
+    records: list[tuple[str, float, FileTable]] = []  # (the client's id, stats time, table)
     for marker in paths.bookkeeping_dir(store).glob("ingest/*/region-*.done.json"):
         region = int(marker.name.removeprefix("region-").removesuffix(".done.json"))
         tables = [paths.region_file_table(store, marker.parent.name, region)]
-        records.extend(_read_tables(marker, [table for table in tables if table.exists()], bands))
+        found = _read_tables(marker, [table for table in tables if table.exists()], bands)
+        records.extend((marker.parent.name, *record) for record in found)
     for marker in paths.repair_records_dir(store).glob("repair-*.json"):
         tables = sorted(marker.parent.glob(f"{marker.stem}-shard-*.files.npz"))
-        records.extend(_read_tables(marker, tables, bands))
-    records.sort(key=lambda record: record[0])
+        found = _read_tables(marker, tables, bands)
+        records.extend((marker.stem.removeprefix("repair-"), *record) for record in found)
+    for path in paths.file_baseline_table(store, "*").parent.glob("baseline-*.files.npz"):
+        baseline_id = path.name.removeprefix("baseline-").removesuffix(".files.npz")
+        records.extend((baseline_id, *record) for record in _read_tables(path, [path], bands))
+    # ordered by the ids the client gave (they start with its time, %Y%m%dT%H%M%S), then by when the
+    # files were looked at: a worker's clock never decides between two ingests
+    records.sort(key=lambda record: (record[0][:15], record[1]))
     if not records:
         empty = np.zeros((0, len(bands)), np.int64)
         return FileTable(np.zeros(0, np.int64), bands, empty, empty.copy())
-    ids = np.concatenate([table.object_ids for _, table in records])
-    size = np.concatenate([table.size for _, table in records])
-    mtime = np.concatenate([table.mtime_ns for _, table in records])
+    ids = np.concatenate([table.object_ids for *_, table in records])
+    size = np.concatenate([table.size for *_, table in records])
+    mtime = np.concatenate([table.mtime_ns for *_, table in records])
     # the last record of each id wins: unique over the reversed order gives the first of the reversed
     _, first_reversed = np.unique(ids[::-1], return_index=True)
     keep = ids.size - 1 - first_reversed

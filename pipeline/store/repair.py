@@ -1,4 +1,4 @@
-"""Re-read stored objects whose band files appeared, were replaced or vanished since they were read.
+"""Re-read stored objects whose band files appeared or were replaced since they were read.
 
 Every ingest records the size and modification time of each band file it reads
 (:mod:`pipeline.store.file_records`). A later ingest compares them with the files on disk now:
@@ -9,12 +9,14 @@ Every ingest records the size and modification time of each band file it reads
   record naming the rewritten rows, which a score run uses to rescore exactly those rows (see
   :mod:`pipeline.scoring.run`); a file only touched or copied anew changes no row and costs no
   rescore;
-- an object whose only change is that band files vanished keeps the pixels read from them (a store
-  never loses what it read); the ingest report counts such objects and names a few, with every
-  object none of whose files is left.
+- an object with band files that vanished keeps the pixels read from them (a store never loses
+  what it read) and is not read again while they are missing, even if its other files changed;
+  the ingest report counts such objects and names a few, with every object none of whose files
+  is left.
 
-The re-read runs under the store's writer lock; it is idempotent, so a kill before its record
-is written only means the next ingest re-reads the same objects again.
+The re-read runs under the store's writer lock. Its record is written before any row is, listing
+every row to re-read, and narrowed at the end; a kill in between leaves those rows to be scored
+again (some needlessly), and the next ingest re-reads the objects whose shards had not finished.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from pipeline import paths
 from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
-from pipeline.store.file_records import NO_FILE, recorded_file_table, save_file_table, stat_files
+from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
 from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
 from pipeline.store.zarr_store import open_store, read_attributes, read_rows, write_rows
@@ -44,14 +46,18 @@ class Changes:
     """What changed in the files of a store's objects since they were read.
 
     ``rows``/``object_ids``: objects to read again (a file appeared or differs). ``gone``: ids of
-    objects whose only change is vanished band files, with those bands (their pixels are kept);
-    ``no_file_left`` of them have no file in any band now.
+    objects with vanished band files, with those bands (their pixels are kept, and they are not read
+    again, even when other band files differ: ``not_reread`` of them); ``no_file_left`` of them
+    have no file in any band now. ``unrecorded``: the files now of stored objects that no ingest
+    recorded (a store made before file tables), to save as their baseline.
     """
 
     rows: np.ndarray
     object_ids: np.ndarray
     gone: dict[int, list[str]] = field(default_factory=dict)
     no_file_left: int = 0
+    not_reread: int = 0
+    unrecorded: FileTable | None = None
 
 
 @dataclass
@@ -112,9 +118,10 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     differs = exists & ((now_size != before_size) | (now_mtime != before_mtime))
     vanished = ~exists & (before_size != NO_FILE)
     changed = np.zeros(present.size, dtype=bool)
-    changed[known] = differs.any(axis=1)
+    lost = vanished.any(axis=1)
+    changed[known] = differs.any(axis=1) & ~lost  # a re-read would write NaN over a vanished band
     known_rows = present[known]
-    for i in np.flatnonzero(vanished.any(axis=1) & ~differs.any(axis=1)):
+    for i in np.flatnonzero(lost):
         gone[int(ids[known_rows[i]])] = [band for band, lost in zip(bands, vanished[i]) if lost]
     # flagged objects of older ingests, which recorded nothing: a band flagged MISSING_FILE has a file now
     unknown = np.flatnonzero(~known)
@@ -123,7 +130,16 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
         missing = (data["band_flags"].values[present[unknown]] & Flag.MISSING_FILE) != 0
         changed[unknown] = (missing & (now.size[unknown] != NO_FILE)).any(axis=1)
     rows = present[changed]
-    return Changes(rows=rows, object_ids=ids[rows], gone=gone, no_file_left=n_no_file)
+    baseline = np.flatnonzero(~known & ~changed)
+    unrecorded = FileTable(ids[present[baseline]], bands, now.size[baseline], now.mtime_ns[baseline])
+    return Changes(
+        rows=rows,
+        object_ids=ids[rows],
+        gone=gone,
+        no_file_left=n_no_file,
+        not_reread=int((differs.any(axis=1) & lost).sum()),
+        unrecorded=unrecorded if baseline.size else None,
+    )
 
 
 def repair_rows_task(
@@ -175,15 +191,27 @@ def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
 
 
 def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[RepairResult | None, Changes]:
-    """Re-read the changed objects on ``client``, one task per shard; None when none changed."""
+    """Re-read the changed objects on ``client``, one task per shard; None when none changed.
+
+    The repair record is written first with every row to re-read (a kill after a worker rewrote
+    rows then leaves them to be scored again, where the next ingest would find them unchanged),
+    and narrowed to the rows that came out otherwise at the end. Objects no ingest recorded get
+    their files saved as a baseline.
+    """
+    stats_time = time.time()
     changes = changed_objects(store, manifest)
+    if changes.unrecorded is not None:
+        baseline = paths.file_baseline_table(store, _new_id())
+        save_file_table(baseline, changes.unrecorded, stats_time)
     rows, object_ids = changes.rows, changes.object_ids
     if not rows.size:
         return None, changes
     attributes = read_attributes(store)
     labels = open_store(store, chunks=None)["label"].values[rows]
-    repair_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    repair_id = _new_id()
     shards = rows // attributes.chunk_objects
+    intent = {"repair_id": repair_id, "rows": [int(row) for row in rows], "complete": False}
+    write_json_atomic(paths.repair_record_file(store, repair_id), intent)
     futures = []
     for shard in np.unique(shards):
         mine = shards == shard
@@ -208,6 +236,7 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
         "rows": sorted(row for result in results for row in result["rows"]),
         "object_ids": [int(i) for i in object_ids],
         "shards": [int(shard) for shard in np.unique(shards)],
+        "complete": True,
     }
     write_json_atomic(paths.repair_record_file(store, repair_id), record)
     result = RepairResult(
@@ -226,7 +255,7 @@ def gone_lines(changes: Changes) -> list[str]:
     """Report lines for objects that lost band files since they were read (none when none did)."""
     if not changes.gone:
         return []
-    first = list(changes.gone.items())[:_N_EXAMPLES]
+    first = sorted(changes.gone.items())[:_N_EXAMPLES]
     examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
     lines = [
         f"{len(changes.gone)} stored object(s) lost band files since they were read, e.g. {examples}; the "
@@ -234,7 +263,17 @@ def gone_lines(changes: Changes) -> list[str]:
     ]
     if changes.no_file_left:
         lines.append(f"{changes.no_file_left} stored object(s) have no file left in any band")
+    if changes.not_reread:
+        lines.append(
+            f"{changes.not_reread} of them also have replaced files, not read again while others are "
+            "missing (a re-read would blank the missing bands): restore the missing files"
+        )
     return lines
+
+
+def _new_id() -> str:
+    """A record id: the client's time (records are ordered by it) and a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:

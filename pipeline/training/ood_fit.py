@@ -39,9 +39,9 @@ def fit_bundle_feature_stats(
     )
 
     tic = time.perf_counter()
-    if start is not None and has_feature_stats(load_bundle(start)):
+    if start is not None and has_feature_stats(load_bundle(start)) and _same_weights(start, out):
         stats = load_feature_stats(start)
-        feature_layer(load_bundle(out).model, stats.layer)  # the same trunk: its layer is there
+        feature_layer(load_bundle(out).model, stats.layer)  # the same network: its layer is there
         save_feature_stats(out, stats)
         log(
             f"feature statistics (ood_score) kept from {start}, whose weights this bundle kept "
@@ -67,3 +67,16 @@ def fit_bundle_feature_stats(
             f"{stats.n_calibration} validation objects: which objects are flagged UNLIKE_TRAINING is "
             f"uncertain; a store of a few thousand objects sets it well"
         )
+
+
+def _same_weights(start: str | Path, out: Path) -> bool:
+    """Whether the bundles at ``start`` and ``out`` hold the very same weights (review: a fine-tune that
+    kept its start may still keep a separate output's trunk from a trained epoch)."""
+    import numpy as np
+
+    from pipeline.models.bundle import load_bundle
+
+    before, after = load_bundle(start).model.get_weights(), load_bundle(out).model.get_weights()
+    return len(before) == len(after) and all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(before, after, strict=True)
+    )
