@@ -308,6 +308,15 @@ def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, 
         ingest(EUCLID, source, store, dask_client)
     monkeypatch.undo()
     np.testing.assert_array_equal(open_store(store)["vis"][3, 0].values, pixels)  # the worker wrote it
+    # while an ingest holds the store and its re-read is unfinished, a score run waits for it
+    from pipeline.errors import StoreBusyError
+    from pipeline.store.lock import store_writer_lock
+
+    with (
+        store_writer_lock(store, purpose="test ingest"),
+        pytest.raises(StoreBusyError, match=r"an ingest is re-reading objects of .* now \(test ingest pid"),
+    ):
+        score_store(store, bundle, out, dask_client, batch_size=2)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 0  # its shard recorded its files
     again = score_store(store, bundle, out, dask_client, batch_size=2)
     assert again.n_rows_rescored >= 1

@@ -44,7 +44,7 @@ from pipeline.scoring.parts import (
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
 from pipeline.store.columns import read_object_columns
 from pipeline.store.reading import flag_counts
-from pipeline.store.repair import repair_ids, repaired_rows
+from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
 
 
@@ -165,11 +165,13 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
             )
         seen = list(previous.get("repairs_seen", []))
         new = [repair_id for repair_id in repair_ids(store) if repair_id not in seen]
+        check_no_repair_running(store, new)
         if new:
             n_uncovered = take_out_rows(out_dir, repaired_rows(store, new), batch_size)
         seen += new
     else:
         seen = repair_ids(store)  # a new run scores the store as it is now
+        check_no_repair_running(store, seen)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_file.with_suffix(".tmp")
     tmp.write_text(json.dumps({**identity, "repairs_seen": seen}, indent=1))

@@ -62,3 +62,23 @@ def _read_holder(fd: int) -> str:
         return "holder unknown"
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("since", 0)))
     return f"{info.get('purpose', 'writer')} pid {info.get('pid')} on {info.get('host')} since {since}"
+
+
+def store_being_written(store: str | os.PathLike[str]) -> str | None:
+    """Who holds ``store``'s writer lock now, or None when nobody does (a probe: a shared lock taken
+    and dropped at once, so a writer starting in that microsecond is the only one it can get in the
+    way of)."""
+    lock_path = paths.store_lock_file(Path(store))
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -31,10 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
+from pipeline.errors import StoreBusyError
 from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
 from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
+from pipeline.store.lock import store_being_written
 from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
 from pipeline.store.zarr_store import open_store, read_attributes, read_rows, write_rows
 
@@ -269,6 +271,28 @@ def gone_lines(changes: Changes) -> list[str]:
             "missing (a re-read would blank the missing bands): restore the missing files"
         )
     return lines
+
+
+def check_no_repair_running(store: Path, ids: list[str]) -> None:
+    """Refuse to score while an ingest is rewriting rows of ``store`` (a repair of ``ids`` not complete
+    and the writer lock held): its rows could be scored before they are rewritten, and never again.
+
+    Raises
+    ------
+    StoreBusyError
+        Naming the writer.
+    """
+    unfinished = [
+        repair_id
+        for repair_id in ids
+        if not json.loads(paths.repair_record_file(store, repair_id).read_text()).get("complete", True)
+    ]
+    holder = store_being_written(store) if unfinished else None
+    if holder is not None:
+        raise StoreBusyError(
+            f"an ingest is re-reading objects of {store} now ({holder}); score when it has finished "
+            "(a score run started before it scores those objects again)"
+        )
 
 
 def _new_id() -> str:
