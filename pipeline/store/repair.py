@@ -124,7 +124,7 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     changed[known] = differs.any(axis=1) & ~lost  # a re-read would write NaN over a vanished band
     known_rows = present[known]
     for i in np.flatnonzero(lost):
-        gone[int(ids[known_rows[i]])] = [band for band, lost in zip(bands, vanished[i]) if lost]
+        gone[int(ids[known_rows[i]])] = [band for band, missing in zip(bands, vanished[i]) if missing]
     # flagged objects of older ingests, which recorded nothing: a band flagged MISSING_FILE has a file now
     unknown = np.flatnonzero(~known)
     unknown = unknown[(data["flags"].values[present[unknown]] & INGEST_FLAGS) != 0]
