@@ -535,7 +535,10 @@ def test_real_cutout_directories_ingest_whole(tmp_path, dask_client):
     for name in report.flag_counts:
         assert name in summary
     assert "2 row(s) without an id skipped (lines 6, 7)" in summary
-    assert "catalog: 1 row(s) name objects with no file in the source (ids 300099): not ingested" in summary
+    assert (
+        "catalog: 1 row(s) name objects with no file in the source and not in the store "
+        "(ids 300099): not ingested" in summary
+    )
     assert "1 file(s) in Public/EUC_VIS match no band, e.g. notes.txt" in summary
     again = ingest(EUCLID, root, store_path, dask_client)
     assert (again.n_added, again.n_after) == (0, 12)
@@ -565,12 +568,18 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     del labels[100005]  # a row dropped from the catalog keeps its stored label (a lens)
     labels[100099] = 1  # a row for an object not delivered yet: said even without new objects
     write_set(EUCLID, euclid_set, [], labels)
+    for band in EUCLID.band_names:  # a stored object whose files are gone is no "not ingested" row (trial)
+        band_file(EUCLID, euclid_set, 100007, band).unlink()
     report = ingest(EUCLID, euclid_set, store_path, dask_client)
     assert (report.n_added, report.n_relabelled) == (0, 2)
     summary = report.summary()
     assert "labels: no new objects; 2 stored label(s) corrected from" in summary
     assert "100001: non-lens -> lens, 100002: lens -> non-lens" in summary
-    assert "catalog: 1 row(s) name objects with no file in the source (ids 100099)" in summary
+    assert (
+        "catalog: 1 row(s) name objects with no file in the source and not in the store (ids 100099)"
+        in summary
+    )
+    assert "files gone: 1 stored object(s) lost band files" in summary
     assert "1 object(s) labelled in the store have no label in" in summary and "(ids 100005)" in summary
     data = open_store(store_path)
     stored = dict(zip(data["object_id"].values.tolist(), data["label"].values.tolist()))

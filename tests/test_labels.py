@@ -114,8 +114,9 @@ def test_catalog_rows_of_objects_without_files_are_counted(tmp_path):
     _catalog(tmp_path, "".join(f"{i},0,0.0,0\n" for i in range(100001, 100009)))
     result = load_labels(EUCLID, np.array([100001]), tmp_path, source_ids=np.array([100001, 100002]))
     assert result.notes == (
-        "6 row(s) name objects with no file in the source (ids 100003, 100004, 100005, 100006, 100007, "
-        "...): not ingested; their files may not have arrived yet",
+        "6 row(s) name objects with no file in the source and not in the store "
+        "(ids 100003, 100004, 100005, 100006, 100007, ...): not ingested; "
+        "their files may not have arrived yet",
     )
     assert load_labels(EUCLID, np.array([100001]), tmp_path).notes == ()  # no source ids: not checked
 

@@ -319,9 +319,10 @@ def load_labels(
 ) -> Labels:
     """Labels aligned with ``object_ids``: -1 for objects absent from the catalog or without one.
 
-    With ``source_ids`` (every object id that has a file in the source), the notes also say how
-    many catalog rows name no object with a file (a list that names objects not delivered), with a
-    few of their ids: they cannot be ingested, and were otherwise dropped without a word.
+    With ``source_ids`` (every object id that has a file in the source or is in the store), the
+    notes also say how many catalog rows name none of them (a list that names objects not
+    delivered), with a few of their ids: they cannot be ingested, and were otherwise dropped
+    without a word.
     """
     path = Path(catalog) if catalog else find_label_catalog(layout, root)
     if path is None:
@@ -335,8 +336,8 @@ def load_labels(
         if fileless.size:
             shown = ", ".join(str(i) for i in fileless[:5]) + (", ..." if fileless.size > 5 else "")
             notes += (
-                f"{fileless.size} row(s) name objects with no file in the source (ids {shown}): "
-                "not ingested; their files may not have arrived yet",
+                f"{fileless.size} row(s) name objects with no file in the source and not in the store "
+                f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
     return Labels(aligned.to_numpy(dtype=np.int8), path, notes)
 

@@ -368,7 +368,9 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
             f"there, not from {source}: rerun `lenshunt ingest {plan_source} {store}` first"
         )
     object_ids = np.asarray(plan["object_ids"], dtype=np.int64)
-    loaded = load_labels(layout, object_ids, source, catalog, source_ids=manifest.object_ids)
+    stored = open_store(store, chunks=None)["object_id"].values  # (review: called "not ingested")
+    known = np.union1d(manifest.object_ids, stored[stored >= 0])
+    loaded = load_labels(layout, object_ids, source, catalog, source_ids=known)
     labels = loaded.values
     report.label_catalog = str(loaded.path) if loaded.path else None
     report.label_notes.extend(note for note in loaded.notes if note not in report.label_notes)

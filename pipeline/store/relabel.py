@@ -99,7 +99,7 @@ def relabel_committed(
     Only the chunks of ``label`` that change are written.
 
     ``source_ids`` (every object id with a file in the source) lets the catalog's notes say which
-    rows name objects without files (:func:`~pipeline.sources.labels.load_labels`).
+    rows name objects neither with files nor in the store (:func:`~pipeline.sources.labels.load_labels`).
 
     Returns
     -------
@@ -116,7 +116,8 @@ def relabel_committed(
     ids = data["object_id"].values.astype(np.int64)
     stored = data["label"].values.astype(np.int8)
     rows = np.flatnonzero(ids >= 0)
-    loaded = load_labels(layout, ids[rows], source, catalog, source_ids=source_ids)
+    known = None if source_ids is None else np.union1d(source_ids, ids[rows])  # stored: ingested
+    loaded = load_labels(layout, ids[rows], source, catalog, source_ids=known)
     if loaded.path is None or not rows.size:
         return RelabelResult(catalog_notes=list(loaded.notes)), loaded.path
     new = corrected_labels(stored[rows], loaded.values)
