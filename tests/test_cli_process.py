@@ -421,6 +421,7 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
         (("ingest", str(cutouts), str(store / "inner.zarr")), f"lies inside the Zarr store {store}"),
         (("score", str(store), "--out", str(store / "scores")), f"lies inside the Zarr store {store}"),
         (("run", str(cutouts), str(tmp_path / "work")), "holds the objects of"),
+        (("ingest", str(cutouts), str(cutouts)), f"{cutouts} already exists and is no lenshunt store"),
         (
             ("run", str(sglc1), str(tmp_path / "w2"), "--layout", "sglc1-ground"),
             "needs group 'vis' with bands",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -95,16 +96,23 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     # review: a re-read of an object with one band replaced and another deleted blanked the deleted one
     write_cutout(band_file(EUCLID, source, 100007, "VIS"), cutout_image(7, 0, (200, 200)), *sky(100007))
     band_file(EUCLID, source, 100007, "H").unlink()
+    # trial: a second file of a band arriving later (a .fits.gz beside the .fits) was not flagged
+    other = tmp_path / "other.fits"
+    write_cutout(other, cutout_image(11, 0, (200, 200)), *sky(100011))
+    gz = band_file(EUCLID, source, 100011, "VIS").with_suffix(".fits.gz")
+    gz.write_bytes(gzip.compress(other.read_bytes()))
     report = ingest(EUCLID, source, store, dask_client)
-    assert (report.n_reread, report.n_rewritten, report.n_added, report.n_after) == (2, 1, 0, 20)
+    assert (report.n_reread, report.n_rewritten, report.n_added, report.n_after) == (3, 2, 0, 20)
     data = _snapshot(store)
     np.testing.assert_array_equal(data["vis"][3, 0].values, new_pixels)
-    unchanged = [row for row in range(20) if row != 3]
+    assert data["flags"].values[11] == Flag.DUPLICATE_ID  # the .fits is still the one read
+    np.testing.assert_array_equal(data["vis"][11].values, before["vis"][11].values)
+    unchanged = [row for row in range(20) if row not in (3, 11)]
     assert data.isel(object=unchanged).identical(before.isel(object=unchanged))  # deleted files: kept
     record = json.loads(next((store / "_lenshunt" / "repairs").glob("repair-*.json")).read_text())
-    assert record["rows"] == [3] and record["object_ids"] == [100003, 100012]
+    assert record["rows"] == [3, 11] and record["object_ids"] == [100003, 100011, 100012]
     summary = report.summary()
-    assert "re-read 2 stored objects" in summary and "1 came out otherwise and were rewritten" in summary
+    assert "re-read 3 stored objects" in summary and "2 came out otherwise and were rewritten" in summary
     assert "files gone: 3 stored object(s) lost band files since they were read" in summary
     assert "100007 (H), 100015 (H), 100018 (VIS Y J H)" in summary
     assert "files gone: 1 stored object(s) have no file left in any band" in summary

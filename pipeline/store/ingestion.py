@@ -296,6 +296,8 @@ def check_existing_store(
 
     Raises
     ------
+    StoreExistsError
+        If ``store`` is a folder with files but no store.
     ConservationError
         If the store was ingested with another layout.
     SourceMismatchError
@@ -303,6 +305,11 @@ def check_existing_store(
     """
     store = Path(store)
     if not (store / "zarr.json").exists():
+        if store.is_dir() and any(store.iterdir()):  # new-user trial: said after Prefect and Dask started
+            raise StoreExistsError(
+                f"{store} already exists and is no lenshunt store (it holds other files); pass an existing "
+                "store or a new path"
+            )
         return
     attributes = read_attributes(store)
     _check_layout(store, attributes, layout)

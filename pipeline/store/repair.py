@@ -102,6 +102,7 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     index = {int(object_id): row for row, object_id in enumerate(manifest.object_ids)}
     source_rows = np.asarray([index.get(int(object_id), -1) for object_id in ids], dtype=np.int64)
     present = np.flatnonzero(source_rows >= 0)
+    index_in_present = {int(object_id): i for i, object_id in enumerate(ids[present])}
     now = stat_files(manifest.select_or_missing(ids[present])).in_bands(bands)
     recorded = recorded_file_table(store, bands)
     position = {int(object_id): row for row, object_id in enumerate(recorded.object_ids)}
@@ -122,6 +123,8 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     changed = np.zeros(present.size, dtype=bool)
     lost = vanished.any(axis=1)
     changed[known] = differs.any(axis=1) & ~lost  # a re-read would write NaN over a vanished band
+    lost_present = np.zeros(present.size, dtype=bool)
+    lost_present[known] = lost
     known_rows = present[known]
     for i in np.flatnonzero(lost):
         gone[int(ids[known_rows[i]])] = [band for band, missing in zip(bands, vanished[i]) if missing]
@@ -131,6 +134,13 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     if unknown.size:
         missing = (data["band_flags"].values[present[unknown]] & Flag.MISSING_FILE) != 0
         changed[unknown] = (missing & (now.size[unknown] != NO_FILE)).any(axis=1)
+    # a second file of a band that arrived since (e.g. a .fits.gz beside the .fits): DUPLICATE_ID
+    if manifest.duplicates:
+        band_flags = data["band_flags"].values
+        for object_id, band in manifest.duplicates:
+            row = index_in_present.get(object_id)
+            if row is not None and not band_flags[present[row], bands.index(band)] & Flag.DUPLICATE_ID:
+                changed[row] = not lost_present[row]
     rows = present[changed]
     baseline = np.flatnonzero(~known & ~changed)
     unrecorded = FileTable(ids[present[baseline]], bands, now.size[baseline], now.mtime_ns[baseline])

@@ -43,9 +43,10 @@ def fit_bundle_feature_stats(
         stats = load_feature_stats(start)
         feature_layer(load_bundle(out).model, stats.layer)  # the same network: its layer is there
         save_feature_stats(out, stats)
+        fitted_on = stats.store if Path(stats.store).exists() else "its training store"  # (trial: a dev path)
         log(
             f"feature statistics (ood_score) kept from {start}, whose weights this bundle kept "
-            f"({stats.n_fit} objects of {stats.store})"
+            f"({stats.n_fit} objects of {fitted_on})"
         )
         return
     try:
