@@ -26,6 +26,8 @@ from pipeline.store.zarr_store import open_store, read_attributes, update_attrib
 from schemas.layout import load_layout
 from schemas.store import LABEL_UNKNOWN
 
+REPO = Path(__file__).resolve().parents[1]
+
 EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(100000, 100040))
 
@@ -611,3 +613,28 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     restored = ingest(EUCLID, euclid_set, store_path, dask_client)
     assert restored.n_relabelled == 8 and summary_damage(store_path) == ()
     assert "8 of them had no label in the store (a catalog row added since" in "\n".join(restored.label_notes)
+
+
+def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, dask_client):
+    """New-user trial: a layout saying 0.2"/px for files whose WCS says 0.1"/px was ingested and
+    scored at the wrong scale without a word."""
+    from astropy.io import fits
+
+    ids = IDS[:4]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    for object_id in ids:
+        with fits.open(band_file(EUCLID, source, object_id, "VIS"), mode="update") as hdul:
+            hdul[0].header["CDELT1"], hdul[0].header["CDELT2"] = -0.1 / 3600, 0.1 / 3600
+    right = ingest(EUCLID, source, tmp_path / "right.zarr", dask_client)
+    assert not right.pixel_scales and "pixel scale:" not in right.summary()
+    text = (REPO / "schemas" / "layouts" / "euclid-sglc2.yaml").read_text()
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        text.replace("[200, 200], pixel_scale_arcsec: 0.1", "[200, 200], pixel_scale_arcsec: 0.2")
+    )
+    report = ingest(load_layout(wrong), source, tmp_path / "wrong.zarr", dask_client)
+    assert report.pixel_scales == {"VIS": [4, pytest.approx(0.4), 0.2]}
+    assert (
+        "pixel scale: VIS: 4 object(s)' files have a WCS pixel scale of 0.1\"/px on average, the layout says "
+        '0.2"/px' in report.summary()
+    )

@@ -120,3 +120,41 @@ def record_band_units(store: str | os.PathLike[str], seen: dict[str, list[str]])
             values |= set(old.removeprefix("mixed: ").split(", ")) if old.startswith("mixed: ") else {old}
         merged[band] = sorted(v.replace("(none)", "") for v in values)
     update_attributes(store, {"band_units": {band: describe_units(v) for band, v in merged.items()}})
+
+
+SCALE_TOLERANCE = 0.05
+"""Relative difference of a file's WCS pixel scale from the layout's that the ingest report names."""
+
+
+def pixel_scale_mismatch(scales: np.ndarray, layout) -> dict[str, list]:  # type: ignore[no-untyped-def]
+    """Band -> [objects whose header pixel scale differs from the layout's by more than
+    :data:`SCALE_TOLERANCE`, the sum of their scales (arcsec), the layout's scale] (bands with none left
+    out). ``scales`` is (n, n_bands) arcsec in the order of ``layout.bands``, NaN where a header gives
+    none (new-user trial: a layout
+    saying 0.2"/px for 0.1"/px files was scored at the wrong scale without a word)."""
+    found: dict[str, list] = {}
+    for column, band_spec in enumerate(layout.bands):
+        band, expected = band_spec.name, band_spec.pixel_scale_arcsec
+        values = scales[:, column]
+        off = np.isfinite(values) & (np.abs(values / expected - 1) > SCALE_TOLERANCE)
+        if off.any():
+            found[band] = [int(off.sum()), float(values[off].sum()), float(expected)]
+    return found
+
+
+def merge_scale_mismatch(a: dict[str, list], b: dict[str, list]) -> dict[str, list]:
+    """The sum of two :func:`pixel_scale_mismatch` results."""
+    merged = {band: list(value) for band, value in a.items()}
+    for band, (n, total, expected) in b.items():
+        before = merged.get(band, [0, 0.0, expected])
+        merged[band] = [before[0] + n, before[1] + total, expected]
+    return merged
+
+
+def scale_lines(mismatch: dict[str, list]) -> list[str]:
+    """Ingest report lines for :func:`pixel_scale_mismatch` results."""
+    return [
+        f"{band}: {n} object(s)' files have a WCS pixel scale of {total / n:.3g}\"/px on average, the layout "
+        f"says {expected:.3g}\"/px: check the layout's pixel_scale_arcsec (models see the sky at its scale)"
+        for band, (n, total, expected) in sorted(mismatch.items())
+    ]

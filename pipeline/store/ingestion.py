@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,18 @@ import xarray as xr
 
 from pipeline import paths
 from pipeline.errors import ConservationError, SourceMismatchError, StoreExistsError
-from pipeline.flags import documentation
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
 from pipeline.store.file_records import save_file_table, stat_files
-from pipeline.store.header_columns import band_units_in, merge_band_units, record_band_units
+from pipeline.store.header_columns import (
+    band_units_in,
+    merge_band_units,
+    merge_scale_mismatch,
+    pixel_scale_mismatch,
+    record_band_units,
+)
+from pipeline.store.ingest_report import IngestReport
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
@@ -48,77 +54,6 @@ from schemas.layout import Layout, parse_layout
 from schemas.store import PENDING_PLAN_ATTR
 
 PENDING_ATTR = PENDING_PLAN_ATTR
-
-
-@dataclass
-class IngestReport:
-    """What one ingest did; also written to ``STORE/_lenshunt/reports/``."""
-
-    store: str
-    source: str
-    layout: str
-    n_discovered: int = 0
-    n_before: int = 0
-    n_added: int = 0
-    n_resumed: int = 0
-    n_reread: int = 0
-    n_reread_clean: int = 0
-    n_rewritten: int = 0
-    n_after: int = 0
-    n_flagged: int = 0
-    n_labelled: int = 0
-    n_relabelled: int = 0
-    label_catalog: str | None = None
-    label_notes: list[str] = field(default_factory=list)
-    ignored_files: list[str] = field(default_factory=list)
-    files_gone: list[str] = field(default_factory=list)
-    flag_counts: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    plans: list[str] = field(default_factory=list)
-    band_units: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def objects_per_second(self) -> float:
-        return (self.n_added + self.n_resumed + self.n_reread) / self.seconds if self.seconds > 0 else 0.0
-
-    def summary(self) -> str:
-        """A few human-readable lines for the CLI and flow logs."""
-        lines = [
-            f"ingest {self.source} -> {self.store} ({self.layout})",
-            f"  discovered {self.n_discovered}, already in store {self.n_before}, "
-            f"added {self.n_added}, finished from an interrupted run {self.n_resumed}, "
-            f"store now {self.n_after}",
-            f"  {self.objects_per_second:.0f} objects/s over {self.seconds:.1f} s; "
-            + (
-                f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}"
-                if self.n_added or self.n_resumed
-                else f"labels: no new objects; {self.n_relabelled} stored label(s) corrected from "
-                f"{self.label_catalog}"
-                if self.label_catalog
-                else "labels: no new objects and no catalog; the store keeps its labels"
-            ),
-        ]
-        if self.n_reread:
-            lines.insert(
-                2,
-                f"  re-read {self.n_reread} stored objects whose band files appeared or changed since "
-                f"(size or modification time): {self.n_rewritten} came out otherwise and were rewritten "
-                f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} are clean",
-            )
-        lines.extend(f"  catalog: {note}" for note in self.label_notes)
-        lines.extend(f"  ignored: {line}" for line in self.ignored_files)
-        lines.extend(f"  files gone: {line}" for line in self.files_gone)
-        if self.n_flagged:
-            docs = documentation()
-            lines.append(f"  flagged objects: {self.n_flagged}; by flag:")
-            lines.extend(
-                f"    {count:6d}  {name} ({docs.get(name, '')})"
-                for name, count in sorted(self.flag_counts.items())
-            )
-            lines.append("  reasons (band: reason, objects):")
-            lines.extend(f"    {count:6d}  {reason}" for reason, count in sorted(self.reasons.items()))
-        return "\n".join(lines)
 
 
 def plan_regions(start: int, n_new: int, chunk_objects: int) -> list[tuple[int, int]]:
@@ -165,6 +100,7 @@ def ingest_region(
         "flag_counts": flag_counts(flags),
         "reasons": dict(reasons),
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
+        "pixel_scales": pixel_scale_mismatch(dataset["band_pixel_scale"].values, layout),
         "stats_time": stats_time,
     }
     marker = paths.region_done_marker(Path(store), plan_id, region_index)
@@ -417,6 +353,7 @@ def _merge_results(report: IngestReport, results: Sequence[dict], labels: np.nda
         _merge_counts(report, result["reasons"], result["flag_counts"])
         report.n_flagged += result["n_flagged"]
         report.band_units = merge_band_units(report.band_units, result.get("band_units", {}))
+        report.pixel_scales = merge_scale_mismatch(report.pixel_scales, result.get("pixel_scales", {}))
     report.n_labelled += int(np.count_nonzero(labels >= 0))
 
 
