@@ -47,6 +47,10 @@ class Flag(enum.IntFlag):
     NULL_PIXELS = 1 << 9
     """Some pixels of an integer image are the file's null value (FITS ``BLANK``, or ``BLANK``/
     ``ZBLANK`` of a tile-compressed image); they are kept as NaN in the store."""
+    POSITION_MISMATCH = 1 << 10
+    """The band's sky position is more than :data:`POSITION_TOLERANCE_ARCSEC` from the object's (that
+    of the first band with one): this file, or the first band's, may be another object's. The
+    object is still scored."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -56,6 +60,10 @@ class Flag(enum.IntFlag):
     of its pooled model features lies beyond the training q-quantile (:mod:`pipeline.models.features`);
     its score means little. Set only by models with feature statistics."""
 
+
+POSITION_TOLERANCE_ARCSEC = 2.0
+"""Largest separation between the sky positions of one object's bands (arcsec; 20 VIS or 6.7 NISP
+pixels): a band farther away is flagged POSITION_MISMATCH."""
 
 UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
 """Flags after which an object has a band without usable pixels."""
@@ -85,6 +93,7 @@ _DOCS = {
     "NO_COORDINATES": "no sky position: no position cards and no celestial WCS",
     "DUPLICATE_ID": "object id matched several files of a band",
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
+    "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from cutouts import band_file, cutout_image, sky, write_set
+from cutouts import band_file, cutout_image, sky, write_cutout, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
@@ -638,3 +638,25 @@ def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, d
         "pixel scale: VIS: 4 object(s)' files have a WCS pixel scale of 0.1\"/px on average, the layout says "
         '0.2"/px' in report.summary()
     )
+
+
+def test_a_band_file_of_another_object_is_flagged_by_its_position(tmp_path, dask_client):
+    """New-user trial: another object's VIS file gave the object its position and score, unflagged."""
+    ids = IDS[:6]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    write_cutout(band_file(EUCLID, source, 100003, "VIS"), cutout_image(100004, 0, (200, 200)), *sky(100004))
+    ra, dec = sky(100005)
+    write_cutout(
+        band_file(EUCLID, source, 100005, "Y"), cutout_image(100005, 1, (66, 66)), ra, dec + 0.5 / 3600
+    )
+    report = ingest(EUCLID, source, tmp_path / "store.zarr", dask_client)
+    data = open_store(tmp_path / "store.zarr")
+    mismatch = Flag.POSITION_MISMATCH
+    assert data["flags"].values.tolist() == [0, 0, 0, mismatch, 0, 0]  # 0.5" apart (100005): the same
+    assert data["band_flags"].values[3].tolist() == [0, mismatch, mismatch, mismatch]  # VIS gave the position
+    assert (data["ra"].values[3], data["dec"].values[3]) == pytest.approx(sky(100004))
+    assert report.reasons == {
+        f"{band}: sky position over 2 arcsec from the object's (another's file?)": 1
+        for band in ("Y", "J", "H")
+    }
+    assert not (data["flags"].values & UNUSABLE).any()  # still scored

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import xarray as xr
 
-from pipeline.flags import Flag, describe
+from pipeline.flags import POSITION_TOLERANCE_ARCSEC, Flag, describe
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.fits_io import read_band
 from pipeline.store.header_columns import HeaderColumns
@@ -39,18 +39,17 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     headers = HeaderColumns.empty(n, len(layout.bands))
     reasons: Counter[str] = Counter()
     position_problems: list[str | None] = [None] * n
+    band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
     for band_index, band in enumerate(layout.bands):
         group_images = images[band.group]
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
+            searching = bool(np.isnan(ra[row]))  # the first band with a position gives it
             result = read_band(
-                path,
-                band.shape,
-                masked_value=layout.masked_value,
-                coordinates=layout.coordinates,
-                position=bool(np.isnan(ra[row])),  # the first band with a position gives it
+                path, band.shape, masked_value=layout.masked_value, coordinates=layout.coordinates
             )
-            flags = int(result.flags)
+            flags = int(result.flags) if searching else int(result.flags) & ~Flag.NO_COORDINATES
+            band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg
             if (int(manifest.object_ids[row]), band.name) in manifest.duplicates:
                 flags |= Flag.DUPLICATE_ID
                 reasons[f"{band.name}: duplicate id"] += 1
@@ -69,6 +68,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 position_problems[row] = result.position_problem
     for group, row, slot in empty_slots:
         images[group][row, slot] = np.nan
+    _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons)
     dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.
@@ -85,6 +85,27 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         label=("object", np.asarray(labels, dtype=np.int8)),
     )
     return headers.assign(dataset), reasons
+
+
+def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
+    """Flag POSITION_MISMATCH on bands whose position (``band_ra``/``band_dec``, (n, n_bands) deg) is
+    more than POSITION_TOLERANCE_ARCSEC from the object's (``ra``/``dec``, (n,) deg), in place
+    (new-user trial: another object's VIS file gave the object its position, unflagged)."""
+    from astropy.coordinates import angular_separation
+
+    with np.errstate(invalid="ignore"):
+        lon, lat = np.radians(band_ra), np.radians(band_dec)
+        centre_lon, centre_lat = np.radians(ra)[:, None], np.radians(dec)[:, None]
+        separation = np.degrees(angular_separation(lon, lat, centre_lon, centre_lat)) * 3600.0
+    far = separation > POSITION_TOLERANCE_ARCSEC  # NaN (no position): False
+    for band_index, band in enumerate(layout.bands):
+        rows = np.flatnonzero(far[:, band_index])
+        band_flags[rows, band_index] |= Flag.POSITION_MISMATCH
+        if rows.size:
+            why = (
+                f"sky position over {POSITION_TOLERANCE_ARCSEC:g} arcsec from the object's (another's file?)"
+            )
+            reasons[f"{band.name}: {why}"] += int(rows.size)
 
 
 def flag_counts(flags: np.ndarray) -> dict[str, int]:
