@@ -422,6 +422,7 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
         (("score", str(store), "--out", str(store / "scores")), f"lies inside the Zarr store {store}"),
         (("run", str(cutouts), str(tmp_path / "work")), "holds the objects of"),
         (("ingest", str(cutouts), str(cutouts)), f"{cutouts} already exists and is no lenshunt store"),
+        (("simulate", str(tmp_path / "sim"), "--n", "3", "--first-id", "999998"), "id 1000000 has more than"),
         (
             ("run", str(sglc1), str(tmp_path / "w2"), "--layout", "sglc1-ground"),
             "needs group 'vis' with bands",

@@ -165,16 +165,8 @@ def simulate_set(
         Bad counts, fractions, ids, catalog names, or ids already in the catalog.
     """
     layout = layout if isinstance(layout, Layout) else load_layout(layout)
-    if n_objects <= 0 or batch_size <= 0 or first_id < 0:
-        raise SimulationError(
-            f"need n_objects > 0, batch_size > 0 and first_id >= 0; got {n_objects}, {batch_size}, {first_id}"
-        )
+    check_ids(layout, n_objects, first_id, batch_size)
     last_id = first_id + n_objects - 1
-    if len(str(last_id)) > layout.id_digits:
-        raise SimulationError(
-            f"id {last_id} has more than the {layout.id_digits} digits layout {layout.name!r} allows; "
-            "lower --first-id or --n"
-        )
     config = replace(config or SimulationConfig(), lens_fraction=lens_fraction)
     models = models or default_band_models(layout)
     check_band_models(layout, models)
@@ -220,6 +212,27 @@ def simulate_set(
         objects_per_second=n_objects / seconds if seconds > 0 else float("inf"),
         n_workers=n_workers,
     )
+
+
+def check_ids(layout: Layout, n_objects: int, first_id: int, batch_size: int = 1) -> None:
+    """Refuse counts and ids the layout cannot name (also run by the CLI before Prefect starts).
+
+    Raises
+    ------
+    SimulationError
+        For a count or batch size below 1, a negative first id, or an id with more digits than
+        the layout's file names have.
+    """
+    if n_objects <= 0 or batch_size <= 0 or first_id < 0:
+        raise SimulationError(
+            f"need n_objects > 0, batch_size > 0 and first_id >= 0; got {n_objects}, {batch_size}, {first_id}"
+        )
+    last_id = first_id + n_objects - 1
+    if len(str(last_id)) > layout.id_digits:
+        raise SimulationError(
+            f"id {last_id} has more than the {layout.id_digits} digits layout {layout.name!r} allows; "
+            "lower --first-id or --n"
+        )
 
 
 def _existing_catalog(
