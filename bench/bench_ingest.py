@@ -60,6 +60,18 @@ def subset(source: Path, target: Path, n: int) -> Path:
     return target
 
 
+def set_to_measure(source: Path | None, workdir: Path, n: int) -> Path:
+    """``source``, or a set of ``n`` simulated euclid-sglc2 objects (seed 7) under ``workdir`` (kept)."""
+    if source is not None:
+        return source
+    from pipeline.simulate import simulate_set
+
+    source = workdir / "cutouts"
+    if not source.exists():
+        simulate_set("euclid-sglc2", n, source, seed=7)
+    return source
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, default=None, help="an euclid-sglc2 set (default: simulate)")
@@ -79,13 +91,7 @@ def main() -> None:
 
     layout = load_layout("euclid-sglc2")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lenshunt-bench-"))
-    source = args.source
-    if source is None:
-        from pipeline.simulate import simulate_set
-
-        source = workdir / "cutouts"
-        if not source.exists():
-            simulate_set(layout, args.n, source, seed=7)
+    source = set_to_measure(args.source, workdir, args.n)
     small = subset(source, workdir / "small", args.n_small)
     manifest = discover(layout, source)
     n = len(manifest)

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_ingest import naive_ingest
+from bench.bench_ingest import naive_ingest, set_to_measure
 from bench.machine import record_header
 
 
@@ -54,13 +54,7 @@ def main() -> None:
 
     layout = load_layout("euclid-sglc2")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lenshunt-bench-"))
-    source = args.source
-    if source is None:
-        from pipeline.simulate import simulate_set
-
-        source = workdir / "cutouts"
-        if not source.exists():
-            simulate_set(layout, args.n, source, seed=7)
+    source = set_to_measure(args.source, workdir, args.n)
     manifest = discover(layout, source)
     n = len(manifest)
     paths = {band: [p for p in files if p] for band, files in manifest.paths.items()}

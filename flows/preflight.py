@@ -99,23 +99,21 @@ def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (new-user trial: ``--batch-size 0`` ended in tracebacks)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
+    return _integer_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (ids, seeds)."""
+    return _integer_at_least(text, 0)
+
+
+def _integer_at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 0")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is not >= {minimum}")
     return value
 
 

@@ -49,6 +49,21 @@ def cutouts(tmp_path_factory) -> Path:
     return write_set(EUCLID, tmp_path_factory.mktemp("cli") / "src", range(100000, 100240))
 
 
+def _assert_one_line_errors_before_prefect(cases: list[tuple[tuple[str, ...], str]]) -> str:
+    """Each command fails with exit 1 and one error line holding its text; returns the last line.
+
+    A Prefect API that does not answer: had a command reached Prefect (or its early start) before
+    its checks, the error would name the API instead.
+    """
+    dead_api = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    for args, expected in cases:
+        result, _ = _lenshunt(*args, env=dead_api)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
+    return lines[0]
+
+
 def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutouts):
     a_file = tmp_path / "a-file"
     a_file.write_text("mine")
@@ -59,14 +74,7 @@ def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutou
         (("score", str(tmp_path / "absent.zarr"), "--out", str(tmp_path / "o")), "no store at"),
         (("ingest", str(cutouts), str(tmp_path / "s.zarr"), "--catalog", str(a_file)), "has no id column"),
     ]
-    # A Prefect API that does not answer: had the command reached Prefect (or its early start)
-    # before checking its paths, the error would name the API instead of the path.
-    dead_api = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
-    for args, expected in cases:
-        result, _ = _lenshunt(*args, env=dead_api)
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 1 and len(lines) == 1, result.stderr
-        assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
+    _assert_one_line_errors_before_prefect(cases)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and a_file.read_text() == "mine"
 
 
@@ -432,13 +440,8 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
             "needs group 'nir' with bands ['Y', 'J', 'H'], but layout 'sglc1-space' has {'vis': ['VIS']}",
         ),
     ]
-    dead_api = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}
-    for args, expected in cases:
-        result, _ = _lenshunt(*args, env=dead_api)
-        lines = result.stderr.strip().splitlines()
-        assert result.returncode == 1 and len(lines) == 1, result.stderr
-        assert lines[0].startswith(f"lenshunt {args[0]}: error: ") and expected in lines[0], lines
-    assert "the shipped model is trained on euclid-sglc2 cutouts only" in lines[0]
+    last = _assert_one_line_errors_before_prefect(cases)
+    assert "the shipped model is trained on euclid-sglc2 cutouts only" in last
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
