@@ -660,3 +660,18 @@ def test_a_band_file_of_another_object_is_flagged_by_its_position(tmp_path, dask
         for band in ("Y", "J", "H")
     }
     assert not (data["flags"].values & UNUSABLE).any()  # still scored
+
+
+def test_stored_objects_without_files_are_no_missing_rows_when_new_objects_arrive(tmp_path, dask_client):
+    """Review: the notes of an ingest that adds objects still called a stored object whose files were
+    deleted "not ingested"."""
+    labels = dict.fromkeys(IDS[:5], 0)
+    source = write_set(EUCLID, tmp_path / "src", IDS[:4], labels)  # 100004's files come later
+    store = tmp_path / "store.zarr"
+    first = ingest(EUCLID, source, store, dask_client)
+    assert any("not in the store (ids 100004)" in note for note in first.label_notes)
+    write_set(EUCLID, source, IDS[4:5], labels)
+    for band in EUCLID.band_names:
+        band_file(EUCLID, source, IDS[0], band).unlink()
+    report = ingest(EUCLID, source, store, dask_client)
+    assert report.n_added == 1 and not any("not ingested" in note for note in report.label_notes)

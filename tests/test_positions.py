@@ -115,3 +115,30 @@ def test_no_usable_position_is_flagged_with_a_reason(tmp_path, cards, problem):
     result = read_band(tmp_path / "n.fits", (66, 66), coordinates=EUCLID.coordinates)
     assert result.flags == Flag.NO_COORDINATES
     assert problem in result.position_problem
+
+
+def test_a_check_of_another_band_reads_no_full_wcs():
+    """Review: checking every band's position built an astropy WCS per band (3-4x the ingest time
+    for files without position cards); a check takes cards or a centred ICRS WCS only."""
+    header = fits.Header(
+        {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0, "CRPIX1": 10.0,
+         "CRPIX2": 10.0, "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600}
+    )  # fmt: skip
+    ra, dec, problem = sky_position(header, (), (200, 200), full_wcs=False)  # CRPIX off centre
+    assert np.isnan(ra) and "full WCS not read" in problem
+    assert sky_position(header, (), (200, 200))[0] == pytest.approx(150.0 - 90.5 * 0.1 / 3600, abs=1e-5)
+    header["CRPIX1"] = header["CRPIX2"] = 100.5  # centred: its CRVAL is the centre
+    assert sky_position(header, (), (200, 200), full_wcs=False)[:2] == (150.0, 2.0)
+
+
+def test_pixel_axes_have_no_pixel_scale_in_arcsec():
+    """Review: CDELT 1 of pixel axes (no CTYPE, or LINEAR) was read as 3600"/px."""
+    from pipeline.sources.headers import summarise_header
+
+    assert np.isnan(summarise_header(fits.Header({"CDELT1": 1.0, "CDELT2": 1.0})).pixel_scale_arcsec)
+    linear = fits.Header({"CTYPE1": "LINEAR", "CTYPE2": "LINEAR", "CDELT1": 1.0, "CDELT2": 1.0})
+    assert np.isnan(summarise_header(linear).pixel_scale_arcsec)
+    sky = fits.Header(
+        {"CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR", "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600}
+    )
+    assert summarise_header(sky).pixel_scale_arcsec == pytest.approx(0.1)

@@ -318,6 +318,9 @@ def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, 
     ):
         score_store(store, bundle, out, dask_client, batch_size=2)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 0  # its shard recorded its files
+    # that ingest closed the cut record: a later ingest holding the store no longer stops score runs
+    with store_writer_lock(store, purpose="another ingest"):
+        score_store(store, bundle, tmp_path / "meanwhile", dask_client, batch_size=2)
     again = score_store(store, bundle, out, dask_client, batch_size=2)
     assert again.n_rows_rescored >= 1
     fresh = tmp_path / "fresh"

@@ -393,3 +393,30 @@ def test_ingest_from_a_missing_source_creates_nothing(tmp_path, dask_client):
     with pytest.raises(FileNotFoundError):
         ingest(EUCLID, tmp_path / "absent", tmp_path / "store.zarr", dask_client)
     assert not (tmp_path / "store.zarr").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_waits_out_a_score_runs_lock_probe(tmp_path):
+    """Review: a score run's probe of the writer lock (microseconds) made an ingest starting in that
+    instant fail; a writer now retries for a quarter second."""
+    import fcntl
+    import threading
+
+    from pipeline import paths
+    from pipeline.store.lock import store_being_written
+
+    store = tmp_path / "s.zarr"
+    create_store(store, EUCLID, source=str(tmp_path / "src"))
+    with store_writer_lock(store, purpose="first"):
+        assert store_being_written(store).startswith("first pid")
+    assert store_being_written(store) is None
+    fd = os.open(paths.store_lock_file(store), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as a probe holds it
+        threading.Timer(0.05, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+        with store_writer_lock(store, purpose="starting"):
+            pass
+        fcntl.flock(fd, fcntl.LOCK_SH)  # held on: the writer refuses after its patience
+        with pytest.raises(StoreBusyError), store_writer_lock(store):
+            pass
+    finally:
+        os.close(fd)

@@ -34,6 +34,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def read_band(
     *,
     masked_value: float | None = None,
     coordinates: tuple[CoordinateSpec, ...] = (),
-    position: bool = True,
+    position: bool | Literal["cheap"] = True,
 ) -> BandRead:
     """Read one band's cutout, returning the image or the flag that says why there is none.
 
@@ -119,8 +120,9 @@ def read_band(
     coordinates
         The layout's position cards to try, in order, before the WCS centre.
     position
-        Whether to look for the sky position (False when another band already gave it); when
-        False, ra/dec are NaN and NO_COORDINATES is not set.
+        Whether to look for the sky position (False: ra/dec are NaN and NO_COORDINATES is not
+        set); ``"cheap"``: only from position cards or a centred ICRS WCS, never an astropy WCS
+        (to check a band against a position another band gave).
 
     Never raises for a problem of the file: every exception becomes UNREADABLE with its reason.
     """
@@ -159,7 +161,7 @@ def _decode(
     expected_shape: tuple[int, int],
     masked_value: float | None,
     coordinates: tuple[CoordinateSpec, ...],
-    position: bool,
+    position: bool | Literal["cheap"],
 ) -> BandRead:
     dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
@@ -167,7 +169,8 @@ def _decode(
     header = None
     if position:
         header = _inherited(found.header, found.primary)
-        ra_deg, dec_deg, problem = sky_position(header, coordinates, dims if len(dims) == 2 else None)
+        shape = dims if len(dims) == 2 else None
+        ra_deg, dec_deg, problem = sky_position(header, coordinates, shape, full_wcs=position is True)
     if len(dims) != 2:
         reason = f"image of {len(found.dims)} axes {tuple(found.dims)}, not 2-D"
         return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)

@@ -105,10 +105,17 @@ def _zero_point(values: dict) -> float:
     return math.nan
 
 
+def _celestial(values: dict) -> bool:
+    """Whether CTYPE1/CTYPE2 name a celestial pair (RA/DEC, or xLON/xLAT as GLON/GLAT, ELON/ELAT)."""
+    names = [str(values.get(key, "")).strip().upper().split("-")[0] for key in ("CTYPE1", "CTYPE2")]
+    pairs = ({"RA", "DEC"}, {names[0][:-3] + "LON", names[0][:-3] + "LAT"})
+    return set(names) in pairs and names[0] != names[1]
+
+
 def _pixel_scale(values: dict) -> float:
     """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes in degrees."""
     units = {str(values[k]).strip().lower() for k in ("CUNIT1", "CUNIT2") if k in values}
-    if units - {"deg", ""}:
+    if units - {"deg", ""} or not _celestial(values):  # review: CDELT 1 of pixel axes read as 3600"
         return math.nan
 
     def element(prefix: str, i: int, j: int, default: float) -> float:

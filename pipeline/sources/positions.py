@@ -48,7 +48,11 @@ _DISTORTION = re.compile(r"^(PV\d|PS\d|A_|B_|AP_|BP_|DP\d|DQ\d|CPDIS|CQDIS|D2IMD
 
 
 def sky_position(
-    header: Mapping, coordinates: tuple[CoordinateSpec, ...], shape: tuple[int, int] | None = None
+    header: Mapping,
+    coordinates: tuple[CoordinateSpec, ...],
+    shape: tuple[int, int] | None = None,
+    *,
+    full_wcs: bool = True,
 ) -> tuple[float, float, str | None]:
     """(ra, dec) in degrees (ICRS for a WCS) and None, or NaN, NaN and why there is none.
 
@@ -61,6 +65,9 @@ def sky_position(
         The layout's position cards to try first, in order.
     shape
         Image shape (ny, nx) for the centre; None skips the WCS.
+    full_wcs
+        False: only a centred ICRS WCS's ``CRVAL`` (no astropy WCS, about 1-10 ms a header where a
+        frame transform or distortion is needed; review: a check of every band's position).
 
     RA is wrapped into [0, 360).
     """
@@ -85,6 +92,8 @@ def sky_position(
     shortcut = _centred_icrs_crval(header, shape)
     if shortcut is not None:
         return shortcut[0] % 360.0, shortcut[1], None
+    if not full_wcs:
+        return math.nan, math.nan, f"{no_cards}, full WCS not read"
     try:
         ra, dec = wcs_centre(header, shape)
     except ValueError as exc:

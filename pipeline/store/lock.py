@@ -33,9 +33,7 @@ def store_writer_lock(store: str | os.PathLike[str], *, purpose: str = "ingest")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_within(fd, _LOCK_PATIENCE_S):
             holder = _read_holder(fd)
             raise StoreBusyError(
                 f"store {store} is being written by another lenshunt process ({holder}); wait for it "
@@ -51,6 +49,24 @@ def store_writer_lock(store: str | os.PathLike[str], *, purpose: str = "ingest")
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+_LOCK_PATIENCE_S = 0.25
+"""How long a writer retries the lock before refusing: a score run's probe
+(:func:`store_being_written`) holds it for microseconds."""
+
+
+def _lock_within(fd: int, seconds: float) -> bool:
+    """Take the exclusive lock on ``fd``, retrying for ``seconds``; False if another holds it still."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def _read_holder(fd: int) -> str:

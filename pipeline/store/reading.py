@@ -45,8 +45,12 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
             searching = bool(np.isnan(ra[row]))  # the first band with a position gives it
-            result = read_band(
-                path, band.shape, masked_value=layout.masked_value, coordinates=layout.coordinates
+            result = read_band(  # the other bands' positions: a check, from cards only (review: cost)
+                path,
+                band.shape,
+                masked_value=layout.masked_value,
+                coordinates=layout.coordinates,
+                position=True if searching else "cheap",
             )
             flags = int(result.flags) if searching else int(result.flags) & ~Flag.NO_COORDINATES
             band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg

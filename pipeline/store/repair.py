@@ -210,6 +210,7 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
     and narrowed to the rows that came out otherwise at the end. Objects no ingest recorded get
     their files saved as a baseline.
     """
+    close_interrupted_repairs(store)
     stats_time = time.time()
     changes = changed_objects(store, manifest)
     if changes.unrecorded is not None:
@@ -281,6 +282,24 @@ def gone_lines(changes: Changes) -> list[str]:
             "missing (a re-read would blank the missing bands): restore the missing files"
         )
     return lines
+
+
+def close_interrupted_repairs(store: Path) -> list[str]:
+    """Mark the records of re-reads that a kill cut short as closed; their ids.
+
+    They keep every row they were to re-read, so score runs still score those rows again; closed,
+    they no longer make a score run wait for an ingest (review: a dead record refused every later
+    score run while any ingest held the store). The caller holds the writer lock, so no re-read of
+    them is still running.
+    """
+    closed = []
+    for repair_id in repair_ids(store):
+        path = paths.repair_record_file(store, repair_id)
+        record = json.loads(path.read_text())
+        if not record.get("complete", True):
+            write_json_atomic(path, {**record, "complete": True, "interrupted": True})
+            closed.append(repair_id)
+    return closed
 
 
 def check_no_repair_running(store: Path, ids: list[str]) -> None:
