@@ -48,9 +48,9 @@ class Flag(enum.IntFlag):
     """Some pixels of an integer image are the file's null value (FITS ``BLANK``, or ``BLANK``/
     ``ZBLANK`` of a tile-compressed image); they are kept as NaN in the store."""
     POSITION_MISMATCH = 1 << 10
-    """The band's sky position is more than :data:`POSITION_TOLERANCE_ARCSEC` from the object's (that
-    of the first band with one): this file, or the first band's, may be another object's. The
-    object is still scored."""
+    """The band's sky position is more than :data:`POSITION_TOLERANCE_ARCSEC` from the object's (the
+    one most of its bands agree on, the first band's when they tie): its file may be another
+    object's. The object is still scored."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17

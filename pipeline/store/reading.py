@@ -92,24 +92,33 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
 
 
 def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
-    """Flag POSITION_MISMATCH on bands whose position (``band_ra``/``band_dec``, (n, n_bands) deg) is
-    more than POSITION_TOLERANCE_ARCSEC from the object's (``ra``/``dec``, (n,) deg), in place
-    (new-user trial: another object's VIS file gave the object its position, unflagged)."""
+    """Set the object's position to the one most of its bands agree on and flag the others, in place.
+
+    ``band_ra``/``band_dec`` (n, n_bands) deg are each band's position (NaN: none), ``ra``/``dec``
+    (n,) the first band's. The reference is the band with the most bands within
+    POSITION_TOLERANCE_ARCSEC of it (the first such band on a tie, so the first band's position
+    when all agree); bands farther from it are flagged POSITION_MISMATCH (new-user trial: another
+    object's VIS file gave the object its position, unflagged; review: with three or more bands, the
+    odd one out is the one to flag).
+    """
     from astropy.coordinates import angular_separation
 
+    lon, lat = np.radians(band_ra), np.radians(band_dec)
     with np.errstate(invalid="ignore"):
-        lon, lat = np.radians(band_ra), np.radians(band_dec)
-        centre_lon, centre_lat = np.radians(ra)[:, None], np.radians(dec)[:, None]
-        separation = np.degrees(angular_separation(lon, lat, centre_lon, centre_lat)) * 3600.0
-    far = separation > POSITION_TOLERANCE_ARCSEC  # NaN (no position): False
+        pairs = angular_separation(lon[:, :, None], lat[:, :, None], lon[:, None, :], lat[:, None, :])
+        separation = np.degrees(pairs) * 3600.0  # (n, n_bands, n_bands) arcsec
+    near = separation <= POSITION_TOLERANCE_ARCSEC  # NaN (no position): False
+    reference = np.argmax(near.sum(axis=2), axis=1)  # the first of the most agreed-with bands
+    rows = np.arange(band_ra.shape[0])
+    has = np.isfinite(band_ra[rows, reference])
+    ra[has], dec[has] = band_ra[rows, reference][has], band_dec[rows, reference][has]
+    far = np.isfinite(separation[rows, reference]) & ~near[rows, reference]  # (n, n_bands)
+    why = f"sky position over {POSITION_TOLERANCE_ARCSEC:g} arcsec from the object's (another's file?)"
     for band_index, band in enumerate(layout.bands):
-        rows = np.flatnonzero(far[:, band_index])
-        band_flags[rows, band_index] |= Flag.POSITION_MISMATCH
-        if rows.size:
-            why = (
-                f"sky position over {POSITION_TOLERANCE_ARCSEC:g} arcsec from the object's (another's file?)"
-            )
-            reasons[f"{band.name}: {why}"] += int(rows.size)
+        flagged = np.flatnonzero(far[:, band_index])
+        band_flags[flagged, band_index] |= Flag.POSITION_MISMATCH
+        if flagged.size:
+            reasons[f"{band.name}: {why}"] += int(flagged.size)
 
 
 def flag_counts(flags: np.ndarray) -> dict[str, int]:
