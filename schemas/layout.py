@@ -53,6 +53,11 @@ class Band(_Strict):
     def _has_one_id_placeholder(cls, value: str) -> str:
         if value.count(ID_PLACEHOLDER) != 1:
             raise ValueError(f"must contain '{ID_PLACEHOLDER}' exactly once, got {value!r}")
+        if ID_PLACEHOLDER in value.replace("\\", "/").rpartition("/")[0]:  # trial: refused only at ingest
+            raise ValueError(
+                f"'{ID_PLACEHOLDER}' must be in the file name, not in a directory, got {value!r}: a band's "
+                "files are listed in one directory"
+            )
         return value
 
     @field_validator("shape")

@@ -293,3 +293,21 @@ def test_truncated_compressed_file_is_flagged(tmp_path):
     (tmp_path / "cut.fits.gz").write_bytes(data[: len(data) // 2])
     result = read_band(tmp_path / "cut.fits.gz", (66, 66))
     assert result.image is None and result.flags & (Flag.TRUNCATED | Flag.UNREADABLE)
+
+
+def test_masked_pixels_alone_are_only_masked(tmp_path):
+    """New-user trial: every masked ground cutout was also flagged SOME_NONFINITE, 'some pixels
+    infinite', though its file held neither NaN nor inf."""
+    image = _image((101, 101))
+    image[10:12, 10:12] = 100.0
+    fits.PrimaryHDU(image).writeto(tmp_path / "masked.fits")
+    result = read_band(tmp_path / "masked.fits", (101, 101), masked_value=100.0, position=False)
+    assert result.flags == Flag.MASKED_PIXELS and np.isnan(result.image).sum() == 4
+    assert [reason for reason in (result.reason, *result.extra_reasons) if reason] == ["masked pixels"]
+    integer = (np.arange(101 * 101).reshape(101, 101) % 7).astype(np.int16)
+    integer[0, 0] = 100
+    fits.PrimaryHDU(integer).writeto(tmp_path / "int.fits")  # integers: no false NULL_PIXELS either
+    assert (
+        read_band(tmp_path / "int.fits", (101, 101), masked_value=100.0, position=False).flags
+        == Flag.MASKED_PIXELS
+    )

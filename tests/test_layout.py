@@ -41,6 +41,10 @@ def _write(tmp_path, mutate):
     [
         (lambda d: d["bands"][0].update(pixel_scale_arcsec=-1), r"bands\.0\.pixel_scale_arcsec"),
         (lambda d: d["bands"][1].update(path="Public/EUC_Y/no-id.fits"), r"bands\.1\.path.*\{id\}"),
+        (
+            lambda d: d["bands"][0].update(path="objs/{id}/VIS.fits"),
+            r"bands\.0\.path.*must be in the file name",
+        ),
         (lambda d: d["bands"][2].update(shape=[66, 60]), r"group 'nir' mixes shapes"),
         (lambda d: d.update(colour="blue"), r"colour: Extra inputs"),
         (lambda d: d["bands"].append(dict(d["bands"][0])), r"band names must be unique"),

@@ -55,19 +55,29 @@ SCALE_BAR_ARCSEC = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 
 
 def sexagesimal_name(ra: float | None, dec: float | None) -> str | None:
-    """IAU-style name from the position, e.g. ``J095844.47+021650.4`` (None without a position).
+    """IAU-style name from the position, e.g. ``J095844.46+021650.4`` (None without a position).
+
+    Both coordinates are truncated, not rounded, as the IAU's naming recommendations ask (so RA
+    never reads 24h: new-user trial).
 
     >>> sexagesimal_name(149.68528, 2.28067)
-    'J095844.47+021650.4'
+    'J095844.46+021650.4'
+    >>> sexagesimal_name(359.999999, -89.99999999)
+    'J235959.99-895959.9'
     """
     if ra is None or dec is None or not (math.isfinite(ra) and math.isfinite(dec)):
         return None
-    from astropy import units as u
-    from astropy.coordinates import Angle
-
-    hours = Angle(ra, u.deg).to_string(unit=u.hourangle, sep="", precision=2, pad=True)
-    degrees = Angle(dec, u.deg).to_string(unit=u.deg, sep="", precision=1, pad=True, alwayssign=True)
-    return f"J{hours}{degrees}"
+    centiseconds = math.floor((ra % 360.0) / 15.0 * 360000.0 + 1e-6)  # 1e-6: float noise, not rounding
+    hours, rest = divmod(min(centiseconds, 24 * 360000 - 1), 360000)
+    minutes, rest = divmod(rest, 6000)
+    deciarcsec = min(math.floor(abs(dec) * 36000.0 + 1e-6), 90 * 36000)
+    degrees, drest = divmod(deciarcsec, 36000)
+    arcmin, drest = divmod(drest, 600)
+    sign = "-" if dec < 0 else "+"
+    return (
+        f"J{hours:02d}{minutes:02d}{rest // 100:02d}.{rest % 100:02d}"
+        f"{sign}{degrees:02d}{arcmin:02d}{drest // 10:02d}.{drest % 10}"
+    )
 
 
 def scale_bar(field_arcsec: float | None) -> dict[str, Any] | None:

@@ -82,7 +82,8 @@ class ScoreRunResult:
 
     def summary(self) -> str:
         again = (
-            f" (of which {self.n_rows_rescored} again: objects an ingest rewrote or the store lost since)"
+            f" (of which {self.n_rows_rescored} again: objects an ingest rewrote or the store lost since, "
+            "with the rest of their score part where that costs no more passes)"
             if self.n_rows_rescored
             else ""
         )

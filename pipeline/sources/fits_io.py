@@ -199,7 +199,8 @@ def clean_pixels(
     it earned and the reasons, most severe first.
     """
     image = np.asarray(data, dtype=np.float32)  # converts byte order and scaled integers
-    unmasked = image
+    raw = image  # the masking below makes new arrays
+    finite_in_file = np.isfinite(raw)  # before masking (trial: masked pixels were called infinite)
     flags = 0
     reasons: list[str] = []
     if masked_value is not None:
@@ -208,24 +209,23 @@ def clean_pixels(
             image = np.where(masked, np.float32(np.nan), image)
             flags |= Flag.MASKED_PIXELS
             reasons.append("masked pixels")
-    finite = np.isfinite(image)
-    if not finite.all():
+    if not finite_in_file.all():
         if nulls_are_nan:
             flags |= Flag.NULL_PIXELS
             reasons.append("null pixels (BLANK)")
-        if not finite.any():
-            flags |= Flag.ALL_NONFINITE
-            reasons.insert(0, "all pixels NaN, null or masked")
-        elif not nulls_are_nan:
-            flags |= Flag.SOME_NONFINITE
-            infinite = bool(np.isinf(unmasked).any())  # new-user trial: an inf pixel was called NaN
-            nan = bool(np.isnan(unmasked).any())  # in the file, not the masked pixels set to NaN
-            reasons.append(
-                "some pixels NaN and some infinite"
-                if nan and infinite
-                else f"some pixels {'NaN' if nan else 'infinite'}"
-            )
-        image = np.where(finite, image, np.float32(np.nan))
+        image = np.where(finite_in_file, image, np.float32(np.nan))
+    if not np.isfinite(image).any():
+        flags |= Flag.ALL_NONFINITE
+        reasons.insert(0, "all pixels NaN, null or masked")
+    elif not finite_in_file.all() and not nulls_are_nan:
+        flags |= Flag.SOME_NONFINITE
+        infinite = bool(np.isinf(data).any())  # new-user trial: an inf pixel was called NaN
+        nan = bool(np.isnan(np.asarray(data, dtype=np.float32)).any())
+        reasons.append(
+            "some pixels NaN and some infinite"
+            if nan and infinite
+            else f"some pixels {'NaN' if nan else 'infinite'}"
+        )
     return np.ascontiguousarray(image), flags, reasons
 
 

@@ -184,6 +184,7 @@ def ingest(
         report.files_gone = gone_lines(changes)
         if repaired is not None:
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
+            report.n_flagged += repaired.n_reread - repaired.n_clean  # trial: their new flags went unsaid
             report.n_rewritten = len(repaired.rows)
             _merge_counts(report, repaired.reasons, repaired.flag_counts)
             report.band_units = merge_band_units(report.band_units, repaired.band_units)
