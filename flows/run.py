@@ -156,8 +156,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    from pipeline.models.bundle import load_bundle
-    from pipeline.models.integrity import check_bundle_fits_layout
+    from pipeline.models import check_bundle_fits_layout, load_bundle
     from pipeline.store import check_existing_store
 
     layout = load_layout(args.layout)

@@ -148,8 +148,7 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
 
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect and Dask start."""
-    from pipeline.models.bundle import load_bundle
-    from pipeline.models.integrity import check_bundle_fits_store
+    from pipeline.models import check_bundle_fits_store, load_bundle
     from pipeline.store import read_attributes
 
     attributes = read_attributes(args.store)

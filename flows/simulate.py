@@ -275,7 +275,7 @@ def check(args: argparse.Namespace) -> None:
     SimulationError
         A bad range (the same validation the flow runs), in one line, before anything is written.
     """
-    from pipeline.simulate.runner import check_ids
+    from pipeline.simulate import check_ids
 
     check_ids(load_layout(args.layout), args.n, args.first_id, args.batch_size)  # trial: after Prefect
     overrides = _config_overrides(args)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
 from pipeline.models.ensemble import EnsembleBundle, save_ensemble
+from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store
 from pipeline.models.outputs import (
     DEFAULT_SCORE,
     OutputDeclarationError,
@@ -28,6 +29,8 @@ __all__ = [
     "OutputDeclarationError",
     "OutputSpec",
     "build_model",
+    "check_bundle_fits_layout",
+    "check_bundle_fits_store",
     "load_bundle",
     "outputs_to_card",
     "parse_outputs",

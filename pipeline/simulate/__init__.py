@@ -38,6 +38,7 @@ from pipeline.simulate.runner import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FIRST_ID,
     SimulationSummary,
+    check_ids,
     simulate_batch,
     simulate_set,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "SimulationError",
     "SimulationSummary",
     "catalog_columns",
+    "check_ids",
     "default_band_models",
     "default_catalog_name",
     "domain_config",

@@ -10,10 +10,10 @@ input's WCS exactly, and the astronomer's tools (DS9, Aladin, astropy) read it u
 Examples
 --------
 >>> from astropy.io import fits
->>> header = fits.Header({"CTYPE1": "RA---TAN", "CD1_1": -2.7778e-05, "CD2_2": 2.7778e-05, "BUNIT": "Jy"})
->>> summary = summarise_header(header)
+>>> cards = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CD1_1": -2.7778e-05, "CD2_2": 2.7778e-05}
+>>> summary = summarise_header(fits.Header({**cards, "BUNIT": "Jy"}))
 >>> summary.bunit, round(summary.pixel_scale_arcsec, 3), len(summary.cards) // CARD_LENGTH
-('Jy', 0.1, 4)
+('Jy', 0.1, 5)
 """
 
 from __future__ import annotations
