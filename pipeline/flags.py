@@ -51,6 +51,11 @@ class Flag(enum.IntFlag):
     """The band's sky position is more than :data:`POSITION_TOLERANCE_ARCSEC` from the object's (the
     one most of its bands agree on, the first band's when they tie): its file may be another
     object's. The object is still scored."""
+    PIXEL_SCALE_MISMATCH = 1 << 11
+    """The band's WCS pixel scale differs from the layout's by more than :data:`PIXEL_SCALE_TOLERANCE`:
+    the model sees the sky at another scale than it was trained at, and sizes it gives (``theta_e``)
+    are off by that factor (the layout's ``pixel_scale_arcsec`` may be wrong). The object is still
+    scored."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -64,6 +69,10 @@ class Flag(enum.IntFlag):
 POSITION_TOLERANCE_ARCSEC = 2.0
 """Largest separation between the sky positions of one object's bands (arcsec; 20 VIS or 6.7 NISP
 pixels): a band farther away is flagged POSITION_MISMATCH."""
+
+PIXEL_SCALE_TOLERANCE = 0.05
+"""Largest relative difference of a band file's WCS pixel scale from the layout's
+(``pixel_scale_arcsec``) before the band is flagged PIXEL_SCALE_MISMATCH."""
 
 UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
 """Flags after which an object has a band without usable pixels."""
@@ -94,6 +103,7 @@ _DOCS = {
     "DUPLICATE_ID": "object id matched several files of a band",
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
     "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
+    "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's (seen at another scale)",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

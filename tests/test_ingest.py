@@ -634,6 +634,15 @@ def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, d
     )
     report = ingest(load_layout(wrong), source, tmp_path / "wrong.zarr", dask_client)
     assert report.pixel_scales == {"VIS": [4, pytest.approx(0.4), 0.2]}
+    # and flagged per object (review: only the ingest report said so; the catalog did not)
+    assert not (open_store(tmp_path / "right.zarr")["flags"].values & Flag.PIXEL_SCALE_MISMATCH).any()
+    data = open_store(tmp_path / "wrong.zarr")
+    assert data["flags"].values.tolist() == [Flag.PIXEL_SCALE_MISMATCH] * 4
+    assert data["band_flags"].values[:, 0].tolist() == [Flag.PIXEL_SCALE_MISMATCH] * 4
+    assert not data["band_flags"].values[:, 1:].any()
+    assert report.flag_counts == {"PIXEL_SCALE_MISMATCH": 4}
+    why = "WCS pixel scale over 5% from the layout's (the report's pixel scale lines)"
+    assert report.reasons == {f"VIS: {why}": 4}
     assert (
         "pixel scale: VIS: 4 object(s)' files have a WCS pixel scale of 0.1\"/px on average, the layout says "
         '0.2"/px' in report.summary()

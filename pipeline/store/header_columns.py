@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pipeline.flags import PIXEL_SCALE_TOLERANCE
 from pipeline.sources.headers import CARD_LENGTH, HEADER_BYTES, MAX_CARDS, HeaderSummary
 from schemas.store import BAND_DIM, HEADER_CARDS, HEADER_DIM, OBJECT_DIM
 
@@ -122,24 +123,27 @@ def record_band_units(store: str | os.PathLike[str], seen: dict[str, list[str]])
     update_attributes(store, {"band_units": {band: describe_units(v) for band, v in merged.items()}})
 
 
-SCALE_TOLERANCE = 0.05
-"""Relative difference of a file's WCS pixel scale from the layout's that the ingest report names."""
-
-
 def pixel_scale_mismatch(scales: np.ndarray, layout) -> dict[str, list]:  # type: ignore[no-untyped-def]
-    """Band -> [objects whose header pixel scale differs from the layout's by more than
-    :data:`SCALE_TOLERANCE`, the sum of their scales (arcsec), the layout's scale] (bands with none left
-    out). ``scales`` is (n, n_bands) arcsec in the order of ``layout.bands``, NaN where a header gives
-    none (new-user trial: a layout
-    saying 0.2"/px for 0.1"/px files was scored at the wrong scale without a word)."""
+    """Band -> [objects whose header pixel scale differs from the layout's (:func:`scale_off`), the
+    sum of their scales (arcsec), the layout's scale] (bands with none left out). ``scales`` is
+    (n, n_bands) arcsec in the order of ``layout.bands``, NaN where a header gives none (new-user
+    trial: a layout saying 0.2"/px for 0.1"/px files was scored at the wrong scale without a word)."""
     found: dict[str, list] = {}
+    off = scale_off(scales, layout)
     for column, band_spec in enumerate(layout.bands):
-        band, expected = band_spec.name, band_spec.pixel_scale_arcsec
-        values = scales[:, column]
-        off = np.isfinite(values) & (np.abs(values / expected - 1) > SCALE_TOLERANCE)
-        if off.any():
-            found[band] = [int(off.sum()), float(values[off].sum()), float(expected)]
+        values = scales[off[:, column], column]
+        if values.size:
+            expected = float(band_spec.pixel_scale_arcsec)
+            found[band_spec.name] = [int(values.size), float(values.sum()), expected]
     return found
+
+
+def scale_off(scales: np.ndarray, layout) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Boolean (n, n_bands): the header pixel scale (``scales``, arcsec, NaN where none) differs from
+    the layout's band's by more than :data:`pipeline.flags.PIXEL_SCALE_TOLERANCE` (relative)."""
+    expected = np.array([band.pixel_scale_arcsec for band in layout.bands], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(scales) & (np.abs(scales / expected - 1) > PIXEL_SCALE_TOLERANCE)
 
 
 def merge_scale_mismatch(a: dict[str, list], b: dict[str, list]) -> dict[str, list]:
