@@ -64,6 +64,10 @@ class Flag(enum.IntFlag):
     """Unlike the model's training objects: ``ood_score`` > 1, i.e. the squared Mahalanobis distance
     of its pooled model features lies beyond the training q-quantile (:mod:`pipeline.models.features`);
     its score means little. Set only by models with feature statistics."""
+    DUPLICATE_POSITION = 1 << 19
+    """Another object of the catalog lies within 0.5 arcsec: probably the same galaxy cut out twice
+    under two ids (overlapping tiles). Both rows are kept and scored; set by the score run
+    (:mod:`pipeline.catalog.duplicates`)."""
 
 
 POSITION_TOLERANCE_ARCSEC = 2.0
@@ -107,6 +111,7 @@ _DOCS = {
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",
+    "DUPLICATE_POSITION": "another object within 0.5 arcsec: the same galaxy under two ids?",
 }
 
 

@@ -481,3 +481,32 @@ def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
     assert f"UNREADABLE {int(flagged.sum()) + len(was)}" in result.summary()
     meaning = read_catalog(paths.catalog_parquet(tmp_path / "run")).attrs["flags"]["UNREADABLE"]
     assert meaning.startswith("bit 1: band file") and "the object's pixels in the store unreadable" in meaning
+
+
+def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_client):
+    """Overlapping tiles cut one galaxy out twice under two ids: both rows are kept and scored, and
+    flagged DUPLICATE_POSITION with the group named in the summary (before: two silent candidates)."""
+    from cutouts import cutout_image, write_cutout
+
+    ids = list(range(500000, 500012))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    ra, dec = sky(500002)
+    for object_id, offset_arcsec in ((500005, 0.0), (500009, 0.3), (500010, 0.8)):
+        for band_index, band in enumerate(EUCLID.bands):
+            image = cutout_image(object_id, band_index, band.shape)
+            path = band_file(EUCLID, source, object_id, band.name)
+            write_cutout(path, image, ra, dec + offset_arcsec / 3600)
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client)
+    result = score_store(store, make_bundle(store, tmp_path / "bundle"), tmp_path / "run", dask_client)
+    catalog = read_catalog(paths.catalog_fits(tmp_path / "run")).set_index("object_id")
+    duplicate = int(Flag.DUPLICATE_POSITION)
+    flagged = catalog.index[(catalog["flags"] & duplicate) != 0].tolist()
+    assert flagged == [500002, 500005, 500009]  # 500010 is 0.8" away: another galaxy
+    assert catalog["score"].notna().all() and len(catalog) == 12
+    assert (catalog["flags"] & ~duplicate == 0).all()
+    assert result.n_scored == 12
+    assert (
+        '3 objects in 1 groups within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
+        "the same galaxies under two ids? Both rows are kept" in result.summary()
+    )

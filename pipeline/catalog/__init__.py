@@ -4,10 +4,11 @@
 reads it; :mod:`~pipeline.catalog.fits`, :mod:`~pipeline.catalog.parquet`,
 :mod:`~pipeline.catalog.votable` and :mod:`~pipeline.catalog.hats` (for LSDB) are the encodings,
 sharing :mod:`~pipeline.catalog.encoding`; :mod:`~pipeline.catalog.known_lenses` crossmatches
-positions against known lenses.
+positions against known lenses, and :mod:`~pipeline.catalog.duplicates` finds objects at one position.
 """
 
 from pipeline.catalog.columns import CatalogLayout, default_rank_by, output_column_specs
+from pipeline.catalog.duplicates import DUPLICATE_RADIUS_ARCSEC, describe_duplicates, duplicate_groups
 from pipeline.catalog.hats import HATS_EXTRA_COLUMNS
 from pipeline.catalog.known_lenses import (
     DEFAULT_MATCH_RADIUS_ARCSEC,
@@ -38,6 +39,7 @@ from pipeline.catalog.table import (
 
 __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
+    "DUPLICATE_RADIUS_ARCSEC",
     "HATS_EXTRA_COLUMNS",
     "CatalogError",
     "CatalogLayout",
@@ -49,6 +51,8 @@ __all__ = [
     "check_runs_share_store",
     "check_same_store",
     "default_rank_by",
+    "describe_duplicates",
+    "duplicate_groups",
     "lenscat_lenses",
     "load_known_lenses",
     "make_catalog_table",

@@ -75,6 +75,8 @@ class ScoreRunResult:
     outputs: list[str] = field(default_factory=list)
     """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
     rank_by: str = "score"
+    duplicates: str = ""
+    """:func:`pipeline.catalog.describe_duplicates` of the catalog: objects at one sky position."""
 
     @property
     def objects_per_second(self) -> float:
@@ -103,6 +105,8 @@ class ScoreRunResult:
             lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
         if self.known_lenses:
             lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
+        if self.duplicates:
+            lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")
         if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
             why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
@@ -277,6 +281,8 @@ def score_store(
     from pipeline.catalog import (
         CatalogLayout,
         default_rank_by,
+        describe_duplicates,
+        duplicate_groups,
         load_known_lenses,
         make_catalog_table,
         match_known_lenses,
@@ -358,7 +364,9 @@ def score_store(
 
     scores = assemble_parts(out_dir, column["object_id"])
     labels, ra, dec = column["label"], column["ra"], column["dec"]
+    duplicates = duplicate_groups(ra, dec)
     flags = column["flags"] | scores["flags_added"].to_numpy()
+    flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
     layout = CatalogLayout(
         outputs=bundle.outputs,
         rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
@@ -429,4 +437,5 @@ def score_store(
         if layout.outputs_json()
         else [],
         rank_by=layout.rank_by,
+        duplicates=describe_duplicates(duplicates, column["object_id"]),
     )
