@@ -122,6 +122,12 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     )
     again = ingest(EUCLID, source, store, dask_client)  # the re-read recorded what it read
     assert again.n_reread == 0 and not again.plans and len(again.files_gone) == 3
+    # the second file deleted again: DUPLICATE_ID no longer holds (review: it stayed for good)
+    gz.unlink()
+    cleared = ingest(EUCLID, source, store, dask_client)
+    assert (cleared.n_reread, cleared.n_rewritten) == (1, 1)
+    assert _snapshot(store)["flags"].values[11] == 0
+    assert ingest(EUCLID, source, store, dask_client).n_reread == 0
 
 
 def test_stores_of_older_versions_are_compared_from_their_next_ingest_on(tmp_path, dask_client):

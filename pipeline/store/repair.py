@@ -94,6 +94,7 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
 
     An object read by no recorded ingest (a clean object of a store made before file tables) cannot
     be compared; a flagged one counts as changed when a band flagged MISSING_FILE now has a file.
+    A second file of a band arriving, or going again, changes the object too (its DUPLICATE_ID).
     Objects none of whose files is left are in ``gone`` with the bands they had.
     """
     data = open_store(store, chunks=None)
@@ -141,6 +142,11 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
             row = index_in_present.get(object_id)
             if row is not None and not band_flags[present[row], bands.index(band)] & Flag.DUPLICATE_ID:
                 changed[row] = not lost_present[row]
+    # a band flagged DUPLICATE_ID whose second file has gone since: the flag no longer holds
+    duplicate_now = set(manifest.duplicates)
+    for i, band_index in zip(*np.nonzero(data["band_flags"].values[present] & Flag.DUPLICATE_ID)):
+        if (int(ids[present[i]]), bands[band_index]) not in duplicate_now and not lost_present[i]:
+            changed[i] = True
     rows = present[changed]
     baseline = np.flatnonzero(~known & ~changed)
     unrecorded = FileTable(ids[present[baseline]], bands, now.size[baseline], now.mtime_ns[baseline])
