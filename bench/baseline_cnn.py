@@ -137,6 +137,8 @@ def load_inputs(
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
     VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
+    ``"polar"``: the pooled view about the centre in polar coordinates (:func:`to_polar`),
+    (n, POLAR_RADII, POLAR_ANGLES, c).
     """
     from scipy.ndimage import zoom
 
@@ -152,7 +154,49 @@ def load_inputs(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(network_inputs(x, asymmetry, colour)), data["label"].values[keep]
+    x = network_inputs(x, asymmetry, colour)
+    if view == "polar":
+        x = to_polar(x)
+    return np.ascontiguousarray(x), data["label"].values[keep]
+
+
+POLAR_RADII = 50
+"""``view="polar"``: radial samples, one per pooled pixel (0.2") from the centre to the cutout's edge."""
+
+POLAR_ANGLES = 128
+"""``view="polar"``: position angles sampled per turn (2.8 degrees apart: about a pooled pixel at 4")."""
+
+POLAR_WRAP = 16
+"""``view="polar"``: angle samples repeated on each side before the network (:func:`wrap_angles`),
+so its convolutions see across position angle 0 as anywhere else."""
+
+
+def to_polar(x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES)) -> np.ndarray:
+    """``x`` (n, h, w, c) resampled about the array centre onto (n, r, a, c), ``(r, a) = grid``:
+    row i at radius i + 0.5 pixels, column j at position angle 2 pi j / a, bilinear
+    (``scipy.ndimage.map_coordinates``, order 1). A lensed arc at the Einstein radius becomes a
+    segment along one row and its counter-image another half a row along; a rotation of the sky is
+    a cyclic shift of the columns, so the network, with :func:`wrap_angles`, is equivariant to every
+    rotation, not only the four right angles (the polar transform of rotation-invariant CNNs, e.g.
+    Esteves et al. 2018, ICLR, arXiv 1709.01889)."""
+    from scipy.ndimage import map_coordinates
+
+    n, h, w, c = x.shape
+    radius = np.arange(grid[0]) + 0.5
+    angle = 2 * np.pi * np.arange(grid[1]) / grid[1]
+    rows = (h - 1) / 2 + radius[:, None] * np.sin(angle)[None, :]
+    cols = (w - 1) / 2 + radius[:, None] * np.cos(angle)[None, :]
+    out = np.empty((n, *grid, c), np.float32)
+    for i in range(n):
+        for k in range(c):
+            out[i, :, :, k] = map_coordinates(x[i, :, :, k], [rows, cols], order=1, mode="nearest")
+    return out
+
+
+def wrap_angles(x: np.ndarray) -> np.ndarray:
+    """Polar inputs (n, r, a, c) with their last and first POLAR_WRAP angle columns repeated
+    before and after: (n, r, a + 2 POLAR_WRAP, c)."""
+    return np.concatenate([x[:, :, -POLAR_WRAP:], x, x[:, :, :POLAR_WRAP]], axis=2)
 
 
 def conv_features(inputs, seeds: list[int] | None = None):
@@ -240,19 +284,23 @@ def train_baseline(
     mixup_alpha: float = 0.0,
     jitter_dex: float = 0.0,
     swa_epochs: int = 0,
+    polar: bool = False,
 ) -> tuple[object, float, float]:
     """Train the baseline; returns (model, seconds, images/s). ``randconv``: the share of batches
     passed through :func:`random_convolution`; ``mixup_alpha`` > 0: :func:`mixup`; ``jitter_dex``
     > 0: :func:`band_jitter`; ``swa_epochs`` > 0: the weights averaged over the ends of the last
     that many epochs, BatchNorm statistics then recomputed on 100 training batches (stochastic
-    weight averaging at a constant learning rate; Izmailov et al. 2018, arXiv 1803.05407)."""
+    weight averaging at a constant learning rate; Izmailov et al. 2018, arXiv 1803.05407). With
+    ``polar`` (inputs of :func:`to_polar`), each batch is turned by a random angle (a cyclic shift
+    of the angle columns: every rotation, not only right angles) and mirrored with probability 1/2
+    (the angle axis reversed), then :func:`wrap_angles`."""
     import keras
 
     from pipeline.training.batchnorm import recalibrate_batch_norm
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = plain_cnn(x.shape[1:], seed)
+    model = plain_cnn(wrap_angles(x[:1]).shape[1:] if polar else x.shape[1:], seed)
     labelled = y >= 0
     x, y = x[labelled], y[labelled].astype(np.float32)
     averaged: list[np.ndarray] | None = None
@@ -261,7 +309,10 @@ def train_baseline(
         order = rng.permutation(len(x))
         for start in range(0, len(order) - 31, 32):
             batch, labels = x[order[start : start + 32]], y[order[start : start + 32]]
-            batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
+            if polar:
+                batch = np.roll(batch, int(rng.integers(batch.shape[2])), axis=2)
+            else:
+                batch = np.rot90(batch, k=int(rng.integers(4)), axes=(1, 2))
             if rng.random() < 0.5:
                 batch = batch[:, :, ::-1]
             if randconv and rng.random() < randconv:
@@ -270,7 +321,7 @@ def train_baseline(
                 batch = band_jitter(batch, jitter_dex, rng)
             if mixup_alpha:
                 batch, labels = mixup(np.ascontiguousarray(batch), labels, mixup_alpha, rng)
-            model.train_on_batch(np.ascontiguousarray(batch), labels)
+            model.train_on_batch(np.ascontiguousarray(wrap_angles(batch) if polar else batch), labels)
         if swa_epochs and epoch >= epochs - swa_epochs:
             weights = model.get_weights()
             k = epoch - (epochs - swa_epochs)  # epochs averaged so far
@@ -280,7 +331,10 @@ def train_baseline(
     if averaged is not None:
         model.set_weights(averaged)
         order = rng.permutation(len(x))[: 100 * 32]
-        recalibrate_batch_norm(model, (x[order[i : i + 32]] for i in range(0, len(order), 32)))
+        recalibrate_batch_norm(
+            model,
+            ((wrap_angles if polar else np.asarray)(x[order[i : i + 32]]) for i in range(0, len(order), 32)),
+        )
     seconds = time.perf_counter() - started
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
 
@@ -301,6 +355,8 @@ def score_baseline(
     ``save_to``: also write the scores there (:func:`save_scores`), for ensembles of runs
     (``python -m bench.ensemble_scores``)."""
     x, y = load_inputs(store, view, scaling, asymmetry, colour)
+    if view == "polar":
+        x = wrap_angles(x)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
     )
@@ -390,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--view",
-        choices=("pool", "crop"),
+        choices=("pool", "crop", "polar"),
         default="pool",
-        help='baseline input: whole cutout pooled 2x, or central 10"',
+        help='baseline input: whole cutout pooled 2x, central 10", or the pooled cutout in polar coordinates',
     )
     parser.add_argument(
         "--scaling",
@@ -466,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             mixup_alpha=args.mixup,
             jitter_dex=args.band_jitter,
             swa_epochs=args.swa_epochs,
+            polar=args.view == "polar",
         )
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():

@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"small_cnn, efficientnet_b0..b2, deeplens_resnet (default {default.architecture})",
     )
     model.add_argument(
+        "--polar",
+        action="store_true",
+        default=None,
+        help="small_cnn: convolve each input in polar coordinates about the cutout centre (every rotation "
+        "is a shift of the position-angle axis; bench/RESULTS.md, polar view)",
+    )
+    model.add_argument(
         "--store-id", default=None, help="how the card names the training store (default: its path)"
     )
     model.add_argument(
@@ -389,15 +396,18 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         )  # review: --keep-start was accepted
         raise TrainingError(f"{flag} applies to fine-tuning only: give --init BUNDLE too")
     if (given.get("init") or config.get("init")) is not None:
-        if given.get("architecture") is not None:  # review: it was ignored, yet named the model id
-            raise TrainingError(
-                "--architecture builds a new model, but --init keeps its bundle's model: drop --architecture"
-            )
+        for flag in ("architecture", "polar"):  # review: --architecture was ignored, yet named the model id
+            if getattr(args, flag, None) is not None:
+                raise TrainingError(
+                    f"--{flag} builds a new model, but --init keeps its bundle's model: drop --{flag}"
+                )
         # how a file's model was built (e.g. the bundle's own training/config.json): a fine-tune keeps
         # the bundle's model, so these describe nothing it does (review: they made the file unusable)
         for name in _MODEL_BUILDING:
             config.pop(name, None)
     config.update({name: value for name, value in given.items() if value is not None})
+    if getattr(args, "polar", None):
+        config["build_options"] = {**config.get("build_options", {}), "polar": True}
     if config.get("observing") == "off":
         config["observing"] = None
     elif config.get("observing") == "on":

@@ -289,6 +289,28 @@ def test_saved_scores_of_two_runs_make_an_ensemble_of_their_mean(small_store, tm
     )
 
 
+def test_the_polar_view_trains_turning_batches_by_any_angle_and_scores(small_store, tmp_path, monkeypatch):
+    """``--view polar`` (the RESULTS rows "polar view"): inputs (n, 50, 128, c) about the centre,
+    batches turned by whole angle columns (any rotation) and wrapped before the network."""
+    import bench.baseline_cnn as baseline
+
+    x, _ = baseline.load_inputs(small_store, "polar", asymmetry=True)
+    assert x.shape == (16, 50, 128, 8)
+    shapes: list[tuple[int, ...]] = []
+    wrap = baseline.wrap_angles
+    monkeypatch.setattr(baseline, "wrap_angles", lambda batch: shapes.append(batch.shape) or wrap(batch))
+    args = [str(small_store), "--skip-lenshunt", "--epochs", "1", "--view", "polar", "--asymmetry"]
+    assert main([*args, "--test", f"t={small_store}", "--save-scores", str(tmp_path / "p")]) == 0
+    assert (1, 50, 128, 8) in shapes and (16, 50, 128, 8) in shapes  # the model's shape, and scoring
+    assert np.isfinite(np.load(tmp_path / "p" / "t.npz")["score"]).all()
+    shapes.clear()  # training batches (16 objects made none): 64 objects, two batches
+    rng = np.random.default_rng(0)
+    model, _, _ = train_baseline(
+        rng.normal(size=(64, 50, 128, 2)).astype(np.float32), rng.random(64) < 0.5, 1, 0, polar=True
+    )
+    assert shapes.count((32, 50, 128, 2)) == 2 and model.input_shape == (None, 50, 160, 2)
+
+
 def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
     from bench.ensemble_scores import main as ensemble_main
 

@@ -287,7 +287,13 @@ def check_tensorflow_to_jax(tmp_path: Path, cases: dict[str, tuple[str, str, dic
 
 
 def test_bundle_saved_under_tensorflow_predicts_the_same_under_jax(tmp_path):
-    check_tensorflow_to_jax(tmp_path, {"small-cnn-branches": ("small_cnn", "branches", {})})
+    check_tensorflow_to_jax(
+        tmp_path,
+        {
+            "small-cnn-branches": ("small_cnn", "branches", {}),
+            "small-cnn-polar": ("small_cnn", "upsample", {"polar": True}),  # its gather on every backend
+        },
+    )
 
 
 @pytest.mark.slow

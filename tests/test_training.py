@@ -313,6 +313,21 @@ def test_a_cropped_recipe_trains_and_scores_the_centre_at_full_resolution(store,
     assert metrics.auroc is not None and metrics.n_unscored == len(DAMAGED)
 
 
+def test_a_polar_small_cnn_trains_loads_and_learns_the_rings(store, tmp_path):
+    from pipeline.models import load_bundle
+    from pipeline.training import train
+    from pipeline.training.heldout import evaluate_on_store
+
+    options = {"epochs": 3, "batch_size": 8, "learning_rate": 3e-3, "patience": 3, "seed": 3, "downsample": 2}
+    config = TrainConfig(**options, build_options={"polar": True})
+    train(store, tmp_path / "model", config, log=lambda line: None)
+    bundle = load_bundle(tmp_path / "model")  # safe_mode: the layer is registered, no Lambda
+    assert bundle.card.build_options == {"polar": True}
+    assert bundle.model.get_layer("image_polar").output.shape[1:] == (12, 40, 8)  # 24x24: 12 radii, 32 + 2x4
+    metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
+    assert metrics.auroc is not None and metrics.auroc > 0.9  # a ring is a row of the polar grid
+
+
 def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):
     import keras
 
@@ -529,6 +544,13 @@ def test_command_line_options_become_the_config(tmp_path):
         TrainConfig().recipe_options() | {"crop": 0, "downsample": 0}
     )
     assert (config_from_args(args)["crop"], config_from_args(args)["downsample"]) == (100, 1)
+    args = build_parser().parse_args(["train", "S", "O", "--polar"])
+    assert TrainConfig(**config_from_args(args)).build_options == {"polar": True}
+    args = build_parser().parse_args(["train", "S", "O", "--polar", "--init", "B"])
+    with pytest.raises(TrainingError, match="--polar builds a new model, but --init keeps"):
+        config_from_args(args)
+    with pytest.raises(ValueError, match=r"polar .* is a small_cnn option"):
+        TrainConfig(architecture="efficientnet_b0", build_options={"polar": True})
     args = build_parser().parse_args(["train", "S", "O", "--folds", "3", "--fold", "1"])
     assert TrainConfig(**config_from_args(args)).fold == 1
     for bad, why in (

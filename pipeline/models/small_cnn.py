@@ -19,6 +19,7 @@ import keras
 
 from pipeline.models.common import assemble, recipe_inputs
 from pipeline.models.outputs import OutputSpec
+from pipeline.models.polar import PolarView
 from pipeline.preprocess.recipe import Recipe
 
 MIN_FINAL_SIZE = 2
@@ -59,6 +60,7 @@ def build_small_cnn(
     outputs: Sequence[OutputSpec] | None = None,
     detached: Sequence[str] = (),
     separate: Sequence[str] = (),
+    polar: bool = False,
 ) -> keras.Model:
     """Small CNN for ``recipe``'s inputs; each input (branch) has its own conv stack.
 
@@ -81,14 +83,19 @@ def build_small_cnn(
     separate
         Outputs with their own conv stacks (built after the shared ones, layer names prefixed by
         the output name), so they and the other outputs cannot cost each other anything.
+    polar
+        Resample each input in polar coordinates about its centre first
+        (:class:`~pipeline.models.polar.PolarView`): the convolutions run along radius and position
+        angle, close to invariant to every rotation.
     """
     inputs = recipe_inputs(recipe)
-    features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in inputs.items()]
+    views = {name: PolarView(name=f"{name}_polar")(x) if polar else x for name, x in inputs.items()}
+    features = [conv_stack(x, base_filters, n_blocks, name, downsampling) for name, x in views.items()]
 
     def own_trunk(output: str) -> list[keras.KerasTensor]:
         return [
             conv_stack(x, base_filters, n_blocks, f"{output}_{name}", downsampling)
-            for name, x in inputs.items()
+            for name, x in views.items()
         ]
 
     own = {output: partial(own_trunk, output) for output in separate}

@@ -216,6 +216,8 @@ class TrainConfig(BaseModel):
                 f"{flags} {verb} a new model's heads, but --init keeps its bundle's model{anyway}: "
                 f"drop {flags}"
             )
+        if self.build_options.get("polar") and self.architecture != "small_cnn":
+            raise ValueError(f"polar (--polar) is a small_cnn option, not one of {self.architecture}")
         if set(self.separate_outputs) - set(self.outputs) or set(self.separate_outputs) & set(
             self.detached_outputs
         ):
