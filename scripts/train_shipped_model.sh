@@ -14,6 +14,9 @@
 #    rotation by 180 degrees about the central galaxy (--asymmetry: 8 channels), those four smoothed by a
 #    Gaussian of sigma 0.7 model-input pixels (--asymmetry-smoothing-px 0.7: removes the ringing cross the
 #    sub-pixel half-turn leaves through cores sharper than the pixels; bench/RESULTS.md);
+#    the network convolves those 8 channels resampled in polar coordinates about the cutout centre (--polar:
+#    50 radii x 128 position angles, the angle axis wrapped round; pipeline/models/polar.py), so every
+#    rotation of the sky is a shift along one axis and an arc a segment along the other;
 #    two heads: the lens probability `score` and the Einstein radius `theta_e` [arcsec] with a predicted
 #    1-sigma (Gaussian negative log-likelihood head, trained on the true lenses' sqrt(ein_area / pi)).
 #    theta_e has its own conv stack (--separate-outputs theta_e), so the score is exactly what it is
@@ -62,11 +65,11 @@ TRAIN_FIRST_ID=200000
 TRAIN_LOOKALIKES="--negative-scale 1.5 4 --negative-scale-fraction 0.5 --negative-scale-brightens"
 HELDOUT_N=1000
 TRAIN_OPTIONS=(
-  --architecture small_cnn --combine upsample --scaling robust_asinh --asymmetry --asymmetry-smoothing-px 0.7
+  --architecture small_cnn --polar --combine upsample --scaling robust_asinh --asymmetry --asymmetry-smoothing-px 0.7
   --downsample 2 --observing-augment
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0
   --outputs score,theta_e --separate-outputs theta_e
-  --model-id lenshunt-default-small-cnn-10
+  --model-id lenshunt-default-small-cnn-11
   --store-id "lenshunt simulate --layout $LAYOUT --n $TRAIN_N --seed $TRAIN_SEED --first-id $TRAIN_FIRST_ID --domain randomised $TRAIN_LOOKALIKES"
 )
 # name | simulator options (seed 7919 for the standard-instrument family: the same scenes, other instruments)

@@ -471,17 +471,20 @@ def _real_directory(root: Path) -> dict:
             )
             fits.HDUList([fits.PrimaryHDU(), tiled]).writeto(path.with_name(path.name + ".fz"))
         path.unlink()
-    # 300006-300009: Cutout2D cutouts of one tile, no RA/DEC cards; 300010: no position at all
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype, wcs.wcs.crval, wcs.wcs.crpix = ["RA---TAN", "DEC--TAN"], [150.0, 2.0], [1000, 1000]
-    wcs.wcs.cdelt = [-2e-3, 2e-3]
+    # 300006-300009: Cutout2D cutouts of one tile per band (at the band's pixel scale: another is
+    # flagged PIXEL_SCALE_MISMATCH), no RA/DEC cards; 300010: no position at all
     tile = np.random.default_rng(3).standard_normal((2000, 2000)).astype(np.float32)
     centres = {}
     for object_id, position in zip(
         range(300006, 300010), [(150, 200), (1800, 300), (900, 1700), (1500, 1500)]
     ):
         for band in EUCLID.bands:
-            cutout = Cutout2D(tile, position, band.shape, wcs=wcs)
+            scale = band.pixel_scale_arcsec / 3600
+            wcs = WCS(naxis=2)
+            wcs.wcs.ctype, wcs.wcs.crval, wcs.wcs.crpix = ["RA---TAN", "DEC--TAN"], [150.0, 2.0], [1000, 1000]
+            wcs.wcs.cdelt = [-scale, scale]
+            at = tuple(999 + (p - 999) * 0.1 / band.pixel_scale_arcsec for p in position)  # the same sky
+            cutout = Cutout2D(tile, at, band.shape, wcs=wcs)
             path = band_file(EUCLID, root, object_id, band.name)
             fits.PrimaryHDU(cutout.data, header=cutout.wcs.to_header()).writeto(path, overwrite=True)
             if band.name == "VIS":
