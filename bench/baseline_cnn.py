@@ -176,8 +176,8 @@ def to_polar(x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES))
     row i at radius i + 0.5 pixels, column j at position angle 2 pi j / a, bilinear
     (``scipy.ndimage.map_coordinates``, order 1). A lensed arc at the Einstein radius becomes a
     segment along one row and its counter-image another half a row along; a rotation of the sky is
-    a cyclic shift of the columns, so the network, with :func:`wrap_angles`, is equivariant to every
-    rotation, not only the four right angles (the polar transform of rotation-invariant CNNs, e.g.
+    a cyclic shift of the columns, so the network, with :func:`wrap_angles`, is close to equivariant to
+    every rotation, not only the four right angles (the polar transform of rotation-invariant CNNs, e.g.
     Esteves et al. 2018, ICLR, arXiv 1709.01889)."""
     from scipy.ndimage import map_coordinates
 

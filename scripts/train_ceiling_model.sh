@@ -3,8 +3,8 @@
 # channels included) and options on 16000 objects of bench/othersim (or 8000 of bench/thirdsim; never the
 # held-out objects), so that the domain check can say how much of the shipped model's drop there is the
 # set being harder and how much is lost in transfer. (The ceilings up to small-cnn-7's card were trained
-# --no-asymmetry, and those on small-cnn-8's and small-cnn-9's cards without --asymmetry-smoothing-px:
-# bench/RESULTS.md.)
+# --no-asymmetry, and those on small-cnn-8's to small-cnn-11's cards without --asymmetry-smoothing-px and
+# without --polar, which this script has used since 2026-12-03: bench/RESULTS.md.)
 #
 #   scripts/train_ceiling_model.sh [WORKDIR]        (default WORKDIR: runs/othersim-model)
 #   SIM=thirdsim scripts/train_ceiling_model.sh [WORKDIR]   (default WORKDIR: runs/thirdsim-model)
@@ -44,8 +44,8 @@ if [ ! -e "$WORK/train/.complete" ] || [ "$(cat "$WORK/train/.complete")" != "$M
 fi
 lenshunt ingest "$WORK/train" "$WORK/train.zarr" --layout "$LAYOUT"
 lenshunt train "$WORK/train.zarr" "$WORK/bundle" --overwrite \
-  --architecture small_cnn --combine upsample --scaling robust_asinh --asymmetry --asymmetry-smoothing-px 0.7 \
+  --architecture small_cnn --polar --combine upsample --scaling robust_asinh --asymmetry --asymmetry-smoothing-px 0.7 \
   --downsample 2 --observing-augment \
   --epochs 16 --batch-size 32 --learning-rate 0.002 --lr-schedule cosine --patience 5 --val-fraction 0.15 --seed 0 \
-  "${OUTPUTS[@]}" --model-id "$SIM-trained-small-cnn-asymmetry-smoothed" \
+  "${OUTPUTS[@]}" --model-id "$SIM-trained-small-cnn-polar" \
   --store-id "python -m bench.$SIM --n $TRAIN_N ${SIM_ARGS% --*}"

@@ -157,12 +157,12 @@ carried() {
     ! grep -qE "\"$1_ceiling_(learned_objects|trained_on_store|lineage_unchecked)\"" "$CEILING_FROM"
 }
 if [ -n "${CEILING:-}" ]; then  # a path relative to the repository root, like WORKDIR
-  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
+  EXTRA=(--ceiling "othersim=$CEILING" --note "Ceiling on othersim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px, and the polar view), trained on 16000 other objects of that simulator (13600 training, 2400 validation; scripts/train_ceiling_model.sh).")
 elif carried othersim; then
   EXTRA=(--ceiling-from "othersim=$CEILING_FROM")
 fi
 if [ -n "${THIRD_CEILING:-}" ]; then  # SIM=thirdsim scripts/train_ceiling_model.sh
-  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px), trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
+  EXTRA+=(--ceiling "thirdsim=$THIRD_CEILING" --note "Ceiling on thirdsim: the shipped model's architecture, recipe and options (the asymmetry channels included, smoothed 0.7 px, and the polar view), trained on 8000 other objects of that simulator (6800 training, 1200 validation; SIM=thirdsim scripts/train_ceiling_model.sh).")
 elif carried thirdsim; then
   EXTRA+=(--ceiling-from "thirdsim=$CEILING_FROM")
 fi

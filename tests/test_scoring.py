@@ -507,6 +507,6 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
     assert (catalog["flags"] & ~duplicate == 0).all()
     assert result.n_scored == 12
     assert (
-        '3 objects in 1 groups within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
+        '3 objects in 1 group within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
         "the same galaxies under two ids? Both rows are kept" in result.summary()
     )

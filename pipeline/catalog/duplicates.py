@@ -15,6 +15,8 @@ Examples
 >>> groups = duplicate_groups(ra, dec)
 >>> groups.tolist()
 [0, 0, -1, -1]
+>>> duplicate_groups(np.array([1.0, 1.0]), np.array([95.0, 95.0])).tolist()  # off the sphere
+[-1, -1]
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def duplicate_groups(
 
     ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
     groups = np.full(ra.size, -1, dtype=np.int64)
-    rows = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
+    with np.errstate(invalid="ignore"):  # a position off the sphere (a damaged store) matches nothing
+        rows = np.flatnonzero(np.isfinite(ra) & (np.abs(dec) <= 90))
     if rows.size < 2:
         return groups
     coords = SkyCoord(ra[rows] * u.deg, dec[rows] * u.deg)
@@ -73,7 +76,12 @@ def duplicate_groups(
     return groups
 
 
-def describe_duplicates(groups: np.ndarray, object_ids: np.ndarray, limit: int = 5) -> str:
+def describe_duplicates(
+    groups: np.ndarray,
+    object_ids: np.ndarray,
+    limit: int = 5,
+    radius_arcsec: float = DUPLICATE_RADIUS_ARCSEC,
+) -> str:
     """One line naming the objects of :func:`duplicate_groups` groups: ``"" `` where there are none.
 
     >>> describe_duplicates(np.array([0, 0, -1, 3, 3, 3]), np.array([11, 12, 13, 14, 15, 16]))
@@ -89,6 +97,7 @@ def describe_duplicates(groups: np.ndarray, object_ids: np.ndarray, limit: int =
     )
     more = f"; and {heads.size - limit} more groups" if heads.size > limit else ""
     return (
-        f'{int(linked.sum())} objects in {heads.size} groups within {DUPLICATE_RADIUS_ARCSEC:g}" of one '
+        f"{int(linked.sum())} objects in {heads.size} group{'s' if heads.size > 1 else ''} within "
+        f'{radius_arcsec:g}" of one '
         f"another (DUPLICATE_POSITION): {shown}{more}"
     )

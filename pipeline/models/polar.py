@@ -5,7 +5,8 @@ lies on the other side. Resampled in polar coordinates about the cutout centre (
 columns: position angle), an arc is a segment along one row, its counter-image one half a row
 along, and a rotation of the sky is a cyclic shift of the columns. A CNN with global pooling on
 that grid, the angle axis wrapped round (:class:`PolarView`), is close to invariant to every
-rotation, not only to the four right angles the dihedral augmentation teaches it (the polar
+rotation, not only to the four right angles the dihedral augmentation teaches it (close, not exact:
+the wrapped columns are pooled twice and the convolutions pad the ends of the angle axis) (the polar
 transform of rotation-invariant CNNs: Esteves et al. 2018, ICLR, arXiv 1709.01889). The inner
 arcseconds, where Einstein radii lie, get as many samples as the outskirts.
 
@@ -35,7 +36,7 @@ __all__ = ["ANGLES_PER_RADIUS", "WRAP_FRACTION", "PolarView", "polar_grid", "pol
 
 ANGLES_PER_RADIUS = 128 / 50
 """Position angles per radial sample: 128 angles for 50 radii (2.8 degrees apart, about a pixel at
-18 pixels from the centre), rounded to a multiple of 8 so that the dihedral transforms are exact
+20 pixels from the centre), rounded to a multiple of 8 so that the dihedral transforms are exact
 column permutations."""
 
 WRAP_FRACTION = 0.125
