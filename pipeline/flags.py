@@ -52,10 +52,10 @@ class Flag(enum.IntFlag):
     one most of its bands agree on, the first band's when they tie): its file may be another
     object's. The object is still scored."""
     PIXEL_SCALE_MISMATCH = 1 << 11
-    """The band's WCS pixel scale differs from the layout's by more than :data:`PIXEL_SCALE_TOLERANCE`:
-    the model sees the sky at another scale than it was trained at, and sizes it gives (``theta_e``)
-    are off by that factor (the layout's ``pixel_scale_arcsec`` may be wrong). The object is still
-    scored."""
+    """The band's WCS pixel scale differs from the layout's ``pixel_scale_arcsec`` by more than
+    :data:`PIXEL_SCALE_TOLERANCE`: the layout or the file is wrong. A model trained at the layout's
+    scale sees this band at another (its sizes, ``theta_e``, off by that factor), and the report's
+    scale bars use the layout's. The object is still scored."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17

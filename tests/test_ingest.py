@@ -644,8 +644,11 @@ def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, d
     assert data["band_flags"].values[:, 0].tolist() == [Flag.PIXEL_SCALE_MISMATCH] * 4
     assert not data["band_flags"].values[:, 1:].any()
     assert report.flag_counts == {"PIXEL_SCALE_MISMATCH": 4}
-    why = "WCS pixel scale over 5% from the layout's (the report's pixel scale lines)"
+    why = "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"
     assert report.reasons == {f"VIS: {why}": 4}
+    # the layout corrected: refused for this store, which keeps its own (trial: accepted, and ignored)
+    with pytest.raises(ConservationError, match=r'VIS 0.2"/px \(now 0.1\); a store keeps the layout'):
+        ingest(EUCLID, source, tmp_path / "wrong.zarr", dask_client)
     assert (
         "pixel scale: VIS: 4 object(s)' files have a WCS pixel scale of 0.1\"/px on average, the layout says "
         '0.2"/px' in report.summary()

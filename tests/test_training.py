@@ -326,6 +326,11 @@ def test_a_polar_small_cnn_trains_loads_and_learns_the_rings(store, tmp_path):
     assert bundle.model.get_layer("image_polar").output.shape[1:] == (12, 40, 8)  # 24x24: 12 radii, 32 + 2x4
     metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
     assert metrics.auroc is not None and metrics.auroc > 0.9  # a ring is a row of the polar grid
+    # a fine-tune keeps the polar model, and its card says how it was built (trial: build_options {})
+    tuned = TrainConfig(epochs=1, batch_size=8, seed=3, init=str(tmp_path / "model"))
+    train(store, tmp_path / "tuned", tuned, log=lambda line: None)
+    again = load_bundle(tmp_path / "tuned")
+    assert again.card.build_options == {"polar": True} and again.model.get_layer("image_polar")
 
 
 def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):

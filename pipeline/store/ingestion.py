@@ -255,10 +255,23 @@ def check_existing_store(
 
 
 def _check_layout(store: Path, attributes, layout: Layout) -> None:
-    if store_layout(attributes).groups != layout.groups or attributes.bands != list(layout.band_names):
+    stored = store_layout(attributes)
+    if stored.groups != layout.groups or attributes.bands != list(layout.band_names):
         raise ConservationError(
             f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
             "use a new store for another layout"
+        )
+    # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
+    changed = [
+        f'{a.name} {a.pixel_scale_arcsec:g}"/px (now {b.pixel_scale_arcsec:g})'
+        for a, b in zip(stored.bands, layout.bands)
+        if a.pixel_scale_arcsec != b.pixel_scale_arcsec
+    ]
+    if changed:
+        raise ConservationError(
+            f"store {store} was ingested with layout {attributes.layout!r} saying {', '.join(changed)}; a "
+            "store keeps the layout it was made with: ingest into a new store (`lenshunt run` with a new "
+            "work directory) to use the corrected layout"
         )
 
 

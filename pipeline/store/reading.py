@@ -77,7 +77,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     band_flags[off_scale] |= Flag.PIXEL_SCALE_MISMATCH
     for band_index, band in enumerate(layout.bands):
         if off_scale[:, band_index].any():
-            why = "WCS pixel scale over 5% from the layout's (the report's pixel scale lines)"
+            why = "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"
             reasons[f"{band.name}: {why}"] += int(off_scale[:, band_index].sum())
     dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)

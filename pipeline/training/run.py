@@ -338,7 +338,8 @@ def train_bundle(
     card = ModelCard(
         model_id=model_id,
         architecture=architecture,
-        build_options=dict(config.build_options) if config.init is None else {},
+        # a fine-tune keeps its bundle's model, built as that card says (trial: a polar one said {})
+        build_options=dict(config.build_options) if config.init is None else _init_build_options(config.init),
         training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
@@ -409,6 +410,12 @@ def _measure_carried(
         return {}, f"the truth catalog has no {spec.name} targets"
     values, weights = carried.values[spec.name], carried.weights[spec.name]
     return output_metrics(spec, predicted, values[rows], weights[rows], VAL_PREFIX), ""
+
+
+def _init_build_options(init: str | Path) -> dict:
+    from pipeline.models.bundle import load_bundle
+
+    return dict(load_bundle(init).card.build_options)  # the card alone: the model loads on first use
 
 
 def train(
