@@ -13,7 +13,7 @@ from typing import Any
 
 from flows.preflight import positive_int
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
-from pipeline.training import TrainConfig, TrainingError
+from pipeline.training import DEFAULT_ARCHITECTURE, TrainConfig, TrainingError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="JSON TrainConfig (e.g. OUT/training/config.json); options below override it. A run's file "
-        "written before asymmetry_smoothing_px existed trains unsmoothed, and a fine-tune's written before "
+        "written before asymmetry_smoothing_px existed trains unsmoothed, one without build_options' polar "
+        "trains the Cartesian grid, and a fine-tune's written before "
         "keep_start existed keeps its best trained epoch, as its run did; with --init, the file's "
         "architecture, build_options, separate_outputs and detached_outputs are ignored (the bundle's "
         "model is kept; those differing from the defaults are named)",
@@ -41,10 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--polar",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="small_cnn: convolve each input in polar coordinates about the cutout centre (every rotation "
-        "is a shift of the position-angle axis; bench/RESULTS.md, polar view)",
+        "is a shift of the position-angle axis; bench/RESULTS.md, polar view); default: on for a new "
+        "small_cnn (--no-polar: the Cartesian grid of every run before 2026-12-03)",
     )
     model.add_argument(
         "--store-id", default=None, help="how the card names the training store (default: its path)"
@@ -384,6 +386,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         # a run's own file from before the field (2026-12-01): that release did not smooth, and the
         # default that now does must not change what the file reproduces (review)
         config["asymmetry_smoothing_px"] = 0.0
+    old_view = config.keys() >= _RUN_FIELDS and config.get("init") is None
+    old_view = old_view and config.get("architecture", DEFAULT_ARCHITECTURE) == "small_cnn"
+    if old_view and "polar" not in (config.get("build_options") or {}):
+        # a run's own small_cnn file from before the polar default (2026-12-03): Cartesian, as it trained
+        config["build_options"] = {**(config.get("build_options") or {}), "polar": False}
     old_fine_tune = config.keys() >= _RUN_FIELDS and "keep_start" not in config and config.get("init")
     if old_fine_tune and getattr(args, "init", None) is None:
         # a fine-tune's file from before the field: that run kept a trained epoch; only where the file's
@@ -398,6 +405,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if (given.get("init") or config.get("init")) is not None:
         for flag in ("architecture", "polar"):  # review: --architecture was ignored, yet named the model id
             if getattr(args, flag, None) is not None:
+                flag = "no-polar" if flag == "polar" and not args.polar else flag
                 raise TrainingError(
                     f"--{flag} builds a new model, but --init keeps its bundle's model: drop --{flag}"
                 )
@@ -405,9 +413,13 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         # the bundle's model, so these describe nothing it does (review: they made the file unusable)
         for name in _MODEL_BUILDING:
             config.pop(name, None)
+    if given.get("architecture") not in (None, DEFAULT_ARCHITECTURE) and config.get("build_options"):
+        # polar is small_cnn's option: a small_cnn file's (its default, since 2026-12-03) does not carry
+        # over to the other architecture given on the command line
+        config["build_options"] = {k: v for k, v in config["build_options"].items() if k != "polar"}
     config.update({name: value for name, value in given.items() if value is not None})
-    if getattr(args, "polar", None):
-        config["build_options"] = {**config.get("build_options", {}), "polar": True}
+    if getattr(args, "polar", None) is not None:
+        config["build_options"] = {**config.get("build_options", {}), "polar": args.polar}
     if config.get("observing") == "off":
         config["observing"] = None
     elif config.get("observing") == "on":

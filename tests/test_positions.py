@@ -142,3 +142,13 @@ def test_pixel_axes_have_no_pixel_scale_in_arcsec():
         {"CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR", "CDELT1": -0.1 / 3600, "CDELT2": 0.1 / 3600}
     )
     assert summarise_header(sky).pixel_scale_arcsec == pytest.approx(0.1)
+    # new-user trial: CUNIT arcsec (or arcmin, mas) was read as no scale; mixed units per axis too
+    in_arcsec = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CUNIT1": "arcsec", "CUNIT2": "arcsec"}
+    assert summarise_header(fits.Header(in_arcsec | {"CDELT1": -0.1, "CDELT2": 0.1})).pixel_scale_arcsec == (
+        pytest.approx(0.1)
+    )
+    mixed = in_arcsec | {"CUNIT2": "deg", "CD1_1": -0.3, "CD2_2": 0.3 / 3600}
+    assert summarise_header(fits.Header(mixed)).pixel_scale_arcsec == pytest.approx(0.3)
+    assert np.isnan(
+        summarise_header(fits.Header(in_arcsec | {"CUNIT1": "m", "CDELT1": 1.0})).pixel_scale_arcsec
+    )

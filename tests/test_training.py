@@ -26,7 +26,7 @@ from pipeline.training.dataset import (
     ValidationSet,
     statistics_rows,
 )
-from pipeline.training.splits import trainable_mask
+from pipeline.training.splits import trainable_mask, validation_mask
 from schemas.layout import parse_layout
 
 LAYOUT = parse_layout(
@@ -162,6 +162,31 @@ def test_split_of_store_leaves_out_unlabelled_and_unusable_objects(store, split)
     assert (split.n_unlabelled, split.n_unusable) == (len(IDS) - len(LABELLED), len(DAMAGED))
     damaged_rows = np.flatnonzero(np.isin(dataset["object_id"].values, DAMAGED))
     assert np.intersect1d(used, damaged_rows).size == 0
+
+
+def test_one_galaxy_under_two_ids_never_trains_and_validates_at_once(tmp_path, dask_client):
+    """Objects at one sky position (DUPLICATE_POSITION: one galaxy cut out from two overlapping
+    tiles) go to one side of every split together; before, the split was keyed by id alone, so
+    validation could score the very pixels training had seen."""
+    ids = list(range(700000, 700040))
+    labels = {object_id: index % 2 for index, object_id in enumerate(ids)}
+    source = write_set(LAYOUT, tmp_path / "src", ids, labels)
+    pairs = [(ids[0], ids[2]), (ids[5], ids[7]), (ids[8], ids[10])]  # same label, same galaxy
+    for first, second in pairs:
+        for band in LAYOUT.bands:
+            path = band_file(LAYOUT, source, second, band.name)
+            write_cutout(path, fits.getdata(band_file(LAYOUT, source, first, band.name)), *sky(first))
+    ingest(LAYOUT, source, tmp_path / "store.zarr", dask_client, chunk_objects=16)
+    apart = 0
+    for seed in range(12):
+        for options in ({"val_fraction": 0.3}, {"k_folds": 3, "fold": seed % 3}):
+            split = load_split(tmp_path / "store.zarr", TrainConfig(seed=seed, **options))
+            assert "6 objects at a shared sky position kept on one side" in split.summary()
+            validating = set(open_store(tmp_path / "store.zarr")["object_id"].values[split.val_rows].tolist())
+            assert all((first in validating) == (second in validating) for first, second in pairs), seed
+            keyed_by_id = validation_mask(np.array(ids), np.array([labels[i] for i in ids]), 0.3, seed)
+            apart += sum(keyed_by_id[ids.index(a)] != keyed_by_id[ids.index(b)] for a, b in pairs)
+    assert apart > 0  # what the ids alone would have done
 
 
 # -- streamed batches ---------------------------------------------------------------------------
@@ -558,6 +583,7 @@ def test_command_line_options_become_the_config(tmp_path):
         TrainConfig(architecture="efficientnet_b0", build_options={"polar": True})
     args = build_parser().parse_args(["train", "S", "O", "--folds", "3", "--fold", "1"])
     assert TrainConfig(**config_from_args(args)).fold == 1
+    _check_the_polar_default(build_parser, config_from_args, tmp_path)
     for bad, why in (
         (["--epochs", "0"], "epochs: .*greater than or equal to 1"),
         (["--fold", "3"], ".*fold must be in 0..2"),
@@ -565,6 +591,36 @@ def test_command_line_options_become_the_config(tmp_path):
         args = build_parser().parse_args(["train", "S", "O", "--folds", "3", *bad])
         with pytest.raises(TrainingError, match=f"invalid training options: {why}"):
             TrainConfig.from_options(**config_from_args(args))
+
+
+def _check_the_polar_default(build_parser, config_from_args, tmp_path):
+    """A new small_cnn convolves the polar view unless told --no-polar; a run's own config.json from
+    before that default (no polar in build_options) still trains the Cartesian grid it trained."""
+
+    def options(*argv: str) -> dict:
+        return TrainConfig(
+            **config_from_args(build_parser().parse_args(["train", "S", "O", *argv]))
+        ).build_options
+
+    assert TrainConfig().build_options == options() == {"polar": True}
+    assert options("--no-polar") == {"polar": False}
+    assert options("--architecture", "efficientnet_b0") == options(
+        "--architecture", "efficientnet_b0", "--no-polar"
+    )
+    assert options("--architecture", "efficientnet_b0") == {}
+    with pytest.raises(ValueError, match=r"polar .* is a small_cnn option"):
+        options("--architecture", "efficientnet_b0", "--polar")
+    with pytest.raises(TrainingError, match="--no-polar builds a new model, but --init keeps"):
+        options("--no-polar", "--init", "B")
+    assert TrainConfig(init="B").build_options == {}  # a fine-tune keeps its bundle's (training/run.py)
+    old = TrainConfig(epochs=7).model_dump(mode="json") | {"build_options": {}}  # a 2026-12-02 run's file
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert options("--config", str(tmp_path / "old.json")) == {"polar": False}
+    assert options("--config", str(tmp_path / "old.json"), "--polar") == {"polar": True}
+    new = TrainConfig(epochs=7).model_dump(mode="json")  # today's: the resolved default is written
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    assert options("--config", str(tmp_path / "new.json")) == {"polar": True}
+    assert options("--config", str(tmp_path / "new.json"), "--architecture", "deeplens_resnet") == {}
 
 
 @pytest.mark.prefect

@@ -112,10 +112,22 @@ def _celestial(values: dict) -> bool:
     return set(names) in pairs and names[0] != names[1]
 
 
+_ANGLE_UNITS = {
+    "": 1.0,
+    "deg": 1.0,
+    "arcmin": 1 / 60,
+    "arcsec": 1 / 3600,
+    "mas": 1 / 3.6e6,
+    "rad": 180 / math.pi,
+}
+"""Degrees per CUNITn unit of a celestial axis (FITS Paper I, Table 3; none given: degrees, Paper II)."""
+
+
 def _pixel_scale(values: dict) -> float:
-    """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes in degrees."""
-    units = {str(values[k]).strip().lower() for k in ("CUNIT1", "CUNIT2") if k in values}
-    if units - {"deg", ""} or not _celestial(values):  # review: CDELT 1 of pixel axes read as 3600"
+    """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes (CUNITn as
+    :data:`_ANGLE_UNITS`; new-user trial: CUNIT ``arcsec`` was read as no scale at all)."""
+    factors = [_ANGLE_UNITS.get(str(values.get(k, "")).strip().lower()) for k in ("CUNIT1", "CUNIT2")]
+    if None in factors or not _celestial(values):  # review: CDELT 1 of pixel axes read as 3600"
         return math.nan
 
     def element(prefix: str, i: int, j: int, default: float) -> float:
@@ -130,6 +142,7 @@ def _pixel_scale(values: dict) -> float:
         area = abs(_number(values, "CDELT1") * _number(values, "CDELT2") * (p[0] * p[3] - p[1] * p[2]))
     else:
         return math.nan
+    area *= factors[0] * factors[1]  # CDi_j and CDELTi are in the units of axis i (Paper I)
     return math.sqrt(area) * 3600.0 if area > 0 and math.isfinite(area) else math.nan
 
 

@@ -12,7 +12,7 @@ Examples
 0.97
 """
 
-from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.config import DEFAULT_ARCHITECTURE, DEFAULT_POLAR, TrainConfig, TrainingError
 from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options, check_trainable_layers
 from pipeline.training.run import (
     TrainResult,
@@ -25,6 +25,8 @@ from pipeline.training.run import (
 from pipeline.training.splits import Split, assign_folds, make_split, validation_mask
 
 __all__ = [
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_POLAR",
     "RECIPE_OPTIONS",
     "Split",
     "TrainConfig",

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.catalog.duplicates import duplicate_groups
 from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
@@ -153,6 +154,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         fold=config.fold,
         max_val_objects=config.max_val_objects,
         description=config.split_description(),
+        groups=duplicate_groups(column["ra"], column["dec"]),  # one galaxy under two ids: one side
     )
     for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
         n_pos = int(np.count_nonzero(labels[rows] == 1))

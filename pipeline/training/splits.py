@@ -113,14 +113,44 @@ class Split:
     n_unlabelled: int
     n_unusable: int
     description: str
+    n_grouped: int = 0
+    """Trainable objects that share a sky position with another (:func:`keep_groups_together`)."""
 
     def summary(self) -> str:
         """One line for logs."""
+        grouped = (
+            f"; {self.n_grouped} objects at a shared sky position kept on one side with their duplicates"
+            if self.n_grouped
+            else ""
+        )
         return (
             f"split {self.description}: {self.train_rows.size} training, {self.val_rows.size} "
             f"validation objects of {self.n_objects} (left out: {self.n_unlabelled} unlabelled, "
-            f"{self.n_unusable} unusable)"
+            f"{self.n_unusable} unusable{grouped})"
         )
+
+
+def keep_groups_together(is_val: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """``is_val`` with every group's members on the side of its first member.
+
+    Parameters
+    ----------
+    is_val : ndarray of bool, shape (n,)
+        The side of each object (True: validation).
+    groups : ndarray of int, shape (n,)
+        Group of each object, -1 for none (as :func:`pipeline.catalog.duplicate_groups`: one galaxy
+        cut out twice under two ids, whose two rows would otherwise train on one side and validate
+        on the other, so that validation sees the pixels training saw).
+
+    >>> keep_groups_together(np.array([True, False, False, True]), np.array([5, 5, -1, 7])).tolist()
+    [True, True, False, True]
+    """
+    is_val, groups = np.asarray(is_val, dtype=bool).copy(), np.asarray(groups)
+    grouped = np.flatnonzero(groups >= 0)
+    if grouped.size:
+        _, leader_of, inverse = np.unique(groups[grouped], return_index=True, return_inverse=True)
+        is_val[grouped] = is_val[grouped[leader_of]][inverse]
+    return is_val
 
 
 def make_split(
@@ -134,6 +164,7 @@ def make_split(
     fold: int = 0,
     max_val_objects: int | None = None,
     description: str = "",
+    groups: np.ndarray | None = None,
 ) -> Split:
     """Training and validation rows of a store from its ``object_id``, ``label`` and ``flags`` columns.
 
@@ -150,6 +181,10 @@ def make_split(
     max_val_objects
         Validate on a stratified sample of at most this many of the validation objects (the others
         are not used for training either).
+    groups
+        Per row, the group of objects at one sky position (-1: none; :func:`keep_groups_together`):
+        each group's trainable members go to the side of its first, so one galaxy under two ids
+        never trains and validates at once.
     """
     object_ids, labels, flags = np.asarray(object_ids), np.asarray(labels), np.asarray(flags)
     usable = trainable_mask(labels, flags)
@@ -162,6 +197,11 @@ def make_split(
         is_val = assign_folds(ids, y, k_folds, seed) == fold
     else:
         is_val = validation_mask(ids, y, val_fraction, seed)
+    n_grouped = 0
+    if groups is not None:
+        grouped = np.asarray(groups)[rows]
+        is_val = keep_groups_together(is_val, grouped)
+        n_grouped = int(np.count_nonzero(grouped >= 0))
     val_rows = rows[is_val]
     if max_val_objects is not None:
         val_rows = val_rows[
@@ -174,6 +214,7 @@ def make_split(
         n_unlabelled=int(np.count_nonzero(~known)),
         n_unusable=int(np.count_nonzero(known & ~usable)),
         description=description,
+        n_grouped=n_grouped,
     )
 
 
