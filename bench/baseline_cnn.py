@@ -137,8 +137,8 @@ def load_inputs(
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
     VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
-    ``"polar"``: the pooled view about the centre in polar coordinates (:func:`to_polar`),
-    (n, POLAR_RADII, POLAR_ANGLES, c).
+    ``"polar"`` (and ``"polar-circular"``): the pooled view about the centre in polar coordinates
+    (:func:`to_polar`), (n, POLAR_RADII, POLAR_ANGLES, c).
     """
     from scipy.ndimage import zoom
 
@@ -155,7 +155,7 @@ def load_inputs(
     )
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
     x = network_inputs(x, asymmetry, colour)
-    if view == "polar":
+    if view in POLAR_VIEWS:
         x = to_polar(x)
     return np.ascontiguousarray(x), data["label"].values[keep]
 
@@ -193,29 +193,48 @@ def to_polar(x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES))
     return out
 
 
+POLAR_VIEWS = ("polar", "polar-circular")
+"""Views in polar coordinates: the angle axis wrapped once before the network (:func:`wrap_angles`), or
+padded circularly before every convolution (:func:`circular_pad`)."""
+
+
+def circular_pad(x):
+    """A Keras tensor (n, r, a, c) padded by one column on each end of the angle axis from the other
+    end, and by one zero row on each end of the radius axis: what a 3x3 ``"valid"`` convolution needs to
+    be exactly equivariant to cyclic shifts of the angle columns (``view="polar-circular"``)."""
+    import keras
+
+    wrapped = keras.layers.Lambda(lambda t: keras.ops.concatenate([t[:, :, -1:], t, t[:, :, :1]], axis=2))(x)
+    return keras.layers.ZeroPadding2D(((1, 1), (0, 0)))(wrapped)
+
+
 def wrap_angles(x: np.ndarray) -> np.ndarray:
     """Polar inputs (n, r, a, c) with their last and first POLAR_WRAP angle columns repeated
     before and after: (n, r, a + 2 POLAR_WRAP, c)."""
     return np.concatenate([x[:, :, -POLAR_WRAP:], x, x[:, :, :POLAR_WRAP]], axis=2)
 
 
-def conv_features(inputs, seeds: list[int] | None = None):
+def conv_features(inputs, seeds: list[int] | None = None, circular: bool = False):
     """The baseline's four conv blocks (conv, BatchNorm, ReLU, max-pool; 16-32-64-64 filters) and
     global mean: a Keras tensor ``(n, 64)`` of the input tensor ``inputs``. ``seeds``: the four
-    kernel initializers' seeds (default: Keras draws them from Python's global ``random``)."""
+    kernel initializers' seeds (default: Keras draws them from Python's global ``random``).
+    ``circular``: each convolution pads its input with :func:`circular_pad` instead of zeros (polar
+    inputs, not wrapped: the blocks are then exactly equivariant to turns by 16 angle columns)."""
     import keras
 
     x = inputs
     for index, filters in enumerate((16, 32, 64, 64)):
         init = keras.initializers.GlorotUniform(seed=seeds[index]) if seeds else "glorot_uniform"
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init)(x)
+        padding = "valid" if circular else "same"
+        x = circular_pad(x) if circular else x
+        x = keras.layers.Conv2D(filters, 3, padding=padding, use_bias=False, kernel_initializer=init)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D()(x)
     return keras.layers.GlobalAveragePooling2D()(x)
 
 
-def plain_cnn(shape: tuple[int, ...], seed: int = 0):
+def plain_cnn(shape: tuple[int, ...], seed: int = 0, circular: bool = False):
     """Four conv blocks and a sigmoid: the baseline model.
 
     Its six random draws (four conv kernels, the dropout, the dense kernel) are seeded from
@@ -230,7 +249,7 @@ def plain_cnn(shape: tuple[int, ...], seed: int = 0):
     rng = random.Random(seed)
     seeds = [rng.randint(1, int(1e9)) for _ in range(6)]
     inputs = keras.Input(shape)
-    x = conv_features(inputs, seeds[:4])
+    x = conv_features(inputs, seeds[:4], circular)
     x = keras.layers.Dropout(0.2, seed=seeds[4])(x)
     dense = keras.layers.Dense(
         1, activation="sigmoid", kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[5])
@@ -285,6 +304,7 @@ def train_baseline(
     jitter_dex: float = 0.0,
     swa_epochs: int = 0,
     polar: bool = False,
+    circular: bool = False,
 ) -> tuple[object, float, float]:
     """Train the baseline; returns (model, seconds, images/s). ``randconv``: the share of batches
     passed through :func:`random_convolution`; ``mixup_alpha`` > 0: :func:`mixup`; ``jitter_dex``
@@ -293,14 +313,16 @@ def train_baseline(
     weight averaging at a constant learning rate; Izmailov et al. 2018, arXiv 1803.05407). With
     ``polar`` (inputs of :func:`to_polar`), each batch is turned by a random angle (a cyclic shift
     of the angle columns: every rotation, not only right angles) and mirrored with probability 1/2
-    (the angle axis reversed), then :func:`wrap_angles`."""
+    (the angle axis reversed), then :func:`wrap_angles` (with ``circular``, not wrapped: the network
+    pads circularly, :func:`conv_features`)."""
     import keras
 
     from pipeline.training.batchnorm import recalibrate_batch_norm
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = plain_cnn(wrap_angles(x[:1]).shape[1:] if polar else x.shape[1:], seed)
+    wrap = wrap_angles if polar and not circular else np.asarray
+    model = plain_cnn(wrap(x[:1]).shape[1:], seed, circular)
     labelled = y >= 0
     x, y = x[labelled], y[labelled].astype(np.float32)
     averaged: list[np.ndarray] | None = None
@@ -321,7 +343,7 @@ def train_baseline(
                 batch = band_jitter(batch, jitter_dex, rng)
             if mixup_alpha:
                 batch, labels = mixup(np.ascontiguousarray(batch), labels, mixup_alpha, rng)
-            model.train_on_batch(np.ascontiguousarray(wrap_angles(batch) if polar else batch), labels)
+            model.train_on_batch(np.ascontiguousarray(wrap(batch)), labels)
         if swa_epochs and epoch >= epochs - swa_epochs:
             weights = model.get_weights()
             k = epoch - (epochs - swa_epochs)  # epochs averaged so far
@@ -333,7 +355,7 @@ def train_baseline(
         order = rng.permutation(len(x))[: 100 * 32]
         recalibrate_batch_norm(
             model,
-            ((wrap_angles if polar else np.asarray)(x[order[i : i + 32]]) for i in range(0, len(order), 32)),
+            (wrap(x[order[i : i + 32]]) for i in range(0, len(order), 32)),
         )
     seconds = time.perf_counter() - started
     return model, seconds, epochs * (len(x) // 32) * 32 / seconds
@@ -355,7 +377,7 @@ def score_baseline(
     ``save_to``: also write the scores there (:func:`save_scores`), for ensembles of runs
     (``python -m bench.ensemble_scores``)."""
     x, y = load_inputs(store, view, scaling, asymmetry, colour)
-    if view == "polar":
+    if view == "polar":  # "polar-circular" pads in the network
         x = wrap_angles(x)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
@@ -446,9 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--view",
-        choices=("pool", "crop", "polar"),
+        choices=("pool", "crop", *POLAR_VIEWS),
         default="pool",
-        help='baseline input: whole cutout pooled 2x, central 10", or the pooled cutout in polar coordinates',
+        help='baseline input: whole cutout pooled 2x, central 10", or the pooled cutout in polar coordinates '
+        "(polar-circular: padded circularly before every convolution instead of wrapped once)",
     )
     parser.add_argument(
         "--scaling",
@@ -522,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
             mixup_alpha=args.mixup,
             jitter_dex=args.band_jitter,
             swa_epochs=args.swa_epochs,
-            polar=args.view == "polar",
+            polar=args.view in POLAR_VIEWS,
+            circular=args.view == "polar-circular",
         )
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():

@@ -311,6 +311,27 @@ def test_the_polar_view_trains_turning_batches_by_any_angle_and_scores(small_sto
     assert shapes.count((32, 50, 128, 2)) == 2 and model.input_shape == (None, 50, 160, 2)
 
 
+def test_circular_padding_makes_the_polar_baseline_invariant_to_turns_of_16_columns(small_store, tmp_path):
+    """``--view polar-circular`` (RESULTS, "circular padding"): each convolution pads the angle axis from
+    its other end, so a turn by 16 angle columns (45 degrees; four 2x poolings) leaves the score exactly
+    as it was; the wrapped form (as shipped) is only close to that."""
+    import bench.baseline_cnn as baseline
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 50, 128, 2)).astype(np.float32)
+    circular = baseline.plain_cnn((50, 128, 2), seed=0, circular=True)
+    turned = np.roll(x, 16, axis=2)
+    np.testing.assert_allclose(circular.predict_on_batch(turned), circular.predict_on_batch(x), atol=1e-6)
+    wrapped = baseline.plain_cnn((50, 160, 2), seed=0)
+    moved = wrapped.predict_on_batch(baseline.wrap_angles(turned)) - wrapped.predict_on_batch(
+        baseline.wrap_angles(x)
+    )
+    assert np.abs(moved).max() > 1e-5
+    args = [str(small_store), "--skip-lenshunt", "--epochs", "1", "--view", "polar-circular", "--asymmetry"]
+    assert main([*args, "--test", f"t={small_store}", "--save-scores", str(tmp_path / "c")]) == 0
+    assert np.isfinite(np.load(tmp_path / "c" / "t.npz")["score"]).all()
+
+
 def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
     from bench.ensemble_scores import main as ensemble_main
 

@@ -348,6 +348,7 @@ def test_a_polar_small_cnn_trains_loads_and_learns_the_rings(store, tmp_path):
     train(store, tmp_path / "model", config, log=lambda line: None)
     bundle = load_bundle(tmp_path / "model")  # safe_mode: the layer is registered, no Lambda
     assert bundle.card.build_options == {"polar": True}
+    assert "the network convolves them in polar coordinates about the cutout centre" in bundle.card.notes
     assert bundle.model.get_layer("image_polar").output.shape[1:] == (12, 40, 8)  # 24x24: 12 radii, 32 + 2x4
     metrics = evaluate_on_store(tmp_path / "model", store, prefix="store")
     assert metrics.auroc is not None and metrics.auroc > 0.9  # a ring is a row of the polar grid
@@ -356,6 +357,7 @@ def test_a_polar_small_cnn_trains_loads_and_learns_the_rings(store, tmp_path):
     train(store, tmp_path / "tuned", tuned, log=lambda line: None)
     again = load_bundle(tmp_path / "tuned")
     assert again.card.build_options == {"polar": True} and again.model.get_layer("image_polar")
+    assert "in polar coordinates" in again.card.notes
 
 
 def test_early_stopping_keeps_the_best_epoch_and_training_is_reproducible(store, tmp_path):

@@ -60,6 +60,7 @@ def card_notes(
     kept_start: bool = False,
     start: dict[str, float] | None = None,
     unfair_start: str | None = None,
+    polar: bool = False,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
@@ -70,7 +71,8 @@ def card_notes(
     fine-tune kept its starting weights (best epoch -1); ``start`` is a fine-tune's validation of its
     starting weights (epoch 0 logs; None: not validated), so the notes say what the fine-tune gained;
     ``unfair_start``: why it was not validated though asked (``--init`` learned from validation
-    objects, or that cannot be checked: :func:`pipeline.training.finetune.fair_start`).
+    objects, or that cannot be checked: :func:`pipeline.training.finetune.fair_start`); ``polar``: the
+    network sees its inputs in polar coordinates (:class:`~pipeline.models.polar.PolarView`).
     """
     import keras
 
@@ -121,7 +123,9 @@ def card_notes(
         f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
         f"{split.description}. Recipe: {recipe.combine}, {scaling}, {crop}downsample {recipe.downsample}, "
         f"bands {list(recipe.bands)}{asymmetry}, "
-        f"statistics from {recipe.n_objects_fit} training objects. Adam lr {config.learning_rate} "
+        f"statistics from {recipe.n_objects_fit} training objects"
+        f"{'; the network convolves them in polar coordinates about the cutout centre' if polar else ''}. "
+        f"Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "
         f"up to {config.epochs} epochs, patience {config.patience}, "
         f"best epoch {epoch_label(best_epoch, start=kept_start)}"

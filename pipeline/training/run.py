@@ -337,11 +337,12 @@ def train_bundle(
     if carried_note:
         log(carried_note.strip())
     model_id = config.model_id or default_model_id(config)
+    # a fine-tune keeps its bundle's model, built as that card says (trial: a polar one said {})
+    build = dict(config.build_options) if config.init is None else _init_build_options(config.init)
     card = ModelCard(
         model_id=model_id,
         architecture=architecture,
-        # a fine-tune keeps its bundle's model, built as that card says (trial: a polar one said {})
-        build_options=dict(config.build_options) if config.init is None else _init_build_options(config.init),
+        build_options=build,
         training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
@@ -359,6 +360,7 @@ def train_bundle(
             kept_start=fit.kept_start,
             start=fit.start,
             unfair_start=unfair,
+            polar=bool(build.get("polar")),
         )
         + outputs_note(
             specs,
