@@ -458,7 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=10, help="baseline epochs (default 10)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("runs/baseline"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/baseline"),
+        help="where the lenshunt train side writes its bundle (OUT/lenshunt; unused with --skip-lenshunt)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument(
         "--save-scores",

@@ -13,7 +13,7 @@ from typing import Any
 
 from flows.preflight import positive_int
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
-from pipeline.training import DEFAULT_ARCHITECTURE, TrainConfig, TrainingError
+from pipeline.training import DEFAULT_ARCHITECTURE, RUN_FIELDS, TrainConfig, TrainingError, older_run_defaults
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="small_cnn: convolve each input in polar coordinates about the cutout centre (every rotation "
         "is a shift of the position-angle axis; bench/RESULTS.md, polar view); default: on for a new "
-        "small_cnn (--no-polar: the Cartesian grid of every run before 2026-12-03)",
+        "small_cnn (--no-polar: the Cartesian grid, the default before 2026-12-03)",
     )
     model.add_argument(
         "--store-id", default=None, help="how the card names the training store (default: its path)"
@@ -344,10 +344,6 @@ class _WeightsAction(argparse.Action):
         setattr(namespace, self.dest, weights)
 
 
-_RUN_FIELDS = frozenset({"asymmetry", "downsample", "max_stat_objects", "epochs", "seed", "outputs"})
-"""Fields that every ``training/config.json`` a run wrote holds (the whole TrainConfig)."""
-
-
 _MODEL_BUILDING = ("architecture", "build_options", "separate_outputs", "detached_outputs")
 """TrainConfig fields that shape a new model, dropped from a ``--config`` file under ``--init``."""
 
@@ -382,16 +378,9 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
     if config.get("k_folds") is None and config.get("fold") == 0:
         del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
-    if config.keys() >= _RUN_FIELDS and "asymmetry_smoothing_px" not in config:
-        # a run's own file from before the field (2026-12-01): that release did not smooth, and the
-        # default that now does must not change what the file reproduces (review)
-        config["asymmetry_smoothing_px"] = 0.0
-    old_view = config.keys() >= _RUN_FIELDS and config.get("init") is None
-    old_view = old_view and config.get("architecture", DEFAULT_ARCHITECTURE) == "small_cnn"
-    if old_view and "polar" not in (config.get("build_options") or {}):
-        # a run's own small_cnn file from before the polar default (2026-12-03): Cartesian, as it trained
-        config["build_options"] = {**(config.get("build_options") or {}), "polar": False}
-    old_fine_tune = config.keys() >= _RUN_FIELDS and "keep_start" not in config and config.get("init")
+    # a run's own file from before a default changed (smoothing, the polar view) reproduces that run (review)
+    config = older_run_defaults(config)
+    old_fine_tune = config.keys() >= RUN_FIELDS and "keep_start" not in config and config.get("init")
     if old_fine_tune and getattr(args, "init", None) is None:
         # a fine-tune's file from before the field: that run kept a trained epoch; only where the file's
         # own --init is tuned again (review: a new --init lost its epoch 0)
@@ -419,7 +408,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         config["build_options"] = {k: v for k, v in config["build_options"].items() if k != "polar"}
     config.update({name: value for name, value in given.items() if value is not None})
     if getattr(args, "polar", None) is not None:
-        config["build_options"] = {**config.get("build_options", {}), "polar": args.polar}
+        config["build_options"] = {**(config.get("build_options") or {}), "polar": args.polar}
     if config.get("observing") == "off":
         config["observing"] = None
     elif config.get("observing") == "on":

@@ -29,7 +29,7 @@ QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "downsample": 4, "o
 CARTESIAN = {"build_options": {"polar": False}}
 """The starting bundles' grid: these tests need a model that learned the rings in QUICK's two steps,
 and at downsample 4 (12 x 12 inputs, a polar grid of 6 radii) the polar default does not (validation
-AUROC 0.07 after two steps, 0.53 after six; 2026-12-03). Every bundle before then was Cartesian."""
+AUROC 0.07 after two steps, 0.53 after six; 2026-12-03). small_cnn was Cartesian by default before then."""
 
 
 @pytest.fixture(scope="module")

@@ -152,3 +152,5 @@ def test_pixel_axes_have_no_pixel_scale_in_arcsec():
     assert np.isnan(
         summarise_header(fits.Header(in_arcsec | {"CUNIT1": "m", "CDELT1": 1.0})).pixel_scale_arcsec
     )
+    spelt = in_arcsec | {"CUNIT1": "degree", "CUNIT2": "degrees", "CDELT1": -0.2 / 3600, "CDELT2": 0.2 / 3600}
+    assert summarise_header(fits.Header(spelt)).pixel_scale_arcsec == pytest.approx(0.2)  # trial: NaN

@@ -119,6 +119,10 @@ _ANGLE_UNITS = {
     "arcsec": 1 / 3600,
     "mas": 1 / 3.6e6,
     "rad": 180 / math.pi,
+    "degree": 1.0,  # and the spellings wcslib also reads (new-user trial: 'degree' gave no scale)
+    "degrees": 1.0,
+    "arcminute": 1 / 60,
+    "arcsecond": 1 / 3600,
 }
 """Degrees per CUNITn unit of a celestial axis (FITS Paper I, Table 3; none given: degrees, Paper II)."""
 

@@ -12,7 +12,14 @@ Examples
 0.97
 """
 
-from pipeline.training.config import DEFAULT_ARCHITECTURE, DEFAULT_POLAR, TrainConfig, TrainingError
+from pipeline.training.config import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_POLAR,
+    RUN_FIELDS,
+    TrainConfig,
+    TrainingError,
+    older_run_defaults,
+)
 from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options, check_trainable_layers
 from pipeline.training.run import (
     TrainResult,
@@ -28,6 +35,7 @@ __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_POLAR",
     "RECIPE_OPTIONS",
+    "RUN_FIELDS",
     "Split",
     "TrainConfig",
     "TrainResult",
@@ -39,6 +47,7 @@ __all__ = [
     "fit_store_recipe",
     "load_split",
     "make_split",
+    "older_run_defaults",
     "train",
     "train_bundle",
     "validation_mask",

@@ -17,6 +17,8 @@ True
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -33,7 +35,38 @@ DEFAULT_POLAR = True
 (:class:`~pipeline.models.polar.PolarView`). On the plain-CNN baseline it gained 0.038 AUROC in-domain
 and 0.046 / 0.056 on the two independent simulators over the Cartesian grid (three seeds against two;
 bench/RESULTS.md, "the polar view"); the shipped small-cnn-11 uses it. ``build_options={"polar": False}``
-(``lenshunt train --no-polar``) trains the Cartesian grid, as every run before 2026-12-03 did."""
+(``lenshunt train --no-polar``) trains the Cartesian grid, small_cnn's default before 2026-12-03."""
+
+RUN_FIELDS = frozenset({"architecture", "build_options", "downsample", "max_stat_objects", "epochs", "seed"})
+"""Fields that every ``training/config.json`` a run wrote holds, since the first (2026-11-29): a file
+with all of them is a run's own file (the whole TrainConfig of its day), not options written by hand."""
+
+
+def older_run_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of a run's own ``training/config.json`` (:data:`RUN_FIELDS`) with the defaults of
+    its day for the fields it predates, so that the file reproduces what that run trained.
+
+    - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
+    - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
+      the Cartesian grid, ``polar: false``.
+
+    Other dicts (options written by hand) are returned unchanged; so is ``options`` itself (a copy
+    is returned).
+
+    >>> older_run_defaults(TrainConfig().model_dump(mode="json") | {"build_options": {}})["build_options"]
+    {'polar': False}
+    >>> older_run_defaults({"epochs": 3})
+    {'epochs': 3}
+    """
+    options = dict(options)
+    if not options.keys() >= RUN_FIELDS:
+        return options
+    if "asymmetry_smoothing_px" not in options:
+        options["asymmetry_smoothing_px"] = 0.0
+    build = dict(options.get("build_options") or {})
+    if options.get("init") is None and options.get("architecture") == "small_cnn" and "polar" not in build:
+        options["build_options"] = build | {"polar": False}
+    return options
 
 
 class TrainConfig(BaseModel):
@@ -200,9 +233,11 @@ class TrainConfig(BaseModel):
         default since 2026-12-03 (:data:`DEFAULT_POLAR`); the resolved value is kept in the config, so
         ``training/config.json`` names it. ``polar: false`` of another architecture is dropped (its
         builders have no such option), and a fine-tune (``init``) keeps its bundle's model."""
-        if not isinstance(data, dict) or data.get("init") is not None:
+        if not isinstance(data, dict):
             return data
-        options = dict(data.get("build_options") or {})
+        options = dict(data.get("build_options") or {})  # JSON null: none (review)
+        if data.get("init") is not None:
+            return {**data, "build_options": options}
         if data.get("architecture", DEFAULT_ARCHITECTURE) == "small_cnn":
             options.setdefault("polar", DEFAULT_POLAR)
         elif options.get("polar") is False:
@@ -272,6 +307,12 @@ class TrainConfig(BaseModel):
         return self
 
     @classmethod
+    def from_saved(cls, path: str | Path) -> TrainConfig:
+        """The config a run saved (``training/config.json``), as that run trained
+        (:func:`older_run_defaults`; review: loading a 2026-12-02 file gave the polar view)."""
+        return cls.from_options(**older_run_defaults(json.loads(Path(path).read_text())))
+
+    @classmethod
     def from_options(cls, **options: Any) -> TrainConfig:
         """Validate ``options``; raises :class:`TrainingError` naming each bad option and why."""
         try:
@@ -314,7 +355,8 @@ class TrainConfig(BaseModel):
             how = f"fold {self.fold} of {self.k_folds}"
         else:
             how = f"{self.val_fraction:.0%} held out"
-        return f"{how} (stratified by label, keyed by object id, seed {self.seed})"
+        together = 'objects within 0.5" of one another on one side'
+        return f"{how} (stratified by label, keyed by object id, seed {self.seed}; {together})"
 
 
 def _problem(error: Any) -> str:

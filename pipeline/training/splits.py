@@ -114,12 +114,13 @@ class Split:
     n_unusable: int
     description: str
     n_grouped: int = 0
-    """Trainable objects that share a sky position with another (:func:`keep_groups_together`)."""
+    """Trainable objects that share a sky position with another trainable one, each group kept on one
+    side (:func:`keep_groups_together`)."""
 
     def summary(self) -> str:
         """One line for logs."""
         grouped = (
-            f"; {self.n_grouped} objects at a shared sky position kept on one side with their duplicates"
+            f"; {self.n_grouped} objects at shared sky positions, each kept on one side with its duplicates"
             if self.n_grouped
             else ""
         )
@@ -130,8 +131,14 @@ class Split:
         )
 
 
-def keep_groups_together(is_val: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """``is_val`` with every group's members on the side of its first member.
+def keep_groups_together(
+    is_val: np.ndarray, groups: np.ndarray, object_ids: np.ndarray, seed: int
+) -> tuple[np.ndarray, int]:
+    """``is_val`` with every group's members on the side of its leader, and how many objects are in
+    groups of two or more.
+
+    The leader is the member with the lowest split key (:func:`object_keys`, ties by id), so the
+    result, like the split, does not depend on the row order (review: the first row led).
 
     Parameters
     ----------
@@ -140,17 +147,27 @@ def keep_groups_together(is_val: np.ndarray, groups: np.ndarray) -> np.ndarray:
     groups : ndarray of int, shape (n,)
         Group of each object, -1 for none (as :func:`pipeline.catalog.duplicate_groups`: one galaxy
         cut out twice under two ids, whose two rows would otherwise train on one side and validate
-        on the other, so that validation sees the pixels training saw).
+        on the other, so that validation sees the pixels training saw). A group of one (its other
+        members are not among these objects) changes nothing.
+    object_ids : ndarray of int, shape (n,)
+    seed : int
+        The split's seed.
 
-    >>> keep_groups_together(np.array([True, False, False, True]), np.array([5, 5, -1, 7])).tolist()
-    [True, True, False, True]
+    >>> ids = np.array([10, 11, 12, 13])
+    >>> moved, n = keep_groups_together(np.array([True, False, False, True]), np.array([5, 5, -1, 7]), ids, 0)
+    >>> bool(moved[0] == moved[1]), moved[2:].tolist(), n
+    (True, [False, True], 2)
     """
     is_val, groups = np.asarray(is_val, dtype=bool).copy(), np.asarray(groups)
     grouped = np.flatnonzero(groups >= 0)
-    if grouped.size:
-        _, leader_of, inverse = np.unique(groups[grouped], return_index=True, return_inverse=True)
-        is_val[grouped] = is_val[grouped[leader_of]][inverse]
-    return is_val
+    if not grouped.size:
+        return is_val, 0
+    order = grouped[np.lexsort((np.asarray(object_ids)[grouped], object_keys(object_ids, seed)[grouped]))]
+    _, leader_of, inverse, counts = np.unique(
+        groups[order], return_index=True, return_inverse=True, return_counts=True
+    )
+    is_val[order] = is_val[order[leader_of]][inverse]
+    return is_val, int(counts[counts > 1].sum())
 
 
 def make_split(
@@ -199,9 +216,7 @@ def make_split(
         is_val = validation_mask(ids, y, val_fraction, seed)
     n_grouped = 0
     if groups is not None:
-        grouped = np.asarray(groups)[rows]
-        is_val = keep_groups_together(is_val, grouped)
-        n_grouped = int(np.count_nonzero(grouped >= 0))
+        is_val, n_grouped = keep_groups_together(is_val, np.asarray(groups)[rows], ids, seed)
     val_rows = rows[is_val]
     if max_val_objects is not None:
         val_rows = val_rows[
@@ -246,5 +261,6 @@ def write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
         "val_object_ids": object_ids[split.val_rows].tolist(),
         "n_unlabelled": split.n_unlabelled,
         "n_unusable": split.n_unusable,
+        "n_grouped": split.n_grouped,
     }
     path.write_text(json.dumps(payload) + "\n")
