@@ -13,7 +13,7 @@ from typing import Any
 
 from flows.preflight import positive_int
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
-from pipeline.training import DEFAULT_ARCHITECTURE, RUN_FIELDS, TrainConfig, TrainingError, older_run_defaults
+from pipeline.training import DEFAULT_ARCHITECTURE, TrainConfig, TrainingError, older_run_defaults
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -378,13 +378,9 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
     if config.get("k_folds") is None and config.get("fold") == 0:
         del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
-    # a run's own file from before a default changed (smoothing, the polar view) reproduces that run (review)
-    config = older_run_defaults(config)
-    old_fine_tune = config.keys() >= RUN_FIELDS and "keep_start" not in config and config.get("init")
-    if old_fine_tune and getattr(args, "init", None) is None:
-        # a fine-tune's file from before the field: that run kept a trained epoch; only where the file's
-        # own --init is tuned again (review: a new --init lost its epoch 0)
-        config["keep_start"] = False
+    # a run's own file from before a default changed (asymmetry, smoothing, the polar view, keep_start)
+    # reproduces that run (review)
+    config = older_run_defaults(config, new_init=getattr(args, "init", None) is not None)
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     if given.get("keep_start") is not None and (given.get("init") or config.get("init")) is None:
         flag = (

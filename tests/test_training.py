@@ -203,6 +203,17 @@ def test_one_galaxy_under_two_ids_never_trains_and_validates_at_once(tmp_path, d
             ids_[::-1], y[::-1], np.zeros(40, np.int32), seed=seed, val_fraction=0.3, groups=groups[::-1]
         )
         assert set(ids_[forward.val_rows]) == set(ids_[::-1][back.val_rows]), seed
+    # review: a group's side was that of its member with the lowest split key, which validates first, so
+    # pairs validated with probability 1 - (1 - f)^2 (0.51 at f = 0.3) instead of f
+    many = np.arange(100000, 104000)
+    paired = np.where(np.arange(4000) < 600, np.arange(4000) // 2, -1)  # 300 pairs, then singles
+    shares = [
+        np.isin(
+            np.arange(600), make_split(many, many // 2 % 2, np.zeros(4000), seed=seed, groups=paired).val_rows
+        )
+        for seed in range(10)
+    ]
+    assert abs(np.mean(shares) - 0.2) < 0.04, np.mean(shares)
     # a pair whose other member cannot train is no group: nothing kept together, none counted
     flags = np.zeros(40, np.int32)
     flags[[2, 7]] = int(Flag.MISSING_FILE)
@@ -652,7 +663,12 @@ def _check_the_polar_default(build_parser, config_from_args, tmp_path):
     first = {k: v for k, v in old.items() if k not in ("outputs", "asymmetry", "asymmetry_smoothing_px")}
     (tmp_path / "first.json").write_text(json.dumps(first))
     assert options("--config", str(tmp_path / "first.json")) == {"polar": False}
-    assert TrainConfig.from_saved(tmp_path / "first.json").recipe_options()["asymmetry_smoothing_px"] == 0
+    recipe = TrainConfig.from_saved(tmp_path / "first.json").recipe_options()
+    assert (recipe["asymmetry"], recipe["asymmetry_smoothing_px"]) == (False, 0)  # review: it had none
+    assert options("--config", str(tmp_path / "first.json"), "--no-polar") == {"polar": False}
+    tuned = {k: v for k, v in old.items() if k != "keep_start"} | {"init": "B"}  # a 2026-11-30 fine-tune's
+    (tmp_path / "tuned.json").write_text(json.dumps(tuned))
+    assert TrainConfig.from_saved(tmp_path / "tuned.json").keep_start is False  # as that run did
     # review: build_options null (JSON) with --polar / --no-polar was a TypeError
     (tmp_path / "null.json").write_text(json.dumps({"build_options": None}))
     assert options("--config", str(tmp_path / "null.json"), "--no-polar") == {"polar": False}

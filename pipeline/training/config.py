@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
+from pipeline.catalog.duplicates import DUPLICATE_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.observing import ObservingAugment
@@ -38,20 +39,23 @@ bench/RESULTS.md, "the polar view"); the shipped small-cnn-11 uses it. ``build_o
 (``lenshunt train --no-polar``) trains the Cartesian grid, small_cnn's default before 2026-12-03."""
 
 RUN_FIELDS = frozenset({"architecture", "build_options", "downsample", "max_stat_objects", "epochs", "seed"})
-"""Fields that every ``training/config.json`` a run wrote holds, since the first (2026-11-29): a file
+"""Fields that every ``training/config.json`` a run wrote holds, since the first (2026-11-23): a file
 with all of them is a run's own file (the whole TrainConfig of its day), not options written by hand."""
 
 
-def older_run_defaults(options: dict[str, Any]) -> dict[str, Any]:
+def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> dict[str, Any]:
     """``options`` of a run's own ``training/config.json`` (:data:`RUN_FIELDS`) with the defaults of
     its day for the fields it predates, so that the file reproduces what that run trained.
 
+    - No ``asymmetry`` (before 2026-11-30 22:03): no asymmetry channels, ``false``.
     - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
     - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
       the Cartesian grid, ``polar: false``.
+    - A fine-tune (``init``) without ``keep_start`` (before 2026-12-01): it kept its best trained
+      epoch, ``false``; not where ``new_init`` (the file's options tune another bundle: a new run,
+      with today's default; review: a new ``--init`` lost its epoch 0).
 
-    Other dicts (options written by hand) are returned unchanged; so is ``options`` itself (a copy
-    is returned).
+    Other dicts (options written by hand) come back unchanged; ``options`` itself is not modified.
 
     >>> older_run_defaults(TrainConfig().model_dump(mode="json") | {"build_options": {}})["build_options"]
     {'polar': False}
@@ -61,8 +65,10 @@ def older_run_defaults(options: dict[str, Any]) -> dict[str, Any]:
     options = dict(options)
     if not options.keys() >= RUN_FIELDS:
         return options
-    if "asymmetry_smoothing_px" not in options:
-        options["asymmetry_smoothing_px"] = 0.0
+    options.setdefault("asymmetry", False)
+    options.setdefault("asymmetry_smoothing_px", 0.0)
+    if options.get("init") is not None and not new_init:
+        options.setdefault("keep_start", False)
     build = dict(options.get("build_options") or {})
     if options.get("init") is None and options.get("architecture") == "small_cnn" and "polar" not in build:
         options["build_options"] = build | {"polar": False}
@@ -355,7 +361,7 @@ class TrainConfig(BaseModel):
             how = f"fold {self.fold} of {self.k_folds}"
         else:
             how = f"{self.val_fraction:.0%} held out"
-        together = 'objects within 0.5" of one another on one side'
+        together = f'objects within {DUPLICATE_RADIUS_ARCSEC:g}" of one another on one side'
         return f"{how} (stratified by label, keyed by object id, seed {self.seed}; {together})"
 
 

@@ -132,13 +132,15 @@ class Split:
 
 
 def keep_groups_together(
-    is_val: np.ndarray, groups: np.ndarray, object_ids: np.ndarray, seed: int
+    is_val: np.ndarray, groups: np.ndarray, object_ids: np.ndarray
 ) -> tuple[np.ndarray, int]:
     """``is_val`` with every group's members on the side of its leader, and how many objects are in
     groups of two or more.
 
-    The leader is the member with the lowest split key (:func:`object_keys`, ties by id), so the
-    result, like the split, does not depend on the row order (review: the first row led).
+    The leader is the member with the lowest object id: like the split, the result does not depend
+    on the row order (review: the first row led), and the leader's side is drawn as any object's
+    (review: the member with the lowest split key, which validates first, put a pair in validation
+    with probability 1 - (1 - f)^2 instead of f).
 
     Parameters
     ----------
@@ -150,19 +152,16 @@ def keep_groups_together(
         on the other, so that validation sees the pixels training saw). A group of one (its other
         members are not among these objects) changes nothing.
     object_ids : ndarray of int, shape (n,)
-    seed : int
-        The split's seed.
 
-    >>> ids = np.array([10, 11, 12, 13])
-    >>> moved, n = keep_groups_together(np.array([True, False, False, True]), np.array([5, 5, -1, 7]), ids, 0)
-    >>> bool(moved[0] == moved[1]), moved[2:].tolist(), n
-    (True, [False, True], 2)
+    >>> ids = np.array([11, 10, 12, 13])
+    >>> keep_groups_together(np.array([True, False, False, True]), np.array([5, 5, -1, 7]), ids)[0].tolist()
+    [False, False, False, True]
     """
     is_val, groups = np.asarray(is_val, dtype=bool).copy(), np.asarray(groups)
     grouped = np.flatnonzero(groups >= 0)
     if not grouped.size:
         return is_val, 0
-    order = grouped[np.lexsort((np.asarray(object_ids)[grouped], object_keys(object_ids, seed)[grouped]))]
+    order = grouped[np.argsort(np.asarray(object_ids)[grouped], kind="stable")]
     _, leader_of, inverse, counts = np.unique(
         groups[order], return_index=True, return_inverse=True, return_counts=True
     )
@@ -200,7 +199,7 @@ def make_split(
         are not used for training either).
     groups
         Per row, the group of objects at one sky position (-1: none; :func:`keep_groups_together`):
-        each group's trainable members go to the side of its first, so one galaxy under two ids
+        each group's trainable members go to the side of its lowest id, so one galaxy under two ids
         never trains and validates at once.
     """
     object_ids, labels, flags = np.asarray(object_ids), np.asarray(labels), np.asarray(flags)
@@ -216,7 +215,7 @@ def make_split(
         is_val = validation_mask(ids, y, val_fraction, seed)
     n_grouped = 0
     if groups is not None:
-        is_val, n_grouped = keep_groups_together(is_val, np.asarray(groups)[rows], ids, seed)
+        is_val, n_grouped = keep_groups_together(is_val, np.asarray(groups)[rows], ids)
     val_rows = rows[is_val]
     if max_val_objects is not None:
         val_rows = val_rows[
