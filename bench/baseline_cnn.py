@@ -156,7 +156,7 @@ def load_inputs(
     x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
     x = network_inputs(x, asymmetry, colour)
     if view in POLAR_VIEWS:
-        x = to_polar(x)
+        x = to_polar(x, log_radii=view == "logpolar")
     return np.ascontiguousarray(x), data["label"].values[keep]
 
 
@@ -171,18 +171,27 @@ POLAR_WRAP = 16
 so its convolutions see across position angle 0 as anywhere else."""
 
 
-def to_polar(x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES)) -> np.ndarray:
+def to_polar(
+    x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES), log_radii: bool = False
+) -> np.ndarray:
     """``x`` (n, h, w, c) resampled about the array centre onto (n, r, a, c), ``(r, a) = grid``:
     row i at radius i + 0.5 pixels, column j at position angle 2 pi j / a, bilinear
     (``scipy.ndimage.map_coordinates``, order 1). A lensed arc at the Einstein radius becomes a
     segment along one row and its counter-image another half a row along; a rotation of the sky is
     a cyclic shift of the columns, so the network, with :func:`wrap_angles`, is close to equivariant to
     every rotation, not only the four right angles (the polar transform of rotation-invariant CNNs, e.g.
-    Esteves et al. 2018, ICLR, arXiv 1709.01889)."""
+    Esteves et al. 2018, ICLR, arXiv 1709.01889).
+
+    ``log_radii`` (``view="logpolar"``): the rows at radii spaced evenly in log radius from 0.5 to
+    ``grid[0] - 0.5`` pixels, so that a change of scale (another Einstein radius, a larger galaxy)
+    is a shift along the rows as a rotation is along the columns (log-polar CNNs: Esteves et al.
+    2018)."""
     from scipy.ndimage import map_coordinates
 
     n, h, w, c = x.shape
     radius = np.arange(grid[0]) + 0.5
+    if log_radii:
+        radius = np.geomspace(0.5, grid[0] - 0.5, grid[0])
     angle = 2 * np.pi * np.arange(grid[1]) / grid[1]
     rows = (h - 1) / 2 + radius[:, None] * np.sin(angle)[None, :]
     cols = (w - 1) / 2 + radius[:, None] * np.cos(angle)[None, :]
@@ -193,7 +202,7 @@ def to_polar(x: np.ndarray, grid: tuple[int, int] = (POLAR_RADII, POLAR_ANGLES))
     return out
 
 
-POLAR_VIEWS = ("polar", "polar-circular")
+POLAR_VIEWS = ("polar", "polar-circular", "logpolar")
 """Views in polar coordinates: the angle axis wrapped once before the network (:func:`wrap_angles`), or
 padded circularly before every convolution (:func:`circular_pad`)."""
 
@@ -377,7 +386,7 @@ def score_baseline(
     ``save_to``: also write the scores there (:func:`save_scores`), for ensembles of runs
     (``python -m bench.ensemble_scores``)."""
     x, y = load_inputs(store, view, scaling, asymmetry, colour)
-    if view == "polar":  # "polar-circular" pads in the network
+    if view in ("polar", "logpolar"):  # "polar-circular" pads in the network
         x = wrap_angles(x)
     scores = np.concatenate(
         [model.predict_on_batch(x[i : i + 128]).reshape(-1) for i in range(0, len(x), 128)]
@@ -476,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=("pool", "crop", *POLAR_VIEWS),
         default="pool",
         help='baseline input: whole cutout pooled 2x, central 10", or the pooled cutout in polar coordinates '
-        "(polar-circular: padded circularly before every convolution instead of wrapped once)",
+        "(polar-circular: padded circularly before every convolution instead of wrapped once; logpolar: "
+        "the radii spaced evenly in log radius)",
     )
     parser.add_argument(
         "--scaling",

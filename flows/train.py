@@ -203,9 +203,10 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     except LenshuntError:
         return
     try:
-        check_recipe_options(layout, **config.recipe_options())
+        draft = check_recipe_options(layout, **config.recipe_options())
     except BundleError as exc:
         raise TrainingError(str(exc)) from None
+    config.check_input_shapes(draft.input_shapes())
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.preflight import positive_int
+from pipeline.catalog import DUPLICATE_RADIUS_ARCSEC
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
 from pipeline.training import DEFAULT_ARCHITECTURE, TrainConfig, TrainingError, older_run_defaults
 
@@ -318,6 +319,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     split.add_argument(
         "--max-val-objects", type=int, default=None, help="validate on a sample of at most this many objects"
+    )
+    split.add_argument(
+        "--group-duplicates",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f'keep objects within {DUPLICATE_RADIUS_ARCSEC:g}" of one another (one galaxy under two ids) on '
+        "one side of the split (default); --no-group-duplicates: the split keyed by object id alone, as "
+        "before 2026-12-03",
     )
 
 

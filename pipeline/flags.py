@@ -53,7 +53,8 @@ class Flag(enum.IntFlag):
     object's. The object is still scored."""
     PIXEL_SCALE_MISMATCH = 1 << 11
     """The band's WCS pixel scale differs from the layout's ``pixel_scale_arcsec`` by more than
-    :data:`PIXEL_SCALE_TOLERANCE`: the layout or the file is wrong. A model trained at the layout's
+    :data:`PIXEL_SCALE_TOLERANCE`, or its pixels are not square (sides that far apart): the layout
+    or the file is wrong. A model trained at the layout's
     scale sees this band at another (its sizes, ``theta_e``, off by that factor), and the report's
     scale bars use the layout's. The object is still scored."""
     NOT_SCORED = 1 << 16
@@ -76,7 +77,8 @@ pixels): a band farther away is flagged POSITION_MISMATCH."""
 
 PIXEL_SCALE_TOLERANCE = 0.05
 """Largest relative difference of a band file's WCS pixel scale from the layout's
-(``pixel_scale_arcsec``) before the band is flagged PIXEL_SCALE_MISMATCH."""
+(``pixel_scale_arcsec``), and of its pixel's two sides, before the band is flagged
+PIXEL_SCALE_MISMATCH."""
 
 UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
 """Flags after which an object has a band without usable pixels."""
@@ -107,7 +109,8 @@ _DOCS = {
     "DUPLICATE_ID": "object id matched several files of a band",
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
     "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
-    "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's (seen at another scale)",
+    "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's, or not square (seen at "
+    "another scale)",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

@@ -618,6 +618,24 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     assert "8 of them had no label in the store (a catalog row added since" in "\n".join(restored.label_notes)
 
 
+def test_pixels_that_are_not_square_are_flagged_though_their_area_matches(tmp_path, dask_client):
+    """Review: a 0.07" x 0.143" pixel has the area of the layout's 0.1" one and passed the scale check."""
+    from astropy.io import fits
+
+    ids = IDS[:3]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    sides = {ids[0]: (0.07, 0.1 / 0.7), ids[1]: (0.098, 0.102)}  # ids[2]: as written (no scale)
+    for object_id, (x, y) in sides.items():
+        with fits.open(band_file(EUCLID, source, object_id, "VIS"), mode="update") as hdul:
+            hdul[0].header["CDELT1"], hdul[0].header["CDELT2"] = -x / 3600, y / 3600
+    report = ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    data = open_store(tmp_path / "s.zarr")
+    flags = dict(zip(data["object_id"].values.tolist(), data["band_flags"].values[:, 0].tolist()))
+    assert flags == {ids[0]: Flag.PIXEL_SCALE_MISMATCH, ids[1]: 0, ids[2]: 0}
+    assert data["band_pixel_scale"].values[:2, 0] == pytest.approx([0.1] * 2, rel=1e-3)  # the area's
+    assert report.reasons == {"VIS: WCS pixels not square (sides over 5% apart; the layout's are square)": 1}
+
+
 def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, dask_client):
     """New-user trial: a layout saying 0.2"/px for files whose WCS says 0.1"/px was ingested and
     scored at the wrong scale without a word."""

@@ -33,6 +33,19 @@ def test_an_arc_is_a_segment_along_one_row():
     assert set(rows) <= {18, 19, 20} and cols.min() >= 0 and cols.max() <= 16  # 20 px, angles 0-45 deg
 
 
+def test_the_baselines_log_polar_view_makes_a_change_of_scale_a_shift_along_the_radii():
+    """bench.baseline_cnn --view logpolar: rings of radius r and 2r land a fixed number of rows apart."""
+    y, x = np.mgrid[:100, :100] - 49.5
+    radius = np.hypot(y, x)
+    peaks = []
+    for r in (6.0, 12.0, 24.0):
+        ring = np.exp(-0.5 * ((radius - r) / (0.05 * r)) ** 2).astype(np.float32)
+        out = to_polar(ring[None, :, :, None], log_radii=True)[0, :, :, 0]
+        peaks.append(int(out.mean(axis=1).argmax()))
+    step = 49 / np.log2(49.5 / 0.5)  # rows per doubling of the radius
+    assert np.diff(peaks) == pytest.approx([step, step], abs=1)
+
+
 def test_every_dihedral_transform_is_a_permutation_of_the_angle_columns():
     images = np.random.default_rng(1).normal(size=(2, 100, 100, 2)).astype(np.float32)
     core = np.asarray(PolarView()(images))[:, :, 16:144]

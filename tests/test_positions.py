@@ -154,3 +154,13 @@ def test_pixel_axes_have_no_pixel_scale_in_arcsec():
     )
     spelt = in_arcsec | {"CUNIT1": "degree", "CUNIT2": "degrees", "CDELT1": -0.2 / 3600, "CDELT2": 0.2 / 3600}
     assert summarise_header(fits.Header(spelt)).pixel_scale_arcsec == pytest.approx(0.2)  # trial: NaN
+    # the pixel's shape: the ratio of its sides on the sky (rotation and axis units do not change it)
+    assert summarise_header(fits.Header(spelt)).pixel_aspect == pytest.approx(1.0)
+    turned = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CD1_1": 0.0, "CD1_2": -0.2 / 3600}
+    oblong = summarise_header(fits.Header(turned | {"CD2_1": 0.1 / 3600, "CD2_2": 0.0}))
+    assert (oblong.pixel_aspect, oblong.pixel_scale_arcsec) == (
+        pytest.approx(2.0),
+        pytest.approx(2**0.5 / 10),
+    )
+    assert summarise_header(fits.Header(mixed)).pixel_aspect == pytest.approx(1.0)
+    assert np.isnan(summarise_header(linear).pixel_aspect)

@@ -188,6 +188,11 @@ def test_one_galaxy_under_two_ids_never_trains_and_validates_at_once(tmp_path, d
             keyed_by_id = validation_mask(np.array(ids), np.array([labels[i] for i in ids]), 0.3, seed)
             apart += sum(keyed_by_id[ids.index(a)] != keyed_by_id[ids.index(b)] for a, b in pairs)
     assert apart > 0  # what the ids alone would have done
+    # --no-group-duplicates (and an older run's config.json): the split keyed by id alone, as before
+    alone = load_split(tmp_path / "store.zarr", TrainConfig(seed=0, val_fraction=0.3, group_duplicates=False))
+    assert alone.n_grouped == 0 and "shared sky positions" not in alone.summary()
+    keyed_by_id = validation_mask(np.array(ids), np.array([labels[i] for i in ids]), 0.3, 0)
+    assert np.array_equal(np.sort(alone.val_rows), np.flatnonzero(keyed_by_id))  # the store's rows are ids'
     write_split(tmp_path / "split.json", split, open_store(tmp_path / "store.zarr")["object_id"].values)
     assert json.loads((tmp_path / "split.json").read_text())["n_grouped"] == 6
     # review: the group's leader was its first row, so the split depended on the row order
@@ -649,6 +654,7 @@ def _check_the_polar_default(build_parser, config_from_args, tmp_path):
         options("--no-polar", "--init", "B")
     assert TrainConfig(init="B").build_options == {}  # a fine-tune keeps its bundle's (training/run.py)
     old = TrainConfig(epochs=7).model_dump(mode="json") | {"build_options": {}}  # a 2026-12-02 run's file
+    del old["group_duplicates"]
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert options("--config", str(tmp_path / "old.json")) == {"polar": False}
     assert options("--config", str(tmp_path / "old.json"), "--polar") == {"polar": True}
@@ -666,6 +672,21 @@ def _check_the_polar_default(build_parser, config_from_args, tmp_path):
     recipe = TrainConfig.from_saved(tmp_path / "first.json").recipe_options()
     assert (recipe["asymmetry"], recipe["asymmetry_smoothing_px"]) == (False, 0)  # review: it had none
     assert options("--config", str(tmp_path / "first.json"), "--no-polar") == {"polar": False}
+    # the split of a run's file from before objects at one position were kept together: keyed by id alone
+    assert TrainConfig.from_saved(tmp_path / "old.json").group_duplicates is False
+    day = {k: v for k, v in new.items() if k != "group_duplicates"}  # 2026-12-03: polar, and grouped
+    (tmp_path / "day.json").write_text(json.dumps(day))
+    assert TrainConfig.from_saved(tmp_path / "day.json").group_duplicates is True
+    assert TrainConfig.from_saved(tmp_path / "new.json").group_duplicates is True
+
+    def grouped(*argv: str) -> bool:
+        return TrainConfig(
+            **config_from_args(build_parser().parse_args(["train", "S", "O", *argv]))
+        ).group_duplicates
+
+    assert grouped() and not grouped("--no-group-duplicates")
+    assert not grouped("--config", str(tmp_path / "old.json"))
+    assert grouped("--config", str(tmp_path / "old.json"), "--group-duplicates")
     tuned = {k: v for k, v in old.items() if k != "keep_start"} | {"init": "B"}  # a 2026-11-30 fine-tune's
     (tmp_path / "tuned.json").write_text(json.dumps(tuned))
     assert TrainConfig.from_saved(tmp_path / "tuned.json").keep_start is False  # as that run did
@@ -763,6 +784,27 @@ def test_recipe_options_are_checked_against_the_store_before_prefect_starts(
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"lenshunt train: error: invalid recipe options: {message}")
     assert not (tmp_path / "m").exists()
+
+
+def test_inputs_too_small_for_the_polar_view_are_refused_before_prefect_starts(
+    store, tmp_path, monkeypatch, capsys
+):
+    """The polar view needs 4x4 inputs: 48 px pooled 16x gives 3x3 (new-user trial: refused only when the
+    model was built, after the split and the recipe's statistics)."""
+    code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m"), "--downsample", "16"])
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("lenshunt train: error: the polar view (small_cnn's default) needs inputs of ")
+    assert "{'image': (3, 3, 8)}" in lines[0] and "--no-polar" in lines[0]
+    assert not (tmp_path / "m").exists()
+    from pipeline.training import TrainConfig, TrainingError, fit_store_recipe, load_split
+
+    config = TrainConfig(downsample=16, epochs=1)
+    with pytest.raises(TrainingError, match="needs inputs of at least 4x4 pixels"):  # the library too
+        fit_store_recipe(store, load_split(store, config), config)
+    cartesian = TrainConfig(downsample=16, epochs=1, build_options={"polar": False})
+    assert fit_store_recipe(store, load_split(store, cartesian), cartesian).input_shapes() == {
+        "image": (3, 3, 8)
+    }
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,17 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-__all__ = ["ANGLES_PER_RADIUS", "WRAP_FRACTION", "PolarView", "polar_grid", "polar_samples"]
+__all__ = [
+    "ANGLES_PER_RADIUS",
+    "MIN_POLAR_PIXELS",
+    "WRAP_FRACTION",
+    "PolarView",
+    "polar_grid",
+    "polar_samples",
+]
+
+MIN_POLAR_PIXELS = 4
+"""Smallest image side :class:`PolarView` takes (two radii, and bilinear samples inside the image)."""
 
 ANGLES_PER_RADIUS = 128 / 50
 """Position angles per radial sample: 128 angles for 50 radii (2.8 degrees apart, about a pixel at
@@ -79,8 +89,11 @@ class PolarView(keras.layers.Layer):
 
     def build(self, input_shape):
         height, width = int(input_shape[1]), int(input_shape[2])
-        if min(height, width) < 4:
-            raise ValueError(f"PolarView needs images of at least 4x4 pixels, got {height}x{width}")
+        if min(height, width) < MIN_POLAR_PIXELS:
+            raise ValueError(
+                f"PolarView needs images of at least {MIN_POLAR_PIXELS}x{MIN_POLAR_PIXELS} pixels, "
+                f"got {height}x{width}"
+            )
         self._grid = polar_grid(height, width)
         self._wrap = round(WRAP_FRACTION * self._grid[1])
         self._index, self._weight = polar_samples(height, width)

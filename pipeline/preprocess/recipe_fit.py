@@ -64,8 +64,14 @@ def fit_recipe(
     return fit_recipe_streaming([chunk], layout, max_pixels_per_band=None, **options)
 
 
-def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, **options: Any) -> None:
+def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, **options: Any) -> Recipe:
     """Validate recipe options against ``layout`` before any data is read.
+
+    Returns
+    -------
+    Recipe
+        A draft with placeholder statistics: its shapes (:meth:`Recipe.input_shapes`) are the
+        fitted recipe's.
 
     Raises
     ------
@@ -74,7 +80,7 @@ def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, 
     """
     groups = select_groups(layout, bands)
     placeholder = BandStatistics(low=0.0, high=1.0, median=0.0, sigma=1.0, n_pixels=1)
-    _make_recipe(layout, groups, dict.fromkeys(layout.band_names, placeholder), 0, options)
+    return _make_recipe(layout, groups, dict.fromkeys(layout.band_names, placeholder), 0, options)
 
 
 def fit_recipe_streaming(

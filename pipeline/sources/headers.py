@@ -47,7 +47,8 @@ class HeaderSummary:
     """The kept header of one band of one object.
 
     ``cards`` is ASCII, a multiple of 80 bytes (no END card); ``zero_point`` is a magnitude and
-    ``pixel_scale_arcsec`` is the WCS pixel scale (sqrt of the pixel area), NaN when unknown.
+    ``pixel_scale_arcsec`` is the WCS pixel scale (sqrt of the pixel area), NaN when unknown; a
+    pixel of 0.07" x 0.14" has the area of a 0.1" one, so ``pixel_aspect`` says it is not square.
     """
 
     cards: bytes
@@ -55,6 +56,8 @@ class HeaderSummary:
     zero_point: float
     pixel_scale_arcsec: float
     n_dropped: int = 0
+    pixel_aspect: float = math.nan
+    """The WCS pixel's longer side over its shorter (1 for square pixels), NaN when unknown."""
 
 
 def _cards(header) -> list[tuple[str, str, object]]:
@@ -86,7 +89,10 @@ def summarise_header(header) -> HeaderSummary:
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
     bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""
-    return HeaderSummary(cards, bunit, _zero_point(values), _pixel_scale(values), dropped)
+    matrix = _pixel_matrix(values)
+    return HeaderSummary(
+        cards, bunit, _zero_point(values), _pixel_scale(matrix), dropped, _pixel_aspect(matrix)
+    )
 
 
 def _number(values: dict, keyword: str) -> float:
@@ -127,27 +133,47 @@ _ANGLE_UNITS = {
 """Degrees per CUNITn unit of a celestial axis (FITS Paper I, Table 3; none given: degrees, Paper II)."""
 
 
-def _pixel_scale(values: dict) -> float:
-    """sqrt(|det CD|) (or of CDELT times PC) in arcsec, for celestial axes (CUNITn as
-    :data:`_ANGLE_UNITS`; new-user trial: CUNIT ``arcsec`` was read as no scale at all)."""
+def _pixel_matrix(values: dict) -> np.ndarray | None:
+    """The CD matrix (or CDELT times PC) in degrees per pixel, for celestial axes; None when unknown.
+
+    Row ``i`` is world axis ``i`` in its CUNITi (:data:`_ANGLE_UNITS`; new-user trial: CUNIT
+    ``arcsec`` was read as no scale at all), column ``j`` pixel axis ``j`` (FITS Paper I)."""
     factors = [_ANGLE_UNITS.get(str(values.get(k, "")).strip().lower()) for k in ("CUNIT1", "CUNIT2")]
     if None in factors or not _celestial(values):  # review: CDELT 1 of pixel axes read as 3600"
-        return math.nan
+        return None
 
     def element(prefix: str, i: int, j: int, default: float) -> float:
         value = _number(values, f"{prefix}{i}_{j}")
         return default if math.isnan(value) else value
 
     if "CD1_1" in values or "CD2_2" in values:
-        a, b, c, d = (element("CD", i, j, 0.0) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2)))
-        area = abs(a * d - b * c)
+        matrix = np.array([[element("CD", i, j, 0.0) for j in (1, 2)] for i in (1, 2)])
     elif "CDELT1" in values and "CDELT2" in values:
-        p = [element("PC", i, j, float(i == j)) for i, j in ((1, 1), (1, 2), (2, 1), (2, 2))]
-        area = abs(_number(values, "CDELT1") * _number(values, "CDELT2") * (p[0] * p[3] - p[1] * p[2]))
+        delta = [_number(values, "CDELT1"), _number(values, "CDELT2")]
+        matrix = np.array(
+            [[delta[i - 1] * element("PC", i, j, float(i == j)) for j in (1, 2)] for i in (1, 2)]
+        )
     else:
+        return None
+    matrix *= np.array(factors, dtype=float)[:, None]  # CDi_j and CDELTi are in the units of axis i
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def _pixel_scale(matrix: np.ndarray | None) -> float:
+    """sqrt(|det CD|) in arcsec (:func:`_pixel_matrix`), NaN when unknown or degenerate."""
+    if matrix is None:
         return math.nan
-    area *= factors[0] * factors[1]  # CDi_j and CDELTi are in the units of axis i (Paper I)
-    return math.sqrt(area) * 3600.0 if area > 0 and math.isfinite(area) else math.nan
+    area = abs(float(np.linalg.det(matrix)))
+    return math.sqrt(area) * 3600.0 if area > 0 else math.nan
+
+
+def _pixel_aspect(matrix: np.ndarray | None) -> float:
+    """The pixel's longer side over its shorter: the ratio of the CD matrix's column lengths (the sky
+    lengths of one step along each pixel axis), NaN when unknown or degenerate."""
+    if matrix is None:
+        return math.nan
+    sides = np.hypot(matrix[0], matrix[1])
+    return float(sides.max() / sides.min()) if sides.min() > 0 else math.nan
 
 
 def cards_to_text(cards: np.ndarray | bytes) -> str:

@@ -31,11 +31,13 @@ class HeaderColumns:
     cards: np.ndarray  # (n, n_bands, HEADER_BYTES) uint8
     zero_point: np.ndarray  # (n, n_bands) float32, mag
     pixel_scale: np.ndarray  # (n, n_bands) float32, arcsec
+    pixel_aspect: np.ndarray  # (n, n_bands) float32, longer side / shorter; checked at ingest, not stored
 
     @classmethod
     def empty(cls, n: int, n_bands: int) -> HeaderColumns:
         return cls(
             np.zeros((n, n_bands, HEADER_BYTES), dtype=np.uint8),
+            np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
         )
@@ -47,6 +49,7 @@ class HeaderColumns:
         self.cards[row, band_index, : raw.size] = raw
         self.zero_point[row, band_index] = summary.zero_point
         self.pixel_scale[row, band_index] = summary.pixel_scale_arcsec
+        self.pixel_aspect[row, band_index] = summary.pixel_aspect
 
     def assign(self, dataset: xr.Dataset) -> xr.Dataset:
         """``dataset`` with these columns in place of its blank ones (same attributes)."""
@@ -144,6 +147,15 @@ def scale_off(scales: np.ndarray, layout) -> np.ndarray:  # type: ignore[no-unty
     expected = np.array([band.pixel_scale_arcsec for band in layout.bands], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.isfinite(scales) & (np.abs(scales / expected - 1) > PIXEL_SCALE_TOLERANCE)
+
+
+def not_square(aspects: np.ndarray) -> np.ndarray:
+    """Boolean, ``aspects``' shape: WCS pixels whose sides differ by more than
+    :data:`pipeline.flags.PIXEL_SCALE_TOLERANCE` (relative; NaN, unknown: False). The layout gives one
+    square pixel scale, so one side of such a pixel is off it however its area matches (review: a
+    0.07" x 0.14" pixel passed as 0.1")."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(aspects) & (aspects > 1 + PIXEL_SCALE_TOLERANCE)
 
 
 def merge_scale_mismatch(a: dict[str, list], b: dict[str, list]) -> dict[str, list]:

@@ -13,7 +13,7 @@ import xarray as xr
 from pipeline.flags import POSITION_TOLERANCE_ARCSEC, Flag, describe
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.fits_io import read_band
-from pipeline.store.header_columns import HeaderColumns, scale_off
+from pipeline.store.header_columns import HeaderColumns, not_square, scale_off
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
 
@@ -74,11 +74,15 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         images[group][row, slot] = np.nan
     _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons)
     off_scale = scale_off(headers.pixel_scale, layout)
-    band_flags[off_scale] |= Flag.PIXEL_SCALE_MISMATCH
+    oblong = not_square(headers.pixel_aspect)
+    band_flags[off_scale | oblong] |= Flag.PIXEL_SCALE_MISMATCH
     for band_index, band in enumerate(layout.bands):
-        if off_scale[:, band_index].any():
-            why = "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"
-            reasons[f"{band.name}: {why}"] += int(off_scale[:, band_index].sum())
+        for off, why in (
+            (off_scale, "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"),
+            (oblong, "WCS pixels not square (sides over 5% apart; the layout's are square)"),
+        ):
+            if off[:, band_index].any():
+                reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
     dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.

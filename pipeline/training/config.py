@@ -51,6 +51,10 @@ def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> di
     - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
     - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
       the Cartesian grid, ``polar: false``.
+    - No ``group_duplicates`` (before 2026-12-04): the split keyed by object id alone, ``false``;
+      except a small_cnn file whose ``build_options`` names ``polar`` (written 2026-12-03 by the
+      version that began to group, whose files the polar key tells apart). Another architecture's
+      file of that day is read as not grouping.
     - A fine-tune (``init``) without ``keep_start`` (before 2026-12-01): it kept its best trained
       epoch, ``false``; not where ``new_init`` (the file's options tune another bundle: a new run,
       with today's default; review: a new ``--init`` lost its epoch 0).
@@ -70,6 +74,7 @@ def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> di
     if options.get("init") is not None and not new_init:
         options.setdefault("keep_start", False)
     build = dict(options.get("build_options") or {})
+    options.setdefault("group_duplicates", "polar" in build)
     if options.get("init") is None and options.get("architecture") == "small_cnn" and "polar" not in build:
         options["build_options"] = build | {"polar": False}
     return options
@@ -225,6 +230,12 @@ class TrainConfig(BaseModel):
     max_val_objects: int | None = Field(
         default=None, ge=2, description="Cap on validation objects (a sample)."
     )
+    group_duplicates: bool = Field(
+        default=True,
+        description=f"Keep objects within {DUPLICATE_RADIUS_ARCSEC:g} arcsec of one another (one galaxy "
+        "under two ids) on one side of the split; False: the split keyed by object id alone (every run "
+        "before 2026-12-03).",
+    )
     seed: int = Field(default=0, ge=0, description="Seeds the split, sampling, augmentation and Keras.")
     # reading
     read_workers: int = Field(
@@ -350,6 +361,33 @@ class TrainConfig(BaseModel):
             "asymmetry_smoothing_px": smoothing,
         }
 
+    def check_input_shapes(self, input_shapes: dict[str, tuple[int, ...]]) -> None:
+        """Refuse inputs smaller than this configuration's model takes, before any data is read.
+
+        ``input_shapes`` is :meth:`pipeline.preprocess.Recipe.input_shapes` (``(h, w, c)`` per
+        input). The polar view (:class:`~pipeline.models.polar.PolarView`) needs at least
+        ``MIN_POLAR_PIXELS`` on a side (new-user trial: 3x3 inputs failed when the model was
+        built, after the split and the recipe's statistics).
+
+        Raises
+        ------
+        TrainingError
+            Naming the inputs and the options that would fit.
+        """
+        if not self.build_options.get("polar") or self.init is not None:
+            return
+        from pipeline.models.polar import MIN_POLAR_PIXELS
+
+        small = {
+            name: tuple(shape) for name, shape in input_shapes.items() if min(shape[:2]) < MIN_POLAR_PIXELS
+        }
+        if small:
+            raise TrainingError(
+                f"the polar view (small_cnn's default) needs inputs of at least {MIN_POLAR_PIXELS}x"
+                f"{MIN_POLAR_PIXELS} pixels, but --crop and --downsample give {small}: use a larger --crop, "
+                "a smaller --downsample or --no-polar"
+            )
+
     @property
     def default_outputs(self) -> bool:
         """True for the one ``score`` output (the model and card of every run before declared outputs)."""
@@ -361,6 +399,8 @@ class TrainConfig(BaseModel):
             how = f"fold {self.fold} of {self.k_folds}"
         else:
             how = f"{self.val_fraction:.0%} held out"
+        if not self.group_duplicates:
+            return f"{how} (stratified by label, keyed by object id, seed {self.seed})"
         together = f'objects within {DUPLICATE_RADIUS_ARCSEC:g}" of one another on one side'
         return f"{how} (stratified by label, keyed by object id, seed {self.seed}; {together})"
 

@@ -39,7 +39,7 @@ from pipeline.catalog.duplicates import duplicate_groups
 from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.preprocess.recipe import Recipe
-from pipeline.preprocess.recipe_fit import fit_recipe_streaming
+from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_streaming
 from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
@@ -154,7 +154,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         fold=config.fold,
         max_val_objects=config.max_val_objects,
         description=config.split_description(),
-        groups=duplicate_groups(column["ra"], column["dec"]),  # one galaxy under two ids: one side
+        groups=duplicate_groups(column["ra"], column["dec"]) if config.group_duplicates else None,
     )
     for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
         n_pos = int(np.count_nonzero(labels[rows] == 1))
@@ -172,10 +172,12 @@ def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Re
     """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects.
 
     With ``config.init`` the recipe of that bundle, unchanged (:mod:`pipeline.training.finetune`).
+    Options that cannot give a model input (:meth:`TrainConfig.check_input_shapes`) are refused first.
     """
     layout = store_layout(read_attributes(store))
     if config.init is not None:
         return init_recipe(config.init, layout)
+    config.check_input_shapes(check_recipe_options(layout, **config.recipe_options()).input_shapes())
     dataset = open_store(store, chunks=None)
     groups = list(layout.groups)
     block_rows = store_block_rows(dataset, groups)
