@@ -15,7 +15,8 @@ score_std         float32          spread (std) of the score over ensemble membe
                                    NaN when not scored
 rank              int64            1 = highest score; unscored objects rank after all
                                    scored ones; ties are broken by ascending object_id
-flags             int32            bitmask of :mod:`pipeline.flags`
+flags             int32            bitmask of :mod:`pipeline.flags`: every band's ingest
+                                   flags OR-ed, and the scoring flags
 model_id          str              id of the model that scored the run
 known_lens        str              name of the known lens within the match radius;
                                    "" if none
@@ -37,6 +38,9 @@ ood_score         float32          squared Mahalanobis distance of the object's 
                                    the model has feature statistics
                                    (:mod:`pipeline.models.features`)
 ================  =======  ======  ===================================================
+
+After those, every catalog of a score run has one ``flags_<band>`` column (int32) per band of
+the store, in the store's band order: that band's ingest flags (:func:`band_flags_column`).
 
 Declared model outputs (:mod:`pipeline.models.outputs`) replace ``score``/``score_std`` in the
 same place (after ``dec``), in declaration order, with the unit, UCD and description the model
@@ -229,6 +233,38 @@ ones) of catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAIN
 not scored."""
 EXTRA_COLUMNS: dict[str, ColumnSpec] = {OOD_SCORE_COLUMN.name: OOD_SCORE_COLUMN}
 """Extra columns a stage may add, by name (a catalog read back gets their specs)."""
+
+BAND_FLAGS_PREFIX = "flags_"
+"""Per-band flag columns are ``flags_<band>`` (:func:`band_flags_column`)."""
+
+
+def band_flags_column(band: str) -> ColumnSpec:
+    """The extra column ``flags_<band>``: that band's ingest flags (the store's ``band_flags``), so that
+    a catalog says which band of an object is missing, unreadable or off the layout's pixel scale
+    (``flags`` ORs them over bands with the scoring flags; new-user trial: it could not say which).
+
+    >>> band_flags_column("VIS").name
+    'flags_VIS'
+    """
+    return ColumnSpec(
+        name=f"{BAND_FLAGS_PREFIX}{band}",
+        dtype="int32",
+        ucd="meta.code.qual",
+        description=f"Ingest flags of band {band}"[:68],
+    )
+
+
+def extra_column_specs(names: list[str]) -> tuple[ColumnSpec, ...]:
+    """Specs of the extra columns among a catalog's column ``names``, in their order: those of
+    :data:`EXTRA_COLUMNS` and the per-band flags (:func:`band_flags_column`)."""
+    specs = []
+    for name in names:
+        if name in EXTRA_COLUMNS:
+            specs.append(EXTRA_COLUMNS[name])
+        elif name.startswith(BAND_FLAGS_PREFIX) and len(name) > len(BAND_FLAGS_PREFIX):
+            specs.append(band_flags_column(name[len(BAND_FLAGS_PREFIX) :]))
+    return tuple(specs)
+
 
 _COLUMNS = (*_LEADING, *SCORE_COLUMNS, *_TRAILING)
 

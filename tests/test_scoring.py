@@ -189,6 +189,12 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     assert result.catalog_hats == str(paths.catalog_hats(out))
     hats_catalog = lsdb.read_hats(result.catalog_hats).compute()
     assert len(hats_catalog) == result.n_objects
+    from astropy.table import Table
+
+    fits_table = Table.read(paths.catalog_fits(out))  # the per-band flags in every format, int32
+    assert fits_table["flags_VIS"].dtype.kind == "i" and fits_table["flags_VIS"].dtype.itemsize == 4
+    assert str(hats_catalog["flags_VIS"].dtype) == "int32[pyarrow]"
+    assert fits_table["flags_VIS"].description == "Ingest flags of band VIS"
     assert hats_catalog.set_index("object_id").loc[100007, "known_lens"] == "KL-7"
 
 
@@ -257,6 +263,11 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isnan(catalog.loc[400017, "score"]) and catalog.loc[400017, "flags"] & Flag.MISSING_FILE
     assert first.n_scored == 23
+    # which band: one column per band (new-user trial: `flags` could not say which band was missing)
+    bands = [f"flags_{band}" for band in EUCLID.band_names]
+    assert list(catalog.columns[-4:]) == bands == ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
+    assert catalog.loc[400017, bands].tolist() == [0, 0, 0, int(Flag.MISSING_FILE)]
+    assert not catalog.drop(index=400017)[bands].to_numpy().any()
 
     late.write_bytes(late_bytes)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 1
@@ -271,6 +282,7 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     ]
     rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isfinite(rescored.loc[400017, "score"]) and rescored.loc[400017, "flags"] == 0
+    assert rescored.loc[400017, "flags_H"] == 0
     assert again.n_scored == 24
     # The catalog equals a fresh score run of the repaired store.
     fresh = tmp_path / "fresh"

@@ -23,7 +23,7 @@ from pipeline.errors import CatalogError, LenshuntError
 from pipeline.flags import documentation
 from pipeline.models.outputs import outputs_to_card
 from pipeline.paths import catalog_fits, catalog_parquet
-from schemas.catalog import CATALOG_SCHEMA_VERSION, EXTRA_COLUMNS, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance, extra_column_specs
 
 __all__ = ["read_catalog", "read_provenance"]
 
@@ -94,8 +94,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
     path, kind = _resolve(path)
     table, provenance = _read(_READERS[kind], path, kind)
     layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
-    extra = tuple(spec for name, spec in EXTRA_COLUMNS.items() if name in table.columns)
-    if extra:  # e.g. ood_score (pipeline.models.features)
+    extra = extra_column_specs(list(table.columns))
+    if extra:  # e.g. ood_score (pipeline.models.features), the per-band flags
         layout = CatalogLayout(outputs=layout.outputs, rank_by=layout.rank_by, extra=extra)
     with_label = "label" in table.columns
     with_grades = "grade_n" in table.columns

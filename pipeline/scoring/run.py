@@ -42,7 +42,7 @@ from pipeline.scoring.parts import (
     uncovered_regions,
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
-from pipeline.store.columns import read_object_columns
+from pipeline.store.columns import read_band_flags, read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
@@ -293,7 +293,7 @@ def score_store(
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
     from pipeline.models.features import feature_stats_id, has_feature_stats, ood_provenance
-    from schemas.catalog import OOD_SCORE_COLUMN, Provenance
+    from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
 
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
@@ -367,10 +367,12 @@ def score_store(
     duplicates = duplicate_groups(ra, dec)
     flags = column["flags"] | scores["flags_added"].to_numpy()
     flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
+    extra = {OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else {}
+    extra |= {band_flags_column(band).name: flags for band, flags in read_band_flags(dataset, store).items()}
     layout = CatalogLayout(
         outputs=bundle.outputs,
         rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
-        extra=(OOD_SCORE_COLUMN,) if with_ood else (),
+        extra=extra_column_specs(list(extra)),
     )
     table = make_catalog_table(
         object_ids=column["object_id"],
@@ -384,7 +386,7 @@ def score_store(
         known_lens_matches=match_known_lenses(ra, dec, known, known_lens_radius_arcsec)
         if known is not None
         else None,
-        extra={OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else None,
+        extra=extra,
     )
     n_scored = int(scored_mask(table).sum())
     provenance = Provenance(

@@ -55,6 +55,28 @@ def read_flags(
     return flags
 
 
+def read_band_flags(dataset: xr.Dataset, store: object = None) -> dict[str, np.ndarray]:
+    """Every band's ingest flags, band name -> int32 shape (n,), in the store's band order.
+
+    As :func:`read_flags` does for the object, a band whose shard file is missing (given ``store``,
+    its path) is UNREADABLE where it had pixels (:func:`lost_pixel_rows`).
+
+    Raises
+    ------
+    StoreError
+        Where a chunk of ``band_flags`` cannot be decoded.
+    """
+    band_flags = np.array(read_column(dataset, BAND_FLAGS, store=store), dtype=np.int32)
+    a = dataset.attrs
+    bands = list(a["bands"])
+    if store is not None:
+        lost = lost_pixel_rows(store, a["groups"], bands, a["chunk_objects"], band_flags)
+        for group, rows in lost.items():
+            for band in a["groups"][group]:
+                band_flags[rows, bands.index(band)] |= int(Flag.UNREADABLE)
+    return {band: band_flags[:, index] for index, band in enumerate(bands)}
+
+
 def lost_pixel_rows(
     path: str | os.PathLike[str],
     groups: Mapping[str, Sequence[str]],
