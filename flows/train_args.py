@@ -14,7 +14,13 @@ from typing import Any
 from flows.preflight import positive_int
 from pipeline.catalog import DUPLICATE_RADIUS_ARCSEC
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
-from pipeline.training import DEFAULT_ARCHITECTURE, TrainConfig, TrainingError, older_run_defaults
+from pipeline.training import (
+    DEFAULT_ARCHITECTURE,
+    TrainConfig,
+    TrainingError,
+    older_run_defaults,
+    saved_split_grouped,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -326,7 +332,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f'keep objects within {DUPLICATE_RADIUS_ARCSEC:g}" of one another (one galaxy under two ids) on '
         "one side of the split (default); --no-group-duplicates: the split keyed by object id alone, as "
-        "before 2026-12-03",
+        "before 2026-12-03 14:10",
     )
 
 
@@ -389,7 +395,9 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
     # a run's own file from before a default changed (asymmetry, smoothing, the polar view, keep_start)
     # reproduces that run (review)
-    config = older_run_defaults(config, new_init=getattr(args, "init", None) is not None)
+    new_init = getattr(args, "init", None) is not None
+    grouped = bool(args.config) and saved_split_grouped(args.config)
+    config = older_run_defaults(config, new_init=new_init, grouped=grouped)
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
     if given.get("keep_start") is not None and (given.get("init") or config.get("init")) is None:
         flag = (

@@ -636,6 +636,27 @@ def test_pixels_that_are_not_square_are_flagged_though_their_area_matches(tmp_pa
     assert report.reasons == {"VIS: WCS pixels not square (sides over 5% apart; the layout's are square)": 1}
 
 
+def test_a_bands_own_flags_leave_the_objects_position_to_the_object(tmp_path, dask_client):
+    """Review: ingest keeps NO_COORDINATES on the first band it searched only, so a catalog's per-band
+    column flagged a VIS file without a position (and an H file not) for an object that has one."""
+    from astropy.io import fits
+
+    from pipeline.store.columns import read_band_flags
+
+    ids = IDS[:2]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    for band in ("VIS", "H"):  # no sky position in this band's file; the others give the object one
+        with fits.open(
+            band_file(EUCLID, source, ids[0] if band == "VIS" else ids[1], band), mode="update"
+        ) as hdul:
+            for key in ("CRVAL1", "CRVAL2", "CTYPE1", "CTYPE2", "RA", "DEC"):
+                del hdul[0].header[key]
+    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    data = open_store(tmp_path / "s.zarr", chunks=None)
+    assert not (data["flags"].values & Flag.NO_COORDINATES).any()
+    assert all(not (flags & Flag.NO_COORDINATES).any() for flags in read_band_flags(data).values())
+
+
 def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, dask_client):
     """New-user trial: a layout saying 0.2"/px for files whose WCS says 0.1"/px was ingested and
     scored at the wrong scale without a word."""

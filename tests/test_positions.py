@@ -163,4 +163,11 @@ def test_pixel_axes_have_no_pixel_scale_in_arcsec():
         pytest.approx(2**0.5 / 10),
     )
     assert summarise_header(fits.Header(mixed)).pixel_aspect == pytest.approx(1.0)
+    # review: a rectangle sheared by a 45-degree PC has sides of equal length; its stretch is 0.143/0.07
+    c = 0.5**0.5
+    pc = {"PC1_1": c, "PC1_2": -c, "PC2_1": c, "PC2_2": c}
+    sheared = in_arcsec | {"CDELT1": -0.07, "CDELT2": 0.143} | pc
+    assert summarise_header(fits.Header(sheared)).pixel_aspect == pytest.approx(0.143 / 0.07)
+    square = in_arcsec | {"CDELT1": -0.1, "CDELT2": 0.1} | pc  # a square turned by 45 degrees
+    assert summarise_header(fits.Header(square)).pixel_aspect == pytest.approx(1.0)
     assert np.isnan(summarise_header(linear).pixel_aspect)

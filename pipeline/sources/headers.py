@@ -168,12 +168,14 @@ def _pixel_scale(matrix: np.ndarray | None) -> float:
 
 
 def _pixel_aspect(matrix: np.ndarray | None) -> float:
-    """The pixel's longer side over its shorter: the ratio of the CD matrix's column lengths (the sky
-    lengths of one step along each pixel axis), NaN when unknown or degenerate."""
+    """How far the pixel is from a square: the ratio of the CD matrix's singular values (the longest
+    and shortest sky lengths of a unit step in any pixel direction), NaN when unknown or degenerate.
+    For a rectangle, rotated or not, its longer side over its shorter; it also sees a shear, which
+    sides of equal length hide (review: CDELT 0.07" x 0.143" turned by a 45-degree PC read as 1)."""
     if matrix is None:
         return math.nan
-    sides = np.hypot(matrix[0], matrix[1])
-    return float(sides.max() / sides.min()) if sides.min() > 0 else math.nan
+    longest, shortest = np.linalg.svd(matrix, compute_uv=False)
+    return float(longest / shortest) if shortest > 0 else math.nan
 
 
 def cards_to_text(cards: np.ndarray | bytes) -> str:

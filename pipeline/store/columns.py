@@ -59,7 +59,9 @@ def read_band_flags(dataset: xr.Dataset, store: object = None) -> dict[str, np.n
     """Every band's ingest flags, band name -> int32 shape (n,), in the store's band order.
 
     As :func:`read_flags` does for the object, a band whose shard file is missing (given ``store``,
-    its path) is UNREADABLE where it had pixels (:func:`lost_pixel_rows`).
+    its path) is UNREADABLE where it had pixels (:func:`lost_pixel_rows`). NO_COORDINATES is left out:
+    the sky position is the object's (``flags``), and ingest keeps it on the first band it searched
+    only (review: a VIS file without a WCS was flagged in its column, an H file not).
 
     Raises
     ------
@@ -67,6 +69,7 @@ def read_band_flags(dataset: xr.Dataset, store: object = None) -> dict[str, np.n
         Where a chunk of ``band_flags`` cannot be decoded.
     """
     band_flags = np.array(read_column(dataset, BAND_FLAGS, store=store), dtype=np.int32)
+    band_flags &= ~np.int32(Flag.NO_COORDINATES)
     a = dataset.attrs
     bands = list(a["bands"])
     if store is not None:

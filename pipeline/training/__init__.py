@@ -19,6 +19,7 @@ from pipeline.training.config import (
     TrainConfig,
     TrainingError,
     older_run_defaults,
+    saved_split_grouped,
 )
 from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options, check_trainable_layers
 from pipeline.training.run import (
@@ -48,6 +49,7 @@ __all__ = [
     "load_split",
     "make_split",
     "older_run_defaults",
+    "saved_split_grouped",
     "train",
     "train_bundle",
     "validation_mask",

@@ -43,7 +43,9 @@ RUN_FIELDS = frozenset({"architecture", "build_options", "downsample", "max_stat
 with all of them is a run's own file (the whole TrainConfig of its day), not options written by hand."""
 
 
-def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> dict[str, Any]:
+def older_run_defaults(
+    options: dict[str, Any], *, new_init: bool = False, grouped: bool = False
+) -> dict[str, Any]:
     """``options`` of a run's own ``training/config.json`` (:data:`RUN_FIELDS`) with the defaults of
     its day for the fields it predates, so that the file reproduces what that run trained.
 
@@ -51,10 +53,12 @@ def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> di
     - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
     - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
       the Cartesian grid, ``polar: false``.
-    - No ``group_duplicates`` (before 2026-12-04): the split keyed by object id alone, ``false``;
-      except a small_cnn file whose ``build_options`` names ``polar`` (written 2026-12-03 by the
-      version that began to group, whose files the polar key tells apart). Another architecture's
-      file of that day is read as not grouping.
+    - No ``group_duplicates`` (files written before the field, 2026-12-03): ``grouped``, which the
+      caller reads from the run's own ``split.json`` beside the file (:func:`saved_split_grouped`):
+      runs from 2026-12-03 14:10 on grouped objects at one sky position, and their ``split.json``
+      says so (``n_grouped``, from 14:50; the few runs between wrote no trace of it). No trace: keyed
+      by object id alone, ``false``. Not where ``new_init``: the split belongs to the new run
+      (review: the ``polar`` key cannot tell, the shipped small-cnn-11 has it and did not group).
     - A fine-tune (``init``) without ``keep_start`` (before 2026-12-01): it kept its best trained
       epoch, ``false``; not where ``new_init`` (the file's options tune another bundle: a new run,
       with today's default; review: a new ``--init`` lost its epoch 0).
@@ -73,11 +77,22 @@ def older_run_defaults(options: dict[str, Any], *, new_init: bool = False) -> di
     options.setdefault("asymmetry_smoothing_px", 0.0)
     if options.get("init") is not None and not new_init:
         options.setdefault("keep_start", False)
+    if not new_init:
+        options.setdefault("group_duplicates", grouped)
     build = dict(options.get("build_options") or {})
-    options.setdefault("group_duplicates", "polar" in build)
     if options.get("init") is None and options.get("architecture") == "small_cnn" and "polar" not in build:
         options["build_options"] = build | {"polar": False}
     return options
+
+
+def saved_split_grouped(config_path: str | Path) -> bool:
+    """Whether the run whose ``training/config.json`` is ``config_path`` kept objects at one sky position
+    on one side of its split: its ``split.json`` beside the file records ``n_grouped`` (every run that
+    grouped since 2026-12-03 14:50 wrote it). False without a readable one."""
+    try:
+        return "n_grouped" in json.loads((Path(config_path).parent / "split.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class TrainConfig(BaseModel):
@@ -234,7 +249,7 @@ class TrainConfig(BaseModel):
         default=True,
         description=f"Keep objects within {DUPLICATE_RADIUS_ARCSEC:g} arcsec of one another (one galaxy "
         "under two ids) on one side of the split; False: the split keyed by object id alone (every run "
-        "before 2026-12-03).",
+        "before 2026-12-03 14:10).",
     )
     seed: int = Field(default=0, ge=0, description="Seeds the split, sampling, augmentation and Keras.")
     # reading
@@ -327,7 +342,8 @@ class TrainConfig(BaseModel):
     def from_saved(cls, path: str | Path) -> TrainConfig:
         """The config a run saved (``training/config.json``), as that run trained
         (:func:`older_run_defaults`; review: loading a 2026-12-02 file gave the polar view)."""
-        return cls.from_options(**older_run_defaults(json.loads(Path(path).read_text())))
+        options = json.loads(Path(path).read_text())
+        return cls.from_options(**older_run_defaults(options, grouped=saved_split_grouped(path)))
 
     @classmethod
     def from_options(cls, **options: Any) -> TrainConfig:
