@@ -378,7 +378,7 @@ class TrainConfig(BaseModel):
         }
 
     def check_input_shapes(self, input_shapes: dict[str, tuple[int, ...]]) -> None:
-        """Refuse inputs smaller than this configuration's model takes, before any data is read.
+        """Refuse inputs smaller than this configuration's model takes, before any image is read.
 
         ``input_shapes`` is :meth:`pipeline.preprocess.Recipe.input_shapes` (``(h, w, c)`` per
         input). The polar view (:class:`~pipeline.models.polar.PolarView`) needs at least
