@@ -26,6 +26,28 @@ def test_local_cluster_workers_keep_glibc_default_malloc_trim():
             assert joined.submit(sum, [1, 2]).result() == 3
 
 
+def test_a_timeout_closing_the_cluster_after_the_work_is_a_warning(monkeypatch, caplog):
+    """New-user trial: on a loaded machine `make demo` scored every object, then failed with a
+    TimeoutError while the local cluster stopped a slow worker. An error of the work itself still raises."""
+    import logging
+
+    from distributed import LocalCluster
+
+    closed = []
+
+    def close_too_slowly(self, *exc_info):
+        closed.append(self.close())
+        raise TimeoutError("Timeout")
+
+    monkeypatch.setattr(LocalCluster, "__exit__", close_too_slowly)
+    with caplog.at_level(logging.WARNING, logger="lenshunt"), connect("local", n_workers=1) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert len(closed) == 1 and "closing the Dask cluster timed out after the work was done" in caplog.text
+    with pytest.raises(ValueError, match="the work failed"), connect("local", n_workers=1):
+        raise ValueError("the work failed")
+    assert len(closed) == 2
+
+
 def test_unknown_cluster_and_unreachable_scheduler_are_clear_errors():
     with pytest.raises(ClusterError, match="unknown cluster 'kubernetes'"), connect("kubernetes"):
         pass

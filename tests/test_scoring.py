@@ -255,6 +255,10 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     late = band_file(EUCLID, source, 400017, "H")
     late_bytes = late.read_bytes()
     late.unlink()
+    from astropy.io import fits
+
+    with fits.open(band_file(EUCLID, source, 400017, "VIS"), mode="update") as hdul:  # pixels not square
+        hdul[0].header["CDELT1"], hdul[0].header["CDELT2"] = -0.07 / 3600, 0.1 / 0.7 / 3600
     store = tmp_path / "store.zarr"
     ingest(EUCLID, source, store, dask_client, chunk_objects=8)
     bundle = make_bundle(store, tmp_path / "bundle")
@@ -263,10 +267,19 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert np.isnan(catalog.loc[400017, "score"]) and catalog.loc[400017, "flags"] & Flag.MISSING_FILE
     assert first.n_scored == 23
+    # why: the flags that kept it from being scored, not every flag it has (new-user trial)
+    assert first.flag_counts == {"MISSING_FILE": 1} and first.summary().endswith(
+        "not scored; by flag: MISSING_FILE 1"
+    )
     # which band: one column per band (new-user trial: `flags` could not say which band was missing)
     bands = [f"flags_{band}" for band in EUCLID.band_names]
     assert list(catalog.columns[-4:]) == bands == ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
-    assert catalog.loc[400017, bands].tolist() == [0, 0, 0, int(Flag.MISSING_FILE)]
+    assert catalog.loc[400017, bands].tolist() == [
+        int(Flag.PIXEL_SCALE_MISMATCH),
+        0,
+        0,
+        int(Flag.MISSING_FILE),
+    ]
     assert not catalog.drop(index=400017)[bands].to_numpy().any()
 
     late.write_bytes(late_bytes)
@@ -281,7 +294,8 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
         "scores-000000000018-000000000024.parquet",
     ]
     rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
-    assert np.isfinite(rescored.loc[400017, "score"]) and rescored.loc[400017, "flags"] == 0
+    assert np.isfinite(rescored.loc[400017, "score"])
+    assert rescored.loc[400017, "flags"] == Flag.PIXEL_SCALE_MISMATCH  # scored all the same
     assert rescored.loc[400017, "flags_H"] == 0
     assert again.n_scored == 24
     # The catalog equals a fresh score run of the repaired store.

@@ -812,6 +812,17 @@ def test_inputs_too_small_for_the_polar_view_are_refused_before_prefect_starts(
     config = TrainConfig(downsample=16, epochs=1)
     with pytest.raises(TrainingError, match="needs inputs of at least 4x4 pixels"):  # the library too
         fit_store_recipe(store, load_split(store, config), config)
+    # new-user trial: an EfficientNet's 32 pixels were refused after the split and recipe, naming no option
+    code, lines = _train_cli(
+        monkeypatch,
+        capsys,
+        [str(store), str(tmp_path / "e"), "--architecture", "efficientnet_b0", "--crop", "8"],
+    )
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0] == (
+        "lenshunt train: error: efficientnet_b0 needs inputs of at least 32x32 pixels, but --crop and "
+        "--downsample give {'image': (4, 4, 8)}: use a larger --crop or a smaller --downsample"
+    )
     cartesian = TrainConfig(downsample=16, epochs=1, build_options={"polar": False})
     assert fit_store_recipe(store, load_split(store, cartesian), cartesian).input_shapes() == {
         "image": (3, 3, 8)

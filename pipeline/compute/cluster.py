@@ -109,9 +109,13 @@ def connect(
             f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
             "or a scheduler address such as tcp://host:8786"
         )
-    from pipeline.compute.quiet import QuietTensorFlow, quiet_cluster_shutdown
+    from pipeline.compute.quiet import QuietTensorFlow, closed_tolerantly, quiet_cluster_shutdown
 
-    with quiet_cluster_shutdown(), dask_cluster, Client(dask_cluster) as client:
+    with (
+        quiet_cluster_shutdown(),
+        closed_tolerantly(dask_cluster, "the Dask cluster"),
+        closed_tolerantly(Client(dask_cluster), "the Dask client") as client,
+    ):
         if dashboard and client.dashboard_link:
             import logging
 

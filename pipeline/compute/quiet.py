@@ -127,6 +127,41 @@ def quiet_cluster_shutdown() -> Iterator[None]:
         nanny.removeFilter(quiet)
 
 
+@contextlib.contextmanager
+def closed_tolerantly(resource, what: str) -> Iterator:  # type: ignore[no-untyped-def]
+    """``with resource as value``, except that a timeout while closing it after the body finished is
+    logged as a warning, not raised: the run's work is done and written by then (new-user trial: on a
+    loaded machine ``make demo`` failed after scoring every object, while a slow worker was stopped).
+    An error of the body is raised as usual (not a timeout closing after it), with the resource closed
+    as its context manager does.
+    """
+    value = resource.__enter__()
+    try:
+        yield value
+    except BaseException as error:
+        try:
+            suppressed = resource.__exit__(type(error), error, error.__traceback__)
+        except TimeoutError as exc:  # the body's error says more than the timeout closing after it
+            _closing_timed_out(what, exc, "after an error")
+            suppressed = False
+        if not suppressed:
+            raise
+    else:
+        try:
+            resource.__exit__(None, None, None)
+        except TimeoutError as exc:
+            _closing_timed_out(what, exc, "after the work was done")
+
+
+def _closing_timed_out(what: str, exc: TimeoutError, when: str) -> None:
+    logging.getLogger("lenshunt").warning(
+        "closing %s timed out %s (%s); its processes are stopped when this one exits",
+        what,
+        when,
+        exc or type(exc).__name__,
+    )
+
+
 class QuietTensorFlow(WorkerPlugin):
     """Worker plugin: :func:`quiet_tensorflow` in every worker process before its first task, and
     no heartbeat traceback while the worker closes."""

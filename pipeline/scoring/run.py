@@ -27,7 +27,7 @@ import pandas as pd
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import CatalogError, ScoreOutputError, StoreError
-from pipeline.flags import Flag
+from pipeline.flags import UNUSABLE, Flag
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
@@ -65,7 +65,7 @@ class ScoreRunResult:
     seconds_read: float = 0.0
     seconds_model: float = 0.0
     flag_counts: dict[str, int] = field(default_factory=dict)
-    """Objects not scored, by flag."""
+    """Objects not scored, by the flags that keep an object from being scored (UNUSABLE, SCORE_NONFINITE)."""
     input_warnings: list[str] = field(default_factory=list)
     catalog_votable: str = ""
     catalog_hats: str | None = None
@@ -430,7 +430,9 @@ def score_store(
         catalog_votable=str(written.votable),
         catalog_hats=str(written.hats) if written.hats else None,
         n_without_position=written.n_without_position,
-        flag_counts=flag_counts(table["flags"].to_numpy()[~np.asarray(scored_mask(table))]),
+        flag_counts=flag_counts(  # trial: DUPLICATE_ID and PIXEL_SCALE_MISMATCH looked like reasons
+            table["flags"].to_numpy()[~np.asarray(scored_mask(table))] & int(UNUSABLE | Flag.SCORE_NONFINITE)
+        ),
         n_known_lenses=int((table["known_lens"] != "").sum()),
         known_lenses=known.source if known is not None else "",
         outputs=[

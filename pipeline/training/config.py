@@ -382,26 +382,30 @@ class TrainConfig(BaseModel):
 
         ``input_shapes`` is :meth:`pipeline.preprocess.Recipe.input_shapes` (``(h, w, c)`` per
         input). The polar view (:class:`~pipeline.models.polar.PolarView`) needs at least
-        ``MIN_POLAR_PIXELS`` on a side (new-user trial: 3x3 inputs failed when the model was
-        built, after the split and the recipe's statistics).
+        ``MIN_POLAR_PIXELS`` on a side, an EfficientNet 32
+        (:data:`pipeline.models.registry.MIN_INPUT_PIXELS`; new-user trials: both failed when the model
+        was built, after the split and the recipe's statistics, naming no option).
 
         Raises
         ------
         TrainingError
             Naming the inputs and the options that would fit.
         """
-        if not self.build_options.get("polar") or self.init is not None:
+        if self.init is not None:  # a fine-tune keeps its bundle's recipe and model
             return
         from pipeline.models.polar import MIN_POLAR_PIXELS
+        from pipeline.models.registry import MIN_INPUT_PIXELS
 
-        small = {
-            name: tuple(shape) for name, shape in input_shapes.items() if min(shape[:2]) < MIN_POLAR_PIXELS
-        }
+        polar = bool(self.build_options.get("polar"))
+        minimum, what = MIN_INPUT_PIXELS.get(self.architecture, 1), self.architecture
+        if polar and minimum < MIN_POLAR_PIXELS:
+            minimum, what = MIN_POLAR_PIXELS, "the polar view (small_cnn's default)"
+        small = {name: tuple(shape) for name, shape in input_shapes.items() if min(shape[:2]) < minimum}
         if small:
             raise TrainingError(
-                f"the polar view (small_cnn's default) needs inputs of at least {MIN_POLAR_PIXELS}x"
-                f"{MIN_POLAR_PIXELS} pixels, but --crop and --downsample give {small}: use a larger --crop, "
-                "a smaller --downsample or --no-polar"
+                f"{what} needs inputs of at least {minimum}x{minimum} pixels, but --crop and --downsample "
+                f"give {small}: use a larger --crop or a smaller --downsample"
+                + (" or --no-polar" if polar else "")
             )
 
     @property
