@@ -62,6 +62,8 @@ OLD_COLUMNS = [
     "known_lens_sep",
     "label",
 ]
+BAND_FLAGS = ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
+"""The per-band flag columns after the fixed ones (and after ood_score)."""
 
 
 def multi_output_model(recipe, specs, seed: int):
@@ -149,7 +151,7 @@ def test_multi_output_bundle_scores_into_columns_with_units_and_ucds(setup, dask
         "morph_arc",
         "morph_none",
     ]
-    assert list(catalog.columns) == ["object_id", "ra", "dec", *output_columns, *OLD_COLUMNS[5:]]
+    assert list(catalog.columns) == ["object_id", "ra", "dec", *output_columns, *OLD_COLUMNS[5:], *BAND_FLAGS]
 
     expected, usable = direct_predictions(model, bundle_path, store)
     got = catalog.set_index("object_id")
@@ -371,7 +373,7 @@ def test_a_bundle_from_before_declared_outputs_scores_with_the_old_columns(setup
     out = root / "old-bundle-run"
     score_store(store, old_bundle, out, dask_client, batch_size=8, known_lenses=None)
     catalog = read_catalog(out)
-    assert list(catalog.columns) == OLD_COLUMNS
+    assert list(catalog.columns) == OLD_COLUMNS + BAND_FLAGS
     provenance = read_provenance(paths.catalog_fits(out))
     assert provenance.outputs == [] and provenance.rank_by == "score"
     assert catalog["score"].between(0, 1).sum() == len(IDS) - 1
@@ -386,7 +388,7 @@ def test_the_shipped_bundle_scores_theta_e_with_units(setup, dask_client):
     catalog = read_catalog(out)
     new = ["score", "score_std", "theta_e", "theta_e_err", "theta_e_std"]
     # the shipped bundle has feature statistics: ood_score after the fixed columns
-    assert list(catalog.columns) == OLD_COLUMNS[:3] + new + OLD_COLUMNS[5:] + ["ood_score"]
+    assert list(catalog.columns) == OLD_COLUMNS[:3] + new + OLD_COLUMNS[5:] + ["ood_score"] + BAND_FLAGS
     assert catalog.loc[catalog["score"].isna(), "ood_score"].isna().all()
     assert catalog.loc[catalog["score"].notna(), "ood_score"].gt(0).all()
     scored = catalog["score"].notna()
