@@ -3,18 +3,19 @@
 # channels included) and options on 16000 objects of bench/othersim (or 8000 of bench/thirdsim; never the
 # held-out objects), so that the domain check can say how much of the shipped model's drop there is the
 # set being harder and how much is lost in transfer. (The ceilings up to small-cnn-7's card were trained
-# --no-asymmetry, and those on small-cnn-8's to small-cnn-10's cards, and small-cnn-11's othersim ceiling,
-# without --asymmetry-smoothing-px and without --polar, which this script has used since 2026-12-03;
-# small-cnn-11's thirdsim ceiling is this script's: bench/RESULTS.md.)
+# --no-asymmetry, and those on small-cnn-8's to small-cnn-10's cards without --asymmetry-smoothing-px and
+# without --polar, which this script has used since 2026-12-03; small-cnn-11's two ceilings are this
+# script's: bench/RESULTS.md.)
 #
 #   scripts/train_ceiling_model.sh [WORKDIR]        (default WORKDIR: runs/othersim-model)
 #   SIM=thirdsim scripts/train_ceiling_model.sh [WORKDIR]   (default WORKDIR: runs/thirdsim-model)
 #
 # Then: CEILING=WORKDIR/bundle scripts/train_shipped_model.sh (the domain check gets
 # --ceiling othersim=WORKDIR/bundle), or python -m pipeline.training.domains BUNDLE ...
-# --ceiling othersim=WORKDIR/bundle. About 27 minutes on 2 CPU cores (2026-11-30: 1.5 simulating,
-# 24 training at 228 images/s; Cartesian); thirdsim about 45 (2026-12-03, polar: 23 simulating and
-# ingesting 8000 objects, 20 training at 138 images/s); needs no GPU and no network.
+# --ceiling othersim=WORKDIR/bundle. About 50 minutes on 2 CPU cores alone (2026-12-03, polar: the set
+# already simulated; 87 minutes training at 63 images/s beside other work); thirdsim about 45
+# (2026-12-03, polar: 23 simulating and ingesting 8000 objects, 20 training at 138 images/s); needs no
+# GPU and no network.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
