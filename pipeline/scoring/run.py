@@ -368,7 +368,8 @@ def score_store(
     flags = column["flags"] | scores["flags_added"].to_numpy()
     flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
     extra = {OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else {}
-    extra |= {band_flags_column(band).name: flags for band, flags in read_band_flags(dataset, store).items()}
+    per_band = read_band_flags(dataset, store)
+    extra |= {band_flags_column(band).name: values for band, values in per_band.items()}
     layout = CatalogLayout(
         outputs=bundle.outputs,
         rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),

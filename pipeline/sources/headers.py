@@ -57,7 +57,8 @@ class HeaderSummary:
     pixel_scale_arcsec: float
     n_dropped: int = 0
     pixel_aspect: float = math.nan
-    """The WCS pixel's longer side over its shorter (1 for square pixels), NaN when unknown."""
+    """How far the WCS pixel is from a square: for a rectangle its longer side over its shorter, in
+    general the ratio of the CD matrix's singular values (1 for square pixels), NaN when unknown."""
 
 
 def _cards(header) -> list[tuple[str, str, object]]:
