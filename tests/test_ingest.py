@@ -634,6 +634,7 @@ def test_pixels_that_are_not_square_are_flagged_though_their_area_matches(tmp_pa
     assert flags == {ids[0]: Flag.PIXEL_SCALE_MISMATCH, ids[1]: 0, ids[2]: 0}
     assert data["band_pixel_scale"].values[:2, 0] == pytest.approx([0.1] * 2, rel=1e-3)  # the area's
     assert report.reasons == {"VIS: WCS pixels not square (sides over 5% apart; the layout's are square)": 1}
+    assert "pixel shape: VIS: 1 object(s)' files have pixels that are not square: models" in report.summary()
 
 
 def test_a_bands_own_flags_leave_the_objects_position_to_the_object(tmp_path, dask_client):

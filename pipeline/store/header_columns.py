@@ -149,6 +149,20 @@ def scale_off(scales: np.ndarray, layout) -> np.ndarray:  # type: ignore[no-unty
         return np.isfinite(scales) & (np.abs(scales / expected - 1) > PIXEL_SCALE_TOLERANCE)
 
 
+NOT_SQUARE_REASON = "WCS pixels not square (sides over 5% apart; the layout's are square)"
+"""The ingest reason of a band whose pixels :func:`not_square` finds (``"BAND: <reason>"``)."""
+
+
+def not_square_lines(reasons: dict[str, int]) -> list[str]:
+    """Ingest report lines advising on the bands with pixels that are not square, from the reasons."""
+    return [
+        f"{key.split(':')[0]}: {n} object(s)' files have pixels that are not square: models (and the "
+        "asymmetry channels, the polar view) see them stretched; resample them to square pixels first"
+        for key, n in sorted(reasons.items())
+        if key.endswith(f": {NOT_SQUARE_REASON}")
+    ]
+
+
 def not_square(aspects: np.ndarray) -> np.ndarray:
     """Boolean, ``aspects``' shape: WCS pixels whose sides differ by more than
     :data:`pipeline.flags.PIXEL_SCALE_TOLERANCE` (relative; NaN, unknown: False). The layout gives one

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.flags import documentation
-from pipeline.store.header_columns import scale_lines
+from pipeline.store.header_columns import not_square_lines, scale_lines
 
 
 @dataclass
@@ -69,6 +69,7 @@ class IngestReport:
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         lines.extend(f"  files gone: {line}" for line in self.files_gone)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))
+        lines.extend(f"  pixel shape: {line}" for line in not_square_lines(self.reasons))
         if self.n_flagged:
             docs = documentation()
             lines.append(f"  flagged objects: {self.n_flagged}; by flag:")

@@ -13,7 +13,7 @@ import xarray as xr
 from pipeline.flags import POSITION_TOLERANCE_ARCSEC, Flag, describe
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.fits_io import read_band
-from pipeline.store.header_columns import HeaderColumns, not_square, scale_off
+from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_square, scale_off
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
 
@@ -79,7 +79,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     for band_index, band in enumerate(layout.bands):
         for off, why in (
             (off_scale, "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"),
-            (oblong, "WCS pixels not square (sides over 5% apart; the layout's are square)"),
+            (oblong, NOT_SQUARE_REASON),
         ):
             if off[:, band_index].any():
                 reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
