@@ -12,8 +12,9 @@
 #
 # Then: CEILING=WORKDIR/bundle scripts/train_shipped_model.sh (the domain check gets
 # --ceiling othersim=WORKDIR/bundle), or python -m pipeline.training.domains BUNDLE ...
-# --ceiling othersim=WORKDIR/bundle. About 50 minutes on 2 CPU cores alone (2026-12-03, polar: the set
-# already simulated; 87 minutes training at 63 images/s beside other work); thirdsim about 45
+# --ceiling othersim=WORKDIR/bundle. About an hour on 2 CPU cores alone (2026-12-03, polar, with the
+# theta_e trunk: the set already simulated; 87 minutes training at 63 images/s beside other work, about
+# 40 at the shipped model's 91 alone); thirdsim about 45
 # (2026-12-03, polar: 23 simulating and ingesting 8000 objects, 20 training at 138 images/s); needs no
 # GPU and no network.
 set -euo pipefail

@@ -804,7 +804,7 @@ def test_inputs_too_small_for_the_polar_view_are_refused_before_prefect_starts(
     model was built, after the split and the recipe's statistics)."""
     code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m"), "--downsample", "16"])
     assert code == 1 and len(lines) == 1, lines
-    assert lines[0].startswith("lenshunt train: error: the polar view (small_cnn's default) needs inputs of ")
+    assert lines[0].startswith("lenshunt train: error: the polar view (--polar, small_cnn's default) needs ")
     assert "{'image': (3, 3, 8)}" in lines[0] and "--no-polar" in lines[0]
     assert not (tmp_path / "m").exists()
     from pipeline.training import TrainConfig, TrainingError, fit_store_recipe, load_split
@@ -821,7 +821,8 @@ def test_inputs_too_small_for_the_polar_view_are_refused_before_prefect_starts(
     assert code == 1 and len(lines) == 1, lines
     assert lines[0] == (
         "lenshunt train: error: efficientnet_b0 needs inputs of at least 32x32 pixels, but --crop and "
-        "--downsample give {'image': (4, 4, 8)}: use a larger --crop or a smaller --downsample"
+        "--downsample give {'image': (4, 4, 8)}: use a smaller --downsample, a larger --crop or "
+        "--architecture small_cnn"
     )
     cartesian = TrainConfig(downsample=16, epochs=1, build_options={"polar": False})
     assert fit_store_recipe(store, load_split(store, cartesian), cartesian).input_shapes() == {

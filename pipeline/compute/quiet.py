@@ -155,10 +155,11 @@ def closed_tolerantly(resource, what: str) -> Iterator:  # type: ignore[no-untyp
 
 def _closing_timed_out(what: str, exc: TimeoutError, when: str) -> None:
     logging.getLogger("lenshunt").warning(
-        "closing %s timed out %s (%s); its processes are stopped when this one exits",
+        "closing %s timed out %s (%s); a local cluster's workers stop when this process exits, a batch "
+        "cluster's jobs by their own timeout (check the queue)",
         what,
         when,
-        exc or type(exc).__name__,
+        str(exc) or type(exc).__name__,  # review: a bare TimeoutError() printed "()"
     )
 
 

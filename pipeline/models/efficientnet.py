@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 import keras
 
 from pipeline.models.common import assemble, check_min_size, main_input, recipe_inputs, refuse_separate
+from pipeline.models.limits import EFFICIENTNET_MIN_SIZE
 from pipeline.models.outputs import OutputSpec
 from pipeline.preprocess.recipe import Recipe
 
-MIN_SIZE = 32
-"""Smallest input side keras.applications' EfficientNet accepts."""
+MIN_SIZE = EFFICIENTNET_MIN_SIZE
+"""Smallest input side keras.applications' EfficientNet accepts (:mod:`pipeline.models.limits`)."""
 
 VARIANTS: dict[str, Callable[..., keras.Model]] = {
     "b0": keras.applications.EfficientNetB0,

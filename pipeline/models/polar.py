@@ -32,6 +32,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from pipeline.models.limits import MIN_POLAR_PIXELS
+
 __all__ = [
     "ANGLES_PER_RADIUS",
     "MIN_POLAR_PIXELS",
@@ -41,8 +43,6 @@ __all__ = [
     "polar_samples",
 ]
 
-MIN_POLAR_PIXELS = 4
-"""Smallest image side :class:`PolarView` takes (two radii, and bilinear samples inside the image)."""
 
 ANGLES_PER_RADIUS = 128 / 50
 """Position angles per radial sample: 128 angles for 50 radii (2.8 degrees apart, about a pixel at

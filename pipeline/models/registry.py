@@ -14,7 +14,6 @@ from typing import Any
 import keras
 
 from pipeline.errors import BundleError
-from pipeline.models.efficientnet import MIN_SIZE as EFFICIENTNET_MIN_SIZE
 from pipeline.models.efficientnet import build_efficientnet
 from pipeline.models.resnet import build_deeplens_resnet
 from pipeline.models.small_cnn import build_small_cnn
@@ -30,11 +29,6 @@ BUILDERS: dict[str, ModelBuilder] = {
     "deeplens_resnet": build_deeplens_resnet,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(BUILDERS)
-MIN_INPUT_PIXELS: dict[str, int] = {
-    name: EFFICIENTNET_MIN_SIZE for name in MODEL_NAMES if name.startswith("efficientnet_")
-}
-"""Smallest input side an architecture builds for (those not named: any); small_cnn's polar view needs
-:data:`pipeline.models.polar.MIN_POLAR_PIXELS`."""
 
 
 def build_model(name: str, recipe: Recipe, **kwargs: Any) -> keras.Model:

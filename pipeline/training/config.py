@@ -382,9 +382,9 @@ class TrainConfig(BaseModel):
 
         ``input_shapes`` is :meth:`pipeline.preprocess.Recipe.input_shapes` (``(h, w, c)`` per
         input). The polar view (:class:`~pipeline.models.polar.PolarView`) needs at least
-        ``MIN_POLAR_PIXELS`` on a side, an EfficientNet 32
-        (:data:`pipeline.models.registry.MIN_INPUT_PIXELS`; new-user trials: both failed when the model
-        was built, after the split and the recipe's statistics, naming no option).
+        ``MIN_POLAR_PIXELS`` on a side, an EfficientNet 32 (:mod:`pipeline.models.limits`, which
+        imports no Keras; new-user trials: both failed when the model was built, after the split and
+        the recipe's statistics, naming no option).
 
         Raises
         ------
@@ -393,19 +393,20 @@ class TrainConfig(BaseModel):
         """
         if self.init is not None:  # a fine-tune keeps its bundle's recipe and model
             return
-        from pipeline.models.polar import MIN_POLAR_PIXELS
-        from pipeline.models.registry import MIN_INPUT_PIXELS
+        from pipeline.models.limits import MIN_INPUT_PIXELS, MIN_POLAR_PIXELS
 
         polar = bool(self.build_options.get("polar"))
         minimum, what = MIN_INPUT_PIXELS.get(self.architecture, 1), self.architecture
         if polar and minimum < MIN_POLAR_PIXELS:
-            minimum, what = MIN_POLAR_PIXELS, "the polar view (small_cnn's default)"
+            minimum, what = MIN_POLAR_PIXELS, "the polar view (--polar, small_cnn's default)"
         small = {name: tuple(shape) for name, shape in input_shapes.items() if min(shape[:2]) < minimum}
         if small:
+            given = "--crop and --downsample" if self.crop is not None else "--downsample"
+            fixes = ["a smaller --downsample"] + (["a larger --crop"] if self.crop is not None else [])
+            fixes += ["--no-polar"] if polar else ["--architecture small_cnn"]
             raise TrainingError(
-                f"{what} needs inputs of at least {minimum}x{minimum} pixels, but --crop and --downsample "
-                f"give {small}: use a larger --crop or a smaller --downsample"
-                + (" or --no-polar" if polar else "")
+                f"{what} needs inputs of at least {minimum}x{minimum} pixels, but {given} give {small}: use "
+                f"{', '.join(fixes[:-1])} or {fixes[-1]}"
             )
 
     @property
