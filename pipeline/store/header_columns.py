@@ -31,7 +31,7 @@ class HeaderColumns:
     cards: np.ndarray  # (n, n_bands, HEADER_BYTES) uint8
     zero_point: np.ndarray  # (n, n_bands) float32, mag
     pixel_scale: np.ndarray  # (n, n_bands) float32, arcsec
-    pixel_aspect: np.ndarray  # (n, n_bands) float32, longer side / shorter; checked at ingest, not stored
+    pixel_aspect: np.ndarray  # (n, n_bands) float32, HeaderSummary.pixel_aspect; not stored
 
     @classmethod
     def empty(cls, n: int, n_bands: int) -> HeaderColumns:
