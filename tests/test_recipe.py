@@ -240,8 +240,8 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 7 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 7}))
+    with pytest.raises(BundleError, match=r"version 8 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 8}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
     new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry"}
     old = {key: value for key, value in data.items() if key not in new_fields}
@@ -354,3 +354,41 @@ def test_recipe_and_bundle_modules_import_no_deep_learning_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
     )
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("combine", ["upsample", "branches"])
+def test_a_downsample_that_does_not_divide_the_grid_pools_its_centre(combine):
+    """62 pixels pooled by 4 keep pixels 1-60, not 0-59 (200 by 3: 1-198): a point-symmetric cutout
+    stays point-symmetric. Before version 7 the centre moved by a pixel, and with it the galaxy the
+    asymmetry channels rotate about; a recipe of an older version keeps pooling as it was trained."""
+    layout = tiny_layout(vis=62, nir=31)
+    images = {g: (x + x[..., ::-1, ::-1]) / 2 for g, x in flux_images(layout, n=3, seed=5).items()}
+    options = {"combine": combine, "expand_single_band": "none"}
+    recipe = fit_recipe(images, layout, downsample=4, **options)
+    assert recipe.version == 7 and json.loads(recipe.to_json())["version"] == 7
+    name = "image" if combine == "upsample" else "vis"
+    out = apply_recipe(recipe, images)[name]
+    assert out.shape[1:3] == (15, 15)
+    np.testing.assert_allclose(out, out[:, ::-1, ::-1], atol=1e-6)
+    full = np.moveaxis(apply_recipe(fit_recipe(images, layout, **options), images)[name], -1, 1)
+    np.testing.assert_allclose(out, pp.to_nhwc(pp.average_pool(full[..., 1:61, 1:61], 4)), atol=2e-6)
+    older = Recipe.from_json(json.dumps({**json.loads(recipe.to_json()), "version": 6}))
+    before = apply_recipe(older, images)[name]
+    np.testing.assert_allclose(before, pp.to_nhwc(pp.average_pool(full[..., :60, :60], 4)), atol=2e-6)
+    assert not np.allclose(before, before[:, ::-1, ::-1], atol=1e-3)
+    assert Recipe.from_json(older.to_json()).version == 6
+
+
+@pytest.mark.parametrize(("vis", "downsample"), [(64, 2), (63, 2), (64, 4), (65, 4)])
+def test_a_downsample_whose_pooling_is_unchanged_keeps_the_base_version(vis, downsample):
+    """Dividing grids, and those with one pixel left over (101 by 2: the last one, as before), give
+    the same inputs in every version: the recipe stays readable by the releases before 7."""
+    layout = tiny_layout(vis=vis, nir=32)
+    recipe = fit_recipe(flux_images(layout, n=2, seed=1), layout, downsample=downsample)
+    assert recipe.version == 4
+
+
+def test_pooling_window_keeps_the_centred_whole_blocks():
+    assert pp.pooling_window(200, 3) == (1, 199) and pp.pooling_window(200, 2) == (0, 200)
+    with pytest.raises(ValueError, match="factor"):
+        pp.pooling_window(3, 4)

@@ -196,11 +196,16 @@ def resize_bilinear(x: Array, shape: tuple[int, int]) -> Array:
     return out.astype(x.dtype, copy=False)
 
 
-def average_pool(x: Array, factor: int) -> Array:
+def average_pool(x: Array, factor: int, centred: bool = False) -> Array:
     """Mean over non-overlapping ``factor x factor`` blocks of the last two axes.
 
-    Trailing rows and columns that do not fill a whole block are dropped (101 -> 50 for
-    ``factor=2``). ``factor=1`` returns ``x`` unchanged.
+    Rows and columns that do not fill a whole block are dropped: the trailing ones (101 -> 50 for
+    ``factor=2``), or with ``centred`` as many from each side as the centred whole blocks leave
+    (:func:`pooling_window`: 200 by 3 keeps rows 1-198, so the centre stays put; an odd number
+    left over drops its odd one at the end). ``factor=1`` returns ``x`` unchanged.
+
+    >>> average_pool(np.arange(5.0)[None, :] * np.ones((3, 1)), 3, centred=True).tolist()
+    [[2.0]]
     """
     if factor < 1:
         raise ValueError(f"average_pool factor must be a positive integer, got {factor}")
@@ -209,6 +214,9 @@ def average_pool(x: Array, factor: int) -> Array:
     n_y, n_x = (size // factor for size in x.shape[-2:])
     if min(n_y, n_x) == 0:
         raise ValueError(f"average_pool factor {factor} is larger than the image {x.shape[-2:]}")
+    if centred:
+        (y0, y1), (x0, x1) = (pooling_window(size, factor) for size in x.shape[-2:])
+        x = x[..., y0:y1, x0:x1]
     # Summing the factor**2 strided sub-grids is several times faster than a mean over small
     # reshaped block axes (NumPy reduces a size-2 innermost axis slowly); same values.
     height, width = n_y * factor, n_x * factor
@@ -266,7 +274,9 @@ def resampling_matrix(
     return matrix
 
 
-def resample(x: Array, shape: tuple[int, int], factor: int = 1, crop: int | None = None) -> Array:
+def resample(
+    x: Array, shape: tuple[int, int], factor: int = 1, crop: int | None = None, centred: bool = False
+) -> Array:
     """``average_pool(resize_bilinear(x, shape), factor)`` as two matrix products, on NumPy or CuPy.
 
     Equal to the two-step form up to float32 rounding (a few 1e-7 on [0, 1] data) and several
@@ -274,13 +284,17 @@ def resample(x: Array, shape: tuple[int, int], factor: int = 1, crop: int | None
     ``M_y @ image @ M_x.T``, and the first product runs as one large GEMM over the whole batch.
     An image already on ``shape`` is only pooled (:func:`average_pool`, no rounding change).
     ``crop`` keeps the centred ``crop x crop`` pixels of the ``shape`` grid (rows and columns
-    ``(n - crop) // 2`` onwards) before the pooling, without resampling the rest.
+    ``(n - crop) // 2`` onwards) before the pooling, without resampling the rest; with no crop,
+    ``centred`` pools the centred whole blocks of ``shape`` (:func:`pooling_window`), not the first.
     """
     n_y, n_x = x.shape[-2:]
-    windows = [None, None] if crop is None else [centred_window(n, crop) for n in shape]
+    if crop is not None:
+        windows = [centred_window(n, crop) for n in shape]
+    else:
+        windows = [pooling_window(n, factor) if centred else None for n in shape]
     if (n_y, n_x) == tuple(shape):
-        if crop is not None:
-            (y0, y1), (x0, x1) = windows
+        if any(window is not None for window in windows):
+            (y0, y1), (x0, x1) = (window or (0, n) for window, n in zip(windows, shape, strict=True))
             x = x[..., y0:y1, x0:x1]
         return average_pool(x, factor)
     xp = array_namespace(x)
@@ -303,6 +317,17 @@ def centred_window(n: int, size: int) -> tuple[int, int]:
         raise ValueError(f"a centred crop needs 1 <= size <= {n}, got {size}")
     start = (n - size) // 2
     return start, start + size
+
+
+def pooling_window(n: int, factor: int) -> tuple[int, int]:
+    """``(start, stop)`` of the centred whole ``factor``-pixel blocks of an axis of ``n`` pixels.
+
+    >>> pooling_window(200, 3), pooling_window(101, 2), pooling_window(66, 4)
+    ((1, 199), (0, 100), (1, 65))
+    """
+    if not 1 <= factor <= n:
+        raise ValueError(f"pooling needs 1 <= factor <= {n}, got {factor}")
+    return centred_window(n, n // factor * factor)
 
 
 def expand_channels(x: Array, n_channels: int, mode: Literal["repeat", "zeros"]) -> Array:

@@ -24,12 +24,11 @@ Combinations:
     by ``expand_single_band="repeat"`` or ``"zeros"``, and ``nir`` 66 x 66 x 3).
 
 An optional ``crop`` keeps the centred ``crop x crop`` pixels of the combined grid (``"upsample"``
-only): with ``crop=100`` a Euclid model sees the central 10" x 10" at VIS's full 0.1"/px, the
-NISP bands resampled onto those pixels, which costs the same as the whole 20" field pooled 2x
-(``downsample=2``) without pooling the arcs (measured no better for ``small_cnn`` on our sets:
-bench/RESULTS.md, "the training distribution"). The per-cutout statistics of
-``robust_asinh`` are measured on the whole cutout before the crop. An optional ``downsample``
-factor average-pools the combined (cropped) grid (2: 200 -> 100, for CPU demos).
+only; ``crop=100``: Euclid's central 10" at VIS's 0.1"/px, measured no better for ``small_cnn`` than
+the whole field pooled 2x: bench/RESULTS.md, "the training distribution"); ``robust_asinh``'s
+per-cutout statistics are measured before it. An optional ``downsample`` average-pools the combined
+(cropped) grid (2: 200 -> 100), where it does not divide it its centred whole blocks (version 7:
+200 by 3 pools pixels 1-198; before, 0-197).
 With ``asymmetry`` (``robust_asinh`` only) every input gets one more channel per band: that
 band minus its rotation by 180 degrees about the central galaxy, which cancels the
 point-symmetric light of the lens galaxy and keeps the arcs
@@ -74,6 +73,7 @@ from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.asymmetry import add_rotational_asymmetry, asymmetry_channels
 from pipeline.preprocess.recipe_versions import (
+    CENTRED_POOLING_VERSION,
     DISTINCT_ASYMMETRY_VERSION,
     FIELD_VERSIONS,
     READABLE_VERSIONS,
@@ -238,6 +238,11 @@ class Recipe(BaseModel):
         """The group with the most pixels (the grid of ``"upsample"`` mode)."""
         return max(self.groups, key=lambda group: self.group_shapes[group][0] * self.group_shapes[group][1])
 
+    @property
+    def centred_pooling(self) -> bool:
+        """Whether a grid ``downsample`` does not divide is pooled in its centred whole blocks (v7)."""
+        return self.version >= CENTRED_POOLING_VERSION
+
     def input_names(self) -> tuple[str, ...]:
         """Names of the model inputs, in order."""
         return (UPSAMPLE_INPUT,) if self.combine == "upsample" else tuple(self.groups)
@@ -302,9 +307,8 @@ class Recipe(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write the recipe JSON to ``path``; returns the path."""
-        path = Path(path)
-        path.write_text(self.to_json())
-        return path
+        Path(path).write_text(self.to_json())
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Recipe:
@@ -358,7 +362,8 @@ def apply_recipe(
         inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
     else:
         inputs = {
-            group: _branch_input(recipe, pp.average_pool(images, d)) for group, images in scaled.items()
+            group: _branch_input(recipe, pp.average_pool(images, d, centred=recipe.centred_pooling))
+            for group, images in scaled.items()
         }
     if recipe.asymmetry and recipe.combine == "upsample":
         options = _asymmetry_options(recipe)
@@ -401,9 +406,9 @@ def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array
     xp = pp.array_namespace(first)
     n_y, n_x, _ = recipe.input_shapes()[UPSAMPLE_INPUT]
     out = xp.empty((first.shape[0], n_y, n_x, len(recipe.bands)), dtype=xp.float32)
-    channel = 0
+    channel, centred = 0, recipe.centred_pooling
     for images in scaled.values():
-        resampled = pp.resample(images, grid, recipe.downsample, crop=recipe.crop)
+        resampled = pp.resample(images, grid, recipe.downsample, crop=recipe.crop, centred=centred)
         out[..., channel : channel + images.shape[1]] = xp.moveaxis(resampled, 1, -1)
         channel += images.shape[1]
     return out
@@ -421,14 +426,12 @@ def _scale_group(
     store_bands = recipe.store_groups[group]
     images = check_group(group, groups[group], store_bands, recipe.group_shapes[group])
     members = recipe.groups[group]
-    if tuple(members) != tuple(store_bands):
-        xp = pp.array_namespace(images)
-        images = xp.take(images, xp.asarray([store_bands.index(band) for band in members]), axis=1)
     xp = pp.array_namespace(images)
+    if tuple(members) != tuple(store_bands):
+        images = xp.take(images, xp.asarray([store_bands.index(band) for band in members]), axis=1)
     images = xp.asarray(images, dtype=xp.float32)
-    # Masked and non-finite pixels are found once on the raw values; the scaling clips them like
-    # any pixel and they are overwritten with the fill value afterwards (same result as masking
-    # to NaN first, with three fewer passes over the images).
+    # Masked and non-finite pixels found once on the raw values, scaled like any pixel and then
+    # overwritten with the fill value: as masking to NaN first, with three fewer passes.
     invalid = pp.invalid_pixels(images, recipe.masked_value)
     stats = [recipe.statistics[band] for band in members]
     low, high = [s.low for s in stats], [s.high for s in stats]

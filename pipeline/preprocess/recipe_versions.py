@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-RECIPE_VERSION = 6
+RECIPE_VERSION = 7
 """Latest recipe version (2 added ``robust_asinh``, 3 ``crop``, 4 ``asymmetry``, 5 one asymmetry
-channel per distinct band of an expanded single-band group, 6 ``asymmetry_smoothing_px``). A new
-recipe gets the oldest version its settings need (:func:`oldest_version`), so that earlier
-releases read it where they can."""
+channel per distinct band of an expanded single-band group, 6 ``asymmetry_smoothing_px``, 7 a
+``downsample`` that does not divide the grid pools its centred pixels). A new recipe gets the oldest
+version its settings need (:func:`oldest_version`), so that earlier releases read it where they can."""
 
 BASE_VERSION = 4
 """The version a new recipe gets when none of its settings needs a later one."""
 
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 """Recipe versions this code reads: a recipe keeps its version, and behaves and is saved as it."""
 
 FIELD_VERSIONS = {
@@ -38,6 +38,10 @@ VALUE_VERSIONS = {("scaling", "robust_asinh"): 2}
 DISTINCT_ASYMMETRY_VERSION = 5
 """From this version an expanded single-band group gets one asymmetry channel, not one per copy."""
 
+CENTRED_POOLING_VERSION = 7
+"""From this version a ``downsample`` that does not divide a grid pools its centred whole blocks
+(200 pixels by 3: pixels 1-198); before, the first ones (0-197), which moved the centre."""
+
 
 def needs_distinct_asymmetry(data: Mapping[str, Any]) -> bool:
     """Whether recipe fields ``data`` give other inputs from version 5 on.
@@ -54,13 +58,44 @@ def needs_distinct_asymmetry(data: Mapping[str, Any]) -> bool:
     return asymmetry and expanded and single
 
 
+def pooled_grids(data: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """The ``(ny, nx)`` grids recipe fields ``data`` average-pool: the finest group's (``"upsample"``,
+    no crop; a crop is a multiple of the factor) or every group's (``"branches"``); [] if malformed."""
+    shapes = data.get("group_shapes")
+    if not isinstance(shapes, Mapping) or not shapes:
+        return []
+    try:
+        grids = [(int(shape[0]), int(shape[1])) for shape in shapes.values()]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return []
+    if data.get("combine", "upsample") == "branches":
+        return grids
+    return [] if data.get("crop") is not None else [max(grids, key=lambda grid: grid[0] * grid[1])]
+
+
+def needs_centred_pooling(data: Mapping[str, Any]) -> bool:
+    """Whether recipe fields ``data`` give other inputs from version 7 on: a ``downsample`` that
+    leaves at least two pixels of some pooled axis over (:func:`pooled_grids`; one left over is the
+    last pixel in both versions)."""
+    try:
+        factor = int(data.get("downsample", 1))
+    except (TypeError, ValueError):
+        return False
+    if factor <= 1:
+        return False
+    return any((n % factor) // 2 > 0 for grid in pooled_grids(data) for n in grid)
+
+
 def oldest_version(data: Mapping[str, Any]) -> int:
     """The oldest recipe version that gives recipe fields ``data`` their inputs: :data:`BASE_VERSION`,
     5 where :func:`needs_distinct_asymmetry`, 6 with a smoothed asymmetry (``asymmetry_smoothing_px``
-    other than 0; a malformed value is left to the recipe's validation)."""
+    other than 0; a malformed value is left to the recipe's validation), 7 where
+    :func:`needs_centred_pooling`."""
     version = DISTINCT_ASYMMETRY_VERSION if needs_distinct_asymmetry(data) else BASE_VERSION
     try:
         smoothed = float(data.get("asymmetry_smoothing_px") or 0.0) != 0.0
     except (TypeError, ValueError):
         smoothed = False
-    return max(version, FIELD_VERSIONS["asymmetry_smoothing_px"]) if smoothed else version
+    if smoothed:
+        version = max(version, FIELD_VERSIONS["asymmetry_smoothing_px"])
+    return max(version, CENTRED_POOLING_VERSION) if needs_centred_pooling(data) else version
