@@ -104,7 +104,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. --crop 100 --downsample 1: Euclid's central 10 arcsec at full VIS resolution)",
     )
     recipe.add_argument(
-        "--downsample", type=int, default=None, help=f"average-pool factor (default {default.downsample})"
+        "--downsample",
+        type=int,
+        default=None,
+        help=f"average-pool factor (default {default.downsample}); where it does not divide the grid, the "
+        "centred whole blocks are pooled (200 pixels by 3: pixels 1-198)",
     )
     recipe.add_argument(
         "--asymmetry",
