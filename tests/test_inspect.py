@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cutouts import write_set
-from test_training import IDS, LAYOUT, store  # noqa: F401 - the store fixture of the training tests
+from test_training import DAMAGED, IDS, LAYOUT, store  # noqa: F401 - the training tests' store fixture
 
 from pipeline.catalog import (
     CatalogLayout,
@@ -35,13 +35,16 @@ from pipeline.catalog import (
 from pipeline.catalog.columns import table_layout
 from pipeline.evaluation.consensus import consensus, consensus_columns, grade_labels
 from pipeline.evaluation.grades import GradeError, GradeLog, export_grades, latest_grades, read_grades
+from pipeline.flags import Flag
 from pipeline.inspection import apply_grades, candidate_order, round_change
 from pipeline.inspection.queue import binary_entropy
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from pipeline.store import ingest, open_store, read_attributes
-from schemas.catalog import Provenance
+from pipeline.store.columns import read_band_flags
+from schemas.catalog import Provenance, band_flags_column, extra_column_specs
 
 REPO = Path(__file__).resolve().parents[1]
+FIRST, SECOND = DAMAGED[1], IDS[5]
 THETA_E = OutputSpec("theta_e", "regression_gaussian", unit="arcsec", description="Einstein radius")
 LAYOUT_WITH_THETA_E = CatalogLayout(outputs=(DEFAULT_SCORE, THETA_E))
 
@@ -64,11 +67,14 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
     )
 
 
-def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
+def write_run(store_path: Path, out: Path, *, seed: int = 0, band_flags: bool = False) -> Path:
     """A run directory: the store's objects with scores that favour its lenses, one unscored.
 
     The model declares ``score`` and ``theta_e`` (arcsec, with a 1-sigma error): ``theta_e`` of
-    the i-th object is ``1 + i / 100 ± 0.25``.
+    the i-th object is ``1 + i / 100 ± 0.25``. Without ``band_flags`` the catalog is one written
+    before the per-band ``flags_<band>`` columns existed; with them, as a score run writes them,
+    the damaged object ``FIRST`` (its Y file missing) ranks first and ``SECOND`` (its J band
+    flagged POSITION_MISMATCH here) second.
     """
     dataset = open_store(store_path)
     ids = dataset["object_id"].values
@@ -76,6 +82,15 @@ def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     scores = np.clip(0.3 + 0.4 * (labels == 1) + rng.normal(0, 0.15, ids.size), 0, 1).astype(np.float32)
     scores[-1] = np.nan
+    flags = dataset["flags"].values.copy()
+    extra = {}
+    if band_flags:
+        extra = {band_flags_column(b).name: v for b, v in read_band_flags(dataset, store_path).items()}
+        first, second = (IDS.index(oid) for oid in (FIRST, SECOND))
+        scores = np.minimum(scores, 0.9)
+        scores[[first, second]] = 1.0, 0.95
+        extra["flags_J"][second] |= Flag.POSITION_MISMATCH
+        flags[second] |= Flag.POSITION_MISMATCH
     table = make_catalog_table(
         object_ids=ids,
         ra=np.linspace(10, 11, ids.size),
@@ -87,10 +102,11 @@ def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
             "theta_e_err": np.full(ids.size, 0.25),
             "theta_e_std": np.zeros(ids.size),
         },
-        layout=LAYOUT_WITH_THETA_E,
-        flags=dataset["flags"].values,
+        layout=CatalogLayout(LAYOUT_WITH_THETA_E.outputs, extra=extra_column_specs(list(extra))),
+        flags=flags,
         model_id="test-model",
         labels=labels,
+        extra=extra,
     )
     write_catalog(table, out, provenance_for(table, store_path), expected_n=len(table), hats=False)
     return out
@@ -99,6 +115,12 @@ def write_run(store_path: Path, out: Path, *, seed: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(store, tmp_path_factory) -> Path:  # noqa: F811
     return write_run(store, tmp_path_factory.mktemp("inspect") / "run")
+
+
+@pytest.fixture(scope="module")
+def flagged_run(store, tmp_path_factory) -> Path:  # noqa: F811
+    """A run whose catalog has the per-band flags columns (``write_run(..., band_flags=True)``)."""
+    return write_run(store, tmp_path_factory.mktemp("inspect-flags") / "run", band_flags=True)
 
 
 @pytest.fixture(scope="module")
@@ -342,6 +364,7 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
         status, body = get(url + "img/1/composite.png")
         assert status == 404 and b"not in store" in body
         first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
+        assert first["band_flags"] == {}  # a catalog written before the flags_<band> columns
         status, png = get(url + f"img/{first['object_id']}/composite.png")
         assert status == 200 and png.startswith(b"\x89PNG")
         status, png = get(url + f"img/{first['object_id']}/J.png")
@@ -492,6 +515,9 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
             assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
             assert browser.evaluate("document.getElementById('composite').naturalWidth") == 48
+            # no flags_<band> columns in this catalog: no per-band line, no panel marked
+            assert browser.evaluate("document.getElementById('band-flags-row').hidden") is True
+            assert browser.evaluate("document.querySelectorAll('#bands figure.flagged').length") == 0
             theta_e = read_catalog(run_dir).set_index("object_id").loc[order[0], "theta_e"]
             outputs = browser.evaluate("document.getElementById('outputs').textContent")
             assert outputs == f"theta_e {theta_e:.2f} ± 0.25 arcsec"  # the model's declared outputs
@@ -539,6 +565,45 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
     assert (latest["model_id"] == "test-model").all()
     scores = read_catalog(run_dir).set_index("object_id")["score"]
     assert latest["score"].to_numpy() == pytest.approx(scores[latest.index].to_numpy())
+
+
+def test_the_page_names_the_flagged_band_of_a_candidate(flagged_run, tmp_path):
+    from cdp import Browser
+
+    catalog = read_catalog(flagged_run).set_index("object_id")
+    assert catalog.loc[FIRST, "flags_Y"] == Flag.MISSING_FILE and catalog.loc[FIRST, "flags_J"] == 0
+    process, url = start_server(flagged_run, 0)
+    shown = "document.body.dataset.objectId"
+    text = "document.getElementById('{}').textContent".format
+    marked = "[...document.querySelectorAll('#bands figure.flagged')].map((f) => f.textContent)"
+    try:
+        first, second = json.loads(get(url + "api/candidates?start=0&n=2")[1])
+        assert (first["object_id"], second["object_id"]) == (FIRST, SECOND)
+        assert first["flags"] == ["MISSING_FILE"]  # the object's flags do not say which band
+        assert first["band_flags"] == {"VIS": [], "Y": ["MISSING_FILE"], "J": [], "H": []}
+        assert second["band_flags"] == {"VIS": [], "Y": [], "J": ["POSITION_MISMATCH"], "H": []}
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            assert int(browser.evaluate(shown)) == FIRST
+            browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+            assert browser.evaluate(text("flags")) == "MISSING_FILE"
+            assert browser.evaluate("document.getElementById('band-flags-row').hidden") is False
+            assert browser.evaluate(text("band-flags")) == "Y: MISSING_FILE"
+            assert browser.evaluate(marked) == ["Y: no pixels, MISSING_FILE"]  # the Y panel says so
+            assert "band file missing" in browser.evaluate("document.querySelector('#bands .flagged').title")
+            browser.press("ArrowRight")
+            browser.wait_for(f"{shown} === '{SECOND}' && !document.body.dataset.busy")
+            assert browser.evaluate(text("band-flags")) == "J: POSITION_MISMATCH"
+            assert browser.evaluate(marked) == ["J: POSITION_MISMATCH"]
+            browser.press("ArrowRight")  # a clean candidate: "none", no panel marked
+            browser.wait_for(f"{shown} !== '{SECOND}' && !document.body.dataset.busy")
+            assert browser.evaluate(text("band-flags")) == "none"
+            assert browser.evaluate(marked) == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
 
 
 def test_round_change_counts_and_scores():

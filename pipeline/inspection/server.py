@@ -6,7 +6,8 @@ fetched from the internet) talks to four JSON endpoints:
 ==========================  ====================================================================
 ``GET /api/session``        inspector, order, run, panels, number of candidates, first ungraded
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
-                            score, spread, rank, flags, known-lens match and this inspector's grade
+                            score, spread, rank, flags (and each band's, ``band_flags``), known-lens
+                            match and this inspector's grade
 ``POST /api/grade``         ``{"object_id": id, "grade": "A"}``: saved (fsync) before the reply
 ``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
 ==========================  ====================================================================
@@ -42,10 +43,11 @@ from pipeline.evaluation.grades import (
     read_grades,
 )
 from pipeline.evaluation.outputs_view import output_caption
-from pipeline.flags import describe
+from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import candidate_order
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
+from schemas.catalog import band_flags_column
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -74,6 +76,9 @@ class InspectSession:
     """The model's declared outputs shown beside the score (e.g. ``theta_e``)."""
     n_bad_lines: int = 0
     """Unreadable lines (torn by a kill) of this inspector's log, skipped."""
+    band_flag_columns: dict[str, str] = field(default_factory=dict)
+    """Band -> its ``flags_<band>`` column, in the store's band order, for the bands the catalog has
+    one of (none in a catalog written before these columns existed)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -114,17 +119,19 @@ class InspectSession:
         mine = latest_grades(mine)
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
+        images = ObjectImages(store)
         return cls(
             run_dir=run_dir,
             catalog=catalog.set_index("object_id", drop=False),
             queue=queue,
-            images=ObjectImages(store),
+            images=images,
             log=log,
             order=order,
             model_id=provenance.model_id,
             my_grades=my_grades,
             outputs=tuple(spec for spec in table_layout(catalog).outputs if spec != DEFAULT_SCORE),
             n_bad_lines=n_bad_lines,
+            band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
         )
 
     def info(self) -> dict:
@@ -141,6 +148,8 @@ class InspectSession:
             "n_graded": len(self.my_grades),
             "first_ungraded": first,
             "grades": list(GRADES),
+            "no_pixel_flags": describe(int(UNUSABLE)),
+            "flag_meanings": documentation(),
             "outputs": [
                 {"name": spec.name, "kind": spec.kind, "unit": spec.unit, "description": spec.description}
                 for spec in self.outputs
@@ -165,6 +174,7 @@ class InspectSession:
             "score_std": number(row["score_std"]),
             "rank": int(row["rank"]),
             "flags": describe(int(row["flags"])),
+            "band_flags": {band: describe(int(row[name])) for band, name in self.band_flag_columns.items()},
             "ra": number(row["ra"]),
             "dec": number(row["dec"]),
             "known_lens": str(row["known_lens"]),
@@ -199,6 +209,31 @@ class InspectSession:
             )
             self.my_grades[object_id] = grade
         return row
+
+
+def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]:
+    """Band -> name of its per-band flags column (``flags_<band>``), for each of ``bands`` (in their
+    order) that ``catalog`` has one for; empty for a catalog written before these columns existed.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        The run's catalog.
+    bands : list of str
+        The store's band names, in its order.
+
+    Returns
+    -------
+    dict of str to str
+        Band name -> column name.
+
+    Examples
+    --------
+    >>> band_flag_columns(pd.DataFrame(columns=["flags", "flags_VIS", "flags_H"]), ["VIS", "Y", "H"])
+    {'VIS': 'flags_VIS', 'H': 'flags_H'}
+    """
+    names = {band: band_flags_column(band).name for band in bands}
+    return {band: name for band, name in names.items() if name in catalog.columns}
 
 
 def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
