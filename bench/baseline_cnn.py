@@ -223,12 +223,24 @@ def wrap_angles(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, -POLAR_WRAP:], x, x[:, :, :POLAR_WRAP]], axis=2)
 
 
-def conv_features(inputs, seeds: list[int] | None = None, circular: bool = False):
+MIXSTYLE_BLOCKS = 2
+"""``--mixstyle``: a :class:`bench.mixstyle.MixStyle` layer after each of the first this many conv blocks."""
+
+
+def conv_features(
+    inputs,
+    seeds: list[int] | None = None,
+    circular: bool = False,
+    mixstyle: float = 0.0,
+    mixstyle_seeds: list[int] | None = None,
+):
     """The baseline's four conv blocks (conv, BatchNorm, ReLU, max-pool; 16-32-64-64 filters) and
     global mean: a Keras tensor ``(n, 64)`` of the input tensor ``inputs``. ``seeds``: the four
     kernel initializers' seeds (default: Keras draws them from Python's global ``random``).
     ``circular``: each convolution pads its input with :func:`circular_pad` instead of zeros (polar
-    inputs, not wrapped: the blocks are then exactly equivariant to turns by 16 angle columns)."""
+    inputs, not wrapped: the blocks are then exactly equivariant to turns by 16 angle columns).
+    ``mixstyle`` > 0: MixStyle (:mod:`bench.mixstyle`) with that probability per batch after each of the
+    first ``MIXSTYLE_BLOCKS`` blocks, in training only; ``mixstyle_seeds`` seed their generators."""
     import keras
 
     x = inputs
@@ -240,11 +252,15 @@ def conv_features(inputs, seeds: list[int] | None = None, circular: bool = False
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D()(x)
+        if mixstyle > 0 and index < MIXSTYLE_BLOCKS:
+            from bench.mixstyle import MixStyle
+
+            x = MixStyle(mixstyle, seed=mixstyle_seeds[index] if mixstyle_seeds else None)(x)
     return keras.layers.GlobalAveragePooling2D()(x)
 
 
-def plain_cnn(shape: tuple[int, ...], seed: int = 0, circular: bool = False):
-    """Four conv blocks and a sigmoid: the baseline model.
+def plain_cnn(shape: tuple[int, ...], seed: int = 0, circular: bool = False, mixstyle: float = 0.0):
+    """Four conv blocks and a sigmoid: the baseline model (``mixstyle``: :func:`conv_features`).
 
     Its six random draws (four conv kernels, the dropout, the dense kernel) are seeded from
     ``random.Random(seed)`` in the order Keras draws them from Python's global ``random`` after
@@ -257,8 +273,9 @@ def plain_cnn(shape: tuple[int, ...], seed: int = 0, circular: bool = False):
 
     rng = random.Random(seed)
     seeds = [rng.randint(1, int(1e9)) for _ in range(6)]
+    mixstyle_seeds = [rng.randint(1, int(1e9)) for _ in range(MIXSTYLE_BLOCKS)]  # after the six: kept
     inputs = keras.Input(shape)
-    x = conv_features(inputs, seeds[:4], circular)
+    x = conv_features(inputs, seeds[:4], circular, mixstyle, mixstyle_seeds)
     x = keras.layers.Dropout(0.2, seed=seeds[4])(x)
     dense = keras.layers.Dense(
         1, activation="sigmoid", kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[5])
@@ -314,6 +331,7 @@ def train_baseline(
     swa_epochs: int = 0,
     polar: bool = False,
     circular: bool = False,
+    mixstyle: float = 0.0,
 ) -> tuple[object, float, float]:
     """Train the baseline; returns (model, seconds, images/s). ``randconv``: the share of batches
     passed through :func:`random_convolution`; ``mixup_alpha`` > 0: :func:`mixup`; ``jitter_dex``
@@ -323,7 +341,8 @@ def train_baseline(
     ``polar`` (inputs of :func:`to_polar`), each batch is turned by a random angle (a cyclic shift
     of the angle columns: every rotation, not only right angles) and mirrored with probability 1/2
     (the angle axis reversed), then :func:`wrap_angles` (with ``circular``, not wrapped: the network
-    pads circularly, :func:`conv_features`)."""
+    pads circularly, :func:`conv_features`). ``mixstyle`` > 0: MixStyle layers in the network
+    (:func:`conv_features`), applied to a batch with that probability."""
     import keras
 
     from pipeline.training.batchnorm import recalibrate_batch_norm
@@ -331,7 +350,7 @@ def train_baseline(
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     wrap = wrap_angles if polar and not circular else np.asarray
-    model = plain_cnn(wrap(x[:1]).shape[1:], seed, circular)
+    model = plain_cnn(wrap(x[:1]).shape[1:], seed, circular, mixstyle)
     labelled = y >= 0
     x, y = x[labelled], y[labelled].astype(np.float32)
     averaged: list[np.ndarray] | None = None
@@ -505,6 +524,14 @@ def main(argv: list[str] | None = None) -> int:
         "--band-jitter", type=non_negative, default=0.0, help="baseline per-band rescaling, +- dex (0: off)"
     )
     parser.add_argument(
+        "--mixstyle",
+        type=fraction,
+        default=0.0,
+        metavar="P",
+        help="baseline MixStyle after the first two conv blocks, applied to a batch with probability P "
+        "(training only; 0: off)",
+    )
+    parser.add_argument(
         "--swa-epochs", type=int, default=0, help="baseline weights averaged over the last N epochs"
     )
     parser.add_argument(
@@ -562,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             swa_epochs=args.swa_epochs,
             polar=args.view in POLAR_VIEWS,
             circular=args.view == "polar-circular",
+            mixstyle=args.mixstyle,
         )
         row = {"train_seconds": seconds, "images_per_s": speed}
         for name, store in tests.items():
@@ -578,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
         defaults |= {"mixup": 0.0, "band_jitter": 0.0, "swa_epochs": 0, "asymmetry": False}
-        defaults |= {"colour_residual": False}
+        defaults |= {"colour_residual": False, "mixstyle": 0.0}
         flags = {"asymmetry": {True: " --asymmetry", "only": " --asymmetry-only"}.get(args.asymmetry, "")}
         flags["colour_residual"] = " --colour-residual"
         options = "".join(

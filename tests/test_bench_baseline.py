@@ -371,3 +371,58 @@ def test_ensemble_of_runs_on_other_objects_is_refused(tmp_path, capsys):
     )
     assert "u is not in every run directory: left out" in capsys.readouterr().err
     assert set(json.loads((tmp_path / "new" / "e.json").read_text())) == {"t"}
+
+
+def test_mixstyle_is_the_identity_at_inference_and_mixes_feature_statistics_in_training():
+    """MixStyle (``--mixstyle``, bench/mixstyle.py): unchanged at inference and when a batch is not drawn;
+    in training each sample's per-channel mean and std become the mix of its own and another sample's
+    with the drawn weight (the draws reproduced by a layer of the same seed)."""
+    import keras
+
+    from bench.mixstyle import MixStyle, feature_statistics
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(8, 6, 5, 3)) * rng.uniform(0.5, 3, (8, 1, 1, 3)) + rng.normal(0, 2, (8, 1, 1, 3))
+    x = keras.ops.convert_to_tensor(x.astype(np.float32))
+    layer = MixStyle(1.0, seed=11)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(MixStyle(0.0, seed=11)(x, training=True)), x)
+    apply, weight, other = (keras.ops.convert_to_numpy(v) for v in MixStyle(1.0, seed=11).draw(8))
+    out = layer(x, training=True)
+    assert bool(apply) and sorted(other.tolist()) == list(range(8))
+    assert ((weight >= 0) & (weight <= 1)).all() and not np.allclose(weight, weight[0])
+    mean, std = (keras.ops.convert_to_numpy(v)[:, 0, 0] for v in feature_statistics(x))
+    out_mean, out_std = (keras.ops.convert_to_numpy(v)[:, 0, 0] for v in feature_statistics(out))
+    w = weight[:, None]
+    np.testing.assert_allclose(out_mean, w * mean + (1 - w) * mean[other], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out_std, w * std + (1 - w) * std[other], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(out_mean, mean, atol=1e-2)  # the mix moved some sample's statistics
+    skipped = MixStyle(0.5, seed=0)
+    outcomes = {
+        bool(np.allclose(keras.ops.convert_to_numpy(skipped(x, training=True)), x)) for _ in range(20)
+    }
+    assert outcomes == {True, False}  # applied to some batches, not others
+
+
+def test_mixstyle_off_keeps_the_baseline_and_on_adds_two_layers_after_the_first_blocks():
+    import bench.baseline_cnn as baseline
+    from bench.mixstyle import MixStyle
+
+    plain = baseline.plain_cnn((20, 24, 2), seed=3)
+    again = baseline.plain_cnn((20, 24, 2), seed=3, mixstyle=0.0)
+    mixed = baseline.plain_cnn((20, 24, 2), seed=3, mixstyle=0.5)
+    assert not any(isinstance(layer, MixStyle) for layer in plain.layers)
+    for a, b, c in zip(plain.get_weights(), again.get_weights(), mixed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)  # the same initial weights with MixStyle
+    kinds = [type(layer).__name__ for layer in mixed.layers]
+    assert kinds.count("MixStyle") == 2
+    assert [i for i, k in enumerate(kinds) if k == "MixStyle"] == [5, 10]  # after blocks 1 and 2
+    x = np.random.default_rng(0).normal(size=(4, 20, 24, 2)).astype(np.float32)
+    np.testing.assert_allclose(mixed.predict_on_batch(x), plain.predict_on_batch(x), atol=1e-6)
+    rng = np.random.default_rng(1)
+    model, _, _ = baseline.train_baseline(
+        rng.normal(size=(64, 20, 24, 2)).astype(np.float32), rng.random(64) < 0.5, 1, 0, mixstyle=0.5
+    )
+    assert np.isfinite(model.predict_on_batch(x)).all()
