@@ -115,13 +115,10 @@ class Layout(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Layout:
-        names = [band.name.casefold() for band in self.bands]
-        duplicated = sorted({band.name for band in self.bands if names.count(band.name.casefold()) > 1})
+        names = [band.name for band in self.bands]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
-            raise ValueError(
-                f"band names must be unique, ignoring case (catalog columns flags_<band> are FITS "
-                f"column names, which are case-insensitive), repeated: {duplicated}"
-            )
+            raise ValueError(f"band names must be unique, repeated: {duplicated}")
         for group, members in self.groups.items():
             bands = [self.band(name) for name in members]
             shapes = {band.shape for band in bands}

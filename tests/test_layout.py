@@ -48,10 +48,6 @@ def _write(tmp_path, mutate):
         (lambda d: d["bands"][2].update(shape=[66, 60]), r"group 'nir' mixes shapes"),
         (lambda d: d.update(colour="blue"), r"colour: Extra inputs"),
         (lambda d: d["bands"].append(dict(d["bands"][0])), r"band names must be unique"),
-        (  # flags_VIS and flags_vis would be one FITS column
-            lambda d: d["bands"].append({**d["bands"][0], "name": "vis", "path": "v/{id}.fits"}),
-            r"unique, ignoring case.*repeated: \['VIS', 'vis'\]",
-        ),
         (lambda d: d["catalog"].pop("label_rule"), r"catalog\.label_rule: Field required"),
     ],
 )
