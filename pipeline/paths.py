@@ -6,9 +6,25 @@ which Zarr and xarray ignore. A score run writes into its output directory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 BOOKKEEPING = "_lenshunt"
+
+_CFITSIO_PLAIN = re.compile(r"^/[A-Za-z0-9_./,=@%-]*$")
+
+
+def cfitsio_plain(path: str | Path) -> bool:
+    """Whether cfitsio (fitsio) takes absolute ``path`` as a plain file name.
+
+    cfitsio parses ``[...]``, ``(...)``, ``+n``, ``!``, ``~`` and ``scheme://`` in file names as its
+    extended-filename syntax (cfitsio User's Guide, "Extended File Name Syntax"); a path of only
+    these characters has none of it.
+
+    >>> cfitsio_plain("/data/EUC_VIS/imageEUC_VIS-100002.fits"), cfitsio_plain("/data/run(2)/a.fits")
+    (True, False)
+    """
+    return bool(_CFITSIO_PLAIN.match(str(path)))
 
 
 def bookkeeping_dir(store: Path) -> Path:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.paths import cfitsio_plain
 from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
 from pipeline.simulate.domain import BandDomain
 from pipeline.simulate.instrument import BandModel
@@ -123,10 +126,15 @@ def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = np.ascontiguousarray(image, dtype=np.float32)
     try:
-        fitsio.write(
-            str(temporary), np.ascontiguousarray(image, dtype=np.float32), header=header, clobber=True
-        )
+        if cfitsio_plain(temporary.absolute()):
+            fitsio.write(str(temporary), data, header=header, clobber=True)
+        else:  # cfitsio reads [...], (...), +n, ! and ~ as its extended file-name syntax (new-user trial)
+            with tempfile.TemporaryDirectory() as scratch:
+                plain = Path(scratch) / "image.fits"
+                fitsio.write(str(plain), data, header=header, clobber=True)
+                shutil.move(plain, temporary)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -39,13 +39,12 @@ from typing import Literal
 import numpy as np
 
 from pipeline.flags import Flag
+from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
 from schemas.layout import CoordinateSpec
 
-# Paths cfitsio reads as plain file names; anything else goes through /dev/fd.
-_CFITSIO_PLAIN = re.compile(r"^/[A-Za-z0-9_./,=@%-]*$")
 _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
@@ -246,7 +245,7 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
 
     descriptor = None
     name = path
-    if not _CFITSIO_PLAIN.match(path):
+    if not cfitsio_plain(path):  # anything else goes through /dev/fd
         if not _DEV_FD:
             raise _UseAstropyError
         descriptor = os.open(path, os.O_RDONLY)
