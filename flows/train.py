@@ -213,13 +213,16 @@ def interrupted(args: argparse.Namespace) -> str:
     """What a stopped ``lenshunt train`` leaves behind and how to start again (the CLI's stop message).
 
     Training does not resume: once OUT (or a member's directory) holds a bundle, rerunning the same
-    command is refused (review: the message said to rerun it). Bundles found in OUT's member
-    directories are listed, whichever run wrote them.
+    command is refused (review: the message said to rerun it); before one is written, the same
+    command starts again (trial: it said --overwrite). Bundles found in OUT's member directories are
+    listed, whichever run wrote them.
     """
     out = Path(args.out)
     done = sorted(card.parent.name for card in out.glob("*/card.json"))
     kept = f"member bundles in {out}: {', '.join(done)}; " if done else ""
-    return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
+    if done or any((out / name).exists() for name in ("card.json", "ensemble.json")):
+        return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
+    return "training does not resume: rerun the same command to train again from the start"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -274,7 +274,12 @@ def test_a_stopped_training_says_it_does_not_resume(tmp_path):
         f"member bundles in {tmp_path}: fold-0, fold-1; training does not resume: rerun with "
         "--overwrite (or another OUT) to train again"
     )
-    assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))).startswith("training does not resume")
+    assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))) == (  # trial: it said --overwrite
+        "training does not resume: rerun the same command to train again from the start"
+    )
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "card.json").write_text("{}")
+    assert "rerun with --overwrite" in interrupted(argparse.Namespace(out=str(tmp_path / "single")))
 
 
 def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, base_bundle, tmp_path):  # noqa: F811
