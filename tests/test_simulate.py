@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -155,12 +156,17 @@ def test_same_seed_same_bytes_whatever_the_batches(tmp_path, euclid_set):
     assert other[name] != all_files(root)[name]
 
 
-def test_a_folder_named_with_cfitsio_syntax_gets_the_same_files(tmp_path, euclid_set):
+def test_a_folder_named_with_cfitsio_syntax_gets_the_same_files(tmp_path, euclid_set, monkeypatch):
     """cfitsio reads (...) and [...] in a file name as its extended syntax: the set was not written
     (new-user trial: "FITSIO status = 366: file open failed" for a folder a(b))."""
     root, _ = euclid_set
     simulate_set("euclid-sglc2", 12, tmp_path / "run(2) [v1]", seed=3)
     assert all_files(tmp_path / "run(2) [v1]") == all_files(root)
+    scratch = tmp_path / "tmp(1)"  # review: a TMPDIR of that syntax too
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    simulate_set("euclid-sglc2", 12, tmp_path / "run(3)", seed=3)
+    assert all_files(tmp_path / "run(3)") == all_files(root)
 
 
 def test_dask_run_equals_in_process_run(tmp_path, dask_client):

@@ -131,7 +131,8 @@ def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -
         if cfitsio_plain(temporary.absolute()):
             fitsio.write(str(temporary), data, header=header, clobber=True)
         else:  # cfitsio reads [...], (...), +n, ! and ~ as its extended file-name syntax (new-user trial)
-            with tempfile.TemporaryDirectory() as scratch:
+            plain_tmp = cfitsio_plain(Path(tempfile.gettempdir()).absolute())
+            with tempfile.TemporaryDirectory(dir=None if plain_tmp else "/tmp") as scratch:  # review
                 plain = Path(scratch) / "image.fits"
                 fitsio.write(str(plain), data, header=header, clobber=True)
                 shutil.move(plain, temporary)
