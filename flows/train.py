@@ -220,9 +220,18 @@ def interrupted(args: argparse.Namespace) -> str:
     out = Path(args.out)
     done = sorted(card.parent.name for card in out.glob("*/card.json"))
     kept = f"member bundles in {out}: {', '.join(done)}; " if done else ""
-    if done or any((out / name).exists() for name in ("card.json", "ensemble.json")):
+    if done or _refused(out):
         return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
     return "training does not resume: rerun the same command to train again from the start"
+
+
+def _refused(out: Path) -> bool:
+    """Whether training into ``out`` without --overwrite is refused (:func:`check_output`)."""
+    try:
+        check_output(out, False)
+    except TrainingError:
+        return True
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
