@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     for named in args.stores:
         name, _, store = named.partition("=")
         dataset = open_store(store, chunks=None)
-        keep = (read_flags(dataset, store=store) & int(UNUSABLE)) == 0
+        keep = (read_flags(dataset, store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
         label = read_column(dataset, "label")[keep].astype(int)
         inputs = bundle.prepare({group: read_column(dataset, group)[keep] for group in bundle.groups})
         n = label.size

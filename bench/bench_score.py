@@ -148,7 +148,7 @@ def main() -> None:
     bundle = load_bundle(model)
     dataset = open_store(store, chunks=None)
     n = int(dataset.sizes["object"])
-    usable = (read_flags(dataset, store=store) & int(UNUSABLE)) == 0
+    usable = (read_flags(dataset, store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
     inputs = bundle.prepare({g: dataset[g].values[usable] for g in bundle.recipe.groups})
     n_usable = int(usable.sum())
     warm_worker_bundle(str(model), bundle.sha256, args.batch_size)  # this process's cached bundle

@@ -168,7 +168,7 @@ def main() -> None:
     bundle = load_bundle(model)
     dataset = open_store(store, chunks=None)
     m = min(n, 8192)
-    usable = (read_flags(dataset, slice(0, m), store=store) & int(UNUSABLE)) == 0
+    usable = (read_flags(dataset, slice(0, m), store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
     inputs = bundle.prepare({g: dataset[g][:m].values[usable] for g in bundle.recipe.groups})
     import keras
 

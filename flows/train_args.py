@@ -62,7 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-id", default=None, help="id written in the card (default: architecture, time, seed)"
     )
     recipe = parser.add_argument_group("recipe")
-    recipe.add_argument("--bands", nargs="+", default=None, help="bands to use (default: all)")
+    recipe.add_argument(
+        "--bands",
+        nargs="+",
+        default=None,
+        help="bands to use (default: all); only their flags decide which objects are usable",
+    )
     recipe.add_argument(
         "--combine", choices=["upsample", "branches"], default=None, help=f"default {default.combine}"
     )

@@ -2,7 +2,8 @@
 
 Bits 0-15 are set at ingest, per band (``band_flags``) and OR-ed over bands (``flags``). Bits
 16-23 are set by later stages. An object whose flags intersect :data:`UNUSABLE` has no usable
-pixels in at least one band and is not scored; it still gets a catalog row.
+pixels in at least one band; where the model reads that band it is not scored (NOT_SCORED). It
+still gets a catalog row.
 
 Examples
 --------
@@ -81,7 +82,13 @@ PIXEL_SCALE_TOLERANCE = 0.05
 PIXEL_SCALE_MISMATCH."""
 
 UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
-"""Flags after which an object has a band without usable pixels."""
+"""Flags after which an object has a band without usable pixels. A model that reads that band does
+not score the object (NOT_SCORED); one that reads other bands only does."""
+
+NO_SCORE = Flag.NOT_SCORED | Flag.SCORE_NONFINITE
+"""Flags of a catalog row without a score (the catalogs' ``FLAGSKIP``): not scored, or a non-finite
+model output. Not :data:`UNUSABLE`: the catalog's ``flags`` OR every band's, also those a model did
+not read."""
 
 FLAGS_DTYPE = "int32"
 

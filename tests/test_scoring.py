@@ -306,6 +306,55 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     assert score_store(store, bundle, out, dask_client, batch_size=2).n_rows_scored_now == 0
 
 
+def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixels(tmp_path, dask_client):
+    """New-user trial: a VIS model left out (NOT_SCORED) objects with a good VIS and no J.
+
+    Only the bands a model reads decide whether it scores an object: here a missing J, an empty H
+    and a lost NISP shard file leave a VIS model's scores alone, while a missing VIS does not; the
+    catalog's ``flags`` still OR every band's, and its FLAGSKIP names the flags of rows without a score.
+    """
+    from astropy.io import fits
+
+    from pipeline.flags import NO_SCORE, UNUSABLE
+
+    ids = list(range(410000, 410024))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    band_file(EUCLID, source, 410001, "J").unlink()  # MISSING_FILE
+    band_file(EUCLID, source, 410002, "H").write_bytes(b"")  # UNREADABLE
+    band_file(EUCLID, source, 410003, "VIS").unlink()  # the VIS model's own band
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    shutil.rmtree(store / "nir" / "c" / "2")  # rows 16-23 lose their NISP pixels
+    vis_model = make_bundle(store, tmp_path / "vis", bands=["VIS"], fit_rows=slice(4, 16))
+    every_band = make_bundle(store, tmp_path / "all", fit_rows=slice(4, 16))
+
+    out = tmp_path / "vis-run"
+    result = score_store(store, vis_model, out, dask_client, batch_size=4)
+    catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    scored = np.isfinite(catalog["score"].to_numpy())
+    assert catalog.index[~scored].tolist() == [410003] and result.n_scored == 23
+    np.testing.assert_allclose(catalog["score"].to_numpy(), predict_in_process(vis_model, store), rtol=1e-5)
+    assert result.flag_counts == {"MISSING_FILE": 1}  # the VIS file, not the J file
+    assert (
+        catalog.loc[410001, "flags"] & Flag.MISSING_FILE
+        and catalog.loc[410001, "flags_J"] == Flag.MISSING_FILE
+    )
+    assert catalog.loc[410002, "flags_H"] == Flag.UNREADABLE
+    assert catalog.loc[410003, "flags"] & Flag.NOT_SCORED
+    with fits.open(paths.catalog_fits(out)) as hdul:
+        skip = hdul[1].header["FLAGSKIP"]
+        table = hdul[1].data
+        assert skip == int(NO_SCORE)
+        assert np.array_equal((table["flags"] & skip) != 0, ~np.isfinite(table["score"]))
+
+    everything = score_store(store, every_band, tmp_path / "all-run", dask_client, batch_size=4)
+    full = read_catalog(paths.catalog_parquet(tmp_path / "all-run")).set_index("object_id")
+    not_scored = full.index[~np.isfinite(full["score"].to_numpy())].tolist()
+    assert not_scored == [410001, 410002, 410003, *range(410016, 410024)]
+    assert (full.loc[not_scored, "flags"] & int(UNUSABLE) != 0).all()
+    assert everything.n_scored == 13
+
+
 def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, dask_client, monkeypatch):
     """Review: a kill after a worker rewrote rows but before the repair record left them with their
     old scores for good (the next ingest found them unchanged, and recorded no row)."""

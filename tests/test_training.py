@@ -361,6 +361,40 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path, 
         train(store, tmp_path / "model", config)
 
 
+def test_a_model_reading_fewer_bands_trains_on_objects_whose_other_bands_lack_pixels(store, tmp_path):
+    """New-user trial: only the bands a model reads decide which objects it learns from and scores.
+
+    A VIS model trains on the objects without a Y file and on those whose NISP shard file is lost
+    (the whole store's labelled objects), fits its statistics and feature statistics on them, scores
+    every object; a fine-tune of it (``--init``) does the same; a model of every band leaves them out.
+    """
+    import shutil
+
+    from pipeline.models import load_bundle
+    from pipeline.training import train
+    from pipeline.training.heldout import evaluate_on_store
+
+    copy = tmp_path / "store.zarr"
+    shutil.copytree(store, copy)
+    shutil.rmtree(copy / "nir" / "c" / "1")  # rows 32-63 lose their NISP pixels
+    every = load_split(copy, TrainConfig(seed=3))
+    assert every.train_rows.size + every.val_rows.size == 32 - len(DAMAGED)
+    config = TrainConfig(epochs=1, batch_size=8, seed=3, downsample=2, bands=("VIS",))
+    result = train(copy, tmp_path / "vis", config, log=lambda line: None)
+    assert result.n_train + result.n_val == len(LABELLED)
+    bundle = load_bundle(tmp_path / "vis")
+    assert bundle.recipe.bands == ("VIS",) and bundle.card.feature_stats["n_fit"] == result.n_train
+    metrics = evaluate_on_store(tmp_path / "vis", copy, prefix="store")
+    assert metrics.n_unscored == 0 and metrics.n_objects == len(IDS)
+    tuned = train(
+        copy,
+        tmp_path / "tuned",
+        TrainConfig(epochs=1, batch_size=8, seed=3, init=str(tmp_path / "vis")),
+        log=lambda line: None,
+    )
+    assert tuned.n_train + tuned.n_val == len(LABELLED)
+
+
 def test_a_cropped_recipe_trains_and_scores_the_centre_at_full_resolution(store, tmp_path):
     from pipeline.models import load_bundle
     from pipeline.training import train

@@ -24,7 +24,7 @@ import pandas as pd
 from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
-from pipeline.flags import UNUSABLE
+from pipeline.flags import NO_SCORE
 from pipeline.sources.headers import fits_text
 from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
 
@@ -81,7 +81,7 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     for field, value in values.items():
         keyword, comment = PROVENANCE_FITS_KEYS[field]
         _set_card(header, keyword, value, comment)
-    header["FLAGSKIP"] = (int(UNUSABLE), "flags OR-ed here make an object unscorable")
+    header["FLAGSKIP"] = (int(NO_SCORE), "flags OR-ed here: the object has no score")
     for flag, meaning in flag_meanings().items():
         _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
     header.add_comment("FLAGn: name of bit n of the flags column; its meaning in the comments below.")

@@ -19,7 +19,7 @@ import pandas as pd
 from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
-from pipeline.flags import UNUSABLE, documentation
+from pipeline.flags import NO_SCORE, UNUSABLE, documentation
 from schemas.catalog import CATALOG_SCHEMA_VERSION, PARQUET_METADATA_KEY, Provenance
 
 __all__ = [
@@ -61,6 +61,7 @@ def _catalog_description(table: pd.DataFrame, provenance: Provenance) -> dict[st
         "columns": [specs[name].model_dump(exclude={"optional"}) for name in table.columns],
         "flags": documentation(),
         "unusable_flags": int(UNUSABLE),
+        "no_score_flags": int(NO_SCORE),
         "provenance": provenance.to_json_dict(),
     }
 

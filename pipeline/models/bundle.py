@@ -286,6 +286,11 @@ class ModelBundle(DeclaredOutputsPredictor):
         """Store group -> bands this bundle reads (its recipe's)."""
         return dict(self.recipe.groups)
 
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Every band this bundle reads, groups in order: only these decide whether an object is scored."""
+        return self.recipe.bands
+
 
 def rebuild_with_policy(model: keras.Model, policy: str) -> keras.Model:
     """The model rebuilt under dtype ``policy``, weights kept (``pipeline.models.rebuild_with_policy``)."""

@@ -253,6 +253,11 @@ class EnsembleBundle:
                 groups[group] = tuple(merged)
         return groups
 
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Every band any member reads, groups in order: only these decide whether an object is scored."""
+        return tuple(band for bands in self.groups.values() for band in bands)
+
     def predict_groups(
         self, groups: Mapping[str, Any], *, batch_size: int = 256, tta: bool = False
     ) -> np.ndarray:

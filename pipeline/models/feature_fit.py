@@ -100,7 +100,7 @@ def fit_feature_stats(
     if not Path(store).exists():
         raise StoreError(f"no store at {store}")
     dataset = open_store(store, chunks=None)
-    usable = np.flatnonzero(np.asarray(usable_objects(read_flags(dataset, store=store))))
+    usable = np.flatnonzero(np.asarray(usable_objects(read_flags(dataset, store=store, bands=bundle.bands))))
     rng = np.random.default_rng(seed)
     fit_rows = usable if rows is None else np.intersect1d(usable, np.asarray(rows, dtype=np.int64))
     if calibration_rows is None:

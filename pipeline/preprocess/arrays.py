@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, Literal
 
@@ -137,7 +138,9 @@ def usable_objects(flags: Array | np.ndarray) -> Array:
     return (xp.asarray(flags).astype(xp.int64) & int(UNUSABLE)) == 0
 
 
-def blank_band_rows(groups: dict[str, np.ndarray]) -> np.ndarray:
+def blank_band_rows(
+    groups: Mapping[str, np.ndarray], used: Mapping[str, Sequence[int]] | None = None
+) -> np.ndarray:
     """Rows with a band that has no finite pixel, in any group: bool, shape (n,).
 
     Ingest flags every such band (MISSING_FILE, ALL_NONFINITE, ...) and so makes its object
@@ -147,13 +150,22 @@ def blank_band_rows(groups: dict[str, np.ndarray]) -> np.ndarray:
     Parameters
     ----------
     groups : mapping of str to ndarray, each shape (n, band, y, x)
+    used : mapping of str to sequence of int, optional
+        Group -> the indices (along ``band``) of the bands a model reads
+        (:func:`used_band_indices`); only those are looked at, and groups not in it are not.
+        Default: every band of every group.
 
-    >>> blank_band_rows({"vis": np.stack([np.ones((1, 2, 2)), np.full((1, 2, 2), np.nan)])}).tolist()
-    [False, True]
+    >>> vis = np.stack([np.ones((1, 2, 2)), np.full((1, 2, 2), np.nan)], axis=1)  # 1 object, 2 bands
+    >>> blank_band_rows({"vis": vis}).tolist(), blank_band_rows({"vis": vis}, {"vis": [0]}).tolist()
+    ([True], [False])
     """
     blank = None
-    for images in groups.values():
+    for group, images in groups.items():
+        if used is not None and group not in used:
+            continue
         images = np.asarray(images)
+        if used is not None:
+            images = images[:, list(used[group])]
         rows = np.isfinite(images).reshape(*images.shape[:2], -1).any(axis=2)
         rows = ~rows.all(axis=1)
         blank = rows if blank is None else blank | rows
@@ -380,3 +392,21 @@ def band_statistics(values: np.ndarray, percentiles: tuple[float, float]) -> dic
     low, median, high = np.percentile(values, [percentiles[0], 50.0, percentiles[1]])
     sigma = ROBUST_SIGMA_PER_MAD * float(np.median(np.abs(values - median)))
     return {"low": float(low), "high": float(high), "median": float(median), "sigma": sigma}
+
+
+def used_band_indices(
+    store_groups: Mapping[str, Sequence[str]], bands: Mapping[str, Sequence[str]]
+) -> dict[str, list[int]]:
+    """Group -> the indices in the store's group of the bands a model reads (for :func:`blank_band_rows`).
+
+    Parameters
+    ----------
+    store_groups : the store's group -> its bands, in order
+    bands : the model's group -> the bands it reads (a bundle's ``groups``)
+
+    >>> used_band_indices({"nir": ["Y", "J", "H"]}, {"nir": ("H", "Y")})
+    {'nir': [2, 0]}
+    """
+    return {
+        group: [list(store_groups[group]).index(band) for band in names] for group, names in bands.items()
+    }

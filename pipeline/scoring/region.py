@@ -8,7 +8,8 @@ A worker opens each bundle once and keeps it (the Keras model is built on first 
 reused by every later task on that worker). Batches always have ``batch_size`` rows: the last
 one is padded, so a compiled model (XLA under JAX, a traced function under TensorFlow) is never
 recompiled for a new shape. Objects whose flags make them unusable are not run through the model;
-they keep their row with a NaN score and the NOT_SCORED flag.
+they keep their row with a NaN score and the NOT_SCORED flag. Only the bands the model reads
+(the bundle's ``bands``) decide that: a band it does not read may lack pixels.
 
 A bundle with feature statistics (:mod:`pipeline.models.features`) also gives the ``ood_score``
 column (:data:`OOD_COLUMN`), computed on the untransformed images (also with TTA), and flags
@@ -26,7 +27,7 @@ import numpy as np
 
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.models.features import OOD_COLUMN
-from pipeline.preprocess.arrays import blank_band_rows, usable_objects
+from pipeline.preprocess.arrays import blank_band_rows, usable_objects, used_band_indices
 
 _BUNDLES: dict[tuple[str, str], object] = {}
 _BUNDLES_LOCK = threading.Lock()
@@ -217,7 +218,9 @@ def score_rows(
     dataset = open_store(store, chunks=None)
     groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
-    flags = read_flags(dataset, slice(start, stop), store=store)  # as the driver reads them (review)
+    # as the driver reads them; a band the model does not read cannot make an object unusable (trial)
+    flags = read_flags(dataset, slice(start, stop), store=store, bands=bundle.bands)
+    used = used_band_indices(dataset.attrs["groups"], bundle.groups)
     parts: list[dict[str, np.ndarray]] = []
     added = []
     seconds_read = seconds_model = 0.0
@@ -229,7 +232,7 @@ def score_rows(
         batch_flags = flags[batch_start - start : batch_stop - start].copy()
         # a usable object with a band of no pixels lost them in the store (a missing chunk file reads
         # as NaN; new-user trial: such objects were scored as clean)
-        unreadable |= blank_band_rows(images) & np.asarray(usable_objects(batch_flags))
+        unreadable |= blank_band_rows(images, used) & np.asarray(usable_objects(batch_flags))
         batch_flags[unreadable] |= int(Flag.UNREADABLE)  # not scored: NaN and NOT_SCORED
         columns, flags_added = score_groups_outputs(
             bundle, images, batch_flags, batch_size=batch_size, tta=tta

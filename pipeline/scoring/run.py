@@ -42,7 +42,7 @@ from pipeline.scoring.parts import (
     uncovered_regions,
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
-from pipeline.store.columns import read_band_flags, read_object_columns
+from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
@@ -319,13 +319,14 @@ def score_store(
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
+    usable_flags = read_flags(dataset, store=store, bands=bundle.bands)  # as the workers decide
     n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
-    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, column["flags"]), batch_size)
+    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, usable_flags), batch_size)
     n_objects = int(dataset.sizes["object"])
     sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
     try:
         input_warnings = bundle_input_warnings(
-            bundle, lambda g: dataset[g][sample].values, column["flags"][sample]
+            bundle, lambda g: dataset[g][sample].values, usable_flags[sample]
         )
     except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
         input_warnings = [  # new-user trial: the codec's message showed raw checksum bytes
@@ -432,7 +433,8 @@ def score_store(
         catalog_hats=str(written.hats) if written.hats else None,
         n_without_position=written.n_without_position,
         flag_counts=flag_counts(  # trial: DUPLICATE_ID and PIXEL_SCALE_MISMATCH looked like reasons
-            table["flags"].to_numpy()[~np.asarray(scored_mask(table))] & int(UNUSABLE | Flag.SCORE_NONFINITE)
+            (usable_flags | scores["flags_added"].to_numpy())[~np.asarray(scored_mask(table))]
+            & int(UNUSABLE | Flag.SCORE_NONFINITE)
         ),
         n_known_lenses=int((table["known_lens"] != "").sum()),
         known_lenses=known.source if known is not None else "",

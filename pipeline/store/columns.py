@@ -28,7 +28,10 @@ OBJECT_COLUMNS = ("object_id", "label", "flags", "ra", "dec")
 
 
 def read_flags(
-    dataset: xr.Dataset, rows: slice | np.ndarray = slice(None), store: object = None
+    dataset: xr.Dataset,
+    rows: slice | np.ndarray = slice(None),
+    store: object = None,
+    bands: Sequence[str] | None = None,
 ) -> np.ndarray:
     """The flags of ``rows`` (along the object axis) of a store's dataset, int32 shape (n,).
 
@@ -38,20 +41,41 @@ def read_flags(
     bands UNREADABLE; :func:`pipeline.flags.object_flags`) and, given ``store`` (its path),
     UNREADABLE where a missing image shard file lost the object's pixels (:func:`lost_pixel_rows`).
 
+    Parameters
+    ----------
+    dataset : the store's dataset
+    rows : the rows to read (default: all)
+    store : the store's path, to find lost shard files (default: not looked for)
+    bands : sequence of str, optional
+        The bands a model reads (default: every band). The flags are then those of an object as that
+        model sees it: the :data:`~pipeline.flags.UNUSABLE` bits come from these bands only (and from
+        the lost shards of their groups), so an object whose other bands have no pixels stays usable
+        (new-user trial: a ``--bands VIS`` model left out objects with a good VIS and no J). Every
+        other bit is the object's, as without ``bands``.
+
     Raises
     ------
     StoreError
         Where a chunk of either column cannot be decoded, naming the column (and ``store`` if given).
+    ValueError
+        If ``bands`` names a band the store lacks.
     """
     band_flags = read_column(dataset, BAND_FLAGS, rows, store=store)
     flags = object_flags(read_column(dataset, "flags", rows, store=store), band_flags)
+    a = dataset.attrs
+    if bands is not None:
+        unknown = sorted(set(bands) - set(a["bands"]))
+        if unknown:
+            raise ValueError(f"bands {unknown} are not in the store (its bands: {list(a['bands'])})")
+        used = [list(a["bands"]).index(band) for band in bands]
+        from_used = np.bitwise_or.reduce(np.asarray(band_flags)[:, used], axis=1) & int(UNUSABLE)
+        flags = ((flags & ~int(UNUSABLE)) | from_used).astype(np.int32)
     if store is not None:
-        a = dataset.attrs
         index = np.arange(int(dataset.sizes["object"]))[rows]
-        for lost in lost_pixel_rows(
-            store, a["groups"], a["bands"], a["chunk_objects"], band_flags, index
-        ).values():
-            flags[lost] |= int(Flag.UNREADABLE)  # new-user trial: scored as clean (NaN pixels)
+        lost = lost_pixel_rows(store, a["groups"], a["bands"], a["chunk_objects"], band_flags, index)
+        for group, lost_rows in lost.items():
+            if bands is None or set(a["groups"][group]) & set(bands):
+                flags[lost_rows] |= int(Flag.UNREADABLE)  # new-user trial: scored as clean (NaN pixels)
     return flags
 
 

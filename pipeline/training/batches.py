@@ -45,7 +45,7 @@ def training_batches(
     """
     dataset = open_store(store, chunks=None)
     labels = training_labels(dataset, config)
-    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
+    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks, bands=recipe.groups)
     train_labels = labels[split.train_rows]
     plan = BatchPlan(
         negatives=split.train_rows[train_labels == 0],

@@ -31,14 +31,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from pipeline.errors import StoreError
-from pipeline.preprocess.arrays import blank_band_rows
+from pipeline.preprocess.arrays import blank_band_rows, used_band_indices
 from pipeline.preprocess.augment import random_dihedral
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, Recipe, apply_recipe
@@ -169,6 +169,10 @@ class BlockReader:
         Rows per block (default: the store's inner chunk).
     cache_blocks
         Blocks kept (least recently used dropped first).
+    bands
+        Group -> the bands the model reads (a recipe's ``groups``); :meth:`read_usable` checks only
+        those for lost pixels, as only their flags decide which objects are usable. Default: every
+        band of ``groups``.
     """
 
     def __init__(
@@ -177,9 +181,11 @@ class BlockReader:
         groups: Sequence[str],
         block_rows: int | None = None,
         cache_blocks: int = 32,
+        bands: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.dataset = dataset
         self.groups = tuple(groups)
+        self.used = None if bands is None else used_band_indices(dataset.attrs["groups"], bands)
         self.block_rows = block_rows or store_block_rows(dataset, self.groups)
         self.n_rows = int(dataset.sizes["object"])
         self.cache_blocks = max(1, cache_blocks)
@@ -239,7 +245,7 @@ class BlockReader:
             so the store lost them (a missing chunk file reads as NaN; new-user trial: trained on).
         """
         out = self.read(rows)
-        lost = np.flatnonzero(blank_band_rows(out))
+        lost = np.flatnonzero(blank_band_rows(out, self.used))
         if lost.size:
             lost_rows = sorted(set(np.asarray(rows)[lost].tolist()))
             raise StoreError(

@@ -29,6 +29,7 @@ import numpy as np
 
 from pipeline.errors import BundleError
 from pipeline.preprocess.recipe import Recipe
+from pipeline.preprocess.recipe_fit import check_recipe_options
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.lineage import learned_ids, plain_id
 from schemas.layout import Layout
@@ -163,6 +164,18 @@ def init_recipe(init: str | Path, layout: Layout):
                 f"{what}: fine-tune on a store of the bundle's layout ({recipe.layout})"
             )
     return recipe
+
+
+def training_groups(layout: Layout, config: TrainConfig) -> dict[str, tuple[str, ...]]:
+    """Group -> the bands the model of ``config`` reads, in a store of ``layout``.
+
+    Its ``--init`` bundle's (:func:`init_recipe`), else ``config.bands`` (all when None). Only these
+    bands' flags decide which objects are usable for training: a band the model does not read may
+    lack pixels (:func:`pipeline.store.columns.read_flags`).
+    """
+    if config.init is not None:
+        return dict(init_recipe(config.init, layout).groups)
+    return dict(check_recipe_options(layout, **config.recipe_options()).groups)
 
 
 def init_outputs(init: str | Path, trained: list[str]) -> tuple[Any, ...]:

@@ -28,7 +28,7 @@ from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
 from pipeline.models.bundle import CARD_FILE, ModelBundle, load_bundle
 from pipeline.models.ensemble import EnsembleBundle, update_ensemble_card
-from pipeline.preprocess.arrays import blank_band_rows, usable_objects
+from pipeline.preprocess.arrays import blank_band_rows, usable_objects, used_band_indices
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.store.columns import read_flags
 from pipeline.store.zarr_store import open_store
@@ -83,7 +83,8 @@ def _score_outputs_in_process(bundle, dataset, store, specs, batch_size: int, tt
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
     from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
-    flags = read_flags(dataset, store=store)  # every band's flags and lost shards, as scoring reads them
+    flags = read_flags(dataset, store=store, bands=bundle.bands)  # the model's bands' flags, as scoring reads
+    used = used_band_indices(dataset.attrs["groups"], bundle.groups)
     names = [name for spec in specs for name in numeric_columns(spec)]
     ood = has_feature_stats(bundle)
     columns: dict[str, np.ndarray] = {
@@ -95,7 +96,9 @@ def _score_outputs_in_process(bundle, dataset, store, specs, batch_size: int, tt
         if not usable.any():
             continue
         groups = {group: _values(dataset, group, slice(start, stop)) for group in bundle.groups}
-        usable &= ~blank_band_rows(groups)  # pixels lost in the store (a missing chunk), as scoring does
+        usable &= ~blank_band_rows(
+            groups, used
+        )  # pixels lost in the store (a missing chunk), as scoring does
         if not usable.any():
             continue
         groups = {group: images[usable] for group, images in groups.items()}
@@ -206,7 +209,7 @@ def store_input_warnings(bundle, store: str | Path) -> list[str]:
     """The score stage's out-of-range warnings for ``store``'s first objects (each member named)."""
     dataset = open_store(store, chunks=None)
     sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
-    flags = read_flags(dataset, sample, store=store)
+    flags = read_flags(dataset, sample, store=store, bands=bundle.bands)
     return bundle_input_warnings(bundle, lambda group: dataset[group][sample].values, flags)
 
 

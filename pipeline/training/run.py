@@ -64,6 +64,7 @@ from pipeline.training.finetune import (
     init_recipe,
     save_start,
     saved_config,
+    training_groups,
 )
 from pipeline.training.grades import (
     check_grade_stores,
@@ -144,10 +145,12 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     dataset = open_store(store, chunks=None)
     column = read_object_columns(dataset, store)  # new-user trial: trained on rows without an id
     labels = training_labels(dataset, config)
+    used = training_groups(store_layout(read_attributes(store)), config)
+    bands = [band for names in used.values() for band in names]
     split = make_split(
         column["object_id"],
         labels,
-        column["flags"],
+        read_flags(dataset, store=store, bands=bands),  # only the model's bands decide (trial)
         seed=config.seed,
         val_fraction=config.val_fraction,
         k_folds=config.k_folds,
@@ -177,14 +180,15 @@ def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Re
     layout = store_layout(read_attributes(store))
     if config.init is not None:
         return init_recipe(config.init, layout)
-    config.check_input_shapes(check_recipe_options(layout, **config.recipe_options()).input_shapes())
-    dataset = open_store(store, chunks=None)
-    groups = list(layout.groups)
-    block_rows = store_block_rows(dataset, groups)
-    reader = BlockReader(dataset, groups, block_rows, cache_blocks=1)
+    draft = check_recipe_options(layout, **config.recipe_options())
+    config.check_input_shapes(draft.input_shapes())
+    dataset, used = open_store(store, chunks=None), dict(draft.groups)
+    block_rows = store_block_rows(dataset, list(used))
+    reader = BlockReader(dataset, list(used), block_rows, cache_blocks=1, bands=used)
     rows = statistics_rows(split.train_rows, config.max_stat_objects, block_rows, config.seed)
+    bands = [band for names in used.values() for band in names]
     return fit_recipe_streaming(
-        statistics_chunks(reader, rows, read_flags(dataset, store=store)),
+        statistics_chunks(reader, rows, read_flags(dataset, store=store, bands=bands)),
         layout,
         max_pixels_per_band=config.max_stat_pixels,
         seed=config.seed,
