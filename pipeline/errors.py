@@ -45,6 +45,10 @@ class ScoreOutputError(LenshuntError, NotADirectoryError):
     """A score run's output path cannot hold a score run (e.g. it is a file)."""
 
 
+class OutputBusyError(LenshuntError, BlockingIOError):
+    """Another process is writing the same output folder (a score run into the same ``--out``)."""
+
+
 class CatalogError(LenshuntError, ValueError):
     """A catalog table violates the catalog contract (columns, dtypes or values), or a file is no catalog."""
 

@@ -86,6 +86,11 @@ def score_part_file(out_dir: Path, start: int, stop: int) -> Path:
     return score_parts_dir(out_dir) / f"scores-{start:012d}-{stop:012d}.parquet"
 
 
+def score_lock_file(out_dir: Path) -> Path:
+    """The lock a score run holds on its output folder (``flock``; one score run per folder at a time)."""
+    return Path(out_dir) / ".lenshunt-score.lock"
+
+
 def score_run_file(out_dir: Path) -> Path:
     """What a score run was started with (model hash, store, options), to refuse mixed resumes."""
     return Path(out_dir) / "score-run.json"

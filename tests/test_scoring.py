@@ -417,13 +417,51 @@ def test_overwrite_deletes_only_what_lenshunt_wrote(scored_setup, dask_client, t
     # Discarding a run removes its catalog before anything new is recorded, so a new run that
     # fails part-way never leaves the old catalog beside its own run record.
     discard_score_run(out)
-    assert sorted(p.name for p in out.rglob("*")) == ["README", "notes.txt", "parts"]
+    kept = [".lenshunt-score.lock", "README", "notes.txt", "parts"]  # the lock, empty: another may hold it
+    assert sorted(p.name for p in out.rglob("*")) == kept
     score_store(store, bundle, out, dask_client, batch_size=8)
     result = score_store(store, other, out, dask_client, batch_size=8, overwrite=True)
     assert result.model_id == "other-model"
     assert notes.read_text() == "mine" and (out / "README").read_text() == "also mine"
     catalog = read_catalog(paths.catalog_parquet(out))
     assert set(catalog["model_id"]) == {"other-model"}
+
+
+def test_a_second_score_run_into_the_same_out_is_refused_until_the_first_ends(
+    scored_setup, dask_client, tmp_path
+):
+    """Two score runs into one folder would write the same part files: the second is refused, naming the
+    first, and a killed first run (the kernel drops its lock) blocks nothing."""
+    import subprocess
+    import sys
+
+    from pipeline.errors import OutputBusyError
+
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pipeline.locking import exclusive_lock\n"
+            "with exclusive_lock(sys.argv[1], purpose='score', refusal=RuntimeError):\n"
+            "    print('held', flush=True); time.sleep(120)",
+            str(paths.score_lock_file(out)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputBusyError, match=rf"another score run \(score pid {holder.pid} on "):
+            score_store(store, bundle, out, dask_client, batch_size=8)
+        assert sorted(path.name for path in out.iterdir()) == [".lenshunt-score.lock"]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    result = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert result.n_objects == len(IDS) and paths.catalog_fits(out).is_file()
 
 
 def test_out_that_is_a_file_is_refused(scored_setup, dask_client, tmp_path):

@@ -7,8 +7,10 @@ Rows to score again (an ingest rewrote them) are taken out of their part by spli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,33 @@ def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
             "was rebuilt since; score it into a new --out or pass --overwrite"
         )
     return table
+
+
+def discard_score_run(out_dir: Path) -> None:
+    """Delete what a score run wrote in ``out_dir``, and nothing else.
+
+    Only files lenshunt names are removed: score parts (``parts/scores-*.parquet`` and their
+    temporary files), and, where ``score-run.json`` shows a lenshunt score run was here, the
+    catalog files (FITS, Parquet, VOTable and the HATS catalog directory) and the metrics file,
+    and the run file itself (last). Other files, in ``parts/`` or elsewhere, are kept; ``parts/``
+    is removed only if that left it empty. The run's lock file (``paths.score_lock_file``) is kept:
+    removed while another run holds it open, a third could take a new one beside it.
+    """
+    run_file = paths.score_run_file(out_dir)
+    if run_file.exists():
+        for path in (
+            paths.catalog_fits(out_dir),
+            paths.catalog_parquet(out_dir),
+            paths.catalog_votable(out_dir),
+            paths.metrics_file(out_dir),
+        ):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(paths.catalog_hats(out_dir), ignore_errors=True)  # written whole by lenshunt
+    parts_dir = paths.score_parts_dir(out_dir)
+    if parts_dir.is_dir():
+        for path in parts_dir.iterdir():
+            if PART_NAME.match(path.name) or PART_TMP_NAME.match(path.name):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            parts_dir.rmdir()  # only when empty
+    run_file.unlink(missing_ok=True)

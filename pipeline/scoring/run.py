@@ -5,6 +5,7 @@ resume state. A rerun (after a crash, or after the store grew) scores only rows 
 then assembles the catalog from all parts and the store's coordinates: one row per object, ranks
 recomputed over the whole store, known lenses crossmatched, objects in = rows out checked; the
 catalog is written as FITS, Parquet, VOTable and HATS (:func:`pipeline.catalog.write_catalog`).
+One score run writes a folder at a time (an ``flock`` on ``.lenshunt-score.lock`` in it).
 A model with feature statistics (:mod:`pipeline.models.features`) adds the ``ood_score`` column
 (:data:`schemas.catalog.OOD_SCORE_COLUMN`) and the UNLIKE_TRAINING flag; without, the catalog's
 columns are exactly the outputs' and the fixed ones.
@@ -12,9 +13,7 @@ columns are exactly the outputs' and the fixed ones.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,16 +25,16 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import CatalogError, ScoreOutputError, StoreError
+from pipeline.errors import CatalogError, OutputBusyError, ScoreOutputError, StoreError
 from pipeline.flags import UNUSABLE, Flag
+from pipeline.locking import exclusive_lock
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.parts import (
-    PART_NAME,
-    PART_TMP_NAME,
     assemble_parts,
+    discard_score_run,
     existing_parts,
     move_aside,
     take_out_rows,
@@ -136,8 +135,6 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
     (:func:`~pipeline.scoring.parts.take_out_rows`), so they are scored again. Returns the number
     of rows taken out that way.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
     run_file = paths.score_run_file(out_dir)
     if overwrite:
         discard_score_run(out_dir)
@@ -201,33 +198,14 @@ def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
     return rows
 
 
-def discard_score_run(out_dir: Path) -> None:
-    """Delete what a score run wrote in ``out_dir``, and nothing else.
+def _busy(out_dir: Path) -> Callable[[str], OutputBusyError]:
+    def refusal(holder: str) -> OutputBusyError:  # two runs in one folder would write the same parts
+        return OutputBusyError(
+            f"--out {out_dir} is being written by another score run ({holder}); wait for it to finish "
+            "(a rerun then scores only what is missing), or score into another directory"
+        )
 
-    Only files lenshunt names are removed: score parts (``parts/scores-*.parquet`` and their
-    temporary files), and, where ``score-run.json`` shows a lenshunt score run was here, the
-    catalog files (FITS, Parquet, VOTable and the HATS catalog directory) and the metrics file,
-    and the run file itself (last). Other files, in ``parts/`` or elsewhere, are kept; ``parts/``
-    is removed only if that left it empty.
-    """
-    run_file = paths.score_run_file(out_dir)
-    if run_file.exists():
-        for path in (
-            paths.catalog_fits(out_dir),
-            paths.catalog_parquet(out_dir),
-            paths.catalog_votable(out_dir),
-            paths.metrics_file(out_dir),
-        ):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(paths.catalog_hats(out_dir), ignore_errors=True)  # written whole by lenshunt
-    parts_dir = paths.score_parts_dir(out_dir)
-    if parts_dir.is_dir():
-        for path in parts_dir.iterdir():
-            if PART_NAME.match(path.name) or PART_TMP_NAME.match(path.name):
-                path.unlink()
-        with contextlib.suppress(OSError):
-            parts_dir.rmdir()  # only when empty
-    run_file.unlink(missing_ok=True)
+    return refusal
 
 
 def score_store(
@@ -273,6 +251,9 @@ def score_store(
     ------
     ScoreOutputError
         If ``out_dir`` is a file.
+    OutputBusyError
+        If another score run is writing ``out_dir`` now (it holds ``paths.score_lock_file``; the
+        kernel releases that lock however its holder ends, so a killed run never blocks the next).
     StoreError
         If ``out_dir`` holds scores of another store, model or TTA setting (and not ``overwrite``).
     CatalogError
@@ -320,129 +301,136 @@ def score_store(
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
     usable_flags = read_flags(dataset, store=store, bands=bundle.bands)  # as the workers decide
-    n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
-    n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, usable_flags), batch_size)
-    n_objects = int(dataset.sizes["object"])
-    sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
-    try:
-        input_warnings = bundle_input_warnings(
-            bundle, lambda g: dataset[g][sample].values, usable_flags[sample]
-        )
-    except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
-        input_warnings = [  # new-user trial: the codec's message showed raw checksum bytes
-            f"the input range was not checked: the first objects cannot all be read ({type(exc).__name__}: "
-            "a corrupt chunk; its objects are flagged UNREADABLE)"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(paths.score_lock_file(out_dir), purpose="score", refusal=_busy(out_dir)):
+        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
+        n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, usable_flags), batch_size)
+        n_objects = int(dataset.sizes["object"])
+        sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
+        try:
+            input_warnings = bundle_input_warnings(
+                bundle, lambda g: dataset[g][sample].values, usable_flags[sample]
+            )
+        except STORE_READ_ERRORS as exc:  # a corrupt chunk: its objects are flagged UNREADABLE by the workers
+            input_warnings = [  # new-user trial: the codec's message showed raw checksum bytes
+                "the input range was not checked: the first objects cannot all be read "
+                f"({type(exc).__name__}: a corrupt chunk; its objects are flagged UNREADABLE)"
+            ]
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
+        todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
+        futures = [
+            client.submit(
+                score_region_task,
+                str(store),
+                start,
+                stop,
+                str(bundle_path),
+                bundle.sha256,
+                str(paths.score_part_file(out_dir, start, stop)),
+                batch_size=batch_size,
+                tta=tta,
+                pure=False,
+            )
+            for start, stop in todo
         ]
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
-    todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
-    futures = [
-        client.submit(
-            score_region_task,
-            str(store),
-            start,
-            stop,
-            str(bundle_path),
-            bundle.sha256,
-            str(paths.score_part_file(out_dir, start, stop)),
-            batch_size=batch_size,
-            tta=tta,
-            pure=False,
-        )
-        for start, stop in todo
-    ]
-    from distributed import as_completed
+        from distributed import as_completed
 
-    seconds_read = seconds_model = 0.0
-    if progress:
-        progress(0, len(futures))
-    for done, future in enumerate(as_completed(futures), start=1):
-        stats = future.result()
-        seconds_read += stats["seconds_read"]
-        seconds_model += stats["seconds_model"]
+        seconds_read = seconds_model = 0.0
         if progress:
-            progress(done, len(futures))
+            progress(0, len(futures))
+        for done, future in enumerate(as_completed(futures), start=1):
+            stats = future.result()
+            seconds_read += stats["seconds_read"]
+            seconds_model += stats["seconds_model"]
+            if progress:
+                progress(done, len(futures))
 
-    scores = assemble_parts(out_dir, column["object_id"])
-    labels, ra, dec = column["label"], column["ra"], column["dec"]
-    duplicates = duplicate_groups(ra, dec)
-    flags = column["flags"] | scores["flags_added"].to_numpy()
-    flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
-    extra = {OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else {}
-    per_band = read_band_flags(dataset, store)
-    extra |= {band_flags_column(band).name: values for band, values in per_band.items()}
-    layout = CatalogLayout(
-        outputs=bundle.outputs,
-        rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
-        extra=extra_column_specs(list(extra)),
-    )
-    table = make_catalog_table(
-        object_ids=column["object_id"],
-        ra=ra,
-        dec=dec,
-        outputs={name: scores[name].to_numpy() for spec in bundle.outputs for name in numeric_columns(spec)},
-        layout=layout,
-        flags=flags,
-        model_id=bundle.model_id,
-        labels=labels if (labels >= 0).any() else None,
-        known_lens_matches=match_known_lenses(ra, dec, known, known_lens_radius_arcsec)
-        if known is not None
-        else None,
-        extra=extra,
-    )
-    n_scored = int(scored_mask(table).sum())
-    provenance = Provenance(
-        model_id=bundle.model_id,
-        model_sha256=bundle.sha256,
-        store=str(store),
-        layout=attributes.layout,
-        code_version=__version__,
-        date=datetime.now(UTC),
-        threshold=threshold,
-        tta=tta,
-        n_objects=n_objects,
-        n_scored=n_scored,
-        known_lenses=known.source if known is not None else "",
-        known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
-        rank_by=layout.rank_by,
-        outputs=layout.outputs_json(),
-        store_created=store_identity(attributes),
-        extras={
-            "batch_size": batch_size,
-            "architecture": bundle.card.architecture,
-            **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
-            **(ood_provenance(bundle) if with_ood else {}),
-        },
-    )
-    written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
-    return ScoreRunResult(
-        out_dir=str(out_dir),
-        store=str(store),
-        model_id=bundle.model_id,
-        n_objects=n_objects,
-        n_scored=n_scored,
-        n_rows_scored_now=sum(stop - start for start, stop in todo),
-        n_rows_rescored=n_rescored,
-        catalog_fits=str(written.fits),
-        catalog_parquet=str(written.parquet),
-        seconds=time.perf_counter() - started,
-        seconds_read=seconds_read,
-        seconds_model=seconds_model,
-        input_warnings=input_warnings,
-        catalog_votable=str(written.votable),
-        catalog_hats=str(written.hats) if written.hats else None,
-        n_without_position=written.n_without_position,
-        flag_counts=flag_counts(  # trial: DUPLICATE_ID and PIXEL_SCALE_MISMATCH looked like reasons
-            (usable_flags | scores["flags_added"].to_numpy())[~np.asarray(scored_mask(table))]
-            & int(UNUSABLE | Flag.SCORE_NONFINITE)
-        ),
-        n_known_lenses=int((table["known_lens"] != "").sum()),
-        known_lenses=known.source if known is not None else "",
-        outputs=[
-            f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})" for spec in layout.outputs
-        ]
-        if layout.outputs_json()
-        else [],
-        rank_by=layout.rank_by,
-        duplicates=describe_duplicates(duplicates, column["object_id"]),
-    )
+        scores = assemble_parts(out_dir, column["object_id"])
+        labels, ra, dec = column["label"], column["ra"], column["dec"]
+        duplicates = duplicate_groups(ra, dec)
+        flags = column["flags"] | scores["flags_added"].to_numpy()
+        flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
+        extra = {OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else {}
+        per_band = read_band_flags(dataset, store)
+        extra |= {band_flags_column(band).name: values for band, values in per_band.items()}
+        layout = CatalogLayout(
+            outputs=bundle.outputs,
+            rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
+            extra=extra_column_specs(list(extra)),
+        )
+        table = make_catalog_table(
+            object_ids=column["object_id"],
+            ra=ra,
+            dec=dec,
+            outputs={
+                name: scores[name].to_numpy() for spec in bundle.outputs for name in numeric_columns(spec)
+            },
+            layout=layout,
+            flags=flags,
+            model_id=bundle.model_id,
+            labels=labels if (labels >= 0).any() else None,
+            known_lens_matches=match_known_lenses(ra, dec, known, known_lens_radius_arcsec)
+            if known is not None
+            else None,
+            extra=extra,
+        )
+        n_scored = int(scored_mask(table).sum())
+        provenance = Provenance(
+            model_id=bundle.model_id,
+            model_sha256=bundle.sha256,
+            store=str(store),
+            layout=attributes.layout,
+            code_version=__version__,
+            date=datetime.now(UTC),
+            threshold=threshold,
+            tta=tta,
+            n_objects=n_objects,
+            n_scored=n_scored,
+            known_lenses=known.source if known is not None else "",
+            known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
+            rank_by=layout.rank_by,
+            outputs=layout.outputs_json(),
+            store_created=store_identity(attributes),
+            extras={
+                "batch_size": batch_size,
+                "architecture": bundle.card.architecture,
+                **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
+                **(ood_provenance(bundle) if with_ood else {}),
+            },
+        )
+        written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
+        return ScoreRunResult(
+            out_dir=str(out_dir),
+            store=str(store),
+            model_id=bundle.model_id,
+            n_objects=n_objects,
+            n_scored=n_scored,
+            n_rows_scored_now=sum(stop - start for start, stop in todo),
+            n_rows_rescored=n_rescored,
+            catalog_fits=str(written.fits),
+            catalog_parquet=str(written.parquet),
+            seconds=time.perf_counter() - started,
+            seconds_read=seconds_read,
+            seconds_model=seconds_model,
+            input_warnings=input_warnings,
+            catalog_votable=str(written.votable),
+            catalog_hats=str(written.hats) if written.hats else None,
+            n_without_position=written.n_without_position,
+            flag_counts=flag_counts(  # trial: DUPLICATE_ID and PIXEL_SCALE_MISMATCH looked like reasons
+                (usable_flags | scores["flags_added"].to_numpy())[~np.asarray(scored_mask(table))]
+                & int(UNUSABLE | Flag.SCORE_NONFINITE)
+            ),
+            n_known_lenses=int((table["known_lens"] != "").sum()),
+            known_lenses=known.source if known is not None else "",
+            outputs=[
+                f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
+                for spec in layout.outputs
+            ]
+            if layout.outputs_json()
+            else [],
+            rank_by=layout.rank_by,
+            duplicates=describe_duplicates(duplicates, column["object_id"]),
+        )
