@@ -25,6 +25,7 @@ from flows.train_args import (  # noqa: F401 - the command's options, used by fl
     unused_under_init,
 )
 from pipeline.errors import BundleError, LenshuntError
+from pipeline.locking import output_lock
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
 from pipeline.store import read_attributes, store_layout
@@ -137,6 +138,14 @@ def train_flow(
     many seeds into ``out/seed-<i>``; then ``out`` is made an ensemble of them and a list is returned.
     """
     members = member_configs(config, seeds)
+    check_output(Path(out), overwrite)  # a file or a bundle at OUT is refused before OUT is made
+    with output_lock(out, purpose="train", advice="wait for it to finish, or train into another directory"):
+        return _train_members(store, out, overwrite, members)
+
+
+def _train_members(
+    store: str, out: str, overwrite: bool, members: list[tuple[str | None, TrainConfig]]
+) -> TrainResult | list[TrainResult]:
     results = []
     for sub, member_config in members:
         target = str(Path(out) / sub) if sub else out

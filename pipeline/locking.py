@@ -1,4 +1,4 @@
-"""Exclusive ``flock`` locks on files: one store writer, one score run per output folder.
+"""Exclusive ``flock`` locks on files: one store writer, one score or train run per output folder.
 
 The kernel releases an ``flock`` when the process holding it exits, however it exits (SIGKILL
 included), so a lock can never go stale: the next process after a kill simply gets it. The lock
@@ -15,6 +15,9 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from pipeline import paths
+from pipeline.errors import OutputBusyError
 
 
 @contextlib.contextmanager
@@ -55,6 +58,28 @@ def exclusive_lock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(out: str | os.PathLike[str], *, purpose: str, advice: str) -> Iterator[None]:
+    """Hold ``out``'s lock for ``purpose`` runs (:func:`pipeline.paths.output_lock_file`), ``out`` made.
+
+    Two runs writing one folder would write the same files (score parts, checkpoints, a bundle's
+    card); the second is refused at once, naming the first.
+
+    Raises
+    ------
+    OutputBusyError
+        If another process holds the lock: "OUT is being written by another lenshunt PURPOSE
+        (its holder); ADVICE".
+    """
+
+    def refusal(holder: str) -> OutputBusyError:
+        return OutputBusyError(f"{out} is being written by another lenshunt {purpose} ({holder}); {advice}")
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(paths.output_lock_file(Path(out), purpose), purpose=purpose, refusal=refusal):
+        yield
 
 
 def _lock_within(fd: int, seconds: float) -> bool:

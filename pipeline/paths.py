@@ -86,9 +86,14 @@ def score_part_file(out_dir: Path, start: int, stop: int) -> Path:
     return score_parts_dir(out_dir) / f"scores-{start:012d}-{stop:012d}.parquet"
 
 
+def output_lock_file(out_dir: Path, purpose: str) -> Path:
+    """The lock a ``purpose`` run (``score``, ``train``) holds on its output folder (``flock``)."""
+    return Path(out_dir) / f".lenshunt-{purpose}.lock"
+
+
 def score_lock_file(out_dir: Path) -> Path:
     """The lock a score run holds on its output folder (``flock``; one score run per folder at a time)."""
-    return Path(out_dir) / ".lenshunt-score.lock"
+    return output_lock_file(out_dir, "score")
 
 
 def score_run_file(out_dir: Path) -> Path:

@@ -461,6 +461,26 @@ def test_a_changed_member_breaks_the_ensemble(ensemble, tmp_path):
 
 
 @pytest.mark.prefect
+def test_a_second_train_into_the_same_out_is_refused(prefect_harness, store, tmp_path):  # noqa: F811
+    """Two trainings into one folder would write the same checkpoints and card: the second is refused,
+    naming the first, before it reads the store; a killed first one blocks nothing."""
+    from locks import lock_held_elsewhere
+
+    from flows.train import train_flow
+    from pipeline.errors import OutputBusyError
+
+    out = tmp_path / "model"
+    with lock_held_elsewhere(paths.output_lock_file(out, "train"), "train") as pid:
+        with pytest.raises(
+            OutputBusyError, match=rf"{out} is being written by another lenshunt train \(train pid {pid} "
+        ):
+            train_flow(str(store), str(out), seed=4, **QUICK)
+        assert sorted(path.name for path in out.iterdir()) == [".lenshunt-train.lock"]
+    result = train_flow(str(store), str(out), seed=4, **QUICK)
+    assert load_bundle(result.bundle).card.seed == 4
+
+
+@pytest.mark.prefect
 def test_train_flow_with_seeds_writes_an_ensemble(prefect_harness, store, tmp_path):  # noqa: F811
     from flows.train import train_flow
 

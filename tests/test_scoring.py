@@ -432,34 +432,16 @@ def test_a_second_score_run_into_the_same_out_is_refused_until_the_first_ends(
 ):
     """Two score runs into one folder would write the same part files: the second is refused, naming the
     first, and a killed first run (the kernel drops its lock) blocks nothing."""
-    import subprocess
-    import sys
+    from locks import lock_held_elsewhere
 
     from pipeline.errors import OutputBusyError
 
     _, _, store, bundle = scored_setup
     out = tmp_path / "run"
-    out.mkdir()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pipeline.locking import exclusive_lock\n"
-            "with exclusive_lock(sys.argv[1], purpose='score', refusal=RuntimeError):\n"
-            "    print('held', flush=True); time.sleep(120)",
-            str(paths.score_lock_file(out)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(OutputBusyError, match=rf"another score run \(score pid {holder.pid} on "):
+    with lock_held_elsewhere(paths.score_lock_file(out), "score") as pid:
+        with pytest.raises(OutputBusyError, match=rf"another lenshunt score \(score pid {pid} on "):
             score_store(store, bundle, out, dask_client, batch_size=8)
         assert sorted(path.name for path in out.iterdir()) == [".lenshunt-score.lock"]  # nothing written
-    finally:
-        holder.kill()
-        holder.wait()
     result = score_store(store, bundle, out, dask_client, batch_size=8)
     assert result.n_objects == len(IDS) and paths.catalog_fits(out).is_file()
 

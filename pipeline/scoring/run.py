@@ -25,9 +25,9 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import CatalogError, OutputBusyError, ScoreOutputError, StoreError
+from pipeline.errors import CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.locking import exclusive_lock
+from pipeline.locking import output_lock
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
@@ -198,16 +198,6 @@ def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
     return rows
 
 
-def _busy(out_dir: Path) -> Callable[[str], OutputBusyError]:
-    def refusal(holder: str) -> OutputBusyError:  # two runs in one folder would write the same parts
-        return OutputBusyError(
-            f"--out {out_dir} is being written by another score run ({holder}); wait for it to finish "
-            "(a rerun then scores only what is missing), or score into another directory"
-        )
-
-    return refusal
-
-
 def score_store(
     store: str | Path,
     bundle_path: str | Path,
@@ -303,8 +293,8 @@ def score_store(
     usable_flags = read_flags(dataset, store=store, bands=bundle.bands)  # as the workers decide
     if out_dir.exists() and not out_dir.is_dir():
         raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(paths.score_lock_file(out_dir), purpose="score", refusal=_busy(out_dir)):
+    busy = "wait for it to finish (a rerun then scores only what is missing), or score into another directory"
+    with output_lock(out_dir, purpose="score", advice=busy):
         n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
         n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, usable_flags), batch_size)
         n_objects = int(dataset.sizes["object"])
