@@ -335,6 +335,9 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
     from pipeline.inspection import InspectError, InspectSession, make_server
 
     session = InspectSession.open(run_dir, "probe")
+    # a catalog written before the flags_<band> columns: each band's flags come from the store
+    assert session._candidate(FIRST, 0)["band_flags"] == {"VIS": [], "Y": ["MISSING_FILE"], "J": [], "H": []}
+    assert read_catalog(run_dir).columns.str.startswith("flags_").sum() == 0  # the catalog is unchanged
     with pytest.raises(InspectError, match=r"127\.0\.0\.1"):
         make_server(session, "0.0.0.0")
     with pytest.raises(InspectError, match=r"port 99999 is not a port number: give 0-65535"):
@@ -364,7 +367,7 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
         status, body = get(url + "img/1/composite.png")
         assert status == 404 and b"not in store" in body
         first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
-        assert first["band_flags"] == {}  # a catalog written before the flags_<band> columns
+        assert list(first["band_flags"]) == ["VIS", "Y", "J", "H"]  # from the store (see above)
         status, png = get(url + f"img/{first['object_id']}/composite.png")
         assert status == 200 and png.startswith(b"\x89PNG")
         status, png = get(url + f"img/{first['object_id']}/J.png")
@@ -515,9 +518,11 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
             assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
             assert browser.evaluate("document.getElementById('composite').naturalWidth") == 48
-            # no flags_<band> columns in this catalog: no per-band line, no panel marked
-            assert browser.evaluate("document.getElementById('band-flags-row').hidden") is True
-            assert browser.evaluate("document.querySelectorAll('#bands figure.flagged').length") == 0
+            # no flags_<band> columns in this catalog: the per-band line and marks from the store's
+            first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
+            assert browser.evaluate("document.getElementById('band-flags-row').hidden") is False
+            n_flagged = sum(bool(names) for names in first["band_flags"].values())
+            assert browser.evaluate("document.querySelectorAll('#bands figure.flagged').length") == n_flagged
             theta_e = read_catalog(run_dir).set_index("object_id").loc[order[0], "theta_e"]
             outputs = browser.evaluate("document.getElementById('outputs').textContent")
             assert outputs == f"theta_e {theta_e:.2f} ± 0.25 arcsec"  # the model's declared outputs

@@ -120,6 +120,8 @@ class InspectSession:
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
         images = ObjectImages(store)
+        if not band_flag_columns(catalog, images.layout.band_names):  # scored before it had them (review)
+            catalog = catalog.join(store_band_flags(store), on="object_id").pipe(_with_attrs, catalog.attrs)
         return cls(
             run_dir=run_dir,
             catalog=catalog.set_index("object_id", drop=False),
@@ -174,7 +176,11 @@ class InspectSession:
             "score_std": number(row["score_std"]),
             "rank": int(row["rank"]),
             "flags": describe(int(row["flags"])),
-            "band_flags": {band: describe(int(row[name])) for band, name in self.band_flag_columns.items()},
+            "band_flags": {  # left out where the store has none for it (an id it lost)
+                band: describe(int(value))
+                for band, name in self.band_flag_columns.items()
+                if (value := row[name]) >= 0
+            },
             "ra": number(row["ra"]),
             "dec": number(row["dec"]),
             "known_lens": str(row["known_lens"]),
@@ -234,6 +240,36 @@ def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]
     """
     names = {band: band_flags_column(band).name for band in bands}
     return {band: name for band, name in names.items() if name in catalog.columns}
+
+
+def _with_attrs(table: pd.DataFrame, attrs: dict) -> pd.DataFrame:
+    """``table`` with ``attrs`` (the catalog's layout, which a join drops)."""
+    table.attrs = dict(attrs)
+    return table
+
+
+def store_band_flags(store: Path) -> pd.DataFrame:
+    """Each band's ingest flags in the store, as the ``flags_<band>`` columns of a score run's catalog.
+
+    For a run scored before its catalog had them (2026-12-02): the page still shows which band of a
+    candidate is flagged. Indexed by object id (rows with a lost id, or one seen twice, left out).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One int32 column ``flags_<band>`` per band, in the store's order (:func:`read_band_flags`).
+    """
+    from pipeline.store import open_store
+    from pipeline.store.columns import read_band_flags
+    from pipeline.store.zarr_store import read_column
+
+    dataset = open_store(store, chunks=None)
+    per_band = read_band_flags(dataset, store)
+    frame = pd.DataFrame(
+        {band_flags_column(band).name: values for band, values in per_band.items()},
+        index=pd.Index(read_column(dataset, "object_id"), name="object_id"),
+    )
+    return frame[(frame.index >= 0) & ~frame.index.duplicated(keep=False)]
 
 
 def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
