@@ -93,7 +93,7 @@ def main() -> None:
     recipe = fit_store_recipe(store, split, config)
     dataset = open_store(store, chunks=None)
     labels = dataset["label"].values
-    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks)
+    reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks, bands=recipe.groups)
     train_labels = labels[split.train_rows]
     plan = BatchPlan(
         split.train_rows[train_labels == 0],

@@ -138,7 +138,8 @@ def train_flow(
     many seeds into ``out/seed-<i>``; then ``out`` is made an ensemble of them and a list is returned.
     """
     members = member_configs(config, seeds)
-    check_output(Path(out), overwrite)  # a file or a bundle at OUT is refused before OUT is made
+    for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
+        check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init)
     with output_lock(out, purpose="train", advice="wait for it to finish, or train into another directory"):
         return _train_members(store, out, overwrite, members)
 

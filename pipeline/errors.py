@@ -46,7 +46,7 @@ class ScoreOutputError(LenshuntError, NotADirectoryError):
 
 
 class OutputBusyError(LenshuntError, BlockingIOError):
-    """Another process is writing the same output folder (a score run into the same ``--out``)."""
+    """Another process is writing the same output folder (a score run or a training into one ``--out``)."""
 
 
 class CatalogError(LenshuntError, ValueError):

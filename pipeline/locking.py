@@ -44,17 +44,22 @@ def exclusive_lock(
     """
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # the umask decides who else may write it (a shared folder: a colleague's rerun)
+        fd, writable = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), True
+    except PermissionError:  # another user's lock file: it locks as well read-only, unnamed
+        fd, writable = os.open(lock_path, os.O_RDONLY), False
     try:
         if not _lock_within(fd, patience_s):
             raise refusal(lock_holder(fd)) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        if writable:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            if writable:
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -461,7 +461,7 @@ def test_a_changed_member_breaks_the_ensemble(ensemble, tmp_path):
 
 
 @pytest.mark.prefect
-def test_a_second_train_into_the_same_out_is_refused(prefect_harness, store, tmp_path):  # noqa: F811
+def test_a_second_train_into_the_same_out_is_refused(prefect_harness, store, base_bundle, tmp_path):  # noqa: F811
     """Two trainings into one folder would write the same checkpoints and card: the second is refused,
     naming the first, before it reads the store; a killed first one blocks nothing."""
     from locks import lock_held_elsewhere
@@ -478,6 +478,10 @@ def test_a_second_train_into_the_same_out_is_refused(prefect_harness, store, tmp
         assert sorted(path.name for path in out.iterdir()) == [".lenshunt-train.lock"]
     result = train_flow(str(store), str(out), seed=4, **QUICK)
     assert load_bundle(result.bundle).card.seed == 4
+    # a fine-tune into its own --init bundle is refused before the folder or its lock is made (review)
+    with pytest.raises(TrainingError, match=r"is the output directory .* or holds it"):
+        train_flow(str(store), str(base_bundle / "tuned"), seed=4, init=str(base_bundle), epochs=1)
+    assert not (base_bundle / "tuned").exists()
 
 
 @pytest.mark.prefect

@@ -302,6 +302,30 @@ def test_a_missing_band_flags_chunk_makes_its_objects_unusable_everywhere_flags_
         read_flags(open_store(store), store=store)
 
 
+def test_a_missing_flags_chunk_makes_its_objects_unusable_for_a_model_of_any_bands(
+    euclid_set, tmp_path, dask_client
+):
+    """Review: deciding on the model's bands dropped the UNREADABLE a lost ``flags`` chunk reads as
+    (no band explains it), so every model scored those objects as clean."""
+    from pipeline import paths
+    from pipeline.catalog import read_catalog
+    from pipeline.scoring.run import score_store
+    from pipeline.store.columns import read_flags
+
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, euclid_set, store, dask_client, chunk_objects=16)
+    (store / "flags" / "c" / "0").unlink()  # rows 0-15
+    dataset = open_store(store, chunks=None)
+    every = read_flags(dataset, store=store)
+    assert (every[:16] & Flag.UNREADABLE).all()
+    np.testing.assert_array_equal(read_flags(dataset, store=store, bands=EUCLID.band_names), every)
+    assert (read_flags(dataset, store=store, bands=["VIS"])[:16] & Flag.UNREADABLE).all()
+    score_store(store, shipped_model(), tmp_path / "run", dask_client)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")
+    assert catalog.loc[IDS[:16], "score"].isna().all()
+    assert (catalog.loc[IDS[:16], "flags"].to_numpy() & Flag.NOT_SCORED).all()
+
+
 def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, dask_client):
     store_path = tmp_path / "store.zarr"
     ingest(EUCLID, euclid_set, store_path, dask_client, chunk_objects=16)

@@ -16,6 +16,7 @@ from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import Flag
+from pipeline.models import save_ensemble
 from pipeline.scoring.parts import MAX_PART_PIECES, existing_parts, take_out_rows, uncovered_regions
 from pipeline.scoring.run import discard_score_run, score_store
 from pipeline.store import ingest, open_store
@@ -325,8 +326,8 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
     store = tmp_path / "store.zarr"
     ingest(EUCLID, source, store, dask_client, chunk_objects=8)
     shutil.rmtree(store / "nir" / "c" / "2")  # rows 16-23 lose their NISP pixels
-    vis_model = make_bundle(store, tmp_path / "vis", bands=["VIS"], fit_rows=slice(4, 16))
-    every_band = make_bundle(store, tmp_path / "all", fit_rows=slice(4, 16))
+    vis_model = make_bundle(store, tmp_path / "ens" / "vis", bands=["VIS"], fit_rows=slice(4, 16))
+    every_band = make_bundle(store, tmp_path / "ens" / "all", fit_rows=slice(4, 16))
 
     out = tmp_path / "vis-run"
     result = score_store(store, vis_model, out, dask_client, batch_size=4)
@@ -353,6 +354,25 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
     assert not_scored == [410001, 410002, 410003, *range(410016, 410024)]
     assert (full.loc[not_scored, "flags"] & int(UNUSABLE) != 0).all()
     assert everything.n_scored == 13
+    # an ensemble reads its members' bands together, its first member lacking a group (review: KeyError)
+    save_ensemble(tmp_path / "ens", [tmp_path / "ens" / "vis", tmp_path / "ens" / "all"])
+    ensemble = score_store(store, tmp_path / "ens", tmp_path / "ens-run", dask_client, batch_size=4)
+    assert ensemble.n_scored == 13
+
+    # a run before 2026-12-03 decided on every band: its part left 410001 (no J) NOT_SCORED, and a
+    # rerun with this code scores it (review: it stayed unscored), and no other row again
+    part = next(path for (start, stop), path in existing_parts(out).items() if start <= 1 < stop)
+    table = pd.read_parquet(part)
+    old = table["row"] == 1
+    outputs = [name for name in table.columns if name not in ("row", "object_id", "flags_added")]
+    table.loc[old, outputs] = np.nan
+    table.loc[old, "flags_added"] |= int(Flag.NOT_SCORED)
+    table.to_parquet(part)
+    again = score_store(store, vis_model, out, dask_client, batch_size=4)
+    assert again.n_scored == 23 and 1 <= again.n_rows_rescored == again.n_rows_scored_now <= 4
+    rescored = read_catalog(paths.catalog_parquet(out)).set_index("object_id")["score"]
+    np.testing.assert_allclose(rescored.loc[catalog.index], catalog["score"], rtol=1e-5)
+    assert score_store(store, vis_model, out, dask_client, batch_size=4).n_rows_scored_now == 0
 
 
 def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, dask_client, monkeypatch):

@@ -427,3 +427,33 @@ def test_a_writer_waits_out_a_score_runs_lock_probe(tmp_path):
             pass
     finally:
         os.close(fd)
+
+
+def test_a_lock_file_another_user_owns_still_locks_read_only(tmp_path, monkeypatch):
+    """Review: a lock file left by a colleague (mode 0644, not ours to write) made a rerun into a
+    shared folder fail with PermissionError; it is locked read-only, unnamed, and still refuses."""
+    import fcntl
+
+    from pipeline import locking
+
+    lock_path = tmp_path / "out" / ".lenshunt-score.lock"
+    with locking.exclusive_lock(lock_path, purpose="score", refusal=RuntimeError):
+        pass
+    real_open = os.open
+
+    def not_writable(path, flags, *args):
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(locking.os, "open", not_writable)
+    with locking.exclusive_lock(lock_path, purpose="score", refusal=RuntimeError):
+        fd = real_open(lock_path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # held: another open file description cannot take it
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        refused = pytest.raises(RuntimeError, match="holder unknown")
+        with refused, locking.exclusive_lock(lock_path, purpose="score", refusal=RuntimeError, patience_s=0):
+            pass

@@ -160,8 +160,9 @@ def check_bundle_fits_layout(bundle, groups, layout_name: str, what: str = "layo
                 f"{ {name: list(names) for name, names in groups.items()} }; use a model trained on this "
                 "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
             )
-    for group in bundle.groups if shapes is not None else ():  # bands first: the more telling error
-        wanted = tuple(bundle.recipe.group_shapes[group])  # an ensemble: its first member's
+    members = getattr(bundle, "members", [bundle]) if shapes is not None else []
+    wanted_shapes = [(group, tuple(m.recipe.group_shapes[group])) for m in members for group in m.groups]
+    for group, wanted in wanted_shapes:  # each member's own (review: the first's, which may lack the group)
         if tuple(shapes[group]) != wanted:
             got = "x".join(str(n) for n in shapes[group])
             raise BundleError(

@@ -181,20 +181,29 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
     return n_uncovered
 
 
-def _scored_but_unusable(out_dir: Path, flags: np.ndarray) -> set[int]:
-    """Rows a part holds a score for whose objects the store now calls unusable (a chunk file of it
-    lost since: new-user trial, old scores were kept beside the new flags); scored again."""
-    unusable = ~np.asarray(usable_objects(flags))
+def _rows_to_score_again(out_dir: Path, flags: np.ndarray, every_band: np.ndarray) -> set[int]:
+    """Rows whose part disagrees with what the model's bands' ``flags`` say now; scored again.
+
+    Scored, though the store now calls the object unusable (a chunk file lost since: new-user trial,
+    old scores were kept beside the new flags); or left NOT_SCORED for its input though usable now (a
+    run before 2026-12-03 decided on every band: review, a ``--bands VIS`` model's rerun kept objects
+    without a J unscored), unless a worker found its pixels lost (UNREADABLE added). Only parts holding
+    objects with a band flagged unusable (``every_band``: the object's flags) are read.
+    """
+    usable = np.asarray(usable_objects(flags))
+    either = ~np.asarray(usable_objects(every_band))  # objects either rule may have left out
     rows: set[int] = set()
     for (start, stop), path in existing_parts(out_dir).items():
-        if unusable[start:stop].any():
+        if either[start:stop].any():
             try:
                 part = pd.read_parquet(path, columns=["row", "flags_added"])
             except Exception as exc:  # review: damaged data pages behind a sound footer
                 move_aside(path, f"{type(exc).__name__}: {exc}")  # its rows are scored again
                 continue
-            scored = (part["flags_added"].to_numpy() & int(Flag.NOT_SCORED)) == 0
-            rows.update(int(row) for row in part["row"].to_numpy()[scored & unusable[part["row"].to_numpy()]])
+            row, added = part["row"].to_numpy(), part["flags_added"].to_numpy()
+            scored = (added & int(Flag.NOT_SCORED)) == 0
+            lost = (added & int(Flag.UNREADABLE)) != 0
+            rows.update(int(r) for r in row[(scored & ~usable[row]) | (~scored & ~lost & usable[row])])
     return rows
 
 
@@ -296,7 +305,9 @@ def score_store(
     busy = "wait for it to finish (a rerun then scores only what is missing), or score into another directory"
     with output_lock(out_dir, purpose="score", advice=busy):
         n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
-        n_rescored += take_out_rows(out_dir, _scored_but_unusable(out_dir, usable_flags), batch_size)
+        n_rescored += take_out_rows(
+            out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size
+        )
         n_objects = int(dataset.sizes["object"])
         sample = slice(0, min(n_objects, INPUT_CHECK_OBJECTS))
         try:

@@ -35,8 +35,8 @@ def read_flags(
 ) -> np.ndarray:
     """The flags of ``rows`` (along the object axis) of a store's dataset, int32 shape (n,).
 
-    Every reader that decides which objects are usable reads them here (or through
-    :func:`read_object_columns`, which does the same), so that all agree: ``flags`` with every
+    Every reader that decides which objects are usable reads them here, so that all agree (the
+    catalog's ``flags``, from :func:`read_object_columns`, are these without ``bands``): ``flags`` with every
     band's ``band_flags`` OR-ed in (a store whose ``band_flags`` chunk file is missing reads those
     bands UNREADABLE; :func:`pipeline.flags.object_flags`) and, given ``store`` (its path),
     UNREADABLE where a missing image shard file lost the object's pixels (:func:`lost_pixel_rows`).
@@ -50,8 +50,9 @@ def read_flags(
         The bands a model reads (default: every band). The flags are then those of an object as that
         model sees it: the :data:`~pipeline.flags.UNUSABLE` bits come from these bands only (and from
         the lost shards of their groups), so an object whose other bands have no pixels stays usable
-        (new-user trial: a ``--bands VIS`` model left out objects with a good VIS and no J). Every
-        other bit is the object's, as without ``bands``.
+        (new-user trial: a ``--bands VIS`` model left out objects with a good VIS and no J), and from
+        the object's own ``flags`` where no band explains them (a lost ``flags`` chunk reads as
+        UNREADABLE). Every other bit is the object's, as without ``bands``.
 
     Raises
     ------
@@ -60,16 +61,19 @@ def read_flags(
     ValueError
         If ``bands`` names a band the store lacks.
     """
-    band_flags = read_column(dataset, BAND_FLAGS, rows, store=store)
-    flags = object_flags(read_column(dataset, "flags", rows, store=store), band_flags)
+    band_flags = np.asarray(read_column(dataset, BAND_FLAGS, rows, store=store))
+    own = read_column(dataset, "flags", rows, store=store)
+    flags = object_flags(own, band_flags)
     a = dataset.attrs
     if bands is not None:
         unknown = sorted(set(bands) - set(a["bands"]))
         if unknown:
             raise ValueError(f"bands {unknown} are not in the store (its bands: {list(a['bands'])})")
         used = [list(a["bands"]).index(band) for band in bands]
-        from_used = np.bitwise_or.reduce(np.asarray(band_flags)[:, used], axis=1) & int(UNUSABLE)
-        flags = ((flags & ~int(UNUSABLE)) | from_used).astype(np.int32)
+        from_used = np.bitwise_or.reduce(band_flags[:, used], axis=1) & int(UNUSABLE)
+        # bits no band explains stay (review: a lost `flags` chunk, UNREADABLE, was read as clean)
+        unexplained = np.asarray(own) & int(UNUSABLE) & ~np.bitwise_or.reduce(band_flags, axis=1)
+        flags = ((flags & ~int(UNUSABLE)) | from_used | unexplained).astype(np.int32)
     if store is not None:
         index = np.arange(int(dataset.sizes["object"]))[rows]
         lost = lost_pixel_rows(store, a["groups"], a["bands"], a["chunk_objects"], band_flags, index)
