@@ -30,6 +30,7 @@ from flows.preflight import (
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
+from pipeline.locking import output_lock
 from pipeline.paths import shipped_model
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
@@ -99,45 +100,48 @@ def run_flow(
 ) -> RunSummary:
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
 
-    One Dask cluster serves every stage (the stages join it by address).
+    One Dask cluster serves every stage (the stages join it by address). One run per ``workdir`` at a
+    time (``.lenshunt-run.lock``; a second is refused, naming the first).
     """
     load_layout(layout)
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())
-    logger = get_run_logger()
-    with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
-        log_dashboard(client, dashboard)
-        compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
-        ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
-        logger.info("\n%s", ingested.summary())
-        scored = score_stage(
-            str(store),
-            model,
-            str(scores),
-            batch_size,
-            tta,
-            threshold,
-            overwrite,
-            compute,
-            known_lenses,
-            known_lens_radius,
+    busy = "wait for it to finish (a rerun then adds only what is new), or use another work directory"
+    with output_lock(workdir, purpose="run", advice=busy):  # its scores are read until the report is out
+        logger = get_run_logger()
+        with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
+            log_dashboard(client, dashboard)
+            compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}
+            ingested = ingest_stage(layout, source, str(store), catalog, chunk_objects, compute)
+            logger.info("\n%s", ingested.summary())
+            scored = score_stage(
+                str(store),
+                model,
+                str(scores),
+                batch_size,
+                tta,
+                threshold,
+                overwrite,
+                compute,
+                known_lenses,
+                known_lens_radius,
+            )
+            logger.info("\n%s", scored.summary())
+        evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+        publish_results(str(scores), evaluation)
+        summary = RunSummary(
+            store=str(store),
+            n_objects=scored.n_objects,
+            n_new_objects=ingested.n_added + ingested.n_resumed,
+            n_scored_new=scored.n_rows_scored_now,
+            n_scored=scored.n_scored,
+            n_reread=ingested.n_reread,
+            n_rewritten=ingested.n_rewritten,
+            catalog_fits=scored.catalog_fits,
+            catalog_parquet=scored.catalog_parquet,
+            report=str(evaluation.report_path),
+            metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
         )
-        logger.info("\n%s", scored.summary())
-    evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
-    publish_results(str(scores), evaluation)
-    summary = RunSummary(
-        store=str(store),
-        n_objects=scored.n_objects,
-        n_new_objects=ingested.n_added + ingested.n_resumed,
-        n_scored_new=scored.n_rows_scored_now,
-        n_scored=scored.n_scored,
-        n_reread=ingested.n_reread,
-        n_rewritten=ingested.n_rewritten,
-        catalog_fits=scored.catalog_fits,
-        catalog_parquet=scored.catalog_parquet,
-        report=str(evaluation.report_path),
-        metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
-    )
     log_summary(summary.summary())
     return summary
 
