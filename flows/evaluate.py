@@ -11,6 +11,7 @@ from flows.artifacts import publish_results
 from flows.common import format_metric, log_summary
 from flows.preflight import probability
 from pipeline.evaluation import EvaluationResult, evaluate_run
+from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
 
@@ -66,6 +67,7 @@ def check(args: argparse.Namespace) -> None:
 
     existing_directory(args.out, "score run directory")
     check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
+    check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # a score run writes it now
 
 
 def run(args: argparse.Namespace) -> int:

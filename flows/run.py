@@ -30,7 +30,7 @@ from flows.preflight import (
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
-from pipeline.locking import output_lock
+from pipeline.locking import check_not_busy, output_lock
 from pipeline.paths import shipped_model
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
@@ -78,6 +78,10 @@ def workdir_paths(workdir: str | Path) -> tuple[Path, Path]:
     return workdir / "store.zarr", workdir / "scores"
 
 
+RUN_BUSY = "wait for it to finish (a rerun then adds only what is new), or use another work directory"
+"""What a second run into one work directory is told."""
+
+
 @flow(name="lenshunt-run", log_prints=True)
 def run_flow(
     source: str,
@@ -106,8 +110,7 @@ def run_flow(
     load_layout(layout)
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())
-    busy = "wait for it to finish (a rerun then adds only what is new), or use another work directory"
-    with output_lock(workdir, purpose="run", advice=busy):  # its scores are read until the report is out
+    with output_lock(workdir, purpose="run", advice=RUN_BUSY):  # its scores are read until the report is out
         logger = get_run_logger()
         with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
             log_dashboard(client, dashboard)
@@ -176,6 +179,7 @@ def check(args: argparse.Namespace) -> None:
         load_bundle(args.model or shipped_model()), layout.groups, layout.name, shapes=shapes
     )
     check_existing_store(workdir_paths(args.workdir)[0], layout, args.source, False)  # another set's
+    check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
 
 
 def interrupted(args: argparse.Namespace) -> str:

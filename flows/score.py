@@ -20,6 +20,7 @@ from flows.preflight import existing_directory, outside_stores, positive_int, pr
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import apply_grades, grades_dir
+from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, score_store
 
@@ -50,28 +51,29 @@ def score_stage(
     A run directory that was graded (``OUT/grades``) gets the grade consensus back into the
     new catalogs (:func:`pipeline.inspection.apply_grades`), so rescoring never drops it.
     """
-    with progress_reporter("score regions") as progress, connect(**compute) as client:
-        log_dashboard(client, compute.get("dashboard", False))
-        result = score_store(
-            store,
-            model,
-            out,
-            client,
-            batch_size=batch_size,
-            tta=tta,
-            threshold=threshold,
-            overwrite=overwrite,
-            progress=progress,
-            known_lenses=known_lenses,
-            known_lens_radius_arcsec=known_lens_radius,
-        )
-    if any(grades_dir(out).glob("*.jsonl")):
-        summary = apply_grades(out)
-        get_run_logger().info(
-            "grade consensus of %d graded objects (%s) put back into the catalogs",
-            summary["n_graded"],
-            grades_dir(out),
-        )
+    with score_folder_lock(out):  # before the cluster starts (trial: workers started, then refused)
+        with progress_reporter("score regions") as progress, connect(**compute) as client:
+            log_dashboard(client, compute.get("dashboard", False))
+            result = score_store(
+                store,
+                model,
+                out,
+                client,
+                batch_size=batch_size,
+                tta=tta,
+                threshold=threshold,
+                overwrite=overwrite,
+                progress=progress,
+                known_lenses=known_lenses,
+                known_lens_radius_arcsec=known_lens_radius,
+            )
+        if any(grades_dir(out).glob("*.jsonl")):  # under the same lock (trial: rewritten unlocked)
+            summary = apply_grades(out)
+            get_run_logger().info(
+                "grade consensus of %d graded objects (%s) put back into the catalogs",
+                summary["n_graded"],
+                grades_dir(out),
+            )
     return result
 
 
@@ -157,6 +159,7 @@ def check(args: argparse.Namespace) -> None:
     check_bundle_fits_store(load_bundle(args.model or shipped_model()), attributes)  # before Prefect
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")
+    check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -25,7 +25,7 @@ from flows.train_args import (  # noqa: F401 - the command's options, used by fl
     unused_under_init,
 )
 from pipeline.errors import BundleError, LenshuntError
-from pipeline.locking import output_lock
+from pipeline.locking import check_not_busy, output_lock
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
 from pipeline.store import read_attributes, store_layout
@@ -127,6 +127,10 @@ def ensemble_stage(out: str, members: list[str]) -> str:
     return out
 
 
+TRAIN_BUSY = "wait for it to finish, or train into another directory"
+"""What a second training into one OUT is told."""
+
+
 @flow(name="lenshunt-train", log_prints=True)
 def train_flow(
     store: str, out: str, overwrite: bool = False, seeds: int = 1, **config: Any
@@ -140,7 +144,7 @@ def train_flow(
     members = member_configs(config, seeds)
     for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
         check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init)
-    with output_lock(out, purpose="train", advice="wait for it to finish, or train into another directory"):
+    with output_lock(out, purpose="train", advice=TRAIN_BUSY):
         return _train_members(store, out, overwrite, members)
 
 
@@ -198,6 +202,7 @@ def check(args: argparse.Namespace) -> None:
         check_output(out, args.overwrite, init)
     for sub, _ in members:
         check_output(out / sub if sub else out, args.overwrite, init)
+    check_not_busy(out, lock="train", advice=TRAIN_BUSY)  # one line, before Prefect (trial: five)
 
 
 def _check_recipe(store: Path, config: TrainConfig) -> None:

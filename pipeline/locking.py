@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,25 +68,101 @@ def exclusive_lock(
 
 
 @contextlib.contextmanager
-def output_lock(out: str | os.PathLike[str], *, purpose: str, advice: str) -> Iterator[None]:
-    """Hold ``out``'s lock for ``purpose`` runs (:func:`pipeline.paths.output_lock_file`), ``out`` made.
+def output_lock(
+    out: str | os.PathLike[str], *, purpose: str, advice: str, lock: str | None = None
+) -> Iterator[None]:
+    """Hold ``out``'s ``lock`` (default: ``purpose``; :func:`pipeline.paths.output_lock_file`), ``out`` made.
 
-    Two runs writing one folder would write the same files (score parts, checkpoints, a bundle's
-    card); the second is refused at once, naming the first.
+    Two runs writing one folder would write the same files (score parts, catalogs, checkpoints, a
+    bundle's card); the second is refused at once, naming the first. Re-entrant within a process:
+    a score flow holds its folder's lock from before its cluster starts, and the scoring and the
+    grade consensus it runs take it again.
 
     Raises
     ------
     OutputBusyError
-        If another process holds the lock: "OUT is being written by another lenshunt PURPOSE
-        (its holder); ADVICE".
+        If another process holds the lock (:func:`busy_error`).
     """
-
-    def refusal(holder: str) -> OutputBusyError:
-        return OutputBusyError(f"{out} is being written by another lenshunt {purpose} ({holder}); {advice}")
-
+    lock_path = paths.output_lock_file(Path(out), lock or purpose).absolute()
+    with _HELD_LOCK:
+        held = _HELD.get(lock_path, 0)
+        if held:
+            _HELD[lock_path] = held + 1
+    if held:
+        try:
+            yield
+        finally:
+            with _HELD_LOCK:
+                _HELD[lock_path] -= 1
+        return
     Path(out).mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(paths.output_lock_file(Path(out), purpose), purpose=purpose, refusal=refusal):
-        yield
+    refusal = functools.partial(busy_error, out, advice=advice)
+    with exclusive_lock(lock_path, purpose=purpose, refusal=refusal):
+        with _HELD_LOCK:
+            _HELD[lock_path] = 1
+        try:
+            yield
+        finally:
+            with _HELD_LOCK:
+                del _HELD[lock_path]
+
+
+SCORE_FOLDER_ADVICE = "wait for it to finish (a score run's rerun then scores only what is missing)"
+"""What a refused writer of a score run's folder is told to do."""
+
+
+def score_folder_lock(
+    out: str | os.PathLike[str], *, purpose: str = "score"
+) -> contextlib.AbstractContextManager[None]:
+    """The lock of a score run's folder (``.lenshunt-score.lock``), held by whatever writes its parts,
+    catalogs or report: the score run, the grade consensus (``lenshunt inspect --apply``) and the
+    evaluation (``lenshunt evaluate``), each as ``purpose`` (:func:`output_lock`)."""
+    return output_lock(out, purpose=purpose, advice=SCORE_FOLDER_ADVICE, lock="score")
+
+
+_HELD: dict[Path, int] = {}
+"""Output locks this process holds, with how many times (:func:`output_lock` is re-entrant)."""
+_HELD_LOCK = threading.Lock()
+
+
+def busy_error(out: str | os.PathLike[str], holder: str, *, advice: str) -> OutputBusyError:
+    """The refusal of a run into ``out`` while ``holder`` (:func:`lock_holder`'s words) writes it."""
+    return OutputBusyError(f"{out} is being written by another lenshunt process ({holder}); {advice}")
+
+
+def check_not_busy(out: str | os.PathLike[str], *, lock: str, advice: str) -> None:
+    """Refuse now, before a flow starts, if another process holds ``out``'s ``lock``.
+
+    A probe (a shared lock taken and dropped at once), for the one-line refusal of a command's
+    checks; :func:`output_lock` still decides.
+
+    Raises
+    ------
+    OutputBusyError
+        If another process holds the lock (:func:`busy_error`).
+    """
+    holder = lock_being_held(paths.output_lock_file(Path(out), lock))
+    if holder is not None:
+        raise busy_error(out, holder, advice=advice)
+
+
+def lock_being_held(lock_path: str | os.PathLike[str]) -> str | None:
+    """Who holds the lock at ``lock_path`` now, or None when nobody does (a probe: a shared lock taken
+    and dropped at once, so a holder starting in that microsecond is the only one it can get in the
+    way of)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return lock_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _lock_within(fd: int, seconds: float) -> bool:

@@ -472,7 +472,7 @@ def test_a_second_train_into_the_same_out_is_refused(prefect_harness, store, bas
     out = tmp_path / "model"
     with lock_held_elsewhere(paths.output_lock_file(out, "train"), "train") as pid:
         with pytest.raises(
-            OutputBusyError, match=rf"{out} is being written by another lenshunt train \(train pid {pid} "
+            OutputBusyError, match=rf"{out} is being written by another lenshunt process \(train pid {pid} "
         ):
             train_flow(str(store), str(out), seed=4, **QUICK)
         assert sorted(path.name for path in out.iterdir()) == [".lenshunt-train.lock"]

@@ -9,6 +9,7 @@ with a real (untrained) Keras bundle; the damage is real bytes written over real
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -243,6 +244,49 @@ def test_score_parts_without_a_readable_run_record_are_not_reused(scored, dask_c
     np.testing.assert_array_equal(
         read_catalog(paths.catalog_parquet(copy))["score"], read_catalog(paths.catalog_parquet(run))["score"]
     )
+
+
+def test_what_writes_a_score_folder_is_refused_while_a_score_run_holds_it(scored, tmp_path, capsys):
+    """New-user trial: `lenshunt inspect --apply` rewrote a running score's catalogs (its HATS step then
+    failed), `lenshunt evaluate` read them unlocked, and a second score was refused only after its
+    cluster started and with five lines of Prefect logs. All are refused now, in one line, unchanged."""
+    from locks import lock_held_elsewhere
+
+    from pipeline.errors import OutputBusyError
+    from pipeline.evaluation.run import evaluate_run
+    from pipeline.inspection import apply_grades
+
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+
+    def files() -> dict:  # every file the run wrote, with its time (the lock file is the holder's)
+        return {path: path.stat().st_mtime_ns for path in copy.rglob("*") if path.suffix != ".lock"}
+
+    before = files()
+    commands = {
+        "score": ["score", str(store), "--out", str(copy), "--model", str(bundle)],
+        "evaluate": ["evaluate", str(copy), "--store", str(store)],
+    }
+    with lock_held_elsewhere(paths.score_lock_file(copy), "score") as pid:
+        said = rf"another lenshunt process \(score pid {pid} on .*\); wait for it to finish"
+        for name, command in commands.items():
+            assert main(command) != 0
+            assert re.search(said, one_error_line(capsys.readouterr().err, name))
+        with pytest.raises(OutputBusyError, match=said):
+            apply_grades(copy)
+        with pytest.raises(OutputBusyError, match=said):
+            evaluate_run(copy, store)
+    assert files() == before
+
+
+def test_a_band_the_layout_lacks_is_one_error_line_from_train(scored, tmp_path, capsys):
+    """New-user trial: `lenshunt train STORE OUT --bands K` ended in a 27-line KeyError traceback."""
+    store, _, _ = scored
+    assert main(["train", str(store), str(tmp_path / "model"), "--bands", "VIS", "K"]) != 0
+    line = one_error_line(capsys.readouterr().err, "train")
+    assert "has no band 'K'" in line and "'VIS', 'Y', 'J', 'H'" in line
+    assert not (tmp_path / "model").exists()
 
 
 def test_a_corrupt_pixel_chunk_is_one_error_in_training_and_a_blank_stamp_in_the_report(scored, tmp_path):

@@ -88,7 +88,7 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     from pipeline.errors import OutputBusyError
 
     held = lock_held_elsewhere(paths.output_lock_file(workdir, "run"), "run")
-    with held as pid, pytest.raises(OutputBusyError, match=rf"another lenshunt run \(run pid {pid} on "):
+    with held as pid, pytest.raises(OutputBusyError, match=rf"another lenshunt process \(run pid {pid} on "):
         run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     again = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     assert (again.n_new_objects, again.n_scored_new, again.n_objects) == (0, 0, 30)

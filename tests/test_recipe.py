@@ -226,7 +226,7 @@ def test_band_subset_indexes_the_store_group(layout, images):
     assert out.shape == (6, 64, 64, 2)
     full = apply_recipe(fit_recipe(images, layout), images)["image"]
     np.testing.assert_allclose(out[..., 1], full[..., 3], atol=1e-6)
-    with pytest.raises(KeyError, match="Did you mean 'VIS'"):
+    with pytest.raises(BundleError, match="Did you mean 'VIS'"):  # a LenshuntError: one line in the CLI
         fit_recipe(images, layout, bands=["VIZ"])
 
 

@@ -459,7 +459,7 @@ def test_a_second_score_run_into_the_same_out_is_refused_until_the_first_ends(
     _, _, store, bundle = scored_setup
     out = tmp_path / "run"
     with lock_held_elsewhere(paths.score_lock_file(out), "score") as pid:
-        with pytest.raises(OutputBusyError, match=rf"another lenshunt score \(score pid {pid} on "):
+        with pytest.raises(OutputBusyError, match=rf"another lenshunt process \(score pid {pid} on "):
             score_store(store, bundle, out, dask_client, batch_size=8)
         assert sorted(path.name for path in out.iterdir()) == [".lenshunt-score.lock"]  # nothing written
     result = score_store(store, bundle, out, dask_client, batch_size=8)

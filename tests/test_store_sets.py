@@ -457,3 +457,17 @@ def test_a_lock_file_another_user_owns_still_locks_read_only(tmp_path, monkeypat
         refused = pytest.raises(RuntimeError, match="holder unknown")
         with refused, locking.exclusive_lock(lock_path, purpose="score", refusal=RuntimeError, patience_s=0):
             pass
+
+
+def test_an_output_lock_is_reentrant_within_a_process_and_held_against_others(tmp_path):
+    """A score flow holds its folder's lock from before its cluster starts; the scoring and the grade
+    consensus it runs take it again in the same process (flock alone would refuse them)."""
+    from pipeline import paths
+    from pipeline.locking import lock_being_held, output_lock
+
+    lock_path = paths.output_lock_file(tmp_path / "out", "score")
+    with output_lock(tmp_path / "out", purpose="score", advice="wait"):
+        with output_lock(tmp_path / "out", purpose="inspect --apply", advice="wait", lock="score"):
+            assert lock_being_held(lock_path).startswith("score pid")
+        assert lock_being_held(lock_path).startswith("score pid")  # the outer one still holds it
+    assert lock_being_held(lock_path) is None

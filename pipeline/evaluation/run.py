@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.locking import score_folder_lock
 
 
 @dataclass
@@ -71,7 +72,19 @@ def evaluate_run(
     pipeline.catalog.StoreMismatchError
         If ``store`` is not the store the run scored (nor a copy of it): the gallery would show
         another set's images under the run's object ids.
+    pipeline.errors.OutputBusyError
+        If a score run (or another evaluation) is writing ``out_dir`` now (its folder lock).
     """
+    options = {"threshold": threshold, "beta": beta, "top_n": top_n, "run_info": run_info}
+    if not paths.catalog_parquet(out_dir).is_file():  # no run here: the catalog reader says so
+        return _evaluate_run(Path(out_dir), Path(store), **options)
+    with score_folder_lock(out_dir, purpose="evaluate"):  # trial: the catalogs read, replaced meanwhile
+        return _evaluate_run(Path(out_dir), Path(store), **options)
+
+
+def _evaluate_run(
+    out_dir: Path, store: Path, *, threshold: float | None, beta: float, top_n: int, run_info: dict | None
+) -> EvaluationResult:
     from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
     from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
@@ -82,7 +95,6 @@ def evaluate_run(
     from pipeline.evaluation.report import build_report
     from pipeline.store.zarr_store import read_attributes, store_layout
 
-    out_dir, store = Path(out_dir), Path(store)
     catalog_path = paths.catalog_parquet(out_dir)
     catalog = read_catalog(catalog_path)
     provenance = read_provenance(catalog_path)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
 from pipeline.evaluation.grades import export_grades, latest_grades, read_grades
+from pipeline.locking import score_folder_lock
 from schemas.catalog import GRADE_COLUMN_NAMES
 
 
@@ -26,11 +27,20 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True) -> dict:
 
     The grades are also exported to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
+    from pipeline.paths import catalog_parquet
+
+    run_dir = Path(run_dir)
+    if not catalog_parquet(run_dir).is_file():  # no run here: the catalog reader says so, nothing made
+        return _apply_grades(run_dir, hats)
+    with score_folder_lock(run_dir, purpose="inspect --apply"):  # trial: a score run's catalogs rewritten
+        return _apply_grades(run_dir, hats)
+
+
+def _apply_grades(run_dir: Path, hats: bool) -> dict:
     from pipeline.catalog import read_catalog, read_provenance, write_catalog
     from pipeline.catalog.columns import LAYOUT_ATTR
     from pipeline.paths import catalog_parquet
 
-    run_dir = Path(run_dir)
     catalog = read_catalog(catalog_parquet(run_dir))
     provenance = read_provenance(catalog_parquet(run_dir))
     grades = latest_grades(read_grades(run_dir))

@@ -22,11 +22,20 @@ from schemas.layout import Layout
 
 
 def select_groups(layout: Layout, bands: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """Layout groups restricted to ``bands`` (all bands when None), in layout order."""
+    """Layout groups restricted to ``bands`` (all bands when None), in layout order.
+
+    Raises
+    ------
+    BundleError
+        For a band the layout lacks, with the layout's bands (trial: a KeyError traceback).
+    """
     if bands is None:
         return dict(layout.groups)
     for band in bands:
-        layout.band(band)  # raises KeyError with a "did you mean" hint for unknown bands
+        try:
+            layout.band(band)
+        except KeyError as exc:  # its message has a "did you mean" hint
+            raise BundleError(str(exc.args[0])) from None
     chosen = {group: tuple(b for b in members if b in bands) for group, members in layout.groups.items()}
     return {group: members for group, members in chosen.items() if members}
 

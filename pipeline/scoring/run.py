@@ -27,7 +27,7 @@ from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import CatalogError, ScoreOutputError, StoreError
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.locking import output_lock
+from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
@@ -302,8 +302,7 @@ def score_store(
     usable_flags = read_flags(dataset, store=store, bands=bundle.bands)  # as the workers decide
     if out_dir.exists() and not out_dir.is_dir():
         raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
-    busy = "wait for it to finish (a rerun then scores only what is missing), or score into another directory"
-    with output_lock(out_dir, purpose="score", advice=busy):
+    with score_folder_lock(out_dir):
         n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
         n_rescored += take_out_rows(
             out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size

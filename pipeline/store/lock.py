@@ -6,14 +6,13 @@ exits).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import paths
 from pipeline.errors import StoreBusyError
-from pipeline.locking import exclusive_lock, lock_holder
+from pipeline.locking import exclusive_lock, lock_being_held
 
 
 @contextlib.contextmanager
@@ -44,20 +43,5 @@ _LOCK_PATIENCE_S = 0.25
 
 
 def store_being_written(store: str | os.PathLike[str]) -> str | None:
-    """Who holds ``store``'s writer lock now, or None when nobody does (a probe: a shared lock taken
-    and dropped at once, so a writer starting in that microsecond is the only one it can get in the
-    way of)."""
-    lock_path = paths.store_lock_file(Path(store))
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return lock_holder(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    """Who holds ``store``'s writer lock now, or None when nobody does (:func:`lock_being_held`)."""
+    return lock_being_held(paths.store_lock_file(Path(store)))
