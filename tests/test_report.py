@@ -20,7 +20,7 @@ from pipeline.evaluation.composites import channel_bands, make_composite, normal
 from pipeline.evaluation.plots import make_evaluation_plots
 from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
 from pipeline.flags import Flag
-from schemas.catalog import OOD_SCORE_COLUMN, Provenance
+from schemas.catalog import OOD_SCORE_COLUMN, Provenance, extra_column_specs
 from schemas.layout import Layout, available_layouts, load_layout
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -161,10 +161,17 @@ def test_evaluation_plots(tmp_path: Path) -> None:
 
 
 def build_run(
-    tmp_path: Path, *, n: int = 300, n_gallery: int = 12, tta: bool = True, ood: np.ndarray | None = None
+    tmp_path: Path,
+    *,
+    n: int = 300,
+    n_gallery: int = 12,
+    tta: bool = True,
+    ood: np.ndarray | None = None,
+    band_flags: dict[str, np.ndarray] | None = None,
 ) -> tuple[Path, list[int]]:
     """A complete small run: catalog, metrics, plots, gallery PNGs and the report (``ood``: the
-    catalog's ``ood_score`` column, as a bundle with feature statistics writes it)."""
+    catalog's ``ood_score`` column, as a bundle with feature statistics writes it; ``band_flags``:
+    its ``flags_<band>`` columns, OR-ed into ``flags`` as a score run does)."""
     rng = np.random.default_rng(5)
     labels, scores = labelled_scores(n, seed=5)
     flags = np.zeros(n, dtype=np.int32)
@@ -172,6 +179,10 @@ def build_run(
     flags[:40:7] |= Flag.SOME_NONFINITE
     if ood is not None:
         flags[ood > 1] |= Flag.UNLIKE_TRAINING
+    extra = {OOD_SCORE_COLUMN.name: ood} if ood is not None else {}
+    for values in (band_flags or {}).values():
+        flags |= values
+    extra |= band_flags or {}
     catalog = make_catalog_table(
         object_ids=np.arange(200_000, 200_000 + n),
         ra=rng.uniform(0, 360, n),
@@ -181,8 +192,8 @@ def build_run(
         flags=flags,
         model_id="effnet-b0-sglc2",
         labels=labels,
-        layout=CatalogLayout(extra=(OOD_SCORE_COLUMN,)) if ood is not None else None,
-        extra={OOD_SCORE_COLUMN.name: ood} if ood is not None else None,
+        layout=CatalogLayout(extra=extra_column_specs(list(extra))) if extra else None,
+        extra=extra or None,
     )
     provenance = Provenance(
         model_id="effnet-b0-sglc2",
@@ -317,6 +328,25 @@ def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path:
         page = (report.parent / "gallery" / f"{object_id}.html").read_text()
         assert f"<td>ood_score {value:.2f} (flagged UNLIKE_TRAINING when above 1)</td>" in page
     assert {ood[i - 200_000] > 1 for i in top_ids} == {True, False}  # both kinds of card were checked
+
+
+def test_cards_and_candidate_pages_name_each_flagged_band(tmp_path: Path) -> None:
+    """New-user trial: with a model reading VIS only, objects without a J file reached the gallery,
+    whose J panel was black and captioned only "J, at its own resolution"."""
+    n = 300
+    band_flags = {f"flags_{band}": np.zeros(n, np.int32) for band in ("VIS", "Y", "J", "H")}
+    band_flags["flags_J"][:] = Flag.MISSING_FILE
+    band_flags["flags_H"][:] = Flag.SOME_NONFINITE
+    report, top_ids = build_run(tmp_path, n=n, n_gallery=3, band_flags=band_flags)
+    page = (report.parent / "gallery" / f"{top_ids[0]}.html").read_text()
+    assert "J: no pixels, MISSING_FILE, at its own resolution" in page
+    assert "H: SOME_NONFINITE, at its own resolution" in page and "VIS, at its own resolution" in page
+    assert page.count('<figure class="flagged">') == 2
+    assert "<th>Flags by band</th><td>J: MISSING_FILE; H: SOME_NONFINITE</td>" in page
+    gallery = report.read_text().split('id="gallery"', 1)[1]
+    assert gallery.count("(J: MISSING_FILE; H: SOME_NONFINITE)</div>") == 3
+    plain, _ = build_run(tmp_path / "plain", n=n, n_gallery=3)  # a catalog without flags_<band>
+    assert "Flags by band" not in (plain.parent / "gallery" / f"{top_ids[0]}.html").read_text()
 
 
 def small_provenance(**fields) -> Provenance:

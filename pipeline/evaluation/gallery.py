@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.evaluation.composites import band_panel, make_composite
 from pipeline.models.features import OOD_COLUMN
-from schemas.catalog import LABEL_UNKNOWN
+from schemas.catalog import LABEL_UNKNOWN, band_flags_column
 from schemas.layout import Layout
 
 DEFAULT_GALLERY_SIZE = 48
@@ -48,6 +48,8 @@ class GalleryItem(BaseModel):
     field_arcsec: float | None = None
     captions: list[str] = []
     ood_score: float = math.nan
+    band_flags: dict[str, int] = {}
+    """Band -> its ingest flags (the catalog's ``flags_<band>``; empty for a catalog without them)."""
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -139,6 +141,9 @@ def gallery_items(
 
     rows = catalog[catalog["object_id"].isin(list(pngs))].sort_values("rank")
     has_label = "label" in rows.columns
+    names = {b: band_flags_column(b).name for b in (layout.band_names if layout is not None else [])}
+    names = {band: name for band, name in names.items() if name in rows.columns}
+    per_band = rows[list(names.values())].to_numpy(dtype=np.int64) if names else np.zeros((len(rows), 0))
     field = None
     if layout is not None:
         finest = min(layout.groups, key=layout.group_pixel_scale)
@@ -164,6 +169,7 @@ def gallery_items(
             field_arcsec=field,
             captions=output_captions(catalog, row._asdict()),
             ood_score=float(getattr(row, OOD_COLUMN, math.nan)),
+            band_flags=dict(zip(names, map(int, flags), strict=True)),  # trial: "J" said nothing of why
         )
-        for row in rows.itertuples(index=False)
+        for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)
     ]

@@ -40,7 +40,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
 )
 from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows
-from pipeline.flags import Flag, describe, documentation
+from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import catalog_fits, catalog_parquet, catalog_votable, metrics_file
 from schemas.catalog import Provenance
@@ -190,8 +190,12 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 "png_name": item.png.name,
                 "bands": [
                     {"band": band, "href": _href(path, out_dir, "gallery"), "file": path.name}
+                    | _band_flags(item.band_flags.get(band, 0))
                     for band, path in item.bands.items()
                 ],
+                "band_flags": "; ".join(
+                    f"{band}: {', '.join(describe(v))}" for band, v in item.band_flags.items() if v
+                ),
                 "scale_bar": scale_bar(item.field_arcsec),
                 "has_score": has_score,
                 "score": _number(item.score, 3),
@@ -208,6 +212,11 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
             }
         )
     return cards
+
+
+def _band_flags(value: int) -> dict[str, Any]:
+    """A band panel's flags (names, comma-separated) and whether it has no pixels (UNUSABLE)."""
+    return {"flags": ", ".join(describe(value)), "no_pixels": bool(value & int(UNUSABLE))}
 
 
 def _write_candidate_pages(environment, cards: list[dict[str, Any]], out_dir: Path, title: str) -> None:
