@@ -314,9 +314,13 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
     and a lost NISP shard file leave a VIS model's scores alone, while a missing VIS does not; the
     catalog's ``flags`` still OR every band's, and its FLAGSKIP names the flags of rows without a score.
     """
+    import json
+
+    import pyarrow.parquet as pq
     from astropy.io import fits
 
     from pipeline.flags import NO_SCORE, UNUSABLE
+    from schemas.catalog import PARQUET_METADATA_KEY
 
     ids = list(range(410000, 410024))
     source = write_set(EUCLID, tmp_path / "src", ids)
@@ -347,6 +351,12 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
         table = hdul[1].data
         assert skip == int(NO_SCORE)
         assert np.array_equal((table["flags"] & skip) != 0, ~np.isfinite(table["score"]))
+    from astropy.io.votable import parse
+
+    infos = {info.name: info.value for info in parse(str(paths.catalog_votable(out))).resources[0].infos}
+    assert infos["FLAGSKIP"] == str(skip)  # the VOTable says it too (trial: only the FITS header did)
+    metadata = pq.read_schema(paths.catalog_parquet(out)).metadata
+    assert json.loads(metadata[PARQUET_METADATA_KEY.encode()])["no_score_flags"] == skip
 
     everything = score_store(store, every_band, tmp_path / "all-run", dask_client, batch_size=4)
     full = read_catalog(paths.catalog_parquet(tmp_path / "all-run")).set_index("object_id")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
+from pipeline.flags import NO_SCORE, describe
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
 __all__ = ["count_votable_rows", "read_votable", "read_votable_provenance", "write_votable"]
@@ -46,9 +47,11 @@ def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     )
     element.description = (
         f"lenshunt strong-lens candidate catalog (schema version {CATALOG_SCHEMA_VERSION}). "
-        f"Bits of the flags column: {flag_text}"
+        f"Bits of the flags column: {flag_text}. Rows with flags & FLAGSKIP ({int(NO_SCORE)}: "
+        f"{', '.join(describe(int(NO_SCORE)))}) have no score"
     )
     resource.infos.append(Info(name=PROVENANCE_INFO, value=json.dumps(provenance.to_json_dict())))
+    resource.infos.append(Info(name="FLAGSKIP", value=str(int(NO_SCORE))))  # as the FITS header (trial)
     for key, value in provenance_values(provenance).items():
         resource.infos.append(Info(name=key, value=str(value)))
     votable.to_xml(str(path), tabledata_format="binary2")
