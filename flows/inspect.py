@@ -149,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
             "torn by a kill in mid-write; every other grade is kept)",
             file=sys.stderr,
         )
+    if session.n_rewritten:  # trial: a repaired band was shown as missing, a new damage not at all
+        print(
+            f"lenshunt inspect: warning: {session.n_rewritten} object(s) were re-read from changed files "
+            "since this run was scored: their images are new, their scores and flags are not; score "
+            "into the same --out again first",
+            file=sys.stderr,
+        )
     if args.select is not None:
         return _select(args, session)
     try:

@@ -285,7 +285,11 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
 
     late.write_bytes(late_bytes)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 1
+    from pipeline.inspection.server import rewritten_since_scored
+
+    assert rewritten_since_scored(out, store) == 1  # the grading page warns (trial: it showed "no pixels")
     again = score_store(store, bundle, out, dask_client, batch_size=2)
+    assert rewritten_since_scored(out, store) == 0
     # row 17 only, not its 6-row region (one pass of 2 rows against three)
     assert again.n_rows_rescored == again.n_rows_scored_now == 1
     parts_now = sorted(path.name for path in paths.score_parts_dir(out).glob("*.parquet"))

@@ -79,6 +79,9 @@ class InspectSession:
     band_flag_columns: dict[str, str] = field(default_factory=dict)
     """Band -> its ``flags_<band>`` column, in the store's band order, for the bands the catalog has
     one of (none in a catalog written before these columns existed)."""
+    n_rewritten: int = 0
+    """Objects an ingest re-read into the store (changed files) since the run was scored: their
+    images are new, their scores and flags are not (:func:`rewritten_since_scored`)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -134,6 +137,7 @@ class InspectSession:
             outputs=tuple(spec for spec in table_layout(catalog).outputs if spec != DEFAULT_SCORE),
             n_bad_lines=n_bad_lines,
             band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
+            n_rewritten=rewritten_since_scored(run_dir, store),
         )
 
     def info(self) -> dict:
@@ -240,6 +244,22 @@ def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]
     """
     names = {band: band_flags_column(band).name for band in bands}
     return {band: name for band, name in names.items() if name in catalog.columns}
+
+
+def rewritten_since_scored(run_dir: Path, store: Path) -> int:
+    """How many objects of ``store`` an ingest re-read (changed files) since ``run_dir`` was scored.
+
+    From the store's repair records (:mod:`pipeline.store.repair`) that the run's ``score-run.json``
+    has not seen; 0 for a run without one. Trial: the page showed a repaired band as "no pixels".
+    """
+    from pipeline.paths import score_run_file
+    from pipeline.store.repair import repair_ids, repaired_rows
+
+    try:
+        seen = set(json.loads(score_run_file(run_dir).read_text()).get("repairs_seen", []))
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return len(repaired_rows(store, [repair for repair in repair_ids(store) if repair not in seen]))
 
 
 def _with_attrs(table: pd.DataFrame, attrs: dict) -> pd.DataFrame:
