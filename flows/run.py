@@ -30,7 +30,7 @@ from flows.preflight import (
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
-from pipeline.locking import check_not_busy, output_lock
+from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.paths import shipped_model
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
@@ -105,12 +105,15 @@ def run_flow(
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
 
     One Dask cluster serves every stage (the stages join it by address). One run per ``workdir`` at a
-    time (``.lenshunt-run.lock``; a second is refused, naming the first).
+    time (``.lenshunt-run.lock``; a second is refused, naming the first), holding its scores folder's
+    lock too from its ingest to its report (``lenshunt score``, ``evaluate`` or ``inspect --apply``
+    there meanwhile are refused, and refuse it).
     """
     load_layout(layout)
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())
-    with output_lock(workdir, purpose="run", advice=RUN_BUSY):  # its scores are read until the report is out
+    run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
+    with run_lock, score_folder_lock(scores, purpose="run"):  # review: ingested, then refused by a score
         logger = get_run_logger()
         with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
             log_dashboard(client, dashboard)
@@ -180,6 +183,7 @@ def check(args: argparse.Namespace) -> None:
     )
     check_existing_store(workdir_paths(args.workdir)[0], layout, args.source, False)  # another set's
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
+    check_not_busy(workdir_paths(args.workdir)[1], lock="score", advice=SCORE_FOLDER_ADVICE)  # review
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -49,6 +49,10 @@ class OutputBusyError(LenshuntError, BlockingIOError):
     """Another process is writing the same output folder (a score run or a training into one ``--out``)."""
 
 
+class OutputPathError(LenshuntError, NotADirectoryError):
+    """An output folder's path is taken by a file."""
+
+
 class CatalogError(LenshuntError, ValueError):
     """A catalog table violates the catalog contract (columns, dtypes or values), or a file is no catalog."""
 

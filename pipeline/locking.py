@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.errors import OutputBusyError
+from pipeline.errors import OutputBusyError, OutputPathError
 
 
 @contextlib.contextmanager
@@ -74,40 +74,43 @@ def output_lock(
     """Hold ``out``'s ``lock`` (default: ``purpose``; :func:`pipeline.paths.output_lock_file`), ``out`` made.
 
     Two runs writing one folder would write the same files (score parts, catalogs, checkpoints, a
-    bundle's card); the second is refused at once, naming the first. Re-entrant within a process:
-    a score flow holds its folder's lock from before its cluster starts, and the scoring and the
-    grade consensus it runs take it again.
+    bundle's card); the second is refused at once, naming the first. Re-entrant within a process,
+    from any thread: a score flow holds its folder's lock from before its cluster starts, and the
+    scoring and the grade consensus it runs take it again; the last to leave releases it (review:
+    the first did, under a thread still writing).
 
     Raises
     ------
+    OutputPathError
+        If ``out`` is a file.
     OutputBusyError
         If another process holds the lock (:func:`busy_error`).
     """
-    lock_path = paths.output_lock_file(Path(out), lock or purpose).absolute()
+    if Path(out).exists() and not Path(out).is_dir():  # review: mkdir's "File exists" said less
+        raise OutputPathError(f"{out} is a file, not a directory; pass a directory path")
+    lock_path = paths.output_lock_file(Path(out), lock or purpose).resolve()
     with _HELD_LOCK:
-        held = _HELD.get(lock_path, 0)
-        if held:
-            _HELD[lock_path] = held + 1
-    if held:
-        try:
-            yield
-        finally:
-            with _HELD_LOCK:
-                _HELD[lock_path] -= 1
-        return
-    Path(out).mkdir(parents=True, exist_ok=True)
-    refusal = functools.partial(busy_error, out, advice=advice)
-    with exclusive_lock(lock_path, purpose=purpose, refusal=refusal):
-        with _HELD_LOCK:
-            _HELD[lock_path] = 1
-        try:
-            yield
-        finally:
-            with _HELD_LOCK:
-                del _HELD[lock_path]
+        gate = _GATES.setdefault(lock_path, threading.Lock())
+    with gate:  # one thread of this process takes the flock, or joins the holder, at a time
+        if lock_path not in _HELD:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            refusal = functools.partial(busy_error, out, advice=advice)
+            held = contextlib.ExitStack()
+            held.enter_context(exclusive_lock(lock_path, purpose=purpose, refusal=refusal))
+            _HELD[lock_path] = [0, held]
+        _HELD[lock_path][0] += 1
+    try:
+        yield
+    finally:
+        with gate:
+            _HELD[lock_path][0] -= 1
+            if _HELD[lock_path][0] == 0:
+                _HELD.pop(lock_path)[1].close()  # releases the flock
 
 
-SCORE_FOLDER_ADVICE = "wait for it to finish (a score run's rerun then scores only what is missing)"
+SCORE_FOLDER_ADVICE = (
+    "wait for it to finish (a score run's rerun then scores only what is missing), or use another folder"
+)
 """What a refused writer of a score run's folder is told to do."""
 
 
@@ -120,8 +123,10 @@ def score_folder_lock(
     return output_lock(out, purpose=purpose, advice=SCORE_FOLDER_ADVICE, lock="score")
 
 
-_HELD: dict[Path, int] = {}
-"""Output locks this process holds, with how many times (:func:`output_lock` is re-entrant)."""
+_HELD: dict[Path, list] = {}
+"""Output locks this process holds: lock file -> [holders, the held flock] (:func:`output_lock`)."""
+_GATES: dict[Path, threading.Lock] = {}
+"""One thread lock per lock file, serialising this process's takers and leavers of it."""
 _HELD_LOCK = threading.Lock()
 
 

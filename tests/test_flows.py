@@ -90,6 +90,14 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     held = lock_held_elsewhere(paths.output_lock_file(workdir, "run"), "run")
     with held as pid, pytest.raises(OutputBusyError, match=rf"another lenshunt process \(run pid {pid} on "):
         run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    # and while `lenshunt evaluate` writes its scores folder, before it ingests anything (review)
+    write_set(EUCLID, source, [300099])
+    held = lock_held_elsewhere(paths.score_lock_file(workdir / "scores"), "evaluate")
+    with held as pid, pytest.raises(OutputBusyError, match=rf"\(evaluate pid {pid} on "):
+        run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    assert open_store(workdir / "store.zarr").sizes["object"] == 30
+    for path in (source / "Public").rglob("*-300099.fits"):
+        path.unlink()
     again = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     assert (again.n_new_objects, again.n_scored_new, again.n_objects) == (0, 0, 30)
     assert read_catalog(paths.catalog_parquet(workdir / "scores")).equals(catalog)

@@ -471,3 +471,63 @@ def test_an_output_lock_is_reentrant_within_a_process_and_held_against_others(tm
             assert lock_being_held(lock_path).startswith("score pid")
         assert lock_being_held(lock_path).startswith("score pid")  # the outer one still holds it
     assert lock_being_held(lock_path) is None
+
+
+def test_an_output_lock_shared_by_threads_is_released_by_the_last_to_leave(tmp_path):
+    """Review: with the first holder's exit the flock went while another thread of the process was
+    still inside, whose exit then raised KeyError; two threads taking it at once refused each other."""
+    import threading
+
+    from pipeline import paths
+    from pipeline.errors import OutputPathError
+    from pipeline.locking import lock_being_held, output_lock
+
+    out = tmp_path / "out"
+    lock_path = paths.output_lock_file(out, "score")
+    entered, leave_a, a_left = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold(enter: threading.Event | None, leave: threading.Event, left: threading.Event | None) -> None:
+        try:
+            with output_lock(out, purpose="score", advice="wait"):
+                if enter is not None:
+                    enter.set()
+                leave.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            if left is not None:
+                left.set()
+
+    a = threading.Thread(target=hold, args=(entered, leave_a, a_left))
+    a.start()
+    assert entered.wait(30)
+    entered_b, leave_b = threading.Event(), threading.Event()
+    b = threading.Thread(target=hold, args=(entered_b, leave_b, None))
+    b.start()
+    assert entered_b.wait(30)  # B joined A's hold
+    leave_a.set()
+    assert a_left.wait(30)
+    assert lock_being_held(lock_path).startswith("score pid")  # B is still inside
+    leave_b.set()
+    b.join(30)
+    a.join(30)
+    assert errors == [] and lock_being_held(lock_path) is None
+
+    barrier, at_once = threading.Barrier(4), threading.Event()
+    at_once.set()
+
+    def race() -> None:
+        barrier.wait(30)
+        hold(None, at_once, None)  # take it, all four at the same moment, and leave
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and lock_being_held(lock_path) is None
+    (tmp_path / "file").write_text("")
+    refused = pytest.raises(OutputPathError, match="is a file, not a directory")
+    with refused, output_lock(tmp_path / "file", purpose="score", advice="wait"):
+        pass
