@@ -130,10 +130,15 @@ def load_inputs(
     scaling: str = "asinh",
     asymmetry: bool | str = False,
     colour: bool = False,
+    bands: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (n, 100, 100, c), labels (n,)) of every usable object of a Euclid-like store: c = 4
     bands, with the asymmetry channels 8, or 4 for those alone (:func:`asymmetry_inputs`); with
     ``colour`` 3 more (:func:`network_inputs`).
+
+    ``bands``: ``"all"`` (VIS, Y, J, H), ``"vis"`` (VIS alone: c = 1, 2 with the asymmetry channel)
+    or ``"nir"`` (Y, J, H alone: c = 3 or 6); ``colour`` needs ``"all"``. Objects are kept on the
+    object-level flags either way, so every choice trains and scores the same objects.
 
     ``view="pool"``: the whole 20" cutout, VIS average-pooled 2x; ``"crop"``: the central 10" at
     VIS's full 0.1"/px (NISP's central 34 pixels zoomed onto the same grid).
@@ -153,7 +158,10 @@ def load_inputs(
     nir = np.stack(
         [zoom(np.nan_to_num(image), (1, 100 / nir.shape[-2], 100 / nir.shape[-1]), order=1) for image in nir]
     )
-    x = np.concatenate([normalise(vis, scaling), normalise(nir, scaling)], axis=1).transpose(0, 2, 3, 1)
+    if colour and bands != "all":
+        raise ValueError(f"the colour residual needs every band, not bands={bands!r}")
+    parts = {"all": [vis, nir], "vis": [vis], "nir": [nir]}[bands]
+    x = np.concatenate([normalise(part, scaling) for part in parts], axis=1).transpose(0, 2, 3, 1)
     x = network_inputs(x, asymmetry, colour)
     if view in POLAR_VIEWS:
         x = to_polar(x, log_radii=view == "logpolar")
@@ -398,13 +406,14 @@ def score_baseline(
     asymmetry: bool | str = False,
     colour: bool = False,
     save_to: Path | None = None,
+    bands: str = "all",
 ):
     """AUROC of ``model`` on ``store``; with ``by_kind`` also {kind: AUROC of all lenses against the
     non-lenses of that kind} from the store's truth catalog (``sim_kind`` or ``kind``; {} without).
 
     ``save_to``: also write the scores there (:func:`save_scores`), for ensembles of runs
     (``python -m bench.ensemble_scores``)."""
-    x, y = load_inputs(store, view, scaling, asymmetry, colour)
+    x, y = load_inputs(store, view, scaling, asymmetry, colour, bands)
     if view in ("polar", "logpolar"):  # "polar-circular" pads in the network
         x = wrap_angles(x)
     scores = np.concatenate(
@@ -551,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="baseline input also has VIS minus each other band scaled to the central galaxy",
     )
+    parser.add_argument(
+        "--bands",
+        choices=("all", "vis", "nir"),
+        default="all",
+        help="baseline input bands: VIS and NISP Y, J, H (default), VIS alone, or NISP alone",
+    )
     parser.add_argument("--skip-lenshunt", action="store_true")
     parser.add_argument(
         "--lenshunt-option",
@@ -560,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         help="TrainConfig field, e.g. epochs=12",
     )
     args = parser.parse_args(argv)
+    if args.colour_residual and args.bands != "all":
+        parser.error("--colour-residual needs --bands all")
     if not 0 <= args.swa_epochs <= args.epochs:
         parser.error(f"--swa-epochs must lie in [0, --epochs {args.epochs}], got {args.swa_epochs}")
     bad = [item for item in args.test if "=" not in item or not Path(item.split("=", 1)[1]).is_dir()]
@@ -577,7 +594,9 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine(), flush=True)
     print("command: python -m bench.baseline_cnn " + " ".join(argv or sys.argv[1:]), flush=True)
     if not args.skip_baseline:
-        x, y = load_inputs(args.train_store, args.view, args.scaling, args.asymmetry, args.colour_residual)
+        x, y = load_inputs(
+            args.train_store, args.view, args.scaling, args.asymmetry, args.colour_residual, args.bands
+        )
         model, seconds, speed = train_baseline(
             x,
             y,
@@ -601,12 +620,13 @@ def main(argv: list[str] | None = None) -> int:
                 scaling=args.scaling,
                 asymmetry=args.asymmetry,
                 colour=args.colour_residual,
+                bands=args.bands,
                 save_to=args.save_scores / f"{name}.npz" if args.save_scores else None,
             )
             row.update({f"{name}_{kind}": value for kind, value in kinds.items()})
         defaults = {"view": "pool", "scaling": "asinh", "randconv": 0.0, "epochs": 10, "seed": 0}
         defaults |= {"mixup": 0.0, "band_jitter": 0.0, "swa_epochs": 0, "asymmetry": False}
-        defaults |= {"colour_residual": False, "mixstyle": 0.0}
+        defaults |= {"colour_residual": False, "mixstyle": 0.0, "bands": "all"}
         flags = {"asymmetry": {True: " --asymmetry", "only": " --asymmetry-only"}.get(args.asymmetry, "")}
         flags["colour_residual"] = " --colour-residual"
         options = "".join(

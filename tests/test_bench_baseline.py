@@ -171,6 +171,8 @@ def test_weight_averaging_over_one_epoch_keeps_the_weights_and_recalibrates_batc
         ),
         (["--save-scores", "/tmp/x"], "give --test, and no --skip-baseline"),
         (["--test", "t=/tmp", "--save-scores", "/etc/hostname"], "exists and is not a directory"),
+        (["--bands", "vis", "--colour-residual"], "--colour-residual needs --bands all"),
+        (["--bands", "VIS"], "invalid choice"),
     ],
 )
 def test_bad_options_are_refused(capsys, option, message):
@@ -309,6 +311,25 @@ def test_the_polar_view_trains_turning_batches_by_any_angle_and_scores(small_sto
         rng.normal(size=(64, 50, 128, 2)).astype(np.float32), rng.random(64) < 0.5, 1, 0, polar=True
     )
     assert shapes.count((32, 50, 128, 2)) == 2 and model.input_shape == (None, 50, 160, 2)
+
+
+def test_band_choices_keep_the_same_objects_and_select_their_channels(small_store):
+    """``--bands vis`` / ``nir`` (the RESULTS rows "one instrument alone"): the same objects and
+    labels as every band, VIS (and its asymmetry channel) or Y, J, H (and theirs) alone."""
+    import bench.baseline_cnn as baseline
+
+    every, labels = baseline.load_inputs(small_store, asymmetry=True)
+    vis, vis_labels = baseline.load_inputs(small_store, asymmetry=True, bands="vis")
+    nir, nir_labels = baseline.load_inputs(small_store, asymmetry=True, bands="nir")
+    assert [a.shape for a in (every, vis, nir)] == [(16, 100, 100, c) for c in (8, 2, 6)]
+    np.testing.assert_array_equal(labels, vis_labels)
+    np.testing.assert_array_equal(labels, nir_labels)
+    np.testing.assert_array_equal(vis[..., 0], every[..., 0])  # VIS, then its asymmetry channel
+    np.testing.assert_array_equal(vis[..., 1], every[..., 4])
+    np.testing.assert_array_equal(nir[..., :3], every[..., 1:4])
+    np.testing.assert_array_equal(nir[..., 3:], every[..., 5:])
+    with pytest.raises(ValueError, match="needs every band"):
+        baseline.load_inputs(small_store, colour=True, bands="vis")
 
 
 def test_circular_padding_makes_the_polar_baseline_invariant_to_turns_of_16_columns(small_store, tmp_path):
