@@ -26,6 +26,7 @@ from pipeline.catalog import (
     read_provenance,
     write_catalog,
 )
+from pipeline.flags import Flag
 from schemas.catalog import COLUMNS, PARQUET_METADATA_KEY, Provenance, column_specs
 
 MODEL_ID = "effnet-b0-sglc2"
@@ -130,20 +131,25 @@ def test_votable_reads_back_in_astropy_with_units_ucds_and_provenance(tmp_path: 
     assert read_provenance(paths.votable) == provenance
 
 
-def sky_table(n: int, n_without_position: int, seed: int = 0) -> pd.DataFrame:
-    """Objects around (150, 2) deg within about a degree; the last ones without a position."""
+def sky_table(n: int, n_without_position: int, seed: int = 0, unscored: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Objects around (150, 2) deg within about a degree; the last ones without a position, the rows
+    ``unscored`` without a score (MISSING_FILE, NOT_SCORED)."""
     rng = np.random.default_rng(seed)
     ra = 150.0 + rng.uniform(-1, 1, n)
     dec = 2.0 + rng.uniform(-1, 1, n)
     ra[n - n_without_position :] = np.nan
     dec[n - n_without_position :] = np.nan
+    scores = rng.random(n).astype(np.float32)
+    scores[list(unscored)] = np.nan
+    flags = np.zeros(n, dtype=np.int32)
+    flags[list(unscored)] = Flag.MISSING_FILE | Flag.NOT_SCORED
     return make_catalog_table(
         object_ids=np.arange(5000, 5000 + n),
         ra=ra,
         dec=dec,
-        scores=rng.random(n).astype(np.float32),
+        scores=scores,
         score_std=np.zeros(n),
-        flags=np.zeros(n, dtype=np.int32),
+        flags=flags,
         model_id=MODEL_ID,
         labels=rng.choice(np.array([-1, 0, 1]), n),
     )
@@ -221,6 +227,37 @@ def test_hats_catalog_opens_in_lsdb_with_cone_search_and_crossmatch(tmp_path: Pa
 
     # The flat catalogs keep the rows without a position.
     assert len(read_catalog(paths.parquet)) == len(read_catalog(paths.fits)) == len(table)
+
+
+def test_missing_values_are_nulls_in_parquet_and_hats_and_nan_for_numpy_readers(tmp_path: Path) -> None:
+    """Trial: lsdb's ``isna()`` missed unscored rows, whose score the Parquet and HATS catalogs held as
+    a NaN number. They are Arrow nulls now; pandas with NumPy types and astropy still read NaN."""
+    import lsdb
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    unscored = [3, 7, 20]
+    table = sky_table(40, n_without_position=2, unscored=tuple(unscored))
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    unscored_ids = set(table["object_id"].to_numpy()[unscored])
+
+    arrow = pq.read_table(paths.parquet)
+    assert arrow.column("score").null_count == 3 and arrow.column("ra").null_count == 2
+    assert arrow.column("known_lens_sep").null_count == len(table)  # no known lens: NaN in FITS
+    assert arrow.column("flags").null_count == 0 and not arrow.schema.field("flags").nullable
+    arrow_backed = pd.read_parquet(paths.parquet, dtype_backend="pyarrow")
+    assert set(arrow_backed["object_id"][arrow_backed["score"].isna()]) == unscored_ids
+    numpy_backed = pd.read_parquet(paths.parquet)
+    assert set(numpy_backed["object_id"][np.isnan(numpy_backed["score"])]) == unscored_ids
+    astro = Table.read(paths.parquet)
+    assert set(astro["object_id"][np.isnan(astro["score"])]) == unscored_ids
+    fits = read_catalog(paths.fits)
+    assert set(fits["object_id"][np.isnan(fits["score"])]) == unscored_ids
+
+    everything = lsdb.read_hats(paths.hats).compute()
+    assert len(everything) == len(table) - 2
+    assert set(everything["object_id"][everything["score"].isna()]) == unscored_ids
+    assert not everything["flags"].isna().any()
 
 
 def test_hats_catalog_without_any_position_is_left_out(tmp_path: Path) -> None:

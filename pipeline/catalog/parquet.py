@@ -3,7 +3,13 @@
 Per-field metadata (``unit``, ``ucd``, ``description``) and schema metadata with
 ``lenshunt.catalog`` (JSON: columns, flags, provenance), astropy's ``table_meta_yaml`` (so
 ``astropy.table.Table.read`` restores units) and a VOParquet VOTable header
-(``IVOA.VOTable-Parquet.content``) for TOPCAT. NaN stays NaN.
+(``IVOA.VOTable-Parquet.content``) for TOPCAT.
+
+A NaN of a float column (an unscored object's score, a spread, no known lens's separation, no
+position) is written as an Arrow null, the format's own missing value: readers on Arrow-backed
+types (lsdb, nested-pandas, pandas with ``dtype_backend="pyarrow"``, polars) count it in
+``isna()``, where a NaN would read as a present number; pandas with NumPy types, astropy and TOPCAT
+read it back as NaN, as the FITS and VOTable catalogs hold it. Other columns have no nulls.
 """
 
 from __future__ import annotations
@@ -131,9 +137,11 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
         spec = specs[name]
         arrow_type = getattr(pa, _ARROW_TYPES[spec.dtype])()
         field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
-        fields.append(pa.field(name, arrow_type, nullable=False, metadata=field_metadata))
+        floating = spec.dtype.startswith("float")
+        fields.append(pa.field(name, arrow_type, nullable=floating, metadata=field_metadata))
         values = table[name].to_numpy()
-        arrays.append(pa.array(values.tolist() if spec.dtype == "str" else values, type=arrow_type))
+        values = values.tolist() if spec.dtype == "str" else values
+        arrays.append(pa.array(values, type=arrow_type, from_pandas=floating))  # from_pandas: NaN -> null
     metadata = {
         PARQUET_METADATA_KEY: json.dumps(description),
         "table_meta_yaml": table_meta_yaml(table, provenance),
