@@ -119,6 +119,12 @@ class Layout(_Strict):
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise ValueError(f"band names must be unique, repeated: {duplicated}")
+        folded = [name.casefold() for name in names]
+        alike = sorted(name for name, key in zip(names, folded) if folded.count(key) > 1)
+        if alike:  # the catalog's flags_<band> columns: FITS and VOTable names ignore case
+            raise ValueError(
+                f"band names must differ in more than case, as FITS column names ignore it: {alike}"
+            )
         for group, members in self.groups.items():
             bands = [self.band(name) for name in members]
             shapes = {band.shape for band in bands}

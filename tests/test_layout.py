@@ -48,6 +48,10 @@ def _write(tmp_path, mutate):
         (lambda d: d["bands"][2].update(shape=[66, 60]), r"group 'nir' mixes shapes"),
         (lambda d: d.update(colour="blue"), r"colour: Extra inputs"),
         (lambda d: d["bands"].append(dict(d["bands"][0])), r"band names must be unique"),
+        (  # review: flags_J and flags_j would be one FITS column
+            lambda d: d["bands"].append(dict(d["bands"][2], name=d["bands"][2]["name"].lower())),
+            r"band names must differ in more than case.*\['J', 'j'\]",
+        ),
         (lambda d: d["catalog"].pop("label_rule"), r"catalog\.label_rule: Field required"),
     ],
 )
