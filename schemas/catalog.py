@@ -2,7 +2,9 @@
 
 A catalog has one row per object of the store, scored or flagged, and is written with the same
 columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
-holds the rows with a sky position (:mod:`pipeline.catalog.table`).
+holds the rows with a sky position (:mod:`pipeline.catalog.table`). "NaN" below is a float's
+missing value: NaN in the FITS and VOTable files, an Arrow null in the Parquet and HATS ones
+(:mod:`pipeline.catalog.parquet`), which NumPy-backed readers (pandas, astropy) read as NaN.
 
 ================  =======  ======  ===================================================
 column            dtype    unit    meaning
