@@ -30,6 +30,11 @@ LAYOUTS_DIR = Path(__file__).parent / "layouts"
 ID_PLACEHOLDER = "{id}"
 
 
+BAND_NAME_MAX_LENGTH = 68 - len("flags_")
+"""Longest band name: the catalog's ``flags_<band>`` column name must fit a FITS TTYPE value (68
+characters; trial: an 80-character name passed ingest and failed at the catalog)."""
+
+
 class LayoutError(ValueError):
     """A layout file is missing, unreadable or does not validate."""
 
@@ -41,7 +46,7 @@ class _Strict(BaseModel):
 class Band(_Strict):
     """One band of a layout: its file pattern, image shape, pixel scale and store group."""
 
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=BAND_NAME_MAX_LENGTH)
     path: str = Field(description="File path relative to the set's root, with '{id}' for the object id.")
     shape: tuple[int, int] = Field(description="Image shape (ny, nx) in pixels.")
     pixel_scale_arcsec: float = Field(gt=0)

@@ -53,6 +53,10 @@ def _write(tmp_path, mutate):
             r"band names must differ in more than case.*\['J', 'j'\]",
         ),
         (lambda d: d["catalog"].pop("label_rule"), r"catalog\.label_rule: Field required"),
+        (  # trial: flags_<80 a's> passed ingest, then failed writing the FITS catalog
+            lambda d: d["bands"][0].update(name="a" * 63),
+            r"bands\.0\.name.*at most 62 characters",
+        ),
     ],
 )
 def test_invalid_layout_names_the_field(tmp_path, mutate, expected):
