@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = open_store(store, chunks=None)
         keep = (read_flags(dataset, store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
         label = read_column(dataset, "label")[keep].astype(int)
-        inputs = bundle.prepare({group: read_column(dataset, group)[keep] for group in bundle.groups})
+        reader = bundle.on_store(dataset.attrs["groups"])  # each band by its name
+        inputs = reader.prepare({group: read_column(dataset, group)[keep] for group in bundle.groups})
         n = label.size
         trained = np.asarray(bundle.predict_outputs(inputs, batch_size=128)["score"]).reshape(-1)
 

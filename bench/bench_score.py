@@ -149,7 +149,8 @@ def main() -> None:
     dataset = open_store(store, chunks=None)
     n = int(dataset.sizes["object"])
     usable = (read_flags(dataset, store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
-    inputs = bundle.prepare({g: dataset[g].values[usable] for g in bundle.recipe.groups})
+    reader = bundle.on_store(dataset.attrs["groups"])  # each band by its name, as score_rows reads them
+    inputs = reader.prepare({g: dataset[g].values[usable] for g in bundle.recipe.groups})
     n_usable = int(usable.sum())
     warm_worker_bundle(str(model), bundle.sha256, args.batch_size)  # this process's cached bundle
     keras_model = getattr(bundle, "members", [bundle])[0].model

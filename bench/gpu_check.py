@@ -169,7 +169,8 @@ def main() -> None:
     dataset = open_store(store, chunks=None)
     m = min(n, 8192)
     usable = (read_flags(dataset, slice(0, m), store=store, bands=bundle.bands) & int(UNUSABLE)) == 0
-    inputs = bundle.prepare({g: dataset[g][:m].values[usable] for g in bundle.recipe.groups})
+    reader = bundle.on_store(dataset.attrs["groups"])  # each band by its name, as score_rows reads them
+    inputs = reader.prepare({g: dataset[g][:m].values[usable] for g in bundle.recipe.groups})
     import keras
 
     backend = keras.backend.backend()

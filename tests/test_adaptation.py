@@ -406,6 +406,41 @@ def test_fine_tuning_refuses_a_bundle_of_another_layout(store, tmp_path, dask_cl
         )
 
 
+def test_fine_tuning_on_a_layout_ordering_or_adding_bands_reads_them_by_name(
+    store,  # noqa: F811
+    base_bundle,
+    tmp_path,
+    dask_client,
+):
+    """A store of the same cutouts whose layout orders ``nir`` as H, K, J, Y (K, a band the model does
+    not read, re-reads the Y files) is scored alike in process, and a fine-tune on it reads each band
+    by its name and keeps the recipe's statistics, its recipe naming the new layout (new-user trial:
+    such a layout failed in every worker)."""
+    import yaml
+
+    from pipeline.store import ingest
+    from pipeline.training.heldout import score_store_in_process
+    from schemas.layout import parse_layout
+
+    data = yaml.safe_load(LAYOUT.to_yaml())
+    vis, y, j, h = data["bands"]
+    data["name"], data["bands"] = "tiny-train-reordered", [vis, h, {**y, "name": "K"}, j, y]
+    layout = parse_layout(data, source="test")
+    other = tmp_path / "other.zarr"
+    ingest(layout, store.parent / "src", other, dask_client, chunk_objects=32)
+    base = load_bundle(base_bundle)
+    expected = score_store_in_process(base, store).score
+    np.testing.assert_allclose(score_store_in_process(base, other).score, expected, rtol=1e-5)
+    assert np.isfinite(expected).sum() > 40
+
+    config = TrainConfig(seed=6, init=str(base_bundle), trainable_layers=1, keep_start=False, **QUICK)
+    train(other, tmp_path / "tuned", config, log=lambda line: None)
+    tuned = load_bundle(tmp_path / "tuned").recipe
+    assert tuned.store_groups == {"vis": ("VIS",), "nir": ("H", "K", "J", "Y")}
+    assert tuned.layout == "tiny-train-reordered" and tuned.groups == base.recipe.groups
+    assert tuned.statistics == base.recipe.statistics
+
+
 @pytest.fixture(scope="module")
 def ensemble(store, tmp_path_factory) -> Path:  # noqa: F811
     root = tmp_path_factory.mktemp("ensemble") / "ens"

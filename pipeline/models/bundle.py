@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from pipeline.models.integrity import (
 from pipeline.models.outputs import OutputSpec
 from pipeline.models.prediction import DeclaredOutputsPredictor
 from pipeline.preprocess.recipe import Recipe, apply_recipe
+from pipeline.preprocess.store_bands import recipe_for_store
 
 if TYPE_CHECKING:
     import keras
@@ -268,6 +269,26 @@ class ModelBundle(DeclaredOutputsPredictor):
             model, self.recipe, source=f"bundle {self.path}", outputs=self.card.output_specs
         )
         return model
+
+    def on_store(self, groups: Mapping[str, Sequence[str]]) -> ModelBundle:
+        """This bundle reading a store whose groups hold ``groups`` (group -> bands, in store order).
+
+        Each band the model reads is then taken by its name, so a store whose layout orders a
+        group's bands otherwise, or adds bands to it, is scored right
+        (:func:`~pipeline.preprocess.store_bands.recipe_for_store`). Returns ``self`` when nothing
+        differs; else a bundle of the same files (and Keras model, if loaded) with that recipe.
+
+        Raises
+        ------
+        BundleError
+            When the store lacks a band the model reads.
+        """
+        recipe = recipe_for_store(self.recipe, groups)
+        if recipe is self.recipe:
+            return self
+        view = ModelBundle(self.path, recipe, self.card)
+        view._model = self._model
+        return view
 
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
         """Model inputs from store images, by this bundle's recipe.

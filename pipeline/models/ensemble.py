@@ -288,6 +288,14 @@ class EnsembleBundle:
         stacked = np.stack([member.predict(inputs, batch_size, pad_batches) for member in self.members])
         return stacked.mean(axis=0)
 
+    def on_store(self, groups: Mapping[str, Sequence[str]]) -> EnsembleBundle:
+        """This ensemble reading a store whose groups hold ``groups``: each member's
+        :meth:`~pipeline.models.bundle.ModelBundle.on_store`."""
+        members = [member.on_store(groups) for member in self.members]
+        if all(new is old for new, old in zip(members, self.members, strict=True)):
+            return self
+        return EnsembleBundle(self.path, members, self.card)
+
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:
         """Inputs by the first member's recipe (see :meth:`predict`)."""
         return self.members[0].prepare(groups, flags)

@@ -124,12 +124,14 @@ def fit_feature_stats(
     if width < 2:
         raise BundleError(f"layer {name!r} gives {width} feature; a feature layer needs at least 2")
 
+    reader = bundle.on_store(dataset.attrs["groups"])  # each band by its name, as scoring reads it
+
     def pooled(chosen: np.ndarray) -> np.ndarray:
         parts = []
         for start in range(0, chosen.size, _BATCH):
             batch = chosen[start : start + _BATCH]
             images = {group: dataset[group][batch].values for group in bundle.groups}
-            parts.append(features(bundle, bundle.prepare(images), layer))
+            parts.append(features(bundle, reader.prepare(images), layer))
         return np.concatenate(parts).astype(np.float64)
 
     estimate = LedoitWolf().fit(pooled(fit_rows))

@@ -214,8 +214,9 @@ def score_rows(
     from pipeline.store.columns import read_flags
     from pipeline.store.zarr_store import open_store
 
-    bundle = worker_bundle(bundle_path, sha256)
     dataset = open_store(store, chunks=None)
+    # each band by its name: the store's layout may order a group's bands otherwise, or add bands
+    bundle = worker_bundle(bundle_path, sha256).on_store(dataset.attrs["groups"])
     groups = list(bundle.groups)
     object_ids = dataset["object_id"][start:stop].values
     # as the driver reads them; a band the model does not read cannot make an object unusable (trial)

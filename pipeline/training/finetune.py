@@ -30,6 +30,7 @@ import numpy as np
 from pipeline.errors import BundleError
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import check_recipe_options
+from pipeline.preprocess.store_bands import recipe_for_store
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.lineage import learned_ids, plain_id
 from schemas.layout import Layout
@@ -141,6 +142,10 @@ def _option(name: str, value: Any) -> str:
 def init_recipe(init: str | Path, layout: Layout):
     """The recipe of the bundle at ``init``, checked against the training store's layout.
 
+    It reads each band by its name in the store's layout, which may order a group's bands
+    otherwise or add bands to it (:func:`~pipeline.preprocess.store_bands.recipe_for_store`), and
+    names that layout, so the fine-tuned bundle's recipe is the store's.
+
     Raises
     ------
     TrainingError
@@ -163,7 +168,7 @@ def init_recipe(init: str | Path, layout: Layout):
                 f"{recipe.group_shapes[group]} pixels), but the training store's layout {layout.name} "
                 f"{what}: fine-tune on a store of the bundle's layout ({recipe.layout})"
             )
-    return recipe
+    return recipe_for_store(recipe, layout.groups, layout.name)
 
 
 def training_groups(layout: Layout, config: TrainConfig) -> dict[str, tuple[str, ...]]:

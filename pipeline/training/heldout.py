@@ -81,6 +81,7 @@ def _values(dataset, name: str, rows: slice | np.ndarray = slice(None)) -> np.nd
 
 def _score_outputs_in_process(bundle, dataset, store, specs, batch_size: int, tta: bool) -> StoreScores:
     """Every declared output's columns (the default: ``score``, ``score_std``), batch by batch."""
+    bundle = bundle.on_store(dataset.attrs["groups"])  # each band by its name, as scoring reads it
     from pipeline.models.features import OOD_COLUMN, has_feature_stats, ood_score_groups
 
     flags = read_flags(dataset, store=store, bands=bundle.bands)  # the model's bands' flags, as scoring reads

@@ -174,7 +174,8 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
 def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Recipe:
     """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects.
 
-    With ``config.init`` the recipe of that bundle, unchanged (:mod:`pipeline.training.finetune`).
+    With ``config.init`` the recipe of that bundle, its statistics unchanged, its bands found by name
+    in the store's layout (:func:`~pipeline.training.finetune.init_recipe`).
     Options that cannot give a model input (:meth:`TrainConfig.check_input_shapes`) are refused first.
     """
     layout = store_layout(read_attributes(store))
