@@ -126,6 +126,10 @@ def report_dir(out_dir: Path) -> Path:
     return Path(out_dir) / "report"
 
 
+REPORT_FILE = "report.html"
+"""The page ``lenshunt evaluate`` writes in :func:`report_dir` (:mod:`pipeline.evaluation.report`)."""
+
+
 def shipped_model() -> Path:
     """The default model bundle shipped inside the package (see docs/model-card.md)."""
     return Path(__file__).parent / "models" / "shipped" / "default"

@@ -15,6 +15,7 @@ from pipeline import paths
 from pipeline.catalog import read_catalog, read_provenance
 from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
+from pipeline.evaluation.run import evaluate_run
 from pipeline.flags import Flag
 from pipeline.models import save_ensemble
 from pipeline.scoring.parts import MAX_PART_PIECES, existing_parts, take_out_rows, uncovered_regions
@@ -109,14 +110,25 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     again = score_store(store, bundle, out, dask_client, batch_size=8)
     assert again.n_rows_scored_now == lost[1] - lost[0]
     np.testing.assert_array_equal(read_catalog(paths.catalog_parquet(out))["score"], first["score"])
-    # Nothing new: nothing scored, catalog rows unchanged.
-    assert score_store(store, bundle, out, dask_client, batch_size=8).n_rows_scored_now == 0
+    # Nothing new: nothing scored, catalog rows unchanged, an evaluation of the catalog kept.
+    evaluate_run(out, store)
+    report, metrics = paths.report_dir(out), paths.metrics_file(out)
+    (out / "notes.txt").write_text("the user's own file")
+    unchanged = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert unchanged.n_rows_scored_now == 0 and unchanged.removed_evaluation == []
+    assert (report / paths.REPORT_FILE).is_file() and metrics.is_file()
     # New cutouts arrive: only they are scored; ranks are recomputed over everything.
     new_ids = list(range(100036, 100046))
     write_set(EUCLID, source, new_ids)
     ingest(EUCLID, source, store, dask_client)
     grown = score_store(store, bundle, out, dask_client, batch_size=8)
     assert grown.n_rows_scored_now == 10 and grown.n_objects == 46
+    # the earlier catalog's report and metrics described 36 objects: removed, and the summary says
+    # how to make them again (new-user trial: they stayed, unmarked); the user's file stays
+    assert not report.exists() and not metrics.exists() and (out / "notes.txt").is_file()
+    assert grown.removed_evaluation == [str(metrics), f"{report}/"]
+    assert f"`lenshunt evaluate {out} --store {store}` makes it again" in grown.summary()
+    assert evaluate_run(out, store).metrics.n_objects == 46
     catalog = read_catalog(paths.catalog_parquet(out))
     assert catalog["object_id"].is_unique and len(catalog) == 46
     assert sorted(catalog["rank"]) == list(range(1, 47))
@@ -639,3 +651,73 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
         '3 objects in 1 group within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
         "the same galaxies under two ids? Both rows are kept" in result.summary()
     )
+
+
+def _reordered_euclid(name: str = "euclid-reordered"):
+    """euclid-sglc2 with the NISP bands as H, K, J, Y and VIS after H: K (a fifth band in the model's
+    group ``nir``) reads the Y files, so its pixels are real but no model here reads them."""
+    import yaml
+
+    from schemas.layout import parse_layout
+
+    data = yaml.safe_load(EUCLID.to_yaml())
+    vis, y, j, h = data["bands"]
+    data["name"], data["bands"] = name, [h, vis, {**y, "name": "K", "wavelength_nm": 2200}, j, y]
+    return parse_layout(data, source="test")
+
+
+def test_a_store_whose_layout_orders_a_group_otherwise_or_adds_bands_is_scored_by_band_name(
+    scored_setup, dask_client, tmp_path
+):
+    """New-user trial: a layout with a fifth NISP band in ``nir`` passed the pre-check and failed in
+    every worker; one ordering ``nir`` as H, J, Y would have given the model H as Y, silently.
+
+    Each band a model reads is taken by its name: the same cutouts through such a layout get the
+    same scores, on the cluster and in process (held-out and domain checks), as an ensemble too.
+    """
+    from pipeline.models import load_bundle
+    from pipeline.training.heldout import score_store_in_process
+
+    _, source, store, bundle = scored_setup
+    layout = _reordered_euclid()
+    assert layout.groups["nir"] == ("H", "K", "J", "Y")
+    other = tmp_path / "other.zarr"
+    ingest(layout, source, other, dask_client, chunk_objects=16)
+
+    reference = score_store(store, bundle, tmp_path / "ref", dask_client, batch_size=8)
+    result = score_store(other, bundle, tmp_path / "run", dask_client, batch_size=8)
+    assert result.n_scored == reference.n_scored and result.n_objects == reference.n_objects >= len(IDS)
+    expected = read_catalog(paths.catalog_parquet(tmp_path / "ref")).set_index("object_id")["score"]
+    got = read_catalog(paths.catalog_parquet(tmp_path / "run")).set_index("object_id")["score"]
+    np.testing.assert_allclose(got.loc[expected.index], expected, rtol=1e-5)
+    assert np.isnan(got.loc[100003])
+    in_process = score_store_in_process(load_bundle(bundle), other, batch_size=8)
+    np.testing.assert_allclose(in_process.score, predict_in_process(bundle, store), rtol=1e-5)
+
+    members = [shutil.copytree(bundle, tmp_path / "ens" / name) for name in ("a", "b")]
+    save_ensemble(tmp_path / "ens", members)
+    ensemble = score_store(other, tmp_path / "ens", tmp_path / "ens-run", dask_client, batch_size=8)
+    assert ensemble.n_scored == reference.n_scored
+    averaged = read_catalog(paths.catalog_parquet(tmp_path / "ens-run")).set_index("object_id")["score"]
+    np.testing.assert_allclose(averaged.loc[expected.index], expected, rtol=1e-5)
+
+
+def test_a_model_reading_a_band_the_store_lacks_is_refused_before_scoring(
+    scored_setup, dask_client, tmp_path
+):
+    """The store's layout has ``nir`` without J: refused by name before any work, naming the band."""
+    import yaml
+
+    from pipeline.models import load_bundle
+    from schemas.layout import parse_layout
+
+    _, source, _, bundle = scored_setup
+    data = yaml.safe_load(EUCLID.to_yaml())
+    data["name"], data["bands"] = "euclid-no-j", [b for b in data["bands"] if b["name"] != "J"]
+    store = tmp_path / "no-j.zarr"
+    ingest(parse_layout(data), source, store, dask_client, chunk_objects=16)
+    with pytest.raises(BundleError, match=r"needs group 'nir' with bands \['Y', 'J', 'H'\]"):
+        score_store(store, bundle, tmp_path / "run", dask_client, batch_size=8)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(BundleError, match=r"reads bands that the store lacks: \{'nir': \['J'\]\}"):
+        load_bundle(bundle).on_store({"vis": ["VIS"], "nir": ["Y", "H"]})

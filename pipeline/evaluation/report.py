@@ -42,7 +42,7 @@ from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
-from pipeline.paths import catalog_fits, catalog_parquet, catalog_votable, metrics_file
+from pipeline.paths import REPORT_FILE, catalog_fits, catalog_parquet, catalog_votable, metrics_file
 from schemas.catalog import Provenance
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-REPORT_FILE = "report.html"
 PLOT_TITLES = {
     "roc": "ROC curve",
     "precision_recall": "Precision-recall curve",

@@ -253,3 +253,25 @@ def discard_score_run(out_dir: Path) -> None:
         with contextlib.suppress(OSError):
             parts_dir.rmdir()  # only when empty
     run_file.unlink(missing_ok=True)
+
+
+def remove_stale_evaluation(out_dir: Path) -> list[str]:
+    """Delete the evaluation of an earlier catalog in ``out_dir``; return what was deleted.
+
+    A score run that scores rows (objects an ingest added or rewrote) changes the catalog, and the
+    metrics (``metrics.json``) and the report (``report/``, with its copies of the catalog) of the
+    one before would stay beside it, describing other scores without a word (new-user trial). Both
+    are remade by ``lenshunt evaluate``. ``report/`` goes whole only when it holds the report page
+    (written whole by ``lenshunt evaluate``, which keeps nothing else there); a folder without it is
+    someone else's and is kept.
+    """
+    removed = []
+    metrics = paths.metrics_file(out_dir)
+    if metrics.is_file():
+        metrics.unlink()
+        removed.append(str(metrics))
+    report = paths.report_dir(out_dir)
+    if (report / paths.REPORT_FILE).is_file():
+        shutil.rmtree(report)
+        removed.append(f"{report}/")
+    return removed

@@ -37,6 +37,7 @@ from pipeline.scoring.parts import (
     discard_score_run,
     existing_parts,
     move_aside,
+    remove_stale_evaluation,
     take_out_rows,
     uncovered_regions,
 )
@@ -76,6 +77,8 @@ class ScoreRunResult:
     rank_by: str = "score"
     duplicates: str = ""
     """:func:`pipeline.catalog.describe_duplicates` of the catalog: objects at one sky position."""
+    removed_evaluation: list[str] = field(default_factory=list)
+    """The earlier catalog's metrics and report, deleted as the run changed the catalog."""
 
     @property
     def objects_per_second(self) -> float:
@@ -110,6 +113,11 @@ class ScoreRunResult:
             why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
+        if self.removed_evaluation:
+            lines.append(
+                f"  removed the earlier catalog's evaluation ({', '.join(self.removed_evaluation)}); "
+                f"`lenshunt evaluate {self.out_dir} --store {self.store}` makes it again"
+            )
         return "\n".join(lines)
 
 
@@ -280,6 +288,7 @@ def score_store(
     attributes = read_attributes(store)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
+    bundle = bundle.on_store(attributes.groups)  # each band by its name, as the workers read them
     check_grades_belong_to(out_dir, store)
     known = load_known_lenses(known_lenses)  # before scoring: a bad table or radius fails fast
     if known is not None and not 0 < known_lens_radius_arcsec < 3600:
@@ -402,6 +411,7 @@ def score_store(
             },
         )
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
+        removed = remove_stale_evaluation(out_dir) if todo or n_rescored else []
         return ScoreRunResult(
             out_dir=str(out_dir),
             store=str(store),
@@ -433,4 +443,5 @@ def score_store(
             else [],
             rank_by=layout.rank_by,
             duplicates=describe_duplicates(duplicates, column["object_id"]),
+            removed_evaluation=removed,
         )
