@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| bundle | " + " | ".join(f'{s:g} px ({0.1 * s:.2g}")' for s in args.shifts) + " |")
     print("|---|" + "---|" * len(args.shifts))
     for path in args.bundles:
-        bundle = load_bundle(path)
+        bundle = load_bundle(path).on_store(data.attrs["groups"])  # each band by its name
         row = []
         for shift in args.shifts:
             groups = {"vis": shift_images(vis, shift), "nir": shift_images(nir, shift / VIS_PER_NISP_PIXEL)}

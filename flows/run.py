@@ -132,7 +132,7 @@ def run_flow(
                 known_lenses,
                 known_lens_radius,
             )
-            logger.info("\n%s", scored.summary())
+            logger.info("\n%s", scored.summary(evaluated_next=True))
         evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
         publish_results(str(scores), evaluation)
         summary = RunSummary(

@@ -129,6 +129,18 @@ def report_dir(out_dir: Path) -> Path:
 REPORT_FILE = "report.html"
 """The page ``lenshunt evaluate`` writes in :func:`report_dir` (:mod:`pipeline.evaluation.report`)."""
 
+REPORT_WRITTEN = (
+    REPORT_FILE,
+    "roc.png",
+    "precision_recall.png",
+    "score_histogram.png",
+    "score_distribution.png",
+    "gallery",
+    "files",
+)
+"""Every name ``lenshunt evaluate`` writes in :func:`report_dir` (pages, plots, the gallery's and
+the downloads' folders); a score run that changes the catalog deletes these, and nothing else there."""
+
 
 def shipped_model() -> Path:
     """The default model bundle shipped inside the package (see docs/model-card.md)."""

@@ -102,7 +102,10 @@ def test_pipeline_scores_equal_in_process_predict(scored_setup, dask_client):
 def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_client, tmp_path):
     root, source, store, bundle = scored_setup
     out = tmp_path / "run"
-    score_store(store, bundle, out, dask_client, batch_size=8)
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # a user's own file, in a folder no run wrote (review)
+    first_run = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert first_run.removed_evaluation == [] and (out / "metrics.json").read_text() == "{}"
     first = read_catalog(paths.catalog_parquet(out))
     # A crash that lost one region's part: the rerun scores only that region.
     lost = sorted(existing_parts(out))[1]
@@ -113,10 +116,17 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # Nothing new: nothing scored, catalog rows unchanged, an evaluation of the catalog kept.
     evaluate_run(out, store)
     report, metrics = paths.report_dir(out), paths.metrics_file(out)
+    # paths.REPORT_WRITTEN names all that evaluate writes in report/: all a change deletes there
+    assert {path.name for path in report.iterdir()} <= set(paths.REPORT_WRITTEN)
     (out / "notes.txt").write_text("the user's own file")
+    (report / "my-notes.txt").write_text("the user's own file in the report folder (review)")
     unchanged = score_store(store, bundle, out, dask_client, batch_size=8)
     assert unchanged.n_rows_scored_now == 0 and unchanged.removed_evaluation == []
     assert (report / paths.REPORT_FILE).is_file() and metrics.is_file()
+    # another threshold scores nothing but changes what the metrics measure at (review): removed
+    moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
+    assert moved.n_rows_scored_now == 0 and not metrics.exists()
+    evaluate_run(out, store)
     # New cutouts arrive: only they are scored; ranks are recomputed over everything.
     new_ids = list(range(100036, 100046))
     write_set(EUCLID, source, new_ids)
@@ -125,15 +135,75 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     assert grown.n_rows_scored_now == 10 and grown.n_objects == 46
     # the earlier catalog's report and metrics described 36 objects: removed, and the summary says
     # how to make them again (new-user trial: they stayed, unmarked); the user's file stays
-    assert not report.exists() and not metrics.exists() and (out / "notes.txt").is_file()
-    assert grown.removed_evaluation == [str(metrics), f"{report}/"]
+    assert not metrics.exists() and (out / "notes.txt").is_file()
+    assert [path.name for path in report.iterdir()] == ["my-notes.txt"]
+    assert grown.removed_evaluation == [str(metrics), f"{report}/ (the report's own files)"]
+    assert grown.stale_evaluation == []
     assert f"`lenshunt evaluate {out} --store {store}` makes it again" in grown.summary()
+    # the end-to-end run evaluates right after: no advice to do it (review)
+    assert "removed the earlier" not in grown.summary(evaluated_next=True)
     assert evaluate_run(out, store).metrics.n_objects == 46
     catalog = read_catalog(paths.catalog_parquet(out))
     assert catalog["object_id"].is_unique and len(catalog) == 46
     assert sorted(catalog["rank"]) == list(range(1, 47))
     merged = catalog.set_index("object_id").loc[IDS, "score"].to_numpy()
     np.testing.assert_array_equal(merged, first["score"].to_numpy())
+
+
+class _InterruptedError(Exception):
+    pass
+
+
+def _interrupt(done: int, total: int) -> None:
+    raise _InterruptedError  # called once the regions are submitted, before any is done
+
+
+def test_a_run_that_dies_after_starting_to_change_the_catalog_leaves_no_stale_evaluation(
+    scored_setup, dask_client, tmp_path
+):
+    """Review: the earlier evaluation was deleted only after the new catalog was written, so a run
+    that failed between (and a retry finding its parts) kept it for ever. It goes before any work."""
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    evaluate_run(out, store)
+    assert (paths.report_dir(out) / paths.REPORT_FILE).is_file()
+    with pytest.raises(_InterruptedError):
+        score_store(store, bundle, out, dask_client, batch_size=8, overwrite=True, progress=_interrupt)
+    assert not (paths.report_dir(out) / paths.REPORT_FILE).exists() and not paths.metrics_file(out).exists()
+
+
+def test_removing_a_stale_evaluation_keeps_links_and_user_files_and_never_fails(tmp_path, monkeypatch):
+    """Review: a ``report/`` that is a link to another disk made ``rmtree`` raise after the catalog
+    was written; a file that cannot be deleted must not fail the run either: it is reported."""
+    from pipeline.scoring.parts import remove_stale_evaluation
+
+    out, elsewhere = tmp_path / "run", tmp_path / "big-disk" / "report"
+    (elsewhere / "gallery").mkdir(parents=True)
+    (elsewhere / paths.REPORT_FILE).write_text("<html>")
+    (elsewhere / "gallery" / "1.png").write_bytes(b"png")
+    (elsewhere / "README").write_text("the user's")
+    out.mkdir()
+    paths.report_dir(out).symlink_to(elsewhere, target_is_directory=True)
+    paths.metrics_file(out).write_text("{}")
+    removed, stale = remove_stale_evaluation(out)
+    assert removed == [str(paths.metrics_file(out)), f"{paths.report_dir(out)}/ (the report's own files)"]
+    assert stale == [] and paths.report_dir(out).is_symlink()
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["README"]
+
+    paths.metrics_file(out).write_text("{}")
+    (elsewhere / paths.REPORT_FILE).write_text("<html>")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    removed, stale = remove_stale_evaluation(out)
+    assert removed == []
+    assert stale == [
+        f"{paths.metrics_file(out)} was not deleted (Permission denied)",
+        f"{paths.report_dir(out) / paths.REPORT_FILE} was not deleted (Permission denied)",
+    ]
 
 
 def test_tta_gives_mean_and_spread(scored_setup, dask_client, tmp_path):
@@ -676,7 +746,7 @@ def test_a_store_whose_layout_orders_a_group_otherwise_or_adds_bands_is_scored_b
     same scores, on the cluster and in process (held-out and domain checks), as an ensemble too.
     """
     from pipeline.models import load_bundle
-    from pipeline.training.heldout import score_store_in_process
+    from pipeline.training.heldout import score_store_in_process, store_input_warnings
 
     _, source, store, bundle = scored_setup
     layout = _reordered_euclid()
@@ -693,6 +763,16 @@ def test_a_store_whose_layout_orders_a_group_otherwise_or_adds_bands_is_scored_b
     assert np.isnan(got.loc[100003])
     in_process = score_store_in_process(load_bundle(bundle), other, batch_size=8)
     np.testing.assert_allclose(in_process.score, predict_in_process(bundle, store), rtol=1e-5)
+    # review: the domain check's input warnings read bands by position (a model fine-tuned on the
+    # five-band layout, read on the parent store, raised IndexError)
+    opened = load_bundle(bundle)
+    fine_tuned_view = opened.on_store(layout.groups)
+    assert fine_tuned_view.recipe.store_groups["nir"] == ("H", "K", "J", "Y")
+    # one view per band layout, so per-bundle caches (the feature sub-model) are built once
+    assert opened.on_store(dict(layout.groups)) is fine_tuned_view is not opened
+    warned = store_input_warnings(load_bundle(bundle), store)
+    assert store_input_warnings(fine_tuned_view, store) == warned
+    assert store_input_warnings(load_bundle(bundle), other) == warned
 
     members = [shutil.copytree(bundle, tmp_path / "ens" / name) for name in ("a", "b")]
     save_ensemble(tmp_path / "ens", members)

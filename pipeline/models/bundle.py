@@ -216,6 +216,7 @@ class ModelBundle(DeclaredOutputsPredictor):
         self.card = card
         self._model: keras.Model | None = None
         self._lock = threading.Lock()
+        self._views: dict[tuple, ModelBundle] = {}  # on_store's views, one per store band layout
 
     def __repr__(self) -> str:
         return (
@@ -276,18 +277,24 @@ class ModelBundle(DeclaredOutputsPredictor):
         Each band the model reads is then taken by its name, so a store whose layout orders a
         group's bands otherwise, or adds bands to it, is scored right
         (:func:`~pipeline.preprocess.store_bands.recipe_for_store`). Returns ``self`` when nothing
-        differs; else a bundle of the same files (and Keras model, if loaded) with that recipe.
+        differs; else a bundle of the same files (and Keras model, if loaded) with that recipe,
+        the same one for each later call with these groups (so per-bundle caches such as the
+        feature sub-model of :mod:`pipeline.models.features` are built once per band layout).
 
         Raises
         ------
         BundleError
             When the store lacks a band the model reads.
         """
-        recipe = recipe_for_store(self.recipe, groups)
-        if recipe is self.recipe:
-            return self
-        view = ModelBundle(self.path, recipe, self.card)
-        view._model = self._model
+        key = tuple((group, tuple(bands)) for group, bands in groups.items())
+        with self._lock:
+            if key not in self._views:
+                recipe = recipe_for_store(self.recipe, groups)
+                view = self if recipe is self.recipe else ModelBundle(self.path, recipe, self.card)
+                self._views[key] = view
+            view = self._views[key]
+        if view is not self and view._model is None:
+            view._model = self._model  # the Keras model, when this bundle has loaded it
         return view
 
     def prepare(self, groups: Mapping[str, Any], flags: Any = None) -> dict[str, Any]:

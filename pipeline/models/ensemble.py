@@ -291,7 +291,7 @@ class EnsembleBundle:
     def on_store(self, groups: Mapping[str, Sequence[str]]) -> EnsembleBundle:
         """This ensemble reading a store whose groups hold ``groups``: each member's
         :meth:`~pipeline.models.bundle.ModelBundle.on_store`."""
-        members = [member.on_store(groups) for member in self.members]
+        members = [member.on_store(groups) for member in self.members]  # each memoised by its member
         if all(new is old for new, old in zip(members, self.members, strict=True)):
             return self
         return EnsembleBundle(self.path, members, self.card)

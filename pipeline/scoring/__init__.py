@@ -11,7 +11,8 @@ from pipeline.scoring.region import (
     score_rows,
     warm_worker_bundle,
 )
-from pipeline.scoring.run import ScoreRunResult, score_store
+from pipeline.scoring.result import ScoreRunResult
+from pipeline.scoring.run import score_store
 
 __all__ = [
     "ScoreRunResult",

@@ -255,23 +255,52 @@ def discard_score_run(out_dir: Path) -> None:
     run_file.unlink(missing_ok=True)
 
 
-def remove_stale_evaluation(out_dir: Path) -> list[str]:
-    """Delete the evaluation of an earlier catalog in ``out_dir``; return what was deleted.
+def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
+    """Delete the evaluation of an earlier catalog in ``out_dir``: (what was deleted, what was not).
 
     A score run that scores rows (objects an ingest added or rewrote) changes the catalog, and the
-    metrics (``metrics.json``) and the report (``report/``, with its copies of the catalog) of the
-    one before would stay beside it, describing other scores without a word (new-user trial). Both
-    are remade by ``lenshunt evaluate``. ``report/`` goes whole only when it holds the report page
-    (written whole by ``lenshunt evaluate``, which keeps nothing else there); a folder without it is
-    someone else's and is kept.
+    metrics (``metrics.json``) and the report of the one before would stay beside it, describing
+    other scores without a word (new-user trial). Both are remade by ``lenshunt evaluate``.
+    In ``report/`` only what that writes (:data:`pipeline.paths.REPORT_WRITTEN`) is deleted, and
+    only when it holds the report page; other files there are the user's and are kept, and so is
+    the folder (or a link to one). A file that cannot be deleted (permissions, a read-only disk)
+    is listed second, with why, instead of failing the run: its catalog is written already.
     """
-    removed = []
-    metrics = paths.metrics_file(out_dir)
-    if metrics.is_file():
-        metrics.unlink()
-        removed.append(str(metrics))
     report = paths.report_dir(out_dir)
+    targets = [paths.metrics_file(out_dir)]
     if (report / paths.REPORT_FILE).is_file():
-        shutil.rmtree(report)
-        removed.append(f"{report}/")
-    return removed
+        targets += [report / name for name in paths.REPORT_WRITTEN]
+    removed, kept = [], []
+    for path in targets:
+        if not path.exists() and not path.is_symlink():
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            kept.append(f"{path} was not deleted ({exc.strerror or exc})")
+        else:
+            removed.append(str(path) if path.parent != report else f"{report}/ (the report's own files)")
+    return list(dict.fromkeys(removed)), kept
+
+
+def catalog_settings_differ(out_dir: Path, settings: dict) -> bool:
+    """Whether the catalog in ``out_dir`` was written with other ``settings`` (provenance fields).
+
+    The evaluation uses them (the threshold of the purity and completeness, the known-lens
+    matches of the report), so a score run that changes one makes the evaluation stale even when
+    it scores nothing (review). A catalog whose provenance cannot be read counts as differing;
+    no catalog, as not.
+    """
+    from pipeline.catalog import read_provenance
+
+    catalog = paths.catalog_parquet(out_dir)
+    if not catalog.is_file():
+        return False
+    try:
+        recorded = read_provenance(catalog).model_dump()
+    except Exception:  # any unreadable catalog: its evaluation cannot be vouched for
+        return True
+    return any(recorded.get(key) != value for key, value in settings.items())

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_wa
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.parts import (
     assemble_parts,
+    catalog_settings_differ,
     discard_score_run,
     existing_parts,
     move_aside,
@@ -42,83 +42,11 @@ from pipeline.scoring.parts import (
     uncovered_regions,
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
+from pipeline.scoring.result import ScoreRunResult
 from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
 from pipeline.store.zarr_store import open_store, read_attributes
-
-
-@dataclass
-class ScoreRunResult:
-    """What a score run did."""
-
-    out_dir: str
-    store: str
-    model_id: str
-    n_objects: int
-    n_scored: int
-    n_rows_scored_now: int
-    catalog_fits: str
-    catalog_parquet: str
-    seconds: float
-    n_rows_rescored: int = 0
-    seconds_read: float = 0.0
-    seconds_model: float = 0.0
-    flag_counts: dict[str, int] = field(default_factory=dict)
-    """Objects not scored, by the flags that keep an object from being scored (UNUSABLE, SCORE_NONFINITE)."""
-    input_warnings: list[str] = field(default_factory=list)
-    catalog_votable: str = ""
-    catalog_hats: str | None = None
-    n_without_position: int = 0
-    n_known_lenses: int = 0
-    known_lenses: str = ""
-    outputs: list[str] = field(default_factory=list)
-    """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
-    rank_by: str = "score"
-    duplicates: str = ""
-    """:func:`pipeline.catalog.describe_duplicates` of the catalog: objects at one sky position."""
-    removed_evaluation: list[str] = field(default_factory=list)
-    """The earlier catalog's metrics and report, deleted as the run changed the catalog."""
-
-    @property
-    def objects_per_second(self) -> float:
-        return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
-
-    def summary(self) -> str:
-        again = (
-            f" (of which {self.n_rows_rescored} again: objects an ingest rewrote or the store lost since, "
-            "with the rest of their score part where that costs no more passes)"
-            if self.n_rows_rescored
-            else ""
-        )
-        lines = [
-            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows processed now{again} "
-            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
-            f"  catalog: {self.catalog_fits}",
-            f"           {self.catalog_parquet}",
-        ]
-        if self.catalog_votable:
-            lines.append(f"           {self.catalog_votable}")
-        if self.catalog_hats:
-            lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
-        if self.outputs:
-            lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
-        if self.n_without_position:
-            lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
-        if self.known_lenses:
-            lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
-        if self.duplicates:
-            lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")
-        if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
-            why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
-            lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
-        lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
-        if self.removed_evaluation:
-            lines.append(
-                f"  removed the earlier catalog's evaluation ({', '.join(self.removed_evaluation)}); "
-                f"`lenshunt evaluate {self.out_dir} --store {self.store}` makes it again"
-            )
-        return "\n".join(lines)
 
 
 def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: int) -> int:
@@ -312,6 +240,8 @@ def score_store(
     if out_dir.exists() and not out_dir.is_dir():
         raise ScoreOutputError(f"--out {out_dir} is a file, not a directory; pass a directory path")
     with score_folder_lock(out_dir):
+        # an earlier run's evaluation, not a user's own metrics.json in a fresh folder (review)
+        earlier_run = paths.score_run_file(out_dir).exists() or paths.catalog_parquet(out_dir).exists()
         n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
         n_rescored += take_out_rows(
             out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size
@@ -330,6 +260,14 @@ def score_store(
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
         todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
+        # before any work: a run that fails later (and is retried) leaves no stale evaluation (review)
+        settings = {  # recorded in the provenance; the evaluation uses them
+            "threshold": threshold,
+            "known_lenses": known.source if known is not None else "",
+            "known_lens_radius_arcsec": known_lens_radius_arcsec if known is not None else 0.0,
+        }
+        changes = earlier_run and (bool(todo or n_rescored) or catalog_settings_differ(out_dir, settings))
+        removed, stale = remove_stale_evaluation(out_dir) if changes else ([], [])
         futures = [
             client.submit(
                 score_region_task,
@@ -394,12 +332,10 @@ def score_store(
             layout=attributes.layout,
             code_version=__version__,
             date=datetime.now(UTC),
-            threshold=threshold,
             tta=tta,
             n_objects=n_objects,
             n_scored=n_scored,
-            known_lenses=known.source if known is not None else "",
-            known_lens_radius_arcsec=known_lens_radius_arcsec if known is not None else 0.0,
+            **settings,
             rank_by=layout.rank_by,
             outputs=layout.outputs_json(),
             store_created=store_identity(attributes),
@@ -411,7 +347,6 @@ def score_store(
             },
         )
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
-        removed = remove_stale_evaluation(out_dir) if todo or n_rescored else []
         return ScoreRunResult(
             out_dir=str(out_dir),
             store=str(store),
@@ -444,4 +379,5 @@ def score_store(
             rank_by=layout.rank_by,
             duplicates=describe_duplicates(duplicates, column["object_id"]),
             removed_evaluation=removed,
+            stale_evaluation=stale,
         )

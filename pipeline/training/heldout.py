@@ -209,6 +209,7 @@ def evaluate_on_store(
 def store_input_warnings(bundle, store: str | Path) -> list[str]:
     """The score stage's out-of-range warnings for ``store``'s first objects (each member named)."""
     dataset = open_store(store, chunks=None)
+    bundle = bundle.on_store(dataset.attrs["groups"])  # each band by its name, as the score stage reads it
     sample = slice(0, min(int(dataset.sizes["object"]), INPUT_CHECK_OBJECTS))
     flags = read_flags(dataset, sample, store=store, bands=bundle.bands)
     return bundle_input_warnings(bundle, lambda group: dataset[group][sample].values, flags)

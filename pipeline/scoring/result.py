@@ -1,0 +1,89 @@
+"""What a score run did (:class:`ScoreRunResult`), and its summary for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ScoreRunResult:
+    """What a score run did."""
+
+    out_dir: str
+    store: str
+    model_id: str
+    n_objects: int
+    n_scored: int
+    n_rows_scored_now: int
+    catalog_fits: str
+    catalog_parquet: str
+    seconds: float
+    n_rows_rescored: int = 0
+    seconds_read: float = 0.0
+    seconds_model: float = 0.0
+    flag_counts: dict[str, int] = field(default_factory=dict)
+    """Objects not scored, by the flags that keep an object from being scored (UNUSABLE, SCORE_NONFINITE)."""
+    input_warnings: list[str] = field(default_factory=list)
+    catalog_votable: str = ""
+    catalog_hats: str | None = None
+    n_without_position: int = 0
+    n_known_lenses: int = 0
+    known_lenses: str = ""
+    outputs: list[str] = field(default_factory=list)
+    """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
+    rank_by: str = "score"
+    duplicates: str = ""
+    """:func:`pipeline.catalog.describe_duplicates` of the catalog: objects at one sky position."""
+    removed_evaluation: list[str] = field(default_factory=list)
+    """The earlier catalog's metrics and report files, deleted as the run changed the catalog."""
+    stale_evaluation: list[str] = field(default_factory=list)
+    """Those of them that could not be deleted, each with why: they describe the earlier catalog."""
+
+    @property
+    def objects_per_second(self) -> float:
+        return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self, *, evaluated_next: bool = False) -> str:
+        """What the run did, for the user: a few lines.
+
+        ``evaluated_next`` (the end-to-end run, which evaluates the catalog right after) leaves out
+        the advice to run ``lenshunt evaluate`` for the evaluation this run removed.
+        """
+        again = (
+            f" (of which {self.n_rows_rescored} again: objects an ingest rewrote or the store lost since, "
+            "with the rest of their score part where that costs no more passes)"
+            if self.n_rows_rescored
+            else ""
+        )
+        lines = [
+            f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows processed now{again} "
+            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
+            f"  catalog: {self.catalog_fits}",
+            f"           {self.catalog_parquet}",
+        ]
+        if self.catalog_votable:
+            lines.append(f"           {self.catalog_votable}")
+        if self.catalog_hats:
+            lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
+        if self.outputs:
+            lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
+        if self.n_without_position:
+            lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
+        if self.known_lenses:
+            lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
+        if self.duplicates:
+            lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")
+        if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
+            why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
+            lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
+        lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
+        if self.removed_evaluation and not evaluated_next:
+            lines.append(
+                f"  removed the earlier catalog's evaluation ({', '.join(self.removed_evaluation)}); "
+                f"`lenshunt evaluate {self.out_dir} --store {self.store}` makes it again"
+            )
+        lines.extend(
+            f"  WARNING: {stale}: it describes the earlier catalog; remove it, or run lenshunt evaluate"
+            for stale in self.stale_evaluation
+        )
+        return "\n".join(lines)
