@@ -285,14 +285,27 @@ def test_compressed_files_read_equal_to_plain(tmp_path):
         np.testing.assert_array_equal(result.image, plain.image)
 
 
-def test_truncated_compressed_file_is_flagged(tmp_path):
+@pytest.mark.parametrize("fraction", [0.02, 0.5, 0.99])
+def test_truncated_compressed_file_is_flagged_truncated(tmp_path, fraction):
+    """New-user trial: a cut-off ``.fits.gz`` was flagged UNREADABLE, "not a FITS file"."""
+    import bz2
     import gzip
 
     fits.PrimaryHDU(_image()).writeto(tmp_path / "plain.fits")
-    data = gzip.compress((tmp_path / "plain.fits").read_bytes())
-    (tmp_path / "cut.fits.gz").write_bytes(data[: len(data) // 2])
-    result = read_band(tmp_path / "cut.fits.gz", (66, 66))
-    assert result.image is None and result.flags & (Flag.TRUNCATED | Flag.UNREADABLE)
+    raw = (tmp_path / "plain.fits").read_bytes()
+    for name, compress, kind in (
+        ("cut.fits.gz", gzip.compress, "gzip"),
+        ("cut.fits.bz2", bz2.compress, "bzip2"),
+    ):
+        data = compress(raw)
+        (tmp_path / name).write_bytes(data[: int(len(data) * fraction)])
+        result = read_band(tmp_path / name, (66, 66))
+        assert result.image is None and result.flags == Flag.TRUNCATED, name
+        assert result.reason == f"truncated file (its {kind} stream ends early)"
+    # a whole compressed file of garbage is no truncated FITS file
+    (tmp_path / "junk.fits.gz").write_bytes(gzip.compress(b"not a fits file at all" * 200))
+    junk = read_band(tmp_path / "junk.fits.gz", (66, 66))
+    assert junk.flags == Flag.UNREADABLE and "not a FITS file" in junk.reason
 
 
 def test_masked_pixels_alone_are_only_masked(tmp_path):

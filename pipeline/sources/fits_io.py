@@ -289,6 +289,9 @@ def _read_astropy(path: str, expected: tuple[int, int]) -> _Found:
             try:
                 hdus = fits.open(stream, memmap=False, lazy_load_hdus=False)
             except Exception as exc:
+                stream_ends_early = _compressed_stream_ends_early(path)
+                if stream_ends_early:  # new-user trial: a cut-off .fits.gz was "not a FITS file"
+                    raise _VerdictError(Flag.TRUNCATED, f"truncated file ({stream_ends_early})") from exc
                 raise _VerdictError(Flag.UNREADABLE, f"not a FITS file ({_describe(exc)})") from exc
             with hdus:
                 image = next(
@@ -361,6 +364,31 @@ def _true(value) -> bool:
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as stream:
         return stream.read(2) == _GZIP_MAGIC
+
+
+def _compressed_stream_ends_early(path: str) -> str:
+    """Why a gzip or bzip2 file's stream stops before its end marker; "" if whole or not compressed.
+
+    Decompresses the whole file, so only called for a file the readers refused.
+    """
+    import bz2
+    import gzip
+
+    with open(path, "rb") as stream:
+        magic = stream.read(3)
+    opener = gzip.open if magic[:2] == _GZIP_MAGIC else bz2.open if magic == b"BZh" else None
+    if opener is None:
+        return ""
+    kind = "gzip" if opener is gzip.open else "bzip2"
+    try:
+        with opener(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except EOFError:
+        return f"its {kind} stream ends early"
+    except Exception:  # a corrupt stream (bad CRC, bad block) is not a short one: UNREADABLE says why
+        return ""
+    return ""
 
 
 def _describe(exc: BaseException) -> str:
