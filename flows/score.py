@@ -22,7 +22,7 @@ from pipeline.compute import connect
 from pipeline.inspection import apply_grades, grades_dir
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.paths import shipped_model
-from pipeline.scoring import ScoreRunResult, score_store
+from pipeline.scoring import ScoreRunResult, check_score_folder, score_store
 
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
@@ -156,9 +156,11 @@ def check(args: argparse.Namespace) -> None:
     attributes = read_attributes(args.store)
     if args.model:
         existing_directory(args.model, "model bundle")
-    check_bundle_fits_store(load_bundle(args.model or shipped_model()), attributes)  # before Prefect
+    bundle = load_bundle(args.model or shipped_model())
+    check_bundle_fits_store(bundle, attributes)  # before Prefect
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")
+    check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # trial: after Prefect's lines
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
 
 

@@ -35,10 +35,12 @@ from pipeline.training import (
     TrainConfig,
     TrainingError,
     TrainResult,
+    check_grade_stores,
     check_init_recipe_options,
     check_output,
     check_trainable_layers,
     fit_store_recipe,
+    init_recipe,
     load_split,
     train_bundle,
 )
@@ -208,14 +210,19 @@ def check(args: argparse.Namespace) -> None:
 def _check_recipe(store: Path, config: TrainConfig) -> None:
     """The recipe options against the store's layout (e.g. a crop larger than its grid), as TrainingError.
 
-    Skipped for a fine-tune (it keeps its bundle's recipe) and when ``store`` is no readable store
-    (the flow then says why).
+    For a fine-tune, the ``--init`` bundle's bands and image sizes against the store's layout; the
+    ``--grades`` runs against the store (a :class:`~pipeline.catalog.StoreMismatchError`). Each is
+    one line before Prefect starts (trial: three Prefect error lines first). Skipped when ``store``
+    is no readable store (the flow then says why).
     """
-    if config.init is not None:
-        return
     try:
         layout = store_layout(read_attributes(store))
     except LenshuntError:
+        return
+    if config.grades:
+        check_grade_stores(store, list(config.grades))
+    if config.init is not None:
+        init_recipe(config.init, layout)
         return
     try:
         draft = check_recipe_options(layout, **config.recipe_options())

@@ -395,7 +395,7 @@ def test_fine_tuning_refuses_a_bundle_of_another_layout(store, tmp_path, dask_cl
     foreign = make_bundle(tmp_path / "euclid.zarr", tmp_path / "euclid-bundle")
     with pytest.raises(
         TrainingError,
-        match=r"--init .* has \(48, 48\) pixels, not \(200, 200\): fine-tune on a store of the bundle",
+        match=r"--init .* has \(48, 48\) pixels, not \(200, 200\): fine-tune on a store with those image",
     ):
         train(store, tmp_path / "x", TrainConfig(init=str(foreign), **QUICK), log=lambda line: None)
     with pytest.raises(ValueError, match="trainable_layers applies to fine-tuning only"):

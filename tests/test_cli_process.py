@@ -445,6 +445,44 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
+def test_a_folder_of_another_run_and_a_model_lacking_store_bands_are_one_line_before_prefect(tmp_path):
+    """New-user trial: ``score`` into another run's folder and ``train --init`` on a store lacking a
+    band the model reads printed three Prefect ERROR lines before the error, once the flow ran; and
+    the folder's refusal showed a raw dict."""
+    import json
+
+    import yaml
+
+    from pipeline import paths
+    from pipeline.store.zarr_store import create_store
+    from schemas.layout import parse_layout
+
+    store = tmp_path / "s.zarr"
+    create_store(store, EUCLID, source=str(tmp_path / "src"))
+    out = tmp_path / "scores"
+    out.mkdir()
+    paths.score_run_file(out).write_text(json.dumps({"store": "/data/another.zarr", "tta": False}))
+    data = yaml.safe_load(EUCLID.to_yaml())
+    data["name"], data["bands"] = "euclid-no-j", [b for b in data["bands"] if b["name"] != "J"]
+    no_j = tmp_path / "no-j.zarr"
+    create_store(no_j, parse_layout(data), source=str(tmp_path / "src-no-j"))
+    shipped = str(paths.shipped_model())
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    cases = [
+        (
+            ("score", str(store), "--out", str(out)),
+            f"{out} holds scores of another run: another store (/data/another.zarr, not {store.resolve()}); ",
+        ),
+        (
+            ("train", str(no_j), str(tmp_path / "tuned"), "--init", shipped),
+            "but the training store's layout euclid-no-j lacks bands ['J']: fine-tune on a store whose "
+            "layout has them in group 'nir' (in any order, beside other bands)",
+        ),
+    ]
+    _assert_one_line_errors_before_prefect(cases)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
 def test_a_stopped_score_says_which_parts_it_kept(tmp_path):
     """Review: a score stopped before any part was written said its parts were kept in OUT/parts,
     which did not exist."""

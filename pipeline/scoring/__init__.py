@@ -4,6 +4,7 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
+from pipeline.scoring.identity import check_score_folder
 from pipeline.scoring.region import (
     ScoredRows,
     score_groups,
@@ -17,6 +18,7 @@ from pipeline.scoring.run import score_store
 __all__ = [
     "ScoreRunResult",
     "ScoredRows",
+    "check_score_folder",
     "score_groups",
     "score_groups_outputs",
     "score_rows",

@@ -24,13 +24,14 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import CatalogError, ScoreOutputError, StoreError
+from pipeline.errors import CatalogError, ScoreOutputError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
+from pipeline.scoring.identity import check_same_run, previous_run, run_identity
 from pipeline.scoring.parts import (
     assemble_parts,
     catalog_settings_differ,
@@ -74,33 +75,10 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
     run_file = paths.score_run_file(out_dir)
     if overwrite:
         discard_score_run(out_dir)
-    seen: list[str] = []
     n_uncovered = 0
-    if not run_file.exists() and existing_parts(out_dir):  # new-user trial: another set's scores reused
-        raise ScoreOutputError(
-            f"{out_dir} holds score parts but no {run_file.name}: which store and model scored them cannot "
-            "be told; pass --overwrite to discard them, or score into another directory"
-        )
-    if run_file.exists():
-        try:
-            previous = json.loads(run_file.read_text())
-        except (OSError, ValueError) as exc:  # new-user trial: a traceback
-            raise ScoreOutputError(
-                f"{run_file} cannot be read ({type(exc).__name__}: {exc}): which store and model scored "
-                f"{out_dir} cannot be told; pass --overwrite to discard its scores, or score elsewhere"
-            ) from exc
-        if not isinstance(previous, dict):
-            raise ScoreOutputError(f"{run_file} is no score-run record; pass --overwrite or another --out")
-        differing = {
-            k: (previous.get(k), v)
-            for k, v in identity.items()
-            if previous.get(k) != v and (k in previous or k != "store_created")  # older run files lack it
-        }
-        if differing:
-            raise StoreError(
-                f"{out_dir} holds scores of another run ({differing}); score into another directory, "
-                "or pass --overwrite to discard them"
-            )
+    previous = previous_run(out_dir)
+    if previous is not None:
+        check_same_run(out_dir, previous, identity)
         seen = list(previous.get("repairs_seen", []))
         new = [repair_id for repair_id in repair_ids(store) if repair_id not in seen]
         check_no_repair_running(store, new)
@@ -208,7 +186,7 @@ def score_store(
     )
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
-    from pipeline.models.features import feature_stats_id, has_feature_stats, ood_provenance
+    from pipeline.models.features import has_feature_stats, ood_provenance
     from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
 
     started = time.perf_counter()
@@ -224,15 +202,8 @@ def score_store(
             f"known_lens_radius_arcsec must be in (0, 3600) arcsec, got {known_lens_radius_arcsec}; "
             "a few arcsec (default 2) suits galaxy-scale lenses"
         )
-    identity = {
-        "store": str(store),
-        "store_created": store_identity(attributes),  # a set re-ingested at the same path differs
-        "model_sha256": bundle.sha256,
-        "tta": tta,
-    }
+    identity = run_identity(store, attributes, bundle, tta)  # the folder's parts are reused only by it
     with_ood = has_feature_stats(bundle)
-    if with_ood:  # parts without ood_score (statistics fitted since) must not be reused
-        identity["feature_stats"] = feature_stats_id(bundle)
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)

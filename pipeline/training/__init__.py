@@ -21,7 +21,13 @@ from pipeline.training.config import (
     older_run_defaults,
     saved_split_grouped,
 )
-from pipeline.training.finetune import RECIPE_OPTIONS, check_init_recipe_options, check_trainable_layers
+from pipeline.training.finetune import (
+    RECIPE_OPTIONS,
+    check_init_recipe_options,
+    check_trainable_layers,
+    init_recipe,
+)
+from pipeline.training.grades import check_grade_stores
 from pipeline.training.run import (
     TrainResult,
     check_output,
@@ -42,10 +48,12 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "assign_folds",
+    "check_grade_stores",
     "check_init_recipe_options",
     "check_output",
     "check_trainable_layers",
     "fit_store_recipe",
+    "init_recipe",
     "load_split",
     "make_split",
     "older_run_defaults",

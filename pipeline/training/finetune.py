@@ -158,15 +158,17 @@ def init_recipe(init: str | Path, layout: Layout):
         missing = [band for band in bands if band not in members]
         shape = layout.group_shape(group) if members else None
         if missing or shape != tuple(recipe.group_shapes[group]):
-            what = (
-                f"lacks bands {missing}"
+            what = (  # trial: "a store of the bundle's layout" when only bands by name are needed
+                f"lacks bands {missing}: fine-tune on a store whose layout has them in group {group!r} "
+                "(in any order, beside other bands)"
                 if missing
-                else f"has {shape} pixels, not {recipe.group_shapes[group]}"
+                else f"has {shape} pixels, not {recipe.group_shapes[group]}: fine-tune on a store "
+                "with those image sizes"
             )
             raise TrainingError(
                 f"--init {init} reads group {group!r} (bands {list(bands)}, "
                 f"{recipe.group_shapes[group]} pixels), but the training store's layout {layout.name} "
-                f"{what}: fine-tune on a store of the bundle's layout ({recipe.layout})"
+                f"{what} (the bundle was trained on layout {recipe.layout})"
             )
     return recipe_for_store(recipe, layout.groups, layout.name)
 

@@ -1,0 +1,125 @@
+"""Which run a score folder belongs to: the store, its ingest, the model, TTA, feature statistics.
+
+A score folder's parts are reused by a rerun only when it is the same run (``score-run.json``
+holds the identity of the run that wrote them). :func:`check_score_folder` is the check the
+command line makes before Prefect starts, and the score run makes again under its folder lock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline import paths
+from pipeline.errors import ScoreOutputError, StoreError
+from pipeline.scoring.parts import existing_parts
+
+_WHAT = {
+    "store": "another store",
+    "store_created": "the store as ingested before (re-ingested at the same path since)",
+    "model_sha256": "another model",
+    "tta": "another TTA setting",
+    "feature_stats": "other feature statistics of the model",
+}
+"""What each identity key differing means, for the user."""
+
+
+def run_identity(store: Path, attributes: Any, bundle: Any, tta: bool) -> dict[str, Any]:
+    """The identity of a score run of ``bundle`` on ``store`` (resolved), recorded in ``score-run.json``.
+
+    ``attributes`` are the store's (:func:`pipeline.store.read_attributes`); a store re-ingested at
+    the same path has another ``created``. A model with feature statistics adds theirs: parts
+    without ``ood_score`` (statistics fitted since) must not be reused.
+    """
+    from pipeline.catalog import store_identity
+    from pipeline.models.features import feature_stats_id, has_feature_stats
+
+    identity = {
+        "store": str(store),
+        "store_created": store_identity(attributes),
+        "model_sha256": bundle.sha256,
+        "tta": tta,
+    }
+    if has_feature_stats(bundle):
+        identity["feature_stats"] = feature_stats_id(bundle)
+    return identity
+
+
+def previous_run(out_dir: Path) -> dict[str, Any] | None:
+    """The identity recorded in ``out_dir`` (``score-run.json``), or None where no run was.
+
+    Raises
+    ------
+    ScoreOutputError
+        If the record cannot be read, or ``out_dir`` holds score parts without one.
+    """
+    run_file = paths.score_run_file(out_dir)
+    if not run_file.exists():
+        if existing_parts(out_dir):  # new-user trial: another set's scores reused
+            raise ScoreOutputError(
+                f"{out_dir} holds score parts but no {run_file.name}: which store and model scored them "
+                "cannot be told; pass --overwrite to discard them, or score into another directory"
+            )
+        return None
+    try:
+        previous = json.loads(run_file.read_text())
+    except (OSError, ValueError) as exc:  # new-user trial: a traceback
+        raise ScoreOutputError(
+            f"{run_file} cannot be read ({type(exc).__name__}: {exc}): which store and model scored "
+            f"{out_dir} cannot be told; pass --overwrite to discard its scores, or score elsewhere"
+        ) from exc
+    if not isinstance(previous, dict):
+        raise ScoreOutputError(f"{run_file} is no score-run record; pass --overwrite or another --out")
+    return previous
+
+
+def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, Any]) -> None:
+    """Refuse to add to ``out_dir`` scores of a run whose ``identity`` differs from ``previous``.
+
+    Raises
+    ------
+    StoreError
+        Naming each difference in words (trial: a raw dict of values), e.g. ``another store
+        (/data/a.zarr, not /data/b.zarr)``.
+    """
+    differing = [
+        key
+        for key, value in identity.items()
+        if previous.get(key) != value and (key in previous or key != "store_created")  # older files lack it
+    ]
+    if not differing:
+        return
+    said = []
+    for key in differing:
+        what = _WHAT.get(key, key)
+        if key in ("store", "tta"):
+            what += f" ({previous.get(key)}, not {identity[key]})"
+        elif key == "model_sha256":
+            what += f" (sha256 {str(previous.get(key))[:12]}..., not {str(identity[key])[:12]}...)"
+        said.append(what)
+    raise StoreError(
+        f"{out_dir} holds scores of another run: {'; '.join(said)}; score into another directory, "
+        "or pass --overwrite to discard them"
+    )
+
+
+def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overwrite: bool) -> None:
+    """Whether ``lenshunt score`` may write ``out_dir``: a fresh folder, or one of the same run.
+
+    The command line's check before Prefect starts (trial: three Prefect error lines came first);
+    the score run checks again under its folder lock.
+
+    Raises
+    ------
+    StoreError, ScoreOutputError
+        As :func:`check_same_run` and :func:`previous_run`; nothing with ``overwrite``.
+    """
+    from pipeline.store import read_attributes
+
+    if overwrite or not Path(out_dir).is_dir():
+        return
+    previous = previous_run(Path(out_dir))
+    if previous is not None:
+        store = Path(store).resolve()
+        check_same_run(Path(out_dir), previous, run_identity(store, read_attributes(store), bundle, tta))
