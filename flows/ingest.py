@@ -95,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         default="euclid-sglc2",
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default euclid-sglc2)",
     )
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"

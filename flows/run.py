@@ -198,7 +198,7 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--layout",
         default="euclid-sglc2",
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default euclid-sglc2)",
     )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
     parser.add_argument(

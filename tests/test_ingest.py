@@ -452,8 +452,23 @@ def test_store_errors_are_clear(tmp_path, euclid_set, dask_client):
     ingest(EUCLID, euclid_set, tmp_path / "s.zarr", dask_client)
     ground = load_layout("sglc1-ground")
     ground_set = write_set(ground, tmp_path / "ground", [100000])
-    with pytest.raises(ConservationError, match="layout 'euclid-sglc2', not 'sglc1-ground'"):
+    with pytest.raises(  # trial: the default layout on a custom-layout store said only "a new store"
+        ConservationError,
+        match="layout 'euclid-sglc2', not 'sglc1-ground'; pass --layout with the layout it was made with",
+    ):
         ingest(ground, ground_set, tmp_path / "s.zarr", dask_client)
+    import yaml
+
+    from schemas.layout import parse_layout
+
+    edited = yaml.safe_load(EUCLID.to_yaml())  # the same name, J taken out: "'hjy', not 'hjy'" (trial)
+    edited["bands"] = [band for band in edited["bands"] if band["name"] != "J"]
+    with pytest.raises(
+        ConservationError,
+        match=r"with layout 'euclid-sglc2' of groups vis \['VIS'\], nir \['Y', 'J', 'H'\], but the layout "
+        r"'euclid-sglc2' given now has vis \['VIS'\], nir \['Y', 'H'\]; a store keeps the layout",
+    ):
+        ingest(parse_layout(edited), euclid_set, tmp_path / "s.zarr", dask_client)
     update_attributes(tmp_path / "s.zarr", {"lenshunt_store_schema": 99})
     with pytest.raises(StoreError, match="schema 99"):
         open_store(tmp_path / "s.zarr")

@@ -257,9 +257,17 @@ def check_existing_store(
 def _check_layout(store: Path, attributes, layout: Layout) -> None:
     stored = store_layout(attributes)
     if stored.groups != layout.groups or attributes.bands != list(layout.band_names):
-        raise ConservationError(
-            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; "
-            "use a new store for another layout"
+        if attributes.layout == layout.name:  # trial: "ingested with layout 'hjy', not 'hjy'"
+            raise ConservationError(
+                f"store {store} was ingested with layout {attributes.layout!r} of groups "
+                f"{_groups_said(stored.groups)}, but the layout {layout.name!r} given now has "
+                f"{_groups_said(layout.groups)}; a store keeps the layout it was made with: pass that "
+                "one, or ingest into a new store to use the edited layout"
+            )
+        raise ConservationError(  # trial: a custom-layout store re-ingested without --layout
+            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; pass "
+            f"--layout with the layout it was made with ({attributes.layout!r}: its name or YAML file), "
+            "or use a new store for another layout"
         )
     # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
     changed = [
@@ -273,6 +281,10 @@ def _check_layout(store: Path, attributes, layout: Layout) -> None:
             "store keeps the layout it was made with: ingest into a new store (`lenshunt run` with a new "
             "work directory) to use the corrected layout"
         )
+
+
+def _groups_said(groups) -> str:
+    return ", ".join(f"{group} {list(bands)}" for group, bands in groups.items())
 
 
 def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) -> None:
