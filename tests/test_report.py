@@ -64,6 +64,30 @@ def test_channel_bands_by_wavelength() -> None:
     assert channel_bands(load_layout("euclid-sglc2")) == (("H",), ("Y", "J"), ("VIS",))
     assert channel_bands(load_layout("sglc1-ground")) == (("I",), ("G", "R"), ("U",))
     assert channel_bands(load_layout("sglc1-space")) == (("VIS",), ("VIS",), ("VIS",))
+    assert channel_bands(load_layout("sglc1-ground"), present={"R", "I"}) == (("I",), ("R", "I"), ("R",))
+    assert channel_bands(load_layout("sglc1-ground"), present=set()) == (("I",), ("G", "R"), ("U",))
+
+
+def test_a_band_without_pixels_leaves_no_channel_black() -> None:
+    """New-user trial: the composite's red channel was H alone, so an object without its H file
+    (or a layout's extra band that no file fills) showed no red at all; the other bands fill it."""
+    layout = load_layout("euclid-sglc2")
+    images = simulate_object(layout, np.random.default_rng(3), lens=True)
+    images["nir"][2] = np.nan  # no H
+    rgb = make_composite(images, layout)
+    assert rgb[..., 0].max() > 200 and rgb[..., 1].max() > 200 and rgb[..., 2].max() > 200
+    without_h = {"vis": images["vis"], "nir": images["nir"][:2]}  # as the layout without H shows it
+    np.testing.assert_array_equal(rgb, make_composite(without_h, _without_band(layout, "H")))
+
+
+def _without_band(layout, name):
+    import yaml
+
+    from schemas.layout import parse_layout
+
+    data = yaml.safe_load(layout.to_yaml())
+    data["bands"] = [band for band in data["bands"] if band["name"] != name]
+    return parse_layout(data)
 
 
 def test_composite_colours_orientation_and_nir_alignment() -> None:
@@ -99,8 +123,9 @@ def test_composite_is_robust_to_nan() -> None:
         missing_group = make_composite({"vis": images["vis"]}, layout)
     assert partial.max() > 200
     assert not empty.any()
-    assert missing_group[..., 0].max() == 0
+    # VIS alone: grey, as a one-band layout's (it was blue, with black red and green channels)
     assert missing_group[..., 2].max() > 200
+    np.testing.assert_array_equal(missing_group[..., 0], missing_group[..., 2])
 
 
 def test_composite_rejects_wrong_groups_and_shapes() -> None:

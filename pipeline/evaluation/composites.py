@@ -8,7 +8,7 @@ a grey scene stays grey within about 20 %). All bands are resampled onto the fin
 matching, a sharp VIS core over blurred NIR bands shows as a blue dot in every galaxy core and
 compact sources get coloured rims. Bands map to colours by wavelength: red = reddest band, blue =
 bluest, green = mean of the bands between (for ``euclid-sglc2``: R = H, G = (Y + J) / 2,
-B = VIS); one band gives grey. The colours are stretched together by astropy's
+B = VIS), among the object's bands with pixels; one band gives grey. The colours are stretched together by astropy's
 :func:`~astropy.visualization.make_lupton_rgb` (Lupton et al. 2004: asinh of the common
 intensity, hues kept, saturated pixels scaled as a whole). Missing pixels (NaN) show as sky.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -139,18 +139,24 @@ def _unit_percentile(plane: np.ndarray, percentile: float) -> np.ndarray:
     return plane / level if level > 0 else plane
 
 
-def channel_bands(layout: Layout) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def channel_bands(
+    layout: Layout, present: Collection[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Band names averaged into red, green and blue: reddest, the ones between, bluest.
 
-    Bands without a wavelength sort after those with one, in layout order.
+    Bands without a wavelength sort after those with one, in layout order. With ``present``, only
+    those bands are used (an object's bands with pixels), unless none of the layout's is present.
 
     Examples
     --------
     >>> from schemas.layout import load_layout
     >>> channel_bands(load_layout("euclid-sglc2"))
     (('H',), ('Y', 'J'), ('VIS',))
+    >>> channel_bands(load_layout("euclid-sglc2"), present={"VIS", "Y", "J"})  # no H file
+    (('J',), ('Y',), ('VIS',))
     """
-    ordered = sorted(layout.bands, key=lambda band: (band.wavelength_nm is None, band.wavelength_nm or 0.0))
+    bands = [band for band in layout.bands if present is None or band.name in present] or layout.bands
+    ordered = sorted(bands, key=lambda band: (band.wavelength_nm is None, band.wavelength_nm or 0.0))
     names = tuple(band.name for band in ordered)
     if len(names) == 1:
         return names, names, names
@@ -202,7 +208,11 @@ def make_composite(
     from astropy.visualization import make_lupton_rgb
 
     planes = _band_planes(images, layout, percentile)
-    red, green, blue = (np.mean([planes[band] for band in bands], axis=0) for bands in channel_bands(layout))
+    # a band without pixels (a missing file, a band of the layout no model reads) gives no colour:
+    # the others are spread over the channels instead (trial: a black red channel)
+    present = {band for band, plane in planes.items() if plane.any()}
+    channels = channel_bands(layout, present)
+    red, green, blue = (np.mean([planes[band] for band in bands], axis=0) for bands in channels)
     q, stretch = lupton_parameters(softening)
     with np.errstate(invalid="ignore", divide="ignore"):  # intensity 0 (sky) divides 0 by 0
         rgb = make_lupton_rgb(red, green, blue, minimum=0.0, stretch=stretch, Q=q)
