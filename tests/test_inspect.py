@@ -514,6 +514,8 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.navigate(url)
             browser.wait_for("document.body.dataset.ready === '1'")
             assert int(browser.evaluate(shown)) == order[0]
+            # an inline icon: no request for /favicon.ico, a 404 in the console (trial)
+            assert browser.evaluate("document.querySelector('link[rel=icon]').href") == "data:,"
             # the composite and the four band panels are drawn and load in the browser
             browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
             assert browser.evaluate("document.images.length") == 1 + len(LAYOUT.bands)
