@@ -8,7 +8,8 @@ a grey scene stays grey within about 20 %). All bands are resampled onto the fin
 matching, a sharp VIS core over blurred NIR bands shows as a blue dot in every galaxy core and
 compact sources get coloured rims. Bands map to colours by wavelength: red = reddest band, blue =
 bluest, green = mean of the bands between (for ``euclid-sglc2``: R = H, G = (Y + J) / 2,
-B = VIS), among the object's bands with pixels; one band gives grey. The colours are stretched together by astropy's
+B = VIS), among the object's bands with pixels; one band gives grey. The colours are stretched
+together by astropy's
 :func:`~astropy.visualization.make_lupton_rgb` (Lupton et al. 2004: asinh of the common
 intensity, hues kept, saturated pixels scaled as a whole). Missing pixels (NaN) show as sky.
 
