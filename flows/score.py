@@ -160,7 +160,7 @@ def check(args: argparse.Namespace) -> None:
     check_bundle_fits_store(bundle, attributes)  # before Prefect
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")
-    check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # trial: after Prefect's lines
+    check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # before Prefect (trial)
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
 
 

@@ -302,6 +302,13 @@ def test_truncated_compressed_file_is_flagged_truncated(tmp_path, fraction):
         result = read_band(tmp_path / name, (66, 66))
         assert result.image is None and result.flags == Flag.TRUNCATED, name
         assert result.reason == f"truncated file (its {kind} stream ends early)"
+    # an image in an extension, cut off: astropy found only the empty primary (review)
+    extension = tmp_path / "ext.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(_image())]).writeto(extension)
+    data = gzip.compress(extension.read_bytes())
+    (tmp_path / "ext.fits.gz").write_bytes(data[: int(len(data) * fraction)])
+    cut = read_band(tmp_path / "ext.fits.gz", (66, 66))
+    assert cut.flags == Flag.TRUNCATED and cut.reason == "truncated file (its gzip stream ends early)"
     # a whole compressed file of garbage is no truncated FITS file
     (tmp_path / "junk.fits.gz").write_bytes(gzip.compress(b"not a fits file at all" * 200))
     junk = read_band(tmp_path / "junk.fits.gz", (66, 66))

@@ -243,6 +243,37 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
         score_store(tmp_path / "ground.zarr", bundle, tmp_path / "g", dask_client)
 
 
+def test_a_folder_of_another_run_is_refused_naming_only_what_differs(tmp_path):
+    """Review: another store was also said to be "re-ingested at the same path", another model to
+    have "other feature statistics"; what follows from the store or model goes unsaid."""
+    from pipeline.scoring.identity import check_same_run
+
+    before = {
+        "store": "/a.zarr",
+        "store_created": "t1",
+        "model_sha256": "0" * 64,
+        "tta": False,
+        "feature_stats": "f",
+    }
+    now = {
+        **before,
+        "store": "/b.zarr",
+        "store_created": "t2",
+        "model_sha256": "1" * 64,
+        "feature_stats": "g",
+    }
+    with pytest.raises(StoreError) as refused:
+        check_same_run(tmp_path, before, now)
+    assert str(refused.value) == (
+        f"{tmp_path} holds scores of another run: another store (/a.zarr, not /b.zarr); another model "
+        "(sha256 000000000000..., not 111111111111...); score into another directory, or pass --overwrite "
+        "to discard them"
+    )
+    with pytest.raises(StoreError, match=r"another run: the store as ingested before \(re-ingested"):
+        check_same_run(tmp_path, before, {**before, "store_created": "t2"})
+    check_same_run(tmp_path, {k: v for k, v in before.items() if k != "store_created"}, now | before)
+
+
 def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_client, tmp_path):
     import lsdb
 

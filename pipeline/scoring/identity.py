@@ -90,6 +90,9 @@ def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, 
     ]
     if not differing:
         return
+    # what follows from another store or model goes unsaid (review: "re-ingested" of another store)
+    implied = {"store": "store_created", "model_sha256": "feature_stats"}
+    differing = [key for key in differing if not any(implied[k] == key for k in differing if k in implied)]
     said = []
     for key in differing:
         what = _WHAT.get(key, key)

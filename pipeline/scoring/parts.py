@@ -263,18 +263,22 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
     other scores without a word (new-user trial). Both are remade by ``lenshunt evaluate``.
     In ``report/`` only what that writes (:data:`pipeline.paths.REPORT_WRITTEN`) is deleted, and
     only when it holds the report page; other files there are the user's and are kept, and so is
-    the folder (or a link to one). A file that cannot be deleted (permissions, a read-only disk)
-    is listed second, with why, instead of failing the run: its catalog is written already.
+    the folder (or a link to one). The page goes last: it marks the folder as a report, so a
+    removal cut short is finished by the next run. A file that cannot be deleted or looked at
+    (permissions, a read-only disk) is listed second, with why, instead of failing the run.
     """
     report = paths.report_dir(out_dir)
-    targets = [paths.metrics_file(out_dir)]
-    if (report / paths.REPORT_FILE).is_file():
-        targets += [report / name for name in paths.REPORT_WRITTEN]
-    removed, kept = [], []
+    targets, removed, kept = [paths.metrics_file(out_dir)], [], []
+    try:
+        if (report / paths.REPORT_FILE).is_file():
+            targets += [report / name for name in paths.REPORT_WRITTEN if name != paths.REPORT_FILE]
+            targets.append(report / paths.REPORT_FILE)
+    except OSError as exc:  # review: a report/ the user cannot enter
+        kept.append(f"{report} was not looked into ({exc.strerror or exc})")
     for path in targets:
-        if not path.exists() and not path.is_symlink():
-            continue
         try:
+            if not path.exists() and not path.is_symlink():
+                continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:

@@ -254,7 +254,7 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
         with fitsio.FITS(name) as fits:
             index = _first_image_hdu(fits)
             if index is None:
-                raise _VerdictError(Flag.UNREADABLE, "no image HDU")
+                raise _no_image_verdict(path)
             hdu = fits[index]
             header = hdu.read_header()
             compressed = hdu.is_compressed()
@@ -305,7 +305,7 @@ def _read_astropy(path: str, expected: tuple[int, int]) -> _Found:
                     None,
                 )
                 if image is None:
-                    raise _VerdictError(Flag.UNREADABLE, "no image HDU")
+                    raise _no_image_verdict(path)
                 header = image.header
                 primary = hdus[0].header if image is not hdus[0] and _true(header.get("INHERIT")) else None
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
@@ -364,6 +364,15 @@ def _true(value) -> bool:
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as stream:
         return stream.read(2) == _GZIP_MAGIC
+
+
+def _no_image_verdict(path: str) -> _VerdictError:
+    """A file whose readers found no image HDU: TRUNCATED when its compressed stream ends early (an
+    extension cut off: review), else UNREADABLE."""
+    stream_ends_early = _compressed_stream_ends_early(path)
+    if stream_ends_early:
+        return _VerdictError(Flag.TRUNCATED, f"truncated file ({stream_ends_early})")
+    return _VerdictError(Flag.UNREADABLE, "no image HDU")
 
 
 def _compressed_stream_ends_early(path: str) -> str:
