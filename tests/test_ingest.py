@@ -469,6 +469,15 @@ def test_store_errors_are_clear(tmp_path, euclid_set, dask_client):
         r"'euclid-sglc2' given now has vis \['VIS'\], nir \['Y', 'H'\]; a store keeps the layout",
     ):
         ingest(parse_layout(edited), euclid_set, tmp_path / "s.zarr", dask_client)
+    edited = yaml.safe_load(EUCLID.to_yaml())  # review: a shape or wavelength edit was accepted, ignored
+    edited["bands"][1] |= {"wavelength_nm": 1100.0}
+    for band in edited["bands"][1:]:
+        band["shape"] = [64, 64]
+    with pytest.raises(
+        ConservationError,
+        match=r"saying Y shape \[66, 66\] \(now \[64, 64\]\), Y wavelength .* \(now 1100.0\)",
+    ):
+        ingest(parse_layout(edited), euclid_set, tmp_path / "s.zarr", dask_client)
     update_attributes(tmp_path / "s.zarr", {"lenshunt_store_schema": 99})
     with pytest.raises(StoreError, match="schema 99"):
         open_store(tmp_path / "s.zarr")

@@ -270,11 +270,14 @@ def _check_layout(store: Path, attributes, layout: Layout) -> None:
             "or use a new store for another layout"
         )
     # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
-    changed = [
-        f'{a.name} {a.pixel_scale_arcsec:g}"/px (now {b.pixel_scale_arcsec:g})'
-        for a, b in zip(stored.bands, layout.bands)
-        if a.pixel_scale_arcsec != b.pixel_scale_arcsec
-    ]
+    changed = []  # review: an edited shape or wavelength was accepted too, and ignored
+    for a, b in zip(stored.bands, layout.bands):
+        if a.pixel_scale_arcsec != b.pixel_scale_arcsec:
+            changed.append(f'{a.name} {a.pixel_scale_arcsec:g}"/px (now {b.pixel_scale_arcsec:g})')
+        if tuple(a.shape) != tuple(b.shape):
+            changed.append(f"{a.name} shape {list(a.shape)} (now {list(b.shape)})")
+        if a.wavelength_nm != b.wavelength_nm:
+            changed.append(f"{a.name} wavelength {a.wavelength_nm} nm (now {b.wavelength_nm})")
     if changed:
         raise ConservationError(
             f"store {store} was ingested with layout {attributes.layout!r} saying {', '.join(changed)}; a "
