@@ -348,7 +348,9 @@ class Provenance(BaseModel):
     n_objects: int = Field(ge=0)
     n_scored: int = Field(ge=0)
     known_lenses: str = Field(
-        default="", description="Known-lens catalog crossmatched, e.g. 'lenscat 1.1.3'; '' when none."
+        default="",
+        description="Known-lens catalog crossmatched, e.g. 'lenscat 1.1.3' or a table's absolute path "
+        "and '(sha256 <first 16 hex digits>)'; '' when none.",
     )
     known_lens_radius_arcsec: float = Field(default=0.0, ge=0.0, description="Match radius in arcsec.")
     rank_by: str = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import astropy.units as u
@@ -88,7 +89,12 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     csv.write_text("Name,RA,Dec,Grade\nSL1,150.0,2.0,A\nSL2,151.0,2.5,B\n")
     known = read_known_lenses(csv)
     assert known.name.tolist() == ["SL1", "SL2"] and known.grade.tolist() == ["A", "B"]
-    assert known.source == str(csv)
+    digest = hashlib.sha256(csv.read_bytes()).hexdigest()[:16]
+    assert known.source == f"{csv.resolve()} (sha256 {digest})"
+    # another spelling of the same file is the same source; an edit of the file is another (trial)
+    assert read_known_lenses(tmp_path / "." / ".." / tmp_path.name / "mine.csv").source == known.source
+    csv.write_text("Name,RA,Dec,Grade\nSL1,150.0,2.0,A\nSL2,151.0,2.5,A\n")
+    assert read_known_lenses(csv).source != known.source
     assert load_known_lenses(csv).name.tolist() == ["SL1", "SL2"]
     # A FITS table with positions in radians and no grade.
     table = Table({"name": ["R1"], "ra": [np.radians(150.0)] * u.rad, "dec": [np.radians(2.0)] * u.rad})

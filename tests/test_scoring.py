@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -173,6 +174,40 @@ def test_a_run_that_dies_after_starting_to_change_the_catalog_leaves_no_stale_ev
     assert not (paths.report_dir(out) / paths.REPORT_FILE).exists() and not paths.metrics_file(out).exists()
 
 
+def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_before_it(
+    tmp_path, dask_client
+):
+    """Trial: a run killed after scoring new objects but before its catalog, an evaluation of the
+    old catalog, then the resumed run (nothing left to score) wrote the grown catalog and kept it."""
+    ids = list(range(500000, 500012))
+    source = write_set(EUCLID, tmp_path / "src", ids, {i: int(i % 2) for i in ids})
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    bundle = make_bundle(store, tmp_path / "bundle")
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=4)
+    write_set(EUCLID, source, list(range(500012, 500020)), {i: int(i % 2) for i in range(500012, 500020)})
+    ingest(EUCLID, source, store, dask_client)
+
+    def killed_once_all_parts_are_written(done: int, total: int) -> None:
+        if total and done == total:
+            raise _InterruptedError
+
+    with pytest.raises(_InterruptedError):
+        score_store(store, bundle, out, dask_client, batch_size=4, progress=killed_once_all_parts_are_written)
+    assert evaluate_run(out, store).metrics.n_objects == 12  # the catalog before the kill
+    resumed = score_store(store, bundle, out, dask_client, batch_size=4)
+    assert resumed.n_rows_scored_now == 0 and resumed.n_objects == 20
+    assert not paths.metrics_file(out).exists() and not (paths.report_dir(out) / paths.REPORT_FILE).exists()
+    assert resumed.removed_evaluation == [
+        str(paths.metrics_file(out)),
+        f"{paths.report_dir(out)}/ (the report's own files)",
+    ]
+    assert evaluate_run(out, store).metrics.n_objects == 20
+    again = score_store(store, bundle, out, dask_client, batch_size=4)  # nothing changed: kept
+    assert again.removed_evaluation == [] and paths.metrics_file(out).is_file()
+
+
 def test_removing_a_stale_evaluation_keeps_links_and_user_files_and_never_fails(tmp_path, monkeypatch):
     """Review: a ``report/`` that is a link to another disk made ``rmtree`` raise after the catalog
     was written; a file that cannot be deleted must not fail the run either: it is reported."""
@@ -288,7 +323,8 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
         score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=tmp_path / "absent.csv")
     assert not out.exists()  # both refused before any scoring
     result = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=known)
-    assert (result.n_known_lenses, result.known_lenses, result.n_without_position) == (1, str(known), 0)
+    source = f"{known.resolve()} (sha256 {hashlib.sha256(known.read_bytes()).hexdigest()[:16]})"
+    assert (result.n_known_lenses, result.known_lenses, result.n_without_position) == (1, source, 0)
     assert "1 objects match a known lens" in result.summary()
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert catalog.loc[100007, "known_lens"] == "KL-7"
@@ -297,7 +333,17 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     assert (catalog["known_lens"] != "").sum() == 1
     assert catalog["known_lens_sep"].isna().sum() == len(catalog) - 1
     provenance = read_provenance(paths.catalog_fits(out))
-    assert (provenance.known_lenses, provenance.known_lens_radius_arcsec) == (str(known), 2.0)
+    assert (provenance.known_lenses, provenance.known_lens_radius_arcsec) == (source, 2.0)
+    # the evaluation uses the matches: an edited table makes it stale, another spelling does not (trial)
+    evaluate_run(out, store)
+    spelt = tmp_path / "." / "known.csv"
+    same = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=spelt)
+    assert same.removed_evaluation == [] and paths.metrics_file(out).is_file()
+    known.write_text(f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},probable\n")
+    edited = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=known)
+    assert edited.n_rows_scored_now == 0 and not paths.metrics_file(out).exists()
+    marked = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
+    assert marked.loc[100007, "known_lens_grade"] == "probable"
     assert result.catalog_votable == str(paths.catalog_votable(out))
     assert read_catalog(paths.catalog_votable(out)).equals(read_catalog(paths.catalog_parquet(out)))
     assert result.catalog_hats == str(paths.catalog_hats(out))

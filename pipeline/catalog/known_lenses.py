@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import importlib.util
 import math
@@ -60,7 +61,8 @@ class KnownLenses:
     ra, dec : numpy.ndarray
         float64 degrees, shape (n,), all finite.
     source : str
-        What was loaded, e.g. ``"lenscat 1.1.3"``; recorded in the run's provenance.
+        What was loaded, e.g. ``"lenscat 1.1.3"`` or ``"/data/known.csv (sha256 <16 hex digits>)"``;
+        recorded in the run's provenance.
     n_dropped : int
         Rows of the source left out for an unusable position.
     """
@@ -180,9 +182,27 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
         degrees("ra"),
         degrees("dec"),
         None if grade is None else np.ma.filled(np.ma.asarray(grade).astype(str), ""),
-        source=str(path),
+        source=_table_source(path),
         where=str(path),
     )
+
+
+def _table_source(path: Path) -> str:
+    """A table file as recorded in provenance: its absolute path and the start of its SHA-256.
+
+    A score run compares it with the catalog's, so an edited table, not another spelling of its
+    path, makes the run's evaluation stale (trial: the path as typed was compared).
+
+    Raises
+    ------
+    CatalogError
+        When the file cannot be read.
+    """
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise CatalogError(f"cannot read the known-lens table {path}: {error}") from error
+    return f"{path.resolve()} (sha256 {digest[:16]})"
 
 
 def load_known_lenses(spec: str | Path | None) -> KnownLenses | None:

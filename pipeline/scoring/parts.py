@@ -308,3 +308,19 @@ def catalog_settings_differ(out_dir: Path, settings: dict) -> bool:
     except Exception:  # any unreadable catalog: its evaluation cannot be vouched for
         return True
     return any(recorded.get(key) != value for key, value in settings.items())
+
+
+def catalog_older_than_parts(out_dir: Path) -> bool:
+    """Whether a score part in ``out_dir`` was written after its catalog, or there is no catalog.
+
+    A run killed after scoring but before writing its catalog leaves parts newer than the catalog
+    an evaluation may since have described; the run that resumes it scores nothing, yet writes
+    another catalog (trial: that evaluation was kept). Modification times order the files: a part
+    is finished (renamed) before the catalog it goes into is written.
+    """
+    catalog = paths.catalog_parquet(out_dir)
+    try:
+        written = catalog.stat().st_mtime_ns
+    except OSError:
+        return True
+    return any(path.stat().st_mtime_ns > written for path in existing_parts(out_dir).values())

@@ -34,6 +34,7 @@ from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.identity import check_same_run, previous_run, run_identity
 from pipeline.scoring.parts import (
     assemble_parts,
+    catalog_older_than_parts,
     catalog_settings_differ,
     discard_score_run,
     existing_parts,
@@ -237,7 +238,11 @@ def score_store(
             "known_lenses": known.source if known is not None else "",
             "known_lens_radius_arcsec": known_lens_radius_arcsec if known is not None else 0.0,
         }
-        changes = earlier_run and (bool(todo or n_rescored) or catalog_settings_differ(out_dir, settings))
+        changes = earlier_run and (
+            bool(todo or n_rescored)
+            or catalog_settings_differ(out_dir, settings)
+            or catalog_older_than_parts(out_dir)  # a killed run's parts, evaluated before (trial)
+        )
         removed, stale = remove_stale_evaluation(out_dir) if changes else ([], [])
         futures = [
             client.submit(
