@@ -32,6 +32,7 @@ from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.paths import shipped_model
+from pipeline.scoring import check_score_folder
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
 
@@ -178,12 +179,14 @@ def check(args: argparse.Namespace) -> None:
         existing_directory(args.model, "model bundle")
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
     shapes = {group: layout.group_shape(group) for group in layout.groups}
-    check_bundle_fits_layout(
-        load_bundle(args.model or shipped_model()), layout.groups, layout.name, shapes=shapes
-    )
-    check_existing_store(workdir_paths(args.workdir)[0], layout, args.source, False)  # another set's
+    bundle = load_bundle(args.model or shipped_model())
+    check_bundle_fits_layout(bundle, layout.groups, layout.name, shapes=shapes)
+    store, scores = workdir_paths(args.workdir)
+    check_existing_store(store, layout, args.source, False)  # another set's
+    # scores of another model or TTA setting, or of a store since deleted (trial: refused after the ingest)
+    check_score_folder(store, scores, bundle, args.tta, args.overwrite)
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
-    check_not_busy(workdir_paths(args.workdir)[1], lock="score", advice=SCORE_FOLDER_ADVICE)  # review
+    check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)  # review
 
 
 def interrupted(args: argparse.Namespace) -> str:

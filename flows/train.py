@@ -35,7 +35,7 @@ from pipeline.training import (
     TrainConfig,
     TrainingError,
     TrainResult,
-    check_grade_stores,
+    check_grades,
     check_init_recipe_options,
     check_output,
     check_trainable_layers,
@@ -211,7 +211,7 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     """The recipe options against the store's layout (e.g. a crop larger than its grid), as TrainingError.
 
     For a fine-tune, the ``--init`` bundle's bands and image sizes against the store's layout; the
-    ``--grades`` runs against the store (a :class:`~pipeline.catalog.StoreMismatchError`). Each is
+    ``--grades`` read and matched against the store (:func:`pipeline.training.check_grades`). Each is
     one line before Prefect starts (trial: three Prefect error lines first). Skipped when ``store``
     is no readable store (the flow then says why).
     """
@@ -220,7 +220,7 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     except LenshuntError:
         return
     if config.grades:
-        check_grade_stores(store, list(config.grades))
+        check_grades(store, config)
     if config.init is not None:
         init_recipe(config.init, layout)
         return

@@ -483,6 +483,69 @@ def test_a_folder_of_another_run_and_a_model_lacking_store_bands_are_one_line_be
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
+def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one_line_before_prefect(
+    tmp_path,
+):
+    """Trial: ``run --model/--tta`` into a work directory another model scored, a run whose store was
+    deleted but not its scores, and ``score --overwrite`` into a folder graded on another store were
+    refused only after Prefect started (the run, after ingesting)."""
+    import json
+
+    from test_catalog import make_provenance, make_table
+
+    from pipeline import paths
+    from pipeline.catalog import store_identity, write_catalog
+    from pipeline.models import load_bundle
+    from pipeline.store import read_attributes
+    from pipeline.store.zarr_store import create_store
+
+    source = write_set(EUCLID, tmp_path / "src", range(100000, 100004))
+    workdir = tmp_path / "work"
+    store, scores = workdir / "store.zarr", workdir / "scores"
+    create_store(store, EUCLID, source=str(source))
+    scores.mkdir()
+    shipped = load_bundle(paths.shipped_model())
+    earlier = {
+        "store": str(store.resolve()),
+        "store_created": store_identity(read_attributes(store)),
+        "model_sha256": "0" * 64,
+        "tta": False,
+    }
+    paths.score_run_file(scores).write_text(json.dumps(earlier))
+    gone = tmp_path / "gone"
+    (gone / "scores").mkdir(parents=True)
+    paths.score_run_file(gone / "scores").write_text(json.dumps(earlier))
+    graded = tmp_path / "graded"
+    table = make_table()
+    write_catalog(table, graded, make_provenance(table, store="/data/another.zarr"), expected_n=len(table))
+    (graded / "grades").mkdir()
+    (graded / "grades" / "ana.jsonl").write_text("")
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    cases = [
+        (
+            ("run", str(source), str(workdir)),
+            f"{scores} holds scores of another run: another model (sha256 000000000000..., not "
+            f"{shipped.sha256[:12]}...); score into another directory, or pass --overwrite",
+        ),
+        (
+            ("run", str(source), str(workdir), "--tta"),
+            "holds scores of another run: another model (sha256 000000000000..., not "
+            f"{shipped.sha256[:12]}...); another TTA setting (False, not True)",
+        ),
+        (
+            ("run", str(source), str(gone)),
+            f"{gone / 'scores'} holds scores of an earlier run, but its store "
+            f"{(gone / 'store.zarr').resolve()} is gone: a new ingest makes another store; pass --overwrite",
+        ),
+        (
+            ("score", str(store), "--out", str(graded), "--overwrite"),
+            f"{graded} holds visual grades ({graded / 'grades'}) made on the objects of another store",
+        ),
+    ]
+    _assert_one_line_errors_before_prefect(cases)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
 def test_a_stopped_score_says_which_parts_it_kept(tmp_path):
     """Review: a score stopped before any part was written said its parts were kept in OUT/parts,
     which did not exist."""

@@ -831,6 +831,29 @@ def test_recipe_options_are_checked_against_the_store_before_prefect_starts(
     assert not (tmp_path / "m").exists()
 
 
+def test_grades_that_cannot_label_the_store_are_refused_before_prefect_starts(
+    store, tmp_path, monkeypatch, capsys
+):
+    """Trial: ``--grades /nonexistent`` (and an unreadable table, or one without grades) failed only
+    after Prefect started."""
+    import pandas as pd
+
+    pd.DataFrame({"object_id": [1]}).to_parquet(tmp_path / "grades.parquet")  # no grade column
+    (tmp_path / "torn.jsonl").write_text('{"object_id": 3, "grade"\n')
+    cases = {
+        str(tmp_path / "absent"): f"no grades at {tmp_path / 'absent'}: give a run directory",
+        str(tmp_path / "grades.parquet"): f"cannot read the grade table {tmp_path / 'grades.parquet'} (",
+        str(tmp_path / "torn.jsonl"): f"error: the grade tables ['{tmp_path / 'torn.jsonl'}'] "
+        "hold no grade (lines that are not grades: 1): grade a run first",
+    }
+    for grades, message in cases.items():
+        code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m"), "--grades", grades])
+        assert code == 1 and len(lines) == 1, lines
+        assert lines[0].startswith("lenshunt train: error: ") and message in lines[0], lines[0]
+        assert "Traceback" not in lines[0]
+    assert not (tmp_path / "m").exists()
+
+
 def test_inputs_too_small_for_the_polar_view_are_refused_before_prefect_starts(
     store, tmp_path, monkeypatch, capsys
 ):

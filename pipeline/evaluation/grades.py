@@ -240,6 +240,11 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     Lines of a log that are not complete grades (a torn last line after a kill, or damage) are
     skipped; their number is in ``attrs["n_bad_lines"]``.
 
+    Raises
+    ------
+    GradeError
+        When a source does not exist, or an exported table cannot be read or lacks a column.
+
     Returns
     -------
     pandas.DataFrame
@@ -249,13 +254,7 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     for source in sources:
         for path in grade_files(source):
             name = path.name.lower()
-            if name.endswith(".parquet"):
-                frames.append(pd.read_parquet(path, columns=list(GRADE_COLUMNS)))
-            elif name.endswith((".fits", ".fit")):
-                from astropy.table import Table
-
-                frames.append(Table.read(path, character_as_bytes=False).to_pandas()[list(GRADE_COLUMNS)])
-            else:
+            if not name.endswith((".parquet", ".fits", ".fit")):
                 rows = []
                 for line in path.read_text(errors="replace").splitlines():
                     if not line.strip():
@@ -266,10 +265,30 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
                     else:
                         rows.append(row)
                 frames.append(pd.DataFrame(rows, columns=list(GRADE_COLUMNS)))
+                continue
+            try:
+                if name.endswith(".parquet"):
+                    frames.append(pd.read_parquet(path, columns=list(GRADE_COLUMNS)))
+                else:
+                    from astropy.table import Table
+
+                    table = Table.read(path, character_as_bytes=False)
+                    frames.append(table.to_pandas()[list(GRADE_COLUMNS)])
+            except (OSError, ValueError, KeyError) as exc:  # trial: a pyarrow or pandas traceback
+                raise GradeError(
+                    f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
+                    f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
+                ) from None
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(GRADE_COLUMNS))
     frame = _typed(frame)
     frame.attrs["n_bad_lines"] = n_bad
     return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message (pyarrow's run over several)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def latest_grades(grades: pd.DataFrame) -> pd.DataFrame:

@@ -111,18 +111,33 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
     """Whether ``lenshunt score`` may write ``out_dir``: a fresh folder, or one of the same run.
 
     The command line's check before Prefect starts (trial: three Prefect error lines came first);
-    the score run checks again under its folder lock.
+    the score run checks again under its folder lock. ``lenshunt run`` makes it for its scores
+    folder once its store exists.
 
     Raises
     ------
     StoreError, ScoreOutputError
-        As :func:`check_same_run` and :func:`previous_run`; nothing with ``overwrite``.
+        As :func:`check_same_run` and :func:`previous_run`; not with ``overwrite``.
+    pipeline.catalog.StoreMismatchError, CatalogError
+        As :func:`pipeline.scoring.graded.check_grades_belong_to` (visual grades of another store),
+        ``overwrite`` or not.
     """
+    from pipeline.scoring.graded import check_grades_belong_to
     from pipeline.store import read_attributes
 
-    if overwrite or not Path(out_dir).is_dir():
+    if not Path(out_dir).is_dir():
+        return
+    store = Path(store).resolve()
+    if not store.exists():  # lenshunt run, before its first ingest: no earlier run's scores can be of it
+        if not overwrite and previous_run(Path(out_dir)) is not None:
+            raise StoreError(
+                f"{out_dir} holds scores of an earlier run, but its store {store} is gone: a new ingest "
+                "makes another store; pass --overwrite to discard those scores, or use another directory"
+            )
+        return
+    check_grades_belong_to(Path(out_dir), store)  # --overwrite too (trial: refused after Prefect started)
+    if overwrite:
         return
     previous = previous_run(Path(out_dir))
     if previous is not None:
-        store = Path(store).resolve()
         check_same_run(Path(out_dir), previous, run_identity(store, read_attributes(store), bundle, tta))

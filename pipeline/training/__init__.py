@@ -27,7 +27,7 @@ from pipeline.training.finetune import (
     check_trainable_layers,
     init_recipe,
 )
-from pipeline.training.grades import check_grade_stores
+from pipeline.training.grades import check_grade_stores, check_grades
 from pipeline.training.run import (
     TrainResult,
     check_output,
@@ -49,6 +49,7 @@ __all__ = [
     "TrainingError",
     "assign_folds",
     "check_grade_stores",
+    "check_grades",
     "check_init_recipe_options",
     "check_output",
     "check_trainable_layers",

@@ -85,6 +85,32 @@ def check_grade_stores(store: str | Path, sources: list[str]) -> list[str]:
     return unchecked
 
 
+def check_grades(store: str | Path, config: TrainConfig) -> None:
+    """The ``config.grades`` sources as training will use them on ``store``, before training starts.
+
+    Trial: a missing path, an unreadable table or one without grades failed only after Prefect
+    started; ``lenshunt train`` makes this check first.
+
+    Raises
+    ------
+    pipeline.catalog.StoreMismatchError
+        As :func:`check_grade_stores`.
+    TrainingError, pipeline.evaluation.grades.GradeError
+        As :func:`labels_from_grades`.
+    """
+    from pipeline.store import open_store
+
+    check_grade_stores(store, list(config.grades))
+    dataset = open_store(store)
+    labels_from_grades(
+        dataset["object_id"].values,
+        dataset["label"].values,
+        list(config.grades),
+        c_as=config.grade_c_as,
+        grades_only=config.grades_only,
+    )
+
+
 def unchecked_warning(unchecked: list[str]) -> str:
     """The warning line for grade tables whose store could not be checked."""
     return (
@@ -126,9 +152,19 @@ def labels_from_grades(
     Raises
     ------
     TrainingError
-        When no graded object is in the store.
+        When the sources hold no grade, or no graded object is in the store.
+    pipeline.evaluation.grades.GradeError
+        When a source does not exist or cannot be read.
     """
-    table = consensus(latest_grades(read_grades(*sources)))
+    rows = read_grades(*sources)
+    if rows.empty:  # trial: training went on with the store's labels, or none with grades_only
+        bad = rows.attrs.get("n_bad_lines", 0)
+        raise TrainingError(
+            f"the grade tables {[str(source) for source in sources]} hold no grade"
+            + (f" (lines that are not grades: {bad})" if bad else "")
+            + ": grade a run first (`lenshunt inspect RUN_DIR`) or leave out --grades"
+        )
+    table = consensus(latest_grades(rows))
     graded = grade_labels(table, c_as)
     object_ids = np.asarray(object_ids, dtype=np.int64)
     store_labels = np.asarray(store_labels).astype(np.int8)
