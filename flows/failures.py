@@ -55,7 +55,7 @@ def one_line(exc: BaseException) -> str:
     """The message the CLI prints for a deterministic failure: what, why, how to fix."""
     if isinstance(exc, OSError) and not isinstance(exc, LenshuntError) and exc.errno in OS_FIXES:
         where = exc.filename if exc.filename is not None else "a file"
-        also = f" (and {exc.filename2})" if exc.filename2 else ""
+        also = f" -> {exc.filename2}" if exc.filename2 else ""  # a rename: source -> destination
         return f"{where}{also}: {exc.strerror or errno.errorcode.get(exc.errno)}; {OS_FIXES[exc.errno]}"
     return str(exc)
 

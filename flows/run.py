@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
 from flows.evaluate import evaluate_stage
+from flows.failures import is_deterministic, one_line
 from flows.ingest import ingest_stage
 from flows.preflight import (
     existing_directory,
@@ -30,6 +31,7 @@ from flows.preflight import (
 from flows.score import add_known_lens_arguments, score_stage
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
+from pipeline.errors import LenshuntError
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.paths import shipped_model
 from pipeline.scoring import check_score_folder
@@ -77,6 +79,10 @@ def workdir_paths(workdir: str | Path) -> tuple[Path, Path]:
     """(store, scores directory) of a run's work directory."""
     workdir = Path(workdir)
     return workdir / "store.zarr", workdir / "scores"
+
+
+class EvaluationWriteError(LenshuntError, RuntimeError):
+    """A run scored its objects but could not write the evaluation (metrics, report) beside them."""
 
 
 RUN_BUSY = "wait for it to finish (a rerun then adds only what is new), or use another work directory"
@@ -134,7 +140,15 @@ def run_flow(
                 known_lens_radius,
             )
             logger.info("\n%s", scored.summary(evaluated_next=True))
-        evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+        try:
+            evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+        except OSError as exc:  # trial: after a warning that the old report stays, a bare disk error
+            if not is_deterministic(exc):
+                raise
+            raise EvaluationWriteError(
+                f"the catalog is written ({scored.catalog_fits}), but not its evaluation: {one_line(exc)}; "
+                f"then `lenshunt evaluate {scores} --store {store}` makes it (or rerun this command)"
+            ) from exc
         publish_results(str(scores), evaluation)
         summary = RunSummary(
             store=str(store),

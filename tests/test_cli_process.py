@@ -97,6 +97,11 @@ def test_os_errors_are_said_in_one_line_with_the_fix():
         one_line(full)
         == "/data/store.zarr/vis/c/0: No space left on device; free space on that disk, or write elsewhere"
     )
+    renamed = OSError(errno.EPERM, "Operation not permitted", "/out/.page.7.tmp", None, "/out/page")
+    assert one_line(renamed) == (  # a rename names its source and destination
+        "/out/.page.7.tmp -> /out/page: Operation not permitted; you may not write there; "
+        "choose a path you own or fix its permissions"
+    )
     read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out")
     assert one_line(read_only).startswith("/mnt/ro/out: Read-only file system; the file system is read-only")
     assert is_deterministic(full) and is_deterministic(read_only) and is_deterministic(FileNotFoundError("x"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +110,36 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     grown = read_catalog(paths.catalog_parquet(workdir / "scores"))
     assert grown["object_id"].is_unique and sorted(grown["rank"]) == list(range(1, 37))
     assert np.array_equal(open_store(workdir / "store.zarr")["object_id"].values, grown["object_id"].values)
+    # a report the run cannot replace (an immutable page): one error naming it, with the catalog
+    # written and the way to finish (trial: a stale-report warning, then a bare disk error)
+    from flows.run import EvaluationWriteError
+
+    page = workdir / "scores" / "report" / paths.REPORT_FILE
+    write_set(EUCLID, source, range(300036, 300038))
+    with immutable(page), pytest.raises(EvaluationWriteError) as refused:
+        run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    catalog_fits = paths.catalog_fits(workdir / "scores")
+    assert str(refused.value).startswith(f"the catalog is written ({catalog_fits}), but not its evaluation: ")
+    assert f" -> {page}: Operation not permitted; you may not write there" in str(refused.value)
+    assert str(refused.value).endswith(
+        f"then `lenshunt evaluate {workdir / 'scores'} --store {workdir / 'store.zarr'}` makes it (or rerun "
+        "this command)"
+    )
+    assert len(read_catalog(catalog_fits)) == 38
+    finished = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    assert finished.n_objects == 38 and finished.n_scored_new == 0 and page.is_file()
+
+
+@contextlib.contextmanager
+def immutable(path: Path):
+    """``path`` made immutable (``chattr +i``: not even root may replace or delete it) meanwhile."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"chattr +i is not available here: {made.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def check_published_results(flow_run_id, workdir):
