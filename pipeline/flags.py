@@ -58,6 +58,10 @@ class Flag(enum.IntFlag):
     or the file is wrong. A model trained at the layout's
     scale sees this band at another (its sizes, ``theta_e``, off by that factor), and the report's
     scale bars use the layout's. The object is still scored."""
+    CENTRE_NONFINITE = 1 << 12
+    """Some pixels within the band's central box (:data:`CENTRE_FRACTION` of each side) are NaN,
+    infinite, null or masked: the lens galaxy itself may be hidden (e.g. a saturated core masked by
+    the survey), and the model sees sky there. The object is still scored; its score may mean little."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -71,6 +75,11 @@ class Flag(enum.IntFlag):
     under two ids (overlapping tiles). Both rows are kept and scored; set by the score run
     (:mod:`pipeline.catalog.duplicates`)."""
 
+
+CENTRE_FRACTION = 0.1
+"""Side of the central box checked for CENTRE_NONFINITE, as a fraction of the image's side (20 pixels
+or 2" of a 200-pixel Euclid VIS cutout, 7 of a 66-pixel NISP one, 10 of a 101-pixel SLFC1 one); at
+least 3 pixels."""
 
 POSITION_TOLERANCE_ARCSEC = 2.0
 """Largest separation between the sky positions of one object's bands (arcsec; 20 VIS or 6.7 NISP
@@ -91,6 +100,20 @@ model output. Not :data:`UNUSABLE`: the catalog's ``flags`` OR every band's, als
 not read."""
 
 FLAGS_DTYPE = "int32"
+
+
+def centre_box(shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The central box of an image of ``shape`` (ny, nx) checked for CENTRE_NONFINITE.
+
+    >>> [(rows.start, rows.stop) for rows, _ in map(centre_box, [(200, 200), (66, 66), (5, 5)])]
+    [(90, 110), (29, 36), (1, 4)]
+    """
+    box = []
+    for n in shape[-2:]:
+        side = min(n, max(3, round(CENTRE_FRACTION * n)))
+        start = (n - side) // 2
+        box.append(slice(start, start + side))
+    return box[0], box[1]
 
 
 def describe(value: int) -> list[str]:
@@ -118,6 +141,7 @@ _DOCS = {
     "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
     "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's, or not square (seen at "
     "another scale)",
+    "CENTRE_NONFINITE": "pixels at a band's centre NaN, null or masked: the lens galaxy may be hidden",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

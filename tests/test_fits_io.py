@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from pipeline.flags import Flag
+from pipeline.flags import UNUSABLE, Flag
+from pipeline.flags import documentation as flag_documentation
 from pipeline.sources import read_band
 from schemas.layout import CoordinateSpec, load_layout
 
@@ -155,6 +156,34 @@ def test_partial_nan_and_masked_pixels_are_kept_as_nan(tmp_path):
     assert np.isnan(result.image).sum() == 5 + 4
     assert np.isfinite(result.image[50, 50])
     assert "some pixels NaN" in (result.reason, *result.extra_reasons)
+
+
+def test_pixels_hidden_at_the_centre_are_flagged_apart_from_those_elsewhere(tmp_path):
+    """Trial: a NaN patch on the lens galaxy (a masked saturated core) was only SOME_NONFINITE, like
+    a NaN row at the edge; the model sees sky where the lens is."""
+    core = _image((200, 200))
+    core[97:103, 97:103] = np.nan
+    fits.PrimaryHDU(core).writeto(tmp_path / "core.fits")
+    result = read_band(tmp_path / "core.fits", (200, 200), position=False)
+    assert result.flags == Flag.SOME_NONFINITE | Flag.CENTRE_NONFINITE
+    assert "pixels at the centre NaN, null or masked" in result.extra_reasons
+    edge = _image((200, 200))
+    edge[0, :] = edge[89, 89] = edge[110, 110] = np.nan  # just outside the 20-pixel central box
+    fits.PrimaryHDU(edge).writeto(tmp_path / "edge.fits")
+    assert read_band(tmp_path / "edge.fits", (200, 200), position=False).flags == Flag.SOME_NONFINITE
+    masked = _image((101, 101))
+    masked[50, 50] = 100.0  # the layout's masked value, on the centre pixel of a SLFC1 cutout
+    fits.PrimaryHDU(masked).writeto(tmp_path / "masked.fits")
+    result = read_band(tmp_path / "masked.fits", (101, 101), masked_value=100.0, position=False)
+    assert result.flags == Flag.MASKED_PIXELS | Flag.CENTRE_NONFINITE
+    counts = (np.arange(66 * 66) % 200).reshape(66, 66).astype(np.int16)
+    counts[33, 33] = -32768
+    hdu = fits.PrimaryHDU(counts)
+    hdu.header["BLANK"] = -32768
+    hdu.writeto(tmp_path / "blank.fits")
+    result = read_band(tmp_path / "blank.fits", (66, 66), position=False)
+    assert result.flags == Flag.NULL_PIXELS | Flag.CENTRE_NONFINITE
+    assert "CENTRE_NONFINITE" in flag_documentation() and Flag.CENTRE_NONFINITE & UNUSABLE == 0
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,9 @@ def test_a_band_without_pixels_leaves_no_channel_black() -> None:
     assert rgb[..., 0].max() > 200 and rgb[..., 1].max() > 200 and rgb[..., 2].max() > 200
     without_h = {"vis": images["vis"], "nir": images["nir"][:2]}  # as the layout without H shows it
     np.testing.assert_array_equal(rgb, make_composite(without_h, _without_band(layout, "H")))
+    # an H band with a few finite rows (a masked or cut-off file) colours nothing either (trial)
+    images["nir"][2, :5] = simulate_object(layout, np.random.default_rng(3), lens=True)["nir"][2, :5]
+    np.testing.assert_array_equal(make_composite(images, layout), rgb)
 
 
 def _without_band(layout, name):

@@ -43,6 +43,9 @@ DEFAULT_PERCENTILE = 99.5
 MATCH_SIGMA = 0.8
 """Gaussian sigma, in pixels of the coarsest group, that brings finer bands near its resolution
 (1.0 over-smooths a Euclid VIS point source, 0.7 under-smooths it; see the module docstring)."""
+MIN_FINITE_FRACTION = 0.5
+"""A band colours the composite only when at least this fraction of its pixels is finite: a band
+mostly NaN (a cut-off or masked file) would leave its channel nearly black (trial)."""
 
 
 def normalise_band(image: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> np.ndarray:
@@ -133,6 +136,18 @@ def _band_planes(
     return planes
 
 
+def _finite_fractions(images: Mapping[str, np.ndarray], layout: Layout) -> dict[str, float]:
+    """The fraction of each band's pixels that are finite, by band name (0 for a missing group)."""
+    fractions = {}
+    for group, bands in layout.groups.items():
+        stack = images.get(group)
+        for index, band in enumerate(bands):
+            fractions[band] = (
+                float(np.isfinite(np.asarray(stack[index])).mean()) if stack is not None else 0.0
+            )
+    return fractions
+
+
 def _unit_percentile(plane: np.ndarray, percentile: float) -> np.ndarray:
     level = float(np.percentile(plane, percentile)) if plane.size else 0.0
     if not level > 0:
@@ -209,9 +224,10 @@ def make_composite(
     from astropy.visualization import make_lupton_rgb
 
     planes = _band_planes(images, layout, percentile)
-    # a band without pixels (a missing file, a band of the layout no model reads) gives no colour:
-    # the others are spread over the channels instead (trial: a black red channel)
-    present = {band for band, plane in planes.items() if plane.any()}
+    # a band without pixels (a missing file, a band of the layout no model reads) or with only a few
+    # gives no colour: the others are spread over the channels instead (trial: a black red channel)
+    finite = _finite_fractions(images, layout)
+    present = {band for band, plane in planes.items() if plane.any() and finite[band] >= MIN_FINITE_FRACTION}
     channels = channel_bands(layout, present)
     red, green, blue = (np.mean([planes[band] for band in bands], axis=0) for bands in channels)
     q, stretch = lupton_parameters(softening)

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.flags import Flag
+from pipeline.flags import Flag, centre_box
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.headers import HeaderSummary, summarise_header
@@ -225,6 +225,10 @@ def clean_pixels(
             if nan and infinite
             else f"some pixels {'NaN' if nan else 'infinite'}"
         )
+    hidden_centre = image.ndim == 2 and not np.isfinite(image[centre_box(image.shape)]).all()
+    if flags and not flags & Flag.ALL_NONFINITE and hidden_centre:  # trial: a masked core, only flagged
+        flags |= Flag.CENTRE_NONFINITE
+        reasons.append("pixels at the centre NaN, null or masked")
     return np.ascontiguousarray(image), flags, reasons
 
 
