@@ -112,7 +112,8 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
 
     The command line's check before Prefect starts (trial: three Prefect error lines came first);
     the score run checks again under its folder lock. ``lenshunt run`` makes it for its scores
-    folder once its store exists.
+    folder before it ingests: where its store does not exist (yet, or any more), a folder holding
+    an earlier run's scores is refused, as a new ingest makes another store.
 
     Raises
     ------
