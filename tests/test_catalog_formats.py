@@ -66,7 +66,9 @@ def test_fits_catalog_comments_hold_each_flags_whole_meaning(tmp_path: Path) -> 
 
     table = make_table()
     paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
-    comments = "".join(str(card) for card in fits.getheader(paths.fits, "CATALOG")["COMMENT"])  # split at 72
+    cards = [str(card) for card in fits.getheader(paths.fits, "CATALOG")["COMMENT"]]
+    assert max(map(len, cards)) <= 72  # each a card of its own: wrapped at words, continued indented
+    comments = " ".join(card.strip() for card in cards)
     for flag in Flag:
         meaning = documentation()[flag.name].split(": ", 1)[1]
         assert f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}" in comments

@@ -14,6 +14,7 @@ has ``CHECKSUM``/``DATASUM``, and ``DATE-RUN`` is in the FITS date format
 from __future__ import annotations
 
 import json
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,10 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
         _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
     header.add_comment("FLAGn: name of bit n of the flags column; its meaning in the comments below.")
     for flag, meaning in flag_meanings().items():  # the whole meaning: a FLAGn card's comment is cut
-        header.add_comment(f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}")
+        # wrapped at words, continued indented (astropy's own split dropped the space at a split)
+        text = f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}"
+        for line in textwrap.wrap(text, width=72, subsequent_indent="  ", break_on_hyphens=False):
+            header.add_comment(line)
     return header
 
 
