@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -520,6 +521,16 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
     gone = tmp_path / "gone"
     (gone / "scores").mkdir(parents=True)
     paths.score_run_file(gone / "scores").write_text(json.dumps(earlier))
+    gone_graded = tmp_path / "gone-graded"
+    shutil.copytree(gone, gone_graded)
+    (gone_graded / "scores" / "grades").mkdir()
+    (gone_graded / "scores" / "grades" / "ana.jsonl").write_text("")
+    stopped = tmp_path / "stopped"  # an --overwrite stopped before its catalog: grades and the run record
+    (stopped / "grades").mkdir(parents=True)
+    (stopped / "grades" / "ana.jsonl").write_text("")
+    paths.score_run_file(stopped).write_text(json.dumps(earlier))
+    other = tmp_path / "other.zarr"
+    create_store(other, EUCLID, source=str(source))
     graded = tmp_path / "graded"
     table = make_table()
     write_catalog(table, graded, make_provenance(table, store="/data/another.zarr"), expected_n=len(table))
@@ -541,6 +552,16 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
             ("run", str(source), str(gone)),
             f"{gone / 'scores'} holds scores of an earlier run, but its store "
             f"{(gone / 'store.zarr').resolve()} is gone: a new ingest makes another store; pass --overwrite",
+        ),
+        (
+            ("run", str(source), str(gone_graded), "--overwrite"),
+            f"{gone_graded / 'scores'} holds visual grades ({gone_graded / 'scores' / 'grades'}) made on a "
+            f"run of {(gone_graded / 'store.zarr').resolve()}, which is gone: a new ingest makes another",
+        ),
+        (
+            ("score", str(other), "--out", str(stopped), "--overwrite"),
+            f"{stopped} holds visual grades ({stopped / 'grades'}) made on a run of {store.resolve()}, not "
+            f"of {other.resolve()}: their object ids need not name the same objects. Move",
         ),
         (
             ("score", str(store), "--out", str(graded), "--overwrite"),

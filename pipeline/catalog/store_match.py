@@ -94,7 +94,8 @@ def check_same_store(
             return
         raise StoreMismatchError(
             f"{run} scored the store {provenance.store} (created {recorded}) but {store} was created "
-            f"{_iso(created)}: it is another set, whose object ids name other objects; use the store "
+            f"{_iso(created)}: it is another store (another set, or its files ingested again), whose "
+            "object ids need not name the same objects; use the store "
             f"{run} scored (or a copy of it), or score this store and use that run"
         )
     if _same_path(provenance.store, store):

@@ -22,22 +22,36 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
     from pipeline.store import read_attributes
 
     grades = grades_dir(out_dir)
-    if not any(grades.glob("*.jsonl")) or not paths.catalog_parquet(out_dir).is_file():
+    if not any(grades.glob("*.jsonl")):
         return
+    elsewhere = "score into another directory (lenshunt run: another work directory)"
     try:
+        if not paths.catalog_parquet(out_dir).is_file():  # trial: an --overwrite stopped before its catalog
+            raise CatalogError(f"{out_dir} holds no catalog")
         check_run_store(out_dir, store)
     except StoreMismatchError as exc:
         raise StoreMismatchError(
             f"{out_dir} holds visual grades ({grades}) made on the objects of another store: {exc}. "
-            f"Score {store} into another directory, or move {grades} away first"
+            f"Move {grades} away first, or {elsewhere}"
         ) from None
-    except CatalogError as exc:  # a damaged catalog: the run's own record names its store
+    except CatalogError as exc:  # no or a damaged catalog: the run's own record names its store
         run_file = paths.score_run_file(out_dir)
-        run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+        try:
+            run = json.loads(run_file.read_text()) if run_file.is_file() else {}
+        except (OSError, ValueError):
+            run = {}
+        run = run if isinstance(run, dict) else {}
         same = run.get("store") == str(store)
-        if same and run.get("store_created") == store_identity(read_attributes(store)):
+        identity = store_identity(read_attributes(store))
+        if same and run.get("store_created") == identity:
             return  # scoring writes the catalog anew
+        if run.get("store") and run.get("store_created") not in (None, identity):  # another store
+            raise StoreMismatchError(
+                f"{out_dir} holds visual grades ({grades}) made on a run of {run['store']}"
+                f"{' as ingested before (ingested again since)' if same else ''}, not of {store}: their "
+                f"object ids need not name the same objects. Move {grades} away first, or {elsewhere}"
+            ) from None
         raise CatalogError(
             f"{exc}. Its visual grades ({grades}) cannot be checked against {store} without it: move "
-            f"{grades} away first, or score into another directory"
+            f"{grades} away first, or {elsewhere}"
         ) from None

@@ -123,6 +123,8 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
         As :func:`pipeline.scoring.graded.check_grades_belong_to` (visual grades of another store),
         ``overwrite`` or not.
     """
+    from pipeline.catalog.store_match import StoreMismatchError
+    from pipeline.evaluation.grades import grades_dir
     from pipeline.scoring.graded import check_grades_belong_to
     from pipeline.store import read_attributes
 
@@ -130,6 +132,13 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
         return
     store = Path(store).resolve()
     if not store.exists():  # lenshunt run, before its first ingest: no earlier run's scores can be of it
+        grades = grades_dir(Path(out_dir))
+        if any(grades.glob("*.jsonl")):  # --overwrite too (trial: refused only after a whole new ingest)
+            raise StoreMismatchError(
+                f"{out_dir} holds visual grades ({grades}) made on a run of {store}, which is gone: a new "
+                "ingest makes another store, whose object ids need not name the same objects; move "
+                f"{grades} away first, or use another directory"
+            )
         if not overwrite and previous_run(Path(out_dir)) is not None:
             raise StoreError(
                 f"{out_dir} holds scores of an earlier run, but its store {store} is gone: a new ingest "
