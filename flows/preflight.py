@@ -97,6 +97,28 @@ def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -
     labels_for(layout, np.zeros(0, dtype=np.int64), source, catalog)
 
 
+def known_lens_table(spec: str | None) -> None:
+    """``--known-lenses`` must load (lenscat installed, a table that reads with name, ra and dec).
+
+    Trial: a missing or malformed table failed after Prefect started (``lenshunt run``: after its
+    ingest).
+    """
+    from pipeline.catalog import load_known_lenses
+
+    load_known_lenses(spec)
+
+
+def match_radius(text: str) -> float:
+    """argparse type: a known-lens match radius in (0, 3600) arcsec (trial: 0 failed after Prefect)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} is not in (0, 3600) arcsec")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (new-user trial: ``--batch-size 0`` ended in tracebacks)."""
     return _integer_at_least(text, 1)

@@ -21,6 +21,7 @@ from flows.failures import is_deterministic, one_line
 from flows.ingest import ingest_stage
 from flows.preflight import (
     existing_directory,
+    known_lens_table,
     label_catalog,
     layout_source,
     outside_stores,
@@ -189,6 +190,7 @@ def check(args: argparse.Namespace) -> None:
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
     label_catalog(layout, args.source, args.catalog)
+    known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
     if args.model:
         existing_directory(args.model, "model bundle")
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)

@@ -16,7 +16,15 @@ from flows.common import (
     progress_reporter,
 )
 from flows.failures import retry_unless_deterministic
-from flows.preflight import existing_directory, outside_stores, positive_int, probability, writable_directory
+from flows.preflight import (
+    existing_directory,
+    known_lens_table,
+    match_radius,
+    outside_stores,
+    positive_int,
+    probability,
+    writable_directory,
+)
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import apply_grades, grades_dir
@@ -141,7 +149,7 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
     )
     parser.add_argument(
         "--known-lens-radius",
-        type=float,
+        type=match_radius,
         default=DEFAULT_MATCH_RADIUS_ARCSEC,
         metavar="ARCSEC",
         help=f"largest separation of a known-lens match (default {DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
@@ -161,6 +169,7 @@ def check(args: argparse.Namespace) -> None:
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")
     check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # before Prefect (trial)
+    known_lens_table(args.known_lenses)
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
 
 

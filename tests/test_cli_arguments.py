@@ -17,6 +17,14 @@ from flows.cli import main
         (["run", "SRC", "WORK", "--threshold", "x"], "argument --threshold: 'x' is not a number"),
         (["evaluate", "OUT", "--store", "S", "--threshold", "-0.1"], "--threshold: -0.1 is not in [0, 1]"),
         (["train", "STORE", "OUT", "--batch-size", "0"], "argument --batch-size: 0 is not >= 1"),
+        (
+            ["score", "S", "--out", "O", "--known-lens-radius", "0"],
+            "--known-lens-radius: 0 is not in (0, 3600)",
+        ),
+        (
+            ["run", "SRC", "WORK", "--known-lens-radius", "4e3"],
+            "--known-lens-radius: 4000 is not in (0, 3600)",
+        ),
         (["simulate", "OUT", "--batch-size", "1.5"], "argument --batch-size: '1.5' is not an integer"),
         (["simulate", "OUT", "--n", "0"], "argument --n: 0 is not >= 1"),
         (["simulate", "OUT", "--n", "5", "--first-id", "-1"], "argument --first-id: -1 is not >= 0"),

@@ -536,8 +536,36 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
     write_catalog(table, graded, make_provenance(table, store="/data/another.zarr"), expected_n=len(table))
     (graded / "grades").mkdir()
     (graded / "grades" / "ana.jsonl").write_text("")
+    (tmp_path / "no-dec.csv").write_text("name,ra\nL1,150.0\n")
+    (tmp_path / "words.csv").write_text("name,ra,dec\nL1,abc,1\n")
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     cases = [
+        (
+            (
+                "score",
+                str(store),
+                "--out",
+                str(tmp_path / "o"),
+                "--known-lenses",
+                str(tmp_path / "absent.csv"),
+            ),
+            f"cannot read the known-lens table {tmp_path / 'absent.csv'}",
+        ),
+        (
+            (
+                "score",
+                str(store),
+                "--out",
+                str(tmp_path / "o"),
+                "--known-lenses",
+                str(tmp_path / "no-dec.csv"),
+            ),
+            f"known-lens table {tmp_path / 'no-dec.csv'} lacks columns ['dec']",
+        ),
+        (
+            ("run", str(source), str(tmp_path / "w"), "--known-lenses", str(tmp_path / "words.csv")),
+            f"known-lens table {tmp_path / 'words.csv'}: column 'ra' is not numbers (",
+        ),
         (
             ("run", str(source), str(workdir)),
             f"{scores} holds scores of another run: another model (sha256 000000000000..., not "

@@ -13,6 +13,7 @@ from pipeline.catalog.hats import HATS_EXTRA_COLUMNS
 from pipeline.catalog.known_lenses import (
     DEFAULT_MATCH_RADIUS_ARCSEC,
     KnownLenses,
+    check_match_radius,
     lenscat_lenses,
     load_known_lenses,
     match_known_lenses,
@@ -47,6 +48,7 @@ __all__ = [
     "KnownLenses",
     "StoreMismatchError",
     "assign_ranks",
+    "check_match_radius",
     "check_run_store",
     "check_runs_share_store",
     "check_same_store",

@@ -38,6 +38,7 @@ from pipeline.errors import CatalogError
 __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
     "KnownLenses",
+    "check_match_radius",
     "lenscat_lenses",
     "load_known_lenses",
     "match_known_lenses",
@@ -166,7 +167,13 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
 
     def degrees(key: str) -> np.ndarray:
         column = table[by_lower[key]]
-        values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+        try:
+            values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+        except (TypeError, ValueError) as error:  # trial: a 180-line traceback
+            raise CatalogError(
+                f"known-lens table {path}: column {column.name!r} is not numbers ({error}); ra and dec "
+                "must be degrees (ICRS), or carry an angle unit"
+            ) from None
         if column.unit is None:  # taken as degrees
             return values
         try:
@@ -203,6 +210,21 @@ def _table_source(path: Path) -> str:
     except OSError as error:
         raise CatalogError(f"cannot read the known-lens table {path}: {error}") from error
     return f"{path.resolve()} (sha256 {digest[:16]})"
+
+
+def check_match_radius(radius_arcsec: float) -> None:
+    """Refuse a known-lens match radius outside (0, 3600) arcsec.
+
+    Raises
+    ------
+    CatalogError
+        Saying what suits galaxy-scale lenses.
+    """
+    if not 0 < radius_arcsec < 3600:
+        raise CatalogError(
+            f"known_lens_radius_arcsec must be in (0, 3600) arcsec, got {radius_arcsec}; "
+            "a few arcsec (default 2) suits galaxy-scale lenses"
+        )
 
 
 def load_known_lenses(spec: str | Path | None) -> KnownLenses | None:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
-from pipeline.errors import CatalogError, ScoreOutputError
+from pipeline.errors import ScoreOutputError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
@@ -175,6 +175,7 @@ def score_store(
     """
     from pipeline.catalog import (
         CatalogLayout,
+        check_match_radius,
         default_rank_by,
         describe_duplicates,
         duplicate_groups,
@@ -198,11 +199,8 @@ def score_store(
     bundle = bundle.on_store(attributes.groups)  # each band by its name, as the workers read them
     check_grades_belong_to(out_dir, store)
     known = load_known_lenses(known_lenses)  # before scoring: a bad table or radius fails fast
-    if known is not None and not 0 < known_lens_radius_arcsec < 3600:
-        raise CatalogError(
-            f"known_lens_radius_arcsec must be in (0, 3600) arcsec, got {known_lens_radius_arcsec}; "
-            "a few arcsec (default 2) suits galaxy-scale lenses"
-        )
+    if known is not None:
+        check_match_radius(known_lens_radius_arcsec)
     identity = run_identity(store, attributes, bundle, tta)  # the folder's parts are reused only by it
     with_ood = has_feature_stats(bundle)
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
