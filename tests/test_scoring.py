@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -195,7 +196,9 @@ def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_
 
     with pytest.raises(_InterruptedError):
         score_store(store, bundle, out, dask_client, batch_size=4, progress=killed_once_all_parts_are_written)
-    assert evaluate_run(out, store).metrics.n_objects == 12  # the catalog before the kill
+    between = evaluate_run(out, store)
+    assert between.metrics.n_objects == 12  # the catalog before the kill, and a note that it is behind
+    assert any("changed since this catalog was written" in note for note in between.notes), between.notes
     resumed = score_store(store, bundle, out, dask_client, batch_size=4)
     assert resumed.n_rows_scored_now == 0 and resumed.n_objects == 20
     assert not paths.metrics_file(out).exists() and not (paths.report_dir(out) / paths.REPORT_FILE).exists()
@@ -203,9 +206,20 @@ def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_
         str(paths.metrics_file(out)),
         f"{paths.report_dir(out)}/ (the report's own files)",
     ]
-    assert evaluate_run(out, store).metrics.n_objects == 20
+    assert evaluate_run(out, store).notes == () and paths.metrics_file(out).is_file()
     again = score_store(store, bundle, out, dask_client, batch_size=4)  # nothing changed: kept
     assert again.removed_evaluation == [] and paths.metrics_file(out).is_file()
+    # a copy whose files got new times (cp -r) is the same catalog: its evaluation stays (trial)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, copy_function=shutil.copy)
+    for part in existing_parts(copy).values():
+        os.utime(part, ns=(paths.catalog_parquet(copy).stat().st_mtime_ns + 10**9,) * 2)
+    copied = score_store(store, bundle, copy, dask_client, batch_size=4)
+    assert (
+        copied.n_rows_scored_now == 0
+        and copied.removed_evaluation == []
+        and paths.metrics_file(copy).is_file()
+    )
 
 
 def test_removing_a_stale_evaluation_keeps_links_and_user_files_and_never_fails(tmp_path, monkeypatch):

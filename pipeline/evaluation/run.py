@@ -105,6 +105,7 @@ def _evaluate_run(
     report_dir.mkdir(parents=True, exist_ok=True)
 
     catalog, notes = with_store_labels(catalog, store)
+    notes += catalog_behind_note(out_dir)
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = metrics_path = None
@@ -133,6 +134,20 @@ def _evaluate_run(
     )
     return EvaluationResult(
         metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
+    )
+
+
+def catalog_behind_note(out_dir: Path) -> tuple[str, ...]:
+    """A note where the run's score parts changed since its catalog was written (trial: an evaluation
+    of a catalog that a stopped score run had left behind its parts said nothing)."""
+    from pipeline.scoring.parts import catalog_behind_parts, existing_parts
+
+    if not existing_parts(out_dir) or not catalog_behind_parts(out_dir):
+        return ()
+    return (
+        f"the score parts in {paths.score_parts_dir(out_dir)} changed since this catalog was written (a "
+        "score run stopped before writing its catalog?): this evaluates the older catalog; rerun that "
+        "`lenshunt score` command to finish it, then evaluate again",
     )
 
 

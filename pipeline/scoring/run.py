@@ -33,12 +33,14 @@ from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_wa
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.identity import check_same_run, previous_run, run_identity
 from pipeline.scoring.parts import (
+    PARTS_PROVENANCE_KEY,
     assemble_parts,
-    catalog_older_than_parts,
+    catalog_behind_parts,
     catalog_settings_differ,
     discard_score_run,
     existing_parts,
     move_aside,
+    parts_fingerprint,
     remove_stale_evaluation,
     take_out_rows,
     uncovered_regions,
@@ -239,7 +241,7 @@ def score_store(
         changes = earlier_run and (
             bool(todo or n_rescored)
             or catalog_settings_differ(out_dir, settings)
-            or catalog_older_than_parts(out_dir)  # a killed run's parts, evaluated before (trial)
+            or catalog_behind_parts(out_dir)  # a killed run's parts, evaluated before (trial)
         )
         removed, stale = remove_stale_evaluation(out_dir) if changes else ([], [])
         futures = [
@@ -315,6 +317,7 @@ def score_store(
             store_created=store_identity(attributes),
             extras={
                 "batch_size": batch_size,
+                PARTS_PROVENANCE_KEY: parts_fingerprint(out_dir),
                 "architecture": bundle.card.architecture,
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),
