@@ -147,7 +147,8 @@ def run_flow(
             if not is_deterministic(exc):
                 raise
             raise EvaluationWriteError(
-                f"the catalog is written ({scored.catalog_fits}), but not its evaluation: {one_line(exc)}; "
+                f"the catalog is written ({scored.catalog_fits}), but its evaluation could not be written "
+                f"in full: {one_line(exc)}; "
                 f"then `lenshunt evaluate {scores} --store {store}` makes it (or rerun this command)"
             ) from exc
         publish_results(str(scores), evaluation)

@@ -119,7 +119,10 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     with immutable(page), pytest.raises(EvaluationWriteError) as refused:
         run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     catalog_fits = paths.catalog_fits(workdir / "scores")
-    assert str(refused.value).startswith(f"the catalog is written ({catalog_fits}), but not its evaluation: ")
+    assert str(refused.value).startswith(
+        f"the catalog is written ({catalog_fits}), but its evaluation could not be written in full: "
+    )
+    assert not list(page.parent.glob(".*.tmp"))  # the failed write left no temporary (trial)
     assert f" -> {page}: Operation not permitted; you may not write there" in str(refused.value)
     assert str(refused.value).endswith(
         f"then `lenshunt evaluate {workdir / 'scores'} --store {workdir / 'store.zarr'}` makes it (or rerun "

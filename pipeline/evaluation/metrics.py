@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.atomic import write_text_atomic
 
 LABEL_UNKNOWN = -1
 
@@ -321,10 +322,7 @@ def write_metrics(metrics: Metrics, path: Path) -> Path:
     """Write ``metrics`` as JSON (undefined metrics as null), atomically; return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(metrics.model_dump(mode="json"), indent=2) + "\n")
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(path, json.dumps(metrics.model_dump(mode="json"), indent=2) + "\n")
 
 
 def read_metrics(path: Path) -> Metrics:

@@ -17,7 +17,6 @@ Examples
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
     CANDIDATE_TEMPLATE,
@@ -343,7 +343,4 @@ def build_report(
         grades=grades,
     )
     path = out_dir / REPORT_FILE
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(path, html)
