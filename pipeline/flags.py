@@ -78,8 +78,8 @@ class Flag(enum.IntFlag):
 
 CENTRE_FRACTION = 0.1
 """Side of the central box checked for CENTRE_NONFINITE, as a fraction of the image's side (20 pixels
-or 2" of a 200-pixel Euclid VIS cutout, 7 of a 66-pixel NISP one, 10 of a 101-pixel SLFC1 one); at
-least 3 pixels."""
+or 2" of a 200-pixel Euclid VIS cutout, 8 of a 66-pixel NISP one, 11 of a 101-pixel SLFC1 one: one
+more where needed to centre the box); at least 3 pixels."""
 
 POSITION_TOLERANCE_ARCSEC = 2.0
 """Largest separation between the sky positions of one object's bands (arcsec; 20 VIS or 6.7 NISP
@@ -106,11 +106,12 @@ def centre_box(shape: tuple[int, ...]) -> tuple[slice, slice]:
     """The central box of an image of ``shape`` (ny, nx) checked for CENTRE_NONFINITE.
 
     >>> [(rows.start, rows.stop) for rows, _ in map(centre_box, [(200, 200), (66, 66), (5, 5)])]
-    [(90, 110), (29, 36), (1, 4)]
+    [(90, 110), (29, 37), (1, 4)]
     """
     box = []
     for n in shape[-2:]:
-        side = min(n, max(3, round(CENTRE_FRACTION * n)))
+        side = max(3, round(CENTRE_FRACTION * n))
+        side = min(n, side + (n - side) % 2)  # as many pixels each side of the centre (trial: one more left)
         start = (n - side) // 2
         box.append(slice(start, start + side))
     return box[0], box[1]
@@ -141,7 +142,8 @@ _DOCS = {
     "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
     "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's, or not square (seen at "
     "another scale)",
-    "CENTRE_NONFINITE": "pixels at a band's centre NaN, null or masked: the lens galaxy may be hidden",
+    "CENTRE_NONFINITE": "pixels at a band's centre NaN, infinite, null or masked: the lens galaxy may be "
+    "hidden",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

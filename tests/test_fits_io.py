@@ -166,7 +166,7 @@ def test_pixels_hidden_at_the_centre_are_flagged_apart_from_those_elsewhere(tmp_
     fits.PrimaryHDU(core).writeto(tmp_path / "core.fits")
     result = read_band(tmp_path / "core.fits", (200, 200), position=False)
     assert result.flags == Flag.SOME_NONFINITE | Flag.CENTRE_NONFINITE
-    assert "pixels at the centre NaN, null or masked" in result.extra_reasons
+    assert "pixels at the centre NaN, infinite, null or masked" in result.extra_reasons
     edge = _image((200, 200))
     edge[0, :] = edge[89, 89] = edge[110, 110] = np.nan  # just outside the 20-pixel central box
     fits.PrimaryHDU(edge).writeto(tmp_path / "edge.fits")
@@ -176,6 +176,12 @@ def test_pixels_hidden_at_the_centre_are_flagged_apart_from_those_elsewhere(tmp_
     fits.PrimaryHDU(masked).writeto(tmp_path / "masked.fits")
     result = read_band(tmp_path / "masked.fits", (101, 101), masked_value=100.0, position=False)
     assert result.flags == Flag.MASKED_PIXELS | Flag.CENTRE_NONFINITE
+    for column, inside in ((45, True), (55, True), (44, False), (56, False)):  # 5 pixels each side (trial)
+        masked = _image((101, 101))
+        masked[50, column] = 100.0
+        fits.PrimaryHDU(masked).writeto(tmp_path / f"m{column}.fits")
+        flags = read_band(tmp_path / f"m{column}.fits", (101, 101), masked_value=100.0, position=False).flags
+        assert bool(flags & Flag.CENTRE_NONFINITE) is inside, column
     counts = (np.arange(66 * 66) % 200).reshape(66, 66).astype(np.int16)
     counts[33, 33] = -32768
     hdu = fits.PrimaryHDU(counts)

@@ -83,6 +83,21 @@ def test_a_band_without_pixels_leaves_no_channel_black() -> None:
     np.testing.assert_array_equal(make_composite(images, layout), rgb)
 
 
+def test_a_hole_in_one_band_is_black_in_the_composite_not_the_other_bands_colour() -> None:
+    """Trial: a 6x6 NaN core in VIS showed as a bright yellow disc (H and Y+J alone there)."""
+    layout = load_layout("euclid-sglc2")
+    images = simulate_object(layout, np.random.default_rng(3), lens=True)
+    whole = make_composite(images, layout)
+    images["vis"][0, 97:103, 97:103] = np.nan
+    rgb = make_composite(images, layout)
+    hole = rgb[200 - 103 : 200 - 97, 97:103]  # the composite's top row is the cutout's last
+    assert whole[200 - 103 : 200 - 97, 97:103].max() > 100 and hole.max() == 0
+    outside = np.ones((200, 200), dtype=bool)
+    outside[200 - 113 : 200 - 87, 87:113] = False  # beyond the hole and VIS's smoothing to NISP's resolution
+    change = np.abs(rgb[outside].astype(int) - whole[outside])  # NaN moves VIS's percentile a little
+    assert np.percentile(change, 99) <= 2 and (rgb[outside] == 0).mean() < (whole[outside] == 0).mean() + 0.01
+
+
 def _without_band(layout, name):
     import yaml
 

@@ -136,6 +136,26 @@ def _band_planes(
     return planes
 
 
+def _holes(images: Mapping[str, np.ndarray], layout: Layout, bands: Collection[str]) -> np.ndarray:
+    """Where any of ``bands`` has no finite pixel, on the finest group's grid (bool, ny x nx).
+
+    A coarser band's pixel covers the finer pixels whose resampled NaN weight is over a half.
+    """
+    target = _finest_group(layout)
+    shape_out, scale_out = layout.group_shape(target), layout.group_pixel_scale(target)
+    holes = np.zeros(shape_out, dtype=bool)
+    for group, names in layout.groups.items():
+        stack = images.get(group)
+        for index, band in enumerate(names):
+            if band not in bands or stack is None:
+                continue
+            missing = (~np.isfinite(np.asarray(stack[index]))).astype(np.float64)
+            if group != target:
+                missing = resample(missing, layout.group_pixel_scale(group), shape_out, scale_out)
+            holes |= missing > 0.5
+    return holes
+
+
 def _finite_fractions(images: Mapping[str, np.ndarray], layout: Layout) -> dict[str, float]:
     """The fraction of each band's pixels that are finite, by band name (0 for a missing group)."""
     fractions = {}
@@ -233,6 +253,9 @@ def make_composite(
     q, stretch = lupton_parameters(softening)
     with np.errstate(invalid="ignore", divide="ignore"):  # intensity 0 (sky) divides 0 by 0
         rgb = make_lupton_rgb(red, green, blue, minimum=0.0, stretch=stretch, Q=q)
+    # a hole in one band (a masked core) is black, as in its panel, not the others' colour (trial: a
+    # yellow disc where VIS was NaN)
+    rgb = np.where(_holes(images, layout, {band for bands in channels for band in bands})[..., None], 0, rgb)
     return np.flipud(np.asarray(rgb, dtype=np.uint8))
 
 

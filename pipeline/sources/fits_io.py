@@ -228,7 +228,7 @@ def clean_pixels(
     hidden_centre = image.ndim == 2 and not np.isfinite(image[centre_box(image.shape)]).all()
     if flags and not flags & Flag.ALL_NONFINITE and hidden_centre:  # trial: a masked core, only flagged
         flags |= Flag.CENTRE_NONFINITE
-        reasons.append("pixels at the centre NaN, null or masked")
+        reasons.append("pixels at the centre NaN, infinite, null or masked")
     return np.ascontiguousarray(image), flags, reasons
 
 
