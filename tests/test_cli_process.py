@@ -574,7 +574,7 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
         (
             ("run", str(source), str(workdir), "--tta"),
             "holds scores of another run: another model (sha256 000000000000..., not "
-            f"{shipped.sha256[:12]}...); another TTA setting (False, not True)",
+            f"{shipped.sha256[:12]}...); another TTA setting (TTA off, not on)",
         ),
         (
             ("run", str(source), str(gone)),

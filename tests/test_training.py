@@ -840,10 +840,15 @@ def test_grades_that_cannot_label_the_store_are_refused_before_prefect_starts(
 
     pd.DataFrame({"object_id": [1]}).to_parquet(tmp_path / "grades.parquet")  # no grade column
     (tmp_path / "torn.jsonl").write_text('{"object_id": 3, "grade"\n')
+    (tmp_path / "g.csv").write_text("object_id,grade\n3,A\n")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     cases = {
         str(tmp_path / "absent"): f"no grades at {tmp_path / 'absent'}: give a run directory",
-        str(tmp_path / "grades.parquet"): f"cannot read the grade table {tmp_path / 'grades.parquet'} (",
-        str(tmp_path / "torn.jsonl"): f"error: the grade tables ['{tmp_path / 'torn.jsonl'}'] "
+        str(tmp_path / "grades.parquet"): f"the grade table {tmp_path / 'grades.parquet'} lacks columns "
+        "['grade', 'inspector', 'time', 'score', 'model_id'] (has ['object_id'])",
+        str(tmp_path / "g.csv"): f"{tmp_path / 'g.csv'} is no grade table: give a .jsonl grade log",
+        str(tmp_path / "broken.parquet"): f"cannot read the grade table {tmp_path / 'broken.parquet'} (",
+        str(tmp_path / "torn.jsonl"): f"error: the grade tables {tmp_path / 'torn.jsonl'} "
         "hold no grade (lines that are not grades: 1): grade a run first",
     }
     for grades, message in cases.items():

@@ -254,7 +254,12 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     for source in sources:
         for path in grade_files(source):
             name = path.name.lower()
-            if not name.endswith((".parquet", ".fits", ".fit")):
+            if not name.endswith((".parquet", ".fits", ".fit", ".jsonl")):  # trial: a CSV read as a log
+                raise GradeError(
+                    f"{path} is no grade table: give a .jsonl grade log (lenshunt inspect writes them in "
+                    "RUN_DIR/grades/), an exported grades.parquet or grades.fits, or a run directory"
+                )
+            if name.endswith(".jsonl"):
                 rows = []
                 for line in path.read_text(errors="replace").splitlines():
                     if not line.strip():
@@ -268,17 +273,23 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
                 continue
             try:
                 if name.endswith(".parquet"):
-                    frames.append(pd.read_parquet(path, columns=list(GRADE_COLUMNS)))
+                    table = pd.read_parquet(path)
                 else:
                     from astropy.table import Table
 
-                    table = Table.read(path, character_as_bytes=False)
-                    frames.append(table.to_pandas()[list(GRADE_COLUMNS)])
+                    table = Table.read(path, character_as_bytes=False).to_pandas()
             except (OSError, ValueError, KeyError) as exc:  # trial: a pyarrow or pandas traceback
                 raise GradeError(
                     f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
                     f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
                 ) from None
+            missing = [column for column in GRADE_COLUMNS if column not in table.columns]
+            if missing:  # trial: pyarrow named the first only
+                raise GradeError(
+                    f"the grade table {path} lacks columns {missing} (has {list(table.columns)}); an "
+                    f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
+                )
+            frames.append(table[list(GRADE_COLUMNS)])
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(GRADE_COLUMNS))
     frame = _typed(frame)
     frame.attrs["n_bad_lines"] = n_bad

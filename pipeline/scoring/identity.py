@@ -96,8 +96,10 @@ def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, 
     said = []
     for key in differing:
         what = _WHAT.get(key, key)
-        if key in ("store", "tta"):
+        if key == "store":
             what += f" ({previous.get(key)}, not {identity[key]})"
+        elif key == "tta":  # trial: "(False, not True)"
+            what += f" (TTA {'on' if previous.get(key) else 'off'}, not {'on' if identity[key] else 'off'})"
         elif key == "model_sha256":
             what += f" (sha256 {str(previous.get(key))[:12]}..., not {str(identity[key])[:12]}...)"
         said.append(what)

@@ -160,7 +160,7 @@ def labels_from_grades(
     if rows.empty:  # trial: training went on with the store's labels, or none with grades_only
         bad = rows.attrs.get("n_bad_lines", 0)
         raise TrainingError(
-            f"the grade tables {[str(source) for source in sources]} hold no grade"
+            f"the grade tables {', '.join(str(source) for source in sources)} hold no grade"
             + (f" (lines that are not grades: {bad})" if bad else "")
             + ": grade a run first (`lenshunt inspect RUN_DIR`) or leave out --grades"
         )
