@@ -128,6 +128,10 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # another threshold scores nothing but changes what the metrics measure at (review): removed
     moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
     assert moved.n_rows_scored_now == 0 and not metrics.exists()
+    assert (
+        f"removed the earlier evaluation ({metrics}, " in moved.summary()
+        and ", as another threshold; " in (moved.summary())
+    )
     evaluate_run(out, store)
     # New cutouts arrive: only they are scored; ranks are recomputed over everything.
     new_ids = list(range(100036, 100046))
@@ -141,7 +145,10 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     assert [path.name for path in report.iterdir()] == ["my-notes.txt"]
     assert grown.removed_evaluation == [str(metrics), f"{report}/ (the report's own files)"]
     assert grown.stale_evaluation == []
-    assert f"`lenshunt evaluate {out} --store {store}` makes it again" in grown.summary()
+    assert (
+        f"as this run scores rows; `lenshunt evaluate {out} --store {store}` makes it again"
+        in grown.summary()
+    )
     # the end-to-end run evaluates right after: no advice to do it (review)
     assert "removed the earlier" not in grown.summary(evaluated_next=True)
     assert evaluate_run(out, store).metrics.n_objects == 46
@@ -202,6 +209,7 @@ def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_
     resumed = score_store(store, bundle, out, dask_client, batch_size=4)
     assert resumed.n_rows_scored_now == 0 and resumed.n_objects == 20
     assert not paths.metrics_file(out).exists() and not (paths.report_dir(out) / paths.REPORT_FILE).exists()
+    assert resumed.stale_because == "the catalog gains the rows a stopped run scored"
     assert resumed.removed_evaluation == [
         str(paths.metrics_file(out)),
         f"{paths.report_dir(out)}/ (the report's own files)",
@@ -356,6 +364,13 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     known.write_text(f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},probable\n")
     edited = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=known)
     assert edited.n_rows_scored_now == 0 and not paths.metrics_file(out).exists()
+    assert edited.stale_because == "another known-lens table"
+    evaluate_run(out, store)
+    twin = tmp_path / "elsewhere" / "known-copy.csv"  # the same table at another path: the same matches
+    twin.parent.mkdir()
+    shutil.copy(known, twin)
+    kept = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=twin)
+    assert kept.removed_evaluation == [] and paths.metrics_file(out).is_file()
     marked = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert marked.loc[100007, "known_lens_grade"] == "probable"
     assert result.catalog_votable == str(paths.catalog_votable(out))

@@ -291,24 +291,34 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(removed)), kept
 
 
-def catalog_settings_differ(out_dir: Path, settings: dict) -> bool:
-    """Whether the catalog in ``out_dir`` was written with other ``settings`` (provenance fields).
+def catalog_settings_changed(out_dir: Path, settings: dict) -> list[str]:
+    """The ``settings`` (provenance fields) the catalog in ``out_dir`` was written with otherwise.
 
     The evaluation uses them (the threshold of the purity and completeness, the known-lens
     matches of the report), so a score run that changes one makes the evaluation stale even when
-    it scores nothing (review). A catalog whose provenance cannot be read counts as differing;
-    no catalog, as not.
+    it scores nothing (review). A catalog whose provenance cannot be read counts as differing in
+    all; no catalog, in none. A known-lens table is compared by content (its SHA-256), not path
+    (trial: a copy of the same table elsewhere made the evaluation stale).
     """
     from pipeline.catalog import read_provenance
 
     catalog = paths.catalog_parquet(out_dir)
     if not catalog.is_file():
-        return False
+        return []
     try:
         recorded = read_provenance(catalog).model_dump()
     except Exception:  # any unreadable catalog: its evaluation cannot be vouched for
-        return True
-    return any(recorded.get(key) != value for key, value in settings.items())
+        return list(settings)
+    return [key for key, value in settings.items() if _content(recorded.get(key)) != _content(value)]
+
+
+_TABLE_DIGEST = re.compile(r" \(sha256 ([0-9a-f]{16})\)$")
+
+
+def _content(value: object) -> object:
+    """A known-lens table's recorded source as its digest alone; any other value as it is."""
+    match = _TABLE_DIGEST.search(value) if isinstance(value, str) else None
+    return match.group(1) if match else value
 
 
 PARTS_PROVENANCE_KEY = "score_parts"

@@ -38,6 +38,8 @@ class ScoreRunResult:
     """The earlier catalog's metrics and report files, deleted as the run changed the catalog."""
     stale_evaluation: list[str] = field(default_factory=list)
     """Those of them that could not be deleted, each with why: they describe the earlier catalog."""
+    stale_because: str = ""
+    """Why the earlier evaluation no longer held, e.g. ``another threshold`` ("" when it still does)."""
 
     @property
     def objects_per_second(self) -> float:
@@ -79,7 +81,8 @@ class ScoreRunResult:
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
         if self.removed_evaluation and not evaluated_next:
             lines.append(
-                f"  removed the earlier catalog's evaluation ({', '.join(self.removed_evaluation)}); "
+                f"  removed the earlier evaluation ({', '.join(self.removed_evaluation)}), as "
+                f"{self.stale_because or 'the catalog changed'}; "
                 f"`lenshunt evaluate {self.out_dir} --store {self.store}` makes it again"
             )
         lines.extend(

@@ -36,7 +36,7 @@ from pipeline.scoring.parts import (
     PARTS_PROVENANCE_KEY,
     assemble_parts,
     catalog_behind_parts,
-    catalog_settings_differ,
+    catalog_settings_changed,
     discard_score_run,
     existing_parts,
     move_aside,
@@ -238,12 +238,8 @@ def score_store(
             "known_lenses": known.source if known is not None else "",
             "known_lens_radius_arcsec": known_lens_radius_arcsec if known is not None else 0.0,
         }
-        changes = earlier_run and (
-            bool(todo or n_rescored)
-            or catalog_settings_differ(out_dir, settings)
-            or catalog_behind_parts(out_dir)  # a killed run's parts, evaluated before (trial)
-        )
-        removed, stale = remove_stale_evaluation(out_dir) if changes else ([], [])
+        why = _why_stale(out_dir, settings, bool(todo or n_rescored)) if earlier_run else ""
+        removed, stale = remove_stale_evaluation(out_dir) if why else ([], [])
         futures = [
             client.submit(
                 score_region_task,
@@ -356,5 +352,21 @@ def score_store(
             rank_by=layout.rank_by,
             duplicates=describe_duplicates(duplicates, column["object_id"]),
             removed_evaluation=removed,
+            stale_because=why if removed or stale else "",
             stale_evaluation=stale,
         )
+
+
+def _why_stale(out_dir: Path, settings: dict, rows_change: bool) -> str:
+    """Why the earlier evaluation in ``out_dir`` no longer describes the catalog this run writes ("" if
+    it does): rows scored now, other evaluation settings, or the parts of a run stopped before its
+    catalog (trial: the summary gave no reason)."""
+    if rows_change:
+        return "this run scores rows"
+    changed = catalog_settings_changed(out_dir, settings)
+    if changed:
+        words = {"known_lenses": "known-lens table", "known_lens_radius_arcsec": "known-lens match radius"}
+        return f"another {', '.join(words.get(key, key) for key in changed)}"
+    if catalog_behind_parts(out_dir):  # a killed run's parts, evaluated before (trial)
+        return "the catalog gains the rows a stopped run scored"
+    return ""
