@@ -82,6 +82,10 @@ def score_parts_dir(out_dir: Path) -> Path:
     return Path(out_dir) / "parts"
 
 
+SCORE_PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
+"""A finished score part's file name: its first row and the row after its last (12 digits each)."""
+
+
 def score_part_file(out_dir: Path, start: int, stop: int) -> Path:
     return score_parts_dir(out_dir) / f"scores-{start:012d}-{stop:012d}.parquet"
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Stage rank, lowest first: a module may import its own stage and lower-ranked ones only, and
 # stages of one rank are independent of each other.
 STAGE_RANK = {
-    "base": 0,  # pipeline/__init__, errors, flags, lazy, locking, paths
+    "base": 0,  # pipeline/__init__, atomic, errors, flags, lazy, locking, paths
     "sources": 1,
     "simulate": 1,
     "compute": 1,
@@ -30,7 +30,7 @@ STAGE_RANK = {
     "training": 7,
     "inspection": 7,  # the grading page; grade logs and consensus live in evaluation
 }
-TOP_MODULES = {"errors", "flags", "lazy", "locking", "paths"}
+TOP_MODULES = {"atomic", "errors", "flags", "lazy", "locking", "paths"}
 FORBIDDEN_IN_LIBRARY = ("prefect", "flows")
 
 

@@ -8,7 +8,6 @@ Rows to score again (an ingest rewrote them) are taken out of their part by spli
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import re
 import shutil
@@ -21,7 +20,7 @@ from pipeline import paths
 from pipeline.errors import ConservationError, ScoreOutputError
 from pipeline.store.ingestion import plan_regions
 
-PART_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.parquet$")
+PART_NAME = paths.SCORE_PART_NAME
 """A finished part's file name: its first row and the row after its last (12 digits each)."""
 PART_TMP_NAME = re.compile(r"^scores-(\d{12})-(\d{12})\.tmp$")
 """A part being written (renamed to :data:`PART_NAME` when complete)."""
@@ -319,45 +318,3 @@ def _content(value: object) -> object:
     """A known-lens table's recorded source as its digest alone; any other value as it is."""
     match = _TABLE_DIGEST.search(value) if isinstance(value, str) else None
     return match.group(1) if match else value
-
-
-PARTS_PROVENANCE_KEY = "score_parts"
-"""Key of :func:`parts_fingerprint` in the catalog provenance's ``extras``."""
-
-
-def parts_fingerprint(out_dir: Path) -> str:
-    """A SHA-256 (first 16 hex digits) of the names and sizes of the finished score parts in ``out_dir``.
-
-    The catalog records the parts it was assembled from; parts written since (a run killed before
-    its catalog) change it, while copying the folder does not (trial: modification times did).
-    """
-    directory = paths.score_parts_dir(out_dir)
-    entries = []
-    if directory.is_dir():
-        for path in directory.iterdir():
-            if PART_NAME.match(path.name):
-                with contextlib.suppress(OSError):
-                    entries.append(f"{path.name} {path.stat().st_size}")
-    return hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
-
-
-def catalog_behind_parts(out_dir: Path) -> bool:
-    """Whether the score parts in ``out_dir`` changed since its catalog was written, or there is none.
-
-    A run killed after scoring but before writing its catalog leaves parts the catalog lacks, and
-    an evaluation may since have described that catalog; the run that resumes scores nothing, yet
-    writes another catalog (trial: that evaluation was kept). The catalog's provenance records
-    :func:`parts_fingerprint`; a catalog from before that record is compared by modification time
-    (a part is finished before the catalog it goes into is written).
-    """
-    from pipeline.catalog import read_provenance
-
-    catalog = paths.catalog_parquet(out_dir)
-    try:
-        extras = read_provenance(catalog).extras
-        written = catalog.stat().st_mtime_ns
-    except Exception:  # no catalog, or an unreadable one: what it holds cannot be vouched for
-        return True
-    if PARTS_PROVENANCE_KEY in extras:
-        return extras[PARTS_PROVENANCE_KEY] != parts_fingerprint(out_dir)
-    return any(path.stat().st_mtime_ns > written for path in existing_parts(out_dir).values())

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pipeline import __version__, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
+from pipeline.catalog.parts_record import PARTS_PROVENANCE_KEY, catalog_behind_parts, parts_fingerprint
 from pipeline.errors import ScoreOutputError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
@@ -33,14 +34,11 @@ from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_wa
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.identity import check_same_run, previous_run, run_identity
 from pipeline.scoring.parts import (
-    PARTS_PROVENANCE_KEY,
     assemble_parts,
-    catalog_behind_parts,
     catalog_settings_changed,
     discard_score_run,
     existing_parts,
     move_aside,
-    parts_fingerprint,
     remove_stale_evaluation,
     take_out_rows,
     uncovered_regions,
