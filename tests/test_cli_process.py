@@ -535,6 +535,9 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
     table = make_table()
     write_catalog(table, graded, make_provenance(table, store="/data/another.zarr"), expected_n=len(table))
     (graded / "grades").mkdir()
+    exported = tmp_path / "exported"  # an exported grade table alone (trial: it escaped the check)
+    shutil.copytree(graded, exported)
+    (exported / "grades" / "grades.parquet").write_bytes(b"")
     (graded / "grades" / "ana.jsonl").write_text("")
     (tmp_path / "no-dec.csv").write_text("name,ra\nL1,150.0\n")
     (tmp_path / "words.csv").write_text("name,ra,dec\nL1,abc,1\n")
@@ -592,6 +595,15 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
             f"of {other.resolve()}: their object ids need not name the same objects. Move",
         ),
         (
+            ("train", str(other), str(tmp_path / "m"), "--grades", str(stopped)),
+            f"the graded run {stopped} (no catalog; its score-run.json) scored the store {store.resolve()}, "
+            f"not {other}: its grades' object ids need not name the same objects",
+        ),
+        (
+            ("score", str(store), "--out", str(exported), "--overwrite"),
+            f"{exported} holds visual grades ({exported / 'grades'}) made on the objects of another store",
+        ),
+        (
             ("score", str(store), "--out", str(graded), "--overwrite"),
             f"{graded} holds visual grades ({graded / 'grades'}) made on the objects of another store",
         ),
@@ -608,12 +620,14 @@ def test_a_stopped_score_says_which_parts_it_kept(tmp_path):
     from flows.score import interrupted
     from pipeline import paths
 
-    args = argparse.Namespace(out=str(tmp_path / "out"))
+    args = argparse.Namespace(out=str(tmp_path / "out"), overwrite=False)
     assert interrupted(args).startswith("no part of the scores was finished yet; rerun the same command")
     parts = paths.score_parts_dir(tmp_path / "out")
     parts.mkdir(parents=True)
     (parts / "scores-000000000000-000000000256.parquet").write_bytes(b"")
     assert interrupted(args).startswith(f"the 1 score part(s) written so far are kept in {parts}; rerun")
+    args.overwrite = True  # trial: rerunning an --overwrite discarded the kept parts
+    assert interrupted(args).endswith("rerun the command without --overwrite to score only the rest")
 
 
 def test_records_of_a_stop_are_dropped_from_the_console_only():

@@ -234,6 +234,17 @@ def grade_files(source: str | Path) -> list[Path]:
     )
 
 
+EXPORTED_GRADES = ("grades.parquet", "grades.fits")
+"""The tables :func:`export_grades` writes in a run's ``grades/`` folder."""
+
+
+def holds_grades(folder: str | Path) -> bool:
+    """Whether a ``grades/`` folder holds a grade log or an exported grade table (trial: an exported
+    table alone escaped the check that a folder's grades belong to the store scored into it)."""
+    folder = Path(folder)
+    return any(folder.glob("*.jsonl")) or any((folder / name).is_file() for name in EXPORTED_GRADES)
+
+
 def read_grades(*sources: str | Path) -> pd.DataFrame:
     """Every grade row of the sources (logs, exported Parquet/FITS tables, run dirs), in file order.
 

@@ -18,11 +18,11 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
     """
     from pipeline.catalog.store_match import StoreMismatchError, check_run_store, store_identity
     from pipeline.errors import CatalogError
-    from pipeline.evaluation.grades import grades_dir
+    from pipeline.evaluation.grades import grades_dir, holds_grades
     from pipeline.store import read_attributes
 
     grades = grades_dir(out_dir)
-    if not any(grades.glob("*.jsonl")):
+    if not holds_grades(grades):
         return
     elsewhere = "score into another directory (lenshunt run: another work directory)"
     try:

@@ -126,7 +126,7 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
         ``overwrite`` or not.
     """
     from pipeline.catalog.store_match import StoreMismatchError
-    from pipeline.evaluation.grades import grades_dir
+    from pipeline.evaluation.grades import grades_dir, holds_grades
     from pipeline.scoring.graded import check_grades_belong_to
     from pipeline.store import read_attributes
 
@@ -135,7 +135,7 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
     store = Path(store).resolve()
     if not store.exists():  # lenshunt run, before its first ingest: no earlier run's scores can be of it
         grades = grades_dir(Path(out_dir))
-        if any(grades.glob("*.jsonl")):  # --overwrite too (trial: refused only after a whole new ingest)
+        if holds_grades(grades):  # --overwrite too (trial: refused only after a whole new ingest)
             raise StoreMismatchError(
                 f"{out_dir} holds visual grades ({grades}) made on a run of {store}, which is gone: a new "
                 "ingest makes another store, whose object ids need not name the same objects; move "

@@ -78,11 +78,46 @@ def check_grade_stores(store: str | Path, sources: list[str]) -> list[str]:
     unchecked = []
     for source in sources:
         run_dir = grade_source_run(source)
-        if run_dir is None:
+        if run_dir is not None:
+            check_same_store(read_provenance(run_dir), store, created, run=f"the graded run {run_dir}")
+        elif not _check_run_record(source, store):
             unchecked.append(str(source))
-            continue
-        check_same_store(read_provenance(run_dir), store, created, run=f"the graded run {run_dir}")
     return unchecked
+
+
+def _check_run_record(source: str | Path, store: str | Path) -> bool:
+    """Check grades of a run directory without a catalog against its ``score-run.json``; False where
+    there is none (trial: a run whose ``--overwrite`` was stopped lent its grades to another store)."""
+    from pipeline.catalog import StoreMismatchError, store_identity
+    from pipeline.paths import score_run_file
+    from pipeline.store import read_attributes
+
+    path = Path(source)
+    if path.is_dir():
+        candidates = [path, path.parent] if path.name == GRADES_DIR else [path]
+    else:
+        candidates = [path.parent.parent] if path.parent.name == GRADES_DIR else []
+    for run_dir in candidates:
+        try:
+            run = json.loads(score_run_file(run_dir).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(run, dict) or not run.get("store"):
+            continue
+        recorded = run.get("store_created")
+        same = (
+            recorded == store_identity(read_attributes(store))
+            if recorded
+            else run["store"] == str(Path(store).resolve())
+        )
+        if not same:
+            raise StoreMismatchError(
+                f"the graded run {run_dir} (no catalog; its {score_run_file(run_dir).name}) scored the store "
+                f"{run['store']}, not {store}: its grades' object ids need not name the same objects; train "
+                "on the store that run scored, or grade a run of this store"
+            )
+        return True
+    return False
 
 
 def check_grades(store: str | Path, config: TrainConfig) -> None:
