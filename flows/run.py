@@ -146,10 +146,12 @@ def run_flow(
         except OSError as exc:  # trial: after a warning that the old report stays, a bare disk error
             if not is_deterministic(exc):
                 raise
+            where = exc.filename2 or exc.filename  # a rename's destination, not its temporary (trial)
+            why = f"{where}: {exc.strerror}" if where and exc.strerror else one_line(exc)
             raise EvaluationWriteError(
                 f"the catalog is written ({scored.catalog_fits}), but its evaluation could not be written "
-                f"in full: {one_line(exc)}; "
-                f"then `lenshunt evaluate {scores} --store {store}` makes it (or rerun this command)"
+                f"in full: {why}; make that writable (e.g. chmod u+w, chattr -i) or move it away, then "
+                f"`lenshunt evaluate {scores} --store {store}` makes it (or rerun this command)"
             ) from exc
         publish_results(str(scores), evaluation)
         summary = RunSummary(

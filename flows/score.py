@@ -180,9 +180,10 @@ def interrupted(args: argparse.Namespace) -> str:
     parts = sorted(paths.score_parts_dir(Path(args.out)).glob("scores-*.parquet"))
     if not parts:
         return "no part of the scores was finished yet; rerun the same command to start again"
+    rerun = "rerun the command without --overwrite" if args.overwrite else "rerun the same command"
     return (
         f"the {len(parts)} score part(s) written so far are kept in {paths.score_parts_dir(Path(args.out))}; "
-        "rerun the same command to score only the rest"
+        f"{rerun} to score only the rest"  # trial: --overwrite again discarded them
     )
 
 

@@ -123,7 +123,9 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
         f"the catalog is written ({catalog_fits}), but its evaluation could not be written in full: "
     )
     assert not list(page.parent.glob(".*.tmp"))  # the failed write left no temporary (trial)
-    assert f" -> {page}: Operation not permitted; you may not write there" in str(refused.value)
+    assert f"in full: {page}: Operation not permitted; make that writable (e.g. chmod u+w, chattr -i)" in str(
+        refused.value
+    )
     assert str(refused.value).endswith(
         f"then `lenshunt evaluate {workdir / 'scores'} --store {workdir / 'store.zarr'}` makes it (or rerun "
         "this command)"

@@ -130,7 +130,7 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     assert moved.n_rows_scored_now == 0 and not metrics.exists()
     assert (
         f"removed the earlier evaluation ({metrics}, " in moved.summary()
-        and ", as another threshold; " in (moved.summary())
+        and ", as the threshold changed; " in (moved.summary())
     )
     evaluate_run(out, store)
     # New cutouts arrive: only they are scored; ranks are recomputed over everything.
@@ -364,13 +364,16 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     known.write_text(f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},probable\n")
     edited = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=known)
     assert edited.n_rows_scored_now == 0 and not paths.metrics_file(out).exists()
-    assert edited.stale_because == "another known-lens table"
+    assert edited.stale_because == "the known-lens table changed"
     evaluate_run(out, store)
     twin = tmp_path / "elsewhere" / "known-copy.csv"  # the same table at another path: the same matches
     twin.parent.mkdir()
     shutil.copy(known, twin)
     kept = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=twin)
     assert kept.removed_evaluation == [] and paths.metrics_file(out).is_file()
+    unmatched = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses="none")
+    assert unmatched.stale_because == "the known-lens table changed"  # not its radius too (trial)
+    score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=twin)
     marked = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert marked.loc[100007, "known_lens_grade"] == "probable"
     assert result.catalog_votable == str(paths.catalog_votable(out))

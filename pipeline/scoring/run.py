@@ -362,9 +362,11 @@ def _why_stale(out_dir: Path, settings: dict, rows_change: bool) -> str:
     if rows_change:
         return "this run scores rows"
     changed = catalog_settings_changed(out_dir, settings)
+    if "known_lenses" in changed:  # with or without a table: its radius is recorded 0 without (trial)
+        changed = [key for key in changed if key != "known_lens_radius_arcsec"]
     if changed:
         words = {"known_lenses": "known-lens table", "known_lens_radius_arcsec": "known-lens match radius"}
-        return f"another {', '.join(words.get(key, key) for key in changed)}"
+        return f"the {' and the '.join(words.get(key, key) for key in changed)} changed"
     if catalog_behind_parts(out_dir):  # a killed run's parts, evaluated before (trial)
         return "the catalog gains the rows a stopped run scored"
     return ""
