@@ -41,15 +41,18 @@ def grade_source_run(source: str | Path) -> Path | None:
 
     ``source`` is a run directory, its ``grades/`` folder or a grade table inside that folder.
     """
-    path = Path(source)
-    if path.is_dir():
-        candidates = [path, path.parent] if path.name == GRADES_DIR else [path]
-    else:
-        candidates = [path.parent.parent] if path.parent.name == GRADES_DIR else []
-    for candidate in candidates:
+    for candidate in _candidate_runs(source):
         if catalog_parquet(candidate).is_file() or catalog_fits(candidate).is_file():
             return candidate
     return None
+
+
+def _candidate_runs(source: str | Path) -> list[Path]:
+    """The directories a grade source may be the run of: itself, or the run above its ``grades/``."""
+    path = Path(source)
+    if path.is_dir():
+        return [path, path.parent] if path.name == GRADES_DIR else [path]
+    return [path.parent.parent] if path.parent.name == GRADES_DIR else []
 
 
 def check_grade_stores(store: str | Path, sources: list[str]) -> list[str]:
@@ -92,12 +95,7 @@ def _check_run_record(source: str | Path, store: str | Path) -> bool:
     from pipeline.paths import score_run_file
     from pipeline.store import read_attributes
 
-    path = Path(source)
-    if path.is_dir():
-        candidates = [path, path.parent] if path.name == GRADES_DIR else [path]
-    else:
-        candidates = [path.parent.parent] if path.parent.name == GRADES_DIR else []
-    for run_dir in candidates:
+    for run_dir in _candidate_runs(source):
         try:
             run = json.loads(score_run_file(run_dir).read_text())
         except (OSError, ValueError):
