@@ -14,9 +14,9 @@ written beside the bundle (``training/grades.json``).
 Object ids number objects within one set only, so grades made on a run of another store would
 label unrelated objects: :func:`check_grade_stores` refuses a grade source whose run scored
 another store (:mod:`pipeline.catalog.store_match`: same store identity, so a moved or copied
-store is fine). A grade table without its run (a ``.jsonl``, ``grades.parquet`` or ``grades.fits``
-outside ``RUN_DIR/grades/``) cannot be checked; it is named in ``store_unchecked`` of the summary
-and training logs a warning.
+store is fine; a run whose catalog is gone, by its ``score-run.json``). A grade table without its
+run (a ``.jsonl``, ``grades.parquet`` or ``grades.fits`` outside ``RUN_DIR/grades/``) cannot be
+checked; it is named in ``store_unchecked`` of the summary and training logs a warning.
 """
 
 from __future__ import annotations
