@@ -96,6 +96,10 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     csv.write_text("Name,RA,Dec,Grade\nSL1,150.0,2.0,A\nSL2,151.0,2.5,A\n")
     assert read_known_lenses(csv).source != known.source
     assert load_known_lenses(csv).name.tolist() == ["SL1", "SL2"]
+    for text in ("name,ra,dec\n", "name,ra,dec\nX,150.0,100.0\nY,,2.0\n"):  # trial: accepted, matched nothing
+        (tmp_path / "useless.csv").write_text(text)
+        with pytest.raises(CatalogError, match=r"useless\.csv has no row with a usable position"):
+            read_known_lenses(tmp_path / "useless.csv")
     # A FITS table with positions in radians and no grade.
     table = Table({"name": ["R1"], "ra": [np.radians(150.0)] * u.rad, "dec": [np.radians(2.0)] * u.rad})
     table.write(tmp_path / "mine.fits")

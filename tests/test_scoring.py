@@ -337,7 +337,9 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     _, _, store, bundle = scored_setup
     ra, dec = sky(100007)
     known = tmp_path / "known.csv"
-    known.write_text(f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},confident\nfar,1.0,1.0,probable\n")
+    known.write_text(
+        f"name,ra,dec,grade\nKL-7,{ra},{dec + 0.5 / 3600},confident\nfar,1.0,1.0,probable\nbad,1.0,100,\n"
+    )
     out = tmp_path / "run"
     with pytest.raises(CatalogError, match="known_lens_radius_arcsec"):
         score_store(store, bundle, out, dask_client, known_lenses=known, known_lens_radius_arcsec=0)
@@ -348,6 +350,8 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     source = f"{known.resolve()} (sha256 {hashlib.sha256(known.read_bytes()).hexdigest()[:16]})"
     assert (result.n_known_lenses, result.known_lenses, result.n_without_position) == (1, source, 0)
     assert "1 objects match a known lens" in result.summary()
+    assert result.n_known_lenses_dropped == 1  # dec 100: said, not silently left out (trial)
+    assert "WARNING: 1 rows of the known-lens table have no usable position" in result.summary()
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert catalog.loc[100007, "known_lens"] == "KL-7"
     assert catalog.loc[100007, "known_lens_grade"] == "confident"

@@ -184,7 +184,7 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
             ) from error
 
     grade = table[by_lower["grade"]] if "grade" in by_lower else None
-    return KnownLenses.from_arrays(
+    known = KnownLenses.from_arrays(
         np.ma.filled(np.ma.asarray(table[by_lower["name"]]).astype(str), ""),
         degrees("ra"),
         degrees("dec"),
@@ -192,6 +192,12 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
         source=_table_source(path),
         where=str(path),
     )
+    if not len(known):  # trial: an empty table, or one of impossible positions, matched nothing unsaid
+        raise CatalogError(
+            f"the known-lens table {path} has no row with a usable position ({known.n_dropped} rows without "
+            "one): ra and dec must be finite degrees (ICRS) with |dec| <= 90; fix it, or pass none"
+        )
+    return known
 
 
 def _table_source(path: Path) -> str:

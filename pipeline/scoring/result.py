@@ -29,6 +29,8 @@ class ScoreRunResult:
     n_without_position: int = 0
     n_known_lenses: int = 0
     known_lenses: str = ""
+    n_known_lenses_dropped: int = 0
+    """Rows of the known-lens table left out for an unusable position."""
     outputs: list[str] = field(default_factory=list)
     """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
     rank_by: str = "score"
@@ -73,6 +75,11 @@ class ScoreRunResult:
             lines.append(f"  {self.n_without_position} objects have no sky position: not in the HATS catalog")
         if self.known_lenses:
             lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
+        if self.n_known_lenses_dropped:  # trial: rows of impossible positions were left out unsaid
+            lines.append(
+                f"  WARNING: {self.n_known_lenses_dropped} rows of the known-lens table have no usable "
+                "position (finite ra, dec in degrees, |dec| <= 90) and match nothing"
+            )
         if self.duplicates:
             lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")
         if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why

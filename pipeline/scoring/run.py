@@ -341,6 +341,7 @@ def score_store(
             ),
             n_known_lenses=int((table["known_lens"] != "").sum()),
             known_lenses=known.source if known is not None else "",
+            n_known_lenses_dropped=known.n_dropped if known is not None else 0,
             outputs=[
                 f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
                 for spec in layout.outputs
