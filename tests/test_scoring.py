@@ -206,6 +206,9 @@ def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_
     between = evaluate_run(out, store)
     assert between.metrics.n_objects == 12  # the catalog before the kill, and a note that it is behind
     assert any("changed since this catalog was written" in note for note in between.notes), between.notes
+    assert (
+        "changed since this catalog was written" in between.report_path.read_text()
+    )  # not only the terminal
     resumed = score_store(store, bundle, out, dask_client, batch_size=4)
     assert resumed.n_rows_scored_now == 0 and resumed.n_objects == 20
     assert not paths.metrics_file(out).exists() and not (paths.report_dir(out) / paths.REPORT_FILE).exists()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -274,6 +274,7 @@ def build_report(
     gallery: list[GalleryItem],
     run_info: Mapping[str, Any],
     grades: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -298,6 +299,9 @@ def build_report(
     grades : Mapping or None
         The visual-grades section (:func:`pipeline.evaluation.grade_report.grade_section`);
         None leaves it out.
+    notes : Sequence[str]
+        What the evaluation noted about its inputs (labels changed since scoring, a catalog behind
+        its score parts), shown at the top of the summary.
     """
     import jinja2
 
@@ -341,6 +345,7 @@ def build_report(
         input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
         downloads=_downloads(out_dir),
         grades=grades,
+        notes=list(notes),
     )
     path = out_dir / REPORT_FILE
     return write_text_atomic(path, html)

@@ -131,6 +131,7 @@ def _evaluate_run(
         gallery=gallery,
         run_info=run_info or {},
         grades=grade_section(out_dir, catalog),
+        notes=notes,
     )
     return EvaluationResult(
         metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
