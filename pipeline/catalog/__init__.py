@@ -24,6 +24,7 @@ from pipeline.catalog.store_match import (
     check_run_store,
     check_runs_share_store,
     check_same_store,
+    read_run_record,
     store_identity,
 )
 from pipeline.catalog.table import (
@@ -63,6 +64,7 @@ __all__ = [
     "read_catalog",
     "read_known_lenses",
     "read_provenance",
+    "read_run_record",
     "scored_mask",
     "store_identity",
     "validate_catalog",

@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline import paths
 from pipeline.catalog.reading import read_provenance
 
-__all__ = ["PARTS_PROVENANCE_KEY", "catalog_behind_parts", "parts_fingerprint"]
+__all__ = ["PARTS_PROVENANCE_KEY", "catalog_behind_parts", "has_parts", "parts_fingerprint"]
 
 PARTS_PROVENANCE_KEY = "score_parts"
 """Key of :func:`parts_fingerprint` in the catalog provenance's ``extras``."""
@@ -52,6 +52,11 @@ def catalog_behind_parts(out_dir: Path) -> bool:
     if PARTS_PROVENANCE_KEY in extras:
         return extras[PARTS_PROVENANCE_KEY] != parts_fingerprint(out_dir)
     return any(path.stat().st_mtime_ns > written for path in _part_files(out_dir))
+
+
+def has_parts(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds any finished score part."""
+    return bool(_part_files(out_dir))
 
 
 def _part_files(out_dir: Path) -> list[Path]:

@@ -24,6 +24,7 @@ run scored the store /data/a.zarr (created 2025-01-01T00:00:00+00:00)
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +37,28 @@ __all__ = [
     "check_run_store",
     "check_runs_share_store",
     "check_same_store",
+    "read_run_record",
     "store_identity",
 ]
 
 
 class StoreMismatchError(CatalogError):
     """A store is not the one a run's catalog was scored from (its object ids name other objects)."""
+
+
+def read_run_record(run_dir: str | os.PathLike[str]) -> dict:
+    """The score run record of ``run_dir`` (``score-run.json``: the store it scored and the store's
+    identity as ``store`` and ``store_created``); ``{}`` where there is none or it cannot be read.
+
+    What names a run's store where its catalog is missing or damaged (a stopped ``--overwrite``).
+    """
+    from pipeline.paths import score_run_file
+
+    try:
+        record = json.loads(score_run_file(Path(run_dir)).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def store_identity(attributes) -> str:

@@ -141,9 +141,9 @@ def _evaluate_run(
 def catalog_behind_note(out_dir: Path) -> tuple[str, ...]:
     """A note where the run's score parts changed since its catalog was written (trial: an evaluation
     of a catalog that a stopped score run had left behind its parts said nothing)."""
-    from pipeline.catalog.parts_record import catalog_behind_parts
+    from pipeline.catalog.parts_record import catalog_behind_parts, has_parts
 
-    if not any(paths.score_parts_dir(out_dir).glob("scores-*.parquet")) or not catalog_behind_parts(out_dir):
+    if not has_parts(out_dir) or not catalog_behind_parts(out_dir):
         return ()
     return (
         f"the score parts in {paths.score_parts_dir(out_dir)} changed since this catalog was written (a "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline import paths
@@ -16,7 +15,12 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
     The grades (``OUT/grades``) name objects by id, and sets reuse ids: they would label another
     set's objects in the new catalog and in training (``--overwrite`` included).
     """
-    from pipeline.catalog.store_match import StoreMismatchError, check_run_store, store_identity
+    from pipeline.catalog.store_match import (
+        StoreMismatchError,
+        check_run_store,
+        read_run_record,
+        store_identity,
+    )
     from pipeline.errors import CatalogError
     from pipeline.evaluation.grades import grades_dir, holds_grades
     from pipeline.store import read_attributes
@@ -35,12 +39,7 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
             f"Move {grades} away first, or {elsewhere}"
         ) from None
     except CatalogError as exc:  # no or a damaged catalog: the run's own record names its store
-        run_file = paths.score_run_file(out_dir)
-        try:
-            run = json.loads(run_file.read_text()) if run_file.is_file() else {}
-        except (OSError, ValueError):
-            run = {}
-        run = run if isinstance(run, dict) else {}
+        run = read_run_record(out_dir)
         same = run.get("store") == str(store)
         identity = store_identity(read_attributes(store))
         if same and run.get("store_created") == identity:

@@ -91,16 +91,13 @@ def check_grade_stores(store: str | Path, sources: list[str]) -> list[str]:
 def _check_run_record(source: str | Path, store: str | Path) -> bool:
     """Check grades of a run directory without a catalog against its ``score-run.json``; False where
     there is none (trial: a run whose ``--overwrite`` was stopped lent its grades to another store)."""
-    from pipeline.catalog import StoreMismatchError, store_identity
+    from pipeline.catalog import StoreMismatchError, read_run_record, store_identity
     from pipeline.paths import score_run_file
     from pipeline.store import read_attributes
 
     for run_dir in _candidate_runs(source):
-        try:
-            run = json.loads(score_run_file(run_dir).read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(run, dict) or not run.get("store"):
+        run = read_run_record(run_dir)
+        if not run.get("store"):
             continue
         recorded = run.get("store_created")
         same = (
