@@ -129,8 +129,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"grades: {parquet}\n        {fits_path}")
         return 0
     if args.apply:
-        summary = apply_grades(args.run_dir)
+        summary = apply_grades(args.run_dir, store=args.store)
         print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
+        if summary.get("outdated_note"):
+            print(f"lenshunt inspect: warning: {summary['outdated_note']}", file=sys.stderr)
         return 0
     if args.compare is not None:
         return _compare(args)
@@ -154,6 +156,13 @@ def run(args: argparse.Namespace) -> int:
             f"lenshunt inspect: warning: {session.n_rewritten} object(s) were re-read from changed files "
             "since this run was scored: their images are new, their scores and flags are not; score "
             "into the same --out again first",
+            file=sys.stderr,
+        )
+    if session.n_outdated:  # trial: grades of images an ingest replaced counted as made on the new ones
+        print(
+            f"lenshunt inspect: warning: {session.n_outdated} of your grades were made before an ingest "
+            "re-read their objects' images (band files replaced or arrived late): they no longer count, "
+            "and the page offers those objects again",
             file=sys.stderr,
         )
     if args.select is not None:

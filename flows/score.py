@@ -76,12 +76,14 @@ def score_stage(
                 known_lens_radius_arcsec=known_lens_radius,
             )
         if any(grades_dir(out).glob("*.jsonl")):  # under the same lock (trial: rewritten unlocked)
-            summary = apply_grades(out)
+            summary = apply_grades(out, store=store)
             get_run_logger().info(
                 "grade consensus of %d graded objects (%s) put back into the catalogs",
                 summary["n_graded"],
                 grades_dir(out),
             )
+            if summary["outdated_note"]:  # trial: grades of images an ingest replaced were kept unsaid
+                get_run_logger().warning(summary["outdated_note"])
     return result
 
 

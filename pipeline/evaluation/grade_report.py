@@ -1,7 +1,9 @@
 """The report's section on visual grades: the consensus of a run's grades beside the scores.
 
 Read from the run's grade logs (``RUN_DIR/grades/``, see :mod:`pipeline.evaluation.grades`), so
-the report shows the latest grades whether or not they were applied to the catalog.
+the report shows the latest grades whether or not they were applied to the catalog. Grades made
+before an ingest re-read their object's images are left out and counted
+(:mod:`pipeline.evaluation.outdated`).
 """
 
 from __future__ import annotations
@@ -13,27 +15,34 @@ import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_summary
 from pipeline.evaluation.grades import grades_dir, latest_grades, read_grades
+from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 
 TOP_GRADED = 30
 
 
-def grade_section(run_dir: str | Path, catalog: pd.DataFrame, top: int = TOP_GRADED) -> dict | None:
+def grade_section(
+    run_dir: str | Path, catalog: pd.DataFrame, top: int = TOP_GRADED, *, store: str | Path | None = None
+) -> dict | None:
     """Counts and the ``top`` best-graded objects of the run, or None when it has no grades.
+
+    ``store`` is the scored store, whose re-read objects' older grades are left out (none when None).
 
     Returns
     -------
     dict or None
         ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
-        ``inspectors`` and ``n_grades``) and ``rows`` (object id, score, rank, grade mode, mean,
-        number and agreement), best mean grade first.
+        ``inspectors``, ``n_grades`` and ``n_outdated``), ``rows`` (object id, score, rank, grade
+        mode, mean, number and agreement), best mean grade first, and ``note`` (the line on grades
+        left out as older than their images, or None).
     """
     if not grades_dir(run_dir).is_dir() or not any(grades_dir(run_dir).glob("*.jsonl")):
         return None
-    grades = latest_grades(read_grades(run_dir))
+    grades, outdated = split_outdated(latest_grades(read_grades(run_dir)), store_rewrites(store))
     table = consensus(grades)
-    if table.empty:
+    if table.empty and outdated.empty:
         return None
     summary = consensus_summary(table)
+    summary["n_outdated"] = len(outdated)
     summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
     summary["n_grades"] = len(grades)
     merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")
@@ -50,4 +59,4 @@ def grade_section(run_dir: str | Path, catalog: pd.DataFrame, top: int = TOP_GRA
         }
         for row in merged.itertuples()
     ]
-    return {"summary": summary, "rows": rows}
+    return {"summary": summary, "rows": rows, "note": outdated_note(outdated)}

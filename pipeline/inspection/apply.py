@@ -18,25 +18,29 @@ import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
 from pipeline.evaluation.grades import export_grades, latest_grades, read_grades
+from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 from pipeline.locking import score_folder_lock
 from schemas.catalog import GRADE_COLUMN_NAMES
 
 
-def apply_grades(run_dir: str | Path, *, hats: bool = True) -> dict:
+def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | None = None) -> dict:
     """Write the grade consensus into the catalogs of ``run_dir``; returns the consensus summary.
 
-    The grades are also exported to ``grades/grades.parquet`` and ``grades/grades.fits``.
+    Grades made before an ingest re-read their object's images are left out
+    (:mod:`pipeline.evaluation.outdated`; ``store``: the scored store, default the catalog's); the
+    summary counts them (``n_outdated``) and says so (``outdated_note``). The grades are also
+    exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.paths import catalog_parquet
 
     run_dir = Path(run_dir)
     if not catalog_parquet(run_dir).is_file():  # no run here: the catalog reader says so, nothing made
-        return _apply_grades(run_dir, hats)
+        return _apply_grades(run_dir, hats, store)
     with score_folder_lock(run_dir, purpose="inspect --apply"):  # trial: a score run's catalogs rewritten
-        return _apply_grades(run_dir, hats)
+        return _apply_grades(run_dir, hats, store)
 
 
-def _apply_grades(run_dir: Path, hats: bool) -> dict:
+def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     from pipeline.catalog import read_catalog, read_provenance, write_catalog
     from pipeline.catalog.columns import LAYOUT_ATTR
     from pipeline.paths import catalog_parquet
@@ -44,6 +48,7 @@ def _apply_grades(run_dir: Path, hats: bool) -> dict:
     catalog = read_catalog(catalog_parquet(run_dir))
     provenance = read_provenance(catalog_parquet(run_dir))
     grades = latest_grades(read_grades(run_dir))
+    grades, outdated = split_outdated(grades, store_rewrites(store or provenance.store))  # trial: old pixels
     table = consensus(grades)
     catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
     for name, values in consensus_columns(catalog["object_id"].to_numpy(), table).items():
@@ -54,6 +59,8 @@ def _apply_grades(run_dir: Path, hats: bool) -> dict:
     export_grades(run_dir)
     summary = consensus_summary(table)
     summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
+    summary["n_outdated"] = len(outdated)
+    summary["outdated_note"] = outdated_note(outdated)
     return summary
 
 

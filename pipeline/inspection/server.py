@@ -42,6 +42,7 @@ from pipeline.evaluation.grades import (
     latest_grades,
     read_grades,
 )
+from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.evaluation.outputs_view import output_caption
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
@@ -82,6 +83,9 @@ class InspectSession:
     n_rewritten: int = 0
     """Objects an ingest re-read into the store (changed files) since the run was scored: their
     images are new, their scores and flags are not (:func:`rewritten_since_scored`)."""
+    n_outdated: int = 0
+    """This inspector's grades made before an ingest re-read their objects' images: not counted as
+    graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -119,7 +123,8 @@ class InspectSession:
         log = GradeLog(grades_dir(run_dir), inspector)
         mine = read_grades(log.path) if log.path.is_file() else empty_grades()
         n_bad_lines = int(mine.attrs["n_bad_lines"])
-        mine = latest_grades(mine)
+        # grades of images an ingest has replaced since no longer count: those objects are offered again
+        mine, outdated = split_outdated(latest_grades(mine), store_rewrites(store))
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
         images = ObjectImages(store)
@@ -138,6 +143,7 @@ class InspectSession:
             n_bad_lines=n_bad_lines,
             band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
             n_rewritten=rewritten_since_scored(run_dir, store),
+            n_outdated=len(outdated),
         )
 
     def info(self) -> dict:

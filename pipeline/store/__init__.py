@@ -29,6 +29,7 @@ _EXPORTS = {
     "read_column": "pipeline.store.zarr_store",
     "read_flags": "pipeline.store.columns",
     "read_object_columns": "pipeline.store.columns",
+    "rewrite_times": "pipeline.store.rewrites",
     "store_layout": "pipeline.store.zarr_store",
     "store_summary": "pipeline.store.summary",
     "write_cutouts": "pipeline.store.cutouts",
@@ -49,6 +50,7 @@ __all__ = [
     "read_column",
     "read_flags",
     "read_object_columns",
+    "rewrite_times",
     "store_layout",
     "store_summary",
     "write_cutouts",
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
+    from pipeline.store.rewrites import rewrite_times
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,7 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
         "object_ids": [int(i) for i in object_ids],
         "shards": [int(shard) for shard in np.unique(shards)],
         "complete": True,
+        "time": utc_time(),  # when the rows were rewritten: grades made before are of older pixels
     }
     write_json_atomic(paths.repair_record_file(store, repair_id), record)
     result = RepairResult(
@@ -303,7 +305,7 @@ def close_interrupted_repairs(store: Path) -> list[str]:
         path = paths.repair_record_file(store, repair_id)
         record = json.loads(path.read_text())
         if not record.get("complete", True):
-            write_json_atomic(path, {**record, "complete": True, "interrupted": True})
+            write_json_atomic(path, {**record, "complete": True, "interrupted": True, "time": utc_time()})
             closed.append(repair_id)
     return closed
 
@@ -328,6 +330,11 @@ def check_no_repair_running(store: Path, ids: list[str]) -> None:
             f"an ingest is re-reading objects of {store} now ({holder}); score when it has finished "
             "(a score run started before it scores those objects again)"
         )
+
+
+def utc_time() -> str:
+    """Now as ``YYYY-MM-DDThh:mm:ss.ffffffZ`` (UTC), the format of grade times."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _new_id() -> str:

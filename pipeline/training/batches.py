@@ -44,7 +44,7 @@ def training_batches(
     target for every output; they have no loss).
     """
     dataset = open_store(store, chunks=None)
-    labels = training_labels(dataset, config)
+    labels = training_labels(dataset, config, store)
     reader = BlockReader(dataset, list(recipe.groups), cache_blocks=config.cache_blocks, bands=recipe.groups)
     train_labels = labels[split.train_rows]
     plan = BatchPlan(

@@ -25,10 +25,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline.catalog import check_same_store, read_provenance
 from pipeline.evaluation.consensus import consensus, grade_labels
 from pipeline.evaluation.grades import GRADES_DIR, latest_grades, read_grades
+from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.paths import catalog_fits, catalog_parquet
 from pipeline.training.config import TrainConfig, TrainingError
 from schemas.catalog import LABEL_UNKNOWN
@@ -138,7 +140,28 @@ def check_grades(store: str | Path, config: TrainConfig) -> None:
         list(config.grades),
         c_as=config.grade_c_as,
         grades_only=config.grades_only,
+        rewritten=store_rewrites(store),
     )
+
+
+def grade_warnings(summary: dict) -> list[str]:
+    """Warning lines for what training left out of the grades: torn log lines, grades older than
+    their images, grade tables whose store could not be checked."""
+    lines = []
+    if summary.get("n_bad_lines"):  # trial: skipped without a word
+        lines.append(
+            f"warning: {summary['n_bad_lines']} line(s) of the grade logs are not grades (torn by a kill in "
+            "mid-write, or damaged) and were skipped; every other grade is used"
+        )
+    if summary.get("n_outdated"):  # trial: grades of images an ingest replaced labelled the new ones
+        lines.append(
+            f"warning: {summary['n_outdated']} grade(s) were made before an ingest re-read their objects' "
+            "images (band files replaced or arrived late) and were left out; grade those objects again "
+            "(lenshunt inspect RUN_DIR) to use them"
+        )
+    if summary.get("store_unchecked"):
+        lines.append(unchecked_warning(summary["store_unchecked"]))
+    return lines
 
 
 def unchecked_warning(unchecked: list[str]) -> str:
@@ -157,6 +180,7 @@ def labels_from_grades(
     *,
     c_as: str = "exclude",
     grades_only: bool = False,
+    rewritten: pd.Series | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The store's labels with the graded objects' labels from their grades.
 
@@ -170,6 +194,9 @@ def labels_from_grades(
         ``exclude``, ``lens`` or ``nonlens``: what a C-ish consensus becomes.
     grades_only : bool
         Ungraded objects get label -1 (unknown) instead of the store's.
+    rewritten : pandas.Series or None
+        Object id -> when an ingest last re-read its images (:func:`pipeline.store.rewrite_times`):
+        grades made before are left out (:mod:`pipeline.evaluation.outdated`).
 
     Returns
     -------
@@ -177,7 +204,8 @@ def labels_from_grades(
         int8 labels, shape (n,).
     summary : dict
         Counts: graded objects, lenses, non-lenses, left out, not in the store, store labels
-        changed by the grades.
+        changed by the grades, grades left out as older than their images (``n_outdated``), and
+        unreadable log lines skipped (``n_bad_lines``: grades torn by a kill).
 
     Raises
     ------
@@ -194,7 +222,9 @@ def labels_from_grades(
             + (f" (lines that are not grades: {bad})" if bad else "")
             + ": grade a run first (`lenshunt inspect RUN_DIR`) or leave out --grades"
         )
-    table = consensus(latest_grades(rows))
+    n_bad = int(rows.attrs.get("n_bad_lines", 0))
+    current, outdated = split_outdated(latest_grades(rows), rewritten)
+    table = consensus(current)
     graded = grade_labels(table, c_as)
     object_ids = np.asarray(object_ids, dtype=np.int64)
     store_labels = np.asarray(store_labels).astype(np.int8)
@@ -219,12 +249,15 @@ def labels_from_grades(
         "n_left_out": int((values == LABEL_UNKNOWN).sum()),
         "n_not_in_store": int((~found).sum()),
         "n_store_labels_changed": int(np.count_nonzero(store_labels[rows[found]] != values)),
+        "n_outdated": len(outdated),
+        "n_bad_lines": n_bad,
     }
     return labels, summary
 
 
-def training_labels(dataset, config: TrainConfig) -> np.ndarray:
-    """The labels a training run uses: the store's, or with ``config.grades`` those of the grades."""
+def training_labels(dataset, config: TrainConfig, store: str | Path) -> np.ndarray:
+    """The labels a training run uses: the store's, or with ``config.grades`` those of the grades
+    (those older than their object's images left out; ``dataset`` is ``store`` opened)."""
     labels = dataset["label"].values
     if not config.grades:
         return labels
@@ -234,6 +267,7 @@ def training_labels(dataset, config: TrainConfig) -> np.ndarray:
         list(config.grades),
         c_as=config.grade_c_as,
         grades_only=config.grades_only,
+        rewritten=store_rewrites(store),
     )[0]
 
 
@@ -252,6 +286,7 @@ def write_grade_summary(work: Path, store: str | Path, dataset, config: TrainCon
         list(config.grades),
         c_as=config.grade_c_as,
         grades_only=config.grades_only,
+        rewritten=store_rewrites(store),
     )
     summary["store_unchecked"] = unchecked
     (Path(work) / GRADES_FILE).write_text(json.dumps(summary, indent=2) + "\n")

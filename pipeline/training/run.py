@@ -68,8 +68,8 @@ from pipeline.training.finetune import (
 )
 from pipeline.training.grades import (
     check_grade_stores,
+    grade_warnings,
     training_labels,
-    unchecked_warning,
     write_grade_summary,
 )
 from pipeline.training.lineage import save_parent
@@ -144,7 +144,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         check_grade_stores(store, list(config.grades))  # grades of another set's run label other objects
     dataset = open_store(store, chunks=None)
     column = read_object_columns(dataset, store)  # new-user trial: trained on rows without an id
-    labels = training_labels(dataset, config)
+    labels = training_labels(dataset, config, store)
     used = training_groups(store_layout(read_attributes(store)), config)
     bands = [band for names in used.values() for band in names]
     split = make_split(
@@ -258,8 +258,8 @@ def train_bundle(
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
         log(f"labels from visual grades: {json.dumps(graded)}")
-        if graded["store_unchecked"]:
-            log(unchecked_warning(graded["store_unchecked"]))
+        for line in grade_warnings(graded):
+            log(line)
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
