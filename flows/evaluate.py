@@ -62,12 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect starts."""
-    from flows.preflight import existing_directory
+    from flows.preflight import evaluation_writable, existing_directory
     from pipeline.catalog import check_run_store
 
     existing_directory(args.out, "score run directory")
     check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # a score run writes it now
+    evaluation_writable(args.out, "rerun this command")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,6 +49,24 @@ def writable_directory(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
+def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:
+    """The evaluation of the run in ``out_dir`` can replace its ``metrics.json`` and report page.
+
+    Trial: an immutable ``report.html`` under ``lenshunt run`` was found after the ingest and the
+    scoring, in three Prefect error lines; ``then`` is what to do once it is fixed.
+    """
+    from pipeline.evaluation import check_evaluation_writable
+
+    try:
+        check_evaluation_writable(out_dir)
+    except OSError as exc:
+        where = exc.filename2 or exc.filename
+        raise PathCheckError(
+            f"{where} cannot be replaced ({exc.strerror or exc}), and the evaluation of {out_dir} rewrites "
+            f"it; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
+        ) from None
+
+
 def outside_stores(path: str | os.PathLike[str], what: str, *, itself: bool = True) -> Path:
     """``path`` must not lie inside a Zarr store (nor be one, with ``itself``).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -28,3 +30,40 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
             temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Raise the error :func:`write_text_atomic` would meet at ``path``, changing nothing a reader sees.
+
+    An existing file is replaced by a copy of itself (same bytes, mode and times) through the same
+    temporary name and rename, so an immutable file, or a folder that takes no new file, fails here
+    as it would there. For a missing file a temporary file is made and removed in its folder, or in
+    the nearest folder above that exists (where it would be made). Used before an evaluation writes
+    anything (trial: its new gallery pictures were written, then its page failed, and the old page
+    stood beside pictures of another catalog).
+
+    Raises
+    ------
+    OSError
+        As copying, renaming or creating raised it (``filename``: the file or folder).
+    """
+    path = Path(path)
+    if path.is_file():
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copy2(path, temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise
+        return
+    folder = path.parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # name the folder, not a temporary that never was
+        raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
+    os.close(handle)
+    os.unlink(name)

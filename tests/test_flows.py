@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,8 +117,19 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
 
     page = workdir / "scores" / "report" / paths.REPORT_FILE
     write_set(EUCLID, source, range(300036, 300038))
-    with immutable(page), pytest.raises(EvaluationWriteError) as refused:
-        run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    pictures = {path: path.stat().st_mtime_ns for path in page.parent.rglob("*.png")}
+    with immutable(page):
+        # the command refuses before it ingests anything, in one line (trial: three Prefect errors after
+        # the scoring)
+        from flows.preflight import PathCheckError, evaluation_writable
+
+        cannot = rf"^{re.escape(str(page))} cannot be replaced \(Operation not permitted\)"
+        with pytest.raises(PathCheckError, match=cannot):
+            evaluation_writable(workdir / "scores", "rerun this command")
+        with pytest.raises(EvaluationWriteError) as refused:  # the flow itself, past that check
+            run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    # nothing of the evaluation was written (trial: new gallery pictures stood beside the old page)
+    assert pictures and {path: path.stat().st_mtime_ns for path in page.parent.rglob("*.png")} == pictures
     catalog_fits = paths.catalog_fits(workdir / "scores")
     assert str(refused.value).startswith(
         f"the catalog is written ({catalog_fits}), but its evaluation could not be written in full: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -206,9 +207,10 @@ def test_a_resumed_run_that_scores_nothing_removes_an_evaluation_of_the_catalog_
     between = evaluate_run(out, store)
     assert between.metrics.n_objects == 12  # the catalog before the kill, and a note that it is behind
     assert any("changed since this catalog was written" in note for note in between.notes), between.notes
-    assert (
-        "changed since this catalog was written" in between.report_path.read_text()
-    )  # not only the terminal
+    page = between.report_path.read_text()
+    assert page.count("changed since this catalog was written") == 1  # not only the terminal, said once
+    saved = json.loads(paths.metrics_file(out).read_text())["notes"]  # trial: not in metrics.json
+    assert any("changed since this catalog was written" in note for note in saved), saved
     resumed = score_store(store, bundle, out, dask_client, batch_size=4)
     assert resumed.n_rows_scored_now == 0 and resumed.n_objects == 20
     assert not paths.metrics_file(out).exists() and not (paths.report_dir(out) / paths.REPORT_FILE).exists()
@@ -264,6 +266,32 @@ def test_removing_a_stale_evaluation_keeps_links_and_user_files_and_never_fails(
         f"{paths.metrics_file(out)} was not deleted (Permission denied)",
         f"{paths.report_dir(out) / paths.REPORT_FILE} was not deleted (Permission denied)",
     ]
+
+
+def test_a_stale_report_goes_whole_or_stays_whole(tmp_path):
+    """Trial: an emptied ``report/`` was left behind; a page that could not be deleted stayed without
+    its pictures (and, under ``lenshunt run``, beside new ones)."""
+    from test_flows import immutable
+
+    from pipeline.scoring.parts import remove_stale_evaluation
+
+    out = tmp_path / "run"
+    report = paths.report_dir(out)
+    (report / "gallery").mkdir(parents=True)
+    (report / "gallery" / "1.png").write_bytes(b"png")
+    (report / paths.REPORT_FILE).write_text("<html>")
+    removed, kept = remove_stale_evaluation(out)
+    assert kept == [] and not report.exists() and out.is_dir()  # the folder went with its files
+
+    (report / "gallery").mkdir(parents=True)
+    (report / "gallery" / "1.png").write_bytes(b"png")
+    (report / paths.REPORT_FILE).write_text("<html>")
+    with immutable(report / paths.REPORT_FILE):
+        removed, kept = remove_stale_evaluation(out)
+        assert removed == [] and kept == [
+            f"{report / paths.REPORT_FILE} was not deleted, nor its pictures (Operation not permitted)"
+        ]
+        assert (report / "gallery" / "1.png").is_file() and not list(report.glob(".*.tmp"))
 
 
 def test_tta_gives_mean_and_spread(scored_setup, dask_client, tmp_path):
@@ -516,7 +544,6 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
     and a lost NISP shard file leave a VIS model's scores alone, while a missing VIS does not; the
     catalog's ``flags`` still OR every band's, and its FLAGSKIP names the flags of rows without a score.
     """
-    import json
 
     import pyarrow.parquet as pq
     from astropy.io import fits
@@ -772,7 +799,6 @@ def test_a_corrupt_pixel_chunk_flags_its_objects_and_the_run_keeps_every_object(
 ):
     """Final check: a corrupt chunk of a band group ended ``lenshunt score`` in a traceback. Its objects
     are now kept, NaN, with UNREADABLE and NOT_SCORED; every other object is scored as before."""
-    import json
 
     from astropy.table import Table
 

@@ -5,12 +5,13 @@ reads a scored run and writes ``metrics.json``, the plots and ``report/report.ht
 """
 
 from pipeline.evaluation.metrics import Metrics, auroc, evaluate, read_metrics, tpr0, tpr10, write_metrics
-from pipeline.evaluation.run import EvaluationResult, evaluate_run
+from pipeline.evaluation.run import EvaluationResult, check_evaluation_writable, evaluate_run
 
 __all__ = [
     "EvaluationResult",
     "Metrics",
     "auroc",
+    "check_evaluation_writable",
     "evaluate",
     "evaluate_run",
     "read_metrics",

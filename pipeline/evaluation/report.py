@@ -337,7 +337,7 @@ def build_report(
         flag_rows=_flag_rows(catalog["flags"].to_numpy()),
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),
-        metric_notes=[] if metrics is None else metrics.notes,
+        metric_notes=[] if metrics is None else [note for note in metrics.notes if note not in notes],
         threshold=provenance.threshold,
         figures=figures,
         cards=cards,

@@ -52,6 +52,21 @@ def _pixels(dataset, group: str, row: int) -> np.ndarray:  # type: ignore[no-unt
         return np.full(dataset[group].shape[1:], np.nan, dtype=np.float32)
 
 
+def check_evaluation_writable(out_dir: str | Path) -> None:
+    """Raise where the evaluation of the run in ``out_dir`` could not replace ``metrics.json`` or
+    ``report/report.html``, before it writes anything (:func:`pipeline.atomic.check_replaceable`).
+
+    Raises
+    ------
+    OSError
+        As the trial replacement raised it, ``filename2`` (or ``filename``) the file or folder.
+    """
+    from pipeline.atomic import check_replaceable
+
+    for path in (paths.metrics_file(out_dir), paths.report_dir(out_dir) / paths.REPORT_FILE):
+        check_replaceable(path)
+
+
 def evaluate_run(
     out_dir: str | Path,
     store: str | Path,
@@ -101,6 +116,8 @@ def _evaluate_run(
     # the gallery shows the store's images under the run's object ids: only the store it scored
     check_same_store(provenance, store, read_attributes(store).created, run=str(out_dir))
     threshold = provenance.threshold if threshold is None else threshold
+    # nothing written before the page is known to be replaceable (trial: new pictures beside the old page)
+    check_evaluation_writable(out_dir)
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
 
@@ -114,6 +131,9 @@ def _evaluate_run(
         scores = catalog["score"].to_numpy(dtype=np.float64)
         if has_labels:
             metrics = evaluate(labels, scores, threshold=threshold, beta=beta)
+            # what the page says of the catalog measured goes into metrics.json too (trial: a catalog
+            # behind its score parts was noted on the page only)
+            metrics = metrics.model_copy(update={"notes": [*notes, *metrics.notes]})
             metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
         plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
 
@@ -130,7 +150,7 @@ def _evaluate_run(
         plots=plots,
         gallery=gallery,
         run_info=run_info or {},
-        grades=grade_section(out_dir, catalog),
+        grades=grade_section(out_dir, catalog, store=store),
         notes=notes,
     )
     return EvaluationResult(

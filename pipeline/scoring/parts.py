@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.atomic import check_replaceable
 from pipeline.errors import ConservationError, ScoreOutputError
 from pipeline.store.ingestion import plan_regions
 
@@ -100,7 +101,7 @@ def move_aside(path: Path, why: str) -> None:
     except OSError as exc:  # review: a read-only run directory was a traceback
         raise ScoreOutputError(
             f"score part {path} cannot be read ({' '.join(why.split())[:200]}) nor moved aside ({exc}): "
-            "remove it, or score into another --out"
+            "remove it, or score into another directory"
         ) from exc
     logging.getLogger(__name__).warning(
         "score part %s cannot be read (%s): moved aside to %s; its rows are scored again",
@@ -268,13 +269,17 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
     (permissions, a read-only disk) is listed second, with why, instead of failing the run.
     """
     report = paths.report_dir(out_dir)
+    page = report / paths.REPORT_FILE
     targets, removed, kept = [paths.metrics_file(out_dir)], [], []
+    what = f"{report} was not looked into"  # review: a report/ the user cannot enter
     try:
-        if (report / paths.REPORT_FILE).is_file():
+        if page.is_file():
+            what = f"{page} was not deleted, nor its pictures"  # trial: the page stood without them
+            check_replaceable(page)
             targets += [report / name for name in paths.REPORT_WRITTEN if name != paths.REPORT_FILE]
-            targets.append(report / paths.REPORT_FILE)
-    except OSError as exc:  # review: a report/ the user cannot enter
-        kept.append(f"{report} was not looked into ({exc.strerror or exc})")
+            targets.append(page)
+    except OSError as exc:
+        kept.append(f"{what} ({exc.strerror or exc})")
     for path in targets:
         try:
             if not path.exists() and not path.is_symlink():
@@ -287,6 +292,9 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
             kept.append(f"{path} was not deleted ({exc.strerror or exc})")
         else:
             removed.append(str(path) if path.parent != report else f"{report}/ (the report's own files)")
+    if page in targets and not kept and not report.is_symlink():
+        with contextlib.suppress(OSError):  # trial: an emptied report/ was left; one with user files stays
+            report.rmdir()
     return list(dict.fromkeys(removed)), kept
 
 
