@@ -100,6 +100,19 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
         (tmp_path / "useless.csv").write_text(text)
         with pytest.raises(CatalogError, match=r"useless\.csv has no row with a usable position"):
             read_known_lenses(tmp_path / "useless.csv")
+    # as spreadsheets save them (trial: a semicolon-separated table was refused): a decimal-comma
+    # locale's, Excel's sep= line, a tab-separated one, Windows-1252 names
+    spreadsheets = {
+        "semicolon.csv": b"Name;RA;Dec;Grade\nSL1;150,5;-2,25;A\nSL2;151;2.5;B\n",
+        "excel.csv": b"sep=;\r\n# a spreadsheet\r\nname;ra;dec\r\nSL1;150,5;-2,25\r\nSL2;151;2,5\r\n",
+        "tabs.tsv": b"name\tra\tdec\nSL1\t150.5\t-2.25\nSL2\t151\t2.5\n",
+        "windows.csv": "name;ra;dec\nSL\u00e91;150,5;-2,25\nSL2;151;2,5\n".encode("cp1252"),
+    }
+    for name, raw in spreadsheets.items():
+        (tmp_path / name).write_bytes(raw)
+        read = read_known_lenses(tmp_path / name)
+        assert read.ra.tolist() == [150.5, 151.0] and read.dec.tolist() == [-2.25, 2.5], name
+    assert read.name.tolist() == ["SL\u00e91", "SL2"]
     # A FITS table with positions in radians and no grade.
     table = Table({"name": ["R1"], "ra": [np.radians(150.0)] * u.rad, "dec": [np.radians(2.0)] * u.rad})
     table.write(tmp_path / "mine.fits")

@@ -153,8 +153,12 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
     from astropy.units import UnitsError
 
     path = Path(path)
+    delimiter = None
     try:
-        table = Table.read(path, format="ascii.csv") if path.suffix.lower() == ".csv" else Table.read(path)
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            table, delimiter = _read_text_table(path)
+        else:
+            table = Table.read(path)
     except (OSError, ValueError) as error:
         raise CatalogError(f"cannot read the known-lens table {path}: {error}") from error
     by_lower = {name.lower(): name for name in table.colnames}
@@ -167,8 +171,11 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
 
     def degrees(key: str) -> np.ndarray:
         column = table[by_lower[key]]
+        data = np.ma.asarray(column)
+        if delimiter in (";", "\t") and data.dtype.kind in "US":  # a decimal-comma locale's spreadsheet
+            data = np.ma.asarray(np.char.replace(data.astype(str), ",", "."))
         try:
-            values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+            values = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
         except (TypeError, ValueError) as error:  # trial: a 180-line traceback
             raise CatalogError(
                 f"known-lens table {path}: column {column.name!r} is not numbers ({error}); ra and dec "
@@ -198,6 +205,28 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
             "one): ra and dec must be finite degrees (ICRS) with |dec| <= 90; fix it, or pass none"
         )
     return known
+
+
+TEXT_SUFFIXES = (".csv", ".tsv")
+"""Known-lens tables read as delimited text, as spreadsheets write them."""
+
+
+def _read_text_table(path: Path):  # type: ignore[no-untyped-def]
+    """A CSV or TSV known-lens table and its field delimiter: comma, semicolon or tab (from Excel's
+    ``sep=`` line, else the header), in the encodings spreadsheets save, ``#`` lines comments.
+
+    Trial: a semicolon-separated table (a decimal-comma locale's spreadsheet) was refused, although
+    label catalogs of that kind are read (:mod:`pipeline.sources.spreadsheet`).
+    """
+    from astropy.table import Table
+
+    from pipeline.sources.spreadsheet import catalog_text, delimiter_of, without_comment_lines
+
+    text, _ = catalog_text(path.read_bytes())
+    text, declared = without_comment_lines(text, "#")
+    delimiter = declared or delimiter_of(text, "", "ra")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return Table.read(lines, format="ascii.csv", delimiter=delimiter), delimiter
 
 
 def _table_source(path: Path) -> str:
