@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 COMMANDS: dict[str, str] = {
     "simulate": "flows.simulate",
@@ -51,13 +52,23 @@ HELPS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors in one line: what is wrong and where the options are listed.
+
+    Trial: a number out of range printed the usage block (up to 20 lines) before the error line.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``lenshunt`` parser; with ``command``, only that command's module is imported.
 
     ``None`` imports every command module (all sub-parsers complete); a name imports that one
     and lists the others by their help line only (enough for ``lenshunt --help``).
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lenshunt",
         description="Find strong gravitational lenses in survey-scale FITS cutouts.",
     )

@@ -37,3 +37,7 @@ def test_out_of_range_numbers_are_one_parsing_error(argv, message, capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    # one line, no usage block before it (trial), and where the options are listed
+    command = argv[0]
+    assert err.startswith(f"lenshunt {command}: error: argument ") and err.count("\n") == 1, err
+    assert err.endswith(f"(`lenshunt {command} --help` lists the options)\n")

@@ -724,6 +724,7 @@ def test_a_graded_run_is_not_rescored_from_another_store(run_dir, store, other_s
     GradeLog(graded / "grades", "ann").append(int(read_catalog(graded)["object_id"].iloc[0]), "A")
     with pytest.raises(
         StoreMismatchError, match=r"holds visual grades .* made on the objects of another store"
-    ):
+    ) as refused:
         check_grades_belong_to(graded, other_store)
+    assert str(refused.value).endswith("or score into another directory")  # no other command named (trial)
     check_grades_belong_to(graded, store)  # the store the grades were made on

@@ -28,7 +28,7 @@ def check_grades_belong_to(out_dir: Path, store: Path) -> None:
     grades = grades_dir(out_dir)
     if not holds_grades(grades):
         return
-    elsewhere = "score into another directory (lenshunt run: another work directory)"
+    elsewhere = "score into another directory"  # trial: `lenshunt score` was told of `run`
     try:
         if not paths.catalog_parquet(out_dir).is_file():  # trial: an --overwrite stopped before its catalog
             raise CatalogError(f"{out_dir} holds no catalog")

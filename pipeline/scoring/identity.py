@@ -70,7 +70,9 @@ def previous_run(out_dir: Path) -> dict[str, Any] | None:
             f"{out_dir} cannot be told; pass --overwrite to discard its scores, or score elsewhere"
         ) from exc
     if not isinstance(previous, dict):
-        raise ScoreOutputError(f"{run_file} is no score-run record; pass --overwrite or another --out")
+        raise ScoreOutputError(
+            f"{run_file} is no score-run record; pass --overwrite or score into another directory"
+        )
     return previous
 
 
