@@ -152,10 +152,12 @@ def _run_command(args: argparse.Namespace) -> int:
         keep_interrupts_out_of_gc_callbacks,
         quiet_distributed_cancel_race,
         quiet_expected_tracebacks,
+        quiet_resource_tracker,
     )
     from flows.prefect_api import prefect_api
 
     quiet_distributed_cancel_race()  # before any Dask client: a Ctrl-C prints no stray traceback
+    quiet_resource_tracker()  # ... nor, after its last line, the tracker's leaked-semaphore warning
     keep_interrupts_out_of_gc_callbacks()  # ... and is never swallowed by a gc callback
     with _stop_on_sigterm(), _local_workers_ignore_sigint():
         try:

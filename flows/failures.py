@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sys
 
 from pipeline.errors import LenshuntError
 from schemas.layout import LayoutError
@@ -179,3 +180,21 @@ class _NoGCDiagnosis:
 
     def disable(self) -> None:
         self.enabled = False
+
+
+RESOURCE_TRACKER_WARNING = "ignore:resource_tracker:UserWarning"
+"""The ``-W`` option that silences the resource tracker's warning about semaphores it cleans up."""
+
+
+def quiet_resource_tracker() -> None:
+    """Keep Python's resource tracker from warning, after the CLI's last line, of semaphores it removes.
+
+    A stop (SIGTERM, Ctrl-C) ends the local Dask cluster's processes while a semaphore of theirs
+    exists; the tracker (one process for the command and its children) removes it at exit and
+    prints "There appear to be 1 leaked semaphore objects to clean up at shutdown" (trial: after
+    ``lenshunt run: stopped (SIGTERM)``). Nothing is left behind, so the warning is noise. The
+    tracker is started with this process's ``-W`` options (``sys.warnoptions``), so the filter goes
+    there, before any cluster starts the tracker (idempotent).
+    """
+    if RESOURCE_TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(RESOURCE_TRACKER_WARNING)

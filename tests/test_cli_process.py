@@ -280,9 +280,25 @@ def test_a_stopped_ingest_exits_in_seconds_leaves_no_process_and_resumes(tmp_pat
         assert last.startswith(f"lenshunt ingest: stopped ({how}); the regions written so far are kept in")
         assert "rerun the same command" in last and "Traceback" not in output, output[-3000:]
         assert "Crash detected" not in output, output[-3000:]  # Prefect records the stop; the line says it
+        assert "leaked semaphore" not in output, output[-3000:]  # the resource tracker's (trial)
     result, _ = _lenshunt("ingest", str(cutouts), str(store), "--workers", "1")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "store now 240" in result.stdout and "finished from an interrupted run 240" in result.stdout
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_resource_tracker_says_nothing_of_what_a_stop_left_it_to_clean(quiet):
+    """Trial: after ``lenshunt run: stopped (SIGTERM)`` came the tracker's "There appear to be 1 leaked
+    semaphore objects to clean up at shutdown". A process that exits holding a semaphore makes it
+    say so, unless the CLI's filter is set (the tracker inherits it as a -W option)."""
+    probe = (
+        "import os, multiprocessing\n"
+        + ("from flows.failures import quiet_resource_tracker\nquiet_resource_tracker()\n" if quiet else "")
+        + "semaphore = multiprocessing.get_context('spawn').Semaphore()\nos._exit(0)\n"
+    )
+    command = [sys.executable, "-c", probe]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert ("leaked semaphore" in result.stderr) is not quiet, result.stderr
 
 
 def test_ingest_command_imports_no_deep_learning_framework_and_help_is_quick(tmp_path, cutouts):
