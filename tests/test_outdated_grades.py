@@ -27,7 +27,7 @@ from pipeline.evaluation.outdated import split_outdated
 from pipeline.inspection import apply_grades
 from pipeline.inspection.server import InspectSession
 from pipeline.store import ingest, open_store, rewrite_times
-from pipeline.training.config import TrainConfig
+from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.grades import grade_warnings, labels_from_grades, write_grade_summary
 
 IDS = list(range(610000, 610016))
@@ -103,7 +103,7 @@ def test_training_labels_leave_it_out_and_warn(regraded, tmp_path):
         dataset["object_id"].values,
         dataset["label"].values,
         [str(run)],
-        rewritten=rewrite_times(store),
+        rewritten=(times := rewrite_times(store)),
         grades_only=True,
     )
     row = {int(object_id): i for i, object_id in enumerate(dataset["object_id"].values)}
@@ -114,6 +114,13 @@ def test_training_labels_leave_it_out_and_warn(regraded, tmp_path):
     written = write_grade_summary(tmp_path / "w", store, dataset, config)
     assert written["n_outdated"] == 1
     assert any("1 grade(s) were made before an ingest re-read" in line for line in grade_warnings(written))
+    # only grades of replaced images: refused, not a training run without grade labels
+    old = {"object_id": REPLACED, "grade": "A", "inspector": "x", "time": "2020-01-01T00:00:00Z"}
+    (old_log := tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
+    with pytest.raises(TrainingError, match=r"every grade of .*old\.jsonl \(1\) was made before an ingest"):
+        labels_from_grades(
+            dataset["object_id"].values, dataset["label"].values, [str(old_log)], rewritten=times
+        )
 
 
 def test_a_grade_made_after_the_re_read_counts_again(regraded, tmp_path):

@@ -210,7 +210,8 @@ def labels_from_grades(
     Raises
     ------
     TrainingError
-        When the sources hold no grade, or no graded object is in the store.
+        When the sources hold no grade, none made on the images the store has now, or no graded
+        object is in the store.
     pipeline.evaluation.grades.GradeError
         When a source does not exist or cannot be read.
     """
@@ -224,6 +225,12 @@ def labels_from_grades(
         )
     n_bad = int(rows.attrs.get("n_bad_lines", 0))
     current, outdated = split_outdated(latest_grades(rows), rewritten)
+    if current.empty:  # every grade is of images an ingest has replaced since
+        raise TrainingError(
+            f"every grade of {', '.join(str(source) for source in sources)} ({len(outdated)}) was made "
+            "before an ingest re-read its object's images (band files replaced or arrived late): grade "
+            "those objects again (`lenshunt inspect RUN_DIR`) or leave out --grades"
+        )
     table = consensus(current)
     graded = grade_labels(table, c_as)
     object_ids = np.asarray(object_ids, dtype=np.int64)
