@@ -37,10 +37,10 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
 
     An existing file is replaced by a copy of itself (same bytes, mode and times) through the same
     temporary name and rename, so an immutable file, or a folder that takes no new file, fails here
-    as it would there. For a missing file a temporary file is made and removed in its folder, or in
-    the nearest folder above that exists (where it would be made). Used before an evaluation writes
-    anything (trial: its new gallery pictures were written, then its page failed, and the old page
-    stood beside pictures of another catalog).
+    as it would there. For a missing file (or a symbolic link) a temporary file is made and removed
+    in its folder, or in the nearest folder above that exists (where it would be made). Used before
+    an evaluation writes anything (trial: its new gallery pictures were written, then its page
+    failed, and the old page stood beside pictures of another catalog).
 
     Raises
     ------
@@ -48,7 +48,7 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
         As copying, renaming or creating raised it (``filename``: the file or folder).
     """
     path = Path(path)
-    if path.is_file():
+    if path.is_file() and not path.is_symlink():  # a link stays a link; its folder is probed below
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             shutil.copy2(path, temporary)

@@ -271,3 +271,36 @@ def test_the_run_summary_says_how_many_objects_have_a_score():
         "objects: 40 (40 new, 2 re-read as their files changed (1 rewritten), 40 processed by the model now; "
         "37 with a score in all)"
     )
+
+
+def test_checking_that_a_file_can_be_replaced_changes_nothing(tmp_path):
+    """The probe before an evaluation writes (pipeline.atomic.check_replaceable): the same bytes, mode
+    and times after it, a link still a link, no temporary left; an immutable file or a folder that
+    takes no new file fails as the real write would."""
+    import os
+
+    from pipeline.atomic import check_replaceable
+
+    page = tmp_path / "report" / "report.html"
+    page.parent.mkdir()
+    page.write_text("<html>old</html>")
+    page.chmod(0o444)
+    os.utime(page, ns=(10**18, 10**18))
+    check_replaceable(page)
+    assert page.read_text() == "<html>old</html>" and page.stat().st_mtime_ns == 10**18
+    assert oct(page.stat().st_mode & 0o777) == "0o444"
+    link = tmp_path / "metrics.json"
+    link.symlink_to(page)
+    check_replaceable(link)
+    assert link.is_symlink()
+    check_replaceable(tmp_path / "new" / "deeper" / "metrics.json")  # made later under tmp_path
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["metrics.json", "report", "report.html"]
+    with immutable(page), pytest.raises(PermissionError) as refused:
+        check_replaceable(page)
+    assert refused.value.filename2 == str(page) and not list(page.parent.glob(".*"))
+    if os.geteuid() != 0:  # root writes anywhere
+        page.parent.chmod(0o555)
+        with pytest.raises(PermissionError) as refused:
+            check_replaceable(page.parent / "other.html")
+        assert refused.value.filename == str(page.parent)
+        page.parent.chmod(0o755)
