@@ -166,6 +166,34 @@ def test_catalog_marks_known_lenses_in_every_format(tmp_path: Path) -> None:
     assert header[f"TUNIT{index}"] == "arcsec" and header[f"TUCD{index}"] == "pos.angDistance"
 
 
+def test_known_lens_names_beyond_ascii_are_kept_in_every_format(tmp_path: Path) -> None:
+    """Trial: a table with a lens named "Caña" (Windows-1252) ended the run in a UnicodeEncodeError of
+    the FITS writer, after the scoring. FITS holds printable ASCII only: the names are percent-encoded
+    there (LHSTRENC says so; read_catalog decodes them), and kept as they are elsewhere."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    names = ["Ca\u00f1a", "L17 \u00d8 100%", "plain"]
+    table_file = tmp_path / "mine.csv"
+    table_file.write_bytes(
+        ("name;ra;dec\n" + "".join(f"{n};{150 + i};2\n" for i, n in enumerate(names))).encode("utf-16")
+    )
+    known = read_known_lenses(table_file)
+    ra, dec = np.array([150.0, 151.0, 152.0, 10.0]), np.array([2.0, 2.0, 2.0, 2.0])
+    table = make_catalog_table(
+        object_ids=np.arange(4), ra=ra, dec=dec, scores=np.full(4, 0.5), score_std=np.zeros(4),
+        flags=np.zeros(4, dtype=np.int32), model_id="effnet-b0-sglc2",
+        known_lens_matches=match_known_lenses(ra, dec, known),
+    )  # fmt: skip
+    provenance = make_provenance(table, known_lenses=known.source, known_lens_radius_arcsec=2.0)
+    written = write_catalog(table, tmp_path / "run", provenance, expected_n=4, hats=False)
+    for path in (written.fits, written.parquet, written.votable):
+        assert read_catalog(path)["known_lens"].tolist() == [*names, ""], path
+    raw = Table.read(written.fits, hdu="CATALOG", character_as_bytes=False)["known_lens"].tolist()
+    assert raw == ["Ca%C3%B1a", "L17 %C3%98 100%25", "plain", ""]
+    assert fits.getheader(written.fits, "CATALOG")["LHSTRENC"] == "percent-encoded UTF-8"
+
+
 def test_make_catalog_table_checks_the_matches_length() -> None:
     with pytest.raises(ValueError, match="2 rows for 3 objects"):
         make_catalog_table(

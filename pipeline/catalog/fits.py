@@ -32,6 +32,11 @@ from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FIT
 __all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
 
 _CARD_LENGTH = 80
+STRING_ENCODING_KEY = "LHSTRENC"
+STRING_ENCODING = "percent-encoded UTF-8"
+"""How text columns hold characters FITS cannot (only printable ASCII): ``%`` and every other
+character percent-encoded as UTF-8 (``Caña`` -> ``Ca%C3%B1a``; :func:`urllib.parse.unquote`
+restores them, as :func:`read_fits` does). Parquet, VOTable and HATS keep them as they are."""
 
 
 def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
@@ -58,6 +63,9 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
     astropy_table = to_astropy_table(table)
     if "label" in astropy_table.colnames:
         astropy_table["label"] = astropy_table["label"].astype(np.int16)
+    for name in astropy_table.colnames:  # trial: a known lens named "Caña" ended the run after scoring
+        if astropy_table[name].dtype.kind == "U":
+            astropy_table[name] = np.asarray([fits_text(str(value)) for value in astropy_table[name]])
     astropy_table.write(path, format="fits", overwrite=True)
     with fits.open(path, mode="update") as hdus:
         hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
@@ -77,6 +85,7 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     header["ORIGIN"] = ("lenshunt", "strong-lens finding pipeline")
     header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
     header["LONGSTRN"] = ("OGIP 1.0", "long strings use the CONTINUE convention")
+    header[STRING_ENCODING_KEY] = (STRING_ENCODING, "text columns: non-ASCII and %")
     values = provenance_values(provenance)
     values["date"] = provenance.date_fits()
     for field, value in values.items():
@@ -101,13 +110,21 @@ def count_fits_rows(path: Path) -> int:
 
 
 def read_fits(path: Path) -> tuple[pd.DataFrame, Provenance]:
-    """Catalog table and provenance of a FITS catalog."""
+    """Catalog table and provenance of a FITS catalog (text columns decoded, :data:`STRING_ENCODING`)."""
+    from urllib.parse import unquote
+
+    from astropy.io import fits
     from astropy.table import Table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         table = Table.read(path, hdu=FITS_EXTNAME, character_as_bytes=False)
-    return table.to_pandas(), read_fits_provenance(path)
+    frame = table.to_pandas()
+    if fits.getheader(path, FITS_EXTNAME).get(STRING_ENCODING_KEY) == STRING_ENCODING:
+        for name in frame.columns:
+            if pd.api.types.is_string_dtype(frame[name]):
+                frame[name] = frame[name].map(lambda text: unquote(text) if isinstance(text, str) else text)
+    return frame, read_fits_provenance(path)
 
 
 def read_fits_provenance(path: Path) -> Provenance:
