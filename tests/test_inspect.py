@@ -262,6 +262,10 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     section = report[report.index('<section id="grades">') :]
     assert "2 objects graded (3 grades by ann, bob)" in " ".join(section.split())
     assert f"<td>{ids[0]}</td>" in section
+    # another threshold than the catalog's (0.5): the page names the one its numbers use (trial)
+    page = " ".join(evaluate_run(out, store, top_n=2, threshold=0.9).report_path.read_text().split())
+    assert "score is at least the threshold 0.9." in page and "Candidates (score ≥ 0.9)" in page
+    assert "threshold 0.5" not in page
 
 
 def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):

@@ -108,7 +108,7 @@ def _flag_rows(flags: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary(catalog: pd.DataFrame, provenance: Provenance) -> list[tuple[str, str]]:
+def _summary(catalog: pd.DataFrame, provenance: Provenance, threshold: float) -> list[tuple[str, str]]:
     from pipeline.catalog import scored_mask
     from pipeline.evaluation.outputs_view import has_score
 
@@ -121,8 +121,8 @@ def _summary(catalog: pd.DataFrame, provenance: Provenance) -> list[tuple[str, s
         ("Flagged (any flag)", f"{int(np.count_nonzero(flags)):,}"),
     ]
     if has_score(catalog):
-        n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= provenance.threshold))
-        rows.append((f"Candidates (score ≥ {provenance.threshold:g})", f"{n_candidates:,}"))
+        n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= threshold))
+        rows.append((f"Candidates (score ≥ {threshold:g})", f"{n_candidates:,}"))
     else:
         rows.append(("Score metrics", "none: the model declares no 'score' (lens probability) output"))
     if provenance.rank_by != "score":
@@ -275,6 +275,7 @@ def build_report(
     run_info: Mapping[str, Any],
     grades: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    threshold: float | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -302,8 +303,14 @@ def build_report(
     notes : Sequence[str]
         What the evaluation noted about its inputs (labels changed since scoring, a catalog behind
         its score parts), shown at the top of the summary.
+    threshold : float or None
+        The score threshold the metrics and the candidate count use; None: the catalog's
+        (``provenance.threshold``). ``lenshunt evaluate --threshold`` passes its own (trial: the page
+        named the catalog's beside metrics at another).
     """
     import jinja2
+
+    threshold = provenance.threshold if threshold is None else threshold
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -330,7 +337,7 @@ def build_report(
         title=title,
         store=provenance.store,
         date=provenance.date_iso(),
-        summary=_summary(catalog, provenance),
+        summary=_summary(catalog, provenance, threshold),
         outputs=output_rows(catalog, select_top(catalog, max(1, len(gallery))))
         if table_layout(catalog).outputs != (DEFAULT_SCORE,)
         else [],
@@ -338,7 +345,7 @@ def build_report(
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),
         metric_notes=[] if metrics is None else [note for note in metrics.notes if note not in notes],
-        threshold=provenance.threshold,
+        threshold=threshold,
         figures=figures,
         cards=cards,
         extras=[(key, str(value)) for key, value in provenance.extras.items() if key != "input_warnings"],

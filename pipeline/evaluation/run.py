@@ -152,6 +152,7 @@ def _evaluate_run(
         run_info=run_info or {},
         grades=grade_section(out_dir, catalog, store=store),
         notes=notes,
+        threshold=threshold,
     )
     return EvaluationResult(
         metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
