@@ -17,6 +17,8 @@ from typing import TextIO
 
 from prefect import get_run_logger
 
+from flows.preflight import positive_int
+
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """--cluster, --workers and --scheduler, as every distributed command takes them."""
@@ -29,7 +31,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "or a scheduler address",
     )
     group.add_argument(
-        "--workers", type=int, default=None, help="workers to start (default: one per core/GPU)"
+        "--workers",
+        type=positive_int,  # trial: -1 hung for good, 0 started the default
+        default=None,
+        help="workers to start (default: one per core/GPU)",
     )
     group.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler to join")
     group.add_argument(

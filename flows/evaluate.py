@@ -9,7 +9,7 @@ from prefect import flow, task
 
 from flows.artifacts import publish_results
 from flows.common import format_metric, log_summary
-from flows.preflight import probability
+from flows.preflight import non_negative_int, positive_number, probability
 from pipeline.evaluation import EvaluationResult, evaluate_run
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
 
@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=probability, default=None, help="default: the score run's threshold"
     )
-    parser.add_argument("--beta", type=float, default=1.0, help="beta of the F-beta score")
-    parser.add_argument("--top-n", type=int, default=48, help="candidates in the report gallery")
+    parser.add_argument("--beta", type=positive_number, default=1.0, help="beta of the F-beta score")
+    parser.add_argument("--top-n", type=non_negative_int, default=48, help="candidates in the report gallery")
 
 
 def check(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from flows.common import (
     take_early_stage,
 )
 from flows.failures import retry_unless_deterministic
-from flows.preflight import label_catalog, layout_source, outside_stores, writable_directory
+from flows.preflight import label_catalog, layout_source, outside_stores, positive_int, writable_directory
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
 from schemas.layout import available_layouts, load_layout
 
@@ -101,7 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
     )
     parser.add_argument(
-        "--chunk-objects", type=int, default=DEFAULT_CHUNK_OBJECTS, help="objects per shard of a new store"
+        "--chunk-objects",
+        type=positive_int,
+        default=DEFAULT_CHUNK_OBJECTS,
+        help="objects per shard of a new store",
     )
     parser.add_argument(
         "--source-moved",

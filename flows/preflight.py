@@ -6,6 +6,7 @@ Each check raises :class:`PathCheckError` with what is wrong, why and the fix.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -154,6 +155,17 @@ def _integer_at_least(text: str, minimum: int) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"{value} is not >= {minimum}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (trial: ``--beta 0`` or ``nan`` ended in a traceback)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number > 0")
     return value
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.common import add_cluster_arguments
+from flows.preflight import positive_int
 from flows.run import add_run_parameters, run_options
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
@@ -183,7 +184,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     when.add_argument("--interval", type=float, default=None, help="run every SECONDS")
     parser.add_argument("--timezone", default=None, help="IANA timezone of the cron schedule (default UTC)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
-    parser.add_argument("--limit", type=int, default=1, help="runs executing at once (default 1)")
+    parser.add_argument("--limit", type=positive_int, default=1, help="runs executing at once (default 1)")
     parser.add_argument("--paused", action="store_true", help="create the schedule paused")
     add_run_parameters(parser.add_argument_group("run parameters (defaults of every scheduled run)"))
     add_cluster_arguments(parser)

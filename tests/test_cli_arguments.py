@@ -29,6 +29,23 @@ from flows.cli import main
         (["simulate", "OUT", "--n", "0"], "argument --n: 0 is not >= 1"),
         (["simulate", "OUT", "--n", "5", "--first-id", "-1"], "argument --first-id: -1 is not >= 0"),
         (["simulate", "OUT", "--n", "5", "--seed", "-3"], "argument --seed: -3 is not >= 0"),
+        # trial: --workers -1 hung for good and 0 started the default; the others were tracebacks
+        (["run", "SRC", "WORK", "--workers", "-1"], "argument --workers: -1 is not >= 1"),
+        (["ingest", "SRC", "S", "--workers", "0"], "argument --workers: 0 is not >= 1"),
+        (["simulate", "OUT", "--workers", "-1"], "argument --workers: -1 is not >= 1"),
+        (["ingest", "SRC", "S", "--chunk-objects", "0"], "argument --chunk-objects: 0 is not >= 1"),
+        (["ingest", "SRC", "S", "--chunk-objects", "-5"], "argument --chunk-objects: -5 is not >= 1"),
+        (["evaluate", "O", "--store", "S", "--beta", "0"], "argument --beta: 0 is not a finite number > 0"),
+        (
+            ["evaluate", "O", "--store", "S", "--beta", "nan"],
+            "argument --beta: nan is not a finite number > 0",
+        ),
+        (["evaluate", "O", "--store", "S", "--top-n", "-1"], "argument --top-n: -1 is not >= 0"),
+        (["run", "SRC", "WORK", "--top-n", "-5"], "argument --top-n: -5 is not >= 0"),
+        (
+            ["serve", "SRC", "--workdir", "W", "--interval", "5", "--limit", "0"],
+            "argument --limit: 0 is not >= 1",
+        ),
     ],
 )
 def test_out_of_range_numbers_are_one_parsing_error(argv, message, capsys):
