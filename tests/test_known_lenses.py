@@ -113,6 +113,19 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
         read = read_known_lenses(tmp_path / name)
         assert read.ra.tolist() == [150.5, 151.0] and read.dec.tolist() == [-2.25, 2.5], name
     assert read.name.tolist() == ["SL\u00e91", "SL2"]
+    # an empty cell (Excel writes ;;) or #N/A drops its row, named, not the table; so does an ra out of
+    # [-180, 360] (trial: the table was refused, and ra 510 silently became 150)
+    (tmp_path / "gaps.csv").write_text(
+        "name;ra;dec\nSL1;150,5;-2,25\nL17;149,16;\nL18;#N/A;2\nL19;510,68;3\nL20;-30;4\n"
+    )
+    gaps = read_known_lenses(tmp_path / "gaps.csv")
+    assert gaps.name.tolist() == ["SL1", "L20"] and gaps.ra.tolist() == [150.5, 330.0]
+    assert gaps.dropped_names == ("L17", "L18", "L19") and gaps.n_dropped == 3
+    (tmp_path / "mine.txt").write_text("name ra dec\nT1 150.5 -2.25\n")  # astropy guesses plain text
+    assert read_known_lenses(tmp_path / "mine.txt").ra.tolist() == [150.5]
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 not a table astropy reads")
+    with pytest.raises(CatalogError, match=r"cannot tell the format of the known-lens table .*sheet\.xlsx"):
+        read_known_lenses(tmp_path / "sheet.xlsx")
     # A FITS table with positions in radians and no grade.
     table = Table({"name": ["R1"], "ra": [np.radians(150.0)] * u.rad, "dec": [np.radians(2.0)] * u.rad})
     table.write(tmp_path / "mine.fits")

@@ -382,7 +382,7 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     assert (result.n_known_lenses, result.known_lenses, result.n_without_position) == (1, source, 0)
     assert "1 objects match a known lens" in result.summary()
     assert result.n_known_lenses_dropped == 1  # dec 100: said, not silently left out (trial)
-    assert "WARNING: 1 rows of the known-lens table have no usable position" in result.summary()
+    assert "WARNING: 1 rows of the known-lens table (e.g. bad) have no usable position" in result.summary()
     catalog = read_catalog(paths.catalog_parquet(out)).set_index("object_id")
     assert catalog.loc[100007, "known_lens"] == "KL-7"
     assert catalog.loc[100007, "known_lens_grade"] == "confident"

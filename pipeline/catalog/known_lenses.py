@@ -66,6 +66,8 @@ class KnownLenses:
         recorded in the run's provenance.
     n_dropped : int
         Rows of the source left out for an unusable position.
+    dropped_names : tuple of str
+        The names of those rows, in table order.
     """
 
     name: np.ndarray
@@ -74,12 +76,15 @@ class KnownLenses:
     grade: np.ndarray
     source: str
     n_dropped: int = 0
+    dropped_names: tuple[str, ...] = ()
 
     @classmethod
     def from_arrays(
         cls, name, ra, dec, grade=None, *, source: str = "arrays", where: str = "known-lens table"
     ) -> KnownLenses:
-        """Check and keep the rows with a usable position (finite, ``|dec| <= 90``)."""
+        """Check and keep the rows with a usable position: finite, ``-180 <= ra <= 360`` (both
+        conventions; ra is kept in [0, 360)) and ``|dec| <= 90`` (trial: ra 510 was wrapped to 150
+        without a word)."""
         name = np.asarray(name, dtype=str)
         ra = np.asarray(ra, dtype=np.float64)
         dec = np.asarray(dec, dtype=np.float64)
@@ -89,7 +94,7 @@ class KnownLenses:
                 f"{where}: name, ra, dec and grade must be 1-d columns of one length; got shapes "
                 f"{name.shape}, {ra.shape}, {dec.shape}, {grade.shape}"
             )
-        usable = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+        usable = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90) & (ra >= -180) & (ra <= 360)
         return cls(
             name=name[usable],
             ra=np.mod(ra[usable], 360.0),
@@ -97,6 +102,7 @@ class KnownLenses:
             grade=np.char.strip(grade[usable]),
             source=source,
             n_dropped=int(np.count_nonzero(~usable)),
+            dropped_names=tuple(name[~usable].tolist()),
         )
 
     def __len__(self) -> int:
@@ -149,17 +155,27 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
     CatalogError
         When the file cannot be read or lacks a required column.
     """
+    from astropy.io.registry import IORegistryError
     from astropy.table import Table
     from astropy.units import UnitsError
+
+    from pipeline.sources.spreadsheet import is_excel_error
 
     path = Path(path)
     delimiter = None
     try:
         if path.suffix.lower() in TEXT_SUFFIXES:
             table, delimiter = _read_text_table(path)
+        elif path.suffix.lower() in (".txt", ".dat"):  # astropy guesses the ASCII format
+            table = Table.read(path, format="ascii")
         else:
             table = Table.read(path)
-    except (OSError, ValueError) as error:
+    except IORegistryError:  # trial: an 85-line traceback for a .xlsx
+        raise CatalogError(
+            f"cannot tell the format of the known-lens table {path}: give a .csv or .tsv (as spreadsheets "
+            "save them), .txt, FITS, VOTable, ECSV or Parquet table (a spreadsheet: save it as CSV)"
+        ) from None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
         raise CatalogError(f"cannot read the known-lens table {path}: {error}") from error
     by_lower = {name.lower(): name for name in table.colnames}
     missing = [name for name in ("name", "ra", "dec") if name not in by_lower]
@@ -172,8 +188,12 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
     def degrees(key: str) -> np.ndarray:
         column = table[by_lower[key]]
         data = np.ma.asarray(column)
-        if delimiter in (";", "\t") and data.dtype.kind in "US":  # a decimal-comma locale's spreadsheet
-            data = np.ma.asarray(np.char.replace(data.astype(str), ",", "."))
+        if data.dtype.kind in "US":  # text: empty cells (;;) and Excel's #N/A are no position (trial)
+            text = np.char.strip(np.ma.filled(data.astype(str), ""))
+            text = np.where((text == "") | np.vectorize(is_excel_error, otypes=[bool])(text), "nan", text)
+            if delimiter in (";", "\t"):  # a decimal-comma locale's spreadsheet
+                text = np.char.replace(text, ",", ".")
+            data = np.ma.asarray(text)
         try:
             values = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
         except (TypeError, ValueError) as error:  # trial: a 180-line traceback

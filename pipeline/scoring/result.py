@@ -31,6 +31,8 @@ class ScoreRunResult:
     known_lenses: str = ""
     n_known_lenses_dropped: int = 0
     """Rows of the known-lens table left out for an unusable position."""
+    known_lenses_dropped: str = ""
+    """The first few names of those rows (trial: they were counted, not named)."""
     outputs: list[str] = field(default_factory=list)
     """The model's declared outputs as ``name [unit] (kind)``; empty for the default ``score``."""
     rank_by: str = "score"
@@ -76,9 +78,10 @@ class ScoreRunResult:
         if self.known_lenses:
             lines.append(f"  {self.n_known_lenses} objects match a known lens of {self.known_lenses}")
         if self.n_known_lenses_dropped:  # trial: rows of impossible positions were left out unsaid
+            named = f" (e.g. {self.known_lenses_dropped})" if self.known_lenses_dropped else ""
             lines.append(
-                f"  WARNING: {self.n_known_lenses_dropped} rows of the known-lens table have no usable "
-                "position (finite ra, dec in degrees, |dec| <= 90) and match nothing"
+                f"  WARNING: {self.n_known_lenses_dropped} rows of the known-lens table{named} have no "
+                "usable position (finite ra in [-180, 360] and dec in [-90, 90] degrees) and match nothing"
             )
         if self.duplicates:
             lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")

@@ -342,6 +342,9 @@ def score_store(
             n_known_lenses=int((table["known_lens"] != "").sum()),
             known_lenses=known.source if known is not None else "",
             n_known_lenses_dropped=known.n_dropped if known is not None else 0,
+            known_lenses_dropped=", ".join(name or "(no name)" for name in known.dropped_names[:5])
+            if known is not None
+            else "",
             outputs=[
                 f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
                 for spec in layout.outputs

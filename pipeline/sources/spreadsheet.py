@@ -77,6 +77,15 @@ _EXCEL_ERRORS = r"#(?:N/A|REF!|DIV/0!|VALUE!|NAME\?|NUM!|NULL!|SPILL!|CALC!|FIEL
 """Excel's error values, which a formula column (a VLOOKUP of names) writes as data."""
 
 
+def is_excel_error(value: str) -> bool:
+    """Whether ``value`` is one of Excel's error values (``#N/A``, ``#REF!``, ...), an empty cell's stand-in.
+
+    >>> [is_excel_error(value) for value in ["#N/A", "#DIV/0!", "#44", "150.2"]]
+    [True, True, False, False]
+    """
+    return re.fullmatch(_EXCEL_ERRORS, value.strip()) is not None
+
+
 def is_comment_line(line: str, comment: str) -> bool:
     """Whether ``line`` is a comment line: it starts with ``comment`` (after spaces, or inside a quote).
 
