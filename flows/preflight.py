@@ -63,8 +63,8 @@ def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:
     except OSError as exc:
         where = exc.filename2 or exc.filename
         raise PathCheckError(
-            f"{where} cannot be replaced ({exc.strerror or exc}), and the evaluation of {out_dir} rewrites "
-            f"it; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
+            f"{where} cannot be written ({exc.strerror or exc}), and the evaluation of {out_dir} writes "
+            f"there; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
         ) from None
 
 

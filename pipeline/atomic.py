@@ -49,6 +49,7 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     if path.is_file() and not path.is_symlink():  # a link stays a link; its folder is probed below
+        check_creatable(path.parent)  # trial: a folder that takes no file was named by a temporary's name
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             shutil.copy2(path, temporary)
@@ -61,9 +62,35 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
     folder = path.parent
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
+    check_creatable(folder)
+
+
+def check_creatable(folder: str | os.PathLike[str]) -> None:
+    """Raise where no new file can be made in ``folder`` (read-only, immutable, not enterable).
+
+    A temporary file is made and removed.
+
+    Raises
+    ------
+    OSError
+        As creating it raised it, ``filename`` the folder (not the temporary).
+    """
     try:
-        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        handle, name = tempfile.mkstemp(dir=folder, prefix=".lenshunt-probe.", suffix=".tmp")
     except OSError as exc:  # name the folder, not a temporary that never was
         raise type(exc)(exc.errno, exc.strerror, str(folder)) from None
     os.close(handle)
     os.unlink(name)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise where the existing file ``path`` cannot be written in place (what ``open(path, "wb")``
+    meets: an immutable or read-only file); it is opened for update and closed, unchanged.
+
+    Raises
+    ------
+    OSError
+        As opening it raised it.
+    """
+    with open(path, "r+b"):
+        pass

@@ -123,7 +123,7 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
         # the scoring)
         from flows.preflight import PathCheckError, evaluation_writable
 
-        cannot = rf"^{re.escape(str(page))} cannot be replaced \(Operation not permitted\)"
+        cannot = rf"^{re.escape(str(page))} cannot be written \(Operation not permitted\)"
         with pytest.raises(PathCheckError, match=cannot):
             evaluation_writable(workdir / "scores", "rerun this command")
         with pytest.raises(EvaluationWriteError) as refused:  # the flow itself, past that check
@@ -298,6 +298,9 @@ def test_checking_that_a_file_can_be_replaced_changes_nothing(tmp_path):
     with immutable(page), pytest.raises(PermissionError) as refused:
         check_replaceable(page)
     assert refused.value.filename2 == str(page) and not list(page.parent.glob(".*"))
+    with immutable(page.parent), pytest.raises(PermissionError) as refused:  # a folder that takes no file
+        check_replaceable(page)
+    assert refused.value.filename == str(page.parent)  # named, not a temporary (trial)
     if os.geteuid() != 0:  # root writes anywhere
         page.parent.chmod(0o555)
         with pytest.raises(PermissionError) as refused:

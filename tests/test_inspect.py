@@ -268,6 +268,41 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     assert "threshold 0.5" not in page
 
 
+def test_an_evaluation_refuses_a_gallery_it_cannot_write_and_keeps_only_its_candidates(
+    run_dir,
+    store,  # noqa: F811
+    tmp_path,
+):
+    """Trial: an immutable report/gallery was found after the metrics and figures were new; and the
+    gallery kept every earlier evaluation's pictures and pages."""
+    import shutil
+
+    from test_flows import immutable
+
+    from pipeline import paths
+    from pipeline.evaluation import evaluate_run
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    shutil.rmtree(out / "grades", ignore_errors=True)
+    evaluate_run(out, store, top_n=3)
+    gallery = paths.report_dir(out) / "gallery"
+    stale = [gallery / "999999.png", gallery / "999999-VIS.png", gallery / "999999.html"]
+    for path in stale:
+        path.write_bytes(b"an earlier evaluation's")
+    (gallery / "notes.txt").write_text("the user's")
+    before = {path: path.stat().st_mtime_ns for path in paths.report_dir(out).rglob("*")}
+    with immutable(gallery), pytest.raises(PermissionError) as refused:
+        evaluate_run(out, store, top_n=3)
+    assert refused.value.filename == str(gallery)
+    assert {path: path.stat().st_mtime_ns for path in paths.report_dir(out).rglob("*")} == before
+    first = read_catalog(out).nsmallest(2, "rank")["object_id"].tolist()
+    evaluate_run(out, store, top_n=2)
+    names = {path.name for path in gallery.iterdir()}
+    assert not any(path.exists() for path in stale) and "notes.txt" in names
+    assert {int(name.split(".")[0].split("-")[0]) for name in names if name != "notes.txt"} == set(first)
+
+
 def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):
     from flows.cli import main
 

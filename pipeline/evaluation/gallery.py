@@ -6,8 +6,10 @@ with their catalog rows; :mod:`pipeline.evaluation.report` lays them out.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,30 @@ def render_gallery_pngs(
                 Image.fromarray(band_panel(image), mode="L").save(band_png(path, band), format="PNG")
         paths[int(object_id)] = path
     return paths
+
+
+GALLERY_FILE = re.compile(r"^(\d+)(?:-[^/]+)?\.(?:png|html)$")
+"""The files a gallery holds per object: ``<id>.png``, ``<id>-<band>.png``, ``<id>.html``."""
+
+
+def remove_stale_gallery(folder: Path, object_ids: Iterable[int]) -> int:
+    """Delete the gallery files in ``folder`` of objects not in ``object_ids``; how many went.
+
+    Trial: the gallery kept every earlier evaluation's candidates (288 files under a page that
+    showed none), and their pages with nothing linking to them. Only names of
+    :data:`GALLERY_FILE` are touched; a file that cannot be deleted stays.
+    """
+    keep = {int(object_id) for object_id in object_ids}
+    removed = 0
+    if not Path(folder).is_dir():
+        return 0
+    for path in Path(folder).iterdir():
+        match = GALLERY_FILE.match(path.name)
+        if match and int(match.group(1)) not in keep and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def gallery_items(

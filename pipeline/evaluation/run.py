@@ -53,18 +53,31 @@ def _pixels(dataset, group: str, row: int) -> np.ndarray:  # type: ignore[no-unt
 
 
 def check_evaluation_writable(out_dir: str | Path) -> None:
-    """Raise where the evaluation of the run in ``out_dir`` could not replace ``metrics.json`` or
-    ``report/report.html``, before it writes anything (:func:`pipeline.atomic.check_replaceable`).
+    """Raise where the evaluation of the run in ``out_dir`` could not write what it writes, before it
+    writes anything: replace ``metrics.json`` and ``report/report.html``
+    (:func:`pipeline.atomic.check_replaceable`), make files in ``report/``, ``report/gallery/`` and
+    ``report/files/``, and overwrite the figures and pictures there (trial: an immutable gallery
+    folder was found after the scoring, with the metrics and figures already new).
 
     Raises
     ------
     OSError
-        As the trial replacement raised it, ``filename2`` (or ``filename``) the file or folder.
+        As the probe raised it, ``filename2`` (or ``filename``) the file or folder.
     """
-    from pipeline.atomic import check_replaceable
+    from pipeline.atomic import check_creatable, check_replaceable, check_writable
 
-    for path in (paths.metrics_file(out_dir), paths.report_dir(out_dir) / paths.REPORT_FILE):
+    report = paths.report_dir(out_dir)
+    for path in (paths.metrics_file(out_dir), report / paths.REPORT_FILE):
         check_replaceable(path)
+    for name in paths.REPORT_WRITTEN:
+        path = report / name
+        if path.is_dir() and not path.is_symlink():
+            check_creatable(path)
+            for inside in path.iterdir():
+                if inside.is_file() and not inside.is_symlink():
+                    check_writable(inside)
+        elif path.is_file() and name != paths.REPORT_FILE:
+            check_writable(path)
 
 
 def evaluate_run(
@@ -102,7 +115,12 @@ def _evaluate_run(
 ) -> EvaluationResult:
     from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
-    from pipeline.evaluation.gallery import gallery_items, render_gallery_pngs, select_top
+    from pipeline.evaluation.gallery import (
+        gallery_items,
+        remove_stale_gallery,
+        render_gallery_pngs,
+        select_top,
+    )
     from pipeline.evaluation.grade_report import grade_section
     from pipeline.evaluation.metrics import evaluate, write_metrics
     from pipeline.evaluation.outputs_view import has_score
@@ -154,6 +172,7 @@ def _evaluate_run(
         notes=notes,
         threshold=threshold,
     )
+    remove_stale_gallery(report_dir / "gallery", top["object_id"].to_numpy())  # the page is written
     return EvaluationResult(
         metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
     )
