@@ -171,3 +171,22 @@ def test_a_record_without_its_time_is_dated_by_its_id_in_local_time():
     )
     with pytest.raises(ValueError, match="does not match format"):
         record_time({}, "not-an-id")
+
+
+def test_a_page_opened_before_an_ingest_rewrote_an_object_refuses_its_grade(regraded, dask_client):
+    """Trial: a page opened before the re-read showed the old images, and its grade of them counted as
+    one of the new. The module's last test: it rewrites KEPT."""
+    from pipeline.evaluation.grades import GradeError
+
+    run, store = regraded
+    session = InspectSession.open(run, "dan", store=store)
+    band = LAYOUT.bands[0]
+    source = Path(run).parent / "src"
+    brighter = cutout_image(KEPT, 0, band.shape) * 7
+    write_cutout(band_file(LAYOUT, source, KEPT, band.name), brighter, *sky(KEPT))
+    assert ingest(LAYOUT, source, store, dask_client).n_reread == 1
+    stale = rf"the images of object {KEPT} were re-read by an ingest at .*, after this page opened"
+    with pytest.raises(GradeError, match=stale):
+        session.grade(KEPT, "A")
+    assert session.grade(TOUCHED, "B")["grade"] == "B"  # the others are graded as before
+    assert InspectSession.open(run, "dan", store=store).grade(KEPT, "A")["grade"] == "A"  # a new page

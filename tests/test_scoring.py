@@ -511,7 +511,7 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
 
     late.write_bytes(late_bytes)
     assert ingest(EUCLID, source, store, dask_client).n_reread == 1
-    from pipeline.inspection.server import rewritten_since_scored
+    from pipeline.inspection.rewrites import rewritten_since_scored
 
     assert rewritten_since_scored(out, store) == 1  # the grading page warns (trial: it showed "no pixels")
     again = score_store(store, bundle, out, dask_client, batch_size=2)

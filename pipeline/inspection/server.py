@@ -47,6 +47,7 @@ from pipeline.evaluation.outputs_view import output_caption
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import candidate_order
+from pipeline.inspection.rewrites import RewriteWatch, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
 
@@ -83,6 +84,8 @@ class InspectSession:
     n_rewritten: int = 0
     """Objects an ingest re-read into the store (changed files) since the run was scored: their
     images are new, their scores and flags are not (:func:`rewritten_since_scored`)."""
+    watch: RewriteWatch | None = None
+    """Which objects an ingest rewrote after the page opened (their grades are refused)."""
     n_outdated: int = 0
     """This inspector's grades made before an ingest re-read their objects' images: not counted as
     graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
@@ -144,6 +147,7 @@ class InspectSession:
             band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
             n_rewritten=rewritten_since_scored(run_dir, store),
             n_outdated=len(outdated),
+            watch=RewriteWatch.start(store),
         )
 
     def info(self) -> dict:
@@ -206,8 +210,9 @@ class InspectSession:
         Raises
         ------
         GradeError
-            For an ``object_id`` that is not an integer (a bool or a float included) or a grade
-            that is not one of :data:`~pipeline.evaluation.grades.GRADES`.
+            For an ``object_id`` that is not an integer (a bool or a float included), a grade
+            that is not one of :data:`~pipeline.evaluation.grades.GRADES`, or an object whose
+            images an ingest rewrote after the page opened.
         UnknownObjectError
             For an id the run's catalog does not hold.
         """
@@ -219,6 +224,12 @@ class InspectSession:
         if not INT64_MIN <= object_id <= INT64_MAX or object_id not in self.catalog.index:
             raise UnknownObjectError(f"object {object_id} is not in the run's catalog")
         grade = check_grade(grade)
+        changed = self.watch.rewritten(object_id) if self.watch is not None else None
+        if changed is not None:  # trial: a grade of the old images, made on a page opened before
+            raise GradeError(
+                f"the images of object {object_id} were re-read by an ingest at {changed:%Y-%m-%d %H:%M:%S} "
+                "UTC, after this page opened: restart `lenshunt inspect` to see them, then grade it"
+            )
         with self.lock:
             row = self.log.append(
                 object_id, grade, score=float(self.catalog.loc[object_id, "score"]), model_id=self.model_id
@@ -250,22 +261,6 @@ def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]
     """
     names = {band: band_flags_column(band).name for band in bands}
     return {band: name for band, name in names.items() if name in catalog.columns}
-
-
-def rewritten_since_scored(run_dir: Path, store: Path) -> int:
-    """How many objects of ``store`` an ingest re-read (changed files) since ``run_dir`` was scored.
-
-    From the store's repair records (:mod:`pipeline.store.repair`) that the run's ``score-run.json``
-    has not seen; 0 for a run without one. Trial: the page showed a repaired band as "no pixels".
-    """
-    from pipeline.paths import score_run_file
-    from pipeline.store.repair import repair_ids, repaired_rows
-
-    try:
-        seen = set(json.loads(score_run_file(run_dir).read_text()).get("repairs_seen", []))
-    except (OSError, ValueError, AttributeError):
-        return 0
-    return len(repaired_rows(store, [repair for repair in repair_ids(store) if repair not in seen]))
 
 
 def _with_attrs(table: pd.DataFrame, attrs: dict) -> pd.DataFrame:
