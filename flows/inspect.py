@@ -133,6 +133,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
         if summary.get("outdated_note"):
             print(f"lenshunt inspect: warning: {summary['outdated_note']}", file=sys.stderr)
+        if summary.get("n_bad_lines"):
+            print(
+                f"lenshunt inspect: warning: {summary['n_bad_lines']} line(s) of the grade logs in "
+                f"{args.run_dir / 'grades'} are not grades (torn by a kill, or damaged) and were skipped",
+                file=sys.stderr,
+            )
         return 0
     if args.compare is not None:
         return _compare(args)

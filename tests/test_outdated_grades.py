@@ -67,9 +67,11 @@ def test_rewrite_times_name_only_the_objects_whose_pixels_changed(regraded):
 
 def test_apply_leaves_the_outdated_grade_out_and_says_so(regraded):
     run, store = regraded
+    (Path(run) / "grades" / "zed.jsonl").write_text('{"object_id": 1, "gra\n')  # torn by a kill
     summary = apply_grades(run, hats=False)
-    assert summary["n_graded"] == 2 and summary["n_outdated"] == 1
+    assert summary["n_graded"] == 2 and summary["n_outdated"] == 1 and summary["n_bad_lines"] == 1
     assert f"e.g. {REPLACED})" in summary["outdated_note"]
+    assert f"`lenshunt inspect {run}`, whose page offers those with a score again" in summary["outdated_note"]
     catalog = read_catalog(paths.catalog_parquet(run)).set_index("object_id")
     assert catalog.loc[REPLACED, "grade_n"] == 0 and np.isnan(catalog.loc[REPLACED, "grade_mean"])
     assert catalog.loc[KEPT, "grade_mode"] == "A" and catalog.loc[TOUCHED, "grade_mode"] == "B"
@@ -84,6 +86,7 @@ def test_the_report_section_counts_and_names_them(regraded):
     assert grade_section(run, catalog)["note"] is None  # no store: nothing to compare with
     page = evaluate_run(run, store, top_n=2).report_path.read_text()
     assert 'id="grades-outdated"' in page and f"e.g. {REPLACED})" in page
+    assert 'id="grades-torn"' in page and section["summary"]["n_bad_lines"] == 1  # trial: skipped unsaid
 
 
 def test_the_page_offers_the_object_again_until_it_is_graded_anew(regraded, tmp_path):

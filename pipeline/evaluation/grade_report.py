@@ -31,18 +31,20 @@ def grade_section(
     -------
     dict or None
         ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
-        ``inspectors``, ``n_grades`` and ``n_outdated``), ``rows`` (object id, score, rank, grade
-        mode, mean, number and agreement), best mean grade first, and ``note`` (the line on grades
-        left out as older than their images, or None).
+        ``inspectors``, ``n_grades``, ``n_outdated`` and ``n_bad_lines``), ``rows`` (object id,
+        score, rank, grade mode, mean, number and agreement), best mean grade first, and ``note``
+        (the line on grades left out as older than their images, or None).
     """
     if not grades_dir(run_dir).is_dir() or not any(grades_dir(run_dir).glob("*.jsonl")):
         return None
-    grades, outdated = split_outdated(latest_grades(read_grades(run_dir)), store_rewrites(store))
+    rows_read = read_grades(run_dir)
+    grades, outdated = split_outdated(latest_grades(rows_read), store_rewrites(store))
     table = consensus(grades)
     if table.empty and outdated.empty:
         return None
     summary = consensus_summary(table)
     summary["n_outdated"] = len(outdated)
+    summary["n_bad_lines"] = int(rows_read.attrs.get("n_bad_lines", 0))
     summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
     summary["n_grades"] = len(grades)
     merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")
@@ -59,4 +61,4 @@ def grade_section(
         }
         for row in merged.itertuples()
     ]
-    return {"summary": summary, "rows": rows, "note": outdated_note(outdated)}
+    return {"summary": summary, "rows": rows, "note": outdated_note(outdated, run_dir)}

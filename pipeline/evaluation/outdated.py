@@ -66,7 +66,7 @@ def store_rewrites(store: str | Path | None) -> pd.Series | None:
     return rewrite_times(store)
 
 
-def outdated_note(outdated: pd.DataFrame) -> str | None:
+def outdated_note(outdated: pd.DataFrame, run_dir: str | Path = "RUN_DIR") -> str | None:
     """The line saying which grades were left out as older than their images; None when none were."""
     if outdated.empty:
         return None
@@ -75,5 +75,5 @@ def outdated_note(outdated: pd.DataFrame) -> str | None:
     return (
         f"{len(outdated)} grade(s) of {objects.size} object(s) (e.g. {examples}) were made before an ingest "
         "re-read their images (band files replaced or arrived late) and are left out; grade them again "
-        "with `lenshunt inspect RUN_DIR`, whose page offers them again"
+        f"with `lenshunt inspect {run_dir}`, whose page offers those with a score again"
     )

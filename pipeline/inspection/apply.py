@@ -28,7 +28,8 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | 
 
     Grades made before an ingest re-read their object's images are left out
     (:mod:`pipeline.evaluation.outdated`; ``store``: the scored store, default the catalog's); the
-    summary counts them (``n_outdated``) and says so (``outdated_note``). The grades are also
+    summary counts them (``n_outdated``) and says so (``outdated_note``), and counts the log lines
+    that are not grades (``n_bad_lines``: torn by a kill). The grades are also
     exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.paths import catalog_parquet
@@ -47,7 +48,8 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
 
     catalog = read_catalog(catalog_parquet(run_dir))
     provenance = read_provenance(catalog_parquet(run_dir))
-    grades = latest_grades(read_grades(run_dir))
+    rows = read_grades(run_dir)
+    grades = latest_grades(rows)
     grades, outdated = split_outdated(grades, store_rewrites(store or provenance.store))  # trial: old pixels
     table = consensus(grades)
     catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
@@ -59,8 +61,9 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     export_grades(run_dir)
     summary = consensus_summary(table)
     summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
+    summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
     summary["n_outdated"] = len(outdated)
-    summary["outdated_note"] = outdated_note(outdated)
+    summary["outdated_note"] = outdated_note(outdated, run_dir)
     return summary
 
 
