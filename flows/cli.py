@@ -183,7 +183,8 @@ def _finished(args: argparse.Namespace, rc: int | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``lenshunt`` command; a Ctrl-C while it starts (imports) says so in one line, exit 130.
+    """The ``lenshunt`` command; a Ctrl-C (SIGTERM) while it starts (imports) says so in one line,
+    exit 130 (143).
 
     As the console script (``argv`` None), a Ctrl-C after the command has ended, while Python
     exits (threads, atexit handlers), also says so in one line and exits 130 at once; and once the
@@ -197,10 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # registered first, so it runs after every other atexit handler
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
     try:
-        rc = _main(argv)
-    except KeyboardInterrupt:
-        print("lenshunt: stopped (SIGINT) while starting; nothing was done", file=sys.stderr)
-        return 128 + int(signal.SIGINT)
+        with _stop_on_sigterm():  # trial: a SIGTERM while it started ended it without a word
+            rc = _main(argv)
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"lenshunt: stopped ({name}) while starting; nothing was done", file=sys.stderr)
+        return 128 + int(signum)
     except SystemExit:  # argparse's --help and usage errors
         if not _flush_stdout():
             raise SystemExit(1) from None

@@ -334,6 +334,22 @@ def test_a_ctrl_c_while_the_cli_starts_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "lenshunt: stopped (SIGINT) while starting; nothing was done\n"
 
 
+def test_a_sigterm_while_the_cli_starts_is_one_line(monkeypatch, capsys):
+    """Trial: a SIGTERM 2 s after the start ended the command with no output (exit 143)."""
+    import time
+
+    import flows.cli
+
+    def terminated(command):
+        os.kill(os.getpid(), signal.SIGTERM)  # a real signal, while the parser's modules are imported
+        time.sleep(5)
+
+    monkeypatch.setattr(flows.cli, "build_parser", terminated)
+    assert flows.cli.main(["ingest", "a", "b"]) == 143
+    assert capsys.readouterr().err == "lenshunt: stopped (SIGTERM) while starting; nothing was done\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
+
+
 def test_a_stop_after_the_work_is_done_says_nothing_is_lost(monkeypatch, capsys):
     """Review: a Ctrl-C while the cluster closed, after ingest's summary, said "stopped ... rerun"."""
     import contextlib
