@@ -19,6 +19,7 @@ from pipeline.simulate import (
     DOMAIN_PRESETS,
     NEGATIVE_KINDS,
     SimulationConfig,
+    SimulationError,
     SimulationSummary,
     domain_config,
     dropped_preset_settings,
@@ -279,10 +280,23 @@ def check(args: argparse.Namespace) -> None:
 
     check_ids(load_layout(args.layout), args.n, args.first_id, args.batch_size)  # trial: after Prefect
     overrides = _config_overrides(args)
-    domain_config(args.domain, lens_fraction=args.lens_fraction, **overrides)
+    try:
+        domain_config(args.domain, lens_fraction=args.lens_fraction, **overrides)
+    except SimulationError as exc:  # trial: the message named lens_fraction, not --lens-fraction
+        raise SimulationError(_in_flags(str(exc))) from None
     dropped = dropped_preset_settings(args.domain, **overrides)
     if dropped and tuple(args.negative_scale) != (1.0, 1.0):  # 1 1: the previous preset, no note
         print(_replaced_note(args.domain, dropped), file=sys.stderr)
+
+
+def _in_flags(message: str) -> str:
+    """A configuration error with its field names as the options that set them (``--lens-fraction``)."""
+    import re
+
+    flags = {"lens_fraction": "--lens-fraction", "theta_e_range": "--theta-e"}
+    flags |= {name: f"--{name.replace('_', '-')}" for name in RANGE_OPTIONS if name not in flags}
+    pattern = re.compile(r"\b(" + "|".join(sorted(flags, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda match: flags[match.group(1)], message)
 
 
 _DROPPED_WORDS = {

@@ -58,3 +58,18 @@ def test_out_of_range_numbers_are_one_parsing_error(argv, message, capsys):
     command = argv[0]
     assert err.startswith(f"lenshunt {command}: error: argument ") and err.count("\n") == 1, err
     assert err.endswith(f"(`lenshunt {command} --help` lists the options)\n")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--lens-fraction", "2"], "--lens-fraction must lie in [0, 1], got 2.0"),
+        (["--theta-e", "-1", "2"], "--theta-e is a positive factor or size; got low = -1.0 <= 0"),
+    ],
+)
+def test_simulation_settings_are_named_by_their_options(tmp_path, extra, message, capsys):
+    """Trial: ``lens_fraction must lie in [0, 1]`` named a Python parameter, not the option."""
+    assert main(["simulate", str(tmp_path / "out"), "--n", "2", *extra]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "lens_fraction" not in err and "theta_e_range" not in err, err
+    assert not (tmp_path / "out").exists()
