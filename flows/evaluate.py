@@ -52,7 +52,9 @@ def evaluation_summary(result: EvaluationResult) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output directory of a score run (holds catalog.parquet)")
-    parser.add_argument("--store", type=Path, required=True, help="the store that was scored")
+    parser.add_argument(
+        "--store", type=Path, default=None, help="the store that was scored (default: the run's own)"
+    )
     parser.add_argument(
         "--threshold", type=probability, default=None, help="default: the score run's threshold"
     )
@@ -62,10 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect starts."""
-    from flows.preflight import evaluation_writable, existing_directory
+    from flows.preflight import evaluation_writable, existing_directory, recorded_store
     from pipeline.catalog import check_run_store
 
     existing_directory(args.out, "score run directory")
+    if args.store is None:  # trial: required, although the run records it (inspect did not need it)
+        args.store = recorded_store(args.out)
     check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # a score run writes it now
     evaluation_writable(args.out, "rerun this command")

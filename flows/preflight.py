@@ -50,6 +50,32 @@ def writable_directory(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
+def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
+    """The store the score run in ``run_dir`` recorded in its catalog, which must still be there.
+
+    Raises
+    ------
+    PathCheckError
+        When the run has no catalog, or its store is gone (then give ``--store``).
+    pipeline.errors.CatalogError
+        When its catalog cannot be read.
+    """
+    from pipeline.catalog import read_provenance
+    from pipeline.paths import catalog_parquet
+
+    if not catalog_parquet(run_dir).is_file():
+        raise PathCheckError(
+            f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
+            "`lenshunt run`"
+        )
+    store = Path(read_provenance(catalog_parquet(run_dir)).store)
+    if not store.exists():
+        raise PathCheckError(
+            f"the store {store} that {run_dir} scored is not there; give its new place with --store"
+        )
+    return store
+
+
 def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:
     """The evaluation of the run in ``out_dir`` can replace its ``metrics.json`` and report page.
 

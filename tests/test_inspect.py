@@ -767,3 +767,25 @@ def test_a_graded_run_is_not_rescored_from_another_store(run_dir, store, other_s
         check_grades_belong_to(graded, other_store)
     assert str(refused.value).endswith("or score into another directory")  # no other command named (trial)
     check_grades_belong_to(graded, store)  # the store the grades were made on
+
+
+def test_evaluate_finds_the_store_the_run_recorded(run_dir, store, tmp_path):  # noqa: F811
+    """Trial: ``lenshunt evaluate`` required --store, although the run records it (inspect did not)."""
+    import argparse
+    import shutil
+
+    from flows.evaluate import check
+    from flows.preflight import PathCheckError
+
+    args = argparse.Namespace(out=run_dir, store=None)
+    check(args)
+    assert args.store == store
+    with pytest.raises(PathCheckError, match=r"has no catalog\.parquet: give the output directory"):
+        check(argparse.Namespace(out=tmp_path, store=None))
+    moved = tmp_path / "moved"
+    shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("grades"))
+    catalog = read_catalog(moved / "catalog.parquet")
+    provenance = provenance_for(catalog, store).model_copy(update={"store": str(tmp_path / "gone.zarr")})
+    write_catalog(catalog, moved, provenance, expected_n=len(catalog), hats=False)
+    with pytest.raises(PathCheckError, match=r"gone\.zarr that .* scored is not there; give its new place"):
+        check(argparse.Namespace(out=moved, store=None))
