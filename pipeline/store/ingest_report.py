@@ -63,7 +63,8 @@ class IngestReport:
                 2,
                 f"  re-read {self.n_reread} stored objects whose band files appeared or changed since "
                 f"(size or modification time): {self.n_rewritten} came out otherwise and were rewritten "
-                f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} are clean",
+                f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} now have "
+                "no flag",
             )
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
