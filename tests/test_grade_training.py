@@ -123,7 +123,7 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
     assert summary["n_lens"] + summary["n_nonlens"] == N_GRADED
     assert any(line.startswith("labels from visual grades") for line in lines)
     assert summary["store_unchecked"] == [str(away_table)]  # the same grades again: counted once
-    assert any(line.startswith("warning: the store of the grades in") for line in lines)
+    assert any(line.startswith("WARNING: the store of the grades in") for line in lines)
     split = json.loads((tuned / "training" / "split.json").read_text())
     used = set(split["train_object_ids"]) | set(split["val_object_ids"])
     assert used <= set(top["object_id"].tolist())  # only graded objects trained or validated

@@ -147,7 +147,7 @@ def test_torn_grade_lines_are_counted_for_training(tmp_path):
     log.write_text(json.dumps(good) + '\n{"object_id": 2, "gra\n')
     _, summary = labels_from_grades(np.array([1, 2]), np.array([0, 0]), [str(log)])
     assert summary["n_bad_lines"] == 1
-    assert grade_warnings(summary)[0].startswith("warning: 1 line(s) of the grade logs are not grades")
+    assert grade_warnings(summary)[0].startswith("WARNING: 1 line(s) of the grade logs are not grades")
 
 
 def test_split_keeps_grades_of_unknown_time_and_objects_never_rewritten():

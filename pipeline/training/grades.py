@@ -150,12 +150,12 @@ def grade_warnings(summary: dict) -> list[str]:
     lines = []
     if summary.get("n_bad_lines"):  # trial: skipped without a word
         lines.append(
-            f"warning: {summary['n_bad_lines']} line(s) of the grade logs are not grades (torn by a kill in "
+            f"WARNING: {summary['n_bad_lines']} line(s) of the grade logs are not grades (torn by a kill in "
             "mid-write, or damaged) and were skipped; every other grade is used"
         )
     if summary.get("n_outdated"):  # trial: grades of images an ingest replaced labelled the new ones
         lines.append(
-            f"warning: {summary['n_outdated']} grade(s) were made before an ingest re-read their objects' "
+            f"WARNING: {summary['n_outdated']} grade(s) were made before an ingest re-read their objects' "
             "images (band files replaced or arrived late) and were left out; grade those objects again "
             "(lenshunt inspect RUN_DIR) to use them"
         )
@@ -167,7 +167,7 @@ def grade_warnings(summary: dict) -> list[str]:
 def unchecked_warning(unchecked: list[str]) -> str:
     """The warning line for grade tables whose store could not be checked."""
     return (
-        f"warning: the store of the grades in {', '.join(unchecked)} could not be checked (no run catalog "
+        f"WARNING: the store of the grades in {', '.join(unchecked)} could not be checked (no run catalog "
         "beside them); they are used by object id, so make sure they were made on a run of this store, "
         "or give the graded run directory instead (--grades RUN_DIR)"
     )
