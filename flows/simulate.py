@@ -293,8 +293,9 @@ def _in_flags(message: str) -> str:
     """A configuration error with its field names as the options that set them (``--lens-fraction``)."""
     import re
 
-    flags = {"lens_fraction": "--lens-fraction", "theta_e_range": "--theta-e"}
-    flags |= {name: f"--{name.replace('_', '-')}" for name in RANGE_OPTIONS if name not in flags}
+    names = ["lens_fraction", "band_jitter", "moffat_fraction", "negative_mix", *RANGE_OPTIONS]
+    names += ["negative_scale_brightens", "negative_scale_fraction"]
+    flags = {name: f"--{name.replace('_', '-')}" for name in names} | {"theta_e_range": "--theta-e"}
     pattern = re.compile(r"\b(" + "|".join(sorted(flags, key=len, reverse=True)) + r")\b")
     return pattern.sub(lambda match: flags[match.group(1)], message)
 

@@ -319,12 +319,13 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
         nothing = parser.parse_args(
             [str(tmp_path / "none"), "--n", "4", "--negative-mix", "1", "0", "0", "0", *setting]
         )
-        with pytest.raises(SimulationError, match=r"negative_mix 1,0,0,0,0 draws none of them: give one"):
+        with pytest.raises(SimulationError, match=r"--negative-mix 1,0,0,0,0 draws none of them: give one"):
             check(nothing)
         lenses_only = parser.parse_args(
             [str(tmp_path / "none"), "--n", "4", "--lens-fraction", "1", *setting]
         )
-        with pytest.raises(SimulationError, match=r"lens_fraction 1 draws no non-lens: lower lens_fraction"):
+        no_negatives = r"--lens-fraction 1 draws no non-lens: lower --lens-fraction"
+        with pytest.raises(SimulationError, match=no_negatives):
             check(lenses_only)
         with pytest.raises(SimulationError, match=r"lens_fraction 1 draws no non-lens"):
             simulate_flow(
@@ -405,5 +406,5 @@ def test_bad_ranges_fail_in_one_line_before_prefect_starts(tmp_path, monkeypatch
     )
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1, lines
-    assert lines[0].startswith("lenshunt simulate: error: negative_mix must be 5 finite non-negative weights")
+    assert lines[0].startswith("lenshunt simulate: error: --negative-mix must be 5 finite non-negative")
     assert not out.exists()
