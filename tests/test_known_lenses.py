@@ -121,6 +121,8 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     gaps = read_known_lenses(tmp_path / "gaps.csv")
     assert gaps.name.tolist() == ["SL1", "L20"] and gaps.ra.tolist() == [150.5, 330.0]
     assert gaps.dropped_names == ("L17", "L18", "L19") and gaps.n_dropped == 3
+    (tmp_path / "hashes.csv").write_text("# my lenses\nname,ra,dec\n#44,150.5,-2.25\nX,1,2\n")
+    assert read_known_lenses(tmp_path / "hashes.csv").name.tolist() == ["#44", "X"]  # trial: #44 dropped
     (tmp_path / "mine.txt").write_text("name ra dec\nT1 150.5 -2.25\n")  # astropy guesses plain text
     assert read_known_lenses(tmp_path / "mine.txt").ra.tolist() == [150.5]
     (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 not a table astropy reads")

@@ -233,20 +233,27 @@ TEXT_SUFFIXES = (".csv", ".tsv")
 
 def _read_text_table(path: Path):  # type: ignore[no-untyped-def]
     """A CSV or TSV known-lens table and its field delimiter: comma, semicolon or tab (from Excel's
-    ``sep=`` line, else the header), in the encodings spreadsheets save, ``#`` lines comments.
+    ``sep=`` line, else the header), in the encodings spreadsheets save; ``#`` lines before the
+    header are comments, after it data (trial: a lens named ``#44`` was dropped without a word).
 
     Trial: a semicolon-separated table (a decimal-comma locale's spreadsheet) was refused, although
     label catalogs of that kind are read (:mod:`pipeline.sources.spreadsheet`).
     """
     from astropy.table import Table
 
-    from pipeline.sources.spreadsheet import catalog_text, delimiter_of, without_comment_lines
+    from pipeline.sources.spreadsheet import (
+        catalog_text,
+        delimiter_of,
+        without_comment_lines,
+    )
 
     text, _ = catalog_text(path.read_bytes())
-    text, declared = without_comment_lines(text, "#")
-    delimiter = declared or delimiter_of(text, "", "ra")
-    lines = [line for line in text.splitlines() if line.strip()]
-    return Table.read(lines, format="ascii.csv", delimiter=delimiter), delimiter
+    blanked, declared = without_comment_lines(text, "#")  # blanks Excel's sep= line and comments
+    lines, kept = text.splitlines(), blanked.splitlines()
+    header = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
+    lines = [line for i, line in enumerate(lines) if i >= header and line.strip()]
+    delimiter = declared or delimiter_of("\n".join(lines), "", "ra")
+    return Table.read(lines, format="ascii.csv", delimiter=delimiter, comment=None), delimiter
 
 
 def _table_source(path: Path) -> str:
