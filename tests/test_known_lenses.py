@@ -96,10 +96,19 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     csv.write_text("Name,RA,Dec,Grade\nSL1,150.0,2.0,A\nSL2,151.0,2.5,A\n")
     assert read_known_lenses(csv).source != known.source
     assert load_known_lenses(csv).name.tolist() == ["SL1", "SL2"]
-    for text in ("name,ra,dec\n", "name,ra,dec\nX,150.0,100.0\nY,,2.0\n"):  # trial: accepted, matched nothing
-        (tmp_path / "useless.csv").write_text(text)
-        with pytest.raises(CatalogError, match=r"useless\.csv has no row with a usable position"):
+    for text, why in (
+        ("name,ra,dec\n", "; fix it"),
+        ("name,ra,dec\nX,150.0,100.0\nY,,2.0\n", " with a usable"),
+    ):
+        (tmp_path / "useless.csv").write_text(text)  # trial: accepted, matched nothing
+        with pytest.raises(CatalogError, match=rf"useless\.csv has no row{why}"):
             read_known_lenses(tmp_path / "useless.csv")
+    # a row without a name (empty, blanks, #N/A) is named by its row; a #N/A grade is no grade (trial)
+    (tmp_path / "unnamed.csv").write_text(
+        'name,ra,dec,grade\n,149.39,3.75,A\n"   ",150,1,#N/A\n#N/A,151,1,B\n'
+    )
+    unnamed = read_known_lenses(tmp_path / "unnamed.csv")
+    assert unnamed.name.tolist() == ["row 1", "row 2", "row 3"] and unnamed.grade.tolist() == ["A", "", "B"]
     # as spreadsheets save them (trial: a semicolon-separated table was refused): a decimal-comma
     # locale's, Excel's sep= line, a tab-separated one, Windows-1252 names
     spreadsheets = {

@@ -210,19 +210,32 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
                 f"known-lens table {path}: column {column.name!r} has unit {column.unit}, not an angle"
             ) from error
 
-    grade = table[by_lower["grade"]] if "grade" in by_lower else None
+    def text(key: str) -> np.ndarray:  # empty cells and Excel's #N/A are empty (trial: "#N/A" kept)
+        values = np.char.strip(np.ma.filled(np.ma.asarray(table[by_lower[key]]).astype(str), ""))
+        return np.where(np.vectorize(is_excel_error, otypes=[bool])(values), "", values)
+
+    # a row with a position and no name is named by its row (trial: it failed the run after scoring)
+    names = np.asarray(
+        [name or f"row {row + 1}" for row, name in enumerate(text("name").tolist())], dtype=str
+    )
     known = KnownLenses.from_arrays(
-        np.ma.filled(np.ma.asarray(table[by_lower["name"]]).astype(str), ""),
+        names,
         degrees("ra"),
         degrees("dec"),
-        None if grade is None else np.ma.filled(np.ma.asarray(grade).astype(str), ""),
+        text("grade") if "grade" in by_lower else None,
         source=_table_source(path),
         where=str(path),
     )
     if not len(known):  # trial: an empty table, or one of impossible positions, matched nothing unsaid
         raise CatalogError(
-            f"the known-lens table {path} has no row with a usable position ({known.n_dropped} rows without "
-            "one): ra and dec must be finite degrees (ICRS) with |dec| <= 90; fix it, or pass none"
+            f"the known-lens table {path} has no row"
+            + (
+                f" with a usable position ({known.n_dropped} rows without one): ra and dec must be finite "
+                "degrees (ICRS), ra in [-180, 360] and dec in [-90, 90]"
+                if known.n_dropped
+                else ""
+            )
+            + "; fix it, or pass none"
         )
     return known
 
