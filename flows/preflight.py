@@ -50,6 +50,29 @@ def writable_directory(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
+def catalog_writable(out_dir: str | os.PathLike[str], then: str) -> None:
+    """The score run into ``out_dir`` can replace its catalogs (FITS, Parquet, VOTable, HATS).
+
+    Trial: an immutable ``catalog.fits`` was found after the ingest and the scoring, and the HATS
+    catalog alone stayed old beside new ones.
+    """
+    from pipeline.atomic import check_creatable, check_replaceable
+    from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
+
+    out_dir = Path(out_dir)
+    try:
+        for path in (catalog_fits(out_dir), catalog_parquet(out_dir), catalog_votable(out_dir)):
+            check_replaceable(path)
+        if catalog_hats(out_dir).is_dir() and not catalog_hats(out_dir).is_symlink():
+            check_creatable(catalog_hats(out_dir))
+    except OSError as exc:
+        where = exc.filename2 or exc.filename
+        raise PathCheckError(
+            f"{where} cannot be written ({exc.strerror or exc}), and the score run into {out_dir} writes "
+            f"there; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
+        ) from None
+
+
 def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
     """The store the score run in ``run_dir`` recorded in its catalog, which must still be there.
 
@@ -64,10 +87,13 @@ def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
     from pipeline.paths import catalog_parquet
 
     if not catalog_parquet(run_dir).is_file():
-        raise PathCheckError(
-            f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
-            "`lenshunt run`"
+        scores = Path(run_dir) / "scores"
+        hint = (  # trial: the work directory of `lenshunt run` was given
+            f"{scores}, the scores of this `lenshunt run` work directory"
+            if catalog_parquet(scores).is_file()
+            else "the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
         )
+        raise PathCheckError(f"{run_dir} has no catalog.parquet: give {hint}")
     store = Path(read_provenance(catalog_parquet(run_dir)).store)
     if not store.exists():
         raise PathCheckError(

@@ -20,6 +20,7 @@ from flows.evaluate import evaluate_stage
 from flows.failures import is_deterministic, one_line
 from flows.ingest import ingest_stage
 from flows.preflight import (
+    catalog_writable,
     evaluation_writable,
     existing_directory,
     known_lens_table,
@@ -208,7 +209,8 @@ def check(args: argparse.Namespace) -> None:
     check_score_folder(store, scores, bundle, args.tta, args.overwrite)
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
     check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)  # review
-    evaluation_writable(scores, "rerun this command")  # before the ingest (trial: after the scoring)
+    catalog_writable(scores, "rerun this command")  # before the ingest (trial: after the scoring)
+    evaluation_writable(scores, "rerun this command")
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -17,6 +17,7 @@ from flows.common import (
 )
 from flows.failures import retry_unless_deterministic
 from flows.preflight import (
+    catalog_writable,
     existing_directory,
     known_lens_table,
     match_radius,
@@ -173,6 +174,7 @@ def check(args: argparse.Namespace) -> None:
     check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # before Prefect (trial)
     known_lens_table(args.known_lenses)
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
+    catalog_writable(args.out, "rerun this command")  # trial: found after the scoring
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -128,6 +128,11 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
             evaluation_writable(workdir / "scores", "rerun this command")
         with pytest.raises(EvaluationWriteError) as refused:  # the flow itself, past that check
             run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
+    with immutable(paths.catalog_fits(workdir / "scores")):  # trial: found after the ingest and scoring
+        from flows.preflight import catalog_writable
+
+        with pytest.raises(PathCheckError, match=r"catalog\.fits cannot be written \(Operation not"):
+            catalog_writable(workdir / "scores", "rerun this command")
     # nothing of the evaluation was written (trial: new gallery pictures stood beside the old page)
     assert pictures and {path: path.stat().st_mtime_ns for path in page.parent.rglob("*.png")} == pictures
     catalog_fits = paths.catalog_fits(workdir / "scores")

@@ -287,20 +287,37 @@ def test_an_evaluation_refuses_a_gallery_it_cannot_write_and_keeps_only_its_cand
     shutil.rmtree(out / "grades", ignore_errors=True)
     evaluate_run(out, store, top_n=3)
     gallery = paths.report_dir(out) / "gallery"
-    stale = [gallery / "999999.png", gallery / "999999-VIS.png", gallery / "999999.html"]
-    for path in stale:
-        path.write_bytes(b"an earlier evaluation's")
-    (gallery / "notes.txt").write_text("the user's")
+    mine = [gallery / "2026-12-04.png", gallery / "42.html", gallery / "notes.txt"]  # the user's
+    for path in mine:
+        path.write_text("the user's")
     before = {path: path.stat().st_mtime_ns for path in paths.report_dir(out).rglob("*")}
     with immutable(gallery), pytest.raises(PermissionError) as refused:
         evaluate_run(out, store, top_n=3)
     assert refused.value.filename == str(gallery)
     assert {path: path.stat().st_mtime_ns for path in paths.report_dir(out).rglob("*")} == before
-    first = read_catalog(out).nsmallest(2, "rank")["object_id"].tolist()
+    (mine[2]).chmod(0o444)
+    with immutable(mine[2]):  # the user's file is not the evaluation's business (trial: refused)
+        evaluate_run(out, store, top_n=3)
+    shutil.move(gallery, tmp_path / "aside")
+    gallery.write_text("a file where the gallery goes")  # trial: found after metrics and figures
+    metrics_before = paths.metrics_file(out).stat().st_mtime_ns if paths.metrics_file(out).exists() else None
+    with pytest.raises(NotADirectoryError):
+        evaluate_run(out, store, top_n=3)
+    assert (paths.metrics_file(out).stat().st_mtime_ns if paths.metrics_file(out).exists() else None) == (
+        metrics_before
+    )
+    gallery.unlink()
+    shutil.move(tmp_path / "aside", gallery)
+    top = read_catalog(out).nsmallest(3, "rank")["object_id"].tolist()
     evaluate_run(out, store, top_n=2)
-    names = {path.name for path in gallery.iterdir()}
-    assert not any(path.exists() for path in stale) and "notes.txt" in names
-    assert {int(name.split(".")[0].split("-")[0]) for name in names if name != "notes.txt"} == set(first)
+
+    def ids_in_gallery() -> set[int]:
+        return {int(p.name.split(".")[0].split("-")[0]) for p in gallery.iterdir() if p.name.startswith("5")}
+
+    assert ids_in_gallery() == set(top[:2]) and all(path.is_file() for path in mine)
+    (gallery / ".lenshunt-gallery.json").unlink()  # a gallery written before the record: by name
+    evaluate_run(out, store, top_n=1)
+    assert ids_in_gallery() == set(top[:1]) and (gallery / "notes.txt").is_file()
 
 
 def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):
@@ -782,6 +799,9 @@ def test_evaluate_finds_the_store_the_run_recorded(run_dir, store, tmp_path):  #
     assert args.store == store
     with pytest.raises(PathCheckError, match=r"has no catalog\.parquet: give the output directory"):
         check(argparse.Namespace(out=tmp_path, store=None))
+    shutil.copytree(run_dir, tmp_path / "work" / "scores")  # a `lenshunt run` work directory given
+    with pytest.raises(PathCheckError, match=r"work has no catalog\.parquet: give .*work/scores, the scores"):
+        check(argparse.Namespace(out=tmp_path / "work", store=None))
     moved = tmp_path / "moved"
     shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("grades"))
     catalog = read_catalog(moved / "catalog.parquet")

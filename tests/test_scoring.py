@@ -282,6 +282,14 @@ def test_a_stale_report_goes_whole_or_stays_whole(tmp_path):
     (report / paths.REPORT_FILE).write_text("<html>")
     removed, kept = remove_stale_evaluation(out)
     assert kept == [] and not report.exists() and out.is_dir()  # the folder went with its files
+    (report / "gallery").mkdir(parents=True)
+    (report / "gallery" / "1.png").write_bytes(b"png")
+    (report / "gallery" / "notes.txt").write_text("the user's")  # trial: deleted with the gallery
+    (report / paths.REPORT_FILE).write_text("<html>")
+    removed, kept = remove_stale_evaluation(out)
+    assert kept == [] and sorted(path.name for path in report.rglob("*")) == ["gallery", "notes.txt"]
+    (report / "gallery" / "notes.txt").unlink()
+    (report / "gallery").rmdir()
 
     (report / "gallery").mkdir(parents=True)
     (report / "gallery" / "1.png").write_bytes(b"png")

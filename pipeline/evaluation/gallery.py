@@ -7,6 +7,7 @@ with their catalog rows; :mod:`pipeline.evaluation.report` lays them out.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.atomic import write_text_atomic
 from pipeline.evaluation.composites import band_panel, make_composite
 from pipeline.models.features import OOD_COLUMN
 from schemas.catalog import LABEL_UNKNOWN, band_flags_column
@@ -131,28 +133,68 @@ def render_gallery_pngs(
     return paths
 
 
-GALLERY_FILE = re.compile(r"^(\d+)(?:-[^/]+)?\.(?:png|html)$")
-"""The files a gallery holds per object: ``<id>.png``, ``<id>-<band>.png``, ``<id>.html``."""
+GALLERY_RECORD = ".lenshunt-gallery.json"
+"""The list, in a gallery folder, of the files the evaluation wrote there (the rest is the user's)."""
+LEGACY_GALLERY_FILE = re.compile(r"^(\d+)(?:-[A-Za-z0-9_]+)?\.(?:png|html)$")
+"""Names of files an evaluation wrote before it kept :data:`GALLERY_RECORD`."""
 
 
-def remove_stale_gallery(folder: Path, object_ids: Iterable[int]) -> int:
-    """Delete the gallery files in ``folder`` of objects not in ``object_ids``; how many went.
+def gallery_files(gallery: Iterable[GalleryItem]) -> set[str]:
+    """The names of the files the report writes in its gallery folder for ``gallery``: each object's
+    composite, band panels and page (``<id>.png``, ``<id>-<band>.png``, ``<id>.html``)."""
+    names = set()
+    for item in gallery:
+        names |= {item.png.name, f"{item.object_id}.html", *(path.name for path in item.bands.values())}
+    return names
 
-    Trial: the gallery kept every earlier evaluation's candidates (288 files under a page that
-    showed none), and their pages with nothing linking to them. Only names of
-    :data:`GALLERY_FILE` are touched; a file that cannot be deleted stays.
+
+def written_gallery_files(folder: Path) -> set[str]:
+    """The files an evaluation recorded writing in ``folder``; without a record (written before it was
+    kept), the names of :data:`LEGACY_GALLERY_FILE` there."""
+    record = Path(folder) / GALLERY_RECORD
+    try:
+        return set(json.loads(record.read_text()))
+    except (OSError, ValueError, TypeError):
+        if not Path(folder).is_dir():
+            return set()
+        return {path.name for path in Path(folder).iterdir() if LEGACY_GALLERY_FILE.match(path.name)}
+
+
+def remove_stale_gallery(folder: Path, keep: set[str]) -> int:
+    """Delete the files an evaluation wrote in the gallery ``folder`` that are not in ``keep`` (the
+    current gallery's), and record ``keep`` as written; how many went.
+
+    Trial: the gallery kept every earlier evaluation's pictures (288 files under a page that showed
+    none) and their pages; then a cleaning by name pattern deleted a user's ``2026-12-04.png``. Only
+    recorded files (:data:`GALLERY_RECORD`) are deleted; a file that cannot be deleted stays.
     """
-    keep = {int(object_id) for object_id in object_ids}
-    removed = 0
-    if not Path(folder).is_dir():
+    folder = Path(folder)
+    if not folder.is_dir():
         return 0
-    for path in Path(folder).iterdir():
-        match = GALLERY_FILE.match(path.name)
-        if match and int(match.group(1)) not in keep and path.is_file():
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
+    removed = 0
+    for name in written_gallery_files(folder) - set(keep):
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+            removed += 1
+    write_text_atomic(folder / GALLERY_RECORD, json.dumps(sorted(keep)) + "\n")
     return removed
+
+
+def remove_gallery(folder: Path) -> None:
+    """Delete what evaluations wrote in the gallery ``folder``, and the folder when nothing else is left
+    (a stale evaluation's; trial: a score run deleted the user's files there with it).
+
+    Raises
+    ------
+    OSError
+        As deleting a file raised it.
+    """
+    folder = Path(folder)
+    for name in written_gallery_files(folder):
+        (folder / name).unlink(missing_ok=True)
+    (folder / GALLERY_RECORD).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def gallery_items(

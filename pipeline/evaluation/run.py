@@ -5,6 +5,7 @@ Reads the run's catalog and, for the gallery, only the top-N objects' images fro
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,19 +66,27 @@ def check_evaluation_writable(out_dir: str | Path) -> None:
         As the probe raised it, ``filename2`` (or ``filename``) the file or folder.
     """
     from pipeline.atomic import check_creatable, check_replaceable, check_writable
+    from pipeline.evaluation.gallery import written_gallery_files
 
     report = paths.report_dir(out_dir)
     for path in (paths.metrics_file(out_dir), report / paths.REPORT_FILE):
         check_replaceable(path)
     for name in paths.REPORT_WRITTEN:
         path = report / name
+        if name in ("gallery", "files") and path.exists() and not path.is_dir():  # trial: found late
+            raise NotADirectoryError(errno.ENOTDIR, "a file where a folder is written", str(path))
         if path.is_dir() and not path.is_symlink():
             check_creatable(path)
-            for inside in path.iterdir():
-                if inside.is_file() and not inside.is_symlink():
-                    check_writable(inside)
+            # what it overwrites: in gallery/ what it wrote (the user's files are not its business)
+            inside = [path / n for n in written_gallery_files(path)] if name == "gallery" else path.iterdir()
+            for file in inside:
+                if file.is_file() and not file.is_symlink():
+                    check_writable(file)
         elif path.is_file() and name != paths.REPORT_FILE:
             check_writable(path)
+    page = report / paths.REPORT_FILE
+    if page.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder where the page is written", str(page))
 
 
 def evaluate_run(
@@ -116,6 +125,7 @@ def _evaluate_run(
     from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
     from pipeline.evaluation.gallery import (
+        gallery_files,
         gallery_items,
         remove_stale_gallery,
         render_gallery_pngs,
@@ -172,7 +182,7 @@ def _evaluate_run(
         notes=notes,
         threshold=threshold,
     )
-    remove_stale_gallery(report_dir / "gallery", top["object_id"].to_numpy())  # the page is written
+    remove_stale_gallery(report_dir / "gallery", gallery_files(gallery))  # the page is written
     return EvaluationResult(
         metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
     )

@@ -284,7 +284,11 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
         try:
             if not path.exists() and not path.is_symlink():
                 continue
-            if path.is_dir() and not path.is_symlink():
+            if path.is_dir() and not path.is_symlink() and path.name == "gallery":
+                from pipeline.evaluation.gallery import remove_gallery
+
+                remove_gallery(path)  # what evaluations wrote there (trial: the user's files went too)
+            elif path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
