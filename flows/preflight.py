@@ -6,8 +6,10 @@ Each check raises :class:`PathCheckError` with what is wrong, why and the fix.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import LenshuntError
@@ -60,16 +62,23 @@ def catalog_writable(out_dir: str | os.PathLike[str], then: str) -> None:
     from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
 
     out_dir = Path(out_dir)
-    try:
+    with _refused_unless_writable(f"the score run into {out_dir}", then):
         for path in (catalog_fits(out_dir), catalog_parquet(out_dir), catalog_votable(out_dir)):
             check_replaceable(path)
         if catalog_hats(out_dir).is_dir() and not catalog_hats(out_dir).is_symlink():
             check_creatable(catalog_hats(out_dir))
+
+
+@contextlib.contextmanager
+def _refused_unless_writable(writer: str, then: str) -> Iterator[None]:
+    """Turn a probe's OSError into one line: the file or folder, why, who writes there, the fix."""
+    try:
+        yield
     except OSError as exc:
         where = exc.filename2 or exc.filename
         raise PathCheckError(
-            f"{where} cannot be written ({exc.strerror or exc}), and the score run into {out_dir} writes "
-            f"there; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
+            f"{where} cannot be written ({exc.strerror or exc}), and {writer} writes there; make it "
+            f"writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
         ) from None
 
 
@@ -110,14 +119,8 @@ def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:
     """
     from pipeline.evaluation import check_evaluation_writable
 
-    try:
+    with _refused_unless_writable(f"the evaluation of {out_dir}", then):
         check_evaluation_writable(out_dir)
-    except OSError as exc:
-        where = exc.filename2 or exc.filename
-        raise PathCheckError(
-            f"{where} cannot be written ({exc.strerror or exc}), and the evaluation of {out_dir} writes "
-            f"there; make it writable (e.g. chmod u+w, chattr -i) or move it away, then {then}"
-        ) from None
 
 
 def outside_stores(path: str | os.PathLike[str], what: str, *, itself: bool = True) -> Path:

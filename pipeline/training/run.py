@@ -38,6 +38,7 @@ import numpy as np
 from pipeline.catalog.duplicates import duplicate_groups
 from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
+from pipeline.models.seeding import seeded_keras
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_streaming
 from pipeline.store.columns import read_flags, read_object_columns
@@ -262,37 +263,38 @@ def train_bundle(
             log(line)
 
     keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
-    output_targets = parse_outputs_option(config.outputs)
-    specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
-    trained = None
-    if config.init is not None:
-        # fine-tuning keeps the bundle's heads and trains those it names (default: score), the others
-        # keep their weights where no trained output reaches them (separate trunks)
-        declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
-        if declared != (DEFAULT_SCORE,):
-            trained, specs = [target.spec.name for target in output_targets], declared
-    targets = load_store_targets(store, output_targets, config)
-    untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
-    if untrained:
-        log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
-    stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
-    labels = stream.labels
-    write_split(work / "split.json", split, object_ids := open_store(store, chunks=None)["object_id"].values)
-    parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced bundle was misnamed)
-    if config.init is not None:
-        model, architecture = init_model(
-            config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
-        )
-    else:
-        outputs = {} if specs is None else {"outputs": specs}
-        if config.detached_outputs:
-            outputs["detached"] = tuple(config.detached_outputs)
-        if config.separate_outputs:
-            outputs["separate"] = tuple(config.separate_outputs)
-        model = build_model(config.architecture, recipe, **outputs, **config.build_options)
-        architecture = config.architecture
-        start_regression_heads(model, specs or (), targets, split.train_rows)
+    with seeded_keras(config.seed):  # other threads' draws cannot move the weights (trial)
+        output_targets = parse_outputs_option(config.outputs)
+        specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
+        trained = None
+        if config.init is not None:
+            # fine-tuning keeps the bundle's heads and trains those it names (default: score), the others
+            # keep their weights where no trained output reaches them (separate trunks)
+            declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
+            if declared != (DEFAULT_SCORE,):
+                trained, specs = [target.spec.name for target in output_targets], declared
+        targets = load_store_targets(store, output_targets, config)
+        untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
+        if untrained:
+            log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
+        stream, validation = training_batches(store, split, recipe, config, targets, trained, untrained)
+        labels = stream.labels
+        object_ids = open_store(store, chunks=None)["object_id"].values
+        write_split(work / "split.json", split, object_ids)
+        parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced one was misnamed)
+        if config.init is not None:
+            model, architecture = init_model(
+                config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
+            )
+        else:
+            outputs = {} if specs is None else {"outputs": specs}
+            if config.detached_outputs:
+                outputs["detached"] = tuple(config.detached_outputs)
+            if config.separate_outputs:
+                outputs["separate"] = tuple(config.separate_outputs)
+            model = build_model(config.architecture, recipe, **outputs, **config.build_options)
+            architecture = config.architecture
+            start_regression_heads(model, specs or (), targets, split.train_rows)
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     compile_model(
         model,
