@@ -185,15 +185,19 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
             "ra and dec in degrees (ICRS), and may have grade"
         )
 
+    def text(key: str) -> np.ndarray:  # empty cells and Excel's #N/A are empty (trial: "#N/A" kept)
+        values = np.char.strip(np.ma.filled(np.ma.asarray(table[by_lower[key]]).astype(str), ""))
+        return np.where(np.vectorize(is_excel_error, otypes=[bool])(values), "", values)
+
     def degrees(key: str) -> np.ndarray:
         column = table[by_lower[key]]
         data = np.ma.asarray(column)
         if data.dtype.kind in "US":  # text: empty cells (;;) and Excel's #N/A are no position (trial)
-            text = np.char.strip(np.ma.filled(data.astype(str), ""))
-            text = np.where((text == "") | np.vectorize(is_excel_error, otypes=[bool])(text), "nan", text)
+            numbers = text(key)
+            numbers = np.where(numbers == "", "nan", numbers)
             if delimiter in (";", "\t"):  # a decimal-comma locale's spreadsheet
-                text = np.char.replace(text, ",", ".")
-            data = np.ma.asarray(text)
+                numbers = np.char.replace(numbers, ",", ".")
+            data = np.ma.asarray(numbers)
         try:
             values = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
         except (TypeError, ValueError) as error:  # trial: a 180-line traceback
@@ -209,10 +213,6 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
             raise CatalogError(
                 f"known-lens table {path}: column {column.name!r} has unit {column.unit}, not an angle"
             ) from error
-
-    def text(key: str) -> np.ndarray:  # empty cells and Excel's #N/A are empty (trial: "#N/A" kept)
-        values = np.char.strip(np.ma.filled(np.ma.asarray(table[by_lower[key]]).astype(str), ""))
-        return np.where(np.vectorize(is_excel_error, otypes=[bool])(values), "", values)
 
     # a row with a position and no name is named by its row (trial: it failed the run after scoring)
     names = np.asarray(
