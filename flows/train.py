@@ -22,9 +22,10 @@ from flows.common import log_summary
 from flows.train_args import (  # noqa: F401 - the command's options, used by flows.cli
     add_arguments,
     config_from_args,
+    in_flags,
     unused_under_init,
 )
-from pipeline.errors import BundleError, LenshuntError
+from pipeline.errors import BundleError
 from pipeline.locking import check_not_busy, output_lock
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
@@ -187,7 +188,10 @@ def check(args: argparse.Namespace) -> None:
         member directory of the ensemble it would become) already holds a bundle.
     """
     config = config_from_args(args)
-    members = member_configs(config, args.seeds)
+    try:
+        members = member_configs(config, args.seeds)
+    except TrainingError as exc:
+        raise TrainingError(in_flags(str(exc), args)) from None
     init = members[0][1].init
     if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
         # those the command line or --config gave, as validated (a "0.7" in a file is 0.7); an ensemble
@@ -198,12 +202,12 @@ def check(args: argparse.Namespace) -> None:
         origins = {name: f"--config {args.config}" for name in given if getattr(args, name, None) is None}
         check_init_recipe_options(init, given, origins)
         check_trainable_layers(init, members[0][1].trainable_layers, members[0][1].outputs)
-    _check_recipe(Path(args.store), members[0][1])
     out = Path(args.out)
     if len(members) > 1:
         check_output(out, args.overwrite, init)
     for sub, _ in members:
         check_output(out / sub if sub else out, args.overwrite, init)
+    _check_recipe(Path(args.store), members[0][1])
     check_not_busy(out, lock="train", advice=TRAIN_BUSY)  # one line, before Prefect (trial: five)
 
 
@@ -212,13 +216,10 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
 
     For a fine-tune, the ``--init`` bundle's bands and image sizes against the store's layout; the
     ``--grades`` read and matched against the store (:func:`pipeline.training.check_grades`). Each is
-    one line before Prefect starts (trial: three Prefect error lines first). Skipped when ``store``
-    is no readable store (the flow then says why).
+    one line before Prefect starts (trial: three Prefect error lines first), as is a missing or
+    unreadable store (trial: a mistyped path failed only after Prefect had started).
     """
-    try:
-        layout = store_layout(read_attributes(store))
-    except LenshuntError:
-        return
+    layout = store_layout(read_attributes(store))
     if config.grades:
         check_grades(store, config)
     if config.init is not None:

@@ -16,6 +16,7 @@ from astropy.io import fits
 from cutouts import band_file, sky, write_cutout, write_set
 
 from pipeline.catalog import duplicate_groups
+from pipeline.errors import StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.preprocess.augment import N_DIHEDRAL, dihedral
 from pipeline.store import ingest, open_store
@@ -791,6 +792,9 @@ def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:
         ),
         (["--grades-only"], "grades_only needs grade tables: give grades (--grades RUN_DIR) too"),
         (["--trainable-layers", "2"], "trainable_layers applies to fine-tuning only"),
+        # trial: the field's name (read_workers), not the option given
+        (["--read-workers", "0"], "options: --read-workers: Input should be greater than or equal to 1."),
+        (["--val-fraction", "1.5"], "options: --val-fraction: Input should be less than 1."),
     ],
 )
 def test_bad_train_options_fail_in_one_line_before_prefect_starts(
@@ -805,6 +809,24 @@ def test_bad_train_options_fail_in_one_line_before_prefect_starts(
     assert message in lines[0]
     assert "Value error" not in lines[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_bad_field_of_a_config_file_is_named_with_the_file(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"seed": -1}))
+    argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--config", str(config)]
+    code, lines = _train_cli(monkeypatch, capsys, [*argv, "--read-workers", "0"])
+    assert code == 1 and len(lines) == 1, lines
+    assert f"seed (in --config {config}): Input should be greater than or equal to 0; " in lines[0]
+    assert "--read-workers: Input should be" in lines[0]
+
+
+def test_a_missing_store_fails_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Trial: a mistyped store path was said only after Prefect had started."""
+    store = tmp_path / "nostore.zarr"
+    code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m")])
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0] == f"lenshunt train: error: no store at {store}; create one with `lenshunt ingest`"
 
 
 @pytest.mark.parametrize(
@@ -990,11 +1012,10 @@ def test_recipe_options_equal_to_the_init_bundle_s_are_accepted(tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     same = ["--asymmetry", "--downsample", "2", "--scaling", "robust_asinh", "--bands", "H", "J", "Y", "VIS"]
-    check(
-        parser.parse_args(
-            [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model()), *same]
-        )
-    )
+    # the recipe options pass: the missing store is the check after them
+    args = [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model()), *same]
+    with pytest.raises(StoreNotFoundError, match="no store at"):
+        check(parser.parse_args(args))
     # review: a --config file's values are compared as validated, so "2" in a file is the bundle's 2
     # (it was refused as "--downsample 2 (the bundle's recipe has --downsample 2)")
     from pipeline.models import load_bundle
@@ -1003,7 +1024,8 @@ def test_recipe_options_equal_to_the_init_bundle_s_are_accepted(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"downsample": "2", "asymmetry_smoothing_px": str(smoothing)}))
     argv = [str(tmp_path / "s.zarr"), str(tmp_path / "m"), "--init", str(shipped_model())]
-    check(parser.parse_args([*argv, "--config", str(config)]))
+    with pytest.raises(StoreNotFoundError, match="no store at"):
+        check(parser.parse_args([*argv, "--config", str(config)]))
 
 
 def test_an_ensemble_given_to_init_is_refused_before_prefect_starts(tmp_path, monkeypatch, capsys):
