@@ -56,10 +56,34 @@ class _Parser(argparse.ArgumentParser):
     """argparse, its errors in one line: what is wrong and where the options are listed.
 
     Trial: a number out of range printed the usage block (up to 20 lines) before the error line.
+    An option taking a list (``--negative-mix``, ``--bands``) given last takes the positional
+    arguments after it as its own; the error then says so (trial: ``simulate --negative-mix 0 0 0 0
+    DIR`` read DIR as a fifth weight).
     """
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+        hint = _greedy_list_hint(self, getattr(self, "_argv", []))
+        self.exit(2, f"{self.prog}: error: {message}{hint} (`{self.prog} --help` lists the options)\n")
+
+
+def _greedy_list_hint(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """``" (--bands takes every word after it: ...)"`` when ``argv`` ends with a list option's words
+    and ``parser`` has positional arguments those words may have been meant for; else ``""``."""
+    positionals = [a.metavar or a.dest for a in parser._actions if not a.option_strings]  # no public list
+    if not positionals:
+        return ""
+    lists = {name for a in parser._actions if a.nargs in ("+", "*") for name in a.option_strings}
+    last = next((i for i in range(len(argv) - 1, -1, -1) if argv[i].startswith("-")), None)
+    if last is None or argv[last].split("=")[0] not in lists or last == len(argv) - 1 or "--" in argv:
+        return ""
+    if _positionals_before(parser, argv[:last]) >= len(positionals):
+        return ""
+    names = " ".join(str(name).upper() for name in positionals)
+    return f" ({argv[last]} takes every word after it: give {names} before it, or end its list with --)"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -91,6 +115,28 @@ def _command_in(argv: list[str]) -> str:
         if not word.startswith("-"):
             return word if word in COMMANDS else ""
     return ""
+
+
+def _positionals_before(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    """How many words of ``argv`` are positional arguments (neither options nor their values)."""
+    given, i = 0, 0
+    while i < len(argv):
+        word, i = argv[i], i + 1
+        if not word.startswith("-") or word == "-":
+            given += 1
+            continue
+        action = parser._option_string_actions.get(word.split("=")[0])  # argparse's own table
+        if action is None or "=" in word:
+            continue
+        nargs = action.nargs
+        if nargs is None or nargs == "?":
+            i += 1 if nargs is None or (i < len(argv) and not argv[i].startswith("-")) else 0
+        elif isinstance(nargs, int):
+            i += nargs
+        else:  # "+" or "*": the words up to the next option
+            while i < len(argv) and not argv[i].startswith("-"):
+                i += 1
+    return given
 
 
 class Stopped(KeyboardInterrupt):

@@ -73,3 +73,41 @@ def test_simulation_settings_are_named_by_their_options(tmp_path, extra, message
     err = capsys.readouterr().err
     assert message in err and "lens_fraction" not in err and "theta_e_range" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (
+            ["simulate", "--n", "2", "--negative-mix", "1", "1", "1", "1", "DIR"],
+            "argument --negative-mix: invalid float value: 'DIR' (--negative-mix takes every word after it: "
+            "give OUT before it, or end its list with --) (`lenshunt simulate --help` lists the options)\n",
+        ),
+        (
+            ["train", "--bands", "VIS", "H", "STORE", "OUT"],
+            "the following arguments are required: store, out (--bands takes every word after it: give "
+            "STORE OUT before it, or end its list with --) (`lenshunt train --help` lists the options)\n",
+        ),
+    ],
+)
+def test_a_list_option_given_last_says_it_took_the_positional_arguments(argv, hint, capsys):
+    """Trial: ``simulate --negative-mix 0 0 0 0 DIR`` read DIR as a fifth weight, and said only that."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"lenshunt {argv[0]}: error: {hint}", err
+
+
+def test_a_list_option_ended_with_a_double_dash_leaves_the_positional_arguments(tmp_path, capsys):
+    from flows.cli import build_parser
+
+    out = tmp_path / "set"
+    args = build_parser("simulate").parse_args(
+        ["simulate", "--n", "2", "--negative-mix", "1", "2", "3", "4", "--", str(out)]
+    )
+    assert (args.negative_mix, args.out) == ([1.0, 2.0, 3.0, 4.0], out)
+    # given first, no hint is needed nor given
+    with pytest.raises(SystemExit):
+        main(["simulate", str(out), "--n", "2", "--negative-mix", "1", "1"])
+    assert "takes every word" not in capsys.readouterr().err
