@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"lenshunt inspect: warning: {summary['outdated_note']}", file=sys.stderr)
         if summary.get("n_bad_lines"):
             print(
-                f"lenshunt inspect: warning: {summary['n_bad_lines']} line(s) of the grade logs in "
-                f"{args.run_dir / 'grades'} are not grades (torn by a kill, or damaged) and were skipped",
+                f"lenshunt inspect: warning: {summary['n_bad_lines']} line(s) of the grade logs are not "
+                f"grades (torn by a kill, or damaged) and were skipped: {summary['bad_lines_where']}",
                 file=sys.stderr,
             )
         return 0

@@ -179,6 +179,7 @@ def test_grade_log_survives_a_torn_line_and_latest_grade_wins(tmp_path):
     log.close()
     rows = read_grades(tmp_path)
     assert rows.attrs["n_bad_lines"] == 1
+    assert rows.attrs["bad_lines"] == [f"{tmp_path / 'ann.jsonl'} line 3"]  # trial: the file was not named
     assert rows["grade"].tolist() == ["B", "X", "A"]
     assert np.isnan(rows["score"].iloc[1])
     latest = latest_grades(rows)

@@ -70,11 +70,26 @@ def test_apply_leaves_the_outdated_grade_out_and_says_so(regraded):
     (Path(run) / "grades" / "zed.jsonl").write_text('{"object_id": 1, "gra\n')  # torn by a kill
     summary = apply_grades(run, hats=False)
     assert summary["n_graded"] == 2 and summary["n_outdated"] == 1 and summary["n_bad_lines"] == 1
+    assert summary["bad_lines_where"] == f"{Path(run) / 'grades' / 'zed.jsonl'} line 1"  # trial: unnamed
     assert f"e.g. {REPLACED})" in summary["outdated_note"]
     assert f"`lenshunt inspect {run}`, whose page offers those with a score again" in summary["outdated_note"]
     catalog = read_catalog(paths.catalog_parquet(run)).set_index("object_id")
     assert catalog.loc[REPLACED, "grade_n"] == 0 and np.isnan(catalog.loc[REPLACED, "grade_mean"])
     assert catalog.loc[KEPT, "grade_mode"] == "A" and catalog.loc[TOUCHED, "grade_mode"] == "B"
+
+
+def test_apply_on_the_command_line_names_the_torn_line(regraded, capsys):
+    from flows.cli import main
+
+    run, store = regraded
+    torn = Path(run) / "grades" / "zed.jsonl"
+    torn.write_text('{"object_id": 1, "gra\n')  # torn by a kill
+    assert main(["inspect", str(run), "--store", str(store), "--apply"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "lenshunt inspect: warning: 1 line(s) of the grade logs are not grades (torn by a kill, or damaged) "
+        f"and were skipped: {torn} line 1\n" in err  # trial: the file was not named
+    )
 
 
 def test_the_report_section_counts_and_names_them(regraded):
@@ -87,6 +102,7 @@ def test_the_report_section_counts_and_names_them(regraded):
     page = evaluate_run(run, store, top_n=2).report_path.read_text()
     assert 'id="grades-outdated"' in page and f"e.g. {REPLACED})" in page
     assert 'id="grades-torn"' in page and section["summary"]["n_bad_lines"] == 1  # trial: skipped unsaid
+    assert f"and were skipped: {Path(run) / 'grades' / 'zed.jsonl'} line 1.</p>" in page  # trial: unnamed
 
 
 def test_the_page_offers_the_object_again_until_it_is_graded_anew(regraded, tmp_path):
@@ -147,7 +163,10 @@ def test_torn_grade_lines_are_counted_for_training(tmp_path):
     log.write_text(json.dumps(good) + '\n{"object_id": 2, "gra\n')
     _, summary = labels_from_grades(np.array([1, 2]), np.array([0, 0]), [str(log)])
     assert summary["n_bad_lines"] == 1
-    assert grade_warnings(summary)[0].startswith("WARNING: 1 line(s) of the grade logs are not grades")
+    assert grade_warnings(summary)[0].startswith(
+        f"WARNING: 1 line(s) of the grade logs are not grades (torn by a kill in mid-write, or damaged) and "
+        f"were skipped ({log} line 2); every other grade is used"
+    )
 
 
 def test_split_keeps_grades_of_unknown_time_and_objects_never_rewritten():

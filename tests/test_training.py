@@ -871,7 +871,7 @@ def test_grades_that_cannot_label_the_store_are_refused_before_prefect_starts(
         str(tmp_path / "g.csv"): f"{tmp_path / 'g.csv'} is no grade table: give a .jsonl grade log",
         str(tmp_path / "broken.parquet"): f"cannot read the grade table {tmp_path / 'broken.parquet'} (",
         str(tmp_path / "torn.jsonl"): f"error: the grade tables {tmp_path / 'torn.jsonl'} "
-        "hold no grade (lines that are not grades: 1): grade a run first",
+        f"hold no grade (lines that are not grades: 1: {tmp_path / 'torn.jsonl'} line 1): grade a run first",
     }
     for grades, message in cases.items():
         code, lines = _train_cli(monkeypatch, capsys, [str(store), str(tmp_path / "m"), "--grades", grades])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_summary
-from pipeline.evaluation.grades import grades_dir, latest_grades, read_grades
+from pipeline.evaluation.grades import bad_lines_text, grades_dir, latest_grades, read_grades
 from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 
 TOP_GRADED = 30
@@ -31,8 +31,9 @@ def grade_section(
     -------
     dict or None
         ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
-        ``inspectors``, ``n_grades``, ``n_outdated`` and ``n_bad_lines``), ``rows`` (object id,
-        score, rank, grade mode, mean, number and agreement), best mean grade first, and ``note``
+        ``inspectors``, ``n_grades``, ``n_outdated``, ``n_bad_lines`` and ``bad_lines_where``),
+        ``rows`` (object id, score, rank, grade mode, mean, number and agreement), best mean grade
+        first, and ``note``
         (the line on grades left out as older than their images, or None).
     """
     if not grades_dir(run_dir).is_dir() or not any(grades_dir(run_dir).glob("*.jsonl")):
@@ -45,6 +46,7 @@ def grade_section(
     summary = consensus_summary(table)
     summary["n_outdated"] = len(outdated)
     summary["n_bad_lines"] = int(rows_read.attrs.get("n_bad_lines", 0))
+    summary["bad_lines_where"] = bad_lines_text(rows_read.attrs.get("bad_lines", []))
     summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
     summary["n_grades"] = len(grades)
     merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")

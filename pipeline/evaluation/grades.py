@@ -249,7 +249,8 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     """Every grade row of the sources (logs, exported Parquet/FITS tables, run dirs), in file order.
 
     Lines of a log that are not complete grades (a torn last line after a kill, or damage) are
-    skipped; their number is in ``attrs["n_bad_lines"]``.
+    skipped; their number is in ``attrs["n_bad_lines"]``, and where they are (``"PATH line N"``) in
+    ``attrs["bad_lines"]`` (see :func:`bad_lines_text`).
 
     Raises
     ------
@@ -261,7 +262,7 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`GRADE_COLUMNS`; ``score`` NaN where unknown.
     """
-    frames, n_bad = [], 0
+    frames, bad = [], []
     for source in sources:
         for path in grade_files(source):
             name = path.name.lower()
@@ -272,12 +273,12 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
                 )
             if name.endswith(".jsonl"):
                 rows = []
-                for line in path.read_text(errors="replace").splitlines():
+                for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
                     if not line.strip():
                         continue
                     row = _parse_line(line)
                     if row is None:
-                        n_bad += 1
+                        bad.append(f"{path} line {number}")
                     else:
                         rows.append(row)
                 frames.append(pd.DataFrame(rows, columns=list(GRADE_COLUMNS)))
@@ -303,8 +304,22 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
             frames.append(table[list(GRADE_COLUMNS)])
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(GRADE_COLUMNS))
     frame = _typed(frame)
-    frame.attrs["n_bad_lines"] = n_bad
+    frame.attrs["n_bad_lines"] = len(bad)
+    frame.attrs["bad_lines"] = bad
     return frame
+
+
+def bad_lines_text(bad_lines: list[str], limit: int = 3) -> str:
+    """Where skipped log lines are, for a warning: ``"RUN/grades/ann.jsonl line 7"``, the first
+    ``limit`` named and the others counted (trial: the warnings did not name the file).
+
+    >>> bad_lines_text(["g/ann.jsonl line 7"])
+    'g/ann.jsonl line 7'
+    >>> bad_lines_text([f"g/ann.jsonl line {n}" for n in range(1, 6)], limit=2)
+    'g/ann.jsonl line 1, g/ann.jsonl line 2 and 3 more'
+    """
+    named = ", ".join(bad_lines[:limit])
+    return named + (f" and {len(bad_lines) - limit} more" if len(bad_lines) > limit else "")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
-from pipeline.evaluation.grades import export_grades, latest_grades, read_grades
+from pipeline.evaluation.grades import bad_lines_text, export_grades, latest_grades, read_grades
 from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 from pipeline.locking import score_folder_lock
 from schemas.catalog import GRADE_COLUMN_NAMES
@@ -62,6 +62,7 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     summary = consensus_summary(table)
     summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
     summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
+    summary["bad_lines_where"] = bad_lines_text(rows.attrs.get("bad_lines", []))  # trial: which file
     summary["n_outdated"] = len(outdated)
     summary["outdated_note"] = outdated_note(outdated, run_dir)
     return summary

@@ -29,7 +29,7 @@ import pandas as pd
 
 from pipeline.catalog import check_same_store, read_provenance
 from pipeline.evaluation.consensus import consensus, grade_labels
-from pipeline.evaluation.grades import GRADES_DIR, latest_grades, read_grades
+from pipeline.evaluation.grades import GRADES_DIR, bad_lines_text, latest_grades, read_grades
 from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.paths import catalog_fits, catalog_parquet
 from pipeline.training.config import TrainConfig, TrainingError
@@ -151,7 +151,8 @@ def grade_warnings(summary: dict) -> list[str]:
     if summary.get("n_bad_lines"):  # trial: skipped without a word
         lines.append(
             f"WARNING: {summary['n_bad_lines']} line(s) of the grade logs are not grades (torn by a kill in "
-            "mid-write, or damaged) and were skipped; every other grade is used"
+            f"mid-write, or damaged) and were skipped ({summary.get('bad_lines_where', '')}); every other "
+            "grade is used"
         )
     if summary.get("n_outdated"):  # trial: grades of images an ingest replaced labelled the new ones
         lines.append(
@@ -220,10 +221,15 @@ def labels_from_grades(
         bad = rows.attrs.get("n_bad_lines", 0)
         raise TrainingError(
             f"the grade tables {', '.join(str(source) for source in sources)} hold no grade"
-            + (f" (lines that are not grades: {bad})" if bad else "")
+            + (
+                f" (lines that are not grades: {bad}: {bad_lines_text(rows.attrs['bad_lines'])})"
+                if bad
+                else ""
+            )
             + ": grade a run first (`lenshunt inspect RUN_DIR`) or leave out --grades"
         )
     n_bad = int(rows.attrs.get("n_bad_lines", 0))
+    bad_where = bad_lines_text(rows.attrs.get("bad_lines", []))
     current, outdated = split_outdated(latest_grades(rows), rewritten)
     if current.empty:  # every grade is of images an ingest has replaced since
         raise TrainingError(
@@ -258,6 +264,7 @@ def labels_from_grades(
         "n_store_labels_changed": int(np.count_nonzero(store_labels[rows[found]] != values)),
         "n_outdated": len(outdated),
         "n_bad_lines": n_bad,
+        "bad_lines_where": bad_where,
     }
     return labels, summary
 
