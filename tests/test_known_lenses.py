@@ -132,6 +132,15 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     assert gaps.dropped_names == ("L17", "L18", "L19") and gaps.n_dropped == 3
     (tmp_path / "hashes.csv").write_text("# my lenses\nname,ra,dec\n#44,150.5,-2.25\nX,1,2\n")
     assert read_known_lenses(tmp_path / "hashes.csv").name.tolist() == ["#44", "X"]  # trial: #44 dropped
+    # a header written as a comment, as some tools write it (trial: read as a comment, the first lens
+    # became the header and the table was refused)
+    (tmp_path / "hashed.csv").write_text("#name,ra,dec\nA,150.5,-2.25\nB,1,2\n")
+    assert read_known_lenses(tmp_path / "hashed.csv").name.tolist() == ["A", "B"]
+    (tmp_path / "hashed2.csv").write_text("# from my notes\n# Name;RA;Dec\n#44;150,5;-2,25\n")
+    hashed = read_known_lenses(tmp_path / "hashed2.csv")
+    assert hashed.name.tolist() == ["#44"] and hashed.ra.tolist() == [150.5]
+    (tmp_path / "hashed3.csv").write_text("#name,ra,dec\n#44,150.5,-2.25\n#45,1,2\n")  # every line a #
+    assert read_known_lenses(tmp_path / "hashed3.csv").name.tolist() == ["#44", "#45"]
     (tmp_path / "mine.txt").write_text("name ra dec\nT1 150.5 -2.25\n")  # astropy guesses plain text
     assert read_known_lenses(tmp_path / "mine.txt").ra.tolist() == [150.5]
     (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 not a table astropy reads")

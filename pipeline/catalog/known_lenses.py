@@ -262,11 +262,32 @@ def _read_text_table(path: Path):  # type: ignore[no-untyped-def]
 
     text, _ = catalog_text(path.read_bytes())
     blanked, declared = without_comment_lines(text, "#")  # blanks Excel's sep= line and comments
-    lines, kept = text.splitlines(), blanked.splitlines()
-    header = next((i for i, line in enumerate(kept) if line.strip()), len(kept))
+    lines = text.splitlines()
+    kept = blanked.splitlines() + [""] * len(lines)  # as long as lines (a blanked last line is lost)
+    header = next((i for i, line in enumerate(lines) if kept[i].strip()), len(lines))
+    if header == len(lines) or not _names_position(lines[header], declared):
+        # a header written as a comment (#name,ra,dec), as some tools write it (trial: read as a
+        # comment, the first lens became the header and the table was refused)
+        commented = [i for i in range(header) if _names_position(_uncommented(lines[i]), declared)]
+        if commented:
+            header = commented[-1]
+            lines[header] = _uncommented(lines[header])
     lines = [line for i, line in enumerate(lines) if i >= header and line.strip()]
     delimiter = declared or delimiter_of("\n".join(lines), "", "ra")
     return Table.read(lines, format="ascii.csv", delimiter=delimiter, comment=None), delimiter
+
+
+def _uncommented(line: str) -> str:
+    """A ``#`` line without its ``#`` (``# name,ra`` is ``name,ra``)."""
+    return line.strip().lstrip('"').lstrip("#").lstrip()
+
+
+def _names_position(line: str, delimiter: str | None) -> bool:
+    """Whether a table line names ``ra`` and ``dec`` columns (any case, any of the delimiters)."""
+    import re
+
+    fields = {field.strip().strip('"').lower() for field in re.split(delimiter or r"[,;\t]", line)}
+    return {"ra", "dec"} <= fields
 
 
 def _table_source(path: Path) -> str:
