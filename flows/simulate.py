@@ -276,9 +276,12 @@ def check(args: argparse.Namespace) -> None:
     SimulationError
         A bad range (the same validation the flow runs), in one line, before anything is written.
     """
-    from pipeline.simulate import check_ids
+    from pipeline.simulate import check_catalog, check_ids
 
-    check_ids(load_layout(args.layout), args.n, args.first_id, args.batch_size)  # trial: after Prefect
+    layout = load_layout(args.layout)
+    check_ids(layout, args.n, args.first_id, args.batch_size)  # trial: after Prefect
+    # trial: ids already in the catalog were refused after Prefect started, the line printed twice
+    check_catalog(layout, args.out, args.n, args.first_id, args.catalog_name, args.overwrite)
     overrides = _config_overrides(args)
     try:
         domain_config(args.domain, lens_fraction=args.lens_fraction, **overrides)

@@ -202,6 +202,32 @@ def test_new_ids_merge_into_the_catalog_and_clashes_are_refused(tmp_path):
         simulate_set("sglc1-space", 1, tmp_path, seed=9, first_id=FIRST + 6)
 
 
+def test_ids_already_in_the_catalog_are_one_line_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Trial: the refusal came after Prefect had started, printed twice (an ERROR line, then the line)."""
+    import flows.prefect_api
+    from flows.cli import main
+
+    simulate_set("sglc1-space", 3, tmp_path, seed=0)
+    before = all_files(tmp_path)
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("the Prefect API was entered before the catalog was checked")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    assert (
+        main(["simulate", str(tmp_path), "--layout", "sglc1-space", "--n", "2", "--first-id", "100002"]) == 1
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [
+        f"lenshunt simulate: error: 1 of the requested ids (100002...100002) are already in "
+        f"{tmp_path / 'sim_keys.csv'}; use --first-id 100003 to add new objects, or --overwrite to "
+        "replace them"
+    ]
+    assert main(["simulate", str(tmp_path / "new"), "--n", "2", "--catalog-name", "x.csv"]) == 1
+    assert "catalog name 'x.csv' does not match layout 'euclid-sglc2''s pattern" in capsys.readouterr().err
+    assert all_files(tmp_path) == before and not (tmp_path / "new").exists()
+
+
 def test_ground_masks_carry_exactly_the_masked_value(tmp_path):
     layout = load_layout("sglc1-ground")
     simulate_set(layout, 3, tmp_path, seed=1, config=SimulationConfig(mask_fraction=1.0))

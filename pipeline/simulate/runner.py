@@ -173,11 +173,10 @@ def simulate_set(
     check_coordinates(layout)
     catalog_columns(layout)  # refuses a label rule on columns the simulator cannot fill
     root = Path(out_dir)
+    check_catalog(layout, root, n_objects, first_id, catalog_name, overwrite)
     root.mkdir(parents=True, exist_ok=True)
     catalog_path, existing, runs = _existing_catalog(layout, root, catalog_name)
     object_ids = list(range(first_id, last_id + 1))
-    if existing is not None and not overwrite:
-        _refuse_clash(layout, existing, object_ids, catalog_path)
 
     start = time.perf_counter()
     batches = [object_ids[i : i + batch_size] for i in range(0, n_objects, batch_size)]
@@ -235,12 +234,36 @@ def check_ids(layout: Layout, n_objects: int, first_id: int, batch_size: int = 1
         )
 
 
+def check_catalog(
+    layout: Layout,
+    out_dir: str | os.PathLike[str],
+    n_objects: int,
+    first_id: int,
+    catalog_name: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Refuse what :func:`simulate_set` would refuse of ``out_dir``'s catalog, writing nothing: ids it
+    already lists (without ``overwrite``), another catalog name than its, or a new name that does not
+    match the layout's pattern (also run by the CLI before Prefect starts; trial: after it, printed
+    twice).
+
+    Raises
+    ------
+    SimulationError
+        Naming the clash and the ``--first-id`` that adds new objects, or the catalog name to use.
+    """
+    root = Path(out_dir)
+    catalog_path, existing, _ = _existing_catalog(layout, root, catalog_name)
+    if existing is not None and not overwrite:
+        _refuse_clash(layout, existing, list(range(first_id, first_id + n_objects)), catalog_path)
+
+
 def _existing_catalog(
     layout: Layout, root: Path, catalog_name: str | None
 ) -> tuple[Path | None, pd.DataFrame | None, list[str]]:
     if layout.catalog is None:
         return None, None, []
-    found = find_catalog(layout, root)
+    found = find_catalog(layout, root) if root.is_dir() else None
     if found is not None:
         if catalog_name is not None and found.name != catalog_name:
             raise SimulationError(
