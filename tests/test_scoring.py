@@ -522,6 +522,12 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     from pipeline.inspection.rewrites import rewritten_since_scored
 
     assert rewritten_since_scored(out, store) == 1  # the grading page warns (trial: it showed "no pixels")
+    from pipeline.evaluation import evaluate_run
+
+    changed = "1 object(s) were re-read from changed band files (replaced or arrived late) since this run"
+    evaluation = evaluate_run(out, store, top_n=2)  # trial: the evaluation said nothing of it
+    assert [note for note in evaluation.notes if note.startswith(changed)], evaluation.notes
+    assert changed in evaluation.report_path.read_text()
     again = score_store(store, bundle, out, dask_client, batch_size=2)
     assert rewritten_since_scored(out, store) == 0
     # row 17 only, not its 6-row region (one pass of 2 rows against three)

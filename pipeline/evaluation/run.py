@@ -150,7 +150,7 @@ def _evaluate_run(
     report_dir.mkdir(parents=True, exist_ok=True)
 
     catalog, notes = with_store_labels(catalog, store)
-    notes += catalog_behind_note(out_dir)
+    notes += catalog_behind_note(out_dir) + images_changed_note(out_dir, store)
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = metrics_path = None
@@ -199,6 +199,22 @@ def catalog_behind_note(out_dir: Path) -> tuple[str, ...]:
         f"the score parts in {paths.score_parts_dir(out_dir)} changed since this catalog was written (a "
         "score run stopped before writing its catalog?): this evaluates the older catalog; rerun that "
         "`lenshunt score` command to finish it, then evaluate again",
+    )
+
+
+def images_changed_note(out_dir: Path, store: Path) -> tuple[str, ...]:
+    """A note where an ingest re-read objects of ``store`` from changed band files since the run in
+    ``out_dir`` scored it (:func:`pipeline.store.rewritten_since_scored`; trial: the grading page
+    warned of it, the evaluation said nothing)."""
+    from pipeline.store import rewritten_since_scored
+
+    changed = rewritten_since_scored(out_dir, store)
+    if not changed:
+        return ()
+    return (
+        f"{changed} object(s) were re-read from changed band files (replaced or arrived late) since this "
+        "run was scored: the gallery shows their new images, the scores, flags and metrics are of the "
+        "old; score into the same --out again (only those are scored anew), then evaluate",
     )
 
 

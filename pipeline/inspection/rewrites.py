@@ -8,29 +8,14 @@ one of the new. :class:`RewriteWatch` tells the page which objects were rewritte
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.store import rewritten_since_scored
+
 __all__ = ["RewriteWatch", "rewritten_since_scored"]
-
-
-def rewritten_since_scored(run_dir: Path, store: Path) -> int:
-    """How many objects of ``store`` an ingest re-read (changed files) since ``run_dir`` was scored.
-
-    From the store's repair records (:mod:`pipeline.store.repair`) that the run's ``score-run.json``
-    has not seen; 0 for a run without one. Trial: the page showed a repaired band as "no pixels".
-    """
-    from pipeline.paths import score_run_file
-    from pipeline.store.repair import repair_ids, repaired_rows
-
-    try:
-        seen = set(json.loads(score_run_file(run_dir).read_text()).get("repairs_seen", []))
-    except (OSError, ValueError, AttributeError):
-        return 0
-    return len(repaired_rows(store, [repair for repair in repair_ids(store) if repair not in seen]))
 
 
 @dataclass(frozen=True)

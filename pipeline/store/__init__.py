@@ -30,6 +30,7 @@ _EXPORTS = {
     "read_flags": "pipeline.store.columns",
     "read_object_columns": "pipeline.store.columns",
     "rewrite_times": "pipeline.store.rewrites",
+    "rewritten_since_scored": "pipeline.store.rewrites",
     "store_layout": "pipeline.store.zarr_store",
     "store_summary": "pipeline.store.summary",
     "write_cutouts": "pipeline.store.cutouts",
@@ -51,6 +52,7 @@ __all__ = [
     "read_flags",
     "read_object_columns",
     "rewrite_times",
+    "rewritten_since_scored",
     "store_layout",
     "store_summary",
     "write_cutouts",
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
-    from pipeline.store.rewrites import rewrite_times
+    from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline import paths
 
-__all__ = ["rewrite_times"]
+__all__ = ["rewrite_times", "rewritten_since_scored"]
 
 
 def rewrite_times(store: str | Path) -> pd.Series:
@@ -78,3 +78,19 @@ def record_time(record: dict, repair_id: str) -> pd.Timestamp:
         return pd.to_datetime(record["time"], utc=True)
     began = datetime.strptime(repair_id.split("-")[0], "%Y%m%dT%H%M%S").astimezone()  # local time
     return pd.Timestamp(began.astimezone(UTC))
+
+
+def rewritten_since_scored(run_dir: str | Path, store: str | Path) -> int:
+    """How many objects of ``store`` an ingest re-read (changed files) since ``run_dir`` was scored.
+
+    From the store's repair records (:mod:`pipeline.store.repair`) that the run's ``score-run.json``
+    has not seen; 0 for a run without one. The grading page and the evaluation say so (trials: the
+    page showed a repaired band as "no pixels"; the report said nothing).
+    """
+    from pipeline.store.repair import repair_ids, repaired_rows
+
+    try:
+        seen = set(json.loads(paths.score_run_file(run_dir).read_text()).get("repairs_seen", []))
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return len(repaired_rows(store, [repair for repair in repair_ids(store) if repair not in seen]))
