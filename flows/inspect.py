@@ -125,7 +125,7 @@ def inspector_name(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.export:
-        parquet, fits_path = export_grades(args.run_dir)
+        parquet, fits_path = export_grades(args.run_dir, store=args.store)
         print(f"grades: {parquet}\n        {fits_path}")
         return 0
     if args.apply:
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
         session.log.close()
-    parquet, _ = export_grades(args.run_dir)
+    parquet, _ = export_grades(args.run_dir, store=args.store)
     who = session.log.inspector
     print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who}; table {parquet}")
     return 0

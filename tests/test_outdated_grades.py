@@ -92,6 +92,26 @@ def test_apply_on_the_command_line_names_the_torn_line(regraded, capsys):
     )
 
 
+def test_the_exported_tables_mark_the_outdated_grades(regraded, capsys):
+    """Trial: grades.parquet and grades.fits kept the grades of replaced images unmarked."""
+    from astropy.table import Table
+
+    from flows.cli import main
+
+    run, store = regraded
+    assert main(["inspect", str(run), "--export"]) == 0  # the store the catalog records
+    folder = Path(run) / "grades"
+    table = pd.read_parquet(folder / "grades.parquet").set_index("object_id")
+    assert table["outdated"].to_dict() == {REPLACED: True, KEPT: False, TOUCHED: False}
+    fits_table = Table.read(folder / "grades.fits")
+    assert dict(zip(fits_table["object_id"], fits_table["outdated"], strict=True))[REPLACED]
+    assert "outdated: graded before an ingest re-read its images (not counted)" in fits_table.meta["comments"]
+    labels, summary = labels_from_grades(
+        np.array(IDS), np.zeros(len(IDS)), [str(folder / "grades.parquet")], rewritten=rewrite_times(store)
+    )
+    assert summary["n_outdated"] == 1  # read back, the time still says it
+
+
 def test_the_report_section_counts_and_names_them(regraded):
     run, store = regraded
     catalog = read_catalog(paths.catalog_parquet(run))

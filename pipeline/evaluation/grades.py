@@ -328,6 +328,17 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+def _recorded_store(run_dir: str | Path) -> str | None:
+    """The store the run's catalog records, or None (no catalog, or none recorded)."""
+    from pipeline import paths
+    from pipeline.catalog.table import read_provenance
+
+    try:
+        return read_provenance(paths.catalog_parquet(run_dir)).store or None
+    except (LenshuntError, OSError, ValueError):
+        return None
+
+
 def latest_grades(grades: pd.DataFrame) -> pd.DataFrame:
     """The latest grade of each (object, inspector) pair (by time; later rows win ties)."""
     if grades.empty:
@@ -337,14 +348,24 @@ def latest_grades(grades: pd.DataFrame) -> pd.DataFrame:
     return latest.sort_values(["object_id", "inspector"]).reset_index(drop=True)
 
 
-def export_grades(run_dir: str | Path, sources: Iterable[str | Path] | None = None) -> tuple[Path, Path]:
+def export_grades(
+    run_dir: str | Path, sources: Iterable[str | Path] | None = None, store: str | Path | None = None
+) -> tuple[Path, Path]:
     """Write the latest grades to ``grades/grades.parquet`` and ``grades/grades.fits``.
 
-    Written to temporary names and renamed, so a reader never sees half a table.
+    Columns :data:`GRADE_COLUMNS` and ``outdated``: True for a grade made before an ingest re-read
+    its object's images (:mod:`pipeline.evaluation.outdated`), which every consensus leaves out
+    (trial: the tables kept them unmarked). ``store`` is the scored store, default the one the
+    run's catalog records; without one, no grade is outdated. Written to temporary names and
+    renamed, so a reader never sees half a table.
     """
+    from pipeline.evaluation.outdated import split_outdated, store_rewrites
+
     folder = grades_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     table = latest_grades(read_grades(*(sources or [folder])))
+    _, outdated = split_outdated(table, store_rewrites(store or _recorded_store(run_dir)))
+    table["outdated"] = table.index.isin(outdated.index)
     parquet, fits_path = folder / "grades.parquet", folder / "grades.fits"
     tmp = folder / f".grades.{os.getpid()}.parquet.tmp"
     table.to_parquet(tmp, index=False)
@@ -352,7 +373,10 @@ def export_grades(run_dir: str | Path, sources: Iterable[str | Path] | None = No
     from astropy.table import Table
 
     astro = Table.from_pandas(table)
-    astro.meta["COMMENT"] = ["lenshunt visual grades: latest grade per object and inspector"]
+    astro.meta["COMMENT"] = [
+        "lenshunt visual grades: latest grade per object and inspector",
+        "outdated: graded before an ingest re-read its images (not counted)",  # one 72-character card
+    ]
     tmp = folder / f".grades.{os.getpid()}.fits.tmp"
     astro.write(tmp, format="fits", overwrite=True)
     os.replace(tmp, fits_path)

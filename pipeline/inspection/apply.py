@@ -58,7 +58,7 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     # Keep only the column layout (the declared outputs): the other attrs describe the file read.
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
     write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
-    export_grades(run_dir)
+    export_grades(run_dir, store=store)
     summary = consensus_summary(table)
     summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
     summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
