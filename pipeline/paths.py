@@ -145,6 +145,10 @@ REPORT_WRITTEN = (
 """Every name ``lenshunt evaluate`` writes in :func:`report_dir` (pages, plots, the gallery's and
 the downloads' folders); a score run that changes the catalog deletes these, and nothing else there."""
 
+REPORT_DOWNLOADS = ("catalog.fits", "catalog.parquet", "catalog.vot", "metrics.json")
+"""The files the evaluation copies into the report's ``files/`` folder (the run's catalogs and
+metrics, :func:`catalog_fits` ... :func:`metrics_file`); anything else there is the user's."""
+
 
 def shipped_model() -> Path:
     """The default model bundle shipped inside the package (see docs/model-card.md)."""

@@ -123,12 +123,15 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     assert {path.name for path in report.iterdir()} <= set(paths.REPORT_WRITTEN)
     (out / "notes.txt").write_text("the user's own file")
     (report / "my-notes.txt").write_text("the user's own file in the report folder (review)")
+    (report / "files" / "my-table.csv").write_text("id\n1\n")  # and in its downloads folder (trial: gone)
+    (report / "files" / "catalog.vot").write_text("the evaluation's copy: a stale evaluation's goes")
     unchanged = score_store(store, bundle, out, dask_client, batch_size=8)
     assert unchanged.n_rows_scored_now == 0 and unchanged.removed_evaluation == []
     assert (report / paths.REPORT_FILE).is_file() and metrics.is_file()
     # another threshold scores nothing but changes what the metrics measure at (review): removed
     moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
     assert moved.n_rows_scored_now == 0 and not metrics.exists()
+    assert sorted(path.name for path in (report / "files").iterdir()) == ["my-table.csv"]
     assert (
         f"removed the earlier evaluation ({metrics}, " in moved.summary()
         and ", as the threshold changed; " in (moved.summary())
@@ -143,7 +146,8 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # the earlier catalog's report and metrics described 36 objects: removed, and the summary says
     # how to make them again (new-user trial: they stayed, unmarked); the user's file stays
     assert not metrics.exists() and (out / "notes.txt").is_file()
-    assert [path.name for path in report.iterdir()] == ["my-notes.txt"]
+    assert sorted(path.name for path in report.iterdir()) == ["files", "my-notes.txt"]
+    assert [path.name for path in (report / "files").iterdir()] == ["my-table.csv"]
     assert grown.removed_evaluation == [str(metrics), f"{report}/ (the report's own files)"]
     assert grown.stale_evaluation == []
     assert (
@@ -152,7 +156,13 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     )
     # the end-to-end run evaluates right after: no advice to do it (review)
     assert "removed the earlier" not in grown.summary(evaluated_next=True)
+    (report / "files" / "catalog.vot").write_text("an earlier run's copy")
+    paths.catalog_votable(out).unlink()  # the user deleted it: the copy of the earlier one goes
     assert evaluate_run(out, store).metrics.n_objects == 46
+    # the evaluation copies the run's catalogs and metrics there, and drops a copy of one it lacks
+    copies = sorted(path.name for path in (report / "files").iterdir())
+    assert set(copies) <= {*paths.REPORT_DOWNLOADS, "my-table.csv"} and "catalog.vot" not in copies
+    assert {"catalog.parquet", "metrics.json", "my-table.csv"} <= set(copies)
     catalog = read_catalog(paths.catalog_parquet(out))
     assert catalog["object_id"].is_unique and len(catalog) == 46
     assert sorted(catalog["rank"]) == list(range(1, 47))

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,14 @@ from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
-from pipeline.paths import REPORT_FILE, catalog_fits, catalog_parquet, catalog_votable, metrics_file
+from pipeline.paths import (
+    REPORT_DOWNLOADS,
+    REPORT_FILE,
+    catalog_fits,
+    catalog_parquet,
+    catalog_votable,
+    metrics_file,
+)
 from schemas.catalog import Provenance
 
 __all__ = [
@@ -241,7 +249,7 @@ def _downloads(out_dir: Path) -> list[dict[str, str]]:
     """The run's catalogs and metrics (in the report folder or the one above it), copied into
     ``files/`` so that the links still work when the report folder is copied alone; a file
     larger than :data:`MAX_COPIED_BYTES` is linked where it is, by absolute ``file:`` URL."""
-    links = []
+    links, copied = [], set()
     for name, find in (
         ("Catalog (FITS)", catalog_fits),
         ("Catalog (Parquet)", catalog_parquet),
@@ -257,10 +265,14 @@ def _downloads(out_dir: Path) -> list[dict[str, str]]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if source.resolve() != target.resolve():
                     shutil.copyfile(source, target)
+                copied.add(source.name)
                 links.append({"name": name, "href": "files/" + quote(source.name)})
             else:
                 links.append({"name": f"{name}, not copied (large)", "href": source.resolve().as_uri()})
             break
+    for stale in set(REPORT_DOWNLOADS) - copied:  # an earlier run's copy of a file this one lacks
+        with contextlib.suppress(OSError):
+            (out_dir / "files" / stale).unlink(missing_ok=True)
     return links
 
 

@@ -77,8 +77,10 @@ def check_evaluation_writable(out_dir: str | Path) -> None:
             raise NotADirectoryError(errno.ENOTDIR, "a file where a folder is written", str(path))
         if path.is_dir() and not path.is_symlink():
             check_creatable(path)
-            # what it overwrites: in gallery/ what it wrote (the user's files are not its business)
-            inside = [path / n for n in written_gallery_files(path)] if name == "gallery" else path.iterdir()
+            # what it overwrites: in gallery/ and files/ what it writes (the user's files are not its
+            # business)
+            written = written_gallery_files(path) if name == "gallery" else paths.REPORT_DOWNLOADS
+            inside = [path / n for n in written]
             for file in inside:
                 if file.is_file() and not file.is_symlink():
                     check_writable(file)

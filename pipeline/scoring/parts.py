@@ -288,6 +288,11 @@ def remove_stale_evaluation(out_dir: Path) -> tuple[list[str], list[str]]:
                 from pipeline.evaluation.gallery import remove_gallery
 
                 remove_gallery(path)  # what evaluations wrote there (trial: the user's files went too)
+            elif path.is_dir() and not path.is_symlink() and path.name == "files":
+                for name in paths.REPORT_DOWNLOADS:  # trial: the user's files there went too
+                    (path / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when empty
             elif path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
