@@ -92,7 +92,7 @@ def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
     pipeline.errors.CatalogError
         When its catalog cannot be read.
     """
-    from pipeline.catalog import read_provenance
+    from pipeline.catalog import read_provenance, run_store
     from pipeline.paths import catalog_parquet
 
     if not catalog_parquet(run_dir).is_file():
@@ -103,7 +103,7 @@ def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
             else "the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
         )
         raise PathCheckError(f"{run_dir} has no catalog.parquet: give {hint}")
-    store = Path(read_provenance(catalog_parquet(run_dir)).store)
+    store = run_store(run_dir, read_provenance(catalog_parquet(run_dir)))  # a copy beside the run first
     if not store.exists():
         raise PathCheckError(
             f"the store {store} that {run_dir} scored is not there; give its new place with --store"

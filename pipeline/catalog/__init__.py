@@ -25,6 +25,7 @@ from pipeline.catalog.store_match import (
     check_runs_share_store,
     check_same_store,
     read_run_record,
+    run_store,
     store_identity,
 )
 from pipeline.catalog.table import (
@@ -65,6 +66,7 @@ __all__ = [
     "read_known_lenses",
     "read_provenance",
     "read_run_record",
+    "run_store",
     "scored_mask",
     "store_identity",
     "validate_catalog",

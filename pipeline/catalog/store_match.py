@@ -29,7 +29,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.errors import CatalogError
+from pipeline.errors import CatalogError, LenshuntError
 from schemas.catalog import Provenance
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "check_runs_share_store",
     "check_same_store",
     "read_run_record",
+    "run_store",
     "store_identity",
 ]
 
@@ -142,6 +143,30 @@ def check_run_store(run_dir: str | os.PathLike[str], store: str | os.PathLike[st
     provenance = read_provenance(Path(run_dir))
     check_same_store(provenance, store, read_attributes(store).created, run=str(run_dir))
     return provenance
+
+
+def run_store(run_dir: str | os.PathLike[str], provenance: Provenance) -> Path:
+    """Where the store the run in ``run_dir`` scored is now: a copy beside the run, else the path
+    ``provenance`` records (which may be gone).
+
+    A copy beside the run is a store of the recorded name in ``run_dir`` or the folder above it (a
+    ``lenshunt run`` work directory: ``WORK/store.zarr`` beside ``WORK/scores``) whose creation time
+    is the recorded one (:func:`check_same_store`). A copied or moved work directory thus finds
+    its own store (trial: its evaluation read the original's, by the recorded absolute path).
+    """
+    from pipeline.store import read_attributes
+
+    recorded = Path(provenance.store)
+    if provenance.store_created:
+        run_dir = Path(run_dir).resolve()
+        for candidate in (run_dir / recorded.name, run_dir.parent / recorded.name):
+            if candidate.is_dir() and not _same_path(candidate, recorded):
+                try:
+                    check_same_store(provenance, candidate, read_attributes(candidate).created, run="")
+                except (LenshuntError, OSError, ValueError):  # not a store, or another one
+                    continue
+                return candidate
+    return recorded
 
 
 def check_runs_share_store(first: Provenance, second: Provenance, *, names: tuple[str, str]) -> None:

@@ -331,10 +331,10 @@ def _first_line(exc: BaseException) -> str:
 def _recorded_store(run_dir: str | Path) -> str | None:
     """The store the run's catalog records, or None (no catalog, or none recorded)."""
     from pipeline import paths
-    from pipeline.catalog.table import read_provenance
+    from pipeline.catalog import read_provenance, run_store
 
     try:
-        return read_provenance(paths.catalog_parquet(run_dir)).store or None
+        return str(run_store(run_dir, read_provenance(paths.catalog_parquet(run_dir)))) or None
     except (LenshuntError, OSError, ValueError):
         return None
 

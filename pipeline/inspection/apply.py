@@ -42,7 +42,7 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | 
 
 
 def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
-    from pipeline.catalog import read_catalog, read_provenance, write_catalog
+    from pipeline.catalog import read_catalog, read_provenance, run_store, write_catalog
     from pipeline.catalog.columns import LAYOUT_ATTR
     from pipeline.paths import catalog_parquet
 
@@ -50,7 +50,8 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     provenance = read_provenance(catalog_parquet(run_dir))
     rows = read_grades(run_dir)
     grades = latest_grades(rows)
-    grades, outdated = split_outdated(grades, store_rewrites(store or provenance.store))  # trial: old pixels
+    store = store or run_store(run_dir, provenance)  # a copy beside the run first
+    grades, outdated = split_outdated(grades, store_rewrites(store))  # trial: grades of old pixels
     table = consensus(grades)
     catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
     for name, values in consensus_columns(catalog["object_id"].to_numpy(), table).items():

@@ -103,7 +103,7 @@ class InspectSession:
         regrade: bool = False,
     ) -> InspectSession:
         """The session of ``inspector`` on the run in ``run_dir`` (store: the one it scored)."""
-        from pipeline.catalog import check_same_store, read_catalog, read_provenance
+        from pipeline.catalog import check_same_store, read_catalog, read_provenance, run_store
         from pipeline.catalog.columns import table_layout
         from pipeline.paths import catalog_parquet
         from pipeline.store import read_attributes
@@ -116,7 +116,7 @@ class InspectSession:
             )
         catalog = read_catalog(catalog_parquet(run_dir))
         provenance = read_provenance(catalog_parquet(run_dir))
-        store = Path(store or provenance.store)
+        store = Path(store or run_store(run_dir, provenance))  # a copy beside the run first
         if not store.exists():
             raise InspectError(
                 f"the store {store} that {run_dir} scored is not there; give its new place with --store"

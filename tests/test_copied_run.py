@@ -1,0 +1,62 @@
+"""A copied or moved work directory finds its own store (trial: its evaluation read the original's).
+
+A ``lenshunt run`` work directory holds the store beside the scores (``WORK/store.zarr``,
+``WORK/scores``). The catalog records the store's absolute path and its identity (creation time).
+A real set is ingested, a run written and the work directory copied.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from cutouts import write_set
+from test_inspect import write_run
+from test_training import LAYOUT
+
+from flows.cli import main
+from flows.preflight import recorded_store
+from pipeline import paths
+from pipeline.catalog import read_provenance, run_store
+from pipeline.store import ingest
+
+IDS = list(range(620000, 620012))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, dask_client) -> Path:
+    root = tmp_path_factory.mktemp("copied")
+    source = write_set(LAYOUT, root / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
+    ingest(LAYOUT, source, root / "work" / "store.zarr", dask_client, chunk_objects=8)
+    write_run(root / "work" / "store.zarr", root / "work" / "scores")
+    return root / "work"
+
+
+def test_a_copied_work_directory_evaluates_against_its_own_store(work, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(work, copy)
+    provenance = read_provenance(paths.catalog_parquet(copy / "scores"))
+    assert Path(provenance.store) == work / "store.zarr"  # recorded: the original's absolute path
+    assert run_store(copy / "scores", provenance) == (copy / "store.zarr").resolve()
+    assert recorded_store(copy / "scores") == (copy / "store.zarr").resolve()
+    assert run_store(work / "scores", provenance) == work / "store.zarr"  # in place: the recorded one
+    (work / "store.zarr").rename(work / "store.away")  # the original gone: the copy's own is read
+    try:
+        assert main(["evaluate", str(copy / "scores")]) == 0, capsys.readouterr().err
+    finally:
+        (work / "store.away").rename(work / "store.zarr")
+    assert "report:  " in capsys.readouterr().out and (copy / "scores" / "report" / "report.html").is_file()
+
+
+def test_a_store_of_the_same_name_that_is_another_set_is_not_taken(work, tmp_path, dask_client):
+    other = tmp_path / "other"
+    source = write_set(LAYOUT, tmp_path / "src", IDS, dict.fromkeys(IDS, 0))
+    ingest(LAYOUT, source, other / "store.zarr", dask_client, chunk_objects=8)  # another creation time
+    shutil.copytree(work / "scores", other / "scores")
+    provenance = read_provenance(paths.catalog_parquet(other / "scores"))
+    assert run_store(other / "scores", provenance) == work / "store.zarr"
+    # without a recorded identity only the recorded path names the store
+    unnamed = provenance.model_copy(update={"store_created": None})
+    shutil.copytree(work / "store.zarr", other / "copy-of" / "store.zarr")
+    assert run_store(other / "copy-of" / "scores", unnamed) == work / "store.zarr"
