@@ -409,8 +409,17 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     assert catalog["known_lens_sep"].isna().sum() == len(catalog) - 1
     provenance = read_provenance(paths.catalog_fits(out))
     assert (provenance.known_lenses, provenance.known_lens_radius_arcsec) == (source, 2.0)
+    assert provenance.extras["known_lenses_dropped"] == 1
     # the evaluation uses the matches: an edited table makes it stale, another spelling does not (trial)
-    evaluate_run(out, store)
+    page = evaluate_run(out, store).report_path.read_text()
+    # the report names the table, the matches and the rows left out (trial: only the summary did)
+    for row in (
+        f'<th>Known-lens catalog</th><td class="mono">{source}</td>',
+        "<th>Known lenses matched</th><td>1 object(s) within 2 arcsec of one</td>",
+        "<th>Known-lens rows left out</th><td>1 without a usable position (ra, dec in degrees), "
+        "e.g. bad</td>",
+    ):
+        assert row in page, row
     spelt = tmp_path / "." / "known.csv"
     same = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=spelt)
     assert same.removed_evaluation == [] and paths.metrics_file(out).is_file()

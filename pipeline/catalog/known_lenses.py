@@ -37,6 +37,8 @@ from pipeline.errors import CatalogError
 
 __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
+    "DROPPED_KNOWN_LENSES",
+    "DROPPED_KNOWN_LENS_NAMES",
     "KnownLenses",
     "check_match_radius",
     "lenscat_lenses",
@@ -49,6 +51,11 @@ DEFAULT_MATCH_RADIUS_ARCSEC = 2.0
 """Default crossmatch radius: about a lens's Einstein radius, and well above position errors."""
 
 _LENSCAT_COLUMNS = {"name": "name", "RA [deg]": "ra", "DEC [deg]": "dec", "grading": "grade"}
+
+
+DROPPED_KNOWN_LENSES, DROPPED_KNOWN_LENS_NAMES = "known_lenses_dropped", "known_lenses_dropped_names"
+"""Keys of a catalog provenance's ``extras``: how many rows of the known-lens table had no usable
+position, and the first five of their names (:meth:`KnownLenses.provenance_extras`)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,18 @@ class KnownLenses:
 
     def __len__(self) -> int:
         return int(self.name.size)
+
+    def dropped_text(self, limit: int = 5) -> str:
+        """The first ``limit`` names of the rows left out, comma-separated (``(no name)`` for none)."""
+        return ", ".join(name or "(no name)" for name in self.dropped_names[:limit])
+
+    def provenance_extras(self) -> dict[str, int | str]:
+        """What a catalog's provenance ``extras`` record of the rows left out (none: ``{}``), under
+        :data:`DROPPED_KNOWN_LENSES` and :data:`DROPPED_KNOWN_LENS_NAMES`, for the report (trial: only
+        the score run's summary named them)."""
+        if not self.n_dropped:
+            return {}
+        return {DROPPED_KNOWN_LENSES: self.n_dropped, DROPPED_KNOWN_LENS_NAMES: self.dropped_text()}
 
 
 @functools.cache

@@ -147,6 +147,34 @@ def _summary(catalog: pd.DataFrame, provenance: Provenance, threshold: float) ->
         rows.append(
             ("Labels", f"{int(np.sum(labels == 1)):,} lenses, {int(np.sum(labels == 0)):,} non-lenses")
         )
+    return rows + _known_lens_rows(catalog, provenance)
+
+
+def _known_lens_rows(catalog: pd.DataFrame, provenance: Provenance) -> list[tuple[str, str]]:
+    """The known-lens table crossmatched, the objects matched and the table's rows left out for an
+    unusable position (trial: only the score run's summary said which table and which rows)."""
+    from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
+
+    if not provenance.known_lenses:
+        return []
+    matched = int((catalog["known_lens"] != "").sum()) if "known_lens" in catalog else 0
+    rows = [
+        ("Known-lens catalog", provenance.known_lenses),
+        (
+            "Known lenses matched",
+            f"{matched:,} object(s) within {provenance.known_lens_radius_arcsec:g} arcsec of one",
+        ),
+    ]
+    dropped = provenance.extras.get(DROPPED_KNOWN_LENSES)
+    if dropped:
+        names = provenance.extras.get(DROPPED_KNOWN_LENS_NAMES)
+        rows.append(
+            (
+                "Known-lens rows left out",
+                f"{dropped:,} without a usable position (ra, dec in degrees)"
+                + (f", e.g. {names}" if names else ""),
+            )
+        )
     return rows
 
 

@@ -315,6 +315,7 @@ def score_store(
                 "architecture": bundle.card.architecture,
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),
+                **(known.provenance_extras() if known is not None else {}),
             },
         )
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
@@ -342,9 +343,7 @@ def score_store(
             n_known_lenses=int((table["known_lens"] != "").sum()),
             known_lenses=known.source if known is not None else "",
             n_known_lenses_dropped=known.n_dropped if known is not None else 0,
-            known_lenses_dropped=", ".join(name or "(no name)" for name in known.dropped_names[:5])
-            if known is not None
-            else "",
+            known_lenses_dropped=known.dropped_text() if known is not None else "",
             outputs=[
                 f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
                 for spec in layout.outputs
