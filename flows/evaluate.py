@@ -79,3 +79,11 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_flow(str(args.out), str(args.store), args.threshold, args.beta, args.top_n)
     print(evaluation_summary(result))
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What a stopped evaluation leaves: the page and ``metrics.json`` are written last, so none."""
+    return (
+        f"the page and metrics.json are written last, so {args.out} has none until this command runs "
+        "again to the end (the catalogs are untouched)"
+    )

@@ -150,6 +150,10 @@ def _evaluate_run(
     check_evaluation_writable(out_dir)
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    # the earlier page and metrics go before a new figure is written, and the new ones are written
+    # last: a stopped evaluation leaves none, not the old page beside new figures (trial)
+    for earlier in (report_dir / paths.REPORT_FILE, paths.metrics_file(out_dir)):
+        earlier.unlink(missing_ok=True)
 
     catalog, notes = with_store_labels(catalog, store)
     notes += catalog_behind_note(out_dir) + images_changed_note(out_dir, store)
@@ -164,7 +168,6 @@ def _evaluate_run(
             # what the page says of the catalog measured goes into metrics.json too (trial: a catalog
             # behind its score parts was noted on the page only)
             metrics = metrics.model_copy(update={"notes": [*notes, *metrics.notes]})
-            metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
         plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
 
     top = select_top(catalog, top_n)
@@ -172,6 +175,8 @@ def _evaluate_run(
     images = read_object_images(store, top["object_id"].to_numpy())
     pngs = render_gallery_pngs(images, layout, report_dir / "gallery")
     gallery = gallery_items(top, pngs, layout)
+    if metrics is not None:  # beside the page, written after the figures (the page links its copy)
+        metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
     report = build_report(
         report_dir,
         catalog=catalog,
