@@ -150,13 +150,33 @@ class Stopped(KeyboardInterrupt):
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
     def raise_stopped(signum, frame):
+        _note_stop()
         raise Stopped(signum)
 
+    def interrupt(signum, frame):
+        _note_stop()
+        signal.default_int_handler(signum, frame)  # KeyboardInterrupt, as before
+
+    _note_stop(False)  # a new command: an earlier one in this process may have been stopped
     previous = signal.signal(signal.SIGTERM, raise_stopped)
+    previous_int = (
+        signal.signal(signal.SIGINT, interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        else None
+    )
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+def _note_stop(stopped: bool = True) -> None:
+    """:func:`flows.failures.note_stop`, if the failures module is loaded (it is once a flow runs)."""
+    failures = sys.modules.get("flows.failures")
+    if failures is not None:
+        failures.note_stop(stopped)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import sys
+import threading
 
 from pipeline.errors import LenshuntError
 from schemas.layout import LayoutError
@@ -100,7 +102,9 @@ class DropStopCrashes(logging.Filter):
     "... ended with CancelledError" warnings of Dask workers whose tasks the stop cancelled.
 
     Prefect 3.4 writes them for every run a stop ends, before the CLI's one line says it stopped
-    (a stopped ``lenshunt score`` printed four).
+    (a stopped ``lenshunt score`` printed four). Also dropped: Dask's "Failed to remove" of its
+    scratch space in the HATS writer's temporary folder, which the stopped writer has already
+    removed (trial: an ERROR line after a SIGTERM while the HATS catalog was written).
     """
 
     PHRASES = (
@@ -110,12 +114,40 @@ class DropStopCrashes(logging.Filter):
         "ended with CancelledError",
     )
 
+    AFTER_STOP = (
+        "Restarting worker",
+        "caused the cluster to lose already computed task(s)",
+        "Still processing items",
+    )
+    """Records that only follow a stop of the whole process group (:func:`note_stop`): the nanny's
+    restart of a worker the SIGTERM killed, the scheduler's loss of its results, and Prefect's
+    events worker flushing to the temporary server the signal stopped (trial). Kept otherwise: a
+    worker restarted for its memory, say."""
+
+    SCRATCH = re.compile(r"^Failed to remove '[^']*/\.[^/']+\.\d+\.tmp/dask/dask-scratch-space/")
+    """The scratch space of :func:`pipeline.catalog.hats.write_hats`'s private cluster."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a record whose arguments do not format: not ours to judge
             return True
-        return not any(phrase in message for phrase in self.PHRASES)
+        if _STOPPING.is_set() and any(phrase in message for phrase in self.AFTER_STOP):
+            return False
+        return not any(phrase in message for phrase in self.PHRASES) and not self.SCRATCH.match(message)
+
+
+_STOPPING = threading.Event()
+
+
+def note_stop(stopped: bool = True) -> None:
+    """Record that a stop signal (SIGINT, SIGTERM) reached the CLI: from now on the console leaves out
+    what a stopped process group logs on its way down (:attr:`DropStopCrashes.AFTER_STOP`).
+    ``False``: a new command starts (an earlier one in this process may have been stopped)."""
+    if stopped:
+        _STOPPING.set()
+    else:
+        _STOPPING.clear()
 
 
 class _DropDistributedCancelRace(logging.Filter):

@@ -678,3 +678,26 @@ def test_records_of_a_stop_are_dropped_from_the_console_only():
     kept = record("Crash detected! Execution was interrupted by an unexpected exception: %s", "OSError")
     kept_or_not = [DropStopCrashes().filter(r) for r in (crash, term, cancelled, kept)]
     assert kept_or_not == [False, False, False, True]
+    # trial: after a SIGTERM while the HATS catalog was written (its temporary folder already gone)
+    scratch = record(
+        "Failed to remove %r (failed in %s): %s",
+        "/w/scores/.catalog_hats.29899.tmp/dask/dask-scratch-space/worker-c8fzsy9c",
+        "<built-in function lstat>",
+        "[Errno 2] No such file or directory",
+    )
+    elsewhere = record(
+        "Failed to remove %r (failed in %s): %s", "/data/dask-scratch-space/w-1", "rmdir", "EBUSY"
+    )
+    assert [DropStopCrashes().filter(r) for r in (scratch, elsewhere)] == [False, True]
+    # trial: a SIGTERM to the process group killed the workers, whose nannies restarted them
+    restart = record("Restarting worker (status=%s)", "Status.running")
+    flushing = record("Still processing items: 3 items remaining...")
+    import flows.failures
+
+    flows.failures.note_stop(False)  # as a command starts (an earlier test's may have been stopped)
+    assert [DropStopCrashes().filter(r) for r in (restart, flushing)] == [True, True]  # say why otherwise
+    try:
+        flows.failures.note_stop()
+        assert [DropStopCrashes().filter(r) for r in (restart, flushing, kept)] == [False, False, True]
+    finally:
+        flows.failures._STOPPING.clear()
