@@ -338,7 +338,18 @@ def test_population_ranges_and_the_negative_mix_have_flags(tmp_path, prefect_har
         assert not (tmp_path / "none").exists()
     check(
         parser.parse_args(
-            [str(tmp_path), "--n", "4", "--domain", "randomised", "--negative-mix", "1", "0", "0", "0"]
+            [
+                str(tmp_path / "fresh"),
+                "--n",
+                "4",
+                "--domain",
+                "randomised",
+                "--negative-mix",
+                "1",
+                "0",
+                "0",
+                "0",
+            ]
         )
     )
     flags = {"": None, "--negative-scale-brightens": True, "--no-negative-scale-brightens": False}
