@@ -286,3 +286,21 @@ def test_a_failed_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkey
         write_catalog(collapsed, tmp_path, make_provenance(collapsed), expected_n=len(collapsed))
     assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
     assert (read_catalog(tmp_path / "catalog.parquet")["ra"] == 150.0).all()  # the flat ones are new
+
+
+def test_a_stopped_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkeypatch) -> None:
+    """Trial: a SIGTERM while ``lenshunt score`` wrote the HATS catalog left the earlier one, with other
+    known-lens names, beside the new FITS, Parquet and VOTable catalogs."""
+    from pipeline.catalog import hats
+
+    table = sky_table(20, n_without_position=2)
+    assert write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table)).hats is not None
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hats, "_import", stopped)
+    moved = table.assign(ra=table["ra"] + 1.0)
+    with pytest.raises(KeyboardInterrupt):
+        write_catalog(moved, tmp_path, make_provenance(moved), expected_n=len(moved))
+    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES  # no HATS, no temporary

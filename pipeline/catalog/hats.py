@@ -155,7 +155,8 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     ------
     CatalogError
         When hats-import fails or its catalog does not hold every positioned row; the HATS
-        catalog of an earlier write is removed then, as it would disagree with the flat ones.
+        catalog of an earlier write is removed then, as it would disagree with the flat ones (and
+        so it is when a stop, KeyboardInterrupt, ends the write).
     """
     path = Path(path)
     placed = np.isfinite(table["ra"].to_numpy()) & np.isfinite(table["dec"].to_numpy())
@@ -176,9 +177,9 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
             raise CatalogError(f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}")
         shutil.rmtree(path, ignore_errors=True)
         os.replace(work / path.name, path)
-    except Exception as error:
+    except BaseException as error:  # a stop too (trial: a SIGTERM left the old one beside new flat ones)
         shutil.rmtree(path, ignore_errors=True)  # an older HATS catalog would disagree with the new flat ones
-        if isinstance(error, CatalogError):
+        if isinstance(error, CatalogError) or not isinstance(error, Exception):
             raise
         # hats-import raises many kinds; name the step and keep the cause
         raise CatalogError(
