@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def interrupted(args: argparse.Namespace) -> str:
-    """What a stopped evaluation leaves: the page and ``metrics.json`` are written last, so none."""
+    """What a stopped evaluation leaves: the earlier one whole (it writes into a staging folder)."""
     return (
-        f"the page and metrics.json are written last, so {args.out} has none until this command runs "
-        "again to the end (the catalogs are untouched)"
+        f"the earlier evaluation in {args.out} (page, figures, metrics.json), if any, is kept whole: the "
+        "new one replaces it only once complete; rerun the same command to write it"
     )

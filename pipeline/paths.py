@@ -133,6 +133,9 @@ def report_dir(out_dir: Path) -> Path:
 REPORT_FILE = "report.html"
 """The page ``lenshunt evaluate`` writes in :func:`report_dir` (:mod:`pipeline.evaluation.report`)."""
 
+REPORT_STAGE = ".evaluating"
+"""The folder in :func:`report_dir` an evaluation writes into before it moves its files into place."""
+
 REPORT_WRITTEN = (
     REPORT_FILE,
     "roc.png",
@@ -141,6 +144,7 @@ REPORT_WRITTEN = (
     "score_distribution.png",
     "gallery",
     "files",
+    REPORT_STAGE,
 )
 """Every name ``lenshunt evaluate`` writes in :func:`report_dir` (pages, plots, the gallery's and
 the downloads' folders); a score run that changes the catalog deletes these, and nothing else there."""

@@ -1,6 +1,7 @@
-"""A stopped evaluation leaves no page nor metrics (trial: new metrics and figures stood beside the
-old page, which described other ones). A real set is ingested, a run written and evaluated, and the
-second evaluation stopped while it renders the gallery."""
+"""A stopped evaluation keeps the earlier one whole (trials: new metrics and figures stood beside the
+old page, which described other ones; then, the old page deleted first, a stop lost a good report).
+A real set is ingested, a run written and evaluated, and the second evaluation stopped while it
+renders the gallery."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pipeline.store import ingest
 IDS = list(range(630000, 630012))
 
 
-def test_a_stopped_evaluation_leaves_no_page_beside_new_figures(tmp_path, dask_client, monkeypatch):
+def test_a_stopped_evaluation_keeps_the_earlier_one_whole(tmp_path, dask_client, monkeypatch):
     import pipeline.evaluation.gallery
 
     source = write_set(LAYOUT, tmp_path / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
@@ -25,7 +26,11 @@ def test_a_stopped_evaluation_leaves_no_page_beside_new_figures(tmp_path, dask_c
     run = write_run(store, tmp_path / "run")
     first = evaluate_run(run, store, top_n=3)
     page, metrics = first.report_path, paths.metrics_file(run)
-    assert page.is_file() and metrics.is_file()
+    report = page.parent
+    (report / "files" / "notes.txt").write_text("the user's")
+    before = {path: path.read_bytes() for path in report.rglob("*") if path.is_file()}
+    before[metrics] = metrics.read_bytes()
+    assert page.is_file() and first.plots and all(path.parent == report for path in first.plots.values())
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt  # a Ctrl-C once the figures are new
@@ -33,7 +38,14 @@ def test_a_stopped_evaluation_leaves_no_page_beside_new_figures(tmp_path, dask_c
     monkeypatch.setattr(pipeline.evaluation.gallery, "render_gallery_pngs", stopped)
     with pytest.raises(KeyboardInterrupt):
         evaluate_run(run, store, top_n=3, threshold=0.9)
-    assert not page.exists() and not metrics.exists()
+    after = {path: path.read_bytes() for path in report.rglob("*") if path.is_file()}
+    after[metrics] = metrics.read_bytes()
+    assert after == before  # the figures, gallery, copies, page and metrics as they were; no staging
     monkeypatch.undo()
-    again = evaluate_run(run, store, top_n=3, threshold=0.9)  # the next one writes both
-    assert again.report_path.is_file() and metrics.is_file() and again.metrics.threshold == 0.9
+    again = evaluate_run(run, store, top_n=1, threshold=0.9)  # the next one replaces them
+    assert again.report_path == page and again.metrics.threshold == 0.9
+    assert '"threshold": 0.9' in metrics.read_text() and not (report / paths.REPORT_STAGE).exists()
+    gallery = {path.name for path in (report / "gallery").iterdir() if path.suffix == ".png"}
+    assert len({name.split("-")[0].removesuffix(".png") for name in gallery}) == 1  # the other two gone
+    assert (report / "files" / "notes.txt").is_file() and (report / "files" / "catalog.parquet").is_file()
+    assert all(path.is_file() and path.parent == report for path in again.plots.values())

@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
 from collections.abc import Mapping, Sequence
@@ -44,7 +43,6 @@ from pipeline.evaluation.outputs_view import output_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import (
-    REPORT_DOWNLOADS,
     REPORT_FILE,
     catalog_fits,
     catalog_parquet,
@@ -273,18 +271,22 @@ MAX_COPIED_BYTES = 64 * 2**20
 """Catalog and metrics files up to this size are copied into the report's ``files/`` folder."""
 
 
-def _downloads(out_dir: Path) -> list[dict[str, str]]:
-    """The run's catalogs and metrics (in the report folder or the one above it), copied into
-    ``files/`` so that the links still work when the report folder is copied alone; a file
-    larger than :data:`MAX_COPIED_BYTES` is linked where it is, by absolute ``file:`` URL."""
-    links, copied = [], set()
+def _downloads(out_dir: Path, run_dir: Path | None = None) -> list[dict[str, str]]:
+    """The run's catalogs and metrics (in the report folder or the one above it; with ``run_dir``,
+    the catalogs there and the metrics in the report folder), copied into ``files/`` so that the
+    links still work when the report folder is copied alone; a file larger than
+    :data:`MAX_COPIED_BYTES` is linked where it is, by absolute ``file:`` URL."""
+    links = []
     for name, find in (
         ("Catalog (FITS)", catalog_fits),
         ("Catalog (Parquet)", catalog_parquet),
         ("Catalog (VOTable)", catalog_votable),
         ("Metrics (JSON)", metrics_file),
     ):
-        for folder in (out_dir, out_dir.parent):
+        folders = (out_dir, out_dir.parent)
+        if run_dir is not None:
+            folders = (out_dir,) if find is metrics_file else (Path(run_dir),)
+        for folder in folders:
             source = find(folder)
             if not source.is_file():
                 continue
@@ -293,14 +295,10 @@ def _downloads(out_dir: Path) -> list[dict[str, str]]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if source.resolve() != target.resolve():
                     shutil.copyfile(source, target)
-                copied.add(source.name)
                 links.append({"name": name, "href": "files/" + quote(source.name)})
             else:
                 links.append({"name": f"{name}, not copied (large)", "href": source.resolve().as_uri()})
             break
-    for stale in set(REPORT_DOWNLOADS) - copied:  # an earlier run's copy of a file this one lacks
-        with contextlib.suppress(OSError):
-            (out_dir / "files" / stale).unlink(missing_ok=True)
     return links
 
 
@@ -316,6 +314,7 @@ def build_report(
     grades: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     threshold: float | None = None,
+    run_dir: Path | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -347,6 +346,10 @@ def build_report(
         The score threshold the metrics and the candidate count use; None: the catalog's
         (``provenance.threshold``). ``lenshunt evaluate --threshold`` passes its own (trial: the page
         named the catalog's beside metrics at another).
+    run_dir : pathlib.Path or None
+        The run's folder, where its catalogs are, when ``out_dir`` is not its report folder (the
+        evaluation's staging folder, whose ``metrics.json`` is the new one); None: ``out_dir``
+        and its parent hold them.
     """
     import jinja2
 
@@ -390,7 +393,7 @@ def build_report(
         cards=cards,
         extras=[(key, str(value)) for key, value in provenance.extras.items() if key != "input_warnings"],
         input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
-        downloads=_downloads(out_dir),
+        downloads=_downloads(out_dir, run_dir),
         grades=grades,
         notes=list(notes),
     )

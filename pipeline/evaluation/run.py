@@ -6,6 +6,8 @@ Reads the run's catalog and, for the gallery, only the top-N objects' images fro
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.locking import score_folder_lock
+from schemas.catalog import Provenance
 
 
 @dataclass
@@ -72,6 +75,8 @@ def check_evaluation_writable(out_dir: str | Path) -> None:
     for path in (paths.metrics_file(out_dir), report / paths.REPORT_FILE):
         check_replaceable(path)
     for name in paths.REPORT_WRITTEN:
+        if name == paths.REPORT_STAGE:  # removed and made anew
+            continue
         path = report / name
         if name in ("gallery", "files") and path.exists() and not path.is_dir():  # trial: found late
             raise NotADirectoryError(errno.ENOTDIR, "a file where a folder is written", str(path))
@@ -126,19 +131,7 @@ def _evaluate_run(
 ) -> EvaluationResult:
     from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
-    from pipeline.evaluation.gallery import (
-        gallery_files,
-        gallery_items,
-        remove_stale_gallery,
-        render_gallery_pngs,
-        select_top,
-    )
-    from pipeline.evaluation.grade_report import grade_section
-    from pipeline.evaluation.metrics import evaluate, write_metrics
-    from pipeline.evaluation.outputs_view import has_score
-    from pipeline.evaluation.plots import make_evaluation_plots
-    from pipeline.evaluation.report import build_report
-    from pipeline.store.zarr_store import read_attributes, store_layout
+    from pipeline.store.zarr_store import read_attributes
 
     catalog_path = paths.catalog_parquet(out_dir)
     catalog = read_catalog(catalog_path)
@@ -150,16 +143,43 @@ def _evaluate_run(
     check_evaluation_writable(out_dir)
     report_dir = paths.report_dir(out_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    # the earlier page and metrics go before a new figure is written, and the new ones are written
-    # last: a stopped evaluation leaves none, not the old page beside new figures (trial)
-    for earlier in (report_dir / paths.REPORT_FILE, paths.metrics_file(out_dir)):
-        earlier.unlink(missing_ok=True)
+    # everything is written into a staging folder and moved into place once complete, the page last:
+    # a stop or failure keeps the earlier evaluation whole (trials: new figures beside the old page;
+    # then, deleting the old page first, a stopped re-evaluation lost a good report)
+    stage = report_dir / paths.REPORT_STAGE
+    shutil.rmtree(stage, ignore_errors=True)  # left by a killed evaluation
+    stage.mkdir()
+    try:
+        return _evaluate_into(stage, out_dir, store, catalog, provenance, threshold, beta, top_n, run_info)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _evaluate_into(
+    stage: Path,
+    out_dir: Path,
+    store: Path,
+    catalog: pd.DataFrame,
+    provenance: Provenance,
+    threshold: float,
+    beta: float,
+    top_n: int,
+    run_info: dict | None,
+) -> EvaluationResult:
+    """Write the evaluation into ``stage`` and move it into place (:func:`publish_evaluation`)."""
+    from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
+    from pipeline.evaluation.grade_report import grade_section
+    from pipeline.evaluation.metrics import evaluate, write_metrics
+    from pipeline.evaluation.outputs_view import has_score
+    from pipeline.evaluation.plots import make_evaluation_plots
+    from pipeline.evaluation.report import build_report
+    from pipeline.store.zarr_store import read_attributes, store_layout
 
     catalog, notes = with_store_labels(catalog, store)
     notes += catalog_behind_note(out_dir) + images_changed_note(out_dir, store)
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
-    metrics = metrics_path = None
+    metrics = None
     plots: dict[str, Path] = {}
     if has_score(catalog):  # a model without a lens probability (a pure regressor) has no score metrics
         scores = catalog["score"].to_numpy(dtype=np.float64)
@@ -168,17 +188,17 @@ def _evaluate_run(
             # what the page says of the catalog measured goes into metrics.json too (trial: a catalog
             # behind its score parts was noted on the page only)
             metrics = metrics.model_copy(update={"notes": [*notes, *metrics.notes]})
-        plots = make_evaluation_plots(labels if has_labels else None, scores, report_dir, threshold=threshold)
+        plots = make_evaluation_plots(labels if has_labels else None, scores, stage, threshold=threshold)
 
     top = select_top(catalog, top_n)
     layout = store_layout(read_attributes(store))
     images = read_object_images(store, top["object_id"].to_numpy())
-    pngs = render_gallery_pngs(images, layout, report_dir / "gallery")
+    pngs = render_gallery_pngs(images, layout, stage / "gallery")
     gallery = gallery_items(top, pngs, layout)
-    if metrics is not None:  # beside the page, written after the figures (the page links its copy)
-        metrics_path = write_metrics(metrics, paths.metrics_file(out_dir))
-    report = build_report(
-        report_dir,
+    if metrics is not None:
+        write_metrics(metrics, stage / paths.metrics_file(out_dir).name)
+    build_report(
+        stage,
         catalog=catalog,
         provenance=provenance,
         metrics=metrics,
@@ -188,11 +208,49 @@ def _evaluate_run(
         grades=grade_section(out_dir, catalog, store=store),
         notes=notes,
         threshold=threshold,
+        run_dir=out_dir,
     )
-    remove_stale_gallery(report_dir / "gallery", gallery_files(gallery))  # the page is written
+    report_dir = publish_evaluation(stage, out_dir, gallery_files(gallery))
     return EvaluationResult(
-        metrics=metrics, metrics_path=metrics_path, report_path=report, plots=plots, notes=notes
+        metrics=metrics,
+        metrics_path=paths.metrics_file(out_dir) if metrics is not None else None,
+        report_path=report_dir / paths.REPORT_FILE,
+        plots={key: report_dir / path.relative_to(stage) for key, path in plots.items()},
+        notes=notes,
     )
+
+
+def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:
+    """Move a complete evaluation from ``stage`` into place; returns the report folder.
+
+    Figures, gallery pictures and pages and the downloads' copies first (renames in one file
+    system), then ``metrics.json`` (or the earlier one removed, when there are no metrics now), the
+    page last. What an earlier evaluation wrote and this one did not (a figure, a gallery picture,
+    a copy of a catalog the run no longer has) is deleted; the user's files stay.
+    """
+    from pipeline.evaluation.gallery import remove_stale_gallery
+
+    report_dir = paths.report_dir(out_dir)
+    page, metrics = stage / paths.REPORT_FILE, stage / paths.metrics_file(out_dir).name
+    staged = sorted(path for path in stage.rglob("*") if path.is_file() and path not in (page, metrics))
+    made = {path.relative_to(stage).as_posix() for path in staged}
+    for path in staged:
+        target = report_dir / path.relative_to(stage)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    for name in paths.REPORT_WRITTEN:  # an earlier evaluation's figure this one does not make
+        if name.endswith(".png") and name not in made:
+            (report_dir / name).unlink(missing_ok=True)
+    for name in paths.REPORT_DOWNLOADS:  # a copy of a catalog the run no longer has
+        if f"files/{name}" not in made:
+            (report_dir / "files" / name).unlink(missing_ok=True)
+    if metrics.is_file():
+        os.replace(metrics, paths.metrics_file(out_dir))
+    else:
+        paths.metrics_file(out_dir).unlink(missing_ok=True)  # it described another catalog
+    os.replace(page, report_dir / paths.REPORT_FILE)
+    remove_stale_gallery(report_dir / "gallery", gallery)  # the page is in place
+    return report_dir
 
 
 def catalog_behind_note(out_dir: Path) -> tuple[str, ...]:
