@@ -143,6 +143,13 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     assert read_known_lenses(tmp_path / "hashed3.csv").name.tolist() == ["#44", "#45"]
     (tmp_path / "mine.txt").write_text("name ra dec\nT1 150.5 -2.25\n")  # astropy guesses plain text
     assert read_known_lenses(tmp_path / "mine.txt").ra.tolist() == [150.5]
+    # Excel's "Unicode text": UTF-16, tab-separated, decimal commas (trial: a codec error)
+    (tmp_path / "u16.txt").write_bytes("name\tra\tdec\r\nT1\t150,5\t-2,25\r\n".encode("utf-16"))
+    unicode_text = read_known_lenses(tmp_path / "u16.txt")
+    assert unicode_text.name.tolist() == ["T1"] and unicode_text.ra.tolist() == [150.5]
+    assert unicode_text.dec.tolist() == [-2.25]
+    (tmp_path / "hashed.txt").write_text("# name ra dec\nT2 10.0 -5.0\n")  # astropy's commented header
+    assert read_known_lenses(tmp_path / "hashed.txt").name.tolist() == ["T2"]
     (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04 not a table astropy reads")
     with pytest.raises(CatalogError, match=r"cannot tell the format of the known-lens table .*sheet\.xlsx"):
         read_known_lenses(tmp_path / "sheet.xlsx")

@@ -185,8 +185,8 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
     try:
         if path.suffix.lower() in TEXT_SUFFIXES:
             table, delimiter = _read_text_table(path)
-        elif path.suffix.lower() in (".txt", ".dat"):  # astropy guesses the ASCII format
-            table = Table.read(path, format="ascii")
+        elif path.suffix.lower() in (".txt", ".dat"):
+            table, delimiter = _read_plain_text(path)
         else:
             table = Table.read(path)
     except IORegistryError:  # trial: an 85-line traceback for a .xlsx
@@ -294,6 +294,22 @@ def _read_text_table(path: Path):  # type: ignore[no-untyped-def]
     lines = [line for i, line in enumerate(lines) if i >= header and line.strip()]
     delimiter = declared or delimiter_of("\n".join(lines), "", "ra")
     return Table.read(lines, format="ascii.csv", delimiter=delimiter, comment=None), delimiter
+
+
+def _read_plain_text(path: Path):  # type: ignore[no-untyped-def]
+    """A ``.txt`` or ``.dat`` known-lens table, decoded as spreadsheets save text (UTF-16 too: Excel's
+    "Unicode text"; trial: refused with a codec error) and its delimiter: a spreadsheet's export
+    (tab, semicolon or comma in its first data line) is read as a CSV is; otherwise astropy guesses
+    the ASCII format (whitespace, a commented header) and the delimiter is None."""
+    from astropy.table import Table
+
+    from pipeline.sources.spreadsheet import catalog_text
+
+    lines = catalog_text(path.read_bytes())[0].splitlines()
+    first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
+    if any(mark in first for mark in ("\t", ";", ",")):
+        return _read_text_table(path)
+    return Table.read(lines, format="ascii"), None
 
 
 def _uncommented(line: str) -> str:
