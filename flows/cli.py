@@ -71,19 +71,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _greedy_list_hint(parser: argparse.ArgumentParser, argv: list[str]) -> str:
-    """``" (--bands takes every word after it: ...)"`` when ``argv`` ends with a list option's words
-    and ``parser`` has positional arguments those words may have been meant for; else ``""``."""
+    """``" (--bands takes every word after it: ...)"`` when a list option of ``argv`` took words and
+    positional arguments of ``parser`` are missing (those words may have been meant for them); else
+    ``""``."""
     positionals = [a.metavar or a.dest for a in parser._actions if not a.option_strings]  # no public list
     if not positionals:
         return ""
     lists = {name for a in parser._actions if a.nargs in ("+", "*") for name in a.option_strings}
-    last = next((i for i in range(len(argv) - 1, -1, -1) if argv[i].startswith("-")), None)
-    if last is None or argv[last].split("=")[0] not in lists or last == len(argv) - 1 or "--" in argv:
-        return ""
-    if _positionals_before(parser, argv[:last]) >= len(positionals):
+    taking = [  # list options followed by words (trial: cutout --bands VIS J STORE ID --out X)
+        word for i, word in enumerate(argv[:-1]) if word in lists and not argv[i + 1].startswith("-")
+    ]
+    if not taking or "--" in argv or _positionals_before(parser, argv) >= len(positionals):
         return ""
     names = " ".join(str(name).upper() for name in positionals)
-    return f" ({argv[last]} takes every word after it: give {names} before it, or end its list with --)"
+    return f" ({taking[0]} takes every word after it: give {names} before it, or end its list with --)"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -83,6 +83,17 @@ def test_simulation_settings_are_named_by_their_options(tmp_path, extra, message
             "argument --negative-mix: invalid float value: 'DIR' (--negative-mix takes every word after it: "
             "give OUT before it, or end its list with --) (`lenshunt simulate --help` lists the options)\n",
         ),
+        (  # the list option not last (trial)
+            ["cutout", "--bands", "VIS", "J", "STORE", "100141", "--out", "X"],
+            "the following arguments are required: store, object_id (--bands takes every word after it: "
+            "give STORE OBJECT_ID before it, or end its list with --) (`lenshunt cutout --help` lists the "
+            "options)\n",
+        ),
+        (
+            ["simulate", "--negative-mix", "1", "1", "1", "1", "DIR", "--n", "10"],
+            "argument --negative-mix: invalid float value: 'DIR' (--negative-mix takes every word after it: "
+            "give OUT before it, or end its list with --) (`lenshunt simulate --help` lists the options)\n",
+        ),
         (
             ["train", "--bands", "VIS", "H", "STORE", "OUT"],
             "the following arguments are required: store, out (--bands takes every word after it: give "
