@@ -223,7 +223,7 @@ def _compare(args: argparse.Namespace) -> int:
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
     change = round_change(before, after, read_grades(args.compare))
     path = args.run_dir / "grade-round.json"
-    path.write_text(json.dumps(change, indent=2) + "\n")
+    path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
     json.dump(change, sys.stdout, indent=2)
     print(f"\nwritten to {path}")
     return 0

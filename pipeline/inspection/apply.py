@@ -11,6 +11,7 @@ after fine-tuning on grades).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,9 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
     -------
     dict
         ``n_graded``, ``n_lens`` and ``n_nonlens`` (training labels from the grades), the mean
-        score of graded lenses and non-lenses before and after, and with labels the AUROC
-        before and after on the labelled objects that were not graded (held out from the round).
+        score of graded lenses and non-lenses before and after (None where there are none, or none
+        scored: ``null`` in JSON, as ``metrics.json`` writes it), and with labels the AUROC before and
+        after on the labelled objects that were not graded (held out from the round).
 
     Raises
     ------
@@ -113,9 +115,8 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
     for name, value in (("lens", 1), ("nonlens", 0)):
         rows = merged[merged["grade_label"] == value]
         for when in ("before", "after"):
-            out[f"mean_score_{name}_{when}"] = (
-                float(rows[f"score_{when}"].mean()) if len(rows) else float("nan")
-            )
+            mean = float(rows[f"score_{when}"].mean()) if len(rows) else math.nan
+            out[f"mean_score_{name}_{when}"] = mean if math.isfinite(mean) else None  # JSON null (trial: NaN)
     if "label" in merged:
         held = merged[(merged["grade_label"] < 0) & ~merged["object_id"].isin(labels.index)]
         held = held[
