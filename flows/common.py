@@ -135,13 +135,22 @@ def summaries_off_console() -> None:
 
 
 def format_metric(value: object, digits: int = 4) -> str:
-    """A metric for people: 4 significant digits, or the value as it is when not a float.
+    """A metric for people: 4 significant digits, more where those would show a value short of 1 (or
+    above 0) as 1 (or 0); ``n/a`` for an undefined one (None, NaN); else the value as it is.
 
-    >>> format_metric(0.9772079772079771), format_metric(1.0), format_metric(None)
-    ('0.9772', '1', 'None')
+    Trial: AUROC 0.99996 was printed ``auroc=1``, which reads as perfect, and an undefined one ``None``.
+
+    >>> format_metric(0.9772079772079771), format_metric(1.0), format_metric(0.99996), format_metric(None)
+    ('0.9772', '1', '0.99996', 'n/a')
     """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
     if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.{digits}g}"
+        text = f"{value:.{digits}g}"
+        while float(text) in (0.0, 1.0) and float(text) != value and digits < 12:
+            digits += 1
+            text = f"{value:.{digits}g}"
+        return text
     return str(value)
 
 

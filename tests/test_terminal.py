@@ -97,4 +97,7 @@ def test_cli_prints_the_final_summary_once(tmp_path):
 
 def test_metrics_are_rounded_for_people():
     assert format_metric(0.9772079772079771) == "0.9772"
-    assert format_metric(0.5) == "0.5" and format_metric(1.0) == "1" and format_metric(None) == "None"
+    assert format_metric(0.5) == "0.5" and format_metric(1.0) == "1" and format_metric(None) == "n/a"
+    # trial: AUROC 0.99996 printed as 1 (perfect), an undefined one as None
+    assert format_metric(0.99996) == "0.99996" and format_metric(float("nan")) == "n/a"
+    assert format_metric(0.000012) == "1.2e-05" and format_metric(3) == "3"

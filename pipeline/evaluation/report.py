@@ -198,7 +198,12 @@ def _spread(std: float) -> str | None:
 
 def _ood(score: float) -> str | None:
     """ "ood_score 1.73" for a finite ``ood_score`` (> 1: ``UNLIKE_TRAINING``), else None."""
-    return None if not math.isfinite(score) else f"ood_score {score:.2f}"
+    if not math.isfinite(score):
+        return None
+    decimals = 2  # more where 2 would show a score above 1 as 1.00 (trial: 1.0027 beside UNLIKE_TRAINING)
+    while decimals < 6 and float(f"{score:.{decimals}f}") == 1.0 and score != 1.0:
+        decimals += 1
+    return f"ood_score {score:.{decimals}f}"
 
 
 def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:
