@@ -46,7 +46,13 @@ def test_a_copied_work_directory_evaluates_against_its_own_store(work, tmp_path,
         assert main(["evaluate", str(copy / "scores")]) == 0, capsys.readouterr().err
     finally:
         (work / "store.away").rename(work / "store.zarr")
-    assert "report:  " in capsys.readouterr().out and (copy / "scores" / "report" / "report.html").is_file()
+    assert "report:  " in capsys.readouterr().out
+    page = (copy / "scores" / "report" / "report.html").read_text()
+    # the page names the store read, and the recorded path (trial: only the recorded one, gone)
+    assert (
+        f'<span class="mono">{(copy / "store.zarr").resolve()} (scored as {work / "store.zarr"})</span>'
+        in page
+    )
 
 
 def test_a_store_of_the_same_name_that_is_another_set_is_not_taken(work, tmp_path, dask_client):

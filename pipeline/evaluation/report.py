@@ -114,13 +114,23 @@ def _flag_rows(flags: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary(catalog: pd.DataFrame, provenance: Provenance, threshold: float) -> list[tuple[str, str]]:
+def _store_shown(provenance: Provenance, store: Path | None) -> str:
+    """The store the evaluation read, and the path the run recorded where that is another (a copied
+    or moved work directory; trial: the page named the recorded path, which was gone)."""
+    if store is None or Path(store).resolve() == Path(provenance.store).resolve():
+        return provenance.store
+    return f"{store} (scored as {provenance.store})"
+
+
+def _summary(
+    catalog: pd.DataFrame, provenance: Provenance, threshold: float, store: Path | None = None
+) -> list[tuple[str, str]]:
     from pipeline.catalog import scored_mask
     from pipeline.evaluation.outputs_view import has_score
 
     flags = catalog["flags"].to_numpy()
     rows = [
-        ("Store", provenance.store),
+        ("Store", _store_shown(provenance, store)),
         ("Layout", provenance.layout),
         ("Objects", f"{len(catalog):,}"),
         ("Scored", f"{int(np.count_nonzero(scored_mask(catalog))):,}"),
@@ -320,6 +330,7 @@ def build_report(
     notes: Sequence[str] = (),
     threshold: float | None = None,
     run_dir: Path | None = None,
+    store: Path | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -355,6 +366,9 @@ def build_report(
         The run's folder, where its catalogs are, when ``out_dir`` is not its report folder (the
         evaluation's staging folder, whose ``metrics.json`` is the new one); None: ``out_dir``
         and its parent hold them.
+    store : pathlib.Path or None
+        The store the evaluation read (its images and labels), named on the page where it is not
+        the path the catalog records; None: the recorded one.
     """
     import jinja2
 
@@ -383,9 +397,9 @@ def build_report(
     _write_candidate_pages(environment, cards, out_dir, title)
     html = environment.get_template("report.html.j2").render(
         title=title,
-        store=provenance.store,
+        store=_store_shown(provenance, store),
         date=provenance.date_iso(),
-        summary=_summary(catalog, provenance, threshold),
+        summary=_summary(catalog, provenance, threshold, store),
         outputs=output_rows(catalog, select_top(catalog, max(1, len(gallery))))
         if table_layout(catalog).outputs != (DEFAULT_SCORE,)
         else [],

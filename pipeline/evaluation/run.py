@@ -209,6 +209,7 @@ def _evaluate_into(
         notes=notes,
         threshold=threshold,
         run_dir=out_dir,
+        store=store,
     )
     report_dir = publish_evaluation(stage, out_dir, gallery_files(gallery))
     return EvaluationResult(
