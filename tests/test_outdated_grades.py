@@ -232,3 +232,22 @@ def test_a_page_opened_before_an_ingest_rewrote_an_object_refuses_its_grade(regr
         session.grade(KEPT, "A")
     assert session.grade(TOUCHED, "B")["grade"] == "B"  # the others are graded as before
     assert InspectSession.open(run, "dan", store=store).grade(KEPT, "A")["grade"] == "A"  # a new page
+
+
+def test_apply_refreshes_the_report_s_copies_of_the_catalogs(regraded):
+    """Trial: after ``inspect --apply`` the report's ``files/`` copies lacked the grade columns."""
+    run, store = regraded
+    report_files = paths.report_dir(run) / "files"
+    if not (report_files / "catalog.parquet").is_file():
+        evaluate_run(run, store, top_n=2)
+    log = GradeLog(Path(run) / "grades", "zoe")
+    log.append(IDS[9], "A", score=0.5, model_id="test-model")
+    log.close()
+    try:
+        apply_grades(run, hats=False)
+        copy = read_catalog(report_files / "catalog.parquet").set_index("object_id")
+        assert copy.loc[IDS[9], "grade_n"] == 1 and copy.loc[IDS[9], "grade_mode"] == "A"
+        fits_copy = read_catalog(report_files / "catalog.fits").set_index("object_id")
+        assert fits_copy.loc[IDS[9], "grade_mode"] == "A"
+    finally:
+        (Path(run) / "grades" / "zoe.jsonl").unlink()

@@ -59,7 +59,8 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
         catalog[name] = values
     # Keep only the column layout (the declared outputs): the other attrs describe the file read.
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
-    write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
+    written = write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
+    refresh_report_copies(run_dir, (written.fits, written.parquet, written.votable))
     export_grades(run_dir, store=store)
     summary = consensus_summary(table)
     summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
@@ -68,6 +69,27 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     summary["n_outdated"] = len(outdated)
     summary["outdated_note"] = outdated_note(outdated, run_dir)
     return summary
+
+
+def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Path]:
+    """Copy rewritten ``catalogs`` over the copies the report keeps of them (``report/files/``, for a
+    report folder sent on its own; trial: after ``--apply`` they lacked the grade columns); copies
+    it does not keep stay absent. Returns the copies refreshed."""
+    import os
+    import shutil
+
+    from pipeline import paths
+
+    refreshed = []
+    files = paths.report_dir(run_dir) / "files"
+    for catalog in catalogs:
+        copy = files / Path(catalog).name
+        if copy.is_file() and not copy.is_symlink():
+            temporary = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
+            shutil.copyfile(catalog, temporary)
+            os.replace(temporary, copy)
+            refreshed.append(copy)
+    return refreshed
 
 
 def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame) -> dict:
