@@ -193,6 +193,10 @@ def check(args: argparse.Namespace) -> None:
     except TrainingError as exc:
         raise TrainingError(in_flags(str(exc), args)) from None
     init = members[0][1].init
+    if init is None:
+        from pipeline.models.registry import check_architecture
+
+        check_architecture(members[0][1].architecture)
     if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
         # those the command line or --config gave, as validated (a "0.7" in a file is 0.7); an ensemble
         # or unreadable bundle is refused here too, before Prefect starts

@@ -821,6 +821,15 @@ def test_a_bad_field_of_a_config_file_is_named_with_the_file(tmp_path, monkeypat
     assert "--read-workers: Input should be" in lines[0]
 
 
+def test_an_unknown_architecture_fails_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Trial: it failed after Prefect had started (three ERROR lines) and left training/ files."""
+    argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--architecture", "small_cnm"]
+    code, lines = _train_cli(monkeypatch, capsys, argv)
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("lenshunt train: error: no model architecture named 'small_cnm'; known: [")
+    assert lines[0].endswith("Did you mean 'small_cnn'?") and not (tmp_path / "m").exists()
+
+
 def test_a_missing_store_fails_before_prefect_starts(tmp_path, monkeypatch, capsys):
     """Trial: a mistyped store path was said only after Prefect had started."""
     store = tmp_path / "nostore.zarr"

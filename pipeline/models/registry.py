@@ -43,8 +43,15 @@ def build_model(name: str, recipe: Recipe, **kwargs: Any) -> keras.Model:
     **kwargs
         Options of the architecture's builder (e.g. ``base_filters`` for ``small_cnn``).
     """
+    check_architecture(name)
+    return BUILDERS[name](recipe, **kwargs)
+
+
+def check_architecture(name: str) -> None:
+    """Raise :class:`~pipeline.errors.BundleError` unless ``name`` is one of :data:`MODEL_NAMES`,
+    naming them and the closest (``lenshunt train`` checks it before Prefect starts; trial: after,
+    with three Prefect error lines and a half-written output folder)."""
     if name not in BUILDERS:
         hint = difflib.get_close_matches(name, MODEL_NAMES, n=1)
         suggestion = f" Did you mean {hint[0]!r}?" if hint else ""
         raise BundleError(f"no model architecture named {name!r}; known: {list(MODEL_NAMES)}.{suggestion}")
-    return BUILDERS[name](recipe, **kwargs)
