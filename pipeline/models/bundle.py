@@ -177,6 +177,11 @@ def load_bundle(path: str | Path) -> ModelBundle:
             "(a model without its recipe cannot be scored)"
         )
     missing = [name for name in (MODEL_FILE, RECIPE_FILE, CARD_FILE) if not (path / name).is_file()]
+    if len(missing) == 3:  # trial: a store or run folder given as the model was told to re-save it
+        raise BundleError(
+            f"{path} is no model bundle (no {MODEL_FILE}, {RECIPE_FILE} or {CARD_FILE}): give the folder "
+            "`lenshunt train` wrote, or leave the option out for the shipped model"
+        )
     if missing:
         why = (
             "unfinished or foreign: save_bundle writes the card last"
@@ -184,7 +189,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
             else "incomplete: the model cannot be scored without its recipe and weights"
         )
         raise BundleError(
-            f"bundle {path} lacks {missing}; it is {why}. Re-save it with pipeline.models.bundle.save_bundle"
+            f"bundle {path} lacks {missing}; it is {why}: train it again (`lenshunt train`), or re-save it "
+            "with pipeline.models.bundle.save_bundle"
         )
     card = _read_card(path)
     for name, expected in ((MODEL_FILE, card.sha256), (RECIPE_FILE, card.recipe_sha256)):
