@@ -423,6 +423,8 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
         assert status == 403 and b"local only" in body
         status, body = get(url + "img/1/composite.png")
         assert status == 404 and b"not in store" in body
+        status, body = get(url + "img/abc/VIS.png")  # trial: "invalid literal for int() with base 10"
+        assert status == 404 and json.loads(body) == {"error": "no object 'abc': object ids are integers"}
         first = json.loads(get(url + "api/candidates?start=0&n=1")[1])[0]
         assert list(first["band_flags"]) == ["VIS", "Y", "J", "H"]  # from the store (see above)
         status, png = get(url + f"img/{first['object_id']}/composite.png")

@@ -341,6 +341,8 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                         return
                     self._send(HTTPStatus.OK, session.candidates(start, n))
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
+                    if not parts[1].isdigit():  # trial: Python's "invalid literal for int()" was the answer
+                        raise UnknownObjectError(f"no object {parts[1]!r}: object ids are integers")
                     self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
                 else:
                     self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
