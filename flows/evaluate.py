@@ -59,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=probability, default=None, help="default: the score run's threshold"
     )
     parser.add_argument("--beta", type=positive_number, default=1.0, help="beta of the F-beta score")
-    parser.add_argument("--top-n", type=non_negative_int, default=48, help="candidates in the report gallery")
+    parser.add_argument(
+        "--top-n", type=non_negative_int, default=48, help="candidates in the report gallery (default 48)"
+    )
 
 
 def check(args: argparse.Namespace) -> None:

@@ -233,7 +233,9 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     )
     parser.add_argument("--threshold", type=probability, default=0.5)
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
-    parser.add_argument("--top-n", type=non_negative_int, default=48, help="candidates in the report gallery")
+    parser.add_argument(
+        "--top-n", type=non_negative_int, default=48, help="candidates in the report gallery (default 48)"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=256)
     add_known_lens_arguments(parser)
 
