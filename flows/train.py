@@ -19,10 +19,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import log_summary
-from flows.train_args import (  # noqa: F401 - the command's options, used by flows.cli
+from flows.train_args import (
     add_arguments,
     config_from_args,
-    in_flags,
     unused_under_init,
 )
 from pipeline.errors import BundleError
@@ -194,7 +193,7 @@ def check(args: argparse.Namespace) -> None:
         raise TrainingError(in_flags(str(exc), args)) from None
     init = members[0][1].init
     if init is None:
-        from pipeline.models.registry import check_architecture
+        from pipeline.models import check_architecture
 
         check_architecture(members[0][1].architecture)
     if init is not None:  # fine-tuning keeps the bundle's recipe: refuse other recipe options
@@ -213,6 +212,32 @@ def check(args: argparse.Namespace) -> None:
         check_output(out / sub if sub else out, args.overwrite, init)
     _check_recipe(Path(args.store), members[0][1])
     check_not_busy(out, lock="train", advice=TRAIN_BUSY)  # one line, before Prefect (trial: five)
+
+
+def in_flags(message: str, args: argparse.Namespace) -> str:
+    """A validation message of :meth:`TrainConfig.from_options` in the command's words: each field an
+    option on the command line gave is named by that option (``--read-workers``), one from ``--config``
+    by the file (trial: ``train --read-workers 0`` named ``read_workers``).
+    """
+    import re
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    flags: dict[str, str] = {}
+    for action in parser._actions:  # argparse keeps no public list of its options
+        names = [name for name in action.option_strings if not name.startswith("--no-")]
+        if names and action.dest not in flags:
+            flags[action.dest] = names[0]
+
+    def named(match: re.Match[str]) -> str:
+        field = match.group(2)
+        if getattr(args, field, None) is not None and field in flags:
+            return f"{match.group(1)}{flags[field]}"
+        if args.config is not None:
+            return f"{match.group(1)}{field} (in --config {args.config})"
+        return match.group(0)
+
+    return re.sub(r"(options: |; )([a-z_]+)(?=[.:])", named, message)
 
 
 def _check_recipe(store: Path, config: TrainConfig) -> None:

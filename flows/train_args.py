@@ -397,32 +397,6 @@ def unused_under_init(args: argparse.Namespace) -> str | None:
     )
 
 
-def in_flags(message: str, args: argparse.Namespace) -> str:
-    """A validation message of :meth:`TrainConfig.from_options` in the command's words: each field an
-    option on the command line gave is named by that option (``--read-workers``), one from ``--config``
-    by the file (trial: ``train --read-workers 0`` named ``read_workers``).
-    """
-    import re
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    flags: dict[str, str] = {}
-    for action in parser._actions:  # argparse keeps no public list of its options
-        names = [name for name in action.option_strings if not name.startswith("--no-")]
-        if names and action.dest not in flags:
-            flags[action.dest] = names[0]
-
-    def named(match: re.Match[str]) -> str:
-        field = match.group(2)
-        if getattr(args, field, None) is not None and field in flags:
-            return f"{match.group(1)}{flags[field]}"
-        if args.config is not None:
-            return f"{match.group(1)}{field} (in --config {args.config})"
-        return match.group(0)
-
-    return re.sub(r"(options: |; )([a-z_]+)(?=[.:])", named, message)
-
-
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
     config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}

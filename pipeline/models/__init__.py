@@ -29,6 +29,7 @@ __all__ = [
     "OutputDeclarationError",
     "OutputSpec",
     "build_model",
+    "check_architecture",
     "check_bundle_fits_layout",
     "check_bundle_fits_store",
     "load_bundle",
@@ -39,7 +40,12 @@ __all__ = [
     "save_ensemble",
 ]
 
-_KERAS_NAMES = {"MODEL_NAMES": "registry", "build_model": "registry", "rebuild_with_policy": "precision"}
+_KERAS_NAMES = {
+    "MODEL_NAMES": "registry",
+    "build_model": "registry",
+    "check_architecture": "registry",
+    "rebuild_with_policy": "precision",
+}
 
 
 def __getattr__(name: str) -> Any:
