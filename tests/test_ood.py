@@ -223,7 +223,9 @@ def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_c
     assert "no store at" in one_line_error([str(target), str(tmp_path / "absent.zarr")])
     assert "no model bundle at" in one_line_error([str(tmp_path / "absent"), str(store)])
     (tmp_path / "broken").mkdir()
-    assert "lacks" in one_line_error([str(tmp_path / "broken"), str(store)])
+    assert "is no model bundle (no model.keras" in one_line_error([str(tmp_path / "broken"), str(store)])
+    (tmp_path / "broken" / "card.json").write_text("{}")  # a bundle without its model and recipe
+    assert "lacks ['model.keras', 'recipe.json']" in one_line_error([str(tmp_path / "broken"), str(store)])
     source = write_set(EUCLID, tmp_path / "bad", [1, 2])
     for object_id in (1, 2):
         band_file(EUCLID, source, object_id, "J").write_bytes(b"")
