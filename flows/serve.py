@@ -33,6 +33,7 @@ from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
 USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
+JOINS_CLUSTER_NOW = False  # its scheduled runs join --scheduler later; the address is not tried now
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
 DEFAULT_NAME = "lenshunt-nightly"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import pytest
 
-from pipeline.compute import connect
+from pipeline.compute import check_cluster, connect
 from pipeline.errors import ClusterError
 
 
@@ -57,6 +58,60 @@ def test_unknown_cluster_and_unreachable_scheduler_are_clear_errors():
         connect(scheduler="tcp://127.0.0.1:9", timeout="2s"),
     ):
         pass
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket closes
+
+
+def test_cluster_choices_are_refused_in_one_line_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Trial: --cluster slurm:nope and an unreachable --scheduler failed after the flow had started
+    (three Prefect ERROR lines, then the error), ``score`` leaving an empty output folder."""
+    import flows.prefect_api
+    from flows.cli import main
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("the Prefect API was entered before the cluster was checked")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no sbatch, no qsub
+    port = _closed_port()
+    cases = [
+        (["--cluster", "slurm:nope"], "no jobqueue profile slurm:nope in "),
+        (["--cluster", "pbs:cpu"], "--cluster pbs:cpu submits jobs with qsub, which is not on PATH here"),
+        (["--cluster", "kubernetes"], "unknown cluster 'kubernetes': use 'local', 'cuda'"),
+        (
+            ["--scheduler", f"tcp://127.0.0.1:{port}"],
+            f"could not reach the Dask scheduler at tcp://127.0.0.1:{port}: Connection refused. Check "
+            "that it is running and reachable, or drop --scheduler to use a local cluster.",
+        ),
+        (
+            ["--cluster", "tcp://somehost"],
+            "--cluster 'tcp://somehost' is no Dask scheduler address: give one such as tcp://host:8786 "
+            "(protocol, host and port), or use --cluster local.",
+        ),
+    ]
+    out = tmp_path / "sim"
+    for options, expected in cases:
+        assert main(["simulate", str(out), "--layout", "sglc1-space", "--n", "2", *options]) == 1, options
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("lenshunt simulate: error: "), lines
+        assert expected in lines[0], lines
+    assert not out.exists()
+
+
+def test_a_deployment_names_a_scheduler_it_does_not_reach_now():
+    """Scheduled runs join --scheduler later: only the address's form is checked when it is served."""
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    check_cluster("local", address, reach=False)
+    with pytest.raises(ClusterError, match="could not reach"):
+        check_cluster("local", address)
+    with pytest.raises(ClusterError, match="is no Dask scheduler address"):
+        check_cluster("local", "tcp://", reach=False)
+    check_cluster("local")
+    check_cluster("cuda")
 
 
 def test_cuda_cluster_without_gpu_says_how_to_fix():

@@ -4,7 +4,7 @@ Local CPU (the default), Dask-CUDA with per-GPU worker set-up, dask-jobqueue (SL
 profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect`.
 """
 
-from pipeline.compute.cluster import connect, default_n_workers, in_process_client
+from pipeline.compute.cluster import check_cluster, connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 
@@ -12,6 +12,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "QuietTensorFlow",
+    "check_cluster",
     "connect",
     "default_n_workers",
     "in_process_client",

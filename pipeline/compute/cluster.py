@@ -130,6 +130,80 @@ def connect(
         yield client
 
 
+def check_cluster(cluster: str = "local", scheduler: str | None = None, *, reach: bool = True) -> None:
+    """Refuse a ``--cluster`` / ``--scheduler`` choice that :func:`connect` would refuse, at once.
+
+    A command checks its choice before Prefect and Dask start, so a typo is one line of error and
+    no flow run (new-user trial: ``--cluster slurm:nope`` and an unreachable ``--scheduler``
+    failed only after the flow had started, ``score`` leaving an empty output folder).
+
+    Parameters
+    ----------
+    cluster, scheduler
+        As for :func:`connect`.
+    reach
+        Also open (and close) a TCP connection to a scheduler address, waiting up to 10 s. Off for
+        a deployment, whose runs join the scheduler later.
+
+    Raises
+    ------
+    ClusterError
+        An unknown kind of cluster, a malformed or unreachable scheduler address, or a jobqueue
+        profile whose submit command is not installed here.
+    ProfileError
+        A jobqueue profile that is not defined, or invalid (see :func:`load_profile`).
+    """
+    address = scheduler or (cluster if "://" in cluster else None)
+    if address:
+        _check_address(address, "--scheduler" if scheduler else "--cluster", reach)
+        return
+    kind, _, profile = cluster.partition(":")
+    if kind in {"local", "cuda"} and not profile:
+        return
+    if kind not in {"slurm", "pbs"}:
+        raise ClusterError(
+            f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
+            "or a scheduler address such as tcp://host:8786"
+        )
+    import shutil
+
+    from pipeline.compute.profiles import SUBMIT_COMMANDS, load_profile
+
+    loaded = load_profile(kind, profile or "default")
+    submit = SUBMIT_COMMANDS[loaded.kind]
+    if shutil.which(submit) is None:
+        raise ClusterError(
+            f"--cluster {loaded.id} submits jobs with {submit}, which is not on PATH here. Run lenshunt "
+            f"on a login node of a {loaded.kind.upper()} cluster, or use --cluster local."
+        )
+
+
+def _check_address(address: str, option: str, reach: bool) -> None:
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    drop = "drop --scheduler to use a local cluster" if option == "--scheduler" else "use --cluster local"
+    try:
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location) if protocol in {"tcp", "tls"} else (location, None)
+    except ValueError:
+        raise ClusterError(
+            f"{option} {address!r} is no Dask scheduler address: give one such as tcp://host:8786 "
+            f"(protocol, host and port), or {drop}."
+        ) from None
+    if not reach or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        reason = "no answer in 10 s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ClusterError(
+            f"could not reach the Dask scheduler at {address}: {reason}. Check that it is running "
+            f"and reachable, or {drop}."
+        ) from None
+
+
 @contextlib.contextmanager
 def in_process_client(*, threads: int = 2, local_directory: str | None = None) -> Iterator[Client]:
     """A private Dask cluster of ``threads`` threads in this process, for small jobs of the driver.
