@@ -26,7 +26,7 @@ OS_FIXES: dict[int, str] = {
     errno.EPERM: "you may not write there; choose a path you own or fix its permissions",
     errno.ENOTDIR: "a part of the path is a file, not a directory; choose another path",
     errno.EISDIR: "the path is a directory where a file was expected; choose another path",
-    errno.EEXIST: "it already exists; choose a new path or remove it",
+    errno.EEXIST: "something is in the way there; choose a new path or remove it",  # trial: "exists" twice
     errno.ENOENT: "check the path",
     errno.ENAMETOOLONG: "choose a shorter path",
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
-from flows.preflight import non_negative_int, positive_int
+from flows.preflight import non_negative_int, positive_int, writable_directory
 from pipeline.compute import connect
 from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
@@ -279,6 +279,7 @@ def check(args: argparse.Namespace) -> None:
     from pipeline.simulate import check_catalog, check_ids
 
     layout = load_layout(args.layout)
+    writable_directory(args.out, "output folder")  # trial: a file there was refused after Prefect started
     check_ids(layout, args.n, args.first_id, args.batch_size)  # trial: after Prefect
     # trial: ids already in the catalog were refused after Prefect started, the line printed twice
     check_catalog(layout, args.out, args.n, args.first_id, args.catalog_name, args.overwrite)

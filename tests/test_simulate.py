@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import tempfile
 import warnings
@@ -200,6 +201,37 @@ def test_new_ids_merge_into_the_catalog_and_clashes_are_refused(tmp_path):
     catalog.write_text(catalog.read_bytes().decode("cp1252").replace("caf\u00e9;1\n", ""))
     with pytest.raises(SimulationError, match=r"is not one lenshunt simulate writes .* simulate into a new"):
         simulate_set("sglc1-space", 1, tmp_path, seed=9, first_id=FIRST + 6)
+
+
+def test_a_file_where_the_output_folder_goes_is_one_line_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Trial: refused after Prefect had started, in ``/x: File exists; it already exists; ...``."""
+    import flows.prefect_api
+    from flows.cli import main
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("the Prefect API was entered before the output folder was checked")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    expected = {
+        a_file: f"output folder {a_file} is a file, not a directory; pass a directory path",
+        a_file
+        / "sub": f"output folder {a_file / 'sub'}: {a_file} is a file, not a directory; choose another path",
+    }
+    for out, message in expected.items():
+        assert main(["simulate", str(out), "--layout", "sglc1-space", "--n", "2"]) == 1
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert lines == [f"lenshunt simulate: error: {message}"]
+    assert a_file.read_text() == "mine"
+
+
+def test_an_existing_path_in_the_way_is_said_once():
+    from flows.failures import one_line
+
+    assert one_line(FileExistsError(errno.EEXIST, "File exists", "/out/x")) == (
+        "/out/x: File exists; something is in the way there; choose a new path or remove it"
+    )
 
 
 def test_ids_already_in_the_catalog_are_one_line_before_prefect_starts(tmp_path, monkeypatch, capsys):
