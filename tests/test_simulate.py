@@ -214,10 +214,10 @@ def test_a_file_where_the_output_folder_goes_is_one_line_before_prefect_starts(t
     monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
     a_file = tmp_path / "a-file"
     a_file.write_text("mine")
+    below = a_file / "sub"
     expected = {
         a_file: f"output folder {a_file} is a file, not a directory; pass a directory path",
-        a_file
-        / "sub": f"output folder {a_file / 'sub'}: {a_file} is a file, not a directory; choose another path",
+        below: f"output folder {below}: {a_file} is a file, not a directory; choose another path",
     }
     for out, message in expected.items():
         assert main(["simulate", str(out), "--layout", "sglc1-space", "--n", "2"]) == 1
