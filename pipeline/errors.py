@@ -69,11 +69,39 @@ class ClusterError(LenshuntError, RuntimeError):
     """A Dask cluster could not be created or reached."""
 
 
+_BOUNDS = {"greater_than_equal": ("ge", ">="), "greater_than": ("gt", ">"), "less_than_equal": ("le", "<=")}
+_BOUNDS["less_than"] = ("lt", "<")
+
+
+def validation_reason(error: dict[str, Any]) -> str:
+    """Why one pydantic error failed, in the CLI's words.
+
+    A bound is said as argparse types say it (``0 is not >= 1``, trial: pydantic's "Input should be
+    greater than or equal to 1" beside argparse's wording); a validator's message comes without
+    pydantic's ``Value error,`` prefix.
+
+    Examples
+    --------
+    >>> validation_reason({"type": "greater_than_equal", "input": 0, "ctx": {"ge": 1}, "msg": "..."})
+    '0 is not >= 1'
+    >>> validation_reason({"type": "value_error", "msg": "Value error, folds must be >= 2"})
+    'folds must be >= 2'
+    """
+    key, op = _BOUNDS.get(error["type"], (None, None))
+    ctx = error.get("ctx") or {}
+    if key in ctx and "input" in error:
+        return f"{error['input']} is not {op} {ctx[key]}"
+    cause = ctx.get("error")
+    if error["type"] == "value_error" and cause is not None:
+        return str(cause)
+    return error["msg"].removeprefix("Value error, ")
+
+
 def validation_problems(exc: Any) -> str:
     """A pydantic ``ValidationError`` as one line: ``field: message; field: message``."""
     problems = []
     for error in exc.errors():
-        message = error["msg"].removeprefix("Value error, ")
+        message = validation_reason(error)
         where = ".".join(map(str, error["loc"]))
         problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)

@@ -111,7 +111,7 @@ def test_unknown_batch_system_and_far_names(home):
         ("cores: 4\n    memroy: 8GB\n    memory: 8GB", "memroy: unknown setting (did you mean memory?)"),
         ("cores: 4\n    memory: lots", "memory 'lots' is not a size"),
         ("cores: 4\n    memory: 8GB\n    walltime: 3h", "walltime '3h' must be HH:MM:SS"),
-        ("cores: 0\n    memory: 8GB", "cores: Input should be greater than or equal to 1"),
+        ("cores: 0\n    memory: 8GB", "cores: 0 is not >= 1"),
         ("cores: 8\n    memory: 8GB\n    gpus_per_job: 4\n    processes: 2", "leave processes unset"),
         ("cores: 2\n    memory: 8GB\n    gpus_per_job: 4", "4 workers per job need at least as many cores"),
         ("cores: 4\n    memory: 8GB\n    resource_spec: select=1", "resource_spec is a PBS setting"),

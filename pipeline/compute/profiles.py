@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.errors import ClusterError
+from pipeline.errors import ClusterError, validation_reason
 
 if TYPE_CHECKING:
     pass
@@ -297,7 +297,7 @@ def _errors(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "profile"
-        message = error["msg"].removeprefix("Value error, ")
+        message = validation_reason(error)
         if error["type"] == "extra_forbidden":
             fields = [f for f in Profile.model_fields if f not in {"kind", "name"}] + ["partition"]
             near = difflib.get_close_matches(str(error["loc"][-1]), fields, n=1)

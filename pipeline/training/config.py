@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from pipeline.catalog.duplicates import DUPLICATE_RADIUS_ARCSEC
-from pipeline.errors import LenshuntError
+from pipeline.errors import LenshuntError, validation_reason
 from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
@@ -429,8 +429,7 @@ class TrainConfig(BaseModel):
 def _problem(error: Any) -> str:
     """One pydantic error in words: ``option: why``, without pydantic's ``Value error,`` prefix."""
     where = ".".join(str(part) for part in error["loc"])
-    cause = (error.get("ctx") or {}).get("error")
-    why = str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
+    why = validation_reason(error)
     return f"{where}: {why}" if where else why
 
 
