@@ -45,6 +45,8 @@ def evaluation_summary(result: EvaluationResult) -> str:
         )
         if result.metrics_path is not None:
             lines.append(f"         {result.metrics_path}")
+    elif result.no_metrics:
+        lines.append(f"metrics: none, {result.no_metrics}")
     lines.append(f"report:  {result.report_path}")
     lines.extend(f"note:    {note}" for note in result.notes)
     return "\n".join(lines)

@@ -60,6 +60,7 @@ class RunSummary:
     catalog_parquet: str
     report: str
     metrics: dict | None
+    no_metrics: str | None = None
 
     def summary(self) -> str:
         lines = [
@@ -76,6 +77,8 @@ class RunSummary:
                 "metrics: "
                 + ", ".join(f"{k}={format_metric(self.metrics[k])}" for k in keys if k in self.metrics)
             )
+        elif self.no_metrics:  # trial: a run without labels said nothing of its metrics
+            lines.append(f"metrics: none, {self.no_metrics}")
         return "\n".join(lines)
 
 
@@ -169,6 +172,7 @@ def run_flow(
             catalog_parquet=scored.catalog_parquet,
             report=str(evaluation.report_path),
             metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
+            no_metrics=evaluation.no_metrics,
         )
     log_summary(summary.summary())
     return summary

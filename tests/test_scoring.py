@@ -420,6 +420,7 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
         "e.g. bad</td>",
     ):
         assert row in page, row
+    assert page.count("e.g. bad") == 1 and "known_lenses_dropped" not in page  # not again in the extras
     spelt = tmp_path / "." / "known.csv"
     same = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=spelt)
     assert same.removed_evaluation == [] and paths.metrics_file(out).is_file()

@@ -26,12 +26,33 @@ import pandas as pd
 from pipeline.catalog.columns import table_layout
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 
-__all__ = ["has_score", "output_caption", "output_captions", "output_rows"]
+__all__ = ["has_score", "no_metrics_reason", "output_caption", "output_captions", "output_rows"]
 
 
 def has_score(catalog: pd.DataFrame) -> bool:
     """Whether the catalog has the lens probability ``score`` (score-based metrics need it)."""
     return "score" in catalog.columns and any(spec.name == "score" for spec in table_layout(catalog).outputs)
+
+
+def no_metrics_reason(catalog: pd.DataFrame) -> str | None:
+    """Why a run has no score metrics (AUROC, TPR0, ...), in words; None when it has them.
+
+    Trial: a run without labels printed no metrics line and no word of why.
+
+    Examples
+    --------
+    >>> no_metrics_reason(pd.DataFrame({"score": [0.1, 0.9], "label": [-1, -1]}))  # doctest: +ELLIPSIS
+    "none of the 2 objects has a label (1 lens, 0 non-lens): give the label catalog ..."
+    """
+    if not has_score(catalog):
+        return "the model declares no 'score' (lens probability) output"
+    if "label" in catalog.columns and bool((catalog["label"].to_numpy() >= 0).any()):
+        return None
+    return (
+        f"none of the {len(catalog):,} objects has a label (1 lens, 0 non-lens): give the label catalog "
+        "to `lenshunt ingest` or `lenshunt run` (--catalog FILE, or the layout's file name in the "
+        "cutout folder), then `lenshunt evaluate` the run"
+    )
 
 
 def _value(value: Any) -> float:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
+from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
     CANDIDATE_TEMPLATE,
     DEFAULT_GALLERY_SIZE,
@@ -68,6 +69,9 @@ PLOT_TITLES = {
     "distribution": "Score distribution",
 }
 WIDE_PLOTS = frozenset({"roc"})
+#: Provenance extras the page shows in their own places (the input warnings, the summary's known-lens
+#: rows), not again in the run's table (trial: the known-lens rows left out were shown twice).
+SAID_ELSEWHERE = frozenset({"input_warnings", DROPPED_KNOWN_LENSES, DROPPED_KNOWN_LENS_NAMES})
 METRIC_NAMES = {
     "auroc": "AUROC",
     "average_precision": "Average precision",
@@ -126,7 +130,7 @@ def _summary(
     catalog: pd.DataFrame, provenance: Provenance, threshold: float, store: Path | None = None
 ) -> list[tuple[str, str]]:
     from pipeline.catalog import scored_mask
-    from pipeline.evaluation.outputs_view import has_score
+    from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
 
     flags = catalog["flags"].to_numpy()
     rows = [
@@ -139,8 +143,9 @@ def _summary(
     if has_score(catalog):
         n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= threshold))
         rows.append((f"Candidates (score ≥ {threshold:g})", f"{n_candidates:,}"))
-    else:
-        rows.append(("Score metrics", "none: the model declares no 'score' (lens probability) output"))
+    no_metrics = no_metrics_reason(catalog)
+    if no_metrics is not None:
+        rows.append(("Metrics", f"none: {no_metrics}"))
     if provenance.rank_by != "score":
         rows.append(("Ranked by", provenance.rank_by))
     rows += [
@@ -161,8 +166,6 @@ def _summary(
 def _known_lens_rows(catalog: pd.DataFrame, provenance: Provenance) -> list[tuple[str, str]]:
     """The known-lens table crossmatched, the objects matched and the table's rows left out for an
     unusable position (trial: only the score run's summary said which table and which rows)."""
-    from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
-
     if not provenance.known_lenses:
         return []
     matched = int((catalog["known_lens"] != "").sum()) if "known_lens" in catalog else 0
@@ -410,7 +413,7 @@ def build_report(
         threshold=threshold,
         figures=figures,
         cards=cards,
-        extras=[(key, str(value)) for key, value in provenance.extras.items() if key != "input_warnings"],
+        extras=[(key, str(value)) for key, value in provenance.extras.items() if key not in SAID_ELSEWHERE],
         input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
         downloads=_downloads(out_dir, run_dir),
         grades=grades,

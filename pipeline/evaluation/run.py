@@ -29,6 +29,8 @@ class EvaluationResult:
     plots: dict[str, Path]
     notes: tuple[str, ...] = ()
     """What the user should know about the inputs (labels corrected since the run's catalog)."""
+    no_metrics: str | None = None
+    """Why there are no metrics (no labelled object, or no ``score`` output); None when there are."""
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -170,7 +172,7 @@ def _evaluate_into(
     from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
     from pipeline.evaluation.metrics import evaluate, write_metrics
-    from pipeline.evaluation.outputs_view import has_score
+    from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
     from pipeline.evaluation.plots import make_evaluation_plots
     from pipeline.evaluation.report import build_report
     from pipeline.store.zarr_store import read_attributes, store_layout
@@ -218,6 +220,7 @@ def _evaluate_into(
         report_path=report_dir / paths.REPORT_FILE,
         plots={key: report_dir / path.relative_to(stage) for key, path in plots.items()},
         notes=notes,
+        no_metrics=no_metrics_reason(catalog) if metrics is None else None,
     )
 
 

@@ -1,0 +1,62 @@
+"""A run without labels says that it has no metrics and why, on the console and on its page (trial: a
+run without labels printed no metrics line, and nothing said why)."""
+
+from __future__ import annotations
+
+from cutouts import write_set
+from markupsafe import escape
+from test_inspect import write_run
+from test_training import LAYOUT
+
+from flows.evaluate import evaluation_summary
+from flows.run import RunSummary
+from pipeline import paths
+from pipeline.evaluation import evaluate_run
+from pipeline.store import ingest
+
+IDS = list(range(640000, 640012))
+WHY = (
+    "none of the 12 objects has a label (1 lens, 0 non-lens): give the label catalog to `lenshunt "
+    "ingest` or `lenshunt run` (--catalog FILE, or the layout's file name in the cutout folder), then "
+    "`lenshunt evaluate` the run"
+)
+
+
+def test_an_unlabelled_run_says_it_has_no_metrics_and_why(tmp_path, dask_client):
+    source = write_set(LAYOUT, tmp_path / "src", IDS)  # no label catalog
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    run = write_run(store, tmp_path / "run")
+    result = evaluate_run(run, store, top_n=2)
+    assert result.metrics is None and result.no_metrics == WHY
+    assert not paths.metrics_file(run).exists()
+    lines = evaluation_summary(result).splitlines()
+    assert lines[0] == f"metrics: none, {WHY}"
+    page = result.report_path.read_text()
+    assert f"<tr><th>Metrics</th><td>none: {escape(WHY)}</td></tr>" in page
+
+    summary = RunSummary(
+        store=str(store),
+        n_objects=12,
+        n_new_objects=12,
+        n_scored_new=11,
+        n_scored=11,
+        n_reread=0,
+        n_rewritten=0,
+        catalog_fits="c.fits",
+        catalog_parquet="c.parquet",
+        report=str(result.report_path),
+        metrics=None,
+        no_metrics=result.no_metrics,
+    )
+    assert summary.summary().splitlines()[-1] == f"metrics: none, {WHY}"
+
+
+def test_a_labelled_run_has_no_such_line(tmp_path, dask_client):
+    source = write_set(LAYOUT, tmp_path / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    result = evaluate_run(write_run(store, tmp_path / "run"), store, top_n=2)
+    assert result.metrics is not None and result.no_metrics is None
+    assert evaluation_summary(result).startswith("metrics: auroc=")
+    assert "none of the" not in result.report_path.read_text()
