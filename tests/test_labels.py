@@ -481,3 +481,36 @@ def test_a_thousands_point_in_a_decimal_comma_catalog_is_refused(tmp_path):
     )
     path.write_text("ID;n_source_im;mag_eff;n_pix_source\n1;2;2,5;1500\n2;1;1,9;30.0\n")
     np.testing.assert_array_equal(load_labels(EUCLID, np.array([1, 2]), path.parent).values, [1, 1])
+
+
+def test_objects_without_a_catalog_row_are_counted_and_named(tmp_path, dask_client):
+    """Trial: a catalog that lacked 80 of 300 objects' rows gave only ``labels: 220 from FILE``."""
+    from pipeline.store.ingestion import ingest
+    from pipeline.store.zarr_store import open_store
+
+    ids = list(range(100002, 100009))
+    source = write_set(SGLC1, tmp_path / "src", ids)
+    keys = source / "keys.csv"
+    keys.write_text("ID,is_lens\n100002,1\n100003,0\n")  # 100004..100008 have no row
+    store = tmp_path / "store.zarr"
+    report = ingest(SGLC1, source, store, dask_client)
+    expected = (
+        "5 of the 7 objects ingested now have no row in it (ids 100004, 100005, 100006, 100007, 100008): "
+        "labelled unknown (-1) and left out of the metrics; add their rows and ingest again to label them"
+    )
+    assert report.n_labelled == 2 and report.label_notes == [expected]
+    assert f"  catalog: {expected}" in report.summary().splitlines()
+    keys.write_text(keys.read_text() + "".join(f"{i},{i % 2}\n" for i in ids[2:]))  # the rows added
+    again = ingest(SGLC1, source, store, dask_client)
+    assert again.n_relabelled == 5 and not any("have no row" in note for note in again.label_notes)
+    labels = open_store(store)["label"].values.tolist()
+    assert labels == [1, 0] + [i % 2 for i in ids[2:]]
+
+
+def test_without_a_catalog_no_object_is_said_to_lack_a_row(tmp_path):
+    result = load_labels(EUCLID, np.array([100001, 100002]), tmp_path)
+    assert result.path is None and result.without_row_note("objects") is None
+    _catalog(tmp_path, "100001,2,3.0,50\n")
+    result = load_labels(EUCLID, np.array([100001, 100002]), tmp_path)
+    assert result.without_row.tolist() == [100002]
+    assert result.without_row_note("objects").startswith("1 of the 2 objects have no row in it (ids 100002):")

@@ -346,6 +346,9 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
     labels = loaded.values
     report.label_catalog = str(loaded.path) if loaded.path else None
     report.label_notes.extend(note for note in loaded.notes if note not in report.label_notes)
+    without_row = loaded.without_row_note("objects ingested now")
+    if without_row is not None:
+        report.label_notes.append(without_row)
     todo, results = [], []
     offset = 0
     for index, (start, stop) in enumerate(plan["regions"]):
