@@ -18,14 +18,14 @@ HELP = "compute metrics, plots and the HTML report (with a gallery) of a score r
 
 @task(name="evaluate-and-report")
 def evaluate_stage(
-    out: str, store: str, threshold: float | None, beta: float, top_n: int, run_info: dict
+    out: str, store: str, threshold: float | None, beta: float | None, top_n: int | None, run_info: dict
 ) -> EvaluationResult:
     return evaluate_run(out, store, threshold=threshold, beta=beta, top_n=top_n, run_info=run_info)
 
 
 @flow(name="lenshunt-evaluate", log_prints=True)
 def evaluate_flow(
-    out: str, store: str, threshold: float | None = None, beta: float = 1.0, top_n: int = 48
+    out: str, store: str, threshold: float | None = None, beta: float | None = None, top_n: int | None = None
 ) -> EvaluationResult:
     """Evaluate the run in ``out`` (its catalog) against ``store`` (labels and gallery images)."""
     result = evaluate_stage(out, store, threshold, beta, top_n, {})
@@ -60,9 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=probability, default=None, help="default: the score run's threshold"
     )
-    parser.add_argument("--beta", type=positive_number, default=1.0, help="beta of the F-beta score")
     parser.add_argument(
-        "--top-n", type=non_negative_int, default=48, help="candidates in the report gallery (default 48)"
+        "--beta",
+        type=positive_number,
+        default=None,
+        help="beta of the F-beta score (default: the run's latest evaluation's, else 1)",
+    )
+    parser.add_argument(
+        "--top-n",
+        type=non_negative_int,
+        default=None,
+        help="candidates in the report gallery (default: the run's latest evaluation's, else 48)",
     )
 
 

@@ -105,7 +105,7 @@ def run_flow(
     catalog: str | None = None,
     threshold: float = 0.5,
     tta: bool = False,
-    top_n: int = 48,
+    top_n: int | None = None,
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
@@ -148,7 +148,7 @@ def run_flow(
             )
             logger.info("\n%s", scored.summary(evaluated_next=True))
         try:
-            evaluation = evaluate_stage(str(scores), str(store), threshold, 1.0, top_n, {"source": source})
+            evaluation = evaluate_stage(str(scores), str(store), threshold, None, top_n, {"source": source})
         except OSError as exc:  # trial: after a warning that the old report stays, a bare disk error
             if not is_deterministic(exc):
                 raise
@@ -238,7 +238,10 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument("--threshold", type=probability, default=0.5)
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(
-        "--top-n", type=non_negative_int, default=48, help="candidates in the report gallery (default 48)"
+        "--top-n",
+        type=non_negative_int,
+        default=None,
+        help="candidates in the report gallery (default: the run's latest evaluation's, else 48)",
     )
     parser.add_argument("--batch-size", type=positive_int, default=256)
     add_known_lens_arguments(parser)

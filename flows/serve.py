@@ -51,7 +51,7 @@ def run_parameters(
     catalog: str | None = None,
     threshold: float = 0.5,
     tta: bool = False,
-    top_n: int = 48,
+    top_n: int | None = None,
     batch_size: int = 256,
     known_lenses: str | None = "lenscat",
     known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,

@@ -149,6 +149,12 @@ REPORT_WRITTEN = (
 """Every name ``lenshunt evaluate`` writes in :func:`report_dir` (pages, plots, the gallery's and
 the downloads' folders); a score run that changes the catalog deletes these, and nothing else there."""
 
+EVALUATION_OPTIONS = "evaluation.json"
+"""The options of the latest evaluation in :func:`report_dir` (gallery size ``top_n``, ``beta``,
+``threshold``): an evaluation that is not given them takes that one's (trial: ``lenshunt evaluate``
+of a run evaluated with ``--top-n 24`` made a gallery of 48). Not in :data:`REPORT_WRITTEN`: the
+user's choices outlive a score run that deletes the evaluation's results."""
+
 REPORT_DOWNLOADS = ("catalog.fits", "catalog.parquet", "catalog.vot", "metrics.json")
 """The files the evaluation copies into the report's ``files/`` folder (the run's catalogs and
 metrics, :func:`catalog_fits` ... :func:`metrics_file`); anything else there is the user's."""

@@ -6,10 +6,12 @@ Reads the run's catalog and, for the gallery, only the top-N objects' images fro
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,11 @@ import pandas as pd
 from pipeline import paths
 from pipeline.locking import score_folder_lock
 from schemas.catalog import Provenance
+
+DEFAULT_TOP_N = 48
+"""Gallery candidates of a run's first evaluation."""
+DEFAULT_BETA = 1.0
+"""beta of the F-beta score of a run's first evaluation (F1)."""
 
 
 @dataclass
@@ -103,13 +110,15 @@ def evaluate_run(
     store: str | Path,
     *,
     threshold: float | None = None,
-    beta: float = 1.0,
-    top_n: int = 48,
+    beta: float | None = None,
+    top_n: int | None = None,
     run_info: dict | None = None,
 ) -> EvaluationResult:
     """Metrics (if the catalog has labels), plots and the HTML report of the run in ``out_dir``.
 
-    ``threshold`` defaults to the one recorded in the catalog's provenance. A catalog without a
+    ``threshold`` defaults to the one recorded in the catalog's provenance; ``beta`` (of F-beta)
+    and ``top_n`` (gallery candidates) to the run's latest evaluation's
+    (:data:`pipeline.paths.EVALUATION_OPTIONS`), else to 1 and 48. A catalog without a
     ``score`` output (a model that declares only regressions, say) gets no metrics and no score
     plots; the report says so and shows its declared outputs.
 
@@ -129,7 +138,13 @@ def evaluate_run(
 
 
 def _evaluate_run(
-    out_dir: Path, store: Path, *, threshold: float | None, beta: float, top_n: int, run_info: dict | None
+    out_dir: Path,
+    store: Path,
+    *,
+    threshold: float | None,
+    beta: float | None,
+    top_n: int | None,
+    run_info: dict | None,
 ) -> EvaluationResult:
     from pipeline.catalog.store_match import check_same_store
     from pipeline.catalog.table import read_catalog, read_provenance
@@ -141,6 +156,9 @@ def _evaluate_run(
     # the gallery shows the store's images under the run's object ids: only the store it scored
     check_same_store(provenance, store, read_attributes(store).created, run=str(out_dir))
     threshold = provenance.threshold if threshold is None else threshold
+    earlier = earlier_options(out_dir)
+    beta = float(earlier.get("beta", DEFAULT_BETA)) if beta is None else beta
+    top_n = int(earlier.get("top_n", DEFAULT_TOP_N)) if top_n is None else top_n
     # nothing written before the page is known to be replaceable (trial: new pictures beside the old page)
     check_evaluation_writable(out_dir)
     report_dir = paths.report_dir(out_dir)
@@ -199,6 +217,8 @@ def _evaluate_into(
     gallery = gallery_items(top, pngs, layout)
     if metrics is not None:
         write_metrics(metrics, stage / paths.metrics_file(out_dir).name)
+    options = {"top_n": top_n, "beta": beta, "threshold": threshold}
+    (stage / paths.EVALUATION_OPTIONS).write_text(json.dumps(options, indent=2) + "\n")
     build_report(
         stage,
         catalog=catalog,
@@ -222,6 +242,30 @@ def _evaluate_into(
         notes=notes,
         no_metrics=no_metrics_reason(catalog) if metrics is None else None,
     )
+
+
+def earlier_options(out_dir: str | Path) -> dict[str, Any]:
+    """The options (``top_n``, ``beta``, ``threshold``) the run's latest evaluation used; {} when none
+    is recorded, or the record is unreadable (an evaluation then takes the defaults).
+
+    Examples
+    --------
+    >>> earlier_options("/no/such/run")
+    {}
+    """
+    path = paths.report_dir(Path(out_dir)) / paths.EVALUATION_OPTIONS
+    try:
+        options = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(options, dict):
+        return {}
+    valid = {}
+    if isinstance(options.get("top_n"), int) and options["top_n"] >= 0:
+        valid["top_n"] = options["top_n"]
+    if isinstance(options.get("beta"), int | float) and options["beta"] > 0:
+        valid["beta"] = float(options["beta"])
+    return valid
 
 
 def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:

@@ -1,0 +1,49 @@
+"""An evaluation not given its options takes the run's latest evaluation's (trial: ``lenshunt evaluate``
+of a run evaluated with ``--top-n 24`` replaced its gallery of 24 with one of 48)."""
+
+from __future__ import annotations
+
+import json
+
+from cutouts import write_set
+from test_inspect import write_run
+from test_training import LAYOUT
+
+from flows.cli import build_parser
+from pipeline import paths
+from pipeline.evaluation import evaluate_run
+from pipeline.evaluation.run import earlier_options
+from pipeline.store import ingest
+
+IDS = list(range(650000, 650012))
+
+
+def _gallery_size(page: str) -> int:
+    return page.count('class="card')
+
+
+def test_a_plain_evaluation_keeps_the_gallery_size_and_beta_of_the_latest(tmp_path, dask_client):
+    source = write_set(LAYOUT, tmp_path / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    run = write_run(store, tmp_path / "run")
+    first = evaluate_run(run, store)  # the defaults: 48 (all 11 scored objects here), beta 1
+    assert first.metrics.beta == 1.0 and earlier_options(run) == {"top_n": 48, "beta": 1.0}
+    cards = _gallery_size(first.report_path.read_text())
+    assert cards == 11
+    chosen = evaluate_run(run, store, top_n=3, beta=2.0)
+    assert _gallery_size(chosen.report_path.read_text()) == 3
+    again = evaluate_run(run, store)  # no options given: the latest evaluation's
+    assert _gallery_size(again.report_path.read_text()) == 3 and again.metrics.beta == 2.0
+    recorded = json.loads((paths.report_dir(run) / paths.EVALUATION_OPTIONS).read_text())
+    assert recorded == {"top_n": 3, "beta": 2.0, "threshold": again.metrics.threshold}
+    (paths.report_dir(run) / paths.EVALUATION_OPTIONS).write_text("{torn")  # unreadable: the defaults
+    assert earlier_options(run) == {}
+    assert _gallery_size(evaluate_run(run, store).report_path.read_text()) == 11
+
+
+def test_the_commands_leave_the_gallery_size_and_beta_to_the_run():
+    parser = build_parser()
+    evaluate = parser.parse_args(["evaluate", "RUN"])
+    run = parser.parse_args(["run", "SRC", "WORK"])
+    assert (evaluate.top_n, evaluate.beta, run.top_n) == (None, None, None)
