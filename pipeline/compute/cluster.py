@@ -105,10 +105,7 @@ def connect(
 
         dask_cluster = make_jobqueue_cluster(kind, profile or "default", n_workers=n_workers)
     else:
-        raise ClusterError(
-            f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
-            "or a scheduler address such as tcp://host:8786"
-        )
+        raise _unknown_cluster(cluster)
     from pipeline.compute.quiet import QuietTensorFlow, closed_tolerantly, quiet_cluster_shutdown
 
     with (
@@ -161,21 +158,17 @@ def check_cluster(cluster: str = "local", scheduler: str | None = None, *, reach
     if kind in {"local", "cuda"} and not profile:
         return
     if kind not in {"slurm", "pbs"}:
-        raise ClusterError(
-            f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
-            "or a scheduler address such as tcp://host:8786"
-        )
-    import shutil
+        raise _unknown_cluster(cluster)
+    from pipeline.compute.jobqueue import load_profile, require_submit_command
 
-    from pipeline.compute.profiles import SUBMIT_COMMANDS, load_profile
+    require_submit_command(load_profile(kind, profile or "default"))
 
-    loaded = load_profile(kind, profile or "default")
-    submit = SUBMIT_COMMANDS[loaded.kind]
-    if shutil.which(submit) is None:
-        raise ClusterError(
-            f"--cluster {loaded.id} submits jobs with {submit}, which is not on PATH here. Run lenshunt "
-            f"on a login node of a {loaded.kind.upper()} cluster, or use --cluster local."
-        )
+
+def _unknown_cluster(cluster: str) -> ClusterError:
+    return ClusterError(
+        f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
+        "or a scheduler address such as tcp://host:8786"
+    )
 
 
 def _check_address(address: str, option: str, reach: bool) -> None:

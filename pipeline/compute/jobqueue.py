@@ -162,12 +162,7 @@ def make_jobqueue_cluster(
         The batch system's submit command is not installed here.
     """
     profile = load_profile(kind, name, path)
-    submit = SUBMIT_COMMANDS[profile.kind]
-    if shutil.which(submit) is None:
-        raise ClusterError(
-            f"--cluster {profile.id} submits jobs with {submit}, which is not on PATH here. Run lenshunt "
-            f"on a login node of a {profile.kind.upper()} cluster, or use --cluster local."
-        )
+    require_submit_command(profile)
     if profile.log_directory:
         Path(_expand(profile.log_directory)).mkdir(parents=True, exist_ok=True)
     cluster_cls = _cluster_class(profile.kind)
@@ -177,6 +172,16 @@ def make_jobqueue_cluster(
         raise ClusterError(f"could not start a {profile.id} cluster: {exc}") from exc
     cluster.scale(jobs=n_workers or profile.jobs)
     return cluster
+
+
+def require_submit_command(profile: Profile) -> None:
+    """Raise :class:`ClusterError` unless the profile's submit command (sbatch, qsub) is on PATH."""
+    submit = SUBMIT_COMMANDS[profile.kind]
+    if shutil.which(submit) is None:
+        raise ClusterError(
+            f"--cluster {profile.id} submits jobs with {submit}, which is not on PATH here. Run lenshunt "
+            f"on a login node of a {profile.kind.upper()} cluster, or use --cluster local."
+        )
 
 
 RUN_TEMPLATES = {
