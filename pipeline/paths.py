@@ -147,7 +147,8 @@ REPORT_WRITTEN = (
     REPORT_STAGE,
 )
 """Every name ``lenshunt evaluate`` writes in :func:`report_dir` (pages, plots, the gallery's and
-the downloads' folders); a score run that changes the catalog deletes these, and nothing else there."""
+the downloads' folders) but :data:`EVALUATION_OPTIONS`; a score run that changes the catalog deletes
+these, and nothing else there."""
 
 EVALUATION_OPTIONS = "evaluation.json"
 """The options of the latest evaluation in :func:`report_dir` (gallery size ``top_n``, ``beta``,

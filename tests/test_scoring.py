@@ -119,8 +119,9 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # Nothing new: nothing scored, catalog rows unchanged, an evaluation of the catalog kept.
     evaluate_run(out, store)
     report, metrics = paths.report_dir(out), paths.metrics_file(out)
-    # paths.REPORT_WRITTEN names all that evaluate writes in report/: all a change deletes there
-    assert {path.name for path in report.iterdir()} <= set(paths.REPORT_WRITTEN)
+    # paths.REPORT_WRITTEN names all that evaluate writes in report/: all a change deletes there; the
+    # evaluation's options stay (the user's choice of gallery size and beta)
+    assert {path.name for path in report.iterdir()} <= {*paths.REPORT_WRITTEN, paths.EVALUATION_OPTIONS}
     (out / "notes.txt").write_text("the user's own file")
     (report / "my-notes.txt").write_text("the user's own file in the report folder (review)")
     (report / "files" / "my-table.csv").write_text("id\n1\n")  # and in its downloads folder (trial: gone)
@@ -131,6 +132,7 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # another threshold scores nothing but changes what the metrics measure at (review): removed
     moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
     assert moved.n_rows_scored_now == 0 and not metrics.exists()
+    assert (report / paths.EVALUATION_OPTIONS).is_file()  # the next evaluation makes the same gallery
     assert sorted(path.name for path in (report / "files").iterdir()) == ["my-table.csv"]
     assert (
         f"removed the earlier evaluation ({metrics}, " in moved.summary()
