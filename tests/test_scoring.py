@@ -148,7 +148,11 @@ def test_rerun_resumes_and_new_objects_are_scored_alone(scored_setup, dask_clien
     # the earlier catalog's report and metrics described 36 objects: removed, and the summary says
     # how to make them again (new-user trial: they stayed, unmarked); the user's file stays
     assert not metrics.exists() and (out / "notes.txt").is_file()
-    assert sorted(path.name for path in report.iterdir()) == ["files", "my-notes.txt"]
+    assert sorted(path.name for path in report.iterdir()) == [
+        paths.EVALUATION_OPTIONS,
+        "files",
+        "my-notes.txt",
+    ]
     assert [path.name for path in (report / "files").iterdir()] == ["my-table.csv"]
     assert grown.removed_evaluation == [str(metrics), f"{report}/ (the report's own files)"]
     assert grown.stale_evaluation == []
