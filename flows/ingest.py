@@ -164,6 +164,9 @@ def check(args: argparse.Namespace) -> None:
 
 
 def interrupted(args: argparse.Namespace) -> str:
+    """What a stopped ingest kept: the regions written so far, or nothing when no store was made yet."""
+    if not Path(args.store).exists():  # trial: "kept in s6.zarr", which had not been created
+        return f"nothing was written yet ({args.store} was not created); rerun the same command to ingest"
     return (
         f"the regions written so far are kept in {args.store}; rerun the same command to finish "
         "the ingest (nothing is read twice or duplicated)"

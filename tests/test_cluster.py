@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -111,7 +113,86 @@ def test_a_deployment_names_a_scheduler_it_does_not_reach_now():
     with pytest.raises(ClusterError, match="is no Dask scheduler address"):
         check_cluster("local", "tcp://", reach=False)
     check_cluster("local")
-    check_cluster("cuda")
+
+
+def _serve(handle) -> tuple[str, threading.Event]:
+    """A TCP server on a free local port that hands each connection to ``handle``; its address."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            connection, _ = server.accept()
+            handle(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}", done
+
+
+def test_an_address_that_is_no_dask_scheduler_is_one_line_not_tracebacks_or_a_hang(dask_client):
+    """Trial: an address answering HTTP ended in 318 lines of tracebacks (a frame length read from its
+    bytes asked numpy for 3 EiB); one that accepted and never answered hung ``ingest`` for good."""
+
+    def http(connection: socket.socket) -> None:
+        connection.recv(100)
+        connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        connection.close()
+
+    held: list[socket.socket] = []
+    http_address, _ = _serve(http)
+    silent_address, _ = _serve(held.append)  # accepts, reads nothing, answers nothing
+    with pytest.raises(ClusterError) as answered:
+        check_cluster("local", http_address, timeout=3)
+    assert str(answered.value) == (
+        f"{http_address} answers, but not as a Dask scheduler. Check the address (a Dask scheduler "
+        "listens on port 8786 by default), or drop --scheduler to use a local cluster."
+    )
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"accepts connections but gives no Dask answer in 2 s\. Check"):
+        check_cluster(silent_address, timeout=2)
+    assert time.monotonic() - started < 30  # not a hang
+    check_cluster("local", dask_client.scheduler.address)  # a real scheduler passes
+    worker = next(iter(dask_client.scheduler_info()["workers"]))
+    with pytest.raises(ClusterError, match="is a Dask Worker, not a scheduler"):
+        check_cluster("local", worker)
+
+
+def test_cuda_without_dask_cuda_is_refused_by_the_check():
+    """Trial: ``--cluster cuda`` here failed after the flow had started (two Prefect ERROR lines first)."""
+    try:
+        import dask_cuda  # noqa: F401
+    except Exception:
+        pass
+    else:
+        pytest.skip("dask-cuda imports here")
+    with pytest.raises(ClusterError, match=r"--cluster cuda needs dask-cuda and a CUDA GPU \("):
+        check_cluster("cuda")
+
+
+def test_a_batch_system_whose_server_is_down_is_refused_before_jobs_are_submitted(tmp_path, monkeypatch):
+    """Trial: with the SLURM controller down, dask-jobqueue resubmitted ``sbatch`` every 9 s for good
+    (426 lines in 90 s), and a stop ended in a traceback."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {
+        "sbatch": "exit 1",
+        "sinfo": "echo 'sinfo: error: Unable to contact slurm controller (connect failure)' >&2; exit 1",
+    }.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    with pytest.raises(ClusterError) as down:
+        check_cluster("slurm:cpu")
+    assert str(down.value) == (
+        "--cluster slurm:cpu: the SLURM server does not answer (`sinfo --noheader --summarize` failed: "
+        "sinfo: error: Unable to contact slurm controller (connect failure)), so no worker job could "
+        "start. Check that the batch system is up (ask its admins), or use --cluster local."
+    )
+    check_cluster("slurm:cpu", reach=False)  # a deployment: its runs submit later
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho 'cpu* up infinite 1/0/0/1 node'\n")
+    check_cluster("slurm:cpu")
 
 
 def test_cuda_cluster_without_gpu_says_how_to_fix():
@@ -145,3 +226,20 @@ def test_dashboard_serves_bokeh_plots_over_http():
         assert {"Individual Task Stream", "Individual Progress"} <= set(plots)
         with urllib.request.urlopen(base + plots["Individual Task Stream"], timeout=20) as response:
             assert "Bokeh.embed" in response.read().decode()
+
+
+def test_an_ingest_stopped_before_its_store_exists_does_not_claim_one(tmp_path):
+    """Trial: a stop while the cluster started said "the regions written so far are kept in s6.zarr",
+    which did not exist."""
+    import argparse
+
+    from flows.ingest import interrupted
+
+    store = tmp_path / "s6.zarr"
+    assert interrupted(argparse.Namespace(store=store)) == (
+        f"nothing was written yet ({store} was not created); rerun the same command to ingest"
+    )
+    store.mkdir()
+    assert interrupted(argparse.Namespace(store=store)).startswith(
+        f"the regions written so far are kept in {store}"
+    )

@@ -4,7 +4,8 @@ Local CPU (the default), Dask-CUDA with per-GPU worker set-up, dask-jobqueue (SL
 profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect`.
 """
 
-from pipeline.compute.cluster import check_cluster, connect, default_n_workers, in_process_client
+from pipeline.compute.check import check_cluster
+from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 

@@ -105,7 +105,7 @@ def connect(
 
         dask_cluster = make_jobqueue_cluster(kind, profile or "default", n_workers=n_workers)
     else:
-        raise _unknown_cluster(cluster)
+        raise unknown_cluster(cluster)
     from pipeline.compute.quiet import QuietTensorFlow, closed_tolerantly, quiet_cluster_shutdown
 
     with (
@@ -127,74 +127,12 @@ def connect(
         yield client
 
 
-def check_cluster(cluster: str = "local", scheduler: str | None = None, *, reach: bool = True) -> None:
-    """Refuse a ``--cluster`` / ``--scheduler`` choice that :func:`connect` would refuse, at once.
-
-    A command checks its choice before Prefect and Dask start, so a typo is one line of error and
-    no flow run (new-user trial: ``--cluster slurm:nope`` and an unreachable ``--scheduler``
-    failed only after the flow had started, ``score`` leaving an empty output folder).
-
-    Parameters
-    ----------
-    cluster, scheduler
-        As for :func:`connect`.
-    reach
-        Also open (and close) a TCP connection to a scheduler address, waiting up to 10 s. Off for
-        a deployment, whose runs join the scheduler later.
-
-    Raises
-    ------
-    ClusterError
-        An unknown kind of cluster, a malformed or unreachable scheduler address, or a jobqueue
-        profile whose submit command is not installed here.
-    ProfileError
-        A jobqueue profile that is not defined, or invalid (see :func:`load_profile`).
-    """
-    address = scheduler or (cluster if "://" in cluster else None)
-    if address:
-        _check_address(address, "--scheduler" if scheduler else "--cluster", reach)
-        return
-    kind, _, profile = cluster.partition(":")
-    if kind in {"local", "cuda"} and not profile:
-        return
-    if kind not in {"slurm", "pbs"}:
-        raise _unknown_cluster(cluster)
-    from pipeline.compute.jobqueue import load_profile, require_submit_command
-
-    require_submit_command(load_profile(kind, profile or "default"))
-
-
-def _unknown_cluster(cluster: str) -> ClusterError:
+def unknown_cluster(cluster: str) -> ClusterError:
+    """The error for a ``--cluster`` that is none of the kinds :func:`connect` knows."""
     return ClusterError(
         f"unknown cluster {cluster!r}: use 'local', 'cuda', 'slurm:<profile>', 'pbs:<profile>' "
         "or a scheduler address such as tcp://host:8786"
     )
-
-
-def _check_address(address: str, option: str, reach: bool) -> None:
-    import socket
-
-    from distributed.comm.addressing import parse_address, parse_host_port
-
-    drop = "drop --scheduler to use a local cluster" if option == "--scheduler" else "use --cluster local"
-    try:
-        protocol, location = parse_address(address)
-        host, port = parse_host_port(location) if protocol in {"tcp", "tls"} else (location, None)
-    except ValueError:
-        raise ClusterError(
-            f"{option} {address!r} is no Dask scheduler address: give one such as tcp://host:8786 "
-            f"(protocol, host and port), or {drop}."
-        ) from None
-    if not reach or port is None:
-        return
-    try:
-        socket.create_connection((host, port), timeout=10).close()
-    except OSError as exc:
-        reason = "no answer in 10 s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
-        raise ClusterError(
-            f"could not reach the Dask scheduler at {address}: {reason}. Check that it is running "
-            f"and reachable, or {drop}."
-        ) from None
 
 
 @contextlib.contextmanager
@@ -256,15 +194,25 @@ def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit:
     )
 
 
-def _cuda_cluster(n_workers: int | None, dashboard: bool):
+def cuda_unavailable() -> ClusterError | None:
+    """The error for ``--cluster cuda`` where dask-cuda cannot be imported (no CUDA); None if it can."""
     try:
-        from dask_cuda import LocalCUDACluster
+        import dask_cuda  # noqa: F401
     except Exception as exc:  # dask-cuda fails at import on machines without CUDA
-        raise ClusterError(
+        return ClusterError(
             f"--cluster cuda needs dask-cuda and a CUDA GPU ({type(exc).__name__}: {exc}). "
             "Install the extra with `pip install 'lenshunt[cuda]'` on a GPU machine, or use "
             "--cluster local."
-        ) from exc
+        )
+    return None
+
+
+def _cuda_cluster(n_workers: int | None, dashboard: bool):
+    problem = cuda_unavailable()
+    if problem is not None:
+        raise problem
+    from dask_cuda import LocalCUDACluster
+
     kwargs = {"n_workers": n_workers} if n_workers else {}
     # LocalCUDACluster rotates CUDA_VISIBLE_DEVICES so each worker sees its own GPU first; the
     # worker plugin in pipeline.compute.gpu_worker (registered in connect) pins it to exactly that one.

@@ -1,0 +1,145 @@
+"""Checks of a ``--cluster`` / ``--scheduler`` choice that run before any flow or cluster starts.
+
+A command checks its choice first, so a typo or an unusable cluster is one line of error and no flow
+run (new-user trials: ``--cluster slurm:nope``, ``--cluster cuda`` without dask-cuda, and an unreachable
+``--scheduler`` failed only after the flow had started; an address that answered with other bytes
+ended in 300 lines of tracebacks, one that never answered hung; a SLURM controller that was down made
+dask-jobqueue resubmit every 9 s for good).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+
+from pipeline.errors import ClusterError
+
+#: A command of each batch system that asks its server something and fails when it does not answer.
+SERVER_PROBES = {"slurm": ("sinfo", "--noheader", "--summarize"), "pbs": ("qstat", "-B")}
+
+
+def check_cluster(
+    cluster: str = "local", scheduler: str | None = None, *, reach: bool = True, timeout: float = 10.0
+) -> None:
+    """Refuse a ``--cluster`` / ``--scheduler`` choice that :func:`~pipeline.compute.connect` would
+    refuse or hang on, at once.
+
+    Parameters
+    ----------
+    cluster, scheduler
+        As for :func:`pipeline.compute.connect`.
+    reach
+        Also ask a scheduler address who it is (a Dask ``identity`` call), and a batch system's
+        server whether it answers (``sinfo``, ``qstat -B``). Off for a deployment, whose runs use
+        the cluster later.
+    timeout
+        Seconds to wait for each answer.
+
+    Raises
+    ------
+    ClusterError
+        An unknown kind of cluster; a malformed address, or one that does not answer as a Dask
+        scheduler; ``cuda`` without dask-cuda; a jobqueue profile whose submit command is not
+        installed here, or whose batch server does not answer.
+    ProfileError
+        A jobqueue profile that is not defined, or invalid (see :func:`pipeline.compute.load_profile`).
+    """
+    from pipeline.compute.cluster import cuda_unavailable, unknown_cluster
+
+    address = scheduler or (cluster if "://" in cluster else None)
+    if address:
+        _check_address(address, "--scheduler" if scheduler else "--cluster", reach, timeout)
+        return
+    kind, _, profile = cluster.partition(":")
+    if kind == "local" and not profile:
+        return
+    if kind == "cuda" and not profile:
+        problem = cuda_unavailable()
+        if problem is not None:
+            raise problem
+        return
+    if kind not in {"slurm", "pbs"}:
+        raise unknown_cluster(cluster)
+    from pipeline.compute.jobqueue import load_profile, require_submit_command
+
+    loaded = load_profile(kind, profile or "default")
+    require_submit_command(loaded)
+    if reach:
+        _check_batch_server(loaded.kind, loaded.id, timeout)
+
+
+def _check_address(address: str, option: str, reach: bool, timeout: float) -> None:
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    drop = "drop --scheduler to use a local cluster" if option == "--scheduler" else "use --cluster local"
+    try:
+        protocol, location = parse_address(address)
+        host, port = parse_host_port(location) if protocol in {"tcp", "tls"} else (location, None)
+    except ValueError:
+        raise ClusterError(
+            f"{option} {address!r} is no Dask scheduler address: give one such as tcp://host:8786 "
+            f"(protocol, host and port), or {drop}."
+        ) from None
+    if not reach or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = f"no answer in {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ClusterError(
+            f"could not reach the Dask scheduler at {address}: {reason}. Check that it is running "
+            f"and reachable, or {drop}."
+        ) from None
+    if protocol == "tcp":  # tls needs the user's certificates: the Client checks it
+        problem = _not_a_scheduler(address, timeout)
+        if problem:
+            raise ClusterError(
+                f"{address} {problem}. Check the address (a Dask scheduler listens on port 8786 by "
+                f"default), or {drop}."
+            )
+
+
+def _not_a_scheduler(address: str, timeout: float) -> str | None:
+    """What is wrong with the Dask scheduler at ``address``; None when one answers there."""
+    from distributed.comm import connect
+
+    async def identity() -> object:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), timeout))
+    except TimeoutError:
+        return f"accepts connections but gives no Dask answer in {timeout:g} s"
+    except Exception:  # any other protocol: bad frames, a huge length, a closed stream
+        return "answers, but not as a Dask scheduler"
+    if isinstance(reply, dict) and reply.get("type") == "Scheduler":
+        return None
+    what = reply.get("type") if isinstance(reply, dict) else None
+    return f"is a Dask {what}, not a scheduler" if what else "answers, but not as a Dask scheduler"
+
+
+def _check_batch_server(kind: str, profile_id: str, timeout: float) -> None:
+    """Ask the batch system's server whether it answers (when its query command is installed)."""
+    probe = SERVER_PROBES[kind]
+    if shutil.which(probe[0]) is None:
+        return
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=3 * timeout, check=False)
+    except subprocess.TimeoutExpired:
+        why = f"`{' '.join(probe)}` gave no answer in {3 * timeout:g} s"
+    else:
+        if result.returncode == 0:
+            return
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        why = f"`{' '.join(probe)}` failed: {lines[-1] if lines else f'exit code {result.returncode}'}"
+    raise ClusterError(
+        f"--cluster {profile_id}: the {kind.upper()} server does not answer ({why}), so no worker job "
+        "could start. Check that the batch system is up (ask its admins), or use --cluster local."
+    )
