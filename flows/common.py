@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from prefect import get_run_logger
@@ -152,6 +152,31 @@ def format_metric(value: object, digits: int = 4) -> str:
             text = f"{value:.{digits}g}"
         return text
     return str(value)
+
+
+METRIC_KEYS = ("auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10")
+"""The metrics a command's summary prints, in this order."""
+
+
+def metrics_lines(
+    metrics: dict | None, path: object = None, no_metrics: str | None = None, said: Sequence[str] = ()
+) -> list[str]:
+    """The summary's lines on metrics: the values, where ``metrics.json`` is, the metrics' own notes
+    (trial: "no scored non-lenses: AUROC ... undefined" reached the page only, the console printing
+    ``auroc=n/a``), or why there are none.
+
+    >>> metrics_lines({"auroc": 0.5, "tpr0": None, "notes": ["no scored non-lenses"]}, "m.json")
+    ['metrics: auroc=0.5, tpr0=n/a', '         m.json', 'note:    no scored non-lenses']
+    >>> metrics_lines(None, no_metrics="none of the 3 objects has a label")
+    ['metrics: none, none of the 3 objects has a label']
+    """
+    if metrics is None:
+        return [f"metrics: none, {no_metrics}"] if no_metrics else []
+    lines = ["metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in METRIC_KEYS if k in metrics)]
+    if path is not None:
+        lines.append(f"         {path}")
+    lines += [f"note:    {note}" for note in metrics.get("notes", ()) if note not in said]
+    return lines
 
 
 class EarlyCluster:

@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.artifacts import publish_results
-from flows.common import format_metric, log_summary
+from flows.common import log_summary, metrics_lines
 from flows.preflight import non_negative_int, positive_number, probability
 from pipeline.evaluation import EvaluationResult, evaluate_run
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
@@ -36,17 +36,8 @@ def evaluate_flow(
 
 def evaluation_summary(result: EvaluationResult) -> str:
     """The metrics (4 significant digits) and where the report is."""
-    lines = []
-    if result.metrics is not None:
-        keys = ("auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10")
-        metrics = result.metrics.model_dump()
-        lines.append(
-            "metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in keys if k in metrics)
-        )
-        if result.metrics_path is not None:
-            lines.append(f"         {result.metrics_path}")
-    elif result.no_metrics:
-        lines.append(f"metrics: none, {result.no_metrics}")
+    metrics = result.metrics.model_dump() if result.metrics is not None else None
+    lines = metrics_lines(metrics, result.metrics_path, result.no_metrics, said=result.notes)
     lines.append(f"report:  {result.report_path}")
     lines.extend(f"note:    {note}" for note in result.notes)
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_results
-from flows.common import add_cluster_arguments, cluster_options, format_metric, log_dashboard, log_summary
+from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
 from flows.evaluate import evaluate_stage
 from flows.failures import is_deterministic, one_line
 from flows.ingest import ingest_stage
@@ -61,6 +61,9 @@ class RunSummary:
     report: str
     metrics: dict | None
     no_metrics: str | None = None
+    catalog_votable: str = ""
+    catalog_hats: str | None = None
+    metrics_path: str | None = None
 
     def summary(self) -> str:
         lines = [
@@ -69,16 +72,14 @@ class RunSummary:
             f"{self.n_scored} with a score in all)",
             f"catalog: {self.catalog_fits}",
             f"         {self.catalog_parquet}",
-            f"report:  {self.report}",
         ]
-        if self.metrics:
-            keys = ("auroc", "average_precision", "precision", "recall", "tpr0", "tpr10")
-            lines.append(
-                "metrics: "
-                + ", ".join(f"{k}={format_metric(self.metrics[k])}" for k in keys if k in self.metrics)
-            )
-        elif self.no_metrics:  # trial: a run without labels said nothing of its metrics
-            lines.append(f"metrics: none, {self.no_metrics}")
+        if self.catalog_votable:  # trial: the VOTable and HATS catalogs were left out here
+            lines.append(f"         {self.catalog_votable}")
+        if self.catalog_hats:
+            lines.append(f"         {self.catalog_hats} (HATS, lsdb.read_hats)")
+        lines.append(f"report:  {self.report}")
+        # trial: a run without labels said nothing of its metrics
+        lines += metrics_lines(self.metrics, self.metrics_path, self.no_metrics)
         return "\n".join(lines)
 
 
@@ -173,6 +174,9 @@ def run_flow(
             report=str(evaluation.report_path),
             metrics=evaluation.metrics.model_dump() if evaluation.metrics is not None else None,
             no_metrics=evaluation.no_metrics,
+            catalog_votable=scored.catalog_votable,
+            catalog_hats=scored.catalog_hats,
+            metrics_path=str(evaluation.metrics_path) if evaluation.metrics_path is not None else None,
         )
     log_summary(summary.summary())
     return summary

@@ -16,7 +16,7 @@ from pipeline.store import ingest
 
 IDS = list(range(640000, 640012))
 WHY = (
-    "none of the 12 objects has a label (1 lens, 0 non-lens): give the label catalog to `lenshunt "
+    "none of the 12 objects has a label (lens or non-lens): give the label catalog to `lenshunt "
     "ingest` or `lenshunt run` (--catalog FILE, or the layout's file name in the cutout folder), then "
     "`lenshunt evaluate` the run"
 )
@@ -60,3 +60,46 @@ def test_a_labelled_run_has_no_such_line(tmp_path, dask_client):
     assert result.metrics is not None and result.no_metrics is None
     assert evaluation_summary(result).startswith("metrics: auroc=")
     assert "none of the" not in result.report_path.read_text()
+
+
+def test_the_metrics_notes_reach_the_console(tmp_path, dask_client):
+    """Trial: a lens-only catalog printed ``auroc=n/a ... tpr0=n/a`` without the reason, which only the
+    page and metrics.json gave."""
+    source = write_set(LAYOUT, tmp_path / "src", IDS, dict.fromkeys(IDS, 1))  # lenses only
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    result = evaluate_run(write_run(store, tmp_path / "run"), store, top_n=2)
+    lines = evaluation_summary(result).splitlines()
+    assert lines[0].startswith("metrics: auroc=n/a, ") and "tpr0=n/a" in lines[0]
+    assert "note:    no scored non-lenses: AUROC, TPR0 and TPR10 are undefined" in lines
+    assert "note:    1 lenses were not scored (flagged); recall counts scored lenses only" in lines
+
+
+def test_the_run_summary_names_every_catalog_and_the_metrics_file():
+    """Trial: the run's last lines left out the VOTable and HATS catalogs, metrics.json and f_beta."""
+    summary = RunSummary(
+        store="s.zarr",
+        n_objects=2,
+        n_new_objects=2,
+        n_scored_new=2,
+        n_scored=2,
+        n_reread=0,
+        n_rewritten=0,
+        catalog_fits="c.fits",
+        catalog_parquet="c.parquet",
+        report="report.html",
+        metrics={"auroc": 0.75, "f_beta": 0.5, "notes": ["no object scored >= 0.9"]},
+        catalog_votable="c.vot",
+        catalog_hats="c_hats",
+        metrics_path="metrics.json",
+    )
+    assert summary.summary().splitlines()[1:] == [
+        "catalog: c.fits",
+        "         c.parquet",
+        "         c.vot",
+        "         c_hats (HATS, lsdb.read_hats)",
+        "report:  report.html",
+        "metrics: auroc=0.75, f_beta=0.5",
+        "         metrics.json",
+        "note:    no object scored >= 0.9",
+    ]

@@ -42,14 +42,14 @@ def no_metrics_reason(catalog: pd.DataFrame) -> str | None:
     Examples
     --------
     >>> no_metrics_reason(pd.DataFrame({"score": [0.1, 0.9], "label": [-1, -1]}))  # doctest: +ELLIPSIS
-    "none of the 2 objects has a label (1 lens, 0 non-lens): give the label catalog ..."
+    "none of the 2 objects has a label (lens or non-lens): give the label catalog ..."
     """
     if not has_score(catalog):
         return "the model declares no 'score' (lens probability) output"
     if "label" in catalog.columns and bool((catalog["label"].to_numpy() >= 0).any()):
         return None
     return (
-        f"none of the {len(catalog):,} objects has a label (1 lens, 0 non-lens): give the label catalog "
+        f"none of the {len(catalog):,} objects has a label (lens or non-lens): give the label catalog "
         "to `lenshunt ingest` or `lenshunt run` (--catalog FILE, or the layout's file name in the "
         "cutout folder), then `lenshunt evaluate` the run"
     )
