@@ -109,11 +109,11 @@ def _int_from(low: int, high: int | None = None):
 
 
 def check(args: argparse.Namespace) -> None:
-    from flows.preflight import existing_directory
+    from flows.preflight import score_run_directory
 
-    existing_directory(args.run_dir, "score run directory")
+    score_run_directory(args.run_dir, "score run directory")
     if args.compare is not None:
-        existing_directory(args.compare, "score run directory to compare with")
+        score_run_directory(args.compare, "score run directory to compare with")
 
 
 def inspector_name(args: argparse.Namespace) -> str:

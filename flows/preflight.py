@@ -96,19 +96,36 @@ def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
     from pipeline.paths import catalog_parquet
 
     if not catalog_parquet(run_dir).is_file():
-        scores = Path(run_dir) / "scores"
-        hint = (  # trial: the work directory of `lenshunt run` was given
-            f"{scores}, the scores of this `lenshunt run` work directory"
-            if catalog_parquet(scores).is_file()
-            else "the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
-        )
-        raise PathCheckError(f"{run_dir} has no catalog.parquet: give {hint}")
+        raise PathCheckError(f"{run_dir} has no catalog.parquet: give {_run_hint(run_dir)}")
     store = run_store(run_dir, read_provenance(catalog_parquet(run_dir)))  # a copy beside the run first
     if not store.exists():
         raise PathCheckError(
             f"the store {store} that {run_dir} scored is not there; give its new place with --store"
         )
     return store
+
+
+def score_run_directory(run_dir: str | os.PathLike[str], what: str) -> Path:
+    """``run_dir`` must be a score run's folder: its catalog, or a stopped run's ``score-run.json``.
+
+    Trial: ``lenshunt inspect WORKDIR --export`` (the work directory of ``lenshunt run``, or any
+    folder, even a store) wrote empty grade tables into it and exited 0.
+    """
+    from pipeline.paths import catalog_parquet, score_run_file
+
+    path = existing_directory(run_dir, what)
+    if not (catalog_parquet(path).is_file() or score_run_file(path).is_file()):
+        raise PathCheckError(f"{what} {path} holds no score run (no catalog.parquet): give {_run_hint(path)}")
+    return path
+
+
+def _run_hint(run_dir: str | os.PathLike[str]) -> str:
+    from pipeline.paths import catalog_parquet, score_run_file
+
+    scores = Path(run_dir) / "scores"
+    if catalog_parquet(scores).is_file() or score_run_file(scores).is_file():
+        return f"{scores}, the scores of this `lenshunt run` work directory"  # trial: the work directory
+    return "the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
 
 
 def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:

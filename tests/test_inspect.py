@@ -816,3 +816,28 @@ def test_evaluate_finds_the_store_the_run_recorded(run_dir, store, tmp_path):  #
     write_catalog(catalog, moved, provenance, expected_n=len(catalog), hats=False)
     with pytest.raises(PathCheckError, match=r"gone\.zarr that .* scored is not there; give its new place"):
         check(argparse.Namespace(out=moved, store=None))
+
+
+def test_inspect_refuses_a_folder_that_holds_no_score_run(run_dir, tmp_path, capsys):
+    """Trial: ``inspect WORKDIR --export`` (a `lenshunt run` work directory, or a store) wrote empty
+    grade tables into it and exited 0; ``--apply`` named a catalog to write with the score stage."""
+    import shutil
+
+    from flows.cli import main
+
+    workdir = tmp_path / "work"
+    shutil.copytree(run_dir, workdir / "scores", ignore=shutil.ignore_patterns("grades"))
+    other = tmp_path / "other"
+    other.mkdir()
+    for folder, hint in (
+        (workdir, f"give {workdir / 'scores'}, the scores of this `lenshunt run` work directory"),
+        (other, "give the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"),
+    ):
+        for options in (["--export"], ["--apply"], ["--inspector", "ann", "--select", "3"]):
+            assert main(["inspect", str(folder), *options]) == 1
+            lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+            assert lines == [
+                f"lenshunt inspect: error: score run directory {folder} holds no score run (no "
+                f"catalog.parquet): {hint}"
+            ]
+    assert sorted(path.name for path in workdir.iterdir()) == ["scores"] and not any(other.iterdir())
