@@ -62,6 +62,10 @@ class Flag(enum.IntFlag):
     """Some pixels within the band's central box (:data:`CENTRE_FRACTION` of each side) are NaN,
     infinite, null or masked: the lens galaxy itself may be hidden (e.g. a saturated core masked by
     the survey), and the model sees sky there. The object is still scored; its score may mean little."""
+    CONSTANT_IMAGE = 1 << 13
+    """Every usable pixel of the band has one value (e.g. all 0): a blank filler where the survey has
+    no data, not an image of the sky. Unusable, as an all-NaN band is (trial: an all-zero VIS band
+    passed unflagged, and the model scored it; its out-of-domain score did not catch it)."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -90,7 +94,14 @@ PIXEL_SCALE_TOLERANCE = 0.05
 (``pixel_scale_arcsec``), and of its pixel's two sides, before the band is flagged
 PIXEL_SCALE_MISMATCH."""
 
-UNUSABLE = Flag.MISSING_FILE | Flag.UNREADABLE | Flag.TRUNCATED | Flag.WRONG_SHAPE | Flag.ALL_NONFINITE
+UNUSABLE = (
+    Flag.MISSING_FILE
+    | Flag.UNREADABLE
+    | Flag.TRUNCATED
+    | Flag.WRONG_SHAPE
+    | Flag.ALL_NONFINITE
+    | Flag.CONSTANT_IMAGE
+)
 """Flags after which an object has a band without usable pixels. A model that reads that band does
 not score the object (NOT_SCORED); one that reads other bands only does."""
 
@@ -144,6 +155,7 @@ _DOCS = {
     "another scale)",
     "CENTRE_NONFINITE": "pixels at a band's centre NaN, infinite, null or masked: the lens galaxy may be "
     "hidden",
+    "CONSTANT_IMAGE": "every usable pixel of a band has one value (e.g. all 0): a blank image, no data",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

@@ -51,6 +51,11 @@ def _damage(root: Path) -> dict[int, Flag]:
     for band in EUCLID.band_names:  # an object whose VIS exists only: the others are missing
         if band != "VIS":
             band_file(EUCLID, root, 100007, band).unlink()
+    # a blank filler: every pixel 0, the header kept (trial: flags 0, and the model scored it)
+    with fits.open(band_file(EUCLID, root, 100008, "VIS")) as hdul:
+        hdul[0].data = np.zeros_like(hdul[0].data)
+        hdul.writeto(root / "blank.fits")
+    (root / "blank.fits").replace(band_file(EUCLID, root, 100008, "VIS"))
     return {
         100001: Flag.MISSING_FILE,
         100002: Flag.UNREADABLE,
@@ -59,6 +64,7 @@ def _damage(root: Path) -> dict[int, Flag]:
         100005: Flag.WRONG_SHAPE,
         100006: Flag.ALL_NONFINITE,
         100007: Flag.MISSING_FILE,
+        100008: Flag.CONSTANT_IMAGE,
     }
 
 
@@ -93,7 +99,8 @@ def test_ingest_conserves_flags_and_labels(euclid_set, tmp_path, dask_client):
         "H: not a FITS file (OSError: No SIMPLE card found)": 1,
         "VIS: truncated file": 1,
         "Y: shape (60, 60) != (66, 66)": 1,
-        "VIS: all pixels NaN, null or masked": 1,
+        "VIS: all pixels NaN, infinite, null or masked": 1,
+        "VIS: every pixel 0: a blank image, no data": 1,
     }
     # Per-band flags say which band was bad.
     band_flags = store["band_flags"].sel(band="Y").values

@@ -215,7 +215,7 @@ def clean_pixels(
         image = np.where(finite_in_file, image, np.float32(np.nan))
     if not np.isfinite(image).any():
         flags |= Flag.ALL_NONFINITE
-        reasons.insert(0, "all pixels NaN, null or masked")
+        reasons.insert(0, "all pixels NaN, infinite, null or masked")
     elif not finite_in_file.all() and not nulls_are_nan:
         flags |= Flag.SOME_NONFINITE
         infinite = bool(np.isinf(data).any())  # new-user trial: an inf pixel was called NaN
@@ -225,6 +225,12 @@ def clean_pixels(
             if nan and infinite
             else f"some pixels {'NaN' if nan else 'infinite'}"
         )
+    if not flags & Flag.ALL_NONFINITE:  # a blank filler (trial: an all-zero band was scored as an image)
+        has_nan = flags & (Flag.MASKED_PIXELS | Flag.NULL_PIXELS) or not finite_in_file.all()
+        lowest, highest = (np.nanmin(image), np.nanmax(image)) if has_nan else (image.min(), image.max())
+        if lowest == highest:
+            flags |= Flag.CONSTANT_IMAGE
+            reasons.insert(0, f"every pixel {float(lowest):g}: a blank image, no data")
     hidden_centre = image.ndim == 2 and not np.isfinite(image[centre_box(image.shape)]).all()
     if flags and not flags & Flag.ALL_NONFINITE and hidden_centre:  # trial: a masked core, only flagged
         flags |= Flag.CENTRE_NONFINITE
