@@ -261,9 +261,10 @@ def test_null_pixels_of_tile_compressed_integer_images(tmp_path):
 
 def test_integer_image_without_blank_keeps_every_value(tmp_path):
     counts = np.full((66, 66), -32768, np.int16)
+    counts[0, 0] = 5  # one value throughout would be a blank filler (CONSTANT_IMAGE)
     _with_position(fits.PrimaryHDU(counts)).writeto(tmp_path / "plain.fits")
     result = read_band(tmp_path / "plain.fits", (66, 66), coordinates=DEG)
-    assert result.flags == 0 and (result.image == -32768).all()
+    assert result.flags == 0 and (result.image == counts).all()
 
 
 def test_degenerate_axes_and_inherited_header(tmp_path):

@@ -510,6 +510,7 @@ def _real_directory(root: Path) -> dict:
     band_file(EUCLID, root, 300002, "Y").write_bytes(header.encode() + bytes(66 * 66 * 4))
     # 300003: J as int16 with BLANK and scaling
     counts = np.full((66, 66), 7, np.int16)
+    counts[:, 0] = 8  # not one value throughout: that is a blank filler (CONSTANT_IMAGE)
     counts[:2] = -32768
     hdu = fits.PrimaryHDU(counts, header=fits.getheader(band_file(EUCLID, root, 300003, "J")))
     hdu.header.update({"BLANK": -32768, "BSCALE": 1e-12, "BZERO": 0.0})
@@ -571,7 +572,7 @@ def test_real_cutout_directories_ingest_whole(tmp_path, dask_client):
     assert flags[300001] == Flag.UNREADABLE and flags[300002] == Flag.UNREADABLE
     assert flags[300003] == Flag.NULL_PIXELS
     j = store["nir"].sel(nir_band="J")[ids.index(300003)].values
-    assert np.isnan(j[:2]).all() and np.allclose(j[2:], 7e-12)
+    assert np.isnan(j[:2]).all() and np.allclose(j[2:, 1:], 7e-12) and np.allclose(j[2:, 0], 8e-12)
     assert flags[300010] == Flag.NO_COORDINATES
     assert all(flags[i] == 0 for i in (300000, 300004, 300005, 300006, 300007, 300008, 300009, 300011))
     for object_id in (300004, 300005):  # compressed bands read as written

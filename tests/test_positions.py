@@ -111,7 +111,8 @@ def test_position_cards_come_before_the_wcs(real_samples):
     ],
 )
 def test_no_usable_position_is_flagged_with_a_reason(tmp_path, cards, problem):
-    fits.PrimaryHDU(np.ones((66, 66), np.float32), header=fits.Header(cards)).writeto(tmp_path / "n.fits")
+    image = np.arange(66 * 66, dtype=np.float32).reshape(66, 66)  # an image, not a blank filler
+    fits.PrimaryHDU(image, header=fits.Header(cards)).writeto(tmp_path / "n.fits")
     result = read_band(tmp_path / "n.fits", (66, 66), coordinates=EUCLID.coordinates)
     assert result.flags == Flag.NO_COORDINATES
     assert problem in result.position_problem
