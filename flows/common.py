@@ -297,10 +297,12 @@ class EarlyStage:
         self._progress = (done, total)
 
     def _run(self) -> None:
-        from distributed import Client
+        from pipeline.compute import in_process_client
 
         try:
-            with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+            # its HTTP server on a free port (trial: "Port 8787 is already in use" printed by every
+            # small ingest while another Dask ran, its dashboard_address=None still taking 8787)
+            with in_process_client(threads=1) as client:
                 self._value = self._work(client, self._record)
         except BaseException as exc:  # raised again in the stage's task
             self._error = exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -243,3 +244,20 @@ def test_an_ingest_stopped_before_its_store_exists_does_not_claim_one(tmp_path):
     assert interrupted(argparse.Namespace(store=store)).startswith(
         f"the regions written so far are kept in {store}"
     )
+
+
+def test_a_small_stage_run_in_process_leaves_port_8787_alone():
+    """Trial: every small ingest warned "Port 8787 is already in use ... Hosting the HTTP server on
+    port N instead" while another Dask ran (its in-process client asked for 8787)."""
+    import warnings
+
+    from flows.common import EarlyStage
+
+    with socket.socket() as busy:
+        with contextlib.suppress(OSError):  # another Dask holds it already: the same case
+            busy.bind(("127.0.0.1", 8787))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stage = EarlyStage(lambda client, progress: client.submit(sum, [1, 2]).result())
+            assert stage.result() == 3
+    assert not [str(w.message) for w in caught if "8787" in str(w.message)]
