@@ -22,6 +22,19 @@ WHY = (
 )
 
 
+def _run_summary(**fields) -> RunSummary:
+    counts = {"n_objects": 12, "n_new_objects": 12, "n_scored_new": 11, "n_scored": 11}
+    return RunSummary(
+        store="s.zarr",
+        **counts,
+        n_reread=0,
+        n_rewritten=0,
+        catalog_fits="c.fits",
+        catalog_parquet="c.parquet",
+        **fields,
+    )
+
+
 def test_an_unlabelled_run_says_it_has_no_metrics_and_why(tmp_path, dask_client):
     source = write_set(LAYOUT, tmp_path / "src", IDS)  # no label catalog
     store = tmp_path / "store.zarr"
@@ -35,20 +48,7 @@ def test_an_unlabelled_run_says_it_has_no_metrics_and_why(tmp_path, dask_client)
     page = result.report_path.read_text()
     assert f"<tr><th>Metrics</th><td>none: {escape(WHY)}</td></tr>" in page
 
-    summary = RunSummary(
-        store=str(store),
-        n_objects=12,
-        n_new_objects=12,
-        n_scored_new=11,
-        n_scored=11,
-        n_reread=0,
-        n_rewritten=0,
-        catalog_fits="c.fits",
-        catalog_parquet="c.parquet",
-        report=str(result.report_path),
-        metrics=None,
-        no_metrics=result.no_metrics,
-    )
+    summary = _run_summary(report=str(result.report_path), metrics=None, no_metrics=result.no_metrics)
     assert summary.summary().splitlines()[-1] == f"metrics: none, {WHY}"
 
 
@@ -77,16 +77,7 @@ def test_the_metrics_notes_reach_the_console(tmp_path, dask_client):
 
 def test_the_run_summary_names_every_catalog_and_the_metrics_file():
     """Trial: the run's last lines left out the VOTable and HATS catalogs, metrics.json and f_beta."""
-    summary = RunSummary(
-        store="s.zarr",
-        n_objects=2,
-        n_new_objects=2,
-        n_scored_new=2,
-        n_scored=2,
-        n_reread=0,
-        n_rewritten=0,
-        catalog_fits="c.fits",
-        catalog_parquet="c.parquet",
+    summary = _run_summary(
         report="report.html",
         metrics={"auroc": 0.75, "f_beta": 0.5, "notes": ["no object scored >= 0.9"]},
         catalog_votable="c.vot",

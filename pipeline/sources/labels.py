@@ -50,11 +50,7 @@ Objects absent from the catalog are labelled -1.
 
 from __future__ import annotations
 
-import ast
-import itertools
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,12 +58,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.sources.discovery import glob_ignoring_case
+from pipeline.sources.label_eval import evaluate_rule, probe_missing
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
-    readable_error,
     rule_columns,
     text_compared_columns,
-    with_truth_tests,
 )
 from pipeline.sources.spreadsheet import (
     DELIMITERS,
@@ -86,8 +81,6 @@ from pipeline.sources.spreadsheet import (
 from schemas.layout import Layout
 
 LABEL_UNKNOWN = -1
-_MAX_DISTINCT_PROBES = 8
-_MAX_PROBE_COMBINATIONS = 256
 
 
 @dataclass(frozen=True)
@@ -286,11 +279,11 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
             f"label rule {rule!r} of layout {layout.name!r} names `index`, which is no column of the "
             f"catalog {path} (pandas would take the rows' positions); name the id column {id_column!r}"
         )
-    labels = _evaluate(rule, rows, layout, path).astype(np.int8)
+    labels = evaluate_rule(rule, rows, layout, path).astype(np.int8)
     needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
     missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
     if missing.any():
-        labels[missing] = _probe(rule, rows, missing, needed, layout)
+        labels[missing] = probe_missing(rule, rows, missing, needed, layout)
         unknown = missing & (labels == LABEL_UNKNOWN)
         if unknown.any():
             lines = table["_line"].to_numpy()[unknown]
@@ -366,98 +359,6 @@ def labels_for(
     """:func:`load_labels` as (labels, catalog file or None)."""
     result = load_labels(layout, object_ids, root, catalog)
     return result.values, result.path
-
-
-def _evaluate(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:
-    """1 where ``rule`` holds, else 0, for each row (positional).
-
-    A rule that gives numbers (a column alone, ``is_lens``) holds where they are non-zero, as in
-    Python; ``DataFrame.query`` had taken such numbers as index labels and labelled rows 0 and 1.
-    """
-    try:
-        result = rows.eval(with_truth_tests(rule))
-    except Exception as exc:  # pandas raises many types for a bad expression or column
-        reason = readable_error(str(exc), rule)
-        raise CatalogFormatError(
-            f"label rule {rule!r} of layout {layout.name!r} fails on the catalog {path}: {reason}. "
-            f"Catalog columns: {list(rows.columns)}; pass the right catalog with --catalog, or a layout "
-            "whose label_rule names these columns."
-        ) from exc
-    if not isinstance(result, pd.Series) or not (
-        pd.api.types.is_bool_dtype(result) or pd.api.types.is_numeric_dtype(result)
-    ):
-        raise CatalogFormatError(
-            f"label rule {rule!r} of layout {layout.name!r} gives no true or false for each row of the "
-            f"catalog {path} (it gives {type(result).__name__}"
-            f"{' of ' + str(result.dtype) if isinstance(result, pd.Series) else ''}): write a condition "
-            "such as `is_lens == 1`"
-        )
-    holds = result.fillna(False).astype(bool) if pd.api.types.is_bool_dtype(result) else result.ne(0)
-    return holds.to_numpy(dtype=bool).astype(np.int8)
-
-
-def _probe(
-    rule: str, table: pd.DataFrame, missing: np.ndarray, needed: list[str], layout: Layout
-) -> np.ndarray:
-    """Labels of the ``missing`` rows of ``table``: the rule's answer if no probe changes it, else -1.
-
-    Rows are probed in groups with the same missing columns (a new-user trial: one product over all
-    columns with gaps gave up past 256 combinations, leaving rows missing one value unknown).
-    """
-    rows = table[missing].reset_index(drop=True)
-    gaps = rows[needed].isna().to_numpy()
-    labels = np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
-    patterns, group = np.unique(gaps, axis=0, return_inverse=True)
-    group = np.asarray(group).ravel()
-    for k, pattern in enumerate(patterns):
-        members = np.flatnonzero(group == k)
-        columns = [column for column, gap in zip(needed, pattern, strict=True) if gap]
-        labels[members] = _probe_group(rule, table, rows.iloc[members], columns, layout)
-    return labels
-
-
-def _probe_group(
-    rule: str, table: pd.DataFrame, rows: pd.DataFrame, columns: list[str], layout: Layout
-) -> np.ndarray:
-    """Labels of ``rows``, which all miss exactly ``columns``.
-
-    The probes of a column are -inf, +inf, 0 (where a column alone turns true), the rule's numbers
-    and the column's few distinct values in the whole ``table``.
-    """
-    constants = _rule_numbers(rule)
-    probes = {}
-    for column in columns:
-        if not pd.api.types.is_numeric_dtype(table[column]):
-            return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
-        values = {-math.inf, math.inf, 0.0, *constants}
-        distinct = table[column].dropna().unique()  # review: from the missing rows, it was always empty
-        if len(distinct) <= _MAX_DISTINCT_PROBES:
-            values |= {float(value) for value in distinct}
-        probes[column] = sorted(values)
-    combinations = list(itertools.islice(itertools.product(*probes.values()), _MAX_PROBE_COMBINATIONS + 1))
-    if len(combinations) > _MAX_PROBE_COMBINATIONS:
-        return np.full(len(rows), LABEL_UNKNOWN, dtype=np.int8)
-    rows = rows.reset_index(drop=True)
-    fills = [dict(zip(probes, combination, strict=True)) for combination in combinations]
-    outcomes = np.asarray([_evaluate(rule, rows.fillna(fill), layout) for fill in fills])
-    settled = (outcomes == outcomes[0]).all(axis=0)
-    return np.where(settled, outcomes[0], LABEL_UNKNOWN).astype(np.int8)
-
-
-def _rule_numbers(rule: str) -> set[float]:
-    try:
-        tree = ast.parse(re.sub(r"`[^`]+`", "x", rule), mode="eval")
-    except SyntaxError:
-        return set()
-    numbers = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, int | float)
-            and not isinstance(node.value, bool)
-        ):
-            numbers |= {float(node.value), float(-node.value)}
-    return numbers
 
 
 def _lines(lines) -> str:
