@@ -213,9 +213,12 @@ def _run_command(args: argparse.Namespace) -> int:
     if hasattr(module, "check"):
         module.check(args)  # before Prefect and Dask start: a wrong path fails at once
     if hasattr(args, "scheduler"):  # trial: --cluster slurm:nope failed after the flow had started
-        from pipeline.compute import check_cluster
+        from pipeline.compute import check_cluster, oversubscription_warning
 
         check_cluster(args.cluster, args.scheduler, reach=getattr(module, "JOINS_CLUSTER_NOW", True))
+        crowded = oversubscription_warning(args.cluster, args.scheduler, args.workers)
+        if crowded:
+            print(f"lenshunt {args.command}: warning: {crowded}", file=sys.stderr)
     if not getattr(module, "USES_PREFECT", True):
         return _finished(args, module.run(args))
     from flows.common import close_early_clusters, summaries_off_console

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pipeline.compute import check_cluster, connect
+from pipeline.compute import check_cluster, connect, oversubscription_warning
 from pipeline.errors import ClusterError
 
 
@@ -261,3 +261,26 @@ def test_a_small_stage_run_in_process_leaves_port_8787_alone():
             stage = EarlyStage(lambda client, progress: client.submit(sum, [1, 2]).result())
             assert stage.result() == 3
     assert not [str(w.message) for w in caught if "8787" in str(w.message)]
+
+
+def test_more_local_workers_than_cores_is_warned_once_before_work(tmp_path, monkeypatch, capsys):
+    """Trial: ``--workers 64`` on 2 cores ran 7x slower without a word."""
+    import flows.prefect_api
+    from flows.cli import main
+
+    def no_prefect(*args, **kwargs):
+        raise AssertionError("entered Prefect")
+
+    monkeypatch.setattr(flows.prefect_api, "prefect_api", no_prefect)
+    many = (os.cpu_count() or 1) + 1
+    argv = ["simulate", str(tmp_path / "sim"), "--layout", "sglc1-space", "--n", "2", "--workers", str(many)]
+    with pytest.raises(AssertionError, match="entered Prefect"):
+        main(argv)  # warned before Prefect starts
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"lenshunt simulate: warning: --workers {many} starts more worker processes than the "
+        f"{os.cpu_count()} cores here: they share them (slower, and each holds its own model); the "
+        "default is one per core"
+    ]
+    assert oversubscription_warning("local", "tcp://h:8786", many) is None  # a scheduler's own workers
+    assert oversubscription_warning("slurm:cpu", None, many) is None  # jobs, not local processes

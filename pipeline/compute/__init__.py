@@ -4,7 +4,7 @@ Local CPU (the default), Dask-CUDA with per-GPU worker set-up, dask-jobqueue (SL
 profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect`.
 """
 
-from pipeline.compute.check import check_cluster
+from pipeline.compute.check import check_cluster, oversubscription_warning
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
@@ -19,5 +19,6 @@ __all__ = [
     "in_process_client",
     "load_profile",
     "load_profiles",
+    "oversubscription_warning",
     "quiet_tensorflow",
 ]

@@ -10,6 +10,7 @@ dask-jobqueue resubmit every 9 s for good).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,30 @@ def check_cluster(
     require_submit_command(loaded)
     if reach:
         _check_batch_server(loaded.kind, loaded.id, timeout)
+
+
+def oversubscription_warning(
+    cluster: str, scheduler: str | None, n_workers: int | None, cores: int | None = None
+) -> str | None:
+    """A warning when ``--workers`` asks a local cluster for more worker processes than there are
+    cores (``cores``: this machine's); None otherwise.
+
+    Each local worker runs one task at a time with its own numpy and TensorFlow threads: more
+    workers than cores only share the cores, and each holds its own copy of the model (trial:
+    ``--workers 64`` on 2 cores ran 7x slower, without a word).
+
+    >>> oversubscription_warning("local", None, 64, cores=2)  # doctest: +ELLIPSIS
+    '--workers 64 starts more worker processes than the 2 cores here: they share them ...'
+    >>> oversubscription_warning("local", None, 2, cores=2) is None
+    True
+    """
+    cores = cores or os.cpu_count() or 1
+    if cluster != "local" or scheduler or not n_workers or n_workers <= cores:
+        return None
+    return (
+        f"--workers {n_workers} starts more worker processes than the {cores} cores here: they share "
+        "them (slower, and each holds its own model); the default is one per core"
+    )
 
 
 def _check_address(address: str, option: str, reach: bool, timeout: float) -> None:
