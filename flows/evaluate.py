@@ -39,6 +39,8 @@ def evaluation_summary(result: EvaluationResult) -> str:
     metrics = result.metrics.model_dump() if result.metrics is not None else None
     lines = metrics_lines(metrics, result.metrics_path, result.no_metrics, said=result.notes)
     lines.append(f"report:  {result.report_path}")
+    if result.options_taken:
+        lines.append(f"options: {result.options_taken}")
     lines.extend(f"note:    {note}" for note in result.notes)
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ Reads the run's catalog and, for the gallery, only the top-N objects' images fro
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -38,6 +39,8 @@ class EvaluationResult:
     """What the user should know about the inputs (labels corrected since the run's catalog)."""
     no_metrics: str | None = None
     """Why there are no metrics (no labelled object, or no ``score`` output); None when there are."""
+    options_taken: str | None = None
+    """Which options not given came from the run's latest evaluation (and a threshold that did not)."""
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -155,8 +158,11 @@ def _evaluate_run(
     provenance = read_provenance(catalog_path)
     # the gallery shows the store's images under the run's object ids: only the store it scored
     check_same_store(provenance, store, read_attributes(store).created, run=str(out_dir))
-    threshold = provenance.threshold if threshold is None else threshold
     earlier = earlier_options(out_dir)
+    taken = options_taken(
+        earlier, threshold=threshold, beta=beta, top_n=top_n, run_threshold=provenance.threshold
+    )
+    threshold = provenance.threshold if threshold is None else threshold
     beta = float(earlier.get("beta", DEFAULT_BETA)) if beta is None else beta
     top_n = int(earlier.get("top_n", DEFAULT_TOP_N)) if top_n is None else top_n
     # nothing written before the page is known to be replaceable (trial: new pictures beside the old page)
@@ -170,7 +176,8 @@ def _evaluate_run(
     shutil.rmtree(stage, ignore_errors=True)  # left by a killed evaluation
     stage.mkdir()
     try:
-        return _evaluate_into(stage, out_dir, store, catalog, provenance, threshold, beta, top_n, run_info)
+        result = _evaluate_into(stage, out_dir, store, catalog, provenance, threshold, beta, top_n, run_info)
+        return dataclasses.replace(result, options_taken=taken)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -265,7 +272,38 @@ def earlier_options(out_dir: str | Path) -> dict[str, Any]:
         valid["top_n"] = options["top_n"]
     if isinstance(options.get("beta"), int | float) and options["beta"] > 0:
         valid["beta"] = float(options["beta"])
+    if isinstance(options.get("threshold"), int | float) and 0 <= options["threshold"] <= 1:
+        valid["threshold"] = float(options["threshold"])
     return valid
+
+
+def options_taken(
+    earlier: dict[str, Any],
+    *,
+    threshold: float | None,
+    beta: float | None,
+    top_n: int | None,
+    run_threshold: float,
+) -> str | None:
+    """Which options not given come from the latest evaluation, and a threshold that does not (trial:
+    a bare evaluate after ``--threshold 0.9 --top-n 5 --beta 2`` kept the gallery and beta, went back
+    to the score run's threshold, and said nothing). None when nothing is taken or changed.
+
+    >>> options_taken({"top_n": 5, "beta": 2.0, "threshold": 0.9}, threshold=None, beta=None,
+    ...               top_n=None, run_threshold=0.5)  # doctest: +ELLIPSIS
+    "--top-n 5 and --beta 2 as the run's latest evaluation; --threshold 0.5, the score run's (that ..."
+    """
+    given = {"top_n": (top_n, DEFAULT_TOP_N), "beta": (beta, DEFAULT_BETA)}  # the defaults go unsaid
+    kept = [
+        f"--{name.replace('_', '-')} {earlier[name]:g}"
+        for name, (value, default) in given.items()
+        if value is None and earlier.get(name, default) != default
+    ]
+    parts = [f"{' and '.join(kept)} as the run's latest evaluation"] if kept else []
+    before = earlier.get("threshold")
+    if threshold is None and before is not None and before != run_threshold:
+        parts.append(f"--threshold {run_threshold:g}, the score run's (that evaluation used {before:g})")
+    return "; ".join(parts) or None
 
 
 def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:
