@@ -69,8 +69,12 @@ class ClusterError(LenshuntError, RuntimeError):
     """A Dask cluster could not be created or reached."""
 
 
-_BOUNDS = {"greater_than_equal": ("ge", ">="), "greater_than": ("gt", ">"), "less_than_equal": ("le", "<=")}
-_BOUNDS["less_than"] = ("lt", "<")
+_BOUNDS = {  # pydantic's error type of a bound -> (its key in the error's ctx, the operator)
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
 
 
 def validation_reason(error: dict[str, Any]) -> str:
