@@ -120,3 +120,19 @@ class Browser:
             **text,
         )
         self.send("Input.dispatchKeyEvent", type="keyUp", key=name, code=code, windowsVirtualKeyCode=virtual)
+
+    def set_width(self, width: int, height: int = 900) -> None:
+        """Lay the page out as in a window ``width`` CSS pixels wide (a phone, a tablet, a split screen)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.send("Emulation.setDeviceMetricsOverride", **metrics)
+
+    def click(self, selector: str) -> None:
+        """Scroll to the element ``selector`` names and click its centre with the mouse, as a user does."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({selector!r});"
+            " e.scrollIntoView({block: 'center'});"
+            " const r = e.getBoundingClientRect();"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)

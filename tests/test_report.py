@@ -20,6 +20,8 @@ from pipeline.evaluation.composites import channel_bands, make_composite, normal
 from pipeline.evaluation.plots import make_evaluation_plots
 from pipeline.evaluation.report import build_report, gallery_items, render_gallery_pngs, select_top
 from pipeline.flags import Flag
+from pipeline.models import OutputSpec
+from pipeline.models.outputs import DEFAULT_SCORE
 from schemas.catalog import OOD_SCORE_COLUMN, Provenance, extra_column_specs
 from schemas.layout import Layout, available_layouts, load_layout
 
@@ -203,6 +205,11 @@ def test_evaluation_plots(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- report
 
 
+THETA_E = OutputSpec(
+    "theta_e", "regression_gaussian", unit="arcsec", ucd="phys.angSize;src", description="Einstein radius"
+)
+
+
 def build_run(
     tmp_path: Path,
     *,
@@ -211,10 +218,12 @@ def build_run(
     tta: bool = True,
     ood: np.ndarray | None = None,
     band_flags: dict[str, np.ndarray] | None = None,
+    theta_e: bool = False,
 ) -> tuple[Path, list[int]]:
     """A complete small run: catalog, metrics, plots, gallery PNGs and the report (``ood``: the
     catalog's ``ood_score`` column, as a bundle with feature statistics writes it; ``band_flags``:
-    its ``flags_<band>`` columns, OR-ed into ``flags`` as a score run does)."""
+    its ``flags_<band>`` columns, OR-ed into ``flags`` as a score run does; ``theta_e``: the model
+    also declares an Einstein-radius output, so the report has its Declared-outputs table)."""
     rng = np.random.default_rng(5)
     labels, scores = labelled_scores(n, seed=5)
     flags = np.zeros(n, dtype=np.int32)
@@ -226,16 +235,26 @@ def build_run(
     for values in (band_flags or {}).values():
         flags |= values
     extra |= band_flags or {}
+    score_std = rng.uniform(0.001, 0.05, n) if tta else np.zeros(n)
+    layout_columns = CatalogLayout(extra=extra_column_specs(list(extra))) if extra else None
+    outputs = None
+    if theta_e:
+        extra_specs = extra_column_specs(list(extra))
+        layout_columns = CatalogLayout(outputs=(DEFAULT_SCORE, THETA_E), extra=extra_specs)
+        radius = rng.uniform(0.3, 3.0, n)
+        outputs = {"score": scores, "score_std": score_std, "theta_e": radius}
+        outputs |= {"theta_e_err": radius / 10, "theta_e_std": radius / 20}
     catalog = make_catalog_table(
         object_ids=np.arange(200_000, 200_000 + n),
         ra=rng.uniform(0, 360, n),
         dec=rng.uniform(-60, 10, n),
-        scores=scores,
-        score_std=rng.uniform(0.001, 0.05, n) if tta else np.zeros(n),
+        scores=None if theta_e else scores,
+        score_std=None if theta_e else score_std,
+        outputs=outputs,
         flags=flags,
         model_id="effnet-b0-sglc2",
         labels=labels,
-        layout=CatalogLayout(extra=extra_column_specs(list(extra))) if extra else None,
+        layout=layout_columns,
         extra=extra or None,
     )
     provenance = Provenance(
@@ -249,6 +268,7 @@ def build_run(
         tta=True,
         n_objects=n,
         n_scored=int(np.sum(~np.isnan(scores))),
+        outputs=layout_columns.outputs_json() if theta_e else [],
     )
     layout = load_layout("euclid-sglc2")
     top = select_top(catalog, n_gallery)

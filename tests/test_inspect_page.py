@@ -1,0 +1,50 @@
+"""The grading page in a narrow window (a tablet, a split screen) and without a keyboard, in a real
+headless chromium: every control is on screen, and the grade buttons do what the keys do."""
+
+from __future__ import annotations
+
+import signal
+
+from test_inspect import free_port, run_dir, start_server  # noqa: F401 - the inspection tests' run
+from test_training import store  # noqa: F401 - the training tests' store fixture
+
+from pipeline.catalog import read_catalog
+from pipeline.evaluation.grades import read_grades
+
+# Elements whose right edge passes the window.
+OFF_SCREEN = """[...document.querySelectorAll('body *')].filter((element) => {
+  const box = element.getBoundingClientRect();
+  return box.width > 0 && box.right > document.documentElement.clientWidth + 1;
+}).map((element) => element.id || element.tagName.toLowerCase())"""
+
+
+def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_path):  # noqa: F811
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "tablet")
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    shown = "document.body.dataset.objectId"
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.set_width(400)
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+            assert 370 <= browser.evaluate("document.documentElement.clientWidth") <= 400  # less a scrollbar
+            assert browser.evaluate(OFF_SCREEN) == []
+            composite = "document.getElementById('composite').getBoundingClientRect().width"
+            assert browser.evaluate(composite) <= 400
+            for key, position in (("b", 1), ("x", 2)):
+                browser.click(f"button[data-key={key}]")
+                browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")
+            browser.click("button[data-key=arrowleft]")
+            browser.wait_for(f"{shown} === '{order[1]}'")
+            assert browser.evaluate("document.getElementById('grade').textContent") == "X"
+            assert browser.evaluate("document.activeElement.tagName") == "BODY"  # Space cannot press it again
+            browser.click("button[data-key=arrowright]")
+            browser.wait_for(f"{shown} === '{order[2]}'")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    rows = read_grades(run_dir / "grades" / "tablet.jsonl")
+    assert rows[["object_id", "grade"]].values.tolist() == [[order[0], "B"], [order[1], "X"]]

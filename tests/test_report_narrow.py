@@ -1,0 +1,81 @@
+"""The report and a candidate's page in a narrow window (a phone, a split screen), in headless chromium:
+nothing runs off the right edge except inside a table's own scroll box, and no name, UCD or column in
+the Declared-outputs table is broken inside a word ("sta / t.pr / obab / ility")."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_report import body_attributes, build_run, chromium_binary, run_chromium
+
+# Appended to a copy of the page (the page itself carries no test code): lists the elements whose right
+# edge passes the window, unless a scroll box (``.scroll``) holds them, and the words of the outputs
+# table that are laid out on more than one line.
+MEASURE = """
+<script>
+  window.addEventListener("load", function () {
+    var width = document.documentElement.clientWidth;
+    var over = [];
+    document.querySelectorAll("body *").forEach(function (element) {
+      if (element.closest(".scroll") || element.tagName === "SCRIPT") { return; }
+      var box = element.getBoundingClientRect();
+      if (box.width > 0 && box.right > width + 1) { over.push(element.tagName.toLowerCase() + "." +
+        (element.className || "") + "@" + Math.round(box.right)); }
+    });
+    var split = [];
+    document.querySelectorAll("table.outputs td").forEach(function (cell) {
+      var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        var pattern = /\\S+/g, match;
+        while ((match = pattern.exec(node.data)) !== null) {
+          var range = document.createRange();
+          range.setStart(node, match.index);
+          range.setEnd(node, match.index + match[0].length);
+          var lines = {};
+          Array.prototype.forEach.call(range.getClientRects(), function (rect) {
+            if (rect.width > 0) { lines[Math.round(rect.top)] = true; }
+          });
+          if (Object.keys(lines).length > 1) { split.push(match[0]); }
+        }
+      }
+    });
+    document.body.setAttribute("data-width", String(width));
+    document.body.setAttribute("data-overflow", over.slice(0, 40).join(" "));
+    document.body.setAttribute("data-split-words", split.join(" "));
+  });
+</script>
+"""
+
+
+def measured(page: Path, tmp_path: Path, width: int) -> dict[str, str]:
+    """The page's layout at ``width`` CSS pixels, as :data:`MEASURE` reports it."""
+    copy = page.with_name(f"measured-{width}-{page.name}")
+    copy.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    dom = run_chromium(
+        chromium_binary(),
+        tmp_path / f"profile-{width}-{page.stem}",
+        f"--window-size={width},1600",
+        "--hide-scrollbars",
+        "--dump-dom",
+        "--virtual-time-budget=10000",
+        copy.resolve().as_uri(),
+    ).stdout
+    return body_attributes(dom)
+
+
+@pytest.mark.parametrize("width", [500, 760])  # 500: headless chromium's narrowest window
+def test_report_fits_a_narrow_window(tmp_path: Path, width: int) -> None:
+    chromium_binary()
+    report, top_ids = build_run(tmp_path, n=120, n_gallery=4, theta_e=True)
+    html = report.read_text()
+    assert 'class="outputs"' in html and "phys.angSize;src" in html
+    assert len(re.findall(r"</style>", html)) == 1
+    attributes = measured(report, tmp_path, width)
+    assert attributes["data-width"] == str(width)
+    assert attributes["data-overflow"] == ""
+    assert attributes["data-split-words"] == ""
+
+    page = report.parent / "gallery" / f"{top_ids[0]}.html"
+    assert measured(page, tmp_path, width)["data-overflow"] == ""
