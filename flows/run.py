@@ -189,7 +189,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="discard the scores of a different earlier run (another model) in WORKDIR/scores",
+        help="discard the scores of a different earlier run (another model, TTA or store) in WORKDIR/scores",
     )
     add_cluster_arguments(parser)
 

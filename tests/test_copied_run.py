@@ -20,8 +20,10 @@ from flows.preflight import recorded_store
 from pipeline import paths
 from pipeline.catalog import read_provenance, run_store
 from pipeline.store import ingest
+from schemas.layout import load_layout
 
 IDS = list(range(620000, 620012))
+EUCLID = load_layout("euclid-sglc2")  # the shipped model's layout
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,36 @@ def test_a_store_of_the_same_name_that_is_another_set_is_not_taken(work, tmp_pat
     unnamed = provenance.model_copy(update={"store_created": None})
     shutil.copytree(work / "store.zarr", other / "copy-of" / "store.zarr")
     assert run_store(other / "copy-of" / "scores", unnamed) == work / "store.zarr"
+
+
+def test_a_copied_work_directory_scores_again_reusing_its_parts(tmp_path, dask_client):
+    """Trial: ``lenshunt run``/``score`` into a copied work directory was refused as "scores of another
+    run: another store", although the store beside them is the same store (same creation time)."""
+    from pipeline.errors import StoreError
+    from pipeline.scoring.identity import check_score_folder
+    from pipeline.scoring.run import score_store
+
+    source = write_set(EUCLID, tmp_path / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
+    work = tmp_path / "work"
+    ingest(EUCLID, source, work / "store.zarr", dask_client, chunk_objects=8)
+    bundle = paths.shipped_model()
+    first = score_store(work / "store.zarr", bundle, work / "scores", dask_client, known_lenses=None)
+    copy = tmp_path / "copy"
+    shutil.copytree(work, copy)
+    check_score_folder(copy / "store.zarr", copy / "scores", bundle_for(bundle), False, overwrite=False)
+    again = score_store(copy / "store.zarr", bundle, copy / "scores", dask_client, known_lenses=None)
+    assert again.n_rows_scored_now == 0 and again.n_objects == first.n_objects  # every part reused
+    assert read_provenance(paths.catalog_parquet(copy / "scores")).store == str(
+        (copy / "store.zarr").resolve()
+    )
+    # a store ingested anew at the copy's path is another store: refused as before
+    shutil.rmtree(copy / "store.zarr")
+    ingest(EUCLID, source, copy / "store.zarr", dask_client, chunk_objects=8)
+    with pytest.raises(StoreError, match=r"the store as ingested before \(re-ingested at the same path"):
+        check_score_folder(copy / "store.zarr", copy / "scores", bundle_for(bundle), False, overwrite=False)
+
+
+def bundle_for(path: Path):
+    from pipeline.models import load_bundle
+
+    return load_bundle(path)

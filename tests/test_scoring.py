@@ -384,6 +384,13 @@ def test_a_folder_of_another_run_is_refused_naming_only_what_differs(tmp_path):
     with pytest.raises(StoreError, match=r"another run: the store as ingested before \(re-ingested"):
         check_same_run(tmp_path, before, {**before, "store_created": "t2"})
     check_same_run(tmp_path, {k: v for k, v in before.items() if k != "store_created"}, now | before)
+    check_same_run(tmp_path, before, {**before, "store": "/copy/a.zarr"})  # moved or copied (trial)
+    with pytest.raises(StoreError, match=r"another store \(/a.zarr, not /copy/a.zarr\)"):
+        check_same_run(
+            tmp_path,
+            {k: v for k, v in before.items() if k != "store_created"},
+            before | {"store": "/copy/a.zarr"},
+        )
 
 
 def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_client, tmp_path):

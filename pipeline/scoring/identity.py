@@ -79,6 +79,9 @@ def previous_run(out_dir: Path) -> dict[str, Any] | None:
 def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, Any]) -> None:
     """Refuse to add to ``out_dir`` scores of a run whose ``identity`` differs from ``previous``.
 
+    A store at another path with the same creation time is the same store, moved or copied with its
+    work directory (docs/operations.md: a copied work directory keeps working).
+
     Raises
     ------
     StoreError
@@ -90,6 +93,8 @@ def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, 
         for key, value in identity.items()
         if previous.get(key) != value and (key in previous or key != "store_created")  # older files lack it
     ]
+    if "store" in differing and "store_created" in previous and "store_created" not in differing:
+        differing.remove("store")  # the same store by its creation time, moved or copied (trial)
     if not differing:
         return
     # what follows from another store or model goes unsaid (review: "re-ingested" of another store)
