@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -304,3 +305,42 @@ def test_a_stopped_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monke
     with pytest.raises(KeyboardInterrupt):
         write_catalog(moved, tmp_path, make_provenance(moved), expected_n=len(moved))
     assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES  # no HATS, no temporary
+
+
+KILLED_WRITE = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from test_catalog import make_provenance
+from test_catalog_formats import sky_table
+from pipeline.catalog import hats, write_catalog
+table = sky_table(20, n_without_position=2)
+moved = table.assign(ra=table["ra"] + 1.0)
+hats._import = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+write_catalog(moved, Path(sys.argv[1]), make_provenance(moved), expected_n=len(moved))
+"""
+
+
+def test_a_write_killed_during_the_hats_import_leaves_every_format_as_it_was(tmp_path: Path) -> None:
+    """Trial: a ``kill -9`` during ``inspect --apply`` left new FITS, Parquet and VOTable catalogs beside
+    the old HATS one, with nothing to say it was stale. SIGKILL reaches no handler: the flat catalogs
+    take their place only once the HATS one is complete."""
+    import lsdb
+
+    table = sky_table(20, n_without_position=2)
+    assert write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table)).hats is not None
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(tmp_path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    old_ra = table.set_index("object_id")["ra"]
+    flat = read_catalog(tmp_path / "catalog.parquet").set_index("object_id")["ra"]
+    assert flat.equals(old_ra)  # not the moved positions
+    in_hats = lsdb.read_hats(tmp_path / "catalog_hats").compute().set_index("object_id")["ra"]
+    assert np.allclose(in_hats.sort_index(), old_ra.dropna().sort_index())
+    assert any(path.name.endswith(".tmp") for path in tmp_path.iterdir())  # the killed write's leftovers
+    write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))  # and the next clears them
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*FLAT_FILES, "catalog_hats"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,9 @@ def _write_source(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     pq.write_table(arrow_table.replace_schema_metadata(metadata), path)
 
 
-def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsResult:
+def write_hats(
+    table: pd.DataFrame, path: Path, provenance: Provenance, *, before_place: Callable[[], None] | None = None
+) -> HatsResult:
     """Write the rows of a checked catalog table that have a position as a HATS catalog at ``path``.
 
     Parameters
@@ -144,6 +147,13 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
         The catalog directory to create; an existing one is replaced once the new one is complete.
     provenance : Provenance
         Written into the Parquet schema metadata and ``hats.properties``.
+    before_place : callable, optional
+        Called once the new catalog is complete and checked, right before it takes the old one's
+        place (or before the old one is removed, when no row has a position): the caller places
+        its flat catalogs there, so a kill (SIGKILL, which no handler sees) during the import
+        leaves the old catalogs of every format, agreeing, not new flat ones beside an old HATS
+        one (trial: a ``kill -9`` during ``inspect --apply``). The old directory is renamed aside
+        and the new one renamed in, so a kill between those leaves none, never a stale one.
 
     Returns
     -------
@@ -162,6 +172,8 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     placed = np.isfinite(table["ra"].to_numpy()) & np.isfinite(table["dec"].to_numpy())
     n_rows, n_without = int(placed.sum()), int((~placed).sum())
     if n_rows == 0:
+        if before_place is not None:
+            before_place()
         shutil.rmtree(path, ignore_errors=True)
         return HatsResult(None, 0, n_without)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a crashed earlier write
@@ -169,23 +181,31 @@ def write_hats(table: pd.DataFrame, path: Path, provenance: Provenance) -> HatsR
     work = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     work.mkdir(parents=True)
     try:
-        rows = table[placed].reset_index(drop=True)
-        rows.attrs = dict(table.attrs)  # the column specs of the declared outputs (catalog.columns)
-        _import(rows, work, path.name, provenance, n_without)
-        written = _count_rows(work / path.name)
-        if written != n_rows:
-            raise CatalogError(f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}")
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            rows = table[placed].reset_index(drop=True)
+            rows.attrs = dict(table.attrs)  # the column specs of the declared outputs (catalog.columns)
+            _import(rows, work, path.name, provenance, n_without)
+            written = _count_rows(work / path.name)
+            if written != n_rows:
+                raise CatalogError(
+                    f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}"
+                )
+        except BaseException as error:  # a stop too (trial: a SIGTERM left the old one beside new flat ones)
+            shutil.rmtree(path, ignore_errors=True)  # an older HATS catalog would disagree with new flat ones
+            if isinstance(error, CatalogError) or not isinstance(error, Exception):
+                raise
+            # hats-import raises many kinds; name the step and keep the cause
+            raise CatalogError(
+                f"hats-import could not write the HATS catalog {path} ({type(error).__name__}: {error}); "
+                "the FITS, Parquet and VOTable catalogs are written"
+            ) from error
+        if before_place is not None:
+            before_place()
+        aside = path.with_name(f".{path.name}.{os.getpid()}.old.tmp")
+        if path.exists():
+            os.replace(path, aside)
         os.replace(work / path.name, path)
-    except BaseException as error:  # a stop too (trial: a SIGTERM left the old one beside new flat ones)
-        shutil.rmtree(path, ignore_errors=True)  # an older HATS catalog would disagree with the new flat ones
-        if isinstance(error, CatalogError) or not isinstance(error, Exception):
-            raise
-        # hats-import raises many kinds; name the step and keep the cause
-        raise CatalogError(
-            f"hats-import could not write the HATS catalog {path} ({type(error).__name__}: {error}); "
-            "the FITS, Parquet and VOTable catalogs are written"
-        ) from error
+        shutil.rmtree(aside, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return HatsResult(path, n_rows, n_without)

@@ -213,7 +213,9 @@ def write_catalog(
         One row per object with the columns of :mod:`schemas.catalog` (see
         :func:`make_catalog_table`).
     out_dir : pathlib.Path
-        Output directory; created when missing. Existing catalogs there are replaced.
+        Output directory; created when missing. Existing catalogs there are replaced: the flat
+        ones once the new HATS catalog is complete, so a kill before leaves the old ones of every
+        format (see :func:`pipeline.catalog.hats.write_hats`).
     provenance : Provenance
         Written into the FITS header, the Parquet metadata, the VOTable INFOs and the HATS
         properties.
@@ -245,7 +247,19 @@ def write_catalog(
         (catalog_parquet(out_dir), write_parquet, count_parquet_rows),
         (catalog_votable(out_dir), write_votable, count_votable_rows),
     )
+    for final, _, _ in writers:  # left by a killed earlier write (one writer at a time: the folder lock)
+        for stale in out_dir.glob(f".{final.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     temporaries = [final.with_name(f".{final.name}.{os.getpid()}.tmp") for final, _, _ in writers]
+    flat_placed = False
+
+    def place_flat() -> None:  # once the HATS catalog is complete: a kill before leaves the old ones
+        nonlocal flat_placed
+        flat_placed = True  # tried: not again after an error
+        for temporary, (final, _, _) in zip(temporaries, writers):
+            os.replace(temporary, final)
+
+    written = False
     try:
         for temporary, (_, write, count) in zip(temporaries, writers):
             write(checked, temporary, provenance)
@@ -254,13 +268,18 @@ def write_catalog(
                 raise ConservationError(
                     f"{temporary} holds {n_rows} rows after writing, expected {expected_n}"
                 )
-        for temporary, (final, _, _) in zip(temporaries, writers):
-            os.replace(temporary, final)
+        written = True
+        hats_path = (
+            write_hats(checked, catalog_hats(out_dir), provenance, before_place=place_flat).path
+            if hats
+            else None
+        )
     finally:
+        if written and not flat_placed:  # no HATS asked, or hats-import failed or was stopped
+            place_flat()
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
     placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())
-    hats_path = write_hats(checked, catalog_hats(out_dir), provenance).path if hats else None
     return CatalogPaths(
         fits=catalog_fits(out_dir),
         parquet=catalog_parquet(out_dir),
