@@ -239,7 +239,9 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
     )
-    parser.add_argument("--threshold", type=probability, default=0.5)
+    parser.add_argument(
+        "--threshold", type=probability, default=0.5, help="score threshold of a candidate (default 0.5)"
+    )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(
         "--top-n",
@@ -247,7 +249,12 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         default=None,
         help="candidates in the report gallery (default: the run's latest evaluation's, else 48)",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=256,
+        help="objects per forward pass (fixed shape; default 256)",
+    )
     add_known_lens_arguments(parser)
 
 

@@ -122,3 +122,19 @@ def test_a_list_option_ended_with_a_double_dash_leaves_the_positional_arguments(
     with pytest.raises(SystemExit):
         main(["simulate", str(out), "--n", "2", "--negative-mix", "1", "1"])
     assert "takes every word" not in capsys.readouterr().err
+
+
+def test_every_option_of_every_command_has_help():
+    """Trial: ``lenshunt run --help`` listed --threshold and --batch-size without a word."""
+    import argparse
+
+    from flows.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, parser in commands.choices.items()
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert len(commands.choices) >= 10 and silent == []
