@@ -449,6 +449,11 @@ def test_report_without_labels_or_gallery(tmp_path: Path) -> None:
     )
     provenance = small_provenance(n_objects=3, n_scored=2)
     plots = make_evaluation_plots(None, catalog["score"].to_numpy(), tmp_path / "plots")
+    with warnings.catch_warnings():  # trial: nothing scored leaked matplotlib's "cannot be log-scaled"
+        warnings.simplefilter("error")
+        for labels in (None, np.array([1, 0, -1])):
+            nothing = make_evaluation_plots(labels, np.full(3, np.nan), tmp_path / "nothing")
+            assert all(path.is_file() for path in nothing.values()), nothing
     report = build_report(
         tmp_path / "report",
         catalog=catalog,

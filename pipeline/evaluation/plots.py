@@ -100,9 +100,9 @@ def _threshold_line(ax: Any, threshold: float) -> None:
 
 def _finish_histogram(ax: Any, title: str) -> None:
     """Log counts with head room above the bars for a legend that covers no data."""
-    ax.set_yscale("log")
     top = ax.get_ylim()[1]
-    ax.set_ylim(0.5, max(top, 1.0) * 40)
+    ax.set_ylim(0.5, max(top, 1.0) * 40)  # before the log scale: no bars (nothing scored) warned there
+    ax.set_yscale("log")
     ax.set_xlim(0, 1)
     ax.set_xlabel("score (probability of lens)")
     ax.set_ylabel("objects per bin")
