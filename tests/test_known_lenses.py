@@ -130,6 +130,11 @@ def test_other_known_lens_tables(tmp_path: Path) -> None:
     gaps = read_known_lenses(tmp_path / "gaps.csv")
     assert gaps.name.tolist() == ["SL1", "L20"] and gaps.ra.tolist() == [150.5, 330.0]
     assert gaps.dropped_names == ("L17", "L18", "L19") and gaps.n_dropped == 3
+    # rows with every cell empty, as spreadsheets leave them, are no rows: not dropped, not warned of
+    # (trial); a row numbers as in the file
+    (tmp_path / "blank.csv").write_text("name;ra;dec;grade\n;;;\nSL1;150,5;-2,25;A\n;149;;\n;;;\n ; ;;\n")
+    blank = read_known_lenses(tmp_path / "blank.csv")
+    assert blank.name.tolist() == ["SL1"] and blank.dropped_names == ("row 3",) and blank.n_dropped == 1
     (tmp_path / "hashes.csv").write_text("# my lenses\nname,ra,dec\n#44,150.5,-2.25\nX,1,2\n")
     assert read_known_lenses(tmp_path / "hashes.csv").name.tolist() == ["#44", "X"]  # trial: #44 dropped
     # a header written as a comment, as some tools write it (trial: read as a comment, the first lens

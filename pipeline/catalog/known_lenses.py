@@ -233,9 +233,12 @@ def read_known_lenses(path: str | Path) -> KnownLenses:
                 f"known-lens table {path}: column {column.name!r} has unit {column.unit}, not an angle"
             ) from error
 
+    # rows with every cell empty (a spreadsheet's trailing ;;;; rows) are no rows (trial: a warning)
+    kept = np.flatnonzero(~np.logical_and.reduce([text(key) == "" for key in by_lower]))
+    table = table[kept]
     # a row with a position and no name is named by its row (trial: it failed the run after scoring)
     names = np.asarray(
-        [name or f"row {row + 1}" for row, name in enumerate(text("name").tolist())], dtype=str
+        [name or f"row {row + 1}" for row, name in zip(kept, text("name").tolist())], dtype=str
     )
     known = KnownLenses.from_arrays(
         names,
