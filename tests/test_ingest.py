@@ -636,6 +636,11 @@ def test_a_corrected_catalog_relabels_objects_already_in_the_store(euclid_set, t
     summary = report.summary()
     assert "labels: no new objects; 2 stored label(s) corrected from" in summary
     assert "100001: non-lens -> lens, 100002: lens -> non-lens" in summary
+    # trial: "score again to see them", said by `lenshunt run` after it had scored them again
+    assert (
+        "(100001: non-lens -> lens, 100002: lens -> non-lens); evaluations use them now, the catalogs from "
+        "the next score run on (which `lenshunt run` makes next)" in summary
+    )
     assert (
         "catalog: 1 row(s) name objects with no file in the source and not in the store (ids 100099)"
         in summary

@@ -48,7 +48,8 @@ class RelabelResult:
             more = ", ..." if self.n_changed > len(self.changes) else ""
             lines.append(
                 f"{self.n_changed} label(s) of objects already in the store corrected from {catalog} "
-                f"({shown}{more}); score again to see them in the catalogs and metrics"
+                f"({shown}{more}); evaluations use them now, the catalogs from the next score run on "
+                "(which `lenshunt run` makes next)"
             )
         if self.n_unknown_before:  # new-user trial: labels restored after damage were called corrections
             lines.append(
