@@ -313,6 +313,47 @@ def test_gallery_helpers() -> None:
     ]
 
 
+def test_a_known_lens_is_named_on_its_card_and_its_page(tmp_path: Path) -> None:
+    """Trial: the summary said "2 object(s) within 2 arcsec" of a known lens, but no card or page named
+    it (the grading page did)."""
+    from pipeline.catalog.known_lenses import KnownLenses, match_known_lenses
+
+    ra, dec = np.array([150.0, 151.0, 152.0]), np.full(3, 2.0)
+    offset = 0.08 / 3600 / np.cos(np.radians(2.0))  # 0.08 arcsec east of the first object
+    known = KnownLenses.from_arrays(["Ca\u00f1a 1"], [150.0 + offset], [2.0], ["A"], source="mine.csv")
+    catalog = make_catalog_table(
+        object_ids=np.arange(3),
+        ra=ra,
+        dec=dec,
+        scores=np.array([0.9, 0.8, 0.1]),
+        score_std=np.zeros(3),
+        flags=np.zeros(3),
+        model_id="m",
+        known_lens_matches=match_known_lenses(ra, dec, known),
+    )
+    layout = load_layout("euclid-sglc2")
+    rng = np.random.default_rng(2)
+    images = {object_id: simulate_object(layout, rng, lens=True) for object_id in range(3)}
+    items = gallery_items(
+        catalog, render_gallery_pngs(images, layout, tmp_path / "report" / "gallery"), layout
+    )
+    assert [item.known_lens for item in items] == ["Ca\u00f1a 1 (A, 0.08\u2033)", "", ""]
+    provenance = small_provenance(n_objects=3, n_scored=3, layout="euclid-sglc2", known_lenses="mine.csv")
+    report = build_report(
+        tmp_path / "report",
+        catalog=catalog,
+        provenance=provenance,
+        metrics=None,
+        plots={},
+        gallery=items,
+        run_info={},
+    )
+    assert report.read_text().count("known: Ca\u00f1a 1 (A, 0.08\u2033)") == 1
+    page = (report.parent / "gallery" / "0.html").read_text()
+    assert "<th>Known lens (grade, separation)</th><td>Ca\u00f1a 1 (A, 0.08\u2033)</td>" in page
+    assert "Known lens" not in (report.parent / "gallery" / "1.html").read_text()
+
+
 def test_report_is_self_contained(tmp_path: Path) -> None:
     report, top_ids = build_run(tmp_path)
     html = report.read_text()

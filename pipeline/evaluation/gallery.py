@@ -54,6 +54,9 @@ class GalleryItem(BaseModel):
     ood_score: float = math.nan
     band_flags: dict[str, int] = {}
     """Band -> its ingest flags (the catalog's ``flags_<band>``; empty for a catalog without them)."""
+    known_lens: str = ""
+    """The known lens within the match radius, its grade and separation, e.g. ``Caña 1 (A, 0.08″)``
+    (:func:`known_lens_text`); empty when none, or the catalog has no known-lens columns."""
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -238,6 +241,24 @@ def gallery_items(
             captions=output_captions(catalog, row._asdict()),
             ood_score=float(getattr(row, OOD_COLUMN, math.nan)),
             band_flags=dict(zip(names, map(int, flags), strict=True)),  # trial: "J" said nothing of why
+            known_lens=known_lens_text(row._asdict()),  # trial: the page named none, the grader's did
         )
         for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)
     ]
+
+
+def known_lens_text(row: Mapping[str, Any]) -> str:
+    """A catalog row's known-lens match as the grading page says it: name (grade, separation).
+
+    >>> known_lens_text({"known_lens": "Caña 1", "known_lens_grade": "A", "known_lens_sep": 0.0812})
+    'Caña 1 (A, 0.08″)'
+    >>> known_lens_text({"known_lens": "SL2", "known_lens_grade": "", "known_lens_sep": 1.5})
+    'SL2 (no grade, 1.50″)'
+    >>> known_lens_text({"known_lens": ""}), known_lens_text({})
+    ('', '')
+    """
+    name = row.get("known_lens") or ""
+    if not name:
+        return ""
+    grade = row.get("known_lens_grade") or "no grade"
+    return f"{name} ({grade}, {float(row.get('known_lens_sep', math.nan)):.2f}″)"

@@ -260,6 +260,7 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 "ood": _ood(item.ood_score),
                 "ood_high": bool(item.ood_score > 1.0),
                 "position": position,
+                "known_lens": item.known_lens,
             }
         )
     return cards
