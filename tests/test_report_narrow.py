@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_report import body_attributes, build_run, chromium_binary, run_chromium
+
+from pipeline.flags import Flag
 
 # Appended to a copy of the page (the page itself carries no test code): lists the elements whose right
 # edge passes the window, unless a scroll box (``.scroll``) holds them, and the words of the outputs
@@ -41,6 +44,14 @@ MEASURE = """
         }
       }
     });
+    var wider = [];  // band panels wider than their image (a long caption: an uneven grid)
+    document.querySelectorAll(".bands figure").forEach(function (figure) {
+      var image = figure.querySelector("img");
+      if (image && figure.getBoundingClientRect().width > image.getBoundingClientRect().width + 1) {
+        wider.push(image.getAttribute("alt"));
+      }
+    });
+    document.body.setAttribute("data-wider-panels", wider.join("; "));
     document.body.setAttribute("data-width", String(width));
     document.body.setAttribute("data-overflow", over.slice(0, 40).join(" "));
     document.body.setAttribute("data-split-words", split.join(" "));
@@ -65,10 +76,13 @@ def measured(page: Path, tmp_path: Path, width: int) -> dict[str, str]:
     return body_attributes(dom)
 
 
-@pytest.mark.parametrize("width", [500, 760])  # 500: headless chromium's narrowest window
+@pytest.mark.parametrize("width", [500, 760, 1400])  # 500: headless chromium's narrowest window
 def test_report_fits_a_narrow_window(tmp_path: Path, width: int) -> None:
     chromium_binary()
-    report, top_ids = build_run(tmp_path, n=120, n_gallery=4, theta_e=True)
+    n = 120  # the VIS band of every object flagged twice: a long caption under its panel (trial)
+    band_flags = {f"flags_{band}": np.zeros(n, np.int32) for band in ("VIS", "Y", "J", "H")}
+    band_flags["flags_VIS"][:] = Flag.SOME_NONFINITE | Flag.CENTRE_NONFINITE
+    report, top_ids = build_run(tmp_path, n=n, n_gallery=4, theta_e=True, band_flags=band_flags)
     html = report.read_text()
     assert 'class="outputs"' in html and "phys.angSize;src" in html
     assert len(re.findall(r"</style>", html)) == 1
@@ -78,4 +92,6 @@ def test_report_fits_a_narrow_window(tmp_path: Path, width: int) -> None:
     assert attributes["data-split-words"] == ""
 
     page = report.parent / "gallery" / f"{top_ids[0]}.html"
-    assert measured(page, tmp_path, width)["data-overflow"] == ""
+    assert "VIS: SOME_NONFINITE, CENTRE_NONFINITE" in page.read_text()
+    on_page = measured(page, tmp_path, width)
+    assert (on_page["data-overflow"], on_page["data-wider-panels"]) == ("", "")
