@@ -38,6 +38,7 @@ from pipeline.inspection import (
     InspectSession,
     apply_grades,
     export_grades,
+    grade_notes,
     make_server,
     read_grades,
     round_change,
@@ -59,8 +60,6 @@ def consensus_line(summary: dict) -> str:
         )
     else:
         line += "; none by more than one inspector yet"
-    if summary.get("n_unknown_objects"):
-        line += f"; {summary['n_unknown_objects']} graded ids are not in this catalog"
     return line
 
 
@@ -125,20 +124,15 @@ def inspector_name(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.export:
-        parquet, fits_path = export_grades(args.run_dir, store=args.store)
+        rows = read_grades(args.run_dir)  # trial: skipped lines unsaid; a crash on a bad id
+        parquet, fits_path = export_grades(args.run_dir, store=args.store, rows=rows)
         print(f"grades: {parquet}\n        {fits_path}")
+        _warn(grade_notes(rows))
         return 0
     if args.apply:
         summary = apply_grades(args.run_dir, store=args.store)
         print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
-        if summary.get("outdated_note"):
-            print(f"lenshunt inspect: warning: {summary['outdated_note']}", file=sys.stderr)
-        if summary.get("n_bad_lines"):
-            print(
-                f"lenshunt inspect: warning: {summary['n_bad_lines']} line(s) of the grade logs are not "
-                f"grades (torn by a kill, or damaged) and were skipped: {summary['bad_lines_where']}",
-                file=sys.stderr,
-            )
+        _warn([summary.get("outdated_note"), summary.get("unknown_note"), *summary.get("notes", [])])
         return 0
     if args.compare is not None:
         return _compare(args)
@@ -150,13 +144,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         regrade=args.regrade,
     )
-    torn = session.n_bad_lines
-    if torn:
-        print(
-            f"lenshunt inspect: warning: {torn} unreadable line(s) in {session.log.path} skipped (a grade "
-            "torn by a kill in mid-write; every other grade is kept)",
-            file=sys.stderr,
-        )
+    if session.n_bad_lines:  # which and why (trial: a damaged line was called torn by a kill)
+        _warn(grade_notes(read_grades(session.log.path)))
     if session.n_rewritten:  # trial: a repaired band was shown as missing, a new damage not at all
         print(
             f"lenshunt inspect: warning: {session.n_rewritten} object(s) were re-read from changed files "
@@ -197,10 +186,19 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
         session.log.close()
-    parquet, _ = export_grades(args.run_dir, store=args.store)
+    rows = read_grades(args.run_dir)
+    parquet, _ = export_grades(args.run_dir, store=args.store, rows=rows)
     who = session.log.inspector
     print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who}; table {parquet}")
+    _warn(grade_notes(rows))  # every inspector's logs, as --export says them
     return 0
+
+
+def _warn(notes: list[str | None]) -> None:
+    """Print each note (None left out) as one warning line on stderr."""
+    for note in notes:
+        if note:
+            print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
 
 
 def _stop(signum, frame) -> None:

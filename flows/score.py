@@ -83,8 +83,10 @@ def score_stage(
                 summary["n_graded"],
                 grades_dir(out),
             )
-            if summary["outdated_note"]:  # trial: grades of images an ingest replaced were kept unsaid
-                get_run_logger().warning(summary["outdated_note"])
+            # trial: grades of images an ingest replaced were kept unsaid; so were damaged lines and ids
+            for note in (summary["outdated_note"], summary["unknown_note"], *summary["notes"]):
+                if note:
+                    get_run_logger().warning(note)
     return result
 
 

@@ -155,8 +155,8 @@ def test_training_labels_leave_it_out_and_warn(regraded, tmp_path):
     assert any("1 grade(s) were made before an ingest re-read" in line for line in grade_warnings(written))
     # only grades of replaced images: refused, not a training run without grade labels
     old = {"object_id": REPLACED, "grade": "A", "inspector": "x", "time": "2020-01-01T00:00:00Z"}
-    (old_log := tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
-    with pytest.raises(TrainingError, match=r"every grade of .*old\.jsonl \(1\) was made before an ingest"):
+    (old_log := tmp_path / "x.jsonl").write_text(json.dumps(old) + "\n")  # x's log
+    with pytest.raises(TrainingError, match=r"every grade of .*x\.jsonl \(1\) was made before an ingest"):
         labels_from_grades(
             dataset["object_id"].values, dataset["label"].values, [str(old_log)], rewritten=times
         )

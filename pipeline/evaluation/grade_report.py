@@ -14,7 +14,16 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_summary
-from pipeline.evaluation.grades import bad_lines_text, grades_dir, latest_grades, read_grades
+from pipeline.evaluation.grade_rows import unread_files, unread_note
+from pipeline.evaluation.grades import (
+    bad_lines_text,
+    grade_notes,
+    grades_dir,
+    latest_grades,
+    read_grades,
+    split_unknown,
+    unknown_note,
+)
 from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 
 TOP_GRADED = 30
@@ -23,7 +32,8 @@ TOP_GRADED = 30
 def grade_section(
     run_dir: str | Path, catalog: pd.DataFrame, top: int = TOP_GRADED, *, store: str | Path | None = None
 ) -> dict | None:
-    """Counts and the ``top`` best-graded objects of the run, or None when it has no grades.
+    """Counts and the ``top`` best-graded objects of the run, or None when it has no grades (and
+    nothing to say of its ``grades/`` folder).
 
     ``store`` is the scored store, whose re-read objects' older grades are left out (none when None).
 
@@ -31,22 +41,30 @@ def grade_section(
     -------
     dict or None
         ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
-        ``inspectors``, ``n_grades``, ``n_outdated``, ``n_bad_lines`` and ``bad_lines_where``),
+        ``inspectors``, ``n_grades``, ``n_outdated``, ``n_bad_lines``, ``bad_lines_where``,
+        ``n_unknown_objects`` and ``unknown_note`` (grades of ids not in ``catalog``, left out) and
+        ``unread_note`` (files of ``grades/`` that are not logs)),
         ``rows`` (object id, score, rank, grade mode, mean, number and agreement), best mean grade
         first, and ``note``
         (the line on grades left out as older than their images, or None).
     """
-    if not grades_dir(run_dir).is_dir() or not any(grades_dir(run_dir).glob("*.jsonl")):
+    folder = grades_dir(run_dir)
+    if not folder.is_dir() or not (any(folder.glob("*.jsonl")) or unread_files(run_dir)):
         return None
     rows_read = read_grades(run_dir)
-    grades, outdated = split_outdated(latest_grades(rows_read), store_rewrites(store))
+    grades, unknown = split_unknown(latest_grades(rows_read), catalog["object_id"])  # trial: listed
+    grades, outdated = split_outdated(grades, store_rewrites(store))
     table = consensus(grades)
-    if table.empty and outdated.empty:
+    notes = grade_notes(rows_read)
+    if table.empty and outdated.empty and unknown.empty and not notes:
         return None
     summary = consensus_summary(table)
     summary["n_outdated"] = len(outdated)
     summary["n_bad_lines"] = int(rows_read.attrs.get("n_bad_lines", 0))
     summary["bad_lines_where"] = bad_lines_text(rows_read.attrs.get("bad_lines", []))
+    summary["n_unknown_objects"] = int(unknown["object_id"].nunique())
+    summary["unknown_note"] = unknown_note(unknown)
+    summary["unread_note"] = unread_note(rows_read.attrs.get("unread_files", []))
     summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
     summary["n_grades"] = len(grades)
     merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")

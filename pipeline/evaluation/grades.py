@@ -8,8 +8,9 @@ HOLISMOKES (Cañameras et al. 2021).
 Storage. Each inspector's grades go to ``RUN_DIR/grades/<inspector>.jsonl``, one JSON object per
 line with the columns of :data:`GRADE_COLUMNS`; every grade is written, flushed and ``fsync``-ed
 before the page is told it is saved, so killing the browser or the server loses nothing. A kill
-in mid-write can leave a torn last line: readers skip lines that are not complete JSON grades
-(and count them), and the next append starts on a fresh line. The latest grade of an
+in mid-write can leave a torn last line: readers skip lines that are not grades (and count them;
+the rule is in :mod:`pipeline.evaluation.grade_rows`: the file names the inspector, so a line naming
+another is skipped too), and the next append starts on a fresh line. The latest grade of an
 (object, inspector) pair wins, so going back and regrading replaces the earlier grade while
 the log keeps the history. :func:`export_grades` consolidates the log (latest grades of every
 inspector) into ``grades.parquet`` and ``grades.fits`` for the catalog tools (astropy, pandas,
@@ -191,22 +192,6 @@ def _ends_with_newline(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def _parse_line(line: str) -> dict | None:
-    try:
-        row = json.loads(line)
-        row = {
-            "object_id": int(row["object_id"]),
-            "grade": check_grade(row["grade"]),
-            "inspector": check_inspector(row["inspector"]),
-            "time": str(row["time"]),
-            "score": float("nan") if row.get("score") is None else float(row["score"]),
-            "model_id": str(row.get("model_id", "")),
-        }
-    except (ValueError, KeyError, TypeError):
-        return None
-    return row
-
-
 def empty_grades() -> pd.DataFrame:
     """A grade table without rows, with the dtypes of :func:`read_grades`."""
     return _typed(pd.DataFrame({name: [] for name in GRADE_COLUMNS}))
@@ -248,9 +233,13 @@ def holds_grades(folder: str | Path) -> bool:
 def read_grades(*sources: str | Path) -> pd.DataFrame:
     """Every grade row of the sources (logs, exported Parquet/FITS tables, run dirs), in file order.
 
-    Lines of a log that are not complete grades (a torn last line after a kill, or damage) are
-    skipped; their number is in ``attrs["n_bad_lines"]``, and where they are (``"PATH line N"``) in
-    ``attrs["bad_lines"]`` (see :func:`bad_lines_text`).
+    A log's line or a table's row that is not a grade (a torn last line after a kill, damage, a value
+    that breaks the rule of :mod:`pipeline.evaluation.grade_rows`, or in a log a line naming another
+    inspector than its file) is skipped; their number is in ``attrs["n_bad_lines"]``, and where they
+    are (``"PATH line N"``, or ``"PATH row N"`` of a table, with the reason but for a torn line) in
+    ``attrs["bad_lines"]`` (see :func:`bad_lines_text`). The files of a grades folder that are not
+    logs and that lenshunt did not write there (a grader's CSV) are in ``attrs["unread_files"]``
+    (see :func:`grade_notes`).
 
     Raises
     ------
@@ -262,8 +251,18 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`GRADE_COLUMNS`; ``score`` NaN where unknown.
     """
-    frames, bad = [], []
+    from pipeline.evaluation.grade_rows import (
+        check_line,
+        check_row,
+        log_lines,
+        read_table,
+        unread_files,
+        where,
+    )
+
+    frames, bad, unread = [], [], []
     for source in sources:
+        unread += unread_files(source)
         for path in grade_files(source):
             name = path.name.lower()
             if not name.endswith((".parquet", ".fits", ".fit", ".jsonl")):  # trial: a CSV read as a log
@@ -272,41 +271,43 @@ def read_grades(*sources: str | Path) -> pd.DataFrame:
                     "RUN_DIR/grades/), an exported grades.parquet or grades.fits, or a run directory"
                 )
             if name.endswith(".jsonl"):
-                rows = []
-                for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-                    if not line.strip():
-                        continue
-                    row = _parse_line(line)
-                    if row is None:
-                        bad.append(f"{path} line {number}")
-                    else:
-                        rows.append(row)
-                frames.append(pd.DataFrame(rows, columns=list(GRADE_COLUMNS)))
-                continue
-            try:
-                if name.endswith(".parquet"):
-                    table = pd.read_parquet(path)
-                else:
-                    from astropy.table import Table
-
-                    table = Table.read(path, character_as_bytes=False).to_pandas()
-            except (OSError, ValueError, KeyError) as exc:  # trial: a pyarrow or pandas traceback
-                raise GradeError(
-                    f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
-                    f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
-                ) from None
-            missing = [column for column in GRADE_COLUMNS if column not in table.columns]
-            if missing:  # trial: pyarrow named the first only
-                raise GradeError(
-                    f"the grade table {path} lacks columns {missing} (has {list(table.columns)}); an "
-                    f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
-                )
-            frames.append(table[list(GRADE_COLUMNS)])
+                raw = [(number, line) for number, line in enumerate(log_lines(path), start=1) if line.strip()]
+                checked = [(number, *check_line(line, path.stem)) for number, line in raw]
+            else:
+                table = read_table(path)
+                checked = [(number, *check_row(row)) for number, row in enumerate(table, start=1)]
+            unit = "line" if name.endswith(".jsonl") else "row"
+            bad += [where(path, unit, number, reason) for number, row, reason in checked if row is None]
+            rows = [row for _, row, _ in checked if row is not None]
+            frames.append(pd.DataFrame(rows, columns=list(GRADE_COLUMNS)))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(GRADE_COLUMNS))
     frame = _typed(frame)
     frame.attrs["n_bad_lines"] = len(bad)
     frame.attrs["bad_lines"] = bad
+    frame.attrs["unread_files"] = [str(path) for path in unread]
     return frame
+
+
+def skipped_note(rows: pd.DataFrame) -> str | None:
+    """The line saying which lines of the grade logs (or rows of tables) were skipped; None if none."""
+    n_bad = int(rows.attrs.get("n_bad_lines", 0))
+    if not n_bad:
+        return None
+    return (
+        f"{n_bad} line(s) of the grade logs are not grades (torn by a kill, or damaged) and were "
+        f"skipped: {bad_lines_text(rows.attrs.get('bad_lines', []))}"
+    )
+
+
+def grade_notes(rows: pd.DataFrame) -> list[str]:
+    """The warning lines of grades read with :func:`read_grades`: lines skipped, files not read."""
+    from pipeline.evaluation.grade_rows import unread_note
+
+    return [
+        note
+        for note in (skipped_note(rows), unread_note(rows.attrs.get("unread_files", [])))
+        if note is not None
+    ]
 
 
 def bad_lines_text(bad_lines: list[str], limit: int = 3) -> str:
@@ -320,12 +321,6 @@ def bad_lines_text(bad_lines: list[str], limit: int = 3) -> str:
     """
     named = ", ".join(bad_lines[:limit])
     return named + (f" and {len(bad_lines) - limit} more" if len(bad_lines) > limit else "")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error's message (pyarrow's run over several)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def _recorded_store(run_dir: str | Path) -> str | None:
@@ -348,8 +343,37 @@ def latest_grades(grades: pd.DataFrame) -> pd.DataFrame:
     return latest.sort_values(["object_id", "inspector"]).reset_index(drop=True)
 
 
+def split_unknown(grades: pd.DataFrame, object_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split grades into those of ``object_ids`` (a catalog's) and those of ids it does not hold
+    (trial: a grade of id 999999 counted as a graded object and listed in the report).
+
+    >>> grades = pd.DataFrame({"object_id": [1, 999999], "grade": ["A", "B"]})
+    >>> [part["object_id"].tolist() for part in split_unknown(grades, [1, 2])]
+    [[1], [999999]]
+    """
+    known = grades["object_id"].isin(pd.Index(np.asarray(object_ids, dtype=np.int64)))
+    return grades[known], grades[~known]
+
+
+def unknown_note(unknown: pd.DataFrame) -> str | None:
+    """The line saying which grades were left out as of ids not in the catalog; None if none."""
+    if unknown.empty:
+        return None
+    ids = sorted(set(unknown["object_id"].tolist()))
+    examples = ", ".join(str(oid) for oid in ids[:3]) + (" ..." if len(ids) > 3 else "")
+    return (
+        f"{len(unknown)} grade(s) of {len(ids)} object id(s) not in this run's catalog (e.g. {examples}) "
+        "are left out: they were made on another run, or the log was edited; grade this run's objects "
+        "on its page (lenshunt inspect RUN_DIR)"
+    )
+
+
 def export_grades(
-    run_dir: str | Path, sources: Iterable[str | Path] | None = None, store: str | Path | None = None
+    run_dir: str | Path,
+    sources: Iterable[str | Path] | None = None,
+    store: str | Path | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
 ) -> tuple[Path, Path]:
     """Write the latest grades to ``grades/grades.parquet`` and ``grades/grades.fits``.
 
@@ -357,13 +381,14 @@ def export_grades(
     its object's images (:mod:`pipeline.evaluation.outdated`), which every consensus leaves out
     (trial: the tables kept them unmarked). ``store`` is the scored store, default the one the
     run's catalog records; without one, no grade is outdated. Written to temporary names and
-    renamed, so a reader never sees half a table.
+    renamed, so a reader never sees half a table. ``rows``: the grades already read (with
+    :func:`read_grades`, whose :func:`grade_notes` the caller says), instead of ``sources``.
     """
     from pipeline.evaluation.outdated import split_outdated, store_rewrites
 
     folder = grades_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    table = latest_grades(read_grades(*(sources or [folder])))
+    table = latest_grades(rows if rows is not None else read_grades(*(sources or [folder])))
     _, outdated = split_outdated(table, store_rewrites(store or _recorded_store(run_dir)))
     table["outdated"] = table.index.isin(outdated.index)
     parquet, fits_path = folder / "grades.parquet", folder / "grades.fits"

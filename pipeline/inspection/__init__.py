@@ -8,7 +8,14 @@ runs before and after a round. The grade logs and the consensus are in
 :mod:`pipeline.evaluation.grades` and :mod:`pipeline.evaluation.consensus`.
 """
 
-from pipeline.evaluation.grades import GradeError, export_grades, grades_dir, latest_grades, read_grades
+from pipeline.evaluation.grades import (
+    GradeError,
+    export_grades,
+    grade_notes,
+    grades_dir,
+    latest_grades,
+    read_grades,
+)
 from pipeline.inspection.apply import apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
@@ -21,6 +28,7 @@ __all__ = [
     "apply_grades",
     "candidate_order",
     "export_grades",
+    "grade_notes",
     "grades_dir",
     "latest_grades",
     "make_server",

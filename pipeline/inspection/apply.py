@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
-from pipeline.evaluation.grades import bad_lines_text, export_grades, latest_grades, read_grades
+from pipeline.evaluation.grades import (
+    bad_lines_text,
+    export_grades,
+    grade_notes,
+    latest_grades,
+    read_grades,
+    split_unknown,
+    unknown_note,
+)
 from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
 from pipeline.locking import score_folder_lock
 from schemas.catalog import GRADE_COLUMN_NAMES
@@ -30,8 +38,10 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | 
     Grades made before an ingest re-read their object's images are left out
     (:mod:`pipeline.evaluation.outdated`; ``store``: the scored store, default the catalog's); the
     summary counts them (``n_outdated``) and says so (``outdated_note``), and counts the log lines
-    that are not grades (``n_bad_lines``: torn by a kill). The grades are also
-    exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
+    that are not grades (``n_bad_lines``: torn by a kill, or damaged). Grades of ids the catalog does
+    not hold are left out too (``n_unknown_objects``, ``unknown_note``). ``notes``: the warning lines of
+    :func:`~pipeline.evaluation.grades.grade_notes` (lines skipped, files of ``grades/`` not read).
+    The grades are also exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.paths import catalog_parquet
 
@@ -50,7 +60,7 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     catalog = read_catalog(catalog_parquet(run_dir))
     provenance = read_provenance(catalog_parquet(run_dir))
     rows = read_grades(run_dir)
-    grades = latest_grades(rows)
+    grades, unknown = split_unknown(latest_grades(rows), catalog["object_id"])  # trial: counted as graded
     store = store or run_store(run_dir, provenance)  # a copy beside the run first
     grades, outdated = split_outdated(grades, store_rewrites(store))  # trial: grades of old pixels
     table = consensus(grades)
@@ -61,11 +71,13 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
     written = write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
     refresh_report_copies(run_dir, (written.fits, written.parquet, written.votable))
-    export_grades(run_dir, store=store)
+    export_grades(run_dir, store=store, rows=rows)
     summary = consensus_summary(table)
-    summary["n_unknown_objects"] = int((~table["object_id"].isin(catalog["object_id"])).sum())
+    summary["n_unknown_objects"] = int(unknown["object_id"].nunique())
+    summary["unknown_note"] = unknown_note(unknown)
     summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
     summary["bad_lines_where"] = bad_lines_text(rows.attrs.get("bad_lines", []))  # trial: which file
+    summary["notes"] = grade_notes(rows)  # the lines skipped, the files of grades/ not read
     summary["n_outdated"] = len(outdated)
     summary["outdated_note"] = outdated_note(outdated, run_dir)
     return summary

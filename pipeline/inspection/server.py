@@ -210,9 +210,9 @@ class InspectSession:
         Raises
         ------
         GradeError
-            For an ``object_id`` that is not an integer (a bool or a float included), a grade
-            that is not one of :data:`~pipeline.evaluation.grades.GRADES`, or an object whose
-            images an ingest rewrote after the page opened.
+            For an ``object_id`` that is not an integer (a bool or a float included), a grade not
+            of :data:`~pipeline.evaluation.grades.GRADES`, an object the run did not score (not in
+            the queue), or an object whose images an ingest rewrote after the page opened.
         UnknownObjectError
             For an id the run's catalog does not hold.
         """
@@ -223,6 +223,13 @@ class InspectSession:
         object_id = int(object_id)
         if not INT64_MIN <= object_id <= INT64_MAX or object_id not in self.catalog.index:
             raise UnknownObjectError(f"object {object_id} is not in the run's catalog")
+        score = float(self.catalog.loc[object_id, "score"])
+        if not math.isfinite(score):  # trial: saved, and counted as a graded object
+            flags = ", ".join(describe(int(self.catalog.loc[object_id, "flags"]))) or "none"
+            raise GradeError(
+                f"object {object_id} is not in the queue: it has no score in this run (flags: {flags}); "
+                "only scored objects are graded"
+            )
         grade = check_grade(grade)
         changed = self.watch.rewritten(object_id) if self.watch is not None else None
         if changed is not None:  # trial: a grade of the old images, made on a page opened before
@@ -231,9 +238,7 @@ class InspectSession:
                 "UTC, after this page opened: restart `lenshunt inspect` to see them, then grade it"
             )
         with self.lock:
-            row = self.log.append(
-                object_id, grade, score=float(self.catalog.loc[object_id, "score"]), model_id=self.model_id
-            )
+            row = self.log.append(object_id, grade, score=score, model_id=self.model_id)
             self.my_grades[object_id] = grade
         return row
 

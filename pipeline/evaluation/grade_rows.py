@@ -1,0 +1,248 @@
+"""Reading grades back: the rule a log's line and an exported table's row must meet, and the files
+of a grades folder that are not read.
+
+A grade read from a log (``RUN_DIR/grades/<inspector>.jsonl``) or from an exported table
+(``grades.parquet``, ``grades.fits``, or one edited with pandas) is kept only when:
+
+* ``object_id`` is an integer in the int64 range (a float without a fraction up to 2**53, as a
+  table column with gaps holds, is taken as that integer); a float with a fraction, a larger
+  number, a string or a bool is no object id;
+* ``grade`` is one of :data:`~pipeline.evaluation.grades.GRADES` (letters in either case: ``a``
+  is ``A``), as the grading page and the logs take it;
+* ``inspector`` is a usable name and, in a log, the log's own: the file is its inspector's log
+  (the grading server writes ``<inspector>.jsonl``), so a line naming another inspector is not
+  counted (trial: a line of ann's in ``carl.jsonl`` replaced ann's own grade);
+* ``time`` is given; ``score`` is a number or missing.
+
+Anything else is skipped by the readers, counted and named with the reason (trial: ids like
+``1e30`` crashed every reader, ``100011.9`` became 100011, and an edited table's ``'maybe'`` was
+dropped without a word).
+
+Examples
+--------
+>>> grade_row({"object_id": 7, "grade": "a", "inspector": "ann", "time": "2026-12-05T00:00:00Z"})["grade"]
+'A'
+>>> check_object_id(100011.9)
+Traceback (most recent call last):
+    ...
+pipeline.evaluation.grades.GradeError: object_id 100011.9 is not an integer id
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluation.grades import (
+    EXPORTED_GRADES,
+    GRADE_COLUMNS,
+    GRADES_DIR,
+    GradeError,
+    bad_lines_text,
+    check_grade,
+    check_inspector,
+    grades_dir,
+)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EXACT_FLOAT = 2**53
+"""The largest integer every smaller integer of which a float64 holds exactly."""
+
+
+def check_object_id(value: object) -> int:
+    """``value`` as an object id: an integer in the int64 range (see the module docstring).
+
+    Raises
+    ------
+    pipeline.evaluation.grades.GradeError
+        For a float with a fraction or beyond 2**53, an integer outside int64, a string, a bool,
+        None or anything else.
+    """
+    if isinstance(value, bool | np.bool_):
+        raise GradeError(f"object_id {value} is not an integer id")
+    exact_float = (
+        isinstance(value, float | np.floating)
+        and math.isfinite(value)
+        and float(value).is_integer()
+        and abs(value) <= EXACT_FLOAT
+    )
+    if not (isinstance(value, int | np.integer) or exact_float):
+        shown = repr(value) if isinstance(value, str) else str(value)
+        raise GradeError(f"object_id {shown} is not an integer id")
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise GradeError(f"object_id {number} is outside the int64 range")
+    return number
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
+
+
+def _time(value: object) -> str:
+    if isinstance(value, datetime):  # a table edited with pandas may hold Timestamps
+        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+def grade_row(raw: dict, *, log_inspector: str | None = None) -> dict:
+    """One grade read back, checked and normalised: a dict of the columns of a grade table.
+
+    Parameters
+    ----------
+    raw : dict
+        A log's line (parsed JSON) or a table's row.
+    log_inspector : str or None
+        The inspector whose log ``raw`` is from (the file's name); None for a table's row.
+
+    Raises
+    ------
+    pipeline.evaluation.grades.GradeError
+        Saying which value is not a grade's (see the module docstring).
+    """
+    missing = [name for name in GRADE_COLUMNS[:4] if name not in raw]
+    if missing:
+        raise GradeError(f"no {', '.join(missing)}")
+    object_id = check_object_id(raw["object_id"])
+    grade = check_grade(raw["grade"])
+    inspector = raw["inspector"]
+    try:
+        check_inspector(inspector)
+    except GradeError:
+        raise GradeError(f"inspector {inspector!r} is not a usable name") from None
+    if log_inspector is not None and inspector != log_inspector:
+        raise GradeError(f"inspector {inspector!r} in the log of {log_inspector}")
+    try:
+        time = _time(raw["time"])
+    except ValueError:
+        raise GradeError(f"time {raw['time']!r} is not a time") from None
+    score = raw.get("score")
+    try:
+        score = math.nan if _missing(score) else float(score)
+    except (TypeError, ValueError):
+        raise GradeError(f"score {score!r} is not a number") from None
+    model_id = raw.get("model_id")
+    return {
+        "object_id": object_id,
+        "grade": grade,
+        "inspector": inspector,
+        "time": time,
+        "score": score,
+        "model_id": "" if _missing(model_id) else str(model_id),
+    }
+
+
+def check_line(line: str, inspector: str) -> tuple[dict | None, str]:
+    """A log line of ``inspector``'s as a grade row, or None and why not ("" for a torn line)."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return None, ""  # not complete JSON: torn by a kill in mid-write
+    if not isinstance(raw, dict):
+        return None, "not a JSON object"
+    try:
+        return grade_row(raw, log_inspector=inspector), ""
+    except GradeError as error:
+        return None, str(error)
+
+
+def where(path: Path, unit: str, number: int, reason: str) -> str:
+    """Where a skipped grade is, for :func:`~pipeline.evaluation.grades.bad_lines_text`.
+
+    >>> where(Path("g/ann.jsonl"), "line", 3, "grade 'Q' is not one of A, B, C, X, skip")
+    "g/ann.jsonl line 3 (grade 'Q' is not one of A, B, C, X, skip)"
+    """
+    return f"{path} {unit} {number}" + (f" ({reason})" if reason else "")
+
+
+def log_lines(path: Path) -> list[str]:
+    """A log's lines: UTF-8, a byte-order mark (Notepad's) left out, CRLF line ends taken (trial: the
+    first grade of a log saved with a BOM was skipped as damaged)."""
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    return [line.lstrip("\ufeff") for line in text.splitlines()]  # a BOM of a log appended to another
+
+
+def check_row(row: dict) -> tuple[dict | None, str]:
+    """A table's row as a grade row, or None and why not (trial: tables were never checked)."""
+    try:
+        return grade_row(row), ""
+    except GradeError as error:
+        return None, str(error)
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows of an exported grade table (Parquet or FITS) as dicts of :data:`GRADE_COLUMNS`."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            table = pd.read_parquet(path)
+        else:
+            from astropy.table import Table
+
+            table = Table.read(path, character_as_bytes=False).to_pandas()
+    except (OSError, ValueError, KeyError) as exc:  # trial: a pyarrow or pandas traceback
+        raise GradeError(
+            f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
+            f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
+        ) from None
+    missing = [column for column in GRADE_COLUMNS if column not in table.columns]
+    if missing:  # trial: pyarrow named the first only
+        raise GradeError(
+            f"the grade table {path} lacks columns {missing} (has {list(table.columns)}); an "
+            f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
+        )
+    return table[list(GRADE_COLUMNS)].astype(object).to_dict("records")
+
+
+def unread_files(source: str | Path) -> list[Path]:
+    """The files of the grades folder of ``source`` (a run directory or a grades folder) that are not
+    grade logs and were not written there by lenshunt (its exported tables, ``selection-*.csv``
+    lists, hidden lock and temporary files): a grader's CSV, say, which nothing reads (trial: ignored
+    without a word). Empty for a file, or a folder that is neither a grades folder nor holds one."""
+    source = Path(source)
+    if grades_dir(source).is_dir():
+        folder = grades_dir(source)
+    elif source.is_dir() and source.name == GRADES_DIR:
+        folder = source
+    else:
+        return []  # a file, or a folder without grades/
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and not path.name.startswith(".")
+        and path.suffix != ".jsonl"
+        and path.name not in EXPORTED_GRADES
+        and not (path.name.startswith("selection-") and path.suffix == ".csv")
+    )
+
+
+def unread_note(unread: list[str]) -> str | None:
+    """The line saying which files of a grades folder are not read, and how to use them; None if none.
+
+    >>> unread_note(["run/grades/lee.csv"])  # doctest: +ELLIPSIS
+    'run/grades/lee.csv is not read: only <inspector>.jsonl grade logs in grades/ count; ...'
+    """
+    if not unread:
+        return None
+    named = bad_lines_text(list(unread))
+    return (
+        f"{named} {'is' if len(unread) == 1 else 'are'} not read: only <inspector>.jsonl grade logs in "
+        "grades/ count; grade on the page (lenshunt inspect RUN_DIR), write the grades as "
+        "<inspector>.jsonl lines (object_id, grade, inspector, time), or give a table with the columns "
+        f"of an exported grades.parquet to lenshunt train --grades TABLE"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message (pyarrow's run over several)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
