@@ -263,3 +263,16 @@ def test_a_file_in_grades_that_is_no_log_is_named_once(run, store, capsys):  # n
     (folder / "bob.csv").unlink()
     assert main(["inspect", str(run), "--export"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_training_says_which_graded_ids_are_not_in_its_store(tmp_path):
+    log = GradeLog(tmp_path / "grades", "ann")
+    for object_id in (1, 999999):
+        log.append(object_id, "A")
+    log.close()
+    labels, summary = labels_from_grades(np.array([1, 2]), np.array([0, 0]), [str(tmp_path / "grades")])
+    assert labels.tolist() == [1, 0] and summary["n_not_in_store"] == 1
+    assert grade_warnings(summary) == [
+        "WARNING: 1 graded object id(s) are not in the training store and were left out (grades of another "
+        "set, or an edited log or table); every other grade is used"
+    ]

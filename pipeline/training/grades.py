@@ -145,8 +145,9 @@ def check_grades(store: str | Path, config: TrainConfig) -> None:
 
 
 def grade_warnings(summary: dict) -> list[str]:
-    """Warning lines for what training left out of the grades: torn log lines, grades older than
-    their images, grade tables whose store could not be checked."""
+    """Warning lines for what training left out of the grades: torn or damaged log lines (and table
+    rows), grades older than their images, graded ids not in the store, grade tables whose store
+    could not be checked."""
     lines = []
     if summary.get("n_bad_lines"):  # trial: skipped without a word
         lines.append(
@@ -159,6 +160,11 @@ def grade_warnings(summary: dict) -> list[str]:
             f"WARNING: {summary['n_outdated']} grade(s) were made before an ingest re-read their objects' "
             "images (band files replaced or arrived late) and were left out; grade those objects again "
             "(lenshunt inspect RUN_DIR) to use them"
+        )
+    if summary.get("n_not_in_store"):  # trial: grades of ids nobody scored went unsaid
+        lines.append(
+            f"WARNING: {summary['n_not_in_store']} graded object id(s) are not in the training store and "
+            "were left out (grades of another set, or an edited log or table); every other grade is used"
         )
     if summary.get("store_unchecked"):
         lines.append(unchecked_warning(summary["store_unchecked"]))
