@@ -260,9 +260,13 @@ def test_a_file_in_grades_that_is_no_log_is_named_once(run, store, capsys):  # n
         ], action
     page = evaluate_run(run, store, top_n=1).report_path.read_text()
     assert 'id="grades-unread"' in page and f"{folder / 'bob.csv'} is not read" in page
+    (folder / "ann.jsonl").unlink()  # the CSV alone: the report still says it is not read
+    section = grade_section(run, read_catalog(paths.catalog_parquet(run)))
+    assert section["summary"]["n_graded"] == 0 and "bob.csv is not read" in section["summary"]["unread_note"]
     (folder / "bob.csv").unlink()
     assert main(["inspect", str(run), "--export"]) == 0
     assert capsys.readouterr().err == ""
+    assert grade_section(run, read_catalog(paths.catalog_parquet(run))) is None
 
 
 def test_training_says_which_graded_ids_are_not_in_its_store(tmp_path):
