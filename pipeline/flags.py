@@ -26,8 +26,9 @@ class Flag(enum.IntFlag):
     MISSING_FILE = 1 << 0
     """The band's file does not exist."""
     UNREADABLE = 1 << 1
-    """The file exists but is empty, not FITS, has no image HDU, or failed to read (any error); or, set
-    by scoring, the object's pixels in the store cannot be read (a corrupt chunk)."""
+    """The file exists but is empty, not FITS, has no image HDU, has several image HDUs with pixels and
+    the layout names none (its ``hdu``), lacks the HDU the layout names, or failed to read (any
+    error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt chunk)."""
     TRUNCATED = 1 << 2
     """The file ends before its declared data does."""
     WRONG_SHAPE = 1 << 3
@@ -140,8 +141,9 @@ def documentation() -> dict[str, str]:
 
 _DOCS = {
     "MISSING_FILE": "band file missing",
-    "UNREADABLE": "band file empty, not FITS, without an image, or failing to read; or (set by "
-    "scoring) the object's pixels in the store unreadable",
+    "UNREADABLE": "band file empty, not FITS, without an image (or the layout's hdu), with several "
+    "images and no hdu named, or failing to read; or (set by scoring) the object's pixels in the store "
+    "unreadable",
     "TRUNCATED": "band file truncated",
     "WRONG_SHAPE": "band image shape differs from the layout",
     "ALL_NONFINITE": "every pixel of a band is NaN or infinite",

@@ -2,9 +2,10 @@
 
 A layout says which bands a set has, where each band's file of an object lives, the image shape
 and pixel scale of each band, how bands of equal shape are grouped in the store, which pixel value
-marks masked pixels, where sky coordinates are found in the headers, and how labels are read from
-the set's catalog. Layouts are YAML files in ``schemas/layouts``; any YAML file of the same form
-can be passed by path.
+marks masked pixels, which HDU of a multi-extension file holds the image (``hdu``: an ``EXTNAME`` or
+an index, 0 the primary; for the whole layout, or per band), where sky coordinates are found in the
+headers, and how labels are read from the set's catalog. Layouts are YAML files in
+``schemas/layouts``; any YAML file of the same form can be passed by path.
 
 Examples
 --------
@@ -21,7 +22,7 @@ import difflib
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -43,6 +44,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+HduSpec = Annotated[int, Field(ge=0, strict=True)] | Annotated[str, Field(pattern=r"^[ -~]*[!-~][ -~]*$")]
+"""The HDU to read from a band's file: its ``EXTNAME`` (case and trailing blanks ignored) or its index
+(0 the primary; a tile-compressed image is the HDU of its table)."""
+
+
 class Band(_Strict):
     """One band of a layout: its file pattern, image shape, pixel scale and store group."""
 
@@ -52,6 +58,10 @@ class Band(_Strict):
     pixel_scale_arcsec: float = Field(gt=0)
     group: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Store variable holding this band.")
     wavelength_nm: float | None = Field(default=None, gt=0)
+    hdu: HduSpec | None = Field(
+        default=None,
+        description="HDU holding this band's image (EXTNAME or index); default: the layout's ``hdu``.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -117,6 +127,11 @@ class Layout(_Strict):
     masked_value: float | None = None
     coordinates: tuple[CoordinateSpec, ...] = ()
     catalog: CatalogSpec | None = None
+    hdu: HduSpec | None = Field(
+        default=None,
+        description="HDU holding every band's image (EXTNAME or index) unless the band names its own; "
+        "default: the file's only image HDU with pixels (a file with several is flagged UNREADABLE).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Layout:
@@ -163,6 +178,16 @@ class Layout(_Strict):
         raise KeyError(
             f"layout {self.name!r} has no band {name!r} (bands: {list(self.band_names)}).{suggestion}"
         )
+
+    def band_hdu(self, name: str) -> int | str | None:
+        """The HDU to read for band ``name``: the band's ``hdu``, else the layout's, else None (the
+        file's only image HDU with pixels).
+
+        >>> load_layout("euclid-sglc2").band_hdu("VIS") is None
+        True
+        """
+        band = self.band(name)
+        return band.hdu if band.hdu is not None else self.hdu
 
     def group_shape(self, group: str) -> tuple[int, int]:
         """Image shape (ny, nx) shared by the bands of ``group``."""

@@ -10,7 +10,9 @@ pixels in place (big-endian, as FITS stores them). It parses a card's value only
 Anything else is refused with :class:`NotSimpleImageError`, and the general readers of
 :mod:`pipeline.sources.fits_io` (fitsio, then astropy) decide: gzip or tile-compressed files,
 images in extensions, integer images (``BLANK`` nulls, unsigned and scaled integers), scaled
-floats (``BSCALE``/``BZERO`` other than 1/0), random groups, degenerate or extra axes, headers
+floats (``BSCALE``/``BZERO`` other than 1/0), files with extensions after the primary image (the
+layout may name another HDU, or the file hold several images: :mod:`pipeline.sources.hdu_choice`),
+random groups, degenerate or extra axes, headers
 with ``CONTINUE`` or unparsable value cards, headers without ``END``, and truncated data. The
 pixels and flags are the same whichever reader reads a file (``tests/test_fast_fits.py`` checks
 every kind against astropy).
@@ -225,10 +227,13 @@ def read_simple_image_bytes(raw: bytes, expected: tuple[int, int] | None = None)
         raise NotSimpleImageError(f"not a float image ({exc})") from None
     if not (type(nx) is int and type(ny) is int and nx > 0 and ny > 0):
         raise NotSimpleImageError("no pixels")
-    if expected is not None and (ny, nx) != tuple(expected):
-        return SimpleImage(header, (ny, nx), None)
     offset = (end // BLOCK + 1) * BLOCK
     count = nx * ny
+    after = offset + -(-count * abs(bitpix) // 8 // BLOCK) * BLOCK
+    if raw[after : after + 8] == b"XTENSION":  # which image to read is for the general readers to say
+        raise NotSimpleImageError("extensions follow the primary image")
+    if expected is not None and (ny, nx) != tuple(expected):
+        return SimpleImage(header, (ny, nx), None)
     if len(raw) < offset + count * abs(bitpix) // 8:
         raise NotSimpleImageError("truncated data")
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(ny, nx)

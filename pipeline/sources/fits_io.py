@@ -18,12 +18,13 @@ honour:
 - any file cfitsio fails on (astropy then decides, or names the problem).
 
 Conventions honoured: big-endian data (returned in native order), scaled integers
-(``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files and tile compression (``.fits.fz``;
-the first image HDU with pixels is used), degenerate axes (``NAXIS3 = 1``: the image is the
-first two axes), ``INHERIT = T`` (the primary header's cards complete an extension's for the
-position), and the real challenge files (HIERARCH cards, RA/DEC in radians). The position comes
-from :func:`pipeline.sources.positions.sky_position`; the band's WCS, unit and calibration cards
-(completed by the primary header's under ``INHERIT = T``) from
+(``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files and tile compression (``.fits.fz``),
+multi-extension files (the HDU the layout names, else the only image HDU with pixels; several
+are UNREADABLE, never guessed: :mod:`pipeline.sources.hdu_choice`), degenerate axes
+(``NAXIS3 = 1``: the image is the first two axes), ``INHERIT = T`` (the primary header's cards
+complete an extension's for the position), and the real challenge files (HIERARCH cards, RA/DEC
+in radians). The position comes from :func:`pipeline.sources.positions.sky_position`; the band's
+WCS, unit and calibration cards (completed by the primary header's under ``INHERIT = T``) from
 :func:`pipeline.sources.headers.summarise_header`.
 """
 
@@ -41,6 +42,7 @@ import numpy as np
 from pipeline.flags import Flag, centre_box
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
+from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
 from schemas.layout import CoordinateSpec
@@ -105,6 +107,7 @@ def read_band(
     masked_value: float | None = None,
     coordinates: tuple[CoordinateSpec, ...] = (),
     position: bool | Literal["cheap"] = True,
+    hdu: int | str | None = None,
 ) -> BandRead:
     """Read one band's cutout, returning the image or the flag that says why there is none.
 
@@ -122,6 +125,10 @@ def read_band(
         Whether to look for the sky position (False: ra/dec are NaN and NO_COORDINATES is not
         set); ``"cheap"``: only from position cards or a centred ICRS WCS, never an astropy WCS
         (to check a band against a position another band gave).
+    hdu
+        The layout's HDU for the band (:meth:`schemas.layout.Layout.band_hdu`): an EXTNAME or an
+        index; None reads the file's only image HDU with pixels, and a file with several is
+        UNREADABLE (:func:`pipeline.sources.hdu_choice.choose_hdu`).
 
     Never raises for a problem of the file: every exception becomes UNREADABLE with its reason.
     """
@@ -136,18 +143,19 @@ def read_band(
         return BandRead(None, Flag.MISSING_FILE, "missing file")
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
-    try:
-        fast = _read_fast(path, size, tuple(expected_shape))
-        return _decode(fast, expected_shape, masked_value, coordinates, position)
-    except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
-        pass  # not the common kind of file (or a card only astropy reads): the general readers decide
+    if hdu is None or hdu == 0:  # the fast reader reads primary images only
+        try:
+            fast = _read_fast(path, size, tuple(expected_shape))
+            return _decode(fast, expected_shape, masked_value, coordinates, position)
+        except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
+            pass  # not the common kind of file (or a card only astropy reads): the general readers decide
     try:
         try:
-            found = _read_fitsio(path, size, tuple(expected_shape))
+            found = _read_fitsio(path, size, tuple(expected_shape), hdu)
         except _VerdictError:
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides
-            found = _read_astropy(path, tuple(expected_shape))
+            found = _read_astropy(path, tuple(expected_shape), hdu)
         return _decode(found, expected_shape, masked_value, coordinates, position)
     except _VerdictError as verdict:
         return BandRead(None, verdict.flag, verdict.reason)
@@ -249,7 +257,7 @@ def _read_fast(path: str, size: int, expected: tuple[int, int]) -> _Found:
     return _Found(image.header, image.dims, False, data=image.data)
 
 
-def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
+def _read_fitsio(path: str, size: int, expected: tuple[int, int], wanted: int | str | None) -> _Found:
     """The fast reader; raises _UseAstropyError (or anything) to hand over, _VerdictError to conclude."""
     import fitsio
 
@@ -262,7 +270,12 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
         name = f"/dev/fd/{descriptor}"
     try:
         with fitsio.FITS(name) as fits:
-            index = _first_image_hdu(fits)
+            images = [
+                ImageHdu(i, str(h.get_extname() or ""), bool(h.get_dims()) and all(h.get_dims()))
+                for i, h in enumerate(fits)
+                if h.get_exttype() == "IMAGE_HDU"
+            ]
+            index = _chosen(images, wanted)
             if index is None:
                 raise _no_image_verdict(path)
             hdu = fits[index]
@@ -289,7 +302,7 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int]) -> _Found:
             os.close(descriptor)
 
 
-def _read_astropy(path: str, expected: tuple[int, int]) -> _Found:
+def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None) -> _Found:
     """The general reader (file object, so no path syntax); raises _VerdictError for a bad file."""
     from astropy.io import fits
 
@@ -304,18 +317,16 @@ def _read_astropy(path: str, expected: tuple[int, int]) -> _Found:
                     raise _VerdictError(Flag.TRUNCATED, f"truncated file ({stream_ends_early})") from exc
                 raise _VerdictError(Flag.UNREADABLE, f"not a FITS file ({_describe(exc)})") from exc
             with hdus:
-                image = next(
-                    (
-                        hdu
-                        for hdu in hdus
-                        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU)
-                        and hdu.shape
-                        and all(n > 0 for n in hdu.shape)
-                    ),
-                    None,
-                )
-                if image is None:
+                kinds = fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU
+                images = [
+                    ImageHdu(i, str(hdu.header.get("EXTNAME") or ""), bool(hdu.shape) and all(hdu.shape))
+                    for i, hdu in enumerate(hdus)
+                    if isinstance(hdu, kinds)
+                ]
+                index = _chosen(images, wanted)
+                if index is None:
                     raise _no_image_verdict(path)
+                image = hdus[index]
                 header = image.header
                 primary = hdus[0].header if image is not hdus[0] and _true(header.get("INHERIT")) else None
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
@@ -337,14 +348,12 @@ def _image_dims(dims: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _first_image_hdu(fits) -> int | None:
-    """Index of the first image HDU with pixels (an empty primary before it is skipped)."""
-    for index, hdu in enumerate(fits):
-        if hdu.get_exttype() == "IMAGE_HDU":
-            dims = hdu.get_dims()
-            if dims and all(n > 0 for n in dims):
-                return index
-    return None
+def _chosen(images: list[ImageHdu], wanted: int | str | None) -> int | None:
+    """:func:`choose_hdu`, its refusal made the file's verdict (UNREADABLE with its reason)."""
+    try:
+        return choose_hdu(images, wanted)
+    except HduChoiceError as exc:
+        raise _VerdictError(Flag.UNREADABLE, str(exc)) from None
 
 
 def _has_nulls_declared(header) -> bool:

@@ -278,6 +278,8 @@ def _check_layout(store: Path, attributes, layout: Layout) -> None:
             changed.append(f"{a.name} shape {list(a.shape)} (now {list(b.shape)})")
         if a.wavelength_nm != b.wavelength_nm:
             changed.append(f"{a.name} wavelength {a.wavelength_nm} nm (now {b.wavelength_nm})")
+        if stored.band_hdu(a.name) != layout.band_hdu(b.name):  # else a named HDU would be ignored
+            changed.append(f"{a.name} hdu {stored.band_hdu(a.name)!r} (now {layout.band_hdu(b.name)!r})")
     if changed:
         raise ConservationError(
             f"store {store} was ingested with layout {attributes.layout!r} saying {', '.join(changed)}; a "

@@ -41,6 +41,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     position_problems: list[str | None] = [None] * n
     band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
     for band_index, band in enumerate(layout.bands):
+        hdu = layout.band_hdu(band.name)
         group_images = images[band.group]
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
@@ -51,6 +52,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 masked_value=layout.masked_value,
                 coordinates=layout.coordinates,
                 position=True if searching else "cheap",
+                hdu=hdu,
             )
             flags = int(result.flags) if searching else int(result.flags) & ~Flag.NO_COORDINATES
             band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg
