@@ -67,6 +67,12 @@ class Flag(enum.IntFlag):
     """Every usable pixel of the band has one value (e.g. all 0): a blank filler where the survey has
     no data, not an image of the sky. Unusable, as an all-NaN band is (trial: an all-zero VIS band
     passed unflagged, and the model scored it; its out-of-domain score did not catch it)."""
+    BAD_WCS = 1 << 14
+    """The band's header has a celestial WCS that cannot be used: an unknown projection, a zero or
+    singular pixel matrix (``CDELTi = 0``), CTYPEs that are not a celestial pair, or one astropy
+    cannot build or evaluate (:func:`pipeline.sources.positions.wcs_defect`). Its sky position comes
+    from the position cards or another band, as for a band without a WCS; its pixel scale is unknown;
+    a cutout written from the store leaves that WCS out. The object is still scored."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -158,6 +164,8 @@ _DOCS = {
     "CENTRE_NONFINITE": "pixels at a band's centre NaN, infinite, null or masked: the lens galaxy may be "
     "hidden",
     "CONSTANT_IMAGE": "every usable pixel of a band has one value (e.g. all 0): a blank image, no data",
+    "BAD_WCS": "a band's celestial WCS unusable (unknown projection, zero or singular pixel matrix): its "
+    "position taken elsewhere, its cutout written without it",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

@@ -103,18 +103,22 @@ def test_position_cards_come_before_the_wcs(real_samples):
 
 
 @pytest.mark.parametrize(
-    ("cards", "problem"),
+    ("cards", "problem", "bad_wcs"),
     [
-        ({}, "no RA,DEC cards and no celestial WCS"),
-        ({"CTYPE1": "LINEAR", "CTYPE2": "LINEAR", "CRVAL1": 1.0}, "no celestial WCS"),
-        ({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 95.0, "CDELT1": 1.0}, "RA,DEC"),
+        ({}, "no RA,DEC cards and no celestial WCS", 0),
+        ({"CTYPE1": "LINEAR", "CTYPE2": "LINEAR", "CRVAL1": 1.0}, "no celestial WCS", 0),
+        (  # a WCS beyond the pole is unusable, and flagged so (BAD_WCS)
+            {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 95.0, "CDELT1": 1.0},
+            "RA,DEC",
+            Flag.BAD_WCS,
+        ),
     ],
 )
-def test_no_usable_position_is_flagged_with_a_reason(tmp_path, cards, problem):
+def test_no_usable_position_is_flagged_with_a_reason(tmp_path, cards, problem, bad_wcs):
     image = np.arange(66 * 66, dtype=np.float32).reshape(66, 66)  # an image, not a blank filler
     fits.PrimaryHDU(image, header=fits.Header(cards)).writeto(tmp_path / "n.fits")
     result = read_band(tmp_path / "n.fits", (66, 66), coordinates=EUCLID.coordinates)
-    assert result.flags == Flag.NO_COORDINATES
+    assert result.flags == Flag.NO_COORDINATES | bad_wcs
     assert problem in result.position_problem
 
 

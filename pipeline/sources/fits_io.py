@@ -44,12 +44,13 @@ from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
-from pipeline.sources.positions import sky_position, to_astropy_header
+from pipeline.sources.positions import sky_position, to_astropy_header, wcs_defect
 from schemas.layout import CoordinateSpec
 
 _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
+_BAD_WCS = int(Flag.BAD_WCS)
 # Header keys that describe the data and are never inherited from the primary header.
 _NOT_INHERITED = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS|BSCALE|BZERO|BLANK|BUNIT|"
@@ -173,11 +174,15 @@ def _decode(
     dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
     problem = None
-    header = None
+    header = _inherited(found.header, found.primary)
+    wcs_defects: list[str] = []
     if position:
-        header = _inherited(found.header, found.primary)
         shape = dims if len(dims) == 2 else None
-        ra_deg, dec_deg, problem = sky_position(header, coordinates, shape, full_wcs=position is True)
+        ra_deg, dec_deg, problem = sky_position(
+            header, coordinates, shape, full_wcs=position is True, wcs_defects=wcs_defects
+        )
+    else:
+        wcs_defects = [defect for defect in (wcs_defect(header),) if defect]
     if len(dims) != 2:
         reason = f"image of {len(found.dims)} axes {tuple(found.dims)}, not 2-D"
         return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)
@@ -188,10 +193,11 @@ def _decode(
     image, flags, reasons = clean_pixels(data, masked_value, nulls_are_nan=found.integer)
     if position and math.isnan(ra_deg):
         flags |= _NO_COORDINATES
+    if wcs_defects:  # trial: RA---XYZ with CDELT 0 passed with flags 0, and its cutout failed fitsverify
+        flags |= _BAD_WCS
+        reasons.append(f"unusable WCS: {wcs_defects[0]}")
     if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
-    if header is None:
-        header = _inherited(found.header, found.primary)
     summary = summarise_header(header)
     return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem, summary)
 

@@ -3,7 +3,8 @@
 Each file holds the band's pixels as stored (float32; pixels that were masked or non-finite in the
 input are NaN) and the input header's kept cards (WCS, ``BUNIT``, calibration; see
 :mod:`pipeline.sources.headers`), so DS9, Aladin, astropy or a lens-modelling code see the
-input's WCS. A few ``LH*`` cards say where the file came from.
+input's WCS; an unusable celestial WCS (BAD_WCS) is left out, as a COMMENT card says. A few ``LH*``
+cards say where the file came from.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline import __version__
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text, fits_text
+from pipeline.sources.positions import CELESTIAL_WCS_CARD, wcs_defect
 from schemas.store import HEADER_CARDS
 
 READ_ERRORS = (OSError, ValueError, RuntimeError)
@@ -45,6 +47,20 @@ def _reason(exc: BaseException) -> str:
     message = re.sub(r"""\.?\s*\w+:\s*b(['"]).*?\1\.?""", "", str(exc))
     message = " ".join(message.split()).rstrip(".")[:120]
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _drop_unusable_wcs(header, band: str, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+    """Remove the celestial WCS cards of ``header`` in place when they are unusable (BAD_WCS at
+    ingest), saying so in a COMMENT card and :attr:`CutoutFiles.notes` (trial: ``CDELT1 = 0`` was
+    written back, and fitsverify failed the cutout). Checked on the cards, so stores ingested before
+    the flag existed are written right too."""
+    defect = wcs_defect(header)
+    if defect is None:
+        return
+    for keyword in {card.keyword for card in header.cards if CELESTIAL_WCS_CARD.match(card.keyword)}:
+        header.remove(keyword, remove_all=True)
+    header["COMMENT"] = f"The input's celestial WCS is left out: it is unusable ({defect})."
+    result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
 
 
 def _read_row(dataset, name: str, row: int) -> tuple[np.ndarray | None, str]:  # type: ignore[no-untyped-def]
@@ -142,6 +158,7 @@ def write_cutouts(
                 continue
             if text:
                 header = fits.Header.fromstring(text)
+                _drop_unusable_wcs(header, band, result)
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage
