@@ -44,7 +44,8 @@ from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
-from pipeline.sources.positions import sky_position, to_astropy_header, wcs_defect
+from pipeline.sources.positions import sky_position, to_astropy_header
+from pipeline.sources.wcs_check import wcs_defect
 from schemas.layout import CoordinateSpec
 
 _DEV_FD = os.path.isdir("/dev/fd")

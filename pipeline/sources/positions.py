@@ -3,7 +3,8 @@
 Order of sources, first usable wins:
 
 1. the layout's position cards (e.g. the first challenge's ``RA``/``DEC`` in radians), which
-   name the object's own position;
+   name the object's own position: numbers in the spec's unit, or sexagesimal strings
+   (``'10:01:08.62'``, ``'+02:18:25.3'``: RA in hours, DEC in degrees; :func:`card_angle`);
 2. the world coordinates of the image centre, pixel ((nx + 1) / 2, (ny + 1) / 2) in FITS
    convention, through the header's celestial WCS (:mod:`astropy.wcs`), transformed from the frame
    the header declares (``RADESYS``/``EQUINOX``, or galactic/ecliptic ``CTYPE``) to ICRS.
@@ -15,9 +16,10 @@ stands for step 2. A header whose WCS is an undistorted RA/DEC projection in ICR
 the centre takes a shortcut to the same answer (``CRVAL``), without building an astropy WCS
 (about 0.9 ms a file); every other WCS goes through astropy.
 
-A celestial WCS that is there but cannot be used (:func:`wcs_defect`: an unknown projection, a
-zero or singular pixel matrix, CTYPEs that are not a celestial pair; or one astropy cannot build or
-evaluate) gives no position, as no WCS does, and its reason names the defect.
+A celestial WCS that is there but cannot be used (:func:`pipeline.sources.wcs_check.wcs_defect`:
+an unknown projection, a zero or singular pixel matrix, CTYPEs that are not a celestial pair; or
+one astropy cannot build or evaluate) gives no position, as no WCS does, and its reason names the
+defect; so does a position card that cannot be read or a DEC outside [-90, 90], with its value.
 """
 
 from __future__ import annotations
@@ -28,17 +30,10 @@ import threading
 import warnings
 from collections.abc import Mapping
 
+from pipeline.sources.wcs_check import PROJECTIONS, wcs_defect
 from schemas.layout import CoordinateSpec
 
 _WCS_KEYS = ("CRVAL1", "CRVAL2")
-# Standard projections of FITS WCS paper II; with no PV cards, CRPIX maps to CRVAL in all of them.
-_PROJECTIONS = frozenset(
-    {
-        *("AZP", "SZP", "TAN", "STG", "SIN", "ARC", "ZPN", "ZEA", "AIR", "CYP", "CEA", "CAR", "MER"),
-        *("COP", "COE", "COD", "COO", "SFL", "PAR", "MOL", "AIT", "BON", "PCO", "TSC", "CSC", "QSC"),
-        *("HPX", "XPH"),
-    }
-)
 # Cards that define a WCS besides CRPIX (cache key), and distortions in absolute pixels (no cache).
 _WCS_CARD = re.compile(
     r"^(CTYPE|CRVAL|CDELT|CUNIT|CROTA|CD\d|PC\d|PV\d|PS\d|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|"
@@ -49,14 +44,6 @@ _WCS_CACHE: dict[tuple, tuple] = {}
 _WCS_CACHE_SIZE = 256
 _WCS_LOCK = threading.Lock()
 _DISTORTION = re.compile(r"^(PV\d|PS\d|A_|B_|AP_|BP_|DP\d|DQ\d|CPDIS|CQDIS|D2IMDIS)")
-# Projection codes astropy also reads: TAN with polynomial terms, IRAF's, and AIPS's old ones (fixed).
-_READ_PROJECTIONS = _PROJECTIONS | {"TPV", "TPD", "TNX", "ZPX", "NCP", "GLS"}
-CELESTIAL_WCS_CARD = re.compile(
-    r"^(WCSAXES|WCSNAME|CRPIX\d|CRVAL\d|CTYPE\d|CUNIT\d|CDELT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+"
-    r"|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))$"
-)
-"""Keywords of a header's celestial WCS (FITS Papers I-II, SIP): what a cutout written from the store
-leaves out when :func:`wcs_defect` finds its WCS unusable."""
 
 
 def sky_position(
@@ -85,25 +72,35 @@ def sky_position(
         A list to which why the header's celestial WCS is unusable is appended, if it is: always
         what :func:`wcs_defect` finds, and what astropy says when the WCS is built for the centre.
 
-    RA is wrapped into [0, 360).
+    RA is wrapped into [0, 360). Position cards may hold numbers (in the spec's unit) or sexagesimal
+    strings (:func:`card_angle`: RA in hours, DEC in degrees, as FITS headers write them); a card
+    that cannot be read, or a DEC outside [-90, 90], is named with its value in the reason.
     """
     defect = wcs_defect(header) if wcs_defects is not None or shape is not None else None
     if defect and wcs_defects is not None:
         wcs_defects.append(defect)
+    unread = []  # trial: RA/DEC cards in sexagesimal, or DEC = 95, were called "no RA,DEC cards"
     for spec in coordinates:
         if (spec.ra, spec.dec) == _WCS_KEYS:
             continue  # the WCS below, centred
-        if spec.ra in header and spec.dec in header:
-            try:
-                ra, dec = float(header[spec.ra]), float(header[spec.dec])
-            except (TypeError, ValueError):
-                continue
-            if spec.unit == "rad":
-                ra, dec = math.degrees(ra), math.degrees(dec)
-            if math.isfinite(ra) and math.isfinite(dec) and -90.0 <= dec <= 90.0:
-                return ra % 360.0, dec, None
+        present = [key for key in (spec.ra, spec.dec) if key in header]
+        if len(present) == 1:
+            unread.append(f"{present[0]} card without {({spec.ra, spec.dec} - set(present)).pop()}")
+        if len(present) != 2:
+            continue
+        try:
+            ra = card_angle(spec.ra, header[spec.ra], spec.unit, hours=True)
+            dec = card_angle(spec.dec, header[spec.dec], spec.unit, hours=False)
+        except ValueError as exc:
+            unread.append(str(exc))
+            continue
+        if -90.0 <= dec <= 90.0:
+            return ra % 360.0, dec, None
+        unread.append(f"{spec.dec} = {header[spec.dec]!r} outside [-90, 90] deg")
     cards = "/".join(f"{spec.ra},{spec.dec}" for spec in coordinates if (spec.ra, spec.dec) != _WCS_KEYS)
     no_cards = f"no {cards} cards" if cards else "no position cards"
+    if unread:
+        no_cards = f"position cards unusable ({'; '.join(unread)})"
     if shape is None:
         return math.nan, math.nan, f"{no_cards}, WCS not read"
     if "CTYPE1" not in header and "CTYPE2" not in header:
@@ -125,103 +122,64 @@ def sky_position(
 
 
 _NO_CELESTIAL = "no celestial WCS"
-_FRAMES = ("ICRS", "FK5", "FK4", "FK4-NO-E", "GAPPT")  # RADESYS values of the FITS standard
+_SEXAGESIMAL_UNIT = re.compile(r"[hdms°'\"]", re.IGNORECASE)
 
 
-def wcs_defect(header: Mapping) -> str | None:
-    """Why the header's celestial WCS cannot be used, or None (usable, or no celestial CTYPE at all).
+def card_angle(keyword: str, value: object, unit: str, *, hours: bool) -> float:
+    """A position card's value in degrees: a number in ``unit`` ("deg" or "rad"), or a string.
 
-    Cheap checks of the cards, no astropy WCS built (about 10 us): the CTYPE1/CTYPE2 pair, when
-    either names a celestial axis (``RA``/``DEC``, ``xLON``/``xLAT``, ``xyLN``/``xyLT``), must be a
-    longitude and a latitude of one projection that FITS Paper II defines (or TPV, TPD, TNX, ZPX,
-    NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the pixel matrix
-    (``CDi_j``, else ``CDELTi`` times ``PCi_j``, with the standard's defaults) must be finite and
-    non-singular.
+    A string that is not a number is a sexagesimal angle read by :class:`astropy.coordinates.Angle`:
+    with unit letters (``10h01m08.62s``, ``+2d18m25.3s``) as they say; with colons or blanks only
+    (``10:01:08.62``, ``+02 18 25.3``) in hours for RA (``hours=True``) and degrees for DEC, the FITS
+    convention of ``RA``/``DEC``/``OBJCTRA`` cards. ``unit`` applies to numbers only.
 
-    Parameters
-    ----------
-    header
-        Anything with ``in`` and ``[]`` (astropy ``Header``, fitsio ``FITSHDR``, a dict).
+    Raises
+    ------
+    ValueError
+        If the value is not a finite number or an angle; the message names the card and its value.
 
-    Returns
-    -------
-    str or None
-        The defect, naming the card and its value; None when the WCS is usable or not celestial.
-
-    >>> wcs_defect({"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ", "CDELT1": 0.0, "CDELT2": 0.0})
-    "unknown projection 'XYZ' in CTYPE1 'RA---XYZ'"
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": 0.0, "CDELT2": 1e-5})
-    'a singular pixel matrix (CDELT1 = 0)'
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN"}) is None
-    True
+    >>> card_angle("RA", "10:01:08.62", "deg", hours=True)
+    150.28591666666665
+    >>> card_angle("DEC", "-02:18:25.3", "deg", hours=False)
+    -2.3070277777777775
+    >>> card_angle("DEC", "abc", "deg", hours=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: DEC = 'abc' is not a number or an angle
     """
-    ctypes = [str(header[key]).strip().upper() if key in header else "" for key in ("CTYPE1", "CTYPE2")]
-    kinds = [_celestial_kind(ctype.split("-")[0]) for ctype in ctypes]
-    if kinds == [None, None]:
-        return None  # a linear or pixel WCS, or none: no sky to use
-    if None in kinds or kinds[0][0] == kinds[1][0] or kinds[0][1] != kinds[1][1]:
-        return f"CTYPE1 {ctypes[0]!r} and CTYPE2 {ctypes[1]!r} are not a celestial pair"
-    codes = []
-    for axis, ctype in enumerate(ctypes, 1):
-        code = ctype[5:8] if len(ctype) >= 8 and ctype[4] == "-" else ""
-        if code not in _READ_PROJECTIONS:
-            what = f"unknown projection {code!r}" if code else "no projection"
-            return f"{what} in CTYPE{axis} {ctype!r}"
-        codes.append(code)
-    if codes[0] != codes[1]:
-        return f"projections differ: CTYPE1 {ctypes[0]!r}, CTYPE2 {ctypes[1]!r}"
-    frame = str(header["RADESYS"]).strip().upper() if "RADESYS" in header else ""
-    if kinds[0][1] == "equatorial" and frame not in ("", *_FRAMES):
-        return f"unknown frame RADESYS {header['RADESYS']!r}"
-    return _matrix_defect(header)
-
-
-def _celestial_kind(name: str) -> tuple[str, str] | None:
-    """("lon" or "lat", the frame) of a celestial CTYPE name, None for another axis."""
-    if name in ("RA", "DEC"):
-        return ("lon" if name == "RA" else "lat", "equatorial")
-    if len(name) == 4 and name[1:] in ("LON", "LAT"):
-        return (name[1:].lower(), name[0])
-    if len(name) == 4 and name[2:] in ("LN", "LT"):
-        return ("lon" if name[2:] == "LN" else "lat", name[:2])
-    return None
-
-
-_CD_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
-_PC_KEYS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
-
-
-def _matrix_defect(header: Mapping) -> str | None:
-    """Why the pixel matrix is unusable (not a finite number, singular), or None; plain floats, as
-    numpy costs tens of microseconds a 2x2 matrix."""
-    has_cd = any(key in header for key in _CD_KEYS)
-    used = _CD_KEYS if has_cd else ("CDELT1", "CDELT2", *_PC_KEYS)
-    values = {}
-    for key in used:
-        if key in header:
-            if not _finite_number(header[key]):
-                return f"{key} = {header[key]!r} is not a finite number"
-            values[key] = float(header[key])
-    zero = ""
-    if has_cd:
-        a, b, c, d = (values.get(key, 0.0) for key in _CD_KEYS)
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{keyword} = {value!r} is not a number or an angle")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return _sexagesimal(keyword, value, text, hours)
     else:
-        deltas = values.get("CDELT1", 1.0), values.get("CDELT2", 1.0)
-        a, b, c, d = (values.get(key, float(key[2] == key[4])) for key in _PC_KEYS)
-        a, b, c, d = a * deltas[0], b * deltas[0], c * deltas[1], d * deltas[1]
-        zero = ", ".join(f"CDELT{i} = 0" for i, delta in enumerate(deltas, 1) if delta == 0)
-    # |det| = product of the singular values, a*a+b*b+c*c+d*d the sum of their squares: the smaller
-    # is zero within rounding (review: CD rows 1e-5, 2e-5 gave a determinant of 1e-26, not 0)
-    if not abs(a * d - b * c) > 1e-10 * (a * a + b * b + c * c + d * d):
-        return f"a singular pixel matrix ({zero or 'determinant 0'})"
-    return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{keyword} = {value!r} is not a number or an angle") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{keyword} = {value!r} is not finite")
+    return math.degrees(number) if unit == "rad" else number
 
 
-def _finite_number(value) -> bool:
+def _sexagesimal(keyword: str, value: str, text: str, hours: bool) -> float:
+    from astropy import units
+    from astropy.coordinates import Angle
+
     try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+        if _SEXAGESIMAL_UNIT.search(text):
+            angle = Angle(text)
+        else:
+            angle = Angle(text, unit=units.hourangle if hours else units.deg)
+        degrees = float(angle.to_value(units.deg))
+    except Exception:  # astropy raises ValueError, UnitsError, ... on what is not an angle
+        raise ValueError(f"{keyword} = {value!r} is not a number or an angle") from None
+    if not math.isfinite(degrees):
+        raise ValueError(f"{keyword} = {value!r} is not finite")
+    return degrees
 
 
 def wcs_centre(header: Mapping, shape: tuple[int, int]) -> tuple[float, float]:
@@ -317,7 +275,7 @@ def _centred_icrs_crval(header: Mapping, shape: tuple[int, int]) -> tuple[float,
         ctype1, ctype2 = str(header["CTYPE1"]).strip(), str(header["CTYPE2"]).strip()
         if not (ctype1.startswith("RA---") and ctype2.startswith("DEC--")):
             return None
-        if ctype1[5:] != ctype2[5:] or ctype1[5:] not in _PROJECTIONS:
+        if ctype1[5:] != ctype2[5:] or ctype1[5:] not in PROJECTIONS:
             return None
         ny, nx = shape
         if float(header["CRPIX1"]) != (nx + 1) / 2.0 or float(header["CRPIX2"]) != (ny + 1) / 2.0:

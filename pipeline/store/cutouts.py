@@ -20,7 +20,7 @@ from pipeline import __version__
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text, fits_text
-from pipeline.sources.positions import CELESTIAL_WCS_CARD, wcs_defect
+from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
 from schemas.store import HEADER_CARDS
 
 READ_ERRORS = (OSError, ValueError, RuntimeError)
