@@ -122,7 +122,13 @@ class Layout(_Strict):
 
     name: str
     description: str = ""
-    id_digits: int = Field(default=6, ge=1, le=18)
+    id_digits: int = Field(
+        default=6,
+        ge=1,
+        le=18,
+        description="Digits ids are written with in file names (zero padded); a file whose id has "
+        "another number is read as that number's object, and the ingest report warns of it.",
+    )
     bands: tuple[Band, ...] = Field(min_length=1)
     masked_value: float | None = None
     coordinates: tuple[CoordinateSpec, ...] = ()

@@ -95,3 +95,23 @@ def test_source_with_no_match_says_what_it_expected_and_found(tmp_path):
         path.unlink()
     with pytest.raises(NoCutoutsError, match="band directories are empty"):
         discover(EUCLID, root)
+
+
+def test_ids_of_another_width_than_id_digits_are_read_and_warned_of(tmp_path, dask_client):
+    """Trial: with id_digits 6, imageEUC_VIS-00100.fits became object 100 and a 7-digit name object
+    1000050, said nowhere but in "no row in catalog"."""
+    from pipeline.store.ingestion import ingest
+
+    root = write_set(EUCLID, tmp_path / "src", [100001])
+    vis = band_file(EUCLID, root, 100001, "VIS")
+    for name in ("imageEUC_VIS-00100.fits", "imageEUC_VIS-1000050.fits"):
+        shutil.copy(vis, vis.with_name(name))
+    manifest = discover(EUCLID, root)
+    assert manifest.object_ids.tolist() == [100, 100001, 1000050]  # read, not refused
+    assert manifest.id_width == (6, 2, ["imageEUC_VIS-00100.fits", "imageEUC_VIS-1000050.fits"])
+    report = ingest(EUCLID, root, tmp_path / "store.zarr", dask_client)
+    (line,) = report.id_width
+    assert line.startswith("2 file(s) have an id of other than 6 digits (the layout's id_digits), e.g. ")
+    assert "imageEUC_VIS-00100.fits, imageEUC_VIS-1000050.fits" in line
+    assert f"  warning: {line}" in report.summary()
+    assert discover(EUCLID, write_set(EUCLID, tmp_path / "ok", [100002])).id_width_lines() == []

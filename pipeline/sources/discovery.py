@@ -10,7 +10,10 @@ any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gz
 compressed (``.gz``, ``.bz2`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
 layout's ``imageEUC_VIS-{id}.fits``. Files in the band directories that match no band are counted
 and named in the manifest's ``ignored``; a source where nothing matches is an error that says
-what was looked for and what was found instead.
+what was looked for and what was found instead. A file whose id has another number of digits than
+the layout's ``id_digits`` (the width ids are written with: ``imageEUC_VIS-00100.fits`` or a
+7-digit id where 6 are written) is read, as object ``int(id)``, and counted with examples in the
+manifest's ``id_width`` (the ingest report warns of them: another set's files, or a wrong layout?).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Manifest:
     paths: dict[str, list[str | None]]
     duplicates: dict[tuple[int, str], list[str]]
     ignored: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    id_width: tuple[int, int, list[str]] = (0, 0, [])
+    """The layout's ``id_digits``, how many files have ids of another number of digits, a few names."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -66,6 +71,17 @@ class Manifest:
         return [
             f"{count} file(s) in {directory or '.'} match no band, e.g. {', '.join(examples)}"
             for directory, (count, examples) in sorted(self.ignored.items())
+        ]
+
+    def id_width_lines(self) -> list[str]:
+        """One warning line when files have ids of another width than the layout's ``id_digits``."""
+        digits, count, examples = self.id_width
+        if not count:
+            return []
+        return [
+            f"{count} file(s) have an id of other than {digits} digits (the layout's id_digits), e.g. "
+            f"{', '.join(examples)}; read as the object of that number (another set's files, or another "
+            "layout?)"
         ]
 
     def select_or_missing(self, object_ids: np.ndarray) -> Manifest:
@@ -162,6 +178,7 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
         by_directory.setdefault(Path(band.path).parent.as_posix(), []).append((band, band_file_regex(band)))
     found: dict[str, dict[int, list[str]]] = {band.name: {} for band in layout.bands}
     ignored: dict[str, tuple[int, list[str]]] = {}
+    n_off_width, off_width_examples = 0, []
     n_dirs = 0
     for prefix, bands in by_directory.items():
         directory = root / prefix
@@ -177,6 +194,10 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
                     if match:
                         found[band.name].setdefault(int(match.group(1)), []).append(entry.path)
                         matched = True
+                        if len(match.group(1)) != layout.id_digits:  # trial: said at no point
+                            n_off_width += 1
+                            if len(off_width_examples) < _N_EXAMPLES:
+                                off_width_examples.append(entry.name)
                 if not matched and not entry.is_dir():
                     n_ignored += 1
                     if len(examples) < _N_EXAMPLES:
@@ -202,7 +223,8 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
             if len(matches) > 1:
                 duplicates[(object_id, band_name)] = matches[1:]
         paths[band_name] = column
-    return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored)
+    id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
+    return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width)
 
 
 def _nothing_matched(layout: Layout, root: Path, ignored: dict[str, tuple[int, list[str]]]) -> str:
