@@ -113,6 +113,16 @@ def test_a_deployment_names_a_scheduler_it_does_not_reach_now():
         check_cluster("local", address)
     with pytest.raises(ClusterError, match="is no Dask scheduler address"):
         check_cluster("local", "tcp://", reach=False)
+    # trial: a dashboard URL pasted as the scheduler's gave four tracebacks once the flow had started
+    with pytest.raises(ClusterError) as refused:
+        check_cluster("local", "http://127.0.0.1:8787", reach=False)
+    assert str(refused.value) == (
+        "--scheduler 'http://127.0.0.1:8787': 'http' is no Dask protocol (Dask speaks inproc, tcp, tls, ucx, "
+        "ws, wss) (http://HOST:8787 is the dashboard's, not the scheduler's): give an address such as "
+        "tcp://host:8786, or drop --scheduler to use a local cluster."
+    )
+    with pytest.raises(ClusterError, match="'udp' is no Dask protocol"):
+        check_cluster("local", "udp://127.0.0.1:8786", reach=False)
     check_cluster("local")
 
 

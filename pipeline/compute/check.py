@@ -97,11 +97,22 @@ def oversubscription_warning(
 
 def _check_address(address: str, option: str, reach: bool, timeout: float) -> None:
     from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
 
     drop = "drop --scheduler to use a local cluster" if option == "--scheduler" else "use --cluster local"
     try:
         protocol, location = parse_address(address)
-        host, port = parse_host_port(location) if protocol in {"tcp", "tls"} else (location, None)
+        if protocol not in backends:  # trial: http://...: four tracebacks after the flow had started
+            dashboard = (
+                " (http://HOST:8787 is the dashboard's, not the scheduler's)" if "http" in protocol else ""
+            )
+            raise ClusterError(
+                f"{option} {address!r}: {protocol!r} is no Dask protocol (Dask speaks "
+                f"{', '.join(sorted(backends))}){dashboard}: give an address such as tcp://host:8786, or "
+                f"{drop}."
+            )
+        host_port = protocol in {"tcp", "tls", "ws", "wss"}
+        host, port = parse_host_port(location) if host_port else (location, None)
     except ValueError:
         raise ClusterError(
             f"{option} {address!r} is no Dask scheduler address: give one such as tcp://host:8786 "
