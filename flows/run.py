@@ -196,14 +196,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
+    layout = load_layout(args.layout)
+    layout_source(layout, args.source)
+    label_catalog(layout, args.source, args.catalog)
+    _, scores = check_parameters(args, overwrite=args.overwrite)
+    check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
+    check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)  # review
+    catalog_writable(scores, "rerun this command")  # before the ingest (trial: after the scoring)
+    evaluation_writable(scores, "rerun this command")
+
+
+def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path, Path]:
+    """What every run of these parameters would refuse, whatever the source holds yet: the layout,
+    the work directory, the known lenses, the model and whether it fits the layout, and an earlier
+    run's scores in the work directory (also checked by ``lenshunt serve`` before it makes its
+    deployment: trial, a missing --model failed every firing after its ingest). The work
+    directory's store and scores folder."""
     from pipeline.models import check_bundle_fits_layout, load_bundle
     from pipeline.store import check_existing_store
 
     layout = load_layout(args.layout)
-    layout_source(layout, args.source)
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
-    label_catalog(layout, args.source, args.catalog)
     known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
     if args.model:
         existing_directory(args.model, "model bundle")
@@ -214,11 +228,8 @@ def check(args: argparse.Namespace) -> None:
     store, scores = workdir_paths(args.workdir)
     check_existing_store(store, layout, args.source, False)  # another set's
     # scores of another model or TTA setting, or of a store since deleted (trial: refused after the ingest)
-    check_score_folder(store, scores, bundle, args.tta, args.overwrite)
-    check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
-    check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)  # review
-    catalog_writable(scores, "rerun this command")  # before the ingest (trial: after the scoring)
-    evaluation_writable(scores, "rerun this command")
+    check_score_folder(store, scores, bundle, args.tta, overwrite)
+    return store, scores
 
 
 def interrupted(args: argparse.Namespace) -> str:

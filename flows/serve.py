@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.common import add_cluster_arguments
-from flows.preflight import positive_int
-from flows.run import add_run_parameters, run_options
+from flows.preflight import existing_directory, positive_int
+from flows.run import add_run_parameters, check_parameters, run_options
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
@@ -189,6 +189,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paused", action="store_true", help="create the schedule paused")
     add_run_parameters(parser.add_argument_group("run parameters (defaults of every scheduled run)"))
     add_cluster_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> None:
+    """What every firing would refuse, before Prefect starts and the deployment is made (trial: a
+    missing --model or --layout was served, and each firing failed, after ingesting): the run
+    parameters as :func:`flows.run.check_parameters` checks them. The source may be empty yet."""
+    existing_directory(args.source, "--source")
+    check_parameters(args, overwrite=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -365,3 +365,31 @@ def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, t
         # Stop serve before the server (it cannot shut down cleanly once the server is gone).
         terminate(serve, timeout=60)
     assert serve.returncode is not None
+
+
+def test_serve_refuses_what_every_firing_would_refuse_before_it_serves(tmp_path, monkeypatch, capsys):
+    """Trial: a missing --model or --layout was served, and every firing failed after its ingest."""
+    import flows.serve
+    from flows.cli import main
+
+    def served(*args, **kwargs):
+        raise AssertionError("served")
+
+    monkeypatch.setattr(flows.serve, "serve_run_flow", served)
+    source = tmp_path / "incoming"
+    source.mkdir()  # empty yet: cutouts arrive later
+    common = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "30"]
+    cases = [
+        (["--model", str(tmp_path / "nonexist")], f"model bundle {tmp_path / 'nonexist'} does not exist"),
+        (["--layout", "nolayout"], "nolayout"),
+        (["--known-lenses", str(tmp_path / "absent.csv")], "absent.csv"),
+        (["--source", str(tmp_path / "absent")], "absent"),
+    ]
+    for extra, expected in cases:
+        assert main([*common, *extra]) == 1, extra
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("lenshunt serve: error: "), lines
+        assert expected in lines[0], lines
+    assert not (tmp_path / "work").exists()
+    with pytest.raises(AssertionError, match="served"):  # the checks pass: it serves
+        main(common)
