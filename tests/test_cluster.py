@@ -294,3 +294,34 @@ def test_more_local_workers_than_cores_is_warned_once_before_work(tmp_path, monk
     ]
     assert oversubscription_warning("local", "tcp://h:8786", many) is None  # a scheduler's own workers
     assert oversubscription_warning("slurm:cpu", None, many) is None  # jobs, not local processes
+
+
+def test_a_scheduler_without_workers_is_waited_for_with_a_word_then_refused(monkeypatch, caplog):
+    """Trial: ``--scheduler`` of a scheduler with no worker left ``score regions: 0/1`` for good."""
+    import logging
+
+    from distributed import LocalCluster
+
+    from pipeline.compute import cluster
+
+    monkeypatch.setattr(cluster, "WORKER_WAIT_S", 1.5)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        address = empty.scheduler_address
+        with (
+            caplog.at_level(logging.WARNING, logger="lenshunt"),
+            pytest.raises(ClusterError) as refused,
+            connect(scheduler=address),
+        ):
+            pass
+        assert str(refused.value) == (
+            f"no worker joined the Dask scheduler at {address} in 1.5 s: start one (`dask worker {address}`)"
+        )
+        assert f"the Dask scheduler at {address} has no worker yet: waiting up to 0.025 min" in caplog.text
+        caplog.clear()
+        empty.scale(1)  # one joins: no wait, no word
+        empty.wait_for_workers(1, timeout=30)
+        monkeypatch.setattr(cluster, "WORKER_WAIT_S", 30.0)
+        with connect(scheduler=address) as client:
+            client.wait_for_workers(1, timeout=30)
+            assert client.submit(sum, [1, 2]).result() == 3
+        assert "no worker" not in caplog.text

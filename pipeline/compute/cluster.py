@@ -88,6 +88,9 @@ def connect(
                 "and reachable, or drop --scheduler to use a local cluster."
             ) from exc
         try:
+            wait_for_a_worker(
+                client, f"the Dask scheduler at {address}", f"start one (`dask worker {address}`)"
+            )
             yield client
         finally:
             client.close()
@@ -118,13 +121,39 @@ def connect(
 
             logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
-            client.wait_for_workers(1, timeout=600)
+            wait_for_a_worker(client, f"the {kind} jobs of profile {profile or 'default'}", "check the queue")
         client.register_plugin(QuietTensorFlow())
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
             from pipeline.compute.gpu_worker import GPUWorkerSetup
 
             client.register_plugin(GPUWorkerSetup())
         yield client
+
+
+WORKER_WAIT_S = 600.0
+"""How long a run waits for the first worker of a scheduler it joins or of its batch jobs (s)."""
+
+
+def wait_for_a_worker(client: Client, where: str, advice: str) -> None:
+    """Return once ``client``'s scheduler has a worker; say so while waiting (trial: a scheduler
+    without workers left ``score regions: 0/1`` on the console for good).
+
+    Raises
+    ------
+    ClusterError
+        When no worker has joined in :data:`WORKER_WAIT_S` seconds.
+    """
+    if client.scheduler_info().get("workers"):
+        return
+    import logging
+
+    logging.getLogger("lenshunt").warning(
+        "%s has no worker yet: waiting up to %g min for one (%s)", where, WORKER_WAIT_S / 60, advice
+    )
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+    except TimeoutError:
+        raise ClusterError(f"no worker joined {where} in {WORKER_WAIT_S:g} s: {advice}") from None
 
 
 def unknown_cluster(cluster: str) -> ClusterError:
