@@ -27,8 +27,9 @@ class Flag(enum.IntFlag):
     """The band's file does not exist."""
     UNREADABLE = 1 << 1
     """The file exists but is empty, not FITS, has no image HDU, has several image HDUs with pixels and
-    the layout names none (its ``hdu``), lacks the HDU the layout names, or failed to read (any
-    error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt chunk)."""
+    the layout names none of them (its ``hdu``), has the HDU the layout names without pixels, or failed
+    to read (any error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt
+    chunk)."""
     TRUNCATED = 1 << 2
     """The file ends before its declared data does."""
     WRONG_SHAPE = 1 << 3

@@ -136,7 +136,8 @@ class Layout(_Strict):
     hdu: HduSpec | None = Field(
         default=None,
         description="HDU holding every band's image (EXTNAME or index) unless the band names its own; "
-        "default: the file's only image HDU with pixels (a file with several is flagged UNREADABLE).",
+        "default, and for a file lacking the one named: the file's only image HDU with pixels (a file "
+        "with several is flagged UNREADABLE).",
     )
 
     @model_validator(mode="after")
@@ -187,7 +188,7 @@ class Layout(_Strict):
 
     def band_hdu(self, name: str) -> int | str | None:
         """The HDU to read for band ``name``: the band's ``hdu``, else the layout's, else None (the
-        file's only image HDU with pixels).
+        file's only image HDU with pixels, which a file lacking the named HDU also gives).
 
         >>> load_layout("euclid-sglc2").band_hdu("VIS") is None
         True

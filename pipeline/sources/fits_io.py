@@ -19,9 +19,9 @@ honour:
 
 Conventions honoured: big-endian data (returned in native order), scaled integers
 (``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files and tile compression (``.fits.fz``),
-multi-extension files (the HDU the layout names, else the only image HDU with pixels; several
-are UNREADABLE, never guessed: :mod:`pipeline.sources.hdu_choice`), degenerate axes
-(``NAXIS3 = 1``: the image is the first two axes), ``INHERIT = T`` (the primary header's cards
+multi-extension files (the HDU the layout names; if none is named or the file lacks it, the only
+image HDU with pixels; several are UNREADABLE, never guessed: :mod:`pipeline.sources.hdu_choice`),
+degenerate axes (``NAXIS3 = 1``: the image is the first two axes), ``INHERIT = T`` (the primary header's cards
 complete an extension's for the position), and the real challenge files (HIERARCH cards, RA/DEC
 in radians). The position comes from :func:`pipeline.sources.positions.sky_position`; the band's
 WCS, unit and calibration cards (completed by the primary header's under ``INHERIT = T``) from
@@ -129,8 +129,8 @@ def read_band(
         (to check a band against a position another band gave).
     hdu
         The layout's HDU for the band (:meth:`schemas.layout.Layout.band_hdu`): an EXTNAME or an
-        index; None reads the file's only image HDU with pixels, and a file with several is
-        UNREADABLE (:func:`pipeline.sources.hdu_choice.choose_hdu`).
+        index; None, or one the file lacks, reads the file's only image HDU with pixels, and a
+        file with several is UNREADABLE (:func:`pipeline.sources.hdu_choice.choose_hdu`).
 
     Never raises for a problem of the file: every exception becomes UNREADABLE with its reason.
     """
@@ -145,12 +145,11 @@ def read_band(
         return BandRead(None, Flag.MISSING_FILE, "missing file")
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
-    if hdu is None or hdu == 0:  # the fast reader reads primary images only
-        try:
-            fast = _read_fast(path, size, tuple(expected_shape))
-            return _decode(fast, expected_shape, masked_value, coordinates, position)
-        except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
-            pass  # not the common kind of file (or a card only astropy reads): the general readers decide
+    try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
+        fast = _read_fast(path, size, tuple(expected_shape))
+        return _decode(fast, expected_shape, masked_value, coordinates, position)
+    except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
+        pass  # not the common kind of file (or a card only astropy reads): the general readers decide
     try:
         try:
             found = _read_fitsio(path, size, tuple(expected_shape), hdu)
