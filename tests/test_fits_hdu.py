@@ -276,3 +276,21 @@ def test_a_primary_only_file_without_pixels_is_no_image(tmp_path):
         assert (result.flags, result.reason) == (Flag.UNREADABLE, "no image HDU"), hdu
     named = read_band(tmp_path / "empty.fits", (66, 66), hdu=0)
     assert named.reason == "image HDU 0 PRIMARY, which the layout names, has no pixels"
+
+
+@pytest.mark.parametrize("reader", ["default", "astropy"])
+def test_a_weight_map_delivered_alone_is_not_read_for_the_science_image(tmp_path, monkeypatch, reader):
+    """Review: a file whose only image is a ``WHT`` map was read as ``SCI`` when the layout named it."""
+    if reader == "astropy":
+        _astropy_only(monkeypatch)
+    weight = _image(seed=1)
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(weight, name="WHT")]).writeto(tmp_path / "wht.fits")
+    alone = read_band(tmp_path / "wht.fits", (66, 66), hdu="SCI")
+    assert alone.flags == Flag.UNREADABLE and alone.image is None
+    assert alone.reason == (
+        "the only image HDU with pixels is 1 'WHT', not 'SCI', which the layout names: none is guessed"
+    )
+    assert read_band(tmp_path / "wht.fits", (66, 66), hdu="wht", position=False).flags == 0  # named: read
+    assert (
+        read_band(tmp_path / "wht.fits", (66, 66), hdu=1, position=False).flags == 0
+    )  # an index: no content

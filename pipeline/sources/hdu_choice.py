@@ -13,15 +13,24 @@ was stored as the VIS image with no flag). So the reader never guesses between i
   one image is its primary), the file's only image HDU with pixels is read: there is nothing to
   choose between (an empty primary HDU before it, a tile-compressed image or a 1 x ny x nx cube are
   read as before), so one layout reads a delivery mixing plain single-image files with
-  multi-extension ones (trial: ``hdu: SCI`` made every plain file UNREADABLE); a file with two or
-  more is :class:`HduChoiceError`, which the reader turns into UNREADABLE with a reason naming the
-  HDUs (index and ``EXTNAME``, ``PRIMARY`` for an unnamed primary) and what the layout says.
+  multi-extension ones (trial: ``hdu: SCI`` made every plain file UNREADABLE); but not where the
+  layout names an ``EXTNAME`` and that only image is named as a weight, noise or mask map (a ``WHT``
+  map delivered alone is no ``SCI`` image; :data:`NOT_SCIENCE`); a file with two or more is
+  :class:`HduChoiceError`, which the
+  reader turns into UNREADABLE with a reason naming the HDUs (index and ``EXTNAME``, ``PRIMARY`` for
+  an unnamed primary) and what the layout says.
 
 Examples
 --------
 >>> hdus = [ImageHdu(0, "", False), ImageHdu(1, "WHT", True), ImageHdu(2, "SCI", True)]
->>> choose_hdu(hdus, "sci"), choose_hdu(hdus, 1), choose_hdu(hdus[:2], None), choose_hdu(hdus[:2], "SCI")
-(2, 1, 1, 1)
+>>> plain = [ImageHdu(0, "", True)]
+>>> choose_hdu(hdus, "sci"), choose_hdu(hdus, 1), choose_hdu(hdus[:2], None), choose_hdu(plain, "SCI")
+(2, 1, 1, 0)
+>>> choose_hdu(hdus[:2], "SCI")
+Traceback (most recent call last):
+...
+pipeline.sources.hdu_choice.HduChoiceError: the only image HDU with pixels is 1 'WHT', not 'SCI', which the
+layout names: none is guessed
 >>> choose_hdu(hdus, None)
 Traceback (most recent call last):
 ...
@@ -41,6 +50,17 @@ pipeline.sources.hdu_choice.HduChoiceError: image HDU 0 PRIMARY, which the layou
 from __future__ import annotations
 
 from typing import NamedTuple
+
+NOT_SCIENCE = frozenset(
+    {
+        *("WHT", "WHT_MAP", "WEIGHT", "WGT", "RMS", "ERR", "ERROR", "VAR", "VARIANCE", "IVAR", "INVVAR"),
+        *("NOISE", "SIG", "SIGMA", "MASK", "MSK", "FLAG", "FLAGS", "DQ", "BPM", "PSF", "EXP", "EXPMAP"),
+        *("CTX", "CON", "BKG", "BACK", "BACKGROUND", "SKY", "MODEL", "RESID", "SEG", "SEGMAP"),
+    }
+)
+"""Values of ``EXTNAME`` of the maps that come beside a science image (weight, noise, mask, PSF,
+exposure, context, background, model, segmentation): a file's only image so named is not read for
+a science image the layout names otherwise (a weight map delivered alone is no ``SCI`` image)."""
 
 
 class ImageHdu(NamedTuple):
@@ -92,6 +112,16 @@ def choose_hdu(hdus: list[ImageHdu], wanted: int | str | None) -> int | None:
             raise HduChoiceError(f"image HDU {_label(found[0])}, which the layout names, has no pixels")
         return found[0].index
     with_pixels = [hdu for hdu in hdus if hdu.has_pixels]
+    if (
+        len(with_pixels) == 1
+        and isinstance(wanted, str)
+        and with_pixels[0].name.strip().upper() in NOT_SCIENCE
+    ):
+        # one image, but a weight (noise, mask, ...) map: delivered alone, no science image (review)
+        raise HduChoiceError(
+            f"the only image HDU with pixels is {_label(with_pixels[0])}, not {wanted!r}, which the layout "
+            "names: none is guessed"
+        )
     if len(with_pixels) <= 1:  # nothing to choose between
         return with_pixels[0].index if with_pixels else None
     listed = f"{len(with_pixels)} image HDUs with pixels ({', '.join(map(_label, with_pixels))})"
