@@ -463,8 +463,17 @@ def test_a_store_without_lenses_is_refused(tmp_path, dask_client):
     ids = list(range(600000, 600012))
     source = write_set(LAYOUT, tmp_path / "src", ids, dict.fromkeys(ids, 0))
     ingest(LAYOUT, source, tmp_path / "store.zarr", dask_client)
-    with pytest.raises(TrainingError, match="has 0 lenses and 10 non-lenses"):
+    with pytest.raises(TrainingError, match="has 0 lenses and 10 non-lenses") as refused:
         load_split(tmp_path / "store.zarr", TrainConfig())
+    # the fix said is the store's, not the split's (trial: "use fewer folds" to a store without lenses)
+    assert str(refused.value).endswith(
+        ": ingest labelled lenses and non-lenses (a catalog with labels, or `lenshunt simulate`)"
+    )
+    one = write_set(LAYOUT, tmp_path / "one", ids, {i: int(i == ids[0]) for i in ids})  # one lens: one side
+    ingest(LAYOUT, one, tmp_path / "one.zarr", dask_client)
+    with pytest.raises(TrainingError, match="lenses and") as one_side:
+        load_split(tmp_path / "one.zarr", TrainConfig())
+    assert str(one_side.value).endswith(": use fewer folds / a larger --val-fraction")
 
 
 def test_fit_walks_the_stream_epoch_after_epoch(store, split, recipe):

@@ -160,14 +160,20 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         description=config.split_description(),
         groups=duplicate_groups(column["ra"], column["dec"]) if config.group_duplicates else None,
     )
+    usable = np.concatenate([split.train_rows, split.val_rows])
+    both_in_store = 0 < int(np.count_nonzero(labels[usable] == 1)) < usable.size
     for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
         n_pos = int(np.count_nonzero(labels[rows] == 1))
         n_neg = int(rows.size - n_pos)
         if n_pos == 0 or n_neg == 0:
+            fix = (  # trial: "use fewer folds" to a store without a lens at all
+                "use fewer folds / a larger --val-fraction"
+                if both_in_store
+                else "ingest labelled lenses and non-lenses (a catalog with labels, or `lenshunt simulate`)"
+            )
             raise TrainingError(
                 f"the {side} split of {store} has {n_pos} lenses and {n_neg} non-lenses; both classes are "
-                f"needed ({split.summary()}). Ingest labelled lenses and non-lenses (a catalog with labels, "
-                "or `lenshunt simulate`), or use fewer folds / a larger --val-fraction"
+                f"needed ({split.summary()}): {fix}"
             )
     return split
 
