@@ -128,6 +128,9 @@ def test_trainable_layers_count_the_trainable_layers_and_refuse_more_than_there_
     assert f"fine-tuned from {resolved} ({base.card.model_id}, model sha256 {base.card.sha256[:16]})" in notes
     # robust_asinh uses no training percentiles: the notes quoted them (review)
     assert "robust_asinh (clipped to -" in notes and "percentiles" not in notes
+    # the recipe's statistics are the parent's (trial: read as this run's training objects)
+    fitted = base.recipe.n_objects_fit
+    assert f"statistics from {fitted} training objects of the bundle fine-tuned (its recipe is kept)" in notes
     # --architecture with --init was ignored, yet named the model id and training/config.json (review)
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -124,6 +124,7 @@ def card_notes(
         f"{split.description}. Recipe: {recipe.combine}, {scaling}, {crop}downsample {recipe.downsample}, "
         f"bands {list(recipe.bands)}{asymmetry}, "
         f"statistics from {recipe.n_objects_fit} training objects"
+        f"{' of the bundle fine-tuned (its recipe is kept)' if config.init is not None else ''}"
         f"{'; the network convolves them in polar coordinates about the cutout centre' if polar else ''}. "
         f"Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "
