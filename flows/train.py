@@ -42,6 +42,7 @@ from pipeline.training import (
     fit_store_recipe,
     init_recipe,
     load_split,
+    replacing,
     train_bundle,
 )
 
@@ -122,10 +123,11 @@ def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None
 
 
 @task(name="train-ensemble", cache_policy=NO_CACHE)
-def ensemble_stage(out: str, members: list[str]) -> str:
-    """Write ``ensemble.json`` at ``out`` over the member bundles."""
+def ensemble_stage(out: str, members: list[str], shown: str | None = None) -> str:
+    """Write ``ensemble.json`` at ``out`` over the member bundles; the log names ``shown`` (the OUT a
+    working folder replaces) where given."""
     ensemble = save_ensemble(out, members)
-    get_run_logger().info("ensemble %s of %d members at %s", ensemble.model_id, len(members), out)
+    get_run_logger().info("ensemble %s of %d members at %s", ensemble.model_id, len(members), shown or out)
     return out
 
 
@@ -153,26 +155,35 @@ def train_flow(
 def _train_members(
     store: str, out: str, overwrite: bool, members: list[tuple[str | None, TrainConfig]]
 ) -> TrainResult | list[TrainResult]:
+    if len(members) > 1:  # an ensemble replaces OUT whole once every member and ensemble.json are done
+        with replacing(out, overwrite) as work:
+            return _train_ensemble(store, out, str(work), overwrite, members)
+    split = split_stage(store, members[0][1])
+    recipe = recipe_stage(store, split, members[0][1])
+    return train_stage(store, out, members[0][1], split, recipe, overwrite)  # replaces OUT when done
+
+
+def _train_ensemble(
+    store: str, out: str, work: str, overwrite: bool, members: list[tuple[str | None, TrainConfig]]
+) -> list[TrainResult]:
     results = []
     for sub, member_config in members:
-        target = str(Path(out) / sub) if sub else out
         split = split_stage(store, member_config)
         recipe = recipe_stage(store, split, member_config)
-        results.append(train_stage(store, target, member_config, split, recipe, overwrite))
-    if len(members) > 1:
-        kept = [sub for (sub, _), result in zip(members, results, strict=True) if result.kept_start]
-        if len(kept) > 1:  # review: K copies of the parent made an ensemble whose spread said nothing
-            get_run_logger().warning(
-                "%d of %d members (%s) kept --init's starting weights: they share them (outputs with a "
-                "trunk of their own aside), so the ensemble's score_std understates the spread; "
-                "--no-keep-start keeps each member's best trained epoch",
-                len(kept),
-                len(members),
-                ", ".join(kept),
-            )
-        ensemble_stage(out, [str(Path(out) / sub) for sub, _ in members])
-        return results
-    return results[0]
+        results.append(train_stage(store, str(Path(work) / sub), member_config, split, recipe, overwrite))
+        results[-1].bundle = Path(out) / sub  # where it is once the ensemble replaces OUT
+    kept = [sub for (sub, _), result in zip(members, results, strict=True) if result.kept_start]
+    if len(kept) > 1:  # review: K copies of the parent made an ensemble whose spread said nothing
+        get_run_logger().warning(
+            "%d of %d members (%s) kept --init's starting weights: they share them (outputs with a "
+            "trunk of their own aside), so the ensemble's score_std understates the spread; "
+            "--no-keep-start keeps each member's best trained epoch",
+            len(kept),
+            len(members),
+            ", ".join(kept),
+        )
+    ensemble_stage(work, [str(Path(work) / sub) for sub, _ in members], out)
+    return results
 
 
 def check(args: argparse.Namespace) -> None:

@@ -28,6 +28,7 @@ from pipeline.training.finetune import (
     init_recipe,
 )
 from pipeline.training.grades import check_grade_stores, check_grades
+from pipeline.training.replacement import replacing
 from pipeline.training.run import (
     TrainResult,
     check_output,
@@ -58,6 +59,7 @@ __all__ = [
     "load_split",
     "make_split",
     "older_run_defaults",
+    "replacing",
     "saved_split_grouped",
     "train",
     "train_bundle",

@@ -179,3 +179,22 @@ def regression_on_store(bundle: Any, store: str | Path, scored: Any) -> dict[str
             scored.outputs[name][keep], targets.values[name][keep], None if sigma is None else sigma[keep]
         )
     return results
+
+
+def measure_carried(
+    store: str | Path, target_catalog: str | None, spec: OutputSpec, predicted: np.ndarray, rows: np.ndarray
+) -> tuple[dict[str, float], str]:
+    """Validation metrics of a carried output against the truth catalog, or ``({}, why not)``."""
+    from pipeline.errors import LenshuntError
+
+    preset = PRESETS.get(spec.name)
+    if preset is None or preset.from_label:
+        return {}, f"{spec.name} has no catalog target to measure it against"
+    try:
+        carried = store_targets(store, [preset], target_catalog)
+    except LenshuntError as exc:
+        return {}, f"its truth catalog could not be read: {exc}"
+    if spec.name not in carried.values:
+        return {}, f"the truth catalog has no {spec.name} targets"
+    values, weights = carried.values[spec.name], carried.weights[spec.name]
+    return output_metrics(spec, predicted, values[rows], weights[rows], "val"), ""

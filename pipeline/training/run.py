@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.catalog.duplicates import duplicate_groups
-from pipeline.errors import LenshuntError
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.models.seeding import seeded_keras
 from pipeline.preprocess.recipe import Recipe
@@ -53,7 +52,13 @@ from pipeline.training.dataset import (
     statistics_rows,
     store_block_rows,
 )
-from pipeline.training.declared import output_metrics, outputs_note, start_regression_heads, store_targets
+from pipeline.training.declared import (
+    measure_carried,
+    output_metrics,
+    outputs_note,
+    start_regression_heads,
+    store_targets,
+)
 from pipeline.training.finetune import (
     carried_outputs_report,
     check_init_out,
@@ -75,8 +80,9 @@ from pipeline.training.grades import (
 )
 from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
+from pipeline.training.replacement import replacing
 from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
-from pipeline.training.targets import PRESETS, Targets, parse_outputs_option
+from pipeline.training.targets import parse_outputs_option
 
 Log = Callable[[str], None]
 TRAINING_DIR = "training"
@@ -243,7 +249,22 @@ def train_bundle(
     The card gets the validation metrics of the best epoch (``val_auroc``, ``val_tpr0``,
     ``val_tpr10``, ``val_average_precision``), the seed and the number of epochs run. ``log``
     gets the progress lines; the closing summary is the caller's (``TrainResult.summary``).
+    With ``overwrite``, a bundle at ``out`` stays whole until the new one is complete
+    (:mod:`pipeline.training.replacement`).
     """
+    out = Path(out)
+    if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
+        config = config.model_copy(update={"init": str(Path(config.init).resolve())})
+    check_output(out, overwrite, config.init)
+    with replacing(out, overwrite) as target:
+        result = _train_bundle(store, target, config, split, recipe, log)
+    result.bundle = out
+    return result
+
+
+def _train_bundle(
+    store: str | Path, out: Path, config: TrainConfig, split: Split, recipe: Recipe, log: Log
+) -> TrainResult:
     import keras
 
     from pipeline.evaluation.metrics import evaluate
@@ -252,10 +273,7 @@ def train_bundle(
     from pipeline.training.loop import compile_model, fit_model
 
     started = time.perf_counter()
-    out, store = Path(out), Path(store).resolve()  # the card's training store and feature_stats (review)
-    if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
-        config = config.model_copy(update={"init": str(Path(config.init).resolve())})
-    check_output(out, overwrite, config.init)
+    store = Path(store).resolve()  # the card's training store and feature_stats (review)
     work = training_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
@@ -279,7 +297,7 @@ def train_bundle(
             declared = init_outputs(config.init, [spec.name for spec in specs or (DEFAULT_SCORE,)])
             if declared != (DEFAULT_SCORE,):
                 trained, specs = [target.spec.name for target in output_targets], declared
-        targets = load_store_targets(store, output_targets, config)
+        targets = store_targets(store, output_targets, config.target_catalog)
         untrained = [spec.name for spec in specs if spec.name not in trained] if trained is not None else []
         if untrained:
             log(f"fine-tuning trains outputs {trained}; carried from {config.init} untrained: {untrained}")
@@ -346,7 +364,9 @@ def train_bundle(
         [spec for spec in specs or () if spec.name in untrained],
         validation,
         fit.best_val_outputs,
-        lambda spec, predicted: _measure_carried(store, config, spec, predicted, validation.rows),
+        lambda spec, predicted: measure_carried(
+            store, config.target_catalog, spec, predicted, validation.rows
+        ),
     )
     metrics |= carried_metrics
     if carried_note:
@@ -404,31 +424,6 @@ def train_bundle(
         own_epochs=fit.own_epochs,
         kept_start=fit.kept_start,
     )
-
-
-def load_store_targets(store: str | Path, output_targets, config: TrainConfig) -> Targets:
-    """Targets of the catalog-trained outputs for every row of ``store`` (:func:`store_targets`).
-
-    The truth catalog is ``config.target_catalog`` or the one of the set the store was ingested from.
-    """
-    return store_targets(store, output_targets, config.target_catalog)
-
-
-def _measure_carried(
-    store: str | Path, config: TrainConfig, spec, predicted: np.ndarray, rows: np.ndarray
-) -> tuple[dict[str, float], str]:
-    """Validation metrics of a carried output against the truth catalog, or ``({}, why not)``."""
-    preset = PRESETS.get(spec.name)
-    if preset is None or preset.from_label:
-        return {}, f"{spec.name} has no catalog target to measure it against"
-    try:
-        carried = store_targets(store, [preset], config.target_catalog)
-    except LenshuntError as exc:
-        return {}, f"its truth catalog could not be read: {exc}"
-    if spec.name not in carried.values:
-        return {}, f"the truth catalog has no {spec.name} targets"
-    values, weights = carried.values[spec.name], carried.weights[spec.name]
-    return output_metrics(spec, predicted, values[rows], weights[rows], VAL_PREFIX), ""
 
 
 def _init_build_options(init: str | Path) -> dict:
