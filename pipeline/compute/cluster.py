@@ -148,7 +148,7 @@ def wait_for_a_worker(client: Client, where: str, advice: str) -> None:
     import logging
 
     logging.getLogger("lenshunt").warning(
-        "%s has no worker yet: waiting up to %g min for one (%s)", where, WORKER_WAIT_S / 60, advice
+        "no worker has joined %s yet: waiting up to %g min for one (%s)", where, WORKER_WAIT_S / 60, advice
     )
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
