@@ -146,8 +146,6 @@ def serve_run_flow(
     paused
         Create the deployment with its schedule paused (resume it in the UI).
     """
-    from prefect.deployments.runner import EntrypointType
-
     from flows.run import run_flow
 
     schedule = make_schedule(cron, interval, timezone)
@@ -156,6 +154,41 @@ def serve_run_flow(
         raise ServeError(f"--source {parameters['source']} is not a directory")
     when = _describe(cron, interval, timezone)
     print(f"lenshunt serve: deployment lenshunt-run/{name} on {url}, schedule {when}")
+    try:
+        _serve(run_flow, name, schedule, parameters, paused, limit)
+    finally:  # Ctrl-C or SIGTERM, once a run in flight has finished
+        pause_deployment(f"lenshunt-run/{name}")
+
+
+def pause_deployment(full_name: str) -> None:
+    """Pause the schedule of deployment ``full_name`` (``flow/deployment``) and say so; a warning
+    with the command to run where the server does not answer. Prefect 3's serve logs "Pausing all
+    deployments" on a stop, but the schedule stayed active (trial: its runs piled up unexecuted)."""
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.pause_deployment(client.read_deployment_by_name(full_name).id)
+    except ObjectNotFound:  # never made (serve failed as it started), or deleted meanwhile
+        return
+    except Exception as exc:  # the server gone
+        print(
+            f"lenshunt serve: warning: could not pause the schedule of {full_name} ({type(exc).__name__}); "
+            f"pause it with `prefect deployment schedule pause '{full_name}'` or delete it",
+            file=sys.stderr,
+        )
+        return
+    print(f"lenshunt serve: stopped; the schedule of {full_name} is paused (serve again or resume it)")
+
+
+def _serve(
+    run_flow: Any, name: str, schedule: Any, parameters: dict[str, Any], paused: bool, limit: int
+) -> None:
+    from prefect.deployments.runner import EntrypointType
+
     run_flow.serve(
         name=name,
         schedules=[schedule],

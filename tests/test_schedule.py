@@ -371,6 +371,10 @@ def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, t
         # Stop serve before the server (it cannot shut down cleanly once the server is gone).
         terminate(serve, timeout=60)
     assert serve.returncode is not None
+    # a stopped serve pauses its schedule (trial: Prefect's serve said so, and left it active)
+    deployment = api.call("GET", f"/deployments/{api.deployment_id(DEPLOYMENT)}")
+    assert deployment["paused"] is True, logs()
+    assert f"the schedule of lenshunt-run/{DEPLOYMENT} is paused" in serve_log.read_text()
 
 
 def test_serve_refuses_what_every_firing_would_refuse_before_it_serves(tmp_path, monkeypatch, capsys):
