@@ -42,8 +42,10 @@ from pipeline.inspection import (
     make_server,
     read_grades,
     round_change,
+    round_model_notes,
     server_url,
 )
+from schemas.catalog import Provenance
 
 USES_PREFECT = False  # a local web page; no flow runs
 HELP = "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades"
@@ -220,6 +222,10 @@ def _compare(args: argparse.Namespace) -> int:
 
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
     change = round_change(before, after, read_grades(args.compare))
+    recorded = [Provenance.model_validate(table.attrs["provenance"]) for table in (before, after)]
+    change["models"], change["notes"] = round_model_notes(*recorded)
+    for note in change["notes"]:  # trial: a round that kept its starting weights was not said
+        print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
     path = args.run_dir / "grade-round.json"
     path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
     json.dump(change, sys.stdout, indent=2)

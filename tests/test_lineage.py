@@ -82,6 +82,7 @@ def test_a_parent_retrained_in_place_is_not_taken_for_the_one_the_child_started_
         "init": str(parent.resolve()),
         "model_sha256": "a" * 64,
         "training_files": True,
+        "kept_start": False,
     }
     # nor one whose model.keras alone was replaced, the card left as it was (last note's known problem)
     (parent / "card.json").write_text(json.dumps(card))

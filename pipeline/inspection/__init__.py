@@ -4,7 +4,8 @@
 :mod:`~pipeline.inspection.queue` orders the candidates (score, uncertainty, random);
 :mod:`~pipeline.inspection.images` draws their panels on demand from the store;
 :mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
-runs before and after a round. The grade logs and the consensus are in
+runs before and after a round, :mod:`~pipeline.inspection.round_models` the models that scored
+them. The grade logs and the consensus are in
 :mod:`pipeline.evaluation.grades` and :mod:`pipeline.evaluation.consensus`.
 """
 
@@ -18,6 +19,7 @@ from pipeline.evaluation.grades import (
 )
 from pipeline.inspection.apply import apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
+from pipeline.inspection.round_models import round_model_notes
 from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
 
 __all__ = [
@@ -34,5 +36,6 @@ __all__ = [
     "make_server",
     "read_grades",
     "round_change",
+    "round_model_notes",
     "server_url",
 ]

@@ -313,6 +313,7 @@ def score_store(
                 "batch_size": batch_size,
                 PARTS_PROVENANCE_KEY: parts_fingerprint(out_dir),
                 "architecture": bundle.card.architecture,
+                "model_path": str(Path(bundle.path).resolve()),  # inspect --compare reads its lineage
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),
                 **(known.provenance_extras() if known is not None else {}),

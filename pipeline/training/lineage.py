@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.models.parent import PARENT_FILE
+
 Log = Callable[[str], None]
 
 
@@ -26,13 +28,7 @@ def plain_id(object_id: Any) -> Any:
     return object_id.item() if isinstance(object_id, np.generic) else object_id
 
 
-PARENT_FILE = "parent.json"
-"""A fine-tune's record of its ``--init`` bundle in ``training/``: ``init`` (resolved path),
-``model_sha256`` (of its ``model.keras``) and ``training_files`` (whether it had a ``training``
-directory, hence a split that can be checked)."""
-
-
-def save_parent(work: Path, init: str | Path | None) -> None:
+def save_parent(work: Path, init: str | Path | None, *, kept_start: bool = False) -> None:
     """Write ``work/parent.json`` for a fine-tune from ``init`` (:data:`PARENT_FILE`), or remove an
     earlier run's where ``init`` is None. ``init`` must be a bundle with a readable ``card.json``
     (``--init`` was checked before training started)."""
@@ -44,6 +40,7 @@ def save_parent(work: Path, init: str | Path | None) -> None:
         "init": str(Path(init).resolve()),
         "model_sha256": _card_sha256(Path(init)),
         "training_files": (Path(init) / "training").is_dir(),
+        "kept_start": bool(kept_start),
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -274,12 +274,10 @@ def _train_bundle(
 
     started = time.perf_counter()
     store = Path(store).resolve()  # the card's training store and feature_stats (review)
-    work = training_dir(out)
-    work.mkdir(parents=True, exist_ok=True)
+    (work := training_dir(out)).mkdir(parents=True, exist_ok=True)
     if config.init is not None:  # the bundle's recipe, not TrainConfig's defaults, was used
         config = config_of_recipe(config, recipe)
     (work / "config.json").write_text(saved_config(config).model_dump_json(indent=2) + "\n")
-    save_parent(work, config.init)  # which model it started from, for the checks of what it learned
     graded = write_grade_summary(work, store, open_store(store, chunks=None), config)
     if graded is not None:
         log(f"labels from visual grades: {json.dumps(graded)}")
@@ -408,6 +406,7 @@ def _train_bundle(
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)
+    save_parent(work, config.init, kept_start=fit.kept_start)  # the model it started from (lineage checks)
     fit_bundle_feature_stats(out, store, split, config.seed, log, config.init if fit.kept_start else None)
     return TrainResult(
         bundle=out,

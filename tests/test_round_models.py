@@ -1,0 +1,120 @@
+"""``lenshunt inspect RUN --compare BEFORE_RUN`` says when the two runs' models make the change other
+than the round's: a fine-tune that kept its starting weights, an ensemble against one member, a model
+not fine-tuned from the graded run's, the same model twice (new-user trial: it said none of this).
+
+Real bundles trained on the ring-lens store of ``test_training``, scored by the real pipeline on the
+session's Dask cluster; the comparison is the real CLI command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_adaptation import CARTESIAN, QUICK
+from test_training import store  # noqa: F401 - the store fixture of the training tests
+
+from pipeline.catalog import read_catalog, read_provenance
+from pipeline.evaluation.grades import GradeLog
+from pipeline.inspection import round_model_notes
+from pipeline.models import save_ensemble
+from pipeline.scoring.run import score_store
+from pipeline.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def runs(store, dask_client, tmp_path_factory) -> dict[str, Path]:  # noqa: F811
+    """Score runs: ``graded`` by an ensemble of two seeds (graded from the truth), ``member`` by its
+    first member alone, ``kept`` by a fine-tune of that member that kept its starting weights (a
+    learning rate that wrecks every trained epoch), ``tuned`` by a fine-tune of the same member
+    with trained weights."""
+    root = tmp_path_factory.mktemp("rounds")
+    for seed in (5, 7):
+        train(store, root / f"seed-{seed}", TrainConfig(seed=seed, **QUICK, **CARTESIAN), log=str)
+    ensemble = root / "round0"
+    for seed in (5, 7):  # members without training files, as shipped: a fine-tune validates its start
+        shutil.copytree(
+            root / f"seed-{seed}", ensemble / f"seed-{seed}", ignore=shutil.ignore_patterns("training")
+        )
+    save_ensemble(ensemble, [ensemble / "seed-5", ensemble / "seed-7"], model_id="round0")
+    member = ensemble / "seed-5"
+    fine_tune = {"init": str(member), **QUICK, "epochs": 3, "patience": 1}
+    kept = train(store, root / "kept", TrainConfig(seed=6, learning_rate=10.0, **fine_tune), log=str)
+    assert kept.kept_start
+    tuned = train(
+        store, root / "tuned", TrainConfig(seed=6, learning_rate=1e-3, keep_start=False, **fine_tune), log=str
+    )
+    assert not tuned.kept_start
+    out = {}
+    for name, bundle in (
+        ("graded", ensemble),
+        ("member", member),
+        ("kept", root / "kept"),
+        ("tuned", root / "tuned"),
+    ):
+        out[name] = root / f"run-{name}"
+        score_store(store, bundle, out[name], dask_client, batch_size=16)
+    graded = read_catalog(out["graded"]).nsmallest(20, "rank")
+    log = GradeLog(out["graded"] / "grades", "truth")
+    for row in graded.itertuples():
+        log.append(row.object_id, "A" if row.label == 1 else "X", score=row.score, model_id="round0")
+    log.close()
+    return out
+
+
+def compare(run: Path, before: Path, capsys) -> tuple[dict, str]:
+    from flows.cli import main
+
+    capsys.readouterr()
+    assert main(["inspect", str(run), "--compare", str(before)]) == 0
+    return json.loads((run / "grade-round.json").read_text()), capsys.readouterr().err
+
+
+def test_a_round_that_kept_its_starting_weights_is_said(runs, capsys):
+    change, err = compare(runs["kept"], runs["graded"], capsys)
+    assert change["models"]["after"]["kept_start"] == [True]
+    assert change["models"]["before"]["n_members"] == 2 and change["models"]["after"]["n_members"] == 1
+    assert len(change["notes"]) == 2, change["notes"]
+    kept, ensemble = change["notes"]
+    assert kept.startswith("this run's model") and "kept its starting weights" in kept
+    assert str(runs["graded"].parent / "round0" / "seed-5") in kept  # the model it is, unchanged
+    assert ensemble.startswith("the graded run was scored by the ensemble round0 of 2 members")
+    assert err.count("lenshunt inspect: warning: ") == 2 and "learned nothing from the grades" in err
+
+
+def test_a_fine_tune_with_trained_weights_of_the_graded_model_gets_no_note(runs, capsys):
+    member_graded = runs["member"]  # the member's own run, graded as well
+    shutil.copytree(runs["graded"] / "grades", member_graded / "grades", dirs_exist_ok=True)
+    change, err = compare(runs["tuned"], member_graded, capsys)
+    assert change["notes"] == [] and err == ""
+    assert change["models"]["after"]["kept_start"] == [False]
+    assert change["models"]["after"]["model_path"] == str((runs["graded"].parent / "tuned").resolve())
+
+
+def test_a_model_not_fine_tuned_from_the_graded_one_and_the_same_model_are_said(runs, capsys):
+    change, _ = compare(runs["member"], runs["graded"], capsys)  # trained on its own, then copied
+    assert change["notes"] == [
+        f"this run's model {change['models']['after']['model_id']} was not fine-tuned from the model that "
+        "scored the graded run (round0): the change is that between two models, not only the round's"
+    ]
+    change, _ = compare(runs["graded"], runs["graded"], capsys)
+    assert change["notes"][0].startswith("both runs were scored by the same model round0")
+
+
+def test_models_that_cannot_be_read_are_said(runs, tmp_path):
+    before, after = read_provenance(runs["graded"]), read_provenance(runs["kept"])
+    older = after.model_copy(update={"extras": {k: v for k, v in after.extras.items() if k != "model_path"}})
+    _, notes = round_model_notes(before, older)
+    assert notes == [
+        "whether this run's model learned from the grades is not checked (the run after: its catalog does "
+        f"not record where its model {after.model_id} was (scored before lenshunt recorded it))"
+    ]
+    moved = after.model_copy(update={"extras": after.extras | {"model_path": str(tmp_path / "gone")}})
+    _, notes = round_model_notes(before, moved)
+    assert "cannot be opened at" in notes[0] and str(tmp_path / "gone") in notes[0]
+    other = before.model_copy(update={"model_sha256": "f" * 64})  # its path now holds another model
+    models, notes = round_model_notes(other, after)
+    assert "no longer holds its model round0 (sha256 ffffffffffffffff" in notes[0]
+    assert set(models["before"]) == {"unknown"} and models["after"]["kept_start"] == [True]
