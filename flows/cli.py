@@ -8,8 +8,9 @@ optionally ``check(args)`` (path checks run before Prefect and Dask start), ``ea
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
 user's server, or a temporary server the CLI owns and stops (it also dies with the CLI on a
 kill). SIGINT and SIGTERM stop the command in seconds with a line saying what was kept.
-Deterministic failures print one line (what, why, fix) and exit 1; a stop exits 130 (SIGINT)
-or 143 (SIGTERM).
+Deterministic failures print one line (what, why, fix) and exit 1, with either kind of Prefect
+server (Prefect's console records of the failed runs are dropped; :mod:`flows.failures`); an
+unexpected exception prints its traceback once; a stop exits 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -351,7 +352,7 @@ def _main(argv: list[str] | None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from flows.failures import is_deterministic, one_line
+    from flows.failures import is_deterministic, one_line, shown_on_console
 
     if getattr(args._module, "USES_PREFECT", True):  # metadata commands skip Dask's import
         from pipeline.compute import quiet_tensorflow
@@ -368,6 +369,13 @@ def _main(argv: list[str] | None) -> int:
         print(f"lenshunt {args.command}: stopped ({signal.Signals(signum).name}); {detail}", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:
+        if shown_on_console(exc):  # a bug whose traceback a Prefect run record printed: not twice
+            print(
+                f"lenshunt {args.command}: error: unexpected {type(exc).__name__}: {exc} (a bug; its "
+                "traceback is above)",
+                file=sys.stderr,
+            )
+            return 1
         if isinstance(exc, BrokenPipeError) or not is_deterministic(exc):
             raise  # a closed stdout: main() ends quietly
         print(f"lenshunt {args.command}: error: {one_line(exc)}", file=sys.stderr)

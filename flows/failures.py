@@ -7,6 +7,7 @@ line (what, why, how to fix) and Prefect's logs carry the message without the tr
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import os
@@ -51,7 +52,11 @@ def retry_unless_deterministic(task, task_run, state) -> bool:
         exc = state.result(raise_on_failure=False)
     except Exception:  # the result could not be read: let Prefect retry as configured
         return True
-    return not (isinstance(exc, BaseException) and is_deterministic(exc))
+    if isinstance(exc, BaseException) and is_deterministic(exc):
+        if getattr(task_run, "id", None) is not None:  # no record of it carries the exception
+            _FAILED_RUNS.add(str(task_run.id))
+        return False
+    return True
 
 
 def one_line(exc: BaseException) -> str:
@@ -63,11 +68,17 @@ def one_line(exc: BaseException) -> str:
     return str(exc)
 
 
+_DETERMINISTIC = "lenshunt_deterministic_failure"
+_FAILED_RUNS: set[str] = set()
+"""Ids of the task and flow runs a deterministic failure ended (for :class:`DropExpectedFailures`)."""
+
+
 class _DropExpectedTracebacks(logging.Filter):
     """Keep the message of a record about a deterministic failure, drop its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.exc_info[1] is not None and is_deterministic(record.exc_info[1]):
+            setattr(record, _DETERMINISTIC, True)  # for DropExpectedFailures, after another handler
             record.exc_info = None
             record.exc_text = None
         return True
@@ -76,8 +87,10 @@ class _DropExpectedTracebacks(logging.Filter):
 def quiet_expected_tracebacks() -> None:
     """Make every log handler drop tracebacks of deterministic failures (the CLI says them once), and
     the console handlers Prefect's records of a run stopped by a signal (the CLI says it stopped, and
-    what was kept, in one line; the records still reach Prefect's server)."""
+    what was kept, in one line) or failed by a deterministic failure (the CLI's one error line says
+    it); those records still reach Prefect's server, and the runs are Failed there."""
     log_filter, console_filter = _DropExpectedTracebacks(), DropStopCrashes()
+    failure_filter = DropExpectedFailures()
     loggers = [
         logging.getLogger(),
         *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
@@ -93,6 +106,38 @@ def quiet_expected_tracebacks() -> None:
                 and not any(isinstance(f, DropStopCrashes) for f in handler.filters)
             ):
                 handler.addFilter(console_filter)
+                handler.addFilter(failure_filter)
+
+
+class DropExpectedFailures(logging.Filter):
+    """Drop Prefect's console records of a task or flow run failed by a deterministic failure: "Task run
+    failed with exception: ...", "Encountered exception during execution: ..." and that run's
+    "Finished in state Failed(...)", each repeating the message the CLI then prints once. A task
+    whose retry :func:`retry_unless_deterministic` refused logs no record with the exception: the
+    refusal notes the run.
+
+    Trial: a ``lenshunt train`` of a store with one class printed its message five times, with the
+    user's Prefect server and with the CLI's temporary one. A run is known by the ``task_run_id`` (or
+    ``flow_run_id``) Prefect's run loggers put on their records; other records are kept. An
+    unexpected exception (a bug) keeps its traceback once: the first run record of it (where it
+    happened); a later one of the same exception (its flow's) is dropped. Console handlers only: the
+    records still reach Prefect's server (its UI shows the message and the Failed state).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
+        if run is None:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if getattr(record, _DETERMINISTIC, False) or (exc is not None and is_deterministic(exc)):
+            _FAILED_RUNS.add(run)
+            return False
+        if exc is not None:  # a bug: its traceback once, where it happened (the flow's record repeats it)
+            if shown_on_console(exc):
+                return False
+            _SHOWN.append(exc)
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (run in _FAILED_RUNS and message.startswith("Finished in state Failed"))
 
 
 class DropStopCrashes(logging.Filter):
@@ -135,6 +180,17 @@ class DropStopCrashes(logging.Filter):
         if _STOPPING.is_set() and any(phrase in message for phrase in self.AFTER_STOP):
             return False
         return not any(phrase in message for phrase in self.PHRASES) and not self.SCRATCH.match(message)
+
+
+_SHOWN: collections.deque[BaseException] = collections.deque(maxlen=8)
+"""Unexpected exceptions whose traceback a Prefect run record put on the console (not weakly
+referenceable: the last few are kept)."""
+
+
+def shown_on_console(exc: BaseException) -> bool:
+    """Whether a Prefect run record already put the traceback of ``exc`` on the console (the CLI then
+    names it in one line instead of printing it again)."""
+    return any(shown is exc for shown in _SHOWN)
 
 
 _STOPPING = threading.Event()
