@@ -3,7 +3,8 @@
 Every command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
 optionally ``check(args)`` (path checks run before Prefect and Dask start), ``early_start(args)``
 (work that may start while Prefect's server starts: a stage's Dask cluster), ``interrupted(args)``
-(what a stopped run kept and how to resume it) and ``USES_PREFECT = False`` (no flow runs).
+(what a stopped run kept and how to resume it) and ``USES_PREFECT = False`` (no flow runs in
+this process; ``STARTS_FLOW_RUNS = True`` too where it starts them in subprocesses: ``serve``).
 
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
 user's server, or a temporary server the CLI owns and stops (it also dies with the CLI on a
@@ -221,7 +222,10 @@ def _run_command(args: argparse.Namespace) -> int:
         if crowded:
             print(f"lenshunt {args.command}: warning: {crowded}", file=sys.stderr)
     if not getattr(module, "USES_PREFECT", True):
-        return _finished(args, module.run(args))
+        if not getattr(module, "STARTS_FLOW_RUNS", False):
+            return _finished(args, module.run(args))
+        with _local_workers_ignore_sigint():  # serve: its runs' local workers inherit the setting
+            return _finished(args, module.run(args))
     from flows.common import close_early_clusters, summaries_off_console
     from flows.failures import (
         keep_interrupts_out_of_gc_callbacks,

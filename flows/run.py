@@ -33,6 +33,7 @@ from flows.preflight import (
     writable_directory,
 )
 from flows.score import add_known_lens_arguments, score_stage
+from flows.serve_runner import ignore_terminal_interrupt_if_served
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.errors import LenshuntError
@@ -124,6 +125,7 @@ def run_flow(
     lock too from its ingest to its report (``lenshunt score``, ``evaluate`` or ``inspect --apply``
     there meanwhile are refused, and refuse it).
     """
+    ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
     load_layout(layout)
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())

@@ -8,8 +8,10 @@ catalog row. At most ``--limit`` runs (default one) execute at once, so firings 
 on the same work directory.
 
 Schedules need a Prefect server (``prefect server start``, or Prefect Cloud): point
-``PREFECT_API_URL`` at it. Stop with Ctrl-C (the schedule is paused on shutdown); stop ``serve``
-before the server.
+``PREFECT_API_URL`` at it. Stop with Ctrl-C or SIGTERM: within seconds a run in flight is
+cancelled (state Cancelled, its processes ended; the next firing resumes it, keeping finished
+regions and scores), the schedule is paused, and one line says so (:mod:`flows.serve_runner`).
+Stop ``serve`` before the server.
 
 Examples
 --------
@@ -29,10 +31,12 @@ from typing import Any
 from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
+from flows.serve_runner import ServedRunner
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
 USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
+STARTS_FLOW_RUNS = True  # in subprocesses, whose local Dask workers leave a Ctrl-C to serve
 JOINS_CLUSTER_NOW = False  # its scheduled runs join --scheduler later; the address is not tried now
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
 DEFAULT_NAME = "lenshunt-nightly"
@@ -146,24 +150,49 @@ def serve_run_flow(
     paused
         Create the deployment with its schedule paused (resume it in the UI).
     """
+    from flows.failures import quiet_resource_tracker
     from flows.run import run_flow
 
+    quiet_resource_tracker()  # the runs' semaphores, removed at exit: no warning after the last line
     schedule = make_schedule(cron, interval, timezone)
     url = check_server()
     if not Path(parameters["source"]).is_dir():
         raise ServeError(f"--source {parameters['source']} is not a directory")
     when = _describe(cron, interval, timezone)
     print(f"lenshunt serve: deployment lenshunt-run/{name} on {url}, schedule {when}")
+    global _stopped
+    _stopped = ""
+    runner = None
     try:
-        _serve(run_flow, name, schedule, parameters, paused, limit)
-    finally:  # Ctrl-C or SIGTERM, once a run in flight has finished
-        pause_deployment(f"lenshunt-run/{name}")
+        runner = _serve(run_flow, name, schedule, parameters, paused, limit)
+        runner.serve()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (flows.cli.Stopped): the runs in flight are cancelled
+        _stopped = runner.stop_report if runner is not None else "no run was in flight"
+        if "cancelled" in _stopped:
+            _stopped += (
+                f": the next firing resumes it (finished regions and scores are kept in "
+                f"{parameters['workdir']}; `lenshunt run` there does too)"
+            )
+        raise
+    finally:
+        if pause_deployment(f"lenshunt-run/{name}", quiet=bool(_stopped)) and _stopped:
+            _stopped += f"; the schedule of lenshunt-run/{name} is paused (serve again or resume it)"
 
 
-def pause_deployment(full_name: str) -> None:
-    """Pause the schedule of deployment ``full_name`` (``flow/deployment``) and say so; a warning
-    with the command to run where the server does not answer. Prefect 3's serve logs "Pausing all
-    deployments" on a stop, but the schedule stayed active (trial: its runs piled up unexecuted)."""
+_stopped = ""
+"""What the last stop of :func:`serve_run_flow` did, for :func:`interrupted` (the CLI's stop line)."""
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """The rest of the CLI's line after a stop (``lenshunt serve: stopped (SIGINT); ...``)."""
+    return _stopped or "no run was in flight"
+
+
+def pause_deployment(full_name: str, quiet: bool = False) -> bool:
+    """Pause the schedule of deployment ``full_name`` (``flow/deployment``) and say so (unless
+    ``quiet``: the stop line says it); a warning with the command to run where the server does not
+    answer. Whether it is paused. Prefect 3's serve logs "Pausing all deployments" on a stop, but
+    the schedule stayed active (trial: its runs piled up unexecuted)."""
     import sys
 
     from prefect.client.orchestration import get_client
@@ -173,28 +202,35 @@ def pause_deployment(full_name: str) -> None:
         with get_client(sync_client=True) as client:
             client.pause_deployment(client.read_deployment_by_name(full_name).id)
     except ObjectNotFound:  # never made (serve failed as it started), or deleted meanwhile
-        return
+        return False
     except Exception as exc:  # the server gone
         print(
             f"lenshunt serve: warning: could not pause the schedule of {full_name} ({type(exc).__name__}); "
             f"pause it with `prefect deployment schedule pause '{full_name}'` or delete it",
             file=sys.stderr,
         )
-        return
-    print(f"lenshunt serve: stopped; the schedule of {full_name} is paused (serve again or resume it)")
+        return False
+    if not quiet:
+        print(f"lenshunt serve: stopped; the schedule of {full_name} is paused (serve again or resume it)")
+    return True
 
 
 def _serve(
     run_flow: Any, name: str, schedule: Any, parameters: dict[str, Any], paused: bool, limit: int
-) -> None:
+) -> ServedRunner:
+    """Register the deployment with a :class:`prefect.runner.Runner` (what ``Flow.serve`` does),
+    not started yet: :meth:`ServedRunner.serve` runs it so that a stop cancels the runs in flight."""
     from prefect.deployments.runner import EntrypointType
+    from prefect.runner import Runner
 
-    run_flow.serve(
+    # The schedule is paused by pause_deployment (Prefect's pause on shutdown left it active).
+    runner = Runner(name=name, pause_on_shutdown=False, limit=limit)
+    deployment_id = runner.add_flow(
+        run_flow,
         name=name,
         schedules=[schedule],
         parameters=parameters,
         paused=paused,
-        limit=limit,
         description=(
             f"Incremental lenshunt run of {parameters['source']} into {parameters['workdir']} "
             "(ingest new cutouts, score them, rewrite the catalog, report)."
@@ -203,6 +239,11 @@ def _serve(
         # Runs import flows.run by module name, so they work from any working directory.
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    print(
+        f"lenshunt serve: waiting for scheduled runs; start one now with "
+        f"`prefect deployment run 'lenshunt-run/{name}'`; Ctrl-C stops serve and cancels a run in flight"
+    )
+    return ServedRunner(runner, deployment_id)
 
 
 def _describe(cron: str | None, interval: float | None, timezone: str | None) -> str:

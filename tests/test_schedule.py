@@ -377,6 +377,87 @@ def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, t
     assert f"the schedule of lenshunt-run/{DEPLOYMENT} is paused" in serve_log.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_stopped_serve_cancels_its_run_in_flight_and_the_next_run_resumes(
+    prefect_server, small_bundle, tmp_path, stop
+):
+    """Trial: a Ctrl-C or SIGTERM of ``serve`` waited for the run in flight to finish (hours), and
+    printed "coroutine 'Runner.astop' was never awaited" and two tracebacks. Now the run is
+    cancelled within seconds (state Cancelled, no process of it left), the schedule is paused, one
+    line says so, and a later ``lenshunt run`` on the same work directory completes it. A Ctrl-C
+    is sent as a terminal does, to the whole process group (the run's processes get it too)."""
+    import psutil
+
+    api, env = prefect_server
+    name = f"test-stop-{stop}"
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    workdir = tmp_path / "work"
+    serve_log = tmp_path / "serve.log"
+    command = [
+        sys.executable, "-m", "flows.cli", "serve",
+        "--source", str(source), "--workdir", str(workdir), "--interval", "5", "--name", name,
+        "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
+    ]  # fmt: skip
+    with serve_log.open("w") as log:
+        serve = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def logs() -> str:
+        return f"--- serve log (tail) ---\n{serve_log.read_text(errors='replace')[-6000:]}"
+
+    try:
+
+        def running():
+            if serve.poll() is not None:
+                pytest.fail(f"lenshunt serve exited with {serve.returncode}\n{logs()}")
+            return [r for r in api.flow_runs(name) if r["state_type"] == "RUNNING"]
+
+        # The first firing's run (ingest, score and report of 20 cutouts on a fresh local cluster:
+        # longer than the half second this poll takes to see it running).
+        run = wait_for("a run in flight", running, 300, logs, interval=0.25)[0]
+        time.sleep(1.0)  # its Dask cluster starting: child processes to end too
+        processes = psutil.Process(serve.pid).children(recursive=True)
+        stopped_at = time.monotonic()
+        if stop == "ctrl-c":
+            os.killpg(serve.pid, signal.SIGINT)
+        else:
+            serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=90)  # Prefect's cancel gives the run 30 s before its SIGKILL
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not stop within 90 s of its {stop}\n{logs()}")
+        took = time.monotonic() - stopped_at
+    finally:
+        terminate(serve, timeout=60)
+    text = serve_log.read_text(errors="replace")
+    assert serve.returncode == (130 if stop == "ctrl-c" else 143), logs()
+    assert took < 60, f"{took:.0f} s\n{logs()}"
+    states = {r["id"]: r["state_type"] for r in api.flow_runs(name)}
+    assert states[run["id"]] == "CANCELLED", logs()
+    assert not [r for r in states.values() if r in {"RUNNING", "PENDING", "CANCELLING", "CRASHED"}], states
+    left = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"{left}\n{logs()}"
+    assert "Traceback" not in text and "never awaited" not in text, logs()
+    stop_lines = [line for line in text.splitlines() if line.startswith("lenshunt serve: stopped")]
+    assert len(stop_lines) == 1, logs()
+    assert f"flow run '{run['name']}' was cancelled: the next firing resumes it" in stop_lines[0]
+    assert f"the schedule of lenshunt-run/{name} is paused" in stop_lines[0]
+    assert api.call("GET", f"/deployments/{api.deployment_id(name)}")["paused"] is True
+
+    # The cancelled run resumes: a later run on the same work directory completes it.
+    resumed = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", str(source), str(workdir),
+         "--model", str(small_bundle), "--workers", "1", "--batch-size", "8"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = catalog_rows(workdir)
+    assert rows["object_id"].tolist() == FIRST
+    assert rows["score"].notna().all()
+
+
 def test_serve_refuses_what_every_firing_would_refuse_before_it_serves(tmp_path, monkeypatch, capsys):
     """Trial: a missing --model or --layout was served, and every firing failed after its ingest."""
     import flows.serve
