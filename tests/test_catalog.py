@@ -183,6 +183,11 @@ def test_fits_header_carries_units_ucds_flags_and_provenance(tmp_path: Path) -> 
     assert str(astro["dec"].unit) == "deg"
     assert astro["score"].description == COLUMNS["score"].description
     assert astro["dec"].meta["ucd"] == "pos.eq.dec;meta.main"
+    for name in astro.colnames:  # text columns too (trial: model_id, known_lens lost theirs in astropy)
+        assert (astro[name].description, astro[name].meta.get("ucd")) == (
+            COLUMNS[name].description,
+            COLUMNS[name].ucd,
+        ), name
     np.testing.assert_array_equal(np.asarray(astro["label"]), table["label"].to_numpy())
 
 

@@ -59,13 +59,15 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
     ``label`` is stored as int16: astropy writes int8 as FITS logical, which would lose -1.
     """
     from astropy.io import fits
+    from astropy.table import Column
 
     astropy_table = to_astropy_table(table)
     if "label" in astropy_table.colnames:
         astropy_table["label"] = astropy_table["label"].astype(np.int16)
     for name in astropy_table.colnames:  # trial: a known lens named "Caña" ended the run after scoring
-        if astropy_table[name].dtype.kind == "U":
-            astropy_table[name] = np.asarray([fits_text(str(value)) for value in astropy_table[name]])
+        if (column := astropy_table[name]).dtype.kind == "U":  # with its description and UCD (trial)
+            encoded = np.asarray([fits_text(str(value)) for value in column])
+            astropy_table[name] = Column(encoded, name=name, description=column.description, meta=column.meta)
     astropy_table.write(path, format="fits", overwrite=True)
     with fits.open(path, mode="update") as hdus:
         hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
