@@ -63,6 +63,11 @@ def test_plain_file_is_preferred_over_its_compressed_copy(tmp_path):
     manifest = discover(EUCLID, root)
     assert manifest.paths["VIS"][0] == str(vis)
     assert manifest.duplicates == {(100001, "VIS"): [str(vis) + ".gz"]}
+    assert manifest.duplicate_lines() == [
+        "1 object band(s) matched several files (flagged DUPLICATE_ID); the first in sorted order is read "
+        "(a plain file before its compressed copies), e.g. id 100001 VIS: read imageEUC_VIS-100001.fits, "
+        "not imageEUC_VIS-100001.fits.gz"
+    ]
 
 
 def test_files_matching_no_band_are_counted_and_named(tmp_path):
@@ -115,3 +120,33 @@ def test_ids_of_another_width_than_id_digits_are_read_and_warned_of(tmp_path, da
     assert "imageEUC_VIS-00100.fits, imageEUC_VIS-1000050.fits" in line
     assert f"  warning: {line}" in report.summary()
     assert discover(EUCLID, write_set(EUCLID, tmp_path / "ok", [100002])).id_width_lines() == []
+
+
+def test_names_written_decomposed_match_a_layout_typed_composed(tmp_path):
+    """Trial: macOS (and some archives) write ``Bänder/VIS/Ø_..._é.fits`` decomposed (NFD); the
+    layout, typed composed (NFC), found none of them (every object MISSING_FILE)."""
+    import os
+    import unicodedata
+
+    nfc = EUCLID.model_copy(
+        update={
+            "bands": tuple(
+                band.model_copy(update={"path": f"Bänder/{band.name}/Ø_{{id}}_é.fits"})
+                for band in EUCLID.bands
+            )
+        }
+    )
+    root = write_set(nfc, tmp_path / "nfc", [100001, 100002])
+    nfd = tmp_path / "nfd"
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # files, then folders
+        decomposed = unicodedata.normalize("NFD", path.name)
+        os.rename(path, path.with_name(decomposed))
+    os.rename(root, nfd)
+    names = [name for _, dirs, files in os.walk(nfd) for name in dirs + files]
+    assert all(name == unicodedata.normalize("NFD", name) for name in names) and any("̈" in n for n in names)
+    manifest = discover(nfc, nfd)
+    np.testing.assert_array_equal(manifest.object_ids, [100001, 100002])
+    assert all(path is not None for paths in manifest.paths.values() for path in paths)
+    assert not manifest.ignored
+    read = read_band(manifest.paths["VIS"][0], nfc.bands[0].shape)
+    assert read.flags == 0 and read.image.shape == (200, 200)

@@ -113,6 +113,11 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     assert record["rows"] == [3, 11] and record["object_ids"] == [100003, 100011, 100012]
     summary = report.summary()
     assert "re-read 3 stored objects" in summary and "2 came out otherwise and were rewritten" in summary
+    assert (  # which file the flagged object was read from (trial: said nowhere)
+        "  warning: 1 object band(s) matched several files (flagged DUPLICATE_ID); the first in sorted order "
+        "is read (a plain file before its compressed copies), e.g. id 100011 VIS: read "
+        "imageEUC_VIS-100011.fits, not imageEUC_VIS-100011.fits.gz"
+    ) in summary
     assert "flagged objects: 1; by flag:" in summary and "VIS: duplicate id" in summary  # (trial: unsaid)
     assert "files gone: 3 stored object(s) lost band files since they were read" in summary
     assert "100007 (H), 100015 (H), 100018 (VIS Y J H)" in summary

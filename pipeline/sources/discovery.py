@@ -14,6 +14,9 @@ what was looked for and what was found instead. A file whose id has another numb
 the layout's ``id_digits`` (the width ids are written with: ``imageEUC_VIS-00100.fits`` or a
 7-digit id where 6 are written) is read, as object ``int(id)``, and counted with examples in the
 manifest's ``id_width`` (the ingest report warns of them: another set's files, or a wrong layout?).
+Names are compared in Unicode normal form NFC: a layout's ``Bänder/VIS/Ø_{id}.fits`` (as typed, NFC)
+finds the files macOS and some archives write decomposed (NFD), which look the same (trial: every
+object was MISSING_FILE, and the names "matching no band" looked identical to the pattern).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +88,26 @@ class Manifest:
             "layout?)"
         ]
 
+    def duplicate_lines(self) -> list[str]:
+        """One warning line when an object's band matched several files: which one is read.
+
+        Trial: a ``.fits`` and a different ``.fits.gz`` of one id were flagged DUPLICATE_ID, and
+        which of them the object was scored from was said nowhere.
+        """
+        if not self.duplicates:
+            return []
+        examples = []
+        for (object_id, band), others in sorted(self.duplicates.items())[:_N_EXAMPLES]:
+            row = int(np.searchsorted(self.object_ids, object_id))
+            read = Path(str(self.paths[band][row])).name
+            examples.append(
+                f"id {object_id} {band}: read {read}, not {', '.join(Path(o).name for o in others)}"
+            )
+        return [
+            f"{len(self.duplicates)} object band(s) matched several files (flagged DUPLICATE_ID); the first "
+            f"in sorted order is read (a plain file before its compressed copies), e.g. {'; '.join(examples)}"
+        ]
+
     def select_or_missing(self, object_ids: np.ndarray) -> Manifest:
         """The manifest for ``object_ids`` in that order; ids no longer present get no files.
 
@@ -132,7 +156,7 @@ def glob_ignoring_case(root: str | os.PathLike[str], pattern: str) -> list[Path]
                     matched += [
                         Path(entry.path)
                         for entry in entries
-                        if fnmatch.fnmatchcase(entry.name.lower(), part.lower())
+                        if fnmatch.fnmatchcase(_nfc(entry.name).lower(), _nfc(part).lower())
                         and not entry.name.startswith(_NOT_CATALOGS)
                         and (entry.is_file() if last else entry.is_dir())
                     ]
@@ -150,7 +174,7 @@ def band_file_regex(band: Band) -> re.Pattern[str]:
     >>> [pattern.match(name).group(1) for name in ["img-7.fits", "img-7.FITS.gz", "img-7.fits.fz"]]
     ['7', '7', '7']
     """
-    before, after = Path(band.path).name.split(ID_PLACEHOLDER)
+    before, after = _nfc(Path(band.path).name).split(ID_PLACEHOLDER)
     suffix = _FITS_SUFFIX.search(after)
     tail = re.escape(after[: suffix.start()]) + _FITS_FORMS if suffix else re.escape(after) + _COMPRESSION
     return re.compile("^" + re.escape(before) + r"(\d+)" + tail + "$")
@@ -181,8 +205,8 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
     n_off_width, off_width_examples = 0, []
     n_dirs = 0
     for prefix, bands in by_directory.items():
-        directory = root / prefix
-        if not directory.is_dir():
+        directory = _directory(root, prefix)
+        if directory is None:
             continue
         n_dirs += 1
         n_ignored, examples = 0, []
@@ -190,7 +214,7 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
             for entry in entries:
                 matched = False
                 for band, pattern in bands:
-                    match = pattern.match(entry.name)
+                    match = pattern.match(_nfc(entry.name))
                     if match:
                         found[band.name].setdefault(int(match.group(1)), []).append(entry.path)
                         matched = True
@@ -225,6 +249,28 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
     return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width)
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def _directory(root: Path, relative: str) -> Path | None:
+    """The directory ``root/relative``, its names compared in NFC (an NFD-named folder is found);
+    None where there is none."""
+    if (root / relative).is_dir():
+        return root / relative
+    directory = root
+    for part in Path(relative).parts:
+        try:
+            with os.scandir(directory) as entries:
+                found = [entry.path for entry in entries if _nfc(entry.name) == _nfc(part) and entry.is_dir()]
+        except OSError:
+            return None
+        if not found:
+            return None
+        directory = Path(sorted(found)[0])
+    return directory
 
 
 def _nothing_matched(layout: Layout, root: Path, ignored: dict[str, tuple[int, list[str]]]) -> str:

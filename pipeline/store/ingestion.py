@@ -171,6 +171,7 @@ def ingest(
         report.n_discovered = len(manifest)
         report.ignored_files = manifest.ignored_lines()
         report.id_width = manifest.id_width_lines()
+        report.duplicate_files = manifest.duplicate_lines()
         # a committed row without an id (a missing object_id chunk) would have its object added again
         read_object_columns(open_store(store, chunks=None), store)  # review: duplicates were committed
 
