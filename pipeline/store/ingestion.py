@@ -309,7 +309,9 @@ def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) 
         f"store {store} holds the objects of {recorded}, not of {source}; sets are never merged "
         "into one store (the challenge sets all number their objects from 100000, so their ids "
         f"would collide). Ingest {source} into a new store (with `lenshunt run`, a new work "
-        f"directory); if {source} is {recorded} moved, pass --source-moved to `lenshunt ingest`"
+        f"directory); if {source} is {recorded} moved, pass --source-moved to `lenshunt ingest`; "
+        "parts of one delivery whose ids do not collide are linked into one source directory "
+        "(docs/operations.md, 'A store holds one source')"
     )
 
 
