@@ -118,3 +118,16 @@ def test_models_that_cannot_be_read_are_said(runs, tmp_path):
     models, notes = round_model_notes(other, after)
     assert "no longer holds its model round0 (sha256 ffffffffffffffff" in notes[0]
     assert set(models["before"]) == {"unknown"} and models["after"]["kept_start"] == [True]
+
+
+def test_the_catalog_records_the_backend_that_scored_it(runs):
+    """Trial: which Keras backend scored a catalog was recorded nowhere (TensorFlow and JAX scores
+    differ by ~1e-7, and ties may swap ranks). The workers' backend, part by part."""
+    import keras
+    import pandas as pd
+
+    from pipeline.scoring.region import BACKEND_COLUMN
+
+    assert read_provenance(runs["kept"]).extras["keras_backend"] == keras.backend.backend() == "tensorflow"
+    parts = sorted((runs["kept"] / "parts").glob("scores-*.parquet"))
+    assert parts and all(set(pd.read_parquet(part)[BACKEND_COLUMN]) == {"tensorflow"} for part in parts)

@@ -647,10 +647,13 @@ def test_a_model_reading_fewer_bands_scores_objects_whose_other_bands_lack_pixel
 
     # a run before 2026-12-03 decided on every band: its part left 410001 (no J) NOT_SCORED, and a
     # rerun with this code scores it (review: it stayed unscored), and no other row again
+    from pipeline.scoring.region import BACKEND_COLUMN
+
     part = next(path for (start, stop), path in existing_parts(out).items() if start <= 1 < stop)
     table = pd.read_parquet(part)
     old = table["row"] == 1
-    outputs = [name for name in table.columns if name not in ("row", "object_id", "flags_added")]
+    kept = ("row", "object_id", "flags_added", BACKEND_COLUMN)
+    outputs = [name for name in table.columns if name not in kept]
     table.loc[old, outputs] = np.nan
     table.loc[old, "flags_added"] |= int(Flag.NOT_SCORED)
     table.to_parquet(part)

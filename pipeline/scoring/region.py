@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class ScoredRows:
     flags_added: np.ndarray
     seconds_read: float
     seconds_model: float
+    backend: str = ""
+    """The Keras backend that scored the rows (``tensorflow``, ``jax``, ``torch``; ``""``: unknown)."""
 
     @property
     def score(self) -> np.ndarray:
@@ -255,7 +258,38 @@ def score_rows(
         flags_added=np.concatenate(added) if added else np.empty(0, np.int32),
         seconds_read=seconds_read,
         seconds_model=seconds_model,
+        backend=keras_backend(),
     )
+
+
+def keras_backend() -> str:
+    """The Keras backend of this process (a Dask worker's may differ from the client's: Dask-CUDA
+    workers default to JAX, :mod:`pipeline.compute.gpu_worker`)."""
+    import keras
+
+    return str(keras.backend.backend())
+
+
+BACKEND_COLUMN = "keras_backend"
+"""A score part's column of the Keras backend that scored each row (the catalog's provenance
+``extras["keras_backend"]`` lists those of all its parts; parts written before it lack it)."""
+
+
+def part_backends(scores: Any) -> str:
+    """The Keras backends that scored the assembled parts ``scores`` (a DataFrame), sorted and
+    comma-separated;
+    ``unknown`` stands for rows of parts written before the backend was recorded.
+
+    >>> import pandas as pd
+    >>> part_backends(pd.DataFrame({BACKEND_COLUMN: ["jax", "tensorflow", None]}))
+    'jax, tensorflow, unknown'
+    """
+    if BACKEND_COLUMN not in scores:
+        return "unknown"
+    column = scores[BACKEND_COLUMN].astype(object)
+    known = {str(name) for name in column.dropna() if str(name)}
+    unknown = bool(column.isna().any()) or any(not str(name) for name in column.dropna())
+    return ", ".join([*sorted(known), *(["unknown"] if unknown else [])])
 
 
 def write_scored_part(rows: ScoredRows, path: Path) -> Path:
@@ -268,6 +302,7 @@ def write_scored_part(rows: ScoredRows, path: Path) -> Path:
             "object_id": rows.object_id.astype(np.int64),
             **rows.values,
             "flags_added": rows.flags_added,
+            BACKEND_COLUMN: pd.Categorical([rows.backend] * (rows.stop - rows.start)),
         }
     )
     path.parent.mkdir(parents=True, exist_ok=True)

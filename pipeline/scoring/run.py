@@ -43,7 +43,7 @@ from pipeline.scoring.parts import (
     take_out_rows,
     uncovered_regions,
 )
-from pipeline.scoring.region import STORE_READ_ERRORS, score_region_task
+from pipeline.scoring.region import STORE_READ_ERRORS, part_backends, score_region_task
 from pipeline.scoring.result import ScoreRunResult
 from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
 from pipeline.store.reading import flag_counts
@@ -314,6 +314,7 @@ def score_store(
                 PARTS_PROVENANCE_KEY: parts_fingerprint(out_dir),
                 "architecture": bundle.card.architecture,
                 "model_path": str(Path(bundle.path).resolve()),  # inspect --compare reads its lineage
+                "keras_backend": part_backends(scores),  # the workers', per part (trial: unrecorded)
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),
                 **(known.provenance_extras() if known is not None else {}),
