@@ -107,8 +107,8 @@ class CatalogSpec(_Strict):
     comment: str = "#"
     id_column: str = "ID"
     label_rule: str = Field(
-        description="pandas expression over the catalog's columns that is true for lenses (a column "
-        "alone holds where it is non-zero)."
+        description="pandas expression over the catalog's columns that is true for lenses; a column "
+        "alone is the label itself (1 lens, 0 non-lens, -1 or empty unknown, other values refused)."
     )
     units: dict[str, str] = Field(
         default_factory=dict,

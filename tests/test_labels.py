@@ -197,13 +197,51 @@ def test_a_rule_naming_a_column_alone_holds_where_it_is_non_zero(tmp_path):
     """Known problem: ``query('is_lens')`` took the column's 0 and 1 as index labels: rows 0 and 1 lenses."""
     _keys(tmp_path, "ID,is_lens,n_img,grade\n1,0,0,A\n2,0,2,B\n3,1,,C\n4,1,1,D\n5,0,0,E\n")
     np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2, 3, 4, 5], tmp_path), [0, 0, 1, 1, 0])
-    np.testing.assert_array_equal(_labels_by_rule("n_img", [1, 2, 3, 4, 5], tmp_path), [0, 1, -1, 1, 0])
+    with pytest.raises(CatalogFormatError, match=r"line 3: value 2 in column 'n_img' is no label"):
+        _labels_by_rule("n_img", [1], tmp_path)  # a count alone is no label (trial: 2 became a lens)
     with pytest.raises(CatalogFormatError, match=r"'A' in column 'grade' is not a number, and the"):
         _labels_by_rule("grade", [1], tmp_path)
     # a missing value is probed with its column's values in the whole catalog (they were the missing
     # rows' own: none), so a missing n_img that could equal is_lens is unknown, not 0
     labels = _labels_by_rule("n_img == is_lens + 1", [1, 2, 3, 4], tmp_path)
     np.testing.assert_array_equal(labels, [0, 0, -1, 0])
+
+
+LABEL_VALUES = "ID;is_lens\n100000;1\n100001;0\n100002;-1\n100003;2\n"
+
+
+def test_a_column_alone_is_the_label_and_refuses_other_values(tmp_path):
+    """Trial: with rule ``is_lens`` the labels -1 and 2 became lenses ([1, 0, 1, 1])."""
+    path = _keys(tmp_path, LABEL_VALUES)
+    with pytest.raises(CatalogFormatError) as caught:
+        _labels_by_rule("is_lens", [100000], tmp_path)
+    message = str(caught.value)
+    assert f"label catalog {path} line 5: value 2 in column 'is_lens' is no label (1 such row(s))" in message
+    assert "1 lens, 0 non-lens, -1 or empty unknown" in message
+    _keys(tmp_path, LABEL_VALUES.replace(";2\n", ";\n") + "100004;1.0\n")
+    labels = _labels_by_rule("`is_lens`", list(range(100000, 100006)), tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, -1, -1, 1, -1])
+
+
+def test_an_expression_reading_a_column_as_labels_warns_of_other_values(tmp_path):
+    """Trial: ``is_lens == 1`` made -1 and 2 non-lenses without a word; it reads them as written."""
+    _keys(tmp_path, LABEL_VALUES)
+    result = load_labels(SGLC1, np.arange(100000, 100004), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 0, 0])
+    assert result.notes[-1] == (
+        "warning: column 'is_lens' holds values other than 1, 0 and -1, which the label rule 'is_lens == 1' "
+        "reads as it is written: -1 (line 4) as non-lens; 2 (line 5) as non-lens. If they mean something "
+        "else, write a rule that says it (the rule 'is_lens' alone takes 1, 0 and -1 as lens, non-lens and "
+        "unknown, and refuses other values)"
+    )
+    labels = _labels_by_rule("is_lens and ID > 0", list(range(100000, 100004)), tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, 1, 1])
+    _keys(tmp_path, "ID,is_lens,n_img\n1,1,3\n2,-1,2\n3,0,0\n")  # -1 alone, a count: no warning
+    result = load_labels(SGLC1, np.array([1, 2, 3]), tmp_path)
+    assert not any(note.startswith("warning") for note in result.notes)
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"
+    assert load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes == ()
 
 
 def test_a_column_of_boolean_text_taken_alone_is_read_as_one_and_zero(tmp_path):

@@ -1,9 +1,16 @@
 """Evaluating a layout's label rule over catalog rows, and settling rows with missing values.
 
+:func:`rule_labels` is the one evaluation of a rule into labels (1 lens, 0 non-lens, -1 unknown),
+used by :mod:`pipeline.sources.labels` and by ``lenshunt simulate``'s count of lenses. A rule that is a
+column alone (``is_lens``) takes the column as the label: 1 lens, 0 non-lens, -1 or empty unknown,
+and any other value is refused (:class:`CatalogFormatError` naming the line and the value; a trial's
+2 and -1 had become lenses). An expression rule reads its columns as it is written, but a column it
+reads as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) holding
+other values than 0, 1, -1 and empty gets a warning note saying how the rule read them.
+
 A row whose missing values could change its label is probed (:func:`probe_missing`): the rule is
 evaluated with the missing values replaced by -inf, +inf, 0, the rule's numbers and the column's
 few distinct values, and only a label that no probe changes is kept; else the row is unknown (-1).
-Used by :mod:`pipeline.sources.labels`.
 """
 
 from __future__ import annotations
@@ -16,13 +23,126 @@ import re
 import numpy as np
 import pandas as pd
 
-from pipeline.sources.label_rules import readable_error, with_truth_tests
+from pipeline.sources.label_rules import (
+    bare_column,
+    label_columns,
+    readable_error,
+    rule_columns,
+    with_truth_tests,
+)
 from pipeline.sources.spreadsheet import CatalogFormatError
 from schemas.layout import Layout
 from schemas.store import LABEL_UNKNOWN
 
 _MAX_DISTINCT_PROBES = 8
 _MAX_PROBE_COMBINATIONS = 256
+
+
+_LABEL_VALUES = (1, 0, LABEL_UNKNOWN)
+_READ_AS = {1: "lens", 0: "non-lens", LABEL_UNKNOWN: "unknown"}
+
+
+def rule_labels(
+    rule: str, rows: pd.DataFrame, layout: Layout, path: object = "", lines: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Labels (int8: 1 lens, 0 non-lens, -1 unknown) of ``rows`` under ``rule``, and notes on them.
+
+    ``lines`` are the rows' file lines, for the messages (else rows are counted from 1). Rows whose
+    missing values could change the label are -1 (:func:`probe_missing`); so are the rows of a
+    column-alone rule whose column holds -1 (module docstring).
+
+    Raises
+    ------
+    CatalogFormatError
+        If the rule fails on the rows, or its column alone holds a value other than 1, 0 and -1.
+
+    Examples
+    --------
+    >>> from schemas.layout import load_layout
+    >>> rows = pd.DataFrame({"is_lens": [1, 0, -1, None]})
+    >>> rule_labels("is_lens", rows, load_layout("sglc1-space"))[0].tolist()
+    [1, 0, -1, -1]
+    """
+    lines = np.arange(1, len(rows) + 1) if lines is None else np.asarray(lines)
+    where = f"label catalog {path}" if path != "" else "the catalog"
+    column = bare_column(rule)
+    if column is not None and column in rows.columns:
+        _refuse_non_labels(rule, rows[column], lines, where)
+    labels = evaluate_rule(rule, rows, layout, path).astype(np.int8)
+    if column is not None and column in rows.columns:
+        labels[rows[column].eq(LABEL_UNKNOWN).to_numpy()] = LABEL_UNKNOWN
+    notes = []
+    needed = sorted(name for name in rule_columns(rule) if name in rows.columns)
+    missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
+    if missing.any():
+        labels[missing] = probe_missing(rule, rows, missing, needed, layout)
+        unknown = missing & (labels == LABEL_UNKNOWN)
+        if unknown.any():
+            notes.append(
+                f"{int(unknown.sum())} row(s) with missing values in {needed} labelled unknown (-1) "
+                f"({describe_lines(lines[unknown])})"
+            )
+    if column is None:
+        notes.extend(_odd_label_notes(rule, rows, labels, lines))
+    return labels, notes
+
+
+def _refuse_non_labels(rule: str, values: pd.Series, lines: np.ndarray, where: str) -> None:
+    """Refuse a column-alone rule's column holding values other than 1, 0, -1 and empty."""
+    other = (values.notna() & ~values.isin(_LABEL_VALUES)).to_numpy()
+    if other.any():
+        first = other.nonzero()[0][0]
+        raise CatalogFormatError(
+            f"{where} line {lines[first]}: value {_number(values.iloc[first])} in column {values.name!r} "
+            f"is no label ({int(other.sum())} such row(s)): the label rule {rule!r} takes the column as "
+            "the label, 1 lens, 0 non-lens, -1 or empty unknown. Fix the rows, or write a rule that says "
+            f"which values are lenses (e.g. `{values.name} >= 1`)."
+        )
+
+
+def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
+    """Warnings for columns an expression reads as labels that hold values other than 1, 0, -1."""
+    notes = []
+    for column in sorted(label_columns(rule) & set(rows.columns)):
+        values = rows[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            continue
+        odd = (values.notna() & ~values.isin(_LABEL_VALUES)).to_numpy()
+        if not odd.any():
+            continue
+        shown = (values.notna() & ~values.isin([0, 1])).to_numpy()  # -1 too: how it was read
+        read = []
+        for value in sorted(values[shown].unique())[:5]:
+            rows_of = shown & values.eq(value).to_numpy()
+            counts = {_READ_AS[label]: int((labels[rows_of] == label).sum()) for label in _LABEL_VALUES}
+            counts = {name: count for name, count in counts.items() if count}
+            outcome = ", ".join(f"{n} {name}" for name, n in counts.items())
+            outcome = next(iter(counts)) if len(counts) == 1 else outcome
+            read.append(f"{_number(value)} ({describe_lines(lines[rows_of])}) as {outcome}")
+        notes.append(
+            f"warning: column {column!r} holds values other than 1, 0 and -1, which the label rule "
+            f"{rule!r} reads as it is written: {'; '.join(read)}. If they mean something else, write "
+            f"a rule that says it (the rule {column!r} alone takes 1, 0 and -1 as lens, non-lens and "
+            "unknown, and refuses other values)"
+        )
+    return notes
+
+
+def _number(value: object) -> str:
+    """A catalog number as written: ``2`` for 2.0."""
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def describe_lines(lines) -> str:  # type: ignore[no-untyped-def]
+    """``line 4`` or ``lines 4, 7`` (the first five, and how many more) for messages.
+
+    >>> describe_lines([4]), describe_lines(range(3, 10))
+    ('line 4', 'lines 3, 4, 5, 6, 7 and 2 more')
+    """
+    lines = [int(line) for line in lines]
+    shown = ", ".join(str(line) for line in lines[:5])
+    more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
 
 
 def evaluate_rule(rule: str, rows: pd.DataFrame, layout: Layout, path: object = "") -> np.ndarray:

@@ -109,6 +109,52 @@ def _tested_nodes(tree: ast.Expression) -> list[ast.AST]:
     return tested
 
 
+def bare_column(rule: str) -> str | None:
+    """The column a rule that is a column alone names (``is_lens``, ```is lens```), else None.
+
+    Such a rule takes the column as the label itself (:func:`~pipeline.sources.label_eval.rule_labels`).
+
+    >>> [bare_column(rule) for rule in ["is_lens", " (`is lens`) ", "is_lens == 1", "not is_lens"]]
+    ['is_lens', 'is lens', None, None]
+    """
+    tree, quoted = _parse(rule)
+    if tree is None or not isinstance(tree.body, ast.Name):
+        return None
+    return quoted.get(tree.body.id, tree.body.id)
+
+
+def label_columns(rule: str) -> set[str]:
+    """Columns an expression rule reads as labels: taken as a truth value (``is_lens and not rejected``)
+    or compared for (in)equality with 0, 1, True or False only (``is_lens == 1``, ``flag in [0, 1]``).
+
+    A value other than 0 and 1 in such a column is read as the rule says, which may not be what the
+    catalog meant (2 is true alone, and no lens under ``== 1``). Order comparisons (``n_img > 0``) are
+    counts or measures, not labels.
+
+    >>> sorted(label_columns("is_lens == 1 and n_img > 0 and not `bad fit` and grade != 'C'"))
+    ['bad fit', 'is_lens']
+    """
+    tree, quoted = _parse(rule)
+    if tree is None:
+        return set()
+    names = {node.id for node in [tree.body, *_tested_nodes(tree)] if isinstance(node, ast.Name)}
+    equality = ast.Eq | ast.NotEq | ast.In | ast.NotIn
+    for node in ast.walk(tree):
+        operands = [node.left, *node.comparators] if isinstance(node, ast.Compare) else []
+        if operands and all(isinstance(op, equality) for op in node.ops):
+            literals = [operand for operand in operands if _is_number(operand)]
+            if literals and all(_zero_or_one(literal) for literal in literals):
+                names |= {operand.id for operand in operands if isinstance(operand, ast.Name)}
+    return {quoted.get(name, name) for name in names}
+
+
+def _zero_or_one(node: ast.AST) -> bool:
+    """A literal 0, 1, True or False, or a list, tuple or set of them."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return all(_zero_or_one(element) for element in node.elts)
+    return isinstance(node, ast.Constant) and node.value in (0, 1)
+
+
 def with_truth_tests(rule: str) -> str:
     """``rule`` with each column it takes alone inside ``and``/``or``/``not`` written ``(column != 0)``.
 

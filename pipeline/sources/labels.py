@@ -6,6 +6,10 @@ column and a pandas ``eval`` expression that is true for lenses, e.g. the second
 
 What a catalog may hold, and what becomes of it:
 
+- a rule that is a column alone (``is_lens``) takes the column as the label: 1, 0 (or boolean text),
+  -1 or empty (unknown); any other value is refused naming the line. An expression reads values as
+  written, with a warning note where a column it reads as a label holds others
+  (:mod:`pipeline.sources.label_eval`);
 - rows without an id (a spreadsheet's trailing ``,,,,`` rows, blank ids) are skipped and counted;
 - a row whose missing values could change its label (a truncated last row, an empty
   ``is_lens``) is labelled -1, unknown, never 0: the rule is evaluated with the missing values
@@ -58,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.sources.discovery import glob_ignoring_case
-from pipeline.sources.label_eval import evaluate_rule, probe_missing
+from pipeline.sources.label_eval import describe_lines, rule_labels
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
     rule_columns,
@@ -202,7 +206,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         notes.append(f"read as {DELIMITERS[delimiter]}-separated ({delimiter!r})")
     if no_id.any():
         lines = table["_line"][no_id]
-        notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({_lines(lines)})")
+        notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
     table, raw_ids = table[~no_id], raw_ids[~no_id]
     ids = pd.to_numeric(raw_ids, errors="coerce")
     bad = ids.isna() | (ids < 0) | (ids != np.floor(ids))
@@ -279,18 +283,8 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
             f"label rule {rule!r} of layout {layout.name!r} names `index`, which is no column of the "
             f"catalog {path} (pandas would take the rows' positions); name the id column {id_column!r}"
         )
-    labels = evaluate_rule(rule, rows, layout, path).astype(np.int8)
-    needed = sorted(column for column in rule_columns(rule) if column in rows.columns)
-    missing = rows[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(len(rows), bool)
-    if missing.any():
-        labels[missing] = probe_missing(rule, rows, missing, needed, layout)
-        unknown = missing & (labels == LABEL_UNKNOWN)
-        if unknown.any():
-            lines = table["_line"].to_numpy()[unknown]
-            table.attrs.setdefault("notes", []).append(
-                f"{int(unknown.sum())} row(s) with missing values in {needed} labelled unknown (-1) "
-                f"({_lines(lines)})"
-            )
+    labels, notes = rule_labels(rule, rows, layout, path, table["_line"].to_numpy())
+    table.attrs.setdefault("notes", []).extend(notes)
     series = pd.Series(labels, index=table.index.to_numpy(dtype=np.int64))
     repeated = series.index.duplicated(keep=False)
     if repeated.any():
@@ -359,10 +353,3 @@ def labels_for(
     """:func:`load_labels` as (labels, catalog file or None)."""
     result = load_labels(layout, object_ids, root, catalog)
     return result.values, result.path
-
-
-def _lines(lines) -> str:
-    lines = [int(line) for line in lines]
-    shown = ", ".join(str(line) for line in lines[:5])
-    more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
-    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
