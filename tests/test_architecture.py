@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 STAGE_RANK = {
     "base": 0,  # pipeline/__init__, atomic, errors, flags, lazy, locking, paths
     "sources": 1,
-    "simulate": 1,
     "compute": 1,
     "store": 2,
+    "simulate": 2,  # counts lenses with the label reader's rule evaluation (sources)
     "preprocess": 3,
     "models": 4,
     "catalog": 5,

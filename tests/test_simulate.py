@@ -139,6 +139,20 @@ def test_sglc1_keys_have_is_lens_following_the_rule(tmp_path):
     assert summary.n_lenses == int(table["is_lens"].sum())
 
 
+def test_lenses_are_counted_by_a_bare_column_rule_as_ingest_labels_them(tmp_path):
+    """Trial: rule ``is_lens`` printed "80 lenses by the layout's rule" for 80 objects with 25 lenses."""
+    from pipeline.sources.labels import load_labels
+
+    data = load_layout("sglc1-space").model_dump(mode="json")
+    data["catalog"]["label_rule"] = "is_lens"
+    layout = parse_layout(data)
+    summary = simulate_set(layout, 8, tmp_path, seed=3, lens_fraction=0.5)
+    table = read_catalog("sglc1-space", tmp_path)
+    labels = load_labels(layout, table["ID"].to_numpy(), tmp_path).values
+    assert 0 < summary.n_lenses == int(table["is_lens"].sum()) == int((labels == 1).sum()) < 8
+    assert f"{summary.n_lenses} lenses by the layout's rule" in summary.summary()
+
+
 def test_weak_lens_draws_can_fail_the_rule(tmp_path):
     config = SimulationConfig(failed_lens_fraction=1.0)
     simulate_set("sglc1-space", 6, tmp_path, seed=5, lens_fraction=1.0, config=config)

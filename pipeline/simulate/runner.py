@@ -39,6 +39,7 @@ from pipeline.simulate.config import LENS_RULE, SimulationConfig, SimulationErro
 from pipeline.simulate.instrument import BandModel, check_band_models, default_band_models
 from pipeline.simulate.render import simulate_object
 from pipeline.simulate.writer import check_coordinates, fits_header, write_fits
+from pipeline.sources.label_eval import rule_labels
 from schemas.layout import Layout, load_layout
 
 if TYPE_CHECKING:
@@ -289,8 +290,13 @@ def _refuse_clash(layout: Layout, existing: pd.DataFrame, object_ids: list[int],
 
 
 def _count_lenses(layout: Layout, table: pd.DataFrame) -> int:
+    """Objects of ``table`` the layout's rule labels lenses, as ingest reads the catalog.
+
+    Trial: ``table.query("is_lens")`` took an integer column's values as row labels (80 of 25).
+    """
     rule = layout.catalog.label_rule if layout.catalog else LENS_RULE
-    return len(table.query(rule))
+    labels, _ = rule_labels(rule, table.reset_index(drop=True), layout)
+    return int((labels == 1).sum())
 
 
 def _run_local(layout, batches, root, seed, config, models, progress, total) -> tuple[list[dict], int]:
