@@ -54,6 +54,21 @@ def test_bad_values_name_the_file_the_line_and_the_fix(tmp_path, body, line, wor
     assert isinstance(caught.value, ValueError)
 
 
+def test_an_id_a_spreadsheet_rounded_into_scientific_notation_is_refused(tmp_path):
+    """Trial: Excel wrote id 1234567 as 1.23457E+06, read as 1234570: another object became a lens."""
+    path = _keys(tmp_path, "ID;is_lens\n1234568;0\n1.23457E+06;1\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([1234567, 1234568, 1234570]), tmp_path)
+    assert str(caught.value) == (
+        f"label catalog {path} line 3: id '1.23457E+06' in column 'ID' is in scientific notation with fewer "
+        "digits than the id has: the spreadsheet rounded it, so it may name another object (1 such row(s)). "
+        "Format the id column as a number with 0 decimals (or as text) and save the catalog again."
+    )
+    _keys(tmp_path, "ID;is_lens\n1.00000E+05;1\n100001;0\n1.234567e6;1\n")  # every digit written
+    result = load_labels(SGLC1, np.array([100000, 100001, 1234567]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 1])
+
+
 def test_conflicting_duplicate_ids_are_refused(tmp_path):
     path = _catalog(tmp_path, "100001,2,3.0,50\n100002,0,0.0,0\n100001,0,0.0,0\n")
     with pytest.raises(CatalogFormatError) as caught:

@@ -17,6 +17,8 @@ What a catalog may hold, and what becomes of it:
   label that no probe changes is kept;
 - several rows of one id with the same label count once; with different labels the catalog is
   refused (:class:`CatalogFormatError` naming the lines), never resolved by row order;
+- an id in scientific notation with fewer significant digits than the id (a spreadsheet's
+  ``1.23457E+06`` for 1234567) is refused: the spreadsheet rounded it (``1.00000E+05`` is read);
 - an id that is not a non-negative integer, or a non-number in a numeric column the rule reads,
   is a :class:`CatalogFormatError` naming the file, the line and the fix.
 
@@ -80,6 +82,7 @@ from pipeline.sources.spreadsheet import (
     header_names,
     parse_fields,
     refuse_thousands_points,
+    rounded_scientific,
     without_comment_lines,
 )
 from schemas.layout import Layout
@@ -216,6 +219,15 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
             f"column {spec.id_column!r} is not a non-negative integer object id "
             f"({int(bad.sum())} such row(s)). Fix or delete the row."
+        )
+    rounded = rounded_scientific(raw_ids, ids)
+    if rounded.any():  # trial: 1.23457E+06 (1234567) labelled object 1234570
+        first = rounded.to_numpy().nonzero()[0][0]
+        raise CatalogFormatError(
+            f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
+            f"column {spec.id_column!r} is in scientific notation with fewer digits than the id has: the "
+            f"spreadsheet rounded it, so it may name another object ({int(rounded.sum())} such row(s)). "
+            "Format the id column as a number with 0 decimals (or as text) and save the catalog again."
         )
     table = table.drop(columns=[spec.id_column])
     needed = rule_columns(spec.label_rule)

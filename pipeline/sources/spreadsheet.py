@@ -226,6 +226,25 @@ def refuse_thousands_points(column: TextColumn, decimal_columns: list[str], deli
     column.refuse(dotted, f"may be a number with a thousands point, {why}", fix)
 
 
+_SCIENTIFIC = r"[+-]?(\d*)\.?(\d*)[eE][+-]?\d+"
+
+
+def rounded_scientific(raw: pd.Series, numbers: pd.Series) -> pd.Series:
+    """Where an integer written in E notation has fewer significant digits than its value's integer
+    digits: a spreadsheet's display rounding (Excel writes 1234567 as ``1.23457E+06``), not the number.
+
+    >>> raw = pd.Series(["1.23457E+06", "1.00000E+05", "1E+05", "1.234567e6", "1234567"])
+    >>> rounded_scientific(raw, pd.to_numeric(raw)).tolist()
+    [True, False, True, False, False]
+    """
+    parts = raw.str.strip().str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
+    mantissa = raw.str.strip().str.extract(_SCIENTIFIC, expand=True).fillna("")
+    digits = (mantissa[0] + mantissa[1]).str.lstrip("0").str.len()
+    magnitude = numbers.abs().where(parts, 0).astype("float64").fillna(0)
+    integer_digits = magnitude.map(lambda value: len(str(int(value))) if value >= 1 else 0)
+    return parts & (digits < integer_digits)
+
+
 def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -> pd.Series | None:
     """A column the rule compares with numbers, written as boolean text, as 1/0; None if it has none.
 
