@@ -27,6 +27,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from schemas.store import RESERVED_NAMES, group_names
+
 LAYOUTS_DIR = Path(__file__).parent / "layouts"
 ID_PLACEHOLDER = "{id}"
 
@@ -56,7 +58,10 @@ class Band(_Strict):
     path: str = Field(description="File path relative to the set's root, with '{id}' for the object id.")
     shape: tuple[int, int] = Field(description="Image shape (ny, nx) in pixels.")
     pixel_scale_arcsec: float = Field(gt=0)
-    group: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Store variable holding this band.")
+    group: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Store variable holding this band; none of the store's own names (RESERVED_NAMES).",
+    )
     wavelength_nm: float | None = Field(default=None, gt=0)
     hdu: HduSpec | None = Field(
         default=None,
@@ -72,6 +77,16 @@ class Band(_Strict):
             raise ValueError(
                 f"'{ID_PLACEHOLDER}' must be in the file name, not in a directory, got {value!r}: a band's "
                 "files are listed in one directory"
+            )
+        return value
+
+    @field_validator("group")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_NAMES:  # trial: group 'flags' passed, then ingest failed in xarray
+            raise ValueError(
+                f"group {value!r} is a name the store uses itself (reserved: "
+                f"{', '.join(sorted(RESERVED_NAMES))}); name the group otherwise, e.g. {value + '_img'!r}"
             )
         return value
 
@@ -152,6 +167,15 @@ class Layout(_Strict):
             raise ValueError(
                 f"band names must differ in more than case, as FITS column names ignore it: {alike}"
             )
+        for group in self.groups:  # e.g. group 'vis_band' beside group 'vis', whose dimension it names
+            taken = {name: other for other in self.groups if other != group for name in group_names(other)}
+            clash = [name for name in group_names(group) if name in taken or name in RESERVED_NAMES]
+            if clash:
+                owner = f"group {taken[clash[0]]!r}" if clash[0] in taken else "the store itself"
+                raise ValueError(
+                    f"group {group!r} brings the store name {clash[0]!r}, which {owner} uses already "
+                    f"(a group {group!r} names {', '.join(group_names(group))}); rename the group"
+                )
         for group, members in self.groups.items():
             bands = [self.band(name) for name in members]
             shapes = {band.shape for band in bands}
@@ -218,9 +242,15 @@ def parse_layout(data: object, source: str = "<data>") -> Layout:
     try:
         return Layout.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
+        errors = exc.errors()
+        inner = [error["loc"] for error in errors]
+        problems = "; ".join(  # not "bands: should have at least 1 item" after a band's own error
             f"{'.'.join(str(part) for part in error['loc']) or '<top>'}: {error['msg']}"
-            for error in exc.errors()
+            for error in errors
+            if not (
+                error["type"] == "too_short"
+                and any(loc[: len(error["loc"])] == error["loc"] and loc != error["loc"] for loc in inner)
+            )
         )
         raise LayoutError(f"layout {source} is invalid: {problems}") from exc
 

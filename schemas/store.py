@@ -58,9 +58,29 @@ IMAGE_DTYPE = "float32"
 LABEL_UNKNOWN = -1
 
 
+RESERVED_NAMES = frozenset(
+    {OBJECT_DIM, BAND_DIM, HEADER_DIM, HEADER_CARDS, BAND_FLAGS, *BAND_FLOAT_COORDINATES, *COORDINATE_DTYPES}
+)
+"""The store's own variables, coordinates and dimensions: no layout group (image variable) may take one."""
+
+
 def image_dims(group: str) -> tuple[str, str, str, str]:
     """Dimension names of a group's image variable."""
     return (OBJECT_DIM, f"{group}_band", f"{group}_y", f"{group}_x")
+
+
+def pixel_scale_coordinate(group: str) -> str:
+    """Name of a group's coordinate holding its bands' layout pixel scales (along ``<group>_band``)."""
+    return f"{group}_pixel_scale"
+
+
+def group_names(group: str) -> tuple[str, ...]:
+    """Every name a group brings into the store: its image variable, dimensions and coordinate.
+
+    >>> group_names("vis")
+    ('vis', 'vis_band', 'vis_y', 'vis_x', 'vis_pixel_scale')
+    """
+    return (group, *image_dims(group)[1:], pixel_scale_coordinate(group))
 
 
 PENDING_PLAN_ATTR = "ingest_pending_plan"

@@ -72,3 +72,73 @@ def test_unknown_layout_suggests_near_miss():
 def test_unknown_band_suggests_near_miss():
     with pytest.raises(KeyError, match="Did you mean 'VIS'"):
         load_layout("euclid-sglc2").band("VIZ")
+
+
+RESERVED_GROUP_YAML = """\
+name: reserved-group
+bands:
+  - {{name: R, path: "R/img-{{id}}.fits", shape: [21, 21], pixel_scale_arcsec: 0.2, group: {group}}}
+  - {{name: I, path: "I/img-{{id}}.fits", shape: [21, 21], pixel_scale_arcsec: 0.2, group: {group}}}
+"""
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        "flags",
+        "label",
+        "ra",
+        "dec",
+        "object_id",
+        "band",
+        "header_cards",
+        "header_byte",
+        "object",
+        "band_flags",
+    ],
+)
+def test_a_group_named_like_a_store_variable_is_refused(tmp_path, group):
+    """Trial: group 'flags' passed validation, then ingest failed in xarray (and its task retried)."""
+    path = tmp_path / "reserved.yaml"
+    path.write_text(RESERVED_GROUP_YAML.format(group=group))
+    with pytest.raises(LayoutError) as caught:
+        load_layout(path)
+    assert str(caught.value) == (
+        f"layout {path} is invalid: "
+        + "; ".join(
+            f"bands.{index}.group: Value error, group {group!r} is a name the store uses itself (reserved: "
+            "band, band_flags, band_pixel_scale, band_zero_point, dec, flags, header_byte, header_cards, "
+            f"label, object, object_id, ra); name the group otherwise, e.g. '{group}_img'"
+            for index in (0, 1)
+        )
+    )
+
+
+def test_a_group_naming_another_groups_dimension_is_refused(tmp_path):
+    path = _write(tmp_path, lambda d: d["bands"][0].update(group="nir_band"))
+    with pytest.raises(
+        LayoutError, match=r"group 'nir_band' brings the store name 'nir_band', which group 'nir'"
+    ):
+        load_layout(path)
+    assert load_layout(_write(tmp_path, lambda d: d["bands"][0].update(group="flags_img"))).groups
+
+
+@pytest.mark.parametrize("group", ["flags", "band"])
+def test_ingest_with_a_reserved_group_says_so_and_makes_no_store(tmp_path, capsys, group):
+    from cutouts import write_set
+
+    from flows.cli import main
+    from schemas.layout import parse_layout
+
+    path = tmp_path / "reserved.yaml"
+    path.write_text(RESERVED_GROUP_YAML.format(group=group))
+    valid = parse_layout(yaml.safe_load(RESERVED_GROUP_YAML.format(group="ground")))
+    write_set(valid, tmp_path / "src", [100001, 100002])  # the same files, which ingest would read
+    assert main(["ingest", str(tmp_path / "src"), str(tmp_path / "s.zarr"), "--layout", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"lenshunt ingest: error: layout {path} is invalid: bands.0.group: Value error, group {group!r}"
+        in err
+    )
+    assert "Traceback" not in err and "found in both data_vars and coords" not in err
+    assert not (tmp_path / "s.zarr").exists()

@@ -45,6 +45,7 @@ from schemas.store import (
     STORE_SCHEMA_VERSION,
     StoreAttributes,
     image_dims,
+    pixel_scale_coordinate,
 )
 
 DEFAULT_CHUNK_OBJECTS = 1024
@@ -85,7 +86,7 @@ def empty_dataset(
         coords[name] = ((OBJECT_DIM, BAND_DIM), np.full((n_objects, n_bands), np.nan, dtype="float32"))
     for group, bands in layout.groups.items():
         scales = [layout.band(band).pixel_scale_arcsec for band in bands]
-        coords[f"{group}_pixel_scale"] = ((f"{group}_band",), np.asarray(scales, dtype="float64"))
+        coords[pixel_scale_coordinate(group)] = ((f"{group}_band",), np.asarray(scales, dtype="float64"))
     data_vars[HEADER_CARDS] = (
         (OBJECT_DIM, BAND_DIM, HEADER_DIM),
         np.zeros((n_objects, n_bands, HEADER_BYTES), dtype="uint8"),
@@ -97,7 +98,7 @@ def empty_dataset(
     dataset["band_zero_point"].attrs.update(units="mag", description="AB zero point from the header")
     dataset["band_pixel_scale"].attrs.update(units="arcsec", description="pixel scale of the header WCS")
     for group in layout.groups:
-        dataset[f"{group}_pixel_scale"].attrs.update(units="arcsec", description="layout pixel scale")
+        dataset[pixel_scale_coordinate(group)].attrs.update(units="arcsec", description="layout pixel scale")
     dataset["ra"].attrs["units"] = "deg"
     dataset["dec"].attrs["units"] = "deg"
     dataset["label"].attrs["description"] = "1 lens, 0 non-lens, -1 unknown"
