@@ -244,18 +244,27 @@ def test_an_expression_reading_a_column_as_labels_warns_of_other_values(tmp_path
     result = load_labels(SGLC1, np.arange(100000, 100004), tmp_path)
     np.testing.assert_array_equal(result.values, [1, 0, 0, 0])
     assert result.notes[-1] == (
-        "warning: column 'is_lens' holds values other than 1, 0 and -1, which the label rule 'is_lens == 1' "
+        "warning: column 'is_lens' holds values other than 1 and 0, which the label rule 'is_lens == 1' "
         "reads as it is written: -1 (line 4) as non-lens; 2 (line 5) as non-lens. If they mean something "
         "else, write a rule that says it (the rule 'is_lens' alone takes 1, 0 and -1 as lens, non-lens and "
         "unknown, and refuses other values)"
     )
     labels = _labels_by_rule("is_lens and ID > 0", list(range(100000, 100004)), tmp_path)
     np.testing.assert_array_equal(labels, [1, 0, 1, 1])
-    _keys(tmp_path, "ID,is_lens,n_img\n1,1,3\n2,-1,2\n3,0,0\n")  # -1 alone, a count: no warning
+    _keys(tmp_path, "ID,is_lens,n_img\n1,1,3\n2,-1,2\n3,0,0\n")  # -1 alone is said too; a count not
     result = load_labels(SGLC1, np.array([1, 2, 3]), tmp_path)
-    assert not any(note.startswith("warning") for note in result.notes)
+    np.testing.assert_array_equal(result.values, [1, 0, 0])
+    assert [note for note in result.notes if note.startswith("warning")] == [
+        "warning: column 'is_lens' holds values other than 1 and 0, which the label rule 'is_lens == 1' "
+        "reads as it is written: -1 (line 3) as non-lens. If they mean something else, write a rule that "
+        "says it (the rule 'is_lens' alone takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
+        "other values)"
+    ]
     data = SGLC1.model_dump(mode="json")
-    data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"
+    data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"  # the unknown becomes a lens
+    (note,) = load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes
+    assert "'n_img > 0 and is_lens != 0' reads as it is written: -1 (line 3) as lens." in note
+    data["catalog"]["label_rule"] = "n_img > 0"
     assert load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes == ()
 
 

@@ -6,7 +6,8 @@ column alone (``is_lens``) takes the column as the label: 1 lens, 0 non-lens, -1
 and any other value is refused (:class:`CatalogFormatError` naming the line and the value; a trial's
 2 and -1 had become lenses). An expression rule reads its columns as it is written, but a column it
 reads as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) holding
-other values than 0, 1, -1 and empty gets a warning note saying how the rule read them.
+other values than 0, 1 and empty (-1, lenshunt's unknown, included) gets a warning note saying how
+the rule read them.
 
 A row whose missing values could change its label is probed (:func:`probe_missing`): the rule is
 evaluated with the missing values replaced by -inf, +inf, 0, the rule's numbers and the column's
@@ -101,16 +102,17 @@ def _refuse_non_labels(rule: str, values: pd.Series, lines: np.ndarray, where: s
 
 
 def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
-    """Warnings for columns an expression reads as labels that hold values other than 1, 0, -1."""
+    """Warnings for columns an expression reads as labels that hold values other than 1 and 0."""
     notes = []
     for column in sorted(label_columns(rule) & set(rows.columns)):
         values = rows[column]
         if not pd.api.types.is_numeric_dtype(values):
             continue
-        odd = (values.notna() & ~values.isin(_LABEL_VALUES)).to_numpy()
-        if not odd.any():
+        # -1 too: lenshunt's "unknown", which an expression reads as it is written (trial: `is_lens == 1`
+        # made the unknown a non-lens)
+        shown = (values.notna() & ~values.isin([0, 1])).to_numpy()
+        if not shown.any():
             continue
-        shown = (values.notna() & ~values.isin([0, 1])).to_numpy()  # -1 too: how it was read
         read = []
         for value in sorted(values[shown].unique())[:5]:
             rows_of = shown & values.eq(value).to_numpy()
@@ -120,7 +122,7 @@ def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: n
             outcome = next(iter(counts)) if len(counts) == 1 else outcome
             read.append(f"{_number(value)} ({describe_lines(lines[rows_of])}) as {outcome}")
         notes.append(
-            f"warning: column {column!r} holds values other than 1, 0 and -1, which the label rule "
+            f"warning: column {column!r} holds values other than 1 and 0, which the label rule "
             f"{rule!r} reads as it is written: {'; '.join(read)}. If they mean something else, write "
             f"a rule that says it (the rule {column!r} alone takes 1, 0 and -1 as lens, non-lens and "
             "unknown, and refuses other values)"
