@@ -226,7 +226,8 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
     shapes = {group: layout.group_shape(group) for group in layout.groups}
     bundle = load_bundle(args.model or shipped_model())
-    check_bundle_fits_layout(bundle, layout.groups, layout.name, shapes=shapes)
+    scales = {band.name: band.pixel_scale_arcsec for band in layout.bands}  # trial: silently scored
+    check_bundle_fits_layout(bundle, layout.groups, layout.name, shapes=shapes, scales=scales)
     store, scores = workdir_paths(args.workdir)
     check_existing_store(store, layout, args.source, False)  # another set's
     # scores of another model or TTA setting, or of a store since deleted (trial: refused after the ingest)

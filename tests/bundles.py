@@ -15,8 +15,10 @@ def make_bundle(
     downsample: int = 4,
     bands: list[str] | None = None,
     fit_rows: slice = slice(0, 16),
+    pixel_scales: bool = True,
 ) -> Path:
-    """An untrained small_cnn bundle reading ``bands`` (default all), its recipe fitted on ``fit_rows``."""
+    """An untrained small_cnn bundle reading ``bands`` (default all), its recipe fitted on ``fit_rows``;
+    without ``pixel_scales`` its recipe records none, as one fitted before recipe version 8."""
     import keras
 
     from pipeline.models import ModelCard, build_model, save_bundle
@@ -29,6 +31,10 @@ def make_bundle(
     sample = {group: dataset[group][fit_rows].values for group in layout.groups}
     flags = dataset["flags"][fit_rows].values
     recipe = fit_recipe(sample, layout, flags=flags, combine="upsample", downsample=downsample, bands=bands)
+    if not pixel_scales:
+        from tiny_data import without_pixel_scales
+
+        recipe = without_pixel_scales(recipe)
     model = build_model("small_cnn", recipe)
     card = ModelCard(model_id=model_id, architecture="small_cnn", training_store=str(store), seed=0, epochs=0)
     return save_bundle(out, model, recipe, card)

@@ -521,6 +521,61 @@ def test_a_folder_of_another_run_and_a_model_lacking_store_bands_are_one_line_be
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
+def test_a_store_at_another_pixel_scale_than_the_model_is_one_line_before_prefect(tmp_path):
+    """New-user trial: the shipped model (VIS 0.1"/px, NISP 0.3"/px) scored a store of a layout at 0.2
+    and 0.6"/px without a word (its theta_e at half the truth); ``run``, ``score`` and ``train --init``
+    now refuse it in one line naming the bands and both scales, before anything is written."""
+    from pipeline import paths
+    from pipeline.store.zarr_store import create_store
+
+    text = (REPO / "schemas" / "layouts" / "euclid-sglc2.yaml").read_text()
+    scale = "pixel_scale_arcsec: "
+    for old, new in (
+        (f"{scale}0.1,", f"{scale}0.2,"),
+        (f"{scale}0.3,", f"{scale}0.6,"),
+        ("-sglc2", "-coarse"),
+    ):
+        text = text.replace(old, new)
+    coarse_yaml = tmp_path / "euclid-coarse.yaml"
+    coarse_yaml.write_text(text)
+    coarse = load_layout(coarse_yaml)
+    assert [band.pixel_scale_arcsec for band in coarse.bands] == [0.2, 0.6, 0.6, 0.6]
+    source = write_set(coarse, tmp_path / "src", range(100000, 100002))
+    store = tmp_path / "coarse.zarr"
+    create_store(store, coarse, source=str(source))
+    scales = (
+        'band VIS at 0.2"/px where the model was trained at 0.1"/px; bands Y, J, H at 0.6"/px where the '
+        "model was trained at 0.3\"/px (its training layout 'euclid-sglc2')"
+    )
+    shipped = str(paths.shipped_model())
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    cases = [
+        (
+            (
+                "run",
+                str(source),
+                str(tmp_path / "work"),
+                "--layout",
+                str(coarse_yaml),
+                "--known-lenses",
+                "none",
+            ),
+            f"than layout 'euclid-coarse' has: {scales}",
+        ),
+        (
+            ("score", str(store), "--out", str(tmp_path / "scores")),
+            f"than the store (layout 'euclid-coarse') has: {scales}",
+        ),
+        (
+            ("train", str(store), str(tmp_path / "tuned"), "--init", shipped),
+            f"than the training store's layout euclid-coarse has: {scales}",
+        ),
+    ]
+    last = _assert_one_line_errors_before_prefect(cases)
+    assert "fine-tuning keeps the bundle's recipe" in last and "resample the cutouts" in last
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
 def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one_line_before_prefect(
     tmp_path,
 ):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_data import flux_images, tiny_layout
+from tiny_data import flux_images, tiny_layout, without_pixel_scales
 
 from pipeline.errors import BundleError
 from pipeline.flags import Flag
@@ -99,9 +99,9 @@ def test_crop_keeps_the_centre_of_the_full_input(layout, images, scaling, crop, 
     expected = pp.to_nhwc(pp.average_pool(np.moveaxis(centre, -1, 1), downsample))
     np.testing.assert_allclose(out, expected, atol=2e-6)
     assert Recipe.from_json(recipe.to_json()) == recipe
-    assert (
-        recipe.version == 4
-    )  # a new recipe gets the oldest version its settings need (the release before reads it)
+    # a new recipe records its pixel scales (version 8); without them it would be of the oldest version
+    # its settings need (the release before reads it)
+    assert (recipe.version, without_pixel_scales(recipe).version) == (8, 4)
 
 
 def test_crop_is_checked_when_the_recipe_is_made(layout, images):
@@ -119,7 +119,7 @@ def test_version_2_recipe_without_crop_still_loads(layout, images):
     recipe = fit_recipe(images, layout)
     old = json.loads(recipe.to_json())
     old["version"] = 2
-    del old["crop"]
+    del old["crop"], old["pixel_scales"]
     loaded = Recipe.from_json(json.dumps(old))
     assert loaded.crop is None
     np.testing.assert_array_equal(
@@ -140,7 +140,7 @@ def test_an_older_recipe_is_saved_as_its_version_without_the_later_fields(tmp_pa
     """Fine-tuning a bundle saves its recipe as loaded: the release that wrote it must read it back
     (a version 3 recipe with "asymmetry": false was refused by that release as an extra input)."""
     scaling = "clip_minmax" if version == 1 else "robust_asinh"
-    written = json.loads(fit_recipe(images, layout, scaling=scaling).to_json())
+    written = json.loads(without_pixel_scales(fit_recipe(images, layout, scaling=scaling)).to_json())
     old = {key: value for key, value in written.items() if key not in LATER_FIELDS[version]}
     recipe = Recipe.from_json(json.dumps({**old, "version": version}))
     saved = json.loads(recipe.save(tmp_path / "recipe.json").read_text())
@@ -166,7 +166,8 @@ def test_an_older_recipe_is_saved_as_its_version_without_the_later_fields(tmp_pa
     ],
 )
 def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, version, field, value, since):
-    data = {**json.loads(fit_recipe(images, layout, scaling="clip_minmax").to_json()), "version": version}
+    recipe = without_pixel_scales(fit_recipe(images, layout, scaling="clip_minmax"))
+    data = {**json.loads(recipe.to_json()), "version": version}
     with pytest.raises(
         BundleError,
         match=rf"version {version} recipe cannot have {field}=.*version {since} introduced.*"
@@ -181,7 +182,8 @@ def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, versio
 def test_the_shipped_and_the_old_fixture_recipes_load_and_save_unchanged():
     root = REPO_ROOT / "pipeline" / "models" / "shipped" / "default"
     shipped = Recipe.load(root / "recipe.json")
-    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (6, True, {"image": (100, 100, 8)})
+    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (8, True, {"image": (100, 100, 8)})
+    assert shipped.pixel_scales == {"VIS": 0.1, "Y": 0.3, "J": 0.3, "H": 0.3}  # arcsec/px (recorded later)
     assert shipped.asymmetry_smoothing_px == 0.7
     assert shipped.to_json() == (root / "recipe.json").read_text()
     # the previous shipped recipe (small-cnn-8, version 4, unsmoothed) still loads and saves unchanged
@@ -240,10 +242,10 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 8 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 8}))
+    with pytest.raises(BundleError, match=r"version 9 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 9}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
-    new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry"}
+    new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry", "pixel_scales"}
     old = {key: value for key, value in data.items() if key not in new_fields}
     assert Recipe.from_json(json.dumps({**old, "version": 1})).scaling == data["scaling"]
     without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}
@@ -271,7 +273,7 @@ def test_malformed_groups_of_a_recipe_without_version_are_a_bundle_error(layout,
 
 def test_asymmetry_off_as_a_string_does_not_make_a_version_5_recipe(layout, images):
     data = json.loads(fit_recipe(images, layout, combine="branches", scaling="robust_asinh").to_json())
-    data = {key: value for key, value in data.items() if key != "version"}
+    data = {key: value for key, value in data.items() if key not in ("version", "pixel_scales")}
     assert Recipe.from_json(json.dumps({**data, "asymmetry": "false"})).version == 4
     assert Recipe.from_json(json.dumps({**data, "asymmetry": "true"})).version == 5
 
@@ -364,7 +366,8 @@ def test_a_downsample_that_does_not_divide_the_grid_pools_its_centre(combine):
     layout = tiny_layout(vis=62, nir=31)
     images = {g: (x + x[..., ::-1, ::-1]) / 2 for g, x in flux_images(layout, n=3, seed=5).items()}
     options = {"combine": combine, "expand_single_band": "none"}
-    recipe = fit_recipe(images, layout, downsample=4, **options)
+    assert fit_recipe(images, layout, downsample=4, **options).version == 8  # with its pixel scales
+    recipe = without_pixel_scales(fit_recipe(images, layout, downsample=4, **options))
     assert recipe.version == 7 and json.loads(recipe.to_json())["version"] == 7
     name = "image" if combine == "upsample" else "vis"
     out = apply_recipe(recipe, images)[name]
@@ -384,8 +387,8 @@ def test_a_downsample_whose_pooling_is_unchanged_keeps_the_base_version(vis, dow
     """Dividing grids, and those with one pixel left over (101 by 2: the last one, as before), give
     the same inputs in every version: the recipe stays readable by the releases before 7."""
     layout = tiny_layout(vis=vis, nir=32)
-    recipe = fit_recipe(flux_images(layout, n=2, seed=1), layout, downsample=downsample)
-    assert recipe.version == 4
+    recipe = without_pixel_scales(fit_recipe(flux_images(layout, n=2, seed=1), layout, downsample=downsample))
+    assert recipe.version == 4  # with its pixel scales: 8
 
 
 def test_pooling_window_keeps_the_centred_whole_blocks():

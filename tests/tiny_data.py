@@ -34,3 +34,11 @@ def flux_images(layout: Layout, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         amplitude = rng.uniform(0.5, 2.0, size=(n, len(bands), 1, 1))
         groups[group] = ((noise + amplitude * blob) * FLUX_SCALE).astype(np.float32)
     return groups
+
+
+def without_pixel_scales(recipe):
+    """``recipe`` as it was fitted before recipes recorded pixel scales (version 8 adds them alone):
+    of the oldest version its inputs need, for the tests of the versions before 8."""
+    from pipeline.preprocess import Recipe
+
+    return Recipe.model_validate(recipe.model_dump(exclude={"version", "pixel_scales"}))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import BundleError
 from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
+from pipeline.preprocess.pixel_scale import layout_pixel_scales, pixel_scale_problem
 from pipeline.preprocess.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -137,19 +138,28 @@ def check_bundle_fits_store(bundle, attributes) -> None:
 
     layout = parse_layout(yaml.safe_load(attributes.layout_yaml), source="store attributes")
     shapes = {group: layout.group_shape(group) for group in layout.groups}
-    check_bundle_fits_layout(bundle, attributes.groups, attributes.layout, "store", shapes=shapes)
+    scales = layout_pixel_scales(layout)
+    check_bundle_fits_layout(
+        bundle, attributes.groups, attributes.layout, "store", shapes=shapes, scales=scales
+    )
 
 
-def check_bundle_fits_layout(bundle, groups, layout_name: str, what: str = "layout", shapes=None) -> None:
+def check_bundle_fits_layout(
+    bundle, groups, layout_name: str, what: str = "layout", shapes=None, scales=None
+) -> None:
     """Refuse a model whose recipe needs groups or bands that ``groups`` (group -> bands) lack, or
-    (given ``shapes``, group -> (ny, nx) pixels) images of another size than its recipe's.
+    (given ``shapes``, group -> (ny, nx) pixels) images of another size than its recipe's, or (given
+    ``scales``, band -> arcsec/px) bands at another pixel scale than its recipe records
+    (:func:`~pipeline.preprocess.pixel_scale.pixel_scale_problem`; a recipe recording none passes).
 
-    Used on a layout before a run ingests anything, and on a store before it is scored.
+    Used on a layout before a run ingests anything, and on a store before it is scored. Each member
+    of an ensemble is checked with its own recipe.
 
     Raises
     ------
     BundleError
-        Naming the model's groups and bands and those of the layout ``layout_name``.
+        Naming the model's groups and bands (image size, pixel scales) and those of the layout
+        ``layout_name``.
     """
     for group, bands in bundle.groups.items():
         have = groups.get(group)
@@ -170,3 +180,9 @@ def check_bundle_fits_layout(bundle, groups, layout_name: str, what: str = "layo
                 f"layout {layout_name!r} has {got}; use a model trained on this "
                 "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
             )
+    place = f"layout {layout_name!r}" if what == "layout" else f"the {what} (layout {layout_name!r})"
+    for member in getattr(bundle, "members", [bundle]) if scales is not None else []:
+        name = bundle.model_id if member is bundle else f"{bundle.model_id} (member {member.model_id})"
+        problem = pixel_scale_problem(member.recipe, scales, place, name)
+        if problem:
+            raise BundleError(problem)

@@ -12,6 +12,9 @@ the store and compared:
   and sky levels cannot mislead them; cutouts without measurable noise (constant or blank bands)
   are what is reported there.
 
+A bundle whose recipe records no pixel scale (before version 8) is also reported: the store's
+pixel scales could not be checked (:mod:`pipeline.preprocess.pixel_scale`).
+
 The warnings go into the score run's summary, the catalog provenance and the report; scores are
 still written (the user decides), never silently trusted.
 """
@@ -23,6 +26,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from pipeline.preprocess.arrays import usable_objects
+from pipeline.preprocess.pixel_scale import unknown_pixel_scale_warning
 from pipeline.preprocess.robust import cutout_statistics
 
 INPUT_CHECK_OBJECTS = 256
@@ -76,7 +80,9 @@ def bundle_input_warnings(bundle, read_group: Callable[[str], np.ndarray], flags
 
     Every member prepares its own inputs with its own recipe, so each is checked. A warning that
     every member gives is listed once; one that only some give starts with ``member K
-    (MODEL_ID):`` (K counts from 1), so the user knows which model is out of range.
+    (MODEL_ID):`` (K counts from 1), so the user knows which model is out of range. A recipe that
+    records no pixel scale (before version 8) gets the warning that the store's was not checked
+    (:func:`~pipeline.preprocess.pixel_scale.unknown_pixel_scale_warning`).
 
     Parameters
     ----------
@@ -94,7 +100,10 @@ def bundle_input_warnings(bundle, read_group: Callable[[str], np.ndarray], flags
             if group not in images:
                 images[group] = read_group(group)
         groups = {group: images[group] for group in member.recipe.groups}
-        per_member.append(input_range_warnings(member.recipe, groups, flags))
+        unknown = unknown_pixel_scale_warning(member.recipe)  # before recipe version 8: not checked
+        per_member.append(
+            [*([unknown] if unknown else []), *input_range_warnings(member.recipe, groups, flags)]
+        )
     warnings: list[str] = []
     for number, (member, messages) in enumerate(zip(members, per_member, strict=True), start=1):
         for message in messages:

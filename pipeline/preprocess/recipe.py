@@ -36,7 +36,8 @@ point-symmetric light of the lens galaxy and keeps the arcs
 expanded single band gets one (recipes before version 5: one per expanded channel, copies alike);
 ``asymmetry_smoothing_px`` (version 6) smooths them by a Gaussian.
 A recipe keeps its version (:data:`FIELD_VERSIONS`): fine-tuning an older bundle writes its recipe
-as that version, which the release that wrote it reads.
+as that version, which the release that wrote it reads. From version 8 it records each band's pixel
+scale (``pixel_scales``), which scoring checks (:mod:`pipeline.preprocess.pixel_scale`).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
 fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
@@ -64,7 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -78,7 +79,7 @@ from pipeline.preprocess.recipe_versions import (
     FIELD_VERSIONS,
     READABLE_VERSIONS,
     RECIPE_VERSION,
-    VALUE_VERSIONS,
+    newer_values,
     oldest_version,
 )
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
@@ -155,6 +156,11 @@ class Recipe(BaseModel):
         default=0.0, ge=0, le=10, description="Gaussian sigma smoothing asymmetry, in model-input pixels."
     )
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
+    pixel_scales: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Used band -> its pixel scale in arcsec/px, from the training store's layout (version 8; "
+        "None: not recorded, so not checked).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -184,6 +190,10 @@ class Recipe(BaseModel):
             )
         if not self.groups:
             raise ValueError("a recipe needs at least one group")
+        if self.pixel_scales is not None and set(self.pixel_scales) != set(self.bands):
+            raise ValueError(
+                f"pixel_scales must name the used bands {list(self.bands)}, got {list(self.pixel_scales)}"
+            )
         if set(self.groups) != set(self.group_shapes) or set(self.groups) != set(self.store_groups):
             raise ValueError("groups, group_shapes and store_groups must name the same groups")
         for group, bands in self.groups.items():
@@ -272,17 +282,7 @@ class Recipe(BaseModel):
 
     def newer_than_version(self) -> list[tuple[str, Any, int]]:
         """``(field, value, version)`` of each value that needs a later recipe version than this one's."""
-        newer = [
-            (field, getattr(self, field), since)
-            for field, since in FIELD_VERSIONS.items()
-            if since > self.version and getattr(self, field) != type(self).model_fields[field].default
-        ]
-        newer += [
-            (field, value, since)
-            for (field, value), since in VALUE_VERSIONS.items()
-            if since > self.version and getattr(self, field) == value
-        ]
-        return newer
+        return newer_values(self)
 
     def to_json(self) -> str:
         """The recipe as indented JSON text that :meth:`from_json` reads back exactly.

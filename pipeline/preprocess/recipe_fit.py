@@ -147,13 +147,19 @@ def _make_recipe(
             store_groups={group: layout.groups[group] for group in groups},
             groups=groups,
             group_shapes={group: layout.group_shape(group) for group in groups},
-            statistics={band: statistics[band] for members in groups.values() for band in members},
+            statistics={band: statistics[band] for band in statistics_bands(groups)},
             masked_value=layout.masked_value,
             n_objects_fit=n_objects,
+            pixel_scales={band: layout.band(band).pixel_scale_arcsec for band in statistics_bands(groups)},
             **options,
         )
     except ValidationError as exc:
         raise BundleError(f"invalid recipe options: {validation_problems(exc)}") from exc
+
+
+def statistics_bands(groups: Mapping[str, Sequence[str]]) -> list[str]:
+    """The bands of ``groups`` (group -> bands), groups in order."""
+    return [band for members in groups.values() for band in members]
 
 
 def _sample_chunk(

@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-RECIPE_VERSION = 7
+RECIPE_VERSION = 8
 """Latest recipe version (2 added ``robust_asinh``, 3 ``crop``, 4 ``asymmetry``, 5 one asymmetry
 channel per distinct band of an expanded single-band group, 6 ``asymmetry_smoothing_px``, 7 a
-``downsample`` that does not divide the grid pools its centred pixels). A new recipe gets the oldest
-version its settings need (:func:`oldest_version`), so that earlier releases read it where they can."""
+``downsample`` that does not divide the grid pools its centred pixels, 8 ``pixel_scales``: each
+band's training pixel scale, which scoring checks; inputs as in 7). A new recipe gets the oldest
+version its settings need (:func:`oldest_version`), so that earlier releases read it where they can;
+one fitted on a layout records its pixel scales, so it is version 8 (an earlier release says to
+upgrade, rather than failing on an unknown field)."""
 
 BASE_VERSION = 4
 """The version a new recipe gets when none of its settings needs a later one."""
 
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 """Recipe versions this code reads: a recipe keeps its version, and behaves and is saved as it."""
 
 FIELD_VERSIONS = {
@@ -28,6 +31,7 @@ FIELD_VERSIONS = {
     "crop": 3,
     "asymmetry": 4,
     "asymmetry_smoothing_px": 6,
+    "pixel_scales": 8,
 }
 """Field -> the recipe version that introduced it. An older recipe has the field at its default:
 its JSON omits it, and a value other than the default needs the field's version."""
@@ -90,7 +94,9 @@ def oldest_version(data: Mapping[str, Any]) -> int:
     """The oldest recipe version that gives recipe fields ``data`` their inputs: :data:`BASE_VERSION`,
     5 where :func:`needs_distinct_asymmetry`, 6 with a smoothed asymmetry (``asymmetry_smoothing_px``
     other than 0; a malformed value is left to the recipe's validation), 7 where
-    :func:`needs_centred_pooling`."""
+    :func:`needs_centred_pooling`, 8 with recorded ``pixel_scales``."""
+    if data.get("pixel_scales") is not None:
+        return FIELD_VERSIONS["pixel_scales"]
     version = DISTINCT_ASYMMETRY_VERSION if needs_distinct_asymmetry(data) else BASE_VERSION
     try:
         smoothed = float(data.get("asymmetry_smoothing_px") or 0.0) != 0.0
@@ -99,3 +105,19 @@ def oldest_version(data: Mapping[str, Any]) -> int:
     if smoothed:
         version = max(version, FIELD_VERSIONS["asymmetry_smoothing_px"])
     return max(version, CENTRED_POOLING_VERSION) if needs_centred_pooling(data) else version
+
+
+def newer_values(recipe: Any) -> list[tuple[str, Any, int]]:
+    """``(field, value, version)`` of each value of ``recipe`` that needs a later version than its own
+    (a field of :data:`FIELD_VERSIONS` not at its default, a value of :data:`VALUE_VERSIONS`)."""
+    newer = [
+        (field, getattr(recipe, field), since)
+        for field, since in FIELD_VERSIONS.items()
+        if since > recipe.version and getattr(recipe, field) != type(recipe).model_fields[field].default
+    ]
+    newer += [
+        (field, value, since)
+        for (field, value), since in VALUE_VERSIONS.items()
+        if since > recipe.version and getattr(recipe, field) == value
+    ]
+    return newer

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import BundleError
+from pipeline.preprocess.pixel_scale import layout_pixel_scales, pixel_scale_problem
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import check_recipe_options
 from pipeline.preprocess.store_bands import recipe_for_store
@@ -150,9 +151,11 @@ def init_recipe(init: str | Path, layout: Layout):
     ------
     TrainingError
         When the bundle cannot be opened, is an ensemble, or reads groups, bands or image sizes
-        the store's layout does not have.
+        the store's layout does not have, or bands at other pixel scales than its recipe records
+        (:mod:`pipeline.preprocess.pixel_scale`; a recipe before version 8 records none).
     """
-    recipe = _single_bundle(init).recipe
+    bundle = _single_bundle(init)
+    recipe = bundle.recipe
     for group, bands in recipe.groups.items():
         members = layout.groups.get(group, ())
         missing = [band for band in bands if band not in members]
@@ -170,7 +173,20 @@ def init_recipe(init: str | Path, layout: Layout):
                 f"{recipe.group_shapes[group]} pixels), but the training store's layout {layout.name} "
                 f"{what} (the bundle was trained on layout {recipe.layout})"
             )
+    where = f"the training store's layout {layout.name}"
+    problem = pixel_scale_problem(
+        recipe, layout_pixel_scales(layout), where, bundle.model_id, INIT_SCALE_ADVICE
+    )
+    if problem:
+        raise TrainingError(f"--init {init}: {problem}")
     return recipe_for_store(recipe, layout.groups, layout.name)
+
+
+INIT_SCALE_ADVICE = (
+    "fine-tuning keeps the bundle's recipe and the sizes in pixels it learned; train a new model on "
+    "this store (without --init), or resample the cutouts to the bundle's scale"
+)
+"""What to do when the store to fine-tune on is at another pixel scale than the ``--init`` bundle."""
 
 
 def training_groups(layout: Layout, config: TrainConfig) -> dict[str, tuple[str, ...]]:
