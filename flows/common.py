@@ -159,14 +159,21 @@ METRIC_KEYS = ("auroc", "average_precision", "precision", "recall", "f_beta", "t
 
 
 def metrics_lines(
-    metrics: dict | None, path: object = None, no_metrics: str | None = None, said: Sequence[str] = ()
+    metrics: dict | None,
+    path: object = None,
+    no_metrics: str | None = None,
+    said: Sequence[str] = (),
+    warnings: Sequence[str] = (),
 ) -> list[str]:
     """The summary's lines on metrics: the values, where ``metrics.json`` is, the metrics' own notes
     (trial: "no scored non-lenses: AUROC ... undefined" reached the page only, the console printing
-    ``auroc=n/a``), or why there are none.
+    ``auroc=n/a``), or why there are none. Notes among ``warnings`` (metrics on objects the model
+    learned from) are ``warning:`` lines; those in ``said`` are left out.
 
     >>> metrics_lines({"auroc": 0.5, "tpr0": None, "notes": ["no scored non-lenses"]}, "m.json")
     ['metrics: auroc=0.5, tpr0=n/a', '         m.json', 'note:    no scored non-lenses']
+    >>> metrics_lines({"auroc": 0.9, "notes": ["48 of the 60 ..."]}, warnings=["48 of the 60 ..."])
+    ['metrics: auroc=0.9', 'warning: 48 of the 60 ...']
     >>> metrics_lines(None, no_metrics="none of the 3 objects has a label")
     ['metrics: none, none of the 3 objects has a label']
     """
@@ -175,7 +182,8 @@ def metrics_lines(
     lines = ["metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in METRIC_KEYS if k in metrics)]
     if path is not None:
         lines.append(f"         {path}")
-    lines += [f"note:    {note}" for note in metrics.get("notes", ()) if note not in said]
+    notes = [note for note in metrics.get("notes", ()) if note not in said]
+    lines += [f"{'warning:' if note in warnings else 'note:   '} {note}" for note in notes]
     return lines
 
 

@@ -37,7 +37,9 @@ def evaluate_flow(
 def evaluation_summary(result: EvaluationResult) -> str:
     """The metrics (4 significant digits) and where the report is."""
     metrics = result.metrics.model_dump() if result.metrics is not None else None
-    lines = metrics_lines(metrics, result.metrics_path, result.no_metrics, said=result.notes)
+    lines = metrics_lines(
+        metrics, result.metrics_path, result.no_metrics, said=result.notes, warnings=result.warnings
+    )
     lines.append(f"report:  {result.report_path}")
     if result.options_taken:
         lines.append(f"options: {result.options_taken}")

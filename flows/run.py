@@ -65,6 +65,8 @@ class RunSummary:
     catalog_votable: str = ""
     catalog_hats: str | None = None
     metrics_path: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Metrics on objects the scoring model learned from: ``warning:`` lines of the summary."""
 
     def summary(self) -> str:
         lines = [
@@ -80,7 +82,7 @@ class RunSummary:
             lines.append(f"         {self.catalog_hats} (HATS, lsdb.read_hats)")
         lines.append(f"report:  {self.report}")
         # trial: a run without labels said nothing of its metrics
-        lines += metrics_lines(self.metrics, self.metrics_path, self.no_metrics)
+        lines += metrics_lines(self.metrics, self.metrics_path, self.no_metrics, warnings=self.warnings)
         return "\n".join(lines)
 
 
@@ -179,6 +181,7 @@ def run_flow(
             catalog_votable=scored.catalog_votable,
             catalog_hats=scored.catalog_hats,
             metrics_path=str(evaluation.metrics_path) if evaluation.metrics_path is not None else None,
+            warnings=evaluation.warnings,
         )
     log_summary(summary.summary())
     return summary

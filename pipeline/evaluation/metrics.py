@@ -249,6 +249,23 @@ class Metrics(BaseModel):
     n_objects: int = Field(ge=0, description="All objects given")
     n_pos_unscored: int = Field(ge=0, description="Lenses left unscored: lost to completeness")
     notes: list[str] = Field(default_factory=list, description="Why a metric is None, and other caveats")
+    n_learned_trained: int | None = Field(
+        default=None,
+        ge=0,
+        description="Labelled objects with the ids of objects the scoring model trained on (its "
+        "training/split.json, its ensemble members' and those of the bundles they were fine-tuned "
+        "from); None: not checked",
+    )
+    n_learned_validated: int | None = Field(
+        default=None,
+        ge=0,
+        description="Labelled objects with the ids of those it validated on (not trained on)",
+    )
+    held_out: Metrics | None = Field(
+        default=None,
+        description="The same metrics on the objects the scoring model never learned from, where it "
+        "learned from some labelled ones and the others hold lenses and non-lenses",
+    )
 
 
 def _defined(value: float) -> float | None:

@@ -190,14 +190,24 @@ def _known_lens_rows(catalog: pd.DataFrame, provenance: Provenance) -> list[tupl
 
 
 def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
+    """The metrics table's rows; ``held_out``: the value on objects the model never learned from
+    (:attr:`Metrics.held_out`; "" without it)."""
     fields = Metrics.model_fields
     rows = []
     for name, display in METRIC_NAMES.items():
-        value = getattr(metrics, name)
+        shown = [
+            ""
+            if of is None
+            else f"{value:,}"
+            if isinstance(value := getattr(of, name), int)
+            else _number(value)
+            for of in (metrics, metrics.held_out)
+        ]
         rows.append(
             {
                 "name": f"F{metrics.beta:g}" if name == "f_beta" else display,
-                "value": f"{value:,}" if isinstance(value, int) else _number(value),
+                "value": shown[0],
+                "held_out": shown[1],
                 "meaning": fields[name].description or "",
             }
         )
@@ -335,6 +345,7 @@ def build_report(
     threshold: float | None = None,
     run_dir: Path | None = None,
     store: Path | None = None,
+    metric_warnings: Sequence[str] = (),
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -373,6 +384,10 @@ def build_report(
     store : pathlib.Path or None
         The store the evaluation read (its images and labels), named on the page where it is not
         the path the catalog records; None: the recorded one.
+    metric_warnings : Sequence[str]
+        What makes the metrics other than held-out (:mod:`pipeline.evaluation.learned`), shown as
+        warnings atop the metrics; the metrics on objects the model never learned from, where
+        ``metrics.held_out`` has them, are a column of their table.
     """
     import jinja2
 
@@ -410,7 +425,11 @@ def build_report(
         flag_rows=_flag_rows(catalog["flags"].to_numpy()),
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),
-        metric_notes=[] if metrics is None else [note for note in metrics.notes if note not in notes],
+        metric_notes=[]
+        if metrics is None
+        else [note for note in metrics.notes if note not in notes and note not in metric_warnings],
+        metric_warnings=list(metric_warnings),
+        held_out=metrics is not None and metrics.held_out is not None,
         threshold=threshold,
         figures=figures,
         cards=cards,

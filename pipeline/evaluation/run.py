@@ -41,6 +41,9 @@ class EvaluationResult:
     """Why there are no metrics (no labelled object, or no ``score`` output); None when there are."""
     options_taken: str | None = None
     """Which options not given came from the run's latest evaluation (and a threshold that did not)."""
+    warnings: tuple[str, ...] = ()
+    """Metrics on objects the scoring model learned from (:mod:`pipeline.evaluation.learned`); also in
+    ``metrics.notes``, for the command to say as warnings."""
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -196,6 +199,7 @@ def _evaluate_into(
     """Write the evaluation into ``stage`` and move it into place (:func:`publish_evaluation`)."""
     from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
+    from pipeline.evaluation.learned import with_learned
     from pipeline.evaluation.metrics import evaluate, write_metrics
     from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
     from pipeline.evaluation.plots import make_evaluation_plots
@@ -207,14 +211,17 @@ def _evaluate_into(
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = None
+    warnings: tuple[str, ...] = ()
     plots: dict[str, Path] = {}
     if has_score(catalog):  # a model without a lens probability (a pure regressor) has no score metrics
         scores = catalog["score"].to_numpy(dtype=np.float64)
         if has_labels:
             metrics = evaluate(labels, scores, threshold=threshold, beta=beta)
+            # new-user trial: metrics on the model's own training objects came with no warning
+            metrics, warnings = with_learned(metrics, catalog, provenance, threshold=threshold, beta=beta)
             # what the page says of the catalog measured goes into metrics.json too (trial: a catalog
             # behind its score parts was noted on the page only)
-            metrics = metrics.model_copy(update={"notes": [*notes, *metrics.notes]})
+            metrics = metrics.model_copy(update={"notes": [*notes, *warnings, *metrics.notes]})
         plots = make_evaluation_plots(labels if has_labels else None, scores, stage, threshold=threshold)
 
     top = select_top(catalog, top_n)
@@ -239,6 +246,7 @@ def _evaluate_into(
         threshold=threshold,
         run_dir=out_dir,
         store=store,
+        metric_warnings=warnings,
     )
     report_dir = publish_evaluation(stage, out_dir, gallery_files(gallery))
     return EvaluationResult(
@@ -248,6 +256,7 @@ def _evaluate_into(
         plots={key: report_dir / path.relative_to(stage) for key, path in plots.items()},
         notes=notes,
         no_metrics=no_metrics_reason(catalog) if metrics is None else None,
+        warnings=warnings,
     )
 
 

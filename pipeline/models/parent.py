@@ -1,7 +1,7 @@
 """A fine-tuned bundle's record of the model it started from (``training/parent.json``).
 
 Written by ``lenshunt train --init`` (:func:`pipeline.training.lineage.save_parent`); read by the
-checks of what a bundle learned (:mod:`pipeline.training.lineage`) and by ``lenshunt inspect
+checks of what a bundle learned (:mod:`pipeline.models.lineage`) and by ``lenshunt inspect
 --compare`` (:mod:`pipeline.inspection.round_models`), which sits beside training, not above it.
 """
 
