@@ -220,13 +220,15 @@ def _select(args: argparse.Namespace, session: InspectSession) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from pipeline.catalog import read_catalog
 
+    path = args.run_dir / "grade-round.json"
+    path.unlink(missing_ok=True)  # an earlier comparison's, not left as this one's if it fails (trial)
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
     change = round_change(before, after, read_grades(args.compare))
     recorded = [Provenance.model_validate(table.attrs["provenance"]) for table in (before, after)]
-    change["models"], change["notes"] = round_model_notes(*recorded)
+    change["models"], model_notes = round_model_notes(*recorded)
+    change["notes"] = [*model_notes, *change["notes"]]
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said
         print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
-    path = args.run_dir / "grade-round.json"
     path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
     json.dump(change, sys.stdout, indent=2)
     print(f"\nwritten to {path}")

@@ -60,8 +60,8 @@ def test_a_run_on_the_models_own_training_objects_says_so(store, bundle, tmp_pat
     [note] = [note for note in metrics.notes if NOT_HELD_OUT in note]
     assert note.startswith(
         f"{n_trained} of the {len(labelled)} labelled objects have the ids of objects the model "
-        f"{metrics_model(tmp_path / 'run')} ({bundle.resolve()}) trained on, and {n_validated} of those it "
-        "validated on"
+        f"{metrics_model(tmp_path / 'run')} ({bundle.resolve()}) trained on, and {n_validated} others it "
+        "validated on"  # disjoint counts (trial: "of those" read as a subset)
     )
     assert "every scored labelled object is one it learned from" in note
     assert result.warnings == (note,)

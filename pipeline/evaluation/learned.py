@@ -101,14 +101,14 @@ def learned_note(seen: LearnedObjects, model_id: str, n_labelled: int, held_out:
     --------
     >>> seen = LearnedObjects(np.ones(60, bool), n_trained=48, n_validated=12, checked=True)
     >>> learned_note(seen, "g1", 60, "no labelled object is one it never learned from")  # doctest: +ELLIPSIS
-    '48 of the 60 labelled objects have the ids of objects the model g1 trained on, and 12 of those it...'
+    '48 of the 60 labelled objects have the ids of objects the model g1 trained on, and 12 others it...'
     """
     if not seen.n_trained and not seen.n_validated:
         return None
     if seen.n_trained:
         counts = f"{seen.n_trained} of the {n_labelled} labelled objects have the ids of objects the model "
         counts += f"{model_id} trained on"
-        counts += f", and {seen.n_validated} of those it validated on" if seen.n_validated else ""
+        counts += f", and {seen.n_validated} others it validated on" if seen.n_validated else ""
     else:
         counts = f"{seen.n_validated} of the {n_labelled} labelled objects have the ids of objects the model "
         counts += f"{model_id} validated on"
