@@ -122,3 +122,34 @@ def test_fine_tuning_on_a_store_at_another_pixel_scale_is_refused(stores):
     assert COARSE_MESSAGE in str(refused.value)
     assert init_recipe(stores["bundle"], EUCLID).pixel_scales == {"VIS": 0.1, "Y": 0.3, "J": 0.3, "H": 0.3}
     assert init_recipe(stores["old"], stores["coarse_layout"]).pixel_scales is None  # recorded none
+
+
+def test_files_whose_wcs_says_another_scale_than_their_layout_are_warned_of_at_scoring(
+    stores, dask_client, tmp_path
+):
+    """Trial: cutouts at 0.2"/0.6"/px ingested with a layout that says 0.1"/0.3"/px passed the
+    refusal (the layouts agree), every object flagged PIXEL_SCALE_MISMATCH, and the run printed its
+    metrics without a word: the files' own WCS scale is said once per band."""
+    from astropy.io import fits
+
+    from pipeline.catalog import read_provenance
+
+    source = write_set(EUCLID, tmp_path / "src", IDS, {i: int(i % 2) for i in IDS})
+    for band in EUCLID.bands:  # the files' WCS: twice the layout's pixel scale
+        for path in (source / band.path).parent.glob("*.fits"):
+            for key, sign in (("CDELT1", -1), ("CDELT2", 1)):
+                fits.setval(path, key, value=sign * 2 * band.pixel_scale_arcsec / 3600)
+    store = tmp_path / "mislabelled.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    result = score_store(store, stores["bundle"], tmp_path / "run", dask_client, batch_size=8)
+    said = [line for line in result.input_warnings if "objects whose files give a pixel scale" in line]
+    assert said == [
+        f'band {band}: 12 of the 12 objects whose files give a pixel scale have {scale}"/px (median of '
+        f"their WCS), not the {trained}\"/px the model was trained at: the layout's pixel scale does not "
+        "describe these files (they are flagged PIXEL_SCALE_MISMATCH), so the model sees every lens at "
+        "another size; describe the files by a layout at their scale and ingest them again, or resample them"
+        for band, scale, trained in (("VIS", 0.2, 0.1), ("Y", 0.6, 0.3), ("J", 0.6, 0.3), ("H", 0.6, 0.3))
+    ]
+    assert said[0] in read_provenance(tmp_path / "run" / "catalog.fits").extras["input_warnings"]
+    clean = score_store(stores["euclid"], stores["bundle"], tmp_path / "clean-run", dask_client, batch_size=8)
+    assert not [line for line in clean.input_warnings if "objects whose files give a pixel scale" in line]

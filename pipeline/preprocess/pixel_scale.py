@@ -27,7 +27,9 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from pipeline.preprocess.recipe import Recipe
 from schemas.layout import Layout
@@ -119,3 +121,60 @@ def unknown_pixel_scale_warning(recipe: Recipe) -> str | None:
         "checked against those it was trained at: its scores and theta_e mean what they should only if "
         f"the store's pixel scales are those of its training layout {recipe.layout!r}"
     )
+
+
+def measured_scale_warnings(bundle, store_bands: Sequence[str], measured: np.ndarray) -> list[str]:  # type: ignore[no-untyped-def]
+    """Warnings for bands a model reads whose files' WCS pixel scale, measured at ingest, is another
+    than the one it was trained at in at least half the objects that have one.
+
+    The refusal above compares scales as layouts declare them; a layout that misdescribes its files
+    (0.2"/px declared, 0.25"/px in every WCS) passes it, and ingest flags each object
+    PIXEL_SCALE_MISMATCH (trial: such a store was scored, its metrics printed, without a word at the
+    run's level). The files' own scale is then the better witness, so it is said once per band.
+
+    Parameters
+    ----------
+    bundle
+        A bundle or ensemble (each member's recipe is checked; recipes without ``pixel_scales`` are not).
+    store_bands
+        The store's band names, in the order of ``measured``'s second axis.
+    measured
+        Float (n_objects, n_bands): each object's header pixel scale in arcsec/px, NaN where none.
+
+    Returns
+    -------
+    list of str
+        One warning per band found off by more than :data:`pipeline.flags.PIXEL_SCALE_TOLERANCE`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(recipe=SimpleNamespace(bands=("R",), pixel_scales={"R": 0.2}))
+    >>> measured_scale_warnings(model, ["R"], np.array([[0.25], [0.25], [np.nan]]))[0][:60]
+    'band R: 2 of the 2 objects whose files give a pixel scale ha'
+    >>> measured_scale_warnings(model, ["R"], np.array([[0.2], [0.25], [0.2]]))
+    []
+    """
+    from pipeline.flags import PIXEL_SCALE_TOLERANCE
+
+    warnings: list[str] = []
+    for member in getattr(bundle, "members", [bundle]):
+        trained = member.recipe.pixel_scales or {}
+        for band in member.recipe.bands:
+            if band not in trained or band not in store_bands:
+                continue
+            scales = measured[:, list(store_bands).index(band)]
+            known = scales[np.isfinite(scales)]
+            off = known[np.abs(known / trained[band] - 1) > PIXEL_SCALE_TOLERANCE]
+            if known.size and 2 * off.size >= known.size:
+                median, scale = float(np.median(off)), trained[band]
+                message = (
+                    f"band {band}: {off.size} of the {known.size} objects whose files give a pixel scale "
+                    f'have {median:.3g}"/px (median of their WCS), not the {scale:g}"/px the model was '
+                    "trained at: the layout's pixel scale does not describe these files (they are "
+                    "flagged PIXEL_SCALE_MISMATCH), so the model sees every lens at another size; describe "
+                    "the files by a layout at their scale and ingest them again, or resample them"
+                )
+                if message not in warnings:
+                    warnings.append(message)
+    return warnings

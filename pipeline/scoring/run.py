@@ -30,6 +30,7 @@ from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
 from pipeline.preprocess.arrays import usable_objects
+from pipeline.preprocess.pixel_scale import measured_scale_warnings
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.identity import check_same_run, previous_run, run_identity
@@ -227,6 +228,9 @@ def score_store(
                 "the input range was not checked: the first objects cannot all be read "
                 f"({type(exc).__name__}: a corrupt chunk; its objects are flagged UNREADABLE)"
             ]
+        input_warnings += measured_scale_warnings(  # a layout that misdescribes its files (trial)
+            bundle, list(dataset.attrs["bands"]), dataset["band_pixel_scale"].values
+        )
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
         todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
