@@ -788,3 +788,37 @@ def test_stored_objects_without_files_are_no_missing_rows_when_new_objects_arriv
         band_file(EUCLID, source, IDS[0], band).unlink()
     report = ingest(EUCLID, source, store, dask_client)
     assert report.n_added == 1 and not any("not ingested" in note for note in report.label_notes)
+
+
+def test_an_ingest_stopped_while_the_store_grows_is_finished_by_the_next(tmp_path, dask_client, monkeypatch):
+    """Trial (a serve's cancel, SIGTERM mid-ingest): the arrays grow one by one, and a stop between two
+    left object_id at 20 rows and band_zero_point at 40 with no pending plan: no reader could open the
+    store ("conflicting sizes for dimension 'object'"), and the next ingest failed on it too."""
+    import zarr
+
+    import pipeline.store.ingestion as ingestion
+
+    source = write_set(EUCLID, tmp_path / "src", list(range(300000, 300020)), {i: i % 2 for i in range(20)})
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    write_set(EUCLID, source, list(range(300020, 300040)))  # a second delivery arrives
+
+    def stopped_while_growing(path, n_rows):
+        for _, array in zarr.open_group(path, mode="r+").arrays():  # one array grows, then the stop
+            if array.metadata.dimension_names and array.metadata.dimension_names[0] == "object":
+                array.resize((n_rows, *array.shape[1:]))
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingestion, "resize_objects", stopped_while_growing)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    monkeypatch.undo()
+    with pytest.raises(
+        StoreError, match=r"an ingest was stopped while growing it; run the same `lenshunt ingest`"
+    ):
+        open_store(store)
+    report = ingest(EUCLID, source, store, dask_client, chunk_objects=8)
+    assert (report.n_resumed, report.n_after) == (20, 40)
+    data = open_store(store)
+    np.testing.assert_array_equal(data["object_id"].values, np.arange(300000, 300040))
+    assert (data["flags"].values == 0).all()

@@ -172,10 +172,12 @@ def ingest(
         report.ignored_files = manifest.ignored_lines()
         report.id_width = manifest.id_width_lines()
         report.duplicate_files = manifest.duplicate_lines()
+        pending = (attributes.model_extra or {}).get(PENDING_ATTR)
+        if pending:
+            finish_growth(store, pending)
         # a committed row without an id (a missing object_id chunk) would have its object added again
         read_object_columns(open_store(store, chunks=None), store)  # review: duplicates were committed
 
-        pending = (attributes.model_extra or {}).get(PENDING_ATTR)
         if pending:
             report.n_resumed = _run_plan(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
@@ -332,9 +334,18 @@ def start_plan(store: Path, new_ids: np.ndarray, *, source: str | None = None) -
         "regions": regions,
     }
     write_json_atomic(paths.ingest_plan_file(store, plan_id), plan)
-    resize_objects(store, attributes.n_objects + int(new_ids.size))
+    # pending before the arrays grow: a stop while they grow (array by array) leaves a plan whose
+    # growth the next ingest finishes (trial: a serve's cancel left object_id at 0 rows and
+    # band_zero_point at 20, a store no reader could open)
     update_attributes(store, {PENDING_ATTR: plan_id})
+    resize_objects(store, attributes.n_objects + int(new_ids.size))
     return plan_id
+
+
+def finish_growth(store: Path, plan_id: str) -> None:
+    """Grow every object array to the rows of pending plan ``plan_id`` (a no-op where they are)."""
+    plan = json.loads(paths.ingest_plan_file(store, plan_id).read_text())
+    resize_objects(store, int(plan["start"]) + len(plan["object_ids"]))
 
 
 def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progress, report) -> int:

@@ -386,8 +386,7 @@ def open_store(
 ) -> xr.Dataset:
     """Open a store lazily, checked against the store schema.
 
-    With the default ``chunks`` the variables are dask arrays; ``chunks=None`` gives lazily
-    indexed arrays without dask, which is what code already running inside a Dask task wants.
+    Default ``chunks``: dask arrays; ``chunks=None``: lazily indexed arrays (for code inside a Dask task).
 
     Band names become coordinates (``band`` and ``<group>_band``); rows of an unfinished ingest
     are hidden unless ``include_uncommitted``.
@@ -400,10 +399,14 @@ def open_store(
     import xarray as xr
 
     attributes = read_attributes(path)
-    if chunks == "auto":
-        dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3)
-    else:
-        dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3, chunks=chunks)
+    options = {} if chunks == "auto" else {"chunks": chunks}
+    try:
+        dataset = xr.open_zarr(Path(path), consolidated=False, zarr_format=3, **options)
+    except ValueError as exc:  # arrays grown part-way by a stopped ingest (the next ingest finishes it)
+        if "conflicting sizes for dimension" not in str(exc):
+            raise
+        why = "an ingest was stopped while growing it; run the same `lenshunt ingest` (or `run`) again"
+        raise StoreError(f"store {path} has arrays of different lengths ({exc}): {why}") from exc
     _check_schema(dataset, attributes, path)
     if not include_uncommitted:
         dataset = dataset.isel({OBJECT_DIM: slice(0, attributes.n_objects)})
