@@ -251,6 +251,16 @@ def test_an_expression_reading_a_column_as_labels_warns_of_other_values(tmp_path
     )
     labels = _labels_by_rule("is_lens and ID > 0", list(range(100000, 100004)), tmp_path)
     np.testing.assert_array_equal(labels, [1, 0, 1, 1])
+    _keys(tmp_path, "ID;is_lens;rejected\n100000;1;0\n100001;1;2\n")  # a second label column
+    data = SGLC1.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "is_lens and not rejected"
+    notes = load_labels(parse_layout(data), np.array([100000, 100001]), tmp_path).notes
+    (note,) = [note for note in notes if note.startswith("warning")]
+    assert note.startswith("warning: column 'rejected' holds values other than 1 and 0") and note.endswith(
+        "(a rule that is a label column alone takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
+        "other values)"
+    )
+    _keys(tmp_path, LABEL_VALUES)
     _keys(tmp_path, "ID,is_lens,n_img\n1,1,3\n2,-1,2\n3,0,0\n")  # -1 alone is said too; a count not
     result = load_labels(SGLC1, np.array([1, 2, 3]), tmp_path)
     np.testing.assert_array_equal(result.values, [1, 0, 0])
@@ -274,6 +284,10 @@ def test_a_column_of_boolean_text_taken_alone_is_read_as_one_and_zero(tmp_path):
     np.testing.assert_array_equal(_labels_by_rule("is_lens", [1, 2, 3], tmp_path), [1, 0, 1])
     labels = _labels_by_rule("is_lens and not rejected", [1, 2, 3], tmp_path)
     np.testing.assert_array_equal(labels, [1, 0, 0])
+    # -1 and empty are unknown beside TRUE/FALSE too (trial: -1 was "not a boolean")
+    _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,-1\n4,\n5,TRUE\n6,FALSE\n")
+    labels = _labels_by_rule("is_lens", list(range(1, 7)), tmp_path)
+    np.testing.assert_array_equal(labels, [1, 0, -1, -1, 1, 0])
 
 
 def test_a_catalog_is_found_in_any_letter_case(tmp_path):

@@ -39,9 +39,8 @@ PIXEL_SCALE_TOLERANCE = 0.01
 nominal scales rounded otherwise; a lens 1% larger in pixels is well within what a model has seen)."""
 
 RESAMPLE_ADVICE = (
-    "train a model on cutouts at this scale (`lenshunt train`; the shipped model is trained at VIS "
-    '0.1"/px and NISP 0.3"/px), or resample the cutouts to the model\'s scale and describe them by a '
-    "layout at that scale"
+    "train a model on cutouts at this scale (`lenshunt train`), or resample the cutouts to the model's "
+    "scale and describe them by a layout at that scale"
 )
 """What to do about a store at another pixel scale (scoring; fine-tuning gives its own advice)."""
 
@@ -108,7 +107,7 @@ def pixel_scale_problem(
     return (
         f"model {model} was trained at other pixel scales than {where} has: {said} (its training layout "
         f"{recipe.layout!r}). It would see every lens at another size in pixels, so its scores would mean "
-        f"little and its theta_e would be off by the ratio of the scales: {advice}"
+        f"little (and an Einstein radius it estimates would be off by the ratio of the scales): {advice}"
     )
 
 

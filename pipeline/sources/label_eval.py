@@ -104,7 +104,8 @@ def _refuse_non_labels(rule: str, values: pd.Series, lines: np.ndarray, where: s
 def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
     """Warnings for columns an expression reads as labels that hold values other than 1 and 0."""
     notes = []
-    for column in sorted(label_columns(rule) & set(rows.columns)):
+    columns = sorted(label_columns(rule) & set(rows.columns))
+    for column in columns:
         values = rows[column]
         if not pd.api.types.is_numeric_dtype(values):
             continue
@@ -121,11 +122,14 @@ def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: n
             outcome = ", ".join(f"{n} {name}" for name, n in counts.items())
             outcome = next(iter(counts)) if len(counts) == 1 else outcome
             read.append(f"{_number(value)} ({describe_lines(lines[rows_of])}) as {outcome}")
+        # the column alone as the rule only where it is the rule's one label column (trial: the advice
+        # named a `rejected` column of `is_lens and not rejected`)
+        alone = f"the rule {column!r} alone" if len(columns) == 1 else "a rule that is a label column alone"
         notes.append(
             f"warning: column {column!r} holds values other than 1 and 0, which the label rule "
             f"{rule!r} reads as it is written: {'; '.join(read)}. If they mean something else, write "
-            f"a rule that says it (the rule {column!r} alone takes 1, 0 and -1 as lens, non-lens and "
-            "unknown, and refuses other values)"
+            f"a rule that says it ({alone} takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
+            "other values)"
         )
     return notes
 

@@ -21,7 +21,7 @@ DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 """The field delimiters a catalog may use, with their names."""
 _TRUE_WORDS = frozenset({"true", "yes", "y", "vrai", "wahr", "verdadero", "vero", "verdadeiro", "waar"})
 _FALSE_WORDS = frozenset({"false", "no", "n", "faux", "falsch", "falso", "onwaar"})
-_BOOLEAN_HINT = "TRUE/FALSE, yes/no, Y/N or 1/0"
+_BOOLEAN_HINT = "TRUE/FALSE, yes/no, Y/N or 1/0 (-1 or empty where unknown)"
 _DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"
 _THOUSANDS = r"[+-]?\d{1,3},\d{3}"
 
@@ -246,9 +246,10 @@ def rounded_scientific(raw: pd.Series, numbers: pd.Series) -> pd.Series:
 
 
 def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -> pd.Series | None:
-    """A column the rule compares with numbers, written as boolean text, as 1/0; None if it has none.
+    """A column the rule compares with numbers, written as boolean text, as 1/0 (-1, lenshunt's
+    unknown, kept); None if it has none.
 
-    Raises :class:`CatalogFormatError` naming the first value that is no boolean, nor 1 or 0, in a
+    Raises :class:`CatalogFormatError` naming the first value that is no boolean, nor 1, 0 or -1, in a
     column that holds booleans.
     """
     words = column.values.str.lower().str.strip()
@@ -262,7 +263,7 @@ def boolean_values(column: TextColumn, present: pd.Series, numbers: pd.Series) -
             "is the only word in a column of numbers: it may be No or mark a missing value",
             "Leave missing values empty, or write the column with Y/N (or TRUE/FALSE) throughout.",
         )
-    other = present & ~(true | false | numbers.isin([0, 1]))
+    other = present & ~(true | false | numbers.isin([0, 1, -1]))  # -1: unknown (trial: refused beside TRUE)
     if other.any():
         example = (true | false).to_numpy().nonzero()[0][0]
         column.refuse(
