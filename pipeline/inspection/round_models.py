@@ -29,6 +29,8 @@ class RoundModel:
     path: str
     members: tuple[str, ...]
     parents: tuple[dict[str, Any], ...]
+    ancestors: tuple[tuple[str, ...], ...] = ()
+    """Per member, the sha256 of the models it descends from, nearest first (:func:`ancestry`)."""
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: id, sha256, path, number of members, and which members kept their start."""
@@ -71,7 +73,21 @@ def read_round_model(provenance: Provenance) -> RoundModel | str:
         path=str(path),
         members=tuple(member.sha256 for member in members),
         parents=tuple(parent_record(member.path) for member in members),
+        ancestors=tuple(ancestry(member.path) for member in members),
     )
+
+
+def ancestry(bundle: Any, limit: int = 20) -> tuple[str, ...]:
+    """The sha256 of the models ``bundle`` was fine-tuned from, nearest first, as far as each one's
+    ``training/parent.json`` and the bundle it names still tell (at most ``limit``)."""
+    from pipeline.models.parent import parent_record
+
+    found: list[str] = []
+    record = parent_record(bundle)
+    while record.get("model_sha256") and len(found) < limit and record["model_sha256"] not in found:
+        found.append(str(record["model_sha256"]))
+        record = parent_record(record["init"]) if record.get("init") else {}
+    return tuple(found)
 
 
 def round_model_notes(before: Provenance, after: Provenance) -> tuple[dict[str, Any], list[str]]:
@@ -131,11 +147,9 @@ def _notes(before: RoundModel, after: RoundModel) -> list[str]:
         )
     graded = set(before.members) | {before.sha256}
     started = {parent.get("model_sha256") for parent in after.parents}
-    if not started <= graded or not all(after.parents):
-        notes.append(
-            f"this run's model {after.model_id} was not fine-tuned from the model that scored the graded "
-            f"run ({before.model_id}): the change is that between two models, not only the round's"
-        )
+    this = set(after.members) | {after.sha256}
+    if not all(after.parents) or not started <= graded:
+        notes.append(_unrelated(before, after, graded, this))
     elif len(before.members) > 1 and len(after.members) == 1:
         notes.append(
             f"the graded run was scored by the ensemble {before.model_id} of {len(before.members)} members "
@@ -144,3 +158,24 @@ def _notes(before: RoundModel, after: RoundModel) -> list[str]:
             "ensemble again)"
         )
     return notes
+
+
+def _unrelated(before: RoundModel, after: RoundModel, graded: set[str], this: set[str]) -> str:
+    """What a model not fine-tuned from the graded run's directly is to it (trial: a grandchild and
+    runs given the other way round were both "not fine-tuned from")."""
+    if after.ancestors and all(graded & set(chain) for chain in after.ancestors):
+        rounds = max(min(chain.index(sha) for sha in graded & set(chain)) for chain in after.ancestors) + 1
+        return (
+            f"this run's model {after.model_id} descends from the model that scored the graded run "
+            f"({before.model_id}) over {rounds} rounds of fine-tuning: the change is that of every round "
+            "since, not only of these grades"
+        )
+    if before.ancestors and all(this & set(chain) for chain in before.ancestors):
+        return (
+            f"the runs are the other way round: the graded run's model {before.model_id} was fine-tuned "
+            f"from this run's ({after.model_id}); compare the later run with --compare EARLIER_RUN"
+        )
+    return (
+        f"this run's model {after.model_id} was not fine-tuned from the model that scored the graded "
+        f"run ({before.model_id}): the change is that between two models, not only the round's"
+    )
