@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 import yaml
 from cutouts import band_file, write_set
+from test_cli_process import _default_sigint
 from waiting import wait_for
 
 from flows.cli import build_parser
@@ -401,7 +402,12 @@ def test_stopped_serve_cancels_its_run_in_flight_and_the_next_run_resumes(
     ]  # fmt: skip
     with serve_log.open("w") as log:
         serve = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_sigint,  # a pytest started in the background passes SIG_IGN down
         )
 
     def logs() -> str:
