@@ -67,6 +67,15 @@ def test_an_id_a_spreadsheet_rounded_into_scientific_notation_is_refused(tmp_pat
     _keys(tmp_path, "ID;is_lens\n1.00000E+05;1\n100001;0\n1.234567e6;1\n")  # every digit written
     result = load_labels(SGLC1, np.array([100000, 100001, 1234567]), tmp_path)
     np.testing.assert_array_equal(result.values, [1, 0, 1])
+    # a German spreadsheet writes the decimal comma (trial: "not a non-negative integer object id")
+    _keys(tmp_path, "ID;is_lens\n1,00000E+05;1\n100001;0\n1,234567E+06;1\n")
+    result = load_labels(SGLC1, np.array([100000, 100001, 1234567]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 1])
+    _keys(tmp_path, "ID;is_lens\n1,23457E+06;1\n")
+    with pytest.raises(
+        CatalogFormatError, match=r"line 2: id '1,23457E\+06' in column 'ID' is in scientific"
+    ):
+        load_labels(SGLC1, np.array([1234567]), tmp_path)
 
 
 def test_conflicting_duplicate_ids_are_refused(tmp_path):

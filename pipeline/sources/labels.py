@@ -211,7 +211,10 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
     table, raw_ids = table[~no_id], raw_ids[~no_id]
-    ids = pd.to_numeric(raw_ids, errors="coerce")
+    # E notation with a decimal comma (a German spreadsheet's 1,00000E+05): no thousands separator
+    # comes with an exponent, so the comma is the decimal one (trial: refused as no id)
+    dotted = raw_ids.str.replace(r"^(\d+),(\d*[eE][+-]?\d+)$", r"\1.\2", regex=True)
+    ids = pd.to_numeric(dotted, errors="coerce")
     bad = ids.isna() | (ids < 0) | (ids != np.floor(ids))
     if bad.any():
         first = bad.to_numpy().nonzero()[0][0]
@@ -220,7 +223,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             f"column {spec.id_column!r} is not a non-negative integer object id "
             f"({int(bad.sum())} such row(s)). Fix or delete the row."
         )
-    rounded = rounded_scientific(raw_ids, ids)
+    rounded = rounded_scientific(dotted, ids)
     if rounded.any():  # trial: 1.23457E+06 (1234567) labelled object 1234570
         first = rounded.to_numpy().nonzero()[0][0]
         raise CatalogFormatError(
