@@ -54,22 +54,15 @@ def learned_objects(catalog: pd.DataFrame, provenance: Provenance) -> LearnedObj
         <pipeline.models.lineage.learned_ids>` could not check (a split unreadable, a parent gone).
     """
     from pipeline import paths
-    from pipeline.errors import LenshuntError
-    from pipeline.models import load_bundle
     from pipeline.models.lineage import learned_ids, plain_id
+    from pipeline.models.parent import scoring_bundle
 
     none = np.zeros(len(catalog), dtype=bool)
     path = provenance.extras.get("model_path")
     if not path or Path(str(path)).resolve() == paths.shipped_model().resolve():
         return LearnedObjects(none)
-    why = None
-    try:
-        bundle = load_bundle(str(path))
-        if bundle.sha256 != provenance.model_sha256:
-            why = f"the bundle at {path} is no longer that model (replaced or retrained)"
-    except (LenshuntError, OSError) as exc:
-        why = f"its bundle cannot be opened at {path} ({exc})"
-    if why is not None:
+    bundle, why = scoring_bundle(provenance)
+    if bundle is None:
         return LearnedObjects(
             none,
             notes=(

@@ -47,25 +47,12 @@ def read_round_model(provenance: Provenance) -> RoundModel | str:
     """The model that scored a catalog, read from the bundle its provenance names; where it cannot
     be read, why not (a catalog written before the path was recorded, a bundle moved or replaced).
     """
-    from pipeline.errors import LenshuntError
-    from pipeline.models import load_bundle
-    from pipeline.models.parent import parent_record
+    from pipeline.models.parent import parent_record, scoring_bundle
 
-    path = provenance.extras.get("model_path")
-    if not path:
-        return (
-            f"its catalog does not record where its model {provenance.model_id} was "
-            "(scored before lenshunt recorded it)"
-        )
-    try:
-        bundle = load_bundle(str(path))
-    except (LenshuntError, OSError) as exc:
-        return f"its model {provenance.model_id} cannot be opened at {path} ({exc})"
-    if bundle.sha256 != provenance.model_sha256:
-        return (
-            f"{path} no longer holds its model {provenance.model_id} (sha256 {provenance.model_sha256[:16]}, "
-            f"now {bundle.sha256[:16]}: replaced or retrained)"
-        )
+    bundle, why = scoring_bundle(provenance)
+    if bundle is None:
+        return why
+    path = provenance.extras["model_path"]
     members = list(getattr(bundle, "members", [bundle]))
     return RoundModel(
         model_id=bundle.model_id,
