@@ -120,7 +120,9 @@ class DropExpectedFailures(logging.Filter):
     user's Prefect server and with the CLI's temporary one. A run is known by the ``task_run_id`` (or
     ``flow_run_id``) Prefect's run loggers put on their records; other records are kept. An
     unexpected exception (a bug) keeps its traceback once: the first run record of it (where it
-    happened); a later one of the same exception (its flow's) is dropped. Console handlers only: the
+    happened); a later one of the same exception (its flow's) is dropped, and so are the "Finished in
+    state Failed(...)" records of the task and flow runs it ended, which repeated its message twice
+    before the CLI's line naming it (a review). Console handlers only: the
     records still reach Prefect's server (its UI shows the message and the Failed state).
     """
 
@@ -133,6 +135,7 @@ class DropExpectedFailures(logging.Filter):
             _FAILED_RUNS.add(run)
             return False
         if exc is not None:  # a bug: its traceback once, where it happened (the flow's record repeats it)
+            _FAILED_RUNS.add(run)  # ... and not again in the run's "Finished in state Failed(...)"
             if shown_on_console(exc):
                 return False
             _SHOWN.append(exc)

@@ -114,6 +114,9 @@ def test_a_bug_in_a_flow_shows_its_traceback_once(server, one_class, tmp_path, r
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert output.count("Traceback") == 1 and "\nRuntimeError: planted bug in the split\n" in output, output
+    # the traceback's heading and last line, and the CLI's line: not again in Prefect's "Finished in
+    # state Failed(...)" of the task and of the flow (a review)
+    assert output.count("planted bug in the split") == 3 and "Finished in state Failed" not in output, output
     assert result.stderr.strip().splitlines()[-1] == (
         "lenshunt train: error: unexpected RuntimeError: planted bug in the split (a bug; its traceback "
         "is above)"
