@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -38,9 +39,37 @@ _BUSY = ["PENDING", "RUNNING", "CANCELLING"]
 def ignore_terminal_interrupt_if_served() -> None:
     """In a run that ``lenshunt serve`` started (``$LENSHUNT_SERVED_RUN``): ignore SIGINT, which a
     Ctrl-C in ``serve``'s terminal sends to the run too; ``serve`` cancels the run itself (SIGTERM).
-    Processes the run starts from here on (its local Dask workers) inherit the setting."""
-    if os.environ.get(SERVED_ENV) and threading.current_thread() is threading.main_thread():
+    Processes the run starts from here on (its local Dask workers) inherit the setting.
+
+    Its console (``serve``'s) also leaves out what Prefect logs of the cancel, which ``serve``'s
+    stop line says: each task's "Crash detected! Execution was aborted by a termination signal." and
+    "Finished in state Crashed(...)" at ERROR, and the flow's "Finished in state Running()" (a
+    review; Prefect 3.4). Prefect's server keeps them, and the run is Cancelled there."""
+    if not os.environ.get(SERVED_ENV):
+        return
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _quiet_cancel_on_console()
+
+
+class _DropCancelledRunState(logging.Filter):
+    """Drop Prefect's "Finished in state Running()", which a cancelled flow run logs on its way out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg == "Finished in state Running()")
+
+
+def _quiet_cancel_on_console() -> None:
+    from flows.failures import DropStopCrashes
+
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+                continue
+            if not any(isinstance(f, DropStopCrashes) for f in handler.filters):
+                handler.addFilter(DropStopCrashes())
+                handler.addFilter(_DropCancelledRunState())
 
 
 class ServedRunner:
