@@ -89,24 +89,28 @@ def quiet_expected_tracebacks() -> None:
     the console handlers Prefect's records of a run stopped by a signal (the CLI says it stopped, and
     what was kept, in one line) or failed by a deterministic failure (the CLI's one error line says
     it); those records still reach Prefect's server, and the runs are Failed there."""
-    log_filter, console_filter = _DropExpectedTracebacks(), DropStopCrashes()
-    failure_filter = DropExpectedFailures()
-    loggers = [
-        logging.getLogger(),
-        *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict)),
-    ]
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", []):
-            if not any(isinstance(f, _DropExpectedTracebacks) for f in handler.filters):
+    log_filter = _DropExpectedTracebacks()
+    for handler in log_handlers():
+        if not any(isinstance(f, _DropExpectedTracebacks) for f in handler.filters):
+            handler.addFilter(log_filter)
+    add_console_filters(DropStopCrashes(), DropExpectedFailures())
+
+
+def log_handlers() -> list[logging.Handler]:
+    """The handlers of every logger of this process (the root's and each named one's)."""
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    return [handler for logger in loggers for handler in getattr(logger, "handlers", [])]
+
+
+def add_console_filters(*filters: logging.Filter) -> None:
+    """Add ``filters`` to each console handler (a stream handler but a file's) that has no filter of
+    the first one's class yet (idempotent)."""
+    for handler in log_handlers():
+        if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+            continue
+        if not any(isinstance(f, type(filters[0])) for f in handler.filters):
+            for log_filter in filters:
                 handler.addFilter(log_filter)
-            file = isinstance(handler, logging.FileHandler)
-            if (
-                isinstance(handler, logging.StreamHandler)
-                and not file
-                and not any(isinstance(f, DropStopCrashes) for f in handler.filters)
-            ):
-                handler.addFilter(console_filter)
-                handler.addFilter(failure_filter)
 
 
 class DropExpectedFailures(logging.Filter):

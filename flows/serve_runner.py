@@ -60,16 +60,9 @@ class _DropCancelledRunState(logging.Filter):
 
 
 def _quiet_cancel_on_console() -> None:
-    from flows.failures import DropStopCrashes
+    from flows.failures import DropStopCrashes, add_console_filters
 
-    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", []):
-            if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
-                continue
-            if not any(isinstance(f, DropStopCrashes) for f in handler.filters):
-                handler.addFilter(DropStopCrashes())
-                handler.addFilter(_DropCancelledRunState())
+    add_console_filters(DropStopCrashes(), _DropCancelledRunState())
 
 
 class ServedRunner:
