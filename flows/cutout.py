@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flows.preflight import outside_stores
 from pipeline.store import write_cutouts
 
 USES_PREFECT = False  # reads the store and writes FITS files; no flow runs
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    outside_stores(args.out, "--out")  # trial: files written inside the store made it warn on every read
     result = write_cutouts(args.store, args.object_id, args.out, bands=args.bands, overwrite=args.overwrite)
     for band, path in result.files.items():
         note = result.notes.get(band)

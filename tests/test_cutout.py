@@ -136,6 +136,15 @@ def test_cutout_command(wcs_store, tmp_path, capsys):
     assert "unknown band(s) ['K']" in capsys.readouterr().err
 
 
+def test_cutouts_are_not_written_inside_a_store(wcs_store, capsys):
+    """Trial: ``--out STORE/cut`` was accepted, and every later read of the store warned that ``cut``
+    is not part of its Zarr hierarchy (``score``, ``run`` and ``ingest`` refuse such paths)."""
+    for out in (wcs_store / "cut", wcs_store):
+        assert main(["cutout", str(wcs_store), str(IDS[0]), "--out", str(out)]) == 1
+        assert "choose a directory outside any store" in capsys.readouterr().err
+    assert not (wcs_store / "cut").exists()
+
+
 def test_real_challenge_cutout_round_trip(real_samples, tmp_path, dask_client):
     layout = load_layout("sglc1-space")
     source = tmp_path / "src"
