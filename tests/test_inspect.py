@@ -703,6 +703,11 @@ def test_round_change_counts_and_scores():
     lens_only = round_change(before, after, grades[grades["grade"] == "A"])
     assert lens_only["mean_score_nonlens_before"] is None and lens_only["mean_score_nonlens_after"] is None
     assert '"mean_score_nonlens_before": null' in json.dumps(lens_only, allow_nan=False)
+    # a grade of an id not in the catalogs is left out, and said (trial: counted, 29 graded for 28)
+    stray = pd.concat([grades, grades.iloc[:1].assign(object_id=999999, inspector="carl")])
+    with_stray = round_change(before, after, stray)
+    assert with_stray["n_graded"] == 2 and with_stray["n_lens"] == 1, with_stray
+    assert "1 grade(s) of 1 object id(s) not in this run's catalog (e.g. 999999)" in with_stray["notes"][0]
 
 
 # -- the store must be the one the run scored: object ids name objects of one set only ------------

@@ -125,7 +125,8 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
         validated on (held out from the round: ``n_heldout``, ``n_heldout_lens``,
         ``n_heldout_nonlens``; ``n_learned_left_out`` those left out as learned, by the split files
         of the bundles the catalogs' provenance names, :mod:`pipeline.evaluation.learned`), and
-        ``notes``: sentences on what the held-out AUROC rests on.
+        ``notes``: sentences on grades left out (of ids not in the catalog) and on what the held-out
+        AUROC rests on.
 
     Raises
     ------
@@ -140,6 +141,7 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
     if all(recorded):  # catalogs read from files: their object ids must name the same objects
         first, second = (Provenance.model_validate(value) for value in recorded)
         check_runs_share_store(first, second, names=("the run before", "the run after"))
+    grades, unknown = split_unknown(grades, before["object_id"])  # trial: counted as graded
     labels = grade_labels(consensus(latest_grades(grades)))
     merged = before[["object_id", "score", *(["label"] if "label" in before else [])]].merge(
         after[["object_id", "score"]], on="object_id", suffixes=("_before", "_after")
@@ -155,7 +157,7 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
         for when in ("before", "after"):
             mean = float(rows[f"score_{when}"].mean()) if len(rows) else math.nan
             out[f"mean_score_{name}_{when}"] = mean if math.isfinite(mean) else None  # JSON null (trial: NaN)
-    out["notes"] = []
+    out["notes"] = [note] if (note := unknown_note(unknown)) else []
     if "label" in merged:
         held = merged[(merged["grade_label"] < 0) & ~merged["object_id"].isin(labels.index)]
         held = held[
