@@ -67,21 +67,23 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
     )
 
 
-def write_run(store_path: Path, out: Path, *, seed: int = 0, band_flags: bool = False) -> Path:
+def write_run(
+    store_path: Path, out: Path, *, seed: int = 0, band_flags: bool = False, scored: bool = True
+) -> Path:
     """A run directory: the store's objects with scores that favour its lenses, one unscored.
 
     The model declares ``score`` and ``theta_e`` (arcsec, with a 1-sigma error): ``theta_e`` of
     the i-th object is ``1 + i / 100 ± 0.25``. Without ``band_flags`` the catalog is one written
     before the per-band ``flags_<band>`` columns existed; with them, as a score run writes them,
     the damaged object ``FIRST`` (its Y file missing) ranks first and ``SECOND`` (its J band
-    flagged POSITION_MISMATCH here) second.
+    flagged POSITION_MISMATCH here) second. Not ``scored``: no object has a score (each failed).
     """
     dataset = open_store(store_path)
     ids = dataset["object_id"].values
     labels = dataset["label"].values
     rng = np.random.default_rng(seed)
     scores = np.clip(0.3 + 0.4 * (labels == 1) + rng.normal(0, 0.15, ids.size), 0, 1).astype(np.float32)
-    scores[-1] = np.nan
+    scores[-1 if scored else slice(None)] = np.nan
     flags = dataset["flags"].values.copy()
     extra = {}
     if band_flags:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 
-from test_inspect import free_port, run_dir, start_server  # noqa: F401 - the inspection tests' run
+from test_inspect import free_port, run_dir, start_server, write_run  # noqa: F401 - the inspection tests' run
 from test_training import store  # noqa: F401 - the training tests' store fixture
 
 from pipeline.catalog import read_catalog
@@ -48,3 +48,36 @@ def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_pa
         process.communicate(timeout=60)
     rows = read_grades(run_dir / "grades" / "tablet.jsonl")
     assert rows[["object_id", "grade"]].values.tolist() == [[order[0], "B"], [order[1], "X"]]
+
+
+def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa: F811
+    """Trial: the page of a run that scored no object said "ready: grade with a key or a button"
+    (0 / 0, done), and keys did nothing; an inspector who graded every candidate was told the same."""
+    from cdp import Browser
+
+    from pipeline.inspection import InspectSession
+
+    graded = write_run(store, tmp_path / "graded")
+    session = InspectSession.open(graded, "done")
+    for object_id in session.queue.tolist():
+        session.grade(int(object_id), "X")
+    session.log.close()
+    cases = {
+        write_run(store, tmp_path / "unscored", scored=False): (
+            "ann",
+            "Nothing to grade: no object of this run has a score",
+        ),
+        graded: ("done", f"You have graded all {len(session.queue)} of this run's candidates"),
+    }
+    with Browser(tmp_path / "profile") as browser:
+        for run, (inspector, said) in cases.items():
+            process, url = start_server(run, free_port(), "--inspector", inspector)
+            try:
+                browser.navigate(url)
+                browser.wait_for("document.body.dataset.ready === '1'")
+                status = browser.evaluate("document.getElementById('status').textContent")
+                assert status.startswith(said) and "ready" not in status, status
+                assert browser.evaluate("document.getElementById('total').textContent") == "0"
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=60)
