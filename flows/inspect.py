@@ -32,6 +32,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.inspection import (
     ORDERS,
     InspectError,
@@ -134,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
     if args.apply:
         summary = apply_grades(args.run_dir, store=args.store)
         print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
+        report = paths.report_dir(args.run_dir) / paths.REPORT_FILE
+        if report.is_file():  # trial: its Visual grades section was not the catalog's, without a word
+            print(
+                f"  its report {report} shows the grades of its last evaluation: `lenshunt evaluate` "
+                "updates it"
+            )
         _warn([summary.get("outdated_note"), summary.get("unknown_note"), *summary.get("notes", [])])
         return 0
     if args.compare is not None:

@@ -323,7 +323,7 @@ def test_an_evaluation_refuses_a_gallery_it_cannot_write_and_keeps_only_its_cand
     assert ids_in_gallery() == set(top[:1]) and (gallery / "notes.txt").is_file()
 
 
-def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path, capsys):
+def test_inspect_command_selects_exports_applies_and_compares(run_dir, store, tmp_path, capsys):  # noqa: F811
     from flows.cli import main
 
     run = tmp_path / "run"
@@ -347,6 +347,18 @@ def test_inspect_command_selects_exports_applies_and_compares(run_dir, tmp_path,
     printed = capsys.readouterr().out.strip()  # no NaN mean agreement with a single inspector
     assert printed.endswith(
         "1 objects graded (modal grade: A 1, B 0, C 0, X 0); none by more than one inspector yet"
+    )
+    from pipeline.evaluation import evaluate_run
+
+    report = run / "report" / "report.html"
+    evaluate_run(run, store, top_n=1)  # trial: its Visual grades stayed the last evaluation's, unsaid
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(
+            f"its report {report} shows the grades of its last evaluation: `lenshunt evaluate` updates it"
+        )
     )
     assert main(["inspect", str(run), "--compare", str(run)]) == 0
     change = json.loads((run / "grade-round.json").read_text())
