@@ -6,6 +6,7 @@ No Prefect flow: it reads one object and writes a few small files.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from flows.preflight import outside_stores
@@ -32,4 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{band:6s} {path}" + (f" ({note})" if note else ""))
     for band, reason in result.skipped.items():
         print(f"{band:6s} not written: {reason}")
+    warning = result.position_warning()  # trial: a cutout placed its object 278" off in DS9, unsaid
+    if warning:
+        print(f"lenshunt cutout: warning: {warning}", file=sys.stderr)
     return 0 if result.files else 1

@@ -29,6 +29,9 @@ def write_cutout(path: Path, image: np.ndarray, ra_deg: float, dec_deg: float, u
     header = fits.Header()
     header["CRVAL1"], header["CRVAL2"] = ra_deg, dec_deg
     header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    # at the centre, as a cutout's WCS is: CRVAL is then the centre, as the RA/DEC cards say (else
+    # the cutout's WCS would put the object elsewhere, and `lenshunt cutout` warn of it)
+    header["CRPIX1"], header["CRPIX2"] = (image.shape[1] + 1) / 2, (image.shape[0] + 1) / 2
     to_unit = math.radians if unit == "rad" else float
     header["RA"], header["DEC"] = to_unit(ra_deg), to_unit(dec_deg)
     fits.PrimaryHDU(image, header=header).writeto(path, overwrite=True)

@@ -4,13 +4,18 @@ Each file holds the band's pixels as stored (float32; pixels that were masked or
 input are NaN) and the input header's kept cards (WCS, ``BUNIT``, calibration; see
 :mod:`pipeline.sources.headers`), so DS9, Aladin, astropy or a lens-modelling code see the
 input's WCS; an unusable celestial WCS (BAD_WCS) is left out, as a COMMENT card says. A few ``LH*``
-cards say where the file came from.
+cards say where the file came from and where the catalog puts the object (``LHRA``, ``LHDEC``). Where
+the WCS puts the image centre more than a pixel from that position (position cards and a WCS that
+disagree, e.g. the first challenge's placeholder WCS), ``LHPOSOFF`` and a COMMENT say so
+(:mod:`pipeline.store.cutout_position`), and :attr:`CutoutFiles.position` holds the check.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
+from pipeline.store.cutout_position import PositionCheck, position_check
 from schemas.store import HEADER_CARDS
 
 READ_ERRORS = (OSError, ValueError, RuntimeError)
@@ -30,12 +36,35 @@ crc32c check of a shard: ValueError)."""
 
 @dataclass
 class CutoutFiles:
-    """What :func:`write_cutouts` wrote: band -> file, band -> why no file, band -> what a file lacks."""
+    """What :func:`write_cutouts` wrote: band -> file, band -> why no file, band -> what a file lacks,
+    and band -> how far its WCS puts the catalog position from its centre, where over a pixel."""
 
     object_id: int
     files: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    position: dict[str, PositionCheck] = field(default_factory=dict)
+
+    def position_warning(self) -> str | None:
+        """One line saying which written files' WCS disagrees with the catalog position, or None.
+
+        >>> files = CutoutFiles(7, position={"VIS": PositionCheck(10.0, (51.0, 151.0), 0.1, "...")})
+        >>> print(files.position_warning())  # doctest: +NORMALIZE_WHITESPACE
+        object 7: the WCS of VIS puts the catalog position 10.000 arcsec from the cutout centre (over
+        one pixel); see the COMMENT cards of its file
+        """
+        if not self.position:
+            return None
+        offsets = [check.offset_arcsec for check in self.position.values()]
+        low, high = f"{min(offsets):.3f}", f"{max(offsets):.3f}"
+        placeholder = any("placeholder" in check.comment for check in self.position.values())
+        files = "its file" if len(self.position) == 1 else "their files"
+        return (
+            f"object {self.object_id}: the WCS of {', '.join(self.position)} puts the catalog position "
+            f"{low if low == high else f'{low} to {high}'} arcsec from the cutout centre (over one pixel)"
+            + ("; a placeholder WCS (CRVAL 0, 0): use the catalog position" if placeholder else "")
+            + f"; see the COMMENT cards of {files}"
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -61,6 +90,29 @@ def _drop_unusable_wcs(header, band: str, result: CutoutFiles) -> None:  # type:
         header.remove(keyword, remove_all=True)
     header["COMMENT"] = f"The input's celestial WCS is left out: it is unusable ({defect})."
     result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
+
+
+def _say_position(header, band, shape, ra_deg, dec_deg, coordinates, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+    """Write the catalog position (``LHRA``, ``LHDEC``) and how far the WCS puts the image centre from
+    it (``LHPOSOFF``) into ``header``; where that is over a pixel, also the pixel where the WCS puts the
+    catalog position (``LHCATX``, ``LHCATY``), a COMMENT saying why, and the check into ``result``
+    (trial: a cutout of the first challenge placed its object 278" away in DS9, saying nothing)."""
+    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
+        return
+    header["LHRA"] = (round(ra_deg, 9), "[deg] catalog ra of the object (ICRS)")
+    header["LHDEC"] = (round(dec_deg, 9), "[deg] catalog dec of the object (ICRS)")
+    check = position_check(header, ra_deg, dec_deg, shape, coordinates)
+    if check is None:
+        return
+    header["LHPOSOFF"] = (round(check.offset_arcsec, 4), "[arcsec] WCS centre to catalog position")
+    if not check.disagrees:
+        return
+    for key, value in zip(("LHCATX", "LHCATY"), check.pixel):
+        if math.isfinite(value):
+            header[key] = (round(value, 2), "pixel where the WCS puts the catalog position")
+    for line in textwrap.wrap("The WCS disagrees with the catalog position. " + check.comment, 72):
+        header.add_comment(line)  # whole words a card (astropy cuts a long COMMENT mid-word)
+    result.position[band] = check
 
 
 def _read_row(dataset, name: str, row: int) -> tuple[np.ndarray | None, str]:  # type: ignore[no-untyped-def]
@@ -112,7 +164,7 @@ def write_cutouts(
     """
     from astropy.io import fits
 
-    from pipeline.store.zarr_store import open_store, read_attributes, read_column
+    from pipeline.store.zarr_store import open_store, read_attributes, read_column, store_layout
 
     attributes = read_attributes(store)
     dataset = open_store(store, chunks=None)
@@ -130,6 +182,11 @@ def write_cutouts(
     anew = "ingest the cutouts anew into a new store to get them back"
     cards, cards_error = _read_row(dataset, HEADER_CARDS, row)  # (band, byte)
     band_flags, flags_error = _read_row(dataset, "band_flags", row)
+    ra, _ = _read_row(dataset, "ra", row)
+    dec, _ = _read_row(dataset, "dec", row)
+    ra_deg = float(ra) if ra is not None and dec is not None else math.nan
+    dec_deg = float(dec) if ra is not None and dec is not None else math.nan
+    coordinates = store_layout(attributes).coordinates
     for group, group_bands in attributes.groups.items():
         pixels, pixels_error = _read_row(dataset, group, row)  # (band, y, x)
         for slot, band in enumerate(group_bands):
@@ -175,6 +232,7 @@ def write_cutouts(
             header["LHBAND"] = (band, "lenshunt band name")
             header["LHFLAGS"] = (flags, (described or "no flags")[:46])
             header["LHSTORE"] = fits_text(str(Path(store).resolve()))[-68:]
+            _say_position(header, band, image.shape, ra_deg, dec_deg, coordinates, result)
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
             path = out_dir / f"{object_id}_{band}.fits"
             if path.exists() and not overwrite:
