@@ -187,3 +187,28 @@ def test_band_units_that_differ_between_ingests_are_marked_mixed(wcs_set, tmp_pa
     assert data.attrs["band_units"]["VIS"] == "mixed: electron/s, nanomaggy, (none)"
     assert data["vis"].attrs["band_units"]["VIS"].startswith("mixed")
     assert data["vis"].attrs["units"].startswith("per band, see band_units")
+
+
+def test_cutout_pixels_are_the_stores_float32_not_the_inputs(tmp_path, dask_client):
+    """What the README says of cutout pixels: float64 and large integers rounded to float32, null,
+    infinite and out-of-range pixels NaN (trial: it said the data "equal the input's")."""
+    source = write_set(EUCLID, tmp_path / "src", [400020])
+    vis = EUCLID.band("VIS")
+    wide = cutout_image(400020, 0, vis.shape).astype(np.float64)
+    wide[0, :3] = [np.pi, 1e39, np.inf]
+    fits.PrimaryHDU(wide).writeto(band_file(EUCLID, source, 400020, "VIS"), overwrite=True)
+    ny, nx = EUCLID.band("Y").shape
+    counts = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx) + 16_777_000
+    counts[0, :2] = [16_777_217, -99]
+    hdu = fits.PrimaryHDU(counts)
+    hdu.header["BLANK"] = -99
+    hdu.writeto(band_file(EUCLID, source, 400020, "Y"), overwrite=True)
+    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    result = write_cutouts(tmp_path / "s.zarr", 400020, tmp_path / "out", bands=["VIS", "Y"])
+    written_vis, written_y = fits.getdata(result.files["VIS"]), fits.getdata(result.files["Y"])
+    assert written_vis.dtype == np.dtype(">f4") and written_y.dtype == np.dtype(">f4")
+    assert written_vis[0, 0] == np.float32(np.pi) and float(written_vis[0, 0]) != np.pi
+    assert np.isnan(written_vis[0, 1]) and np.isnan(written_vis[0, 2])  # beyond float32's range; inf
+    np.testing.assert_array_equal(written_vis[1:], wide[1:].astype(np.float32))
+    assert written_y[0, 0] == 16_777_216.0 and np.isnan(written_y[0, 1])  # 2**24 + 1 rounded; BLANK
+    np.testing.assert_array_equal(written_y[1:], counts[1:].astype(np.float32))
