@@ -357,6 +357,7 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     from flows.failures import is_deterministic, one_line, shown_on_console
+    from pipeline.errors import WorkersLostError
 
     if getattr(args._module, "USES_PREFECT", True):  # metadata commands skip Dask's import
         from pipeline.compute import quiet_tensorflow
@@ -382,7 +383,11 @@ def _main(argv: list[str] | None) -> int:
             return 1
         if isinstance(exc, BrokenPipeError) or not is_deterministic(exc):
             raise  # a closed stdout: main() ends quietly
-        print(f"lenshunt {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        message = one_line(exc)
+        kept = getattr(args._module, "interrupted", None)
+        if isinstance(exc, WorkersLostError) and kept:  # what the finished work left, as after a stop
+            message += "; " + kept(args).replace("the same command", "the command")
+        print(f"lenshunt {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

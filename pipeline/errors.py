@@ -69,6 +69,14 @@ class ClusterError(LenshuntError, RuntimeError):
     """A Dask cluster could not be created or reached."""
 
 
+class WorkersLostError(ClusterError):
+    """A stage's Dask workers died under a task (``KilledWorker``), or none was left while work was pending.
+
+    Not retried: Dask already ran the task on several workers, and the same settings fail the same
+    way again (:mod:`pipeline.compute.workers`). The work finished before it is kept.
+    """
+
+
 _BOUNDS = {  # pydantic's error type of a bound -> (its key in the error's ctx, the operator)
     "greater_than_equal": ("ge", ">="),
     "greater_than": ("gt", ">"),

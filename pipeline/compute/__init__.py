@@ -8,6 +8,7 @@ from pipeline.compute.check import check_cluster, oversubscription_warning
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
+from pipeline.compute.workers import results_as_completed, workers_died
 
 __all__ = [
     "Profile",
@@ -21,4 +22,6 @@ __all__ = [
     "load_profiles",
     "oversubscription_warning",
     "quiet_tensorflow",
+    "results_as_completed",
+    "workers_died",
 ]

@@ -257,13 +257,14 @@ def score_store(
             )
             for start, stop in todo
         ]
-        from distributed import as_completed
+        from pipeline.compute import results_as_completed
 
         seconds_read = seconds_model = 0.0
         if progress:
             progress(0, len(futures))
-        for done, future in enumerate(as_completed(futures), start=1):
-            stats = future.result()
+        advice = f"lower --batch-size (now {batch_size})"
+        finished = results_as_completed(client, futures, "score regions", advice=advice)
+        for done, (_, stats) in enumerate(finished, start=1):
             seconds_read += stats["seconds_read"]
             seconds_model += stats["seconds_model"]
             if progress:

@@ -309,7 +309,7 @@ def _run_local(layout, batches, root, seed, config, models, progress, total) -> 
 
 
 def _run_dask(client, layout, batches, root, seed, config, models, progress, total) -> tuple[list[dict], int]:
-    from distributed import as_completed
+    from pipeline.compute import results_as_completed
 
     token = uuid.uuid4().hex[:8]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -326,7 +326,7 @@ def _run_dask(client, layout, batches, root, seed, config, models, progress, tot
     )
     rows: list[dict] = []
     try:
-        for _, batch_rows in as_completed(futures, with_results=True):
+        for _, batch_rows in results_as_completed(client, futures, "simulate objects"):
             rows.extend(batch_rows)
             if progress:
                 progress(len(rows), total)

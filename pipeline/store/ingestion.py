@@ -383,13 +383,13 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
         )
         for index, start, part, part_labels in todo
     ]
-    from distributed import as_completed
+    from pipeline.compute import results_as_completed
 
     n_total = len(plan["regions"])
     if progress:
         progress(len(results), n_total)
-    for future in as_completed(futures):
-        results.append(future.result())
+    for _, result in results_as_completed(client, futures, "ingest regions"):
+        results.append(result)
         if progress:
             progress(len(results), n_total)
     _merge_results(report, results, labels)

@@ -247,7 +247,10 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
                 pure=False,
             )
         )
-    results = [future.result() for future in futures]
+    from pipeline.compute import results_as_completed
+
+    finished = dict(results_as_completed(client, futures, "repair rows"))
+    results = [finished[future] for future in futures]
     band_units: dict[str, list[str]] = {}
     for result in results:
         band_units = merge_band_units(band_units, result["band_units"])
