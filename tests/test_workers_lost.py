@@ -138,13 +138,32 @@ def test_a_cluster_left_without_workers_mid_run_warns_then_gives_up(monkeypatch,
     assert 4 <= waited < 30
 
 
+#: A ``dask worker --preload``: the worker's ingest task grows past any small memory limit.
+GREEDY_INGEST = """
+import time
+import pipeline.store.ingestion as ingestion
+
+def ingest_region(*args, **kwargs):
+    block = bytearray(600 * 2**20)
+    for index in range(0, len(block), 4096):  # touch every page: resident, not only reserved
+        block[index] = 1
+    time.sleep(60)
+
+ingestion.ingest_region = ingest_region  # the task names it: the worker unpickles this one
+"""
+
+
 def test_the_cli_says_a_stage_whose_workers_died_in_one_line_with_what_was_kept(tmp_path):
-    """The real CLI against a scheduler whose one worker has too little memory for an ingest (an idle
-    worker measured 63 MiB, one ingesting this set 215 MiB)."""
+    """The real CLI against a scheduler whose one worker (limit 300 MiB) runs an ingest task that
+    grows to 600 MiB (its ``--preload`` replaces the task's function: a review found the first
+    version of this test, a limit just under a real ingest's 215 MiB, passing or failing by
+    the worker's footprint)."""
     from distributed import LocalCluster
 
     source = write_set(load_layout("euclid-sglc2"), tmp_path / "src", range(500000, 500008))
     store = tmp_path / "s.zarr"
+    preload = tmp_path / "greedy_ingest.py"
+    preload.write_text(GREEDY_INGEST)
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         LocalCluster(
@@ -152,7 +171,7 @@ def test_the_cli_says_a_stage_whose_workers_died_in_one_line_with_what_was_kept(
         ) as empty,
     ):
         address = empty.scheduler_address
-        worker = _start_worker(address, "--memory-limit", "190MiB")
+        worker = _start_worker(address, "--memory-limit", "300MiB", "--preload", str(preload))
         try:
             result = subprocess.run(
                 [
@@ -177,7 +196,7 @@ def test_the_cli_says_a_stage_whose_workers_died_in_one_line_with_what_was_kept(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(
         "lenshunt ingest: error: ingest regions: the Dask workers running its task ingest_region died once "
-        "(over their memory limit of 190.00 MiB per worker"
+        "(over their memory limit of 300.00 MiB per worker"
     ), result.stderr
     assert (
         "give each worker more memory (`dask worker --memory-limit`; the batch scripts of deploy/ take "
