@@ -55,18 +55,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def check_api(url: str, timeout: float = 3.0) -> None:
-    """Raise :class:`PrefectApiError` when the Prefect API at ``url`` does not answer."""
+NO_SERVER_FIX = (
+    "start that server (`prefect server start`), or unset PREFECT_API_URL to let lenshunt use a temporary one"
+)
+"""What to do when ``PREFECT_API_URL`` does not answer, for a command that can use a temporary server."""
+
+
+def unanswered(url: str, timeout: float = 3.0) -> str:
+    """Why the Prefect API at ``url`` does not answer its health check (``"ConnectError: ..."``), or
+    ``""`` when it does."""
     import httpx
 
     try:
         response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise PrefectApiError(
-            f"PREFECT_API_URL={url} does not answer ({type(exc).__name__}: {exc}); start that server "
-            "(`prefect server start`), or unset PREFECT_API_URL to let lenshunt use a temporary one"
-        ) from None
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def check_api(url: str, timeout: float = 3.0, fix: str = NO_SERVER_FIX) -> None:
+    """Raise :class:`PrefectApiError` when the Prefect API at ``url`` does not answer; its message
+    ends with ``fix``."""
+    why = unanswered(url, timeout)
+    if why:
+        raise PrefectApiError(f"PREFECT_API_URL={url} does not answer ({why}); {fix}")
 
 
 class OwnedServer:

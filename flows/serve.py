@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -95,19 +96,88 @@ def _known_lenses_parameter(known_lenses: str | None) -> str:
 
 
 def make_schedule(cron: str | None = None, interval: float | None = None, timezone: str | None = None):
-    """A Prefect schedule from exactly one of ``cron`` and ``interval`` (seconds)."""
+    """A Prefect schedule from exactly one of ``cron`` and ``interval`` (seconds), in ``timezone`` (an
+    IANA name; ``None``: UTC). Each wrong value is a :class:`ServeError` naming its option (trial: an
+    unknown timezone was a 56-line pydantic traceback once the deployment was being made)."""
+    import datetime
+    import math
+    import zoneinfo
+
     from prefect.schedules import Cron, Interval
 
     if (cron is None) == (interval is None):
         raise ServeError("give exactly one of --cron (e.g. '0 2 * * *') and --interval SECONDS")
+    if timezone is not None and timezone not in zoneinfo.available_timezones():  # Prefect's own list
+        raise ServeError(
+            f"--timezone {timezone!r} is not an IANA timezone name (e.g. UTC, Europe/Paris, America/New_York)"
+        )
     if interval is not None:
-        if interval <= 0:
-            raise ServeError(f"--interval must be a positive number of seconds, not {interval}")
-        return Interval(interval, timezone=timezone) if timezone else Interval(interval)
+        if not math.isfinite(interval) or interval < 1:
+            raise ServeError(f"--interval must be a number of seconds, at least 1, not {interval:g}")
+        if interval > MAX_INTERVAL_S:
+            raise ServeError(f"--interval {interval:g} is too long: at most {MAX_INTERVAL_S:g} s (100 years)")
+        return Interval(datetime.timedelta(seconds=interval), timezone=timezone)
     try:
-        return Cron(cron, timezone=timezone) if timezone else Cron(cron)
+        return Cron(cron, timezone=timezone)
     except ValueError as exc:
         raise ServeError(f"invalid --cron {cron!r}: {exc}") from exc
+
+
+MAX_INTERVAL_S = 100 * 365.25 * 86400
+BANNED_IN_NAMES = "/%&><"
+"""Characters Prefect refuses in a deployment name."""
+
+
+def check_name(name: str) -> None:
+    """A :class:`ServeError` for a deployment name Prefect would refuse (empty, or with ``/%&><``)."""
+    if not name.strip():
+        raise ServeError("--name must not be empty")
+    banned = sorted({c for c in name if c in BANNED_IN_NAMES})
+    if banned:
+        raise ServeError(
+            f"--name {name!r} has {' '.join(banned)}: Prefect refuses {BANNED_IN_NAMES} in names"
+        )
+
+
+def build_deployment(
+    run_flow: Any, name: str, schedule: Any, parameters: dict[str, Any], paused: bool
+) -> Any:
+    """The deployment ``lenshunt-run/<name>`` as Prefect validates it, made here without a server.
+
+    Anything Prefect refuses in it (a value the checks of :func:`make_schedule` and
+    :func:`check_name` let through) is a one-line :class:`ServeError`, before anything is created.
+    """
+    from prefect.deployments.runner import EntrypointType
+
+    check_name(name)
+    try:
+        return run_flow.to_deployment(
+            name=name,
+            schedules=[schedule],
+            parameters=parameters,
+            paused=paused,
+            description=(
+                f"Incremental lenshunt run of {parameters['source']} into {parameters['workdir']} "
+                "(ingest new cutouts, score them, rewrite the catalog, report)."
+            ),
+            tags=["lenshunt", "scheduled"],
+            # Runs import flows.run by module name, so they work from any working directory.
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ServeError(f"Prefect refuses deployment lenshunt-run/{name}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: BaseException) -> str:
+    """One line of ``exc``: a pydantic error's first field and message, else its text's first line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        with contextlib.suppress(Exception):
+            first = errors()[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            message = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{where}: {message}" if where else message
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def check_server() -> str:
@@ -150,21 +220,31 @@ def serve_run_flow(
     paused
         Create the deployment with its schedule paused (resume it in the UI).
     """
-    from flows.failures import quiet_resource_tracker
+    from flows.failures import PrefectApiError, quiet_resource_tracker
+    from flows.prefect_api import check_api
     from flows.run import run_flow
 
     quiet_resource_tracker()  # the runs' semaphores, removed at exit: no warning after the last line
     schedule = make_schedule(cron, interval, timezone)
-    url = check_server()
     if not Path(parameters["source"]).is_dir():
         raise ServeError(f"--source {parameters['source']} is not a directory")
-    when = _describe(cron, interval, timezone)
-    print(f"lenshunt serve: deployment lenshunt-run/{name} on {url}, schedule {when}")
+    deployment = build_deployment(run_flow, name, schedule, parameters, paused)
+    url = check_server()
+    check_api(url, fix=SERVER_FIX)  # trial: a server that was down printed a 112-line traceback
+    full_name = f"lenshunt-run/{name}"
     global _stopped
     _stopped = ""
     runner = None
+    server_gone = False
     try:
-        runner = _serve(run_flow, name, schedule, parameters, paused, limit)
+        runner = _serve(deployment, full_name, url, limit)
+        print(
+            f"lenshunt serve: deployment {full_name} on {url}, schedule {_describe(cron, interval, timezone)}"
+        )
+        print(
+            f"lenshunt serve: waiting for scheduled runs; start one now with `prefect deployment run "
+            f"'{full_name}'`; Ctrl-C stops serve and cancels a run in flight"
+        )
         runner.serve()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (flows.cli.Stopped): the runs in flight are cancelled
         _stopped = runner.stop_report if runner is not None else "no run was in flight"
@@ -174,9 +254,26 @@ def serve_run_flow(
                 f"{parameters['workdir']}; `lenshunt run` there does too)"
             )
         raise
+    except PrefectApiError as exc:  # the server went away while serving (flows.serve_runner)
+        server_gone = True
+        if runner is None:
+            raise
+        raise PrefectApiError(
+            f"PREFECT_API_URL={url} stopped answering ({exc}): serve stopped ({runner.stop_report}); start "
+            f"that server and serve again (serve did not pause the schedule of {full_name}: "
+            f"`prefect deployment schedule pause '{full_name}'` does)"
+        ) from None
     finally:
-        if pause_deployment(f"lenshunt-run/{name}", quiet=bool(_stopped)) and _stopped:
-            _stopped += f"; the schedule of lenshunt-run/{name} is paused (serve again or resume it)"
+        # nothing to pause where nothing was created, nor on a server that is gone
+        made = runner is not None and not server_gone
+        if made and pause_deployment(full_name, quiet=bool(_stopped)) and _stopped:
+            _stopped += f"; the schedule of {full_name} is paused (serve again or resume it)"
+
+
+SERVER_FIX = (
+    "start that server (`prefect server start`) or point PREFECT_API_URL at one that runs; "
+    "schedules need a server that stays up"
+)
 
 
 _stopped = ""
@@ -215,35 +312,32 @@ def pause_deployment(full_name: str, quiet: bool = False) -> bool:
     return True
 
 
-def _serve(
-    run_flow: Any, name: str, schedule: Any, parameters: dict[str, Any], paused: bool, limit: int
-) -> ServedRunner:
-    """Register the deployment with a :class:`prefect.runner.Runner` (what ``Flow.serve`` does),
-    not started yet: :meth:`ServedRunner.serve` runs it so that a stop cancels the runs in flight."""
-    from prefect.deployments.runner import EntrypointType
+def _serve(deployment: Any, full_name: str, url: str, limit: int) -> ServedRunner:
+    """Create ``deployment`` with a :class:`prefect.runner.Runner` (what ``Flow.serve`` does), not
+    started yet: :meth:`ServedRunner.serve` runs it so that a stop cancels the runs in flight, and
+    ends it with one line when the server stops answering. A server that fails meanwhile is one line
+    too (:class:`~flows.failures.PrefectApiError`, or a :class:`ServeError` where it refuses it)."""
+    import httpx
     from prefect.runner import Runner
 
+    from flows.failures import PrefectApiError
+    from flows.prefect_api import unanswered
+
     # The schedule is paused by pause_deployment (Prefect's pause on shutdown left it active).
-    runner = Runner(name=name, pause_on_shutdown=False, limit=limit)
-    deployment_id = runner.add_flow(
-        run_flow,
-        name=name,
-        schedules=[schedule],
-        parameters=parameters,
-        paused=paused,
-        description=(
-            f"Incremental lenshunt run of {parameters['source']} into {parameters['workdir']} "
-            "(ingest new cutouts, score them, rewrite the catalog, report)."
-        ),
-        tags=["lenshunt", "scheduled"],
-        # Runs import flows.run by module name, so they work from any working directory.
-        entrypoint_type=EntrypointType.MODULE_PATH,
-    )
-    print(
-        f"lenshunt serve: waiting for scheduled runs; start one now with "
-        f"`prefect deployment run 'lenshunt-run/{name}'`; Ctrl-C stops serve and cancels a run in flight"
-    )
-    return ServedRunner(runner, deployment_id)
+    runner = Runner(name=deployment.name, pause_on_shutdown=False, limit=limit)
+    try:
+        deployment_id = runner.add_deployment(deployment)
+    except httpx.HTTPStatusError as exc:
+        raise ServeError(
+            f"the Prefect server at {url} refused deployment {full_name} "
+            f"({exc.response.status_code}: {exc.response.text[:300]})"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise PrefectApiError(
+            f"PREFECT_API_URL={url} stopped answering ({type(exc).__name__}: {exc}) while serve created "
+            f"deployment {full_name}; {SERVER_FIX}"
+        ) from None
+    return ServedRunner(runner, deployment_id, health=lambda: unanswered(url, timeout=2.0))
 
 
 def _describe(cron: str | None, interval: float | None, timezone: str | None) -> str:

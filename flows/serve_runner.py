@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
@@ -34,6 +35,10 @@ SERVED_ENV = "LENSHUNT_SERVED_RUN"
 #: The longest a stop waits for the runner (its cancel gives a run 30 s before a SIGKILL), seconds.
 STOP_WAIT_S = 75.0
 _BUSY = ["PENDING", "RUNNING", "CANCELLING"]
+#: How often serve asks the server's health (s), and after how many failures in a row it ends: in
+#: about 3 s (trial: Prefect's cancellation observer printed 150 lines within 8 s of the server going).
+WATCH_S = 1.0
+GONE_AFTER = 2
 
 
 def ignore_terminal_interrupt_if_served() -> None:
@@ -65,12 +70,35 @@ def _quiet_cancel_on_console() -> None:
     add_console_filters(DropStopCrashes(), _DropCancelledRunState())
 
 
+class DropServerGone(logging.Filter):
+    """Drop console records whose exception is a failed connection to the Prefect server (Prefect's
+    cancellation observer logs its websocket and polling failures with tracebacks, 150 lines in
+    8 s): serve checks the server itself and ends with one line when it is gone. Other records, and
+    those of other exceptions (bugs), are kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not _connection_failure(exc)
+
+
+def _connection_failure(exc: BaseException) -> bool:
+    import httpx
+
+    seen = 0
+    while exc is not None and seen < 8:  # the exception, its cause or context: a refused connection
+        if isinstance(exc, httpx.TransportError | ConnectionError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 class ServedRunner:
     """A started-on-demand :class:`prefect.runner.Runner` whose stop cancels the runs in flight."""
 
-    def __init__(self, runner: Any, deployment_id: Any) -> None:
+    def __init__(self, runner: Any, deployment_id: Any, health: Callable[[], str] | None = None) -> None:
         self.runner = runner
         self.deployment_id = deployment_id
+        self.health = health  # "" while the server answers, else why not (flows.prefect_api.unanswered)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._ready = threading.Event()
@@ -81,13 +109,27 @@ class ServedRunner:
     def serve(self) -> str:
         """Serve until stopped. Returns what the stop did (one clause, e.g. "flow run 'x' was
         cancelled") and re-raises the ``KeyboardInterrupt`` that stopped it; a runner that ends by
-        itself raises its error."""
+        itself raises its error; a server that stops answering (``health``) ends it with a
+        :class:`~flows.failures.PrefectApiError` (its processes killed: they cannot report to it)."""
+        from flows.failures import PrefectApiError, add_console_filters
+
         os.environ[SERVED_ENV] = "1"
+        add_console_filters(DropServerGone())
         thread = threading.Thread(target=self._thread_main, name="lenshunt-serve-runner", daemon=True)
         thread.start()
+        failed = 0
         try:
-            while not self._done.wait(0.5):
-                pass
+            while not self._done.wait(WATCH_S):
+                why = self.health() if self.health is not None else ""
+                failed = failed + 1 if why else 0
+                if failed >= GONE_AFTER:
+                    left = _kill(_descendants())
+                    self.stop_report = (
+                        f"{left} process(es) of the runs in flight killed"
+                        if left
+                        else ("no run was in flight")
+                    )
+                    raise PrefectApiError(why)
         except KeyboardInterrupt:
             self.stop_report = self._stop()
             raise

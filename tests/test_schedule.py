@@ -89,7 +89,7 @@ def test_schedules_are_validated():
         make_schedule()
     with pytest.raises(ServeError, match="exactly one of --cron"):
         make_schedule(cron="0 2 * * *", interval=60)
-    with pytest.raises(ServeError, match="positive number of seconds"):
+    with pytest.raises(ServeError, match="number of seconds, at least 1"):
         make_schedule(interval=0)
     with pytest.raises(ServeError, match="invalid --cron"):
         make_schedule(cron="61 * * * *")
@@ -203,10 +203,10 @@ def terminate(process: subprocess.Popen, timeout: float) -> None:
     process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME (SQLite); yields (api, env)."""
-    home = tmp_path_factory.mktemp("prefect-home")
+@contextlib.contextmanager
+def started_prefect_server(home: Path):
+    """``prefect server start`` on 127.0.0.1 with PREFECT_HOME ``home`` (SQLite); yields (api, env,
+    server process), and stops it (if still running) on the way out."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
@@ -236,10 +236,17 @@ def prefect_server(tmp_path_factory):
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"Prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
             time.sleep(0.5)
-        yield api, env
+        yield api, env, server
     finally:
         terminate(server, timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME (SQLite); yields (api, env)."""
+    with started_prefect_server(tmp_path_factory.mktemp("prefect-home")) as (api, env, _):
+        yield api, env
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -1,0 +1,127 @@
+"""``lenshunt serve`` fails in one line, as ``lenshunt run`` does, and creates nothing when it fails.
+
+Trial: an unknown ``--timezone`` printed a 56-line pydantic traceback; a Prefect server that was
+down printed a misleading "deployment ... on URL" line, a warning, and a 112-line ``httpx``
+traceback. Every argument a schedule or deployment takes is checked before anything is created
+(the fast tests run the real CLI, :func:`flows.cli.main`, with ``PREFECT_API_URL`` at a port where
+nothing listens). The slow test serves on a real ``prefect server start`` and stops that server
+under it: serve ends within seconds with one line, not Prefect's tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from test_cli_process import _default_sigint
+from test_schedule import free_port, started_prefect_server, terminate
+
+from flows.cli import main
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """PREFECT_API_URL at a local port where nothing listens."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--cron", "0 2 * * *", "--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus' is not an IANA"),
+        (["--interval", "60", "--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus' is not an IANA"),
+        (["--cron", "0 2 * * *", "--timezone", ""], "--timezone '' is not an IANA"),
+        (["--cron", "0 25 * * *"], "invalid --cron '0 25 * * *'"),
+        (["--interval", "nan"], "--interval must be a number of seconds, at least 1, not nan"),
+        (["--interval", "inf"], "--interval must be a number of seconds, at least 1, not inf"),
+        (["--interval", "0.0000001"], "at least 1, not 1e-07"),
+        (["--interval", "1e300"], "--interval 1e+300 is too long"),
+        (["--cron", "0 2 * * *", "--name", "a/b"], "--name 'a/b' has /"),
+        (["--cron", "0 2 * * *", "--name", " "], "--name must not be empty"),
+    ],
+)
+def test_serve_refuses_a_wrong_schedule_or_name_in_one_line(tmp_path, no_server, capsys, extra, expected):
+    source = tmp_path / "incoming"
+    source.mkdir()
+    argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), *extra]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("lenshunt serve: error: "), captured.err[-3000:]
+    assert expected in lines[0], lines
+    assert captured.out == ""  # no "deployment ... on URL" line: nothing was made
+
+
+def test_serve_on_a_server_that_does_not_answer_says_so_in_one_line_and_prints_nothing_else(tmp_path):
+    """The real console script, as the operator ran it: one line, as ``lenshunt run`` says it."""
+    source = tmp_path / "incoming"
+    source.mkdir()
+    url = f"http://127.0.0.1:{free_port()}/api"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "serve", "--source", str(source), "--workdir",
+         str(tmp_path / "work"), "--cron", "0 2 * * *"],
+        env={**os.environ, "PREFECT_API_URL": url}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stdout == "", result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith(f"lenshunt serve: error: PREFECT_API_URL={url} does not answer ("), lines
+    assert "start that server" in lines[0]
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.slow
+def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
+    """Trial: serve went on after its server stopped, printing Prefect's cancellation-observer
+    tracebacks (150 lines in 8 s), and a Ctrl-C then waited on the server. Now it ends within
+    seconds, exit 1, with one line that says what to do; nothing else after its start lines."""
+    source = tmp_path / "incoming"
+    source.mkdir()
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, server):
+        command = [
+            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+            "--workdir", str(tmp_path / "work"), "--interval", "3600", "--name", "gone",
+        ]  # fmt: skip
+        with log_path.open("w") as log:
+            serve = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_default_sigint,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while "waiting for scheduled runs" not in log_path.read_text():
+                assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            assert api.deployment_id("gone") is not None
+            os.killpg(server.pid, signal.SIGTERM)  # the server goes away under serve
+            server.wait(timeout=60)
+            stopped_at = time.monotonic()
+            serve.wait(timeout=60)
+            took = time.monotonic() - stopped_at
+        finally:
+            terminate(serve, timeout=30)
+    text = log_path.read_text()
+    assert serve.returncode == 1, text
+    assert took < 30, f"{took:.0f} s\n{text}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines[0].startswith("lenshunt serve: deployment lenshunt-run/gone on "), text
+    assert lines[1].startswith("lenshunt serve: waiting for scheduled runs"), text
+    assert len(lines) == 3, text
+    assert lines[2].startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering ("), text
+    assert "serve stopped (no run was in flight); start that server and serve again" in lines[2], text
+    assert "Traceback" not in text
