@@ -9,6 +9,7 @@ from prefect import flow, task
 
 from flows.artifacts import publish_results
 from flows.common import log_summary, metrics_lines
+from flows.failures import writing_to
 from flows.preflight import non_negative_int, positive_number, probability
 from pipeline.evaluation import EvaluationResult, evaluate_run
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
@@ -20,7 +21,8 @@ HELP = "compute metrics, plots and the HTML report (with a gallery) of a score r
 def evaluate_stage(
     out: str, store: str, threshold: float | None, beta: float | None, top_n: int | None, run_info: dict
 ) -> EvaluationResult:
-    return evaluate_run(out, store, threshold=threshold, beta=beta, top_n=top_n, run_info=run_info)
+    with writing_to(out):  # the report folder (a full disk: "writing in OUT", not "a file")
+        return evaluate_run(out, store, threshold=threshold, beta=beta, top_n=top_n, run_info=run_info)
 
 
 @flow(name="lenshunt-evaluate", log_prints=True)

@@ -20,7 +20,7 @@ from flows.common import (
     start_early_stage,
     take_early_stage,
 )
-from flows.failures import retry_unless_deterministic
+from flows.failures import retry_unless_deterministic, writing_to
 from flows.preflight import label_catalog, layout_source, outside_stores, positive_int, writable_directory
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
 from schemas.layout import available_layouts, load_layout
@@ -46,10 +46,10 @@ def ingest_stage(
     """
     early = take_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved))
     if early is not None:
-        with progress_reporter("ingest regions") as progress:
+        with writing_to(store), progress_reporter("ingest regions") as progress:
             return early.result(progress)
     work = partial(_ingest, layout, source, store, catalog, chunk_objects, source_moved)
-    with progress_reporter("ingest regions") as progress, stage_client(compute) as client:
+    with writing_to(store), progress_reporter("ingest regions") as progress, stage_client(compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
         return work(client, progress)
 

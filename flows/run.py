@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
 from flows.evaluate import evaluate_stage
-from flows.failures import is_deterministic, one_line
+from flows.failures import is_deterministic, one_line, writing_to
 from flows.ingest import ingest_stage
 from flows.preflight import (
     catalog_writable,
@@ -132,7 +132,8 @@ def run_flow(
     store, scores = workdir_paths(workdir)
     model = str(model or shipped_model())
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
-    with run_lock, score_folder_lock(scores, purpose="run"):  # review: ingested, then refused by a score
+    # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
+    with writing_to(workdir), run_lock, score_folder_lock(scores, purpose="run"):
         logger = get_run_logger()
         with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
             log_dashboard(client, dashboard)

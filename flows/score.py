@@ -15,7 +15,7 @@ from flows.common import (
     log_summary,
     progress_reporter,
 )
-from flows.failures import retry_unless_deterministic
+from flows.failures import retry_unless_deterministic, writing_to
 from flows.preflight import (
     catalog_writable,
     existing_directory,
@@ -60,7 +60,10 @@ def score_stage(
     A run directory that was graded (``OUT/grades``) gets the grade consensus back into the
     new catalogs (:func:`pipeline.inspection.apply_grades`), so rescoring never drops it.
     """
-    with score_folder_lock(out):  # before the cluster starts (trial: workers started, then refused)
+    with (
+        writing_to(out),
+        score_folder_lock(out),
+    ):  # before the cluster starts (trial: workers started, then refused)
         with progress_reporter("score regions") as progress, connect(**compute) as client:
             log_dashboard(client, compute.get("dashboard", False))
             result = score_store(

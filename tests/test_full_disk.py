@@ -1,0 +1,120 @@
+"""A full disk says where it was writing, in one line, with no Dask worker's traceback block.
+
+Trial: ``lenshunt run`` into a full 3 MB tmpfs printed a ``distributed.worker - ERROR - Compute
+Failed`` block with the traceback as text, then ``error: a file: No space left on device``; so
+did ``lenshunt evaluate`` on an output folder with 2.7 MB free. A write (not an open) that fails
+on a full disk raises ``OSError(ENOSPC)`` with no file name. A full disk cannot be made portably
+in a test without root (a tmpfs mount), so these tests raise exactly that at the lowest writer
+they can reach: the real CLI runs as a subprocess with the shard writer (ingest) or the gallery
+writer (evaluate) replaced by one that raises ``OSError(ENOSPC, ...)`` without a file name, and a
+real process ``LocalCluster`` with the CLI's worker preload runs a task that raises it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cutouts import write_set
+from test_inspect import write_run
+from test_training import LAYOUT
+
+from pipeline.store import ingest
+from schemas.layout import load_layout
+
+pytestmark = pytest.mark.prefect
+
+REPO = Path(__file__).resolve().parents[1]
+IDS = list(range(640000, 640012))
+FULL = "No space left on device; free space on that disk, or write elsewhere"
+
+#: ``lenshunt`` with the writer ``{module}.{name}`` failing as a full disk does, with no file name.
+PLANTED = """
+import errno, os, sys, {module}
+def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+{module}.{name} = full
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _lenshunt_on_a_full_disk(module: str, name: str, args: list[str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the CLI's temporary server
+    code = PLANTED.format(module=module, name=name)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+    )
+
+
+def _one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if " error" in line.lower()]
+    assert len(errors) == 1, result.stderr[-3000:]
+    return errors[0]
+
+
+def test_a_full_disk_in_an_ingest_names_the_store(tmp_path):
+    source = write_set(load_layout("euclid-sglc2"), tmp_path / "src", IDS, {i: i % 2 for i in IDS})
+    store = tmp_path / "store.zarr"
+    result = _lenshunt_on_a_full_disk(
+        "pipeline.store.shards",
+        "write_whole_shard",
+        ["ingest", str(source), str(store)],
+    )
+    line = _one_error_line(result)
+    assert line == f"lenshunt ingest: error: writing in {store}: {FULL}", line
+
+
+def test_a_full_disk_in_an_evaluation_names_the_output_folder(tmp_path, dask_client):
+    source = write_set(LAYOUT, tmp_path / "src", IDS, {i: i % 2 for i in IDS})
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    run = write_run(store, tmp_path / "run")
+    result = _lenshunt_on_a_full_disk(
+        "pipeline.evaluation.gallery", "render_gallery_pngs", ["evaluate", str(run), "--store", str(store)]
+    )
+    line = _one_error_line(result)
+    assert line == f"lenshunt evaluate: error: writing in {run}: {FULL}", line
+
+
+WORKER = """
+import errno, os
+import dask
+from distributed import Client, LocalCluster
+
+def full_disk():
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+def bug():
+    raise ValueError("a planted bug")
+
+if __name__ == "__main__":
+    with dask.config.set({"distributed.worker.preload": ["flows.worker_signals"]}):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        with cluster, Client(cluster) as client:
+            for function in (full_disk, bug):
+                try:
+                    client.submit(function, pure=False).result()
+                except Exception as exc:
+                    print("raised", type(exc).__name__, flush=True)
+"""
+
+
+def test_a_worker_logs_no_compute_failed_block_for_a_full_disk_but_does_for_a_bug(tmp_path):
+    """The worker's "Compute Failed" record (ERROR, the traceback as text) of a deterministic failure
+    is dropped: the exception reaches the client, and the CLI says it in one line. A bug keeps it."""
+    script = tmp_path / "worker_failures.py"
+    script.write_text(textwrap.dedent(WORKER))
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:2] == ["raised OSError", "raised ValueError"], result.stdout
+    assert result.stderr.count("Compute Failed") == 1, result.stderr[-3000:]
+    assert "a planted bug" in result.stderr and "No space left on device" not in result.stderr, result.stderr
