@@ -35,10 +35,35 @@ SERVED_ENV = "LENSHUNT_SERVED_RUN"
 #: The longest a stop waits for the runner (its cancel gives a run 30 s before a SIGKILL), seconds.
 STOP_WAIT_S = 75.0
 _BUSY = ["PENDING", "RUNNING", "CANCELLING"]
-#: How often serve asks the server's health (s), and after how many failures in a row it ends: in
-#: about 3 s (trial: Prefect's cancellation observer printed 150 lines within 8 s of the server going).
+#: How often serve asks its Prefect server's health (s).
 WATCH_S = 1.0
-GONE_AFTER = 2
+#: How long serve waits for a server that stopped answering to answer again before it ends (s): a
+#: restart of the server is waited out (a review: serve ended 2 s into any outage); its value is
+#: read from :data:`GRACE_ENV` where set.
+SERVER_GRACE_S = 60.0
+GRACE_ENV = "LENSHUNT_SERVE_SERVER_GRACE_S"
+
+
+def server_grace_s() -> float:
+    """:data:`SERVER_GRACE_S`, or ``$LENSHUNT_SERVE_SERVER_GRACE_S`` (seconds, >= 0) where set.
+
+    Raises
+    ------
+    pipeline.errors.LenshuntError
+        For a value that is not a number of seconds.
+    """
+    from pipeline.errors import LenshuntError
+
+    value = os.environ.get(GRACE_ENV, "").strip()
+    if not value:
+        return SERVER_GRACE_S
+    try:
+        grace = float(value)
+    except ValueError:
+        grace = -1.0
+    if not 0 <= grace < float("inf"):
+        raise LenshuntError(f"{GRACE_ENV}={value!r} is not a number of seconds (>= 0); unset it for 60")
+    return grace
 
 
 def ignore_terminal_interrupt_if_served() -> None:
@@ -113,16 +138,29 @@ class ServedRunner:
         :class:`~flows.failures.PrefectApiError` (its processes killed: they cannot report to it)."""
         from flows.failures import PrefectApiError, add_console_filters
 
+        grace = server_grace_s()
         os.environ[SERVED_ENV] = "1"
         add_console_filters(DropServerGone())
         thread = threading.Thread(target=self._thread_main, name="lenshunt-serve-runner", daemon=True)
         thread.start()
-        failed = 0
+        down_since: float | None = None
         try:
             while not self._done.wait(WATCH_S):
                 why = self.health() if self.health is not None else ""
-                failed = failed + 1 if why else 0
-                if failed >= GONE_AFTER:
+                if not why:
+                    if down_since is not None:
+                        print("lenshunt serve: the Prefect server answers again; serving on", file=sys.stderr)
+                    down_since = None
+                    continue
+                if down_since is None:
+                    down_since = time.monotonic()
+                    print(
+                        f"lenshunt serve: warning: the Prefect server does not answer ({why}); serve ends "
+                        f"unless it answers within {grace:g} s ({GRACE_ENV})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                if time.monotonic() - down_since >= grace:
                     left = _kill(_descendants())
                     self.stop_report = (
                         f"{left} process(es) of the runs in flight killed"

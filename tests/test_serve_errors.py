@@ -85,8 +85,9 @@ def test_serve_on_a_server_that_does_not_answer_says_so_in_one_line_and_prints_n
 @pytest.mark.slow
 def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
     """Trial: serve went on after its server stopped, printing Prefect's cancellation-observer
-    tracebacks (150 lines in 8 s), and a Ctrl-C then waited on the server. Now it ends within
-    seconds, exit 1, with one line that says what to do; nothing else after its start lines."""
+    tracebacks (150 lines in 8 s), and a Ctrl-C then waited on the server. Now it warns at once
+    and, the server not back within its grace (``LENSHUNT_SERVE_SERVER_GRACE_S``, 60 s unless
+    set; 3 s here), ends, exit 1, with one line that says what to do; nothing else."""
     source = tmp_path / "incoming"
     source.mkdir()
     home = tmp_path / "prefect-home"
@@ -99,7 +100,8 @@ def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
         ]  # fmt: skip
         with log_path.open("w") as log:
             serve = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "3"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=_default_sigint,
             )  # fmt: skip
         try:
@@ -121,7 +123,68 @@ def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[0].startswith("lenshunt serve: deployment lenshunt-run/gone on "), text
     assert lines[1].startswith("lenshunt serve: waiting for scheduled runs"), text
-    assert len(lines) == 3, text
-    assert lines[2].startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering ("), text
-    assert "serve stopped (no run was in flight); start that server and serve again" in lines[2], text
+    assert len(lines) == 4, text
+    assert lines[2].startswith("lenshunt serve: warning: the Prefect server does not answer ("), text
+    assert lines[2].endswith("serve ends unless it answers within 3 s (LENSHUNT_SERVE_SERVER_GRACE_S)"), text
+    assert lines[3].startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering ("), text
+    assert "serve stopped (no run was in flight); start that server and serve again" in lines[3], text
     assert "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_serve_waits_out_a_restart_of_its_server(tmp_path):
+    """A review: serve ended two seconds into any outage of its server, a restart included. A server
+    stopped and started again on its port within the grace is said (a warning, then "answers
+    again") and serve goes on: a later stop of serve is the usual one line, exit 143."""
+    import shutil
+    from pathlib import Path
+
+    from test_schedule import Api
+
+    source = tmp_path / "incoming"
+    source.mkdir()
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, server):
+        command = [
+            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+            "--workdir", str(tmp_path / "work"), "--interval", "3600", "--name", "restarted",
+        ]  # fmt: skip
+        with log_path.open("w") as log:
+            serve = subprocess.Popen(
+                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "120"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+            )  # fmt: skip
+        again = None
+        try:
+            _wait_for_line(log_path, "waiting for scheduled runs", serve)
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+            _wait_for_line(log_path, "does not answer", serve)
+            port = api.url.rsplit(":", 1)[1].split("/")[0]
+            prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+            again = subprocess.Popen(
+                [prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
+                env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            _wait_for_line(log_path, "answers again", serve, timeout=150)
+            assert Api(api.url).deployment_id("restarted") is not None
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=90)
+        finally:
+            terminate(serve, timeout=30)
+            if again is not None:
+                terminate(again, timeout=30)
+    text = log_path.read_text()
+    assert serve.returncode == 143, text
+    assert "Traceback" not in text and "error:" not in text, text
+    assert [line for line in text.splitlines() if line.startswith("lenshunt serve: stopped")], text
+
+
+def _wait_for_line(path, text: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, path.read_text()
+        time.sleep(0.5)
