@@ -88,27 +88,13 @@ def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
     tracebacks (150 lines in 8 s), and a Ctrl-C then waited on the server. Now it warns at once
     and, the server not back within its grace (``LENSHUNT_SERVE_SERVER_GRACE_S``, 60 s unless
     set; 3 s here), ends, exit 1, with one line that says what to do; nothing else."""
-    source = tmp_path / "incoming"
-    source.mkdir()
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
     with started_prefect_server(home) as (api, env, server):
-        command = [
-            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
-            "--workdir", str(tmp_path / "work"), "--interval", "3600", "--name", "gone",
-        ]  # fmt: skip
-        with log_path.open("w") as log:
-            serve = subprocess.Popen(
-                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "3"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_default_sigint,
-            )  # fmt: skip
+        serve = _serve(tmp_path, env, "gone", grace_s=3, log_path=log_path)
         try:
-            deadline = time.monotonic() + 120
-            while "waiting for scheduled runs" not in log_path.read_text():
-                assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
+            _wait_for_line(log_path, "waiting for scheduled runs", serve)
             assert api.deployment_id("gone") is not None
             os.killpg(server.pid, signal.SIGTERM)  # the server goes away under serve
             server.wait(timeout=60)
@@ -141,21 +127,11 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
 
     from test_schedule import Api
 
-    source = tmp_path / "incoming"
-    source.mkdir()
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
     with started_prefect_server(home) as (api, env, server):
-        command = [
-            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
-            "--workdir", str(tmp_path / "work"), "--interval", "3600", "--name", "restarted",
-        ]  # fmt: skip
-        with log_path.open("w") as log:
-            serve = subprocess.Popen(
-                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "120"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
-            )  # fmt: skip
+        serve = _serve(tmp_path, env, "restarted", grace_s=120, log_path=log_path)
         again = None
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
@@ -188,3 +164,18 @@ def _wait_for_line(path, text: str, process: subprocess.Popen, timeout: float = 
     while text not in path.read_text():
         assert process.poll() is None and time.monotonic() < deadline, path.read_text()
         time.sleep(0.5)
+
+
+def _serve(tmp_path, env: dict, name: str, grace_s: float, log_path) -> subprocess.Popen:
+    """``lenshunt serve`` of an empty folder every hour, its output to ``log_path``."""
+    source = tmp_path / "incoming"
+    source.mkdir()
+    command = [
+        sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+        "--workdir", str(tmp_path / "work"), "--interval", "3600", "--name", name,
+    ]  # fmt: skip
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": str(grace_s)}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+        )  # fmt: skip
