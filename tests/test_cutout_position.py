@@ -120,3 +120,23 @@ def test_the_real_challenge_placeholder_wcs_is_said_plainly(real_samples, tmp_pa
     comments = _comments(header)
     assert "position cards RA,DEC (rad), which ingest reads before the WCS" in comments
     assert "This WCS is a placeholder (CRVAL1 = CRVAL2 = 0, as in every file of the first" in comments
+
+
+def test_a_real_field_at_ra_dec_zero_is_not_called_a_placeholder():
+    """Trial: a WCS with CRVAL (0, 0) three pixels off a catalog position at (0.3", 0) was called the
+    first challenge's placeholder; it is one only when far off (278" in that challenge)."""
+    from astropy.wcs import WCS
+
+    from pipeline.store.cutout_position import position_check
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [0.0, 0.0]
+    wcs.wcs.crpix = [50.5, 50.5]
+    wcs.wcs.cdelt = [-0.1 / 3600, 0.1 / 3600]
+    header = wcs.to_header()
+    near = position_check(header, 0.3 / 3600, 0.0, (100, 100))
+    assert near.disagrees and near.offset_arcsec == pytest.approx(0.3, abs=1e-3)
+    assert "placeholder" not in near.comment, near.comment
+    far = position_check(header, 359.975849, -0.073383, (100, 100))
+    assert "This WCS is a placeholder" in far.comment and far.offset_arcsec > 270

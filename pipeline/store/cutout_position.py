@@ -28,6 +28,10 @@ Euclid VIS band, 0.3" for NISP)."""
 
 _WCS_KEYS = ("CRVAL1", "CRVAL2")
 
+PLACEHOLDER_MIN_ARCSEC = 60.0
+"""Least offset at which a WCS with ``CRVAL1 = CRVAL2 = 0`` is called the first challenge's placeholder
+(278" for its object 100002); nearer, it may be a real field at (0, 0) a few pixels off (trial)."""
+
 
 @dataclass(frozen=True)
 class PositionCheck:
@@ -152,7 +156,7 @@ def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates) 
             " The catalog position is the one most of the object's bands agree on, from another "
             "band (this file's position cards do not give it)."
         )
-    if _placeholder(header):
+    if _placeholder(header) and check.offset_arcsec > PLACEHOLDER_MIN_ARCSEC:
         source += (
             " This WCS is a placeholder (CRVAL1 = CRVAL2 = 0, as in every file of the first lens "
             "finding challenge): it does not locate the object; use the catalog position."
