@@ -118,9 +118,31 @@ def make_schedule(cron: str | None = None, interval: float | None = None, timezo
             raise ServeError(f"--interval {interval:g} is too long: at most {MAX_INTERVAL_S:g} s (100 years)")
         return Interval(datetime.timedelta(seconds=interval), timezone=timezone)
     try:
-        return Cron(cron, timezone=timezone)
+        schedule = Cron(cron, timezone=timezone)
     except ValueError as exc:
         raise ServeError(f"invalid --cron {cron!r}: {exc}") from exc
+    _check_cron_fires(cron)
+    return schedule
+
+
+def _check_cron_fires(cron: str) -> None:
+    """A :class:`ServeError` for a cron expression that Prefect takes but that is not what a user
+    means (trial): six fields (Prefect's croniter reads the sixth as seconds: 60 runs a night), or
+    a date that never comes (30 February: the server's scheduler then logs an error every loop)."""
+    import datetime
+
+    from prefect._vendor.croniter import croniter  # what Prefect's server schedules with
+
+    fields = cron.split()
+    if not cron.strip().startswith("@") and len(fields) != 5:
+        raise ServeError(
+            f"--cron {cron!r} has {len(fields)} fields: give the 5 of minute, hour, day of month, month "
+            "and day of week (e.g. '0 2 * * *'); Prefect would read a sixth as seconds"
+        )
+    try:
+        croniter(cron, datetime.datetime(2026, 1, 1)).get_next(datetime.datetime)
+    except Exception as exc:  # croniter's CroniterBadDateError: no such date within its search
+        raise ServeError(f"--cron {cron!r} never fires (no such date); check its day and month") from exc
 
 
 MAX_INTERVAL_S = 100 * 365.25 * 86400

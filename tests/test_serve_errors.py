@@ -43,6 +43,8 @@ def no_server(monkeypatch):
         (["--interval", "60", "--timezone", "Mars/Olympus"], "--timezone 'Mars/Olympus' is not an IANA"),
         (["--cron", "0 2 * * *", "--timezone", ""], "--timezone '' is not an IANA"),
         (["--cron", "0 25 * * *"], "invalid --cron '0 25 * * *'"),
+        (["--cron", "0 2 30 2 *"], "--cron '0 2 30 2 *' never fires (no such date)"),  # trial
+        (["--cron", "0 2 * * * *"], "--cron '0 2 * * * *' has 6 fields: give the 5 of minute"),  # trial
         (["--interval", "nan"], "--interval must be a number of seconds, at least 1, not nan"),
         (["--interval", "inf"], "--interval must be a number of seconds, at least 1, not inf"),
         (["--interval", "0.0000001"], "at least 1, not 1e-07"),
