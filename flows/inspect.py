@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(
             f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for "
-            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; Ctrl-C stops",
+            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; Ctrl-C stops"
+            + ("" if len(session.queue) else f"\n  nothing to grade: {_why_empty(session)}"),
             flush=True,
         )
         if args.open:
@@ -208,6 +209,13 @@ def _warn(notes: list[str | None]) -> None:
     for note in notes:
         if note:
             print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
+
+
+def _why_empty(session: InspectSession) -> str:
+    """Why the queue is empty, as the page says it (trial: "0 candidates" alone)."""
+    if session.my_grades:
+        return f"you have graded all {len(session.my_grades)} of its candidates (--regrade shows them again)"
+    return "no object of this run has a score (its catalog's flags and report say why)"
 
 
 def _stop(signum, frame) -> None:

@@ -69,6 +69,10 @@ def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa
         ),
         graded: ("done", f"You have graded all {len(session.queue)} of this run's candidates"),
     }
+    printed = {  # and the command's own lines say it
+        "ann": "nothing to grade: no object of this run has a score",
+        "done": f"nothing to grade: you have graded all {len(session.queue)} of its candidates",
+    }
     with Browser(tmp_path / "profile") as browser:
         for run, (inspector, said) in cases.items():
             process, url = start_server(run, free_port(), "--inspector", inspector)
@@ -80,4 +84,6 @@ def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa
                 assert browser.evaluate("document.getElementById('total').textContent") == "0"
             finally:
                 process.send_signal(signal.SIGTERM)
-                process.communicate(timeout=60)
+                process.wait(timeout=60)
+                output = process.stdout.read()  # not communicate(): it skips what readline buffered
+            assert printed[inspector] in output, output
