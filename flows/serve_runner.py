@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,9 @@ def ignore_terminal_interrupt_if_served() -> None:
     Its console (``serve``'s) also leaves out what Prefect logs of the cancel, which ``serve``'s
     stop line says: each task's "Crash detected! Execution was aborted by a termination signal." and
     "Finished in state Crashed(...)" at ERROR, and the flow's "Finished in state Running()" (a
-    review; Prefect 3.4). Prefect's server keeps them, and the run is Cancelled there."""
+    review; Prefect 3.4). Prefect's server keeps them, and the run is Cancelled there. So are the
+    tracebacks of its failed connections to a server that went away (:class:`DropServerGone`; trial:
+    a 30-line one of Prefect's FlowRunSuspendingObserver), which ``serve`` says in its own lines."""
     if not os.environ.get(SERVED_ENV):
         return
     if threading.current_thread() is threading.main_thread():
@@ -92,18 +95,54 @@ class _DropCancelledRunState(logging.Filter):
 def _quiet_cancel_on_console() -> None:
     from flows.failures import DropStopCrashes, add_console_filters
 
-    add_console_filters(DropStopCrashes(), _DropCancelledRunState())
+    add_console_filters(DropStopCrashes(), _DropCancelledRunState(), DropServerGone())
+
+
+_SERVER_DOWN = threading.Event()
+"""Set while serve finds its Prefect server not answering (:meth:`ServedRunner.serve`)."""
 
 
 class DropServerGone(logging.Filter):
     """Drop console records whose exception is a failed connection to the Prefect server (Prefect's
     cancellation observer logs its websocket and polling failures with tracebacks, 150 lines in
-    8 s): serve checks the server itself and ends with one line when it is gone. Other records, and
-    those of other exceptions (bugs), are kept."""
+    8 s), and, while serve finds the server not answering, every record of Prefect's own loggers
+    (its events worker's "Failed the last 3 attempts" with tracebacks as text, the runner's note
+    on the run serve killed; trial): serve says it in its own lines. Other records, and those of
+    other exceptions (bugs), are kept."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _SERVER_DOWN.is_set() and (record.name.startswith("prefect") or _prefect_callback(record)):
+            return False
         exc = record.exc_info[1] if record.exc_info else None
         return exc is None or not _connection_failure(exc)
+
+
+def _prefect_callback(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is asyncio's "Exception in callback" of a Prefect object (the runner's
+    cancellation observer's, once its polling gave up on the gone server: trial)."""
+    import traceback
+
+    if record.name != "asyncio" or not record.exc_info or record.exc_info[2] is None:
+        return False
+    return any("prefect" in frame.filename for frame in traceback.extract_tb(record.exc_info[2]))
+
+
+def _print_unless_server_down(*args: Any, **kwargs: Any) -> None:
+    if not _SERVER_DOWN.is_set():
+        print(*args, **kwargs)
+
+
+def _quiet_service_loop_printer() -> None:
+    """Make Prefect's ``critical_service_loop`` (its cancellation observers' polling) print its
+    "Failed the last 3 attempts ... Traceback" summary only while the server answers: it prints with
+    ``print``, not a logger, 30 lines into serve's output when the server went away (trial).
+    Relies on its ``printer`` default (Prefect 3.8); tests/test_serve_errors.py fails if it changes."""
+    from prefect.utilities import services
+
+    loop = services.critical_service_loop
+    defaults = loop.__defaults__ or ()
+    if print in defaults:
+        loop.__defaults__ = tuple(_print_unless_server_down if d is print else d for d in defaults)
 
 
 def _connection_failure(exc: BaseException) -> bool:
@@ -141,31 +180,45 @@ class ServedRunner:
         grace = server_grace_s()
         os.environ[SERVED_ENV] = "1"
         add_console_filters(DropServerGone())
+        _quiet_service_loop_printer()
+        # the coroutine of that dropped callback, reported at exit (trial, with a server gone)
+        warnings.filterwarnings("ignore", r"coroutine 'Runner\._handle_cancellation_observer_failure'")
         thread = threading.Thread(target=self._thread_main, name="lenshunt-serve-runner", daemon=True)
         thread.start()
         down_since: float | None = None
+        killed = 0
         try:
             while not self._done.wait(WATCH_S):
                 why = self.health() if self.health is not None else ""
                 if not why:
                     if down_since is not None:
                         print("lenshunt serve: the Prefect server answers again; serving on", file=sys.stderr)
-                    down_since = None
+                    down_since, killed = None, 0
+                    _SERVER_DOWN.clear()
                     continue
                 if down_since is None:
                     down_since = time.monotonic()
+                    _SERVER_DOWN.set()
                     print(
                         f"lenshunt serve: warning: the Prefect server does not answer ({why}); serve ends "
                         f"unless it answers within {grace:g} s ({GRACE_ENV})",
                         file=sys.stderr,
                         flush=True,
                     )
+                    continue
+                if not killed:  # a second failure: a run in flight cannot report to the server
+                    killed = _kill(_descendants()) or -1  # trial: its Prefect clients' tracebacks
+                    if killed > 0:
+                        print(
+                            f"lenshunt serve: the run in flight cannot report to the server: its {killed} "
+                            "process(es) killed (the next firing resumes its work)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                 if time.monotonic() - down_since >= grace:
-                    left = _kill(_descendants())
+                    left = _kill(_descendants()) + max(killed, 0)
                     self.stop_report = (
-                        f"{left} process(es) of the runs in flight killed"
-                        if left
-                        else ("no run was in flight")
+                        f"{left} process(es) of the runs in flight killed" if left else "no run was in flight"
                     )
                     raise PrefectApiError(why)
         except KeyboardInterrupt:
@@ -173,6 +226,7 @@ class ServedRunner:
             raise
         finally:
             os.environ.pop(SERVED_ENV, None)
+            _SERVER_DOWN.clear()
         if self._error is not None:
             raise self._error
         return "the runner ended"
@@ -260,13 +314,16 @@ def _describe_stop(busy: list[Any], after: list[Any], left: int) -> str:
 
 
 def _descendants() -> list[Any]:
-    """This process's descendants but multiprocessing's resource tracker (it ends with us)."""
+    """This process's descendants but its own multiprocessing resource tracker (it ends with us); a
+    run's tracker is one of them (left, it warned of the killed run's semaphores; trial)."""
     import psutil
 
+    me = psutil.Process()
     found = []
-    for child in psutil.Process().children(recursive=True):
+    for child in me.children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if not any(part.startswith("from multiprocessing.resource_tracker") for part in child.cmdline()):
+            tracker = any(arg.startswith("from multiprocessing.resource_tracker") for arg in child.cmdline())
+            if not (tracker and child.ppid() == me.pid):
                 found.append(child)
     return found
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 from test_cli_process import _default_sigint
-from test_schedule import free_port, started_prefect_server, terminate
+from test_schedule import free_port, small_bundle, started_prefect_server, terminate  # noqa: F401
 
 from flows.cli import main
 
@@ -181,3 +181,46 @@ def _serve(tmp_path, env: dict, name: str, grace_s: float, log_path) -> subproce
             command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": str(grace_s)}, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
         )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_in_flight_when_the_server_goes_away_prints_no_traceback(small_bundle, tmp_path):  # noqa: F811
+    """Trial: with a run in flight, Prefect's FlowRunSuspendingObserver in the run's process printed
+    a 30-line ConnectionRefusedError traceback into serve's output between its warning and its error
+    line. The run's console now leaves such records out too; serve kills the run after its grace."""
+    from test_schedule import EUCLID, FIRST, LABELS, wait_for, write_set
+
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, server):
+        command = [
+            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "inflight",
+            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
+        ]  # fmt: skip
+        with log_path.open("w") as log:
+            serve = subprocess.Popen(
+                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "25"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+            )  # fmt: skip
+        try:
+
+            def running():
+                assert serve.poll() is None, log_path.read_text()
+                return [r for r in api.flow_runs("inflight") if r["state_type"] == "RUNNING"]
+
+            wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+            serve.wait(timeout=120)
+        finally:
+            terminate(serve, timeout=30)
+    text = log_path.read_text()
+    assert serve.returncode == 1, text
+    assert "Traceback" not in text, text
+    assert "lenshunt serve: warning: the Prefect server does not answer" in text, text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering"), text
+    assert "process(es) of the runs in flight killed" in last, text
