@@ -86,6 +86,20 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _evaluation_fix(exc: OSError, why: str) -> str:
+    """What to do about an evaluation that could not be written, said by ``why`` or not (trial: a
+    full disk was told to chmod or chattr its folder)."""
+    import errno
+
+    from flows.failures import OS_FIXES
+
+    if why == one_line(exc):  # it says its own fix
+        return ""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "make that writable (e.g. chmod u+w, chattr -i) or move it away"
+    return OS_FIXES.get(exc.errno, "")
+
+
 def workdir_paths(workdir: str | Path) -> tuple[Path, Path]:
     """(store, scores directory) of a run's work directory."""
     workdir = Path(workdir)
@@ -160,9 +174,10 @@ def run_flow(
                 raise
             where = exc.filename2 or exc.filename  # a rename's destination, not its temporary (trial)
             why = f"{where}: {exc.strerror}" if where and exc.strerror else one_line(exc)
+            fix = _evaluation_fix(exc, why)
             raise EvaluationWriteError(
                 f"the catalog is written ({scored.catalog_fits}), but its evaluation could not be written "
-                f"in full: {why}; make that writable (e.g. chmod u+w, chattr -i) or move it away, then "
+                f"in full: {why}; {fix + ', then ' if fix else 'then '}"
                 f"`lenshunt evaluate {scores} --store {store}` makes it (or rerun this command)"
             ) from exc
         publish_results(str(scores), evaluation)

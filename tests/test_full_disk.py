@@ -83,6 +83,18 @@ def test_a_full_disk_in_an_evaluation_names_the_output_folder(tmp_path, dask_cli
     assert line == f"lenshunt evaluate: error: writing in {run}: {FULL}", line
 
 
+def test_a_full_disk_in_a_runs_evaluation_names_the_scores_folder_and_its_fix(tmp_path):
+    """Trial: ``lenshunt run`` whose report filled the disk was told to chmod or chattr its folder."""
+    source = write_set(load_layout("euclid-sglc2"), tmp_path / "src", IDS, {i: i % 2 for i in IDS})
+    work = tmp_path / "work"
+    result = _lenshunt_on_a_full_disk(
+        "pipeline.evaluation.gallery", "render_gallery_pngs", ["run", str(source), str(work), "--workers=1"]
+    )
+    line = _one_error_line(result)
+    assert f"could not be written in full: writing in {work / 'scores'}: {FULL}; then `lenshunt" in line, line
+    assert "chmod" not in line, line
+
+
 WORKER = """
 import errno, os
 import dask
