@@ -62,3 +62,17 @@ def write_set(layout: Layout, root: Path, object_ids, labels: dict[int, int] | N
 
 def band_file(layout: Layout, root: Path, object_id: int, band: str) -> Path:
     return root / layout.band(band).path_for(object_id, layout.id_digits)
+
+
+def ingest_real_vis_sample(real_samples: Path, root: Path, dask_client) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """The first challenge's real VIS file of object 100002, in an sglc1-space source under ``root``,
+    ingested into ``root/s.zarr``; returns (the source file, the store)."""
+    from pipeline.store import ingest
+    from schemas.layout import load_layout
+
+    layout = load_layout("sglc1-space")
+    target = root / "src" / layout.bands[0].path_for(100002, layout.id_digits)
+    target.parent.mkdir(parents=True)
+    target.write_bytes((real_samples / "imageEUC_VIS-100002.fits").read_bytes())
+    ingest(layout, root / "src", root / "s.zarr", dask_client)
+    return target, root / "s.zarr"

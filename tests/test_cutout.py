@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from cutouts import band_file, cutout_image, write_set
+from cutouts import band_file, cutout_image, ingest_real_vis_sample, write_set
 
 from flows.cli import main
 from pipeline.errors import StoreError
@@ -146,12 +146,7 @@ def test_cutouts_are_not_written_inside_a_store(wcs_store, capsys):
 
 
 def test_real_challenge_cutout_round_trip(real_samples, tmp_path, dask_client):
-    layout = load_layout("sglc1-space")
-    source = tmp_path / "src"
-    target = source / layout.bands[0].path_for(100002, layout.id_digits)
-    target.parent.mkdir(parents=True)
-    target.write_bytes((real_samples / "imageEUC_VIS-100002.fits").read_bytes())
-    ingest(layout, source, tmp_path / "s.zarr", dask_client)
+    target, _ = ingest_real_vis_sample(real_samples, tmp_path, dask_client)
     data = open_store(tmp_path / "s.zarr")
     assert data["band_pixel_scale"].values[0, 0] == pytest.approx(0.1, rel=1e-6)
     result = write_cutouts(tmp_path / "s.zarr", 100002, tmp_path / "out")

@@ -14,7 +14,7 @@ from astropy import units
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
-from cutouts import band_file, cutout_image
+from cutouts import band_file, cutout_image, ingest_real_vis_sample
 
 from flows.cli import main
 from pipeline.store import ingest, write_cutouts
@@ -99,12 +99,7 @@ def test_the_cutout_command_warns_once_per_object(shifted_store, tmp_path, capsy
 
 
 def test_the_real_challenge_placeholder_wcs_is_said_plainly(real_samples, tmp_path, dask_client, capsys):
-    layout = load_layout("sglc1-space")
-    source = tmp_path / "src"
-    target = source / layout.bands[0].path_for(100002, layout.id_digits)
-    target.parent.mkdir(parents=True)
-    target.write_bytes((real_samples / "imageEUC_VIS-100002.fits").read_bytes())
-    ingest(layout, source, tmp_path / "s.zarr", dask_client)
+    target, _ = ingest_real_vis_sample(real_samples, tmp_path, dask_client)
     assert main(["cutout", str(tmp_path / "s.zarr"), "100002", "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     original = fits.getheader(target)
