@@ -98,7 +98,7 @@ def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
             assert api.deployment_id("gone") is not None
-            os.killpg(server.pid, signal.SIGTERM)  # the server goes away under serve
+            os.killpg(server.pid, signal.SIGKILL)  # the server goes (a SIGTERM waited on its connections)
             server.wait(timeout=60)
             stopped_at = time.monotonic()
             serve.wait(timeout=60)
@@ -137,7 +137,7 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
         again = None
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
-            os.killpg(server.pid, signal.SIGTERM)
+            os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             _wait_for_line(log_path, "does not answer", serve)
             port = api.url.rsplit(":", 1)[1].split("/")[0]
@@ -212,7 +212,7 @@ def test_a_run_in_flight_when_the_server_goes_away_prints_no_traceback(small_bun
                 return [r for r in api.flow_runs("inflight") if r["state_type"] == "RUNNING"]
 
             wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)
-            os.killpg(server.pid, signal.SIGTERM)
+            os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             serve.wait(timeout=120)
         finally:
