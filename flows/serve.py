@@ -32,7 +32,7 @@ from typing import Any
 from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
-from flows.serve_runner import ServedRunner
+from flows.serve_runner import ServedRunner, server_grace_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 
@@ -248,6 +248,7 @@ def serve_run_flow(
 
     quiet_resource_tracker()  # the runs' semaphores, removed at exit: no warning after the last line
     schedule = make_schedule(cron, interval, timezone)
+    server_grace_s()  # a wrong LENSHUNT_SERVE_SERVER_GRACE_S is refused before anything is made
     if not Path(parameters["source"]).is_dir():
         raise ServeError(f"--source {parameters['source']} is not a directory")
     deployment = build_deployment(run_flow, name, schedule, parameters, paused)

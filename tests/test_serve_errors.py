@@ -65,6 +65,20 @@ def test_serve_refuses_a_wrong_schedule_or_name_in_one_line(tmp_path, no_server,
     assert captured.out == ""  # no "deployment ... on URL" line: nothing was made
 
 
+def test_serve_refuses_a_wrong_grace_before_it_makes_anything(tmp_path, no_server, capsys, monkeypatch):
+    monkeypatch.setenv("LENSHUNT_SERVE_SERVER_GRACE_S", "soon")
+    source = tmp_path / "incoming"
+    source.mkdir()
+    argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "60"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "lenshunt serve: error: LENSHUNT_SERVE_SERVER_GRACE_S='soon' is not a number of seconds (>= 0); "
+        "unset it for 60"
+    ), captured.err
+    assert captured.out == ""
+
+
 def test_serve_on_a_server_that_does_not_answer_says_so_in_one_line_and_prints_nothing_else(tmp_path):
     """The real console script, as the operator ran it: one line, as ``lenshunt run`` says it."""
     source = tmp_path / "incoming"
