@@ -210,6 +210,18 @@ def _local_workers_ignore_sigint() -> Iterator[None]:
         os.environ.pop(key, None)
 
 
+def _writing_in(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Note the folder a command writes (its module's ``WRITES_IN`` argument) on a full disk's error.
+
+    Trial: a full disk in ``simulate``, ``train``, ``cutout`` or ``inspect`` said "a file: No space
+    left on device" (a write names no file); the stages' own, narrower notes stay.
+    """
+    from flows.failures import writing_to
+
+    folder = getattr(args, getattr(args._module, "WRITES_IN", ""), None)
+    return writing_to(folder) if folder is not None else contextlib.nullcontext()
+
+
 def _run_command(args: argparse.Namespace) -> int:
     module = args._module
     if hasattr(module, "check"):
@@ -364,7 +376,8 @@ def _main(argv: list[str] | None) -> int:
 
         quiet_tensorflow()
     try:
-        return _run_command(args)
+        with _writing_in(args):
+            return _run_command(args)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = getattr(args._module, "interrupted", None)

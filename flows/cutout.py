@@ -13,6 +13,7 @@ from flows.preflight import outside_stores
 from pipeline.store import write_cutouts
 
 USES_PREFECT = False  # reads the store and writes FITS files; no flow runs
+WRITES_IN = "out"  # a full disk's error names it (flows.cli)
 
 HELP = "write one object's bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)"
 

@@ -25,6 +25,7 @@ from schemas.layout import LayoutError
 OS_FIXES: dict[int, str] = {
     errno.ENOSPC: "free space on that disk, or write elsewhere",
     errno.EDQUOT: "free space in your quota, or write elsewhere",
+    errno.EFBIG: "the file system takes no file that large (e.g. FAT32: 4 GiB); write elsewhere",
     errno.EROFS: "the file system is read-only; write elsewhere",
     errno.EACCES: "you may not write there; choose a path you own or fix its permissions",
     errno.EPERM: "you may not write there; choose a path you own or fix its permissions",

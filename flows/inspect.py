@@ -49,6 +49,7 @@ from pipeline.inspection import (
 from schemas.catalog import Provenance
 
 USES_PREFECT = False  # a local web page; no flow runs
+WRITES_IN = "run_dir"  # its grades; a full disk's error names it (flows.cli)
 HELP = "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades"
 
 

@@ -27,6 +27,7 @@ from pipeline.simulate import (
 )
 from schemas.layout import available_layouts, load_layout
 
+WRITES_IN = "out"  # a full disk's error names it (flows.cli)
 HELP = "simulate a labelled lens-finding set in a layout's exact file and catalog format"
 
 RANGE_OPTIONS = {

@@ -46,6 +46,7 @@ from pipeline.training import (
     train_bundle,
 )
 
+WRITES_IN = "out"  # a full disk's error names it (flows.cli)
 HELP = "train a lens-finding model on a labelled store and save it as a model bundle"
 
 

@@ -105,7 +105,12 @@ def test_os_errors_are_said_in_one_line_with_the_fix():
     )
     read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out")
     assert one_line(read_only).startswith("/mnt/ro/out: Read-only file system; the file system is read-only")
+    too_large = OSError(errno.EFBIG, "File too large", "/mnt/usb/store.zarr/vis/c/0")
+    assert one_line(too_large).endswith(
+        "File too large; the file system takes no file that large (e.g. FAT32: 4 GiB); write elsewhere"
+    )
     assert is_deterministic(full) and is_deterministic(read_only) and is_deterministic(FileNotFoundError("x"))
+    assert is_deterministic(too_large)  # a retry writes the same size again
     assert not is_deterministic(ConnectionResetError(errno.ECONNRESET, "reset")) and not is_deterministic(
         RuntimeError()
     )

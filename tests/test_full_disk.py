@@ -130,3 +130,38 @@ def test_a_worker_logs_no_compute_failed_block_for_a_full_disk_but_does_for_a_bu
     assert result.stdout.split("\n")[:2] == ["raised OSError", "raised ValueError"], result.stdout
     assert result.stderr.count("Compute Failed") == 1, result.stderr[-3000:]
     assert "a planted bug" in result.stderr and "No space left on device" not in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory, dask_client):
+    root = tmp_path_factory.mktemp("scored")
+    source = write_set(LAYOUT, root / "src", IDS, {i: i % 2 for i in IDS})
+    store = root / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=8)
+    return store, write_run(store, root / "run")
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "name"),
+    [
+        ("simulate", "pipeline.simulate.runner", "write_fits"),
+        ("cutout", "astropy.io.fits", "PrimaryHDU.writeto"),
+        ("inspect", "pandas", "DataFrame.to_parquet"),
+    ],
+)
+def test_a_full_disk_in_a_command_without_a_stage_names_its_output_folder(
+    command, module, name, scored_run, tmp_path
+):
+    """Trial: ``simulate``, ``train``, ``cutout`` and ``inspect`` said "a file: No space left on
+    device"; each names the folder it writes (its ``WRITES_IN`` argument, flows.cli)."""
+    store, run = scored_run
+    out = tmp_path / "out"
+    args = {
+        "simulate": ["simulate", str(out), "--n", "2", "--in-process"],
+        "cutout": ["cutout", str(store), str(IDS[0]), "--out", str(out)],
+        "inspect": ["inspect", str(run), "--export", "--inspector", "ann"],
+    }[command]
+    result = _lenshunt_on_a_full_disk(module, name, args)
+    line = _one_error_line(result)
+    folder = run if command == "inspect" else out  # inspect writes its grades in the run
+    assert line == f"lenshunt {command}: error: writing in {folder}: {FULL}", line
