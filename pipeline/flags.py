@@ -46,7 +46,8 @@ class Flag(enum.IntFlag):
     On an object: no band gave one. On a band: that band was searched (bands are searched in
     layout order until one gives a position) and had none."""
     DUPLICATE_ID = 1 << 8
-    """The object id matched more than one file for a band; the first in sorted order was used."""
+    """The object id matched more than one file for a band; the one named as the layout writes it
+    (its id digits and suffix), else a plain file before compressed copies, was used."""
     NULL_PIXELS = 1 << 9
     """Some pixels of an integer image are the file's null value (FITS ``BLANK``, or ``BLANK``/
     ``ZBLANK`` of a tile-compressed image); they are kept as NaN in the store."""

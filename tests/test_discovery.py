@@ -64,10 +64,32 @@ def test_plain_file_is_preferred_over_its_compressed_copy(tmp_path):
     assert manifest.paths["VIS"][0] == str(vis)
     assert manifest.duplicates == {(100001, "VIS"): [str(vis) + ".gz"]}
     assert manifest.duplicate_lines() == [
-        "1 object band(s) matched several files (flagged DUPLICATE_ID); the first in sorted order is read "
-        "(a plain file before its compressed copies), e.g. id 100001 VIS: read imageEUC_VIS-100001.fits, "
-        "not imageEUC_VIS-100001.fits.gz"
+        "1 object band(s) matched several files (flagged DUPLICATE_ID); the one named as the layout writes "
+        "it is read (its id digits and suffix), else a plain file before compressed copies, e.g. id 100001 "
+        "VIS: read imageEUC_VIS-100001.fits, not imageEUC_VIS-100001.fits.gz"
     ]
+
+
+def test_the_file_named_as_the_layout_writes_it_is_read_before_other_spellings_of_its_id(tmp_path):
+    """Trial: a stray ``imageEUC_VIS-0100013.fits`` holding object 100022's pixels sorted before the
+    right ``imageEUC_VIS-100013.fits`` and was read (and scored 0.994); a stale ``.FITS`` copy
+    would have been too (capitals sort first)."""
+    root = write_set(EUCLID, tmp_path / "src", [100013, 100022, 100030])
+    vis = band_file(EUCLID, root, 100013, "VIS")
+    padded = vis.with_name("imageEUC_VIS-0100013.fits")
+    padded.write_bytes(band_file(EUCLID, root, 100022, "VIS").read_bytes())
+    assert sorted([str(padded), str(vis)])[0] == str(padded)  # what was read before
+    other = band_file(EUCLID, root, 100030, "VIS")
+    upper = other.with_name("imageEUC_VIS-100030.FITS")
+    upper.write_bytes(b"stale")
+    both = other.with_name("imageEUC_VIS-0100030.fits.gz")  # wrong width and compressed: read last
+    both.write_bytes(gzip.compress(other.read_bytes()))
+    manifest = discover(EUCLID, root)
+    assert manifest.paths["VIS"] == [str(vis), str(band_file(EUCLID, root, 100022, "VIS")), str(other)]
+    assert manifest.duplicates == {(100013, "VIS"): [str(padded)], (100030, "VIS"): [str(upper), str(both)]}
+    image = read_band(manifest.paths["VIS"][0], EUCLID.bands[0].shape, coordinates=EUCLID.coordinates)
+    want = read_band(str(vis), EUCLID.bands[0].shape, coordinates=EUCLID.coordinates)
+    np.testing.assert_array_equal(image.image, want.image)
 
 
 def test_files_matching_no_band_are_counted_and_named(tmp_path):

@@ -114,9 +114,9 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     summary = report.summary()
     assert "re-read 3 stored objects" in summary and "2 came out otherwise and were rewritten" in summary
     assert (  # which file the flagged object was read from (trial: said nowhere)
-        "  warning: 1 object band(s) matched several files (flagged DUPLICATE_ID); the first in sorted order "
-        "is read (a plain file before its compressed copies), e.g. id 100011 VIS: read "
-        "imageEUC_VIS-100011.fits, not imageEUC_VIS-100011.fits.gz"
+        "  warning: 1 object band(s) matched several files (flagged DUPLICATE_ID); the one named as the "
+        "layout writes it is read (its id digits and suffix), else a plain file before compressed copies, "
+        "e.g. id 100011 VIS: read imageEUC_VIS-100011.fits, not imageEUC_VIS-100011.fits.gz"
     ) in summary
     assert "flagged objects: 1; by flag:" in summary and "VIS: duplicate id" in summary  # (trial: unsaid)
     assert "files gone: 3 stored object(s) lost band files since they were read" in summary

@@ -51,9 +51,9 @@ class Manifest:
 
     ``duplicates`` maps (object id, band) to the extra files that also matched the id (e.g.
     ``...-100002.fits`` and ``...-0100002.fits``, or ``...-100002.fits.gz`` beside
-    ``...-100002.fits``); the first in sorted order (an uncompressed one before its compressed
-    forms) is the one used. ``ignored`` maps each band directory (relative to the root) to the
-    number of its files that match no band and a few of their names.
+    ``...-100002.fits``); the file named exactly as the layout writes it is the one used, else a plain
+    file before compressed forms (:func:`_preference`). ``ignored`` maps each band directory (relative
+    to the root) to the number of its files that match no band and a few of their names.
     """
 
     object_ids: np.ndarray
@@ -104,8 +104,9 @@ class Manifest:
                 f"id {object_id} {band}: read {read}, not {', '.join(Path(o).name for o in others)}"
             )
         return [
-            f"{len(self.duplicates)} object band(s) matched several files (flagged DUPLICATE_ID); the first "
-            f"in sorted order is read (a plain file before its compressed copies), e.g. {'; '.join(examples)}"
+            f"{len(self.duplicates)} object band(s) matched several files (flagged DUPLICATE_ID); the one "
+            "named as the layout writes it is read (its id digits and suffix), else a plain file before "
+            f"compressed copies, e.g. {'; '.join(examples)}"
         ]
 
     def select_or_missing(self, object_ids: np.ndarray) -> Manifest:
@@ -239,16 +240,31 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
         raise NoCutoutsError(_nothing_matched(layout, root, ignored))
     paths: dict[str, list[str | None]] = {}
     duplicates: dict[tuple[int, str], list[str]] = {}
+    bands = {band.name: band for band in layout.bands}
     for band_name, by_id in found.items():
         column: list[str | None] = []
         for object_id in all_ids:
-            matches = sorted(by_id.get(object_id, []))
+            named = Path(bands[band_name].path_for(object_id, layout.id_digits)).name
+            matches = sorted(by_id.get(object_id, []), key=lambda path: _preference(path, named))
             column.append(matches[0] if matches else None)
             if len(matches) > 1:
                 duplicates[(object_id, band_name)] = matches[1:]
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
     return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width)
+
+
+def _preference(path: str, named: str) -> tuple[bool, bool, str]:
+    """Sort key of the files that matched one object's band: the one read comes first.
+
+    The file named exactly as the layout writes it (``named``: the id in ``id_digits`` digits, the
+    layout's suffix) first, then other plain files before compressed ones, then by name. Trial: a
+    stray ``imageEUC_VIS-0100013.fits`` (another object's pixels) sorted before the right
+    ``imageEUC_VIS-100013.fits`` and was read; so would a stale ``.FITS`` copy have been.
+    """
+    name = _nfc(Path(path).name)
+    compressed = re.search(r"\.(gz|bz2|fz)$", name, re.IGNORECASE) is not None
+    return (name != _nfc(named), compressed, name)
 
 
 def _nfc(name: str) -> str:
