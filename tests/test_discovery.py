@@ -11,6 +11,7 @@ from astropy.io import fits
 from cutouts import band_file, write_set
 
 from pipeline.sources import NoCutoutsError, discover, read_band
+from pipeline.sources.labels import load_labels
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")
@@ -172,3 +173,39 @@ def test_names_written_decomposed_match_a_layout_typed_composed(tmp_path):
     assert not manifest.ignored
     read = read_band(manifest.paths["VIS"][0], nfc.bands[0].shape)
     assert read.flags == 0 and read.image.shape == (200, 200)
+
+
+def test_a_band_folder_that_is_not_there_and_folders_inside_band_folders_are_said(tmp_path):
+    """Trial: a layout's typo (``Public/Band1``) made every object MISSING_FILE in that band, and
+    cutouts in a subfolder of a band folder were MISSING_FILE, with no word of either."""
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    shutil.rmtree(band_file(EUCLID, root, 100001, "H").parent)
+    vis = band_file(EUCLID, root, 100002, "VIS")
+    (vis.parent / "late").mkdir()
+    vis.rename(vis.parent / "late" / vis.name)
+    manifest = discover(EUCLID, root)
+    assert manifest.paths["H"] == [None, None] and manifest.paths["VIS"][1] is None
+    assert manifest.unsearched_lines(root) == [
+        f"band folder Public/EUC_H is not under {root} (there: EUC_J, EUC_VIS, EUC_Y): band(s) H are "
+        "MISSING_FILE for every object; check the source directory and the layout's paths",
+        "1 folder(s) in Public/EUC_VIS are not searched (a band's files must be directly in its folder), "
+        "e.g. late",
+    ]
+    assert discover(EUCLID, write_set(EUCLID, tmp_path / "whole", [100001])).unsearched_lines(root) == []
+
+
+def test_a_catalog_pattern_that_matches_nothing_beside_other_tables_is_said(tmp_path):
+    """Trial: a catalog pattern that matched nothing ingested "labels: 0 from no catalog" beside the
+    set's ``lens_keys_final.csv``, every object unknown, without a word."""
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002], {100001: 1, 100002: 0})
+    next(root.glob("image_catalog*.csv")).rename(root / "lens_keys_final.csv")
+    (root / "~$lens_keys_final.csv").write_text("a spreadsheet's lock file")
+    labels = load_labels(EUCLID, np.array([100001, 100002]), root)
+    assert labels.path is None and list(labels.values) == [-1, -1]
+    assert labels.notes == (
+        f"no file in {root} matches the layout's catalog pattern 'image_catalog*.csv', but it holds "
+        "lens_keys_final.csv: every object is labelled unknown (-1); pass the label catalog with --catalog "
+        "FILE, or fix the layout's catalog pattern",
+    )
+    (root / "lens_keys_final.csv").unlink()
+    assert load_labels(EUCLID, np.array([100001]), root).notes == ()  # no table: real data may have none

@@ -62,6 +62,11 @@ class Manifest:
     ignored: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     id_width: tuple[int, int, list[str]] = (0, 0, [])
     """The layout's ``id_digits``, how many files have ids of another number of digits, a few names."""
+    absent: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    """Band directory of the layout (relative to the root) that is not there -> its bands, and a few
+    folder names its parent does hold."""
+    subfolders: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    """Band directory -> how many folders it holds that are not searched, and a few of their names."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -87,6 +92,26 @@ class Manifest:
             f"{', '.join(examples)}; read as the object of that number (another set's files, or another "
             "layout?)"
         ]
+
+    def unsearched_lines(self, root: str | os.PathLike[str]) -> list[str]:
+        """One warning line per band directory that is not there, and per one holding folders.
+
+        Trial: a layout typo (``Public/Band1``) made every object MISSING_FILE in that band, and
+        cutouts in a subfolder were MISSING_FILE too, with no word of either.
+        """
+        lines = []
+        for directory, (bands, there) in sorted(self.absent.items()):
+            seen = f" (there: {', '.join(there)})" if there else ""
+            lines.append(
+                f"band folder {directory} is not under {root}{seen}: band(s) {', '.join(bands)} are "
+                "MISSING_FILE for every object; check the source directory and the layout's paths"
+            )
+        for directory, (count, examples) in sorted(self.subfolders.items()):
+            lines.append(
+                f"{count} folder(s) in {directory or '.'} are not searched (a band's files must be directly "
+                f"in its folder), e.g. {', '.join(examples)}"
+            )
+        return lines
 
     def duplicate_lines(self) -> list[str]:
         """One warning line when an object's band matched several files: which one is read.
@@ -205,12 +230,16 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
     ignored: dict[str, tuple[int, list[str]]] = {}
     n_off_width, off_width_examples = 0, []
     n_dirs = 0
+    absent: dict[str, tuple[list[str], list[str]]] = {}
+    subfolders: dict[str, tuple[int, list[str]]] = {}
     for prefix, bands in by_directory.items():
         directory = _directory(root, prefix)
         if directory is None:
+            absent[prefix] = ([band.name for band, _ in bands], _folders(root / Path(prefix).parent))
             continue
         n_dirs += 1
         n_ignored, examples = 0, []
+        n_folders, folders = 0, []
         with os.scandir(directory) as entries:
             for entry in entries:
                 matched = False
@@ -223,12 +252,20 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
                             n_off_width += 1
                             if len(off_width_examples) < _N_EXAMPLES:
                                 off_width_examples.append(entry.name)
-                if not matched and not entry.is_dir():
+                if matched:
+                    continue
+                if not entry.is_dir():
                     n_ignored += 1
                     if len(examples) < _N_EXAMPLES:
                         examples.append(entry.name)
+                elif (Path(prefix) / entry.name).as_posix() not in by_directory:  # not another band's
+                    n_folders += 1
+                    if len(folders) < _N_EXAMPLES:
+                        folders.append(entry.name)
         if n_ignored:
             ignored["" if prefix == "." else prefix] = (n_ignored, sorted(examples))
+        if n_folders:
+            subfolders["" if prefix == "." else prefix] = (n_folders, sorted(folders))
     if n_dirs == 0:
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         raise FileNotFoundError(
@@ -251,7 +288,21 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
                 duplicates[(object_id, band_name)] = matches[1:]
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
-    return Manifest(np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width)
+    return Manifest(
+        np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width, absent, subfolders
+    )
+
+
+def _folders(directory: Path) -> list[str]:
+    """A few names of the folders in ``directory`` (none if it is not there)."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(
+                entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")
+            )
+    except OSError:
+        return []
+    return names[:_N_EXAMPLES] + (["..."] if len(names) > _N_EXAMPLES else [])
 
 
 def _preference(path: str, named: str) -> tuple[bool, bool, str]:

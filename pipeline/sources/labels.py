@@ -344,7 +344,9 @@ def load_labels(
     """
     path = Path(catalog) if catalog else find_label_catalog(layout, root)
     if path is None:
-        return Labels(np.full(len(object_ids), LABEL_UNKNOWN, dtype=np.int8), None)
+        return Labels(
+            np.full(len(object_ids), LABEL_UNKNOWN, dtype=np.int8), None, _unmatched_tables(layout, root)
+        )
     table = read_label_catalog(layout, path)
     labels = labels_from_catalog(layout, table, path)
     ids = np.asarray(object_ids, dtype=np.int64)
@@ -360,6 +362,39 @@ def load_labels(
                 f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
     return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row)
+
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+
+
+def _unmatched_tables(layout: Layout, root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """A note when no file matches the layout's catalog pattern but its folder holds tables.
+
+    Trial: a layout whose catalog pattern was ``classifications.csv`` ingested with "labels: 0 from
+    no catalog" beside ``lens_keys_final.csv``, every object unknown (-1), without a word.
+    """
+    if layout.catalog is None:
+        return ()
+    folder = Path(root) / Path(layout.catalog.pattern).parent
+    try:
+        with os.scandir(folder) as entries:
+            tables = sorted(
+                entry.name
+                for entry in entries
+                if entry.name.lower().endswith(_TABLE_SUFFIXES)
+                and not entry.name.startswith(("~$", "._"))
+                and entry.is_file()
+            )
+    except OSError:
+        return ()
+    if not tables:
+        return ()
+    shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+    return (
+        f"no file in {folder} matches the layout's catalog pattern {layout.catalog.pattern!r}, but it "
+        f"holds {shown}: every object is labelled unknown (-1); pass the label catalog with --catalog "
+        "FILE, or fix the layout's catalog pattern",
+    )
 
 
 def labels_for(

@@ -31,6 +31,7 @@ class IngestReport:
     ignored_files: list[str] = field(default_factory=list)
     id_width: list[str] = field(default_factory=list)
     duplicate_files: list[str] = field(default_factory=list)
+    unsearched: list[str] = field(default_factory=list)
     files_gone: list[str] = field(default_factory=list)
     pixel_scales: dict[str, list] = field(default_factory=dict)
     flag_counts: dict[str, int] = field(default_factory=dict)
@@ -70,7 +71,9 @@ class IngestReport:
             )
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
-        lines.extend(f"  warning: {line}" for line in (*self.id_width, *self.duplicate_files))
+        lines.extend(
+            f"  warning: {line}" for line in (*self.unsearched, *self.id_width, *self.duplicate_files)
+        )
         lines.extend(f"  files gone: {line}" for line in self.files_gone)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))
         lines.extend(f"  pixel shape: {line}" for line in not_square_lines(self.reasons))

@@ -172,6 +172,7 @@ def ingest(
         report.ignored_files = manifest.ignored_lines()
         report.id_width = manifest.id_width_lines()
         report.duplicate_files = manifest.duplicate_lines()
+        report.unsearched = manifest.unsearched_lines(source_path)
         pending = (attributes.model_extra or {}).get(PENDING_ATTR)
         if pending:
             finish_growth(store, pending)
