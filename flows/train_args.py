@@ -13,7 +13,7 @@ from typing import Any
 
 from flows.preflight import positive_int
 from pipeline.catalog import DUPLICATE_RADIUS_ARCSEC
-from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, ObservingAugment
+from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, DEFAULT_INPAINT_PX, ObservingAugment
 from pipeline.training import (
     DEFAULT_ARCHITECTURE,
     TrainConfig,
@@ -131,6 +131,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "channels, which removes the ringing of cores sharper than the pixels (0-10, 0: none; --init: the "
         "bundle's; default "
         f'{DEFAULT_ASYMMETRY_SMOOTHING_PX} with the asymmetry channels; bench/RESULTS.md, "ringing")',
+    )
+    recipe.add_argument(
+        "--inpaint-px",
+        type=float,
+        default=None,
+        metavar="PIXELS",
+        help="Gaussian sigma, in native pixels, filling invalid pixels (NaN, masked, BLANK) from their "
+        f"neighbours before scaling (0-10, 0: the fill value; --init: the bundle's; default "
+        f"{DEFAULT_INPAINT_PX}; pipeline/preprocess/inpaint.py)",
     )
     recipe.add_argument(
         "--max-stat-objects",

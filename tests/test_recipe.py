@@ -182,7 +182,8 @@ def test_a_field_newer_than_the_recipe_version_is_refused(layout, images, versio
 def test_the_shipped_and_the_old_fixture_recipes_load_and_save_unchanged():
     root = REPO_ROOT / "pipeline" / "models" / "shipped" / "default"
     shipped = Recipe.load(root / "recipe.json")
-    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (8, True, {"image": (100, 100, 8)})
+    assert (shipped.version, shipped.asymmetry, shipped.input_shapes()) == (9, True, {"image": (100, 100, 8)})
+    assert shipped.inpaint_px == 1.0  # version 9, set after training (its cutouts had no invalid pixel)
     assert shipped.pixel_scales == {"VIS": 0.1, "Y": 0.3, "J": 0.3, "H": 0.3}  # arcsec/px (recorded later)
     assert shipped.asymmetry_smoothing_px == 0.7
     assert shipped.to_json() == (root / "recipe.json").read_text()
@@ -242,10 +243,10 @@ def test_recipe_json_round_trip(tmp_path, layout, images):
 
 def test_recipe_json_errors_say_what_is_wrong(tmp_path, layout, images):
     data = json.loads(fit_recipe(images, layout).to_json())
-    with pytest.raises(BundleError, match=r"version 9 is not supported.*upgrade"):
-        Recipe.from_json(json.dumps({**data, "version": 9}))
+    with pytest.raises(BundleError, match=r"version 10 is not supported.*upgrade"):
+        Recipe.from_json(json.dumps({**data, "version": 10}))
     # a version 1 recipe (before robust_asinh) still reads, with the new fields at their defaults
-    new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry", "pixel_scales"}
+    new_fields = {"clip_sigma", "softening_sigma", "crop", "asymmetry", "pixel_scales", "inpaint_px"}
     old = {key: value for key, value in data.items() if key not in new_fields}
     assert Recipe.from_json(json.dumps({**old, "version": 1})).scaling == data["scaling"]
     without_h = {band: stats for band, stats in data["statistics"].items() if band != "H"}

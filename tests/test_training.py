@@ -325,7 +325,8 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path, 
     assert bundle.card.metrics["val_auroc"] == pytest.approx(result.metrics["val_auroc"])
     assert bundle.recipe.asymmetry and bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # the default
     assert "with their rotational asymmetry" in bundle.card.notes
-    assert bundle.recipe.asymmetry_smoothing_px == 0.7 and bundle.recipe.version == 8  # the default
+    assert bundle.recipe.asymmetry_smoothing_px == 0.7 and bundle.recipe.version == 9  # the default
+    assert bundle.recipe.inpaint_px == 1.0 and "neighbours (Gaussian of 1 px)" in bundle.card.notes
     assert set(bundle.recipe.pixel_scales) == set(bundle.recipe.bands)  # the store's layout's, arcsec/px
     # training/config.json keeps the options as given (None: the default), so that it can be fed back
     # with --config and options that override it (review: resolved defaults there were taken as given,

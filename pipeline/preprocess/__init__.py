@@ -7,6 +7,7 @@ recipe a bundle saves, :mod:`~pipeline.preprocess.recipe_fit` its fitting from a
 
 from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.augment import dihedral, random_dihedral, tta_mean_spread
+from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX, inpaint_invalid
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
 from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, apply_recipe
 from pipeline.preprocess.recipe_fit import (
@@ -19,6 +20,7 @@ from pipeline.preprocess.sampling import PixelReservoir
 
 __all__ = [
     "DEFAULT_ASYMMETRY_SMOOTHING_PX",
+    "DEFAULT_INPAINT_PX",
     "FLAGS_KEY",
     "BandStatistics",
     "ObservingAugment",
@@ -30,6 +32,7 @@ __all__ = [
     "dihedral",
     "fit_recipe",
     "fit_recipe_streaming",
+    "inpaint_invalid",
     "random_dihedral",
     "select_groups",
     "tta_mean_spread",

@@ -37,15 +37,17 @@ expanded single band gets one (recipes before version 5: one per expanded channe
 ``asymmetry_smoothing_px`` (version 6) smooths them by a Gaussian.
 A recipe keeps its version (:data:`FIELD_VERSIONS`): fine-tuning an older bundle writes its recipe
 as that version, which the release that wrote it reads. From version 8 it records each band's pixel
-scale (``pixel_scales``), which scoring checks (:mod:`pipeline.preprocess.pixel_scale`).
+scale (``pixel_scales``), which scoring checks (:mod:`pipeline.preprocess.pixel_scale`); from version
+9 invalid pixels may be filled from their neighbours (``inpaint_px``).
 The recipe is saved as JSON inside the model bundle, so scoring always applies the recipe the
 model was trained with. :func:`apply_recipe` runs on NumPy and CuPy arrays. The statistics are
 fitted by :func:`~pipeline.preprocess.recipe_fit.fit_recipe` or
 :func:`~pipeline.preprocess.recipe_fit.fit_recipe_streaming`.
 
-Missing, masked and non-finite pixels (NaN in the store) get ``fill_value`` (default 0, the
-bottom of the scaled range) after scaling; objects whose flags intersect
-:data:`~pipeline.flags.UNUSABLE` are filled entirely when flags are passed.
+Missing, masked and non-finite pixels (NaN in the store) are filled from their neighbours with
+``inpaint_px`` (version 9, new models: :mod:`pipeline.preprocess.inpaint`); those out of its reach,
+and every one of an older recipe, get ``fill_value`` (default 0, the sky) after scaling; objects
+whose flags intersect :data:`~pipeline.flags.UNUSABLE` are filled entirely when flags are passed.
 
 Examples
 --------
@@ -63,7 +65,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,6 +75,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.asymmetry import add_rotational_asymmetry, asymmetry_channels
+from pipeline.preprocess.group_scaling import scale_group
 from pipeline.preprocess.recipe_versions import (
     CENTRED_POOLING_VERSION,
     DISTINCT_ASYMMETRY_VERSION,
@@ -82,7 +85,7 @@ from pipeline.preprocess.recipe_versions import (
     newer_values,
     oldest_version,
 )
-from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA, scale_robust_asinh
+from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 
 UPSAMPLE_INPUT = "image"
 """Name of the single model input in ``"upsample"`` mode."""
@@ -154,6 +157,13 @@ class Recipe(BaseModel):
     )
     asymmetry_smoothing_px: float = Field(
         default=0.0, ge=0, le=10, description="Gaussian sigma smoothing asymmetry, in model-input pixels."
+    )
+    inpaint_px: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="Gaussian sigma filling invalid pixels from their neighbours, in native pixels "
+        "(version 9; 0: the fill value; pipeline.preprocess.inpaint).",
     )
     n_objects_fit: int = Field(ge=0, description="Usable training objects the statistics came from.")
     pixel_scales: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
@@ -321,18 +331,6 @@ class Recipe(BaseModel):
         return cls.from_json(text, source=str(path))
 
 
-def check_group(group: str, images: pp.Array, store_bands: Sequence[str], shape: tuple[int, int]) -> pp.Array:
-    """``images`` if it is ``(n, len(store_bands), *shape)``; else a :class:`BundleError` says why not."""
-    expected = (len(store_bands), *shape)
-    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise BundleError(
-            f"group {group!r} has shape {tuple(images.shape)}, the recipe expects (n, {expected[0]}, "
-            f"{expected[1]}, {expected[2]}) with bands {list(store_bands)}: the data is not from the "
-            "layout the recipe was fitted on"
-        )
-    return images
-
-
 def apply_recipe(
     recipe: Recipe, groups: Mapping[str, pp.Array], flags: pp.Array | np.ndarray | None = None
 ) -> dict[str, pp.Array]:
@@ -356,7 +354,7 @@ def apply_recipe(
         on the same device as the input; with ``recipe.asymmetry`` the second half of the channels
         are :func:`~pipeline.preprocess.asymmetry.add_rotational_asymmetry`'s.
     """
-    scaled = {group: _scale_group(recipe, group, groups, flags) for group in recipe.groups}
+    scaled = {group: scale_group(recipe, group, groups, flags) for group in recipe.groups}
     d = recipe.downsample
     if recipe.combine == "upsample":
         inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
@@ -412,38 +410,3 @@ def _upsampled_input(recipe: Recipe, scaled: Mapping[str, pp.Array]) -> pp.Array
         out[..., channel : channel + images.shape[1]] = xp.moveaxis(resampled, 1, -1)
         channel += images.shape[1]
     return out
-
-
-def _scale_group(
-    recipe: Recipe, group: str, groups: Mapping[str, pp.Array], flags: pp.Array | np.ndarray | None
-) -> pp.Array:
-    """One group's used bands, masked, scaled to [0, 1] and filled, still (n, band, y, x)."""
-    if group not in groups:
-        raise BundleError(
-            f"the recipe needs group {group!r} but the data has {sorted(groups)}: "
-            f"pass the store variables {sorted(recipe.groups)}"
-        )
-    store_bands = recipe.store_groups[group]
-    images = check_group(group, groups[group], store_bands, recipe.group_shapes[group])
-    members = recipe.groups[group]
-    xp = pp.array_namespace(images)
-    if tuple(members) != tuple(store_bands):
-        images = xp.take(images, xp.asarray([store_bands.index(band) for band in members]), axis=1)
-    images = xp.asarray(images, dtype=xp.float32)
-    # Masked and non-finite pixels found once on the raw values, scaled like any pixel and then
-    # overwritten with the fill value: as masking to NaN first, with three fewer passes.
-    invalid = pp.invalid_pixels(images, recipe.masked_value)
-    stats = [recipe.statistics[band] for band in members]
-    low, high = [s.low for s in stats], [s.high for s in stats]
-    if recipe.scaling == "robust_asinh":
-        images = scale_robust_asinh(
-            images, invalid, clip_sigma=recipe.clip_sigma, softening_sigma=recipe.softening_sigma
-        )
-    elif recipe.scaling == "clip_minmax":
-        images = pp.scale_clip_minmax(images, low, high)
-    else:
-        images = pp.scale_log(images, low, high, [s.softening for s in stats])
-    xp.copyto(images, xp.asarray(recipe.fill_value, dtype=images.dtype), where=invalid)
-    if flags is not None:
-        images = pp.fill_unusable(images, flags, recipe.fill_value)
-    return images

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
-from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe, check_group
+from pipeline.preprocess.group_scaling import check_group
+from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe
 from pipeline.preprocess.sampling import PixelReservoir
 from schemas.layout import Layout
 

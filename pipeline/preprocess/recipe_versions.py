@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-RECIPE_VERSION = 8
+RECIPE_VERSION = 9
 """Latest recipe version (2 added ``robust_asinh``, 3 ``crop``, 4 ``asymmetry``, 5 one asymmetry
 channel per distinct band of an expanded single-band group, 6 ``asymmetry_smoothing_px``, 7 a
 ``downsample`` that does not divide the grid pools its centred pixels, 8 ``pixel_scales``: each
-band's training pixel scale, which scoring checks; inputs as in 7). A new recipe gets the oldest
+band's training pixel scale, which scoring checks; inputs as in 7; 9 ``inpaint_px``: invalid pixels
+filled from their neighbours). A new recipe gets the oldest
 version its settings need (:func:`oldest_version`), so that earlier releases read it where they can;
 one fitted on a layout records its pixel scales, so it is version 8 (an earlier release says to
 upgrade, rather than failing on an unknown field)."""
@@ -22,7 +23,7 @@ upgrade, rather than failing on an unknown field)."""
 BASE_VERSION = 4
 """The version a new recipe gets when none of its settings needs a later one."""
 
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 """Recipe versions this code reads: a recipe keeps its version, and behaves and is saved as it."""
 
 FIELD_VERSIONS = {
@@ -32,6 +33,7 @@ FIELD_VERSIONS = {
     "asymmetry": 4,
     "asymmetry_smoothing_px": 6,
     "pixel_scales": 8,
+    "inpaint_px": 9,
 }
 """Field -> the recipe version that introduced it. An older recipe has the field at its default:
 its JSON omits it, and a value other than the default needs the field's version."""
@@ -94,7 +96,13 @@ def oldest_version(data: Mapping[str, Any]) -> int:
     """The oldest recipe version that gives recipe fields ``data`` their inputs: :data:`BASE_VERSION`,
     5 where :func:`needs_distinct_asymmetry`, 6 with a smoothed asymmetry (``asymmetry_smoothing_px``
     other than 0; a malformed value is left to the recipe's validation), 7 where
-    :func:`needs_centred_pooling`, 8 with recorded ``pixel_scales``."""
+    :func:`needs_centred_pooling`, 8 with recorded ``pixel_scales``, 9 with ``inpaint_px`` other than 0."""
+    try:
+        inpainted = float(data.get("inpaint_px") or 0.0) != 0.0
+    except (TypeError, ValueError):  # malformed: the recipe's validation says what is wrong
+        inpainted = False
+    if inpainted:
+        return FIELD_VERSIONS["inpaint_px"]
     if data.get("pixel_scales") is not None:
         return FIELD_VERSIONS["pixel_scales"]
     version = DISTINCT_ASYMMETRY_VERSION if needs_distinct_asymmetry(data) else BASE_VERSION

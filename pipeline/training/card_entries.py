@@ -111,6 +111,8 @@ def card_notes(
         for name, epoch in (own_epochs or {}).items()
         if epoch != best_epoch
     )
+    sigma = recipe.inpaint_px
+    inpainted = f", invalid pixels filled from their neighbours (Gaussian of {sigma:g} px)" if sigma else ""
     if recipe.scaling == "robust_asinh":  # the training percentiles are not used (review: notes quoted them)
         low, high = recipe.clip_sigma
         scaling = (
@@ -125,6 +127,7 @@ def card_notes(
         f"bands {list(recipe.bands)}{asymmetry}, "
         f"statistics from {recipe.n_objects_fit} training objects"
         f"{' of the bundle fine-tuned (its recipe is kept)' if config.init is not None else ''}"
+        f"{inpainted}"
         f"{'; the network convolves them in polar coordinates about the cutout centre' if polar else ''}. "
         f"Adam lr {config.learning_rate} "
         f"({config.lr_schedule}), "

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from pipeline.catalog.duplicates import DUPLICATE_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError, validation_reason
 from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
+from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 
@@ -51,6 +52,7 @@ def older_run_defaults(
 
     - No ``asymmetry`` (before 2026-11-30 22:03): no asymmetry channels, ``false``.
     - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
+    - No ``inpaint_px`` (before 2026-12-05): invalid pixels given the fill value, 0.
     - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
       the Cartesian grid, ``polar: false``.
     - No ``group_duplicates`` (files written before the field, 2026-12-03): ``grouped``, which the
@@ -75,6 +77,7 @@ def older_run_defaults(
         return options
     options.setdefault("asymmetry", False)
     options.setdefault("asymmetry_smoothing_px", 0.0)
+    options.setdefault("inpaint_px", 0.0)
     if options.get("init") is not None and not new_init:
         options.setdefault("keep_start", False)
     if not new_init:
@@ -145,6 +148,13 @@ class TrainConfig(BaseModel):
             "Gaussian sigma in model-input pixels (after downsample) smoothing asymmetry (0: none; "
             f"None: {DEFAULT_ASYMMETRY_SMOOTHING_PX} with asymmetry, else 0)."
         ),
+    )
+    inpaint_px: float = Field(
+        default=DEFAULT_INPAINT_PX,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="Gaussian sigma in native pixels filling invalid pixels from their neighbours (0: none).",
     )
     max_stat_objects: int = Field(
         default=512, ge=1, description="Training objects the statistics are fit on."
@@ -375,6 +385,7 @@ class TrainConfig(BaseModel):
             "downsample": self.downsample,
             "asymmetry": asymmetry,
             "asymmetry_smoothing_px": smoothing,
+            "inpaint_px": self.inpaint_px,
         }
 
     def check_input_shapes(self, input_shapes: dict[str, tuple[int, ...]]) -> None:

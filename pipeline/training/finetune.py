@@ -49,6 +49,7 @@ RECIPE_OPTIONS = (
     "downsample",
     "asymmetry",
     "asymmetry_smoothing_px",
+    "inpaint_px",
 )
 """TrainConfig fields (``lenshunt train`` options) that define the recipe, which fine-tuning keeps."""
 
