@@ -395,6 +395,14 @@ def test_a_scale_given_under_the_randomised_preset_says_what_it_replaces(capsys)
         ({"source_r_eff_range": (1e6, 1e7)}, r"source_r_eff_range must lie within \[0.005, 5\] arcsec"),
         ({"source_r_eff_range": (0, 0)}, "source_r_eff_range is a positive factor or size; got low = 0"),
         ({"theta_e_range": (0.3, 300)}, r"theta_e_range must lie within \[0.01, 30\] arcsec"),
+        (
+            {"flux_scale": (1e300, 1e300)},
+            r"flux_scale must lie within \[1e-20, 1e\+20\] \(pixels are float32\)",
+        ),
+        ({"flux_scale": (1e-45, 1e-45)}, r"flux_scale must lie within \[1e-20, 1e\+20\]"),
+        ({"noise_scale": (1, 1e300)}, r"noise_scale must lie within \[1e-12, 1000\]"),
+        ({"psf_scale": (1e-5, 1)}, r"psf_scale must lie within \[0.1, 10\]"),
+        ({"sky_offset": (-1e6, 1e6)}, r"sky_offset must lie within \[-1000, 1000\] sigma"),
     ],
 )
 def test_implausible_or_non_finite_population_settings_are_refused(override, message):

@@ -308,6 +308,11 @@ def _check_range(name: str, value: object, positive: bool) -> Range:
 
 
 _PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    # trial: --flux-scale 1e300 ended in a FITSIO error (inf pixels), 1e-45 wrote all-zero images
+    "flux_scale": (1e-20, 1e20, " (pixels are float32)"),
+    "noise_scale": (1e-12, 1000.0, ""),  # tests draw noise-free scenes with 1e-6
+    "psf_scale": (0.1, 10.0, ""),
+    "sky_offset": (-1000.0, 1000.0, " sigma"),
     "theta_e_range": (0.01, 30.0, " arcsec"),
     "source_r_eff_range": (0.005, 5.0, " arcsec"),
     "source_offset_range": (0.0, 1.5, " theta_E"),
