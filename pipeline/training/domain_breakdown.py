@@ -19,6 +19,7 @@ a drop comes from.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,14 +184,18 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
     return lines
 
 
-def breakdown_card_metrics(breakdowns: dict[str, DomainBreakdown], reference: str) -> dict[str, float]:
-    """Card entries ``<domain>_auroc_matched`` and ``max_auroc_drop_matched`` (where defined)."""
+def breakdown_card_metrics(
+    breakdowns: dict[str, DomainBreakdown], reference: str, learned: Sequence[str] = ()
+) -> dict[str, float]:
+    """Card entries ``<domain>_auroc_matched`` and ``max_auroc_drop_matched`` (where defined; not over
+    the ``learned`` domains, whose objects the model learned from)."""
     values = {
         f"{name}_auroc_matched": b.matched for name, b in breakdowns.items() if not math.isnan(b.matched)
     }
     ref = values.get(f"{reference}_auroc_matched")
     if ref is not None:
-        drops = [ref - value for key, value in values.items() if key != f"{reference}_auroc_matched"]
+        skip = {f"{name}_auroc_matched" for name in (reference, *learned)}
+        drops = [ref - value for key, value in values.items() if key not in skip]
         if drops:
             values["max_auroc_drop_matched"] = max(drops)
     return values
