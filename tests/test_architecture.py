@@ -39,7 +39,7 @@ def _stage(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "pipeline":
         return None
-    if len(parts) == 1 or parts[1] in TOP_MODULES or parts[1] == "__version__":
+    if len(parts) == 1 or parts[1] in TOP_MODULES or parts[1] in ("__version__", "code_commit"):
         return "base"
     return parts[1]
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(100000, 100036))
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -423,6 +425,12 @@ def test_known_lenses_are_marked_and_every_format_is_written(scored_setup, dask_
     provenance = read_provenance(paths.catalog_fits(out))
     assert (provenance.known_lenses, provenance.known_lens_radius_arcsec) == (source, 2.0)
     assert provenance.extras["known_lenses_dropped"] == 1
+    # trial: the cutouts' folder, the label catalog and the code's commit were not recorded
+    _, source_dir, _, _ = scored_setup
+    assert provenance.extras["source"] == str(source_dir.resolve())
+    assert provenance.extras["label_catalog"] == str(next(source_dir.glob("image_catalog*.csv")).resolve())
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert provenance.extras["code_commit"].removesuffix("+dirty") == head.stdout.strip()  # a checkout
     # the evaluation uses the matches: an edited table makes it stale, another spelling does not (trial)
     page = evaluate_run(out, store).report_path.read_text()
     # the report names the table, the matches and the rows left out (trial: only the summary did)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import __version__, paths
+from pipeline import __version__, code_commit, paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.catalog.parts_record import PARTS_PROVENANCE_KEY, catalog_behind_parts, parts_fingerprint
 from pipeline.errors import ScoreOutputError
@@ -319,6 +319,9 @@ def score_store(
                 PARTS_PROVENANCE_KEY: parts_fingerprint(out_dir),
                 "architecture": bundle.card.architecture,
                 "model_path": str(Path(bundle.path).resolve()),  # inspect --compare reads its lineage
+                "source": attributes.source,  # trial: the cutouts' folder and labels were unrecorded
+                "label_catalog": (attributes.model_extra or {}).get("label_catalog", ""),
+                "code_commit": code_commit(),  # CODEVER 0.1.0 is shared by hundreds of commits
                 "keras_backend": part_backends(scores),  # the workers', per part (trial: unrecorded)
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),

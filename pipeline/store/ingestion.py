@@ -213,6 +213,8 @@ def ingest(
             report.plans.append(plan_id)
 
         record_band_units(store, report.band_units)
+        if report.label_catalog:  # the last catalog the labels were read from, for the catalogs' provenance
+            update_attributes(store, {"label_catalog": report.label_catalog})
         final = open_store(store, chunks=None)
         report.n_after = int(final.sizes["object"])
         _check_conservation(final, manifest, report)
