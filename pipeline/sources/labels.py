@@ -316,7 +316,7 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
                 for object_id in conflicting[:5]
             )
             raise CatalogFormatError(
-                f"label catalog {path} gives {len(conflicting)} id(s) rows with different labels "
+                f"label catalog {path} has rows with different labels for {len(conflicting)} id(s) "
                 f"({examples}). "
                 "Delete or correct the wrong rows: which one is right cannot be guessed."
             )
