@@ -8,16 +8,13 @@ pixel of an integer image did the same.
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
 from tiny_data import flux_images, tiny_layout
 
+from bench.invalid_centre import zero_filling_copy
 from pipeline import paths
 from pipeline.models.bundle import load_bundle
-from pipeline.models.integrity import file_sha256
 from pipeline.preprocess import apply_recipe, fit_recipe, inpaint_invalid
 from pipeline.preprocess.recipe import Recipe
 from pipeline.scoring import score_groups
@@ -90,25 +87,13 @@ def simulated(tmp_path_factory, dask_client):
     return root, groups, dataset["label"].values
 
 
-def _zero_filling_copy(root):
-    """The shipped bundle as it was before version 9: its recipe without ``inpaint_px``."""
-    bundle = root / "zero-fill"
-    shutil.copytree(paths.shipped_model(), bundle, dirs_exist_ok=True)
-    recipe = Recipe.load(bundle / "recipe.json")
-    recipe.model_copy(update={"inpaint_px": 0.0, "version": 8}).save(bundle / "recipe.json")
-    card = json.loads((bundle / "card.json").read_text())
-    card["recipe_sha256"] = file_sha256(bundle / "recipe.json")
-    (bundle / "card.json").write_text(json.dumps(card))
-    return bundle
-
-
 def test_one_invalid_pixel_at_the_centre_moves_the_shipped_models_scores_little(simulated):
     root, groups, labels = simulated
     holed = {group: images.copy() for group, images in groups.items()}
     holed["vis"][:, 0, 100, 100] = np.nan
     flags = np.zeros(len(labels), dtype=np.int32)
     shifts = {}
-    for name, bundle_path in (("inpainted", paths.shipped_model()), ("zero fill", _zero_filling_copy(root))):
+    for name, bundle_path in (("inpainted", paths.shipped_model()), ("zero fill", zero_filling_copy(root))):
         bundle = load_bundle(bundle_path)
         clean, _, _ = score_groups(bundle, groups, flags, batch_size=16, tta=False)
         score, _, _ = score_groups(bundle, holed, flags, batch_size=16, tta=False)
@@ -124,7 +109,7 @@ def test_new_training_runs_inpaint_and_older_runs_files_and_bundles_keep_the_sky
     assert TrainConfig().recipe_options()["inpaint_px"] == 1.0  # lenshunt train's default
     before = {k: v for k, v in TrainConfig().model_dump(mode="json").items() if k != "inpaint_px"}
     assert TrainConfig.from_options(**older_run_defaults(before)).inpaint_px == 0.0  # reproduces that run
-    old_bundle = _zero_filling_copy(tmp_path)
+    old_bundle = zero_filling_copy(tmp_path)
     kept = config_of_recipe(TrainConfig(init=str(old_bundle)), Recipe.load(old_bundle / "recipe.json"))
     assert kept.inpaint_px == 0.0  # a fine-tune keeps its bundle's recipe
     check_init_recipe_options(old_bundle, {"inpaint_px": 0.0})
