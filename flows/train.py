@@ -148,7 +148,7 @@ def train_flow(
     """
     members = member_configs(config, seeds)
     for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
-        check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init)
+        check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init, store)
     with output_lock(out, purpose="train", advice=TRAIN_BUSY):
         return _train_members(store, out, overwrite, members)
 
@@ -196,7 +196,8 @@ def check(args: argparse.Namespace) -> None:
         If an option is invalid or inconsistent (the same validation the flow runs), a recipe
         option given on the command line or in ``--config`` differs from the recipe of the
         ``--init`` bundle, ``--trainable-layers`` exceeds the layers it can train, or OUT (or a
-        member directory of the ensemble it would become) already holds a bundle.
+        member directory of the ensemble it would become) already holds a bundle, holds anything
+        training does not write, or is, lies in or holds the store or the ``--init`` bundle.
     """
     config = config_from_args(args)
     try:
@@ -219,9 +220,9 @@ def check(args: argparse.Namespace) -> None:
         check_trainable_layers(init, members[0][1].trainable_layers, members[0][1].outputs)
     out = Path(args.out)
     if len(members) > 1:
-        check_output(out, args.overwrite, init)
+        check_output(out, args.overwrite, init, args.store)
     for sub, _ in members:
-        check_output(out / sub if sub else out, args.overwrite, init)
+        check_output(out / sub if sub else out, args.overwrite, init, args.store)
     _check_recipe(Path(args.store), members[0][1])
     check_not_busy(out, lock="train", advice=TRAIN_BUSY)  # one line, before Prefect (trial: five)
 

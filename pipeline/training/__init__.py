@@ -28,10 +28,10 @@ from pipeline.training.finetune import (
     init_recipe,
 )
 from pipeline.training.grades import check_grade_stores, check_grades
+from pipeline.training.out_folder import check_output, remove_unfinished
 from pipeline.training.replacement import replacing
 from pipeline.training.run import (
     TrainResult,
-    check_output,
     fit_store_recipe,
     load_split,
     train,
@@ -59,6 +59,7 @@ __all__ = [
     "load_split",
     "make_split",
     "older_run_defaults",
+    "remove_unfinished",
     "replacing",
     "saved_split_grouped",
     "train",

@@ -61,7 +61,6 @@ from pipeline.training.declared import (
 )
 from pipeline.training.finetune import (
     carried_outputs_report,
-    check_init_out,
     config_of_recipe,
     fair_start,
     init_model,
@@ -80,15 +79,14 @@ from pipeline.training.grades import (
 )
 from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
+from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output
 from pipeline.training.replacement import replacing
 from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
 from pipeline.training.targets import parse_outputs_option
 
 Log = Callable[[str], None]
-TRAINING_DIR = "training"
 VAL_PREFIX = "val"
 """Prefix of the validation metrics in the card (``val_auroc``, ``val_tpr0``, ...)."""
-CHECKPOINT_FILE = "best.keras"
 
 
 def training_dir(out: Path) -> Path:
@@ -218,22 +216,6 @@ def default_model_id(config: TrainConfig) -> str:
     return model_id
 
 
-def check_output(out: Path, overwrite: bool, init: str | Path | None = None) -> None:
-    """Refuse to train into an existing bundle unless ``overwrite``, and into the ``init`` bundle ever."""
-    from pipeline.models.bundle import CARD_FILE, ENSEMBLE_FILE
-
-    if init is not None:
-        check_init_out(init, out)
-
-    if ((out / CARD_FILE).exists() or (out / ENSEMBLE_FILE).exists()) and not overwrite:
-        raise TrainingError(
-            f"{out} already holds a model bundle; choose another output directory or pass overwrite=True "
-            "(--overwrite) to replace it"
-        )
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"{out} is a file; the output of training is a bundle directory")
-
-
 def train_bundle(
     store: str | Path,
     out: str | Path,
@@ -255,7 +237,7 @@ def train_bundle(
     out = Path(out)
     if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
         config = config.model_copy(update={"init": str(Path(config.init).resolve())})
-    check_output(out, overwrite, config.init)
+    check_output(out, overwrite, config.init, store)
     with replacing(out, overwrite) as target:
         result = _train_bundle(store, target, config, split, recipe, log)
     result.bundle = out
@@ -441,7 +423,7 @@ def train(
 ) -> TrainResult:
     """Split ``store``, fit the recipe and train: the whole training stage in one call."""
     config = config or TrainConfig()
-    check_output(Path(out), overwrite)
+    check_output(Path(out), overwrite, config.init, store)
     split = load_split(store, config)
     recipe = fit_store_recipe(store, split, config)
     result = train_bundle(store, out, config, split, recipe, overwrite=overwrite, log=log)
