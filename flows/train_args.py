@@ -7,10 +7,10 @@ module of their own.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from flows.config_file import read_options_file
 from flows.preflight import positive_int
 from pipeline.catalog import DUPLICATE_RADIUS_ARCSEC
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, DEFAULT_INPAINT_PX, ObservingAugment
@@ -389,7 +389,7 @@ def unused_under_init(args: argparse.Namespace) -> str | None:
     """
     if not args.config:
         return None
-    config = json.loads(args.config.read_text())
+    config = read_options_file(args.config)
     init = getattr(args, "init", None) or config.get("init")
     defaults = TrainConfig().model_dump(mode="json")  # every run's file holds them (review: a note each time)
     unused = [
@@ -408,7 +408,7 @@ def unused_under_init(args: argparse.Namespace) -> str | None:
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
-    config: dict[str, Any] = json.loads(args.config.read_text()) if args.config else {}
+    config: dict[str, Any] = read_options_file(args.config) if args.config else {}
     if config.get("k_folds") is None and config.get("fold") == 0:
         del config["fold"]  # what every training/config.json of a run without folds says: no fold chosen
     # a run's own file from before a default changed (asymmetry, smoothing, the polar view, keep_start)

@@ -352,7 +352,7 @@ class TrainConfig(BaseModel):
     def from_saved(cls, path: str | Path) -> TrainConfig:
         """The config a run saved (``training/config.json``), as that run trained
         (:func:`older_run_defaults`; review: loading a 2026-12-02 file gave the polar view)."""
-        options = json.loads(Path(path).read_text())
+        options = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Windows Notepad) too
         return cls.from_options(**older_run_defaults(options, grouped=saved_split_grouped(path)))
 
     @classmethod
