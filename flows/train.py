@@ -42,6 +42,7 @@ from pipeline.training import (
     fit_store_recipe,
     init_recipe,
     load_split,
+    remove_unfinished,
     replacing,
     train_bundle,
 )
@@ -145,12 +146,19 @@ def train_flow(
     ``config`` holds :class:`~pipeline.training.TrainConfig` fields. With ``k_folds`` set and
     ``fold`` unset (None) every fold is trained, into ``out/fold-<i>``; with ``seeds`` > 1, that
     many seeds into ``out/seed-<i>``; then ``out`` is made an ensemble of them and a list is returned.
+    An ``out`` the run made is removed where it fails before writing a bundle there.
     """
     members = member_configs(config, seeds)
     for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
         check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init, store)
+    made = not Path(out).exists()
     with output_lock(out, purpose="train", advice=TRAIN_BUSY):
-        return _train_members(store, out, overwrite, members)
+        try:
+            return _train_members(store, out, overwrite, members)
+        except BaseException:
+            if made:  # trial: a store without labels left OUT holding only the lock (an OUT of before: kept)
+                remove_unfinished(Path(out))
+            raise
 
 
 def _train_members(

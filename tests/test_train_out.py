@@ -106,3 +106,29 @@ def test_an_out_holding_a_bundle_only_is_accepted_and_members_are_checked(store,
         check_output(bundle.parent, True, init=bundle)
     with pytest.raises(TrainingError, match="lies in the Zarr store"):  # any store, not only the training one
         check_output(store / "m", False)
+
+
+@pytest.mark.prefect
+def test_a_train_failing_before_its_bundle_removes_the_out_it_made(prefect_harness, tmp_path, dask_client):
+    """Trial: a store with one class left OUT behind holding only ``.lenshunt-train.lock``."""
+    from cutouts import write_set
+    from test_training import LAYOUT
+
+    from flows.train import train_flow
+    from pipeline.store import ingest
+
+    ids = list(range(600000, 600012))
+    ingest(
+        LAYOUT,
+        write_set(LAYOUT, tmp_path / "src", ids, dict.fromkeys(ids, 0)),
+        tmp_path / "s.zarr",
+        dask_client,
+    )
+    for options in ({}, {"seeds": 2}, {"k_folds": 2}):
+        with pytest.raises(TrainingError, match="has 0 lenses and"):
+            train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "new" / "m"), epochs=1, **options)
+        assert not (tmp_path / "new" / "m").exists()
+    (tmp_path / "mine").mkdir()  # a folder of before is the user's: kept, its lock file aside
+    with pytest.raises(TrainingError, match="has 0 lenses and"):
+        train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "mine"), epochs=1)
+    assert [path.name for path in (tmp_path / "mine").iterdir()] == [".lenshunt-train.lock"]
