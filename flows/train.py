@@ -133,6 +133,8 @@ def ensemble_stage(out: str, members: list[str], shown: str | None = None) -> st
     return out
 
 
+OVERWRITE = "--overwrite"
+"""How a refusal of an existing bundle names the option that replaces it (trial: ``overwrite=True``)."""
 TRAIN_BUSY = "wait for it to finish, or train into another directory"
 """What a second training into one OUT is told."""
 
@@ -150,7 +152,8 @@ def train_flow(
     """
     members = member_configs(config, seeds)
     for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
-        check_output(Path(out) / sub if sub else Path(out), overwrite, member_config.init, store)
+        where = Path(out) / sub if sub else Path(out)
+        check_output(where, overwrite, member_config.init, store, overwrite_option=OVERWRITE)
     made = not Path(out).exists()
     with output_lock(out, purpose="train", advice=TRAIN_BUSY):
         try:
@@ -227,10 +230,9 @@ def check(args: argparse.Namespace) -> None:
         check_init_recipe_options(init, given, origins)
         check_trainable_layers(init, members[0][1].trainable_layers, members[0][1].outputs)
     out = Path(args.out)
-    if len(members) > 1:
-        check_output(out, args.overwrite, init, args.store)
-    for sub, _ in members:
-        check_output(out / sub if sub else out, args.overwrite, init, args.store)
+    bundles = [out / sub if sub else out for sub, _ in members]
+    for where in [out, *bundles] if len(members) > 1 else bundles:
+        check_output(where, args.overwrite, init, args.store, overwrite_option=OVERWRITE)
     _check_recipe(Path(args.store), members[0][1])
     check_not_busy(out, lock="train", advice=TRAIN_BUSY)  # one line, before Prefect (trial: five)
 

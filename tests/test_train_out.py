@@ -92,8 +92,8 @@ def test_an_out_holding_a_bundle_only_is_accepted_and_members_are_checked(store,
     check_output(tmp_path / "empty", False, store=store)
     bundle = _fake_bundle(tmp_path / "bundle", ".card.json.123.tmp")
     check_output(bundle, True, store=store)  # --overwrite replaces a bundle
-    with pytest.raises(TrainingError, match="already holds a model bundle"):
-        check_output(bundle, False, store=store)
+    with pytest.raises(TrainingError, match=r"holds a model bundle; .* pass overwrite=True to"):
+        check_output(bundle, False, store=store)  # the library's word; the command's is --overwrite
     ensemble = tmp_path / "ensemble"
     _fake_bundle(ensemble / "seed-0")
     _fake_bundle(ensemble / "seed-1")

@@ -41,6 +41,8 @@ def check_output(
     overwrite: bool,
     init: str | Path | None = None,
     store: str | Path | None = None,
+    *,
+    overwrite_option: str = "overwrite=True",
 ) -> None:
     """Refuse to train into ``out`` where the bundle would not be the only thing that run replaces.
 
@@ -50,6 +52,7 @@ def check_output(
     overwrite : whether a bundle at ``out`` may be replaced
     init : the bundle a fine-tune starts from, if any
     store : the training store, if known
+    overwrite_option : how the refusal of a bundle at ``out`` names ``overwrite`` (the CLI: ``--overwrite``)
 
     Raises
     ------
@@ -78,8 +81,8 @@ def check_output(
         )
     if ((out / CARD_FILE).exists() or (out / ENSEMBLE_FILE).exists()) and not overwrite:
         raise TrainingError(
-            f"{out} already holds a model bundle; choose another output directory or pass overwrite=True "
-            "(--overwrite) to replace it"
+            f"{out} already holds a model bundle; choose another output directory or pass "
+            f"{overwrite_option} to replace it"
         )
 
 
