@@ -175,6 +175,17 @@ def test_names_written_decomposed_match_a_layout_typed_composed(tmp_path):
     assert read.flags == 0 and read.image.shape == (200, 200)
 
 
+def test_ids_in_other_scripts_digits_match_no_band(tmp_path):
+    """Trial: ``imageEUC_VIS-１００００９.fits`` (full-width digits) was read as object 100009."""
+    root = write_set(EUCLID, tmp_path / "src", [100001])
+    vis = band_file(EUCLID, root, 100001, "VIS")
+    odd = vis.with_name("imageEUC_VIS-\uff11\uff10\uff10\uff10\uff10\uff19.fits")
+    odd.write_bytes(vis.read_bytes())
+    manifest = discover(EUCLID, root)
+    assert manifest.object_ids.tolist() == [100001]
+    assert manifest.ignored == {"Public/EUC_VIS": (1, [odd.name])}
+
+
 def test_a_band_folder_that_is_not_there_and_folders_inside_band_folders_are_said(tmp_path):
     """Trial: a layout's typo (``Public/Band1``) made every object MISSING_FILE in that band, and
     cutouts in a subfolder of a band folder were MISSING_FILE, with no word of either."""

@@ -203,7 +203,8 @@ def band_file_regex(band: Band) -> re.Pattern[str]:
     before, after = _nfc(Path(band.path).name).split(ID_PLACEHOLDER)
     suffix = _FITS_SUFFIX.search(after)
     tail = re.escape(after[: suffix.start()]) + _FITS_FORMS if suffix else re.escape(after) + _COMPRESSION
-    return re.compile("^" + re.escape(before) + r"(\d+)" + tail + "$")
+    # ASCII digits: \d takes any script's (trial: imageEUC_VIS-１００００９.fits was read as 100009)
+    return re.compile("^" + re.escape(before) + r"([0-9]+)" + tail + "$")
 
 
 def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
