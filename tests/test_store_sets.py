@@ -118,7 +118,8 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
         "layout writes it is read (its id digits and suffix), else a plain file before compressed copies, "
         "e.g. id 100011 VIS: read imageEUC_VIS-100011.fits, not imageEUC_VIS-100011.fits.gz"
     ) in summary
-    assert "flagged objects: 1; by flag:" in summary and "VIS: duplicate id" in summary  # (trial: unsaid)
+    assert "flagged objects read by this ingest: 1 (`lenshunt info`: the store's); by flag:" in summary
+    assert "VIS: duplicate id" in summary  # (trial: unsaid)
     assert "files gone: 3 stored object(s) lost band files since they were read" in summary
     assert "100007 (H), 100015 (H), 100018 (VIS Y J H)" in summary
     assert "files gone: 1 stored object(s) have no file left in any band" in summary

@@ -79,7 +79,10 @@ class IngestReport:
         lines.extend(f"  pixel shape: {line}" for line in not_square_lines(self.reasons))
         if self.n_flagged:
             docs = documentation()
-            lines.append(f"  flagged objects: {self.n_flagged}; by flag:")
+            lines.append(  # trial: read as the store's count, which `lenshunt info` gives
+                f"  flagged objects read by this ingest: {self.n_flagged} (`lenshunt info`: the store's); "
+                "by flag:"
+            )
             lines.extend(
                 f"    {count:6d}  {name} ({docs.get(name, '')})"
                 for name, count in sorted(self.flag_counts.items())
