@@ -252,6 +252,10 @@ def test_contract_violations_are_named(tmp_path: Path) -> None:
         (table.assign(known_lens_sep=np.float32(0.5)), "NaN where it is empty"),
         (table.assign(known_lens_grade="confident"), "known_lens_grade set where known_lens is empty"),
         (table.assign(known_lens=1), "'known_lens' must hold strings"),
+        (  # trial: which object was said nowhere
+            table.assign(dec=np.where(table["object_id"] == table["object_id"][0], 91.0, table["dec"])),
+            rf"dec outside \[-90, 90\] degrees \(NaN when unknown\): object\(s\) {table['object_id'][0]}$",
+        ),
     ]
     for bad, message in cases:
         with pytest.raises(CatalogError, match=message):

@@ -176,3 +176,37 @@ def test_pixel_axes_have_no_pixel_scale_in_arcsec():
     square = in_arcsec | {"CDELT1": -0.1, "CDELT2": 0.1} | pc  # a square turned by 45 degrees
     assert summarise_header(fits.Header(square)).pixel_aspect == pytest.approx(1.0)
     assert np.isnan(summarise_header(linear).pixel_aspect)
+
+
+@pytest.mark.parametrize("cards", ["position cards", "WCS alone"])
+def test_a_tiny_negative_ra_is_0_not_360(tmp_path, cards):
+    """Trial: RA = CRVAL1 = -1e-15 was stored as 360.0 (Python's -1e-15 % 360), and the catalog
+    contract, ra in [0, 360), refused the whole catalog of the run."""
+    header = fits.Header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    header["CRVAL1"], header["CRVAL2"] = -1e-15, 2.0
+    header["CRPIX1"], header["CRPIX2"] = 33.5, 33.5
+    header["CDELT1"], header["CDELT2"] = -0.3 / 3600, 0.3 / 3600
+    if cards == "position cards":
+        header["RA"], header["DEC"] = -1e-15, 2.0
+    path = tmp_path / "imageEUC_Y-400003.fits"
+    fits.PrimaryHDU(np.ones((66, 66), np.float32), header=header).writeto(path)
+    result = read_band(path, (66, 66), coordinates=EUCLID.coordinates)
+    assert (result.ra_deg, result.dec_deg) == (0.0, 2.0)
+    assert (-1e-15) % 360.0 == 360.0  # the fault, in Python's own modulo
+
+
+def test_a_stored_ra_of_360_is_written_as_0(tmp_path):
+    """A store ingested before the fix above holds 360.0: its catalog is written, with ra 0."""
+    from pipeline.catalog import make_catalog_table
+
+    table = make_catalog_table(
+        object_ids=np.array([1, 2]),
+        ra=np.array([360.0, 359.5]),
+        dec=np.array([2.0, 2.0]),
+        flags=np.zeros(2, np.int32),
+        scores=np.array([0.1, 0.9], np.float32),
+        score_std=np.zeros(2, np.float32),
+        model_id="m",
+    )
+    assert table["ra"].tolist() == [0.0, 359.5]

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import CatalogError
+from pipeline.sources.positions import wrap_ra
 
 __all__ = [
     "DEFAULT_MATCH_RADIUS_ARCSEC",
@@ -104,7 +105,7 @@ class KnownLenses:
         usable = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90) & (ra >= -180) & (ra <= 360)
         return cls(
             name=name[usable],
-            ra=np.mod(ra[usable], 360.0),
+            ra=wrap_ra(ra[usable]),
             dec=dec[usable],
             grade=np.char.strip(grade[usable]),
             source=source,

@@ -39,6 +39,7 @@ from pipeline.catalog.votable import count_votable_rows, write_votable
 from pipeline.errors import CatalogError, ConservationError
 from pipeline.models.aggregate import most_probable_class, numeric_columns
 from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
+from pipeline.sources.positions import wrap_ra
 from schemas.catalog import RANK_BY_OBJECT_ID, Provenance
 
 __all__ = [
@@ -114,7 +115,7 @@ def make_catalog_table(
     )
     columns: dict[str, object] = {
         "object_id": object_ids,
-        "ra": np.asarray(ra, dtype=np.float64),
+        "ra": wrap_ra(np.asarray(ra, dtype=np.float64)),  # a store's 360.0 from a tiny negative RA: 0
         "dec": np.asarray(dec, dtype=np.float64),
         **values,
         "rank": assign_ranks(rank_source, object_ids),

@@ -95,8 +95,14 @@ def _check_values(table: pd.DataFrame, layout: CatalogLayout) -> None:
     if np.any(table["flags"].to_numpy() < 0):
         problems.append("negative flags")
     ra, dec = table["ra"].to_numpy(), table["dec"].to_numpy()
-    if np.any(~np.isnan(ra) & ~((ra >= 0) & (ra < 360))) or np.any(~np.isnan(dec) & ~(np.abs(dec) <= 90)):
-        problems.append("ra outside [0, 360) or dec outside [-90, 90] degrees (NaN when unknown)")
+    off = (~np.isnan(ra) & ~((ra >= 0) & (ra < 360))) | (~np.isnan(dec) & ~(np.abs(dec) <= 90))
+    if np.any(off):  # trial: which objects was said nowhere
+        ids = ", ".join(str(i) for i in table["object_id"].to_numpy()[off][:3]) + (
+            ", ..." if off.sum() > 3 else ""
+        )
+        problems.append(
+            f"ra outside [0, 360) or dec outside [-90, 90] degrees (NaN when unknown): object(s) {ids}"
+        )
     if "label" in table and not np.isin(table["label"].to_numpy(), [LABEL_UNKNOWN, 0, 1]).all():
         problems.append("label values other than 1, 0 and -1 (unknown)")
     matched = table["known_lens"].to_numpy(dtype=object) != ""

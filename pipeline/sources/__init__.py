@@ -27,6 +27,7 @@ _EXPORTS = {
     "read_label_catalog": "pipeline.sources.labels",
     "sky_position": "pipeline.sources.positions",
     "wcs_centre": "pipeline.sources.positions",
+    "wrap_ra": "pipeline.sources.positions",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "read_label_catalog",
     "sky_position",
     "wcs_centre",
+    "wrap_ra",
 ]
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
         labels_from_catalog,
         read_label_catalog,
     )
-    from pipeline.sources.positions import sky_position, wcs_centre
+    from pipeline.sources.positions import sky_position, wcs_centre, wrap_ra
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

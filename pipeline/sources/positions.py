@@ -29,6 +29,9 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 from pipeline.sources.wcs_check import PROJECTIONS, wcs_defect
 from schemas.layout import CoordinateSpec
@@ -95,7 +98,7 @@ def sky_position(
             unread.append(str(exc))
             continue
         if -90.0 <= dec <= 90.0:
-            return ra % 360.0, dec, None
+            return wrap_ra(ra), dec, None
         unread.append(f"{spec.dec} = {header[spec.dec]!r} outside [-90, 90] deg")
     cards = "/".join(f"{spec.ra},{spec.dec}" for spec in coordinates if (spec.ra, spec.dec) != _WCS_KEYS)
     no_cards = f"no {cards} cards" if cards else "no position cards"
@@ -109,7 +112,7 @@ def sky_position(
         return math.nan, math.nan, f"{no_cards} and an unusable WCS ({defect})"
     shortcut = _centred_icrs_crval(header, shape)
     if shortcut is not None:
-        return shortcut[0] % 360.0, shortcut[1], None
+        return wrap_ra(shortcut[0]), shortcut[1], None
     if not full_wcs:
         return math.nan, math.nan, f"{no_cards}, full WCS not read"
     try:
@@ -123,6 +126,22 @@ def sky_position(
 
 _NO_CELESTIAL = "no celestial WCS"
 _SEXAGESIMAL_UNIT = re.compile(r"[hdms°'\"]", re.IGNORECASE)
+
+
+def wrap_ra(ra: Any) -> Any:
+    """``ra`` (deg; a number or an array) wrapped into [0, 360).
+
+    ``ra % 360`` alone gives exactly 360.0 for a tiny negative ``ra`` (the float nearest to
+    ``360 - 1e-15`` is 360.0): trial, an RA card of -1e-15 was stored as 360.0, and the catalog
+    contract ([0, 360)) refused the whole catalog. Those give 0.
+
+    >>> wrap_ra(-1e-15), wrap_ra(-90.0), wrap_ra(360.0), wrap_ra(np.array([359.5, 720.25])).tolist()
+    (0.0, 270.0, 0.0, [359.5, 0.25])
+    """
+    wrapped = np.mod(ra, 360.0)
+    if np.ndim(wrapped):
+        return np.where(wrapped >= 360.0, 0.0, wrapped)
+    return 0.0 if wrapped >= 360.0 else float(wrapped)
 
 
 def card_angle(keyword: str, value: object, unit: str, *, hours: bool) -> float:
@@ -226,7 +245,7 @@ def wcs_centre(header: Mapping, shape: tuple[int, int]) -> tuple[float, float]:
         if not isinstance(frame, ICRS):
             icrs = SkyCoord(lng, lat, unit="deg", frame=frame).icrs
             lng, lat = float(icrs.ra.deg), float(icrs.dec.deg)
-    return lng % 360.0, lat
+    return wrap_ra(lng), lat
 
 
 def _celestial_wcs(header, crpix: tuple[float, float]):
