@@ -269,6 +269,11 @@ def build_run(
         n_objects=n,
         n_scored=int(np.sum(~np.isnan(scores))),
         outputs=layout_columns.outputs_json() if theta_e else [],
+        extras={  # as a score run records them: long paths and a hash (a narrow window wraps them)
+            "model_path": "/data/models/" + "a-long-model-folder-name/" * 3 + "bundle",
+            "source": "/survey/deliveries/2026-12/" + "tile_0000123456789/" * 2,
+            "code_commit": "0123456789abcdef0123456789abcdef01234567+dirty",
+        },
     )
     layout = load_layout("euclid-sglc2")
     top = select_top(catalog, n_gallery)
