@@ -134,7 +134,7 @@ _ANGLE_UNITS = {
 """Degrees per CUNITn unit of a celestial axis (FITS Paper I, Table 3; none given: degrees, Paper II)."""
 
 
-def _pixel_matrix(values: dict) -> np.ndarray | None:
+def _pixel_matrix(values: dict) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """The CD matrix (or CDELT times PC) in degrees per pixel, for celestial axes; None when unknown.
 
     Row ``i`` is world axis ``i`` in its CUNITi (:data:`_ANGLE_UNITS`; new-user trial: CUNIT
@@ -148,35 +148,46 @@ def _pixel_matrix(values: dict) -> np.ndarray | None:
         return default if math.isnan(value) else value
 
     if "CD1_1" in values or "CD2_2" in values:
-        matrix = np.array([[element("CD", i, j, 0.0) for j in (1, 2)] for i in (1, 2)])
+        rows = [[element("CD", i, j, 0.0) for j in (1, 2)] for i in (1, 2)]
     elif "CDELT1" in values and "CDELT2" in values:
         delta = [_number(values, "CDELT1"), _number(values, "CDELT2")]
-        matrix = np.array(
-            [[delta[i - 1] * element("PC", i, j, float(i == j)) for j in (1, 2)] for i in (1, 2)]
-        )
+        rows = [[delta[i - 1] * element("PC", i, j, float(i == j)) for j in (1, 2)] for i in (1, 2)]
     else:
         return None
-    matrix *= np.array(factors, dtype=float)[:, None]  # CDi_j and CDELTi are in the units of axis i
-    return matrix if np.isfinite(matrix).all() else None
+    # CDi_j and CDELTi are in the units of axis i; plain floats, as numpy costs tens of microseconds
+    # a 2x2 matrix (bench/RESULTS.md, "Ingest per object" of 2026-12-05)
+    matrix = tuple(tuple(value * factor for value in row) for row, factor in zip(rows, factors, strict=True))
+    return matrix if all(math.isfinite(value) for row in matrix for value in row) else None
 
 
-def _pixel_scale(matrix: np.ndarray | None) -> float:
+def _singular_values(matrix: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
+    """The two singular values of a 2x2 matrix, largest first (closed form: their squares are the
+    eigenvalues of M^T M, whose trace is the sum of the squared entries and determinant det(M)^2)."""
+    (a, b), (c, d) = matrix
+    total, det = a * a + b * b + c * c + d * d, abs(a * d - b * c)
+    root = math.sqrt(max(total * total - 4 * det * det, 0.0))
+    longest = math.sqrt((total + root) / 2)
+    return longest, (det / longest if longest > 0 else 0.0)
+
+
+def _pixel_scale(matrix: tuple | None) -> float:
     """sqrt(|det CD|) in arcsec (:func:`_pixel_matrix`), NaN when unknown or degenerate."""
     if matrix is None:
         return math.nan
-    area = abs(float(np.linalg.det(matrix)))
+    (a, b), (c, d) = matrix
+    area = abs(a * d - b * c)
     return math.sqrt(area) * 3600.0 if area > 0 else math.nan
 
 
-def _pixel_aspect(matrix: np.ndarray | None) -> float:
+def _pixel_aspect(matrix: tuple | None) -> float:
     """How far the pixel is from a square: the ratio of the CD matrix's singular values (the longest
     and shortest sky lengths of a unit step in any pixel direction), NaN when unknown or degenerate.
     For a rectangle, rotated or not, its longer side over its shorter; it also sees a shear, which
     sides of equal length hide (review: CDELT 0.07" x 0.143" turned by a 45-degree PC read as 1)."""
     if matrix is None:
         return math.nan
-    longest, shortest = np.linalg.svd(matrix, compute_uv=False)
-    return float(longest / shortest) if shortest > 0 else math.nan
+    longest, shortest = _singular_values(matrix)
+    return longest / shortest if shortest > 0 else math.nan
 
 
 def cards_to_text(cards: np.ndarray | bytes) -> str:

@@ -138,10 +138,11 @@ def wrap_ra(ra: Any) -> Any:
     >>> wrap_ra(-1e-15), wrap_ra(-90.0), wrap_ra(360.0), wrap_ra(np.array([359.5, 720.25])).tolist()
     (0.0, 270.0, 0.0, [359.5, 0.25])
     """
+    if isinstance(ra, float | int):  # a file's position: plain floats (numpy costs microseconds)
+        wrapped = float(ra) % 360.0
+        return 0.0 if wrapped >= 360.0 else wrapped
     wrapped = np.mod(ra, 360.0)
-    if np.ndim(wrapped):
-        return np.where(wrapped >= 360.0, 0.0, wrapped)
-    return 0.0 if wrapped >= 360.0 else float(wrapped)
+    return np.where(wrapped >= 360.0, 0.0, wrapped)
 
 
 def card_angle(keyword: str, value: object, unit: str, *, hours: bool) -> float:
