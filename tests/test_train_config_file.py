@@ -7,25 +7,13 @@ byte-order mark first), ended in a ``json.decoder.JSONDecodeError`` traceback.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEAD_API = {"PREFECT_API_URL": "http://127.0.0.1:9/api"}  # a command reaching Prefect would fail on it
+from test_train_out import _lenshunt_train as train_process
 
 
 def _lenshunt_train(*args: str) -> list[str]:
     """The error lines of ``lenshunt train ARGS`` run as a process (exit 1 asserted)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "train", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **DEAD_API},
-        timeout=180,
-    )
+    result = train_process(*args)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     return result.stderr.strip().splitlines()
 
