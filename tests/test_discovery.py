@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,21 @@ def test_the_file_named_as_the_layout_writes_it_is_read_before_other_spellings_o
     manifest = discover(EUCLID, root)
     assert manifest.paths["VIS"] == [str(vis), str(band_file(EUCLID, root, 100022, "VIS")), str(other)]
     assert manifest.duplicates == {(100013, "VIS"): [str(padded)], (100030, "VIS"): [str(upper), str(both)]}
+    # the right name only in another case or compressed: still before a stray id of another width
+    # (review trial: the 7-digit stray file won over imageEUC_VIS-100019.FITS and -100020.fits.gz)
+    for object_id, form in ((100040, "imageEUC_VIS-100040.FITS"), (100041, "imageEUC_VIS-100041.fits.gz")):
+        right = write_set(EUCLID, tmp_path / "more", [object_id])
+        src = band_file(EUCLID, right, object_id, "VIS")
+        stray = src.with_name(f"imageEUC_VIS-0{object_id}.fits")
+        stray.write_bytes(src.read_bytes())
+        data = src.read_bytes()
+        src.unlink()
+        (src.parent / form).write_bytes(gzip.compress(data) if form.endswith(".gz") else data)
+    more = discover(EUCLID, tmp_path / "more")
+    assert [Path(p).name for p in more.paths["VIS"]] == [
+        "imageEUC_VIS-100040.FITS",
+        "imageEUC_VIS-100041.fits.gz",
+    ]
     image = read_band(manifest.paths["VIS"][0], EUCLID.bands[0].shape, coordinates=EUCLID.coordinates)
     want = read_band(str(vis), EUCLID.bands[0].shape, coordinates=EUCLID.coordinates)
     np.testing.assert_array_equal(image.image, want.image)

@@ -285,7 +285,10 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
             matches = by_id.get(object_id, [])
             if len(matches) > 1:  # the sort key costs 20 us a file: only where there is a choice
                 named = Path(bands[band_name].path_for(object_id, layout.id_digits)).name
-                matches = sorted(matches, key=lambda path: _preference(path, named))
+                pattern = band_file_regex(bands[band_name])
+                matches = sorted(
+                    matches, key=lambda path: _preference(path, named, pattern, layout.id_digits)
+                )
             column.append(matches[0] if matches else None)
             if len(matches) > 1:
                 duplicates[(object_id, band_name)] = matches[1:]
@@ -308,17 +311,23 @@ def _folders(directory: Path) -> list[str]:
     return names[:_N_EXAMPLES] + (["..."] if len(names) > _N_EXAMPLES else [])
 
 
-def _preference(path: str, named: str) -> tuple[bool, bool, str]:
+def _preference(
+    path: str, named: str, pattern: re.Pattern[str], id_digits: int
+) -> tuple[bool, bool, bool, str]:
     """Sort key of the files that matched one object's band: the one read comes first.
 
     The file named exactly as the layout writes it (``named``: the id in ``id_digits`` digits, the
-    layout's suffix) first, then other plain files before compressed ones, then by name. Trial: a
-    stray ``imageEUC_VIS-0100013.fits`` (another object's pixels) sorted before the right
-    ``imageEUC_VIS-100013.fits`` and was read; so would a stale ``.FITS`` copy have been.
+    layout's suffix) first; then files whose id has ``id_digits`` digits (another case or compression
+    of the right name) before those of another width; then plain files before compressed ones, then
+    by name. Trial: a stray ``imageEUC_VIS-0100013.fits`` (another object's pixels) sorted before the
+    right ``imageEUC_VIS-100013.fits`` and was read; and where the right name was there only as
+    ``.FITS`` or ``.fits.gz``, the stray one still won.
     """
     name = _nfc(Path(path).name)
+    match = pattern.match(name)
+    other_width = match is None or len(match.group(1)) != id_digits
     compressed = re.search(r"\.(gz|bz2|fz)$", name, re.IGNORECASE) is not None
-    return (name != _nfc(named), compressed, name)
+    return (name != _nfc(named), other_width, compressed, name)
 
 
 def _nfc(name: str) -> str:
