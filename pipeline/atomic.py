@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -94,3 +96,36 @@ def check_writable(path: str | os.PathLike[str]) -> None:
     """
     with open(path, "r+b"):
         pass
+
+
+#: What FITS writers say of a full disk without an errno: astropy's own free-space check, and
+#: cfitsio's WRITE_ERROR (status 106), which any failed write gives (so it counts only where the
+#: disk is nearly full, :data:`NEARLY_FULL_BYTES`).
+_FULL_DISK_TEXT = ("Not enough space on disk",)
+_WRITE_ERROR_TEXT = ("FITSIO status = 106", "error writing to FITS file")
+NEARLY_FULL_BYTES = 1 << 20
+
+
+@contextlib.contextmanager
+def full_disk_as_enospc(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Re-raise a FITS writer's full-disk error, which has no errno, as ``OSError(ENOSPC)``.
+
+    Trial: ``lenshunt simulate`` on a full disk ended in a traceback of ``OSError: FITSIO status =
+    106: error writing to FITS file`` (a bug, it said), ``lenshunt cutout`` in astropy's ``OSError:
+    Not enough space on disk``: neither carries ``errno``, so the CLI could not say "writing in
+    FOLDER: No space left on device; ..." (:mod:`flows.failures`). The new error names no file, so
+    the command's note of the folder it writes is used.
+    """
+    try:
+        yield
+    except OSError as exc:
+        text = str(exc)
+        if exc.errno is not None:
+            raise
+        full = any(words in text for words in _FULL_DISK_TEXT)
+        if not full and any(words in text for words in _WRITE_ERROR_TEXT):
+            with contextlib.suppress(OSError):
+                full = shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+        if not full:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from exc

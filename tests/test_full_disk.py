@@ -165,3 +165,70 @@ def test_a_full_disk_in_a_command_without_a_stage_names_its_output_folder(
     line = _one_error_line(result)
     folder = run if command == "inspect" else out  # inspect writes its grades in the run
     assert line == f"lenshunt {command}: error: writing in {folder}: {FULL}", line
+
+
+#: ``lenshunt`` whose FITS writers fail as they do on a full disk: no errno (review trial, a tmpfs).
+PLANTED_NO_ERRNO = """
+import collections, shutil, sys
+import astropy.io.fits, fitsio
+import pipeline.atomic
+def cfitsio_full(path, *args, **kwargs):
+    open(path, "wb").write(b"SIMPLE  =" + b" " * 90)  # part of a file, as a full disk leaves
+    raise OSError("FITSIO status = 106: error writing to FITS file")
+def astropy_full(self, path, *args, **kwargs):
+    open(path, "wb").write(b"SIMPLE  =" + b" " * 90)
+    raise OSError("Not enough space on disk: requested 160000, available 0. ")
+Usage = collections.namedtuple("Usage", "total used free")
+fitsio.write = cfitsio_full
+astropy.io.fits.PrimaryHDU.writeto = astropy_full
+pipeline.atomic.shutil.disk_usage = lambda path: Usage(600 * 1024, 600 * 1024, 0)
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["simulate", "cutout"])
+def test_a_fits_writers_full_disk_error_without_errno_is_said_and_leaves_no_part_file(
+    command, scored_run, tmp_path
+):
+    """Review trial (a 600 KB tmpfs): ``simulate`` ended in a traceback of cfitsio's ``FITSIO status =
+    106``, ``cutout`` in astropy's ``Not enough space on disk`` and left a 100 KB part of its file."""
+    store, _ = scored_run
+    out = tmp_path / "out"
+    args = {
+        "simulate": ["simulate", str(out), "--n", "2", "--in-process"],
+        "cutout": ["cutout", str(store), str(IDS[0]), "--out", str(out)],
+    }[command]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    result = subprocess.run(
+        [sys.executable, "-c", PLANTED_NO_ERRNO, *args], capture_output=True, text=True, cwd=REPO, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert _one_error_line(result) == f"lenshunt {command}: error: writing in {out}: {FULL}"
+    assert not [path for path in out.rglob("*") if path.is_file() and path.suffix in (".fits", ".tmp")]
+
+
+def test_only_a_nearly_full_disk_makes_cfitsios_write_error_a_full_disk(tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from pipeline.atomic import full_disk_as_enospc
+
+    def failing(text: str, number: int | None = None):
+        with full_disk_as_enospc(tmp_path):
+            raise OSError(text) if number is None else OSError(number, text)
+
+    with pytest.raises(OSError, match="FITSIO status = 106") as caught:  # a disk with room: another error
+        failing("FITSIO status = 106: error writing to FITS file")
+    assert caught.value.errno is None
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        failing("Not enough space on disk: requested 10, available 0")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename is None
+    with pytest.raises(OSError, match="Input/output error") as caught:
+        failing("Input/output error", errno.EIO)
+    assert caught.value.errno == errno.EIO  # a real errno stays
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        failing("FITSIO status = 106: error writing to FITS file")
+    assert caught.value.errno == errno.ENOSPC

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import full_disk_as_enospc
 from pipeline.paths import cfitsio_plain
 from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
 from pipeline.simulate.domain import BandDomain
@@ -121,21 +122,23 @@ def fits_header(
 
 
 def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -> None:
-    """Write ``image`` as the float32 primary HDU of ``path`` (atomically: temp file + rename)."""
+    """Write ``image`` as the float32 primary HDU of ``path`` (atomically: temp file + rename); a full
+    disk is ``OSError(ENOSPC)`` (:func:`pipeline.atomic.full_disk_as_enospc`)."""
     import fitsio
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = np.ascontiguousarray(image, dtype=np.float32)
-    try:
-        if cfitsio_plain(temporary.absolute()):
-            fitsio.write(str(temporary), data, header=header, clobber=True)
-        else:  # cfitsio reads [...], (...), +n, ! and ~ as its extended file-name syntax (new-user trial)
-            plain_tmp = cfitsio_plain(Path(tempfile.gettempdir()).absolute())
-            with tempfile.TemporaryDirectory(dir=None if plain_tmp else "/tmp") as scratch:  # review
-                plain = Path(scratch) / "image.fits"
-                fitsio.write(str(plain), data, header=header, clobber=True)
-                shutil.move(plain, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with full_disk_as_enospc(path.parent):
+        try:
+            if cfitsio_plain(temporary.absolute()):
+                fitsio.write(str(temporary), data, header=header, clobber=True)
+            else:  # cfitsio reads [...], (...), +n, ! and ~ as its extended file-name syntax (new-user trial)
+                plain_tmp = cfitsio_plain(Path(tempfile.gettempdir()).absolute())
+                with tempfile.TemporaryDirectory(dir=None if plain_tmp else "/tmp") as scratch:  # review
+                    plain = Path(scratch) / "image.fits"
+                    fitsio.write(str(plain), data, header=header, clobber=True)
+                    shutil.move(plain, temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import __version__
+from pipeline.atomic import full_disk_as_enospc
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, describe
 from pipeline.sources.headers import cards_to_text, fits_text
@@ -237,6 +238,18 @@ def write_cutouts(
             path = out_dir / f"{object_id}_{band}.fits"
             if path.exists() and not overwrite:
                 raise StoreError(f"{path} exists; pass --overwrite or another --out")
-            fits.PrimaryHDU(image, header=header).writeto(path, overwrite=overwrite, output_verify="fix")
+            _write_whole(fits.PrimaryHDU(image, header=header), path)
             result.files[band] = path
     return result
+
+
+def _write_whole(hdu, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``hdu`` written to ``path`` through a temporary file beside it, renamed when complete: a write
+    that fails (a full disk: ``OSError(ENOSPC)``) leaves no part file (trial: a 100 KB one of 164)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with full_disk_as_enospc(path.parent):
+        try:
+            hdu.writeto(temporary, overwrite=True, output_verify="fix")
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
