@@ -138,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PIXELS",
         help="Gaussian sigma, in native pixels, filling invalid pixels (NaN, masked, BLANK) from their "
-        f"neighbours before scaling (0-10, 0: the fill value; --init: the bundle's; default "
+        f"neighbours before scaling (0: the fill value, or 0.5-3; --init: the bundle's; default "
         f"{DEFAULT_INPAINT_PX}; pipeline/preprocess/inpaint.py)",
     )
     recipe.add_argument(

@@ -115,3 +115,18 @@ def test_new_training_runs_inpaint_and_older_runs_files_and_bundles_keep_the_sky
     check_init_recipe_options(old_bundle, {"inpaint_px": 0.0})
     with pytest.raises(TrainingError, match=r"--inpaint-px 2 .*the bundle's recipe has --inpaint-px 0"):
         check_init_recipe_options(old_bundle, {"inpaint_px": 2.0})
+
+
+def test_an_inpaint_sigma_that_fills_nothing_or_costs_seconds_is_refused():
+    """Review trial: ``--inpaint-px 1e-9`` (a one-pixel kernel, no fill) was recorded as a version-9
+    recipe, and 10 cost 2.2 s an object on a heavily masked set."""
+    from pipeline.training.config import TrainConfig, TrainingError
+
+    refused = ((1e-9, "fills nothing"), (0.3, "fills nothing"), (5.0, "outside 0 \\(none\\) or 0.5-3"))
+    for value, words in refused:
+        with pytest.raises(TrainingError, match=words):
+            TrainConfig.from_options(inpaint_px=value)
+        with pytest.raises(ValueError, match=words):
+            fit_recipe(flux_images(tiny_layout(), n=2), tiny_layout(), inpaint_px=value)
+    assert TrainConfig.from_options(inpaint_px=0.5).inpaint_px == 0.5
+    assert TrainConfig.from_options(inpaint_px=3).inpaint_px == 3.0

@@ -76,6 +76,7 @@ from pipeline.errors import BundleError, validation_problems
 from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.asymmetry import add_rotational_asymmetry, asymmetry_channels
 from pipeline.preprocess.group_scaling import scale_group
+from pipeline.preprocess.inpaint import inpaint_px_problem
 from pipeline.preprocess.recipe_versions import (
     CENTRED_POOLING_VERSION,
     DISTINCT_ASYMMETRY_VERSION,
@@ -230,6 +231,8 @@ class Recipe(BaseModel):
                     f"crop {self.crop} must be a multiple of downsample {self.downsample}: pooling would "
                     "drop its last row and column and move the centre"
                 )
+        if inpaint_px_problem(self.inpaint_px):
+            raise ValueError(inpaint_px_problem(self.inpaint_px))
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")

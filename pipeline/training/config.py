@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from pipeline.catalog.duplicates import DUPLICATE_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError, validation_reason
 from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
-from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX
+from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX, inpaint_px_problem
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 
@@ -288,6 +288,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        if inpaint_px_problem(self.inpaint_px):
+            raise ValueError(inpaint_px_problem(self.inpaint_px))
         if self.k_folds is not None and self.fold >= self.k_folds:
             raise ValueError(
                 f"fold must be in 0..{self.k_folds - 1} for k_folds={self.k_folds}, got {self.fold}"
