@@ -39,6 +39,7 @@ from pipeline.training import (
     check_init_recipe_options,
     check_output,
     check_trainable_layers,
+    first_missing,
     fit_store_recipe,
     init_recipe,
     load_split,
@@ -154,13 +155,13 @@ def train_flow(
     for sub, member_config in [(None, members[0][1]), *members]:  # refused before OUT or its lock is made
         where = Path(out) / sub if sub else Path(out)
         check_output(where, overwrite, member_config.init, store, overwrite_option=OVERWRITE)
-    made = not Path(out).exists()
+    made = first_missing(Path(out))  # OUT, or the highest folder above it that the run makes
     with output_lock(out, purpose="train", advice=TRAIN_BUSY):
         try:
             return _train_members(store, out, overwrite, members)
         except BaseException:
             if made:  # trial: a store without labels left OUT holding only the lock (an OUT of before: kept)
-                remove_unfinished(Path(out))
+                remove_unfinished(Path(out), made)
             raise
 
 

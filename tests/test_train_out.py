@@ -90,6 +90,8 @@ def test_an_out_holding_a_bundle_only_is_accepted_and_members_are_checked(store,
     check_output(tmp_path / "new", False, store=store)
     (tmp_path / "empty").mkdir()
     check_output(tmp_path / "empty", False, store=store)
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"\0")  # a file browser's (review trial: refused)
+    check_output(tmp_path / "empty", False, store=store)
     bundle = _fake_bundle(tmp_path / "bundle", ".card.json.123.tmp")
     check_output(bundle, True, store=store)  # --overwrite replaces a bundle
     with pytest.raises(TrainingError, match=r"holds a model bundle; .* pass overwrite=True to"):
@@ -127,7 +129,11 @@ def test_a_train_failing_before_its_bundle_removes_the_out_it_made(prefect_harne
     for options in ({}, {"seeds": 2}, {"k_folds": 2}):
         with pytest.raises(TrainingError, match="has 0 lenses and"):
             train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "new" / "m"), epochs=1, **options)
-        assert not (tmp_path / "new" / "m").exists()
+        assert not (tmp_path / "new").exists()  # nor the folder above it that it made (review trial)
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(TrainingError, match="has 0 lenses and"):
+        train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "kept" / "a" / "b"), epochs=1)
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "a").exists()
     (tmp_path / "mine").mkdir()  # a folder of before is the user's: kept, its lock file aside
     with pytest.raises(TrainingError, match="has 0 lenses and"):
         train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "mine"), epochs=1)

@@ -28,7 +28,7 @@ from pipeline.training.finetune import (
     init_recipe,
 )
 from pipeline.training.grades import check_grade_stores, check_grades
-from pipeline.training.out_folder import check_output, remove_unfinished
+from pipeline.training.out_folder import check_output, first_missing, remove_unfinished
 from pipeline.training.replacement import replacing
 from pipeline.training.run import (
     TrainResult,
@@ -54,6 +54,7 @@ __all__ = [
     "check_init_recipe_options",
     "check_output",
     "check_trainable_layers",
+    "first_missing",
     "fit_store_recipe",
     "init_recipe",
     "load_split",

@@ -31,6 +31,8 @@ TRAINING_RECORDS = frozenset(
     {"config.json", "split.json", "history.json", "grades.json", "start.json", PARENT_FILE, CHECKPOINT_FILE}
 )
 """Files training writes in the bundle's ``training/`` folder."""
+_DESKTOP_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+"""What a desktop's file browser leaves in a folder it showed (review trial: .DS_Store refused OUT)."""
 _PARTIAL = re.compile(r"^\.(card\.json|ensemble\.json|features\.npz)\.\d+\.tmp(\.npz)?$")
 _MEMBER = re.compile(r"^(fold|seed)-\d+$")
 _SHOWN = 4
@@ -125,6 +127,8 @@ def foreign_entries(out: Path, *, members: bool = True) -> list[str]:
         name = entry.name
         if entry.is_symlink():
             foreign.append(name)
+        elif name in _DESKTOP_FILES and entry.is_file():
+            continue
         elif name in BUNDLE_ENTRIES or _PARTIAL.match(name):
             if not entry.is_file():
                 foreign.append(name)
@@ -141,13 +145,35 @@ def foreign_entries(out: Path, *, members: bool = True) -> list[str]:
     return foreign
 
 
-def remove_unfinished(out: Path) -> bool:
+def first_missing(out: Path) -> Path | None:
+    """The highest of ``out`` and its parents that does not exist (what a run writing ``out`` makes);
+    None where ``out`` exists."""
+    out = Path(out).absolute()
+    if out.exists():
+        return None
+    while not out.parent.exists() and out.parent != out:
+        out = out.parent
+    return out
+
+
+def remove_unfinished(out: Path, made: Path | None = None) -> bool:
     """Remove ``out`` where it holds no bundle, no member bundle and nothing training did not write
-    (what a run that made ``out`` and failed before its bundle leaves); whether it did."""
+    (what a run that made ``out`` and failed before its bundle leaves), and the folders above it up to
+    ``made`` (:func:`first_missing` before the run) that are left empty; whether it removed ``out``.
+
+    Review trial: ``lenshunt train STORE new1/a/b`` that failed removed ``b`` and left ``new1/a``."""
     out = Path(out)
     if not out.is_dir() or foreign_entries(out):
         return False
     if any(out.glob(CARD_FILE)) or any(out.glob(ENSEMBLE_FILE)) or any(out.glob(f"*/{CARD_FILE}")):
         return False
     shutil.rmtree(out, ignore_errors=True)
+    if made is not None:
+        folder = out.absolute().parent
+        while made in (folder, *folder.parents) and folder != made.parent:
+            try:
+                folder.rmdir()  # only an empty folder
+            except OSError:
+                break
+            folder = folder.parent
     return True
