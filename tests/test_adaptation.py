@@ -1188,3 +1188,26 @@ def test_a_domain_the_model_learned_from_is_left_out_of_the_largest_drop():
     none = evaluate(np.full(100, -1), rank)  # trial: a store without labels gave "0 | 0 | -" unsaid
     alone = DomainReport(reference="indomain", metrics={"indomain": metrics["indomain"], "bare": none})
     assert "WARNING (bare): no object of its store has a label: ingest it with its catalog" in alone.table()
+    # review trial: a set of one class, the reference's own store again, and a learned domain beside
+    # sets without an AUROC were unsaid
+    one_class = evaluate(np.zeros(100, int), rank)
+    checked = DomainReport(
+        reference="indomain",
+        metrics={"indomain": metrics["indomain"], "again": metrics["indomain"], "nolens": one_class,
+                 "trained": metrics["trained"]},
+        checksums={"indomain": 7, "again": 7, "nolens": 8, "trained": 9},
+        learned={"trained_learned_objects": 240.0},
+    )  # fmt: skip
+    table = checked.table()
+    assert "WARNING (nolens): its labelled objects are all of one class: no AUROC" in table
+    assert "WARNING (again): the same objects, labels and pixels as the reference indomain" in table
+    assert checked.verdict().startswith("Largest AUROC drop 0.000 (trained left out")  # again's 0
+    without = DomainReport(
+        reference="indomain",
+        metrics={"indomain": metrics["indomain"], "nolens": one_class, "trained": metrics["trained"]},
+        learned={"trained_learned_objects": 240.0},
+    )
+    assert without.verdict() == (
+        "No AUROC drop (no AUROC for any shifted domain; trained left out: the model learned from them): "
+        "each set needs lenses and non-lenses to check the goal."
+    )

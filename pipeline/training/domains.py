@@ -221,10 +221,23 @@ class DomainReport:
         lines.extend(f"\n{sentence}" for sentence in self.notes)
         for name, messages in self.warnings.items():
             lines.extend(f"\nWARNING ({name}): {message}" for message in messages)
-        for name in (name for name, m in self.metrics.items() if m.n_pos + m.n_neg == 0):  # trial: unsaid
-            lines.append(
-                f"\nWARNING ({name}): no object of its store has a label: ingest it with its catalog"
-            )
+        for name, m in self.metrics.items():  # trial: each of these was unsaid
+            if m.n_pos + m.n_neg == 0:
+                lines.append(
+                    f"\nWARNING ({name}): no object of its store has a label: ingest it with its catalog"
+                )
+            elif m.auroc is None:
+                lines.append(f"\nWARNING ({name}): its labelled objects are all of one class: no AUROC")
+            checksum = self.checksums.get(name)
+            if (
+                name != self.reference
+                and checksum is not None
+                and checksum == self.checksums.get(self.reference)
+            ):
+                lines.append(
+                    f"\nWARNING ({name}): the same objects, labels and pixels as the reference "
+                    f"{self.reference} (their checksums match): its drop says nothing of a shift"
+                )
         lines.append("\n" + self.verdict())
         return "\n".join(lines)
 
@@ -244,8 +257,9 @@ class DomainReport:
                     "the goal."
                 )
             missing = self.reference if self.metrics[self.reference].auroc is None else "any shifted domain"
+            left = f"; {', '.join(taught)} left out: the model learned from them" if taught else ""
             return (
-                f"No AUROC drop (no AUROC for {missing}): each set needs lenses and non-lenses to "
+                f"No AUROC drop (no AUROC for {missing}{left}): each set needs lenses and non-lenses to "
                 "check the goal."
             )
         verdict = "meets" if self.max_auroc_drop < GOAL_AUROC_DROP else "misses"
