@@ -147,10 +147,15 @@ def _quiet_service_loop_printer() -> None:
 
 def _connection_failure(exc: BaseException) -> bool:
     import httpx
+    import websockets.exceptions
 
     seen = 0
     while exc is not None and seen < 8:  # the exception, its cause or context: a refused connection
         if isinstance(exc, httpx.TransportError | ConnectionError):
+            return True
+        # a websocket handshake cut by the server's end (a fresh clone's run: InvalidMessage from an
+        # EOFError, logged by Prefect's FlowRunCancellingObserver with its traceback)
+        if isinstance(exc, websockets.exceptions.InvalidHandshake | websockets.exceptions.ConnectionClosed):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False

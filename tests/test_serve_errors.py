@@ -238,3 +238,39 @@ def test_a_run_in_flight_when_the_server_goes_away_prints_no_traceback(small_bun
     last = text.strip().splitlines()[-1]
     assert last.startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering"), text
     assert "process(es) of the runs in flight killed" in last, text
+
+
+def test_a_websocket_handshake_cut_by_a_server_going_away_is_left_off_the_console():
+    """Fresh-clone run: the server killed while a served run's cancellation observer opened its
+    websocket logged ``InvalidMessage`` (from an ``EOFError``) with a 40-line traceback into serve's
+    output; a refused connection was already left off. A bug's record is kept."""
+    import logging
+
+    import httpx
+    import websockets.exceptions
+
+    from flows.serve_runner import DropServerGone
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException as raised:
+            return logging.LogRecord(
+                "prefect.FlowRunCancellingObserver", logging.WARNING, __file__, 1,
+                "The FlowRunCancellingObserver websocket failed with an exception. Switching to polling.",
+                None, (type(raised), raised, raised.__traceback__),
+            )  # fmt: skip
+
+    def cut() -> BaseException:
+        try:
+            raise EOFError("connection closed while reading HTTP status line")
+        except EOFError as eof:
+            try:
+                raise websockets.exceptions.InvalidMessage("did not receive a valid HTTP response") from eof
+            except websockets.exceptions.InvalidMessage as exc:
+                return exc
+
+    drop = DropServerGone()
+    assert not drop.filter(record(cut()))
+    assert not drop.filter(record(httpx.ConnectError("[Errno 111] Connection refused")))
+    assert drop.filter(record(ValueError("a bug")))
