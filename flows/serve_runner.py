@@ -233,6 +233,11 @@ class ServedRunner:
             os.environ.pop(SERVED_ENV, None)
             _SERVER_DOWN.clear()
         if self._error is not None:
+            if _connection_failure(self._error):  # the server went away while the runner started (a
+                # fresh-clone run: "Runner failed to start: event_emitter" and a 90-line traceback)
+                why = (self.health() if self.health is not None else "") or type(self._error).__name__
+                self.stop_report = "no run was in flight"
+                raise PrefectApiError(why) from None
             raise self._error
         return "the runner ended"
 

@@ -151,6 +151,15 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
         again = None
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
+            # the runner has started once it polled: its deployment is READY (killed while it started,
+            # it ends serve in one line instead: test_a_server_gone_while_the_runner_starts_...)
+            found = Api(api.url).call(
+                "POST", "/deployments/filter", {"deployments": {"name": {"any_": ["restarted"]}}}
+            )
+            deadline = time.monotonic() + 120
+            while Api(api.url).call("GET", f"/deployments/{found[0]['id']}")["status"] != "READY":
+                assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
             os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             _wait_for_line(log_path, "does not answer", serve)
@@ -274,3 +283,31 @@ def test_a_websocket_handshake_cut_by_a_server_going_away_is_left_off_the_consol
     assert not drop.filter(record(cut()))
     assert not drop.filter(record(httpx.ConnectError("[Errno 111] Connection refused")))
     assert drop.filter(record(ValueError("a bug")))
+
+
+def test_a_server_gone_while_the_runner_starts_ends_serve_in_its_one_line_error():
+    """Fresh-clone run: the server SIGKILLed while serve's runner connected its event emitter ended
+    serve in ``RuntimeError: Runner failed to start: event_emitter`` and a 90-line traceback; it is the
+    server going away, said as such (``PrefectApiError``, the CLI's one line)."""
+    import websockets.exceptions
+
+    from flows.failures import PrefectApiError
+    from flows.serve_runner import ServedRunner
+
+    class Runner:
+        async def start(self):
+            try:
+                raise websockets.exceptions.InvalidMessage("did not receive a valid HTTP response")
+            except websockets.exceptions.InvalidMessage as exc:
+                raise RuntimeError("Runner failed to start: event_emitter") from exc
+
+    class Buggy:
+        async def start(self):
+            raise RuntimeError("a bug")
+
+    served = ServedRunner(Runner(), deployment_id=None, health=lambda: "ConnectError: refused")
+    with pytest.raises(PrefectApiError, match=r"^ConnectError: refused$"):
+        served.serve()
+    assert served.stop_report == "no run was in flight"
+    with pytest.raises(RuntimeError, match="a bug"):  # any other failure of the runner stays what it is
+        ServedRunner(Buggy(), deployment_id=None, health=lambda: "").serve()
