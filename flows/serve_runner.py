@@ -114,6 +114,8 @@ class DropServerGone(logging.Filter):
         if _SERVER_DOWN.is_set() and (record.name.startswith("prefect") or _prefect_callback(record)):
             return False
         exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError) and _prefect_callback(record):
+            return False  # a Prefect observer's polling task cancelled by serve's stop (fresh-clone run)
         return exc is None or not _connection_failure(exc)
 
 

@@ -311,3 +311,29 @@ def test_a_server_gone_while_the_runner_starts_ends_serve_in_its_one_line_error(
     assert served.stop_report == "no run was in flight"
     with pytest.raises(RuntimeError, match="a bug"):  # any other failure of the runner stays what it is
         ServedRunner(Buggy(), deployment_id=None, health=lambda: "").serve()
+
+
+def test_a_prefect_callback_of_a_task_cancelled_at_stop_is_left_off_the_console():
+    """Fresh-clone run: after a server restart, serve's stop cancelled the cancellation observer's
+    polling task, whose done-callback raised ``CancelledError``: asyncio logged "Exception in
+    callback FlowRunCancellingObserver._handle_polling_task_done" with a traceback. Another
+    exception in a callback (a bug) is kept."""
+    import asyncio
+    import logging
+
+    from flows.serve_runner import DropServerGone
+
+    def callback_record(exc: BaseException, filename: str) -> logging.LogRecord:
+        code = compile("raise exc", filename, "exec")
+        try:
+            exec(code, {"exc": exc})
+        except BaseException as raised:
+            info = (type(raised), raised, raised.__traceback__)
+        return logging.LogRecord(
+            "asyncio", logging.ERROR, __file__, 1, "Exception in callback %s", ("x",), info
+        )
+
+    prefect_file = "/venv/site-packages/prefect/runner/_observers.py"
+    assert not DropServerGone().filter(callback_record(asyncio.CancelledError(), prefect_file))
+    assert DropServerGone().filter(callback_record(ValueError("a bug"), prefect_file))
+    assert DropServerGone().filter(callback_record(asyncio.CancelledError(), "/home/me/mine.py"))
