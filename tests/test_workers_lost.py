@@ -59,11 +59,45 @@ def test_a_task_whose_workers_die_over_memory_is_one_line_with_the_limit_and_fix
     message = str(raised.value)
     assert message.startswith(
         "score regions: the Dask workers running its task score_region_task died once (over their memory "
-        "limit of 300.00 MiB per worker, say: a nanny restarts its worker at 95% of it), so Dask gave up "
-        "on it; lower --batch-size (now 256), or give each worker more memory (fewer --workers"
+        "limit of 300.00 MiB per worker: their nannies restarted 1 worker(s) at 95% of it, using up to "
     ), message
+    fixes = "), so Dask gave up on it; lower --batch-size (now 256), or give each worker more memory "
+    assert fixes in message
     assert "the worker logs say why they died (the worker lines above, on this console)" in message
     assert is_deterministic(raised.value)  # not retried by the Prefect task: Dask already retried it
+
+
+def _kill_own_process() -> int:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def test_a_task_whose_worker_is_killed_by_a_signal_is_not_blamed_on_the_memory_limit():
+    """Trial: a worker killed from outside (here SIGKILL, as the system's out-of-memory killer sends)
+    was said to have died "over their memory limit of ... per worker, say"; no nanny restarted it."""
+    from distributed import Client, LocalCluster
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, memory_limit="2GiB", dashboard_address=None, processes=True
+        ) as local,
+        Client(local) as client,
+    ):
+        future = client.submit(_kill_own_process, pure=False, key=f"ingest_region_task-{uuid.uuid4().hex}")
+        with pytest.raises(WorkersLostError) as raised:
+            list(results_as_completed(client, [future], "ingest regions"))
+    message = str(raised.value)
+    assert message.startswith(
+        "ingest regions: the Dask workers running its task ingest_region_task died once (not by their "
+        "memory limit of 2.00 GiB per worker: no nanny restarted one for memory, so something else killed "
+        "them: the system's out-of-memory killer when the machine's memory ran short, a signal, or a crash "
+        "in native code), so Dask gave up on it; give each worker more memory"
+    ), message
+    assert "over their memory limit" not in message
 
 
 def _start_worker(address: str, *extra: str) -> subprocess.Popen:

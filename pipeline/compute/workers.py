@@ -62,6 +62,7 @@ def results_as_completed(
     from distributed.scheduler import KilledWorker
 
     pending = set(futures)
+    since = time.time()  # the nanny's memory restarts of this wait (scheduler events carry wall times)
     watch = _NoWorkerWatch(client, what)
     while pending:
         try:
@@ -73,14 +74,25 @@ def results_as_completed(
             try:
                 result = future.result()
             except KilledWorker as exc:
-                raise workers_died(client, exc, what, advice) from None
+                raise workers_died(client, exc, what, advice, since=since) from None
             yield future, result
         if pending:
             watch.check(len(pending))
 
 
-def workers_died(client: Client, exc: BaseException, what: str, advice: str = "") -> WorkersLostError:
-    """The one-line error for a ``KilledWorker``: what died, the likely why, what to change."""
+def workers_died(
+    client: Client, exc: BaseException, what: str, advice: str = "", *, since: float | None = None
+) -> WorkersLostError:
+    """The one-line error for a ``KilledWorker``: what died, why, what to change.
+
+    Why is read from the scheduler's ``worker-restart-memory`` events, which a nanny logs when it
+    restarts its worker over ``distributed.worker.memory.terminate`` of its limit
+    (``distributed.worker_memory.NannyMemoryManager``): with such an event since ``since`` (a
+    ``time.time()``; all events where None), the memory limit killed them; without one, the workers
+    died some other way (the system's out-of-memory killer, a signal, a crash in native code), and
+    the message says so (trial: any death was said to be "over their memory limit, say").
+    """
+    import dask
     from dask.utils import format_bytes, key_split
 
     task = getattr(exc, "task", None)
@@ -88,12 +100,26 @@ def workers_died(client: Client, exc: BaseException, what: str, advice: str = ""
     tries = getattr(exc, "allowed_failures", 0) + 1
     times = "once" if tries == 1 else f"{tries} times"
     limit = getattr(getattr(exc, "last_worker", None), "memory_limit", None)
-    why = (
-        f"over their memory limit of {format_bytes(limit)} per worker, say: a nanny restarts its "
-        "worker at 95% of it"
-        if limit
-        else "over their memory, say (they had no memory limit, so the system may have killed them)"
-    )
+    restarts = memory_restarts(client, since)
+    terminate = dask.config.get("distributed.worker.memory.terminate")
+    if restarts:
+        rss = max(int(event.get("rss", 0)) for event in restarts)
+        at = f" at {terminate:.0%} of it" if terminate else ""
+        why = (
+            f"over their memory limit{f' of {format_bytes(limit)} per worker' if limit else ''}: their "
+            f"nannies restarted {len(restarts)} worker(s){at}, using up to {format_bytes(rss)}"
+        )
+    elif limit:
+        why = (
+            f"not by their memory limit of {format_bytes(limit)} per worker: no nanny restarted one for "
+            "memory, so something else killed them: the system's out-of-memory killer when the "
+            "machine's memory ran short, a signal, or a crash in native code"
+        )
+    else:
+        why = (
+            "they had no memory limit: the system's out-of-memory killer when the machine's memory ran "
+            "short, say, a signal, or a crash in native code"
+        )
     kind_of = _kind_of(client)
     memory = f"give each worker more memory ({kind_of.memory})"
     fixes = f"{advice}, or {memory}" if advice else memory
@@ -101,6 +127,25 @@ def workers_died(client: Client, exc: BaseException, what: str, advice: str = ""
         f"{what}: the Dask workers running its task {kind} died {times} ({why}), so Dask gave up "
         f"on it; {fixes}; the worker logs say why they died ({kind_of.logs})"
     )
+
+
+def memory_restarts(client: Client, since: float | None = None, wait_s: float = 1.0) -> list[dict]:
+    """The scheduler's ``worker-restart-memory`` events (``{"worker", "pid", "rss"}``) since ``since``.
+
+    A nanny logs the event just before it terminates its worker, so it may reach the scheduler a
+    little after the worker's loss: an empty answer is asked again for up to ``wait_s`` seconds.
+    A scheduler that cannot answer gives an empty list.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            events = client.get_events("worker-restart-memory")
+        except Exception:  # the scheduler is gone: nothing is known
+            return []
+        found = [msg for stamp, msg in events if since is None or stamp >= since]
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
 
 
 class _NoWorkerWatch:
