@@ -52,6 +52,12 @@ MEASURE = """
       }
     });
     document.body.setAttribute("data-wider-panels", wider.join("; "));
+    var description = document.querySelector("table.outputs td.description");
+    if (description) {  // trial: at 500 px the description column was a few words wide, in a scroll box
+      var box = description.closest(".scroll");
+      document.body.setAttribute("data-description-width", String(Math.round(description.clientWidth)));
+      document.body.setAttribute("data-outputs-scroll", String(box.scrollWidth > box.clientWidth + 1));
+    }
     document.body.setAttribute("data-width", String(width));
     document.body.setAttribute("data-overflow", over.slice(0, 40).join(" "));
     document.body.setAttribute("data-split-words", split.join(" "));
@@ -90,6 +96,8 @@ def test_report_fits_a_narrow_window(tmp_path: Path, width: int) -> None:
     assert attributes["data-width"] == str(width)
     assert attributes["data-overflow"] == ""
     assert attributes["data-split-words"] == ""
+    assert attributes["data-outputs-scroll"] == "false"  # every column of Declared outputs in view
+    assert int(attributes["data-description-width"]) >= min(0.6 * width, 260)
 
     page = report.parent / "gallery" / f"{top_ids[0]}.html"
     assert "VIS: SOME_NONFINITE, CENTRE_NONFINITE" in page.read_text()
