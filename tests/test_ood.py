@@ -23,6 +23,7 @@ from pipeline.models.features import (
     has_feature_stats,
     load_feature_stats,
     main,
+    members_without_stats,
     ood_score,
     ood_score_groups,
     save_feature_stats,
@@ -120,6 +121,28 @@ def test_ensemble_ood_is_the_members_mean_and_needs_every_member(setup, tmp_path
     shutil.copytree(with_stats, tmp_path / "mixed" / "b")
     mixed = save_ensemble(tmp_path / "mixed", [tmp_path / "mixed" / "a", tmp_path / "mixed" / "b"])
     assert not mixed.has_feature_stats
+    assert members_without_stats(mixed) == [str(tmp_path / "mixed" / "a")]
+    assert members_without_stats(ensemble) == [] and members_without_stats(load_bundle(plain)) == []
+
+
+def test_scoring_an_ensemble_missing_some_members_statistics_says_it_has_no_ood_score(
+    setup, dask_client, tmp_path, caplog
+):
+    """Trial: an ensemble one of whose members stopped before its feature fit scored without an
+    ood_score column, and nothing said why."""
+    _, store, plain, with_stats = setup
+    shutil.copytree(plain, tmp_path / "mixed" / "a")
+    shutil.copytree(with_stats, tmp_path / "mixed" / "b")
+    save_ensemble(tmp_path / "mixed", [tmp_path / "mixed" / "a", tmp_path / "mixed" / "b"])
+    with caplog.at_level("WARNING"):
+        score_store(store, tmp_path / "mixed", tmp_path / "run", dask_client, batch_size=8, known_lenses=None)
+    assert "ood_score" not in read_catalog(paths.catalog_parquet(tmp_path / "run")).columns
+    said = [r.getMessage() for r in caplog.records if "no ood_score" in r.getMessage()]
+    assert said == [
+        f"the ensemble's catalog has no ood_score: 1 of its 2 members have no feature statistics "
+        f"({tmp_path / 'mixed' / 'a'}); fit them with `python -m pipeline.models.features "
+        f"{(tmp_path / 'mixed').resolve()} STORE` (the training store)"
+    ]
 
 
 def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client, tmp_path):

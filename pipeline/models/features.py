@@ -59,6 +59,7 @@ __all__ = [
     "feature_stats_id",
     "has_feature_stats",
     "load_feature_stats",
+    "members_without_stats",
     "ood_provenance",
     "ood_score",
     "ood_score_groups",
@@ -187,6 +188,18 @@ def _members(bundle: Any) -> list[Any]:
 def has_feature_stats(bundle: Any) -> bool:
     """Whether ``bundle`` has statistics (an ensemble: every member has)."""
     return all(member.card.feature_stats is not None for member in _members(bundle))
+
+
+def members_without_stats(bundle: Any) -> list[str]:
+    """The member directories of an ensemble without statistics where some other member has them.
+
+    Such an ensemble has no ``ood_score`` (:func:`has_feature_stats`); empty for a single bundle and
+    for an ensemble none of whose members has statistics (trial: a member stopped before its feature
+    fit left the ensemble's catalogs without ``ood_score``, and nothing said so).
+    """
+    members = _members(bundle)
+    missing = [str(member.path) for member in members if member.card.feature_stats is None]
+    return missing if 0 < len(missing) < len(members) else []
 
 
 def feature_stats_id(bundle: Any) -> str:

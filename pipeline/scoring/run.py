@@ -14,6 +14,7 @@ columns are exactly the outputs' and the fixed ones.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -189,7 +190,7 @@ def score_store(
     )
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
-    from pipeline.models.features import has_feature_stats, ood_provenance
+    from pipeline.models.features import has_feature_stats, members_without_stats, ood_provenance
     from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
 
     started = time.perf_counter()
@@ -204,6 +205,15 @@ def score_store(
         check_match_radius(known_lens_radius_arcsec)
     identity = run_identity(store, attributes, bundle, tta)  # the folder's parts are reused only by it
     with_ood = has_feature_stats(bundle)
+    if missing := members_without_stats(bundle):
+        logging.getLogger(__name__).warning(
+            "the ensemble's catalog has no ood_score: %d of its %d members have no feature statistics (%s); "
+            "fit them with `python -m pipeline.models.features %s STORE` (the training store)",
+            len(missing),
+            len(bundle.members),
+            ", ".join(missing),
+            bundle_path,
+        )
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
