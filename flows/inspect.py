@@ -43,6 +43,7 @@ from pipeline.inspection import (
     make_server,
     read_grades,
     round_change,
+    round_grade_labels,
     round_model_notes,
     server_url,
 )
@@ -239,10 +240,12 @@ def _compare(args: argparse.Namespace) -> int:
     path = args.run_dir / "grade-round.json"
     path.unlink(missing_ok=True)  # an earlier comparison's, not left as this one's if it fails (trial)
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
-    change = round_change(before, after, read_grades(args.compare))
     recorded = [Provenance.model_validate(table.attrs["provenance"]) for table in (before, after)]
+    grades = read_grades(args.compare)
+    trained, grade_notes = round_grade_labels(recorded[1], grades, args.compare)
+    change = round_change(before, after, grades, labels=trained)
     change["models"], model_notes = round_model_notes(*recorded)
-    change["notes"] = [*model_notes, *change["notes"]]
+    change["notes"] = [*model_notes, *grade_notes, *change["notes"]]
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said
         print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
     path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)

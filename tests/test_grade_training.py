@@ -121,6 +121,8 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
     summary = json.loads((tuned / "training" / "grades.json").read_text())
     assert summary["n_graded"] == N_GRADED and summary["grades_only"]
     assert summary["n_lens"] + summary["n_nonlens"] == N_GRADED
+    truth = {int(row.object_id): int(row.label == 1) for row in top.itertuples()}  # A or X
+    assert {int(k): v for k, v in summary["graded_labels"].items()} == truth  # what --compare counts
     assert any(line.startswith("labels from visual grades") for line in lines)
     assert summary["store_unchecked"] == [str(away_table)]  # the same grades again: counted once
     assert any(line.startswith("WARNING: the store of the grades in") for line in lines)

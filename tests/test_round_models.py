@@ -39,8 +39,15 @@ def runs(store, dask_client, tmp_path_factory) -> dict[str, Path]:  # noqa: F811
             root / f"seed-{seed}", ensemble / f"seed-{seed}", ignore=shutil.ignore_patterns("training")
         )
     save_ensemble(ensemble, [ensemble / "seed-5", ensemble / "seed-7"], model_id="round0")
+    out = {"graded": root / "run-graded"}
+    score_store(store, ensemble, out["graded"], dask_client, batch_size=16)
+    graded = read_catalog(out["graded"]).nsmallest(20, "rank")
+    log = GradeLog(out["graded"] / "grades", "truth")
+    for row in graded.itertuples():
+        log.append(row.object_id, "A" if row.label == 1 else "X", score=row.score, model_id="round0")
+    log.close()
     member = ensemble / "seed-5"
-    fine_tune = {"init": str(member), **QUICK, "epochs": 3, "patience": 1}
+    fine_tune = {"init": str(member), **QUICK, "epochs": 3, "patience": 1, "grades": (str(out["graded"]),)}
     kept = train(store, root / "kept", TrainConfig(seed=6, learning_rate=10.0, **fine_tune), log=str)
     assert kept.kept_start
     tuned = train(
@@ -49,9 +56,7 @@ def runs(store, dask_client, tmp_path_factory) -> dict[str, Path]:  # noqa: F811
     assert not tuned.kept_start
     grand = {**fine_tune, "init": str(root / "tuned"), "epochs": 1}  # a second round on the first
     train(store, root / "grand", TrainConfig(seed=8, learning_rate=1e-3, keep_start=False, **grand), log=str)
-    out = {}
     for name, bundle in (
-        ("graded", ensemble),
         ("member", member),
         ("kept", root / "kept"),
         ("tuned", root / "tuned"),
@@ -59,11 +64,6 @@ def runs(store, dask_client, tmp_path_factory) -> dict[str, Path]:  # noqa: F811
     ):
         out[name] = root / f"run-{name}"
         score_store(store, bundle, out[name], dask_client, batch_size=16)
-    graded = read_catalog(out["graded"]).nsmallest(20, "rank")
-    log = GradeLog(out["graded"] / "grades", "truth")
-    for row in graded.itertuples():
-        log.append(row.object_id, "A" if row.label == 1 else "X", score=row.score, model_id="round0")
-    log.close()
     return out
 
 
@@ -118,6 +118,38 @@ def test_a_model_not_fine_tuned_from_the_graded_one_and_the_same_model_are_said(
     assert change["n_learned_left_out"] == 0 and change["n_heldout_lens"] < 10 <= change["n_heldout_nonlens"]
     change, _ = compare(runs["graded"], runs["graded"], capsys)
     assert change["notes"][0].startswith("both runs were scored by the same model round0")
+
+
+def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_path):
+    """Trial: ``--compare`` counted the graded run's grades as they are now: objects graded after the
+    fine-tune counted as graded though the model never trained on them."""
+    from pipeline.inspection.round_grades import trained_grade_labels
+    from pipeline.models import load_bundle
+
+    trained, why = trained_grade_labels(load_bundle(runs["graded"].parent / "tuned"))
+    graded = read_catalog(runs["graded"]).nsmallest(20, "rank")
+    assert why == "" and sorted(trained.index) == sorted(graded["object_id"])
+    assert trained.to_dict() == {int(r.object_id): int(r.label) for r in graded.itertuples()}
+    later = shutil.copytree(runs["member"], tmp_path / "run-member")  # the member's run, graded more since
+    shutil.copytree(runs["graded"] / "grades", later / "grades", dirs_exist_ok=True)
+    log = GradeLog(later / "grades", "bob")
+    extra = read_catalog(runs["graded"]).nsmallest(23, "rank").iloc[20:]
+    for row in extra.itertuples():
+        log.append(row.object_id, "A")
+    log.close()
+    change, err = compare(runs["tuned"], later, capsys)
+    assert change["n_graded"] == 20, change
+    note = (
+        f"3 objects graded in {later} are not among the 20 this run's model was fine-tuned on (graded since, "
+        "or not given to it): they are not counted as graded"
+    )
+    assert note in change["notes"] and note in err
+    own, why = trained_grade_labels(load_bundle(runs["graded"].parent / "seed-5"))  # trained, no --grades
+    assert own is None and why == (
+        f"this run's model {runs['graded'].parent / 'seed-5'} was not trained on grades (no --grades): the "
+        "change is not the grades'; the graded objects are counted from the graded run's grades"
+    )
+    assert trained_grade_labels(load_bundle(runs["graded"].parent / "round0")) == (None, "")  # shipped-like
 
 
 def test_models_that_cannot_be_read_are_said(runs, tmp_path):

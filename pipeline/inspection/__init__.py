@@ -5,8 +5,9 @@
 :mod:`~pipeline.inspection.images` draws their panels on demand from the store;
 :mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
 runs before and after a round, :mod:`~pipeline.inspection.round_models` the models that scored
-them. The grade logs and the consensus are in
-:mod:`pipeline.evaluation.grades` and :mod:`pipeline.evaluation.consensus`.
+them and :mod:`~pipeline.inspection.round_grades` the grades the round's model trained on. The
+grade logs and the consensus are in :mod:`pipeline.evaluation.grades` and
+:mod:`pipeline.evaluation.consensus`.
 """
 
 from pipeline.evaluation.grades import (
@@ -19,6 +20,7 @@ from pipeline.evaluation.grades import (
 )
 from pipeline.inspection.apply import apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
+from pipeline.inspection.round_grades import round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
 from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
 
@@ -36,6 +38,7 @@ __all__ = [
     "make_server",
     "read_grades",
     "round_change",
+    "round_grade_labels",
     "round_model_notes",
     "server_url",
 ]

@@ -104,7 +104,9 @@ def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Pat
     return refreshed
 
 
-def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame) -> dict:
+def round_change(
+    before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame, labels: pd.Series | None = None
+) -> dict:
     """What fine-tuning on ``grades`` changed between two catalogs of one store.
 
     Parameters
@@ -114,6 +116,10 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
         after the round.
     grades : pandas.DataFrame
         The grades the round trained on (a log or table of :mod:`pipeline.evaluation.grades`).
+    labels : pandas.Series, optional
+        The training label of each graded object as the fine-tune recorded it (object id -> 1, 0 or
+        -1; :func:`pipeline.inspection.round_grades.round_grade_labels`); given, it replaces the
+        consensus of ``grades``.
 
     Returns
     -------
@@ -141,8 +147,13 @@ def round_change(before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame
     if all(recorded):  # catalogs read from files: their object ids must name the same objects
         first, second = (Provenance.model_validate(value) for value in recorded)
         check_runs_share_store(first, second, names=("the run before", "the run after"))
-    grades, unknown = split_unknown(grades, before["object_id"])  # trial: counted as graded
-    labels = grade_labels(consensus(latest_grades(grades)))
+    if labels is None:
+        grades, unknown = split_unknown(grades, before["object_id"])  # trial: counted as graded
+        labels = grade_labels(consensus(latest_grades(grades)))
+    else:  # the fine-tune's own record (its objects are in its store, hence in the catalog)
+        known = labels.index.isin(before["object_id"].to_numpy())
+        unknown = pd.DataFrame({"object_id": labels.index[~known]})
+        labels = labels[known]
     merged = before[["object_id", "score", *(["label"] if "label" in before else [])]].merge(
         after[["object_id", "score"]], on="object_id", suffixes=("_before", "_after")
     )

@@ -271,6 +271,8 @@ def labels_from_grades(
         "n_outdated": len(outdated),
         "n_bad_lines": n_bad,
         "bad_lines_where": bad_where,
+        # each graded object's training label, for `inspect --compare` (pipeline.inspection.round_grades)
+        "graded_labels": {str(int(oid)): int(v) for oid, v in zip(graded.index[found], values, strict=True)},
     }
     return labels, summary
 
