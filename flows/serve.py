@@ -32,6 +32,7 @@ from typing import Any
 from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
+from flows.serve_orphans import orphan_age_s
 from flows.serve_runner import ServedRunner, server_grace_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
@@ -249,6 +250,7 @@ def serve_run_flow(
     quiet_resource_tracker()  # the runs' semaphores, removed at exit: no warning after the last line
     schedule = make_schedule(cron, interval, timezone)
     server_grace_s()  # a wrong LENSHUNT_SERVE_SERVER_GRACE_S is refused before anything is made
+    orphan_age_s()  # and LENSHUNT_SERVE_ORPHAN_AGE_S
     if not Path(parameters["source"]).is_dir():
         raise ServeError(f"--source {parameters['source']} is not a directory")
     deployment = build_deployment(run_flow, name, schedule, parameters, paused)
@@ -264,6 +266,8 @@ def serve_run_flow(
         print(
             f"lenshunt serve: deployment {full_name} on {url}, schedule {_describe(cron, interval, timezone)}"
         )
+        for line in _orphans_crashed(runner.deployment_id):  # left Running while the server was away
+            print(f"lenshunt serve: {line}")
         print(
             f"lenshunt serve: waiting for scheduled runs; start one now with `prefect deployment run "
             f"'{full_name}'`; Ctrl-C stops serve and cancels a run in flight"
@@ -291,6 +295,16 @@ def serve_run_flow(
         made = runner is not None and not server_gone
         if made and pause_deployment(full_name, quiet=bool(_stopped)) and _stopped:
             _stopped += f"; the schedule of {full_name} is paused (serve again or resume it)"
+
+
+def _orphans_crashed(deployment_id: Any) -> list[str]:
+    """:func:`flows.serve_orphans.crash_orphaned_runs`, or a warning where the server does not let it."""
+    from flows.serve_orphans import crash_orphaned_runs
+
+    try:
+        return crash_orphaned_runs(deployment_id, orphan_age_s())
+    except Exception as exc:  # the server gone or refusing: serve goes on; its runner will say more
+        return [f"warning: earlier runs left Running were not checked ({type(exc).__name__}: {exc})"]
 
 
 SERVER_FIX = (

@@ -337,3 +337,67 @@ def test_a_prefect_callback_of_a_task_cancelled_at_stop_is_left_off_the_console(
     assert not DropServerGone().filter(callback_record(asyncio.CancelledError(), prefect_file))
     assert DropServerGone().filter(callback_record(ValueError("a bug"), prefect_file))
     assert DropServerGone().filter(callback_record(asyncio.CancelledError(), "/home/me/mine.py"))
+
+
+@pytest.mark.slow
+def test_serve_sets_crashed_the_runs_left_running_by_a_process_that_is_gone(tmp_path):
+    """Review: a run killed while its server was away (serve ended before the server came back)
+    stayed Running on the server for good. Serving again sets such runs Crashed (its work directory's
+    run lock is free), and leaves alone a run whose lock is held, one finished, and one too young."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.serve_orphans import crash_orphaned_runs
+    from pipeline.locking import output_lock
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, _):
+        flow_id = api.call("POST", "/flows/", {"name": "lenshunt-run"})["id"]
+        deployment = api.call("POST", "/deployments/", {"name": "orphans", "flow_id": flow_id})["id"]
+
+        def run(name: str, workdir, state: str) -> str:
+            body = {"name": name, "parameters": {"workdir": str(workdir)}, "state": {"type": state}}
+            return api.call("POST", f"/deployments/{deployment}/create_flow_run", body)["id"]
+
+        runs = {
+            "gone": run("gone", tmp_path / "gone", "RUNNING"),
+            "held": run("held", tmp_path / "held", "RUNNING"),
+            "stopping": run("stopping", tmp_path / "stopping", "CANCELLING"),
+            "done": run("done", tmp_path / "done", "COMPLETED"),
+        }
+        with temporary_settings({PREFECT_API_URL: api.url}):
+            assert crash_orphaned_runs(deployment) == []  # younger than a minute: left alone
+            later = datetime.now(UTC) + timedelta(minutes=5)
+            with output_lock(tmp_path / "held", purpose="run", advice="busy"):
+                said = crash_orphaned_runs(deployment, now=later)
+        assert sorted(said) == [
+            f"flow run 'gone' was still Running on the server with no process left (it ended while the "
+            f"server was away): set Crashed; its finished work in {tmp_path / 'gone'} is kept",
+            f"flow run 'stopping' was still Cancelling on the server with no process left (it ended while "
+            f"the server was away): set Crashed; its finished work in {tmp_path / 'stopping'} is kept",
+        ], said
+        states = {name: api.call("GET", f"/flow_runs/{rid}")["state"] for name, rid in runs.items()}
+        assert {name: state["type"] for name, state in states.items()} == {
+            "gone": "CRASHED",
+            "held": "RUNNING",
+            "stopping": "CRASHED",
+            "done": "COMPLETED",
+        }
+        assert "its process ended while the server could not hear it" in states["gone"]["message"]
+
+        again = run("again", tmp_path / "again", "RUNNING")  # serve itself, on its start
+        serve = _serve(tmp_path, {**env, "LENSHUNT_SERVE_ORPHAN_AGE_S": "0"}, "orphans", 60, log_path)
+        try:
+            _wait_for_line(log_path, "waiting for scheduled runs", serve)
+        finally:
+            terminate(serve, timeout=30)
+        assert api.call("GET", f"/flow_runs/{again}")["state"]["type"] == "CRASHED"
+        assert api.call("GET", f"/flow_runs/{runs['held']}")["state"]["type"] == "CRASHED"  # its lock let go
+    text = log_path.read_text()
+    assert "Traceback" not in text, text
+    assert "lenshunt serve: flow run 'again' was still Running on the server with no process left" in text, (
+        text
+    )
