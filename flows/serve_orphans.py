@@ -34,21 +34,9 @@ def orphan_age_s() -> float:
     pipeline.errors.LenshuntError
         For a value that is not a number of seconds.
     """
-    import math
-    import os
+    from flows.serve_runner import env_seconds
 
-    from pipeline.errors import LenshuntError
-
-    value = os.environ.get(AGE_ENV, "").strip()
-    if not value:
-        return ORPHAN_AGE_S
-    try:
-        age = float(value)
-    except ValueError:
-        age = -1.0
-    if not (age >= 0 and math.isfinite(age)):
-        raise LenshuntError(f"{AGE_ENV}={value!r} is not a number of seconds (>= 0); unset it for 60")
-    return age
+    return env_seconds(AGE_ENV, ORPHAN_AGE_S)
 
 
 def crash_orphaned_runs(

@@ -53,18 +53,31 @@ def server_grace_s() -> float:
     pipeline.errors.LenshuntError
         For a value that is not a number of seconds.
     """
+    return env_seconds(GRACE_ENV, SERVER_GRACE_S)
+
+
+def env_seconds(name: str, default: float) -> float:
+    """The number of seconds (>= 0, finite) in environment variable ``name``; ``default`` where unset.
+
+    Raises
+    ------
+    pipeline.errors.LenshuntError
+        For a value that is not a number of seconds.
+    """
+    import math
+
     from pipeline.errors import LenshuntError
 
-    value = os.environ.get(GRACE_ENV, "").strip()
+    value = os.environ.get(name, "").strip()
     if not value:
-        return SERVER_GRACE_S
+        return default
     try:
-        grace = float(value)
+        seconds = float(value)
     except ValueError:
-        grace = -1.0
-    if not 0 <= grace < float("inf"):
-        raise LenshuntError(f"{GRACE_ENV}={value!r} is not a number of seconds (>= 0); unset it for 60")
-    return grace
+        seconds = -1.0
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise LenshuntError(f"{name}={value!r} is not a number of seconds (>= 0); unset it for {default:g}")
+    return seconds
 
 
 def ignore_terminal_interrupt_if_served() -> None:
