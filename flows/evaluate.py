@@ -46,6 +46,8 @@ def evaluation_summary(result: EvaluationResult) -> str:
     if result.options_taken:
         lines.append(f"options: {result.options_taken}")
     lines.extend(f"note:    {note}" for note in result.notes)
+    if result.files_note:
+        lines.append(f"files:   {result.files_note}")
     return "\n".join(lines)
 
 

@@ -67,6 +67,10 @@ class RunSummary:
     metrics_path: str | None = None
     warnings: tuple[str, ...] = ()
     """Metrics on objects the scoring model learned from: ``warning:`` lines of the summary."""
+    catalog_kept: str = ""
+    files_note: str | None = None
+    """Catalogs the report copied, or linked where they are (:attr:`EvaluationResult.files_note`)."""
+    """Which catalog files the score stage kept as they were (:meth:`ScoreRunResult.kept_line`)."""
 
     def summary(self) -> str:
         lines = [
@@ -80,7 +84,11 @@ class RunSummary:
             lines.append(f"         {self.catalog_votable}")
         if self.catalog_hats:
             lines.append(f"         {self.catalog_hats} (HATS, lsdb.read_hats)")
+        if self.catalog_kept:
+            lines.append(f"         {self.catalog_kept}")
         lines.append(f"report:  {self.report}")
+        if self.files_note:
+            lines.append(f"files:   {self.files_note}")
         # trial: a run without labels said nothing of its metrics
         lines += metrics_lines(self.metrics, self.metrics_path, self.no_metrics, warnings=self.warnings)
         return "\n".join(lines)
@@ -199,6 +207,8 @@ def run_flow(
             catalog_hats=scored.catalog_hats,
             metrics_path=str(evaluation.metrics_path) if evaluation.metrics_path is not None else None,
             warnings=evaluation.warnings,
+            catalog_kept=scored.kept_line(),
+            files_note=evaluation.files_note,
         )
     log_summary(summary.summary())
     return summary

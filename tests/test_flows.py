@@ -84,6 +84,7 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     html = (workdir / "scores" / "report" / "report.html").read_text()
     assert "300000" in html or "3000" in html
     catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))
+    written = catalog_files(workdir / "scores")
 
     # a second run into the work directory while one is going on is refused, naming it
     from locks import lock_held_elsewhere
@@ -104,10 +105,20 @@ def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_
     again = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     assert (again.n_new_objects, again.n_scored_new, again.n_objects) == (0, 0, 30)
     assert read_catalog(paths.catalog_parquet(workdir / "scores")).equals(catalog)
+    # nothing new: no catalog file written again (trial: minutes at 2M rows), and the summary says so;
+    # the report links them from its files/ folder, the same files on disk (trial: copies of GBs)
+    assert catalog_files(workdir / "scores") == written
+    assert (
+        "catalog unchanged: kept catalog.fits, catalog.parquet, catalog.vot, catalog_hats" in again.summary()
+    )
+    for name in ("catalog.fits", "catalog.parquet", "catalog.vot"):
+        assert (workdir / "scores" / "report" / "files" / name).samefile(workdir / "scores" / name)
 
     write_set(EUCLID, source, range(300030, 300036))
     later = run_flow(str(source), str(workdir), model=str(bundle), n_workers=1, batch_size=16, top_n=8)
     assert (later.n_new_objects, later.n_scored_new, later.n_objects) == (6, 6, 36)
+    assert all(catalog_files(workdir / "scores")[name] != state for name, state in written.items())
+    assert "catalog unchanged" not in later.summary()
     grown = read_catalog(paths.catalog_parquet(workdir / "scores"))
     assert grown["object_id"].is_unique and sorted(grown["rank"]) == list(range(1, 37))
     assert np.array_equal(open_store(workdir / "store.zarr")["object_id"].values, grown["object_id"].values)
@@ -205,6 +216,12 @@ def check_published_results(flow_run_id, workdir):
     assert flags["UNREADABLE"] == 1 and flags["NOT_SCORED"] == 1 and flags["none"] == 29
     dashboard = [log.message for log in logs if "Dask dashboard: http://127.0.0.1:" in log.message]
     assert dashboard, "the Dask dashboard URL is not in the run's Prefect log"
+
+
+def catalog_files(scores: Path) -> dict[str, tuple[int, int]]:
+    """(inode, modification time in ns) of the run's catalog files and its HATS catalog's properties."""
+    names = ("catalog.fits", "catalog.parquet", "catalog.vot", "catalog_hats/hats.properties")
+    return {name: ((scores / name).stat().st_ino, (scores / name).stat().st_mtime_ns) for name in names}
 
 
 def test_cli_help_for_every_command():

@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.columns import spec_lookup
+from pipeline.catalog.digest import DIGEST_FITS_KEY
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE
 from pipeline.sources.headers import fits_text
 from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
 
-__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits"]
+__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits", "written_fits_digest"]
 
 _CARD_LENGTH = 80
 STRING_ENCODING_KEY = "LHSTRENC"
@@ -53,10 +54,11 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
     header[keyword] = (value, comment)
 
 
-def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
+def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
     """Write a checked catalog table as a FITS binary table with the provenance header.
 
     ``label`` is stored as int16: astropy writes int8 as FITS logical, which would lose -1.
+    ``digest`` (:func:`pipeline.catalog.digest.content_digest`) goes into the ``LHDIGEST`` card.
     """
     from astropy.io import fits
     from astropy.table import Column
@@ -71,6 +73,8 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
     astropy_table.write(path, format="fits", overwrite=True)
     with fits.open(path, mode="update") as hdus:
         hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
+        if digest:
+            _set_card(hdus[1].header, DIGEST_FITS_KEY, digest, "content digest: same digest, same content")
         for hdu in hdus:
             hdu.add_checksum()
 
@@ -109,6 +113,32 @@ def count_fits_rows(path: Path) -> int:
     from astropy.io import fits
 
     return int(fits.getheader(path, FITS_EXTNAME)["NAXIS2"])
+
+
+def written_fits_digest(path: Path) -> tuple[str, Provenance]:
+    """The content digest (``''`` if none) and provenance a FITS catalog records, from its headers.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file holds fewer bytes than its headers announce (cut short) or other rows than its
+        provenance's objects.
+    OSError, ValueError
+        If astropy cannot read its headers.
+    """
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False) as hdus:
+            hdu = hdus[FITS_EXTNAME]
+            header, info = hdu.header, hdu.fileinfo()
+    provenance = read_fits_provenance(path)
+    if Path(path).stat().st_size < info["datLoc"] + info["datSpan"]:
+        raise CatalogError(f"{path} is cut short: its header announces more data")
+    if int(header["NAXIS2"]) != provenance.n_objects:
+        raise CatalogError(f"{path} holds {header['NAXIS2']} rows, its provenance {provenance.n_objects}")
+    return str(header.get(DIGEST_FITS_KEY, "")), provenance
 
 
 def read_fits(path: Path) -> tuple[pd.DataFrame, Provenance]:

@@ -31,12 +31,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog.parquet import table_meta_yaml, write_parquet
+from pipeline.catalog.digest import DIGEST_HATS_PROPERTY
+from pipeline.catalog.parquet import read_parquet_provenance, table_meta_yaml, write_parquet
 from pipeline.compute import in_process_client
 from pipeline.errors import CatalogError
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
-__all__ = ["HATS_EXTRA_COLUMNS", "PIXEL_THRESHOLD", "HatsResult", "highest_order", "write_hats"]
+__all__ = [
+    "HATS_EXTRA_COLUMNS",
+    "PIXEL_THRESHOLD",
+    "HatsResult",
+    "highest_order",
+    "write_hats",
+    "written_hats_digest",
+]
 
 _HEALPIX = ("_healpix_29", "HEALPix order-29 nested index of the position (HATS)", "pos.healpix")
 
@@ -63,7 +71,9 @@ class HatsResult:
     n_without_position: int
 
 
-def _properties(provenance: Provenance, n_rows: int, n_without_position: int) -> dict[str, str]:
+def _properties(
+    provenance: Provenance, n_rows: int, n_without_position: int, digest: str = ""
+) -> dict[str, str]:
     values = provenance.to_json_dict()
     properties = {
         "obs_title": f"lenshunt strong-lens candidates ({provenance.model_id})",
@@ -90,6 +100,8 @@ def _properties(provenance: Provenance, n_rows: int, n_without_position: int) ->
         "known_lens_radius_arcsec",
     ):
         properties[f"lenshunt_{key}"] = str(values[key])
+    if digest:
+        properties[DIGEST_HATS_PROPERTY] = digest
     return properties
 
 
@@ -117,7 +129,7 @@ def highest_order(ra: np.ndarray, dec: np.ndarray, threshold: int = PIXEL_THRESH
     )
 
 
-def _write_source(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
+def _write_source(table: pd.DataFrame, path: Path, provenance: Provenance, digest: str = "") -> None:
     """The Parquet hats-import reads, whose schema and metadata every partition gets.
 
     Its astropy ``table_meta_yaml`` describes ``_healpix_29`` too, which hats-import adds in
@@ -125,7 +137,7 @@ def _write_source(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     """
     import pyarrow.parquet as pq
 
-    write_parquet(table, path, provenance)
+    write_parquet(table, path, provenance, digest=digest)
     arrow_table = pq.read_table(path)
     metadata = dict(arrow_table.schema.metadata or {})
     for key in _DROPPED_METADATA:
@@ -135,7 +147,12 @@ def _write_source(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
 
 
 def write_hats(
-    table: pd.DataFrame, path: Path, provenance: Provenance, *, before_place: Callable[[], None] | None = None
+    table: pd.DataFrame,
+    path: Path,
+    provenance: Provenance,
+    *,
+    before_place: Callable[[], None] | None = None,
+    digest: str = "",
 ) -> HatsResult:
     """Write the rows of a checked catalog table that have a position as a HATS catalog at ``path``.
 
@@ -184,7 +201,7 @@ def write_hats(
         try:
             rows = table[placed].reset_index(drop=True)
             rows.attrs = dict(table.attrs)  # the column specs of the declared outputs (catalog.columns)
-            _import(rows, work, path.name, provenance, n_without)
+            _import(rows, work, path.name, provenance, n_without, digest)
             written = _count_rows(work / path.name)
             if written != n_rows:
                 raise CatalogError(
@@ -211,13 +228,15 @@ def write_hats(
     return HatsResult(path, n_rows, n_without)
 
 
-def _import(placed: pd.DataFrame, work: Path, name: str, provenance: Provenance, n_without: int) -> None:
+def _import(
+    placed: pd.DataFrame, work: Path, name: str, provenance: Provenance, n_without: int, digest: str
+) -> None:
     """hats-import of the positioned rows into ``work / name`` on a private in-process cluster."""
     from hats_import.catalog.arguments import ImportArguments
     from hats_import.pipeline import pipeline_with_client
 
     source = work / "input.parquet"
-    _write_source(placed, source, provenance)
+    _write_source(placed, source, provenance, digest)
     order = highest_order(placed["ra"].to_numpy(), placed["dec"].to_numpy(), PIXEL_THRESHOLD)
     arguments = ImportArguments(
         output_path=work,
@@ -230,7 +249,7 @@ def _import(placed: pd.DataFrame, work: Path, name: str, provenance: Provenance,
         sort_columns="object_id",
         highest_healpix_order=order,
         pixel_threshold=PIXEL_THRESHOLD,
-        addl_hats_properties=_properties(provenance, len(placed), n_without),
+        addl_hats_properties=_properties(provenance, len(placed), n_without, digest),
         tmp_dir=work / "tmp",
         dask_tmp=work / "dask",
         resume=False,
@@ -244,3 +263,28 @@ def _count_rows(path: Path) -> int:
     from hats import read_hats
 
     return int(read_hats(path).catalog_info.total_rows or 0)
+
+
+def written_hats_digest(path: Path) -> tuple[str, Provenance]:
+    """The content digest (``''`` if none) of a HATS catalog's ``hats.properties``, and the provenance
+    its first partition records, once every partition is found whole.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the partitions' footers do not add up to the rows ``hats.properties`` announces.
+    Exception
+        What ``hats.read_hats`` or pyarrow raise for a catalog or partition they cannot read.
+    """
+    import pyarrow.parquet as pq
+    from hats import read_hats
+    from hats.io.paths import pixel_catalog_file
+
+    catalog = read_hats(path)
+    pixels = catalog.get_healpix_pixels()
+    files = [Path(pixel_catalog_file(path, pixel)) for pixel in pixels]
+    n_rows = sum(pq.ParquetFile(file).metadata.num_rows for file in files)
+    if not files or n_rows != catalog.catalog_info.total_rows:
+        raise CatalogError(f"{path}: its partitions hold {n_rows} rows of {catalog.catalog_info.total_rows}")
+    digest = (catalog.catalog_info.model_extra or {}).get(DIGEST_HATS_PROPERTY, "")
+    return str(digest), read_parquet_provenance(files[0])

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.columns import spec_lookup
+from pipeline.catalog.digest import DIGEST_METADATA_KEY
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE, UNUSABLE, documentation
@@ -35,6 +36,7 @@ __all__ = [
     "table_meta_yaml",
     "unreadable_catalog",
     "write_parquet",
+    "written_parquet_digest",
 ]
 
 _ARROW_TYPES = {
@@ -124,8 +126,11 @@ def table_meta_yaml(
     return "\n".join(astropy_meta.get_yaml_from_table(astropy_table))
 
 
-def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
-    """Write a checked catalog table as Parquet with units, UCDs, flags and provenance metadata."""
+def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
+    """Write a checked catalog table as Parquet with units, UCDs, flags and provenance metadata.
+
+    ``digest`` (:func:`pipeline.catalog.digest.content_digest`) goes into the schema metadata.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -146,6 +151,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
         PARQUET_METADATA_KEY: json.dumps(description),
         "table_meta_yaml": table_meta_yaml(table, provenance),
         "IVOA.VOTable-Parquet.version": "1.0",
+        **({DIGEST_METADATA_KEY: digest} if digest else {}),
     }
     encoded = {key.encode(): value.encode() for key, value in metadata.items()}
     encoded[b"IVOA.VOTable-Parquet.content"] = _votable_header(table, provenance)
@@ -232,6 +238,31 @@ def read_parquet(path: Path) -> tuple[pd.DataFrame, Provenance]:
     except _parquet_errors() as exc:
         raise unreadable_catalog(path, exc) from exc
     return table, read_parquet_provenance(path)
+
+
+def written_parquet_digest(path: Path) -> tuple[str, Provenance]:
+    """The content digest (``''`` if none) and provenance a Parquet catalog records, from its footer.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file is no Parquet (no ``PAR1`` at its start), its footer cannot be read, it has no
+        lenshunt metadata, or other rows than its provenance's objects.
+    """
+    import pyarrow.parquet as pq
+
+    with open(path, "rb") as file:
+        if file.read(4) != b"PAR1":
+            raise CatalogError(f"{path} does not start as a Parquet file does")
+    provenance = read_parquet_provenance(path)
+    try:
+        footer = pq.ParquetFile(path).metadata
+    except _parquet_errors() as exc:
+        raise unreadable_catalog(path, exc) from exc
+    if footer.num_rows != provenance.n_objects:
+        raise CatalogError(f"{path} holds {footer.num_rows} rows, its provenance {provenance.n_objects}")
+    digest = (footer.metadata or {}).get(DIGEST_METADATA_KEY.encode(), b"")
+    return digest.decode(), provenance
 
 
 def read_parquet_provenance(path: Path) -> Provenance:

@@ -3,7 +3,8 @@
 A catalog has one row per object of the store. :func:`write_catalog` checks the contract and
 the conservation of objects, then writes ``catalog.fits``, ``catalog.parquet`` and
 ``catalog.vot`` atomically (temporary file, row count verified, rename), and the HATS catalog
-``catalog_hats/`` for LSDB, which holds the rows with a position. All carry units, UCDs,
+``catalog_hats/`` for LSDB, which holds the rows with a position; a file that holds the same
+content already (:mod:`pipeline.catalog.digest`) is kept as it is. All carry units, UCDs,
 descriptions, the flag bits and the run's provenance (the formats: :mod:`pipeline.catalog.fits`,
 :mod:`pipeline.catalog.parquet`, :mod:`pipeline.catalog.votable`, :mod:`pipeline.catalog.hats`).
 :func:`read_catalog` (from :mod:`pipeline.catalog.reading`) reads the flat ones back.
@@ -17,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from pipeline.catalog.columns import (
     CatalogLayout,
     table_layout,
 )
+from pipeline.catalog.digest import content_digest, kept_catalogs
 from pipeline.catalog.fits import count_fits_rows, write_fits
 from pipeline.catalog.hats import write_hats
 from pipeline.catalog.parquet import count_parquet_rows, write_parquet
@@ -62,7 +65,8 @@ class CatalogPaths:
     """Where :func:`write_catalog` put the copies of a catalog.
 
     ``hats`` is None when it was not asked for or no row has a position; ``n_without_position``
-    counts the rows the HATS catalog cannot hold (they are in the other three).
+    counts the rows the HATS catalog cannot hold (they are in the other three). ``kept`` names
+    the files left untouched, as they held this content already.
     """
 
     fits: Path
@@ -70,6 +74,10 @@ class CatalogPaths:
     votable: Path
     hats: Path | None = None
     n_without_position: int = 0
+    kept: tuple[str, ...] = ()
+    """Names of the files left as they were, holding this content already (:mod:`.digest`)."""
+    date: str = ""
+    """The provenance date the files record (UTC ISO 8601): a kept file's, when one was kept."""
 
 
 def make_catalog_table(
@@ -208,6 +216,12 @@ def write_catalog(
 ) -> CatalogPaths:
     """Write ``catalog.fits``, ``catalog.parquet``, ``catalog.vot`` and ``catalog_hats/`` after checking.
 
+    Each file records the content digest (:func:`pipeline.catalog.digest.content_digest`: the rows,
+    columns, values and the provenance but its date). A file in ``out_dir`` that holds this digest
+    and is whole is kept as it is, its date too, and not written again (a rerun that changes
+    nothing: minutes at millions of rows); the formats written beside kept ones take their date,
+    so that all four agree. A missing, damaged or other file is written.
+
     Parameters
     ----------
     table : pandas.DataFrame
@@ -228,7 +242,8 @@ def write_catalog(
     Returns
     -------
     CatalogPaths
-        Paths of the files, and the rows the HATS catalog left out for want of a position.
+        Paths of the files, the rows the HATS catalog left out for want of a position, and the
+        files kept as they were.
 
     Raises
     ------
@@ -243,14 +258,25 @@ def write_catalog(
     _check_conservation(checked, provenance, expected_n)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writers = (
-        (catalog_fits(out_dir), write_fits, count_fits_rows),
-        (catalog_parquet(out_dir), write_parquet, count_parquet_rows),
-        (catalog_votable(out_dir), write_votable, count_votable_rows),
+    placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())
+    digest = content_digest(checked, provenance)
+    kept = kept_catalogs(out_dir, digest, hats=hats and bool(placed.any()))
+    if kept:  # the content those files hold was first written then
+        provenance = provenance.model_copy(update={"date": next(iter(kept.values())).date})
+    writers = tuple(
+        (final, write, count)
+        for final, write, count in (
+            (catalog_fits(out_dir), write_fits, count_fits_rows),
+            (catalog_parquet(out_dir), write_parquet, count_parquet_rows),
+            (catalog_votable(out_dir), write_votable, count_votable_rows),
+        )
+        if final.name not in kept
     )
-    for final, _, _ in writers:  # left by a killed earlier write (one writer at a time: the folder lock)
-        for stale in out_dir.glob(f".{final.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+    for final in (catalog_fits(out_dir), catalog_parquet(out_dir), catalog_votable(out_dir)):
+        for stale in out_dir.glob(f".{final.name}.*.tmp"):  # left by a killed earlier write (one writer at
+            stale.unlink(missing_ok=True)  # a time: the folder lock)
+    for stale in out_dir.glob(f".{catalog_hats(out_dir).name}.*.tmp"):  # also where HATS is kept
+        shutil.rmtree(stale, ignore_errors=True)
     temporaries = [final.with_name(f".{final.name}.{os.getpid()}.tmp") for final, _, _ in writers]
     flat_placed = False
 
@@ -263,28 +289,36 @@ def write_catalog(
     written = False
     try:
         for temporary, (_, write, count) in zip(temporaries, writers):
-            write(checked, temporary, provenance)
+            write(checked, temporary, provenance, digest=digest)
             n_rows = count(temporary)
             if n_rows != expected_n:
                 raise ConservationError(
                     f"{temporary} holds {n_rows} rows after writing, expected {expected_n}"
                 )
         written = True
-        hats_path = (
-            write_hats(checked, catalog_hats(out_dir), provenance, before_place=place_flat).path
-            if hats
-            else None
-        )
+        if not hats:
+            hats_path = None
+        elif catalog_hats(out_dir).name in kept:
+            hats_path = catalog_hats(out_dir)
+        else:
+            hats_path = write_hats(
+                checked, catalog_hats(out_dir), provenance, before_place=place_flat, digest=digest
+            ).path
     finally:
-        if written and not flat_placed:  # no HATS asked, or hats-import failed or was stopped
+        if written and not flat_placed:  # no HATS asked or written, or hats-import failed or was stopped
             place_flat()
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
-    placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())
     return CatalogPaths(
         fits=catalog_fits(out_dir),
         parquet=catalog_parquet(out_dir),
         votable=catalog_votable(out_dir),
         hats=hats_path,
         n_without_position=int(np.count_nonzero(~placed)),
+        kept=tuple(name for name in _FILE_NAMES if name in kept),
+        date=provenance.date_iso(),
     )
+
+
+_FILE_NAMES = ("catalog.fits", "catalog.parquet", "catalog.vot", "catalog_hats")
+"""The catalog's files in the order the summaries name them."""

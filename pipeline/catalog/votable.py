@@ -16,12 +16,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.digest import DIGEST_METADATA_KEY
 from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE, describe
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
-__all__ = ["count_votable_rows", "read_votable", "read_votable_provenance", "write_votable"]
+__all__ = [
+    "count_votable_rows",
+    "read_votable",
+    "read_votable_provenance",
+    "write_votable",
+    "written_votable_digest",
+]
 
 PROVENANCE_INFO = "lenshunt.provenance"
 """Name of the INFO element holding the provenance as JSON."""
@@ -29,8 +36,11 @@ PROVENANCE_INFO = "lenshunt.provenance"
 _TABLE_NAME = "lenshunt_catalog"
 
 
-def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance) -> None:
-    """Write a checked catalog table as a VOTable with units, UCDs, descriptions and provenance."""
+def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
+    """Write a checked catalog table as a VOTable with units, UCDs, descriptions and provenance.
+
+    ``digest`` (:func:`pipeline.catalog.digest.content_digest`) is an ``INFO`` before the table.
+    """
     from astropy.io.votable import from_table
     from astropy.io.votable.tree import Info
 
@@ -52,9 +62,45 @@ def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance) -> No
     )
     resource.infos.append(Info(name=PROVENANCE_INFO, value=json.dumps(provenance.to_json_dict())))
     resource.infos.append(Info(name="FLAGSKIP", value=str(int(NO_SCORE))))  # as the FITS header (trial)
+    if digest:
+        resource.infos.append(Info(name=DIGEST_METADATA_KEY, value=digest))
     for key, value in provenance_values(provenance).items():
         resource.infos.append(Info(name=key, value=str(value)))
     votable.to_xml(str(path), tabledata_format="binary2")
+
+
+_END = b"</VOTABLE>"
+
+
+def written_votable_digest(path: Path) -> tuple[str, Provenance]:
+    """The content digest (``''`` if none) and provenance a VOTable catalog records, reading only its
+    ``INFO`` elements before the table and its last bytes (a whole parse of a 2M-row file takes minutes).
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the file does not end as a VOTable does (cut short), or has no lenshunt provenance.
+    xml.etree.ElementTree.ParseError
+        If its start is no XML.
+    """
+    import xml.etree.ElementTree as ET
+
+    with open(path, "rb") as file:
+        file.seek(max(0, Path(path).stat().st_size - 64))
+        if not file.read().rstrip().endswith(_END):
+            raise CatalogError(f"{path} does not end as a VOTable does: cut short")
+    infos: dict[str, str] = {}
+    with open(path, "rb") as file:
+        for _, element in ET.iterparse(file, events=("start",)):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "TABLE":
+                break
+            if tag == "INFO":
+                infos[element.get("name", "")] = element.get("value", "")
+    if PROVENANCE_INFO not in infos:
+        raise CatalogError(f"{path} has no {PROVENANCE_INFO!r} INFO element before its table")
+    provenance = Provenance.model_validate(json.loads(infos[PROVENANCE_INFO]))
+    return infos.get(DIGEST_METADATA_KEY, ""), provenance
 
 
 def _parse(path: Path):

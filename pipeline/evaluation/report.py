@@ -29,6 +29,7 @@ import pandas as pd
 from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
 from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
+from pipeline.evaluation.downloads import Download, report_downloads
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
     CANDIDATE_TEMPLATE,
     DEFAULT_GALLERY_SIZE,
@@ -43,13 +44,7 @@ from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
-from pipeline.paths import (
-    REPORT_FILE,
-    catalog_fits,
-    catalog_parquet,
-    catalog_votable,
-    metrics_file,
-)
+from pipeline.paths import REPORT_FILE
 from schemas.catalog import Provenance
 
 __all__ = [
@@ -296,41 +291,6 @@ def _write_candidate_pages(environment, cards: list[dict[str, Any]], out_dir: Pa
         page.write_text(html, encoding="utf-8")
 
 
-MAX_COPIED_BYTES = 64 * 2**20
-"""Catalog and metrics files up to this size are copied into the report's ``files/`` folder."""
-
-
-def _downloads(out_dir: Path, run_dir: Path | None = None) -> list[dict[str, str]]:
-    """The run's catalogs and metrics (in the report folder or the one above it; with ``run_dir``,
-    the catalogs there and the metrics in the report folder), copied into ``files/`` so that the
-    links still work when the report folder is copied alone; a file larger than
-    :data:`MAX_COPIED_BYTES` is linked where it is, by absolute ``file:`` URL."""
-    links = []
-    for name, find in (
-        ("Catalog (FITS)", catalog_fits),
-        ("Catalog (Parquet)", catalog_parquet),
-        ("Catalog (VOTable)", catalog_votable),
-        ("Metrics (JSON)", metrics_file),
-    ):
-        folders = (out_dir, out_dir.parent)
-        if run_dir is not None:
-            folders = (out_dir,) if find is metrics_file else (Path(run_dir),)
-        for folder in folders:
-            source = find(folder)
-            if not source.is_file():
-                continue
-            if source.stat().st_size <= MAX_COPIED_BYTES:
-                target = out_dir / "files" / source.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if source.resolve() != target.resolve():
-                    shutil.copyfile(source, target)
-                links.append({"name": name, "href": "files/" + quote(source.name)})
-            else:
-                links.append({"name": f"{name}, not copied (large)", "href": source.resolve().as_uri()})
-            break
-    return links
-
-
 def build_report(
     out_dir: Path,
     *,
@@ -346,6 +306,7 @@ def build_report(
     run_dir: Path | None = None,
     store: Path | None = None,
     metric_warnings: Sequence[str] = (),
+    downloads: Sequence[Download] | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -354,7 +315,8 @@ def build_report(
     out_dir : pathlib.Path
         Report directory; plots and gallery PNGs outside it are copied into ``figures/`` and
         ``gallery/`` there, those inside are linked where they are. The run's catalogs and
-        ``metrics.json``, when in ``out_dir`` or its parent, are linked too.
+        ``metrics.json``, when in ``out_dir`` or its parent, are linked too, from ``files/`` there
+        (hard links where the file system allows: :mod:`pipeline.evaluation.downloads`).
     catalog : pandas.DataFrame
         The run's catalog (for counts of scored, flagged and labelled objects).
     provenance : Provenance
@@ -388,6 +350,9 @@ def build_report(
         What makes the metrics other than held-out (:mod:`pipeline.evaluation.learned`), shown as
         warnings atop the metrics; the metrics on objects the model never learned from, where
         ``metrics.held_out`` has them, are a column of their table.
+    downloads : Sequence[Download] or None
+        The "Files:" links, as :func:`pipeline.evaluation.downloads.report_downloads` placed them;
+        None: placed here.
     """
     import jinja2
 
@@ -435,7 +400,7 @@ def build_report(
         cards=cards,
         extras=[(key, str(value)) for key, value in provenance.extras.items() if key not in SAID_ELSEWHERE],
         input_warnings=str(provenance.extras.get("input_warnings", "")).splitlines(),
-        downloads=_downloads(out_dir, run_dir),
+        downloads=list(report_downloads(out_dir, run_dir) if downloads is None else downloads),
         grades=grades,
         notes=list(notes),
     )

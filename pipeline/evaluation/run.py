@@ -44,6 +44,9 @@ class EvaluationResult:
     warnings: tuple[str, ...] = ()
     """Metrics on objects the scoring model learned from (:mod:`pipeline.evaluation.learned`); also in
     ``metrics.notes``, for the command to say as warnings."""
+    files_note: str | None = None
+    """Which catalogs ``report/files/`` copied, or links where they are, as no hard link could be made
+    (:func:`pipeline.evaluation.downloads.downloads_note`); None when all are hard links."""
 
 
 def read_object_images(store: Path, object_ids: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
@@ -197,6 +200,7 @@ def _evaluate_into(
     run_info: dict | None,
 ) -> EvaluationResult:
     """Write the evaluation into ``stage`` and move it into place (:func:`publish_evaluation`)."""
+    from pipeline.evaluation.downloads import downloads_note, report_downloads
     from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
     from pipeline.evaluation.learned import with_learned
@@ -233,6 +237,7 @@ def _evaluate_into(
         write_metrics(metrics, stage / paths.metrics_file(out_dir).name)
     options = {"top_n": top_n, "beta": beta, "threshold": threshold}
     (stage / paths.EVALUATION_OPTIONS).write_text(json.dumps(options, indent=2) + "\n")
+    downloads = report_downloads(stage, out_dir)  # hard links to the catalogs where the disk allows
     build_report(
         stage,
         catalog=catalog,
@@ -247,6 +252,7 @@ def _evaluate_into(
         run_dir=out_dir,
         store=store,
         metric_warnings=warnings,
+        downloads=downloads,
     )
     report_dir = publish_evaluation(stage, out_dir, gallery_files(gallery))
     return EvaluationResult(
@@ -257,6 +263,7 @@ def _evaluate_into(
         notes=notes,
         no_metrics=no_metrics_reason(catalog) if metrics is None else None,
         warnings=warnings,
+        files_note=downloads_note(downloads),
     )
 
 

@@ -84,22 +84,19 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
 
 
 def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Path]:
-    """Copy rewritten ``catalogs`` over the copies the report keeps of them (``report/files/``, for a
-    report folder sent on its own; trial: after ``--apply`` they lacked the grade columns); copies
-    it does not keep stay absent. Returns the copies refreshed."""
-    import os
-    import shutil
-
+    """Place rewritten ``catalogs`` over the ones the report keeps (``report/files/``, for a report
+    folder sent on its own; trial: after ``--apply`` they lacked the grade columns): hard links where
+    the file system allows, else copies (:func:`pipeline.evaluation.downloads.link_or_copy`); those it
+    does not keep stay absent. Returns the files refreshed."""
     from pipeline import paths
+    from pipeline.evaluation.downloads import link_or_copy
 
     refreshed = []
     files = paths.report_dir(run_dir) / "files"
     for catalog in catalogs:
         copy = files / Path(catalog).name
         if copy.is_file() and not copy.is_symlink():
-            temporary = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
-            shutil.copyfile(catalog, temporary)
-            os.replace(temporary, copy)
+            link_or_copy(Path(catalog), copy)
             refreshed.append(copy)
     return refreshed
 

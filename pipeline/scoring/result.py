@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -44,6 +45,29 @@ class ScoreRunResult:
     """Those of them that could not be deleted, each with why: they describe the earlier catalog."""
     stale_because: str = ""
     """Why the earlier evaluation no longer held, e.g. ``another threshold`` ("" when it still does)."""
+    catalogs_kept: list[str] = field(default_factory=list)
+    """Catalog files left as they were, holding this content already (:mod:`pipeline.catalog.digest`)."""
+    catalog_date: str = ""
+    """The date the catalog files record (UTC ISO 8601): when their content was first written."""
+
+    def kept_line(self) -> str:
+        """Which catalog files this run kept as they were, and which it wrote ("" when none was kept).
+
+        >>> ScoreRunResult("o", "s", "m", 1, 1, 0, "o/catalog.fits", "o/catalog.parquet", 1.0,
+        ...     catalog_votable="o/catalog.vot", catalogs_kept=["catalog.fits", "catalog.vot"],
+        ...     catalog_date="2026-01-02T03:04:05Z").kept_line()  # doctest: +NORMALIZE_WHITESPACE
+        'catalog unchanged: kept catalog.fits, catalog.vot as written at 2026-01-02T03:04:05Z;
+         wrote catalog.parquet (missing, damaged or from before content digests)'
+        """
+        if not self.catalogs_kept:
+            return ""
+        files = [self.catalog_fits, self.catalog_parquet, self.catalog_votable, self.catalog_hats or ""]
+        names = [Path(path).name for path in files if path]
+        wrote = [name for name in names if name not in self.catalogs_kept]
+        line = f"catalog unchanged: kept {', '.join(self.catalogs_kept)} as written at {self.catalog_date}"
+        if wrote:
+            line += f"; wrote {', '.join(wrote)} (missing, damaged or from before content digests)"
+        return line
 
     @property
     def objects_per_second(self) -> float:
@@ -71,6 +95,8 @@ class ScoreRunResult:
             lines.append(f"           {self.catalog_votable}")
         if self.catalog_hats:
             lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
+        if self.catalogs_kept:
+            lines.append(f"  {self.kept_line()}")
         if self.outputs:
             lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.n_without_position:

@@ -375,6 +375,8 @@ def score_store(
             removed_evaluation=removed,
             stale_because=why if removed or stale else "",
             stale_evaluation=stale,
+            catalogs_kept=list(written.kept),
+            catalog_date=written.date,
         )
 
 

@@ -1,0 +1,182 @@
+"""A score rerun that changes nothing keeps the catalog files; the report links them, never copies.
+
+Trial at 2M rows: a rerun with nothing new rewrote every format (about 5 minutes, VOTable 170 s, HATS
+130 s), and ``lenshunt evaluate`` copied the catalogs into ``report/files/``. Real runs here: a
+simulated set ingested into a Zarr store, scored on a Dask cluster, evaluated into a real report.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from bundles import make_bundle
+from cutouts import write_set
+
+from pipeline import paths
+from pipeline.catalog import read_catalog, read_provenance
+from pipeline.evaluation.run import evaluate_run
+from pipeline.scoring.run import score_store
+from pipeline.store import ingest
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(700000, 700024))
+FLAT = ("catalog.fits", "catalog.parquet", "catalog.vot")
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, dask_client):
+    root = tmp_path_factory.mktemp("rerun")
+    source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
+    store = root / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=16)
+    bundle = make_bundle(store, root / "bundle")
+    return root, source, store, bundle
+
+
+def files_state(out: Path) -> dict[str, tuple[int, int]]:
+    """(inode, modification time in ns) of every catalog file, the HATS catalog's included."""
+    files = [out / name for name in FLAT] + sorted(paths.catalog_hats(out).rglob("*"))
+    return {
+        path.relative_to(out).as_posix(): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in files
+        if path.is_file()
+    }
+
+
+def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_what_is_gone(
+    scored, dask_client, tmp_path
+):
+    _, _, store, bundle = scored
+    out = tmp_path / "run"
+    first = score_store(store, bundle, out, dask_client, batch_size=8)
+    before = files_state(out)
+    assert any(name.startswith("catalog_hats/") for name in before) and set(FLAT) <= set(before)
+    date = read_provenance(paths.catalog_parquet(out)).date
+
+    again = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert again.n_rows_scored_now == 0
+    assert files_state(out) == before  # not one file of any format written again
+    assert first.catalogs_kept == [] and "catalog unchanged" not in first.summary()
+    assert again.catalogs_kept == [*FLAT, "catalog_hats"]
+    kept = "catalog unchanged: kept catalog.fits, catalog.parquet, catalog.vot, catalog_hats as written at "
+    assert kept + first.catalog_date in again.summary()
+    assert again.catalog_date == first.catalog_date
+
+    # the user deletes the Parquet catalog: it alone is written, with the kept files' date
+    paths.catalog_parquet(out).unlink()
+    restored = score_store(store, bundle, out, dask_client, batch_size=8)
+    after = files_state(out)
+    assert {name for name in after if after[name] != before.get(name)} == {"catalog.parquet"}
+    assert read_provenance(paths.catalog_parquet(out)).date == date
+    assert read_catalog(paths.catalog_parquet(out)).equals(read_catalog(paths.catalog_fits(out)))
+    assert "; wrote catalog.parquet (missing, damaged" in restored.summary()
+
+    # a VOTable cut short (a full disk, a killed copy) and a HATS partition lost: both written again
+    with open(paths.catalog_votable(out), "r+b") as file:
+        file.truncate(paths.catalog_votable(out).stat().st_size // 2)
+    next(paths.catalog_hats(out).rglob("Npix=*.parquet")).unlink()
+    before = files_state(out)
+    repaired = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert repaired.catalogs_kept == ["catalog.fits", "catalog.parquet"]
+    after = files_state(out)
+    for name in ("catalog.fits", "catalog.parquet"):
+        assert after[name] == before[name]
+    assert after["catalog.vot"] != before["catalog.vot"]
+    assert len(read_catalog(paths.catalog_votable(out))) == len(IDS)
+
+    # another threshold is other provenance: every format written again, with the new date
+    moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
+    assert moved.catalogs_kept == [] and "catalog unchanged" not in moved.summary()
+    after = files_state(out)
+    assert all(after[name] != before[name] for name in FLAT)
+    assert read_provenance(paths.catalog_fits(out)).threshold == 0.3
+    assert read_provenance(paths.catalog_votable(out)).date > date
+
+
+def test_new_objects_write_every_format_again(scored, dask_client, tmp_path):
+    bundle = scored[3]
+    source, store, out = tmp_path / "src", tmp_path / "store.zarr", tmp_path / "run"
+    ingest(EUCLID, write_set(EUCLID, source, IDS), store, dask_client, chunk_objects=16)
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    before = files_state(out)
+    write_set(EUCLID, source, [700100, 700101])
+    ingest(EUCLID, source, store, dask_client)
+    grown = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert grown.n_rows_scored_now == 2 and grown.catalogs_kept == []
+    after = files_state(out)
+    assert all(after[name] != before[name] for name in (*FLAT, "catalog_hats/hats.properties"))
+    assert len(read_catalog(paths.catalog_votable(out))) == len(IDS) + 2
+
+
+def links_of(page: Path) -> list[str]:
+    """The links of the page's "Files:" line."""
+    files = re.search(r'<p class="downloads">(.*?)</p>', page.read_text(), re.DOTALL)
+    return re.findall(r'href="([^"]*)"', files.group(1))
+
+
+def test_the_report_links_the_catalogs_by_hard_links_not_copies(scored, dask_client, tmp_path):
+    _, _, store, bundle = scored
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    result = evaluate_run(out, store, top_n=2)
+    files = paths.report_dir(out) / "files"
+    for name in FLAT:  # the same file on disk, no second copy
+        assert (files / name).stat().st_ino == (out / name).stat().st_ino
+    assert result.files_note is None
+    assert (files / "metrics.json").stat().st_ino == paths.metrics_file(out).stat().st_ino
+    links = links_of(result.report_path)
+    assert links == [f"files/{name}" for name in (*FLAT, "metrics.json")]
+    for link in links:
+        assert (result.report_path.parent / link).is_file()
+    # the report folder copied alone has the files whole (a hard link copies as a file)
+    alone = shutil.copytree(paths.report_dir(out), tmp_path / "mailed" / "report")
+    for link in links:
+        assert (alone / link).stat().st_size == (result.report_path.parent / link).stat().st_size
+    # a rerun that keeps the catalogs keeps the report's links to them too
+    assert score_store(store, bundle, out, dask_client, batch_size=8).catalogs_kept
+    assert (files / "catalog.fits").stat().st_ino == paths.catalog_fits(out).stat().st_ino
+
+
+def test_without_hard_links_small_files_are_copied_and_large_ones_linked_where_they_are(
+    scored, dask_client, tmp_path, monkeypatch
+):
+    """A report folder on a file system without hard links to the run's (EXDEV): said in the summary."""
+    from pipeline.evaluation import downloads
+
+    _, _, store, bundle = scored
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+
+    def no_link(source, target, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(source), None, str(target))
+
+    monkeypatch.setattr(os, "link", no_link)
+    largest = max((out / name for name in FLAT), key=lambda path: path.stat().st_size)
+    limit = largest.stat().st_size - 1
+    monkeypatch.setattr(downloads, "MAX_COPIED_BYTES", limit)  # the largest catalog is "large"
+    result = evaluate_run(out, store, top_n=2)
+    files = paths.report_dir(out) / "files"
+    sources = [out / name for name in FLAT] + [paths.metrics_file(out)]
+    small = [path.name for path in sources if path.stat().st_size <= limit]
+    assert largest.name not in small and len(small) == 3
+    assert not (files / largest.name).exists()
+    for name in small:  # copied
+        assert (files / name).is_file() and (files / name).stat().st_ino != (out / name).stat().st_ino
+    links = links_of(result.report_path)
+    # where it is, relative: the run's folder may move whole
+    assert links == [f"files/{path.name}" if path.name in small else f"../{path.name}" for path in sources]
+    for link in links:
+        assert (result.report_path.parent / link).resolve().is_file()
+    assert result.files_note.startswith(
+        f"{', '.join(small)} copied into report/files/ (no hard link possible there"
+    )
+    assert f"; {largest.name} not copied but linked in the run's folder" in result.files_note
+    moved = Path(shutil.move(out, tmp_path / "moved"))
+    for link in links:
+        assert (paths.report_dir(moved) / link).resolve().is_file()
