@@ -180,3 +180,34 @@ def test_without_hard_links_small_files_are_copied_and_large_ones_linked_where_t
     moved = Path(shutil.move(out, tmp_path / "moved"))
     for link in links:
         assert (paths.report_dir(moved) / link).resolve().is_file()
+
+
+def test_a_changed_value_column_or_model_writes_every_format_again(tmp_path):
+    """The digest covers every value, the column set and the provenance but its date."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_catalog import make_provenance, make_table
+
+    from pipeline.catalog import write_catalog
+
+    table = make_table()
+    provenance = make_provenance(table)
+    assert write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False).kept == ()
+    same = write_catalog(table.copy(), tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    assert same.kept == FLAT
+    changed_value = table.copy()
+    changed_value.loc[0, "known_lens_sep"] = 0.5  # row 0 matches a known lens
+    fewer_columns = changed_value.drop(columns="label")
+    for other, other_provenance in (
+        (changed_value, provenance),
+        (fewer_columns, provenance),
+        (table, make_provenance(table, model_sha256="f" * 64)),
+        (table, make_provenance(table, code_version="0.2.0")),
+    ):
+        before = files_state(tmp_path)
+        written = write_catalog(other, tmp_path, other_provenance, expected_n=len(table), hats=False)
+        assert written.kept == ()
+        after = files_state(tmp_path)
+        assert all(after[name] != before[name] for name in FLAT)
+    assert read_provenance(paths.catalog_fits(tmp_path)).code_version == "0.2.0"
