@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -64,15 +65,16 @@ class RawHeader:
 
     def __init__(self, cards: list[str]) -> None:
         self._cards = cards
-        self._names = [card[:8].rstrip() for card in cards]
-        self._index: dict[str, int] = {}
+        self._names = names = [card[:8].rstrip() for card in cards]
         self._values: dict[str, object] = {}
-        for position, keyword in enumerate(self._names):
-            if keyword == "HIERARCH":
-                keyword = self._names[position] = _astropy_card(cards[position]).keyword
-            keyword = keyword.upper()
-            if keyword and keyword not in self._index:
-                self._index[keyword] = position
+        if "HIERARCH" in names:
+            for position, keyword in enumerate(names):
+                if keyword == "HIERARCH":
+                    names[position] = _astropy_card(cards[position]).keyword
+        # keyword -> its first card: built from the last card back, so the first one is written last
+        upper = [keyword.upper() for keyword in names]
+        self._index: dict[str, int] = dict(zip(reversed(upper), range(len(upper) - 1, -1, -1)))
+        self._index.pop("", None)  # blank cards
 
     def __contains__(self, keyword: object) -> bool:
         return isinstance(keyword, str) and keyword.upper() in self._index
@@ -92,6 +94,12 @@ class RawHeader:
     def keys(self) -> list[str]:
         return list(self._index)
 
+    def card_images(self, keywords: tuple[str, ...]) -> tuple[str | None, ...]:
+        """The 80-column card of each of ``keywords`` (upper case) whose value ``[]`` gives, None if
+        absent: what decides those values (:mod:`pipeline.sources.card_memo`)."""
+        index, cards = self._index, self._cards
+        return tuple([cards[index[keyword]] if keyword in index else None for keyword in keywords])
+
     def cards(self) -> Iterator[tuple[str, str]]:
         """(keyword, 80-column card image) of every card, in file order (no END)."""
         return zip(self._names, self._cards)
@@ -109,12 +117,15 @@ class RawHeader:
         return records
 
 
+@functools.lru_cache(maxsize=4096)
 def card_value(card: str) -> object:
     """The value of one 80-column card: str, bool, int, float, or None when it has none.
 
     Fixed- and free-format strings, logicals, integers and reals (``D`` exponents too) are parsed
     here; anything else (complex values, HIERARCH cards, malformed values) by astropy, so values
-    are always astropy's.
+    are always astropy's. Remembered by card image (values are immutable): the files of a set
+    repeat most of their cards (BITPIX, NAXISn, CTYPEn, CDELTn, BUNIT, ...), and each parse costs
+    a few microseconds.
 
     Raises
     ------

@@ -52,6 +52,7 @@ _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
 _BAD_WCS = int(Flag.BAD_WCS)
+_MASKED_OR_NULL = int(Flag.MASKED_PIXELS | Flag.NULL_PIXELS)
 # Header keys that describe the data and are never inherited from the primary header.
 _NOT_INHERITED = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS|BSCALE|BZERO|BLANK|BUNIT|"
@@ -214,7 +215,8 @@ def clean_pixels(
     image = np.asarray(data, dtype=np.float32)  # converts byte order and scaled integers
     raw = image  # the masking below makes new arrays
     finite_in_file = np.isfinite(raw)  # before masking (trial: masked pixels were called infinite)
-    flags = 0
+    all_finite_in_file = bool(finite_in_file.all())
+    flags = 0  # tested against int constants below: operations on the Flag enum cost microseconds
     reasons: list[str] = []
     if masked_value is not None:
         masked = image == np.float32(masked_value)
@@ -222,15 +224,17 @@ def clean_pixels(
             image = np.where(masked, np.float32(np.nan), image)
             flags |= Flag.MASKED_PIXELS
             reasons.append("masked pixels")
-    if not finite_in_file.all():
+    if not all_finite_in_file:
         if nulls_are_nan:
             flags |= Flag.NULL_PIXELS
             reasons.append("null pixels (BLANK)")
         image = np.where(finite_in_file, image, np.float32(np.nan))
-    if not np.isfinite(image).any():
+    # every pixel finite and none masked: some finite unless there are none (no second isfinite pass)
+    some_finite = image.size > 0 if all_finite_in_file and not flags else bool(np.isfinite(image).any())
+    if not some_finite:
         flags |= Flag.ALL_NONFINITE
         reasons.insert(0, "all pixels NaN, infinite, null or masked")
-    elif not finite_in_file.all() and not nulls_are_nan:
+    elif not all_finite_in_file and not nulls_are_nan:
         flags |= Flag.SOME_NONFINITE
         infinite = bool(np.isinf(data).any())  # new-user trial: an inf pixel was called NaN
         nan = bool(np.isnan(np.asarray(data, dtype=np.float32)).any())
@@ -239,14 +243,19 @@ def clean_pixels(
             if nan and infinite
             else f"some pixels {'NaN' if nan else 'infinite'}"
         )
-    if not flags & Flag.ALL_NONFINITE:  # a blank filler (trial: an all-zero band was scored as an image)
-        has_nan = flags & (Flag.MASKED_PIXELS | Flag.NULL_PIXELS) or not finite_in_file.all()
+    if not flags & _ALL_NONFINITE:  # a blank filler (trial: an all-zero band was scored as an image)
+        has_nan = flags & _MASKED_OR_NULL or not all_finite_in_file
         lowest, highest = (np.nanmin(image), np.nanmax(image)) if has_nan else (image.min(), image.max())
         if lowest == highest:
             flags |= Flag.CONSTANT_IMAGE
             reasons.insert(0, f"every pixel {float(lowest):g}: a blank image, no data")
-    hidden_centre = image.ndim == 2 and not np.isfinite(image[centre_box(image.shape)]).all()
-    if flags and not flags & Flag.ALL_NONFINITE and hidden_centre:  # trial: a masked core, only flagged
+    # trial: a masked core, only flagged (the centre is looked at only where another flag is set)
+    if (
+        flags
+        and not flags & _ALL_NONFINITE
+        and image.ndim == 2
+        and not np.isfinite(image[centre_box(image.shape)]).all()
+    ):
         flags |= Flag.CENTRE_NONFINITE
         reasons.append("pixels at the centre NaN, infinite, null or masked")
     return np.ascontiguousarray(image), flags, reasons

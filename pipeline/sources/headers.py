@@ -18,12 +18,14 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.sources.card_memo import by_cards
 from pipeline.sources.fast_fits import RawHeader
 
 CARD_LENGTH = 80
@@ -40,6 +42,18 @@ _KEPT = re.compile(
 )
 ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
 """Header keywords read as the AB magnitude zero point, first found wins."""
+_MATRIX_KEYWORDS = (
+    "CD1_1",
+    "CD1_2",
+    "CD2_1",
+    "CD2_2",
+    "CDELT1",
+    "CDELT2",
+    "PC1_1",
+    "PC1_2",
+    "PC2_1",
+    "PC2_2",
+)
 
 
 @dataclass(frozen=True)
@@ -80,20 +94,32 @@ def summarise_header(header) -> HeaderSummary:
     """
     kept, values = [], {}
     if isinstance(header, RawHeader):  # values parsed only for the cards read below
-        kept = [image for name, image in header.cards() if _KEPT.match(name)]
+        kept = [image for name, image in header.cards() if _kept(name)]
         values = header
     else:
         for name, image, value in _cards(header):
-            if _KEPT.match(name):
+            if _kept(name):
                 kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
                 values.setdefault(name, value)
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
+    bunit, zero_point, scale, aspect = _read_values(values)
+    return HeaderSummary(cards, bunit, zero_point, scale, dropped, aspect)
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept(name: str) -> bool:
+    """Whether cards of keyword ``name`` are kept (:data:`_KEPT`; remembered: about 30 names a file)."""
+    return _KEPT.match(name) is not None
+
+
+@by_cards(("BUNIT", *ZERO_POINT_KEYWORDS, "CUNIT1", "CUNIT2", "CTYPE1", "CTYPE2", *_MATRIX_KEYWORDS))
+def _read_values(values) -> tuple[str, float, float, float]:  # type: ignore[no-untyped-def]
+    """(BUNIT, zero point, pixel scale in arcsec, pixel aspect) of a header's values (see
+    :class:`HeaderSummary`), remembered by their cards for the fast reader's headers."""
     bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""
     matrix = _pixel_matrix(values)
-    return HeaderSummary(
-        cards, bunit, _zero_point(values), _pixel_scale(matrix), dropped, _pixel_aspect(matrix)
-    )
+    return bunit, _zero_point(values), _pixel_scale(matrix), _pixel_aspect(matrix)
 
 
 def _number(values: dict, keyword: str) -> float:

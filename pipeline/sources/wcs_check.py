@@ -15,6 +15,8 @@ import math
 import re
 from collections.abc import Mapping
 
+from pipeline.sources.card_memo import by_cards
+
 PROJECTIONS = frozenset(
     {
         *("AZP", "SZP", "TAN", "STG", "SIN", "ARC", "ZPN", "ZEA", "AIR", "CYP", "CEA", "CAR", "MER"),
@@ -34,17 +36,21 @@ leaves out when :func:`wcs_defect` finds its WCS unusable."""
 
 
 _FRAMES = ("ICRS", "FK5", "FK4", "FK4-NO-E", "GAPPT")  # RADESYS values of the FITS standard
+_CD_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
+_PC_KEYS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
 
 
+@by_cards(("CTYPE1", "CTYPE2", "RADESYS", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS))
 def wcs_defect(header: Mapping) -> str | None:
     """Why the header's celestial WCS cannot be used, or None (usable, or no celestial CTYPE at all).
 
-    Cheap checks of the cards, no astropy WCS built (about 10 us): the CTYPE1/CTYPE2 pair, when
-    either names a celestial axis (``RA``/``DEC``, ``xLON``/``xLAT``, ``xyLN``/``xyLT``), must be a
-    longitude and a latitude of one projection that FITS Paper II defines (or TPV, TPD, TNX, ZPX,
-    NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the pixel matrix
-    (``CDi_j``, else ``CDELTi`` times ``PCi_j``, with the standard's defaults) must be finite and
-    non-singular.
+    Cheap checks of the cards, no astropy WCS built (about 10 us; for a header of the fast reader,
+    once per distinct set of these cards: :mod:`pipeline.sources.card_memo`): the CTYPE1/CTYPE2
+    pair, when either names a celestial axis (``RA``/``DEC``, ``xLON``/``xLAT``, ``xyLN``/``xyLT``),
+    must be a longitude and a latitude of one projection that FITS Paper II defines (or TPV, TPD,
+    TNX, ZPX, NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the pixel
+    matrix (``CDi_j``, else ``CDELTi`` times ``PCi_j``, with the standard's defaults) must be finite
+    and non-singular.
 
     Parameters
     ----------
@@ -93,10 +99,6 @@ def _celestial_kind(name: str) -> tuple[str, str] | None:
     if len(name) == 4 and name[2:] in ("LN", "LT"):
         return ("lon" if name[2:] == "LN" else "lat", name[:2])
     return None
-
-
-_CD_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
-_PC_KEYS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
 
 
 def _matrix_defect(header: Mapping) -> str | None:

@@ -5,6 +5,7 @@ Shared by the ingest of new objects and the re-read of stored objects whose file
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -17,6 +18,7 @@ from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
 
+_NOT_NO_COORDINATES, _DUPLICATE_ID = ~int(Flag.NO_COORDINATES), int(Flag.DUPLICATE_ID)
 INGEST_FLAGS = 0xFFFF
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
 
@@ -34,18 +36,20 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         for group, bands in layout.groups.items()
     }
     empty_slots: list[tuple[str, int, int]] = []
-    ra, dec = np.full(n, np.nan), np.full(n, np.nan)
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
     headers = HeaderColumns.empty(n, len(layout.bands))
     reasons: Counter[str] = Counter()
     position_problems: list[str | None] = [None] * n
     band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
+    # per file: plain Python floats and ints (numpy scalars and Flag operations cost microseconds each)
+    first_ra, first_dec = [math.nan] * n, [math.nan] * n
+    object_ids = manifest.object_ids.tolist()
     for band_index, band in enumerate(layout.bands):
         hdu = layout.band_hdu(band.name)
         group_images = images[band.group]
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
-            searching = bool(np.isnan(ra[row]))  # the first band with a position gives it
+            searching = math.isnan(first_ra[row])  # the first band with a position gives it
             result = read_band(  # the other bands' positions: a check, from cards only (review: cost)
                 path,
                 band.shape,
@@ -54,10 +58,10 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 position=True if searching else "cheap",
                 hdu=hdu,
             )
-            flags = int(result.flags) if searching else int(result.flags) & ~Flag.NO_COORDINATES
+            flags = int(result.flags) if searching else int(result.flags) & _NOT_NO_COORDINATES
             band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg
-            if (int(manifest.object_ids[row]), band.name) in manifest.duplicates:
-                flags |= Flag.DUPLICATE_ID
+            if manifest.duplicates and (int(object_ids[row]), band.name) in manifest.duplicates:
+                flags |= _DUPLICATE_ID
                 reasons[f"{band.name}: duplicate id"] += 1
             band_flags[row, band_index] = flags
             if result.image is not None:
@@ -65,13 +69,16 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 headers.put(row, band_index, band.name, result.header)
             else:
                 empty_slots.append((band.group, row, slot))
-            for reason in (result.reason, *result.extra_reasons):
+            if result.reason:
+                reasons[f"{band.name}: {result.reason}"] += 1
+            for reason in result.extra_reasons:
                 if reason:
                     reasons[f"{band.name}: {reason}"] += 1
-            if np.isnan(ra[row]) and not np.isnan(result.ra_deg):
-                ra[row], dec[row] = result.ra_deg, result.dec_deg
+            if searching and not math.isnan(result.ra_deg):
+                first_ra[row], first_dec[row] = result.ra_deg, result.dec_deg
             elif result.position_problem and not position_problems[row]:
                 position_problems[row] = result.position_problem
+    ra, dec = np.asarray(first_ra, dtype=np.float64), np.asarray(first_dec, dtype=np.float64)
     for group, row, slot in empty_slots:
         images[group][row, slot] = np.nan
     _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons)
