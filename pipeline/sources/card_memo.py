@@ -27,7 +27,7 @@ from pipeline.sources.fast_fits import RawHeader
 T = TypeVar("T")
 
 MEMO_SIZE = 1024
-"""Distinct card sets remembered per function; the memory is emptied when full (a few hundred kB)."""
+"""Distinct card sets remembered per function; the memory is emptied when full (at most a few MB)."""
 
 
 def by_cards(keywords: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[..., T]]:
