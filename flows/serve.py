@@ -32,10 +32,12 @@ from typing import Any
 from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
-from flows.serve_orphans import orphan_age_s
+from flows.serve_orphans import orphan_age_s, orphans_crashed
+from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served
 from flows.serve_runner import ServedRunner, server_grace_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
+from pipeline.locking import output_lock
 
 USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
 STARTS_FLOW_RUNS = True  # in subprocesses, whose local Dask workers leave a Ctrl-C to serve
@@ -243,7 +245,7 @@ def serve_run_flow(
     paused
         Create the deployment with its schedule paused (resume it in the UI).
     """
-    from flows.failures import PrefectApiError, quiet_resource_tracker
+    from flows.failures import quiet_resource_tracker
     from flows.prefect_api import check_api
     from flows.run import run_flow
 
@@ -257,6 +259,24 @@ def serve_run_flow(
     url = check_server()
     check_api(url, fix=SERVER_FIX)  # trial: a server that was down printed a 112-line traceback
     full_name = f"lenshunt-run/{name}"
+    check_not_served(full_name, parameters["workdir"])  # trial: a second serve took the first over
+    with output_lock(parameters["workdir"], purpose=SERVE_LOCK, advice=SERVE_BUSY):
+        _serve_deployment(deployment, full_name, url, limit, parameters, cron, interval, timezone)
+
+
+def _serve_deployment(
+    deployment: Any,
+    full_name: str,
+    url: str,
+    limit: int,
+    parameters: dict[str, Any],
+    cron: str | None,
+    interval: float | None,
+    timezone: str | None,
+) -> None:
+    """Make the deployment, serve it until stopped, and pause its schedule at the end."""
+    from flows.failures import PrefectApiError
+
     global _stopped
     _stopped = ""
     runner = None
@@ -266,7 +286,7 @@ def serve_run_flow(
         print(
             f"lenshunt serve: deployment {full_name} on {url}, schedule {_describe(cron, interval, timezone)}"
         )
-        for line in _orphans_crashed(runner.deployment_id):  # left Running while the server was away
+        for line in orphans_crashed(runner.deployment_id):  # left Running while the server was away
             print(f"lenshunt serve: {line}")
         print(
             f"lenshunt serve: waiting for scheduled runs; start one now with `prefect deployment run "
@@ -295,16 +315,6 @@ def serve_run_flow(
         made = runner is not None and not server_gone
         if made and pause_deployment(full_name, quiet=bool(_stopped)) and _stopped:
             _stopped += f"; the schedule of {full_name} is paused (serve again or resume it)"
-
-
-def _orphans_crashed(deployment_id: Any) -> list[str]:
-    """:func:`flows.serve_orphans.crash_orphaned_runs`, or a warning where the server does not let it."""
-    from flows.serve_orphans import crash_orphaned_runs
-
-    try:
-        return crash_orphaned_runs(deployment_id, orphan_age_s())
-    except Exception as exc:  # the server gone or refusing: serve goes on; its runner will say more
-        return [f"warning: earlier runs left Running were not checked ({type(exc).__name__}: {exc})"]
 
 
 SERVER_FIX = (

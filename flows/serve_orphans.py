@@ -103,3 +103,12 @@ def crash_orphaned_runs(
                 f"while the server was away): set Crashed; its finished work in {workdir} is kept"
             )
     return said
+
+
+def orphans_crashed(deployment_id: Any) -> list[str]:
+    """:func:`crash_orphaned_runs` after :func:`orphan_age_s`, for ``serve``'s console; a warning in
+    place of its lines where the server does not let it (``serve`` goes on; its runner says more)."""
+    try:
+        return crash_orphaned_runs(deployment_id, orphan_age_s())
+    except Exception as exc:  # the server gone or refusing
+        return [f"warning: earlier runs left Running were not checked ({type(exc).__name__}: {exc})"]

@@ -401,3 +401,61 @@ def test_serve_sets_crashed_the_runs_left_running_by_a_process_that_is_gone(tmp_
     assert "lenshunt serve: flow run 'again' was still Running on the server with no process left" in text, (
         text
     )
+
+
+@pytest.mark.slow
+def test_a_second_serve_of_one_deployment_or_work_directory_is_refused(tmp_path):
+    """Trial: a second ``serve --name trialc`` (another threshold) took the first over: the first's
+    next firing ran with the second's parameters, and stopping the second paused the schedule the
+    first served, which then never fired again, without a word. Now the second is refused in one line
+    before it makes anything, by its deployment (another runner polls it) or its work directory
+    (another serve holds it); once the first stopped (schedule paused), serving again works."""
+    from test_schedule import Api
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with started_prefect_server(home) as (api, env, _):
+        first = _serve(tmp_path, env, "owned", 60, tmp_path / "first.log")
+        try:
+            _wait_for_line(tmp_path / "first.log", "waiting for scheduled runs", first)
+            deployment = Api(api.url).deployment_id("owned")
+            deadline = time.monotonic() + 120
+            while Api(api.url).call("GET", f"/deployments/{deployment}")["status"] != "READY":  # polled
+                assert first.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+            parameters = Api(api.url).call("GET", f"/deployments/{deployment}")["parameters"]
+            (tmp_path / "other").mkdir()
+            common = [sys.executable, "-m", "flows.cli", "serve", "--source", str(tmp_path / "incoming")]
+            same_name = subprocess.run(
+                [*common, "--workdir", str(tmp_path / "other"), "--interval", "60", "--name", "owned",
+                 "--threshold", "0.9"],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            same_workdir = subprocess.run(
+                [*common, "--workdir", str(tmp_path / "work"), "--interval", "60", "--name", "another"],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert Api(api.url).call("GET", f"/deployments/{deployment}")["parameters"] == parameters
+            assert Api(api.url).deployment_id("another") is None  # nothing made
+            first.send_signal(signal.SIGTERM)
+            first.wait(timeout=90)
+            again = _serve(tmp_path / "other", env, "owned", 60, tmp_path / "again.log")
+            try:
+                _wait_for_line(tmp_path / "again.log", "waiting for scheduled runs", again)
+            finally:
+                terminate(again, timeout=30)
+        finally:
+            terminate(first, timeout=30)
+    assert same_name.returncode == 1, same_name.stderr
+    [line] = [line for line in same_name.stderr.splitlines() if line.strip()]
+    assert line.startswith("lenshunt serve: error: deployment lenshunt-run/owned is served already: another "
+                           "runner polled its runs "), line  # fmt: skip
+    assert line.endswith("stop that serve first, or serve under another --name (a serve that was killed "
+                         "is taken for gone 30 s after its last poll)"), line  # fmt: skip
+    assert same_workdir.returncode == 1, same_workdir.stderr
+    [line] = [line for line in same_workdir.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"lenshunt serve: error: {tmp_path / 'work'} is being written by another lenshunt "
+                           "process (serve pid "), line  # fmt: skip
+    assert line.endswith(
+        "stop that serve first (Ctrl-C or SIGTERM: it pauses its schedule), or serve another --workdir"
+    ), line

@@ -1,0 +1,69 @@
+"""One ``lenshunt serve`` per deployment and per work directory.
+
+A second ``serve`` of the same ``--name`` silently took the first one over (new-user trial): making
+its deployment replaced the parameters of the first (its next firing ran with the second one's
+``--threshold``), and stopping the second paused the schedule the first still served, so the
+first never fired again, without a word. :func:`check_not_served` refuses a second ``serve``
+before it makes anything: one whose work directory another ``serve`` holds
+(``WORKDIR/.lenshunt-serve.lock``, held for ``serve``'s lifetime and let go by the kernel however it
+ends), or whose deployment another runner polled within :func:`recent_poll_s` seconds and did not
+pause (a ``serve`` that stops pauses its schedule; one that was killed leaves it, and is taken for
+gone once its last poll is that old).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+SERVE_LOCK = "serve"
+"""The lock a ``serve`` holds on its work directory (:func:`pipeline.locking.output_lock`)."""
+
+SERVE_BUSY = "stop that serve first (Ctrl-C or SIGTERM: it pauses its schedule), or serve another --workdir"
+"""What a second ``serve`` of one work directory is told."""
+
+
+def recent_poll_s() -> float:
+    """How recent a poll of a deployment means that a runner serves it (s): three of Prefect's
+    runner poll intervals (``PREFECT_RUNNER_POLL_FREQUENCY``, 10 s by default), at least 30 s."""
+    from prefect.settings import get_current_settings
+
+    return max(3.0 * float(get_current_settings().runner.poll_frequency), 30.0)
+
+
+def check_not_served(full_name: str, workdir: str | Path, now: datetime | None = None) -> None:
+    """Refuse to serve ``full_name`` (``flow/deployment``) into ``workdir`` where another serves either.
+
+    Raises
+    ------
+    pipeline.errors.OutputBusyError
+        If another process holds ``workdir``'s serve lock.
+    pipeline.errors.LenshuntError
+        If the deployment exists, is not paused, and was polled less than :func:`recent_poll_s`
+        seconds before ``now`` (default: now, UTC).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from pipeline.errors import LenshuntError
+    from pipeline.locking import check_not_busy
+
+    check_not_busy(workdir, lock=SERVE_LOCK, advice=SERVE_BUSY)
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(full_name)
+        except ObjectNotFound:
+            return
+    polled = getattr(deployment, "last_polled", None)
+    if deployment.paused or polled is None:
+        return
+    age = ((now or datetime.now(UTC)) - polled).total_seconds()
+    recent = recent_poll_s()
+    if age < recent:
+        raise LenshuntError(
+            f"deployment {full_name} is served already: another runner polled its runs {max(age, 0):.0f} s "
+            f"ago (another `lenshunt serve --name {full_name.split('/', 1)[1]}`, maybe on another machine); "
+            "serving it here too would replace its parameters and a stop would pause its schedule: stop "
+            f"that serve first, or serve under another --name (a serve that was killed is taken for gone "
+            f"{recent:.0f} s after its last poll)"
+        )
