@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.states import Cancelled
 
 from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
@@ -122,6 +123,29 @@ RUN_BUSY = "wait for it to finish (a rerun then adds only what is new), or use a
 """What a second run into one work directory is told."""
 
 
+def busy_firing(workdir: str | Path, scores: Path) -> str | None:
+    """Why a deployment's run (a scheduled firing, a run from the UI) skips a work directory another
+    lenshunt process is writing, or None (also for a run not of a deployment: the CLI refuses it in
+    one line before Prefect, and a flow run that loses that race fails as before).
+
+    Trial: a firing that met a ``lenshunt run`` started by hand ended Failed, with two 30-line
+    tracebacks on the worker's console; now it ends Cancelled, its message saying who holds the folder.
+    """
+    from prefect.context import FlowRunContext
+
+    from pipeline.errors import OutputBusyError
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None or context.flow_run.deployment_id is None:
+        return None
+    try:
+        check_not_busy(workdir, lock="run", advice=RUN_BUSY)
+        check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)
+    except OutputBusyError as exc:
+        return f"this firing is skipped: {exc}; the next firing adds what is new"
+    return None
+
+
 @flow(name="lenshunt-run", log_prints=True)
 def run_flow(
     source: str,
@@ -152,6 +176,9 @@ def run_flow(
     ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
     load_layout(layout)
     store, scores = workdir_paths(workdir)
+    if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
+        get_run_logger().warning(busy)
+        return Cancelled(message=busy)
     model = str(model or shipped_model())
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"

@@ -459,3 +459,40 @@ def test_a_second_serve_of_one_deployment_or_work_directory_is_refused(tmp_path)
     assert line.endswith(
         "stop that serve first (Ctrl-C or SIGTERM: it pauses its schedule), or serve another --workdir"
     ), line
+
+
+@pytest.mark.slow
+def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_failed(tmp_path):
+    """Trial: a scheduled firing that met a ``lenshunt run`` started by hand in the same work directory
+    ended Failed, with two 30-line tracebacks on the console. Now it ends Cancelled, saying why."""
+    from pipeline.locking import output_lock
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with (
+        started_prefect_server(home) as (api, env, _),
+        output_lock(tmp_path / "work", purpose="run", advice="busy"),  # "a run by hand"
+    ):
+        serve = _serve(tmp_path, env, "busy", 60, log_path)
+        try:
+            _wait_for_line(log_path, "waiting for scheduled runs", serve)
+            deployment = api.deployment_id("busy")
+            run = api.call("POST", f"/deployments/{deployment}/create_flow_run", {})["id"]
+
+            def final():
+                state = api.call("GET", f"/flow_runs/{run}")["state"]
+                return state if state["type"] in {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"} else None
+
+            deadline = time.monotonic() + 240
+            while (state := final()) is None:
+                assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(1)
+        finally:
+            terminate(serve, timeout=30)
+    text = log_path.read_text()
+    assert state["type"] == "CANCELLED", (state, text)
+    busy = f"this firing is skipped: {tmp_path / 'work'} is being written by another lenshunt process ("
+    assert state["message"].startswith(busy), state
+    assert state["message"].endswith("; the next firing adds what is new"), state
+    assert "Traceback" not in text, text
