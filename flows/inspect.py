@@ -40,6 +40,7 @@ from pipeline.inspection import (
     apply_grades,
     export_grades,
     grade_notes,
+    graded_run_rewrites,
     make_server,
     read_grades,
     round_change,
@@ -242,8 +243,9 @@ def _compare(args: argparse.Namespace) -> int:
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
     recorded = [Provenance.model_validate(table.attrs["provenance"]) for table in (before, after)]
     grades = read_grades(args.compare)
-    trained, grade_notes = round_grade_labels(recorded[1], grades, args.compare)
-    change = round_change(before, after, grades, labels=trained)
+    rewritten = graded_run_rewrites(args.compare, recorded[0])  # trial: outdated grades counted
+    trained, grade_notes = round_grade_labels(recorded[1], grades, args.compare, rewritten)
+    change = round_change(before, after, grades, labels=trained, rewritten=rewritten)
     change["models"], model_notes = round_model_notes(*recorded)
     change["notes"] = [*model_notes, *grade_notes, *change["notes"]]
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said

@@ -722,6 +722,13 @@ def test_round_change_counts_and_scores():
     with_stray = round_change(before, after, stray)
     assert with_stray["n_graded"] == 2 and with_stray["n_lens"] == 1, with_stray
     assert "1 grade(s) of 1 object id(s) not in this run's catalog (e.g. 999999)" in with_stray["notes"][0]
+    # trial: a grade made before an ingest re-read its object's images counted as graded (--apply and
+    # training leave it out)
+    dated = grades.assign(time=["2026-12-01T10:00:00.000000Z", "2026-12-01T10:00:00.000000Z"])
+    rewritten = pd.Series({2: pd.Timestamp("2026-12-02", tz="UTC")})  # as pipeline.store.rewrite_times
+    outdated = round_change(before, after, dated, rewritten=rewritten)
+    assert outdated["n_graded"] == 1 and outdated["n_nonlens"] == 0, outdated
+    assert outdated["notes"][0].startswith("1 grade(s) of 1 object(s) (e.g. 2) were made before an ingest")
 
 
 # -- the store must be the one the run scored: object ids name objects of one set only ------------

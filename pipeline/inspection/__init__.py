@@ -20,7 +20,7 @@ from pipeline.evaluation.grades import (
 )
 from pipeline.inspection.apply import apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
-from pipeline.inspection.round_grades import round_grade_labels
+from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
 from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
 
@@ -33,6 +33,7 @@ __all__ = [
     "candidate_order",
     "export_grades",
     "grade_notes",
+    "graded_run_rewrites",
     "grades_dir",
     "latest_grades",
     "make_server",

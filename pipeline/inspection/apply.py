@@ -102,7 +102,11 @@ def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Pat
 
 
 def round_change(
-    before: pd.DataFrame, after: pd.DataFrame, grades: pd.DataFrame, labels: pd.Series | None = None
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    grades: pd.DataFrame,
+    labels: pd.Series | None = None,
+    rewritten: pd.Series | None = None,
 ) -> dict:
     """What fine-tuning on ``grades`` changed between two catalogs of one store.
 
@@ -117,6 +121,10 @@ def round_change(
         The training label of each graded object as the fine-tune recorded it (object id -> 1, 0 or
         -1; :func:`pipeline.inspection.round_grades.round_grade_labels`); given, it replaces the
         consensus of ``grades``.
+    rewritten : pandas.Series, optional
+        Object id -> when an ingest last re-read its images (:func:`pipeline.store.rewrite_times` of
+        the graded run's store): without ``labels``, grades made before are left out, and a note
+        says so (trial: they counted as graded, though ``--apply`` and training leave them out).
 
     Returns
     -------
@@ -144,9 +152,11 @@ def round_change(
     if all(recorded):  # catalogs read from files: their object ids must name the same objects
         first, second = (Provenance.model_validate(value) for value in recorded)
         check_runs_share_store(first, second, names=("the run before", "the run after"))
+    outdated = pd.DataFrame({"object_id": []})
     if labels is None:
         grades, unknown = split_unknown(grades, before["object_id"])  # trial: counted as graded
-        labels = grade_labels(consensus(latest_grades(grades)))
+        current, outdated = split_outdated(latest_grades(grades), rewritten)
+        labels = grade_labels(consensus(current))
     else:  # the fine-tune's own record (its objects are in its store, hence in the catalog)
         known = labels.index.isin(before["object_id"].to_numpy())
         unknown = pd.DataFrame({"object_id": labels.index[~known]})
@@ -165,7 +175,7 @@ def round_change(
         for when in ("before", "after"):
             mean = float(rows[f"score_{when}"].mean()) if len(rows) else math.nan
             out[f"mean_score_{name}_{when}"] = mean if math.isfinite(mean) else None  # JSON null (trial: NaN)
-    out["notes"] = [note] if (note := unknown_note(unknown)) else []
+    out["notes"] = [note for note in (unknown_note(unknown), outdated_note(outdated)) if note]
     if "label" in merged:
         held = merged[(merged["grade_label"] < 0) & ~merged["object_id"].isin(labels.index)]
         held = held[

@@ -83,8 +83,17 @@ def untrained_grades_note(trained: pd.Series, graded_now: pd.Series, before_run:
     )
 
 
+def graded_run_rewrites(before_run: str | Path, provenance: Any) -> pd.Series | None:
+    """When an ingest last re-read each object's images in the store the graded run scored (object
+    id -> UTC time; :func:`pipeline.store.rewrite_times`), or None where that store is not found."""
+    from pipeline.catalog import run_store
+    from pipeline.evaluation.outdated import store_rewrites
+
+    return store_rewrites(run_store(Path(before_run), provenance))
+
+
 def round_grade_labels(
-    after: Any, grades: pd.DataFrame, before_run: str | Path
+    after: Any, grades: pd.DataFrame, before_run: str | Path, rewritten: pd.Series | None = None
 ) -> tuple[pd.Series | None, list[str]]:
     """The labels ``--compare`` counts as the round's grades, and notes on where they come from.
 
@@ -97,6 +106,9 @@ def round_grade_labels(
         The graded run's grades as they are now (:func:`pipeline.evaluation.grades.read_grades`).
     before_run : str or pathlib.Path
         The graded run, as the notes name it.
+    rewritten : pandas.Series, optional
+        :func:`graded_run_rewrites`: grades older than their object's images are not counted among
+        those graded since.
 
     Returns
     -------
@@ -107,6 +119,7 @@ def round_grade_labels(
     """
     from pipeline.evaluation.consensus import consensus, grade_labels
     from pipeline.evaluation.grades import latest_grades
+    from pipeline.evaluation.outdated import split_outdated
     from pipeline.models.parent import scoring_bundle
 
     bundle, _ = scoring_bundle(after)
@@ -115,6 +128,7 @@ def round_grade_labels(
     trained, why = trained_grade_labels(bundle)
     if trained is None:
         return None, [why] if why else []
-    now = grade_labels(consensus(latest_grades(grades))) if len(grades) else pd.Series(dtype="int8")
+    current = split_outdated(latest_grades(grades), rewritten)[0] if len(grades) else grades
+    now = grade_labels(consensus(current)) if len(current) else pd.Series(dtype="int8")
     note = untrained_grades_note(trained, now, Path(before_run))
     return trained, [note] if note else []
