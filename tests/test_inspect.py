@@ -263,6 +263,8 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
 
     report = evaluate_run(out, store, top_n=2).report_path.read_text()
     section = report[report.index('<section id="grades">') :]
+    nav = report[report.index("<nav>") : report.index("</nav>")]
+    assert '<a href="#grades">Visual grades</a>' in nav  # trial: the section had no link at the top
     assert "2 objects graded (3 grades by ann, bob)" in " ".join(section.split())
     assert f"<td>{ids[0]}</td>" in section
     # another threshold than the catalog's (0.5): the page names the one its numbers use (trial)
