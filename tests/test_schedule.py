@@ -77,6 +77,12 @@ def test_prefect_yaml_deployments_match_the_flows():
             key: deployment["parameters"][key] for key in ("top_n", "beta") if key in deployment["parameters"]
         }
         assert set(kept.values()) <= {None}, f"{name}: {kept}"
+        # every path comes from definitions.paths, the one place the docs say to edit (trial: the
+        # ingest and score deployments kept /data/... after the paths at the top were changed)
+        for key in {"source", "workdir", "store", "out"} & set(deployment["parameters"]):
+            assert deployment["parameters"][key] in document["definitions"]["paths"].values(), (name, key)
+    paths = document["definitions"]["paths"]
+    assert paths["store"] == paths["workdir"] + "/store.zarr"
     nightly = deployments["lenshunt-nightly"]
     assert nightly["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC", "active": True}]
     make_schedule(cron=nightly["schedules"][0]["cron"])  # a valid cron for Prefect
