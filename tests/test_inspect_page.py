@@ -4,6 +4,9 @@ headless chromium: every control is on screen, and the grade buttons do what the
 from __future__ import annotations
 
 import signal
+import socket
+import struct
+import time
 
 from test_inspect import free_port, run_dir, start_server, write_run  # noqa: F401 - the inspection tests' run
 from test_training import store  # noqa: F401 - the training tests' store fixture
@@ -87,3 +90,165 @@ def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa
                 process.wait(timeout=60)
                 output = process.stdout.read()  # not communicate(): it skips what readline buffered
             assert printed[inspector] in output, output
+
+
+SHOWN = "document.body.dataset.objectId"
+IDLE = "!document.body.dataset.busy"
+
+
+def _text(browser, element: str) -> str:
+    return browser.evaluate(f"document.getElementById({element!r}).textContent")
+
+
+def _press(browser, key: str, then: str) -> None:
+    """Press ``key`` and wait until the page is idle with ``then`` true."""
+    browser.wait_for(IDLE)
+    browser.press(key)
+    browser.wait_for(f"({then}) && {IDLE}")
+
+
+def test_a_reloaded_page_moves_past_grades_of_this_session_and_says_a_grade_changed(run_dir, tmp_path):  # noqa: F811
+    """Trial: after a reload the page resumed at the first ungraded object, and grading it (or →)
+    walked into objects graded minutes before in the same server session: one key press replaced
+    their grades unawares (700102 went A -> X) and the graded counter did not move."""
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "reload")
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            _press(browser, "a", f"{SHOWN} === '{order[1]}'")
+            _press(browser, "ArrowRight", f"{SHOWN} === '{order[2]}'")  # order[1] left ungraded
+            _press(browser, "b", f"{SHOWN} === '{order[3]}'")
+            _press(browser, "c", f"{SHOWN} === '{order[4]}'")
+            browser.navigate(url)  # the reload
+            browser.wait_for(f"document.body.dataset.ready === '1' && {SHOWN} === '{order[1]}'")
+            assert _text(browser, "grade") == "\u2013"
+            resumed = _text(browser, "status")
+            # grading order[1] moves on past order[2] and order[3] (graded) to order[4]
+            _press(browser, "x", f"{SHOWN} !== '{order[1]}'")
+            assert browser.evaluate(SHOWN) == str(order[4])
+            assert "Passed over 2 objects you graded already" in _text(browser, "status")
+            assert "Resumed after the 1 object you graded before" in resumed
+            assert _text(browser, "grade-time") == "not graded yet"
+            assert _text(browser, "n-graded") == "4"
+            _press(browser, "ArrowRight", f"{SHOWN} === '{order[5]}'")  # → passes nothing ungraded
+            # going back shows each grade with its time; changing one says so
+            _press(browser, "ArrowLeft", f"{SHOWN} === '{order[4]}'")
+            _press(browser, "ArrowLeft", f"{SHOWN} === '{order[3]}'")
+            assert _text(browser, "grade") == "C" and _text(browser, "grade-time").startswith(
+                "your grade, given 20"
+            )
+            _press(browser, "ArrowLeft", f"{SHOWN} === '{order[2]}'")
+            assert _text(browser, "grade") == "B"
+            _press(browser, "x", f"{SHOWN} === '{order[4]}'")  # back to where the inspector left off
+            assert _text(browser, "status").startswith(f"Saved X for {order[2]}: was B, now X.")
+            assert browser.evaluate("document.getElementById('status').className") == ""
+            assert _text(browser, "n-graded") == "4"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    rows = read_grades(run_dir / "grades" / "reload.jsonl")
+    assert rows[["object_id", "grade"]].values.tolist() == [
+        [order[0], "A"],
+        [order[2], "B"],
+        [order[3], "C"],
+        [order[1], "X"],
+        [order[2], "X"],
+    ]
+
+
+def test_a_grade_that_replaces_one_from_another_tab_is_warned_about(run_dir, tmp_path):  # noqa: F811
+    """Trial: two tabs of one inspector graded the same eight objects with different grades; the
+    last write won and neither tab said so."""
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "twotabs")
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    try:
+        with Browser(tmp_path / "one") as one, Browser(tmp_path / "two") as two:
+            for tab in (one, two):
+                tab.navigate(url)
+                tab.wait_for(f"document.body.dataset.ready === '1' && {SHOWN} === '{order[0]}'")
+            _press(two, "a", f"{SHOWN} === '{order[1]}'")
+            assert two.evaluate("document.getElementById('status').className") == ""
+            _press(one, "x", f"{SHOWN} === '{order[1]}'")  # tab one still showed order[0] ungraded
+            said = _text(one, "status")
+            assert said.startswith(f"Saved X for {order[0]}: it replaced A given at 20"), said
+            assert "in another tab or session of twotabs, which this page did not show" in said
+            assert one.evaluate("document.getElementById('status').className") == "warning"
+            _press(one, "b", f"{SHOWN} === '{order[2]}'")  # order[1]: nothing to replace, no warning
+            assert _text(one, "status") == f"Saved B for {order[1]}."
+            # tab two shows tab one's grades as they come up, and moves forward past them
+            _press(two, "ArrowLeft", f"{SHOWN} === '{order[0]}'")
+            assert _text(two, "grade") == "X"
+            _press(two, "ArrowRight", f"{SHOWN} === '{order[2]}'")
+            assert "Passed over 1 object you graded already" in _text(two, "status")
+            _press(two, "ArrowLeft", f"{SHOWN} === '{order[1]}'")
+            assert _text(two, "grade") == "B"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    rows = read_grades(run_dir / "grades" / "twotabs.jsonl")
+    assert rows[["object_id", "grade"]].values.tolist() == [[order[0], "A"], [order[0], "X"], [order[1], "B"]]
+
+
+def test_a_tab_closed_while_its_images_load_leaves_no_traceback(run_dir, tmp_path):  # noqa: F811
+    """Trial: the inspect console printed a BrokenPipeError (or ConnectionResetError) traceback from
+    http.server each time a browser tab closed while images were loading."""
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "closer")
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    load = (  # every panel of objects not drawn yet: the server draws them one by one
+        f"for (const id of {order[2:-12]!r}) for (const p of state.session.panels)"
+        " { new Image().src = `/img/${id}/${p}.png`; } true"
+    )
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            for _ in range(3):
+                browser.evaluate(load)
+                time.sleep(0.5)
+                browser.navigate("about:blank")  # the tab leaves with images in flight
+                time.sleep(1.0)
+                browser.navigate(url)
+                browser.wait_for("document.body.dataset.ready === '1'")
+        for object_id in order[-12:]:  # a client that resets its connection once it has asked (no tab)
+            with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1][:-1]))) as client:
+                client.sendall(
+                    f"GET /img/{object_id}/composite.png HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+                )
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(3)  # the images being drawn are written to closed connections
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert not any(word in output for word in ("Traceback", "BrokenPipe", "ConnectionReset")), output
+
+
+def test_regrade_starts_at_the_first_object_and_says_what_a_grade_replaces(run_dir):  # noqa: F811
+    """With --regrade the grades of earlier servers are shown, not passed over; a grade names the one
+    it replaced, and whether the page had shown it."""
+    from pipeline.inspection import InspectSession
+
+    first = InspectSession.open(run_dir, "again")
+    object_id = int(first.queue[0])
+    first.grade(object_id, "A")
+    first.log.close()
+    session = InspectSession.open(run_dir, "again", regrade=True)
+    try:
+        assert session.info()["first_ungraded"] == 0 and int(session.queue[0]) == object_id
+        shown = session.candidates(0, 1)[0]
+        assert shown["grade"] == "A" and shown["grade_time"].startswith("20")
+        seen = session.grade(object_id, "X", replacing=shown["grade_time"])
+        assert seen["previous"] == {"grade": "A", "time": shown["grade_time"]} and not seen["unseen"]
+        assert session.next_position(-1) == 1  # graded on this server now: passed over going forward
+        unseen = session.grade(object_id, "B", replacing=shown["grade_time"])  # the page still showed A
+        assert unseen["previous"] == {"grade": "X", "time": seen["saved"]["time"]} and unseen["unseen"]
+        assert session.grade(int(session.queue[1]), "C")["previous"] is None
+    finally:
+        session.log.close()

@@ -1,6 +1,7 @@
 """Grading candidates by eye: the local grading page, its queue and images, and applying the grades.
 
-:mod:`~pipeline.inspection.server` serves the page of one inspector (loopback only);
+:mod:`~pipeline.inspection.server` holds the queue and grades of one inspector's page, which
+:mod:`~pipeline.inspection.web` serves (loopback only);
 :mod:`~pipeline.inspection.queue` orders the candidates (score, uncertainty, random);
 :mod:`~pipeline.inspection.images` draws their panels on demand from the store;
 :mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
@@ -22,7 +23,8 @@ from pipeline.inspection.apply import apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
-from pipeline.inspection.server import InspectError, InspectSession, make_server, server_url
+from pipeline.inspection.server import InspectError, InspectSession
+from pipeline.inspection.web import make_server, server_url
 
 __all__ = [
     "ORDERS",

@@ -1,32 +1,22 @@
-"""The grading page's local web server: Python's ``http.server``, on the loopback interface only.
+"""What the grading page of one inspector serves: the queue, the candidates' rows and this inspector's
+grades (:class:`InspectSession`); the HTTP layer is :mod:`pipeline.inspection.web`.
 
-One static page (``static/inspect.html``, plain HTML and JavaScript, no build step and nothing
-fetched from the internet) talks to four JSON endpoints:
-
-==========================  ====================================================================
-``GET /api/session``        inspector, order, run, panels, number of candidates, first ungraded
-``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
-                            score, spread, rank, flags (and each band's, ``band_flags``), known-lens
-                            match and this inspector's grade
-``POST /api/grade``         ``{"object_id": id, "grade": "A"}``: saved (fsync) before the reply
-``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
-==========================  ====================================================================
-
-The server binds 127.0.0.1 (or ::1) only and refuses requests whose ``Host`` header names
-another host (a web page elsewhere cannot reach it by DNS rebinding); a grade must be posted as
-``application/json``, which a cross-site form cannot send without the browser asking first.
+Moving forward (``→``, or a grade, which moves on) goes to the next object this inspector has not
+graded since the server started (:meth:`InspectSession.next_position`): a reloaded page, or one
+sent back with ``←`` to change a grade, returns to where the inspector left off rather than
+walking them through objects they graded minutes ago, where one key press would silently replace
+a grade. That is what a new ``lenshunt inspect`` does too (it leaves graded objects out of the
+queue). ``←`` reaches every object, and shows its grade. With ``--regrade`` the objects graded
+before the server started are not passed over: they are what the inspector asked to see again,
+and each shows its earlier grade.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -51,10 +41,7 @@ from pipeline.inspection.rewrites import RewriteWatch, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
 
-STATIC = Path(__file__).parent / "static"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_BATCH = 200
-MAX_BODY = 4096
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -74,6 +61,11 @@ class InspectSession:
     order: str
     model_id: str
     my_grades: dict[int, str] = field(default_factory=dict)
+    """Object id -> this inspector's latest grade (earlier servers' included)."""
+    my_times: dict[int, str] = field(default_factory=dict)
+    """Object id -> when that grade was given (the log's ISO UTC ``time``)."""
+    graded_here: set[int] = field(default_factory=set)
+    """Objects graded since this server started: moving forward passes over them."""
     outputs: tuple[OutputSpec, ...] = ()
     """The model's declared outputs shown beside the score (e.g. ``theta_e``)."""
     n_bad_lines: int = 0
@@ -129,6 +121,7 @@ class InspectSession:
         # grades of images an ingest has replaced since no longer count: those objects are offered again
         mine, outdated = split_outdated(latest_grades(mine), store_rewrites(store))
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
+        my_times = dict(zip(mine["object_id"].tolist(), mine["time"].tolist()))
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
         images = ObjectImages(store)
         if not band_flag_columns(catalog, images.layout.band_names):  # scored before it had them (review)
@@ -142,6 +135,7 @@ class InspectSession:
             order=order,
             model_id=provenance.model_id,
             my_grades=my_grades,
+            my_times=my_times,
             outputs=tuple(spec for spec in table_layout(catalog).outputs if spec != DEFAULT_SCORE),
             n_bad_lines=n_bad_lines,
             band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
@@ -150,10 +144,23 @@ class InspectSession:
             watch=RewriteWatch.start(store),
         )
 
+    def next_position(self, after: int) -> int:
+        """Queue position of the first object after position ``after`` (-1: from the start) that this
+        inspector has not graded since the server started; the queue's length when none is left.
+
+        Examples
+        --------
+        >>> session = InspectSession.__new__(InspectSession)
+        >>> session.queue, session.graded_here = np.array([7, 8, 9, 10]), {8, 9}
+        >>> session.next_position(0), session.next_position(-1), session.next_position(3)
+        (3, 0, 4)
+        """
+        ids = self.queue.tolist()
+        start = min(max(after + 1, 0), len(ids))
+        return next((i for i in range(start, len(ids)) if ids[i] not in self.graded_here), len(ids))
+
     def info(self) -> dict:
-        first = next(
-            (i for i, oid in enumerate(self.queue.tolist()) if oid not in self.my_grades), len(self.queue)
-        )
+        first = self.next_position(-1)
         return {
             "inspector": self.log.inspector,
             "order": self.order,
@@ -202,10 +209,28 @@ class InspectSession:
             "known_lens_sep": number(row["known_lens_sep"]),
             "outputs": [output_caption(spec, row) for spec in self.outputs],
             "grade": self.my_grades.get(object_id),
+            "grade_time": self.my_times.get(object_id),
         }
 
-    def grade(self, object_id: int, grade: str) -> dict:
+    def grade(self, object_id: int, grade: str, *, replacing: str | None = None) -> dict:
         """Save one grade (durably) and remember it for the page.
+
+        Parameters
+        ----------
+        object_id : int
+            The graded object.
+        grade : str
+            One of :data:`~pipeline.evaluation.grades.GRADES`.
+        replacing : str or None
+            The ``time`` of this inspector's grade of the object that the page showed (its
+            ``grade_time``), None where it showed none.
+
+        Returns
+        -------
+        dict
+            ``saved``: the log row written; ``previous``: the grade it replaces (``grade`` and
+            ``time``) or None; ``unseen``: True when that grade is not the one the page showed (another
+            tab, or another session of this inspector, gave it meanwhile).
 
         Raises
         ------
@@ -231,16 +256,22 @@ class InspectSession:
                 "only scored objects are graded"
             )
         grade = check_grade(grade)
+        if replacing is not None and not isinstance(replacing, str):
+            raise GradeError(f"replacing {replacing!r} is not the time of a grade: give a string or null")
         changed = self.watch.rewritten(object_id) if self.watch is not None else None
         if changed is not None:  # trial: a grade of the old images, made on a page opened before
             raise GradeError(
                 f"the images of object {object_id} were re-read by an ingest at {changed:%Y-%m-%d %H:%M:%S} "
                 "UTC, after this page opened: restart `lenshunt inspect` to see them, then grade it"
             )
-        with self.lock:
+        with self.lock:  # trial: two tabs of one inspector replaced each other's grades unawares
+            before = self.my_grades.get(object_id)
+            previous = None if before is None else {"grade": before, "time": self.my_times[object_id]}
             row = self.log.append(object_id, grade, score=score, model_id=self.model_id)
-            self.my_grades[object_id] = grade
-        return row
+            self.my_grades[object_id], self.my_times[object_id] = grade, row["time"]
+            self.graded_here.add(object_id)
+        unseen = previous is not None and previous["time"] != replacing
+        return {"saved": row, "previous": previous, "unseen": unseen}
 
 
 def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]:
@@ -296,155 +327,3 @@ def store_band_flags(store: Path) -> pd.DataFrame:
         index=pd.Index(read_column(dataset, "object_id"), name="object_id"),
     )
     return frame[(frame.index >= 0) & ~frame.index.duplicated(keep=False)]
-
-
-def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "lenshunt-inspect"
-
-        def log_message(self, format: str, *args) -> None:
-            pass  # quiet: the terminal shows the URL and the grades count
-
-        def _host_ok(self) -> bool:
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
-            if host in LOOPBACK:
-                return True
-            self._send(HTTPStatus.FORBIDDEN, {"error": f"host {host!r} refused: this server is local only"})
-            return False
-
-        def _send(self, status: HTTPStatus, body: object, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store" if content_type != "image/png" else "max-age=3600")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if not self._host_ok():
-                return
-            url = urlsplit(self.path)
-            query = parse_qs(url.query)
-            parts = [part for part in url.path.split("/") if part]
-            try:
-                if not parts or parts == ["index.html"]:
-                    self._send(
-                        HTTPStatus.OK, (STATIC / "inspect.html").read_bytes(), "text/html; charset=utf-8"
-                    )
-                elif parts == ["api", "session"]:
-                    self._send(HTTPStatus.OK, session.info())
-                elif parts == ["api", "candidates"]:
-                    try:
-                        start, n = (
-                            int(query.get(key, [default])[0])
-                            for key, default in (("start", "0"), ("n", "20"))
-                        )
-                    except ValueError:
-                        self._send(HTTPStatus.BAD_REQUEST, {"error": "start and n must be integers"})
-                        return
-                    self._send(HTTPStatus.OK, session.candidates(start, n))
-                elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
-                    if not parts[1].isdigit():  # trial: Python's "invalid literal for int()" was the answer
-                        raise UnknownObjectError(f"no object {parts[1]!r}: object ids are integers")
-                    self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
-                else:
-                    self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
-            except (UnknownObjectError, ValueError) as error:
-                self._send(HTTPStatus.NOT_FOUND, {"error": _message(error)})
-
-        def do_POST(self) -> None:
-            if not self._host_ok():
-                return
-            if urlsplit(self.path).path != "/api/grade":
-                self._send(HTTPStatus.NOT_FOUND, {"error": "post grades to /api/grade"})
-                return
-            if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-                self._send(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send the grade as application/json"})
-                return
-            try:
-                body = self._json_body()
-                row = session.grade(body.get("object_id"), body.get("grade"))
-            except (GradeError, UnknownObjectError) as error:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
-                return
-            self._send(HTTPStatus.OK, {"saved": row, "n_graded": len(session.my_grades)})
-
-        def _json_body(self) -> dict:
-            """The request's JSON object: ``{"object_id": <integer>, "grade": "A"}``."""
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                raise GradeError("Content-Length is not a number") from None
-            if not 0 < length <= MAX_BODY:
-                raise GradeError(f"send a JSON object of 1 to {MAX_BODY} bytes, not {length}")
-            try:
-                body = json.loads(self.rfile.read(length), parse_constant=_no_constant)
-            except ValueError as error:  # not JSON, not UTF-8, or an integer of too many digits
-                raise GradeError(f"the body is not JSON: {error}") from None
-            if not isinstance(body, dict) or not {"object_id", "grade"} <= body.keys():
-                raise GradeError('send a JSON object {"object_id": <integer>, "grade": "A"}')
-            return body
-
-    return Handler
-
-
-def _message(error: Exception) -> str:
-    """The error's text (a KeyError's ``str`` would add quotes)."""
-    return str(error.args[0]) if len(error.args) == 1 else str(error)
-
-
-def _no_constant(name: str) -> float:
-    raise GradeError(f"{name} is not JSON: give the object's id as a JSON integer")
-
-
-def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """An HTTP server of ``session`` on a loopback ``host`` (port 0: any free port); not started.
-
-    Once the port is bound, the inspector's grade-log lock is taken (:meth:`GradeLog.claim`) and
-    held until ``session.log.close()`` or the process ends.
-
-    Raises
-    ------
-    InspectError
-        For a host that is not a loopback address, a port outside 0-65535 or already in use.
-    GradeLockError
-        If another server already grades as this inspector in this run.
-    """
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InspectError(f"port {port!r} is not a port number: give 0-65535 (0: any free port)")
-    if host not in LOOPBACK:
-        raise InspectError(
-            f"host {host!r} refused: the grading page is served on 127.0.0.1 or ::1 only (reach it "
-            "from another machine through an SSH tunnel: ssh -L PORT:127.0.0.1:PORT host)"
-        )
-    if host == "localhost":
-        host = "127.0.0.1"
-    server_class = ThreadingHTTPServer
-    if ":" in host:
-        import socket
-
-        class V6Server(ThreadingHTTPServer):
-            address_family = socket.AF_INET6
-
-        server_class = V6Server
-    server_class.daemon_threads = True
-    try:
-        server = server_class((host, port), _handler(session))
-    except OSError as error:
-        raise InspectError(
-            f"cannot serve on {host}:{port}: {error.strerror or error}; another inspect may be running "
-            "there: give another --port, or --port 0 for any free one"
-        ) from error
-    try:
-        session.log.claim()
-    except GradeError:
-        server.server_close()
-        raise
-    return server
-
-
-def server_url(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
