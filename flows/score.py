@@ -28,7 +28,7 @@ from flows.preflight import (
 )
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
-from pipeline.inspection import apply_grades, grades_dir
+from pipeline.inspection import ConsensusColumns, grades_dir
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.paths import shipped_model
 from pipeline.scoring import ScoreRunResult, check_score_folder, score_store
@@ -57,9 +57,11 @@ def score_stage(
 ) -> ScoreRunResult:
     """One task for the stage; a retry resumes from the score parts already written.
 
-    A run directory that was graded (``OUT/grades``) gets the grade consensus back into the
-    new catalogs (:func:`pipeline.inspection.apply_grades`), so rescoring never drops it.
+    A run directory that was graded (``OUT/grades``) gets the grade consensus into its new catalogs
+    (:class:`pipeline.inspection.ConsensusColumns`, as ``inspect --apply`` writes it), so rescoring
+    never drops it; the catalog is written once, with them.
     """
+    graded = ConsensusColumns(out, store) if any(grades_dir(out).glob("*.jsonl")) else None
     with (
         writing_to(out),
         score_folder_lock(out),
@@ -78,9 +80,10 @@ def score_stage(
                 progress=progress,
                 known_lenses=known_lenses,
                 known_lens_radius_arcsec=known_lens_radius,
+                with_columns=graded,  # under the same lock (trial: rewritten unlocked)
             )
-        if any(grades_dir(out).glob("*.jsonl")):  # under the same lock (trial: rewritten unlocked)
-            summary = apply_grades(out, store=store)
+        if graded is not None:
+            summary = graded.summary()
             get_run_logger().info(
                 "grade consensus of %d graded objects (%s) put back into the catalogs",
                 summary["n_graded"],

@@ -59,6 +59,14 @@ def test_ingest_then_score_flows(prefect_harness, labelled_set, tmp_path):
         catalog = read_catalog(catalog_path).set_index("object_id")
         assert len(catalog) == len(ids) and catalog.loc[ids[0], "grade_mean"] == 3.0
         assert (catalog["grade_n"] > 0).sum() == 1
+    # Trial: a graded run's rerun with nothing new wrote every catalog twice (first without the grade
+    # columns, then with them), with a new date; now it is written once, and again not at all.
+    files = [paths.catalog_fits(out), paths.catalog_parquet(out), paths.catalog_votable(out)]
+    before = [(path.stat().st_ino, path.stat().st_mtime_ns) for path in files]
+    again = score_flow(str(store), out, model=str(bundle), n_workers=1, batch_size=16)
+    assert [(path.stat().st_ino, path.stat().st_mtime_ns) for path in files] == before
+    assert set(again.catalogs_kept) >= {"catalog.fits", "catalog.parquet", "catalog.vot"}, again
+    assert read_catalog(paths.catalog_parquet(out)).set_index("object_id").loc[ids[0], "grade_mean"] == 3.0
 
 
 def test_run_flow_end_to_end_and_incremental(prefect_harness, labelled_set, tmp_path):

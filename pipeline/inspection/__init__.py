@@ -19,7 +19,7 @@ from pipeline.evaluation.grades import (
     latest_grades,
     read_grades,
 )
-from pipeline.inspection.apply import apply_grades, round_change
+from pipeline.inspection.apply import ConsensusColumns, apply_grades, round_change
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
@@ -28,6 +28,7 @@ from pipeline.inspection.web import make_server, server_url
 
 __all__ = [
     "ORDERS",
+    "ConsensusColumns",
     "GradeError",
     "InspectError",
     "InspectSession",

@@ -59,28 +59,56 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
 
     catalog = read_catalog(catalog_parquet(run_dir))
     provenance = read_provenance(catalog_parquet(run_dir))
-    rows = read_grades(run_dir)
-    grades, unknown = split_unknown(latest_grades(rows), catalog["object_id"])  # trial: counted as graded
     store = store or run_store(run_dir, provenance)  # a copy beside the run first
-    grades, outdated = split_outdated(grades, store_rewrites(store))  # trial: grades of old pixels
-    table = consensus(grades)
-    catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
-    for name, values in consensus_columns(catalog["object_id"].to_numpy(), table).items():
-        catalog[name] = values
     # Keep only the column layout (the declared outputs): the other attrs describe the file read.
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
+    columns = ConsensusColumns(run_dir, store)
+    catalog = columns(catalog)
     written = write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
     refresh_report_copies(run_dir, (written.fits, written.parquet, written.votable))
-    export_grades(run_dir, store=store, rows=rows)
-    summary = consensus_summary(table)
-    summary["n_unknown_objects"] = int(unknown["object_id"].nunique())
-    summary["unknown_note"] = unknown_note(unknown)
-    summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
-    summary["bad_lines_where"] = bad_lines_text(rows.attrs.get("bad_lines", []))  # trial: which file
-    summary["notes"] = grade_notes(rows)  # the lines skipped, the files of grades/ not read
-    summary["n_outdated"] = len(outdated)
-    summary["outdated_note"] = outdated_note(outdated, run_dir)
-    return summary
+    return columns.summary()
+
+
+class ConsensusColumns:
+    """The grade consensus of ``run_dir``'s grades as catalog columns: called with a catalog table,
+    returns it with the columns of :func:`pipeline.evaluation.consensus.consensus_columns` (replacing
+    any it had). Grades of ids the table lacks and grades made before an ingest re-read their
+    object's images (``store``'s rewrites) are left out. :meth:`summary` says what the last call
+    found; it also exports the grades (``grades/grades.parquet`` and ``.fits``).
+
+    Used by ``inspect --apply`` (:func:`apply_grades`) and by a score run of a graded folder, which
+    writes its catalog once with the columns (a rerun that changes nothing then keeps its files).
+    """
+
+    def __init__(self, run_dir: str | Path, store: str | Path | None) -> None:
+        self.run_dir, self.store = Path(run_dir), store
+
+    def __call__(self, catalog: pd.DataFrame) -> pd.DataFrame:
+        self.rows = read_grades(self.run_dir)  # as they are when the catalog is written
+        grades, self.unknown = split_unknown(latest_grades(self.rows), catalog["object_id"])  # trial
+        grades, self.outdated = split_outdated(grades, store_rewrites(self.store))  # trial: old pixels
+        self.table = consensus(grades)
+        attrs = dict(catalog.attrs)
+        catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
+        for name, values in consensus_columns(catalog["object_id"].to_numpy(), self.table).items():
+            catalog[name] = values
+        catalog.attrs = attrs
+        return catalog
+
+    def summary(self) -> dict:
+        """The consensus summary of :func:`apply_grades`, after exporting the grades."""
+        rows, table, unknown, outdated = self.rows, self.table, self.unknown, self.outdated
+        export_grades(self.run_dir, store=self.store, rows=rows)
+        run_dir = self.run_dir
+        summary = consensus_summary(table)
+        summary["n_unknown_objects"] = int(unknown["object_id"].nunique())
+        summary["unknown_note"] = unknown_note(unknown)
+        summary["n_bad_lines"] = int(rows.attrs.get("n_bad_lines", 0))  # trial: skipped unsaid
+        summary["bad_lines_where"] = bad_lines_text(rows.attrs.get("bad_lines", []))  # trial: which file
+        summary["notes"] = grade_notes(rows)  # the lines skipped, the files of grades/ not read
+        summary["n_outdated"] = len(outdated)
+        summary["outdated_note"] = outdated_note(outdated, run_dir)
+        return summary
 
 
 def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Path]:

@@ -137,6 +137,7 @@ def score_store(
     progress: Callable[[int, int], None] | None = None,
     known_lenses: str | Path | None = "lenscat",
     known_lens_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    with_columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> ScoreRunResult:
     """Score every object of ``store`` not scored yet in ``out_dir`` and write the catalog.
 
@@ -162,6 +163,11 @@ def score_store(
         ``"none"`` to skip the crossmatch.
     known_lens_radius_arcsec
         Largest separation of a known-lens match, arcsec.
+    with_columns
+        Adds columns to the catalog table before it is written (the score flow's grade consensus,
+        :class:`pipeline.inspection.ConsensusColumns`): one write of the whole catalog, which a rerun
+        that changes nothing keeps (trial: a graded run's catalogs were written twice at every rerun,
+        first without the grades).
 
     Raises
     ------
@@ -338,6 +344,8 @@ def score_store(
                 **(known.provenance_extras() if known is not None else {}),
             },
         )
+        if with_columns is not None:
+            table = with_columns(table)
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
         return ScoreRunResult(
             out_dir=str(out_dir),
