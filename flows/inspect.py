@@ -246,6 +246,7 @@ def _compare(args: argparse.Namespace) -> int:
     rewritten = graded_run_rewrites(args.compare, recorded[0])  # trial: outdated grades counted
     trained, grade_notes = round_grade_labels(recorded[1], grades, args.compare, rewritten)
     change = round_change(before, after, grades, labels=trained, rewritten=rewritten)
+    change["before_run"] = str(Path(args.compare).resolve())  # trial: which run it compared with
     change["models"], model_notes = round_model_notes(*recorded)
     change["notes"] = [*model_notes, *grade_notes, *change["notes"]]
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said

@@ -144,6 +144,15 @@ def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_pat
         "or not given to it): they are not counted as graded"
     )
     assert note in change["notes"] and note in err
+    assert change["before_run"] == str(later.resolve())  # trial: grade-round.json did not say
+    regraded = graded.iloc[0]  # one object graded again since the fine-tune, the other way round
+    GradeLog(later / "grades", "truth").append(regraded.object_id, "X" if regraded.label == 1 else "A")
+    change, _ = compare(runs["tuned"], later, capsys)
+    assert change["n_graded"] == 20
+    assert any(
+        n.startswith("1 objects have another label by their grades now than the one this run's model was")
+        for n in change["notes"]
+    ), change["notes"]
     own, why = trained_grade_labels(load_bundle(runs["graded"].parent / "seed-5"))  # trained, no --grades
     assert own is None and why == (
         f"this run's model {runs['graded'].parent / 'seed-5'} was not trained on grades (no --grades): the "

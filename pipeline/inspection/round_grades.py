@@ -130,5 +130,26 @@ def round_grade_labels(
         return None, [why] if why else []
     current = split_outdated(latest_grades(grades), rewritten)[0] if len(grades) else grades
     now = grade_labels(consensus(current)) if len(current) else pd.Series(dtype="int8")
-    note = untrained_grades_note(trained, now, Path(before_run))
-    return trained, [note] if note else []
+    notes = [untrained_grades_note(trained, now, Path(before_run)), changed_grades_note(trained, now)]
+    return trained, [note for note in notes if note]
+
+
+def changed_grades_note(trained: pd.Series, graded_now: pd.Series) -> str:
+    """A sentence on the objects whose grades give another label now than the one the fine-tune
+    trained on (regraded since); "" when none do. They are counted with the label trained on.
+
+    >>> changed_grades_note(pd.Series({1: 1, 2: 0}), pd.Series({1: 0, 2: 0}))[-70:]
+    'ed since; e.g. 1: lens -> non-lens): counted with the label trained on'
+    """
+    shared = trained.index.intersection(graded_now.index)
+    changed = shared[trained[shared].to_numpy() != graded_now[shared].to_numpy()]
+    if not len(changed):
+        return ""
+    name = {1: "lens", 0: "non-lens", -1: "left out"}
+    examples = ", ".join(
+        f"{oid}: {name[int(trained[oid])]} -> {name[int(graded_now[oid])]}" for oid in changed[:3]
+    )
+    return (
+        f"{len(changed)} objects have another label by their grades now than the one this run's model was "
+        f"fine-tuned on (regraded since; e.g. {examples}): counted with the label trained on"
+    )
