@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,32 +324,42 @@ def options_taken(
 def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:
     """Move a complete evaluation from ``stage`` into place; returns the report folder.
 
-    Figures, gallery pictures and pages and the downloads' copies first (renames in one file
-    system), then ``metrics.json`` (or the earlier one removed, when there are no metrics now), the
-    page last. What an earlier evaluation wrote and this one did not (a figure, a gallery picture,
-    a copy of a catalog the run no longer has) is deleted; the user's files stay.
+    Every file is first made renameable onto its target (:func:`pipeline.evaluation.placing.
+    bring_beside`: copied beside it where ``report/`` or the run's folder is on another file system;
+    trial: ``report/`` a link into ``/dev/shm`` stopped at ``metrics.json`` with the figures moved),
+    so a failure until then leaves the earlier evaluation whole. Then figures, gallery pictures and
+    pages and the downloads' copies are renamed into place, then ``metrics.json`` (or the earlier
+    one removed, when there are no metrics now), the page last. What an earlier evaluation wrote and
+    this one did not (a figure, a gallery picture, a copy of a catalog the run no longer has) is
+    deleted; the user's files stay.
+
+    Raises
+    ------
+    OSError
+        As a copy or a rename raised it.
     """
     from pipeline.evaluation.gallery import remove_stale_gallery
+    from pipeline.evaluation.placing import bring_beside, replace_all
 
     report_dir = paths.report_dir(out_dir)
     page, metrics = stage / paths.REPORT_FILE, stage / paths.metrics_file(out_dir).name
     staged = sorted(path for path in stage.rglob("*") if path.is_file() and path not in (page, metrics))
     made = {path.relative_to(stage).as_posix() for path in staged}
-    for path in staged:
-        target = report_dir / path.relative_to(stage)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)
+    moves = [(path, report_dir / path.relative_to(stage)) for path in staged]
+    if metrics.is_file():
+        moves.append((metrics, paths.metrics_file(out_dir)))
+    moves.append((page, report_dir / paths.REPORT_FILE))
+    ready = bring_beside(moves)
+    replace_all(ready[: len(staged)])
     for name in paths.REPORT_WRITTEN:  # an earlier evaluation's figure this one does not make
         if name.endswith(".png") and name not in made:
             (report_dir / name).unlink(missing_ok=True)
     for name in paths.REPORT_DOWNLOADS:  # a copy of a catalog the run no longer has
         if f"files/{name}" not in made:
             (report_dir / "files" / name).unlink(missing_ok=True)
-    if metrics.is_file():
-        os.replace(metrics, paths.metrics_file(out_dir))
-    else:
+    if not metrics.is_file():
         paths.metrics_file(out_dir).unlink(missing_ok=True)  # it described another catalog
-    os.replace(page, report_dir / paths.REPORT_FILE)
+    replace_all(ready[len(staged) :])  # metrics.json, then the page
     remove_stale_gallery(report_dir / "gallery", gallery)  # the page is in place
     return report_dir
 
