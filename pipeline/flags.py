@@ -71,8 +71,9 @@ class Flag(enum.IntFlag):
     passed unflagged, and the model scored it; its out-of-domain score did not catch it)."""
     BAD_WCS = 1 << 14
     """The band's header has a celestial WCS that cannot be used: an unknown projection, a zero or
-    singular pixel matrix (``CDELTi = 0``), CTYPEs that are not a celestial pair, or one astropy
-    cannot build or evaluate (:func:`pipeline.sources.wcs_check.wcs_defect`). Its sky position comes
+    singular pixel matrix (``CDELTi = 0``), CTYPEs that are not a celestial pair, an unparsable WCS
+    card (``CDELT1 = 1.2.3E-05``: :mod:`pipeline.sources.unparsable`), or one astropy cannot build
+    or evaluate (:func:`pipeline.sources.wcs_check.wcs_defect`). Its sky position comes
     from the position cards or another band, as for a band without a WCS; its pixel scale is unknown;
     a cutout written from the store leaves that WCS out. The object is still scored."""
     NOT_SCORED = 1 << 16

@@ -45,6 +45,7 @@ from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
+from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
 from pipeline.sources.wcs_check import wcs_defect
 from schemas.layout import CoordinateSpec
 
@@ -101,6 +102,7 @@ class _Found:
     integer: bool
     data: np.ndarray | None = None
     primary: object | None = None
+    unparsable: tuple[str, ...] = ()  # cards astropy could not parse (trial: CDELT1 = 1.2.3 UNREADABLE)
 
 
 def read_band(
@@ -192,11 +194,13 @@ def _decode(
         return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)
     data = np.asarray(found.data).reshape(dims)
     image, flags, reasons = clean_pixels(data, masked_value, nulls_are_nan=found.integer)
+    wcs_defects, unparsed = with_unparsable(found.unparsable or fitsio_unparsable(header), wcs_defects)
     if position and math.isnan(ra_deg):
         flags |= _NO_COORDINATES
     if wcs_defects:  # trial: RA---XYZ with CDELT 0 passed with flags 0, and its cutout failed fitsverify
         flags |= _BAD_WCS
         reasons.append(f"unusable WCS: {wcs_defects[0]}")
+    reasons += unparsed
     if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
     summary = summarise_header(header)
@@ -342,9 +346,13 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                 if index is None:
                     raise _no_image_verdict(path)
                 image = hdus[index]
-                header = image.header
+                header, unparsable = parsable_header(image.header)
                 primary = hdus[0].header if image is not hdus[0] and _true(header.get("INHERIT")) else None
+                if primary is not None:
+                    primary, inherited = parsable_header(primary)
+                    unparsable += inherited
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
+                found.unparsable = unparsable
                 if _image_dims(found.dims) != expected:
                     return found  # WRONG_SHAPE: the pixels are not read
                 try:

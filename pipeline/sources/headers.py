@@ -27,6 +27,7 @@ import numpy as np
 
 from pipeline.sources.card_memo import by_cards
 from pipeline.sources.fast_fits import RawHeader
+from pipeline.sources.unparsable import parsable_image
 
 CARD_LENGTH = 80
 MAX_CARDS = 64
@@ -99,7 +100,7 @@ def summarise_header(header) -> HeaderSummary:
     else:
         for name, image, value in _cards(header):
             if _kept(name):
-                kept.append(image.ljust(CARD_LENGTH)[:CARD_LENGTH])
+                kept.append(parsable_image(image.ljust(CARD_LENGTH)[:CARD_LENGTH]))  # fitsio's: as read
                 values.setdefault(name, value)
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
