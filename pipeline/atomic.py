@@ -37,34 +37,55 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 def check_replaceable(path: str | os.PathLike[str]) -> None:
     """Raise the error :func:`write_text_atomic` would meet at ``path``, changing nothing a reader sees.
 
-    An existing file is replaced by a copy of itself (same bytes, mode and times) through the same
-    temporary name and rename, so an immutable file, or a folder that takes no new file, fails here
-    as it would there. For a missing file (or a symbolic link) a temporary file is made and removed
-    in its folder, or in the nearest folder above that exists (where it would be made). Used before
-    an evaluation writes anything (trial: its new gallery pictures were written, then its page
-    failed, and the old page stood beside pictures of another catalog).
+    Nothing is copied or replaced: a rename over an existing file needs only that a new file can be
+    made in its folder (POSIX), which a temporary file made and removed there shows, and that the
+    file is not immutable (or append-only), which a hard link made to it and removed shows (Linux
+    refuses both for such a file). Its bytes, inode, mode and times stay (trial: each probe copied
+    every flat catalog over itself, a full copy per run, and the report's hard links to them came
+    apart). A file system without hard links is probed by opening the file for update instead. For
+    a missing file (or a symbolic link) the temporary file is made in its folder, or in the nearest
+    folder above that exists (where it would be made). Used before an evaluation or a score run
+    writes anything (trial: its new gallery pictures were written, then its page failed, and the
+    old page stood beside pictures of another catalog). A full disk is not foreseen: the writes go
+    through temporaries, so one that fails leaves the old file.
 
     Raises
     ------
     OSError
-        As copying, renaming or creating raised it (``filename``: the file or folder).
+        As creating or linking raised it (``filename``: the file or folder).
     """
     path = Path(path)
     if path.is_file() and not path.is_symlink():  # a link stays a link; its folder is probed below
         check_creatable(path.parent)  # trial: a folder that takes no file was named by a temporary's name
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            shutil.copy2(path, temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            raise
+        _check_not_immutable(path)
         return
     folder = path.parent
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
     check_creatable(folder)
+
+
+def _check_not_immutable(path: Path) -> None:
+    """Raise ``PermissionError`` (``filename``: ``path``) where ``path`` is immutable or append-only.
+
+    A hard link to it is made beside it and removed (its link count and ctime change a moment);
+    where the file system makes no hard links, opening it for update tells instead.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.probe.tmp")
+    try:
+        os.link(path, temporary)
+    except FileExistsError:
+        temporary.unlink()
+        os.link(path, temporary)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EACCES):
+            return  # no hard links here (EMLINK, EOPNOTSUPP, ...): not immutable by this test
+        try:
+            check_writable(path)  # a file system without hard links (vfat: EPERM) takes an update
+            return
+        except OSError:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    os.unlink(temporary)
 
 
 def check_creatable(folder: str | os.PathLike[str]) -> None:

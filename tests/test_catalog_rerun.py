@@ -138,9 +138,18 @@ def test_the_report_links_the_catalogs_by_hard_links_not_copies(scored, dask_cli
     alone = shutil.copytree(paths.report_dir(out), tmp_path / "mailed" / "report")
     for link in links:
         assert (alone / link).stat().st_size == (result.report_path.parent / link).stat().st_size
-    # a rerun that keeps the catalogs keeps the report's links to them too
-    assert score_store(store, bundle, out, dask_client, batch_size=8).catalogs_kept
-    assert (files / "catalog.fits").stat().st_ino == paths.catalog_fits(out).stat().st_ino
+    # a rerun that keeps the catalogs keeps the report's links to them too, the CLI's probe that they
+    # can be replaced before it included (trial: it copied each over itself, and the links came apart)
+    from flows.preflight import catalog_writable
+
+    before = files_state(out)
+    catalog_writable(out, "run again")
+    assert score_store(store, bundle, out, dask_client, batch_size=8).catalogs_kept == [*FLAT, "catalog_hats"]
+    assert files_state(out) == before
+    for name in FLAT:
+        assert (files / name).stat().st_ino == (out / name).stat().st_ino
+        assert (out / name).stat().st_nlink == 2
+        assert not list(out.glob(f".{name}.*"))
 
 
 def test_without_hard_links_small_files_are_copied_and_large_ones_linked_where_they_are(

@@ -304,8 +304,8 @@ def test_the_run_summary_says_how_many_objects_have_a_score():
 
 
 def test_checking_that_a_file_can_be_replaced_changes_nothing(tmp_path):
-    """The probe before an evaluation writes (pipeline.atomic.check_replaceable): the same bytes, mode
-    and times after it, a link still a link, no temporary left; an immutable file or a folder that
+    """The probe before an evaluation writes (pipeline.atomic.check_replaceable): the same bytes, inode,
+    mode and times after it, a link still a link, no temporary left; an immutable file or a folder that
     takes no new file fails as the real write would."""
     import os
 
@@ -316,8 +316,10 @@ def test_checking_that_a_file_can_be_replaced_changes_nothing(tmp_path):
     page.write_text("<html>old</html>")
     page.chmod(0o444)
     os.utime(page, ns=(10**18, 10**18))
+    inode = page.stat().st_ino
     check_replaceable(page)
     assert page.read_text() == "<html>old</html>" and page.stat().st_mtime_ns == 10**18
+    assert page.stat().st_ino == inode and page.stat().st_nlink == 1  # not copied over itself (trial)
     assert oct(page.stat().st_mode & 0o777) == "0o444"
     link = tmp_path / "metrics.json"
     link.symlink_to(page)
@@ -327,7 +329,7 @@ def test_checking_that_a_file_can_be_replaced_changes_nothing(tmp_path):
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["metrics.json", "report", "report.html"]
     with immutable(page), pytest.raises(PermissionError) as refused:
         check_replaceable(page)
-    assert refused.value.filename2 == str(page) and not list(page.parent.glob(".*"))
+    assert refused.value.filename == str(page) and not list(page.parent.glob(".*"))
     with immutable(page.parent), pytest.raises(PermissionError) as refused:  # a folder that takes no file
         check_replaceable(page)
     assert refused.value.filename == str(page.parent)  # named, not a temporary (trial)
