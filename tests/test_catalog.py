@@ -31,6 +31,8 @@ from schemas.catalog import COLUMNS, PARQUET_METADATA_KEY, Provenance, column_sp
 
 MODEL_ID = "effnet-b0-sglc2"
 FLAT_FILES = ["catalog.fits", "catalog.parquet", "catalog.vot"]
+RUN_FILES = [".lenshunt-catalog-files.json", *FLAT_FILES]
+"""What a write without HATS leaves in the folder: the flat files and the record of what they are."""
 
 
 def make_table(n: int = 12, *, with_label: bool = True, seed: int = 0) -> pd.DataFrame:
@@ -119,7 +121,7 @@ def test_write_and_read_round_trip(tmp_path: Path) -> None:
     paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
     assert paths.fits == tmp_path / "catalog.fits"
     assert (paths.hats, paths.n_without_position) == (None, 1)
-    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == RUN_FILES
     for path in (paths.fits, paths.parquet, paths.votable, tmp_path):
         back = read_catalog(path)
         pd.testing.assert_frame_equal(back, table, check_exact=True)
@@ -270,7 +272,7 @@ def test_rewrite_replaces_the_catalog(tmp_path: Path) -> None:
     write_catalog(second, tmp_path, make_provenance(second), expected_n=len(second), hats=False)
     for name in ("catalog.fits", "catalog.parquet", "catalog.vot"):
         assert len(read_catalog(tmp_path / name)) == 20
-    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == RUN_FILES
 
 
 def test_read_catalog_errors(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_catalog import FLAT_FILES, make_provenance, make_table
+from test_catalog import FLAT_FILES, RUN_FILES, make_provenance, make_table
 
 from pipeline.catalog import (
     HATS_EXTRA_COLUMNS,
@@ -271,7 +271,7 @@ def test_hats_catalog_without_any_position_is_left_out(tmp_path: Path) -> None:
     paths = write_catalog(nowhere, tmp_path, make_provenance(nowhere), expected_n=len(nowhere))
     assert (paths.hats, paths.n_without_position) == (None, 20)
     assert not (tmp_path / "catalog_hats").exists()  # no stale catalog of the earlier run
-    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == RUN_FILES
 
 
 def test_a_failed_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkeypatch) -> None:
@@ -285,13 +285,14 @@ def test_a_failed_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkey
     monkeypatch.setattr(hats, "PIXEL_THRESHOLD", 5)
     with pytest.raises(CatalogError, match="positions look collapsed"):
         write_catalog(collapsed, tmp_path, make_provenance(collapsed), expected_n=len(collapsed))
-    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES
+    assert sorted(path.name for path in tmp_path.iterdir()) == RUN_FILES
     assert (read_catalog(tmp_path / "catalog.parquet")["ra"] == 150.0).all()  # the flat ones are new
 
 
-def test_a_stopped_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monkeypatch) -> None:
+def test_a_stopped_hats_write_leaves_the_old_catalogs_of_every_format(tmp_path: Path, monkeypatch) -> None:
     """Trial: a SIGTERM while ``lenshunt score`` wrote the HATS catalog left the earlier one, with other
-    known-lens names, beside the new FITS, Parquet and VOTable catalogs."""
+    known-lens names, beside the new FITS, Parquet and VOTable catalogs; then (removing it) Ctrl-C left
+    no HATS catalog. Now the old flat files stay with it."""
     from pipeline.catalog import hats
 
     table = sky_table(20, n_without_position=2)
@@ -304,7 +305,10 @@ def test_a_stopped_hats_write_leaves_no_stale_hats_catalog(tmp_path: Path, monke
     moved = table.assign(ra=table["ra"] + 1.0)
     with pytest.raises(KeyboardInterrupt):
         write_catalog(moved, tmp_path, make_provenance(moved), expected_n=len(moved))
-    assert sorted(path.name for path in tmp_path.iterdir()) == FLAT_FILES  # no HATS, no temporary
+    # the old catalogs of every format, agreeing, no temporary (trial: Ctrl-C left no HATS catalog)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*RUN_FILES, "catalog_hats"])
+    for name in FLAT_FILES:
+        assert np.allclose(read_catalog(tmp_path / name)["ra"], table["ra"], equal_nan=True)
 
 
 KILLED_WRITE = """
@@ -343,4 +347,4 @@ def test_a_write_killed_during_the_hats_import_leaves_every_format_as_it_was(tmp
     assert np.allclose(in_hats.sort_index(), old_ra.dropna().sort_index())
     assert any(path.name.endswith(".tmp") for path in tmp_path.iterdir())  # the killed write's leftovers
     write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))  # and the next clears them
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*FLAT_FILES, "catalog_hats"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*RUN_FILES, "catalog_hats"])

@@ -220,3 +220,102 @@ def test_a_changed_value_column_or_model_writes_every_format_again(tmp_path):
         after = files_state(tmp_path)
         assert all(after[name] != before[name] for name in FLAT)
     assert read_provenance(paths.catalog_fits(tmp_path)).code_version == "0.2.0"
+
+
+def change_a_digit(data: bytes, start: int, end: int) -> bytes:
+    """``data`` with the first digit in ``data[start:end]`` changed: the same length, another value."""
+    found = re.search(rb"[0-9]", data[start:end])
+    assert found, data[start:end]
+    at = start + found.start()
+    return data[:at] + (b"1" if data[at : at + 1] != b"1" else b"2") + data[at + 1 :]
+
+
+def agree(out: Path) -> None:
+    """The four formats hold the same rows and provenance."""
+    from pipeline.catalog.hats import written_hats_digest
+
+    fits_table = read_catalog(paths.catalog_fits(out))
+    for final in (paths.catalog_parquet(out), paths.catalog_votable(out)):
+        assert read_catalog(final).equals(fits_table)
+    provenance = read_provenance(paths.catalog_fits(out))
+    assert read_provenance(paths.catalog_parquet(out)) == provenance
+    assert read_provenance(paths.catalog_votable(out)) == provenance
+    assert written_hats_digest(paths.catalog_hats(out))[1] == provenance
+
+
+def test_damaged_or_edited_catalog_files_are_written_again(scored, dask_client, tmp_path):
+    """Trial: a middle cut of catalog.vot, bytes appended to catalog.fits and same-length edits of a
+    FITS header value (THRESH) or a VOTable INFO were kept, and the formats then disagreed."""
+    _, _, store, bundle = scored
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    vot, fits_file = paths.catalog_votable(out), paths.catalog_fits(out)
+
+    def cut_middle(data: bytes) -> bytes:
+        middle = len(data) // 2
+        return data[: middle - 250] + data[middle + 250 :]
+
+    def appended(data: bytes) -> bytes:
+        return data + os.urandom(100)
+
+    def thresh(data: bytes) -> bytes:
+        card = data.index(b"THRESH  = ")
+        return change_a_digit(data, card + 10, card + 30)
+
+    def info(data: bytes) -> bytes:
+        element = re.search(rb'<INFO[^>]*name="threshold"[^>]*>', data)
+        return change_a_digit(data, element.start(), element.end())
+
+    for path, damage in ((vot, cut_middle), (fits_file, appended), (fits_file, thresh), (vot, info)):
+        data = path.read_bytes()
+        changed = damage(data)
+        assert changed != data
+        path.write_bytes(changed)
+        before = files_state(out)
+        again = score_store(store, bundle, out, dask_client, batch_size=8)
+        assert path.name not in again.catalogs_kept, damage.__name__
+        assert len(again.catalogs_kept) == 3, damage.__name__  # the others are kept
+        assert files_state(out)[path.name] != before[path.name] and path.read_bytes() != changed
+        agree(out)
+    # without the record of what was written, nothing is kept
+    from pipeline.catalog.digest import FILES_RECORD
+
+    (out / FILES_RECORD).unlink()
+    assert score_store(store, bundle, out, dask_client, batch_size=8).catalogs_kept == []
+    assert score_store(store, bundle, out, dask_client, batch_size=8).catalogs_kept == [*FLAT, "catalog_hats"]
+    agree(out)
+
+
+def test_a_stop_while_the_hats_catalog_is_written_leaves_the_old_catalogs_of_every_format(
+    tmp_path, monkeypatch
+):
+    """Trial: Ctrl-C while ``.catalog_hats.PID.tmp`` existed left no ``catalog_hats/`` and new flat files."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_catalog import make_provenance, make_table
+
+    from pipeline.catalog import hats as hats_module
+    from pipeline.catalog import write_catalog
+
+    table = make_table()
+    write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    before = files_state(tmp_path)
+    assert any(name.startswith("catalog_hats/") for name in before)
+    seen = []
+
+    def stopped(path):  # after hats-import wrote the new catalog aside, before it is checked
+        seen.extend(tmp_path.glob(".catalog_hats.*.tmp"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hats_module, "_count_rows", stopped)
+    other = make_provenance(table, code_version="0.2.0")
+    with pytest.raises(KeyboardInterrupt):
+        write_catalog(table, tmp_path, other, expected_n=len(table))
+    assert seen  # stopped while the HATS catalog was being written
+    assert files_state(tmp_path) == before  # the old files of every format, untouched
+    assert not list(tmp_path.glob(".catalog*.tmp"))
+    assert read_provenance(paths.catalog_fits(tmp_path)).code_version != "0.2.0"
+    monkeypatch.undo()
+    again = write_catalog(table, tmp_path, other, expected_n=len(table))
+    assert again.kept == () and read_provenance(paths.catalog_votable(tmp_path)).code_version == "0.2.0"

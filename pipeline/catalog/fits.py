@@ -121,8 +121,8 @@ def written_fits_digest(path: Path) -> tuple[str, Provenance]:
     Raises
     ------
     pipeline.errors.CatalogError
-        If the file holds fewer bytes than its headers announce (cut short) or other rows than its
-        provenance's objects.
+        If the file holds other bytes than its headers announce (cut short, or bytes after its last
+        HDU) or other rows than its provenance's objects.
     OSError, ValueError
         If astropy cannot read its headers.
     """
@@ -132,10 +132,13 @@ def written_fits_digest(path: Path) -> tuple[str, Provenance]:
         warnings.simplefilter("ignore")
         with fits.open(path, memmap=False) as hdus:
             hdu = hdus[FITS_EXTNAME]
-            header, info = hdu.header, hdu.fileinfo()
+            header, info = hdu.header, hdus[-1].fileinfo()
     provenance = read_fits_provenance(path)
-    if Path(path).stat().st_size < info["datLoc"] + info["datSpan"]:
+    size, end = Path(path).stat().st_size, info["datLoc"] + info["datSpan"]
+    if size < end:
         raise CatalogError(f"{path} is cut short: its header announces more data")
+    if size != end:  # trial: 100 bytes appended were kept
+        raise CatalogError(f"{path} holds {size - end} bytes after its last HDU")
     if int(header["NAXIS2"]) != provenance.n_objects:
         raise CatalogError(f"{path} holds {header['NAXIS2']} rows, its provenance {provenance.n_objects}")
     return str(header.get(DIGEST_FITS_KEY, "")), provenance

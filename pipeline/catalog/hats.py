@@ -182,8 +182,10 @@ def write_hats(
     ------
     CatalogError
         When hats-import fails or its catalog does not hold every positioned row; the HATS
-        catalog of an earlier write is removed then, as it would disagree with the flat ones (and
-        so it is when a stop, KeyboardInterrupt, ends the write).
+        catalog of an earlier write is removed then, as it would disagree with the flat ones the
+        caller places. A stop (KeyboardInterrupt, SystemExit) before ``before_place`` leaves the
+        old one, as the caller then leaves its old flat ones (trial: Ctrl-C during the import left
+        no ``catalog_hats/`` beside new flat files).
     """
     path = Path(path)
     placed = np.isfinite(table["ra"].to_numpy()) & np.isfinite(table["dec"].to_numpy())
@@ -207,9 +209,9 @@ def write_hats(
                 raise CatalogError(
                     f"HATS catalog {path} holds {written} rows after writing, expected {n_rows}"
                 )
-        except BaseException as error:  # a stop too (trial: a SIGTERM left the old one beside new flat ones)
+        except Exception as error:
             shutil.rmtree(path, ignore_errors=True)  # an older HATS catalog would disagree with new flat ones
-            if isinstance(error, CatalogError) or not isinstance(error, Exception):
+            if isinstance(error, CatalogError):
                 raise
             # hats-import raises many kinds; name the step and keep the cause
             raise CatalogError(

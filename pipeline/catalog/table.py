@@ -31,7 +31,7 @@ from pipeline.catalog.columns import (
     CatalogLayout,
     table_layout,
 )
-from pipeline.catalog.digest import content_digest, kept_catalogs
+from pipeline.catalog.digest import content_digest, kept_catalogs, record_catalog_files
 from pipeline.catalog.fits import count_fits_rows, write_fits
 from pipeline.catalog.hats import write_hats
 from pipeline.catalog.parquet import count_parquet_rows, write_parquet
@@ -220,7 +220,9 @@ def write_catalog(
     columns, values and the provenance but its date). A file in ``out_dir`` that holds this digest
     and is whole is kept as it is, its date too, and not written again (a rerun that changes
     nothing: minutes at millions of rows); the formats written beside kept ones take their date,
-    so that all four agree. A missing, damaged or other file is written.
+    so that all four agree. Whole means: of the size and modification time recorded when it was
+    written (:data:`pipeline.catalog.digest.FILES_RECORD`; without that record nothing is kept) and
+    with the header or footer it should have. A missing, damaged, edited or other file is written.
 
     Parameters
     ----------
@@ -229,8 +231,8 @@ def write_catalog(
         :func:`make_catalog_table`).
     out_dir : pathlib.Path
         Output directory; created when missing. Existing catalogs there are replaced: the flat
-        ones once the new HATS catalog is complete, so a kill before leaves the old ones of every
-        format (see :func:`pipeline.catalog.hats.write_hats`).
+        ones once the new HATS catalog is complete, so a kill or a stop (Ctrl-C, SIGTERM) before
+        leaves the old ones of every format (see :func:`pipeline.catalog.hats.write_hats`).
     provenance : Provenance
         Written into the FITS header, the Parquet metadata, the VOTable INFOs and the HATS
         properties.
@@ -261,6 +263,7 @@ def write_catalog(
     placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())
     digest = content_digest(checked, provenance)
     kept = kept_catalogs(out_dir, digest, hats=hats and bool(placed.any()))
+    record_catalog_files(out_dir, digest, tuple(kept))  # what is replaced below is recorded once whole
     if kept:  # the content those files hold was first written then
         provenance = provenance.model_copy(update={"date": next(iter(kept.values())).date})
     writers = tuple(
@@ -286,7 +289,7 @@ def write_catalog(
         for temporary, (final, _, _) in zip(temporaries, writers):
             os.replace(temporary, final)
 
-    written = False
+    written = stopped = False
     try:
         for temporary, (_, write, count) in zip(temporaries, writers):
             write(checked, temporary, provenance, digest=digest)
@@ -304,11 +307,16 @@ def write_catalog(
             hats_path = write_hats(
                 checked, catalog_hats(out_dir), provenance, before_place=place_flat, digest=digest
             ).path
+    except BaseException as error:
+        stopped = not isinstance(error, Exception)  # Ctrl-C, SIGTERM: the old files of every format stay
+        raise
     finally:
-        if written and not flat_placed:  # no HATS asked or written, or hats-import failed or was stopped
+        if written and not flat_placed and not stopped:  # no HATS asked or written, or hats-import failed
             place_flat()
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
+    names = [final.name for final, _, _ in writers] + [name for name in kept if name != "catalog_hats"]
+    record_catalog_files(out_dir, digest, names + ([hats_path.name] if hats_path is not None else []))
     return CatalogPaths(
         fits=catalog_fits(out_dir),
         parquet=catalog_parquet(out_dir),
