@@ -122,6 +122,12 @@ def catalog_hats(out_dir: Path) -> Path:
     return Path(out_dir) / "catalog_hats"
 
 
+def catalog_files_record(out_dir: Path) -> Path:
+    """The record of the catalog files written, with their digest, size and modification time
+    (:mod:`pipeline.catalog.digest`): a file is kept by a rerun only as recorded there."""
+    return Path(out_dir) / ".lenshunt-catalog-files.json"
+
+
 def metrics_file(out_dir: Path) -> Path:
     return Path(out_dir) / "metrics.json"
 

@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.columns import LAYOUT_ATTR
-from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
+from pipeline.paths import (
+    catalog_files_record,
+    catalog_fits,
+    catalog_hats,
+    catalog_parquet,
+    catalog_votable,
+)
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
 
 __all__ = [
@@ -50,7 +56,7 @@ DIGEST_METADATA_KEY = "lenshunt.content_digest"
 DIGEST_HATS_PROPERTY = "lenshunt_content_digest"
 """``hats.properties`` key holding :func:`content_digest` (its partitions carry the Parquet key too)."""
 
-FILES_RECORD = ".lenshunt-catalog-files.json"
+FILES_RECORD = catalog_files_record(Path()).name
 """In the run's folder: for each catalog file written (or kept), its digest, size and ``mtime_ns``."""
 _RECORD_VERSION = 1
 
@@ -128,14 +134,14 @@ def record_catalog_files(out_dir: Path, digest: str, names: tuple[str, ...] | li
 
     files = {name: {"digest": digest, "state": file_state(Path(out_dir) / name)} for name in names}
     write_text_atomic(
-        Path(out_dir) / FILES_RECORD, json.dumps({"version": _RECORD_VERSION, "files": files}, indent=1)
+        catalog_files_record(out_dir), json.dumps({"version": _RECORD_VERSION, "files": files}, indent=1)
     )
 
 
 def _recorded_files(out_dir: Path) -> dict[str, dict]:
     """The record of :func:`record_catalog_files`, or nothing when it is missing or unreadable."""
     try:
-        record = json.loads((Path(out_dir) / FILES_RECORD).read_text(encoding="utf-8"))
+        record = json.loads((catalog_files_record(out_dir)).read_text(encoding="utf-8"))
         if record.get("version") != _RECORD_VERSION or not isinstance(record.get("files"), dict):
             return {}
         return record["files"]

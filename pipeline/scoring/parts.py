@@ -231,7 +231,7 @@ def discard_score_run(out_dir: Path) -> None:
 
     Only files lenshunt names are removed: score parts (``parts/scores-*.parquet`` and their
     temporary files), and, where ``score-run.json`` shows a lenshunt score run was here, the
-    catalog files (FITS, Parquet, VOTable and the HATS catalog directory) and the metrics file,
+    catalog files (FITS, Parquet, VOTable, the HATS catalog directory and their record) and the metrics file,
     and the run file itself (last). Other files, in ``parts/`` or elsewhere, are kept; ``parts/``
     is removed only if that left it empty. The run's lock file (``paths.score_lock_file``) is kept:
     removed while another run holds it open, a third could take a new one beside it.
@@ -242,6 +242,7 @@ def discard_score_run(out_dir: Path) -> None:
             paths.catalog_fits(out_dir),
             paths.catalog_parquet(out_dir),
             paths.catalog_votable(out_dir),
+            paths.catalog_files_record(out_dir),
             paths.metrics_file(out_dir),
         ):
             path.unlink(missing_ok=True)
