@@ -11,6 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def temporary_beside(path: str | os.PathLike[str]) -> Path:
+    """The temporary name a whole-file write of ``path`` goes through: ``.NAME.PID.tmp`` beside it
+    (hidden, on the same file system, so a rename puts it in place; one per process).
+
+    >>> temporary_beside("out/catalog.fits").name.startswith(".catalog.fits.")
+    True
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename; return the path.
 
@@ -23,7 +34,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         As the write or :func:`os.replace` raised it.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = temporary_beside(path)
     try:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.atomic import temporary_beside
 from pipeline.catalog.columns import (
     LAYOUT_ATTR,
     CatalogLayout,
@@ -280,7 +281,7 @@ def write_catalog(
             stale.unlink(missing_ok=True)  # a time: the folder lock)
     for stale in out_dir.glob(f".{catalog_hats(out_dir).name}.*.tmp"):  # also where HATS is kept
         shutil.rmtree(stale, ignore_errors=True)
-    temporaries = [final.with_name(f".{final.name}.{os.getpid()}.tmp") for final, _, _ in writers]
+    temporaries = [temporary_beside(final) for final, _, _ in writers]
     flat_placed = False
 
     def place_flat() -> None:  # once the HATS catalog is complete: a kill before leaves the old ones

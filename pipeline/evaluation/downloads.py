@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.atomic import temporary_beside
 from pipeline.paths import catalog_fits, catalog_parquet, catalog_votable, metrics_file, report_dir
 
 __all__ = ["MAX_COPIED_BYTES", "Download", "downloads_note", "link_or_copy", "report_downloads"]
@@ -68,7 +69,7 @@ def link_or_copy(source: Path, target: Path, *, max_copied: int | None = None) -
     with contextlib.suppress(OSError):
         if target.exists() and os.path.samefile(source, target):
             return LINKED
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary = temporary_beside(target)
     temporary.unlink(missing_ok=True)
     try:
         os.link(source, temporary)

@@ -17,18 +17,16 @@ import os
 import shutil
 from pathlib import Path
 
+from pipeline.atomic import temporary_beside
+
 __all__ = ["bring_beside", "replace_all"]
 
 Move = tuple[Path, Path]
 """A file to move, and where it goes."""
 
 
-def _temporary(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
 def _copy_beside(source: Path, target: Path) -> Path:
-    temporary = _temporary(target)
+    temporary = temporary_beside(target)
     try:
         shutil.copyfile(source, temporary)
     except BaseException:
