@@ -73,6 +73,40 @@ def test_workers_start_tensorflow_and_shut_down_quietly(capfd):
     assert not [marker for marker in NOISE_MARKERS if marker in err], err[-3000:]
 
 
+async def _heartbeat_meeting(error: OSError, dask_worker=None) -> str:
+    """Run the worker's real heartbeat against a scheduler connection that raises ``error``."""
+    scheduler = dask_worker.scheduler
+
+    class Closed:
+        async def heartbeat_worker(self, **_):
+            raise error
+
+    dask_worker.scheduler = Closed()
+    try:
+        await dask_worker.heartbeat()
+    finally:
+        dask_worker.scheduler = scheduler
+    return str(dask_worker.status)
+
+
+def test_a_local_workers_heartbeat_closed_under_it_logs_no_traceback(capfd):
+    """CI: a SIGTERM that cancelled ``serve``'s run printed a worker's "Failed to communicate with
+    scheduler during heartbeat." traceback: the scheduler closed its connections before the worker
+    read its close message. A local cluster's scheduler is the lenshunt process's own; a heartbeat
+    that timed out still shows."""
+    from functools import partial
+
+    from distributed.comm.core import CommClosedError
+
+    with connect("local", n_workers=1) as client:
+        closed = CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+        assert list(client.run(partial(_heartbeat_meeting, closed)).values()) == ["Status.running"]
+        client.run(partial(_heartbeat_meeting, OSError("Timed out trying to connect")))
+    err = capfd.readouterr().err
+    assert err.count("Failed to communicate with scheduler during heartbeat") == 1, err[-3000:]
+    assert "Timed out trying to connect" in err and "Stream is closed" not in err, err[-3000:]
+
+
 @pytest.mark.prefect
 def test_cli_prints_the_final_summary_once(tmp_path):
     source = write_set(load_layout("euclid-sglc2"), tmp_path / "src", [500001, 500002])

@@ -122,7 +122,8 @@ def connect(
             logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
             wait_for_a_worker(client, f"the {kind} jobs of profile {profile or 'default'}", "check the queue")
-        client.register_plugin(QuietTensorFlow())
+        # local and cuda workers are this process's children: its own messages say why they stop
+        client.register_plugin(QuietTensorFlow(scheduler_is_ours=kind in {"local", "cuda"}))
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
             from pipeline.compute.gpu_worker import GPUWorkerSetup
 

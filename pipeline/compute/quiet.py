@@ -9,7 +9,9 @@ sets that variable (unless the user set it) and installs an import hook that loa
 real errors still show. :class:`QuietTensorFlow` does the same in each Dask worker.
 
 Shutdown noise of Dask is filtered the same narrow way: a worker that has begun closing does not
-log a traceback when its last heartbeat finds the scheduler gone (:class:`ClosingHeartbeatFilter`),
+log a traceback when its last heartbeat finds the scheduler gone, nor does a worker of a cluster
+whose scheduler runs in the lenshunt process when its heartbeat's connection is closed under it
+(:class:`ClosingHeartbeatFilter`),
 and the nanny's "Worker process still alive after 4.0 seconds, killing" while a cluster is closed
 on purpose (a worker that loaded TensorFlow takes that long to exit on a busy machine; all its
 results are in by then) is logged at DEBUG (:func:`quiet_cluster_shutdown`).
@@ -94,17 +96,34 @@ def quiet_tensorflow() -> None:
 
 
 class ClosingHeartbeatFilter(logging.Filter):
-    """Drops the heartbeat failure a closing worker logs when the scheduler has already gone."""
+    """Drops the heartbeat failure of a worker whose scheduler has closed.
 
-    def __init__(self, worker) -> None:
+    Dropped: distributed's "Failed to communicate with scheduler during heartbeat." (at ERROR, with
+    its traceback) while the worker is closing; and, for a worker of a cluster whose scheduler runs
+    in the lenshunt process (``scheduler_is_ours``: the local and CUDA clusters), also when the
+    heartbeat's connection was closed under it (``CommClosedError``). The scheduler's close sends
+    each worker a close message and closes its connections at once; a heartbeat in flight then
+    fails before the worker has read that message (a race of distributed 2026.7.1's
+    ``Scheduler.close``; CI: a traceback on ``serve``'s console after a SIGTERM cancelled its run).
+    The lenshunt process says why it closed its cluster, so the record adds nothing. Kept: a
+    heartbeat that timed out or could not connect, and every failure of a batch job's worker.
+    """
+
+    def __init__(self, worker, scheduler_is_ours: bool = False) -> None:
         super().__init__()
         self.worker = worker
+        self.scheduler_is_ours = scheduler_is_ours
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.comm.core import CommClosedError
         from distributed.core import Status
 
-        closing = self.worker.status in {Status.closing, Status.closed, Status.closing_gracefully}
-        return not (closing and record.getMessage().startswith("Failed to communicate with scheduler"))
+        if not record.getMessage().startswith("Failed to communicate with scheduler"):
+            return True
+        if self.worker.status in {Status.closing, Status.closed, Status.closing_gracefully}:
+            return False
+        closed_under_it = record.exc_info is not None and isinstance(record.exc_info[1], CommClosedError)
+        return not (self.scheduler_is_ours and closed_under_it)
 
 
 class _NannyKillAtShutdown(logging.Filter):
@@ -165,11 +184,16 @@ def _closing_timed_out(what: str, exc: TimeoutError, when: str) -> None:
 
 class QuietTensorFlow(WorkerPlugin):
     """Worker plugin: :func:`quiet_tensorflow` in every worker process before its first task, and
-    no heartbeat traceback while the worker closes."""
+    no heartbeat traceback when the scheduler closes (:class:`ClosingHeartbeatFilter`;
+    ``scheduler_is_ours`` where the scheduler runs in the lenshunt process)."""
 
     name = "lenshunt-quiet-tensorflow"
+
+    def __init__(self, scheduler_is_ours: bool = False) -> None:
+        self.scheduler_is_ours = scheduler_is_ours
 
     def setup(self, worker) -> None:
         quiet_tensorflow()
         # Kept for the process's life: the heartbeat that fails comes after plugin teardown.
-        logging.getLogger("distributed.worker").addFilter(ClosingHeartbeatFilter(worker))
+        heartbeat = ClosingHeartbeatFilter(worker, scheduler_is_ours=self.scheduler_is_ours)
+        logging.getLogger("distributed.worker").addFilter(heartbeat)
