@@ -75,7 +75,20 @@ class Flag(enum.IntFlag):
     card (``CDELT1 = 1.2.3E-05``: :mod:`pipeline.sources.unparsable`), or one astropy cannot build
     or evaluate (:func:`pipeline.sources.wcs_check.wcs_defect`). Its sky position comes
     from the position cards or another band, as for a band without a WCS; its pixel scale is unknown;
-    a cutout written from the store leaves that WCS out. The object is still scored."""
+    a cutout written from the store leaves that WCS out. The object is still scored.
+
+    Also a WCS that is incomplete: celestial WCS cards (``CRVALi``, ``CDi_j``, ``CDELTi``, ``PCi_j``,
+    ``CROTAi``) without ``CTYPE1``/``CTYPE2`` (astropy reads linear pixel axes), or a celestial
+    ``CTYPE`` pair without ``CRVAL1``/``CRVAL2`` (the standard's default, 0: the reference pixel at RA 0,
+    Dec 0) (:func:`pipeline.sources.wcs_check.wcs_defect`)."""
+    ORIENTATION_MISMATCH = 1 << 15
+    """The band's pixel grid lies otherwise on the sky than the object's other bands': mirrored (its
+    WCS's east and north the other way round, e.g. ``CDELT1`` of the other sign) or rotated by more
+    than :data:`ORIENTATION_TOLERANCE_DEG` (e.g. a CD matrix or ``CROTA2`` turned by 90 degrees), the
+    object's orientation being the one most of its bands share (the first band's when two disagree;
+    :mod:`pipeline.sources.orientation`). Ingest stacks the bands pixel by pixel, so the model sees
+    this band's pixels misaligned with the others'. Bands of unknown orientation (no pixel matrix, an
+    unusable WCS) are not compared. The object is still scored; its score may mean little."""
     NOT_SCORED = 1 << 16
     """The scorer did not score the object because it is unusable (see ``UNUSABLE``)."""
     SCORE_NONFINITE = 1 << 17
@@ -98,6 +111,14 @@ more where needed to centre the box); at least 3 pixels."""
 POSITION_TOLERANCE_ARCSEC = 2.0
 """Largest separation between the sky positions of one object's bands (arcsec; 20 VIS or 6.7 NISP
 pixels): a band farther away is flagged POSITION_MISMATCH."""
+
+ORIENTATION_TOLERANCE_DEG = 1.0
+"""Largest turn between the pixel grids of one object's bands (degrees) before the odd one is flagged
+ORIENTATION_MISMATCH. A grid turned by 1 degree about the centre moves a pixel at the edge of a
+200-pixel VIS cutout by 100 sin(1 deg) = 1.7 pixels, and one within 3" (30 pixels, beyond most
+Einstein radii) of the centre by 0.5 pixel, a third of VIS's PSF (0.16" FWHM); bands resampled to one
+survey grid agree to far less (the real challenge files: exactly), so a larger turn is a wrong WCS or
+pixels that really are turned."""
 
 PIXEL_SCALE_TOLERANCE = 0.05
 """Largest relative difference of a band file's WCS pixel scale from the layout's
@@ -167,8 +188,10 @@ _DOCS = {
     "CENTRE_NONFINITE": "pixels at a band's centre NaN, infinite, null or masked: the lens galaxy may be "
     "hidden",
     "CONSTANT_IMAGE": "every usable pixel of a band has one value (e.g. all 0): a blank image, no data",
-    "BAD_WCS": "a band's celestial WCS unusable (unknown projection, zero or singular pixel matrix): its "
-    "position taken elsewhere, its cutout written without it",
+    "BAD_WCS": "a band's celestial WCS unusable (unknown projection, zero or singular pixel matrix, "
+    "no CTYPE or no CRVAL): its position taken elsewhere, its cutout written without it",
+    "ORIENTATION_MISMATCH": "a band's pixel grid mirrored, or rotated over 1 degree, against the "
+    "object's other bands: stacked misaligned",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
     "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",

@@ -68,6 +68,17 @@ HEADERS = {
     "unknown frame": {**TAN, "CDELT1": -S, "CDELT2": S, "RADESYS": "XYZ"},
     "other zero point": {**TAN, "CDELT1": -S, "CDELT2": S, "ZP": 25.0, "PHOTZP": 30.0, "MAGZP": None},
     "CDELT text": {**TAN, "CDELT1": "abc", "CDELT2": S},
+    "CD turned, no diagonal": {**TAN, "CD1_2": S, "CD2_1": S},
+    "DEC first, CROTA1": {
+        "CTYPE1": "DEC--TAN",
+        "CTYPE2": "RA---TAN",
+        "CRVAL1": 2.0,
+        "CRVAL2": 150.0,
+        "CDELT1": S,
+        "CDELT2": -S,
+        "CROTA1": 30.0,
+    },
+    "LONPOLE": {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CDELT1": -S, "CDELT2": S, "LONPOLE": 150.0},
 }
 
 
@@ -99,7 +110,7 @@ def _astropy_header(path: Path) -> fits.Header:
         return hdus[0].header.copy()
 
 
-REMEMBERED = [wcs_check.wcs_defect, headers._read_values]
+REMEMBERED = [wcs_check.card_defect, headers._read_values]
 
 
 class _Recording:

@@ -68,12 +68,13 @@ def test_coordinates_in_degrees_and_radians(tmp_path):
     fits.PrimaryHDU(_image(), header=header).writeto(tmp_path / "rad.fits")
     result = read_band(tmp_path / "rad.fits", (66, 66), coordinates=RAD)
     assert (result.ra_deg, result.dec_deg) == (pytest.approx(350.0), pytest.approx(20.0))
-    # CRVAL without a celestial CTYPE is no sky position (FITS defaults CTYPE to linear).
+    # CRVAL without a celestial CTYPE is no sky position (FITS defaults CTYPE to linear), and a WCS
+    # left incomplete (BAD_WCS: tests/test_orientation.py)
     header = fits.Header({"CRVAL1": 150.5, "CRVAL2": 2.25})
     fits.PrimaryHDU(_image(), header=header).writeto(tmp_path / "crval.fits")
     result = read_band(tmp_path / "crval.fits", (66, 66), coordinates=RAD)
-    assert result.flags == Flag.NO_COORDINATES and math.isnan(result.ra_deg)
-    assert "no celestial WCS" in result.position_problem
+    assert result.flags == Flag.NO_COORDINATES | Flag.BAD_WCS and math.isnan(result.ra_deg)
+    assert "WCS cards CRVAL1, CRVAL2 without CTYPE1/CTYPE2" in result.position_problem
     # A celestial WCS centred on the image gives its CRVAL, with or without a CRVAL spec.
     header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 33.5, "CRPIX2": 33.5})
     header.update({"CDELT1": -1e-4, "CDELT2": 1e-4})

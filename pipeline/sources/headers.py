@@ -27,6 +27,7 @@ import numpy as np
 
 from pipeline.sources.card_memo import by_cards
 from pipeline.sources.fast_fits import RawHeader
+from pipeline.sources.orientation import ZENITHAL, grid_orientation
 from pipeline.sources.unparsable import parsable_image
 
 CARD_LENGTH = 80
@@ -43,18 +44,9 @@ _KEPT = re.compile(
 )
 ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
 """Header keywords read as the AB magnitude zero point, first found wins."""
-_MATRIX_KEYWORDS = (
-    "CD1_1",
-    "CD1_2",
-    "CD2_1",
-    "CD2_2",
-    "CDELT1",
-    "CDELT2",
-    "PC1_1",
-    "PC1_2",
-    "PC2_1",
-    "PC2_2",
-)
+_CD_KEYWORDS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
+_PC_KEYWORDS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
+_MATRIX_KEYWORDS = (*_CD_KEYWORDS, "CDELT1", "CDELT2", *_PC_KEYWORDS, "CROTA1", "CROTA2")
 
 
 @dataclass(frozen=True)
@@ -74,6 +66,11 @@ class HeaderSummary:
     pixel_aspect: float = math.nan
     """How far the WCS pixel is from a square: for a rectangle its longer side over its shorter, in
     general the ratio of the CD matrix's singular values (1 for square pixels), NaN when unknown."""
+    rotation_deg: float = math.nan
+    """Position angle (degrees east of north) of the pixel grid's +y axis, NaN when unknown
+    (:func:`pipeline.sources.orientation.grid_orientation`)."""
+    parity: int = 0
+    """1: the grid is seen as the sky is (east left of north), -1: mirrored, 0: unknown."""
 
 
 def _cards(header) -> list[tuple[str, str, object]]:
@@ -104,8 +101,8 @@ def summarise_header(header) -> HeaderSummary:
                 values.setdefault(name, value)
     dropped = max(0, len(kept) - MAX_CARDS)
     cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
-    bunit, zero_point, scale, aspect = _read_values(values)
-    return HeaderSummary(cards, bunit, zero_point, scale, dropped, aspect)
+    bunit, zero_point, scale, aspect, rotation, parity = _read_values(values)
+    return HeaderSummary(cards, bunit, zero_point, scale, dropped, aspect, rotation, parity)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -114,13 +111,36 @@ def _kept(name: str) -> bool:
     return _KEPT.match(name) is not None
 
 
-@by_cards(("BUNIT", *ZERO_POINT_KEYWORDS, "CUNIT1", "CUNIT2", "CTYPE1", "CTYPE2", *_MATRIX_KEYWORDS))
-def _read_values(values) -> tuple[str, float, float, float]:  # type: ignore[no-untyped-def]
-    """(BUNIT, zero point, pixel scale in arcsec, pixel aspect) of a header's values (see
-    :class:`HeaderSummary`), remembered by their cards for the fast reader's headers."""
+@by_cards(
+    ("BUNIT", *ZERO_POINT_KEYWORDS, "CUNIT1", "CUNIT2", "CTYPE1", "CTYPE2", *_MATRIX_KEYWORDS, "LONPOLE")
+)
+def _read_values(values) -> tuple[str, float, float, float, float, int]:  # type: ignore[no-untyped-def]
+    """(BUNIT, zero point, pixel scale in arcsec, pixel aspect, grid rotation in degrees, parity) of a
+    header's values (see :class:`HeaderSummary`), remembered by their cards for the fast reader's
+    headers."""
     bunit = str(values["BUNIT"]).strip() if values.get("BUNIT") is not None else ""
     matrix = _pixel_matrix(values)
-    return bunit, _zero_point(values), _pixel_scale(matrix), _pixel_aspect(matrix)
+    rotation, parity = _orientation(values, matrix)
+    return bunit, _zero_point(values), _pixel_scale(matrix), _pixel_aspect(matrix), rotation, parity
+
+
+def _orientation(values: dict, matrix: tuple | None) -> tuple[float, int]:
+    """:func:`~pipeline.sources.orientation.grid_orientation` of the header's pixel matrix: an
+    explicit ``LONPOLE`` of a zenithal projection taken into account, unknown for another projection
+    (its default there depends on ``CRVAL2``, which differs from file to file)."""
+    turn = 0.0
+    if matrix is not None and "LONPOLE" in values:
+        lonpole = _number(values, "LONPOLE")
+        if str(values.get("CTYPE1", "")).strip().upper()[5:8] not in ZENITHAL or math.isnan(lonpole):
+            return math.nan, 0
+        turn = lonpole - 180.0
+    return grid_orientation(matrix, latitude_first=_latitude_first(values), lonpole_turn_deg=turn)
+
+
+def _latitude_first(values: dict) -> bool:
+    """Whether world axis 1 is the latitude (``CTYPE1 = 'DEC--TAN'``, ``GLAT-CAR``, ...)."""
+    name = str(values.get("CTYPE1", "")).strip().upper().split("-")[0]
+    return name == "DEC" or name.endswith(("LAT", "LT"))
 
 
 def _number(values: dict, keyword: str) -> float:
@@ -174,11 +194,19 @@ def _pixel_matrix(values: dict) -> tuple[tuple[float, float], tuple[float, float
         value = _number(values, f"{prefix}{i}_{j}")
         return default if math.isnan(value) else value
 
-    if "CD1_1" in values or "CD2_2" in values:
+    if any(key in values for key in _CD_KEYWORDS):  # review: a turn by 90 degrees may omit CD1_1, CD2_2
         rows = [[element("CD", i, j, 0.0) for j in (1, 2)] for i in (1, 2)]
     elif "CDELT1" in values and "CDELT2" in values:
         delta = [_number(values, "CDELT1"), _number(values, "CDELT2")]
         rows = [[delta[i - 1] * element("PC", i, j, float(i == j)) for j in (1, 2)] for i in (1, 2)]
+        lat = 0 if _latitude_first(values) else 1
+        if f"CROTA{lat + 1}" in values and not any(key in values for key in _PC_KEYWORDS):
+            # no PC: the latitude axis's CROTA turns the grid (FITS Paper II, eq. 189; as wcslib)
+            rho, lng = math.radians(_number(values, f"CROTA{lat + 1}")), 1 - lat
+            cos, sin = math.cos(rho), math.sin(rho)
+            rows = [[0.0, 0.0], [0.0, 0.0]]
+            rows[lng][lng], rows[lng][lat] = delta[lng] * cos, -delta[lat] * sin
+            rows[lat][lng], rows[lat][lat] = delta[lng] * sin, delta[lat] * cos
     else:
         return None
     # CDi_j and CDELTi are in the units of axis i; plain floats, as numpy costs tens of microseconds

@@ -106,10 +106,10 @@ def sky_position(
         no_cards = f"position cards unusable ({'; '.join(unread)})"
     if shape is None:
         return math.nan, math.nan, f"{no_cards}, WCS not read"
+    if defect:  # before the CTYPEs: WCS cards without them are a defect (an incomplete WCS)
+        return math.nan, math.nan, f"{no_cards} and an unusable WCS ({defect})"
     if "CTYPE1" not in header and "CTYPE2" not in header:
         return math.nan, math.nan, f"{no_cards} and no celestial WCS"
-    if defect:
-        return math.nan, math.nan, f"{no_cards} and an unusable WCS ({defect})"
     shortcut = _centred_icrs_crval(header, shape)
     if shortcut is not None:
         return wrap_ra(shortcut[0]), shortcut[1], None

@@ -2,11 +2,12 @@
 
 A cutout's WCS may be there and still be unusable: an unknown projection (``RA---XYZ``), a zero
 pixel scale (``CDELT1 = 0``, no CD matrix), a singular CD matrix, CTYPEs that are not a longitude
-and a latitude of one frame, or a ``RADESYS`` the standard does not define. astropy then fails or
-gives NaN, and fitsverify rejects the file the store would write back (trial: such a VIS band had
-flags 0). :func:`wcs_defect` says why in a few microseconds (no astropy WCS is built: about 1 ms a
-header), so every band is checked; ingest flags the band BAD_WCS and ``lenshunt cutout`` leaves the
-cards of :data:`CELESTIAL_WCS_CARD` out.
+and a latitude of one frame, a ``RADESYS`` the standard does not define, or a WCS left incomplete
+(a celestial CTYPE without ``CRVAL``, or WCS cards without a CTYPE). astropy then fails, gives NaN
+or another place (the reference pixel at RA 0, Dec 0; linear pixel axes), and fitsverify rejects the
+file the store would write back (trial: such a VIS band had flags 0). :func:`wcs_defect` says why in
+a few microseconds (no astropy WCS is built: about 1 ms a header), so every band is checked; ingest
+flags the band BAD_WCS and ``lenshunt cutout`` leaves the cards of :data:`CELESTIAL_WCS_CARD` out.
 """
 
 from __future__ import annotations
@@ -40,9 +41,59 @@ _CD_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
 _PC_KEYS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
 
 
-@by_cards(("CTYPE1", "CTYPE2", "RADESYS", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS))
+_SKY_CARDS = ("CRVAL1", "CRVAL2", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS, "CROTA1", "CROTA2")
+"""Cards of a celestial WCS besides CTYPE: with none of CTYPE1/CTYPE2 they are a WCS left incomplete."""
+
+
 def wcs_defect(header: Mapping) -> str | None:
-    """Why the header's celestial WCS cannot be used, or None (usable, or no celestial CTYPE at all).
+    """Why the header's celestial WCS cannot be used, or None (usable, or no celestial WCS at all).
+
+    The checks of :func:`card_defect` (remembered by their cards), then whether the WCS is whole:
+    a celestial CTYPE pair needs ``CRVAL1`` and ``CRVAL2`` (wcslib takes the standard's default, 0,
+    and puts the reference pixel at (0, 0): a position far from the object's, trial), and the cards
+    of a celestial WCS (:data:`_SKY_CARDS`) need a CTYPE (without one astropy reads linear pixel
+    axes, silently; `lenshunt cutout` later warned of an offset). ``CRPIX`` alone is no WCS. These
+    are tests of presence (about 1 us), as ``CRVAL`` differs from file to file.
+
+    Parameters
+    ----------
+    header
+        Anything with ``in`` and ``[]`` (astropy ``Header``, fitsio ``FITSHDR``, a dict).
+
+    Returns
+    -------
+    str or None
+        The defect, naming the cards; None when the WCS is usable or there is none.
+
+    >>> wcs_defect({"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ", "CDELT1": 0.0, "CDELT2": 0.0})
+    "unknown projection 'XYZ' in CTYPE1 'RA---XYZ'"
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 2.0})
+    "no CRVAL1 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)"
+    >>> wcs_defect({"CRVAL1": 150.0, "CRVAL2": 2.0, "CDELT1": -1e-5, "CDELT2": 1e-5})
+    'WCS cards CRVAL1, CRVAL2, CDELT1, CDELT2 without CTYPE1/CTYPE2 (read as linear pixel axes, not the sky)'
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0}) is None
+    True
+    """
+    defect, celestial = card_defect(header)
+    if defect:
+        return defect
+    if celestial:
+        if "CRVAL1" in header and "CRVAL2" in header:  # the common case: two plain tests
+            return None
+        missing = ", ".join(key for key in ("CRVAL1", "CRVAL2") if key not in header)
+        ctype = f"CTYPE1 {str(header['CTYPE1']).strip()!r}"
+        return f"no {missing} for {ctype} (taken as 0: the reference pixel put at 0, 0)"
+    if "CTYPE1" not in header and "CTYPE2" not in header:
+        present = [key for key in _SKY_CARDS if key in header]
+        if present:
+            shown = ", ".join(present[:4]) + (", ..." if len(present) > 4 else "")
+            return f"WCS cards {shown} without CTYPE1/CTYPE2 (read as linear pixel axes, not the sky)"
+    return None
+
+
+@by_cards(("CTYPE1", "CTYPE2", "RADESYS", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS))
+def card_defect(header: Mapping) -> tuple[str | None, bool]:
+    """Why the header's celestial WCS cards cannot be used, or None; and whether its CTYPEs are celestial.
 
     Cheap checks of the cards, no astropy WCS built (about 10 us; for a header of the fast reader,
     once per distinct set of these cards: :mod:`pipeline.sources.card_memo`): the CTYPE1/CTYPE2
@@ -59,35 +110,34 @@ def wcs_defect(header: Mapping) -> str | None:
 
     Returns
     -------
-    str or None
-        The defect, naming the card and its value; None when the WCS is usable or not celestial.
+    (str or None, bool)
+        The defect, naming the card and its value (None when the WCS is usable or not celestial),
+        and whether CTYPE1 or CTYPE2 names a celestial axis.
 
-    >>> wcs_defect({"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ", "CDELT1": 0.0, "CDELT2": 0.0})
-    "unknown projection 'XYZ' in CTYPE1 'RA---XYZ'"
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": 0.0, "CDELT2": 1e-5})
-    'a singular pixel matrix (CDELT1 = 0)'
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN"}) is None
-    True
+    >>> card_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": 0.0, "CDELT2": 1e-5})
+    ('a singular pixel matrix (CDELT1 = 0)', True)
+    >>> card_defect({"CTYPE1": "LINEAR", "CTYPE2": "LINEAR"})
+    (None, False)
     """
     ctypes = [str(header[key]).strip().upper() if key in header else "" for key in ("CTYPE1", "CTYPE2")]
     kinds = [_celestial_kind(ctype.split("-")[0]) for ctype in ctypes]
     if kinds == [None, None]:
-        return None  # a linear or pixel WCS, or none: no sky to use
+        return None, False  # a linear or pixel WCS, or none: no sky to use
     if None in kinds or kinds[0][0] == kinds[1][0] or kinds[0][1] != kinds[1][1]:
-        return f"CTYPE1 {ctypes[0]!r} and CTYPE2 {ctypes[1]!r} are not a celestial pair"
+        return f"CTYPE1 {ctypes[0]!r} and CTYPE2 {ctypes[1]!r} are not a celestial pair", True
     codes = []
     for axis, ctype in enumerate(ctypes, 1):
         code = ctype[5:8] if len(ctype) >= 8 and ctype[4] == "-" else ""
         if code not in _READ_PROJECTIONS:
             what = f"unknown projection {code!r}" if code else "no projection"
-            return f"{what} in CTYPE{axis} {ctype!r}"
+            return f"{what} in CTYPE{axis} {ctype!r}", True
         codes.append(code)
     if codes[0] != codes[1]:
-        return f"projections differ: CTYPE1 {ctypes[0]!r}, CTYPE2 {ctypes[1]!r}"
+        return f"projections differ: CTYPE1 {ctypes[0]!r}, CTYPE2 {ctypes[1]!r}", True
     frame = str(header["RADESYS"]).strip().upper() if "RADESYS" in header else ""
     if kinds[0][1] == "equatorial" and frame not in ("", *_FRAMES):
-        return f"unknown frame RADESYS {header['RADESYS']!r}"
-    return _matrix_defect(header)
+        return f"unknown frame RADESYS {header['RADESYS']!r}", True
+    return _matrix_defect(header), True
 
 
 def _celestial_kind(name: str) -> tuple[str, str] | None:

@@ -32,6 +32,8 @@ class HeaderColumns:
     zero_point: np.ndarray  # (n, n_bands) float32, mag
     pixel_scale: np.ndarray  # (n, n_bands) float32, arcsec
     pixel_aspect: np.ndarray  # (n, n_bands) float32, HeaderSummary.pixel_aspect; not stored
+    rotation: np.ndarray  # (n, n_bands) float64, deg, HeaderSummary.rotation_deg; not stored
+    parity: np.ndarray  # (n, n_bands) int8, HeaderSummary.parity (0: unknown); not stored
 
     @classmethod
     def empty(cls, n: int, n_bands: int) -> HeaderColumns:
@@ -40,6 +42,8 @@ class HeaderColumns:
             np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
+            np.full((n, n_bands), np.nan, dtype=np.float64),
+            np.zeros((n, n_bands), dtype=np.int8),
         )
 
     def put(self, row: int, band_index: int, band: str, summary: HeaderSummary | None) -> None:
@@ -50,6 +54,8 @@ class HeaderColumns:
         self.zero_point[row, band_index] = summary.zero_point
         self.pixel_scale[row, band_index] = summary.pixel_scale_arcsec
         self.pixel_aspect[row, band_index] = summary.pixel_aspect
+        self.rotation[row, band_index] = summary.rotation_deg
+        self.parity[row, band_index] = summary.parity
 
     def assign(self, dataset: xr.Dataset) -> xr.Dataset:
         """``dataset`` with these columns in place of its blank ones (same attributes)."""

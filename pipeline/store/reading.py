@@ -11,14 +11,16 @@ from collections import Counter
 import numpy as np
 import xarray as xr
 
-from pipeline.flags import POSITION_TOLERANCE_ARCSEC, Flag, describe
+from pipeline.flags import ORIENTATION_TOLERANCE_DEG, POSITION_TOLERANCE_ARCSEC, Flag, describe
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.fits_io import read_band
+from pipeline.sources.orientation import orientation_mismatch
 from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_square, scale_off
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
 
 _NOT_NO_COORDINATES, _DUPLICATE_ID = ~int(Flag.NO_COORDINATES), int(Flag.DUPLICATE_ID)
+_BAD_WCS = int(Flag.BAD_WCS)
 INGEST_FLAGS = 0xFFFF
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
 
@@ -92,6 +94,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         ):
             if off[:, band_index].any():
                 reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
+    _flag_orientation_mismatch(layout, headers, band_flags, reasons)
     dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.
@@ -138,6 +141,27 @@ def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reas
         band_flags[flagged, band_index] |= Flag.POSITION_MISMATCH
         if flagged.size:
             reasons[f"{band.name}: {why}"] += int(flagged.size)
+
+
+MIRRORED_REASON = "WCS pixel grid mirrored against the object's other bands' (stacked flipped)"
+TURNED_REASON = (
+    f"WCS pixel grid rotated over {ORIENTATION_TOLERANCE_DEG:g} degree from the object's other bands' "
+    "(stacked misaligned)"
+)
+"""The ingest reasons of a band flagged ORIENTATION_MISMATCH (``"BAND: <reason>"``)."""
+
+
+def _flag_orientation_mismatch(layout, headers: HeaderColumns, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
+    """Flag ORIENTATION_MISMATCH, in place, the bands whose pixel grid lies otherwise than the object's
+    (:func:`pipeline.sources.orientation.orientation_mismatch`; trial: a band whose CD matrix was
+    turned by 90 degrees, or whose CDELT1 had the other sign, was stacked with the others unflagged).
+    A band with an unusable WCS (BAD_WCS) has no known orientation."""
+    parity = np.where(band_flags & _BAD_WCS, 0, headers.parity)
+    for off, why in zip(orientation_mismatch(headers.rotation, parity), (MIRRORED_REASON, TURNED_REASON)):
+        band_flags[off] |= Flag.ORIENTATION_MISMATCH
+        for band_index, band in enumerate(layout.bands):
+            if off[:, band_index].any():
+                reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
 
 
 def flag_counts(flags: np.ndarray) -> dict[str, int]:
