@@ -157,7 +157,7 @@ def _set_wcs(path, **cards) -> None:
 
 
 def test_ingest_flags_a_band_turned_or_mirrored_against_the_others(tmp_path, dask_client):
-    """Trial: a VIS band whose CD matrix was turned by 90 degrees, and a Y band whose CDELT1 had the
+    """Before: a VIS band whose CD matrix was turned by 90 degrees, and a Y band whose CDELT1 had the
     other sign, were stacked with the others with flags 0."""
     ids = list(range(100001, 100008))
     source = write_set(EUCLID, tmp_path / "src", ids)
@@ -222,7 +222,7 @@ def test_ingest_flags_a_band_turned_or_mirrored_against_the_others(tmp_path, das
     ],
 )
 def test_an_incomplete_wcs_is_flagged_and_left_out_of_the_cutout(tmp_path, dask_client, removed, defect):
-    """Trial: a VIS band without CTYPE1/2 (astropy: a linear WCS) or without CRVAL1/2 (wcslib: the
+    """Before: a VIS band without CTYPE1/2 (astropy: a linear WCS) or without CRVAL1/2 (wcslib: the
     reference pixel at RA 0, Dec 0) passed with flags 0; `lenshunt cutout` warned of an offset only."""
     ids = [100001, 100002]
     source = write_set(EUCLID, tmp_path / "src", ids)

@@ -3,7 +3,7 @@
 Ingest stacks an object's bands pixel by pixel, so a band whose WCS turns or mirrors its pixels
 against the other bands' (one band's CD matrix rotated by 90 degrees, or its ``CDELT1`` of the other
 sign) gives the model a misaligned colour image; its pixel scale and position may be right all the
-same (trial: such a band passed with flags 0). :func:`grid_orientation` reads the orientation off the
+same (before: such a band passed with flags 0). :func:`grid_orientation` reads the orientation off the
 band's pixel matrix (:func:`pipeline.sources.headers.summarise_header` computes it once per distinct
 set of WCS cards, :mod:`pipeline.sources.card_memo`), and :func:`orientation_mismatch` finds the
 bands of each object that disagree with the others, which ingest flags ORIENTATION_MISMATCH.

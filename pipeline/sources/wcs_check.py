@@ -50,7 +50,7 @@ def wcs_defect(header: Mapping) -> str | None:
 
     The checks of :func:`card_defect` (remembered by their cards), then whether the WCS is whole:
     a celestial CTYPE pair needs ``CRVAL1`` and ``CRVAL2`` (wcslib takes the standard's default, 0,
-    and puts the reference pixel at (0, 0): a position far from the object's, trial), and the cards
+    and puts the reference pixel at (0, 0): a position far from the object's), and the cards
     of a celestial WCS (:data:`_SKY_CARDS`) need a CTYPE (without one astropy reads linear pixel
     axes, silently; `lenshunt cutout` later warned of an offset). ``CRPIX`` alone is no WCS. These
     are tests of presence (about 1 us), as ``CRVAL`` differs from file to file.

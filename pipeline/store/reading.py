@@ -153,7 +153,7 @@ TURNED_REASON = (
 
 def _flag_orientation_mismatch(layout, headers: HeaderColumns, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
     """Flag ORIENTATION_MISMATCH, in place, the bands whose pixel grid lies otherwise than the object's
-    (:func:`pipeline.sources.orientation.orientation_mismatch`; trial: a band whose CD matrix was
+    (:func:`pipeline.sources.orientation.orientation_mismatch`; before, a band whose CD matrix was
     turned by 90 degrees, or whose CDELT1 had the other sign, was stacked with the others unflagged).
     A band with an unusable WCS (BAD_WCS) has no known orientation."""
     parity = np.where(band_flags & _BAD_WCS, 0, headers.parity)
