@@ -69,9 +69,12 @@ class RunSummary:
     warnings: tuple[str, ...] = ()
     """Metrics on objects the scoring model learned from: ``warning:`` lines of the summary."""
     catalog_kept: str = ""
+    """Which catalog files the score stage kept as they were (:meth:`ScoreRunResult.kept_line`)."""
     files_note: str | None = None
     """Catalogs the report copied, or linked where they are (:attr:`EvaluationResult.files_note`)."""
-    """Which catalog files the score stage kept as they were (:meth:`ScoreRunResult.kept_line`)."""
+    options: str = ""
+    """Options not given that came from the work directory's earlier run (trial: a rerun after
+    ``--threshold 0.7`` went back to 0.5 unsaid), as ``evaluate``'s ``options:`` line says them."""
 
     def summary(self) -> str:
         lines = [
@@ -88,6 +91,8 @@ class RunSummary:
         if self.catalog_kept:
             lines.append(f"         {self.catalog_kept}")
         lines.append(f"report:  {self.report}")
+        if self.options:
+            lines.append(f"options: {self.options}")
         if self.files_note:
             lines.append(f"files:   {self.files_note}")
         # trial: a run without labels said nothing of its metrics
@@ -153,7 +158,7 @@ def run_flow(
     layout: str = "euclid-sglc2",
     model: str | None = None,
     catalog: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     tta: bool = False,
     top_n: int | None = None,
     cluster: str = "local",
@@ -171,7 +176,8 @@ def run_flow(
     One Dask cluster serves every stage (the stages join it by address). One run per ``workdir`` at a
     time (``.lenshunt-run.lock``; a second is refused, naming the first), holding its scores folder's
     lock too from its ingest to its report (``lenshunt score``, ``evaluate`` or ``inspect --apply``
-    there meanwhile are refused, and refuse it).
+    there meanwhile are refused, and refuse it). ``threshold`` and ``top_n`` None take the work
+    directory's earlier run's (its score run's and latest evaluation's), else 0.5 and 48.
     """
     ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
     load_layout(layout)
@@ -203,7 +209,7 @@ def run_flow(
             )
             logger.info("\n%s", scored.summary(evaluated_next=True))
         try:
-            evaluation = evaluate_stage(str(scores), str(store), threshold, None, top_n, {})  # the
+            evaluation = evaluate_stage(str(scores), str(store), scored.threshold, None, top_n, {})  # the
             # catalog's provenance names the source, absolute (trial: the report listed it twice)
         except OSError as exc:  # trial: after a warning that the old report stays, a bare disk error
             if not is_deterministic(exc):
@@ -236,6 +242,7 @@ def run_flow(
             warnings=evaluation.warnings,
             catalog_kept=scored.kept_line(),
             files_note=evaluation.files_note,
+            options="; ".join(taken for taken in (scored.threshold_taken, evaluation.options_taken) if taken),
         )
     log_summary(summary.summary())
     return summary
@@ -311,7 +318,10 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
     )
     parser.add_argument(
-        "--threshold", type=probability, default=0.5, help="score threshold of a candidate (default 0.5)"
+        "--threshold",
+        type=probability,
+        default=None,
+        help="score threshold of a candidate (default: the work directory's earlier run's, else 0.5)",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(

@@ -49,7 +49,7 @@ def score_stage(
     out: str,
     batch_size: int,
     tta: bool,
-    threshold: float,
+    threshold: float | None,
     overwrite: bool,
     compute: dict,
     known_lenses: str | None = "lenscat",
@@ -103,7 +103,7 @@ def score_flow(
     model: str | None = None,
     batch_size: int = 256,
     tta: bool = False,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     overwrite: bool = False,
     cluster: str = "local",
     n_workers: int | None = None,
@@ -112,7 +112,8 @@ def score_flow(
     known_lenses: str | None = "lenscat",
     known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
 ) -> ScoreRunResult:
-    """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``."""
+    """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``; ``threshold``
+    None takes the earlier score run's in ``out``, else 0.5."""
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     result = score_stage(
         store,
@@ -139,7 +140,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(
-        "--threshold", type=probability, default=0.5, help="score threshold recorded for evaluation"
+        "--threshold",
+        type=probability,
+        default=None,
+        help="score threshold recorded for evaluation (default: the earlier score run's in --out, else 0.5)",
     )
     parser.add_argument(
         "--overwrite",

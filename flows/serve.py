@@ -57,7 +57,7 @@ def run_parameters(
     layout: str = "euclid-sglc2",
     model: str | None = None,
     catalog: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     tta: bool = False,
     top_n: int | None = None,
     batch_size: int = 256,

@@ -24,6 +24,9 @@ _WHAT = {
 }
 """What each identity key differing means, for the user."""
 
+DEFAULT_THRESHOLD = 0.5
+"""A candidate's score threshold where neither the command nor the score folder's earlier run gives one."""
+
 
 def run_identity(store: Path, attributes: Any, bundle: Any, tta: bool) -> dict[str, Any]:
     """The identity of a score run of ``bundle`` on ``store`` (resolved), recorded in ``score-run.json``.
@@ -160,3 +163,49 @@ def check_score_folder(store: Path, out_dir: Path, bundle: Any, tta: bool, overw
     previous = previous_run(Path(out_dir))
     if previous is not None:
         check_same_run(Path(out_dir), previous, run_identity(store, read_attributes(store), bundle, tta))
+
+
+def recorded_threshold(out_dir: Path) -> float | None:
+    """The score threshold of the latest score run in ``out_dir``, or None where none is recorded.
+
+    ``score-run.json`` records it as a run starts (so a stopped run's counts); a folder scored before
+    it did has it in its catalog's provenance. A value outside [0, 1], or a record or catalog that
+    cannot be read, counts as none.
+    """
+    from pipeline.catalog import read_provenance
+
+    try:
+        value = json.loads(paths.score_run_file(out_dir).read_text()).get("threshold")
+    except (OSError, ValueError, AttributeError):  # none, unreadable, or not a JSON object
+        value = None
+    if value is None and paths.catalog_parquet(out_dir).is_file():
+        try:
+            value = read_provenance(paths.catalog_parquet(out_dir)).threshold
+        except Exception:  # any unreadable catalog: nothing recorded
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        return None
+    return float(value)
+
+
+def threshold_to_use(out_dir: Path, threshold: float | None) -> tuple[float, str]:
+    """The score threshold of a score run into ``out_dir``, and what the summary says of it.
+
+    ``threshold`` when given (it replaces the recorded one); else the folder's earlier run's
+    (:func:`recorded_threshold`; trial: a plain rerun after ``--threshold 0.7`` went back to 0.5 and
+    wrote every catalog format again), else :data:`DEFAULT_THRESHOLD`. The text is "" where the
+    threshold was given or is the default, as for ``--top-n`` (the defaults go unsaid).
+
+    Examples
+    --------
+    >>> threshold_to_use(Path("/no/such/run"), 0.7)
+    (0.7, '')
+    >>> threshold_to_use(Path("/no/such/run"), None)
+    (0.5, '')
+    """
+    if threshold is not None:
+        return threshold, ""
+    recorded = recorded_threshold(out_dir)
+    if recorded is None or recorded == DEFAULT_THRESHOLD:
+        return DEFAULT_THRESHOLD, ""
+    return recorded, f"--threshold {recorded:g} as the earlier score run in {out_dir}"

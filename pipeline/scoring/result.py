@@ -49,6 +49,10 @@ class ScoreRunResult:
     """Catalog files left as they were, holding this content already (:mod:`pipeline.catalog.digest`)."""
     catalog_date: str = ""
     """The date the catalog files record (UTC ISO 8601): when their content was first written."""
+    threshold: float = 0.5
+    """The score threshold recorded in the catalog (given, or the folder's earlier run's)."""
+    threshold_taken: str = ""
+    """``--threshold X as the earlier score run in OUT`` where the run took it from there, else ""."""
 
     def kept_line(self) -> str:
         """Which catalog files this run kept as they were, and which it wrote ("" when none was kept).
@@ -97,6 +101,8 @@ class ScoreRunResult:
             lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
         if self.catalogs_kept:
             lines.append(f"  {self.kept_line()}")
+        if self.threshold_taken and not evaluated_next:  # the run's summary says it with the others
+            lines.append(f"  options: {self.threshold_taken}")
         if self.outputs:
             lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.n_without_position:

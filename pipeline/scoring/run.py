@@ -34,7 +34,7 @@ from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.pixel_scale import measured_scale_warnings
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.scoring.graded import check_grades_belong_to
-from pipeline.scoring.identity import check_same_run, previous_run, run_identity
+from pipeline.scoring.identity import check_same_run, previous_run, run_identity, threshold_to_use
 from pipeline.scoring.parts import (
     assemble_parts,
     catalog_settings_changed,
@@ -67,8 +67,11 @@ def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: 
     return max(1, min(shard_objects, max(batch_size, -(-wanted // batch_size) * batch_size)))
 
 
-def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool, batch_size: int) -> int:
-    """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it.
+def _prepare_out_dir(
+    out_dir: Path, store: Path, identity: dict, overwrite: bool, batch_size: int, threshold: float
+) -> int:
+    """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it (its
+    identity, the repairs it saw and its ``threshold``, which a rerun not given one takes).
 
     Rows the store rewrote since this directory's last score run (a re-read of objects whose
     files changed, see :mod:`pipeline.store.repair`) are taken out of their parts
@@ -93,7 +96,7 @@ def _prepare_out_dir(out_dir: Path, store: Path, identity: dict, overwrite: bool
         check_no_repair_running(store, seen)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**identity, "repairs_seen": seen}, indent=1))
+    tmp.write_text(json.dumps({**identity, "repairs_seen": seen, "threshold": threshold}, indent=1))
     tmp.replace(run_file)
     return n_uncovered
 
@@ -132,7 +135,7 @@ def score_store(
     *,
     batch_size: int = 256,
     tta: bool = False,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     known_lenses: str | Path | None = "lenscat",
@@ -152,7 +155,8 @@ def score_store(
     tta
         Average over the 8 rotations and flips; ``score_std`` is their spread.
     threshold
-        Recorded in the catalog's provenance (and used by the evaluation).
+        Recorded in the catalog's provenance (and used by the evaluation); None: the folder's earlier
+        run's, else 0.5 (:func:`~pipeline.scoring.identity.threshold_to_use`; the result says which).
     overwrite
         Discard what an earlier, different run wrote in ``out_dir`` (see :func:`discard_score_run`).
     progress
@@ -229,7 +233,8 @@ def score_store(
     with score_folder_lock(out_dir):
         # an earlier run's evaluation, not a user's own metrics.json in a fresh folder (review)
         earlier_run = paths.score_run_file(out_dir).exists() or paths.catalog_parquet(out_dir).exists()
-        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size)
+        threshold, threshold_taken = threshold_to_use(out_dir, threshold)  # before --overwrite discards it
+        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size, threshold)
         n_rescored += take_out_rows(
             out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size
         )
@@ -385,6 +390,8 @@ def score_store(
             stale_evaluation=stale,
             catalogs_kept=list(written.kept),
             catalog_date=written.date,
+            threshold=threshold,
+            threshold_taken=threshold_taken,
         )
 
 
