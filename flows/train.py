@@ -24,6 +24,7 @@ from flows.train_args import (
     config_from_args,
     unused_under_init,
 )
+from flows.train_stop import out_files, stopped_message
 from pipeline.errors import BundleError
 from pipeline.locking import check_not_busy, output_lock
 from pipeline.models import save_ensemble
@@ -286,31 +287,23 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
 
 
 def interrupted(args: argparse.Namespace) -> str:
-    """What a stopped ``lenshunt train`` leaves behind and how to start again (the CLI's stop message).
+    """What a stopped ``lenshunt train`` did to OUT and how to start again (the CLI's stop message).
 
     Training does not resume: once OUT (or a member's directory) holds a bundle, rerunning the same
     command is refused (review: the message said to rerun it); before one is written, the same
-    command starts again (trial: it said --overwrite). Bundles found in OUT's member directories are
-    listed, whichever run wrote them.
+    command starts again (trial: it said --overwrite). Whether OUT was removed, kept as it was, or
+    kept with what the run wrote (partial checkpoints, finished member bundles) is read from OUT
+    itself, against its files before the run (:func:`flows.train_stop.stopped_message`; trial: the
+    message did not say that OUT was removed).
     """
-    out = Path(args.out)
-    done = sorted(card.parent.name for card in out.glob("*/card.json"))
-    kept = f"member bundles in {out}: {', '.join(done)}; " if done else ""
-    if done or _refused(out):
-        return f"{kept}training does not resume: rerun with --overwrite (or another OUT) to train again"
-    return "training does not resume: rerun the same command to train again from the start"
-
-
-def _refused(out: Path) -> bool:
-    """Whether training into ``out`` without --overwrite is refused (:func:`check_output`)."""
-    try:
-        check_output(out, False)
-    except TrainingError:
-        return True
-    return False
+    before = getattr(args, "_out_before", None)  # set by run(); a stop before it: OUT not touched yet
+    if not hasattr(args, "_out_before"):
+        before = out_files(args.out)
+    return stopped_message(args.out, before, bool(getattr(args, "overwrite", False)))
 
 
 def run(args: argparse.Namespace) -> int:
+    args._out_before = out_files(args.out)  # what a stop message compares OUT with
     if (note := unused_under_init(args)) is not None:
         print(note, file=sys.stderr)
     result = train_flow(

@@ -273,11 +273,12 @@ def test_a_stopped_training_says_it_does_not_resume(tmp_path):
     (tmp_path / "fold-0").mkdir()
     (tmp_path / "fold-0" / "card.json").write_text("{}")
     (tmp_path / "fold-2" / "training").mkdir(parents=True)
-    assert interrupted(argparse.Namespace(out=str(tmp_path))) == (
-        f"member bundles in {tmp_path}: fold-0, fold-1; training does not resume: rerun with "
-        "--overwrite (or another OUT) to train again"
+    made = argparse.Namespace(out=str(tmp_path), _out_before=None)  # OUT made by the stopped run
+    assert interrupted(made) == (
+        f"{tmp_path} is kept, made by this run: it holds the member bundles fold-0, fold-1; training does "
+        "not resume: rerun with --overwrite (or another OUT) to train again"
     )
-    assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))) == (  # trial: it said --overwrite
+    assert interrupted(argparse.Namespace(out=str(tmp_path / "none"))).endswith(  # trial: it said --overwrite
         "training does not resume: rerun the same command to train again from the start"
     )
     (tmp_path / "single").mkdir()

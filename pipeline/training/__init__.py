@@ -29,7 +29,7 @@ from pipeline.training.finetune import (
 )
 from pipeline.training.grades import check_grade_stores, check_grades
 from pipeline.training.out_folder import check_output, first_missing, remove_unfinished
-from pipeline.training.replacement import replacing
+from pipeline.training.replacement import aside_dir, holds_bundle, replacing, working_dir
 from pipeline.training.run import (
     TrainResult,
     fit_store_recipe,
@@ -48,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingError",
+    "aside_dir",
     "assign_folds",
     "check_grade_stores",
     "check_grades",
@@ -56,6 +57,7 @@ __all__ = [
     "check_trainable_layers",
     "first_missing",
     "fit_store_recipe",
+    "holds_bundle",
     "init_recipe",
     "load_split",
     "make_split",
@@ -66,4 +68,5 @@ __all__ = [
     "train",
     "train_bundle",
     "validation_mask",
+    "working_dir",
 ]
