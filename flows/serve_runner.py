@@ -31,6 +31,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
+
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
 SERVED_ENV = "LENSHUNT_SERVED_RUN"
 #: The longest a stop waits for the runner (its cancel gives a run 30 s before a SIGKILL), seconds.
@@ -189,6 +191,7 @@ class ServedRunner:
         self._done = threading.Event()  # not Thread.join: a Ctrl-C in it can make is_alive() False
         self._error: BaseException | None = None
         self.stop_report = ""
+        self.killed_runs = KilledRuns()  # their state is set once the server answers again
 
     def serve(self) -> str:
         """Serve until stopped. Returns what the stop did (one clause, e.g. "flow run 'x' was
@@ -215,6 +218,9 @@ class ServedRunner:
                         print("lenshunt serve: the Prefect server answers again; serving on", file=sys.stderr)
                     down_since, killed = None, 0
                     _SERVER_DOWN.clear()
+                    if self.killed_runs:  # their state says why (trial: "SIGKILL ... memory limits")
+                        with contextlib.suppress(Exception):  # the server failing again: the next time
+                            self.killed_runs.restate()
                     continue
                 if down_since is None:
                     down_since = time.monotonic()
@@ -227,8 +233,11 @@ class ServedRunner:
                     )
                     continue
                 if not killed:  # a second failure: a run in flight cannot report to the server
-                    killed = _kill(_descendants()) or -1  # trial: its Prefect clients' tracebacks
+                    tree = _descendants()
+                    runs = flow_run_ids(tree)
+                    killed = _kill(tree) or -1  # trial: its Prefect clients' tracebacks
                     if killed > 0:
+                        self.killed_runs.add(runs, killed_message(killed, why))
                         print(
                             f"lenshunt serve: the run in flight cannot report to the server: its {killed} "
                             "process(es) killed (the next firing resumes its work)",

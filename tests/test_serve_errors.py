@@ -496,3 +496,69 @@ def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_
     assert state["message"].startswith(busy), state
     assert state["message"].endswith("; the next firing adds what is new"), state
     assert "Traceback" not in text, text
+
+
+@pytest.mark.slow
+def test_a_run_serve_killed_while_its_server_was_away_says_why_once_it_is_back(small_bundle, tmp_path):  # noqa: F811
+    """Trial: serve killed a run in flight as its server did not answer; once the server was back the
+    run's state read Prefect's "Process exited due to a SIGKILL signal ... memory limits" (the
+    runner's late report), the reason being on serve's console only. Now serve sets it Crashed with
+    its reason, and sets it again should the runner's report come later (its client's retries: 2 here,
+    so that the test sees the report's window pass)."""
+    import shutil
+    from pathlib import Path
+
+    from test_schedule import EUCLID, FIRST, LABELS, Api, wait_for, write_set
+
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, server):
+        command = [
+            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "away",
+            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
+        ]  # fmt: skip
+        serve_env = {**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "150", "PREFECT_CLIENT_MAX_RETRIES": "2"}
+        with log_path.open("w") as log:
+            serve = subprocess.Popen(
+                command, env=serve_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_default_sigint,
+            )  # fmt: skip
+        again = None
+        try:
+
+            def running():
+                assert serve.poll() is None, log_path.read_text()
+                return [r for r in api.flow_runs("away") if r["state_type"] == "RUNNING"]
+
+            run = wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)[0]
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=60)
+            _wait_for_line(log_path, "cannot report to the server", serve)
+            port = api.url.rsplit(":", 1)[1].split("/")[0]
+            prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+            again = subprocess.Popen(
+                [prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
+                env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            _wait_for_line(log_path, "answers again", serve, timeout=150)
+
+            def state():
+                found = Api(api.url).call("GET", f"/flow_runs/{run['id']}")["state"]
+                return found if (found["message"] or "").startswith("lenshunt serve killed its ") else None
+
+            said = wait_for("serve's reason in the run's state", state, 60, log_path.read_text, interval=0.5)
+            time.sleep(25)  # the runner's report of the kill, retried twice (2 + 4 s, jitter), came by now
+            after = Api(api.url).call("GET", f"/flow_runs/{run['id']}")["state"]
+        finally:
+            terminate(serve, timeout=90)
+            if again is not None:
+                terminate(again, timeout=30)
+    assert said["type"] == "CRASHED", said
+    assert "the Prefect server did not answer (" in said["message"], said
+    assert said["message"].endswith("its finished work is kept, and the next firing resumes it"), said
+    assert (after["type"], after["message"]) == ("CRASHED", said["message"]), after
+    assert "Traceback" not in log_path.read_text()
