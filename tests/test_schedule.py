@@ -71,11 +71,11 @@ def test_prefect_yaml_deployments_match_the_flows():
         assert set(flow.parameters.required or []) <= given, f"{name}: required parameters missing"
         assert deployment["work_pool"]["name"] == "lenshunt-process"
         assert deployment["concurrency_limit"] == 1
-        # options the work directory keeps from its latest evaluation are left to it (trial: top_n 48
-        # overrode a gallery size saved by hand at every firing)
-        kept = {
-            key: deployment["parameters"][key] for key in ("top_n", "beta") if key in deployment["parameters"]
-        }
+        # options the work directory keeps (its latest evaluation's, its score run's threshold) are left
+        # to it (trial: top_n 48 overrode a gallery size saved by hand at every firing; threshold 0.5 one
+        # chosen with --threshold 0.7)
+        remembered = ("top_n", "beta", "threshold")
+        kept = {key: deployment["parameters"][key] for key in remembered if key in deployment["parameters"]}
         assert set(kept.values()) <= {None}, f"{name}: {kept}"
         # every path comes from definitions.paths, the one place the docs say to edit (trial: the
         # ingest and score deployments kept /data/... after the paths at the top were changed)
