@@ -352,6 +352,15 @@ def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, d
     assert after.isel(object=slice(0, 40)).load().drop_attrs().identical(before.drop_attrs())
     np.testing.assert_array_equal(after["vis"][45, 0].values, cutout_image(100045, 0, (200, 200)))
     assert (after["label"].values[40:] == -1).all()  # not in the catalog
+    # as README's "What you get" opens it, after an incremental ingest: no warning, every object
+    import warnings
+
+    import xarray as xr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = xr.open_zarr(store_path, consolidated=False)
+    np.testing.assert_array_equal(plain["object_id"].values, IDS + new_ids)
 
 
 def test_interrupted_plan_is_finished_without_duplicates(euclid_set, tmp_path, dask_client):
