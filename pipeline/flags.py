@@ -31,7 +31,9 @@ class Flag(enum.IntFlag):
     to read (any error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt
     chunk)."""
     TRUNCATED = 1 << 2
-    """The file ends before its declared data does."""
+    """The file ends before its declared data does, or inside a header (it starts as a FITS file, and
+    ends before that header's ``END`` card: :mod:`pipeline.sources.truncation`), or its gzip/bzip2
+    stream ends early."""
     WRONG_SHAPE = 1 << 3
     """The image shape differs from the layout's shape for the band."""
     ALL_NONFINITE = 1 << 4
@@ -80,7 +82,8 @@ class Flag(enum.IntFlag):
     Also a WCS that is incomplete: celestial WCS cards (``CRVALi``, ``CDi_j``, ``CDELTi``, ``PCi_j``,
     ``CROTAi``) without ``CTYPE1``/``CTYPE2`` (astropy reads linear pixel axes), or a celestial
     ``CTYPE`` pair without ``CRVAL1``/``CRVAL2`` (the standard's default, 0: the reference pixel at RA 0,
-    Dec 0) (:func:`pipeline.sources.wcs_check.wcs_defect`)."""
+    Dec 0), or without a pixel matrix (no ``CDi_j``, and ``CDELT1`` or ``CDELT2`` missing: the
+    standard's default, 1 degree a pixel) (:func:`pipeline.sources.wcs_check.wcs_defect`)."""
     ORIENTATION_MISMATCH = 1 << 15
     """The band's pixel grid lies otherwise on the sky than the object's other bands': mirrored (its
     WCS's east and north the other way round, e.g. ``CDELT1`` of the other sign) or rotated by more

@@ -368,3 +368,39 @@ def test_masked_pixels_alone_are_only_masked(tmp_path):
         read_band(tmp_path / "int.fits", (101, 101), masked_value=100.0, position=False).flags
         == Flag.MASKED_PIXELS
     )
+
+
+@pytest.mark.parametrize("kept", [30, 1000, 2319])
+def test_a_file_cut_inside_its_header_is_truncated(real_samples, tmp_path, kept):
+    """Trial: the real challenge VIS file cut to its first 1000 bytes (``SIMPLE = T``, no END card) was
+    UNREADABLE, "not a FITS file (OSError: Empty or corrupt FITS file)"; a file cut in its data was
+    TRUNCATED. Plain, gzip and bzip2; and an extension's header cut (it was "no image HDU")."""
+    import bz2
+    import gzip
+
+    raw = (real_samples / "imageEUC_VIS-100002.fits").read_bytes()
+    assert raw.startswith(b"SIMPLE  =                    T") and raw.index(b"END" + b" " * 77) == 2320
+    expected = f"truncated file (its header ends at byte {kept}, before its END card)"
+    for name, compress in (
+        ("cut.fits", bytes),
+        ("cut.fits.gz", gzip.compress),
+        ("cut.fits.bz2", bz2.compress),
+    ):
+        (tmp_path / name).write_bytes(compress(raw[:kept]))
+        result = read_band(tmp_path / name, (101, 101))
+        assert (result.image, result.flags, result.reason) == (None, Flag.TRUNCATED, expected), name
+    extension = tmp_path / "ext.fits"
+    header = fits.getheader(real_samples / "imageEUC_VIS-100002.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(_image((101, 101)), header)]).writeto(extension)
+    (tmp_path / "ext-cut.fits").write_bytes(extension.read_bytes()[: 2880 + kept])
+    cut = read_band(tmp_path / "ext-cut.fits", (101, 101))
+    ext_expected = f"truncated file (the header of HDU 1 ends at byte {2880 + kept}, before its END card)"
+    assert (cut.flags, cut.reason) == (Flag.TRUNCATED, ext_expected)
+    # a file cut whole blocks into its data, and one that is no FITS file, are as before
+    (tmp_path / "data-cut.fits").write_bytes(raw[:5760])
+    assert read_band(tmp_path / "data-cut.fits", (101, 101)).reason == "truncated file"
+    (tmp_path / "text.fits").write_bytes(b"SIMPLE? no. " * 300)
+    assert (
+        read_band(tmp_path / "text.fits", (101, 101)).reason
+        == "not a FITS file (OSError: No SIMPLE card found)"
+    )

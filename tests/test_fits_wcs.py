@@ -77,7 +77,8 @@ def test_a_wcs_astropy_cannot_evaluate_is_flagged_when_the_position_needs_it(tmp
 
 
 def test_usable_and_absent_wcs_and_the_real_samples_are_not_flagged(tmp_path, real_samples):
-    for cards in ({}, {"CDELT1": None, "CDELT2": None}, {"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP"}):
+    partial_cd = {"CDELT1": None, "CDELT2": None, "CD1_1": -8.3e-5, "CD2_2": 8.3e-5}  # CD1_2, CD2_1: 0
+    for cards in ({}, partial_cd, {"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP"}):
         _write(tmp_path / "ok.fits", _header(**cards))
         assert read_band(tmp_path / "ok.fits", (66, 66), coordinates=DEG).flags == 0, cards
     _write(

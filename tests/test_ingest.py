@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from cutouts import band_file, cutout_image, sky, write_cutout, write_set
+from cutouts import band_file, cutout_image, ingest_real_vis_sample, sky, write_cutout, write_set
 
 from pipeline.errors import ConservationError, StoreError, StoreNotFoundError
 from pipeline.flags import UNUSABLE, Flag
@@ -769,10 +769,19 @@ def test_a_band_file_of_another_object_is_flagged_by_its_position(tmp_path, dask
     """New-user trial: another object's VIS file gave the object its position and score, unflagged."""
     ids = IDS[:6]
     source = write_set(EUCLID, tmp_path / "src", ids)
-    write_cutout(band_file(EUCLID, source, 100003, "VIS"), cutout_image(100004, 0, (200, 200)), *sky(100004))
+    write_cutout(
+        band_file(EUCLID, source, 100003, "VIS"),
+        cutout_image(100004, 0, (200, 200)),
+        *sky(100004),
+        scale_arcsec=0.1,
+    )
     ra, dec = sky(100005)
     write_cutout(
-        band_file(EUCLID, source, 100005, "Y"), cutout_image(100005, 1, (66, 66)), ra, dec + 0.5 / 3600
+        band_file(EUCLID, source, 100005, "Y"),
+        cutout_image(100005, 1, (66, 66)),
+        ra,
+        dec + 0.5 / 3600,
+        scale_arcsec=0.3,
     )
     report = ingest(EUCLID, source, tmp_path / "store.zarr", dask_client)
     data = open_store(tmp_path / "store.zarr")
@@ -831,3 +840,42 @@ def test_an_ingest_stopped_while_the_store_grows_is_finished_by_the_next(tmp_pat
     data = open_store(store)
     np.testing.assert_array_equal(data["object_id"].values, np.arange(300000, 300040))
     assert (data["flags"].values == 0).all()
+
+
+def test_ingest_flags_a_real_file_cut_inside_its_header_truncated(real_samples, tmp_path, dask_client):
+    """Trial: the real VIS file cut to its first 1000 bytes was UNREADABLE, "not a FITS file"."""
+    (tmp_path / "cut.fits").write_bytes((real_samples / "imageEUC_VIS-100002.fits").read_bytes()[:1000])
+    _, store = ingest_real_vis_sample(tmp_path, tmp_path / "run", dask_client, "cut.fits")
+    data = open_store(store)
+    assert data["flags"].values.tolist() == [Flag.TRUNCATED | Flag.NO_COORDINATES]
+    summaries = sorted((store / "_lenshunt" / "reports").glob("ingest-*.json"))
+    reasons = json.loads(summaries[-1].read_text())["reasons"]
+    assert reasons["VIS: truncated file (its header ends at byte 1000, before its END card)"] == 1
+
+
+def test_the_ingest_report_names_the_objects_of_each_reason(tmp_path, dask_client):
+    """Trial: the report counted the objects of each reason ("3 J: WCS pixel grid rotated ...") but
+    named none; it names the first five of each (over regions, and in a re-read) and counts the rest."""
+    ids = list(range(100001, 100011))
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    for object_id in ids[3:]:  # seven H files missing, in several regions
+        band_file(EUCLID, source, object_id, "H").unlink()
+    data = band_file(EUCLID, source, 100002, "VIS").read_bytes()
+    band_file(EUCLID, source, 100002, "VIS").write_bytes(data[:1000])
+    store = tmp_path / "s.zarr"
+    report = ingest(EUCLID, source, store, dask_client, chunk_objects=2)
+    missing, cut = (
+        "H: missing file",
+        "VIS: truncated file (its header ends at byte 1000, before its END card)",
+    )
+    assert report.reasons == {missing: 7, cut: 1}
+    assert report.reason_objects == {missing: [100004, 100005, 100006, 100007, 100008], cut: [100002]}
+    lines = report.summary().splitlines()
+    assert f"         7  {missing} (objects 100004, 100005, 100006, 100007, 100008 and 2 more)" in lines
+    assert f"         1  {cut} (object 100002)" in lines
+    saved = json.loads(next((store / "_lenshunt" / "reports").glob("ingest-*.json")).read_text())
+    assert saved["reason_objects"] == report.reason_objects
+    # a re-read of changed files names its objects too
+    band_file(EUCLID, source, 100009, "J").write_bytes(data[:500])
+    again = ingest(EUCLID, source, store, dask_client, chunk_objects=2)
+    assert again.reason_objects[f"J: {cut[5:].replace('1000', '500')}"] == [100009]

@@ -16,7 +16,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
-from cutouts import band_file, sky, write_set
+from cutouts import band_file, ingest_real_vis_sample, sky, write_set
 
 from pipeline.flags import ORIENTATION_TOLERANCE_DEG, UNUSABLE, Flag, documentation
 from pipeline.sources.fast_fits import read_simple_image
@@ -28,6 +28,8 @@ from pipeline.store.reading import MIRRORED_REASON, TURNED_REASON
 from schemas.layout import CoordinateSpec, load_layout
 
 EUCLID = load_layout("euclid-sglc2")
+CD = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
+NO_CD = "no CD matrix (the pixel scale taken as 1 degree, the FITS default)"
 NO_CRVAL = "no CRVAL1, CRVAL2 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)"
 DEG = (CoordinateSpec(ra="RA", dec="DEC", unit="deg"), CoordinateSpec(ra="CRVAL1", dec="CRVAL2"))
 
@@ -202,6 +204,14 @@ def test_ingest_flags_a_band_turned_or_mirrored_against_the_others(tmp_path, das
         f"Y: unusable WCS: {NO_CRVAL}": 1,
     }
     assert report.flag_counts == {"ORIENTATION_MISMATCH": 3, "BAD_WCS": 1}
+    # named in the report (trial: counted only, "3 J: WCS pixel grid rotated ...")
+    assert report.reason_objects == {
+        f"VIS: {TURNED_REASON}": [100001],
+        f"Y: {MIRRORED_REASON}": [100002],
+        f"J: {TURNED_REASON}": [100004],
+        f"Y: unusable WCS: {NO_CRVAL}": [100006],
+    }
+    assert f"         1  J: {TURNED_REASON} (object 100004)" in report.summary().splitlines()
     assert (data["ra"].values[5], data["dec"].values[5]) == pytest.approx(sky(100006))
     assert documentation()["ORIENTATION_MISMATCH"].startswith("bit 15: ")
 
@@ -219,6 +229,10 @@ def test_ingest_flags_a_band_turned_or_mirrored_against_the_others(tmp_path, das
             "no CRVAL1, CRVAL2 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)",
         ),
         (("CRVAL2",), "no CRVAL2 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)"),
+        # trial: no pixel matrix at all (FITS: CDELTi = 1, a degree a pixel) passed with flags 0
+        ((*CD, "CDELT1", "CDELT2"), f"no CDELT1, CDELT2 and {NO_CD}"),
+        ((*CD, "CDELT2"), f"no CDELT2 and {NO_CD}"),
+        ((*CD, "CDELT1", "CDELT2", {"PC1_1": -1.0, "PC2_2": 1.0}), f"no CDELT1, CDELT2 and {NO_CD}"),
     ],
 )
 def test_an_incomplete_wcs_is_flagged_and_left_out_of_the_cutout(tmp_path, dask_client, removed, defect):
@@ -229,7 +243,9 @@ def test_an_incomplete_wcs_is_flagged_and_left_out_of_the_cutout(tmp_path, dask_
     for object_id in ids:
         for band in EUCLID.band_names:
             _set_wcs(band_file(EUCLID, source, object_id, band))
-    _set_wcs(band_file(EUCLID, source, ids[0], "VIS"), **dict.fromkeys(removed))
+    cards = {key: None for key in removed if isinstance(key, str)}  # and, in a dict, cards to add
+    cards.update(*(added for added in removed if isinstance(added, dict)))
+    _set_wcs(band_file(EUCLID, source, ids[0], "VIS"), **cards)
     store = tmp_path / "s.zarr"
     report = ingest(EUCLID, source, store, dask_client)
     data = open_store(store)
@@ -258,3 +274,27 @@ def test_a_band_without_position_cards_and_without_ctype_has_no_position_from_it
             np.ones((66, 66), np.float32) + np.eye(66, dtype=np.float32), fits.Header(cards)
         ).writeto(path, overwrite=True)
         assert read_band(path, (66, 66), coordinates=DEG).flags == Flag.NO_COORDINATES, cards
+
+
+def test_the_real_challenge_file_without_its_pixel_matrix_is_flagged(real_samples, tmp_path, dask_client):
+    """Trial: the first challenge's VIS file with its CDELT, CD and CROTA2 cards removed passed with flags
+    0, astropy read it at 3600" a pixel, and `lenshunt cutout` kept that WCS (its 278" placeholder
+    offset, under one such pixel, went unsaid). The file as it is has flags 0."""
+    target, store = ingest_real_vis_sample(real_samples, tmp_path / "whole", dask_client)
+    assert open_store(store)["flags"].values.tolist() == [0]
+    with fits.open(target) as hdus:
+        header = hdus[0].header
+        for key in ("CDELT1", "CDELT2", "CD1_1", "CD1_2", "CD2_1", "CD2_2", "CROTA2"):
+            del header[key]
+        stripped = tmp_path / "stripped.fits"
+        hdus.writeto(stripped)
+    target, store = ingest_real_vis_sample(stripped.parent, tmp_path / "cut", dask_client, stripped.name)
+    data = open_store(store)
+    assert data["band_flags"].values.tolist() == [[Flag.BAD_WCS]]
+    defect = f"no CDELT1, CDELT2 and {NO_CD}"
+    written = write_cutouts(store, 100002, tmp_path / "out")
+    assert defect in written.notes["VIS"]
+    with fits.open(written.files["VIS"]) as hdus:
+        assert not {"CTYPE1", "CRVAL1", "CRPIX1"} & set(hdus[0].header)
+        comments = " ".join(str(line) for line in hdus[0].header["COMMENT"])
+        assert "The input's celestial WCS is left out: it is unusable (no CDELT1, CDELT2" in comments

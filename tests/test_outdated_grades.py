@@ -48,7 +48,12 @@ def regraded(tmp_path_factory, dask_client):
     log.close()
     band = LAYOUT.bands[0]
     brighter = cutout_image(REPLACED, 0, band.shape) * 40
-    write_cutout(band_file(LAYOUT, source, REPLACED, band.name), brighter, *sky(REPLACED))
+    write_cutout(
+        band_file(LAYOUT, source, REPLACED, band.name),
+        brighter,
+        *sky(REPLACED),
+        scale_arcsec=band.pixel_scale_arcsec,
+    )
     touched = band_file(LAYOUT, source, TOUCHED, band.name)
     touched.write_bytes(touched.read_bytes())  # a new modification time, the same pixels
     report = ingest(LAYOUT, source, store, dask_client)
@@ -225,7 +230,9 @@ def test_a_page_opened_before_an_ingest_rewrote_an_object_refuses_its_grade(regr
     band = LAYOUT.bands[0]
     source = Path(run).parent / "src"
     brighter = cutout_image(KEPT, 0, band.shape) * 7
-    write_cutout(band_file(LAYOUT, source, KEPT, band.name), brighter, *sky(KEPT))
+    write_cutout(
+        band_file(LAYOUT, source, KEPT, band.name), brighter, *sky(KEPT), scale_arcsec=band.pixel_scale_arcsec
+    )
     assert ingest(LAYOUT, source, store, dask_client).n_reread == 1
     stale = rf"the images of object {KEPT} were re-read by an ingest at .*, after this page opened"
     with pytest.raises(GradeError, match=stale):

@@ -687,7 +687,7 @@ def test_rows_a_re_read_rewrote_before_it_was_killed_are_scored_again(tmp_path, 
     out = tmp_path / "run"
     score_store(store, bundle, out, dask_client, batch_size=2)
     pixels = cutout_image(400003 + 7919, 0, (200, 200)) * 50
-    write_cutout(band_file(EUCLID, source, 400003, "VIS"), pixels, *sky(400003))
+    write_cutout(band_file(EUCLID, source, 400003, "VIS"), pixels, *sky(400003), scale_arcsec=0.1)
     real = repair.write_json_atomic
 
     def killed_before_the_final_record(path, payload):
@@ -906,7 +906,7 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
         for band_index, band in enumerate(EUCLID.bands):
             image = cutout_image(object_id, band_index, band.shape)
             path = band_file(EUCLID, source, object_id, band.name)
-            write_cutout(path, image, ra, dec + offset_arcsec / 3600)
+            write_cutout(path, image, ra, dec + offset_arcsec / 3600, scale_arcsec=band.pixel_scale_arcsec)
     store = tmp_path / "store.zarr"
     ingest(EUCLID, source, store, dask_client)
     result = score_store(store, make_bundle(store, tmp_path / "bundle"), tmp_path / "run", dask_client)

@@ -35,7 +35,7 @@ def _other_delivery(root: Path, ids) -> Path:
     write_set(EUCLID, root, ids)
     for object_id in ids:
         image = cutout_image(object_id + 7919, 0, (200, 200))
-        write_cutout(band_file(EUCLID, root, object_id, "VIS"), image, *sky(object_id))
+        write_cutout(band_file(EUCLID, root, object_id, "VIS"), image, *sky(object_id), scale_arcsec=0.1)
     return root
 
 
@@ -87,18 +87,23 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
     before = _snapshot(store)
     replaced = band_file(EUCLID, source, 100003, "VIS")
     new_pixels = cutout_image(100003 + 7919, 0, (200, 200))
-    write_cutout(replaced, new_pixels, *sky(100003))
+    write_cutout(replaced, new_pixels, *sky(100003), scale_arcsec=0.1)
     touched = band_file(EUCLID, source, 100012, "J")
     os.utime(touched, ns=(time.time_ns(), time.time_ns() + 10**9))
     band_file(EUCLID, source, 100015, "H").unlink()
     for band in EUCLID.band_names:
         band_file(EUCLID, source, 100018, band).unlink()
     # review: a re-read of an object with one band replaced and another deleted blanked the deleted one
-    write_cutout(band_file(EUCLID, source, 100007, "VIS"), cutout_image(7, 0, (200, 200)), *sky(100007))
+    write_cutout(
+        band_file(EUCLID, source, 100007, "VIS"),
+        cutout_image(7, 0, (200, 200)),
+        *sky(100007),
+        scale_arcsec=0.1,
+    )
     band_file(EUCLID, source, 100007, "H").unlink()
     # trial: a second file of a band arriving later (a .fits.gz beside the .fits) was not flagged
     other = tmp_path / "other.fits"
-    write_cutout(other, cutout_image(11, 0, (200, 200)), *sky(100011))
+    write_cutout(other, cutout_image(11, 0, (200, 200)), *sky(100011), scale_arcsec=0.1)
     gz = band_file(EUCLID, source, 100011, "VIS").with_suffix(".fits.gz")
     gz.write_bytes(gzip.compress(other.read_bytes()))
     report = ingest(EUCLID, source, store, dask_client)
@@ -159,7 +164,7 @@ def test_stores_of_older_versions_are_compared_from_their_next_ingest_on(tmp_pat
     marker.write_text(json.dumps(payload))
     # the flagged object's VIS replaced: only its JSON stats tell (its Y is still missing)
     vis_6 = cutout_image(6, 0, (200, 200))
-    write_cutout(band_file(EUCLID, source, 100006, "VIS"), vis_6, *sky(100006))
+    write_cutout(band_file(EUCLID, source, 100006, "VIS"), vis_6, *sky(100006), scale_arcsec=0.1)
     first = ingest(EUCLID, source, store, dask_client)
     assert (first.n_reread, first.n_rewritten) == (1, 1)
     np.testing.assert_array_equal(open_store(store)["vis"][6, 0].values, vis_6)
@@ -167,7 +172,7 @@ def test_stores_of_older_versions_are_compared_from_their_next_ingest_on(tmp_pat
     with np.load(baselines[0]) as saved:  # the clean objects' files, saved at their first comparison
         assert len(baselines) == 1 and sorted(saved["object_id"]) == [i for i in IDS if i != 100006]
     vis_10 = cutout_image(10, 0, (200, 200))
-    write_cutout(band_file(EUCLID, source, 100010, "VIS"), vis_10, *sky(100010))
+    write_cutout(band_file(EUCLID, source, 100010, "VIS"), vis_10, *sky(100010), scale_arcsec=0.1)
     second = ingest(EUCLID, source, store, dask_client)
     assert (second.n_reread, second.n_rewritten) == (1, 1)
     np.testing.assert_array_equal(open_store(store)["vis"][10, 0].values, vis_10)

@@ -63,7 +63,10 @@ def ring_set(root: Path, seed: int = 11) -> Path:
         if lens:
             image += 0.6 * np.exp(-0.5 * ((radius_px - theta_e / PIXEL_SCALE) / 0.8) ** 2)
         write_cutout(
-            root / f"VIS/v-{object_id:06d}.fits", (image * 1e-11).astype(np.float32), *sky(object_id)
+            root / f"VIS/v-{object_id:06d}.fits",
+            (image * 1e-11).astype(np.float32),
+            *sky(object_id),
+            scale_arcsec=PIXEL_SCALE,
         )
         ein_area = math.pi * theta_e**2 if lens else 0.0
         mag_lens = 20.0 - 2.5 * math.log10(brightness)

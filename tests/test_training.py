@@ -74,7 +74,9 @@ def _add_ring(root: Path, object_id: int) -> None:
         y, x = np.mgrid[:n_y, :n_x]
         radius = np.hypot(y - n_y / 2, x - n_x / 2)
         ring = 0.6 * np.exp(-((radius - n_y / 4) ** 2) / (2 * (n_y / 24) ** 2))
-        write_cutout(path, (image + ring * 1e-11).astype(np.float32), ra, dec)
+        write_cutout(
+            path, (image + ring * 1e-11).astype(np.float32), ra, dec, scale_arcsec=band.pixel_scale_arcsec
+        )
 
 
 def ring_store(root: Path, client, offset: int = 0) -> Path:
@@ -177,7 +179,8 @@ def test_one_galaxy_under_two_ids_never_trains_and_validates_at_once(tmp_path, d
     for first, second in pairs:
         for band in LAYOUT.bands:
             path = band_file(LAYOUT, source, second, band.name)
-            write_cutout(path, fits.getdata(band_file(LAYOUT, source, first, band.name)), *sky(first))
+            image = fits.getdata(band_file(LAYOUT, source, first, band.name))
+            write_cutout(path, image, *sky(first), scale_arcsec=band.pixel_scale_arcsec)
     ingest(LAYOUT, source, tmp_path / "store.zarr", dask_client, chunk_objects=16)
     apart = 0
     for seed in range(12):

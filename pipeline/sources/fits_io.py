@@ -45,6 +45,7 @@ from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.positions import sky_position, to_astropy_header
+from pipeline.sources.truncation import cut_short
 from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
 from pipeline.sources.wcs_check import wcs_defect
 from schemas.layout import CoordinateSpec
@@ -331,9 +332,9 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
             try:
                 hdus = fits.open(stream, memmap=False, lazy_load_hdus=False)
             except Exception as exc:
-                stream_ends_early = _compressed_stream_ends_early(path)
-                if stream_ends_early:  # new-user trial: a cut-off .fits.gz was "not a FITS file"
-                    raise _VerdictError(Flag.TRUNCATED, f"truncated file ({stream_ends_early})") from exc
+                ends_early = cut_short(path)
+                if ends_early:  # new-user trials: a cut-off .fits.gz, a header cut, were "not a FITS file"
+                    raise _VerdictError(Flag.TRUNCATED, f"truncated file ({ends_early})") from exc
                 raise _VerdictError(Flag.UNREADABLE, f"not a FITS file ({_describe(exc)})") from exc
             with hdus:
                 kinds = fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU
@@ -409,37 +410,12 @@ def _is_gzip(path: str) -> bool:
 
 
 def _no_image_verdict(path: str) -> _VerdictError:
-    """A file whose readers found no image HDU: TRUNCATED when its compressed stream ends early (an
-    extension cut off: review), else UNREADABLE."""
-    stream_ends_early = _compressed_stream_ends_early(path)
-    if stream_ends_early:
-        return _VerdictError(Flag.TRUNCATED, f"truncated file ({stream_ends_early})")
+    """A file whose readers found no image HDU: TRUNCATED when its compressed stream or an extension's
+    header ends early (an extension cut off: review), else UNREADABLE."""
+    ends_early = cut_short(path)
+    if ends_early:
+        return _VerdictError(Flag.TRUNCATED, f"truncated file ({ends_early})")
     return _VerdictError(Flag.UNREADABLE, "no image HDU")
-
-
-def _compressed_stream_ends_early(path: str) -> str:
-    """Why a gzip or bzip2 file's stream stops before its end marker; "" if whole or not compressed.
-
-    Decompresses the whole file, so only called for a file the readers refused.
-    """
-    import bz2
-    import gzip
-
-    with open(path, "rb") as stream:
-        magic = stream.read(3)
-    opener = gzip.open if magic[:2] == _GZIP_MAGIC else bz2.open if magic == b"BZh" else None
-    if opener is None:
-        return ""
-    kind = "gzip" if opener is gzip.open else "bzip2"
-    try:
-        with opener(path, "rb") as stream:
-            while stream.read(1 << 20):
-                pass
-    except EOFError:
-        return f"its {kind} stream ends early"
-    except Exception:  # a corrupt stream (bad CRC, bad block) is not a short one: UNREADABLE says why
-        return ""
-    return ""
 
 
 def _describe(exc: BaseException) -> str:

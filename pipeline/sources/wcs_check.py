@@ -67,11 +67,14 @@ def wcs_defect(header: Mapping) -> str | None:
 
     >>> wcs_defect({"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ", "CDELT1": 0.0, "CDELT2": 0.0})
     "unknown projection 'XYZ' in CTYPE1 'RA---XYZ'"
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 2.0})
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL2": 2.0, "CD1_1": 1e-5, "CD2_2": 1e-5})
     "no CRVAL1 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)"
     >>> wcs_defect({"CRVAL1": 150.0, "CRVAL2": 2.0, "CDELT1": -1e-5, "CDELT2": 1e-5})
     'WCS cards CRVAL1, CRVAL2, CDELT1, CDELT2 without CTYPE1/CTYPE2 (read as linear pixel axes, not the sky)'
-    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0}) is None
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0})
+    'no CDELT1, CDELT2 and no CD matrix (the pixel scale taken as 1 degree, the FITS default)'
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0,
+    ...             "CD1_1": -1e-5, "CD2_2": 1e-5}) is None
     True
     """
     defect, celestial = card_defect(header)
@@ -101,7 +104,8 @@ def card_defect(header: Mapping) -> tuple[str | None, bool]:
     must be a longitude and a latitude of one projection that FITS Paper II defines (or TPV, TPD,
     TNX, ZPX, NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the pixel
     matrix (``CDi_j``, else ``CDELTi`` times ``PCi_j``, with the standard's defaults) must be finite
-    and non-singular.
+    and non-singular, and without a ``CDi_j`` card both ``CDELTi`` must be there (their default, 1
+    degree a pixel, is no cutout's scale).
 
     Parameters
     ----------
@@ -152,8 +156,10 @@ def _celestial_kind(name: str) -> tuple[str, str] | None:
 
 
 def _matrix_defect(header: Mapping) -> str | None:
-    """Why the pixel matrix is unusable (not a finite number, singular), or None; plain floats, as
-    numpy costs tens of microseconds a 2x2 matrix."""
+    """Why the pixel matrix is unusable (not a finite number, no pixel scale, singular), or None; plain
+    floats, as numpy costs tens of microseconds a 2x2 matrix. Without a CDi_j card a missing CDELTi
+    is 1 (FITS Paper I): astropy and DS9 read such a cutout at 3600" a pixel (trial: flags 0, and
+    `lenshunt cutout` kept that WCS). Some CDi_j cards without the others are whole: the rest are 0."""
     has_cd = any(key in header for key in _CD_KEYS)
     used = _CD_KEYS if has_cd else ("CDELT1", "CDELT2", *_PC_KEYS)
     values = {}
@@ -162,6 +168,9 @@ def _matrix_defect(header: Mapping) -> str | None:
             if not _finite_number(header[key]):
                 return f"{key} = {header[key]!r} is not a finite number"
             values[key] = float(header[key])
+    if not has_cd and ("CDELT1" not in header or "CDELT2" not in header):
+        missing = ", ".join(key for key in ("CDELT1", "CDELT2") if key not in header)
+        return f"no {missing} and no CD matrix (the pixel scale taken as 1 degree, the FITS default)"
     zero = ""
     if has_cd:
         a, b, c, d = (values.get(key, 0.0) for key in _CD_KEYS)

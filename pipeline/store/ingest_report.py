@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.flags import documentation
 from pipeline.store.header_columns import not_square_lines, scale_lines
+
+NAMED_OBJECTS = 5
+"""Object ids an ingest report names per reason (the smallest); the rest are counted."""
+
+
+class ReasonTally(Counter):
+    """The objects of each reason (``"<band>: <reason>"``): their count, and the first
+    :data:`NAMED_OBJECTS` ids in :attr:`objects` (trial: the report counted the objects of each reason
+    but named none, and a user could not find which files to fix).
+
+    >>> tally = ReasonTally()
+    >>> tally.add("VIS: truncated file", [100007, 100003])
+    >>> tally["VIS: truncated file"], tally.objects
+    (2, {'VIS: truncated file': [100003, 100007]})
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[str, list[int]] = {}
+
+    def add(self, reason: str, object_ids: Iterable[int]) -> None:
+        """Count ``object_ids`` (int) under ``reason``, keeping the smallest ids to name."""
+        ids = [int(i) for i in object_ids]
+        self[reason] += len(ids)
+        self.objects[reason] = sorted({*self.objects.get(reason, ()), *ids})[:NAMED_OBJECTS]
+
+
+def merge_named(*named: Mapping[str, Iterable[int]]) -> dict[str, list[int]]:
+    """Reason -> the smallest :data:`NAMED_OBJECTS` ids among those of several reports or regions.
+
+    >>> merge_named({"J: x": [3, 9]}, {"J: x": [1], "H: y": [2]})
+    {'J: x': [1, 3, 9], 'H: y': [2]}
+    """
+    merged: dict[str, set[int]] = {}
+    for part in named:
+        for reason, ids in part.items():
+            merged.setdefault(reason, set()).update(int(i) for i in ids)
+    return {reason: sorted(ids)[:NAMED_OBJECTS] for reason, ids in merged.items()}
+
+
+def named_objects(ids: list[int], count: int) -> str:
+    """The objects a report line names: ``"(objects 1, 2 and 3 more)"``; "" when none are known.
+
+    >>> named_objects([100003], 1), named_objects([1, 2, 3, 4, 5], 12)
+    ('(object 100003)', '(objects 1, 2, 3, 4, 5 and 7 more)')
+    """
+    if not ids:
+        return ""
+    more = f" and {count - len(ids)} more" if count > len(ids) else ""
+    return f"({'object' if count == 1 else 'objects'} {', '.join(str(i) for i in ids)}{more})"
 
 
 @dataclass
@@ -36,6 +88,7 @@ class IngestReport:
     pixel_scales: dict[str, list] = field(default_factory=dict)
     flag_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    reason_objects: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
     plans: list[str] = field(default_factory=list)
     band_units: dict[str, list[str]] = field(default_factory=dict)
@@ -87,6 +140,8 @@ class IngestReport:
                 f"    {count:6d}  {name} ({docs.get(name, '')})"
                 for name, count in sorted(self.flag_counts.items())
             )
-            lines.append("  reasons (band: reason, objects):")
-            lines.extend(f"    {count:6d}  {reason}" for reason, count in sorted(self.reasons.items()))
+            lines.append("  reasons (band: reason, objects, the first object ids):")
+            for reason, count in sorted(self.reasons.items()):
+                named = named_objects(self.reason_objects.get(reason, []), count)
+                lines.append(f"    {count:6d}  {reason} {named}".rstrip())
         return "\n".join(lines)

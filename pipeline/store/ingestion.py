@@ -35,7 +35,7 @@ from pipeline.store.header_columns import (
     pixel_scale_mismatch,
     record_band_units,
 )
-from pipeline.store.ingest_report import IngestReport
+from pipeline.store.ingest_report import IngestReport, merge_named
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
@@ -99,6 +99,7 @@ def ingest_region(
         "n_flagged": int(np.count_nonzero(flags)),
         "flag_counts": flag_counts(flags),
         "reasons": dict(reasons),
+        "reason_objects": reasons.objects,
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
         "pixel_scales": pixel_scale_mismatch(dataset["band_pixel_scale"].values, layout),
         "stats_time": stats_time,
@@ -191,7 +192,7 @@ def ingest(
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
             report.n_flagged += repaired.n_reread - repaired.n_clean  # trial: their new flags went unsaid
             report.n_rewritten = len(repaired.rows)
-            _merge_counts(report, repaired.reasons, repaired.flag_counts)
+            _merge_counts(report, repaired.reasons, repaired.flag_counts, repaired.reason_objects)
             report.band_units = merge_band_units(report.band_units, repaired.band_units)
             report.plans.append(f"repair-{repaired.repair_id}")
 
@@ -402,15 +403,18 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
 
 def _merge_results(report: IngestReport, results: Sequence[dict], labels: np.ndarray) -> None:
     for result in results:
-        _merge_counts(report, result["reasons"], result["flag_counts"])
+        _merge_counts(report, result["reasons"], result["flag_counts"], result.get("reason_objects", {}))
         report.n_flagged += result["n_flagged"]
         report.band_units = merge_band_units(report.band_units, result.get("band_units", {}))
         report.pixel_scales = merge_scale_mismatch(report.pixel_scales, result.get("pixel_scales", {}))
     report.n_labelled += int(np.count_nonzero(labels >= 0))
 
 
-def _merge_counts(report: IngestReport, reasons: dict[str, int], counts: dict[str, int]) -> None:
+def _merge_counts(
+    report: IngestReport, reasons: dict[str, int], counts: dict[str, int], named: dict[str, list[int]]
+) -> None:
     report.reasons = dict(Counter(report.reasons) + Counter(reasons))
+    report.reason_objects = merge_named(report.reason_objects, named)
     report.flag_counts = dict(Counter(report.flag_counts) + Counter(counts))
 
 

@@ -16,6 +16,7 @@ from pipeline.sources.discovery import Manifest
 from pipeline.sources.fits_io import read_band
 from pipeline.sources.orientation import orientation_mismatch
 from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_square, scale_off
+from pipeline.store.ingest_report import ReasonTally
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
 
@@ -25,10 +26,10 @@ INGEST_FLAGS = 0xFFFF
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
 
 
-def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, Counter[str]]:
+def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, ReasonTally]:
     """Read every band of the manifest's objects into a store-schema dataset (no writing).
 
-    Returns the dataset and the count of each problem (``"<band>: <reason>"``).
+    Returns the dataset and each problem's objects (``"<band>: <reason>"``: their count, the first ids).
     """
     n = len(manifest)
     # Filled in place; the slots of bands without an image are set to NaN at the end (a NaN fill
@@ -40,7 +41,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     empty_slots: list[tuple[str, int, int]] = []
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
     headers = HeaderColumns.empty(n, len(layout.bands))
-    reasons: Counter[str] = Counter()
+    reasons = ReasonTally()
     position_problems: list[str | None] = [None] * n
     band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
     # per file: plain Python floats and ints (numpy scalars and Flag operations cost microseconds each)
@@ -64,7 +65,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg
             if manifest.duplicates and (int(object_ids[row]), band.name) in manifest.duplicates:
                 flags |= _DUPLICATE_ID
-                reasons[f"{band.name}: duplicate id"] += 1
+                reasons.add(f"{band.name}: duplicate id", [object_ids[row]])
             band_flags[row, band_index] = flags
             if result.image is not None:
                 group_images[row, slot] = result.image
@@ -72,10 +73,10 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             else:
                 empty_slots.append((band.group, row, slot))
             if result.reason:
-                reasons[f"{band.name}: {result.reason}"] += 1
+                reasons.add(f"{band.name}: {result.reason}", [object_ids[row]])
             for reason in result.extra_reasons:
                 if reason:
-                    reasons[f"{band.name}: {reason}"] += 1
+                    reasons.add(f"{band.name}: {reason}", [object_ids[row]])
             if searching and not math.isnan(result.ra_deg):
                 first_ra[row], first_dec[row] = result.ra_deg, result.dec_deg
             elif result.position_problem and not position_problems[row]:
@@ -83,7 +84,8 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     ra, dec = np.asarray(first_ra, dtype=np.float64), np.asarray(first_dec, dtype=np.float64)
     for group, row, slot in empty_slots:
         images[group][row, slot] = np.nan
-    _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons)
+    ids = manifest.object_ids
+    _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons, ids)
     off_scale = scale_off(headers.pixel_scale, layout)
     oblong = not_square(headers.pixel_aspect)
     band_flags[off_scale | oblong] |= Flag.PIXEL_SCALE_MISMATCH
@@ -93,15 +95,15 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             (oblong, NOT_SQUARE_REASON),
         ):
             if off[:, band_index].any():
-                reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
-    _flag_orientation_mismatch(layout, headers, band_flags, reasons)
+                reasons.add(f"{band.name}: {why}", ids[off[:, band_index]])
+    _flag_orientation_mismatch(layout, headers, band_flags, reasons, ids)
     dataset = empty_dataset(layout, n, images)
     flags = np.bitwise_or.reduce(band_flags, axis=1).astype(np.int32)
     # A sky position from any band is the object's position.
     flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)
     for row in np.flatnonzero(np.isnan(ra)):
         flags[row] |= Flag.NO_COORDINATES
-        reasons[f"no sky position: {position_problems[row] or 'no band file with a header'}"] += 1
+        reasons.add(f"no sky position: {position_problems[row] or 'no band file with a header'}", [ids[row]])
     dataset = dataset.assign_coords(
         object_id=("object", manifest.object_ids.astype(np.int64)),
         ra=("object", ra),
@@ -113,11 +115,11 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     return headers.assign(dataset), reasons
 
 
-def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
+def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons, ids) -> None:  # type: ignore[no-untyped-def]
     """Set the object's position to the one most of its bands agree on and flag the others, in place.
 
     ``band_ra``/``band_dec`` (n, n_bands) deg are each band's position (NaN: none), ``ra``/``dec``
-    (n,) the first band's. The reference is the band with the most bands within
+    (n,) the first band's, ``ids`` (n,) the objects'. The reference is the band with the most bands within
     POSITION_TOLERANCE_ARCSEC of it (the first such band on a tie, so the first band's position
     when all agree); bands farther from it are flagged POSITION_MISMATCH (new-user trial: another
     object's VIS file gave the object its position, unflagged; review: with three or more bands, the
@@ -140,7 +142,7 @@ def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reas
         flagged = np.flatnonzero(far[:, band_index])
         band_flags[flagged, band_index] |= Flag.POSITION_MISMATCH
         if flagged.size:
-            reasons[f"{band.name}: {why}"] += int(flagged.size)
+            reasons.add(f"{band.name}: {why}", ids[flagged])
 
 
 MIRRORED_REASON = "WCS pixel grid mirrored against the object's other bands' (stacked flipped)"
@@ -151,7 +153,7 @@ TURNED_REASON = (
 """The ingest reasons of a band flagged ORIENTATION_MISMATCH (``"BAND: <reason>"``)."""
 
 
-def _flag_orientation_mismatch(layout, headers: HeaderColumns, band_flags, reasons) -> None:  # type: ignore[no-untyped-def]
+def _flag_orientation_mismatch(layout, headers: HeaderColumns, band_flags, reasons, ids) -> None:  # type: ignore[no-untyped-def]
     """Flag ORIENTATION_MISMATCH, in place, the bands whose pixel grid lies otherwise than the object's
     (:func:`pipeline.sources.orientation.orientation_mismatch`; before, a band whose CD matrix was
     turned by 90 degrees, or whose CDELT1 had the other sign, was stacked with the others unflagged).
@@ -161,7 +163,7 @@ def _flag_orientation_mismatch(layout, headers: HeaderColumns, band_flags, reaso
         band_flags[off] |= Flag.ORIENTATION_MISMATCH
         for band_index, band in enumerate(layout.bands):
             if off[:, band_index].any():
-                reasons[f"{band.name}: {why}"] += int(off[:, band_index].sum())
+                reasons.add(f"{band.name}: {why}", ids[off[:, band_index]])
 
 
 def flag_counts(flags: np.ndarray) -> dict[str, int]:

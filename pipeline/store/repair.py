@@ -37,6 +37,7 @@ from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
 from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
+from pipeline.store.ingest_report import merge_named
 from pipeline.store.lock import store_being_written
 from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
 from pipeline.store.zarr_store import open_store, read_attributes, read_rows, write_rows
@@ -74,6 +75,7 @@ class RepairResult:
     reasons: dict[str, int]
     flag_counts: dict[str, int]
     band_units: dict[str, list[str]]
+    reason_objects: dict[str, list[int]] = field(default_factory=dict)
 
 
 def repair_ids(store: Path) -> list[str]:
@@ -186,6 +188,7 @@ def repair_rows_task(
         "n_clean": int(np.count_nonzero(flags == 0)),
         "flag_counts": flag_counts(flags[flags != 0]),
         "reasons": dict(reasons),
+        "reason_objects": reasons.objects,
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
     }
 
@@ -271,6 +274,7 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
         reasons=dict(sum((Counter(result["reasons"]) for result in results), Counter())),
         flag_counts=dict(sum((Counter(result["flag_counts"]) for result in results), Counter())),
         band_units=band_units,
+        reason_objects=merge_named(*(result.get("reason_objects", {}) for result in results)),
     )
     return result, changes
 
