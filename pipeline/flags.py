@@ -192,7 +192,7 @@ _DOCS = {
     "hidden",
     "CONSTANT_IMAGE": "every usable pixel of a band has one value (e.g. all 0): a blank image, no data",
     "BAD_WCS": "a band's celestial WCS unusable (unknown projection, zero or singular pixel matrix, "
-    "no CTYPE or no CRVAL): its position taken elsewhere, its cutout written without it",
+    "no CTYPE, no CRVAL or no pixel scale): its position taken elsewhere, its cutout written without it",
     "ORIENTATION_MISMATCH": "a band's pixel grid mirrored, or rotated over 1 degree, against the "
     "object's other bands: stacked misaligned",
     "NOT_SCORED": "not scored: unusable input",
