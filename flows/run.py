@@ -44,6 +44,11 @@ from pipeline.scoring import check_score_folder
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
 
+# A run that serve started: Prefect's engine imports this module (its entrypoint) before it proposes
+# Running and starts its observers, whose logs of a server gone then were not filtered yet (slow test on
+# a busy machine: a websocket traceback on serve's console), nor a Ctrl-C ignored (the run crashed).
+ignore_terminal_interrupt_if_served()
+
 HELP = "ingest, score, evaluate and report in one flow (the main job)"
 
 

@@ -85,7 +85,9 @@ def env_seconds(name: str, default: float) -> float:
 def ignore_terminal_interrupt_if_served() -> None:
     """In a run that ``lenshunt serve`` started (``$LENSHUNT_SERVED_RUN``): ignore SIGINT, which a
     Ctrl-C in ``serve``'s terminal sends to the run too; ``serve`` cancels the run itself (SIGTERM).
-    Processes the run starts from here on (its local Dask workers) inherit the setting.
+    Processes the run starts from here on (its local Dask workers) inherit the setting. Called as
+    :mod:`flows.run` is imported, which Prefect's engine does before it proposes Running and starts
+    its observers, and again as the flow's body starts (idempotent).
 
     Its console (``serve``'s) also leaves out what Prefect logs of the cancel, which ``serve``'s
     stop line says: each task's "Crash detected! Execution was aborted by a termination signal." and

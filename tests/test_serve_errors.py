@@ -285,6 +285,48 @@ def test_a_websocket_handshake_cut_by_a_server_going_away_is_left_off_the_consol
     assert drop.filter(record(ValueError("a bug")))
 
 
+#: A served run's process as Prefect's engine starts it: the engine's logging, then the flow loaded from
+#: its entrypoint (the module imported), then what Prefect logs before the flow's body runs.
+SERVED_RUN_BEFORE_ITS_BODY = """
+import os, signal, sys, time
+import websockets.exceptions
+from prefect.flows import load_flow_from_entrypoint
+from prefect.logging import get_logger
+load_flow_from_entrypoint("flows.run.run_flow")
+try:
+    try:
+        raise EOFError("connection closed while reading HTTP status line")
+    except EOFError as eof:
+        raise websockets.exceptions.InvalidMessage("did not receive a valid HTTP response") from eof
+except websockets.exceptions.InvalidMessage:
+    get_logger("FlowRunSuspendingObserver").warning(
+        "The FlowRunSuspendingObserver websocket failed with an exception. Switching to polling mode.",
+        exc_info=True,
+    )
+os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C in serve's terminal
+time.sleep(0.5)
+print("still running", flush=True)
+"""
+
+
+def test_a_served_run_is_quiet_and_ignores_a_ctrl_c_from_the_moment_its_flow_is_loaded():
+    """Slow test under load (a busy 2-core machine): the server was killed right after the served run
+    turned Running, before the run's body had installed its console filters, and its process printed
+    Prefect's FlowRunSuspendingObserver websocket traceback (``InvalidMessage`` from an ``EOFError``).
+    Prefect's engine loads the flow (imports :mod:`flows.run`) before it proposes Running and starts
+    its observers; the filters, and the ignored SIGINT (a Ctrl-C to serve's process group in that
+    window crashed the run instead of letting serve cancel it), are set from that import on."""
+    env = {**os.environ, "LENSHUNT_SERVED_RUN": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+    result = subprocess.run(
+        [sys.executable, "-c", SERVED_RUN_BEFORE_ITS_BODY], env=env, capture_output=True, text=True,
+        timeout=120, preexec_fn=_default_sigint,
+    )  # fmt: skip
+    assert result.stdout == "still running\n", result.stdout + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "FlowRunSuspendingObserver" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_a_server_gone_while_the_runner_starts_ends_serve_in_its_one_line_error():
     """Fresh-clone run: the server SIGKILLed while serve's runner connected its event emitter ended
     serve in ``RuntimeError: Runner failed to start: event_emitter`` and a 90-line traceback; it is the
