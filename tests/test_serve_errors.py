@@ -111,7 +111,7 @@ def test_serve_ends_in_one_line_when_its_server_goes_away(tmp_path):
         serve = _serve(tmp_path, env, "gone", grace_s=3, log_path=log_path)
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
-            assert api.deployment_id("gone") is not None
+            _wait_until_polled(api.url, "gone", serve, log_path)
             os.killpg(server.pid, signal.SIGKILL)  # the server goes (a SIGTERM waited on its connections)
             server.wait(timeout=60)
             stopped_at = time.monotonic()
@@ -151,15 +151,9 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
         again = None
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
-            # the runner has started once it polled: its deployment is READY (killed while it started,
-            # it ends serve in one line instead: test_a_server_gone_while_the_runner_starts_...)
-            found = Api(api.url).call(
-                "POST", "/deployments/filter", {"deployments": {"name": {"any_": ["restarted"]}}}
-            )
-            deadline = time.monotonic() + 120
-            while Api(api.url).call("GET", f"/deployments/{found[0]['id']}")["status"] != "READY":
-                assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.5)
+            # the runner has started once it polled (killed while it started, it ends serve in one line
+            # instead: test_a_server_gone_while_the_runner_starts_...)
+            _wait_until_polled(api.url, "restarted", serve, log_path)
             os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             _wait_for_line(log_path, "does not answer", serve)
@@ -189,6 +183,20 @@ def _wait_for_line(path, text: str, process: subprocess.Popen, timeout: float = 
     while text not in path.read_text():
         assert process.poll() is None and time.monotonic() < deadline, path.read_text()
         time.sleep(0.5)
+
+
+def _wait_until_polled(url: str, name: str, process: subprocess.Popen, log_path, timeout: float = 120) -> str:
+    """Wait until serve's runner has polled deployment ``name`` (status READY); its id. A server killed
+    before that ends serve as a runner that failed to start (its own test), not as one that lost its
+    server (flake hunt: the few milliseconds of the runner's websocket handshake)."""
+    from test_schedule import Api
+
+    deployment = Api(url).deployment_id(name)
+    deadline = time.monotonic() + timeout
+    while Api(url).call("GET", f"/deployments/{deployment}")["status"] != "READY":
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.5)
+    return deployment
 
 
 def _serve(tmp_path, env: dict, name: str, grace_s: float, log_path) -> subprocess.Popen:
@@ -460,11 +468,7 @@ def test_a_second_serve_of_one_deployment_or_work_directory_is_refused(tmp_path)
         first = _serve(tmp_path, env, "owned", 60, tmp_path / "first.log")
         try:
             _wait_for_line(tmp_path / "first.log", "waiting for scheduled runs", first)
-            deployment = Api(api.url).deployment_id("owned")
-            deadline = time.monotonic() + 120
-            while Api(api.url).call("GET", f"/deployments/{deployment}")["status"] != "READY":  # polled
-                assert first.poll() is None and time.monotonic() < deadline
-                time.sleep(0.5)
+            deployment = _wait_until_polled(api.url, "owned", first, tmp_path / "first.log")
             parameters = Api(api.url).call("GET", f"/deployments/{deployment}")["parameters"]
             (tmp_path / "other").mkdir()
             common = [sys.executable, "-m", "flows.cli", "serve", "--source", str(tmp_path / "incoming")]
