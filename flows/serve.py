@@ -34,7 +34,7 @@ from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
 from flows.serve_orphans import orphan_age_s, orphans_crashed
 from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served
-from flows.serve_runner import ServedRunner, server_grace_s
+from flows.serve_runner import ServedRunner, server_grace_s, slow_server_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 from pipeline.locking import output_lock
@@ -252,6 +252,7 @@ def serve_run_flow(
     quiet_resource_tracker()  # the runs' semaphores, removed at exit: no warning after the last line
     schedule = make_schedule(cron, interval, timezone)
     server_grace_s()  # a wrong LENSHUNT_SERVE_SERVER_GRACE_S is refused before anything is made
+    slow_server_s()  # and LENSHUNT_SERVE_SLOW_SERVER_S
     orphan_age_s()  # and LENSHUNT_SERVE_ORPHAN_AGE_S
     if not Path(parameters["source"]).is_dir():
         raise ServeError(f"--source {parameters['source']} is not a directory")

@@ -45,6 +45,9 @@ WATCH_S = 1.0
 #: read from :data:`GRACE_ENV` where set.
 SERVER_GRACE_S = 60.0
 GRACE_ENV = "LENSHUNT_SERVE_SERVER_GRACE_S"
+#: Where set, how long a server that does not answer in time (not one that refuses: it is gone) may
+#: stay silent before serve kills the run in flight (s); see :func:`slow_server_s` for the default.
+SLOW_ENV = "LENSHUNT_SERVE_SLOW_SERVER_S"
 
 
 def server_grace_s() -> float:
@@ -56,6 +59,41 @@ def server_grace_s() -> float:
         For a value that is not a number of seconds.
     """
     return env_seconds(GRACE_ENV, SERVER_GRACE_S)
+
+
+def slow_server_s() -> float:
+    """How long serve lets a run in flight wait on a Prefect server whose health check times out (s):
+    ``$LENSHUNT_SERVE_SLOW_SERVER_S`` where set, else ``PREFECT_API_REQUEST_TIMEOUT`` x
+    (``PREFECT_CLIENT_MAX_RETRIES`` + 1), 360 s by default. A slow server (busy, a long database
+    operation, a paused machine) is not gone: the run's own Prefect client waits that long on each
+    attempt of a request and retries a timed-out one that many times, so before then no request of
+    the run can have failed for good, and a kill would throw its work away for nothing (a review:
+    serve killed it 3-5 s into any silence). A server that refuses connections is gone, and its run is
+    killed at once as before. Serve still ends after :func:`server_grace_s` of either.
+
+    Raises
+    ------
+    pipeline.errors.LenshuntError
+        For a value of ``$LENSHUNT_SERVE_SLOW_SERVER_S`` that is not a number of seconds.
+    """
+    from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES
+
+    default = PREFECT_API_REQUEST_TIMEOUT.value() * (PREFECT_CLIENT_MAX_RETRIES.value() + 1)
+    return env_seconds(SLOW_ENV, default)
+
+
+def timed_out(why: str) -> bool:
+    """Whether ``why`` (:func:`flows.prefect_api.unanswered`'s ``"ReadTimeout: timed out"``) is a
+    health check that got no answer in time, as from a slow or paused server, rather than a refused
+    or reset connection (``"ConnectError: ..."``), as from a server whose process is gone.
+
+    >>> timed_out("ReadTimeout: timed out"), timed_out("ConnectError: [Errno 111] Connection refused")
+    (True, False)
+    """
+    import httpx
+
+    names = {cls.__name__ for cls in (httpx.TimeoutException, *httpx.TimeoutException.__subclasses__())}
+    return why.split(":", 1)[0] in names
 
 
 def env_seconds(name: str, default: float) -> float:
@@ -202,7 +240,7 @@ class ServedRunner:
         :class:`~flows.failures.PrefectApiError` (its processes killed: they cannot report to it)."""
         from flows.failures import PrefectApiError, add_console_filters
 
-        grace = server_grace_s()
+        grace, slow = server_grace_s(), slow_server_s()
         os.environ[SERVED_ENV] = "1"
         add_console_filters(DropServerGone())
         _quiet_service_loop_printer()
@@ -214,6 +252,7 @@ class ServedRunner:
         killed = 0
         try:
             while not self._done.wait(WATCH_S):
+                asked = time.monotonic()  # a timed-out check took its timeout: the silence began here
                 why = self.health() if self.health is not None else ""
                 if not why:
                     if down_since is not None:
@@ -225,16 +264,13 @@ class ServedRunner:
                             self.killed_runs.restate()
                     continue
                 if down_since is None:
-                    down_since = time.monotonic()
+                    down_since = asked
                     _SERVER_DOWN.set()
-                    print(
-                        f"lenshunt serve: warning: the Prefect server does not answer ({why}); serve ends "
-                        f"unless it answers within {grace:g} s ({GRACE_ENV})",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    print(_down_warning(why, grace, slow), file=sys.stderr, flush=True)
                     continue
-                if not killed:  # a second failure: a run in flight cannot report to the server
+                # a second failure: a run in flight cannot report to a server that is gone; one that
+                # is slow it waits for, as its Prefect client does (slow_server_s)
+                if not killed and (not timed_out(why) or time.monotonic() - down_since >= slow):
                     tree = _descendants()
                     runs = flow_run_ids(tree)
                     killed = _kill(tree) or -1  # trial: its Prefect clients' tracebacks
@@ -332,6 +368,21 @@ class ServedRunner:
                 )
         except Exception:  # the server gone: the stop goes on, and says less
             return []
+
+
+def _down_warning(why: str, grace: float, slow: float) -> str:
+    """serve's warning line on its first failed health check (``why``), saying which case it is."""
+    if timed_out(why):
+        case = (
+            f"it is slow, not gone: a run in flight is waited for up to {slow:g} s ({SLOW_ENV}), as its "
+            "Prefect client waits and retries"
+        )
+    else:
+        case = "it refused or failed the request, so it is taken for gone: a run in flight is killed"
+    return (
+        f"lenshunt serve: warning: the Prefect server does not answer ({why}); {case}; serve ends "
+        f"unless it answers within {grace:g} s ({GRACE_ENV})"
+    )
 
 
 def _describe_stop(busy: list[Any], after: list[Any], left: int) -> str:

@@ -79,6 +79,39 @@ def test_serve_refuses_a_wrong_grace_before_it_makes_anything(tmp_path, no_serve
     assert captured.out == ""
 
 
+def test_serve_refuses_a_wrong_slow_server_wait_before_it_makes_anything(
+    tmp_path, no_server, capsys, monkeypatch
+):
+    monkeypatch.setenv("LENSHUNT_SERVE_SLOW_SERVER_S", "-1")
+    source = tmp_path / "incoming"
+    source.mkdir()
+    argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "60"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        "lenshunt serve: error: LENSHUNT_SERVE_SLOW_SERVER_S='-1' is not a number of seconds (>= 0); "
+    ), captured.err
+    assert captured.out == "" and not (tmp_path / "work").exists()
+
+
+def test_a_server_that_accepts_but_does_not_answer_is_slow_and_one_that_refuses_is_gone():
+    """serve tells the two apart by its health check (:func:`flows.prefect_api.unanswered`): a
+    listening socket nobody reads (a stopped or busy server: the kernel still accepts the connection)
+    times out; a port where nothing listens refuses."""
+    import socket
+
+    from flows.prefect_api import unanswered
+    from flows.serve_runner import timed_out
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        why = unanswered(f"http://127.0.0.1:{silent.getsockname()[1]}/api", timeout=0.5)
+    assert why.startswith("ReadTimeout: ") and timed_out(why), why
+    why = unanswered(f"http://127.0.0.1:{free_port()}/api", timeout=0.5)
+    assert why.startswith("ConnectError: ") and not timed_out(why), why
+
+
 def test_serve_on_a_server_that_does_not_answer_says_so_in_one_line_and_prints_nothing_else(tmp_path):
     """The real console script, as the operator ran it: one line, as ``lenshunt run`` says it."""
     source = tmp_path / "incoming"
@@ -255,6 +288,73 @@ def test_a_run_in_flight_when_the_server_goes_away_prints_no_traceback(small_bun
     last = text.strip().splitlines()[-1]
     assert last.startswith(f"lenshunt serve: error: PREFECT_API_URL={api.url} stopped answering"), text
     assert "process(es) of the runs in flight killed" in last, text
+
+
+@pytest.mark.slow
+def test_a_run_in_flight_waits_out_a_server_that_is_slow_not_gone(small_bundle, tmp_path):  # noqa: F811
+    """A review: serve killed its run in flight 3-5 s into any silence of its server, a slow one
+    included (busy, a long database operation, a paused machine), whose health check times out
+    rather than being refused; the run's own Prefect client waits on such a server and retries. The
+    server stopped (SIGSTOP: its socket still accepts connections) for 20 s, four times past that
+    kill point, and then continued: serve warns that it is slow, says it answers again, and the run
+    was not killed: it completes."""
+    import psutil
+    from test_schedule import EUCLID, FIRST, LABELS, wait_for, write_set
+
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    log_path = tmp_path / "serve.log"
+    with started_prefect_server(home) as (api, env, server):
+        command = [
+            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "slow",
+            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
+        ]  # fmt: skip
+        with log_path.open("w") as log:
+            serve = subprocess.Popen(
+                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "150"}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
+            )  # fmt: skip
+        stopped = False
+        try:
+
+            def running():
+                assert serve.poll() is None, log_path.read_text()
+                return [r for r in api.flow_runs("slow") if r["state_type"] == "RUNNING"]
+
+            run = wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)[0]
+            os.killpg(server.pid, signal.SIGSTOP)
+            stopped = True
+            in_flight = psutil.Process(serve.pid).children(recursive=True)
+            _wait_for_line(log_path, "does not answer", serve, timeout=30)
+            time.sleep(20)
+            alive = [p for p in in_flight if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+            os.killpg(server.pid, signal.SIGCONT)
+            stopped = False
+            _wait_for_line(log_path, "answers again", serve, timeout=150)
+
+            def ended():
+                assert serve.poll() is None, log_path.read_text()
+                states = {r["id"]: r["state_type"] for r in api.flow_runs("slow")}
+                return states[run["id"]] if states[run["id"]] not in {"RUNNING", "PENDING"} else None
+
+            state = wait_for("the run to end", ended, 300, log_path.read_text)
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=120)
+        finally:
+            if stopped:
+                os.killpg(server.pid, signal.SIGCONT)
+            terminate(serve, timeout=30)
+    text = log_path.read_text()
+    assert in_flight and alive == in_flight, f"{in_flight} {alive}\n{text}"
+    assert state == "COMPLETED", f"{state}\n{text}"
+    warning = [line for line in text.splitlines() if line.startswith("lenshunt serve: warning:")]
+    assert len(warning) == 1 and "Timeout: " in warning[0], text
+    assert "it is slow, not gone: a run in flight is waited for up to " in warning[0], text
+    assert "process(es) killed" not in text, text
+    assert "Traceback" not in text, text
+    assert serve.returncode == 143, text
 
 
 def test_a_websocket_handshake_cut_by_a_server_going_away_is_left_off_the_console():
