@@ -247,35 +247,49 @@ def _serve(tmp_path, env: dict, name: str, grace_s: float, log_path) -> subproce
         )  # fmt: skip
 
 
+def _serve_a_run(tmp_path, env: dict, name: str, bundle, log_path, **extra_env: str) -> subprocess.Popen:
+    """``lenshunt serve`` every 5 s of a labelled set of 20 cutouts with ``bundle`` on one worker, its
+    output to ``log_path``; ``extra_env`` (e.g. its grace) set for it."""
+    from test_schedule import EUCLID, FIRST, LABELS, write_set
+
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    command = [
+        sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
+        "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", name,
+        "--model", str(bundle), "--workers", "1", "--batch-size", "8",
+    ]  # fmt: skip
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            command, env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_default_sigint,
+        )  # fmt: skip
+
+
+def _a_run_in_flight(api, name: str, serve: subprocess.Popen, log_path) -> dict:
+    """Wait (up to 300 s) until deployment ``name`` has a run Running; that run."""
+    from test_schedule import wait_for
+
+    def running():
+        assert serve.poll() is None, log_path.read_text()
+        return [r for r in api.flow_runs(name) if r["state_type"] == "RUNNING"]
+
+    return wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)[0]
+
+
 @pytest.mark.slow
 def test_a_run_in_flight_when_the_server_goes_away_prints_no_traceback(small_bundle, tmp_path):  # noqa: F811
     """Trial: with a run in flight, Prefect's FlowRunSuspendingObserver in the run's process printed
     a 30-line ConnectionRefusedError traceback into serve's output between its warning and its error
     line. The run's console now leaves such records out too; serve kills the run after its grace."""
-    from test_schedule import EUCLID, FIRST, LABELS, wait_for, write_set
-
-    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
     with started_prefect_server(home) as (api, env, server):
-        command = [
-            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
-            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "inflight",
-            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
-        ]  # fmt: skip
-        with log_path.open("w") as log:
-            serve = subprocess.Popen(
-                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "25"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
-            )  # fmt: skip
+        serve = _serve_a_run(
+            tmp_path, env, "inflight", small_bundle, log_path, LENSHUNT_SERVE_SERVER_GRACE_S="25"
+        )
         try:
-
-            def running():
-                assert serve.poll() is None, log_path.read_text()
-                return [r for r in api.flow_runs("inflight") if r["state_type"] == "RUNNING"]
-
-            wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)
+            _a_run_in_flight(api, "inflight", serve, log_path)
             os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             serve.wait(timeout=120)
@@ -299,31 +313,18 @@ def test_a_run_in_flight_waits_out_a_server_that_is_slow_not_gone(small_bundle, 
     kill point, and then continued: serve warns that it is slow, says it answers again, and the run
     was not killed: it completes."""
     import psutil
-    from test_schedule import EUCLID, FIRST, LABELS, wait_for, write_set
+    from test_schedule import wait_for
 
-    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
     with started_prefect_server(home) as (api, env, server):
-        command = [
-            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
-            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "slow",
-            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
-        ]  # fmt: skip
-        with log_path.open("w") as log:
-            serve = subprocess.Popen(
-                command, env={**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "150"}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint,
-            )  # fmt: skip
+        serve = _serve_a_run(
+            tmp_path, env, "slow", small_bundle, log_path, LENSHUNT_SERVE_SERVER_GRACE_S="150"
+        )
         stopped = False
         try:
-
-            def running():
-                assert serve.poll() is None, log_path.read_text()
-                return [r for r in api.flow_runs("slow") if r["state_type"] == "RUNNING"]
-
-            run = wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)[0]
+            run = _a_run_in_flight(api, "slow", serve, log_path)
             os.killpg(server.pid, signal.SIGSTOP)
             stopped = True
             in_flight = psutil.Process(serve.pid).children(recursive=True)
@@ -654,32 +655,17 @@ def test_a_run_serve_killed_while_its_server_was_away_says_why_once_it_is_back(s
     import shutil
     from pathlib import Path
 
-    from test_schedule import EUCLID, FIRST, LABELS, Api, wait_for, write_set
+    from test_schedule import Api, wait_for
 
-    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
     with started_prefect_server(home) as (api, env, server):
-        command = [
-            sys.executable, "-m", "flows.cli", "serve", "--source", str(source),
-            "--workdir", str(tmp_path / "work"), "--interval", "5", "--name", "away",
-            "--model", str(small_bundle), "--workers", "1", "--batch-size", "8",
-        ]  # fmt: skip
-        serve_env = {**env, "LENSHUNT_SERVE_SERVER_GRACE_S": "150", "PREFECT_CLIENT_MAX_RETRIES": "2"}
-        with log_path.open("w") as log:
-            serve = subprocess.Popen(
-                command, env=serve_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_default_sigint,
-            )  # fmt: skip
+        grace = {"LENSHUNT_SERVE_SERVER_GRACE_S": "150", "PREFECT_CLIENT_MAX_RETRIES": "2"}
+        serve = _serve_a_run(tmp_path, env, "away", small_bundle, log_path, **grace)
         again = None
         try:
-
-            def running():
-                assert serve.poll() is None, log_path.read_text()
-                return [r for r in api.flow_runs("away") if r["state_type"] == "RUNNING"]
-
-            run = wait_for("a run in flight", running, 300, log_path.read_text, interval=0.25)[0]
+            run = _a_run_in_flight(api, "away", serve, log_path)
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=60)
             _wait_for_line(log_path, "cannot report to the server", serve)
