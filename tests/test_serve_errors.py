@@ -171,8 +171,6 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
     """A review: serve ended two seconds into any outage of its server, a restart included. A server
     stopped and started again on its port within the grace is said (a warning, then "answers
     again") and serve goes on: a later stop of serve is the usual one line, exit 143."""
-    import shutil
-    from pathlib import Path
 
     from test_schedule import Api
 
@@ -190,13 +188,7 @@ def test_serve_waits_out_a_restart_of_its_server(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)  # a SIGTERM waited over 60 s on serve's connections once
             server.wait(timeout=60)
             _wait_for_line(log_path, "does not answer", serve)
-            port = api.url.rsplit(":", 1)[1].split("/")[0]
-            prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-            again = subprocess.Popen(
-                [prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
-                env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+            again = _server_again(api.url, env)
             _wait_for_line(log_path, "answers again", serve, timeout=150)
             assert Api(api.url).deployment_id("restarted") is not None
             serve.send_signal(signal.SIGTERM)
@@ -230,6 +222,20 @@ def _wait_until_polled(url: str, name: str, process: subprocess.Popen, log_path,
         assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
         time.sleep(0.5)
     return deployment
+
+
+def _server_again(url: str, env: dict) -> subprocess.Popen:
+    """A Prefect server started again on the port of ``url``, with the database of ``env``'s home."""
+    import shutil
+    from pathlib import Path
+
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    return subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
+        env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
 
 
 def _serve(tmp_path, env: dict, name: str, grace_s: float, log_path) -> subprocess.Popen:
@@ -652,8 +658,6 @@ def test_a_run_serve_killed_while_its_server_was_away_says_why_once_it_is_back(s
     runner's late report), the reason being on serve's console only. Now serve sets it Crashed with
     its reason, and sets it again should the runner's report come later (its client's retries: 2 here,
     so that the test sees the report's window pass)."""
-    import shutil
-    from pathlib import Path
 
     from test_schedule import Api, wait_for
 
@@ -669,13 +673,7 @@ def test_a_run_serve_killed_while_its_server_was_away_says_why_once_it_is_back(s
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=60)
             _wait_for_line(log_path, "cannot report to the server", serve)
-            port = api.url.rsplit(":", 1)[1].split("/")[0]
-            prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-            again = subprocess.Popen(
-                [prefect, "server", "start", "--host", "127.0.0.1", "--port", port],
-                env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+            again = _server_again(api.url, env)
             _wait_for_line(log_path, "answers again", serve, timeout=150)
 
             def state():
