@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
+from flows.server_health import timed_out, waited_for
 
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
 SERVED_ENV = "LENSHUNT_SERVED_RUN"
@@ -62,14 +63,14 @@ def server_grace_s() -> float:
 
 
 def slow_server_s() -> float:
-    """How long serve lets a run in flight wait on a Prefect server whose health check times out (s):
-    ``$LENSHUNT_SERVE_SLOW_SERVER_S`` where set, else ``PREFECT_API_REQUEST_TIMEOUT`` x
-    (``PREFECT_CLIENT_MAX_RETRIES`` + 1), 360 s by default. A slow server (busy, a long database
-    operation, a paused machine) is not gone: the run's own Prefect client waits that long on each
-    attempt of a request and retries a timed-out one that many times, so before then no request of
-    the run can have failed for good, and a kill would throw its work away for nothing (a review:
-    serve killed it 3-5 s into any silence). A server that refuses connections is gone, and its run is
-    killed at once as before. Serve still ends after :func:`server_grace_s` of either.
+    """How long serve lets a run in flight wait on a Prefect server whose health check times out or
+    answers busy (:func:`waited_for`; s): ``$LENSHUNT_SERVE_SLOW_SERVER_S`` where set, else
+    ``PREFECT_API_REQUEST_TIMEOUT`` x (``PREFECT_CLIENT_MAX_RETRIES`` + 1), 360 s by default. A slow
+    server (a long database operation, a paused machine) is not gone: the run's own Prefect client
+    waits that long on each attempt of a request and retries that many times, so before then no
+    request of the run can have failed for good (a review: serve killed it 3-5 s into any silence). A
+    server that refuses connections is gone: its run is killed at once. Serve still ends after
+    :func:`server_grace_s` of either.
 
     Raises
     ------
@@ -80,20 +81,6 @@ def slow_server_s() -> float:
 
     default = PREFECT_API_REQUEST_TIMEOUT.value() * (PREFECT_CLIENT_MAX_RETRIES.value() + 1)
     return env_seconds(SLOW_ENV, default)
-
-
-def timed_out(why: str) -> bool:
-    """Whether ``why`` (:func:`flows.prefect_api.unanswered`'s ``"ReadTimeout: timed out"``) is a
-    health check that got no answer in time, as from a slow or paused server, rather than a refused
-    or reset connection (``"ConnectError: ..."``), as from a server whose process is gone.
-
-    >>> timed_out("ReadTimeout: timed out"), timed_out("ConnectError: [Errno 111] Connection refused")
-    (True, False)
-    """
-    import httpx
-
-    names = {cls.__name__ for cls in (httpx.TimeoutException, *httpx.TimeoutException.__subclasses__())}
-    return why.split(":", 1)[0] in names
 
 
 def env_seconds(name: str, default: float) -> float:
@@ -270,7 +257,7 @@ class ServedRunner:
                     continue
                 # a second failure: a run in flight cannot report to a server that is gone; one that
                 # is slow it waits for, as its Prefect client does (slow_server_s)
-                if not killed and (not timed_out(why) or time.monotonic() - down_since >= slow):
+                if not killed and (not waited_for(why) or time.monotonic() - down_since >= slow):
                     tree = _descendants()
                     runs = flow_run_ids(tree)
                     killed = _kill(tree) or -1  # trial: its Prefect clients' tracebacks
@@ -372,10 +359,10 @@ class ServedRunner:
 
 def _down_warning(why: str, grace: float, slow: float) -> str:
     """serve's warning line on its first failed health check (``why``), saying which case it is."""
-    if timed_out(why):
+    if waited_for(why):
         case = (
-            f"it is slow, not gone: a run in flight is waited for up to {slow:g} s ({SLOW_ENV}), as its "
-            "Prefect client waits and retries"
+            f"it is {'slow' if timed_out(why) else 'busy'}, not gone: a run in flight is waited for up to "
+            f"{slow:g} s ({SLOW_ENV}), as its Prefect client waits and retries"
         )
     else:
         case = "it refused or failed the request, so it is taken for gone: a run in flight is killed"

@@ -101,7 +101,7 @@ def test_a_server_that_accepts_but_does_not_answer_is_slow_and_one_that_refuses_
     import socket
 
     from flows.prefect_api import unanswered
-    from flows.serve_runner import timed_out
+    from flows.server_health import timed_out
 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -110,6 +110,93 @@ def test_a_server_that_accepts_but_does_not_answer_is_slow_and_one_that_refuses_
     assert why.startswith("ReadTimeout: ") and timed_out(why), why
     why = unanswered(f"http://127.0.0.1:{free_port()}/api", timeout=0.5)
     assert why.startswith("ConnectError: ") and not timed_out(why), why
+
+
+@pytest.fixture
+def answering_server():
+    """A real HTTP server on a free port whose ``/api/health`` answers the status the test sets."""
+    import http.server
+    import threading
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        status = 200
+
+        def do_GET(self):
+            self.send_response(Health.status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Health, f"http://127.0.0.1:{server.server_address[1]}/api"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "waited"), [(503, True), (502, True), (429, True), (500, False), (404, False)]
+)
+def test_a_server_that_answers_busy_is_waited_for_and_one_that_answers_an_error_is_not(
+    answering_server, status, waited
+):
+    """A review: a health check answered 503 (a server overloaded or restarting behind a proxy) was
+    taken for a server gone and the run in flight killed, though the run's own Prefect client retries
+    408, 429, 502 and 503; those are waited for as a slow server is, other errors are not."""
+    from flows.prefect_api import unanswered
+    from flows.server_health import timed_out, waited_for
+
+    handler, url = answering_server
+    assert unanswered(url, timeout=5) == ""
+    handler.status = status
+    why = unanswered(url, timeout=5)
+    assert why.startswith("HTTPStatusError: ") and f"'{status} " in why, why
+    assert waited_for(why) is waited and not timed_out(why), why
+
+
+_BUSY_SERVER_SCRIPT = """
+import os, subprocess, sys, asyncio
+from flows.failures import PrefectApiError
+from flows.serve_runner import ServedRunner
+
+class Runner:
+    started = False
+    async def start(self):
+        await asyncio.Event().wait()
+
+run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+served = ServedRunner(Runner(), deployment_id=None, health=lambda: sys.argv[1])
+try:
+    served.serve()
+except PrefectApiError as exc:
+    print("ended:", exc, "|", served.stop_report, "| the run's exit:", run.wait(timeout=30))
+"""
+
+
+@pytest.mark.parametrize("status", [503, 500])
+def test_serve_waits_out_a_busy_server_until_its_grace_ends_and_kills_at_once_on_an_error(tmp_path, status):
+    """serve's own loop, in a process of its own (it kills its descendants), over a server whose health
+    check answers ``status``: with 503 the run in flight (a real child process) lives until serve's
+    grace ends, with 500 it is killed at the second check."""
+    why = f"HTTPStatusError: Server error '{status} Whatever' for url 'http://127.0.0.1:1/api/health'"
+    env = {**os.environ, "LENSHUNT_SERVE_SERVER_GRACE_S": "4", "LENSHUNT_SERVE_SLOW_SERVER_S": "360"}
+    result = subprocess.run(
+        [sys.executable, "-c", _BUSY_SERVER_SCRIPT, why], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    warning = result.stderr.splitlines()[0]
+    cannot_report = "the run in flight cannot report to the server: its 1 process(es) killed"
+    if status == 503:
+        assert "it is busy, not gone: a run in flight is waited for up to 360 s" in warning, warning
+        assert cannot_report not in result.stderr, result.stderr
+        ended = f"ended: {why} | 1 process(es) of the runs in flight killed | the run's exit: -9"
+        assert result.stdout.strip() == ended, result.stdout
+    else:
+        assert "it refused or failed the request, so it is taken for gone" in warning, warning
+        assert cannot_report in result.stderr, result.stderr
+        assert "| 1 process(es) of the runs in flight killed |" in result.stdout, result.stdout
 
 
 def test_serve_on_a_server_that_does_not_answer_says_so_in_one_line_and_prints_nothing_else(tmp_path):
