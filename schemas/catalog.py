@@ -11,7 +11,9 @@ column            dtype    unit    meaning
 ================  =======  ======  ===================================================
 object_id         int64            the object's id in the set
 ra, dec           float64  deg     sky position (NaN when the cutout header had none)
-score             float32          probability of being a lens; NaN when not scored
+score             float64          probability of being a lens; NaN when not scored
+                                   (float64: float32 ties the best candidates at 1.0,
+                                   :mod:`pipeline.models.logits`)
 score_std         float32          spread (std) of the score over ensemble members and
                                    test-time augmentations; 0 for one model without TTA,
                                    NaN when not scored
@@ -51,7 +53,8 @@ card gives; a card without a declaration gives exactly the two columns above:
 =====================  =======  ==================================================================
 output kind            dtype    columns
 =====================  =======  ==================================================================
-probability            float32  ``<name>`` (mean over ensemble members and TTA), ``<name>_std``
+probability            float64  ``<name>`` (mean over ensemble members and TTA), ``<name>_std``
+                       float32
                                 (their std; UCD ``stat.stdev;<ucd>``)
 regression             float32  the same, in the declared unit
 regression_gaussian    float32  ``<name>`` (mean), ``<name>_err`` (total predictive 1-sigma of the
@@ -128,7 +131,7 @@ _LEADING: tuple[ColumnSpec, ...] = (
 SCORE_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         name="score",
-        dtype="float32",
+        dtype="float64",
         ucd="stat.probability",
         description="Probability of being a strong lens; NaN when not scored",
     ),

@@ -202,7 +202,7 @@ def test_parquet_metadata_for_pyarrow_astropy_and_topcat(tmp_path: Path) -> None
     paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
     schema = pq.read_schema(paths.parquet)
     assert schema.names == list(table.columns)
-    assert str(schema.field("score").type) == "float"
+    assert str(schema.field("score").type) == "double"
     assert str(schema.field("label").type) == "int8"
     assert schema.field("ra").metadata[b"unit"] == b"deg"
     assert schema.field("ra").metadata[b"ucd"] == b"pos.eq.ra;meta.main"
@@ -241,13 +241,13 @@ def test_contract_violations_are_named(tmp_path: Path) -> None:
     table = make_table()
     provenance = make_provenance(table)
     cases = [
-        (table.astype({"score": "float64"}), r"'score' has dtype float64.*astype"),
+        (table.astype({"score": "float32"}), r"'score' has dtype float32.*astype"),
         (
             table.rename(columns={"score_std": "score_sd"}),
             r"missing \['score_std'\].*did you mean 'score_std'",
         ),
         (table.assign(rank=table["rank"][::-1].to_numpy()), "assign_ranks"),
-        (table.assign(score=np.float32(1.5)), r"score outside \[0, 1\]"),
+        (table.assign(score=np.float64(1.5)), r"score outside \[0, 1\]"),
         (table.assign(label=np.int8(2)), "label values"),
         (table.assign(model_id="other-model"), "one model's run"),
         (table.assign(known_lens="J0011-0845"), "known_lens_sep must be >= 0 where known_lens names"),

@@ -1001,3 +1001,45 @@ def test_a_model_reading_a_band_the_store_lacks_is_refused_before_scoring(
     assert not (tmp_path / "run").exists()
     with pytest.raises(BundleError, match=r"reads bands that the store lacks: \{'nir': \['J'\]\}"):
         load_bundle(bundle).on_store({"vis": ["VIS"], "nir": ["Y", "H"]})
+
+
+def test_the_best_candidates_keep_their_order_past_float32s_resolution(scored_setup, dask_client, tmp_path):
+    """A sigmoid head in float32 gives probabilities near 1 in steps of 6e-8 and exactly 1.0 above a
+    logit of about 17.3: the demo set had 2 objects at 1.0 and 114 distinct values among its 125
+    above 0.99, ranked among themselves by object id. Here the score head of a real bundle is
+    rescaled so that every object's logit lies in 18..34: the catalog keeps every score distinct
+    and below 1, and ranks them as their logits (computed apart, in float64) order them."""
+    import keras
+
+    from pipeline.models import load_bundle, save_bundle
+
+    root, _, store, bundle_path = scored_setup
+    bundle = load_bundle(bundle_path)
+    model = bundle.model
+    head = model.get_layer("score")
+    dataset = open_store(store)
+    usable = np.isfinite(predict_in_process(bundle_path, store))
+    inputs = bundle.prepare({group: dataset[group].values[usable] for group in bundle.recipe.groups})
+    features = np.asarray(keras.Model(model.inputs, head.input).predict_on_batch(inputs), dtype=np.float64)
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in head.get_weights())
+    logits = (features @ kernel + bias)[:, 0]
+    a = 16.0 / (logits.max() - logits.min())
+    shift = bias * a + 18.0 - a * logits.min()
+    head.set_weights([(kernel * a).astype(np.float32), shift.astype(np.float32)])
+    card = bundle.card.model_copy(update={"model_id": "sure"})
+    sure = save_bundle(tmp_path / "sure", model, bundle.recipe, card)
+    expected = (features @ head.get_weights()[0].astype(np.float64) + head.get_weights()[1])[:, 0]
+    assert expected.min() > 17.9 and np.float32(1 / (1 + np.exp(-expected.min()))) == 1.0
+
+    score_store(store, sure, tmp_path / "run", dask_client, batch_size=8)
+    catalog = read_catalog(paths.catalog_parquet(tmp_path / "run"))
+    scored = catalog[np.isfinite(catalog["score"])]
+    assert len(scored) == usable.sum()
+    by_logit = np.asarray(IDS)[usable][np.argsort(-expected, kind="stable")]
+    np.testing.assert_array_equal(scored.sort_values("rank")["object_id"], by_logit)
+    assert (scored["score"] < 1.0).all() and scored["score"].nunique() == len(scored)
+    doubt = 1 - scored.sort_values("rank")["score"]  # float64 spacing below 1: 1.1e-16
+    np.testing.assert_allclose(doubt, np.exp(-np.sort(expected)[::-1]), rtol=1e-3, atol=2.3e-16)
+    assert catalog["score"].dtype == np.float64
+    fits = read_catalog(paths.catalog_fits(tmp_path / "run"))
+    np.testing.assert_array_equal(fits["score"], catalog["score"])

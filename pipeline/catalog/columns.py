@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import CatalogError
+from pipeline.models.aggregate import column_dtype
 from pipeline.models.outputs import DEFAULT_SCORE, OutputDeclarationError, OutputSpec, parse_outputs
 from schemas.catalog import (
     FIXED_COLUMNS,
@@ -147,7 +148,7 @@ def output_column_specs(specs: Iterable[OutputSpec]) -> tuple[ColumnSpec, ...]:
         columns.append(
             ColumnSpec(
                 name=spec.name,
-                dtype="float32",
+                dtype=str(column_dtype(spec, spec.name)),
                 unit=unit,
                 ucd=ucd or "stat.value",
                 description=_short(about, "; NaN when not scored"),

@@ -41,7 +41,7 @@ from pipeline.catalog.reading import read_catalog, read_provenance
 from pipeline.catalog.validation import scored_mask, validate_catalog
 from pipeline.catalog.votable import count_votable_rows, write_votable
 from pipeline.errors import CatalogError, ConservationError
-from pipeline.models.aggregate import most_probable_class, numeric_columns
+from pipeline.models.aggregate import column_dtype, most_probable_class, numeric_columns
 from pipeline.paths import catalog_fits, catalog_hats, catalog_parquet, catalog_votable
 from pipeline.sources.positions import wrap_ra
 from schemas.catalog import RANK_BY_OBJECT_ID, Provenance
@@ -155,14 +155,15 @@ def make_catalog_table(
 
 
 def _output_values(layout: CatalogLayout, outputs: Mapping[str, np.ndarray], n: int) -> dict[str, object]:
-    """The output columns in catalog order: float32, spreads NaN where the value is, class names."""
+    """The output columns in catalog order (:func:`~pipeline.models.aggregate.column_dtype`), spreads
+    NaN where the value is, class names."""
     values: dict[str, object] = {}
     for spec in layout.outputs:
         given = {}
         for name in numeric_columns(spec):
             if name not in outputs:
                 raise ValueError(f"output column {name!r} of output {spec.name!r} was not given")
-            column = np.asarray(outputs[name], dtype=np.float32)
+            column = np.asarray(outputs[name], dtype=column_dtype(spec, name))
             if column.shape != (n,):
                 raise ValueError(f"output column {name!r} has shape {column.shape}, expected ({n},)")
             given[name] = column

@@ -5,9 +5,10 @@ K members: K or 8 K). The predictions of one output arrive as an array of shape
 ``(P, n, width)`` (:func:`~pipeline.models.outputs.output_width`) and become catalog columns:
 
 =====================  ==========================================================================
-kind                   columns, each float32 ``(n,)``
+kind                   columns, each float32 ``(n,)`` but a probability's mean (float64)
 =====================  ==========================================================================
-probability            ``<name>`` = mean, ``<name>_std`` = standard deviation over the P values
+probability            ``<name>`` = mean (float64: :mod:`pipeline.models.logits`),
+                       ``<name>_std`` = standard deviation over the P values
 regression             the same, in the declared unit
 regression_gaussian    ``<name>`` = mean of the P means mu_i, ``<name>_std`` = their standard
                        deviation, ``<name>_err`` = 1-sigma of the equal-weight mixture of the P
@@ -38,16 +39,27 @@ import numpy as np
 from pipeline.errors import BundleError
 from pipeline.models.outputs import OutputSpec, output_width
 
-__all__ = ["aggregate_output", "aggregate_outputs", "most_probable_class", "numeric_columns"]
+__all__ = ["aggregate_output", "aggregate_outputs", "column_dtype", "most_probable_class", "numeric_columns"]
 
 
 def numeric_columns(spec: OutputSpec) -> tuple[str, ...]:
-    """The float32 columns :func:`aggregate_output` gives for ``spec`` (not the class-name string)."""
+    """The numeric columns :func:`aggregate_output` gives for ``spec`` (not the class-name string)."""
     if spec.kind == "regression_gaussian":
         return (spec.name, f"{spec.name}_err", f"{spec.name}_std")
     if spec.kind == "classes":
         return tuple(f"{spec.name}_{label}" for label in spec.classes)
     return (spec.name, f"{spec.name}_std")
+
+
+def column_dtype(spec: OutputSpec, name: str) -> np.dtype:
+    """dtype of column ``name`` of output ``spec``: float64 for a probability itself (it resolves
+    the best candidates, :mod:`pipeline.models.logits`), float32 for every other numeric column.
+
+    >>> spec = OutputSpec("score", "probability")
+    >>> column_dtype(spec, "score"), column_dtype(spec, "score_std")
+    (dtype('float64'), dtype('float32'))
+    """
+    return np.dtype(np.float64 if spec.kind == "probability" and name == spec.name else np.float32)
 
 
 def aggregate_output(spec: OutputSpec, predictions: np.ndarray) -> dict[str, np.ndarray]:
@@ -58,7 +70,8 @@ def aggregate_output(spec: OutputSpec, predictions: np.ndarray) -> dict[str, np.
     BundleError
         If ``predictions`` does not have the declared width.
     """
-    values = np.asarray(predictions, dtype=np.float32)
+    values = np.asarray(predictions)
+    values = values.astype(np.float64 if spec.kind == "probability" else np.float32, copy=False)
     width = output_width(spec)
     if values.ndim != 3 or values.shape[2] != width:
         raise BundleError(
@@ -66,7 +79,10 @@ def aggregate_output(spec: OutputSpec, predictions: np.ndarray) -> dict[str, np.
             f"shape {values.shape} (predictions, objects, values)"
         )
     if spec.kind in ("probability", "regression"):
-        return {spec.name: values[..., 0].mean(axis=0), f"{spec.name}_std": values[..., 0].std(axis=0)}
+        return {
+            spec.name: values[..., 0].mean(axis=0).astype(column_dtype(spec, spec.name)),
+            f"{spec.name}_std": values[..., 0].std(axis=0).astype(np.float32),
+        }
     if spec.kind == "regression_gaussian":
         mu = values[..., 0].astype(np.float64)
         variance = np.exp(2.0 * values[..., 1].astype(np.float64))

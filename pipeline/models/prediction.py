@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.errors import BundleError
+from pipeline.models.logits import Heads, head_probability, sigmoid_heads, until_heads
 from pipeline.models.outputs import OutputSpec, output_width
 from pipeline.preprocess.recipe import Recipe
 
@@ -42,10 +43,12 @@ class DeclaredOutputsPredictor:
     def predict_outputs(
         self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
     ) -> dict[str, np.ndarray]:
-        """Every declared output of prepared inputs: name -> float32 array ``(n, width)``.
+        """Every declared output of prepared inputs: name -> array ``(n, width)``.
 
         ``width`` is 1 for a probability or regression, 2 (mean, log_sigma) for a
-        regression_gaussian, K for K classes (:mod:`pipeline.models.outputs`).
+        regression_gaussian, K for K classes (:mod:`pipeline.models.outputs`). float32, but for
+        a probability output whose head is a sigmoid ``Dense``: float64, its head applied in
+        float64 (:mod:`pipeline.models.logits`; float32 ties the best candidates at 1.0).
 
         Parameters
         ----------
@@ -60,10 +63,13 @@ class DeclaredOutputsPredictor:
         arrays = self._check_inputs(inputs)
         n = len(next(iter(arrays.values())))
         specs = self.outputs
-        results = {spec.name: np.empty((n, output_width(spec)), dtype=np.float32) for spec in specs}
+        model, heads = self._until_heads()
+        results = {
+            spec.name: np.empty((n, output_width(spec)), np.float64 if spec.name in heads else np.float32)
+            for spec in specs
+        }
         if n == 0:
             return results
-        model = self.model
         single = specs[0].name if len(specs) == 1 else None
         # One predict_on_batch per batch: Keras's predict() builds a tf.data pipeline per call, whose
         # threads compete with the model for a worker's core (2.3x slower per batch of 128 on one
@@ -84,13 +90,31 @@ class DeclaredOutputsPredictor:
             elif single is not None and single not in predicted and len(predicted) == 1:
                 predicted = {single: next(iter(predicted.values()))}
             for name, values in results.items():
-                values[start:stop] = np.asarray(predicted[name]).reshape(-1, values.shape[1])[: stop - start]
+                got = np.asarray(predicted[name])[: stop - start]
+                if name in heads:
+                    got = head_probability(got.reshape(stop - start, -1), *heads[name])
+                values[start:stop] = got.reshape(-1, values.shape[1])
         return results
+
+    def _until_heads(self) -> tuple[keras.Model, Heads]:
+        """The model to run and the sigmoid heads applied after it in float64 (built once per model)."""
+        model = self.model
+        cached = getattr(self, "_heads_cache", None)
+        if cached is not None and cached[0] is model:
+            return cached[1], cached[2]
+        heads = sigmoid_heads(model, self.outputs)
+        try:
+            run = until_heads(model, self.outputs, tuple(heads)) if heads else model
+        except ValueError:  # an output not named as its layer (a foreign model): run it as it is
+            run, heads = model, {}
+        self._heads_cache = (model, run, heads)
+        return run, heads
 
     def predict(
         self, inputs: Mapping[str, Any], batch_size: int = 256, pad_batches: bool = True
     ) -> np.ndarray:
-        """Scores in [0, 1] of prepared inputs, as a float32 array of shape ``(n,)``.
+        """Scores in [0, 1] of prepared inputs, as an array of shape ``(n,)`` (float64, see
+        :meth:`predict_outputs`).
 
         The ``score`` output (or the one declared output of a single-output model); see
         :meth:`predict_outputs` for every output and the parameters.

@@ -2,7 +2,8 @@
 
 Every output the bundle declares is predicted (:mod:`pipeline.models.outputs`) and combined over
 ensemble members and test-time augmentations per its kind (:mod:`pipeline.models.aggregate`);
-a region's part file holds one float32 column per numeric catalog column of the outputs.
+a region's part file holds one column per numeric catalog column of the outputs (float32, a
+probability float64: :mod:`pipeline.models.logits`).
 
 A worker opens each bundle once and keeps it (the Keras model is built on first use and
 reused by every later task on that worker). Batches always have ``batch_size`` rows: the last
@@ -40,7 +41,7 @@ class ScoredRows:
 
     ``values`` maps each numeric catalog column of the declared outputs (``score``,
     ``score_std``, ``theta_e``, ``theta_e_err`` ...; :func:`pipeline.models.aggregate.numeric_columns`)
-    to a float32 array of the rows.
+    to an array of the rows (float32; a probability float64).
     """
 
     start: int
@@ -111,13 +112,14 @@ def score_groups_outputs(
     the model: NaN and NOT_SCORED. An object with a non-finite value in any output gets NaN in
     every output and SCORE_NONFINITE. A bundle with feature statistics adds ``ood_score`` (NaN
     where not scored) and UNLIKE_TRAINING where it exceeds 1 (:func:`output_columns`). Returns
-    (column -> float32 ``(n,)``, flags_added ``(n,)``).
+    (column -> float32 ``(n,)``, a probability float64, flags_added ``(n,)``).
     """
-    from pipeline.models.aggregate import aggregate_outputs
+    from pipeline.models.aggregate import aggregate_outputs, column_dtype, numeric_columns
 
     n = len(flags)
     specs = bundle.outputs
-    columns = {name: np.full(n, np.nan, dtype=np.float32) for name in output_columns(bundle)}
+    dtypes = {name: column_dtype(spec, name) for spec in specs for name in numeric_columns(spec)}
+    columns = {name: np.full(n, np.nan, dtypes.get(name, np.float32)) for name in output_columns(bundle)}
     added = np.zeros(n, dtype=np.int32)
     usable = (flags & int(UNUSABLE)) == 0
     added[~usable] |= int(Flag.NOT_SCORED)
@@ -146,7 +148,7 @@ def score_groups_outputs(
 
 
 def output_columns(bundle) -> list[str]:
-    """The float32 columns a bundle's scoring gives: its outputs', then ``ood_score`` if it has statistics."""
+    """The numeric columns a bundle's scoring gives: its outputs', then ``ood_score`` if it has statistics."""
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.features import has_feature_stats
 
