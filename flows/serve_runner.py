@@ -69,8 +69,8 @@ def slow_server_s() -> float:
     server (a long database operation, a paused machine) is not gone: the run's own Prefect client
     waits that long on each attempt of a request and retries that many times, so before then no
     request of the run can have failed for good (a review: serve killed it 3-5 s into any silence). A
-    server that refuses connections is gone: its run is killed at once. Serve still ends after
-    :func:`server_grace_s` of either.
+    server that refuses connections is gone: its run is killed at once. Serve ends after
+    :func:`server_grace_s` of a server gone, after the longer of the two of one slow or busy.
 
     Raises
     ------
@@ -269,7 +269,7 @@ class ServedRunner:
                             file=sys.stderr,
                             flush=True,
                         )
-                if time.monotonic() - down_since >= grace:
+                if time.monotonic() - down_since >= (max(grace, slow) if waited_for(why) else grace):
                     left = _kill(_descendants()) + max(killed, 0)
                     self.stop_report = (
                         f"{left} process(es) of the runs in flight killed" if left else "no run was in flight"
@@ -359,6 +359,7 @@ class ServedRunner:
 
 def _down_warning(why: str, grace: float, slow: float) -> str:
     """serve's warning line on its first failed health check (``why``), saying which case it is."""
+    limit = max(grace, slow) if waited_for(why) else grace
     if waited_for(why):
         case = (
             f"it is {'slow' if timed_out(why) else 'busy'}, not gone: a run in flight is waited for up to "
@@ -368,7 +369,7 @@ def _down_warning(why: str, grace: float, slow: float) -> str:
         case = "it refused or failed the request, so it is taken for gone: a run in flight is killed"
     return (
         f"lenshunt serve: warning: the Prefect server does not answer ({why}); {case}; serve ends "
-        f"unless it answers within {grace:g} s ({GRACE_ENV})"
+        f"unless it answers within {limit:g} s ({GRACE_ENV}{f', {SLOW_ENV}' if limit > grace else ''})"
     )
 
 
