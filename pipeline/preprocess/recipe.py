@@ -357,18 +357,22 @@ def apply_recipe(
         on the same device as the input; with ``recipe.asymmetry`` the second half of the channels
         are :func:`~pipeline.preprocess.asymmetry.add_rotational_asymmetry`'s.
     """
-    scaled = {group: scale_group(recipe, group, groups, flags) for group in recipe.groups}
-    d = recipe.downsample
-    if recipe.combine == "upsample":
-        inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
-    else:
-        inputs = {
-            group: _branch_input(recipe, pp.average_pool(images, d, centred=recipe.centred_pooling))
-            for group, images in scaled.items()
-        }
-    if recipe.asymmetry and recipe.combine == "upsample":
-        options = _asymmetry_options(recipe)
-        inputs = {name: add_rotational_asymmetry(images, **options) for name, images in inputs.items()}
+    # Pixels can hold anything (trial: a band of random bytes, values up to 3e38): an overflow or a
+    # NaN cast is not news to print on a worker's console; what comes out non-finite is flagged
+    # (SOME_NONFINITE at ingest, SCORE_NONFINITE at scoring), and clipping bounds the rest.
+    with np.errstate(all="ignore"):
+        scaled = {group: scale_group(recipe, group, groups, flags) for group in recipe.groups}
+        d = recipe.downsample
+        if recipe.combine == "upsample":
+            inputs = {recipe.input_names()[0]: _upsampled_input(recipe, scaled)}
+        else:
+            inputs = {
+                group: _branch_input(recipe, pp.average_pool(images, d, centred=recipe.centred_pooling))
+                for group, images in scaled.items()
+            }
+        if recipe.asymmetry and recipe.combine == "upsample":
+            options = _asymmetry_options(recipe)
+            inputs = {name: add_rotational_asymmetry(images, **options) for name, images in inputs.items()}
     return inputs
 
 
