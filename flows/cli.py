@@ -67,6 +67,15 @@ class _Parser(argparse.ArgumentParser):
         self._argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        """As argparse's, but words left over are the command's error, pointing at its own ``--help``
+        (trial: ``lenshunt cutout STORE 1 2`` pointed at ``lenshunt --help``)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(self, "commands", {}).get(getattr(parsed, "command", None))
+            (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         hint = _greedy_list_hint(self, getattr(self, "_argv", []))
         self.exit(2, f"{self.prog}: error: {message}{hint} (`{self.prog} --help` lists the options)\n")
@@ -100,6 +109,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Find strong gravitational lenses in survey-scale FITS cutouts.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.commands = {}  # name -> its sub-parser (for its errors)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:
@@ -108,6 +118,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
+        parser.commands[name] = sub
         sub.set_defaults(_module=module)
     return parser
 

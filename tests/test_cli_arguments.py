@@ -110,6 +110,27 @@ def test_a_list_option_given_last_says_it_took_the_positional_arguments(argv, hi
     assert err == f"lenshunt {argv[0]}: error: {hint}", err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cutout", "STORE", "100001", "100002", "--out", "X"],
+        ["score", "S", "--out", "O", "--bogus"],
+        ["info", "S", "T"],
+    ],
+)
+def test_words_left_over_are_the_commands_error_pointing_at_its_own_help(argv, capsys):
+    """Trial: ``lenshunt cutout STORE 100001 100002`` said "lenshunt: error: unrecognized arguments:
+    100002 (`lenshunt --help` lists the options)", whose list has no option of the command."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    extra = {"cutout": "100002", "score": "--bogus", "info": "T"}[argv[0]]
+    command = argv[0]
+    expected = f"lenshunt {command}: error: unrecognized arguments: {extra} (`lenshunt {command} --help`"
+    assert err == f"{expected} lists the options)\n", err
+
+
 def test_a_list_option_ended_with_a_double_dash_leaves_the_positional_arguments(tmp_path, capsys):
     from flows.cli import build_parser
 
