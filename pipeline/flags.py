@@ -74,7 +74,8 @@ class Flag(enum.IntFlag):
     BAD_WCS = 1 << 14
     """The band's header has a celestial WCS that cannot be used: an unknown projection, a zero or
     singular pixel matrix (``CDELTi = 0``), CTYPEs that are not a celestial pair, an unparsable WCS
-    card (``CDELT1 = 1.2.3E-05``: :mod:`pipeline.sources.unparsable`), or one astropy cannot build
+    card (``CDELT1 = 1.2.3E-05``: :mod:`pipeline.sources.unparsable`), a WCS card whose value is no
+    finite number (``CRVAL1 = 'NaN'``, ``CRPIX1 = 'abc'``, no value), or one astropy cannot build
     or evaluate (:func:`pipeline.sources.wcs_check.wcs_defect`). Its sky position comes
     from the position cards or another band, as for a band without a WCS; its pixel scale is unknown;
     a cutout written from the store leaves that WCS out. The object is still scored.

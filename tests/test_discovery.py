@@ -89,6 +89,15 @@ def test_the_file_named_as_the_layout_writes_it_is_read_before_other_spellings_o
     manifest = discover(EUCLID, root)
     assert manifest.paths["VIS"] == [str(vis), str(band_file(EUCLID, root, 100022, "VIS")), str(other)]
     assert manifest.duplicates == {(100013, "VIS"): [str(padded)], (100030, "VIS"): [str(upper), str(both)]}
+    for row, object_id in enumerate(manifest.object_ids.tolist()):  # one object's (lenshunt cutout): the same
+        alone = discover(EUCLID, root, only_id=object_id)
+        assert alone.object_ids.tolist() == [object_id]
+        assert {band: paths[0] for band, paths in alone.paths.items()} == {
+            band: paths[row] for band, paths in manifest.paths.items()
+        }
+        assert alone.duplicates == {
+            key: value for key, value in manifest.duplicates.items() if key[0] == object_id
+        }
     # the right name only in another case or compressed: still before a stray id of another width
     # (review trial: the 7-digit stray file won over imageEUC_VIS-100019.FITS and -100020.fits.gz)
     for object_id, form in ((100040, "imageEUC_VIS-100040.FITS"), (100041, "imageEUC_VIS-100041.fits.gz")):

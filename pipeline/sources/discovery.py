@@ -207,8 +207,10 @@ def band_file_regex(band: Band) -> re.Pattern[str]:
     return re.compile("^" + re.escape(before) + r"([0-9]+)" + tail + "$")
 
 
-def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
-    """List the cutouts of ``layout`` under ``root``.
+def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | None = None) -> Manifest:
+    """List the cutouts of ``layout`` under ``root`` (of object ``only_id`` alone, if given: a name
+    without its digits is passed over unparsed, so one object's files cost a directory listing; its
+    ``ignored``, ``id_width`` and ``subfolders`` then count that object's names only).
 
     Raises
     ------
@@ -228,6 +230,7 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
     for band in layout.bands:
         by_directory.setdefault(Path(band.path).parent.as_posix(), []).append((band, band_file_regex(band)))
     found: dict[str, dict[int, list[str]]] = {band.name: {} for band in layout.bands}
+    needle = None if only_id is None else str(int(only_id))  # in every width it may be written with
     ignored: dict[str, tuple[int, list[str]]] = {}
     n_off_width, off_width_examples = 0, []
     n_dirs = 0
@@ -243,9 +246,13 @@ def discover(layout: Layout, root: str | os.PathLike[str]) -> Manifest:
         n_folders, folders = 0, []
         with os.scandir(directory) as entries:
             for entry in entries:
+                if needle is not None and needle not in entry.name:  # ASCII digits: NFC keeps them
+                    continue
                 matched = False
                 for band, pattern in bands:
                     match = pattern.match(_nfc(entry.name))
+                    if match and needle is not None and int(match.group(1)) != only_id:
+                        match = None
                     if match:
                         found[band.name].setdefault(int(match.group(1)), []).append(entry.path)
                         matched = True

@@ -3,7 +3,9 @@
 A cutout's WCS may be there and still be unusable: an unknown projection (``RA---XYZ``), a zero
 pixel scale (``CDELT1 = 0``, no CD matrix), a singular CD matrix, CTYPEs that are not a longitude
 and a latitude of one frame, a ``RADESYS`` the standard does not define, or a WCS left incomplete
-(a celestial CTYPE without ``CRVAL``, or WCS cards without a CTYPE). astropy then fails, gives NaN
+(a celestial CTYPE without ``CRVAL``, or WCS cards without a CTYPE), or a WCS card whose value is no
+finite number (``CRVAL1 = NaN`` or ``CRPIX1 = 1.2.3`` unparsable, kept as a string; ``'INF'``; no
+value: wcslib reads such a card as 0, with a warning). astropy then fails, gives NaN
 or another place (the reference pixel at RA 0, Dec 0; linear pixel axes), and fitsverify rejects the
 file the store would write back (trial: such a VIS band had flags 0). :func:`wcs_defect` says why in
 a few microseconds (no astropy WCS is built: about 1 ms a header), so every band is checked; ingest
@@ -41,6 +43,10 @@ _CD_KEYS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
 _PC_KEYS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
 
 
+_NUMBER_KEYS = ("CRPIX1", "CRPIX2", "CROTA1", "CROTA2", "LONPOLE", "LATPOLE")
+"""Numeric cards of a celestial WCS besides CRVAL and the pixel matrix: where present, each must be a
+finite number (wcslib reads a string, ``NaN`` or no value as the card's default, 0, with a warning)."""
+
 _SKY_CARDS = ("CRVAL1", "CRVAL2", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS, "CROTA1", "CROTA2")
 """Cards of a celestial WCS besides CTYPE: with none of CTYPE1/CTYPE2 they are a WCS left incomplete."""
 
@@ -49,11 +55,12 @@ def wcs_defect(header: Mapping) -> str | None:
     """Why the header's celestial WCS cannot be used, or None (usable, or no celestial WCS at all).
 
     The checks of :func:`card_defect` (remembered by their cards), then whether the WCS is whole:
-    a celestial CTYPE pair needs ``CRVAL1`` and ``CRVAL2`` (wcslib takes the standard's default, 0,
-    and puts the reference pixel at (0, 0): a position far from the object's), and the cards
+    a celestial CTYPE pair needs ``CRVAL1`` and ``CRVAL2``, finite numbers (wcslib takes the
+    standard's default, 0, for a missing one and reads a string, as an unparsable ``CRVAL1 = NaN``
+    is kept, as 0: the reference pixel put at (0, 0), a position far from the object's), and the cards
     of a celestial WCS (:data:`_SKY_CARDS`) need a CTYPE (without one astropy reads linear pixel
     axes, silently; `lenshunt cutout` later warned of an offset). ``CRPIX`` alone is no WCS. These
-    are tests of presence (about 1 us), as ``CRVAL`` differs from file to file.
+    are tests of presence and of two values (a few us), as ``CRVAL`` differs from file to file.
 
     Parameters
     ----------
@@ -71,6 +78,9 @@ def wcs_defect(header: Mapping) -> str | None:
     "no CRVAL1 for CTYPE1 'RA---TAN' (taken as 0: the reference pixel put at 0, 0)"
     >>> wcs_defect({"CRVAL1": 150.0, "CRVAL2": 2.0, "CDELT1": -1e-5, "CDELT2": 1e-5})
     'WCS cards CRVAL1, CRVAL2, CDELT1, CDELT2 without CTYPE1/CTYPE2 (read as linear pixel axes, not the sky)'
+    >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": "NaN", "CRVAL2": 2.0,
+    ...             "CD1_1": -1e-5, "CD2_2": 1e-5})
+    "CRVAL1 = 'NaN' is not a finite number"
     >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0})
     'no CDELT1, CDELT2 and no CD matrix (the pixel scale taken as 1 degree, the FITS default)'
     >>> wcs_defect({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0,
@@ -81,7 +91,10 @@ def wcs_defect(header: Mapping) -> str | None:
     if defect:
         return defect
     if celestial:
-        if "CRVAL1" in header and "CRVAL2" in header:  # the common case: two plain tests
+        if "CRVAL1" in header and "CRVAL2" in header:  # the common case: two plain tests and two values
+            for key in ("CRVAL1", "CRVAL2"):  # they differ from file to file: read here, not remembered
+                if not _finite_number(header[key]):
+                    return _not_a_number(key, header[key])
             return None
         missing = ", ".join(key for key in ("CRVAL1", "CRVAL2") if key not in header)
         ctype = f"CTYPE1 {str(header['CTYPE1']).strip()!r}"
@@ -94,7 +107,7 @@ def wcs_defect(header: Mapping) -> str | None:
     return None
 
 
-@by_cards(("CTYPE1", "CTYPE2", "RADESYS", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS))
+@by_cards(("CTYPE1", "CTYPE2", "RADESYS", *_CD_KEYS, "CDELT1", "CDELT2", *_PC_KEYS, *_NUMBER_KEYS))
 def card_defect(header: Mapping) -> tuple[str | None, bool]:
     """Why the header's celestial WCS cards cannot be used, or None; and whether its CTYPEs are celestial.
 
@@ -102,7 +115,8 @@ def card_defect(header: Mapping) -> tuple[str | None, bool]:
     once per distinct set of these cards: :mod:`pipeline.sources.card_memo`): the CTYPE1/CTYPE2
     pair, when either names a celestial axis (``RA``/``DEC``, ``xLON``/``xLAT``, ``xyLN``/``xyLT``),
     must be a longitude and a latitude of one projection that FITS Paper II defines (or TPV, TPD,
-    TNX, ZPX, NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the pixel
+    TNX, ZPX, NCP, GLS, which astropy reads), in a frame of the standard (``RADESYS``); the cards of
+    :data:`_NUMBER_KEYS` there must be finite numbers (not strings, no empty value); the pixel
     matrix (``CDi_j``, else ``CDELTi`` times ``PCi_j``, with the standard's defaults) must be finite
     and non-singular, and without a ``CDi_j`` card both ``CDELTi`` must be there (their default, 1
     degree a pixel, is no cutout's scale).
@@ -141,6 +155,9 @@ def card_defect(header: Mapping) -> tuple[str | None, bool]:
     frame = str(header["RADESYS"]).strip().upper() if "RADESYS" in header else ""
     if kinds[0][1] == "equatorial" and frame not in ("", *_FRAMES):
         return f"unknown frame RADESYS {header['RADESYS']!r}", True
+    for key in _NUMBER_KEYS:
+        if key in header and not _finite_number(header[key]):
+            return _not_a_number(key, header[key]), True
     return _matrix_defect(header), True
 
 
@@ -166,7 +183,7 @@ def _matrix_defect(header: Mapping) -> str | None:
     for key in used:
         if key in header:
             if not _finite_number(header[key]):
-                return f"{key} = {header[key]!r} is not a finite number"
+                return _not_a_number(key, header[key])
             values[key] = float(header[key])
     if not has_cd and ("CDELT1" not in header or "CDELT2" not in header):
         missing = ", ".join(key for key in ("CDELT1", "CDELT2") if key not in header)
@@ -186,8 +203,24 @@ def _matrix_defect(header: Mapping) -> str | None:
     return None
 
 
-def _finite_number(value) -> bool:
+def _finite_number(value) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a card's value is a finite number: not a string (``'NaN'``, ``'1.5'``: an unparsable
+    card is kept as the string of its text, :mod:`pipeline.sources.unparsable`; wcslib reads a string
+    as the default, 0), a logical, no value (None, astropy's ``Undefined``) or NaN/infinite."""
+    if value is None or isinstance(value, (str, bool)):
+        return False
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def _not_a_number(key: str, value) -> str:  # type: ignore[no-untyped-def]
+    """The defect of a WCS card whose value is not a finite number (:func:`_finite_number`).
+
+    >>> _not_a_number("CRVAL1", "NaN"), _not_a_number("CRPIX1", None)
+    ("CRVAL1 = 'NaN' is not a finite number", 'CRPIX1 has no value')
+    """
+    if value is None or type(value).__name__ == "Undefined":
+        return f"{key} has no value"
+    return f"{key} = {value!r} is not a finite number"

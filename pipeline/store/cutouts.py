@@ -3,8 +3,13 @@
 Each file holds the band's pixels as stored (float32; pixels that were masked or non-finite in the
 input are NaN) and the input header's kept cards (WCS, ``BUNIT``, calibration; see
 :mod:`pipeline.sources.headers`), so DS9, Aladin, astropy or a lens-modelling code see the
-input's WCS; an unusable celestial WCS (BAD_WCS) is left out, as a COMMENT card says. A few ``LH*``
-cards say where the file came from and where the catalog puts the object (``LHRA``, ``LHDEC``). Where
+input's WCS. The celestial WCS of a band flagged BAD_WCS at ingest, or whose cards
+:func:`~pipeline.sources.wcs_check.wcs_defect` finds unusable (stores of earlier versions), is left
+out, as a COMMENT card says (trial: an unparsable ``CRVAL1 = NaN``, kept as the string ``'NaN'``, was
+written back, and fitsverify failed the file). A few ``LH*`` cards say where the file came from (the
+store, ``LHSRCDIR`` the store's source folder, ``LHFILE`` the input file the band was read from,
+relative to it: :mod:`pipeline.store.cutout_source`, with a COMMENT where it cannot be named) and
+where the catalog puts the object (``LHRA``, ``LHDEC``). Where
 the WCS puts the image centre more than a pixel from that position (position cards and a WCS that
 disagree, e.g. the first challenge's placeholder WCS), ``LHPOSOFF`` and a COMMENT say so
 (:mod:`pipeline.store.cutout_position`), and :attr:`CutoutFiles.position` holds the check.
@@ -24,12 +29,14 @@ import numpy as np
 from pipeline import __version__
 from pipeline.atomic import full_disk_as_enospc
 from pipeline.errors import StoreError
-from pipeline.flags import UNUSABLE, describe
+from pipeline.flags import UNUSABLE, Flag, describe
 from pipeline.sources.headers import cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
 from pipeline.store.cutout_position import PositionCheck, position_check
+from pipeline.store.cutout_source import READ, UNCHECKED, InputFile, input_files
 from schemas.store import HEADER_CARDS
 
+BAD_WCS = int(Flag.BAD_WCS)
 READ_ERRORS = (OSError, ValueError, RuntimeError)
 """What zarr and its codecs raise for a chunk that cannot be read or decoded (zstd: RuntimeError; the
 crc32c check of a shard: ValueError)."""
@@ -38,13 +45,15 @@ crc32c check of a shard: ValueError)."""
 @dataclass
 class CutoutFiles:
     """What :func:`write_cutouts` wrote: band -> file, band -> why no file, band -> what a file lacks,
-    and band -> how far its WCS puts the catalog position from its centre, where over a pixel."""
+    band -> how far its WCS puts the catalog position from its centre, where over a pixel, and band
+    -> the input file it was read from (:mod:`pipeline.store.cutout_source`)."""
 
     object_id: int
     files: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     position: dict[str, PositionCheck] = field(default_factory=dict)
+    inputs: dict[str, InputFile] = field(default_factory=dict)
 
     def position_warning(self) -> str | None:
         """One line saying which written files' WCS disagrees with the catalog position, or None.
@@ -79,17 +88,23 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _drop_unusable_wcs(header, band: str, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
-    """Remove the celestial WCS cards of ``header`` in place when they are unusable (BAD_WCS at
-    ingest), saying so in a COMMENT card and :attr:`CutoutFiles.notes` (trial: ``CDELT1 = 0`` was
-    written back, and fitsverify failed the cutout). Checked on the cards, so stores ingested before
-    the flag existed are written right too."""
+def _drop_unusable_wcs(header, band: str, flags: int, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+    """Remove the celestial WCS cards of ``header`` in place when they are unusable, saying so in a
+    COMMENT card and :attr:`CutoutFiles.notes` (trial: ``CDELT1 = 0`` was written back, and fitsverify
+    failed the cutout). Unusable: the band is flagged BAD_WCS (``flags``; the ingest's verdict, which
+    also saw unparsable cards and what astropy could not evaluate: trial, ``CRVAL1 = NaN`` as written,
+    kept as the string ``'NaN'``, was written back and read by astropy as 0), or
+    :func:`~pipeline.sources.wcs_check.wcs_defect` finds the cards unusable, so stores ingested
+    before the flag or that check existed are written right too."""
     defect = wcs_defect(header)
+    if defect is None and flags & BAD_WCS:
+        defect = "flagged BAD_WCS at ingest, whose report names the reason"
     if defect is None:
         return
     for keyword in {card.keyword for card in header.cards if CELESTIAL_WCS_CARD.match(card.keyword)}:
         header.remove(keyword, remove_all=True)
-    header["COMMENT"] = f"The input's celestial WCS is left out: it is unusable ({defect})."
+    for line in textwrap.wrap(f"The input's celestial WCS is left out: it is unusable ({defect}).", 72):
+        header.add_comment(line)  # whole words a card (astropy cuts a long COMMENT mid-word)
     result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
 
 
@@ -114,6 +129,31 @@ def _say_position(header, band, shape, ra_deg, dec_deg, coordinates, result: Cut
     for line in textwrap.wrap("The WCS disagrees with the catalog position. " + check.comment, 72):
         header.add_comment(line)  # whole words a card (astropy cuts a long COMMENT mid-word)
     result.position[band] = check
+
+
+def _say_input(header, source: str, found: InputFile) -> None:  # type: ignore[no-untyped-def]
+    """Write the store's source folder (``LHSRCDIR``) and the band's input file relative to it
+    (``LHFILE``) into ``header``, with a COMMENT saying what ``LHFILE`` is, or why there is none (new-user
+    trial: a cutout named no input file, so which of a ``.fits`` and a ``.fits.gz`` was read was
+    unknown). Long paths continue on CONTINUE cards (``LONGSTRN``, the OGIP convention astropy writes)."""
+    values = {"LHSRCDIR": source} | ({"LHFILE": found.path} if found.path is not None else {})
+    for keyword, value in values.items():  # no card comment: astropy would cut it from a long path
+        header[keyword] = fits_text(value)
+    comment = "LHSRCDIR is the store's source folder (the input root). "
+    if found.status == READ:
+        comment += "LHFILE is the input file this band was read from, relative to LHSRCDIR (its size and"
+        comment += " modification time are those recorded when it was read)."
+    elif found.status == UNCHECKED:
+        comment += "LHFILE is the file the ingest's rules find for this band now, relative to LHSRCDIR; "
+        comment += f"not confirmed as the file read: {found.why}."
+    else:
+        comment += f"The input file of this band is unknown: {found.why}."
+    if any(fits_text(value) != value for value in values.values()):
+        comment += " Other than printable ASCII is percent-encoded in LHSRCDIR and LHFILE."
+    for line in textwrap.wrap(comment, 72, break_on_hyphens=False):  # paths whole where they fit
+        header.add_comment(line)
+    if any(len(header.cards[keyword].image) > 80 for keyword in values):  # CONTINUE cards: fitsverify
+        header["LONGSTRN"] = ("OGIP 1.0", "long strings continue on CONTINUE cards")  # asks to say so
 
 
 def _read_row(dataset, name: str, row: int) -> tuple[np.ndarray | None, str]:  # type: ignore[no-untyped-def]
@@ -188,6 +228,7 @@ def write_cutouts(
     ra_deg = float(ra) if ra is not None and dec is not None else math.nan
     dec_deg = float(dec) if ra is not None and dec is not None else math.nan
     coordinates = store_layout(attributes).coordinates
+    source, inputs = input_files(store, int(object_id))
     for group, group_bands in attributes.groups.items():
         pixels, pixels_error = _read_row(dataset, group, row)  # (band, y, x)
         for slot, band in enumerate(group_bands):
@@ -216,7 +257,7 @@ def write_cutouts(
                 continue
             if text:
                 header = fits.Header.fromstring(text)
-                _drop_unusable_wcs(header, band, result)
+                _drop_unusable_wcs(header, band, flags, result)
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage
@@ -233,6 +274,8 @@ def write_cutouts(
             header["LHBAND"] = (band, "lenshunt band name")
             header["LHFLAGS"] = (flags, (described or "no flags")[:46])
             header["LHSTORE"] = fits_text(str(Path(store).resolve()))[-68:]
+            _say_input(header, source, inputs[band])
+            result.inputs[band] = inputs[band]
             _say_position(header, band, image.shape, ra_deg, dec_deg, coordinates, result)
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
             path = out_dir / f"{object_id}_{band}.fits"
