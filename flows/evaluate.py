@@ -11,7 +11,7 @@ from flows.artifacts import publish_results
 from flows.common import log_summary, metrics_lines
 from flows.failures import writing_to
 from flows.preflight import non_negative_int, positive_number, probability
-from pipeline.evaluation import EvaluationResult, evaluate_run
+from pipeline.evaluation import EvaluationResult, earlier_options, evaluate_run
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
 
 HELP = "compute metrics, plots and the HTML report (with a gallery) of a score run"
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top-n",
         type=non_negative_int,
         default=None,
-        help="candidates in the report gallery (default: the run's latest evaluation's, else 48)",
+        help="candidates in the report gallery, 0 for none (default: the run's latest evaluation's, else 48)",
     )
 
 
@@ -84,6 +84,10 @@ def check(args: argparse.Namespace) -> None:
     check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # a score run writes it now
     evaluation_writable(args.out, "rerun this command")
+    # a saved option not valid is an error, not the default (trial: "top_n": "ten" became 48 unsaid)
+    earlier_options(
+        args.out, wanted=[key for key in ("top_n", "beta", "threshold") if getattr(args, key) is None]
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,9 +38,10 @@ from flows.serve_runner import ignore_terminal_interrupt_if_served
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.errors import LenshuntError
+from pipeline.evaluation import check_options, earlier_options
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.paths import shipped_model
-from pipeline.scoring import check_score_folder
+from pipeline.scoring import check_score_folder, threshold_to_use
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
 
@@ -190,6 +191,7 @@ def run_flow(
     if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
         get_run_logger().warning(busy)
         return Cancelled(message=busy)
+    check_saved_options(scores, threshold, top_n)
     model = str(model or shipped_model())
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
@@ -301,7 +303,25 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     check_existing_store(store, layout, args.source, False)  # another set's
     # scores of another model or TTA setting, or of a store since deleted (trial: refused after the ingest)
     check_score_folder(store, scores, bundle, args.tta, overwrite)
+    check_saved_options(scores, args.threshold, args.top_n)
     return store, scores
+
+
+def check_saved_options(scores: Path, threshold: float | None, top_n: int | None) -> None:
+    """Refuse a remembered option of the work directory that is not valid, where the run would take it:
+    the threshold of ``scores/score-run.json``, the gallery size and beta of the latest evaluation
+    (trial: ``"threshold": 1.7`` there became 0.5 without a word). Before anything is ingested, by the
+    command and by each firing of ``lenshunt serve`` (the files may change between firings).
+
+    Raises
+    ------
+    pipeline.errors.SavedOptionError
+        Naming the file, the key and the value, and how to go on; an
+        :class:`~pipeline.errors.OptionValueError` for a given ``threshold`` or ``top_n`` not valid.
+    """
+    check_options(top_n=top_n)  # a deployment's parameter, which no parser checked
+    threshold_to_use(scores, threshold)
+    earlier_options(scores, wanted=["beta"] + (["top_n"] if top_n is None else []))
 
 
 def interrupted(args: argparse.Namespace) -> str:
@@ -333,7 +353,7 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--top-n",
         type=non_negative_int,
         default=None,
-        help="candidates in the report gallery (default: the run's latest evaluation's, else 48)",
+        help="candidates in the report gallery, 0 for none (default: the run's latest evaluation's, else 48)",
     )
     parser.add_argument(
         "--batch-size",

@@ -31,7 +31,7 @@ from pipeline.compute import connect
 from pipeline.inspection import ConsensusColumns, grades_dir
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.paths import shipped_model
-from pipeline.scoring import ScoreRunResult, check_score_folder, score_store
+from pipeline.scoring import ScoreRunResult, check_score_folder, score_store, threshold_to_use
 
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
@@ -184,6 +184,7 @@ def check(args: argparse.Namespace) -> None:
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")
     check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # before Prefect (trial)
+    threshold_to_use(args.out, args.threshold)  # a saved one not valid: an error (trial: 1.7 became 0.5)
     known_lens_table(args.known_lenses)
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
     catalog_writable(args.out, "rerun this command")  # trial: found after the scoring

@@ -49,6 +49,17 @@ class OutputBusyError(LenshuntError, BlockingIOError):
     """Another process is writing the same output folder (a score run or a training into one ``--out``)."""
 
 
+class OptionValueError(LenshuntError, ValueError):
+    """An option's value is not valid where no argument parser checked it (a flow's or a deployment's
+    parameter, ``top_n: -1``)."""
+
+
+class SavedOptionError(OptionValueError):
+    """An option a work directory remembers for later runs (``score-run.json``'s threshold, the latest
+    evaluation's ``report/evaluation.json``) is not valid, or its record cannot be read; the message
+    names the file, the key and the value, and how to go on (pass the option, or correct the file)."""
+
+
 class OutputPathError(LenshuntError, NotADirectoryError):
     """An output folder's path is taken by a file."""
 

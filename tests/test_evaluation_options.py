@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cutouts import write_set
 from test_inspect import write_run
 from test_training import LAYOUT
@@ -12,8 +13,9 @@ from test_training import LAYOUT
 from flows.cli import build_parser
 from flows.evaluate import evaluation_summary
 from pipeline import paths
+from pipeline.errors import SavedOptionError
 from pipeline.evaluation import evaluate_run
-from pipeline.evaluation.run import earlier_options
+from pipeline.evaluation.options import earlier_options
 from pipeline.store import ingest
 
 IDS = list(range(650000, 650012))
@@ -46,9 +48,13 @@ def test_a_plain_evaluation_keeps_the_gallery_size_and_beta_of_the_latest(tmp_pa
     assert f"options: {taken}" in evaluation_summary(again).splitlines()
     recorded = json.loads((paths.report_dir(run) / paths.EVALUATION_OPTIONS).read_text())
     assert recorded == {"top_n": 3, "beta": 2.0, "threshold": again.metrics.threshold}
-    (paths.report_dir(run) / paths.EVALUATION_OPTIONS).write_text("{torn")  # unreadable: the defaults
-    assert earlier_options(run) == {}
-    assert _gallery_size(evaluate_run(run, store).report_path.read_text()) == 11
+    # unreadable: an error naming it, not the defaults unsaid (test_saved_options); given, not read
+    (paths.report_dir(run) / paths.EVALUATION_OPTIONS).write_text("{torn")
+    with pytest.raises(SavedOptionError, match=r"evaluation\.json cannot be read \(JSONDecodeError"):
+        earlier_options(run)
+    assert earlier_options(run, wanted=()) == {}
+    full = evaluate_run(run, store, top_n=48, beta=1.0, threshold=0.5)
+    assert _gallery_size(full.report_path.read_text()) == 11
 
 
 def test_the_commands_leave_the_gallery_size_and_beta_to_the_run():

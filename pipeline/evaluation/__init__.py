@@ -5,6 +5,7 @@ reads a scored run and writes ``metrics.json``, the plots and ``report/report.ht
 """
 
 from pipeline.evaluation.metrics import Metrics, auroc, evaluate, read_metrics, tpr0, tpr10, write_metrics
+from pipeline.evaluation.options import check_options, earlier_options
 from pipeline.evaluation.run import EvaluationResult, check_evaluation_writable, evaluate_run
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "Metrics",
     "auroc",
     "check_evaluation_writable",
+    "check_options",
+    "earlier_options",
     "evaluate",
     "evaluate_run",
     "read_metrics",

@@ -2,9 +2,10 @@
 
 A catalog read by :func:`pipeline.catalog.read_catalog` carries its layout (the model card's
 declared outputs, :mod:`pipeline.models.outputs`) in ``attrs``. The report lists each output
-with its kind, unit, UCD and description, and a summary over the top candidates: the median and
-range of a probability or regression (with the median 1-sigma of a regression_gaussian), the
-counts of the most probable classes of a classes output.
+with its kind, unit, UCD and description, and a summary over the top candidates shown (over every
+scored object where no gallery is asked for, :func:`summarised_rows`): the median and range of a
+probability or regression (with the median 1-sigma of a regression_gaussian), the counts of the
+most probable classes of a classes output.
 
 Examples
 --------
@@ -26,7 +27,14 @@ import pandas as pd
 from pipeline.catalog.columns import table_layout
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 
-__all__ = ["has_score", "no_metrics_reason", "output_caption", "output_captions", "output_rows"]
+__all__ = [
+    "has_score",
+    "no_metrics_reason",
+    "output_caption",
+    "output_captions",
+    "output_rows",
+    "summarised_rows",
+]
 
 
 def has_score(catalog: pd.DataFrame) -> bool:
@@ -104,6 +112,21 @@ def _summary(spec: OutputSpec, top: pd.DataFrame) -> str:
         if errors.size:
             text += f"; median 1σ {np.median(errors):.2g}{unit}"
     return text
+
+
+def summarised_rows(catalog: pd.DataFrame, shown: Any, top_n: int | None) -> tuple[pd.DataFrame, str]:
+    """The catalog rows the outputs table's last column summarises, and what they are, in words.
+
+    The candidates the gallery shows (object ids ``shown``); with no gallery asked for (``top_n``
+    0), every scored object (trial: ``--top-n 0`` summarised one object's values under "the top
+    candidates shown below", none shown).
+    """
+    from pipeline.catalog import scored_mask
+
+    if top_n == 0:
+        scored = catalog[scored_mask(catalog)]
+        return scored, f"all {len(scored)} scored objects (no gallery was asked for: --top-n 0)"
+    return catalog[catalog["object_id"].isin(list(shown))], "the top candidates shown below"
 
 
 def output_rows(catalog: pd.DataFrame, top: pd.DataFrame) -> list[dict[str, str]]:

@@ -41,7 +41,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
     sexagesimal_name,
 )
 from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.outputs_view import output_rows
+from pipeline.evaluation.outputs_view import output_rows, summarised_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import REPORT_FILE
@@ -307,6 +307,7 @@ def build_report(
     store: Path | None = None,
     metric_warnings: Sequence[str] = (),
     downloads: Sequence[Download] | None = None,
+    top_n: int | None = None,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` and return its path.
 
@@ -353,6 +354,9 @@ def build_report(
     downloads : Sequence[Download] or None
         The "Files:" links, as :func:`pipeline.evaluation.downloads.report_downloads` placed them;
         None: placed here.
+    top_n : int or None
+        The gallery size asked for: 0 asks for none (the page says so, and the declared outputs
+        are summarised over every scored object); None: as ``gallery`` holds.
     """
     import jinja2
 
@@ -379,14 +383,15 @@ def build_report(
     title = f"lenshunt report: {provenance.layout} · {provenance.model_id}"
     cards = _gallery_cards(gallery, out_dir)
     _write_candidate_pages(environment, cards, out_dir, title)
+    summarised, summarised_over = summarised_rows(catalog, [item.object_id for item in gallery], top_n)
     html = environment.get_template("report.html.j2").render(
         title=title,
         store=_store_shown(provenance, store),
         date=provenance.date_iso(),
         summary=_summary(catalog, provenance, threshold, store),
-        outputs=output_rows(catalog, select_top(catalog, max(1, len(gallery))))
-        if table_layout(catalog).outputs != (DEFAULT_SCORE,)
-        else [],
+        outputs=output_rows(catalog, summarised) if table_layout(catalog).outputs != (DEFAULT_SCORE,) else [],
+        outputs_over=summarised_over,
+        no_gallery=top_n == 0,
         flag_rows=_flag_rows(catalog["flags"].to_numpy()),
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),

@@ -11,19 +11,20 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.evaluation.options import (
+    DEFAULT_BETA,
+    DEFAULT_TOP_N,
+    check_options,
+    earlier_options,
+    options_taken,
+)
 from pipeline.locking import score_folder_lock
 from schemas.catalog import Provenance
-
-DEFAULT_TOP_N = 48
-"""Gallery candidates of a run's first evaluation."""
-DEFAULT_BETA = 1.0
-"""beta of the F-beta score of a run's first evaluation (F1)."""
 
 
 @dataclass
@@ -126,9 +127,10 @@ def evaluate_run(
 
     ``threshold`` defaults to the one recorded in the catalog's provenance; ``beta`` (of F-beta)
     and ``top_n`` (gallery candidates) to the run's latest evaluation's
-    (:data:`pipeline.paths.EVALUATION_OPTIONS`), else to 1 and 48. A catalog without a
-    ``score`` output (a model that declares only regressions, say) gets no metrics and no score
-    plots; the report says so and shows its declared outputs.
+    (:data:`pipeline.paths.EVALUATION_OPTIONS`), else to 1 and 48. ``top_n`` 0 asks for no
+    gallery: the page says so. A catalog without a ``score`` output (a model that declares only
+    regressions, say) gets no metrics and no score plots; the report says so and shows its declared
+    outputs.
 
     Raises
     ------
@@ -137,7 +139,12 @@ def evaluate_run(
         another set's images under the run's object ids.
     pipeline.errors.OutputBusyError
         If a score run (or another evaluation) is writing ``out_dir`` now (its folder lock).
+    pipeline.errors.OptionValueError
+        If an option given is not valid (a deployment's ``top_n: -1``); a
+        :class:`~pipeline.errors.SavedOptionError` if one taken from the latest evaluation is not
+        (:func:`pipeline.evaluation.options.earlier_options`).
     """
+    check_options(top_n=top_n, beta=beta, threshold=threshold)
     options = {"threshold": threshold, "beta": beta, "top_n": top_n, "run_info": run_info}
     if not paths.catalog_parquet(out_dir).is_file():  # no run here: the catalog reader says so
         return _evaluate_run(Path(out_dir), Path(store), **options)
@@ -163,7 +170,8 @@ def _evaluate_run(
     provenance = read_provenance(catalog_path)
     # the gallery shows the store's images under the run's object ids: only the store it scored
     check_same_store(provenance, store, read_attributes(store).created, run=str(out_dir))
-    earlier = earlier_options(out_dir)
+    given = {"top_n": top_n, "beta": beta, "threshold": threshold}
+    earlier = earlier_options(out_dir, wanted=[key for key, value in given.items() if value is None])
     taken = options_taken(
         earlier, threshold=threshold, beta=beta, top_n=top_n, run_threshold=provenance.threshold
     )
@@ -252,6 +260,7 @@ def _evaluate_into(
         store=store,
         metric_warnings=warnings,
         downloads=downloads,
+        top_n=top_n,
     )
     report_dir = publish_evaluation(stage, out_dir, gallery_files(gallery))
     return EvaluationResult(
@@ -264,61 +273,6 @@ def _evaluate_into(
         warnings=warnings,
         files_note=downloads_note(downloads),
     )
-
-
-def earlier_options(out_dir: str | Path) -> dict[str, Any]:
-    """The options (``top_n``, ``beta``, ``threshold``) the run's latest evaluation used; {} when none
-    is recorded, or the record is unreadable (an evaluation then takes the defaults).
-
-    Examples
-    --------
-    >>> earlier_options("/no/such/run")
-    {}
-    """
-    path = paths.report_dir(Path(out_dir)) / paths.EVALUATION_OPTIONS
-    try:
-        options = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(options, dict):
-        return {}
-    valid = {}
-    if isinstance(options.get("top_n"), int) and options["top_n"] >= 0:
-        valid["top_n"] = options["top_n"]
-    if isinstance(options.get("beta"), int | float) and options["beta"] > 0:
-        valid["beta"] = float(options["beta"])
-    if isinstance(options.get("threshold"), int | float) and 0 <= options["threshold"] <= 1:
-        valid["threshold"] = float(options["threshold"])
-    return valid
-
-
-def options_taken(
-    earlier: dict[str, Any],
-    *,
-    threshold: float | None,
-    beta: float | None,
-    top_n: int | None,
-    run_threshold: float,
-) -> str | None:
-    """Which options not given come from the latest evaluation, and a threshold that does not (trial:
-    a bare evaluate after ``--threshold 0.9 --top-n 5 --beta 2`` kept the gallery and beta, went back
-    to the score run's threshold, and said nothing). None when nothing is taken or changed.
-
-    >>> options_taken({"top_n": 5, "beta": 2.0, "threshold": 0.9}, threshold=None, beta=None,
-    ...               top_n=None, run_threshold=0.5)  # doctest: +ELLIPSIS
-    "--top-n 5 and --beta 2 as the run's latest evaluation; --threshold 0.5, the score run's (that ..."
-    """
-    given = {"top_n": (top_n, DEFAULT_TOP_N), "beta": (beta, DEFAULT_BETA)}  # the defaults go unsaid
-    kept = [
-        f"--{name.replace('_', '-')} {earlier[name]:g}"
-        for name, (value, default) in given.items()
-        if value is None and earlier.get(name, default) != default
-    ]
-    parts = [f"{' and '.join(kept)} as the run's latest evaluation"] if kept else []
-    before = earlier.get("threshold")
-    if threshold is None and before is not None and before != run_threshold:
-        parts.append(f"--threshold {run_threshold:g}, the score run's (that evaluation used {before:g})")
-    return "; ".join(parts) or None
 
 
 def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:

@@ -4,7 +4,7 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
-from pipeline.scoring.identity import check_score_folder
+from pipeline.scoring.identity import check_score_folder, threshold_to_use
 from pipeline.scoring.region import (
     ScoredRows,
     score_groups,
@@ -23,5 +23,6 @@ __all__ = [
     "score_groups_outputs",
     "score_rows",
     "score_store",
+    "threshold_to_use",
     "warm_worker_bundle",
 ]

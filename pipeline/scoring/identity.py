@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.errors import ScoreOutputError, StoreError
+from pipeline.errors import OptionValueError, SavedOptionError, ScoreOutputError, StoreError
 from pipeline.scoring.parts import existing_parts
 
 _WHAT = {
@@ -169,23 +169,40 @@ def recorded_threshold(out_dir: Path) -> float | None:
     """The score threshold of the latest score run in ``out_dir``, or None where none is recorded.
 
     ``score-run.json`` records it as a run starts (so a stopped run's counts); a folder scored before
-    it did has it in its catalog's provenance. A value outside [0, 1], or a record or catalog that
-    cannot be read, counts as none.
+    it did has it in its catalog's provenance. A record or catalog that cannot be read records none
+    (:func:`previous_run` refuses such a record unless the scores are discarded, ``--overwrite``).
+
+    Raises
+    ------
+    pipeline.errors.SavedOptionError
+        If ``score-run.json``'s threshold is not a probability in [0, 1] (trial: ``"threshold": 1.7``
+        became 0.5 without a word), naming the file and the value.
     """
     from pipeline.catalog import read_provenance
 
+    run_file = paths.score_run_file(out_dir)
     try:
-        value = json.loads(paths.score_run_file(out_dir).read_text()).get("threshold")
-    except (OSError, ValueError, AttributeError):  # none, unreadable, or not a JSON object
-        value = None
+        record = json.loads(run_file.read_text())
+    except (OSError, ValueError):  # none; or unreadable, which previous_run refuses unless --overwrite
+        record = {}
+    if not isinstance(record, dict):  # as unreadable
+        record = {}
+    value = record.get("threshold")
+    if value is not None and not _probability(value):
+        raise SavedOptionError(
+            f"{run_file}: the saved threshold {json.dumps(value)} is not a probability in [0, 1]; pass "
+            "--threshold T to use another value, or correct it in that file"
+        )
     if value is None and paths.catalog_parquet(out_dir).is_file():
         try:
             value = read_provenance(paths.catalog_parquet(out_dir)).threshold
         except Exception:  # any unreadable catalog: nothing recorded
             value = None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        return None
-    return float(value)
+    return float(value) if value is not None and _probability(value) else None
+
+
+def _probability(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 1
 
 
 def threshold_to_use(out_dir: Path, threshold: float | None) -> tuple[float, str]:
@@ -196,6 +213,12 @@ def threshold_to_use(out_dir: Path, threshold: float | None) -> tuple[float, str
     wrote every catalog format again), else :data:`DEFAULT_THRESHOLD`. The text is "" where the
     threshold was given or is the default, as for ``--top-n`` (the defaults go unsaid).
 
+    Raises
+    ------
+    pipeline.errors.OptionValueError
+        If ``threshold`` is not in [0, 1]; a :class:`~pipeline.errors.SavedOptionError` where it is
+        not given and the recorded one is not valid (:func:`recorded_threshold`).
+
     Examples
     --------
     >>> threshold_to_use(Path("/no/such/run"), 0.7)
@@ -204,6 +227,8 @@ def threshold_to_use(out_dir: Path, threshold: float | None) -> tuple[float, str
     (0.5, '')
     """
     if threshold is not None:
+        if not _probability(threshold):  # a flow's parameter (a deployment's), which no parser checked
+            raise OptionValueError(f"threshold {threshold!r} is not a probability in [0, 1]")
         return threshold, ""
     recorded = recorded_threshold(out_dir)
     if recorded is None or recorded == DEFAULT_THRESHOLD:
