@@ -49,7 +49,7 @@ HELPS: dict[str, str] = {
     "run": "ingest, score, evaluate and report in one flow (the main job)",
     "serve": "serve the run flow with a cron or interval schedule (needs a Prefect server)",
     "info": "summarise a lenshunt store: layout, objects, labels and flags",
-    "cutout": "write one object's bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)",
+    "cutout": "write objects' bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)",
     "inspect": "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades",
 }
 

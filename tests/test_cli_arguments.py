@@ -85,7 +85,7 @@ def test_simulation_settings_are_named_by_their_options(tmp_path, extra, message
         ),
         (  # the list option not last (trial)
             ["cutout", "--bands", "VIS", "J", "STORE", "100141", "--out", "X"],
-            "the following arguments are required: store, object_id (--bands takes every word after it: "
+            "the following arguments are required: store, OBJECT_ID (--bands takes every word after it: "
             "give STORE OBJECT_ID before it, or end its list with --) (`lenshunt cutout --help` lists the "
             "options)\n",
         ),
@@ -113,7 +113,7 @@ def test_a_list_option_given_last_says_it_took_the_positional_arguments(argv, hi
 @pytest.mark.parametrize(
     "argv",
     [
-        ["cutout", "STORE", "100001", "100002", "--out", "X"],
+        ["cutout", "STORE", "100001", "--out", "X", "100002x"],
         ["score", "S", "--out", "O", "--bogus"],
         ["info", "S", "T"],
     ],
@@ -125,7 +125,7 @@ def test_words_left_over_are_the_commands_error_pointing_at_its_own_help(argv, c
         main(argv)
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    extra = {"cutout": "100002", "score": "--bogus", "info": "T"}[argv[0]]
+    extra = {"cutout": "100002x", "score": "--bogus", "info": "T"}[argv[0]]
     command = argv[0]
     expected = f"lenshunt {command}: error: unrecognized arguments: {extra} (`lenshunt {command} --help`"
     assert err == f"{expected} lists the options)\n", err

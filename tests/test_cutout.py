@@ -135,6 +135,24 @@ def test_cutout_command(wcs_store, tmp_path, capsys):
     assert "unknown band(s) ['K']" in capsys.readouterr().err
 
 
+def test_cutout_command_takes_several_ids_and_writes_the_others_past_a_bad_one(wcs_store, tmp_path, capsys):
+    """Trial: ``lenshunt cutout STORE ID1 ID2`` was refused (one id only) and pointed at
+    ``lenshunt --help``. Several ids write each object's files; an id not in the store is one error
+    line, the others are written, and the exit status says one failed."""
+    argv = ["cutout", str(wcs_store), str(IDS[0]), str(IDS[1]), str(IDS[0]), "--out", str(tmp_path)]
+    assert main([*argv, "--bands", "VIS"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        f"{IDS[0]} VIS    {tmp_path / f'{IDS[0]}_VIS.fits'}",
+        f"{IDS[1]} VIS    {tmp_path / f'{IDS[1]}_VIS.fits'}",
+    ]
+    out = tmp_path / "more"
+    assert main(["cutout", str(wcs_store), "999", str(IDS[2]), "--out", str(out), "--bands", "H"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("lenshunt cutout: error: object 999 is not in "), captured.err
+    assert sorted(p.name for p in out.iterdir()) == [f"{IDS[2]}_H.fits"]
+
+
 def test_cutouts_are_not_written_inside_a_store(wcs_store, capsys):
     """Trial: ``--out STORE/cut`` was accepted, and every later read of the store warned that ``cut``
     is not part of its Zarr hierarchy (``score``, ``run`` and ``ingest`` refuse such paths)."""
