@@ -921,6 +921,21 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
         '3 objects in 1 group within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
         "the same galaxies under two ids? Both rows are kept" in result.summary()
     )
+    # Trial: a DUPLICATE_POSITION object's gallery page did not say which object shares its position.
+    from test_report import assert_relative_links_resolve
+
+    gallery = tmp_path / "run" / "report" / "gallery"
+    rank = catalog["rank"]
+    row = "At the same sky position (DUPLICATE_POSITION)"
+    evaluate_run(tmp_path / "run", store, top_n=12)
+    page = (gallery / "500002.html").read_text()
+    assert '<a href="500005.html">500005</a>, <a href="500009.html">500009</a></td>' in page, page
+    assert row not in (gallery / "500010.html").read_text()
+    assert_relative_links_resolve(gallery / "500002.html")
+    alone = int(rank[[500002, 500005, 500009]].idxmin())  # the best of the three, shown alone
+    evaluate_run(tmp_path / "run", store, top_n=int(rank[alone]))
+    others = ", ".join(f"{i} (not in the gallery)" for i in (500002, 500005, 500009) if i != alone)
+    assert f"<th>{row}</th><td>{others}</td>" in (gallery / f"{alone}.html").read_text()
 
 
 def _reordered_euclid(name: str = "euclid-reordered"):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DUPLICATE_RADIUS_ARCSEC", "describe_duplicates", "duplicate_groups"]
+__all__ = ["DUPLICATE_RADIUS_ARCSEC", "describe_duplicates", "duplicate_groups", "same_position_ids"]
 
 DUPLICATE_RADIUS_ARCSEC = 0.5
 """Largest separation (arcsec) of two objects counted as one: well inside a galaxy's core (five VIS
@@ -101,3 +101,33 @@ def describe_duplicates(
         f'{radius_arcsec:g}" of one '
         f"another (DUPLICATE_POSITION): {shown}{more}"
     )
+
+
+def same_position_ids(
+    ra: np.ndarray, dec: np.ndarray, object_ids: np.ndarray, wanted: np.ndarray
+) -> dict[int, list[int]]:
+    """For each object of ``wanted`` at another's position, the ids of those others (its group in
+    :func:`duplicate_groups`), ascending; objects alone are left out.
+
+    A gallery page names them (trial: the page of a DUPLICATE_POSITION object did not say which
+    object shares its position, the console of the score run did).
+
+    Parameters
+    ----------
+    ra, dec, object_ids : ndarray, shape (n,)
+        The whole catalog's positions (ICRS degrees, NaN where none) and ids.
+    wanted : ndarray of int
+        The ids asked about (e.g. the gallery's).
+
+    >>> same_position_ids(np.array([150.0, 150.0, 151.0]), np.array([2.0, 2.0, 2.0]),
+    ...                   np.array([7, 5, 9]), np.array([7, 9]))
+    {7: [5]}
+    """
+    groups = duplicate_groups(ra, dec)
+    object_ids = np.asarray(object_ids, dtype=np.int64)
+    wanted_rows = np.flatnonzero(np.isin(object_ids, np.asarray(wanted, dtype=np.int64)) & (groups >= 0))
+    found = {}
+    for row in wanted_rows:
+        group = object_ids[groups == groups[row]]
+        found[int(object_ids[row])] = sorted(int(i) for i in group if i != object_ids[row])
+    return found

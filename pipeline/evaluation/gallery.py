@@ -57,6 +57,9 @@ class GalleryItem(BaseModel):
     known_lens: str = ""
     """The known lens within the match radius, its grade and separation, e.g. ``Caña 1 (A, 0.08″)``
     (:func:`known_lens_text`); empty when none, or the catalog has no known-lens columns."""
+    same_position: list[int] = []
+    """Ids of the other objects at this one's sky position (DUPLICATE_POSITION:
+    :func:`pipeline.catalog.duplicates.same_position_ids`); empty when none."""
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -201,12 +204,15 @@ def remove_gallery(folder: Path) -> None:
 
 
 def gallery_items(
-    catalog: pd.DataFrame, pngs: Mapping[int, Path], layout: Layout | None = None
+    catalog: pd.DataFrame,
+    pngs: Mapping[int, Path],
+    layout: Layout | None = None,
+    same_position: Mapping[int, list[int]] | None = None,
 ) -> list[GalleryItem]:
     """Gallery entries for the objects of ``pngs``, with their catalog values, by rank.
 
     With ``layout``, each entry gets its band panels (those written beside the composite) and
-    the composite's field width.
+    the composite's field width; ``same_position`` maps an id to the other objects at its position.
     """
     from pipeline.evaluation.outputs_view import output_captions
 
@@ -242,6 +248,7 @@ def gallery_items(
             ood_score=float(getattr(row, OOD_COLUMN, math.nan)),
             band_flags=dict(zip(names, map(int, flags), strict=True)),  # trial: "J" said nothing of why
             known_lens=known_lens_text(row._asdict()),  # trial: the page named none, the grader's did
+            same_position=list((same_position or {}).get(int(row.object_id), [])),
         )
         for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)
     ]

@@ -227,6 +227,7 @@ def _ood(score: float) -> str | None:
 def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:
     labels = {1: ("lens", "lens"), 0: ("non-lens", "nonlens")}
     cards = []
+    shown = {entry.object_id for entry in gallery}  # their pages are beside one another
     for item in sorted(gallery, key=lambda entry: entry.rank):
         has_score = not math.isnan(item.score)
         label_text, label_class = labels.get(item.label, ("", "unknown"))
@@ -266,6 +267,9 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 "ood_high": bool(item.ood_score > 1.0),
                 "position": position,
                 "known_lens": item.known_lens,
+                "same_position": [
+                    {"id": i, "page": f"{i}.html" if i in shown else None} for i in item.same_position
+                ],
             }
         )
     return cards

@@ -207,6 +207,7 @@ def _evaluate_into(
     run_info: dict | None,
 ) -> EvaluationResult:
     """Write the evaluation into ``stage`` and move it into place (:func:`publish_evaluation`)."""
+    from pipeline.catalog.duplicates import same_position_ids
     from pipeline.evaluation.downloads import downloads_note, report_downloads
     from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
@@ -215,6 +216,7 @@ def _evaluate_into(
     from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
     from pipeline.evaluation.plots import make_evaluation_plots
     from pipeline.evaluation.report import build_report
+    from pipeline.flags import Flag
     from pipeline.store.zarr_store import read_attributes, store_layout
 
     catalog, notes = with_store_labels(catalog, store)
@@ -239,7 +241,10 @@ def _evaluate_into(
     layout = store_layout(read_attributes(store))
     images = read_object_images(store, top["object_id"].to_numpy())
     pngs = render_gallery_pngs(images, layout, stage / "gallery")
-    gallery = gallery_items(top, pngs, layout)
+    twins: dict[int, list[int]] = {}  # trial: a DUPLICATE_POSITION page named no object at its position
+    if (top["flags"].to_numpy() & int(Flag.DUPLICATE_POSITION)).any():
+        twins = same_position_ids(catalog["ra"], catalog["dec"], catalog["object_id"], top["object_id"])
+    gallery = gallery_items(top, pngs, layout, same_position=twins)
     if metrics is not None:
         write_metrics(metrics, stage / paths.metrics_file(out_dir).name)
     options = {"top_n": top_n, "beta": beta, "threshold": threshold}
