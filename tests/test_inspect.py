@@ -271,6 +271,10 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     page = " ".join(evaluate_run(out, store, top_n=2, threshold=0.9).report_path.read_text().split())
     assert "score is at least the threshold 0.9." in page and "Candidates (score ≥ 0.9)" in page
     assert "threshold 0.5" not in page
+    # and says the catalog files record another (trial: `evaluate --threshold 0.3`, files at 0.6, unsaid)
+    note = "(the threshold of this evaluation; the catalog files, written by the score run, record 0.5)"
+    assert note in page
+    assert "the catalog files, written by the score run, record" not in report
 
 
 def test_an_evaluation_refuses_a_gallery_it_cannot_write_and_keeps_only_its_candidates(

@@ -137,7 +137,13 @@ def _summary(
     ]
     if has_score(catalog):
         n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= threshold))
-        rows.append((f"Candidates (score ≥ {threshold:g})", f"{n_candidates:,}"))
+        count = f"{n_candidates:,}"
+        if provenance.threshold is not None and threshold != provenance.threshold:  # trial: unsaid
+            count += (
+                f" (the threshold of this evaluation; the catalog files, written by the score run, record "
+                f"{provenance.threshold:g})"
+            )
+        rows.append((f"Candidates (score ≥ {threshold:g})", count))
     no_metrics = no_metrics_reason(catalog)
     if no_metrics is not None:
         rows.append(("Metrics", f"none: {no_metrics}"))
