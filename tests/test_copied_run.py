@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cutouts import write_set
-from test_inspect import write_run
+from test_inspect import ingested_work
 from test_training import LAYOUT
 
 from flows.cli import main
@@ -28,11 +28,7 @@ EUCLID = load_layout("euclid-sglc2")  # the shipped model's layout
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, dask_client) -> Path:
-    root = tmp_path_factory.mktemp("copied")
-    source = write_set(LAYOUT, root / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
-    ingest(LAYOUT, source, root / "work" / "store.zarr", dask_client, chunk_objects=8)
-    write_run(root / "work" / "store.zarr", root / "work" / "scores")
-    return root / "work"
+    return ingested_work(tmp_path_factory.mktemp("copied"), IDS, dask_client)
 
 
 def test_a_copied_work_directory_evaluates_against_its_own_store(work, tmp_path, capsys):

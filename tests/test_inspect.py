@@ -67,6 +67,15 @@ def provenance_for(table: pd.DataFrame, store_path: Path) -> Provenance:
     )
 
 
+def ingested_work(root: Path, ids: list[int], client) -> Path:  # type: ignore[no-untyped-def]
+    """``root/work``: a small simulated set of ``ids`` (every other one a lens) ingested for real
+    into ``work/store.zarr``, with its run written by :func:`write_run` into ``work/scores``."""
+    source = write_set(LAYOUT, root / "src", ids, {object_id: object_id % 2 for object_id in ids})
+    ingest(LAYOUT, source, root / "work" / "store.zarr", client, chunk_objects=8)
+    write_run(root / "work" / "store.zarr", root / "work" / "scores")
+    return root / "work"
+
+
 def write_run(
     store_path: Path, out: Path, *, seed: int = 0, band_flags: bool = False, scored: bool = True
 ) -> Path:

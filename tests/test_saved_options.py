@@ -22,15 +22,13 @@ import numpy as np
 import pytest
 from cutouts import write_set
 from test_damaged_outputs import one_error_line
-from test_inspect import write_run
+from test_inspect import ingested_work
 from test_report import body_attributes, chromium_binary, run_chromium
-from test_training import LAYOUT
 
 from flows.cli import build_parser, main
 from pipeline import paths
 from pipeline.catalog import read_catalog, scored_mask
 from pipeline.errors import OptionValueError, SavedOptionError
-from pipeline.store import ingest
 from schemas.layout import load_layout
 
 IDS = list(range(660000, 660012))
@@ -39,11 +37,7 @@ EUCLID = load_layout("euclid-sglc2")  # the shipped model's layout
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, dask_client) -> Path:
-    root = tmp_path_factory.mktemp("saved")
-    source = write_set(LAYOUT, root / "src", IDS, {object_id: object_id % 2 for object_id in IDS})
-    ingest(LAYOUT, source, root / "work" / "store.zarr", dask_client, chunk_objects=8)
-    write_run(root / "work" / "store.zarr", root / "work" / "scores")
-    return root / "work"
+    return ingested_work(tmp_path_factory.mktemp("saved"), IDS, dask_client)
 
 
 @pytest.fixture
