@@ -86,7 +86,7 @@ def check(args: argparse.Namespace) -> None:
     evaluation_writable(args.out, "rerun this command")
     # a saved option not valid is an error, not the default (trial: "top_n": "ten" became 48 unsaid)
     earlier_options(
-        args.out, wanted=[key for key in ("top_n", "beta", "threshold") if getattr(args, key) is None]
+        args.out, wanted=[key for key in ("top_n", "beta", "threshold") if getattr(args, key, None) is None]
     )
 
 
