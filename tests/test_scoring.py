@@ -1059,3 +1059,23 @@ def test_the_best_candidates_keep_their_order_past_float32s_resolution(scored_se
     assert catalog["score"].dtype == np.float64
     fits = read_catalog(paths.catalog_fits(tmp_path / "run"))
     np.testing.assert_array_equal(fits["score"], catalog["score"])
+
+
+def test_parts_of_an_earlier_lenshunt_with_float32_scores_are_said(scored_setup, dask_client, tmp_path):
+    """Trial: a work directory scored before scores were float64 kept 120 of its 150 scores in float32
+    after an incremental run (ties near 1 among them), unsaid. The run's summary and the catalog's
+    provenance now say how many objects keep them, and --overwrite scores them again."""
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    parts_dir = paths.score_parts_dir(out)
+    older = sorted(parts_dir.glob("*.parquet"))[0]  # one part as an earlier version wrote it
+    table = pd.read_parquet(older)
+    table.astype({"score": np.float32}).to_parquet(older, index=False)
+    result = score_store(store, bundle, out, dask_client, batch_size=8)
+    said = f"{len(table)} objects keep scores of parts written by an earlier lenshunt in float32"
+    assert any(warning.startswith(said) for warning in result.input_warnings), result.input_warnings
+    assert said in result.summary() and "rerun with --overwrite" in result.summary()
+    assert said in read_provenance(paths.catalog_fits(out)).extras["input_warnings"]
+    again = score_store(store, bundle, out, dask_client, batch_size=8, overwrite=True)
+    assert not any("float32" in warning for warning in again.input_warnings)

@@ -177,6 +177,29 @@ def take_out_rows(out_dir: Path, rows: set[int], batch_size: int = 1) -> int:
     return n
 
 
+def float32_probability_note(out_dir: Path, columns: list[str]) -> str:
+    """A warning line when score parts of an earlier lenshunt hold a probability column in float32,
+    else ``""``: their best candidates may tie near 1, as before the score head was applied in
+    float64 (:mod:`pipeline.models.logits`; trial: a work directory scored before that kept 120 of
+    its 150 scores in float32 after an incremental run, unsaid). Only the parts' footers are read.
+    """
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for (start, stop), path in existing_parts(out_dir).items():
+        with contextlib.suppress(Exception):  # an unreadable part is assemble_parts's to report
+            schema = pq.read_schema(path)
+            if any(name in schema.names and str(schema.field(name).type) == "float" for name in columns):
+                rows += stop - start
+    if not rows:
+        return ""
+    return (
+        f"{rows} objects keep scores of parts written by an earlier lenshunt in float32, where the best "
+        "candidates may tie near 1 (their rank then follows the object id); rerun with --overwrite to "
+        "score them again in float64"
+    )
+
+
 def assemble_parts(out_dir: Path, store_object_ids: np.ndarray) -> pd.DataFrame:
     """All parts concatenated in row order, checked to cover each store row exactly once.
 

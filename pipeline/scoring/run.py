@@ -40,6 +40,7 @@ from pipeline.scoring.parts import (
     catalog_settings_changed,
     discard_score_run,
     existing_parts,
+    float32_probability_note,
     move_aside,
     remove_stale_evaluation,
     take_out_rows,
@@ -292,6 +293,9 @@ def score_store(
                 progress(done, len(futures))
 
         scores = assemble_parts(out_dir, column["object_id"])
+        probabilities = [spec.name for spec in bundle.outputs if spec.kind == "probability"]
+        if note := float32_probability_note(out_dir, probabilities):
+            input_warnings.append(note)
         labels, ra, dec = column["label"], column["ra"], column["dec"]
         duplicates = duplicate_groups(ra, dec)
         flags = column["flags"] | scores["flags_added"].to_numpy()
