@@ -187,6 +187,41 @@ def test_an_edited_grade_table_is_checked_like_a_log(run, store, tmp_path):  # n
     assert "(grade 'maybe' is not one of A, B, C, X, skip)" in grade_warnings(written)[0]
 
 
+def test_grade_times_in_another_zone_are_compared_in_utc_and_a_non_time_is_skipped(run, capsys):
+    """Trial: ``19:40:00+01:00`` (18:40 UTC) beat a later ``18:45:00Z`` grade, and a time of
+    ``"yesterday"`` beat a real one: times were compared as text. Every time is read back in UTC
+    (one without a zone taken as UTC) and a line whose time is no time is skipped and named."""
+    from flows.cli import main
+
+    first, second = scored_ids(run)[:2]
+    log = run / "grades" / "frank.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        "\n".join(
+            [
+                line(first, "A", "frank", "2026-12-05T19:40:00+01:00"),
+                line(first, "X", "frank", "2026-12-05T18:45:00Z"),
+                line(second, "B", "frank", "2026-12-05T18:45:00"),
+                line(second, "C", "frank", "yesterday"),
+            ]
+        )
+        + "\n"
+    )
+    rows = read_grades(run)
+    assert rows["time"].tolist()[:3] == [
+        "2026-12-05T18:40:00.000000Z",
+        "2026-12-05T18:45:00.000000Z",
+        "2026-12-05T18:45:00.000000Z",
+    ]
+    assert rows.attrs["bad_lines"] == [f"{log} line 4 (time 'yesterday' is not a time)"]
+    latest = latest_grades(rows).set_index("object_id")
+    assert latest.loc[first, "grade"] == "X" and latest.loc[second, "grade"] == "B"
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert "(time 'yesterday' is not a time)" in capsys.readouterr().err
+    catalog = read_catalog(paths.catalog_parquet(run)).set_index("object_id")
+    assert catalog.loc[first, "grade_mode"] == "X" and catalog.loc[second, "grade_mode"] == "B"
+
+
 def test_grades_of_ids_not_in_the_catalog_are_left_out_and_said(run, store, capsys):  # noqa: F811
     from flows.cli import main
 

@@ -12,7 +12,8 @@ A grade read from a log (``RUN_DIR/grades/<inspector>.jsonl``) or from an export
 * ``inspector`` is a usable name and, in a log, the log's own: the file is its inspector's log
   (the grading server writes ``<inspector>.jsonl``), so a line naming another inspector is not
   counted (trial: a line of ann's in ``carl.jsonl`` replaced ann's own grade);
-* ``time`` is given; ``score`` is a number or missing.
+* ``time`` is an ISO 8601 time (without a zone: UTC), read back in UTC; ``score`` is a number or
+  missing.
 
 Anything else is skipped by the readers, counted and named with the reason (trial: ids like
 ``1e30`` crashed every reader, ``100011.9`` became 100011, and an edited table's ``'maybe'`` was
@@ -85,12 +86,19 @@ def _missing(value: object) -> bool:
 
 
 def _time(value: object) -> str:
-    if isinstance(value, datetime):  # a table edited with pandas may hold Timestamps
-        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if not isinstance(value, str) or not value.strip():
+    """An ISO 8601 time (a string or a datetime; without a zone taken as UTC) as the logs write it:
+    UTC, ``%Y-%m-%dT%H:%M:%S.%fZ``, so that times compare as text (trial: ``19:40:00+01:00`` beat a
+    later ``18:45:00Z``, and ``"yesterday"`` a real grade).
+
+    >>> _time("2026-12-05T19:40:00+01:00"), _time("2026-12-05 18:45")
+    ('2026-12-05T18:40:00.000000Z', '2026-12-05T18:45:00.000000Z')
+    """
+    if isinstance(value, str) and value.strip():
+        value = datetime.fromisoformat(value.strip())  # ValueError: not a time
+    if not isinstance(value, datetime):  # a table edited with pandas may hold Timestamps
         raise ValueError
-    return value
+    when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def grade_row(raw: dict, *, log_inspector: str | None = None) -> dict:
