@@ -246,6 +246,33 @@ def test_score_parts_without_a_readable_run_record_are_not_reused(scored, dask_c
     )
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"tta": None}, "the saved tta null is not true or false"),
+        ({"tta": "yes"}, 'the saved tta "yes" is not true or false'),
+        ({"store": None}, "the saved store null is not a path"),
+        ({"repairs_seen": "x"}, 'the saved repairs_seen "x" is not a list of repair ids'),
+        (None, "no store, model_sha256, tta"),
+    ],
+)
+def test_an_edited_run_record_is_one_error_naming_its_key_and_value(scored, tmp_path, capsys, edit, said):
+    """Trial: ``"tta": null`` in score-run.json was "another TTA setting (TTA off, not off)", ``{}``
+    the same, and ``"repairs_seen": "x"`` or ``"store": null`` passed unsaid. Each is one error line
+    naming the file, the key and the value; ``--overwrite`` still discards the run."""
+    import json
+
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    record = paths.score_run_file(copy)
+    record.write_text(json.dumps({} if edit is None else {**json.loads(record.read_text()), **edit}))
+    assert main(["score", str(store), "--out", str(copy), "--model", str(bundle)]) == 1
+    line = one_error_line(capsys.readouterr().err.splitlines()[-1], "score")
+    assert line.startswith(f"lenshunt score: error: {record}: {said}; it records which store and model"), line
+    assert "--overwrite" in line
+
+
 def test_what_writes_a_score_folder_is_refused_while_a_score_run_holds_it(scored, tmp_path, capsys):
     """New-user trial: `lenshunt inspect --apply` rewrote a running score's catalogs (its HATS step then
     failed), `lenshunt evaluate` read them unlocked, and a second score was refused only after its

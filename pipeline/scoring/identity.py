@@ -76,7 +76,43 @@ def previous_run(out_dir: Path) -> dict[str, Any] | None:
         raise ScoreOutputError(
             f"{run_file} is no score-run record; pass --overwrite or score into another directory"
         )
+    problem = _record_problem(previous)
+    if problem:  # trial: an edited "tta": null was "another TTA setting (TTA off, not off)"
+        raise ScoreOutputError(
+            f"{run_file}: {problem}; it records which store and model scored {out_dir}: restore it, "
+            "or pass --overwrite to discard its scores, or score into another directory"
+        )
     return previous
+
+
+_RECORD_TYPES: dict[str, tuple[type, str]] = {
+    "store": (str, "a path"),
+    "store_created": (str, "a time"),
+    "model_sha256": (str, "a sha256"),
+    "tta": (bool, "true or false"),
+    "feature_stats": (str, "a sha256"),
+    "repairs_seen": (list, "a list of repair ids"),
+}
+"""The type of each key of a score-run record, and what it is in words."""
+
+
+def _record_problem(record: dict[str, Any]) -> str:
+    """What is wrong with a score-run record's keys (``""``: nothing), naming key and value.
+
+    >>> _record_problem({"store": "/s.zarr", "model_sha256": "ab", "tta": None})
+    'the saved tta null is not true or false'
+    >>> _record_problem({})
+    'no store, model_sha256, tta'
+    """
+    missing = [key for key in ("store", "model_sha256", "tta") if key not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    for key, (kind, words) in _RECORD_TYPES.items():
+        value = record.get(key, [] if kind is list else kind())
+        good = isinstance(value, kind) and (kind is not list or all(isinstance(v, str) for v in value))
+        if not good:
+            return f"the saved {key} {json.dumps(value)} is not {words}"
+    return ""
 
 
 def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, Any]) -> None:
