@@ -160,13 +160,16 @@ def test_foreign_keras_without_card_or_recipe(saved, tmp_path):
 
 
 def test_a_folder_that_is_no_bundle_says_which_folder_to_give(tmp_path):
-    """Trial: ``score --model STORE_DIR`` was told to re-save it with save_bundle (advice for developers)."""
+    """Trial: ``score --model STORE_DIR`` was told to re-save it with save_bundle (advice for developers);
+    ``train --init NOT_A_BUNDLE`` to leave the option out "for the shipped model" (it then trains anew)."""
+    from pipeline.paths import shipped_model
+
     (tmp_path / "zarr.json").write_text("{}")
     with pytest.raises(BundleError) as refused:
         load_bundle(tmp_path)
     assert str(refused.value) == (
         f"{tmp_path} is no model bundle (no {MODEL_FILE}, {RECIPE_FILE} or {CARD_FILE}): give the folder "
-        "`lenshunt train` wrote, or leave the option out for the shipped model"
+        f"`lenshunt train` wrote, or the shipped model's, {shipped_model()}"
     )
 
 

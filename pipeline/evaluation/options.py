@@ -133,10 +133,12 @@ def options_taken(
     >>> options_taken({"top_n": 5, "beta": 2.0, "threshold": 0.9}, threshold=None, beta=None,
     ...               top_n=None, run_threshold=0.5)  # doctest: +ELLIPSIS
     "--top-n 5 and --beta 2 as the run's latest evaluation; --threshold 0.5, the score run's (that ..."
+    >>> options_taken({"top_n": 10**12}, threshold=None, beta=None, top_n=None, run_threshold=0.5)
+    "--top-n 1000000000000 as the run's latest evaluation"
     """
     given = {"top_n": (top_n, DEFAULT_TOP_N), "beta": (beta, DEFAULT_BETA)}  # the defaults go unsaid
     kept = [
-        f"--{name.replace('_', '-')} {earlier[name]:g}"
+        f"--{name.replace('_', '-')} {earlier[name] if name == 'top_n' else format(earlier[name], 'g')}"
         for name, (value, default) in given.items()
         if value is None and earlier.get(name, default) != default
     ]

@@ -177,10 +177,13 @@ def load_bundle(path: str | Path) -> ModelBundle:
             "(a model without its recipe cannot be scored)"
         )
     missing = [name for name in (MODEL_FILE, RECIPE_FILE, CARD_FILE) if not (path / name).is_file()]
-    if len(missing) == 3:  # trial: a store or run folder given as the model was told to re-save it
+    if len(missing) == 3:  # "leave the option out" was wrong for train --init (trial: it trains anew)
+        from pipeline.paths import shipped_model
+
+        # trial: a store or run folder given as the model was told to re-save it
         raise BundleError(
             f"{path} is no model bundle (no {MODEL_FILE}, {RECIPE_FILE} or {CARD_FILE}): give the folder "
-            "`lenshunt train` wrote, or leave the option out for the shipped model"
+            f"`lenshunt train` wrote, or the shipped model's, {shipped_model()}"
         )
     if missing:
         why = (
