@@ -13,6 +13,7 @@ from test_training import store  # noqa: F401 - the training tests' store fixtur
 
 from pipeline.catalog import read_catalog
 from pipeline.evaluation.grades import read_grades
+from pipeline.evaluation.outputs_view import score_text
 
 # Elements whose right edge passes the window.
 OFF_SCREEN = """[...document.querySelectorAll('body *')].filter((element) => {
@@ -34,6 +35,9 @@ def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_pa
             browser.wait_for("document.body.dataset.ready === '1'")
             browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
             assert 370 <= browser.evaluate("document.documentElement.clientWidth") <= 400  # less a scrollbar
+            top_score = float(read_catalog(run_dir).sort_values("rank")["score"].iloc[0])
+            shown_score = browser.evaluate("document.getElementById('score').textContent")
+            assert shown_score == score_text(top_score, 4), shown_score
             assert browser.evaluate(OFF_SCREEN) == []
             composite = "document.getElementById('composite').getBoundingClientRect().width"
             assert browser.evaluate(composite) <= 400

@@ -1059,6 +1059,10 @@ def test_the_best_candidates_keep_their_order_past_float32s_resolution(scored_se
     assert catalog["score"].dtype == np.float64
     fits = read_catalog(paths.catalog_fits(tmp_path / "run"))
     np.testing.assert_array_equal(fits["score"], catalog["score"])
+    # the gallery says how far below 1 (trial: the top candidates all read 1.000)
+    best = scored.sort_values("rank").iloc[0]
+    page = evaluate_run(tmp_path / "run", store, top_n=3).report_path.read_text()
+    assert f"1 − {1 - best['score']:.2g}".replace("e-0", "e-") in page and "1.000<" not in page
 
 
 def test_parts_of_an_earlier_lenshunt_with_float32_scores_are_said(scored_setup, dask_client, tmp_path):

@@ -25,6 +25,7 @@ from pipeline.evaluation.grades import (
     unknown_note,
 )
 from pipeline.evaluation.outdated import outdated_note, split_outdated, store_rewrites
+from pipeline.evaluation.outputs_view import score_text
 
 TOP_GRADED = 30
 
@@ -72,7 +73,7 @@ def grade_section(
     rows = [
         {
             "object_id": int(row.object_id),
-            "score": "n/a" if math.isnan(row.score) else f"{row.score:.4f}",
+            "score": "n/a" if math.isnan(row.score) else score_text(row.score, 4),
             "rank": "" if math.isnan(row.rank) else int(row.rank),
             "mode": row.grade_mode,
             "mean": f"{row.grade_mean:.2f}",

@@ -33,6 +33,7 @@ __all__ = [
     "output_caption",
     "output_captions",
     "output_rows",
+    "score_text",
     "summarised_rows",
 ]
 
@@ -147,3 +148,18 @@ def output_rows(catalog: pd.DataFrame, top: pd.DataFrame) -> list[dict[str, str]
         }
         for spec in layout.outputs
     ]
+
+
+def score_text(score: float, digits: int = 3) -> str:
+    """A score as the pages show it, ``digits`` decimals; one that would show as ``1.000`` but is
+    below 1 shows how far below (trial: the top 6 to 12 candidates all read ``1.000``, though their
+    float64 scores, :mod:`pipeline.models.logits`, keep their order). ``—`` for NaN.
+
+    >>> score_text(0.91234), score_text(0.99999996), score_text(1.0), score_text(float("nan"))
+    ('0.912', '1 − 4e-8', '1.000', '—')
+    """
+    if math.isnan(score):
+        return "—"
+    if 1.0 - 0.5 * 10.0**-digits <= score < 1.0:
+        return f"1 − {1.0 - score:.2g}".replace("e-0", "e-")
+    return f"{score:.{digits}f}"

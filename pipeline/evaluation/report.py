@@ -41,7 +41,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
     sexagesimal_name,
 )
 from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.outputs_view import output_rows, summarised_rows
+from pipeline.evaluation.outputs_view import output_rows, score_text, summarised_rows
 from pipeline.flags import UNUSABLE, Flag, describe, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import REPORT_FILE
@@ -261,7 +261,7 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 ),
                 "scale_bar": scale_bar(item.field_arcsec),
                 "has_score": has_score,
-                "score": _number(item.score, 3),
+                "score": score_text(item.score),
                 "spread": _spread(item.score_std) if has_score else None,
                 "score_percent": round(100 * item.score, 1) if has_score else 0.0,
                 "captions": item.captions,

@@ -33,7 +33,7 @@ from pipeline.evaluation.grades import (
     read_grades,
 )
 from pipeline.evaluation.outdated import split_outdated, store_rewrites
-from pipeline.evaluation.outputs_view import output_caption
+from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import candidate_order
@@ -194,6 +194,7 @@ class InspectSession:
             "position": position,
             "object_id": object_id,
             "score": number(row["score"]),
+            "score_text": score_text(float(row["score"]), 4),  # "1 − 4e-8" where 4 decimals say 1.0000
             "score_std": number(row["score_std"]),
             "rank": int(row["rank"]),
             "flags": describe(int(row["flags"])),
