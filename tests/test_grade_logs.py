@@ -222,6 +222,18 @@ def test_grade_times_in_another_zone_are_compared_in_utc_and_a_non_time_is_skipp
     assert catalog.loc[first, "grade_mode"] == "X" and catalog.loc[second, "grade_mode"] == "B"
 
 
+def test_a_grade_table_made_by_hand_needs_no_score_or_model_id(tmp_path):
+    """Trial: ``train --grades`` on a hand-made table insisted on the ``score`` and ``model_id``
+    columns, which labels do not need (they are read as unknown, as a log line without them is)."""
+    table = pd.DataFrame(
+        {"object_id": [7, 8], "grade": ["A", "x"], "inspector": ["kim", "kim"], "time": [TIME, TIME]}
+    )
+    table.to_parquet(tmp_path / "grades.parquet")
+    rows = read_grades(tmp_path / "grades.parquet")
+    assert rows[["object_id", "grade"]].values.tolist() == [[7, "A"], [8, "X"]]
+    assert rows["score"].isna().all() and (rows["model_id"] == "").all()
+
+
 def test_grades_of_ids_not_in_the_catalog_are_left_out_and_said(run, store, capsys):  # noqa: F811
     from flows.cli import main
 

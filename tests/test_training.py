@@ -890,7 +890,7 @@ def test_grades_that_cannot_label_the_store_are_refused_before_prefect_starts(
     cases = {
         str(tmp_path / "absent"): f"no grades at {tmp_path / 'absent'}: give a run directory",
         str(tmp_path / "grades.parquet"): f"the grade table {tmp_path / 'grades.parquet'} lacks columns "
-        "['grade', 'inspector', 'time', 'score', 'model_id'] (has ['object_id'])",
+        "['grade', 'inspector', 'time'] (has ['object_id'])",
         str(tmp_path / "g.csv"): f"{tmp_path / 'g.csv'} is no grade table: give a .jsonl grade log",
         str(tmp_path / "broken.parquet"): f"cannot read the grade table {tmp_path / 'broken.parquet'} (",
         str(tmp_path / "torn.jsonl"): f"error: the grade tables {tmp_path / 'torn.jsonl'} "

@@ -201,12 +201,16 @@ def read_table(path: Path) -> list[dict]:
             f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
             f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
         ) from None
-    missing = [column for column in GRADE_COLUMNS if column not in table.columns]
+    missing = [column for column in GRADE_COLUMNS[:4] if column not in table.columns]
     if missing:  # trial: pyarrow named the first only
         raise GradeError(
-            f"the grade table {path} lacks columns {missing} (has {list(table.columns)}); an "
-            f"exported table has columns {list(GRADE_COLUMNS)} (`lenshunt inspect RUN_DIR --export`)"
+            f"the grade table {path} lacks columns {missing} (has {list(table.columns)}); a grade table "
+            f"has columns {list(GRADE_COLUMNS[:4])}, and {list(GRADE_COLUMNS[4:])} where known "
+            "(`lenshunt inspect RUN_DIR --export` writes them all)"
         )
+    for column in GRADE_COLUMNS[4:]:  # score and model_id: unknown in a table made by hand (trial)
+        if column not in table.columns:
+            table[column] = None
     return table[list(GRADE_COLUMNS)].astype(object).to_dict("records")
 
 
