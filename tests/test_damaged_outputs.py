@@ -253,7 +253,7 @@ def test_score_parts_without_a_readable_run_record_are_not_reused(scored, dask_c
         ({"tta": "yes"}, 'the saved tta "yes" is not true or false'),
         ({"store": None}, "the saved store null is not a path"),
         ({"repairs_seen": "x"}, 'the saved repairs_seen "x" is not a list of repair ids'),
-        (None, "no store, model_sha256, tta"),
+        (None, "none of store, model_sha256, tta"),
     ],
 )
 def test_an_edited_run_record_is_one_error_naming_its_key_and_value(scored, tmp_path, capsys, edit, said):
@@ -271,6 +271,16 @@ def test_an_edited_run_record_is_one_error_naming_its_key_and_value(scored, tmp_
     line = one_error_line(capsys.readouterr().err.splitlines()[-1], "score")
     assert line.startswith(f"lenshunt score: error: {record}: {said}; it records which store and model"), line
     assert "--overwrite" in line
+
+
+def test_a_run_record_without_its_tta_says_so_rather_than_off_not_off(tmp_path):
+    """Trial: a record that had lost its ``tta`` was "another TTA setting (TTA off, not off)"."""
+    from pipeline.errors import StoreError
+    from pipeline.scoring.identity import check_same_run
+
+    recorded = {"store": "/s.zarr", "model_sha256": "ab"}
+    with pytest.raises(StoreError, match=r"another TTA setting \(TTA not recorded, not off\)"):
+        check_same_run(tmp_path, recorded, {**recorded, "tta": False})
 
 
 def test_what_writes_a_score_folder_is_refused_while_a_score_run_holds_it(scored, tmp_path, capsys):

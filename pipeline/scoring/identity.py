@@ -102,13 +102,16 @@ def _record_problem(record: dict[str, Any]) -> str:
     >>> _record_problem({"store": "/s.zarr", "model_sha256": "ab", "tta": None})
     'the saved tta null is not true or false'
     >>> _record_problem({})
-    'no store, model_sha256, tta'
+    'none of store, model_sha256, tta'
+
+    A key missing from a record that has others is a difference :func:`check_same_run` names.
     """
-    missing = [key for key in ("store", "model_sha256", "tta") if key not in record]
-    if missing:
-        return f"no {', '.join(missing)}"
+    if not any(key in record for key in ("store", "model_sha256", "tta")):
+        return "none of store, model_sha256, tta"
     for key, (kind, words) in _RECORD_TYPES.items():
-        value = record.get(key, [] if kind is list else kind())
+        if key not in record:
+            continue
+        value = record[key]
         good = isinstance(value, kind) and (kind is not list or all(isinstance(v, str) for v in value))
         if not good:
             return f"the saved {key} {json.dumps(value)} is not {words}"
@@ -144,8 +147,9 @@ def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, 
         what = _WHAT.get(key, key)
         if key == "store":
             what += f" ({previous.get(key)}, not {identity[key]})"
-        elif key == "tta":  # trial: "(False, not True)"
-            what += f" (TTA {'on' if previous.get(key) else 'off'}, not {'on' if identity[key] else 'off'})"
+        elif key == "tta":  # trial: "(False, not True)"; a record without it: "(TTA off, not off)"
+            before = {True: "on", False: "off"}.get(previous.get(key), "not recorded")
+            what += f" (TTA {before}, not {'on' if identity[key] else 'off'})"
         elif key == "model_sha256":
             what += f" (sha256 {str(previous.get(key))[:12]}..., not {str(identity[key])[:12]}...)"
         said.append(what)
