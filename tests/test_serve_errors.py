@@ -65,31 +65,22 @@ def test_serve_refuses_a_wrong_schedule_or_name_in_one_line(tmp_path, no_server,
     assert captured.out == ""  # no "deployment ... on URL" line: nothing was made
 
 
-def test_serve_refuses_a_wrong_grace_before_it_makes_anything(tmp_path, no_server, capsys, monkeypatch):
-    monkeypatch.setenv("LENSHUNT_SERVE_SERVER_GRACE_S", "soon")
+@pytest.mark.parametrize(
+    ("variable", "value", "default"),
+    [("LENSHUNT_SERVE_SERVER_GRACE_S", "soon", "60"), ("LENSHUNT_SERVE_SLOW_SERVER_S", "-1", "360")],
+)
+def test_serve_refuses_a_wrong_wait_before_it_makes_anything(
+    tmp_path, no_server, capsys, monkeypatch, variable, value, default
+):
+    monkeypatch.setenv(variable, value)
     source = tmp_path / "incoming"
     source.mkdir()
     argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "60"]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert captured.err.strip() == (
-        "lenshunt serve: error: LENSHUNT_SERVE_SERVER_GRACE_S='soon' is not a number of seconds (>= 0); "
-        "unset it for 60"
-    ), captured.err
-    assert captured.out == ""
-
-
-def test_serve_refuses_a_wrong_slow_server_wait_before_it_makes_anything(
-    tmp_path, no_server, capsys, monkeypatch
-):
-    monkeypatch.setenv("LENSHUNT_SERVE_SLOW_SERVER_S", "-1")
-    source = tmp_path / "incoming"
-    source.mkdir()
-    argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "60"]
-    assert main(argv) == 1
-    captured = capsys.readouterr()
-    assert captured.err.startswith(
-        "lenshunt serve: error: LENSHUNT_SERVE_SLOW_SERVER_S='-1' is not a number of seconds (>= 0); "
+        f"lenshunt serve: error: {variable}={value!r} is not a number of seconds (>= 0); "
+        f"unset it for {default}"
     ), captured.err
     assert captured.out == "" and not (tmp_path / "work").exists()
 
