@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from cutouts import write_set
 from pipeline import paths
 from pipeline.catalog import read_catalog, read_provenance
 from pipeline.evaluation.run import evaluate_run
+from pipeline.scoring import run as scoring_run
 from pipeline.scoring.run import score_store
 from pipeline.store import ingest
 from schemas.layout import load_layout
@@ -27,6 +29,20 @@ from schemas.layout import load_layout
 EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(700000, 700024))
 FLAT = ("catalog.fits", "catalog.parquet", "catalog.vot")
+
+
+class FixedNow(datetime):
+    """A ``datetime`` whose ``now`` is one chosen instant (the clock a score run reads)."""
+
+    instant: datetime
+
+    @classmethod
+    def at(cls, instant: datetime) -> type[FixedNow]:
+        return type("FixedNowAt", (cls,), {"instant": instant})
+
+    @classmethod
+    def now(cls, tz=None) -> datetime:  # the instant carries its zone
+        return cls.instant
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +66,7 @@ def files_state(out: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_what_is_gone(
-    scored, dask_client, tmp_path
+    scored, dask_client, tmp_path, monkeypatch
 ):
     _, _, store, bundle = scored
     out = tmp_path / "run"
@@ -90,13 +106,18 @@ def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_wha
     assert after["catalog.vot"] != before["catalog.vot"]
     assert len(read_catalog(paths.catalog_votable(out))) == len(IDS)
 
-    # another threshold is other provenance: every format written again, with the new date
+    # another threshold is other provenance: every format written again, with the new date (an hour
+    # on, so that a run finishing within the same second as the first cannot pass or fail by chance)
+    later = date + timedelta(hours=1)
+    monkeypatch.setattr(scoring_run, "datetime", FixedNow.at(later))
     moved = score_store(store, bundle, out, dask_client, batch_size=8, threshold=0.3)
     assert moved.catalogs_kept == [] and "catalog unchanged" not in moved.summary()
     after = files_state(out)
     assert all(after[name] != before[name] for name in FLAT)
     assert read_provenance(paths.catalog_fits(out)).threshold == 0.3
-    assert read_provenance(paths.catalog_votable(out)).date > date
+    for name in FLAT:
+        assert read_provenance(out / name).date == later
+    assert moved.catalog_date == later.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_new_objects_write_every_format_again(scored, dask_client, tmp_path):
