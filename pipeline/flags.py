@@ -49,7 +49,9 @@ class Flag(enum.IntFlag):
     layout order until one gives a position) and had none."""
     DUPLICATE_ID = 1 << 8
     """The object id matched more than one file for a band; the one named as the layout writes it
-    (its id digits and suffix), else a plain file before compressed copies, was used."""
+    (its id digits and suffix), else a plain file before compressed copies, was used, or the next
+    of them where that file is unreadable, truncated or of another shape
+    (:mod:`pipeline.sources.duplicate_files`)."""
     NULL_PIXELS = 1 << 9
     """Some pixels of an integer image are the file's null value (FITS ``BLANK``, or ``BLANK``/
     ``ZBLANK`` of a tile-compressed image); they are kept as NaN in the store."""

@@ -131,7 +131,8 @@ class Manifest:
         return [
             f"{len(self.duplicates)} object band(s) matched several files (flagged DUPLICATE_ID); the one "
             "named as the layout writes it is read (its id digits and suffix), else a plain file before "
-            f"compressed copies, e.g. {'; '.join(examples)}"
+            "compressed copies, and the next where that one is unreadable, truncated or of another shape "
+            f"(a reason below counts those), e.g. {'; '.join(examples)}"
         ]
 
     def select_or_missing(self, object_ids: np.ndarray) -> Manifest:

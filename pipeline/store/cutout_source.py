@@ -5,10 +5,11 @@ and band, the size and modification time of the file ingest read (:mod:`pipeline
 a re-read of a changed file records anew). :func:`input_files` finds the object's files again with
 the ingest's own discovery (:func:`pipeline.sources.discover` on that folder with the store's layout:
 the same rules pick the same file, e.g. the ``.fits`` of a DUPLICATE_ID object with a ``.fits`` and
-a ``.fits.gz``) and compares each with what ingest recorded: the same size and modification time is
-the file read. A file changed since, a store without those records, a source folder moved or
-deleted: each is said, never an error (new-user trial: a cutout named no input file, and which of
-two duplicates was read could be learnt nowhere).
+a ``.fits.gz``, or the ``.fits.gz`` where the ``.fits`` is broken:
+:mod:`pipeline.sources.duplicate_files`) and compares each with what ingest recorded: the same size
+and modification time is the file read. A file changed since, a store without those records, a source
+folder moved or deleted: each is said, never an error (new-user trial: a cutout named no input file,
+and which of two duplicates was read could be learnt nowhere).
 
 Finding the files again was chosen over recording paths at ingest (a new store column, which every
 store made so far would lack) by measurement (2-core machine, warm file cache, a 10,000-object
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import LenshuntError
+from schemas.layout import Layout
 
 READ = "read"
 """:attr:`InputFile.status` of a file whose size and modification time are those ingest recorded."""
@@ -76,8 +78,9 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
             "the store's source folder (LHSRCDIR) is not there (moved: `lenshunt ingest --source-moved` "
             "records its new place)"
         )
+    layout = store_layout(attributes)
     try:
-        manifest = discover(store_layout(attributes), source, only_id=int(object_id))
+        manifest = discover(layout, source, only_id=int(object_id))
         table = recorded_file_table(Path(store), bands)
     except NoCutoutsError:
         return unknown(f"the store's source folder (LHSRCDIR) holds no file of object {object_id} now")
@@ -94,9 +97,11 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
             found[band] = InputFile(None, UNKNOWN, f"the source folder holds no {band} file of it now")
             continue
         relative = _relative(path, source)
+        others = manifest.duplicates.get((int(object_id), band), [])
         if recorded.size == 0:
             why = "the store recorded no size and time of the file read (made by an earlier version)"
-            found[band] = InputFile(relative, UNCHECKED, why)
+            read, passed_over = _file_read(layout, band, path, others)
+            found[band] = InputFile(_relative(read, source), UNCHECKED, f"{passed_over}{why}")
             continue
         size, mtime = int(table.size[recorded[0], column]), int(table.mtime_ns[recorded[0], column])
         try:
@@ -105,7 +110,12 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
             found[band] = InputFile(None, UNKNOWN, f"{relative} cannot be read ({exc.strerror or exc})")
             continue
         if size != NO_FILE and (stat.st_size, stat.st_mtime_ns) == (size, mtime):
-            found[band] = InputFile(relative, READ)
+            read, passed_over = _file_read(layout, band, path, others)
+            if passed_over:  # the preferred file is as ingest found it: it was passed over then too
+                why = f"{passed_over}the store records the size and time of the preferred file only"
+                found[band] = InputFile(_relative(read, source), UNCHECKED, why)
+            else:
+                found[band] = InputFile(relative, READ)
         else:
             found[band] = InputFile(
                 None,
@@ -114,6 +124,25 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
                 "ingest read (replaced or changed since; `lenshunt ingest` re-reads it)",
             )
     return source, found
+
+
+def _file_read(layout: Layout, band: str, path: str, others: list[str]) -> tuple[str, str]:
+    """The file ingest reads of ``path`` and its duplicates ``others`` (the same rule:
+    :func:`pipeline.sources.duplicate_files.read_first_usable`), and, when it is a duplicate, why the
+    preferred file was passed over (ending ``"; "``; else ``""``)."""
+    if not others:
+        return path, ""
+    from pipeline.sources import read_band
+    from pipeline.sources.duplicate_files import read_first_usable
+
+    shape, hdu = layout.band(band).shape, layout.band_hdu(band)
+    chosen = read_first_usable(
+        [path, *others],
+        lambda file: read_band(file, shape, masked_value=layout.masked_value, position=False, hdu=hdu),
+    )
+    if chosen.index == 0:
+        return path, ""
+    return [path, *others][chosen.index], f"{chosen.passed_over}, so ingest read this duplicate of it; "
 
 
 def _relative(path: str, source: str) -> str:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import partial
 
 import numpy as np
 import xarray as xr
 
 from pipeline.flags import ORIENTATION_TOLERANCE_DEG, POSITION_TOLERANCE_ARCSEC, Flag, describe
 from pipeline.sources.discovery import Manifest
+from pipeline.sources.duplicate_files import read_first_usable
 from pipeline.sources.fits_io import read_band
 from pipeline.sources.orientation import orientation_mismatch
 from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_square, scale_off
@@ -23,6 +25,8 @@ from schemas.layout import Layout
 _NOT_NO_COORDINATES, _DUPLICATE_ID = ~int(Flag.NO_COORDINATES), int(Flag.DUPLICATE_ID)
 _BAD_WCS = int(Flag.BAD_WCS)
 INGEST_FLAGS = 0xFFFF
+PASSED_OVER_REASON = "preferred file unreadable, truncated or of another shape: its duplicate read"
+"""The ingest reason of a DUPLICATE_ID band read from a file other than discovery's first."""
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
 
 
@@ -53,19 +57,27 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         slot = layout.groups[band.group].index(band.name)
         for row, path in enumerate(manifest.paths[band.name]):
             searching = math.isnan(first_ra[row])  # the first band with a position gives it
-            result = read_band(  # the other bands' positions: a check, from cards only (review: cost)
-                path,
-                band.shape,
+            read = partial(  # the other bands' positions: a check, from cards only (review: cost)
+                read_band,
+                expected_shape=band.shape,
                 masked_value=layout.masked_value,
                 coordinates=layout.coordinates,
                 position=True if searching else "cheap",
                 hdu=hdu,
             )
+            others = manifest.duplicates.get((object_ids[row], band.name)) if manifest.duplicates else None
+            if others:  # the next duplicate when the preferred file is broken (trial: a truncated .fits)
+                chosen = read_first_usable([path, *others], read)
+                result = chosen.result
+                reasons.add(f"{band.name}: duplicate id", [object_ids[row]])
+                if chosen.passed_over:
+                    reasons.add(f"{band.name}: {PASSED_OVER_REASON}", [object_ids[row]])
+            else:
+                result = read(path)
             flags = int(result.flags) if searching else int(result.flags) & _NOT_NO_COORDINATES
             band_ra[row, band_index], band_dec[row, band_index] = result.ra_deg, result.dec_deg
-            if manifest.duplicates and (int(object_ids[row]), band.name) in manifest.duplicates:
+            if others:
                 flags |= _DUPLICATE_ID
-                reasons.add(f"{band.name}: duplicate id", [object_ids[row]])
             band_flags[row, band_index] = flags
             if result.image is not None:
                 group_images[row, slot] = result.image

@@ -1,0 +1,92 @@
+"""An object whose preferred file of a band is broken is read from a whole duplicate of it.
+
+New-user trial: a ``.fits`` cut short by an interrupted copy, beside a complete ``.fits.gz`` of the
+same cutout, left the object TRUNCATED (unscored) although a good copy was there. Real FITS files,
+a real ingest on a Dask cluster, the store read back, cutouts checked with astropy.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+from astropy.io import fits
+from cutouts import band_file, cutout_image, sky, write_cutout, write_set
+
+from pipeline.flags import Flag
+from pipeline.store import ingest, open_store, write_cutouts
+from pipeline.store.cutout_source import input_files
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = [830001, 830002, 830003]
+CUT, EMPTY, BLANK = IDS
+VIS = EUCLID.band("VIS").shape
+
+
+def _row(store, object_id: int) -> int:
+    return list(open_store(store)["object_id"].values).index(object_id)
+
+
+def _gzipped_copy(plain, pixels: np.ndarray, object_id: int):
+    """A ``.fits.gz`` beside ``plain`` holding ``pixels`` (a whole file)."""
+    whole = plain.with_name("whole.tmp")
+    write_cutout(whole, pixels, *sky(object_id), scale_arcsec=0.1)
+    target = plain.with_name(plain.name + ".gz")
+    target.write_bytes(gzip.compress(whole.read_bytes()))
+    whole.unlink()
+    return target
+
+
+def test_a_broken_preferred_file_gives_way_to_its_whole_duplicate(tmp_path, dask_client):
+    root = write_set(EUCLID, tmp_path / "src", IDS)
+    cut = band_file(EUCLID, root, CUT, "VIS")
+    whole_pixels = fits.getdata(cut).astype(np.float32)
+    with open(cut, "r+b") as file:  # an interrupted copy: the .fits ends half-way through its data
+        file.truncate(cut.stat().st_size // 2)
+    store = tmp_path / "store.zarr"
+    first = ingest(EUCLID, root, store, dask_client)  # no duplicate yet: TRUNCATED, as before
+    assert open_store(store)["band_flags"].values[_row(store, CUT), 0] == Flag.TRUNCATED
+
+    # the whole copy arrives as a .fits.gz: the next ingest reads the object from it
+    gz = _gzipped_copy(cut, whole_pixels, CUT)
+    empty = band_file(EUCLID, root, EMPTY, "VIS")
+    empty_pixels = cutout_image(5, 0, VIS)
+    _gzipped_copy(empty, empty_pixels, EMPTY)
+    empty.write_bytes(b"")  # an empty .fits beside a whole .fits.gz
+    blank = band_file(EUCLID, root, BLANK, "VIS")
+    _gzipped_copy(blank, cutout_image(6, 0, VIS), BLANK)
+    write_cutout(blank, np.full(VIS, np.nan, dtype=np.float32), *sky(BLANK), scale_arcsec=0.1)
+    report = ingest(EUCLID, root, store, dask_client)
+    assert first.n_after == report.n_after == 3 and report.n_reread == 3
+    data = open_store(store)
+    row = _row(store, CUT)
+    assert data["band_flags"].values[row, 0] == Flag.DUPLICATE_ID  # not TRUNCATED: it is read whole
+    np.testing.assert_array_equal(data["vis"].values[row, 0], whole_pixels)
+    assert data["flags"].values[row] == Flag.DUPLICATE_ID
+    assert data["band_flags"].values[_row(store, EMPTY), 0] == Flag.DUPLICATE_ID
+    np.testing.assert_array_equal(data["vis"].values[_row(store, EMPTY), 0], empty_pixels)
+    # an all-NaN image is what the survey gave, not a broken file: it stays the one read
+    assert data["band_flags"].values[_row(store, BLANK), 0] == Flag.DUPLICATE_ID | Flag.ALL_NONFINITE
+    summary = report.summary()
+    assert "VIS: preferred file unreadable, truncated or of another shape: its duplicate read" in summary
+    assert ingest(EUCLID, root, store, dask_client).n_reread == 0  # what it read is recorded
+
+    # the cutout names the file its pixels came from, and why not the preferred one
+    written = write_cutouts(store, CUT, tmp_path / "out")
+    header = fits.getheader(written.files["VIS"])
+    assert header["LHFILE"] == gz.relative_to(root).as_posix()
+    np.testing.assert_array_equal(fits.getdata(written.files["VIS"]), fits.getdata(gz))
+    assert written.inputs["VIS"].status == "unchecked"
+    comment = " ".join(str(line) for line in header["COMMENT"])
+    assert f"{cut.name}: truncated file, so ingest read this duplicate of it" in comment
+    assert header["LHFILE"] == write_cutouts(store, CUT, tmp_path / "again").inputs["VIS"].path
+    assert written.inputs["H"].status == "read"
+    blank_file = input_files(store, BLANK)[1]["VIS"]  # (no cutout of an all-NaN band is written)
+    assert (blank_file.status, blank_file.path) == ("read", blank.relative_to(root).as_posix())
+
+    # the .fits copied whole at last: read from it again, named as read
+    write_cutout(cut, whole_pixels, *sky(CUT), scale_arcsec=0.1)
+    assert ingest(EUCLID, root, store, dask_client).n_reread == 1
+    written = write_cutouts(store, CUT, tmp_path / "whole")
+    assert written.inputs["VIS"].status == "read" and written.inputs["VIS"].path.endswith("830001.fits")
