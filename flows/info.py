@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from pipeline.store import store_summary
+from pipeline.store import older_rules_note, store_summary
 from schemas.layout import available_layouts
 
 USES_PREFECT = False
@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
+    older = older_rules_note(attributes.reader_revision, summary.n_objects)
+    if older:
+        print(f"WARNING    {older}")
     for sentence in summary.damage:  # new-user trial: a damaged store was called clean
         print(f"DAMAGED    {sentence}; ingest the cutouts into a new store")
     if summary.zero_fill:  # a store made before the fill values existed reads a deleted chunk as clean

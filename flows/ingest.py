@@ -37,6 +37,7 @@ def ingest_stage(
     chunk_objects: int,
     compute: dict,
     source_moved: bool = False,
+    reread: bool = False,
 ) -> IngestReport:
     """One Prefect task for the whole stage; the work fans out on Dask.
 
@@ -44,17 +45,20 @@ def ingest_stage(
     A small set's ingest may have started in-process before the flow (:func:`early_start`): the
     task then takes its result.
     """
-    early = take_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved))
+    key = _stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved, reread)
+    early = take_early_stage(key)
     if early is not None:
         with writing_to(store), progress_reporter("ingest regions") as progress:
             return early.result(progress)
-    work = partial(_ingest, layout, source, store, catalog, chunk_objects, source_moved)
+    work = partial(_ingest, layout, source, store, catalog, chunk_objects, source_moved, reread)
     with writing_to(store), progress_reporter("ingest regions") as progress, stage_client(compute) as client:
         log_dashboard(client, compute.get("dashboard", False))
         return work(client, progress)
 
 
-def _ingest(layout, source, store, catalog, chunk_objects, source_moved, client, progress) -> IngestReport:
+def _ingest(  # type: ignore[no-untyped-def]
+    layout, source, store, catalog, chunk_objects, source_moved, reread, client, progress
+) -> IngestReport:
     """The stage's work on ``client`` (in the task, or in-process before the flow)."""
     return ingest(
         load_layout(layout),
@@ -65,6 +69,7 @@ def _ingest(layout, source, store, catalog, chunk_objects, source_moved, client,
         chunk_objects=chunk_objects,
         progress=progress,
         source_moved=source_moved,
+        reread=reread,
     )
 
 
@@ -80,11 +85,12 @@ def ingest_flow(
     scheduler: str | None = None,
     dashboard: bool = False,
     source_moved: bool = False,
+    reread: bool = False,
 ) -> IngestReport:
     """Ingest the cutouts under ``source`` (a ``layout`` set) into the Zarr store ``store``."""
     load_layout(layout)  # fail before any work on a bad layout
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
-    report = ingest_stage(layout, source, store, catalog, chunk_objects, compute, source_moved)
+    report = ingest_stage(layout, source, store, catalog, chunk_objects, compute, source_moved, reread)
     log_summary(report.summary())
     return report
 
@@ -111,6 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="SOURCE is the store's own source at a new place: record it (a store never mixes sets)",
     )
+    parser.add_argument(
+        "--reread",
+        action="store_true",
+        help="read every stored object again with today's rules of reading files (after an upgrade "
+        "that changed them: ingest says so); objects that come out otherwise are rewritten and rescored",
+    )
     add_cluster_arguments(parser)
 
 
@@ -118,10 +130,8 @@ SMALL_SET = DEFAULT_CHUNK_OBJECTS
 """Sets of at most this many objects (one store region) are ingested in-process by default."""
 
 
-def _stage_key(layout, source, store, catalog, chunk_objects, compute, source_moved) -> str:
-    return repr(
-        (layout, str(source), str(store), catalog, chunk_objects, sorted(compute.items()), source_moved)
-    )
+def _stage_key(layout, source, store, catalog, chunk_objects, compute, *flags: bool) -> str:  # type: ignore[no-untyped-def]
+    return repr((layout, str(source), str(store), catalog, chunk_objects, sorted(compute.items()), *flags))
 
 
 def _small_set(args: argparse.Namespace) -> bool:
@@ -147,8 +157,9 @@ def early_start(args: argparse.Namespace) -> None:
     if _small_set(args):
         layout, source, store = args.layout, str(args.source), str(args.store)
         catalog, chunk_objects, moved = args.catalog, args.chunk_objects, args.source_moved
-        work = partial(_ingest, layout, source, store, catalog, chunk_objects, moved)
-        start_early_stage(_stage_key(layout, source, store, catalog, chunk_objects, compute, moved), work)
+        work = partial(_ingest, layout, source, store, catalog, chunk_objects, moved, args.reread)
+        key = _stage_key(layout, source, store, catalog, chunk_objects, compute, moved, args.reread)
+        start_early_stage(key, work)
         return
     start_early_cluster(compute, warm_modules=("pipeline.store.ingestion", "pipeline.sources.fits_io"))
 
@@ -181,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         catalog=args.catalog,
         chunk_objects=args.chunk_objects,
         source_moved=args.source_moved,
+        reread=args.reread,
         **cluster_options(args),
     )
     print(report.summary())

@@ -107,3 +107,9 @@ class StoreAttributes(BaseModel):
         default_factory=dict,
         description="Band -> BUNIT of its inputs ('' when none had one; 'mixed: a, b' when they differ).",
     )
+    reader_revision: int = Field(
+        default=1,
+        ge=1,
+        description="Revision of the rules of reading files that every object was read by "
+        "(pipeline/store/reader_revision.py; 1: stores made before revisions were recorded).",
+    )

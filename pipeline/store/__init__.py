@@ -23,6 +23,7 @@ _EXPORTS = {
     "check_existing_store": "pipeline.store.ingestion",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
+    "older_rules_note": "pipeline.store.reader_revision",
     "open_store": "pipeline.store.zarr_store",
     "plan_regions": "pipeline.store.ingestion",
     "read_attributes": "pipeline.store.zarr_store",
@@ -45,6 +46,7 @@ __all__ = [
     "check_existing_store",
     "create_store",
     "ingest",
+    "older_rules_note",
     "open_store",
     "plan_regions",
     "read_attributes",
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
+    from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, store_summary
     from pipeline.store.zarr_store import (

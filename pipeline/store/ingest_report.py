@@ -85,6 +85,8 @@ class IngestReport:
     duplicate_files: list[str] = field(default_factory=list)
     unsearched: list[str] = field(default_factory=list)
     files_gone: list[str] = field(default_factory=list)
+    older_rules: list[str] = field(default_factory=list)
+    reread_all: bool = False
     pixel_scales: dict[str, list] = field(default_factory=dict)
     flag_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
@@ -117,15 +119,21 @@ class IngestReport:
         if self.n_reread:
             lines.insert(
                 2,
-                f"  re-read {self.n_reread} stored objects whose band files appeared or changed since "
-                f"(size or modification time): {self.n_rewritten} came out otherwise and were rewritten "
+                f"  re-read {self.n_reread} stored objects "
+                + (
+                    "(--reread: every one whose files are there)"
+                    if self.reread_all
+                    else "whose band files appeared or changed since (size or modification time)"
+                )
+                + f": {self.n_rewritten} came out otherwise and were rewritten "
                 f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} now have "
                 "no flag",
             )
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         lines.extend(
-            f"  warning: {line}" for line in (*self.unsearched, *self.id_width, *self.duplicate_files)
+            f"  warning: {line}"
+            for line in (*self.unsearched, *self.id_width, *self.duplicate_files, *self.older_rules)
         )
         lines.extend(f"  files gone: {line}" for line in self.files_gone)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))

@@ -37,6 +37,7 @@ from pipeline.store.header_columns import (
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
 from pipeline.store.lock import store_writer_lock
+from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
 from pipeline.store.repair import gone_lines, repair_changed_objects, write_json_atomic
@@ -119,6 +120,7 @@ def ingest(
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     progress: Callable[[int, int], None] | None = None,
     source_moved: bool = False,
+    reread: bool = False,
 ) -> IngestReport:
     """Ingest the cutouts under ``source`` into ``store`` (created if absent) using ``client``.
 
@@ -140,6 +142,9 @@ def ingest(
         Called with (regions done, regions total) as regions finish.
     source_moved
         ``source`` is the store's own source at a new place: record the new place.
+    reread
+        Read every stored object again, changed or not, with today's rules of reading files
+        (:mod:`pipeline.store.reader_revision`); those that come out otherwise are rewritten.
 
     Raises
     ------
@@ -160,6 +165,7 @@ def ingest(
     if not (store / "zarr.json").exists():
         try:
             create_store(store, layout, source=str(source_path), chunk_objects=chunk_objects)
+            record_current_rules(store)  # (an ingest killed before its first object: still today's)
         except StoreExistsError:
             if not (store / "zarr.json").exists():
                 raise  # something else is there; a store created meanwhile by another ingest is fine
@@ -186,8 +192,13 @@ def ingest(
             )
             report.plans.append(pending)
 
-        repaired, changes = repair_changed_objects(store, manifest, client)
-        report.files_gone = gone_lines(changes)
+        repaired, changes = repair_changed_objects(store, manifest, client, reread_all=reread)
+        report.files_gone, report.reread_all = gone_lines(changes), reread
+        current = (attributes.n_objects == 0 and not pending) or (reread and not changes.gone)
+        if current:  # every object read (or to be read) by today's rules
+            record_current_rules(store)
+        older = None if current else older_rules_note(attributes.reader_revision, attributes.n_objects)
+        report.older_rules = [older] if older else []
         if repaired is not None:
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean
             report.n_flagged += repaired.n_reread - repaired.n_clean  # trial: their new flags went unsaid

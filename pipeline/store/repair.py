@@ -92,13 +92,14 @@ def repaired_rows(store: Path, ids: list[str]) -> set[int]:
     return rows
 
 
-def changed_objects(store: Path, manifest: Manifest) -> Changes:
+def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -> Changes:
     """Committed objects whose files differ from when they were read, and those that lost files.
 
     An object read by no recorded ingest (a clean object of a store made before file tables) cannot
     be compared; a flagged one counts as changed when a band flagged MISSING_FILE now has a file.
     A second file of a band arriving, or going again, changes the object too (its DUPLICATE_ID).
-    Objects none of whose files is left are in ``gone`` with the bands they had.
+    Objects none of whose files is left are in ``gone`` with the bands they had. ``reread_all``:
+    every object counts as changed whose bands read from a file all have one now (``--reread``).
     """
     data = open_store(store, chunks=None)
     ids = data["object_id"].values.astype(np.int64)
@@ -150,6 +151,9 @@ def changed_objects(store: Path, manifest: Manifest) -> Changes:
     for i, band_index in zip(*np.nonzero(data["band_flags"].values[present] & Flag.DUPLICATE_ID)):
         if (int(ids[present[i]]), bands[band_index]) not in duplicate_now and not lost_present[i]:
             changed[i] = True
+    if reread_all:  # not where a band read from a file has none now: a re-read would blank it
+        had_file = (data["band_flags"].values[present] & Flag.MISSING_FILE) == 0
+        changed = ~(had_file & (now.size == NO_FILE)).any(axis=1)
     rows = present[changed]
     baseline = np.flatnonzero(~known & ~changed)
     unrecorded = FileTable(ids[present[baseline]], bands, now.size[baseline], now.mtime_ns[baseline])
@@ -212,8 +216,11 @@ def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
     return ~same
 
 
-def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[RepairResult | None, Changes]:
+def repair_changed_objects(
+    store: Path, manifest: Manifest, client, reread_all: bool = False
+) -> tuple[RepairResult | None, Changes]:
     """Re-read the changed objects on ``client``, one task per shard; None when none changed.
+    ``reread_all``: every object whose files are there (:func:`changed_objects`).
 
     The repair record is written first with every row to re-read (a kill after a worker rewrote
     rows then leaves them to be scored again, where the next ingest would find them unchanged),
@@ -222,7 +229,7 @@ def repair_changed_objects(store: Path, manifest: Manifest, client) -> tuple[Rep
     """
     close_interrupted_repairs(store)
     stats_time = time.time()
-    changes = changed_objects(store, manifest)
+    changes = changed_objects(store, manifest, reread_all)
     if changes.unrecorded is not None:
         baseline = paths.file_baseline_table(store, _new_id())
         save_file_table(baseline, changes.unrecorded, stats_time)

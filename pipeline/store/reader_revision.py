@@ -1,0 +1,56 @@
+"""Which rules of reading files a store's objects were read by, and the note when they are older.
+
+An ingest reads each file once; later ingests re-read an object only when its files change
+(:mod:`pipeline.store.repair`). When lenshunt's reading rules change (a new flag, another choice
+of file), objects read before keep what the old rules gave. The store records the revision of the
+rules its objects were all read by (the ``reader_revision`` attribute): the current one when the
+store is made, and again after ``lenshunt ingest --reread`` re-reads every object. An ingest of a
+store read by older rules says so and what changed since (review: a store made before the BAD_WCS
+and ORIENTATION_MISMATCH checks kept its unflagged objects for good, with no way to re-read them).
+
+Bump :data:`READER_REVISION`, adding to :data:`REVISIONS`, whenever the same file would come out
+otherwise (other pixels, flags or header values).
+"""
+
+from __future__ import annotations
+
+import os
+
+READER_REVISION = 2
+"""The revision of today's rules of reading files."""
+
+REVISIONS: dict[int, str] = {
+    1: "stores made before 2026-12-05 recorded no revision; their objects may lack flags added since "
+    "they were read (e.g. BAD_WCS for WCS cards that are no finite number, "
+    "ORIENTATION_MISMATCH, CONSTANT_IMAGE)",
+    2: "a band whose preferred file is unreadable, truncated or of another shape is read from the next "
+    "of its duplicates (DUPLICATE_ID) that gives an image (2026-12-05)",
+}
+"""What each revision changed: an object read by revision r lacks the changes of every later one."""
+
+
+def older_rules_note(revision: int, n_objects: int) -> str | None:
+    """The warning for a store of ``n_objects`` objects read by rules of ``revision``; None when current.
+
+    Examples
+    --------
+    >>> older_rules_note(READER_REVISION, 10) is None
+    True
+    >>> older_rules_note(1, 0) is None  # an empty store has nothing to re-read
+    True
+    """
+    if revision >= READER_REVISION or n_objects == 0:
+        return None
+    changed = "; ".join(f"revision {r}: {REVISIONS[r]}" for r in range(revision + 1, READER_REVISION + 1))
+    return (
+        f"the store's objects were read by older rules (revision {revision}, today's {READER_REVISION}; "
+        f"{changed}); `lenshunt ingest --reread` reads every object again with today's rules (those "
+        "that come out otherwise are rewritten, and a score run scores them again)"
+    )
+
+
+def record_current_rules(store: str | os.PathLike[str]) -> None:
+    """Record that every object of ``store`` is read by today's rules (a new store, a whole re-read)."""
+    from pipeline.store.zarr_store import update_attributes
+
+    update_attributes(store, {"reader_revision": READER_REVISION})

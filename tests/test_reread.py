@@ -1,0 +1,116 @@
+"""A store read by older rules of reading files says so, and ``lenshunt ingest --reread`` reads it again.
+
+Review: a store made before a reading rule changed (BAD_WCS for non-finite WCS cards, a broken
+``.fits`` giving way to its whole ``.fits.gz``) kept what the old rules gave for good: an ingest
+re-reads only objects whose files changed, and nothing said the store was read otherwise. Real FITS
+files, a store made under the old rule by a real ingest on an in-process Dask cluster, then the real
+CLI (``lenshunt info``, ``lenshunt ingest --reread``) in subprocesses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import zarr
+from astropy.io import fits
+from cutouts import band_file, cutout_image, sky, write_cutout, write_set
+from distributed import Client, LocalCluster
+
+from pipeline import paths
+from pipeline.flags import Flag
+from pipeline.sources.duplicate_files import ChosenRead
+from pipeline.store import ingest, open_store, read_attributes
+from pipeline.store.reader_revision import READER_REVISION
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = [840001, 840002, 840003]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _lenshunt(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        timeout=300,
+    )
+
+
+def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path, monkeypatch, dask_client):
+    root = write_set(EUCLID, tmp_path / "src", IDS)
+    cut = band_file(EUCLID, root, IDS[0], "VIS")
+    whole = fits.getdata(cut).astype(np.float32)
+    cut.with_name(cut.name + ".gz").write_bytes(gzip.compress(cut.read_bytes()))
+    with open(cut, "r+b") as file:  # a .fits cut short beside its whole .fits.gz
+        file.truncate(cut.stat().st_size // 2)
+    store = tmp_path / "store.zarr"
+
+    # the store as an earlier lenshunt made it: the preferred file read even when broken, no revision
+    monkeypatch.setattr(
+        "pipeline.store.reading.read_first_usable", lambda files, read: ChosenRead(0, read(files[0]))
+    )
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        ingest(EUCLID, root, store, client)
+    monkeypatch.undo()
+    assert read_attributes(store).reader_revision == READER_REVISION  # a new store: today's rules
+    del zarr.open_group(store, mode="r+").attrs["reader_revision"]
+    assert read_attributes(store).reader_revision == 1
+    assert open_store(store)["band_flags"].values[0, 0] == Flag.TRUNCATED | Flag.DUPLICATE_ID
+
+    # nothing changed on disk: nothing is re-read, but the ingest and `lenshunt info` say why it could be
+    plain = ingest(EUCLID, root, store, dask_client)
+    assert plain.n_reread == 0
+    note = (
+        "  warning: the store's objects were read by older rules (revision 1, today's 2; revision 2: a band "
+        "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
+        "duplicates (DUPLICATE_ID) that gives an image (2026-12-05)); `lenshunt ingest --reread` reads "
+        "every object again with today's rules"
+    )
+    assert note in plain.summary()
+    info = _lenshunt("info", str(store))
+    assert info.returncode == 0 and "WARNING    the store's objects were read by older rules" in info.stdout
+
+    reread = _lenshunt("ingest", str(root), str(store), "--reread")
+    assert reread.returncode == 0, reread.stderr
+    assert (  # (the duplicate stays flagged DUPLICATE_ID)
+        "re-read 3 stored objects (--reread: every one whose files are there): 1 came out otherwise and "
+        "were rewritten (a score run scores them again); 2 of the 3 now have no flag"
+    ) in reread.stdout
+    assert "read by older rules" not in reread.stdout
+    data = open_store(store)
+    assert data["band_flags"].values[0, 0] == Flag.DUPLICATE_ID
+    np.testing.assert_array_equal(data["vis"].values[0, 0], whole)
+    assert read_attributes(store).reader_revision == READER_REVISION
+    records = sorted(paths.repair_records_dir(store).glob("repair-*.json"))
+    assert json.loads(records[-1].read_text())["rows"] == [0]  # the score run rescores that row only
+    assert "WARNING" not in _lenshunt("info", str(store)).stdout
+    assert ingest(EUCLID, root, store, dask_client).n_reread == 0
+
+
+def test_a_reread_leaves_objects_whose_files_are_gone_and_keeps_the_older_revision(tmp_path, dask_client):
+    root = write_set(EUCLID, tmp_path / "src", IDS)
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, root, store, dask_client)
+    del zarr.open_group(store, mode="r+").attrs["reader_revision"]
+    before = open_store(store)["vis"].values[1, 0].copy()
+    band_file(EUCLID, root, IDS[1], "VIS").unlink()  # a re-read would blank its VIS
+    j_file, j_pixels = band_file(EUCLID, root, IDS[2], "J"), cutout_image(9, 2, EUCLID.band("J").shape)
+    write_cutout(j_file, j_pixels, *sky(IDS[2]), scale_arcsec=0.3)
+    report = ingest(EUCLID, root, store, dask_client, reread=True)
+    assert report.n_reread == 2 and report.n_rewritten == 1  # the object with its J replaced
+    np.testing.assert_array_equal(open_store(store)["vis"].values[1, 0], before)
+    assert any("lost band files" in line for line in report.files_gone)
+    assert read_attributes(store).reader_revision == 1  # not every object was read again
+    assert any("read by older rules" in line for line in report.older_rules)
