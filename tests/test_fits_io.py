@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -207,6 +208,34 @@ def test_infinite_pixels_are_called_infinite(tmp_path, values, reason):
     result = read_band(tmp_path / "inf.fits", (101, 101), masked_value=100.0)
     assert result.flags & Flag.SOME_NONFINITE and np.isnan(result.image).sum() == len(values) + 1
     assert reason in (result.reason, *result.extra_reasons)
+
+
+@pytest.mark.parametrize(
+    ("where", "flag", "reason"),
+    [
+        ("all", Flag.ALL_NONFINITE, "all pixels NaN, infinite, null or masked (values beyond float32"),
+        ("some", Flag.SOME_NONFINITE, "some pixels (values beyond float32's range, |x| > 3.4e+38"),
+        ("some+nan", Flag.SOME_NONFINITE, "some pixels NaN (values beyond float32's range"),
+    ],
+)
+def test_float64_pixels_beyond_float32_are_said_so_without_a_console_warning(tmp_path, where, flag, reason):
+    """New-user trial: a float64 image of finite pixels near 1e289 was 'all pixels NaN, infinite, null
+    or masked', and NumPy's 'overflow encountered in cast' reached the console."""
+    image = _image((101, 101)).astype(np.float64)
+    if where == "all":
+        image[:] = np.linspace(1e288, 1e289, image.size).reshape(image.shape)
+    else:
+        image[3, :4] = -1e300
+    if where == "some+nan":
+        image[5, 5] = np.nan
+    fits.PrimaryHDU(image).writeto(tmp_path / "big.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the read
+        result = read_band(tmp_path / "big.fits", (101, 101), position=False)
+    assert result.flags & flag
+    assert (result.reason or "").startswith(reason) or any(r.startswith(reason) for r in result.extra_reasons)
+    if result.image is not None:
+        assert np.isnan(result.image).sum() == 4 + (where == "some+nan")
 
 
 def _with_position(hdu):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.flags import UNUSABLE, Flag
-from pipeline.sources.fits_io import clean_pixels
+from pipeline.sources.pixels import clean_pixels
 
 
 @pytest.mark.parametrize(

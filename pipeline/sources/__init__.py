@@ -18,7 +18,7 @@ _EXPORTS = {
     "Manifest": "pipeline.sources.discovery",
     "NoCutoutsError": "pipeline.sources.discovery",
     "band_file_regex": "pipeline.sources.discovery",
-    "clean_pixels": "pipeline.sources.fits_io",
+    "clean_pixels": "pipeline.sources.pixels",
     "discover": "pipeline.sources.discovery",
     "find_label_catalog": "pipeline.sources.labels",
     "labels_for": "pipeline.sources.labels",
@@ -50,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
-    from pipeline.sources.fits_io import BandRead, clean_pixels, read_band
+    from pipeline.sources.fits_io import BandRead, read_band
     from pipeline.sources.labels import (
         CatalogFormatError,
         find_label_catalog,
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         labels_from_catalog,
         read_label_catalog,
     )
+    from pipeline.sources.pixels import clean_pixels
     from pipeline.sources.positions import sky_position, wcs_centre, wrap_ra
 
 

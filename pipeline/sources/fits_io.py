@@ -39,11 +39,12 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.flags import Flag, centre_box
+from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.headers import HeaderSummary, summarise_header
+from pipeline.sources.pixels import clean_pixels
 from pipeline.sources.positions import sky_position, to_astropy_header
 from pipeline.sources.truncation import cut_short
 from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
@@ -54,7 +55,6 @@ _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
 _BAD_WCS = int(Flag.BAD_WCS)
-_MASKED_OR_NULL = int(Flag.MASKED_PIXELS | Flag.NULL_PIXELS)
 # Header keys that describe the data and are never inherited from the primary header.
 _NOT_INHERITED = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS|BSCALE|BZERO|BLANK|BUNIT|"
@@ -206,64 +206,6 @@ def _decode(
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
     summary = summarise_header(header)
     return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem, summary)
-
-
-def clean_pixels(
-    data: np.ndarray, masked_value: float | None, *, nulls_are_nan: bool = False
-) -> tuple[np.ndarray, int, list[str]]:
-    """Native-endian float32 copy of ``data`` with masked and non-finite pixels set to NaN.
-
-    ``nulls_are_nan`` says ``data`` came from an integer image, so its NaN are the file's null
-    pixels (BLANK), flagged NULL_PIXELS rather than SOME_NONFINITE. Returns the image, the flags
-    it earned and the reasons, most severe first.
-    """
-    image = np.asarray(data, dtype=np.float32)  # converts byte order and scaled integers
-    raw = image  # the masking below makes new arrays
-    finite_in_file = np.isfinite(raw)  # before masking (trial: masked pixels were called infinite)
-    all_finite_in_file = bool(finite_in_file.all())
-    flags = 0  # tested against int constants below: operations on the Flag enum cost microseconds
-    reasons: list[str] = []
-    if masked_value is not None:
-        masked = image == np.float32(masked_value)
-        if masked.any():
-            image = np.where(masked, np.float32(np.nan), image)
-            flags |= Flag.MASKED_PIXELS
-            reasons.append("masked pixels")
-    if not all_finite_in_file:
-        if nulls_are_nan:
-            flags |= Flag.NULL_PIXELS
-            reasons.append("null pixels (BLANK)")
-        image = np.where(finite_in_file, image, np.float32(np.nan))
-    # every pixel finite and none masked: some finite unless there are none (no second isfinite pass)
-    some_finite = image.size > 0 if all_finite_in_file and not flags else bool(np.isfinite(image).any())
-    if not some_finite:
-        flags |= Flag.ALL_NONFINITE
-        reasons.insert(0, "all pixels NaN, infinite, null or masked")
-    elif not all_finite_in_file and not nulls_are_nan:
-        flags |= Flag.SOME_NONFINITE
-        infinite = bool(np.isinf(data).any())  # new-user trial: an inf pixel was called NaN
-        nan = bool(np.isnan(np.asarray(data, dtype=np.float32)).any())
-        reasons.append(
-            "some pixels NaN and some infinite"
-            if nan and infinite
-            else f"some pixels {'NaN' if nan else 'infinite'}"
-        )
-    if not flags & _ALL_NONFINITE:  # a blank filler (trial: an all-zero band was scored as an image)
-        has_nan = flags & _MASKED_OR_NULL or not all_finite_in_file
-        lowest, highest = (np.nanmin(image), np.nanmax(image)) if has_nan else (image.min(), image.max())
-        if lowest == highest:
-            flags |= Flag.CONSTANT_IMAGE
-            reasons.insert(0, f"every pixel {float(lowest):g}: a blank image, no data")
-    # trial: a masked core, only flagged (the centre is looked at only where another flag is set)
-    if (
-        flags
-        and not flags & _ALL_NONFINITE
-        and image.ndim == 2
-        and not np.isfinite(image[centre_box(image.shape)]).all()
-    ):
-        flags |= Flag.CENTRE_NONFINITE
-        reasons.append("pixels at the centre NaN, infinite, null or masked")
-    return np.ascontiguousarray(image), flags, reasons
 
 
 _FAST_MAX_BYTES = 1 << 26  # larger files are not cutouts: fitsio reads only what it needs
