@@ -21,7 +21,15 @@ from flows.common import (
     take_early_stage,
 )
 from flows.failures import retry_unless_deterministic, writing_to
-from flows.preflight import label_catalog, layout_source, outside_stores, positive_int, writable_directory
+from flows.preflight import (
+    DEFAULT_LAYOUT,
+    label_catalog,
+    layout_or_stores,
+    layout_source,
+    outside_stores,
+    positive_int,
+    writable_directory,
+)
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
 from schemas.layout import available_layouts, load_layout
 
@@ -100,8 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="Zarr store to create or extend")
     parser.add_argument(
         "--layout",
-        default="euclid-sglc2",
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default euclid-sglc2)",
+        default=None,
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default: an existing "
+        f"store's, else {DEFAULT_LAYOUT})",
     )
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
@@ -166,6 +175,7 @@ def early_start(args: argparse.Namespace) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
+    args.layout = layout_or_stores(args.layout, args.store)  # a rerun needs no --layout (trial)
     layout = load_layout(args.layout)
     layout_source(layout, args.source)
     writable_directory(args.store, "store")

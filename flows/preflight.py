@@ -165,6 +165,39 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
+DEFAULT_LAYOUT = "euclid-sglc2"
+"""The layout of a new store when no ``--layout`` is given."""
+
+
+def layout_or_stores(layout: str | None, store: str | os.PathLike[str]) -> str:
+    """``layout`` when given; else the layout ``store`` was ingested with, else :data:`DEFAULT_LAYOUT`.
+
+    New-user trial: a rerun of ``lenshunt ingest`` or ``lenshunt run`` on an ``sglc1-space`` store
+    without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'".
+
+    Raises
+    ------
+    PathCheckError
+        If the store's layout came from a YAML file (only its name is recorded): pass that file.
+    """
+    if layout is not None:
+        return layout
+    if not (Path(store) / "zarr.json").is_file():
+        return DEFAULT_LAYOUT
+    from pipeline.store import read_attributes
+    from schemas.layout import available_layouts
+
+    try:
+        name = read_attributes(store).layout
+    except (OSError, ValueError, LenshuntError):
+        return DEFAULT_LAYOUT  # a damaged store: the command's own checks say what is wrong with it
+    if name in available_layouts():
+        return name
+    raise PathCheckError(
+        f"{store} was ingested with layout {name!r} from a layout file: pass it again with --layout FILE.yaml"
+    )
+
+
 def layout_source(layout, source: str | os.PathLike[str]) -> Path:
     """``source`` must be a directory holding at least one band directory of ``layout``."""
     source = existing_directory(source, "cutout directory")

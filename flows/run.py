@@ -21,11 +21,13 @@ from flows.evaluate import evaluate_stage
 from flows.failures import is_deterministic, one_line, writing_to
 from flows.ingest import ingest_stage
 from flows.preflight import (
+    DEFAULT_LAYOUT,
     catalog_writable,
     evaluation_writable,
     existing_directory,
     known_lens_table,
     label_catalog,
+    layout_or_stores,
     layout_source,
     non_negative_int,
     outside_stores,
@@ -269,6 +271,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
+    args.layout = layout_or_stores(args.layout, workdir_paths(args.workdir)[0])  # a rerun needs none
     layout = load_layout(args.layout)
     layout_source(layout, args.source)
     label_catalog(layout, args.source, args.catalog)
@@ -288,6 +291,7 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     from pipeline.models import check_bundle_fits_layout, load_bundle
     from pipeline.store import check_existing_store
 
+    args.layout = layout_or_stores(args.layout, workdir_paths(args.workdir)[0])  # (serve checks here)
     layout = load_layout(args.layout)
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
@@ -335,8 +339,9 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     """Options of a run other than its paths and compute (shared with ``lenshunt serve``)."""
     parser.add_argument(
         "--layout",
-        default="euclid-sglc2",
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default euclid-sglc2)",
+        default=None,
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default: the work "
+        f"directory's store's, else {DEFAULT_LAYOUT})",
     )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
     parser.add_argument(
