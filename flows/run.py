@@ -42,8 +42,7 @@ from pipeline.compute import connect
 from pipeline.errors import LenshuntError
 from pipeline.evaluation import check_options, earlier_options
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
-from pipeline.paths import shipped_model
-from pipeline.scoring import check_score_folder, threshold_to_use
+from pipeline.scoring import check_score_folder, model_to_use, threshold_to_use
 from pipeline.store import DEFAULT_CHUNK_OBJECTS
 from schemas.layout import available_layouts, load_layout
 
@@ -194,7 +193,7 @@ def run_flow(
         get_run_logger().warning(busy)
         return Cancelled(message=busy)
     check_saved_options(scores, threshold, top_n)
-    model = str(model or shipped_model())
+    model, model_taken = model_to_use(scores, model)  # a rerun not given --model: the earlier one's
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
     with writing_to(workdir), run_lock, score_folder_lock(scores, purpose="run"):
@@ -251,7 +250,9 @@ def run_flow(
             warnings=evaluation.warnings,
             catalog_kept=scored.kept_line(),
             files_note=evaluation.files_note,
-            options="; ".join(taken for taken in (scored.threshold_taken, evaluation.options_taken) if taken),
+            options="; ".join(
+                taken for taken in (model_taken, scored.threshold_taken, evaluation.options_taken) if taken
+            ),
         )
     log_summary(summary.summary())
     return summary
@@ -300,7 +301,7 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
         existing_directory(args.model, "model bundle")
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
     shapes = {group: layout.group_shape(group) for group in layout.groups}
-    bundle = load_bundle(args.model or shipped_model())
+    bundle = load_bundle(model_to_use(workdir_paths(args.workdir)[1], args.model)[0])
     scales = {band.name: band.pixel_scale_arcsec for band in layout.bands}  # trial: silently scored
     check_bundle_fits_layout(bundle, layout.groups, layout.name, shapes=shapes, scales=scales)
     store, scores = workdir_paths(args.workdir)

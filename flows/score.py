@@ -30,8 +30,7 @@ from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import ConsensusColumns, grades_dir
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
-from pipeline.paths import shipped_model
-from pipeline.scoring import ScoreRunResult, check_score_folder, score_store, threshold_to_use
+from pipeline.scoring import ScoreRunResult, check_score_folder, model_to_use, score_store, threshold_to_use
 
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
@@ -115,9 +114,10 @@ def score_flow(
     """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``; ``threshold``
     None takes the earlier score run's in ``out``, else 0.5."""
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
+    model, model_taken = model_to_use(Path(out), model)  # a rerun not given --model: the earlier one's
     result = score_stage(
         store,
-        str(model or shipped_model()),
+        model,
         out,
         batch_size,
         tta,
@@ -127,6 +127,7 @@ def score_flow(
         known_lenses,
         known_lens_radius,
     )
+    result.model_taken = model_taken
     log_summary(result.summary())
     return result
 
@@ -179,7 +180,7 @@ def check(args: argparse.Namespace) -> None:
     attributes = read_attributes(args.store)
     if args.model:
         existing_directory(args.model, "model bundle")
-    bundle = load_bundle(args.model or shipped_model())
+    bundle = load_bundle(model_to_use(args.out, args.model)[0])
     check_bundle_fits_store(bundle, attributes)  # before Prefect
     writable_directory(args.out, "--out")
     outside_stores(args.out, "--out")

@@ -4,7 +4,7 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
-from pipeline.scoring.identity import check_score_folder, threshold_to_use
+from pipeline.scoring.identity import check_score_folder, model_to_use, threshold_to_use
 from pipeline.scoring.region import (
     ScoredRows,
     score_groups,
@@ -19,6 +19,7 @@ __all__ = [
     "ScoreRunResult",
     "ScoredRows",
     "check_score_folder",
+    "model_to_use",
     "score_groups",
     "score_groups_outputs",
     "score_rows",

@@ -92,6 +92,7 @@ _RECORD_TYPES: dict[str, tuple[type, str]] = {
     "tta": (bool, "true or false"),
     "feature_stats": (str, "a sha256"),
     "repairs_seen": (list, "a list of repair ids"),
+    "model_path": (str, "a path"),
 }
 """The type of each key of a score-run record, and what it is in words."""
 
@@ -151,7 +152,8 @@ def check_same_run(out_dir: Path, previous: dict[str, Any], identity: dict[str, 
             before = {True: "on", False: "off"}.get(previous.get(key), "not recorded")
             what += f" (TTA {before}, not {'on' if identity[key] else 'off'})"
         elif key == "model_sha256":
-            what += f" (sha256 {str(previous.get(key))[:12]}..., not {str(identity[key])[:12]}...)"
+            what += f" (sha256 {str(previous.get(key))[:12]}..., not {str(identity[key])[:12]}..."
+            what += f"; the earlier run's was {previous['model_path']})" if "model_path" in previous else ")"
         said.append(what)
     raise StoreError(
         f"{out_dir} holds scores of another run: {'; '.join(said)}; score into another directory, "
@@ -239,6 +241,46 @@ def recorded_threshold(out_dir: Path) -> float | None:
         except Exception:  # any unreadable catalog: nothing recorded
             value = None
     return float(value) if value is not None and _probability(value) else None
+
+
+def model_to_use(out_dir: Path, model: str | None) -> tuple[str, str]:
+    """The model bundle of a score run into ``out_dir``, and what the summary says of it.
+
+    ``model`` when given; else the folder's earlier run's, where it recorded one (``model_path`` in
+    ``score-run.json``, or in its catalog's provenance) that is still there: a rerun needs no
+    ``--model`` again (new-user trial: ``lenshunt run`` of a work directory scored with its own model
+    fell back to the shipped model and was refused as another run); else the shipped model. The
+    text is ``""`` where the model was given or is the shipped one.
+
+    >>> from pipeline.paths import shipped_model
+    >>> model_to_use(Path("/no/such/run"), None) == (str(shipped_model()), "")
+    True
+    """
+    from pipeline.paths import shipped_model
+
+    if model:
+        return str(model), ""
+    recorded = recorded_model(out_dir)
+    if recorded is None or Path(recorded).resolve() == Path(shipped_model()).resolve():
+        return str(shipped_model()), ""
+    return recorded, f"--model {recorded} as the earlier score run in {out_dir}"
+
+
+def recorded_model(out_dir: Path) -> str | None:
+    """The model bundle path the latest score run in ``out_dir`` recorded, if that folder is still there."""
+    from pipeline.catalog import read_provenance
+
+    try:
+        record = json.loads(paths.score_run_file(out_dir).read_text())
+    except (OSError, ValueError):
+        record = {}
+    value = record.get("model_path") if isinstance(record, dict) else None
+    if value is None and paths.catalog_parquet(out_dir).is_file():  # a folder scored before it was recorded
+        try:
+            value = read_provenance(paths.catalog_parquet(out_dir)).extras.get("model_path")
+        except Exception:  # any unreadable catalog: nothing recorded
+            value = None
+    return value if isinstance(value, str) and Path(value).is_dir() else None
 
 
 def _probability(value: Any) -> bool:

@@ -52,6 +52,7 @@ class ScoreRunResult:
     threshold: float = 0.5
     """The score threshold recorded in the catalog (given, or the folder's earlier run's)."""
     threshold_taken: str = ""
+    model_taken: str = ""
     """``--threshold X as the earlier score run in OUT`` where the run took it from there, else ""."""
 
     def kept_line(self) -> str:
@@ -101,8 +102,9 @@ class ScoreRunResult:
             lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
         if self.catalogs_kept:
             lines.append(f"  {self.kept_line()}")
-        if self.threshold_taken and not evaluated_next:  # the run's summary says it with the others
-            lines.append(f"  options: {self.threshold_taken}")
+        taken = "; ".join(text for text in (self.model_taken, self.threshold_taken) if text)
+        if taken and not evaluated_next:  # the run's summary says it with the others
+            lines.append(f"  options: {taken}")
         if self.outputs:
             lines.append(f"  outputs: {', '.join(self.outputs)}; ranked by {self.rank_by}")
         if self.n_without_position:

@@ -69,10 +69,17 @@ def region_objects(n_rows: int, shard_objects: int, batch_size: int, n_workers: 
 
 
 def _prepare_out_dir(
-    out_dir: Path, store: Path, identity: dict, overwrite: bool, batch_size: int, threshold: float
+    out_dir: Path,
+    store: Path,
+    identity: dict,
+    overwrite: bool,
+    batch_size: int,
+    threshold: float,
+    model_path: Path,
 ) -> int:
     """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it (its
-    identity, the repairs it saw and its ``threshold``, which a rerun not given one takes).
+    identity, the repairs it saw, and its ``threshold`` and ``model_path``, which a rerun not given
+    them takes: :func:`~pipeline.scoring.identity.model_to_use`).
 
     Rows the store rewrote since this directory's last score run (a re-read of objects whose
     files changed, see :mod:`pipeline.store.repair`) are taken out of their parts
@@ -97,7 +104,8 @@ def _prepare_out_dir(
         check_no_repair_running(store, seen)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**identity, "repairs_seen": seen, "threshold": threshold}, indent=1))
+    record = {**identity, "repairs_seen": seen, "threshold": threshold, "model_path": str(model_path)}
+    tmp.write_text(json.dumps(record, indent=1))  # model_path: what a rerun not given --model takes
     tmp.replace(run_file)
     return n_uncovered
 
@@ -235,7 +243,7 @@ def score_store(
         # an earlier run's evaluation, not a user's own metrics.json in a fresh folder (review)
         earlier_run = paths.score_run_file(out_dir).exists() or paths.catalog_parquet(out_dir).exists()
         threshold, threshold_taken = threshold_to_use(out_dir, threshold)  # before --overwrite discards it
-        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size, threshold)
+        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size, threshold, bundle_path)
         n_rescored += take_out_rows(
             out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size
         )
