@@ -43,7 +43,8 @@ class Flag(enum.IntFlag):
     MASKED_PIXELS = 1 << 6
     """Some pixels carry the layout's masked value (kept as NaN in the store)."""
     NO_COORDINATES = 1 << 7
-    """No sky position: no position cards and no usable celestial WCS (ra and dec are NaN).
+    """No sky position: no usable position cards and no usable celestial WCS, or one the layout
+    declares a placeholder (``wcs_position: false``) (ra and dec are NaN).
 
     On an object: no band gave one. On a band: that band was searched (bands are searched in
     layout order until one gives a position) and had none."""
@@ -185,7 +186,7 @@ _DOCS = {
     "ALL_NONFINITE": "every pixel of a band is NaN or infinite",
     "SOME_NONFINITE": "some pixels NaN or infinite",
     "MASKED_PIXELS": "some pixels masked (layout masked value)",
-    "NO_COORDINATES": "no sky position: no position cards and no celestial WCS",
+    "NO_COORDINATES": "no sky position: no usable position cards and no (non-placeholder) celestial WCS",
     "DUPLICATE_ID": "object id matched several files of a band",
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
     "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",

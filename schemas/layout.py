@@ -4,7 +4,8 @@ A layout says which bands a set has, where each band's file of an object lives, 
 and pixel scale of each band, how bands of equal shape are grouped in the store, which pixel value
 marks masked pixels, which HDU of a multi-extension file holds the image (``hdu``: an ``EXTNAME`` or
 an index, 0 the primary; for the whole layout, or per band), where sky coordinates are found in the
-headers, and how labels are read from the set's catalog. Layouts are YAML files in
+headers (``coordinates``, and ``wcs_position: false`` where the files' WCS is a placeholder that
+locates nothing), and how labels are read from the set's catalog. Layouts are YAML files in
 ``schemas/layouts``; any YAML file of the same form can be passed by path.
 
 Examples
@@ -147,6 +148,13 @@ class Layout(_Strict):
     bands: tuple[Band, ...] = Field(min_length=1)
     masked_value: float | None = None
     coordinates: tuple[CoordinateSpec, ...] = ()
+    wcs_position: bool = Field(
+        default=True,
+        description="Whether the files' celestial WCS gives a sky position (its image centre) where no "
+        "position card does. False: the WCS is a placeholder (the first challenge's CRVAL1 = CRVAL2 = 0 "
+        "in every file), a position comes from the ``coordinates`` cards only, and an object without a "
+        "usable card is NO_COORDINATES; ``coordinates`` must then name cards, not CRVAL1/CRVAL2.",
+    )
     catalog: CatalogSpec | None = None
     hdu: HduSpec | None = Field(
         default=None,
@@ -157,6 +165,18 @@ class Layout(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Layout:
+        if not self.wcs_position:  # review: a position nothing can give, or the WCS said to be none and named
+            cards = [(spec.ra, spec.dec) for spec in self.coordinates]
+            if ("CRVAL1", "CRVAL2") in cards:
+                raise ValueError(
+                    "coordinates name CRVAL1/CRVAL2 (the WCS centre) but wcs_position is false (the WCS "
+                    "gives no position); remove that entry, or set wcs_position: true"
+                )
+            if not cards:
+                raise ValueError(
+                    "wcs_position is false (the WCS gives no position) and coordinates name no position "
+                    "cards: no object could have a sky position; name the cards, e.g. {ra: RA, dec: DEC}"
+                )
         names = [band.name for band in self.bands]
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:

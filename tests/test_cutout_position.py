@@ -109,13 +109,13 @@ def test_the_real_challenge_placeholder_wcs_is_said_plainly(real_samples, tmp_pa
     assert expected > 270
     assert err.count("warning") == 1
     assert f"object 100002: the WCS of VIS puts the catalog position {expected:.3f} arcsec" in err
-    assert "a placeholder WCS (CRVAL 0, 0): use the catalog position" in err
+    assert "a placeholder WCS (the layout's wcs_position: false): use the catalog position" in err
     header = fits.getheader(tmp_path / "out" / "100002_VIS.fits")
     assert header["LHPOSOFF"] == pytest.approx(expected, abs=1e-4)
     assert (header["LHRA"], header["LHDEC"]) == pytest.approx((cards.ra.deg, cards.dec.deg), abs=1e-9)
     comments = _comments(header)
     assert "position cards RA,DEC (rad), which ingest reads before the WCS" in comments
-    assert "This WCS is a placeholder (CRVAL1 = CRVAL2 = 0, as in every file of the first" in comments
+    assert "The layout declares its files' WCS a placeholder (wcs_position: false)" in comments
 
 
 def test_a_real_field_at_ra_dec_zero_is_not_called_a_placeholder():

@@ -57,6 +57,14 @@ def _write(tmp_path, mutate):
             lambda d: d["bands"][0].update(name="a" * 63),
             r"bands\.0\.name.*at most 62 characters",
         ),
+        (  # a placeholder WCS named as the position's source
+            lambda d: d.update(wcs_position=False),
+            r"coordinates name CRVAL1/CRVAL2 \(the WCS centre\) but wcs_position is false",
+        ),
+        (
+            lambda d: d.update(wcs_position=False, coordinates=[]),
+            r"wcs_position is false .* and coordinates name no position cards",
+        ),
     ],
 )
 def test_invalid_layout_names_the_field(tmp_path, mutate, expected):
@@ -142,3 +150,20 @@ def test_ingest_with_a_reserved_group_says_so_and_makes_no_store(tmp_path, capsy
     )
     assert "Traceback" not in err and "found in both data_vars and coords" not in err
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_the_first_challenges_layouts_declare_their_wcs_a_placeholder(real_samples):
+    """Every first-challenge file carries CRVAL1 = CRVAL2 = 0 and its position in RA/DEC cards (trial:
+    objects without usable cards were stored at (0, 0)); the second challenge's WCS is real."""
+    from astropy.io import fits
+
+    for name, file in (
+        ("sglc1-space", "imageEUC_VIS-100002.fits"),
+        ("sglc1-ground", "imageSDSS_R-100002.fits"),
+    ):
+        header = fits.getheader(real_samples / file)
+        assert (header["CRVAL1"], header["CRVAL2"]) == (0.0, 0.0) and header["RA"] != 0.0
+        layout = load_layout(name)
+        assert layout.wcs_position is False
+        assert [(spec.ra, spec.dec, spec.unit) for spec in layout.coordinates] == [("RA", "DEC", "rad")]
+    assert load_layout("euclid-sglc2").wcs_position is True

@@ -14,7 +14,7 @@ from pipeline.sources import read_band
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")  # RA, DEC in degrees, then the WCS
-SGLC1 = load_layout("sglc1-space")  # RA, DEC in radians, then the WCS
+SGLC1 = load_layout("sglc1-space")  # RA, DEC in radians (its WCS a placeholder)
 
 
 def _write(path, **cards):
@@ -41,6 +41,8 @@ def test_sexagesimal_cards_are_read_ra_in_hours(tmp_path, layout, ra, dec):
     ("cards", "problem"),
     [
         ({"RA": 150.0, "DEC": 95}, "DEC = 95 outside [-90, 90] deg"),
+        ({"RA": 400.5, "DEC": 2.0}, "RA = 400.5 outside [-360, 360] deg"),  # more than a turn: no RA
+        ({"RA": "400d30m", "DEC": 2.0}, "RA = '400d30m' outside [-360, 360] deg"),
         ({"RA": "10:01:08.62", "DEC": "+95:00:00"}, "DEC = '+95:00:00' outside [-90, 90] deg"),
         ({"RA": "ten o'clock", "DEC": 2.0}, 'RA = "ten o\'clock" is not a number or an angle'),
         ({"RA": 150.0, "DEC": "nan"}, "DEC = 'nan' is not finite"),

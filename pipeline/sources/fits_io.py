@@ -43,9 +43,10 @@ from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
+from pipeline.sources.header_position import header_position
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.pixels import clean_pixels
-from pipeline.sources.positions import sky_position, to_astropy_header
+from pipeline.sources.positions import to_astropy_header
 from pipeline.sources.truncation import cut_short
 from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
 from pipeline.sources.wcs_check import wcs_defect
@@ -85,9 +86,9 @@ class BandRead:
 class _VerdictError(Exception):
     """A reader's final word on a file: the flag and reason it earns."""
 
-    def __init__(self, flag: int, reason: str) -> None:
+    def __init__(self, flag: int, reason: str, found: _Found | None = None) -> None:
         super().__init__(reason)
-        self.flag, self.reason = flag, reason
+        self.flag, self.reason, self.found = flag, reason, found  # found: the header read, if any
 
 
 class _UseAstropyError(Exception):
@@ -114,6 +115,7 @@ def read_band(
     coordinates: tuple[CoordinateSpec, ...] = (),
     position: bool | Literal["cheap"] = True,
     hdu: int | str | None = None,
+    wcs_position: bool = True,
 ) -> BandRead:
     """Read one band's cutout, returning the image or the flag that says why there is none.
 
@@ -135,7 +137,11 @@ def read_band(
         The layout's HDU for the band (:meth:`schemas.layout.Layout.band_hdu`): an EXTNAME or an
         index; None, or one the file lacks, reads the file's only image HDU with pixels, and a
         file with several is UNREADABLE (:func:`pipeline.sources.hdu_choice.choose_hdu`).
+    wcs_position
+        The layout's ``wcs_position``: False where the files' WCS is a placeholder, so a position
+        comes from the position cards only.
 
+    A TRUNCATED file whose image header was read (cut in its data) gets that header's position.
     Never raises for a problem of the file: every exception becomes UNREADABLE with its reason.
     """
     if path is None:
@@ -151,7 +157,7 @@ def read_band(
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
         fast = _read_fast(path, size, tuple(expected_shape))
-        return _decode(fast, expected_shape, masked_value, coordinates, position)
+        return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position)
     except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
         pass  # not the common kind of file (or a card only astropy reads): the general readers decide
     try:
@@ -161,9 +167,17 @@ def read_band(
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides
             found = _read_astropy(path, tuple(expected_shape), hdu)
-        return _decode(found, expected_shape, masked_value, coordinates, position)
+        return _decode(found, expected_shape, masked_value, coordinates, position, wcs_position)
     except _VerdictError as verdict:
-        return BandRead(None, verdict.flag, verdict.reason)
+        if verdict.found is None or not position:
+            return BandRead(None, verdict.flag, verdict.reason)
+        header = _inherited(
+            verdict.found.header, verdict.found.primary
+        )  # trial: "no band file with a header"
+        ra, dec, problem = header_position(
+            header, _image_dims(verdict.found.dims), coordinates, position, wcs=wcs_position
+        )
+        return BandRead(None, verdict.flag, verdict.reason, ra, dec, position_problem=problem)
     except Exception as exc:  # any failure on one file is that object's flag, never the run's end
         return BandRead(None, Flag.UNREADABLE, f"unreadable ({_describe(exc)})")
 
@@ -174,6 +188,7 @@ def _decode(
     masked_value: float | None,
     coordinates: tuple[CoordinateSpec, ...],
     position: bool | Literal["cheap"],
+    wcs_position: bool = True,
 ) -> BandRead:
     dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
@@ -181,9 +196,8 @@ def _decode(
     header = _inherited(found.header, found.primary)
     wcs_defects: list[str] = []
     if position:
-        shape = dims if len(dims) == 2 else None
-        ra_deg, dec_deg, problem = sky_position(
-            header, coordinates, shape, full_wcs=position is True, wcs_defects=wcs_defects
+        ra_deg, dec_deg, problem = header_position(
+            header, dims, coordinates, position, wcs=wcs_position, wcs_defects=wcs_defects
         )
     else:
         wcs_defects = [defect for defect in (wcs_defect(header),) if defect]
@@ -256,7 +270,7 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int], wanted: int | 
                 found.data = hdu.read()
             except OSError:
                 if not compressed and size < hdu.get_offsets()[2] and not _is_gzip(path):
-                    raise _VerdictError(Flag.TRUNCATED, "truncated file") from None
+                    raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from None
                 raise
             return found
     finally:
@@ -302,7 +316,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                     found.data = np.array(image.data)
                 except (ValueError, EOFError, OSError) as exc:
                     if "reshape" in str(exc) or isinstance(exc, EOFError):
-                        raise _VerdictError(Flag.TRUNCATED, "truncated file") from exc
+                        raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from exc
                     raise _VerdictError(Flag.UNREADABLE, f"unreadable data ({_describe(exc)})") from exc
                 return found
 

@@ -19,7 +19,13 @@ the centre takes a shortcut to the same answer (``CRVAL``), without building an 
 A celestial WCS that is there but cannot be used (:func:`pipeline.sources.wcs_check.wcs_defect`:
 an unknown projection, a zero or singular pixel matrix, CTYPEs that are not a celestial pair; or
 one astropy cannot build or evaluate) gives no position, as no WCS does, and its reason names the
-defect; so does a position card that cannot be read or a DEC outside [-90, 90], with its value.
+defect; so does a position card that cannot be read, a DEC outside [-90, 90] deg or an RA outside
+[-360, 360] deg (more than a turn: no RA in the layout's unit, e.g. ``RA = 150.1`` in degrees where the
+layout says radians), with its value.
+
+A layout whose files' WCS is a placeholder (``wcs_position: false``, the first challenge's
+``CRVAL1 = CRVAL2 = 0`` in every file) skips step 2 (``wcs=False``): a file without a usable card
+has no position, and its reason says so.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ def sky_position(
     *,
     full_wcs: bool = True,
     wcs_defects: list[str] | None = None,
+    wcs: bool = True,
 ) -> tuple[float, float, str | None]:
     """(ra, dec) in degrees (ICRS for a WCS) and None, or NaN, NaN and why there is none.
 
@@ -74,10 +81,14 @@ def sky_position(
     wcs_defects
         A list to which why the header's celestial WCS is unusable is appended, if it is: always
         what :func:`wcs_defect` finds, and what astropy says when the WCS is built for the centre.
+    wcs
+        False: the WCS gives no position (the layout's ``wcs_position``: a placeholder WCS), only
+        the cards do; the WCS is still checked for ``wcs_defects``.
 
     RA is wrapped into [0, 360). Position cards may hold numbers (in the spec's unit) or sexagesimal
     strings (:func:`card_angle`: RA in hours, DEC in degrees, as FITS headers write them); a card
-    that cannot be read, or a DEC outside [-90, 90], is named with its value in the reason.
+    that cannot be read, a DEC outside [-90, 90] deg or an RA outside [-360, 360] deg, is named with
+    its value in the reason.
     """
     defect = wcs_defect(header) if wcs_defects is not None or shape is not None else None
     if defect and wcs_defects is not None:
@@ -97,13 +108,20 @@ def sky_position(
         except ValueError as exc:
             unread.append(str(exc))
             continue
-        if -90.0 <= dec <= 90.0:
+        bad = [  # trial: RA = 150.1 (degrees) in a layout of radians was read as 320.1 deg
+            _out_of_range(key, header[key], degrees, limit, spec.unit)
+            for key, degrees, limit in ((spec.ra, ra, 360.0), (spec.dec, dec, 90.0))
+            if not -limit <= degrees <= limit
+        ]
+        if not bad:
             return wrap_ra(ra), dec, None
-        unread.append(f"{spec.dec} = {header[spec.dec]!r} outside [-90, 90] deg")
+        unread += bad
     cards = "/".join(f"{spec.ra},{spec.dec}" for spec in coordinates if (spec.ra, spec.dec) != _WCS_KEYS)
     no_cards = f"no {cards} cards" if cards else "no position cards"
     if unread:
         no_cards = f"position cards unusable ({'; '.join(unread)})"
+    if not wcs:  # trial: the first challenge's placeholder WCS put such objects at (0, 0), flags 0
+        return math.nan, math.nan, f"{no_cards}, and the layout's WCS gives no position (wcs_position: false)"
     if shape is None:
         return math.nan, math.nan, f"{no_cards}, WCS not read"
     if defect:  # before the CTYPEs: WCS cards without them are a defect (an incomplete WCS)
@@ -122,6 +140,16 @@ def sky_position(
             wcs_defects.append(str(exc))
         return math.nan, math.nan, f"{no_cards} and {exc}"
     return ra, dec, None
+
+
+def _out_of_range(keyword: str, value: object, degrees: float, limit: float, unit: str) -> str:
+    """Why a position card's value is no angle of its kind: ``value`` read as ``degrees``.
+
+    >>> _out_of_range("RA", 150.1, math.degrees(150.1), 360.0, "rad")
+    'RA = 150.1 rad (8600.1 deg) outside [-360, 360] deg'
+    """
+    read = f" {unit} ({degrees:.6g} deg)" if unit != "deg" and not isinstance(value, str) else ""
+    return f"{keyword} = {value!r}{read} outside [-{limit:g}, {limit:g}] deg"
 
 
 _NO_CELESTIAL = "no celestial WCS"

@@ -10,7 +10,9 @@ cards and the WCS disagree, DS9 or Aladin would place the object elsewhere than 
 :func:`position_check` measures it with astropy (the WCS's world position of the image centre, its
 separation from the catalog position, and the pixel where the WCS puts that position); where the
 separation exceeds :data:`TOLERANCE_PIXELS` pixels of the band's WCS, the cutout gets ``LHPOSOFF``,
-``LHCATX``/``LHCATY`` and COMMENT cards saying which position the catalog used and why.
+``LHCATX``/``LHCATY`` and COMMENT cards saying which position the catalog used and why. A layout
+that declares its files' WCS a placeholder (``wcs_position: false``, as the first challenge's layouts
+do) has the COMMENT say so: the WCS does not locate the object.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ _WCS_KEYS = ("CRVAL1", "CRVAL2")
 PLACEHOLDER_MIN_ARCSEC = 60.0
 """Least offset at which a WCS with ``CRVAL1 = CRVAL2 = 0`` is called the first challenge's placeholder
 (278" for its object 100002); nearer, it may be a real field at (0, 0) a few pixels off (trial)."""
+
+DECLARED_PLACEHOLDER = (
+    "The layout declares its files' WCS a placeholder (wcs_position: false): it does not locate the "
+    "object; use the catalog position."
+)
+"""What a cutout's COMMENT says of the WCS of a layout that declares it a placeholder."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ def position_check(
     dec_deg: float,
     shape: tuple[int, int],
     coordinates: tuple[CoordinateSpec, ...] = (),
+    wcs_position: bool = True,
 ) -> PositionCheck | None:
     """Compare the celestial WCS of ``header`` with the catalog position of its object.
 
@@ -73,6 +82,9 @@ def position_check(
         The image's (ny, nx); its centre is pixel ((nx + 1) / 2, (ny + 1) / 2) in FITS convention.
     coordinates
         The layout's position cards, to say whether the catalog position is this file's cards'.
+    wcs_position
+        The layout's ``wcs_position``: False where it declares its files' WCS a placeholder, which
+        the comment then says (else a WCS at ``CRVAL1 = CRVAL2 = 0`` far off is called one).
 
     Returns
     -------
@@ -121,11 +133,11 @@ def position_check(
     check = PositionCheck(offset, (x, y), tolerance)
     if offset <= tolerance:
         return check
-    comment = _comment(header, check, ra_deg, dec_deg, shape, coordinates)
+    comment = _comment(header, check, ra_deg, dec_deg, shape, coordinates, wcs_position)
     return PositionCheck(offset, (x, y), tolerance, comment)
 
 
-def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates) -> str:  # type: ignore[no-untyped-def]
+def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates, wcs_position=True) -> str:  # type: ignore[no-untyped-def]
     """Why the cutout's WCS and the catalog position disagree, for a COMMENT card and a warning."""
     from pipeline.sources.positions import sky_position
 
@@ -156,7 +168,9 @@ def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates) 
             " The catalog position is the one most of the object's bands agree on, from another "
             "band (this file's position cards do not give it)."
         )
-    if _placeholder(header) and check.offset_arcsec > PLACEHOLDER_MIN_ARCSEC:
+    if not wcs_position:
+        source += " " + DECLARED_PLACEHOLDER
+    elif _placeholder(header) and check.offset_arcsec > PLACEHOLDER_MIN_ARCSEC:
         source += (
             " This WCS is a placeholder (CRVAL1 = CRVAL2 = 0, as in every file of the first lens "
             "finding challenge): it does not locate the object; use the catalog position."

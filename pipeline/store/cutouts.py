@@ -32,7 +32,7 @@ from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, Flag, describe
 from pipeline.sources.headers import cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
-from pipeline.store.cutout_position import PositionCheck, position_check
+from pipeline.store.cutout_position import DECLARED_PLACEHOLDER, PositionCheck, position_check
 from pipeline.store.cutout_source import READ, UNCHECKED, InputFile, input_files
 from schemas.store import HEADER_CARDS
 
@@ -67,12 +67,14 @@ class CutoutFiles:
             return None
         offsets = [check.offset_arcsec for check in self.position.values()]
         low, high = f"{min(offsets):.3f}", f"{max(offsets):.3f}"
+        declared = any(DECLARED_PLACEHOLDER in check.comment for check in self.position.values())
         placeholder = any("placeholder" in check.comment for check in self.position.values())
+        kind = "the layout's wcs_position: false" if declared else "CRVAL 0, 0"
         files = "its file" if len(self.position) == 1 else "their files"
         return (
             f"object {self.object_id}: the WCS of {', '.join(self.position)} puts the catalog position "
             f"{low if low == high else f'{low} to {high}'} arcsec from the cutout centre (over one pixel)"
-            + ("; a placeholder WCS (CRVAL 0, 0): use the catalog position" if placeholder else "")
+            + (f"; a placeholder WCS ({kind}): use the catalog position" if placeholder else "")
             + f"; see the COMMENT cards of {files}"
         )
 
@@ -108,16 +110,25 @@ def _drop_unusable_wcs(header, band: str, flags: int, result: CutoutFiles) -> No
     result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
 
 
-def _say_position(header, band, shape, ra_deg, dec_deg, coordinates, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+def _say_position(header, band, shape, ra_deg, dec_deg, layout, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
     """Write the catalog position (``LHRA``, ``LHDEC``) and how far the WCS puts the image centre from
     it (``LHPOSOFF``) into ``header``; where that is over a pixel, also the pixel where the WCS puts the
     catalog position (``LHCATX``, ``LHCATY``), a COMMENT saying why, and the check into ``result``
-    (trial: a cutout of the first challenge placed its object 278" away in DS9, saying nothing)."""
+    (trial: a cutout of the first challenge placed its object 278" away in DS9, saying nothing). A
+    layout whose WCS is a placeholder (``wcs_position: false``) has a COMMENT say so also where the
+    object has no catalog position (NO_COORDINATES: its WCS would place it at the placeholder's)."""
     if not (math.isfinite(ra_deg) and math.isfinite(dec_deg)):
+        if not layout.wcs_position and any(CELESTIAL_WCS_CARD.match(card.keyword) for card in header.cards):
+            said = (
+                "The layout declares its files' WCS a placeholder (wcs_position: false): it does not "
+                "locate the object, which has no catalog position (NO_COORDINATES)."
+            )
+            for line in textwrap.wrap(said, 72):
+                header.add_comment(line)
         return
     header["LHRA"] = (round(ra_deg, 9), "[deg] catalog ra of the object (ICRS)")
     header["LHDEC"] = (round(dec_deg, 9), "[deg] catalog dec of the object (ICRS)")
-    check = position_check(header, ra_deg, dec_deg, shape, coordinates)
+    check = position_check(header, ra_deg, dec_deg, shape, layout.coordinates, layout.wcs_position)
     if check is None:
         return
     header["LHPOSOFF"] = (round(check.offset_arcsec, 4), "[arcsec] WCS centre to catalog position")
@@ -227,7 +238,7 @@ def write_cutouts(
     dec, _ = _read_row(dataset, "dec", row)
     ra_deg = float(ra) if ra is not None and dec is not None else math.nan
     dec_deg = float(dec) if ra is not None and dec is not None else math.nan
-    coordinates = store_layout(attributes).coordinates
+    layout = store_layout(attributes)
     source, inputs = input_files(store, int(object_id))
     for group, group_bands in attributes.groups.items():
         pixels, pixels_error = _read_row(dataset, group, row)  # (band, y, x)
@@ -276,7 +287,7 @@ def write_cutouts(
             header["LHSTORE"] = fits_text(str(Path(store).resolve()))[-68:]
             _say_input(header, source, inputs[band])
             result.inputs[band] = inputs[band]
-            _say_position(header, band, image.shape, ra_deg, dec_deg, coordinates, result)
+            _say_position(header, band, image.shape, ra_deg, dec_deg, layout, result)
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
             path = out_dir / f"{object_id}_{band}.fits"
             if path.exists() and not overwrite:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 2
+READER_REVISION = 3
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -25,6 +25,9 @@ REVISIONS: dict[int, str] = {
     "ORIENTATION_MISMATCH, CONSTANT_IMAGE)",
     2: "a band whose preferred file is unreadable, truncated or of another shape is read from the next "
     "of its duplicates (DUPLICATE_ID) that gives an image (2026-12-05)",
+    3: "an RA card beyond a turn ([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a "
+    "pole is (NO_COORDINATES where nothing else gives a position); a file TRUNCATED in its data keeps "
+    "its header's position (2026-12-05)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 

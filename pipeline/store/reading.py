@@ -24,6 +24,7 @@ from schemas.layout import Layout
 
 _NOT_NO_COORDINATES, _DUPLICATE_ID = ~int(Flag.NO_COORDINATES), int(Flag.DUPLICATE_ID)
 _BAD_WCS = int(Flag.BAD_WCS)
+_NO_HEADER = int(Flag.UNREADABLE | Flag.TRUNCATED)
 INGEST_FLAGS = 0xFFFF
 PASSED_OVER_REASON = "preferred file unreadable, truncated or of another shape: its duplicate read"
 """The ingest reason of a DUPLICATE_ID band read from a file other than discovery's first."""
@@ -64,6 +65,7 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
                 coordinates=layout.coordinates,
                 position=True if searching else "cheap",
                 hdu=hdu,
+                wcs_position=layout.wcs_position,
             )
             others = manifest.duplicates.get((object_ids[row], band.name)) if manifest.duplicates else None
             if others:  # the next duplicate when the preferred file is broken (trial: a truncated .fits)
@@ -115,7 +117,8 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     flags[~np.isnan(ra)] &= ~np.int32(Flag.NO_COORDINATES)
     for row in np.flatnonzero(np.isnan(ra)):
         flags[row] |= Flag.NO_COORDINATES
-        reasons.add(f"no sky position: {position_problems[row] or 'no band file with a header'}", [ids[row]])
+        why = position_problems[row] or _no_header(layout, band_flags[row])
+        reasons.add(f"no sky position: {why}", [ids[row]])
     dataset = dataset.assign_coords(
         object_id=("object", manifest.object_ids.astype(np.int64)),
         ra=("object", ra),
@@ -125,6 +128,26 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
         label=("object", np.asarray(labels, dtype=np.int8)),
     )
     return headers.assign(dataset), reasons
+
+
+def _no_header(layout: Layout, flags: np.ndarray) -> str:
+    """Why an object none of whose band files gave a position problem has no position: no file, or
+    files whose header could not be read (trial: a header-only file was called "no band file with a
+    header"; a file cut in its data has its header read, and a position or a problem of its own).
+
+    >>> from schemas.layout import load_layout
+    >>> layout = load_layout("euclid-sglc2")
+    >>> _no_header(layout, np.array([Flag.TRUNCATED, Flag.UNREADABLE, Flag.MISSING_FILE, Flag.MISSING_FILE]))
+    'no band file whose image header was read (VIS TRUNCATED, Y UNREADABLE)'
+    """
+    broken = [
+        f"{band.name} {'/'.join(describe(int(flag) & _NO_HEADER)) or 'unread'}"
+        for band, flag in zip(layout.bands, flags)
+        if not flag & Flag.MISSING_FILE
+    ]
+    if not broken:
+        return "no band file"
+    return f"no band file whose image header was read ({', '.join(broken)})"
 
 
 def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons, ids) -> None:  # type: ignore[no-untyped-def]
