@@ -144,3 +144,28 @@ def test_a_file_cut_in_its_data_keeps_its_headers_position(tmp_path, dask_client
     assert int(dataset["flags"][rows[4]]) == Flag.UNREADABLE | Flag.NO_COORDINATES
     assert report.reasons["no sky position: no band file whose image header was read (VIS UNREADABLE)"] == 1
     assert not [reason for reason in report.reasons if "with a header" in reason]
+
+
+def test_a_reread_records_todays_layout_so_an_old_store_loses_its_placeholder_positions(
+    real_samples, tmp_path, dask_client
+):
+    """A store ingested with the sglc1-space layout of before (CRVAL1/CRVAL2 as a fallback position)
+    keeps (0, 0) for an object without RA/DEC until ``--reread``, which records today's layout."""
+    data, header = fits.getdata(real_samples / "imageEUC_VIS-100002.fits", header=True)
+    _write(tmp_path / "src", 100002, data, header)
+    edited = header.copy()
+    del edited["RA"], edited["DEC"]
+    _write(tmp_path / "src", 100050, data, edited)
+    old = SGLC1.model_dump(mode="json")
+    old["coordinates"].append({"ra": "CRVAL1", "dec": "CRVAL2", "unit": "deg"})
+    old["wcs_position"] = True
+    store = tmp_path / "s.zarr"
+    ingest(parse_layout(old, source="the layout of before"), tmp_path / "src", store, dask_client)
+    assert (open_store(store)["ra"].values[1], open_store(store)["flags"].values[1]) == (0.0, 0)
+
+    report = ingest(SGLC1, tmp_path / "src", store, dask_client, reread=True)
+    assert (report.n_reread, report.n_rewritten) == (2, 1)
+    dataset = open_store(store)
+    assert np.isnan(dataset["ra"].values[1]) and dataset["flags"].values[1] == Flag.NO_COORDINATES
+    assert dataset["ra"].values[0] == pytest.approx(math.degrees(header["RA"]) % 360)
+    assert "wcs_position: false" in dataset.attrs["layout_yaml"]

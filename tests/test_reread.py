@@ -77,8 +77,10 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
-        "where nothing else gives a position); a file TRUNCATED in its data keeps its header's position "
-        "(2026-12-05)); `lenshunt ingest --reread` reads every object again with today's rules"
+        "where nothing else gives a position); a file TRUNCATED in its data keeps its header's position"
+        "; the shipped sglc1 layouts declare their files' WCS a placeholder (wcs_position: false), which "
+        "--reread records in the store (2026-12-05)); `lenshunt ingest --reread` reads every object again "
+        "with today's rules"
     )
     assert note in plain.summary()
     info = _lenshunt("info", str(store))

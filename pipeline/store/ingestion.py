@@ -144,7 +144,8 @@ def ingest(
         ``source`` is the store's own source at a new place: record the new place.
     reread
         Read every stored object again, changed or not, with today's rules of reading files
-        (:mod:`pipeline.store.reader_revision`); those that come out otherwise are rewritten.
+        (:mod:`pipeline.store.reader_revision`) and ``layout`` as given (recorded as the store's);
+        those that come out otherwise are rewritten.
 
     Raises
     ------
@@ -191,7 +192,8 @@ def ingest(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
             )
             report.plans.append(pending)
-
+        if reread:  # the layout as given now, too (e.g. a shipped layout's WCS declared a placeholder since)
+            update_attributes(store, {"layout_yaml": layout.to_yaml()})
         repaired, changes = repair_changed_objects(store, manifest, client, reread_all=reread)
         report.files_gone, report.reread_all = gone_lines(changes), reread
         current = (attributes.n_objects == 0 and not pending) or (reread and not changes.gone)

@@ -27,7 +27,8 @@ REVISIONS: dict[int, str] = {
     "of its duplicates (DUPLICATE_ID) that gives an image (2026-12-05)",
     3: "an RA card beyond a turn ([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a "
     "pole is (NO_COORDINATES where nothing else gives a position); a file TRUNCATED in its data keeps "
-    "its header's position (2026-12-05)",
+    "its header's position; the shipped sglc1 layouts declare their files' WCS a placeholder "
+    "(wcs_position: false), which --reread records in the store (2026-12-05)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
