@@ -1,6 +1,9 @@
 """Prefect artifacts of a run: what an operator sees in the Prefect UI besides the run's state.
 
-Each evaluation publishes, under fixed keys (so the UI keeps their history across runs):
+Each evaluation publishes, under keys fixed for its run folder (so the UI keeps their history across
+runs of one folder, and two pipelines on one Prefect server keep theirs apart: a new-user trial saw
+one history mix two work directories' reports): each key below followed by
+:func:`folder_key` of the folder, e.g. ``lenshunt-metrics-nightly-3fa2b1``:
 
 ``lenshunt-metrics``
     a table of the metrics (when the catalog has labels), rounded to 4 significant digits;
@@ -14,6 +17,9 @@ Each evaluation publishes, under fixed keys (so the UI keeps their history acros
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +36,20 @@ OUTPUTS_KEY = "lenshunt-outputs"
 TOP_KEY = "lenshunt-top-candidates"
 FLAGS_KEY = "lenshunt-flag-counts"
 N_TOP = 10
+
+
+def folder_key(out_dir: str | Path) -> str:
+    """The part of the artifact keys that names a run folder: its name (a work directory's for its
+    ``scores`` folder) in lowercase letters, digits and dashes (at most 32), and 6 hex digits of the
+    sha256 of its absolute path (two folders of one name differ).
+
+    >>> folder_key("/data/Nightly Run/scores")
+    'nightly-run-e01523'
+    """
+    resolved = Path(os.path.abspath(out_dir))
+    name = resolved.parent.name if resolved.name == "scores" else resolved.name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32].strip("-") or "run"
+    return f"{slug}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:6]}"
 
 
 def rounded(value: object, digits: int = 4) -> object:
@@ -85,16 +105,19 @@ def publish_results(out_dir: str | Path, evaluation: EvaluationResult) -> list[s
     """Create the run's artifacts (must run inside a Prefect flow or task); returns their keys."""
     out_dir = Path(out_dir)
     catalog = read_catalog(paths.catalog_parquet(out_dir))
+    folder = folder_key(out_dir)
+    metrics_key, outputs_key = f"{METRICS_KEY}-{folder}", f"{OUTPUTS_KEY}-{folder}"
+    top_key, flags_key = f"{TOP_KEY}-{folder}", f"{FLAGS_KEY}-{folder}"
     keys = []
     if evaluation.metrics is not None:
         metrics = evaluation.metrics.model_dump()
         create_table_artifact(
-            metrics_rows(metrics), key=METRICS_KEY, description=f"Metrics of {out_dir} against its labels"
+            metrics_rows(metrics), key=metrics_key, description=f"Metrics of {out_dir} against its labels"
         )
-        keys.append(METRICS_KEY)
+        keys.append(metrics_key)
     report = Path(evaluation.report_path).resolve()
     create_link_artifact(
-        report.as_uri(), link_text=f"report of {out_dir}", key=OUTPUTS_KEY, description="HTML report"
+        report.as_uri(), link_text=f"report of {out_dir}", key=outputs_key, description="HTML report"
     )
     files = [
         ("catalog (FITS)", paths.catalog_fits(out_dir)),
@@ -109,10 +132,10 @@ def publish_results(out_dir: str | Path, evaluation: EvaluationResult) -> list[s
     ]
     create_markdown_artifact(
         f"## lenshunt outputs of {out_dir.resolve()}\n\n" + "\n".join(lines),
-        key=f"{OUTPUTS_KEY}-files",
+        key=f"{outputs_key}-files",
         description="Where the catalogs, metrics and report are",
     )
-    keys += [OUTPUTS_KEY, f"{OUTPUTS_KEY}-files"]
-    create_table_artifact(top_rows(catalog), key=TOP_KEY, description=f"The {N_TOP} best-ranked objects")
-    create_table_artifact(flag_count_rows(catalog), key=FLAGS_KEY, description="Objects per flag")
-    return [*keys, TOP_KEY, FLAGS_KEY]
+    keys += [outputs_key, f"{outputs_key}-files"]
+    create_table_artifact(top_rows(catalog), key=top_key, description=f"The {N_TOP} best-ranked objects")
+    create_table_artifact(flag_count_rows(catalog), key=flags_key, description="Objects per flag")
+    return [*keys, top_key, flags_key]

@@ -15,6 +15,7 @@ import pytest
 from bundles import make_bundle
 from cutouts import band_file, write_set
 
+from flows.artifacts import folder_key
 from flows.cli import COMMANDS
 from pipeline import paths
 from pipeline.catalog import read_catalog
@@ -200,11 +201,16 @@ def check_published_results(flow_run_id, workdir):
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
-    artifacts = {a.key: a for a in found if a.key}
-    assert set(artifacts) >= {
-        "lenshunt-metrics", "lenshunt-outputs", "lenshunt-outputs-files",
-        "lenshunt-top-candidates", "lenshunt-flag-counts",
+    folder = folder_key(workdir / "scores")  # keys of this work directory (trial: two mixed in one)
+    assert folder == f"{workdir.name.lower()}-{folder[-6:]}"
+    names = {
+        f"lenshunt-metrics-{folder}": "lenshunt-metrics", f"lenshunt-outputs-{folder}": "lenshunt-outputs",
+        f"lenshunt-outputs-{folder}-files": "lenshunt-outputs-files",
+        f"lenshunt-top-candidates-{folder}": "lenshunt-top-candidates",
+        f"lenshunt-flag-counts-{folder}": "lenshunt-flag-counts",
     }  # fmt: skip
+    artifacts = {names[a.key]: a for a in found if a.key in names}
+    assert len(artifacts) == len(names), sorted(a.key for a in found)
     metrics = {row["metric"]: row["value"] for row in json.loads(artifacts["lenshunt-metrics"].data)}
     reference = json.loads(paths.metrics_file(workdir / "scores").read_text())
     assert metrics["auroc"] == pytest.approx(reference["auroc"], abs=1e-4)
