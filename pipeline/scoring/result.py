@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,11 @@ class ScoreRunResult:
     threshold_taken: str = ""
     model_taken: str = ""
     """``--threshold X as the earlier score run in OUT`` where the run took it from there, else ""."""
+    n_pending: int = 0
+    """Objects an interrupted ingest of the store planned and did not commit, which the run does not
+    score (-1: some, its plan unreadable); :func:`pipeline.store.summary.pending_plan`."""
+    pending_source: str = ""
+    """The source that ingest reads them from."""
 
     def kept_line(self) -> str:
         """Which catalog files this run kept as they were, and which it wrote ("" when none was kept).
@@ -73,6 +79,23 @@ class ScoreRunResult:
         if wrote:
             line += f"; wrote {', '.join(wrote)} (missing, damaged or from before content digests)"
         return line
+
+    def pending_line(self) -> str:
+        """What an interrupted ingest left unscored, and how to finish it ("" when none is pending).
+
+        >>> ScoreRunResult("o", "s", "m", 1, 1, 0, "c.fits", "c.parquet", 1.0, n_pending=700,
+        ...     pending_source="cutouts").pending_line()  # doctest: +NORMALIZE_WHITESPACE
+        'an interrupted ingest planned 700 more objects, not committed yet, which this run does not
+         score: rerun `lenshunt ingest cutouts s` to finish it, then score again'
+        """
+        if not self.n_pending:
+            return ""
+        planned = f"{self.n_pending} more objects" if self.n_pending > 0 else "more objects"
+        source = shlex.quote(self.pending_source) if self.pending_source else "SOURCE"
+        return (
+            f"an interrupted ingest planned {planned}, not committed yet, which this run does not score: "
+            f"rerun `lenshunt ingest {source} {shlex.quote(self.store)}` to finish it, then score again"
+        )
 
     @property
     def objects_per_second(self) -> float:
@@ -123,6 +146,8 @@ class ScoreRunResult:
             why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
+        if self.n_pending:  # new-user trial: a store half-written by a killed ingest was scored unsaid
+            lines.append(f"  WARNING: {self.pending_line()}")
         if self.removed_evaluation and not evaluated_next:
             lines.append(
                 f"  removed the earlier evaluation ({', '.join(self.removed_evaluation)}), as "

@@ -51,6 +51,7 @@ from pipeline.scoring.result import ScoreRunResult
 from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
+from pipeline.store.summary import pending_plan
 from pipeline.store.zarr_store import open_store, read_attributes
 
 
@@ -215,6 +216,7 @@ def score_store(
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)
+    n_pending, pending_source = pending_plan(store, attributes)  # rows this run leaves out (trial: unsaid)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
     bundle = bundle.on_store(attributes.groups)  # each band by its name, as the workers read them
@@ -404,6 +406,8 @@ def score_store(
             catalog_date=written.date,
             threshold=threshold,
             threshold_taken=threshold_taken,
+            n_pending=n_pending,
+            pending_source=pending_source,
         )
 
 

@@ -4,6 +4,16 @@
 turns a source directory into store rows, incrementally and resumably, on Dask;
 :mod:`~pipeline.store.summary` says what a store holds from its metadata and small columns.
 
+Only the first ``n_objects`` rows (the attribute) of the arrays are committed objects;
+:func:`open_store` keeps to them, a plain ``xarray.open_zarr`` shows every row. Rows past them
+belong to an ingest in progress or killed (ids -1 and NaN pixels flagged UNREADABLE, or rows of an
+unfinished region with flags 0), and they cannot be hidden from it without giving up the
+incremental, resumable ingest: Zarr writes only inside an array's shape, so an ingest grows the
+arrays (metadata only) before its workers write their regions in parallel, in place, and the next
+ingest after a kill rewrites only the regions without a done marker; the commit is a single
+attribute write. Growing the arrays at the commit instead would mean writing the rows elsewhere
+first and copying them in, every pixel written twice.
+
 Names are imported on first use (PEP 562), so ``lenshunt info`` and ``--help`` do not pay for
 xarray and Dask.
 """

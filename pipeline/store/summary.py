@@ -186,11 +186,21 @@ def zero_fill_arrays(group) -> tuple[str, ...]:
 
 def _pending_objects(path: Path, attributes: StoreAttributes) -> int:
     """Objects planned by an ingest that did not commit (0 when none is pending)."""
+    return pending_plan(path, attributes)[0]
+
+
+def pending_plan(path: str | os.PathLike[str], attributes: StoreAttributes) -> tuple[int, str]:
+    """The objects an interrupted ingest planned and did not commit, and the source it reads them from.
+
+    ``(0, "")`` when no plan is pending; ``(-1, the store's source)`` when a plan is pending but its
+    file cannot be read. The rows of such a plan lie past ``n_objects``: readers that keep to the
+    committed rows (score, train, ``lenshunt info``) leave them out, and say so.
+    """
     plan_id = (attributes.model_extra or {}).get(PENDING_PLAN_ATTR)
     if not plan_id:
-        return 0
+        return 0, ""
     try:
-        plan = json.loads(paths.ingest_plan_file(path, plan_id).read_text())
-        return len(plan["object_ids"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return -1  # a plan is pending but its file is unreadable
+        plan = json.loads(paths.ingest_plan_file(Path(path), plan_id).read_text())
+        return len(plan["object_ids"]), str(plan.get("source") or attributes.source)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return -1, attributes.source  # a plan is pending but its file is unreadable

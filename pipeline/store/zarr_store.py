@@ -5,8 +5,8 @@ Images are sharded along ``object`` (one shard per ``chunk_objects`` objects, in
 a random training batch) read one small inner chunk. Writers must own whole shards: regions
 handed out by :func:`plan_regions` never share one.
 
-Rows past the committed count (``n_objects`` attribute) belong to an ingest in progress and are
-hidden by :func:`open_store`.
+Rows past the committed count (``n_objects`` attribute) belong to an ingest in progress (or killed)
+and are hidden by :func:`open_store`, not by a plain ``xarray.open_zarr`` (why: :mod:`pipeline.store`).
 """
 
 from __future__ import annotations
