@@ -34,6 +34,22 @@ class ReasonTally(Counter):
         self[reason] += len(ids)
         self.objects[reason] = sorted({*self.objects.get(reason, ()), *ids})[:NAMED_OBJECTS]
 
+    def take_out(self, other: ReasonTally, object_ids: Iterable[int]) -> None:
+        """Take out the objects ``object_ids``, whose reasons are ``other`` (a tally of them alone).
+
+        >>> tally, theirs = ReasonTally(), ReasonTally()
+        >>> tally.add("VIS: empty file", [1, 2]); theirs.add("VIS: empty file", [2])
+        >>> tally.take_out(theirs, [2]); tally, tally.objects
+        (ReasonTally({'VIS: empty file': 1}), {'VIS: empty file': [1]})
+        """
+        dropped = {int(i) for i in object_ids}
+        for reason, count in other.items():
+            self[reason] -= count
+            self.objects[reason] = [i for i in self.objects.get(reason, []) if i not in dropped]
+            if self[reason] <= 0:
+                del self[reason]
+                del self.objects[reason]
+
 
 def merge_named(*named: Mapping[str, Iterable[int]]) -> dict[str, list[int]]:
     """Reason -> the smallest :data:`NAMED_OBJECTS` ids among those of several reports or regions.
@@ -85,6 +101,9 @@ class IngestReport:
     duplicate_files: list[str] = field(default_factory=list)
     unsearched: list[str] = field(default_factory=list)
     files_gone: list[str] = field(default_factory=list)
+    files_failing: list[str] = field(default_factory=list)
+    """Stored objects kept as read before, as a band file that read fine then fails now (a copy in
+    progress): :func:`pipeline.store.repair.failing_lines`."""
     older_rules: list[str] = field(default_factory=list)
     reread_all: bool = False
     pixel_scales: dict[str, list] = field(default_factory=dict)
@@ -136,6 +155,7 @@ class IngestReport:
             for line in (*self.unsearched, *self.id_width, *self.duplicate_files, *self.older_rules)
         )
         lines.extend(f"  files gone: {line}" for line in self.files_gone)
+        lines.extend(f"  files failing: {line}" for line in self.files_failing)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))
         lines.extend(f"  pixel shape: {line}" for line in not_square_lines(self.reasons))
         if self.n_flagged:

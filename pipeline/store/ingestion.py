@@ -40,7 +40,7 @@ from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
-from pipeline.store.repair import gone_lines, repair_changed_objects, write_json_atomic
+from pipeline.store.repair import failing_lines, gone_lines, repair_changed_objects, write_json_atomic
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
@@ -196,7 +196,8 @@ def ingest(
             update_attributes(store, {"layout_yaml": layout.to_yaml()})
         repaired, changes = repair_changed_objects(store, manifest, client, reread_all=reread)
         report.files_gone, report.reread_all = gone_lines(changes), reread
-        current = (attributes.n_objects == 0 and not pending) or (reread and not changes.gone)
+        report.files_failing = failing_lines(changes)  # kept as read before (a copy in progress)
+        current = (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored)
         if current:  # every object read (or to be read) by today's rules
             record_current_rules(store)
         older = None if current else older_rules_note(attributes.reader_revision, attributes.n_objects)

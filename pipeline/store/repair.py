@@ -12,7 +12,15 @@ Every ingest records the size and modification time of each band file it reads
 - an object with band files that vanished keeps the pixels read from them (a store never loses
   what it read) and is not read again while they are missing, even if its other files changed;
   the ingest report counts such objects and names a few, with every object none of whose files
-  is left.
+  is left;
+- an object with a band read fine before (stored band flags without
+  :data:`~pipeline.sources.duplicate_files.FILE_FAILURES`) whose file now fails to read because of
+  the file itself (empty, unreadable, cut short, another shape: a copy in progress made in place)
+  keeps its stored row: it is not rewritten (nor scored again), the report names it in its
+  "files failing" lines (:func:`failing_lines`), and its files are not recorded, so the next
+  ingest compares them with the good files' records again (a completed copy then differs again
+  and is read as any replaced file; a file still broken is said again). An object whose bands
+  were broken already, or that changes otherwise, is rewritten as before.
 
 The re-read runs under the store's writer lock. Its record is written before any row is, listing
 every row to re-read, and narrowed at the end; a kill in between leaves those rows to be scored
@@ -35,6 +43,7 @@ from pipeline import paths
 from pipeline.errors import StoreBusyError
 from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
+from pipeline.sources.duplicate_files import FILE_FAILURES
 from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
 from pipeline.store.ingest_report import merge_named
@@ -53,7 +62,9 @@ class Changes:
     objects with vanished band files, with those bands (their pixels are kept, and they are not read
     again, even when other band files differ: ``not_reread`` of them); ``no_file_left`` of them
     have no file in any band now. ``unrecorded``: the files now of stored objects that no ingest
-    recorded (a store made before file tables), to save as their baseline.
+    recorded (a store made before file tables), to save as their baseline. ``failing``: ids of the
+    objects the re-read kept as they were, with the bands whose files read fine before and fail now
+    (filled in by :func:`repair_changed_objects`).
     """
 
     rows: np.ndarray
@@ -62,6 +73,12 @@ class Changes:
     no_file_left: int = 0
     not_reread: int = 0
     unrecorded: FileTable | None = None
+    failing: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def left_as_stored(self) -> bool:
+        """Whether some objects keep rows read earlier (files gone, or failing now): not all read today."""
+        return bool(self.gone or self.failing)
 
 
 @dataclass
@@ -173,6 +190,9 @@ def repair_rows_task(
     """Worker task: read the objects again, rewrite the (committed) rows that came out otherwise.
 
     Saves the file table of what it read at ``table_path`` (read once the repair record is written).
+    An object with a band that read fine before and now fails because of its file is kept as stored
+    (not rewritten, its files not recorded, its counts and reasons left out): ``"failing"``, id ->
+    those bands.
     """
     import yaml
 
@@ -182,19 +202,49 @@ def repair_rows_task(
     stats_time = time.time()
     table = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels)
-    differ = differing_rows(read_rows(store, rows, dataset), dataset)
+    stored = read_rows(store, rows, dataset)
+    failing = newly_failing_bands(stored, dataset["band_flags"].values)
+    kept = failing.any(axis=1)
+    differ = differing_rows(stored, dataset) & ~kept
     if differ.any():
         write_rows(store, rows[differ], dataset.isel(object=np.flatnonzero(differ)))
+    ids = manifest.object_ids
+    if kept.any():  # their earlier records stay the latest: the next ingest compares with those
+        _, their_reasons = read_objects(layout, manifest.select_or_missing(ids[kept]), labels[kept])
+        reasons.take_out(their_reasons, ids[kept])
+        table = FileTable(table.object_ids[~kept], table.bands, table.size[~kept], table.mtime_ns[~kept])
     save_file_table(Path(table_path), table, stats_time)
-    flags = dataset["flags"].values
+    flags = dataset["flags"].values[~kept]
+    bands = list(layout.band_names)
     return {
         "rows": [int(row) for row in rows[differ]],
+        "n_read": int(np.count_nonzero(~kept)),
+        "failing": {
+            int(ids[i]): [bands[b] for b in np.flatnonzero(failing[i])] for i in np.flatnonzero(kept)
+        },
         "n_clean": int(np.count_nonzero(flags == 0)),
         "flag_counts": flag_counts(flags[flags != 0]),
         "reasons": dict(reasons),
         "reason_objects": reasons.objects,
         "band_units": band_units_in(dataset["header_cards"].values, list(layout.band_names)),
     }
+
+
+def newly_failing_bands(stored: dict[str, np.ndarray] | None, band_flags: np.ndarray) -> np.ndarray:
+    """(n, n_bands) bool: bands read fine before (``stored`` band flags without
+    :data:`~pipeline.sources.duplicate_files.FILE_FAILURES`) whose read now (``band_flags``) failed
+    because of the file; none where the stored rows could not be read (``stored`` None).
+
+    >>> ok, empty = 0, int(Flag.UNREADABLE)
+    >>> newly_failing_bands({"band_flags": np.array([[ok, ok], [empty, ok]])}, np.array([[empty, ok]] * 2))
+    array([[ True, False],
+           [False, False]])
+    """
+    band_flags = np.asarray(band_flags)
+    if stored is None:
+        return np.zeros(band_flags.shape, dtype=bool)
+    before = stored["band_flags"].reshape(band_flags.shape)
+    return ((before & FILE_FAILURES) == 0) & ((band_flags & FILE_FAILURES) != 0)
 
 
 def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
@@ -261,6 +311,7 @@ def repair_changed_objects(
 
     finished = dict(results_as_completed(client, futures, "repair rows"))
     results = [finished[future] for future in futures]
+    changes.failing = {key: bands for result in results for key, bands in result["failing"].items()}
     band_units: dict[str, list[str]] = {}
     for result in results:
         band_units = merge_band_units(band_units, result["band_units"])
@@ -276,7 +327,7 @@ def repair_changed_objects(
     result = RepairResult(
         repair_id=repair_id,
         rows=record["rows"],
-        n_reread=int(rows.size),
+        n_reread=sum(result["n_read"] for result in results),
         n_clean=sum(result["n_clean"] for result in results),
         reasons=dict(sum((Counter(result["reasons"]) for result in results), Counter())),
         flag_counts=dict(sum((Counter(result["flag_counts"]) for result in results), Counter())),
@@ -304,6 +355,20 @@ def gone_lines(changes: Changes) -> list[str]:
             "missing (a re-read would blank the missing bands): restore the missing files"
         )
     return lines
+
+
+def failing_lines(changes: Changes) -> list[str]:
+    """Report lines for objects kept as stored because band files that read fine before fail now."""
+    if not changes.failing:
+        return []
+    first = sorted(changes.failing.items())[:_N_EXAMPLES]
+    examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
+    return [
+        f"{len(changes.failing)} stored object(s) have band files that read fine before and now fail "
+        f"(empty, unreadable, cut short or of another shape), e.g. {examples}; the store keeps the rows "
+        "read before and the next ingest compares these files again (a copy still in progress? ingest "
+        "again when it is complete)"
+    ]
 
 
 def close_interrupted_repairs(store: Path) -> list[str]:
