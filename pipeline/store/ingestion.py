@@ -186,7 +186,6 @@ def ingest(
             finish_growth(store, pending)
         # a committed row without an id (a missing object_id chunk) would have its object added again
         read_object_columns(open_store(store, chunks=None), store)  # review: duplicates were committed
-
         if pending:
             report.n_resumed = _run_plan(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
