@@ -39,8 +39,8 @@ def check_not_served(full_name: str, workdir: str | Path, now: datetime | None =
     pipeline.errors.OutputBusyError
         If another process holds ``workdir``'s serve lock.
     pipeline.errors.LenshuntError
-        If the deployment exists, is not paused, and was polled less than :func:`recent_poll_s`
-        seconds before ``now`` (default: now, UTC).
+        If the deployment exists, is not paused, and belongs to a work pool or was polled less than
+        :func:`recent_poll_s` seconds before ``now`` (default: now, UTC).
     """
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -54,6 +54,13 @@ def check_not_served(full_name: str, workdir: str | Path, now: datetime | None =
             deployment = client.read_deployment_by_name(full_name)
         except ObjectNotFound:
             return
+    pool = getattr(deployment, "work_pool_name", None)
+    if pool and not deployment.paused:  # trial: serve and `prefect deploy` took one name over in turn
+        raise LenshuntError(
+            f"deployment {full_name} belongs to work pool {pool!r} (made by `prefect deploy`, e.g. of "
+            "deploy/prefect.yaml; that pool's workers run it): serving it here would replace it; serve "
+            f"under another --name, or pause it first (prefect deployment schedule pause '{full_name}')"
+        )
     polled = getattr(deployment, "last_polled", None)
     if deployment.paused or polled is None:
         return

@@ -649,6 +649,39 @@ def test_serve_sets_crashed_the_runs_left_running_by_a_process_that_is_gone(tmp_
 
 
 @pytest.mark.slow
+def test_serve_refuses_a_work_pools_deployment_of_its_name(tmp_path):
+    """Trial: ``prefect deploy`` of deploy/prefect.yaml took over the deployment a serve had made (one
+    default name); a serve of a work pool's deployment would take it over as silently. Now refused in
+    one line, until that deployment is paused."""
+    from test_schedule import Api
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with started_prefect_server(home) as (api, env, _):
+        rest = Api(api.url)
+        flow_id = rest.call("POST", "/flows/", {"name": "lenshunt-run"})["id"]
+        rest.call("POST", "/work_pools/", {"name": "lenshunt-process", "type": "process"})
+        deployment = rest.call(
+            "POST",
+            "/deployments/",
+            {"name": "pooled", "flow_id": flow_id, "work_pool_name": "lenshunt-process"},
+        )["id"]
+        (tmp_path / "incoming").mkdir()
+        command = [sys.executable, "-m", "flows.cli", "serve", "--source", str(tmp_path / "incoming"),
+                   "--workdir", str(tmp_path / "work"), "--interval", "60", "--name", "pooled"]  # fmt: skip
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert rest.call("GET", f"/deployments/{deployment}")["work_pool_name"] == "lenshunt-process"
+    assert refused.returncode == 1, refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert line == (
+        "lenshunt serve: error: deployment lenshunt-run/pooled belongs to work pool 'lenshunt-process' (made "
+        "by `prefect deploy`, e.g. of deploy/prefect.yaml; that pool's workers run it): serving it here "
+        "would replace it; serve under another --name, or pause it first (prefect deployment schedule "
+        "pause 'lenshunt-run/pooled')"
+    )
+
+
+@pytest.mark.slow
 def test_a_second_serve_of_one_deployment_or_work_directory_is_refused(tmp_path):
     """Trial: a second ``serve --name trialc`` (another threshold) took the first over: the first's
     next firing ran with the second's parameters, and stopping the second paused the schedule the
