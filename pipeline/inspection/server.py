@@ -37,7 +37,7 @@ from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import candidate_order
-from pipeline.inspection.rewrites import RewriteWatch, rewritten_since_scored
+from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, file_identity, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
 
@@ -47,6 +47,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 class InspectError(LenshuntError, ValueError):
     """The inspection cannot start: not a scored run, no store, a non-loopback host."""
+
+
+class CatalogRewrittenError(GradeError):
+    """A grade refused: a score run replaced the run's catalog since the page loaded it."""
 
 
 @dataclass
@@ -78,6 +82,9 @@ class InspectSession:
     images are new, their scores and flags are not (:func:`rewritten_since_scored`)."""
     watch: RewriteWatch | None = None
     """Which objects an ingest rewrote after the page opened (their grades are refused)."""
+    catalog_watch: CatalogWatch | None = None
+    """Whether a score run replaced the run's catalog after the page loaded it (then every grade is
+    refused: its score, model, queue and ranks are the old catalog's)."""
     n_outdated: int = 0
     """This inspector's grades made before an ingest re-read their objects' images: not counted as
     graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
@@ -106,6 +113,7 @@ class InspectSession:
                 f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
                 "`lenshunt run`"
             )
+        identity = file_identity(catalog_parquet(run_dir))  # before reading: a rewrite meanwhile shows
         catalog = read_catalog(catalog_parquet(run_dir))
         provenance = read_provenance(catalog_parquet(run_dir))
         store = Path(store or run_store(run_dir, provenance))  # a copy beside the run first
@@ -142,6 +150,7 @@ class InspectSession:
             n_rewritten=rewritten_since_scored(run_dir, store),
             n_outdated=len(outdated),
             watch=RewriteWatch.start(store),
+            catalog_watch=CatalogWatch.start(run_dir, catalog_parquet(run_dir), identity, provenance),
         )
 
     def next_position(self, after: int) -> int:
@@ -166,6 +175,7 @@ class InspectSession:
             "order": self.order,
             "run": str(self.run_dir),
             "model_id": self.model_id,
+            "catalog_rewritten": self.catalog_rewritten(),
             "panels": self.images.panels,
             "n_candidates": len(self.queue),
             "n_graded": len(self.my_grades),
@@ -178,6 +188,10 @@ class InspectSession:
                 for spec in self.outputs
             ],
         }
+
+    def catalog_rewritten(self) -> str | None:
+        """Why this page may no longer grade (a score run replaced the run's catalog); None if not."""
+        return self.catalog_watch.rewritten() if self.catalog_watch is not None else None
 
     def candidates(self, start: int, n: int) -> list[dict]:
         ids = self.queue[max(start, 0) : max(start, 0) + min(max(n, 0), MAX_BATCH)]
@@ -239,9 +253,15 @@ class InspectSession:
             For an ``object_id`` that is not an integer (a bool or a float included), a grade not
             of :data:`~pipeline.evaluation.grades.GRADES`, an object the run did not score (not in
             the queue), or an object whose images an ingest rewrote after the page opened.
+        CatalogRewrittenError
+            For any grade once a score run replaced the run's catalog since the page loaded it
+            (rescored, or grown by new objects): it would record the old catalog's score and model.
         UnknownObjectError
             For an id the run's catalog does not hold.
         """
+        rewritten = self.catalog_rewritten()
+        if rewritten is not None:  # trial: grades saved with the old model's scores after a rescoring
+            raise CatalogRewrittenError(rewritten)
         if not isinstance(object_id, int | np.integer) or isinstance(object_id, bool):
             raise GradeError(
                 f"object_id {object_id!r} is not an integer: give the object's id as a JSON integer"

@@ -5,7 +5,9 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
 
 ==========================  ====================================================================
 ``GET /api/session``        inspector, order, run, panels, number of candidates, where to start
-                            (``first_ungraded``: the first object not graded since the server started)
+                            (``first_ungraded``: the first object not graded since the server started),
+                            and why it grades no more (``catalog_rewritten``: a score run replaced the
+                            run's catalog since it loaded it; null while not)
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
                             score, spread, rank, flags (and each band's, ``band_flags``), known-lens
                             match and this inspector's grade and its time (``grade_time``)
@@ -13,7 +15,9 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             graded since the server started) and how many graded ones it passed
 ``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time}``: saved (fsync)
                             before the reply, which names the grade it replaced (``previous``) and
-                            whether the page knew it (``unseen``: another tab gave it)
+                            whether the page knew it (``unseen``: another tab gave it); refused (409)
+                            once a score run replaced the run's catalog (``catalog_rewritten`` of
+                            ``/api/session`` says why)
 ``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
 ==========================  ====================================================================
 
@@ -36,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.evaluation.grades import GradeError
 from pipeline.inspection.images import UnknownObjectError
-from pipeline.inspection.server import InspectError, InspectSession
+from pipeline.inspection.server import CatalogRewrittenError, InspectError, InspectSession
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -143,6 +147,9 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                 saved = session.grade(
                     body.get("object_id"), body.get("grade"), replacing=body.get("replacing")
                 )
+            except CatalogRewrittenError as error:  # the page's catalog is not the run's any more
+                self._send(HTTPStatus.CONFLICT, {"error": _message(error)})
+                return
             except (GradeError, UnknownObjectError) as error:
                 self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
                 return

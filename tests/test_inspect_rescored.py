@@ -1,0 +1,177 @@
+"""A grading page whose run is rescored or grows under it refuses grades and says to restart.
+
+New-user trial: with ``lenshunt inspect RUN`` open, ``lenshunt score STORE --out RUN --model OTHER
+--overwrite`` replaced the catalog; the page kept the old queue and saved grades with the old
+catalog's score and model_id, and ``/api/session`` still named the old model. A scheduled run that
+added objects made the page refuse one of them as "not in the run's catalog". Real runs here: a
+simulated set ingested into a Zarr store, scored on a Dask cluster by real bundles, graded through
+a real ``lenshunt inspect`` server over HTTP (and in a real headless chromium).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.error
+import urllib.request
+
+import pytest
+from bundles import make_bundle
+from cutouts import write_set
+from test_inspect import free_port, get, start_server
+
+from pipeline import paths
+from pipeline.catalog import read_catalog, read_provenance
+from pipeline.evaluation.grades import read_grades
+from pipeline.inspection import apply_grades
+from pipeline.scoring.run import score_store
+from pipeline.store import ingest
+from schemas.layout import load_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(700000, 700024))
+NEW = [700140, 700141]
+REWRITTEN = "the run's catalog was rewritten since this page was opened (rescored or new objects"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, dask_client):
+    """A store of IDS and two untrained bundles of it (two model ids)."""
+    root = tmp_path_factory.mktemp("rescored")
+    source = write_set(EUCLID, root / "src", IDS, {i: int(i % 2) for i in IDS})
+    store = root / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=16)
+    one = make_bundle(store, root / "one", model_id="model-one")
+    two = make_bundle(store, root / "two", model_id="model-two", fit_rows=slice(4, 20))
+    return store, one, two
+
+
+def score(store, bundle, out, client, **options):
+    return score_store(store, bundle, out, client, batch_size=8, known_lenses=None, **options)
+
+
+def post_grade(url: str, object_id: int, grade: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url + "api/grade",
+        data=json.dumps({"object_id": object_id, "grade": grade}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def session_info(url: str) -> dict:
+    status, body = get(url + "api/session")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def stop(process) -> str:
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=60)[0]
+
+
+def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(scored, dask_client, tmp_path):
+    store, one, two = scored
+    out = tmp_path / "run"
+    score(store, one, out, dask_client)
+    order = read_catalog(out).sort_values("rank")["object_id"].tolist()
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    try:
+        info = session_info(url)
+        assert info["model_id"] == "model-one" and info.get("catalog_rewritten") is None
+        assert post_grade(url, order[0], "A")[0] == 200
+        # the grade consensus rewrites the catalog with the same provenance: grading goes on
+        before = paths.catalog_parquet(out).stat().st_ino
+        apply_grades(out, hats=False)
+        assert paths.catalog_parquet(out).stat().st_ino != before
+        status, reply = post_grade(url, order[1], "B")
+        assert status == 200, reply
+        assert session_info(url).get("catalog_rewritten") is None
+
+        score(store, two, out, dask_client, overwrite=True)  # `lenshunt score ... --overwrite`
+        assert read_provenance(out).model_id == "model-two"
+        status, reply = post_grade(url, order[2], "C")
+        assert status == 409, reply
+        said = reply["error"]
+        assert said.startswith(REWRITTEN), said
+        assert "scored by model-two" in said and "scored by model-one" in said
+        assert said.endswith(f"restart `lenshunt inspect {out}` to grade the new catalog"), said
+        assert session_info(url).get("catalog_rewritten") == said  # the session says so too
+    finally:
+        stop(process)
+    rows = read_grades(out / "grades" / "dan.jsonl")
+    assert rows["object_id"].tolist() == order[:2]  # no grade after the rescoring
+    assert set(rows["model_id"]) == {"model-one"}
+
+    process, url = start_server(out, free_port(), "--inspector", "dan")  # the restart it advises
+    try:
+        assert session_info(url)["model_id"] == "model-two"
+        assert session_info(url).get("catalog_rewritten") is None
+        status, reply = post_grade(url, order[2], "C")
+        assert status == 200, reply
+    finally:
+        stop(process)
+    saved = read_grades(out / "grades" / "dan.jsonl").iloc[-1]
+    assert saved["model_id"] == "model-two"
+    new_score = read_catalog(out).set_index("object_id").loc[order[2], "score"]
+    assert saved["score"] == pytest.approx(float(new_score))
+
+
+def test_a_page_open_while_its_run_grows_says_to_restart_not_that_an_object_is_unknown(
+    scored, dask_client, tmp_path
+):
+    bundle = scored[1]
+    source, store, out = tmp_path / "src", tmp_path / "store.zarr", tmp_path / "run"
+    ingest(EUCLID, write_set(EUCLID, source, IDS), store, dask_client, chunk_objects=16)
+    score(store, bundle, out, dask_client)
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    try:
+        write_set(EUCLID, source, NEW)  # a scheduled run: new objects ingested and scored
+        ingest(EUCLID, source, store, dask_client)
+        assert score(store, bundle, out, dask_client).n_rows_scored_now == len(NEW)
+        assert set(NEW) <= set(read_catalog(out)["object_id"])
+        for object_id in (NEW[0], IDS[0]):
+            status, reply = post_grade(url, object_id, "A")
+            assert status == 409 and reply["error"].startswith(REWRITTEN), reply
+            assert f"now {len(IDS) + 2} objects" in reply["error"], reply
+        assert session_info(url).get("catalog_rewritten").startswith(REWRITTEN)
+    finally:
+        stop(process)
+    assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
+
+
+def test_the_page_shows_why_it_refuses_a_grade_after_a_rescoring(scored, dask_client, tmp_path):
+    from cdp import Browser
+
+    store, one, two = scored
+    out = tmp_path / "run"
+    score(store, one, out, dask_client)
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    idle = "!document.body.dataset.busy"
+    status_text = "document.getElementById('status').textContent"
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            first = browser.evaluate("document.body.dataset.objectId")
+            score(store, two, out, dask_client, overwrite=True)
+            browser.press("a")
+            browser.wait_for(f"{idle} && {status_text}.startsWith('not saved')")
+            said = browser.evaluate(status_text)
+            assert said.startswith(f"not saved: {REWRITTEN}"), said
+            assert f"restart `lenshunt inspect {out}`" in said
+            assert browser.evaluate("document.getElementById('status').className") == "error"
+            assert browser.evaluate("document.body.dataset.objectId") == first  # it stays
+            browser.navigate(url)  # a reloaded page says so before any key
+            browser.wait_for("document.body.dataset.ready === '1'")
+            said = browser.evaluate(status_text)
+            assert said.startswith(f"not gradable: {REWRITTEN}"), said
+            assert browser.evaluate("document.getElementById('status').className") == "error"
+    finally:
+        stop(process)
+    assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
