@@ -24,7 +24,7 @@ from pipeline.catalog import StoreMismatchError, make_catalog_table, read_catalo
 from pipeline.evaluation.grades import GradeLog, export_grades, read_grades
 from pipeline.inspection import round_change
 from pipeline.store import open_store
-from pipeline.training import TrainConfig, TrainingError, train
+from pipeline.training import TrainConfig, TrainingError, load_split, train
 from pipeline.training.grades import check_grade_stores, labels_from_grades
 
 QUICK = {"batch_size": 8, "downsample": 4, "observing": None}
@@ -88,6 +88,22 @@ def test_train_command_takes_grades():
     )
     config = TrainConfig.from_options(**config_from_args(args))
     assert config.grades == ("r1", "r2") and config.grade_c_as == "lens" and config.grades_only
+
+
+def test_too_few_graded_non_lenses_say_so(store, tmp_path):  # noqa: F811
+    # trial: 9 graded objects, 1 X, were told "use fewer folds / a larger --val-fraction" with no folds
+    log = GradeLog(tmp_path / "grades", "ann")
+    for index, object_id in enumerate(IDS[8:17]):
+        log.append(object_id, "X" if index == 0 else "A")
+    log.close()
+    config = TrainConfig(seed=3, grades=(str(tmp_path / "grades"),), grades_only=True)
+    with pytest.raises(TrainingError, match="split of") as refused:
+        load_split(store, config)
+    assert str(refused.value).endswith(
+        ": the grades (--grades-only) label 8 lenses and 1 non-lens; each side needs both: "
+        "grade more non-lenses (X) (lenshunt inspect RUN_DIR)"
+    )
+    assert "folds" not in str(refused.value)
 
 
 def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # noqa: F811

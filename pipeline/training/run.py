@@ -81,7 +81,13 @@ from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
 from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output
 from pipeline.training.replacement import replacing
-from pipeline.training.splits import Split, make_split, small_validation_warning, write_split
+from pipeline.training.splits import (
+    Split,
+    make_split,
+    one_class_fix,
+    small_validation_warning,
+    write_split,
+)
 from pipeline.training.targets import parse_outputs_option
 
 Log = Callable[[str], None]
@@ -165,16 +171,13 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
         groups=duplicate_groups(column["ra"], column["dec"]) if config.group_duplicates else None,
     )
     usable = np.concatenate([split.train_rows, split.val_rows])
-    both_in_store = 0 < int(np.count_nonzero(labels[usable] == 1)) < usable.size
+    n_lenses = int(np.count_nonzero(labels[usable] == 1))
     for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
         n_pos = int(np.count_nonzero(labels[rows] == 1))
         n_neg = int(rows.size - n_pos)
         if n_pos == 0 or n_neg == 0:
-            fix = (  # trial: "use fewer folds" to a store without a lens at all
-                "use fewer folds / a larger --val-fraction"
-                if both_in_store
-                else "ingest labelled lenses and non-lenses (a catalog with labels, or `lenshunt simulate`)"
-            )
+            graded, folds = config.grades_only, config.k_folds is not None
+            fix = one_class_fix(n_lenses, usable.size - n_lenses, graded=graded, folds=folds)
             raise TrainingError(
                 f"the {side} split of {store} has {n_pos} lenses and {n_neg} non-lenses; both classes are "
                 f"needed ({split.summary()}): {fix}"

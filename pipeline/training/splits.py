@@ -252,6 +252,35 @@ def small_validation_warning(labels: np.ndarray) -> str | None:
     )
 
 
+def one_class_fix(n_lenses: int, n_others: int, *, graded: bool, folds: bool) -> str:
+    """What to do when a side of the split lacks a class; ``n_lenses`` / ``n_others`` count the
+    usable labelled objects of both sides, ``graded`` when they are labelled by grades alone
+    (``--grades-only``), ``folds`` when the split is a k-fold one.
+
+    Trial: 9 graded objects (1 X) were told "use fewer folds / a larger --val-fraction", with no fold
+    in use and one non-lens that no fraction can put on both sides.
+    """
+    kinds = ("lenses (A or B)", "non-lenses (X)") if graded else ("lenses", "non-lenses")
+    few = [kind for kind, n in zip(kinds, (n_lenses, n_others), strict=True) if n < 2]
+    split_fix = "use fewer folds (--folds)" if folds else "use a larger --val-fraction"
+    if graded:
+        counts = (
+            f"the grades (--grades-only) label {n_lenses} lens{'es' * (n_lenses != 1)} and {n_others} "
+            f"non-lens{'es' * (n_others != 1)}"
+        )
+        if few:  # one object of a class can validate or train, not both
+            return (
+                f"{counts}; each side needs both: grade more {' and '.join(few)} (lenshunt inspect RUN_DIR)"
+            )
+        return f"{counts}: {split_fix}"
+    if n_lenses == 0 or n_others == 0:  # trial: "use fewer folds" to a store without a lens at all
+        return "ingest labelled lenses and non-lenses (a catalog with labels, or `lenshunt simulate`)"
+    if few:
+        counts = f"the store has {n_lenses} usable lens{'es' * (n_lenses != 1)} and {n_others} non-lenses"
+        return f"{counts}; each side needs both: label more {' and '.join(few)}"
+    return split_fix
+
+
 def write_split(path: Path, split: Split, object_ids: np.ndarray) -> None:
     """Save ``split`` as ``training/split.json``: its description, counts and the object ids of each side."""
     payload = {
