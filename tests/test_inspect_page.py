@@ -256,3 +256,27 @@ def test_regrade_starts_at_the_first_object_and_says_what_a_grade_replaces(run_d
         assert session.grade(int(session.queue[1]), "C")["previous"] is None
     finally:
         session.log.close()
+
+
+def test_the_header_says_whose_grades_it_counts(run_dir, tmp_path):  # noqa: F811
+    """Trial: a fresh server for ann showed "graded this run: 2" before any grade (hers on an earlier
+    server): the label read like a count of this session's grades."""
+    from cdp import Browser
+
+    from pipeline.evaluation.grades import GradeLog
+
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    earlier = GradeLog(run_dir / "grades", "earlier")  # an earlier server's grades
+    for object_id in order[:2]:
+        earlier.append(object_id, "A")
+    earlier.close()
+    process, url = start_server(run_dir, free_port(), "--inspector", "earlier")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            header = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
+            assert "graded by you in this run: 2" in header, header
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
