@@ -10,7 +10,8 @@ the page moves on (nothing is lost if the browser or the server dies). Without s
 * ``--export``: the latest grades of all inspectors to ``grades/grades.parquet`` and ``.fits``;
 * ``--apply``: the grade consensus into the run's catalogs (columns ``grade_n``, ``grade_mean``,
   ``grade_std``, ``grade_mode``, ``grade_agreement``);
-* ``--select N``: the next N object ids of ``--order`` to ``grades/selection-<order>.csv``;
+* ``--select N``: the next N object ids of ``--order`` that the inspector (``--inspector`` or
+  ``$USER``) has not graded to ``grades/selection-<order>.csv``;
 * ``--compare BEFORE_RUN``: what fine-tuning on BEFORE_RUN's grades changed in this run.
 
 Examples
@@ -71,7 +72,11 @@ def consensus_line(summary: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="output directory of a score run (holds catalog.parquet)")
-    parser.add_argument("--inspector", default=None, help="your name in the grade table (default: $USER)")
+    parser.add_argument(
+        "--inspector",
+        default=None,
+        help="your name in the grade table; serving and --select need one (default: $USER)",
+    )
     parser.add_argument("--store", type=Path, default=None, help="the scored store (default: the catalog's)")
     parser.add_argument("--order", choices=ORDERS, default="score", help="candidate order (default score)")
     parser.add_argument(
@@ -91,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_int_from(1),
         metavar="N",
         default=None,
-        help="write the next N (>= 1) ids of --order",
+        help="write the next N (>= 1) ids of --order that --inspector (or $USER) has not graded",
     )
     actions.add_argument("--compare", type=Path, metavar="BEFORE_RUN", default=None, help="report a round")
 
@@ -123,8 +128,13 @@ def check(args: argparse.Namespace) -> None:
 
 def inspector_name(args: argparse.Namespace) -> str:
     name = args.inspector or os.environ.get("USER") or os.environ.get("LOGNAME")
-    if not name:
-        raise InspectError("no inspector name: give --inspector NAME (or set $USER)")
+    if not name:  # trial: --select said only this, as if it needed no inspector
+        why = (
+            "--select leaves out the objects that inspector graded"
+            if args.select is not None
+            else "the page saves the grades under that name"
+        )
+        raise InspectError(f"no inspector name: give --inspector NAME (or set $USER): {why}")
     return name
 
 

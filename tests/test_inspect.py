@@ -882,3 +882,26 @@ def test_inspect_refuses_a_folder_that_holds_no_score_run(run_dir, tmp_path, cap
                 f"catalog.parquet): {hint}"
             ]
     assert sorted(path.name for path in workdir.iterdir()) == ["scores"] and not any(other.iterdir())
+
+
+def test_select_without_an_inspector_says_it_needs_one_and_why(run_dir, tmp_path):
+    """Trial: ``--select 5`` with ``$USER`` unset said only "no inspector name", and the help did
+    not say --select needs one (it leaves out what that inspector graded); --export needs none."""
+    import shutil
+
+    env = {key: value for key, value in os.environ.items() if key not in ("USER", "LOGNAME")}
+    run = Path(shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("grades")))
+
+    def inspect(*options: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "flows.cli", "inspect", *options]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+
+    selected = inspect(str(run), "--select", "5", "--order", "uncertainty")
+    assert selected.returncode == 1, selected.stderr
+    assert "give --inspector NAME (or set $USER): --select leaves out the objects that inspector graded" in (
+        selected.stderr
+    )
+    assert not (run / "grades" / "selection-uncertainty.csv").exists()
+    assert inspect(str(run), "--export").returncode == 0  # needs no inspector
+    helped = " ".join(inspect("--help").stdout.split())
+    assert "ids of --order that --inspector (or $USER) has not graded" in helped, helped
