@@ -905,3 +905,26 @@ def test_select_without_an_inspector_says_it_needs_one_and_why(run_dir, tmp_path
     assert inspect(str(run), "--export").returncode == 0  # needs no inspector
     helped = " ".join(inspect("--help").stdout.split())
     assert "ids of --order that --inspector (or $USER) has not graded" in helped, helped
+
+
+def test_the_report_cards_and_pages_show_the_applied_grade_consensus(run_dir, store, tmp_path):  # noqa: F811
+    """Trial: after ``inspect --apply`` the consensus was only in the report's "Visual grades" table;
+    no gallery card or candidate page showed an object's visual grade."""
+    import shutil
+
+    from flows.cli import main
+    from pipeline.evaluation import evaluate_run
+
+    run = Path(shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("grades")))
+    top, second = read_catalog(run).sort_values("rank")["object_id"].tolist()[:2]
+    for inspector, grade in (("ann", "A"), ("bob", "B"), ("cy", "A")):
+        log = GradeLog(run / "grades", inspector)
+        log.append(top, grade)
+        log.close()
+    assert main(["inspect", str(run), "--apply"]) == 0
+    evaluate_run(run, store, top_n=2)
+    report = (run / "report" / "report.html").read_text()
+    assert report.count("graded: A (mean 2.7 of 3 inspectors)") == 1  # the second is ungraded
+    page = (run / "report" / "gallery" / f"{top}.html").read_text()
+    assert "<th>Visual grade (consensus)</th><td>A (mean 2.7 of 3 inspectors)</td>" in page
+    assert "Visual grade" not in (run / "report" / "gallery" / f"{second}.html").read_text()

@@ -57,6 +57,9 @@ class GalleryItem(BaseModel):
     known_lens: str = ""
     """The known lens within the match radius, its grade and separation, e.g. ``Caña 1 (A, 0.08″)``
     (:func:`known_lens_text`); empty when none, or the catalog has no known-lens columns."""
+    visual_grade: str = ""
+    """The grade consensus of the catalog's ``grade_*`` columns (``lenshunt inspect --apply``), e.g.
+    ``B (mean 2.5 of 2 inspectors)`` (:func:`visual_grade_text`); empty when ungraded or without them."""
     same_position: list[int] = []
     """Ids of the other objects at this one's sky position (DUPLICATE_POSITION:
     :func:`pipeline.catalog.duplicates.same_position_ids`); empty when none."""
@@ -248,6 +251,7 @@ def gallery_items(
             ood_score=float(getattr(row, OOD_COLUMN, math.nan)),
             band_flags=dict(zip(names, map(int, flags), strict=True)),  # trial: "J" said nothing of why
             known_lens=known_lens_text(row._asdict()),  # trial: the page named none, the grader's did
+            visual_grade=visual_grade_text(row._asdict()),  # trial: only the report's table said it
             same_position=list((same_position or {}).get(int(row.object_id), [])),
         )
         for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)
@@ -269,3 +273,17 @@ def known_lens_text(row: Mapping[str, Any]) -> str:
         return ""
     grade = row.get("known_lens_grade") or "no grade"
     return f"{name} ({grade}, {float(row.get('known_lens_sep', math.nan)):.2f}″)"
+
+
+def visual_grade_text(row: Mapping[str, Any]) -> str:
+    """A catalog row's grade consensus: modal grade (mean of how many inspectors).
+
+    >>> visual_grade_text({"grade_n": 2, "grade_mode": "B", "grade_mean": 2.5})
+    'B (mean 2.5 of 2 inspectors)'
+    >>> visual_grade_text({"grade_n": 0, "grade_mode": ""}), visual_grade_text({})
+    ('', '')
+    """
+    n = int(row.get("grade_n") or 0)
+    if n <= 0:
+        return ""
+    return f"{row['grade_mode']} (mean {float(row['grade_mean']):.1f} of {n} inspector{'s' * (n != 1)})"

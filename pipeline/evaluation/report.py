@@ -273,6 +273,7 @@ def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, 
                 "ood_high": bool(item.ood_score > 1.0),
                 "position": position,
                 "known_lens": item.known_lens,
+                "visual_grade": item.visual_grade,
                 "same_position": [
                     {"id": i, "page": f"{i}.html" if i in shown else None} for i in item.same_position
                 ],
