@@ -880,3 +880,20 @@ def test_the_ingest_report_names_the_objects_of_each_reason(tmp_path, dask_clien
     band_file(EUCLID, source, 100002, "VIS").write_bytes(data[:500])
     again = ingest(EUCLID, source, store, dask_client, chunk_objects=2)
     assert again.reason_objects[f"VIS: {cut[5:].replace('1000', '500')}"] == [100002]
+
+
+def test_a_relative_label_catalog_is_recorded_absolute_as_the_source_is(tmp_path, dask_client, monkeypatch):
+    """New-user trial: `--catalog "cats/Lens Labels (final) ü.csv"` was recorded as given (relative) in
+    the store's attributes (and from there in the catalogs' provenance), the source absolute."""
+    ids = [100000, 100001, 100002, 100003]
+    source = write_set(EUCLID, tmp_path / "src", ids, {i: int(i % 2) for i in ids})
+    given = Path("cats") / "Lens Labels (final) ü.csv"
+    (tmp_path / given).parent.mkdir()
+    (source / EUCLID.catalog.pattern.replace("*", "test")).replace(tmp_path / given)
+    monkeypatch.chdir(tmp_path)
+    report = ingest(EUCLID, "src", tmp_path / "s.zarr", dask_client, catalog=str(given))
+    absolute = str(tmp_path / given)
+    assert report.source == str(tmp_path / "src") and report.label_catalog == absolute
+    assert report.n_labelled == 4
+    assert read_attributes(tmp_path / "s.zarr").model_extra["label_catalog"] == absolute
+    assert f"from {absolute}" in report.summary()

@@ -137,7 +137,7 @@ def ingest(
     layout
         The set's layout; must match the store's layout when the store exists.
     catalog
-        Label catalog path; default: the layout's catalog pattern under ``source``.
+        Label catalog path (recorded absolute); default: the layout's catalog pattern under ``source``.
     progress
         Called with (regions done, regions total) as regions finish.
     source_moved
@@ -159,8 +159,8 @@ def ingest(
         If the layout differs from the store's or objects in != objects out.
     """
     started = time.perf_counter()
-    store = Path(store)
-    source_path = Path(os.path.abspath(source))
+    store, source_path = Path(store), Path(os.path.abspath(source))
+    catalog = os.path.abspath(catalog) if catalog else None  # recorded as the source is: absolute (trial)
     manifest = discover(layout, source_path)  # inputs first: a bad source creates nothing
     load_labels(layout, manifest.object_ids[:1], source_path, catalog)  # and a bad catalog neither
     if not (store / "zarr.json").exists():
