@@ -314,7 +314,7 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "tta": ("TTA", "test-time augmentation used"),
     "n_objects": ("NOBJECTS", "objects in the store = catalog rows"),
     "n_scored": ("NSCORED", "objects with a score"),
-    "known_lenses": ("KNOWNLC", "known-lens catalog crossmatched ('' = none)"),
+    "known_lenses": ("KNOWNLC", "known-lens table matched ('none' = no table was)"),
     "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
     "rank_by": ("RANKBY", "column the rank follows (1 = highest)"),
     "store_created": ("STORECRE", "creation time of the scored store ('' = unknown)"),
@@ -322,6 +322,11 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "extras": ("EXTRAS", "more provenance, JSON"),
 }
 """Provenance field -> (FITS keyword, comment) in the catalog's table header."""
+
+NO_KNOWN_LENSES = "none"
+"""The known-lens source as written where users read it (the FITS ``KNOWNLC`` card, the VOTable and
+Parquet INFOs, the HATS properties) when no known-lens table was matched (``--known-lenses none``);
+:attr:`Provenance.known_lenses` is then ``''``, as it is in the JSON provenance."""
 
 ExtraValue = str | int | float | bool | None
 

@@ -348,3 +348,31 @@ def test_a_write_killed_during_the_hats_import_leaves_every_format_as_it_was(tmp
     assert any(path.name.endswith(".tmp") for path in tmp_path.iterdir())  # the killed write's leftovers
     write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))  # and the next clears them
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([*RUN_FILES, "catalog_hats"])
+
+
+def test_no_known_lens_table_is_written_none_where_users_read_it_and_read_back_empty(tmp_path: Path) -> None:
+    """New-user trial: with `--known-lenses none` the FITS card KNOWNLC was an empty string, which reads
+    as unrecorded; the VOTable and Parquet INFOs and the HATS properties as well."""
+    import pyarrow.parquet as pq
+    from astropy.io import fits
+    from astropy.io.votable import parse
+
+    table = make_table()
+    provenance = make_provenance(table, known_lenses="")
+    paths = write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=True)
+    header = fits.getheader(paths.fits, "CATALOG")
+    assert header["KNOWNLC"] == "none"
+    assert "'none' = no table" in header.comments["KNOWNLC"]
+    infos = {info.name: info.value for info in parse(str(paths.votable)).resources[0].infos}
+    assert infos["known_lenses"] == "none"
+    assert json.loads(infos["lenshunt.provenance"])["known_lenses"] == ""
+    parquet_header = pq.read_schema(paths.parquet).metadata[b"IVOA.VOTable-Parquet.content"].decode()
+    assert 'name="known_lenses" value="none"' in parquet_header
+    properties = (paths.hats / "hats.properties").read_text()
+    assert "lenshunt_known_lenses=none" in properties
+    for path in (paths.fits, paths.parquet, paths.votable):
+        assert read_provenance(path).known_lenses == "", path
+    # a catalog written before (KNOWNLC '') reads back as it did
+    with fits.open(paths.fits, mode="update") as hdus:
+        hdus["CATALOG"].header["KNOWNLC"] = ""
+    assert read_provenance(paths.fits) == provenance

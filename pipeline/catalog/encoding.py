@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.catalog.columns import spec_lookup
 from pipeline.flags import Flag, documentation
-from schemas.catalog import Provenance
+from schemas.catalog import NO_KNOWN_LENSES, Provenance
 
 __all__ = ["flag_meanings", "provenance_values", "to_astropy_table"]
 
@@ -39,7 +39,23 @@ def to_astropy_table(table: pd.DataFrame) -> Any:
 
 
 def provenance_values(provenance: Provenance) -> dict[str, Any]:
+    """The provenance's fields as written for users to read: FITS cards, VOTable INFOs, HATS properties.
+
+    ``extras`` and ``outputs`` as JSON text; ``known_lenses`` :data:`~schemas.catalog.NO_KNOWN_LENSES`
+    when no known-lens table was matched.
+
+    Parameters
+    ----------
+    provenance
+        The catalog's provenance.
+
+    Returns
+    -------
+    dict
+        Field name -> value.
+    """
     values = provenance.to_json_dict()
     values["extras"] = json.dumps(values["extras"], sort_keys=True)
     values["outputs"] = json.dumps(values["outputs"])
+    values["known_lenses"] = values["known_lenses"] or NO_KNOWN_LENSES  # trial: KNOWNLC '' read as unsaid
     return values

@@ -28,7 +28,13 @@ from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astro
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE
 from pipeline.sources.headers import fits_text
-from schemas.catalog import CATALOG_SCHEMA_VERSION, FITS_EXTNAME, PROVENANCE_FITS_KEYS, Provenance
+from schemas.catalog import (
+    CATALOG_SCHEMA_VERSION,
+    FITS_EXTNAME,
+    NO_KNOWN_LENSES,
+    PROVENANCE_FITS_KEYS,
+    Provenance,
+)
 
 __all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits", "written_fits_digest"]
 
@@ -177,6 +183,8 @@ def read_fits_provenance(path: Path) -> Provenance:
                 f"{path} has no {keyword} card: not a lenshunt catalog or written by a foreign tool"
             )
         values[field] = unquote(header[keyword]) if isinstance(header[keyword], str) else header[keyword]
+    if values.get("known_lenses") == NO_KNOWN_LENSES:  # (catalogs written before say '', read as it is)
+        values["known_lenses"] = ""
     values["extras"] = json.loads(values["extras"])
     if "outputs" in values:
         values["outputs"] = json.loads(values["outputs"])

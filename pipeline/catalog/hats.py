@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.digest import DIGEST_HATS_PROPERTY
+from pipeline.catalog.encoding import provenance_values
 from pipeline.catalog.parquet import read_parquet_provenance, table_meta_yaml, write_parquet
 from pipeline.compute import in_process_client
 from pipeline.errors import CatalogError
@@ -74,7 +75,7 @@ class HatsResult:
 def _properties(
     provenance: Provenance, n_rows: int, n_without_position: int, digest: str = ""
 ) -> dict[str, str]:
-    values = provenance.to_json_dict()
+    values = provenance_values(provenance)  # as the FITS cards: 'none' for no known-lens table
     properties = {
         "obs_title": f"lenshunt strong-lens candidates ({provenance.model_id})",
         "obs_description": (
