@@ -897,3 +897,33 @@ def test_a_relative_label_catalog_is_recorded_absolute_as_the_source_is(tmp_path
     assert report.n_labelled == 4
     assert read_attributes(tmp_path / "s.zarr").model_extra["label_catalog"] == absolute
     assert f"from {absolute}" in report.summary()
+
+
+def test_a_broken_symbolic_link_is_a_missing_file_that_says_where_its_target_was(tmp_path, dask_client):
+    """New-user trial: a band file that is a broken symbolic link was reported as plain "missing file",
+    so the link was not found to fix; the reason names the target's place (by folder: a moved folder
+    of targets is one reason, not one per file)."""
+    ids = [100000, 100001, 100002, 100003]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    targets = write_set(EUCLID, tmp_path / "elsewhere", ids)
+    gone = tmp_path / "gone"
+    for object_id in (100001, 100002):  # linked into a folder that is not there (a disk not mounted)
+        link = band_file(EUCLID, source, object_id, "VIS")
+        link.unlink()
+        link.symlink_to(gone / f"{object_id}.fits")
+    link = band_file(EUCLID, source, 100003, "J")  # its target deleted, its folder there
+    link.unlink()
+    link.symlink_to(band_file(EUCLID, targets, 100003, "J"))
+    band_file(EUCLID, targets, 100003, "J").unlink()
+    band_file(EUCLID, source, 100000, "H").unlink()  # a plain missing file
+    report = ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    target_folder = band_file(EUCLID, targets, 100003, "J").parent
+    assert report.reasons == {
+        f"VIS: broken symbolic link (target folder {gone} missing)": 2,
+        f"J: broken symbolic link (target missing in {target_folder})": 1,
+        "H: missing file": 1,
+    }
+    assert report.flag_counts == {"MISSING_FILE": 4}
+    data = open_store(tmp_path / "s.zarr", chunks=None)
+    flags = dict(zip(data["object_id"].values.tolist(), data["flags"].values.tolist()))
+    assert all(flags[i] & Flag.MISSING_FILE for i in ids)

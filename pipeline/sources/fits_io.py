@@ -152,7 +152,7 @@ def read_band(
     try:
         size = os.path.getsize(path)
     except OSError:
-        return BandRead(None, Flag.MISSING_FILE, "missing file")
+        return BandRead(None, Flag.MISSING_FILE, _missing_reason(path))
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
@@ -372,6 +372,17 @@ def _no_image_verdict(path: str) -> _VerdictError:
     if ends_early:
         return _VerdictError(Flag.TRUNCATED, f"truncated file ({ends_early})")
     return _VerdictError(Flag.UNREADABLE, "no image HDU")
+
+
+def _missing_reason(path: str) -> str:
+    """Why ``path`` is missing: a broken symbolic link says where its target should be (trial: "missing
+    file", so the link was not found to fix), by folder so that a moved folder is one reason."""
+    if not os.path.islink(path):
+        return "missing file"
+    folder = os.path.dirname(os.path.realpath(path))  # of the last link's target, as far as links resolve
+    if not os.path.isdir(folder):
+        return f"broken symbolic link (target folder {folder} missing)"
+    return f"broken symbolic link (target missing in {folder})"
 
 
 def _describe(exc: BaseException) -> str:
