@@ -136,3 +136,29 @@ def test_a_real_field_at_ra_dec_zero_is_not_called_a_placeholder():
     assert "placeholder" not in near.comment, near.comment
     far = position_check(header, 359.975849, -0.073383, (100, 100))
     assert "This WCS is a placeholder" in far.comment and far.offset_arcsec > 270
+
+
+def test_sexagesimal_position_cards_are_said_in_the_unit_they_are_read_in(tmp_path, dask_client):
+    """New-user trial: ``RA = '10:01:08.62'`` (read as hours, rightly) in a layout of radians was said
+    to be "RA,DEC (rad)" in the cutout's COMMENT: it names the unit the values are read in."""
+    layout = load_layout("sglc1-space")
+    band = layout.bands[0]
+    path = band_file(layout, tmp_path / "src", 100002, "VIS")
+    path.parent.mkdir(parents=True)
+    header = fits.Header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    header["CRPIX1"], header["CRPIX2"] = 51.0, 51.0
+    header["CDELT1"], header["CDELT2"] = -0.1 / 3600, 0.1 / 3600
+    header["CRVAL1"], header["CRVAL2"] = 0.0, 0.0  # the challenge's placeholder WCS
+    header["RA"], header["DEC"] = "10:01:08.62", "+02:18:25.3"
+    fits.PrimaryHDU(cutout_image(100002, 0, band.shape), header=header).writeto(path)
+    ingest(layout, tmp_path / "src", tmp_path / "s.zarr", dask_client)
+    result = write_cutouts(tmp_path / "s.zarr", 100002, tmp_path / "out")
+    written = fits.getheader(result.files["VIS"])
+    assert (written["LHRA"], written["LHDEC"]) == pytest.approx((150.2859167, 2.3070278), abs=1e-6)
+    comments = _comments(written)
+    assert (
+        "position cards RA (sexagesimal hours), DEC (sexagesimal deg), which ingest reads before the WCS"
+        in comments
+    )
+    assert "(rad)" not in comments

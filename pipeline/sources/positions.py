@@ -213,6 +213,33 @@ def card_angle(keyword: str, value: object, unit: str, *, hours: bool) -> float:
     return math.degrees(number) if unit == "rad" else number
 
 
+def card_unit(value: object, unit: str, *, hours: bool) -> str:
+    """The unit a position card's ``value`` is read in by :func:`card_angle`, for users to read.
+
+    ``unit`` (the layout's) for a number; for a sexagesimal string, hours or degrees as its letters
+    say, else hours for RA (``hours=True``) and degrees for DEC (trial: ``RA = '10:01:08.62'``, read
+    as hours, was described as the layout's ``(rad)``).
+
+    >>> card_unit(2.6, "rad", hours=True), card_unit("2.6", "rad", hours=True)
+    ('rad', 'rad')
+    >>> card_unit("10:01:08.62", "rad", hours=True), card_unit("+02:18:25.3", "rad", hours=False)
+    ('sexagesimal hours', 'sexagesimal deg')
+    >>> card_unit("10h01m08.62s", "deg", hours=False)
+    'sexagesimal hours'
+    """
+    if not isinstance(value, str):
+        return unit
+    text = value.strip()
+    try:
+        float(text)
+        return unit
+    except ValueError:
+        pass
+    if _SEXAGESIMAL_UNIT.search(text):
+        hours = "h" in text.lower()
+    return "sexagesimal hours" if hours else "sexagesimal deg"
+
+
 def _sexagesimal(keyword: str, value: str, text: str, hours: bool) -> float:
     from astropy import units
     from astropy.coordinates import Angle

@@ -154,7 +154,7 @@ def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates, 
     )
     specs = tuple(spec for spec in coordinates if (spec.ra, spec.dec) != _WCS_KEYS)
     card_ra, card_dec, _ = sky_position(header, specs, None)
-    names = "/".join(f"{spec.ra},{spec.dec} ({spec.unit})" for spec in specs)
+    names = "/".join(_read_as(header, spec) for spec in specs)
     own = math.isfinite(card_ra) and (
         _separation_arcsec(card_ra, card_dec, ra_deg, dec_deg) <= check.tolerance_arcsec
     )
@@ -176,6 +176,18 @@ def _comment(header, check: PositionCheck, ra_deg, dec_deg, shape, coordinates, 
             "finding challenge): it does not locate the object; use the catalog position."
         )
     return said + source
+
+
+def _read_as(header, spec: CoordinateSpec) -> str:  # type: ignore[no-untyped-def]
+    """``RA,DEC (unit)``: the cards and the unit their values are read in (trial: a sexagesimal
+    ``RA = '10:01:08.62'``, read as hours, was said to be in the layout's unit, "(rad)")."""
+    from pipeline.sources.positions import card_unit
+
+    ra_unit = card_unit(header.get(spec.ra), spec.unit, hours=True)
+    dec_unit = card_unit(header.get(spec.dec), spec.unit, hours=False)
+    if ra_unit == dec_unit:
+        return f"{spec.ra},{spec.dec} ({ra_unit})"
+    return f"{spec.ra} ({ra_unit}), {spec.dec} ({dec_unit})"
 
 
 def _placeholder(header) -> bool:  # type: ignore[no-untyped-def]
