@@ -90,9 +90,15 @@ def score_part_file(out_dir: Path, start: int, stop: int) -> Path:
     return score_parts_dir(out_dir) / f"scores-{start:012d}-{stop:012d}.parquet"
 
 
+OWN_FILE_PREFIX = ".lenshunt-"
+"""How the names of lenshunt's own lock and bookkeeping files in a folder begin (``.lenshunt-run.lock``,
+``.lenshunt-catalog-files.json``, ...): discovery never calls them ignored inputs (trial: a work
+directory inside a band folder had its run lock listed as an ignored file)."""
+
+
 def output_lock_file(out_dir: Path, purpose: str) -> Path:
     """The lock a ``purpose`` run (``score``, ``train``) holds on its output folder (``flock``)."""
-    return Path(out_dir) / f".lenshunt-{purpose}.lock"
+    return Path(out_dir) / f"{OWN_FILE_PREFIX}{purpose}.lock"
 
 
 def score_lock_file(out_dir: Path) -> Path:
@@ -125,7 +131,7 @@ def catalog_hats(out_dir: Path) -> Path:
 def catalog_files_record(out_dir: Path) -> Path:
     """The record of the catalog files written, with their digest, size and modification time
     (:mod:`pipeline.catalog.digest`): a file is kept by a rerun only as recorded there."""
-    return Path(out_dir) / ".lenshunt-catalog-files.json"
+    return Path(out_dir) / f"{OWN_FILE_PREFIX}catalog-files.json"
 
 
 def metrics_file(out_dir: Path) -> Path:

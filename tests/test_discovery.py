@@ -246,3 +246,25 @@ def test_a_catalog_pattern_that_matches_nothing_beside_other_tables_is_said(tmp_
     )
     (root / "lens_keys_final.csv").unlink()
     assert load_labels(EUCLID, np.array([100001]), root).notes == ()  # no table: real data may have none
+
+
+def test_lenshunt_own_lock_and_bookkeeping_files_in_a_band_folder_are_no_ignored_inputs(
+    tmp_path, dask_client
+):
+    """New-user trial: `lenshunt run SRC SRC/Band1` (the work directory a band folder) listed the run's
+    own `.lenshunt-run.lock` among the ignored input files of the ingest report."""
+    from pipeline.paths import catalog_files_record, output_lock_file
+    from pipeline.store import ingest
+
+    layout = load_layout("sglc1-space")
+    source = write_set(layout, tmp_path / "src", [100002, 100003])
+    band_dir = band_file(layout, source, 100002, "VIS").parent
+    for lenshunt_file in (output_lock_file(band_dir, "run"), output_lock_file(band_dir, "score")):
+        lenshunt_file.touch()
+    catalog_files_record(band_dir).write_text("{}")
+    (band_dir / "notes.txt").write_text("a user's file")  # still said
+    manifest = discover(layout, source)
+    assert manifest.ignored == {"Band1": (1, ["notes.txt"])}
+    report = ingest(layout, source, tmp_path / "s.zarr", dask_client)
+    assert report.ignored_files == ["1 file(s) in Band1 match no band, e.g. notes.txt"]
+    assert ".lenshunt" not in report.summary()

@@ -9,8 +9,9 @@ A band's file may also be in any form the FITS readers read: the layout's ``.fit
 any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip or bzip2
 compressed (``.gz``, ``.bz2`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
 layout's ``imageEUC_VIS-{id}.fits``. Files in the band directories that match no band are counted
-and named in the manifest's ``ignored``; a source where nothing matches is an error that says
-what was looked for and what was found instead. A file whose id has another number of digits than
+and named in the manifest's ``ignored`` (not lenshunt's own, ``.lenshunt-*``: a work directory
+there); a source where nothing matches is an error that says what was looked for and what was found
+instead. A file whose id has another number of digits than
 the layout's ``id_digits`` (the width ids are written with: ``imageEUC_VIS-00100.fits`` or a
 7-digit id where 6 are written) is read, as object ``int(id)``, and counted with examples in the
 manifest's ``id_width`` (the ingest report warns of them: another set's files, or a wrong layout?).
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import LenshuntError
+from pipeline.paths import OWN_FILE_PREFIX
 from schemas.layout import ID_PLACEHOLDER, Band, Layout
 
 _FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
@@ -261,7 +263,7 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
                             n_off_width += 1
                             if len(off_width_examples) < _N_EXAMPLES:
                                 off_width_examples.append(entry.name)
-                if matched:
+                if matched or entry.name.startswith(OWN_FILE_PREFIX):  # lenshunt's own: a work dir here
                     continue
                 if not entry.is_dir():
                     n_ignored += 1
