@@ -927,3 +927,22 @@ def test_a_broken_symbolic_link_is_a_missing_file_that_says_where_its_target_was
     data = open_store(tmp_path / "s.zarr", chunks=None)
     flags = dict(zip(data["object_id"].values.tolist(), data["flags"].values.tolist()))
     assert all(flags[i] & Flag.MISSING_FILE for i in ids)
+
+
+def test_the_summary_rate_is_never_zero_for_objects_read_and_absent_without_any(tmp_path, dask_client):
+    """New-user trial: a small ingest said `0 objects/s over 2.5 s`; a rerun that read no object too."""
+    from dataclasses import replace
+
+    ids = [100000, 100001]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    first = ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    assert (first.n_added, first.n_resumed, first.n_reread) == (2, 0, 0)
+    rate = 2 / first.seconds
+    shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+    assert f"  {shown} objects/s over {first.seconds:.1f} s; labels:" in first.summary()
+    assert "  0.8 objects/s over 2.5 s; " in replace(first, seconds=2.5).summary()  # the trial's 0
+    assert "  0.004 objects/s over 500.0 s; " in replace(first, seconds=500.0).summary()
+    again = ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    assert (again.n_added, again.n_resumed, again.n_reread) == (0, 0, 0)
+    assert "objects/s" not in again.summary()
+    assert f"  took {again.seconds:.1f} s; labels: no new objects" in again.summary()
