@@ -175,9 +175,10 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect and Dask start."""
     from pipeline.models import check_bundle_fits_store, load_bundle
-    from pipeline.store import read_attributes
+    from pipeline.store import check_has_objects, read_attributes
 
     attributes = read_attributes(args.store)
+    check_has_objects(args.store, attributes, "nothing to score")  # before Prefect (trial: a KeyError)
     if args.model:
         existing_directory(args.model, "model bundle")
     bundle = load_bundle(model_to_use(args.out, args.model)[0])

@@ -8,6 +8,7 @@ cluster, a real score run with the shipped model.
 
 from __future__ import annotations
 
+import pytest
 import xarray as xr
 from cutouts import write_set
 
@@ -57,3 +58,26 @@ def test_a_score_run_says_what_an_interrupted_ingest_left_uncommitted(tmp_path, 
     assert finished.n_resumed == 8
     rerun = score_store(store, shipped_model(), tmp_path / "run", dask_client, known_lenses=None)
     assert rerun.n_pending == 0 and "interrupted ingest" not in rerun.summary()
+
+
+def test_a_store_whose_first_ingest_was_killed_is_nothing_to_score_in_one_line(tmp_path, dask_client):
+    """Trial: an ingest killed before its first region committed left a store of 0 objects and a plan;
+    ``lenshunt score`` of it failed with ``KeyError: 'flags_added'`` and a traceback."""
+    from test_cli_process import _assert_one_line_errors_before_prefect
+
+    from pipeline.errors import StoreError
+    from pipeline.store.zarr_store import create_store
+
+    source = write_set(EUCLID, tmp_path / "src", IDS[:6])
+    store = tmp_path / "store.zarr"
+    create_store(store, EUCLID, source=str(source), chunk_objects=16)
+    start_plan(store, discover(EUCLID, source).object_ids, source=str(source))  # killed before a region
+    expected = (
+        f"{store} holds no committed object yet (an interrupted ingest planned 6 objects: rerun "
+        f"`lenshunt ingest {source} {store}` to finish it): nothing to score"
+    )
+    with pytest.raises(StoreError) as refused:
+        score_store(store, shipped_model(), tmp_path / "run", dask_client, known_lenses=None)
+    assert str(refused.value) == expected
+    _assert_one_line_errors_before_prefect([(("score", str(store), "--out", str(tmp_path / "o")), expected)])
+    assert not (tmp_path / "run").exists() and not (tmp_path / "o").exists()

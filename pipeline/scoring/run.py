@@ -51,7 +51,7 @@ from pipeline.scoring.result import ScoreRunResult
 from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
-from pipeline.store.summary import pending_plan
+from pipeline.store.summary import check_has_objects, pending_plan
 from pipeline.store.zarr_store import open_store, read_attributes
 
 
@@ -216,6 +216,7 @@ def score_store(
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)
+    check_has_objects(store, attributes, "nothing to score")
     n_pending, pending_source = pending_plan(store, attributes)  # rows this run leaves out (trial: unsaid)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)

@@ -31,6 +31,7 @@ _EXPORTS = {
     "IngestReport": "pipeline.store.ingestion",
     "StoreSummary": "pipeline.store.summary",
     "check_existing_store": "pipeline.store.ingestion",
+    "check_has_objects": "pipeline.store.summary",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
     "older_rules_note": "pipeline.store.reader_revision",
@@ -54,6 +55,7 @@ __all__ = [
     "IngestReport",
     "StoreSummary",
     "check_existing_store",
+    "check_has_objects",
     "create_store",
     "ingest",
     "older_rules_note",
@@ -76,7 +78,7 @@ if TYPE_CHECKING:
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
-    from pipeline.store.summary import StoreSummary, store_summary
+    from pipeline.store.summary import StoreSummary, check_has_objects, store_summary
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,
         DEFAULT_INNER_CHUNK_OBJECTS,

@@ -204,3 +204,29 @@ def pending_plan(path: str | os.PathLike[str], attributes: StoreAttributes) -> t
         return len(plan["object_ids"]), str(plan.get("source") or attributes.source)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return -1, attributes.source  # a plan is pending but its file is unreadable
+
+
+def check_has_objects(path: str | os.PathLike[str], attributes: StoreAttributes, what: str) -> None:
+    """Refuse ``what`` (e.g. "nothing to score") on a store with no committed object.
+
+    New-user trial: ``lenshunt score`` of a store whose first ingest was killed before its first
+    region committed failed with a KeyError traceback.
+
+    Raises
+    ------
+    pipeline.errors.StoreError
+        If ``attributes.n_objects`` is 0, naming an interrupted ingest and how to finish it.
+    """
+    if attributes.n_objects:
+        return
+    import shlex
+
+    n_pending, source = pending_plan(path, attributes)
+    planned = f"{n_pending} objects" if n_pending > 0 else "objects"
+    finish = (
+        f" (an interrupted ingest planned {planned}: rerun `lenshunt ingest {shlex.quote(source)} "
+        f"{shlex.quote(str(path))}` to finish it)"
+        if n_pending
+        else ""
+    )
+    raise StoreError(f"{path} holds no committed object yet{finish}: {what}")
