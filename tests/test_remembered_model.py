@@ -16,6 +16,7 @@ from cutouts import write_set
 from test_cli_process import _assert_one_line_errors_before_prefect, _lenshunt
 
 from pipeline import paths
+from pipeline.paths import shipped_model
 from pipeline.scoring import model_to_use, score_store
 from pipeline.store import ingest
 from schemas.layout import load_layout
@@ -39,7 +40,13 @@ def test_a_rerun_takes_the_earlier_runs_model_and_a_model_gone_is_named(tmp_path
     assert "with test-small-cnn: 0 rows processed now" in again.stdout
     assert "12/12 scored in all" in again.stdout
 
-    shutil.move(bundle, tmp_path / "moved")  # the earlier model gone: the shipped one is another model
+    # the earlier model moved away: named, not the shipped model refused for another reason (trial)
+    shutil.move(bundle, tmp_path / "moved")
+    gone = f"the earlier score run in {out} used the model {bundle.resolve()}, which is not there now"
+    shipped = ("score", str(store), "--out", str(out), "--model", str(shipped_model()))
     _assert_one_line_errors_before_prefect(
-        [(("score", str(store), "--out", str(out)), f"; the earlier run's was {bundle.resolve()})")]
+        [
+            (("score", str(store), "--out", str(out)), gone),
+            (shipped, f"; the earlier run's was {bundle.resolve()})"),  # another model given: named too
+        ]
     )

@@ -247,40 +247,59 @@ def model_to_use(out_dir: Path, model: str | None) -> tuple[str, str]:
     """The model bundle of a score run into ``out_dir``, and what the summary says of it.
 
     ``model`` when given; else the folder's earlier run's, where it recorded one (``model_path`` in
-    ``score-run.json``, or in its catalog's provenance) that is still there: a rerun needs no
-    ``--model`` again (new-user trial: ``lenshunt run`` of a work directory scored with its own model
-    fell back to the shipped model and was refused as another run); else the shipped model. The
-    text is ``""`` where the model was given or is the shipped one.
+    ``score-run.json``, or in its catalog's provenance): a rerun needs no ``--model`` again (new-user
+    trial: ``lenshunt run`` of a work directory scored with its own model fell back to the shipped
+    model and was refused as another run); else the shipped model. The text is ``""`` where the
+    model was given or is the shipped one.
+
+    Raises
+    ------
+    pipeline.errors.ScoreOutputError
+        If the recorded model is not there any more and is not the shipped model (same sha256; a
+        moved installation), naming it (trial: the shipped model was then refused for the layout,
+        and the moved folder went unsaid).
 
     >>> from pipeline.paths import shipped_model
     >>> model_to_use(Path("/no/such/run"), None) == (str(shipped_model()), "")
     True
     """
+    from pipeline.models.bundle import load_bundle
     from pipeline.paths import shipped_model
 
     if model:
         return str(model), ""
-    recorded = recorded_model(out_dir)
+    recorded, sha256 = recorded_model(out_dir)
     if recorded is None or Path(recorded).resolve() == Path(shipped_model()).resolve():
         return str(shipped_model()), ""
-    return recorded, f"--model {recorded} as the earlier score run in {out_dir}"
+    if Path(recorded).is_dir():
+        return recorded, f"--model {recorded} as the earlier score run in {out_dir}"
+    if sha256 and load_bundle(shipped_model()).sha256 == sha256:  # the shipped model, moved with lenshunt
+        return str(shipped_model()), ""
+    raise ScoreOutputError(
+        f"the earlier score run in {out_dir} used the model {recorded}, which is not there now: pass "
+        "--model with its new place (or another model, with --overwrite to discard those scores)"
+    )
 
 
-def recorded_model(out_dir: Path) -> str | None:
-    """The model bundle path the latest score run in ``out_dir`` recorded, if that folder is still there."""
+def recorded_model(out_dir: Path) -> tuple[str | None, str | None]:
+    """The model bundle path (there or not) and sha256 the latest score run in ``out_dir`` recorded."""
     from pipeline.catalog import read_provenance
 
     try:
         record = json.loads(paths.score_run_file(out_dir).read_text())
     except (OSError, ValueError):
         record = {}
-    value = record.get("model_path") if isinstance(record, dict) else None
+    record = record if isinstance(record, dict) else {}
+    value, sha256 = record.get("model_path"), record.get("model_sha256")
     if value is None and paths.catalog_parquet(out_dir).is_file():  # a folder scored before it was recorded
         try:
-            value = read_provenance(paths.catalog_parquet(out_dir)).extras.get("model_path")
+            provenance = read_provenance(paths.catalog_parquet(out_dir))
+            value, sha256 = provenance.extras.get("model_path"), provenance.model_sha256
         except Exception:  # any unreadable catalog: nothing recorded
             value = None
-    return value if isinstance(value, str) and Path(value).is_dir() else None
+    if not isinstance(value, str):
+        return None, None
+    return value, sha256 if isinstance(sha256, str) else None
 
 
 def _probability(value: Any) -> bool:
