@@ -69,7 +69,7 @@ def test_plain_file_is_preferred_over_its_compressed_copy(tmp_path):
         "1 object band(s) matched several files (flagged DUPLICATE_ID); the one named as the layout writes "
         "it is read (its id digits and suffix), else a plain file before compressed copies, and the next "
         "where that one is unreadable, truncated or of another shape (a reason below counts those), e.g. "
-        "id 100001 VIS: read imageEUC_VIS-100001.fits, not imageEUC_VIS-100001.fits.gz"
+        "id 100001 VIS: imageEUC_VIS-100001.fits before imageEUC_VIS-100001.fits.gz"
     ]
 
 

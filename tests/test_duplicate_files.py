@@ -70,6 +70,9 @@ def test_a_broken_preferred_file_gives_way_to_its_whole_duplicate(tmp_path, dask
     assert data["band_flags"].values[_row(store, BLANK), 0] == Flag.DUPLICATE_ID | Flag.ALL_NONFINITE
     summary = report.summary()
     assert "VIS: preferred file unreadable, truncated or of another shape: its duplicate read" in summary
+    # the duplicate line says the order of preference, not which was read (trial: "read ...fits" of this one)
+    assert "id 830001 VIS: imageEUC_VIS-830001.fits before imageEUC_VIS-830001.fits.gz" in summary
+    assert "read imageEUC_VIS-830001.fits" not in summary
     assert ingest(EUCLID, root, store, dask_client).n_reread == 0  # what it read is recorded
 
     # the cutout names the file its pixels came from, and why not the preferred one

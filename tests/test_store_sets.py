@@ -122,7 +122,7 @@ def test_replaced_touched_and_deleted_files_of_clean_objects(tmp_path, dask_clie
         "  warning: 1 object band(s) matched several files (flagged DUPLICATE_ID); the one named as the "
         "layout writes it is read (its id digits and suffix), else a plain file before compressed copies, "
         "and the next where that one is unreadable, truncated or of another shape (a reason below counts "
-        "those), e.g. id 100011 VIS: read imageEUC_VIS-100011.fits, not imageEUC_VIS-100011.fits.gz"
+        "those), e.g. id 100011 VIS: imageEUC_VIS-100011.fits before imageEUC_VIS-100011.fits.gz"
     ) in summary
     assert "flagged objects read by this ingest: 1 (`lenshunt info`: the store's); by flag:" in summary
     assert "VIS: duplicate id" in summary  # (trial: unsaid)

@@ -126,10 +126,8 @@ class Manifest:
         examples = []
         for (object_id, band), others in sorted(self.duplicates.items())[:_N_EXAMPLES]:
             row = int(np.searchsorted(self.object_ids, object_id))
-            read = Path(str(self.paths[band][row])).name
-            examples.append(
-                f"id {object_id} {band}: read {read}, not {', '.join(Path(o).name for o in others)}"
-            )
+            one = Path(str(self.paths[band][row])).name
+            examples.append(f"id {object_id} {band}: {one} before {', '.join(Path(o).name for o in others)}")
         return [
             f"{len(self.duplicates)} object band(s) matched several files (flagged DUPLICATE_ID); the one "
             "named as the layout writes it is read (its id digits and suffix), else a plain file before "
