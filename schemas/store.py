@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STORE_SCHEMA_VERSION = 2
 OBJECT_DIM = "object"
@@ -111,5 +111,12 @@ class StoreAttributes(BaseModel):
         default=1,
         ge=1,
         description="Revision of the rules of reading files that every object was read by "
-        "(pipeline/store/reader_revision.py; 1: stores made before revisions were recorded).",
+        "(pipeline/store/reader_revision.py; 1: stores made before revisions were recorded, or a value "
+        "that is no whole number of at least 1, taken as the oldest).",
     )
+
+    @field_validator("reader_revision", mode="before")
+    @classmethod
+    def _oldest_when_unreadable(cls, value: object) -> object:
+        """An edited or damaged value (null, text) is the oldest revision (trial: a traceback)."""
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1

@@ -196,10 +196,10 @@ def ingest(
         repaired, changes = repair_changed_objects(store, manifest, client, reread_all=reread)
         report.files_gone, report.reread_all = gone_lines(changes), reread
         report.files_failing = failing_lines(changes)  # kept as read before (a copy in progress)
-        current = (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored)
-        if current:  # every object read (or to be read) by today's rules
-            record_current_rules(store)
-        older = None if current else older_rules_note(attributes.reader_revision, attributes.n_objects)
+        if current := (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored):
+            record_current_rules(store)  # every object read (or to be read) by today's rules
+        left = len(changes.gone) + len(changes.failing) if reread else 0  # why the revision stays
+        older = None if current else older_rules_note(attributes.reader_revision, attributes.n_objects, left)
         report.older_rules = [older] if older else []
         if repaired is not None:
             report.n_reread, report.n_reread_clean = repaired.n_reread, repaired.n_clean

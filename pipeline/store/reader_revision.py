@@ -33,8 +33,12 @@ REVISIONS: dict[int, str] = {
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
 
-def older_rules_note(revision: int, n_objects: int) -> str | None:
+def older_rules_note(revision: int, n_objects: int, left: int = 0) -> str | None:
     """The warning for a store of ``n_objects`` objects read by rules of ``revision``; None when current.
+
+    ``left``: objects a ``--reread`` just left as stored (files gone or failing), why the store keeps
+    its revision (trial: the warning came back after a reread without a word of why). A revision
+    above today's is a store written by a newer lenshunt.
 
     Examples
     --------
@@ -42,14 +46,28 @@ def older_rules_note(revision: int, n_objects: int) -> str | None:
     True
     >>> older_rules_note(1, 0) is None  # an empty store has nothing to re-read
     True
+    >>> older_rules_note(READER_REVISION + 1, 10).startswith("the store's objects were read by a newer")
+    True
     """
-    if revision >= READER_REVISION or n_objects == 0:
+    if n_objects == 0 or revision == READER_REVISION:
         return None
+    if revision > READER_REVISION:
+        return (
+            f"the store's objects were read by a newer lenshunt's rules (revision {revision}; this one reads "
+            f"by revision {READER_REVISION}): objects this one adds or re-reads may come out otherwise; "
+            "upgrade lenshunt"
+        )
     changed = "; ".join(f"revision {r}: {REVISIONS[r]}" for r in range(revision + 1, READER_REVISION + 1))
+    why = (
+        f"; this --reread left {left} object(s) as stored (files gone or failing: the lines above name "
+        "them), so the store keeps its revision until they are restored and read again"
+        if left
+        else ""
+    )
     return (
         f"the store's objects were read by older rules (revision {revision}, today's {READER_REVISION}; "
         f"{changed}); `lenshunt ingest --reread` reads every object again with today's rules (those "
-        "that come out otherwise are rewritten, and a score run scores them again)"
+        f"that come out otherwise are rewritten, and a score run scores them again){why}"
     )
 
 
