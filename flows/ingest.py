@@ -27,7 +27,7 @@ from flows.preflight import (
     layout_or_stores,
     layout_source,
     outside_stores,
-    positive_int,
+    shard_objects,
     writable_directory,
 )
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
@@ -117,9 +117,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chunk-objects",
-        type=positive_int,
+        type=shard_objects,
         default=DEFAULT_CHUNK_OBJECTS,
-        help="objects per shard of a new store",
+        help=f"objects per shard of a new store: at most 16, or a multiple of 16 (default "
+        f"{DEFAULT_CHUNK_OBJECTS})",
     )
     parser.add_argument(
         "--source-moved",

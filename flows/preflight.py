@@ -248,6 +248,19 @@ def positive_int(text: str) -> int:
     return _integer_at_least(text, 1)
 
 
+def shard_objects(text: str) -> int:
+    """argparse type of ``--chunk-objects``: a shard holds whole inner chunks, so at most
+    :data:`~pipeline.store.DEFAULT_INNER_CHUNK_OBJECTS` objects or a multiple of it (new-user trial:
+    ``--chunk-objects 50`` was refused only after Prefect had started)."""
+    from pipeline.store import DEFAULT_INNER_CHUNK_OBJECTS
+
+    inner, value = DEFAULT_INNER_CHUNK_OBJECTS, positive_int(text)
+    if value > inner and value % inner:
+        below, above = value // inner * inner, (value // inner + 1) * inner
+        raise argparse.ArgumentTypeError(f"{value} is not a multiple of {inner} (e.g. {below} or {above})")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (ids, seeds)."""
     return _integer_at_least(text, 0)

@@ -35,6 +35,8 @@ from flows.cli import main
         (["simulate", "OUT", "--workers", "-1"], "argument --workers: -1 is not >= 1"),
         (["ingest", "SRC", "S", "--chunk-objects", "0"], "argument --chunk-objects: 0 is not >= 1"),
         (["ingest", "SRC", "S", "--chunk-objects", "-5"], "argument --chunk-objects: -5 is not >= 1"),
+        # trial: refused only after Prefect had started (a shard holds whole 16-object inner chunks)
+        (["ingest", "SRC", "S", "--chunk-objects", "50"], "50 is not a multiple of 16 (e.g. 48 or 64)"),
         (["evaluate", "O", "--store", "S", "--beta", "0"], "argument --beta: 0 is not a finite number > 0"),
         (
             ["evaluate", "O", "--store", "S", "--beta", "nan"],
