@@ -178,7 +178,6 @@ def check(args: argparse.Namespace) -> None:
     from pipeline.store import check_has_objects, read_attributes
 
     attributes = read_attributes(args.store)
-    check_has_objects(args.store, attributes, "nothing to score")  # before Prefect (trial: a KeyError)
     if args.model:
         existing_directory(args.model, "model bundle")
     bundle = load_bundle(model_to_use(args.out, args.model)[0])
@@ -190,6 +189,7 @@ def check(args: argparse.Namespace) -> None:
     known_lens_table(args.known_lenses)
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
     catalog_writable(args.out, "rerun this command")  # trial: found after the scoring
+    check_has_objects(args.store, attributes, "nothing to score")  # before Prefect (trial: a KeyError)
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -216,7 +216,6 @@ def score_store(
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)
-    check_has_objects(store, attributes, "nothing to score")
     n_pending, pending_source = pending_plan(store, attributes)  # rows this run leaves out (trial: unsaid)
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
@@ -236,6 +235,7 @@ def score_store(
             ", ".join(missing),
             bundle_path,
         )
+    check_has_objects(store, attributes, "nothing to score")  # after the checks of the inputs' kinds
     dataset = open_store(store, chunks=None)  # the driver reads coordinates directly, not as Dask tasks
     # a corrupt chunk of these is one error line before any work (new-user trial: a traceback after it)
     column = read_object_columns(dataset, store)
