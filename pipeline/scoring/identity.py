@@ -223,12 +223,7 @@ def recorded_threshold(out_dir: Path) -> float | None:
     from pipeline.catalog import read_provenance
 
     run_file = paths.score_run_file(out_dir)
-    try:
-        record = json.loads(run_file.read_text())
-    except (OSError, ValueError):  # none; or unreadable, which previous_run refuses unless --overwrite
-        record = {}
-    if not isinstance(record, dict):  # as unreadable
-        record = {}
+    record = _saved_record(out_dir)
     value = record.get("threshold")
     if value is not None and not _probability(value):
         raise SavedOptionError(
@@ -281,15 +276,21 @@ def model_to_use(out_dir: Path, model: str | None) -> tuple[str, str]:
     )
 
 
+def _saved_record(out_dir: Path) -> dict[str, Any]:
+    """``score-run.json`` of ``out_dir`` as a dict; empty where there is none or it cannot be read
+    (:func:`previous_run` refuses an unreadable one unless the scores are discarded, ``--overwrite``)."""
+    try:
+        record = json.loads(paths.score_run_file(out_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def recorded_model(out_dir: Path) -> tuple[str | None, str | None]:
     """The model bundle path (there or not) and sha256 the latest score run in ``out_dir`` recorded."""
     from pipeline.catalog import read_provenance
 
-    try:
-        record = json.loads(paths.score_run_file(out_dir).read_text())
-    except (OSError, ValueError):
-        record = {}
-    record = record if isinstance(record, dict) else {}
+    record = _saved_record(out_dir)
     value, sha256 = record.get("model_path"), record.get("model_sha256")
     if value is None and paths.catalog_parquet(out_dir).is_file():  # a folder scored before it was recorded
         try:
