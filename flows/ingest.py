@@ -85,7 +85,7 @@ def _ingest(  # type: ignore[no-untyped-def]
 def ingest_flow(
     source: str,
     store: str,
-    layout: str = "euclid-sglc2",
+    layout: str | None = None,
     catalog: str | None = None,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
     cluster: str = "local",
@@ -95,7 +95,12 @@ def ingest_flow(
     source_moved: bool = False,
     reread: bool = False,
 ) -> IngestReport:
-    """Ingest the cutouts under ``source`` (a ``layout`` set) into the Zarr store ``store``."""
+    """Ingest the cutouts under ``source`` (a ``layout`` set) into the Zarr store ``store``.
+
+    ``layout`` None takes the store's recorded layout, else :data:`~flows.preflight.DEFAULT_LAYOUT`, as
+    ``lenshunt ingest`` does (a deployment not naming it would otherwise read an sglc1 set as sglc2).
+    """
+    layout = layout_or_stores(layout, store)
     load_layout(layout)  # fail before any work on a bad layout
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     report = ingest_stage(layout, source, store, catalog, chunk_objects, compute, source_moved, reread)

@@ -162,7 +162,7 @@ def busy_firing(workdir: str | Path, scores: Path) -> str | None:
 def run_flow(
     source: str,
     workdir: str,
-    layout: str = "euclid-sglc2",
+    layout: str | None = None,
     model: str | None = None,
     catalog: str | None = None,
     threshold: float | None = None,
@@ -184,11 +184,13 @@ def run_flow(
     time (``.lenshunt-run.lock``; a second is refused, naming the first), holding its scores folder's
     lock too from its ingest to its report (``lenshunt score``, ``evaluate`` or ``inspect --apply``
     there meanwhile are refused, and refuse it). ``threshold`` and ``top_n`` None take the work
-    directory's earlier run's (its score run's and latest evaluation's), else 0.5 and 48.
+    directory's earlier run's (its score run's and latest evaluation's), else 0.5 and 48; ``layout``
+    None its store's recorded layout, else :data:`~flows.preflight.DEFAULT_LAYOUT`, as the CLI's.
     """
     ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
-    load_layout(layout)
     store, scores = workdir_paths(workdir)
+    layout = layout_or_stores(layout, store)  # a deployment not naming it: the store's (not sglc2's)
+    load_layout(layout)
     if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
         get_run_logger().warning(busy)
         return Cancelled(message=busy)

@@ -54,7 +54,7 @@ def run_parameters(
     source: str | Path,
     workdir: str | Path,
     *,
-    layout: str = "euclid-sglc2",
+    layout: str | None = None,
     model: str | None = None,
     catalog: str | None = None,
     threshold: float | None = None,

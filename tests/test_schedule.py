@@ -73,8 +73,8 @@ def test_prefect_yaml_deployments_match_the_flows():
         assert deployment["concurrency_limit"] == 1
         # options the work directory keeps (its latest evaluation's, its score run's threshold) are left
         # to it (trial: top_n 48 overrode a gallery size saved by hand at every firing; threshold 0.5 one
-        # chosen with --threshold 0.7)
-        remembered = ("top_n", "beta", "threshold")
+        # chosen with --threshold 0.7); so is the layout, the store's (an sglc1 store read as sglc2)
+        remembered = ("top_n", "beta", "threshold", "layout")
         kept = {key: deployment["parameters"][key] for key in remembered if key in deployment["parameters"]}
         assert set(kept.values()) <= {None}, f"{name}: {kept}"
         # every path comes from definitions.paths, the one place the docs say to edit (trial: the
