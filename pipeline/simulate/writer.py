@@ -2,7 +2,11 @@
 
 Each file has a single primary HDU (float32, BITPIX -32), a TAN WCS centred on the object
 (CRVAL1/2 in degrees, CDELT of the band's pixel scale) and the sky-position cards the layout's
-``coordinates`` name, in their unit (the first challenge keeps RA/DEC in radians). Headers carry
+``coordinates`` name, in their unit (the first challenge keeps RA/DEC in radians). A layout that
+declares its files' WCS a placeholder (``wcs_position: false``, the first challenge's) gets the
+challenge's placeholder instead, as its real files carry it: ``CRVAL1 = CRVAL2 = 0`` at the centre,
+``CDELT`` and ``CD`` of the band's pixel scale, ``NX``/``NY`` and the field width ``range x`` in
+radians; the object's position is then in its ``coordinates`` cards alone. Headers carry
 no dates, so the same object always gives the same bytes. When the instrument is randomised
 (:mod:`pipeline.simulate.domain`), ``NOISESIG`` and ``MAGZP`` describe the drawn noise and pixel
 units, and ``NOISESCL``, ``PSFSCL``, ``FLUXSCL``, ``SKYOFF`` and ``SKYLEVEL`` record the draw; the
@@ -56,21 +60,7 @@ def fits_header(
     scale = observed or BandDomain()
     noise_sigma = model.noise_sigma * scale.noise_scale * scale.flux_scale
     zero_point = MAG_ZERO_POINT + 2.5 * math.log10(scale.flux_scale)
-    ny, nx = band.shape
-    degrees_per_pixel = band.pixel_scale_arcsec / 3600.0
-    cards: list[dict[str, object]] = [
-        {"name": "CTYPE1", "value": "RA---TAN", "comment": "gnomonic projection"},
-        {"name": "CTYPE2", "value": "DEC--TAN", "comment": "gnomonic projection"},
-        {"name": "CUNIT1", "value": "deg", "comment": "unit of CRVAL1 and CDELT1"},
-        {"name": "CUNIT2", "value": "deg", "comment": "unit of CRVAL2 and CDELT2"},
-        {"name": "CRPIX1", "value": (nx + 1) / 2.0, "comment": "reference pixel (image centre)"},
-        {"name": "CRPIX2", "value": (ny + 1) / 2.0, "comment": "reference pixel (image centre)"},
-        {"name": "CRVAL1", "value": ra_deg, "comment": "[deg] right ascension of the reference pixel"},
-        {"name": "CRVAL2", "value": dec_deg, "comment": "[deg] declination of the reference pixel"},
-        {"name": "CDELT1", "value": -degrees_per_pixel, "comment": "[deg/pixel] RA increases to the left"},
-        {"name": "CDELT2", "value": degrees_per_pixel, "comment": "[deg/pixel]"},
-        {"name": "RADESYS", "value": "ICRS", "comment": "celestial reference frame"},
-    ]
+    cards = wcs_cards(band, ra_deg, dec_deg) if layout.wcs_position else placeholder_wcs_cards(band)
     for spec in layout.coordinates:
         if {spec.ra, spec.dec} & _WCS_KEYS:
             continue
@@ -119,6 +109,56 @@ def fits_header(
             {"name": "SKYLEVEL", "value": sky_level, "comment": "background added, pixel units"},
         ]
     return cards
+
+
+def wcs_cards(band: Band, ra_deg: float, dec_deg: float) -> list[dict[str, object]]:
+    """A TAN WCS centred on (``ra_deg``, ``dec_deg``), north up and east left, of the band's pixel scale."""
+    ny, nx = band.shape
+    degrees_per_pixel = band.pixel_scale_arcsec / 3600.0
+    return [
+        {"name": "CTYPE1", "value": "RA---TAN", "comment": "gnomonic projection"},
+        {"name": "CTYPE2", "value": "DEC--TAN", "comment": "gnomonic projection"},
+        {"name": "CUNIT1", "value": "deg", "comment": "unit of CRVAL1 and CDELT1"},
+        {"name": "CUNIT2", "value": "deg", "comment": "unit of CRVAL2 and CDELT2"},
+        {"name": "CRPIX1", "value": (nx + 1) / 2.0, "comment": "reference pixel (image centre)"},
+        {"name": "CRPIX2", "value": (ny + 1) / 2.0, "comment": "reference pixel (image centre)"},
+        {"name": "CRVAL1", "value": ra_deg, "comment": "[deg] right ascension of the reference pixel"},
+        {"name": "CRVAL2", "value": dec_deg, "comment": "[deg] declination of the reference pixel"},
+        {"name": "CDELT1", "value": -degrees_per_pixel, "comment": "[deg/pixel] RA increases to the left"},
+        {"name": "CDELT2", "value": degrees_per_pixel, "comment": "[deg/pixel]"},
+        {"name": "RADESYS", "value": "ICRS", "comment": "celestial reference frame"},
+    ]
+
+
+def placeholder_wcs_cards(band: Band) -> list[dict[str, object]]:
+    """The first challenge's placeholder WCS, card for card as its real files have it: ``CRVAL1 =
+    CRVAL2 = 0`` at the centre pixel, the band's pixel scale as ``CDELT`` and ``CD``, ``CROTA2 = 0``,
+    ``NX``/``NY``, and the field width ``range x`` in radians (written ``HIERARCH RANGE X``: cfitsio
+    writes HIERARCH keywords in capitals)."""
+    ny, nx = band.shape
+    step = band.pixel_scale_arcsec / 3600.0  # degrees per pixel
+    partial = "partial of {} axis coordinate w.r.t. {}"
+    return [
+        {"name": "WCSAXES", "value": 2, "comment": "number of World Coordinate System axes"},
+        {"name": "CRPIX1", "value": (nx + 1) / 2.0, "comment": "x-coordinate of reference pixel"},
+        {"name": "CRPIX2", "value": (ny + 1) / 2.0, "comment": "y-coordinate of reference pixel"},
+        {"name": "CRVAL1", "value": 0.0, "comment": "first axis value at reference pixel"},
+        {"name": "CRVAL2", "value": 0.0, "comment": "second axis value at reference pixel"},
+        {"name": "CTYPE1", "value": "RA---TAN", "comment": "the coordinate type for the first axis"},
+        {"name": "CTYPE2", "value": "DEC--TAN", "comment": "the coordinate type for the second axis"},
+        {"name": "CUNIT1", "value": "deg", "comment": "the coordinate unit for the first axis"},
+        {"name": "CUNIT2", "value": "deg", "comment": "the coordinate unit for the second axis"},
+        {"name": "CDELT1", "value": -step, "comment": partial.format("first", "x")},
+        {"name": "CDELT2", "value": step, "comment": partial.format("second", "y")},
+        {"name": "CROTA2", "value": 0.0},
+        {"name": "CD1_1", "value": -step, "comment": partial.format("first", "x")},
+        {"name": "CD1_2", "value": 0.0, "comment": partial.format("first", "y")},
+        {"name": "CD2_1", "value": 0.0, "comment": partial.format("second", "x")},
+        {"name": "CD2_2", "value": step, "comment": partial.format("second", "y")},
+        {"name": "NX", "value": nx},
+        {"name": "NY", "value": ny},
+        {"name": "range x", "value": math.radians(nx * step), "comment": "radians"},
+    ]
 
 
 def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -> None:
