@@ -174,12 +174,18 @@ def metrics_lines(
     ['metrics: auroc=0.5, tpr0=n/a', '         m.json', 'note:    no scored non-lenses']
     >>> metrics_lines({"auroc": 0.9, "notes": ["48 of the 60 ..."]}, warnings=["48 of the 60 ..."])
     ['metrics: auroc=0.9', 'warning: 48 of the 60 ...']
+    >>> metrics_lines({"auroc": 0.9, "precision": 1.0, "threshold": 0.7, "beta": 1.0})
+    ['metrics: auroc=0.9, precision=1 (at score >= 0.7, beta=1)']
     >>> metrics_lines(None, no_metrics="none of the 3 objects has a label")
     ['metrics: none, none of the 3 objects has a label']
     """
     if metrics is None:
         return [f"metrics: none, {no_metrics}"] if no_metrics else []
-    lines = ["metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in METRIC_KEYS if k in metrics)]
+    line = "metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in METRIC_KEYS if k in metrics)
+    if "threshold" in metrics:  # precision, recall and f_beta are at it (it was printed nowhere)
+        beta = f", beta={format_metric(metrics['beta'])}" if "beta" in metrics else ""
+        line += f" (at score >= {format_metric(metrics['threshold'])}{beta})"
+    lines = [line]
     if path is not None:
         lines.append(f"         {path}")
     notes = [note for note in metrics.get("notes", ()) if note not in said]
