@@ -10,6 +10,10 @@ of four bands, read as two arrays (the JSON ``file_stats`` of earlier versions, 
 objects only, are still read). Size and modification time are what
 ``rsync`` compares by default; a file rewritten with the same size and a preserved modification
 time is not noticed (a content hash would mean reading every file at every ingest).
+
+A band with duplicate files (DUPLICATE_ID) also has the names, sizes and times of its other files
+recorded, as one number (:mod:`pipeline.store.duplicate_records`; 24 bytes more per such band):
+any of them may be the file its pixels were read from.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ import numpy as np
 
 from pipeline import paths
 from pipeline.sources.discovery import Manifest
+from pipeline.store.duplicate_records import (
+    NO_DUPLICATES,
+    NOT_RECORDED,
+    duplicate_signatures,
+    packed,
+    unpacked,
+)
 
 NO_FILE = -1
 """Size and modification time recorded for a band without a file."""
@@ -42,26 +53,40 @@ class FileTable:
     size, mtime_ns : numpy.ndarray
         Shape (n, n_bands), int64: bytes and modification time (ns since the epoch) of each file,
         :data:`NO_FILE` where the object had no file in that band.
+    duplicates : numpy.ndarray
+        Shape (n, n_bands), int64: the signature of each band's duplicate files
+        (:func:`pipeline.store.duplicate_records.signature`), ``NO_DUPLICATES`` where it has none,
+        ``NOT_RECORDED`` where a table of an earlier version did not say.
     """
 
     object_ids: np.ndarray
     bands: tuple[str, ...]
     size: np.ndarray
     mtime_ns: np.ndarray
+    duplicates: np.ndarray
 
     def in_bands(self, bands: tuple[str, ...]) -> FileTable:
         """The same table with columns ``bands`` (:data:`NO_FILE` for a band it lacks)."""
         size = np.full((self.object_ids.size, len(bands)), NO_FILE, np.int64)
         mtime = np.full_like(size, NO_FILE)
+        duplicates = np.full_like(size, NO_DUPLICATES)
         for column, band in enumerate(bands):
             if band in self.bands:
                 size[:, column] = self.size[:, self.bands.index(band)]
                 mtime[:, column] = self.mtime_ns[:, self.bands.index(band)]
-        return FileTable(self.object_ids, tuple(bands), size, mtime)
+                duplicates[:, column] = self.duplicates[:, self.bands.index(band)]
+        return FileTable(self.object_ids, tuple(bands), size, mtime, duplicates)
+
+    def take(self, rows: np.ndarray) -> FileTable:
+        """The table of the objects ``rows`` (indices or a boolean mask) only."""
+        return FileTable(
+            self.object_ids[rows], self.bands, self.size[rows], self.mtime_ns[rows], self.duplicates[rows]
+        )
 
 
 def stat_files(manifest: Manifest) -> FileTable:
-    """The :class:`FileTable` of ``manifest``'s files as they are now (a vanished file: NO_FILE)."""
+    """The :class:`FileTable` of ``manifest``'s files as they are now (a vanished file: NO_FILE), with
+    the signatures of its bands' duplicates (those files only are looked at besides the preferred)."""
     bands = tuple(manifest.paths)
     size = np.full((len(manifest), len(bands)), NO_FILE, np.int64)
     mtime = np.full_like(size, NO_FILE)
@@ -74,7 +99,8 @@ def stat_files(manifest: Manifest) -> FileTable:
             except OSError:
                 continue
             size[row, column], mtime[row, column] = stat.st_size, stat.st_mtime_ns
-    return FileTable(manifest.object_ids.astype(np.int64), bands, size, mtime)
+    ids = manifest.object_ids.astype(np.int64)
+    return FileTable(ids, bands, size, mtime, duplicate_signatures(ids, bands, manifest.duplicates))
 
 
 def save_file_table(target: Path, table: FileTable, stats_time: float) -> None:
@@ -91,6 +117,7 @@ def save_file_table(target: Path, table: FileTable, stats_time: float) -> None:
         size=table.size,
         mtime_ns=table.mtime_ns,
         stats_time=np.float64(stats_time),
+        **packed(table.duplicates),
     )
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_bytes(buffer.getvalue())
@@ -123,14 +150,15 @@ def recorded_file_table(store: Path, bands: tuple[str, ...]) -> FileTable:
     records.sort(key=lambda record: (record[0][:15], record[1]))
     if not records:
         empty = np.zeros((0, len(bands)), np.int64)
-        return FileTable(np.zeros(0, np.int64), bands, empty, empty.copy())
+        return FileTable(np.zeros(0, np.int64), bands, empty, empty.copy(), empty.copy())
     ids = np.concatenate([table.object_ids for *_, table in records])
     size = np.concatenate([table.size for *_, table in records])
     mtime = np.concatenate([table.mtime_ns for *_, table in records])
+    duplicates = np.concatenate([table.duplicates for *_, table in records])
     # the last record of each id wins: unique over the reversed order gives the first of the reversed
     _, first_reversed = np.unique(ids[::-1], return_index=True)
     keep = ids.size - 1 - first_reversed
-    return FileTable(ids[keep], bands, size[keep], mtime[keep])
+    return FileTable(ids[keep], bands, size[keep], mtime[keep], duplicates[keep])
 
 
 def _read_tables(marker: Path, tables: list[Path], bands: tuple[str, ...]) -> list[tuple[float, FileTable]]:
@@ -142,9 +170,10 @@ def _read_tables(marker: Path, tables: list[Path], bands: tuple[str, ...]) -> li
     records = []
     for path in tables:
         with np.load(path) as saved:
-            table = FileTable(
-                saved["object_id"], tuple(str(b) for b in saved["bands"]), saved["size"], saved["mtime_ns"]
-            )
+            size = saved["size"]
+            duplicates = unpacked(saved, size.shape)  # NOT_RECORDED: saved by an earlier version
+            bands_saved = tuple(str(b) for b in saved["bands"])
+            table = FileTable(saved["object_id"], bands_saved, size, saved["mtime_ns"], duplicates)
             records.append((float(saved["stats_time"]), table.in_bands(bands)))
     return records
 
@@ -159,4 +188,4 @@ def _legacy_table(stats: dict[str, dict[str, list[int] | None]], bands: tuple[st
             stat = per_band.get(band)
             if stat is not None:
                 size[row, column], mtime[row, column] = stat
-    return FileTable(ids, bands, size, mtime)
+    return FileTable(ids, bands, size, mtime, np.full_like(size, NOT_RECORDED))

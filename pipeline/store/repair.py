@@ -4,7 +4,8 @@ Every ingest records the size and modification time of each band file it reads
 (:mod:`pipeline.store.file_records`). A later ingest compares them with the files on disk now:
 
 - an object with a file that appeared or differs (a late file arrived, a half-copied file was
-  completed, a broken or a good file was replaced) is read again, and the rows whose pixels,
+  completed, a broken or a good file was replaced; a duplicate of a band's file appeared, went or
+  was replaced: :mod:`pipeline.store.duplicate_records`) is read again, and the rows whose pixels,
   flags or header values came out otherwise are rewritten in place. Each re-read leaves a repair
   record naming the rewritten rows, which a score run uses to rescore exactly those rows (see
   :mod:`pipeline.scoring.run`); a file only touched or copied anew changes no row and costs no
@@ -44,6 +45,7 @@ from pipeline.errors import StoreBusyError
 from pipeline.flags import Flag
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.duplicate_files import FILE_FAILURES
+from pipeline.store.duplicate_records import duplicates_differ
 from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
 from pipeline.store.header_columns import band_units_in, merge_band_units
 from pipeline.store.ingest_report import merge_named
@@ -114,7 +116,9 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
 
     An object read by no recorded ingest (a clean object of a store made before file tables) cannot
     be compared; a flagged one counts as changed when a band flagged MISSING_FILE now has a file.
-    A second file of a band arriving, or going again, changes the object too (its DUPLICATE_ID).
+    A band's duplicate file arriving, going or replaced changes the object too (any of them may be
+    the one read); a record without duplicates' signatures (an earlier version's) counts as changed
+    where a band has duplicates now.
     Objects none of whose files is left are in ``gone`` with the bands they had. ``reread_all``:
     every object counts as changed whose bands read from a file all have one now (``--reread``).
     """
@@ -140,7 +144,9 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
     before_mtime = recorded.mtime_ns[record_rows[known]]
     now_size, now_mtime = now.size[known], now.mtime_ns[known]
     exists = now_size != NO_FILE
-    differs = exists & ((now_size != before_size) | (now_mtime != before_mtime))
+    before_duplicates = recorded.duplicates[record_rows[known]]
+    replaced = duplicates_differ(before_duplicates, now.duplicates[known])
+    differs = exists & ((now_size != before_size) | (now_mtime != before_mtime) | replaced)
     vanished = ~exists & (before_size != NO_FILE)
     changed = np.zeros(present.size, dtype=bool)
     lost = vanished.any(axis=1)
@@ -173,7 +179,7 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
         changed = ~(had_file & (now.size == NO_FILE)).any(axis=1)
     rows = present[changed]
     baseline = np.flatnonzero(~known & ~changed)
-    unrecorded = FileTable(ids[present[baseline]], bands, now.size[baseline], now.mtime_ns[baseline])
+    unrecorded = now.take(baseline)  # (the rows of ``now`` are those of ``present``)
     return Changes(
         rows=rows,
         object_ids=ids[rows],
@@ -212,7 +218,7 @@ def repair_rows_task(
     if kept.any():  # their earlier records stay the latest: the next ingest compares with those
         _, their_reasons = read_objects(layout, manifest.select_or_missing(ids[kept]), labels[kept])
         reasons.take_out(their_reasons, ids[kept])
-        table = FileTable(table.object_ids[~kept], table.bands, table.size[~kept], table.mtime_ns[~kept])
+        table = table.take(~kept)
     save_file_table(Path(table_path), table, stats_time)
     flags = dataset["flags"].values[~kept]
     bands = list(layout.band_names)
