@@ -18,6 +18,7 @@ from cutouts import band_file, cutout_image, sky, write_cutout, write_set
 from pipeline import paths
 from pipeline.flags import Flag
 from pipeline.store import ingest, open_store
+from pipeline.store.cutout_source import input_files
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")
@@ -113,11 +114,20 @@ def test_a_duplicate_read_in_place_of_a_broken_file_is_read_again_when_replaced(
     assert band_flags == Flag.DUPLICATE_ID
     assert ingest(EUCLID, root, store, dask_client).n_reread == 0
 
+    read = input_files(store, BROKEN)[1]["VIS"]  # a cutout names it as read: every file is as recorded
+    assert (read.status, read.path) == ("read", gz.relative_to(root).as_posix())
+    assert read.why.endswith("truncated file, so ingest read this duplicate of it")
+
     replaced = cutout_image(BROKEN, 5, VIS)  # the duplicate read is replaced by other pixels
     gz.write_bytes(gzip.compress(_fits_bytes(replaced, BROKEN, tmp_path)))
+    unknown = input_files(store, BROKEN)[1]["VIS"]  # not the file read: not named
+    assert unknown.status == "unknown" and unknown.path is None
+    plain = band_file(EUCLID, root, BROKEN, "VIS").relative_to(root).as_posix()
+    assert f"the duplicates of {plain} differ from those ingest found" in unknown.why
     report = ingest(EUCLID, root, store, dask_client)
     assert (report.n_reread, report.n_rewritten) == (1, 1)
     np.testing.assert_array_equal(_vis(store, BROKEN)[0], replaced)
+    assert input_files(store, BROKEN)[1]["VIS"].status == "read"
 
     # a duplicate that is not read, replaced: the object is read again, and its row stays as it was
     clean_gz.write_bytes(gzip.compress(_fits_bytes(cutout_image(CLEAN, 9, VIS), CLEAN, tmp_path)))
@@ -139,6 +149,8 @@ def test_stores_without_records_of_duplicates_read_objects_with_duplicates_once(
         np.savez(table, **kept)
     good = cutout_image(BROKEN, 0, VIS)
     gz.write_bytes(gzip.compress(_fits_bytes(good, BROKEN, tmp_path)))
+    unchecked = input_files(store, BROKEN)[1]["VIS"]  # the .fits is as recorded, its duplicate unknown
+    assert unchecked.status == "unchecked" and "preferred file only" in unchecked.why
     report = ingest(EUCLID, root, store, dask_client)
     assert (report.n_reread, report.n_rewritten) == (1, 1)  # only the object with a duplicate
     np.testing.assert_array_equal(_vis(store, BROKEN)[0], good)

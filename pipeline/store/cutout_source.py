@@ -7,9 +7,11 @@ the ingest's own discovery (:func:`pipeline.sources.discover` on that folder wit
 the same rules pick the same file, e.g. the ``.fits`` of a DUPLICATE_ID object with a ``.fits`` and
 a ``.fits.gz``, or the ``.fits.gz`` where the ``.fits`` is broken:
 :mod:`pipeline.sources.duplicate_files`) and compares each with what ingest recorded: the same size
-and modification time is the file read. A file changed since, a store without those records, a source
-folder moved or deleted: each is said, never an error (new-user trial: a cutout named no input file,
-and which of two duplicates was read could be learnt nowhere).
+and modification time is the file read (for a duplicate read in place of a broken preferred file,
+those of every file of the band: :mod:`pipeline.store.duplicate_records`). A file changed since, a
+store without those records, a source folder moved or deleted: each is said, never an error
+(new-user trial: a cutout named no input file, and which of two duplicates was read could be learnt
+nowhere).
 
 Finding the files again was chosen over recording paths at ingest (a new store column, which every
 store made so far would lack) by measurement (2-core machine, warm file cache, a 10,000-object
@@ -30,7 +32,9 @@ from pipeline.errors import LenshuntError
 from schemas.layout import Layout
 
 READ = "read"
-""":attr:`InputFile.status` of a file whose size and modification time are those ingest recorded."""
+""":attr:`InputFile.status` of a file whose size and modification time are those ingest recorded (of a
+duplicate read in place of a broken preferred file: those of every file of the band; :attr:`InputFile.why`
+then says why the preferred one was passed over)."""
 UNCHECKED = "unchecked"
 """The file the ingest's rules pick now; the store recorded nothing to compare it with."""
 UNKNOWN = "unknown"
@@ -64,6 +68,7 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
         The source folder as recorded, and band -> its file (every band of the layout).
     """
     from pipeline.sources import NoCutoutsError, discover
+    from pipeline.store.duplicate_records import NOT_RECORDED, signature
     from pipeline.store.file_records import NO_FILE, recorded_file_table
     from pipeline.store.zarr_store import read_attributes, store_layout
 
@@ -111,11 +116,21 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
             continue
         if size != NO_FILE and (stat.st_size, stat.st_mtime_ns) == (size, mtime):
             read, passed_over = _file_read(layout, band, path, others)
-            if passed_over:  # the preferred file is as ingest found it: it was passed over then too
-                why = f"{passed_over}the store records the size and time of the preferred file only"
-                found[band] = InputFile(_relative(read, source), UNCHECKED, why)
-            else:
+            duplicates = int(table.duplicates[recorded[0], column])
+            if not passed_over:  # the preferred file read fine, as it did when ingest found it so
                 found[band] = InputFile(relative, READ)
+            elif duplicates == NOT_RECORDED:  # the preferred file is as ingest found it: passed over then too
+                why = "the store records the size and time of the preferred file only (an earlier version's)"
+                found[band] = InputFile(_relative(read, source), UNCHECKED, f"{passed_over}{why}")
+            elif duplicates == signature(others):  # and its duplicates too: the same one was read
+                found[band] = InputFile(_relative(read, source), READ, passed_over.removesuffix("; "))
+            else:
+                found[band] = InputFile(
+                    None,
+                    UNKNOWN,
+                    f"{passed_over.removesuffix('; ')}, but the duplicates of {relative} differ from those "
+                    "ingest found (replaced, added or removed since; `lenshunt ingest` re-reads it)",
+                )
         else:
             found[band] = InputFile(
                 None,

@@ -154,6 +154,7 @@ def _say_input(header, source: str, found: InputFile) -> None:  # type: ignore[n
     if found.status == READ:
         comment += "LHFILE is the input file this band was read from, relative to LHSRCDIR (its size and"
         comment += " modification time are those recorded when it was read)."
+        comment += f" {found.why}." if found.why else ""  # a duplicate read: why not the preferred file
     elif found.status == UNCHECKED:
         comment += "LHFILE is the file the ingest's rules find for this band now, relative to LHSRCDIR; "
         comment += f"not confirmed as the file read: {found.why}."
