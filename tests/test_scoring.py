@@ -1083,3 +1083,29 @@ def test_parts_of_an_earlier_lenshunt_with_float32_scores_are_said(scored_setup,
     assert said in read_provenance(paths.catalog_fits(out)).extras["input_warnings"]
     again = score_store(store, bundle, out, dask_client, batch_size=8, overwrite=True)
     assert not any("float32" in warning for warning in again.input_warnings)
+
+
+def test_the_summary_rate_is_never_zero_for_rows_scored_and_absent_without_any(
+    scored_setup, dask_client, tmp_path
+):
+    """Trial: a score rerun of a few objects said ``(0 objects/s)``, as a small ingest once did; a rerun
+    that scored nothing said it too."""
+    from dataclasses import replace
+
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "run"
+    first = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=None)
+    assert first.n_rows_scored_now == len(IDS)
+    rate = len(IDS) / first.seconds
+    shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+    head = first.summary().splitlines()[0]
+    assert f"rows processed now ({shown} objects/s over {first.seconds:.1f} s), " in head, head
+    slow = replace(first, n_rows_scored_now=3, seconds=7.5).summary().splitlines()[0]
+    assert "3 rows processed now (0.4 objects/s over 7.5 s), " in slow, slow  # the trial's 0
+    instant = replace(first, seconds=0.0).summary().splitlines()[0]
+    assert f"{len(IDS)} rows processed now (took under 0.1 s), " in instant, instant
+    again = score_store(store, bundle, out, dask_client, batch_size=8, known_lenses=None)
+    assert again.n_rows_scored_now == 0
+    head = again.summary().splitlines()[0]
+    took = f"{again.seconds:.1f} s" if again.seconds >= 0.05 else "under 0.1 s"
+    assert "objects/s" not in head and f"0 rows processed now (took {took}), " in head, head

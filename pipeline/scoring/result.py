@@ -6,6 +6,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.rates import rate_text
+
 
 @dataclass
 class ScoreRunResult:
@@ -101,6 +103,17 @@ class ScoreRunResult:
     def objects_per_second(self) -> float:
         return self.n_rows_scored_now / self.seconds if self.seconds > 0 else 0.0
 
+    def rate_text(self) -> str:
+        """The pace of the rows processed now (:func:`pipeline.rates.rate_text`; trial: a rerun of a
+        few objects said ``0 objects/s``).
+
+        >>> ScoreRunResult("o", "s", "m", 4, 4, 3, "c.fits", "c.parquet", 2.5).rate_text()
+        '1.2 objects/s over 2.5 s'
+        >>> ScoreRunResult("o", "s", "m", 4, 4, 0, "c.fits", "c.parquet", 2.5).rate_text()
+        'took 2.5 s'
+        """
+        return rate_text(self.n_rows_scored_now, self.seconds)
+
     def summary(self, *, evaluated_next: bool = False) -> str:
         """What the run did, for the user: a few lines.
 
@@ -115,7 +128,7 @@ class ScoreRunResult:
         )
         lines = [
             f"score {self.store} with {self.model_id}: {self.n_rows_scored_now} rows processed now{again} "
-            f"({self.objects_per_second:.0f} objects/s), {self.n_scored}/{self.n_objects} scored in all",
+            f"({self.rate_text()}), {self.n_scored}/{self.n_objects} scored in all",
             f"  catalog: {self.catalog_fits}",
             f"           {self.catalog_parquet}",
         ]

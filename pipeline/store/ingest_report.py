@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.flags import documentation
+from pipeline.rates import rate_text
 from pipeline.store.header_columns import not_square_lines, scale_lines
 
 NAMED_OBJECTS = 5
@@ -124,25 +125,17 @@ class IngestReport:
         return self.n_read / self.seconds if self.seconds > 0 else 0.0
 
     def rate_text(self) -> str:
-        """``1.6 objects/s over 2.5 s``, the rate to two significant digits below 10 (trial: a small run
-        said ``0 objects/s``); ``took 2.5 s`` where no object was read.
+        """``1.6 objects/s over 2.5 s`` (:func:`pipeline.rates.rate_text`); ``took 2.5 s`` where no
+        object was read.
 
         Examples
         --------
         >>> IngestReport("s.zarr", "src", "lay", n_added=4, seconds=2.5).rate_text()
         '1.6 objects/s over 2.5 s'
-        >>> IngestReport("s.zarr", "src", "lay", n_reread=1, seconds=250.0).rate_text()
-        '0.004 objects/s over 250.0 s'
-        >>> IngestReport("s.zarr", "src", "lay", n_added=5000, seconds=2.0).rate_text()
-        '2500 objects/s over 2.0 s'
         >>> IngestReport("s.zarr", "src", "lay", seconds=2.5).rate_text()
         'took 2.5 s'
         """
-        rate = self.objects_per_second
-        if not self.n_read or rate <= 0:
-            return f"took {self.seconds:.1f} s"
-        number = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
-        return f"{number} objects/s over {self.seconds:.1f} s"
+        return rate_text(self.n_read, self.seconds)
 
     def summary(self) -> str:
         """A few human-readable lines for the CLI and flow logs."""
