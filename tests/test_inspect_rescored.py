@@ -70,6 +70,15 @@ def session_info(url: str) -> dict:
     return json.loads(body)
 
 
+def queue_refused(url: str, said: str) -> None:
+    """``/api/candidates`` and ``/api/next`` refuse the old queue as a grade is refused (trial: the
+    candidates were served on after grades were refused)."""
+    for path in ("api/candidates?start=0&n=20", "api/candidates?start=3&n=1", "api/next?after=0"):
+        status, body = get(url + path)
+        assert status == 409, (path, body)
+        assert json.loads(body) == {"error": said}, (path, body)
+
+
 def stop(process) -> str:
     process.send_signal(signal.SIGTERM)
     return process.communicate(timeout=60)[0]
@@ -84,6 +93,8 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
     try:
         info = session_info(url)
         assert info["model_id"] == "model-one" and info.get("catalog_rewritten") is None
+        status, body = get(url + "api/candidates?start=0&n=3")
+        assert status == 200 and [row["object_id"] for row in json.loads(body)] == order[:3], body
         assert post_grade(url, order[0], "A")[0] == 200
         # the grade consensus rewrites the catalog with the same provenance: grading goes on
         before = paths.catalog_parquet(out).stat().st_ino
@@ -102,6 +113,7 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
         assert "scored by model-two" in said and "scored by model-one" in said
         assert said.endswith(f"restart `lenshunt inspect {out}` to grade the new catalog"), said
         assert session_info(url).get("catalog_rewritten") == said  # the session says so too
+        queue_refused(url, said)  # and the old queue is not served on
     finally:
         stop(process)
     rows = read_grades(out / "grades" / "dan.jsonl")
@@ -112,6 +124,8 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
     try:
         assert session_info(url)["model_id"] == "model-two"
         assert session_info(url).get("catalog_rewritten") is None
+        status, body = get(url + "api/candidates?start=0&n=50")
+        assert status == 200 and order[2] in [row["object_id"] for row in json.loads(body)], body
         status, reply = post_grade(url, order[2], "C")
         assert status == 200, reply
     finally:
@@ -140,6 +154,7 @@ def test_a_page_open_while_its_run_grows_says_to_restart_not_that_an_object_is_u
             assert status == 409 and reply["error"].startswith(REWRITTEN), reply
             assert f"now {len(IDS) + 2} objects" in reply["error"], reply
         assert session_info(url).get("catalog_rewritten").startswith(REWRITTEN)
+        queue_refused(url, session_info(url)["catalog_rewritten"])
     finally:
         stop(process)
     assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
@@ -167,11 +182,21 @@ def test_the_page_shows_why_it_refuses_a_grade_after_a_rescoring(scored, dask_cl
             assert f"restart `lenshunt inspect {out}`" in said
             assert browser.evaluate("document.getElementById('status').className") == "error"
             assert browser.evaluate("document.body.dataset.objectId") == first  # it stays
-            browser.navigate(url)  # a reloaded page says so before any key
+            browser.press("ArrowRight")  # moving on in the old queue: refused alike, and said
+            browser.wait_for(f"{idle} && {status_text}.startsWith('not gradable')")
+            said = browser.evaluate(status_text)
+            assert said.startswith(f"not gradable: {REWRITTEN}"), said
+            assert f"restart `lenshunt inspect {out}`" in said
+            browser.navigate(url)  # a reloaded page says so before any key, and shows no old candidate
             browser.wait_for("document.body.dataset.ready === '1'")
             said = browser.evaluate(status_text)
             assert said.startswith(f"not gradable: {REWRITTEN}"), said
             assert browser.evaluate("document.getElementById('status').className") == "error"
+            assert not browser.evaluate("document.body.dataset.objectId")
+            assert browser.evaluate("document.getElementById('object-id').textContent") == ""
+            browser.press("a")  # a key then says the same, and saves nothing
+            browser.wait_for(f"{idle} && {status_text}.startsWith('not gradable')")
+            assert browser.evaluate(status_text).startswith(f"not gradable: {REWRITTEN}")
     finally:
         stop(process)
     assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty

@@ -193,7 +193,23 @@ class InspectSession:
         """Why this page may no longer grade (a score run replaced the run's catalog); None if not."""
         return self.catalog_watch.rewritten() if self.catalog_watch is not None else None
 
+    def check_current(self) -> None:
+        """Refuse to serve the queue once a score run replaced the run's catalog: its objects, order,
+        scores and ranks are the old catalog's (trial: ``/api/candidates`` served them on while grades
+        were refused).
+
+        Raises
+        ------
+        CatalogRewrittenError
+            Saying why, and to restart ``lenshunt inspect`` (as :meth:`grade` does).
+        """
+        rewritten = self.catalog_rewritten()
+        if rewritten is not None:
+            raise CatalogRewrittenError(rewritten)
+
     def candidates(self, start: int, n: int) -> list[dict]:
+        """``n`` candidates of the queue from position ``start``; refused as :meth:`check_current` says."""
+        self.check_current()
         ids = self.queue[max(start, 0) : max(start, 0) + min(max(n, 0), MAX_BATCH)]
         return [self._candidate(int(object_id), max(start, 0) + i) for i, object_id in enumerate(ids)]
 
@@ -259,9 +275,7 @@ class InspectSession:
         UnknownObjectError
             For an id the run's catalog does not hold.
         """
-        rewritten = self.catalog_rewritten()
-        if rewritten is not None:  # trial: grades saved with the old model's scores after a rescoring
-            raise CatalogRewrittenError(rewritten)
+        self.check_current()  # trial: grades saved with the old model's scores after a rescoring
         if not isinstance(object_id, int | np.integer) or isinstance(object_id, bool):
             raise GradeError(
                 f"object_id {object_id!r} is not an integer: give the object's id as a JSON integer"

@@ -10,9 +10,11 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             run's catalog since it loaded it; null while not)
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
                             score, spread, rank, flags (and each band's, ``band_flags``), known-lens
-                            match and this inspector's grade and its time (``grade_time``)
+                            match and this inspector's grade and its time (``grade_time``); refused
+                            (409, as a grade) once a score run replaced the run's catalog
 ``GET /api/next``           ``?after=i``: the position to move forward to (the next object not
-                            graded since the server started) and how many graded ones it passed
+                            graded since the server started) and how many graded ones it passed;
+                            refused (409) as ``/api/candidates``
 ``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time}``: saved (fsync)
                             before the reply, which names the grade it replaced (``previous``) and
                             whether the page knew it (``unseen``: another tab gave it); refused (409)
@@ -122,6 +124,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         self._send(HTTPStatus.BAD_REQUEST, {"error": "after must be an integer"})
                         return
+                    session.check_current()  # the old queue's positions, as /api/candidates
                     position = session.next_position(after)
                     self._send(HTTPStatus.OK, {"position": position, "passed": max(position - after - 1, 0)})
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
@@ -130,6 +133,8 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
                 else:
                     self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
+            except CatalogRewrittenError as error:  # the queue is the old catalog's: as a grade is refused
+                self._send(HTTPStatus.CONFLICT, {"error": _message(error)})
             except (UnknownObjectError, ValueError) as error:
                 self._send(HTTPStatus.NOT_FOUND, {"error": _message(error)})
 
