@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from pipeline.store import older_rules_note, store_summary
+from pipeline.store import older_rules_note, pending_warning, store_summary
 from schemas.layout import available_layouts
 
 USES_PREFECT = False
@@ -23,12 +23,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"store      {args.store}")
     print(f"layout     {attributes.layout}  groups {attributes.groups}")
     print(f"objects    {summary.n_objects}  (chunks of {attributes.chunk_objects})")
-    if summary.n_pending:
-        planned = f"{summary.n_pending} more objects" if summary.n_pending > 0 else "more objects"
-        print(
-            f"pending    an interrupted ingest planned {planned}, not committed yet; rerun "
-            f"`lenshunt ingest SOURCE {args.store}` to finish it"
-        )
+    if summary.n_pending:  # in the words of score, train and cutout, which leave them out
+        print(f"pending    {pending_warning(args.store, 'left out by score, train and cutout')}")
     print(f"labels     lens {summary.n_lens}, non-lens {summary.n_non_lens}, unknown {summary.n_unknown}")
     print(
         f"flagged    {summary.n_flagged}"

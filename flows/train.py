@@ -29,7 +29,7 @@ from pipeline.errors import BundleError
 from pipeline.locking import check_not_busy, output_lock
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
-from pipeline.store import read_attributes, store_layout
+from pipeline.store import check_has_objects, pending_warning, read_attributes, store_layout
 from pipeline.training import (
     RECIPE_OPTIONS,
     Split,
@@ -141,6 +141,13 @@ TRAIN_BUSY = "wait for it to finish, or train into another directory"
 """What a second training into one OUT is told."""
 
 
+def uncommitted_note(store: str | Path) -> str:
+    """What an interrupted ingest of ``store`` left uncommitted, which training leaves out (it reads
+    the committed objects only), and how to finish it; "" when none is pending (trial: ``lenshunt
+    score`` said it, ``lenshunt train`` nothing)."""
+    return pending_warning(store, "which this training leaves out", "train again")
+
+
 @flow(name="lenshunt-train", log_prints=True)
 def train_flow(
     store: str, out: str, overwrite: bool = False, seeds: int = 1, **config: Any
@@ -169,6 +176,9 @@ def train_flow(
 def _train_members(
     store: str, out: str, overwrite: bool, members: list[tuple[str | None, TrainConfig]]
 ) -> TrainResult | list[TrainResult]:
+    note = uncommitted_note(store)
+    if note:  # said as it starts (the CLI says it again after the summary)
+        get_run_logger().warning(note)
     if len(members) > 1:  # an ensemble replaces OUT whole once every member and ensemble.json are done
         with replacing(out, overwrite) as work:
             return _train_ensemble(store, out, str(work), overwrite, members)
@@ -273,7 +283,9 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     one line before Prefect starts (trial: three Prefect error lines first), as is a missing or
     unreadable store (trial: a mistyped path failed only after Prefect had started).
     """
-    layout = store_layout(read_attributes(store))
+    attributes = read_attributes(store)
+    check_has_objects(store, attributes, "nothing to train on")  # trial (score): a KeyError traceback
+    layout = store_layout(attributes)
     if config.grades:
         check_grades(store, config)
     if config.init is not None:
@@ -311,4 +323,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for one in result if isinstance(result, list) else [result]:
         print(one.summary())
+    note = uncommitted_note(args.store)
+    if note:
+        print(f"  WARNING: {note}")
     return 0

@@ -23,16 +23,15 @@ EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(310000, 310012))
 
 
-def test_a_score_run_says_what_an_interrupted_ingest_left_uncommitted(tmp_path, dask_client):
-    source = write_set(EUCLID, tmp_path / "src", IDS[:4])
-    store = tmp_path / "store.zarr"
-    ingest(EUCLID, source, store, dask_client, chunk_objects=4)
-    write_set(EUCLID, source, IDS[4:])  # 8 more, of which an ingest killed with -9 wrote one region
-    manifest = discover(EUCLID, source)
-    new_ids = manifest.object_ids[4:]
+def interrupt_ingest(layout, source, store, n_before: int, n_new: int) -> None:
+    """What an ingest of ``n_new`` more objects of ``source`` killed with -9 leaves: its plan pending,
+    the arrays grown, its first region written but not committed."""
+    manifest = discover(layout, source)
+    new_ids = manifest.object_ids[n_before:]
+    assert len(new_ids) == n_new
     plan_id = start_plan(store, new_ids)
-    labels, _ = labels_for(EUCLID, new_ids, source)
-    start, stop = plan_regions(4, 8, 4)[0]
+    labels, _ = labels_for(layout, new_ids, source)
+    start, stop = plan_regions(n_before, n_new, read_attributes(store).chunk_objects)[0]
     ingest_region(
         str(store),
         read_attributes(store).layout_yaml,
@@ -42,6 +41,14 @@ def test_a_score_run_says_what_an_interrupted_ingest_left_uncommitted(tmp_path, 
         manifest.select_or_missing(new_ids[: stop - start]),
         labels[: stop - start],
     )
+
+
+def test_a_score_run_says_what_an_interrupted_ingest_left_uncommitted(tmp_path, dask_client):
+    source = write_set(EUCLID, tmp_path / "src", IDS[:4])
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, source, store, dask_client, chunk_objects=4)
+    write_set(EUCLID, source, IDS[4:])  # 8 more, of which an ingest killed with -9 wrote one region
+    interrupt_ingest(EUCLID, source, store, 4, 8)
     result = score_store(store, shipped_model(), tmp_path / "run", dask_client, known_lenses=None)
     assert (result.n_scored, result.n_objects) == (4, 4)
     assert (
@@ -81,3 +88,78 @@ def test_a_store_whose_first_ingest_was_killed_is_nothing_to_score_in_one_line(t
     assert str(refused.value) == expected
     _assert_one_line_errors_before_prefect([(("score", str(store), "--out", str(tmp_path / "o")), expected)])
     assert not (tmp_path / "run").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.prefect
+def test_train_and_cutout_say_what_an_interrupted_ingest_left_uncommitted(
+    prefect_harness, tmp_path, dask_client, capsys
+):
+    """Trial: ``lenshunt score`` said so; ``lenshunt train`` trained on the committed objects unsaid and
+    ``lenshunt cutout`` of an uncommitted object said it was not in the store."""
+    import json
+
+    from test_training import LAYOUT
+
+    from flows.cli import main
+
+    ids = list(range(520000, 520032))
+    labels = {object_id: index % 2 for index, object_id in enumerate(ids)}
+    source = write_set(LAYOUT, tmp_path / "src", ids[:24], labels)
+    store = tmp_path / "store.zarr"
+    ingest(LAYOUT, source, store, dask_client, chunk_objects=4)
+    write_set(LAYOUT, source, ids[24:], labels)  # 8 more, of which the killed ingest wrote 4
+    interrupt_ingest(LAYOUT, source, store, 24, 8)
+    warning = (
+        "an interrupted ingest planned 8 more objects, not committed yet, {}: rerun "
+        f"`lenshunt ingest {source} {store}` to finish it, then {{}}"
+    )
+
+    out = tmp_path / "cut"
+    assert main(["cutout", str(store), str(ids[0]), "--out", str(out), "--bands", "VIS"]) == 0
+    capsys.readouterr()
+    for object_id in (ids[25], ids[30]):  # its region written, and not
+        assert main(["cutout", str(store), str(object_id), "--out", str(out)]) == 1
+        said = capsys.readouterr().err.strip()
+        assert said == f"lenshunt cutout: error: object {object_id} is not in {store} yet: " + warning.format(
+            f"among them {object_id}", "write its cutouts again"
+        )
+    assert main(["cutout", str(store), "1", "--out", str(out)]) == 1  # in no plan: not in the store
+    assert capsys.readouterr().err.strip() == (
+        f"lenshunt cutout: error: object 1 is not in {store}; `lenshunt info {store}` shows what it holds"
+    )
+    assert sorted(path.name for path in out.iterdir()) == [f"{ids[0]}_VIS.fits"]
+
+    model = tmp_path / "model"
+    options = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--downsample", "4"]
+    assert main(["train", str(store), str(model), *options]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    said = "  WARNING: " + warning.format("which this training leaves out", "train again")
+    assert printed[-1] == said, printed
+    split = json.loads((model / "training" / "split.json").read_text())
+    assert sorted(split["train_object_ids"] + split["val_object_ids"]) == ids[:24]  # the committed ones
+
+    assert main(["info", str(store)]) == 0  # in the same words
+    pending = "pending    " + warning.format("left out by score, train and cutout", "")
+    assert pending.removesuffix(", then ") in capsys.readouterr().out.splitlines()
+
+    ingest(LAYOUT, source, store, dask_client)  # finished: nothing said any more
+    assert main(["cutout", str(store), str(ids[30]), "--out", str(out), "--bands", "VIS"]) == 0
+    assert main(["train", str(store), str(model), "--overwrite", *options]) == 0
+    assert "interrupted ingest" not in capsys.readouterr().out
+
+
+def test_a_store_whose_first_ingest_was_killed_is_nothing_to_train_on_in_one_line(tmp_path):
+    from test_cli_process import _assert_one_line_errors_before_prefect
+
+    from pipeline.store.zarr_store import create_store
+
+    source = write_set(EUCLID, tmp_path / "src", IDS[:6])
+    store = tmp_path / "store.zarr"
+    create_store(store, EUCLID, source=str(source), chunk_objects=16)
+    start_plan(store, discover(EUCLID, source).object_ids, source=str(source))  # killed before a region
+    expected = (
+        f"{store} holds no committed object yet (an interrupted ingest planned 6 objects: rerun "
+        f"`lenshunt ingest {source} {store}` to finish it): nothing to train on"
+    )
+    _assert_one_line_errors_before_prefect([(("train", str(store), str(tmp_path / "m")), expected)])
+    assert not (tmp_path / "m").exists()

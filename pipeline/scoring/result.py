@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,14 +89,10 @@ class ScoreRunResult:
         'an interrupted ingest planned 700 more objects, not committed yet, which this run does not
          score: rerun `lenshunt ingest cutouts s` to finish it, then score again'
         """
-        if not self.n_pending:
-            return ""
-        planned = f"{self.n_pending} more objects" if self.n_pending > 0 else "more objects"
-        source = shlex.quote(self.pending_source) if self.pending_source else "SOURCE"
-        return (
-            f"an interrupted ingest planned {planned}, not committed yet, which this run does not score: "
-            f"rerun `lenshunt ingest {source} {shlex.quote(self.store)}` to finish it, then score again"
-        )
+        from pipeline.store.summary import pending_warning
+
+        plan = (self.n_pending, self.pending_source)
+        return pending_warning(self.store, "which this run does not score", "score again", plan)
 
     @property
     def objects_per_second(self) -> float:

@@ -35,6 +35,7 @@ _EXPORTS = {
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
     "older_rules_note": "pipeline.store.reader_revision",
+    "pending_warning": "pipeline.store.summary",
     "open_store": "pipeline.store.zarr_store",
     "plan_regions": "pipeline.store.ingestion",
     "read_attributes": "pipeline.store.zarr_store",
@@ -60,6 +61,7 @@ __all__ = [
     "ingest",
     "older_rules_note",
     "open_store",
+    "pending_warning",
     "plan_regions",
     "read_attributes",
     "read_column",
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
-    from pipeline.store.summary import StoreSummary, check_has_objects, store_summary
+    from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,
         DEFAULT_INNER_CHUNK_OBJECTS,

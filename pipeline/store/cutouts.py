@@ -176,6 +176,24 @@ def _read_row(dataset, name: str, row: int) -> tuple[np.ndarray | None, str]:  #
         return None, _reason(exc)
 
 
+def _not_in(store: str | os.PathLike[str], attributes, object_id: int) -> str:
+    """Why ``object_id`` has no committed row: one an interrupted ingest planned and did not commit
+    is named as such, with how to finish it (trial: "not in" the store, which ``lenshunt info`` said
+    an ingest was still to finish)."""
+    from pipeline.store.summary import pending_object_ids, pending_warning
+
+    planned = pending_object_ids(store, attributes)
+    if planned is None:  # a plan is pending, its file unreadable: it may hold the object
+        return f"object {object_id} is not in {store}: " + pending_warning(
+            store, "which may hold it", "write its cutouts again"
+        )
+    if object_id in planned:
+        return f"object {object_id} is not in {store} yet: " + pending_warning(
+            store, f"among them {object_id}", "write its cutouts again"
+        )
+    return f"object {object_id} is not in {store}; `lenshunt info {store}` shows what it holds"
+
+
 def write_cutouts(
     store: str | os.PathLike[str],
     object_id: int,
@@ -212,7 +230,8 @@ def write_cutouts(
     Raises
     ------
     StoreError
-        If the object is not in the store, a band is unknown, a file exists, or the store's
+        If the object is not in the store (or not committed yet: an interrupted ingest planned it,
+        and the message says how to finish that ingest), a band is unknown, a file exists, or the store's
         ``object_id`` cannot be read.
     """
     from astropy.io import fits
@@ -223,7 +242,7 @@ def write_cutouts(
     dataset = open_store(store, chunks=None)
     rows = np.flatnonzero(read_column(dataset, "object_id", store=store) == int(object_id))
     if rows.size == 0:
-        raise StoreError(f"object {object_id} is not in {store}; `lenshunt info {store}` shows what it holds")
+        raise StoreError(_not_in(store, attributes, int(object_id)))
     row = int(rows[0])
     all_bands = list(attributes.bands)
     unknown = sorted(set(bands or []) - set(all_bands))

@@ -194,16 +194,79 @@ def pending_plan(path: str | os.PathLike[str], attributes: StoreAttributes) -> t
 
     ``(0, "")`` when no plan is pending; ``(-1, the store's source)`` when a plan is pending but its
     file cannot be read. The rows of such a plan lie past ``n_objects``: readers that keep to the
-    committed rows (score, train, ``lenshunt info``) leave them out, and say so.
+    committed rows (score, train, cutout, ``lenshunt info``) leave them out, and say so
+    (:func:`pending_warning`).
     """
+    pending, plan = _read_plan(path, attributes)
+    if not pending:
+        return 0, ""
+    if plan is None:
+        return -1, attributes.source  # a plan is pending but its file is unreadable
+    return len(plan[0]), plan[1] or attributes.source
+
+
+def pending_object_ids(path: str | os.PathLike[str], attributes: StoreAttributes) -> set[int] | None:
+    """The ids of the objects an interrupted ingest planned and did not commit: empty when no plan is
+    pending, None when one is but its file cannot be read."""
+    pending, plan = _read_plan(path, attributes)
+    if not pending:
+        return set()
+    return None if plan is None else set(plan[0])
+
+
+def _read_plan(
+    path: str | os.PathLike[str], attributes: StoreAttributes
+) -> tuple[bool, tuple[list[int], str] | None]:
+    """Whether a plan is pending, and its object ids and source ("": the store's); None where its
+    file cannot be read."""
     plan_id = (attributes.model_extra or {}).get(PENDING_PLAN_ATTR)
     if not plan_id:
-        return 0, ""
+        return False, None
     try:
         plan = json.loads(paths.ingest_plan_file(Path(path), plan_id).read_text())
-        return len(plan["object_ids"]), str(plan.get("source") or attributes.source)
+        return True, ([int(object_id) for object_id in plan["object_ids"]], str(plan.get("source") or ""))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return -1, attributes.source  # a plan is pending but its file is unreadable
+        return True, None
+
+
+def pending_warning(
+    path: str | os.PathLike[str], which: str, then: str = "", plan: tuple[int, str] | None = None
+) -> str:
+    """What an interrupted ingest of the store at ``path`` left uncommitted, and how to finish it; ""
+    when no plan is pending. Score, train, cutout and ``lenshunt info`` say it in these words.
+
+    Parameters
+    ----------
+    path
+        The store.
+    which
+        What the command does without them, e.g. ``which this run does not score``.
+    then
+        What to do once the ingest is finished, e.g. ``score again`` ("": nothing said).
+    plan
+        :func:`pending_plan` of the store, where the caller has it (else it is read).
+
+    Examples
+    --------
+    >>> pending_warning("s.zarr", "which this run does not score", "score again", (700, "cut outs"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    "an interrupted ingest planned 700 more objects, not committed yet, which this run does not score:
+     rerun `lenshunt ingest 'cut outs' s.zarr` to finish it, then score again"
+    >>> pending_warning("s.zarr", "which this run does not score", "score again", (0, ""))
+    ''
+    """
+    n_pending, source = plan if plan is not None else pending_plan(path, read_attributes(path))
+    if not n_pending:
+        return ""
+    import shlex
+
+    planned = f"{n_pending} more objects" if n_pending > 0 else "more objects"
+    source = shlex.quote(source) if source else "SOURCE"
+    return (
+        f"an interrupted ingest planned {planned}, not committed yet, {which}: rerun "
+        f"`lenshunt ingest {source} {shlex.quote(str(path))}` to finish it"
+        + (f", then {then}" if then else "")
+    )
 
 
 def check_has_objects(path: str | os.PathLike[str], attributes: StoreAttributes, what: str) -> None:
