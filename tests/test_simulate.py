@@ -158,6 +158,17 @@ def test_lenses_are_counted_by_a_bare_column_rule_as_ingest_labels_them(tmp_path
     assert f"{summary.n_lenses} lenses by the layout's rule" in summary.summary()
 
 
+def test_the_summary_rate_is_never_zero_for_objects_simulated(tmp_path):
+    """A slow simulation said ``0.0 objects/s`` (ingest and score said 0 once: one rate for all)."""
+    from dataclasses import replace
+
+    summary = simulate_set("sglc1-space", 2, tmp_path, seed=1)
+    assert f"{summary.n_lenses} lenses by the layout's rule): " in summary.summary()
+    slow = replace(summary, seconds=100.0).summary()
+    assert "): 0.02 objects/s over 100.0 s on " in slow, slow
+    assert "objects/s" not in replace(summary, n_objects=0, seconds=3.0).summary()
+
+
 def test_weak_lens_draws_can_fail_the_rule(tmp_path):
     config = SimulationConfig(failed_lens_fraction=1.0)
     simulate_set("sglc1-space", 6, tmp_path, seed=5, lens_fraction=1.0, config=config)

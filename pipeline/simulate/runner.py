@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.rates import rate_text
 from pipeline.simulate.catalog import (
     RUN_PREFIX,
     catalog_columns,
@@ -65,14 +66,15 @@ class SimulationSummary:
     n_workers: int
 
     def summary(self) -> str:
-        """One line for logs and the command line."""
+        """One line for logs and the command line (the rate as ingest's and score's,
+        :func:`pipeline.rates.rate_text`: a slow simulation said ``0.0 objects/s``)."""
         catalog = (
             f"catalog {self.catalog_path} ({self.n_catalog_rows} rows)" if self.catalog_path else "no catalog"
         )
         return (
             f"simulated {self.n_objects} {self.layout} objects (ids {self.first_id}-{self.last_id}, "
-            f"{self.n_lenses} lenses by the layout's rule) in {self.seconds:.1f} s: "
-            f"{self.objects_per_second:.1f} objects/s on {self.n_workers} worker(s); {catalog}"
+            f"{self.n_lenses} lenses by the layout's rule): {rate_text(self.n_objects, self.seconds)} "
+            f"on {self.n_workers} worker(s); {catalog}"
         )
 
 
