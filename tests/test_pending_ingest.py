@@ -8,6 +8,8 @@ cluster, a real score run with the shipped model.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import xarray as xr
 from cutouts import write_set
@@ -67,22 +69,29 @@ def test_a_score_run_says_what_an_interrupted_ingest_left_uncommitted(tmp_path, 
     assert rerun.n_pending == 0 and "interrupted ingest" not in rerun.summary()
 
 
-def test_a_store_whose_first_ingest_was_killed_is_nothing_to_score_in_one_line(tmp_path, dask_client):
-    """Trial: an ingest killed before its first region committed left a store of 0 objects and a plan;
-    ``lenshunt score`` of it failed with ``KeyError: 'flags_added'`` and a traceback."""
-    from test_cli_process import _assert_one_line_errors_before_prefect
-
-    from pipeline.errors import StoreError
+def _killed_before_a_region(tmp_path, what: str) -> tuple[Path, str]:
+    """A store whose first ingest of 6 objects was killed before a region committed, and the refusal
+    of a command that needs objects (``what`` it has nothing for)."""
     from pipeline.store.zarr_store import create_store
 
     source = write_set(EUCLID, tmp_path / "src", IDS[:6])
     store = tmp_path / "store.zarr"
     create_store(store, EUCLID, source=str(source), chunk_objects=16)
     start_plan(store, discover(EUCLID, source).object_ids, source=str(source))  # killed before a region
-    expected = (
+    return store, (
         f"{store} holds no committed object yet (an interrupted ingest planned 6 objects: rerun "
-        f"`lenshunt ingest {source} {store}` to finish it): nothing to score"
+        f"`lenshunt ingest {source} {store}` to finish it): {what}"
     )
+
+
+def test_a_store_whose_first_ingest_was_killed_is_nothing_to_score_in_one_line(tmp_path, dask_client):
+    """Trial: an ingest killed before its first region committed left a store of 0 objects and a plan;
+    ``lenshunt score`` of it failed with ``KeyError: 'flags_added'`` and a traceback."""
+    from test_cli_process import _assert_one_line_errors_before_prefect
+
+    from pipeline.errors import StoreError
+
+    store, expected = _killed_before_a_region(tmp_path, "nothing to score")
     with pytest.raises(StoreError) as refused:
         score_store(store, shipped_model(), tmp_path / "run", dask_client, known_lenses=None)
     assert str(refused.value) == expected
@@ -151,15 +160,6 @@ def test_train_and_cutout_say_what_an_interrupted_ingest_left_uncommitted(
 def test_a_store_whose_first_ingest_was_killed_is_nothing_to_train_on_in_one_line(tmp_path):
     from test_cli_process import _assert_one_line_errors_before_prefect
 
-    from pipeline.store.zarr_store import create_store
-
-    source = write_set(EUCLID, tmp_path / "src", IDS[:6])
-    store = tmp_path / "store.zarr"
-    create_store(store, EUCLID, source=str(source), chunk_objects=16)
-    start_plan(store, discover(EUCLID, source).object_ids, source=str(source))  # killed before a region
-    expected = (
-        f"{store} holds no committed object yet (an interrupted ingest planned 6 objects: rerun "
-        f"`lenshunt ingest {source} {store}` to finish it): nothing to train on"
-    )
+    store, expected = _killed_before_a_region(tmp_path, "nothing to train on")
     _assert_one_line_errors_before_prefect([(("train", str(store), str(tmp_path / "m")), expected)])
     assert not (tmp_path / "m").exists()
