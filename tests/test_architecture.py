@@ -30,7 +30,7 @@ STAGE_RANK = {
     "training": 7,
     "inspection": 7,  # the grading page; grade logs and consensus live in evaluation
 }
-TOP_MODULES = {"atomic", "errors", "flags", "lazy", "locking", "paths"}
+TOP_MODULES = {"atomic", "errors", "flags", "lazy", "locking", "paths", "rates"}
 FORBIDDEN_IN_LIBRARY = ("prefect", "flows")
 
 
