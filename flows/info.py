@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from pipeline.store import older_rules_note, pending_warning, store_summary
+from pipeline.store import older_rules_note, pending_warning, read_without_files, store_summary
 from schemas.layout import available_layouts
 
 USES_PREFECT = False
@@ -26,6 +26,12 @@ def run(args: argparse.Namespace) -> int:
     if summary.n_pending:  # in the words of score, train and cutout, which leave them out
         print(f"pending    {pending_warning(args.store, 'left out by score, train and cutout')}")
     print(f"labels     lens {summary.n_lens}, non-lens {summary.n_non_lens}, unknown {summary.n_unknown}")
+    without = read_without_files(args.store)  # None: not recorded (a store ingested before it was)
+    if without is not None and without.n:  # trial: said once by the ingest, then nowhere
+        print(
+            f"no file    {without.counted()}: not in the store, not scored; their files may not have "
+            "arrived yet (the latest ingest's label catalog)"
+        )
     print(
         f"flagged    {summary.n_flagged}"
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))

@@ -73,6 +73,12 @@ def file_baseline_table(store: Path, baseline_id: str) -> Path:
     return bookkeeping_dir(store) / "files" / f"baseline-{baseline_id}.files.npz"
 
 
+def without_files_record(store: Path) -> Path:
+    """The label catalog's objects with no file in the source and not in the store, as of the latest
+    ingest: their ids and labels (:mod:`pipeline.store.without_files`)."""
+    return bookkeeping_dir(store) / "labels" / "without-files.npz"
+
+
 def repair_records_dir(store: Path) -> Path:
     return bookkeeping_dir(store) / "repairs"
 
@@ -168,9 +174,14 @@ EVALUATION_OPTIONS = "evaluation.json"
 of a run evaluated with ``--top-n 24`` made a gallery of 48). Not in :data:`REPORT_WRITTEN`: the
 user's choices outlive a score run that deletes the evaluation's results."""
 
-REPORT_DOWNLOADS = ("catalog.fits", "catalog.parquet", "catalog.vot", "metrics.json")
-"""The files the evaluation copies into the report's ``files/`` folder (the run's catalogs and
-metrics, :func:`catalog_fits` ... :func:`metrics_file`); anything else there is the user's."""
+WITHOUT_FILES_LIST = "objects_without_files.csv"
+"""The list an evaluation writes into the report's ``files/`` folder of the label catalog's objects that
+have no file (``object_id,label``; :mod:`pipeline.evaluation.without_files`), where the store records some."""
+
+REPORT_DOWNLOADS = ("catalog.fits", "catalog.parquet", "catalog.vot", "metrics.json", WITHOUT_FILES_LIST)
+"""The files the evaluation places into the report's ``files/`` folder (the run's catalogs and
+metrics, :func:`catalog_fits` ... :func:`metrics_file`, copied or linked, and the list
+:data:`WITHOUT_FILES_LIST` it writes); anything else there is the user's."""
 
 
 def shipped_model() -> Path:

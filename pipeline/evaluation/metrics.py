@@ -248,6 +248,18 @@ class Metrics(BaseModel):
     n_unlabelled: int = Field(ge=0, description="Objects with unknown label (scored or not)")
     n_objects: int = Field(ge=0, description="All objects given")
     n_pos_unscored: int = Field(ge=0, description="Lenses left unscored: lost to completeness")
+    n_catalog_without_files: int | None = Field(
+        default=None,
+        ge=0,
+        description="Objects of the label catalog with no file (not in the store), at the store's latest "
+        "ingest: not scored, and in no count above; None: not recorded (a store ingested before it was)",
+    )
+    n_pos_without_files: int | None = Field(
+        default=None,
+        ge=0,
+        description="Lenses among them: lost to completeness too, but left out of the recall, which counts "
+        "the scored lenses of the store",
+    )
     notes: list[str] = Field(default_factory=list, description="Why a metric is None, and other caveats")
     n_learned_trained: int | None = Field(
         default=None,

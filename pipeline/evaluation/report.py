@@ -80,7 +80,11 @@ METRIC_NAMES = {
     "n_unscored": "Objects not scored",
     "n_unlabelled": "Objects without label",
     "n_pos_unscored": "Lenses not scored",
+    "n_pos_without_files": "Lenses without files",
+    "n_catalog_without_files": "Catalog objects without files",
 }
+NOT_RECORDED = frozenset({"n_pos_without_files", "n_catalog_without_files"})
+"""Metrics whose row is left out where they are None (a store that did not record them)."""
 
 
 def _href(path: Path, out_dir: Path, subdir: str) -> str:
@@ -196,6 +200,8 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
     fields = Metrics.model_fields
     rows = []
     for name, display in METRIC_NAMES.items():
+        if name in NOT_RECORDED and getattr(metrics, name) is None:
+            continue
         shown = [
             ""
             if of is None

@@ -216,11 +216,20 @@ def _evaluate_into(
     from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
     from pipeline.evaluation.plots import make_evaluation_plots
     from pipeline.evaluation.report import build_report
+    from pipeline.evaluation.without_files import (
+        not_in_run_note,
+        with_without_files,
+        without_files_download,
+        without_files_note,
+    )
     from pipeline.flags import Flag
+    from pipeline.store import read_without_files
     from pipeline.store.zarr_store import read_attributes, store_layout
 
     catalog, notes = with_store_labels(catalog, store)
     notes += catalog_behind_note(out_dir) + images_changed_note(out_dir, store)
+    notes += not_in_run_note(catalog, store)  # trial: labelled objects dropped out of every count
+    without_files = read_without_files(store)  # None: not recorded
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
     metrics = None
@@ -235,6 +244,7 @@ def _evaluate_into(
             # what the page says of the catalog measured goes into metrics.json too (trial: a catalog
             # behind its score parts was noted on the page only)
             metrics = metrics.model_copy(update={"notes": [*notes, *warnings, *metrics.notes]})
+            metrics = with_without_files(metrics, without_files)
         plots = make_evaluation_plots(labels if has_labels else None, scores, stage, threshold=threshold)
 
     top = select_top(catalog, top_n)
@@ -249,7 +259,10 @@ def _evaluate_into(
         write_metrics(metrics, stage / paths.metrics_file(out_dir).name)
     options = {"top_n": top_n, "beta": beta, "threshold": threshold}
     (stage / paths.EVALUATION_OPTIONS).write_text(json.dumps(options, indent=2) + "\n")
+    if metrics is None and (note := without_files_note(without_files)):
+        notes += (note,)
     downloads = report_downloads(stage, out_dir)  # hard links to the catalogs where the disk allows
+    downloads += [link] if (link := without_files_download(stage, without_files)) else []
     build_report(
         stage,
         catalog=catalog,

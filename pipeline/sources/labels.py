@@ -103,6 +103,9 @@ class Labels:
     notes: tuple[str, ...] = ()
     without_row: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """Ids of ``object_ids`` that have no row in the catalog (int64; empty without a catalog)."""
+    without_file: pd.Series | None = None
+    """The catalog's labels (int8) of the ids it names that have no file in the source and are not in the
+    store, indexed by id in ascending order; None when ``source_ids`` was not given or there is no catalog."""
 
     def without_row_note(self, what: str) -> str | None:
         """A line saying how many of ``what`` have no catalog row and are labelled unknown, or None.
@@ -340,7 +343,7 @@ def load_labels(
     With ``source_ids`` (every object id that has a file in the source or is in the store), the
     notes also say how many catalog rows name none of them (a list that names objects not
     delivered), with a few of their ids: they cannot be ingested, and were otherwise dropped
-    without a word.
+    without a word. Their labels are :attr:`Labels.without_file`.
     """
     path = Path(catalog) if catalog else find_label_catalog(layout, root)
     if path is None:
@@ -353,15 +356,17 @@ def load_labels(
     aligned = labels.reindex(ids).fillna(LABEL_UNKNOWN)
     without_row = ids[~np.isin(ids, labels.index.to_numpy(dtype=np.int64))]
     notes = tuple(table.attrs.get("notes", []))
+    without_file = None
     if source_ids is not None:
         fileless = np.setdiff1d(labels.index.to_numpy(dtype=np.int64), np.asarray(source_ids, dtype=np.int64))
+        without_file = labels.reindex(fileless).astype(np.int8)  # recorded in the store (its evaluations)
         if fileless.size:
             shown = ", ".join(str(i) for i in fileless[:5]) + (", ..." if fileless.size > 5 else "")
             notes += (
                 f"{fileless.size} row(s) name objects with no file in the source and not in the store "
                 f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
-    return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row)
+    return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row, without_file)
 
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")

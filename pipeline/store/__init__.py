@@ -2,7 +2,8 @@
 
 :mod:`~pipeline.store.zarr_store` creates, opens and checks stores; :mod:`~pipeline.store.ingestion`
 turns a source directory into store rows, incrementally and resumably, on Dask;
-:mod:`~pipeline.store.summary` says what a store holds from its metadata and small columns.
+:mod:`~pipeline.store.summary` says what a store holds from its metadata and small columns;
+:mod:`~pipeline.store.without_files` records the label catalog's objects that have no file.
 
 Only the first ``n_objects`` rows (the attribute) of the arrays are committed objects;
 :func:`open_store` keeps to them, a plain ``xarray.open_zarr`` shows every row. Rows past them
@@ -30,6 +31,7 @@ _EXPORTS = {
     "CutoutFiles": "pipeline.store.cutouts",
     "IngestReport": "pipeline.store.ingestion",
     "StoreSummary": "pipeline.store.summary",
+    "WithoutFiles": "pipeline.store.without_files",
     "check_existing_store": "pipeline.store.ingestion",
     "check_has_objects": "pipeline.store.summary",
     "create_store": "pipeline.store.zarr_store",
@@ -42,6 +44,7 @@ _EXPORTS = {
     "read_column": "pipeline.store.zarr_store",
     "read_flags": "pipeline.store.columns",
     "read_object_columns": "pipeline.store.columns",
+    "read_without_files": "pipeline.store.without_files",
     "rewrite_times": "pipeline.store.rewrites",
     "rewritten_since_scored": "pipeline.store.rewrites",
     "store_layout": "pipeline.store.zarr_store",
@@ -55,6 +58,7 @@ __all__ = [
     "CutoutFiles",
     "IngestReport",
     "StoreSummary",
+    "WithoutFiles",
     "check_existing_store",
     "check_has_objects",
     "create_store",
@@ -67,6 +71,7 @@ __all__ = [
     "read_column",
     "read_flags",
     "read_object_columns",
+    "read_without_files",
     "rewrite_times",
     "rewritten_since_scored",
     "store_layout",
@@ -81,6 +86,7 @@ if TYPE_CHECKING:
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary
+    from pipeline.store.without_files import WithoutFiles, read_without_files
     from pipeline.store.zarr_store import (
         DEFAULT_CHUNK_OBJECTS,
         DEFAULT_INNER_CHUNK_OBJECTS,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.sources.labels import LABEL_UNKNOWN, load_labels
+from pipeline.store.without_files import forget_arrived, record_without_files
 from pipeline.store.zarr_store import open_store, read_attributes
 from schemas.layout import Layout
 
@@ -100,7 +101,10 @@ def relabel_committed(
     Only the chunks of ``label`` that change are written.
 
     ``source_ids`` (every object id with a file in the source) lets the catalog's notes say which
-    rows name objects neither with files nor in the store (:func:`~pipeline.sources.labels.load_labels`).
+    rows name objects neither with files nor in the store (:func:`~pipeline.sources.labels.load_labels`);
+    with them, the store records those objects and their labels for its evaluations
+    (:mod:`pipeline.store.without_files`: replaced by a catalog read, left less the ids with files now
+    where there is no catalog).
 
     Returns
     -------
@@ -119,6 +123,10 @@ def relabel_committed(
     rows = np.flatnonzero(ids >= 0)
     known = None if source_ids is None else np.union1d(source_ids, ids[rows])  # stored: ingested
     loaded = load_labels(layout, ids[rows], source, catalog, source_ids=known)
+    if loaded.without_file is not None:
+        record_without_files(store, loaded.without_file, str(loaded.path))
+    elif known is not None and loaded.path is None:
+        forget_arrived(store, known)
     if loaded.path is None or not rows.size:
         return RelabelResult(catalog_notes=list(loaded.notes)), loaded.path
     new = corrected_labels(stored[rows], loaded.values)
