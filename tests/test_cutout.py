@@ -7,11 +7,14 @@ files must have the input's pixels and a WCS that maps every pixel to the same s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 from cutouts import band_file, cutout_image, ingest_real_vis_sample, write_set
+from test_catalog_formats import fitsverify
 
 from flows.cli import main
 from pipeline.errors import StoreError
@@ -86,6 +89,23 @@ def assert_same_sky(written, original) -> None:
     assert w_out.wcs.compare(w_in.wcs)
 
 
+def assert_checksums(files) -> None:
+    """Each file has CHECKSUM and DATASUM, and astropy and ``fitscheck`` verify them (trial: fitscheck
+    said MISSING, where the catalogs have them)."""
+    from astropy.io.fits.scripts import fitscheck
+
+    for path in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # astropy warns of a checksum or datasum that does not match
+            with fits.open(path, checksum=True) as hdus:
+                assert "CHECKSUM" in hdus[0].header and "DATASUM" in hdus[0].header, path
+    assert fitscheck.main([str(path) for path in files]) == 0
+    damaged = bytearray(files[0].read_bytes())
+    damaged[-100] ^= 0xFF  # a flipped pixel byte is caught
+    files[0].write_bytes(bytes(damaged))
+    assert fitscheck.main([str(files[0])]) != 0
+
+
 def test_store_keeps_header_wcs_units_zero_points_and_pixel_scales(wcs_store):
     data = open_store(wcs_store)
     assert data.attrs["lenshunt_store_schema"] == 2
@@ -120,6 +140,7 @@ def test_cutout_files_have_the_input_pixels_and_wcs(wcs_set, wcs_store, tmp_path
             assert "HISTORY" not in written[0].header
             assert written[0].header["OBJECT"] == str(IDS[1]) and written[0].header["LHBAND"] == band.name
     assert np.isnan(fits.getdata(result.files["VIS"])[5, 7])
+    assert_checksums(list(result.files.values()))
     with pytest.raises(StoreError, match="exists; pass --overwrite"):
         write_cutouts(wcs_store, IDS[1], tmp_path / "out", bands=["VIS"])
 
@@ -171,6 +192,12 @@ def test_real_challenge_cutout_round_trip(real_samples, tmp_path, dask_client):
         np.testing.assert_array_equal(written[0].data, original[0].data)
         assert_same_sky(written[0].header, original[0].header)
         assert written[0].header["RA"] == original[0].header["RA"]  # radians, as in the input
+        for key in ("NX", "NY", "HIERARCH range x"):  # the field's size and width, true of the whole image
+            assert written[0].header.cards[key].image == original[0].header.cards[key].image, key
+        assert written[0].header["NX"] == written[0].data.shape[1]
+    check = fitsverify(result.files["VIS"])
+    assert check.returncode == 0 and "0 warning(s) and 0 error(s)" in check.stdout, check.stdout
+    assert_checksums([result.files["VIS"]])
 
 
 def test_a_band_without_pixels_is_reported_not_written(wcs_set, tmp_path, dask_client):

@@ -3,7 +3,10 @@
 :func:`summarise_header` keeps, verbatim, the header cards that define the band's world
 coordinate system (WCS keywords of FITS Papers I-III and SIP distortion terms), its units
 (``BUNIT``) and photometric calibration (zero points, ``PHOTFLAM``, ``EXPTIME``, ...), plus the
-sky position keywords of the challenge files. The cards are stored as they were read (80-column
+sky position keywords of the challenge files (``RA``, ``DEC``) and their field cards (``NX``, ``NY``:
+the image size in pixels; ``HIERARCH range x``: the field width in radians). Those stay true of a
+cutout written back: the store holds each band's whole image, of the shape of the input (ingest
+flags any other WRONG_SHAPE and keeps no pixels of it). The cards are stored as they were read (80-column
 card images), so a cutout written back from the store (:mod:`pipeline.store.cutouts`) has the
 input's WCS exactly, and the astronomer's tools (DS9, Aladin, astropy) read it unchanged.
 
@@ -40,8 +43,9 @@ _KEPT = re.compile(
     r"|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|MJD-OBS|DATE-OBS|MJDREF|"
     r"A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|A_\d+_\d+|B_\d+_\d+|AP_\d+_\d+|BP_\d+_\d+|A_DMAX|B_DMAX|"
     r"BUNIT|MAGZP|MAGZPT|MAGZERO|ZEROPT|ZP|ZPAB|PHOTZP|FLUXMAG0|PHOTFLAM|PHOTPLAM|PHOTFNU|"
-    r"EXPTIME|GAIN|SATURATE|FILTER|TELESCOP|INSTRUME|RA|DEC)$"
+    r"EXPTIME|GAIN|SATURATE|FILTER|TELESCOP|INSTRUME|RA|DEC|NX|NY|RANGE X)$"
 )
+"""Keywords whose cards are kept, upper-cased (the challenge's ``HIERARCH range x`` reads as ``range x``)."""
 ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
 """Header keywords read as the AB magnitude zero point, first found wins."""
 _CD_KEYWORDS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
@@ -108,7 +112,7 @@ def summarise_header(header) -> HeaderSummary:
 @functools.lru_cache(maxsize=1024)
 def _kept(name: str) -> bool:
     """Whether cards of keyword ``name`` are kept (:data:`_KEPT`; remembered: about 30 names a file)."""
-    return _KEPT.match(name) is not None
+    return _KEPT.match(name.upper()) is not None
 
 
 @by_cards(

@@ -6,7 +6,8 @@ input are NaN) and the input header's kept cards (WCS, ``BUNIT``, calibration; s
 input's WCS. The celestial WCS of a band flagged BAD_WCS at ingest, or whose cards
 :func:`~pipeline.sources.wcs_check.wcs_defect` finds unusable (stores of earlier versions), is left
 out, as a COMMENT card says (trial: an unparsable ``CRVAL1 = NaN``, kept as the string ``'NaN'``, was
-written back, and fitsverify failed the file). A few ``LH*`` cards say where the file came from (the
+written back, and fitsverify failed the file). ``CHECKSUM`` and ``DATASUM`` let ``fitscheck`` verify
+the file. A few ``LH*`` cards say where the file came from (the
 store, ``LHSRCDIR`` the store's source folder, ``LHFILE`` the input file the band was read from,
 relative to it: :mod:`pipeline.store.cutout_source`, with a COMMENT where it cannot be named) and
 where the catalog puts the object (``LHRA``, ``LHDEC``). Where
@@ -319,11 +320,12 @@ def write_cutouts(
 
 def _write_whole(hdu, path: Path) -> None:  # type: ignore[no-untyped-def]
     """``hdu`` written to ``path`` through a temporary file beside it, renamed when complete: a write
-    that fails (a full disk: ``OSError(ENOSPC)``) leaves no part file (trial: a 100 KB one of 164)."""
+    that fails (a full disk: ``OSError(ENOSPC)``) leaves no part file (trial: a 100 KB one of 164).
+    With ``CHECKSUM`` and ``DATASUM`` cards, as the catalog has (trial: ``fitscheck`` said MISSING)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with full_disk_as_enospc(path.parent):
         try:
-            hdu.writeto(temporary, overwrite=True, output_verify="fix")
+            hdu.writeto(temporary, overwrite=True, output_verify="fix", checksum=True)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
