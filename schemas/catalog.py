@@ -4,7 +4,8 @@ A catalog has one row per object of the store, scored or flagged, and is written
 columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
 holds the rows with a sky position (:mod:`pipeline.catalog.table`). "NaN" below is a float's
 missing value: NaN in the FITS and VOTable files, an Arrow null in the Parquet and HATS ones
-(:mod:`pipeline.catalog.parquet`), which NumPy-backed readers (pandas, astropy) read as NaN.
+(:mod:`pipeline.catalog.parquet`), which NumPy-backed readers (pandas, astropy) read as NaN; the
+column descriptions the files carry say "missing", true of every format (trial: "NaN" in Parquet).
 
 ================  =======  ======  ===================================================
 column            dtype    unit    meaning
@@ -133,7 +134,7 @@ SCORE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="score",
         dtype="float64",
         ucd="stat.probability",
-        description="Probability of being a strong lens; NaN when not scored",
+        description="Probability of being a strong lens; missing when not scored",
     ),
     ColumnSpec(
         name="score_std",
@@ -175,7 +176,7 @@ _TRAILING: tuple[ColumnSpec, ...] = (
         dtype="float32",
         unit="arcsec",
         ucd="pos.angDistance",
-        description="Separation to that known lens; NaN if none",
+        description="Separation to that known lens; missing if none",
     ),
     ColumnSpec(
         name="label",
@@ -198,14 +199,14 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="grade_mean",
         dtype="float32",
         ucd="meta.code.qual;stat.mean",
-        description="Mean visual grade A=3 B=2 C=1 X=0; NaN if ungraded",
+        description="Mean visual grade A=3 B=2 C=1 X=0; missing if ungraded",
         optional=True,
     ),
     ColumnSpec(
         name="grade_std",
         dtype="float32",
         ucd="stat.stdev",
-        description="Std of the visual grades; NaN if ungraded",
+        description="Std of the visual grades; missing if ungraded",
         optional=True,
     ),
     ColumnSpec(
@@ -219,7 +220,7 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="grade_agreement",
         dtype="float32",
         ucd="stat.fit.goodness",
-        description="Share of inspectors giving the modal grade; NaN if ungraded",
+        description="Share of inspectors giving the modal grade; missing if ungraded",
         optional=True,
     ),
 )
@@ -318,7 +319,7 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
     "rank_by": ("RANKBY", "column the rank follows (1 = highest)"),
     "store_created": ("STORECRE", "creation time of the scored store ('' = unknown)"),
-    "outputs": ("OUTPUTS", "declared model outputs, JSON ([] = score)"),
+    "outputs": ("OUTPUTS", "model outputs, JSON (their columns follow dec)"),
     "extras": ("EXTRAS", "more provenance, JSON"),
 }
 """Provenance field -> (FITS keyword, comment) in the catalog's table header."""
@@ -366,7 +367,9 @@ class Provenance(BaseModel):
     )
     outputs: list[dict[str, str | list[str]]] = Field(
         default_factory=list,
-        description="The model card's declared outputs; [] = the default 'score' probability.",
+        description="The model's outputs as its card declares them, the default 'score' probability "
+        "too (a card without a declaration): their columns follow 'dec'. Catalogs of lenshunt before "
+        "they were always listed have [] for the default 'score', which reads as that entry.",
     )
     store_created: str = Field(
         default="",

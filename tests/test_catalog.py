@@ -35,6 +35,18 @@ RUN_FILES = [".lenshunt-catalog-files.json", *FLAT_FILES]
 """What a write without HATS leaves in the folder: the flat files and the record of what they are."""
 
 
+DEFAULT_OUTPUTS = [
+    {
+        "name": "score",
+        "kind": "probability",
+        "unit": "",
+        "ucd": "stat.probability",
+        "description": "Probability of being a strong lens",
+    }
+]
+"""The default output as every format's provenance lists it (trial: ``[]`` there named no column)."""
+
+
 def make_table(n: int = 12, *, with_label: bool = True, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     scores = rng.random(n).astype(np.float32)
@@ -78,6 +90,7 @@ def make_provenance(table: pd.DataFrame, **changes: object) -> Provenance:
         "n_scored": int(table["score"].notna().sum()),
         "extras": {"tta_transforms": 8, "device": "H100", "note": None},
         "store_created": "2025-03-01T10:11:12.345678+00:00",
+        "outputs": DEFAULT_OUTPUTS,  # as a score run lists them
     }
     values.update(changes)
     return Provenance(**values)
@@ -297,3 +310,114 @@ def test_provenance_validation() -> None:
         make_provenance(table, model_sha256="not-a-hash")
     with pytest.raises(ValidationError, match="threshold"):
         make_provenance(table, threshold=1.5)
+
+
+def test_every_format_lists_the_default_output(tmp_path: Path) -> None:
+    """A default model's catalog lists ``score`` in OUTPUTS, the Parquet and VOTable provenance, as
+    catalogs of declared outputs list theirs: a reader finds the output columns there."""
+    from astropy.io import fits
+    from astropy.io.votable import parse
+
+    table = make_table()
+    paths = write_catalog(
+        table, tmp_path, make_provenance(table, outputs=[]), expected_n=len(table), hats=False
+    )
+    with fits.open(paths.fits) as hdus:
+        assert json.loads(hdus["CATALOG"].header["OUTPUTS"]) == DEFAULT_OUTPUTS
+    import pyarrow.parquet as pq
+
+    metadata = json.loads(pq.read_schema(paths.parquet).metadata[PARQUET_METADATA_KEY.encode()])
+    assert metadata["provenance"]["outputs"] == DEFAULT_OUTPUTS
+    infos = {info.name: info.value for info in parse(str(paths.votable)).resources[0].infos}
+    assert json.loads(infos["lenshunt.provenance"])["outputs"] == DEFAULT_OUTPUTS
+    assert json.loads(infos["outputs"]) == DEFAULT_OUTPUTS  # as the FITS card
+    for path in (paths.fits, paths.parquet, paths.votable):
+        assert read_provenance(path).outputs == DEFAULT_OUTPUTS
+        assert read_catalog(path).attrs["provenance"]["outputs"] == DEFAULT_OUTPUTS
+
+
+def test_a_catalog_of_an_earlier_version_with_no_outputs_listed_reads_as_the_default(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A catalog written with ``[]`` for the default (lenshunt before the outputs were always listed)
+    reads as the default ``score``, can be written again with its own provenance (``inspect --apply``)
+    and equals a new run of the same model; a rerun writes its files once more, to list ``score``."""
+    from astropy.io import fits
+
+    import pipeline.catalog.table as table_module
+
+    table = make_table()
+    old = make_provenance(table, outputs=[])
+    with monkeypatch.context() as patch:  # write as earlier versions did: OUTPUTS = '[]'
+        patch.setattr(table_module, "listed_outputs", lambda provenance: provenance)
+        write_catalog(table, tmp_path, old, expected_n=len(table), hats=False)
+    with fits.open(tmp_path / "catalog.fits") as hdus:
+        assert json.loads(hdus["CATALOG"].header["OUTPUTS"]) == []
+    new = make_provenance(table, outputs=DEFAULT_OUTPUTS)
+    for name in FLAT_FILES:
+        back = read_catalog(tmp_path / name)
+        pd.testing.assert_frame_equal(back, table, check_exact=True)
+        assert back.attrs["outputs"] == DEFAULT_OUTPUTS
+        assert read_provenance(tmp_path / name) == new  # not another model's catalog
+    again = write_catalog(  # what inspect --apply does: the catalog read back, with its provenance
+        read_catalog(tmp_path), tmp_path, read_provenance(tmp_path), expected_n=len(table), hats=False
+    )
+    assert again.kept == ()  # the old files said [], so they are written again, listing score
+    with fits.open(tmp_path / "catalog.fits") as hdus:
+        assert json.loads(hdus["CATALOG"].header["OUTPUTS"]) == DEFAULT_OUTPUTS
+    assert write_catalog(table, tmp_path, new, expected_n=len(table), hats=False).kept == tuple(FLAT_FILES)
+    kept = write_catalog(table, tmp_path, old, expected_n=len(table), hats=False).kept  # [] = the default
+    assert kept == tuple(FLAT_FILES)
+
+
+def test_column_descriptions_say_missing_not_nan_as_parquet_holds_null(tmp_path: Path) -> None:
+    """Trial: ``score`` said "NaN when not scored", ``known_lens_sep`` "NaN if none", but Parquet and
+    HATS hold null there: every description is true of every format."""
+    import pyarrow.parquet as pq
+
+    from pipeline.catalog import output_column_specs
+    from pipeline.models.outputs import OutputSpec
+    from schemas.catalog import EXTRA_COLUMNS
+
+    declared = output_column_specs(
+        [
+            OutputSpec("theta_e", "regression_gaussian", unit="arcsec", description="Einstein radius"),
+            OutputSpec("mag_lens", "regression", unit="mag"),
+            OutputSpec("morph", "classes", classes=("disk", "ring")),
+        ]
+    )
+    specs = (*column_specs(with_label=True, with_grades=True), *EXTRA_COLUMNS.values(), *declared)
+    assert [spec.name for spec in specs if "nan" in spec.description.lower()] == []
+    table = make_table()
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table), hats=False)
+    schema = pq.read_schema(paths.parquet)
+    assert pq.read_table(paths.parquet).column("score").null_count == 2
+    assert schema.field("score").metadata[b"description"].endswith(b"; missing when not scored")
+    assert schema.field("known_lens_sep").metadata[b"description"].endswith(b"; missing if none")
+    assert [spec.description for spec in declared if spec.name == "theta_e"] == [
+        "Einstein radius; missing when not scored"
+    ]
+
+
+def test_a_rerun_after_a_column_description_changed_writes_the_files_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The files carry the columns' descriptions: where lenshunt changes one (trial: "NaN when not
+    scored" became "missing when not scored"), a rerun that changes nothing else writes them again
+    rather than keeping the old wording."""
+    from astropy.io import fits
+
+    import pipeline.catalog.columns as columns
+
+    table = make_table()
+    provenance = make_provenance(table)
+    write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False)
+    assert write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False).kept == tuple(
+        FLAT_FILES
+    )
+    score, score_std = columns.SCORE_COLUMNS
+    reworded = score.model_copy(update={"description": "Lens probability; missing when not scored"})
+    monkeypatch.setattr(columns, "SCORE_COLUMNS", (reworded, score_std))
+    assert write_catalog(table, tmp_path, provenance, expected_n=len(table), hats=False).kept == ()
+    header = fits.getheader(tmp_path / "catalog.fits", "CATALOG")
+    assert header[f"TCOMM{list(table.columns).index('score') + 1}"] == reworded.description

@@ -173,7 +173,7 @@ def test_multi_output_bundle_scores_into_columns_with_units_and_ucds(setup, dask
     assert catalog.attrs["columns"]["theta_e"] == {
         "unit": "arcsec",
         "ucd": "phys.angSize;src",
-        "description": "Einstein radius; NaN when not scored",
+        "description": "Einstein radius; missing when not scored",  # null in Parquet: not NaN
     }
     provenance = read_provenance(paths.catalog_fits(out))
     assert provenance.rank_by == "score" and [o["name"] for o in provenance.outputs] == [
@@ -371,11 +371,13 @@ def test_a_bundle_from_before_declared_outputs_scores_with_the_old_columns(setup
     old_bundle = REPO_ROOT / "tests" / "data" / "bundle-single-output"
     assert "outputs" not in json.loads((old_bundle / "card.json").read_text())
     out = root / "old-bundle-run"
-    score_store(store, old_bundle, out, dask_client, batch_size=8, known_lenses=None)
+    result = score_store(store, old_bundle, out, dask_client, batch_size=8, known_lenses=None)
+    assert result.outputs == [] and "outputs:" not in result.summary()  # the default goes unsaid
     catalog = read_catalog(out)
     assert list(catalog.columns) == OLD_COLUMNS + BAND_FLAGS
     provenance = read_provenance(paths.catalog_fits(out))
-    assert provenance.outputs == [] and provenance.rank_by == "score"
+    assert provenance.rank_by == "score"
+    assert [entry["name"] for entry in provenance.outputs] == ["score"]  # listed (trial: [] named none)
     assert catalog["score"].between(0, 1).sum() == len(IDS) - 1
 
 

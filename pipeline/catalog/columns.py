@@ -34,6 +34,7 @@ from schemas.catalog import (
     RANK_BY_OBJECT_ID,
     SCORE_COLUMNS,
     ColumnSpec,
+    Provenance,
     column_specs,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "LAYOUT_ATTR",
     "CatalogLayout",
     "default_rank_by",
+    "listed_outputs",
     "output_column_specs",
     "table_column_specs",
     "table_layout",
@@ -70,10 +72,11 @@ class CatalogLayout:
         )
 
     def outputs_json(self) -> list[dict[str, Any]]:
-        """The outputs for the provenance (``[]`` for the default ``score``)."""
+        """The outputs for the provenance, always listed (the default ``score`` too: a reader finds the
+        output columns there; trial: ``[]`` listed none)."""
         from pipeline.models.outputs import outputs_to_card
 
-        return [] if self.outputs == (DEFAULT_SCORE,) else outputs_to_card(self.outputs)
+        return outputs_to_card(self.outputs)
 
     def to_attr(self) -> dict[str, Any]:
         """JSON-ready form kept in ``DataFrame.attrs[LAYOUT_ATTR]`` (pandas writes attrs to Parquet)."""
@@ -96,12 +99,30 @@ class CatalogLayout:
 
     @classmethod
     def from_provenance(cls, outputs: list[dict[str, Any]], rank_by: str) -> CatalogLayout:
-        """The layout a catalog file's provenance records (its ``outputs`` and ``rank_by``)."""
+        """The layout a catalog file's provenance records (its ``outputs`` and ``rank_by``); ``outputs``
+        ``[]``, as catalogs of lenshunt before the outputs were always listed have it, is the default
+        ``score``."""
         try:
             specs = parse_outputs({"outputs": outputs or None})
         except OutputDeclarationError as exc:
             raise CatalogError(f"the catalog's provenance declares invalid outputs: {exc}") from exc
         return cls(outputs=specs, rank_by=rank_by)
+
+
+def listed_outputs(provenance: Provenance) -> Provenance:
+    """``provenance`` with its ``outputs`` listed: ``[]`` (catalogs of lenshunt before they were always
+    listed, or a :class:`~schemas.catalog.Provenance` built without them) becomes the default
+    ``score``'s entry, so that an old catalog reads, compares and is written again as a new one of
+    the same model is.
+
+    >>> p = Provenance(model_id="m", model_sha256="0" * 64, store="s", layout="l", code_version="0",
+    ...                date="2026-01-01T00:00:00", threshold=0.5, tta=False, n_objects=1, n_scored=1)
+    >>> [entry["name"] for entry in listed_outputs(p).outputs]
+    ['score']
+    """
+    if provenance.outputs:
+        return provenance
+    return provenance.model_copy(update={"outputs": CatalogLayout().outputs_json()})
 
 
 def _short(text: str, suffix: str = "") -> str:
@@ -151,7 +172,7 @@ def output_column_specs(specs: Iterable[OutputSpec]) -> tuple[ColumnSpec, ...]:
                 dtype=str(column_dtype(spec, spec.name)),
                 unit=unit,
                 ucd=ucd or "stat.value",
-                description=_short(about, "; NaN when not scored"),
+                description=_short(about, "; missing when not scored"),  # NaN in FITS, null in Parquet
             )
         )
         if spec.kind == "regression_gaussian":

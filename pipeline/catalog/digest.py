@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.catalog.columns import LAYOUT_ATTR
+from pipeline.catalog.columns import LAYOUT_ATTR, spec_lookup
 from pipeline.paths import (
     catalog_files_record,
     catalog_fits,
@@ -60,8 +60,9 @@ FILES_RECORD = catalog_files_record(Path()).name
 """In the run's folder: for each catalog file written (or kept), its digest, size and ``mtime_ns``."""
 _RECORD_VERSION = 1
 
-_DIGEST_VERSION = 1
-"""Changes with what :func:`content_digest` hashes, so that older digests never match."""
+_DIGEST_VERSION = 2
+"""Changes with what :func:`content_digest` hashes, so that older digests never match (2: the columns'
+units, UCDs and descriptions, which a file carries too)."""
 
 
 def content_digest(table: pd.DataFrame, provenance: Provenance | None) -> str:
@@ -72,7 +73,8 @@ def content_digest(table: pd.DataFrame, provenance: Provenance | None) -> str:
     table : pandas.DataFrame
         The checked catalog table, n rows (:func:`pipeline.catalog.validate_catalog`): its column
         names and order, dtypes, values (numbers by their bytes, text by
-        :func:`pandas.util.hash_array`) and its column layout (``attrs``).
+        :func:`pandas.util.hash_array`), its column layout (``attrs``) and the units, UCDs and
+        descriptions the files give its columns (a rerun after they change writes them again).
     provenance : Provenance or None
         Every field but ``date``, which says when the content was first written: a rerun that
         changes nothing keeps the files and their date.
@@ -89,6 +91,11 @@ def content_digest(table: pd.DataFrame, provenance: Provenance | None) -> str:
         "n_rows": len(table),
         "columns": [[str(name), str(table[name].dtype)] for name in table.columns],
         "layout": table.attrs.get(LAYOUT_ATTR),
+        "specs": {
+            name: [spec.unit, spec.ucd, spec.description]
+            for name, spec in spec_lookup(table).items()
+            if name in table.columns
+        },
         "provenance": None
         if provenance is None
         else {key: value for key, value in provenance.to_json_dict().items() if key != "date"},

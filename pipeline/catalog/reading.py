@@ -15,13 +15,12 @@ from xml.parsers.expat import ExpatError
 
 import pandas as pd
 
-from pipeline.catalog.columns import LAYOUT_ATTR, CatalogLayout
+from pipeline.catalog.columns import LAYOUT_ATTR, CatalogLayout, listed_outputs
 from pipeline.catalog.fits import read_fits, read_fits_provenance
 from pipeline.catalog.parquet import read_parquet, read_parquet_provenance, unreadable_catalog
 from pipeline.catalog.votable import read_votable, read_votable_provenance
 from pipeline.errors import CatalogError, LenshuntError
 from pipeline.flags import documentation
-from pipeline.models.outputs import outputs_to_card
 from pipeline.paths import catalog_fits, catalog_parquet
 from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance, extra_column_specs
 
@@ -81,7 +80,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
 
     Columns come back with the contract's dtypes (``model_id`` as ``astype(str)`` gives it),
     the declared outputs' columns included (their layout comes from the provenance's
-    ``outputs`` and ``rank_by``). ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns``
+    ``outputs`` and ``rank_by``; ``outputs`` ``[]``, as older catalogs of the default ``score``
+    have it, reads as that output listed). ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns``
     (name -> unit, UCD and description), ``flags`` (bit name -> meaning), ``outputs`` (the
     declared outputs, as a card lists them) and the :class:`~pipeline.catalog.columns.CatalogLayout`.
     Columns outside the layout (written by a later stage) are kept as stored.
@@ -93,6 +93,7 @@ def read_catalog(path: Path) -> pd.DataFrame:
     """
     path, kind = _resolve(path)
     table, provenance = _read(_READERS[kind], path, kind)
+    provenance = listed_outputs(provenance)  # an older catalog's [] is the default score
     layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
     extra = extra_column_specs(list(table.columns))
     if extra:  # e.g. ood_score (pipeline.models.features), the per-band flags
@@ -121,14 +122,15 @@ def read_catalog(path: Path) -> pd.DataFrame:
             for name, spec in specs.items()
         },
         "flags": documentation(),
-        "outputs": layout.outputs_json() or outputs_to_card(layout.outputs),
+        "outputs": layout.outputs_json(),
         LAYOUT_ATTR: layout.to_attr(),
     }
     return table
 
 
 def read_provenance(path: Path) -> Provenance:
-    """The provenance of a catalog file (FITS header, Parquet metadata, VOTable INFO) or run directory.
+    """The provenance of a catalog file (FITS header, Parquet metadata, VOTable INFO) or run directory,
+    its ``outputs`` listed (an older catalog's ``[]`` reads as the default ``score``'s entry).
 
     Raises
     ------
@@ -137,4 +139,4 @@ def read_provenance(path: Path) -> Provenance:
         foreign: one line naming the file and how to write it again).
     """
     path, kind = _resolve(path)
-    return _read(_PROVENANCE_READERS[kind], path, kind)
+    return listed_outputs(_read(_PROVENANCE_READERS[kind], path, kind))

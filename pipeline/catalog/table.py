@@ -30,6 +30,7 @@ from pipeline.atomic import temporary_beside
 from pipeline.catalog.columns import (
     LAYOUT_ATTR,
     CatalogLayout,
+    listed_outputs,
     table_layout,
 )
 from pipeline.catalog.digest import content_digest, kept_catalogs, record_catalog_files
@@ -199,7 +200,8 @@ def _check_conservation(table: pd.DataFrame, provenance: Provenance, expected_n:
             "from the table that is written."
         )
     layout = table_layout(table)
-    if provenance.rank_by != layout.rank_by or provenance.outputs != layout.outputs_json():
+    recorded = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)  # [] = the default
+    if recorded.rank_by != layout.rank_by or recorded.outputs != layout.outputs:
         raise CatalogError(
             f"provenance says rank_by={provenance.rank_by!r}, outputs={provenance.outputs} but the table "
             f"ranks by {layout.rank_by!r} with outputs {layout.outputs_json()}; build the provenance "
@@ -237,7 +239,8 @@ def write_catalog(
         leaves the old ones of every format (see :func:`pipeline.catalog.hats.write_hats`).
     provenance : Provenance
         Written into the FITS header, the Parquet metadata, the VOTable INFOs and the HATS
-        properties.
+        properties; ``outputs`` ``[]`` is written as the default ``score``'s entry (the outputs are
+        always listed, :func:`pipeline.catalog.columns.listed_outputs`).
     expected_n : int
         Objects in the store: the rows the catalog must have.
     hats : bool
@@ -260,6 +263,7 @@ def write_catalog(
     """
     checked = validate_catalog(table)
     _check_conservation(checked, provenance, expected_n)
+    provenance = listed_outputs(provenance)  # every file lists the outputs, the default score too
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     placed = np.isfinite(checked["ra"].to_numpy()) & np.isfinite(checked["dec"].to_numpy())

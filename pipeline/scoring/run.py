@@ -30,6 +30,7 @@ from pipeline.errors import ScoreOutputError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
+from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.pixel_scale import measured_scale_warnings
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
@@ -396,7 +397,7 @@ def score_store(
                 f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
                 for spec in layout.outputs
             ]
-            if layout.outputs_json()
+            if layout.outputs != (DEFAULT_SCORE,)  # the summary names declared outputs only
             else [],
             rank_by=layout.rank_by,
             duplicates=describe_duplicates(duplicates, column["object_id"]),
