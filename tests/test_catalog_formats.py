@@ -176,7 +176,7 @@ def test_hats_catalog_opens_in_lsdb_with_cone_search_and_crossmatch(tmp_path: Pa
     assert list(catalog.columns) == [spec.name for spec in column_specs(with_label=True)]
     everything = catalog.compute()
     assert sorted(everything["object_id"]) == sorted(placed["object_id"])
-    properties = (paths.hats / "hats.properties").read_text()
+    properties = (paths.hats / "collection.properties").read_text()
     assert "lenshunt_nrows_without_position=4" in properties
     assert f"lenshunt_model_sha256={provenance.model_sha256}" in properties
 
@@ -214,14 +214,14 @@ def test_hats_catalog_opens_in_lsdb_with_cone_search_and_crossmatch(tmp_path: Pa
     np.testing.assert_allclose(matches["_dist_arcsec"], 0.6, rtol=1e-3)
 
     # Units, UCDs, descriptions and provenance travel in every partition's Parquet metadata.
-    schema = pq.read_schema(paths.hats / "dataset" / "_common_metadata")
+    schema = pq.read_schema(paths.hats / "lenshunt" / "dataset" / "_common_metadata")
     assert schema.names == [*HATS_EXTRA_COLUMNS, *table.columns]
     assert schema.field("ra").metadata[b"unit"] == b"deg"
     assert schema.field("known_lens_sep").metadata[b"ucd"] == b"pos.angDistance"
     assert schema.field("score").metadata[b"description"] == COLUMNS["score"].description.encode()
     description = json.loads(schema.metadata[PARQUET_METADATA_KEY.encode()])
     assert Provenance.model_validate(description["provenance"]) == provenance
-    (partition, *_) = sorted((paths.hats / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet"))
+    (partition, *_) = sorted((paths.hats / "lenshunt" / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         astro = Table.read(partition)
@@ -230,6 +230,116 @@ def test_hats_catalog_opens_in_lsdb_with_cone_search_and_crossmatch(tmp_path: Pa
 
     # The flat catalogs keep the rows without a position.
     assert len(read_catalog(paths.parquet)) == len(read_catalog(paths.fits)) == len(table)
+
+
+def border_pair(order: int = 6, dec: float = 2.0) -> tuple[float, float]:
+    """Two right ascensions at ``dec``, 1.5 arcsec apart near ra 150 deg, in two HEALPix pixels of
+    ``order`` (and so of every deeper order)."""
+    from hats.pixel_math.healpix_shim import radec2pix
+
+    ra = 149.5 + np.arange(0, 3600) * 0.5 / 3600  # 0.5 arcsec steps over half a degree
+    pixels = radec2pix(order, ra, np.full(len(ra), dec))
+    step = int(np.flatnonzero(np.diff(pixels))[0])
+    return float(ra[step - 1]), float(ra[step + 2])
+
+
+def test_a_crossmatch_with_the_hats_catalog_on_the_right_finds_pairs_across_partition_borders(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """User trial: ``other.crossmatch(lsdb.read_hats("catalog_hats"))`` warned "Right catalog does not
+    have a margin cache" and missed a pair whose two objects fell on either side of a partition border.
+    The HATS collection has a margin cache that LSDB opens with the catalog."""
+    import lsdb
+    from hats.pixel_math.healpix_shim import radec2pix
+
+    from pipeline.catalog import hats
+
+    monkeypatch.setattr(hats, "PIXEL_THRESHOLD", 20)  # a few hundred objects in many partitions
+    table = sky_table(300, n_without_position=2)
+    left_ra, right_ra = border_pair()
+    table.loc[0, ["ra", "dec"]] = right_ra, 2.0  # the object just across the border from the source
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+
+    catalog = lsdb.read_hats(paths.hats)
+    assert catalog.margin is not None
+    partitions = catalog.get_healpix_pixels()
+    assert len(partitions) > 4
+
+    def partition_of(ra: float) -> object:
+        at = {p: radec2pix(p.order, np.array([ra]), np.array([2.0]))[0] for p in partitions}
+        (found,) = [p for p in partitions if at[p] == p.pixel]
+        return found
+
+    assert partition_of(left_ra) != partition_of(right_ra)  # the pair straddles a partition border
+    source = pd.DataFrame({"ra": [left_ra, 10.0], "dec": [2.0, -30.0], "source": ["near", "far"]})
+    other = lsdb.from_dataframe(
+        source, ra_column="ra", dec_column="dec", margin_threshold=None, should_generate_moc=False
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*margin cache")
+        matches = other.crossmatch(
+            catalog, radius_arcsec=5.0, n_neighbors=1, suffixes=("_src", ""), suffix_method="all_columns"
+        ).compute()
+    assert list(matches["source_src"]) == ["near"]
+    assert list(matches["object_id"]) == [table.loc[0, "object_id"]]
+    np.testing.assert_allclose(matches["_dist_arcsec"], 1.5 * np.cos(np.radians(2.0)), rtol=1e-3)
+
+
+@pytest.mark.parametrize("n_placed", [1, 2])
+def test_a_hats_catalog_of_one_or_two_objects_opens_with_its_margin_cache(
+    tmp_path: Path, n_placed: int
+) -> None:
+    import lsdb
+
+    table = sky_table(3, n_without_position=3 - n_placed)
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    catalog = lsdb.read_hats(paths.hats)
+    assert catalog.margin is not None and len(catalog.margin.compute()) == 0
+    assert sorted(catalog.compute()["object_id"]) == sorted(table["object_id"][:n_placed])
+    properties = (paths.hats / "collection.properties").read_text()
+    assert f"lenshunt_nrows_without_position={3 - n_placed}" in properties
+
+
+def test_a_hats_catalog_without_a_margin_cache_is_not_kept(tmp_path: Path) -> None:
+    """A ``catalog_hats/`` of an earlier lenshunt, a catalog without a margin cache, is written again
+    rather than kept as unchanged."""
+    from pipeline.catalog.hats import written_hats_digest
+
+    table = sky_table(20, n_without_position=0)
+    paths = write_catalog(table, tmp_path, make_provenance(table), expected_n=len(table))
+    assert written_hats_digest(paths.hats)[0]
+    with pytest.raises(CatalogError, match="not a HATS collection with a margin cache"):
+        written_hats_digest(paths.hats / "lenshunt")
+
+
+def test_the_negative_tree_is_the_one_hats_computes() -> None:
+    """:func:`pipeline.catalog.hats.negative_pixels` stands in for hats' own (compiled by numba anew in
+    every process, 6 s) when hats-import plans the margin cache: same pixels, for partitions of mixed
+    orders, one partition, and a whole base pixel."""
+    from hats.pixel_math import HealpixPixel
+    from hats.pixel_tree.negative_tree import compute_negative_tree_pixels
+    from hats.pixel_tree.pixel_tree import PixelTree
+
+    from pipeline.catalog.hats import negative_pixels
+
+    rng = np.random.default_rng(3)
+    cases = [[HealpixPixel(1, 26)], [HealpixPixel(0, 11)], [HealpixPixel(9, 1_000_000)]]
+    for _ in range(10):
+        partitions = []
+        for base in {int(pixel) for pixel in rng.integers(0, 12 * 4**3, 6)}:
+            if rng.random() < 0.4:
+                partitions.append(HealpixPixel(3, base))
+                continue
+            for child in range(4 * base, 4 * base + 4):
+                if rng.random() < 0.5:
+                    partitions.append(HealpixPixel(4, child))
+                else:  # some grandchildren at order 6 only: the rest of the child is empty
+                    chosen = rng.choice(16, 3, replace=False)
+                    partitions.extend(HealpixPixel(6, 16 * child + int(g)) for g in chosen)
+        cases.append(partitions)
+    for partitions in cases:
+        expected = compute_negative_tree_pixels(PixelTree.from_healpix(partitions))
+        assert negative_pixels(partitions) == sorted(expected, key=lambda pixel: (pixel.order, pixel.pixel))
 
 
 def test_missing_values_are_nulls_in_parquet_and_hats_and_nan_for_numpy_readers(tmp_path: Path) -> None:
@@ -368,7 +478,7 @@ def test_no_known_lens_table_is_written_none_where_users_read_it_and_read_back_e
     assert json.loads(infos["lenshunt.provenance"])["known_lenses"] == ""
     parquet_header = pq.read_schema(paths.parquet).metadata[b"IVOA.VOTable-Parquet.content"].decode()
     assert 'name="known_lenses" value="none"' in parquet_header
-    properties = (paths.hats / "hats.properties").read_text()
+    properties = (paths.hats / "collection.properties").read_text()
     assert "lenshunt_known_lenses=none" in properties
     for path in (paths.fits, paths.parquet, paths.votable):
         assert read_provenance(path).known_lenses == "", path

@@ -96,7 +96,7 @@ def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_wha
     # a VOTable cut short (a full disk, a killed copy) and a HATS partition lost: both written again
     with open(paths.catalog_votable(out), "r+b") as file:
         file.truncate(paths.catalog_votable(out).stat().st_size // 2)
-    next(paths.catalog_hats(out).rglob("Npix=*.parquet")).unlink()
+    next((paths.catalog_hats(out) / "lenshunt").rglob("Npix=*.parquet")).unlink()
     before = files_state(out)
     repaired = score_store(store, bundle, out, dask_client, batch_size=8)
     assert repaired.catalogs_kept == ["catalog.fits", "catalog.parquet"]
@@ -131,7 +131,7 @@ def test_new_objects_write_every_format_again(scored, dask_client, tmp_path):
     grown = score_store(store, bundle, out, dask_client, batch_size=8)
     assert grown.n_rows_scored_now == 2 and grown.catalogs_kept == []
     after = files_state(out)
-    assert all(after[name] != before[name] for name in (*FLAT, "catalog_hats/hats.properties"))
+    assert all(after[name] != before[name] for name in (*FLAT, "catalog_hats/collection.properties"))
     assert len(read_catalog(paths.catalog_votable(out))) == len(IDS) + 2
 
 

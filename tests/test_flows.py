@@ -234,7 +234,7 @@ def check_published_results(flow_run_id, workdir):
 
 def catalog_files(scores: Path) -> dict[str, tuple[int, int]]:
     """(inode, modification time in ns) of the run's catalog files and its HATS catalog's properties."""
-    names = ("catalog.fits", "catalog.parquet", "catalog.vot", "catalog_hats/hats.properties")
+    names = ("catalog.fits", "catalog.parquet", "catalog.vot", "catalog_hats/collection.properties")
     return {name: ((scores / name).stat().st_ino, (scores / name).stat().st_mtime_ns) for name in names}
 
 

@@ -54,7 +54,8 @@ DIGEST_FITS_KEY = "LHDIGEST"
 DIGEST_METADATA_KEY = "lenshunt.content_digest"
 """Parquet schema metadata key, and VOTable ``INFO`` name, holding :func:`content_digest`."""
 DIGEST_HATS_PROPERTY = "lenshunt_content_digest"
-"""``hats.properties`` key holding :func:`content_digest` (its partitions carry the Parquet key too)."""
+"""``hats.properties`` (and ``collection.properties``) key holding :func:`content_digest` (its partitions
+carry the Parquet key too)."""
 
 FILES_RECORD = catalog_files_record(Path()).name
 """In the run's folder: for each catalog file written (or kept), its digest, size and ``mtime_ns``."""

@@ -10,20 +10,30 @@ description and the provenance as ``lenshunt_*`` keys. astropy's ``table_meta_ya
 (with ``_healpix_29`` added) so that ``astropy.table.Table.read`` of a partition has units; the
 VOParquet header is not, as it describes the flat file's rows.
 
+The directory is a HATS *collection*: ``collection.properties`` (with the same ``lenshunt_*`` keys)
+names the catalog, ``lenshunt/``, and its margin cache, ``lenshunt_10arcs/`` (hats-import's margin
+cache: each partition's rows within :data:`MARGIN_ARCSEC` of its neighbours' borders), so that
+``lsdb.read_hats`` of the directory opens both and a crossmatch with this catalog on the right
+finds pairs across partition borders. Without it LSDB warned "Right catalog does not have a margin
+cache" and missed them (user trial).
+
 HATS places every row by its position, so rows without one (NaN ``ra``/``dec``, allowed by the
 contract) cannot be in it: they are counted (``lenshunt_nrows_without_position`` in
-``hats.properties``) and stay in the FITS, Parquet and VOTable catalogs. The HATS catalog holds
-one extra column, ``_healpix_29``, the HEALPix index HATS sorts by.
+``collection.properties`` and ``hats.properties``) and stay in the FITS, Parquet and VOTable
+catalogs. The HATS catalog holds one extra column, ``_healpix_29``, the HEALPix index HATS sorts by.
 
 The import runs on a private in-process Dask cluster of threads
 (:func:`pipeline.compute.in_process_client`), not the run's cluster: the catalog is one row per
-object, small next to the cutouts, and written where the driver runs.
+object, small next to the cutouts, and written where the driver runs. The margin cache adds about
+a second to a write, mostly hats-import's plan of the margin pixels around every pixel of the sky
+the catalog leaves empty, whatever its size.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +53,7 @@ __all__ = [
     "PIXEL_THRESHOLD",
     "HatsResult",
     "highest_order",
+    "negative_pixels",
     "write_hats",
     "written_hats_digest",
 ]
@@ -55,6 +66,18 @@ HATS_EXTRA_COLUMNS = (_HEALPIX[0],)
 PIXEL_THRESHOLD = 1_000_000
 """Most rows in one HATS partition (hats-import's default)."""
 
+MARGIN_ARCSEC = 10.0
+"""Width of the margin cache: rows of the neighbouring partitions within this distance of a partition's
+border (hats-import may add some up to twice as far), so that LSDB crossmatches up to this radius
+find pairs across partition borders. 10 arcsec is the margin of the LSDB survey catalogs
+(``gaia_dr3/gaia_10arcs``) and well above the radii of lens-candidate crossmatches (1-5 arcsec)."""
+
+MAIN_NAME = "lenshunt"
+"""The catalog's directory in the collection."""
+
+MARGIN_NAME = f"{MAIN_NAME}_{MARGIN_ARCSEC:.0f}arcs"
+"""The margin cache's directory in the collection (hats-import's naming: name and width)."""
+
 _LOWEST_HIGHEST_ORDER = 6
 _MAX_ORDER = 19
 
@@ -65,7 +88,7 @@ partition does not have, so TOPCAT would be misled there."""
 
 @dataclass(frozen=True)
 class HatsResult:
-    """What :func:`write_hats` wrote: the catalog directory (None when no row has a position)."""
+    """What :func:`write_hats` wrote: the collection directory (None when no row has a position)."""
 
     path: Path | None
     n_rows: int
@@ -104,6 +127,62 @@ def _properties(
     if digest:
         properties[DIGEST_HATS_PROPERTY] = digest
     return properties
+
+
+def _margin_properties(properties: dict[str, str]) -> dict[str, str]:
+    """The margin cache's own title and description; the provenance keys as the catalog's."""
+    return properties | {
+        "primary_catalog": MAIN_NAME,  # relative to the collection, as LSDB's own margins (not the tmp path)
+        "obs_title": f"{properties['obs_title']}: margin cache",
+        "obs_description": (
+            f"Rows of the lenshunt catalog within {MARGIN_ARCSEC:.0f} arcsec of each partition's "
+            "border, for crossmatches across partition borders (LSDB loads it with the catalog)."
+        ),
+    }
+
+
+def negative_pixels(pixels: list) -> list:
+    """The fewest HEALPix pixels that cover the sky outside ``pixels`` (disjoint pixels of any orders):
+    the "negative tree" whose margins hats-import writes too, so that LSDB finds the catalog's rows
+    near its footprint's edge from outside it.
+
+    Parameters
+    ----------
+    pixels : list of hats.pixel_math.HealpixPixel
+        A catalog's partitions.
+
+    Returns
+    -------
+    list of hats.pixel_math.HealpixPixel
+        By order, then pixel.
+
+    >>> from hats.pixel_math import HealpixPixel
+    >>> [(p.order, p.pixel) for p in negative_pixels([HealpixPixel(1, 4)])][:4]
+    [(0, 0), (0, 2), (0, 3), (0, 4)]
+    >>> [(p.order, p.pixel) for p in negative_pixels([HealpixPixel(1, 4)])][-3:]
+    [(1, 5), (1, 6), (1, 7)]
+    """
+    from hats.pixel_math import HealpixPixel
+
+    deepest = max((pixel.order for pixel in pixels), default=0)
+    ranges = sorted(
+        (pixel.pixel << 2 * (deepest - pixel.order), (pixel.pixel + 1) << 2 * (deepest - pixel.order))
+        for pixel in pixels
+    )
+    starts = np.array([start for start, _ in ranges], dtype=np.int64)
+    ends = np.array([end for _, end in ranges], dtype=np.int64)
+    found = []
+    todo = [(0, pixel) for pixel in range(12)]
+    while todo:
+        order, pixel = todo.pop()
+        shift = 2 * (deepest - order)
+        start, end = pixel << shift, (pixel + 1) << shift
+        first = np.searchsorted(ends, start, side="right")  # the first partition ending after start
+        if first == len(starts) or starts[first] >= end:
+            found.append(HealpixPixel(order, pixel))  # no partition overlaps it
+        elif not (starts[first] <= start and ends[first] >= end):  # not inside one partition
+            todo.extend((order + 1, 4 * pixel + child) for child in range(4))
+    return sorted(found, key=lambda pixel: (pixel.order, pixel.pixel))
 
 
 def highest_order(ra: np.ndarray, dec: np.ndarray, threshold: int = PIXEL_THRESHOLD) -> int:
@@ -155,16 +234,18 @@ def write_hats(
     before_place: Callable[[], None] | None = None,
     digest: str = "",
 ) -> HatsResult:
-    """Write the rows of a checked catalog table that have a position as a HATS catalog at ``path``.
+    """Write the rows of a checked catalog table that have a position as a HATS collection at ``path``:
+    the catalog and its margin cache, which ``lsdb.read_hats(path)`` opens together.
 
     Parameters
     ----------
     table : pandas.DataFrame
         A checked catalog (:func:`pipeline.catalog.table.validate_catalog`).
     path : pathlib.Path
-        The catalog directory to create; an existing one is replaced once the new one is complete.
+        The collection directory to create; an existing one is replaced once the new one is
+        complete, catalog and margin cache together.
     provenance : Provenance
-        Written into the Parquet schema metadata and ``hats.properties``.
+        Written into the Parquet schema metadata, ``hats.properties`` and ``collection.properties``.
     before_place : callable, optional
         Called once the new catalog is complete and checked, right before it takes the old one's
         place (or before the old one is removed, when no row has a position): the caller places
@@ -234,16 +315,27 @@ def write_hats(
 def _import(
     placed: pd.DataFrame, work: Path, name: str, provenance: Provenance, n_without: int, digest: str
 ) -> None:
-    """hats-import of the positioned rows into ``work / name`` on a private in-process cluster."""
+    """hats-import of the positioned rows into the collection ``work / name`` on a private in-process
+    cluster: the catalog, its margin cache and ``collection.properties`` naming both.
+
+    hats-import's own collection pipeline is not used: it ends by checking the collection through
+    ``hats.io.validation.is_valid_catalog``, which logs "Looking for catalog - found collection." on the
+    root logger (setting one up), and writes the margin's ``hats_primary_table_url`` as the absolute
+    path of the temporary folder.
+    """
+    from hats.catalog.dataset.collection_properties import CollectionProperties
     from hats_import.catalog.arguments import ImportArguments
+    from hats_import.margin_cache.margin_cache_arguments import MarginCacheArguments
     from hats_import.pipeline import pipeline_with_client
 
     source = work / "input.parquet"
     _write_source(placed, source, provenance, digest)
     order = highest_order(placed["ra"].to_numpy(), placed["dec"].to_numpy(), PIXEL_THRESHOLD)
-    arguments = ImportArguments(
-        output_path=work,
-        output_artifact_name=name,
+    properties = _properties(provenance, len(placed), n_without, digest)
+    collection = work / name
+    common = {"output_path": collection, "tmp_dir": work / "tmp", "resume": False, "progress_bar": False}
+    catalog = ImportArguments(
+        output_artifact_name=MAIN_NAME,
         input_file_list=[source],
         file_reader="parquet",
         ra_column="ra",
@@ -252,40 +344,76 @@ def _import(
         sort_columns="object_id",
         highest_healpix_order=order,
         pixel_threshold=PIXEL_THRESHOLD,
-        addl_hats_properties=_properties(provenance, len(placed), n_without, digest),
-        tmp_dir=work / "tmp",
+        addl_hats_properties=properties,
         dask_tmp=work / "dask",
-        resume=False,
-        progress_bar=False,
+        **common,
     )
     with in_process_client(threads=2, local_directory=str(work / "dask")) as client:
-        pipeline_with_client(arguments, client)
+        pipeline_with_client(catalog, client)
+        margin = MarginCacheArguments(
+            input_catalog_path=collection / MAIN_NAME,
+            output_artifact_name=MARGIN_NAME,
+            margin_threshold=MARGIN_ARCSEC,
+            addl_hats_properties=_margin_properties(properties),
+            **common,
+        )
+        # hats' own (numba, compiled anew in every process: 6 s) gives the same pixels
+        negative = negative_pixels(margin.catalog.get_healpix_pixels())
+        margin.catalog.generate_negative_tree_pixels = lambda: negative
+        with warnings.catch_warnings():  # it reads the partitions it has just written from _metadata
+            warnings.filterwarnings("ignore", "Computing partitions from catalog parquet files", UserWarning)
+            pipeline_with_client(margin, client)
+    CollectionProperties(
+        obs_collection=name,
+        hats_primary_table_url=MAIN_NAME,
+        all_margins=[MARGIN_NAME],
+        default_margin=MARGIN_NAME,
+        **properties,
+    ).to_properties_file(collection)
 
 
-def _count_rows(path: Path) -> int:
-    from hats import read_hats
-
-    return int(read_hats(path).catalog_info.total_rows or 0)
-
-
-def written_hats_digest(path: Path) -> tuple[str, Provenance]:
-    """The content digest (``''`` if none) of a HATS catalog's ``hats.properties``, and the provenance
-    its first partition records, once every partition is found whole.
+def _main_catalog(path: Path) -> object:
+    """The catalog of the collection at ``path``, once its default margin cache is found valid.
 
     Raises
     ------
     pipeline.errors.CatalogError
-        If the partitions' footers do not add up to the rows ``hats.properties`` announces.
+        If ``path`` is no collection with a margin cache (as lenshunt wrote ``catalog_hats/`` before:
+        one catalog), so that it is written again rather than kept.
+    """
+    from hats import read_hats
+    from hats.catalog import CatalogCollection
+    from hats.io.validation import is_valid_catalog
+
+    collection = read_hats(path)
+    margin = collection.default_margin_catalog_dir if isinstance(collection, CatalogCollection) else None
+    if margin is None or not is_valid_catalog(margin):
+        raise CatalogError(f"{path} is not a HATS collection with a margin cache")
+    return collection.main_catalog
+
+
+def _count_rows(path: Path) -> int:
+    return int(_main_catalog(path).catalog_info.total_rows or 0)
+
+
+def written_hats_digest(path: Path) -> tuple[str, Provenance]:
+    """The content digest (``''`` if none) of a HATS collection's catalog's ``hats.properties``, and the
+    provenance its first partition records, once every partition is found whole.
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the partitions' footers do not add up to the rows ``hats.properties`` announces, or the
+        collection has no margin cache (a catalog written before lenshunt wrote one).
     Exception
         What ``hats.read_hats`` or pyarrow raise for a catalog or partition they cannot read.
     """
     import pyarrow.parquet as pq
-    from hats import read_hats
     from hats.io.paths import pixel_catalog_file
 
-    catalog = read_hats(path)
+    catalog = _main_catalog(path)
     pixels = catalog.get_healpix_pixels()
-    files = [Path(pixel_catalog_file(path, pixel)) for pixel in pixels]
+    files = [Path(pixel_catalog_file(catalog.catalog_path, pixel)) for pixel in pixels]
     n_rows = sum(pq.ParquetFile(file).metadata.num_rows for file in files)
     if not files or n_rows != catalog.catalog_info.total_rows:
         raise CatalogError(f"{path}: its partitions hold {n_rows} rows of {catalog.catalog_info.total_rows}")
