@@ -184,7 +184,7 @@ def test_multi_output_bundle_scores_into_columns_with_units_and_ucds(setup, dask
     check_fits(paths.catalog_fits(out))
     check_parquet(paths.catalog_parquet(out))
     check_votable(paths.catalog_votable(out))
-    partitions = sorted(paths.catalog_hats(out).glob("dataset/**/*.parquet"))
+    partitions = sorted((paths.catalog_hats(out) / "lenshunt").glob("dataset/**/*.parquet"))
     assert partitions, "the HATS catalog has partitions"
     check_parquet(partitions[0])
     fits_catalog = read_catalog(paths.catalog_fits(out))
