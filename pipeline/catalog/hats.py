@@ -24,8 +24,8 @@ catalogs. The HATS catalog holds one extra column, ``_healpix_29``, the HEALPix 
 
 The import runs on a private in-process Dask cluster of threads
 (:func:`pipeline.compute.in_process_client`), not the run's cluster: the catalog is one row per
-object, small next to the cutouts, and written where the driver runs. The margin cache adds about
-a second to a write, mostly hats-import's plan of the margin pixels around every pixel of the sky
+object, small next to the cutouts, and written where the driver runs. The margin cache adds one to
+two seconds to a write, mostly hats-import's plan of the margin pixels around every pixel of the sky
 the catalog leaves empty, whatever its size.
 """
 
