@@ -36,6 +36,7 @@ from pipeline.training import (
     TrainConfig,
     TrainingError,
     TrainResult,
+    check_grade_stores,
     check_grades,
     check_init_recipe_options,
     check_output,
@@ -284,18 +285,22 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     unreadable store (trial: a mistyped path failed only after Prefect had started).
     """
     attributes = read_attributes(store)
-    check_has_objects(store, attributes, "nothing to train on")  # trial (score): a KeyError traceback
     layout = store_layout(attributes)
-    if config.grades:
-        check_grades(store, config)
     if config.init is not None:
         init_recipe(config.init, layout)
-        return
-    try:
-        draft = check_recipe_options(layout, **config.recipe_options())
-    except BundleError as exc:
-        raise TrainingError(str(exc)) from None
-    config.check_input_shapes(draft.input_shapes())
+    else:
+        try:
+            draft = check_recipe_options(layout, **config.recipe_options())
+        except BundleError as exc:
+            raise TrainingError(str(exc)) from None
+        config.check_input_shapes(draft.input_shapes())
+    if config.grades:  # grades of another store: said before the store's emptiness
+        check_grade_stores(store, list(config.grades))
+    # after the checks of the inputs' kinds, as score's (those said first); before the grades, read
+    # against the store's objects (trial (score): a KeyError traceback for a store of none)
+    check_has_objects(store, attributes, "nothing to train on")
+    if config.grades:
+        check_grades(store, config)
 
 
 def interrupted(args: argparse.Namespace) -> str:
