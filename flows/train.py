@@ -19,11 +19,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import log_summary
-from flows.train_args import (
-    add_arguments,
-    config_from_args,
-    unused_under_init,
-)
+from flows.train_args import add_arguments, config_from_args
+from flows.train_refusals import check_init_exists, check_not_in_training_records, unused_under_init
 from flows.train_stop import out_files, stopped_message
 from pipeline.errors import BundleError
 from pipeline.locking import check_not_busy, output_lock
@@ -165,7 +162,7 @@ def train_flow(
         where = Path(out) / sub if sub else Path(out)
         check_output(where, overwrite, member_config.init, store, overwrite_option=OVERWRITE)
     made = first_missing(Path(out))  # OUT, or the highest folder above it that the run makes
-    with output_lock(out, purpose="train", advice=TRAIN_BUSY):
+    with output_lock(out, purpose="train", advice=TRAIN_BUSY, remove=True):  # trial: kept in the bundle
         try:
             return _train_members(store, out, overwrite, members)
         except BaseException:
@@ -229,6 +226,9 @@ def check(args: argparse.Namespace) -> None:
     except TrainingError as exc:
         raise TrainingError(in_flags(str(exc), args)) from None
     init = members[0][1].init
+    check_not_in_training_records(args.out)  # trial: the refusal suggested a bundle in another's records
+    if init is not None:
+        check_init_exists(init)  # trial: the README's relative path, run from another folder
     if init is None:
         from pipeline.models import check_architecture
 
@@ -328,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for one in result if isinstance(result, list) else [result]:
         print(one.summary())
+    if isinstance(result, list):  # trial: the last line named the last member, the ensemble only the log
+        print(f"ensemble of {len(result)} members -> {args.out} (score with --model {args.out})")
     note = uncommitted_note(args.store)
     if note:
         print(f"  WARNING: {note}")

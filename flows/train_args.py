@@ -12,6 +12,7 @@ from typing import Any
 
 from flows.config_file import read_options_file
 from flows.preflight import positive_int
+from flows.train_refusals import MODEL_BUILDING, check_companions
 from pipeline.catalog import DUPLICATE_RADIUS_ARCSEC
 from pipeline.preprocess import DEFAULT_ASYMMETRY_SMOOTHING_PX, DEFAULT_INPAINT_PX, ObservingAugment
 from pipeline.training import (
@@ -217,7 +218,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds",
         type=int,
         default=1,
-        help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble",
+        help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble "
+        "(score with it)",
     )
     heads = parser.add_argument_group("outputs (one head each; pipeline.training.targets)")
     heads.add_argument(
@@ -334,7 +336,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"validation share of each class (default {default.val_fraction})",
     )
-    split.add_argument("--folds", dest="k_folds", type=int, default=None, help="k-fold split into K folds")
+    split.add_argument(
+        "--folds",
+        dest="k_folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-fold split into K folds; without --fold, train every fold into OUT/fold-<i> and make OUT "
+        "their ensemble (score with it)",
+    )
     split.add_argument(
         "--fold",
         type=int,
@@ -377,35 +387,6 @@ class _WeightsAction(argparse.Action):
         setattr(namespace, self.dest, weights)
 
 
-_MODEL_BUILDING = ("architecture", "build_options", "separate_outputs", "detached_outputs")
-"""TrainConfig fields that shape a new model, dropped from a ``--config`` file under ``--init``."""
-
-
-def unused_under_init(args: argparse.Namespace) -> str | None:
-    """A note naming the ``--config`` file's model-building fields that ``--init`` leaves unused, or None.
-
-    :func:`config_from_args` drops them (the fine-tune keeps its bundle's model); the note says so,
-    with their values, instead of dropping them without a word (review).
-    """
-    if not args.config:
-        return None
-    config = read_options_file(args.config)
-    init = getattr(args, "init", None) or config.get("init")
-    defaults = TrainConfig().model_dump(mode="json")  # every run's file holds them (review: a note each time)
-    unused = [
-        f"{name}={config[name]!r}"
-        for name in _MODEL_BUILDING
-        if config.get(name) not in (None, [], {}, defaults[name])
-    ]
-    if init is None or not unused:
-        return None
-    verb = "build" if len(unused) > 1 else "builds"
-    return (
-        f"note: --config {args.config} gives {', '.join(unused)}, which {verb} a new model; --init {init} "
-        "keeps its bundle's model, so the file's model options are not used"
-    )
-
-
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig fields from ``--config`` and the options given on the command line (which win)."""
     config: dict[str, Any] = read_options_file(args.config) if args.config else {}
@@ -417,11 +398,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     grouped = bool(args.config) and saved_split_grouped(args.config)
     config = older_run_defaults(config, new_init=new_init, grouped=grouped)
     given = {name: getattr(args, name, None) for name in TrainConfig.model_fields}  # options share the names
-    if given.get("keep_start") is not None and (given.get("init") or config.get("init")) is None:
-        flag = (
-            "--keep-start" if given["keep_start"] else "--no-keep-start"
-        )  # review: --keep-start was accepted
-        raise TrainingError(f"{flag} applies to fine-tuning only: give --init BUNDLE too")
+    check_companions(given, config)
     if (given.get("init") or config.get("init")) is not None:
         for flag in ("architecture", "polar"):  # review: --architecture was ignored, yet named the model id
             if getattr(args, flag, None) is not None:
@@ -431,7 +408,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 )
         # how a file's model was built (e.g. the bundle's own training/config.json): a fine-tune keeps
         # the bundle's model, so these describe nothing it does (review: they made the file unusable)
-        for name in _MODEL_BUILDING:
+        for name in MODEL_BUILDING:
             config.pop(name, None)
     if given.get("architecture") not in (None, DEFAULT_ARCHITECTURE) and config.get("build_options"):
         # polar is small_cnn's option: a small_cnn file's (its default, since 2026-12-03) does not carry

@@ -29,8 +29,12 @@ def exclusive_lock(
     purpose: str,
     refusal: Callable[[str], Exception],
     patience_s: float = 0.25,
+    remove: bool = False,
 ) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` (created with its folder) for the block.
+
+    A lock file its holder removed as it released it (``remove``) is not held by a process that had
+    it open and took its lock then: that process opens the path anew (a new file, or another's).
 
     Parameters
     ----------
@@ -38,6 +42,8 @@ def exclusive_lock(
     purpose : what the holder does, recorded for the refusal of others (``"ingest"``, ``"score"``)
     refusal : the error to raise, given who holds the lock (:func:`lock_holder`'s words)
     patience_s : how long to retry before refusing, seconds
+    remove : remove the lock file, still holding its lock, when the block ends (trial: a finished
+        bundle kept an empty ``.lenshunt-train.lock``)
 
     Raises
     ------
@@ -45,14 +51,8 @@ def exclusive_lock(
         ``refusal(holder)``, if another process holds the lock for longer than ``patience_s``.
     """
     lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # the umask decides who else may write it (a shared folder: a colleague's rerun)
-        fd, writable = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), True
-    except PermissionError:  # another user's lock file: it locks as well read-only, unnamed
-        fd, writable = os.open(lock_path, os.O_RDONLY), False
+    fd, writable = _open_locked(lock_path, refusal, patience_s)
     try:
-        if not _lock_within(fd, patience_s):
-            raise refusal(lock_holder(fd)) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
         if writable:
             os.ftruncate(fd, 0)
@@ -62,14 +62,51 @@ def exclusive_lock(
         finally:
             if writable:
                 os.ftruncate(fd, 0)
+            if remove and _is_file_of(fd, lock_path):  # removed before it is released: no one holds it
+                with contextlib.suppress(OSError):
+                    lock_path.unlink()
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 
 
+def _open_locked(lock_path: Path, refusal: Callable[[str], Exception], patience_s: float) -> tuple[int, bool]:
+    """(fd, writable) of ``lock_path`` opened and exclusively locked, the lock file still at its path."""
+    while True:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # the umask decides who else may write it (a shared folder: a colleague's rerun)
+            fd, writable = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), True
+        except PermissionError:  # another user's lock file: it locks as well read-only, unnamed
+            fd, writable = os.open(lock_path, os.O_RDONLY), False
+        try:
+            if not _lock_within(fd, patience_s):
+                raise refusal(lock_holder(fd)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _is_file_of(fd, lock_path):
+            return fd, writable
+        os.close(fd)  # its holder removed it as it released it: lock the file now at the path
+
+
+def _is_file_of(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is the file at ``path`` (not one removed or replaced since)."""
+    try:
+        at_path = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
 @contextlib.contextmanager
 def output_lock(
-    out: str | os.PathLike[str], *, purpose: str, advice: str, lock: str | None = None
+    out: str | os.PathLike[str],
+    *,
+    purpose: str,
+    advice: str,
+    lock: str | None = None,
+    remove: bool = False,
 ) -> Iterator[None]:
     """Hold ``out``'s ``lock`` (default: ``purpose``; :func:`pipeline.paths.output_lock_file`), ``out`` made.
 
@@ -77,7 +114,8 @@ def output_lock(
     bundle's card); the second is refused at once, naming the first. Re-entrant within a process,
     from any thread: a score flow holds its folder's lock from before its cluster starts, and the
     scoring and the grade consensus it runs take it again; the last to leave releases it (review:
-    the first did, under a thread still writing).
+    the first did, under a thread still writing). ``remove``: the lock file is removed as the last
+    holder releases it (:func:`exclusive_lock`).
 
     Raises
     ------
@@ -96,7 +134,7 @@ def output_lock(
             Path(out).mkdir(parents=True, exist_ok=True)
             refusal = functools.partial(busy_error, out, advice=advice)
             held = contextlib.ExitStack()
-            held.enter_context(exclusive_lock(lock_path, purpose=purpose, refusal=refusal))
+            held.enter_context(exclusive_lock(lock_path, purpose=purpose, refusal=refusal, remove=remove))
             _HELD[lock_path] = [0, held]
         _HELD[lock_path][0] += 1
     try:

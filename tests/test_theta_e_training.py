@@ -518,7 +518,7 @@ def test_fine_tuning_keeps_own_epochs_only_where_the_bundle_has_a_trunk_of_its_o
     options = config_from_args(parser.parse_args(argv))
     assert "separate_outputs" not in options and "build_options" not in options
     # ... and the command says which, with their values (review: they were dropped without a word)
-    from flows.train_args import unused_under_init
+    from flows.train_refusals import unused_under_init
 
     note = unused_under_init(parser.parse_args(argv))
     assert note is not None and note.startswith(f"note: --config {saved} gives ")

@@ -134,7 +134,39 @@ def test_a_train_failing_before_its_bundle_removes_the_out_it_made(prefect_harne
     with pytest.raises(TrainingError, match="has 0 lenses and"):
         train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "kept" / "a" / "b"), epochs=1)
     assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "a").exists()
-    (tmp_path / "mine").mkdir()  # a folder of before is the user's: kept, its lock file aside
+    (tmp_path / "mine").mkdir()  # a folder of before is the user's: kept, without the run's lock file
     with pytest.raises(TrainingError, match="has 0 lenses and"):
         train_flow(str(tmp_path / "s.zarr"), str(tmp_path / "mine"), epochs=1)
-    assert [path.name for path in (tmp_path / "mine").iterdir()] == [".lenshunt-train.lock"]
+    assert list((tmp_path / "mine").iterdir()) == []  # trial: the lock file stayed
+
+
+def test_an_out_in_a_bundle_s_training_records_is_refused_with_a_folder_beside_it(store, tmp_path):  # noqa: F811
+    """Trial: OUT = a bundle's ``training/`` was told to train into ``training/model``."""
+    bundle = _fake_bundle(tmp_path / "models" / "t3ft")
+    (tmp_path / "models" / "t3ft-2").mkdir()  # taken: the next free name is suggested
+    for out in (bundle / "training", bundle / "training" / "model"):
+        verb = "is" if out.name == "training" else "lies in"
+        said = f"{out} {verb} the training records of the bundle {bundle}; train into a folder beside"
+        _refused(_lenshunt_train(str(store), str(out)), said, f"(e.g. {tmp_path / 'models' / 't3ft-3'})")
+    assert not (bundle / "training" / "model").exists()
+
+
+def test_a_missing_init_path_names_the_shipped_model(store, tmp_path):  # noqa: F811
+    """Trial: the README's relative path to the shipped model, run from another folder, named no fix."""
+    from pipeline.paths import shipped_model
+
+    relative = "pipeline/models/shipped/default"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "train", str(store), "m", "--init", relative],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, **DEAD_API},
+        timeout=180,
+    )
+    _refused(
+        result,
+        f"--init {relative}: no model bundle at {tmp_path / relative}: the path does not exist",
+        f"(looked for from {tmp_path}); the shipped model is {shipped_model()}",
+    )
+    assert not (tmp_path / "m").exists()

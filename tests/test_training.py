@@ -826,6 +826,40 @@ def test_bad_train_options_fail_in_one_line_before_prefect_starts(
     assert not (tmp_path / "m").exists()
 
 
+def test_grade_c_without_grades_is_refused_like_its_siblings(tmp_path, monkeypatch, capsys):
+    """Trial: ``--grade-c lens`` without ``--grades`` trained a plain model; ``--grades-only`` was refused."""
+    for value in ("lens", "exclude"):
+        argv = [str(tmp_path / "store.zarr"), str(tmp_path / "m"), "--grade-c", value]
+        code, lines = _train_cli(monkeypatch, capsys, argv)
+        assert (code, lines) == (
+            1,
+            ["lenshunt train: error: --grade-c applies to grade tables only: give --grades RUN_DIR too"],
+        )
+    assert not (tmp_path / "m").exists()
+
+
+def test_help_says_folds_without_fold_make_an_ensemble(capsys):
+    from flows.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without --fold, train every fold into OUT/fold-<i> and make OUT their ensemble" in text
+
+
+def test_an_ensemble_run_ends_naming_the_ensemble_and_leaves_no_lock(store, tmp_path, capsys):
+    """Trial: the last line named ``OUT/seed-1``, the ensemble only an INFO log; a finished bundle kept
+    an empty ``.lenshunt-train.lock``."""
+    from flows.cli import main
+
+    out = tmp_path / "ens"
+    options = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--downsample", "4"]
+    assert main(["train", str(store), str(out), "--seeds", "2", *options]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == f"ensemble of 2 members -> {out} (score with --model {out})"
+    assert not list(out.rglob(".lenshunt-*.lock"))
+
+
 def test_a_bad_field_of_a_config_file_is_named_with_the_file(tmp_path, monkeypatch, capsys):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"seed": -1}))
