@@ -63,7 +63,10 @@ def test_fine_tuning_keeps_the_recipe_and_trains_only_the_last_layers(store, bas
     tuned = load_bundle(tmp_path / "tuned")
     assert tuned.recipe == base.recipe  # the bundle's recipe, not a new fit
     assert tuned.card.architecture == base.card.architecture
-    assert any("training the last 1 weighted layers" in line and "BatchNorm frozen" in line for line in lines)
+    assert any("training the last 1 of " in line and "BatchNorm frozen" in line for line in lines)
+    # the card says it too (user trial: the log alone did)
+    assert tuned.card.fine_tune["n_trained_layers"] == 1 and tuned.card.fine_tune["batchnorm_frozen"]
+    assert "weighted layers (" in tuned.card.notes and "weights), BatchNorm frozen)" in tuned.card.notes
     before, after = base.model.get_weights(), tuned.model.get_weights()
     changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
     # only the head (the last Dense: kernel and bias) moved; every conv and BatchNorm weight is kept
@@ -564,8 +567,11 @@ def test_an_ensemble_of_fine_tunes_that_kept_their_start_is_warned_about(
     val_ids = json.loads((tmp_path / "ens" / "seed-0" / "training" / "split.json").read_text())[
         "val_object_ids"
     ]
-    expected = small_validation_warning(np.array([labels[object_id] for object_id in val_ids]))
+    expected = small_validation_warning(
+        np.array([labels[object_id] for object_id in val_ids]), keeps_start=True
+    )
     assert expected is not None  # the test store's validation set is small
+    assert "--no-keep-start keeps the best trained epoch" in expected  # what to do (user trial)
     warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert expected.removeprefix("WARNING: ") in warned  # the level says it once (new-user trial)
 
@@ -641,7 +647,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
 ):
     import shutil
 
-    from pipeline.training.ceilings import TRAINING_STORE_KEY, store_set_checksum
+    from pipeline.training.ceilings import store_set_checksum
     from pipeline.training.domains import evaluate_domains, main
 
     copy = tmp_path / "ens"
@@ -686,7 +692,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     # and by the checksum of the store's ids and labels that training records, wherever the store lies
     # and whatever the card calls it (last note's known problem: a copied store, or a ceiling trained
     # with --store-id, was taken for a held-out set)
-    assert load_bundle(base_bundle).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)
+    assert load_bundle(base_bundle).card.training_store_crc32 == store_set_checksum(store)
     copied, renamed = tmp_path / "copied.zarr", tmp_path / "renamed"
     shutil.copytree(store, copied)
     shutil.copytree(bare, renamed)
@@ -704,7 +710,7 @@ def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     report = evaluate_domains(renamed, {"again": copied}, write=True)  # the checked model too
     assert report.learned == {"again_trained_on_store": 1.0}
     assert any(said in m and "no held-out AUROC" in m for m in report.warnings["again"])
-    assert load_bundle(renamed).card.metrics[TRAINING_STORE_KEY] == store_set_checksum(store)  # kept
+    assert load_bundle(renamed).card.training_store_crc32 == store_set_checksum(store)  # kept
     other = tmp_path / "other"
     shutil.copytree(ensemble, other)
     with pytest.raises(
@@ -881,7 +887,7 @@ def test_the_last_layer_of_a_two_headed_bundle_is_the_trained_output_s_head():
     from pipeline.training.finetune import init_model
 
     def trainable(trained):
-        model, _ = init_model(shipped_model(), 1, lambda line: None, trained=trained)
+        model, _, _ = init_model(shipped_model(), 1, lambda line: None, trained=trained)
         return [layer.name for layer in model.layers if layer.trainable_weights]
 
     assert trainable(["score"]) == ["score"]
@@ -1066,6 +1072,7 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     copied = tmp_path / "copied.zarr"
     shutil.copytree(store, copied)
     card = json.loads((base_bundle / "card.json").read_text())
+    assert card.pop(TRAINING_STORE_KEY) == checksum  # an integer field, out of the metrics (user trial)
     metrics = {key: value for key, value in card["metrics"].items() if key != TRAINING_STORE_KEY}
     assert card["training_store"] == str(store.resolve())
 
@@ -1087,14 +1094,14 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
     assert not evaluate_domains(bundle, {"again": copied}).learned  # not known before
     said = record_training_store(bundle, copied)
     assert f"recorded {TRAINING_STORE_KEY} {checksum} from {copied}; its object ids are those" in said
-    assert load_bundle(bundle).card.metrics[TRAINING_STORE_KEY] == checksum
+    assert load_bundle(bundle).card.training_store_crc32 == checksum
     assert evaluate_domains(bundle, {"again": copied}).learned == {"again_trained_on_store": 1.0}
     assert "already records this training store" in record_training_store(bundle, store)
     with pytest.raises(BundleError, match=r"records another training store .*\(--replace replaces"):
         record_training_store(bundle, other_store)
     with pytest.raises(BundleError, match=r"objects 500000 to 500063; .*ids 501000 to 501063\): another set"):
         record_training_store(bundle, other_store, replace=True)  # as large, other objects: refused
-    assert load_bundle(bundle).card.metrics[TRAINING_STORE_KEY] == checksum  # kept
+    assert load_bundle(bundle).card.training_store_crc32 == checksum  # kept
     # the card names a store that is there: it or a store of its ids and labels
     bundle = older("pathed", str(store))
     assert "it is the store the card names" in record_training_store(bundle, store)
@@ -1158,7 +1165,7 @@ def test_an_older_card_gets_its_training_store_checksum_and_the_domain_check_the
             chunk.write_bytes(b"not a zstd frame")
     assert main([str(bundle), str(corrupt)]) == 2
     assert f"{corrupt}: its 'object_id' cannot be read" in capsys.readouterr().err
-    assert TRAINING_STORE_KEY not in load_bundle(bundle).card.metrics
+    assert load_bundle(bundle).card.training_store_crc32 is None
 
 
 def test_a_domain_the_model_learned_from_is_left_out_of_the_largest_drop():

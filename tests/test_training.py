@@ -575,7 +575,7 @@ def test_the_shipped_model_loads_scores_and_reports_its_domain_check():
     assert {f"{domain}_set_crc32" for domain in domains} <= set(card.metrics)
     # and its training store's, so that a check knows that set again under any name (the card predates
     # lenshunt train recording it: pipeline.training.training_store, from the script's set simulated again)
-    assert card.metrics["training_store_crc32"] == 3607646853
+    assert card.training_store_crc32 == 3607646853 and "training_store_crc32" not in card.metrics
     assert card.metrics["standard_set_crc32"] != card.metrics["counts_set_crc32"]  # same scenes, x1e12
     # the card names its training set as scripts/train_shipped_model.sh writes it (look-alike flags spelt out)
     script = (Path(__file__).parents[1] / "scripts" / "train_shipped_model.sh").read_text()
@@ -775,6 +775,14 @@ def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
     for fold in (0, 1):
         card = load_bundle(tmp_path / "cv" / f"fold-{fold}").card
         assert card.model_id.endswith(f"-f{fold}of2") and "val_auroc" in card.metrics
+        assert isinstance(card.training_store_crc32, int) and "training_store_crc32" not in card.metrics
+    # the ensemble's card: each member's validation, said to be per member (user trial: "metrics": {})
+    ensemble = load_bundle(tmp_path / "cv").card
+    for fold in (0, 1):
+        member = load_bundle(tmp_path / "cv" / f"fold-{fold}").card.metrics
+        assert ensemble.metrics[f"member_fold-{fold}_val_auroc"] == member["val_auroc"]
+    assert "the metrics are per member" in ensemble.notes
+    assert results[0].summary().split("val_n_pos ")[1].split()[0].isdigit()  # a count (trial: 22.0000)
 
 
 def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:

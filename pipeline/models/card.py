@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 import pipeline
 from pipeline.errors import BundleError
@@ -18,6 +18,13 @@ from pipeline.models.outputs import OutputDeclarationError, OutputSpec, parse_ou
 __all__ = ["BUNDLE_FORMAT", "ModelCard", "validate_card"]
 
 BUNDLE_FORMAT = 1
+
+STORE_CHECKSUM_FIELD = "training_store_crc32"
+"""The card field of the training store's checksum; cards before 2026-12-06 held it in ``metrics``
+as a float (user trial: a checksum among the metrics), which :class:`ModelCard` moves here on reading."""
+
+OPTIONAL_FIELDS = ("feature_stats", STORE_CHECKSUM_FIELD, "fine_tune")
+"""Fields left out of ``card.json`` when None, as before they existed."""
 
 
 class ModelCard(BaseModel):
@@ -62,11 +69,42 @@ class ModelCard(BaseModel):
         description="Training feature statistics (pipeline.models.features): file, layer, quantile, "
         "threshold, n_fit, store and the sha256 of features.npz; None = none (no ood_score).",
     )
+    training_store_crc32: int | None = Field(
+        default=None,
+        ge=0,
+        description="CRC-32 of the training store's object ids and labels (pipeline.training.ceilings); "
+        "None = not recorded.",
+    )
+    fine_tune: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="A fine-tune's account of what it trained: init, trained_layers, n_trained_layers, "
+        "n_weighted_layers, trained_weights, total_weights, batchnorm_frozen; None = not a fine-tune.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _store_checksum_out_of_metrics(cls, data: Any) -> Any:
+        """An older card's ``metrics["training_store_crc32"]`` (a float) as the integer field."""
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            return data
+        if STORE_CHECKSUM_FIELD not in data["metrics"]:
+            return data
+        data = dict(data)
+        metrics = dict(data["metrics"])
+        value = metrics.pop(STORE_CHECKSUM_FIELD)
+        data["metrics"] = metrics
+        if data.get(STORE_CHECKSUM_FIELD) is None and value is not None:
+            number = float(value)
+            data[STORE_CHECKSUM_FIELD] = int(number) if number.is_integer() else value
+        return data
+
+    def unset_optional(self) -> set[str]:
+        """The :data:`OPTIONAL_FIELDS` that are None: left out of the card's JSON."""
+        return {name for name in OPTIONAL_FIELDS if getattr(self, name) is None}
 
     def card_json(self) -> str:
-        """The text of ``card.json`` (``feature_stats`` left out when None, as before it existed)."""
-        exclude = {"feature_stats"} if self.feature_stats is None else None
-        return self.model_dump_json(indent=2, exclude=exclude) + "\n"
+        """The text of ``card.json`` (:data:`OPTIONAL_FIELDS` left out when None, as before they existed)."""
+        return self.model_dump_json(indent=2, exclude=self.unset_optional() or None) + "\n"
 
     @property
     def output_specs(self) -> tuple[OutputSpec, ...]:

@@ -87,7 +87,9 @@ def save_ensemble(
     model_id
         The ensemble's id (default: the first member's id with ``-ensemble<K>``).
     metrics, notes
-        Recorded in the ensemble's card.
+        Recorded in the ensemble's card. Without ``metrics`` the card records each member's validation
+        metrics as ``member_<dir>_val_...`` (:func:`member_metrics`; user trial: ``"metrics": {}``),
+        and the notes say they are per member.
 
     Raises
     ------
@@ -116,8 +118,9 @@ def save_ensemble(
         training_store=first.card.training_store,
         seed=first.card.seed,
         epochs=max(bundle.card.epochs for _, bundle in opened),
-        metrics=dict(metrics or {}),
-        notes=notes or f"mean and spread of {len(opened)} members",
+        metrics=dict(member_metrics(opened) if metrics is None else metrics),
+        notes=notes or _default_notes(len(opened), metrics is None),
+        training_store_crc32=_shared_checksum([bundle for _, bundle in opened]),
         keras_version=first.card.keras_version,
         saved_backend=first.card.saved_backend,
         outputs=first.card.outputs,
@@ -134,9 +137,46 @@ def save_ensemble(
     return load_ensemble(path)
 
 
+MEMBER_PREFIX = "member"
+"""Card entries ``member_<dir>_<entry>`` of an ensemble: a member's own validation entry."""
+
+
+def member_metrics(opened: Sequence[tuple[str, Any]]) -> dict[str, float]:
+    """Each member's validation entries (``val_...``) as ``member_<dir>_val_...`` of the ensemble's card.
+
+    ``opened`` holds (directory relative to the ensemble, loaded member bundle). Each member was
+    validated on its own split, on objects other members may have trained on (seeds share one split;
+    a fold's validation objects are the other folds' training objects), so no ensemble-level metric
+    is made from them: the ensemble is measured on held-out data (``python -m pipeline.training.heldout``).
+    """
+    return {
+        f"{MEMBER_PREFIX}_{relative}_{key}": value
+        for relative, bundle in opened
+        for key, value in bundle.card.metrics.items()
+        if key.startswith("val_")
+    }
+
+
+def _default_notes(n_members: int, per_member: bool) -> str:
+    notes = f"mean and spread of {n_members} members"
+    if per_member:
+        notes += (
+            f"; the metrics are per member ({MEMBER_PREFIX}_<dir>_val_...: each member's validation on its "
+            "own validation split), not the ensemble's, which no data the members all left out has measured"
+        )
+    return notes
+
+
+def _shared_checksum(members: Sequence[Any]) -> int | None:
+    """The members' training store checksum where all record the same one, else None."""
+    values = {bundle.card.training_store_crc32 for bundle in members}
+    return values.pop() if len(values) == 1 else None
+
+
 def _ensemble_json(content: EnsembleFile) -> str:
-    """``ensemble.json`` text (the card's ``feature_stats`` left out when None, as before it existed)."""
-    exclude = {"card": {"feature_stats"}} if content.card.feature_stats is None else None
+    """``ensemble.json`` text (the card's unset optional fields left out, as before they existed)."""
+    unset = content.card.unset_optional()
+    exclude = {"card": unset} if unset else None
     return content.model_dump_json(indent=2, exclude=exclude) + "\n"
 
 

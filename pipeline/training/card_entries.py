@@ -9,6 +9,7 @@ only by :func:`card_notes` (its version and backend go in the notes).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from pipeline.preprocess.recipe import Recipe
 from pipeline.training.config import TrainConfig
 from pipeline.training.splits import Split
 
-__all__ = ["card_metrics", "card_notes"]
+__all__ = ["card_metrics", "card_notes", "fine_tune_note", "metric_text"]
 
 
 def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
@@ -35,6 +36,41 @@ def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
         "n_unscored": metrics.n_unscored,
     }
     return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
+
+
+def metric_text(name: str, value: float) -> str:
+    """A card entry as a summary shows it: counts (``..._n_pos``, ``..._n_neg``, ...) as integers, other
+    values to 4 decimals (user trial: ``val_n_pos 22.0000``).
+
+    Examples
+    --------
+    >>> metric_text("val_n_pos", 22.0), metric_text("val_auroc", 0.91234)
+    ('val_n_pos 22', 'val_auroc 0.9123')
+    """
+    count = name.startswith("n_") or "_n_" in name
+    if count and math.isfinite(value) and float(value).is_integer():
+        return f"{name} {int(value)}"
+    return f"{name} {value:.4f}"
+
+
+def fine_tune_note(account: dict[str, Any]) -> str:
+    """What a fine-tune trained, in words, from the account of
+    :func:`~pipeline.training.finetune.init_model` (the card's ``fine_tune``).
+
+    User trial: only the log said it; the card said nothing unless ``--trainable-layers`` was given.
+
+    Examples
+    --------
+    >>> fine_tune_note({"n_trained_layers": 5, "n_weighted_layers": 5, "trained_weights": 61121,
+    ...                 "total_weights": 123715, "batchnorm_frozen": True})
+    'training all 5 weighted layers the trained outputs depend on (61121 of 123715 weights), BatchNorm frozen'
+    """
+    n, of = account["n_trained_layers"], account["n_weighted_layers"]
+    which = f"the last {n} of {of} weighted layers"
+    if n == of:
+        which = f"all {of} weighted layers the trained outputs depend on"
+    weights = f"{account['trained_weights']} of {account['total_weights']} weights"
+    return f"training {which} ({weights}), BatchNorm {'frozen' if account['batchnorm_frozen'] else 'trained'}"
 
 
 def epoch_label(epoch: int, *, start: bool = True) -> str:
@@ -61,6 +97,7 @@ def card_notes(
     start: dict[str, float] | None = None,
     unfair_start: str | None = None,
     polar: bool = False,
+    fine_tune: dict[str, Any] | None = None,
 ) -> str:
     """The card's human-readable account of how the model was trained.
 
@@ -70,7 +107,8 @@ def card_notes(
     the model it started from survives moving or overwriting that bundle; ``kept_start``: the
     fine-tune kept its starting weights (best epoch -1); ``start`` is a fine-tune's validation of its
     starting weights (epoch 0 logs; None: not validated), so the notes say what the fine-tune gained;
-    ``unfair_start``: why it was not validated though asked (``--init`` learned from validation
+    ``fine_tune``: what a fine-tune trained (:func:`fine_tune_note`); ``unfair_start``: why it was not
+    validated though asked (``--init`` learned from validation
     objects, or that cannot be checked: :func:`pipeline.training.finetune.fair_start`); ``polar``: the
     network sees its inputs in polar coordinates (:class:`~pipeline.models.polar.PolarView`).
     """
@@ -87,7 +125,9 @@ def card_notes(
         )
     if config.init is not None:
         augment += f"; fine-tuned from {config.init}" + (f" ({parent})" if parent else "")
-        if config.trainable_layers is not None:
+        if fine_tune is not None:  # user trial: only --trainable-layers was noted, BatchNorm never
+            augment += f" ({fine_tune_note(fine_tune)})"
+        elif config.trainable_layers is not None:
             augment += f" (last {config.trainable_layers} weighted layers trained)"
         if start is not None:  # the monitor's value decided (review: a carried score's AUROC was quoted)
             measured = "val_monitor" if "val_monitor" in start else "val_auroc"

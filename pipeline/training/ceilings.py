@@ -65,9 +65,10 @@ def set_checksum(object_id: np.ndarray, label: np.ndarray, pixels: Iterable[np.n
 
 
 TRAINING_STORE_KEY = "training_store_crc32"
-"""Card entry of ``lenshunt train``: :func:`set_checksum` of its training store's ids and labels (no
-pixels), so :func:`trained_on_store` knows that store wherever it lies, under whatever name. Not
-ending in ``CHECKSUM_KEY``: a domain check takes those for its own domains' entries and removes them."""
+"""Card field of ``lenshunt train`` (in ``metrics`` on cards before 2026-12-06): :func:`set_checksum`
+of its training store's ids and labels (no pixels), so :func:`trained_on_store` knows that store
+wherever it lies, under whatever name. Not ending in ``CHECKSUM_KEY``: a domain check takes those
+for its own domains' entries and removes them."""
 
 
 def store_set_checksum(store: str | Path) -> int:
@@ -91,9 +92,27 @@ def store_set_checksum(store: str | Path) -> int:
     return set_checksum(*(read_column(dataset, name, store=store) for name in ("object_id", "label")))
 
 
-def training_set_entry(store: str | Path) -> dict[str, float]:
-    """``{TRAINING_STORE_KEY: checksum}`` of a training store, for the card (a CRC-32 is exact in a float)."""
-    return {TRAINING_STORE_KEY: float(store_set_checksum(store))}
+def training_set_entry(store: str | Path) -> dict[str, int]:
+    """``{TRAINING_STORE_KEY: checksum}`` of a training store: the card's field of that name, an integer
+    (user trial: it was a float among the validation metrics)."""
+    return {TRAINING_STORE_KEY: store_set_checksum(store)}
+
+
+def recorded_checksum(card: Any) -> int | None:
+    """The training store checksum a card records: a :class:`~pipeline.models.card.ModelCard` or the
+    JSON of one, where older cards hold it in ``metrics`` (as a float); None where none is recorded."""
+    if isinstance(card, Mapping):
+        value = card.get(TRAINING_STORE_KEY)
+        metrics = card.get("metrics")
+    else:
+        value = getattr(card, TRAINING_STORE_KEY, None)
+        metrics = getattr(card, "metrics", None)
+    if value is None and isinstance(metrics, Mapping):
+        value = metrics.get(TRAINING_STORE_KEY)
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 UNTRUSTED_CEILING = {
@@ -156,14 +175,14 @@ def trained_on_store(bundle: Any, store: str | Path, parents: Iterable[Path] = (
         still finds their objects through their training files).
     """
     cards = [
-        ("its card", member.card.training_store, getattr(member.card, "metrics", {}))
+        ("its card", member.card.training_store, recorded_checksum(member.card))
         for member in getattr(bundle, "members", None) or [bundle]
     ]  # every member (review: the first was)
     for parent in parents:
         try:
             card = json.loads((Path(parent) / "card.json").read_text())
             whose = f"the card of {parent} (a bundle it was fine-tuned from)"
-            cards.append((whose, str(card["training_store"]), card.get("metrics") or {}))
+            cards.append((whose, str(card["training_store"]), recorded_checksum(card)))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             continue
     target = Path(store).resolve()
@@ -174,15 +193,11 @@ def trained_on_store(bundle: Any, store: str | Path, parents: Iterable[Path] = (
                 return f"{whose} names this very store ({store}) as its training store"
         except (OSError, ValueError):
             continue
-    recorded = [
-        (whose, name, metrics[TRAINING_STORE_KEY])
-        for whose, name, metrics in cards
-        if isinstance(metrics, Mapping) and metrics.get(TRAINING_STORE_KEY) is not None
-    ]
+    recorded = [(whose, name, value) for whose, name, value in cards if value is not None]
     if not recorded:
         return None
     try:
-        checksum = float(store_set_checksum(store))
+        checksum = store_set_checksum(store)
     except (LenshuntError, OSError, ValueError, RuntimeError, KeyError):  # review: an unreadable store raised
         return None
     for whose, name, value in recorded:

@@ -21,9 +21,9 @@ from pipeline.training.domain_ood import OOD_CARD_KEYS
 CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap", "max_auroc_drop_matched")
 """Card entries over all of a check's domains."""
 
-NOT_DOMAINS = frozenset({"val", "heldout", "training"})
-"""Prefixes of entries that training (``val_``, ``training_store_crc32``) and ``evaluate_on_store``
-(``heldout_``) write."""
+NOT_DOMAINS = frozenset({"val", "heldout", "training", "member"})
+"""Prefixes of entries that training (``val_``; ``training_store_crc32`` on older cards),
+``evaluate_on_store`` (``heldout_``) and an ensemble (``member_<dir>_val_...``) write."""
 
 
 def check_domain_names(names: Iterable[str]) -> None:
@@ -35,10 +35,11 @@ def check_domain_names(names: Iterable[str]) -> None:
         For a name of other characters than letters, digits and ``_``, or one whose ``<name>_...``
         entries are, or begin like, those of training (``val``, ``val_...``, ``training``,
         ``training_...``: its validation and ``training_store_crc32``), of ``evaluate_on_store``
-        (``heldout``, ``heldout_...``), of the check's maxima (``max``, ``max_...``) or of a
-        domain's ceiling (``<domain>_ceiling``): a later check removes every
-        ``<name>_...`` entry (new-user trial: a domain named ``val`` replaced the card's validation
-        metrics; review: ``val_theta`` would have its next check remove ``val_theta_e_mse``).
+        (``heldout``, ``heldout_...``), of an ensemble's members (``member``, ``member_...``), of
+        the check's maxima (``max``, ``max_...``) or of a domain's ceiling (``<domain>_ceiling``): a
+        later check removes every ``<name>_...`` entry (new-user trial: a domain named ``val``
+        replaced the card's validation metrics; review: ``val_theta`` would have its next check
+        remove ``val_theta_e_mse``).
     """
     names = list(names)
     bad = [name for name in names if not name.replace("_", "").isalnum()]
@@ -52,7 +53,8 @@ def check_domain_names(names: Iterable[str]) -> None:
     if taken:
         raise ValueError(
             f"domain names {taken} would write or remove card entries of training's validation or training "
-            "store (val_..., training_...), of a held-out evaluation (heldout_...), of the check's maxima "
+            "store (val_..., training_...), of a held-out evaluation (heldout_...), of an ensemble's members "
+            "(member_...), of the check's maxima "
             "(max_...) or of a domain's ceiling (<domain>_ceiling_...): name the domains otherwise"
         )
 

@@ -32,6 +32,7 @@ from pipeline.preprocess.pixel_scale import layout_pixel_scales, pixel_scale_pro
 from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import check_recipe_options
 from pipeline.preprocess.store_bands import recipe_for_store
+from pipeline.training.card_entries import fine_tune_note
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.lineage import learned_ids, plain_id
 from schemas.layout import Layout
@@ -225,8 +226,9 @@ def init_outputs(init: str | Path, trained: list[str]) -> tuple[Any, ...]:
 
 def init_model(
     init: str | Path, trainable_layers: int | None, log: Log = print, trained: Sequence[str] | None = None
-) -> tuple[Any, str]:
-    """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture).
+) -> tuple[Any, str, dict[str, Any]]:
+    """The Keras model of the bundle at ``init`` made ready to fine-tune; returns (model, architecture,
+    what is trained: the card's ``fine_tune`` field, see :func:`fine_tune_note`).
 
     See the module docstring for ``trainable_layers``; the last layers are counted among those the
     ``trained`` outputs depend on (default: every output), so that ``N=1`` on a bundle whose
@@ -268,16 +270,12 @@ def init_model(
         layer.trainable = id(layer) in keep or not layer.weights
     n_trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
     n_all = sum(int(keras.ops.size(w)) for w in model.weights)
-    which = (
-        f"all {len(candidates)} weighted layers the trained outputs depend on"
-        if trainable_layers is None
-        else f"the last {trainable_layers} weighted layers"
-    )
-    log(
-        f"fine-tuning {bundle.model_id} ({bundle.card.architecture}) from {init}: training {which} "
-        f"({n_trainable} of {n_all} weights), BatchNorm frozen"
-    )
-    return model, bundle.card.architecture
+    names = [layer.name for layer in candidates if id(layer) in keep]
+    account = {"init": str(init), "trained_layers": names, "n_trained_layers": len(names)}
+    account |= {"n_weighted_layers": len(candidates), "trained_weights": n_trainable, "total_weights": n_all}
+    account["batchnorm_frozen"] = True  # BatchNorm is never a candidate: frozen in every fine-tune
+    log(f"fine-tuning {bundle.model_id} ({bundle.card.architecture}) from {init}: {fine_tune_note(account)}")
+    return model, bundle.card.architecture, account
 
 
 def carried_outputs_report(

@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -146,11 +147,13 @@ def record_metrics(
     note: str | Sequence[str] | None = None,
     remove: Sequence[str] = (),
     drop_notes: Callable[[str], str] | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> Path:
     """Add ``metrics`` (and each note the notes lack as a whole) to the card at ``bundle_path``.
 
     ``remove`` names metrics to delete first (measured afresh by the caller, or not at all);
-    ``drop_notes`` maps the card's notes to what is kept of them, before the new notes are added.
+    ``drop_notes`` maps the card's notes to what is kept of them, before the new notes are added;
+    ``fields`` sets other card fields (``training_store_crc32``).
 
     For an ensemble the card inside ``ensemble.json`` is updated; the member bundles are untouched.
     The shipped model's card is refused (:func:`~pipeline.training.domain_card.check_card_writable`).
@@ -163,13 +166,13 @@ def record_metrics(
         if piece and f" {piece} " not in f" {notes} ":  # a whole note, not a word of another
             notes = f"{notes} {piece}".strip()
     kept = {key: value for key, value in card.metrics.items() if key not in set(remove)}
-    updated = card.model_copy(update={"metrics": {**kept, **metrics}, "notes": notes})
+    updated = card.model_copy(update={"metrics": {**kept, **metrics}, "notes": notes, **(fields or {})})
     if isinstance(bundle, EnsembleBundle):
         path = update_ensemble_card(bundle_path, updated)
     else:
         path = Path(bundle_path) / CARD_FILE
         partial = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
-        partial.write_text(updated.model_dump_json(indent=2) + "\n")
+        partial.write_text(updated.card_json())
         partial.replace(path)
     load_bundle(bundle_path)  # the rewritten card still vouches for the files
     return path

@@ -43,7 +43,7 @@ from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_stre
 from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
-from pipeline.training.card_entries import card_metrics, card_notes, epoch_label
+from pipeline.training.card_entries import card_metrics, card_notes, epoch_label, metric_text
 from pipeline.training.ceilings import training_set_entry
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
@@ -121,7 +121,7 @@ class TrainResult:
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
-        metrics = "  ".join(f"{name} {value:.4f}" for name, value in self.metrics.items())
+        metrics = "  ".join(metric_text(name, value) for name, value in self.metrics.items())
         stop = "early stop" if self.stopped_early else "all epochs"
         own = "".join(
             f" ({name}'s own layers: epoch {epoch_label(epoch)})"
@@ -129,7 +129,11 @@ class TrainResult:
             if epoch != self.best_epoch
         )
         best = epoch_label(self.best_epoch, start=self.kept_start)
-        best += ": no trained epoch beat them on the monitor's validation" if self.kept_start else ""
+        if self.kept_start:  # user trial: what to do was not said
+            best += (
+                ": no trained epoch beat them on the monitor's validation (--no-keep-start keeps the "
+                "best trained epoch instead)"
+            )
         return (
             f"model {self.model_id} -> {self.bundle}\n"
             f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
@@ -273,7 +277,7 @@ def _train_bundle(
     with seeded_keras(config.seed):  # other threads' draws cannot move the weights (trial)
         output_targets = parse_outputs_option(config.outputs)
         specs = None if config.default_outputs else tuple(target.spec for target in output_targets)
-        trained = None
+        trained, fine_tune = None, None
         if config.init is not None:
             # fine-tuning keeps the bundle's heads and trains those it names (default: score), the others
             # keep their weights where no trained output reaches them (separate trunks)
@@ -290,7 +294,7 @@ def _train_bundle(
         write_split(work / "split.json", split, object_ids)
         parent = init_provenance(config.init)  # as loaded (review: at card time, a replaced one was misnamed)
         if config.init is not None:
-            model, architecture = init_model(
+            model, architecture, fine_tune = init_model(
                 config.init, config.trainable_layers, log, trained=trained or [SCORE_OUTPUT]
             )
         else:
@@ -312,7 +316,8 @@ def _train_bundle(
         trained=trained,
     )
     log(split.summary())
-    if (warning := small_validation_warning(labels[split.val_rows])) is not None:
+    keeps_start = config.init is not None and config.keep_start
+    if (warning := small_validation_warning(labels[split.val_rows], keeps_start=keeps_start)) is not None:
         log(warning)
     for note in targets.notes:
         log(f"target {note}")
@@ -364,7 +369,9 @@ def _train_bundle(
         training_store=config.store_id or str(store),
         seed=config.seed,
         epochs=fit.epochs_run,
-        metrics=metrics | training_set_entry(store),  # trained_on_store knows the store by it
+        metrics=metrics,
+        **training_set_entry(store),  # trained_on_store knows the store by it
+        fine_tune=fine_tune,
         notes=card_notes(
             config,
             split,
@@ -379,6 +386,7 @@ def _train_bundle(
             start=fit.start,
             unfair_start=unfair,
             polar=bool(build.get("polar")),
+            fine_tune=fine_tune,
         )
         + outputs_note(
             specs,

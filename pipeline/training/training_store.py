@@ -77,7 +77,7 @@ def _split_ids(bundle: Path) -> np.ndarray | None:
         raise BundleError(f"{path} cannot be read ({exc!r}): cannot check the store against it") from exc
 
 
-def _checked_against_card(bundle: Path, card, store: str | Path, checksum: float) -> str:  # type: ignore[no-untyped-def]
+def _checked_against_card(bundle: Path, card, store: str | Path, checksum: int) -> str:  # type: ignore[no-untyped-def]
     """How ``store`` was found to be the training store ``card`` names; BundleError where it is not."""
     from pipeline.store import open_store, read_column
 
@@ -179,20 +179,20 @@ def record_training_store(bundle: str | Path, store: str | Path, *, replace: boo
     loaded = load_bundle(bundle)
     if isinstance(loaded, EnsembleBundle):
         raise BundleError(f"{bundle} is an ensemble: record the training store on each member's bundle")
-    checksum = float(store_set_checksum(store))
-    recorded = loaded.card.metrics.get(TRAINING_STORE_KEY)
+    checksum = store_set_checksum(store)
+    recorded = loaded.card.training_store_crc32  # an older card's metrics entry is read here too
     if recorded is not None and recorded == checksum:
-        return f"{bundle}: its card already records this training store ({TRAINING_STORE_KEY} {recorded:.0f})"
+        return f"{bundle}: its card already records this training store ({TRAINING_STORE_KEY} {recorded})"
     if recorded is not None and not replace:
         raise BundleError(
-            f"{bundle}'s card records another training store ({TRAINING_STORE_KEY} {recorded:.0f}; "
-            f"{store} has {checksum:.0f}): its object ids or labels differ from those it was trained on "
+            f"{bundle}'s card records another training store ({TRAINING_STORE_KEY} {recorded}; "
+            f"{store} has {checksum}): its object ids or labels differ from those it was trained on "
             "(--replace replaces a wrong entry)"
         )
     how = _checked_against_card(Path(bundle), loaded.card, store, checksum)
-    record_metrics(bundle, {TRAINING_STORE_KEY: checksum})
+    record_metrics(bundle, {}, fields={TRAINING_STORE_KEY: checksum})
     done = "replaced" if recorded is not None else "recorded"
-    return f"{bundle}: {done} {TRAINING_STORE_KEY} {checksum:.0f} from {store}; {how}"
+    return f"{bundle}: {done} {TRAINING_STORE_KEY} {checksum} from {store}; {how}"
 
 
 def main(argv: list[str] | None = None) -> int:
