@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if without is not None and without.n:  # trial: said once by the ingest, then nowhere
         print(
             f"no file    {without.counted()}: not in the store, not scored; their files may not have "
-            "arrived yet (the latest ingest's label catalog)"
+            f"arrived yet (as {without.catalog} said)"  # trial: "the latest ingest's" read none
         )
     print(
         f"flagged    {summary.n_flagged}"

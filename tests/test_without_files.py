@@ -21,7 +21,7 @@ from flows.evaluate import evaluation_summary
 from flows.run import RunSummary
 from pipeline import paths
 from pipeline.evaluation import evaluate_run, read_metrics
-from pipeline.store import ingest, read_without_files
+from pipeline.store import ingest, open_store, read_without_files
 
 IDS = [100000, 100001, 100002, 100003, 100004, 100005, 300000, 300001, 300002]
 LABELS = {object_id: object_id % 2 for object_id in IDS} | {100006: 1, 300003: 0}  # files never came
@@ -75,7 +75,8 @@ def test_objects_without_files_are_counted_in_metrics_report_and_info(ingested, 
     page = result.report_path.read_text()
     assert _row("Lenses not scored", "0") in page  # beside it
     assert _row("Lenses without files", "1") in page and _row("Catalog objects without files", "2") in page
-    assert page.index("Lenses not scored") < page.index("Lenses without files")
+    assert page.index("Lenses not scored") < page.index("Catalog objects without files")
+    assert page.index("Catalog objects without files") < page.index("Lenses without files")  # among them
     assert str(escape(NOTE)) in page
     link = f'<a href="files/{paths.WITHOUT_FILES_LIST}">Label-catalog objects without files (CSV, 2)</a>'
     assert link in page
@@ -85,7 +86,8 @@ def test_objects_without_files_are_counted_in_metrics_report_and_info(ingested, 
     assert main(["info", str(store)]) == 0
     assert (
         "no file    2 object(s) of the label catalog (1 lens) have no file (ids 100006, 300003): not in the "
-        "store, not scored" in capsys.readouterr().out
+        f"store, not scored; their files may not have arrived yet (as {next(source.glob('*.csv'))} said)"
+        in capsys.readouterr().out
     )
 
 
@@ -125,9 +127,16 @@ def test_late_files_and_a_later_catalog_change_the_counts(ingested, tmp_path, da
     assert evaluate_run(rescored, store, top_n=2).metrics.n_pos_without_files == 1
 
     # an ingest without a catalog keeps the list, less the ids whose files arrived; then none is left
+    # and its objects arriving take the labels recorded (trial: the lens came in unlabelled, forgotten)
     next(source.glob("image_catalog*.csv")).unlink()
     write_set(LAYOUT, source, [100077])
-    ingest(LAYOUT, source, store, dask_client)
+    report = ingest(LAYOUT, source, store, dask_client)
+    assert (
+        "1 object(s) whose files arrived now (ids 100077) take the labels that "
+        f"{catalog} gave them when they had no file (no label catalog read now)"
+    ) in report.label_notes
+    stored = open_store(store)
+    assert int(stored["label"].values[list(stored["object_id"].values).index(100077)]) == 1
     assert read_without_files(store).n == 0
     result = evaluate_run(rescored, store, top_n=2)
     assert (result.metrics.n_catalog_without_files, result.metrics.n_pos_without_files) == (0, 0)

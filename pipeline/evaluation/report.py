@@ -80,8 +80,8 @@ METRIC_NAMES = {
     "n_unscored": "Objects not scored",
     "n_unlabelled": "Objects without label",
     "n_pos_unscored": "Lenses not scored",
-    "n_pos_without_files": "Lenses without files",
     "n_catalog_without_files": "Catalog objects without files",
+    "n_pos_without_files": "Lenses without files",  # among them (trial: before the row 'them' names)
 }
 NOT_RECORDED = frozenset({"n_pos_without_files", "n_catalog_without_files"})
 """Metrics whose row is left out where they are None (a store that did not record them)."""

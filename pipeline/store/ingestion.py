@@ -41,6 +41,7 @@ from pipeline.store.reader_revision import older_rules_note, record_current_rule
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
 from pipeline.store.repair import failing_lines, gone_lines, repair_changed_objects, write_json_atomic
+from pipeline.store.without_files import forget_arrived, with_recorded_labels
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
     create_store,
@@ -52,9 +53,7 @@ from pipeline.store.zarr_store import (
     write_region,
 )
 from schemas.layout import Layout, parse_layout
-from schemas.store import PENDING_PLAN_ATTR
-
-PENDING_ATTR = PENDING_PLAN_ATTR
+from schemas.store import PENDING_PLAN_ATTR as PENDING_ATTR
 
 
 def plan_regions(start: int, n_new: int, chunk_objects: int) -> list[tuple[int, int]]:
@@ -377,7 +376,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
     stored = open_store(store, chunks=None)["object_id"].values  # (review: called "not ingested")
     known = np.union1d(manifest.object_ids, stored[stored >= 0])
     loaded = load_labels(layout, object_ids, source, catalog, source_ids=known)
-    labels = loaded.values
+    labels = (loaded := with_recorded_labels(store, object_ids, loaded)).values  # no catalog: recorded
     report.label_catalog = str(loaded.path) if loaded.path else None
     report.label_notes.extend(note for note in loaded.notes if note not in report.label_notes)
     without_row = loaded.without_row_note("objects ingested now")
@@ -411,6 +410,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
             progress(len(results), n_total)
     _merge_results(report, results, labels)
     update_attributes(store, {"n_objects": plan["start"] + len(object_ids), PENDING_ATTR: None})
+    forget_arrived(store, object_ids)  # committed: no longer without files (labelled as recorded)
     return len(object_ids)
 
 

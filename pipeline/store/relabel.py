@@ -125,8 +125,8 @@ def relabel_committed(
     loaded = load_labels(layout, ids[rows], source, catalog, source_ids=known)
     if loaded.without_file is not None:
         record_without_files(store, loaded.without_file, str(loaded.path))
-    elif known is not None and loaded.path is None:
-        forget_arrived(store, known)
+    elif known is not None and loaded.path is None:  # those arriving now: when their plan commits
+        forget_arrived(store, ids[rows])
     if loaded.path is None or not rows.size:
         return RelabelResult(catalog_notes=list(loaded.notes)), loaded.path
     new = corrected_labels(stored[rows], loaded.values)

@@ -8,8 +8,9 @@ otherwise bring thousands of empty rows. Their ids and labels are recorded inste
 lens whose files never arrived dropped out of every count, "lost to completeness" included).
 
 Each ingest that reads a catalog replaces the record: a later catalog replaces the list, and an id
-whose files arrived since is no longer in it. An ingest without a catalog drops the ids that have
-files now and keeps the others. A store ingested before the record existed has none:
+whose files arrived since is no longer in it. An ingest without a catalog labels the objects it
+adds that the record lists by the record (:func:`with_recorded_labels`), and drops ids from it as
+they are committed. A store ingested before the record existed has none:
 :func:`read_without_files` gives None, "not recorded".
 """
 
@@ -19,7 +20,7 @@ import contextlib
 import io
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ from pipeline.atomic import temporary_beside
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pipeline.sources.labels import Labels
 
 _SHOWN = 5
 
@@ -92,6 +95,32 @@ def forget_arrived(store: str | os.PathLike[str], known_ids: np.ndarray) -> None
     keep = ~np.isin(recorded.object_ids, np.asarray(known_ids, dtype=np.int64))
     if not keep.all():
         _write(Path(store), recorded.object_ids[keep], recorded.labels[keep], recorded.catalog)
+
+
+def with_recorded_labels(store: str | os.PathLike[str], object_ids: np.ndarray, loaded: Labels) -> Labels:
+    """``loaded`` (the labels of ``object_ids`` an ingest adds now) with the labels the store's
+    record gives ids it lists, where no label catalog was read (``loaded.path`` None), and a note.
+
+    Trial: a lens of the record whose files arrived with an ingest that found no catalog came in
+    unlabelled and dropped out of every count (the record forgot it). They leave the record when
+    their plan is committed (:func:`forget_arrived`): a killed ingest labels them again on resuming.
+    """
+    recorded = read_without_files(store) if loaded.path is None else None
+    if recorded is None or not recorded.n:
+        return loaded
+    position = np.searchsorted(recorded.object_ids, object_ids).clip(0, recorded.n - 1)
+    listed = recorded.object_ids[position] == object_ids
+    if not listed.any():
+        return loaded
+    values = loaded.values.copy()
+    values[listed] = recorded.labels[position[listed]]
+    n = int(listed.sum())
+    shown = ", ".join(str(i) for i in object_ids[listed][:_SHOWN]) + (", ..." if n > _SHOWN else "")
+    note = (
+        f"{n} object(s) whose files arrived now (ids {shown}) take the labels that "
+        f"{recorded.catalog} gave them when they had no file (no label catalog read now)"
+    )
+    return replace(loaded, values=values, notes=(*loaded.notes, note))
 
 
 def read_without_files(store: str | os.PathLike[str]) -> WithoutFiles | None:
