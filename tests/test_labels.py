@@ -78,6 +78,38 @@ def test_an_id_a_spreadsheet_rounded_into_scientific_notation_is_refused(tmp_pat
         load_labels(SGLC1, np.array([1234567]), tmp_path)
 
 
+def test_ids_past_float_precision_are_read_exactly_and_ids_past_int64_refused(tmp_path):
+    """Trial: a 23-digit id was stored as -9223372036854775808; and with one id written ``5.0`` every
+    id of the column went through float64, so ids past 2**53 were rounded onto their neighbours'."""
+    big = 12345678901234567  # float64 reads it as ...568
+    _keys(tmp_path, f"ID;is_lens\n{big};1\n{big + 1};0\n5.0;0\n")
+    result = load_labels(SGLC1, np.array([5, big, big + 1]), tmp_path)
+    np.testing.assert_array_equal(result.values, [0, 1, 0])
+    path = _keys(tmp_path, f"ID;is_lens\n{big};1\n{'9' * 23};1\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([big]), tmp_path)
+    assert str(caught.value) == (
+        f"label catalog {path} line 3: id '{'9' * 23}' in column 'ID' is not a non-negative integer object "
+        "id up to 9223372036854775807 (1 such row(s)). Fix or delete the row."
+    )
+
+
+def test_a_file_naming_an_id_past_int64_is_said_and_the_others_read(tmp_path):
+    """Trial: such a file name aborted the discovery (OverflowError): no single file may abort a run."""
+    from pipeline.sources import discover
+
+    source = write_set(SGLC1, tmp_path / "src", [100001])
+    real = next(source.rglob("*100001*.fits"))
+    odd = real.with_name(real.name.replace("100001", "9" * 23))
+    odd.write_bytes(real.read_bytes())
+    manifest = discover(SGLC1, source)
+    assert manifest.object_ids.tolist() == [100001]
+    assert manifest.ignored_lines() == [
+        f"1 file(s) name an id beyond 9223372036854775807 (the largest object id), e.g. {odd.name}: not "
+        "read; rename them with the object's id"
+    ]
+
+
 def test_conflicting_duplicate_ids_are_refused(tmp_path):
     path = _catalog(tmp_path, "100001,2,3.0,50\n100002,0,0.0,0\n100001,0,0.0,0\n")
     with pytest.raises(CatalogFormatError) as caught:

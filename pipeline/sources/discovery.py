@@ -41,6 +41,9 @@ _FITS_FORMS = r"(?i:\.(?:fits|fit|fts)(?:\.fz)?|\.fz)(?i:\.gz|\.bz2)?"
 _COMPRESSION = r"(?i:\.fz)?(?i:\.gz|\.bz2)?"
 _N_EXAMPLES = 3
 _NOT_CATALOGS = ("~$", "._")  # a spreadsheet's lock file, macOS's resource file beside a catalog
+MAX_OBJECT_ID = int(np.iinfo(np.int64).max)
+"""The largest object id a store holds (int64): a file or catalog row naming a larger one is no object
+(trial: a 23-digit id in one file name aborted the discovery with an OverflowError)."""
 
 
 class NoCutoutsError(LenshuntError, FileNotFoundError):
@@ -69,6 +72,8 @@ class Manifest:
     folder names its parent does hold."""
     subfolders: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     """Band directory -> how many folders it holds that are not searched, and a few of their names."""
+    too_large: tuple[int, list[str]] = (0, [])
+    """How many files name an id beyond :data:`MAX_OBJECT_ID` (not read), and a few of their names."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -78,11 +83,19 @@ class Manifest:
         return sum(count for count, _ in self.ignored.values())
 
     def ignored_lines(self) -> list[str]:
-        """One line per band directory with ignored files: how many, and examples."""
-        return [
+        """One line per band directory with ignored files: how many, and examples; one for the files
+        whose ids are too large to be objects."""
+        lines = [
             f"{count} file(s) in {directory or '.'} match no band, e.g. {', '.join(examples)}"
             for directory, (count, examples) in sorted(self.ignored.items())
         ]
+        count, examples = self.too_large
+        if count:
+            lines.append(
+                f"{count} file(s) name an id beyond {MAX_OBJECT_ID} (the largest object id), e.g. "
+                f"{', '.join(examples)}: not read; rename them with the object's id"
+            )
+        return lines
 
     def id_width_lines(self) -> list[str]:
         """One warning line when files have ids of another width than the layout's ``id_digits``."""
@@ -234,6 +247,7 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
     needle = None if only_id is None else str(int(only_id))  # in every width it may be written with
     ignored: dict[str, tuple[int, list[str]]] = {}
     n_off_width, off_width_examples = 0, []
+    n_too_large, too_large_examples = 0, []
     n_dirs = 0
     absent: dict[str, tuple[list[str], list[str]]] = {}
     subfolders: dict[str, tuple[int, list[str]]] = {}
@@ -254,6 +268,10 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
                     match = pattern.match(_nfc(entry.name))
                     if match and needle is not None and int(match.group(1)) != only_id:
                         match = None
+                    if match and int(match.group(1)) > MAX_OBJECT_ID:
+                        n_too_large, matched, match = n_too_large + 1, True, None
+                        if len(too_large_examples) < _N_EXAMPLES:
+                            too_large_examples.append(entry.name)
                     if match:
                         found[band.name].setdefault(int(match.group(1)), []).append(entry.path)
                         matched = True
@@ -302,9 +320,8 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
                 duplicates[(object_id, band_name)] = matches[1:]
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
-    return Manifest(
-        np.asarray(all_ids, dtype=np.int64), paths, duplicates, ignored, id_width, absent, subfolders
-    )
+    ids, too_large = np.asarray(all_ids, dtype=np.int64), (n_too_large, sorted(too_large_examples))
+    return Manifest(ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large)
 
 
 def _folders(directory: Path) -> list[str]:

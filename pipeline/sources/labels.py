@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.sources.discovery import glob_ignoring_case
+from pipeline.sources.discovery import MAX_OBJECT_ID, glob_ignoring_case
 from pipeline.sources.label_eval import describe_lines, rule_labels
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
@@ -78,6 +78,7 @@ from pipeline.sources.spreadsheet import (
     catalog_text,
     decimal_commas,
     delimiter_of,
+    exact_ids,
     file_lines,
     header_names,
     parse_fields,
@@ -217,16 +218,16 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     # E notation with a decimal comma (a German spreadsheet's 1,00000E+05): no thousands separator
     # comes with an exponent, so the comma is the decimal one (trial: refused as no id)
     dotted = raw_ids.str.replace(r"^(\d+),(\d*[eE][+-]?\d+)$", r"\1.\2", regex=True)
-    ids = pd.to_numeric(dotted, errors="coerce")
-    bad = ids.isna() | (ids < 0) | (ids != np.floor(ids))
+    exact = exact_ids(dotted, MAX_OBJECT_ID)  # not float64: an id past 2**53 rounded to another's
+    bad = exact.isna()
     if bad.any():
         first = bad.to_numpy().nonzero()[0][0]
         raise CatalogFormatError(
             f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
-            f"column {spec.id_column!r} is not a non-negative integer object id "
+            f"column {spec.id_column!r} is not a non-negative integer object id up to {MAX_OBJECT_ID} "
             f"({int(bad.sum())} such row(s)). Fix or delete the row."
         )
-    rounded = rounded_scientific(dotted, ids)
+    rounded = rounded_scientific(dotted, pd.to_numeric(dotted, errors="coerce"))
     if rounded.any():  # trial: 1.23457E+06 (1234567) labelled object 1234570
         first = rounded.to_numpy().nonzero()[0][0]
         raise CatalogFormatError(
@@ -272,7 +273,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         refuse_thousands_points(where, decimal_columns, delimiter)
     if boolean_columns:
         notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
-    table.index = pd.Index(ids[~bad].astype(np.int64).to_numpy(), name=spec.id_column)
+    table.index = pd.Index(np.array(exact.tolist(), dtype=np.int64), name=spec.id_column)
     if encoding != "utf-8":  # ids and numbers are ASCII in any of them: only text columns may differ
         notes.append(f"read as {encoding} text (not UTF-8)")
     table.attrs["notes"] = notes

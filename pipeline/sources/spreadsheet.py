@@ -12,6 +12,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
@@ -227,6 +228,30 @@ def refuse_thousands_points(column: TextColumn, decimal_columns: list[str], deli
 
 
 _SCIENTIFIC = r"[+-]?(\d*)\.?(\d*)[eE][+-]?\d+"
+
+
+def exact_ids(raw: pd.Series, largest: int) -> pd.Series:
+    """Object ids written in ``raw`` as exact Python ints (object dtype), None where a text is no
+    whole number from 0 to ``largest``: read as decimals, so an id past 2**53 is not rounded to a
+    neighbour's by float64 as ``pandas.to_numeric`` rounds every id of a column holding one
+    non-integer text (trial: a 23-digit id was stored as -9223372036854775808).
+
+    >>> texts = ["12345678901234567", "100007.0", "1e3", "-5", "1.5", "x", "1_0", "9" * 23]
+    >>> exact_ids(pd.Series(texts), 2**63 - 1).tolist()
+    [12345678901234567, 100007, 1000, None, None, None, None, None]
+    """
+
+    def parse(text: object) -> int | None:
+        if not isinstance(text, str) or "_" in text:  # Decimal reads 1_0 as 10; a spreadsheet does not
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return None
+        whole = value.is_finite() and value == value.to_integral_value() and 0 <= value <= largest
+        return int(value) if whole else None
+
+    return pd.Series([parse(text) for text in raw], index=raw.index, dtype=object)  # map made floats
 
 
 def rounded_scientific(raw: pd.Series, numbers: pd.Series) -> pd.Series:
