@@ -38,6 +38,22 @@ def test_the_training_store_checksum_is_an_integer_field_and_older_cards_still_r
     assert shipped.training_store_crc32 == 3607646853 and TRAINING_STORE_KEY not in shipped.metrics
 
 
+def test_counts_and_set_checksums_of_a_card_are_integers_and_older_cards_read_so():
+    """Session-45 gap: a domain check wrote ``othersim_set_crc32 2453646449.0`` and counts as floats."""
+    floats = {"val_auroc": 0.9, "val_n_pos": 22.0, "othersim_set_crc32": 2453646449.0}
+    floats |= {"othersim_learned_objects": 0.0, "othersim_ceiling_auroc": 1.0, "max_auroc_drop": 0.1}
+    card = ModelCard.model_validate_json(_card(metrics=floats).card_json())
+    written = json.loads(card.card_json())["metrics"]
+    integers = {"val_n_pos": 22, "othersim_set_crc32": 2453646449, "othersim_learned_objects": 0}
+    assert written == floats | integers
+    assert [type(written[name]) for name in written] == [float, int, int, int, float, float]
+    assert '"othersim_set_crc32": 2453646449,' in card.card_json()
+    shipped = load_bundle(shipped_model()).card.metrics  # its card.json holds floats: read as integers
+    assert shipped["othersim_set_crc32"] == 2453646449 and isinstance(shipped["othersim_set_crc32"], int)
+    assert isinstance(shipped["thirdsim_n_pos"], int) and isinstance(shipped["thirdsim_auroc"], float)
+    assert _card(metrics={"odd_n_pos": 2.5}).metrics["odd_n_pos"] == 2.5  # not integral: left as it is
+
+
 def test_the_training_summary_prints_counts_as_integers():
     from pipeline.training.run import TrainResult
 

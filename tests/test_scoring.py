@@ -821,6 +821,11 @@ def test_a_store_with_a_corrupt_chunk_or_metadata_is_one_error_line_naming_it(
         path for path in (broken / "label").rglob("*") if path.is_file() and path.name != "zarr.json"
     )
     chunk.write_bytes(b"not a zstd frame" * 4)
+    assert heldout_main([str(bundle), str(store), "--dry-run"]) == 0  # session-45 gap: 'n_pos 12.0000'
+    printed = capsys.readouterr().out.splitlines()
+    counts = ["heldout_n_pos", "heldout_n_neg", "heldout_n_unscored"]
+    assert [line.split()[0] for line in printed][-3:] == counts and printed[0].startswith("heldout_auroc 0.")
+    assert all(line.split()[1].isdigit() for line in printed[-3:])
     assert heldout_main([str(bundle), str(broken), "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("python -m pipeline.training.heldout: error: ") and "\n" not in err

@@ -26,6 +26,21 @@ as a float (user trial: a checksum among the metrics), which :class:`ModelCard` 
 OPTIONAL_FIELDS = ("feature_stats", STORE_CHECKSUM_FIELD, "fine_tune")
 """Fields left out of ``card.json`` when None, as before they existed."""
 
+INTEGER_METRIC_ENDS = ("_set_crc32", "_learned_objects")
+"""Card metrics that are integers besides counts: domain checks' set checksums and learned-object counts."""
+
+
+def integer_metric(name: str) -> bool:
+    """Whether the card metric ``name`` is an integer: a count (``n_...``, ``..._n_...``), a set checksum
+    (``<domain>_set_crc32``) or a number of learned objects.
+
+    Examples
+    --------
+    >>> integer_metric("val_n_pos"), integer_metric("othersim_set_crc32"), integer_metric("val_auroc")
+    (True, True, False)
+    """
+    return name.startswith("n_") or "_n_" in name or name.endswith(INTEGER_METRIC_ENDS)
+
 
 class ModelCard(BaseModel):
     """What a model is, what it was trained on, how well it did; stored as ``card.json``.
@@ -48,8 +63,10 @@ class ModelCard(BaseModel):
     seed: int | None = None
     epochs: int = Field(ge=0)
     code_version: str = Field(default_factory=lambda: pipeline.__version__)
-    metrics: dict[str, float] = Field(
-        default_factory=dict, description="Validation metrics, e.g. {'auc': 0.93}."
+    metrics: dict[str, int | float] = Field(
+        default_factory=dict,
+        description="Validation metrics, e.g. {'val_auroc': 0.93}; counts and checksums as integers "
+        "(integer_metric).",
     )
     created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     keras_version: str = ""
@@ -97,6 +114,21 @@ class ModelCard(BaseModel):
             number = float(value)
             data[STORE_CHECKSUM_FIELD] = int(number) if number.is_integer() else value
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integer_metrics(cls, data: Any) -> Any:
+        """Counts and checksums of the metrics as integers (cards before 2026-12-06 held them as floats:
+        ``othersim_set_crc32 2453646449.0``, user trial); a non-integral value is left to fail or pass."""
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            return data
+        metrics = {
+            name: int(value)
+            if integer_metric(name) and isinstance(value, float) and value.is_integer()
+            else value
+            for name, value in data["metrics"].items()
+        }
+        return {**data, "metrics": metrics}
 
     def unset_optional(self) -> set[str]:
         """The :data:`OPTIONAL_FIELDS` that are None: left out of the card's JSON."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluation.metrics import Metrics
+from pipeline.models.card import integer_metric
 from pipeline.preprocess.recipe import Recipe
 from pipeline.training.config import TrainConfig
 from pipeline.training.splits import Split
@@ -39,16 +40,16 @@ def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
 
 
 def metric_text(name: str, value: float) -> str:
-    """A card entry as a summary shows it: counts (``..._n_pos``, ``..._n_neg``, ...) as integers, other
-    values to 4 decimals (user trial: ``val_n_pos 22.0000``).
+    """A card entry as a summary shows it: counts (``..._n_pos``, ``..._n_neg``, ...) and checksums as
+    integers (:func:`~pipeline.models.card.integer_metric`), other values to 4 decimals (user trial:
+    ``val_n_pos 22.0000``).
 
     Examples
     --------
     >>> metric_text("val_n_pos", 22.0), metric_text("val_auroc", 0.91234)
     ('val_n_pos 22', 'val_auroc 0.9123')
     """
-    count = name.startswith("n_") or "_n_" in name
-    if count and math.isfinite(value) and float(value).is_integer():
+    if integer_metric(name) and math.isfinite(value) and float(value).is_integer():
         return f"{name} {int(value)}"
     return f"{name} {value:.4f}"
 

@@ -33,6 +33,7 @@ from pipeline.preprocess.arrays import blank_band_rows, usable_objects, used_ban
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.store.columns import read_flags
 from pipeline.store.zarr_store import open_store
+from pipeline.training.card_entries import metric_text
 from pipeline.training.domain_card import check_card_writable, check_heldout_prefix
 from pipeline.training.lineage import learned_from_store
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
@@ -236,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     except (LenshuntError, ValueError) as exc:  # review: the shipped card's refusal was a traceback
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    for name, value in card_metrics(metrics, args.prefix).items():
-        print(f"{name:28s} {value:.4f}")
+    for name, value in card_metrics(metrics, args.prefix).items():  # trial: counts printed as 22.0000
+        print(metric_text(name, value))
     return 0
 
 
