@@ -37,15 +37,15 @@ def evaluate_flow(
 
 
 def evaluation_summary(result: EvaluationResult) -> str:
-    """The metrics (4 significant digits) and where the report is."""
+    """The metrics (4 significant digits), their notes and where the report is."""
     metrics = result.metrics.model_dump() if result.metrics is not None else None
     lines = metrics_lines(
         metrics, result.metrics_path, result.no_metrics, said=result.notes, warnings=result.warnings
     )
-    lines.append(f"report:  {result.report_path}")
+    lines.extend(f"note:    {note}" for note in result.notes)  # with the metrics they are about, not after
+    lines.append(f"report:  {result.report_path}")  # the report (session-45 gap: the notes followed it)
     if result.options_taken:
         lines.append(f"options: {result.options_taken}")
-    lines.extend(f"note:    {note}" for note in result.notes)
     if result.files_note:
         lines.append(f"files:   {result.files_note}")
     return "\n".join(lines)

@@ -106,6 +106,9 @@ def test_late_files_and_a_later_catalog_change_the_counts(ingested, tmp_path, da
         "1 labelled object(s) of the store (1 lens; ids 100006) are not in this run's catalog (ingested "
         "after it was scored): not in the metrics; score into the same --out again, then evaluate"
     ) in stale.notes
+    lines = evaluation_summary(stale).splitlines()  # the note with the metrics, before the report's line
+    note = next(row for row, line in enumerate(lines) if line.startswith("note:    1 labelled object(s)"))
+    assert lines[0].startswith("metrics: ") and lines[note + 1] == f"report:  {stale.report_path}"
     rescored = write_run(store, tmp_path / "run2")
     result = evaluate_run(rescored, store, top_n=2)
     assert result.notes == () and result.metrics.n_objects == len(IDS) + 1
