@@ -136,7 +136,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reread",
         action="store_true",
         help="read every stored object again with today's rules of reading files (after an upgrade "
-        "that changed them: ingest says so); objects that come out otherwise are rewritten and rescored",
+        "that changed them: ingest says so), and files replaced keeping their size and modification time, "
+        "which an ingest does not notice; objects that come out otherwise are rewritten and rescored",
     )
     add_cluster_arguments(parser)
 

@@ -131,3 +131,23 @@ def test_a_reread_leaves_objects_whose_files_are_gone_and_keeps_the_older_revisi
         info = _lenshunt("info", str(store))
         assert info.returncode == 0 and "Traceback" not in info.stderr, info.stderr
         assert f"WARNING    the store's objects were read by {expected}" in info.stdout
+
+
+def test_a_file_replaced_keeping_its_size_and_time_is_read_again_by_reread(tmp_path, dask_client):
+    """Session-45 gap: a file replaced by another of the same size and modification time is not noticed
+    (the quick check rsync makes too, which keeps ``cp -p`` copies from being read again); ``--reread``
+    (its help and docs/operations.md say so) reads it."""
+    root = write_set(EUCLID, tmp_path / "src", IDS)
+    store = tmp_path / "store.zarr"
+    ingest(EUCLID, root, store, dask_client)
+    j_file = band_file(EUCLID, root, IDS[2], "J")
+    before = j_file.stat()
+    j_pixels = cutout_image(9, 2, EUCLID.band("J").shape)
+    write_cutout(j_file, j_pixels, *sky(IDS[2]), scale_arcsec=0.3)
+    os.utime(j_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (j_file.stat().st_size, j_file.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert ingest(EUCLID, root, store, dask_client).n_reread == 0  # unnoticed: same size and time
+    report = ingest(EUCLID, root, store, dask_client, reread=True)
+    assert (report.n_reread, report.n_rewritten) == (3, 1)
+    stored = open_store(store)["nir"].sel(nir_band="J").values[2]
+    np.testing.assert_array_equal(stored, j_pixels.astype(np.float32))
