@@ -42,6 +42,8 @@ from pipeline.training import (
     fit_store_recipe,
     init_recipe,
     load_split,
+    out_of_fold_text,
+    record_out_of_fold,
     remove_unfinished,
     replacing,
     train_bundle,
@@ -125,11 +127,14 @@ def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None
 
 
 @task(name="train-ensemble", cache_policy=NO_CACHE)
-def ensemble_stage(out: str, members: list[str], shown: str | None = None) -> str:
-    """Write ``ensemble.json`` at ``out`` over the member bundles; the log names ``shown`` (the OUT a
-    working folder replaces) where given."""
+def ensemble_stage(out: str, members: list[str], shown: str | None = None, folds: bool = False) -> str:
+    """Write ``ensemble.json`` at ``out`` over the member bundles, with the out-of-fold metrics of
+    ``folds`` (the members are the folds of one split); the log names ``shown`` (the OUT a working
+    folder replaces) where given."""
     ensemble = save_ensemble(out, members)
     get_run_logger().info("ensemble %s of %d members at %s", ensemble.model_id, len(members), shown or out)
+    if folds and record_out_of_fold(out, members) is not None:  # session-45 gap: per-member metrics only
+        get_run_logger().info("out-of-fold: %s", out_of_fold_text(out))
     return out
 
 
@@ -204,7 +209,8 @@ def _train_ensemble(
             len(members),
             ", ".join(kept),
         )
-    ensemble_stage(work, [str(Path(work) / sub) for sub, _ in members], out)
+    folds = members[0][1].k_folds is not None  # (not seeds: they share one split)
+    ensemble_stage(work, [str(Path(work) / sub) for sub, _ in members], out, folds)
     return results
 
 
@@ -330,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
         print(one.summary())
     if isinstance(result, list):  # trial: the last line named the last member, the ensemble only the log
         print(f"ensemble of {len(result)} members -> {args.out} (score with --model {args.out})")
+        if oof := out_of_fold_text(args.out):
+            print(f"  out-of-fold: {oof}")
     note = uncommitted_note(args.store)
     if note:
         print(f"  WARNING: {note}")

@@ -761,7 +761,9 @@ def _check_the_polar_default(build_parser, config_from_args, tmp_path):
 @pytest.mark.prefect
 def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
     from flows.train import train_flow
+    from pipeline.evaluation.metrics import evaluate
     from pipeline.models import load_bundle
+    from pipeline.training.out_of_fold import out_of_fold_metrics, out_of_fold_text
 
     results = train_flow(
         str(store), str(tmp_path / "cv"), k_folds=2, epochs=1, steps_per_epoch=2, batch_size=8, downsample=4
@@ -783,6 +785,20 @@ def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
         assert ensemble.metrics[f"member_fold-{fold}_val_auroc"] == member["val_auroc"]
     assert "the metrics are per member" in ensemble.notes
     assert results[0].summary().split("val_n_pos ")[1].split()[0].isdigit()  # a count (trial: 22.0000)
+    # the out-of-fold metrics: the folds' validation scores pooled, every labelled object once (gap)
+    pooled = [np.load(tmp_path / "cv" / f"fold-{i}" / "training" / "validation_scores.npz") for i in (0, 1)]
+    ids = np.concatenate([part["object_id"] for part in pooled])
+    assert sorted(ids.tolist()) == sorted(splits[0]["val_object_ids"] + splits[1]["val_object_ids"])
+    labels = np.concatenate([part["label"] for part in pooled])
+    scores = np.concatenate([part["score"] for part in pooled]).astype(np.float64)
+    expected = evaluate(labels.astype(np.int64), scores)
+    assert ensemble.metrics["oof_auroc"] == pytest.approx(expected.auroc)
+    assert (ensemble.metrics["oof_n_pos"], ensemble.metrics["oof_n_neg"]) == (expected.n_pos, expected.n_neg)
+    assert expected.n_pos + expected.n_neg + expected.n_unscored == len(ids)
+    assert "oof_...: the out-of-fold metrics" in ensemble.notes
+    assert out_of_fold_text(tmp_path / "cv").startswith("oof_auroc 0.")
+    with pytest.raises(ValueError, match="in the validation rows of two members"):
+        out_of_fold_metrics([tmp_path / "cv" / "fold-0", tmp_path / "cv" / "fold-0"])
 
 
 def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:
@@ -864,8 +880,13 @@ def test_an_ensemble_run_ends_naming_the_ensemble_and_leaves_no_lock(store, tmp_
     options = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--downsample", "4"]
     assert main(["train", str(store), str(out), "--seeds", "2", *options]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1] == f"ensemble of 2 members -> {out} (score with --model {out})"
+    assert printed[-1] == f"ensemble of 2 members -> {out} (score with --model {out})"  # seeds: no oof
     assert not list(out.rglob(".lenshunt-*.lock"))
+    folds = tmp_path / "folds"  # the folds' ensemble ends with its out-of-fold metrics (session-45 gap)
+    assert main(["train", str(store), str(folds), "--folds", "2", *options]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-2] == f"ensemble of 2 members -> {folds} (score with --model {folds})"
+    assert printed[-1].startswith("  out-of-fold: oof_auroc ") and " oof_n_pos " in printed[-1]
 
 
 def test_a_bad_field_of_a_config_file_is_named_with_the_file(tmp_path, monkeypatch, capsys):

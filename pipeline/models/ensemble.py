@@ -148,6 +148,8 @@ def member_metrics(opened: Sequence[tuple[str, Any]]) -> dict[str, float]:
     validated on its own split, on objects other members may have trained on (seeds share one split;
     a fold's validation objects are the other folds' training objects), so no ensemble-level metric
     is made from them: the ensemble is measured on held-out data (``python -m pipeline.training.heldout``).
+    ``lenshunt train --folds`` adds the members' pooled out-of-fold entries (``oof_...``,
+    :mod:`pipeline.training.out_of_fold`), a cross-validation estimate of one member's performance.
     """
     return {
         f"{MEMBER_PREFIX}_{relative}_{key}": value

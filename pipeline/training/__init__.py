@@ -29,6 +29,7 @@ from pipeline.training.finetune import (
 )
 from pipeline.training.grades import check_grade_stores, check_grades
 from pipeline.training.out_folder import check_output, first_missing, remove_unfinished
+from pipeline.training.out_of_fold import out_of_fold_text, record_out_of_fold
 from pipeline.training.replacement import aside_dir, holds_bundle, replacing, working_dir
 from pipeline.training.run import (
     TrainResult,
@@ -62,6 +63,8 @@ __all__ = [
     "load_split",
     "make_split",
     "older_run_defaults",
+    "out_of_fold_text",
+    "record_out_of_fold",
     "remove_unfinished",
     "replacing",
     "saved_split_grouped",

@@ -80,6 +80,7 @@ from pipeline.training.grades import (
 from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
 from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output
+from pipeline.training.out_of_fold import write_validation_scores
 from pipeline.training.replacement import replacing
 from pipeline.training.splits import (
     Split,
@@ -339,6 +340,7 @@ def _train_bundle(
             fit.best_val_scores if fit.best_val_scores is not None else np.full(len(validation), np.nan)
         )
         metrics = card_metrics(evaluate(validation.labels, val_scores), VAL_PREFIX)
+        write_validation_scores(work, object_ids[validation.rows], validation.labels, val_scores)  # oof
     for spec in specs or ():
         if spec.name in targets.values and fit.best_val_outputs is not None:
             values, weights = targets.values[spec.name], targets.weights[spec.name]
