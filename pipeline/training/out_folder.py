@@ -21,6 +21,7 @@ from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE, FEATURES_FILE, M
 from pipeline.models.parent import PARENT_FILE
 from pipeline.training.config import TrainingError
 from pipeline.training.finetune import check_init_out
+from pipeline.training.out_of_fold import VALIDATION_SCORES_FILE
 
 TRAINING_DIR = "training"
 CHECKPOINT_FILE = "best.keras"
@@ -29,6 +30,7 @@ BUNDLE_ENTRIES = frozenset({MODEL_FILE, RECIPE_FILE, CARD_FILE, ENSEMBLE_FILE, F
 """Files training (or a later evaluation of the bundle) writes at a bundle's top level."""
 TRAINING_RECORDS = frozenset(
     {"config.json", "split.json", "history.json", "grades.json", "start.json", PARENT_FILE, CHECKPOINT_FILE}
+    | {VALIDATION_SCORES_FILE}
 )
 """Files training writes in the bundle's ``training/`` folder."""
 _DESKTOP_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
