@@ -139,6 +139,29 @@ def add_console_filters(*filters: logging.Filter) -> None:
                 handler.addFilter(log_filter)
 
 
+class DropSkippedFiringError(logging.Filter):
+    """Drop Prefect's "Engine execution exited with unexpected exception" of a flow run that ended
+    Cancelled on purpose (its exception a ``CancelledRun``): a skipped firing
+    (:func:`flows.run.busy_firing`). Trial: the firing ended Cancelled, as meant, and a work pool's
+    worker logged an ERROR with a 30-line traceback for it; the server kept it among the run's logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from prefect.exceptions import CancelledRun
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.getMessage().startswith("Engine execution exited") and isinstance(exc, CancelledRun)
+        )
+
+
+def drop_skipped_firing_error() -> None:
+    """Install :class:`DropSkippedFiringError` on Prefect's flow-run logger (every handler: the console
+    and the server's log), once; for the process of a firing that is skipped."""
+    logger = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(f, DropSkippedFiringError) for f in logger.filters):
+        logger.addFilter(DropSkippedFiringError())
+
+
 class DropExpectedFailures(logging.Filter):
     """Drop Prefect's console records of a task or flow run failed by a deterministic failure: "Task run
     failed with exception: ...", "Encountered exception during execution: ..." and that run's

@@ -18,7 +18,7 @@ from prefect.states import Cancelled
 from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
 from flows.evaluate import evaluate_stage
-from flows.failures import is_deterministic, one_line, writing_to
+from flows.failures import drop_skipped_firing_error, is_deterministic, one_line, writing_to
 from flows.ingest import ingest_stage
 from flows.preflight import (
     DEFAULT_LAYOUT,
@@ -193,6 +193,7 @@ def run_flow(
     load_layout(layout)
     if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
         get_run_logger().warning(busy)
+        drop_skipped_firing_error()  # a Cancelled on purpose: no ERROR and traceback after it (trial)
         return Cancelled(message=busy)
     check_saved_options(scores, threshold, top_n)
     model, model_taken = model_to_use(scores, model)  # a rerun not given --model: the earlier one's

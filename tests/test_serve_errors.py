@@ -762,10 +762,15 @@ def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_
             while (state := final()) is None:
                 assert serve.poll() is None and time.monotonic() < deadline, log_path.read_text()
                 time.sleep(1)
+            time.sleep(3)  # the run's last logs reach the server
+            logs = api.call("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run]}}})
         finally:
             terminate(serve, timeout=30)
     text = log_path.read_text()
     assert state["type"] == "CANCELLED", (state, text)
+    # the server's logs of the run: its warning, no ERROR with a traceback (trial: a worker's console)
+    assert any(log["message"].startswith("this firing is skipped") for log in logs), logs
+    assert [log["message"][:80] for log in logs if log["level"] >= 40] == [], logs
     busy = f"this firing is skipped: {tmp_path / 'work'} is being written by another lenshunt process ("
     assert state["message"].startswith(busy), state
     assert state["message"].endswith("; the next firing adds what is new"), state
