@@ -33,7 +33,7 @@ from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
 from flows.serve_orphans import orphan_age_s, orphans_crashed
-from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served
+from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served, pause_command
 from flows.serve_runner import ServedRunner, server_grace_s, slow_server_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
@@ -309,7 +309,7 @@ def _serve_deployment(
         raise PrefectApiError(
             f"PREFECT_API_URL={url} stopped answering ({exc}): serve stopped ({runner.stop_report}); start "
             f"that server and serve again (serve did not pause the schedule of {full_name}: "
-            f"`prefect deployment schedule pause '{full_name}'` does)"
+            f"{pause_command(full_name)} does)"
         ) from None
     finally:
         # nothing to pause where nothing was created, nor on a server that is gone
@@ -351,7 +351,7 @@ def pause_deployment(full_name: str, quiet: bool = False) -> bool:
     except Exception as exc:  # the server gone
         print(
             f"lenshunt serve: warning: could not pause the schedule of {full_name} ({type(exc).__name__}); "
-            f"pause it with `prefect deployment schedule pause '{full_name}'` or delete it",
+            f"pause it with {pause_command(full_name)} or delete it",
             file=sys.stderr,
         )
         return False

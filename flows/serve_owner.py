@@ -23,6 +23,45 @@ SERVE_BUSY = "stop that serve first (Ctrl-C or SIGTERM: it pauses its schedule),
 """What a second ``serve`` of one work directory is told."""
 
 
+def pause_command(full_name: str, schedule_ids: list[str] | None = None) -> str:
+    """The Prefect CLI command that pauses the schedule of deployment ``full_name``.
+
+    Prefect 3's ``prefect deployment schedule pause`` wants the schedule's ID beside the deployment's
+    name (trial: ``... pause 'lenshunt-run/lenshunt-nightly'`` said "Must provide deployment name and
+    schedule ID, or use --all", and ``--all`` pauses every deployment's schedules). With the IDs known
+    (the server answered), the commands themselves; without, how to get them.
+
+    >>> pause_command("f/x", ["5f0c"])
+    "`prefect deployment schedule pause 'f/x' 5f0c`"
+    >>> for part in pause_command("f/x").split(", then "):
+    ...     print(part)
+    `prefect deployment schedule ls 'f/x'` (its schedule's ID)
+    `prefect deployment schedule pause 'f/x' ID`
+    """
+    if schedule_ids:
+        return " and ".join(
+            f"`prefect deployment schedule pause '{full_name}' {id_}`" for id_ in schedule_ids
+        )
+    return (
+        f"`prefect deployment schedule ls '{full_name}'` (its schedule's ID), then "
+        f"`prefect deployment schedule pause '{full_name}' ID`"
+    )
+
+
+def is_paused(deployment: object) -> bool:
+    """Whether ``deployment`` fires no more: paused itself (``lenshunt serve``'s stop, the UI's toggle) or
+    every schedule of it inactive (:func:`pause_command`)."""
+    schedules = list(getattr(deployment, "schedules", None) or [])
+    return bool(getattr(deployment, "paused", False)) or (
+        bool(schedules) and not any(getattr(schedule, "active", True) for schedule in schedules)
+    )
+
+
+def active_schedule_ids(deployment: object) -> list[str]:
+    """The IDs of ``deployment``'s active schedules, as text."""
+    return [str(s.id) for s in getattr(deployment, "schedules", None) or [] if getattr(s, "active", True)]
+
+
 def recent_poll_s() -> float:
     """How recent a poll of a deployment means that a runner serves it (s): three of Prefect's
     runner poll intervals (``PREFECT_RUNNER_POLL_FREQUENCY``, 10 s by default), at least 30 s."""
@@ -55,14 +94,16 @@ def check_not_served(full_name: str, workdir: str | Path, now: datetime | None =
         except ObjectNotFound:
             return
     pool = getattr(deployment, "work_pool_name", None)
-    if pool and not deployment.paused:  # trial: serve and `prefect deploy` took one name over in turn
+    paused = is_paused(deployment)  # its schedules paused as said below count (trial: only the toggle did)
+    if pool and not paused:  # trial: serve and `prefect deploy` took one name over in turn
         raise LenshuntError(
             f"deployment {full_name} belongs to work pool {pool!r} (made by `prefect deploy`, e.g. of "
             "deploy/prefect.yaml; that pool's workers run it): serving it here would replace it; serve "
-            f"under another --name, or pause it first (prefect deployment schedule pause '{full_name}')"
+            f"under another --name, or pause it first "
+            f"({pause_command(full_name, active_schedule_ids(deployment)).replace('`', '')})"
         )
     polled = getattr(deployment, "last_polled", None)
-    if deployment.paused or polled is None:
+    if paused or polled is None:
         return
     age = ((now or datetime.now(UTC)) - polled).total_seconds()
     recent = recent_poll_s()

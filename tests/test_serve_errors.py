@@ -652,7 +652,11 @@ def test_serve_sets_crashed_the_runs_left_running_by_a_process_that_is_gone(tmp_
 def test_serve_refuses_a_work_pools_deployment_of_its_name(tmp_path):
     """Trial: ``prefect deploy`` of deploy/prefect.yaml took over the deployment a serve had made (one
     default name); a serve of a work pool's deployment would take it over as silently. Now refused in
-    one line, until that deployment is paused."""
+    one line, until that deployment is paused (by the command the line gives: trial, it lacked the
+    schedule's ID that Prefect 3.8's CLI needs)."""
+    import shutil
+    from pathlib import Path
+
     from test_schedule import Api
 
     home = tmp_path / "prefect-home"
@@ -661,23 +665,43 @@ def test_serve_refuses_a_work_pools_deployment_of_its_name(tmp_path):
         rest = Api(api.url)
         flow_id = rest.call("POST", "/flows/", {"name": "lenshunt-run"})["id"]
         rest.call("POST", "/work_pools/", {"name": "lenshunt-process", "type": "process"})
+        schedule = {"schedule": {"interval": 3600.0}, "active": True}
         deployment = rest.call(
             "POST",
             "/deployments/",
-            {"name": "pooled", "flow_id": flow_id, "work_pool_name": "lenshunt-process"},
+            {
+                "name": "pooled",
+                "flow_id": flow_id,
+                "work_pool_name": "lenshunt-process",
+                "schedules": [schedule],
+            },
         )["id"]
+        [schedule_id] = [s["id"] for s in rest.call("GET", f"/deployments/{deployment}")["schedules"]]
         (tmp_path / "incoming").mkdir()
         command = [sys.executable, "-m", "flows.cli", "serve", "--source", str(tmp_path / "incoming"),
                    "--workdir", str(tmp_path / "work"), "--interval", "60", "--name", "pooled"]  # fmt: skip
         refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert rest.call("GET", f"/deployments/{deployment}")["work_pool_name"] == "lenshunt-process"
+        # the command the refusal gives pauses it on this Prefect (trial: without the ID it failed), and
+        # a deployment whose schedules are paused so is served (trial: only the UI's toggle counted)
+        prefect_cli = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"  # venv's
+        pause = [prefect_cli, "deployment", "schedule", "pause", "lenshunt-run/pooled", schedule_id]
+        paused = subprocess.run(pause, env=env, capture_output=True, text=True, timeout=120)
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        assert [s["active"] for s in rest.call("GET", f"/deployments/{deployment}")["schedules"]] == [False]
+        (tmp_path / "again").mkdir()
+        served = _serve(tmp_path / "again", env, "pooled", 60, tmp_path / "served.log")
+        try:
+            _wait_for_line(tmp_path / "served.log", "waiting for scheduled runs", served)
+        finally:
+            terminate(served, timeout=30)
     assert refused.returncode == 1, refused.stderr
     [line] = [line for line in refused.stderr.splitlines() if line.strip()]
     assert line == (
         "lenshunt serve: error: deployment lenshunt-run/pooled belongs to work pool 'lenshunt-process' (made "
         "by `prefect deploy`, e.g. of deploy/prefect.yaml; that pool's workers run it): serving it here "
         "would replace it; serve under another --name, or pause it first (prefect deployment schedule "
-        "pause 'lenshunt-run/pooled')"
+        f"pause 'lenshunt-run/pooled' {schedule_id})"
     )
 
 
