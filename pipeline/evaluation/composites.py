@@ -11,10 +11,16 @@ bluest, green = mean of the bands between (for ``euclid-sglc2``: R = H, G = (Y +
 B = VIS), among the object's bands with pixels; one band gives grey. The colours are stretched
 together by astropy's
 :func:`~astropy.visualization.make_lupton_rgb` (Lupton et al. 2004: asinh of the common
-intensity, hues kept, saturated pixels scaled as a whole). Missing pixels (NaN) show as sky.
+intensity, hues kept, saturated pixels scaled as a whole).
 
-:func:`band_panel` gives one band at its own resolution, asinh-stretched on its own, for the
-per-band panels beside the composite.
+Invalid pixels (NaN in the store: non-finite, FITS ``BLANK`` nulls of integer images, the layout's
+masked value) never set a limit of the stretch (sky median, percentiles) and are drawn in
+:data:`INVALID_RGB`, magenta, in the composite and in every band panel (trial: drawn black, a 30x30
+NaN corner looked like dark sky).
+
+:func:`band_panel` gives one band at its own resolution, asinh-stretched on its own
+(:class:`astropy.visualization.AsinhStretch`, the same curve as the composite's), for the per-band
+panels beside the composite; it is grey, so any colour stands out there.
 
 Rows of the results run top to bottom as displayed, with FITS row 0 at the bottom, so cutouts
 stored north-up display north-up.
@@ -46,10 +52,17 @@ MATCH_SIGMA = 0.8
 MIN_FINITE_FRACTION = 0.5
 """A band colours the composite only when at least this fraction of its pixels is finite: a band
 mostly NaN (a cut-off or masked file) would leave its channel nearly black (trial)."""
+INVALID_RGB = (255, 0, 255)
+"""Colour of invalid pixels in every picture: full magenta. Sky is black and sources grey to white in
+a band panel, so no valid pixel there has a hue; in a composite a pixel is full magenta only where
+the reddest and bluest bands are saturated and the bands between are at sky level, which no source
+is. A mid-grey would read as faint emission; black as sky. Magenta is also not the grading page's
+orange outline of a flagged band."""
 
 
 def normalise_band(image: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> np.ndarray:
-    """Map an image's sky median to 0 and its ``percentile`` to 1; NaN becomes 0 (sky).
+    """Map an image's sky median to 0 and its ``percentile`` to 1, both of its finite pixels only;
+    NaN becomes 0 (sky), for the smoothing and resampling (pictures paint them over afterwards).
 
     An image without finite pixels gives zeros; a flat image gives zeros too.
     """
@@ -132,7 +145,9 @@ def _band_planes(
                 plane = gaussian_filter(plane, sigma=MATCH_SIGMA * ratio, mode="nearest")
             if group != target:
                 plane = resample(plane, layout.group_pixel_scale(group), shape_out, scale_out)
-            planes[band] = _unit_percentile(plane, percentile)
+            # invalid pixels (0 here) must not lower the level: a band 40 % NaN came out brighter
+            valid = ~_missing_on_grid(image, layout, group)
+            planes[band] = _unit_percentile(plane, percentile, valid)
     return planes
 
 
@@ -141,19 +156,23 @@ def _holes(images: Mapping[str, np.ndarray], layout: Layout, bands: Collection[s
 
     A coarser band's pixel covers the finer pixels whose resampled NaN weight is over a half.
     """
-    target = _finest_group(layout)
-    shape_out, scale_out = layout.group_shape(target), layout.group_pixel_scale(target)
-    holes = np.zeros(shape_out, dtype=bool)
+    holes = np.zeros(layout.group_shape(_finest_group(layout)), dtype=bool)
     for group, names in layout.groups.items():
         stack = images.get(group)
         for index, band in enumerate(names):
-            if band not in bands or stack is None:
-                continue
-            missing = (~np.isfinite(np.asarray(stack[index]))).astype(np.float64)
-            if group != target:
-                missing = resample(missing, layout.group_pixel_scale(group), shape_out, scale_out)
-            holes |= missing > 0.5
+            if band in bands and stack is not None:
+                holes |= _missing_on_grid(stack[index], layout, group)
     return holes
+
+
+def _missing_on_grid(image: np.ndarray, layout: Layout, group: str) -> np.ndarray:
+    """Where one band of ``group`` has no finite pixel, on the finest group's grid (bool, ny x nx)."""
+    target = _finest_group(layout)
+    missing = (~np.isfinite(np.asarray(image))).astype(np.float64)
+    if group != target:
+        shape_out, scale_out = layout.group_shape(target), layout.group_pixel_scale(target)
+        missing = resample(missing, layout.group_pixel_scale(group), shape_out, scale_out)
+    return missing > 0.5
 
 
 def _finite_fractions(images: Mapping[str, np.ndarray], layout: Layout) -> dict[str, float]:
@@ -168,10 +187,12 @@ def _finite_fractions(images: Mapping[str, np.ndarray], layout: Layout) -> dict[
     return fractions
 
 
-def _unit_percentile(plane: np.ndarray, percentile: float) -> np.ndarray:
-    level = float(np.percentile(plane, percentile)) if plane.size else 0.0
+def _unit_percentile(plane: np.ndarray, percentile: float, valid: np.ndarray) -> np.ndarray:
+    """``plane`` scaled so that the ``percentile`` of its ``valid`` pixels is 1."""
+    values = plane[valid]
+    level = float(np.percentile(values, percentile)) if values.size else 0.0
     if not level > 0:
-        level = float(plane.max(initial=0.0))
+        level = float(values.max(initial=0.0))
     return plane / level if level > 0 else plane
 
 
@@ -204,14 +225,18 @@ def channel_bands(
 def band_panel(
     image: np.ndarray, *, softening: float = DEFAULT_SOFTENING, percentile: float = DEFAULT_PERCENTILE
 ) -> np.ndarray:
-    """One band at its own resolution as a grey uint8 image (asinh stretch), top row first.
+    """One band at its own resolution as a uint8 RGB image (ny, nx, 3), grey, top row first.
 
-    Sky (median) is black, the ``percentile`` maps to ``asinh(Q) / asinh(Q)`` = white with
-    ``Q = softening``; NaN pixels show as sky.
+    Sky (median) is black, the ``percentile`` is white, through astropy's
+    :class:`~astropy.visualization.AsinhStretch` ``asinh(Q x) / asinh(Q)`` with ``Q = softening``
+    (the composite's curve). Invalid (non-finite) pixels are :data:`INVALID_RGB`.
     """
+    from astropy.visualization import AsinhStretch
+
     plane = np.clip(normalise_band(image, percentile), 0.0, None)
-    grey = np.arcsinh(softening * plane) / np.arcsinh(softening)
-    return np.flipud(np.round(np.clip(grey, 0.0, 1.0) * 255).astype(np.uint8))
+    grey = np.round(AsinhStretch(a=1.0 / softening)(plane, clip=True) * 255).astype(np.uint8)
+    rgb = np.where(~np.isfinite(np.asarray(image))[..., None], np.uint8(INVALID_RGB), grey[..., None])
+    return np.flipud(rgb.astype(np.uint8))
 
 
 def make_composite(
@@ -239,7 +264,8 @@ def make_composite(
     Returns
     -------
     numpy.ndarray
-        uint8 array (ny, nx, 3) on the finest group's grid, top row first.
+        uint8 array (ny, nx, 3) on the finest group's grid, top row first; the invalid pixels of
+        the bands shown are :data:`INVALID_RGB`.
     """
     from astropy.visualization import make_lupton_rgb
 
@@ -253,10 +279,11 @@ def make_composite(
     q, stretch = lupton_parameters(softening)
     with np.errstate(invalid="ignore", divide="ignore"):  # intensity 0 (sky) divides 0 by 0
         rgb = make_lupton_rgb(red, green, blue, minimum=0.0, stretch=stretch, Q=q)
-    # a hole in one band (a masked core) is black, as in its panel, not the others' colour (trial: a
-    # yellow disc where VIS was NaN)
-    rgb = np.where(_holes(images, layout, {band for bands in channels for band in bands})[..., None], 0, rgb)
-    return np.flipud(np.asarray(rgb, dtype=np.uint8))
+    # a hole in one band (a masked core) is INVALID_RGB, as in its panel, not the others' colour
+    # (trial: a yellow disc where VIS was NaN), nor black (trial: read as dark sky)
+    holes = _holes(images, layout, {band for bands in channels for band in bands})
+    rgb = np.where(holes[..., None], np.uint8(INVALID_RGB), np.asarray(rgb, dtype=np.uint8))
+    return np.flipud(rgb.astype(np.uint8))
 
 
 def lupton_parameters(softening: float) -> tuple[float, float]:

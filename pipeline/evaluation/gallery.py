@@ -120,7 +120,8 @@ def render_gallery_pngs(
     images_by_id: Mapping[int, Mapping[str, np.ndarray]], layout: Layout, out_dir: Path
 ) -> dict[int, Path]:
     """Write one colour composite PNG per object (``<object_id>.png``) into ``out_dir``, and one
-    grey panel per band at its own resolution (``<object_id>-<band>.png``).
+    grey panel per band at its own resolution (``<object_id>-<band>.png``); invalid pixels are
+    :data:`~pipeline.evaluation.composites.INVALID_RGB` in both.
 
     ``images_by_id`` maps object id -> {group -> (n_band, ny, nx) array}, as
     :func:`pipeline.evaluation.composites.make_composite` takes them. Returns the composites.
@@ -137,7 +138,7 @@ def render_gallery_pngs(
             if group not in images:
                 continue
             for band, image in zip(bands, np.asarray(images[group])):
-                Image.fromarray(band_panel(image), mode="L").save(band_png(path, band), format="PNG")
+                Image.fromarray(band_panel(image), mode="RGB").save(band_png(path, band), format="PNG")
         paths[int(object_id)] = path
     return paths
 

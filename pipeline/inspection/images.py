@@ -85,7 +85,7 @@ class ObjectImages:
         else:
             group = self.layout.band(panel).group
             index = list(self.layout.groups[group]).index(panel)
-            picture = Image.fromarray(band_panel(images[group][index]), mode="L")
+            picture = Image.fromarray(band_panel(images[group][index]), mode="RGB")
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return buffer.getvalue()
