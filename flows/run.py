@@ -268,7 +268,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="discard the scores of a different earlier run (another model, TTA or store) in WORKDIR/scores",
+        help="discard every earlier score in WORKDIR/scores (its parts, catalogs and metrics.json: files "
+        "lenshunt names) and score every object again, with the same model too; needed to change the model, "
+        "TTA or store",  # trial: the help read as if same-model scores were kept
     )
     add_cluster_arguments(parser)
 

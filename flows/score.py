@@ -149,7 +149,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="discard what a different earlier score run wrote in --out (only files lenshunt names)",
+        help="discard what the earlier score run wrote in --out (its parts, catalogs and metrics.json: files "
+        "lenshunt names) and score every object again, with the same model too; needed to change the model, "
+        "TTA or store",
     )
     add_known_lens_arguments(parser)
     add_cluster_arguments(parser)

@@ -161,3 +161,16 @@ def test_every_option_of_every_command_has_help():
         if not isinstance(action, argparse._HelpAction) and not action.help
     ]
     assert len(commands.choices) >= 10 and silent == []
+
+
+def test_overwrite_says_it_rescores_every_object_with_the_same_model_too():
+    """Trial: ``lenshunt run --overwrite`` read "discard the scores of a different earlier run", though
+    it discards every earlier score (same model too) and scores every object again."""
+    import argparse
+
+    from flows.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("run", "score"):
+        [action] = [a for a in commands.choices[name]._actions if "--overwrite" in a.option_strings]
+        assert "score every object again, with the same model too" in action.help, (name, action.help)
