@@ -20,6 +20,7 @@ from flows.common import add_cluster_arguments, cluster_options, log_dashboard, 
 from flows.evaluate import evaluate_stage
 from flows.failures import drop_skipped_firing_error, is_deterministic, one_line, writing_to
 from flows.ingest import ingest_stage
+from flows.left_runs import crash_left_run
 from flows.preflight import (
     DEFAULT_LAYOUT,
     catalog_writable,
@@ -201,6 +202,8 @@ def run_flow(
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
     with writing_to(workdir), run_lock, score_folder_lock(scores, purpose="run"):
         logger = get_run_logger()
+        if left := crash_left_run(workdir, "run"):  # trial: a killed run stayed Running on the server
+            logger.warning(left)
         with connect(cluster, n_workers=n_workers, scheduler=scheduler, dashboard=dashboard) as client:
             log_dashboard(client, dashboard)
             compute = {"cluster": "local", "n_workers": None, "scheduler": client.scheduler.address}

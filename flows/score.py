@@ -16,6 +16,7 @@ from flows.common import (
     progress_reporter,
 )
 from flows.failures import retry_unless_deterministic, writing_to
+from flows.left_runs import crash_left_run
 from flows.preflight import (
     catalog_writable,
     existing_directory,
@@ -65,6 +66,8 @@ def score_stage(
         writing_to(out),
         score_folder_lock(out),
     ):  # before the cluster starts (trial: workers started, then refused)
+        if left := crash_left_run(out, "score"):  # trial: a killed run stayed Running on the server
+            get_run_logger().warning(left)
         with progress_reporter("score regions") as progress, connect(**compute) as client:
             log_dashboard(client, compute.get("dashboard", False))
             result = score_store(
