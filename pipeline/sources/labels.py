@@ -19,6 +19,8 @@ What a catalog may hold, and what becomes of it:
   refused (:class:`CatalogFormatError` naming the lines), never resolved by row order;
 - an id in scientific notation with fewer significant digits than the id (a spreadsheet's
   ``1.23457E+06`` for 1234567) is refused: the spreadsheet rounded it (``1.00000E+05`` is read);
+- an id written with a decimal comma (``100120,00``) is read where the file writes decimals with a
+  comma; there an id with thousands points (``100.120``) is refused (:mod:`pipeline.sources.label_ids`);
 - an id that is not a non-negative integer, or a non-number in a numeric column the rule reads,
   is a :class:`CatalogFormatError` naming the file, the line and the fix.
 
@@ -65,6 +67,7 @@ import pandas as pd
 
 from pipeline.sources.discovery import MAX_OBJECT_ID, glob_ignoring_case
 from pipeline.sources.label_eval import describe_lines, rule_labels
+from pipeline.sources.label_ids import comma_is_decimal, object_ids
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
     rule_columns,
@@ -78,12 +81,10 @@ from pipeline.sources.spreadsheet import (
     catalog_text,
     decimal_commas,
     delimiter_of,
-    exact_ids,
     file_lines,
     header_names,
     parse_fields,
     refuse_thousands_points,
-    rounded_scientific,
     without_comment_lines,
 )
 from schemas.layout import Layout
@@ -215,27 +216,6 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
     table, raw_ids = table[~no_id], raw_ids[~no_id]
-    # E notation with a decimal comma (a German spreadsheet's 1,00000E+05): no thousands separator
-    # comes with an exponent, so the comma is the decimal one (trial: refused as no id)
-    dotted = raw_ids.str.replace(r"^(\d+),(\d*[eE][+-]?\d+)$", r"\1.\2", regex=True)
-    exact = exact_ids(dotted, MAX_OBJECT_ID)  # not float64: an id past 2**53 rounded to another's
-    bad = exact.isna()
-    if bad.any():
-        first = bad.to_numpy().nonzero()[0][0]
-        raise CatalogFormatError(
-            f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
-            f"column {spec.id_column!r} is not a non-negative integer object id up to {MAX_OBJECT_ID} "
-            f"({int(bad.sum())} such row(s)). Fix or delete the row."
-        )
-    rounded = rounded_scientific(dotted, pd.to_numeric(dotted, errors="coerce"))
-    if rounded.any():  # trial: 1.23457E+06 (1234567) labelled object 1234570
-        first = rounded.to_numpy().nonzero()[0][0]
-        raise CatalogFormatError(
-            f"label catalog {path} line {table['_line'].iloc[first]}: id {raw_ids.iloc[first]!r} in "
-            f"column {spec.id_column!r} is in scientific notation with fewer digits than the id has: the "
-            f"spreadsheet rounded it, so it may name another object ({int(rounded.sum())} such row(s)). "
-            "Format the id column as a number with 0 decimals (or as text) and save the catalog again."
-        )
     table = table.drop(columns=[spec.id_column])
     needed = rule_columns(spec.label_rule)
     compared = numerically_compared_columns(spec.label_rule)
@@ -273,6 +253,8 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         refuse_thousands_points(where, decimal_columns, delimiter)
     if boolean_columns:
         notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
+    comma = comma_is_decimal(raw_ids, delimiter, decimal_columns)  # trial: 100120,00 refused
+    exact = object_ids(path, table["_line"], raw_ids, spec.id_column, MAX_OBJECT_ID, comma)
     table.index = pd.Index(np.array(exact.tolist(), dtype=np.int64), name=spec.id_column)
     if encoding != "utf-8":  # ids and numbers are ASCII in any of them: only text columns may differ
         notes.append(f"read as {encoding} text (not UTF-8)")
