@@ -27,8 +27,9 @@ class Flag(enum.IntFlag):
     """The band's file does not exist."""
     UNREADABLE = 1 << 1
     """The file exists but is empty, not FITS, has no image HDU, has several image HDUs with pixels and
-    the layout names none of them (its ``hdu``), has the HDU the layout names without pixels, or failed
-    to read (any error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt
+    the layout names none of them (its ``hdu``), has the HDU the layout names without pixels, has a
+    scaling card that leaves it no pixel values (``BSCALE = 0``: :mod:`pipeline.sources.scaling`), or
+    failed to read (any error); or, set by scoring, the object's pixels in the store cannot be read (a corrupt
     chunk)."""
     TRUNCATED = 1 << 2
     """The file ends before its declared data does, or inside a header (it starts as a FITS file, and
@@ -179,8 +180,8 @@ def documentation() -> dict[str, str]:
 _DOCS = {
     "MISSING_FILE": "band file missing",
     "UNREADABLE": "band file empty, not FITS, without an image (or the layout's hdu), with several "
-    "images and no hdu named, or failing to read; or (set by scoring) the object's pixels in the store "
-    "unreadable",
+    "images and no hdu named, with BSCALE = 0, or failing to read; or (set by scoring) the object's "
+    "pixels in the store unreadable",
     "TRUNCATED": "band file truncated",
     "WRONG_SHAPE": "band image shape differs from the layout",
     "ALL_NONFINITE": "every pixel of a band is NaN or infinite",

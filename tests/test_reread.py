@@ -73,13 +73,15 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
     plain = ingest(EUCLID, root, store, dask_client)
     assert plain.n_reread == 0
     note = (
-        "  warning: the store's objects were read by older rules (revision 1, today's 3; revision 2: a band "
+        "  warning: the store's objects were read by older rules (revision 1, today's 4; revision 2: a band "
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
         "where nothing else gives a position); a file TRUNCATED in its data keeps its header's position"
         "; the shipped sglc1 layouts declare their files' WCS a placeholder (wcs_position: false), which "
-        "--reread records in the store (2026-12-05)); `lenshunt ingest --reread` reads every object again "
+        "--reread records in the store (2026-12-05); revision 4: a band with BSCALE = 0 (every physical "
+        "value BZERO) is UNREADABLE naming the card, not a blank image (CONSTANT_IMAGE) (2026-12-06)); "
+        "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )
     assert note in plain.summary()

@@ -47,6 +47,7 @@ from pipeline.sources.header_position import header_position
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.pixels import clean_pixels
 from pipeline.sources.positions import to_astropy_header
+from pipeline.sources.scaling import scaling_defect
 from pipeline.sources.truncation import cut_short
 from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
 from pipeline.sources.wcs_check import wcs_defect
@@ -207,6 +208,9 @@ def _decode(
     if tuple(dims) != tuple(expected_shape):
         reason = f"shape {tuple(dims)} != {tuple(expected_shape)}"
         return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)
+    scaling = scaling_defect(found.header)  # trial: BSCALE = 0 was "every pixel 0: a blank image"
+    if scaling:
+        return BandRead(None, Flag.UNREADABLE, scaling, ra_deg, dec_deg, position_problem=problem)
     data = np.asarray(found.data).reshape(dims)
     image, flags, reasons = clean_pixels(data, masked_value, nulls_are_nan=found.integer)
     wcs_defects, unparsed = with_unparsable(found.unparsable or fitsio_unparsable(header), wcs_defects)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 3
+READER_REVISION = 4
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -29,6 +29,8 @@ REVISIONS: dict[int, str] = {
     "pole is (NO_COORDINATES where nothing else gives a position); a file TRUNCATED in its data keeps "
     "its header's position; the shipped sglc1 layouts declare their files' WCS a placeholder "
     "(wcs_position: false), which --reread records in the store (2026-12-05)",
+    4: "a band with BSCALE = 0 (every physical value BZERO) is UNREADABLE naming the card, not a blank "
+    "image (CONSTANT_IMAGE) (2026-12-06)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
