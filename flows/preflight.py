@@ -203,9 +203,12 @@ def layout_source(layout, source: str | os.PathLike[str]) -> Path:
     source = existing_directory(source, "cutout directory")
     expected = sorted({source / Path(band.path).parent for band in layout.bands})
     if not any(directory.is_dir() for directory in expected):
+        from pipeline.sources import band_folders_hint
+
+        hint = band_folders_hint(layout, source)  # trial: the set was one level down, and not said
         raise PathCheckError(
             f"no band directory of layout {layout.name!r} under {source}: expected "
-            f"{[str(d) for d in expected]}; check the source directory and --layout"
+            f"{[str(d) for d in expected]}{hint or '; check the source directory and --layout'}"
         )
     return source
 

@@ -18,6 +18,7 @@ _EXPORTS = {
     "Manifest": "pipeline.sources.discovery",
     "NoCutoutsError": "pipeline.sources.discovery",
     "band_file_regex": "pipeline.sources.discovery",
+    "band_folders_hint": "pipeline.sources.band_search",
     "clean_pixels": "pipeline.sources.pixels",
     "discover": "pipeline.sources.discovery",
     "find_label_catalog": "pipeline.sources.labels",
@@ -36,6 +37,7 @@ __all__ = [
     "Manifest",
     "NoCutoutsError",
     "band_file_regex",
+    "band_folders_hint",
     "clean_pixels",
     "discover",
     "find_label_catalog",
@@ -49,6 +51,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from pipeline.sources.band_search import band_folders_hint
     from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
     from pipeline.sources.fits_io import BandRead, read_band
     from pipeline.sources.labels import (

@@ -33,6 +33,7 @@ import numpy as np
 
 from pipeline.errors import LenshuntError
 from pipeline.paths import OWN_FILE_PREFIX
+from pipeline.sources.band_search import band_folders_hint
 from schemas.layout import ID_PLACEHOLDER, Band, Layout
 
 _FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
@@ -295,9 +296,10 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
             subfolders["" if prefix == "." else prefix] = (n_folders, sorted(folders))
     if n_dirs == 0:
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
+        hint = band_folders_hint(layout, root)  # trial: the set was one level down, and not said
         raise FileNotFoundError(
-            f"no band directory of layout {layout.name!r} under {root}: expected {expected}. "
-            "Check the source directory and --layout."
+            f"no band directory of layout {layout.name!r} under {root}: expected {expected}"
+            + (hint or ". Check the source directory and --layout.")
         )
     all_ids = sorted(set().union(*(by_id.keys() for by_id in found.values())))
     if not all_ids:

@@ -1,0 +1,87 @@
+"""Where a layout's band folders are, when the source given does not hold them.
+
+User trial: ``lenshunt ingest outer X.zarr`` of a set at ``outer/delivery/Public/EUC_VIS/...`` was
+told which folders were expected, not that they were one level down. :func:`band_folders_hint`
+looks a few levels below the source (and a few above it, for a source given too deep) for a folder
+that holds the layout's band folders, and says to give that one. The search is bounded
+(:data:`MAX_DEPTH` levels, :data:`MAX_DIRECTORIES` folders listed, :data:`MAX_ENTRIES` names read),
+so a huge tree, or a folder of 400k files, does not stall the error; hidden folders, lenshunt's
+own and Zarr stores are not entered.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from schemas.layout import Layout
+
+MAX_DEPTH = 3
+"""How many levels below (and above) the source are looked at."""
+MAX_DIRECTORIES = 200
+"""Most folders listed below the source."""
+MAX_ENTRIES = 20_000
+"""Most names read from those listings, all together."""
+_N_SHOWN = 3
+
+
+def _holds_bands(directory: Path, relatives: list[str]) -> bool:
+    return any(os.path.isdir(directory / relative) for relative in relatives)
+
+
+def _band_relatives(layout: Layout) -> list[str]:
+    return sorted({Path(band.path).parent.as_posix() for band in layout.bands} - {"."})
+
+
+def folders_holding_bands(layout: Layout, root: str | os.PathLike[str]) -> list[Path]:
+    """The shallowest folders within :data:`MAX_DEPTH` levels below ``root`` that hold a band folder of
+    ``layout`` (sorted by name), else the nearest of ``root``'s ancestors within as many levels that
+    does; empty when none is found within the bounds (or the layout's files lie in the source itself).
+    """
+    relatives = _band_relatives(layout)
+    root = Path(root)
+    if not relatives:
+        return []
+    level, listed, read = [root], 0, 0
+    for _ in range(MAX_DEPTH):
+        below: list[Path] = []
+        for directory in level:
+            if listed >= MAX_DIRECTORIES or read >= MAX_ENTRIES:
+                break
+            listed += 1
+            try:
+                with os.scandir(directory) as entries:
+                    names = []
+                    for entry in entries:
+                        read += 1
+                        if read > MAX_ENTRIES:
+                            break
+                        if entry.name.startswith(".") or entry.name.lower().endswith(".zarr"):
+                            continue
+                        if entry.is_dir():
+                            names.append(entry.name)
+            except OSError:
+                continue
+            below += [directory / name for name in sorted(names)]
+        found = [directory for directory in below if _holds_bands(directory, relatives)]
+        if found:
+            return found
+        level = below
+    for parent in list(root.resolve().parents)[:MAX_DEPTH]:
+        if _holds_bands(parent, relatives):
+            return [parent]
+    return []
+
+
+def band_folders_hint(layout: Layout, root: str | os.PathLike[str]) -> str:
+    """A sentence saying where the band folders of ``layout`` are, if near ``root``; else ``""``.
+
+    Starts with ``"; "`` so it follows the message that the band folders are not under ``root``.
+    """
+    found = folders_holding_bands(layout, root)
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f"; the band folders are under {found[0]}: give that folder as SOURCE"
+    shown = ", ".join(str(path) for path in found[:_N_SHOWN]) + (", ..." if len(found) > _N_SHOWN else "")
+    return f"; band folders are under {len(found)} folders ({shown}): give one of them as SOURCE"
