@@ -20,7 +20,12 @@ _KEYS = {
     "ArrowLeft": ("ArrowLeft", "ArrowLeft", 37),
     "ArrowRight": ("ArrowRight", "ArrowRight", 39),
     "Backspace": ("Backspace", "Backspace", 8),
+    "Tab": ("Tab", "Tab", 9),
+    "Enter": ("Enter", "Enter", 13),
+    "Space": (" ", "Space", 32),
 }
+# The text a key types (what makes Enter or Space press a focused button).
+_TEXT = {"Enter": "\r", "Space": " "}
 
 
 class Browser:
@@ -110,7 +115,7 @@ class Browser:
     def press(self, key: str) -> None:
         """Press and release one key (a letter or a name in ``_KEYS``) as a user would."""
         name, code, virtual = _KEYS[key] if key in _KEYS else (key, f"Key{key.upper()}", ord(key.upper()))
-        text = {"text": key} if len(key) == 1 else {}
+        text = {"text": key} if len(key) == 1 else {"text": _TEXT[key]} if key in _TEXT else {}
         self.send(
             "Input.dispatchKeyEvent",
             type="keyDown",

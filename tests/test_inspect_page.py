@@ -280,3 +280,46 @@ def test_the_header_says_whose_grades_it_counts(run_dir, tmp_path):  # noqa: F81
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
+
+
+def test_a_clicked_grade_button_keeps_no_focus_for_space_enter_or_tab(run_dir, tmp_path):  # noqa: F811
+    """Trial: after a click on a grade button, a later Space or Enter (or Tab, Tab, Enter) graded the
+    next object with a button the inspector did not mean. Only the documented keys grade by keyboard;
+    the buttons still grade by mouse."""
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "focus")
+    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    in_keys = "document.activeElement.closest('#keys') !== null"
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for("document.body.dataset.ready === '1'")
+            browser.click("button[data-key=b]")
+            browser.wait_for(f"{SHOWN} === '{order[1]}' && {IDLE}")
+            presses = (
+                ["Space"],
+                ["Enter"],
+                ["Tab", "Enter"],
+                ["Tab", "Tab", "Enter"],
+                ["Tab"] * 3 + ["Space"],
+            )
+            for keys in presses:
+                for key in keys:
+                    browser.press(key)
+                time.sleep(0.3)  # a grade it started would show as busy, then as the next object
+                browser.wait_for(IDLE)
+                assert browser.evaluate(SHOWN) == str(order[1]), keys
+                assert _text(browser, "n-graded") == "1", keys
+                assert not browser.evaluate(in_keys), keys  # no button takes the focus
+            _press(browser, "a", f"{SHOWN} === '{order[2]}'")  # the documented keys still grade
+            browser.click("button[data-key=arrowleft]")  # and the buttons still work
+            browser.wait_for(f"{SHOWN} === '{order[1]}' && {IDLE}")
+            browser.click("button[data-key=x]")
+            browser.wait_for(f"{SHOWN} === '{order[2]}' && {IDLE}")
+            assert not browser.evaluate(in_keys)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    rows = read_grades(run_dir / "grades" / "focus.jsonl")
+    assert rows[["object_id", "grade"]].values.tolist() == [[order[0], "B"], [order[1], "A"], [order[1], "X"]]
