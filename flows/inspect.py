@@ -11,7 +11,7 @@ the page moves on (nothing is lost if the browser or the server dies). Without s
 * ``--apply``: the grade consensus into the run's catalogs (columns ``grade_n``, ``grade_mean``,
   ``grade_std``, ``grade_mode``, ``grade_agreement``);
 * ``--select N``: the next N object ids of ``--order`` that the inspector (``--inspector`` or
-  ``$USER``) has not graded to ``grades/selection-<order>.csv``;
+  ``$USER``) has not graded to ``grades/selection-<inspector>-<order>.csv``;
 * ``--compare BEFORE_RUN``: what fine-tuning on BEFORE_RUN's grades changed in this run.
 
 Examples
@@ -36,6 +36,7 @@ from pathlib import Path
 from pipeline import paths
 from pipeline.inspection import (
     ORDERS,
+    GradeError,
     InspectError,
     InspectSession,
     apply_grades,
@@ -209,9 +210,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
         session.log.close()
-    rows = read_grades(args.run_dir)
-    parquet, _ = export_grades(args.run_dir, store=args.store, rows=rows)
     who = session.log.inspector
+    try:
+        rows = read_grades(args.run_dir)
+    except GradeError as error:  # e.g. logs of names differing only in case: this one's grades are saved
+        print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who} in {session.log.path}")
+        _warn([f"the grades table was not written: {error}"])
+        return 0
+    parquet, _ = export_grades(args.run_dir, store=args.store, rows=rows)
     print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who}; table {parquet}")
     _warn(grade_notes(rows))  # every inspector's logs, as --export says them
     return 0
@@ -237,7 +243,8 @@ def _stop(signum, frame) -> None:
 
 def _select(args: argparse.Namespace, session: InspectSession) -> int:
     ids = session.queue[: args.select]
-    path = session.log.path.parent / f"selection-{args.order}.csv"
+    # one file per inspector (trial: bob's selection-score.csv replaced ann's without a word)
+    path = session.log.path.parent / f"selection-{session.log.inspector}-{args.order}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("object_id\n" + "".join(f"{object_id}\n" for object_id in ids.tolist()))
     print(f"{len(ids)} objects by {args.order} (not yet graded by {session.log.inspector}): {path}")

@@ -290,7 +290,7 @@ def test_a_file_in_grades_that_is_no_log_is_named_once(run, store, capsys):  # n
 
     object_id = scored_ids(run)[0]
     folder = run / "grades"
-    assert main(["inspect", str(run), "--inspector", "ann", "--select", "2"]) == 0  # selection-score.csv
+    assert main(["inspect", str(run), "--inspector", "ann", "--select", "2"]) == 0  # selection-ann-score.csv
     GradeLog(folder, "ann").append(object_id, "A")
     (folder / "bob.csv").write_text(f"object_id,grade\n{object_id},X\n")
     (folder / ".ann.lock").write_text("1\n")

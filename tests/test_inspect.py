@@ -346,13 +346,13 @@ def test_inspect_command_selects_exports_applies_and_compares(run_dir, store, tm
 
     shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("grades"))
     assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
-    selected = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    selected = pd.read_csv(run / "grades" / "selection-ann-uncertainty.csv")["object_id"].tolist()
     assert selected == candidate_order(read_catalog(run), "uncertainty")[:5].tolist()
     log = GradeLog(run / "grades", "ann")
     log.append(selected[0], "A")
     log.close()
     assert main(["inspect", str(run), "--inspector", "ann", "--order", "uncertainty", "--select", "5"]) == 0
-    again = pd.read_csv(run / "grades" / "selection-uncertainty.csv")["object_id"].tolist()
+    again = pd.read_csv(run / "grades" / "selection-ann-uncertainty.csv")["object_id"].tolist()
     assert again[0] == selected[1]  # graded objects are not selected again
     assert main(["inspect", str(run), "--export"]) == 0
     assert read_grades(run / "grades" / "grades.parquet")["object_id"].tolist() == [selected[0]]
@@ -901,7 +901,7 @@ def test_select_without_an_inspector_says_it_needs_one_and_why(run_dir, tmp_path
     assert "give --inspector NAME (or set $USER): --select leaves out the objects that inspector graded" in (
         selected.stderr
     )
-    assert not (run / "grades" / "selection-uncertainty.csv").exists()
+    assert not list(run.glob("grades/selection-*.csv"))
     assert inspect(str(run), "--export").returncode == 0  # needs no inspector
     helped = " ".join(inspect("--help").stdout.split())
     assert "ids of --order that --inspector (or $USER) has not graded" in helped, helped

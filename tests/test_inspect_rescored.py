@@ -152,7 +152,7 @@ def test_a_page_open_while_its_run_grows_says_to_restart_not_that_an_object_is_u
         for object_id in (NEW[0], IDS[0]):
             status, reply = post_grade(url, object_id, "A")
             assert status == 409 and reply["error"].startswith(REWRITTEN), reply
-            assert f"now {len(IDS) + 2} objects" in reply["error"], reply
+            assert f"now {len(IDS) + 2} of {len(IDS) + 2} objects scored" in reply["error"], reply
         assert session_info(url).get("catalog_rewritten").startswith(REWRITTEN)
         queue_refused(url, session_info(url)["catalog_rewritten"])
     finally:

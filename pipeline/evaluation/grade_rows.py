@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -258,3 +259,49 @@ def _first_line(exc: BaseException) -> str:
     """The first line of an error's message (pyarrow's run over several)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def case_twins(folder: str | Path, inspector: str) -> list[str]:
+    """The grade logs of ``folder`` whose inspector differs from ``inspector`` only in case.
+
+    Read from the folder's listing, so a case-insensitive disk (macOS, Windows), where
+    ``Ann.jsonl`` opens ``ann.jsonl``, names the file as it is stored.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "ann.jsonl").write_text("")
+    >>> case_twins(folder, "Ann"), case_twins(folder, "ann"), case_twins(folder, "bob")
+    (['ann.jsonl'], [], [])
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    wanted = f"{inspector}.jsonl"
+    return sorted(name for name in os.listdir(folder) if name.lower() == wanted.lower() and name != wanted)
+
+
+def check_case_twins(paths: list[Path]) -> None:
+    """Refuse grade logs whose inspectors differ only in case (``Ann.jsonl`` beside ``ann.jsonl``).
+
+    lenshunt cannot tell one person who typed their name two ways from two people, so it neither
+    counts them as two inspectors (one person's grade would count twice) nor merges them (two
+    people's grades would count once); on a case-insensitive disk the two are even one file.
+
+    Raises
+    ------
+    GradeError
+        Naming the logs and how to make them one inspector's or two.
+    """
+    by_name: dict[str, list[Path]] = {}
+    for path in paths:
+        if path.suffix.lower() == ".jsonl":
+            by_name.setdefault(path.stem.lower(), []).append(path)
+    twins = [group for group in by_name.values() if len(group) > 1]
+    if twins:
+        named = "; ".join(" and ".join(str(path) for path in group) for group in twins)
+        raise GradeError(
+            f"grade logs {named} name inspectors that differ only in case: lenshunt cannot tell one "
+            "person from two (and on macOS or Windows disks they are one file), so it counts neither; "
+            "if one person, move the lines of one into the other and set their inspector to its name; "
+            "if two, rename one log and the inspector of its lines to a name differing by more than case"
+        )

@@ -101,9 +101,11 @@ class GradeLog:
 
     The file (and the folder) is created by the first :meth:`append`, so a session that never
     grades leaves nothing behind. Every :meth:`append` writes one line, flushes and ``fsync``-s
-    it before returning. :meth:`claim` takes the inspector's exclusive lock
-    (``<folder>/.<inspector>.lock``, ``fcntl.flock``), held until :meth:`close` or the end of
-    the process (the OS releases it on a kill), so two servers cannot write one log.
+    it before returning. An inspector name that differs only in case from a log already in the
+    folder is refused (:func:`~pipeline.evaluation.grade_rows.case_twins`). :meth:`claim` takes the
+    inspector's exclusive lock (``<folder>/.<inspector>.lock``, ``fcntl.flock``), held until
+    :meth:`close` or the end of the process (the OS releases it on a kill), so two servers cannot
+    write one log.
     """
 
     def __init__(self, folder: str | Path, inspector: str) -> None:
@@ -112,6 +114,20 @@ class GradeLog:
         self.lock_path = Path(folder) / f".{inspector}.lock"
         self._file = None
         self._lock = None
+        self._check_case()
+
+    def _check_case(self) -> None:
+        """Refuse a name that differs only in case from a log in the folder (trial: Ann and ann
+        counted as two inspectors, and are one file on a case-insensitive disk)."""
+        from pipeline.evaluation.grade_rows import case_twins
+
+        twins = case_twins(self.path.parent, self.inspector)
+        if twins:
+            raise GradeError(
+                f"inspector {self.inspector!r} differs only in case from the grade log "
+                f"{self.path.parent / twins[0]}: if that is you, give --inspector {Path(twins[0]).stem}; "
+                "if not, choose a name that differs by more than case"
+            )
 
     def claim(self) -> None:
         """Take this inspector's exclusive lock on the grades folder (non-blocking).
@@ -145,6 +161,7 @@ class GradeLog:
 
     def _open(self):
         if self._file is None:
+            self._check_case()  # again: another spelling's first grade may have come since
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
             if self._file.tell() > 0 and not _ends_with_newline(self.path):
@@ -207,10 +224,14 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def grade_files(source: str | Path) -> list[Path]:
     """The grade tables of ``source``: a run directory, a grades folder or one file."""
+    from pipeline.evaluation.grade_rows import check_case_twins
+
     source = Path(source)
     if source.is_dir():
         folder = grades_dir(source) if grades_dir(source).is_dir() else source
-        return sorted(folder.glob("*.jsonl"))
+        logs = sorted(folder.glob("*.jsonl"))
+        check_case_twins(logs)  # Ann.jsonl beside ann.jsonl: one person or two? (trial)
+        return logs
     if source.is_file():
         return [source]
     raise GradeError(

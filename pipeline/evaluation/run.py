@@ -211,6 +211,7 @@ def _evaluate_into(
     from pipeline.evaluation.downloads import downloads_note, report_downloads
     from pipeline.evaluation.gallery import gallery_files, gallery_items, render_gallery_pngs, select_top
     from pipeline.evaluation.grade_report import grade_section
+    from pipeline.evaluation.grades import GradeError
     from pipeline.evaluation.learned import with_learned
     from pipeline.evaluation.metrics import evaluate, write_metrics
     from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
@@ -263,6 +264,10 @@ def _evaluate_into(
         notes += (note,)
     downloads = report_downloads(stage, out_dir)  # hard links to the catalogs where the disk allows
     downloads += [link] if (link := without_files_download(stage, without_files)) else []
+    try:
+        grades = grade_section(out_dir, catalog, store=store)
+    except GradeError as error:  # logs of inspectors differing only in case: said, and none counted
+        grades, notes = None, (*notes, f"visual grades left out: {error}")
     build_report(
         stage,
         catalog=catalog,
@@ -271,7 +276,7 @@ def _evaluate_into(
         plots=plots,
         gallery=gallery,
         run_info=run_info or {},
-        grades=grade_section(out_dir, catalog, store=store),
+        grades=grades,
         notes=notes,
         threshold=threshold,
         run_dir=out_dir,

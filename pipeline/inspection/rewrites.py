@@ -136,6 +136,7 @@ class CatalogWatch:
         was = self.provenance
         return (
             "the run's catalog was rewritten since this page was opened (rescored or new objects: now "
-            f"{now.n_objects} objects scored by {now.model_id} at {now.date_iso()}, this page has "
-            f"{was.n_objects} scored by {was.model_id} at {was.date_iso()}): {restart}"
+            f"{now.n_scored} of {now.n_objects} objects scored by {now.model_id} at {now.date_iso()}, this "
+            f"page has {was.n_scored} of {was.n_objects} scored by {was.model_id} at {was.date_iso()}): "
+            f"{restart}"  # scored objects, not rows (trial: 151 rows said as 151 scored)
         )
