@@ -60,7 +60,12 @@ class Flag(enum.IntFlag):
     POSITION_MISMATCH = 1 << 10
     """The band's sky position is more than :data:`POSITION_TOLERANCE_ARCSEC` from the object's (the
     one most of its bands agree on, the first band's when they tie): its file may be another
-    object's. The object is still scored."""
+    object's. Or the band's position cards (``RA``/``DEC``, which give the object's position) are
+    that far from its own WCS's world position of the image centre
+    (:mod:`pipeline.sources.card_wcs`; trial: cards 0.5 degree off the WCS in every band passed
+    with flags 0): the cards or the WCS are wrong, and DS9 or Aladin place the object elsewhere
+    than the catalog. Not where the layout declares its WCS a placeholder (``wcs_position:
+    false``). The object is still scored."""
     PIXEL_SCALE_MISMATCH = 1 << 11
     """The band's WCS pixel scale differs from the layout's ``pixel_scale_arcsec`` by more than
     :data:`PIXEL_SCALE_TOLERANCE`, or its pixels are not square (sides that far apart): the layout
@@ -190,7 +195,8 @@ _DOCS = {
     "NO_COORDINATES": "no sky position: no usable position cards and no (non-placeholder) celestial WCS",
     "DUPLICATE_ID": "object id matched several files of a band",
     "NULL_PIXELS": "some pixels null (FITS BLANK) in an integer image",
-    "POSITION_MISMATCH": "a band's sky position disagrees with the object's (another object's file?)",
+    "POSITION_MISMATCH": "a band's sky position over 2 arcsec from the object's (another object's file?), "
+    "or its position cards from its own WCS's image centre (cards or WCS wrong)",
     "PIXEL_SCALE_MISMATCH": "a band's WCS pixel scale is over 5% from the layout's, or not square (seen at "
     "another scale)",
     "CENTRE_NONFINITE": "pixels at a band's centre NaN, infinite, null or masked: the lens galaxy may be "

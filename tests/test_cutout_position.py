@@ -17,6 +17,7 @@ from astropy.wcs import WCS
 from cutouts import band_file, cutout_image, ingest_real_vis_sample
 
 from flows.cli import main
+from pipeline.flags import Flag
 from pipeline.store import ingest, write_cutouts
 from schemas.layout import load_layout
 
@@ -63,7 +64,8 @@ def test_a_cutout_whose_wcs_is_off_the_catalog_position_says_so(shifted_store, t
     assert result.position["VIS"].offset_arcsec == pytest.approx(SHIFT_ARCSEC, abs=1e-6)
     with fits.open(result.files["VIS"]) as written:
         header = written[0].header
-        assert header["LHFLAGS"] == 0  # the bands' cards agree: no flag, the cutout says it
+        # the bands' cards agree, but VIS's and Y's disagree with their own WCS: ingest flags them too
+        assert header["LHFLAGS"] == Flag.POSITION_MISMATCH
         assert header["LHPOSOFF"] == pytest.approx(SHIFT_ARCSEC, abs=1e-4)
         assert header["LHRA"] == pytest.approx(150.0 + IDS[0] * 1e-5, abs=1e-9)
         # 10" south of the WCS centre is 100 VIS pixels below pixel 100.5 (FITS convention)

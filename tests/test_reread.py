@@ -80,7 +80,9 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "where nothing else gives a position); a file TRUNCATED in its data keeps its header's position"
         "; the shipped sglc1 layouts declare their files' WCS a placeholder (wcs_position: false), which "
         "--reread records in the store (2026-12-05); revision 4: a band with BSCALE = 0 (every physical "
-        "value BZERO) is UNREADABLE naming the card, not a blank image (CONSTANT_IMAGE) (2026-12-06)); "
+        "value BZERO) is UNREADABLE naming the card, not a blank image (CONSTANT_IMAGE); a band whose "
+        "position cards (RA/DEC) are over 2 arcsec from its own WCS's world position of the image centre "
+        "is flagged POSITION_MISMATCH (not where the layout's WCS is a placeholder) (2026-12-06)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

@@ -56,7 +56,7 @@ from schemas.layout import CoordinateSpec
 _DEV_FD = os.path.isdir("/dev/fd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
-_BAD_WCS = int(Flag.BAD_WCS)
+_BAD_WCS, _POSITION_MISMATCH = int(Flag.BAD_WCS), int(Flag.POSITION_MISMATCH)
 # Header keys that describe the data and are never inherited from the primary header.
 _NOT_INHERITED = re.compile(
     r"^(SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|GROUPS|BSCALE|BZERO|BLANK|BUNIT|"
@@ -196,9 +196,16 @@ def _decode(
     problem = None
     header = _inherited(found.header, found.primary)
     wcs_defects: list[str] = []
+    disagreements: list[str] = []  # position cards against the file's own WCS (trial: never flagged)
     if position:
         ra_deg, dec_deg, problem = header_position(
-            header, dims, coordinates, position, wcs=wcs_position, wcs_defects=wcs_defects
+            header,
+            dims,
+            coordinates,
+            position,
+            wcs=wcs_position,
+            wcs_defects=wcs_defects,
+            disagreements=disagreements,
         )
     else:
         wcs_defects = [defect for defect in (wcs_defect(header),) if defect]
@@ -219,6 +226,9 @@ def _decode(
     if wcs_defects:  # trial: RA---XYZ with CDELT 0 passed with flags 0, and its cutout failed fitsverify
         flags |= _BAD_WCS
         reasons.append(f"unusable WCS: {wcs_defects[0]}")
+    if disagreements:
+        flags |= _POSITION_MISMATCH
+        reasons.append(disagreements[0])
     reasons += unparsed
     if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
         return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)

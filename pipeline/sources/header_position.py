@@ -4,7 +4,9 @@
 dimensions ``dims``: the position cards, else (where the layout's WCS gives a position) the WCS
 centre of a 2-D image. Ingest asks it of every file it reads, and of a file TRUNCATED in its data,
 whose header is whole: such a file has no pixels but still a position (trial: an object whose only
-file was cut at half its data lost its sky position, "no band file with a header").
+file was cut at half its data lost its sky position, "no band file with a header"). Where the
+position comes from the cards, it also says whether they disagree with the file's own WCS
+(:func:`pipeline.sources.card_wcs.card_wcs_disagreement`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from pipeline.sources.card_wcs import card_wcs_disagreement
 from pipeline.sources.positions import sky_position
 from schemas.layout import CoordinateSpec
 
@@ -24,6 +27,7 @@ def header_position(
     *,
     wcs: bool = True,
     wcs_defects: list[str] | None = None,
+    disagreements: list[str] | None = None,
 ) -> tuple[float, float, str | None]:
     """(ra, dec) in degrees and None, or NaN, NaN and why there is none.
 
@@ -42,6 +46,10 @@ def header_position(
         The layout's ``wcs_position``: False where the WCS is a placeholder.
     wcs_defects
         Filled with why the celestial WCS is unusable, if it is (see ``sky_position``).
+    disagreements
+        Filled, where given and the layout's WCS gives positions, with why the position cards
+        disagree with the WCS's world position of the image centre, if they do (a full WCS read only
+        where ``position`` is True).
 
     Examples
     --------
@@ -51,6 +59,13 @@ def header_position(
     (150.0, 2.0, None)
     """
     shape = (int(dims[0]), int(dims[1])) if len(dims) == 2 else None
-    return sky_position(
+    ra, dec, problem = sky_position(
         header, coordinates, shape, full_wcs=position is True, wcs_defects=wcs_defects, wcs=wcs
     )
+    if disagreements is not None and wcs and shape is not None and problem is None:
+        disagreement = card_wcs_disagreement(
+            header, coordinates, shape, ra, dec, full_wcs=position is True, wcs_defects=wcs_defects
+        )
+        if disagreement:
+            disagreements.append(disagreement)
+    return ra, dec, problem

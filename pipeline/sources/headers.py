@@ -229,6 +229,19 @@ def _singular_values(matrix: tuple[tuple[float, float], tuple[float, float]]) ->
     return longest, (det / longest if longest > 0 else 0.0)
 
 
+@by_cards(("CUNIT1", "CUNIT2", "CTYPE1", "CTYPE2", *_MATRIX_KEYWORDS))
+def longest_pixel_side_deg(header) -> float:  # type: ignore[no-untyped-def]
+    """The longest sky length (degrees) of a one-pixel step in any direction through the header's
+    celestial pixel matrix (its largest singular value), NaN when unknown; remembered by its cards
+    for the fast reader's headers (:mod:`pipeline.sources.card_memo`).
+
+    >>> longest_pixel_side_deg({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": -1e-5, "CDELT2": 2e-5})
+    2e-05
+    """
+    matrix = _pixel_matrix(header)
+    return _singular_values(matrix)[0] if matrix is not None else math.nan
+
+
 def _pixel_scale(matrix: tuple | None) -> float:
     """sqrt(|det CD|) in arcsec (:func:`_pixel_matrix`), NaN when unknown or degenerate."""
     if matrix is None:

@@ -128,7 +128,7 @@ def sky_position(
         return math.nan, math.nan, f"{no_cards} and an unusable WCS ({defect})"
     if "CTYPE1" not in header and "CTYPE2" not in header:
         return math.nan, math.nan, f"{no_cards} and no celestial WCS"
-    shortcut = _centred_icrs_crval(header, shape)
+    shortcut = icrs_crval(header, shape)
     if shortcut is not None:
         return wrap_ra(shortcut[0]), shortcut[1], None
     if not full_wcs:
@@ -344,16 +344,18 @@ def _number(value) -> float:
         return 0.0
 
 
-def _centred_icrs_crval(header: Mapping, shape: tuple[int, int]) -> tuple[float, float] | None:
-    """CRVAL when it is exactly the centre's ICRS position (see module docstring), else None."""
+def icrs_crval(header: Mapping, shape: tuple[int, int] | None) -> tuple[float, float] | None:
+    """CRVAL when it is exactly the centre's ICRS position (see module docstring), else None; with
+    ``shape`` None, wherever ``CRPIX`` is (an undistorted ICRS RA/DEC projection in degrees)."""
     try:
         ctype1, ctype2 = str(header["CTYPE1"]).strip(), str(header["CTYPE2"]).strip()
         if not (ctype1.startswith("RA---") and ctype2.startswith("DEC--")):
             return None
         if ctype1[5:] != ctype2[5:] or ctype1[5:] not in PROJECTIONS:
             return None
-        ny, nx = shape
-        if float(header["CRPIX1"]) != (nx + 1) / 2.0 or float(header["CRPIX2"]) != (ny + 1) / 2.0:
+        if shape is not None and (
+            float(header["CRPIX1"]) != (shape[1] + 1) / 2.0 or float(header["CRPIX2"]) != (shape[0] + 1) / 2.0
+        ):
             return None
         # The standard's defaults: no RADESYS and no EQUINOX is ICRS; an EQUINOX makes FK4/FK5.
         if "RADESYS" in header:

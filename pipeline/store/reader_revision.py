@@ -30,7 +30,9 @@ REVISIONS: dict[int, str] = {
     "its header's position; the shipped sglc1 layouts declare their files' WCS a placeholder "
     "(wcs_position: false), which --reread records in the store (2026-12-05)",
     4: "a band with BSCALE = 0 (every physical value BZERO) is UNREADABLE naming the card, not a blank "
-    "image (CONSTANT_IMAGE) (2026-12-06)",
+    "image (CONSTANT_IMAGE); a band whose position cards (RA/DEC) are over 2 arcsec from its own WCS's "
+    "world position of the image centre is flagged POSITION_MISMATCH (not where the layout's WCS is a "
+    "placeholder) (2026-12-06)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
