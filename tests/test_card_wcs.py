@@ -26,7 +26,7 @@ SGLC1 = load_layout("sglc1-space")
 IDS = [460001, 460002, 460003, 460004]
 REASON = (
     "position cards RA,DEC over 2 arcsec from the WCS's world position of the image centre (the cards or "
-    "the WCS wrong)"
+    "the WCS wrong; a layout whose files' WCS is a placeholder declares wcs_position: false)"
 )
 
 

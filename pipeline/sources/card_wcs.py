@@ -115,7 +115,8 @@ def card_wcs_disagreement(
     names = "/".join(f"{spec.ra},{spec.dec}" for spec in given)
     return (
         f"position cards {names} over {CARD_WCS_TOLERANCE_ARCSEC:g} arcsec from the WCS's world position "
-        "of the image centre (the cards or the WCS wrong)"
+        "of the image centre (the cards or the WCS wrong; a layout whose files' WCS is a placeholder "
+        "declares wcs_position: false)"
     )
 
 
