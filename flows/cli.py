@@ -240,7 +240,12 @@ def _run_command(args: argparse.Namespace) -> int:
     if hasattr(args, "scheduler"):  # trial: --cluster slurm:nope failed after the flow had started
         from pipeline.compute import check_cluster, oversubscription_warning
 
-        check_cluster(args.cluster, args.scheduler, reach=getattr(module, "JOINS_CLUSTER_NOW", True))
+        check_cluster(
+            args.cluster,
+            args.scheduler,
+            n_workers=args.workers,
+            reach=getattr(module, "JOINS_CLUSTER_NOW", True),
+        )
         crowded = oversubscription_warning(args.cluster, args.scheduler, args.workers)
         if crowded:
             print(f"lenshunt {args.command}: warning: {crowded}", file=sys.stderr)

@@ -79,6 +79,28 @@ def test_path_errors_are_one_line_and_come_before_prefect_starts(tmp_path, cutou
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] and a_file.read_text() == "mine"
 
 
+def test_contradicting_cluster_options_and_bare_tls_are_one_line_before_prefect(tmp_path, cutouts):
+    """Trial: ``--cluster slurm:localhost --scheduler ADDR`` dropped --cluster and ``--scheduler ADDR
+    --workers 3`` ignored --workers, without a word; ``--scheduler tls://...`` without Dask's TLS
+    settings failed 22 s later with a 50-line ``TypeError: TLS expects a ssl_context`` traceback."""
+    ingest = ("ingest", str(cutouts), str(tmp_path / "s.zarr"))
+    address = "tcp://127.0.0.1:8799"
+    cases = [
+        (
+            (*ingest, "--cluster", "slurm:localhost", "--scheduler", address),
+            f"--cluster slurm:localhost and --scheduler {address} are two choices of workers: give one",
+        ),
+        ((*ingest, "--scheduler", address, "--workers", "3"), f"--workers 3 with --scheduler {address}: "),
+        ((*ingest, "--cluster", address, "--workers", "3"), f"--workers 3 with --cluster {address}: "),
+        (
+            (*ingest, "--scheduler", "tls://127.0.0.1:8799"),
+            "--scheduler 'tls://127.0.0.1:8799': tls:// needs Dask's TLS settings (distributed.comm.tls.",
+        ),
+    ]
+    _assert_one_line_errors_before_prefect(cases)
+    assert not (tmp_path / "s.zarr").exists()
+
+
 def test_stopped_prefect_server_is_named_with_the_fix(tmp_path, cutouts):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -275,7 +275,8 @@ def test_sbatch_template_renders_for_gpu_nodes(home):
     assert "#SBATCH --partition=gpu" in header
     assert ': "${LENSHUNT_WORKER_KIND:=cuda}"' in script
     assert ': "${LENSHUNT_WORKER_THREADS:=1}"' in script
-    assert ': "${LENSHUNT_WORKER_MEMORY:=55.88GiB}"' in script
+    # 240 GB less 1 GiB + 5 % for the scheduler and lenshunt, over 4 GPU workers
+    assert ': "${LENSHUNT_WORKER_MEMORY:=52.84GiB}"' in script
     assert script.count("# >>> lenshunt directives") == 1 and script.count("# <<< lenshunt directives") == 1
     # sbatch reads directives only before the first command: all of them come first.
     lines = [line for line in script.splitlines() if line and not line.startswith("#")]
@@ -292,6 +293,19 @@ def test_sbatch_template_renders_for_the_localhost_cluster(home):
     assert ': "${LENSHUNT_INTERFACE:=lo}"' in script
     assert f': "${{LENSHUNT_PYTHON:={sys.executable}}}"' in script
     assert bash_syntax_ok(script)
+
+
+def test_run_scripts_leave_memory_for_the_scheduler_and_lenshunt(home, tmp_path):
+    """Trial: slurm:localhost rendered ``--mem=2862M`` and gave its one worker all of it (2.79 GiB),
+    though the scheduler and lenshunt run in the same allocation."""
+    script = render_run_script("slurm", "localhost", nodes=1)
+    assert "#SBATCH --mem=2862M" in script
+    assert ': "${LENSHUNT_WORKER_MEMORY:=1.65GiB}"' in script  # 2.79 GiB less 1 GiB + 5 %
+    assert "# Worker memory: the node's 3GB less 1.14 GiB for the Dask scheduler and lenshunt" in script
+    assert ': "${LENSHUNT_WORKER_MEMORY:=14.03GiB}"' in render_run_script("pbs", "cpu")  # 8 workers
+    config = write_config(tmp_path / "small.yaml", "slurm:\n  small:\n    cores: 2\n    memory: 1.5GiB\n")
+    with pytest.raises(ProfileError, match=r"memory 1.5GiB leaves .* per worker beside the 1.07 GiB"):
+        render_run_script("slurm", "small", path=config)
 
 
 def test_pbs_template_renders(home):

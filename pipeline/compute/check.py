@@ -22,15 +22,20 @@ SERVER_PROBES = {"slurm": ("sinfo", "--noheader", "--summarize"), "pbs": ("qstat
 
 
 def check_cluster(
-    cluster: str = "local", scheduler: str | None = None, *, reach: bool = True, timeout: float = 10.0
+    cluster: str = "local",
+    scheduler: str | None = None,
+    *,
+    n_workers: int | None = None,
+    reach: bool = True,
+    timeout: float = 10.0,
 ) -> None:
     """Refuse a ``--cluster`` / ``--scheduler`` choice that :func:`~pipeline.compute.connect` would
     refuse or hang on, at once.
 
     Parameters
     ----------
-    cluster, scheduler
-        As for :func:`pipeline.compute.connect`.
+    cluster, scheduler, n_workers
+        As for :func:`pipeline.compute.connect` (``--cluster``, ``--scheduler``, ``--workers``).
     reach
         Also ask a scheduler address who it is (a Dask ``identity`` call), and a batch system's
         server whether it answers (``sinfo``, ``qstat -B``). Off for a deployment, whose runs use
@@ -41,7 +46,9 @@ def check_cluster(
     Raises
     ------
     ClusterError
-        An unknown kind of cluster; a malformed address, or one that does not answer as a Dask
+        Options that contradict each other (``--cluster`` other than local with ``--scheduler``,
+        ``--workers`` with a scheduler address); an unknown kind of cluster; a malformed address, a
+        ``tls://`` one without Dask's TLS settings, or one that does not answer as a Dask
         scheduler; ``cuda`` without dask-cuda; a jobqueue profile whose submit command is not
         installed here, or whose batch server does not answer.
     ProfileError
@@ -49,6 +56,7 @@ def check_cluster(
     """
     from pipeline.compute.cluster import cuda_unavailable, unknown_cluster
 
+    _check_conflicts(cluster, scheduler, n_workers)
     address = scheduler or (cluster if "://" in cluster else None)
     if address:
         _check_address(address, "--scheduler" if scheduler else "--cluster", reach, timeout)
@@ -95,6 +103,24 @@ def oversubscription_warning(
     )
 
 
+def _check_conflicts(cluster: str, scheduler: str | None, n_workers: int | None) -> None:
+    """Refuse options that one of the others would silently override (trial: ``--cluster
+    slurm:localhost --scheduler tcp://...`` dropped --cluster, ``--scheduler ADDR --workers 3``
+    ignored --workers, both without a word)."""
+    if scheduler and cluster != "local":
+        raise ClusterError(
+            f"--cluster {cluster} and --scheduler {scheduler} are two choices of workers: give one "
+            "(--scheduler joins a running scheduler and its workers; --cluster starts a cluster)."
+        )
+    address = scheduler or (cluster if "://" in cluster else None)
+    if address and n_workers:
+        option = "--scheduler" if scheduler else "--cluster"
+        raise ClusterError(
+            f"--workers {n_workers} with {option} {address}: the workers are those of that scheduler "
+            f"(start more with `dask worker {address}`); drop --workers."
+        )
+
+
 def _check_address(address: str, option: str, reach: bool, timeout: float) -> None:
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends
@@ -111,6 +137,8 @@ def _check_address(address: str, option: str, reach: bool, timeout: float) -> No
                 f"{', '.join(sorted(backends))}){dashboard}: give an address such as tcp://host:8786, or "
                 f"{drop}."
             )
+        if protocol in {"tls", "wss"}:
+            _check_tls(address, option, protocol, drop)
         host_port = protocol in {"tcp", "tls", "ws", "wss"}
         host, port = parse_host_port(location) if host_port else (location, None)
     except ValueError:
@@ -135,6 +163,27 @@ def _check_address(address: str, option: str, reach: bool, timeout: float) -> No
                 f"{address} {problem}. Check the address (a Dask scheduler listens on port 8786 by "
                 f"default), or {drop}."
             )
+
+
+def _check_tls(address: str, option: str, protocol: str, drop: str) -> None:
+    """Refuse a TLS address where Dask's TLS settings give the client no SSL context (trial: a 50-line
+    ``TypeError: TLS expects a ssl_context`` traceback, labelled a bug, 22 s later)."""
+    from distributed.security import Security
+
+    try:
+        context = Security().get_connection_args("client").get("ssl_context")
+    except (OSError, ValueError) as exc:  # a certificate file that is missing or unreadable
+        raise ClusterError(
+            f"{option} {address!r}: Dask's TLS settings (distributed.comm.tls.* in the Dask config) "
+            f"do not load ({type(exc).__name__}: {exc}): fix them, or {drop}."
+        ) from None
+    if context is None:
+        raise ClusterError(
+            f"{option} {address!r}: {protocol}:// needs Dask's TLS settings (distributed.comm.tls.ca-file, "
+            "and distributed.comm.tls.client.cert / .key where the scheduler asks for a client "
+            "certificate, in the Dask config or DASK_DISTRIBUTED__COMM__TLS__* variables), which are "
+            f"not set here: set them, give the scheduler's tcp:// address, or {drop}."
+        )
 
 
 def _not_a_scheduler(address: str, timeout: float) -> str | None:

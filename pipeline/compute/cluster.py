@@ -91,6 +91,7 @@ def connect(
             wait_for_a_worker(
                 client, f"the Dask scheduler at {address}", f"start one (`dask worker {address}`)"
             )
+            check_workers_run_lenshunt(client, f"the workers at {address}")
             yield client
         finally:
             client.close()
@@ -104,9 +105,12 @@ def connect(
         with glibc_default_malloc_trim():
             dask_cluster = _cuda_cluster(n_workers, dashboard)
     elif kind in {"slurm", "pbs"}:
-        from pipeline.compute.jobqueue import make_jobqueue_cluster
+        from pipeline.compute.jobqueue import load_profile, make_jobqueue_cluster
 
-        dask_cluster = make_jobqueue_cluster(kind, profile or "default", n_workers=n_workers)
+        # the profile itself (trial: plain --cluster slurm said "profile default", the file's
+        # `defaults: slurm: cpu` naming slurm:cpu)
+        profile = load_profile(kind, profile or "default").name
+        dask_cluster = make_jobqueue_cluster(kind, profile, n_workers=n_workers)
     else:
         raise unknown_cluster(cluster)
     from pipeline.compute.quiet import QuietTensorFlow, closed_tolerantly, quiet_cluster_shutdown
@@ -121,7 +125,10 @@ def connect(
 
             logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
-            wait_for_a_worker(client, f"the {kind} jobs of profile {profile or 'default'}", "check the queue")
+            wait_for_a_worker(client, f"the {kind} jobs of profile {kind}:{profile}", "check the queue")
+            check_workers_run_lenshunt(
+                client, f"the workers of profile {kind}:{profile}", "(the profile's job_script_prologue)"
+            )
         # local and cuda workers are this process's children: its own messages say why they stop
         client.register_plugin(QuietTensorFlow(scheduler_is_ours=kind in {"local", "cuda"}))
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
@@ -155,6 +162,68 @@ def wait_for_a_worker(client: Client, where: str, advice: str) -> None:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
     except TimeoutError:
         raise ClusterError(f"no worker joined {where} in {WORKER_WAIT_S:g} s: {advice}") from None
+
+
+# Sent to the workers by value (built here, it is in no module they would have to import).
+_PROBE_SOURCE = """
+def lenshunt_on_worker():
+    try:
+        import pipeline
+    except BaseException as exc:
+        return "error", f"{type(exc).__name__}: {exc}"
+    return "version", getattr(pipeline, "__version__", "unknown")
+"""
+
+
+def check_workers_run_lenshunt(client: Client, workers: str, where: str = "") -> None:
+    """Refuse workers that cannot import lenshunt, or run another version of it than this process.
+
+    Trial: workers at ``--scheduler`` without lenshunt died unpickling every task, and the run only
+    said "no worker is left ... waiting up to 10 min". A version that differs is refused too: the
+    tasks run the workers' code, so their results (scores, stores) would come from another version
+    than the one the catalog's provenance records, or fail midway on a changed function.
+
+    Parameters
+    ----------
+    client
+        Connected to the workers.
+    workers
+        The workers, as the message names them (``"the workers at tcp://host:8786"``).
+    where
+        Where to install it, added to the advice.
+
+    Raises
+    ------
+    ClusterError
+        When a worker cannot import lenshunt's package or runs another version.
+    """
+    import pipeline
+
+    namespace: dict = {}
+    exec(_PROBE_SOURCE, namespace)  # a fixed function, built to be pickled by value
+    answers = client.run(namespace["lenshunt_on_worker"], on_error="return")
+    ours = pipeline.__version__
+    there = f"install lenshunt {ours} there{f' {where}' if where else ''}"
+    errors, versions = {}, {}
+    for worker, answer in answers.items():
+        if isinstance(answer, BaseException):  # the probe itself failed there
+            errors[worker] = f"{type(answer).__name__}: {answer}"
+        elif answer[0] == "error":
+            errors[worker] = answer[1]
+        elif answer[1] != ours:
+            versions[worker] = answer[1]
+    if errors:
+        some = "" if len(errors) == len(answers) else f" ({len(errors)} of {len(answers)})"
+        raise ClusterError(
+            f"{workers}{some} cannot import lenshunt ({next(iter(errors.values()))}): {there} "
+            "(the same version as here)"
+        )
+    if versions:
+        theirs = ", ".join(sorted(set(versions.values())))
+        raise ClusterError(
+            f"{workers} run lenshunt {theirs}, this process {ours}: {there} (tasks run the workers' "
+            "code, so another version's results would be mixed in)"
+        )
 
 
 def unknown_cluster(cluster: str) -> ClusterError:

@@ -159,7 +159,8 @@ def make_jobqueue_cluster(
     ProfileError
         Unknown or invalid profile.
     ClusterError
-        The batch system's submit command is not installed here.
+        The batch system's submit command is not installed here, or it refused a worker job
+        (see :func:`pipeline.compute.submit.submit_jobs`).
     """
     profile = load_profile(kind, name, path)
     require_submit_command(profile)
@@ -170,7 +171,13 @@ def make_jobqueue_cluster(
         cluster = cluster_cls(**cluster_kwargs(profile))
     except (ValueError, OSError) as exc:
         raise ClusterError(f"could not start a {profile.id} cluster: {exc}") from exc
-    cluster.scale(jobs=n_workers or profile.jobs)
+    from pipeline.compute.submit import submit_jobs
+
+    try:
+        submit_jobs(cluster, profile, n_workers or profile.jobs, path)
+    except BaseException:
+        cluster.close()  # cancels the jobs that were queued
+        raise
     return cluster
 
 
@@ -236,27 +243,69 @@ def render_run_script(
         else _pbs_run_directives(profile, nodes, job_name)
     )
     directives = [d for d in directives if not any(skip in d for skip in profile.job_directives_skip)]
-    from dask.utils import format_bytes
+    from dask.utils import format_bytes, parse_bytes
 
+    workers = profile.n_workers_per_job
     settings = {
         "LENSHUNT_WORKER_KIND": "cuda" if profile.uses_gpus else "cpu",
         "LENSHUNT_WORKER_PROCESSES": str(profile.n_workers_per_job),
         "LENSHUNT_WORKER_THREADS": str(profile.worker_threads),
-        "LENSHUNT_WORKER_MEMORY": format_bytes(profile.worker_memory_bytes).replace(" ", ""),
+        "LENSHUNT_WORKER_MEMORY": format_bytes(run_worker_memory_bytes(profile)).replace(" ", ""),
         "LENSHUNT_INTERFACE": profile.interface or "",
         "LENSHUNT_DASHBOARD": profile.dashboard_address or "none",
         "LENSHUNT_PYTHON": profile.python or sys.executable,
     }
     if profile.local_directory:
         settings["LENSHUNT_LOCAL_DIR"] = profile.local_directory
+    reserve = format_bytes(parse_bytes(profile.memory) - run_worker_memory_bytes(profile) * workers)
     lines = [
         f"# >>> lenshunt directives: rendered from profile {profile.id} for {nodes} node(s)",
         *directives,
+        f"# Worker memory: the node's {profile.memory} less {reserve} for the Dask scheduler and lenshunt",
+        "# on the first node, shared by its workers.",
     ]
     lines += [f': "${{{key}:={value}}}"' for key, value in settings.items()]
     lines += list(profile.job_script_prologue)
     lines.append("# <<< lenshunt directives")
     return _BLOCK.sub(lambda _: "\n".join(lines) + "\n", text, count=1)
+
+
+RUN_RESERVE_BYTES = 2**30
+"""Memory the whole-pipeline script leaves beside its workers (bytes), plus :data:`RUN_RESERVE_SHARE`."""
+
+RUN_RESERVE_SHARE = 0.05
+"""Share of the job's memory the whole-pipeline script leaves beside its workers, on top."""
+
+
+def run_worker_memory_bytes(profile: Profile) -> int:
+    """Memory limit of each worker of the whole-pipeline script: the job's memory less a reserve,
+    shared by the job's workers.
+
+    The script runs the Dask scheduler and lenshunt itself (the Prefect server, the flow, the
+    catalog writer: about 1 GiB together) on the first node, beside that node's workers; a worker
+    given the whole job's share could grow until the batch system killed the job (trial:
+    ``slurm:localhost`` rendered ``--mem=2862M`` with 2.79 GiB for its one worker). The reserve,
+    :data:`RUN_RESERVE_BYTES` plus :data:`RUN_RESERVE_SHARE` of the job's memory (for the system's
+    own use and the memory of a worker that runs over its limit until its nanny stops it), is left
+    on every node: the nodes share one setting.
+
+    Raises
+    ------
+    ProfileError
+        When the profile's memory leaves less than 512 MiB per worker beside the reserve.
+    """
+    from dask.utils import format_bytes, parse_bytes
+
+    memory = parse_bytes(profile.memory)
+    reserve = RUN_RESERVE_BYTES + int(RUN_RESERVE_SHARE * memory)
+    per_worker = (memory - reserve) // profile.n_workers_per_job
+    if per_worker < 2**29:
+        raise ProfileError(
+            f"profile {profile.id}: memory {profile.memory} leaves {format_bytes(max(per_worker, 0))} per "
+            f"worker beside the {format_bytes(reserve)} the whole-pipeline script keeps for the Dask "
+            "scheduler and lenshunt: raise `memory` (or lower `processes`) in the profile"
+        )
+    return per_worker
 
 
 def _slurm_run_directives(profile: Profile, nodes: int, job_name: str) -> list[str]:
