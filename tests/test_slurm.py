@@ -88,6 +88,24 @@ def test_jobqueue_workers_are_slurm_jobs():
     wait_for(f"job {job_id} to leave the queue", lambda: job_id not in squeue_jobs(), 60, interval=0.5)
 
 
+def test_a_profile_that_sbatch_refuses_is_one_error_at_once(monkeypatch, tmp_path):
+    """Trial: the shipped slurm:cpu names partition cpu, which this SLURM lacks: ~250 lines of
+    tracebacks, resubmissions, then a 10-min wait for a worker of a job never queued."""
+    from pipeline.compute import cluster as cluster_module
+    from pipeline.errors import ClusterError
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # the profile's log_directory ~/lenshunt-logs
+    monkeypatch.setattr(cluster_module, "WORKER_WAIT_S", 5.0)  # the wait it must not need
+    before = set(squeue_jobs())
+    with pytest.raises(ClusterError) as refused, connect("slurm:cpu", n_workers=1):
+        pass
+    assert str(refused.value).startswith(
+        "sbatch refused the worker job of --cluster slurm:cpu: invalid partition specified: cpu (edit "
+        "`partition` of profile cpu in "
+    )
+    assert set(squeue_jobs()) == before
+
+
 def test_ingest_and_score_on_slurm_workers(cutouts, bundle, tmp_path):
     store, out = tmp_path / "store.zarr", tmp_path / "run"
     with connect("slurm:localhost", n_workers=1) as client:
