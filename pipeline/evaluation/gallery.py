@@ -133,12 +133,12 @@ def render_gallery_pngs(
     paths = {}
     for object_id, images in images_by_id.items():
         path = out_dir / f"{int(object_id)}.png"
-        Image.fromarray(make_composite(images, layout), mode="RGB").save(path, format="PNG", optimize=True)
+        Image.fromarray(make_composite(images, layout)).save(path, format="PNG", optimize=True)
         for group, bands in layout.groups.items():
             if group not in images:
                 continue
             for band, image in zip(bands, np.asarray(images[group])):
-                Image.fromarray(band_panel(image), mode="RGB").save(band_png(path, band), format="PNG")
+                Image.fromarray(band_panel(image)).save(band_png(path, band), format="PNG")
         paths[int(object_id)] = path
     return paths
 

@@ -81,11 +81,11 @@ class ObjectImages:
             raise UnknownObjectError(f"no panel {panel!r}: use {', '.join(self.panels)}")
         images = self.images(object_id)
         if panel == COMPOSITE:
-            picture = Image.fromarray(make_composite(images, self.layout), mode="RGB")
+            picture = Image.fromarray(make_composite(images, self.layout))
         else:
             group = self.layout.band(panel).group
             index = list(self.layout.groups[group]).index(panel)
-            picture = Image.fromarray(band_panel(images[group][index]), mode="RGB")
+            picture = Image.fromarray(band_panel(images[group][index]))
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return buffer.getvalue()
