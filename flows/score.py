@@ -29,7 +29,7 @@ from flows.preflight import (
 )
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
-from pipeline.inspection import ConsensusColumns, grades_dir
+from pipeline.inspection import grades_dir, score_run_consensus
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.scoring import ScoreRunResult, check_score_folder, model_to_use, score_store, threshold_to_use
 
@@ -61,7 +61,9 @@ def score_stage(
     (:class:`pipeline.inspection.ConsensusColumns`, as ``inspect --apply`` writes it), so rescoring
     never drops it; the catalog is written once, with them.
     """
-    graded = ConsensusColumns(out, store) if any(grades_dir(out).glob("*.jsonl")) else None
+    graded, ungraded = score_run_consensus(out, store)
+    if ungraded:  # logs differing only in case: the catalogs without grade columns, said (review)
+        get_run_logger().warning(ungraded)
     with (
         writing_to(out),
         score_folder_lock(out),

@@ -8,6 +8,7 @@ with a real (untrained) Keras bundle; the damage is real bytes written over real
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -207,6 +208,28 @@ def test_a_graded_run_with_a_damaged_catalog_is_scored_again_from_its_own_store_
     after = read_catalog(paths.catalog_parquet(copy))
     np.testing.assert_array_equal(after["object_id"], before["object_id"])
     np.testing.assert_array_equal(after["score"], before["score"])
+
+
+def test_a_graded_run_whose_logs_differ_only_in_case_is_scored_without_grade_columns(scored, tmp_path):
+    """Review: grade logs of inspectors differing only in case (refused by ``inspect --apply``) ended
+    the score run of their folder after scoring, with no catalog; now the catalogs are written without
+    grade columns and the run says why."""
+    store, bundle, run = scored
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "grades").mkdir(exist_ok=True)
+    for name in ("ann", "Ann"):
+        line = {"object_id": IDS[0], "grade": "A", "inspector": name}
+        (copy / "grades" / f"{name}.jsonl").write_text(json.dumps(line) + "\n")
+    command = [sys.executable, "-m", "flows.cli", "score", str(store), "--out", str(copy),
+               "--model", str(bundle), "--workers", "1", "--overwrite"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())
+    assert "the grade consensus is left out of the new catalogs: grade logs" in said, said[-3000:]
+    after = read_catalog(paths.catalog_parquet(copy))
+    assert len(after) == len(IDS) and "grade_n" not in after
+    assert (copy / "grades" / "Ann.jsonl").is_file() and (copy / "grades" / "ann.jsonl").is_file()  # kept
 
 
 def test_a_part_with_damaged_data_pages_behind_a_sound_footer_is_scored_again(dask_client, tmp_path):

@@ -19,7 +19,7 @@ from pipeline.evaluation.grades import (
     latest_grades,
     read_grades,
 )
-from pipeline.inspection.apply import ConsensusColumns, apply_grades, round_change
+from pipeline.inspection.apply import ConsensusColumns, apply_grades, round_change, score_run_consensus
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
@@ -44,5 +44,6 @@ __all__ = [
     "round_change",
     "round_grade_labels",
     "round_model_notes",
+    "score_run_consensus",
     "server_url",
 ]

@@ -19,9 +19,12 @@ import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
 from pipeline.evaluation.grades import (
+    GradeError,
     bad_lines_text,
     export_grades,
+    grade_files,
     grade_notes,
+    grades_dir,
     latest_grades,
     read_grades,
     split_unknown,
@@ -109,6 +112,24 @@ class ConsensusColumns:
         summary["n_outdated"] = len(outdated)
         summary["outdated_note"] = outdated_note(outdated, run_dir)
         return summary
+
+
+def score_run_consensus(run_dir: str | Path, store: str | Path | None) -> tuple[ConsensusColumns | None, str]:
+    """The :class:`ConsensusColumns` a score run of ``run_dir`` writes into its new catalogs (None where
+    the folder holds no grade log), and "" or why its grades are left out of them.
+
+    Grade logs of inspectors differing only in case cannot be counted
+    (:func:`~pipeline.evaluation.grade_rows.check_case_twins`): the score run goes on and writes its
+    catalogs without grade columns, saying why, rather than failing after scoring (review: it did);
+    the logs are kept, and ``inspect --apply`` puts the consensus back once they are one or two names.
+    """
+    if not any(grades_dir(run_dir).glob("*.jsonl")):
+        return None, ""
+    try:
+        grade_files(run_dir)
+    except GradeError as error:
+        return None, f"the grade consensus is left out of the new catalogs: {error}"
+    return ConsensusColumns(run_dir, store), ""
 
 
 def refresh_report_copies(run_dir: Path, catalogs: tuple[Path, ...]) -> list[Path]:
