@@ -16,6 +16,7 @@ Cancelling, and writes its own id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,13 +33,21 @@ def record_path(folder: str | Path, purpose: str) -> Path:
 
 
 def server_identity() -> str:
-    """The Prefect server a run reports to: PREFECT_API_URL, or the database of the ephemeral server."""
+    """The Prefect server a run reports to: PREFECT_API_URL, or, for the temporary server the CLI starts
+    on a new port at every command (:func:`flows.prefect_api.owned_server_api`; trial: its URL was
+    recorded, so no two commands ever matched), the database it keeps (PREFECT_HOME's)."""
     from prefect.settings import get_current_settings
 
+    from flows.prefect_api import owned_server_api
+
     settings = get_current_settings()
-    if settings.api.url:
-        return str(settings.api.url)
-    return f"ephemeral:{settings.server.database.connection_url.get_secret_value()}"
+    url = str(settings.api.url) if settings.api.url else None
+    if url is None or url == owned_server_api():
+        database = settings.server.database.connection_url
+        where = database.get_secret_value() if database is not None else f"{settings.home}/prefect.db"
+        # hashed: a database URL may hold a password, and the record lies in the work directory
+        return f"temporary server of database {hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    return url
 
 
 def crash_left_run(folder: str | Path, purpose: str) -> str | None:

@@ -159,15 +159,29 @@ def prefect_api() -> Iterator[str]:
         yield url
         return
     server = OwnedServer()
+    global _owned_api
     try:
         server.wait_ready()
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            _owned_api = server.api_url
             try:
                 yield server.api_url
             finally:
+                _owned_api = None
                 _drain_clients()
     finally:
         server.stop()
+
+
+_owned_api: str | None = None
+"""The API URL of this process's own temporary server while :func:`prefect_api` serves it."""
+
+
+def owned_server_api() -> str | None:
+    """The API URL of the temporary server this CLI started (:func:`prefect_api`), or None (a
+    PREFECT_API_URL of the user's, or a run outside the CLI): its port is new at every command, its
+    database (PREFECT_HOME's) the same."""
+    return _owned_api
 
 
 def _drain_clients(timeout: float = 5.0) -> None:

@@ -99,3 +99,36 @@ def test_a_killed_lenshunt_run_is_set_crashed_by_the_next_one(small_bundle, tmp_
         "was still Running on the server though its process had ended (killed?)"
         in again.stdout + again.stderr
     )
+
+
+@pytest.mark.slow
+def test_a_killed_lenshunt_run_on_the_cli_s_temporary_server_is_set_crashed_by_the_next_one(
+    small_bundle,  # noqa: F811
+    tmp_path,
+):
+    """Trial: without PREFECT_API_URL each command's temporary server had a new port, which the record
+    held, so the next run never matched it and the killed run stayed Running in PREFECT_HOME's database."""
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    source = write_set(EUCLID, tmp_path / "incoming", FIRST, {i: LABELS[i] for i in FIRST})
+    workdir = tmp_path / "work"
+    command = [sys.executable, "-m", "flows.cli", "run", str(source), str(workdir),
+               "--model", str(small_bundle), "--workers", "1"]  # fmt: skip
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True, preexec_fn=_default_sigint)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not record_path(workdir, "run").is_file():
+            assert first.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        terminate(first, timeout=10)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert again.returncode == 0, again.stdout + again.stderr
+    said = again.stdout + again.stderr
+    assert "was still Running on the server though its process had ended (killed?): set Crashed" in said, said
