@@ -127,13 +127,17 @@ def member_configs(options: dict[str, Any], seeds: int) -> list[tuple[str | None
 
 
 @task(name="train-ensemble", cache_policy=NO_CACHE)
-def ensemble_stage(out: str, members: list[str], shown: str | None = None, folds: bool = False) -> str:
+def ensemble_stage(
+    out: str, members: list[str], shown: str | None = None, folds: bool = False, init: str | None = None
+) -> str:
     """Write ``ensemble.json`` at ``out`` over the member bundles, with the out-of-fold metrics of
     ``folds`` (the members are the folds of one split); the log names ``shown`` (the OUT a working
     folder replaces) where given."""
     ensemble = save_ensemble(out, members)
     get_run_logger().info("ensemble %s of %d members at %s", ensemble.model_id, len(members), shown or out)
-    if folds and record_out_of_fold(out, members) is not None:  # session-45 gap: per-member metrics only
+    if (
+        folds and record_out_of_fold(out, members, init) is not None
+    ):  # session-45 gap: per-member metrics only
         get_run_logger().info("out-of-fold: %s", out_of_fold_text(out))
     return out
 
@@ -210,7 +214,8 @@ def _train_ensemble(
             ", ".join(kept),
         )
     folds = members[0][1].k_folds is not None  # (not seeds: they share one split)
-    ensemble_stage(work, [str(Path(work) / sub) for sub, _ in members], out, folds)
+    init = members[0][1].init  # a fine-tune's: what it learned from is no held-out object (trial)
+    ensemble_stage(work, [str(Path(work) / sub) for sub, _ in members], out, folds, init)
     return results
 
 

@@ -799,6 +799,16 @@ def test_train_flow_trains_every_fold(prefect_harness, store, tmp_path):
     assert out_of_fold_text(tmp_path / "cv").startswith("oof_auroc 0.")
     with pytest.raises(ValueError, match="in the validation rows of two members"):
         out_of_fold_metrics([tmp_path / "cv" / "fold-0", tmp_path / "cv" / "fold-0"])
+    written = json.loads((tmp_path / "cv" / "ensemble.json").read_text())["card"]  # trial: 49.0
+    assert all(isinstance(written["metrics"][f"oof_n_{name}"], int) for name in ("pos", "neg", "unscored"))
+    assert "has measured. oof_...: the out-of-fold" in written["notes"]  # trial: the notes ran together
+    assert "oof_learned_objects" not in ensemble.metrics and "WARNING" not in ensemble.notes
+    # a fine-tune of fold-0 on its own store: every object scored is one fold-0 learned from (trial)
+    train_flow(str(store), str(tmp_path / "tuned"), k_folds=2, init=str(tmp_path / "cv" / "fold-0"), epochs=1,
+               steps_per_epoch=2, batch_size=8)  # fmt: skip
+    tuned = load_bundle(tmp_path / "tuned").card
+    assert tuned.metrics["oof_learned_objects"] == len(ids)
+    assert "WARNING: oof_learned_objects of them are among the objects --init" in tuned.notes
 
 
 def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:

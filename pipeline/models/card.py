@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 
 import pipeline
 from pipeline.errors import BundleError
@@ -129,6 +137,17 @@ class ModelCard(BaseModel):
             for name, value in data["metrics"].items()
         }
         return {**data, "metrics": metrics}
+
+    @field_serializer("metrics")
+    def _metrics_out(self, metrics: dict[str, int | float]) -> dict[str, int | float]:
+        """Counts and checksums written as integers however the card was made (``model_copy`` skips the
+        validators; trial: an ensemble's ``oof_n_pos 49.0``)."""
+        return {
+            name: int(value)
+            if integer_metric(name) and isinstance(value, float) and value.is_integer()
+            else value
+            for name, value in metrics.items()
+        }
 
     def unset_optional(self) -> set[str]:
         """The :data:`OPTIONAL_FIELDS` that are None: left out of the card's JSON."""

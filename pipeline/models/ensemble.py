@@ -166,7 +166,7 @@ def _default_notes(n_members: int, per_member: bool) -> str:
             f"; the metrics are per member ({MEMBER_PREFIX}_<dir>_val_...: each member's validation on its "
             "own validation split), not the ensemble's, which no data the members all left out has measured"
         )
-    return notes
+    return notes + "."
 
 
 def _shared_checksum(members: Sequence[Any]) -> int | None:

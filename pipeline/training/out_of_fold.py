@@ -40,10 +40,18 @@ OOF_PREFIX = "oof"
 """Card entries ``oof_<metric>`` of a k-fold ensemble."""
 
 OOF_NOTE = (
-    "oof_...: the out-of-fold metrics, every labelled object scored once by the member that validated "
-    "on it (the cross-validation estimate of one member's performance), not the ensemble's"
+    "oof_...: the out-of-fold metrics, the folds' validation objects (every labelled object, or the share "
+    "--max-val-objects kept: oof_n_pos, oof_n_neg) each scored once by the member that did not train on "
+    "it (the cross-validation estimate of one member's performance), not the ensemble's."
 )
 """The ensemble card's sentence on its ``oof_`` entries."""
+
+LEARNED_NOTE = (
+    "WARNING: oof_learned_objects of them are among the objects --init (or a bundle it came from) "
+    "trained or chose its epoch on: the out-of-fold metrics are not held-out ones."
+)
+"""Added where a fine-tune's ``--init`` learned from objects the folds validated on (trial: said
+nothing)."""
 
 
 def write_validation_scores(
@@ -107,16 +115,40 @@ def out_of_fold_metrics(members: Sequence[str | Path]) -> dict[str, float] | Non
     return card_metrics(evaluate(labels, scores), OOF_PREFIX)
 
 
-def record_out_of_fold(ensemble: str | Path, members: Sequence[str | Path]) -> dict[str, float] | None:
+def record_out_of_fold(
+    ensemble: str | Path, members: Sequence[str | Path], init: str | Path | None = None
+) -> dict[str, float] | None:
     """Record :func:`out_of_fold_metrics` of ``members`` (k-fold members inside ``ensemble``) in the
     ensemble's card with :data:`OOF_NOTE`; returns the entries, None (nothing recorded) where a member
-    has no validation scores."""
+    has no validation scores.
+
+    With ``init`` (the members fine-tuned from that bundle), ``oof_learned_objects`` counts the
+    objects scored that it, or a bundle it came from, trained or chose its epoch on
+    (:func:`~pipeline.models.lineage.learned_ids`; -1 where that cannot be checked), with
+    :data:`LEARNED_NOTE` where not 0.
+    """
+    from pipeline.models.lineage import learned_ids, plain_id
     from pipeline.training.heldout import record_metrics  # it imports training.run, which imports this
 
     entries = out_of_fold_metrics(members)
-    if entries is not None:
-        record_metrics(ensemble, entries, OOF_NOTE)
+    if entries is None:
+        return None
+    notes = [OOF_NOTE]
+    if init is not None:
+        trained, validated, problems = learned_ids([init])
+        ids = np.concatenate([_scored_ids(member) for member in members])
+        taught = trained | validated
+        learned = sum(1 for object_id in ids if plain_id(object_id) in taught)
+        entries[f"{OOF_PREFIX}_learned_objects"] = -1 if problems and not learned else learned
+        if learned or problems:
+            notes.append(LEARNED_NOTE)
+    record_metrics(ensemble, entries, notes)
     return entries
+
+
+def _scored_ids(member: str | Path) -> np.ndarray:
+    with np.load(Path(member) / "training" / VALIDATION_SCORES_FILE) as saved:
+        return saved["object_id"]
 
 
 def out_of_fold_text(bundle: str | Path) -> str:
