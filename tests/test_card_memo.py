@@ -110,7 +110,12 @@ def _astropy_header(path: Path) -> fits.Header:
         return hdus[0].header.copy()
 
 
-REMEMBERED = [wcs_check.card_defect, headers._read_values, headers.longest_pixel_side_deg]
+REMEMBERED = [
+    wcs_check.card_defect,
+    headers._read_values,
+    headers.longest_pixel_side_deg,
+    headers.pixel_matrix_deg,
+]
 
 
 class _Recording:

@@ -65,12 +65,29 @@ def test_an_uncentred_wcs_is_read_whole_for_the_band_that_gives_the_position(tmp
     _edit(path, CRPIX1=(shape[1] + 1) / 2 + 50)  # the centre 50 pixels (5") east of CRVAL
     read = {"coordinates": EUCLID.coordinates, "wcs_position": True}
     assert read_band(path, shape, **read).flags == Flag.POSITION_MISMATCH  # cards say CRVAL: 5" off
-    assert read_band(path, shape, **read, position="cheap").flags == 0  # no astropy WCS for the others
+    # the other bands too, on the tangent plane without an astropy WCS (trial: never compared)
+    assert read_band(path, shape, **read, position="cheap").flags == Flag.POSITION_MISMATCH
     _edit(path, RA=150.5)  # 0.5 degree: far beyond the centre's 5" from CRVAL, decided without astropy
     assert read_band(path, shape, **read, position="cheap").flags == Flag.POSITION_MISMATCH
     centre = 150.0 + 5.0 / 3600 / math.cos(math.radians(2.0))
     _edit(path, RA=centre)
     assert read_band(path, shape, **read).flags == 0  # cards at the WCS's centre
+    assert read_band(path, shape, **read, position="cheap").flags == 0
+
+
+def test_a_later_band_whose_wcs_centre_is_off_its_cards_is_flagged(tmp_path, dask_client):
+    """Trial: a Y file whose CRPIX1 moved 40 pixels (12") and one moved 10 (3") were not flagged (bands
+    after the first were never compared), though ``lenshunt cutout`` warned of the 12"."""
+    root = write_set(EUCLID, tmp_path / "src", IDS)
+    for object_id, pixels in ((IDS[1], 40), (IDS[2], 10), (IDS[3], 5)):  # 12", 3", 1.5": within 2"
+        path = band_file(EUCLID, root, object_id, "Y")
+        _edit(path, CRPIX1=fits.getheader(path)["CRPIX1"] + pixels)
+    ingest(EUCLID, root, tmp_path / "store.zarr", dask_client)
+    flags = open_store(tmp_path / "store.zarr")["band_flags"].values
+    y = EUCLID.band_names.index("Y")
+    mismatch = int(Flag.POSITION_MISMATCH)
+    assert [int(flags[row, y]) for row in range(len(IDS))] == [0, mismatch, mismatch, 0]
+    assert flags[:, EUCLID.band_names.index("VIS")].tolist() == [0] * len(IDS)
 
 
 def test_no_wcs_no_cards_or_an_unusable_wcs_are_not_compared(tmp_path):

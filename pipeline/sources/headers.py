@@ -242,6 +242,17 @@ def longest_pixel_side_deg(header) -> float:  # type: ignore[no-untyped-def]
     return _singular_values(matrix)[0] if matrix is not None else math.nan
 
 
+@by_cards(("CUNIT1", "CUNIT2", "CTYPE1", "CTYPE2", *_MATRIX_KEYWORDS))
+def pixel_matrix_deg(header) -> tuple[tuple[float, float], tuple[float, float]] | None:  # type: ignore[no-untyped-def]
+    """The celestial pixel matrix (CD, or CDELT times PC or CROTA) in degrees per pixel, row ``i``
+    world axis ``i``, column ``j`` pixel axis ``j``; None when unknown; remembered by its cards.
+
+    >>> pixel_matrix_deg({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": -1e-5, "CDELT2": 2e-5})
+    ((-1e-05, -0.0), (0.0, 2e-05))
+    """
+    return _pixel_matrix(header)
+
+
 def _pixel_scale(matrix: tuple | None) -> float:
     """sqrt(|det CD|) in arcsec (:func:`_pixel_matrix`), NaN when unknown or degenerate."""
     if matrix is None:
