@@ -58,6 +58,7 @@ def test_an_id_with_a_decimal_comma_that_is_not_whole_is_refused_naming_the_row(
         "ID;mag;is_lens\n100.120;21,5;1\n100121;22,25;0\n",  # 100120 with a German thousands point
         "ID;mag;is_lens\n100.000;21,5;1\n100121;22,25;0\n",  # would be read as id 100
         'ID,mag,is_lens\n100.000,"21,5",1\n100121,"22,25",0\n',  # comma file writing decimal commas
+        "ID;mag;is_lens\n100.120,00;21,5;1\n100121;22,25;0\n",  # thousands point and decimals (trial)
     ],
 )
 def test_an_id_with_a_thousands_point_in_a_decimal_comma_file_is_refused_saying_why(tmp_path, text):

@@ -17,7 +17,8 @@ from pipeline.sources.spreadsheet import CatalogFormatError, exact_ids, rounded_
 
 _COMMA_NUMBER = r"\d+,\d+"
 _THOUSANDS_COMMA = r"\d{1,3}(?:,\d{3})+"
-_THOUSANDS = r"\d{1,3}(?:[.,]\d{3})+"
+_THOUSANDS = r"\d{1,3}(?:[.,]\d{3})+(?:[.,]\d*)?"
+"""Grouped digits, with decimals or not (``100.120``, ``100,120``, ``100.120,00``): the hint's."""
 _THOUSANDS_POINT = r"\d{1,3}(?:\.\d{3})+"
 
 
