@@ -104,7 +104,8 @@ def test_late_files_and_a_later_catalog_change_the_counts(ingested, tmp_path, da
     assert (stale.metrics.n_catalog_without_files, stale.metrics.n_pos_without_files) == (1, 0)
     assert (
         "1 labelled object(s) of the store (1 lens; ids 100006) are not in this run's catalog (ingested "
-        "after it was scored): not in the metrics; score into the same --out again, then evaluate"
+        "after it was scored): not in the metrics; score into the same --out again, then evaluate (a work "
+        "directory: `lenshunt run` again)"
     ) in stale.notes
     lines = evaluation_summary(stale).splitlines()  # the note with the metrics, before the report's line
     note = next(row for row, line in enumerate(lines) if line.startswith("note:    1 labelled object(s)"))

@@ -95,5 +95,5 @@ def not_in_run_note(catalog: pd.DataFrame, store: Path) -> tuple[str, ...]:
     return (
         f"{int(missing.sum())} labelled object(s) of the store ({lenses}; "
         f"ids {shown}) are not in this run's catalog (ingested after it was scored): not in the metrics; "
-        "score into the same --out again, then evaluate",
+        "score into the same --out again, then evaluate (a work directory: `lenshunt run` again)",
     )
