@@ -50,6 +50,18 @@ def integer_metric(name: str) -> bool:
     return name.startswith("n_") or "_n_" in name or name.endswith(INTEGER_METRIC_ENDS)
 
 
+def integer_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with the integral floats of :func:`integer_metric` names as ints, others as given."""
+    return {
+        name: int(value) if _integral(value) and integer_metric(name) else value
+        for name, value in metrics.items()
+    }
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
 class ModelCard(BaseModel):
     """What a model is, what it was trained on, how well it did; stored as ``card.json``.
 
@@ -130,24 +142,13 @@ class ModelCard(BaseModel):
         ``othersim_set_crc32 2453646449.0``, user trial); a non-integral value is left to fail or pass."""
         if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
             return data
-        metrics = {
-            name: int(value)
-            if integer_metric(name) and isinstance(value, float) and value.is_integer()
-            else value
-            for name, value in data["metrics"].items()
-        }
-        return {**data, "metrics": metrics}
+        return {**data, "metrics": integer_metrics(data["metrics"])}
 
     @field_serializer("metrics")
     def _metrics_out(self, metrics: dict[str, int | float]) -> dict[str, int | float]:
         """Counts and checksums written as integers however the card was made (``model_copy`` skips the
         validators; trial: an ensemble's ``oof_n_pos 49.0``)."""
-        return {
-            name: int(value)
-            if integer_metric(name) and isinstance(value, float) and value.is_integer()
-            else value
-            for name, value in metrics.items()
-        }
+        return integer_metrics(metrics)
 
     def unset_optional(self) -> set[str]:
         """The :data:`OPTIONAL_FIELDS` that are None: left out of the card's JSON."""
