@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -954,6 +955,37 @@ def _reordered_euclid(name: str = "euclid-reordered"):
     vis, y, j, h = data["bands"]
     data["name"], data["bands"] = name, [h, vis, {**y, "name": "K", "wavelength_nm": 2200}, j, y]
     return parse_layout(data, source="test")
+
+
+def test_the_module_command_lines_print_no_tensorflow_start_up_noise(scored_setup, tmp_path):
+    """Trial: ``python -m pipeline.training.heldout`` printed TensorFlow's absl and oneDNN start-up lines
+    twice (the ``lenshunt`` command filters them; the module command lines did not). The held-out
+    check, the domain check and the feature fit run as a user runs them, without TF_CPP_MIN_LOG_LEVEL."""
+    _, _, store, bundle = scored_setup
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    commands = [
+        ["pipeline.training.heldout", str(bundle), str(store), "--dry-run"],
+        ["pipeline.training.domains", str(bundle), "--domain", f"same={store}", "--dry-run"],
+        ["pipeline.models.features", str(copy), str(store), "--n", "20"],
+    ]
+    for command in commands:
+        done = subprocess.run(
+            [sys.executable, "-m", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        noise = [
+            marker
+            for marker in ("absl::InitializeLog", "port.cc", "cpu_feature_guard")
+            if marker in done.stderr
+        ]
+        assert not noise, f"{command[0]}: {done.stderr[-3000:]}"
 
 
 def test_a_store_whose_layout_orders_a_group_otherwise_or_adds_bands_is_scored_by_band_name(

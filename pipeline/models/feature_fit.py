@@ -230,10 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--n must be at least {MIN_FIT}, got {args.n}")
     if not 0 < args.quantile < 1:
         parser.error(f"--quantile must be between 0 and 1 (exclusive), got {args.quantile}")
+    from pipeline.compute.quiet import quiet_tensorflow
     from pipeline.models.bundle import load_bundle
     from pipeline.models.integrity import check_bundle_fits_store
     from pipeline.store.zarr_store import read_attributes
 
+    quiet_tensorflow()
     try:
         if not Path(args.store).exists():
             raise StoreError(f"no store at {args.store}")

@@ -412,10 +412,12 @@ def evaluate_domains(
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline.training.domains``: the check from the command line (its options:
     :func:`pipeline.training.domains_cli.build_parser`)."""
+    from pipeline.compute.quiet import quiet_tensorflow
     from pipeline.training.domains_cli import build_parser, pairs
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_tensorflow()
     stores = pairs(parser, args.domain, "--domain", "STORE")
     ceilings = pairs(parser, args.ceiling, "--ceiling", "BUNDLE")
     carried = pairs(parser, args.ceiling_from, "--ceiling-from", "CARD")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.compute.quiet import quiet_tensorflow
 from pipeline.errors import LenshuntError, StoreError
 from pipeline.evaluation.metrics import Metrics, evaluate
 from pipeline.models.aggregate import aggregate_outputs, numeric_columns
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default=None, help="sentence appended to the card's notes")
     parser.add_argument("--dry-run", action="store_true", help="print the metrics, leave the card alone")
     args = parser.parse_args(argv)
+    quiet_tensorflow()  # trial: TensorFlow's absl start-up lines were printed, twice
     try:
         metrics = evaluate_on_store(
             args.bundle, args.store, prefix=args.prefix, note=args.note, write=not args.dry_run
