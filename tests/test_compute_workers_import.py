@@ -76,3 +76,58 @@ def test_workers_of_another_version_are_refused(tmp_path):
 def test_workers_with_this_lenshunt_are_joined(tmp_path):
     with workers_with(tmp_path, "x = 1\n") as cluster, connect(scheduler=cluster.scheduler_address) as client:
         assert client.submit(sum, [1, 2]).result() == 3
+
+
+def _join(address: str, tmp_path, preload: str, name: str):
+    """A ``dask worker`` process (with its nanny) joining ``address``, ``preload`` run in its worker."""
+    import subprocess
+    import sys
+
+    script = tmp_path / f"{name}.py"
+    script.write_text(preload)
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"]
+    command += ["--preload", str(script), "--name", name, "--no-dashboard"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _names(client) -> set[str]:
+    return {info["name"] for info in client.scheduler_info(n_workers=-1)["workers"].values()}
+
+
+def test_a_worker_joining_later_without_this_lenshunt_is_turned_away(tmp_path, caplog):
+    """Session-46 gap: only the workers there when a run started were checked; one that joined later
+    without lenshunt failed every task it was given. It is now closed as it joins, with a warning, and
+    the run goes on with the others; once the run ends, the scheduler turns no one away."""
+    import time
+
+    from distributed import Client
+
+    with workers_with(tmp_path, "x = 1\n") as cluster:
+        address = cluster.scheduler_address
+        with connect(scheduler=address) as client:
+            late = _join(address, tmp_path, NO_LENSHUNT, "late-without-lenshunt")
+            try:
+                late.wait(timeout=120)  # its nanny closes too, so the process ends
+            finally:
+                late.kill()
+            assert "late-without-lenshunt" not in _names(client)
+            assert client.submit(sum, [1, 2]).result() == 3
+        warned = [r.getMessage() for r in caplog.records if "turned away" in r.getMessage()]
+        assert len(warned) == 1 and warned[0].startswith(
+            f"a worker that joined the Dask scheduler at {address} later (tcp://"
+        )
+        assert warned[0].endswith(
+            "cannot import lenshunt (ImportError: no lenshunt here (pipeline)): it was turned away, the "
+            f"others go on (install lenshunt {pipeline.__version__} there)"
+        ), warned
+        # after the run, the scheduler keeps a worker of another version (another user's run may want it)
+        other = _join(address, tmp_path, OTHER_VERSION, "other-version-after-the-run")
+        try:
+            with Client(address) as client:
+                deadline = time.monotonic() + 120
+                while "other-version-after-the-run" not in _names(client) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                time.sleep(3)
+                assert "other-version-after-the-run" in _names(client) and other.poll() is None
+        finally:
+            other.kill()

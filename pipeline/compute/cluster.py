@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pipeline.compute.guard import guard_later_workers
 from pipeline.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ def connect(
                 client, f"the Dask scheduler at {address}", f"start one (`dask worker {address}`)"
             )
             check_workers_run_lenshunt(client, f"the workers at {address}")
-            yield client
+            with guard_later_workers(client, f"the Dask scheduler at {address}"):
+                yield client
         finally:
             client.close()
         return
@@ -119,6 +121,7 @@ def connect(
         quiet_cluster_shutdown(),
         closed_tolerantly(dask_cluster, "the Dask cluster"),
         closed_tolerantly(Client(dask_cluster), "the Dask client") as client,
+        contextlib.ExitStack() as stack,
     ):
         if dashboard and client.dashboard_link:
             import logging
@@ -126,9 +129,10 @@ def connect(
             logging.getLogger("lenshunt").info("Dask dashboard: %s", client.dashboard_link)
         if kind in {"slurm", "pbs"}:
             wait_for_a_worker(client, f"the {kind} jobs of profile {kind}:{profile}", "check the queue")
-            check_workers_run_lenshunt(
-                client, f"the workers of profile {kind}:{profile}", "(the profile's job_script_prologue)"
-            )
+            where = "(the profile's job_script_prologue)"
+            check_workers_run_lenshunt(client, f"the workers of profile {kind}:{profile}", where)
+            guarded = guard_later_workers(client, f"the {kind} jobs of profile {kind}:{profile}", where)
+            stack.enter_context(guarded)
         # local and cuda workers are this process's children: its own messages say why they stop
         client.register_plugin(QuietTensorFlow(scheduler_is_ours=kind in {"local", "cuda"}))
         if kind == "cuda" or (kind in {"slurm", "pbs"} and profile_uses_gpus(kind, profile)):
