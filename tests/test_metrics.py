@@ -142,16 +142,46 @@ def test_evaluate_leaves_out_and_counts_unknown_and_unscored() -> None:
     labels = np.array([1, 0, 1, 0, -1, -1, 1, 0], dtype=np.int8)
     scores = np.array([0.9, 0.8, 0.7, 0.1, 0.99, np.nan, np.nan, np.nan], dtype=np.float32)
     metrics = m.evaluate(labels, scores, threshold=0.75, beta=1.0)
-    assert metrics.auroc == 0.75
+    assert metrics.auroc == 0.75  # AUROC and AP rank the scored objects
     assert metrics.average_precision == pytest.approx(5 / 6)
-    assert (metrics.precision, metrics.recall) == (0.5, 0.5)
-    assert metrics.f_beta == pytest.approx(0.5)
-    assert metrics.tpr0 == 0.5
-    assert metrics.tpr10 == 1.0
+    # trial: recall, TPR0 and TPR10 said 1 with 2 of 7 lenses unscored; the unscored lens is missed
+    assert (metrics.precision, metrics.recall) == (0.5, pytest.approx(1 / 3))
+    assert metrics.f_beta == pytest.approx(0.4)
+    assert (metrics.tpr0, metrics.tpr10) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
     assert (metrics.n_pos, metrics.n_neg, metrics.n_unscored, metrics.n_unlabelled) == (2, 2, 3, 2)
     assert metrics.n_objects == 8
     assert metrics.n_pos_unscored == 1
-    assert any("not scored" in note for note in metrics.notes)
+    assert (
+        "1 of 3 lenses were not scored (flagged): recall, F-beta, TPR0 and TPR10 count them as missed; "
+        "AUROC and AP rank the scored objects"
+    ) in metrics.notes
+
+
+def test_unscored_lenses_count_as_missed_as_in_the_challenges() -> None:
+    """A challenge counts a lens its submission misses as not found: the same metrics as ranking every
+    unscored object last (tied), from the catalog's own rows, as an astronomer would compute them."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        labels = rng.integers(0, 2, 40)
+        scores = np.round(rng.random(40), 1)  # ties
+        scores[rng.random(40) < 0.2] = np.nan
+        ranked = np.where(np.isnan(scores), -1.0, scores)  # unscored: last, tied with each other
+        metrics = m.evaluate(labels, scores, threshold=0.5)
+        lenses = labels == 1
+        if not lenses.any() or not (labels == 0).any():
+            continue
+        assert metrics.recall == pytest.approx(np.mean(ranked[lenses] >= 0.5))
+        for name, fp in (("tpr0", 0), ("tpr10", 9)):
+            tied_last = m.tpr_at_false_positives(labels, ranked, fp)
+            if np.isnan(scores[labels == 0]).any() or not np.isnan(scores[lenses]).any():
+                assert getattr(metrics, name) == pytest.approx(tied_last), name
+            else:  # no unscored non-lens: ranked last, the unscored lenses would count as found
+                assert getattr(metrics, name) <= tied_last
+    only_unscored = m.evaluate(np.array([1, 1, 0, 0]), np.array([np.nan, np.nan, 0.2, 0.7]))
+    assert (only_unscored.recall, only_unscored.tpr0, only_unscored.tpr10) == (0.0, 0.0, 0.0)
+    assert (
+        only_unscored.auroc is None and "no scored lenses: AUROC and AP are undefined" in only_unscored.notes
+    )
 
 
 def test_evaluate_one_class_is_undefined_not_a_crash() -> None:

@@ -27,7 +27,7 @@ IDS = [100000, 100001, 100002, 100003, 100004, 100005, 300000, 300001, 300002]
 LABELS = {object_id: object_id % 2 for object_id in IDS} | {100006: 1, 300003: 0}  # files never came
 NOTE = (
     "2 object(s) of the label catalog (1 lens) have no file (ids 100006, 300003): not in the store, so not "
-    "scored and left out of the metrics; recall counts the scored lenses of the store only (a part of a set "
+    "scored and left out of the metrics; recall counts the lenses of the store only (a part of a set "
     "ingested on purpose would make a recall over the whole catalog meaningless). Their list: "
     f"report/files/{paths.WITHOUT_FILES_LIST}; ingest their files, score and evaluate again to count them"
 )

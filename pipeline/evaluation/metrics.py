@@ -6,9 +6,11 @@ same score are selected together, so a lens and a non-lens that tie count togeth
 makes the ROC area give half credit to ties, and what TPR0 must respect).
 
 :func:`evaluate` takes a whole catalog's ``label`` (-1 unknown) and ``score`` (NaN unscored)
-columns, leaves out unknown labels and unscored objects (and counts them), and returns
-:class:`Metrics`. A metric that is undefined for the data (no lenses, or no non-lenses, or
-nothing selected) is ``None`` and ``Metrics.notes`` says why.
+columns, leaves out unknown labels (and counts them), and returns :class:`Metrics`. A lens left
+unscored (flagged: its files broken) counts as missed in recall, F-beta, TPR0 and TPR10, which the
+challenges define over every lens of the set; AUROC and AP rank the scored objects only. A metric
+that is undefined for the data (no lenses, or no non-lenses, or nothing selected) is ``None`` and
+``Metrics.notes`` says why.
 
 ROC, AUROC, the precision-recall curve, average precision and precision / recall / F-beta at a
 threshold come from :mod:`sklearn.metrics` (their conventions match the ones above). TPR0 and TPR10
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -236,18 +239,26 @@ class Metrics(BaseModel):
     auroc: float | None = Field(description="Area under the ROC curve")
     average_precision: float | None = Field(description="Average precision (area under precision-recall)")
     precision: float | None = Field(description="Purity: lenses among selected (score >= threshold)")
-    recall: float | None = Field(description="Completeness: selected among lenses")
+    recall: float | None = Field(
+        description="Completeness: selected among the lenses, an unscored lens counted as not selected"
+    )
     f_beta: float | None = Field(description="F-beta of precision and recall")
     beta: float = Field(gt=0, description="Weight of recall relative to precision in F-beta")
     threshold: float = Field(description="Score threshold for selection")
-    tpr0: float | None = Field(description="Highest TPR before the first false positive")
-    tpr10: float | None = Field(description="Highest TPR with fewer than ten false positives")
-    n_pos: int = Field(ge=0, description="Lenses that were scored (used)")
+    tpr0: float | None = Field(
+        description="Highest TPR before the first false positive (over every lens, unscored ones missed)"
+    )
+    tpr10: float | None = Field(
+        description="Highest TPR with fewer than ten false positives (over every lens, unscored ones missed)"
+    )
+    n_pos: int = Field(ge=0, description="Lenses that were scored (used by AUROC and AP)")
     n_neg: int = Field(ge=0, description="Non-lenses that were scored (used)")
     n_unscored: int = Field(ge=0, description="Objects without a score (any label)")
     n_unlabelled: int = Field(ge=0, description="Objects with unknown label (scored or not)")
     n_objects: int = Field(ge=0, description="All objects given")
-    n_pos_unscored: int = Field(ge=0, description="Lenses left unscored: lost to completeness")
+    n_pos_unscored: int = Field(
+        ge=0, description="Lenses left unscored: counted as missed by recall, F-beta, TPR0 and TPR10"
+    )
     n_catalog_without_files: int | None = Field(
         default=None,
         ge=0,
@@ -258,7 +269,7 @@ class Metrics(BaseModel):
         default=None,
         ge=0,
         description="Lenses among them: lost to completeness too, but left out of the recall, which counts "
-        "the scored lenses of the store",
+        "the lenses of the store",
     )
     notes: list[str] = Field(default_factory=list, description="Why a metric is None, and other caveats")
     n_learned_trained: int | None = Field(
@@ -284,8 +295,31 @@ def _defined(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+def _missed_unscored(
+    rate: Callable[[np.ndarray, np.ndarray], float],
+    y: np.ndarray,
+    s: np.ndarray,
+    n_neg: int,
+    n_pos_unscored: int,
+) -> float | None:
+    """``rate`` (TPR0 or TPR10) over every lens, the unscored ones missed; None without non-lenses or
+    without any lens."""
+    if not n_neg:
+        return None
+    if not y.any():
+        return 0.0 if n_pos_unscored else None
+    return _defined(_over_every_lens(rate(y, s), int(y.sum()), n_pos_unscored))
+
+
+def _over_every_lens(rate: float, n_pos: int, n_pos_unscored: int) -> float:
+    """A rate over the ``n_pos`` scored lenses as one over them and the unscored ones (exact counts)."""
+    if math.isnan(rate):
+        return 0.0 if n_pos_unscored and not n_pos else rate
+    return round(rate * n_pos) / (n_pos + n_pos_unscored)
+
+
 def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, beta: float = 1.0) -> Metrics:
-    """All metrics of a run, leaving out unknown labels (-1) and unscored objects (NaN).
+    """All metrics of a run, leaving out unknown labels (-1); unscored lenses (NaN) count as missed.
 
     Parameters
     ----------
@@ -316,17 +350,27 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
     used = scored & known
     y, s = labels[used].astype(np.int64), scores[used]
     n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    n_pos_unscored = int(np.count_nonzero(~scored & (labels == 1)))
+    # Completeness is over every lens of the catalog: one left unscored (its files broken) was not
+    # found, as the challenges count a lens missing from a submission (trial: 2 of 7 lenses unscored,
+    # recall and TPR0 said 1). AUROC and AP rank the scored objects.
     notes = []
     if n_pos == 0:
-        notes.append("no scored lenses: AUROC, AP, recall, F-beta, TPR0 and TPR10 are undefined")
+        undefined = "AUROC and AP" if n_pos_unscored else "AUROC, AP, recall, F-beta, TPR0 and TPR10"
+        notes.append(f"no scored lenses: {undefined} are undefined")
     if n_neg == 0:
         notes.append("no scored non-lenses: AUROC, TPR0 and TPR10 are undefined")
     precision, recall, f_score = precision_recall_f_at(y, s, threshold, beta)
+    if n_pos_unscored:
+        recall = _over_every_lens(recall, n_pos, n_pos_unscored)
+        f_score = f_beta(precision, recall, beta)
     if math.isnan(precision):
         notes.append(f"no object scored >= {threshold}: precision and F-beta are undefined")
-    n_pos_unscored = int(np.count_nonzero(~scored & (labels == 1)))
     if n_pos_unscored:
-        notes.append(f"{n_pos_unscored} lenses were not scored (flagged); recall counts scored lenses only")
+        notes.append(
+            f"{n_pos_unscored} of {n_pos + n_pos_unscored} lenses were not scored (flagged): recall, F-beta, "
+            "TPR0 and TPR10 count them as missed; AUROC and AP rank the scored objects"
+        )
     return Metrics(
         auroc=_defined(auroc(y, s)),
         average_precision=_defined(average_precision(y, s)),
@@ -335,8 +379,8 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         f_beta=_defined(f_score),
         beta=beta,
         threshold=threshold,
-        tpr0=_defined(tpr0(y, s)) if n_neg else None,
-        tpr10=_defined(tpr10(y, s)) if n_neg else None,
+        tpr0=_missed_unscored(tpr0, y, s, n_neg, n_pos_unscored),
+        tpr10=_missed_unscored(tpr10, y, s, n_neg, n_pos_unscored),
         n_pos=n_pos,
         n_neg=n_neg,
         n_unscored=int(np.count_nonzero(~scored)),

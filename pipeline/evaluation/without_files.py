@@ -7,11 +7,11 @@ included). The evaluation counts them in ``metrics.json`` (``n_catalog_without_f
 ``n_pos_without_files``), says so in a note, and lists their ids and labels in the report's
 ``files/`` folder (:data:`pipeline.paths.WITHOUT_FILES_LIST`).
 
-The recall stays over the store's scored lenses. The challenges define completeness over the lenses
-of the set, but a part of a set ingested on purpose (one tile of a 100k-row catalog) would make a
-recall counting the catalog's other lenses meaningless; the note says what recall counts, and the
-counts give the rest. A store ingested before the record existed has none: the counts are None
-("not recorded") and nothing is said.
+The recall stays over the store's lenses (an unscored one counts as missed). The challenges define
+completeness over the lenses of the set, but a part of a set ingested on purpose (one tile of a
+100k-row catalog) would make a recall counting the catalog's other lenses meaningless; the note says
+what recall counts, and the counts give the rest. A store ingested before the record existed has
+none: the counts are None ("not recorded") and nothing is said.
 
 Objects a later ingest brought into the store after the run was scored (late files) are in the
 store but not in the run's catalog: :func:`not_in_run_note` says how many of them are labelled.
@@ -46,7 +46,7 @@ def without_files_note(record: WithoutFiles | None) -> str | None:
         return None
     return (
         f"{record.counted()}: not in the store, so not scored and left out of the metrics; recall counts "
-        "the scored lenses of the store only (a part of a set ingested on purpose would make a recall over "
+        "the lenses of the store only (a part of a set ingested on purpose would make a recall over "
         f"the whole catalog meaningless). Their list: report/files/{paths.WITHOUT_FILES_LIST}; ingest "
         "their files, score and evaluate again to count them"
     )
