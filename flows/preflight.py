@@ -169,23 +169,32 @@ DEFAULT_LAYOUT = "euclid-sglc2"
 """The layout of a new store when no ``--layout`` is given."""
 
 
-def layout_or_stores(layout: str | None, store: str | os.PathLike[str]) -> str:
-    """``layout`` when given; else the layout ``store`` was ingested with, else :data:`DEFAULT_LAYOUT`.
+def layout_or_stores(
+    layout: str | None, store: str | os.PathLike[str], model: str | os.PathLike[str] | None = None
+) -> str:
+    """``layout`` when given; else the layout ``store`` was ingested with; else, for a new store, the
+    layout ``model`` was trained on where lenshunt ships it; else :data:`DEFAULT_LAYOUT`.
 
-    New-user trial: a rerun of ``lenshunt ingest`` or ``lenshunt run`` on an ``sglc1-space`` store
-    without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'".
+    New-user trials: a rerun of ``lenshunt ingest`` or ``lenshunt run`` on an ``sglc1-space`` store
+    without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'"; so was
+    ``lenshunt run SOURCE WORKDIR --model`` of a model trained on ``sglc1-ground``. A model trained
+    on a layout file's layout (only its name is recorded) leaves the default: pass the file.
 
     Raises
     ------
     PathCheckError
         If the store's layout came from a YAML file (only its name is recorded): pass that file.
     """
+    from schemas.layout import available_layouts
+
     if layout is not None:
         return layout
     if not (Path(store) / "zarr.json").is_file():
-        return DEFAULT_LAYOUT
+        from pipeline.models import recipe_layout
+
+        trained = recipe_layout(model) if model is not None else None
+        return trained if trained in available_layouts() else DEFAULT_LAYOUT
     from pipeline.store import read_attributes
-    from schemas.layout import available_layouts
 
     try:
         name = read_attributes(store).layout

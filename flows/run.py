@@ -190,7 +190,7 @@ def run_flow(
     """
     ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
     store, scores = workdir_paths(workdir)
-    layout = layout_or_stores(layout, store)  # a deployment not naming it: the store's (not sglc2's)
+    layout = layout_or_stores(layout, store, model)  # a deployment not naming it: the store's (or model's)
     load_layout(layout)
     if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
         get_run_logger().warning(busy)
@@ -280,7 +280,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    args.layout = layout_or_stores(args.layout, workdir_paths(args.workdir)[0])  # a rerun needs none
+    args.layout = layout_or_stores(
+        args.layout, workdir_paths(args.workdir)[0], args.model
+    )  # a rerun needs none
     layout = load_layout(args.layout)
     layout_source(layout, args.source)
     label_catalog(layout, args.source, args.catalog)
@@ -300,7 +302,7 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     from pipeline.models import check_bundle_fits_layout, load_bundle
     from pipeline.store import check_existing_store
 
-    args.layout = layout_or_stores(args.layout, workdir_paths(args.workdir)[0])  # (serve checks here)
+    args.layout = layout_or_stores(args.layout, workdir_paths(args.workdir)[0], args.model)  # (serve too)
     layout = load_layout(args.layout)
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
@@ -350,7 +352,7 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--layout",
         default=None,
         help=f"layout name ({', '.join(available_layouts())}) or YAML path (default: the work "
-        f"directory's store's, else {DEFAULT_LAYOUT})",
+        f"directory's store's, else the --model's where lenshunt ships it, else {DEFAULT_LAYOUT})",
     )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
     parser.add_argument(

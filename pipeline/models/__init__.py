@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
 from pipeline.models.ensemble import EnsembleBundle, save_ensemble
-from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store
+from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store, recipe_layout
 from pipeline.models.outputs import (
     DEFAULT_SCORE,
     OutputDeclarationError,
@@ -36,6 +36,7 @@ __all__ = [
     "outputs_to_card",
     "parse_outputs",
     "rebuild_with_policy",
+    "recipe_layout",
     "save_bundle",
     "save_ensemble",
 ]

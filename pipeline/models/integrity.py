@@ -34,6 +34,7 @@ __all__ = [
     "check_model_matches_recipe",
     "file_sha256",
     "model_output_shapes",
+    "recipe_layout",
 ]
 
 MODEL_FILE = "model.keras"
@@ -186,3 +187,24 @@ def check_bundle_fits_layout(
         problem = pixel_scale_problem(member.recipe, scales, place, name)
         if problem:
             raise BundleError(problem)
+
+
+def recipe_layout(path: str | Path) -> str | None:
+    """The layout name a bundle (or an ensemble's first member) was trained on, read from its recipe
+    file alone (no framework, no checksum); None where it cannot be read (the bundle's own checks,
+    on loading, say what is wrong with it).
+
+    >>> recipe_layout("pipeline/models/shipped/default")
+    'euclid-sglc2'
+    """
+    import json
+
+    path = Path(path)
+    try:
+        if (path / ENSEMBLE_FILE).is_file():
+            first = json.loads((path / ENSEMBLE_FILE).read_text())["members"][0]["path"]
+            path = path / first
+        layout = json.loads((path / RECIPE_FILE).read_text()).get("layout")
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return layout if isinstance(layout, str) else None
