@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
@@ -18,6 +17,7 @@ from typing import TextIO
 from prefect import get_run_logger
 
 from flows.preflight import positive_int
+from pipeline.evaluation import format_metric  # the report's and the plots' own (one rule for all)
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,26 +132,6 @@ def summaries_off_console() -> None:
             isinstance(f, _NotSummaries) for f in handler.filters
         ):
             handler.addFilter(_NotSummaries())
-
-
-def format_metric(value: object, digits: int = 4) -> str:
-    """A metric for people: 4 significant digits, more where those would show a value short of 1 (or
-    above 0) as 1 (or 0); ``n/a`` for an undefined one (None, NaN); else the value as it is.
-
-    Trial: AUROC 0.99996 was printed ``auroc=1``, which reads as perfect, and an undefined one ``None``.
-
-    >>> format_metric(0.9772079772079771), format_metric(1.0), format_metric(0.99996), format_metric(None)
-    ('0.9772', '1', '0.99996', 'n/a')
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float) and math.isfinite(value):
-        text = f"{value:.{digits}g}"
-        while float(text) in (0.0, 1.0) and float(text) != value and digits < 12:
-            digits += 1
-            text = f"{value:.{digits}g}"
-        return text
-    return str(value)
 
 
 METRIC_KEYS = ("auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10")

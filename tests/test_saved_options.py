@@ -29,6 +29,7 @@ from flows.cli import build_parser, main
 from pipeline import paths
 from pipeline.catalog import read_catalog, scored_mask
 from pipeline.errors import OptionValueError, SavedOptionError
+from pipeline.evaluation import format_values
 from schemas.layout import load_layout
 
 IDS = list(range(660000, 660012))
@@ -49,10 +50,8 @@ def scores(work, tmp_path) -> Path:
 
 def _summary_text(values: np.ndarray) -> str:
     """The declared-outputs table's summary of ``theta_e`` over ``values`` (its error is 0.25 for all)."""
-    return (
-        f"median {np.median(values):.3g} arcsec, range {values.min():.3g} – {values.max():.3g}; "
-        "median 1σ 0.25 arcsec"
-    )
+    median, low, high = format_values([np.median(values), values.min(), values.max()])
+    return f"median {median} arcsec, range {low} – {high}; median 1σ 0.25 arcsec"
 
 
 def _outputs_cell(dom: str) -> tuple[str, str]:

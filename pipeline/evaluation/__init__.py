@@ -4,6 +4,7 @@
 reads a scored run and writes ``metrics.json``, the plots and ``report/report.html``.
 """
 
+from pipeline.evaluation.formats import format_metric, format_values
 from pipeline.evaluation.metrics import Metrics, auroc, evaluate, read_metrics, tpr0, tpr10, write_metrics
 from pipeline.evaluation.options import check_options, earlier_options
 from pipeline.evaluation.run import EvaluationResult, check_evaluation_writable, evaluate_run
@@ -17,6 +18,8 @@ __all__ = [
     "earlier_options",
     "evaluate",
     "evaluate_run",
+    "format_metric",
+    "format_values",
     "read_metrics",
     "tpr0",
     "tpr10",

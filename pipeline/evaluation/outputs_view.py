@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.catalog.columns import table_layout
+from pipeline.evaluation.formats import format_values
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 
 __all__ = [
@@ -106,7 +107,8 @@ def _summary(spec: OutputSpec, top: pd.DataFrame) -> str:
     if values.size == 0:
         return "—"
     unit = f" {spec.unit}" if spec.unit else ""
-    text = f"median {np.median(values):.3g}{unit}, range {values.min():.3g} – {values.max():.3g}"
+    median, low, high = format_values([np.median(values), values.min(), values.max()])
+    text = f"median {median}{unit}, range {low} – {high}"  # one precision (trial: "0.464 – 2", "1 – 1")
     if spec.kind == "regression_gaussian":
         errors = top[f"{spec.name}_err"].to_numpy(dtype=np.float64)
         errors = errors[np.isfinite(errors)]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluation import metrics as m
+from pipeline.evaluation.formats import format_metric
 
 LENS_COLOUR = "#d62728"
 NONLENS_COLOUR = "#1f77b4"
@@ -64,7 +65,7 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray, path: Path, *, threshold: f
         else:
             ax.plot([0, 1], [0, 1], ls=":", color="0.5", label="random")
             ax.set_xlim(0, 1)
-            ax.set_title(f"ROC: AUROC = {m.auroc(labels, scores):.4f}")
+            ax.set_title(f"ROC: AUROC = {format_metric(m.auroc(labels, scores))}")
             ax.legend(loc="lower right")
     return _save(figure, path)
 
@@ -88,7 +89,7 @@ def plot_precision_recall(
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall (completeness)")
     ax.set_ylabel("precision (purity)")
-    ax.set_title(f"Precision-recall: AP = {m.average_precision(labels, scores):.4f}")
+    ax.set_title(f"Precision-recall: AP = {format_metric(m.average_precision(labels, scores))}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     return _save(figure, path)

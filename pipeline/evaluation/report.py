@@ -30,6 +30,7 @@ from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
 from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
 from pipeline.evaluation.downloads import Download, report_downloads
+from pipeline.evaluation.formats import format_metric
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
     CANDIDATE_TEMPLATE,
     DEFAULT_GALLERY_SIZE,
@@ -98,10 +99,6 @@ def _href(path: Path, out_dir: Path, subdir: str) -> str:
         shutil.copyfile(path, target)
         path = target
     return quote(path.relative_to(out_dir).as_posix())
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def _flag_rows(flags: np.ndarray) -> list[dict[str, Any]]:
@@ -207,7 +204,7 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
             if of is None
             else f"{value:,}"
             if isinstance(value := getattr(of, name), int)
-            else _number(value)
+            else format_metric(value, missing="—")
             for of in (metrics, metrics.held_out)
         ]
         rows.append(
