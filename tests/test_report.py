@@ -226,11 +226,13 @@ def build_run(
     ood: np.ndarray | None = None,
     band_flags: dict[str, np.ndarray] | None = None,
     theta_e: bool = False,
+    spread: float = 0.05,
 ) -> tuple[Path, list[int]]:
     """A complete small run: catalog, metrics, plots, gallery PNGs and the report (``ood``: the
     catalog's ``ood_score`` column, as a bundle with feature statistics writes it; ``band_flags``:
     its ``flags_<band>`` columns, OR-ed into ``flags`` as a score run does; ``theta_e``: the model
-    also declares an Einstein-radius output, so the report has its Declared-outputs table)."""
+    also declares an Einstein-radius output, so the report has its Declared-outputs table; ``spread``:
+    the largest ``score_std``, the smallest being a fiftieth of it)."""
     rng = np.random.default_rng(5)
     labels, scores = labelled_scores(n, seed=5)
     flags = np.zeros(n, dtype=np.int32)
@@ -242,7 +244,7 @@ def build_run(
     for values in (band_flags or {}).values():
         flags |= values
     extra |= band_flags or {}
-    score_std = rng.uniform(0.001, 0.05, n) if tta else np.zeros(n)
+    score_std = rng.uniform(spread / 50, spread, n) if tta else np.zeros(n)
     layout_columns = CatalogLayout(extra=extra_column_specs(list(extra))) if extra else None
     outputs = None
     if theta_e:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from test_report import THETA_E, small_provenance
+from test_report import THETA_E, build_run, small_provenance
 
 from flows.common import format_metric as cli_format_metric
 from pipeline.catalog import make_catalog_table
@@ -136,3 +136,13 @@ def test_outputs_row_has_one_precision_and_no_gallery_no_gallery_text(tmp_path: 
     # no gallery asked for: the page says so, and does not explain colour composites it does not show
     assert 'id="no-gallery"' in html
     assert "Colour composites" not in html and "The bar is the angular scale" not in html
+
+
+def test_a_spread_short_of_a_thousandth_never_reads_none(tmp_path: Path) -> None:
+    """Spreads of 1e-5 to 5e-4 (a confident ensemble) read "± 0.000" on the cards and candidate pages."""
+    report, top_ids = build_run(tmp_path, n=60, n_gallery=3, spread=5e-4)
+    pages = [report] + [report.parent / "gallery" / f"{object_id}.html" for object_id in top_ids]
+    for page in pages:
+        spreads = re.findall(r"± ([0-9.e-]+)", page.read_text())
+        assert spreads, page
+        assert all(0 < float(text) <= 5e-4 for text in spreads), (page.name, spreads)

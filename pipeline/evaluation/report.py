@@ -219,8 +219,16 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
 
 
 def _spread(std: float) -> str | None:
-    """ "± 0.012" when there is a spread (test-time augmentation), None when there is none."""
-    return None if math.isnan(std) or std <= 0 else f"± {std:.3f}"
+    """ "± 0.012" when there is a spread (test-time augmentation), None when there is none; a spread
+    below 0.0005 in one significant digit, not "± 0.000" (no spread).
+
+    >>> _spread(0.0123), _spread(0.00031), _spread(0.0)
+    ('± 0.012', '± 0.0003', None)
+    """
+    if math.isnan(std) or std <= 0:
+        return None
+    text = f"{std:.3f}"
+    return f"± {format_metric(std, digits=1) if float(text) == 0 else text}"
 
 
 def _ood(score: float) -> str | None:
