@@ -146,3 +146,32 @@ def test_a_spread_short_of_a_thousandth_never_reads_none(tmp_path: Path) -> None
         spreads = re.findall(r"± ([0-9.e-]+)", page.read_text())
         assert spreads, page
         assert all(0 < float(text) <= 5e-4 for text in spreads), (page.name, spreads)
+
+
+def test_the_curves_say_they_leave_out_the_unscored_lenses(tmp_path: Path, monkeypatch) -> None:
+    """Recall, TPR0 and TPR10 count an unscored lens as missed; the ROC and precision-recall curves
+    (like AUROC and AP) are of the scored objects, and say so under them, with the count."""
+    from matplotlib.figure import Figure
+
+    from pipeline.evaluation.plots import plot_precision_recall, plot_roc
+
+    captions: list[str] = []
+    original = Figure.supxlabel
+
+    def recording(self, text, *args, **kwargs):
+        captions.append(str(text))
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "supxlabel", recording)
+    labels = np.array([1, 0, 1, 0, 1, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1, np.nan, np.nan, np.nan])
+    plot_roc(labels, scores, tmp_path / "roc.png")
+    plot_precision_recall(labels, scores, tmp_path / "pr.png")
+    expected = (
+        "curve of the scored objects; 2 unscored lens(es) are not in it\n(recall, TPR0 and TPR10 count "
+        "them as missed)"
+    )
+    assert captions == [expected, expected]
+    captions.clear()
+    plot_roc(labels[:4], scores[:4], tmp_path / "roc2.png")  # every lens scored: no caption
+    assert captions == [] and (tmp_path / "roc2.png").stat().st_size > 0

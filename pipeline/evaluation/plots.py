@@ -42,8 +42,25 @@ def _usable(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     return labels[keep].astype(np.int64), scores[keep]
 
 
+def _unscored_lenses(labels: np.ndarray, scores: np.ndarray) -> int:
+    return int(np.count_nonzero((np.asarray(labels) == 1) & np.isnan(np.asarray(scores, dtype=np.float64))))
+
+
+def _unscored_caption(figure: Any, n_unscored: int) -> None:
+    """Say under a curve of the scored objects that the metrics count the unscored lenses as missed."""
+    if n_unscored:
+        figure.supxlabel(  # laid out by the constrained layout, below the axes' own labels
+            f"curve of the scored objects; {n_unscored} unscored lens(es) are not in it\n(recall, TPR0 "
+            "and TPR10 count them as missed)",
+            fontsize="small",
+            color="0.35",
+        )
+
+
 def plot_roc(labels: np.ndarray, scores: np.ndarray, path: Path, *, threshold: float = 0.5) -> Path:
-    """ROC curve, linear and with a logarithmic false-positive axis, operating point marked."""
+    """ROC curve, linear and with a logarithmic false-positive axis, operating point marked; a caption
+    counts the unscored lenses the curve leaves out (:func:`pipeline.evaluation.metrics.evaluate`)."""
+    n_unscored = _unscored_lenses(labels, scores)
     labels, scores = _usable(labels, scores)
     fpr, tpr, _ = m.roc_curve(labels, scores)
     selected = scores >= threshold
@@ -67,13 +84,16 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray, path: Path, *, threshold: f
             ax.set_xlim(0, 1)
             ax.set_title(f"ROC: AUROC = {format_metric(m.auroc(labels, scores))}")
             ax.legend(loc="lower right")
+    _unscored_caption(figure, n_unscored)
     return _save(figure, path)
 
 
 def plot_precision_recall(
     labels: np.ndarray, scores: np.ndarray, path: Path, *, threshold: float = 0.5
 ) -> Path:
-    """Precision (purity) against recall (completeness), operating point and prevalence marked."""
+    """Precision (purity) against recall (completeness) of the scored objects, operating point and
+    prevalence marked; a caption counts the unscored lenses the curve leaves out."""
+    n_unscored = _unscored_lenses(labels, scores)
     labels, scores = _usable(labels, scores)
     precision, recall, _ = m.precision_recall_curve(labels, scores)
     at_precision, at_recall = m.precision_recall_at(labels, scores, threshold)
@@ -92,6 +112,7 @@ def plot_precision_recall(
     ax.set_title(f"Precision-recall: AP = {format_metric(m.average_precision(labels, scores))}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
+    _unscored_caption(figure, n_unscored)
     return _save(figure, path)
 
 
