@@ -20,7 +20,9 @@ label             int8     1 lens, 0 non-lens, -1 unknown (from the set's catalo
 
 ``header_cards`` (uint8, dims ``(object, band, header_byte)``) holds, per object and band, the
 input header's cards that define its WCS, units and calibration, verbatim as 80-column ASCII
-card images, zero padded (:mod:`pipeline.sources.headers`); ``lenshunt cutout`` writes them back
+card images, zero padded (:mod:`pipeline.sources.headers`): 256 cards (``header_byte`` 20,480) in
+a store made today, 64 (5,120) in one made before 2026-12-06, which keeps its size; a header with
+more is chosen from (:mod:`pipeline.sources.card_choice`); ``lenshunt cutout`` writes them back
 into per-band FITS files. Each image variable has the coordinate ``<group>_pixel_scale``
 (arcsec, the layout's nominal scale) along ``<group>_band``, and attributes ``units`` and
 ``band_units`` (``BUNIT`` of the inputs per band, from the ``band_units`` store attribute).

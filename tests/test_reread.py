@@ -73,7 +73,7 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
     plain = ingest(EUCLID, root, store, dask_client)
     assert plain.n_reread == 0
     note = (
-        "  warning: the store's objects were read by older rules (revision 1, today's 4; revision 2: a band "
+        "  warning: the store's objects were read by older rules (revision 1, today's 5; revision 2: a band "
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
@@ -82,7 +82,12 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "--reread records in the store (2026-12-05); revision 4: a band with BSCALE = 0 (every physical "
         "value BZERO) is UNREADABLE naming the card, not a blank image (CONSTANT_IMAGE); a band whose "
         "position cards (RA/DEC) are over 2 arcsec from its own WCS's world position of the image centre "
-        "is flagged POSITION_MISMATCH (not where the layout's WCS is a placeholder) (2026-12-06)); "
+        "is flagged POSITION_MISMATCH (not where the layout's WCS is a placeholder) (2026-12-06); "
+        "revision 5: header cards over the store's room are chosen, not cut in file order: the WCS core, "
+        "frame, units, zero point, exposure and position cards first, a distortion (SIP, TPV) whole or left "
+        "out whole with a COMMENT; a store made today holds 256 cards a band (64 before), and the PSF and "
+        "noise cards "
+        "(PSF_FWHM, PSF_TYPE, NOISESIG, ...) are kept (2026-12-06)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

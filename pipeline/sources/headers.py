@@ -3,12 +3,16 @@
 :func:`summarise_header` keeps, verbatim, the header cards that define the band's world
 coordinate system (WCS keywords of FITS Papers I-III and SIP distortion terms), its units
 (``BUNIT``) and photometric calibration (zero points, ``PHOTFLAM``, ``EXPTIME``, ...), plus the
-sky position keywords of the challenge files (``RA``, ``DEC``) and their field cards (``NX``, ``NY``:
-the image size in pixels; ``HIERARCH range x``: the field width in radians). Those stay true of a
+sky position keywords of the challenge files (``RA``, ``DEC``), their field cards (``NX``, ``NY``:
+the image size in pixels; ``HIERARCH range x``: the field width in radians) and the cards of the
+image's PSF and noise (``PSF_FWHM``, ``PSF_TYPE``, ``SEEING``, ``NOISESIG``, ...). Those stay true of a
 cutout written back: the store holds each band's whole image, of the shape of the input (ingest
 flags any other WRONG_SHAPE and keeps no pixels of it). The cards are stored as they were read (80-column
 card images), so a cutout written back from the store (:mod:`pipeline.store.cutouts`) has the
-input's WCS exactly, and the astronomer's tools (DS9, Aladin, astropy) read it unchanged.
+input's WCS exactly, and the astronomer's tools (DS9, Aladin, astropy) read it unchanged. A store
+holds :data:`MAX_CARDS` cards per band; a header with more kept cards is chosen from by
+:func:`pipeline.sources.card_choice.choose_cards` (the data-defining cards first, a distortion whole
+or not at all), never cut in file order.
 
 Examples
 --------
@@ -28,14 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.sources.card_choice import CARD_LENGTH, STORE_CARDS
 from pipeline.sources.card_memo import by_cards
 from pipeline.sources.fast_fits import RawHeader
 from pipeline.sources.orientation import ZENITHAL, grid_orientation
 from pipeline.sources.unparsable import parsable_image
 
-CARD_LENGTH = 80
-MAX_CARDS = 64
-"""Cards kept per band and object; a header with more kept cards keeps its first 64."""
+MAX_CARDS = STORE_CARDS
+"""Cards a store made today holds per band and object (a store made before 2026-12-06: 64)."""
 HEADER_BYTES = CARD_LENGTH * MAX_CARDS
 
 _KEPT = re.compile(
@@ -43,7 +47,8 @@ _KEPT = re.compile(
     r"|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|MJD-OBS|DATE-OBS|MJDREF|"
     r"A_ORDER|B_ORDER|AP_ORDER|BP_ORDER|A_\d+_\d+|B_\d+_\d+|AP_\d+_\d+|BP_\d+_\d+|A_DMAX|B_DMAX|"
     r"BUNIT|MAGZP|MAGZPT|MAGZERO|ZEROPT|ZP|ZPAB|PHOTZP|FLUXMAG0|PHOTFLAM|PHOTPLAM|PHOTFNU|"
-    r"EXPTIME|GAIN|SATURATE|FILTER|TELESCOP|INSTRUME|RA|DEC|NX|NY|RANGE X)$"
+    r"EXPTIME|GAIN|SATURATE|FILTER|TELESCOP|INSTRUME|RA|DEC|NX|NY|RANGE X|"
+    r"PSF_FWHM|PSF_TYPE|PSF_BETA|PSFFWHM|SEEING|FWHM|NOISESIG|SKYSIG|RDNOISE)$"
 )
 """Keywords whose cards are kept, upper-cased (the challenge's ``HIERARCH range x`` reads as ``range x``)."""
 ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
@@ -57,16 +62,17 @@ _MATRIX_KEYWORDS = (*_CD_KEYWORDS, "CDELT1", "CDELT2", *_PC_KEYWORDS, "CROTA1", 
 class HeaderSummary:
     """The kept header of one band of one object.
 
-    ``cards`` is ASCII, a multiple of 80 bytes (no END card); ``zero_point`` is a magnitude and
-    ``pixel_scale_arcsec`` is the WCS pixel scale (sqrt of the pixel area), NaN when unknown; a
-    pixel of 0.07" x 0.14" has the area of a 0.1" one, so ``pixel_aspect`` says it is not square.
+    ``cards`` is ASCII, a multiple of 80 bytes (no END card), every kept card in file order (a store
+    with less room chooses among them: :func:`pipeline.sources.card_choice.choose_cards`);
+    ``zero_point`` is a magnitude and ``pixel_scale_arcsec`` is the WCS pixel scale (sqrt of the pixel
+    area), NaN when unknown; a pixel of 0.07" x 0.14" has the area of a 0.1" one, so ``pixel_aspect``
+    says it is not square.
     """
 
     cards: bytes
     bunit: str
     zero_point: float
     pixel_scale_arcsec: float
-    n_dropped: int = 0
     pixel_aspect: float = math.nan
     """How far the WCS pixel is from a square: for a rectangle its longer side over its shorter, in
     general the ratio of the CD matrix's singular values (1 for square pixels), NaN when unknown."""
@@ -103,10 +109,9 @@ def summarise_header(header) -> HeaderSummary:
             if _kept(name):
                 kept.append(parsable_image(image.ljust(CARD_LENGTH)[:CARD_LENGTH]))  # fitsio's: as read
                 values.setdefault(name, value)
-    dropped = max(0, len(kept) - MAX_CARDS)
-    cards = "".join(kept[:MAX_CARDS]).encode("ascii", errors="replace")
+    cards = "".join(kept).encode("ascii", errors="replace")
     bunit, zero_point, scale, aspect, rotation, parity = _read_values(values)
-    return HeaderSummary(cards, bunit, zero_point, scale, dropped, aspect, rotation, parity)
+    return HeaderSummary(cards, bunit, zero_point, scale, aspect, rotation, parity)
 
 
 @functools.lru_cache(maxsize=1024)

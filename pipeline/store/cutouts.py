@@ -31,6 +31,7 @@ from pipeline import __version__
 from pipeline.atomic import full_disk_as_enospc
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, Flag, describe
+from pipeline.sources.card_choice import DISTORTION_DROPPED
 from pipeline.sources.headers import cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
 from pipeline.store.cutout_position import DECLARED_PLACEHOLDER, PositionCheck, position_check
@@ -109,6 +110,18 @@ def _drop_unusable_wcs(header, band: str, flags: int, result: CutoutFiles) -> No
     for line in textwrap.wrap(f"The input's celestial WCS is left out: it is unusable ({defect}).", 72):
         header.add_comment(line)  # whole words a card (astropy cuts a long COMMENT mid-word)
     result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
+
+
+def _say_distortion_dropped(header, band: str, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+    """Say in :attr:`CutoutFiles.notes` when ingest left the input's distortion out (its COMMENT card:
+    :func:`~pipeline.sources.card_choice.choose_cards`; trial: a cut distortion was written unsaid)."""
+    for comment in header.get("COMMENT", []):
+        if str(comment).startswith(DISTORTION_DROPPED):
+            result.notes.setdefault(
+                band,
+                f"written with the undistorted WCS: {str(comment)[len('lenshunt: ') :]}; ingest the files "
+                "into a new store, which holds them",
+            )
 
 
 def _say_position(header, band, shape, ra_deg, dec_deg, layout, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
@@ -290,6 +303,7 @@ def write_cutouts(
             if text:
                 header = fits.Header.fromstring(text)
                 _drop_unusable_wcs(header, band, flags, result)
+                _say_distortion_dropped(header, band, result)
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage

@@ -4,7 +4,9 @@
 band read at ingest and assigns it to a store-schema dataset; :func:`band_units_in` finds the
 ``BUNIT`` values of a region, and :func:`record_band_units` keeps them in the store attributes
 (``band_units``), from where :func:`pipeline.store.zarr_store.open_store` puts them on the image
-variables.
+variables. A store holds a fixed number of cards per band (:func:`stored_card_room`: 256 in a store
+made today, 64 in one made before 2026-12-06); :meth:`HeaderColumns.put` chooses among the cards
+of a header with more (:func:`pipeline.sources.card_choice.choose_cards`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 import xarray as xr
 
 from pipeline.flags import PIXEL_SCALE_TOLERANCE
-from pipeline.sources.headers import CARD_LENGTH, HEADER_BYTES, MAX_CARDS, HeaderSummary
+from pipeline.sources.card_choice import choose_cards
+from pipeline.sources.headers import CARD_LENGTH, MAX_CARDS, HeaderSummary
 from schemas.store import BAND_DIM, HEADER_CARDS, HEADER_DIM, OBJECT_DIM
 
 _BUNIT = b"BUNIT   ="
@@ -28,7 +31,7 @@ _BUNIT = b"BUNIT   ="
 class HeaderColumns:
     """Header columns of ``n`` objects and ``n_bands`` bands, filled band by band."""
 
-    cards: np.ndarray  # (n, n_bands, HEADER_BYTES) uint8
+    cards: np.ndarray  # (n, n_bands, room * CARD_LENGTH) uint8
     zero_point: np.ndarray  # (n, n_bands) float32, mag
     pixel_scale: np.ndarray  # (n, n_bands) float32, arcsec
     pixel_aspect: np.ndarray  # (n, n_bands) float32, HeaderSummary.pixel_aspect; not stored
@@ -36,9 +39,10 @@ class HeaderColumns:
     parity: np.ndarray  # (n, n_bands) int8, HeaderSummary.parity (0: unknown); not stored
 
     @classmethod
-    def empty(cls, n: int, n_bands: int) -> HeaderColumns:
+    def empty(cls, n: int, n_bands: int, room: int = MAX_CARDS) -> HeaderColumns:
+        """Blank columns holding ``room`` cards per band (the store's: :func:`stored_card_room`)."""
         return cls(
-            np.zeros((n, n_bands, HEADER_BYTES), dtype=np.uint8),
+            np.zeros((n, n_bands, room * CARD_LENGTH), dtype=np.uint8),
             np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
             np.full((n, n_bands), np.nan, dtype=np.float32),
@@ -46,22 +50,26 @@ class HeaderColumns:
             np.zeros((n, n_bands), dtype=np.int8),
         )
 
-    def put(self, row: int, band_index: int, band: str, summary: HeaderSummary | None) -> None:
+    def put(self, row: int, band_index: int, band: str, summary: HeaderSummary | None) -> str | None:
+        """Keep ``summary`` for band ``band_index`` of ``row``; what was left out when its cards do not
+        all fit (an ingest reason), else None."""
         if summary is None:
-            return
-        raw = np.frombuffer(summary.cards[:HEADER_BYTES], dtype=np.uint8)
+            return None
+        cards, note = choose_cards(summary.cards, self.cards.shape[-1] // CARD_LENGTH)
+        raw = np.frombuffer(cards, dtype=np.uint8)
         self.cards[row, band_index, : raw.size] = raw
         self.zero_point[row, band_index] = summary.zero_point
         self.pixel_scale[row, band_index] = summary.pixel_scale_arcsec
         self.pixel_aspect[row, band_index] = summary.pixel_aspect
         self.rotation[row, band_index] = summary.rotation_deg
         self.parity[row, band_index] = summary.parity
+        return note
 
     def assign(self, dataset: xr.Dataset) -> xr.Dataset:
         """``dataset`` with these columns in place of its blank ones (same attributes)."""
-        dataset[HEADER_CARDS] = xr.Variable(
-            (OBJECT_DIM, BAND_DIM, HEADER_DIM), self.cards, dataset[HEADER_CARDS].attrs
-        )
+        attrs = dataset[HEADER_CARDS].attrs  # of the store's room (a blank of today's is replaced)
+        dataset = dataset.drop_vars(HEADER_CARDS)
+        dataset[HEADER_CARDS] = xr.Variable((OBJECT_DIM, BAND_DIM, HEADER_DIM), self.cards, attrs)
         return dataset.assign_coords(
             band_zero_point=xr.Variable(
                 (OBJECT_DIM, BAND_DIM), self.zero_point, dataset["band_zero_point"].attrs
@@ -73,13 +81,13 @@ class HeaderColumns:
 
 
 def band_units_in(cards: np.ndarray, bands: list[str]) -> dict[str, list[str]]:
-    """Distinct ``BUNIT`` values per band in header cards of shape (n, n_bands, HEADER_BYTES).
+    """Distinct ``BUNIT`` values per band in header cards of shape (n, n_bands, cards * 80).
 
     Objects whose kept cards have no ``BUNIT`` count as ``""``; objects without cards (no image)
     are left out.
     """
     n, n_bands, _ = cards.shape
-    as_cards = cards.reshape(n, n_bands, MAX_CARDS, CARD_LENGTH)
+    as_cards = cards.reshape(n, n_bands, -1, CARD_LENGTH)
     has_cards = as_cards[:, :, 0, 0] != 0
     starts = as_cards[:, :, :, : len(_BUNIT)]
     is_bunit = (starts == np.frombuffer(_BUNIT, dtype=np.uint8)).all(axis=-1)  # (n, n_bands, cards)
@@ -100,6 +108,17 @@ def _card_value(card: bytes) -> str:
     from astropy.io import fits
 
     return str(fits.Card.fromstring(card.decode("ascii", errors="replace")).value).strip()
+
+
+def stored_card_room(store: str | os.PathLike[str]) -> int:
+    """Cards per band the store's ``header_cards`` hold (its last dimension over 80); today's
+    :data:`~pipeline.sources.headers.MAX_CARDS` when the store has none yet."""
+    import zarr
+
+    try:
+        return int(zarr.open_array(Path(store) / HEADER_CARDS, mode="r").shape[-1]) // CARD_LENGTH
+    except FileNotFoundError:  # no store yet (a read for a new one)
+        return MAX_CARDS
 
 
 def merge_band_units(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, list[str]]:

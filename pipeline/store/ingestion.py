@@ -88,7 +88,7 @@ def ingest_region(
     layout = parse_layout(yaml.safe_load(layout_yaml), source="store attributes")
     stats_time = time.time()
     files = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
-    dataset, reasons = read_objects(layout, manifest, labels)
+    dataset, reasons = read_objects(layout, manifest, labels, store)
     write_region(store, start, dataset)
     save_file_table(paths.region_file_table(Path(store), plan_id, region_index), files, stats_time)
     flags = dataset["flags"].values

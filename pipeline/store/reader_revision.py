@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 4
+READER_REVISION = 5
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -33,6 +33,10 @@ REVISIONS: dict[int, str] = {
     "image (CONSTANT_IMAGE); a band whose position cards (RA/DEC) are over 2 arcsec from its own WCS's "
     "world position of the image centre is flagged POSITION_MISMATCH (not where the layout's WCS is a "
     "placeholder) (2026-12-06)",
+    5: "header cards over the store's room are chosen, not cut in file order: the WCS core, frame, units, "
+    "zero point, exposure and position cards first, a distortion (SIP, TPV) whole or left out whole with a "
+    "COMMENT; a store made today holds 256 cards a band (64 before), and the PSF and noise cards "
+    "(PSF_FWHM, PSF_TYPE, NOISESIG, ...) are kept (2026-12-06)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 

@@ -6,6 +6,7 @@ Shared by the ingest of new objects and the re-read of stored objects whose file
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from functools import partial
 
@@ -16,8 +17,15 @@ from pipeline.flags import ORIENTATION_TOLERANCE_DEG, POSITION_TOLERANCE_ARCSEC,
 from pipeline.sources.discovery import Manifest
 from pipeline.sources.duplicate_files import read_first_usable
 from pipeline.sources.fits_io import read_band
+from pipeline.sources.headers import MAX_CARDS
 from pipeline.sources.orientation import orientation_mismatch
-from pipeline.store.header_columns import NOT_SQUARE_REASON, HeaderColumns, not_square, scale_off
+from pipeline.store.header_columns import (
+    NOT_SQUARE_REASON,
+    HeaderColumns,
+    not_square,
+    scale_off,
+    stored_card_room,
+)
 from pipeline.store.ingest_report import ReasonTally
 from pipeline.store.zarr_store import empty_dataset
 from schemas.layout import Layout
@@ -31,8 +39,12 @@ PASSED_OVER_REASON = "preferred file unreadable, truncated or of another shape: 
 """Bits set at ingest (bits 0-15): an object with one of them may be fixed by a new file."""
 
 
-def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tuple[xr.Dataset, ReasonTally]:
-    """Read every band of the manifest's objects into a store-schema dataset (no writing).
+def read_objects(
+    layout: Layout, manifest: Manifest, labels: np.ndarray, store: str | os.PathLike[str] | None = None
+) -> tuple[xr.Dataset, ReasonTally]:
+    """Read every band of the manifest's objects into a store-schema dataset (no writing), with the
+    header cards per band that ``store`` holds (:func:`~pipeline.store.header_columns.stored_card_room`;
+    no store: a new store's).
 
     Returns the dataset and each problem's objects (``"<band>: <reason>"``: their count, the first ids).
     """
@@ -45,7 +57,8 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
     }
     empty_slots: list[tuple[str, int, int]] = []
     band_flags = np.zeros((n, len(layout.bands)), dtype=np.int32)
-    headers = HeaderColumns.empty(n, len(layout.bands))
+    room = stored_card_room(store) if store is not None else MAX_CARDS
+    headers = HeaderColumns.empty(n, len(layout.bands), room)
     reasons = ReasonTally()
     position_problems: list[str | None] = [None] * n
     band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
@@ -83,7 +96,9 @@ def read_objects(layout: Layout, manifest: Manifest, labels: np.ndarray) -> tupl
             band_flags[row, band_index] = flags
             if result.image is not None:
                 group_images[row, slot] = result.image
-                headers.put(row, band_index, band.name, result.header)
+                left_out = headers.put(row, band_index, band.name, result.header)
+                if left_out:  # trial: SIP terms crowded out BUNIT, MAGZP, RADESYS, ... without a word
+                    reasons.add(f"{band.name}: {left_out}", [object_ids[row]])
             else:
                 empty_slots.append((band.group, row, slot))
             if result.reason:

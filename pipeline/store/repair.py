@@ -207,7 +207,7 @@ def repair_rows_task(
     layout = parse_layout(yaml.safe_load(layout_yaml), source="store attributes")
     stats_time = time.time()
     table = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
-    dataset, reasons = read_objects(layout, manifest, labels)
+    dataset, reasons = read_objects(layout, manifest, labels, store)
     stored = read_rows(store, rows, dataset)
     failing = newly_failing_bands(stored, dataset["band_flags"].values)
     kept = failing.any(axis=1)
