@@ -111,6 +111,11 @@ def test_a_store_with_less_room_drops_the_distortion_whole_and_keeps_the_data_ca
     assert open_store(store)["header_cards"].shape[-1] == 64 * 80
     (reason,) = [reason for reason in report.reasons if reason.startswith("VIS: header cards")]
     assert "SIP distortion (52 cards) left out whole" in reason
+    assert report.n_flagged == 0  # said all the same (the report lists reasons of flagged objects only)
+    assert (
+        "  warning: VIS: 1 object(s)' kept header cards did not all fit the store (a store made today holds "
+        "256), 1 of them losing their distortion whole; e.g. header cards over the store's 64 per band"
+    ) in report.summary()
     assert open_store(store).attrs["band_units"]["VIS"] == "e-/s"
     assert main(["cutout", str(store), str(OBJECT), "--out", str(tmp_path / "cut")]) == 0
     assert "written with the undistorted WCS" in capsys.readouterr().out

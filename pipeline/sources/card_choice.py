@@ -13,7 +13,7 @@ TAN-SIP order-4 terms of a 74-card header crowded out ``RADESYS``, ``EQUINOX``, 
 2. then the distortion (SIP ``A_*``/``B_*``/``AP_*``/``BP_*``, the ``PV`` polynomial of a ``TPV``
    projection), all of it or none: a partial distortion is a wrong WCS. Left out, the ``CTYPE`` cards
    lose their distortion (``RA---TAN-SIP`` becomes ``RA---TAN``, ``RA---TPV`` becomes ``RA---TAN``)
-   and a COMMENT card (:data:`DISTORTION_DROPPED`) says what was left out, as the ingest reason does;
+   and a COMMENT card (:data:`DISTORTION_DROPPED`) says what was left out, as an ingest warning does;
 3. then the cards that describe the image (``FILTER``, ``TELESCOP``, ``INSTRUME``, the PSF and noise
    cards, the challenge's field cards), as many as fit.
 
@@ -86,7 +86,8 @@ def choose_cards(images: list[str] | bytes, room: int) -> tuple[bytes, str | Non
     tpv = any(value.endswith("-TPV") for value in ctypes)
     distortion = [i for i, key in enumerate(keys) if _SIP.match(key) or (tpv and _PV.match(key))]
     describing = [i for i, key in enumerate(keys) if _DESCRIBING.match(key)]
-    core = [i for i in range(len(images)) if i not in set(distortion) | set(describing)]
+    optional = set(distortion) | set(describing)
+    core = [i for i in range(len(images)) if i not in optional]
     chosen, dropped = core[:room], False
     if distortion and len(chosen) + len(distortion) <= room:
         chosen += distortion

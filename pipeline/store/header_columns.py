@@ -188,6 +188,28 @@ def not_square_lines(reasons: dict[str, int]) -> list[str]:
     ]
 
 
+def left_out_lines(reasons: dict[str, int]) -> list[str]:
+    """Ingest report warnings on the bands whose header cards did not all fit the store (the reasons
+    of :meth:`HeaderColumns.put`): said whether or not the objects are flagged, whose reasons alone
+    the report lists (trial: SIP terms crowded out BUNIT, MAGZP, RADESYS, ... without a word)."""
+    by_band: dict[str, list] = {}
+    for key, n in sorted(reasons.items()):
+        band, _, reason = key.partition(": ")
+        if reason.startswith("header cards over the store's"):
+            count = by_band.setdefault(band, [0, 0, reason])
+            count[0] += n
+            count[1] += n * ("distortion" in reason)
+    lines = []
+    for band, (n, distorted, example) in by_band.items():
+        newer = "" if f"store's {MAX_CARDS} " in example else f" (a store made today holds {MAX_CARDS})"
+        lines.append(
+            f"{band}: {n} object(s)' kept header cards did not all fit the store{newer}"
+            + (f", {distorted} of them losing their distortion whole" if distorted else "")
+            + f"; e.g. {example}"
+        )
+    return lines
+
+
 def not_square(aspects: np.ndarray) -> np.ndarray:
     """Boolean, ``aspects``' shape: WCS pixels whose sides differ by more than
     :data:`pipeline.flags.PIXEL_SCALE_TOLERANCE` (relative; NaN, unknown: False). The layout gives one

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pipeline.flags import documentation
 from pipeline.rates import rate_text
-from pipeline.store.header_columns import not_square_lines, scale_lines
+from pipeline.store.header_columns import left_out_lines, not_square_lines, scale_lines
 
 NAMED_OBJECTS = 5
 """Object ids an ingest report names per reason (the smallest); the rest are counted."""
@@ -177,6 +177,7 @@ class IngestReport:
         lines.extend(f"  files failing: {line}" for line in self.files_failing)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))
         lines.extend(f"  pixel shape: {line}" for line in not_square_lines(self.reasons))
+        lines.extend(f"  warning: {line}" for line in left_out_lines(self.reasons))
         if self.n_flagged:
             docs = documentation()
             lines.append(  # trial: read as the store's count, which `lenshunt info` gives
