@@ -187,3 +187,17 @@ metrics, :func:`catalog_fits` ... :func:`metrics_file`, copied or linked, and th
 def shipped_model() -> Path:
     """The default model bundle shipped inside the package (see docs/model-card.md)."""
     return Path(__file__).parent / "models" / "shipped" / "default"
+
+
+def store_path_hint(path: Path) -> str:
+    """What to say of a folder ``path`` given as a STORE that is no Zarr store: the stores directly
+    inside it (``*.zarr`` with a ``zarr.json``: a run's work folder holds ``store.zarr``; new-user
+    trial: ``lenshunt cutout demo/work ID`` did not say so), else to check the path.
+
+    >>> store_path_hint(Path("/nonexistent"))
+    'is it the right path?'
+    """
+    inside = sorted(child for child in Path(path).glob("*.zarr") if (child / "zarr.json").is_file())
+    if not inside:
+        return "is it the right path?"
+    return "did you mean " + " or ".join(str(store) for store in inside[:3]) + "?"

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline import __version__
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.flags import Flag
-from pipeline.paths import BOOKKEEPING
+from pipeline.paths import BOOKKEEPING, store_path_hint
 from pipeline.sources.headers import HEADER_BYTES
 from schemas.layout import Layout, parse_layout
 
@@ -269,7 +269,7 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
     path = Path(path)
     if not (path / "zarr.json").exists():
         if path.exists():
-            raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); is it the right path?")
+            raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); {store_path_hint(path)}")
         raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`")
     try:
         attrs = dict(zarr.open_group(path, mode="r").attrs)
