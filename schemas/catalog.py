@@ -2,7 +2,8 @@
 
 A catalog has one row per object of the store, scored or flagged, and is written with the same
 columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
-holds the rows with a sky position (:mod:`pipeline.catalog.table`). "NaN" below is a float's
+holds the rows with a sky position (:mod:`pipeline.catalog.table`). ``ra``/``dec`` are ICRS
+(:data:`POSITION_FRAME`). "NaN" below is a float's
 missing value: NaN in the FITS and VOTable files, an Arrow null in the Parquet and HATS ones
 (:mod:`pipeline.catalog.parquet`), which NumPy-backed readers (pandas, astropy) read as NaN; the
 column descriptions the files carry say "missing", true of every format (trial: "NaN" in Parquet).
@@ -100,6 +101,9 @@ LABEL_UNKNOWN = -1
 PARQUET_METADATA_KEY = "lenshunt.catalog"
 """Parquet schema-metadata key holding the catalog's JSON description (columns, flags, provenance)."""
 FITS_EXTNAME = "CATALOG"
+POSITION_FRAME = "ICRS"
+"""The frame of ``ra``/``dec``, machine-readable in every file: FITS ``RADESYS``, the VOTable's (and
+the Parquet file's VOTable metadata's) ``COOSYS`` that the ``ra`` and ``dec`` FIELDs reference."""
 
 
 class ColumnSpec(BaseModel):

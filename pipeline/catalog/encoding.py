@@ -1,6 +1,6 @@
 """Column encoding shared by the catalog formats: astropy columns with units and UCDs, flag meanings.
 
-Used by :mod:`pipeline.catalog.fits` and :mod:`pipeline.catalog.parquet`.
+Used by :mod:`pipeline.catalog.fits`, :mod:`pipeline.catalog.parquet` and :mod:`.vometa`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,19 @@ from pipeline.catalog.columns import spec_lookup
 from pipeline.flags import Flag, documentation
 from schemas.catalog import NO_KNOWN_LENSES, Provenance
 
-__all__ = ["flag_meanings", "provenance_values", "to_astropy_table"]
+__all__ = ["flag_meanings", "provenance_values", "stored_dtype", "to_astropy_table"]
+
+
+def stored_dtype(dtype: str) -> str:
+    """The dtype a catalog file stores a column of ``dtype`` (a :class:`~schemas.catalog.ColumnSpec`'s) as:
+    int8 (``label``) as int16 in every file, as FITS and VOTable have no signed 8-bit integer (astropy
+    writes int8 as FITS logical, which would lose -1) and the Parquet file's VOTable metadata says
+    ``short`` (trial: over an int8 column); the readers give int8 back.
+
+    >>> stored_dtype("int8"), stored_dtype("float32")
+    ('int16', 'float32')
+    """
+    return "int16" if dtype == "int8" else dtype
 
 
 def flag_meanings() -> dict[Flag, str]:
@@ -34,6 +46,8 @@ def to_astropy_table(table: pd.DataFrame) -> Any:
         if spec.dtype == "str":
             width = max([1, *(len(value) for value in values)])
             values = np.asarray(values, dtype=f"<U{width}")
+        else:
+            values = values.astype(stored_dtype(spec.dtype), copy=False)
         out[name] = Column(values, unit=spec.unit, description=spec.description, meta={"ucd": spec.ucd})
     return out
 

@@ -32,6 +32,7 @@ from schemas.catalog import (
     CATALOG_SCHEMA_VERSION,
     FITS_EXTNAME,
     NO_KNOWN_LENSES,
+    POSITION_FRAME,
     PROVENANCE_FITS_KEYS,
     Provenance,
 )
@@ -63,15 +64,14 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
 def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
     """Write a checked catalog table as a FITS binary table with the provenance header.
 
-    ``label`` is stored as int16: astropy writes int8 as FITS logical, which would lose -1.
+    ``label`` is stored as int16 (:func:`pipeline.catalog.encoding.stored_dtype`): astropy writes
+    int8 as FITS logical, which would lose -1. ``RADESYS`` gives the frame of ``ra``/``dec``.
     ``digest`` (:func:`pipeline.catalog.digest.content_digest`) goes into the ``LHDIGEST`` card.
     """
     from astropy.io import fits
     from astropy.table import Column
 
-    astropy_table = to_astropy_table(table)
-    if "label" in astropy_table.colnames:
-        astropy_table["label"] = astropy_table["label"].astype(np.int16)
+    astropy_table = to_astropy_table(table)  # label as int16 (stored_dtype)
     for name in astropy_table.colnames:  # trial: a known lens named "Caña" ended the run after scoring
         if (column := astropy_table[name]).dtype.kind == "U":  # with its description and UCD (trial)
             encoded = np.asarray([fits_text(str(value)) for value in column])
@@ -96,6 +96,7 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
     header["LHCATVER"] = (CATALOG_SCHEMA_VERSION, "lenshunt catalog schema version")
     header["ORIGIN"] = ("lenshunt", "strong-lens finding pipeline")
     header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
+    header["RADESYS"] = (POSITION_FRAME, "frame of ra and dec")  # trial: said in TCOMM only
     header["LONGSTRN"] = ("OGIP 1.0", "long strings use the CONTINUE convention")
     header[STRING_ENCODING_KEY] = (STRING_ENCODING, "text columns: non-ASCII and %")
     values = provenance_values(provenance)

@@ -3,7 +3,9 @@
 Per-field metadata (``unit``, ``ucd``, ``description``) and schema metadata with
 ``lenshunt.catalog`` (JSON: columns, flags, provenance), astropy's ``table_meta_yaml`` (so
 ``astropy.table.Table.read`` restores units) and a VOParquet VOTable header
-(``IVOA.VOTable-Parquet.content``) for TOPCAT.
+(``IVOA.VOTable-Parquet.content``) for TOPCAT: ``catalog.vot``'s metadata
+(:func:`pipeline.catalog.vometa.parquet_votable_header`), frame included. ``label`` is int16, as in
+every file (:func:`pipeline.catalog.encoding.stored_dtype`).
 
 A NaN of a float column (an unscored object's score, a spread, no known lens's separation, no
 position) is written as an Arrow null, the format's own missing value: readers on Arrow-backed
@@ -15,7 +17,6 @@ read it back as NaN, as the FITS and VOTable catalogs hold it. Other columns hav
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import pandas as pd
 
 from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.digest import DIGEST_METADATA_KEY
-from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
+from pipeline.catalog.encoding import stored_dtype, to_astropy_table
+from pipeline.catalog.vometa import parquet_votable_header
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE, UNUSABLE, documentation
 from schemas.catalog import CATALOG_SCHEMA_VERSION, PARQUET_METADATA_KEY, Provenance
@@ -42,24 +44,11 @@ __all__ = [
 _ARROW_TYPES = {
     "int64": "int64",
     "int32": "int32",
-    "int8": "int8",
+    "int16": "int16",
     "float64": "float64",
     "float32": "float32",
     "str": "string",
 }
-
-
-_VOTABLE_TYPES = {
-    "int64": "long",
-    "int32": "int",
-    "int8": "short",
-    "float64": "double",
-    "float32": "float",
-    "str": "char",
-}
-
-
-_VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 
 
 def _catalog_description(table: pd.DataFrame, provenance: Provenance) -> dict[str, Any]:
@@ -72,38 +61,6 @@ def _catalog_description(table: pd.DataFrame, provenance: Provenance) -> dict[st
         "no_score_flags": int(NO_SCORE),
         "provenance": provenance.to_json_dict(),
     }
-
-
-def _votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
-    """A data-less VOTable describing the columns, for the VOParquet convention (TOPCAT)."""
-    ET.register_namespace("", _VOTABLE_NS)
-
-    def tag(name: str) -> str:
-        return f"{{{_VOTABLE_NS}}}{name}"
-
-    root = ET.Element(tag("VOTABLE"), version="1.4")
-    resource = ET.SubElement(root, tag("RESOURCE"), type="results")
-    for key, value in provenance_values(provenance).items():
-        ET.SubElement(resource, tag("INFO"), name=key, value=str(value))
-    element = ET.SubElement(resource, tag("TABLE"), name="lenshunt_catalog", nrows=str(len(table)))
-    flag_text = "; ".join(
-        f"bit {flag.value.bit_length() - 1} {flag.name}: {meaning}"
-        for flag, meaning in flag_meanings().items()
-    )
-    description = f"lenshunt strong-lens candidate catalog. Bits of the flags column: {flag_text}"
-    ET.SubElement(element, tag("DESCRIPTION")).text = description
-    specs = spec_lookup(table)
-    for name in table.columns:
-        spec = specs[name]
-        attributes = {"name": name, "datatype": _VOTABLE_TYPES[spec.dtype], "ucd": spec.ucd}
-        if spec.unit:
-            attributes["unit"] = spec.unit
-        if spec.dtype == "str":
-            attributes["arraysize"] = str(max([1, *(len(value) for value in table[name])]))
-        field = ET.SubElement(element, tag("FIELD"), attributes)
-        ET.SubElement(field, tag("DESCRIPTION")).text = spec.description
-    ET.SubElement(element, tag("PARQUET"), type="Parquet-local-XML")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def table_meta_yaml(
@@ -140,7 +97,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, di
     specs = spec_lookup(table)
     for name in table.columns:
         spec = specs[name]
-        arrow_type = getattr(pa, _ARROW_TYPES[spec.dtype])()
+        arrow_type = getattr(pa, _ARROW_TYPES[stored_dtype(spec.dtype)])()
         field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
         floating = spec.dtype.startswith("float")
         fields.append(pa.field(name, arrow_type, nullable=floating, metadata=field_metadata))
@@ -154,7 +111,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, di
         **({DIGEST_METADATA_KEY: digest} if digest else {}),
     }
     encoded = {key.encode(): value.encode() for key, value in metadata.items()}
-    encoded[b"IVOA.VOTable-Parquet.content"] = _votable_header(table, provenance)
+    encoded[b"IVOA.VOTable-Parquet.content"] = parquet_votable_header(table, provenance)
     for name in table.columns:
         if specs[name].dtype == "str":
             encoded[f"table::len::{name}".encode()] = str(astropy_table[name].dtype.itemsize // 4).encode()

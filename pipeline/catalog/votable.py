@@ -1,10 +1,12 @@
 """The VOTable encoding of a checked catalog table (used by :mod:`pipeline.catalog.table`).
 
-astropy's VOTable writer (:mod:`astropy.io.votable`), VOTable 1.4 in BINARY2 serialization: one
-``RESOURCE`` whose ``TABLE`` has a ``FIELD`` per column with ``unit``, ``ucd`` and
-``DESCRIPTION``, the flag bits in the table's description, and the provenance as ``INFO``
+astropy's VOTable writer (:mod:`astropy.io.votable`), VOTable 1.4 in BINARY2 serialization, of the
+tree :func:`pipeline.catalog.vometa.catalog_votable` builds from the column specs (the Parquet
+file embeds the same tree without data): one ``RESOURCE`` with the provenance as ``INFO``
 elements (one per field, plus ``lenshunt.provenance`` holding it all as JSON, which the reader
-uses). ``label`` is written as ``short``: VOTable has no signed byte. NaN stays NaN.
+uses), a ``COOSYS`` (ICRS) referenced by ``ra`` and ``dec``, and a ``TABLE`` whose FIELDs
+have ``unit``, ``ucd`` and ``DESCRIPTION``, the flag bits in its description. Text is
+variable-length ``unicodeChar``; ``label`` is ``short``: VOTable has no signed byte. NaN stays NaN.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.digest import DIGEST_METADATA_KEY
-from pipeline.catalog.encoding import flag_meanings, provenance_values, to_astropy_table
+from pipeline.catalog.encoding import stored_dtype
+from pipeline.catalog.vometa import PROVENANCE_INFO, catalog_votable
 from pipeline.errors import CatalogError
-from pipeline.flags import NO_SCORE, describe
-from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance
+from schemas.catalog import Provenance
 
 __all__ = [
     "count_votable_rows",
@@ -30,42 +33,23 @@ __all__ = [
     "written_votable_digest",
 ]
 
-PROVENANCE_INFO = "lenshunt.provenance"
-"""Name of the INFO element holding the provenance as JSON."""
-
-_TABLE_NAME = "lenshunt_catalog"
-
 
 def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
-    """Write a checked catalog table as a VOTable with units, UCDs, descriptions and provenance.
+    """Write a checked catalog table as a VOTable with units, UCDs, descriptions, frame and provenance.
 
     ``digest`` (:func:`pipeline.catalog.digest.content_digest`) is an ``INFO`` before the table.
     """
-    from astropy.io.votable import from_table
-    from astropy.io.votable.tree import Info
-
-    astropy_table = to_astropy_table(table)
-    if "label" in astropy_table.colnames:
-        astropy_table["label"] = astropy_table["label"].astype(np.int16)
-    votable = from_table(astropy_table)
-    resource = votable.resources[0]
-    element = resource.tables[0]
-    element.name = _TABLE_NAME
-    flag_text = "; ".join(
-        f"bit {flag.value.bit_length() - 1} {flag.name}: {meaning}"
-        for flag, meaning in flag_meanings().items()
-    )
-    element.description = (
-        f"lenshunt strong-lens candidate catalog (schema version {CATALOG_SCHEMA_VERSION}). "
-        f"Bits of the flags column: {flag_text}. Rows with flags & FLAGSKIP ({int(NO_SCORE)}: "
-        f"{', '.join(describe(int(NO_SCORE)))}) have no score"
-    )
-    resource.infos.append(Info(name=PROVENANCE_INFO, value=json.dumps(provenance.to_json_dict())))
-    resource.infos.append(Info(name="FLAGSKIP", value=str(int(NO_SCORE))))  # as the FITS header (trial)
-    if digest:
-        resource.infos.append(Info(name=DIGEST_METADATA_KEY, value=digest))
-    for key, value in provenance_values(provenance).items():
-        resource.infos.append(Info(name=key, value=str(value)))
+    votable = catalog_votable(table, provenance, digest=digest)
+    array = votable.resources[0].tables[0].array
+    specs = spec_lookup(table)
+    for name in table.columns:
+        values = table[name].to_numpy()
+        if specs[name].dtype == "str":
+            column = np.empty(len(values), dtype=object)
+            column[:] = [str(value) for value in values]
+            array[name] = column
+        else:
+            array[name] = values.astype(stored_dtype(specs[name].dtype), copy=False)
     votable.to_xml(str(path), tabledata_format="binary2")
 
 

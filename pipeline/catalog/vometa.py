@@ -1,0 +1,132 @@
+"""The VOTable metadata of a catalog, one source for ``catalog.vot`` and the Parquet file's VOTable.
+
+:func:`catalog_votable` builds the astropy VOTable tree from the table's column specs
+(:func:`pipeline.catalog.columns.spec_lookup`): one ``RESOURCE`` with the provenance as ``INFO``
+elements, a ``COOSYS`` (ICRS) that the ``ra`` and ``dec`` FIELDs reference, and a ``TABLE`` whose
+FIELDs have the datatype of the column as stored (:data:`VOTABLE_DATATYPES`), text as
+variable-length ``unicodeChar`` (``arraysize="*"``), unit, UCD and description.
+:mod:`pipeline.catalog.votable` fills it with the rows and writes ``catalog.vot``;
+:func:`parquet_votable_header` is the same tree without data, as the IVOA VOParquet convention
+embeds it in the Parquet file (``IVOA.VOTable-Parquet.content``; new-user trial: the Parquet's
+said ``char`` of fixed length, ``short`` over an int8 column, and no frame).
+
+The COOSYS states no epoch: the positions are those of the cutouts' headers, whose epochs the
+catalog does not know; ICRS has no equinox.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pandas as pd
+
+from pipeline.catalog.columns import spec_lookup
+from pipeline.catalog.digest import DIGEST_METADATA_KEY
+from pipeline.catalog.encoding import flag_meanings, provenance_values, stored_dtype
+from pipeline.flags import NO_SCORE, describe
+from schemas.catalog import CATALOG_SCHEMA_VERSION, POSITION_FRAME, Provenance
+
+__all__ = ["COOSYS_ID", "PROVENANCE_INFO", "VOTABLE_DATATYPES", "catalog_votable", "parquet_votable_header"]
+
+PROVENANCE_INFO = "lenshunt.provenance"
+"""Name of the INFO element holding the provenance as JSON."""
+
+COOSYS_ID = "lenshunt_frame"
+"""ID of the COOSYS element that the ``ra`` and ``dec`` FIELDs reference."""
+
+VOTABLE_DATATYPES = {
+    "int64": "long",
+    "int32": "int",
+    "int16": "short",
+    "float64": "double",
+    "float32": "float",
+    "str": "unicodeChar",
+}
+"""Stored dtype (:func:`pipeline.catalog.encoding.stored_dtype`) -> VOTable datatype."""
+
+_POSITION_COLUMNS = ("ra", "dec")
+_TABLE_NAME = "lenshunt_catalog"
+_VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+
+
+def _description() -> str:
+    flag_text = "; ".join(
+        f"bit {flag.value.bit_length() - 1} {flag.name}: {meaning}"
+        for flag, meaning in flag_meanings().items()
+    )
+    return (
+        f"lenshunt strong-lens candidate catalog (schema version {CATALOG_SCHEMA_VERSION}). "
+        f"Bits of the flags column: {flag_text}. Rows with flags & FLAGSKIP ({int(NO_SCORE)}: "
+        f"{', '.join(describe(int(NO_SCORE)))}) have no score"
+    )
+
+
+def catalog_votable(table: pd.DataFrame, provenance: Provenance, *, digest: str = "") -> Any:
+    """The VOTable tree of a checked catalog table, its arrays created for the rows but not filled.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The checked catalog table (its column specs in ``attrs``).
+    provenance : schemas.catalog.Provenance
+        Written as ``INFO`` elements: each field, and all as JSON (:data:`PROVENANCE_INFO`).
+    digest : str
+        The content digest (:func:`pipeline.catalog.digest.content_digest`), an ``INFO``; none if ''.
+
+    Returns
+    -------
+    astropy.io.votable.tree.VOTableFile
+        One resource, one table of ``len(table)`` rows; ``.resources[0].tables[0].array`` to fill.
+    """
+    from astropy.io.votable.tree import CooSys, Field, Info, Resource, TableElement, VOTableFile
+
+    votable = VOTableFile(version="1.4")
+    resource = Resource(type="results")
+    votable.resources.append(resource)
+    resource.infos.append(Info(name=PROVENANCE_INFO, value=json.dumps(provenance.to_json_dict())))
+    resource.infos.append(Info(name="FLAGSKIP", value=str(int(NO_SCORE))))  # as the FITS header (trial)
+    if digest:
+        resource.infos.append(Info(name=DIGEST_METADATA_KEY, value=digest))
+    for key, value in provenance_values(provenance).items():
+        resource.infos.append(Info(name=key, value=str(value)))
+    resource.coordinate_systems.append(CooSys(ID=COOSYS_ID, system=POSITION_FRAME))
+    element = TableElement(votable, name=_TABLE_NAME)
+    element.description = _description()
+    resource.tables.append(element)
+    specs = spec_lookup(table)
+    for name in table.columns:
+        spec = specs[name]
+        text = spec.dtype == "str"
+        field = Field(
+            votable,
+            name=name,
+            datatype=VOTABLE_DATATYPES[stored_dtype(spec.dtype)],
+            arraysize="*" if text else None,
+            unit=spec.unit or None,
+            ucd=spec.ucd,
+            ref=COOSYS_ID if name in _POSITION_COLUMNS else None,
+        )
+        field.description = spec.description
+        element.fields.append(field)
+    element.create_arrays(len(table))
+    return votable
+
+
+def parquet_votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
+    """:func:`catalog_votable` without its data, for the VOParquet convention (TOPCAT): the ``DATA``
+    element replaced by ``<PARQUET type="Parquet-local-XML"/>``, ``nrows`` the table's rows."""
+    votable = catalog_votable(table.iloc[:0], provenance)
+    buffer = io.BytesIO()
+    votable.to_xml(buffer, tabledata_format="binary2")
+    ET.register_namespace("", _VOTABLE_NS)
+    root = ET.fromstring(buffer.getvalue())
+    element = root.find(f"{{{_VOTABLE_NS}}}RESOURCE/{{{_VOTABLE_NS}}}TABLE")
+    data = element.find(f"{{{_VOTABLE_NS}}}DATA")
+    if data is not None:
+        element.remove(data)
+    element.set("nrows", str(len(table)))
+    ET.SubElement(element, f"{{{_VOTABLE_NS}}}PARQUET", type="Parquet-local-XML")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
