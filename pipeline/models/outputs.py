@@ -83,7 +83,10 @@ class OutputSpec:
     ucd
         IVOA UCD1+ of the value (e.g. ``"phys.angSize;src"``); ``""`` = none given.
     description
-        One line.
+        One line, true of the ``<name>`` column, the catalog's description of it: the value (the
+        mean), not its spread (``<name>_err`` and ``<name>_std`` get their own); for an output trained
+        on lenses only, that it is predicted for every object (trial: theta_e's said "with its
+        predicted 1-sigma", which is another column).
     classes
         Class names, only (and required) for kind ``"classes"``.
     """

@@ -105,12 +105,16 @@ class OutputTarget:
         return not self.sources
 
 
+THETA_E_DESCRIPTION = "Einstein radius if a lens; predicted for every scored object"
+"""The ``theta_e`` column's description: its mean (the 1-sigma is ``theta_e_err``), predicted for every
+object whether or not it is a lens (trained on true lenses only; new-user trial: it said "Einstein
+radius of the lens, with its predicted 1-sigma")."""
 THETA_E = OutputSpec(
     name="theta_e",
     kind="regression_gaussian",
     unit="arcsec",
     ucd="phys.angSize;src",
-    description="Einstein radius of the lens, with its predicted 1-sigma",
+    description=THETA_E_DESCRIPTION,
 )
 MAG_LENS = OutputSpec(
     name="mag_lens",
