@@ -1,9 +1,10 @@
 """The catalog contract: columns (name, dtype, unit, UCD, description) and the provenance header.
 
-A catalog has one row per object of the store, scored or flagged, and is written with the same
-columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
-holds the rows with a sky position (:mod:`pipeline.catalog.table`). ``ra``/``dec`` are ICRS
-(:data:`POSITION_FRAME`). "NaN" below is a float's
+A catalog has one row per object of the store, scored or flagged, in ascending ``object_id`` (the
+store's row order), not in rank order (sort by ``rank`` for the candidates), and is written with the
+same columns as a FITS binary table, a Parquet file and a VOTable, and as a HATS catalog for LSDB that
+holds the rows with a sky position (:mod:`pipeline.catalog.table`; HATS orders them by sky pixel).
+``ra``/``dec`` are ICRS (:data:`POSITION_FRAME`). "NaN" below is a float's
 missing value: NaN in the FITS and VOTable files, an Arrow null in the Parquet and HATS ones
 (:mod:`pipeline.catalog.parquet`), which NumPy-backed readers (pandas, astropy) read as NaN; the
 column descriptions the files carry say "missing", true of every format (trial: "NaN" in Parquet).
