@@ -4,7 +4,7 @@
 (:func:`pipeline.catalog.columns.spec_lookup`): one ``RESOURCE`` with the provenance as ``INFO``
 elements, a ``COOSYS`` (ICRS) that the ``ra`` and ``dec`` FIELDs reference, and a ``TABLE`` whose
 FIELDs have the datatype of the column as stored (:data:`VOTABLE_DATATYPES`), text as
-variable-length ``unicodeChar`` (``arraysize="*"``), unit, UCD and description.
+variable-length ``unicodeChar`` (``arraysize="N*"``, up to the longest), unit, UCD and description.
 :mod:`pipeline.catalog.votable` fills it with the rows and writes ``catalog.vot``;
 :func:`parquet_votable_header` is the same tree without data, as the IVOA VOParquet convention
 embeds it in the Parquet file (``IVOA.VOTable-Parquet.content``; new-user trial: the Parquet's
@@ -64,7 +64,9 @@ def _description() -> str:
     )
 
 
-def catalog_votable(table: pd.DataFrame, provenance: Provenance, *, digest: str = "") -> Any:
+def catalog_votable(
+    table: pd.DataFrame, provenance: Provenance, *, digest: str = "", rows: bool = True
+) -> Any:
     """The VOTable tree of a checked catalog table, its arrays created for the rows but not filled.
 
     Parameters
@@ -75,6 +77,8 @@ def catalog_votable(table: pd.DataFrame, provenance: Provenance, *, digest: str 
         Written as ``INFO`` elements: each field, and all as JSON (:data:`PROVENANCE_INFO`).
     digest : str
         The content digest (:func:`pipeline.catalog.digest.content_digest`), an ``INFO``; none if ''.
+    rows : bool
+        False: no arrays for the rows (the metadata alone; text lengths still from ``table``).
 
     Returns
     -------
@@ -104,21 +108,29 @@ def catalog_votable(table: pd.DataFrame, provenance: Provenance, *, digest: str 
             votable,
             name=name,
             datatype=VOTABLE_DATATYPES[stored_dtype(spec.dtype)],
-            arraysize="*" if text else None,
+            arraysize=_text_arraysize(table[name]) if text else None,
             unit=spec.unit or None,
             ucd=spec.ucd,
             ref=COOSYS_ID if name in _POSITION_COLUMNS else None,
         )
         field.description = spec.description
         element.fields.append(field)
-    element.create_arrays(len(table))
+    element.create_arrays(len(table) if rows else 0)
     return votable
+
+
+def _text_arraysize(column: pd.Series) -> str:
+    """``"N*"``: variable length up to ``N`` characters, the column's longest (at least 1). A bare
+    ``"*"`` is as valid, but astropy 8's ``Table.read(..., format="parquet.votable")`` cannot stack such
+    object columns on the Parquet data's strings; with a bound it reads them."""
+    lengths = column.dropna().astype(str).str.len()
+    return f"{max(1, int(lengths.max()) if len(lengths) else 1)}*"
 
 
 def parquet_votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes:
     """:func:`catalog_votable` without its data, for the VOParquet convention (TOPCAT): the ``DATA``
     element replaced by ``<PARQUET type="Parquet-local-XML"/>``, ``nrows`` the table's rows."""
-    votable = catalog_votable(table.iloc[:0], provenance)
+    votable = catalog_votable(table, provenance, rows=False)
     buffer = io.BytesIO()
     votable.to_xml(buffer, tabledata_format="binary2")
     ET.register_namespace("", _VOTABLE_NS)
