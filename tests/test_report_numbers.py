@@ -38,19 +38,24 @@ def _nearly_perfect(n_pos: int = 100, n_neg: int = 250) -> tuple[np.ndarray, np.
     return labels, scores
 
 
+def _texts(monkeypatch, owner: type, method: str) -> list[str]:
+    """The texts the plots pass to ``owner.method`` (a PNG's text cannot be read back)."""
+    texts: list[str] = []
+    original = getattr(owner, method)
+
+    def recording(self, text, *args, **kwargs):
+        texts.append(str(text))
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(owner, method, recording)
+    return texts
+
+
 def _titles(monkeypatch) -> list[str]:
-    """The titles the plots give their axes (a PNG's text cannot be read back)."""
+    """The titles the plots give their axes."""
     from matplotlib.axes import Axes
 
-    titles: list[str] = []
-    original = Axes.set_title
-
-    def recording(self, label, *args, **kwargs):
-        titles.append(str(label))
-        return original(self, label, *args, **kwargs)
-
-    monkeypatch.setattr(Axes, "set_title", recording)
-    return titles
+    return _texts(monkeypatch, Axes, "set_title")
 
 
 def test_a_metric_short_of_one_never_reads_one(tmp_path: Path, monkeypatch) -> None:
@@ -155,14 +160,7 @@ def test_the_curves_say_they_leave_out_the_unscored_lenses(tmp_path: Path, monke
 
     from pipeline.evaluation.plots import plot_precision_recall, plot_roc
 
-    captions: list[str] = []
-    original = Figure.supxlabel
-
-    def recording(self, text, *args, **kwargs):
-        captions.append(str(text))
-        return original(self, text, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "supxlabel", recording)
+    captions = _texts(monkeypatch, Figure, "supxlabel")
     labels = np.array([1, 0, 1, 0, 1, 1, 0])
     scores = np.array([0.9, 0.8, 0.7, 0.1, np.nan, np.nan, np.nan])
     plot_roc(labels, scores, tmp_path / "roc.png")
