@@ -60,11 +60,13 @@ def log_dashboard(client, dashboard: bool) -> None:
 @contextlib.contextmanager
 def progress_reporter(
     title: str, *, unit: str = "region", stream: TextIO | None = None, bar: bool | None = None
-) -> Iterator[Callable[[int, int], None]]:
+) -> Iterator[Callable[..., None]]:
     """A callback (done, total) that draws a progress bar and keeps a Prefect progress artifact.
 
     The bar (tqdm: count, rate and ETA) goes to ``stream`` (stderr) when it is a terminal, or
-    always with ``bar=True``. Without a bar, progress is logged at every tenth instead.
+    always with ``bar=True``. Without a bar, progress is logged at every tenth instead. A third
+    argument names another step of the stage (an ingest's ``"re-read regions"``): its own bar,
+    artifact and log lines start, titled so, and ``title`` is the first step's.
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from tqdm import tqdm
@@ -73,18 +75,26 @@ def progress_reporter(
     artifact: dict[str, object] = {}
     last_logged = [-1]
     bars: list[tqdm] = []
+    step = [title]
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, what: str | None = None) -> None:
+        if what is not None and what != step[0]:  # another step: a bar, artifact and tenths of its own
+            step[0] = what
+            for progress_bar in bars:
+                progress_bar.close()
+            bars.clear()
+            artifact.clear()
+            last_logged[0] = -1
         percent = 100.0 * done / total if total else 100.0
         if "id" not in artifact:
-            artifact["id"] = create_progress_artifact(progress=percent, description=title)
+            artifact["id"] = create_progress_artifact(progress=percent, description=step[0])
         else:
             update_progress_artifact(artifact["id"], progress=percent)
         if not bars:
             disable = None if bar is None else not bar
             bars.append(
                 tqdm(
-                    desc=title,
+                    desc=step[0],
                     total=total,
                     unit=unit,
                     file=stream or sys.stderr,
@@ -101,7 +111,7 @@ def progress_reporter(
         decile = int(percent // 10)
         if decile != last_logged[0] or done == total:
             last_logged[0] = decile
-            logger.info("%s: %d/%d (%.0f%%)", title, done, total, percent)
+            logger.info("%s: %d/%d (%.0f%%)", step[0], done, total, percent)
 
     try:
         yield report
@@ -281,14 +291,14 @@ class EarlyStage:
 
         self._work = work
         self._done = threading.Event()
-        self._progress: tuple[int, int] | None = None
+        self._progress: tuple | None = None
         self._value = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="lenshunt-early-stage", daemon=True)
         self._thread.start()
 
-    def _record(self, done: int, total: int) -> None:
-        self._progress = (done, total)
+    def _record(self, done: int, total: int, *what: str) -> None:
+        self._progress = (done, total, *what)
 
     def _run(self) -> None:
         from pipeline.compute import in_process_client
@@ -303,7 +313,7 @@ class EarlyStage:
         finally:
             self._done.set()
 
-    def result(self, progress: Callable[[int, int], None] | None = None):
+    def result(self, progress: Callable[..., None] | None = None):
         """Wait for the work (reporting its progress) and return its value or raise its error."""
         shown = None
         while not self._done.wait(0.2):

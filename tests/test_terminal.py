@@ -48,6 +48,32 @@ def test_progress_bar_shows_count_rate_and_eta(prefect_harness):
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", text), text  # elapsed < remaining (ETA)
 
 
+@pytest.mark.prefect
+def test_an_ingests_reread_has_a_progress_bar_of_its_own(prefect_harness):
+    """The ingest's callback called with a third argument (``"re-read regions"``, as a re-read of
+    stored objects does) draws a bar titled so, and the ingest regions after it their own (trial:
+    a re-read printed nothing for minutes)."""
+    from prefect import flow
+
+    from flows.common import progress_reporter
+
+    stream = io.StringIO()
+
+    @flow
+    def reread_then_regions():
+        with progress_reporter("ingest regions", stream=stream, bar=True) as progress:
+            for done in range(4):
+                progress(done, 3, "re-read regions")
+            for done in range(3):
+                progress(done, 2, "ingest regions")
+
+    reread_then_regions()
+    text = stream.getvalue()
+    assert "re-read regions: 100%" in text and "3/3" in text
+    assert "ingest regions: 100%" in text and "2/2" in text
+    assert text.index("re-read regions") < text.index("ingest regions")
+
+
 def test_native_stderr_filter_keeps_real_messages(capfd):
     with native_stderr_filtered():
         os.write(

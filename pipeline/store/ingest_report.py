@@ -88,6 +88,8 @@ class IngestReport:
     n_before: int = 0
     n_added: int = 0
     n_resumed: int = 0
+    n_read_earlier: int = 0
+    """Objects of ``n_resumed`` that the interrupted run had read already (its regions done)."""
     n_reread: int = 0
     n_reread_clean: int = 0
     n_rewritten: int = 0
@@ -117,8 +119,9 @@ class IngestReport:
 
     @property
     def n_read(self) -> int:
-        """Objects this ingest read from their files: added, finished from an interrupted run, re-read."""
-        return self.n_added + self.n_resumed + self.n_reread
+        """Objects this ingest read from their files: added, finished from an interrupted run (less
+        those the interrupted run had read), re-read."""
+        return self.n_added + self.n_resumed - self.n_read_earlier + self.n_reread
 
     @property
     def objects_per_second(self) -> float:
@@ -142,7 +145,9 @@ class IngestReport:
         lines = [
             f"ingest {self.source} -> {self.store} ({self.layout})",
             f"  discovered {self.n_discovered}, already in store {self.n_before}, "
-            f"added {self.n_added}, finished from an interrupted run {self.n_resumed}, "
+            f"added {self.n_added}, finished from an interrupted run {self.n_resumed}"
+            + (f" ({self.n_resumed - self.n_read_earlier} read by this run)" if self.n_read_earlier else "")
+            + ", "
             f"store now {self.n_after}",
             f"  {self.rate_text()}; "
             + (

@@ -20,13 +20,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from pipeline import paths
 from pipeline.errors import ConservationError, SourceMismatchError, StoreExistsError
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
+from pipeline.store.conservation import check_conservation
 from pipeline.store.file_records import save_file_table, stat_files
 from pipeline.store.header_columns import (
     band_units_in,
@@ -117,7 +117,7 @@ def ingest(
     *,
     catalog: str | None = None,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     source_moved: bool = False,
     reread: bool = False,
 ) -> IngestReport:
@@ -138,7 +138,8 @@ def ingest(
     catalog
         Label catalog path (recorded absolute); default: the layout's catalog pattern under ``source``.
     progress
-        Called with (regions done, regions total) as regions finish.
+        Called with (regions done, regions total, ``"ingest regions"``) as regions finish, and
+        with (shards done, shards total, ``"re-read regions"``) while stored objects are re-read.
     source_moved
         ``source`` is the store's own source at a new place: record the new place.
     reread
@@ -192,7 +193,7 @@ def ingest(
             report.plans.append(pending)
         if reread:  # the layout as given now, too (e.g. a shipped layout's WCS declared a placeholder since)
             update_attributes(store, {"layout_yaml": layout.to_yaml()})
-        repaired, changes = repair_changed_objects(store, manifest, client, reread_all=reread)
+        repaired, changes = repair_changed_objects(store, manifest, client, reread, progress)
         report.files_gone, report.reread_all = gone_lines(changes), reread
         report.files_failing = failing_lines(changes)  # kept as read before (a copy in progress)
         if current := (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored):
@@ -230,7 +231,7 @@ def ingest(
             update_attributes(store, {"label_catalog": report.label_catalog})
         final = open_store(store, chunks=None)
         report.n_after = int(final.sizes["object"])
-        _check_conservation(final, manifest, report)
+        check_conservation(final, manifest, report)
         report.seconds = time.perf_counter() - started
         if report.plans:
             write_json_atomic(paths.ingest_report_file(store, report.plans[-1]), asdict(report))
@@ -390,6 +391,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
         marker = paths.region_done_marker(store, plan_id, index)
         if marker.exists():
             results.append(json.loads(marker.read_text()))
+            report.n_read_earlier += stop - start  # by the interrupted run: not in this run's rate
             continue
         todo.append((index, start, manifest.select_or_missing(object_ids[rows]), labels[rows]))
     layout_yaml = read_attributes(store).layout_yaml
@@ -403,11 +405,11 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
 
     n_total = len(plan["regions"])
     if progress:
-        progress(len(results), n_total)
+        progress(len(results), n_total, "ingest regions")
     for _, result in results_as_completed(client, futures, "ingest regions"):
         results.append(result)
         if progress:
-            progress(len(results), n_total)
+            progress(len(results), n_total, "ingest regions")
     _merge_results(report, results, labels)
     update_attributes(store, {"n_objects": plan["start"] + len(object_ids), PENDING_ATTR: None})
     forget_arrived(store, object_ids)  # committed: no longer without files (labelled as recorded)
@@ -429,22 +431,3 @@ def _merge_counts(
     report.reasons = dict(Counter(report.reasons) + Counter(reasons))
     report.reason_objects = merge_named(report.reason_objects, named)
     report.flag_counts = dict(Counter(report.flag_counts) + Counter(counts))
-
-
-def _check_conservation(store_data: xr.Dataset, manifest: Manifest, report: IngestReport) -> None:
-    ids = store_data["object_id"].values
-    problems = []
-    if ids.size != np.unique(ids).size:
-        problems.append(f"{ids.size - np.unique(ids).size} duplicated object ids")
-    if (ids < 0).any():
-        problems.append(f"{int((ids < 0).sum())} rows without an object id")
-    missing = np.setdiff1d(manifest.object_ids, ids)
-    if missing.size:
-        problems.append(f"{missing.size} discovered objects not in the store (e.g. {missing[:5].tolist()})")
-    if report.n_after != report.n_before + report.n_added + report.n_resumed:
-        problems.append(
-            f"store holds {report.n_after} objects, expected {report.n_before} + {report.n_added} + "
-            f"{report.n_resumed}"
-        )
-    if problems:
-        raise ConservationError(f"ingest into {report.store} broke conservation: {'; '.join(problems)}")

@@ -30,6 +30,7 @@ again (some needlessly), and the next ingest re-reads the objects whose shards h
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -51,7 +52,8 @@ from pipeline.store.header_columns import band_units_in, merge_band_units
 from pipeline.store.ingest_report import merge_named
 from pipeline.store.lock import store_being_written
 from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
-from pipeline.store.zarr_store import open_store, read_attributes, read_rows, write_rows
+from pipeline.store.row_writes import read_rows, write_rows
+from pipeline.store.zarr_store import open_store, read_attributes
 
 _N_EXAMPLES = 3
 
@@ -273,10 +275,11 @@ def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
 
 
 def repair_changed_objects(
-    store: Path, manifest: Manifest, client, reread_all: bool = False
+    store: Path, manifest: Manifest, client, reread_all: bool = False, progress=None
 ) -> tuple[RepairResult | None, Changes]:
     """Re-read the changed objects on ``client``, one task per shard; None when none changed.
-    ``reread_all``: every object whose files are there (:func:`changed_objects`).
+    ``reread_all``: every object whose files are there (:func:`changed_objects`). ``progress``:
+    called with (shards done, shards total, ``"re-read regions"``) as shards finish.
 
     The repair record is written first with every row to re-read (a kill after a worker rewrote
     rows then leaves them to be scored again, where the next ingest would find them unchanged),
@@ -315,7 +318,12 @@ def repair_changed_objects(
         )
     from pipeline.compute import results_as_completed
 
-    finished = dict(results_as_completed(client, futures, "repair rows"))
+    finished: dict = {}
+    for future, done in itertools.chain([(None, None)], results_as_completed(client, futures, "repair rows")):
+        if future is not None:
+            finished[future] = done
+        if progress:  # trial: a re-read of 600 objects said nothing for minutes
+            progress(len(finished), len(futures), "re-read regions")
     results = [finished[future] for future in futures]
     changes.failing = {key: bands for result in results for key, bands in result["failing"].items()}
     band_units: dict[str, list[str]] = {}

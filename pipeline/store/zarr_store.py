@@ -336,51 +336,6 @@ def write_region(path: str | os.PathLike[str], start: int, dataset: xr.Dataset) 
         array[start:stop] = np.asarray(variable.values, dtype=array.dtype)
 
 
-def write_rows(path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset) -> None:
-    """Write ``dataset``'s objects at the store rows ``rows`` (any rows, one writer per shard).
-
-    Used to rewrite committed objects in place (a re-read); values are written raw, variable by
-    variable, as xarray wrote them at ingest (no CF encoding applies to the store's variables).
-    """
-    import zarr
-
-    group = zarr.open_group(Path(path), mode="r+")
-    rows = np.asarray(rows, dtype=np.int64)
-    # Runs of consecutive rows, written as slices (zarr 3.1's orthogonal selection into sharded
-    # arrays fails on multi-dimensional values).
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    runs = [(int(run[0]), offset, len(run)) for run, offset in zip(np.split(rows, breaks), [0, *breaks])]
-    for name, variable in dataset.variables.items():
-        if not variable.dims or variable.dims[0] != OBJECT_DIM:
-            continue
-        array = group[str(name)]
-        values = np.asarray(variable.values, dtype=array.dtype)
-        for row, offset, n in runs:
-            array[row : row + n] = values[offset : offset + n]
-
-
-def read_rows(
-    path: str | os.PathLike[str], rows: np.ndarray, dataset: xr.Dataset
-) -> dict[str, np.ndarray] | None:
-    """The stored values at ``rows`` (sorted) of each per-object variable of ``dataset``, raw as
-    :func:`write_rows` writes them; None when a chunk of them cannot be read (a damaged store)."""
-    import zarr
-
-    group = zarr.open_group(Path(path), mode="r")
-    rows = np.asarray(rows, dtype=np.int64)
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, breaks) if run.size]
-    stored = {}
-    try:
-        for name, variable in dataset.variables.items():
-            if variable.dims and variable.dims[0] == OBJECT_DIM:
-                array = group[str(name)]
-                stored[str(name)] = np.concatenate([array[start:stop] for start, stop in runs])
-    except (OSError, ValueError, RuntimeError):  # zstd: RuntimeError; crc32c: ValueError; lost: OSError
-        return None
-    return stored
-
-
 def open_store(
     path: str | os.PathLike[str], *, include_uncommitted: bool = False, chunks: str | dict | None = "auto"
 ) -> xr.Dataset:
