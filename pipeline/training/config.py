@@ -101,7 +101,7 @@ def saved_split_grouped(config_path: str | Path) -> bool:
 class TrainConfig(BaseModel):
     """Every option of a training run (see module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     architecture: str = Field(default=DEFAULT_ARCHITECTURE, description="Registry name (pipeline.models).")
     build_options: dict[str, JsonValue] = Field(default_factory=dict, description="Builder keyword options.")

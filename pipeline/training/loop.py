@@ -30,6 +30,7 @@ from pipeline.models.outputs import OutputSpec
 from pipeline.training.batchnorm import batch_norm_layers, recalibrate_batch_norm
 from pipeline.training.config import TrainConfig
 from pipeline.training.dataset import TrainingStream, ValidationSet
+from pipeline.training.divergence import StopOnNonFinite, TrainingDivergedError
 from pipeline.training.losses import loss_for
 from pipeline.training.progress import EpochProgress, Log
 from pipeline.training.validation import (
@@ -208,6 +209,11 @@ def fit_model(
         with a trunk of its own (``--separate-outputs``), which end with those of that output's
         best epoch (:mod:`pipeline.training.own_epochs`). A fine-tune (``config.init``) validates its
         starting weights first, as epoch -1, and ends with them when no trained epoch beats them.
+    Raises
+    ------
+    TrainingDivergedError
+        A training batch's loss, or a validation output, became NaN or infinite
+        (:mod:`pipeline.training.divergence`).
     """
     steps = config.steps_per_epoch or stream.plan.batches_per_pass
     batches = StreamBatches(stream, steps, workers=config.read_workers)
@@ -242,13 +248,16 @@ def fit_model(
         warnings.filterwarnings(
             "ignore", message="Gradients do not exist for variables", category=UserWarning
         )
-        history = model.fit(
-            batches,
-            epochs=config.epochs,
-            shuffle=False,
-            verbose=0,
-            callbacks=[FollowEpochs(batches), validator, progress],
-        )
+        try:
+            history = model.fit(
+                batches,
+                epochs=config.epochs,
+                shuffle=False,
+                verbose=0,
+                callbacks=[FollowEpochs(batches), StopOnNonFinite(), validator, progress],
+            )
+        except TrainingDivergedError as exc:  # its advice names this run's learning rate
+            raise exc.with_learning_rate(config.learning_rate) from None
     epochs = [
         {key: float(values[i]) for key, values in history.history.items()} for i in range(len(history.epoch))
     ]

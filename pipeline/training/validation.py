@@ -30,6 +30,7 @@ from pipeline.models.outputs import OutputSpec
 from pipeline.training.batchnorm import recalibrate_batch_norm
 from pipeline.training.dataset import ValidationSet
 from pipeline.training.declared import regression_logs
+from pipeline.training.divergence import check_finite_outputs
 from pipeline.training.own_epochs import OwnBest, own_trunk
 
 __all__ = [
@@ -225,7 +226,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         """
         logs: dict[str, Any] = {}
         started = time.perf_counter()
-        value, scores, predicted = self._measure(logs)
+        value, scores, predicted = self._measure(logs, -1)
         logs["val_seconds"] = time.perf_counter() - started
         for name, own in self.own.items():
             own.update(-1, self._value(name, logs), predicted[name])
@@ -249,8 +250,14 @@ class ValidationAUROC(keras.callbacks.Callback):
         loss_key = "nll" if spec.kind == "regression_gaussian" else "mse"
         return -logs.get(f"val_{spec.name}_{loss_key}", math.nan)
 
-    def _measure(self, logs: dict[str, Any]) -> tuple[float, np.ndarray | None, dict[str, np.ndarray]]:
-        """Validate the model as it is: the monitored value, the scores and every output; fills ``logs``."""
+    def _measure(
+        self, logs: dict[str, Any], epoch: int
+    ) -> tuple[float, np.ndarray | None, dict[str, np.ndarray]]:
+        """Validate the model as it is: the monitored value, the scores and every output; fills ``logs``.
+
+        Raises :class:`~pipeline.training.divergence.TrainingDivergedError` when an output of ``epoch`` is
+        not finite (the AUROC of NaN scores is undefined).
+        """
         value = math.nan
         if self.outputs is None:
             scores = predict_validation(self.model, self.validation)
@@ -258,6 +265,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         else:
             predicted = predict_validation_outputs(self.model, self.validation)
             scores = predicted[SCORE_OUTPUT][:, 0] if SCORE_OUTPUT in predicted else None
+        check_finite_outputs(predicted, epoch)
         if scores is not None:
             value = auroc(self.validation.labels, scores)
             logs["val_auroc"] = value
@@ -277,7 +285,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         started = time.perf_counter()
         if self.calibration is not None:
             recalibrate_batch_norm(self.model, self.calibration(epoch))
-        value, scores, predicted = self._measure(logs)
+        value, scores, predicted = self._measure(logs, epoch)
         # patience counts against the best trained epochs alone: validating the start changes which
         # weights are kept, never how long training runs (an early epoch below the start stopped it)
         own_values = {name: (own.best_trained, self._value(name, logs)) for name, own in self.own.items()}
