@@ -147,7 +147,7 @@ def test_evaluate_leaves_out_and_counts_unknown_and_unscored() -> None:
     # trial: recall, TPR0 and TPR10 said 1 with 2 of 7 lenses unscored; the unscored lens is missed
     assert (metrics.precision, metrics.recall) == (0.5, pytest.approx(1 / 3))
     assert metrics.f_beta == pytest.approx(0.4)
-    assert (metrics.tpr0, metrics.tpr10) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (metrics.tpr0, metrics.tpr10) == (pytest.approx(1 / 3), None)  # 2 non-lenses: TPR10 undefined
     assert (metrics.n_pos, metrics.n_neg, metrics.n_unscored, metrics.n_unlabelled) == (2, 2, 3, 2)
     assert metrics.n_objects == 8
     assert metrics.n_pos_unscored == 1
@@ -172,13 +172,16 @@ def test_unscored_lenses_count_as_missed_as_in_the_challenges() -> None:
             continue
         assert metrics.recall == pytest.approx(np.mean(ranked[lenses] >= 0.5))
         for name, fp in (("tpr0", 0), ("tpr10", 9)):
+            if name == "tpr10" and metrics.n_neg < 10:  # undefined there (1.0 by construction)
+                assert metrics.tpr10 is None
+                continue
             tied_last = m.tpr_at_false_positives(labels, ranked, fp)
             if np.isnan(scores[labels == 0]).any() or not np.isnan(scores[lenses]).any():
                 assert getattr(metrics, name) == pytest.approx(tied_last), name
             else:  # no unscored non-lens: ranked last, the unscored lenses would count as found
                 assert getattr(metrics, name) <= tied_last
     only_unscored = m.evaluate(np.array([1, 1, 0, 0]), np.array([np.nan, np.nan, 0.2, 0.7]))
-    assert (only_unscored.recall, only_unscored.tpr0, only_unscored.tpr10) == (0.0, 0.0, 0.0)
+    assert (only_unscored.recall, only_unscored.tpr0, only_unscored.tpr10) == (0.0, 0.0, None)
     assert (
         only_unscored.auroc is None and "no scored lenses: AUROC and AP are undefined" in only_unscored.notes
     )
@@ -245,3 +248,19 @@ def test_single_class_and_empty_inputs_stay_undefined_without_warnings() -> None
             m.precision_recall_curve(np.array([0, 0]), np.array([0.1, 0.2]))
         with pytest.raises(ValueError, match="beta must be positive"):
             m.precision_recall_f_at(np.array([1]), np.array([0.5]), 0.5, beta=0)
+
+
+def test_tpr10_is_undefined_with_fewer_than_ten_non_lenses() -> None:
+    """Trial: TPR10 read 1.0 on a validation set of 6 non-lenses, by construction (every threshold
+    selects fewer than ten false positives); with ten it is measured again."""
+    rng = np.random.default_rng(5)
+    labels = np.array([1] * 6 + [0] * 9)
+    scores = rng.random(labels.size)
+    assert m.tpr10(labels, scores) == 1.0  # the raw rate: by construction
+    metrics = m.evaluate(labels, scores)
+    assert metrics.tpr10 is None and metrics.tpr0 is not None
+    assert any(note.startswith("only 9 scored non-lenses: TPR10 is undefined") for note in metrics.notes)
+    labels = np.array([1] * 6 + [0] * 10)
+    scores = np.r_[np.full(6, 0.1), np.full(10, 0.9)]  # every non-lens above every lens
+    metrics = m.evaluate(labels, scores)
+    assert metrics.tpr10 == 0.0 and not any("TPR10 is undefined" in note for note in metrics.notes)

@@ -10,7 +10,8 @@ columns, leaves out unknown labels (and counts them), and returns :class:`Metric
 unscored (flagged: its files broken) counts as missed in recall, F-beta, TPR0 and TPR10, which the
 challenges define over every lens of the set; AUROC and AP rank the scored objects only. A metric
 that is undefined for the data (no lenses, or no non-lenses, or nothing selected) is ``None`` and
-``Metrics.notes`` says why.
+``Metrics.notes`` says why; so is TPR10 with fewer than ten scored non-lenses, where "fewer than ten
+false positives" holds at every threshold and it would read 1.0 by construction.
 
 ROC, AUROC, the precision-recall curve, average precision and precision / recall / F-beta at a
 threshold come from :mod:`sklearn.metrics` (their conventions match the ones above). TPR0 and TPR10
@@ -226,9 +227,14 @@ def tpr0(labels: np.ndarray, scores: np.ndarray) -> float:
     return tpr_at_false_positives(labels, scores, 0)
 
 
+TPR10_FALSE_POSITIVES = 9
+"""The most false positives TPR10 allows ("fewer than ten"): :func:`evaluate` leaves TPR10 undefined
+with no more non-lenses than this, where it is 1.0 (every scored lens) by construction."""
+
+
 def tpr10(labels: np.ndarray, scores: np.ndarray) -> float:
     """True-positive rate reached with fewer than ten false positives (first lens challenge)."""
-    return tpr_at_false_positives(labels, scores, 9)
+    return tpr_at_false_positives(labels, scores, TPR10_FALSE_POSITIVES)
 
 
 class Metrics(BaseModel):
@@ -250,6 +256,7 @@ class Metrics(BaseModel):
     )
     tpr10: float | None = Field(
         description="Highest TPR with fewer than ten false positives (over every lens, unscored ones missed)"
+        "; None with fewer than ten scored non-lenses (1.0 by construction there)"
     )
     n_pos: int = Field(ge=0, description="Lenses that were scored (used by AUROC and AP)")
     n_neg: int = Field(ge=0, description="Non-lenses that were scored (used)")
@@ -360,6 +367,11 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         notes.append(f"no scored lenses: {undefined} are undefined")
     if n_neg == 0:
         notes.append("no scored non-lenses: AUROC, TPR0 and TPR10 are undefined")
+    elif n_neg < TPR10_FALSE_POSITIVES + 1:  # every threshold selects fewer than ten: 1.0 by construction
+        notes.append(
+            f"only {n_neg} scored non-lens{'es' * (n_neg != 1)}: TPR10 is undefined (fewer than ten false "
+            f"positives hold at every threshold); TPR0 rests on {n_neg} non-lens{'es' * (n_neg != 1)}"
+        )
     precision, recall, f_score = precision_recall_f_at(y, s, threshold, beta)
     if n_pos_unscored:
         recall = _over_every_lens(recall, n_pos, n_pos_unscored)
@@ -380,7 +392,7 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         beta=beta,
         threshold=threshold,
         tpr0=_missed_unscored(tpr0, y, s, n_neg, n_pos_unscored),
-        tpr10=_missed_unscored(tpr10, y, s, n_neg, n_pos_unscored),
+        tpr10=_missed_unscored(tpr10, y, s, n_neg, n_pos_unscored) if n_neg > TPR10_FALSE_POSITIVES else None,
         n_pos=n_pos,
         n_neg=n_neg,
         n_unscored=int(np.count_nonzero(~scored)),
