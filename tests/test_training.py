@@ -29,6 +29,7 @@ from pipeline.training.dataset import (
     statistics_rows,
 )
 from pipeline.training.splits import trainable_mask, validation_mask, write_split
+from pipeline.training.val_caveats import validation_caveats
 from schemas.layout import parse_layout
 
 LAYOUT = parse_layout(
@@ -324,7 +325,12 @@ def test_train_writes_a_bundle_that_loads_and_learns_the_rings(store, tmp_path, 
     result = train(store, tmp_path / "model", config, log=lines.append)
     bundle = load_bundle(tmp_path / "model")
     assert bundle.card.seed == 3 and bundle.card.epochs == result.epochs_run
-    assert {"val_auroc", "val_tpr0", "val_tpr10"} <= set(bundle.card.metrics)
+    assert {"val_auroc", "val_tpr0"} <= set(bundle.card.metrics)
+    # a handful of validation non-lenses: TPR10 is 1.0 by construction, left undefined, and said so
+    assert result.metrics["val_n_neg"] < 10 and "val_tpr10" not in bundle.card.metrics
+    caveats = validation_caveats(result.metrics, config.learning_rate)
+    assert any("TPR10 is 1.0 by construction" in caveat for caveat in caveats)
+    assert all(caveat in bundle.card.notes and f"WARNING: {caveat}" in lines for caveat in caveats)
     assert bundle.card.metrics["val_auroc"] == pytest.approx(result.metrics["val_auroc"])
     assert bundle.recipe.asymmetry and bundle.recipe.input_shapes() == {"image": (24, 24, 8)}  # the default
     assert "with their rotational asymmetry" in bundle.card.notes

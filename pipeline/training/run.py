@@ -90,6 +90,7 @@ from pipeline.training.splits import (
     write_split,
 )
 from pipeline.training.targets import parse_outputs_option
+from pipeline.training.val_caveats import validation_caveats
 
 Log = Callable[[str], None]
 VAL_PREFIX = "val"
@@ -361,6 +362,8 @@ def _train_bundle(
     metrics |= carried_metrics
     if carried_note:
         log(carried_note.strip())
+    for caveat in (caveats := validation_caveats(metrics, config.learning_rate)):
+        log(f"WARNING: {caveat}")  # an AUROC at chance, a TPR10 set by construction; in the notes too
     model_id = config.model_id or default_model_id(config)
     # a fine-tune keeps its bundle's model, built as that card says (trial: a polar one said {})
     build = dict(config.build_options) if config.init is None else _init_build_options(config.init)
@@ -397,7 +400,8 @@ def _train_bundle(
             tuple(config.separate_outputs),
             trained=trained,
         )
-        + carried_note,
+        + carried_note
+        + "".join(f" {caveat}" for caveat in caveats),
         outputs=None if specs is None else outputs_to_card(specs),
     )
     save_bundle(out, model, recipe, card, overwrite=True)

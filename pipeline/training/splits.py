@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.evaluation.metrics import TPR10_FALSE_POSITIVES
 from pipeline.flags import UNUSABLE
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -247,11 +248,23 @@ def small_validation_warning(labels: np.ndarray, *, keeps_start: bool = False) -
     if min(n_lenses, n_others) >= MIN_VALIDATION_CLASS:
         return None
     return (
-        f"WARNING: the validation set holds {n_lenses} lens{'es' * (n_lenses != 1)} and {n_others} "
-        f"non-lens{'es' * (n_others != 1)}: its AUROC is "
-        f"too coarse to choose an epoch (at least {MIN_VALIDATION_CLASS} of each are needed); label more "
-        "objects, or check the model on held-out objects (python -m pipeline.training.domains)"
-    ) + (KEEP_START_ADVICE if keeps_start else "")
+        (
+            f"WARNING: the validation set holds {n_lenses} lens{'es' * (n_lenses != 1)} and {n_others} "
+            f"non-lens{'es' * (n_others != 1)}: its AUROC is "
+            f"too coarse to choose an epoch (at least {MIN_VALIDATION_CLASS} of each are needed); label more "
+            "objects, or check the model on held-out objects (python -m pipeline.training.domains)"
+        )
+        + (TPR_ADVICE.format(n=n_others) if n_others <= TPR10_FALSE_POSITIVES else "")
+        + (KEEP_START_ADVICE if keeps_start else "")
+    )
+
+
+TPR_ADVICE = (
+    "; with {n} non-lenses TPR10 is 1.0 by construction (fewer than ten false positives at every threshold: "
+    "it is left undefined) and TPR0 rests on {n}, so neither says how pure the candidates will be"
+)
+"""What :func:`small_validation_warning` adds with fewer than ten validation non-lenses (trial: TPR10
+read 1.0 on 6 of them)."""
 
 
 KEEP_START_ADVICE = (
