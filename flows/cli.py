@@ -3,8 +3,9 @@
 Every command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``;
 optionally ``check(args)`` (path checks run before Prefect and Dask start), ``early_start(args)``
 (work that may start while Prefect's server starts: a stage's Dask cluster), ``interrupted(args)``
-(what a stopped run kept and how to resume it) and ``USES_PREFECT = False`` (no flow runs in
-this process; ``STARTS_FLOW_RUNS = True`` too where it starts them in subprocesses: ``serve``).
+(what a stopped run kept and how to resume it), ``USES_PREFECT = False`` (no flow runs in
+this process; ``STARTS_FLOW_RUNS = True`` too where it starts them in subprocesses: ``serve``) and
+``LOADS_KERAS = True`` (its Keras backend is checked before anything starts).
 
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
 user's server, or a temporary server the CLI owns and stops (it also dies with the CLI on a
@@ -235,6 +236,10 @@ def _writing_in(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 
 def _run_command(args: argparse.Namespace) -> int:
     module = args._module
+    if getattr(module, "LOADS_KERAS", False):  # trial: KERAS_BACKEND=torch failed inside the flow, "a bug"
+        from pipeline.compute import check_keras_backend
+
+        check_keras_backend()
     if hasattr(module, "check"):
         module.check(args)  # before Prefect and Dask start: a wrong path fails at once
     if hasattr(args, "scheduler"):  # trial: --cluster slurm:nope failed after the flow had started

@@ -52,6 +52,7 @@ from schemas.layout import available_layouts, load_layout
 # a busy machine: a websocket traceback on serve's console), nor a Ctrl-C ignored (the run crashed).
 ignore_terminal_interrupt_if_served()
 
+LOADS_KERAS = True  # flows.cli checks the Keras backend first
 HELP = "ingest, score, evaluate and report in one flow (the main job)"
 
 

@@ -33,6 +33,7 @@ from pipeline.inspection import grades_dir, score_run_consensus
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
 from pipeline.scoring import ScoreRunResult, check_score_folder, model_to_use, score_store, threshold_to_use
 
+LOADS_KERAS = True  # flows.cli checks the Keras backend first
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
 
 

@@ -42,6 +42,7 @@ from pipeline.locking import output_lock
 USES_PREFECT = False  # it needs a real server and checks PREFECT_API_URL itself
 STARTS_FLOW_RUNS = True  # in subprocesses, whose local Dask workers leave a Ctrl-C to serve
 JOINS_CLUSTER_NOW = False  # its scheduled runs join --scheduler later; the address is not tried now
+LOADS_KERAS = True  # flows.cli checks the Keras backend first
 HELP = "serve the run flow with a cron or interval schedule (needs a Prefect server)"
 DEFAULT_NAME = "lenshunt-nightly"
 

@@ -50,6 +50,7 @@ from pipeline.training import (
 )
 
 WRITES_IN = "out"  # a full disk's error names it (flows.cli)
+LOADS_KERAS = True  # flows.cli checks the Keras backend first
 HELP = "train a lens-finding model on a labelled store and save it as a model bundle"
 
 

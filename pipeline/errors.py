@@ -80,6 +80,10 @@ class ClusterError(LenshuntError, RuntimeError):
     """A Dask cluster could not be created or reached."""
 
 
+class KerasBackendError(LenshuntError, ImportError):
+    """The Keras backend selected (``KERAS_BACKEND`` or ``keras.json``) is not supported or not installed."""
+
+
 class WorkersLostError(ClusterError):
     """A stage's Dask workers died under a task (``KilledWorker``), or none was left while work was pending.
 

@@ -6,15 +6,18 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 
 from pipeline.compute.check import check_cluster, oversubscription_warning
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
+from pipeline.compute.keras_backend import SUPPORTED_BACKENDS, check_keras_backend
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 from pipeline.compute.workers import results_as_completed, workers_died
 
 __all__ = [
+    "SUPPORTED_BACKENDS",
     "Profile",
     "ProfileError",
     "QuietTensorFlow",
     "check_cluster",
+    "check_keras_backend",
     "connect",
     "default_n_workers",
     "in_process_client",

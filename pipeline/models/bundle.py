@@ -257,6 +257,9 @@ class ModelBundle(DeclaredOutputsPredictor):
             return self._model
 
     def _load_model(self) -> keras.Model:
+        from pipeline.compute.keras_backend import check_keras_backend
+
+        check_keras_backend()  # a Dask worker's environment may name another backend: one line, no retry
         import keras
 
         import pipeline.models.registry  # noqa: F401  (registers lenshunt's custom Keras objects)

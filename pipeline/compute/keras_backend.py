@@ -1,0 +1,70 @@
+"""The Keras backend a lenshunt process (or Dask worker) would load, checked before Keras is imported.
+
+Keras picks its backend from ``KERAS_BACKEND``, else from ``keras.json`` in ``KERAS_HOME`` (default
+``~/.keras``). A backend lenshunt does not support, one misspelt, or one not installed, failed deep in
+a flow with ``ModuleNotFoundError: No module named 'torch'`` or ``ValueError: Unable to import backend
+: foo``, which the CLI labelled a bug (trial). :func:`check_keras_backend` says it in one line first:
+the CLI calls it for every command that loads Keras, and :mod:`pipeline.models.bundle` before it
+loads a model (on a Dask worker, whose environment may differ: a GPU worker picks JAX unless
+``KERAS_BACKEND`` is set, :mod:`pipeline.compute.gpu_worker`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipeline.errors import KerasBackendError
+
+__all__ = ["SUPPORTED_BACKENDS", "check_keras_backend", "keras_backend_problem"]
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+"""The Keras backends lenshunt's models are built and tested with."""
+
+
+def _configured(environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """The backend Keras would pick and where it is set; ``(None, "")``: Keras' own default."""
+    if "KERAS_BACKEND" in environ:
+        return environ["KERAS_BACKEND"], "KERAS_BACKEND"
+    home = Path(environ.get("KERAS_HOME") or Path("~/.keras").expanduser())
+    try:
+        backend = json.loads((home / "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):  # no file, or one Keras itself ignores
+        return None, ""
+    return (backend, f"the backend of {home / 'keras.json'}") if isinstance(backend, str) else (None, "")
+
+
+def keras_backend_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why Keras would fail to load its backend in this process, in one line; None: no problem seen.
+
+    Parameters
+    ----------
+    environ
+        The environment to read (default ``os.environ``).
+    """
+    name, where = _configured(os.environ if environ is None else environ)
+    if name is None:
+        return None
+    installed = [backend for backend in SUPPORTED_BACKENDS if importlib.util.find_spec(backend) is not None]
+    choices = " or ".join(installed) or "tensorflow or jax (neither is installed)"
+    if name not in SUPPORTED_BACKENDS:
+        return (
+            f"{where} is {name!r}, not a Keras backend lenshunt supports ({', '.join(SUPPORTED_BACKENDS)}): "
+            f"set KERAS_BACKEND to {choices}, or unset it"
+        )
+    if name not in installed:
+        return (
+            f"{where} is {name!r}, which is not installed here (no module {name!r}): install it, or set "
+            f"KERAS_BACKEND to {choices}"
+        )
+    return None
+
+
+def check_keras_backend() -> None:
+    """Raise :class:`~pipeline.errors.KerasBackendError` when :func:`keras_backend_problem` sees one."""
+    problem = keras_backend_problem()
+    if problem is not None:
+        raise KerasBackendError(problem)

@@ -1,0 +1,69 @@
+"""A Keras backend that lenshunt does not support, or that is not installed, is named in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.failures import is_deterministic
+from pipeline.compute import keras_backend
+from pipeline.compute.keras_backend import keras_backend_problem
+from pipeline.errors import KerasBackendError
+from pipeline.models import load_bundle
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_unsupported_misspelt_and_missing_backends_are_named(tmp_path, monkeypatch):
+    problem = keras_backend_problem({"KERAS_BACKEND": "torch", "KERAS_HOME": str(tmp_path)})
+    assert problem is not None and problem.startswith("KERAS_BACKEND is 'torch', not a Keras backend")
+    assert "(tensorflow, jax)" in problem
+    assert "'foo'" in keras_backend_problem({"KERAS_BACKEND": "foo"})
+    assert keras_backend_problem({"KERAS_BACKEND": "tensorflow"}) is None
+    assert keras_backend_problem({"KERAS_HOME": str(tmp_path)}) is None  # no keras.json: Keras' default
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))  # Keras reads it when unset
+    problem = keras_backend_problem({"KERAS_HOME": str(tmp_path)})
+    assert problem is not None and "keras.json is 'torch'" in problem
+    real = keras_backend.importlib.util.find_spec
+    monkeypatch.setattr(
+        keras_backend.importlib.util, "find_spec", lambda name: None if name == "jax" else real(name)
+    )
+    problem = keras_backend_problem({"KERAS_BACKEND": "jax"})
+    assert problem is not None and "'jax', which is not installed here" in problem
+    assert problem.endswith("set KERAS_BACKEND to tensorflow")
+
+
+@pytest.mark.parametrize(
+    "command", [["score", "nostore.zarr", "--out", "x", "--model", "m"], ["train", "s", "o"]]
+)
+def test_a_command_that_loads_keras_names_the_backends_in_one_line_first(tmp_path, command):
+    """Trial: ``KERAS_BACKEND=torch lenshunt score`` ended in "unexpected ModuleNotFoundError ... (a bug)"."""
+    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *command],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    # before the store is even looked at: one line naming the supported backends
+    assert result.stderr == (
+        f"lenshunt {command[0]}: error: KERAS_BACKEND is 'torch', not a Keras backend lenshunt supports "
+        "(tensorflow, jax): set KERAS_BACKEND to tensorflow or jax, or unset it\n"
+    )
+
+
+def test_a_worker_with_another_backend_fails_loading_a_model_without_retries(monkeypatch):
+    """A Dask worker's environment may differ from the CLI's: the model load says it, deterministically."""
+    bundle = load_bundle(REPO_ROOT / "tests" / "data" / "bundle-single-output")
+    monkeypatch.setenv("KERAS_BACKEND", "foo")
+    with pytest.raises(KerasBackendError, match="KERAS_BACKEND is 'foo'") as caught:
+        bundle.model  # noqa: B018
+    assert is_deterministic(caught.value)
