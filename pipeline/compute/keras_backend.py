@@ -11,9 +11,10 @@ loads a model (on a Dask worker, whose environment may differ: a GPU worker pick
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def keras_backend_problem(environ: Mapping[str, str] | None = None) -> str | Non
     name, where = _configured(os.environ if environ is None else environ)
     if name is None:
         return None
-    installed = [backend for backend in SUPPORTED_BACKENDS if importlib.util.find_spec(backend) is not None]
+    installed = [backend for backend in SUPPORTED_BACKENDS if _installed(backend)]
     choices = " or ".join(installed) or "tensorflow or jax (neither is installed)"
     if name not in SUPPORTED_BACKENDS:
         return (
@@ -61,6 +62,12 @@ def keras_backend_problem(environ: Mapping[str, str] | None = None) -> str | Non
             f"KERAS_BACKEND to {choices}"
         )
     return None
+
+
+def _installed(module: str) -> bool:
+    """Whether top-level ``module`` is on ``sys.path``, without importing it, and past the import hooks
+    (:func:`~pipeline.compute.quiet.quiet_tensorflow`'s finder serves ``tensorflow`` once: the import)."""
+    return module in sys.modules or importlib.machinery.PathFinder.find_spec(module) is not None
 
 
 def check_keras_backend() -> None:
