@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -74,3 +78,28 @@ def test_nan_validation_scores_end_training_as_divergence_not_a_bug():
     validator.on_train_begin()
     with pytest.raises(TrainingDivergedError, match="the validation scores became NaN at epoch 4;"):
         validator.on_epoch_end(3, {})
+
+
+OPTIONS = ["--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "8", "--downsample", "2"]
+OPTIONS += ["--learning-rate", "1e38"]
+
+
+def test_a_diverging_run_ends_in_one_line_and_leaves_no_bundle(tmp_path, dask_client):
+    """Trial: ``lenshunt train ... --learning-rate 1e38`` ended in a traceback labelled a bug."""
+    from test_training import ring_store
+
+    store = ring_store(tmp_path / "set", dask_client)
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "train", str(store), str(tmp_path / "model"), *OPTIONS],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.match(
+        r"lenshunt train: error: training diverged: the loss became (NaN|infinite) at epoch 1 ", last
+    )
+    assert "lower --learning-rate (this run: 1e+38)" in last
+    assert not (tmp_path / "model").exists()  # nothing half-written
