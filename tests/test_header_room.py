@@ -118,7 +118,9 @@ def test_a_store_with_less_room_drops_the_distortion_whole_and_keeps_the_data_ca
     ) in report.summary()
     assert open_store(store).attrs["band_units"]["VIS"] == "e-/s"
     assert main(["cutout", str(store), str(OBJECT), "--out", str(tmp_path / "cut")]) == 0
-    assert "written with the undistorted WCS" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "written with the undistorted WCS" in printed
+    assert "ingest the files into a new store, which holds them" in printed
     written = fits.getheader(tmp_path / "cut" / f"{OBJECT}_VIS.fits")
     for key in [*DATA_CARDS, *DESCRIBING, "RA", "DEC", "CRPIX1", "CRVAL2", "CDELT1"]:
         assert written[key] == original[key], key
@@ -127,6 +129,18 @@ def test_a_store_with_less_room_drops_the_distortion_whole_and_keeps_the_data_ca
     assert any(str(line).startswith(DISTORTION_DROPPED) for line in written["COMMENT"])
     centre = WCS(written).all_pix2world([[99.5, 99.5]], 0)
     np.testing.assert_allclose(centre, WCS(original).all_pix2world([[99.5, 99.5]], 0), rtol=0, atol=1e-12)
+
+
+def test_a_distortion_larger_than_a_new_store_is_not_sent_to_a_new_store(tmp_path, dask_client, capsys):
+    """Trial: a SIP of order 10 with its inverse (260 cards) in a store made today was left out whole,
+    rightly, but the cutout's line said to ingest into a new store, which holds no more."""
+    source, _ = distorted_set(tmp_path, sip_cards(10), "TAN-SIP")
+    store = tmp_path / "s.zarr"
+    ingest(EUCLID, source, store, dask_client)
+    assert main(["cutout", str(store), str(OBJECT), "--out", str(tmp_path / "cut")]) == 0
+    printed = capsys.readouterr().out
+    assert "written with the undistorted WCS" in printed and "new store" not in printed
+    assert "its header has more cards than a store holds (256 a band)" in printed
 
 
 def _image(key: str, value) -> str:

@@ -31,8 +31,8 @@ from pipeline import __version__
 from pipeline.atomic import full_disk_as_enospc
 from pipeline.errors import StoreError
 from pipeline.flags import UNUSABLE, Flag, describe
-from pipeline.sources.card_choice import DISTORTION_DROPPED
-from pipeline.sources.headers import cards_to_text, fits_text
+from pipeline.sources.card_choice import CARD_LENGTH, DISTORTION_DROPPED
+from pipeline.sources.headers import MAX_CARDS, cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
 from pipeline.store.cutout_position import DECLARED_PLACEHOLDER, PositionCheck, position_check
 from pipeline.store.cutout_source import READ, UNCHECKED, InputFile, input_files
@@ -112,15 +112,19 @@ def _drop_unusable_wcs(header, band: str, flags: int, result: CutoutFiles) -> No
     result.notes[band] = f"written without the input's celestial WCS, which is unusable ({defect})"
 
 
-def _say_distortion_dropped(header, band: str, result: CutoutFiles) -> None:  # type: ignore[no-untyped-def]
+def _say_distortion_dropped(header, band: str, result: CutoutFiles, room: int) -> None:  # type: ignore[no-untyped-def]
     """Say in :attr:`CutoutFiles.notes` when ingest left the input's distortion out (its COMMENT card:
-    :func:`~pipeline.sources.card_choice.choose_cards`; trial: a cut distortion was written unsaid)."""
+    :func:`~pipeline.sources.card_choice.choose_cards`; trial: a cut distortion was written unsaid), and
+    whether a new store (``MAX_CARDS`` a band) would hold it: ``room`` is this store's."""
     for comment in header.get("COMMENT", []):
         if str(comment).startswith(DISTORTION_DROPPED):
+            advice = (  # trial: "ingest into a new store" was said of a store as large as a new one
+                "ingest the files into a new store, which holds them"
+                if room < MAX_CARDS
+                else f"its header has more cards than a store holds ({MAX_CARDS} a band)"
+            )
             result.notes.setdefault(
-                band,
-                f"written with the undistorted WCS: {str(comment)[len('lenshunt: ') :]}; ingest the files "
-                "into a new store, which holds them",
+                band, f"written with the undistorted WCS: {str(comment)[len('lenshunt: ') :]}; {advice}"
             )
 
 
@@ -303,7 +307,7 @@ def write_cutouts(
             if text:
                 header = fits.Header.fromstring(text)
                 _drop_unusable_wcs(header, band, flags, result)
-                _say_distortion_dropped(header, band, result)
+                _say_distortion_dropped(header, band, result, cards.shape[-1] // CARD_LENGTH)
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage
