@@ -90,6 +90,12 @@ def test_a_metric_short_of_one_never_reads_one(tmp_path: Path, monkeypatch) -> N
     html = report.read_text()
     cells = dict(re.findall(r'<td class="name">([^<]+)</td><td class="num">([^<]*)</td>', html))
     assert cells["AUROC"] == "0.99996", cells
+    said = " ".join(html.split())  # trial: "Objects ... without a score are left out", which recall is not
+    assert "without a score are left out" not in said
+    assert (
+        "AUROC and AP rank the scored objects; recall, F-beta, TPR0 and TPR10 count a lens without a "
+        "score as missed."
+    ) in said
     for name, field in SHOWN.items():
         value = getattr(metrics, field)
         assert cells[name] == format_metric(value, missing="—"), (name, cells[name], value)
