@@ -75,10 +75,13 @@ def frame_of(votable) -> tuple[str, dict[str, str | None]]:
     return coosys.system, refs
 
 
-def test_the_votable_states_its_frame_and_passes_astropys_validator(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["Caña Lens", "\U0001f600" * 95 + " ring"])
+def test_the_votable_states_its_frame_and_passes_astropys_validator(tmp_path: Path, name: str) -> None:
+    """Trial: a known lens named with characters beyond the BMP (two UTF-16 units each) made the text
+    FIELD's arraysize, counted in characters, too short for astropy's validator."""
     from astropy.io.votable import validate
 
-    _, paths = written(tmp_path, "Caña Lens")
+    _, paths = written(tmp_path, name)
     report = io.StringIO()
     assert validate(str(paths.votable), output=report), report.getvalue()
     assert frame_of(parsed(str(paths.votable)))[0] == "ICRS"

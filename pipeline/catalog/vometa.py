@@ -120,10 +120,12 @@ def catalog_votable(
 
 
 def _text_arraysize(column: pd.Series) -> str:
-    """``"N*"``: variable length up to ``N`` characters, the column's longest (at least 1). A bare
+    """``"N*"``: variable length up to ``N`` UTF-16 code units, the column's longest (at least 1). A bare
     ``"*"`` is as valid, but astropy 8's ``Table.read(..., format="parquet.votable")`` cannot stack such
     object columns on the Parquet data's strings; with a bound it reads them."""
-    lengths = column.dropna().astype(str).str.len()
+    # VOTable counts unicodeChar in UTF-16 code units: a character beyond the BMP (an emoji) is two
+    # (trial: a known lens named with emoji failed astropy's validation, "too long for ... 95")
+    lengths = column.dropna().astype(str).map(lambda text: len(text.encode("utf-16-le")) // 2)
     return f"{max(1, int(lengths.max()) if len(lengths) else 1)}*"
 
 
