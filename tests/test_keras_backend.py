@@ -29,6 +29,12 @@ def test_unsupported_misspelt_and_missing_backends_are_named(tmp_path, monkeypat
     (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))  # Keras reads it when unset
     problem = keras_backend_problem({"KERAS_HOME": str(tmp_path)})
     assert problem is not None and "keras.json is 'torch'" in problem
+    assert problem.endswith("or edit that file")  # trial: "or unset it", which keras.json ignores
+    # an empty KERAS_BACKEND is unset, as Keras reads it (trial: refused as '')
+    assert keras_backend_problem({"KERAS_BACKEND": "", "KERAS_HOME": str(tmp_path / "none")}) is None
+    assert "keras.json is 'torch'" in keras_backend_problem(
+        {"KERAS_BACKEND": "", "KERAS_HOME": str(tmp_path)}
+    )
     real = keras_backend._installed
     monkeypatch.setattr(keras_backend, "_installed", lambda name: name != "jax" and real(name))
     problem = keras_backend_problem({"KERAS_BACKEND": "jax"})

@@ -28,7 +28,7 @@ SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 def _configured(environ: Mapping[str, str]) -> tuple[str | None, str]:
     """The backend Keras would pick and where it is set; ``(None, "")``: Keras' own default."""
-    if "KERAS_BACKEND" in environ:
+    if environ.get("KERAS_BACKEND"):  # empty: unset, as Keras reads it (trial: '' was refused)
         return environ["KERAS_BACKEND"], "KERAS_BACKEND"
     home = Path(environ.get("KERAS_HOME") or Path("~/.keras").expanduser())
     try:
@@ -51,10 +51,12 @@ def keras_backend_problem(environ: Mapping[str, str] | None = None) -> str | Non
         return None
     installed = [backend for backend in SUPPORTED_BACKENDS if _installed(backend)]
     choices = " or ".join(installed) or "tensorflow or jax (neither is installed)"
+    # trial: "or unset it" was said of keras.json's backend, which only an edit of that file changes
+    fix = "or unset it" if where == "KERAS_BACKEND" else "or edit that file"
     if name not in SUPPORTED_BACKENDS:
         return (
             f"{where} is {name!r}, not a Keras backend lenshunt supports ({', '.join(SUPPORTED_BACKENDS)}): "
-            f"set KERAS_BACKEND to {choices}, or unset it"
+            f"set KERAS_BACKEND to {choices}, {fix}"
         )
     if name not in installed:
         return (
