@@ -102,4 +102,5 @@ def test_a_diverging_run_ends_in_one_line_and_leaves_no_bundle(tmp_path, dask_cl
         r"lenshunt train: error: training diverged: the loss became (NaN|infinite) at epoch 1 ", last
     )
     assert "lower --learning-rate (this run: 1e+38)" in last
+    assert "any option that scales the inputs or targets (--softening-sigma" in last  # trial: lr alone
     assert not (tmp_path / "model").exists()  # nothing half-written

@@ -55,8 +55,10 @@ class TrainingDivergedError(TrainingError):
         where = f"epoch {epoch + 1}" + (f" (step {step + 1})" if step is not None else "")
         rate = "" if learning_rate is None else f" (this run: {learning_rate:g})"
         super().__init__(
-            f"training diverged: {what} became {_name(value)} at {where}; lower --learning-rate{rate}, "
-            "and check that the store's pixels and the targets are finite; no model was saved"
+            f"training diverged: {what} became {_name(value)} at {where}; lower --learning-rate{rate}, or "
+            "bring back to its default any option that scales the inputs or targets (--softening-sigma, "
+            "--clip-sigma, --percentiles, --output-weight), and check that the store's pixels and the "
+            "targets are finite; no model was saved"  # trial: a --softening-sigma of 1e308 blamed the rate
         )
 
     def with_learning_rate(self, learning_rate: float) -> TrainingDivergedError:
