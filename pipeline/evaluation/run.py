@@ -230,6 +230,7 @@ def _evaluate_into(
     catalog, notes = with_store_labels(catalog, store)
     notes += catalog_behind_note(out_dir) + images_changed_note(out_dir, store)
     notes += not_in_run_note(catalog, store)  # trial: labelled objects dropped out of every count
+    notes += tied_scores_note(catalog["score"]) if has_score(catalog) else ()
     without_files = read_without_files(store)  # None: not recorded
     labels = catalog["label"].to_numpy() if "label" in catalog else None
     has_labels = labels is not None and bool((labels >= 0).any())
@@ -339,6 +340,37 @@ def publish_evaluation(stage: Path, out_dir: Path, gallery: set[str]) -> Path:
     replace_all(ready[len(staged) :])  # metrics.json, then the page
     remove_stale_gallery(report_dir / "gallery", gallery)  # the page is in place
     return report_dir
+
+
+def tied_scores_note(scores: pd.Series) -> tuple[str, ...]:
+    """A note where more than half of the scored objects share one score: their order is no ranking (a
+    model at chance or diverged; trial: 200 scores of exactly 1.0, ranked by object_id, unsaid).
+
+    >>> tied_scores_note(pd.Series([1.0, 1.0, 1.0, float("nan")]))[0][:52]
+    'every scored object (3) has the same score, 1: the m'
+    >>> tied_scores_note(pd.Series([0.1, 0.2, 0.2, 0.9]))
+    ()
+    >>> tied_scores_note(pd.Series([0.1, 0.2, 0.2, 0.2]))[0][:45]
+    '3 of the 4 scored objects have the same score'
+    """
+    values = scores.to_numpy(dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size < 2:
+        return ()
+    tied, counts = np.unique(values, return_counts=True)
+    most = int(counts.max())
+    if most * 2 <= values.size:
+        return ()
+    value = f"{tied[counts.argmax()]:.6g}"
+    who = (
+        f"every scored object ({values.size}) has the same score, {value}"
+        if most == values.size
+        else f"{most} of the {values.size} scored objects have the same score, {value}"
+    )
+    return (
+        f"{who}: the model does not tell them apart, and their rank follows object_id only; check the "
+        "model (its card's validation AUROC; a training run at chance or one that diverged)",
+    )
 
 
 def catalog_behind_note(out_dir: Path) -> tuple[str, ...]:
