@@ -841,6 +841,15 @@ def _train_cli(monkeypatch, capsys, argv: list[str]) -> tuple[int, list[str]]:
             ["--outputs", "score,theta_e", "--output-weight", "theta_e=-1"],
             "output weights must be >= 0, got {'theta_e': -1.0}",
         ),
+        (  # trial: a one-output model with weight 0 trained nothing, unsaid
+            ["--output-weight", "score=0"],
+            "every output's weight is 0 ({'score': 0.0}): such a model learns nothing; give one of the "
+            "outputs ['score'] a weight above 0",
+        ),
+        (
+            ["--outputs", "score,theta_e", "--output-weight", "score=0", "--output-weight", "theta_e=0"],
+            "every output's weight is 0 ({'score': 0.0, 'theta_e': 0.0})",
+        ),
         (
             ["--outputs", "score,theta_e", "--detach-outputs", "theta_e", "--separate-outputs", "theta_e"],
             "separate_outputs ('theta_e',) must be among the outputs ('score', 'theta_e') and not detached",

@@ -297,7 +297,7 @@ class TrainConfig(BaseModel):
         low, high = self.percentiles
         if not 0.0 <= low < high <= 100.0:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
-        from pipeline.training.targets import parse_outputs_option
+        from pipeline.training.targets import check_output_weights, parse_outputs_option
 
         parse_outputs_option(self.outputs)
         unknown = sorted(set(self.output_weights) - set(self.outputs))
@@ -337,8 +337,7 @@ class TrainConfig(BaseModel):
         if self.monitor is not None and (self.monitor not in self.outputs):
             trained = " trained (with --init, --outputs names those; default score)" if self.init else ""
             raise ValueError(f"monitor {self.monitor!r} is not among the outputs{trained} {self.outputs}")
-        if any(weight < 0 or weight != weight for weight in self.output_weights.values()):
-            raise ValueError(f"output weights must be >= 0, got {self.output_weights}")
+        check_output_weights(self.output_weights, self.outputs)
         if self.trainable_layers is not None and self.init is None:
             raise ValueError("trainable_layers applies to fine-tuning only: give init (--init BUNDLE) too")
         if not self.keep_start and self.init is None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +134,24 @@ PRESETS: dict[str, OutputTarget] = {
     "mag_lens": OutputTarget(MAG_LENS, (TargetSource("mag_lens"),), plausible=(5.0, 40.0)),
 }
 """Output name -> its declaration and target (module docstring's table)."""
+
+
+def check_output_weights(weights: Mapping[str, float], outputs: Sequence[str]) -> None:
+    """Refuse a negative or NaN output weight, and weights that are 0 for every output (default 1).
+
+    Raises
+    ------
+    ValueError
+        Naming the weights (trial: ``--output-weight score=0`` of a one-output model trained nothing,
+        without a word).
+    """
+    if any(weight < 0 or weight != weight for weight in weights.values()):
+        raise ValueError(f"output weights must be >= 0, got {dict(weights)}")
+    if not any(weights.get(name, 1.0) for name in outputs):
+        raise ValueError(
+            f"every output's weight is 0 ({dict(weights)}): such a model learns nothing; give one of the "
+            f"outputs {list(outputs)} a weight above 0"
+        )
 
 
 def parse_outputs_option(text: str | Sequence[str]) -> tuple[OutputTarget, ...]:
