@@ -167,6 +167,9 @@ def test_the_curves_say_they_leave_out_the_unscored_lenses(tmp_path: Path, monke
     from pipeline.evaluation.plots import plot_precision_recall, plot_roc
 
     captions = _texts(monkeypatch, Figure, "supxlabel")
+    from matplotlib.axes import Axes
+
+    y_labels, x_labels = _texts(monkeypatch, Axes, "set_ylabel"), _texts(monkeypatch, Axes, "set_xlabel")
     labels = np.array([1, 0, 1, 0, 1, 1, 0])
     scores = np.array([0.9, 0.8, 0.7, 0.1, np.nan, np.nan, np.nan])
     plot_roc(labels, scores, tmp_path / "roc.png")
@@ -176,6 +179,10 @@ def test_the_curves_say_they_leave_out_the_unscored_lenses(tmp_path: Path, monke
         "them as missed)"
     )
     assert captions == [expected, expected]
+    # trial: the axes said completeness, and the operating point sat at 1.0 beside a recall of 0.6
+    assert y_labels[:2] == ["true-positive rate (of the scored lenses)"] * 2
+    assert "recall (of the scored lenses)" in x_labels
+    assert not [label for label in y_labels + x_labels if "completeness" in label]
     captions.clear()
     plot_roc(labels[:4], scores[:4], tmp_path / "roc2.png")  # every lens scored: no caption
     assert captions == [] and (tmp_path / "roc2.png").stat().st_size > 0

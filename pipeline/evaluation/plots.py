@@ -71,7 +71,8 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray, path: Path, *, threshold: f
         ax.plot(fpr, tpr, color=LENS_COLOUR, drawstyle="default", lw=1.8, label="model")
         ax.plot(*point, "o", color=THRESHOLD_COLOUR, label=f"score ≥ {threshold:g}")
         ax.set_xlabel("false-positive rate")
-        ax.set_ylabel("true-positive rate (completeness)")
+        # trial: with lenses unscored, the point read completeness 1.0 beside a recall of 0.944
+        ax.set_ylabel("true-positive rate" + (" (of the scored lenses)" if n_unscored else " (completeness)"))
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         if log:
@@ -107,7 +108,7 @@ def plot_precision_recall(
     ax.axhline(labels.mean(), ls=":", color="0.5", label=f"lens fraction {labels.mean():.3g}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("recall (completeness)")
+    ax.set_xlabel("recall" + (" (of the scored lenses)" if n_unscored else " (completeness)"))
     ax.set_ylabel("precision (purity)")
     ax.set_title(f"Precision-recall: AP = {format_metric(m.average_precision(labels, scores))}")
     ax.grid(alpha=0.3)
