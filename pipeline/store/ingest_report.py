@@ -108,6 +108,8 @@ class IngestReport:
     """Stored objects kept as read before, as a band file that read fine then fails now (a copy in
     progress): :func:`pipeline.store.repair.failing_lines`."""
     older_rules: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    """Unfinished writes of a killed writer removed (:mod:`pipeline.store.leftovers`)."""
     reread_all: bool = False
     pixel_scales: dict[str, list] = field(default_factory=dict)
     flag_counts: dict[str, int] = field(default_factory=dict)
@@ -178,6 +180,7 @@ class IngestReport:
             f"  warning: {line}"
             for line in (*self.unsearched, *self.id_width, *self.duplicate_files, *self.older_rules)
         )
+        lines.extend(f"  cleaned: {line}" for line in self.leftovers)
         lines.extend(f"  files gone: {line}" for line in self.files_gone)
         lines.extend(f"  files failing: {line}" for line in self.files_failing)
         lines.extend(f"  pixel scale: {line}" for line in scale_lines(self.pixel_scales))

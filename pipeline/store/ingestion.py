@@ -36,6 +36,7 @@ from pipeline.store.header_columns import (
     record_band_units,
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
+from pipeline.store.leftovers import remove_unfinished_writes
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
@@ -181,6 +182,7 @@ def ingest(
         report.id_width = manifest.id_width_lines()
         report.duplicate_files = manifest.duplicate_lines()
         report.unsearched = manifest.unsearched_lines(source_path)
+        report.leftovers = [line] if (line := remove_unfinished_writes(store).line()) else []
         pending = (attributes.model_extra or {}).get(PENDING_ATTR)
         if pending:
             finish_growth(store, pending)
