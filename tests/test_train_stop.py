@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from test_training import store  # noqa: F401 - the store fixture of the training tests
 
 from flows.train_stop import out_files, stopped_message
@@ -104,3 +105,26 @@ def test_the_message_of_a_stopped_overwrite_says_the_bundle_is_as_it_was(store, 
     assert stopped_message(out, before, True).startswith(
         f"{out} is as it was before this run; the unfinished new bundle {working_dir(out)} is left beside it"
     )
+
+
+def test_a_train_call_stopped_mid_training_removes_the_out_it_made_and_keeps_one_of_before(
+    store,  # noqa: F811
+    tmp_path,
+):
+    """Note 47: ``lenshunt train`` removed the OUT it made when stopped, a ``train()`` call did not (its
+    ``training/config.json``, ``split.json`` and checkpoint stayed)."""
+    quick = {"epochs": 3, "steps_per_epoch": 2, "batch_size": 8, "downsample": 4, "observing": None}
+
+    def stop_at_first_epoch(line: str) -> None:
+        if "val_auroc" in line:  # a checkpoint is written: as a Ctrl-C during training
+            raise KeyboardInterrupt
+
+    made = tmp_path / "new" / "model"
+    with pytest.raises(KeyboardInterrupt):
+        train(store, made, TrainConfig(seed=3, **quick), log=stop_at_first_epoch)
+    assert not (tmp_path / "new").exists()  # the folder above it, made with it, too
+    before = tmp_path / "model"
+    before.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        train(store, before, TrainConfig(seed=3, **quick), log=stop_at_first_epoch)
+    assert (before / "training" / "best.keras").is_file() and not (before / "card.json").exists()

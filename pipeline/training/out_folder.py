@@ -12,8 +12,10 @@ member folders of an ensemble (``fold-<i>``, ``seed-<i>``) holding the same.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import paths
@@ -179,3 +181,19 @@ def remove_unfinished(out: Path, made: Path | None = None) -> bool:
                 break
             folder = folder.parent
     return True
+
+
+@contextlib.contextmanager
+def removed_if_unfinished(out: str | Path) -> Iterator[None]:
+    """Remove ``out`` (and the folders above it made with it) when the block raises, where the block
+    made it and it holds no bundle (:func:`remove_unfinished`): what ``lenshunt train`` does, for
+    callers of :func:`pipeline.training.train` (note 47: a failed call left OUT holding
+    ``training/config.json``). An ``out`` that existed before is kept as the block left it.
+    """
+    made = first_missing(Path(out))
+    try:
+        yield
+    except BaseException:
+        if made is not None:
+            remove_unfinished(Path(out), made)
+        raise

@@ -79,7 +79,7 @@ from pipeline.training.grades import (
 )
 from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
-from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output
+from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output, removed_if_unfinished
 from pipeline.training.out_of_fold import write_validation_scores
 from pipeline.training.replacement import replacing
 from pipeline.training.splits import (
@@ -241,13 +241,13 @@ def train_bundle(
     ``val_tpr10``, ``val_average_precision``), the seed and the number of epochs run. ``log``
     gets the progress lines; the closing summary is the caller's (``TrainResult.summary``).
     With ``overwrite``, a bundle at ``out`` stays whole until the new one is complete
-    (:mod:`pipeline.training.replacement`).
+    (:mod:`pipeline.training.replacement`); an ``out`` this call made is removed where it raises.
     """
     out = Path(out)
     if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
         config = config.model_copy(update={"init": str(Path(config.init).resolve())})
     check_output(out, overwrite, config.init, store)
-    with replacing(out, overwrite) as target:
+    with removed_if_unfinished(out), replacing(out, overwrite) as target:  # a failed run leaves no new OUT
         result = _train_bundle(store, target, config, split, recipe, log)
     result.bundle = out
     return result
