@@ -142,7 +142,7 @@ def add_console_filters(*filters: logging.Filter) -> None:
 class DropSkippedFiringError(logging.Filter):
     """Drop Prefect's "Engine execution exited with unexpected exception" of a flow run that ended
     Cancelled on purpose (its exception a ``CancelledRun``): a skipped firing
-    (:func:`flows.run.busy_firing`). Trial: the firing ended Cancelled, as meant, and a work pool's
+    (:func:`flows.firing.busy_firing`). Trial: the firing ended Cancelled, as meant, and a work pool's
     worker logged an ERROR with a 30-line traceback for it; the server kept it among the run's logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -21,6 +21,7 @@ from flows.common import (
     take_early_stage,
 )
 from flows.failures import retry_unless_deterministic, writing_to
+from flows.firing import busy_firing, skip_firing
 from flows.preflight import (
     DEFAULT_LAYOUT,
     label_catalog,
@@ -30,7 +31,13 @@ from flows.preflight import (
     shard_objects,
     writable_directory,
 )
-from pipeline.store import DEFAULT_CHUNK_OBJECTS, IngestReport, check_existing_store, ingest
+from pipeline.store import (
+    DEFAULT_CHUNK_OBJECTS,
+    IngestReport,
+    check_existing_store,
+    check_store_not_busy,
+    ingest,
+)
 from schemas.layout import available_layouts, load_layout
 
 HELP = "ingest FITS cutouts into a chunked Zarr v3 store (incremental and resumable)"
@@ -102,6 +109,8 @@ def ingest_flow(
     """
     layout = layout_or_stores(layout, store)
     load_layout(layout)  # fail before any work on a bad layout
+    if (busy := busy_firing(partial(check_store_not_busy, store))) is not None:  # a deployment's (trial)
+        return skip_firing(busy)
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     report = ingest_stage(layout, source, store, catalog, chunk_objects, compute, source_moved, reread)
     log_summary(report.summary())
@@ -189,6 +198,7 @@ def check(args: argparse.Namespace) -> None:
     outside_stores(args.store, "store", itself=False)
     label_catalog(layout, args.source, args.catalog)
     check_existing_store(args.store, layout, args.source, args.source_moved)  # another set's store
+    check_store_not_busy(args.store)  # one line, before Prefect (trial: after it and the cluster)
 
 
 def interrupted(args: argparse.Namespace) -> str:

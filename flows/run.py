@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.states import Cancelled
 
 from flows.artifacts import publish_results
 from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
 from flows.evaluate import evaluate_stage
-from flows.failures import drop_skipped_firing_error, is_deterministic, one_line, writing_to
+from flows.failures import is_deterministic, one_line, writing_to
+from flows.firing import busy_firing, skip_firing
 from flows.ingest import ingest_stage
 from flows.left_runs import crash_left_run
 from flows.preflight import (
@@ -44,7 +45,7 @@ from pipeline.errors import LenshuntError
 from pipeline.evaluation import check_options, earlier_options
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.scoring import check_score_folder, model_to_use, threshold_to_use
-from pipeline.store import DEFAULT_CHUNK_OBJECTS
+from pipeline.store import DEFAULT_CHUNK_OBJECTS, check_store_not_busy
 from schemas.layout import available_layouts, load_layout
 
 # A run that serve started: Prefect's engine imports this module (its entrypoint) before it proposes
@@ -137,29 +138,6 @@ RUN_BUSY = "wait for it to finish (a rerun then adds only what is new), or use a
 """What a second run into one work directory is told."""
 
 
-def busy_firing(workdir: str | Path, scores: Path) -> str | None:
-    """Why a deployment's run (a scheduled firing, a run from the UI) skips a work directory another
-    lenshunt process is writing, or None (also for a run not of a deployment: the CLI refuses it in
-    one line before Prefect, and a flow run that loses that race fails as before).
-
-    Trial: a firing that met a ``lenshunt run`` started by hand ended Failed, with two 30-line
-    tracebacks on the worker's console; now it ends Cancelled, its message saying who holds the folder.
-    """
-    from prefect.context import FlowRunContext
-
-    from pipeline.errors import OutputBusyError
-
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None or context.flow_run.deployment_id is None:
-        return None
-    try:
-        check_not_busy(workdir, lock="run", advice=RUN_BUSY)
-        check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)
-    except OutputBusyError as exc:
-        return f"this firing is skipped: {exc}; the next firing adds what is new"
-    return None
-
-
 @flow(name="lenshunt-run", log_prints=True)
 def run_flow(
     source: str,
@@ -193,10 +171,13 @@ def run_flow(
     store, scores = workdir_paths(workdir)
     layout = layout_or_stores(layout, store, model)  # a deployment not naming it: the store's (or model's)
     load_layout(layout)
-    if (busy := busy_firing(workdir, scores)) is not None:  # trial: a Failed run and two tracebacks
-        get_run_logger().warning(busy)
-        drop_skipped_firing_error()  # a Cancelled on purpose: no ERROR and traceback after it (trial)
-        return Cancelled(message=busy)
+    busy = busy_firing(  # trial: a Failed run and two tracebacks
+        partial(check_not_busy, workdir, lock="run", advice=RUN_BUSY),
+        partial(check_not_busy, scores, lock="score", advice=SCORE_FOLDER_ADVICE),
+        partial(check_store_not_busy, store),  # trial: a daytime ingest still writing it
+    )
+    if busy is not None:
+        return skip_firing(busy)
     check_saved_options(scores, threshold, top_n)
     model, model_taken = model_to_use(scores, model)  # a rerun not given --model: the earlier one's
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
@@ -290,6 +271,7 @@ def check(args: argparse.Namespace) -> None:
     _, scores = check_parameters(args, overwrite=args.overwrite)
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
     check_not_busy(scores, lock="score", advice=SCORE_FOLDER_ADVICE)  # review
+    check_store_not_busy(workdir_paths(args.workdir)[0])  # an ingest writing it (trial: after Prefect)
     catalog_writable(scores, "rerun this command")  # before the ingest (trial: after the scoring)
     evaluation_writable(scores, "rerun this command")
 

@@ -760,18 +760,27 @@ def test_a_second_serve_of_one_deployment_or_work_directory_is_refused(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_failed(tmp_path):
+@pytest.mark.parametrize("writer", ["run", "ingest"])
+def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_failed(writer, tmp_path):
     """Trial: a scheduled firing that met a ``lenshunt run`` started by hand in the same work directory
-    ended Failed, with two 30-line tracebacks on the console. Now it ends Cancelled, saying why."""
+    ended Failed, with two 30-line tracebacks on the console. Now it ends Cancelled, saying why; so does
+    one that meets an ingest still writing the work directory's store (trial: a daytime delivery)."""
     from pipeline.locking import output_lock
+    from pipeline.store.lock import store_writer_lock
 
     home = tmp_path / "prefect-home"
     home.mkdir()
     log_path = tmp_path / "serve.log"
-    with (
-        started_prefect_server(home) as (api, env, _),
-        output_lock(tmp_path / "work", purpose="run", advice="busy"),  # "a run by hand"
-    ):
+    busy_path = tmp_path / "work" / ("store.zarr" if writer == "ingest" else "")
+    if writer == "ingest":  # the work directory's store, which a daytime ingest is writing
+        from pipeline.store import create_store
+        from schemas.layout import load_layout
+
+        create_store(busy_path, load_layout("euclid-sglc2"), source=str(tmp_path / "incoming"))
+        holder = store_writer_lock(busy_path, purpose="ingest of the delivery")
+    else:
+        holder = output_lock(tmp_path / "work", purpose="run", advice="busy")  # "a run by hand"
+    with started_prefect_server(home) as (api, env, _), holder:
         serve = _serve(tmp_path, env, "busy", 60, log_path)
         try:
             _wait_for_line(log_path, "waiting for scheduled runs", serve)
@@ -795,7 +804,8 @@ def test_a_firing_that_meets_a_run_by_hand_in_its_work_directory_is_skipped_not_
     # the server's logs of the run: its warning, no ERROR with a traceback (trial: a worker's console)
     assert any(log["message"].startswith("this firing is skipped") for log in logs), logs
     assert [log["message"][:80] for log in logs if log["level"] >= 40] == [], logs
-    busy = f"this firing is skipped: {tmp_path / 'work'} is being written by another lenshunt process ("
+    what = f"store {busy_path}" if writer == "ingest" else str(tmp_path / "work")
+    busy = f"this firing is skipped: {what} is being written by another lenshunt process ("
     assert state["message"].startswith(busy), state
     assert state["message"].endswith("; the next firing adds what is new"), state
     assert "Traceback" not in text, text

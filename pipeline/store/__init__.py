@@ -33,6 +33,7 @@ _EXPORTS = {
     "StoreSummary": "pipeline.store.summary",
     "WithoutFiles": "pipeline.store.without_files",
     "check_existing_store": "pipeline.store.ingestion",
+    "check_store_not_busy": "pipeline.store.lock",
     "check_has_objects": "pipeline.store.summary",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
@@ -61,6 +62,7 @@ __all__ = [
     "WithoutFiles",
     "check_existing_store",
     "check_has_objects",
+    "check_store_not_busy",
     "create_store",
     "ingest",
     "older_rules_note",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
+    from pipeline.store.lock import check_store_not_busy
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary

@@ -25,16 +25,36 @@ def store_writer_lock(store: str | os.PathLike[str], *, purpose: str = "ingest")
         If another process holds the lock (it is writing the store now).
     """
 
-    def refusal(holder: str) -> StoreBusyError:
-        return StoreBusyError(
-            f"store {store} is being written by another lenshunt process ({holder}); wait for it "
-            "to finish and rerun (a rerun adds only what is still missing)"
-        )
-
     with exclusive_lock(
-        paths.store_lock_file(Path(store)), purpose=purpose, refusal=refusal, patience_s=_LOCK_PATIENCE_S
+        paths.store_lock_file(Path(store)),
+        purpose=purpose,
+        refusal=lambda holder: _busy(store, holder),
+        patience_s=_LOCK_PATIENCE_S,
     ):
         yield
+
+
+def _busy(store: str | os.PathLike[str], holder: str) -> StoreBusyError:
+    return StoreBusyError(
+        f"store {store} is being written by another lenshunt process ({holder}); wait for it "
+        "to finish and rerun (a rerun adds only what is still missing)"
+    )
+
+
+def check_store_not_busy(store: str | os.PathLike[str]) -> None:
+    """Refuse now if another process writes ``store`` (a probe, :func:`store_being_written`): the
+    one-line refusal of a command's checks, before Prefect and Dask start, and the reason a scheduled
+    firing is skipped (trial: a nightly run that met a daytime ingest still writing its store ended
+    Failed, with two tracebacks); :func:`store_writer_lock` still decides.
+
+    Raises
+    ------
+    StoreBusyError
+        If another process holds the store's writer lock, naming it.
+    """
+    holder = store_being_written(store)
+    if holder is not None:
+        raise _busy(store, holder)
 
 
 _LOCK_PATIENCE_S = 0.25
