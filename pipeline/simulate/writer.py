@@ -31,6 +31,12 @@ from pipeline.simulate.instrument import BandModel
 from schemas.layout import Band, Layout
 
 _WCS_KEYS = {"CRVAL1", "CRVAL2"}
+PIXEL_UNIT = "adu"
+"""``BUNIT`` of simulated files: the pixels are data numbers calibrated by ``MAGZP`` alone (a pixel sum
+of 1 is AB magnitude ``MAGZP``; 0 for the standard instrument, so a unit is 3631 Jy), not counts of a
+detector or a physical flux density. The FITS standard (4.0, sec. 4.3) allows no factor but powers of
+ten, so ``3631 Jy`` cannot be written; ``adu`` is its unit for zero-point calibrated data numbers, which
+``astropy.nddata.CCDData.read`` reads (trial: it refused the ``'flux'`` written before)."""
 
 
 def check_coordinates(layout: Layout) -> None:
@@ -88,11 +94,7 @@ def fits_header(
             "comment": "sky noise sigma per pixel",
         },
         {"name": "MAGZP", "value": zero_point, "comment": "AB mag of a unit pixel sum"},
-        {
-            "name": "BUNIT",
-            "value": "flux" if scale.flux_scale == 1.0 else "scaled flux",
-            "comment": "flux-like, AB zero point MAGZP",
-        },
+        {"name": "BUNIT", "value": PIXEL_UNIT, "comment": "data numbers: a unit sum is AB mag MAGZP"},
         {"name": "ORIGIN", "value": "lenshunt simulate", "comment": "simulated with lenstronomy"},
     ]
     if observed is not None:

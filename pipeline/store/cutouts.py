@@ -2,7 +2,8 @@
 
 Each file holds the band's pixels as stored (float32; pixels that were masked or non-finite in the
 input are NaN) and the input header's kept cards (WCS, ``BUNIT``, calibration; see
-:mod:`pipeline.sources.headers`), so DS9, Aladin, astropy or a lens-modelling code see the
+:mod:`pipeline.sources.headers`; a ``BUNIT`` no unit reader parses is mended or left out:
+:mod:`pipeline.store.cutout_unit`), so DS9, Aladin, astropy or a lens-modelling code see the
 input's WCS. The celestial WCS of a band flagged BAD_WCS at ingest, or whose cards
 :func:`~pipeline.sources.wcs_check.wcs_defect` finds unusable (stores of earlier versions), is left
 out, as a COMMENT card says (trial: an unparsable ``CRVAL1 = NaN``, kept as the string ``'NaN'``, was
@@ -36,6 +37,7 @@ from pipeline.sources.headers import MAX_CARDS, cards_to_text, fits_text
 from pipeline.sources.wcs_check import CELESTIAL_WCS_CARD, wcs_defect
 from pipeline.store.cutout_position import DECLARED_PLACEHOLDER, PositionCheck, position_check
 from pipeline.store.cutout_source import READ, UNCHECKED, InputFile, input_files
+from pipeline.store.cutout_unit import readable_unit
 from schemas.store import HEADER_CARDS
 
 BAD_WCS = int(Flag.BAD_WCS)
@@ -308,6 +310,9 @@ def write_cutouts(
                 header = fits.Header.fromstring(text)
                 _drop_unusable_wcs(header, band, flags, result)
                 _say_distortion_dropped(header, band, result, cards.shape[-1] // CARD_LENGTH)
+                unit_note = readable_unit(header)  # trial: CCDData.read refused BUNIT 'flux'
+                if unit_note and "BUNIT" not in header:
+                    result.notes[band] = "; ".join(filter(None, [result.notes.get(band), unit_note]))
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage
