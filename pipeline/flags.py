@@ -208,7 +208,8 @@ _DOCS = {
     "object's other bands: stacked misaligned",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
-    "UNLIKE_TRAINING": "unlike the training set (ood_score > 1): score unreliable",
+    "UNLIKE_TRAINING": "unlike the training set (ood_score > 1: farther from its features than 99% of "
+    "in-domain objects): score less certain",
     "DUPLICATE_POSITION": "another object within 0.5 arcsec: the same galaxy under two ids?",
 }
 

@@ -133,3 +133,16 @@ def test_the_parquet_votable_metadata_is_catalog_vots(tmp_path: Path, known_lens
     assert declared["label"][1] == "short" and str(schema.field("label").type) == "int16"
     back = pq.read_table(paths.parquet).column("known_lens").to_pylist()
     assert back[0] == (known_lens or "")
+
+
+def test_the_readme_says_to_index_both_columns_pandas_shadows() -> None:
+    """Trial: ``flags`` and ``rank`` clash with pandas (``df.flags``, ``df.rank``); the README warned of
+    ``flags`` only."""
+
+    frame = pd.DataFrame({"flags": [0], "rank": [1]})
+    assert not isinstance(frame.flags, pd.Series) and callable(frame.rank)  # pandas' own, not the columns
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    places = [index for index in range(len(readme)) if readme.startswith('df["flags"]', index)]
+    assert places
+    for index in places:  # each place that shows reading the catalog's flags with pandas names rank too
+        assert 'df["rank"]' in readme[index - 400 : index + 400], readme[index - 200 : index + 200]
