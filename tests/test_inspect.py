@@ -924,7 +924,7 @@ def test_the_report_cards_and_pages_show_the_applied_grade_consensus(run_dir, st
     assert main(["inspect", str(run), "--apply"]) == 0
     evaluate_run(run, store, top_n=2)
     report = (run / "report" / "report.html").read_text()
-    assert report.count("graded: A (mean 2.7 of 3 inspectors)") == 1  # the second is ungraded
+    assert report.count("graded <b>A</b>: sure lens (mean 2.7 of 3 inspectors)") == 1  # the second: ungraded
     page = (run / "report" / "gallery" / f"{top}.html").read_text()
-    assert "<th>Visual grade (consensus)</th><td>A (mean 2.7 of 3 inspectors)</td>" in page
+    assert "<th>Visual grade (consensus)</th><td>A: sure lens (mean 2.7 of 3 inspectors)</td>" in page
     assert "Visual grade" not in (run / "report" / "gallery" / f"{second}.html").read_text()

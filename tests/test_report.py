@@ -447,7 +447,7 @@ def test_cards_show_each_candidates_distance_from_the_training_objects(tmp_path:
         page = (report.parent / "gallery" / f"{object_id}.html").read_text()
         assert f"<td>ood_score {value:.2f} (flagged UNLIKE_TRAINING when above 1)</td>" in page
     assert {ood[i - 200_000] > 1 for i in top_ids} == {True, False}  # both kinds of card were checked
-    from pipeline.evaluation.report import _ood
+    from pipeline.evaluation.cards import ood_text as _ood
 
     # trial: 1.0027 was shown as 1.00 beside UNLIKE_TRAINING, whose text says above 1
     assert (_ood(1.0027), _ood(1.0), _ood(0.99999), _ood(float("nan"))) == (

@@ -28,6 +28,8 @@ from pipeline.evaluation.outdated import outdated_note, split_outdated, store_re
 from pipeline.evaluation.outputs_view import score_text
 
 TOP_GRADED = 30
+TRUTH = {1: "lens", 0: "non-lens", -1: "unknown"}
+"""The catalog's ``label`` in words (the truth column of a labelled set)."""
 
 
 def grade_section(
@@ -45,8 +47,10 @@ def grade_section(
         ``inspectors``, ``n_grades``, ``n_outdated``, ``n_bad_lines``, ``bad_lines_where``,
         ``n_unknown_objects`` and ``unknown_note`` (grades of ids not in ``catalog``, left out) and
         ``unread_note`` (files of ``grades/`` that are not logs)),
-        ``rows`` (object id, score, rank, grade mode, mean, number and agreement), best mean grade
-        first, and ``note``
+        ``n_shown`` (rows shown) and ``full_table`` (where every grade is, in words),
+        ``rows`` (object id, truth ``label`` in words on a labelled set, else "", ``page`` None,
+        score, rank, grade mode, mean, number and agreement), the ``top`` best mean grades first,
+        ``labelled`` (whether the catalog has labels) and ``note``
         (the line on grades left out as older than their images, or None).
     """
     folder = grades_dir(run_dir)
@@ -68,11 +72,16 @@ def grade_section(
     summary["unread_note"] = unread_note(rows_read.attrs.get("unread_files", []))
     summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
     summary["n_grades"] = len(grades)
-    merged = table.merge(catalog[["object_id", "score", "rank"]], on="object_id", how="left")
-    merged = merged.sort_values(["grade_mean", "grade_n", "rank"], ascending=[False, False, True]).head(top)
+    labelled = "label" in catalog and bool((catalog["label"].to_numpy() >= 0).any())
+    columns = ["object_id", "score", "rank", *(["label"] if labelled else [])]
+    merged = table.merge(catalog[columns], on="object_id", how="left")
+    merged = merged.sort_values(["grade_mean", "grade_n", "rank"], ascending=[False, False, True])
+    summary["n_shown"], summary["full_table"] = min(top, len(merged)), full_table_text(run_dir)
     rows = [
         {
             "object_id": int(row.object_id),
+            "label": TRUTH.get(int(row.label), "unknown") if labelled and not math.isnan(row.label) else "",
+            "page": None,  # the candidate's page, where the report has one (link_pages)
             "score": "n/a" if math.isnan(row.score) else score_text(row.score, 4),
             "rank": "" if math.isnan(row.rank) else int(row.rank),
             "mode": row.grade_mode,
@@ -80,6 +89,27 @@ def grade_section(
             "n": int(row.grade_n),
             "agreement": f"{row.grade_agreement:.2f}",
         }
-        for row in merged.itertuples()
+        for row in merged.head(top).itertuples()
     ]
-    return {"summary": summary, "rows": rows, "note": outdated_note(outdated, run_dir)}
+    return {"summary": summary, "rows": rows, "labelled": labelled, "note": outdated_note(outdated, run_dir)}
+
+
+def full_table_text(run_dir: str | Path) -> str:
+    """Where every object's grades are, in words (the report's table shows the best-graded few;
+    trial: it was cut to 30 rows without a word)."""
+    parquet = grades_dir(run_dir) / "grades.parquet"
+    written = "" if parquet.is_file() else " (`lenshunt inspect RUN_DIR --export` writes them)"
+    return (
+        f"every grade is in {parquet} and grades.fits beside it{written}; the consensus per object is in "
+        "the catalog's grade_n, grade_mean, grade_mode and grade_agreement columns after "
+        "`lenshunt inspect RUN_DIR --apply`"
+    )
+
+
+def link_pages(section: dict | None, pages: dict[int, str]) -> dict | None:
+    """``section`` (:func:`grade_section`) with each row's ``page``: its candidate page in the report
+    (object id -> href, e.g. ``gallery/100141.html``), None where the gallery has none."""
+    if section is not None:
+        for row in section["rows"]:
+            row["page"] = pages.get(row["object_id"])
+    return section

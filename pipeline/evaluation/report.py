@@ -16,12 +16,9 @@ Examples
 
 from __future__ import annotations
 
-import math
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -29,21 +26,20 @@ import pandas as pd
 from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
 from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
+from pipeline.evaluation.cards import gallery_cards, report_href, write_candidate_pages
 from pipeline.evaluation.downloads import Download, report_downloads
 from pipeline.evaluation.formats import format_metric
 from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported here
-    CANDIDATE_TEMPLATE,
     DEFAULT_GALLERY_SIZE,
     GalleryItem,
     gallery_items,
     render_gallery_pngs,
-    scale_bar,
     select_top,
-    sexagesimal_name,
 )
+from pipeline.evaluation.grade_report import link_pages
 from pipeline.evaluation.metrics import Metrics
-from pipeline.evaluation.outputs_view import output_rows, score_text, summarised_rows
-from pipeline.flags import UNUSABLE, Flag, describe, documentation
+from pipeline.evaluation.outputs_view import output_rows, summarised_rows
+from pipeline.flags import Flag, documentation
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import REPORT_FILE
 from schemas.catalog import Provenance
@@ -86,19 +82,6 @@ METRIC_NAMES = {
 }
 NOT_RECORDED = frozenset({"n_pos_without_files", "n_catalog_without_files"})
 """Metrics whose row is left out where they are None (a store that did not record them)."""
-
-
-def _href(path: Path, out_dir: Path, subdir: str) -> str:
-    """Relative URL of ``path`` from ``out_dir``; files outside ``out_dir`` are copied into it."""
-    path, out_dir = Path(path).resolve(), out_dir.resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"report image {path} does not exist; write the plots and gallery first")
-    if not path.is_relative_to(out_dir):
-        target = out_dir / subdir / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        path = target
-    return quote(path.relative_to(out_dir).as_posix())
 
 
 def _flag_rows(flags: np.ndarray) -> list[dict[str, Any]]:
@@ -218,101 +201,6 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
     return rows
 
 
-def _spread(std: float) -> str | None:
-    """ "± 0.012" when there is a spread (test-time augmentation), None when there is none; a spread
-    below 0.0005 in one significant digit, not "± 0.000" (no spread).
-
-    >>> _spread(0.0123), _spread(0.00031), _spread(0.0)
-    ('± 0.012', '± 0.0003', None)
-    """
-    if math.isnan(std) or std <= 0:
-        return None
-    text = f"{std:.3f}"
-    return f"± {format_metric(std, digits=1) if float(text) == 0 else text}"
-
-
-def _ood(score: float) -> str | None:
-    """ "ood_score 1.73" for a finite ``ood_score`` (> 1: ``UNLIKE_TRAINING``), else None."""
-    if not math.isfinite(score):
-        return None
-    decimals = 2  # more where 2 would show a score above 1 as 1.00 (trial: 1.0027 beside UNLIKE_TRAINING)
-    while decimals < 6 and float(f"{score:.{decimals}f}") == 1.0 and score != 1.0:
-        decimals += 1
-    return f"ood_score {score:.{decimals}f}"
-
-
-def _gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:
-    labels = {1: ("lens", "lens"), 0: ("non-lens", "nonlens")}
-    cards = []
-    shown = {entry.object_id for entry in gallery}  # their pages are beside one another
-    for item in sorted(gallery, key=lambda entry: entry.rank):
-        has_score = not math.isnan(item.score)
-        label_text, label_class = labels.get(item.label, ("", "unknown"))
-        position = (
-            f"{item.ra:.5f}, {item.dec:+.5f}"
-            if item.ra is not None and item.dec is not None
-            else "no position"
-        )
-        href = _href(item.png, out_dir, "gallery")
-        folder = href.rsplit("/", 1)[0] if "/" in href else ""
-        cards.append(
-            {
-                "object_id": item.object_id,
-                "name": sexagesimal_name(item.ra, item.dec),
-                "href": href,
-                "page": f"{folder}/{item.object_id}.html" if folder else f"{item.object_id}.html",
-                "png_name": item.png.name,
-                "bands": [
-                    {"band": band, "href": _href(path, out_dir, "gallery"), "file": path.name}
-                    | _band_flags(item.band_flags.get(band, 0))
-                    for band, path in item.bands.items()
-                ],
-                "band_flags": "; ".join(
-                    f"{band}: {', '.join(describe(v))}" for band, v in item.band_flags.items() if v
-                ),
-                "scale_bar": scale_bar(item.field_arcsec),
-                "has_score": has_score,
-                "score": score_text(item.score),
-                "spread": _spread(item.score_std) if has_score else None,
-                "score_percent": round(100 * item.score, 1) if has_score else 0.0,
-                "captions": item.captions,
-                "rank": item.rank,
-                "label_text": label_text,
-                "label_class": label_class,
-                "flags": ", ".join(describe(item.flags)),
-                "ood": _ood(item.ood_score),
-                "ood_high": bool(item.ood_score > 1.0),
-                "position": position,
-                "known_lens": item.known_lens,
-                "visual_grade": item.visual_grade,
-                "same_position": [
-                    {"id": i, "page": f"{i}.html" if i in shown else None} for i in item.same_position
-                ],
-            }
-        )
-    return cards
-
-
-def _band_flags(value: int) -> dict[str, Any]:
-    """A band panel's flags (names, comma-separated) and whether it has no pixels (UNUSABLE)."""
-    return {"flags": ", ".join(describe(value)), "no_pixels": bool(value & int(UNUSABLE))}
-
-
-def _write_candidate_pages(environment, cards: list[dict[str, Any]], out_dir: Path, title: str) -> None:
-    """One full-size page per candidate, beside its PNGs, linking back to the report."""
-    for index, card in enumerate(cards):
-        page = out_dir / card["page"]
-        back = "../" * card["page"].count("/")
-        neighbours = {
-            "previous": cards[index - 1]["page"].rsplit("/", 1)[-1] if index > 0 else None,
-            "next": cards[index + 1]["page"].rsplit("/", 1)[-1] if index + 1 < len(cards) else None,
-        }
-        html = environment.get_template(CANDIDATE_TEMPLATE).render(
-            card=card, report=f"{back}{REPORT_FILE}", title=title, **neighbours
-        )
-        page.write_text(html, encoding="utf-8")
-
-
 def build_report(
     out_dir: Path,
     *,
@@ -397,14 +285,17 @@ def build_report(
         {
             "key": key,
             "title": PLOT_TITLES.get(key, key.replace("_", " ").capitalize()),
-            "href": _href(path, out_dir, "figures"),
+            "href": report_href(path, out_dir, "figures"),
             "wide": key in WIDE_PLOTS,
         }
         for key, path in plots.items()
     ]
     title = f"lenshunt report: {provenance.layout} · {provenance.model_id}"
-    cards = _gallery_cards(gallery, out_dir)
-    _write_candidate_pages(environment, cards, out_dir, title)
+    cards = gallery_cards(gallery, out_dir)
+    write_candidate_pages(
+        environment, cards, out_dir, title, Path(store).resolve() if store else provenance.store
+    )
+    grades = link_pages(dict(grades) if grades else None, {card["object_id"]: card["page"] for card in cards})
     summarised, summarised_over = summarised_rows(catalog, [item.object_id for item in gallery], top_n)
     html = environment.get_template("report.html.j2").render(
         title=title,
