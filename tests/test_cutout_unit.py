@@ -13,7 +13,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 
 from pipeline.simulate import simulate_set
-from pipeline.simulate.writer import PIXEL_UNIT
+from pipeline.sources.headers import SIMULATED_PIXEL_UNIT as PIXEL_UNIT
 from pipeline.store import ingest, write_cutouts
 from schemas.layout import load_layout
 

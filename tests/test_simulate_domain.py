@@ -82,7 +82,7 @@ def test_standard_config_draws_the_standard_instrument_and_keeps_the_columns(set
     assert (draw.noise_scale, draw.psf_scale, draw.flux_scale, draw.sky_offset) == (1.0, 1.0, 1.0, 0.0)
     assert list(catalog(sets["standard"]).columns) == [*CHALLENGE_COLUMNS, "sim_kind"]
     _, header = read_band(sets["standard"], "VIS", FIRST)
-    assert "FLUXSCL" not in header and header["MAGZP"] == 0.0 and header["BUNIT"] == "flux"
+    assert "FLUXSCL" not in header and header["MAGZP"] == 0.0 and header["BUNIT"] == "adu"
     text = next(sets["standard"].glob("image_catalog*.csv")).read_text()
     assert "pixel values are flux with AB zero point 0" in text and "noise_scale" not in text
 
@@ -116,7 +116,7 @@ def test_flux_scale_multiplies_pixels_and_the_zero_point_follows(sets):
             counts, header = read_band(sets["counts"], band, object_id)
             np.testing.assert_allclose(counts, base * 1e12, rtol=1e-6, atol=0)
             assert header["MAGZP"] == pytest.approx(30.0, abs=1e-9)
-            assert header["FLUXSCL"] == 1e12 and header["BUNIT"] == "scaled flux"
+            assert header["FLUXSCL"] == 1e12 and header["BUNIT"] == "adu"  # its MAGZP says what a unit is
             assert header["NOISESIG"] == pytest.approx(1e12 * base_header["NOISESIG"], rel=1e-6)
     standard, counts_table = catalog(sets["standard"]), catalog(sets["counts"])
     # the truth stays physical: magnitudes, fluxes, pixel counts and labels are unchanged

@@ -28,15 +28,10 @@ from pipeline.paths import cfitsio_plain
 from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
 from pipeline.simulate.domain import BandDomain
 from pipeline.simulate.instrument import BandModel
+from pipeline.sources.headers import SIMULATED_PIXEL_UNIT as PIXEL_UNIT
 from schemas.layout import Band, Layout
 
 _WCS_KEYS = {"CRVAL1", "CRVAL2"}
-PIXEL_UNIT = "adu"
-"""``BUNIT`` of simulated files: the pixels are data numbers calibrated by ``MAGZP`` alone (a pixel sum
-of 1 is AB magnitude ``MAGZP``; 0 for the standard instrument, so a unit is 3631 Jy), not counts of a
-detector or a physical flux density. The FITS standard (4.0, sec. 4.3) allows no factor but powers of
-ten, so ``3631 Jy`` cannot be written; ``adu`` is its unit for zero-point calibrated data numbers, which
-``astropy.nddata.CCDData.read`` reads (trial: it refused the ``'flux'`` written before)."""
 
 
 def check_coordinates(layout: Layout) -> None:

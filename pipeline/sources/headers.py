@@ -53,6 +53,14 @@ _KEPT = re.compile(
 """Keywords whose cards are kept, upper-cased (the challenge's ``HIERARCH range x`` reads as ``range x``)."""
 ZERO_POINT_KEYWORDS = ("MAGZP", "MAGZPT", "MAGZERO", "ZEROPT", "ZPAB", "ZP", "PHOTZP")
 """Header keywords read as the AB magnitude zero point, first found wins."""
+SIMULATED_PIXEL_UNIT = "adu"
+"""``BUNIT`` of ``lenshunt simulate``'s files (:mod:`pipeline.simulate.writer`; a cutout writes an
+older file's ``'flux'`` as it, :mod:`pipeline.store.cutout_unit`). The pixels are data numbers
+calibrated by ``MAGZP`` alone (a pixel sum of 1 is AB magnitude ``MAGZP``; 0 for the standard
+instrument, so a unit is 3631 Jy), not counts of a detector or a physical flux density. The FITS
+standard (4.0, sec. 4.3) allows no factor but powers of ten, so ``3631 Jy`` cannot be written;
+``adu`` is its unit for zero-point calibrated data numbers, which ``astropy.nddata.CCDData.read``
+reads (trial: it refused the ``'flux'`` written before)."""
 _CD_KEYWORDS = ("CD1_1", "CD1_2", "CD2_1", "CD2_2")
 _PC_KEYWORDS = ("PC1_1", "PC1_2", "PC2_1", "PC2_2")
 _MATRIX_KEYWORDS = (*_CD_KEYWORDS, "CDELT1", "CDELT2", *_PC_KEYWORDS, "CROTA1", "CROTA2")

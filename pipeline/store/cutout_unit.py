@@ -4,9 +4,9 @@ A cutout gives back the input's ``BUNIT`` card as the store kept it. ``lenshunt 
 this version wrote ``BUNIT = 'flux'`` (or ``'scaled flux'``), which no unit parser reads: astropy's
 ``CCDData.read`` refused such a cutout ("BUNIT (flux) cannot be interpreted as valid unit", trial).
 Such a card of a simulated input is written as the simulator's unit now (``adu``: data numbers
-calibrated by ``MAGZP``, :data:`pipeline.simulate.writer.PIXEL_UNIT`); any other unit that neither
-the FITS standard's syntax (4.0, sec. 4.3) nor astropy's own reads is left out, and a COMMENT card
-names it. A unit astropy reads (``electron/s``, ``uJy``) is kept as the input wrote it.
+calibrated by ``MAGZP``, :data:`pipeline.sources.headers.SIMULATED_PIXEL_UNIT`); any other unit
+that neither the FITS standard's syntax (4.0, sec. 4.3) nor astropy's own reads is left out, and a
+COMMENT card names it. A unit astropy reads (``electron/s``, ``uJy``) is kept as the input wrote it.
 
 >>> from astropy.io import fits
 >>> header = fits.Header({"BUNIT": "flux", "MAGZP": 0.0, "ORIGIN": "lenshunt simulate"})
@@ -21,6 +21,8 @@ names it. A unit astropy reads (``electron/s``, ``uJy``) is kept as the input wr
 from __future__ import annotations
 
 import textwrap
+
+from pipeline.sources.headers import SIMULATED_PIXEL_UNIT as PIXEL_UNIT
 
 OLD_SIMULATED_UNITS = frozenset({"flux", "scaled flux"})
 """The ``BUNIT`` values ``lenshunt simulate`` wrote before it wrote ``adu``."""
@@ -50,8 +52,6 @@ def readable_unit(header) -> str | None:  # type: ignore[no-untyped-def]
     A simulated input's old ``'flux'`` becomes ``adu`` (its ``MAGZP`` says what a unit is); another
     unreadable ``BUNIT`` is removed, with a COMMENT naming it.
     """
-    from pipeline.simulate.writer import PIXEL_UNIT
-
     value = header.get("BUNIT")
     if value is None or (isinstance(value, str) and unit_is_readable(value.strip())):
         return None
