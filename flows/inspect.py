@@ -10,8 +10,9 @@ the page moves on (nothing is lost if the browser or the server dies). Without s
 * ``--export``: the latest grades of all inspectors to ``grades/grades.parquet`` and ``.fits``;
 * ``--apply``: the grade consensus into the run's catalogs (columns ``grade_n``, ``grade_mean``,
   ``grade_std``, ``grade_mode``, ``grade_agreement``);
-* ``--select N``: the next N object ids of ``--order`` that the inspector (``--inspector`` or
-  ``$USER``) has not graded to ``grades/selection-<inspector>-<order>.csv``;
+* ``--select N``: the next N objects of ``--order`` that the inspector (``--inspector`` or
+  ``$USER``) has not graded to ``grades/selection-<inspector>-<order>.csv`` (object_id, ra, dec,
+  score, rank);
 * ``--compare BEFORE_RUN``: what fine-tuning on BEFORE_RUN's grades changed in this run.
 
 Examples
@@ -97,7 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_int_from(1),
         metavar="N",
         default=None,
-        help="write the next N (>= 1) ids of --order that --inspector (or $USER) has not graded",
+        help="write the next N (>= 1) objects of --order that --inspector (or $USER) has not graded "
+        "(object_id, ra, dec, score, rank) to a CSV",
     )
     actions.add_argument("--compare", type=Path, metavar="BEFORE_RUN", default=None, help="report a round")
 
@@ -195,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(
             f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for "
-            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; Ctrl-C stops"
+            f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; {stop_hint()}"
             + ("" if len(session.queue) else f"\n  nothing to grade: {_why_empty(session)}"),
             flush=True,
         )
@@ -237,8 +239,25 @@ def _why_empty(session: InspectSession) -> str:
     return "no object of this run has a score (its catalog's flags and report say why)"
 
 
+def stop_hint() -> str:
+    """How to stop this server, as its start line says it: Ctrl-C only where SIGINT reaches it.
+
+    A job started in the background from a script (``lenshunt inspect RUN &``) inherits an ignored
+    SIGINT from the shell (trial: "Ctrl-C stops" was printed, and Ctrl-C did nothing); SIGTERM
+    stops it either way, and the grades table is exported.
+    """
+    kill = f"`kill {os.getpid()}` (SIGTERM)"
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        return f"stop it with {kill}: SIGINT (Ctrl-C) is ignored here (started in the background)"
+    return f"Ctrl-C or {kill} stops it"
+
+
 def _stop(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the server like Ctrl-C: the grades table is exported
+
+
+SELECTION_COLUMNS = ("object_id", "ra", "dec", "score", "rank")
+"""Columns of a ``--select`` list, from the run's catalog (trial: object ids alone said nothing)."""
 
 
 def _select(args: argparse.Namespace, session: InspectSession) -> int:
@@ -246,7 +265,7 @@ def _select(args: argparse.Namespace, session: InspectSession) -> int:
     # one file per inspector (trial: bob's selection-score.csv replaced ann's without a word)
     path = session.log.path.parent / f"selection-{session.log.inspector}-{args.order}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("object_id\n" + "".join(f"{object_id}\n" for object_id in ids.tolist()))
+    session.catalog.loc[ids, list(SELECTION_COLUMNS)].to_csv(path, index=False)
     print(f"{len(ids)} objects by {args.order} (not yet graded by {session.log.inspector}): {path}")
     session.log.close()
     return 0

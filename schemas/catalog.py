@@ -35,9 +35,11 @@ label             int8             1 lens, 0 non-lens, -1 unknown; only when the
 grade_n           int32            inspectors who graded the object (only after
                                    grading: ``lenshunt inspect RUN_DIR --apply``)
 grade_mean        float32          mean visual grade, A=3 B=2 C=1 X=0; NaN if ungraded
-grade_std         float32          std of the visual grades; NaN if ungraded
+grade_std         float32          std of the visual grades; NaN if ungraded or graded
+                                   by one inspector (no spread from one grade)
 grade_mode        str              most frequent visual grade; "" if ungraded
-grade_agreement   float32          share of inspectors who gave the modal grade
+grade_agreement   float32          share of inspectors who gave the modal grade; NaN if
+                                   ungraded or graded by one inspector
 ood_score         float32          squared Mahalanobis distance of the object's pooled
                                    model features from the training objects', over its
                                    training q-quantile (> 1: unlike the training set,
@@ -211,7 +213,7 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="grade_std",
         dtype="float32",
         ucd="stat.stdev",
-        description="Std of the visual grades; missing if ungraded",
+        description="Std of the visual grades; missing if ungraded or by one inspector",
         optional=True,
     ),
     ColumnSpec(
@@ -225,7 +227,7 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="grade_agreement",
         dtype="float32",
         ucd="stat.fit.goodness",
-        description="Share of inspectors giving the modal grade; missing if ungraded",
+        description="Share of inspectors giving the modal grade; missing if fewer than 2",
         optional=True,
     ),
 )

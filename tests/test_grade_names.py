@@ -150,7 +150,7 @@ def test_a_rescored_catalog_is_said_in_scored_objects_not_rows(run, monkeypatch)
     path = paths.catalog_parquet(run)
     was = read_provenance(path)
     assert was.n_scored < was.n_objects  # the run has an object without a score
-    watch = CatalogWatch.start(run, path, file_identity(path), was)
+    watch = CatalogWatch.start(run, path, file_identity(path), was, read_catalog(path))
     assert watch.rewritten() is None
     now = was.model_copy(update={"n_scored": was.n_scored - 2, "model_id": "model-two"})
     monkeypatch.setattr(pipeline.catalog, "read_provenance", lambda _: now)
@@ -158,3 +158,28 @@ def test_a_rescored_catalog_is_said_in_scored_objects_not_rows(run, monkeypatch)
     said = watch.rewritten()
     assert f"now {now.n_scored} of {now.n_objects} objects scored by model-two" in said, said
     assert f"this page has {was.n_scored} of {was.n_objects} scored by test-model" in said, said
+
+
+def test_a_rewritten_catalog_locks_the_page_only_when_scores_ranks_objects_or_model_change(run):
+    """Trial: a threshold-only score run rewrote the catalog with the same 300 scores and every open
+    page refused grades; a rewrite that changes an object's score says so, not "new objects"."""
+    from datetime import UTC, datetime
+
+    from pipeline.catalog import write_catalog
+
+    path = paths.catalog_parquet(run)
+    table, was = read_catalog(path), read_provenance(path)
+    watch = CatalogWatch.start(run, path, file_identity(path), was, table)
+    later = {"date": datetime(2027, 3, 4, tzinfo=UTC), "code_version": "9", "known_lenses": "other 1.0"}
+    write_catalog(
+        table, run, was.model_copy(update={**later, "threshold": 0.6}), expected_n=len(table), hats=False
+    )
+    assert file_identity(path) != watch.seen[0]
+    assert watch.rewritten() is None
+    rescored = table.copy()
+    first = rescored.index[rescored["rank"] == 1][0]  # its score lowered a little: same order
+    rescored.loc[first, "score"] = rescored.loc[first, "score"] - 1e-4
+    write_catalog(rescored, run, was.model_copy(update=later), expected_n=len(table), hats=False)
+    said = watch.rewritten()
+    assert said is not None and "(1 object with another score, spread or rank: now" in said, said
+    assert "new object" not in said and "another model" not in said, said

@@ -904,7 +904,7 @@ def test_select_without_an_inspector_says_it_needs_one_and_why(run_dir, tmp_path
     assert not list(run.glob("grades/selection-*.csv"))
     assert inspect(str(run), "--export").returncode == 0  # needs no inspector
     helped = " ".join(inspect("--help").stdout.split())
-    assert "ids of --order that --inspector (or $USER) has not graded" in helped, helped
+    assert "objects of --order that --inspector (or $USER) has not graded" in helped, helped
 
 
 def test_the_report_cards_and_pages_show_the_applied_grade_consensus(run_dir, store, tmp_path):  # noqa: F811

@@ -136,8 +136,14 @@ def _grade_problems(table: pd.DataFrame) -> list[str]:
     problems = []
     if np.any(n < 0):
         problems.append("negative grade_n")
-    if np.any(graded & ~((mean >= 0) & (mean <= 3) & (std >= 0) & (agreement > 0) & (agreement <= 1))):
-        problems.append("grade_mean outside [0, 3], grade_std negative or grade_agreement outside (0, 1]")
+    several = n > 1  # one inspector: NaN spread and agreement (0 and 1 in catalogs written before)
+    one = (n == 1) & (np.isnan(std) | (std == 0)) & (np.isnan(agreement) | (agreement == 1))
+    spread = several & (std >= 0) & (agreement > 0) & (agreement <= 1)
+    if np.any(graded & ~((mean >= 0) & (mean <= 3) & (one | spread))):
+        problems.append(
+            "grade_mean outside [0, 3], grade_std negative or grade_agreement outside (0, 1] (both NaN "
+            "for grade_n 1)"
+        )
     if np.any(graded & ~np.isin(mode, ["A", "B", "C", "X"])):
         problems.append("grade_mode other than A, B, C or X for a graded object")
     if np.any(~graded & ~(np.isnan(mean) & np.isnan(std) & np.isnan(agreement) & (mode == ""))):

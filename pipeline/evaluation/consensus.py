@@ -2,15 +2,19 @@
 
 Grades map to numbers as in the Euclid Q1 and SuGOHI visual inspections (A = 3, B = 2, C = 1,
 X = 0; Sonnenfeld et al. 2018, PASJ 70, S29; Euclid Collaboration: Walmsley et al. 2025,
-arXiv 2503.15326, who average the volunteers' and experts' grades per object). ``skip`` is no
-grade and is left out. Per object, over the latest grade of each inspector:
+arXiv 2503.15326, who average the volunteers' and experts' grades per object). Per object, over
+the latest grade of each inspector, where ``skip`` is no grade and is left out: an inspector whose
+latest is a skip (given after a grade: the grading page says the grade is withdrawn) has not graded
+the object.
 
 * ``grade_n``: how many inspectors graded it (skips excluded);
 * ``grade_mean``: mean grade (0..3), SuGOHI/Euclid's consensus score;
-* ``grade_std``: population standard deviation of the grades (0 when all agree);
+* ``grade_std``: population standard deviation of the grades (0 when all agree); NaN for an object
+  graded by one inspector (no spread is measured from one grade);
 * ``grade_mode``: the most frequent grade; a tie goes to the grade nearest the mean, then to the
   higher grade;
-* ``grade_agreement``: the fraction of inspectors who gave the modal grade (1 = unanimous).
+* ``grade_agreement``: the fraction of inspectors who gave the modal grade (1 = unanimous); NaN for
+  one inspector, as ``grade_std`` (trial: 0 and 1.0 read as measured agreement).
 
 Training labels (:func:`grade_labels`): lens when ``grade_mean >= 1.5`` (A or B on average),
 non-lens when ``grade_mean < 0.5`` (X on average), otherwise left out: a single inspector's
@@ -23,7 +27,7 @@ Examples
 ...                        "grade": ["A", "B", "A", "X"]})
 >>> table = consensus(grades)
 >>> table[["object_id", "grade_n", "grade_mean", "grade_mode", "grade_agreement"]].values.tolist()
-[[1, 3, 2.6666667461395264, 'A', 0.6666666865348816], [2, 1, 0.0, 'X', 1.0]]
+[[1, 3, 2.6666667461395264, 'A', 0.6666666865348816], [2, 1, 0.0, 'X', nan]]
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ C_CHOICES = ("exclude", "lens", "nonlens")
 
 
 def consensus(grades: pd.DataFrame) -> pd.DataFrame:
-    """Consensus of the latest grades: one row per object with at least one non-skip grade.
+    """Consensus of the latest grades: one row per object whose latest grade of some inspector is
+    not a skip.
 
     Parameters
     ----------
@@ -52,7 +57,7 @@ def consensus(grades: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``object_id`` (int64) and :data:`CONSENSUS_COLUMNS` (int32, float32, float32, str, float32),
-        sorted by object id.
+        sorted by object id; ``grade_std`` and ``grade_agreement`` NaN where ``grade_n`` is 1.
     """
     graded = grades[grades["grade"].isin(list(GRADE_VALUES))]
     rows = []
@@ -62,9 +67,9 @@ def consensus(grades: pd.DataFrame) -> pd.DataFrame:
         counts = group["grade"].value_counts()
         top = counts[counts == counts.max()].index
         mode = min(top, key=lambda g: (abs(GRADE_VALUES[g] - mean), -GRADE_VALUES[g]))
-        rows.append(
-            (int(object_id), values.size, mean, float(values.std()), mode, counts.max() / values.size)
-        )
+        several = values.size > 1  # one grade measures no spread: NaN, not 0 and 1.0
+        std, agreement = (float(values.std()), counts.max() / values.size) if several else (np.nan, np.nan)
+        rows.append((int(object_id), values.size, mean, std, mode, agreement))
     table = pd.DataFrame(rows, columns=["object_id", *CONSENSUS_COLUMNS])
     return table.astype(
         {

@@ -87,7 +87,7 @@ def grade_section(
             "mode": row.grade_mode,
             "mean": f"{row.grade_mean:.2f}",
             "n": int(row.grade_n),
-            "agreement": f"{row.grade_agreement:.2f}",
+            "agreement": "n/a" if math.isnan(row.grade_agreement) else f"{row.grade_agreement:.2f}",
         }
         for row in merged.head(top).itertuples()
     ]

@@ -12,7 +12,9 @@ in mid-write can leave a torn last line: readers skip lines that are not grades 
 the rule is in :mod:`pipeline.evaluation.grade_rows`: the file names the inspector, so a line naming
 another is skipped too), and the next append starts on a fresh line. The latest grade of an
 (object, inspector) pair wins, so going back and regrading replaces the earlier grade while
-the log keeps the history. :func:`export_grades` consolidates the log (latest grades of every
+the log keeps the history; a ``skip`` given after a grade is the latest too, and withdraws that
+grade from the consensus (:mod:`pipeline.evaluation.consensus`: a skip is no grade).
+:func:`export_grades` consolidates the log (latest grades of every
 inspector) into ``grades.parquet`` and ``grades.fits`` for the catalog tools (astropy, pandas,
 TOPCAT).
 

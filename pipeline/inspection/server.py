@@ -83,8 +83,9 @@ class InspectSession:
     watch: RewriteWatch | None = None
     """Which objects an ingest rewrote after the page opened (their grades are refused)."""
     catalog_watch: CatalogWatch | None = None
-    """Whether a score run replaced the run's catalog after the page loaded it (then every grade is
-    refused: its score, model, queue and ranks are the old catalog's)."""
+    """Whether a score run replaced the run's catalog after the page loaded it with other scores,
+    ranks, objects, model or store (then every grade is refused: its score, model, queue and ranks
+    are the old catalog's)."""
     n_outdated: int = 0
     """This inspector's grades made before an ingest re-read their objects' images: not counted as
     graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
@@ -150,7 +151,9 @@ class InspectSession:
             n_rewritten=rewritten_since_scored(run_dir, store),
             n_outdated=len(outdated),
             watch=RewriteWatch.start(store),
-            catalog_watch=CatalogWatch.start(run_dir, catalog_parquet(run_dir), identity, provenance),
+            catalog_watch=CatalogWatch.start(
+                run_dir, catalog_parquet(run_dir), identity, provenance, catalog
+            ),
         )
 
     def next_position(self, after: int) -> int:
@@ -261,7 +264,8 @@ class InspectSession:
         dict
             ``saved``: the log row written; ``previous``: the grade it replaces (``grade`` and
             ``time``) or None; ``unseen``: True when that grade is not the one the page showed (another
-            tab, or another session of this inspector, gave it meanwhile).
+            tab, or another session of this inspector, gave it meanwhile); ``message``: what the page
+            says of it (:func:`saved_message`).
 
         Raises
         ------
@@ -306,7 +310,44 @@ class InspectSession:
             self.my_grades[object_id], self.my_times[object_id] = grade, row["time"]
             self.graded_here.add(object_id)
         unseen = previous is not None and previous["time"] != replacing
-        return {"saved": row, "previous": previous, "unseen": unseen}
+        message = saved_message(object_id, grade, previous, unseen, self.log.inspector)
+        return {"saved": row, "previous": previous, "unseen": unseen, "message": message}
+
+
+def saved_message(object_id: int, grade: str, previous: dict | None, unseen: bool, inspector: str) -> str:
+    """What the page says of a saved grade: what it replaced, and that a skip withdraws a grade.
+
+    The latest grade of each (object, inspector) counts and a skip is no grade, so a skip given
+    after a grade withdraws it from the consensus (trial: the page said "was A, now skip" as if the
+    skip were a grade, and the A dropped out of ``grade_n`` unsaid).
+
+    Examples
+    --------
+    >>> print(saved_message(7, "skip", {"grade": "A", "time": "2026-12-05T12:03:05Z"}, False, "ann"))
+    Saved skip for 7: grade A withdrawn (a skip is no grade: it no longer counts; grade 7 again to give one).
+    >>> saved_message(7, "X", {"grade": "A", "time": "2026-12-05T12:03:05Z"}, False, "ann")
+    'Saved X for 7: was A, now X.'
+    """
+    said = f"Saved {grade} for {object_id}."
+    if previous is None:
+        return said
+    before = previous["grade"]
+    withdrawn = grade == "skip" and before != "skip"
+    if unseen:  # another tab or session of this inspector graded it meanwhile
+        when = str(previous["time"]).replace("T", " ")[:19]
+        said = (
+            f"Saved {grade} for {object_id}: it replaced {before} given at {when} UTC in another tab or "
+            f"session of {inspector}, which this page did not show."
+        )
+        return said + (" That grade is withdrawn (a skip is no grade)." if withdrawn else "")
+    if withdrawn:
+        return (
+            f"Saved skip for {object_id}: grade {before} withdrawn (a skip is no grade: it no longer counts; "
+            f"grade {object_id} again to give one)."
+        )
+    if before != grade:
+        return f"Saved {grade} for {object_id}: was {before}, now {grade}."
+    return f"Saved {grade} for {object_id} again (it was {grade})."
 
 
 def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]:

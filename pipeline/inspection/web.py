@@ -16,8 +16,9 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             graded since the server started) and how many graded ones it passed;
                             refused (409) as ``/api/candidates``
 ``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time}``: saved (fsync)
-                            before the reply, which names the grade it replaced (``previous``) and
-                            whether the page knew it (``unseen``: another tab gave it); refused (409)
+                            before the reply, which names the grade it replaced (``previous``),
+                            whether the page knew it (``unseen``: another tab gave it) and says
+                            so in words (``message``: e.g. a skip's "grade A withdrawn"); refused (409)
                             once a score run replaced the run's catalog (``catalog_rewritten`` of
                             ``/api/session`` says why)
 ``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
