@@ -13,8 +13,9 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             match and this inspector's grade and its time (``grade_time``); refused
                             (409, as a grade) once a score run replaced the run's catalog
 ``GET /api/next``           ``?after=i``: the position to move forward to (the next object not
-                            graded since the server started) and how many graded ones it passed;
-                            refused (409) as ``/api/candidates``
+                            graded since the server started; the queue's length at its end) and how
+                            many graded ones it passed; i is -1 (from the start) to the last position,
+                            anything else is refused (400); refused (409) as ``/api/candidates``
 ``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time}``: saved (fsync)
                             before the reply, which names the grade it replaced (``previous``),
                             whether the page knew it (``unseen``: another tab gave it) and says
@@ -126,6 +127,13 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                         self._send(HTTPStatus.BAD_REQUEST, {"error": "after must be an integer"})
                         return
                     session.check_current()  # the old queue's positions, as /api/candidates
+                    last = len(session.queue) - 1
+                    if not -1 <= after <= last:  # trial: after=-5 answered "passed: 4"
+                        said = (
+                            f"after must be -1 (from the start) to {last} (the last candidate), not {after}"
+                        )
+                        self._send(HTTPStatus.BAD_REQUEST, {"error": said})
+                        return
                     position = session.next_position(after)
                     self._send(HTTPStatus.OK, {"position": position, "passed": max(position - after - 1, 0)})
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
