@@ -2,7 +2,7 @@
 
 Uses the ``websockets`` package (a Prefect dependency) and Debian's ``chromium``; no browser is
 downloaded. :class:`Browser` starts chromium on a free debugging port, attaches to its page and
-sends CDP commands; events are read and dropped.
+sends CDP commands; events are read and dropped, but those of the methods named in :meth:`keep`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Browser:
         self.process: subprocess.Popen | None = None
         self.socket = None
         self._next_id = 0
+        self._kept: dict[str, list[dict]] = {}
 
     def __enter__(self) -> Browser:
         from websockets.sync.client import connect
@@ -84,10 +85,22 @@ class Browser:
         self.socket.send(json.dumps({"id": self._next_id, "method": method, "params": params}))
         while True:
             message = json.loads(self.socket.recv(timeout=60))
+            if message.get("method") in self._kept:
+                self._kept[message["method"]].append(message["params"])
             if message.get("id") == self._next_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]
+
+    def keep(self, method: str) -> None:
+        """Keep the events of ``method`` (e.g. ``Fetch.requestPaused``) for :meth:`events`."""
+        self._kept.setdefault(method, [])
+
+    def events(self, method: str) -> list[dict]:
+        """The parameters of the events of ``method`` received so far (see :meth:`keep`), taken."""
+        self.evaluate("0")  # a round trip: reads the events sent before its answer
+        taken, self._kept[method] = self._kept[method], []
+        return taken
 
     def evaluate(self, expression: str):
         """The value of a JavaScript expression in the page (awaits promises)."""
@@ -112,23 +125,28 @@ class Browser:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {expression}")
 
-    def press(self, key: str) -> None:
-        """Press and release one key (a letter or a name in ``_KEYS``) as a user would."""
+    def press(self, key: str, repeats: int = 0, interval: float = 0.033) -> None:
+        """Press and release one key (a letter or a name in ``_KEYS``) as a user would; with ``repeats``,
+        hold it down that long: that many auto-repeated key downs (``event.repeat``), ``interval``
+        seconds apart, before the key up."""
         name, code, virtual = _KEYS[key] if key in _KEYS else (key, f"Key{key.upper()}", ord(key.upper()))
         text = {"text": key} if len(key) == 1 else {"text": _TEXT[key]} if key in _TEXT else {}
-        self.send(
-            "Input.dispatchKeyEvent",
-            type="keyDown",
-            key=name,
-            code=code,
-            windowsVirtualKeyCode=virtual,
-            **text,
-        )
+        down = {"key": name, "code": code, "windowsVirtualKeyCode": virtual, **text}
+        self.send("Input.dispatchKeyEvent", type="keyDown", **down)
+        for _ in range(repeats):
+            time.sleep(interval)
+            self.send("Input.dispatchKeyEvent", type="keyDown", autoRepeat=True, **down)
         self.send("Input.dispatchKeyEvent", type="keyUp", key=name, code=code, windowsVirtualKeyCode=virtual)
 
     def set_width(self, width: int, height: int = 900) -> None:
         """Lay the page out as in a window ``width`` CSS pixels wide (a phone, a tablet, a split screen)."""
         metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.send("Emulation.setDeviceMetricsOverride", **metrics)
+
+    def set_phone(self, width: int = 390, height: int = 844, scale: float = 3.0) -> None:
+        """Lay the page out as a phone ``width`` CSS pixels wide does (a mobile viewport: a page without a
+        ``viewport`` meta tag is laid out 980 px wide and shrunk)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": True}
         self.send("Emulation.setDeviceMetricsOverride", **metrics)
 
     def click(self, selector: str) -> None:

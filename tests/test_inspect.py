@@ -670,7 +670,7 @@ def test_the_page_names_the_flagged_band_of_a_candidate(flagged_run, tmp_path):
     process, url = start_server(flagged_run, 0)
     shown = "document.body.dataset.objectId"
     text = "document.getElementById('{}').textContent".format
-    marked = "[...document.querySelectorAll('#bands figure.flagged')].map((f) => f.textContent)"
+    marked = "[...document.querySelectorAll('#bands figure.flagged figcaption')].map((c) => c.textContent)"
     try:
         first, second = json.loads(get(url + "api/candidates?start=0&n=2")[1])
         assert (first["object_id"], second["object_id"]) == (FIRST, SECOND)

@@ -15,6 +15,10 @@ from pipeline.catalog import read_catalog
 from pipeline.evaluation.grades import read_grades
 from pipeline.evaluation.outputs_view import score_text
 
+SHOWN = "document.body.dataset.objectId"
+# idle: nothing saving or loading, and the object's images drawn (a grade before is not taken)
+IDLE = "!document.body.dataset.busy && document.body.dataset.drawn === document.body.dataset.objectId"
+
 # Elements whose right edge passes the window.
 OFF_SCREEN = """[...document.querySelectorAll('body *')].filter((element) => {
   const box = element.getBoundingClientRect();
@@ -33,7 +37,7 @@ def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_pa
             browser.set_width(400)
             browser.navigate(url)
             browser.wait_for("document.body.dataset.ready === '1'")
-            browser.wait_for("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+            browser.wait_for(f"[...document.images].every((i) => i.complete && i.naturalWidth > 0) && {IDLE}")
             assert 370 <= browser.evaluate("document.documentElement.clientWidth") <= 400  # less a scrollbar
             top_score = float(read_catalog(run_dir).sort_values("rank")["score"].iloc[0])
             shown_score = browser.evaluate("document.getElementById('score').textContent")
@@ -43,9 +47,9 @@ def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_pa
             assert browser.evaluate(composite) <= 400
             for key, position in (("b", 1), ("x", 2)):
                 browser.click(f"button[data-key={key}]")
-                browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")
+                browser.wait_for(f"{shown} === '{order[position]}' && {IDLE}")
             browser.click("button[data-key=arrowleft]")
-            browser.wait_for(f"{shown} === '{order[1]}'")
+            browser.wait_for(f"{shown} === '{order[1]}' && {IDLE}")
             assert browser.evaluate("document.getElementById('grade').textContent") == "X"
             assert browser.evaluate("document.activeElement.tagName") == "BODY"  # Space cannot press it again
             browser.click("button[data-key=arrowright]")
@@ -94,10 +98,6 @@ def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa
                 process.wait(timeout=60)
                 output = process.stdout.read()  # not communicate(): it skips what readline buffered
             assert printed[inspector] in output, output
-
-
-SHOWN = "document.body.dataset.objectId"
-IDLE = "!document.body.dataset.busy"
 
 
 def _text(browser, element: str) -> str:
@@ -294,7 +294,7 @@ def test_a_clicked_grade_button_keeps_no_focus_for_space_enter_or_tab(run_dir, t
     try:
         with Browser(tmp_path / "profile") as browser:
             browser.navigate(url)
-            browser.wait_for("document.body.dataset.ready === '1'")
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")  # its images shown
             browser.click("button[data-key=b]")
             browser.wait_for(f"{SHOWN} === '{order[1]}' && {IDLE}")
             presses = (

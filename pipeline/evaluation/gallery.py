@@ -95,6 +95,20 @@ def sexagesimal_name(ra: float | None, dec: float | None) -> str | None:
     )
 
 
+def field_arcsec(layout: Layout, group: str | None = None) -> float:
+    """Width on the sky (arcsec) of one group's images; by default of the finest group's, the grid of
+    the colour composite.
+
+    >>> from schemas.layout import load_layout
+    >>> layout = load_layout("euclid-sglc2")
+    >>> round(field_arcsec(layout), 6), round(field_arcsec(layout, "nir"), 6)
+    (20.0, 19.8)
+    """
+    if group is None:
+        group = min(layout.groups, key=layout.group_pixel_scale)
+    return layout.group_shape(group)[1] * layout.group_pixel_scale(group)
+
+
 def scale_bar(field_arcsec: float | None) -> dict[str, Any] | None:
     """A bar of a round length near a quarter of the field: label and width in % of the image."""
     if not field_arcsec or field_arcsec <= 0:
@@ -225,10 +239,7 @@ def gallery_items(
     names = {b: band_flags_column(b).name for b in (layout.band_names if layout is not None else [])}
     names = {band: name for band, name in names.items() if name in rows.columns}
     per_band = rows[list(names.values())].to_numpy(dtype=np.int64) if names else np.zeros((len(rows), 0))
-    field = None
-    if layout is not None:
-        finest = min(layout.groups, key=layout.group_pixel_scale)
-        field = layout.group_shape(finest)[1] * layout.group_pixel_scale(finest)
+    field = field_arcsec(layout) if layout is not None else None
 
     def bands_of(png: Path) -> dict[str, Path]:
         if layout is None:

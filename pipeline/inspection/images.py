@@ -51,6 +51,18 @@ class ObjectImages:
         """Names of the PNGs of an object: ``composite`` then the band names."""
         return [COMPOSITE, *self.layout.band_names]
 
+    @property
+    def scale_bars(self) -> dict[str, dict | None]:
+        """Panel -> its scale bar (``label``, ``percent`` of the image's width), as the report's gallery
+        draws it (:func:`~pipeline.evaluation.gallery.scale_bar`): the composite's on the finest
+        group's grid, each band's at its own pixel scale."""
+        from pipeline.evaluation.gallery import field_arcsec, scale_bar
+
+        bars = {COMPOSITE: scale_bar(field_arcsec(self.layout))}
+        for band in self.layout.band_names:
+            bars[band] = scale_bar(field_arcsec(self.layout, self.layout.band(band).group))
+        return bars
+
     def images(self, object_id: int) -> dict[str, np.ndarray]:
         """Group -> (n_band, ny, nx) cutouts of one object."""
         row = self._row_of.get(int(object_id))

@@ -180,6 +180,7 @@ class InspectSession:
             "model_id": self.model_id,
             "catalog_rewritten": self.catalog_rewritten(),
             "panels": self.images.panels,
+            "scale_bars": self.images.scale_bars,
             "n_candidates": len(self.queue),
             "n_graded": len(self.my_grades),
             "first_ungraded": first,

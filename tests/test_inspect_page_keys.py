@@ -1,0 +1,223 @@
+"""The grading page in a real headless chromium, after a fresh-user trial: a held key, a key before the
+images, the end of the queue, a phone, the scale bars, the status line for screen readers and the
+``/api/next`` range."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from test_inspect import free_port, get, run_dir, start_server  # noqa: F401 - the inspection tests' run
+from test_inspect_page import IDLE, OFF_SCREEN, SHOWN
+from test_training import LAYOUT, store  # noqa: F401 - the training tests' store fixture
+
+from pipeline.evaluation.grades import read_grades
+
+STATUS = "document.getElementById('status')"
+
+
+def _queue(run_dir, inspector: str, left: int | None = None) -> list[int]:  # noqa: F811
+    """The queue of ``inspector``'s page; with ``left``, all but its last ``left`` objects graded (on an
+    earlier server: the page's queue is those ``left``)."""
+    from pipeline.inspection import InspectSession
+
+    session = InspectSession.open(run_dir, inspector)
+    queue = [int(object_id) for object_id in session.queue]
+    if left is not None:
+        for object_id in queue[:-left]:
+            session.grade(object_id, "X")
+    session.log.close()
+    return queue if left is None else queue[-left:]
+
+
+def _grades(run_dir, inspector: str) -> list[list]:  # noqa: F811
+    path = run_dir / "grades" / f"{inspector}.jsonl"
+    return read_grades(path)[["object_id", "grade"]].values.tolist() if path.is_file() else []
+
+
+def _stop(process) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+
+
+def test_a_held_key_grades_one_object(run_dir, tmp_path):  # noqa: F811
+    """Trial: a grade key held down (auto-repeat every ~33 ms) graded 19 objects in a row, 40-190 ms
+    apart, before their images could load."""
+    from cdp import Browser
+
+    queue = _queue(run_dir, "held")
+    process, url = start_server(run_dir, free_port(), "--inspector", "held")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            browser.press("a", repeats=30)  # a second held down
+            browser.wait_for(f"{SHOWN} !== '{queue[0]}' && {IDLE}")
+            time.sleep(1.0)  # a repeat taken would grade queue[1] now its images are drawn
+            browser.wait_for(IDLE)
+            assert browser.evaluate(SHOWN) == str(queue[1])
+            assert browser.evaluate(f"{STATUS}.textContent") == f"Saved A for {queue[0]}."
+    finally:
+        _stop(process)
+    assert _grades(run_dir, "held") == [[queue[0], "A"]]
+
+
+def test_a_key_before_the_images_are_drawn_is_not_taken_and_the_status_says_so(run_dir, tmp_path):  # noqa: F811
+    """A grade needs the object's images on screen; a key pressed while they load is refused in the
+    status line, which screen readers announce (aria-live)."""
+    from cdp import Browser
+
+    queue = _queue(run_dir, "early")
+    process, url = start_server(run_dir, free_port(), "--inspector", "early")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            assert browser.send("Fetch.enable", patterns=[{"urlPattern": "*/img/*"}]) == {}
+            browser.keep("Fetch.requestPaused")  # the images are held back until the test lets them go
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {SHOWN} === '{queue[0]}'")
+            assert browser.evaluate(f"{STATUS}.getAttribute('aria-live')") == "polite"
+            browser.press("a")
+            said = browser.wait_for(f"/^(Not|Saved)/.test({STATUS}.textContent) && {STATUS}.textContent")
+            loading = "its images are still loading: grade it once you see them."
+            assert said == f"Not saved: A for {queue[0]} was not taken, {loading}"
+            assert browser.evaluate(f"{STATUS}.className") == "warning"
+            assert browser.evaluate(SHOWN) == str(queue[0])
+            assert _grades(run_dir, "early") == []
+            paused, deadline = [], time.monotonic() + 30
+            while len(paused) < len(LAYOUT.band_names) + 1 and time.monotonic() < deadline:
+                paused += browser.events("Fetch.requestPaused")  # the composite and each band
+            for request in paused:
+                browser.send("Fetch.continueRequest", requestId=request["requestId"])
+            browser.send("Fetch.disable")
+            browser.wait_for(IDLE)
+            assert (
+                browser.evaluate(f"{STATUS}.textContent")
+                == f"The images of {queue[0]} are shown: grade it now."
+            )
+            browser.press("a")
+            browser.wait_for(f"{SHOWN} === '{queue[1]}' && {IDLE}")
+    finally:
+        _stop(process)
+    assert _grades(run_dir, "early") == [[queue[0], "A"]]
+
+
+def test_the_end_of_the_queue_shows_no_object_and_every_key_answers(run_dir, tmp_path):  # noqa: F811
+    """Trial: after the last candidate the page said "done" but still showed it; A was silently ignored
+    and the first ← seemed to do nothing (it showed the object already on screen)."""
+    from cdp import Browser
+
+    first, last = _queue(run_dir, "ender", left=2)
+    pictures = "document.getElementById('composite').getBoundingClientRect().width"
+    process, url = start_server(run_dir, free_port(), "--inspector", "ender")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {SHOWN} === '{first}' && {IDLE}")
+            for key, shown in (("a", last), ("b", "")):
+                browser.press(key)
+                browser.wait_for(f"{SHOWN} === '{shown}' && {IDLE}")
+            # the end screen: no object, and it says where the inspector is and what ← does
+            assert browser.evaluate("document.body.dataset.end") == "1"
+            assert browser.evaluate(pictures) == 0
+            assert browser.evaluate("document.getElementById('details').getBoundingClientRect().height") == 0
+            end = "End of the queue: all 2 candidates were shown. \u2190 goes back to the last one."
+            assert browser.evaluate("document.getElementById('end').textContent") == end
+            assert browser.evaluate(f"{STATUS}.textContent") == f"Saved B for {last}. {end}"
+            browser.press("a")  # answered, not ignored
+            said = browser.wait_for(f"{STATUS}.textContent.startsWith('Not saved') && {STATUS}.textContent")
+            back = "\u2190 goes back to the last candidate."
+            assert said == f"Not saved: no candidate is shown (end of the queue). {back}"
+            browser.press("ArrowRight")
+            browser.wait_for(f"{STATUS}.textContent === {end!r} && {STATUS}.className === 'warning'")
+            browser.press("ArrowLeft")  # back to the last candidate, visibly
+            browser.wait_for(f"{SHOWN} === '{last}' && {IDLE}")
+            assert browser.evaluate(pictures) > 100
+            assert browser.evaluate("document.getElementById('grade').textContent") == "B"
+            assert browser.evaluate(f"{STATUS}.textContent") == "Back to the last candidate (2 of 2)."
+            browser.press("x")  # regraded as any earlier object, then the end again
+            browser.wait_for(f"{SHOWN} === '' && {IDLE}")
+            assert browser.evaluate(f"{STATUS}.textContent") == f"Saved X for {last}: was B, now X. {end}"
+    finally:
+        _stop(process)
+    assert _grades(run_dir, "ender")[-3:] == [[first, "A"], [last, "B"], [last, "X"]]
+
+
+def test_the_page_fits_a_phone(run_dir, tmp_path):  # noqa: F811
+    """Trial: without a viewport meta tag a 390 px phone laid the page out at 980 px, shown at 0.4x."""
+    from cdp import Browser
+
+    process, url = start_server(run_dir, free_port(), "--inspector", "phone")
+    visible = """[...document.querySelectorAll(SELECTOR)].map((element) => {
+      const box = element.getBoundingClientRect();
+      return box.width > 0 && box.height > 0 && box.left >= 0 && box.right <= 390;
+    })"""
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.set_phone(390)
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            assert browser.evaluate("[document.documentElement.clientWidth, window.innerWidth]") == [390, 390]
+            assert browser.evaluate("window.visualViewport.scale") == 1
+            assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+            assert browser.evaluate(OFF_SCREEN) == []
+            for selector, n in (
+                ("#composite", 1),
+                ("#bands img", len(LAYOUT.band_names)),
+                ("#keys button", 7),
+            ):
+                shown = browser.evaluate(visible.replace("SELECTOR", repr(selector)))
+                assert shown == [True] * n, (selector, shown)
+            assert (
+                browser.evaluate("document.getElementById('composite').getBoundingClientRect().width") > 300
+            )
+    finally:
+        _stop(process)
+
+
+# Each scale bar and the picture it lies on, as displayed: [panel, label, bar px, image px].
+BARS = """[...document.querySelectorAll('.scalebar')].map((bar) => [bar.dataset.panel, bar.textContent,
+  bar.getBoundingClientRect().width, bar.parentElement.querySelector('img').getBoundingClientRect().width])"""
+
+
+@pytest.mark.parametrize("width", [1200, 390])
+def test_each_picture_has_a_scale_bar_at_its_own_pixel_scale(run_dir, tmp_path, width):  # noqa: F811
+    """The report's gallery had a scale bar, the grading page none; each band's bar is measured against
+    the width on the sky of that band's image (shape x pixel scale of the layout)."""
+    from cdp import Browser
+
+    finest = min(LAYOUT.bands, key=lambda band: band.pixel_scale_arcsec)
+    fields = {band.name: band.shape[1] * band.pixel_scale_arcsec for band in LAYOUT.bands}
+    fields["composite"] = fields[finest.name]
+    process, url = start_server(run_dir, free_port(), "--inspector", "scale")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.set_width(width)
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            bars = browser.evaluate(BARS)
+    finally:
+        _stop(process)
+    assert sorted(panel for panel, *_ in bars) == sorted(fields)
+    for panel, label, bar, image in bars:
+        arcsec = float(label.rstrip("\u2033"))
+        assert fields[panel] / 5 <= arcsec <= fields[panel] / 2, (panel, label)  # a round share of it
+        assert image > 40, (panel, image)
+        assert bar == pytest.approx(image * arcsec / fields[panel], abs=0.5), (panel, label, bar, image)
+
+
+def test_next_refuses_a_position_outside_the_queue(run_dir):  # noqa: F811
+    """Trial: ``/api/next?after=-5`` answered ``passed: 4``."""
+    n = len(_queue(run_dir, "ranged"))
+    process, url = start_server(run_dir, free_port(), "--inspector", "ranged")
+    try:
+        for after in (-5, -2, n, n + 10):
+            status, body = get(url + f"api/next?after={after}")
+            said = f"after must be -1 (from the start) to {n - 1} (the last candidate), not {after}"
+            assert (status, json.loads(body)) == (400, {"error": said}), after
+        for after, position in ((-1, 0), (0, 1), (n - 1, n)):
+            status, body = get(url + f"api/next?after={after}")
+            assert (status, json.loads(body)) == (200, {"position": position, "passed": 0}), after
+    finally:
+        _stop(process)
