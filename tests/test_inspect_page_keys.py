@@ -221,3 +221,30 @@ def test_next_refuses_a_position_outside_the_queue(run_dir):  # noqa: F811
             assert (status, json.loads(body)) == (200, {"position": position, "passed": 0}), after
     finally:
         _stop(process)
+
+
+def test_a_skip_after_a_grade_says_it_is_withdrawn_and_one_model_shows_no_spread(run_dir, tmp_path):  # noqa: F811
+    """Trial: going back and pressing S said "was A, now skip" while the A left the consensus; the
+    page says what the server says (the grade is withdrawn). A single model's spread read "0.0000"."""
+    from cdp import Browser
+
+    queue = _queue(run_dir, "withdraw")
+    process, url = start_server(run_dir, free_port(), "--inspector", "withdraw")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            spread = browser.evaluate("document.getElementById('score-std').textContent")
+            assert spread == "none: one model without --tta has no spread", spread
+            browser.press("a")
+            browser.wait_for(f"{SHOWN} === '{queue[1]}' && {IDLE}")
+            browser.press("ArrowLeft")
+            browser.wait_for(f"{SHOWN} === '{queue[0]}' && {IDLE}")
+            browser.press("s")
+            browser.wait_for(f"{SHOWN} === '{queue[1]}' && {IDLE}")
+            said = browser.evaluate(f"{STATUS}.textContent")
+            assert said.startswith(f"Saved skip for {queue[0]}: grade A withdrawn (a skip is no grade"), said
+            assert "now skip" not in said, said
+    finally:
+        _stop(process)
+    assert _grades(run_dir, "withdraw") == [[queue[0], "A"], [queue[0], "skip"]]
