@@ -33,7 +33,7 @@ from flows.common import add_cluster_arguments
 from flows.preflight import existing_directory, positive_int
 from flows.run import add_run_parameters, check_parameters, run_options
 from flows.serve_orphans import orphan_age_s, orphans_crashed
-from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served, pause_command
+from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served, pause_command, pause_schedules
 from flows.serve_runner import ServedRunner, server_grace_s, slow_server_s
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
@@ -173,15 +173,18 @@ def build_deployment(
     Anything Prefect refuses in it (a value the checks of :func:`make_schedule` and
     :func:`check_name` let through) is a one-line :class:`ServeError`, before anything is created.
     """
+    import dataclasses
+
     from prefect.deployments.runner import EntrypointType
 
     check_name(name)
     try:
         return run_flow.to_deployment(
             name=name,
-            schedules=[schedule],
+            # --paused: the schedule inactive, the switch a stop turns off too (pause_schedules)
+            schedules=[dataclasses.replace(schedule, active=False) if paused else schedule],
             parameters=parameters,
-            paused=paused,
+            paused=False,
             description=(
                 f"Incremental lenshunt run of {parameters['source']} into {parameters['workdir']} "
                 "(ingest new cutouts, score them, rewrite the catalog, report)."
@@ -244,7 +247,8 @@ def serve_run_flow(
     limit
         Runs executing at once (1: firings queue up instead of overlapping on the work directory).
     paused
-        Create the deployment with its schedule paused (resume it in the UI).
+        Create the deployment with its schedule paused (inactive; resume it with
+        ``prefect deployment schedule resume``, the UI's toggle, or a serve without it).
     """
     from flows.failures import quiet_resource_tracker
     from flows.prefect_api import check_api
@@ -315,8 +319,9 @@ def _serve_deployment(
     finally:
         # nothing to pause where nothing was created, nor on a server that is gone
         made = runner is not None and not server_gone
-        if made and pause_deployment(full_name, quiet=bool(_stopped)) and _stopped:
-            _stopped += f"; the schedule of {full_name} is paused (serve again or resume it)"
+        paused = pause_schedules(full_name, quiet=bool(_stopped)) if made else ""
+        if paused and _stopped:
+            _stopped += f"; {paused}"
 
 
 SERVER_FIX = (
@@ -334,33 +339,6 @@ def interrupted(args: argparse.Namespace) -> str:
     return _stopped or "no run was in flight"
 
 
-def pause_deployment(full_name: str, quiet: bool = False) -> bool:
-    """Pause the schedule of deployment ``full_name`` (``flow/deployment``) and say so (unless
-    ``quiet``: the stop line says it); a warning with the command to run where the server does not
-    answer. Whether it is paused. Prefect 3's serve logs "Pausing all deployments" on a stop, but
-    the schedule stayed active (trial: its runs piled up unexecuted)."""
-    import sys
-
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        with get_client(sync_client=True) as client:
-            client.pause_deployment(client.read_deployment_by_name(full_name).id)
-    except ObjectNotFound:  # never made (serve failed as it started), or deleted meanwhile
-        return False
-    except Exception as exc:  # the server gone
-        print(
-            f"lenshunt serve: warning: could not pause the schedule of {full_name} ({type(exc).__name__}); "
-            f"pause it with {pause_command(full_name)} or delete it",
-            file=sys.stderr,
-        )
-        return False
-    if not quiet:
-        print(f"lenshunt serve: stopped; the schedule of {full_name} is paused (serve again or resume it)")
-    return True
-
-
 def _serve(deployment: Any, full_name: str, url: str, limit: int) -> ServedRunner:
     """Create ``deployment`` with a :class:`prefect.runner.Runner` (what ``Flow.serve`` does), not
     started yet: :meth:`ServedRunner.serve` runs it so that a stop cancels the runs in flight, and
@@ -372,7 +350,7 @@ def _serve(deployment: Any, full_name: str, url: str, limit: int) -> ServedRunne
     from flows.failures import PrefectApiError
     from flows.prefect_api import unanswered
 
-    # The schedule is paused by pause_deployment (Prefect's pause on shutdown left it active).
+    # Its schedules are paused by pause_schedules (Prefect's pause on shutdown left them active).
     runner = Runner(name=deployment.name, pause_on_shutdown=False, limit=limit)
     try:
         deployment_id = runner.add_deployment(deployment)
@@ -403,7 +381,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timezone", default=None, help="IANA timezone of the cron schedule (default UTC)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default {DEFAULT_NAME})")
     parser.add_argument("--limit", type=positive_int, default=1, help="runs executing at once (default 1)")
-    parser.add_argument("--paused", action="store_true", help="create the schedule paused")
+    parser.add_argument("--paused", action="store_true", help="create the schedule paused (inactive)")
     add_run_parameters(parser.add_argument_group("run parameters (defaults of every scheduled run)"))
     add_cluster_arguments(parser)
 

@@ -48,6 +48,53 @@ def pause_command(full_name: str, schedule_ids: list[str] | None = None) -> str:
     )
 
 
+def resume_command(full_name: str, schedule_ids: list[str]) -> str:
+    """The Prefect CLI commands that resume the schedules ``schedule_ids`` of deployment ``full_name``.
+
+    >>> resume_command("f/x", ["5f0c"])
+    "`prefect deployment schedule resume 'f/x' 5f0c`"
+    """
+    return pause_command(full_name, schedule_ids).replace("schedule pause", "schedule resume")
+
+
+def pause_schedules(full_name: str, quiet: bool = False) -> str:
+    """Pause (make inactive) the schedules of deployment ``full_name`` (``flow/deployment``), as
+    ``prefect deployment schedule pause`` does; what was done, with the command that resumes them
+    (``""`` where nothing was: no such deployment, or a server that does not answer, which a warning
+    with the command to run says). Printed unless ``quiet`` (the stop line says it).
+
+    Prefect 3's serve logs "Pausing all deployments" on a stop, but the schedule stayed active (trial:
+    its runs piled up unexecuted). The deployment's own pause (``paused``), which serve used next,
+    is a switch Prefect 3.8's CLI neither shows nor resumes: ``prefect deployment schedule ls`` said
+    Active, and the ``resume`` it was told to run answered "already active" (trial). A serve of the
+    deployment makes its schedule anew, active.
+    """
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(full_name)
+            ids = [schedule.id for schedule in deployment.schedules or []]
+            for id_ in active_schedule_ids(deployment):
+                client.update_deployment_schedule(deployment.id, id_, active=False)
+    except ObjectNotFound:  # never made (serve failed as it started), or deleted meanwhile
+        return ""
+    except Exception as exc:  # the server gone
+        print(
+            f"lenshunt serve: warning: could not pause the schedule of {full_name} ({type(exc).__name__}); "
+            f"pause it with {pause_command(full_name)} or delete it",
+            file=sys.stderr,
+        )
+        return ""
+    said = f"the schedule of {full_name} is paused (serve again, or {resume_command(full_name, ids)})"
+    if not quiet:
+        print(f"lenshunt serve: stopped; {said}")
+    return said
+
+
 def is_paused(deployment: object) -> bool:
     """Whether ``deployment`` fires no more: paused itself (``lenshunt serve``'s stop, the UI's toggle) or
     every schedule of it inactive (:func:`pause_command`)."""

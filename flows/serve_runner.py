@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
+from flows.serve_parent import SERVE_PID_ENV, stop_with_serve
 from flows.server_health import timed_out, waited_for
 
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
@@ -125,6 +126,7 @@ def ignore_terminal_interrupt_if_served() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _quiet_cancel_on_console()
+    stop_with_serve()  # a serve killed (SIGKILL) cannot cancel it: it stops by itself
 
 
 class _DropCancelledRunState(logging.Filter):
@@ -229,6 +231,7 @@ class ServedRunner:
 
         grace, slow = server_grace_s(), slow_server_s()
         os.environ[SERVED_ENV] = "1"
+        os.environ[SERVE_PID_ENV] = str(os.getpid())  # the runs stop with serve (flows.serve_parent)
         add_console_filters(DropServerGone())
         _quiet_service_loop_printer()
         # the coroutine of that dropped callback, reported at exit (trial, with a server gone)
@@ -280,6 +283,7 @@ class ServedRunner:
             raise
         finally:
             os.environ.pop(SERVED_ENV, None)
+            os.environ.pop(SERVE_PID_ENV, None)
             _SERVER_DOWN.clear()
         if self._error is not None:
             if _connection_failure(self._error):  # the server went away while the runner started (a

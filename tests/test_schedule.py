@@ -387,7 +387,7 @@ def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, t
     assert serve.returncode is not None
     # a stopped serve pauses its schedule (trial: Prefect's serve said so, and left it active)
     deployment = api.call("GET", f"/deployments/{api.deployment_id(DEPLOYMENT)}")
-    assert deployment["paused"] is True, logs()
+    assert not any(schedule["active"] for schedule in deployment["schedules"]), logs()
     assert f"the schedule of lenshunt-run/{DEPLOYMENT} is paused" in serve_log.read_text()
 
 
@@ -466,7 +466,8 @@ def test_stopped_serve_cancels_its_run_in_flight_and_the_next_run_resumes(
     assert len(stop_lines) == 1, logs()
     assert f"flow run '{run['name']}' was cancelled: the next firing resumes it" in stop_lines[0]
     assert f"the schedule of lenshunt-run/{name} is paused" in stop_lines[0]
-    assert api.call("GET", f"/deployments/{api.deployment_id(name)}")["paused"] is True
+    schedules = api.call("GET", f"/deployments/{api.deployment_id(name)}")["schedules"]
+    assert schedules and not any(schedule["active"] for schedule in schedules)  # as `schedule ls` shows
 
     # The cancelled run resumes: a later run on the same work directory completes it.
     resumed = subprocess.run(
