@@ -39,6 +39,7 @@ from flows.preflight import (
 )
 from flows.score import add_known_lens_arguments, score_stage
 from flows.serve_runner import ignore_terminal_interrupt_if_served
+from pipeline import paths
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.errors import LenshuntError
@@ -127,7 +128,7 @@ def _evaluation_fix(exc: OSError, why: str) -> str:
 def workdir_paths(workdir: str | Path) -> tuple[Path, Path]:
     """(store, scores directory) of a run's work directory."""
     workdir = Path(workdir)
-    return workdir / "store.zarr", workdir / "scores"
+    return workdir / paths.WORKDIR_STORE, workdir / "scores"
 
 
 class EvaluationWriteError(LenshuntError, RuntimeError):

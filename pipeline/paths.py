@@ -107,6 +107,21 @@ def output_lock_file(out_dir: Path, purpose: str) -> Path:
     return Path(out_dir) / f"{OWN_FILE_PREFIX}{purpose}.lock"
 
 
+WORKDIR_STORE = "store.zarr"
+"""The store of a work directory (``lenshunt run`` and ``serve``): ``WORKDIR/store.zarr``."""
+
+
+def workdir_of_store(store: str | Path) -> Path | None:
+    """The work directory whose store ``store`` is (``WORKDIR/store.zarr``, in a folder a ``lenshunt
+    run`` or ``serve`` has locked: its lock file is kept), else None."""
+    store = Path(store)
+    if store.name != WORKDIR_STORE:
+        return None
+    workdir = store.parent
+    locked = any(output_lock_file(workdir, purpose).exists() for purpose in ("run", "serve"))
+    return workdir if locked else None
+
+
 def score_lock_file(out_dir: Path) -> Path:
     """The lock a score run holds on its output folder (``flock``; one score run per folder at a time)."""
     return output_lock_file(out_dir, "score")

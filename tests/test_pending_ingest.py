@@ -163,3 +163,32 @@ def test_a_store_whose_first_ingest_was_killed_is_nothing_to_train_on_in_one_lin
     store, expected = _killed_before_a_region(tmp_path, "nothing to train on")
     _assert_one_line_errors_before_prefect([(("train", str(store), str(tmp_path / "m")), expected)])
     assert not (tmp_path / "m").exists()
+
+
+def test_info_of_a_work_directorys_store_says_its_next_run_finishes_the_ingest(tmp_path, capsys):
+    """Trial: ``lenshunt info WORKDIR/store.zarr`` after a killed ``lenshunt run`` told only to rerun
+    ``lenshunt ingest SRC STORE``; the next run (or serve firing) of the work directory finishes it too.
+    A store elsewhere is told the ingest alone."""
+    import numpy as np
+
+    from flows.cli import main
+    from pipeline.paths import output_lock_file
+    from pipeline.store.zarr_store import create_store
+
+    source = tmp_path / "src"
+    source.mkdir()
+    workdir = tmp_path / "work"
+    store = workdir / "store.zarr"
+    create_store(store, EUCLID, source=str(source))
+    start_plan(store, np.arange(100000, 100007), source=str(source))  # a run killed in its ingest
+    output_lock_file(workdir, "run").touch()  # kept by every run of a work directory
+    assert main(["info", str(store)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pending")]
+    assert line.endswith(
+        f"rerun `lenshunt ingest {source} {store}` to finish it (so does the next `lenshunt run {source} "
+        f"{workdir}`, or a firing of the `lenshunt serve` of that work directory)"
+    ), line
+    output_lock_file(workdir, "run").unlink()  # a store named so, never a run's
+    assert main(["info", str(store)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pending")]
+    assert line.endswith(f"rerun `lenshunt ingest {source} {store}` to finish it"), line

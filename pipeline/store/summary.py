@@ -262,9 +262,16 @@ def pending_warning(
 
     planned = f"{n_pending} more objects" if n_pending > 0 else "more objects"
     source = shlex.quote(source) if source else "SOURCE"
+    workdir = paths.workdir_of_store(path)  # a killed `lenshunt run`'s: its next run finishes it too (trial)
+    also = (
+        f" (so does the next `lenshunt run {source} {shlex.quote(str(workdir))}`, or a firing of the "
+        "`lenshunt serve` of that work directory)"
+        if workdir is not None
+        else ""
+    )
     return (
         f"an interrupted ingest planned {planned}, not committed yet, {which}: rerun "
-        f"`lenshunt ingest {source} {shlex.quote(str(path))}` to finish it"
+        f"`lenshunt ingest {source} {shlex.quote(str(path))}` to finish it{also}"
         + (f", then {then}" if then else "")
     )
 
