@@ -330,6 +330,30 @@ def test_tta_gives_mean_and_spread(scored_setup, dask_client, tmp_path):
     assert read_provenance(paths.catalog_parquet(tmp_path / "tta")).tta
 
 
+def test_workers_of_another_keras_backend_than_the_clients_are_said(
+    scored_setup, dask_client, tmp_path, monkeypatch
+):
+    """Fresh-user trial: ``KERAS_BACKEND=jax lenshunt score --scheduler`` with workers started without it
+    scored under TensorFlow and said nothing (the provenance recorded it)."""
+    from pipeline.scoring.region import keras_backend
+
+    _, _, store, bundle = scored_setup
+    (workers,) = set(dask_client.run(keras_backend).values())  # the session's workers' own
+    other = "jax" if workers == "tensorflow" else "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", other)  # this process's only; the workers keep theirs
+    result = score_store(store, bundle, tmp_path / "run", dask_client, batch_size=8)
+    assert read_provenance(paths.catalog_parquet(tmp_path / "run")).extras["keras_backend"] == workers
+    expected = (
+        f"note: the Dask workers' Keras backend was used ({workers}), not this process's KERAS_BACKEND "
+        f"({other})"
+    )
+    assert expected in result.summary()
+    assert f"start the workers with KERAS_BACKEND={other}" in result.summary()
+    monkeypatch.setenv("KERAS_BACKEND", workers)  # the same as the workers': nothing to say
+    again = score_store(store, bundle, tmp_path / "run", dask_client, batch_size=8, overwrite=True)
+    assert "KERAS_BACKEND" not in again.summary()
+
+
 def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tmp_path):
     root, _, store, bundle = scored_setup
     out = tmp_path / "run"

@@ -6,7 +6,7 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 
 from pipeline.compute.check import check_cluster, oversubscription_warning
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
-from pipeline.compute.keras_backend import SUPPORTED_BACKENDS, check_keras_backend
+from pipeline.compute.keras_backend import SUPPORTED_BACKENDS, check_keras_backend, worker_backend_note
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 from pipeline.compute.workers import results_as_completed, workers_died
@@ -26,5 +26,6 @@ __all__ = [
     "oversubscription_warning",
     "quiet_tensorflow",
     "results_as_completed",
+    "worker_backend_note",
     "workers_died",
 ]

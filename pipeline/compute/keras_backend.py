@@ -15,12 +15,12 @@ import importlib.machinery
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pipeline.errors import KerasBackendError
 
-__all__ = ["SUPPORTED_BACKENDS", "check_keras_backend", "keras_backend_problem"]
+__all__ = ["SUPPORTED_BACKENDS", "check_keras_backend", "keras_backend_problem", "worker_backend_note"]
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 """The Keras backends lenshunt's models are built and tested with."""
@@ -77,3 +77,36 @@ def check_keras_backend() -> None:
     problem = keras_backend_problem()
     if problem is not None:
         raise KerasBackendError(problem)
+
+
+def worker_backend_note(worker_backends: Iterable[str], environ: Mapping[str, str] | None = None) -> str:
+    """One line where Dask workers ran another Keras backend than this process is set to; else ``""``.
+
+    Each worker loads Keras with its own environment: workers started by hand (``dask worker``,
+    ``--scheduler``) without ``KERAS_BACKEND`` score under TensorFlow whatever the client's is
+    (fresh-user trial: ``KERAS_BACKEND=jax lenshunt score --scheduler`` scored under TensorFlow unsaid).
+
+    Parameters
+    ----------
+    worker_backends
+        The backends the workers reported (``""`` or ``unknown``: not known, ignored).
+    environ
+        The client's environment (default ``os.environ``).
+
+    >>> worker_backend_note(["tensorflow"], {"KERAS_BACKEND": "jax"})  # doctest: +NORMALIZE_WHITESPACE
+    "the Dask workers' Keras backend was used (tensorflow), not this process's KERAS_BACKEND (jax):
+     each worker loads Keras with its own environment; to score with jax, start the workers with
+     KERAS_BACKEND=jax"
+    >>> worker_backend_note(["jax"], {"KERAS_BACKEND": "jax"})
+    ''
+    """
+    name, where = _configured(os.environ if environ is None else environ)
+    used = sorted({backend for backend in worker_backends if backend and backend != "unknown"})
+    if name is None or not [backend for backend in used if backend != name]:
+        return ""
+    setting = "this process's KERAS_BACKEND" if where == "KERAS_BACKEND" else where
+    return (
+        f"the Dask workers' Keras backend was used ({', '.join(used)}), not {setting} ({name}): each "
+        f"worker loads Keras with its own environment; to score with {name}, start the workers with "
+        f"KERAS_BACKEND={name}"
+    )

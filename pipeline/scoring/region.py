@@ -334,4 +334,5 @@ def score_region_task(
         "n_scored": int(np.isfinite(next(iter(rows.values.values()))).sum()) if rows.values else 0,
         "seconds_read": rows.seconds_read,
         "seconds_model": rows.seconds_model,
+        "backend": rows.backend,  # the worker's; the client says where it differs from its own
     }

@@ -294,6 +294,7 @@ def score_store(
         from pipeline.compute import results_as_completed
 
         seconds_read = seconds_model = 0.0
+        backends: set[str] = set()
         if progress:
             progress(0, len(futures))
         advice = f"lower --batch-size (now {batch_size})"
@@ -301,6 +302,7 @@ def score_store(
         for done, (_, stats) in enumerate(finished, start=1):
             seconds_read += stats["seconds_read"]
             seconds_model += stats["seconds_model"]
+            backends.add(stats.get("backend", ""))
             if progress:
                 progress(done, len(futures))
 
@@ -368,7 +370,12 @@ def score_store(
         if with_columns is not None:
             table = with_columns(table)
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
+        from pipeline.compute import worker_backend_note
+
         return ScoreRunResult(
+            backend_note=worker_backend_note(
+                backends
+            ),  # trial: the client's KERAS_BACKEND was ignored unsaid
             out_dir=str(out_dir),
             store=str(store),
             model_id=bundle.model_id,
