@@ -72,3 +72,27 @@ def test_run_with_a_first_challenge_model_ingests_in_its_layout(ground, tmp_path
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert read_attributes(work / "store.zarr").layout == "sglc1-ground"
     assert (work / "scores" / "catalog.fits").is_file()
+
+
+def test_the_shipped_models_layout_is_named_only_when_it_is_the_model_refused(ground):
+    """Fresh-user trial: a user's model trained on sglc1-ground, refused for a euclid-sglc2 store, was told
+    "(...; the shipped model is trained on euclid-sglc2 cutouts only)"."""
+    from pipeline.errors import BundleError
+    from pipeline.models import check_bundle_fits_layout, load_bundle
+
+    _, bundle = ground
+    euclid = load_layout("euclid-sglc2")
+    mine = load_bundle(bundle)
+    with pytest.raises(BundleError) as refused:
+        check_bundle_fits_layout(mine, euclid.groups, euclid.name)
+    assert "shipped model" not in str(refused.value)
+    assert str(refused.value).endswith(f"model {mine.model_id} is trained on layout 'sglc1-ground')")
+    shapes = dict.fromkeys(GROUND.groups, (7, 7))  # the groups it reads, at another size
+    with pytest.raises(BundleError, match="pixels, but layout 'small' has 7x7") as refused:
+        check_bundle_fits_layout(mine, GROUND.groups, "small", shapes=shapes)
+    assert "shipped model" not in str(refused.value) and "trained on layout 'sglc1-ground'" in str(
+        refused.value
+    )
+    with pytest.raises(BundleError) as refused:  # the shipped model itself: its layout said
+        check_bundle_fits_layout(load_bundle(paths.shipped_model()), GROUND.groups, GROUND.name)
+    assert "the shipped model is trained on euclid-sglc2 cutouts only" in str(refused.value)

@@ -168,8 +168,7 @@ def check_bundle_fits_layout(
             place = f"layout {layout_name!r}" if what == "layout" else f"{what} (layout {layout_name!r})"
             raise BundleError(
                 f"model {bundle.model_id} needs group {group!r} with bands {list(bands)}, but {place} has "
-                f"{ {name: list(names) for name, names in groups.items()} }; use a model trained on this "
-                "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
+                f"{ {name: list(names) for name, names in groups.items()} }; {_other_model(bundle)}"
             )
     members = getattr(bundle, "members", [bundle]) if shapes is not None else []
     wanted_shapes = [(group, tuple(m.recipe.group_shapes[group])) for m in members for group in m.groups]
@@ -178,8 +177,7 @@ def check_bundle_fits_layout(
             got = "x".join(str(n) for n in shapes[group])
             raise BundleError(
                 f"model {bundle.model_id} needs group {group!r} as {wanted[0]}x{wanted[1]} pixels, but "
-                f"layout {layout_name!r} has {got}; use a model trained on this "
-                "layout (`lenshunt train`; the shipped model is trained on euclid-sglc2 cutouts only)"
+                f"layout {layout_name!r} has {got}; {_other_model(bundle)}"
             )
     place = f"layout {layout_name!r}" if what == "layout" else f"the {what} (layout {layout_name!r})"
     for member in getattr(bundle, "members", [bundle]) if scales is not None else []:
@@ -187,6 +185,24 @@ def check_bundle_fits_layout(
         problem = pixel_scale_problem(member.recipe, scales, place, name)
         if problem:
             raise BundleError(problem)
+
+
+def _other_model(bundle) -> str:
+    """The way out of a model that does not fit a layout: one trained on it; the shipped model's
+    training layout is named only where it is the model refused (fresh-user trial: a user's model
+    trained on sglc1-ground was refused with "the shipped model is trained on euclid-sglc2 cutouts only").
+    """
+    from pipeline.paths import shipped_model
+
+    advice = "use a model trained on this layout (`lenshunt train`"
+    try:
+        shipped = Path(bundle.path).resolve() == shipped_model().resolve()
+    except (AttributeError, TypeError, OSError):
+        shipped = False
+    if shipped:
+        return f"{advice}; the shipped model is trained on euclid-sglc2 cutouts only)"
+    trained = getattr(getattr(bundle, "recipe", None), "layout", "")
+    return f"{advice}; model {bundle.model_id} is trained on layout {trained!r})" if trained else f"{advice})"
 
 
 def recipe_layout(path: str | Path) -> str | None:
