@@ -168,6 +168,10 @@ def _read_only_fs(path: Path) -> bool:
 DEFAULT_LAYOUT = "euclid-sglc2"
 """The layout of a new store when no ``--layout`` is given."""
 
+_LAYOUT_ORIGINS: dict[str, str] = {}
+"""Where :func:`layout_or_stores` took each layout name it returned from, for :func:`layout_source`'s
+refusal (fresh-user trial: "no band directory of layout 'euclid-sglc2'" said not why that layout)."""
+
 
 def layout_or_stores(
     layout: str | None, store: str | os.PathLike[str], model: str | os.PathLike[str] | None = None
@@ -188,36 +192,52 @@ def layout_or_stores(
     from schemas.layout import available_layouts
 
     if layout is not None:
-        return layout
+        return _chosen(layout, "given with --layout")
     if not (Path(store) / "zarr.json").is_file():
         from pipeline.models import recipe_layout
 
         trained = recipe_layout(model) if model is not None else None
-        return trained if trained in available_layouts() else DEFAULT_LAYOUT
+        if trained not in available_layouts():
+            return _chosen(DEFAULT_LAYOUT, _DEFAULT_ORIGIN)
+        return _chosen(trained, f"the layout model {model} was trained on, as no --layout was given")
     from pipeline.store import read_attributes
 
     try:
         name = read_attributes(store).layout
-    except (OSError, ValueError, LenshuntError):
-        return DEFAULT_LAYOUT  # a damaged store: the command's own checks say what is wrong with it
+    except (OSError, ValueError, LenshuntError):  # damaged: the command's own checks say what is wrong
+        return _chosen(DEFAULT_LAYOUT, _DEFAULT_ORIGIN)
     if name in available_layouts():
-        return name
+        return _chosen(name, f"the layout of the store {store}, as no --layout was given")
     raise PathCheckError(
         f"{store} was ingested with layout {name!r} from a layout file: pass it again with --layout FILE.yaml"
     )
 
 
+_DEFAULT_ORIGIN = "the default, as no --layout was given"
+
+
+def _chosen(name: str, origin: str) -> str:
+    _LAYOUT_ORIGINS[name] = origin
+    return name
+
+
 def layout_source(layout, source: str | os.PathLike[str]) -> Path:
-    """``source`` must be a directory holding at least one band directory of ``layout``."""
+    """``source`` must be a directory holding at least one band directory of ``layout``.
+
+    The refusal says where the layout came from (where :func:`layout_or_stores` chose it) and names
+    another shipped layout whose files the source holds.
+    """
     source = existing_directory(source, "cutout directory")
     expected = sorted({source / Path(band.path).parent for band in layout.bands})
     if not any(directory.is_dir() for directory in expected):
-        from pipeline.sources import band_folders_hint
+        from pipeline.sources import band_folders_hint, other_layout_hint
 
         hint = band_folders_hint(layout, source)  # trial: the set was one level down, and not said
+        hint = hint or other_layout_hint(layout.name, source)  # fresh-user trial: sglc1-space, unsaid
+        origin = _LAYOUT_ORIGINS.get(layout.name)
         raise PathCheckError(
-            f"no band directory of layout {layout.name!r} under {source}: expected "
-            f"{[str(d) for d in expected]}{hint or '; check the source directory and --layout'}"
+            f"no band directory of layout {layout.name!r}{f' ({origin})' if origin else ''} under {source}: "
+            f"expected {[str(d) for d in expected]}{hint or '; check the source directory and --layout'}"
         )
     return source
 

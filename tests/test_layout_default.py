@@ -45,3 +45,43 @@ def test_a_rerun_takes_the_stores_layout(tmp_path):
             ),
         ]
     )
+
+
+def test_a_source_of_another_layout_is_told_where_the_layout_came_from_and_which_its_folders_match(tmp_path):
+    """Fresh-user trial: ``lenshunt run SPACE_SET WORK --model M`` (M trained on euclid-sglc2) was told "no
+    band directory of layout 'euclid-sglc2' ... check the source directory and --layout": not that the
+    layout was the model's, nor that the set's folders are sglc1-space's."""
+    import pytest
+
+    from pipeline import paths
+    from pipeline.sources import discover
+
+    space = write_set(SPACE, tmp_path / "space", range(100001, 100003))
+    ground = write_set(load_layout("sglc1-ground"), tmp_path / "ground", range(100001, 100003))
+    model = paths.shipped_model()
+    match_space = "its folders match layout sglc1-space: pass --layout sglc1-space"
+    _assert_one_line_errors_before_prefect(
+        [
+            (
+                ("run", str(space), str(tmp_path / "work"), "--model", str(model)),
+                f"no band directory of layout 'euclid-sglc2' (the layout model {model} was trained on, "
+                f"as no --layout was given) under {space}",
+            ),
+            (("run", str(space), str(tmp_path / "work"), "--model", str(model)), match_space),
+            (
+                ("ingest", str(space), str(tmp_path / "new.zarr")),
+                "layout 'euclid-sglc2' (the default, as no --layout was given) under",
+            ),
+            (("ingest", str(space), str(tmp_path / "new.zarr")), match_space),
+            (  # Band1 of both sglc1 layouts: told apart by their files' names
+                ("ingest", str(ground), str(tmp_path / "new.zarr"), "--layout", "euclid-sglc2"),
+                "(given with --layout) under",
+            ),
+            (
+                ("ingest", str(ground), str(tmp_path / "new.zarr")),
+                "its folders match layout sglc1-ground: pass --layout sglc1-ground",
+            ),
+        ]
+    )
+    with pytest.raises(FileNotFoundError, match=match_space):  # the flow's own check says it too
+        discover(load_layout("euclid-sglc2"), space)

@@ -28,7 +28,7 @@ def test_the_cli_says_where_the_band_folders_are_one_level_down_or_up(tmp_path):
             (("ingest", str(outer / "delivery" / "Public"), store), hint),  # one level too deep
         ]
     )
-    assert "no band directory of layout 'euclid-sglc2' under" in line
+    assert "no band directory of layout 'euclid-sglc2' (the default, as no --layout was given) under" in line
     assert not (tmp_path / "X.zarr").exists() and not (tmp_path / "work").exists()
 
 

@@ -24,6 +24,7 @@ _EXPORTS = {
     "find_label_catalog": "pipeline.sources.labels",
     "labels_for": "pipeline.sources.labels",
     "labels_from_catalog": "pipeline.sources.labels",
+    "other_layout_hint": "pipeline.sources.band_search",
     "read_band": "pipeline.sources.fits_io",
     "read_label_catalog": "pipeline.sources.labels",
     "sky_position": "pipeline.sources.positions",
@@ -43,6 +44,7 @@ __all__ = [
     "find_label_catalog",
     "labels_for",
     "labels_from_catalog",
+    "other_layout_hint",
     "read_band",
     "read_label_catalog",
     "sky_position",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pipeline.sources.band_search import band_folders_hint
+    from pipeline.sources.band_search import band_folders_hint, other_layout_hint
     from pipeline.sources.discovery import Manifest, NoCutoutsError, band_file_regex, discover
     from pipeline.sources.fits_io import BandRead, read_band
     from pipeline.sources.labels import (

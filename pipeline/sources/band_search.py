@@ -11,7 +11,9 @@ own and Zarr stores are not entered.
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from pathlib import Path
 
 from schemas.layout import Layout
@@ -85,3 +87,55 @@ def band_folders_hint(layout: Layout, root: str | os.PathLike[str]) -> str:
         return f"; the band folders are under {found[0]}: give that folder as SOURCE"
     shown = ", ".join(str(path) for path in found[:_N_SHOWN]) + (", ..." if len(found) > _N_SHOWN else "")
     return f"; band folders are under {len(found)} folders ({shown}): give one of them as SOURCE"
+
+
+_FILES_LOOKED_AT = 2000
+"""Most names read from one band folder when looking for the files of another layout."""
+
+
+def _band_matches(root: Path, band_path: str) -> bool:
+    """Whether ``root / band_path``'s folder holds a file named as ``band_path``'s pattern (bounded)."""
+    relative = Path(band_path)
+    pattern = re.sub(r"\{[^}]*\}", "*", relative.name)
+    try:
+        with os.scandir(root / relative.parent) as entries:
+            for n, entry in enumerate(entries):
+                if n >= _FILES_LOOKED_AT:
+                    break
+                if fnmatch.fnmatchcase(entry.name, pattern):
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def matching_layouts(root: str | os.PathLike[str], skip: str = "") -> list[str]:
+    """The shipped layouts (other than ``skip``) whose band folders under ``root`` hold files named as
+    theirs, those with the most such bands first (folder names alone do not tell: sglc1-ground and
+    sglc1-space both have ``Band1``).
+
+    Fresh-user trial: an sglc1-space set given to ``lenshunt run`` without ``--layout`` was told there
+    was no band directory of layout 'euclid-sglc2', not which layout its folders are.
+    """
+    from schemas.layout import available_layouts, load_layout
+
+    counts: dict[str, tuple[bool, int]] = {}  # name: (all its bands found, how many)
+    for name in available_layouts():
+        if name == skip:
+            continue
+        paths = {band.path for band in load_layout(name).bands}
+        found = sum(_band_matches(Path(root), path) for path in paths)
+        if found:
+            counts[name] = (found == len(paths), found)
+    return sorted(counts, key=lambda name: (not counts[name][0], -counts[name][1], name))
+
+
+def other_layout_hint(layout_name: str, root: str | os.PathLike[str]) -> str:
+    """``"; its folders match layout NAME: pass --layout NAME"`` where ``root`` holds the files of
+    another shipped layout than ``layout_name`` (:func:`matching_layouts`); else ``""``."""
+    names = matching_layouts(root, skip=layout_name)
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"; its folders match layout {names[0]}: pass --layout {names[0]}"
+    return f"; its folders match layouts {', '.join(names)}: pass --layout {names[0]} (or another of them)"

@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline.errors import LenshuntError
 from pipeline.paths import OWN_FILE_PREFIX
-from pipeline.sources.band_search import band_folders_hint
+from pipeline.sources.band_search import band_folders_hint, other_layout_hint
 from schemas.layout import ID_PLACEHOLDER, Band, Layout
 
 _FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
@@ -297,6 +297,7 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
     if n_dirs == 0:
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         hint = band_folders_hint(layout, root)  # trial: the set was one level down, and not said
+        hint = hint or other_layout_hint(layout.name, root)  # fresh-user trial: another layout's, unsaid
         raise FileNotFoundError(
             f"no band directory of layout {layout.name!r} under {root}: expected {expected}"
             + (hint or ". Check the source directory and --layout.")
