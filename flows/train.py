@@ -56,10 +56,9 @@ HELP = "train a lens-finding model on a labelled store and save it as a model bu
 
 @task(name="train-split", cache_policy=NO_CACHE)
 def split_stage(store: str, config: TrainConfig) -> Split:
-    """Choose training and validation objects (reads the per-object columns only)."""
-    split = load_split(store, config)
-    get_run_logger().info(split.summary())
-    return split
+    """Choose training and validation objects (reads the per-object columns only); the split line is
+    train-model's (fresh-user trial: logged by both)."""
+    return load_split(store, config)
 
 
 @task(name="train-fit-recipe", cache_policy=NO_CACHE)

@@ -914,6 +914,34 @@ def test_an_ensemble_run_ends_naming_the_ensemble_and_leaves_no_lock(store, tmp_
     assert printed[-1].startswith("  out-of-fold: oof_auroc ") and " oof_n_pos " in printed[-1]
 
 
+def test_training_warnings_are_logged_as_warnings_and_said_again_under_each_summary(
+    store, tmp_path, capsys, caplog
+):
+    """Fresh-user trial: the chance-AUROC warning was in the Prefect log alone, the ood_score threshold's
+    was logged at INFO as "warning: ...", and the split line was logged twice per model."""
+    from flows.cli import main
+
+    out = tmp_path / "ens"
+    options = ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--downsample", "4"]
+    with caplog.at_level("INFO"):
+        assert main(["train", str(store), str(out), "--folds", "2", *options]) == 0
+    printed = capsys.readouterr().out
+    records = [record for record in caplog.records if record.name.startswith("prefect")]
+    warned = [record.getMessage() for record in records if record.levelname == "WARNING"]
+    ood = [message for message in warned if message.startswith("the ood_score threshold")]
+    assert len(ood) == 2  # a store this small: both members' thresholds set on few objects
+    assert not [record for record in records if record.getMessage().lower().startswith("warning:")]
+    summaries = ("\n" + printed).split("\nmodel ")[1:]  # each member's summary, its warnings under it
+    assert len(summaries) == 2, printed
+    for summary in summaries:
+        said = [line.removeprefix("  WARNING: ") for line in summary.splitlines() if "WARNING: " in line]
+        assert any(line.startswith("the ood_score threshold") for line in said)
+    for message in warned:  # every warning of the training, in the closing summary too
+        assert f"  WARNING: {message}" in printed
+    splits = [record for record in records if record.getMessage().startswith("split ")]
+    assert len(splits) == 2, [record.getMessage() for record in splits]  # once per model
+
+
 def test_a_bad_field_of_a_config_file_is_named_with_the_file(tmp_path, monkeypatch, capsys):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"seed": -1}))

@@ -64,7 +64,7 @@ def fit_bundle_feature_stats(
     )
     if stats.n_calibration < FEW_CALIBRATION_OBJECTS:
         log(
-            f"warning: the ood_score threshold (the {stats.quantile:g} quantile) was set on only "
+            f"WARNING: the ood_score threshold (the {stats.quantile:g} quantile) was set on only "
             f"{stats.n_calibration} validation objects: which objects are flagged UNLIKE_TRAINING is "
             f"uncertain; a store of a few thousand objects sets it well"
         )

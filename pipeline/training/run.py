@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_stre
 from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
-from pipeline.training.card_entries import card_metrics, card_notes, epoch_label, metric_text
+from pipeline.training.card_entries import card_metrics, card_notes
 from pipeline.training.ceilings import training_set_entry
 from pipeline.training.config import TrainConfig, TrainingError
 from pipeline.training.dataset import (
@@ -82,6 +81,7 @@ from pipeline.training.ood_fit import fit_bundle_feature_stats
 from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output, removed_if_unfinished
 from pipeline.training.out_of_fold import write_validation_scores
 from pipeline.training.replacement import replacing
+from pipeline.training.result import TrainResult
 from pipeline.training.splits import (
     Split,
     make_split,
@@ -100,49 +100,6 @@ VAL_PREFIX = "val"
 def training_dir(out: Path) -> Path:
     """Folder of a bundle's training records (config, history, split, best checkpoint)."""
     return Path(out) / TRAINING_DIR
-
-
-@dataclass
-class TrainResult:
-    """What one training run produced."""
-
-    bundle: Path
-    model_id: str
-    metrics: dict[str, float]
-    epochs_run: int
-    best_epoch: int
-    stopped_early: bool
-    n_train: int
-    n_val: int
-    images_per_s: float
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
-    own_epochs: dict[str, int] = field(default_factory=dict)
-    """Output with its own trunk -> the epoch its layers were kept from (``pipeline.training.own_epochs``)."""
-    kept_start: bool = False  # a fine-tune kept its starting weights: no trained epoch beat them
-
-    def summary(self) -> str:
-        """A few lines for logs and the CLI."""
-        metrics = "  ".join(metric_text(name, value) for name, value in self.metrics.items())
-        stop = "early stop" if self.stopped_early else "all epochs"
-        own = "".join(
-            f" ({name}'s own layers: epoch {epoch_label(epoch)})"
-            for name, epoch in self.own_epochs.items()
-            if epoch != self.best_epoch
-        )
-        best = epoch_label(self.best_epoch, start=self.kept_start)
-        if self.kept_start:  # user trial: what to do was not said
-            best += (
-                ": no trained epoch beat them on the monitor's validation (--no-keep-start keeps the "
-                "best trained epoch instead)"
-            )
-        return (
-            f"model {self.model_id} -> {self.bundle}\n"
-            f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
-            f"epoch{'s' * (self.epochs_run != 1)} ({stop}), best epoch {best}{own}; "
-            f"{self.images_per_s:.0f} training images/s; {self.seconds:.0f} s\n"
-            f"  validation: {metrics}"
-        )
 
 
 def load_split(store: str | Path, config: TrainConfig) -> Split:
@@ -247,9 +204,16 @@ def train_bundle(
     if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
         config = config.model_copy(update={"init": str(Path(config.init).resolve())})
     check_output(out, overwrite, config.init, store)
+    warned: list[str] = []
+
+    def logged(line: str) -> None:  # the warnings are said again under the summary
+        if line.startswith("WARNING: "):
+            warned.append(line.removeprefix("WARNING: "))
+        log(line)
+
     with removed_if_unfinished(out), replacing(out, overwrite) as target:  # a failed run leaves no new OUT
-        result = _train_bundle(store, target, config, split, recipe, log)
-    result.bundle = out
+        result = _train_bundle(store, target, config, split, recipe, logged)
+    result.bundle, result.warnings = out, warned
     return result
 
 
