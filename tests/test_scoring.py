@@ -354,6 +354,28 @@ def test_workers_of_another_keras_backend_than_the_clients_are_said(
     assert "KERAS_BACKEND" not in again.summary()
 
 
+def test_scoring_with_one_member_of_an_ensemble_says_so_and_names_the_ensemble(
+    scored_setup, dask_client, tmp_path
+):
+    """Fresh-user trial: ``lenshunt score STORE --out X --model ENS/fold-1`` scored with the one member,
+    unsaid (the README scores with the ensemble folder)."""
+    _, _, store, bundle = scored_setup
+    ensemble = tmp_path / "ens"
+    members = [shutil.copytree(bundle, ensemble / name) for name in ("fold-0", "fold-1")]
+    save_ensemble(ensemble, members)
+    one = score_store(store, ensemble / "fold-1", tmp_path / "one", dask_client, batch_size=8)
+    assert (
+        f"  note: {ensemble / 'fold-1'} is a member of the ensemble at {ensemble} (its ensemble.json "
+        "lists it): this scored with that one member; to score with the whole ensemble"
+    ) in one.summary()
+    assert f"give --model {ensemble}" in one.summary()
+    whole = score_store(store, ensemble, tmp_path / "whole", dask_client, batch_size=8)
+    assert "is a member of the ensemble" not in whole.summary()
+    alone = tmp_path / "alone"  # a folder beside an ensemble that does not list it
+    shutil.copytree(bundle, ensemble / "other")
+    assert "note:" not in score_store(store, ensemble / "other", alone, dask_client, batch_size=8).summary()
+
+
 def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tmp_path):
     root, _, store, bundle = scored_setup
     out = tmp_path / "run"

@@ -10,7 +10,7 @@ load with ``safe_mode=True``; custom layers must be registered in a module that
 from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
-from pipeline.models.ensemble import EnsembleBundle, save_ensemble
+from pipeline.models.ensemble import EnsembleBundle, ensemble_holding, member_note, save_ensemble
 from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store, recipe_layout
 from pipeline.models.outputs import (
     DEFAULT_SCORE,
@@ -32,7 +32,9 @@ __all__ = [
     "check_architecture",
     "check_bundle_fits_layout",
     "check_bundle_fits_store",
+    "ensemble_holding",
     "load_bundle",
+    "member_note",
     "outputs_to_card",
     "parse_outputs",
     "rebuild_with_policy",

@@ -193,6 +193,35 @@ def update_ensemble_card(path: str | Path, card: ModelCard) -> Path:
     return path / ENSEMBLE_FILE
 
 
+def ensemble_holding(member: str | Path) -> Path | None:
+    """The ensemble folder whose ``ensemble.json`` lists the bundle ``member`` (looked for in its parent
+    folder, where ``lenshunt train --folds/--seeds`` puts it); None where none does (or the file
+    cannot be read).
+
+    Fresh-user trial: ``lenshunt score --model ENS/fold-1`` scored with the one member, unsaid.
+    """
+    member = Path(member).resolve()
+    ensemble = member.parent
+    try:
+        content = EnsembleFile.model_validate_json((ensemble / ENSEMBLE_FILE).read_bytes())
+    except (OSError, ValidationError):
+        return None
+    listed = {(ensemble / entry.path).resolve() for entry in content.members}
+    return ensemble if member in listed else None
+
+
+def member_note(bundle: str | Path) -> str:
+    """One line where ``bundle`` is a member of an ensemble (:func:`ensemble_holding`); else ``""``."""
+    ensemble = ensemble_holding(bundle)
+    if ensemble is None or Path(bundle).resolve() == ensemble:
+        return ""
+    return (
+        f"{bundle} is a member of the ensemble at {ensemble} (its {ENSEMBLE_FILE} lists it): this scored "
+        f"with that one member; to score with the whole ensemble (mean score and score_std over its "
+        f"members), give --model {ensemble}"
+    )
+
+
 def load_ensemble(path: str | Path) -> EnsembleBundle:
     """Open the ensemble at ``path`` and every member bundle, checking the members' hashes.
 

@@ -61,9 +61,10 @@ class ScoreRunResult:
     score (-1: some, its plan unreadable); :func:`pipeline.store.summary.pending_plan`."""
     pending_source: str = ""
     """The source that ingest reads them from."""
-    backend_note: str = ""
-    """:func:`pipeline.compute.worker_backend_note`: the workers scored under another Keras backend
-    than this process is set to ("" when not)."""
+    notes: list[str] = field(default_factory=list)
+    """What the user may not expect of the run: the workers scored under another Keras backend than
+    this process is set to (:func:`pipeline.compute.worker_backend_note`), the model is one member of
+    an ensemble (:func:`pipeline.models.member_note`)."""
 
     def kept_line(self) -> str:
         """Which catalog files this run kept as they were, and which it wrote ("" when none was kept).
@@ -157,8 +158,7 @@ class ScoreRunResult:
             why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
         lines.extend(f"  WARNING: {warning}" for warning in self.input_warnings)
-        if self.backend_note:
-            lines.append(f"  note: {self.backend_note}")
+        lines.extend(f"  note: {note}" for note in self.notes)
         if self.n_pending:  # new-user trial: a store half-written by a killed ingest was scored unsaid
             lines.append(f"  WARNING: {self.pending_line()}")
         if self.removed_evaluation and not evaluated_next:

@@ -371,11 +371,11 @@ def score_store(
             table = with_columns(table)
         written = write_catalog(table, out_dir, provenance, expected_n=n_objects)
         from pipeline.compute import worker_backend_note
+        from pipeline.models import member_note
 
+        notes = [worker_backend_note(backends), member_note(bundle_path)]  # trial: both unsaid
         return ScoreRunResult(
-            backend_note=worker_backend_note(
-                backends
-            ),  # trial: the client's KERAS_BACKEND was ignored unsaid
+            notes=[note for note in notes if note],
             out_dir=str(out_dir),
             store=str(store),
             model_id=bundle.model_id,
