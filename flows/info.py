@@ -1,4 +1,5 @@
-"""``lenshunt info STORE``: what a store holds (no Prefect flow, no Dask: metadata and two columns)."""
+"""``lenshunt info STORE``: what a store holds (no Prefect flow, no Dask: metadata and two columns);
+``lenshunt info BUNDLE``: what a model bundle or ensemble is (:func:`pipeline.models.model_lines`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ from pipeline.store import older_rules_note, pending_warning, read_without_files
 from schemas.layout import available_layouts
 
 USES_PREFECT = False
-HELP = "summarise a lenshunt store: layout, objects, labels and flags"
+HELP = "summarise a lenshunt store (layout, objects, labels, flags) or a model bundle or ensemble"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("store", type=Path, help="a lenshunt Zarr store")
+    parser.add_argument(
+        "store", type=Path, help="a lenshunt Zarr store, or a model bundle or ensemble folder"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.models import is_model_folder, model_lines
+
+    if is_model_folder(args.store):  # fresh-user trial: "is not a Zarr v3 store (no zarr.json)"
+        print("\n".join(model_lines(args.store)))
+        return 0
     summary = store_summary(args.store)
     attributes = summary.attributes
     print(f"store      {args.store}")

@@ -10,6 +10,7 @@ load with ``safe_mode=True``; custom layers must be registered in a module that
 from typing import Any
 
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
+from pipeline.models.describe import is_model_folder, model_lines
 from pipeline.models.ensemble import EnsembleBundle, ensemble_holding, member_note, save_ensemble
 from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store, recipe_layout
 from pipeline.models.outputs import (
@@ -33,8 +34,10 @@ __all__ = [
     "check_bundle_fits_layout",
     "check_bundle_fits_store",
     "ensemble_holding",
+    "is_model_folder",
     "load_bundle",
     "member_note",
+    "model_lines",
     "outputs_to_card",
     "parse_outputs",
     "rebuild_with_policy",

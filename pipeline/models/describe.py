@@ -1,0 +1,135 @@
+"""What a model bundle or ensemble is, in a few lines for ``lenshunt info`` (no Keras: card and recipe).
+
+Fresh-user trial: ``lenshunt info BUNDLE`` said "is not a Zarr v3 store (no zarr.json)"; the model's
+id, layout, bands, outputs and metrics were in ``card.json`` and ``recipe.json`` alone.
+:func:`is_model_folder` tells a bundle or ensemble folder, :func:`model_lines` describes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.models.card import integer_metric
+from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE
+
+__all__ = ["is_model_folder", "model_lines"]
+
+_SCORE_METRICS = ("auroc", "tpr0", "tpr10", "average_precision")
+_REGRESSION_METRICS = ("scatter", "bias", "nmad", "within1", "within2")
+_NOT_DOMAINS = ("val", "oof")
+_WIDTH = 11
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding a bundle's ``card.json`` or an ``ensemble.json``."""
+    path = Path(path)
+    return path.is_dir() and ((path / CARD_FILE).is_file() or (path / ENSEMBLE_FILE).is_file())
+
+
+def _number(name: str, value: float) -> str:
+    if integer_metric(name) and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4f}"
+
+
+def measured_text(metrics: Mapping[str, float], prefix: str, outputs: list[tuple[str, str]]) -> str:
+    """The score metrics of the card entries ``{prefix}_...`` and each regression output's, in words.
+
+    >>> measured_text({"val_auroc": 0.91234, "val_n_pos": 40.0, "val_n_neg": 60.0}, "val", [])
+    'auroc 0.9123 (40 lenses, 60 non-lenses)'
+    """
+    parts = []
+    score = "  ".join(
+        f"{name} {_number(name, metrics[f'{prefix}_{name}'])}"
+        for name in _SCORE_METRICS
+        if f"{prefix}_{name}" in metrics
+    )
+    if score:
+        n_pos, n_neg = metrics.get(f"{prefix}_n_pos"), metrics.get(f"{prefix}_n_neg")
+        counts = f" ({int(n_pos)} lenses, {int(n_neg)} non-lenses)" if n_pos is not None and n_neg else ""
+        parts.append(score + counts)
+    for output, unit in outputs:
+        said = "  ".join(
+            f"{name} {metrics[f'{prefix}_{output}_{name}']:.4g}"
+            for name in _REGRESSION_METRICS
+            if f"{prefix}_{output}_{name}" in metrics
+        )
+        if said:
+            parts.append(f"{output}{f' [{unit}]' if unit else ''}: {said}")
+    return "; ".join(parts)
+
+
+def _domains(metrics: Mapping[str, float]) -> list[str]:
+    """The shifted domains measured on the card (``<domain>_auroc`` entries other than val_ and oof_)."""
+    names = [name.removesuffix("_auroc") for name in metrics if name.endswith("_auroc")]
+    return [name for name in names if name not in _NOT_DOMAINS and not name.startswith("member_")]
+
+
+def _line(label: str, text: str) -> str:
+    return f"{label:<{_WIDTH}}{text}"
+
+
+def model_lines(path: str | Path) -> list[str]:
+    """The lines ``lenshunt info`` prints for the bundle or ensemble at ``path``.
+
+    Raises
+    ------
+    BundleError
+        Where the bundle or ensemble cannot be opened (:func:`pipeline.models.load_bundle`).
+    """
+    from pipeline.models.bundle import load_bundle
+
+    bundle: Any = load_bundle(path)
+    card, recipe = bundle.card, bundle.recipe
+    members = getattr(bundle, "members", None)
+    kind = f"ensemble of {len(members)} members" if members else "bundle"
+    lines = [
+        _line("model", f"{card.model_id}  ({kind} at {path})"),
+        _line("built", f"{card.architecture} {card.build_options or ''}".rstrip()),
+        _line("layout", f"{recipe.layout}  (the layout it was trained on; bands it reads per group:)"),
+    ]
+    for group, bands in bundle.groups.items():
+        shape = "x".join(str(n) for n in recipe.group_shapes.get(group, ()))
+        lines.append(_line("", f"{group}: {', '.join(bands)}" + (f"  ({shape} pixels)" if shape else "")))
+    scales = recipe.pixel_scales
+    said = ", ".join(f"{band} {scale:g}" for band, scale in scales.items()) + " arcsec/px" if scales else ""
+    lines.append(_line("pixels", said or "no pixel scale recorded (a recipe before version 8)"))
+    outputs = [(spec.name, spec.unit) for spec in bundle.outputs if spec.kind.startswith("regression")]
+    declared = ", ".join(
+        f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})" for spec in bundle.outputs
+    )
+    lines.append(_line("outputs", f"{declared}; ranked by {card.rank_by or bundle.outputs[0].name}"))
+    lines.append(
+        _line(
+            "recipe",
+            f"scaling {recipe.scaling}, percentiles {recipe.percentiles[0]:g}-{recipe.percentiles[1]:g}, "
+            f"combine {recipe.combine}, downsample {recipe.downsample}, crop {recipe.crop or 'none'}; "
+            f"statistics of {recipe.n_objects_fit} training objects (recipe version {recipe.version})",
+        )
+    )
+    seed = f", seed {card.seed}" if card.seed is not None else ""
+    lines.append(_line("trained", f"on {card.training_store}"))
+    saved = f"saved {card.created:%Y-%m-%d %H:%M} UTC with Keras {card.keras_version or '?'}"
+    lines.append(_line("", f"{card.epochs} epochs{seed}; {saved} ({card.saved_backend or '?'})"))
+    metrics = card.metrics
+    if members:
+        for member in members:
+            name = Path(member.path).name
+            text = measured_text(member.card.metrics, "val", outputs) or "no validation metrics"
+            lines.append(_line("member", f"{name}: {member.model_id}; validation {text}"))
+        if oof := measured_text(metrics, "oof", outputs):
+            lines.append(_line("out-of-fold", oof))
+    else:
+        lines.append(_line("validation", measured_text(metrics, "val", outputs) or "none recorded"))
+    for index, domain in enumerate(_domains(metrics)):
+        lines.append(
+            _line("shifted" if index == 0 else "", f"{domain}: {measured_text(metrics, domain, outputs)}")
+        )
+    stats = card.feature_stats
+    if stats:
+        layer, quantile, n_fit = (stats.get(key, "?") for key in ("layer", "quantile", "n_fit"))
+        said = f"{n_fit} training objects (layer {layer}, threshold at the {quantile} quantile)"
+        lines.append(_line("ood_score", f"feature statistics of {said}"))
+    return lines

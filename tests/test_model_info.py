@@ -1,0 +1,56 @@
+"""``lenshunt info`` of a model bundle or ensemble: what the card and recipe say, without Keras.
+
+Fresh-user trial: ``lenshunt info BUNDLE`` said "is not a Zarr v3 store (no zarr.json)".
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from flows.cli import main
+from pipeline import paths
+from pipeline.models import load_bundle, save_ensemble
+
+
+def _info(capsys, path) -> list[str]:
+    assert main(["info", str(path)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_info_of_a_bundle_names_its_id_layout_bands_outputs_recipe_and_metrics(capsys):
+    shipped = paths.shipped_model()
+    card = load_bundle(shipped).card
+    lines = _info(capsys, shipped)
+    assert lines[0] == f"model      {card.model_id}  (bundle at {shipped})"
+    text = "\n".join(lines)
+    assert "layout     euclid-sglc2" in text
+    assert (
+        "           vis: VIS  (200x200 pixels)" in lines
+        and "           nir: Y, J, H  (66x66 pixels)" in lines
+    )
+    assert "pixels     VIS 0.1, Y 0.3, J 0.3, H 0.3 arcsec/px" in lines
+    assert "outputs    score (probability), theta_e [arcsec] (regression_gaussian); ranked by score" in lines
+    assert "recipe     scaling robust_asinh, percentiles 0.1-98, combine upsample, downsample 2" in text
+    auroc = card.metrics["val_auroc"]
+    validation = next(line for line in lines if line.startswith("validation "))
+    assert f"auroc {auroc:.4f}" in validation and "(1017 lenses, 1383 non-lenses)" in validation
+    assert "theta_e [arcsec]: scatter " in validation
+    shifted = [
+        line.split(":")[0].split()[-1]
+        for line in lines
+        if line.startswith(("shifted", "     ")) and ":" in line
+    ]
+    assert {"randomised", "othersim", "thirdsim"} <= set(shifted)
+    assert f"on {card.training_store}" in text
+
+
+def test_info_of_an_ensemble_lists_its_members(tmp_path, capsys):
+    ensemble = tmp_path / "ens"
+    members = [shutil.copytree(paths.shipped_model(), ensemble / name) for name in ("fold-0", "fold-1")]
+    save_ensemble(ensemble, members)
+    lines = _info(capsys, ensemble)
+    assert lines[0].startswith("model      ") and lines[0].endswith(f"(ensemble of 2 members at {ensemble})")
+    member_lines = [line for line in lines if line.startswith("member ")]
+    assert [line.split()[1] for line in member_lines] == ["fold-0:", "fold-1:"]
+    assert all("validation auroc 0.9895" in line for line in member_lines)
+    assert "layout     euclid-sglc2" in "\n".join(lines)
