@@ -677,3 +677,23 @@ def test_input_range_warnings_are_shown_at_the_top(tmp_path: Path) -> None:
     html = report.read_text()
     assert html.count('class="warning"') == 1 and "raw counts where the model saw fluxes?" in html
     assert "input_warnings" not in html  # not repeated as a raw extras row
+
+
+def test_the_summary_names_the_unscored_objects_and_why(tmp_path: Path) -> None:
+    """Trial: the report counted "Objects not scored 1", naming neither the object (100025) nor why
+    (its J and H files missing)."""
+    n = 300
+    band_flags = {f"flags_{band}": np.zeros(n, np.int32) for band in ("VIS", "Y", "J", "H")}
+    _, scores = labelled_scores(n, seed=5)
+    unscored = np.flatnonzero(np.isnan(scores))
+    assert 0 < len(unscored) < 20
+    band_flags["flags_J"][unscored] = Flag.MISSING_FILE
+    band_flags["flags_H"][unscored[0]] = Flag.MISSING_FILE
+    report, _ = build_run(tmp_path, n=n, n_gallery=3, band_flags=band_flags)
+    page = report.read_text()
+    first = 200_000 + int(unscored[0])
+    assert f"<td>{first} (MISSING_FILE in J, H; NOT_SCORED)" in page, page.split("Not scored")[1][:300]
+    row = re.search(r"<th[^>]*>Not scored</th>\s*<td>([^<]*)</td>", page)
+    assert row is not None, page[:3000]
+    assert row.group(1).count("MISSING_FILE in J") == len(unscored)
+    assert row.group(1).endswith("the catalog rows whose score is NaN, their flags say why")

@@ -110,6 +110,7 @@ def _summary(
 ) -> list[tuple[str, str]]:
     from pipeline.catalog import scored_mask
     from pipeline.evaluation.outputs_view import has_score, no_metrics_reason
+    from pipeline.evaluation.unscored import unscored_text
 
     flags = catalog["flags"].to_numpy()
     rows = [
@@ -117,6 +118,7 @@ def _summary(
         ("Layout", provenance.layout),
         ("Objects", f"{len(catalog):,}"),
         ("Scored", f"{int(np.count_nonzero(scored_mask(catalog))):,}"),
+        *([("Not scored", unscored)] if (unscored := unscored_text(catalog)) else []),  # trial: unnamed
         ("Flagged (any flag)", f"{int(np.count_nonzero(flags)):,}"),
     ]
     if has_score(catalog):
