@@ -25,6 +25,7 @@ from flows.firing import busy_firing, skip_firing
 from flows.preflight import (
     DEFAULT_LAYOUT,
     label_catalog,
+    layout_choice,
     layout_or_stores,
     layout_source,
     outside_stores,
@@ -191,9 +192,9 @@ def early_start(args: argparse.Namespace) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    args.layout = layout_or_stores(args.layout, args.store)  # a rerun needs no --layout (trial)
+    args.layout, origin = layout_choice(args.layout, args.store)  # a rerun needs no --layout (trial)
     layout = load_layout(args.layout)
-    layout_source(layout, args.source)
+    layout_source(layout, args.source, origin)
     writable_directory(args.store, "store")
     outside_stores(args.store, "store", itself=False)
     label_catalog(layout, args.source, args.catalog)

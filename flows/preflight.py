@@ -168,16 +168,21 @@ def _read_only_fs(path: Path) -> bool:
 DEFAULT_LAYOUT = "euclid-sglc2"
 """The layout of a new store when no ``--layout`` is given."""
 
-_LAYOUT_ORIGINS: dict[str, str] = {}
-"""Where :func:`layout_or_stores` took each layout name it returned from, for :func:`layout_source`'s
-refusal (fresh-user trial: "no band directory of layout 'euclid-sglc2'" said not why that layout)."""
-
 
 def layout_or_stores(
     layout: str | None, store: str | os.PathLike[str], model: str | os.PathLike[str] | None = None
 ) -> str:
-    """``layout`` when given; else the layout ``store`` was ingested with; else, for a new store, the
-    layout ``model`` was trained on where lenshunt ships it; else :data:`DEFAULT_LAYOUT`.
+    """The layout name :func:`layout_choice` takes."""
+    return layout_choice(layout, store, model)[0]
+
+
+def layout_choice(
+    layout: str | None, store: str | os.PathLike[str], model: str | os.PathLike[str] | None = None
+) -> tuple[str, str]:
+    """The layout name and where it came from, in words (for :func:`layout_source`'s refusal; trial:
+    "no band directory of layout 'euclid-sglc2'" said not why that layout): ``layout`` when given;
+    else the layout ``store`` was ingested with; else, for a new store, the layout ``model`` was
+    trained on where lenshunt ships it; else :data:`DEFAULT_LAYOUT`.
 
     New-user trials: a rerun of ``lenshunt ingest`` or ``lenshunt run`` on an ``sglc1-space`` store
     without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'"; so was
@@ -192,22 +197,22 @@ def layout_or_stores(
     from schemas.layout import available_layouts
 
     if layout is not None:
-        return _chosen(layout, "given with --layout")
+        return layout, "given with --layout"
     if not (Path(store) / "zarr.json").is_file():
         from pipeline.models import recipe_layout
 
         trained = recipe_layout(model) if model is not None else None
         if trained not in available_layouts():
-            return _chosen(DEFAULT_LAYOUT, _DEFAULT_ORIGIN)
-        return _chosen(trained, f"the layout model {model} was trained on, as no --layout was given")
+            return DEFAULT_LAYOUT, _DEFAULT_ORIGIN
+        return trained, f"the layout model {model} was trained on, as no --layout was given"
     from pipeline.store import read_attributes
 
     try:
         name = read_attributes(store).layout
     except (OSError, ValueError, LenshuntError):  # damaged: the command's own checks say what is wrong
-        return _chosen(DEFAULT_LAYOUT, _DEFAULT_ORIGIN)
+        return DEFAULT_LAYOUT, _DEFAULT_ORIGIN
     if name in available_layouts():
-        return _chosen(name, f"the layout of the store {store}, as no --layout was given")
+        return name, f"the layout of the store {store}, as no --layout was given"
     raise PathCheckError(
         f"{store} was ingested with layout {name!r} from a layout file: pass it again with --layout FILE.yaml"
     )
@@ -216,16 +221,11 @@ def layout_or_stores(
 _DEFAULT_ORIGIN = "the default, as no --layout was given"
 
 
-def _chosen(name: str, origin: str) -> str:
-    _LAYOUT_ORIGINS[name] = origin
-    return name
-
-
-def layout_source(layout, source: str | os.PathLike[str]) -> Path:
+def layout_source(layout, source: str | os.PathLike[str], origin: str | None = None) -> Path:
     """``source`` must be a directory holding at least one band directory of ``layout``.
 
-    The refusal says where the layout came from (where :func:`layout_or_stores` chose it) and names
-    another shipped layout whose files the source holds.
+    The refusal says where the layout came from (``origin``, :func:`layout_choice`) and names another
+    shipped layout whose files the source holds.
     """
     source = existing_directory(source, "cutout directory")
     expected = sorted({source / Path(band.path).parent for band in layout.bands})
@@ -234,7 +234,6 @@ def layout_source(layout, source: str | os.PathLike[str]) -> Path:
 
         hint = band_folders_hint(layout, source)  # trial: the set was one level down, and not said
         hint = hint or other_layout_hint(layout.name, source)  # fresh-user trial: sglc1-space, unsaid
-        origin = _LAYOUT_ORIGINS.get(layout.name)
         raise PathCheckError(
             f"no band directory of layout {layout.name!r}{f' ({origin})' if origin else ''} under {source}: "
             f"expected {[str(d) for d in expected]}{hint or '; check the source directory and --layout'}"

@@ -29,6 +29,7 @@ from flows.preflight import (
     existing_directory,
     known_lens_table,
     label_catalog,
+    layout_choice,
     layout_or_stores,
     layout_source,
     non_negative_int,
@@ -263,11 +264,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
-    args.layout = layout_or_stores(
+    args.layout, origin = layout_choice(
         args.layout, workdir_paths(args.workdir)[0], args.model
     )  # a rerun needs none
     layout = load_layout(args.layout)
-    layout_source(layout, args.source)
+    layout_source(layout, args.source, origin)
     label_catalog(layout, args.source, args.catalog)
     _, scores = check_parameters(args, overwrite=args.overwrite)
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)
