@@ -248,3 +248,29 @@ def test_a_skip_after_a_grade_says_it_is_withdrawn_and_one_model_shows_no_spread
     finally:
         _stop(process)
     assert _grades(run_dir, "withdraw") == [[queue[0], "A"], [queue[0], "skip"]]
+
+
+def test_a_quick_second_key_does_not_grade_the_next_object_unseen(run_dir, tmp_path):  # noqa: F811
+    """Trial: B then X 45 ms later graded two objects; the second one's images, loaded ahead, were drawn
+    at once, so the inspector could not have looked at it. A grade needs its object on screen 0.25 s."""
+    from cdp import Browser
+
+    queue = _queue(run_dir, "quick")
+    process, url = start_server(run_dir, free_port(), "--inspector", "quick")
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            browser.press("b")
+            browser.wait_for(f"{SHOWN} === '{queue[1]}' && !document.body.dataset.busy")
+            browser.press("x")  # a few ms after the next object came
+            browser.wait_for(f"{STATUS}.textContent.startsWith('Not saved')")
+            said = browser.evaluate(f"{STATUS}.textContent")
+            early = f"Not saved: X for {queue[1]} was not taken, it was on screen for less than 0.25 s"
+            assert said.startswith(early), said
+            browser.wait_for(IDLE)  # then it is taken
+            browser.press("x")
+            browser.wait_for(f"{SHOWN} === '{queue[2]}' && {IDLE}")
+    finally:
+        _stop(process)
+    assert _grades(run_dir, "quick") == [[queue[0], "B"], [queue[1], "X"]]
