@@ -79,10 +79,10 @@ def check(args: argparse.Namespace) -> None:
     from pipeline.catalog import check_run_store
 
     existing_directory(args.out, "score run directory")
+    check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # first (trial: "no catalog")
     if args.store is None:  # trial: required, although the run records it (inspect did not need it)
         args.store = recorded_store(args.out)
     check_run_store(args.out, args.store)  # a lenshunt store, and the one the run scored
-    check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # a score run writes it now
     evaluation_writable(args.out, "rerun this command")
     # a saved option not valid is an error, not the default (trial: "top_n": "ten" became 48 unsaid)
     earlier_options(

@@ -338,6 +338,13 @@ def test_what_writes_a_score_folder_is_refused_while_a_score_run_holds_it(scored
         with pytest.raises(OutputBusyError, match=said):
             evaluate_run(copy, store)
     assert files() == before
+    first = tmp_path / "first"  # a first run's scores: no catalog yet (trial: "has no catalog.parquet")
+    first.mkdir()
+    with lock_held_elsewhere(paths.score_lock_file(first), "run") as pid:
+        assert main(["evaluate", str(first)]) != 0
+        line = one_error_line(capsys.readouterr().err, "evaluate")
+        busy = rf"another lenshunt process \(run pid {pid} on .*\); wait for it to finish"
+        assert re.search(busy, line), line
 
 
 def test_a_band_the_layout_lacks_is_one_error_line_from_train(scored, tmp_path, capsys):
