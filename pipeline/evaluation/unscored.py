@@ -39,7 +39,7 @@ def unscored_text(catalog: pd.DataFrame, shown: int = SHOWN) -> str | None:
     ...     scores=np.array([0.2, np.nan, np.nan]), score_std=np.zeros(3),
     ...     flags=np.array([0, Flag.MISSING_FILE | Flag.NOT_SCORED, Flag.ALL_NONFINITE | Flag.NOT_SCORED]))
     >>> unscored_text(table, shown=1)
-    '5 (MISSING_FILE; NOT_SCORED) and 1 more: the catalog rows whose score is NaN, their flags say why'
+    '2: 5 (MISSING_FILE) and 1 more (the catalog rows whose score is NaN; their flags say why)'
     """
     from pipeline.catalog import scored_mask
 
@@ -49,13 +49,18 @@ def unscored_text(catalog: pd.DataFrame, shown: int = SHOWN) -> str | None:
     bands = {match.group(1): name for name in catalog.columns if (match := _BAND_FLAGS.match(str(name)))}
     named = [_object_text(row, bands) for _, row in rows.head(shown).iterrows()]
     more = f" and {len(rows) - shown:,} more" if len(rows) > shown else ""
-    return "; ".join(named) + more + ": the catalog rows whose score is NaN, their flags say why"
+    return (
+        f"{len(rows):,}: " + "; ".join(named) + more + " (the catalog rows whose score is NaN; their flags "
+        "say why)"
+    )
 
 
 def _object_text(row: pd.Series, bands: dict[str, str]) -> str:
-    """``100025 (MISSING_FILE in J, H; NOT_SCORED)``: the object's flags, each with its bands."""
+    """``100025 (MISSING_FILE in J, H)``: the object's flags, each with its bands (NOT_SCORED, which
+    every such row has, where it is the only one; trial: said for each object)."""
     parts = []
-    for name in describe(int(row["flags"])):
+    names = describe(int(row["flags"]))
+    for name in [name for name in names if name != "NOT_SCORED"] or names:
         where = [band for band, column in bands.items() if int(row[column]) & _bit(name)]
         parts.append(f"{name} in {', '.join(where)}" if where else name)
     return f"{int(row['object_id'])} ({'; '.join(parts) or 'no flag'})"
