@@ -597,6 +597,7 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
     order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
     log_path = run_dir / "grades" / "ann.jsonl"
     shown = "document.body.dataset.objectId"
+    drawn = "document.body.dataset.drawn === document.body.dataset.objectId"  # a grade waits for it
     try:
         with Browser(tmp_path / "profile") as browser:
             browser.navigate(url)
@@ -617,10 +618,11 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             outputs = browser.evaluate("document.getElementById('outputs').textContent")
             assert outputs == f"theta_e {theta_e:.2f} ± 0.25 arcsec"  # the model's declared outputs
             for key, position in (("a", 1), ("b", 2), ("x", 3)):
+                browser.wait_for(drawn)
                 browser.press(key)
                 browser.wait_for(f"{shown} === '{order[position]}' && !document.body.dataset.busy")
             browser.press("ArrowLeft")  # back to the third and regrade it C
-            browser.wait_for(f"{shown} === '{order[2]}'")
+            browser.wait_for(f"{shown} === '{order[2]}' && {drawn}")
             assert browser.evaluate("document.getElementById('grade').textContent") == "X"
             browser.press("c")
             browser.wait_for(f"{shown} === '{order[3]}' && !document.body.dataset.busy")
@@ -650,6 +652,7 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
             browser.send("Page.reload")
             browser.wait_for("document.body.dataset.ready === '1'")
             assert int(browser.evaluate(shown)) == order[3]  # graded objects are left out now
+            browser.wait_for(drawn)
             browser.press("a")
             browser.wait_for(f"{shown} === '{order[4]}' && !document.body.dataset.busy")
     finally:
