@@ -7,6 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from pipeline.errors import StoreError
 from pipeline.store import older_rules_note, pending_warning, read_without_files, store_summary
 from schemas.layout import available_layouts
 
@@ -26,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
     if is_model_folder(args.store):  # fresh-user trial: "is not a Zarr v3 store (no zarr.json)"
         print("\n".join(model_lines(args.store)))
         return 0
-    summary = store_summary(args.store)
+    try:
+        summary = store_summary(args.store)
+    except StoreError as error:  # final trial: said of stores only, though info takes a bundle too
+        also = f"info describes a store or a model bundle or ensemble folder, and {args.store} is neither"
+        raise type(error)(f"{error}; {also}") from None
     attributes = summary.attributes
     print(f"store      {args.store}")
     print(f"layout     {attributes.layout}  groups {attributes.groups}")
