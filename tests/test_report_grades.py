@@ -125,3 +125,13 @@ def test_grades_have_their_own_words_and_colours_and_the_page_is_centred(tmp_pat
         heading = browser.evaluate("document.querySelector('header h1').getBoundingClientRect().left")
         first = browser.evaluate("document.querySelector('main h2').getBoundingClientRect().left")
         assert abs(heading - first) <= 1  # the title lines up with the content
+
+
+def test_the_full_grade_table_is_named_by_its_absolute_path(tmp_path: Path, monkeypatch) -> None:
+    """Final trial: the note named ``demo/work/scores/grades/grades.parquet``, relative to where
+    ``lenshunt evaluate`` ran, not to the page."""
+    from pipeline.evaluation.grade_report import full_table_text
+
+    monkeypatch.chdir(tmp_path)
+    said = full_table_text("run")
+    assert f"every grade is in {tmp_path / 'run' / 'grades' / 'grades.parquet'} and grades.fits" in said

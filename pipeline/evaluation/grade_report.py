@@ -96,8 +96,9 @@ def grade_section(
 
 def full_table_text(run_dir: str | Path) -> str:
     """Where every object's grades are, in words (the report's table shows the best-graded few;
-    trial: it was cut to 30 rows without a word)."""
-    parquet = grades_dir(run_dir) / "grades.parquet"
+    trial: it was cut to 30 rows without a word); the path absolute (final trial: relative to where
+    ``lenshunt evaluate`` ran, which the page does not say)."""
+    parquet = grades_dir(Path(run_dir).absolute()) / "grades.parquet"
     written = "" if parquet.is_file() else " (`lenshunt inspect RUN_DIR --export` writes them)"
     return (
         f"every grade is in {parquet} and grades.fits beside it{written}; the consensus per object is in "
