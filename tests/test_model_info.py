@@ -53,4 +53,14 @@ def test_info_of_an_ensemble_lists_its_members(tmp_path, capsys):
     member_lines = [line for line in lines if line.startswith("member ")]
     assert [line.split()[1] for line in member_lines] == ["fold-0:", "fold-1:"]
     assert all("validation auroc 0.9895" in line for line in member_lines)
+    card = load_bundle(paths.shipped_model()).card  # final trial: "1 epochs, seed 0" of two seeds
+    assert all(
+        f": {card.model_id}, {card.epochs} epochs, seed {card.seed}; validation" in line
+        for line in member_lines
+    )
+    assert "each member's epochs and seed below" in "\n".join(lines)
+    [ood] = [line for line in lines if line.startswith("ood_score")]  # final trial: none, scores have it
+    assert "the mean over the members of each one's, e.g. fold-0's" in ood
+    member = _info(capsys, members[1])
+    assert f"member of  the ensemble at {ensemble}: score with it for score_std" in member
     assert "layout     euclid-sglc2" in "\n".join(lines)

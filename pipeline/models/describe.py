@@ -80,6 +80,7 @@ def model_lines(path: str | Path) -> list[str]:
         Where the bundle or ensemble cannot be opened (:func:`pipeline.models.load_bundle`).
     """
     from pipeline.models.bundle import load_bundle
+    from pipeline.models.ensemble import ensemble_holding
 
     bundle: Any = load_bundle(path)
     card, recipe = bundle.card, bundle.recipe
@@ -109,16 +110,20 @@ def model_lines(path: str | Path) -> list[str]:
             f"statistics of {recipe.n_objects_fit} training objects (recipe version {recipe.version})",
         )
     )
-    seed = f", seed {card.seed}" if card.seed is not None else ""
     lines.append(_line("trained", f"on {card.training_store}"))
     saved = f"saved {card.created:%Y-%m-%d %H:%M} UTC with Keras {card.keras_version or '?'}"
-    lines.append(_line("", f"{card.epochs} epochs{seed}; {saved} ({card.saved_backend or '?'})"))
+    run = "each member's epochs and seed below" if members else _epochs_seed(card)  # final trial: one seed
+    lines.append(_line("", f"{run}; {saved} ({card.saved_backend or '?'})"))
+    if not members and (ensemble := ensemble_holding(path)) is not None:  # final trial: unsaid
+        lines.append(_line("member of", f"the ensemble at {ensemble}: score with it for score_std"))
     metrics = card.metrics
     if members:
         for member in members:
             name = Path(member.path).name
             text = measured_text(member.card.metrics, "val", outputs) or "no validation metrics"
-            lines.append(_line("member", f"{name}: {member.model_id}; validation {text}"))
+            lines.append(
+                _line("member", f"{name}: {member.model_id}, {_epochs_seed(member.card)}; validation {text}")
+            )
         if oof := measured_text(metrics, "oof", outputs):
             lines.append(_line("out-of-fold", oof))
     else:
@@ -127,9 +132,16 @@ def model_lines(path: str | Path) -> list[str]:
         lines.append(
             _line("shifted" if index == 0 else "", f"{domain}: {measured_text(metrics, domain, outputs)}")
         )
-    stats = card.feature_stats
-    if stats:
+    stats = card.feature_stats or (members[0].card.feature_stats if members else None)
+    if stats and (not members or all(member.card.feature_stats for member in members)):
         layer, quantile, n_fit = (stats.get(key, "?") for key in ("layer", "quantile", "n_fit"))
         said = f"{n_fit} training objects (layer {layer}, threshold at the {quantile} quantile)"
+        if members and not card.feature_stats:  # final trial: no line, though scores carry ood_score
+            said = f"the mean over the members of each one's, e.g. {Path(members[0].path).name}'s: {said}"
         lines.append(_line("ood_score", f"feature statistics of {said}"))
     return lines
+
+
+def _epochs_seed(card: Any) -> str:
+    """``12 epochs, seed 3`` of a card."""
+    return f"{card.epochs} epochs" + (f", seed {card.seed}" if card.seed is not None else "")
