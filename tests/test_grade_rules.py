@@ -54,7 +54,8 @@ def serve(run, *options: str, ignore_sigint: bool = False) -> tuple[subprocess.P
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "USER": "ann"},
-        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None,
+        # SIGINT as the test asks, whatever this process's is (a suite run in the background has it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL),
     )
     first, second = process.stdout.readline(), process.stdout.readline()
     match = re.search(r"at (http://127\.0\.0\.1:\d+/)", first)

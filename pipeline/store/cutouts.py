@@ -310,9 +310,7 @@ def write_cutouts(
                 header = fits.Header.fromstring(text)
                 _drop_unusable_wcs(header, band, flags, result)
                 _say_distortion_dropped(header, band, result, cards.shape[-1] // CARD_LENGTH)
-                unit_note = readable_unit(header)  # trial: CCDData.read refused BUNIT 'flux'
-                if unit_note and "BUNIT" not in header:
-                    result.notes[band] = "; ".join(filter(None, [result.notes.get(band), unit_note]))
+                readable_unit(header)  # trial: CCDData.read refused the simulator's BUNIT 'flux'
             else:  # new-user trial: said "no pixels in the store: empty" although the pixels were there
                 header = fits.Header()
                 why = (  # review: an input without those cards is no damage
