@@ -12,33 +12,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from cutouts import write_set
 from locks import lock_held_elsewhere
+from test_failure_output import one_class  # noqa: F401 - its source and store fixture
 
 from pipeline import paths
 from pipeline.errors import StoreBusyError
 from pipeline.store import check_store_not_busy
-from schemas.layout import load_layout
 
-EUCLID = load_layout("euclid-sglc2")
 REPO = Path(__file__).resolve().parents[1]
-IDS = list(range(410000, 410008))
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("busy")
-    source = write_set(EUCLID, root / "src", IDS, {i: i % 2 for i in IDS})
-    store = root / "store.zarr"
-    made = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "ingest", str(source), str(store), "--workers", "1"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
-    assert made.returncode == 0, made.stderr
-    return source, store
+def stored(one_class) -> tuple[Path, Path]:  # noqa: F811 - a source and its store, made by a real ingest
+    return one_class
 
 
 @pytest.mark.parametrize("command", ["ingest", "run"])
