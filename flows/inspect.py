@@ -216,11 +216,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = read_grades(args.run_dir)
     except GradeError as error:  # e.g. logs of names differing only in case: this one's grades are saved
-        print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who} in {session.log.path}")
+        print(f"lenshunt inspect: stopped; {session.counted()} by {who} in {session.log.path}")
         _warn([f"the grades table was not written: {error}"])
         return 0
     parquet, _ = export_grades(args.run_dir, store=args.store, rows=rows)
-    print(f"lenshunt inspect: stopped; {len(session.my_grades)} grades by {who}; table {parquet}")
+    print(f"lenshunt inspect: stopped; {session.counted()} by {who}; table {parquet}")
     _warn(grade_notes(rows))  # every inspector's logs, as --export says them
     return 0
 
@@ -234,6 +234,12 @@ def _warn(notes: list[str | None]) -> None:
 
 def _why_empty(session: InspectSession) -> str:
     """Why the queue is empty, as the page says it (trial: "0 candidates" alone)."""
+    counts = session.counts()
+    if counts["n_skipped"]:  # a skip is no grade
+        return (
+            f"you have graded or skipped all {len(session.my_grades)} of its candidates "
+            f"({session.counted()}; --regrade shows them again)"
+        )
     if session.my_grades:
         return f"you have graded all {len(session.my_grades)} of its candidates (--regrade shows them again)"
     return "no object of this run has a score (its catalog's flags and report say why)"

@@ -171,6 +171,6 @@ def test_the_start_line_says_how_to_stop_the_server_truly(run, background):
             process.kill()
             process.communicate()
     assert process.returncode == 0, output
-    assert f"stopped; {2 if background else 1} grades by ann; table" in output, output
+    assert f"stopped; {2 if background else 1} graded, 0 skipped by ann; table" in output, output
     assert len(read_grades(run / "grades" / "grades.parquet")) == (2 if background else 1)
     assert not math.isnan(read_grades(run / "grades" / "grades.parquet")["score"].iloc[0])

@@ -252,6 +252,7 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     GradeLog(out / "grades", "ann").append(ids[0], "A")
     GradeLog(out / "grades", "bob").append(ids[0], "B")
     GradeLog(out / "grades", "bob").append(ids[1], "X")
+    GradeLog(out / "grades", "carl").append(ids[2], "skip")  # no grade: counted apart (trial: as a grade)
     summary = apply_grades(out)
     assert summary["n_graded"] == 2 and summary["n_multiple"] == 1
     for name in ("catalog.parquet", "catalog.fits", "catalog.vot"):
@@ -274,7 +275,7 @@ def test_apply_writes_the_consensus_into_every_catalog_format(store, tmp_path): 
     section = report[report.index('<section id="grades">') :]
     nav = report[report.index("<nav>") : report.index("</nav>")]
     assert '<a href="#grades">Visual grades</a>' in nav  # trial: the section had no link at the top
-    assert "2 objects graded (3 grades by ann, bob)" in " ".join(section.split())
+    assert "2 objects graded (3 grades by ann, bob; 1 skipped, not counted)" in " ".join(section.split())
     assert f"<td>{ids[0]}</td>" in section
     # another threshold than the catalog's (0.5): the page names the one its numbers use (trial)
     page = " ".join(evaluate_run(out, store, top_n=2, threshold=0.9).report_path.read_text().split())
@@ -477,7 +478,7 @@ def test_server_is_local_only_and_checks_what_it_is_sent(run_dir, tmp_path):
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
-    assert "0 grades by probe" in output
+    assert "0 graded, 0 skipped by probe" in output
 
 
 @pytest.mark.parametrize(
@@ -586,7 +587,7 @@ def test_the_grade_api_takes_only_an_integer_id_and_a_grade_string(run_dir, tmp_
     assert read_grades(log_path)[["object_id", "grade"]].values.tolist() == [[oid, "B"]]
     process, url = start_server(run_dir, 0, "--inspector", "strict")
     process.send_signal(signal.SIGTERM)  # and a new server of the same inspector starts
-    assert "1 grades by strict" in process.communicate(timeout=60)[0] and process.returncode == 0
+    assert "1 graded, 0 skipped by strict" in process.communicate(timeout=60)[0] and process.returncode == 0
 
 
 def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):

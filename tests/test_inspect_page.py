@@ -63,35 +63,46 @@ def test_grading_page_fits_a_narrow_window_and_grades_by_buttons(run_dir, tmp_pa
 
 def test_grading_page_says_why_it_has_nothing_to_grade(store, tmp_path):  # noqa: F811
     """Trial: the page of a run that scored no object said "ready: grade with a key or a button"
-    (0 / 0, done), and keys did nothing; an inspector who graded every candidate was told the same."""
+    (0 / 0, done), and keys did nothing; an inspector who graded every candidate was told the same.
+    Trial: skips were counted as grades, and the end screen's message was said twice."""
     from cdp import Browser
 
     from pipeline.inspection import InspectSession
 
     graded = write_run(store, tmp_path / "graded")
-    session = InspectSession.open(graded, "done")
-    for object_id in session.queue.tolist():
-        session.grade(int(object_id), "X")
-    session.log.close()
-    cases = {
-        write_run(store, tmp_path / "unscored", scored=False): (
-            "ann",
-            "Nothing to grade: no object of this run has a score",
-        ),
-        graded: ("done", f"You have graded all {len(session.queue)} of this run's candidates"),
+    for inspector, last in (("done", "X"), ("skipper", "skip")):
+        session = InspectSession.open(graded, inspector)
+        for object_id in session.queue.tolist()[:-1]:
+            session.grade(int(object_id), "X")
+        session.grade(int(session.queue[-1]), last)
+        session.log.close()
+    n = len(session.queue)
+    cases = [
+        (write_run(store, tmp_path / "unscored", scored=False), "ann"),
+        (graded, "done"),
+        (graded, "skipper"),
+    ]
+    shown = {
+        "ann": "Nothing to grade: no object of this run has a score",
+        "done": f"You have graded all {n} of this run's candidates",
+        "skipper": f"You have graded or skipped all {n} of this run's candidates ({n - 1} graded, 1 skipped)",
     }
     printed = {  # and the command's own lines say it
         "ann": "nothing to grade: no object of this run has a score",
-        "done": f"nothing to grade: you have graded all {len(session.queue)} of its candidates",
+        "done": f"nothing to grade: you have graded all {n} of its candidates",
+        "skipper": f"you have graded or skipped all {n} of its candidates ({n - 1} graded, 1 skipped;",
     }
     with Browser(tmp_path / "profile") as browser:
-        for run, (inspector, said) in cases.items():
+        for run, inspector in cases:
+            said = shown[inspector]
             process, url = start_server(run, free_port(), "--inspector", inspector)
             try:
                 browser.navigate(url)
                 browser.wait_for("document.body.dataset.ready === '1'")
-                status = browser.evaluate("document.getElementById('status').textContent")
-                assert status.startswith(said) and "ready" not in status, status
+                end = browser.evaluate("document.getElementById('end').textContent")
+                assert end.startswith(said), end
+                text = browser.evaluate("document.body.innerText")
+                assert text.count(said) == 1 and "ready" not in text, text  # said once
                 assert browser.evaluate("document.getElementById('total').textContent") == "0"
             finally:
                 process.send_signal(signal.SIGTERM)
@@ -258,28 +269,36 @@ def test_regrade_starts_at_the_first_object_and_says_what_a_grade_replaces(run_d
         session.log.close()
 
 
-def test_the_header_says_whose_grades_it_counts(run_dir, tmp_path):  # noqa: F811
+def test_the_header_says_whose_grades_it_counts_and_counts_skips_apart(run_dir, tmp_path):  # noqa: F811
     """Trial: a fresh server for ann showed "graded this run: 2" before any grade (hers on an earlier
-    server): the label read like a count of this session's grades."""
+    server): the label read like a count of this session's grades. Trial: a skip counted as graded
+    in the header and the stop line: a skip is no grade, and is counted apart."""
     from cdp import Browser
 
     from pipeline.evaluation.grades import GradeLog
 
     order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
-    earlier = GradeLog(run_dir / "grades", "earlier")  # an earlier server's grades
-    for object_id in order[:2]:
-        earlier.append(object_id, "A")
+    earlier = GradeLog(run_dir / "grades", "earlier")  # an earlier server's grades, and a skip
+    for object_id, grade in zip(order[:3], ("A", "A", "skip"), strict=True):
+        earlier.append(object_id, grade)
     earlier.close()
     process, url = start_server(run_dir, free_port(), "--inspector", "earlier")
     try:
         with Browser(tmp_path / "profile") as browser:
             browser.navigate(url)
-            browser.wait_for("document.body.dataset.ready === '1'")
-            header = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
-            assert "graded by you in this run: 2" in header, header
+            browser.wait_for(f"document.body.dataset.ready === '1' && {IDLE}")
+            said = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
+            assert "by you in this run: 2 graded, 1 skipped" in said, said
+            _press(browser, "s", f"{SHOWN} === '{order[4]}'")  # a skip: counted as one
+            said = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
+            assert "by you in this run: 2 graded, 2 skipped" in said, said
+            _press(browser, "b", f"{SHOWN} === '{order[5]}'")
+            said = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
+            assert "by you in this run: 3 graded, 2 skipped" in said, said
     finally:
         process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
+        output = process.communicate(timeout=60)[0]
+    assert "stopped; 3 graded, 2 skipped by earlier; table" in output, output
 
 
 def test_a_clicked_grade_button_keeps_no_focus_for_space_enter_or_tab(run_dir, tmp_path):  # noqa: F811

@@ -44,7 +44,8 @@ def grade_section(
     -------
     dict or None
         ``summary`` (see :func:`pipeline.evaluation.consensus.consensus_summary`, plus
-        ``inspectors``, ``n_grades``, ``n_outdated``, ``n_bad_lines``, ``bad_lines_where``,
+        ``inspectors``, ``n_grades`` and ``n_skips`` (the latest grade of an object by an inspector,
+        skips apart), ``n_outdated``, ``n_bad_lines``, ``bad_lines_where``,
         ``n_unknown_objects`` and ``unknown_note`` (grades of ids not in ``catalog``, left out) and
         ``unread_note`` (files of ``grades/`` that are not logs)),
         ``n_shown`` (rows shown) and ``full_table`` (where every grade is, in words),
@@ -70,8 +71,9 @@ def grade_section(
     summary["n_unknown_objects"] = int(unknown["object_id"].nunique())
     summary["unknown_note"] = unknown_note(unknown)
     summary["unread_note"] = unread_note(rows_read.attrs.get("unread_files", []))
-    summary["inspectors"] = ", ".join(sorted(set(grades["inspector"])))
-    summary["n_grades"] = len(grades)
+    skips = grades["grade"].eq("skip")  # a skip is no grade: counted apart (trial: "N grades" took them in)
+    summary["inspectors"] = ", ".join(sorted(set(grades.loc[~skips, "inspector"])))
+    summary["n_grades"], summary["n_skips"] = int((~skips).sum()), int(skips.sum())
     labelled = "label" in catalog and bool((catalog["label"].to_numpy() >= 0).any())
     columns = ["object_id", "score", "rank", *(["label"] if labelled else [])]
     merged = table.merge(catalog[columns], on="object_id", how="left")

@@ -23,6 +23,10 @@ class UnknownObjectError(LenshuntError, KeyError):
     """An object id or band the store does not hold."""
 
 
+class ImageReadError(LenshuntError, RuntimeError):
+    """An object the store holds whose pixels cannot be read (a damaged chunk file)."""
+
+
 class ObjectImages:
     """Read one object's cutouts from ``store`` and render its PNGs; thread-safe, LRU-cached.
 
@@ -63,12 +67,32 @@ class ObjectImages:
             bars[band] = scale_bar(field_arcsec(self.layout, self.layout.band(band).group))
         return bars
 
-    def images(self, object_id: int) -> dict[str, np.ndarray]:
-        """Group -> (n_band, ny, nx) cutouts of one object."""
+    def images(self, object_id: int, groups: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Group -> (n_band, ny, nx) cutouts of one object, of ``groups`` (None: every group).
+
+        Raises
+        ------
+        UnknownObjectError
+            For an id the store does not hold.
+        ImageReadError
+            Where a chunk of its pixels cannot be read or decoded (trial: a damaged chunk was a
+            traceback on the server's console and a broken image on the page, unsaid).
+        """
+        from pipeline.store.cutouts import READ_ERRORS
+
         row = self._row_of.get(int(object_id))
         if row is None:
             raise UnknownObjectError(f"object {object_id} is not in store {self.store}")
-        return {group: self._dataset[group][row].values for group in self.layout.groups}
+        images = {}
+        for group in self.layout.groups if groups is None else groups:
+            try:
+                images[group] = self._dataset[group][row].values
+            except READ_ERRORS as error:
+                raise ImageReadError(
+                    f"the pixels of object {object_id} cannot be read from {self.store} (a damaged chunk "
+                    f"of {group!r}: {type(error).__name__}); ingest the cutouts into a new store"
+                ) from error
+        return images
 
     def png(self, object_id: int, panel: str) -> bytes:
         """PNG bytes of the composite (``panel="composite"``) or of one band."""
@@ -91,13 +115,12 @@ class ObjectImages:
 
         if panel != COMPOSITE and panel not in self.layout.band_names:
             raise UnknownObjectError(f"no panel {panel!r}: use {', '.join(self.panels)}")
-        images = self.images(object_id)
         if panel == COMPOSITE:
-            picture = Image.fromarray(make_composite(images, self.layout))
-        else:
+            picture = Image.fromarray(make_composite(self.images(object_id), self.layout))
+        else:  # its own group only: a damaged chunk of another leaves this panel drawable
             group = self.layout.band(panel).group
             index = list(self.layout.groups[group]).index(panel)
-            picture = Image.fromarray(band_panel(images[group][index]))
+            picture = Image.fromarray(band_panel(self.images(object_id, [group])[group][index]))
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return buffer.getvalue()

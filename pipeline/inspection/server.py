@@ -182,7 +182,7 @@ class InspectSession:
             "panels": self.images.panels,
             "scale_bars": self.images.scale_bars,
             "n_candidates": len(self.queue),
-            "n_graded": len(self.my_grades),
+            **self.counts(),
             "first_ungraded": first,
             "grades": list(GRADES),
             "no_pixel_flags": describe(int(UNUSABLE)),
@@ -192,6 +192,17 @@ class InspectSession:
                 for spec in self.outputs
             ],
         }
+
+    def counts(self) -> dict[str, int]:
+        """This inspector's graded objects and skipped ones apart (``n_graded``, ``n_skipped``): a skip
+        is no grade (trial: the page's "graded" count took skips in)."""
+        n_skipped = sum(grade == "skip" for grade in self.my_grades.values())
+        return {"n_graded": len(self.my_grades) - n_skipped, "n_skipped": n_skipped}
+
+    def counted(self) -> str:
+        """:meth:`counts` in words, as the page's header says them: ``"12 graded, 3 skipped"``."""
+        counts = self.counts()
+        return f"{counts['n_graded']} graded, {counts['n_skipped']} skipped"
 
     def catalog_rewritten(self) -> str | None:
         """Why this page may no longer grade (a score run replaced the run's catalog); None if not."""

@@ -4,13 +4,16 @@ One static page (``static/inspect.html``, plain HTML and JavaScript, no build st
 fetched from the internet) talks to five JSON endpoints of an :class:`InspectSession`:
 
 ==========================  ====================================================================
-``GET /api/session``        inspector, order, run, panels, number of candidates, where to start
+``GET /api/session``        inspector, order, run, panels, number of candidates, this inspector's
+                            graded and skipped objects apart (``n_graded``, ``n_skipped``: a skip is
+                            no grade), where to start
                             (``first_ungraded``: the first object not graded since the server started),
                             and why it grades no more (``catalog_rewritten``: a score run replaced the
                             run's catalog since it loaded it; null while not)
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
                             score, spread, rank, flags (and each band's, ``band_flags``), known-lens
-                            match and this inspector's grade and its time (``grade_time``); refused
+                            match and this inspector's grade and its time (``grade_time``); i is 0 to
+                            the queue's length, k 1 to 200, anything else is refused (400); refused
                             (409, as a grade) once a score run replaced the run's catalog
 ``GET /api/next``           ``?after=i``: the position to move forward to (the next object not
                             graded since the server started; the queue's length at its end) and how
@@ -22,7 +25,9 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             so in words (``message``: e.g. a skip's "grade A withdrawn"); refused (409)
                             once a score run replaced the run's catalog (``catalog_rewritten`` of
                             ``/api/session`` says why)
-``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand
+``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand; 404
+                            for an object or panel the store does not hold, 500 (saying why) for
+                            pixels it cannot read
 ==========================  ====================================================================
 
 The server binds 127.0.0.1 (or ::1) only and refuses requests whose ``Host`` header names
@@ -43,8 +48,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.evaluation.grades import GradeError
-from pipeline.inspection.images import UnknownObjectError
-from pipeline.inspection.server import CatalogRewrittenError, InspectError, InspectSession
+from pipeline.inspection.images import ImageReadError, UnknownObjectError
+from pipeline.inspection.server import MAX_BATCH, CatalogRewrittenError, InspectError, InspectSession
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -119,6 +124,11 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         self._send(HTTPStatus.BAD_REQUEST, {"error": "start and n must be integers"})
                         return
+                    session.check_current()  # a rewritten catalog's 409 first, as /api/next
+                    refused = _range_refused(start, n, len(session.queue))
+                    if refused:  # trial: start=-5 answered the first candidates (clamped, unsaid)
+                        self._send(HTTPStatus.BAD_REQUEST, {"error": refused})
+                        return
                     self._send(HTTPStatus.OK, session.candidates(start, n))
                 elif parts == ["api", "next"]:
                     try:
@@ -144,6 +154,8 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
             except CatalogRewrittenError as error:  # the queue is the old catalog's: as a grade is refused
                 self._send(HTTPStatus.CONFLICT, {"error": _message(error)})
+            except ImageReadError as error:  # the store holds the object, its pixels are damaged
+                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _message(error)})
             except (UnknownObjectError, ValueError) as error:
                 self._send(HTTPStatus.NOT_FOUND, {"error": _message(error)})
 
@@ -167,7 +179,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             except (GradeError, UnknownObjectError) as error:
                 self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
                 return
-            self._send(HTTPStatus.OK, {**saved, "n_graded": len(session.my_grades)})
+            self._send(HTTPStatus.OK, {**saved, **session.counts()})
 
         def _json_body(self) -> dict:
             """The request's JSON object: ``{"object_id": <integer>, "grade": "A"}``."""
@@ -186,6 +198,26 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             return body
 
     return Handler
+
+
+def _range_refused(start: int, n: int, length: int) -> str:
+    """Why ``/api/candidates?start=start&n=n`` is refused for a queue of ``length``; "" if it is not.
+
+    ``start`` runs from 0 to ``length`` (the end of the queue, where none are left), ``n`` from 1 to
+    :data:`~pipeline.inspection.server.MAX_BATCH`.
+
+    Examples
+    --------
+    >>> _range_refused(-5, 20, 10)
+    'start must be 0 (the first candidate) to 10 (the end of the queue), not -5'
+    >>> _range_refused(3, 0, 10), _range_refused(10, 20, 10)
+    ('n must be 1 to 200 (candidates in one answer), not 0', '')
+    """
+    if not 0 <= start <= length:
+        return f"start must be 0 (the first candidate) to {length} (the end of the queue), not {start}"
+    if not 1 <= n <= MAX_BATCH:
+        return f"n must be 1 to {MAX_BATCH} (candidates in one answer), not {n}"
+    return ""
 
 
 def _message(error: Exception) -> str:
