@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from pipeline.errors import StoreError
+from pipeline.flags import flagged_text
 from pipeline.store import older_rules_note, pending_warning, read_without_files, store_summary
 from schemas.layout import available_layouts
 
@@ -45,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
             f"no file    {without.counted()}: not in the store, not scored; their files may not have "
             f"arrived yet (as {without.catalog} said)"  # trial: "the latest ingest's" read none
         )
-    print(
-        f"flagged    {summary.n_flagged}"
+    print(  # in the report's words (trial: 0 here, objects flagged UNLIKE_TRAINING in the report)
+        f"flagged    {flagged_text(n_ingest=summary.n_flagged)}"
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")

@@ -39,7 +39,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
 from pipeline.evaluation.grade_report import link_pages
 from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows, summarised_rows
-from pipeline.flags import Flag, documentation
+from pipeline.flags import Flag, documentation, flagged_text
 from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.paths import REPORT_FILE
 from schemas.catalog import Provenance
@@ -119,7 +119,7 @@ def _summary(
         ("Objects", f"{len(catalog):,}"),
         ("Scored", f"{int(np.count_nonzero(scored_mask(catalog))):,}"),
         *([("Not scored", unscored)] if (unscored := unscored_text(catalog)) else []),  # trial: unnamed
-        ("Flagged (any flag)", f"{int(np.count_nonzero(flags)):,}"),
+        ("Flagged", flagged_text(flags)),  # as `lenshunt info` says a store's (trial: 0 there, N here)
     ]
     if has_score(catalog):
         n_candidates = int(np.sum(catalog["score"].to_numpy(dtype=np.float64) >= threshold))
