@@ -108,8 +108,9 @@ class Flag(enum.IntFlag):
     """The model returned a non-finite score."""
     UNLIKE_TRAINING = 1 << 18
     """Unlike the model's training objects: ``ood_score`` > 1, i.e. the squared Mahalanobis distance
-    of its pooled model features lies beyond the training q-quantile (:mod:`pipeline.models.features`);
-    its score means little. Set only by models with feature statistics."""
+    of its pooled model features from the training lenses and non-lenses lies beyond the in-domain
+    q-quantile (:mod:`pipeline.models.features`); its score is less certain. Set only by models with
+    feature statistics."""
     DUPLICATE_POSITION = 1 << 19
     """Another object of the catalog lies within 0.5 arcsec: probably the same galaxy cut out twice
     under two ids (overlapping tiles). Both rows are kept and scored; set by the score run

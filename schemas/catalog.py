@@ -41,8 +41,9 @@ grade_mode        str              most frequent visual grade; "" if ungraded
 grade_agreement   float32          share of inspectors who gave the modal grade; NaN if
                                    ungraded or graded by one inspector
 ood_score         float32          squared Mahalanobis distance of the object's pooled
-                                   model features from the training objects', over its
-                                   training q-quantile (> 1: unlike the training set,
+                                   model features from the training objects' (the
+                                   nearer class: lenses or non-lenses), over its
+                                   in-domain q-quantile (> 1: unlike the training set,
                                    flag UNLIKE_TRAINING); NaN when not scored. Only when
                                    the model has feature statistics
                                    (:mod:`pipeline.models.features`)

@@ -15,10 +15,12 @@ from pipeline.catalog import read_catalog
 from pipeline.errors import BundleError
 from pipeline.flags import Flag, documentation
 from pipeline.models import load_bundle, save_ensemble
+from pipeline.models.describe import model_lines
 from pipeline.models.features import (
     FEATURES_FILE,
     FeatureStats,
     feature_layer,
+    features,
     fit_feature_stats,
     has_feature_stats,
     load_feature_stats,
@@ -81,6 +83,8 @@ def test_fit_save_load_round_trip_and_far_inputs(setup):
     assert entry["n_fit"] == stats.n_fit == 26 and entry["n_calibration"] == stats.n_calibration == 13
     assert entry["quantile"] == 0.9 and entry["threshold"] == pytest.approx(stats.threshold)
     assert stats.mean.shape == (stats.precision.shape[0],) and stats.precision.shape == (64, 64)
+    # 13 calibration objects cannot set a threshold per class (MIN_CALIBRATION of each): one Gaussian
+    assert stats.classes == () and stats.class_means is None and entry["classes"] == []
     groups, flags = _images(store)
     usable = (flags & 31) == 0
     inside = ood_score(bundle, bundle.prepare({g: x[usable] for g, x in groups.items()}))
@@ -90,6 +94,40 @@ def test_fit_save_load_round_trip_and_far_inputs(setup):
     assert np.mean(far > 1) >= 0.9 and np.median(far) > 3 * np.median(inside)
     scaled = ood_score_groups(bundle, {g: 30 * x[usable] for g, x in groups.items()})
     assert np.median(scaled) > 1
+
+
+@pytest.mark.parametrize("by_class", [True, False])
+def test_per_class_and_one_gaussian_fits_round_trip_and_score_as_written(setup, tmp_path, by_class):
+    # a labelled store with 10 of each class to fit and to calibrate on (here the same objects) gets
+    # a Gaussian per class; by_class=False one Gaussian, as every bundle's before, whose file has no
+    # class arrays (so such files load as one Gaussian); info says which model a bundle has
+    _, store, plain, _ = setup
+    copy = shutil.copytree(plain, tmp_path / "bundle")
+    every = np.arange(len(IDS))
+    stats = fit_feature_stats(
+        load_bundle(copy), store, quantile=0.9, rows=every, calibration_rows=every, by_class=by_class
+    )
+    assert stats.n_fit == stats.n_calibration == 39
+    class_arrays = {"class_means", "class_precisions", "class_thresholds", "classes"}
+    save_feature_stats(copy, stats)
+    with np.load(copy / FEATURES_FILE) as data:
+        assert class_arrays & set(data) == (class_arrays if by_class else set())
+    loaded = load_feature_stats(copy)
+    assert loaded.classes == stats.classes == ((0, 1) if by_class else ())
+    for name in ("precision", "class_means", "class_precisions", "class_thresholds"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(stats, name))
+    if by_class:
+        assert stats.class_means.shape == (2, 64) and stats.class_precisions.shape == (2, 64, 64)
+    bundle = load_bundle(copy)
+    assert bundle.card.feature_stats["classes"] == list(stats.classes)
+    groups, flags = _images(store)
+    usable = (flags & 31) == 0
+    prepared = bundle.prepare({g: x[usable] for g, x in groups.items()})
+    expected = stats.squared_distance(features(bundle, prepared)) / stats.threshold
+    np.testing.assert_allclose(ood_score(bundle, prepared), expected, rtol=1e-5)
+    assert np.mean(expected <= 1) >= 0.85  # the same objects set the 0.9 quantile
+    said = "a Gaussian per class, lenses and non-lenses" if by_class else "one Gaussian"
+    assert f"({said}; layer image_gap" in "\n".join(model_lines(copy))
 
 
 def test_tampered_or_missing_features_file_is_refused(setup, tmp_path):

@@ -135,7 +135,8 @@ def model_lines(path: str | Path) -> list[str]:
     stats = card.feature_stats or (members[0].card.feature_stats if members else None)
     if stats and (not members or all(member.card.feature_stats for member in members)):
         layer, quantile, n_fit = (stats.get(key, "?") for key in ("layer", "quantile", "n_fit"))
-        said = f"{n_fit} training objects (layer {layer}, threshold at the {quantile} quantile)"
+        model = "a Gaussian per class, lenses and non-lenses" if stats.get("classes") else "one Gaussian"
+        said = f"{n_fit} training objects ({model}; layer {layer}, threshold at the {quantile} quantile)"
         if members and not card.feature_stats:  # final trial: no line, though scores carry ood_score
             said = f"the mean over the members of each one's, e.g. {Path(members[0].path).name}'s: {said}"
         lines.append(_line("ood_score", f"feature statistics of {said}"))

@@ -9,21 +9,32 @@ training objects: mean ``mu`` and the Ledoit-Wolf shrunk covariance ``Sigma`` (L
 J. Multivariate Anal. 88, 365; :class:`sklearn.covariance.LedoitWolf`). An object's squared
 Mahalanobis distance ``d2 = (f - mu)^T Sigma^-1 (f - mu)`` over the ``q``-quantile of ``d2`` of
 in-domain *calibration* objects (``q = 0.99`` by default) is its ``ood_score``: > 1 means outside
-that quantile, so about ``1 - q`` of new in-domain objects exceed 1. The calibration objects are
+that quantile, so about ``1 - q`` of new in-domain objects exceed 1.
+
+Where the fit and calibration objects are labelled (a training store), each class, lenses and
+non-lenses, gets its own Gaussian (a class-conditional model as Lee et al.'s, each class with its own
+covariance rather than their tied one) and its own threshold, the ``q``-quantile of its calibration
+objects' ``d2`` from it; ``d2`` is then the least over the classes of the distance from a class over
+its threshold, and the ``ood_score`` threshold the ``q``-quantile of that (:func:`fit_gaussians`).
+One Gaussian is centred between the classes and puts the clearest lenses, the minority, farthest
+out: on the shipped small-cnn-11 it flagged 1.2 % of its in-domain lenses against 0.2 % of
+non-lenses, per class 0.5 % and 1.4 %; and per class it flags about twice as many of the second
+independent simulator's spirals and rings (17-24 % and 24-29 % of them, against 11-12 % and 8-10 %),
+the look-alikes that model ranks above lenses (bench/RESULTS.md).
+
+The calibration objects are
 not the fit objects (their distances are smaller, the more so the fewer they are) and, where the
 training split is known, not the training objects either (the network's features of the objects
 it was trained on are tighter than of new ones): ``lenshunt train`` fits on the training split and
 calibrates on the validation split, and so does the command line where the bundle keeps its
 ``training/split.json`` and the store holds those objects; otherwise a random third of the sample
-is held back for calibration. On the shipped small_cnn
-(docs/model-card.md), this flags 1.4% of in-domain objects, none of a 3x-noise set and 8% of the
-second independent simulator's objects (small-cnn-5, whose training set had no large bright
-look-alikes: 16%, 55-87% of that simulator's spirals, rings and edge-on discs).
+is held back for calibration.
 
 The statistics are optional per bundle: ``features.npz`` in the bundle directory
 (:data:`~pipeline.models.integrity.FEATURES_FILE`; arrays ``mean`` (D,) and ``precision`` (D, D),
-float64, and the scalars below) and the card's ``feature_stats`` entry (layer, quantile,
-threshold, n_fit, store and the file's sha256, verified by
+float64, per class ``class_means`` (K, D), ``class_precisions`` (K, D, D), ``class_thresholds`` (K,)
+and ``classes`` (K,), and the scalars below) and the card's ``feature_stats`` entry (layer, quantile,
+threshold, n_fit, store, classes and the file's sha256, verified by
 :func:`~pipeline.models.bundle.load_bundle`). An ensemble's ``ood_score`` is the mean of its
 members'; it has one only when every member has statistics.
 
@@ -76,17 +87,21 @@ MIN_FIT = 20
 """Fewest objects a mean and covariance are fitted on."""
 MIN_CALIBRATION = 10
 """Fewest objects a threshold is set on."""
+MIN_CLASS_FIT = 10
+"""Fewest objects of a class its own mean is fitted on (the covariance is fitted on all of them)."""
 _BATCH = 128
 _PASS_THROUGH = ("Dropout", "StopGradient", "SpatialDropout2D", "GaussianNoise", "GaussianDropout")
 """Layers that are the identity at inference, walked through back from the score head."""
 
+_CLASS_ARRAYS = ("class_means", "class_precisions", "class_thresholds")
+"""The arrays of a fit per class in ``features.npz`` (absent from one Gaussian's)."""
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.RLock()  # _stats builds the feature model under it
 
 
 @dataclass(frozen=True)
 class FeatureStats:
-    """Gaussian model of a bundle's pooled training features.
+    """Gaussian model of a bundle's pooled training features: one Gaussian, or one per class.
 
     Attributes
     ----------
@@ -95,17 +110,23 @@ class FeatureStats:
     mean : numpy.ndarray
         (D,) float64 mean feature of the fit objects.
     precision : numpy.ndarray
-        (D, D) float64 inverse of the Ledoit-Wolf shrunk covariance.
+        (D, D) float64 inverse of their Ledoit-Wolf shrunk covariance (all fit objects).
     quantile : float
         Training quantile ``q`` the threshold marks (0 < q < 1).
     threshold : float
-        ``q``-quantile of the calibration objects' squared Mahalanobis distances (dimensionless).
+        ``q``-quantile of the calibration objects' :meth:`squared_distance` (dimensionless).
     n_fit : int
         Objects the mean and covariance were fitted on.
     store : str
         Path of the store they were fitted on.
     n_calibration : int
         Objects (not among the fit ones) whose distances set the threshold.
+    class_means, class_precisions, class_thresholds : numpy.ndarray or None
+        Of a fit per class (lenses and non-lenses apart): (K, D) means, (K, D, D) inverse Ledoit-Wolf
+        covariances and (K,) ``q``-quantiles of each class's calibration objects' squared distance
+        from their own class; None for one Gaussian.
+    classes : tuple of int
+        Labels of the rows of the class arrays (0 non-lens, 1 lens); empty for one Gaussian.
     """
 
     layer: str
@@ -116,11 +137,29 @@ class FeatureStats:
     n_fit: int
     store: str
     n_calibration: int = 0
+    class_means: np.ndarray | None = None
+    class_precisions: np.ndarray | None = None
+    class_thresholds: np.ndarray | None = None
+    classes: tuple[int, ...] = ()
 
     def squared_distance(self, features: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distances of ``features`` (n, D) from the mean: (n,) float64."""
-        centred = np.asarray(features, dtype=np.float64) - self.mean
-        return np.einsum("ij,jk,ik->i", centred, self.precision, centred)
+        """Squared Mahalanobis distances of ``features`` (n, D): (n,) float64.
+
+        From the mean under one Gaussian. Per class, the least over classes of the distance from
+        the class's mean under its covariance, over that class's threshold (so in units of it).
+        """
+        values = np.asarray(features, dtype=np.float64)
+        if self.class_means is None or self.class_precisions is None or self.class_thresholds is None:
+            return _squared_distance(values, self.mean, self.precision)
+        return np.min(
+            [
+                _squared_distance(values, mean, precision) / threshold
+                for mean, precision, threshold in zip(
+                    self.class_means, self.class_precisions, self.class_thresholds, strict=True
+                )
+            ],
+            axis=0,
+        )
 
     def card_entry(self, sha256: str) -> dict[str, Any]:
         """The card's ``feature_stats`` entry for a ``features.npz`` with hash ``sha256``."""
@@ -132,8 +171,14 @@ class FeatureStats:
             "n_fit": self.n_fit,
             "n_calibration": self.n_calibration,
             "store": self.store,
+            "classes": list(self.classes),
             "sha256": sha256,
         }
+
+
+def _squared_distance(values: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    centred = values - mean
+    return np.einsum("ij,jk,ik->i", centred, precision, centred)
 
 
 def feature_layer(model: Any, layer: str | None = None) -> tuple[str, Any]:
@@ -236,6 +281,11 @@ def load_feature_stats(path: str | Path) -> FeatureStats:
                 n_fit=int(data["n_fit"]),
                 store=str(data["store"]),
                 n_calibration=int(data["n_calibration"]) if "n_calibration" in data else 0,
+                **{
+                    name: np.asarray(data[name], np.float64) if name in data else None
+                    for name in _CLASS_ARRAYS
+                },
+                classes=tuple(int(c) for c in data["classes"]) if "classes" in data else (),
             )
     except (OSError, KeyError, ValueError) as exc:
         raise BundleError(f"bundle {path}: {FEATURES_FILE} is unreadable ({exc}); refit it") from exc
@@ -261,6 +311,12 @@ def save_feature_stats(path: str | Path, stats: FeatureStats) -> Path:
         n_fit=np.array(stats.n_fit),
         store=np.array(stats.store),
         n_calibration=np.array(stats.n_calibration),
+        **(
+            {}
+            if stats.class_means is None
+            else {name: getattr(stats, name) for name in _CLASS_ARRAYS}
+            | {"classes": np.array(stats.classes, np.int64)}
+        ),
     )
     partial.replace(path / FEATURES_FILE)
     updated = card.model_copy(update={"feature_stats": stats.card_entry(file_sha256(path / FEATURES_FILE))})
@@ -289,7 +345,10 @@ def _stats(bundle: Any) -> FeatureStats:
             stats = load_feature_stats(bundle.path)
             _, model = _feature_model(bundle, stats.layer)
             width = int(model.outputs[0].shape[-1])
-            if stats.mean.shape != (width,) or stats.precision.shape != (width, width):
+            shapes = [stats.mean.shape, stats.precision.shape[1:], stats.precision.shape[:1]]
+            for array in (stats.class_means, stats.class_precisions):
+                shapes += [] if array is None else [array.shape[-1:]]
+            if set(shapes) != {(width,)}:
                 raise BundleError(
                     f"bundle {bundle.path}: {FEATURES_FILE} holds {stats.mean.size} features but layer "
                     f"{stats.layer!r} gives {width}; refit it with python -m pipeline.models.features"
@@ -352,7 +411,7 @@ def ood_score_groups(bundle: Any, groups: Mapping[str, Any]) -> np.ndarray:
     )
 
 
-_FITTING = ("fit_feature_stats", "main", "split_rows")
+_FITTING = ("fit_feature_stats", "fit_gaussians", "main", "split_rows")
 """Fitting and the command line live in :mod:`pipeline.models.feature_fit`, which imports this
 module; they are reached from here lazily (PEP 562), so either module can be imported first."""
 

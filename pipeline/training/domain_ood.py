@@ -2,8 +2,8 @@
 
 A bundle with feature statistics (:mod:`pipeline.models.features`) gives every scored object an
 ``ood_score``: its squared Mahalanobis distance in the score network's pooled features from the
-training objects' (Lee et al. 2018), over its ``q``-quantile (0.99 by default) on in-domain
-objects the fit did not use; above 1 the
+training objects' (Lee et al. 2018; from the nearer class, lenses or non-lenses, where the fit was
+per class), over its ``q``-quantile (0.99 by default) on in-domain objects the fit did not use; above 1 the
 catalog flags it ``UNLIKE_TRAINING``. Per domain the check reports the share of objects so
 flagged (lenses and non-lenses apart) and the AUROC among the objects not flagged: how well the
 model ranks what it recognises, and how much of a shifted set it would send to a human as

@@ -31,6 +31,7 @@ def fit_bundle_feature_stats(
     """
     from pipeline.models.bundle import load_bundle
     from pipeline.models.features import (
+        MIN_CLASS_FIT,
         feature_layer,
         fit_feature_stats,
         has_feature_stats,
@@ -57,9 +58,10 @@ def fit_bundle_feature_stats(
         log(f"no feature statistics (ood_score) for this bundle: {exc}")
         return
     save_feature_stats(out, stats)
+    per_class = ", a Gaussian per class" if stats.classes else f", one Gaussian (<{MIN_CLASS_FIT} of a class)"
     log(
-        f"feature statistics ({stats.layer}, {stats.mean.size} features) fitted on {stats.n_fit} training "
-        f"objects, threshold on {stats.n_calibration} validation objects, "
+        f"feature statistics ({stats.layer}, {stats.mean.size} features{per_class}) fitted on {stats.n_fit} "
+        f"training objects, threshold on {stats.n_calibration} validation objects, "
         f"in {time.perf_counter() - tic:.1f} s"
     )
     if stats.n_calibration < FEW_CALIBRATION_OBJECTS:
