@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from astropy.io import fits
 from cutouts import band_file, cutout_image, sky, write_cutout, write_set
 
 from pipeline import paths
@@ -101,3 +102,34 @@ def test_a_good_file_overwritten_by_a_broken_one_keeps_the_stored_row(tmp_path, 
     saved = json.loads(max(reports, key=_modified).read_text())
     assert saved["files_failing"] == last.files_failing
     assert open_store(store)["flags"].values[9] & (Flag.UNREADABLE | Flag.TRUNCATED)  # broken, as stored
+
+
+def test_reread_takes_a_file_broken_for_good_as_it_is_now(tmp_path, dask_client):
+    """Trial: a band file overwritten by a header-only FITS kept its old clean score for good; every
+    ingest said "a copy still in progress?" and even ``--reread`` kept the old row."""
+    ids = IDS[:4]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    store, run = tmp_path / "store.zarr", tmp_path / "run"
+    ingest(EUCLID, source, store, dask_client)
+    score_store(store, shipped_model(), run, dask_client, known_lenses=None)
+    scored = _catalog(run)
+    assert scored.loc[300001, "flags"] == 0 and np.isfinite(scored.loc[300001, "score"])
+
+    fits.PrimaryHDU().writeto(band_file(EUCLID, source, 300001, "VIS"), overwrite=True)  # header only
+    plain = ingest(EUCLID, source, store, dask_client)  # the default: kept, and what to do if for good
+    assert (
+        f"(a copy still in progress? ingest again when it is complete; broken for good? `lenshunt ingest "
+        f"{source} {store} --reread` takes the files as they are now)"
+    ) in plain.files_failing[0]
+    assert open_store(store)["flags"].values[1] == 0
+
+    reread = ingest(EUCLID, source, store, dask_client, reread=True)
+    assert reread.files_failing == [] and reread.n_rewritten == 1
+    flags = int(open_store(store)["flags"].values[1])
+    assert int(open_store(store)["band_flags"].values[1, 0]) & (Flag.UNREADABLE | Flag.TRUNCATED)
+    assert 1 in repaired_rows(store, repair_ids(store))
+    score_store(store, shipped_model(), run, dask_client, known_lenses=None)
+    catalog = _catalog(run)
+    assert catalog.loc[300001, "flags"] == flags | Flag.NOT_SCORED  # flagged as the store says, unscored
+    assert catalog.loc[300001, "score"] != scored.loc[300001, "score"]  # no stale clean score
+    assert catalog.loc[300002, "score"] == scored.loc[300002, "score"]

@@ -106,7 +106,7 @@ class IngestReport:
     files_gone: list[str] = field(default_factory=list)
     files_failing: list[str] = field(default_factory=list)
     """Stored objects kept as read before, as a band file that read fine then fails now (a copy in
-    progress): :func:`pipeline.store.repair.failing_lines`."""
+    progress): :func:`pipeline.store.repair_lines.failing_lines`."""
     older_rules: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     """Unfinished writes of a killed writer removed (:mod:`pipeline.store.leftovers`)."""

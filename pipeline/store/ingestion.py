@@ -41,7 +41,8 @@ from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
-from pipeline.store.repair import failing_lines, gone_lines, repair_changed_objects, write_json_atomic
+from pipeline.store.repair import repair_changed_objects, write_json_atomic
+from pipeline.store.repair_lines import failing_lines, gone_lines
 from pipeline.store.without_files import forget_arrived, with_recorded_labels
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
@@ -197,7 +198,7 @@ def ingest(
             update_attributes(store, {"layout_yaml": layout.to_yaml()})
         repaired, changes = repair_changed_objects(store, manifest, client, reread, progress)
         report.files_gone, report.reread_all = gone_lines(changes), reread
-        report.files_failing = failing_lines(changes)  # kept as read before (a copy in progress)
+        report.files_failing = failing_lines(changes, source_path, store)  # kept as read before
         if current := (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored):
             record_current_rules(store)  # every object read (or to be read) by today's rules
         left = len(changes.gone) + len(changes.failing) if reread else 0  # why the revision stays

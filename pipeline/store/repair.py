@@ -18,10 +18,11 @@ Every ingest records the size and modification time of each band file it reads
   :data:`~pipeline.sources.duplicate_files.FILE_FAILURES`) whose file now fails to read because of
   the file itself (empty, unreadable, cut short, another shape: a copy in progress made in place)
   keeps its stored row: it is not rewritten (nor scored again), the report names it in its
-  "files failing" lines (:func:`failing_lines`), and its files are not recorded, so the next
-  ingest compares them with the good files' records again (a completed copy then differs again
-  and is read as any replaced file; a file still broken is said again). An object whose bands
-  were broken already, or that changes otherwise, is rewritten as before.
+  "files failing" lines (:func:`pipeline.store.repair_lines.failing_lines`), and its files are not
+  recorded, so the next ingest compares them with the good files' records again (a completed copy
+  then differs again and is read as any replaced file; a file still broken is said again). An
+  object whose bands were broken already, or that changes otherwise, is rewritten as before; so is
+  every object on ``--reread``, which takes the files as they are now (a file broken for good).
 
 The re-read runs under the store's writer lock. Its record is written before any row is, listing
 every row to re-read, and narrowed at the end; a kill in between leaves those rows to be scored
@@ -54,8 +55,6 @@ from pipeline.store.lock import store_being_written
 from pipeline.store.reading import INGEST_FLAGS, flag_counts, read_objects
 from pipeline.store.row_writes import read_rows, write_rows
 from pipeline.store.zarr_store import open_store, read_attributes
-
-_N_EXAMPLES = 3
 
 
 @dataclass
@@ -193,14 +192,20 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
 
 
 def repair_rows_task(
-    store: str, layout_yaml: str, rows: np.ndarray, manifest: Manifest, labels: np.ndarray, table_path: str
+    store: str,
+    layout_yaml: str,
+    rows: np.ndarray,
+    manifest: Manifest,
+    labels: np.ndarray,
+    table_path: str,
+    keep_failing: bool = True,
 ) -> dict:
     """Worker task: read the objects again, rewrite the (committed) rows that came out otherwise.
 
     Saves the file table of what it read at ``table_path`` (read once the repair record is written).
     An object with a band that read fine before and now fails because of its file is kept as stored
     (not rewritten, its files not recorded, its counts and reasons left out): ``"failing"``, id ->
-    those bands.
+    those bands; not with ``keep_failing`` False (``--reread``: the files as they are now).
     """
     import yaml
 
@@ -211,7 +216,7 @@ def repair_rows_task(
     table = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels, store)
     stored = read_rows(store, rows, dataset)
-    failing = newly_failing_bands(stored, dataset["band_flags"].values)
+    failing = newly_failing_bands(stored if keep_failing else None, dataset["band_flags"].values)
     kept = failing.any(axis=1)
     differ = differing_rows(stored, dataset) & ~kept
     if differ.any():
@@ -278,7 +283,8 @@ def repair_changed_objects(
     store: Path, manifest: Manifest, client, reread_all: bool = False, progress=None
 ) -> tuple[RepairResult | None, Changes]:
     """Re-read the changed objects on ``client``, one task per shard; None when none changed.
-    ``reread_all``: every object whose files are there (:func:`changed_objects`). ``progress``:
+    ``reread_all``: every object whose files are there (:func:`changed_objects`), a band file that
+    read fine before and fails now taken as it is (flagged), not kept as stored. ``progress``:
     called with (shards done, shards total, ``"re-read regions"``) as shards finish.
 
     The repair record is written first with every row to re-read (a kill after a worker rewrote
@@ -313,6 +319,7 @@ def repair_changed_objects(
                 manifest.select_or_missing(object_ids[mine]),
                 labels[mine],
                 str(paths.repair_file_table(store, repair_id, int(shard))),
+                not reread_all,  # --reread takes a file broken for good as it is now (trial)
                 pure=False,
             )
         )
@@ -349,40 +356,6 @@ def repair_changed_objects(
         reason_objects=merge_named(*(result.get("reason_objects", {}) for result in results)),
     )
     return result, changes
-
-
-def gone_lines(changes: Changes) -> list[str]:
-    """Report lines for objects that lost band files since they were read (none when none did)."""
-    if not changes.gone:
-        return []
-    first = sorted(changes.gone.items())[:_N_EXAMPLES]
-    examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
-    lines = [
-        f"{len(changes.gone)} stored object(s) lost band files since they were read, e.g. {examples}; the "
-        "store keeps the pixels it read from them (ingest into a new store to leave them out)"
-    ]
-    if changes.no_file_left:
-        lines.append(f"{changes.no_file_left} stored object(s) have no file left in any band")
-    if changes.not_reread:
-        lines.append(
-            f"{changes.not_reread} of them also have replaced files, not read again while others are "
-            "missing (a re-read would blank the missing bands): restore the missing files"
-        )
-    return lines
-
-
-def failing_lines(changes: Changes) -> list[str]:
-    """Report lines for objects kept as stored because band files that read fine before fail now."""
-    if not changes.failing:
-        return []
-    first = sorted(changes.failing.items())[:_N_EXAMPLES]
-    examples = ", ".join(f"{object_id} ({' '.join(bands)})" for object_id, bands in first)
-    return [
-        f"{len(changes.failing)} stored object(s) have band files that read fine before and now fail "
-        f"(empty, unreadable, cut short or of another shape), e.g. {examples}; the store keeps the rows "
-        "read before and the next ingest compares these files again (a copy still in progress? ingest "
-        "again when it is complete)"
-    ]
 
 
 def close_interrupted_repairs(store: Path) -> list[str]:
