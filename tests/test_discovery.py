@@ -268,3 +268,42 @@ def test_lenshunt_own_lock_and_bookkeeping_files_in_a_band_folder_are_no_ignored
     report = ingest(layout, source, tmp_path / "s.zarr", dask_client)
     assert report.ignored_files == ["1 file(s) in Band1 match no band, e.g. notes.txt"]
     assert ".lenshunt" not in report.summary()
+
+
+def test_a_folder_named_as_a_band_file_is_no_object_and_is_said(tmp_path, dask_client):
+    """Fresh-user trial: ``mkdir Public/EUC_VIS/imageEUC_VIS-100030.fits`` became object 100030, flagged
+    unreadable (IsADirectoryError) in VIS and MISSING_FILE in every other band."""
+    from pipeline.store import ingest
+
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    folder = band_file(EUCLID, root, 100030, "VIS")
+    folder.mkdir()
+    manifest = discover(EUCLID, root)
+    assert manifest.object_ids.tolist() == [100001, 100002]
+    line = "1 folder(s) in Public/EUC_VIS are named as band files, e.g. imageEUC_VIS-100030.fits: not read"
+    assert manifest.ignored_lines() == [line]
+    (folder / "notes.txt").write_text("not a cutout")  # a folder with files of no band: not searched, unsaid
+    report = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)
+    assert report.n_after == 2 and report.n_flagged == 0
+    assert f"  ignored: {line}" in report.summary() and "not searched" not in report.summary()
+
+
+def test_a_folder_inside_a_band_folder_is_said_while_it_holds_band_files(tmp_path):
+    """Fresh-user trial: "1 folder(s) in Public/EUC_VIS are not searched ... e.g. late" was said again
+    after its cutouts had been moved out and the folder held no FITS file."""
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    vis = band_file(EUCLID, root, 100002, "VIS")
+    late = vis.parent / "late"
+    late.mkdir()
+    (vis.parent / "empty").mkdir()
+    (vis.parent / "notes").mkdir()
+    (vis.parent / "notes" / "readme.txt").write_text("not a cutout")
+    moved = late / vis.name
+    vis.rename(moved)
+    said = [
+        "1 folder(s) in Public/EUC_VIS are not searched (a band's files must be directly in its folder), "
+        "e.g. late"
+    ]
+    assert discover(EUCLID, root).unsearched_lines(root) == said
+    moved.rename(vis)  # moved back up: "late" holds no band file now
+    assert discover(EUCLID, root).unsearched_lines(root) == []

@@ -10,10 +10,11 @@ any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gz
 compressed (``.gz``, ``.bz2`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
 layout's ``imageEUC_VIS-{id}.fits``. Files in the band directories that match no band are counted
 and named in the manifest's ``ignored`` (not lenshunt's own, ``.lenshunt-*``: a work directory
-there); a source where nothing matches is an error that says what was looked for and what was found
-instead. A file whose id has another number of digits than
-the layout's ``id_digits`` (the width ids are written with: ``imageEUC_VIS-00100.fits`` or a
-7-digit id where 6 are written) is read, as object ``int(id)``, and counted with examples in the
+there); a folder named as a band file is no object either (``named_folders``), and folders that hold
+band files, which are not searched, are named in ``subfolders``; a source where nothing matches is an
+error that says what was looked for and what was found instead. A file whose id has another number
+of digits than the layout's ``id_digits`` (the width ids are written with: ``imageEUC_VIS-00100.fits``
+or a 7-digit id where 6 are written) is read, as object ``int(id)``, and counted with examples in the
 manifest's ``id_width`` (the ingest report warns of them: another set's files, or a wrong layout?).
 Names are compared in Unicode normal form NFC: a layout's ``Bänder/VIS/Ø_{id}.fits`` (as typed, NFC)
 finds the files macOS and some archives write decomposed (NFD), which look the same (trial: every
@@ -72,9 +73,12 @@ class Manifest:
     """Band directory of the layout (relative to the root) that is not there -> its bands, and a few
     folder names its parent does hold."""
     subfolders: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
-    """Band directory -> how many folders it holds that are not searched, and a few of their names."""
+    """Band directory -> how many folders it holds with band files, which are not searched, and a few
+    of their names."""
     too_large: tuple[int, list[str]] = (0, [])
     """How many files name an id beyond :data:`MAX_OBJECT_ID` (not read), and a few of their names."""
+    named_folders: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    """Band directory -> how many folders in it are named as band files (no object), a few names."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -85,10 +89,15 @@ class Manifest:
 
     def ignored_lines(self) -> list[str]:
         """One line per band directory with ignored files: how many, and examples; one for the files
-        whose ids are too large to be objects."""
+        whose ids are too large to be objects; one per band directory with folders named as band files."""
         lines = [
             f"{count} file(s) in {directory or '.'} match no band, e.g. {', '.join(examples)}"
             for directory, (count, examples) in sorted(self.ignored.items())
+        ]
+        lines += [  # fresh-user trial: such a folder was an object, unreadable (IsADirectoryError)
+            f"{count} folder(s) in {directory or '.'} are named as band files, e.g. {', '.join(examples)}: "
+            "not read"
+            for directory, (count, examples) in sorted(self.named_folders.items())
         ]
         count, examples = self.too_large
         if count:
@@ -252,6 +261,7 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
     n_dirs = 0
     absent: dict[str, tuple[list[str], list[str]]] = {}
     subfolders: dict[str, tuple[int, list[str]]] = {}
+    named_folders: dict[str, tuple[int, list[str]]] = {}
     for prefix, bands in by_directory.items():
         directory = _directory(root, prefix)
         if directory is None:
@@ -260,15 +270,18 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
         n_dirs += 1
         n_ignored, examples = 0, []
         n_folders, folders = 0, []
+        n_named, named = 0, []
         with os.scandir(directory) as entries:
             for entry in entries:
                 if needle is not None and needle not in entry.name:  # ASCII digits: NFC keeps them
                     continue
-                matched = False
+                matched = folder = False
                 for band, pattern in bands:
                     match = pattern.match(_nfc(entry.name))
                     if match and needle is not None and int(match.group(1)) != only_id:
                         match = None
+                    if match and entry.is_dir():  # a folder is no cutout, whatever its name
+                        folder, matched, match = True, True, None
                     if match and int(match.group(1)) > MAX_OBJECT_ID:
                         n_too_large, matched, match = n_too_large + 1, True, None
                         if len(too_large_examples) < _N_EXAMPLES:
@@ -280,13 +293,19 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
                             n_off_width += 1
                             if len(off_width_examples) < _N_EXAMPLES:
                                 off_width_examples.append(entry.name)
+                if folder:
+                    n_named += 1
+                    if len(named) < _N_EXAMPLES:
+                        named.append(entry.name)
                 if matched or entry.name.startswith(OWN_FILE_PREFIX):  # lenshunt's own: a work dir here
                     continue
                 if not entry.is_dir():
                     n_ignored += 1
                     if len(examples) < _N_EXAMPLES:
                         examples.append(entry.name)
-                elif (Path(prefix) / entry.name).as_posix() not in by_directory:  # not another band's
+                elif (Path(prefix) / entry.name).as_posix() not in by_directory and _holds_band_files(
+                    entry.path, bands
+                ):  # not another band's, and cutouts that are not read (trial: said once they had gone)
                     n_folders += 1
                     if len(folders) < _N_EXAMPLES:
                         folders.append(entry.name)
@@ -294,6 +313,8 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
             ignored["" if prefix == "." else prefix] = (n_ignored, sorted(examples))
         if n_folders:
             subfolders["" if prefix == "." else prefix] = (n_folders, sorted(folders))
+        if n_named:
+            named_folders["" if prefix == "." else prefix] = (n_named, sorted(named))
     if n_dirs == 0:
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         hint = band_folders_hint(layout, root)  # trial: the set was one level down, and not said
@@ -324,7 +345,19 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
     ids, too_large = np.asarray(all_ids, dtype=np.int64), (n_too_large, sorted(too_large_examples))
-    return Manifest(ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large)
+    return Manifest(ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large, named_folders)
+
+
+def _holds_band_files(folder: str, bands: list[tuple[Band, re.Pattern[str]]]) -> bool:
+    """Whether ``folder`` directly holds a file named as a file of one of ``bands`` (not read there)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(
+                not entry.is_dir() and any(pattern.match(_nfc(entry.name)) for _, pattern in bands)
+                for entry in entries
+            )
+    except OSError:  # unreadable: say it, its files are not read either
+        return True
 
 
 def _folders(directory: Path) -> list[str]:
