@@ -352,6 +352,9 @@ def test_rerun_adds_nothing_and_new_cutouts_are_appended(euclid_set, tmp_path, d
     assert after.isel(object=slice(0, 40)).load().drop_attrs().identical(before.drop_attrs())
     np.testing.assert_array_equal(after["vis"][45, 0].values, cutout_image(100045, 0, (200, 200)))
     assert (after["label"].values[40:] == -1).all()  # not in the catalog
+    # fresh-user trial: "labels: 0 from CATALOG" read as if the catalog held none (its 40 are stored)
+    assert "; labels: 0 of the 15 new object(s) from " in later.summary()
+    assert "(the store's 40 others keep theirs)" in later.summary()
     # as README's "What you get" opens it, after an incremental ingest: no warning, every object
     import warnings
 

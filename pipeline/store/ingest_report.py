@@ -154,6 +154,9 @@ class IngestReport:
             f"  {self.rate_text()}; "
             + (
                 f"labels: {self.n_labelled} from {self.label_catalog or 'no catalog'}"
+                if (self.n_added or self.n_resumed) and not self.n_before
+                else f"labels: {self.n_labelled} of the {self.n_added + self.n_resumed} new object(s) from "
+                f"{self.label_catalog or 'no catalog'} (the store's {self.n_before} others keep theirs)"
                 if self.n_added or self.n_resumed
                 else f"labels: no new objects; {self.n_relabelled} stored label(s) corrected from "
                 f"{self.label_catalog}"
