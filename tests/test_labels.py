@@ -631,3 +631,23 @@ def test_without_a_catalog_no_object_is_said_to_lack_a_row(tmp_path):
     result = load_labels(EUCLID, np.array([100001, 100002]), tmp_path)
     assert result.without_row.tolist() == [100002]
     assert result.without_row_note("objects").startswith("1 of the 2 objects have no row in it (ids 100002):")
+
+
+def test_a_catalog_none_of_whose_ids_matches_a_file_is_a_warning(tmp_path, dask_client):
+    """Fresh-user trial: a label catalog of another set (no id matching a file) ingested with
+    "labels: 0 from X.csv" and info lines only; every object unknown."""
+    from pipeline.store import ingest
+
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    path = _catalog(root, "".join(f"{i},2,3.0,50\n" for i in range(200001, 200005)))
+    warning = (
+        f"  warning: no id of label catalog {path} matches a file (4 id(s), e.g. 200001, 200002, 200003, "
+        "...; the files' ids: 100001, 100002): a wrong catalog, or a layout for another set? Every object "
+        "is labelled unknown (-1); pass the set's catalog with --catalog FILE"
+    )
+    first = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)
+    assert warning in first.summary() and "row(s) name objects with no file" not in first.summary()
+    again = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)  # said as long as it holds
+    assert warning in again.summary()
+    path.write_text(HEADER + "100001,2,3.0,50\n200001,2,3.0,50\n")  # one id matches: no warning
+    assert "warning: no id" not in ingest(EUCLID, root, tmp_path / "s.zarr", dask_client).summary()

@@ -108,6 +108,8 @@ class Labels:
     without_file: pd.Series | None = None
     """The catalog's labels (int8) of the ids it names that have no file in the source and are not in the
     store, indexed by id in ascending order; None when ``source_ids`` was not given or there is no catalog."""
+    warnings: tuple[str, ...] = ()
+    """Lines for the summary's ``warning:`` lines: a catalog none of whose ids has a file or is stored."""
 
     def without_row_note(self, what: str) -> str | None:
         """A line saying how many of ``what`` have no catalog row and are labelled unknown, or None.
@@ -339,17 +341,31 @@ def load_labels(
     aligned = labels.reindex(ids).fillna(LABEL_UNKNOWN)
     without_row = ids[~np.isin(ids, labels.index.to_numpy(dtype=np.int64))]
     notes = tuple(table.attrs.get("notes", []))
-    without_file = None
+    without_file, warnings = None, ()
     if source_ids is not None:
-        fileless = np.setdiff1d(labels.index.to_numpy(dtype=np.int64), np.asarray(source_ids, dtype=np.int64))
+        source_ids = np.asarray(source_ids, dtype=np.int64)
+        fileless = np.setdiff1d(labels.index.to_numpy(dtype=np.int64), source_ids)
         without_file = labels.reindex(fileless).astype(np.int8)  # recorded in the store (its evaluations)
-        if fileless.size:
+        if fileless.size and fileless.size == labels.size and source_ids.size:  # trial: said as info only
+            warnings = (_no_id_matches(path, fileless, source_ids),)
+        elif fileless.size:
             shown = ", ".join(str(i) for i in fileless[:5]) + (", ..." if fileless.size > 5 else "")
             notes += (
                 f"{fileless.size} row(s) name objects with no file in the source and not in the store "
                 f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
-    return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row, without_file)
+    return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row, without_file, warnings)
+
+
+def _no_id_matches(path: Path, catalog_ids: np.ndarray, source_ids: np.ndarray) -> str:
+    """The warning for a label catalog none of whose ids (``catalog_ids``) is one of ``source_ids``."""
+    theirs = ", ".join(str(i) for i in catalog_ids[:3]) + (", ..." if catalog_ids.size > 3 else "")
+    ours = ", ".join(str(i) for i in source_ids[:3]) + (", ..." if source_ids.size > 3 else "")
+    return (
+        f"no id of label catalog {path} matches a file ({catalog_ids.size} id(s), e.g. {theirs}; the "
+        f"files' ids: {ours}): a wrong catalog, or a layout for another set? Every object is labelled "
+        "unknown (-1); pass the set's catalog with --catalog FILE"
+    )
 
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")

@@ -99,6 +99,8 @@ class IngestReport:
     n_relabelled: int = 0
     label_catalog: str | None = None
     label_notes: list[str] = field(default_factory=list)
+    label_warnings: list[str] = field(default_factory=list)
+    """The label catalog's warnings (a catalog none of whose ids matches a file)."""
     ignored_files: list[str] = field(default_factory=list)
     id_width: list[str] = field(default_factory=list)
     duplicate_files: list[str] = field(default_factory=list)
@@ -181,7 +183,13 @@ class IngestReport:
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         lines.extend(
             f"  warning: {line}"
-            for line in (*self.unsearched, *self.id_width, *self.duplicate_files, *self.older_rules)
+            for line in (
+                *self.label_warnings,
+                *self.unsearched,
+                *self.id_width,
+                *self.duplicate_files,
+                *self.older_rules,
+            )
         )
         lines.extend(f"  cleaned: {line}" for line in self.leftovers)
         lines.extend(f"  files gone: {line}" for line in self.files_gone)

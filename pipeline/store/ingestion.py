@@ -217,6 +217,8 @@ def ingest(
         report.label_catalog = str(label_path) if label_path else None
         notes = relabelled.notes(label_path or "")
         report.label_notes.extend(note for note in notes if note not in report.label_notes)
+        warned = relabelled.catalog_warnings
+        report.label_warnings.extend(line for line in warned if line not in report.label_warnings)
         if relabelled.n_changed:  # the ingest report records the correction
             report.plans.append(f"relabel-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}")
 
@@ -383,6 +385,7 @@ def _run_plan(store, plan_id, manifest, layout, source, catalog, client, progres
     labels = (loaded := with_recorded_labels(store, object_ids, loaded)).values  # no catalog: recorded
     report.label_catalog = str(loaded.path) if loaded.path else None
     report.label_notes.extend(note for note in loaded.notes if note not in report.label_notes)
+    report.label_warnings.extend(line for line in loaded.warnings if line not in report.label_warnings)
     without_row = loaded.without_row_note("objects ingested now")
     if without_row is not None:
         report.label_notes.append(without_row)

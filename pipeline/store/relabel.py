@@ -40,6 +40,8 @@ class RelabelResult:
     kept_ids: list[int] = field(default_factory=list)
     catalog_notes: list[str] = field(default_factory=list)
     """What reading the catalog noticed (skipped rows, delimiter, encoding, rows without files)."""
+    catalog_warnings: list[str] = field(default_factory=list)
+    """The catalog's warnings (:attr:`pipeline.sources.labels.Labels.warnings`)."""
 
     def notes(self, catalog: Path | str) -> list[str]:
         """Human-readable lines for the ingest summary (empty when nothing differs)."""
@@ -128,12 +130,15 @@ def relabel_committed(
     elif known is not None and loaded.path is None:  # those arriving now: when their plan commits
         forget_arrived(store, ids[rows])
     if loaded.path is None or not rows.size:
-        return RelabelResult(catalog_notes=list(loaded.notes)), loaded.path
+        return RelabelResult(
+            catalog_notes=list(loaded.notes), catalog_warnings=list(loaded.warnings)
+        ), loaded.path
     new = corrected_labels(stored[rows], loaded.values)
     changed = rows[new != stored[rows]]
     kept = rows[(loaded.values == LABEL_UNKNOWN) & (stored[rows] != LABEL_UNKNOWN)]
     result = RelabelResult(
         catalog_notes=list(loaded.notes),
+        catalog_warnings=list(loaded.warnings),
         n_changed=int(changed.size),
         n_unknown_before=int(np.count_nonzero(stored[changed] == LABEL_UNKNOWN)),
         n_kept=int(kept.size),
