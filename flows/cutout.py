@@ -31,7 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OBJECT_ID",
         help="the objects' ids (catalog column object_id), one or more",
     )
-    parser.add_argument("--out", type=Path, required=True, help="directory for <OBJECT_ID>_<BAND>.fits")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="directory for <OBJECT_ID>_<BAND>.fits (the id with the layout's id_digits)",
+    )
     parser.add_argument("--bands", nargs="+", default=None, help="bands to write (default: all)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
 

@@ -251,3 +251,17 @@ def test_cutout_pixels_are_the_stores_float32_not_the_inputs(tmp_path, dask_clie
     np.testing.assert_array_equal(written_vis[1:], wide[1:].astype(np.float32))
     assert written_y[0, 0] == 16_777_216.0 and np.isnan(written_y[0, 1])  # 2**24 + 1 rounded; BLANK
     np.testing.assert_array_equal(written_y[1:], counts[1:].astype(np.float32))
+
+
+def test_cutout_files_write_the_id_with_the_layouts_digits_as_the_inputs_do(tmp_path, dask_client, capsys):
+    """Fresh-user trial: inputs ``imageEUC_VIS-000042.fits`` (object 42) gave ``42_VIS.fits``."""
+    source = write_set(EUCLID, tmp_path / "src", [42, 1234567])
+    assert band_file(EUCLID, source, 42, "VIS").name == "imageEUC_VIS-000042.fits"
+    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    out = tmp_path / "out"
+    assert (
+        main(["cutout", str(tmp_path / "s.zarr"), "42", "1234567", "--out", str(out), "--bands", "VIS"]) == 0
+    )
+    assert f"{out / '000042_VIS.fits'}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["000042_VIS.fits", "1234567_VIS.fits"]  # wider: as is
+    assert fits.getheader(out / "000042_VIS.fits")["OBJECT"] == "42"

@@ -222,7 +222,8 @@ def write_cutouts(
     bands: list[str] | None = None,
     overwrite: bool = False,
 ) -> CutoutFiles:
-    """Write ``<out_dir>/<object_id>_<band>.fits`` for each band of ``object_id`` in ``store``.
+    """Write ``<out_dir>/<object_id>_<band>.fits`` for each band of ``object_id`` in ``store``, the id
+    zero-padded to the layout's ``id_digits`` as the input files write it (``000042_VIS.fits``).
 
     A band is skipped, with its reason in :attr:`CutoutFiles.skipped`, when the store has no pixels
     for it or its pixels cannot be read (a damaged or missing chunk: ingest the cutouts anew). A band
@@ -331,7 +332,7 @@ def write_cutouts(
             result.inputs[band] = inputs[band]
             _say_position(header, band, image.shape, ra_deg, dec_deg, layout, result)
             header["ORIGIN"] = (f"lenshunt {__version__}", "written by lenshunt cutout")
-            path = out_dir / f"{object_id}_{band}.fits"
+            path = out_dir / f"{int(object_id):0{layout.id_digits}d}_{band}.fits"  # as the inputs name it
             if path.exists() and not overwrite:
                 raise StoreError(f"{path} exists; pass --overwrite or another --out")
             _write_whole(fits.PrimaryHDU(image, header=header), path)
