@@ -141,7 +141,7 @@ def test_unreadable_catalog_and_missing_id_column(tmp_path):
     (tmp_path / "image_catalog_x.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 20)
     with pytest.raises(CatalogFormatError, match="is unreadable"):
         labels_for(EUCLID, np.array([1]), tmp_path)
-    (tmp_path / "image_catalog_x.csv").write_text("id,n_source_im\n1,2\n")
+    (tmp_path / "image_catalog_x.csv").write_text("name,n_source_im\n1,2\n")
     with pytest.raises(CatalogFormatError, match="no id column 'ID'"):
         labels_for(EUCLID, np.array([1]), tmp_path)
 
@@ -651,3 +651,24 @@ def test_a_catalog_none_of_whose_ids_matches_a_file_is_a_warning(tmp_path, dask_
     assert warning in again.summary()
     path.write_text(HEADER + "100001,2,3.0,50\n200001,2,3.0,50\n")  # one id matches: no warning
     assert "warning: no id" not in ingest(EUCLID, root, tmp_path / "s.zarr", dask_client).summary()
+
+
+def test_the_id_column_is_found_in_another_letter_case_unless_ambiguous(tmp_path, dask_client):
+    """Fresh-user trial: a catalog whose id column was ``id`` (the layout's ``ID``) was refused as
+    having no id column."""
+    from pipeline.store import ingest, open_store
+
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    path = _catalog(root, "100001;2;3.0;50\n100002;0;0.0;0\n", header="id;n_source_im;mag_eff;n_pix_source\n")
+    report = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)
+    assert report.n_labelled == 2
+    np.testing.assert_array_equal(open_store(tmp_path / "s.zarr")["label"].values, [1, 0])
+    path.write_text("id,Id,n_source_im,mag_eff,n_pix_source\n100001,100002,2,3.0,50\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)
+    assert str(caught.value) == (
+        f"label catalog {path} line 1: the layout's id column 'ID' is not there, and ['id', 'Id'] differ "
+        "from it in letter case only, so which holds the ids is ambiguous. Rename the id column 'ID'."
+    )
+    path.write_text("ID,id,n_source_im,mag_eff,n_pix_source\n100001,7,2,3.0,50\n")  # its own name: taken
+    assert load_labels(EUCLID, np.array([100001]), root).values.tolist() == [1]

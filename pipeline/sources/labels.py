@@ -10,6 +10,8 @@ What a catalog may hold, and what becomes of it:
   -1 or empty (unknown); any other value is refused naming the line. An expression reads values as
   written, with a warning note where a column it reads as a label holds others
   (:mod:`pipeline.sources.label_eval`);
+- the layout's id column is found in another letter case (``id`` for ``ID``) where its name is not there,
+  unless several columns are named so (``id`` and ``Id``: refused);
 - rows without an id (a spreadsheet's trailing ``,,,,`` rows, blank ids) are skipped and counted;
 - a row whose missing values could change its label (a truncated last row, an empty
   ``is_lens``) is labelled -1, unknown, never 0: the rule is evaluated with the missing values
@@ -177,14 +179,18 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     header_line, data_lines = file_lines(text, "", len(table))
     names = header_names(text, delimiter)
     read = rule_columns(spec.label_rule) | {spec.id_column}  # review: empty or unread ones are harmless
-    repeated = sorted({name for name in names if names.count(name) > 1 and name in read})
+    read_too = {spec.id_column.lower()}  # the id column in any letter case (:func:`_id_column`)
+    repeated = sorted(
+        {name for name in names if names.count(name) > 1 and (name in read or name.lower() in read_too)}
+    )
     if repeated:  # new-user trial: pandas renamed the second is_lens 'is_lens.1' and used the first
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header names {repeated} more than once, so "
             "which column the label rule reads is ambiguous. Rename or delete the repeated column."
         )
     table.columns = [str(column).strip() for column in table.columns]
-    if spec.id_column not in table.columns:
+    id_column = _id_column(path, header_line, list(table.columns), spec.id_column)
+    if id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
         hint = hint if separator else ""
@@ -209,7 +215,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
             "write them with a decimal point, or save the catalog semicolon-separated."
         )
     table["_line"] = data_lines
-    raw_ids = table[spec.id_column].str.strip()
+    raw_ids = table[id_column].str.strip()
     no_id = raw_ids.isna() | (raw_ids == "")
     notes = []
     if delimiter != ",":
@@ -218,7 +224,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
     table, raw_ids = table[~no_id], raw_ids[~no_id]
-    table = table.drop(columns=[spec.id_column])
+    table = table.drop(columns=[id_column])
     needed = rule_columns(spec.label_rule)
     compared = numerically_compared_columns(spec.label_rule)
     as_text = text_compared_columns(spec.label_rule) - compared  # review: grade == '1' labelled all 0
@@ -256,7 +262,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     if boolean_columns:
         notes.append(f"boolean text read as 1 (true) and 0 (false) in {boolean_columns}")
     comma = comma_is_decimal(raw_ids, delimiter, decimal_columns)  # trial: 100120,00 refused
-    exact = object_ids(path, table["_line"], raw_ids, spec.id_column, MAX_OBJECT_ID, comma)
+    exact = object_ids(path, table["_line"], raw_ids, id_column, MAX_OBJECT_ID, comma)
     table.index = pd.Index(np.array(exact.tolist(), dtype=np.int64), name=spec.id_column)
     if encoding != "utf-8":  # ids and numbers are ASCII in any of them: only text columns may differ
         notes.append(f"read as {encoding} text (not UTF-8)")
@@ -355,6 +361,27 @@ def load_labels(
                 f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
     return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row, without_file, warnings)
+
+
+def _id_column(path: str | os.PathLike[str], line: int, columns: list[str], wanted: str) -> str:
+    """The catalog's column of the layout's id column ``wanted``: that name, else the one column
+    named so in another letter case (``id`` for ``ID``; fresh-user trial: refused as no id column).
+
+    Raises
+    ------
+    CatalogFormatError
+        If ``wanted`` is not there and several columns are named so in other cases (``id`` and ``Id``).
+    """
+    if wanted in columns:
+        return wanted
+    others = [column for column in columns if column.lower() == wanted.lower()]
+    if len(others) > 1:
+        raise CatalogFormatError(
+            f"label catalog {path} line {line}: the layout's id column {wanted!r} is not there, and "
+            f"{others} differ from it in letter case only, so which holds the ids is ambiguous. Rename "
+            f"the id column {wanted!r}."
+        )
+    return others[0] if others else wanted
 
 
 def _no_id_matches(path: Path, catalog_ids: np.ndarray, source_ids: np.ndarray) -> str:

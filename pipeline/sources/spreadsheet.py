@@ -114,14 +114,16 @@ def header_names(text: str, delimiter: str) -> list[str]:
 
 
 def delimiter_of(text: str, comment: str, id_column: str) -> str:
-    """The field delimiter of the header line: the one whose fields include the id column, else most."""
+    """The field delimiter of the header line: the one whose fields include the id column (in any letter
+    case), else most."""
     header = next((line for line in contents(text, comment) if line.strip()), "")
 
     def fields(delimiter: str) -> list[str]:
         row = next(csv.reader([header], delimiter=delimiter, skipinitialspace=True), [])
-        return [field.strip() for field in row]
+        return [field.strip().lower() for field in row]
 
-    return max(DELIMITERS, key=lambda delimiter: (id_column in fields(delimiter), len(fields(delimiter))))
+    wanted = id_column.lower()
+    return max(DELIMITERS, key=lambda delimiter: (wanted in fields(delimiter), len(fields(delimiter))))
 
 
 def parse_fields(text: str, comment: str, delimiter: str) -> pd.DataFrame:
