@@ -294,13 +294,13 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
     if args.model:
         existing_directory(args.model, "model bundle")
+    store, scores = workdir_paths(args.workdir)
+    check_existing_store(store, layout, args.source, False)  # another set's (trial: after the model's fit)
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
     shapes = {group: layout.group_shape(group) for group in layout.groups}
     bundle = load_bundle(model_to_use(workdir_paths(args.workdir)[1], args.model)[0])
     scales = {band.name: band.pixel_scale_arcsec for band in layout.bands}  # trial: silently scored
     check_bundle_fits_layout(bundle, layout.groups, layout.name, shapes=shapes, scales=scales)
-    store, scores = workdir_paths(args.workdir)
-    check_existing_store(store, layout, args.source, False)  # another set's
     # scores of another model or TTA setting, or of a store since deleted (trial: refused after the ingest)
     check_score_folder(store, scores, bundle, args.tta, overwrite)
     check_saved_options(scores, args.threshold, args.top_n)

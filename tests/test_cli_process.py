@@ -479,6 +479,7 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
     create_store(other, EUCLID, source=str(tmp_path / "another-set"))
     space = load_layout("sglc1-space")
     sglc1 = write_set(space, tmp_path / "sglc1", range(1, 3))
+    ground = write_set(load_layout("sglc1-ground"), tmp_path / "ground", range(1, 3))
     small = tmp_path / "small-vis.yaml"  # the shipped model's bands, VIS cut to 100x100
     text = (REPO / "schemas" / "layouts" / "euclid-sglc2.yaml").read_text()
     small.write_text(
@@ -494,6 +495,11 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
         (("ingest", str(cutouts), str(store / "inner.zarr")), f"lies inside the Zarr store {store}"),
         (("score", str(store), "--out", str(store / "scores")), f"lies inside the Zarr store {store}"),
         (("run", str(cutouts), str(tmp_path / "work")), "holds the objects of"),
+        (  # fresh-user trial: said the shipped model needs group 'vis'
+            ("run", str(ground), str(tmp_path / "work"), "--layout", "sglc1-ground"),
+            f"{other} was made with layout 'euclid-sglc2' from another source ({tmp_path / 'another-set'}): "
+            f"ingest {ground} into a new store (with `lenshunt run`, use another work directory)",
+        ),
         (("ingest", str(cutouts), str(cutouts)), f"{cutouts} already exists and is no lenshunt store"),
         (("simulate", str(tmp_path / "sim"), "--n", "3", "--first-id", "999998"), "id 1000000 has more than"),
         (

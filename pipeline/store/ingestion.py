@@ -264,7 +264,8 @@ def check_existing_store(
     ConservationError
         If the store was ingested with another layout.
     SourceMismatchError
-        If it holds another source's objects (and ``source_moved`` is not given).
+        If it holds another source's objects (and ``source_moved`` is not given); first where it was
+        made with another layout too (trial: ``lenshunt run`` said the model did not fit the layout).
     """
     store = Path(store)
     if not (store / "zarr.json").exists():
@@ -275,6 +276,11 @@ def check_existing_store(
             )
         return
     attributes = read_attributes(store)
+    if not (source_moved or attributes.layout == layout.name or same_source(attributes.source, source)):
+        raise SourceMismatchError(
+            f"{store} was made with layout {attributes.layout!r} from another source ({attributes.source}): "
+            f"ingest {source} into a new store (with `lenshunt run`, use another work directory)"
+        )
     _check_layout(store, attributes, layout)
     if not source_moved:
         _check_source(store, attributes.source, Path(os.path.abspath(source)), False)
