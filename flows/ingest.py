@@ -147,7 +147,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read every stored object again with today's rules of reading files (after an upgrade "
         "that changed them: ingest says so), and files replaced keeping their size and modification time, "
-        "which an ingest does not notice; objects that come out otherwise are rewritten and rescored",
+        "which an ingest does not notice, and band files broken for good since (as they are now, flagged, "
+        "where an ingest keeps the rows read before); objects that come out otherwise are rewritten and "
+        "rescored",
     )
     add_cluster_arguments(parser)
 
