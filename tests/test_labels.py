@@ -636,7 +636,7 @@ def test_without_a_catalog_no_object_is_said_to_lack_a_row(tmp_path):
 def test_a_catalog_none_of_whose_ids_matches_a_file_is_a_warning(tmp_path, dask_client):
     """Fresh-user trial: a label catalog of another set (no id matching a file) ingested with
     "labels: 0 from X.csv" and info lines only; every object unknown."""
-    from pipeline.store import ingest
+    from pipeline.store import ingest, read_without_files
 
     root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
     path = _catalog(root, "".join(f"{i},2,3.0,50\n" for i in range(200001, 200005)))
@@ -647,10 +647,16 @@ def test_a_catalog_none_of_whose_ids_matches_a_file_is_a_warning(tmp_path, dask_
     )
     first = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)
     assert warning in first.summary() and "row(s) name objects with no file" not in first.summary()
+    # nor are its rows recorded as this set's objects without files (they would enter its metrics)
+    assert read_without_files(tmp_path / "s.zarr") is None
     again = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)  # said as long as it holds
     assert warning in again.summary()
     path.write_text(HEADER + "100001,2,3.0,50\n200001,2,3.0,50\n")  # one id matches: no warning
     assert "warning: no id" not in ingest(EUCLID, root, tmp_path / "s.zarr", dask_client).summary()
+    assert read_without_files(tmp_path / "s.zarr").object_ids.tolist() == [200001]
+    path.write_text(HEADER + "".join(f"{i},2,3.0,50\n" for i in range(300001, 300003)))
+    ingest(EUCLID, root, tmp_path / "s.zarr", dask_client)  # the wrong catalog again: record kept
+    assert read_without_files(tmp_path / "s.zarr").object_ids.tolist() == [200001]
 
 
 def test_the_id_column_is_found_in_another_letter_case_unless_ambiguous(tmp_path, dask_client):

@@ -354,6 +354,7 @@ def load_labels(
         without_file = labels.reindex(fileless).astype(np.int8)  # recorded in the store (its evaluations)
         if fileless.size and fileless.size == labels.size and source_ids.size:  # trial: said as info only
             warnings = (_no_id_matches(path, fileless, source_ids),)
+            without_file = None  # another set's rows: not recorded as this one's (its evaluations)
         elif fileless.size:
             shown = ", ".join(str(i) for i in fileless[:5]) + (", ..." if fileless.size > 5 else "")
             notes += (
