@@ -37,9 +37,19 @@ def test_sections_measured_on_the_previous_model_say_so_in_their_heading(start):
     assert "measured on small-cnn-" in heading and "previous model" in heading
 
 
+def _section(heading: str) -> str:
+    return DOC.split(f"\n## {heading}")[1].split("\n## ")[0]
+
+
+def _cells(section: str, start: str) -> list[str]:
+    """The cells of the one table row of ``section`` starting with ``start``."""
+    [row] = [line for line in section.splitlines() if line.startswith(start)]
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
 def test_the_summary_table_holds_the_shipped_cards_numbers():
     metrics = CARD["metrics"]
-    section = DOC.split("\n## The shipped model's metrics")[1].split("\n## ")[0]
+    section = _section("The shipped model's metrics")
     rows = {
         "val": "| validation",
         "randomised": "| held-out, in-domain",
@@ -47,11 +57,10 @@ def test_the_summary_table_holds_the_shipped_cards_numbers():
         "thirdsim": "| a second independent simulator",
     }
     for prefix, start in rows.items():
-        [row] = [line for line in section.splitlines() if line.startswith(start)]
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        cells = _cells(section, start)
         numbers = [float(re.search(r"\d\.\d+", cell).group()) for cell in cells[1:4]]
         expected = [round(metrics[f"{prefix}_{name}"], 3) for name in ("auroc", "tpr0", "tpr10")]
-        assert numbers == expected, (prefix, row)
+        assert numbers == expected, (prefix, cells)
         assert cells[4] == f"{int(metrics[f'{prefix}_n_pos'])} / {int(metrics[f'{prefix}_n_neg'])}"
     gaps = f"**{metrics['othersim_transfer_gap']:.3f} and {metrics['thirdsim_transfer_gap']:.3f}**"
     assert gaps in section
@@ -63,14 +72,13 @@ def test_the_ood_section_measures_the_shipped_model_with_its_cards_numbers():
     assert "small-cnn-11" in heading and "previous model" not in heading
     assert CARD["feature_stats"]["classes"] == [0, 1]
     metrics = CARD["metrics"]
-    section = DOC.split("\n## Objects unlike the training set")[1].split("\n## ")[0]
+    section = _section("Objects unlike the training set")
     rows = {
         "randomised": "| randomised (in-domain)",
         "othersim": "| independent simulator",
         "thirdsim": "| second independent simulator",
     }
     for prefix, start in rows.items():
-        [row] = [line for line in section.splitlines() if line.startswith(start)]
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert float(cells[1]) == round(metrics[f"{prefix}_unlike_training"], 3), row
-        assert float(cells[5]) == round(metrics[f"{prefix}_auroc_like_training"], 3), row
+        cells = _cells(section, start)
+        assert float(cells[1]) == round(metrics[f"{prefix}_unlike_training"], 3), cells
+        assert float(cells[5]) == round(metrics[f"{prefix}_auroc_like_training"], 3), cells
