@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -126,8 +127,8 @@ def test_per_class_and_one_gaussian_fits_round_trip_and_score_as_written(setup, 
     expected = stats.squared_distance(features(bundle, prepared)) / stats.threshold
     np.testing.assert_allclose(ood_score(bundle, prepared), expected, rtol=1e-5)
     assert np.mean(expected <= 1) >= 0.85  # the same objects set the 0.9 quantile
-    said = "a Gaussian per class, lenses and non-lenses" if by_class else "one Gaussian"
-    assert f"({said}; layer image_gap" in "\n".join(model_lines(copy))
+    said = "a Gaussian per class, lenses and non-lenses" if by_class else "one Gaussian: as asked"
+    assert f"39 objects of store.zarr ({said}" in "\n".join(model_lines(copy))
 
 
 def test_tampered_or_missing_features_file_is_refused(setup, tmp_path):
@@ -247,11 +248,28 @@ def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client,
 
 def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_client):
     root, store, plain, _ = setup
+
+    def one_line_error(argv):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+        return err
+
     target = tmp_path / "bundle"
     shutil.copytree(plain, target)
     assert main([str(target), str(store), "--n", "20", "--quantile", "0.95"]) == 0
-    assert "fitted on 20 objects (a random sample: 13 objects), layer image_gap" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fitted on 20 objects of a random sample, threshold on 13 of others held back; layer" in out
+    # why one Gaussian, the statistics it replaced (none here) and the threshold's few objects (trial)
+    assert re.search(r"one Gaussian: \d (non-)?lenses to set the threshold on \(10 of each class", out)
+    assert "replaced" not in out and "was set on only 13 objects" in out
     assert load_bundle(target).card.feature_stats["n_fit"] == 20
+    assert main([str(target), str(store), "--n", "20"]) == 0
+    assert "  replaced the statistics of 20 objects (one Gaussian: " in capsys.readouterr().out
+    shipped_error = one_line_error([str(paths.shipped_model()), str(store)])  # the release's record
+    assert "the shipped model's feature statistics are the release's record: fit them on a copy" in (
+        shipped_error
+    )
     # damaged statistics are replaced by a refit, not refused (the error message names this command)
     (target / FEATURES_FILE).write_bytes(b"x")
     with pytest.raises(BundleError, match=r"refit it with python -m pipeline\.models\.features"):
@@ -274,12 +292,6 @@ def test_command_line_fits_and_fails_in_one_line(setup, tmp_path, capsys, dask_c
         with pytest.raises(SystemExit):
             main([str(target), str(store), *bad])
     assert "--n must be at least 20" in capsys.readouterr().err
-
-    def one_line_error(argv):
-        assert main(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("error: ") and "\n" not in err
-        return err
 
     assert "no store at" in one_line_error([str(target), str(tmp_path / "absent.zarr")])
     assert "no model bundle at" in one_line_error([str(tmp_path / "absent"), str(store)])

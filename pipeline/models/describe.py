@@ -132,15 +132,34 @@ def model_lines(path: str | Path) -> list[str]:
         lines.append(
             _line("shifted" if index == 0 else "", f"{domain}: {measured_text(metrics, domain, outputs)}")
         )
-    stats = card.feature_stats or (members[0].card.feature_stats if members else None)
-    if stats and (not members or all(member.card.feature_stats for member in members)):
-        layer, quantile, n_fit = (stats.get(key, "?") for key in ("layer", "quantile", "n_fit"))
-        model = "a Gaussian per class, lenses and non-lenses" if stats.get("classes") else "one Gaussian"
-        said = f"{n_fit} training objects ({model}; layer {layer}, threshold at the {quantile} quantile)"
-        if members and not card.feature_stats:  # final trial: no line, though scores carry ood_score
-            said = f"the mean over the members of each one's, e.g. {Path(members[0].path).name}'s: {said}"
-        lines.append(_line("ood_score", f"feature statistics of {said}"))
+    lines += _ood_lines(card, members)
     return lines
+
+
+def _ood_lines(card: Any, members: list[Any] | None) -> list[str]:
+    """The ``ood_score`` line: what the statistics are, fitted on what (trial: "training objects" for a
+    random sample of another store, one Gaussian without its why, an ensemble's members alike)."""
+    from pipeline.models.feature_fit import model_text
+
+    entries = [member.card.feature_stats for member in members] if members else [card.feature_stats]
+    if not all(entries):
+        return []
+
+    def said(entry: dict[str, Any]) -> str:
+        where = Path(str(entry.get("store", "?"))).name
+        return (
+            f"{entry.get('n_fit', '?')} objects of {where} ({model_text(entry)}; layer "
+            f"{entry.get('layer', '?')}, threshold at the {entry.get('quantile', '?')} quantile)"
+        )
+
+    if not members:
+        return [_line("ood_score", f"feature statistics of {said(entries[0])}")]
+    names = [Path(member.path).name for member in members]
+    text = f"the mean of the members' own; {names[0]}'s fitted on {said(entries[0])}"
+    differ = [f"{name}: {model_text(entry)}" for name, entry in zip(names, entries, strict=True)]
+    if len({model_text(entry) for entry in entries}) > 1:
+        text += f"; the members' differ ({'; '.join(differ)})"
+    return [_line("ood_score", text)]
 
 
 def _epochs_seed(card: Any) -> str:

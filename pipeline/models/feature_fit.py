@@ -26,6 +26,7 @@ from pipeline.models.features import (
     DEFAULT_N_FIT,
     DEFAULT_QUANTILE,
     FEATURES_FILE,
+    FEW_CALIBRATION_OBJECTS,
     MIN_CALIBRATION,
     MIN_CLASS_FIT,
     MIN_FIT,
@@ -36,7 +37,16 @@ from pipeline.models.features import (
     save_feature_stats,
 )
 
-__all__ = ["fit_feature_stats", "fit_gaussians", "main", "split_rows"]
+__all__ = [
+    "few_calibration_warning",
+    "fit_feature_stats",
+    "fit_gaussians",
+    "main",
+    "model_text",
+    "one_gaussian_reason",
+    "refuse_shipped",
+    "split_rows",
+]
 
 
 def fit_feature_stats(
@@ -143,6 +153,8 @@ def fit_feature_stats(
     model_fields = fit_gaussians(
         pooled(fit_rows), pooled(calibration), quantile, labels(fit_rows), labels(calibration)
     )
+    if not by_class:
+        model_fields["note"] = "as asked (by_class=False)"
     return FeatureStats(
         layer=name,
         quantile=float(quantile),
@@ -211,8 +223,36 @@ def fit_gaussians(
             "class_thresholds": np.array(thresholds),
             "classes": (0, 1),
         }
+    else:
+        fields["note"] = one_gaussian_reason(fit_labels, calibration_labels) or ""
     model = FeatureStats("", quantile=quantile, threshold=1.0, n_fit=0, store="", **fields)
     return fields | {"threshold": _quantile(model.squared_distance(calibration), quantile)}
+
+
+def one_gaussian_reason(fit_labels: np.ndarray | None, calibration_labels: np.ndarray | None) -> str | None:
+    """Why :func:`fit_gaussians` fits one Gaussian to objects so labelled; None where it fits one per class.
+
+    >>> one_gaussian_reason(np.array([0] * 30 + [1] * 2), np.array([0] * 20 + [1] * 12))
+    '2 lenses to fit on (10 of each class needed)'
+    >>> one_gaussian_reason(None, None)
+    'no labels'
+    """
+    sides = (
+        (fit_labels, "to fit on", MIN_CLASS_FIT),
+        (calibration_labels, "to set the threshold on", MIN_CALIBRATION),
+    )
+    for labels, side, least in sides:
+        if labels is None:
+            return "no labels"
+        labels = np.asarray(labels)
+        unknown = int(np.count_nonzero(~np.isin(labels, (0, 1))))
+        if unknown:
+            return f"{unknown} of the {labels.size} objects {side} unlabelled"
+        for label, one, many in ((1, "lens", "lenses"), (0, "non-lens", "non-lenses")):
+            k = int(np.count_nonzero(labels == label))
+            if k < least:
+                return f"{k} {one if k == 1 else many} {side} ({least} of each class needed)"
+    return None
 
 
 def _per_class(labels: np.ndarray | None, least: int) -> bool:
@@ -221,6 +261,17 @@ def _per_class(labels: np.ndarray | None, least: int) -> bool:
         return False
     labels = np.asarray(labels)
     return bool(np.isin(labels, (0, 1)).all() and min(np.count_nonzero(labels == c) for c in (0, 1)) >= least)
+
+
+def few_calibration_warning(stats: FeatureStats) -> str | None:
+    """A warning where the threshold rests on fewer than :data:`FEW_CALIBRATION_OBJECTS` objects."""
+    if stats.n_calibration >= FEW_CALIBRATION_OBJECTS:
+        return None
+    return (
+        f"WARNING: the ood_score threshold (the {stats.quantile:g} quantile) was set on only "
+        f"{stats.n_calibration} objects: which objects are flagged UNLIKE_TRAINING is uncertain; "
+        "a store of a few thousand objects sets it well"
+    )
 
 
 def _quantile(values: np.ndarray, quantile: float) -> float:
@@ -249,6 +300,31 @@ def split_rows(bundle_path: str | Path, store: str | Path) -> tuple[np.ndarray, 
     ids = open_store(store, chunks=None)["object_id"].values
     train, val = np.flatnonzero(np.isin(ids, train_ids)), np.flatnonzero(np.isin(ids, val_ids))
     return (train, val) if val.size else None
+
+
+def model_text(entry: dict[str, Any]) -> str:
+    """``a Gaussian per class`` or ``one Gaussian: WHY`` of a card's ``feature_stats`` entry."""
+    if entry.get("classes"):
+        return "a Gaussian per class, lenses and non-lenses"
+    note = entry.get("note")
+    return f"one Gaussian: {note}" if note else "one Gaussian"
+
+
+def refuse_shipped(path: Path) -> None:
+    """Refuse to write statistics into the shipped model (or a member of it), the release's record.
+
+    Raises
+    ------
+    BundleError
+        Where ``path`` is the shipped model's directory (:func:`pipeline.paths.shipped_model`).
+    """
+    from pipeline.paths import shipped_model
+
+    if path.resolve() == shipped_model().resolve():
+        raise BundleError(
+            "the shipped model's feature statistics are the release's record: fit them on a copy of the "
+            "bundle (cp -r); scripts/train_shipped_model.sh fits the shipped model's"
+        )
 
 
 def _drop_damaged_stats(path: Path) -> bool:
@@ -296,7 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Statistics whose file is missing or damaged are replaced, not refused.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.models.features", description=__doc__.split("\n")[0]
+        prog="python -m pipeline.models.features",
+        description="Fit a model bundle's ood_score feature statistics (features.npz) on a store.",
     )
     parser.add_argument("bundle", help="bundle (or ensemble) directory to write features.npz into")
     parser.add_argument("store", help="Zarr store of training-like objects (ideally the training store)")
@@ -318,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not Path(args.store).exists():
             raise StoreError(f"no store at {args.store}")
+        refuse_shipped(Path(args.bundle))
         for member_path in _member_paths(Path(args.bundle)):
             if _drop_damaged_stats(member_path):
                 print(f"{member_path}: its {FEATURES_FILE} was missing or damaged; fitting it anew")
@@ -326,17 +404,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         for member in _members(bundle):
             split = split_rows(member.path, args.store)
             rows, calibration = split if split is not None else (None, None)
+            before = member.card.feature_stats
             stats = fit_feature_stats(
                 member, args.store, args.n, args.seed, args.quantile, args.layer, rows, calibration
             )
             save_feature_stats(member.path, stats)
-            origin = "its training split, threshold on its validation split" if split else "a random sample"
-            model = "a Gaussian per class" if stats.classes else "one Gaussian (not labelled per class)"
-            print(
-                f"{member.path}: {FEATURES_FILE} fitted on {stats.n_fit} objects ({origin}: "
-                f"{stats.n_calibration} objects), layer {stats.layer}, {stats.mean.size} features, "
-                f"{model}, threshold {stats.threshold:.3g} (q = {stats.quantile})"
+            fitted_on, threshold_on = (
+                ("its training split", "its validation split")
+                if split
+                else ("a random sample", "others held back")
             )
+            print(
+                f"{member.path}: {FEATURES_FILE} fitted on {stats.n_fit} objects of {fitted_on}, threshold "
+                f"on {stats.n_calibration} of {threshold_on}; layer {stats.layer}, {stats.mean.size} "
+                f"features, {model_text(stats.card_entry(''))}, threshold {stats.threshold:.3g} "
+                f"(q = {stats.quantile})"
+            )
+            if before:  # trial: a per-class fit of 3000 objects replaced by one of 160 without a word
+                print(f"  replaced the statistics of {before.get('n_fit')} objects ({model_text(before)})")
+            if warning := few_calibration_warning(stats):
+                print(f"  {warning}")
     except (LenshuntError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -87,6 +87,9 @@ MIN_FIT = 20
 """Fewest objects a mean and covariance are fitted on."""
 MIN_CALIBRATION = 10
 """Fewest objects a threshold is set on."""
+FEW_CALIBRATION_OBJECTS = 500
+"""Below this many calibration objects, the ``ood_score`` threshold (a 0.99 quantile: the 5 largest of
+500) is warned of as uncertain."""
 MIN_CLASS_FIT = 10
 """Fewest objects of a class its own mean is fitted on (the covariance is fitted on all of them)."""
 _BATCH = 128
@@ -141,6 +144,8 @@ class FeatureStats:
     class_precisions: np.ndarray | None = None
     class_thresholds: np.ndarray | None = None
     classes: tuple[int, ...] = ()
+    note: str = ""
+    """Why the fit is one Gaussian (``2 lenses to fit on (10 of each class needed)``); empty per class."""
 
     def squared_distance(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distances of ``features`` (n, D): (n,) float64.
@@ -172,6 +177,7 @@ class FeatureStats:
             "n_calibration": self.n_calibration,
             "store": self.store,
             "classes": list(self.classes),
+            **({"note": self.note} if self.note else {}),
             "sha256": sha256,
         }
 
@@ -286,6 +292,7 @@ def load_feature_stats(path: str | Path) -> FeatureStats:
                     for name in _CLASS_ARRAYS
                 },
                 classes=tuple(int(c) for c in data["classes"]) if "classes" in data else (),
+                note=str(data["note"]) if "note" in data else "",
             )
     except (OSError, KeyError, ValueError) as exc:
         raise BundleError(f"bundle {path}: {FEATURES_FILE} is unreadable ({exc}); refit it") from exc
@@ -311,6 +318,7 @@ def save_feature_stats(path: str | Path, stats: FeatureStats) -> Path:
         n_fit=np.array(stats.n_fit),
         store=np.array(stats.store),
         n_calibration=np.array(stats.n_calibration),
+        note=np.array(stats.note),
         **(
             {}
             if stats.class_means is None
@@ -411,7 +419,7 @@ def ood_score_groups(bundle: Any, groups: Mapping[str, Any]) -> np.ndarray:
     )
 
 
-_FITTING = ("fit_feature_stats", "fit_gaussians", "main", "split_rows")
+_FITTING = ("fit_feature_stats", "fit_gaussians", "main", "model_text", "split_rows")
 """Fitting and the command line live in :mod:`pipeline.models.feature_fit`, which imports this
 module; they are reached from here lazily (PEP 562), so either module can be imported first."""
 

@@ -9,10 +9,6 @@ from pathlib import Path
 from pipeline.errors import LenshuntError
 from pipeline.training.splits import Split
 
-FEW_CALIBRATION_OBJECTS = 500
-"""Below this many validation objects, the ``ood_score`` threshold (a 0.99 quantile: the 5 largest of
-500) is logged as uncertain."""
-
 
 def fit_bundle_feature_stats(
     out: Path,
@@ -31,11 +27,12 @@ def fit_bundle_feature_stats(
     """
     from pipeline.models.bundle import load_bundle
     from pipeline.models.features import (
-        MIN_CLASS_FIT,
+        FEW_CALIBRATION_OBJECTS,
         feature_layer,
         fit_feature_stats,
         has_feature_stats,
         load_feature_stats,
+        model_text,
         save_feature_stats,
     )
 
@@ -58,9 +55,9 @@ def fit_bundle_feature_stats(
         log(f"no feature statistics (ood_score) for this bundle: {exc}")
         return
     save_feature_stats(out, stats)
-    per_class = ", a Gaussian per class" if stats.classes else f", one Gaussian (<{MIN_CLASS_FIT} of a class)"
     log(
-        f"feature statistics ({stats.layer}, {stats.mean.size} features{per_class}) fitted on {stats.n_fit} "
+        f"feature statistics ({stats.layer}, {stats.mean.size} features, {model_text(stats.card_entry(''))}) "
+        f"fitted on {stats.n_fit} "
         f"training objects, threshold on {stats.n_calibration} validation objects, "
         f"in {time.perf_counter() - tic:.1f} s"
     )
