@@ -193,3 +193,60 @@ def test_sbatch_template_runs_the_pipeline_as_one_job(cutouts, bundle, tmp_path)
     assert (workdir / "scores" / "report" / "report.html").exists()
     # Nothing is left running: the job's scheduler and workers were shut down with it.
     assert job_id not in squeue_jobs()
+
+
+def test_a_worker_job_cancelled_mid_stage_is_replaced_as_said_also_in_a_stage_joined_by_address(
+    monkeypatch, caplog
+):
+    """Trial: a scancelled worker job was never replaced while the warning said "the cluster asks for
+    new jobs"; in ``lenshunt run`` (stages join the run's cluster by address) it told to start a
+    `dask worker` by hand."""
+    import logging
+    import time
+
+    from pipeline.compute import cluster as cluster_module
+    from pipeline.compute import results_as_completed, workers
+
+    monkeypatch.setattr(workers, "NO_WORKER_WARN_S", 1.0)
+    monkeypatch.setattr(workers, "POLL_S", 0.2)
+    monkeypatch.setattr(cluster_module, "WORKER_WAIT_S", 120.0)  # the give-up a fix never reaches
+    with (
+        connect("slurm:localhost", n_workers=1) as owner,
+        connect(scheduler=owner.scheduler.address) as client,  # as a stage of `lenshunt run`
+        caplog.at_level(logging.INFO, logger="lenshunt"),
+    ):
+        (first_job,) = slurm_job_ids(client).values()
+        futures = [client.submit(time.sleep, 0.5, key=f"nap-{i}") for i in range(6)]
+        finished = results_as_completed(client, futures, "score regions")
+        next(finished)
+        subprocess.run(["scancel", first_job], check=True)
+        assert len(list(finished)) == 5  # done by the job asked for in its place
+        (second_job,) = slurm_job_ids(client).values()
+        assert second_job != first_job and squeue_jobs()[second_job][1] == "RUNNING"
+    said = [r.getMessage() for r in caplog.records if r.name == "lenshunt"]
+    (warning,) = [m for m in said if "no worker is left" in m]
+    assert warning.startswith("score regions: no worker is left in the batch jobs of the cluster (for ")
+    assert "(the run asks the batch system for new jobs in place of those whose workers left" in warning
+    assert "score regions: a worker joined again; going on" in said
+    wait_for("the new job to leave the queue", lambda: second_job not in squeue_jobs(), 60, interval=0.5)
+
+
+def test_a_stage_joining_its_runs_cluster_leaves_no_error_traceback(caplog):
+    """Trial: every `lenshunt run --cluster slurm:*` logged the scheduler's ERROR ``unregister_worker_plugin
+    ... KeyError: 'lenshunt-version-guard'``: the stage guarded the run's workers again and removed
+    the guard, then the run removed it once more."""
+    import logging
+
+    with (
+        caplog.at_level(logging.INFO),
+        connect("slurm:localhost", n_workers=1) as owner,
+    ):
+        with connect(scheduler=owner.scheduler.address) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+        assert owner.submit(sum, [3, 4]).result() == 7
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    guards = [
+        r for r in caplog.records if "Registering Worker plugin lenshunt-version-guard" in r.getMessage()
+    ]
+    assert len(guards) == 1

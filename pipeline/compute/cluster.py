@@ -80,6 +80,15 @@ def connect(
     from distributed import Client
 
     address = scheduler or (cluster if "://" in cluster else None)
+    if address and address in _OWNED:  # a stage of a run that started the cluster (lenshunt run):
+        # checked and guarded by the run's own connect (trial: guarded twice, whose second end
+        # logged the scheduler's KeyError traceback; its messages took SLURM for a hand-started one)
+        client = Client(address, timeout=timeout)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
     if address:
         try:
             client = Client(address, timeout=timeout)
@@ -122,6 +131,7 @@ def connect(
         closed_tolerantly(dask_cluster, "the Dask cluster"),
         closed_tolerantly(Client(dask_cluster), "the Dask client") as client,
         contextlib.ExitStack() as stack,
+        _owned(client.scheduler.address, dask_cluster),
     ):
         if dashboard and client.dashboard_link:
             import logging
@@ -140,6 +150,28 @@ def connect(
 
             client.register_plugin(GPUWorkerSetup())
         yield client
+
+
+_OWNED: dict[str, object] = {}
+"""The Dask clusters :func:`connect` started in this process, by scheduler address, while open."""
+
+
+@contextlib.contextmanager
+def _owned(address: str, dask_cluster: object) -> Iterator[None]:
+    _OWNED[address] = dask_cluster
+    try:
+        yield
+    finally:
+        _OWNED.pop(address, None)
+
+
+def owned_cluster(address: str) -> object | None:
+    """The Dask cluster this process started whose scheduler is at ``address`` (None: another's).
+
+    A stage that joins its run's cluster by address (``lenshunt run``) gets a client without
+    ``.cluster``; its messages and the replacement of lost batch jobs look the cluster up here.
+    """
+    return _OWNED.get(address)
 
 
 WORKER_WAIT_S = 600.0

@@ -16,6 +16,7 @@ batch size on the same workers dies the same way, after minutes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -156,6 +157,15 @@ class _NoWorkerWatch:
         self.what = what
         self.since: float | None = None
         self.warned = False
+        self.jobqueue = _cluster_of(client)
+        self.jobqueue = self.jobqueue if _is_jobqueue(self.jobqueue) else None
+        self.seen: set[str] = set()  # its workers' names
+        self._see()
+
+    def _see(self) -> None:
+        if self.jobqueue is not None:
+            with contextlib.suppress(Exception):  # the cluster's own copy of the scheduler's workers
+                self.seen |= {str(w.get("name")) for w in self.jobqueue.scheduler_info["workers"].values()}
 
     def check(self, n_pending: int) -> None:
         try:
@@ -163,6 +173,7 @@ class _NoWorkerWatch:
         except Exception:  # the scheduler itself is gone: the futures will say so
             return
         now = time.monotonic()
+        self._see()
         if n_workers:
             if self.warned:
                 logging.getLogger("lenshunt").info("%s: a worker joined again; going on", self.what)
@@ -179,6 +190,8 @@ class _NoWorkerWatch:
             )
         if waited >= NO_WORKER_WARN_S and not self.warned:
             self.warned = True
+            if self.jobqueue is not None:  # its lost jobs replaced, as the warning says
+                replace_lost_jobs(self.jobqueue, self.seen)
             logging.getLogger("lenshunt").warning(
                 "%s: no worker is left in %s (for %.0f s) with %d task(s) pending: waiting up to %g min "
                 "for one (%s; the worker logs say why they left: %s)",
@@ -199,8 +212,50 @@ class _KindOf:
         self.where, self.start, self.memory, self.logs = where, start, memory, logs
 
 
-def _kind_of(client: Client) -> _KindOf:
+def _cluster_of(client: Client) -> Any:
+    """The Dask cluster this process started for ``client``: its own, or the one a stage joined by
+    address (``lenshunt run``); None for a scheduler started elsewhere."""
     dask_cluster = getattr(client, "cluster", None)
+    if dask_cluster is None:
+        with contextlib.suppress(Exception):  # a client whose scheduler is gone
+            dask_cluster = _cluster.owned_cluster(client.scheduler.address)
+    return dask_cluster
+
+
+def _is_jobqueue(dask_cluster: Any) -> bool:
+    return type(dask_cluster).__module__.startswith("dask_jobqueue")
+
+
+def replace_lost_jobs(dask_cluster: Any, seen: set[str]) -> int:
+    """Ask a dask-jobqueue cluster for new jobs in place of those whose workers joined and left.
+
+    dask-jobqueue keeps a job whose workers died (cancelled, killed, out of time) in its plan and
+    never submits another (trial: a scancelled worker job left the run waiting, its message saying
+    the cluster asked for new jobs). Jobs whose workers never joined (still queued) are kept.
+
+    Parameters
+    ----------
+    dask_cluster
+        The cluster (``SLURMCluster``, ``PBSCluster``).
+    seen
+        Names of the workers that joined it so far.
+
+    Returns
+    -------
+    int
+        The jobs asked for anew.
+    """
+    spec = dask_cluster.worker_spec
+    lost = [name for name, job in spec.items() if {str(name) + s for s in job.get("group") or [""]} & seen]
+    for name in lost:  # its job is over: started again under the same name
+        dask_cluster.workers.pop(name, None)
+    if lost:
+        dask_cluster.scale(jobs=len(spec))
+    return len(lost)
+
+
+def _kind_of(client: Client) -> _KindOf:
+    dask_cluster = _cluster_of(client)
     if dask_cluster is None:  # a scheduler lenshunt joined (--scheduler, the batch scripts of deploy/)
         address = client.scheduler.address
         return _KindOf(
@@ -210,10 +265,11 @@ def _kind_of(client: Client) -> _KindOf:
             "the output of the `dask worker` processes; the batch scripts of deploy/ write "
             "LENSHUNT_DASK_DIR/workers-*.log",
         )
-    if type(dask_cluster).__module__.startswith("dask_jobqueue"):
+    if _is_jobqueue(dask_cluster):
         return _KindOf(
             "the batch jobs of the cluster",
-            "check the queue (squeue, qstat): the cluster asks for new jobs",
+            "the run asks the batch system for new jobs in place of those whose workers left; check "
+            "the queue (squeue, qstat)",
             "raise the profile's `memory` in deploy/jobqueue.yaml, shared by its `processes`",
             "the jobs' log files, in the profile's `log_directory`",
         )
