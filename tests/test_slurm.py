@@ -250,3 +250,58 @@ def test_a_stage_joining_its_runs_cluster_leaves_no_error_traceback(caplog):
         r for r in caplog.records if "Registering Worker plugin lenshunt-version-guard" in r.getMessage()
     ]
     assert len(guards) == 1
+
+
+def test_a_ctrl_c_of_a_slurm_run_stops_it_as_without_cluster(cutouts, bundle, dask_client, tmp_path):
+    """Trial: SIGINT of ``lenshunt score --cluster slurm:...`` exited 0 with no line (dask-jobqueue's
+    import set SIGINT to ``sys.exit()``), where a local run says ``stopped (SIGINT)`` and exits 130."""
+    import signal
+    import sys
+    import time
+
+    store, log = tmp_path / "store.zarr", tmp_path / "score.log"
+    ingest(EUCLID, cutouts, store, dask_client)
+    job_name = load_profile("slurm", "localhost").job_name
+    before = set(squeue_jobs())
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    command = [
+        sys.executable, "-m", "flows.cli", "score", str(store), "--out", str(tmp_path / "out"),
+        "--model", str(bundle), "--cluster", "slurm:localhost", "--workers", "1", "--batch-size", "8",
+    ]  # fmt: skip
+    with log.open("w") as output:
+        child = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            # a background job ignores SIGINT, and its children inherit that: a terminal's Ctrl-C
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    try:
+
+        def worker_job() -> str | None:
+            assert child.poll() is None, log.read_text()
+            running = [
+                i for i, (name, state) in squeue_jobs().items() if i not in before and name == job_name
+            ]
+            return running[0] if running and squeue_jobs()[running[0]][1] == "RUNNING" else None
+
+        job_id = wait_for("the run's worker job", worker_job, 300, on_timeout=log.read_text, interval=0.5)
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        rc = child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    output = log.read_text()
+    assert rc == 130, output
+    assert "lenshunt score: stopped (SIGINT); " in output, output
+    assert "system exit" not in output, output
+    wait_for(f"job {job_id} to leave the queue", lambda: job_id not in squeue_jobs(), 60, interval=0.5)

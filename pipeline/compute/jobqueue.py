@@ -353,7 +353,31 @@ def _pbs_run_directives(profile: Profile, nodes: int, job_name: str) -> list[str
     return [f"#PBS {line}" for line in lines]
 
 
+def _dask_jobqueue():  # type: ignore[no-untyped-def]
+    """``dask_jobqueue``, imported without the SIGINT handler its ``runner`` module sets (``sys.exit()``).
+
+    Trial: a Ctrl-C of a ``--cluster slurm`` run exited 0 with no line, its flow Crashed by "a Python
+    system exit call", instead of the CLI's ``stopped (SIGINT)`` and exit 130.
+    """
+    if "dask_jobqueue" in sys.modules:
+        return sys.modules["dask_jobqueue"]
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # no handler can be set here
+        import dask_jobqueue
+
+        return dask_jobqueue
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        import dask_jobqueue
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return dask_jobqueue
+
+
 def _job_class(kind: str):
+    _dask_jobqueue()
     from dask_jobqueue.pbs import PBSJob
     from dask_jobqueue.slurm import SLURMJob
 
@@ -361,9 +385,8 @@ def _job_class(kind: str):
 
 
 def _cluster_class(kind: str):
-    from dask_jobqueue import PBSCluster, SLURMCluster
-
-    return SLURMCluster if kind == "slurm" else PBSCluster
+    jobqueue = _dask_jobqueue()
+    return jobqueue.SLURMCluster if kind == "slurm" else jobqueue.PBSCluster
 
 
 def _has_gpu_directive(directives: list[str]) -> bool:
