@@ -299,9 +299,9 @@ def test_run_scripts_leave_memory_for_the_scheduler_and_lenshunt(home, tmp_path)
     """Trial: slurm:localhost rendered ``--mem=2862M`` and gave its one worker all of it (2.79 GiB),
     though the scheduler and lenshunt run in the same allocation."""
     script = render_run_script("slurm", "localhost", nodes=1)
-    assert "#SBATCH --mem=2862M" in script
-    assert ': "${LENSHUNT_WORKER_MEMORY:=1.65GiB}"' in script  # 2.79 GiB less 1 GiB + 5 %
-    assert "# Worker memory: the node's 3GB less 1.14 GiB for the Dask scheduler and lenshunt" in script
+    assert "#SBATCH --mem=4096M" in script
+    assert ': "${LENSHUNT_WORKER_MEMORY:=2.80GiB}"' in script  # 4 GiB less 1 GiB + 5 %
+    assert "# Worker memory: the node's 4GiB less 1.20 GiB for the Dask scheduler and lenshunt" in script
     assert ': "${LENSHUNT_WORKER_MEMORY:=14.03GiB}"' in render_run_script("pbs", "cpu")  # 8 workers
     config = write_config(tmp_path / "small.yaml", "slurm:\n  small:\n    cores: 2\n    memory: 1.5GiB\n")
     with pytest.raises(ProfileError, match=r"memory 1.5GiB leaves .* per worker beside the 1.07 GiB"):

@@ -305,3 +305,43 @@ def test_a_ctrl_c_of_a_slurm_run_stops_it_as_without_cluster(cutouts, bundle, da
     assert "lenshunt score: stopped (SIGINT); " in output, output
     assert "system exit" not in output, output
     wait_for(f"job {job_id} to leave the queue", lambda: job_id not in squeue_jobs(), 60, interval=0.5)
+
+
+def test_the_documented_run_script_runs_a_200_object_set_at_the_default_batch_size(tmp_path):
+    """Trial: ``run-script slurm:localhost --nodes 1 > job.sbatch; sbatch job.sbatch run SRC WORK`` (the
+    documented command, the shipped model, --batch-size 256) on 200 objects: its 1.65 GiB workers died
+    over their memory limit."""
+    ids = list(range(300000, 300200))
+    source = write_set(EUCLID, tmp_path / "src", ids, {i: int(i % 4 == 0) for i in ids})
+    script = tmp_path / "job.sbatch"
+    script.write_text(render_run_script("slurm", "localhost", nodes=1))
+    workdir, log = tmp_path / "work", tmp_path / "job.log"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "LENSHUNT_DASK_DIR": str(tmp_path / "dask"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    submit = subprocess.run(
+        ["sbatch", "--parsable", f"--chdir={tmp_path}", f"--output={log}", str(script), "run", str(source),
+         str(workdir)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    job_id = submit.stdout.strip().split(";")[0]
+
+    def finished() -> dict[str, str] | None:
+        info = job_info(job_id)
+        if not info:
+            return {"JobState": "UNKNOWN", "ExitCode": "?"}
+        return info if info.get("JobState") in TERMINAL else None
+
+    try:
+        info = wait_for(f"batch job {job_id}", finished, JOB_TIMEOUT_S)
+    except BaseException:
+        subprocess.run(["scancel", job_id], check=False)
+        raise
+    output = log.read_text() if log.exists() else "(no job log)"
+    assert "lenshunt exited with 0" in output, output
+    assert info["ExitCode"] in {"0:0", "?"}, output
+    catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))
+    assert len(catalog) == len(ids) and catalog["score"].notna().all()
