@@ -345,3 +345,34 @@ def test_the_documented_run_script_runs_a_200_object_set_at_the_default_batch_si
     assert info["ExitCode"] in {"0:0", "?"}, output
     catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))
     assert len(catalog) == len(ids) and catalog["score"].notna().all()
+
+
+def test_a_run_script_whose_worker_launcher_dies_fails_at_once_naming_dask_cuda(tmp_path):
+    """Trial: LENSHUNT_WORKER_KIND=cuda (the template's default) on a node without dask-cuda: `dask cuda
+    worker` died at once ("No such command 'cuda'"), and the job waited 600 s for workers."""
+    import time
+
+    script = tmp_path / "job.sbatch"
+    script.write_text(render_run_script("slurm", "localhost", nodes=1))
+    log = tmp_path / "job.log"
+    env = {**os.environ, "LENSHUNT_WORKER_KIND": "cuda", "LENSHUNT_DASK_DIR": str(tmp_path / "dask")}
+    submit = subprocess.run(
+        ["sbatch", "--parsable", f"--chdir={tmp_path}", f"--output={log}", str(script), "run", "src", "work"],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    job_id = submit.stdout.strip().split(";")[0]
+    started = time.monotonic()
+    try:
+        wait_for(f"batch job {job_id} to end", lambda: job_id not in squeue_jobs(), 120, interval=0.5)
+    finally:
+        subprocess.run(["scancel", job_id], check=False)
+    assert time.monotonic() - started < 120
+    output = log.read_text()
+    assert "the worker launcher (srun) exited with 2 before 1 worker(s) joined:" in output, output
+    assert "No such command 'cuda'" in output, output
+    assert (
+        "LENSHUNT_WORKER_KIND=cuda (`dask cuda worker`) needs dask-cuda and a CUDA GPU on every node: "
+        "install the extra with `pip install 'lenshunt[cuda]'` there, or set LENSHUNT_WORKER_KIND=cpu"
+    ) in output, output
+    assert "done (exit 1)" in output, output
+    assert "lenshunt exited" not in output, output
