@@ -376,3 +376,26 @@ def test_a_run_script_whose_worker_launcher_dies_fails_at_once_naming_dask_cuda(
     ) in output, output
     assert "done (exit 1)" in output, output
     assert "lenshunt exited" not in output, output
+
+
+def test_a_slurm_task_whose_worker_died_names_the_profiles_file_in_use(monkeypatch, tmp_path):
+    """Trial: the out-of-memory hint said "raise the profile's memory in deploy/jobqueue.yaml" while
+    LENSHUNT_JOBQUEUE_CONFIG named another file."""
+    import dask
+
+    from pipeline.compute import results_as_completed
+    from pipeline.compute.profiles import config_path
+    from pipeline.errors import WorkersLostError
+
+    site = tmp_path / "site-jobqueue.yaml"
+    shutil.copy(config_path(), site)
+    monkeypatch.setenv("LENSHUNT_JOBQUEUE_CONFIG", str(site))
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),  # the scheduler runs here
+        connect("slurm:localhost", n_workers=1) as client,
+        pytest.raises(WorkersLostError) as raised,
+    ):
+        list(results_as_completed(client, [client.submit(os._exit, 1, pure=False)], "score regions"))
+    assert f"give each worker more memory (raise the profile's `memory` in {site}, shared by" in str(
+        raised.value
+    )

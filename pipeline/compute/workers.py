@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,17 @@ def replace_lost_jobs(dask_cluster: Any, seen: set[str]) -> int:
     return len(lost)
 
 
+def _profiles_file() -> str:
+    """The jobqueue profiles file in use (trial: the hint named deploy/jobqueue.yaml whatever
+    ``$LENSHUNT_JOBQUEUE_CONFIG`` named)."""
+    from pipeline.compute.profiles import CONFIG_ENV, config_path
+
+    try:
+        return str(config_path())
+    except Exception:  # gone since the cluster started: the variable names it still
+        return os.environ.get(CONFIG_ENV) or "deploy/jobqueue.yaml"
+
+
 def _kind_of(client: Client) -> _KindOf:
     dask_cluster = _cluster_of(client)
     if dask_cluster is None:  # a scheduler lenshunt joined (--scheduler, the batch scripts of deploy/)
@@ -270,7 +282,7 @@ def _kind_of(client: Client) -> _KindOf:
             "the batch jobs of the cluster",
             "the run asks the batch system for new jobs in place of those whose workers left; check "
             "the queue (squeue, qstat)",
-            "raise the profile's `memory` in deploy/jobqueue.yaml, shared by its `processes`",
+            f"raise the profile's `memory` in {_profiles_file()}, shared by its `processes`",
             "the jobs' log files, in the profile's `log_directory`",
         )
     return _KindOf(
