@@ -399,3 +399,27 @@ def test_a_slurm_task_whose_worker_died_names_the_profiles_file_in_use(monkeypat
     assert f"give each worker more memory (raise the profile's `memory` in {site}, shared by" in str(
         raised.value
     )
+
+
+def test_an_ingest_on_slurm_workers_from_the_command_line(cutouts, tmp_path):
+    """Helper's find: ``lenshunt ingest --cluster slurm:*`` starts its cluster in a thread (beside
+    Prefect's start), where importing dask-jobqueue (which sets a SIGINT handler) raised ValueError
+    "signal only works in main thread": the command failed as "a bug" before ingesting anything."""
+    import sys
+
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    command = [
+        sys.executable, "-m", "flows.cli", "ingest", str(cutouts), str(tmp_path / "s.zarr"),
+        "--layout", "euclid-sglc2", "--cluster", "slurm:localhost", "--workers", "1",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "signal only works" not in done.stdout + done.stderr
+    assert sorted(open_store(tmp_path / "s.zarr")["object_id"].values.tolist()) == sorted(IDS)

@@ -71,10 +71,14 @@ def check_cluster(
         return
     if kind not in {"slurm", "pbs"}:
         raise unknown_cluster(cluster)
-    from pipeline.compute.jobqueue import load_profile, require_submit_command
+    from pipeline.compute.jobqueue import import_jobqueue, load_profile, require_submit_command
 
     loaded = load_profile(kind, profile or "default")
     require_submit_command(loaded)
+    # here, in the main thread: importing dask-jobqueue sets a SIGINT handler, which fails in the
+    # thread that starts an ingest's cluster (trial: `lenshunt ingest --cluster slurm:*` was a
+    # ValueError "signal only works in main thread")
+    import_jobqueue()
     if reach:
         _check_batch_server(loaded.kind, loaded.id, timeout)
 

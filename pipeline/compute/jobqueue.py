@@ -353,11 +353,13 @@ def _pbs_run_directives(profile: Profile, nodes: int, job_name: str) -> list[str
     return [f"#PBS {line}" for line in lines]
 
 
-def _dask_jobqueue():  # type: ignore[no-untyped-def]
+def import_jobqueue():  # type: ignore[no-untyped-def]
     """``dask_jobqueue``, imported without the SIGINT handler its ``runner`` module sets (``sys.exit()``).
 
     Trial: a Ctrl-C of a ``--cluster slurm`` run exited 0 with no line, its flow Crashed by "a Python
-    system exit call", instead of the CLI's ``stopped (SIGINT)`` and exit 130.
+    system exit call", instead of the CLI's ``stopped (SIGINT)`` and exit 130. Its first import must
+    be in the main thread (:func:`~pipeline.compute.check_cluster` does it): elsewhere setting that
+    handler raises ValueError.
     """
     if "dask_jobqueue" in sys.modules:
         return sys.modules["dask_jobqueue"]
@@ -377,7 +379,7 @@ def _dask_jobqueue():  # type: ignore[no-untyped-def]
 
 
 def _job_class(kind: str):
-    _dask_jobqueue()
+    import_jobqueue()
     from dask_jobqueue.pbs import PBSJob
     from dask_jobqueue.slurm import SLURMJob
 
@@ -385,7 +387,7 @@ def _job_class(kind: str):
 
 
 def _cluster_class(kind: str):
-    jobqueue = _dask_jobqueue()
+    jobqueue = import_jobqueue()
     return jobqueue.SLURMCluster if kind == "slurm" else jobqueue.PBSCluster
 
 
