@@ -16,6 +16,7 @@ from pipeline.evaluation.grades import read_grades
 from pipeline.evaluation.outputs_view import score_text
 
 SHOWN = "document.body.dataset.objectId"
+STATUS = "document.getElementById('status')"
 # idle: nothing saving or loading, and the object's images drawn (a grade before is not taken)
 IDLE = "!document.body.dataset.busy && document.body.dataset.drawn === document.body.dataset.objectId"
 
@@ -295,9 +296,23 @@ def test_the_header_says_whose_grades_it_counts_and_counts_skips_apart(run_dir, 
             _press(browser, "b", f"{SHOWN} === '{order[5]}'")
             said = " ".join(browser.evaluate("document.querySelector('header').textContent").split())
             assert "by you in this run: 3 graded, 2 skipped" in said, said
+            browser.navigate(url)  # trial: "Resumed after the 2 objects you graded before" (a skip, a grade)
+            browser.wait_for(f"document.body.dataset.ready === '1' && {SHOWN} === '{order[5]}' && {IDLE}")
+            resumed = "Resumed after the 2 objects you graded or skipped before (\u2190 shows them)."
+            assert _text(browser, "status").endswith(resumed), _text(browser, "status")
+            process.send_signal(signal.SIGTERM)
+            output = process.communicate(timeout=60)[0]
+            # a move with the server gone saved nothing (trial: "not saved: Failed to fetch")
+            browser.press("ArrowLeft")
+            said = browser.wait_for(
+                f"!document.body.dataset.busy && {STATUS}.className === 'error' && {STATUS}.textContent"
+            )
+            assert said.startswith("Could not reach the server: "), said
+            assert said.endswith("(is lenshunt inspect still running?)"), said
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            output = process.communicate(timeout=60)[0]
     assert "stopped; 3 graded, 2 skipped by earlier; table" in output, output
 
 

@@ -123,8 +123,17 @@ def test_the_end_of_the_queue_shows_no_object_and_every_key_answers(run_dir, tmp
             assert browser.evaluate("document.body.dataset.end") == "1"
             assert browser.evaluate(pictures) == 0
             assert browser.evaluate("document.getElementById('details').getBoundingClientRect().height") == 0
-            end = "End of the queue: all 2 candidates were shown. \u2190 goes back to the last one."
+            end = "All 2 candidates were shown. \u2190 goes back to the last one."
             assert browser.evaluate("document.getElementById('end').textContent") == end
+            # a heading, and of the buttons only ← (trial: a large lower-case "end" over grade buttons)
+            heading = "document.getElementById('end-heading')"
+            assert browser.evaluate(f"{heading}.tagName + ' ' + {heading}.innerText") == "H2 End of the queue"
+            assert browser.evaluate("document.getElementById('grade').offsetHeight") == 0
+            visible = (
+                "[...document.querySelectorAll('#keys button')].filter((b) => b.offsetWidth)"
+                ".map((b) => b.dataset.key)"
+            )
+            assert browser.evaluate(visible) == ["arrowleft"]
             assert browser.evaluate(f"{STATUS}.textContent") == f"Saved B for {last}."
             assert browser.evaluate("document.body.innerText").count("End of the queue") == 1
             browser.press("a")  # answered, not ignored
@@ -135,8 +144,9 @@ def test_the_end_of_the_queue_shows_no_object_and_every_key_answers(run_dir, tmp
             further = "\u2192 moves no further: this is the end of the queue."
             browser.wait_for(f"{STATUS}.textContent === {further!r} && {STATUS}.className === 'warning'")
             assert browser.evaluate("document.body.innerText").count("End of the queue") == 1
-            browser.press("ArrowLeft")  # back to the last candidate, visibly
+            browser.click("button[data-key=arrowleft]")  # back to the last candidate, visibly
             browser.wait_for(f"{SHOWN} === '{last}' && {IDLE}")
+            assert len(browser.evaluate(visible)) == 7 and browser.evaluate(f"{heading}.hidden")
             assert browser.evaluate(pictures) > 100
             assert browser.evaluate("document.getElementById('grade').textContent") == "B"
             assert browser.evaluate(f"{STATUS}.textContent") == "Back to the last candidate (2 of 2)."
@@ -351,6 +361,9 @@ def test_an_image_that_does_not_load_is_said_and_its_object_is_not_graded(store,
                 "ingest the cutouts into a new store. Reload the page to try again, or \u2192 moves on."
             )
             assert browser.evaluate("document.body.dataset.drawn") == "failed"
+            # the status line agrees (trial: it said "ready: grade with a key or a button.")
+            said = browser.wait_for(f"{STATUS}.textContent.includes('not gradable') && {STATUS}.textContent")
+            assert said == f"{queue[0]} is not gradable: see above its images.", said
             time.sleep(0.5)  # longer than MIN_VIEW_MS: a grade is refused all the same
             browser.press("a")
             said = browser.wait_for(f"{STATUS}.textContent.startsWith('Not saved') && {STATUS}.textContent")
@@ -360,6 +373,7 @@ def test_an_image_that_does_not_load_is_said_and_its_object_is_not_graded(store,
                 browser.press("ArrowRight")
                 browser.wait_for(f"{SHOWN} === '{queue[position]}' && {shown}")
             assert browser.evaluate(f"{error}.hidden") and browser.evaluate(IDLE)  # drawn: gradable
+            assert browser.evaluate(f"{error}.textContent") == ""  # trial: hidden, it stayed in the page
             browser.press("b")
             browser.wait_for(f"{SHOWN} === '{queue[other + 1]}'")
     finally:

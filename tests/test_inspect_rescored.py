@@ -215,27 +215,27 @@ def test_the_page_shows_why_it_refuses_a_grade_after_a_rescoring(scored, dask_cl
             first = browser.evaluate("document.body.dataset.objectId")
             score(store, two, out, dask_client, overwrite=True)
             browser.press("a")
-            browser.wait_for(f"{idle} && {status_text}.startsWith('not saved')")
+            browser.wait_for(f"{idle} && {status_text}.startsWith('Not saved')")
             said = browser.evaluate(status_text)
-            assert said.startswith(f"not saved: {REWRITTEN}"), said
+            assert said.startswith(f"Not saved: {REWRITTEN}"), said
             assert f"restart `lenshunt inspect {out}`" in said
             assert browser.evaluate("document.getElementById('status').className") == "error"
             assert browser.evaluate("document.body.dataset.objectId") == first  # it stays
             browser.press("ArrowRight")  # moving on in the old queue: refused alike, and said
-            browser.wait_for(f"{idle} && {status_text}.startsWith('not gradable')")
+            browser.wait_for(f"{idle} && {status_text}.startsWith('Not gradable')")
             said = browser.evaluate(status_text)
-            assert said.startswith(f"not gradable: {REWRITTEN}"), said
+            assert said.startswith(f"Not gradable: {REWRITTEN}"), said
             assert f"restart `lenshunt inspect {out}`" in said
             browser.navigate(url)  # a reloaded page says so before any key, and shows no old candidate
             browser.wait_for("document.body.dataset.ready === '1'")
             said = browser.evaluate(status_text)
-            assert said.startswith(f"not gradable: {REWRITTEN}"), said
+            assert said.startswith(f"Not gradable: {REWRITTEN}"), said
             assert browser.evaluate("document.getElementById('status').className") == "error"
             assert not browser.evaluate("document.body.dataset.objectId")
             assert browser.evaluate("document.getElementById('object-id').textContent") == ""
             browser.press("a")  # a key then says the same, and saves nothing
-            browser.wait_for(f"{idle} && {status_text}.startsWith('not gradable')")
-            assert browser.evaluate(status_text).startswith(f"not gradable: {REWRITTEN}")
+            browser.wait_for(f"{idle} && {status_text}.startsWith('Not gradable')")
+            assert browser.evaluate(status_text).startswith(f"Not gradable: {REWRITTEN}")
     finally:
         stop(process)
     assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
