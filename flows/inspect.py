@@ -150,6 +150,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.apply:
         summary = apply_grades(args.run_dir, store=args.store)
+        if not summary.get("applied", True):  # trial: rewritten with "0 objects graded"
+            print(
+                f"no grades yet: catalog {args.run_dir} left as it is "
+                f"(grade with `lenshunt inspect {args.run_dir}` first)"
+            )
+            _warn(summary["notes"])
+            return 0
         print(f"catalog {args.run_dir} now has the grade consensus: {consensus_line(summary)}")
         report = paths.report_dir(args.run_dir) / paths.REPORT_FILE
         if report.is_file():  # trial: its Visual grades section was not the catalog's, without a word

@@ -911,6 +911,25 @@ def test_select_without_an_inspector_says_it_needs_one_and_why(run_dir, tmp_path
     assert "objects of --order that --inspector (or $USER) has not graded" in helped, helped
 
 
+def test_apply_without_grades_leaves_the_catalog_as_it_is(run_dir, tmp_path, capsys):
+    """Trial: ``inspect --apply`` with no grade rewrote the catalog: "now has the grade consensus: 0
+    objects graded"."""
+    import shutil
+
+    from flows.cli import main
+
+    run = Path(shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("grades")))
+    log = GradeLog(run / "grades", "ann")
+    log.append(read_catalog(run)["object_id"].iloc[0], "skip")  # a skip is no grade
+    log.close()
+    files = {path: path.stat().st_mtime_ns for path in run.rglob("catalog*") if path.is_file()}
+    capsys.readouterr()
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"no grades yet: catalog {run} left as it is")
+    assert {path: path.stat().st_mtime_ns for path in run.rglob("catalog*") if path.is_file()} == files
+    assert "grade_n" not in read_catalog(run)
+
+
 def test_the_report_cards_and_pages_show_the_applied_grade_consensus(run_dir, store, tmp_path):  # noqa: F811
     """Trial: after ``inspect --apply`` the consensus was only in the report's "Visual grades" table;
     no gallery card or candidate page showed an object's visual grade."""

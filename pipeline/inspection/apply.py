@@ -44,6 +44,8 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | 
     that are not grades (``n_bad_lines``: torn by a kill, or damaged). Grades of ids the catalog does
     not hold are left out too (``n_unknown_objects``, ``unknown_note``). ``notes``: the warning lines of
     :func:`~pipeline.evaluation.grades.grade_notes` (lines skipped, files of ``grades/`` not read).
+    With no grade yet (none, or only skips) and no consensus columns to withdraw, the catalogs are
+    left as they are: the summary is then ``{"applied": False, "notes": [...]}``.
     The grades are also exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.paths import catalog_parquet
@@ -65,6 +67,11 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     store = store or run_store(run_dir, provenance)  # a copy beside the run first
     # Keep only the column layout (the declared outputs): the other attrs describe the file read.
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
+    rows = read_grades(run_dir)
+    if rows["grade"].isin(("skip",)).all() and not any(name in catalog for name in GRADE_COLUMN_NAMES):
+        # no grade yet, and no consensus to withdraw: the catalog is left as it is (trial: rewritten,
+        # "0 objects graded")
+        return {"applied": False, "notes": grade_notes(rows)}
     columns = ConsensusColumns(run_dir, store)
     catalog = columns(catalog)
     written = write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
