@@ -362,7 +362,7 @@ def test_inspect_command_selects_exports_applies_and_compares(run_dir, store, tm
     assert read_catalog(run)["grade_n"].sum() == 1
     printed = capsys.readouterr().out.strip()  # no NaN mean agreement with a single inspector
     assert printed.endswith(
-        "1 objects graded (modal grade: A 1, B 0, C 0, X 0); none by more than one inspector yet"
+        "1 object graded (modal grade: A 1, B 0, C 0, X 0); none by more than one inspector yet"
     )
     from pipeline.evaluation import evaluate_run
 

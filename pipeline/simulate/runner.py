@@ -73,7 +73,8 @@ class SimulationSummary:
         )
         return (
             f"simulated {self.n_objects} {self.layout} objects (ids {self.first_id}-{self.last_id}, "
-            f"{self.n_lenses} lenses by the layout's rule): {rate_text(self.n_objects, self.seconds)} "
+            f"{self.n_lenses} lens{'es' * (self.n_lenses != 1)} by the layout's rule): "
+            f"{rate_text(self.n_objects, self.seconds)} "
             f"on {self.n_workers} worker(s); {catalog}"
         )
 

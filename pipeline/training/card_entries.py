@@ -162,7 +162,8 @@ def card_notes(
     else:
         scaling = f"{recipe.scaling}, percentiles {tuple(recipe.percentiles)}"
     return (
-        f"Trained by lenshunt train on {split.train_rows.size} objects ({n_lens} lenses), balanced "
+        f"Trained by lenshunt train on {split.train_rows.size} objects "
+        f"({n_lens} lens{'es' * (n_lens != 1)}), balanced "
         f"batches of {config.batch_size}, {augment}; validated on {split.val_rows.size} objects, "
         f"{split.description}. Recipe: {recipe.combine}, {scaling}, {crop}downsample {recipe.downsample}, "
         f"bands {list(recipe.bands)}{asymmetry}, "

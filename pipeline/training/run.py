@@ -86,6 +86,7 @@ from pipeline.training.splits import (
     Split,
     make_split,
     one_class_fix,
+    small_training_warning,
     small_validation_warning,
     write_split,
 )
@@ -142,7 +143,8 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
             graded, folds = config.grades_only, config.k_folds is not None
             fix = one_class_fix(n_lenses, usable.size - n_lenses, graded=graded, folds=folds)
             raise TrainingError(
-                f"the {side} split of {store} has {n_pos} lenses and {n_neg} non-lenses; both classes are "
+                f"the {side} split of {store} has {n_pos} lens{'es' * (n_pos != 1)} and {n_neg} "
+                f"non-lens{'es' * (n_neg != 1)}; both classes are "
                 f"needed ({split.summary()}): {fix}"
             )
     return split
@@ -283,6 +285,8 @@ def _train_bundle(
     )
     log(split.summary())
     keeps_start = config.init is not None and config.keep_start
+    if (warning := small_training_warning(labels[split.train_rows])) is not None:
+        log(warning)
     if (warning := small_validation_warning(labels[split.val_rows], keeps_start=keeps_start)) is not None:
         log(warning)
     for note in targets.notes:

@@ -259,6 +259,22 @@ def small_validation_warning(labels: np.ndarray, *, keeps_start: bool = False) -
     )
 
 
+def small_training_warning(labels: np.ndarray) -> str | None:
+    """A warning line when the training ``labels`` (1 lens, 0 non-lens) hold fewer than
+    :data:`MIN_VALIDATION_CLASS` of either class; None otherwise (trial: a run trained on 1 lens
+    without a word, and only its AUROC at chance said something was wrong, after training)."""
+    n_lenses = int(np.count_nonzero(labels == 1))
+    n_others = int(np.count_nonzero(labels == 0))
+    if min(n_lenses, n_others) >= MIN_VALIDATION_CLASS:
+        return None
+    kind = "lens" if n_lenses <= n_others else "non-lens"
+    return (
+        f"WARNING: the training set holds {n_lenses} lens{'es' * (n_lenses != 1)} and {n_others} "
+        f"non-lens{'es' * (n_others != 1)}: too few {kind}es to learn from (at least "
+        f"{MIN_VALIDATION_CLASS} of each are needed); give more {kind}es (a larger store or simulation)"
+    )
+
+
 TPR_ADVICE = (
     "; with {n} non-lenses TPR10 is 1.0 by construction (fewer than ten false positives at every threshold: "
     "it is left undefined) and TPR0 rests on {n}, so neither says how pure the candidates will be"

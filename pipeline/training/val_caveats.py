@@ -24,6 +24,14 @@ __all__ = ["CHANCE_SIGMAS", "chance_auroc_bound", "validation_caveats"]
 CHANCE_SIGMAS = 2.0
 """An AUROC within this many null standard errors of 0.5 is reported as no better than chance."""
 
+MIN_TELLING_CLASS = 10
+"""With fewer validation objects of a class, an AUROC at chance is put down to their number."""
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``n`` and its noun, singular for 1 (trial: "1 lenses")."""
+    return f"{n} {one if n == 1 else many}"
+
 
 def chance_auroc_bound(n_pos: int, n_neg: int, sigmas: float = CHANCE_SIGMAS) -> float:
     """The highest AUROC still within ``sigmas`` standard errors of chance (0.5).
@@ -36,8 +44,13 @@ def chance_auroc_bound(n_pos: int, n_neg: int, sigmas: float = CHANCE_SIGMAS) ->
     --------
     >>> round(chance_auroc_bound(32, 32), 4), round(chance_auroc_bound(500, 500), 4)
     (0.6455, 0.5365)
+
+    At most 1 (an AUROC cannot pass it; trial: "up to 1.1124" for 1 lens and 16 non-lenses):
+
+    >>> chance_auroc_bound(1, 16)
+    1.0
     """
-    return 0.5 + sigmas * math.sqrt((n_pos + n_neg + 1) / (12 * n_pos * n_neg))
+    return min(1.0, 0.5 + sigmas * math.sqrt((n_pos + n_neg + 1) / (12 * n_pos * n_neg)))
 
 
 def validation_caveats(metrics: Mapping[str, float], learning_rate: float | None = None) -> list[str]:
@@ -63,13 +76,23 @@ def validation_caveats(metrics: Mapping[str, float], learning_rate: float | None
         default = _default_rate()
         rate = "" if learning_rate is None else f" (this run: {learning_rate:g}, default {default:g})"
         rate = rate.replace(f", default {default:g}", ", the default") if learning_rate == default else rate
-        sentences.append(
-            f"The kept epoch's validation AUROC {auroc:.4f} is no better than chance: within "
-            f"{CHANCE_SIGMAS:g} standard errors of 0.5 for {n_pos} lenses and {n_neg} non-lenses (up to "
-            f"{bound:.4f}; Hanley & McNeil 1982), so this model may not tell lenses from non-lenses. "
+        counts = f"{_count(n_pos, 'lens', 'lenses')} and {_count(n_neg, 'non-lens', 'non-lenses')}"
+        causes = (
             f"Likely causes: a learning rate far too high or too low{rate}, labels that do not follow the "
             "images (check the store's labels), too few epochs or steps, or too few validation objects "
             "to show what it learned."
+        )
+        if min(n_pos, n_neg) < MIN_TELLING_CLASS:  # trial: the causes missed the real one
+            kind = "lens" if n_pos <= n_neg else "non-lens"
+            few = _count(min(n_pos, n_neg), f"validation {kind}", f"validation {kind}es")
+            causes = (
+                f"With {few}, no AUROC can be told from chance: give more "
+                f"{kind}es (a larger store, or a larger --val-fraction)."
+            )
+        sentences.append(
+            f"The kept epoch's validation AUROC {auroc:.4f} is no better than chance: within "
+            f"{CHANCE_SIGMAS:g} standard errors of 0.5 for {counts} (up to "
+            f"{bound:.4f}; Hanley & McNeil 1982), so this model may not tell lenses from non-lenses. {causes}"
         )
     if 0 < n_neg <= TPR10_FALSE_POSITIVES:
         sentences.append(
