@@ -145,6 +145,23 @@ TERMINAL = {
 }
 
 
+def ended_job(job_id: str, log: Path) -> tuple[dict[str, str], str]:
+    """The batch job's ``scontrol`` record once it ended (cancelled after JOB_TIMEOUT_S) and its log."""
+
+    def finished() -> dict[str, str] | None:
+        info = job_info(job_id)
+        if not info:  # forgotten already (MinJobAge): the log tells how it ended
+            return {"JobState": "UNKNOWN", "ExitCode": "?"}
+        return info if info.get("JobState") in TERMINAL else None
+
+    try:
+        info = wait_for(f"batch job {job_id}", finished, JOB_TIMEOUT_S)
+    except BaseException:
+        subprocess.run(["scancel", job_id], check=False)
+        raise
+    return info, log.read_text() if log.exists() else "(no job log)"
+
+
 def test_sbatch_template_runs_the_pipeline_as_one_job(cutouts, bundle, tmp_path):
     script = tmp_path / "lenshunt-run.sbatch"
     script.write_text(render_run_script("slurm", "localhost", nodes=1))
@@ -167,19 +184,7 @@ def test_sbatch_template_runs_the_pipeline_as_one_job(cutouts, bundle, tmp_path)
     )  # fmt: skip
     job_id = submit.stdout.strip().split(";")[0]
     assert job_id.isdigit(), submit.stdout
-
-    def finished() -> dict[str, str] | None:
-        info = job_info(job_id)
-        if not info:  # forgotten already (MinJobAge): the log tells how it ended
-            return {"JobState": "UNKNOWN", "ExitCode": "?"}
-        return info if info.get("JobState") in TERMINAL else None
-
-    try:
-        info = wait_for(f"batch job {job_id}", finished, JOB_TIMEOUT_S)
-    except BaseException:
-        subprocess.run(["scancel", job_id], check=False)
-        raise
-    output = log.read_text() if log.exists() else "(no job log)"
+    info, output = ended_job(job_id, log)
     assert info["JobState"] in {"COMPLETED", "UNKNOWN"}, output
     assert info["ExitCode"] in {"0:0", "?"}, output
     assert "lenshunt exited with 0" in output and "done (exit 0)" in output, output
@@ -327,20 +332,7 @@ def test_the_documented_run_script_runs_a_200_object_set_at_the_default_batch_si
          str(workdir)],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
-    job_id = submit.stdout.strip().split(";")[0]
-
-    def finished() -> dict[str, str] | None:
-        info = job_info(job_id)
-        if not info:
-            return {"JobState": "UNKNOWN", "ExitCode": "?"}
-        return info if info.get("JobState") in TERMINAL else None
-
-    try:
-        info = wait_for(f"batch job {job_id}", finished, JOB_TIMEOUT_S)
-    except BaseException:
-        subprocess.run(["scancel", job_id], check=False)
-        raise
-    output = log.read_text() if log.exists() else "(no job log)"
+    info, output = ended_job(submit.stdout.strip().split(";")[0], log)
     assert "lenshunt exited with 0" in output, output
     assert info["ExitCode"] in {"0:0", "?"}, output
     catalog = read_catalog(paths.catalog_parquet(workdir / "scores"))

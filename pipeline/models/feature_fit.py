@@ -201,14 +201,15 @@ def fit_gaussians(
     dict
         :class:`~pipeline.models.features.FeatureStats` fields ``mean``, ``precision``,
         ``threshold`` and, per class, ``class_means``, ``class_precisions``, ``class_thresholds``
-        and ``classes``.
+        and ``classes``, else ``note`` (why one Gaussian: :func:`one_gaussian_reason`).
     """
     from sklearn.covariance import LedoitWolf
 
     fit, calibration = np.asarray(fit, dtype=np.float64), np.asarray(calibration, dtype=np.float64)
     overall = LedoitWolf().fit(fit)
     fields: dict[str, Any] = {"mean": overall.location_, "precision": overall.precision_}
-    if _per_class(fit_labels, MIN_CLASS_FIT) and _per_class(calibration_labels, MIN_CALIBRATION):
+    reason = one_gaussian_reason(fit_labels, calibration_labels)
+    if reason is None:
         fit_labels, calibration_labels = np.asarray(fit_labels), np.asarray(calibration_labels)
         estimates = [LedoitWolf().fit(fit[fit_labels == c]) for c in (0, 1)]
         thresholds = []
@@ -224,7 +225,7 @@ def fit_gaussians(
             "classes": (0, 1),
         }
     else:
-        fields["note"] = one_gaussian_reason(fit_labels, calibration_labels) or ""
+        fields["note"] = reason
     model = FeatureStats("", quantile=quantile, threshold=1.0, n_fit=0, store="", **fields)
     return fields | {"threshold": _quantile(model.squared_distance(calibration), quantile)}
 
@@ -253,14 +254,6 @@ def one_gaussian_reason(fit_labels: np.ndarray | None, calibration_labels: np.nd
             if k < least:
                 return f"{k} {one if k == 1 else many} {side} ({least} of each class needed)"
     return None
-
-
-def _per_class(labels: np.ndarray | None, least: int) -> bool:
-    """Whether ``labels`` are all 0 or 1 with at least ``least`` of each."""
-    if labels is None:
-        return False
-    labels = np.asarray(labels)
-    return bool(np.isin(labels, (0, 1)).all() and min(np.count_nonzero(labels == c) for c in (0, 1)) >= least)
 
 
 def few_calibration_warning(stats: FeatureStats) -> str | None:
