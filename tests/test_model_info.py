@@ -65,3 +65,50 @@ def test_info_of_an_ensemble_lists_its_members(tmp_path, capsys):
     member = _info(capsys, members[1])
     assert f"member of  the ensemble at {ensemble}: score with it for score_std" in member
     assert "layout     euclid-sglc2" in "\n".join(lines)
+
+
+def test_info_of_an_ensemble_whose_member_lost_its_features_file_describes_the_rest(tmp_path, capsys):
+    """Trial: info failed on the whole ensemble ("features.npz is missing") and described no member."""
+    ensemble = tmp_path / "ens"
+    members = [shutil.copytree(paths.shipped_model(), ensemble / name) for name in ("fold-0", "fold-1")]
+    save_ensemble(ensemble, members)
+    (members[1] / "features.npz").unlink()
+    lines = _info(capsys, ensemble)
+    assert lines[0].endswith(f"(ensemble of 2 members at {ensemble})")
+    member_lines = [line for line in lines if line.startswith("member ")]
+    assert [line.split()[1] for line in member_lines] == ["fold-0:", "fold-1:"]
+    assert all("validation auroc 0.9895" in line for line in member_lines)
+    [ood] = [line for line in lines if line.startswith("ood_score")]
+    assert ood.startswith(
+        "ood_score  none: fold-1's features.npz is missing though its card records feature statistics; "
+        "no ood_score from fold-1, and without it none from the ensemble (its ood_score is the mean of "
+        "every member's); fold-0's fitted on 3000 objects of train.zarr"
+    )
+    assert (
+        "WARNING    lenshunt score refuses this ensemble until fold-1's features.npz is restored, or "
+        f"refitted (every member's): python -m pipeline.models.features {ensemble} TRAINING_STORE"
+    ) in lines
+    single = _info(capsys, members[1])  # the member alone: described, and said of likewise
+    assert "ood_score  none: its features.npz is missing though its card records feature statistics" in single
+    assert any(line.startswith("WARNING    lenshunt score refuses this bundle") for line in single)
+
+
+def test_info_of_an_ensemble_with_a_member_never_fitted_says_it_has_no_ood_score(tmp_path, capsys):
+    ensemble = tmp_path / "ens"
+    members = [shutil.copytree(paths.shipped_model(), ensemble / name) for name in ("fold-0", "fold-1")]
+    card = members[0] / "card.json"  # fold-0 as a member stopped before its feature fit
+    card.write_text(load_bundle(members[0]).card.model_copy(update={"feature_stats": None}).card_json())
+    (members[0] / "features.npz").unlink()
+    save_ensemble(ensemble, members)
+    lines = _info(capsys, ensemble)
+    [ood] = [line for line in lines if line.startswith("ood_score")]
+    assert ood.startswith(
+        "ood_score  none: fold-0 has no feature statistics (no features.npz); no ood_score from fold-0, "
+        "and without it none from the ensemble"
+    )
+    assert "fold-1's fitted on 3000 objects of train.zarr" in ood
+    assert (
+        f"fit them (every member's) on the training store: python -m pipeline.models.features {ensemble}"
+        in ("\n".join(lines))
+    )
+    assert not any(line.startswith("WARNING") for line in lines)

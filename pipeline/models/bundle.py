@@ -150,11 +150,19 @@ def _read_card(path: Path) -> ModelCard:
     return validate_card(data, f"bundle {path}: {CARD_FILE}")
 
 
-def load_bundle(path: str | Path) -> ModelBundle:
+def load_bundle(path: str | Path, *, features: bool = True) -> ModelBundle:
     """Open and validate the bundle at ``path`` (the Keras model is loaded on first use).
 
     A directory with ``ensemble.json`` opens as an
     :class:`~pipeline.models.ensemble.EnsembleBundle` (same interface, K member bundles).
+
+    Parameters
+    ----------
+    path
+        The bundle or ensemble directory.
+    features
+        Check the ``features.npz`` that a card names (:func:`~pipeline.models.integrity.check_feature_file`);
+        False only to describe a bundle whose file is missing or damaged (``lenshunt info`` says which).
 
     Raises
     ------
@@ -168,7 +176,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
     if (path / ENSEMBLE_FILE).is_file():
         from pipeline.models.ensemble import load_ensemble
 
-        return load_ensemble(path)
+        return load_ensemble(path, features=features)
     if not path.is_dir():
         kind = "a bare Keras model file" if path.suffix == ".keras" else "a file"
         raise BundleError(
@@ -204,7 +212,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
                 f"the card says {expected[:12] or '<none>'}...: "
                 "the file was truncated, modified or replaced after saving; restore it or re-save the bundle"
             )
-    if card.feature_stats is not None:
+    if features and card.feature_stats is not None:
         check_feature_file(path, card.feature_stats)
     recipe = Recipe.load(path / RECIPE_FILE)
     return ModelBundle(path, recipe, card)

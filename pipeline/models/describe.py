@@ -7,8 +7,10 @@ id, layout, bands, outputs and metrics were in ``card.json`` and ``recipe.json``
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pipeline.models.card import integer_metric
@@ -82,7 +84,7 @@ def model_lines(path: str | Path) -> list[str]:
     from pipeline.models.bundle import load_bundle
     from pipeline.models.ensemble import ensemble_holding
 
-    bundle: Any = load_bundle(path)
+    bundle: Any = load_bundle(path, features=False)  # a missing features.npz is said below
     card, recipe = bundle.card, bundle.recipe
     members = getattr(bundle, "members", None)
     kind = f"ensemble of {len(members)} members" if members else "bundle"
@@ -132,18 +134,42 @@ def model_lines(path: str | Path) -> list[str]:
         lines.append(
             _line("shifted" if index == 0 else "", f"{domain}: {measured_text(metrics, domain, outputs)}")
         )
-    lines += _ood_lines(card, members)
+    lines += _ood_lines(path, card, members)
     return lines
 
 
-def _ood_lines(card: Any, members: list[Any] | None) -> list[str]:
-    """The ``ood_score`` line: what the statistics are, fitted on what (trial: "training objects" for a
-    random sample of another store, one Gaussian without its why, an ensemble's members alike)."""
+def _feature_file_problem(bundle: Any) -> str:
+    """Why the ``features.npz`` that a bundle's card names is unusable (missing, damaged), or ``""``."""
+    from pipeline.errors import BundleError
+    from pipeline.models.integrity import FEATURES_FILE, check_feature_file
+
+    if bundle.card.feature_stats is None:
+        return ""
+    try:
+        check_feature_file(Path(bundle.path), bundle.card.feature_stats)
+    except BundleError:
+        if not (Path(bundle.path) / FEATURES_FILE).is_file():
+            return "is missing though its card records feature statistics"
+        return "fails its card's sha256 check (damaged or replaced)"
+    return ""
+
+
+def _ood_lines(path: str | Path, card: Any, members: list[Any] | None) -> list[str]:
+    """The ``ood_score`` lines: what the statistics are, fitted on what (trial: "training objects" for a
+    random sample of another store, one Gaussian without its why, an ensemble's members alike), and
+    which member lacks its ``features.npz`` and what that does (trial: info failed on such an ensemble)."""
     from pipeline.models.feature_fit import model_text
 
-    entries = [member.card.feature_stats for member in members] if members else [card.feature_stats]
-    if not all(entries):
-        return []
+    bundles = members or [SimpleNamespace(path=path, card=card)]
+    names = [Path(bundle.path).name for bundle in bundles]
+    problems = {name: _feature_file_problem(b) for name, b in zip(names, bundles, strict=True)}
+    problems = {name: problem for name, problem in problems.items() if problem}
+    unfitted = [name for name, b in zip(names, bundles, strict=True) if b.card.feature_stats is None]
+    fitted = [
+        (name, b.card.feature_stats) for name, b in zip(names, bundles, strict=True) if name not in unfitted
+    ]
+    if not fitted:
+        return []  # no statistics at all: no ood_score, as for any model without them
 
     def said(entry: dict[str, Any]) -> str:
         where = Path(str(entry.get("store", "?"))).name
@@ -152,14 +178,52 @@ def _ood_lines(card: Any, members: list[Any] | None) -> list[str]:
             f"{entry.get('layer', '?')}, threshold at the {entry.get('quantile', '?')} quantile)"
         )
 
+    refit = f"python -m pipeline.models.features {shlex.quote(str(path))} TRAINING_STORE"
     if not members:
-        return [_line("ood_score", f"feature statistics of {said(entries[0])}")]
-    names = [Path(member.path).name for member in members]
-    text = f"the mean of the members' own; {names[0]}'s fitted on {said(entries[0])}"
-    differ = [f"{name}: {model_text(entry)}" for name, entry in zip(names, entries, strict=True)]
-    if len({model_text(entry) for entry in entries}) > 1:
-        text += f"; the members' differ ({'; '.join(differ)})"
-    return [_line("ood_score", text)]
+        if problems:
+            return [
+                _line("ood_score", f"none: its features.npz {problems[names[0]]}"),
+                _line(
+                    "WARNING", f"lenshunt score refuses this bundle until it is restored or refitted: {refit}"
+                ),
+            ]
+        return [_line("ood_score", f"feature statistics of {said(fitted[0][1])}")]
+    lacking = [*unfitted, *problems]
+    if not lacking:
+        text = f"the mean of the members' own; {names[0]}'s fitted on {said(fitted[0][1])}"
+        differ = [f"{name}: {model_text(entry)}" for name, entry in fitted]
+        if len({model_text(entry) for _, entry in fitted}) > 1:
+            text += f"; the members' differ ({'; '.join(differ)})"
+        return [_line("ood_score", text)]
+    whose = "; ".join(
+        [f"{name} has no feature statistics (no features.npz)" for name in unfitted]
+        + [f"{name}'s features.npz {problem}" for name, problem in problems.items()]
+    )
+    usable = [(name, entry) for name, entry in fitted if name not in problems]
+    lines = [
+        _line(
+            "ood_score",
+            f"none: {whose}; no ood_score from {_names(lacking)}, and without it none from the ensemble "
+            "(its ood_score is the mean of every member's)"
+            + (f"; {usable[0][0]}'s fitted on {said(usable[0][1])}" if usable else ""),
+        )
+    ]
+    if problems:
+        lines.append(
+            _line(
+                "WARNING",
+                f"lenshunt score refuses this ensemble until {_names(list(problems))}'s "
+                f"features.npz is restored, or refitted (every member's): {refit}",
+            )
+        )
+    else:
+        lines.append(_line("", f"fit them (every member's) on the training store: {refit}"))
+    return lines
+
+
+def _names(names: list[str]) -> str:
+    """``fold-1`` or ``fold-1 and fold-2`` or ``fold-0, fold-1 and fold-2``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _epochs_seed(card: Any) -> str:

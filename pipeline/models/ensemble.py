@@ -222,8 +222,10 @@ def member_note(bundle: str | Path) -> str:
     )
 
 
-def load_ensemble(path: str | Path) -> EnsembleBundle:
+def load_ensemble(path: str | Path, *, features: bool = True) -> EnsembleBundle:
     """Open the ensemble at ``path`` and every member bundle, checking the members' hashes.
+
+    ``features``: check each member's ``features.npz`` (:func:`~pipeline.models.bundle.load_bundle`).
 
     Raises
     ------
@@ -241,7 +243,7 @@ def load_ensemble(path: str | Path) -> EnsembleBundle:
         ) from exc
     members = []
     for member in content.members:
-        bundle = load_bundle(path / member.path)
+        bundle = load_bundle(path / member.path, features=features)
         if not isinstance(bundle, ModelBundle):
             raise BundleError(f"ensemble {path}: member {member.path} is itself an ensemble; nest none")
         if bundle.sha256 != member.sha256:
