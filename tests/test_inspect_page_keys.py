@@ -5,6 +5,7 @@ images, the end of the queue, a phone, the scale bars, the status line for scree
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 
@@ -318,6 +319,35 @@ def test_candidates_refuses_a_range_outside_the_queue(run_dir):  # noqa: F811
             assert status == 200 and [row["position"] for row in json.loads(body)] == positions, query
     finally:
         _stop(process)
+
+
+def test_candidates_from_python_refuses_the_ranges_the_page_refuses(run_dir):  # noqa: F811
+    """Trial: ``InspectSession.candidates(-5, 1000)`` answered 200 candidates from the first (clamped,
+    unsaid) where ``/api/candidates`` refuses the same range (400): a ValueError in the same words."""
+    from pipeline.inspection import CandidateRangeError, InspectSession
+
+    session = InspectSession.open(run_dir, "python-ranges")
+    try:
+        n = len(session.queue)
+        starts = f"start must be 0 (the first candidate) to {n} (the end of the queue), not"
+        for start, count, said in (
+            (-5, 1, f"{starts} -5"),
+            (-1, 20, f"{starts} -1"),
+            (n + 1, 1, f"{starts} {n + 1}"),
+            (0, 0, "n must be 1 to 200 (candidates in one answer), not 0"),
+            (0, -3, "n must be 1 to 200 (candidates in one answer), not -3"),
+            (0, 1000, "n must be 1 to 200 (candidates in one answer), not 1000"),
+            (0.5, 1, "start and n must be integers"),
+            (0, True, "start and n must be integers"),
+        ):
+            with pytest.raises(ValueError, match=f"^{re.escape(said)}$") as raised:
+                session.candidates(start, count)
+            assert isinstance(raised.value, CandidateRangeError), (start, count)
+        assert [row["position"] for row in session.candidates(0, 20)] == list(range(min(n, 20)))
+        assert [row["position"] for row in session.candidates(n - 1, 5)] == [n - 1]
+        assert session.candidates(n, 1) == []
+    finally:
+        session.log.close()
 
 
 def test_an_image_that_does_not_load_is_said_and_its_object_is_not_graded(store, tmp_path):  # noqa: F811

@@ -23,11 +23,12 @@ from pipeline.inspection.apply import ConsensusColumns, apply_grades, round_chan
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
-from pipeline.inspection.server import InspectError, InspectSession
+from pipeline.inspection.server import CandidateRangeError, InspectError, InspectSession
 from pipeline.inspection.web import make_server, server_url
 
 __all__ = [
     "ORDERS",
+    "CandidateRangeError",
     "ConsensusColumns",
     "GradeError",
     "InspectError",

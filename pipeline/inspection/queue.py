@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 ORDERS = ("score", "uncertainty", "random")
+MAX_BATCH = 200
+"""The most candidates in one answer of :meth:`~pipeline.inspection.server.InspectSession.candidates`."""
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
@@ -71,3 +73,25 @@ def candidate_order(
         keys = np.random.default_rng(seed).permutation(len(scored))
         index = np.argsort(keys[np.argsort(np.argsort(scored["object_id"].to_numpy()))], kind="stable")
     return scored["object_id"].to_numpy(dtype=np.int64)[index]
+
+
+def range_refused(start: int, n: int, length: int) -> str:
+    """Why ``n`` candidates from queue position ``start`` are refused for a queue of ``length``; "" if not.
+
+    ``start`` runs from 0 to ``length`` (the end of the queue, where none are left), ``n`` from 1 to
+    :data:`MAX_BATCH`; both are integers (a bool is none).
+
+    Examples
+    --------
+    >>> range_refused(-5, 20, 10)
+    'start must be 0 (the first candidate) to 10 (the end of the queue), not -5'
+    >>> range_refused(3, 0, 10), range_refused(10, 20, 10)
+    ('n must be 1 to 200 (candidates in one answer), not 0', '')
+    """
+    if not all(isinstance(value, int | np.integer) and not isinstance(value, bool) for value in (start, n)):
+        return "start and n must be integers"
+    if not 0 <= start <= length:
+        return f"start must be 0 (the first candidate) to {length} (the end of the queue), not {start}"
+    if not 1 <= n <= MAX_BATCH:
+        return f"n must be 1 to {MAX_BATCH} (candidates in one answer), not {n}"
+    return ""

@@ -36,17 +36,20 @@ from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
-from pipeline.inspection.queue import candidate_order
+from pipeline.inspection.queue import candidate_order, range_refused
 from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, file_identity, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
 
-MAX_BATCH = 200
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class InspectError(LenshuntError, ValueError):
     """The inspection cannot start: not a scored run, no store, a non-loopback host."""
+
+
+class CandidateRangeError(LenshuntError, ValueError):
+    """Candidates asked for outside the queue, or too many at once (the page's ``/api/candidates``: 400)."""
 
 
 class CatalogRewrittenError(GradeError):
@@ -223,10 +226,24 @@ class InspectSession:
             raise CatalogRewrittenError(rewritten)
 
     def candidates(self, start: int, n: int) -> list[dict]:
-        """``n`` candidates of the queue from position ``start``; refused as :meth:`check_current` says."""
+        """``n`` candidates of the queue from position ``start`` (fewer at its end).
+
+        Raises
+        ------
+        CatalogRewrittenError
+            As :meth:`check_current` says.
+        CandidateRangeError
+            For ``start`` outside 0 to the queue's length or ``n`` outside 1 to
+            :data:`~pipeline.inspection.queue.MAX_BATCH` (200), in the words of the page's
+            ``/api/candidates`` (:func:`~pipeline.inspection.queue.range_refused`; trial: clamped here,
+            unsaid, where the page refused).
+        """
         self.check_current()
-        ids = self.queue[max(start, 0) : max(start, 0) + min(max(n, 0), MAX_BATCH)]
-        return [self._candidate(int(object_id), max(start, 0) + i) for i, object_id in enumerate(ids)]
+        refused = range_refused(start, n, len(self.queue))
+        if refused:
+            raise CandidateRangeError(refused)
+        ids = self.queue[start : start + n]
+        return [self._candidate(int(object_id), start + i) for i, object_id in enumerate(ids)]
 
     def _candidate(self, object_id: int, position: int) -> dict:
         row = self.catalog.loc[object_id]

@@ -49,7 +49,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.evaluation.grades import GradeError
 from pipeline.inspection.images import ImageReadError, UnknownObjectError
-from pipeline.inspection.server import MAX_BATCH, CatalogRewrittenError, InspectError, InspectSession
+from pipeline.inspection.server import (
+    CandidateRangeError,
+    CatalogRewrittenError,
+    InspectError,
+    InspectSession,
+)
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -124,12 +129,12 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         self._send(HTTPStatus.BAD_REQUEST, {"error": "start and n must be integers"})
                         return
-                    session.check_current()  # a rewritten catalog's 409 first, as /api/next
-                    refused = _range_refused(start, n, len(session.queue))
-                    if refused:  # trial: start=-5 answered the first candidates (clamped, unsaid)
-                        self._send(HTTPStatus.BAD_REQUEST, {"error": refused})
+                    try:  # a rewritten catalog's 409 first (as /api/next), then the range's 400
+                        candidates = session.candidates(start, n)
+                    except CandidateRangeError as error:  # trial: start=-5 answered the first ones
+                        self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
                         return
-                    self._send(HTTPStatus.OK, session.candidates(start, n))
+                    self._send(HTTPStatus.OK, candidates)
                 elif parts == ["api", "next"]:
                     try:
                         after = int(query.get("after", ["-1"])[0])
@@ -198,26 +203,6 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             return body
 
     return Handler
-
-
-def _range_refused(start: int, n: int, length: int) -> str:
-    """Why ``/api/candidates?start=start&n=n`` is refused for a queue of ``length``; "" if it is not.
-
-    ``start`` runs from 0 to ``length`` (the end of the queue, where none are left), ``n`` from 1 to
-    :data:`~pipeline.inspection.server.MAX_BATCH`.
-
-    Examples
-    --------
-    >>> _range_refused(-5, 20, 10)
-    'start must be 0 (the first candidate) to 10 (the end of the queue), not -5'
-    >>> _range_refused(3, 0, 10), _range_refused(10, 20, 10)
-    ('n must be 1 to 200 (candidates in one answer), not 0', '')
-    """
-    if not 0 <= start <= length:
-        return f"start must be 0 (the first candidate) to {length} (the end of the queue), not {start}"
-    if not 1 <= n <= MAX_BATCH:
-        return f"n must be 1 to {MAX_BATCH} (candidates in one answer), not {n}"
-    return ""
 
 
 def _message(error: Exception) -> str:
