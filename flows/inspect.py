@@ -1,8 +1,9 @@
 """``lenshunt inspect RUN_DIR``: grade a run's candidates by eye on a local page, and use the grades.
 
 Serves one page on 127.0.0.1 (no build step, nothing from the internet) that shows the
-candidates of the run in ``--order`` (score, uncertainty for active learning, or random for an
-unbiased sample), each with its colour composite, band panels, score, spread, flags and
+candidates of the run in ``--order`` (score, uncertainty for active learning, random for an
+unbiased sample, or ood: by score with those unlike the training set last), each with its colour
+composite, band panels, score, spread, flags, ``ood_score`` (UNLIKE_TRAINING above 1) and
 known-lens match. Keys grade: A sure lens, B probable, C possible, X not a lens, S skip; the left
 arrow or Backspace goes back. Each grade is saved to ``RUN_DIR/grades/<inspector>.jsonl`` before
 the page moves on (nothing is lost if the browser or the server dies). Without serving:
@@ -12,7 +13,7 @@ the page moves on (nothing is lost if the browser or the server dies). Without s
   ``grade_std``, ``grade_mode``, ``grade_agreement``);
 * ``--select N``: the next N objects of ``--order`` that the inspector (``--inspector`` or
   ``$USER``) has not graded to ``grades/selection-<inspector>-<order>.csv`` (object_id, ra, dec,
-  score, rank);
+  score, rank, and ood_score where the catalog has it);
 * ``--compare BEFORE_RUN``: what fine-tuning on BEFORE_RUN's grades changed in this run.
 
 Examples
@@ -21,6 +22,7 @@ Examples
 
     lenshunt inspect runs/demo/score --inspector ann            # grade by score
     lenshunt inspect runs/demo/score --order uncertainty         # the next active-learning round
+    lenshunt inspect runs/demo/score --order ood                 # UNLIKE_TRAINING candidates last
     lenshunt inspect runs/demo/score --apply                     # consensus into the catalog
     lenshunt train runs/sim.zarr runs/models/round1 --init runs/models/demo --grades runs/demo/score
 """
@@ -80,7 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="your name in the grade table; serving and --select need one (default: $USER)",
     )
     parser.add_argument("--store", type=Path, default=None, help="the scored store (default: the catalog's)")
-    parser.add_argument("--order", choices=ORDERS, default="score", help="candidate order (default score)")
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="score",
+        help="candidate order (default score); ood: by score, the candidates unlike the training set "
+        "(UNLIKE_TRAINING, ood_score > 1) after all others (needs a catalog with ood_score)",
+    )
     parser.add_argument(
         "--seed", type=_int_from(0), default=0, help="seed of --order random (an integer >= 0; default 0)"
     )
@@ -270,7 +278,8 @@ def _stop(signum, frame) -> None:
 
 
 SELECTION_COLUMNS = ("object_id", "ra", "dec", "score", "rank")
-"""Columns of a ``--select`` list, from the run's catalog (trial: object ids alone said nothing)."""
+"""Columns of a ``--select`` list, from the run's catalog (trial: object ids alone said nothing), and
+``ood_score`` where the catalog has one."""
 
 
 def _select(args: argparse.Namespace, session: InspectSession) -> int:
@@ -278,7 +287,8 @@ def _select(args: argparse.Namespace, session: InspectSession) -> int:
     # one file per inspector (trial: bob's selection-score.csv replaced ann's without a word)
     path = session.log.path.parent / f"selection-{session.log.inspector}-{args.order}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    session.catalog.loc[ids, list(SELECTION_COLUMNS)].to_csv(path, index=False)
+    columns = [*SELECTION_COLUMNS, *(name for name in ("ood_score",) if name in session.catalog.columns)]
+    session.catalog.loc[ids, columns].to_csv(path, index=False)
     print(f"{len(ids)} objects by {args.order} (not yet graded by {session.log.inspector}): {path}")
     session.log.close()
     return 0

@@ -17,7 +17,8 @@ from urllib.parse import quote
 from pipeline.evaluation.formats import format_metric
 from pipeline.evaluation.gallery import CANDIDATE_TEMPLATE, GalleryItem, scale_bar, sexagesimal_name
 from pipeline.evaluation.outputs_view import score_text
-from pipeline.flags import UNUSABLE, describe
+from pipeline.flags import UNUSABLE, Flag, describe
+from pipeline.models.features import OOD_COLUMN
 from pipeline.paths import REPORT_FILE
 
 
@@ -79,6 +80,24 @@ def ood_text(score: float) -> str | None:
     while decimals < 6 and float(f"{score:.{decimals}f}") == 1.0 and score != 1.0:
         decimals += 1
     return f"ood_score {score:.{decimals}f}"
+
+
+def ood_fields(row: Any) -> dict[str, Any]:
+    """A catalog row's ``ood_score`` (None where NaN or the catalog has none), its text as
+    :func:`ood_text` writes it less the name, and whether it is flagged ``UNLIKE_TRAINING``: what the
+    grading page shows of it (trial: the page showed neither).
+
+    >>> ood_fields({"flags": 1 << 18, "ood_score": 1.0027})
+    {'ood_score': 1.0027, 'ood_score_text': '1.003', 'unlike_training': True}
+    >>> ood_fields({"flags": 0})
+    {'ood_score': None, 'ood_score_text': None, 'unlike_training': False}
+    """
+    value = float(row.get(OOD_COLUMN, math.nan))
+    return {
+        "ood_score": value if math.isfinite(value) else None,
+        "ood_score_text": (ood_text(value) or "").removeprefix(f"{OOD_COLUMN} ") or None,
+        "unlike_training": bool(int(row["flags"]) & Flag.UNLIKE_TRAINING),
+    }
 
 
 def gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 :mod:`~pipeline.inspection.server` holds the queue and grades of one inspector's page, which
 :mod:`~pipeline.inspection.web` serves (loopback only);
-:mod:`~pipeline.inspection.queue` orders the candidates (score, uncertainty, random);
+:mod:`~pipeline.inspection.queue` orders the candidates (score, uncertainty, random, ood);
 :mod:`~pipeline.inspection.images` draws their panels on demand from the store;
 :mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
 runs before and after a round, :mod:`~pipeline.inspection.round_models` the models that scored

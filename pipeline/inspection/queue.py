@@ -5,7 +5,11 @@
   (ensemble and TTA spread) where the run has one (any positive spread), otherwise by the binary
   entropy of the score, ``-p log p - (1 - p) log(1 - p)``, highest at 0.5; ties by rank;
 * ``random``: a seeded random permutation of the scored objects, an unbiased sample for
-  completeness and purity estimates.
+  completeness and purity estimates;
+* ``ood``: the score order with the objects unlike the training set (``ood_score`` > 1, flagged
+  UNLIKE_TRAINING) set apart after all others, each part by rank, as the model card advises (their
+  scores are less certain); only for catalogs with an ``ood_score`` column (a model with feature
+  statistics), refused for others (:func:`order_refused`).
 
 Only scored objects are inspected. Objects this inspector already graded are left out unless
 ``regrade``.
@@ -26,7 +30,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-ORDERS = ("score", "uncertainty", "random")
+from schemas.catalog import OOD_SCORE_COLUMN
+
+ORDERS = ("score", "uncertainty", "random", "ood")
+OOD_COLUMN = OOD_SCORE_COLUMN.name
 MAX_BATCH = 200
 """The most candidates in one answer of :meth:`~pipeline.inspection.server.InspectSession.candidates`."""
 
@@ -58,10 +65,11 @@ def candidate_order(
     Raises
     ------
     ValueError
-        For an order not in :data:`ORDERS`.
+        For an order not in :data:`ORDERS`, or ``ood`` for a catalog without ``ood_score``
+        (:func:`order_refused`).
     """
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if refused := order_refused(catalog, order):
+        raise ValueError(refused)
     scored = catalog[np.isfinite(catalog["score"].to_numpy(dtype=np.float64))]
     scored = scored[~scored["object_id"].isin(list(exclude))]
     ranks = scored["rank"].to_numpy()
@@ -69,10 +77,34 @@ def candidate_order(
         index = np.argsort(ranks, kind="stable")
     elif order == "uncertainty":
         index = np.lexsort((ranks, -uncertainty(scored)))
+    elif order == "ood":  # NaN (no statistics for it) is not unlike: compared, it is not > 1
+        index = np.lexsort((ranks, scored[OOD_COLUMN].to_numpy(dtype=np.float64) > 1))
     else:
         keys = np.random.default_rng(seed).permutation(len(scored))
         index = np.argsort(keys[np.argsort(np.argsort(scored["object_id"].to_numpy()))], kind="stable")
     return scored["object_id"].to_numpy(dtype=np.int64)[index]
+
+
+def order_refused(catalog: pd.DataFrame, order: str) -> str:
+    """Why ``catalog``'s candidates cannot be put in ``order``; "" if they can.
+
+    Examples
+    --------
+    >>> order_refused(pd.DataFrame({"score": [0.5], "ood_score": [0.3]}), "ood")
+    ''
+    >>> print(order_refused(pd.DataFrame({"score": [0.5]}), "ood").split(":")[0])
+    order ood needs the ood_score column, and this run's catalog has none
+    """
+    if order not in ORDERS:
+        return f"order must be one of {', '.join(ORDERS)}, got {order!r}"
+    if order == "ood" and OOD_COLUMN not in catalog.columns:
+        return (
+            f"order ood needs the {OOD_COLUMN} column, and this run's catalog has none: its model had no "
+            "feature statistics (features.npz; `lenshunt info MODEL` says), or the catalog was written "
+            "before ood_score existed; use order score, uncertainty or random, or score the run again "
+            "with a model that has them (the shipped model has)"
+        )
+    return ""
 
 
 def range_refused(start: int, n: int, length: int) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import LenshuntError
+from pipeline.evaluation.cards import ood_fields
 from pipeline.evaluation.grades import (
     GRADES,
     GradeError,
@@ -36,7 +37,7 @@ from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
-from pipeline.inspection.queue import candidate_order, range_refused
+from pipeline.inspection.queue import OOD_COLUMN, candidate_order, order_refused, range_refused
 from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, file_identity, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
@@ -134,6 +135,8 @@ class InspectSession:
         mine, outdated = split_outdated(latest_grades(mine), store_rewrites(store))
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         my_times = dict(zip(mine["object_id"].tolist(), mine["time"].tolist()))
+        if refused := order_refused(catalog, order):  # trial: --order ood of a catalog without ood_score
+            raise InspectError(refused)
         queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
         images = ObjectImages(store)
         if not band_flag_columns(catalog, images.layout.band_names):  # scored before it had them (review)
@@ -194,6 +197,7 @@ class InspectSession:
                 {"name": spec.name, "kind": spec.kind, "unit": spec.unit, "description": spec.description}
                 for spec in self.outputs
             ],
+            "has_ood_score": OOD_COLUMN in self.catalog.columns,  # not in a model without statistics
         }
 
     def counts(self) -> dict[str, int]:
@@ -271,6 +275,7 @@ class InspectSession:
             "known_lens_grade": str(row["known_lens_grade"]),
             "known_lens_sep": number(row["known_lens_sep"]),
             "outputs": [output_caption(spec, row) for spec in self.outputs],
+            **ood_fields(row),
             "grade": self.my_grades.get(object_id),
             "grade_time": self.my_times.get(object_id),
         }
