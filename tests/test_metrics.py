@@ -152,7 +152,7 @@ def test_evaluate_leaves_out_and_counts_unknown_and_unscored() -> None:
     assert metrics.n_objects == 8
     assert metrics.n_pos_unscored == 1
     assert (
-        "1 of 3 lenses were not scored (flagged): recall, F-beta, TPR0 and TPR10 count them as missed; "
+        "1 of 3 lenses was not scored (flagged): recall, F-beta, TPR0 and TPR10 count it as missed; "
         "AUROC and AP rank the scored objects"
     ) in metrics.notes
 

@@ -73,7 +73,7 @@ def test_the_metrics_notes_reach_the_console(tmp_path, dask_client):
     assert lines[0].startswith("metrics: auroc=n/a, ") and "tpr0=n/a" in lines[0]
     assert "note:    no scored non-lenses: AUROC, TPR0 and TPR10 are undefined" in lines
     assert (
-        "note:    1 of 12 lenses were not scored (flagged): recall, F-beta, TPR0 and TPR10 count them as "
+        "note:    1 of 12 lenses was not scored (flagged): recall, F-beta, TPR0 and TPR10 count it as "
         "missed; AUROC and AP rank the scored objects"
     ) in lines
 

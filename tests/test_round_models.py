@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_adaptation import CARTESIAN, QUICK
 from test_training import store  # noqa: F401 - the store fixture of the training tests
@@ -150,7 +151,7 @@ def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_pat
     change, _ = compare(runs["tuned"], later, capsys)
     assert change["n_graded"] == 20
     assert any(
-        n.startswith("1 objects have another label by their grades now than the one this run's model was")
+        n.startswith("1 object has another label by its grades now than the one this run's model was")
         for n in change["notes"]
     ), change["notes"]
     own, why = trained_grade_labels(load_bundle(runs["graded"].parent / "seed-5"))  # trained, no --grades
@@ -159,6 +160,27 @@ def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_pat
         "change is not the grades'; the graded objects are counted from the graded run's grades"
     )
     assert trained_grade_labels(load_bundle(runs["graded"].parent / "round0")) == (None, "")  # shipped-like
+
+
+def test_one_object_graded_since_or_regraded_is_said_in_the_singular():
+    """Trial: "1 objects have another label by their grades now"; the notes of one object and of two."""
+    from pipeline.inspection.round_grades import changed_grades_note, untrained_grades_note
+
+    trained = pd.Series({1: 1, 2: 0, 3: 0})
+    assert untrained_grades_note(trained, pd.Series({1: 1, 4: 1}), Path("runs/r0")) == (
+        "1 object graded in runs/r0 is not among the 3 this run's model was fine-tuned on (graded since, or "
+        "not given to it): it is not counted as graded"
+    )
+    assert untrained_grades_note(trained, pd.Series({4: 1, 5: 0}), Path("runs/r0")).startswith(
+        "2 objects graded in runs/r0 are not among the 3"
+    )
+    assert changed_grades_note(trained, pd.Series({1: 0, 2: 0})).startswith(
+        "1 object has another label by its grades now than the one this run's model was fine-tuned on "
+        "(regraded since; e.g. 1: lens -> non-lens)"
+    )
+    assert changed_grades_note(trained, pd.Series({1: 0, 2: 1})).startswith(
+        "2 objects have another label by their grades now"
+    )
 
 
 def test_models_that_cannot_be_read_are_said(runs, tmp_path):

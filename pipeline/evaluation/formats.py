@@ -34,6 +34,15 @@ def _shown_as_bound(text: str, value: float) -> bool:
     return float(text) in (0.0, 1.0) and float(text) != value
 
 
+def count_noun(n: int, one: str, many: str) -> str:
+    """``n`` and its noun, singular for 1 (trial: "1 lenses", "1 objects").
+
+    >>> count_noun(1, "lens", "lenses"), count_noun(0, "object", "objects")
+    ('1 lens', '0 objects')
+    """
+    return f"{n} {one if n == 1 else many}"
+
+
 def format_metric(value: object, digits: int = 4, missing: str = "n/a") -> str:
     """A metric for people: ``digits`` significant digits, more where those would show a value short
     of 1 (or above 0) as 1 (or 0); ``missing`` for an undefined one (None, NaN); else the value as it is.

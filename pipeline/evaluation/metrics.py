@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.atomic import write_text_atomic
+from pipeline.evaluation.formats import count_noun
 
 LABEL_UNKNOWN = -1
 
@@ -380,8 +381,10 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5, bet
         notes.append(f"no object scored >= {threshold}: precision and F-beta are undefined")
     if n_pos_unscored:
         notes.append(
-            f"{n_pos_unscored} of {n_pos + n_pos_unscored} lenses were not scored (flagged): recall, F-beta, "
-            "TPR0 and TPR10 count them as missed; AUROC and AP rank the scored objects"
+            f"{n_pos_unscored} of {count_noun(n_pos + n_pos_unscored, 'lens', 'lenses')} "
+            f"{'was' if n_pos_unscored == 1 else 'were'} not scored (flagged): recall, F-beta, TPR0 and "
+            f"TPR10 count {'it' if n_pos_unscored == 1 else 'them'} as missed; AUROC and AP rank the scored "
+            "objects"
         )
     return Metrics(
         auroc=_defined(auroc(y, s)),

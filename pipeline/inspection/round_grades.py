@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.evaluation.formats import count_noun
+
 GRADES_RECORD = Path("training") / "grades.json"
 """Where a bundle (or each member of an ensemble) records what its ``--grades`` gave."""
 
@@ -78,8 +80,10 @@ def untrained_grades_note(trained: pd.Series, graded_now: pd.Series, before_run:
     if not len(since):
         return ""
     return (
-        f"{len(since)} objects graded in {before_run} are not among the {len(trained)} this run's model was "
-        "fine-tuned on (graded since, or not given to it): they are not counted as graded"
+        f"{count_noun(len(since), 'object', 'objects')} graded in {before_run} "
+        f"{'is' if len(since) == 1 else 'are'} not among the {len(trained)} this run's model was fine-tuned "
+        f"on (graded since, or not given to it): {'it is' if len(since) == 1 else 'they are'} not counted "
+        "as graded"
     )
 
 
@@ -150,6 +154,7 @@ def changed_grades_note(trained: pd.Series, graded_now: pd.Series) -> str:
         f"{oid}: {name[int(trained[oid])]} -> {name[int(graded_now[oid])]}" for oid in changed[:3]
     )
     return (
-        f"{len(changed)} objects have another label by their grades now than the one this run's model was "
-        f"fine-tuned on (regraded since; e.g. {examples}): counted with the label trained on"
+        f"{count_noun(len(changed), 'object', 'objects')} {'has' if len(changed) == 1 else 'have'} another "
+        f"label by {'its grades' if len(changed) == 1 else 'their grades'} now than the one this run's model "
+        f"was fine-tuned on (regraded since; e.g. {examples}): counted with the label trained on"
     )

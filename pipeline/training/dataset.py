@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from pipeline.errors import StoreError
+from pipeline.evaluation.formats import count_noun
 from pipeline.preprocess.arrays import blank_band_rows, used_band_indices
 from pipeline.preprocess.augment import random_dihedral
 from pipeline.preprocess.observing import ObservingAugment, augment_observing
@@ -88,8 +89,9 @@ class BatchPlan:
             raise ValueError(f"balanced batches need batch_size >= 2, got {self.batch_size}")
         if len(self.negatives) == 0 or len(self.positives) == 0:
             raise ValueError(
-                f"balanced batches need both classes; got {len(self.positives)} lenses and "
-                f"{len(self.negatives)} non-lenses"
+                "balanced batches need both classes; got "
+                f"{count_noun(len(self.positives), 'lens', 'lenses')} and "
+                f"{count_noun(len(self.negatives), 'non-lens', 'non-lenses')}"
             )
 
     @property
@@ -249,9 +251,10 @@ class BlockReader:
         if lost.size:
             lost_rows = sorted(set(np.asarray(rows)[lost].tolist()))
             raise StoreError(
-                f"{len(lost_rows)} objects to train on (rows {lost_rows[:5]}...) "
-                "have a band without pixels in the store although ingest read it: a chunk file of the "
-                "store is missing; ingest the cutouts into a new store"
+                f"{count_noun(len(lost_rows), 'object', 'objects')} to train on "
+                f"(row{'s' * (len(lost_rows) != 1)} {lost_rows[:5]}{'...' * (len(lost_rows) > 5)}) "
+                f"{'has' if len(lost_rows) == 1 else 'have'} a band without pixels in the store although "
+                "ingest read it: a chunk file of the store is missing; ingest the cutouts into a new store"
             )
         return out
 

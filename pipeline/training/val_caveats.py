@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from pipeline.evaluation.formats import count_noun
 from pipeline.evaluation.metrics import TPR10_FALSE_POSITIVES
 from pipeline.training.config import TrainConfig
 
@@ -26,11 +27,6 @@ CHANCE_SIGMAS = 2.0
 
 MIN_TELLING_CLASS = 10
 """With fewer validation objects of a class, an AUROC at chance is put down to their number."""
-
-
-def _count(n: int, one: str, many: str) -> str:
-    """``n`` and its noun, singular for 1 (trial: "1 lenses")."""
-    return f"{n} {one if n == 1 else many}"
 
 
 def chance_auroc_bound(n_pos: int, n_neg: int, sigmas: float = CHANCE_SIGMAS) -> float:
@@ -76,7 +72,7 @@ def validation_caveats(metrics: Mapping[str, float], learning_rate: float | None
         default = _default_rate()
         rate = "" if learning_rate is None else f" (this run: {learning_rate:g}, default {default:g})"
         rate = rate.replace(f", default {default:g}", ", the default") if learning_rate == default else rate
-        counts = f"{_count(n_pos, 'lens', 'lenses')} and {_count(n_neg, 'non-lens', 'non-lenses')}"
+        counts = f"{count_noun(n_pos, 'lens', 'lenses')} and {count_noun(n_neg, 'non-lens', 'non-lenses')}"
         causes = (
             f"Likely causes: a learning rate far too high or too low{rate}, labels that do not follow the "
             "images (check the store's labels), too few epochs or steps, or too few validation objects "
@@ -84,7 +80,7 @@ def validation_caveats(metrics: Mapping[str, float], learning_rate: float | None
         )
         if min(n_pos, n_neg) < MIN_TELLING_CLASS:  # trial: the causes missed the real one
             kind = "lens" if n_pos <= n_neg else "non-lens"
-            few = _count(min(n_pos, n_neg), f"validation {kind}", f"validation {kind}es")
+            few = count_noun(min(n_pos, n_neg), f"validation {kind}", f"validation {kind}es")
             causes = (
                 f"With {few}, no AUROC can be told from chance: give more "
                 f"{kind}es (a larger store, or a larger --val-fraction)."
