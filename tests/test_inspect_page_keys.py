@@ -323,7 +323,8 @@ def test_candidates_refuses_a_range_outside_the_queue(run_dir):  # noqa: F811
 
 def test_candidates_from_python_refuses_the_ranges_the_page_refuses(run_dir):  # noqa: F811
     """Trial: ``InspectSession.candidates(-5, 1000)`` answered 200 candidates from the first (clamped,
-    unsaid) where ``/api/candidates`` refuses the same range (400): a ValueError in the same words."""
+    unsaid) where ``/api/candidates`` refuses the same range (400): a ValueError in the same words;
+    so does ``next_position`` for the ``after`` that ``/api/next`` refuses."""
     from pipeline.inspection import CandidateRangeError, InspectSession
 
     session = InspectSession.open(run_dir, "python-ranges")
@@ -346,6 +347,11 @@ def test_candidates_from_python_refuses_the_ranges_the_page_refuses(run_dir):  #
         assert [row["position"] for row in session.candidates(0, 20)] == list(range(min(n, 20)))
         assert [row["position"] for row in session.candidates(n - 1, 5)] == [n - 1]
         assert session.candidates(n, 1) == []
+        afters = f"after must be -1 (from the start) to {n - 1} (the last candidate), not"
+        for after, said in ((-5, f"{afters} -5"), (n, f"{afters} {n}"), (True, "after must be an integer")):
+            with pytest.raises(CandidateRangeError, match=f"^{re.escape(said)}$"):  # was clamped, unsaid
+                session.next_position(after)
+        assert session.next_position(-1) == 0 and session.next_position(n - 1) == n
     finally:
         session.log.close()
 

@@ -127,3 +127,23 @@ def range_refused(start: int, n: int, length: int) -> str:
     if not 1 <= n <= MAX_BATCH:
         return f"n must be 1 to {MAX_BATCH} (candidates in one answer), not {n}"
     return ""
+
+
+def after_refused(after: int, length: int) -> str:
+    """Why moving on from queue position ``after`` is refused for a queue of ``length``; "" if not.
+
+    ``after`` runs from -1 (from the start) to ``length - 1`` (the last candidate) and is an integer
+    (a bool is none). Trial: ``after=-5`` answered "passed: 4".
+
+    Examples
+    --------
+    >>> after_refused(-5, 10)
+    'after must be -1 (from the start) to 9 (the last candidate), not -5'
+    >>> after_refused(-1, 0), after_refused(9, 10)
+    ('', '')
+    """
+    if not isinstance(after, int | np.integer) or isinstance(after, bool):
+        return "after must be an integer"
+    if not -1 <= after <= length - 1:
+        return f"after must be -1 (from the start) to {length - 1} (the last candidate), not {after}"
+    return ""

@@ -37,7 +37,7 @@ from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
-from pipeline.inspection.queue import OOD_COLUMN, candidate_order, order_refused, range_refused
+from pipeline.inspection.queue import OOD_COLUMN, after_refused, candidate_order, order_refused, range_refused
 from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, file_identity, rewritten_since_scored
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from schemas.catalog import band_flags_column
@@ -172,9 +172,19 @@ class InspectSession:
         >>> session.queue, session.graded_here = np.array([7, 8, 9, 10]), {8, 9}
         >>> session.next_position(0), session.next_position(-1), session.next_position(3)
         (3, 0, 4)
+
+        Raises
+        ------
+        CandidateRangeError
+            For ``after`` outside -1 to the last position, in the words of the page's ``/api/next``
+            (:func:`~pipeline.inspection.queue.after_refused`; trial: clamped here, unsaid, where the
+            page refused).
         """
+        refused = after_refused(after, len(self.queue))
+        if refused:
+            raise CandidateRangeError(refused)
         ids = self.queue.tolist()
-        start = min(max(after + 1, 0), len(ids))
+        start = after + 1
         return next((i for i in range(start, len(ids)) if ids[i] not in self.graded_here), len(ids))
 
     def info(self) -> dict:

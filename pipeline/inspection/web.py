@@ -141,15 +141,12 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     except ValueError:
                         self._send(HTTPStatus.BAD_REQUEST, {"error": "after must be an integer"})
                         return
-                    session.check_current()  # the old queue's positions, as /api/candidates
-                    last = len(session.queue) - 1
-                    if not -1 <= after <= last:  # trial: after=-5 answered "passed: 4"
-                        said = (
-                            f"after must be -1 (from the start) to {last} (the last candidate), not {after}"
-                        )
-                        self._send(HTTPStatus.BAD_REQUEST, {"error": said})
+                    session.check_current()  # the old queue's positions: 409 first, as /api/candidates
+                    try:
+                        position = session.next_position(after)
+                    except CandidateRangeError as error:
+                        self._send(HTTPStatus.BAD_REQUEST, {"error": _message(error)})
                         return
-                    position = session.next_position(after)
                     self._send(HTTPStatus.OK, {"position": position, "passed": max(position - after - 1, 0)})
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
                     if not parts[1].isdigit():  # trial: Python's "invalid literal for int()" was the answer
