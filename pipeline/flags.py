@@ -189,20 +189,28 @@ def flagged_text(flags: np.ndarray | None = None, *, n_ingest: int | None = None
 
     Examples
     --------
-    >>> said = flagged_text(np.array([0, 1, 1 << 18, 1 | 1 << 18, 0]))
-    >>> said.startswith("3 objects: 2 with an ingest flag (the store's own), 2 with a score-run flag (NOT_")
-    True
+    The score-run flags are named with their counts where any is set (trial: every name was listed
+    where all 8 flagged objects were UNLIKE_TRAINING alone), else all of them as what none has.
+
+    >>> flagged_text(np.array([0, 1, 1 << 18, 1 | 1 << 18, 0]))
+    "3 objects: 2 with an ingest flag (the store's own), 2 with a score-run flag (UNLIKE_TRAINING 2)"
+    >>> flagged_text(np.array([0, 1])).split("(none of ")[1]
+    'NOT_SCORED, SCORE_NONFINITE, UNLIKE_TRAINING, DUPLICATE_POSITION)'
     >>> flagged_text(n_ingest=1).startswith("1 object with an ingest flag (the store's own; a score run")
     True
     """
-    names = ", ".join(flag.name for flag in Flag if flag.name and flag & ~INGEST_BITS)
+    run_flags = [flag for flag in Flag if flag.name and flag & ~INGEST_BITS]
+    names = ", ".join(str(flag.name) for flag in run_flags)
     if flags is None:
         ingest = _objects(n_ingest or 0)
         return f"{ingest} with an ingest flag (the store's own; a score run adds its own: {names})"
     n_any, n_ingest, n_run = flagged_counts(flags)
+    values = np.asarray(flags).astype(np.int64)
+    counts = {flag.name: int(np.count_nonzero(values & int(flag))) for flag in run_flags}
+    which = ", ".join(f"{name} {n:,}" for name, n in counts.items() if n) or f"none of {names}"
     return (
         f"{_objects(n_any)}: {n_ingest:,} with an ingest flag (the store's own), {n_run:,} with a score-run "
-        f"flag ({names})"
+        f"flag ({which})"
     )
 
 
