@@ -74,6 +74,18 @@ def test_average_precision_hand_case() -> None:
     assert math.isnan(m.average_precision(np.array([0, 0]), np.array([0.1, 0.2])))
 
 
+@pytest.mark.parametrize(("n_lenses", "n_others"), [(9, 2), (20, 0), (25, 3)])
+def test_average_precision_of_a_perfect_ranking_is_1_not_more(n_lenses: int, n_others: int) -> None:
+    """Trial: sklearn's sum gave 1.0000000000000002, shown so in the summary, report and metrics.json."""
+    from pipeline.evaluation.formats import format_metric
+
+    labels = np.r_[np.ones(n_lenses, dtype=np.int8), np.zeros(n_others, dtype=np.int8)]
+    scores = np.r_[np.linspace(1.0, 0.6, n_lenses), np.linspace(0.5, 0.0, n_others)]
+    assert m.average_precision(labels, scores) == 1.0
+    assert m.evaluate(labels, scores).average_precision == 1.0
+    assert format_metric(m.evaluate(labels, scores).average_precision) == "1"
+
+
 def test_tpr0_hand_cases() -> None:
     labels, scores = np.array([1, 1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     assert m.tpr0(labels, scores) == pytest.approx(2 / 3)
