@@ -236,6 +236,63 @@ def test_a_worker_job_cancelled_mid_stage_is_replaced_as_said_also_in_a_stage_jo
     wait_for("the new job to leave the queue", lambda: second_job not in squeue_jobs(), 60, interval=0.5)
 
 
+def test_a_worker_job_lost_while_others_run_is_replaced_and_no_object_is_lost_or_doubled(
+    cutouts, bundle, dask_client, monkeypatch, caplog, tmp_path
+):
+    """Trial: a worker job scancelled while another job still ran was never replaced (the run only
+    replaced jobs once no worker was left): the run should ask for a new job at once, the others
+    going on, and Dask run the lost worker's task again, every object scored once."""
+    import logging
+    import threading
+
+    from pipeline.compute import lostjobs, workers
+
+    monkeypatch.setattr(workers, "POLL_S", 0.2)
+    monkeypatch.setattr(lostjobs, "LOST_JOB_GRACE_S", 1.0)
+    store, out = tmp_path / "store.zarr", tmp_path / "run"
+    ingest(EUCLID, cutouts, store, dask_client, chunk_objects=2)  # 10 score tasks of 2 objects
+    job_name = load_profile("slurm", "localhost").job_name
+    cancelled: dict[str, object] = {}
+    with (
+        connect("slurm:localhost", n_workers=2) as client,
+        caplog.at_level(logging.INFO, logger="lenshunt"),
+    ):
+        client.wait_for_workers(2, timeout=300)
+        jobs = slurm_job_ids(client)  # worker address -> its job
+        assert len(set(jobs.values())) == 2
+
+        def cancel_a_busy_job() -> None:  # once a score task runs on a worker, scancel its job
+            def busy() -> tuple[str, list] | None:
+                doing = {w: keys for w, keys in client.processing().items() if keys}
+                return next(iter(doing.items()), None)
+
+            address, keys = wait_for("a score task on a worker", busy, 300, interval=0.05)
+            cancelled.update(job=jobs[address], keys=keys)
+            subprocess.run(["scancel", jobs[address]], check=True)
+
+        canceller = threading.Thread(target=cancel_a_busy_job)
+        canceller.start()
+        result = score_store(store, bundle, out, client, batch_size=2)
+        canceller.join()
+        (other_job,) = set(jobs.values()) - {cancelled["job"]}
+        assert squeue_jobs()[other_job][1] == "RUNNING"  # it went on
+        new_jobs = {i for i, (name, _) in squeue_jobs().items() if name == job_name} - set(jobs.values())
+        assert len(new_jobs) == 1  # the one asked for in place of the lost job, no more
+    assert cancelled["keys"] and all(str(k).startswith("score_region_task") for k in cancelled["keys"])
+    said = [r.getMessage() for r in caplog.records if r.name == "lenshunt"]
+    (lost,) = [m for m in said if "was lost" in m]
+    assert lost.startswith(f"score regions: batch job {cancelled['job']} (Dask worker "), lost
+    assert "asked the batch system for a new job in its place (2 job(s) in all); the others go on" in lost
+    assert not [m for m in said if "no worker is left" in m]
+    # every object scored once: the lost worker's task ran again on the other
+    assert result.n_objects == result.n_scored == len(IDS)
+    catalog = read_catalog(paths.catalog_parquet(out))
+    np.testing.assert_array_equal(catalog["object_id"], IDS)
+    np.testing.assert_allclose(catalog["score"], predict_in_process(bundle, store), atol=1e-5)
+    (new_job,) = new_jobs
+    wait_for("the new job to leave the queue", lambda: new_job not in squeue_jobs(), 60, interval=0.5)
+
+
 def test_a_stage_joining_its_runs_cluster_leaves_no_error_traceback(caplog):
     """Trial: every `lenshunt run --cluster slurm:*` logged the scheduler's ERROR ``unregister_worker_plugin
     ... KeyError: 'lenshunt-version-guard'``: the stage guarded the run's workers again and removed

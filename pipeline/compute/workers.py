@@ -8,6 +8,8 @@ the command waiting silently for good. :func:`results_as_completed` turns the fi
 and watches the second: it warns once when the cluster has had no worker for
 :data:`NO_WORKER_WARN_S` seconds while work is pending, and gives up after
 :data:`pipeline.compute.cluster.WORKER_WAIT_S` (the wait at start) with the same kind of error.
+On a batch cluster (dask-jobqueue) it also has the jobs whose workers left replaced while the
+others go on (:class:`pipeline.compute.lostjobs.LostJobWatch`).
 
 Neither is retried by the Prefect tasks (:func:`flows.failures.is_deterministic`): Dask already ran
 a killed task on ``distributed.scheduler.allowed-failures`` + 1 workers, and a retry with the same
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pipeline.compute import cluster as _cluster
+from pipeline.compute.lostjobs import LostJobWatch
 from pipeline.errors import WorkersLostError
 
 if TYPE_CHECKING:
@@ -158,15 +161,9 @@ class _NoWorkerWatch:
         self.what = what
         self.since: float | None = None
         self.warned = False
-        self.jobqueue = _cluster_of(client)
-        self.jobqueue = self.jobqueue if _is_jobqueue(self.jobqueue) else None
-        self.seen: set[str] = set()  # its workers' names
-        self._see()
-
-    def _see(self) -> None:
-        if self.jobqueue is not None:
-            with contextlib.suppress(Exception):  # the cluster's own copy of the scheduler's workers
-                self.seen |= {str(w.get("name")) for w in self.jobqueue.scheduler_info["workers"].values()}
+        jobqueue = _cluster_of(client)
+        # a batch cluster's lost jobs are replaced while the others go on (and at once when none is left)
+        self.lost = LostJobWatch(jobqueue, what) if _is_jobqueue(jobqueue) else None
 
     def check(self, n_pending: int) -> None:
         try:
@@ -174,7 +171,8 @@ class _NoWorkerWatch:
         except Exception:  # the scheduler itself is gone: the futures will say so
             return
         now = time.monotonic()
-        self._see()
+        if self.lost is not None:
+            self.lost.check()
         if n_workers:
             if self.warned:
                 logging.getLogger("lenshunt").info("%s: a worker joined again; going on", self.what)
@@ -191,8 +189,8 @@ class _NoWorkerWatch:
             )
         if waited >= NO_WORKER_WARN_S and not self.warned:
             self.warned = True
-            if self.jobqueue is not None:  # its lost jobs replaced, as the warning says
-                replace_lost_jobs(self.jobqueue, self.seen)
+            if self.lost is not None:  # its lost jobs replaced, as the warning says
+                self.lost.check(at_once=True)
             logging.getLogger("lenshunt").warning(
                 "%s: no worker is left in %s (for %.0f s) with %d task(s) pending: waiting up to %g min "
                 "for one (%s; the worker logs say why they left: %s)",
@@ -225,34 +223,6 @@ def _cluster_of(client: Client) -> Any:
 
 def _is_jobqueue(dask_cluster: Any) -> bool:
     return type(dask_cluster).__module__.startswith("dask_jobqueue")
-
-
-def replace_lost_jobs(dask_cluster: Any, seen: set[str]) -> int:
-    """Ask a dask-jobqueue cluster for new jobs in place of those whose workers joined and left.
-
-    dask-jobqueue keeps a job whose workers died (cancelled, killed, out of time) in its plan and
-    never submits another (trial: a scancelled worker job left the run waiting, its message saying
-    the cluster asked for new jobs). Jobs whose workers never joined (still queued) are kept.
-
-    Parameters
-    ----------
-    dask_cluster
-        The cluster (``SLURMCluster``, ``PBSCluster``).
-    seen
-        Names of the workers that joined it so far.
-
-    Returns
-    -------
-    int
-        The jobs asked for anew.
-    """
-    spec = dask_cluster.worker_spec
-    lost = [name for name, job in spec.items() if {str(name) + s for s in job.get("group") or [""]} & seen]
-    for name in lost:  # its job is over: started again under the same name
-        dask_cluster.workers.pop(name, None)
-    if lost:
-        dask_cluster.scale(jobs=len(spec))
-    return len(lost)
 
 
 def _profiles_file() -> str:
