@@ -131,3 +131,45 @@ def test_a_worker_joining_later_without_this_lenshunt_is_turned_away(tmp_path, c
                 assert "other-version-after-the-run" in _names(client) and other.poll() is None
         finally:
             other.kill()
+
+
+def _guards(client) -> list[str]:
+    """The lenshunt guard plugins registered with ``client``'s scheduler."""
+    return client.run_on_scheduler(
+        lambda dask_scheduler: sorted(n for n in dask_scheduler.worker_plugins if "lenshunt" in n)
+    )
+
+
+def _turned_away(address: str, tmp_path, name: str) -> None:
+    """A worker without lenshunt joins ``address``; return once it was closed (its process ended)."""
+    late = _join(address, tmp_path, NO_LENSHUNT, name)
+    try:
+        late.wait(timeout=90)  # its nanny closes too, so the process ends
+    finally:
+        late.kill()
+
+
+def test_two_runs_at_one_scheduler_keep_their_own_guards(tmp_path, caplog):
+    """Trial: two runs sharing one ``--scheduler`` registered their guard under one name, and the
+    first run to end removed it: a worker without lenshunt joining then was kept, and failed the
+    second run's tasks. Each run's guard is its own; a worker turned away is said once per run."""
+    import contextlib
+
+    from distributed import Client
+
+    with workers_with(tmp_path, "x = 1\n") as cluster:
+        address = cluster.scheduler_address
+        with contextlib.ExitStack() as second_run:
+            with connect(scheduler=address):  # the first run
+                second = second_run.enter_context(connect(scheduler=address))
+                assert len(_guards(second)) == 2
+                _turned_away(address, tmp_path, "late-while-both-run")
+            # the first run ended: the second's guard is still there and still turns workers away
+            assert len(_guards(second)) == 1
+            _turned_away(address, tmp_path, "late-after-the-first-ended")
+            assert {"late-while-both-run", "late-after-the-first-ended"}.isdisjoint(_names(second))
+            assert second.submit(sum, [1, 2]).result() == 3
+        with Client(address) as client:
+            assert _guards(client) == []  # each run removed its own
+    warned = [r.getMessage() for r in caplog.records if "turned away" in r.getMessage()]
+    assert len(warned) == 3, warned  # the first worker by each run once, the second by the second run

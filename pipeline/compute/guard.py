@@ -10,13 +10,16 @@ the catalog's provenance records (session-46 gap: later workers were unchecked).
 can load it, that checks each worker as it joins (and those already there). A worker that fails the
 check logs an event and closes itself with its nanny, so the scheduler gives its tasks to the others;
 the run's process logs one warning per worker turned away. The plugin is removed when the run ends,
-so a shared scheduler does not keep turning away the workers of another lenshunt version.
+so a shared scheduler does not keep turning away the workers of another lenshunt version. Each run
+registers its plugin under a name of its own (trial: two runs sharing one ``--scheduler`` shared the
+name, and the first to end removed the other's guard).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -27,7 +30,13 @@ GUARD_TOPIC = "lenshunt-worker-turned-away"
 """Event topic on which a turned-away worker says why (its address and the problem)."""
 
 GUARD_NAME = "lenshunt-version-guard"
-"""Name under which the guard plugin is registered with the scheduler."""
+"""Start of the names under which runs register their guard plugins (``<GUARD_NAME>-<run's own id>``)."""
+
+
+def guard_name() -> str:
+    """A guard plugin name of this run's own, so that runs sharing a scheduler keep their own guards."""
+    return f"{GUARD_NAME}-{uuid.uuid4().hex[:12]}"
+
 
 # Built by exec so that cloudpickle sends the class by value: the worker needs no lenshunt to load it.
 _GUARD_SOURCE = '''
@@ -100,15 +109,21 @@ def guard_later_workers(
     version = version or pipeline.__version__
     log = logging.getLogger("lenshunt")
 
+    name = guard_name()
+    warned: set[str] = set()  # each worker once: the guards of other runs at the scheduler say it too
+
     def warn(event: tuple) -> None:
-        log.warning(turned_away_message(event[1], workers, version, where))
+        worker = str(event[1].get("worker"))
+        if worker not in warned:
+            warned.add(worker)
+            log.warning(turned_away_message(event[1], workers, version, where))
 
     client.subscribe_topic(GUARD_TOPIC, warn)
-    client.register_plugin(version_guard(version), name=GUARD_NAME)
+    client.register_plugin(version_guard(version), name=name)
     try:
         yield
     finally:
         with contextlib.suppress(Exception):  # the scheduler may be gone; nothing is left to guard then
-            client.unregister_worker_plugin(GUARD_NAME)
+            client.unregister_worker_plugin(name)
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(GUARD_TOPIC)
