@@ -376,3 +376,78 @@ def test_pbs_template_runs_an_ingest_given_a_pbs_environment(home, tmp_path):
     assert "1 worker(s) ready" in output and "lenshunt exited with 0" in output
     np.testing.assert_array_equal(open_store(store)["object_id"].values, ids)
     assert (tmp_path / "lenshunt-dask-4242" / "start-worker.sh").exists()
+
+
+def run_pbs_script(tmp_path: Path, hosts: list[str], path: str, **settings: str) -> tuple[int, str]:
+    """Run the rendered PBS script with bash and the environment PBS would give it (no PBS here),
+    PATH set to ``path``; its exit status and output."""
+    config = write_config(
+        tmp_path / "jq.yaml",
+        "pbs:\n  here:\n    cores: 1\n    memory: 2GB\n    interface: lo\n"
+        "    dashboard_address: 127.0.0.1:0\n",
+    )
+    script = tmp_path / "job.pbs"
+    script.write_text(render_run_script("pbs", "here", nodes=len(hosts), path=config))
+    nodefile = tmp_path / "nodefile"
+    nodefile.write_text("".join(f"{host}\n" for host in hosts))
+    env = {
+        **os.environ,
+        "PATH": path,
+        "PBS_JOBID": "4343.pbs-server",
+        "PBS_NODEFILE": str(nodefile),
+        "PBS_O_WORKDIR": str(tmp_path),
+        "LENSHUNT_COMMAND": "ingest",
+        "LENSHUNT_ARGS": f"{tmp_path / 'src'} {tmp_path / 'store.zarr'}",
+        "LENSHUNT_WAIT_S": "300",
+        **settings,
+    }
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run(
+        [bash, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+SYSTEM_PATH = "/usr/bin:/bin"
+"""The system's commands only: no launcher of a virtual environment, no PBS commands."""
+
+
+@pytest.mark.slow
+def test_a_pbs_script_whose_worker_launcher_dies_fails_at_once_naming_dask_cuda(home, tmp_path):
+    """Gap: the SLURM script failed at once when its launcher died (`dask cuda worker` without dask-cuda:
+    "No such command 'cuda'"); the PBS script waited LENSHUNT_WAIT_S for workers that never came."""
+    import importlib.util
+    import time
+
+    assert importlib.util.find_spec("dask_cuda") is None, "needs an environment without dask-cuda"
+    assert shutil.which("dask-cuda-worker", path=SYSTEM_PATH) is None
+    started = time.monotonic()
+    rc, output = run_pbs_script(tmp_path, [socket.gethostname()], SYSTEM_PATH, LENSHUNT_WORKER_KIND="cuda")
+    assert time.monotonic() - started < 120, output  # not the 300 s wait
+    assert rc == 1, output
+    assert (
+        f"the worker launcher (on {socket.gethostname()}, log workers-0.log) exited with 2 before 1 "
+        "worker(s) joined:"
+    ) in output, output
+    assert "No such command 'cuda'" in output, output
+    assert (
+        "LENSHUNT_WORKER_KIND=cuda (`dask cuda worker`) needs dask-cuda and a CUDA GPU on every node: "
+        "install the extra with `pip install 'lenshunt[cuda]'` there, or set LENSHUNT_WORKER_KIND=cpu"
+    ) in output, output
+    assert "done (exit 1)" in output and "lenshunt exited" not in output, output
+
+
+def test_a_pbs_script_without_its_remote_shell_fails_at_once_naming_it(home, tmp_path):
+    """The other nodes' workers start through LENSHUNT_REMOTE_SHELL (pbs_tmrsh): without it on PATH
+    the job fails before it starts anything, naming it, instead of waiting for their workers."""
+    assert shutil.which("pbs_tmrsh", path=SYSTEM_PATH) is None
+    rc, output = run_pbs_script(tmp_path, [socket.gethostname(), "other-node-of-the-job"], SYSTEM_PATH)
+    assert rc == 1, output
+    assert (
+        "pbs_tmrsh, the remote shell that starts the workers on the other nodes, is not on PATH "
+        f"({SYSTEM_PATH}): set LENSHUNT_REMOTE_SHELL (pbs_tmrsh of PBS Pro/OpenPBS, or ssh where TM is "
+        "not available)"
+    ) in output, output
+    assert "starting" not in output and "lenshunt exited" not in output, output
+    assert not (tmp_path / "lenshunt-dask-4343" / "scheduler.json").exists()
