@@ -192,7 +192,9 @@ def layout_choice(
     Raises
     ------
     PathCheckError
-        If the store's layout came from a YAML file (only its name is recorded): pass that file.
+        If the store's layout, or for a new store ``model``'s, came from a YAML file (only its name
+        is recorded): pass that file (trial: a model of a layout file's layout, run without
+        ``--layout``, was told only that the source had no euclid-sglc2 folder).
     """
     from schemas.layout import available_layouts
 
@@ -202,7 +204,12 @@ def layout_choice(
         from pipeline.models import recipe_layout
 
         trained = recipe_layout(model) if model is not None else None
-        if trained not in available_layouts():
+        if trained is not None and trained not in available_layouts():
+            raise PathCheckError(
+                f"model {model} was trained on layout {trained!r} from a layout file (only its name is "
+                "recorded): pass that file with --layout FILE.yaml"
+            )
+        if trained is None:
             return DEFAULT_LAYOUT, _DEFAULT_ORIGIN
         return trained, f"the layout model {model} was trained on, as no --layout was given"
     from pipeline.store import read_attributes

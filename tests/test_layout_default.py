@@ -7,9 +7,13 @@ sets and stores, the real CLI in subprocesses.
 
 from __future__ import annotations
 
+import json
+import shutil
+
 from cutouts import write_set
 from test_cli_process import _assert_one_line_errors_before_prefect, _lenshunt
 
+from pipeline import paths
 from pipeline.store import open_store
 from pipeline.store.zarr_store import create_store
 from schemas.layout import load_layout, parse_layout
@@ -33,6 +37,11 @@ def test_a_rerun_takes_the_stores_layout(tmp_path):
     # a store ingested with a layout file: its name alone cannot be loaded again
     custom = parse_layout({**SPACE.model_dump(mode="json"), "name": "my-survey"}, source="test")
     create_store(tmp_path / "custom.zarr", custom, source=str(source))
+    # a model trained on a layout file's layout (trial: told only "no band directory of euclid-sglc2")
+    model = tmp_path / "my-model"
+    shutil.copytree(paths.shipped_model(), model)
+    recipe = json.loads((model / "recipe.json").read_text())
+    (model / "recipe.json").write_text(json.dumps({**recipe, "layout": "my-survey"}))
     _assert_one_line_errors_before_prefect(
         [
             (
@@ -42,6 +51,11 @@ def test_a_rerun_takes_the_stores_layout(tmp_path):
             (
                 ("ingest", str(source), str(tmp_path / "custom.zarr")),
                 "was ingested with layout 'my-survey' from a layout file: pass it again with --layout",
+            ),
+            (
+                ("run", str(source), str(tmp_path / "new-work"), "--model", str(model)),
+                f"model {model} was trained on layout 'my-survey' from a layout file (only its name is "
+                "recorded): pass that file with --layout FILE.yaml",
             ),
         ]
     )
