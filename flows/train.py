@@ -71,10 +71,10 @@ def recipe_stage(store: str, split: Split, config: TrainConfig) -> Recipe:
             config.init,
             recipe.combine,
             recipe.n_objects_fit,
-            recipe.input_shapes(),
+            recipe.input_text(),
         )
         return recipe
-    fitted = (recipe.combine, recipe.n_objects_fit, recipe.input_shapes())
+    fitted = (recipe.combine, recipe.n_objects_fit, recipe.input_text())
     get_run_logger().info("recipe %s fitted on %d objects, inputs %s", *fitted)
     return recipe
 

@@ -285,6 +285,28 @@ class Recipe(BaseModel):
             for group, shape in self.group_shapes.items()
         }
 
+    def input_text(self) -> str:
+        """The model inputs and the pixel scale each is seen at, for the training log (trial: a
+        0.2"/px ground survey was pooled to 0.4"/px by the default ``--downsample 2`` unsaid).
+
+        >>> from schemas.layout import load_layout
+        >>> from pipeline.preprocess import fit_recipe
+        >>> print(fit_recipe(
+        ...     {"vis": np.zeros((2, 1, 101, 101), "float32")}, load_layout("sglc1-space"),
+        ...     combine="branches", expand_single_band="none", downsample=2).input_text())
+        vis 50x50x1 at 0.2"/px (101x101 at 0.1"/px average-pooled by --downsample 2)
+        """
+        parts = []
+        for name, (n_y, n_x, n_c) in self.input_shapes().items():
+            group = self.finest_group if name == UPSAMPLE_INPUT else name
+            scale = (self.pixel_scales or {}).get(self.groups[group][0])
+            grid = self.group_shapes[group] if self.crop is None else (self.crop, self.crop)
+            native = f'{grid[0]}x{grid[1]} at {scale:g}"/px' if scale else f"{grid[0]}x{grid[1]}"
+            seen = f' at {scale * self.downsample:g}"/px' if scale else ""
+            pooled = f" average-pooled by --downsample {self.downsample}" if self.downsample > 1 else ""
+            parts.append(f"{name} {n_y}x{n_x}x{n_c}{seen} ({native}{pooled})")
+        return "; ".join(parts)
+
     def _n_channels(self, group: str) -> int:
         n_bands = len(self.groups[group])
         return EXPANDED_CHANNELS if n_bands == 1 and self.expand_single_band != "none" else n_bands
