@@ -110,6 +110,8 @@ class IngestReport:
     """Stored objects kept as read before, as a band file that read fine then fails now (a copy in
     progress): :func:`pipeline.store.repair_lines.failing_lines`."""
     older_rules: list[str] = field(default_factory=list)
+    layout_notes: list[str] = field(default_factory=list)
+    """Where the layout given names itself otherwise than the store's (:mod:`pipeline.store.layout_check`)."""
     leftovers: list[str] = field(default_factory=list)
     """Unfinished writes of a killed writer removed (:mod:`pipeline.store.leftovers`)."""
     reread_all: bool = False
@@ -179,6 +181,7 @@ class IngestReport:
                 f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} now have "
                 "no flag",
             )
+        lines.extend(f"  layout: {note}" for note in self.layout_notes)
         lines.extend(f"  catalog: {note}" for note in self.label_notes)
         lines.extend(f"  ignored: {line}" for line in self.ignored_files)
         lines.extend(

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.errors import ConservationError, SourceMismatchError, StoreExistsError
+from pipeline.errors import SourceMismatchError, StoreExistsError
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
@@ -36,6 +36,7 @@ from pipeline.store.header_columns import (
     record_band_units,
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
+from pipeline.store.layout_check import check_layout, naming_notes
 from pipeline.store.leftovers import remove_unfinished_writes
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
@@ -174,9 +175,11 @@ def ingest(
                 raise  # something else is there; a store created meanwhile by another ingest is fine
     with store_writer_lock(store, purpose=f"ingest of {source_path}"):
         attributes = read_attributes(store)
-        _check_layout(store, attributes, layout)
+        stored = store_layout(attributes)
+        check_layout(store, attributes, stored, layout, reread)  # before anything is read or written
         _check_source(store, attributes.source, source_path, source_moved)
         report = IngestReport(store=str(store), source=str(source_path), layout=layout.name)
+        report.layout_notes = naming_notes(stored, layout)
         report.n_before = attributes.n_objects
         report.n_discovered = len(manifest)
         report.ignored_files = manifest.ignored_lines()
@@ -194,8 +197,9 @@ def ingest(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
             )
             report.plans.append(pending)
-        if reread:  # the layout as given now, too (e.g. a shipped layout's WCS declared a placeholder since)
-            update_attributes(store, {"layout_yaml": layout.to_yaml()})
+        if reread:  # the layout as given now, too (e.g. a shipped layout's WCS declared a placeholder since),
+            kept = layout.model_copy(update={"name": stored.name, "description": stored.description})
+            update_attributes(store, {"layout_yaml": kept.to_yaml()})  # under the store's name
         repaired, changes = repair_changed_objects(store, manifest, client, reread, progress)
         report.files_gone, report.reread_all = gone_lines(changes), reread
         report.files_failing = failing_lines(changes, source_path, store)  # kept as read before
@@ -252,7 +256,11 @@ def same_source(recorded: str | os.PathLike[str], source: str | os.PathLike[str]
 
 
 def check_existing_store(
-    store: str | os.PathLike[str], layout: Layout, source: str | os.PathLike[str], source_moved: bool
+    store: str | os.PathLike[str],
+    layout: Layout,
+    source: str | os.PathLike[str],
+    source_moved: bool,
+    reread: bool = False,
 ) -> None:
     """Refuse an existing store that an ingest of ``source`` with ``layout`` would refuse, changing
     nothing: for the CLI to say so in one line before Prefect and Dask start. No store: nothing to do.
@@ -262,7 +270,8 @@ def check_existing_store(
     StoreExistsError
         If ``store`` is a folder with files but no store.
     ConservationError
-        If the store was ingested with another layout.
+        If the store was ingested with another layout, or one that reads files otherwise (unless
+        ``reread``: :mod:`pipeline.store.layout_check`).
     SourceMismatchError
         If it holds another source's objects (and ``source_moved`` is not given); first where it was
         made with another layout too (trial: ``lenshunt run`` said the model did not fit the layout).
@@ -281,47 +290,9 @@ def check_existing_store(
             f"{store} was made with layout {attributes.layout!r} from another source ({attributes.source}): "
             f"ingest {source} into a new store (with `lenshunt run`, use another work directory)"
         )
-    _check_layout(store, attributes, layout)
+    check_layout(store, attributes, store_layout(attributes), layout, reread)
     if not source_moved:
         _check_source(store, attributes.source, Path(os.path.abspath(source)), False)
-
-
-def _check_layout(store: Path, attributes, layout: Layout) -> None:
-    stored = store_layout(attributes)
-    if stored.groups != layout.groups or attributes.bands != list(layout.band_names):
-        if attributes.layout == layout.name:  # trial: "ingested with layout 'hjy', not 'hjy'"
-            raise ConservationError(
-                f"store {store} was ingested with layout {attributes.layout!r} of groups "
-                f"{_groups_said(stored.groups)}, but the layout {layout.name!r} given now has "
-                f"{_groups_said(layout.groups)}; a store keeps the layout it was made with: pass that "
-                "one, or ingest into a new store to use the edited layout"
-            )
-        raise ConservationError(  # trial: a custom-layout store re-ingested without --layout
-            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; pass "
-            f"--layout with the layout it was made with ({attributes.layout!r}: its name or YAML file), "
-            "or use a new store for another layout"
-        )
-    # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
-    changed = []  # review: an edited shape or wavelength was accepted too, and ignored
-    for a, b in zip(stored.bands, layout.bands):
-        if a.pixel_scale_arcsec != b.pixel_scale_arcsec:
-            changed.append(f'{a.name} {a.pixel_scale_arcsec:g}"/px (now {b.pixel_scale_arcsec:g})')
-        if tuple(a.shape) != tuple(b.shape):
-            changed.append(f"{a.name} shape {list(a.shape)} (now {list(b.shape)})")
-        if a.wavelength_nm != b.wavelength_nm:
-            changed.append(f"{a.name} wavelength {a.wavelength_nm} nm (now {b.wavelength_nm})")
-        if stored.band_hdu(a.name) != layout.band_hdu(b.name):  # else a named HDU would be ignored
-            changed.append(f"{a.name} hdu {stored.band_hdu(a.name)!r} (now {layout.band_hdu(b.name)!r})")
-    if changed:
-        raise ConservationError(
-            f"store {store} was ingested with layout {attributes.layout!r} saying {', '.join(changed)}; a "
-            "store keeps the layout it was made with: ingest into a new store (`lenshunt run` with a new "
-            "work directory) to use the corrected layout"
-        )
-
-
-def _groups_said(groups) -> str:
-    return ", ".join(f"{group} {list(bands)}" for group, bands in groups.items())
 
 
 def _check_source(store: Path, recorded: str, source: Path, source_moved: bool) -> None:

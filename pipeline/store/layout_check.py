@@ -1,0 +1,154 @@
+"""Whether a layout given to an ingest may be used with a store made with another one.
+
+A store keeps the layout it was made with (its ``layout_yaml`` attribute) and reads every object by
+it, so a layout given to an existing store is compared with it field by field before anything is
+read or written:
+
+- the store's arrays: the bands, their order and groups, shapes, pixel scales and wavelengths. A
+  store with other ones is another store: refused always;
+- how files are found and read and how their values are taken: each band's ``path`` and HDU,
+  ``id_digits``, ``masked_value``, ``coordinates`` (cards and unit), ``wcs_position`` and the
+  ``catalog`` (its file, id column, label rule, comment mark and units). Refused, naming each field
+  with the store's value and the given one, unless ``--reread``, which reads every stored object
+  again by the given layout and records it (trial: band paths edited were taken for files that
+  changed, band g rewritten with band i's pixels and the store still saying g came from the g files;
+  an edited masked value or coordinate unit was ignored);
+- names for people only (``name``, ``description``): may differ, said in a note.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import ConservationError
+from schemas.layout import Layout, available_layouts, load_layout
+
+READING_FIELDS = ("id_digits", "masked_value", "coordinates", "wcs_position")
+"""Layout-wide fields, besides ``catalog`` and the bands' paths and HDUs, that say how files are read."""
+
+
+def check_layout(store: Path, attributes, stored: Layout, layout: Layout, reread: bool = False) -> None:
+    """Refuse ``layout`` for ``store`` (made with ``stored``) where they differ in a field that says
+    how the store's objects are read (module docstring); ``reread`` allows those that a reread of
+    every object takes up, not the store's arrays.
+
+    Raises
+    ------
+    ConservationError
+        Naming each differing field with the store's value and the given one, and what to do.
+    """
+    if stored.groups != layout.groups or attributes.bands != list(layout.band_names):
+        if attributes.layout == layout.name:  # trial: "ingested with layout 'hjy', not 'hjy'"
+            raise ConservationError(
+                f"store {store} was ingested with layout {attributes.layout!r} of groups "
+                f"{_groups_said(stored.groups)}, but the layout {layout.name!r} given now has "
+                f"{_groups_said(layout.groups)}; a store keeps the layout it was made with: pass that "
+                "one, or ingest into a new store to use the edited layout"
+            )
+        raise ConservationError(  # trial: a custom-layout store re-ingested without --layout
+            f"store {store} was ingested with layout {attributes.layout!r}, not {layout.name!r}; pass "
+            f"--layout with the layout it was made with ({attributes.layout!r}: its name or YAML file), "
+            "or use a new store for another layout"
+        )
+    arrays, reading = array_differences(stored, layout), reading_differences(stored, layout)
+    if arrays:  # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
+        raise ConservationError(
+            f"store {store} was ingested with layout {attributes.layout!r} saying "
+            f"{', '.join(arrays + reading)}; a store keeps the layout it was made with: ingest into a new "
+            "store (`lenshunt run` with a new work directory) to use the corrected layout"
+        )
+    if reading and not reread:
+        raise ConservationError(
+            f"store {store} was ingested with layout {attributes.layout!r}, and the layout {layout.name!r} "
+            f"given now finds or reads files otherwise: {', '.join(reading)}; a store keeps the layout it "
+            "was made with and reads every object by it, so nothing was read or written: "
+            f"{_own_layout(store, attributes, stored)}; "
+            "or ingest into a new store (`lenshunt run` with a new work directory) to use the given "
+            f"layout; or `lenshunt ingest SOURCE {store} --layout GIVEN --reread` to read every stored "
+            "object again by the given layout, which the store then keeps"
+        )
+
+
+def array_differences(stored: Layout, layout: Layout) -> list[str]:
+    """The bands' shapes, pixel scales and wavelengths that differ (bands and groups alike), as
+    ``'VIS 0.2"/px (now 0.1)'``."""
+    changed = []  # review: an edited shape or wavelength was accepted too, and ignored
+    for a, b in zip(stored.bands, layout.bands):
+        if a.pixel_scale_arcsec != b.pixel_scale_arcsec:
+            changed.append(f'{a.name} {a.pixel_scale_arcsec:g}"/px (now {b.pixel_scale_arcsec:g})')
+        if tuple(a.shape) != tuple(b.shape):
+            changed.append(f"{a.name} shape {list(a.shape)} (now {list(b.shape)})")
+        if a.wavelength_nm != b.wavelength_nm:
+            changed.append(f"{a.name} wavelength {a.wavelength_nm} nm (now {b.wavelength_nm})")
+    return changed
+
+
+def reading_differences(stored: Layout, layout: Layout) -> list[str]:
+    """The fields saying how files are found and read that differ, as ``"g path '{id}_g.fits.fz'
+    (now '{id}_i.fits.fz')"``; the catalog's field by field."""
+    changed = []
+    for a, b in zip(stored.bands, layout.bands):
+        if a.path != b.path:
+            changed.append(f"{a.name} path {a.path!r} (now {b.path!r})")
+        if stored.band_hdu(a.name) != layout.band_hdu(b.name):  # else a named HDU would be ignored
+            changed.append(f"{a.name} hdu {stored.band_hdu(a.name)!r} (now {layout.band_hdu(b.name)!r})")
+    before, now = stored.model_dump(mode="json"), layout.model_dump(mode="json")
+    for name in READING_FIELDS:
+        if name == "coordinates" and len(before[name]) == len(now[name]):  # the card or unit itself
+            changed.extend(
+                f"coordinates[{index}] {key} {_said(was[key])} (now {_said(is_[key])})"
+                for index, (was, is_) in enumerate(zip(before[name], now[name]))
+                for key in was
+                if was[key] != is_[key]
+            )
+        elif before[name] != now[name]:
+            changed.append(f"{name} {_said(before[name])} (now {_said(now[name])})")
+    old, new = before["catalog"] or {}, now["catalog"] or {}
+    if bool(old) != bool(new):
+        changed.append(f"catalog {_said(before['catalog'])} (now {_said(now['catalog'])})")
+    else:
+        differ = [name for name in old if old[name] != new[name]]
+        changed.extend(f"catalog {name} {_said(old[name])} (now {_said(new[name])})" for name in differ)
+    return changed
+
+
+def naming_notes(stored: Layout, layout: Layout) -> list[str]:
+    """Notes on the fields for people only (``name``, ``description``) where ``layout`` differs."""
+    notes = []
+    if stored.name != layout.name:
+        notes.append(
+            f"the layout given is named {layout.name!r}, the store's {stored.name!r}: they read files alike, "
+            f"and the store keeps its name {stored.name!r}"
+        )
+    if stored.description != layout.description:
+        notes.append(
+            f"the layout given describes itself as {layout.description!r}, the store's as "
+            f"{stored.description!r}; the store keeps its own"
+        )
+    return notes
+
+
+def _own_layout(store: Path, attributes, stored: Layout) -> str:
+    """How to give ``store`` its own layout again."""
+    kept = f"(its YAML is kept in {store / 'zarr.json'}, attribute layout_yaml)"
+    if attributes.layout not in available_layouts():
+        return f"pass the layout file it was made with, with --layout {kept}"
+    if load_layout(attributes.layout).model_dump() == stored.model_dump():
+        return f"omit --layout (the store's own, shipped {attributes.layout!r}, is then used)"
+    return (
+        f"lenshunt ships another {attributes.layout!r} now than the store was made with: pass the store's "
+        f"own with --layout FILE {kept}"
+    )
+
+
+def _said(value: object) -> str:
+    """A field's value as YAML would say it, briefly: ``None`` ``0.0`` ``'RA'`` ``[{ra: RA, ...}]``."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_said(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_said(item)}" for key, item in value.items()) + "}"
+    return repr(value)
+
+
+def _groups_said(groups) -> str:
+    return ", ".join(f"{group} {list(bands)}" for group, bands in groups.items())

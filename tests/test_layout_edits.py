@@ -1,0 +1,154 @@
+"""A layout edited after its store was made: refused where it finds or reads files otherwise.
+
+Fresh-user trial: a layout file whose bands g and i had their paths exchanged, given to ``lenshunt
+ingest`` of the same store, re-read all 200 objects "whose band files appeared or changed" though no
+file had changed: band g of the store then held band i's pixels while the store still said g came
+from the g files. An edited ``masked_value`` or coordinate unit was taken and ignored. Real FITS
+sets, real Zarr stores, a real Dask cluster and the real CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from cutouts import write_set
+from test_cli_process import _assert_one_line_errors_before_prefect
+
+from pipeline.errors import ConservationError
+from pipeline.store import check_existing_store, ingest, open_store
+from pipeline.store.zarr_store import read_attributes
+from schemas.layout import load_layout, parse_layout
+
+EUCLID = load_layout("euclid-sglc2")
+IDS = list(range(100000, 100006))
+
+
+def _edited(**changes) -> dict:
+    data = EUCLID.model_dump(mode="json")
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def _swapped() -> dict:
+    """Y's and J's paths exchanged (same shape and scale: only the files differ)."""
+    data = _edited()
+    y, j = data["bands"][1], data["bands"][2]
+    y["path"], j["path"] = j["path"], y["path"]
+    return data
+
+
+def _digest(store: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(store)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(store.rglob("*"))
+        if path.is_file()
+    }
+
+
+EDITS = [
+    (
+        _swapped(),
+        "Y path 'Public/EUC_Y/imageEUC_Y-{id}.fits' (now 'Public/EUC_J/imageEUC_J-{id}.fits'), J path",
+    ),
+    (_edited(masked_value=0.0), "masked_value None (now 0.0)"),
+    (
+        _edited(coordinates=[{"ra": "RA", "dec": "DEC", "unit": "rad"}, {"ra": "CRVAL1", "dec": "CRVAL2"}]),
+        "coordinates[0] unit 'deg' (now 'rad')",
+    ),
+    (_edited(id_digits=7), "id_digits 6 (now 7)"),
+    (_edited(hdu=0), "VIS hdu None (now 0), Y hdu None (now 0)"),
+    (
+        _edited(catalog={**EUCLID.catalog.model_dump(), "label_rule": "n_source_im > 0"}),
+        "catalog label_rule 'n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20' "
+        "(now 'n_source_im > 0')",
+    ),
+]
+
+
+@pytest.fixture
+def stored(tmp_path, dask_client) -> tuple[Path, Path]:
+    source = write_set(EUCLID, tmp_path / "src", IDS, {i: int(i % 2) for i in IDS})
+    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    return source, tmp_path / "s.zarr"
+
+
+def test_a_layout_reading_files_otherwise_is_refused_and_the_store_left_as_it_was(stored, dask_client):
+    source, store = stored
+    before = _digest(store)
+    for data, said in EDITS:
+        layout = parse_layout(data, source="an edited layout")
+        for refuse, arguments in (
+            (ingest, (layout, source, store, dask_client)),
+            (check_existing_store, (store, layout, source, False)),
+        ):
+            with pytest.raises(ConservationError) as raised:
+                refuse(*arguments)
+            message = str(raised.value)
+            assert said in message, message
+            assert "given now finds or reads files otherwise" in message
+            assert "omit --layout (the store's own, shipped 'euclid-sglc2', is then used)" in message
+            assert "ingest into a new store" in message and "--reread" in message
+        assert _digest(store) == before, said  # nothing read, nothing written
+    assert read_attributes(store).layout_yaml == EUCLID.to_yaml()
+
+
+def test_a_reread_takes_the_edited_layout_and_the_store_keeps_it_under_its_name(stored, dask_client):
+    source, store = stored
+    was = open_store(store, chunks=None)["nir"].values  # read now, before the reread rewrites it
+    data = _swapped() | {"name": "my-euclid"}
+    report = ingest(parse_layout(data), source, store, dask_client, reread=True)
+    assert report.n_rewritten == len(IDS)
+    now = open_store(store, chunks=None)
+    np.testing.assert_array_equal(now["nir"].values[:, 0], was[:, 1])  # Y: the J files now
+    np.testing.assert_array_equal(now["nir"].values[:, 1], was[:, 0])
+    recorded = yaml.safe_load(read_attributes(store).layout_yaml)
+    assert (
+        recorded["bands"][1]["path"] == "Public/EUC_J/imageEUC_J-{id}.fits"
+        and recorded["name"] == "euclid-sglc2"
+    )
+    assert read_attributes(store).layout == "euclid-sglc2"
+    # and so the edited layout is the store's own: taken without --reread, the shipped one refused
+    ingest(parse_layout(data), source, store, dask_client)
+    with pytest.raises(ConservationError, match="lenshunt ships another 'euclid-sglc2' now than the store"):
+        ingest(EUCLID, source, store, dask_client)
+
+
+def test_a_layout_named_otherwise_is_taken_and_said(stored, dask_client):
+    source, store = stored
+    before = open_store(store, chunks=None)["vis"].values
+    renamed = parse_layout(_edited(name="my-euclid", description="mine"))
+    report = ingest(renamed, source, store, dask_client)
+    assert report.layout_notes == [
+        "the layout given is named 'my-euclid', the store's 'euclid-sglc2': they read files alike, and the "
+        "store keeps its name 'euclid-sglc2'",
+        f"the layout given describes itself as 'mine', the store's as {EUCLID.description!r}; the store "
+        "keeps its own",
+    ]
+    assert "  layout: the layout given is named 'my-euclid'" in report.summary()
+    np.testing.assert_array_equal(open_store(store, chunks=None)["vis"].values, before)
+    assert read_attributes(store).layout == "euclid-sglc2"
+
+
+def test_ingest_and_run_refuse_an_edited_layout_file_in_one_line(stored, tmp_path, dask_client):
+    source, store = stored
+    swap = tmp_path / "swap.yaml"
+    swap.write_text(yaml.safe_dump(_swapped() | {"name": "mine"}, sort_keys=False))
+    work = tmp_path / "work"
+    ingest(parse_layout(_edited(name="mine"), source="mine.yaml"), source, work / "store.zarr", dask_client)
+    before = _digest(work / "store.zarr")
+    file_store = "pass the layout file it was made with, with --layout (its YAML is kept in"
+    _assert_one_line_errors_before_prefect(
+        [
+            (
+                ("ingest", str(source), str(store), "--layout", str(swap)),
+                "Y path 'Public/EUC_Y/imageEUC_Y-{id}",
+            ),
+            (("run", str(source), str(work), "--layout", str(swap)), file_store),
+        ]
+    )
+    assert _digest(work / "store.zarr") == before
