@@ -112,10 +112,21 @@ def test_a_reread_takes_the_edited_layout_and_the_store_keeps_it_under_its_name(
         and recorded["name"] == "euclid-sglc2"
     )
     assert read_attributes(store).layout == "euclid-sglc2"
-    # and so the edited layout is the store's own: taken without --reread, the shipped one refused
+    # and so the edited layout is the store's own: taken without --reread; the shipped one of its name
     ingest(parse_layout(data), source, store, dask_client)
-    with pytest.raises(ConservationError, match="lenshunt ships another 'euclid-sglc2' now than the store"):
-        ingest(EUCLID, source, store, dask_client)
+    # (as after an upgrade that changed a shipped layout, review: a scheduled run without --layout was
+    # refused) reads by the store's own copy, and says so
+    check_existing_store(store, EUCLID, source, False)
+    kept = read_attributes(store).layout_yaml
+    report = ingest(EUCLID, source, store, dask_client)
+    assert any(
+        "the store was made with another version of layout 'euclid-sglc2' than lenshunt ships now" in note
+        and "Y path 'Public/EUC_J/imageEUC_J-{id}.fits' (now 'Public/EUC_Y/imageEUC_Y-{id}.fits')" in note
+        and "the store's own is used" in note
+        for note in report.layout_notes
+    ), report.layout_notes
+    assert report.n_rewritten == 0 and read_attributes(store).layout_yaml == kept
+    np.testing.assert_array_equal(open_store(store, chunks=None)["nir"].values, now["nir"].values)
 
 
 def test_a_layout_named_otherwise_is_taken_and_said(stored, dask_client):

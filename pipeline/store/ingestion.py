@@ -10,6 +10,7 @@ lost. After each commit, objects in = objects out is checked against the store i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import paths
-from pipeline.errors import SourceMismatchError, StoreExistsError
+from pipeline.errors import LenshuntError, SourceMismatchError, StoreExistsError
 from pipeline.sources.discovery import Manifest, discover
 from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
@@ -36,7 +37,7 @@ from pipeline.store.header_columns import (
     record_band_units,
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
-from pipeline.store.layout_check import check_layout, naming_notes
+from pipeline.store.layout_check import check_layout, naming_notes, own_shipped_layout
 from pipeline.store.leftovers import remove_unfinished_writes
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
@@ -164,6 +165,13 @@ def ingest(
     started = time.perf_counter()
     store, source_path = Path(store), Path(os.path.abspath(source))
     catalog = os.path.abspath(catalog) if catalog else None  # recorded as the source is: absolute (trial)
+    kept_note = None
+    if (store / "zarr.json").exists():  # a shipped layout changed since the store was made: its own
+        with contextlib.suppress(OSError, ValueError, LenshuntError):  # damaged: said below
+            attributes = read_attributes(store)
+            stored = store_layout(attributes)
+            if kept_note := own_shipped_layout(attributes, stored, layout, reread):
+                layout = stored
     manifest = discover(layout, source_path)  # inputs first: a bad source creates nothing
     load_labels(layout, manifest.object_ids[:1], source_path, catalog)  # and a bad catalog neither
     if not (store / "zarr.json").exists():
@@ -179,7 +187,7 @@ def ingest(
         check_layout(store, attributes, stored, layout, reread)  # before anything is read or written
         _check_source(store, attributes.source, source_path, source_moved)
         report = IngestReport(store=str(store), source=str(source_path), layout=layout.name)
-        report.layout_notes = naming_notes(stored, layout)
+        report.layout_notes = naming_notes(stored, layout) + ([kept_note] if kept_note else [])
         report.n_before = attributes.n_objects
         report.n_discovered = len(manifest)
         report.ignored_files = manifest.ignored_lines()
@@ -290,7 +298,14 @@ def check_existing_store(
             f"{store} was made with layout {attributes.layout!r} from another source ({attributes.source}): "
             f"ingest {source} into a new store (with `lenshunt run`, use another work directory)"
         )
-    check_layout(store, attributes, store_layout(attributes), layout, reread)
+    stored = store_layout(attributes)
+    check_layout(
+        store,
+        attributes,
+        stored,
+        stored if own_shipped_layout(attributes, stored, layout, reread) else layout,
+        reread,
+    )
     if not source_moved:
         _check_source(store, attributes.source, Path(os.path.abspath(source)), False)
 

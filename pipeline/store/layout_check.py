@@ -69,6 +69,29 @@ def check_layout(store: Path, attributes, stored: Layout, layout: Layout, reread
         )
 
 
+def own_shipped_layout(attributes, stored: Layout, layout: Layout, reread: bool = False) -> str | None:
+    """Why the store's own copy of a shipped layout is read by instead of ``layout``, or None.
+
+    Where ``layout`` is what lenshunt ships now under the store's layout name (``--layout NAME``, or
+    none given: the store's name loaded again) and the store was made with another version of it
+    that reads files otherwise, the store's own is used and said (review: a scheduled ``lenshunt
+    run`` without ``--layout`` was refused after an upgrade changed a shipped layout; before, new
+    objects were read by the new one, unlike the store's). ``reread`` takes the given one instead.
+    """
+    if reread or layout.name != attributes.layout or layout.name not in available_layouts():
+        return None
+    if layout.model_dump() != load_layout(layout.name).model_dump() or array_differences(stored, layout):
+        return None
+    reading = reading_differences(stored, layout) if stored.groups == layout.groups else []
+    if not reading:
+        return None
+    return (
+        f"the store was made with another version of layout {layout.name!r} than lenshunt ships now "
+        f"({', '.join(reading)}); the store's own is used, as a store reads every object by the layout it "
+        f"was made with; `lenshunt ingest SOURCE STORE --reread` reads every object again by the shipped one"
+    )
+
+
 def array_differences(stored: Layout, layout: Layout) -> list[str]:
     """The bands' shapes, pixel scales and wavelengths that differ (bands and groups alike), as
     ``'VIS 0.2"/px (now 0.1)'``."""
