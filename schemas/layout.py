@@ -28,10 +28,13 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from schemas.file_names import ID_PLACEHOLDER, shared_file
 from schemas.store import RESERVED_NAMES, group_names
 
 LAYOUTS_DIR = Path(__file__).parent / "layouts"
-ID_PLACEHOLDER = "{id}"
+GLOB_CHARACTERS = "*?[]"
+"""Characters a band's path may not hold: paths are no globs, they name files with ``{id}`` alone
+(fresh-user trial: ``{id}_g*.fits.fz`` found no file, and the band was MISSING_FILE for every object)."""
 
 
 BAND_NAME_MAX_LENGTH = 68 - len("flags_")
@@ -74,6 +77,18 @@ class Band(_Strict):
     def _has_one_id_placeholder(cls, value: str) -> str:
         if value.count(ID_PLACEHOLDER) != 1:
             raise ValueError(f"must contain '{ID_PLACEHOLDER}' exactly once, got {value!r}")
+        glob = sorted({character for character in value if character in GLOB_CHARACTERS})
+        if glob:
+            raise ValueError(
+                f"holds {' '.join(glob)}: band paths are not glob patterns; they take "
+                f"'{ID_PLACEHOLDER}' (the object id) only, every other character literally; got {value!r}"
+            )
+        other = re.search(r"\{[^{}]*\}", value.replace(ID_PLACEHOLDER, ""))
+        if other:  # fresh-user trial: '{id}_{band}.fits.fz' for every band
+            raise ValueError(
+                f"holds {other.group()}: band paths take no placeholder but '{ID_PLACEHOLDER}' (the object "
+                f"id); write the rest of each band's file name as it is, e.g. its band name; got {value!r}"
+            )
         if ID_PLACEHOLDER in value.replace("\\", "/").rpartition("/")[0]:  # trial: refused only at ingest
             raise ValueError(
                 f"'{ID_PLACEHOLDER}' must be in the file name, not in a directory, got {value!r}: a band's "
@@ -186,6 +201,15 @@ class Layout(_Strict):
         if alike:  # the catalog's flags_<band> columns: FITS and VOTable names ignore case
             raise ValueError(
                 f"band names must differ in more than case, as FITS column names ignore it: {alike}"
+            )
+        shared = shared_file([(band.name, band.path) for band in self.bands], self.id_digits)
+        if shared:  # fresh-user trial: band i read band r's files, stored i == r, no word of it
+            first, second, example = shared
+            raise ValueError(
+                f"bands {first!r} and {second!r} would read the same files (paths "
+                f"{self.band(first).path!r} and {self.band(second).path!r} both match e.g. {example!r}; "
+                "a path ending in .fits also matches its .fz, .gz and .bz2 forms): give each band its own "
+                "files"
             )
         for group in self.groups:  # e.g. group 'vis_band' beside group 'vis', whose dimension it names
             taken = {name: other for other in self.groups if other != group for name in group_names(other)}

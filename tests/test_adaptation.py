@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -421,7 +422,7 @@ def test_fine_tuning_on_a_layout_ordering_or_adding_bands_reads_them_by_name(
     dask_client,
 ):
     """A store of the same cutouts whose layout orders ``nir`` as H, K, J, Y (K, a band the model does
-    not read, re-reads the Y files) is scored alike in process, and a fine-tune on it reads each band
+    not read, reads copies of the Y files) is scored alike in process, and a fine-tune on it reads each band
     by its name and keeps the recipe's statistics, its recipe naming the new layout (new-user trial:
     such a layout failed in every worker)."""
     import yaml
@@ -432,10 +433,13 @@ def test_fine_tuning_on_a_layout_ordering_or_adding_bands_reads_them_by_name(
 
     data = yaml.safe_load(LAYOUT.to_yaml())
     vis, y, j, h = data["bands"]
-    data["name"], data["bands"] = "tiny-train-reordered", [vis, h, {**y, "name": "K"}, j, y]
+    k = {**y, "name": "K", "path": "K/n-{id}.fits"}  # its own files: two bands may not share them
+    data["name"], data["bands"] = "tiny-train-reordered", [vis, h, k, j, y]
     layout = parse_layout(data, source="test")
+    source = Path(shutil.copytree(store.parent / "src", tmp_path / "src"))
+    shutil.copytree(source / "Y", source / "K")
     other = tmp_path / "other.zarr"
-    ingest(layout, store.parent / "src", other, dask_client, chunk_objects=32)
+    ingest(layout, source, other, dask_client, chunk_objects=32)
     base = load_bundle(base_bundle)
     expected = score_store_in_process(base, store).score
     np.testing.assert_allclose(score_store_in_process(base, other).score, expected, rtol=1e-5)

@@ -307,3 +307,34 @@ def test_a_folder_inside_a_band_folder_is_said_while_it_holds_band_files(tmp_pat
     assert discover(EUCLID, root).unsearched_lines(root) == said
     moved.rename(vis)  # moved back up: "late" holds no band file now
     assert discover(EUCLID, root).unsearched_lines(root) == []
+
+
+def test_a_band_whose_path_matches_no_file_in_its_folder_is_said_at_ingest(tmp_path, dask_client):
+    """Fresh-user trial: a flat layout's band whose path matched no file (``{id}_g*.fits.fz``, a glob
+    taken literally; here a typo) made a committed store with that band MISSING_FILE for every
+    object, said only as "ignored: 201 file(s)"; the warning was given for a missing band folder only."""
+    from pipeline.store import ingest
+    from schemas.layout import parse_layout
+
+    bands = [
+        {
+            "name": name,
+            "path": f"{{id}}_{name}.fits",
+            "shape": [16, 16],
+            "pixel_scale_arcsec": 0.2,
+            "group": "opt",
+        }
+        for name in ("g", "r")
+    ]
+    right = parse_layout({"name": "flat", "bands": bands})
+    root = write_set(right, tmp_path / "src", [1, 2])
+    typo = parse_layout({"name": "flat", "bands": [{**bands[0], "path": "{id}_G.fits"}, bands[1]]})
+    manifest = discover(typo, root)
+    line = (
+        f"no file in . under {root} matches band g's path '{{id}}_G.fits': band(s) g are MISSING_FILE for "
+        "every object; check the source directory and the layout's paths"
+    )
+    assert manifest.unsearched_lines(root) == [line]
+    report = ingest(typo, root, tmp_path / "s.zarr", dask_client)
+    assert report.n_after == 2 and f"  warning: {line}" in report.summary()
+    assert discover(right, root).unsearched_lines(root) == []

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+from pathlib import Path
+
+import numpy as np
 import pytest
 import yaml
 
@@ -167,3 +172,89 @@ def test_the_first_challenges_layouts_declare_their_wcs_a_placeholder(real_sampl
         assert layout.wcs_position is False
         assert [(spec.ra, spec.dec, spec.unit) for spec in layout.coordinates] == [("RA", "DEC", "rad")]
     assert load_layout("euclid-sglc2").wcs_position is True
+
+
+def _two_band_layout(tmp_path, path_r: str, path_i: str):
+    """A flat two-band layout (the fresh-user trial's ``{id}_<band>.fits.fz`` of 64 x 64 pixels)."""
+    bands = [
+        {"name": name, "path": path, "shape": [64, 64], "pixel_scale_arcsec": 0.2, "group": "opt"}
+        for name, path in (("r", path_r), ("i", path_i))
+    ]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump({"name": "two", "id_digits": 6, "bands": bands}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("path_r", "path_i", "example"),
+    [
+        ("{id}_r.fits.fz", "{id}_r.fits.fz", "111111_r.fits.fz"),  # fresh-user trial: stored i == r, exit 0
+        ("{id}_r.fits.fz", "{id}_r.fits", "111111_r.fits.fz"),  # a .fits path finds the .fz files too
+        ("{id}_r.fits", "{id}_r.FITS.gz", "111111_r.FITS.gz"),  # its suffix in any case, gzip on it
+        ("{id}_r.fits", "{id}_r.fz", "111111_r.fz"),  # .fz alone is a form of .fits
+        ("{id}_r.fits", "./{id}_r.fits.bz2", "111111_r.fits.bz2"),  # the same folder, written otherwise
+        ("{id}_r.fits.fz", "{id}1_r.fits.fz", "111111_r.fits.fz"),  # object 111111 of r, 11111 of i
+    ],
+)
+def test_two_bands_finding_the_same_files_are_refused_as_discovery_would_share_them(
+    tmp_path, path_r, path_i, example
+):
+    """Fresh-user trial: bands r and i both with path ``{id}_r.fits.fz`` (or i with ``{id}_r.fits``)
+    ingested with exit 0 and no flag, i holding r's pixels. The refusal names both bands, both paths
+    and a file name both find, and agrees with discovery: a file of that name is given to both."""
+    from cutouts import write_cutout
+
+    from pipeline.sources import discover
+    from schemas.layout import Band, Layout
+
+    layout_file = _two_band_layout(tmp_path, path_r, path_i)
+    with pytest.raises(LayoutError) as refused:
+        load_layout(layout_file)
+    message = str(refused.value)
+    assert f"bands 'r' and 'i' would read the same files (paths {path_r!r} and {path_i!r} both " in message
+    assert f"match e.g. {example!r}" in message and "give each band its own files" in message
+    data = yaml.safe_load(layout_file.read_text())  # the layout unchecked: discovery gives both one file
+    unchecked = Layout.model_construct(name="two", bands=tuple(Band(**band) for band in data["bands"]))
+    plain = tmp_path / "plain.fits"
+    write_cutout(plain, np.ones((64, 64), np.float32), 10.0, 20.0, scale_arcsec=0.2)
+    packed = {".gz": gzip.compress, ".bz2": bz2.compress}.get(Path(example).suffix, bytes)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / example).write_bytes(packed(plain.read_bytes()))
+    manifest = discover(unchecked, tmp_path / "src")
+    found = {band: {path for path in paths if path} for band, paths in manifest.paths.items()}
+    assert found == {"r": {str(tmp_path / "src" / example)}, "i": {str(tmp_path / "src" / example)}}
+
+
+@pytest.mark.parametrize(
+    ("path_r", "path_i"),
+    [
+        ("{id}_r.fits.fz", "{id}_i.fits.fz"),
+        ("R/img-{id}.fits", "I/img-{id}.fits"),  # one name in two folders
+        ("{id}_r.fits", "{id}_rr.fits"),
+        ("x{id}.fits", "y{id}.fits"),
+    ],
+)
+def test_bands_with_files_of_their_own_load(tmp_path, path_r, path_i):
+    layout = load_layout(_two_band_layout(tmp_path, path_r, path_i))
+    assert [band.path for band in layout.bands] == [path_r, path_i]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (
+            "{id}_g*.fits.fz",
+            r"holds \*: band paths are not glob patterns; they take '\{id\}' \(the object id\) only",
+        ),
+        ("{id}_?.fits", r"holds \?: band paths are not glob patterns"),
+        ("{id}_[gr].fits", r"holds \[ \]: band paths are not glob patterns"),
+        ("Band*/{id}.fits", r"holds \*: band paths are not glob patterns"),
+        ("{id}_{band}.fits.fz", r"holds \{band\}: band paths take no placeholder but '\{id\}'"),
+    ],
+)
+def test_glob_characters_and_other_placeholders_in_a_band_path_are_refused(tmp_path, path, expected):
+    """Fresh-user trial: ``{id}_g*.fits.fz`` (the ``*`` taken literally) found no file, and every
+    object's g was MISSING_FILE in a committed store, with nothing saying globs are not supported;
+    ``{id}_{band}.fits.fz`` in every band was refused only as bands sharing files."""
+    with pytest.raises(LayoutError, match=r"bands\.0\.path: Value error, " + expected):
+        load_layout(_two_band_layout(tmp_path, path, "{id}_i.fits.fz"))

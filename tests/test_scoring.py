@@ -992,15 +992,25 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
 
 def _reordered_euclid(name: str = "euclid-reordered"):
     """euclid-sglc2 with the NISP bands as H, K, J, Y and VIS after H: K (a fifth band in the model's
-    group ``nir``) reads the Y files, so its pixels are real but no model here reads them."""
+    group ``nir``) reads copies of the Y files (``Public/EUC_K``, :func:`_with_k_files`), so its pixels
+    are real but no model here reads them."""
     import yaml
 
     from schemas.layout import parse_layout
 
     data = yaml.safe_load(EUCLID.to_yaml())
     vis, y, j, h = data["bands"]
-    data["name"], data["bands"] = name, [h, vis, {**y, "name": "K", "wavelength_nm": 2200}, j, y]
+    k = {**y, "name": "K", "wavelength_nm": 2200, "path": "Public/EUC_K/imageEUC_Y-{id}.fits"}
+    data["name"], data["bands"] = name, [h, vis, k, j, y]
     return parse_layout(data, source="test")
+
+
+def _with_k_files(source: Path, copy: Path) -> Path:
+    """A copy of the set at ``source`` with copies of its Y files as the K files of
+    :func:`_reordered_euclid` (two bands may not share files)."""
+    shutil.copytree(source, copy)
+    shutil.copytree(copy / "Public" / "EUC_Y", copy / "Public" / "EUC_K")
+    return copy
 
 
 def test_the_module_command_lines_print_no_tensorflow_start_up_noise(scored_setup, tmp_path):
@@ -1050,7 +1060,7 @@ def test_a_store_whose_layout_orders_a_group_otherwise_or_adds_bands_is_scored_b
     layout = _reordered_euclid()
     assert layout.groups["nir"] == ("H", "K", "J", "Y")
     other = tmp_path / "other.zarr"
-    ingest(layout, source, other, dask_client, chunk_objects=16)
+    ingest(layout, _with_k_files(source, tmp_path / "src"), other, dask_client, chunk_objects=16)
 
     reference = score_store(store, bundle, tmp_path / "ref", dask_client, batch_size=8)
     result = score_store(other, bundle, tmp_path / "run", dask_client, batch_size=8)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +34,10 @@ import numpy as np
 from pipeline.errors import LenshuntError
 from pipeline.paths import OWN_FILE_PREFIX
 from pipeline.sources.band_search import band_folders_hint, other_layout_hint
+from schemas.file_names import band_file_regex as path_file_regex
+from schemas.file_names import nfc as _nfc
 from schemas.layout import ID_PLACEHOLDER, Band, Layout
 
-_FITS_SUFFIX = re.compile(r"\.(fits|fit|fts)$", re.IGNORECASE)
-# The forms a FITS file of the layout's name may take (see the module docstring).
-_FITS_FORMS = r"(?i:\.(?:fits|fit|fts)(?:\.fz)?|\.fz)(?i:\.gz|\.bz2)?"
-_COMPRESSION = r"(?i:\.fz)?(?i:\.gz|\.bz2)?"
 _N_EXAMPLES = 3
 _NOT_CATALOGS = ("~$", "._")  # a spreadsheet's lock file, macOS's resource file beside a catalog
 MAX_OBJECT_ID = int(np.iinfo(np.int64).max)
@@ -79,6 +76,8 @@ class Manifest:
     """How many files name an id beyond :data:`MAX_OBJECT_ID` (not read), and a few of their names."""
     named_folders: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     """Band directory -> how many folders in it are named as band files (no object), a few names."""
+    no_file: dict[str, str] = field(default_factory=dict)
+    """Band whose folder is there but holds no file of it, for any object -> the band's path."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -122,7 +121,8 @@ class Manifest:
         """One warning line per band directory that is not there, and per one holding folders.
 
         Trial: a layout typo (``Public/Band1``) made every object MISSING_FILE in that band, and
-        cutouts in a subfolder were MISSING_FILE too, with no word of either.
+        cutouts in a subfolder were MISSING_FILE too, with no word of either; so did a band path that
+        matched no file in a folder that is there (one line per such band).
         """
         lines = []
         for directory, (bands, there) in sorted(self.absent.items()):
@@ -130,6 +130,13 @@ class Manifest:
             lines.append(
                 f"band folder {directory} is not under {root}{seen}: band(s) {', '.join(bands)} are "
                 "MISSING_FILE for every object; check the source directory and the layout's paths"
+            )
+        for band, path in self.no_file.items():  # fresh-user trial: '{id}_g*.fits.fz', and not a word
+            directory = Path(path).parent.as_posix()
+            lines.append(
+                f"no file in {'.' if directory == '.' else directory} under {root} matches band {band}'s "
+                f"path {path!r}: band(s) {band} are MISSING_FILE for every object; check the source "
+                "directory and the layout's paths"
             )
         for directory, (count, examples) in sorted(self.subfolders.items()):
             lines.append(
@@ -217,18 +224,15 @@ def glob_ignoring_case(root: str | os.PathLike[str], pattern: str) -> list[Path]
 
 
 def band_file_regex(band: Band) -> re.Pattern[str]:
-    """Regular expression of a band's file names (no directory); group 1 is the id.
+    """Regular expression of a band's file names (no directory); group 1 is the id
+    (:func:`schemas.file_names.band_file_regex`, the rule the layout's own checks use too).
 
     >>> pattern = band_file_regex(Band(name="VIS", path="a/img-{id}.fits", shape=(2, 2),
     ...                                pixel_scale_arcsec=0.1, group="vis"))
     >>> [pattern.match(name).group(1) for name in ["img-7.fits", "img-7.FITS.gz", "img-7.fits.fz"]]
     ['7', '7', '7']
     """
-    before, after = _nfc(Path(band.path).name).split(ID_PLACEHOLDER)
-    suffix = _FITS_SUFFIX.search(after)
-    tail = re.escape(after[: suffix.start()]) + _FITS_FORMS if suffix else re.escape(after) + _COMPRESSION
-    # ASCII digits: \d takes any script's (trial: imageEUC_VIS-１００００９.fits was read as 100009)
-    return re.compile("^" + re.escape(before) + r"([0-9]+)" + tail + "$")
+    return path_file_regex(band.path)
 
 
 def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | None = None) -> Manifest:
@@ -345,7 +349,15 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
         paths[band_name] = column
     id_width = (layout.id_digits, n_off_width, sorted(off_width_examples))
     ids, too_large = np.asarray(all_ids, dtype=np.int64), (n_too_large, sorted(too_large_examples))
-    return Manifest(ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large, named_folders)
+    in_absent = {name for names, _ in absent.values() for name in names}
+    no_file = {
+        band.name: band.path
+        for band in layout.bands
+        if only_id is None and not found[band.name] and band.name not in in_absent
+    }
+    return Manifest(
+        ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large, named_folders, no_file
+    )
 
 
 def _holds_band_files(folder: str, bands: list[tuple[Band, re.Pattern[str]]]) -> bool:
@@ -389,10 +401,6 @@ def _preference(
     other_width = match is None or len(match.group(1)) != id_digits
     compressed = re.search(r"\.(gz|bz2|fz)$", name, re.IGNORECASE) is not None
     return (name != _nfc(named), other_width, compressed, name)
-
-
-def _nfc(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
 
 
 def _directory(root: Path, relative: str) -> Path | None:
