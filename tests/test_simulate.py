@@ -387,3 +387,59 @@ def test_simulate_flow_runs_in_prefect(tmp_path, prefect_harness):
     summary = simulate_flow(out=str(tmp_path), n_objects=2, layout="sglc1-space", in_process=True)
     assert summary.n_objects == 2
     assert read_catalog("sglc1-space", tmp_path)["ID"].tolist() == [FIRST, FIRST + 1]
+
+
+def _ground_layout(suffix: str):
+    """The fresh-user trial's flat ground layout (g, r; 32 x 32 here) with band files ``{id}_<b><suffix>``."""
+    return parse_layout(
+        {
+            "name": "myground",
+            "bands": [
+                {
+                    "name": name,
+                    "path": f"{{id}}_{name}{suffix}",
+                    "shape": [32, 32],
+                    "pixel_scale_arcsec": 0.2,
+                    "group": "opt",
+                    "wavelength_nm": wavelength,
+                }
+                for name, wavelength in (("g", 480), ("r", 620))
+            ],
+            "coordinates": [{"ra": "CRVAL1", "dec": "CRVAL2"}],
+            "catalog": {"pattern": "truth_table.csv", "label_rule": "is_lens"},
+        },
+        source="test",
+    )
+
+
+def test_compressed_file_names_get_compressed_files_read_back_by_ingest(tmp_path, dask_client):
+    """Fresh-user trial: ``simulate --layout`` of ``.fits.fz`` paths wrote plain FITS files (one primary
+    HDU) named ``.fz``. They are now tile-compressed, losslessly (the pixels of a ``.fits`` set), and
+    ``.gz`` names are gzip files; ingest reads either back to the same stored pixels."""
+    import gzip
+
+    from astropy.io import fits
+
+    from pipeline.store import ingest
+    from pipeline.store.zarr_store import open_store
+
+    sets = {suffix: tmp_path / suffix.strip(".") for suffix in (".fits", ".fits.fz", ".fits.gz")}
+    for suffix, root in sets.items():
+        simulate_set(_ground_layout(suffix), 3, root, seed=5, catalog_name="truth_table.csv")
+    plain = sets[".fits"] / f"{FIRST}_g.fits"
+    fz = sets[".fits.fz"] / f"{FIRST}_g.fits.fz"
+    table = fitsio.read_header(str(fz), 1)  # the compressed table's own cards
+    assert table["ZQUANTIZ"] == "NONE" and table["ZCMPTYPE"] == "GZIP_2"
+    with fits.open(fz) as tiled, fits.open(plain) as reference:
+        assert [type(hdu) for hdu in tiled] == [fits.PrimaryHDU, fits.CompImageHDU]
+        np.testing.assert_array_equal(tiled[1].data, reference[0].data)  # lossless
+        assert tiled[1].header["OBJ_ID"] == FIRST and tiled[1].header["BAND"] == "g"
+    packed = (sets[".fits.gz"] / f"{FIRST}_g.fits.gz").read_bytes()
+    assert packed[:2] == b"\x1f\x8b" and gzip.decompress(packed) == plain.read_bytes()
+    stored = {}
+    for suffix, root in sets.items():
+        report = ingest(_ground_layout(suffix), root, tmp_path / f"{root.name}.zarr", dask_client)
+        assert report.n_after == 3 and report.n_flagged == 0, report.summary()
+        stored[suffix] = open_store(tmp_path / f"{root.name}.zarr")["opt"].values
+    np.testing.assert_array_equal(stored[".fits.fz"], stored[".fits"])
+    np.testing.assert_array_equal(stored[".fits.gz"], stored[".fits"])

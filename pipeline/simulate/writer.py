@@ -1,20 +1,23 @@
 """FITS files of simulated objects, one per band, at the layout's paths.
 
-Each file has a single primary HDU (float32, BITPIX -32), a TAN WCS centred on the object
-(CRVAL1/2 in degrees, CDELT of the band's pixel scale) and the sky-position cards the layout's
-``coordinates`` name, in their unit (the first challenge keeps RA/DEC in radians). A layout that
-declares its files' WCS a placeholder (``wcs_position: false``, the first challenge's) gets the
-challenge's placeholder instead, as its real files carry it: ``CRVAL1 = CRVAL2 = 0`` at the centre,
-``CDELT`` and ``CD`` of the band's pixel scale, ``NX``/``NY`` and the field width ``range x`` in
-radians; the object's position is then in its ``coordinates`` cards alone. Headers carry
-no dates, so the same object always gives the same bytes. When the instrument is randomised
-(:mod:`pipeline.simulate.domain`), ``NOISESIG`` and ``MAGZP`` describe the drawn noise and pixel
-units, and ``NOISESCL``, ``PSFSCL``, ``FLUXSCL``, ``SKYOFF`` and ``SKYLEVEL`` record the draw; the
-standard instrument writes the same cards as before these options existed.
+Each file has a single primary HDU (float32, BITPIX -32; a ``.fz`` name: tile-compressed,
+losslessly, after an empty primary; ``.gz``/``.bz2``: the whole file compressed, :func:`file_form`),
+a TAN WCS centred on the object (CRVAL1/2 in degrees, CDELT of the band's pixel scale) and the
+sky-position cards the layout's ``coordinates`` name, in their unit (the first challenge keeps
+RA/DEC in radians). A layout that declares its files' WCS a placeholder (``wcs_position: false``,
+the first challenge's) gets the challenge's placeholder instead, as its real files carry it:
+``CRVAL1 = CRVAL2 = 0`` at the centre, ``CDELT`` and ``CD`` of the band's pixel scale, ``NX``/``NY``
+and the field width ``range x`` in radians; the object's position is then in its ``coordinates``
+cards alone. Headers carry no dates, so the same object always gives the same bytes. When the
+instrument is randomised (:mod:`pipeline.simulate.domain`), ``NOISESIG`` and ``MAGZP`` describe the
+drawn noise and pixel units, and ``NOISESCL``, ``PSFSCL``, ``FLUXSCL``, ``SKYOFF`` and ``SKYLEVEL``
+record the draw; the standard instrument writes the same cards as before these options existed.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import math
 import os
 import shutil
@@ -159,23 +162,53 @@ def placeholder_wcs_cards(band: Band) -> list[dict[str, object]]:
 
 
 def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -> None:
-    """Write ``image`` as the float32 primary HDU of ``path`` (atomically: temp file + rename); a full
-    disk is ``OSError(ENOSPC)`` (:func:`pipeline.atomic.full_disk_as_enospc`)."""
+    """Write ``image`` as a float32 image of ``path`` (atomically: temp file + rename) in the form its
+    name says (:func:`file_form`); a full disk is ``OSError(ENOSPC)``
+    (:func:`pipeline.atomic.full_disk_as_enospc`)."""
     import fitsio
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = np.ascontiguousarray(image, dtype=np.float32)
+    tiled, stream = file_form(path.name)
+    options: dict[str, object] = {}
+    if tiled:  # one tile: a cutout is read whole
+        options = {"compress": "GZIP_2", "qlevel": None, "tile_dims": list(data.shape)}
     with full_disk_as_enospc(path.parent):
         try:
             if cfitsio_plain(temporary.absolute()):
-                fitsio.write(str(temporary), data, header=header, clobber=True)
+                fitsio.write(str(temporary), data, header=header, clobber=True, **options)
             else:  # cfitsio reads [...], (...), +n, ! and ~ as its extended file-name syntax (new-user trial)
                 plain_tmp = cfitsio_plain(Path(tempfile.gettempdir()).absolute())
                 with tempfile.TemporaryDirectory(dir=None if plain_tmp else "/tmp") as scratch:  # review
                     plain = Path(scratch) / "image.fits"
-                    fitsio.write(str(plain), data, header=header, clobber=True)
+                    fitsio.write(str(plain), data, header=header, clobber=True, **options)
                     shutil.move(plain, temporary)
+            if stream:
+                raw = temporary.read_bytes()  # no time stamp in the gzip header: the same bytes each time
+                packed = gzip.compress(raw, mtime=0) if stream == ".gz" else bz2.compress(raw)
+                temporary.write_bytes(packed)
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+
+
+def file_form(name: str) -> tuple[bool, str]:
+    """Whether a band file of ``name`` is tile-compressed, and its stream compression ("" for none).
+
+    A name ending in ``.fz`` (before any ``.gz``/``.bz2``) is written tile-compressed, as fpack
+    writes it: an empty primary HDU, then the image as a compressed binary table, one tile. The
+    compression is lossless (GZIP_2, byte-shuffled gzip, without quantisation: ``ZQUANTIZ = 'NONE'``):
+    fpack's default for floats, RICE of values quantised to 1/4 of the noise, would change the pixels
+    (by up to an eighth of the noise), and a simulated set must hold the same pixels whatever its
+    files' form. Noise-like float pixels hardly compress losslessly: a 64 x 64 file is 23040 bytes
+    against 20160 plain (the second HDU's header), where quantised RICE gives 11520.
+    ``.gz``/``.bz2`` compress the whole file (gzip without a time stamp). Fresh-user trial: a layout's
+    ``.fits.fz`` files were written plain, one primary HDU, under the ``.fz`` name.
+
+    >>> file_form("x_1.fits.fz"), file_form("x_1.fits.gz"), file_form("x_1.FZ.BZ2"), file_form("x_1.fits")
+    ((True, ''), (False, '.gz'), (True, '.bz2'), (False, ''))
+    """
+    lower = name.lower()
+    stream = next((suffix for suffix in (".gz", ".bz2") if lower.endswith(suffix)), "")
+    return lower[: len(lower) - len(stream)].endswith(".fz"), stream
