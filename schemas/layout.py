@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from schemas.file_names import ID_PLACEHOLDER, shared_file
 from schemas.store import RESERVED_NAMES, group_names
@@ -74,9 +82,11 @@ class Band(_Strict):
 
     @field_validator("path")
     @classmethod
-    def _has_one_id_placeholder(cls, value: str) -> str:
+    def _has_one_id_placeholder(cls, value: str, info: ValidationInfo) -> str:
         if value.count(ID_PLACEHOLDER) != 1:
             raise ValueError(f"must contain '{ID_PLACEHOLDER}' exactly once, got {value!r}")
+        if _recorded(info):  # a store's own layout, made before the rules below: it still opens
+            return value
         glob = sorted({character for character in value if character in GLOB_CHARACTERS})
         if glob:
             raise ValueError(
@@ -179,7 +189,7 @@ class Layout(_Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> Layout:
+    def _consistent(self, info: ValidationInfo) -> Layout:
         if not self.wcs_position:  # review: a position nothing can give, or the WCS said to be none and named
             cards = [(spec.ra, spec.dec) for spec in self.coordinates]
             if ("CRVAL1", "CRVAL2") in cards:
@@ -202,7 +212,9 @@ class Layout(_Strict):
             raise ValueError(
                 f"band names must differ in more than case, as FITS column names ignore it: {alike}"
             )
-        shared = shared_file([(band.name, band.path) for band in self.bands], self.id_digits)
+        shared = (
+            None if _recorded(info) else shared_file([(b.name, b.path) for b in self.bands], self.id_digits)
+        )
         if shared:  # fresh-user trial: band i read band r's files, stored i == r, no word of it
             first, second, example = shared
             raise ValueError(
@@ -281,10 +293,21 @@ def available_layouts() -> list[str]:
     return sorted(path.stem for path in LAYOUTS_DIR.glob("*.yaml"))
 
 
-def parse_layout(data: object, source: str = "<data>") -> Layout:
-    """Validate already-parsed layout data; errors name the field and what was expected."""
+def _recorded(info: ValidationInfo) -> bool:
+    """Whether a store's recorded layout is validated (:func:`parse_layout` ``recorded``)."""
+    return bool(info.context and info.context.get("recorded"))
+
+
+def parse_layout(data: object, source: str = "<data>", recorded: bool = False) -> Layout:
+    """Validate already-parsed layout data; errors name the field and what was expected.
+
+    ``recorded``: the layout a store recorded when it was made, which is read as it was then: the
+    band-path rules added since (no glob characters, no placeholder but ``{id}``, no two bands
+    reading the same files) are not applied, so such a store still opens (``lenshunt info`` says
+    what it holds), while a new layout with them is refused.
+    """
     try:
-        return Layout.model_validate(data)
+        return Layout.model_validate(data, context={"recorded": recorded})
     except ValidationError as exc:
         errors = exc.errors()
         inner = [error["loc"] for error in errors]

@@ -163,3 +163,25 @@ def test_ingest_and_run_refuse_an_edited_layout_file_in_one_line(stored, tmp_pat
         ]
     )
     assert _digest(work / "store.zarr") == before
+
+
+def test_a_store_whose_recorded_layout_breaks_a_later_rule_still_opens(tmp_path, capsys):
+    """A store made before a layout rule (two bands reading the same files, a glob character) was
+    refused: its recorded layout failed to parse, so even `lenshunt info` on it failed."""
+    from flows.cli import main
+    from pipeline.store.zarr_store import create_store, store_layout, update_attributes
+    from schemas.layout import LayoutError
+
+    data = EUCLID.model_dump(mode="json")
+    data["bands"][2]["path"] = data["bands"][1]["path"]  # J reads Y's files: refused today
+    data["bands"][3]["path"] = "Public/EUC_H/imageEUC_H-{id}*.fits"  # a glob character: refused today
+    with pytest.raises(LayoutError, match="band paths are not glob patterns"):
+        parse_layout(data)
+    with pytest.raises(LayoutError, match="would read the same files"):
+        parse_layout({**data, "bands": data["bands"][:3]})
+    store = tmp_path / "old.zarr"
+    create_store(store, EUCLID, source=str(tmp_path))
+    update_attributes(store, {"layout_yaml": yaml.safe_dump(data, sort_keys=False)})
+    assert store_layout(read_attributes(store)).band("J").path == data["bands"][1]["path"]
+    assert main(["info", str(store)]) == 0
+    assert "euclid-sglc2" in capsys.readouterr().out

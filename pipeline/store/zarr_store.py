@@ -289,10 +289,12 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
 
 
 def store_layout(attributes: StoreAttributes) -> Layout:
-    """The layout a store was ingested with (from its own attributes)."""
+    """The layout a store was ingested with (from its own attributes), validated as it was then: the
+    rules on band paths added since (glob characters, other placeholders, two bands' shared files) do
+    not stop a store made before them from opening (``parse_layout`` ``recorded``)."""
     import yaml
 
-    return parse_layout(yaml.safe_load(attributes.layout_yaml), source="store attributes")
+    return parse_layout(yaml.safe_load(attributes.layout_yaml), source="store attributes", recorded=True)
 
 
 def update_attributes(path: str | os.PathLike[str], values: Mapping[str, object]) -> None:
