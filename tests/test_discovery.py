@@ -338,3 +338,19 @@ def test_a_band_whose_path_matches_no_file_in_its_folder_is_said_at_ingest(tmp_p
     report = ingest(typo, root, tmp_path / "s.zarr", dask_client)
     assert report.n_after == 2 and f"  warning: {line}" in report.summary()
     assert discover(right, root).unsearched_lines(root) == []
+
+
+def test_the_label_catalog_beside_a_flat_layouts_cutouts_is_not_an_ignored_file(tmp_path):
+    """Fresh-user trial: a flat layout's catalog, in the cutouts' folder, was reported "ignored: ...
+    match no band" beside the stray files (and the catalog was read as labels all the same)."""
+    from schemas.layout import parse_layout
+
+    band = {"path": "{id}_g.fits", "shape": [16, 16], "pixel_scale_arcsec": 0.2, "group": "opt"}
+    catalog = {"pattern": "truth*.csv", "id_column": "ID", "label_rule": "is_lens"}
+    flat = parse_layout({"name": "flat", "bands": [{"name": "g", **band}], "catalog": catalog})
+    root = write_set(flat, tmp_path / "src", [1, 2])
+    (root / "Truth_Table.CSV").write_text("ID,is_lens\n1,1\n2,0\n")  # any letter case, as labels find it
+    (root / "notes.txt").write_text("x")
+    manifest = discover(flat, root)
+    assert manifest.ignored == {"": (1, ["notes.txt"])}
+    assert load_labels(flat, manifest.object_ids, root).values.tolist() == [1, 0]

@@ -303,6 +303,8 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
                         named.append(entry.name)
                 if matched or entry.name.startswith(OWN_FILE_PREFIX):  # lenshunt's own: a work dir here
                     continue
+                if _is_label_catalog(layout, prefix, entry.name):  # trial: "ignored" beside the cutouts
+                    continue
                 if not entry.is_dir():
                     n_ignored += 1
                     if len(examples) < _N_EXAMPLES:
@@ -419,6 +421,22 @@ def _directory(root: Path, relative: str) -> Path | None:
             return None
         directory = Path(sorted(found)[0])
     return directory
+
+
+def _is_label_catalog(layout: Layout, prefix: str, name: str) -> bool:
+    """Whether ``name`` in band directory ``prefix`` matches the layout's label-catalog pattern (in
+    any letter case, as :func:`pipeline.sources.labels.find_label_catalog` finds it).
+
+    >>> from schemas.layout import load_layout
+    >>> _is_label_catalog(load_layout("euclid-sglc2"), ".", "image_catalog2.0train.csv")
+    True
+    >>> _is_label_catalog(load_layout("euclid-sglc2"), "Public/EUC_VIS", "image_catalog.csv")
+    False
+    """
+    if layout.catalog is None:
+        return False
+    relative = name if prefix in ("", ".") else f"{prefix}/{name}"
+    return fnmatch.fnmatchcase(_nfc(relative).lower(), _nfc(layout.catalog.pattern).lower())
 
 
 def _nothing_matched(layout: Layout, root: Path, ignored: dict[str, tuple[int, list[str]]]) -> str:
