@@ -425,14 +425,7 @@ def _directory(root: Path, relative: str) -> Path | None:
 
 def _is_label_catalog(layout: Layout, prefix: str, name: str) -> bool:
     """Whether ``name`` in band directory ``prefix`` matches the layout's label-catalog pattern (in
-    any letter case, as :func:`pipeline.sources.labels.find_label_catalog` finds it).
-
-    >>> from schemas.layout import load_layout
-    >>> _is_label_catalog(load_layout("euclid-sglc2"), ".", "image_catalog2.0train.csv")
-    True
-    >>> _is_label_catalog(load_layout("euclid-sglc2"), "Public/EUC_VIS", "image_catalog.csv")
-    False
-    """
+    any letter case, as :func:`pipeline.sources.labels.find_label_catalog` finds it)."""
     if layout.catalog is None:
         return False
     relative = name if prefix in ("", ".") else f"{prefix}/{name}"
