@@ -83,3 +83,16 @@ def test_an_id_that_may_hold_a_thousands_comma_is_still_refused(tmp_path):
 def test_a_decimal_point_id_in_a_comma_file_is_still_read(tmp_path):
     _keys(tmp_path, "ID,mag,is_lens\n100120.0,21.5,1\n100.000,22,0\n")
     assert read_label_catalog(SGLC1, tmp_path / "keys.csv").index.tolist() == [100120, 100]
+
+
+def test_a_catalog_of_names_instead_of_integer_ids_is_told_so_not_to_fix_a_row(tmp_path):
+    """Trial: IAU names in every row (J0001+0212, ...) were told "Fix or delete the row"."""
+    path = _keys(tmp_path, "ID;is_lens\nJ0001+0212;1\nJ0002+0212;0\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([1]), tmp_path)
+    assert str(caught.value) == (
+        f"label catalog {path} line 2: id 'J0001+0212' in column 'ID' is not a non-negative integer object "
+        "id up to 9223372036854775807 (2 such row(s)). No row's id is one: object ids are integers, as a "
+        "layout's {id} in the file names; give the objects integer ids (docs/layouts.md, \"What layouts "
+        'cannot say").'
+    )

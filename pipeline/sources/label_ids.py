@@ -93,10 +93,15 @@ def object_ids(
             hint = " It may hold a thousands separator, which is not read in an id: write the id without one."
         elif comma_decimal and _matching(raw_ids.iloc[[first]], _COMMA_NUMBER).iloc[0]:
             hint = " It is read with a decimal comma, and is not a whole number."
+        fix = "Fix or delete the row."
+        if bad.all():  # trial: names such as J0001+0212 in every row were told to fix one row
+            fix = (
+                "No row's id is one: object ids are integers, as a layout's {id} in the file names; "
+                'give the objects integer ids (docs/layouts.md, "What layouts cannot say").'
+            )
         raise CatalogFormatError(
             f"label catalog {path} line {lines.iloc[first]}: id {written!r} in column {id_column!r} is not a "
-            f"non-negative integer object id up to {largest} ({int(bad.sum())} such row(s)).{hint} Fix or "
-            "delete the row."
+            f"non-negative integer object id up to {largest} ({int(bad.sum())} such row(s)).{hint} {fix}"
         )
     rounded = rounded_scientific(texts, pd.to_numeric(texts, errors="coerce"))
     if rounded.any():  # trial: 1.23457E+06 (1234567) labelled object 1234570
