@@ -102,7 +102,8 @@ class Band(_Strict):
         if ID_PLACEHOLDER in value.replace("\\", "/").rpartition("/")[0]:  # trial: refused only at ingest
             raise ValueError(
                 f"'{ID_PLACEHOLDER}' must be in the file name, not in a directory, got {value!r}: a band's "
-                "files are listed in one directory"
+                "files are listed in one directory (one folder per object: docs/layouts.md says how to "
+                "link its files into one)"
             )
         return value
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from astropy.io import fits
 
@@ -54,3 +55,18 @@ def test_the_example_ingests_a_set_in_its_form(tmp_path, dask_client):
     assert dataset["label"].values.tolist() == [1, 0, 0]
     assert int(np.asarray(dataset["flags"].values).max()) == 0
     assert np.allclose(dataset["ra"].values, [150.042, 150.043, 150.044])
+
+
+def test_the_examples_simulation_copy_simulates_and_the_example_itself_is_refused_saying_how(tmp_path):
+    """Trial: `lenshunt simulate --layout` of the example (label_rule 'lensed') was refused without
+    saying what to do, where the page said it writes a set in the same form."""
+    from pipeline.simulate.config import SimulationError
+    from pipeline.simulate.runner import simulate_set
+
+    layout = example_layout()
+    with pytest.raises(SimulationError, match="copy of the layout whose catalog label_rule is 'is_lens'"):
+        simulate_set(layout, 2, tmp_path / "refused")
+    data = layout.model_dump(mode="json")
+    data["catalog"]["label_rule"] = "is_lens"
+    simulate_set(parse_layout(data), 4, tmp_path / "sim", seed=1)
+    assert len(list((tmp_path / "sim" / "cutouts").glob("*_g.fits"))) == 4

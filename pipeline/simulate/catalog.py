@@ -97,7 +97,9 @@ def catalog_columns(layout: Layout, instrument: bool = False) -> list[str]:
         raise SimulationError(
             f"the label rule {layout.catalog.label_rule!r} of layout {layout.name!r} uses columns "
             f"{unknown} that the simulator does not produce; it can fill "
-            f"{sorted(set(CHALLENGE_COLUMNS) | set(EXTRA_COLUMNS) | set(DOMAIN_COLUMNS))}"
+            f"{sorted(set(CHALLENGE_COLUMNS) | set(EXTRA_COLUMNS) | set(DOMAIN_COLUMNS))}: simulate with a "
+            "copy of the layout whose catalog label_rule is 'is_lens' (the simulator's label column; "
+            "trial: docs/layouts.md's example, whose survey catalog says 'lensed', was refused unsaid how)"
         )
     return columns
 
