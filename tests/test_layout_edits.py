@@ -103,6 +103,10 @@ def test_a_reread_takes_the_edited_layout_and_the_store_keeps_it_under_its_name(
     data = _swapped() | {"name": "my-euclid"}
     report = ingest(parse_layout(data), source, store, dask_client, reread=True)
     assert report.n_rewritten == len(IDS)
+    assert (  # trial: the reread's report did not say the edited layout was kept
+        "  layout: the store keeps the layout given from now on: Y path 'Public/EUC_Y/imageEUC_Y-{id}.fits' "
+        "(now 'Public/EUC_J/imageEUC_J-{id}.fits')" in report.summary()
+    )
     now = open_store(store, chunks=None)
     np.testing.assert_array_equal(now["nir"].values[:, 0], was[:, 1])  # Y: the J files now
     np.testing.assert_array_equal(now["nir"].values[:, 1], was[:, 0])
