@@ -18,7 +18,7 @@ import pytest
 from bundles import make_bundle
 from cutouts import write_set
 
-from flows.preflight import DEFAULT_LAYOUT, layout_or_stores
+from flows.preflight import DEFAULT_LAYOUT, PathCheckError, layout_or_stores
 from pipeline import paths
 from pipeline.models import recipe_layout, save_ensemble
 from pipeline.store import ingest, read_attributes
@@ -49,14 +49,18 @@ def test_a_new_store_takes_the_models_layout_and_an_existing_one_its_own(ground,
     shutil.copytree(bundle, ensemble / "m0")
     save_ensemble(ensemble, [ensemble / "m0"])
     assert layout_or_stores(None, tmp_path / "new.zarr", ensemble) == "sglc1-ground"
-    # a layout file's layout (only its name recorded) or an unreadable recipe: the default
+    # a layout file's layout (only its name recorded): its file is asked for (trial: the default was
+    # taken, and the source then told it had no euclid-sglc2 folder); an unreadable recipe: the default
     custom = tmp_path / "custom"
     shutil.copytree(bundle, custom)
     recipe = json.loads((custom / "recipe.json").read_text())
     (custom / "recipe.json").write_text(json.dumps({**recipe, "layout": "my-survey"}))
-    assert layout_or_stores(None, tmp_path / "new.zarr", custom) == DEFAULT_LAYOUT
+    with pytest.raises(PathCheckError, match="trained on layout 'my-survey' from a layout file"):
+        layout_or_stores(None, tmp_path / "new.zarr", custom)
+    assert layout_or_stores("my-survey.yaml", tmp_path / "new.zarr", custom) == "my-survey.yaml"  # given
     (custom / "recipe.json").write_text("{not json")
     assert recipe_layout(custom) is None and recipe_layout(tmp_path / "nowhere") is None
+    assert layout_or_stores(None, tmp_path / "new.zarr", custom) == DEFAULT_LAYOUT
 
 
 @pytest.mark.prefect
