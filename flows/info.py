@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
-from pipeline.store import older_rules_note, pending_warning, read_without_files, store_summary
-from schemas.layout import available_layouts
+from pipeline.store import older_rules_note, pending_warning, read_without_files, store_layout, store_summary
+from schemas.layout import Layout, available_layouts, load_layout
 
 USES_PREFECT = False
 HELP = "summarise a lenshunt store (layout, objects, labels, flags) or a model bundle or ensemble"
@@ -20,6 +20,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "store", type=Path, help="a lenshunt Zarr store, or a model bundle or ensemble folder"
     )
+    parser.add_argument(
+        "--layout-yaml",
+        action="store_true",
+        help="print only the layout the store recorded, as a layout YAML file (to edit, or for another set)",
+    )
+
+
+def layout_lines(store: Path, name: str, layout: Layout) -> list[str]:
+    """The layout a store recorded: its name, where it came from and each band's file and pixels
+    (trial: only the name was said, and a layout file's store could not tell what it reads)."""
+    if name not in available_layouts():
+        origin = f"from a layout file; --layout {store} reads by it, info --layout-yaml prints it"
+    elif load_layout(name).model_dump() == layout.model_dump():
+        origin = "shipped"
+    else:
+        origin = f"an earlier version of the shipped one; the store reads by its own (--layout {store})"
+    lines = [f"layout     {name}  groups {list(layout.groups)}  ({origin})"]
+    for band in layout.bands:
+        ny, nx = band.shape
+        lines.append(
+            f'  {band.name:<8} group {band.group:<6} {ny}x{nx} px at {band.pixel_scale_arcsec:g}"/px  '
+            f"{band.path}"
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
         also = f"info describes a store or a model bundle or ensemble folder, and {args.store} is neither"
         raise type(error)(f"{error}; {also}") from None
     attributes = summary.attributes
+    if args.layout_yaml:
+        print(attributes.layout_yaml, end="" if attributes.layout_yaml.endswith("\n") else "\n")
+        return 0
     print(f"store      {args.store}")
-    print(f"layout     {attributes.layout}  groups {attributes.groups}")
+    print("\n".join(layout_lines(args.store, attributes.layout, store_layout(attributes))))
     print(f"objects    {summary.n_objects}  (chunks of {attributes.chunk_objects})")
     if summary.n_pending:  # in the words of score, train and cutout, which leave them out
         print(f"pending    {pending_warning(args.store, 'left out by score, train and cutout')}")
@@ -57,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
     for sentence in summary.damage:  # new-user trial: a damaged store was called clean
         print(f"DAMAGED    {sentence}; ingest the cutouts into a new store")
     if summary.zero_fill:  # a store made before the fill values existed reads a deleted chunk as clean
-        layout = attributes.layout if attributes.layout in available_layouts() else "YOUR_LAYOUT.yaml"
+        layout = attributes.layout if attributes.layout in available_layouts() else str(args.store)
         print(
             f"WARNING    {', '.join(summary.zero_fill)} lack the missing-chunk fill values (a store written "
             "by an older lenshunt): a missing chunk file of them would read as object id 0, non-lenses "
             "or clean objects, not as unknown and UNREADABLE; re-ingest into a new store to be safe: "
-            f"lenshunt ingest {shlex.quote(attributes.source)} NEW_STORE --layout {layout} "
+            f"lenshunt ingest {shlex.quote(attributes.source)} NEW_STORE --layout {shlex.quote(layout)} "
             "(with --catalog as for this store)"
         )
     return 0

@@ -124,8 +124,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         default=None,
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default: an existing "
-        f"store's, else {DEFAULT_LAYOUT})",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path or a store (the layout it "
+        f"recorded) (default: an existing store's, else {DEFAULT_LAYOUT})",
     )
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"

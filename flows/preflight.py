@@ -186,15 +186,17 @@ def layout_choice(
 
     New-user trials: a rerun of ``lenshunt ingest`` or ``lenshunt run`` on an ``sglc1-space`` store
     without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'"; so was
-    ``lenshunt run SOURCE WORKDIR --model`` of a model trained on ``sglc1-ground``. A model trained
-    on a layout file's layout (only its name is recorded) leaves the default: pass the file.
+    ``lenshunt run SOURCE WORKDIR --model`` of a model trained on ``sglc1-ground``. A store made with
+    a layout file gives its own path (``load_layout`` reads the layout the store recorded; trial: the
+    file had to be passed again). A model trained on a layout file's layout (only its name is
+    recorded) leaves the default: pass the file.
 
     Raises
     ------
     PathCheckError
-        If the store's layout, or for a new store ``model``'s, came from a YAML file (only its name
-        is recorded): pass that file (trial: a model of a layout file's layout, run without
-        ``--layout``, was told only that the source had no euclid-sglc2 folder).
+        If, for a new store, ``model``'s layout came from a YAML file (only its name is recorded):
+        pass that file (trial: a model of a layout file's layout, run without ``--layout``, was told
+        only that the source had no euclid-sglc2 folder).
     """
     from schemas.layout import available_layouts
 
@@ -220,9 +222,8 @@ def layout_choice(
         return DEFAULT_LAYOUT, _DEFAULT_ORIGIN
     if name in available_layouts():
         return name, f"the layout of the store {store}, as no --layout was given"
-    raise PathCheckError(
-        f"{store} was ingested with layout {name!r} from a layout file: pass it again with --layout FILE.yaml"
-    )
+    recorded = f"the layout {name!r} the store {store} recorded from its layout file"
+    return str(store), f"{recorded}, as no --layout was given"
 
 
 _DEFAULT_ORIGIN = "the default, as no --layout was given"

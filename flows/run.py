@@ -336,8 +336,9 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--layout",
         default=None,
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path (default: the work "
-        f"directory's store's, else the --model's where lenshunt ships it, else {DEFAULT_LAYOUT})",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path or a store (the layout it "
+        f"recorded) (default: the work directory's store's, else the --model's where lenshunt ships it, "
+        f"else {DEFAULT_LAYOUT})",
     )
     parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
     parser.add_argument(

@@ -172,7 +172,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layout",
         default="euclid-sglc2",
-        help=f"layout name ({', '.join(available_layouts())}) or YAML path",
+        help=f"layout name ({', '.join(available_layouts())}) or YAML path or a store (the layout it "
+        "recorded)",
     )
     parser.add_argument("--n", type=positive_int, required=True, help="number of objects to simulate")
     parser.add_argument(

@@ -324,15 +324,21 @@ def parse_layout(data: object, source: str = "<data>", recorded: bool = False) -
 
 
 def load_layout(name_or_path: str | Path) -> Layout:
-    """Load a shipped layout by name, or any layout YAML file by path.
+    """Load a shipped layout by name, any layout YAML file by path, or the layout a lenshunt store
+    recorded when it was made, by the store's path (its ``zarr.json`` attribute ``layout_yaml``, read
+    as :func:`parse_layout` ``recorded``): a store made with a layout file needs the file no more
+    (trial: its rerun without the file was refused, and a lost file had to be written back by hand).
 
     Raises
     ------
     LayoutError
-        If the file does not exist, is not YAML, or does not validate; the message names the
-        offending field and, for an unknown name, suggests the nearest shipped layout.
+        If the file does not exist, is not YAML, or does not validate, or the folder is a Zarr store
+        that recorded no layout; the message names the offending field and, for an unknown name,
+        suggests the nearest shipped layout.
     """
     candidate = Path(name_or_path)
+    if (candidate / "zarr.json").is_file():
+        return recorded_layout(candidate)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         path = candidate
     else:
@@ -351,3 +357,29 @@ def load_layout(name_or_path: str | Path) -> Layout:
     except yaml.YAMLError as exc:
         raise LayoutError(f"layout file {path} is not valid YAML: {exc}") from exc
     return parse_layout(data, source=str(path))
+
+
+def recorded_layout(store: str | Path) -> Layout:
+    """The layout the store at ``store`` recorded (its root ``zarr.json``'s attribute ``layout_yaml``,
+    Zarr v3's group metadata document; read as JSON, without opening the store).
+
+    Raises
+    ------
+    LayoutError
+        If ``zarr.json`` is not JSON or holds no ``layout_yaml`` (not a lenshunt store), or the recorded
+        layout does not validate.
+    """
+    import json
+
+    metadata = Path(store) / "zarr.json"
+    try:
+        attributes = json.loads(metadata.read_text()).get("attributes") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise LayoutError(f"{metadata} cannot be read as a store's metadata ({exc})") from exc
+    if not isinstance(attributes.get("layout_yaml"), str):
+        raise LayoutError(f"{store} is a Zarr store that recorded no layout (not a lenshunt store)")
+    try:
+        data = yaml.safe_load(attributes["layout_yaml"])
+    except yaml.YAMLError as exc:
+        raise LayoutError(f"the layout recorded in {metadata} is not valid YAML: {exc}") from exc
+    return parse_layout(data, source=f"recorded in {store}", recorded=True)

@@ -156,7 +156,7 @@ def test_ingest_and_run_refuse_an_edited_layout_file_in_one_line(stored, tmp_pat
     work = tmp_path / "work"
     ingest(parse_layout(_edited(name="mine"), source="mine.yaml"), source, work / "store.zarr", dask_client)
     before = _digest(work / "store.zarr")
-    file_store = "pass the layout file it was made with, with --layout (its YAML is kept in"
+    file_store = "omit --layout (the layout 'mine' the store recorded is then read)"
     _assert_one_line_errors_before_prefect(
         [
             (

@@ -153,14 +153,13 @@ def naming_notes(stored: Layout, layout: Layout) -> list[str]:
 
 def _own_layout(store: Path, attributes, stored: Layout) -> str:
     """How to give ``store`` its own layout again."""
-    kept = f"(its YAML is kept in {store / 'zarr.json'}, attribute layout_yaml)"
     if attributes.layout not in available_layouts():
-        return f"pass the layout file it was made with, with --layout {kept}"
+        return f"omit --layout (the layout {attributes.layout!r} the store recorded is then read)"
     if load_layout(attributes.layout).model_dump() == stored.model_dump():
         return f"omit --layout (the store's own, shipped {attributes.layout!r}, is then used)"
     return (
         f"lenshunt ships another {attributes.layout!r} now than the store was made with: pass the store's "
-        f"own with --layout FILE {kept}"
+        f"own with --layout {store} (a store's path gives the layout it recorded)"
     )
 
 
