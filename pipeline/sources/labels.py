@@ -400,10 +400,12 @@ _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
 
 
 def _unmatched_tables(layout: Layout, root: str | os.PathLike[str]) -> tuple[str, ...]:
-    """A note when no file matches the layout's catalog pattern but its folder holds tables.
+    """The note when no file matches the layout's catalog pattern: naming the tables its folder holds
+    where it holds some, else saying the objects are unlabelled as in a blind set.
 
-    Trial: a layout whose catalog pattern was ``classifications.csv`` ingested with "labels: 0 from
-    no catalog" beside ``lens_keys_final.csv``, every object unknown (-1), without a word.
+    Trials: a layout whose catalog pattern was ``classifications.csv`` ingested with "labels: 0 from
+    no catalog" beside ``lens_keys_final.csv``, every object unknown (-1), without a word; a set whose
+    ``*keys*.csv`` was left behind was told the same, and not what had been looked for.
     """
     if layout.catalog is None:
         return ()
@@ -418,9 +420,13 @@ def _unmatched_tables(layout: Layout, root: str | os.PathLike[str]) -> tuple[str
                 and entry.is_file()
             )
     except OSError:
-        return ()
+        tables = []
     if not tables:
-        return ()
+        return (
+            f"no label catalog: no file in {folder} matches the layout's catalog pattern "
+            f"{layout.catalog.pattern!r}, so every object is unknown (-1), as in a blind set; pass a label "
+            "catalog with --catalog FILE to label them",
+        )
     shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
     return (
         f"no file in {folder} matches the layout's catalog pattern {layout.catalog.pattern!r}, but it "
