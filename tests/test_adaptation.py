@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -177,6 +178,7 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     trained = [epoch["val_auroc"] for epoch in kept.history]
     assert start_auroc > 0.6 and all(auroc < start_auroc for auroc in trained), (start_auroc, trained)
     assert kept.kept_start and kept.best_epoch == -1
+    assert kept.logged_best_epoch == 0  # as the log and summary number it (fresh-user trial: -1 vs 0)
     # patience counts trained epochs only: epoch 1, below the start, did not stop the run (review)
     assert kept.epochs_run >= 2
     assert (
@@ -208,6 +210,10 @@ def test_a_fine_tune_keeps_its_starting_weights_when_no_trained_epoch_beats_them
     assert refit.n_calibration < 500 and not np.array_equal(refit.precision, parent_stats.precision)
     assert any("ood_score threshold (the 0.99 quantile) was set on only" in line for line in wrecked_lines)
     assert not wrecked.kept_start and wrecked.best_epoch >= 0
+    # the log's number of the kept epoch: its line is the last one marked best (*), and the summary's
+    starred = [line for line in wrecked_lines if re.match(r"epoch +\d+/3 .*val_auroc \d\.\d{4}\*", line)]
+    assert int(starred[-1].split("/")[0].split()[-1]) == wrecked.logged_best_epoch == wrecked.best_epoch + 1
+    assert f"best epoch {wrecked.logged_best_epoch};" in wrecked.summary()
     assert wrecked.metrics["val_auroc"] == pytest.approx(trained[wrecked.best_epoch], abs=1e-12)
     after = load_bundle(tmp_path / "wrecked").model.get_weights()
     assert not all(np.array_equal(a, b) for a, b in zip(base.model.get_weights(), after, strict=True))
@@ -316,6 +322,7 @@ def test_the_start_is_not_judged_on_objects_the_init_bundle_trained_on(store, ba
         "training/split.json), so they would be judged on what they learned; the best trained epoch is kept"
     ]
     assert not result.kept_start and result.best_epoch == 0
+    assert result.logged_best_epoch == 1 and "best epoch 1;" in result.summary()  # the log's epoch 1
     assert not any("starting weights  val" in line for line in lines)
     assert not (tmp_path / "tuned" / "training" / "start.json").exists()
     # config.json records what was asked, so reusing it with a fair --init validates that start (review)

@@ -12,15 +12,7 @@ Examples
 0.97
 """
 
-from pipeline.training.config import (
-    DEFAULT_ARCHITECTURE,
-    DEFAULT_POLAR,
-    RUN_FIELDS,
-    TrainConfig,
-    TrainingError,
-    older_run_defaults,
-    saved_split_grouped,
-)
+from pipeline.training.config import DEFAULT_ARCHITECTURE, DEFAULT_POLAR, TrainConfig, TrainingError
 from pipeline.training.finetune import (
     RECIPE_OPTIONS,
     check_init_recipe_options,
@@ -38,6 +30,7 @@ from pipeline.training.run import (
     train,
     train_bundle,
 )
+from pipeline.training.saved_options import RUN_FIELDS, older_run_defaults, saved_split_grouped
 from pipeline.training.splits import Split, assign_folds, make_split, validation_mask
 
 __all__ = [

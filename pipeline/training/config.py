@@ -29,6 +29,7 @@ from pipeline.preprocess.asymmetry import DEFAULT_ASYMMETRY_SMOOTHING_PX
 from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX, inpaint_px_problem
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
+from pipeline.training.saved_options import older_run_defaults, saved_split_grouped
 
 DEFAULT_ARCHITECTURE = "small_cnn"
 
@@ -39,67 +40,49 @@ and 0.046 / 0.056 on the two independent simulators over the Cartesian grid (thr
 bench/RESULTS.md, "the polar view"); the shipped small-cnn-11 uses it. ``build_options={"polar": False}``
 (``lenshunt train --no-polar``) trains the Cartesian grid, small_cnn's default before 2026-12-03."""
 
-RUN_FIELDS = frozenset({"architecture", "build_options", "downsample", "max_stat_objects", "epochs", "seed"})
-"""Fields that every ``training/config.json`` a run wrote holds, since the first (2026-11-23): a file
-with all of them is a run's own file (the whole TrainConfig of its day), not options written by hand."""
-
-
-def older_run_defaults(
-    options: dict[str, Any], *, new_init: bool = False, grouped: bool = False
-) -> dict[str, Any]:
-    """``options`` of a run's own ``training/config.json`` (:data:`RUN_FIELDS`) with the defaults of
-    its day for the fields it predates, so that the file reproduces what that run trained.
-
-    - No ``asymmetry`` (before 2026-11-30 22:03): no asymmetry channels, ``false``.
-    - No ``asymmetry_smoothing_px`` (before 2026-12-01): unsmoothed, 0.
-    - No ``inpaint_px`` (before 2026-12-05): invalid pixels given the fill value, 0.
-    - A new small_cnn (no ``init``) without ``polar`` in ``build_options`` (before 2026-12-03):
-      the Cartesian grid, ``polar: false``.
-    - No ``group_duplicates`` (files written before the field, 2026-12-03): ``grouped``, which the
-      caller reads from the run's own ``split.json`` beside the file (:func:`saved_split_grouped`):
-      runs from 2026-12-03 14:10 on grouped objects at one sky position, and their ``split.json``
-      says so (``n_grouped``, from 14:50; the few runs between wrote no trace of it). No trace: keyed
-      by object id alone, ``false``. Not where ``new_init``: the split belongs to the new run
-      (review: the ``polar`` key cannot tell, the shipped small-cnn-11 has it and did not group).
-    - A fine-tune (``init``) without ``keep_start`` (before 2026-12-01): it kept its best trained
-      epoch, ``false``; not where ``new_init`` (the file's options tune another bundle: a new run,
-      with today's default; review: a new ``--init`` lost its epoch 0).
-
-    Other dicts (options written by hand) come back unchanged; ``options`` itself is not modified.
-
-    >>> older_run_defaults(TrainConfig().model_dump(mode="json") | {"build_options": {}})["build_options"]
-    {'polar': False}
-    >>> older_run_defaults({"epochs": 3})
-    {'epochs': 3}
-    """
-    options = dict(options)
-    if not options.keys() >= RUN_FIELDS:
-        return options
-    options.setdefault("asymmetry", False)
-    options.setdefault("asymmetry_smoothing_px", 0.0)
-    options.setdefault("inpaint_px", 0.0)
-    if options.get("init") is not None and not new_init:
-        options.setdefault("keep_start", False)
-    if not new_init:
-        options.setdefault("group_duplicates", grouped)
-    build = dict(options.get("build_options") or {})
-    if options.get("init") is None and options.get("architecture") == "small_cnn" and "polar" not in build:
-        options["build_options"] = build | {"polar": False}
-    return options
-
-
-def saved_split_grouped(config_path: str | Path) -> bool:
-    """Whether the run whose ``training/config.json`` is ``config_path`` kept objects at one sky position
-    on one side of its split: its ``split.json`` beside the file records ``n_grouped`` (every run that
-    grouped since 2026-12-03 14:50 wrote it). False without a readable one."""
-    try:
-        return "n_grouped" in json.loads((Path(config_path).parent / "split.json").read_text())
-    except (OSError, ValueError, TypeError):
-        return False
-
 
 class TrainConfig(BaseModel):
-    """Every option of a training run (see module docstring)."""
+    """Every option of a training run: validated, frozen, saved as ``training/config.json``.
+
+    Every option has a default, and each has its description on its field (pydantic):
+    ``TrainConfig.model_fields["patience"].description``, or all at once with
+    ``{name: field.description for name, field in TrainConfig.model_fields.items()}``. Most are
+    also ``lenshunt train`` options, the name with dashes (``steps_per_epoch`` is
+    ``--steps-per-epoch``; ``k_folds`` is ``--folds``), whose ``--help`` says the same. A bad value
+    raises pydantic's ``ValidationError`` (a ``ValueError``); :meth:`from_options` raises
+    :class:`TrainingError` naming each bad option instead.
+
+    The options, by what they set:
+
+    - model: ``architecture`` (:func:`pipeline.models.build_model`'s registry name),
+      ``build_options`` (its keyword options; small_cnn's ``polar``), ``model_id``, ``store_id``;
+    - recipe (how pixels become model inputs, :mod:`pipeline.preprocess.recipe`): ``bands``,
+      ``combine``, ``scaling``, ``percentiles``, ``clip_sigma``, ``softening_sigma``, ``crop``,
+      ``downsample``, ``asymmetry``, ``asymmetry_smoothing_px``, ``inpaint_px``,
+      ``max_stat_objects``, ``max_stat_pixels``;
+    - fine-tuning: ``init`` (a bundle to start from, e.g. ``str(pipeline.paths.shipped_model())``;
+      its recipe and model are kept, and the recipe options above are then not used),
+      ``trainable_layers``, ``keep_start``;
+    - visual grades (:mod:`pipeline.training.grades`): ``grades``, ``grade_c_as``, ``grades_only``;
+    - outputs (:mod:`pipeline.training.targets`): ``outputs``, ``output_weights``,
+      ``detached_outputs``, ``monitor``, ``separate_outputs``, ``target_catalog``;
+    - optimisation: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``learning_rate``,
+      ``lr_schedule``, ``patience``, ``min_delta``, ``bn_calibration_batches``, ``augment``,
+      ``observing`` (:class:`~pipeline.preprocess.observing.ObservingAugment`);
+    - split (:mod:`pipeline.training.splits`): ``val_fraction``, ``k_folds``, ``fold``,
+      ``max_val_objects``, ``group_duplicates``, ``seed`` (which also seeds sampling, augmentation
+      and Keras);
+    - reading: ``read_workers``, ``cache_blocks``.
+
+    Examples
+    --------
+    >>> TrainConfig.model_fields["keep_start"].description.split(":")[0]
+    'With init'
+    >>> TrainConfig(epochs=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for TrainConfig
+    ...
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -117,12 +100,19 @@ class TrainConfig(BaseModel):
     bands: tuple[str, ...] | None = Field(
         default=None, description="Bands used (default: all of the layout)."
     )
-    combine: Literal["upsample", "branches"] = "upsample"
+    combine: Literal["upsample", "branches"] = Field(
+        default="upsample",
+        description="Bands as one input (every group resampled to the finest grid, stacked as channels) "
+        "or one input per group (branches).",
+    )
     scaling: Literal["robust_asinh", "clip_minmax", "log"] = Field(
         default="robust_asinh",
         description="Per-band scaling: by each cutout's own noise (robust_asinh) or training percentiles.",
     )
-    percentiles: tuple[float, float] = (0.1, 98.0)
+    percentiles: tuple[float, float] = Field(
+        default=(0.1, 98.0),
+        description="clip_minmax and log: the training percentiles each band is clipped to.",
+    )
     clip_sigma: tuple[float, float] = Field(
         default=DEFAULT_CLIP_SIGMA, description="robust_asinh: clip in noise units before the stretch."
     )
@@ -214,12 +204,12 @@ class TrainConfig(BaseModel):
         "store was ingested from).",
     )
     # optimisation
-    epochs: int = Field(default=10, ge=1)
+    epochs: int = Field(default=10, ge=1, description="Most epochs to train (early stopping may end sooner).")
     batch_size: int = Field(default=32, ge=2, description="Objects per training batch (half lenses).")
     steps_per_epoch: int | None = Field(
         default=None, ge=1, description="Batches per epoch; default: one pass over the larger class."
     )
-    learning_rate: float = Field(default=1e-3, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0, description="Adam's (starting) learning rate.")
     lr_schedule: Literal["constant", "cosine"] = Field(
         default="cosine", description="Learning rate: constant, or a cosine decay over all epochs to 5%."
     )
@@ -251,7 +241,7 @@ class TrainConfig(BaseModel):
     k_folds: int | None = Field(
         default=None, ge=2, description="Split into k folds; validate on fold ``fold``."
     )
-    fold: int = Field(default=0, ge=0)
+    fold: int = Field(default=0, ge=0, description="With k_folds: the fold validated on (0-based).")
     max_val_objects: int | None = Field(
         default=None, ge=2, description="Cap on validation objects (a sample)."
     )

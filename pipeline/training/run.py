@@ -2,7 +2,8 @@
 
 Three steps, each a function the train flow runs as its own task, and :func:`train` running all:
 
-1. :func:`load_split` chooses training and validation rows from ids, labels and flags, no images;
+1. :func:`load_split` (in :mod:`pipeline.training.prepare`, as step 2) chooses training and
+   validation rows from ids, labels and flags, no images;
 2. :func:`fit_store_recipe` fits the recipe's per-band statistics on a sample of training blocks
    (:func:`~pipeline.preprocess.recipe.fit_recipe_streaming`);
 3. :func:`train_bundle` builds the model, trains it (:mod:`pipeline.training.loop`), scores the
@@ -34,23 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.catalog.duplicates import duplicate_groups
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.models.seeding import seeded_keras
 from pipeline.preprocess.recipe import Recipe
-from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_streaming
-from pipeline.store.columns import read_flags, read_object_columns
-from pipeline.store.zarr_store import open_store, read_attributes, store_layout
+from pipeline.store.zarr_store import open_store
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes
 from pipeline.training.ceilings import training_set_entry
-from pipeline.training.config import TrainConfig, TrainingError
-from pipeline.training.dataset import (
-    BlockReader,
-    statistics_chunks,
-    statistics_rows,
-    store_block_rows,
-)
+from pipeline.training.config import TrainConfig
 from pipeline.training.declared import (
     measure_carried,
     output_metrics,
@@ -65,27 +57,22 @@ from pipeline.training.finetune import (
     init_model,
     init_outputs,
     init_provenance,
-    init_recipe,
     save_start,
     saved_config,
-    training_groups,
 )
 from pipeline.training.grades import (
-    check_grade_stores,
     grade_warnings,
-    training_labels,
     write_grade_summary,
 )
 from pipeline.training.lineage import save_parent
 from pipeline.training.ood_fit import fit_bundle_feature_stats
 from pipeline.training.out_folder import CHECKPOINT_FILE, TRAINING_DIR, check_output, removed_if_unfinished
 from pipeline.training.out_of_fold import write_validation_scores
+from pipeline.training.prepare import fit_store_recipe, load_split
 from pipeline.training.replacement import replacing
 from pipeline.training.result import TrainResult
 from pipeline.training.splits import (
     Split,
-    make_split,
-    one_class_fix,
     small_training_warning,
     small_validation_warning,
     write_split,
@@ -101,79 +88,6 @@ VAL_PREFIX = "val"
 def training_dir(out: Path) -> Path:
     """Folder of a bundle's training records (config, history, split, best checkpoint)."""
     return Path(out) / TRAINING_DIR
-
-
-def load_split(store: str | Path, config: TrainConfig) -> Split:
-    """Training and validation rows of ``store`` for ``config``; reads only the per-object columns.
-
-    Raises
-    ------
-    TrainingError
-        If either side lacks lenses or non-lenses.
-    StoreError
-        Rows without an object id or per-object columns that cannot be read (a damaged store).
-    pipeline.catalog.StoreMismatchError
-        If ``config.grades`` holds grades of a run of another store.
-    """
-    if config.grades:
-        check_grade_stores(store, list(config.grades))  # grades of another set's run label other objects
-    dataset = open_store(store, chunks=None)
-    column = read_object_columns(dataset, store)  # new-user trial: trained on rows without an id
-    labels = training_labels(dataset, config, store)
-    used = training_groups(store_layout(read_attributes(store)), config)
-    bands = [band for names in used.values() for band in names]
-    split = make_split(
-        column["object_id"],
-        labels,
-        read_flags(dataset, store=store, bands=bands),  # only the model's bands decide (trial)
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        k_folds=config.k_folds,
-        fold=config.fold,
-        max_val_objects=config.max_val_objects,
-        description=config.split_description(),
-        groups=duplicate_groups(column["ra"], column["dec"]) if config.group_duplicates else None,
-    )
-    usable = np.concatenate([split.train_rows, split.val_rows])
-    n_lenses = int(np.count_nonzero(labels[usable] == 1))
-    for side, rows in (("training", split.train_rows), ("validation", split.val_rows)):
-        n_pos = int(np.count_nonzero(labels[rows] == 1))
-        n_neg = int(rows.size - n_pos)
-        if n_pos == 0 or n_neg == 0:
-            graded, folds = config.grades_only, config.k_folds is not None
-            fix = one_class_fix(n_lenses, usable.size - n_lenses, graded=graded, folds=folds)
-            raise TrainingError(
-                f"the {side} split of {store} has {n_pos} lens{'es' * (n_pos != 1)} and {n_neg} "
-                f"non-lens{'es' * (n_neg != 1)}; both classes are "
-                f"needed ({split.summary()}): {fix}"
-            )
-    return split
-
-
-def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Recipe:
-    """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects.
-
-    With ``config.init`` the recipe of that bundle, its statistics unchanged, its bands found by name
-    in the store's layout (:func:`~pipeline.training.finetune.init_recipe`).
-    Options that cannot give a model input (:meth:`TrainConfig.check_input_shapes`) are refused first.
-    """
-    layout = store_layout(read_attributes(store))
-    if config.init is not None:
-        return init_recipe(config.init, layout)
-    draft = check_recipe_options(layout, **config.recipe_options())
-    config.check_input_shapes(draft.input_shapes())
-    dataset, used = open_store(store, chunks=None), dict(draft.groups)
-    block_rows = store_block_rows(dataset, list(used))
-    reader = BlockReader(dataset, list(used), block_rows, cache_blocks=1, bands=used)
-    rows = statistics_rows(split.train_rows, config.max_stat_objects, block_rows, config.seed)
-    bands = [band for names in used.values() for band in names]
-    return fit_recipe_streaming(
-        statistics_chunks(reader, rows, read_flags(dataset, store=store, bands=bands)),
-        layout,
-        max_pixels_per_band=config.max_stat_pixels,
-        seed=config.seed,
-        **config.recipe_options(),
-    )
 
 
 def default_model_id(config: TrainConfig) -> str:
@@ -406,7 +320,55 @@ def train(
     overwrite: bool = False,
     log: Log = print,
 ) -> TrainResult:
-    """Split ``store``, fit the recipe and train: the whole training stage in one call."""
+    """Split ``store``, fit the recipe and train: the whole training stage in one call.
+
+    Runs in this process (Keras; no Dask client), after :func:`load_split`, :func:`fit_store_recipe`
+    and :func:`train_bundle`. A fine-tune (``config.init``) keeps its bundle's recipe and model.
+
+    Parameters
+    ----------
+    store : str or pathlib.Path
+        A labelled store (:func:`pipeline.store.ingest`); objects with label -1 and unusable ones are
+        left out of the split.
+    out : str or pathlib.Path
+        The bundle folder to write: absent, empty or holding a bundle (replaced only with
+        ``overwrite``), outside any store.
+    config : TrainConfig, optional
+        Every option of the run; default ``TrainConfig()``.
+    overwrite : bool
+        Replace a bundle at ``out``; it stays whole until the new one is complete.
+    log : callable
+        Gets each progress line (one per epoch, warnings as ``WARNING: ...``) and the closing
+        :meth:`TrainResult.summary`; default ``print``.
+
+    Returns
+    -------
+    TrainResult
+        The bundle's path, its validation metrics, the epochs run and kept (``best_epoch`` counts from
+        0; ``logged_best_epoch`` as the log does) and the per-epoch history.
+
+    Raises
+    ------
+    TrainingError
+        If ``out`` cannot take the bundle (a file, in a store, foreign files, a bundle without
+        ``overwrite``), ``config`` does not fit the store (the ``init`` bundle's layout, bands or pixel
+        scales, too small inputs), or the split lacks lenses or non-lenses on either side;
+        :class:`~pipeline.training.divergence.TrainingDivergedError` if the loss stops being finite.
+    pipeline.errors.StoreError
+        If ``store`` is no readable lenshunt store (:class:`~pipeline.errors.StoreNotFoundError`: none
+        there).
+    pipeline.training.targets.TargetError
+        If an output other than ``score`` finds no targets in the truth catalog.
+    pipeline.catalog.StoreMismatchError
+        If ``config.grades`` names a run of another store.
+    KeyboardInterrupt
+        A Ctrl-C (SIGINT) stops the run: an ``out`` this call made is removed (and the folders it made
+        above it), a bundle being replaced with ``overwrite`` is left as it was, and an ``out`` that
+        existed before keeps what the run wrote (``training/``, no ``card.json``). Training does not
+        resume. A SIGTERM ends the process at once unless it has a handler (``lenshunt train`` makes
+        it unwind as a Ctrl-C): ``out`` is then left as the run had it, with no ``card.json``, and an
+        unfinished replacement beside it, which the next run into ``out`` removes.
+    """
     config = config or TrainConfig()
     check_output(Path(out), overwrite, config.init, store)
     split = load_split(store, config)
