@@ -98,6 +98,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.path_text import PathText
+
 CATALOG_SCHEMA_VERSION = 3
 """2: the known-lens columns and provenance fields; DATE-RUN without the trailing Z.
 3: declared model outputs (columns after ``dec``), provenance ``outputs`` and ``rank_by``."""
@@ -356,7 +358,7 @@ class Provenance(BaseModel):
 
     model_id: str = Field(min_length=1)
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of the model.")
-    store: str = Field(description="Path or URL of the scored store.")
+    store: PathText = Field(description="Path or URL of the scored store.")
     layout: str
     code_version: str
     date: datetime = Field(description="UTC time of the run; naive datetimes are taken as UTC.")

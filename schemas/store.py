@@ -41,6 +41,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.path_text import PathText
+
 STORE_SCHEMA_VERSION = 2
 OBJECT_DIM = "object"
 BAND_DIM = "band"
@@ -104,7 +106,7 @@ class StoreAttributes(BaseModel):
     n_objects: int = Field(ge=0, description="Committed objects; rows past it are not yet valid.")
     producer: str = Field(description="lenshunt version that created the store.")
     created: datetime
-    source: str = Field(description="Root directory of the cutouts first ingested.")
+    source: PathText = Field(description="Root directory of the cutouts first ingested.")
     band_units: dict[str, str] = Field(
         default_factory=dict,
         description="Band -> BUNIT of its inputs ('' when none had one; 'mixed: a, b' when they differ).",

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ClusterError, validation_reason
+from schemas.path_text import PathText
 
 if TYPE_CHECKING:
     pass
@@ -124,9 +125,9 @@ class Profile(BaseModel):
     worker_extra_args: list[str] = Field(default_factory=list)
     job_script_prologue: list[str] = Field(default_factory=list)
     interface: str | None = None
-    local_directory: str | None = None
-    log_directory: str | None = None
-    python: str | None = None
+    local_directory: PathText | None = None
+    log_directory: PathText | None = None
+    python: PathText | None = None
     death_timeout: int = Field(default=60, ge=1)
     dashboard_address: str | None = ":8787"
     resource_spec: str | None = None

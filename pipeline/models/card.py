@@ -22,6 +22,7 @@ from pydantic import (
 import pipeline
 from pipeline.errors import BundleError
 from pipeline.models.outputs import OutputDeclarationError, OutputSpec, parse_outputs
+from schemas.path_text import PathText
 
 __all__ = ["BUNDLE_FORMAT", "ModelCard", "validate_card"]
 
@@ -79,7 +80,7 @@ class ModelCard(BaseModel):
     build_options: dict[str, JsonValue] = Field(
         default_factory=dict, description="Keyword options of the builder."
     )
-    training_store: str = Field(description="Id or path of the store the model was trained on.")
+    training_store: PathText = Field(description="Id or path of the store the model was trained on.")
     seed: int | None = None
     epochs: int = Field(ge=0)
     code_version: str = Field(default_factory=lambda: pipeline.__version__)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.errors import BundleError
 from pipeline.models.bundle import ENSEMBLE_FILE, ModelBundle, ModelCard, file_sha256, load_bundle
 from pipeline.models.outputs import OutputSpec
+from schemas.path_text import PathText
 
 ENSEMBLE_FORMAT = 1
 
@@ -47,7 +48,7 @@ class EnsembleMember(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = Field(description="Member bundle directory, relative to the ensemble directory.")
+    path: PathText = Field(description="Member bundle directory, relative to the ensemble directory.")
     sha256: str = Field(description="sha256 of the member's model.keras.")
 
 

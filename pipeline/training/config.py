@@ -30,6 +30,7 @@ from pipeline.preprocess.inpaint import DEFAULT_INPAINT_PX, inpaint_px_problem
 from pipeline.preprocess.observing import ObservingAugment
 from pipeline.preprocess.robust import DEFAULT_CLIP_SIGMA, DEFAULT_SOFTENING_SIGMA
 from pipeline.training.saved_options import older_run_defaults, saved_split_grouped
+from schemas.path_text import PathText
 
 DEFAULT_ARCHITECTURE = "small_cnn"
 
@@ -93,7 +94,7 @@ class TrainConfig(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="Id written in the card; default: architecture, date and seed.",
     )
-    store_id: str | None = Field(
+    store_id: PathText | None = Field(
         default=None, description="How the card names the training store (default: its path)."
     )
     # recipe
@@ -153,7 +154,7 @@ class TrainConfig(BaseModel):
         default=2_000_000, ge=1000, description="Pixels per band kept for statistics."
     )
     # fine-tuning
-    init: str | None = Field(
+    init: PathText | None = Field(
         default=None, description="Bundle to start from (fine-tuning); its recipe and architecture are kept."
     )
     trainable_layers: int | None = Field(
@@ -165,7 +166,7 @@ class TrainConfig(BaseModel):
         "trained epoch beats them on validation (False: keep the best trained epoch).",
     )
     # visual grades (pipeline.training.grades)
-    grades: tuple[str, ...] | None = Field(
+    grades: tuple[PathText, ...] | None = Field(
         default=None, description="Grade tables whose consensus labels the graded objects (--grades)."
     )
     grade_c_as: Literal["exclude", "lens", "nonlens"] = Field(
@@ -198,7 +199,7 @@ class TrainConfig(BaseModel):
         description="Outputs with their own trunk (small_cnn: a second conv stack), so they and the other "
         "outputs cannot cost each other anything; each keeps the weights of its own best epoch.",
     )
-    target_catalog: str | None = Field(
+    target_catalog: PathText | None = Field(
         default=None,
         description="Truth catalog the non-label outputs train on (default: the catalog of the set the "
         "store was ingested from).",
