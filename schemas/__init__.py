@@ -3,13 +3,22 @@
 The YAML files under ``schemas/layouts/`` are data; the pydantic models here validate them.
 """
 
-from schemas.layout import Band, CatalogSpec, CoordinateSpec, Layout, available_layouts, load_layout
+from schemas.layout import (
+    Band,
+    CatalogSpec,
+    CoordinateSpec,
+    Layout,
+    as_layout,
+    available_layouts,
+    load_layout,
+)
 
 __all__ = [
     "Band",
     "CatalogSpec",
     "CoordinateSpec",
     "Layout",
+    "as_layout",
     "available_layouts",
     "load_layout",
 ]

@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +38,7 @@ from pydantic import (
 )
 
 from schemas.file_names import ID_PLACEHOLDER, shared_file
+from schemas.path_text import PathText
 from schemas.store import RESERVED_NAMES, group_names
 
 LAYOUTS_DIR = Path(__file__).parent / "layouts"
@@ -67,7 +69,7 @@ class Band(_Strict):
     """One band of a layout: its file pattern, image shape, pixel scale and store group."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=BAND_NAME_MAX_LENGTH)
-    path: str = Field(description="File path relative to the set's root, with '{id}' for the object id.")
+    path: PathText = Field(description="File path relative to the set's root, with '{id}' for the object id.")
     shape: tuple[int, int] = Field(description="Image shape (ny, nx) in pixels.")
     pixel_scale_arcsec: float = Field(gt=0)
     group: str = Field(
@@ -145,7 +147,7 @@ class CoordinateSpec(_Strict):
 class CatalogSpec(_Strict):
     """Where a set's catalog is and how its labels are derived."""
 
-    pattern: str = Field(description="Glob, relative to the set's root, of the catalog CSV.")
+    pattern: PathText = Field(description="Glob, relative to the set's root, of the catalog CSV.")
     comment: str = "#"
     id_column: str = "ID"
     label_rule: str = Field(
@@ -357,6 +359,37 @@ def load_layout(name_or_path: str | Path) -> Layout:
     except yaml.YAMLError as exc:
         raise LayoutError(f"layout file {path} is not valid YAML: {exc}") from exc
     return parse_layout(data, source=str(path))
+
+
+LayoutArg = Layout | str | os.PathLike[str]
+"""A layout as lenshunt's public functions take it: a :class:`Layout`, a name or a path
+(:func:`as_layout`)."""
+
+
+def as_layout(layout: LayoutArg, where: str = "") -> Layout:
+    """``layout`` itself, or the layout it names (:func:`load_layout`: a shipped name, a YAML file or a
+    store's path): what every public function of lenshunt taking a layout accepts.
+
+    Raises
+    ------
+    TypeError
+        ``layout`` is neither a :class:`Layout` nor a name or path (fresh-user trial: a dict failed on
+        ``'dict' object has no attribute 'bands'`` after work had begun).
+    LayoutError
+        As :func:`load_layout`.
+
+    >>> as_layout("euclid-sglc2").name, as_layout(as_layout("sglc1-space")).name
+    ('euclid-sglc2', 'sglc1-space')
+    """
+    if isinstance(layout, Layout):
+        return layout
+    if isinstance(layout, str | os.PathLike):
+        return load_layout(layout)
+    kind = type(layout)
+    raise TypeError(
+        f"{where + ': ' if where else ''}layout must be a schemas.layout.Layout, a shipped layout's name "
+        f"(e.g. 'euclid-sglc2') or a layout YAML path; got {kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def recorded_layout(store: str | Path) -> Layout:

@@ -5,6 +5,7 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 """
 
 from pipeline.compute.check import check_cluster, oversubscription_warning
+from pipeline.compute.client_check import check_client
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
 from pipeline.compute.keras_backend import SUPPORTED_BACKENDS, check_keras_backend, worker_backend_note
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
@@ -16,6 +17,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "QuietTensorFlow",
+    "check_client",
     "check_cluster",
     "check_keras_backend",
     "connect",

@@ -19,10 +19,10 @@ from pipeline.preprocess import arrays as pp
 from pipeline.preprocess.group_scaling import check_group
 from pipeline.preprocess.recipe import FLAGS_KEY, BandStatistics, Recipe
 from pipeline.preprocess.sampling import PixelReservoir
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 
-def select_groups(layout: Layout, bands: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
+def select_groups(layout: LayoutArg, bands: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
     """Layout groups restricted to ``bands`` (all bands when None), in layout order.
 
     Raises
@@ -30,6 +30,7 @@ def select_groups(layout: Layout, bands: Sequence[str] | None = None) -> dict[st
     BundleError
         For a band the layout lacks, with the layout's bands (trial: a KeyError traceback).
     """
+    layout = as_layout(layout, "select_groups")
     if bands is None:
         return dict(layout.groups)
     for band in bands:
@@ -43,7 +44,7 @@ def select_groups(layout: Layout, bands: Sequence[str] | None = None) -> dict[st
 
 def fit_recipe(
     groups_sample: Mapping[str, np.ndarray],
-    layout: Layout,
+    layout: LayoutArg,
     *,
     flags: np.ndarray | None = None,
     **options: Any,
@@ -68,13 +69,14 @@ def fit_recipe(
     Recipe
         Statistics measured on every finite pixel of every usable object.
     """
+    layout = as_layout(layout, "fit_recipe")
     chunk: dict[str, np.ndarray] = dict(groups_sample)
     if flags is not None:
         chunk[FLAGS_KEY] = np.asarray(flags)
     return fit_recipe_streaming([chunk], layout, max_pixels_per_band=None, **options)
 
 
-def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, **options: Any) -> Recipe:
+def check_recipe_options(layout: LayoutArg, *, bands: Sequence[str] | None = None, **options: Any) -> Recipe:
     """Validate recipe options against ``layout`` before any data is read.
 
     Returns
@@ -88,6 +90,7 @@ def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, 
     BundleError
         The options' problems in one line (e.g. a crop larger than the layout's grid).
     """
+    layout = as_layout(layout, "check_recipe_options")
     groups = select_groups(layout, bands)
     placeholder = BandStatistics(low=0.0, high=1.0, median=0.0, sigma=1.0, n_pixels=1)
     return _make_recipe(layout, groups, dict.fromkeys(layout.band_names, placeholder), 0, options)
@@ -95,7 +98,7 @@ def check_recipe_options(layout: Layout, *, bands: Sequence[str] | None = None, 
 
 def fit_recipe_streaming(
     chunks: Iterable[Mapping[str, np.ndarray]],
-    layout: Layout,
+    layout: LayoutArg,
     *,
     max_pixels_per_band: int | None = 4_000_000,
     seed: int = 0,
@@ -111,6 +114,7 @@ def fit_recipe_streaming(
     chunks; the same chunks and ``seed`` give the same recipe. ``None`` keeps every pixel.
     Other options are those of :func:`fit_recipe`.
     """
+    layout = as_layout(layout, "fit_recipe_streaming")
     groups = select_groups(layout, bands)
     placeholder = BandStatistics(low=0.0, high=1.0, median=0.0, sigma=1.0, n_pixels=1)
     draft = _make_recipe(layout, groups, dict.fromkeys(layout.band_names, placeholder), 0, options)

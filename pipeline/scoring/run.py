@@ -160,7 +160,8 @@ def score_store(
     store, bundle_path, out_dir
         The store, the model bundle directory, and the run's output directory.
     client
-        A ``distributed.Client``; tasks are one per store region (shard-aligned).
+        A ``distributed.Client``; tasks are one per store region (shard-aligned). Anything else is
+        refused with a ``TypeError`` before anything is written.
     batch_size
         Objects per forward pass; every pass has exactly this shape.
     tta
@@ -209,11 +210,13 @@ def score_store(
         store_identity,
         write_catalog,
     )
+    from pipeline.compute import check_client
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
     from pipeline.models.features import has_feature_stats, members_without_stats, ood_provenance
     from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
 
+    check_client(client, "score_store")  # before anything is written (trial: None after score-run.json)
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)

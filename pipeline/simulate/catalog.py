@@ -27,7 +27,7 @@ import pandas as pd
 
 from pipeline.simulate.config import LENS_RULE, SimulationError
 from pipeline.simulate.domain import DOMAIN_COLUMNS
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 CHALLENGE_COLUMNS: dict[str, str] = {
     "ID": "object id; files use it zero-padded to the layout's id digits",
@@ -76,11 +76,12 @@ def rule_columns(rule: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-def catalog_columns(layout: Layout, instrument: bool = False) -> list[str]:
+def catalog_columns(layout: LayoutArg, instrument: bool = False) -> list[str]:
     """Columns of ``layout``'s simulated catalog, in order (checks that its label rule can be met).
 
     ``instrument`` adds the instrument-draw columns (sets whose config varies the instrument).
     """
+    layout = as_layout(layout, "catalog_columns")
     columns = list(CHALLENGE_COLUMNS)
     needed = rule_columns(layout.catalog.label_rule) if layout.catalog else set()
     if "is_lens" in needed:
@@ -104,8 +105,9 @@ def catalog_columns(layout: Layout, instrument: bool = False) -> list[str]:
     return columns
 
 
-def default_catalog_name(layout: Layout) -> str:
+def default_catalog_name(layout: LayoutArg) -> str:
     """A file name matching the layout's catalog glob: the first '*' becomes 'sim', others ''."""
+    layout = as_layout(layout, "default_catalog_name")
     pattern = layout.catalog.pattern if layout.catalog else "*catalog.csv"
     name, first = [], True
     for index, char in enumerate(pattern):
@@ -158,8 +160,9 @@ def rows_to_table(layout: Layout, rows: list[dict[str, object]]) -> pd.DataFrame
     return table[columns].sort_values(id_column, kind="stable").reset_index(drop=True)
 
 
-def read_catalog(layout: Layout, path: Path) -> tuple[pd.DataFrame, list[str]]:
+def read_catalog(layout: LayoutArg, path: Path) -> tuple[pd.DataFrame, list[str]]:
     """A simulated catalog and its ``run:`` header lines (without the comment character)."""
+    layout = as_layout(layout, "read_catalog")
     comment = layout.catalog.comment if layout.catalog else "#"
     id_column = layout.catalog.id_column if layout.catalog else "ID"
     runs = []

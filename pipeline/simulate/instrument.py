@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 SPACE_MAX_PIXEL_ARCSEC = 0.12
 REFERENCE_WAVELENGTH_NM = 700.0
@@ -86,8 +86,9 @@ def is_space_like(layout: Layout) -> bool:
     return min(band.pixel_scale_arcsec for band in layout.bands) <= SPACE_MAX_PIXEL_ARCSEC
 
 
-def default_band_models(layout: Layout) -> dict[str, BandModel]:
+def default_band_models(layout: LayoutArg) -> dict[str, BandModel]:
     """Band models for every band of ``layout``, from its pixel scales and wavelengths."""
+    layout = as_layout(layout, "default_band_models")
     space = is_space_like(layout)
     models: dict[str, BandModel] = {}
     for band in layout.bands:

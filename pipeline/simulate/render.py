@@ -41,7 +41,7 @@ from pipeline.simulate.draws import FieldSpec, ObjectDraw
 from pipeline.simulate.instrument import BandModel, Grid, check_band_models, default_band_models, grids_for
 from pipeline.simulate.population import child_stream, draw_object, object_streams
 from pipeline.simulate.truth import catalog_row
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 
 @dataclass
@@ -72,13 +72,14 @@ def field_spec(layout: Layout, grids: dict[str, Grid]) -> FieldSpec:
 
 
 def simulate_object(
-    layout: Layout,
+    layout: LayoutArg,
     object_id: int,
     seed: int,
     config: SimulationConfig,
     models: dict[str, BandModel] | None = None,
 ) -> RenderedObject:
     """Draw and render object ``object_id`` (pure: the same arguments give the same arrays)."""
+    layout = as_layout(layout, "simulate_object")
     models = models or default_band_models(layout)
     check_band_models(layout, models)
     grids = grids_for(layout, models)

@@ -41,7 +41,7 @@ from pipeline.simulate.instrument import BandModel, check_band_models, default_b
 from pipeline.simulate.render import simulate_object
 from pipeline.simulate.writer import check_coordinates, fits_header, write_fits
 from pipeline.sources.label_eval import rule_labels
-from schemas.layout import Layout, load_layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -81,13 +81,14 @@ class SimulationSummary:
 
 def simulate_batch(
     object_ids: Sequence[int],
-    layout: Layout,
+    layout: LayoutArg,
     out_dir: str,
     seed: int,
     config: SimulationConfig,
     models: dict[str, BandModel] | None = None,
 ) -> list[dict[str, object]]:
     """Render and write the objects ``object_ids``; their catalog rows (runs on a worker)."""
+    layout = as_layout(layout, "simulate_batch")
     models = models or default_band_models(layout)
     root = Path(out_dir)
     rows = []
@@ -112,7 +113,7 @@ def simulate_batch(
 
 
 def simulate_set(
-    layout: Layout | str,
+    layout: LayoutArg,
     n_objects: int,
     out_dir: str | os.PathLike[str],
     *,
@@ -168,7 +169,16 @@ def simulate_set(
     SimulationError
         Bad counts, fractions, ids, catalog names, or ids already in the catalog.
     """
-    layout = layout if isinstance(layout, Layout) else load_layout(layout)
+    from pipeline.compute import check_client
+
+    check_client(client, "simulate_set", optional=True)  # before any file is written
+    layout = as_layout(layout, "simulate_set")
+    if not isinstance(config, SimulationConfig | None):  # a dict failed in dataclasses.replace, unsaid
+        kind = type(config)
+        raise TypeError(
+            f"simulate_set needs config=pipeline.simulate.SimulationConfig(...) or None; got "
+            f"{kind.__module__}.{kind.__qualname__}"
+        )
     check_ids(layout, n_objects, first_id, batch_size)
     last_id = first_id + n_objects - 1
     config = replace(config or SimulationConfig(), lens_fraction=lens_fraction)
@@ -217,7 +227,7 @@ def simulate_set(
     )
 
 
-def check_ids(layout: Layout, n_objects: int, first_id: int, batch_size: int = 1) -> None:
+def check_ids(layout: LayoutArg, n_objects: int, first_id: int, batch_size: int = 1) -> None:
     """Refuse counts and ids the layout cannot name (also run by the CLI before Prefect starts).
 
     Raises
@@ -226,6 +236,7 @@ def check_ids(layout: Layout, n_objects: int, first_id: int, batch_size: int = 1
         For a count or batch size below 1, a negative first id, or an id with more digits than
         the layout's file names have.
     """
+    layout = as_layout(layout, "check_ids")
     if n_objects <= 0 or batch_size <= 0 or first_id < 0:
         raise SimulationError(
             f"need n_objects > 0, batch_size > 0 and first_id >= 0; got {n_objects}, {batch_size}, {first_id}"
@@ -239,7 +250,7 @@ def check_ids(layout: Layout, n_objects: int, first_id: int, batch_size: int = 1
 
 
 def check_catalog(
-    layout: Layout,
+    layout: LayoutArg,
     out_dir: str | os.PathLike[str],
     n_objects: int,
     first_id: int,
@@ -256,6 +267,7 @@ def check_catalog(
     SimulationError
         Naming the clash and the ``--first-id`` that adds new objects, or the catalog name to use.
     """
+    layout = as_layout(layout, "check_catalog")
     root = Path(out_dir)
     catalog_path, existing, _ = _existing_catalog(layout, root, catalog_name)
     if existing is not None and not overwrite:

@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 MAX_DEPTH = 3
 """How many levels below (and above) the source are looked at."""
@@ -75,11 +75,12 @@ def folders_holding_bands(layout: Layout, root: str | os.PathLike[str]) -> list[
     return []
 
 
-def band_folders_hint(layout: Layout, root: str | os.PathLike[str]) -> str:
+def band_folders_hint(layout: LayoutArg, root: str | os.PathLike[str]) -> str:
     """A sentence saying where the band folders of ``layout`` are, if near ``root``; else ``""``.
 
     Starts with ``"; "`` so it follows the message that the band folders are not under ``root``.
     """
+    layout = as_layout(layout, "band_folders_hint")
     found = folders_holding_bands(layout, root)
     if not found:
         return ""

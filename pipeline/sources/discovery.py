@@ -36,7 +36,7 @@ from pipeline.paths import OWN_FILE_PREFIX
 from pipeline.sources.band_search import band_folders_hint, other_layout_hint
 from schemas.file_names import band_file_regex as path_file_regex
 from schemas.file_names import nfc as _nfc
-from schemas.layout import ID_PLACEHOLDER, Band, Layout
+from schemas.layout import ID_PLACEHOLDER, Band, Layout, LayoutArg, as_layout
 
 _N_EXAMPLES = 3
 _NOT_CATALOGS = ("~$", "._")  # a spreadsheet's lock file, macOS's resource file beside a catalog
@@ -235,7 +235,7 @@ def band_file_regex(band: Band) -> re.Pattern[str]:
     return path_file_regex(band.path)
 
 
-def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | None = None) -> Manifest:
+def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | None = None) -> Manifest:
     """List the cutouts of ``layout`` under ``root`` (of object ``only_id`` alone, if given: a name
     without its digits is passed over unparsed, so one object's files cost a directory listing; its
     ``ignored``, ``id_width`` and ``subfolders`` then count that object's names only).
@@ -249,6 +249,7 @@ def discover(layout: Layout, root: str | os.PathLike[str], *, only_id: int | Non
         If no file under the band directories matches the layout (the message names the
         expected file names and examples of the files found instead).
     """
+    layout = as_layout(layout, "discover")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"cutout directory {root} does not exist")

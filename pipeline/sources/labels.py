@@ -89,7 +89,7 @@ from pipeline.sources.spreadsheet import (
     refuse_thousands_points,
     without_comment_lines,
 )
-from schemas.layout import Layout
+from schemas.layout import Layout, LayoutArg, as_layout
 
 LABEL_UNKNOWN = -1
 
@@ -128,7 +128,7 @@ class Labels:
         )
 
 
-def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | None:
+def find_label_catalog(layout: LayoutArg, root: str | os.PathLike[str]) -> Path | None:
     """The catalog file under ``root`` matching the layout's pattern in any letter case, or None.
 
     Raises
@@ -137,6 +137,7 @@ def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | N
         If several files match (new-user trial: ``image_catalog_sim - Copy.csv`` was read before
         the corrected ``image_catalog_sim.csv``, by name order): the user chooses (``--catalog``).
     """
+    layout = as_layout(layout, "find_label_catalog")
     if layout.catalog is None:
         return None
     matches = glob_ignoring_case(root, layout.catalog.pattern)
@@ -149,7 +150,7 @@ def find_label_catalog(layout: Layout, root: str | os.PathLike[str]) -> Path | N
     return matches[0] if matches else None
 
 
-def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and check a challenge catalog (CSV with comment header lines).
 
     Returns one row per data row that has an id, in file order, indexed by the int64 id (ids
@@ -162,6 +163,7 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
         If the file is unreadable, has no id column, an id that is no non-negative integer, or a
         non-number in a numeric column the label rule uses; the message names file and line.
     """
+    layout = as_layout(layout, "read_label_catalog")
     spec = layout.catalog
     if spec is None:
         raise CatalogFormatError(f"layout {layout.name!r} defines no catalog; drop --catalog")
@@ -270,7 +272,9 @@ def read_label_catalog(layout: Layout, path: str | os.PathLike[str]) -> pd.DataF
     return table
 
 
-def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.PathLike[str] = "") -> pd.Series:
+def labels_from_catalog(
+    layout: LayoutArg, table: pd.DataFrame, path: str | os.PathLike[str] = ""
+) -> pd.Series:
     """Apply the layout's label rule: int8 labels indexed by unique object id.
 
     Rows whose missing values could change the label get -1 (see module docstring). Notes about
@@ -281,6 +285,7 @@ def labels_from_catalog(layout: Layout, table: pd.DataFrame, path: str | os.Path
     CatalogFormatError
         If the rule fails on the catalog, or one id has rows with different labels.
     """
+    layout = as_layout(layout, "labels_from_catalog")
     rule = layout.catalog.label_rule
     columns = [column for column in table.columns if column != "_line"]
     rows = table[columns].reset_index(drop=True)
@@ -436,8 +441,9 @@ def _unmatched_tables(layout: Layout, root: str | os.PathLike[str]) -> tuple[str
 
 
 def labels_for(
-    layout: Layout, object_ids: np.ndarray, root: str | os.PathLike[str], catalog: str | None = None
+    layout: LayoutArg, object_ids: np.ndarray, root: str | os.PathLike[str], catalog: str | None = None
 ) -> tuple[np.ndarray, Path | None]:
     """:func:`load_labels` as (labels, catalog file or None)."""
+    layout = as_layout(layout, "labels_for")
     result = load_labels(layout, object_ids, root, catalog)
     return result.values, result.path

@@ -56,7 +56,7 @@ from pipeline.store.zarr_store import (
     update_attributes,
     write_region,
 )
-from schemas.layout import Layout, parse_layout
+from schemas.layout import LayoutArg, as_layout, parse_layout
 from schemas.store import PENDING_PLAN_ATTR as PENDING_ATTR
 
 
@@ -114,7 +114,7 @@ def ingest_region(
 
 
 def ingest(
-    layout: Layout,
+    layout: LayoutArg,
     source: str | Path,
     store: str | Path,
     client,
@@ -138,7 +138,11 @@ def ingest(
     Parameters
     ----------
     layout
-        The set's layout; must match the store's layout when the store exists.
+        The set's layout (a :class:`~schemas.layout.Layout`, or a layout name or YAML path); must match
+        the store's layout when the store exists.
+    client
+        A ``distributed.Client`` (``with pipeline.compute.connect("local") as client:``); anything else
+        is refused with a ``TypeError`` before the store is created.
     catalog
         Label catalog path (recorded absolute); default: the layout's catalog pattern under ``source``.
     progress
@@ -162,6 +166,10 @@ def ingest(
     ConservationError
         If the layout differs from the store's or objects in != objects out.
     """
+    from pipeline.compute import check_client
+
+    check_client(client, "ingest")  # before the store is created (trial: None failed after it)
+    layout = as_layout(layout, "ingest")
     started = time.perf_counter()
     store, source_path = Path(store), Path(os.path.abspath(source))
     catalog = os.path.abspath(catalog) if catalog else None  # recorded as the source is: absolute (trial)
@@ -269,7 +277,7 @@ def same_source(recorded: str | os.PathLike[str], source: str | os.PathLike[str]
 
 def check_existing_store(
     store: str | os.PathLike[str],
-    layout: Layout,
+    layout: LayoutArg,
     source: str | os.PathLike[str],
     source_moved: bool,
     reread: bool = False,
@@ -288,6 +296,7 @@ def check_existing_store(
         If it holds another source's objects (and ``source_moved`` is not given); first where it was
         made with another layout too (trial: ``lenshunt run`` said the model did not fit the layout).
     """
+    layout = as_layout(layout, "check_existing_store")
     store = Path(store)
     if not (store / "zarr.json").exists():
         if store.is_dir() and any(store.iterdir()):  # new-user trial: said after Prefect and Dask started

@@ -28,7 +28,7 @@ from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.flags import Flag
 from pipeline.paths import BOOKKEEPING, store_path_hint
 from pipeline.sources.headers import HEADER_BYTES
-from schemas.layout import Layout, parse_layout
+from schemas.layout import Layout, LayoutArg, as_layout, parse_layout
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -108,7 +108,7 @@ def empty_dataset(
 
 def create_store(
     path: str | os.PathLike[str],
-    layout: Layout,
+    layout: LayoutArg,
     *,
     source: str,
     chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
@@ -129,6 +129,7 @@ def create_store(
     OSError
         If the parent folder cannot be written.
     """
+    layout = as_layout(layout, "create_store")
     path = Path(path)
     if path.exists() and not _is_empty_dir(path):
         raise StoreExistsError(f"{path} already exists; pass an existing lenshunt store or a new path")
