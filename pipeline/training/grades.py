@@ -33,6 +33,7 @@ from pipeline.evaluation.grades import GRADES_DIR, bad_lines_text, latest_grades
 from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.paths import catalog_fits, catalog_parquet
 from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.config_arg import ConfigArg, as_train_config
 from schemas.catalog import LABEL_UNKNOWN
 
 GRADES_FILE = "grades.json"
@@ -117,7 +118,7 @@ def _check_run_record(source: str | Path, store: str | Path) -> bool:
     return False
 
 
-def check_grades(store: str | Path, config: TrainConfig) -> None:
+def check_grades(store: str | Path, config: ConfigArg) -> None:
     """The ``config.grades`` sources as training will use them on ``store``, before training starts.
 
     Trial: a missing path, an unreadable table or one without grades failed only after Prefect
@@ -132,6 +133,7 @@ def check_grades(store: str | Path, config: TrainConfig) -> None:
     """
     from pipeline.store import open_store
 
+    config = as_train_config(config, "check_grades")
     check_grade_stores(store, list(config.grades))
     dataset = open_store(store)
     labels_from_grades(

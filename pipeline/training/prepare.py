@@ -15,14 +15,15 @@ from pipeline.preprocess.recipe import Recipe
 from pipeline.preprocess.recipe_fit import check_recipe_options, fit_recipe_streaming
 from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
-from pipeline.training.config import TrainConfig, TrainingError
+from pipeline.training.config import TrainingError
+from pipeline.training.config_arg import ConfigArg, as_train_config
 from pipeline.training.dataset import BlockReader, statistics_chunks, statistics_rows, store_block_rows
 from pipeline.training.finetune import init_recipe, training_groups
 from pipeline.training.grades import check_grade_stores, training_labels
 from pipeline.training.splits import Split, make_split, one_class_fix
 
 
-def load_split(store: str | Path, config: TrainConfig) -> Split:
+def load_split(store: str | Path, config: ConfigArg) -> Split:
     """Training and validation rows of ``store`` for ``config``; reads only the per-object columns.
 
     Raises
@@ -34,6 +35,7 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     pipeline.catalog.StoreMismatchError
         If ``config.grades`` holds grades of a run of another store.
     """
+    config = as_train_config(config, "load_split")
     if config.grades:
         check_grade_stores(store, list(config.grades))  # grades of another set's run label other objects
     dataset = open_store(store, chunks=None)
@@ -69,13 +71,14 @@ def load_split(store: str | Path, config: TrainConfig) -> Split:
     return split
 
 
-def fit_store_recipe(store: str | Path, split: Split, config: TrainConfig) -> Recipe:
+def fit_store_recipe(store: str | Path, split: Split, config: ConfigArg) -> Recipe:
     """The recipe for ``config``, its statistics fit on about ``max_stat_objects`` training objects.
 
     With ``config.init`` the recipe of that bundle, its statistics unchanged, its bands found by name
     in the store's layout (:func:`~pipeline.training.finetune.init_recipe`).
     Options that cannot give a model input (:meth:`TrainConfig.check_input_shapes`) are refused first.
     """
+    config = as_train_config(config, "fit_store_recipe")
     layout = store_layout(read_attributes(store))
     if config.init is not None:
         return init_recipe(config.init, layout)

@@ -43,6 +43,7 @@ from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes
 from pipeline.training.ceilings import training_set_entry
 from pipeline.training.config import TrainConfig
+from pipeline.training.config_arg import ConfigArg, as_train_config
 from pipeline.training.declared import (
     measure_carried,
     output_metrics,
@@ -101,7 +102,7 @@ def default_model_id(config: TrainConfig) -> str:
 def train_bundle(
     store: str | Path,
     out: str | Path,
-    config: TrainConfig,
+    config: ConfigArg,
     split: Split,
     recipe: Recipe,
     *,
@@ -116,6 +117,7 @@ def train_bundle(
     With ``overwrite``, a bundle at ``out`` stays whole until the new one is complete
     (:mod:`pipeline.training.replacement`); an ``out`` this call made is removed where it raises.
     """
+    config = as_train_config(config, "train_bundle")
     out = Path(out)
     if config.init is not None:  # resolved once: the card, the log and config.json name one path (review)
         config = config.model_copy(update={"init": str(Path(config.init).resolve())})
@@ -315,7 +317,7 @@ def _init_build_options(init: str | Path) -> dict:
 def train(
     store: str | Path,
     out: str | Path,
-    config: TrainConfig | None = None,
+    config: ConfigArg | None = None,
     *,
     overwrite: bool = False,
     log: Log = print,
@@ -333,8 +335,10 @@ def train(
     out : str or pathlib.Path
         The bundle folder to write: absent, empty or holding a bundle (replaced only with
         ``overwrite``), outside any store.
-    config : TrainConfig, optional
-        Every option of the run; default ``TrainConfig()``.
+    config : TrainConfig or mapping, optional
+        Every option of the run; a mapping of its options (``{"epochs": 3}``) is validated into one
+        (bad options: a :class:`TrainingError` naming each); default ``TrainConfig()``. Anything else
+        is a ``TypeError``, before anything is read or written.
     overwrite : bool
         Replace a bundle at ``out``; it stays whole until the new one is complete.
     log : callable
@@ -369,7 +373,7 @@ def train(
         it unwind as a Ctrl-C): ``out`` is then left as the run had it, with no ``card.json``, and an
         unfinished replacement beside it, which the next run into ``out`` removes.
     """
-    config = config or TrainConfig()
+    config = TrainConfig() if config is None else as_train_config(config, "train")
     check_output(Path(out), overwrite, config.init, store)
     split = load_split(store, config)
     recipe = fit_store_recipe(store, split, config)
