@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 DEMO_N ?= 300
 PYTEST_ARGS ?=
+# `make test` runs in TEST_WORKERS processes (pytest-xdist), each taking whole test files so a module's
+# fixtures are built once: 2 ran a sample of the suite 1.44x faster than one process on a 2-core
+# machine (bench/RESULTS.md, "The test suite in two processes"). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-slurm test-slow lint lock clean-demo
 
@@ -26,7 +30,7 @@ demo: setup
 	$(BIN)/lenshunt run $(DEMO_DIR)/cutouts $(DEMO_DIR)/work --layout euclid-sglc2 --top-n 24
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Needs a running single-node SLURM (scripts/slurm-localhost.sh start; CI does it).
 test-slurm: setup
