@@ -7,6 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from flows.preflight import PathCheckError
 from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
 from pipeline.store import older_rules_note, pending_warning, read_without_files, store_layout, store_summary
@@ -46,11 +47,31 @@ def layout_lines(store: Path, name: str, layout: Layout) -> list[str]:
     return lines
 
 
+def model_layout_yaml(bundle: Path) -> str:
+    """The YAML of the shipped layout a model bundle (or ensemble) was trained on.
+
+    Raises
+    ------
+    PathCheckError
+        If the model was trained on a layout file's layout (its recipe records only the name).
+        Trial: ``info --layout-yaml BUNDLE > m.yaml`` wrote the model's summary, exit 0.
+    """
+    from pipeline.models import recipe_layout
+
+    name = recipe_layout(bundle)
+    if name not in available_layouts():
+        raise PathCheckError(
+            f"model {bundle} was trained on layout {name!r} from a layout file, and records only its "
+            "name: --layout-yaml prints it from a store made with it (lenshunt info --layout-yaml STORE)"
+        )
+    return load_layout(name).to_yaml().rstrip("\n")
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.models import is_model_folder, model_lines
 
     if is_model_folder(args.store):  # fresh-user trial: "is not a Zarr v3 store (no zarr.json)"
-        print("\n".join(model_lines(args.store)))
+        print(model_layout_yaml(args.store) if args.layout_yaml else "\n".join(model_lines(args.store)))
         return 0
     try:
         summary = store_summary(args.store)

@@ -158,6 +158,25 @@ def outside_stores(path: str | os.PathLike[str], what: str, *, itself: bool = Tr
     return path
 
 
+def outside_bundles(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` must be no model bundle or ensemble folder, nor lie inside one.
+
+    Fresh-user trial: ``lenshunt simulate --n 2 BUNDLE`` wrote ``cut/`` and ``truth.csv`` into a model
+    bundle, exit 0.
+    """
+    from pipeline.models import is_model_folder
+
+    path = Path(path)
+    resolved = path.resolve()
+    for ancestor in [resolved, *resolved.parents]:
+        if is_model_folder(ancestor):
+            where = "is" if ancestor == resolved else "lies inside"
+            raise PathCheckError(
+                f"{what} {path} {where} the model bundle {ancestor}; choose a folder outside any bundle"
+            )
+    return path
+
+
 def _read_only_fs(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)

@@ -11,7 +11,13 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
-from flows.preflight import non_negative_int, positive_int, writable_directory
+from flows.preflight import (
+    non_negative_int,
+    outside_bundles,
+    outside_stores,
+    positive_int,
+    writable_directory,
+)
 from pipeline.compute import connect
 from pipeline.simulate import (
     DEFAULT_BATCH_SIZE,
@@ -282,6 +288,8 @@ def check(args: argparse.Namespace) -> None:
 
     layout = load_layout(args.layout)
     writable_directory(args.out, "output folder")  # trial: a file there was refused after Prefect started
+    outside_stores(args.out, "output folder")  # trial: a set simulated into a store, exit 0
+    outside_bundles(args.out, "output folder")
     check_ids(layout, args.n, args.first_id, args.batch_size)  # trial: after Prefect
     # trial: ids already in the catalog were refused after Prefect started, the line printed twice
     check_catalog(layout, args.out, args.n, args.first_id, args.catalog_name, args.overwrite)

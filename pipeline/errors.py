@@ -37,6 +37,11 @@ class StoreBusyError(StoreError, BlockingIOError):
     """Another process is writing the store (it holds the store's lock)."""
 
 
+class SourceNotFoundError(LenshuntError, FileNotFoundError):
+    """A cutout source folder is not there, or holds none of its layout's band folders (fresh-user trial:
+    a bare ``FileNotFoundError``, outside ``except LenshuntError``)."""
+
+
 class SourceMismatchError(StoreError):
     """An ingest was asked to add cutouts of a source other than the one the store was made from."""
 

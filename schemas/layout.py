@@ -334,15 +334,26 @@ def load_layout(name_or_path: str | Path) -> Layout:
     Raises
     ------
     LayoutError
-        If the file does not exist, is not YAML, or does not validate, or the folder is a Zarr store
-        that recorded no layout; the message names the offending field and, for an unknown name,
-        suggests the nearest shipped layout.
+        If the file does not exist or cannot be read, is not YAML, or does not validate, the folder
+        is no lenshunt store (or a Zarr store that recorded no layout); the message names the
+        offending field and, for an unknown name, suggests the nearest shipped layout.
+    TypeError
+        If ``name_or_path`` is neither a :class:`Layout` (returned as it is) nor a name or path.
     """
+    if not isinstance(name_or_path, str | os.PathLike):  # trial: a dict, None: "expected str, bytes..."
+        return as_layout(name_or_path, "load_layout")
     candidate = Path(name_or_path)
     if (candidate / "zarr.json").is_file():
         return recorded_layout(candidate)
+    if candidate.is_dir():  # trial: a set or a model bundle folder gave IsADirectoryError
+        raise LayoutError(
+            f"{candidate} is a folder, neither a layout YAML file nor a lenshunt store (no zarr.json); "
+            "a model bundle's layout is the one `lenshunt info BUNDLE` names"
+        )
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         path = candidate
+    elif candidate.suffix == ".zarr" or len(candidate.parts) > 1:  # trial: "no layout named 'new.zarr'"
+        raise LayoutError(f"{candidate} does not exist (no layout YAML file, no store there)")
     else:
         path = LAYOUTS_DIR / f"{name_or_path}.yaml"
         if not path.exists():
@@ -358,6 +369,8 @@ def load_layout(name_or_path: str | Path) -> Layout:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise LayoutError(f"layout file {path} is not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LayoutError(f"layout file {path} cannot be read ({exc})") from exc
     return parse_layout(data, source=str(path))
 
 

@@ -217,6 +217,8 @@ def score_store(
     from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
 
     check_client(client, "score_store")  # before anything is written (trial: None after score-run.json)
+    if threshold is not None:  # a bad one before the folder and its lock file are made (trial: left)
+        threshold_to_use(Path(out_dir), threshold)
     started = time.perf_counter()
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)

@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 import uuid
@@ -235,8 +236,13 @@ def check_ids(layout: LayoutArg, n_objects: int, first_id: int, batch_size: int 
     SimulationError
         For a count or batch size below 1, a negative first id, or an id with more digits than
         the layout's file names have.
+    TypeError
+        If a count or id is no integer.
     """
     layout = as_layout(layout, "check_ids")
+    for name, value in (("n_objects", n_objects), ("batch_size", batch_size), ("first_id", first_id)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # trial: "5", a '<=' TypeError
+            raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
     if n_objects <= 0 or batch_size <= 0 or first_id < 0:
         raise SimulationError(
             f"need n_objects > 0, batch_size > 0 and first_id >= 0; got {n_objects}, {batch_size}, {first_id}"

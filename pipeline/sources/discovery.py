@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import LenshuntError
+from pipeline.errors import LenshuntError, SourceNotFoundError
 from pipeline.paths import OWN_FILE_PREFIX
 from pipeline.sources.band_search import band_folders_hint, other_layout_hint
 from schemas.file_names import band_file_regex as path_file_regex
@@ -242,9 +242,9 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
 
     Raises
     ------
-    FileNotFoundError
-        If ``root`` does not exist, or none of the layout's band directories exists under it
-        (the message lists what was expected, which catches a wrong ``--layout``).
+    pipeline.errors.SourceNotFoundError
+        (a ``FileNotFoundError``) If ``root`` does not exist, or none of the layout's band directories
+        exists under it (the message lists what was expected, which catches a wrong ``--layout``).
     NoCutoutsError
         If no file under the band directories matches the layout (the message names the
         expected file names and examples of the files found instead).
@@ -252,9 +252,9 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
     layout = as_layout(layout, "discover")
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"cutout directory {root} does not exist")
+        raise SourceNotFoundError(f"cutout directory {root} does not exist")
     if any(ID_PLACEHOLDER in part for band in layout.bands for part in Path(band.path).parent.parts):
-        raise FileNotFoundError(f"layout {layout.name!r}: the id must be in the file name, not a directory")
+        raise SourceNotFoundError(f"layout {layout.name!r}: the id must be in the file name, not a directory")
     by_directory: dict[str, list[tuple[Band, re.Pattern[str]]]] = {}
     for band in layout.bands:
         by_directory.setdefault(Path(band.path).parent.as_posix(), []).append((band, band_file_regex(band)))
@@ -326,7 +326,7 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         hint = band_folders_hint(layout, root)  # trial: the set was one level down, and not said
         hint = hint or other_layout_hint(layout.name, root)  # fresh-user trial: another layout's, unsaid
-        raise FileNotFoundError(
+        raise SourceNotFoundError(
             f"no band directory of layout {layout.name!r} under {root}: expected {expected}"
             + (hint or ". Check the source directory and --layout.")
         )
