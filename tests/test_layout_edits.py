@@ -145,6 +145,7 @@ def test_a_layout_named_otherwise_is_taken_and_said(stored, dask_client):
         "keeps its own",
     ]
     assert "  layout: the layout given is named 'my-euclid'" in report.summary()
+    assert report.summary().splitlines()[0].endswith("(euclid-sglc2)")  # the store's name (trial: the given)
     np.testing.assert_array_equal(open_store(store, chunks=None)["vis"].values, before)
     assert read_attributes(store).layout == "euclid-sglc2"
 

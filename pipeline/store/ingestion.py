@@ -194,7 +194,7 @@ def ingest(
         stored = store_layout(attributes)
         check_layout(store, attributes, stored, layout, reread)  # before anything is read or written
         _check_source(store, attributes.source, source_path, source_moved)
-        report = IngestReport(store=str(store), source=str(source_path), layout=layout.name)
+        report = IngestReport(store=str(store), source=str(source_path), layout=attributes.layout)  # its name
         report.layout_notes = naming_notes(stored, layout) + ([kept_note] if kept_note else [])
         report.n_before = attributes.n_objects
         report.n_discovered = len(manifest)
