@@ -190,3 +190,45 @@ def test_a_store_whose_recorded_layout_breaks_a_later_rule_still_opens(tmp_path,
     assert store_layout(read_attributes(store)).band("J").path == data["bands"][1]["path"]
     assert main(["info", str(store)]) == 0
     assert "euclid-sglc2" in capsys.readouterr().out
+
+
+def _mistyped(path: str) -> dict:
+    data = _edited(name="mine")
+    data["bands"][1]["path"] = path
+    return data
+
+
+def test_a_reread_by_a_band_path_matching_no_file_is_refused_and_nothing_recorded(
+    stored, tmp_path, dask_client
+):
+    """Fresh-user trial: ``--reread`` with a layout whose band u path was mistyped (``cutz/``) recorded
+    it, re-read nothing, kept the pixels, and every later ingest warned band u was MISSING_FILE for
+    every object; ``lenshunt info`` showed the mistyped path and no flagged object."""
+    source, store = stored
+    before, recorded = _digest(store), read_attributes(store).layout_yaml
+    for path in ("Public/EUC_Z/imageEUC_Y-{id}.fits", "Public/EUC_Y/imageEUC_Yz-{id}.fits"):
+        said = (
+            f"band Y's path {path!r} in the layout given matches no file under {source}, where the store's "
+            "layout ('Public/EUC_Y/imageEUC_Y-{id}.fits') finds 6 file(s): a --reread would record a layout "
+            "finding no file of band(s) Y, so nothing was read or written; correct the path in the layout"
+        )
+        layout = parse_layout(_mistyped(path), source="an edited layout")
+        for refuse, arguments in (
+            (ingest, (layout, source, store, dask_client)),
+            (check_existing_store, (store, layout, source, False)),
+        ):
+            with pytest.raises(ConservationError) as raised:
+                refuse(*arguments, reread=True)
+            assert said in str(raised.value), str(raised.value)
+        assert _digest(store) == before, path  # zarr.json and every array
+    mistyped = tmp_path / "mistyped.yaml"
+    mistyped.write_text(yaml.safe_dump(_mistyped("Public/EUC_Z/imageEUC_Y-{id}.fits"), sort_keys=False))
+    line = _assert_one_line_errors_before_prefect(
+        [(("ingest", str(source), str(store), "--layout", str(mistyped), "--reread"), "finds 6 file(s)")]
+    )
+    assert "band Y's path 'Public/EUC_Z/imageEUC_Y-{id}.fits' in the layout given matches no file" in line
+    assert _digest(store) == before and read_attributes(store).layout_yaml == recorded
+    # the same layout with the path corrected: read again, and nothing flagged
+    report = ingest(parse_layout(_mistyped(EUCLID.bands[1].path)), source, store, dask_client, reread=True)
+    assert report.reread_all and report.n_reread == len(IDS) and report.n_flagged == 0
+    assert not report.unsearched and read_attributes(store).layout_yaml == recorded

@@ -192,7 +192,7 @@ def ingest(
     with store_writer_lock(store, purpose=f"ingest of {source_path}"):
         attributes = read_attributes(store)
         stored = store_layout(attributes)
-        check_layout(store, attributes, stored, layout, reread)  # before anything is read or written
+        check_layout(store, attributes, stored, layout, reread, source_path, manifest)  # before any write
         _check_source(store, attributes.source, source_path, source_moved)
         report = IngestReport(store=str(store), source=str(source_path), layout=attributes.layout)  # its name
         report.layout_notes = naming_notes(stored, layout) + ([kept_note] if kept_note else [])
@@ -291,7 +291,8 @@ def check_existing_store(
         If ``store`` is a folder with files but no store.
     ConservationError
         If the store was ingested with another layout, or one that reads files otherwise (unless
-        ``reread``: :mod:`pipeline.store.layout_check`).
+        ``reread``: :mod:`pipeline.store.layout_check`), or with ``reread`` one whose band path finds no
+        file under ``source`` where the store's finds some.
     SourceMismatchError
         If it holds another source's objects (and ``source_moved`` is not given); first where it was
         made with another layout too (trial: ``lenshunt run`` said the model did not fit the layout).
@@ -318,6 +319,7 @@ def check_existing_store(
         stored,
         stored if own_shipped_layout(attributes, stored, layout, reread) else layout,
         reread,
+        Path(source),
     )
     if not source_moved:
         _check_source(store, attributes.source, Path(os.path.abspath(source)), False)

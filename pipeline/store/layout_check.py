@@ -14,6 +14,10 @@ read or written:
   changed, band g rewritten with band i's pixels and the store still saying g came from the g files;
   an edited masked value or coordinate unit was ignored);
 - names for people only (``name``, ``description``): may differ, said in a note.
+
+A reread refuses, too, a band whose path given finds no file under the source where the store's own
+finds some (:func:`check_band_files`; fresh-user trial: a mistyped ``cutz/{id}_u.fits.fz`` was
+recorded, re-read nothing, and every later ingest warned the band was MISSING_FILE for every object).
 """
 
 from __future__ import annotations
@@ -21,16 +25,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.errors import ConservationError
+from pipeline.sources.discovery import Manifest, discover
 from schemas.layout import Layout, available_layouts, load_layout
 
 READING_FIELDS = ("id_digits", "masked_value", "coordinates", "wcs_position")
 """Layout-wide fields, besides ``catalog`` and the bands' paths and HDUs, that say how files are read."""
 
 
-def check_layout(store: Path, attributes, stored: Layout, layout: Layout, reread: bool = False) -> None:
+def check_layout(
+    store: Path,
+    attributes,
+    stored: Layout,
+    layout: Layout,
+    reread: bool = False,
+    source: Path | None = None,
+    manifest: Manifest | None = None,
+) -> None:
     """Refuse ``layout`` for ``store`` (made with ``stored``) where they differ in a field that says
     how the store's objects are read (module docstring); ``reread`` allows those that a reread of
-    every object takes up, not the store's arrays.
+    every object takes up, not the store's arrays, nor band paths finding no file under ``source``
+    (:func:`check_band_files`, where ``source`` is given; ``manifest``: its discovery by ``layout``).
 
     Raises
     ------
@@ -67,6 +81,45 @@ def check_layout(store: Path, attributes, stored: Layout, layout: Layout, reread
             f"layout; or `lenshunt ingest SOURCE {store} --layout GIVEN --reread` to read every stored "
             "object again by the given layout, which the store then keeps"
         )
+    if reading and source is not None:
+        check_band_files(store, attributes, stored, layout, source, manifest)
+
+
+def check_band_files(
+    store: Path, attributes, stored: Layout, layout: Layout, source: Path, manifest: Manifest | None = None
+) -> None:
+    """Refuse ``layout`` where a band's path in it, unlike the store's (``stored``), matches no file
+    under ``source`` while the store's finds some: a reread by it would record that path and keep the
+    pixels read before, flagging nothing (fresh-user trial). ``manifest``: ``source`` discovered by
+    ``layout`` already (else discovered here); ``source`` is discovered by ``stored`` only where a
+    band of ``layout`` finds nothing.
+
+    Raises
+    ------
+    ConservationError
+        Naming each such band, its path given, and how many files the store's path finds.
+    """
+    edited = {a.name: a.path for a, b in zip(stored.bands, layout.bands) if a.path != b.path}
+    if not edited:
+        return
+    manifest = manifest if manifest is not None else discover(layout, source)
+    none = set(manifest.no_file) | {name for names, _ in manifest.absent.values() for name in names}
+    if not (nothing := [name for name in edited if name in none]):
+        return
+    found = discover(stored, source).paths
+    counts = {name: sum(path is not None for path in found[name]) for name in nothing}
+    if not (lost := [name for name in nothing if counts[name]]):
+        return  # the store's path finds none either: nothing read before is lost
+    said = "; ".join(
+        f"band {name}'s path {layout.band(name).path!r} in the layout given matches no file under {source}, "
+        f"where the store's layout ({edited[name]!r}) finds {counts[name]} file(s)"
+        for name in lost
+    )
+    raise ConservationError(
+        f"{said}: a --reread would record a layout finding no file of band(s) {', '.join(lost)}, so "
+        "nothing was read or written; correct the path in the layout given, or "
+        f"{_own_layout(store, attributes, stored)}"
+    )
 
 
 def own_shipped_layout(attributes, stored: Layout, layout: Layout, reread: bool = False) -> str | None:
