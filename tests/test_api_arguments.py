@@ -167,8 +167,14 @@ def test_simulate_set_refuses_a_context_manager_for_a_client_before_writing(tmp_
 
 
 def test_check_client_takes_a_real_client(dask_client):
+    from distributed import Client
+
     check_client(dask_client, "ingest")
     check_client(None, "simulate_set", optional=True)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as closed:
+        check_client(closed, "ingest")
+    with pytest.raises(TypeError, match=r"ingest needs an open distributed\.Client; this one is closed"):
+        check_client(closed, "ingest")  # a client used after its `with` block (trial: accepted)
 
 
 def test_a_layout_is_taken_by_name_or_yaml_path_and_anything_else_refused(tmp_path, dask_client):

@@ -26,7 +26,7 @@ def check_client(client: object, where: str, *, optional: bool = False) -> None:
     Raises
     ------
     TypeError
-        Saying what is needed and what was given.
+        Saying what is needed and what was given (a closed client too).
 
     Examples
     --------
@@ -38,6 +38,11 @@ def check_client(client: object, where: str, *, optional: bool = False) -> None:
     """
     from distributed import Client
 
+    if isinstance(client, Client) and client.status in {"closed", "closing"}:  # trial: taken, then failed
+        raise TypeError(
+            f"{where} needs an open distributed.Client; this one is {client.status} (its `with` block has "
+            "ended): call it inside `with pipeline.compute.connect(...) as client:`"
+        )
     if isinstance(client, Client) or (optional and client is None):
         return
     kind = type(client)
