@@ -196,7 +196,7 @@ def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
     args.layout, origin = layout_choice(args.layout, args.store)  # a rerun needs no --layout (trial)
     layout = load_layout(args.layout)
-    layout_source(layout, args.source, origin)
+    layout_source(layout, args.source, origin, store=args.store)
     writable_directory(args.store, "store")
     outside_stores(args.store, "store", itself=False)
     label_catalog(layout, args.source, args.catalog)

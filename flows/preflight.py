@@ -248,24 +248,50 @@ def layout_choice(
 _DEFAULT_ORIGIN = "the default, as no --layout was given"
 
 
-def layout_source(layout, source: str | os.PathLike[str], origin: str | None = None) -> Path:
+def layout_source(
+    layout,
+    source: str | os.PathLike[str],
+    origin: str | None = None,
+    store: str | os.PathLike[str] | None = None,
+) -> Path:
     """``source`` must be a directory holding at least one band directory of ``layout``.
 
-    The refusal says where the layout came from (``origin``, :func:`layout_choice`) and names another
-    shipped layout whose files the source holds.
+    The refusal says where the layout came from (``origin``, :func:`layout_choice`), that the existing
+    ``store``'s own layout finds the source's folders where it does, and names another shipped layout
+    whose files the source holds.
     """
     source = existing_directory(source, "cutout directory")
     expected = sorted({source / Path(band.path).parent for band in layout.bands})
     if not any(directory.is_dir() for directory in expected):
         from pipeline.sources import band_folders_hint, other_layout_hint
 
-        hint = band_folders_hint(layout, source)  # trial: the set was one level down, and not said
+        hint = _store_layout_hint(layout, source, store)  # trial: --layout of another layout, unsaid
+        hint = hint or band_folders_hint(layout, source)  # trial: the set was one level down, and not said
         hint = hint or other_layout_hint(layout.name, source)  # fresh-user trial: sglc1-space, unsaid
         raise PathCheckError(
             f"no band directory of layout {layout.name!r}{f' ({origin})' if origin else ''} under {source}: "
             f"expected {[str(d) for d in expected]}{hint or '; check the source directory and --layout'}"
         )
     return source
+
+
+def _store_layout_hint(layout, source: Path, store: str | os.PathLike[str] | None) -> str:
+    """``"; the store S was made with layout X, whose band folders SOURCE holds: omit --layout ..."``
+    where ``store`` exists with another layout than ``layout`` that finds ``source``'s folders."""
+    if store is None or not (Path(store) / "zarr.json").is_file():
+        return ""
+    from schemas.layout import LayoutError, recorded_layout
+
+    try:
+        own = recorded_layout(store)
+    except LayoutError:
+        return ""
+    if own.name == layout.name or not any((source / Path(band.path).parent).is_dir() for band in own.bands):
+        return ""
+    return (
+        f"; the store {store} was made with layout {own.name!r}, whose band folders {source} holds: omit "
+        "--layout (the store's own is then read)"
+    )
 
 
 def label_catalog(layout, source: str | os.PathLike[str], catalog: str | None) -> None:

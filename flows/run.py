@@ -268,7 +268,7 @@ def check(args: argparse.Namespace) -> None:
         args.layout, workdir_paths(args.workdir)[0], args.model
     )  # a rerun needs none
     layout = load_layout(args.layout)
-    layout_source(layout, args.source, origin)
+    layout_source(layout, args.source, origin, store=workdir_paths(args.workdir)[0])
     label_catalog(layout, args.source, args.catalog)
     _, scores = check_parameters(args, overwrite=args.overwrite)
     check_not_busy(args.workdir, lock="run", advice=RUN_BUSY)  # one line, before Prefect (trial)

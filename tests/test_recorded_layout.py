@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 from cutouts import write_set
-from test_cli_process import _lenshunt
+from test_cli_process import _assert_one_line_errors_before_prefect, _lenshunt
 
 from flows.cli import main
 from pipeline.catalog import read_catalog
@@ -77,3 +77,19 @@ def test_a_rerun_without_the_layout_file_reads_by_the_stores(stored):
     assert read_attributes(work / "store.zarr").layout == "my-euclid"
     catalog = read_catalog(work / "scores")
     assert sorted(catalog["object_id"]) == IDS + late
+
+
+def test_another_layout_given_for_the_store_says_its_own_would_be_read(stored):
+    """Fresh-user trial: ``--layout euclid-sglc2`` for a store of a made-up layout was told only of the
+    missing ``Public/EUC_*`` folders, not that the store's own layout finds the set's folders."""
+    source, work = stored
+    said = (
+        f"the store {work / 'store.zarr'} was made with layout 'my-euclid', whose band folders {source} "
+        "holds: omit --layout (the store's own is then read)"
+    )
+    _assert_one_line_errors_before_prefect(
+        [
+            (("ingest", str(source), str(work / "store.zarr"), "--layout", "sglc1-space"), said),
+            (("run", str(source), str(work), "--layout", "sglc1-space"), said),
+        ]
+    )
