@@ -48,23 +48,28 @@ def layout_lines(store: Path, name: str, layout: Layout) -> list[str]:
 
 
 def model_layout_yaml(bundle: Path) -> str:
-    """The YAML of the shipped layout a model bundle (or ensemble) was trained on.
+    """The YAML of the layout a model bundle (or ensemble) was trained on: the shipped one of its name,
+    else the layout file the bundle keeps (:func:`pipeline.models.recipe_layout_file`).
 
     Raises
     ------
     PathCheckError
-        If the model was trained on a layout file's layout (its recipe records only the name).
-        Trial: ``info --layout-yaml BUNDLE > m.yaml`` wrote the model's summary, exit 0.
+        If the model was trained on a layout file's layout and keeps only its name (trained before
+        lenshunt kept the file). Trial: ``info --layout-yaml BUNDLE > m.yaml`` wrote the model's
+        summary, exit 0.
     """
-    from pipeline.models import recipe_layout
+    from pipeline.models import recipe_layout, recipe_layout_file
 
     name = recipe_layout(bundle)
-    if name not in available_layouts():
-        raise PathCheckError(
-            f"model {bundle} was trained on layout {name!r} from a layout file, and records only its "
-            "name: --layout-yaml prints it from a store made with it (lenshunt info --layout-yaml STORE)"
-        )
-    return load_layout(name).to_yaml().rstrip("\n")
+    if name in available_layouts():
+        return load_layout(name).to_yaml().rstrip("\n")
+    if (kept := recipe_layout_file(bundle)) is not None:
+        return load_layout(kept).to_yaml().rstrip("\n")
+    raise PathCheckError(
+        f"model {bundle} was trained on layout {name!r} from a layout file, and keeps only its name "
+        "(trained before lenshunt kept the file): --layout-yaml prints it from a store made with it "
+        "(lenshunt info --layout-yaml STORE)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

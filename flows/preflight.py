@@ -207,28 +207,33 @@ def layout_choice(
     without ``--layout`` was told there was "no band directory of layout 'euclid-sglc2'"; so was
     ``lenshunt run SOURCE WORKDIR --model`` of a model trained on ``sglc1-ground``. A store made with
     a layout file gives its own path (``load_layout`` reads the layout the store recorded; trial: the
-    file had to be passed again). A model trained on a layout file's layout (only its name is
-    recorded) leaves the default: pass the file.
+    file had to be passed again); so does a model trained on a layout file's layout, which keeps it
+    (``layout.yaml``, :func:`pipeline.models.recipe_layout_file`; trial: ``--layout FILE.yaml`` was
+    needed again).
 
     Raises
     ------
     PathCheckError
-        If, for a new store, ``model``'s layout came from a YAML file (only its name is recorded):
-        pass that file (trial: a model of a layout file's layout, run without ``--layout``, was told
-        only that the source had no euclid-sglc2 folder).
+        If, for a new store, ``model``'s layout came from a YAML file the bundle does not keep (trained
+        before lenshunt kept it): pass that file (trial: such a model, run without ``--layout``, was
+        told only that the source had no euclid-sglc2 folder).
     """
     from schemas.layout import available_layouts
 
     if layout is not None:
         return layout, "given with --layout"
     if not (Path(store) / "zarr.json").is_file():
-        from pipeline.models import recipe_layout
+        from pipeline.models import recipe_layout, recipe_layout_file
 
         trained = recipe_layout(model) if model is not None else None
         if trained is not None and trained not in available_layouts():
+            if (kept := recipe_layout_file(model)) is not None:
+                origin = f"the layout {trained!r} model {model} was trained on (its {kept.name})"
+                return str(kept), f"{origin}, as no --layout was given"
             raise PathCheckError(
-                f"model {model} was trained on layout {trained!r} from a layout file (only its name is "
-                "recorded): pass that file with --layout FILE.yaml"
+                f"model {model} was trained on layout {trained!r} from a layout file, and keeps only its "
+                "name (trained before lenshunt kept the file in the bundle): pass that file with "
+                "--layout FILE.yaml"
             )
         if trained is None:
             return DEFAULT_LAYOUT, _DEFAULT_ORIGIN

@@ -330,6 +330,8 @@ def load_layout(name_or_path: str | Path) -> Layout:
     recorded when it was made, by the store's path (its ``zarr.json`` attribute ``layout_yaml``, read
     as :func:`parse_layout` ``recorded``): a store made with a layout file needs the file no more
     (trial: its rerun without the file was refused, and a lost file had to be written back by hand).
+    A model bundle's (or ensemble's) folder gives the layout it was trained on, which it keeps as
+    ``layout.yaml`` (:data:`pipeline.models.integrity.LAYOUT_FILE`).
 
     Raises
     ------
@@ -345,10 +347,13 @@ def load_layout(name_or_path: str | Path) -> Layout:
     candidate = Path(name_or_path)
     if (candidate / "zarr.json").is_file():
         return recorded_layout(candidate)
-    if candidate.is_dir():  # trial: a set or a model bundle folder gave IsADirectoryError
+    if candidate.is_dir() and (candidate / "layout.yaml").is_file():  # a model bundle's training layout
+        candidate = candidate / "layout.yaml"
+    elif candidate.is_dir():  # trial: a set or a model bundle folder gave IsADirectoryError
         raise LayoutError(
-            f"{candidate} is a folder, neither a layout YAML file nor a lenshunt store (no zarr.json); "
-            "a model bundle's layout is the one `lenshunt info BUNDLE` names"
+            f"{candidate} is a folder, neither a layout YAML file, a lenshunt store (no zarr.json) nor a "
+            "model bundle keeping its layout (no layout.yaml); a model bundle's layout is the one "
+            "`lenshunt info BUNDLE` names"
         )
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         path = candidate

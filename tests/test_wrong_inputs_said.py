@@ -69,7 +69,7 @@ def test_simulate_refuses_an_output_folder_in_a_store_or_a_bundle(store, tmp_pat
 
 
 def test_load_layout_says_what_a_folder_or_an_object_is(store, tmp_path):
-    with pytest.raises(LayoutError, match=r"is a folder, neither a layout YAML file nor a lenshunt store"):
+    with pytest.raises(LayoutError, match=r"is a folder, neither a layout YAML file, a lenshunt store"):
         load_layout(tmp_path)
     with pytest.raises(
         LayoutError, match=r"new\.zarr does not exist \(no layout YAML file, no store there\)"

@@ -12,7 +12,12 @@ from typing import Any
 from pipeline.models.bundle import ModelBundle, ModelCard, load_bundle, save_bundle
 from pipeline.models.describe import is_model_folder, model_lines
 from pipeline.models.ensemble import EnsembleBundle, ensemble_holding, member_note, save_ensemble
-from pipeline.models.integrity import check_bundle_fits_layout, check_bundle_fits_store, recipe_layout
+from pipeline.models.integrity import (
+    check_bundle_fits_layout,
+    check_bundle_fits_store,
+    recipe_layout,
+    recipe_layout_file,
+)
 from pipeline.models.outputs import (
     DEFAULT_SCORE,
     OutputDeclarationError,
@@ -42,6 +47,7 @@ __all__ = [
     "parse_outputs",
     "rebuild_with_policy",
     "recipe_layout",
+    "recipe_layout_file",
     "save_bundle",
     "save_ensemble",
 ]

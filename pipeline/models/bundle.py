@@ -42,6 +42,7 @@ from pipeline.models.integrity import (
     ENSEMBLE_FILE,
     FEATURES_FILE,
     HASH_CHUNK_BYTES,
+    LAYOUT_FILE,
     MODEL_FILE,
     RECIPE_FILE,
     check_feature_file,
@@ -63,6 +64,7 @@ __all__ = [
     "ENSEMBLE_FILE",
     "FEATURES_FILE",
     "HASH_CHUNK_BYTES",
+    "LAYOUT_FILE",
     "MODEL_FILE",
     "RECIPE_FILE",
     "ModelBundle",
@@ -77,13 +79,21 @@ __all__ = [
 
 
 def save_bundle(
-    path: str | Path, model: keras.Model, recipe: Recipe, card: ModelCard, *, overwrite: bool = False
+    path: str | Path,
+    model: keras.Model,
+    recipe: Recipe,
+    card: ModelCard,
+    *,
+    overwrite: bool = False,
+    layout_yaml: str | None = None,
 ) -> Path:
     """Write a bundle directory at ``path``; returns the path.
 
     The model must take exactly the recipe's inputs and contain no ``Lambda`` layer (it could not
     be loaded with ``safe_mode``). The card is completed with the Keras version and backend and the
-    sha256 of ``model.keras`` and ``recipe.json``, and written last.
+    sha256 of ``model.keras`` and ``recipe.json``, and written last. ``layout_yaml``, the training
+    store's layout (its ``layout_yaml`` attribute), is kept as :data:`LAYOUT_FILE` (an older one is
+    removed where it is None), so that a model of a layout file's layout needs no file beside it.
 
     Raises
     ------
@@ -110,6 +120,10 @@ def save_bundle(
     (path / CARD_FILE).unlink(missing_ok=True)  # an old card must not vouch for new files
     model.save(path / MODEL_FILE)
     recipe.save(path / RECIPE_FILE)
+    if layout_yaml is None:
+        (path / LAYOUT_FILE).unlink(missing_ok=True)
+    else:
+        (path / LAYOUT_FILE).write_text(layout_yaml)
     filled = card.model_copy(
         update={
             "keras_version": keras.__version__,

@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import BundleError
-from pipeline.models.bundle import ENSEMBLE_FILE, ModelBundle, ModelCard, file_sha256, load_bundle
+from pipeline.models.bundle import (
+    ENSEMBLE_FILE,
+    LAYOUT_FILE,
+    ModelBundle,
+    ModelCard,
+    file_sha256,
+    load_bundle,
+)
+from pipeline.models.integrity import recipe_layout_file
 from pipeline.models.outputs import OutputSpec
 from schemas.path_text import PathText
 
@@ -135,6 +144,9 @@ def save_ensemble(
     partial = path / f".{ENSEMBLE_FILE}.{os.getpid()}.tmp"
     partial.write_text(_ensemble_json(content))
     partial.replace(path / ENSEMBLE_FILE)
+    (path / LAYOUT_FILE).unlink(missing_ok=True)  # the first member's layout file, kept at the top too:
+    if (kept := recipe_layout_file(path)) is not None:  # --layout ENSEMBLE reads it as a bundle's
+        shutil.copyfile(kept, path / LAYOUT_FILE)
     return load_ensemble(path)
 
 

@@ -3,7 +3,8 @@
 A bundle directory holds :data:`MODEL_FILE`, :data:`RECIPE_FILE` and :data:`CARD_FILE` (an ensemble
 :data:`ENSEMBLE_FILE`); the card carries the sha256 (:func:`file_sha256`) of the first two, and of
 the optional :data:`FEATURES_FILE` (:mod:`pipeline.models.features`) in its ``feature_stats``
-entry (:func:`check_feature_file`).
+entry (:func:`check_feature_file`). A trained bundle also keeps its training store's layout as a
+layout YAML file, :data:`LAYOUT_FILE` (:func:`recipe_layout_file`).
 :func:`check_model_matches_recipe` tells whether a Keras model takes a recipe's inputs and gives
 a card's declared outputs (:mod:`pipeline.models.outputs`), on saving and on loading.
 
@@ -28,6 +29,7 @@ __all__ = [
     "CARD_FILE",
     "ENSEMBLE_FILE",
     "FEATURES_FILE",
+    "LAYOUT_FILE",
     "MODEL_FILE",
     "RECIPE_FILE",
     "check_feature_file",
@@ -35,6 +37,7 @@ __all__ = [
     "file_sha256",
     "model_output_shapes",
     "recipe_layout",
+    "recipe_layout_file",
 ]
 
 MODEL_FILE = "model.keras"
@@ -43,6 +46,10 @@ CARD_FILE = "card.json"
 ENSEMBLE_FILE = "ensemble.json"
 FEATURES_FILE = "features.npz"
 """Optional training feature statistics of a bundle (:mod:`pipeline.models.features`)."""
+LAYOUT_FILE = "layout.yaml"
+"""The layout of the store a bundle was trained on, as a layout YAML file (bundles trained from
+lenshunt's session 52 on; the shipped bundle has none): a model of a layout file's layout is then run
+on a new set without that file (trial: ``lenshunt run --model M`` needed ``--layout FILE.yaml``)."""
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -224,3 +231,30 @@ def recipe_layout(path: str | Path) -> str | None:
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
     return layout if isinstance(layout, str) else None
+
+
+def recipe_layout_file(path: str | Path) -> Path | None:
+    """The layout file (:data:`LAYOUT_FILE`) a bundle keeps, or an ensemble (else its first member),
+    where it names the layout its recipe was trained on (:func:`recipe_layout`); None where there is
+    none (a bundle trained before lenshunt kept it), or it cannot be read or names another layout.
+    """
+    import json
+
+    import yaml
+
+    path, layout = Path(path), recipe_layout(path)
+    candidates = [path / LAYOUT_FILE]
+    try:
+        if (path / ENSEMBLE_FILE).is_file():
+            candidates.append(path / json.loads((path / ENSEMBLE_FILE).read_text())["members"][0]["path"])
+            candidates[-1] = candidates[-1] / LAYOUT_FILE
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        pass
+    for candidate in candidates:
+        try:
+            named = yaml.safe_load(candidate.read_text()).get("name")
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
+            continue
+        if layout is not None and named == layout:
+            return candidate
+    return None

@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import paths
-from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE, FEATURES_FILE, MODEL_FILE, RECIPE_FILE
+from pipeline.models.integrity import (
+    CARD_FILE,
+    ENSEMBLE_FILE,
+    FEATURES_FILE,
+    LAYOUT_FILE,
+    MODEL_FILE,
+    RECIPE_FILE,
+)
 from pipeline.models.parent import PARENT_FILE
 from pipeline.training.config import TrainingError
 from pipeline.training.finetune import check_init_out
@@ -28,7 +35,9 @@ from pipeline.training.out_of_fold import VALIDATION_SCORES_FILE
 TRAINING_DIR = "training"
 CHECKPOINT_FILE = "best.keras"
 TRAIN_LOCK = paths.output_lock_file(Path(), "train").name
-BUNDLE_ENTRIES = frozenset({MODEL_FILE, RECIPE_FILE, CARD_FILE, ENSEMBLE_FILE, FEATURES_FILE, TRAIN_LOCK})
+BUNDLE_ENTRIES = frozenset(
+    {MODEL_FILE, RECIPE_FILE, CARD_FILE, ENSEMBLE_FILE, FEATURES_FILE, LAYOUT_FILE, TRAIN_LOCK}
+)
 """Files training (or a later evaluation of the bundle) writes at a bundle's top level."""
 TRAINING_RECORDS = frozenset(
     {"config.json", "split.json", "history.json", "grades.json", "start.json", PARENT_FILE, CHECKPOINT_FILE}

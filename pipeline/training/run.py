@@ -38,7 +38,7 @@ import numpy as np
 from pipeline.models.outputs import DEFAULT_SCORE, outputs_to_card
 from pipeline.models.seeding import seeded_keras
 from pipeline.preprocess.recipe import Recipe
-from pipeline.store.zarr_store import open_store
+from pipeline.store.zarr_store import open_store, read_attributes
 from pipeline.training.batches import SCORE_OUTPUT, training_batches
 from pipeline.training.card_entries import card_metrics, card_notes
 from pipeline.training.ceilings import training_set_entry
@@ -288,7 +288,8 @@ def _train_bundle(
         + "".join(f" {caveat}" for caveat in caveats),
         outputs=None if specs is None else outputs_to_card(specs),
     )
-    save_bundle(out, model, recipe, card, overwrite=True)
+    layout_yaml = read_attributes(store).layout_yaml  # kept: run --model needs no layout file (trial)
+    save_bundle(out, model, recipe, card, overwrite=True, layout_yaml=layout_yaml)
     save_parent(work, config.init, kept_start=fit.kept_start)  # the model it started from (lineage checks)
     fit_bundle_feature_stats(out, store, split, config.seed, log, config.init if fit.kept_start else None)
     return TrainResult(
