@@ -48,6 +48,9 @@ def test_the_bundle_keeps_its_training_layout(trained, tmp_path, capsys):
     assert recipe_layout(model) == "my-euclid"
     assert recipe_layout_file(model) == model / "layout.yaml"
     assert load_layout(model) == MINE  # --layout BUNDLE
+    assert main(["info", str(model)]) == 0
+    kept = f"(the layout it was trained on, kept in {model / 'layout.yaml'}, which --layout {model} reads;"
+    assert kept in capsys.readouterr().out
     assert main(["info", "--layout-yaml", str(model)]) == 0  # was refused: "records only its name"
     written = tmp_path / "back.yaml"
     written.write_text(capsys.readouterr().out)

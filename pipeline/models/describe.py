@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pipeline.models.card import integer_metric
-from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE
+from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE, recipe_layout_file
 
 __all__ = ["is_model_folder", "model_lines"]
 
@@ -91,7 +91,10 @@ def model_lines(path: str | Path) -> list[str]:
     lines = [
         _line("model", f"{card.model_id}  ({kind} at {path})"),
         _line("built", f"{card.architecture} {card.build_options or ''}".rstrip()),
-        _line("layout", f"{recipe.layout}  (the layout it was trained on; bands it reads per group:)"),
+        _line(
+            "layout",
+            f"{recipe.layout}  (the layout it was trained on{_kept(path)}; bands it reads per group:)",
+        ),
     ]
     for group, bands in bundle.groups.items():
         shape = "x".join(str(n) for n in recipe.group_shapes.get(group, ()))
@@ -229,3 +232,9 @@ def _names(names: list[str]) -> str:
 def _epochs_seed(card: Any) -> str:
     """``12 epochs, seed 3`` of a card."""
     return f"{card.epochs} epochs" + (f", seed {card.seed}" if card.seed is not None else "")
+
+
+def _kept(path: str | Path) -> str:
+    """Where a bundle keeps the layout file it was trained on, in words ("" where it keeps none)."""
+    kept = recipe_layout_file(path)
+    return f", kept in {kept}, which --layout {path} reads" if kept is not None else ""
