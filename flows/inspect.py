@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _stop)  # before the URL: a SIGTERM then stops cleanly
     try:
         print(
-            f"lenshunt inspect: {len(session.queue)} candidates by {args.order} for "
+            f"lenshunt inspect: {_queue_text(session)} by {args.order} for "
             f"{session.log.inspector} at {url}\n  grades go to {session.log.path}; {stop_hint()}"
             + ("" if len(session.queue) else f"\n  nothing to grade: {_why_empty(session)}"),
             flush=True,
@@ -314,3 +314,18 @@ def _compare(args: argparse.Namespace) -> int:
     json.dump(change, sys.stdout, indent=2)
     print(f"\nwritten to {path}")
     return 0
+
+
+def _queue_text(session: InspectSession) -> str:
+    """How many objects the page offers, and how many of them are candidates by the run's threshold
+    (trial: "200 candidates by score" said of every scored object, where the report said 78)."""
+    from pipeline.catalog import read_provenance
+
+    count = f"{len(session.queue)} object{'' if len(session.queue) == 1 else 's'} to grade"
+    if "score" not in session.catalog.columns:
+        return count
+    threshold = read_provenance(paths.catalog_parquet(session.run_dir)).threshold
+    offered = session.catalog["object_id"].isin(session.queue)  # the queue holds object ids
+    scores = session.catalog.loc[offered, "score"].to_numpy(dtype=float)
+    n_candidates = int((scores >= threshold).sum())
+    return f"{count} ({n_candidates} candidate{'' if n_candidates == 1 else 's'}, score >= {threshold:g})"

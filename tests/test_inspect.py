@@ -406,6 +406,7 @@ def start_server(run: Path, port: int, *extra: str) -> tuple[subprocess.Popen, s
     if not match:
         process.kill()
         raise AssertionError(f"no URL from lenshunt inspect: {line}{process.stdout.read()}")
+    process.first_line = line  # what the command said first
     return process, match.group(1)
 
 
@@ -595,7 +596,17 @@ def test_grading_in_a_real_browser_keeps_every_grade(run_dir, tmp_path):
 
     port = free_port()
     process, url = start_server(run_dir, port)
-    order = read_catalog(run_dir).sort_values("rank")["object_id"].tolist()
+    catalog = read_catalog(run_dir)
+    order = catalog.sort_values("rank")["object_id"].tolist()
+    # trial: "N candidates by score" said of every object offered, where the report counted 78
+    threshold = catalog.attrs["provenance"]["threshold"]
+    scored = catalog["score"].notna()
+    n_candidates = int((catalog.loc[scored, "score"] >= threshold).sum())
+    assert 0 < n_candidates < scored.sum()
+    assert process.first_line.startswith(
+        f"lenshunt inspect: {scored.sum()} objects to grade ({n_candidates} candidates, score >= "
+        f"{threshold:g}) by score for ann at "
+    ), process.first_line
     log_path = run_dir / "grades" / "ann.jsonl"
     shown = "document.body.dataset.objectId"
     drawn = "document.body.dataset.drawn === document.body.dataset.objectId"  # a grade waits for it
