@@ -325,7 +325,7 @@ PROVENANCE_FITS_KEYS: dict[str, tuple[str, str]] = {
     "tta": ("TTA", "test-time augmentation used"),
     "n_objects": ("NOBJECTS", "objects in the store = catalog rows"),
     "n_scored": ("NSCORED", "objects with a score"),
-    "known_lenses": ("KNOWNLC", "known-lens table matched ('none' = no table was)"),
+    "known_lenses": ("KNOWNLC", "known-lens table matched ('none' = no table)"),
     "known_lens_radius_arcsec": ("KNOWNRAD", "[arcsec] known-lens match radius"),
     "rank_by": ("RANKBY", "column the rank follows (1 = highest)"),
     "store_created": ("STORECRE", "creation time of the scored store ('' = unknown)"),

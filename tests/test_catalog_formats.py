@@ -70,9 +70,16 @@ def test_fits_catalog_comments_hold_each_flags_whole_meaning(tmp_path: Path) -> 
     cards = [str(card) for card in fits.getheader(paths.fits, "CATALOG")["COMMENT"]]
     assert max(map(len, cards)) <= 72  # each a card of its own: wrapped at words, continued indented
     comments = " ".join(card.strip() for card in cards)
+    header = fits.getheader(paths.fits, "CATALOG")
     for flag in Flag:
         meaning = documentation()[flag.name].split(": ", 1)[1]
         assert f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}" in comments
+        # a FLAGn card's own comment: whole, or cut at a word and saying so (trial: "... (or", "and n")
+        short = header.comments[f"FLAG{flag.value.bit_length() - 1}"]
+        assert short == meaning or (
+            short.endswith("...") and meaning.startswith(short[:-3]) and meaning[len(short) - 3] in " ,;:("
+        ), (short, meaning)
+    assert header.comments["FLAG1"] == "band file empty, not FITS, without an..."
 
 
 def test_fitsverify_rejects_a_date_with_z(tmp_path: Path) -> None:

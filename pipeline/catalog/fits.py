@@ -48,7 +48,8 @@ restores them, as :func:`read_fits` does). Parquet, VOTable and HATS keep them a
 
 
 def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
-    """Set a header card, shortening its comment so the card needs no truncation warning."""
+    """Set a header card, shortening its comment so the card needs no truncation warning: cut at a word,
+    ending in ``...`` (trial: FLAGn meanings read cut off mid-word, "(or", "and n", as if whole)."""
     from astropy.io import fits
 
     value = fits_text(value) if isinstance(value, str) else value
@@ -57,7 +58,10 @@ def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
     image = fits.Card(keyword, value, "x").image.rstrip()
     if len(image) <= _CARD_LENGTH:
         room = _CARD_LENGTH - len(image) + 1
-        comment = comment[:room] if room >= 8 else ""
+        if len(comment) > room:
+            cut = comment[: room - 3].rstrip()
+            cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+            comment = f"{cut.rstrip(' ,;:(')}..." if room >= 8 else ""
     header[keyword] = (value, comment)
 
 
