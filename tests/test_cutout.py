@@ -20,7 +20,7 @@ from flows.cli import main
 from pipeline.errors import StoreError
 from pipeline.store import ingest, open_store, write_cutouts
 from pipeline.store.zarr_store import update_attributes
-from schemas.layout import load_layout
+from schemas.layout import load_layout, parse_layout
 
 EUCLID = load_layout("euclid-sglc2")
 IDS = [400001, 400002, 400003]
@@ -231,10 +231,11 @@ def test_band_units_that_differ_between_ingests_are_marked_mixed(wcs_set, tmp_pa
 def test_cutout_pixels_are_the_stores_float32_not_the_inputs(tmp_path, dask_client):
     """What the README says of cutout pixels: float64 and large integers rounded to float32, null,
     infinite and out-of-range pixels NaN (trial: it said the data "equal the input's")."""
+    masked = parse_layout({**EUCLID.model_dump(mode="json"), "name": "masked", "masked_value": 7}, source="t")
     source = write_set(EUCLID, tmp_path / "src", [400020])
     vis = EUCLID.band("VIS")
     wide = cutout_image(400020, 0, vis.shape).astype(np.float64)
-    wide[0, :3] = [np.pi, 1e39, np.inf]
+    wide[0, :4] = [np.pi, 1e39, np.inf, 7.0]
     fits.PrimaryHDU(wide).writeto(band_file(EUCLID, source, 400020, "VIS"), overwrite=True)
     ny, nx = EUCLID.band("Y").shape
     counts = np.arange(ny * nx, dtype=np.int32).reshape(ny, nx) + 16_777_000
@@ -242,12 +243,17 @@ def test_cutout_pixels_are_the_stores_float32_not_the_inputs(tmp_path, dask_clie
     hdu = fits.PrimaryHDU(counts)
     hdu.header["BLANK"] = -99
     hdu.writeto(band_file(EUCLID, source, 400020, "Y"), overwrite=True)
-    ingest(EUCLID, source, tmp_path / "s.zarr", dask_client)
+    ingest(masked, source, tmp_path / "s.zarr", dask_client)
     result = write_cutouts(tmp_path / "s.zarr", 400020, tmp_path / "out", bands=["VIS", "Y"])
+    # how many pixels are NaN, and why (trial: a masked value 100 came back NaN without a word)
+    header_vis, header_y = fits.getheader(result.files["VIS"]), fits.getheader(result.files["Y"])
+    assert header_vis["LHNNAN"] == 3 and header_y["LHNNAN"] == 1
+    why = " ".join(str(header_vis["COMMENT"]).split())
+    assert "not finite or beyond float32's range, or equal to the layout's masked value 7;" in why
     written_vis, written_y = fits.getdata(result.files["VIS"]), fits.getdata(result.files["Y"])
     assert written_vis.dtype == np.dtype(">f4") and written_y.dtype == np.dtype(">f4")
     assert written_vis[0, 0] == np.float32(np.pi) and float(written_vis[0, 0]) != np.pi
-    assert np.isnan(written_vis[0, 1]) and np.isnan(written_vis[0, 2])  # beyond float32's range; inf
+    assert np.isnan(written_vis[0, 1:4]).all()  # beyond float32's range; inf; the masked value
     np.testing.assert_array_equal(written_vis[1:], wide[1:].astype(np.float32))
     assert written_y[0, 0] == 16_777_216.0 and np.isnan(written_y[0, 1])  # 2**24 + 1 rounded; BLANK
     np.testing.assert_array_equal(written_y[1:], counts[1:].astype(np.float32))

@@ -327,6 +327,9 @@ def write_cutouts(
             header["OBJECT"] = (str(object_id), "lenshunt object id")
             header["LHBAND"] = (band, "lenshunt band name")
             header["LHFLAGS"] = (flags, (described or "no flags")[:46])
+            if n_nan := int(np.isnan(image).sum()):  # trial: a masked value 100 came back NaN, unsaid
+                header["LHNNAN"] = (n_nan, "pixels NaN here: why in the COMMENT below")
+                header.add_comment(_nan_comment(layout.masked_value))
             header["LHSTORE"] = fits_text(str(Path(store).resolve()))[-68:]
             _say_input(header, source, inputs[band])
             result.inputs[band] = inputs[band]
@@ -351,3 +354,12 @@ def _write_whole(hdu, path: Path) -> None:  # type: ignore[no-untyped-def]
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+
+
+def _nan_comment(masked_value: float | None) -> str:
+    """Why a cutout's pixels are NaN: the store keeps every unusable input pixel as NaN (README)."""
+    masked = f", or equal to the layout's masked value {masked_value:g}" if masked_value is not None else ""
+    return (
+        "NaN pixels were unusable in the input file: null (BLANK), not finite or beyond float32's range"
+        f"{masked}; lenshunt stores them all as NaN."
+    )
