@@ -75,3 +75,33 @@ def test_stores_and_hidden_folders_are_not_entered(tmp_path):
     write_set(EUCLID, tmp_path / "outer" / "old.zarr", [100000])
     write_set(EUCLID, tmp_path / "outer" / ".cache", [100000])
     assert band_folders_hint(EUCLID, tmp_path / "outer") == ""
+
+
+def test_a_flat_folder_of_band_files_is_told_to_put_them_in_their_folders(real_samples, tmp_path):
+    """Trial: ``lenshunt ingest sglc1-samples s.zarr --layout sglc1-space`` of the real challenge files,
+    which lie flat in the folder, was told only that ``Band1`` was expected."""
+    import shutil
+
+    flat = tmp_path / "samples"
+    shutil.copytree(real_samples, flat)
+    store = str(tmp_path / "s.zarr")
+    _assert_one_line_errors_before_prefect(
+        [
+            (
+                ("ingest", str(flat), store, "--layout", "sglc1-space"),
+                f"expected ['{flat / 'Band1'}']; {flat} holds band files of this layout itself, not in "
+                "their folders (e.g. imageEUC_VIS-100002.fits in Band1/): move each band's files into its "
+                "folder, or give a layout whose band paths name no folder (files so named are band files "
+                "of layouts euclid-sglc2 and sglc1-ground too)",
+            ),
+            (
+                ("ingest", str(flat), store),
+                "(e.g. imageEUC_VIS-100002.fits in Public/EUC_VIS/): move each band's files into its folder, "
+                "or give a layout whose band paths name no folder (files so named are band files of layouts "
+                "sglc1-ground and sglc1-space too)",
+            ),
+        ]
+    )
+    with pytest.raises(FileNotFoundError, match=r"in Band1/\): move each band's files into its folder"):
+        discover(load_layout("sglc1-space"), flat)  # the library says it too
+    assert band_folders_hint(EUCLID, tmp_path) == ""  # no band file there either

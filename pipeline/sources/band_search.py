@@ -76,14 +76,32 @@ def folders_holding_bands(layout: Layout, root: str | os.PathLike[str]) -> list[
 
 
 def band_folders_hint(layout: LayoutArg, root: str | os.PathLike[str]) -> str:
-    """A sentence saying where the band folders of ``layout`` are, if near ``root``; else ``""``.
+    """A sentence saying where the band folders of ``layout`` are, if near ``root``, or that ``root``
+    holds band files of ``layout`` itself, outside their folders (:func:`loose_band_files`; trial: the
+    flat folder of the challenges' sample files was told only that ``Band1`` was expected); else ``""``.
 
     Starts with ``"; "`` so it follows the message that the band folders are not under ``root``.
     """
     layout = as_layout(layout, "band_folders_hint")
     found = folders_holding_bands(layout, root)
     if not found:
-        return ""
+        loose = loose_band_files(layout, root)
+        if not loose:
+            return ""
+        from schemas.layout import available_layouts, load_layout
+
+        where = ", ".join(f"{name} in {Path(layout.band(band).path).parent}/" for band, name in loose.items())
+        others = [
+            name
+            for name in available_layouts()
+            if name != layout.name and loose_band_files(load_layout(name), root)
+        ]
+        named = f"layout{'s' if len(others) > 1 else ''} {' and '.join(others)}"
+        also = f" (files so named are band files of {named} too)" if others else ""
+        return (
+            f"; {root} holds band files of this layout itself, not in their folders (e.g. {where}): move "
+            f"each band's files into its folder, or give a layout whose band paths name no folder{also}"
+        )
     if len(found) == 1:
         return f"; the band folders are under {found[0]}: give that folder as SOURCE"
     shown = ", ".join(str(path) for path in found[:_N_SHOWN]) + (", ..." if len(found) > _N_SHOWN else "")
@@ -92,6 +110,28 @@ def band_folders_hint(layout: LayoutArg, root: str | os.PathLike[str]) -> str:
 
 _FILES_LOOKED_AT = 2000
 """Most names read from one band folder when looking for the files of another layout."""
+
+
+def loose_band_files(layout: Layout, root: str | os.PathLike[str]) -> dict[str, str]:
+    """Band -> the name of one file directly in ``root`` named as that band's files, for the bands
+    whose path has a folder (bounded: :data:`_FILES_LOOKED_AT` names read)."""
+    patterns = {
+        band.name: re.sub(r"\{[^}]*\}", "*", Path(band.path).name)
+        for band in layout.bands
+        if Path(band.path).parent != Path(".")
+    }
+    found: dict[str, str] = {}
+    try:
+        with os.scandir(root) as entries:
+            for n, entry in enumerate(entries):
+                if n >= _FILES_LOOKED_AT:
+                    break
+                for band, pattern in patterns.items():
+                    if band not in found and fnmatch.fnmatchcase(entry.name, pattern):
+                        found[band] = entry.name
+    except OSError:
+        return {}
+    return {band: found[band] for band in patterns if band in found}
 
 
 def _band_matches(root: Path, band_path: str) -> bool:
