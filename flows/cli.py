@@ -5,7 +5,10 @@ optionally ``check(args)`` (path checks run before Prefect and Dask start), ``ea
 (work that may start while Prefect's server starts: a stage's Dask cluster), ``interrupted(args)``
 (what a stopped run kept and how to resume it), ``USES_PREFECT = False`` (no flow runs in
 this process; ``STARTS_FLOW_RUNS = True`` too where it starts them in subprocesses: ``serve``) and
-``LOADS_KERAS = True`` (its Keras backend is checked before anything starts).
+``holds(args)`` (a context manager: the lock of the folder it writes, held from before Prefect starts
+to the end) and ``LOADS_KERAS = True`` (its Keras backend is checked before anything starts;
+``"here"``: Keras is imported in this process, which imports it then, so that a backend failing to
+import is one line).
 
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
 user's server, or a temporary server the CLI owns and stops (it also dies with the CLI on a
@@ -237,9 +240,9 @@ def _writing_in(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 def _run_command(args: argparse.Namespace) -> int:
     module = args._module
     if getattr(module, "LOADS_KERAS", False):  # trial: KERAS_BACKEND=torch failed inside the flow, "a bug"
-        from pipeline.compute import check_keras_backend
+        from pipeline.compute import check_keras_backend, import_keras
 
-        check_keras_backend()
+        import_keras() if module.LOADS_KERAS == "here" else check_keras_backend()
     if hasattr(module, "check"):
         module.check(args)  # before Prefect and Dask start: a wrong path fails at once
     if hasattr(args, "scheduler"):  # trial: --cluster slurm:nope failed after the flow had started
@@ -254,38 +257,41 @@ def _run_command(args: argparse.Namespace) -> int:
         crowded = oversubscription_warning(args.cluster, args.scheduler, args.workers)
         if crowded:
             print(f"lenshunt {args.command}: warning: {crowded}", file=sys.stderr)
-    if not getattr(module, "USES_PREFECT", True):
-        if not getattr(module, "STARTS_FLOW_RUNS", False):
-            return _finished(args, module.run(args))
-        with _local_workers_ignore_sigint():  # serve: its runs' local workers inherit the setting
-            return _finished(args, module.run(args))
-    from flows.common import close_early_clusters, summaries_off_console
-    from flows.failures import (
-        keep_interrupts_out_of_gc_callbacks,
-        quiet_distributed_cancel_race,
-        quiet_expected_tracebacks,
-        quiet_resource_tracker,
-    )
-    from flows.prefect_api import prefect_api
-
-    quiet_distributed_cancel_race()  # before any Dask client: a Ctrl-C prints no stray traceback
-    quiet_resource_tracker()  # ... nor, after its last line, the tracker's leaked-semaphore warning
-    keep_interrupts_out_of_gc_callbacks()  # ... and is never swallowed by a gc callback
-    with _stop_on_sigterm(), _local_workers_ignore_sigint():
-        try:
-            if hasattr(module, "early_start"):
-                url = os.environ.get("PREFECT_API_URL")
-                if url:  # a server that does not answer fails the command before any work starts
-                    from flows.prefect_api import check_api
-
-                    check_api(url)
-                module.early_start(args)  # its Dask cluster starts while Prefect's server does
-            with prefect_api():
-                quiet_expected_tracebacks()
-                summaries_off_console()
+    # the lock of what it writes, from before Prefect starts (trial: a second run a second later began a
+    # flow run before it was refused)
+    with module.holds(args) if hasattr(module, "holds") else contextlib.nullcontext():
+        if not getattr(module, "USES_PREFECT", True):
+            if not getattr(module, "STARTS_FLOW_RUNS", False):
                 return _finished(args, module.run(args))
-        finally:
-            close_early_clusters()
+            with _local_workers_ignore_sigint():  # serve: its runs' local workers inherit the setting
+                return _finished(args, module.run(args))
+        from flows.common import close_early_clusters, summaries_off_console
+        from flows.failures import (
+            keep_interrupts_out_of_gc_callbacks,
+            quiet_distributed_cancel_race,
+            quiet_expected_tracebacks,
+            quiet_resource_tracker,
+        )
+        from flows.prefect_api import prefect_api
+
+        quiet_distributed_cancel_race()  # before any Dask client: a Ctrl-C prints no stray traceback
+        quiet_resource_tracker()  # ... nor, after its last line, the tracker's leaked-semaphore warning
+        keep_interrupts_out_of_gc_callbacks()  # ... and is never swallowed by a gc callback
+        with _stop_on_sigterm(), _local_workers_ignore_sigint():
+            try:
+                if hasattr(module, "early_start"):
+                    url = os.environ.get("PREFECT_API_URL")
+                    if url:  # a server that does not answer fails the command before any work starts
+                        from flows.prefect_api import check_api
+
+                        check_api(url)
+                    module.early_start(args)  # its Dask cluster starts while Prefect's server does
+                with prefect_api():
+                    quiet_expected_tracebacks()
+                    summaries_off_console()
+                    return _finished(args, module.run(args))
+            finally:
+                close_early_clusters()
 
 
 def _finished(args: argparse.Namespace, rc: int | None) -> int:

@@ -9,6 +9,7 @@ rewritten with consistent ranks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -260,6 +261,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "TTA or store",  # trial: the help read as if same-model scores were kept
     )
     add_cluster_arguments(parser)
+
+
+def holds(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The work directory's run lock, held by the command from before Prefect starts (flows.cli)."""
+    from pipeline.locking import output_lock_from_start
+
+    return output_lock_from_start(args.workdir, purpose="run", advice=RUN_BUSY)
 
 
 def check(args: argparse.Namespace) -> None:

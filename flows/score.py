@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -178,6 +179,13 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
         metavar="ARCSEC",
         help=f"largest separation of a known-lens match (default {DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
     )
+
+
+def holds(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The score folder's lock, held by the command from before Prefect starts (flows.cli)."""
+    from pipeline.locking import SCORE_FOLDER_ADVICE, output_lock_from_start
+
+    return output_lock_from_start(args.out, purpose="score", advice=SCORE_FOLDER_ADVICE)
 
 
 def check(args: argparse.Namespace) -> None:

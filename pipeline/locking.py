@@ -146,6 +146,37 @@ def output_lock(
                 _HELD.pop(lock_path)[1].close()  # releases the flock
 
 
+@contextlib.contextmanager
+def output_lock_from_start(
+    out: str | os.PathLike[str], *, purpose: str, advice: str, lock: str | None = None
+) -> Iterator[None]:
+    """:func:`output_lock` of ``out``, taken by a command before its flow starts and held to its end
+    (the flow's own taking of it joins this one); where the command made ``out`` and left nothing in
+    it but the lock file (a refusal inside the flow), ``out`` is removed again.
+
+    Trial: a second ``lenshunt run`` into one work directory, started a second after the first, began
+    a Prefect flow run before it was refused: the first took the lock only inside its flow.
+
+    Raises
+    ------
+    OutputBusyError, OutputPathError
+        As :func:`output_lock`.
+    """
+    out = Path(out).absolute()
+    made = next((folder for folder in (*reversed(out.parents), out) if not folder.exists()), None)
+    try:
+        with output_lock(out, purpose=purpose, advice=advice, lock=lock):
+            yield
+    finally:
+        lock_file = paths.output_lock_file(out, lock or purpose)
+        if made is not None and out.is_dir() and [entry.name for entry in out.iterdir()] == [lock_file.name]:
+            lock_file.unlink(missing_ok=True)
+            for folder in (out, *out.parents):
+                if folder == made.parent or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+
+
 SCORE_FOLDER_ADVICE = (
     "wait for it to finish (a score run's rerun then scores only what is missing), or use another folder"
 )
@@ -193,6 +224,8 @@ def lock_being_held(lock_path: str | os.PathLike[str]) -> str | None:
     """Who holds the lock at ``lock_path`` now, or None when nobody does (a probe: a shared lock taken
     and dropped at once, so a holder starting in that microsecond is the only one it can get in the
     way of)."""
+    if Path(lock_path).resolve() in _HELD:  # this process's own (a command holding it from its start)
+        return None
     try:
         fd = os.open(lock_path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):

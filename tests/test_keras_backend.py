@@ -71,3 +71,60 @@ def test_a_worker_with_another_backend_fails_loading_a_model_without_retries(mon
     with pytest.raises(KerasBackendError, match="KERAS_BACKEND is 'foo'") as caught:
         bundle.model  # noqa: B018
     assert is_deterministic(caught.value)
+
+
+def test_a_backend_installed_but_failing_to_import_is_one_line_not_a_bug(tmp_path, dask_client):
+    """Trial: with ``jaxlib`` failing to import, ``KERAS_BACKEND=jax lenshunt score`` ended, after screens
+    of Dask and Prefect retries, in "unexpected ModuleNotFoundError: jax requires jaxlib ... (a bug)"."""
+    from cutouts import write_set
+
+    from pipeline.store import ingest
+    from schemas.layout import load_layout
+
+    euclid = load_layout("euclid-sglc2")
+    store = tmp_path / "s.zarr"
+    ingest(euclid, write_set(euclid, tmp_path / "set", [100001, 100002]), store, dask_client)
+    broken = tmp_path / "broken" / "jaxlib"
+    broken.mkdir(parents=True)  # found on the path, as an installed jaxlib is, but failing to import
+    (broken / "__init__.py").write_text('raise ModuleNotFoundError("no jaxlib", name="jaxlib")\n')
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": f"{broken.parent}{os.pathsep}{REPO_ROOT}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "score", str(store), "--out", str(tmp_path / "scores")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "lenshunt score: error: Keras could not import its backend 'jax' (KERAS_BACKEND), which is "
+        "installed but fails to import (ModuleNotFoundError: jax requires jaxlib"
+    ), result.stderr
+    assert last.endswith("or set KERAS_BACKEND to tensorflow") and "a bug" not in result.stderr
+    assert "Traceback" not in result.stderr  # not retried: no task's traceback either
+    # train imports Keras in its own process: said first, before the store is looked at
+    env["PYTHONPATH"] = f"{broken.parent}{os.pathsep}{REPO_ROOT}"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "train", "nostore.zarr", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1 and result.stderr.startswith(
+        "lenshunt train: error: Keras could not import its backend 'jax' (KERAS_BACKEND)"
+    ), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_backend_whose_required_module_is_missing_is_named_before_anything_starts(monkeypatch):
+    """``jax`` without ``jaxlib`` (looked for on the path, as ``jax`` itself is, without importing)."""
+    monkeypatch.setattr(keras_backend, "REQUIRES", {"jax": ("no_such_jaxlib_module",)})
+    problem = keras_backend_problem({"KERAS_BACKEND": "jax"})
+    assert problem == (
+        "KERAS_BACKEND is 'jax', which is not installed here (no module 'no_such_jaxlib_module'): install "
+        "it, or set KERAS_BACKEND to tensorflow"
+    )

@@ -7,7 +7,12 @@ profiles of ``deploy/jobqueue.yaml``, or a scheduler address; see :func:`connect
 from pipeline.compute.check import check_cluster, oversubscription_warning
 from pipeline.compute.client_check import check_client
 from pipeline.compute.cluster import connect, default_n_workers, in_process_client
-from pipeline.compute.keras_backend import SUPPORTED_BACKENDS, check_keras_backend, worker_backend_note
+from pipeline.compute.keras_backend import (
+    SUPPORTED_BACKENDS,
+    check_keras_backend,
+    import_keras,
+    worker_backend_note,
+)
 from pipeline.compute.profiles import Profile, ProfileError, load_profile, load_profiles
 from pipeline.compute.quiet import QuietTensorFlow, quiet_tensorflow
 from pipeline.compute.workers import results_as_completed, workers_died
@@ -22,6 +27,7 @@ __all__ = [
     "check_keras_backend",
     "connect",
     "default_n_workers",
+    "import_keras",
     "in_process_client",
     "load_profile",
     "load_profiles",

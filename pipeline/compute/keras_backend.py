@@ -17,10 +17,17 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 from pipeline.errors import KerasBackendError
 
-__all__ = ["SUPPORTED_BACKENDS", "check_keras_backend", "keras_backend_problem", "worker_backend_note"]
+__all__ = [
+    "SUPPORTED_BACKENDS",
+    "check_keras_backend",
+    "import_keras",
+    "keras_backend_problem",
+    "worker_backend_note",
+]
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 """The Keras backends lenshunt's models are built and tested with."""
@@ -59,16 +66,28 @@ def keras_backend_problem(environ: Mapping[str, str] | None = None) -> str | Non
             f"set KERAS_BACKEND to {choices}, {fix}"
         )
     if name not in installed:
+        missing = [module for module in (name, *REQUIRES.get(name, ())) if not _found(module)] or [name]
         return (
-            f"{where} is {name!r}, which is not installed here (no module {name!r}): install it, or set "
-            f"KERAS_BACKEND to {choices}"
+            f"{where} is {name!r}, which is not installed here (no module {missing[0]!r}): install it, or "
+            f"set KERAS_BACKEND to {choices}"
         )
     return None
 
 
+REQUIRES = {"jax": ("jaxlib",)}
+"""Modules a backend cannot import without (``pip install jax`` alone brings no ``jaxlib`` on some
+platforms), looked for as the backend's own module is, without importing them."""
+
+
 def _installed(module: str) -> bool:
-    """Whether top-level ``module`` is on ``sys.path``, without importing it, and past the import hooks
-    (:func:`~pipeline.compute.quiet.quiet_tensorflow`'s finder serves ``tensorflow`` once: the import)."""
+    """Whether top-level ``module`` (and what it requires, :data:`REQUIRES`) is on ``sys.path``, without
+    importing it, and past the import hooks (:func:`~pipeline.compute.quiet.quiet_tensorflow`'s finder
+    serves ``tensorflow`` once: the import)."""
+    return all(_found(name) for name in (module, *REQUIRES.get(module, ())))
+
+
+def _found(module: str) -> bool:
+    """Whether top-level ``module`` is imported or on ``sys.path`` (:func:`_installed`)."""
     return module in sys.modules or importlib.machinery.PathFinder.find_spec(module) is not None
 
 
@@ -77,6 +96,36 @@ def check_keras_backend() -> None:
     problem = keras_backend_problem()
     if problem is not None:
         raise KerasBackendError(problem)
+
+
+def import_keras() -> ModuleType:
+    """``keras``, imported after :func:`check_keras_backend`; a backend that is installed but fails to
+    import (a missing or broken ``jaxlib``, a damaged TensorFlow) raises one line too.
+
+    Trial: with ``jaxlib`` unimportable, ``KERAS_BACKEND=jax lenshunt score`` ended after screens of
+    Dask and Prefect retries in "unexpected ModuleNotFoundError: jax requires jaxlib ... (a bug)":
+    the check above sees only whether the backend's module is on the path.
+
+    Raises
+    ------
+    KerasBackendError
+        Naming the backend, where it was chosen, the import error, and the fix.
+    """
+    check_keras_backend()
+    try:
+        import keras
+    except KerasBackendError:
+        raise
+    except Exception as exc:  # ImportError, or RuntimeError (a jaxlib older than jax needs), ...
+        name, where = _configured(os.environ)
+        chosen = f"{name!r} ({where})" if name else "'tensorflow' (Keras' default)"
+        others = [backend for backend in SUPPORTED_BACKENDS if backend != (name or "tensorflow")]
+        raise KerasBackendError(
+            f"Keras could not import its backend {chosen}, which is installed but fails to import "
+            f"({type(exc).__name__}: {exc}): reinstall it (pip install --force-reinstall), or set "
+            f"KERAS_BACKEND to {' or '.join(others)}"
+        ) from exc
+    return keras
 
 
 def worker_backend_note(worker_backends: Iterable[str], environ: Mapping[str, str] | None = None) -> str:

@@ -279,10 +279,9 @@ class ModelBundle(DeclaredOutputsPredictor):
             return self._model
 
     def _load_model(self) -> keras.Model:
-        from pipeline.compute.keras_backend import check_keras_backend
+        from pipeline.compute.keras_backend import import_keras
 
-        check_keras_backend()  # a Dask worker's environment may name another backend: one line, no retry
-        import keras
+        keras = import_keras()  # a Dask worker's environment may name another backend: one line, no retry
 
         import pipeline.models.registry  # noqa: F401  (registers lenshunt's custom Keras objects)
 
