@@ -169,7 +169,7 @@ def output_lock_from_start(
             yield
     finally:
         lock_file = paths.output_lock_file(out, lock or purpose)
-        if made is not None and out.is_dir() and [entry.name for entry in out.iterdir()] == [lock_file.name]:
+        if made is not None and out.is_dir() and {entry.name for entry in out.iterdir()} <= {lock_file.name}:
             lock_file.unlink(missing_ok=True)
             for folder in (out, *out.parents):
                 if folder == made.parent or any(folder.iterdir()):
