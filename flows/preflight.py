@@ -216,16 +216,22 @@ def layout_choice(
     PathCheckError
         If, for a new store, ``model``'s layout came from a YAML file the bundle does not keep (trained
         before lenshunt kept it): pass that file (trial: such a model, run without ``--layout``, was
-        told only that the source had no euclid-sglc2 folder).
+        told only that the source had no euclid-sglc2 folder); or ``model`` does not exist or is a file.
+    BundleError
+        If, for a new store, ``model`` is no readable bundle (trial: a mistyped, empty or file
+        ``--model`` was told of the default layout's missing folders).
     """
     from schemas.layout import available_layouts
 
     if layout is not None:
         return layout, "given with --layout"
     if not (Path(store) / "zarr.json").is_file():
-        from pipeline.models import recipe_layout, recipe_layout_file
+        from pipeline.models import load_bundle, recipe_layout, recipe_layout_file
 
         trained = recipe_layout(model) if model is not None else None
+        if model is not None and trained is None:  # trial: a mistyped --model was told of euclid-sglc2's
+            existing_directory(model, "model bundle")  # folders; say what is wrong with the model instead
+            load_bundle(model, features=False)
         if trained is not None and trained not in available_layouts():
             if (kept := recipe_layout_file(model)) is not None:
                 origin = f"the layout {trained!r} model {model} was trained on (its {kept.name})"

@@ -20,6 +20,7 @@ from cutouts import write_set
 
 from flows.preflight import DEFAULT_LAYOUT, PathCheckError, layout_or_stores
 from pipeline import paths
+from pipeline.errors import BundleError
 from pipeline.models import recipe_layout, save_ensemble
 from pipeline.store import ingest, read_attributes
 from schemas.layout import load_layout
@@ -60,7 +61,18 @@ def test_a_new_store_takes_the_models_layout_and_an_existing_one_its_own(ground,
     assert layout_or_stores("my-survey.yaml", tmp_path / "new.zarr", custom) == "my-survey.yaml"  # given
     (custom / "recipe.json").write_text("{not json")
     assert recipe_layout(custom) is None and recipe_layout(tmp_path / "nowhere") is None
-    assert layout_or_stores(None, tmp_path / "new.zarr", custom) == DEFAULT_LAYOUT
+    # a model whose layout cannot be read is said to be wrong, not taken for the default layout's
+    # (fresh-user trial: a mistyped, empty or file --model was told of euclid-sglc2's missing folders)
+    with pytest.raises(BundleError, match="recipe"):
+        layout_or_stores(None, tmp_path / "new.zarr", custom)
+    with pytest.raises(PathCheckError, match=r"model bundle .*nowhere does not exist; check the path"):
+        layout_or_stores(None, tmp_path / "new.zarr", tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match=r"empty is no model bundle \(no model.keras, recipe.json or card"):
+        layout_or_stores(None, tmp_path / "new.zarr", tmp_path / "empty")
+    with pytest.raises(PathCheckError, match=r"model\.keras is a file, not a directory"):
+        layout_or_stores(None, tmp_path / "new.zarr", bundle / "model.keras")
+    assert layout_or_stores("sglc1-ground", tmp_path / "new.zarr", tmp_path / "nowhere") == "sglc1-ground"
 
 
 @pytest.mark.prefect
