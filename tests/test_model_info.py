@@ -112,3 +112,28 @@ def test_info_of_an_ensemble_with_a_member_never_fitted_says_it_has_no_ood_score
         in ("\n".join(lines))
     )
     assert not any(line.startswith("WARNING") for line in lines)
+
+
+def test_info_says_a_fine_tunes_start_and_an_ensembles_out_of_fold_metrics_spaced(tmp_path, capsys):
+    """Fresh-user trial: ``lenshunt info`` of a fine-tune had no line for the bundle it started from or
+    the layers it trained (card.json's ``fine_tune`` alone), and of a folds ensemble printed
+    ``out-of-foldauroc 0.7509``."""
+    import json
+
+    tuned = shutil.copytree(paths.shipped_model(), tmp_path / "tuned")
+    card = json.loads((tuned / "card.json").read_text())
+    account = {"init": "models/mine", "trained_layers": ["dense", "score"], "n_trained_layers": 2}
+    account |= {"n_weighted_layers": 5, "trained_weights": 1234, "total_weights": 99999}
+    (tuned / "card.json").write_text(json.dumps({**card, "fine_tune": account | {"batchnorm_frozen": True}}))
+    lines = _info(capsys, tuned)
+    trained = lines.index(next(line for line in lines if line.startswith("trained ")))
+    assert lines[trained + 1] == (
+        "           fine-tuned from models/mine: the last 2 of 5 weighted layers trained "
+        "(1234 of 99999 weights)"
+    )
+    assert not any("fine-tuned" in line for line in _info(capsys, paths.shipped_model()))
+    ensemble = tmp_path / "folds"
+    members = [shutil.copytree(paths.shipped_model(), ensemble / name) for name in ("fold-0", "fold-1")]
+    save_ensemble(ensemble, members, metrics={"oof_auroc": 0.7509})
+    [oof] = [line for line in _info(capsys, ensemble) if line.startswith("out-of-fold")]
+    assert oof.startswith("out-of-fold auroc 0.7509")

@@ -7,6 +7,7 @@ id, layout, bands, outputs and metrics were in ``card.json`` and ``recipe.json``
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,7 +71,7 @@ def _domains(metrics: Mapping[str, float]) -> list[str]:
 
 
 def _line(label: str, text: str) -> str:
-    return f"{label:<{_WIDTH}}{text}"
+    return f"{label:<{_WIDTH - 1}} {text}"  # a space after the longest label too (trial: "out-of-foldauroc")
 
 
 def model_lines(path: str | Path) -> list[str]:
@@ -116,6 +117,8 @@ def model_lines(path: str | Path) -> list[str]:
         )
     )
     lines.append(_line("trained", f"on {card.training_store}"))
+    if card.fine_tune:  # trial: a fine-tune's start and trained layers were in card.json alone
+        lines.append(_line("", _fine_tune_text(card.fine_tune)))
     saved = f"saved {card.created:%Y-%m-%d %H:%M} UTC with Keras {card.keras_version or '?'}"
     run = "each member's epochs and seed below" if members else _epochs_seed(card)  # final trial: one seed
     lines.append(_line("", f"{run}; {saved} ({card.saved_backend or '?'})"))
@@ -238,3 +241,14 @@ def _kept(path: str | Path) -> str:
     """Where a bundle keeps the layout file it was trained on, in words ("" where it keeps none)."""
     kept = recipe_layout_file(path)
     return f", kept in {kept}, which --layout {path} reads" if kept is not None else ""
+
+
+def _fine_tune_text(account: Mapping[str, Any]) -> str:
+    """A fine-tune's start and what it trained (the card's ``fine_tune``), in words."""
+    text = f"fine-tuned from {account.get('init', '?')}"
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # without the counts: the start alone
+        text += (
+            f": the last {int(account['n_trained_layers'])} of {int(account['n_weighted_layers'])} weighted "
+            f"layers trained ({int(account['trained_weights'])} of {int(account['total_weights'])} weights)"
+        )
+    return text
