@@ -142,8 +142,12 @@ def test_unreadable_catalog_and_missing_id_column(tmp_path):
     with pytest.raises(CatalogFormatError, match="is unreadable"):
         labels_for(EUCLID, np.array([1]), tmp_path)
     (tmp_path / "image_catalog_x.csv").write_text("name,n_source_im\n1,2\n")
-    with pytest.raises(CatalogFormatError, match="no id column 'ID'"):
+    with pytest.raises(CatalogFormatError, match="no id column 'ID'") as caught:
         labels_for(EUCLID, np.array([1]), tmp_path)
+    # the way to read a catalog of other column names (fresh-user trial: --catalog FILE was advised,
+    # then refused for its header, with no way out said)
+    said = "or set the layout's catalog.id_column (and label_rule) to this catalog's: `lenshunt info "
+    assert said in str(caught.value)
 
 
 def test_spreadsheet_byte_order_mark_and_separator(tmp_path):

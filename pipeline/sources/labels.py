@@ -198,8 +198,9 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
         hint = hint if separator else ""
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
-            f"columns: {list(table.columns)}. The header line must name the id column {spec.id_column!r}."
-            + hint
+            f"columns: {list(table.columns)}. Name the id column {spec.id_column!r} in the header, or set "
+            "the layout's catalog.id_column (and label_rule) to this catalog's: `lenshunt info --layout-yaml "
+            "STORE|MODEL > mine.yaml`, edit, --layout mine.yaml (a new store; docs/layouts.md)." + hint
         )
     extra = table.attrs.pop("extra_fields", None)
     if extra:
