@@ -128,3 +128,25 @@ def test_a_backend_whose_required_module_is_missing_is_named_before_anything_sta
         "KERAS_BACKEND is 'jax', which is not installed here (no module 'no_such_jaxlib_module'): install "
         "it, or set KERAS_BACKEND to tensorflow"
     )
+
+
+def test_a_python_script_loading_a_model_prints_no_tensorflow_start_up_noise(tmp_path):
+    """Fresh-user trial: a script of the Python API printed TensorFlow's absl and oneDNN start-up lines
+    (``WARNING: All log messages before absl::InitializeLog() ...``), which the CLI hides."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    script = (
+        "from pipeline.models import load_bundle\n"
+        "from pipeline.paths import shipped_model\n"
+        "load_bundle(shipped_model()).model\n"
+        "print('loaded')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and result.stdout == "loaded\n", result.stderr
+    assert "absl::InitializeLog" not in result.stderr and "oneDNN" not in result.stderr, result.stderr

@@ -100,7 +100,9 @@ def check_keras_backend() -> None:
 
 def import_keras() -> ModuleType:
     """``keras``, imported after :func:`check_keras_backend`; a backend that is installed but fails to
-    import (a missing or broken ``jaxlib``, a damaged TensorFlow) raises one line too.
+    import (a missing or broken ``jaxlib``, a damaged TensorFlow) raises one line too. TensorFlow's
+    start-up noise is filtered (:func:`~pipeline.compute.quiet.quiet_tensorflow`; trial: a Python
+    script loading a model printed the absl and oneDNN lines the CLI hides).
 
     Trial: with ``jaxlib`` unimportable, ``KERAS_BACKEND=jax lenshunt score`` ended after screens of
     Dask and Prefect retries in "unexpected ModuleNotFoundError: jax requires jaxlib ... (a bug)":
@@ -111,7 +113,10 @@ def import_keras() -> ModuleType:
     KerasBackendError
         Naming the backend, where it was chosen, the import error, and the fix.
     """
+    from pipeline.compute.quiet import quiet_tensorflow
+
     check_keras_backend()
+    quiet_tensorflow()
     try:
         import keras
     except KerasBackendError:

@@ -366,6 +366,8 @@ def train(
         If an output other than ``score`` finds no targets in the truth catalog.
     pipeline.catalog.StoreMismatchError
         If ``config.grades`` names a run of another store.
+    pipeline.errors.KerasBackendError
+        If the Keras backend chosen is not supported, not installed, or fails to import.
     KeyboardInterrupt
         A Ctrl-C (SIGINT) stops the run: an ``out`` this call made is removed (and the folders it made
         above it), a bundle being replaced with ``overwrite`` is left as it was, and an ``out`` that
@@ -374,7 +376,10 @@ def train(
         it unwind as a Ctrl-C): ``out`` is then left as the run had it, with no ``card.json``, and an
         unfinished replacement beside it, which the next run into ``out`` removes.
     """
+    from pipeline.compute.keras_backend import import_keras
+
     config = TrainConfig() if config is None else as_train_config(config, "train")
+    import_keras()  # a backend failing to import in one line; TensorFlow's start-up noise filtered
     check_output(Path(out), overwrite, config.init, store)
     split = load_split(store, config)
     recipe = fit_store_recipe(store, split, config)
