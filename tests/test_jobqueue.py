@@ -329,8 +329,14 @@ def test_module_cli(home):
     assert all(profile in listing for profile in SHIPPED)
     shown = subprocess.run([*run, "show", "slurm:gpu"], capture_output=True, text=True, check=True).stdout
     assert "#SBATCH --gres=gpu:4" in shown
-    batch = subprocess.run([*run, "run-script", "pbs:cpu"], capture_output=True, text=True, check=True).stdout
-    assert "#PBS -l select=4:mpiprocs=1:ncpus=32" in batch
+    rendered = subprocess.run([*run, "run-script", "pbs:cpu"], capture_output=True, text=True, check=True)
+    assert "#PBS -l select=4:mpiprocs=1:ncpus=32" in rendered.stdout
+    # the log folder the script names is made (trial: SLURM failed the job, JobLaunchFailure, no log)
+    logs = home / "lenshunt-logs" / "pbs"
+    assert logs.is_dir() and f"-o {logs}/" in rendered.stdout
+    assert rendered.stderr == f"made {logs}, the log folder the script's output directive names\n"
+    again = subprocess.run([*run, "run-script", "pbs:cpu"], capture_output=True, text=True, check=True)
+    assert again.stderr == ""  # there already: nothing said
     failed = subprocess.run([*run, "show", "slurm:gpus"], capture_output=True, text=True, check=False)
     assert failed.returncode == 1 and "Did you mean slurm:gpu" in failed.stderr
 
