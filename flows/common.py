@@ -12,12 +12,19 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TextIO
+from typing import Annotated, TextIO
 
 from prefect import get_run_logger
+from pydantic import Field
 
 from flows.preflight import positive_int
 from pipeline.evaluation import format_metric  # the report's and the plots' own (one rule for all)
+
+PositiveInt = Annotated[int, Field(ge=1)]
+"""A flow parameter that counts (``batch_size``, ``n_workers``, ``chunk_objects``): Prefect refuses a
+run, or a deployment run, giving it under 1 before any work (fresh-user trial: ``batch_size: 0`` in a
+deployment ingested each firing, then failed in a ZeroDivisionError, retried; ``n_workers=-1`` waited
+10 minutes for workers, blaming memory), as the CLI's options are refused."""
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from flows.common import (
+    PositiveInt,
     add_cluster_arguments,
     cluster_options,
     log_dashboard,
@@ -95,9 +96,9 @@ def ingest_flow(
     store: str,
     layout: str | None = None,
     catalog: str | None = None,
-    chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
+    chunk_objects: PositiveInt = DEFAULT_CHUNK_OBJECTS,
     cluster: str = "local",
-    n_workers: int | None = None,
+    n_workers: PositiveInt | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
     source_moved: bool = False,

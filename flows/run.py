@@ -17,7 +17,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_results
-from flows.common import add_cluster_arguments, cluster_options, log_dashboard, log_summary, metrics_lines
+from flows.common import (
+    PositiveInt,
+    add_cluster_arguments,
+    cluster_options,
+    log_dashboard,
+    log_summary,
+    metrics_lines,
+)
 from flows.evaluate import evaluate_stage
 from flows.failures import is_deterministic, one_line, writing_to
 from flows.firing import busy_firing, skip_firing
@@ -28,6 +35,7 @@ from flows.preflight import (
     catalog_writable,
     evaluation_writable,
     existing_directory,
+    existing_path,
     known_lens_table,
     label_catalog,
     layout_choice,
@@ -152,11 +160,11 @@ def run_flow(
     tta: bool = False,
     top_n: int | None = None,
     cluster: str = "local",
-    n_workers: int | None = None,
+    n_workers: PositiveInt | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
-    batch_size: int = 256,
-    chunk_objects: int = DEFAULT_CHUNK_OBJECTS,
+    batch_size: PositiveInt = 256,
+    chunk_objects: PositiveInt = DEFAULT_CHUNK_OBJECTS,
     known_lenses: str | None = "lenscat",
     known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
     overwrite: bool = False,
@@ -300,6 +308,8 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
     known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
+    if getattr(args, "catalog", None):  # serve too (trial: a missing --catalog was accepted there)
+        existing_path(args.catalog, "label catalog")
     if args.model:
         existing_directory(args.model, "model bundle")
     store, scores = workdir_paths(args.workdir)

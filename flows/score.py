@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import (
+    PositiveInt,
     add_cluster_arguments,
     cluster_options,
     log_dashboard,
@@ -107,12 +108,12 @@ def score_flow(
     store: str,
     out: str,
     model: str | None = None,
-    batch_size: int = 256,
+    batch_size: PositiveInt = 256,
     tta: bool = False,
     threshold: float | None = None,
     overwrite: bool = False,
     cluster: str = "local",
-    n_workers: int | None = None,
+    n_workers: PositiveInt | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
     known_lenses: str | None = "lenscat",

@@ -51,6 +51,7 @@ def no_server(monkeypatch):
         (["--interval", "1e300"], "--interval 1e+300 is too long"),
         (["--cron", "0 2 * * *", "--name", "a/b"], "--name 'a/b' has /"),
         (["--cron", "0 2 * * *", "--name", " "], "--name must not be empty"),
+        (["--interval", "60", "--catalog", "/nope/t.csv"], "label catalog /nope/t.csv does not exist"),
     ],
 )
 def test_serve_refuses_a_wrong_schedule_or_name_in_one_line(tmp_path, no_server, capsys, extra, expected):
