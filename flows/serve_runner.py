@@ -33,6 +33,7 @@ from typing import Any
 
 from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
 from flows.serve_parent import SERVE_PID_ENV, stop_with_serve
+from flows.serve_states import restore_completed
 from flows.server_health import timed_out, waited_for
 
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
@@ -333,6 +334,7 @@ class ServedRunner:
                 hard = True
                 _kill(tree)
         left = _kill(tree)  # a run's Dask workers, if its SIGTERM did not close them in time
+        restore_completed([run.id for run in busy])  # finished as serve stopped: Completed, not Cancelled
         return _describe_stop(busy, self._runs(None, [r.id for r in busy]) if busy else [], left)
 
     def _runs(self, states: list[str] | None, ids: list[Any] | None = None) -> list[Any]:
