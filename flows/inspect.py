@@ -317,14 +317,23 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _queue_text(session: InspectSession) -> str:
-    """How many objects the page offers, and how many of them are candidates by the run's threshold
-    (trial: "200 candidates by score" said of every scored object, where the report said 78)."""
+    """How many objects the page offers, and how many of them are candidates by the threshold the
+    report uses: its latest evaluation's, else the score run's (trial: "200 candidates by score" said
+    of every scored object, where the report said 78; then 0 by the score run's 0.5 where the report,
+    after ``evaluate --threshold 0.4``, said 4)."""
     from pipeline.catalog import read_provenance
+    from pipeline.errors import LenshuntError
+    from pipeline.evaluation import earlier_options
 
     count = f"{len(session.queue)} object{'' if len(session.queue) == 1 else 's'} to grade"
     if "score" not in session.catalog.columns:
         return count
-    threshold = read_provenance(paths.catalog_parquet(session.run_dir)).threshold
+    try:
+        threshold = earlier_options(session.run_dir, ["threshold"]).get("threshold")
+    except LenshuntError:  # a damaged evaluation.json: the score run's (evaluate says what is wrong)
+        threshold = None
+    if threshold is None:
+        threshold = read_provenance(paths.catalog_parquet(session.run_dir)).threshold
     offered = session.catalog["object_id"].isin(session.queue)  # the queue holds object ids
     scores = session.catalog.loc[offered, "score"].to_numpy(dtype=float)
     n_candidates = int((scores >= threshold).sum())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import add_cluster_arguments, cluster_options, log_summary, progress_reporter
+from flows.common import PositiveInt, add_cluster_arguments, cluster_options, log_summary, progress_reporter
 from flows.preflight import (
     non_negative_int,
     outside_bundles,
@@ -96,7 +96,7 @@ def simulate_flow(
     overwrite: bool = False,
     in_process: bool = False,
     cluster: str = "local",
-    n_workers: int | None = None,
+    n_workers: PositiveInt | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
     domain: str = "default",

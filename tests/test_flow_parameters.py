@@ -39,7 +39,7 @@ def test_counts_under_one_are_refused_before_anything_is_written(prefect_harness
         assert not work.exists()  # refused before any work
 
 
-@pytest.mark.parametrize("module", ["run", "score", "ingest"])
+@pytest.mark.parametrize("module", ["run", "score", "ingest", "simulate"])
 def test_a_deployments_parameter_schema_says_the_counts_minimum(module):
     import importlib
 
@@ -47,9 +47,11 @@ def test_a_deployments_parameter_schema_says_the_counts_minimum(module):
         "run": "run_flow",
         "score": "score_flow",
         "ingest": "ingest_flow",
+        "simulate": "simulate_flow",
     }[module]
     schema = parameter_schema(getattr(importlib.import_module(f"flows.{module}"), flow).fn).model_dump()
     counts = {"run": ("batch_size", "n_workers", "chunk_objects"), "score": ("batch_size", "n_workers")}
+    counts |= {"simulate": ("n_workers",)}  # trial: simulate_flow(n_workers=0) ran on 2 workers
     for name in counts.get(module, ("chunk_objects", "n_workers")):
         text = str(schema["properties"][name])
         assert "'minimum': 1" in text, (name, text)

@@ -962,3 +962,25 @@ def test_the_report_cards_and_pages_show_the_applied_grade_consensus(run_dir, st
     page = (run / "report" / "gallery" / f"{top}.html").read_text()
     assert "<th>Visual grade (consensus)</th><td>A: sure lens (mean 2.7 of 3 inspectors)</td>" in page
     assert "Visual grade" not in (run / "report" / "gallery" / f"{second}.html").read_text()
+
+
+def test_the_first_line_counts_candidates_by_the_reports_threshold(run_dir, tmp_path):
+    """Trial: after ``lenshunt evaluate RUN --threshold 0.4`` the report counted 4 candidates and
+    ``lenshunt inspect`` said 0, by the score run's 0.5."""
+    import shutil
+
+    from flows.inspect import _queue_text
+    from pipeline.inspection import InspectSession
+
+    run = shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("grades"))
+    catalog = read_catalog(run)
+    scores = catalog["score"].dropna()
+    low = float(scores.quantile(0.25))
+    (run / "report").mkdir(exist_ok=True)
+    (run / "report" / "evaluation.json").write_text(json.dumps({"threshold": low}))
+    session = InspectSession.open(run, "ann")
+    try:
+        n = int((scores >= low).sum())
+        assert _queue_text(session) == f"{len(scores)} objects to grade ({n} candidates, score >= {low:g})"
+    finally:
+        session.log.close()
