@@ -58,7 +58,7 @@ def model_layout_yaml(bundle: Path) -> str:
         lenshunt kept the file). Trial: ``info --layout-yaml BUNDLE > m.yaml`` wrote the model's
         summary, exit 0.
     """
-    from pipeline.models import recipe_layout, recipe_layout_file
+    from pipeline.models import recipe_layout, recipe_layout_file, unkept_layout_reason
 
     name = recipe_layout(bundle)
     if name in available_layouts():
@@ -66,8 +66,8 @@ def model_layout_yaml(bundle: Path) -> str:
     if (kept := recipe_layout_file(bundle)) is not None:
         return load_layout(kept).to_yaml().rstrip("\n")
     raise PathCheckError(
-        f"model {bundle} was trained on layout {name!r} from a layout file, and keeps only its name "
-        "(trained before lenshunt kept the file): --layout-yaml prints it from a store made with it "
+        f"model {bundle} was trained on layout {name!r} from a layout file, and "
+        f"{unkept_layout_reason(bundle)}: --layout-yaml prints it from a store made with it "
         "(lenshunt info --layout-yaml STORE)"
     )
 

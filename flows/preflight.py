@@ -226,7 +226,7 @@ def layout_choice(
     if layout is not None:
         return layout, "given with --layout"
     if not (Path(store) / "zarr.json").is_file():
-        from pipeline.models import load_bundle, recipe_layout, recipe_layout_file
+        from pipeline.models import load_bundle, recipe_layout, recipe_layout_file, unkept_layout_reason
 
         trained = recipe_layout(model) if model is not None else None
         if model is not None and trained is None:  # trial: a mistyped --model was told of euclid-sglc2's
@@ -237,9 +237,8 @@ def layout_choice(
                 origin = f"the layout {trained!r} model {model} was trained on (its {kept.name})"
                 return str(kept), f"{origin}, as no --layout was given"
             raise PathCheckError(
-                f"model {model} was trained on layout {trained!r} from a layout file, and keeps only its "
-                "name (trained before lenshunt kept the file in the bundle): pass that file with "
-                "--layout FILE.yaml"
+                f"model {model} was trained on layout {trained!r} from a layout file, and "
+                f"{unkept_layout_reason(model)}: pass that file with --layout FILE.yaml"
             )
         if trained is None:
             return DEFAULT_LAYOUT, _DEFAULT_ORIGIN

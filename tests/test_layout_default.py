@@ -54,9 +54,8 @@ def test_a_rerun_takes_the_stores_layout(tmp_path):
             ),
             (
                 ("run", str(source), str(tmp_path / "new-work"), "--model", str(model)),
-                f"model {model} was trained on layout 'my-survey' from a layout file, and keeps only its "
-                "name (trained before lenshunt kept the file in the bundle): pass that file with "
-                "--layout FILE.yaml",
+                f"model {model} was trained on layout 'my-survey' from a layout file, and it keeps only its "
+                "name (trained before lenshunt kept the file): pass that file with --layout FILE.yaml",
             ),
         ]
     )

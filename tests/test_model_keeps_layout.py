@@ -17,7 +17,7 @@ from cutouts import write_set
 from test_cli_process import _lenshunt
 
 from flows.cli import main
-from flows.preflight import layout_or_stores
+from flows.preflight import PathCheckError, layout_or_stores
 from pipeline.catalog import read_catalog
 from pipeline.models import recipe_layout, recipe_layout_file, save_ensemble
 from pipeline.store import ingest
@@ -66,6 +66,13 @@ def test_the_bundle_keeps_its_training_layout(trained, tmp_path, capsys):
     shutil.copytree(model, stale)
     (stale / "layout.yaml").write_text(EUCLID.to_yaml())
     assert recipe_layout_file(stale) is None
+    # said as such, not as a bundle trained before the file was kept (trial)
+    damaged = "its layout.yaml cannot be read or names another layout than its recipe's 'my-euclid'"
+    with pytest.raises(PathCheckError, match=damaged):
+        layout_or_stores(None, tmp_path / "new.zarr", stale)
+    (stale / "layout.yaml").write_text("name: [unclosed")
+    assert main(["info", "--layout-yaml", str(stale)]) == 1
+    assert damaged in capsys.readouterr().err
 
 
 def test_run_with_the_model_on_a_new_set_needs_no_layout_file(trained):

@@ -17,6 +17,7 @@ from pipeline.models.integrity import (
     check_bundle_fits_store,
     recipe_layout,
     recipe_layout_file,
+    unkept_layout_reason,
 )
 from pipeline.models.outputs import (
     DEFAULT_SCORE,
@@ -50,6 +51,7 @@ __all__ = [
     "recipe_layout_file",
     "save_bundle",
     "save_ensemble",
+    "unkept_layout_reason",
 ]
 
 _KERAS_NAMES = {

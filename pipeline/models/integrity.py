@@ -38,6 +38,7 @@ __all__ = [
     "model_output_shapes",
     "recipe_layout",
     "recipe_layout_file",
+    "unkept_layout_reason",
 ]
 
 MODEL_FILE = "model.keras"
@@ -258,3 +259,15 @@ def recipe_layout_file(path: str | Path) -> Path | None:
         if layout is not None and named == layout:
             return candidate
     return None
+
+
+def unkept_layout_reason(path: str | Path) -> str:
+    """Why a bundle (or ensemble) keeps no layout file :func:`recipe_layout_file` takes, in words: its
+    ``layout.yaml`` is there but cannot be read or names another layout than its recipe's, or it has
+    none (trained before lenshunt kept it). Trial: a damaged file was said to be missing."""
+    if recipe_layout_file(path) is None and (Path(path) / LAYOUT_FILE).exists():
+        return (
+            f"its {LAYOUT_FILE} cannot be read or names another layout than its recipe's "
+            f"{recipe_layout(path)!r} (restore it from the training store: lenshunt info --layout-yaml STORE)"
+        )
+    return "it keeps only its name (trained before lenshunt kept the file)"
