@@ -55,6 +55,7 @@ from pipeline.compute.profiles import (  # noqa: F401 - re-exported API
     config_path,
     load_profile,
     load_profiles,
+    make_log_directory,
 )
 
 
@@ -164,8 +165,7 @@ def make_jobqueue_cluster(
     """
     profile = load_profile(kind, name, path)
     require_submit_command(profile)
-    if profile.log_directory:
-        Path(_expand(profile.log_directory)).mkdir(parents=True, exist_ok=True)
+    make_log_directory(profile)
     cluster_cls = _cluster_class(profile.kind)
     try:
         cluster = cluster_cls(**cluster_kwargs(profile))
@@ -402,20 +402,6 @@ def _slurm_memory(memory: str) -> str:
     return f"{-(-parse_bytes(memory) // 2**20)}M"
 
 
-def _make_log_directory(profile: Profile) -> None:
-    """Make the profile's log folder, which the run script's output directive names, and say so.
-
-    Trial: SLURM fails a job whose ``--output`` folder is missing (``JobLaunchFailure``) and writes no
-    log anywhere; ``run-script`` printed a script naming ``~/lenshunt-logs/slurm``, which nothing made.
-    """
-    if not profile.log_directory:
-        return
-    folder = Path(_expand(profile.log_directory))
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        print(f"made {folder}, the log folder the script's output directive names", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline.compute.jobqueue list | show KIND:NAME | run-script KIND:NAME [--nodes N]``."""
     import argparse
@@ -447,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
             print(render_job_script(kind, name, args.config), end="")
         else:
             print(render_run_script(kind, name, nodes=args.nodes, path=args.config), end="")
-            _make_log_directory(load_profile(kind, name, args.config))
+            # trial: SLURM failed the job whose --output folder was missing (JobLaunchFailure), no log
+            if made := make_log_directory(load_profile(kind, name, args.config)):
+                print(f"made {made}, the log folder the script's output directive names", file=sys.stderr)
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

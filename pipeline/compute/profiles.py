@@ -286,6 +286,18 @@ def load_profile(kind: str, name: str, path: str | os.PathLike[str] | None = Non
 _DEFAULTED_VAR = re.compile(r"\$\{(\w+):?-([^}]*)\}")
 
 
+def make_log_directory(profile: Profile) -> Path | None:
+    """Make the profile's ``log_directory`` (its jobs' output folder: SLURM fails a job whose output
+    folder is missing, writing no log); returns it where this call made it, else None."""
+    if not profile.log_directory:
+        return None
+    folder = Path(_expand(profile.log_directory))
+    if folder.is_dir():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _expand(value: str | None) -> str | None:
     """``~``, ``$VAR``, ``${VAR}`` and the shell's ``${VAR:-default}``, as the job's shell would."""
     if not value:
