@@ -215,7 +215,10 @@ def check_not_busy(out: str | os.PathLike[str], *, lock: str, advice: str) -> No
     OutputBusyError
         If another process holds the lock (:func:`busy_error`).
     """
-    holder = lock_being_held(paths.output_lock_file(Path(out), lock))
+    lock_path = paths.output_lock_file(Path(out), lock)
+    if lock_path.resolve() in _HELD:  # this process's own (a command holding it from its start: flows.cli)
+        return
+    holder = lock_being_held(lock_path)
     if holder is not None:
         raise busy_error(out, holder, advice=advice)
 
@@ -224,8 +227,6 @@ def lock_being_held(lock_path: str | os.PathLike[str]) -> str | None:
     """Who holds the lock at ``lock_path`` now, or None when nobody does (a probe: a shared lock taken
     and dropped at once, so a holder starting in that microsecond is the only one it can get in the
     way of)."""
-    if Path(lock_path).resolve() in _HELD:  # this process's own (a command holding it from its start)
-        return None
     try:
         fd = os.open(lock_path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):

@@ -19,7 +19,7 @@ from test_cli_process import _lenshunt
 
 from pipeline import paths
 from pipeline.errors import OutputBusyError
-from pipeline.locking import lock_being_held, output_lock_from_start
+from pipeline.locking import check_not_busy, lock_being_held, output_lock_from_start
 from schemas.layout import load_layout
 
 EUCLID = load_layout("euclid-sglc2")
@@ -57,7 +57,8 @@ def test_a_folder_made_for_the_lock_alone_is_removed_again(tmp_path):
 
     def refused_inside_the_flow() -> None:
         with output_lock_from_start(made, purpose="run", advice="wait"):
-            assert lock_being_held(paths.output_lock_file(made, "run")) is None  # this process's own
+            assert lock_being_held(paths.output_lock_file(made, "run")).startswith("run pid")
+            check_not_busy(made, lock="run", advice="wait")  # this process's own: not busy for its flow
             raise RuntimeError("refused inside the flow")
 
     with pytest.raises(RuntimeError):
