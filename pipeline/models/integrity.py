@@ -13,6 +13,7 @@ This module imports no deep-learning framework.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,10 @@ ENSEMBLE_FILE = "ensemble.json"
 FEATURES_FILE = "features.npz"
 """Optional training feature statistics of a bundle (:mod:`pipeline.models.features`)."""
 LAYOUT_FILE = "layout.yaml"
-"""The layout of the store a bundle was trained on, as a layout YAML file (bundles trained from
-lenshunt's session 52 on; the shipped bundle has none): a model of a layout file's layout is then run
-on a new set without that file (trial: ``lenshunt run --model M`` needed ``--layout FILE.yaml``)."""
+"""The layout of the store a bundle was trained on, as a layout YAML file (``lenshunt train`` writes
+it; bundles trained before it did, such as the shipped one, have none): a model of a layout file's
+layout is then run on a new set without that file (trial: ``lenshunt run --model M`` needed
+``--layout FILE.yaml``)."""
 HASH_CHUNK_BYTES = 1 << 20
 
 
@@ -245,12 +247,10 @@ def recipe_layout_file(path: str | Path) -> Path | None:
 
     path, layout = Path(path), recipe_layout(path)
     candidates = [path / LAYOUT_FILE]
-    try:
-        if (path / ENSEMBLE_FILE).is_file():
-            candidates.append(path / json.loads((path / ENSEMBLE_FILE).read_text())["members"][0]["path"])
-            candidates[-1] = candidates[-1] / LAYOUT_FILE
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        pass
+    if (path / ENSEMBLE_FILE).is_file():  # an ensemble without its own copy: its first member's
+        with contextlib.suppress(OSError, ValueError, KeyError, IndexError, TypeError):
+            first = json.loads((path / ENSEMBLE_FILE).read_text())["members"][0]["path"]
+            candidates.append(path / first / LAYOUT_FILE)
     for candidate in candidates:
         try:
             named = yaml.safe_load(candidate.read_text()).get("name")
