@@ -533,6 +533,8 @@ def test_a_folder_of_another_run_and_a_model_lacking_store_bands_are_one_line_be
     out = tmp_path / "scores"
     out.mkdir()
     paths.score_run_file(out).write_text(json.dumps({"store": "/data/another.zarr", "tta": False}))
+    paths.score_parts_dir(out).mkdir()  # scores of that run: a record alone is of a run that scored nothing
+    paths.score_part_file(out, 0, 4).write_bytes(b"")
     data = yaml.safe_load(EUCLID.to_yaml())
     data["name"], data["bands"] = "euclid-no-j", [b for b in data["bands"] if b["name"] != "J"]
     no_j = tmp_path / "no-j.zarr"
@@ -637,10 +639,11 @@ def test_a_run_into_a_workdir_of_another_model_or_grades_of_another_store_is_one
         "model_sha256": "0" * 64,
         "tta": False,
     }
-    paths.score_run_file(scores).write_text(json.dumps(earlier))
     gone = tmp_path / "gone"
-    (gone / "scores").mkdir(parents=True)
-    paths.score_run_file(gone / "scores").write_text(json.dumps(earlier))
+    for folder in (scores, gone / "scores"):  # the earlier run's record and a score part of it
+        paths.score_parts_dir(folder).mkdir(parents=True)
+        paths.score_part_file(folder, 0, 4).write_bytes(b"")
+        paths.score_run_file(folder).write_text(json.dumps(earlier))
     gone_graded = tmp_path / "gone-graded"
     shutil.copytree(gone, gone_graded)
     (gone_graded / "scores" / "grades").mkdir()

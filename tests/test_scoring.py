@@ -22,7 +22,7 @@ from pipeline.compute.gpu_worker import gpu_worker_environment
 from pipeline.errors import BundleError, CatalogError, ScoreOutputError, StoreError
 from pipeline.evaluation.run import evaluate_run
 from pipeline.flags import Flag
-from pipeline.models import save_ensemble
+from pipeline.models import load_bundle, save_ensemble
 from pipeline.scoring.parts import MAX_PART_PIECES, existing_parts, take_out_rows, uncovered_regions
 from pipeline.scoring.run import discard_score_run, score_store
 from pipeline.store import ingest, open_store
@@ -402,6 +402,33 @@ def test_mixed_runs_and_foreign_models_are_refused(scored_setup, dask_client, tm
     ingest(ground_layout, ground_src, tmp_path / "ground.zarr", dask_client)
     with pytest.raises(BundleError, match="needs group 'vis'"):
         score_store(tmp_path / "ground.zarr", bundle, tmp_path / "g", dask_client)
+
+
+def test_a_record_of_a_run_that_scored_nothing_refuses_no_other_model(scored_setup, dask_client, tmp_path):
+    """Trial: a score whose Keras backend failed to import on the workers left only ``score-run.json``;
+    the next score of the folder with another model was refused as "scores of another run", though
+    nothing had been scored. A record beside a part or a catalog still refuses (above)."""
+    import json
+
+    from pipeline.scoring.identity import check_score_folder
+
+    _, _, store, bundle = scored_setup
+    out = tmp_path / "failed"
+    out.mkdir()
+    record = {"store": "/data/another.zarr", "model_sha256": "0" * 64, "tta": True, "threshold": 0.9}
+    paths.score_run_file(out).write_text(json.dumps(record))
+    check_score_folder(store, out, load_bundle(bundle), tta=False, overwrite=False)
+    result = score_store(store, bundle, out, dask_client, batch_size=8)
+    assert result.n_rows_scored_now == open_store(store).sizes["object"]
+    now = json.loads(paths.score_run_file(out).read_text())
+    assert (now["model_sha256"], now["store"], now["tta"]) == (
+        load_bundle(bundle).sha256,
+        str(Path(store).resolve()),
+        False,
+    )
+    paths.score_run_file(out).write_text(json.dumps(record))  # now beside its catalog: another run's
+    with pytest.raises(StoreError, match="holds scores of another run: another store"):
+        check_score_folder(store, out, load_bundle(bundle), tta=False, overwrite=False)
 
 
 def test_a_folder_of_another_run_is_refused_naming_only_what_differs(tmp_path):

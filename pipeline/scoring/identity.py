@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.errors import OptionValueError, SavedOptionError, ScoreOutputError, StoreError
-from pipeline.scoring.parts import existing_parts
+from pipeline.scoring.parts import PART_NAME, existing_parts
 
 _WHAT = {
     "store": "another store",
@@ -50,7 +50,11 @@ def run_identity(store: Path, attributes: Any, bundle: Any, tta: bool) -> dict[s
 
 
 def previous_run(out_dir: Path) -> dict[str, Any] | None:
-    """The identity recorded in ``out_dir`` (``score-run.json``), or None where no run was.
+    """The identity recorded in ``out_dir`` (``score-run.json``), or None where no run scored there.
+
+    A record beside no score part and no catalog is of a run that stopped or failed before scoring
+    anything (trial: a Keras backend failing to import on the workers left it, and the next score
+    with another model was refused as "scores of another run"): None, as nothing would be mixed.
 
     Raises
     ------
@@ -64,6 +68,8 @@ def previous_run(out_dir: Path) -> dict[str, Any] | None:
                 f"{out_dir} holds score parts but no {run_file.name}: which store and model scored them "
                 "cannot be told; pass --overwrite to discard them, or score into another directory"
             )
+        return None
+    if not holds_scores(out_dir):
         return None
     try:
         previous = json.loads(run_file.read_text())
@@ -83,6 +89,18 @@ def previous_run(out_dir: Path) -> dict[str, Any] | None:
             "or pass --overwrite to discard its scores, or score into another directory"
         )
     return previous
+
+
+def holds_scores(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds a score part (readable or not) or a catalog (FITS or Parquet).
+
+    >>> holds_scores(Path("/no/such/folder"))
+    False
+    """
+    parts = paths.score_parts_dir(out_dir)
+    if parts.is_dir() and any(PART_NAME.match(path.name) for path in parts.iterdir()):
+        return True
+    return paths.catalog_parquet(out_dir).is_file() or paths.catalog_fits(out_dir).is_file()
 
 
 _RECORD_TYPES: dict[str, tuple[type, str]] = {
