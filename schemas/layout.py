@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from schemas.file_names import ID_PLACEHOLDER, shared_file
+from schemas.kept_layout import kept_layout_problem
 from schemas.path_text import PathText
 from schemas.store import RESERVED_NAMES, group_names
 
@@ -338,7 +339,8 @@ def load_layout(name_or_path: str | Path) -> Layout:
     LayoutError
         If the file does not exist or cannot be read, is not YAML, or does not validate, the folder
         is no lenshunt store (or a Zarr store that recorded no layout); the message names the
-        offending field and, for an unknown name, suggests the nearest shipped layout.
+        offending field and, for an unknown name, suggests the nearest shipped layout; or a bundle's
+        ``layout.yaml`` was edited since training (:func:`schemas.kept_layout.kept_layout_problem`).
     TypeError
         If ``name_or_path`` is neither a :class:`Layout` (returned as it is) nor a name or path.
     """
@@ -349,6 +351,8 @@ def load_layout(name_or_path: str | Path) -> Layout:
         return recorded_layout(candidate)
     if candidate.is_dir() and (candidate / "layout.yaml").is_file():  # a model bundle's training layout
         candidate = candidate / "layout.yaml"
+        if problem := kept_layout_problem(candidate):  # trial: an edited file was taken as it was
+            raise LayoutError(problem)
     elif candidate.is_dir():  # trial: a set or a model bundle folder gave IsADirectoryError
         raise LayoutError(
             f"{candidate} is a folder, neither a layout YAML file, a lenshunt store (no zarr.json) nor a "

@@ -75,6 +75,42 @@ def test_the_bundle_keeps_its_training_layout(trained, tmp_path, capsys):
     assert damaged in capsys.readouterr().err
 
 
+def test_a_kept_layout_edited_since_training_is_not_taken(trained, tmp_path, capsys):
+    """Note 52's open item: ``layout.yaml`` was not covered by the card's checksums, so an edited masked
+    value (or band name) kept the layout's name and was taken as it was, reading new sets otherwise than
+    the model was trained on. The card keeps its sha256; a bundle saved before it did is not checked."""
+    import json
+
+    from schemas.layout import LayoutError
+
+    model = trained / "model"
+    card = json.loads((model / "card.json").read_text())
+    assert len(card["layout_sha256"]) == 64
+    edited = tmp_path / "edited"
+    shutil.copytree(model, edited)
+    data = yaml.safe_load((model / "layout.yaml").read_text())
+    data["masked_value"] = 100.0  # the first challenge's masked pixels, not this layout's
+    (edited / "layout.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    assert recipe_layout_file(edited) is None
+    said = f"{edited / 'layout.yaml'} has sha256 "
+    with pytest.raises(LayoutError, match=said):  # --layout BUNDLE
+        load_layout(edited)
+    with pytest.raises(PathCheckError, match=f"the card {edited / 'card.json'} says .*: it was edited"):
+        layout_or_stores(None, tmp_path / "new.zarr", edited)  # run --model BUNDLE, no --layout
+    assert main(["info", "--layout-yaml", str(edited)]) == 1
+    assert said in capsys.readouterr().err
+    ensemble = tmp_path / "ensemble"  # an ensemble's copy is checked against its first member's card
+    shutil.copytree(model, ensemble / "m0")
+    save_ensemble(ensemble, [ensemble / "m0"])
+    assert recipe_layout_file(ensemble) == ensemble / "layout.yaml"
+    (ensemble / "layout.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(LayoutError, match=f"the card {ensemble / 'm0' / 'card.json'} says"):
+        load_layout(ensemble)
+    del card["layout_sha256"]  # a card saved before the sum was kept: the file is taken as it is
+    (edited / "card.json").write_text(json.dumps(card))
+    assert recipe_layout_file(edited) == edited / "layout.yaml"
+
+
 def test_run_with_the_model_on_a_new_set_needs_no_layout_file(trained):
     model = trained / "model"
     new = [300001, 300002, 300003]

@@ -93,7 +93,8 @@ def save_bundle(
     be loaded with ``safe_mode``). The card is completed with the Keras version and backend and the
     sha256 of ``model.keras`` and ``recipe.json``, and written last. ``layout_yaml``, the training
     store's layout (its ``layout_yaml`` attribute), is kept as :data:`LAYOUT_FILE` (an older one is
-    removed where it is None), so that a model of a layout file's layout needs no file beside it.
+    removed where it is None), so that a model of a layout file's layout needs no file beside it; the
+    card keeps its sha256 (``layout_sha256``: an edited file is not taken, :mod:`schemas.kept_layout`).
 
     Raises
     ------
@@ -130,6 +131,7 @@ def save_bundle(
             "saved_backend": keras.backend.backend(),
             "sha256": file_sha256(path / MODEL_FILE),
             "recipe_sha256": file_sha256(path / RECIPE_FILE),
+            "layout_sha256": "" if layout_yaml is None else file_sha256(path / LAYOUT_FILE),
         }
     )
     partial = path / f".{CARD_FILE}.{os.getpid()}.tmp"

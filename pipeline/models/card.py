@@ -66,7 +66,7 @@ def _integral(value: Any) -> bool:
 class ModelCard(BaseModel):
     """What a model is, what it was trained on, how well it did; stored as ``card.json``.
 
-    ``keras_version``, ``saved_backend``, ``sha256`` and ``recipe_sha256`` are filled by
+    ``keras_version``, ``saved_backend``, ``sha256``, ``recipe_sha256`` and ``layout_sha256`` are filled by
     :func:`save_bundle`; leave them empty when creating a card.
     """
 
@@ -94,6 +94,9 @@ class ModelCard(BaseModel):
     saved_backend: str = ""
     sha256: str = Field(default="", description="sha256 of model.keras.")
     recipe_sha256: str = Field(default="", description="sha256 of recipe.json.")
+    layout_sha256: str = Field(
+        default="", description="sha256 of the layout.yaml kept beside it; empty where none is kept."
+    )
     notes: str = ""
     outputs: list[dict[str, JsonValue]] | None = Field(
         default=None,

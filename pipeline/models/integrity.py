@@ -22,6 +22,7 @@ from pipeline.errors import BundleError
 from pipeline.models.outputs import OutputSpec, output_width, parse_outputs
 from pipeline.preprocess.pixel_scale import layout_pixel_scales, pixel_scale_problem
 from pipeline.preprocess.recipe import Recipe
+from schemas.kept_layout import kept_layout_problem
 
 if TYPE_CHECKING:
     import keras
@@ -239,11 +240,10 @@ def recipe_layout(path: str | Path) -> str | None:
 def recipe_layout_file(path: str | Path) -> Path | None:
     """The layout file (:data:`LAYOUT_FILE`) a bundle keeps, or an ensemble (else its first member),
     where it names the layout its recipe was trained on (:func:`recipe_layout`); None where there is
-    none (a bundle trained before lenshunt kept it), or it cannot be read or names another layout.
+    none (a bundle trained before lenshunt kept it), or it cannot be read, names another layout or
+    was edited since training (:func:`schemas.kept_layout.kept_layout_problem`).
     """
     import json
-
-    import yaml
 
     path, layout = Path(path), recipe_layout(path)
     candidates = [path / LAYOUT_FILE]
@@ -252,20 +252,30 @@ def recipe_layout_file(path: str | Path) -> Path | None:
             first = json.loads((path / ENSEMBLE_FILE).read_text())["members"][0]["path"]
             candidates.append(path / first / LAYOUT_FILE)
     for candidate in candidates:
-        try:
-            named = yaml.safe_load(candidate.read_text()).get("name")
-        except (OSError, ValueError, yaml.YAMLError, AttributeError):
-            continue
-        if layout is not None and named == layout:
+        if layout is not None and _layout_name(candidate) == layout and not kept_layout_problem(candidate):
             return candidate
     return None
+
+
+def _layout_name(layout_file: Path) -> str | None:
+    """The ``name`` a layout YAML file gives, or None where it cannot be read."""
+    import yaml
+
+    try:
+        return yaml.safe_load(layout_file.read_text()).get("name")
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return None
 
 
 def unkept_layout_reason(path: str | Path) -> str:
     """Why a bundle (or ensemble) keeps no layout file :func:`recipe_layout_file` takes, in words: its
     ``layout.yaml`` is there but cannot be read or names another layout than its recipe's, or it has
-    none (trained before lenshunt kept it). Trial: a damaged file was said to be missing."""
-    if recipe_layout_file(path) is None and (Path(path) / LAYOUT_FILE).exists():
+    none (trained before lenshunt kept it), or it was edited since training. Trial: a damaged file was
+    said to be missing."""
+    kept = Path(path) / LAYOUT_FILE
+    if recipe_layout_file(path) is None and kept.exists():
+        if _layout_name(kept) == recipe_layout(path) and (problem := kept_layout_problem(kept)):
+            return problem
         return (
             f"its {LAYOUT_FILE} cannot be read or names another layout than its recipe's "
             f"{recipe_layout(path)!r} (restore it from the training store: lenshunt info --layout-yaml STORE)"
