@@ -663,6 +663,31 @@ def test_a_catalog_none_of_whose_ids_matches_a_file_is_a_warning(tmp_path, dask_
     assert read_without_files(tmp_path / "s.zarr").object_ids.tolist() == [200001]
 
 
+def test_the_label_rule_columns_are_found_in_another_letter_case_unless_ambiguous(tmp_path):
+    """Note 52's open item: the rule's columns were matched in exact case only (the id column in any),
+    so a spreadsheet's ``N_SOURCE_IM`` was refused as a column the rule fails on."""
+    root = tmp_path / "src"
+    root.mkdir()
+    header = "ID,N_SOURCE_IM,Mag_Eff,n_pix_source\n"
+    path = _catalog(root, "100001,2,3.0,50\n100002,0,0.0,0\n100003,2,1.0,50\n", header=header)
+    labels = load_labels(EUCLID, np.array([100001, 100002, 100003]), root)
+    assert labels.values.tolist() == [1, 0, 0]
+    assert "column 'N_SOURCE_IM' read as the label rule's 'n_source_im'" in labels.notes
+    assert "column 'Mag_Eff' read as the label rule's 'mag_eff'" in labels.notes
+    path.write_text("ID,n_source_im,N_SOURCE_IM,mag_eff,n_pix_source\n100001,0,2,3.0,50\n")  # its own name
+    assert load_labels(EUCLID, np.array([100001]), root).values.tolist() == [0]
+    path.write_text("ID,N_Source_Im,N_SOURCE_IM,mag_eff,n_pix_source\n100001,0,2,3.0,50\n")
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(EUCLID, np.array([100001]), root)
+    assert str(caught.value) == (
+        f"label catalog {path} line 1: the layout's label rule's column 'n_source_im' is not there, and "
+        "['N_Source_Im', 'N_SOURCE_IM'] differ from it in letter case only, so which one the label rule "
+        "reads is ambiguous. Rename the label rule's column 'n_source_im'."
+    )
+    path.write_text("ID,IS_LENS\n1,1\n2,0\n")  # sglc1's rule (is_lens == 1) in upper case too
+    assert load_labels(SGLC1, np.array([1, 2]), root, catalog=str(path)).values.tolist() == [1, 0]
+
+
 def test_the_id_column_is_found_in_another_letter_case_unless_ambiguous(tmp_path, dask_client):
     """Fresh-user trial: a catalog whose id column was ``id`` (the layout's ``ID``) was refused as
     having no id column."""

@@ -113,3 +113,29 @@ def object_ids(
             "column as a number with 0 decimals (or as text) and save the catalog again."
         )
     return exact
+
+
+def layout_column(path: str | os.PathLike[str], line: int, columns: list[str], wanted: str, what: str) -> str:
+    """The catalog's column of the layout's column ``wanted`` (its ``what``: ``"id column"``): that name,
+    else the one column named so in another letter case (``id`` for ``ID``; fresh-user trial: refused
+    as no id column), else ``wanted`` (the caller says it is missing).
+
+    Raises
+    ------
+    CatalogFormatError
+        If ``wanted`` is not there and several columns are named so in other cases (``id`` and ``Id``).
+
+    >>> layout_column("c.csv", 1, ["id", "IS_LENS"], "is_lens", "label rule's column")
+    'IS_LENS'
+    """
+    if wanted in columns:
+        return wanted
+    others = [column for column in columns if column.lower() == wanted.lower()]
+    if len(others) > 1:
+        which = "which holds the ids" if what == "id column" else "which one the label rule reads"
+        raise CatalogFormatError(
+            f"label catalog {path} line {line}: the layout's {what} {wanted!r} is not there, and "
+            f"{others} differ from it in letter case only, so {which} is ambiguous. Rename "
+            f"the {what} {wanted!r}."
+        )
+    return others[0] if others else wanted

@@ -10,8 +10,9 @@ What a catalog may hold, and what becomes of it:
   -1 or empty (unknown); any other value is refused naming the line. An expression reads values as
   written, with a warning note where a column it reads as a label holds others
   (:mod:`pipeline.sources.label_eval`);
-- the layout's id column is found in another letter case (``id`` for ``ID``) where its name is not there,
-  unless several columns are named so (``id`` and ``Id``: refused);
+- the layout's id column, and each column its label rule names, is found in another letter case (``id``
+  for ``ID``, ``IS_LENS`` for ``is_lens``) where its name is not there, unless several columns are
+  named so (``id`` and ``Id``: refused);
 - rows without an id (a spreadsheet's trailing ``,,,,`` rows, blank ids) are skipped and counted;
 - a row whose missing values could change its label (a truncated last row, an empty
   ``is_lens``) is labelled -1, unknown, never 0: the rule is evaluated with the missing values
@@ -69,7 +70,7 @@ import pandas as pd
 
 from pipeline.sources.discovery import MAX_OBJECT_ID, glob_ignoring_case
 from pipeline.sources.label_eval import describe_lines, rule_labels
-from pipeline.sources.label_ids import comma_is_decimal, object_ids
+from pipeline.sources.label_ids import comma_is_decimal, layout_column, object_ids
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
     rule_columns,
@@ -181,17 +182,22 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
     header_line, data_lines = file_lines(text, "", len(table))
     names = header_names(text, delimiter)
     read = rule_columns(spec.label_rule) | {spec.id_column}  # review: empty or unread ones are harmless
-    read_too = {spec.id_column.lower()}  # the id column in any letter case (:func:`_id_column`)
-    repeated = sorted(
-        {name for name in names if names.count(name) > 1 and (name in read or name.lower() in read_too)}
-    )
+    read_too = {name.lower() for name in read}  # in any letter case (:func:`layout_column`)
+    repeated = sorted({name for name in names if names.count(name) > 1 and name.lower() in read_too})
     if repeated:  # new-user trial: pandas renamed the second is_lens 'is_lens.1' and used the first
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header names {repeated} more than once, so "
             "which column the label rule reads is ambiguous. Rename or delete the repeated column."
         )
     table.columns = [str(column).strip() for column in table.columns]
-    id_column = _id_column(path, header_line, list(table.columns), spec.id_column)
+    id_column = layout_column(path, header_line, list(table.columns), spec.id_column, "id column")
+    cased = {  # trial: a rule's is_lens was refused for the catalog's IS_LENS
+        found: wanted
+        for wanted in sorted(rule_columns(spec.label_rule) - {spec.id_column, "index"})
+        if (found := layout_column(path, header_line, list(table.columns), wanted, "label rule's column"))
+        not in (wanted, id_column)
+    }
+    table = table.rename(columns=cased)
     if id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
@@ -223,6 +229,7 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
     notes = []
     if delimiter != ",":
         notes.append(f"read as {DELIMITERS[delimiter]}-separated ({delimiter!r})")
+    notes += [f"column {found!r} read as the label rule's {wanted!r}" for found, wanted in cased.items()]
     if no_id.any():
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
@@ -368,27 +375,6 @@ def load_labels(
                 f"(ids {shown}): not ingested; their files may not have arrived yet",
             )
     return Labels(aligned.to_numpy(dtype=np.int8), path, notes, without_row, without_file, warnings)
-
-
-def _id_column(path: str | os.PathLike[str], line: int, columns: list[str], wanted: str) -> str:
-    """The catalog's column of the layout's id column ``wanted``: that name, else the one column
-    named so in another letter case (``id`` for ``ID``; fresh-user trial: refused as no id column).
-
-    Raises
-    ------
-    CatalogFormatError
-        If ``wanted`` is not there and several columns are named so in other cases (``id`` and ``Id``).
-    """
-    if wanted in columns:
-        return wanted
-    others = [column for column in columns if column.lower() == wanted.lower()]
-    if len(others) > 1:
-        raise CatalogFormatError(
-            f"label catalog {path} line {line}: the layout's id column {wanted!r} is not there, and "
-            f"{others} differ from it in letter case only, so which holds the ids is ambiguous. Rename "
-            f"the id column {wanted!r}."
-        )
-    return others[0] if others else wanted
 
 
 def _no_id_matches(path: Path, catalog_ids: np.ndarray, source_ids: np.ndarray) -> str:
