@@ -147,7 +147,16 @@ def test_unreadable_catalog_and_missing_id_column(tmp_path):
     # the way to read a catalog of other column names (fresh-user trial: --catalog FILE was advised,
     # then refused for its header, with no way out said)
     said = "or set the layout's catalog.id_column (and label_rule) to this catalog's: `lenshunt info "
-    assert said in str(caught.value)
+    assert said in str(caught.value) and "are a title" not in str(caught.value)
+    # fresh-user trial: a spreadsheet's title row above the header was named the header, the fix untold
+    path = tmp_path / "image_catalog_x.csv"
+    path.write_text('"Lens keys export, 2024-05-01";;;\n\nid;n_source_im;mag_eff;n_pix_source\n1;2;3.0;50\n')
+    with pytest.raises(CatalogFormatError) as caught:
+        labels_for(EUCLID, np.array([1]), tmp_path)
+    assert str(caught.value).startswith(f"label catalog {path} line 1: the header has no id column 'ID';")
+    assert str(caught.value).endswith(
+        "Line 3 names a column 'ID': if the 2 line(s) above it are a title, not the header, delete them."
+    )
 
 
 def test_spreadsheet_byte_order_mark_and_separator(tmp_path):

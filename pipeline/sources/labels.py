@@ -85,6 +85,7 @@ from pipeline.sources.spreadsheet import (
     decimal_commas,
     delimiter_of,
     file_lines,
+    header_line_below,
     header_names,
     parse_fields,
     refuse_thousands_points,
@@ -202,6 +203,11 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
         hint = hint if separator else ""
+        if below := header_line_below(text, delimiter, spec.id_column, header_line):
+            hint += (
+                f" Line {below} names a column {spec.id_column!r}: if the {below - header_line} line(s) "
+                "above it are a title, not the header, delete them."
+            )
         raise CatalogFormatError(
             f"label catalog {path} line {header_line}: the header has no id column {spec.id_column!r}; "
             f"columns: {list(table.columns)}. Name the id column {spec.id_column!r} in the header, or set "

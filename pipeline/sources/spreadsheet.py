@@ -113,6 +113,22 @@ def header_names(text: str, delimiter: str) -> list[str]:
     return [field.strip() for field in next(csv.reader([header], delimiter=delimiter), [])]
 
 
+def header_line_below(text: str, delimiter: str, id_column: str, header_line: int) -> int | None:
+    r"""The first of the 20 lines after ``header_line`` (1-based) with a field ``id_column`` (any case), or
+    None: a spreadsheet's title rows above the real header (fresh-user trial: the error named the
+    title as the header, and said to rename the id column).
+
+    >>> header_line_below('"Lens keys, May";;\nID;is_lens\n1;0', ";", "ID", 1)
+    2
+    """
+    lines = text.splitlines()[header_line : header_line + 20]
+    for number, line in enumerate(lines, start=header_line + 1):
+        row = next(csv.reader([line], delimiter=delimiter), [])
+        if id_column.lower() in (field.strip().lower() for field in row):
+            return number
+    return None
+
+
 def delimiter_of(text: str, comment: str, id_column: str) -> str:
     """The field delimiter of the header line: the one whose fields include the id column (in any letter
     case), else most."""
