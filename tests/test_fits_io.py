@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -96,6 +97,7 @@ def test_coordinates_in_degrees_and_radians(tmp_path):
     [
         (lambda p: None, Flag.MISSING_FILE, "missing file"),
         (lambda p: p.write_bytes(b""), Flag.UNREADABLE, "empty file"),
+        (lambda p: os.mkfifo(p), Flag.UNREADABLE, "not a regular file (a named pipe)"),  # was "empty file"
         (lambda p: p.write_bytes(b"not a fits file at all" * 200), Flag.UNREADABLE, "not a FITS file"),
         (lambda p: _truncate(p), Flag.TRUNCATED, "truncated file"),
         (

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -151,9 +152,12 @@ def read_band(
     if not os.path.isabs(path):
         path = os.path.abspath(path)
     try:
-        size = os.path.getsize(path)
+        status = os.stat(path)
     except OSError:
         return BandRead(None, Flag.MISSING_FILE, _missing_reason(path))
+    size = status.st_size
+    if not stat.S_ISREG(status.st_mode):  # trial: a named pipe was "empty file"; reading one would wait
+        return BandRead(None, Flag.UNREADABLE, f"not a regular file ({_file_kind(status.st_mode)})")
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
@@ -386,6 +390,17 @@ def _no_image_verdict(path: str) -> _VerdictError:
     if ends_early:
         return _VerdictError(Flag.TRUNCATED, f"truncated file ({ends_early})")
     return _VerdictError(Flag.UNREADABLE, "no image HDU")
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (``a named pipe``, ``a socket``, ...).
+
+    >>> _file_kind(stat.S_IFIFO)
+    'a named pipe'
+    """
+    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device"}
+    kinds |= {stat.S_ISBLK: "a block device", stat.S_ISDIR: "a folder"}
+    return next((word for test, word in kinds.items() if test(mode)), "not a file")
 
 
 def _missing_reason(path: str) -> str:
