@@ -159,6 +159,23 @@ def test_unreadable_catalog_and_missing_id_column(tmp_path):
     )
 
 
+def test_a_summary_row_is_refused_as_such(tmp_path):
+    """Fresh-user trial: a spreadsheet's "Total" row under the data (its sum, 71, in is_lens) was refused
+    as a value that is no boolean, advising to rewrite the column."""
+    path = tmp_path / "keys.csv"
+    path.write_text('ID;is_lens\n1;TRUE\n2;FALSE\n;\n"Total";"71"\n')
+    with pytest.raises(CatalogFormatError) as caught:
+        load_labels(SGLC1, np.array([1, 2]), tmp_path, catalog=str(path))
+    assert str(caught.value) == (
+        f"label catalog {path} line 5: id 'Total' in column 'ID' is not a non-negative integer object id (1 "
+        "such row(s)): a word, as in a summary row of a spreadsheet (a total or a mean)? Fix or delete such "
+        "rows."
+    )
+    path.write_text("ID;is_lens\nJ0001+0212;1\n")  # names, not ids, in every row: object_ids says so
+    with pytest.raises(CatalogFormatError, match="No row's id is one: object ids are integers"):
+        load_labels(SGLC1, np.array([1]), tmp_path, catalog=str(path))
+
+
 def test_spreadsheet_byte_order_mark_and_separator(tmp_path):
     path = tmp_path / "image_catalog_excel.csv"
     path.write_text(

@@ -65,6 +65,29 @@ def id_texts(raw_ids: pd.Series, comma_decimal: bool) -> pd.Series:
     return texts.where(~_matching(raw_ids, _THOUSANDS_POINT), "")
 
 
+def refuse_word_ids(
+    path: str | os.PathLike[str], lines: pd.Series, raw_ids: pd.Series, id_column: str
+) -> None:
+    """Refuse, before the other columns are read, a row whose id is a word (``Total``, ``Mean:``) among
+    rows with ids: a spreadsheet's summary row (fresh-user trial: its sum in ``is_lens``, 71, was
+    refused as no boolean, with advice to rewrite the column). Ids that are all words are left to
+    :func:`object_ids`, which says that object ids are integers.
+
+    Raises
+    ------
+    CatalogFormatError
+        Naming the file, the first such line and the id.
+    """
+    words = raw_ids.str.fullmatch(r"[A-Za-z][A-Za-z .:()_-]*").fillna(False).astype(bool)
+    if words.any() and not words.all():
+        first = words.to_numpy().nonzero()[0][0]
+        raise CatalogFormatError(
+            f"label catalog {path} line {lines.iloc[first]}: id {raw_ids.iloc[first]!r} in column "
+            f"{id_column!r} is not a non-negative integer object id ({int(words.sum())} such row(s)): a "
+            "word, as in a summary row of a spreadsheet (a total or a mean)? Fix or delete such rows."
+        )
+
+
 def object_ids(
     path: str | os.PathLike[str],
     lines: pd.Series,

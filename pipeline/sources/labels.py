@@ -70,7 +70,7 @@ import pandas as pd
 
 from pipeline.sources.discovery import MAX_OBJECT_ID, glob_ignoring_case
 from pipeline.sources.label_eval import describe_lines, rule_labels
-from pipeline.sources.label_ids import comma_is_decimal, layout_column, object_ids
+from pipeline.sources.label_ids import comma_is_decimal, layout_column, object_ids, refuse_word_ids
 from pipeline.sources.label_rules import (
     numerically_compared_columns,
     rule_columns,
@@ -240,6 +240,7 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
         lines = table["_line"][no_id]
         notes.append(f"{int(no_id.sum())} row(s) without an id skipped ({describe_lines(lines)})")
     table, raw_ids = table[~no_id], raw_ids[~no_id]
+    refuse_word_ids(path, table["_line"], raw_ids, id_column)
     table = table.drop(columns=[id_column])
     needed = rule_columns(spec.label_rule)
     compared = numerically_compared_columns(spec.label_rule)
