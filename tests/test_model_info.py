@@ -137,3 +137,24 @@ def test_info_says_a_fine_tunes_start_and_an_ensembles_out_of_fold_metrics_space
     save_ensemble(ensemble, members, metrics={"oof_auroc": 0.7509})
     [oof] = [line for line in _info(capsys, ensemble) if line.startswith("out-of-fold")]
     assert oof.startswith("out-of-fold auroc 0.7509")
+
+
+def test_info_lists_a_domain_the_model_learned_from_apart_from_the_shifted_ones(tmp_path, capsys):
+    """Fresh-user trial: a domain check given the training store itself (the check warned: no held-out
+    AUROC) had that store listed by ``lenshunt info`` among the shifted domains."""
+    import json
+
+    checked = shutil.copytree(paths.shipped_model(), tmp_path / "checked")
+    card = json.loads((checked / "card.json").read_text())
+    card["metrics"] |= {"mine_auroc": 0.9991, "mine_trained_on_store": 1.0, "pool_auroc": 0.99}
+    card["metrics"] |= {"pool_learned_objects": 120.0}
+    (checked / "card.json").write_text(json.dumps(card))
+    lines = _info(capsys, checked)
+    labelled = [line.split(":")[0] for line in lines if line.startswith(("shifted", "learned", "     "))]
+    first = labelled.index(next(label for label in labelled if label.startswith("learned")))
+    assert [label.split()[-1] for label in labelled[first:]] == ["mine", "pool"]
+    assert "othersim" in [label.split()[-1] for label in labelled[:first]]
+    assert lines[lines.index(next(line for line in lines if line.startswith("learned")))].startswith(
+        "learned    mine: auroc 0.9991"
+    )
+    assert all(line.endswith("(its objects were learned from)") for line in lines if " pool: " in line)

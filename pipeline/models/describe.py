@@ -70,6 +70,16 @@ def _domains(metrics: Mapping[str, float]) -> list[str]:
     return [name for name in names if name not in _NOT_DOMAINS and not name.startswith("member_")]
 
 
+def _learned_from(metrics: Mapping[str, float], domain: str) -> bool:
+    """Whether a domain check found the model had learned from ``domain``'s objects or store
+    (:meth:`pipeline.training.domains.DomainReport.learned_domains`).
+
+    >>> _learned_from({"train_auroc": 0.99, "train_trained_on_store": 1.0}, "train")
+    True
+    """
+    return metrics.get(f"{domain}_learned_objects", 0) > 0 or f"{domain}_trained_on_store" in metrics
+
+
 def _line(label: str, text: str) -> str:
     return f"{label:<{_WIDTH - 1}} {text}"  # a space after the longest label too (trial: "out-of-foldauroc")
 
@@ -136,10 +146,14 @@ def model_lines(path: str | Path) -> list[str]:
             lines.append(_line("out-of-fold", oof))
     else:
         lines.append(_line("validation", measured_text(metrics, "val", outputs) or "none recorded"))
-    for index, domain in enumerate(_domains(metrics)):
+    learned = [domain for domain in _domains(metrics) if _learned_from(metrics, domain)]
+    for index, domain in enumerate(domain for domain in _domains(metrics) if domain not in learned):
         lines.append(
             _line("shifted" if index == 0 else "", f"{domain}: {measured_text(metrics, domain, outputs)}")
         )
+    for index, domain in enumerate(learned):  # trial: a check given the training store listed it as shifted
+        text = f"{domain}: {measured_text(metrics, domain, outputs)} (its objects were learned from)"
+        lines.append(_line("learned" if index == 0 else "", text))
     lines += _ood_lines(path, card, members)
     return lines
 
