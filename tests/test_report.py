@@ -699,3 +699,21 @@ def test_the_summary_names_the_unscored_objects_and_why(tmp_path: Path) -> None:
     assert row.group(1).count("MISSING_FILE in J") == len(unscored)
     assert row.group(1).endswith("(the catalog rows whose score is NaN; their flags say why)")
     assert "NOT_SCORED" not in row.group(1)  # every unscored row has it (trial: said for each)
+
+
+@pytest.mark.parametrize("name", ["imageEUC_VIS-100002.fits", "imageSDSS_R-100002.fits"])
+def test_a_noise_dominated_real_cutout_is_drawn_with_dark_sky_and_a_bright_source(
+    name: str, real_samples: Path
+) -> None:
+    """Trial: a real challenge cutout (its 99.5th percentile 4 sigma above sky) was salt and pepper: the
+    percentile white made 1-sigma noise 60 % grey (sky pixels' 90th percentile 146 of 255). The white
+    point is now at least MIN_WHITE_SIGMA noise sigmas; the source's core stays white."""
+    from astropy.io import fits
+
+    from pipeline.evaluation.composites import band_panel
+
+    data = fits.getdata(real_samples / name)
+    for picture in (band_panel(data), make_composite({"vis": data[None]}, load_layout("sglc1-space"))):
+        grey = picture[..., 0].astype(int)
+        sky = np.concatenate([grey[:25].ravel(), grey[-25:].ravel()])
+        assert np.percentile(sky, 90) < 60 and grey[40:60, 40:60].max() >= 250
