@@ -12,7 +12,8 @@ import is one line).
 
 A command that runs flows gets a Prefect API for its lifetime (:mod:`flows.prefect_api`): the
 user's server, or a temporary server the CLI owns and stops (it also dies with the CLI on a
-kill). SIGINT and SIGTERM stop the command in seconds with a line saying what was kept.
+kill). SIGINT and SIGTERM stop the command in seconds with a line saying what was kept, also where
+library code turned the stop into an error of its own (:func:`flows.stops.stop_of`).
 Deterministic failures print one line (what, why, fix) and exit 1, with either kind of Prefect
 server (Prefect's console records of the failed runs are dropped; :mod:`flows.failures`); an
 unexpected exception prints its traceback once; a stop exits 130 (SIGINT) or 143 (SIGTERM).
@@ -29,6 +30,8 @@ import signal
 import sys
 from collections.abc import Iterator
 from typing import NoReturn
+
+from flows.stops import stop_of, stop_on_sigterm
 
 COMMANDS: dict[str, str] = {
     "simulate": "flows.simulate",
@@ -157,46 +160,6 @@ def _positionals_before(parser: argparse.ArgumentParser, argv: list[str]) -> int
     return given
 
 
-class Stopped(KeyboardInterrupt):
-    """Raised in the main thread when SIGTERM arrives, so a stop unwinds like a Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    def raise_stopped(signum, frame):
-        _note_stop()
-        raise Stopped(signum)
-
-    def interrupt(signum, frame):
-        _note_stop()
-        signal.default_int_handler(signum, frame)  # KeyboardInterrupt, as before
-
-    _note_stop(False)  # a new command: an earlier one in this process may have been stopped
-    previous = signal.signal(signal.SIGTERM, raise_stopped)
-    previous_int = (
-        signal.signal(signal.SIGINT, interrupt)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        else None
-    )
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if previous_int is not None:
-            signal.signal(signal.SIGINT, previous_int)
-
-
-def _note_stop(stopped: bool = True) -> None:
-    """:func:`flows.failures.note_stop`, if the failures module is loaded (it is once a flow runs)."""
-    failures = sys.modules.get("flows.failures")
-    if failures is not None:
-        failures.note_stop(stopped)
-
-
 @contextlib.contextmanager
 def _local_workers_ignore_sigint() -> Iterator[None]:
     """Dask workers this CLI starts ignore SIGINT: a Ctrl-C stops the CLI, which closes them.
@@ -277,7 +240,7 @@ def _run_command(args: argparse.Namespace) -> int:
         quiet_distributed_cancel_race()  # before any Dask client: a Ctrl-C prints no stray traceback
         quiet_resource_tracker()  # ... nor, after its last line, the tracker's leaked-semaphore warning
         keep_interrupts_out_of_gc_callbacks()  # ... and is never swallowed by a gc callback
-        with _stop_on_sigterm(), _local_workers_ignore_sigint():
+        with stop_on_sigterm(), _local_workers_ignore_sigint():
             try:
                 if hasattr(module, "early_start"):
                     url = os.environ.get("PREFECT_API_URL")
@@ -316,13 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # registered first, so it runs after every other atexit handler
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
     try:
-        with _stop_on_sigterm():  # trial: a SIGTERM while it started ended it without a word
+        with stop_on_sigterm():  # trial: a SIGTERM while it started ended it without a word
             rc = _main(argv)
-    except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        name = signal.Signals(signum).name
-        print(f"lenshunt: stopped ({name}) while starting; nothing was done", file=sys.stderr)
-        return 128 + int(signum)
     except SystemExit:  # argparse's --help and usage errors
         if not _flush_stdout():
             raise SystemExit(1) from None
@@ -332,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _stdout_to_devnull()
         return 1
+    except BaseException as exc:  # a stop, also one that library code wrapped (flows.stops.stop_of)
+        signum = stop_of(exc)
+        if signum is None:
+            raise
+        print(f"lenshunt: stopped ({signum.name}) while starting; nothing was done", file=sys.stderr)
+        return 128 + int(signum)
     if not _flush_stdout():  # a reader that stopped early (`| head`) is met here, not in Python's exit
         return 1
     if argv is None:
@@ -406,14 +370,11 @@ def _main(argv: list[str] | None) -> int:
         with _writing_in(args):
             return _run_command(args)
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        kept = getattr(args._module, "interrupted", None)
-        detail = kept(args) if kept else "rerun the same command to start again"
-        if getattr(args, "_finished", False):  # the stop came while closing the cluster and Prefect
-            detail = "it came after the work was done and its summary printed: nothing is lost"
-        print(f"lenshunt {args.command}: stopped ({signal.Signals(signum).name}); {detail}", file=sys.stderr)
-        return 128 + int(signum)
+        return _stopped(args, stop_of(exc) or signal.SIGINT)
     except Exception as exc:
+        signum = stop_of(exc)  # a stop that library code wrapped (trial: pydantic's, as Prefect started)
+        if signum is not None:
+            return _stopped(args, signum)
         if shown_on_console(exc):  # a bug whose traceback a Prefect run record printed: not twice
             print(
                 f"lenshunt {args.command}: error: unexpected {type(exc).__name__}: {exc} (a bug; its "
@@ -429,6 +390,16 @@ def _main(argv: list[str] | None) -> int:
             message += "; " + kept(args).replace("the same command", "the command")
         print(f"lenshunt {args.command}: error: {message}", file=sys.stderr)
         return 1
+
+
+def _stopped(args: argparse.Namespace, signum: signal.Signals) -> int:
+    """Say that the command was stopped, and what it kept (its module's ``interrupted``); its exit code."""
+    kept = getattr(args._module, "interrupted", None)
+    detail = kept(args) if kept else "rerun the same command to start again"
+    if getattr(args, "_finished", False):  # the stop came while closing the cluster and Prefect
+        detail = "it came after the work was done and its summary printed: nothing is lost"
+    print(f"lenshunt {args.command}: stopped ({signum.name}); {detail}", file=sys.stderr)
+    return 128 + int(signum)
 
 
 if __name__ == "__main__":

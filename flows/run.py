@@ -343,6 +343,17 @@ def check_saved_options(scores: Path, threshold: float | None, top_n: int | None
 
 
 def interrupted(args: argparse.Namespace) -> str:
+    """What a stopped run kept: the work directory, or nothing when none is left.
+
+    Trial: a stop as the temporary Prefect server started said "everything finished so far is kept in
+    WORKDIR", a folder this run had made and, holding nothing but its lock, removed again
+    (:func:`pipeline.locking.output_lock_from_start`).
+    """
+    if not Path(args.workdir).exists():
+        return (
+            f"nothing was written yet ({args.workdir} is not left: it was not created, or was removed "
+            "again as empty); rerun the same command to start"
+        )
     return (
         f"everything finished so far is kept in {args.workdir}; rerun the same command to resume "
         "(finished regions and scores are not redone)"

@@ -299,7 +299,7 @@ def _serve_deployment(
             f"'{full_name}'`; Ctrl-C stops serve and cancels a run in flight"
         )
         runner.serve()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (flows.cli.Stopped): the runs in flight are cancelled
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (flows.stops.Stopped): the runs in flight are cancelled
         _stopped = runner.stop_report if runner is not None else "no run was in flight"
         if "cancelled" in _stopped:
             _stopped += (

@@ -5,7 +5,7 @@ large delivery), and on a SIGTERM printed ``coroutine 'Runner.astop' was never a
 tracebacks (its SIGTERM handler calls the async-dispatched ``stop`` from inside the event loop).
 Here the runner's event loop runs in a thread of its own, so the runner installs no signal
 handler (it does only in the main thread) and the CLI's own handling stays: SIGINT raises
-``KeyboardInterrupt`` and SIGTERM :class:`flows.cli.Stopped` in the main thread. On a stop,
+``KeyboardInterrupt`` and SIGTERM :class:`flows.stops.Stopped` in the main thread. On a stop,
 :meth:`ServedRunner.serve` calls the runner's public ``astop`` in its loop: polling stops, and each
 run in flight is cancelled as Prefect cancels one from the UI (SIGTERM to its subprocess, which
 closes its Dask cluster; SIGKILL after 30 s; state Cancelled). A second Ctrl-C (or SIGTERM) while
