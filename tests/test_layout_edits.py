@@ -62,9 +62,9 @@ EDITS = [
     ),
     (_edited(id_digits=7), "id_digits 6 (now 7)"),
     (_edited(hdu=0), "VIS hdu None (now 0), Y hdu None (now 0)"),
-    (
-        _edited(catalog={**EUCLID.catalog.model_dump(), "label_rule": "n_source_im > 0"}),
-        "catalog label_rule 'n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20' "
+    (  # a file edit beside a catalog edit: refused, naming both
+        _edited(id_digits=7, catalog={**EUCLID.catalog.model_dump(), "label_rule": "n_source_im > 0"}),
+        "id_digits 6 (now 7), catalog label_rule 'n_source_im > 0 and mag_eff > 1.6 and n_pix_source > 20' "
         "(now 'n_source_im > 0')",
     ),
 ]
@@ -95,6 +95,39 @@ def test_a_layout_reading_files_otherwise_is_refused_and_the_store_left_as_it_wa
             assert "ingest into a new store" in message and "--reread" in message
         assert _digest(store) == before, said  # nothing read, nothing written
     assert read_attributes(store).layout_yaml == EUCLID.to_yaml()
+
+
+def test_a_layout_whose_label_catalog_alone_differs_is_taken_and_relabels_without_a_reread(
+    stored, dask_client
+):
+    """Note 52's open item: a layout differing from the store's only in its label catalog fields (the
+    label rule, the id column, the file pattern) was refused unless ``--reread`` read every image again,
+    though the catalog says how labels are read, not pixels. It is taken, the store keeps it, and every
+    stored object's label is read again by it; no image is re-read."""
+    source, store = stored
+    pixels = {name: digest for name, digest in _digest(store).items() if name.startswith(("vis", "nir"))}
+    assert open_store(store, chunks=None)["label"].values.tolist() == [0, 1, 0, 1, 0, 1]
+    catalog = next(source.glob("image_catalog*.csv"))
+    catalog.rename(source / "lens_keys_v2.csv")  # the catalog renamed, and its rule rewritten
+    edited = _edited(
+        catalog={**EUCLID.catalog.model_dump(), "pattern": "lens_keys_*.csv", "label_rule": "n_source_im < 1"}
+    )
+    layout = parse_layout(edited, source="my-euclid.yaml")
+    check_existing_store(store, layout, source, False)  # the CLI's check before Prefect: taken too
+    report = ingest(layout, source, store, dask_client)
+    assert report.n_rewritten == 0 and report.n_relabelled == len(IDS)
+    assert open_store(store, chunks=None)["label"].values.tolist() == [1, 0, 1, 0, 1, 0]
+    assert (
+        "  layout: the store keeps the label catalog given from now on: catalog pattern "
+        "'image_catalog*.csv' (now 'lens_keys_*.csv'), catalog label_rule 'n_source_im > 0 and mag_eff > "
+        "1.6 and n_pix_source > 20' (now 'n_source_im < 1'); the labels of the objects it holds are read "
+        "again by it (their images are not)"
+    ) in report.summary()
+    recorded = yaml.safe_load(read_attributes(store).layout_yaml)
+    assert recorded["catalog"]["label_rule"] == "n_source_im < 1" and recorded["name"] == "euclid-sglc2"
+    assert {name: d for name, d in _digest(store).items() if name.startswith(("vis", "nir"))} == pixels
+    again = ingest(parse_layout(edited), source, store, dask_client)  # the store's own now: nothing said
+    assert again.n_relabelled == 0 and "label catalog given" not in again.summary()
 
 
 def test_a_reread_takes_the_edited_layout_and_the_store_keeps_it_under_its_name(stored, dask_client):

@@ -37,7 +37,7 @@ from pipeline.store.header_columns import (
     record_band_units,
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
-from pipeline.store.layout_check import check_layout, naming_notes, own_shipped_layout, reading_differences
+from pipeline.store.layout_check import check_layout, keep_given_layout, naming_notes, own_shipped_layout
 from pipeline.store.leftovers import remove_unfinished_writes
 from pipeline.store.lock import store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
@@ -213,13 +213,8 @@ def ingest(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
             )
             report.plans.append(pending)
-        if reread:  # the layout as given now, too (e.g. a shipped layout's WCS declared a placeholder since),
-            kept = layout.model_copy(update={"name": stored.name, "description": stored.description})
-            update_attributes(store, {"layout_yaml": kept.to_yaml()})  # under the store's name
-            if edits := reading_differences(stored, layout):  # trial: the report did not say it was kept
-                report.layout_notes.append(
-                    f"the store keeps the layout given from now on: {', '.join(edits)}"
-                )
+        # the layout as given now, with --reread (e.g. a shipped layout's WCS declared a placeholder since)
+        report.layout_notes += keep_given_layout(store, stored, layout, reread)  # or another catalog
         repaired, changes = repair_changed_objects(store, manifest, client, reread, progress)
         report.files_gone, report.reread_all = gone_lines(changes), reread
         report.files_failing = failing_lines(changes, source_path, store)  # kept as read before

@@ -7,12 +7,15 @@ read or written:
 - the store's arrays: the bands, their order and groups, shapes, pixel scales and wavelengths. A
   store with other ones is another store: refused always;
 - how files are found and read and how their values are taken: each band's ``path`` and HDU,
-  ``id_digits``, ``masked_value``, ``coordinates`` (cards and unit), ``wcs_position`` and the
-  ``catalog`` (its file, id column, label rule, comment mark and units). Refused, naming each field
-  with the store's value and the given one, unless ``--reread``, which reads every stored object
-  again by the given layout and records it (trial: band paths edited were taken for files that
-  changed, band g rewritten with band i's pixels and the store still saying g came from the g files;
-  an edited masked value or coordinate unit was ignored);
+  ``id_digits``, ``masked_value``, ``coordinates`` (cards and unit) and ``wcs_position``. Refused,
+  naming each field with the store's value and the given one, unless ``--reread``, which reads every
+  stored object again by the given layout and records it (trial: band paths edited were taken for
+  files that changed, band g rewritten with band i's pixels and the store still saying g came from the
+  g files; an edited masked value or coordinate unit was ignored);
+- the label ``catalog`` (its file, id column, label rule, comment mark and units): it says how labels
+  are read, not pixels, so a layout differing there alone is taken and kept by the store, and every
+  stored object's label is read again by it (:func:`keep_given_layout`; note 52: it needed a
+  ``--reread`` of every image);
 - names for people only (``name``, ``description``): may differ, said in a note.
 
 A reread refuses, too, a band whose path given finds no file under the source where the store's own
@@ -65,13 +68,14 @@ def check_layout(
             "or use a new store for another layout"
         )
     arrays, reading = array_differences(stored, layout), reading_differences(stored, layout)
+    files = [difference for difference in reading if difference not in catalog_differences(stored, layout)]
     if arrays:  # trial: a corrected pixel scale was accepted and ignored (the store keeps its layout's)
         raise ConservationError(
             f"store {store} was ingested with layout {attributes.layout!r} saying "
             f"{', '.join(arrays + reading)}; a store keeps the layout it was made with: ingest into a new "
             "store (`lenshunt run` with a new work directory) to use the corrected layout"
         )
-    if reading and not reread:
+    if files and not reread:
         raise ConservationError(
             f"store {store} was ingested with layout {attributes.layout!r}, and the layout {layout.name!r} "
             f"given now finds or reads files otherwise: {', '.join(reading)}; a store keeps the layout it "
@@ -81,8 +85,29 @@ def check_layout(
             f"layout; or `lenshunt ingest SOURCE {store} --layout GIVEN --reread` to read every stored "
             "object again by the given layout, which the store then keeps"
         )
-    if reading and source is not None:
+    if files and source is not None:
         check_band_files(store, attributes, stored, layout, source, manifest)
+
+
+def keep_given_layout(store: Path, stored: Layout, layout: Layout, reread: bool) -> list[str]:
+    """Record ``layout`` as the store's (under its own name and description) where it reads it from
+    now on: with ``reread``, or where only its label catalog differs (module docstring); the report's
+    note of what changed (empty where nothing was recorded).
+    """
+    from pipeline.store.zarr_store import update_attributes
+
+    catalog = catalog_differences(stored, layout)
+    if not (reread or catalog):
+        return []
+    kept = layout.model_copy(update={"name": stored.name, "description": stored.description})
+    update_attributes(store, {"layout_yaml": kept.to_yaml()})
+    if reread:  # trial: the report did not say the edited layout was kept
+        edits = reading_differences(stored, layout)
+        return [f"the store keeps the layout given from now on: {', '.join(edits)}"] if edits else []
+    return [
+        f"the store keeps the label catalog given from now on: {', '.join(catalog)}; the labels of the "
+        "objects it holds are read again by it (their images are not)"
+    ]
 
 
 def check_band_files(
@@ -179,13 +204,20 @@ def reading_differences(stored: Layout, layout: Layout) -> list[str]:
             )
         elif before[name] != now[name]:
             changed.append(f"{name} {_said(before[name])} (now {_said(now[name])})")
-    old, new = before["catalog"] or {}, now["catalog"] or {}
+    return changed + catalog_differences(stored, layout)
+
+
+def catalog_differences(stored: Layout, layout: Layout) -> list[str]:
+    """The label catalog's fields that differ, as ``"catalog label_rule 'a' (now 'b')"``."""
+    before, now = stored.model_dump(mode="json")["catalog"], layout.model_dump(mode="json")["catalog"]
+    old, new = before or {}, now or {}
     if bool(old) != bool(new):
-        changed.append(f"catalog {_said(before['catalog'])} (now {_said(now['catalog'])})")
-    else:
-        differ = [name for name in old if old[name] != new[name]]
-        changed.extend(f"catalog {name} {_said(old[name])} (now {_said(new[name])})" for name in differ)
-    return changed
+        return [f"catalog {_said(before)} (now {_said(now)})"]
+    return [
+        f"catalog {name} {_said(old[name])} (now {_said(new[name])})"
+        for name in old
+        if old[name] != new[name]
+    ]
 
 
 def naming_notes(stored: Layout, layout: Layout) -> list[str]:
