@@ -144,7 +144,7 @@ SCORE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="score",
         dtype="float64",
         ucd="stat.probability",
-        description="Probability of being a strong lens; missing when not scored",
+        description="Lens score 0-1, not a survey probability; missing when not scored",
     ),
     ColumnSpec(
         name="score_std",

@@ -41,7 +41,7 @@ DEFAULT_OUTPUTS = [
         "kind": "probability",
         "unit": "",
         "ucd": "stat.probability",
-        "description": "Probability of being a strong lens",
+        "description": "Lens score 0-1, not a survey probability",
     }
 ]
 """The default output as every format's provenance lists it (trial: ``[]`` there named no column)."""

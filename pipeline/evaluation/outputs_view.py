@@ -40,7 +40,7 @@ __all__ = [
 
 
 def has_score(catalog: pd.DataFrame) -> bool:
-    """Whether the catalog has the lens probability ``score`` (score-based metrics need it)."""
+    """Whether the catalog has the lens ``score`` (score-based metrics need it)."""
     return "score" in catalog.columns and any(spec.name == "score" for spec in table_layout(catalog).outputs)
 
 
@@ -55,7 +55,7 @@ def no_metrics_reason(catalog: pd.DataFrame) -> str | None:
     "none of the 2 objects has a label (lens or non-lens): give the label catalog ..."
     """
     if not has_score(catalog):
-        return "the model declares no 'score' (lens probability) output"
+        return "the model declares no 'score' (lens score) output"
     if "label" in catalog.columns and bool((catalog["label"].to_numpy() >= 0).any()):
         return None
     return (

@@ -127,7 +127,7 @@ def _finish_histogram(ax: Any, title: str) -> None:
     ax.set_ylim(0.5, max(top, 1.0) * 40)  # before the log scale: no bars (nothing scored) warned there
     ax.set_yscale("log")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("score (probability of lens)")
+    ax.set_xlabel("score (0-1; a probability only at the training class balance)")
     ax.set_ylabel("objects per bin")
     ax.set_title(title)
     ax.grid(alpha=0.3)

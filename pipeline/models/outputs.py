@@ -186,7 +186,7 @@ DEFAULT_SCORE = OutputSpec(
     name="score",
     kind="probability",
     ucd="stat.probability",
-    description="Probability of being a strong lens",
+    description="Lens score 0-1, not a survey probability",  # trial: read as a probability
 )
 """The output of a card without an ``outputs`` declaration (every bundle made before it existed)."""
 
