@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from functools import partial
 from pathlib import Path
@@ -191,6 +192,15 @@ def early_start(args: argparse.Namespace) -> None:
         start_early_stage(key, work)
         return
     start_early_cluster(compute, warm_modules=("pipeline.store.ingestion", "pipeline.sources.fits_io"))
+
+
+def holds(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The store's writer lock, held by the command from before Prefect starts (flows.cli); the ingest
+    joins it, and what was made for it alone (a new ``STORE/_lenshunt``) is removed where no store was
+    made (a failure or a stop before the ingest made it)."""
+    from pipeline.store import store_lock_from_start
+
+    return store_lock_from_start(args.store, purpose=f"ingest of {Path(os.path.abspath(args.source))}")
 
 
 def check(args: argparse.Namespace) -> None:

@@ -11,7 +11,9 @@ scores with the members' mean and spread. ``--init BUNDLE`` fine-tunes an existi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +221,24 @@ def _train_ensemble(
     return results
 
 
+@contextlib.contextmanager
+def holds(args: argparse.Namespace) -> Iterator[None]:
+    """OUT's train lock, held by the command from before Prefect starts to its end (flows.cli; the
+    flow's taking of it joins this one). Where the command made OUT and fails or is stopped before a
+    bundle is there, OUT (and the folders above it it made) is removed, still under the lock, as the
+    flow does for its own callers; OUT's files before it are kept for the stop message first."""
+    out = Path(args.out)
+    args._out_before = out_files(out)  # before the lock file is made in it (flows.train_stop)
+    made = first_missing(out)
+    with output_lock(out, purpose="train", advice=TRAIN_BUSY, remove=True):
+        try:
+            yield
+        except BaseException:
+            if made:  # not a folder another process trains into: this one holds its lock
+                remove_unfinished(out, made)
+            raise
+
+
 def check(args: argparse.Namespace) -> None:
     """Every check that needs no data, before Prefect and Dask start: the options and OUT.
 
@@ -331,7 +351,8 @@ def interrupted(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    args._out_before = out_files(args.out)  # what a stop message compares OUT with
+    if not hasattr(args, "_out_before"):  # what a stop message compares OUT with (set by holds)
+        args._out_before = out_files(args.out)
     if (note := unused_under_init(args)) is not None:
         print(note, file=sys.stderr)
     result = train_flow(

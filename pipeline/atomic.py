@@ -99,6 +99,26 @@ def _check_not_immutable(path: Path) -> None:
     os.unlink(temporary)
 
 
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    """Swap two existing paths (folders) in one rename (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the system or file system cannot (nothing is changed then)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    return done == 0
+
+
 def check_creatable(folder: str | os.PathLike[str]) -> None:
     """Raise where no new file can be made in ``folder`` (read-only, immutable, not enterable).
 

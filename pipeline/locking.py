@@ -78,6 +78,8 @@ def _open_locked(lock_path: Path, refusal: Callable[[str], Exception], patience_
             fd, writable = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), True
         except PermissionError:  # another user's lock file: it locks as well read-only, unnamed
             fd, writable = os.open(lock_path, os.O_RDONLY), False
+        except FileNotFoundError:  # its folder, removed since by a holder that made it for the lock alone
+            continue
         try:
             if not _lock_within(fd, patience_s):
                 raise refusal(lock_holder(fd)) from None
@@ -127,14 +129,57 @@ def output_lock(
     if Path(out).exists() and not Path(out).is_dir():  # review: mkdir's "File exists" said less
         raise OutputPathError(f"{out} is a file, not a directory; pass a directory path")
     lock_path = paths.output_lock_file(Path(out), lock or purpose).resolve()
+    take = functools.partial(_output_hold, out, lock_path, purpose=purpose, advice=advice, remove=remove)
+    with shared_hold(lock_path, take):
+        yield
+
+
+@contextlib.contextmanager
+def _output_hold(
+    out: str | os.PathLike[str], lock_path: Path, *, purpose: str, advice: str, remove: bool
+) -> Iterator[None]:
+    """``out`` made and its lock held (:func:`exclusive_lock`), for :func:`output_lock`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    refusal = functools.partial(busy_error, out, advice=advice)
+    with exclusive_lock(lock_path, purpose=purpose, refusal=refusal, remove=remove):
+        yield
+
+
+def remove_lock_alone(lock_path: str | os.PathLike[str], keep: str | os.PathLike[str]) -> None:
+    """Remove the lock file at ``lock_path`` where its folder holds nothing else, and the folders above
+    it that this leaves empty, up to ``keep`` (kept): what a command made for its lock alone. Its
+    holder calls this before it releases the lock, so that no other process's folder is removed (one
+    waiting for the lock finds the file gone and makes it again: :func:`exclusive_lock`)."""
+    lock_path, keep = Path(lock_path).absolute(), Path(keep).absolute()
+    folder = lock_path.parent
+    with contextlib.suppress(OSError):
+        if {entry.name for entry in folder.iterdir()} - {lock_path.name}:
+            return
+        lock_path.unlink(missing_ok=True)
+        while folder != keep and keep in folder.parents and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+
+
+@contextlib.contextmanager
+def shared_hold(
+    lock_path: str | os.PathLike[str], take: Callable[[], contextlib.AbstractContextManager[object]]
+) -> Iterator[None]:
+    """Hold the lock at ``lock_path`` for the block, re-entrant within this process, from any thread:
+    the first holder takes it (enters ``take()``), later ones join it, and the last to leave releases
+    it (exits what ``take()`` gave), whichever thread that is; :func:`held_here` says it is held.
+
+    A command holds the lock of what it writes from its start (``flows.cli``) and the flow it runs
+    takes it again; a stage's work may still run in a thread when the command is stopped (review:
+    the first holder released it, under a thread still writing).
+    """
+    lock_path = Path(lock_path).resolve()
     with _HELD_LOCK:
         gate = _GATES.setdefault(lock_path, threading.Lock())
-    with gate:  # one thread of this process takes the flock, or joins the holder, at a time
+    with gate:  # one thread of this process takes the lock, or joins the holder, at a time
         if lock_path not in _HELD:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            refusal = functools.partial(busy_error, out, advice=advice)
             held = contextlib.ExitStack()
-            held.enter_context(exclusive_lock(lock_path, purpose=purpose, refusal=refusal, remove=remove))
+            held.enter_context(take())
             _HELD[lock_path] = [0, held]
         _HELD[lock_path][0] += 1
     try:
@@ -143,7 +188,27 @@ def output_lock(
         with gate:
             _HELD[lock_path][0] -= 1
             if _HELD[lock_path][0] == 0:
-                _HELD.pop(lock_path)[1].close()  # releases the flock
+                _HELD.pop(lock_path)[1].close()  # releases the lock
+
+
+def keep_lock_file(lock_path: str | os.PathLike[str], into: str | os.PathLike[str]) -> None:
+    """Give the lock file at ``lock_path`` a second name ``into``, in a folder about to take its
+    folder's place by a rename (a hard link: the same file, which its holder's ``flock`` is on), so
+    that the lock is still the one at its path after the rename; where the file system has no hard
+    links, the file is moved there. Nothing where there is no lock file."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(into).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(lock_path, into)
+        except FileNotFoundError:  # no lock file (suppressed)
+            raise
+        except OSError:  # no hard links here (or ``into`` exists): the file itself goes
+            os.replace(lock_path, into)
+
+
+def held_here(lock_path: str | os.PathLike[str]) -> bool:
+    """Whether this process holds the lock at ``lock_path`` through :func:`shared_hold`."""
+    return Path(lock_path).resolve() in _HELD
 
 
 @contextlib.contextmanager
@@ -193,7 +258,7 @@ def score_folder_lock(
 
 
 _HELD: dict[Path, list] = {}
-"""Output locks this process holds: lock file -> [holders, the held flock] (:func:`output_lock`)."""
+"""Locks this process holds: lock file -> [holders, the held flock] (:func:`shared_hold`)."""
 _GATES: dict[Path, threading.Lock] = {}
 """One thread lock per lock file, serialising this process's takers and leavers of it."""
 _HELD_LOCK = threading.Lock()
@@ -216,7 +281,7 @@ def check_not_busy(out: str | os.PathLike[str], *, lock: str, advice: str) -> No
         If another process holds the lock (:func:`busy_error`).
     """
     lock_path = paths.output_lock_file(Path(out), lock)
-    if lock_path.resolve() in _HELD:  # this process's own (a command holding it from its start: flows.cli)
+    if held_here(lock_path):  # this process's own (a command holding it from its start: flows.cli)
         return
     holder = lock_being_held(lock_path)
     if holder is not None:

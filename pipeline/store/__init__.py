@@ -49,6 +49,7 @@ _EXPORTS = {
     "rewrite_times": "pipeline.store.rewrites",
     "rewritten_since_scored": "pipeline.store.rewrites",
     "store_layout": "pipeline.store.zarr_store",
+    "store_lock_from_start": "pipeline.store.lock",
     "store_summary": "pipeline.store.summary",
     "write_cutouts": "pipeline.store.cutouts",
 }
@@ -77,6 +78,7 @@ __all__ = [
     "rewrite_times",
     "rewritten_since_scored",
     "store_layout",
+    "store_lock_from_start",
     "store_summary",
     "write_cutouts",
 ]
@@ -85,7 +87,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
-    from pipeline.store.lock import check_store_not_busy
+    from pipeline.store.lock import check_store_not_busy, store_lock_from_start
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary

@@ -39,7 +39,7 @@ from pipeline.store.header_columns import (
 from pipeline.store.ingest_report import IngestReport, merge_named
 from pipeline.store.layout_check import check_layout, keep_given_layout, naming_notes, own_shipped_layout
 from pipeline.store.leftovers import remove_unfinished_writes
-from pipeline.store.lock import store_writer_lock
+from pipeline.store.lock import only_writer_lock, store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
@@ -182,14 +182,10 @@ def ingest(
                 layout = stored
     manifest = discover(layout, source_path)  # inputs first: a bad source creates nothing
     load_labels(layout, manifest.object_ids[:1], source_path, catalog)  # and a bad catalog neither
-    if not (store / "zarr.json").exists():
-        try:
+    with store_writer_lock(store, purpose=f"ingest of {source_path}"):  # taken first: the store's only maker
+        if not (store / "zarr.json").exists():
             create_store(store, layout, source=str(source_path), chunk_objects=chunk_objects)
             record_current_rules(store)  # (an ingest killed before its first object: still today's)
-        except StoreExistsError:
-            if not (store / "zarr.json").exists():
-                raise  # something else is there; a store created meanwhile by another ingest is fine
-    with store_writer_lock(store, purpose=f"ingest of {source_path}"):
         attributes = read_attributes(store)
         stored = store_layout(attributes)
         check_layout(store, attributes, stored, layout, reread, source_path, manifest)  # before any write
@@ -294,8 +290,9 @@ def check_existing_store(
     """
     layout = as_layout(layout, "check_existing_store")
     store = Path(store)
-    if not (store / "zarr.json").exists():
-        if store.is_dir() and any(store.iterdir()):  # new-user trial: said after Prefect and Dask started
+    if not (store / "zarr.json").exists():  # no store (or the writer lock alone: a store being made)
+        if store.is_dir() and any(store.iterdir()) and not only_writer_lock(store):
+            # new-user trial: said after Prefect and Dask started
             raise StoreExistsError(
                 f"{store} already exists and is no lenshunt store (it holds other files); pass an existing "
                 "store or a new path"

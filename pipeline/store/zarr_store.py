@@ -24,10 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline import __version__
+from pipeline.atomic import exchange
 from pipeline.errors import StoreError, StoreExistsError, StoreNotFoundError
 from pipeline.flags import Flag
-from pipeline.paths import BOOKKEEPING, store_path_hint
+from pipeline.locking import keep_lock_file
+from pipeline.paths import BOOKKEEPING, store_lock_file, store_path_hint
 from pipeline.sources.headers import HEADER_BYTES
+from pipeline.store.lock import only_writer_lock
 from schemas.layout import Layout, LayoutArg, as_layout, parse_layout
 
 if TYPE_CHECKING:
@@ -120,10 +123,15 @@ def create_store(
     place once complete, so a kill at any moment leaves either no store or a whole one; the
     next creation removes folders left by creators that are no longer alive.
 
+    A folder holding the store's writer lock file alone (its writer takes the lock before it makes the
+    store: :func:`pipeline.store.ingest`) is replaced so that the lock file stays the store's
+    (:func:`_put_around_lock`).
+
     Raises
     ------
     StoreExistsError
-        If ``path`` exists and is not an empty folder (e.g. another process created it first).
+        If ``path`` exists and is not an empty folder (e.g. another process created it first) nor one
+        of the lock file alone.
     StoreError
         If the chunk sizes are inconsistent.
     OSError
@@ -131,7 +139,8 @@ def create_store(
     """
     layout = as_layout(layout, "create_store")
     path = Path(path)
-    if path.exists() and not _is_empty_dir(path):
+    around_lock = only_writer_lock(path)  # a writer holds the lock of the store it makes (ingest)
+    if path.exists() and not _is_empty_dir(path) and not around_lock:
         raise StoreExistsError(f"{path} already exists; pass an existing lenshunt store or a new path")
     inner_chunk_objects = min(inner_chunk_objects, chunk_objects)
     if chunk_objects % inner_chunk_objects:
@@ -145,7 +154,10 @@ def create_store(
     try:
         _write_empty_store(building, layout, source, chunk_objects, inner_chunk_objects)
         try:
-            os.rename(building, path)
+            if around_lock:
+                _put_around_lock(building, path)
+            else:
+                os.rename(building, path)
         except OSError as exc:
             if path.exists():
                 raise StoreExistsError(
@@ -155,6 +167,24 @@ def create_store(
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
+
+
+def _put_around_lock(building: Path, path: Path) -> None:
+    """Put the store at ``building`` in the place of ``path``, a folder holding only the store's writer
+    lock file, that file kept (:func:`pipeline.locking.keep_lock_file`): its holder's lock is the new
+    store's. In one exchange rename where the system has it, else ``path`` is renamed aside first
+    (then removed with ``building``)."""
+    keep_lock_file(store_lock_file(path), store_lock_file(building))
+    if exchange(building, path):  # ``building`` now the folder of the lock file alone
+        return
+    os.rename(path, aside := building.with_name(f"{building.name}.aside"))
+    try:
+        os.rename(building, path)
+    finally:  # as an exchange leaves it; or (another made ``path`` meanwhile) the folder aside removed
+        if building.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(aside, building)
 
 
 _CREATING = ".creating-"
@@ -269,7 +299,7 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
 
     path = Path(path)
     if not (path / "zarr.json").exists():
-        if path.exists():
+        if path.exists() and not only_writer_lock(path):  # (the lock alone: a store not made yet)
             raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); {store_path_hint(path)}")
         raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`")
     try:

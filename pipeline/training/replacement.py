@@ -13,17 +13,15 @@ between the two renames is undone there (the old bundle goes back to OUT).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.atomic import exchange as _exchange
+
 WORKING_SUFFIX = ".overwrite"
 ASIDE_SUFFIX = ".replaced"
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 def working_dir(out: str | os.PathLike[str]) -> Path:
@@ -101,15 +99,3 @@ def _put_in_place(work: Path, out: Path) -> None:
     os.rename(out, aside)
     os.rename(work, out)
     shutil.rmtree(aside)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two folders in one rename (Linux ``renameat2``); False where the system cannot."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    done = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
-    return done == 0
