@@ -278,3 +278,22 @@ def test_a_store_made_without_an_exchange_rename_keeps_the_held_lock(tmp_path, m
         assert _taken_elsewhere(target).startswith("StoreBusyError")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["s.zarr"]  # nothing left beside it
     assert read_attributes(target).n_objects == 0
+
+
+def test_a_bundle_replaced_under_the_train_lock_keeps_it(tmp_path):
+    """``--overwrite`` exchanges the new bundle with OUT: the lock file the command holds goes with it
+    (review: after the exchange, to the end of the command, OUT had no lock a second train met)."""
+    from pipeline.locking import output_lock
+    from pipeline.training import replacing
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "card.json").write_text("old")
+    lock = paths.output_lock_file(out, "train")
+    with output_lock(out, purpose="train", advice="wait", remove=True):
+        with replacing(out, overwrite=True) as work:
+            (work / "card.json").write_text("new")
+        assert (out / "card.json").read_text() == "new"
+        assert lock_being_held(lock) is not None  # still held, at OUT's path
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
+    assert sorted(path.name for path in out.iterdir()) == ["card.json"]  # removed as it was released

@@ -18,7 +18,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline import paths
 from pipeline.atomic import exchange as _exchange
+from pipeline.locking import held_here, keep_lock_file
 
 WORKING_SUFFIX = ".overwrite"
 ASIDE_SUFFIX = ".replaced"
@@ -91,7 +93,12 @@ def replacing(out: str | os.PathLike[str], overwrite: bool) -> Iterator[Path]:
 
 
 def _put_in_place(work: Path, out: Path) -> None:
-    """Make ``work`` the bundle at ``out``; the old bundle is removed."""
+    """Make ``work`` the bundle at ``out``; the old bundle is removed. The lock file of ``out`` this
+    process holds goes with it (:func:`pipeline.locking.keep_lock_file`; review: from the exchange to
+    the end of ``lenshunt train``, which holds it from its start, OUT had no lock a second run met)."""
+    lock = paths.output_lock_file(out, "train")
+    if held_here(lock):
+        keep_lock_file(lock, paths.output_lock_file(work, "train"))
     if _exchange(work, out):
         shutil.rmtree(work)  # now the old bundle
         return
