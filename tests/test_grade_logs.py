@@ -33,7 +33,8 @@ from pipeline.inspection import apply_grades
 from pipeline.training.config import TrainConfig
 from pipeline.training.grades import grade_warnings, labels_from_grades, write_grade_summary
 
-TIME = "2026-12-05T00:00:00Z"
+TIME = "2036-12-05T00:00:00Z"
+"""Grade times after any store of these tests was made (one made before it is another store's)."""
 
 
 def line(object_id, grade="A", inspector="lee", time=TIME) -> str:
@@ -117,7 +118,7 @@ def test_a_log_saved_with_a_byte_order_mark_and_crlf_keeps_its_first_grade(run, 
         "lenshunt inspect: warning: 1 line(s) of the grade logs are not grades (torn by a kill, or damaged) "
         f"and were skipped: {log} line 3\n"
     )
-    GradeLog(run / "grades", "ann").append(first, "B")  # the server appends to such a log
+    GradeLog(run / "grades", "ann").append(first, "B", time="2036-12-05T00:00:01Z")  # the server appends
     assert latest_grades(read_grades(run))[["object_id", "grade"]].values.tolist() == [
         [first, "B"],
         [second, "X"],
@@ -130,9 +131,9 @@ def test_a_line_naming_another_inspector_than_its_log_is_skipped(run, capsys):
 
     object_id = scored_ids(run)[0]
     folder = run / "grades"
-    GradeLog(folder, "ann").append(object_id, "A", time="2026-12-05T00:00:00.000000Z")
+    GradeLog(folder, "ann").append(object_id, "A", time="2036-12-05T00:00:00.000000Z")
     (folder / "carl.jsonl").write_text(
-        line(object_id, "c", "ann", "2026-12-05T01:00:00Z") + "\n" + line(object_id, "X", "carl") + "\n"
+        line(object_id, "c", "ann", "2036-12-05T01:00:00Z") + "\n" + line(object_id, "X", "carl") + "\n"
     )
     rows = read_grades(run)
     latest = latest_grades(rows)
@@ -199,9 +200,9 @@ def test_grade_times_in_another_zone_are_compared_in_utc_and_a_non_time_is_skipp
     log.write_text(
         "\n".join(
             [
-                line(first, "A", "frank", "2026-12-05T19:40:00+01:00"),
-                line(first, "X", "frank", "2026-12-05T18:45:00Z"),
-                line(second, "B", "frank", "2026-12-05T18:45:00"),
+                line(first, "A", "frank", "2036-12-05T19:40:00+01:00"),
+                line(first, "X", "frank", "2036-12-05T18:45:00Z"),
+                line(second, "B", "frank", "2036-12-05T18:45:00"),
                 line(second, "C", "frank", "yesterday"),
             ]
         )
@@ -209,9 +210,9 @@ def test_grade_times_in_another_zone_are_compared_in_utc_and_a_non_time_is_skipp
     )
     rows = read_grades(run)
     assert rows["time"].tolist()[:3] == [
-        "2026-12-05T18:40:00.000000Z",
-        "2026-12-05T18:45:00.000000Z",
-        "2026-12-05T18:45:00.000000Z",
+        "2036-12-05T18:40:00.000000Z",
+        "2036-12-05T18:45:00.000000Z",
+        "2036-12-05T18:45:00.000000Z",
     ]
     assert rows.attrs["bad_lines"] == [f"{log} line 4 (time 'yesterday' is not a time)"]
     latest = latest_grades(rows).set_index("object_id")

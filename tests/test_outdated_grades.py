@@ -167,6 +167,57 @@ def test_training_labels_leave_it_out_and_warn(regraded, tmp_path):
         )
 
 
+def test_a_grade_log_copied_from_another_run_is_left_out_as_older_than_the_store(regraded, tmp_path):
+    """Fresh-user trial: ``dan.jsonl`` copied from another run into this run's grades folder (as the
+    docs' merging of grades made elsewhere does) was applied: 13 grades of other images sharing these
+    ids, 3 of which then changed training labels. A grade made before the store was made is of none of
+    its images: left out of the catalog's consensus and of training, and said."""
+    from pipeline.evaluation.outdated import outdated_note, store_rewrites
+    from pipeline.store import read_attributes
+
+    run, store = regraded
+    created = pd.Timestamp(read_attributes(store).created).tz_convert("UTC")
+    earlier = (created - pd.Timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    copied = Path(run) / "grades" / "dan.jsonl"
+    copied.write_text(
+        json.dumps({"object_id": KEPT, "grade": "X", "inspector": "dan", "time": earlier}) + "\n"
+    )
+    try:
+        summary = apply_grades(run, hats=False)
+        assert summary["n_outdated"] == 2 and summary["n_graded"] == 2  # REPLACED's by ana, and dan's
+        assert (
+            "(1 of them before this run's store was made: another store's objects)"
+            in summary["outdated_note"]
+        )
+        assert read_catalog(run).set_index("object_id").loc[KEPT, "grade_n"] == 1  # ana's grade alone
+        current, outdated = split_outdated(
+            pd.DataFrame({"object_id": [KEPT], "time": [earlier]}), store_rewrites(store)
+        )
+        assert current.empty and outdated.attrs["n_before_store"] == 1
+        assert outdated_note(outdated, run).startswith(
+            f"1 grade(s) of 1 object(s) (e.g. {KEPT}) were made before this run's store was made "
+            f"({created.isoformat()}), so of another store's objects that share their ids"
+        )
+        dataset = open_store(store, chunks=None)
+        with pytest.raises(TrainingError, match="made before the training store was made: of another store"):
+            labels_from_grades(
+                dataset["object_id"].values,
+                dataset["label"].values,
+                [str(copied)],
+                rewritten=store_rewrites(store),
+            )
+        _, both = labels_from_grades(
+            dataset["object_id"].values, dataset["label"].values, [str(run)], rewritten=store_rewrites(store)
+        )
+        assert both["n_before_store"] == 1 and both["n_graded"] == 2
+        assert any(
+            "1 grade(s) were made before the training store was made" in line for line in grade_warnings(both)
+        )
+    finally:
+        copied.unlink()
+        apply_grades(run, hats=False)
+
+
 def test_a_grade_made_after_the_re_read_counts_again(regraded, tmp_path):
     run, store = regraded
     log = GradeLog(Path(run) / "grades", "ana")

@@ -288,14 +288,21 @@ def known_lens_text(row: Mapping[str, Any]) -> str:
 
 
 def visual_grade_text(row: Mapping[str, Any]) -> str:
-    """A catalog row's grade consensus: modal grade (mean of how many inspectors).
+    """A catalog row's grade consensus: modal grade (mean of how many inspectors), and how many of
+    them gave the modal grade where not all did (trial: an A/X split read "A: sure lens").
 
     >>> visual_grade_text({"grade_n": 2, "grade_mode": "B", "grade_mean": 2.5})
     'B (mean 2.5 of 2 inspectors)'
+    >>> visual_grade_text({"grade_n": 2, "grade_mode": "A", "grade_mean": 1.5, "grade_agreement": 0.5})
+    'A (mean 1.5 of 2 inspectors; only 1 of 2 gave A)'
     >>> visual_grade_text({"grade_n": 0, "grade_mode": ""}), visual_grade_text({})
     ('', '')
     """
     n = int(row.get("grade_n") or 0)
     if n <= 0:
         return ""
-    return f"{row['grade_mode']} (mean {float(row['grade_mean']):.1f} of {n} inspector{'s' * (n != 1)})"
+    text = f"{row['grade_mode']} (mean {float(row['grade_mean']):.1f} of {n} inspector{'s' * (n != 1)}"
+    agreement = row.get("grade_agreement")
+    if n > 1 and agreement is not None and math.isfinite(float(agreement)) and float(agreement) < 1:
+        text += f"; only {round(float(agreement) * n)} of {n} gave {row['grade_mode']}"
+    return text + ")"

@@ -157,11 +157,19 @@ def grade_warnings(summary: dict) -> list[str]:
             f"mid-write, or damaged) and were skipped ({summary.get('bad_lines_where', '')}); every other "
             "grade is used"
         )
-    if summary.get("n_outdated"):  # trial: grades of images an ingest replaced labelled the new ones
+    foreign = summary.get("n_before_store", 0)  # trial: a grade log copied from another run
+    if (
+        summary.get("n_outdated", 0) > foreign
+    ):  # trial: grades of images an ingest replaced labelled the new ones
         lines.append(
-            f"WARNING: {summary['n_outdated']} grade(s) were made before an ingest re-read their objects' "
-            "images (band files replaced or arrived late) and were left out; grade those objects again "
-            "(lenshunt inspect RUN_DIR) to use them"
+            f"WARNING: {summary['n_outdated'] - foreign} grade(s) were made before an ingest re-read their "
+            "objects' images (band files replaced or arrived late) and were left out; grade those objects "
+            "again (lenshunt inspect RUN_DIR) to use them"
+        )
+    if foreign:
+        lines.append(
+            f"WARNING: {foreign} grade(s) were made before the training store was made, so of another "
+            "store's objects sharing their ids (a grade log copied from another run?), and were left out"
         )
     if summary.get("n_not_in_store"):  # trial: grades of ids nobody scored went unsaid
         lines.append(
@@ -240,10 +248,15 @@ def labels_from_grades(
     bad_where = bad_lines_text(rows.attrs.get("bad_lines", []))
     current, outdated = split_outdated(latest_grades(rows), rewritten)
     if current.empty:  # every grade is of images an ingest has replaced since
+        foreign = int(outdated.attrs.get("n_before_store", 0))
+        why = (  # trial: a log copied from another run labelled this store's objects
+            "before the training store was made: of another store's objects sharing their ids"
+            if foreign == len(outdated)
+            else "before an ingest re-read its object's images (band files replaced or arrived late)"
+        )
         raise TrainingError(
             f"every grade of {', '.join(str(source) for source in sources)} ({len(outdated)}) was made "
-            "before an ingest re-read its object's images (band files replaced or arrived late): grade "
-            "those objects again (`lenshunt inspect RUN_DIR`) or leave out --grades"
+            f"{why}: grade those objects again (`lenshunt inspect RUN_DIR`) or leave out --grades"
         )
     table = consensus(current)
     graded = grade_labels(table, c_as)
@@ -271,6 +284,7 @@ def labels_from_grades(
         "n_not_in_store": int((~found).sum()),
         "n_store_labels_changed": int(np.count_nonzero(store_labels[rows[found]] != values)),
         "n_outdated": len(outdated),
+        "n_before_store": int(outdated.attrs.get("n_before_store", 0)),
         "n_bad_lines": n_bad,
         "bad_lines_where": bad_where,
         # each graded object's training label, for `inspect --compare` (pipeline.inspection.round_grades)
