@@ -13,7 +13,6 @@ serializes its settings (deterministic), and from outside the moment the lock fi
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from cutouts import write_set
+from test_cli_process import _tagged_processes
 
 from schemas.layout import load_layout
 
@@ -75,18 +75,6 @@ def _environment(tag: str) -> dict[str, str]:
 
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a terminal's job (pytest may run with it ignored)
-
-
-def _tagged_processes(tag: str) -> list[int]:
-    pids = []
-    for directory in glob.glob("/proc/[0-9]*"):
-        try:
-            environ = Path(directory, "environ").read_bytes()
-        except OSError:
-            continue
-        if f"LENSHUNT_TEST_TAG={tag}".encode() in environ:
-            pids.append(int(directory.rsplit("/", 1)[1]))
-    return pids
 
 
 def _assert_stopped_in_one_line(result_rc: int, stderr: str, how: str, workdir: Path, tag: str) -> None:
