@@ -18,7 +18,7 @@ from prefect import get_run_logger
 from pydantic import Field
 
 from flows.preflight import positive_int
-from pipeline.evaluation import format_metric  # the report's and the plots' own (one rule for all)
+from pipeline.evaluation import format_metric, interval_text  # the report's and the plots' own rules
 
 PositiveInt = Annotated[int, Field(ge=1)]
 """A flow parameter that counts (``batch_size``, ``n_workers``, ``chunk_objects``): Prefect refuses a
@@ -165,7 +165,9 @@ def metrics_lines(
     """The summary's lines on metrics: the values, where ``metrics.json`` is, the metrics' own notes
     (trial: "no scored non-lenses: AUROC ... undefined" reached the page only, the console printing
     ``auroc=n/a``), or why there are none. Notes among ``warnings`` (metrics on objects the model
-    learned from) are ``warning:`` lines; those in ``said`` are left out.
+    learned from) are ``warning:`` lines; those in ``said`` are left out. Each value is followed by
+    its 95% interval where ``metrics["ci95"]`` has one (trial: point values only, differences between
+    models the size of the sampling noise).
 
     >>> metrics_lines({"auroc": 0.5, "tpr0": None, "notes": ["no scored non-lenses"]}, "m.json")
     ['metrics: auroc=0.5, tpr0=n/a', '         m.json', 'note:    no scored non-lenses']
@@ -175,13 +177,25 @@ def metrics_lines(
     ['metrics: auroc=0.9, precision=1 (at score >= 0.7, beta=1)']
     >>> metrics_lines(None, no_metrics="none of the 3 objects has a label")
     ['metrics: none, none of the 3 objects has a label']
+    >>> metrics_lines({"auroc": 0.9905, "tpr0": 0.5, "ci95": {"auroc": [0.983, 0.996], "tpr0": None,
+    ...                "resamples": 1000}})
+    ['metrics: auroc=0.9905 [0.983, 0.996], tpr0=0.5 ([ ]: 95% intervals, 1000 bootstrap resamples)']
     """
     if metrics is None:
         return [f"metrics: none, {no_metrics}"] if no_metrics else []
-    line = "metrics: " + ", ".join(f"{k}={format_metric(metrics[k])}" for k in METRIC_KEYS if k in metrics)
+    intervals = metrics.get("ci95") or {}
+    line = "metrics: " + ", ".join(
+        f"{k}={format_metric(metrics[k])}" + (f" {text}" if (text := interval_text(intervals.get(k))) else "")
+        for k in METRIC_KEYS
+        if k in metrics
+    )
+    at = []
     if "threshold" in metrics:  # precision, recall and f_beta are at it (it was printed nowhere)
         beta = f", beta={format_metric(metrics['beta'])}" if "beta" in metrics else ""
-        line += f" (at score >= {format_metric(metrics['threshold'])}{beta})"
+        at.append(f"at score >= {format_metric(metrics['threshold'])}{beta}")
+    if any(intervals.get(k) for k in METRIC_KEYS):
+        at.append(f"[ ]: 95% intervals, {intervals['resamples']} bootstrap resamples")
+    line += f" ({'; '.join(at)})" if at else ""
     lines = [line]
     if path is not None:
         lines.append(f"         {path}")

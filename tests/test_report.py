@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.catalog import make_catalog_table, write_catalog
 from pipeline.catalog.columns import CatalogLayout
-from pipeline.evaluation import evaluate, write_metrics
+from pipeline.evaluation import evaluate, format_metric, read_metrics, write_metrics
 from pipeline.evaluation.composites import (
     INVALID_RGB,
     channel_bands,
@@ -586,6 +586,16 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert attributes["data-images-loaded"] == "true", attributes
     assert attributes["data-images-total"] == str(5 * len(top_ids) + 3)
     assert attributes["data-images-broken"] == "0"
+    # each metric with its 95% interval beside it, as in metrics.json (fresh-user trial: point values only)
+    metrics = read_metrics(tmp_path / "metrics.json")
+    low, high = metrics.ci95.auroc
+    assert low < metrics.auroc < high and high - low > 0.005
+    from pipeline.evaluation import ci_text
+
+    for name, field in (("AUROC", "auroc"), ("TPR0", "tpr0"), ("Recall (completeness)", "recall")):
+        shown = f'{name}</td><td class="num">{format_metric(getattr(metrics, field))}<span class="ci"> ('
+        assert shown + f"{ci_text(getattr(metrics.ci95, field))})</span></td>" in dom, name
+    assert "95% CI: the 95% confidence interval of the value, from 1000 bootstrap resamples" in dom
     page = (report.parent / "gallery" / f"{top_ids[0]}.html").resolve().as_uri()
     dom = run_chromium(
         binary, tmp_path / "profile-page", "--dump-dom", "--virtual-time-budget=10000", page

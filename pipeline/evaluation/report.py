@@ -26,6 +26,7 @@ import pandas as pd
 from pipeline.atomic import write_text_atomic
 from pipeline.catalog.columns import table_layout
 from pipeline.catalog.known_lenses import DROPPED_KNOWN_LENS_NAMES, DROPPED_KNOWN_LENSES
+from pipeline.evaluation.bootstrap import INTERVAL_METRICS
 from pipeline.evaluation.cards import gallery_cards, report_href, write_candidate_pages
 from pipeline.evaluation.downloads import Download, report_downloads
 from pipeline.evaluation.formats import format_metric
@@ -37,6 +38,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
     select_top,
 )
 from pipeline.evaluation.grade_report import link_pages
+from pipeline.evaluation.intervals import ci_text
 from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows, summarised_rows
 from pipeline.flags import Flag, documentation, flagged_text
@@ -178,7 +180,8 @@ def _known_lens_rows(catalog: pd.DataFrame, provenance: Provenance) -> list[tupl
 
 def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
     """The metrics table's rows; ``held_out``: the value on objects the model never learned from
-    (:attr:`Metrics.held_out`; "" without it)."""
+    (:attr:`Metrics.held_out`; "" without it); ``ci`` and ``held_out_ci``: their 95% intervals
+    (:attr:`Metrics.ci95`; "" where there is none)."""
     fields = Metrics.model_fields
     rows = []
     for name, display in METRIC_NAMES.items():
@@ -192,15 +195,33 @@ def _metric_rows(metrics: Metrics) -> list[dict[str, str]]:
             else format_metric(value, missing="—")
             for of in (metrics, metrics.held_out)
         ]
+        intervals = [
+            ci_text(getattr(of.ci95, name)) if of is not None and of.ci95 and name in INTERVAL_METRICS else ""
+            for of in (metrics, metrics.held_out)
+        ]
         rows.append(
             {
                 "name": f"F{metrics.beta:g}" if name == "f_beta" else display,
                 "value": shown[0],
+                "ci": intervals[0],
                 "held_out": shown[1],
+                "held_out_ci": intervals[1],
                 "meaning": fields[name].description or "",
             }
         )
     return rows
+
+
+def _interval_note(metrics: Metrics | None) -> str:
+    """What the intervals in the metrics table are ("" without any)."""
+    if metrics is None or metrics.ci95 is None:
+        return ""
+    return (
+        f"95% CI: the 95% confidence interval of the value, from {metrics.ci95.resamples} bootstrap "
+        "resamples of the lenses and of the non-lenses apart (percentile intervals, Efron & Tibshirani "
+        "1993): the sampling noise of a set of this size, so values of two models or sets that differ by "
+        "less than the intervals' widths are not told apart by this set."
+    )
 
 
 def build_report(
@@ -310,6 +331,7 @@ def build_report(
         flag_rows=_flag_rows(catalog["flags"].to_numpy()),
         run_info=[(str(key), str(value)) for key, value in run_info.items()],
         metrics=None if metrics is None else _metric_rows(metrics),
+        interval_note=_interval_note(metrics),
         metric_notes=[]
         if metrics is None
         else [note for note in metrics.notes if note not in notes and note not in metric_warnings],
