@@ -602,6 +602,12 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
     assert report.learned_domains() == ["again"]  # the members trained on its objects: not held out
     assert "max_auroc_drop" not in card.metrics  # trial: such a domain set the largest drop
     assert card.metrics["again_auroc"] == pytest.approx(report.metrics["again"].auroc)
+    # with its 95% interval (fresh-user trial: point values only), that of metrics.json's bootstrap
+    assert report.auroc_draws["again"].size == 1000
+    interval = (card.metrics["again_auroc_ci_low"], card.metrics["again_auroc_ci_high"])
+    assert interval == report.metrics["again"].ci95.auroc and interval[0] < interval[1]
+    assert f"| again | {report.metrics['again'].n_pos + report.metrics['again'].n_neg} | " in table
+    assert f"{report.metrics['again'].auroc:.3f} [{interval[0]:.3f}, {interval[1]:.3f}] |" in table
     assert card.notes.endswith("domain check")
     # the members were trained with feature statistics: each domain's share unlike the training set
     assert set(report.ood) == {"indomain", "again"}

@@ -40,12 +40,17 @@ def _number(name: str, value: float) -> str:
 def measured_text(metrics: Mapping[str, float], prefix: str, outputs: list[tuple[str, str]]) -> str:
     """The score metrics of the card entries ``{prefix}_...`` and each regression output's, in words.
 
+    Each is followed by its 95% interval where the card records one (``{prefix}_auroc_ci_low`` and
+    ``_ci_high``, as a domain check writes them; trial: point values only).
+
     >>> measured_text({"val_auroc": 0.91234, "val_n_pos": 40.0, "val_n_neg": 60.0}, "val", [])
     'auroc 0.9123 (40 lenses, 60 non-lenses)'
+    >>> measured_text({"d_auroc": 0.9012, "d_auroc_ci_low": 0.8821, "d_auroc_ci_high": 0.9193}, "d", [])
+    'auroc 0.9012 [0.882, 0.919]'
     """
     parts = []
     score = "  ".join(
-        f"{name} {_number(name, metrics[f'{prefix}_{name}'])}"
+        f"{name} {_number(name, metrics[f'{prefix}_{name}'])}{_interval(metrics, f'{prefix}_{name}')}"
         for name in _SCORE_METRICS
         if f"{prefix}_{name}" in metrics
     )
@@ -62,6 +67,13 @@ def measured_text(metrics: Mapping[str, float], prefix: str, outputs: list[tuple
         if said:
             parts.append(f"{output}{f' [{unit}]' if unit else ''}: {said}")
     return "; ".join(parts)
+
+
+def _interval(metrics: Mapping[str, float], key: str) -> str:
+    """`` [low, high]``, the 95% interval of the card entry ``key`` (``key_ci_low``, ``key_ci_high``), to 3
+    decimals: the digits a bootstrap of the set can tell; ``""`` where the card has none (an older card)."""
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    return "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
 
 
 def _domains(metrics: Mapping[str, float]) -> list[str]:
@@ -154,6 +166,10 @@ def model_lines(path: str | Path) -> list[str]:
     for index, domain in enumerate(learned):  # trial: a check given the training store listed it as shifted
         text = f"{domain}: {measured_text(metrics, domain, outputs)} (its objects were learned from)"
         lines.append(_line("learned" if index == 0 else "", text))
+    if any(key.endswith("_ci_low") for key in metrics):
+        lines.append(
+            _line("", "[ ]: 95% intervals (stratified bootstrap of the set's lenses and non-lenses)")
+        )
     lines += _ood_lines(path, card, members)
     return lines
 
