@@ -41,6 +41,11 @@ def test_info_of_a_bundle_names_its_id_layout_bands_outputs_recipe_and_metrics(c
         if line.startswith(("shifted", "     ")) and ":" in line
     ]
     assert {"randomised", "othersim", "thirdsim"} <= set(shifted)
+    # a ceiling is no domain (trial: "othersim_ceiling: auroc 0.9623" among the shifted domains)
+    assert not any(name.endswith("_ceiling") for name in shifted)
+    gap = card.metrics["othersim_transfer_gap"]
+    ceiling = f"ceiling    othersim: auroc {card.metrics['othersim_ceiling_auroc']:.4f} (a model trained on "
+    assert f"{ceiling}othersim itself; transfer gap {gap:.3f})" in lines
     assert f"on {card.training_store}" in text
 
 
@@ -150,6 +155,7 @@ def test_info_lists_a_domain_the_model_learned_from_apart_from_the_shifted_ones(
     card["metrics"] |= {"pool_learned_objects": 120.0}
     (checked / "card.json").write_text(json.dumps(card))
     lines = _info(capsys, checked)
+    lines = lines[: lines.index(next(line for line in lines if line.startswith("ceiling")))]  # then ceilings
     labelled = [line.split(":")[0] for line in lines if line.startswith(("shifted", "learned", "     "))]
     first = labelled.index(next(label for label in labelled if label.startswith("learned")))
     assert [label.split()[-1] for label in labelled[first:]] == ["mine", "pool"]

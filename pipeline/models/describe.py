@@ -77,9 +77,31 @@ def _interval(metrics: Mapping[str, float], key: str) -> str:
 
 
 def _domains(metrics: Mapping[str, float]) -> list[str]:
-    """The shifted domains measured on the card (``<domain>_auroc`` entries other than val_ and oof_)."""
+    """The shifted domains measured on the card (``<domain>_auroc`` entries other than val_ and oof_,
+    and other than a domain's ceiling, ``<domain>_ceiling_auroc``: :func:`_ceiling_lines`)."""
     names = [name.removesuffix("_auroc") for name in metrics if name.endswith("_auroc")]
-    return [name for name in names if name not in _NOT_DOMAINS and not name.startswith("member_")]
+    return [
+        name
+        for name in names
+        if name not in _NOT_DOMAINS and not name.startswith("member_") and not name.endswith("_ceiling")
+    ]
+
+
+def _ceiling_lines(metrics: Mapping[str, float]) -> list[str]:
+    """A line per domain with a ceiling (``<domain>_ceiling_auroc``: a model trained on that domain
+    itself; trial: listed among the shifted domains as a domain named ``othersim_ceiling``).
+
+    >>> _ceiling_lines({"othersim_ceiling_auroc": 0.9623, "othersim_transfer_gap": 0.0618})
+    ['ceiling    othersim: auroc 0.9623 (a model trained on othersim itself; transfer gap 0.062)']
+    """
+    lines = []
+    for name in sorted(key for key in metrics if key.endswith("_ceiling_auroc")):
+        domain = name.removesuffix("_ceiling_auroc")
+        gap = metrics.get(f"{domain}_transfer_gap")
+        said = f"; transfer gap {float(gap):.3f}" if gap is not None else ""
+        text = f"{domain}: auroc {float(metrics[name]):.4f} (a model trained on {domain} itself{said})"
+        lines.append(_line("ceiling" if not lines else "", text))
+    return lines
 
 
 def _learned_from(metrics: Mapping[str, float], domain: str) -> bool:
@@ -166,6 +188,7 @@ def model_lines(path: str | Path) -> list[str]:
     for index, domain in enumerate(learned):  # trial: a check given the training store listed it as shifted
         text = f"{domain}: {measured_text(metrics, domain, outputs)} (its objects were learned from)"
         lines.append(_line("learned" if index == 0 else "", text))
+    lines += _ceiling_lines(metrics)
     if any(key.endswith("_ci_low") for key in metrics):
         lines.append(
             _line("", "[ ]: 95% intervals (stratified bootstrap of the set's lenses and non-lenses)")
