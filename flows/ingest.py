@@ -211,7 +211,7 @@ def check(args: argparse.Namespace) -> None:
     writable_directory(args.store, "store")
     outside_stores(args.store, "store", itself=False)
     label_catalog(layout, args.source, args.catalog)
-    check_existing_store(args.store, layout, args.source, args.source_moved, args.reread)  # another set's
+    check_existing_store(args.store, layout, args.source, args.source_moved, args.reread, args.catalog)
     check_store_not_busy(args.store)  # one line, before Prefect (trial: after it and the cluster)
 
 

@@ -313,7 +313,9 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     if args.model:
         existing_directory(args.model, "model bundle")
     store, scores = workdir_paths(args.workdir)
-    check_existing_store(store, layout, args.source, False)  # another set's (trial: after the model's fit)
+    check_existing_store(  # another set's (trial: after the model's fit)
+        store, layout, args.source, False, catalog=getattr(args, "catalog", None)
+    )
     # before anything is ingested: a model for another layout (new-user trial: refused after the ingest)
     shapes = {group: layout.group_shape(group) for group in layout.groups}
     bundle = load_bundle(model_to_use(workdir_paths(args.workdir)[1], args.model)[0])

@@ -710,6 +710,9 @@ def test_the_label_rule_columns_are_found_in_another_letter_case_unless_ambiguou
         "['N_Source_Im', 'N_SOURCE_IM'] differ from it in letter case only, so which one the label rule "
         "reads is ambiguous. Rename the label rule's column 'n_source_im'."
     )
+    path.write_text("OBJID,IS_LENS\n1,1\n")  # the id column missing: the columns said as the file has them
+    with pytest.raises(CatalogFormatError, match=r"columns: \['OBJID', 'IS_LENS'\]"):
+        load_labels(SGLC1, np.array([1]), root, catalog=str(path))
     path.write_text("ID,IS_LENS\n1,1\n2,0\n")  # sglc1's rule (is_lens == 1) in upper case too
     assert load_labels(SGLC1, np.array([1, 2]), root, catalog=str(path)).values.tolist() == [1, 0]
 

@@ -107,7 +107,20 @@ def test_a_layout_whose_label_catalog_alone_differs_is_taken_and_relabels_withou
     source, store = stored
     pixels = {name: digest for name, digest in _digest(store).items() if name.startswith(("vis", "nir"))}
     assert open_store(store, chunks=None)["label"].values.tolist() == [0, 1, 0, 1, 0, 1]
+    # trial: a mistyped pattern finding no catalog was kept, and every later ingest found none
+    mistyped = {**EUCLID.catalog.model_dump(), "pattern": "nothere*.csv"}
+    layout = parse_layout(_edited(catalog=mistyped), source="mistyped.yaml")
+    for refuse in (
+        lambda: ingest(layout, source, store, dask_client),
+        lambda: check_existing_store(store, layout, source, False),
+    ):
+        with pytest.raises(
+            ConservationError, match=r"finds no label catalog in .*\(pattern 'nothere\*\.csv'\)"
+        ):
+            refuse()
+    assert yaml.safe_load(read_attributes(store).layout_yaml)["catalog"]["pattern"] == "image_catalog*.csv"
     catalog = next(source.glob("image_catalog*.csv"))
+    check_existing_store(store, layout, source, False, catalog=str(catalog))  # given: the pattern is unused
     catalog.rename(source / "lens_keys_v2.csv")  # the catalog renamed, and its rule rewritten
     edited = _edited(
         catalog={**EUCLID.catalog.model_dump(), "pattern": "lens_keys_*.csv", "label_rule": "n_source_im < 1"}

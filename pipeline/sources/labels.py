@@ -192,13 +192,6 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
         )
     table.columns = [str(column).strip() for column in table.columns]
     id_column = layout_column(path, header_line, list(table.columns), spec.id_column, "id column")
-    cased = {  # trial: a rule's is_lens was refused for the catalog's IS_LENS
-        found: wanted
-        for wanted in sorted(rule_columns(spec.label_rule) - {spec.id_column, "index"})
-        if (found := layout_column(path, header_line, list(table.columns), wanted, "label rule's column"))
-        not in (wanted, id_column)
-    }
-    table = table.rename(columns=cased)
     if id_column not in table.columns:
         separator = "|" if len(table.columns) == 1 and "|" in table.columns[0] else None
         hint = f" It seems separated by {separator!r}: save it comma-, semicolon- or tab-separated."
@@ -214,6 +207,13 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
             "the layout's catalog.id_column (and label_rule) to this catalog's: `lenshunt info --layout-yaml "
             "STORE|MODEL > mine.yaml`, edit, --layout mine.yaml (a new store; docs/layouts.md)." + hint
         )
+    cased = {  # trial: a rule's is_lens was refused for the catalog's IS_LENS
+        found: wanted
+        for wanted in sorted(rule_columns(spec.label_rule) - {spec.id_column, "index"})
+        if (found := layout_column(path, header_line, list(table.columns), wanted, "label rule's column"))
+        not in (wanted, id_column)
+    }
+    table = table.rename(columns=cased)
     extra = table.attrs.pop("extra_fields", None)
     if extra:
         cause = (

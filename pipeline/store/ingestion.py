@@ -188,7 +188,9 @@ def ingest(
             record_current_rules(store)  # (an ingest killed before its first object: still today's)
         attributes = read_attributes(store)
         stored = store_layout(attributes)
-        check_layout(store, attributes, stored, layout, reread, source_path, manifest)  # before any write
+        check_layout(
+            store, attributes, stored, layout, reread, source_path, manifest, catalog
+        )  # before writes
         _check_source(store, attributes.source, source_path, source_moved)
         report = IngestReport(store=str(store), source=str(source_path), layout=attributes.layout)  # its name
         report.layout_notes = naming_notes(stored, layout) + ([kept_note] if kept_note else [])
@@ -272,6 +274,7 @@ def check_existing_store(
     source: str | os.PathLike[str],
     source_moved: bool,
     reread: bool = False,
+    catalog: str | os.PathLike[str] | None = None,
 ) -> None:
     """Refuse an existing store that an ingest of ``source`` with ``layout`` would refuse, changing
     nothing: for the CLI to say so in one line before Prefect and Dask start. No store: nothing to do.
@@ -312,6 +315,7 @@ def check_existing_store(
         stored if own_shipped_layout(attributes, stored, layout, reread) else layout,
         reread,
         Path(source),
+        catalog=catalog,  # an edited catalog pattern finding nothing is refused unless it is given
     )
     if not source_moved:
         _check_source(store, attributes.source, Path(os.path.abspath(source)), False)

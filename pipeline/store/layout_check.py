@@ -25,6 +25,7 @@ recorded, re-read nothing, and every later ingest warned the band was MISSING_FI
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pipeline.errors import ConservationError
@@ -43,11 +44,14 @@ def check_layout(
     reread: bool = False,
     source: Path | None = None,
     manifest: Manifest | None = None,
+    catalog: str | os.PathLike[str] | None = None,
 ) -> None:
     """Refuse ``layout`` for ``store`` (made with ``stored``) where they differ in a field that says
     how the store's objects are read (module docstring); ``reread`` allows those that a reread of
     every object takes up, not the store's arrays, nor band paths finding no file under ``source``
-    (:func:`check_band_files`, where ``source`` is given; ``manifest``: its discovery by ``layout``).
+    (:func:`check_band_files`, where ``source`` is given; ``manifest``: its discovery by ``layout``),
+    nor a label catalog that finds no file under ``source`` where the store's finds one, unless the
+    ingest is given its ``catalog`` (:func:`check_catalog_found`).
 
     Raises
     ------
@@ -87,6 +91,37 @@ def check_layout(
         )
     if files and source is not None:
         check_band_files(store, attributes, stored, layout, source, manifest)
+    if catalog is None and source is not None and catalog_differences(stored, layout):
+        check_catalog_found(store, stored, layout, source)
+
+
+def check_catalog_found(store: Path, stored: Layout, layout: Layout, source: Path) -> None:
+    """Refuse a layout whose label catalog finds no file under ``source`` where the store's finds one:
+    the store would keep it, and every later ingest find no catalog (trial: a mistyped pattern was
+    kept, the report saying both that labels were read again and that there was no catalog).
+
+    Raises
+    ------
+    ConservationError
+        Naming the pattern given, the file the store's finds, and the ways out.
+    """
+    import contextlib
+
+    from pipeline.errors import LenshuntError
+    from pipeline.sources.labels import find_label_catalog
+
+    given = own = None
+    with contextlib.suppress(LenshuntError, OSError):
+        given = find_label_catalog(layout, source)
+    with contextlib.suppress(LenshuntError, OSError):
+        own = find_label_catalog(stored, source)
+    if given is None and own is not None and layout.catalog is not None:
+        raise ConservationError(
+            f"the layout given finds no label catalog in {source} (pattern {str(layout.catalog.pattern)!r}), "
+            f"where the store {store}'s layout finds {own.name}: the store would keep it and label nothing "
+            "from now on, so nothing was read or written; correct the layout's catalog pattern, or pass the "
+            "catalog with --catalog FILE"
+        )
 
 
 def keep_given_layout(store: Path, stored: Layout, layout: Layout, reread: bool) -> list[str]:
