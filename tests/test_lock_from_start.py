@@ -209,8 +209,12 @@ def test_a_second_ingest_is_refused_before_its_flow_starts(tmp_path):
         "_lenshunt",
         "_lenshunt/writer.lock",
     ]
-    with pytest.raises(StoreNotFoundError, match=f"no store at {new}; create one with `lenshunt ingest`"):
-        read_attributes(new)  # no store yet, as before the lock was made
+    with pytest.raises(StoreNotFoundError) as absent:
+        read_attributes(new)  # no store yet, as before the lock was made, and why the folder is there
+    assert str(absent.value) == (
+        f"no store at {new}; create one with `lenshunt ingest` (it holds only the writer lock of an ingest "
+        "stopped before it made the store: rerun it)"
+    )
     again, _ = _lenshunt(*args, timeout=300)  # the stale lock taken over, its folder made the store
     assert again.returncode == 0, again.stdout + again.stderr
     assert read_attributes(new).n_objects == 4

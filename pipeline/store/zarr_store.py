@@ -301,7 +301,12 @@ def read_attributes(path: str | os.PathLike[str]) -> StoreAttributes:
     if not (path / "zarr.json").exists():
         if path.exists() and not only_writer_lock(path):  # (the lock alone: a store not made yet)
             raise StoreError(f"{path} is not a Zarr v3 store (no zarr.json); {store_path_hint(path)}")
-        raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`")
+        stopped = (  # trial: unsaid why the folder was there
+            " (it holds only the writer lock of an ingest stopped before it made the store: rerun it)"
+            if path.exists()
+            else ""
+        )
+        raise StoreNotFoundError(f"no store at {path}; create one with `lenshunt ingest`{stopped}")
     try:
         attrs = dict(zarr.open_group(path, mode="r").attrs)
     except (OSError, ValueError, RuntimeError) as exc:  # new-user trial: a zarr.json that is no JSON
