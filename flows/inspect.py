@@ -50,6 +50,7 @@ from pipeline.inspection import (
     read_grades,
     round_change,
     round_grade_labels,
+    round_lines,
     round_model_notes,
     server_url,
 )
@@ -311,8 +312,8 @@ def _compare(args: argparse.Namespace) -> int:
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said
         print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
     path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
-    json.dump(change, sys.stdout, indent=2)
-    print(f"\nwritten to {path}")
+    print("\n".join(round_lines(change)))  # words, not the JSON (trial)
+    print(f"every number, the notes and both models: {path}")
     return 0
 
 

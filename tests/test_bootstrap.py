@@ -21,6 +21,7 @@ from pipeline.evaluation.bootstrap import (
     MIN_PER_CLASS,
     difference_draws,
     metrics_of_counts,
+    paired_difference_draws,
     percentile_interval,
     resampled_metrics,
 )
@@ -103,6 +104,43 @@ def test_a_drop_between_independent_sets_pairs_their_resamples_at_random():
         low, high = percentile_interval(difference_draws(reference, shifted, seed=trial))
         covered += low <= true_drop <= high
     assert covered >= 52  # about 57 of 60 expected
+
+
+def _rescored(rng: np.random.Generator, latent: np.ndarray, noise: float) -> np.ndarray:
+    return latent + rng.normal(0, noise, latent.size)
+
+
+def test_a_change_between_two_scorings_of_one_set_is_paired_and_covers_the_true_change():
+    """A grading round scores the same held-out objects before and after: the change's interval resamples
+    the objects once for both (a paired bootstrap). Lenses' latent scores N(2, 1), non-lenses' N(0, 1);
+    the scorings add N(0, 1) and N(0, 0.3) noise, so the true AUROCs are Phi(2 / sqrt(2 (1 + s^2))).
+    Its interval covers the true change about 95% of the time and is narrower than that of two
+    independent sets of this size; objects of unknown label change nothing."""
+    true_change = norm.cdf(2 / math.sqrt(2 * 1.09)) - norm.cdf(2 / math.sqrt(4))
+    rng = np.random.default_rng(12)
+    covered, widths = 0, []
+    for trial in range(60):
+        labels, latent = _normal_set(rng, 100, 100, 2.0)
+        before, after = _rescored(rng, latent, 1.0), _rescored(rng, latent, 0.3)
+        low, high = percentile_interval(
+            paired_difference_draws(labels, before, after, resamples=400, seed=trial)
+        )
+        covered += low <= true_change <= high
+        independent = [
+            resampled_metrics(labels, each, resamples=400, seed=trial)["auroc"] for each in (after, before)
+        ]
+        unpaired = percentile_interval(difference_draws(*independent, seed=trial))
+        widths.append((high - low) / (unpaired[1] - unpaired[0]))
+    assert covered >= 52  # about 57 of 60 expected
+    assert np.median(widths) < 0.9  # the pairing removes the objects' shared easiness
+    labels, latent = _normal_set(rng, 40, 60, 1.0)
+    before, after = _rescored(rng, latent, 1.0), _rescored(rng, latent, 0.3)
+    draws = paired_difference_draws(labels, before, after, seed=3)
+    unknown = np.r_[labels, np.full(30, -1)], np.r_[before, rng.random(30)], np.r_[after, rng.random(30)]
+    assert np.array_equal(paired_difference_draws(*unknown, seed=3), draws)
+    assert paired_difference_draws(labels[36:], before[36:], after[36:]).size == 0  # 4 lenses: none
+    with pytest.raises(ValueError, match="'rank' is not one of"):
+        paired_difference_draws(labels, before, after, metric="rank")
 
 
 def test_small_one_class_tied_and_unscored_sets_give_no_interval_or_a_wide_one_never_an_error():

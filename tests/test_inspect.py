@@ -743,6 +743,7 @@ def test_round_change_counts_and_scores():
     # held out: objects 3..6, labels 1 0 1 0; before 0.4 0.3 0.8 0.1 -> AUROC 1; after 0.5 0.2 0.9 0.3 -> 1
     assert change["n_heldout"] == 4
     assert change["auroc_heldout_before"] == pytest.approx(1.0)
+    assert change["auroc_heldout_change_ci95"] is None  # 2 held-out lenses: too few for an interval
     # no graded non-lens: its means are None, null in grade-round.json (trial: a bare NaN, no JSON)
     lens_only = round_change(before, after, grades[grades["grade"] == "A"])
     assert lens_only["mean_score_nonlens_before"] is None and lens_only["mean_score_nonlens_after"] is None

@@ -121,6 +121,36 @@ def test_a_model_not_fine_tuned_from_the_graded_one_and_the_same_model_are_said(
     assert change["notes"][0].startswith("both runs were scored by the same model round0")
 
 
+def test_compare_says_the_change_in_words_and_keeps_the_numbers_in_the_file(runs, capsys):
+    """Trial: ``--compare`` printed its JSON (nulls, 16-digit AUROCs, no change or interval). It prints
+    lines in words, the held-out AUROC's change with its paired-bootstrap interval, and names the file."""
+    from flows.cli import main
+
+    capsys.readouterr()
+    assert main(["inspect", str(runs["member"]), "--compare", str(runs["graded"])]) == 0
+    out = capsys.readouterr().out
+    path = runs["member"] / "grade-round.json"
+    change = json.loads(path.read_text())
+    assert "{" not in out and "null" not in out
+    assert out.startswith(
+        f"graded objects the round trained on: {change['n_graded']} ({change['n_lens']} lenses, "
+        f"{change['n_nonlens']} non-lenses)\n"
+    )
+    before, after = change["auroc_heldout_before"], change["auroc_heldout_after"]
+    low, high = change["auroc_heldout_change_ci95"]
+    assert low <= after - before <= high
+    assert (
+        f"held-out AUROC: {before:.3f} -> {after:.3f}, change {after - before:+.3f} (95% CI {low:+.3f}" in out
+    )
+    assert (
+        f"  of {change['n_heldout_lens']} lenses and {change['n_heldout_nonlens']} non-lenses that nobody "
+        "graded and neither run's model learned from\n" in out
+    )
+    models = change["models"]
+    assert f"models: round0 ({models['before']['model_sha256'][:12]}) -> " in out
+    assert out.endswith(f"every number, the notes and both models: {path}\n")
+
+
 def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_path):
     """Trial: ``--compare`` counted the graded run's grades as they are now: objects graded after the
     fine-tune counted as graded though the model never trained on them."""

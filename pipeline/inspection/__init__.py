@@ -6,7 +6,8 @@
 :mod:`~pipeline.inspection.images` draws their panels on demand from the store;
 :mod:`~pipeline.inspection.apply` writes the grade consensus into the catalogs and compares the
 runs before and after a round, :mod:`~pipeline.inspection.round_models` the models that scored
-them and :mod:`~pipeline.inspection.round_grades` the grades the round's model trained on. The
+them and :mod:`~pipeline.inspection.round_grades` the grades the round's model trained on, and
+:mod:`~pipeline.inspection.round_text` says the round's change in words. The
 grade logs and the consensus are in :mod:`pipeline.evaluation.grades` and
 :mod:`pipeline.evaluation.consensus`.
 """
@@ -23,6 +24,7 @@ from pipeline.inspection.apply import ConsensusColumns, apply_grades, round_chan
 from pipeline.inspection.queue import ORDERS, candidate_order
 from pipeline.inspection.round_grades import graded_run_rewrites, round_grade_labels
 from pipeline.inspection.round_models import round_model_notes
+from pipeline.inspection.round_text import round_lines
 from pipeline.inspection.server import CandidateRangeError, InspectError, InspectSession
 from pipeline.inspection.web import make_server, server_url
 
@@ -44,6 +46,7 @@ __all__ = [
     "read_grades",
     "round_change",
     "round_grade_labels",
+    "round_lines",
     "round_model_notes",
     "score_run_consensus",
     "server_url",

@@ -250,6 +250,7 @@ def round_change(
                 out[f"auroc_heldout_{when}"] = float(
                     auroc(held["label"].to_numpy(), held[f"score_{when}"].to_numpy())
                 )
+            out["auroc_heldout_change_ci95"] = _change_interval(held)
         out["notes"] += _heldout_notes(out)
     return out
 
@@ -269,6 +270,17 @@ def _learned_ids(catalog: pd.DataFrame) -> set:
         return set()
     seen = learned_objects(catalog, Provenance.model_validate(recorded))
     return set(catalog["object_id"].to_numpy()[seen.learned].tolist())
+
+
+def _change_interval(held: pd.DataFrame) -> list[float] | None:
+    """The 95% interval of the held-out AUROC's change, after - before, by a paired bootstrap of the
+    held-out objects (:func:`pipeline.evaluation.bootstrap.paired_difference_draws`); None where there
+    are too few of a class. Without it a change the size of the sampling noise read as the round's gain."""
+    from pipeline.evaluation.bootstrap import paired_difference_draws, percentile_interval
+
+    labels, before, after = (held[name].to_numpy() for name in ("label", "score_before", "score_after"))
+    interval = percentile_interval(paired_difference_draws(labels.astype(np.int64), before, after))
+    return None if interval is None else [interval[0], interval[1]]
 
 
 def _heldout_notes(change: dict) -> list[str]:
