@@ -155,3 +155,93 @@ def test_a_report_of_point_values_keeps_the_point_verdict():
     report = DomainReport("a", {name: evaluate(*s, resamples=0) for name, s in sets.items()})
     assert report.verdict() == f"Largest AUROC drop {report.auroc_drop('b'):.3f}: misses the goal of < 0.05."
     assert "[" not in report.table() and not [key for key in report.card_metrics() if "_ci_" in key]
+
+
+def test_validation_out_of_fold_and_held_out_entries_carry_their_intervals(tmp_path, capsys):
+    """User trial: the card had 95% intervals for the shifted domains only; training's validation
+    (``val_``), an ensemble's out-of-fold (``oof_``) and a held-out measure (``heldout_``) gave point
+    values, though ``evaluate`` had bootstrapped them."""
+    from pipeline.models import save_ensemble
+    from pipeline.training.card_entries import card_metrics
+    from pipeline.training.out_of_fold import out_of_fold_text, record_out_of_fold, write_validation_scores
+
+    rng = np.random.default_rng(5)
+    labels, scores = _set(rng, 200, 2.0)
+    scores = 1 / (1 + np.exp(-scores))  # probabilities
+    measured = evaluate(labels, scores)
+    entries = card_metrics(measured, "val")  # as training records its validation (run.py)
+    assert (entries["val_auroc_ci_low"], entries["val_auroc_ci_high"]) == measured.ci95.auroc
+    assert (entries["val_tpr10_ci_low"], entries["val_average_precision_ci_high"]) == (
+        measured.ci95.tpr10[0],
+        measured.ci95.average_precision[1],
+    )
+    assert card_metrics(evaluate(labels, scores), "val") == entries  # seeded: the same set, the same ends
+    from pipeline.training.card_entries import entries_text, stale_entries
+
+    low, high = measured.ci95.auroc
+    assert f"val_auroc {measured.auroc:.4f} [{low:.3f}, {high:.3f}]  val_tpr0 " in entries_text(entries)
+    assert "_ci_" not in entries_text(entries)
+    assert not [key for key in card_metrics(evaluate(labels, scores, resamples=0), "val") if "_ci_" in key]
+    # an ensemble's pooled out-of-fold entries (k-fold members' validation scores)
+    ensemble = tmp_path / "folds"
+    members = [shutil.copytree(paths.shipped_model(), ensemble / name) for name in ("fold-0", "fold-1")]
+    for k, member in enumerate(members):
+        rows = slice(k, None, 2)
+        (member / "training").mkdir(exist_ok=True)
+        write_validation_scores(member / "training", np.arange(400)[rows] + 1000, labels[rows], scores[rows])
+    save_ensemble(ensemble, members)
+    oof = record_out_of_fold(ensemble, members)
+    o_low, o_high = oof["oof_auroc_ci_low"], oof["oof_auroc_ci_high"]
+    assert o_low < oof["oof_auroc"] < o_high
+    assert out_of_fold_text(ensemble).startswith(
+        f"oof_auroc {oof['oof_auroc']:.4f} [{o_low:.3f}, {o_high:.3f}]"
+    )
+    [line] = [line for line in _info(capsys, ensemble) if line.startswith("out-of-fold")]
+    assert line.startswith(f"out-of-fold auroc {oof['oof_auroc']:.4f} [{o_low:.3f}, {o_high:.3f}]  tpr0 ")
+    # a held-out measure replaces an earlier one's value and interval (a set too small leaves none)
+    bundle = shutil.copytree(paths.shipped_model(), tmp_path / "bundle")
+    record_metrics(bundle, card_metrics(measured, "heldout"))
+    few = evaluate(np.r_[np.ones(3, int), np.zeros(30, int)], rng.random(33))
+    record_metrics(bundle, card_metrics(few, "heldout"), remove=stale_entries("heldout"))
+    assert not [
+        key
+        for key in json.loads((bundle / "card.json").read_text())["metrics"]
+        if "heldout_" in key and "_ci_" in key
+    ]
+
+
+def test_info_shows_the_validation_interval_the_largest_drop_and_a_held_out_set_apart(tmp_path, capsys):
+    """User trial: ``lenshunt info`` left out ``max_auroc_drop`` (the domain check's headline) and its
+    interval, and listed a ``heldout_`` set, of the training simulator, among the shifted domains."""
+    old = _info(capsys, paths.shipped_model())  # a card without intervals: as before, no brackets
+    [validation] = [line for line in old if line.startswith("validation ")]
+    assert "[" not in validation.split(";")[0] and "[ ]: 95% intervals" not in "\n".join(old)
+    [drop] = [line for line in old if line.startswith("max drop")]
+    assert drop == (
+        "max drop   auroc 0.1571 (the largest drop from the in-domain set to a shifted domain, "
+        "max_auroc_drop; goal < 0.05: missed by its value)"
+    )
+    rng = np.random.default_rng(6)
+    checked = shutil.copytree(paths.shipped_model(), tmp_path / "checked")
+    val, heldout = evaluate(*_set(rng, 300, 3.0)), evaluate(*_set(rng, 200, 2.5))
+    from pipeline.training.card_entries import card_metrics
+
+    entries = card_metrics(val, "val") | card_metrics(heldout, "heldout") | card_metrics(heldout, "heldout_b")
+    entries |= {"max_auroc_drop_ci_low": 0.121, "max_auroc_drop_ci_high": 0.193}
+    record_metrics(checked, entries)
+    lines = _info(capsys, checked)
+    [validation] = [line for line in lines if line.startswith("validation ")]
+    low, high = val.ci95.auroc
+    assert validation.startswith(f"validation auroc {val.auroc:.4f} [{low:.3f}, {high:.3f}]  tpr0 ")
+    at = lines.index(validation)
+    low, high = heldout.ci95.auroc
+    assert lines[at + 1].startswith(f"held-out   heldout: auroc {heldout.auroc:.4f} [{low:.3f}, {high:.3f}]")
+    assert lines[at + 2].startswith("           heldout_b: auroc ")
+    assert lines[at + 3].startswith("shifted    randomised: ")
+    assert not [line for line in lines[at + 3 :] if "heldout" in line]
+    [drop] = [line for line in lines if line.startswith("max drop")]
+    assert drop == (
+        "max drop   auroc 0.1571 [0.121, 0.193] (the largest drop from the in-domain set to a shifted "
+        "domain, max_auroc_drop; goal < 0.05: missed, the whole interval above it)"
+    )
+    assert "           [ ]: 95% intervals (stratified bootstrap of the set's lenses and non-lenses)" in lines

@@ -35,6 +35,10 @@ as a float (user trial: a checksum among the metrics), which :class:`ModelCard` 
 OPTIONAL_FIELDS = ("feature_stats", STORE_CHECKSUM_FIELD, "fine_tune")
 """Fields left out of ``card.json`` when None, as before they existed."""
 
+GOAL_AUROC_DROP = 0.05
+"""The project's goal for the largest acceptable AUROC drop from the in-domain held-out set to a shifted
+one (the card's ``max_auroc_drop``; :mod:`pipeline.training.domains` and ``lenshunt info`` judge by it)."""
+
 INTEGER_METRIC_ENDS = ("_set_crc32", "_learned_objects")
 """Card metrics that are integers besides counts: domain checks' set checksums and learned-object counts."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pipeline.models.card import integer_metric
+from pipeline.models.card import GOAL_AUROC_DROP, integer_metric
 from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE, recipe_layout_file
 
 __all__ = ["is_model_folder", "model_lines"]
@@ -22,6 +22,9 @@ __all__ = ["is_model_folder", "model_lines"]
 _SCORE_METRICS = ("auroc", "tpr0", "tpr10", "average_precision")
 _REGRESSION_METRICS = ("scatter", "bias", "nmad", "within1", "within2")
 _NOT_DOMAINS = ("val", "oof")
+_HELD_OUT = "heldout"
+"""The prefix of ``python -m pipeline.training.heldout``'s entries (``heldout``, ``heldout_...``)."""
+_MAX_DROP = "max_auroc_drop"
 _WIDTH = 11
 
 
@@ -41,7 +44,8 @@ def measured_text(metrics: Mapping[str, float], prefix: str, outputs: list[tuple
     """The score metrics of the card entries ``{prefix}_...`` and each regression output's, in words.
 
     Each is followed by its 95% interval where the card records one (``{prefix}_auroc_ci_low`` and
-    ``_ci_high``, as a domain check writes them; trial: point values only).
+    ``_ci_high``, as training's validation, the out-of-fold and held-out measures and a domain check write
+    them; trial: point values only).
 
     >>> measured_text({"val_auroc": 0.91234, "val_n_pos": 40.0, "val_n_neg": 60.0}, "val", [])
     'auroc 0.9123 (40 lenses, 60 non-lenses)'
@@ -76,15 +80,62 @@ def _interval(metrics: Mapping[str, float], key: str) -> str:
     return "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
 
 
-def _domains(metrics: Mapping[str, float]) -> list[str]:
-    """The shifted domains measured on the card (``<domain>_auroc`` entries other than val_ and oof_,
-    and other than a domain's ceiling, ``<domain>_ceiling_auroc``: :func:`_ceiling_lines`)."""
+def _measured(metrics: Mapping[str, float]) -> list[str]:
+    """The sets measured on the card (``<set>_auroc`` entries) other than val_, oof_, members' and
+    ceilings (``<domain>_ceiling_auroc``: :func:`_ceiling_lines`)."""
     names = [name.removesuffix("_auroc") for name in metrics if name.endswith("_auroc")]
     return [
         name
         for name in names
         if name not in _NOT_DOMAINS and not name.startswith("member_") and not name.endswith("_ceiling")
     ]
+
+
+def _held_out(name: str) -> bool:
+    """Whether ``name`` is a held-out set of ``python -m pipeline.training.heldout`` (``heldout``,
+    ``heldout_...``): a set of the training simulator the model never saw, no shift (trial: listed
+    among the shifted domains).
+
+    >>> [_held_out(name) for name in ("heldout", "heldout_seed2", "othersim", "heldoutish")]
+    [True, True, False, False]
+    """
+    return name == _HELD_OUT or name.startswith(f"{_HELD_OUT}_")
+
+
+def _domains(metrics: Mapping[str, float]) -> list[str]:
+    """The shifted domains measured on the card: :func:`_measured` but the held-out sets."""
+    return [name for name in _measured(metrics) if not _held_out(name)]
+
+
+def _max_drop_lines(metrics: Mapping[str, float]) -> list[str]:
+    """The domain check's headline, ``max_auroc_drop`` with its 95% interval, against the goal (trial:
+    recorded in the card, unsaid by ``lenshunt info``); none where the card has no drop.
+
+    >>> _max_drop_lines({"max_auroc_drop": 0.0412, "max_auroc_drop_ci_low": 0.02,
+    ...                  "max_auroc_drop_ci_high": 0.068})  # doctest: +NORMALIZE_WHITESPACE
+    ['max drop   auroc 0.0412 [0.020, 0.068] (the largest drop from the in-domain set to a shifted domain,
+      max_auroc_drop; goal < 0.05: met by its value, but the interval reaches above it)']
+    >>> _max_drop_lines({"max_auroc_drop": 0.1571})[0].endswith("goal < 0.05: missed by its value)")
+    True
+    """
+    drop = metrics.get(_MAX_DROP)
+    if drop is None:
+        return []
+    low, high = metrics.get(f"{_MAX_DROP}_ci_low"), metrics.get(f"{_MAX_DROP}_ci_high")
+    met = "met" if drop < GOAL_AUROC_DROP else "missed"
+    if low is None or high is None:  # an older card: the point value alone
+        judged = f"{met} by its value"
+    elif high < GOAL_AUROC_DROP:
+        judged = "met, the whole interval below it"
+    elif low >= GOAL_AUROC_DROP:
+        judged = "missed, the whole interval above it"
+    else:
+        judged = f"{met} by its value, but the interval reaches {'above' if met == 'met' else 'below'} it"
+    text = (
+        f"auroc {float(drop):.4f}{_interval(metrics, _MAX_DROP)} (the largest drop from the in-domain set "
+        f"to a shifted domain, {_MAX_DROP}; goal < {GOAL_AUROC_DROP:g}: {judged})"
+    )
+    return [_line("max drop", text)]
 
 
 def _ceiling_lines(metrics: Mapping[str, float]) -> list[str]:
@@ -180,6 +231,11 @@ def model_lines(path: str | Path) -> list[str]:
             lines.append(_line("out-of-fold", oof))
     else:
         lines.append(_line("validation", measured_text(metrics, "val", outputs) or "none recorded"))
+    for index, name in enumerate(name for name in _measured(metrics) if _held_out(name)):  # beside val
+        said = " (its objects were learned from)" if _learned_from(metrics, name) else ""
+        lines.append(
+            _line("held-out" if index == 0 else "", f"{name}: {measured_text(metrics, name, outputs)}{said}")
+        )
     learned = [domain for domain in _domains(metrics) if _learned_from(metrics, domain)]
     for index, domain in enumerate(domain for domain in _domains(metrics) if domain not in learned):
         lines.append(
@@ -188,8 +244,10 @@ def model_lines(path: str | Path) -> list[str]:
     for index, domain in enumerate(learned):  # trial: a check given the training store listed it as shifted
         text = f"{domain}: {measured_text(metrics, domain, outputs)} (its objects were learned from)"
         lines.append(_line("learned" if index == 0 else "", text))
+    lines += _max_drop_lines(metrics)
     lines += _ceiling_lines(metrics)
-    if any(key.endswith("_ci_low") for key in metrics):
+    shown = [metrics, *(member.card.metrics for member in members or ())]
+    if any(key.endswith("_ci_low") for shown_metrics in shown for key in shown_metrics):
         lines.append(
             _line("", "[ ]: 95% intervals (stratified bootstrap of the set's lenses and non-lenses)")
         )

@@ -1,7 +1,9 @@
 """What training writes in a model card: metric entries and the account of how the model was trained.
 
 :func:`card_metrics` turns :class:`~pipeline.evaluation.metrics.Metrics` into card entries
-``<prefix>_<name>`` (validation, held-out and per-domain metrics use it); :func:`card_notes`
+``<prefix>_<name>`` with the 95% intervals of its bootstrap as ``<prefix>_<name>_ci_low`` and
+``_ci_high`` (validation, out-of-fold, held-out and per-domain metrics use it; :func:`entries_text`
+shows them as the summaries do); :func:`card_notes`
 writes the card's human-readable notes from the config, split, recipe and fit. Keras is imported
 only by :func:`card_notes` (its version and backend go in the notes).
 """
@@ -9,23 +11,32 @@ only by :func:`card_notes` (its version and backend go in the notes).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from pipeline.evaluation.intervals import interval_text
 from pipeline.evaluation.metrics import Metrics
 from pipeline.models.card import integer_metric
 from pipeline.preprocess.recipe import Recipe
 from pipeline.training.config import TrainConfig
 from pipeline.training.splits import Split
 
-__all__ = ["card_metrics", "card_notes", "fine_tune_note", "metric_text"]
+__all__ = ["card_metrics", "card_notes", "entries_text", "fine_tune_note", "metric_text"]
+
+CARD_INTERVALS = ("auroc", "tpr0", "tpr10", "average_precision")
+"""The metrics whose 95% intervals a card records beside their values."""
+INTERVAL_ENDS = ("_ci_low", "_ci_high")
+"""The ends of a card entry's interval: ``<entry>_ci_low`` and ``<entry>_ci_high``."""
 
 
 def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
-    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.evaluation.metrics.Metrics`.
+    """Card entries ``<prefix>_<name>`` from :class:`~pipeline.evaluation.metrics.Metrics`, with the
+    95% intervals of :data:`CARD_INTERVALS` (:func:`interval_entries`).
 
-    Defined values and counts only.
+    Defined values and counts only. User trial: the shifted domains' intervals were on the card, the
+    validation's, out-of-fold and held-out ones not (though ``evaluate`` had made them).
     """
     values = {
         "auroc": metrics.auroc,
@@ -36,7 +47,52 @@ def card_metrics(metrics: Metrics, prefix: str) -> dict[str, float]:
         "n_neg": metrics.n_neg,
         "n_unscored": metrics.n_unscored,
     }
-    return {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
+    entries = {f"{prefix}_{name}": float(value) for name, value in values.items() if value is not None}
+    return entries | interval_entries(metrics, prefix)
+
+
+def interval_entries(metrics: Metrics, prefix: str) -> dict[str, float]:
+    """``<prefix>_<name>_ci_low`` and ``_ci_high`` of each of :data:`CARD_INTERVALS` whose value and
+    95% interval (``metrics.ci95``, :func:`pipeline.evaluation.metrics.evaluate`'s seeded bootstrap)
+    are defined; none without intervals (``resamples=0``) or for a set too small to resample."""
+    entries: dict[str, float] = {}
+    for name in CARD_INTERVALS if metrics.ci95 is not None else ():
+        interval = getattr(metrics.ci95, name)
+        if interval is None or getattr(metrics, name) is None or any(map(math.isnan, interval)):
+            continue
+        entries[f"{prefix}_{name}_ci_low"], entries[f"{prefix}_{name}_ci_high"] = map(float, interval)
+    return entries
+
+
+def stale_entries(prefix: str) -> list[str]:
+    """The entries ``<prefix>_<name>`` of :data:`CARD_INTERVALS` and their intervals: a new measure of
+    the set replaces them (one it leaves undefined must not keep an earlier value or interval)."""
+    return [f"{prefix}_{name}{end}" for name in CARD_INTERVALS for end in ("", *INTERVAL_ENDS)]
+
+
+def entry_texts(metrics: Mapping[str, float], prefix: str = "") -> list[str]:
+    """The card entries starting with ``prefix`` as the summaries show them (:func:`metric_text`), each
+    followed by its 95% interval where recorded, the intervals' own entries folded in.
+
+    Examples
+    --------
+    >>> entry_texts({"val_auroc": 0.91234, "val_auroc_ci_low": 0.8812, "val_auroc_ci_high": 0.9421,
+    ...              "val_n_pos": 22.0})
+    ['val_auroc 0.9123 [0.881, 0.942]', 'val_n_pos 22']
+    """
+    texts = []
+    for name, value in metrics.items():
+        if not name.startswith(prefix) or name.endswith(INTERVAL_ENDS):
+            continue
+        low, high = (metrics.get(f"{name}{end}") for end in INTERVAL_ENDS)
+        interval = interval_text((low, high)) if low is not None and high is not None else ""
+        texts.append(metric_text(name, value) + (f" {interval}" if interval else ""))
+    return texts
+
+
+def entries_text(metrics: Mapping[str, float], prefix: str = "") -> str:
+    """:func:`entry_texts` on one line, two spaces apart."""
+    return "  ".join(entry_texts(metrics, prefix))
 
 
 def metric_text(name: str, value: float) -> str:

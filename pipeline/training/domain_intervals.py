@@ -24,12 +24,11 @@ import numpy as np
 
 from pipeline.evaluation.bootstrap import SEED, difference_draws, percentile_interval, resampled_metrics
 from pipeline.evaluation.metrics import Metrics
+from pipeline.training.card_entries import interval_entries
 
 if TYPE_CHECKING:
     from pipeline.training.domains import DomainReport
 
-CARD_INTERVALS = ("auroc", "tpr0", "tpr10", "average_precision")
-"""The metrics whose intervals a domain check records in the card (those whose values it records)."""
 MAX_DROP_KEYS = ("max_auroc_drop_ci_low", "max_auroc_drop_ci_high")
 """The largest drop's interval in the card (removed with the other maxima by a later check)."""
 INTERVALS_SAID = (
@@ -86,10 +85,8 @@ def card_entries(metrics: Mapping[str, Metrics], max_drop: tuple[float, float] |
     """``<domain>_<metric>_ci_low`` / ``_ci_high`` where a domain's metrics have an interval, and the
     largest drop's ``max_auroc_drop_ci_low`` / ``_ci_high``."""
     values = {}
-    for name, measured in metrics.items():
-        for metric in CARD_INTERVALS:
-            if (interval := of(measured, metric)) is not None:
-                values[f"{name}_{metric}_ci_low"], values[f"{name}_{metric}_ci_high"] = interval
+    for name, measured in metrics.items():  # as training's validation (card_metrics) records them
+        values.update(interval_entries(measured, name))
     if max_drop is not None:
         values.update(zip(MAX_DROP_KEYS, max_drop, strict=True))
     return values

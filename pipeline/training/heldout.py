@@ -34,7 +34,7 @@ from pipeline.preprocess.arrays import blank_band_rows, usable_objects, used_ban
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
 from pipeline.store.columns import read_flags
 from pipeline.store.zarr_store import open_store
-from pipeline.training.card_entries import metric_text
+from pipeline.training.card_entries import entry_texts, stale_entries
 from pipeline.training.domain_card import check_card_writable, check_heldout_prefix
 from pipeline.training.lineage import learned_from_store
 from pipeline.training.run import SCORE_OUTPUT, card_metrics
@@ -207,7 +207,8 @@ def evaluate_on_store(
     for sentence in said:
         print(f"WARNING: the model: {sentence}", file=sys.stderr)
     if write:
-        record_metrics(bundle_path, card_metrics(metrics, prefix) | entries, note)
+        # an earlier measure's value or interval that this one leaves undefined goes with it
+        record_metrics(bundle_path, card_metrics(metrics, prefix) | entries, note, stale_entries(prefix))
     return metrics
 
 
@@ -239,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     except (LenshuntError, ValueError) as exc:  # review: the shipped card's refusal was a traceback
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    for name, value in card_metrics(metrics, args.prefix).items():  # trial: counts printed as 22.0000
-        print(metric_text(name, value))
+    for text in entry_texts(card_metrics(metrics, args.prefix)):  # trial: counts printed as 22.0000
+        print(text)  # each value with its 95% interval where it has one
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.evaluation.metrics import evaluate
-from pipeline.training.card_entries import card_metrics, metric_text
+from pipeline.training.card_entries import card_metrics, entries_text
 
 __all__ = [
     "OOF_PREFIX",
@@ -153,9 +153,9 @@ def _scored_ids(member: str | Path) -> np.ndarray:
 
 def out_of_fold_text(bundle: str | Path) -> str:
     """The ``oof_`` entries of ``bundle``'s card as a summary line shows them (``oof_auroc 0.9312
-    oof_n_pos 120 ...``); "" for a bundle without them."""
+    [0.912, 0.948]  oof_n_pos 120 ...``, :func:`~pipeline.training.card_entries.entries_text`); "" for a
+    bundle without them."""
     from pipeline.models import load_bundle
 
     metrics = load_bundle(bundle).card.metrics
-    prefix = f"{OOF_PREFIX}_"
-    return "  ".join(metric_text(name, value) for name, value in metrics.items() if name.startswith(prefix))
+    return entries_text(metrics, f"{OOF_PREFIX}_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.training.card_entries import epoch_label, metric_text
+from pipeline.training.card_entries import entries_text, epoch_label
 
 __all__ = ["TrainResult"]
 
@@ -101,7 +101,7 @@ class TrainResult:
 
     def summary(self) -> str:
         """A few lines for logs and the CLI."""
-        metrics = "  ".join(metric_text(name, value) for name, value in self.metrics.items())
+        metrics = entries_text(self.metrics)  # each value with its 95% interval where recorded
         stop = "early stop" if self.stopped_early else "all epochs"
         own = "".join(
             f" ({name}'s own layers: epoch {epoch_label(epoch)})"
