@@ -309,42 +309,57 @@ def test_a_column_alone_is_the_label_and_refuses_other_values(tmp_path):
     np.testing.assert_array_equal(labels, [1, 0, -1, -1, 1, -1])
 
 
-def test_an_expression_reading_a_column_as_labels_warns_of_other_values(tmp_path):
-    """Trial: ``is_lens == 1`` made -1 and 2 non-lenses without a word; it reads them as written."""
+def test_an_expression_reading_a_column_as_labels_leaves_other_values_unknown(tmp_path):
+    """User trial: ``is_lens == 1`` (the sglc1 layouts' rule) made -1 and 2 non-lenses, with a warning
+    only: trained on and counted as non-lenses. Such a row is unknown (-1) now, and the note counts them."""
     _keys(tmp_path, LABEL_VALUES)
     result = load_labels(SGLC1, np.arange(100000, 100004), tmp_path)
-    np.testing.assert_array_equal(result.values, [1, 0, 0, 0])
+    np.testing.assert_array_equal(result.values, [1, 0, -1, -1])
     assert result.notes[-1] == (
-        "warning: column 'is_lens' holds values other than 1 and 0, which the label rule 'is_lens == 1' "
-        "reads as it is written: -1 (line 4) as non-lens; 2 (line 5) as non-lens. If they mean something "
-        "else, write a rule that says it (the rule 'is_lens' alone takes 1, 0 and -1 as lens, non-lens and "
-        "unknown, and refuses other values)"
+        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds values other "
+        "than 1 and 0: 2 row(s) labelled unknown (-1), left out of training and evaluation: -1 (line 4); "
+        "2 (line 5). If they mean lens or non-lens, write a rule that says which (e.g. `is_lens >= 1`, which "
+        "reads is_lens as a number)"
     )
     labels = _labels_by_rule("is_lens and ID > 0", list(range(100000, 100004)), tmp_path)
-    np.testing.assert_array_equal(labels, [1, 0, 1, 1])
+    np.testing.assert_array_equal(labels, [1, 0, -1, -1])  # 2 and -1 were lenses here
+    np.testing.assert_array_equal(
+        _labels_by_rule("is_lens >= 1", list(range(100000, 100004)), tmp_path), [1, 0, 0, 1]
+    )
+    # blank, 'nan' and 0.5 are no label either; 1.0 and 0.0 are; a catalog of 0 and 1 reads as before
+    _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,\n4,nan\n5,0.5\n6,1.0\n7,0.0\n")
+    result = load_labels(SGLC1, np.arange(1, 8), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, -1, -1, -1, 1, 0])
+    assert (
+        "1 row(s) labelled unknown (-1), left out of training and evaluation: 0.5 (line 6)"
+        in result.notes[-1]
+    )
+    _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,0\n")
+    result = load_labels(SGLC1, np.arange(1, 4), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, 0])
+    assert not [note for note in result.notes if note.startswith("warning")]
     _keys(tmp_path, "ID;is_lens;rejected\n100000;1;0\n100001;1;2\n")  # a second label column
     data = SGLC1.model_dump(mode="json")
     data["catalog"]["label_rule"] = "is_lens and not rejected"
-    notes = load_labels(parse_layout(data), np.array([100000, 100001]), tmp_path).notes
-    (note,) = [note for note in notes if note.startswith("warning")]
-    assert note.startswith("warning: column 'rejected' holds values other than 1 and 0") and note.endswith(
-        "(a rule that is a label column alone takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
-        "other values)"
+    result = load_labels(parse_layout(data), np.array([100000, 100001]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, -1])
+    (note,) = [note for note in result.notes if note.startswith("warning")]
+    assert note.startswith(
+        "warning: column 'rejected', which the label rule 'is_lens and not rejected' reads"
     )
-    _keys(tmp_path, LABEL_VALUES)
     _keys(tmp_path, "ID,is_lens,n_img\n1,1,3\n2,-1,2\n3,0,0\n")  # -1 alone is said too; a count not
     result = load_labels(SGLC1, np.array([1, 2, 3]), tmp_path)
-    np.testing.assert_array_equal(result.values, [1, 0, 0])
+    np.testing.assert_array_equal(result.values, [1, -1, 0])
     assert [note for note in result.notes if note.startswith("warning")] == [
-        "warning: column 'is_lens' holds values other than 1 and 0, which the label rule 'is_lens == 1' "
-        "reads as it is written: -1 (line 3) as non-lens. If they mean something else, write a rule that "
-        "says it (the rule 'is_lens' alone takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
-        "other values)"
+        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds values other "
+        "than 1 and 0: 1 row(s) labelled unknown (-1), left out of training and evaluation: -1 (line 3). If "
+        "they mean lens or non-lens, write a rule that says which (e.g. `is_lens >= 1`, which reads is_lens "
+        "as a number)"
     ]
     data = SGLC1.model_dump(mode="json")
-    data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"  # the unknown becomes a lens
-    (note,) = load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes
-    assert "'n_img > 0 and is_lens != 0' reads as it is written: -1 (line 3) as lens." in note
+    data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"  # the unknown was a lens here
+    result = load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, -1, 0])
     data["catalog"]["label_rule"] = "n_img > 0"
     assert load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes == ()
 

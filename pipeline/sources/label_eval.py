@@ -4,10 +4,11 @@
 used by :mod:`pipeline.sources.labels` and by ``lenshunt simulate``'s count of lenses. A rule that is a
 column alone (``is_lens``) takes the column as the label: 1 lens, 0 non-lens, -1 or empty unknown,
 and any other value is refused (:class:`CatalogFormatError` naming the line and the value; a trial's
-2 and -1 had become lenses). An expression rule reads its columns as it is written, but a column it
-reads as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) holding
-other values than 0, 1 and empty (-1, lenshunt's unknown, included) gets a warning note saying how
-the rule read them.
+2 and -1 had become lenses). An expression rule reads its columns as it is written, but a row whose
+column read as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) holds
+another value than 0, 1 and empty (-1, lenshunt's unknown, 2, 0.5) is unknown (-1): left out of
+training and evaluation, and counted in a warning note naming the values and lines (user trial:
+``is_lens == 1`` made -1 and 2 non-lenses, with a warning only). A catalog of 0 and 1 reads as before.
 
 A row whose missing values could change its label is probed (:func:`probe_missing`): the rule is
 evaluated with the missing values replaced by -inf, +inf, 0, the rule's numbers and the column's
@@ -40,7 +41,6 @@ _MAX_PROBE_COMBINATIONS = 256
 
 
 _LABEL_VALUES = (1, 0, LABEL_UNKNOWN)
-_READ_AS = {1: "lens", 0: "non-lens", LABEL_UNKNOWN: "unknown"}
 
 
 def rule_labels(
@@ -50,7 +50,8 @@ def rule_labels(
 
     ``lines`` are the rows' file lines, for the messages (else rows are counted from 1). Rows whose
     missing values could change the label are -1 (:func:`probe_missing`); so are the rows of a
-    column-alone rule whose column holds -1 (module docstring).
+    column-alone rule whose column holds -1, and those of an expression whose label column holds a value
+    other than 0 and 1 (module docstring).
 
     Raises
     ------
@@ -84,7 +85,7 @@ def rule_labels(
                 f"({describe_lines(lines[unknown])})"
             )
     if column is None:
-        notes.extend(_odd_label_notes(rule, rows, labels, lines))
+        notes.extend(_unknown_label_notes(rule, rows, labels, lines))
     return labels, notes
 
 
@@ -101,35 +102,32 @@ def _refuse_non_labels(rule: str, values: pd.Series, lines: np.ndarray, where: s
         )
 
 
-def _odd_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
-    """Warnings for columns an expression reads as labels that hold values other than 1 and 0."""
+def _unknown_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
+    """Label the rows unknown (-1, in ``labels``) whose column an expression reads as a label holds a
+    value other than 1 and 0, and say so per column: how many, which values on which lines.
+
+    -1 is lenshunt's unknown, and 2 or 0.5 no label: read as written, ``is_lens == 1`` made them
+    non-lenses, trained on and counted as such (user trial).
+    """
     notes = []
     columns = sorted(label_columns(rule) & set(rows.columns))
     for column in columns:
         values = rows[column]
         if not pd.api.types.is_numeric_dtype(values):
             continue
-        # -1 too: lenshunt's "unknown", which an expression reads as it is written (trial: `is_lens == 1`
-        # made the unknown a non-lens)
-        shown = (values.notna() & ~values.isin([0, 1])).to_numpy()
-        if not shown.any():
+        odd = (values.notna() & ~values.isin([0, 1])).to_numpy()
+        if not odd.any():
             continue
-        read = []
-        for value in sorted(values[shown].unique())[:5]:
-            rows_of = shown & values.eq(value).to_numpy()
-            counts = {_READ_AS[label]: int((labels[rows_of] == label).sum()) for label in _LABEL_VALUES}
-            counts = {name: count for name, count in counts.items() if count}
-            outcome = ", ".join(f"{n} {name}" for name, n in counts.items())
-            outcome = next(iter(counts)) if len(counts) == 1 else outcome
-            read.append(f"{_number(value)} ({describe_lines(lines[rows_of])}) as {outcome}")
-        # the column alone as the rule only where it is the rule's one label column (trial: the advice
-        # named a `rejected` column of `is_lens and not rejected`)
-        alone = f"the rule {column!r} alone" if len(columns) == 1 else "a rule that is a label column alone"
+        labels[odd] = LABEL_UNKNOWN
+        said = [
+            f"{_number(value)} ({describe_lines(lines[odd & values.eq(value).to_numpy()])})"
+            for value in sorted(values[odd].unique())[:5]
+        ]
         notes.append(
-            f"warning: column {column!r} holds values other than 1 and 0, which the label rule "
-            f"{rule!r} reads as it is written: {'; '.join(read)}. If they mean something else, write "
-            f"a rule that says it ({alone} takes 1, 0 and -1 as lens, non-lens and unknown, and refuses "
-            "other values)"
+            f"warning: column {column!r}, which the label rule {rule!r} reads as a label, holds values other "
+            f"than 1 and 0: {int(odd.sum())} row(s) labelled unknown (-1), left out of training and "
+            f"evaluation: {'; '.join(said)}. If they mean lens or non-lens, write a rule that says which "
+            f"(e.g. `{column} >= 1`, which reads {column} as a number)"
         )
     return notes
 

@@ -127,8 +127,9 @@ def label_columns(rule: str) -> set[str]:
     """Columns an expression rule reads as labels: taken as a truth value (``is_lens and not rejected``)
     or compared for (in)equality with 0, 1, True or False only (``is_lens == 1``, ``flag in [0, 1]``).
 
-    A value other than 0 and 1 in such a column is read as the rule says, which may not be what the
-    catalog meant (2 is true alone, and no lens under ``== 1``). Order comparisons (``n_img > 0``) are
+    A row holding a value other than 0 and 1 in such a column (-1, 2) is unknown
+    (:func:`~pipeline.sources.label_eval.rule_labels`): read as the rule says, 2 is true alone and -1
+    no lens under ``== 1``, which is not what the catalog meant. Order comparisons (``n_img > 0``) are
     counts or measures, not labels.
 
     >>> sorted(label_columns("is_lens == 1 and n_img > 0 and not `bad fit` and grade != 'C'"))
