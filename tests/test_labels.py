@@ -309,36 +309,37 @@ def test_a_column_alone_is_the_label_and_refuses_other_values(tmp_path):
     np.testing.assert_array_equal(labels, [1, 0, -1, -1, 1, -1])
 
 
-def test_an_expression_reading_a_column_as_labels_leaves_other_values_unknown(tmp_path):
-    """User trial: ``is_lens == 1`` (the sglc1 layouts' rule) made -1 and 2 non-lenses, with a warning
-    only: trained on and counted as non-lenses. Such a row is unknown (-1) now, and the note counts them."""
+def test_an_expression_reading_a_column_as_labels_leaves_negative_and_fractional_values_unknown(tmp_path):
+    """User trial: ``is_lens == 1`` (the sglc1 layouts' rule) made -1, lenshunt's unknown, a non-lens,
+    with a warning only: trained on and counted as a non-lens. A negative or fractional value in a column
+    the rule reads as a label is no label: its row is unknown (-1), and a note counts them. A whole number
+    above 1 may be a count (``n_img != 0``): it is read as written, and a note says how."""
     _keys(tmp_path, LABEL_VALUES)
     result = load_labels(SGLC1, np.arange(100000, 100004), tmp_path)
-    np.testing.assert_array_equal(result.values, [1, 0, -1, -1])
-    assert result.notes[-1] == (
-        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds values other "
-        "than 1 and 0: 2 row(s) labelled unknown (-1), left out of training and evaluation: -1 (line 4); "
-        "2 (line 5). If they mean lens or non-lens, write a rule that says which (e.g. `is_lens >= 1`, which "
-        "reads is_lens as a number)"
-    )
+    np.testing.assert_array_equal(result.values, [1, 0, -1, 0])
+    assert list(result.notes[-2:]) == [
+        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds -1 (line 4): "
+        "no label, so 1 row(s) labelled unknown (-1), left out of training and evaluation. If they mean "
+        "lens or non-lens, write them as 1 or 0",
+        "warning: column 'is_lens' holds whole numbers above 1, which the label rule 'is_lens == 1' reads as "
+        "it is written: 2 (line 5) as non-lens. If they mean something else, write a rule that says it "
+        "(e.g. `is_lens >= 1` for a count)",
+    ]
     labels = _labels_by_rule("is_lens and ID > 0", list(range(100000, 100004)), tmp_path)
-    np.testing.assert_array_equal(labels, [1, 0, -1, -1])  # 2 and -1 were lenses here
+    np.testing.assert_array_equal(labels, [1, 0, -1, 1])  # -1 was a lens here
     np.testing.assert_array_equal(
         _labels_by_rule("is_lens >= 1", list(range(100000, 100004)), tmp_path), [1, 0, 0, 1]
     )
-    # blank, 'nan' and 0.5 are no label either; 1.0 and 0.0 are; a catalog of 0 and 1 reads as before
-    _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,\n4,nan\n5,0.5\n6,1.0\n7,0.0\n")
-    result = load_labels(SGLC1, np.arange(1, 8), tmp_path)
-    np.testing.assert_array_equal(result.values, [1, 0, -1, -1, -1, 1, 0])
-    assert (
-        "1 row(s) labelled unknown (-1), left out of training and evaluation: 0.5 (line 6)"
-        in result.notes[-1]
-    )
+    # blank, 'nan', 0.5 and -2 are no label; 1.0 and 0.0 are; a catalog of 0 and 1 reads as before
+    _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,\n4,nan\n5,0.5\n6,1.0\n7,0.0\n8,-2\n")
+    result = load_labels(SGLC1, np.arange(1, 9), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, -1, -1, -1, 1, 0, -1])
+    assert "holds -2 (line 9); 0.5 (line 6): no label, so 2 row(s) labelled unknown" in result.notes[-1]
     _keys(tmp_path, "ID,is_lens\n1,1\n2,0\n3,0\n")
     result = load_labels(SGLC1, np.arange(1, 4), tmp_path)
     np.testing.assert_array_equal(result.values, [1, 0, 0])
     assert not [note for note in result.notes if note.startswith("warning")]
-    _keys(tmp_path, "ID;is_lens;rejected\n100000;1;0\n100001;1;2\n")  # a second label column
+    _keys(tmp_path, "ID;is_lens;rejected\n100000;1;0\n100001;1;-1\n")  # a second label column
     data = SGLC1.model_dump(mode="json")
     data["catalog"]["label_rule"] = "is_lens and not rejected"
     result = load_labels(parse_layout(data), np.array([100000, 100001]), tmp_path)
@@ -351,15 +352,21 @@ def test_an_expression_reading_a_column_as_labels_leaves_other_values_unknown(tm
     result = load_labels(SGLC1, np.array([1, 2, 3]), tmp_path)
     np.testing.assert_array_equal(result.values, [1, -1, 0])
     assert [note for note in result.notes if note.startswith("warning")] == [
-        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds values other "
-        "than 1 and 0: 1 row(s) labelled unknown (-1), left out of training and evaluation: -1 (line 3). If "
-        "they mean lens or non-lens, write a rule that says which (e.g. `is_lens >= 1`, which reads is_lens "
-        "as a number)"
+        "warning: column 'is_lens', which the label rule 'is_lens == 1' reads as a label, holds -1 (line 3): "
+        "no label, so 1 row(s) labelled unknown (-1), left out of training and evaluation. If they mean "
+        "lens or non-lens, write them as 1 or 0"
     ]
     data = SGLC1.model_dump(mode="json")
     data["catalog"]["label_rule"] = "n_img > 0 and is_lens != 0"  # the unknown was a lens here
     result = load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path)
     np.testing.assert_array_equal(result.values, [1, -1, 0])
+    data["catalog"]["label_rule"] = "n_img != 0"  # a count compared with 0: 3 and 2 are lenses, as written
+    result = load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 1, 0])
+    assert (
+        "holds whole numbers above 1, which the label rule 'n_img != 0' reads as it is written: "
+        "2 (line 3) as lens; 3 (line 2) as lens" in result.notes[-1]
+    )
     data["catalog"]["label_rule"] = "n_img > 0"
     assert load_labels(parse_layout(data), np.array([1, 2, 3]), tmp_path).notes == ()
 

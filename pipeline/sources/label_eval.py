@@ -4,11 +4,12 @@
 used by :mod:`pipeline.sources.labels` and by ``lenshunt simulate``'s count of lenses. A rule that is a
 column alone (``is_lens``) takes the column as the label: 1 lens, 0 non-lens, -1 or empty unknown,
 and any other value is refused (:class:`CatalogFormatError` naming the line and the value; a trial's
-2 and -1 had become lenses). An expression rule reads its columns as it is written, but a row whose
-column read as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) holds
-another value than 0, 1 and empty (-1, lenshunt's unknown, 2, 0.5) is unknown (-1): left out of
+2 and -1 had become lenses). An expression rule reads its columns as it is written, but in a column
+it reads as a label (:func:`~pipeline.sources.label_rules.label_columns`, ``is_lens == 1``) a
+negative or fractional value (-1, lenshunt's unknown; 0.5) makes its row unknown (-1), left out of
 training and evaluation, and counted in a warning note naming the values and lines (user trial:
-``is_lens == 1`` made -1 and 2 non-lenses, with a warning only). A catalog of 0 and 1 reads as before.
+``is_lens == 1`` made -1 a non-lens, with a warning only); a whole number above 1, which may be a
+count (``n_img != 0``), is read as written, and a note says how. A catalog of 0 and 1 reads as before.
 
 A row whose missing values could change its label is probed (:func:`probe_missing`): the rule is
 evaluated with the missing values replaced by -inf, +inf, 0, the rule's numbers and the column's
@@ -41,6 +42,7 @@ _MAX_PROBE_COMBINATIONS = 256
 
 
 _LABEL_VALUES = (1, 0, LABEL_UNKNOWN)
+_READ_AS = {1: "lens", 0: "non-lens", LABEL_UNKNOWN: "unknown"}
 
 
 def rule_labels(
@@ -103,11 +105,13 @@ def _refuse_non_labels(rule: str, values: pd.Series, lines: np.ndarray, where: s
 
 
 def _unknown_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, lines: np.ndarray) -> list[str]:
-    """Label the rows unknown (-1, in ``labels``) whose column an expression reads as a label holds a
-    value other than 1 and 0, and say so per column: how many, which values on which lines.
+    """Settle and say the values other than 1 and 0 in the columns an expression reads as labels.
 
-    -1 is lenshunt's unknown, and 2 or 0.5 no label: read as written, ``is_lens == 1`` made them
-    non-lenses, trained on and counted as such (user trial).
+    A negative or fractional value (-1, lenshunt's unknown; 0.5) is no label and no count: its row is
+    labelled unknown (-1, in ``labels``), left out of training and evaluation (user trial:
+    ``is_lens == 1``, the sglc1 layouts' rule, made -1 a non-lens, trained on and counted as one). A
+    whole number above 1 may be a count (``n_img != 0``): the rule reads it as it is written, and a
+    note says how. One note per column and kind, naming the values and their lines.
     """
     notes = []
     columns = sorted(label_columns(rule) & set(rows.columns))
@@ -115,21 +119,44 @@ def _unknown_label_notes(rule: str, rows: pd.DataFrame, labels: np.ndarray, line
         values = rows[column]
         if not pd.api.types.is_numeric_dtype(values):
             continue
-        odd = (values.notna() & ~values.isin([0, 1])).to_numpy()
-        if not odd.any():
-            continue
-        labels[odd] = LABEL_UNKNOWN
-        said = [
-            f"{_number(value)} ({describe_lines(lines[odd & values.eq(value).to_numpy()])})"
-            for value in sorted(values[odd].unique())[:5]
-        ]
-        notes.append(
-            f"warning: column {column!r}, which the label rule {rule!r} reads as a label, holds values other "
-            f"than 1 and 0: {int(odd.sum())} row(s) labelled unknown (-1), left out of training and "
-            f"evaluation: {'; '.join(said)}. If they mean lens or non-lens, write a rule that says which "
-            f"(e.g. `{column} >= 1`, which reads {column} as a number)"
-        )
+        present = values.notna().to_numpy()
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        unknown = present & ((numbers < 0) | (numbers % 1 != 0))
+        above = present & ~unknown & ~values.isin([0, 1]).to_numpy()
+        if unknown.any():
+            labels[unknown] = LABEL_UNKNOWN
+            notes.append(
+                f"warning: column {column!r}, which the label rule {rule!r} reads as a label, holds "
+                f"{_values_on_lines(values, unknown, lines)}: no label, so {int(unknown.sum())} row(s) "
+                "labelled unknown (-1), left out of training and evaluation. If they mean lens or non-lens, "
+                "write them as 1 or 0"
+            )
+        if above.any():
+            read = []
+            for value in sorted(values[above].unique())[:5]:
+                rows_of = above & values.eq(value).to_numpy()
+                counts = {_READ_AS[label]: int((labels[rows_of] == label).sum()) for label in _LABEL_VALUES}
+                counts = {name: n for name, n in counts.items() if n}
+                outcome = (
+                    next(iter(counts))
+                    if len(counts) == 1
+                    else ", ".join(f"{n} {k}" for k, n in counts.items())
+                )
+                read.append(f"{_number(value)} ({describe_lines(lines[rows_of])}) as {outcome}")
+            notes.append(
+                f"warning: column {column!r} holds whole numbers above 1, which the label rule {rule!r} "
+                f"reads as it is written: {'; '.join(read)}. If they mean something else, write a rule that "
+                f"says it (e.g. `{column} >= 1` for a count)"
+            )
     return notes
+
+
+def _values_on_lines(values: pd.Series, rows: np.ndarray, lines: np.ndarray) -> str:
+    """``-1 (line 4); 0.5 (lines 6, 9)``: the first five distinct values of ``rows`` and their lines."""
+    return "; ".join(
+        f"{_number(value)} ({describe_lines(lines[rows & values.eq(value).to_numpy()])})"
+        for value in sorted(values[rows].unique())[:5]
+    )
 
 
 def _number(value: object) -> str:

@@ -127,10 +127,11 @@ def label_columns(rule: str) -> set[str]:
     """Columns an expression rule reads as labels: taken as a truth value (``is_lens and not rejected``)
     or compared for (in)equality with 0, 1, True or False only (``is_lens == 1``, ``flag in [0, 1]``).
 
-    A row holding a value other than 0 and 1 in such a column (-1, 2) is unknown
-    (:func:`~pipeline.sources.label_eval.rule_labels`): read as the rule says, 2 is true alone and -1
-    no lens under ``== 1``, which is not what the catalog meant. Order comparisons (``n_img > 0``) are
-    counts or measures, not labels.
+    A row holding a negative or fractional value in such a column (-1, 0.5) is unknown, and a whole
+    number above 1 is read as the rule says with a warning
+    (:func:`~pipeline.sources.label_eval.rule_labels`): read as the rule says, -1 is no lens under
+    ``== 1``, which is not what the catalog meant. Order comparisons (``n_img > 0``) are counts or
+    measures, not labels.
 
     >>> sorted(label_columns("is_lens == 1 and n_img > 0 and not `bad fit` and grade != 'C'"))
     ['bad fit', 'is_lens']
