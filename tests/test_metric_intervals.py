@@ -142,6 +142,38 @@ def test_the_card_keeps_the_intervals_and_lenshunt_info_shows_them(tmp_path, cap
     assert randomised.split(";")[0].count("[") == 0  # the shipped check's, recorded without intervals
 
 
+def test_info_lists_the_checks_reference_as_in_domain_and_the_drop_matched_in_visibility(tmp_path, capsys):
+    """Review of a user trial: ``lenshunt info`` listed the domain check's reference (the shipped card's
+    ``randomised``, the set every drop is from) among the shifted domains, and left out the card's
+    ``max_auroc_drop_matched``. A new check marks its reference (``<domain>_is_reference``); an older
+    card's is the one domain whose AUROC less the lowest other is its ``max_auroc_drop``."""
+    shipped = _info(capsys, paths.shipped_model())
+    [in_domain] = [line for line in shipped if line.startswith("in-domain ")]
+    assert in_domain.startswith("in-domain  randomised: auroc 0.9863  tpr0 0.6745")
+    assert in_domain.endswith("(the domain check's reference)")
+    assert not [line for line in shipped if " randomised: " in line and line != in_domain]
+    at = shipped.index(next(line for line in shipped if line.startswith("max drop")))
+    assert shipped[at + 1] == (
+        "           auroc 0.1091 with each domain's lenses reweighted to the in-domain set's arc visibility "
+        "(max_auroc_drop_matched): the part of the drop not due to fainter or brighter arcs"
+    )
+    rng = np.random.default_rng(8)
+    report = _report({"indomain": _set(rng, 300, 3.0), "othersim": _set(rng, 300, 1.8)})
+    entries = report.card_metrics()
+    assert entries["indomain_is_reference"] == 1.0 and "othersim_is_reference" not in entries
+    checked = shutil.copytree(paths.shipped_model(), tmp_path / "checked")
+    card = json.loads((checked / "card.json").read_text())
+    card["metrics"] = {key: value for key, value in card["metrics"].items() if key.startswith("val_")}
+    (checked / "card.json").write_text(json.dumps(card))
+    entries["max_auroc_drop"] = 0.0  # a mark is taken over the drop's arithmetic
+    record_metrics(checked, entries)
+    lines = _info(capsys, checked)
+    assert [line.split(":")[0] for line in lines if line.startswith(("in-domain", "shifted"))] == [
+        "in-domain  indomain",
+        "shifted    othersim",
+    ]
+
+
 def _info(capsys, path) -> list[str]:
     assert main(["info", str(path)]) == 0
     return capsys.readouterr().out.splitlines()
@@ -237,7 +269,8 @@ def test_info_shows_the_validation_interval_the_largest_drop_and_a_held_out_set_
     low, high = heldout.ci95.auroc
     assert lines[at + 1].startswith(f"held-out   heldout: auroc {heldout.auroc:.4f} [{low:.3f}, {high:.3f}]")
     assert lines[at + 2].startswith("           heldout_b: auroc ")
-    assert lines[at + 3].startswith("shifted    randomised: ")
+    assert lines[at + 3].startswith("in-domain  randomised: ")  # the check's reference
+    assert lines[at + 4].startswith("shifted    randomised_v3: ")
     assert not [line for line in lines[at + 3 :] if "heldout" in line]
     [drop] = [line for line in lines if line.startswith("max drop")]
     assert drop == (

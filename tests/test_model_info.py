@@ -40,7 +40,8 @@ def test_info_of_a_bundle_names_its_id_layout_bands_outputs_recipe_and_metrics(c
         for line in lines
         if line.startswith(("shifted", "     ")) and ":" in line
     ]
-    assert {"randomised", "othersim", "thirdsim"} <= set(shifted)
+    assert {"randomised_v3", "othersim", "thirdsim"} <= set(shifted) and "randomised" not in shifted
+    assert next(line for line in lines if line.startswith("in-domain")).startswith("in-domain  randomised: ")
     # a ceiling is no domain (trial: "othersim_ceiling: auroc 0.9623" among the shifted domains)
     assert not any(name.endswith("_ceiling") for name in shifted)
     gap = card.metrics["othersim_transfer_gap"]
@@ -155,7 +156,7 @@ def test_info_lists_a_domain_the_model_learned_from_apart_from_the_shifted_ones(
     card["metrics"] |= {"pool_learned_objects": 120.0}
     (checked / "card.json").write_text(json.dumps(card))
     lines = _info(capsys, checked)
-    lines = lines[: lines.index(next(line for line in lines if line.startswith("ceiling")))]  # then ceilings
+    lines = lines[: lines.index(next(line for line in lines if line.startswith("max drop")))]  # then drops
     labelled = [line.split(":")[0] for line in lines if line.startswith(("shifted", "learned", "     "))]
     first = labelled.index(next(label for label in labelled if label.startswith("learned")))
     assert [label.split()[-1] for label in labelled[first:]] == ["mine", "pool"]

@@ -39,6 +39,10 @@ GOAL_AUROC_DROP = 0.05
 """The project's goal for the largest acceptable AUROC drop from the in-domain held-out set to a shifted
 one (the card's ``max_auroc_drop``; :mod:`pipeline.training.domains` and ``lenshunt info`` judge by it)."""
 
+REFERENCE_MARK = "_is_reference"
+"""``<domain>_is_reference`` (1.0) marks the domain check's reference, the in-domain set every drop is
+from (:mod:`pipeline.training.domains`; ``lenshunt info`` lists it apart from the shifted domains)."""
+
 INTEGER_METRIC_ENDS = ("_set_crc32", "_learned_objects")
 """Card metrics that are integers besides counts: domain checks' set checksums and learned-object counts."""
 
