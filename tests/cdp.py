@@ -23,6 +23,7 @@ _KEYS = {
     "Tab": ("Tab", "Tab", 9),
     "Enter": ("Enter", "Enter", 13),
     "Space": (" ", "Space", 32),
+    "Escape": ("Escape", "Escape", 27),
 }
 # The text a key types (what makes Enter or Space press a focused button).
 _TEXT = {"Enter": "\r", "Space": " "}

@@ -181,5 +181,5 @@ def test_a_rewritten_catalog_locks_the_page_only_when_scores_ranks_objects_or_mo
     rescored.loc[first, "score"] = rescored.loc[first, "score"] - 1e-4
     write_catalog(rescored, run, was.model_copy(update=later), expected_n=len(table), hats=False)
     said = watch.rewritten()
-    assert said is not None and "(1 object with another score, spread or rank: now" in said, said
+    assert said is not None and "(1 object with another score or spread: now" in said, said
     assert "new object" not in said and "another model" not in said, said

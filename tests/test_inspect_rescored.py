@@ -1,11 +1,13 @@
-"""A grading page whose run is rescored or grows under it refuses grades and says to restart.
+"""A grading page whose run is rescored under it refuses grades and says to restart; one whose run
+only grows grades on and says to reload.
 
 New-user trial: with ``lenshunt inspect RUN`` open, ``lenshunt score STORE --out RUN --model OTHER
 --overwrite`` replaced the catalog; the page kept the old queue and saved grades with the old
 catalog's score and model_id, and ``/api/session`` still named the old model. A scheduled run that
-added objects made the page refuse one of them as "not in the run's catalog". Real runs here: a
-simulated set ingested into a Zarr store, scored on a Dask cluster by real bundles, graded through
-a real ``lenshunt inspect`` server over HTTP (and in a real headless chromium).
+added objects made the page refuse one of them as "not in the run's catalog", then every grade.
+Real runs here: a simulated set ingested into a Zarr store, scored on a Dask cluster by real
+bundles, graded through a real ``lenshunt inspect`` server over HTTP (and in a real headless
+chromium).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from schemas.layout import load_layout
 EUCLID = load_layout("euclid-sglc2")
 IDS = list(range(700000, 700024))
 NEW = [700140, 700141]
+LATE = IDS[5]
 REWRITTEN = "the run's catalog was rewritten since this page was opened ("
 
 
@@ -136,30 +139,98 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
     assert saved["score"] == pytest.approx(float(new_score))
 
 
-def test_a_page_open_while_its_run_grows_says_to_restart_not_that_an_object_is_unknown(
-    scored, dask_client, tmp_path
-):
-    bundle = scored[1]
+def _grow(tmp_path, bundle, client):
+    """A run of IDS whose object LATE misses a band file (no score), then grown by a scheduled run:
+    NEW ingested, LATE's band file come late, and both scored into the run (ranks shift)."""
     source, store, out = tmp_path / "src", tmp_path / "store.zarr", tmp_path / "run"
-    ingest(EUCLID, write_set(EUCLID, source, IDS), store, dask_client, chunk_objects=16)
-    score(store, bundle, out, dask_client)
+    write_set(EUCLID, source, IDS)
+    (source / EUCLID.bands[1].path_for(LATE, EUCLID.id_digits)).unlink()
+    ingest(EUCLID, source, store, client, chunk_objects=16)
+    score(store, bundle, out, client)
+    assert read_catalog(out).set_index("object_id")["score"].isna()[LATE]
+
+    def grow() -> None:
+        write_set(EUCLID, source, [*NEW, LATE])  # a scheduled run: new objects, and LATE's band file
+        ingest(EUCLID, source, store, client)
+        assert score(store, bundle, out, client).n_rows_scored_now >= len(NEW) + 1  # their chunks
+
+    return out, grow
+
+
+def test_a_page_open_while_its_run_grows_grades_on_and_says_to_reload(scored, dask_client, tmp_path):
+    """Trial: a late band file ingested and ``lenshunt score`` again refused every grade of an open
+    page as "597 objects with another score, spread or rank", though no graded object's score had
+    changed: new objects and shifted ranks alone leave the page gradable, and it says to reload."""
+    out, grow = _grow(tmp_path, scored[1], dask_client)
+    before = read_catalog(out).set_index("object_id")
     process, url = start_server(out, free_port(), "--inspector", "dan")
     try:
-        write_set(EUCLID, source, NEW)  # a scheduled run: new objects ingested and scored
-        ingest(EUCLID, source, store, dask_client)
-        assert score(store, bundle, out, dask_client).n_rows_scored_now == len(NEW)
-        assert set(NEW) <= set(read_catalog(out)["object_id"])
-        for object_id in (NEW[0], IDS[0]):
-            status, reply = post_grade(url, object_id, "A")
-            assert status == 409 and reply["error"].startswith(REWRITTEN), reply
-            assert f"now {len(IDS) + 2} of {len(IDS) + 2} objects scored" in reply["error"], reply
-            assert reply["error"].startswith(f"{REWRITTEN}{len(NEW)} new objects"), reply
-            assert "another model" not in reply["error"], reply
-        assert session_info(url).get("catalog_rewritten").startswith(REWRITTEN)
+        status, body = get(url + "api/candidates?start=0&n=50")
+        queue = [row["object_id"] for row in json.loads(body)]
+        assert LATE not in queue and len(queue) == len(IDS) - 1
+        grow()
+        after = read_catalog(out).set_index("object_id")
+        assert (after.loc[IDS, "rank"] != before.loc[IDS, "rank"]).any()  # ranks shifted
+        status, reply = post_grade(url, queue[0], "A")  # a graded object's score is unchanged
+        assert status == 200, reply
+        grown = "the run's catalog gained 3 objects (2 new, 1 scored since: its band files came late)"
+        assert reply["catalog_grown"].startswith(grown), reply
+        assert reply["catalog_grown"].endswith("reload the page to see them"), reply
+        for object_id in (NEW[0], LATE):  # not on this page yet: said so, with what to do
+            status, reply = post_grade(url, object_id, "B")
+            assert status == 400 and "reload the page" in reply["error"], reply
+        info = session_info(url)  # a page loaded anew: the grown catalog is taken in
+        assert info["catalog_rewritten"] is None and info["catalog_grown"] is None, info
+        assert info["catalog_reloaded"].startswith("The run's catalog grew since this page was loaded: 2 new")
+        assert info["n_candidates"] == len(IDS) + len(NEW), info
+        status, body = get(url + "api/candidates?start=0&n=50")
+        rows = {row["object_id"]: row for row in json.loads(body)}
+        assert {*NEW, LATE} <= set(rows) and rows[queue[1]]["rank"] == after.loc[queue[1], "rank"]
+        for object_id in (NEW[0], LATE, queue[1]):
+            status, reply = post_grade(url, object_id, "B")
+            assert status == 200 and reply["catalog_grown"] is None, reply
+        status, _ = get(url + f"img/{NEW[0]}/composite.png")  # the store's new object: its images
+        assert status == 200
+        assert session_info(url)["catalog_reloaded"] is None  # once
+    finally:
+        stop(process)
+    rows = read_grades(out / "grades" / "dan.jsonl")
+    assert rows["object_id"].tolist() == [queue[0], NEW[0], LATE, queue[1]]
+    assert rows["score"].tolist() == pytest.approx(after.loc[rows["object_id"], "score"].tolist())
+
+
+def test_a_page_open_while_objects_go_or_are_rescored_still_refuses(scored, dask_client, tmp_path):
+    """Objects gone from the run, or another score of the page's objects, still refuse every grade:
+    the page's queue and scores are the old catalog's."""
+    from datetime import UTC, datetime
+
+    from pipeline.catalog import write_catalog
+
+    store, one, _ = scored
+    out = tmp_path / "run"
+    score(store, one, out, dask_client)
+    table, was = read_catalog(out), read_provenance(out)
+    order = table.sort_values("rank")["object_id"].tolist()
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    try:
+        fewer = table[table["object_id"] != order[-1]]  # the last rank gone: the others keep theirs
+        counts = {"n_objects": len(fewer), "n_scored": int(fewer["score"].notna().sum())}
+        write_catalog(fewer, out, was.model_copy(update=counts), expected_n=len(fewer), hats=False)
+        status, reply = post_grade(url, order[0], "A")
+        assert status == 409 and reply["error"].startswith(f"{REWRITTEN}1 object gone:"), reply
+        rescored = table.copy()
+        last = rescored["object_id"] == order[-1]  # the last one's score lowered: the same order
+        rescored.loc[last, "score"] = rescored.loc[last, "score"] / 2
+        later = was.model_copy(update={"date": datetime(2027, 3, 4, tzinfo=UTC)})  # a score run's
+        write_catalog(rescored, out, later, expected_n=len(table), hats=False)
+        status, reply = post_grade(url, order[1], "A")
+        assert status == 409, reply
+        assert reply["error"].startswith(f"{REWRITTEN}1 object with another score or spread:"), reply
+        assert session_info(url)["catalog_reloaded"] is None  # nothing taken in
         queue_refused(url, session_info(url)["catalog_rewritten"])
     finally:
         stop(process)
-    assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
+    assert not (out / "grades" / "dan.jsonl").is_file()
 
 
 def test_a_rewrite_that_changes_no_score_rank_or_image_leaves_the_page_gradable(
@@ -239,3 +310,37 @@ def test_the_page_shows_why_it_refuses_a_grade_after_a_rescoring(scored, dask_cl
     finally:
         stop(process)
     assert not (out / "grades" / "dan.jsonl").is_file() or read_grades(out / "grades" / "dan.jsonl").empty
+
+
+def test_the_page_says_its_run_grew_and_a_reloaded_page_shows_the_new_objects(scored, dask_client, tmp_path):
+    from cdp import Browser
+
+    out, grow = _grow(tmp_path, scored[1], dask_client)
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    shown = "document.body.dataset.objectId"
+    ready = (
+        "document.body.dataset.ready === '1' && !document.body.dataset.busy"
+        " && document.body.dataset.drawn === document.body.dataset.objectId"
+    )
+    status_text = "document.getElementById('status').textContent"
+    total = "document.getElementById('total').textContent"
+    try:
+        with Browser(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            browser.wait_for(ready)
+            assert browser.evaluate(total) == str(len(IDS) - 1)  # LATE has no score yet
+            first = int(browser.evaluate(shown))
+            grow()
+            browser.press("a")
+            browser.wait_for(f"{shown} !== '{first}' && {ready}")
+            said = browser.evaluate(status_text)
+            assert said.startswith(f"Saved A for {first}. Note: the run's catalog gained 3 objects"), said
+            assert "reload the page to see them" in said, said
+            browser.navigate(url)  # the reload it advises
+            browser.wait_for(f"{ready} && {total} === '{len(IDS) + len(NEW)}'")
+            said = browser.evaluate(status_text)
+            assert "2 new objects and 1 scored since joined the queue" in said, said
+            assert browser.evaluate("document.getElementById('status').className") == ""
+    finally:
+        stop(process)
+    assert read_grades(out / "grades" / "dan.jsonl")[["object_id", "grade"]].values.tolist() == [[first, "A"]]

@@ -13,7 +13,8 @@ A grade read from a log (``RUN_DIR/grades/<inspector>.jsonl``) or from an export
   (the grading server writes ``<inspector>.jsonl``), so a line naming another inspector is not
   counted (trial: a line of ann's in ``carl.jsonl`` replaced ann's own grade);
 * ``time`` is an ISO 8601 time (without a zone: UTC), read back in UTC; ``score`` is a number or
-  missing.
+  missing; ``comment`` (the inspector's note) is read as text, ``""`` where missing (logs and tables
+  written before comments existed have none).
 
 Anything else is skipped by the readers, counted and named with the reason (trial: ids like
 ``1e30`` crashed every reader, ``100011.9`` became 100011, and an edited table's ``'maybe'`` was
@@ -138,7 +139,7 @@ def grade_row(raw: dict, *, log_inspector: str | None = None) -> dict:
         score = math.nan if _missing(score) else float(score)
     except (TypeError, ValueError):
         raise GradeError(f"score {score!r} is not a number") from None
-    model_id = raw.get("model_id")
+    model_id, comment = raw.get("model_id"), raw.get("comment")  # no comment in logs before them
     return {
         "object_id": object_id,
         "grade": grade,
@@ -146,6 +147,7 @@ def grade_row(raw: dict, *, log_inspector: str | None = None) -> dict:
         "time": time,
         "score": score,
         "model_id": "" if _missing(model_id) else str(model_id),
+        "comment": "" if _missing(comment) else str(comment),
     }
 
 
@@ -191,12 +193,7 @@ def read_table(path: Path) -> list[dict]:
     """The rows of an exported grade table (Parquet or FITS) as dicts of :data:`GRADE_COLUMNS`."""
     name = path.name.lower()
     try:
-        if name.endswith(".parquet"):
-            table = pd.read_parquet(path)
-        else:
-            from astropy.table import Table
-
-            table = Table.read(path, character_as_bytes=False).to_pandas()
+        table = pd.read_parquet(path) if name.endswith(".parquet") else _read_fits_table(path)
     except (OSError, ValueError, KeyError) as exc:  # trial: a pyarrow or pandas traceback
         raise GradeError(
             f"cannot read the grade table {path} ({type(exc).__name__}: {_first_line(exc)}); an "
@@ -209,10 +206,53 @@ def read_table(path: Path) -> list[dict]:
             f"has columns {list(GRADE_COLUMNS[:4])}, and {list(GRADE_COLUMNS[4:])} where known "
             "(`lenshunt inspect RUN_DIR --export` writes them all)"
         )
-    for column in GRADE_COLUMNS[4:]:  # score and model_id: unknown in a table made by hand (trial)
+    for column in GRADE_COLUMNS[4:]:  # score, model_id, comment: unknown in a table made by hand (trial)
         if column not in table.columns:
             table[column] = None
     return table[list(GRADE_COLUMNS)].astype(object).to_dict("records")
+
+
+def _read_fits_table(path: Path) -> pd.DataFrame:
+    """A grade table's FITS file, its percent-encoded text decoded (:func:`export_grades`)."""
+    from urllib.parse import unquote
+
+    from astropy.table import Table
+
+    from pipeline.catalog.fits import STRING_ENCODING_KEY
+
+    astro = Table.read(path, character_as_bytes=False)
+    table = astro.to_pandas()
+    if STRING_ENCODING_KEY in astro.meta:
+        for name in ("model_id", "comment"):
+            if name in table.columns:
+                table[name] = [unquote(value) if isinstance(value, str) else value for value in table[name]]
+    return table
+
+
+MAX_COMMENT = 1000
+"""The most characters of a grade's comment (a note, not a report)."""
+
+
+def check_comment(comment: object) -> str:
+    """``comment`` as a grade's comment: a string of at most :data:`MAX_COMMENT` characters, its ends'
+    blanks dropped; ``""`` for None.
+
+    >>> check_comment("  arc to the NE, faint counter-image  "), check_comment(None)
+    ('arc to the NE, faint counter-image', '')
+
+    Raises
+    ------
+    pipeline.evaluation.grades.GradeError
+        For a comment that is not a string, or too long.
+    """
+    if comment is None:
+        return ""
+    if not isinstance(comment, str):
+        raise GradeError(f"comment {comment!r} is not text: give a string or null")
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        raise GradeError(f"the comment has {len(comment)} characters: give at most {MAX_COMMENT}")
+    return comment
 
 
 def unread_files(source: str | Path) -> list[Path]:

@@ -47,9 +47,10 @@ from pipeline.errors import LenshuntError
 
 GRADES = ("A", "B", "C", "X", "skip")
 """Grades an inspector can give; ``skip`` records that the object was seen but not graded."""
-GRADE_COLUMNS = ("object_id", "grade", "inspector", "time", "score", "model_id")
+GRADE_COLUMNS = ("object_id", "grade", "inspector", "time", "score", "model_id", "comment")
 """Columns of a grade table: object id, grade, inspector name, UTC time (ISO 8601, ``Z``),
-the object's score when it was graded and the id of the model that scored it."""
+the object's score when it was graded, the id of the model that scored it and the inspector's
+free-text note with the grade (``""``: none; logs written before comments existed have none)."""
 GRADES_DIR = "grades"
 INSPECTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -179,8 +180,12 @@ class GradeLog:
         score: float | None = None,
         model_id: str = "",
         time: str | None = None,
+        comment: str | None = None,
     ) -> dict:
-        """Record one grade durably; returns the row written."""
+        """Record one grade (and the inspector's ``comment`` on it, :func:`check_comment`) durably;
+        returns the row written."""
+        from pipeline.evaluation.grade_rows import check_comment
+
         row = {
             "object_id": int(object_id),
             "grade": check_grade(grade),
@@ -188,6 +193,7 @@ class GradeLog:
             "time": time or utc_now(),
             "score": None if score is None or not math.isfinite(score) else float(score),
             "model_id": str(model_id),
+            "comment": check_comment(comment),
         }
         self._open().write((json.dumps(row) + "\n").encode())
         self._sync()
@@ -218,7 +224,7 @@ def empty_grades() -> pd.DataFrame:
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.astype({"object_id": np.int64, "score": np.float64})
-    for name in ("grade", "inspector", "time", "model_id"):
+    for name in ("grade", "inspector", "time", "model_id", "comment"):
         frame[name] = frame[name].astype(str)
     frame.attrs["n_bad_lines"] = frame.attrs.get("n_bad_lines", 0)
     return frame.reset_index(drop=True)
@@ -400,11 +406,13 @@ def export_grades(
 ) -> tuple[Path, Path]:
     """Write the latest grades to ``grades/grades.parquet`` and ``grades/grades.fits``.
 
-    Columns :data:`GRADE_COLUMNS` and ``outdated``: True for a grade made before an ingest re-read
-    its object's images (:mod:`pipeline.evaluation.outdated`), which every consensus leaves out
-    (trial: the tables kept them unmarked). ``store`` is the scored store, default the one the
-    run's catalog records; without one, no grade is outdated. Written to temporary names and
-    renamed, so a reader never sees half a table. ``rows``: the grades already read (with
+    Columns :data:`GRADE_COLUMNS` (in the FITS table ``model_id`` and ``comment`` percent-encoded
+    as the catalogs' text: :data:`pipeline.catalog.fits.STRING_ENCODING`) and ``outdated``: True
+    for a grade made before an ingest re-read its object's images
+    (:mod:`pipeline.evaluation.outdated`), which every consensus leaves out (trial: the tables kept
+    them unmarked). ``store`` is the scored store, default the one the run's catalog records;
+    without one, no grade is outdated. Written to temporary names and renamed, so a reader never
+    sees half a table. ``rows``: the grades already read (with
     :func:`read_grades`, whose :func:`grade_notes` the caller says), instead of ``sources``.
     """
     from pipeline.evaluation.outdated import split_outdated, store_rewrites
@@ -420,7 +428,13 @@ def export_grades(
     os.replace(tmp, parquet)
     from astropy.table import Table
 
+    from pipeline.catalog.fits import STRING_ENCODING, STRING_ENCODING_KEY
+    from pipeline.sources.headers import fits_text
+
     astro = Table.from_pandas(table)
+    for name in ("model_id", "comment"):  # FITS text is printable ASCII: a comment "arc à gauche" is not
+        astro[name] = np.array([fits_text(value) for value in table[name]], dtype=str)
+    astro.meta[STRING_ENCODING_KEY] = STRING_ENCODING  # as the catalogs: read_grades decodes them
     astro.meta["COMMENT"] = [
         "lenshunt visual grades: latest grade per object and inspector",
         "outdated: graded before an ingest re-read its images (not counted)",  # one 72-character card

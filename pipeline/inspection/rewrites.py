@@ -7,16 +7,17 @@ one of the new. :class:`RewriteWatch` tells the page which objects were rewritte
 
 A score run into the page's run (rescored by another model, or grown by new objects) replaces its
 catalog: a page opened before keeps the old queue and would record a grade with a score and a model
-the catalog no longer has (new-user trial), and refuse a new object as not in the catalog.
-:class:`CatalogWatch` tells it that the catalog was replaced since it was loaded, and what changed; a
-rewrite with the same model, store, objects, scores and ranks (another threshold, the grades
-applied) is none of that.
+the catalog no longer has (new-user trial). :class:`CatalogWatch` tells it that the catalog was
+replaced since it was loaded, and what changed; a rewrite with the same model, store, and the same
+scores and spreads of the page's objects (another threshold, the grades applied) is none of that,
+and one that only adds objects (or scores objects that had no score) leaves the page gradable and
+says to reload it to see them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,10 @@ __all__ = [
     "CatalogWatch",
     "RewriteWatch",
     "file_identity",
+    "gained_note",
     "key_columns",
     "object_changes",
+    "object_gains",
     "rewritten_since_scored",
 ]
 
@@ -48,11 +51,16 @@ class RewriteWatch:
         Ids of the repair records that existed at :attr:`since`.
     since : pandas.Timestamp
         When the page opened (UTC).
+    joined : dict of int to pandas.Timestamp
+        Objects that joined the page's queue later, and when (a page reloaded on a grown catalog:
+        :meth:`pipeline.inspection.server.InspectSession.reload_grown`): no page showed them before,
+        so a re-read before then is none of their grades' concern (a late band file's object).
     """
 
     store: Path
     seen: frozenset[str]
     since: pd.Timestamp
+    joined: dict[int, pd.Timestamp] = field(default_factory=dict, hash=False)
 
     @classmethod
     def start(cls, store: str | Path) -> RewriteWatch:
@@ -72,7 +80,12 @@ class RewriteWatch:
         if set(repair_ids(self.store)) <= self.seen:
             return None
         when = rewrite_times(self.store).get(int(object_id))
-        return when if when is not None and when > self.since else None
+        since = self.joined.get(int(object_id), self.since)
+        return when if when is not None and when > since else None
+
+    def join(self, object_ids, when: pd.Timestamp) -> RewriteWatch:
+        """This watch with ``object_ids`` joined the page's queue at ``when`` (:attr:`joined`)."""
+        return replace(self, joined={**self.joined, **{int(object_id): when for object_id in object_ids}})
 
 
 def file_identity(path: Path) -> tuple[int, int, int, int] | None:
@@ -84,10 +97,13 @@ def file_identity(path: Path) -> tuple[int, int, int, int] | None:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-KEY_COLUMNS = ("object_id", "score", "score_std", "rank")
-"""What a grade and the page's queue take from the catalog: which objects, their scores, spreads
-(``--order uncertainty``) and ranks. A rewrite that changes none of them (nor the model or the
-store) leaves the page gradable."""
+KEY_COLUMNS = ("object_id", "score", "score_std")
+"""What a grade takes from the catalog: which objects, their scores and spreads (the queue's order,
+``--order uncertainty`` included). A rewrite that changes none of them for the objects the page
+loaded (nor the model or the store) leaves the page gradable. Ranks are left out: a score run that
+adds objects shifts the ranks of those after them, and a grade is of an object, not of its rank
+(trial: a late band file's objects, scored, refused every grade as "597 objects with another
+score, spread or rank")."""
 
 
 @dataclass
@@ -96,12 +112,14 @@ class CatalogWatch:
 
     Each check costs one ``stat`` of the catalog file while it is the one loaded. A file replaced
     since is compared with what the page grades by (read once per new file): its model and store
-    (provenance) and each object's score, spread and rank (:data:`KEY_COLUMNS`). A rewrite that
+    (provenance) and each loaded object's score and spread (:data:`KEY_COLUMNS`). A rewrite that
     changes none of them leaves the page gradable: the grade consensus of ``lenshunt inspect
     --apply``, a score run that only changes the threshold or the known-lens crossmatch (it
     rescores no object; trial: a threshold change locked every open page as "rescored or new
-    objects" with the same 300 scores). Comparing the whole provenance (its date, threshold,
-    known-lens catalog) refused those.
+    objects" with the same 300 scores), or one that only adds objects (or scores objects the page
+    had without a score: their band files came late), which :meth:`gained` says (a reloaded page
+    shows them: :meth:`pipeline.inspection.server.InspectSession.reload_grown`). Comparing the
+    whole provenance (its date, threshold, known-lens catalog) refused those.
 
     Attributes
     ----------
@@ -115,14 +133,14 @@ class CatalogWatch:
         The page's :data:`KEY_COLUMNS` but ``object_id``, indexed by object id.
     seen : tuple
         The last file identity checked (:func:`file_identity`, taken before the catalog was read)
-        and what :meth:`rewritten` said of it.
+        and what :meth:`rewritten` and :meth:`gained` said of it.
     """
 
     run_dir: Path
     path: Path
     provenance: Provenance
     loaded: pd.DataFrame
-    seen: tuple = field(default=(None, None))
+    seen: tuple = field(default=(None, (None, None)))
 
     @classmethod
     def start(
@@ -130,10 +148,19 @@ class CatalogWatch:
     ) -> CatalogWatch:
         """Watch the catalog ``path`` of ``run_dir`` that had ``identity`` before it was read into
         ``catalog`` (its :data:`KEY_COLUMNS` are kept)."""
-        return cls(Path(run_dir), Path(path), provenance, key_columns(catalog), (identity, None))
+        return cls(Path(run_dir), Path(path), provenance, key_columns(catalog), (identity, (None, None)))
 
     def rewritten(self) -> str | None:
         """Why the page may not grade: its catalog was replaced by another since; None while not."""
+        return self._check()[0]
+
+    def gained(self) -> str | None:
+        """What the page does not show of the run's catalog, which grew since it was loaded (new
+        objects, or objects scored since), and to reload the page to see them; None while it did not
+        grow, or when the page may not grade (:meth:`rewritten`)."""
+        return self._check()[1]
+
+    def _check(self) -> tuple[str | None, str | None]:
         identity = file_identity(self.path)
         seen, said = self.seen
         if identity is not None and identity == seen:
@@ -142,7 +169,7 @@ class CatalogWatch:
         self.seen = (identity, said)  # one assignment: the page's threads see one pair or the other
         return said
 
-    def _why(self, identity) -> str | None:
+    def _why(self, identity) -> tuple[str | None, str | None]:
         import pipeline.catalog
 
         restart = f"restart `lenshunt inspect {self.run_dir}` to grade the new catalog"
@@ -150,38 +177,43 @@ class CatalogWatch:
             return (
                 f"the run's catalog {self.path} was removed since this page was opened (a score run with "
                 f"--overwrite writes it again): once it is written, {restart}"
-            )
+            ), None
         try:
             now = pipeline.catalog.read_provenance(self.path)
-            changes = [] if now == self.provenance else self._changes(now)
+            changes, gained = ([], (0, 0)) if now == self.provenance else self.changes(now, self._keys())
         except (pipeline.catalog.CatalogError, OSError, ValueError) as error:
             return (
                 f"the run's catalog was rewritten since this page was opened and cannot be read ({error}): "
                 f"{restart}"
-            )
-        if not changes:  # e.g. another threshold or known-lens crossmatch, the grades applied
-            return None
+            ), None
+        if not changes:  # another threshold or known-lens crossmatch, the grades applied, new objects
+            return None, gained_note(*gained)
         was = self.provenance
         return (
             f"the run's catalog was rewritten since this page was opened ({', '.join(changes)}: now "
             f"{now.n_scored} of {now.n_objects} objects scored by {now.model_id} at {now.date_iso()}, this "
             f"page has {was.n_scored} of {was.n_objects} scored by {was.model_id} at {was.date_iso()}): "
             f"{restart}"  # scored objects, not rows (trial: 151 rows said as 151 scored)
-        )
+        ), None
 
-    def _changes(self, now: Provenance) -> list[str]:
-        """What of the model, the store and the objects' scores and ranks changed; [] when none."""
+    def _keys(self) -> pd.DataFrame:
         import pyarrow.parquet as pq
 
+        present = set(pq.read_schema(self.path).names)
+        table = pq.read_table(self.path, columns=[name for name in KEY_COLUMNS if name in present])
+        return key_columns(table.to_pandas())
+
+    def changes(self, now: Provenance, keys: pd.DataFrame) -> tuple[list[str], tuple[int, int]]:
+        """What of the model, the store and the loaded objects' scores and spreads changed in a
+        catalog of provenance ``now`` and :func:`key_columns` ``keys`` ([] when none), and what it
+        gained (:func:`object_gains`)."""
         was = self.provenance
         changes = []
         if (now.model_id, now.model_sha256) != (was.model_id, was.model_sha256):
             changes.append("scored by another model")
         if now.store_created != was.store_created:
             changes.append("scored from another store")
-        present = set(pq.read_schema(self.path).names)
-        table = pq.read_table(self.path, columns=[name for name in KEY_COLUMNS if name in present])
-        return changes + object_changes(self.loaded, key_columns(table.to_pandas()))
+        return changes + object_changes(self.loaded, keys), object_gains(self.loaded, keys)
 
 
 def key_columns(catalog: pd.DataFrame) -> pd.DataFrame:
@@ -192,28 +224,80 @@ def key_columns(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 def object_changes(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:
-    """What changed between two catalogs' :func:`key_columns`: new objects, objects gone, objects
-    with another score, spread or rank (NaN equal to NaN); [] when nothing did.
+    """What changed between two catalogs' :func:`key_columns` that a page of ``was`` cannot grade
+    on: objects gone, objects with another score or spread (NaN equal to NaN); [] when none did.
+
+    New objects are none of it, nor objects that had no score and have one now (their band files
+    came late): a page of ``was`` did not offer them (:func:`object_gains` counts them). An object
+    that had a score and has none now is one with another score.
 
     Examples
     --------
-    >>> was = pd.DataFrame({"score": [0.9, 0.2, np.nan], "rank": [1, 2, 3]}, index=[7, 8, 9])
+    >>> was = pd.DataFrame({"score": [0.9, 0.2, np.nan, 0.4]}, index=[7, 8, 9, 11])
     >>> object_changes(was, was.copy())
     []
-    >>> now = pd.DataFrame({"score": [0.9, 0.3, 0.5], "rank": [1, 3, 2]}, index=[7, 8, 10])
+    >>> now = pd.DataFrame({"score": [0.9, 0.3, 0.5, 0.4, 0.8]}, index=[7, 8, 9, 11, 12])
     >>> object_changes(was, now)
-    ['1 new object', '1 object gone', '1 object with another score, spread or rank']
+    ['1 object with another score or spread']
+    >>> object_changes(was, now.drop([7, 8, 11]))
+    ['3 objects gone']
     """
-    new = now.index.difference(was.index)
     gone = was.index.difference(now.index)
     shared = was.index.intersection(now.index)
     columns = [name for name in was.columns if name in now.columns]
     before, after = (table.loc[shared, columns].to_numpy() for table in (was, now))
     differs = ~((before == after) | (np.isnan(before) & np.isnan(after)))
-    counts = (len(new), len(gone), int(differs.any(axis=1).sum()) if len(columns) else 0)
-    what = ("new object", "object gone", "object with another score, spread or rank")
+    if "score" in columns:  # scored since: a new candidate, whatever its spread was (NaN) and is
+        differs[_unscored(was.loc[shared]) & ~_unscored(now.loc[shared])] = False
+    counts = (len(gone), int(differs.any(axis=1).sum()) if len(columns) else 0)
+    what = ("object gone", "object with another score or spread")
     return [
         f"{n} {name.replace('object', 'objects', 1) if n > 1 else name}"
         for n, name in zip(counts, what, strict=True)
         if n
     ]
+
+
+def _unscored(table: pd.DataFrame) -> np.ndarray:
+    return np.isnan(table["score"].to_numpy(dtype=np.float64))
+
+
+def object_gains(was: pd.DataFrame, now: pd.DataFrame) -> tuple[int, int]:
+    """(new objects, objects scored since) of two catalogs' :func:`key_columns`: what a catalog
+    ``now`` has that a page of ``was`` does not offer.
+
+    Examples
+    --------
+    >>> was = pd.DataFrame({"score": [0.9, np.nan, np.nan]}, index=[7, 8, 9])
+    >>> object_gains(was, pd.DataFrame({"score": [0.9, 0.4, np.nan, 0.1]}, index=[7, 8, 9, 10]))
+    (1, 1)
+    """
+    new = len(now.index.difference(was.index))
+    if "score" not in was.columns or "score" not in now.columns:
+        return new, 0
+    shared = was.index.intersection(now.index)
+    return new, int((_unscored(was.loc[shared]) & ~_unscored(now.loc[shared])).sum())
+
+
+def gained_note(new: int, scored: int) -> str | None:
+    """What a page says of a catalog that gained ``new`` objects and ``scored`` newly scored ones.
+
+    Examples
+    --------
+    >>> print(gained_note(3, 0))
+    the run's catalog gained 3 objects since this page was loaded (a score run): reload the page to see them
+    >>> print(gained_note(0, 1))  # doctest: +NORMALIZE_WHITESPACE
+    the run's catalog gained 1 object (0 new, 1 scored since: its band files came late) since this page
+    was loaded (a score run): reload the page to see it
+    >>> gained_note(0, 0) is None
+    True
+    """
+    n = new + scored
+    if not n:
+        return None
+    late = "its band files" if scored == 1 else "their band files"
+    parts = f" ({new} new, {scored} scored since: {late} came late)" if scored else ""
+    return (
+        f"the run's catalog gained {n} object{'s' if n > 1 else ''}{parts} since this page was loaded (a "
+        f"score run): reload the page to see {'them' if n > 1 else 'it'}"
+    )

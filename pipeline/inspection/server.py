@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipeline.errors import LenshuntError
 from pipeline.evaluation.cards import ood_fields
+from pipeline.evaluation.grade_rows import check_comment
 from pipeline.evaluation.grades import (
     GRADES,
     GradeError,
@@ -36,11 +37,14 @@ from pipeline.evaluation.grades import (
 from pipeline.evaluation.outdated import split_outdated, store_rewrites
 from pipeline.evaluation.outputs_view import output_caption, score_text
 from pipeline.flags import UNUSABLE, describe, documentation
+from pipeline.inspection.band_flags import band_flag_columns, with_band_flags
+from pipeline.inspection.goto import find_position
+from pipeline.inspection.grown import grown_catalog, read_run_catalog
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import OOD_COLUMN, after_refused, candidate_order, order_refused, range_refused
-from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, file_identity, rewritten_since_scored
+from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, rewritten_since_scored
+from pipeline.inspection.saved import saved_message
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
-from schemas.catalog import band_flags_column
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -72,6 +76,8 @@ class InspectSession:
     """Object id -> this inspector's latest grade (earlier servers' included)."""
     my_times: dict[int, str] = field(default_factory=dict)
     """Object id -> when that grade was given (the log's ISO UTC ``time``)."""
+    my_comments: dict[int, str] = field(default_factory=dict)
+    """Object id -> the comment given with that grade ("" for none)."""
     graded_here: set[int] = field(default_factory=set)
     """Objects graded since this server started: moving forward passes over them."""
     outputs: tuple[OutputSpec, ...] = ()
@@ -87,9 +93,13 @@ class InspectSession:
     watch: RewriteWatch | None = None
     """Which objects an ingest rewrote after the page opened (their grades are refused)."""
     catalog_watch: CatalogWatch | None = None
-    """Whether a score run replaced the run's catalog after the page loaded it with other scores,
-    ranks, objects, model or store (then every grade is refused: its score, model, queue and ranks
-    are the old catalog's)."""
+    """Whether a score run replaced the run's catalog after the page loaded it with other scores or
+    spreads of its objects, fewer objects, another model or store (then every grade is refused: its
+    score, model and queue are the old catalog's), or only grew it (:meth:`reload_grown`)."""
+    seed: int = 0
+    """The seed of ``--order random``."""
+    excluded: frozenset[int] = frozenset()
+    """Objects the queue leaves out: those graded before the server started (none with ``--regrade``)."""
     n_outdated: int = 0
     """This inspector's grades made before an ingest re-read their objects' images: not counted as
     graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
@@ -107,7 +117,7 @@ class InspectSession:
         regrade: bool = False,
     ) -> InspectSession:
         """The session of ``inspector`` on the run in ``run_dir`` (store: the one it scored)."""
-        from pipeline.catalog import check_same_store, read_catalog, read_provenance, run_store
+        from pipeline.catalog import check_same_store, run_store
         from pipeline.catalog.columns import table_layout
         from pipeline.paths import catalog_parquet
         from pipeline.store import read_attributes
@@ -118,9 +128,7 @@ class InspectSession:
                 f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
                 "`lenshunt run`"
             )
-        identity = file_identity(catalog_parquet(run_dir))  # before reading: a rewrite meanwhile shows
-        catalog = read_catalog(catalog_parquet(run_dir))
-        provenance = read_provenance(catalog_parquet(run_dir))
+        identity, catalog, provenance = read_run_catalog(run_dir)
         store = Path(store or run_store(run_dir, provenance))  # a copy beside the run first
         if not store.exists():
             raise InspectError(
@@ -135,12 +143,13 @@ class InspectSession:
         mine, outdated = split_outdated(latest_grades(mine), store_rewrites(store))
         my_grades = dict(zip(mine["object_id"].tolist(), mine["grade"].tolist()))
         my_times = dict(zip(mine["object_id"].tolist(), mine["time"].tolist()))
+        my_comments = dict(zip(mine["object_id"].tolist(), mine["comment"].tolist()))
         if refused := order_refused(catalog, order):  # trial: --order ood of a catalog without ood_score
             raise InspectError(refused)
-        queue = candidate_order(catalog, order, seed=seed, exclude=() if regrade else my_grades)
+        excluded = frozenset() if regrade else frozenset(my_grades)
+        queue = candidate_order(catalog, order, seed=seed, exclude=excluded)
         images = ObjectImages(store)
-        if not band_flag_columns(catalog, images.layout.band_names):  # scored before it had them (review)
-            catalog = catalog.join(store_band_flags(store), on="object_id").pipe(_with_attrs, catalog.attrs)
+        catalog = with_band_flags(catalog, store, images.layout.band_names)
         return cls(
             run_dir=run_dir,
             catalog=catalog.set_index("object_id", drop=False),
@@ -151,6 +160,7 @@ class InspectSession:
             model_id=provenance.model_id,
             my_grades=my_grades,
             my_times=my_times,
+            my_comments=my_comments,
             outputs=tuple(spec for spec in table_layout(catalog).outputs if spec != DEFAULT_SCORE),
             n_bad_lines=n_bad_lines,
             band_flag_columns=band_flag_columns(catalog, images.layout.band_names),
@@ -160,7 +170,48 @@ class InspectSession:
             catalog_watch=CatalogWatch.start(
                 run_dir, catalog_parquet(run_dir), identity, provenance, catalog
             ),
+            seed=seed,
+            excluded=excluded,
         )
+
+    def reload_grown(self) -> str | None:
+        """Load the run's catalog again where a score run only added objects to it (or scored objects
+        it had without a score) since: they join the queue (in its order), the others keep their
+        places in it. What a reloaded page asks (the page says to reload: :meth:`CatalogWatch.gained`).
+
+        Returns
+        -------
+        str or None
+            What joined, for the page; None where nothing was loaded (the catalog did not grow, or
+            was rewritten otherwise, which :meth:`catalog_rewritten` says).
+        """
+        started = pd.Timestamp.now(tz="UTC")  # a re-read after this is one of images a page showed
+        grown = grown_catalog(self.run_dir, self.catalog_watch, self.images.store)
+        if grown is None:
+            return None
+        queue = candidate_order(grown.catalog, self.order, seed=self.seed, exclude=self.excluded)
+        joined = np.setdiff1d(queue, self.queue)  # new, or scored since: no page showed them
+        with self.lock:  # the catalog first: each id of either queue is in it
+            self.images, self.catalog = grown.images, grown.catalog.set_index("object_id", drop=False)
+            self.queue, self.catalog_watch = queue, grown.watch
+            self.watch = self.watch.join(joined, started) if self.watch is not None else None
+            self.n_rewritten = rewritten_since_scored(self.run_dir, grown.images.store)
+        return f"{grown.joined()} joined the queue ({len(queue)} candidates now)."
+
+    def find(self, text: object) -> dict:
+        """The queue position of the object id or rank ``text`` (the page's "go to"):
+        ``{"position": i, "object_id": id}``.
+
+        Raises
+        ------
+        CatalogRewrittenError
+            As :meth:`check_current` says.
+        GotoError
+            Saying why no position shows it (:func:`~pipeline.inspection.goto.find_position`).
+        """
+        self.check_current()
+        position = find_position(self.catalog, self.queue, text, self.my_grades)
+        return {"position": position, "object_id": int(self.queue[position])}
 
     def next_position(self, after: int) -> int:
         """Queue position of the first object after position ``after`` (-1: from the start) that this
@@ -187,7 +238,10 @@ class InspectSession:
         start = after + 1
         return next((i for i in range(start, len(ids)) if ids[i] not in self.graded_here), len(ids))
 
-    def info(self) -> dict:
+    def info(self, *, reload: bool = False) -> dict:
+        """What the page loads first; ``reload``: a page loaded anew takes in a catalog that only grew
+        (:meth:`reload_grown`; ``catalog_reloaded`` says what joined)."""
+        reloaded = self.reload_grown() if reload else None
         first = self.next_position(-1)
         return {
             "inspector": self.log.inspector,
@@ -195,6 +249,8 @@ class InspectSession:
             "run": str(self.run_dir),
             "model_id": self.model_id,
             "catalog_rewritten": self.catalog_rewritten(),
+            "catalog_grown": self.catalog_grown(),
+            "catalog_reloaded": reloaded,
             "panels": self.images.panels,
             "scale_bars": self.images.scale_bars,
             "n_candidates": len(self.queue),
@@ -224,6 +280,11 @@ class InspectSession:
     def catalog_rewritten(self) -> str | None:
         """Why this page may no longer grade (a score run replaced the run's catalog); None if not."""
         return self.catalog_watch.rewritten() if self.catalog_watch is not None else None
+
+    def catalog_grown(self) -> str | None:
+        """What the run's catalog gained that this page does not show, and to reload the page; None
+        when nothing (:meth:`CatalogWatch.gained`)."""
+        return self.catalog_watch.gained() if self.catalog_watch is not None else None
 
     def check_current(self) -> None:
         """Refuse to serve the queue once a score run replaced the run's catalog: its objects, order,
@@ -288,9 +349,12 @@ class InspectSession:
             **ood_fields(row),
             "grade": self.my_grades.get(object_id),
             "grade_time": self.my_times.get(object_id),
+            "grade_comment": self.my_comments.get(object_id, "") if object_id in self.my_grades else "",
         }
 
-    def grade(self, object_id: int, grade: str, *, replacing: str | None = None) -> dict:
+    def grade(
+        self, object_id: int, grade: str, *, replacing: str | None = None, comment: str | None = None
+    ) -> dict:
         """Save one grade (durably) and remember it for the page.
 
         Parameters
@@ -302,6 +366,8 @@ class InspectSession:
         replacing : str or None
             The ``time`` of this inspector's grade of the object that the page showed (its
             ``grade_time``), None where it showed none.
+        comment : str or None
+            The inspector's note with the grade (at most 1000 characters; None or "": none).
 
         Returns
         -------
@@ -309,17 +375,20 @@ class InspectSession:
             ``saved``: the log row written; ``previous``: the grade it replaces (``grade`` and
             ``time``) or None; ``unseen``: True when that grade is not the one the page showed (another
             tab, or another session of this inspector, gave it meanwhile); ``message``: what the page
-            says of it (:func:`saved_message`).
+            says of it (:func:`saved_message`); ``catalog_grown``: what the run's catalog gained
+            that the page does not show (:meth:`catalog_grown`), or None.
 
         Raises
         ------
         GradeError
             For an ``object_id`` that is not an integer (a bool or a float included), a grade not
-            of :data:`~pipeline.evaluation.grades.GRADES`, an object the run did not score (not in
-            the queue), or an object whose images an ingest rewrote after the page opened.
+            of :data:`~pipeline.evaluation.grades.GRADES`, a comment not text or too long, an object
+            the run did not score (not in the queue), or an object whose images an ingest rewrote
+            after the page opened.
         CatalogRewrittenError
             For any grade once a score run replaced the run's catalog since the page loaded it
-            (rescored, or grown by new objects): it would record the old catalog's score and model.
+            (rescored, or objects gone): it would record the old catalog's score and model. A catalog
+            that only grew is none of that: grades of the page's objects are taken.
         UnknownObjectError
             For an id the run's catalog does not hold.
         """
@@ -329,16 +398,18 @@ class InspectSession:
                 f"object_id {object_id!r} is not an integer: give the object's id as a JSON integer"
             )
         object_id = int(object_id)
+        grown = self.catalog_grown()
+        reload = f" ({grown})" if grown else ""  # trial: a new object refused as not in the catalog
         if not INT64_MIN <= object_id <= INT64_MAX or object_id not in self.catalog.index:
-            raise UnknownObjectError(f"object {object_id} is not in the run's catalog")
+            raise UnknownObjectError(f"object {object_id} is not in the run's catalog{reload}")
         score = float(self.catalog.loc[object_id, "score"])
         if not math.isfinite(score):  # trial: saved, and counted as a graded object
             flags = ", ".join(describe(int(self.catalog.loc[object_id, "flags"]))) or "none"
             raise GradeError(
                 f"object {object_id} is not in the queue: it has no score in this run (flags: {flags}); "
-                "only scored objects are graded"
+                f"only scored objects are graded{reload}"
             )
-        grade = check_grade(grade)
+        grade, comment = check_grade(grade), check_comment(comment)
         if replacing is not None and not isinstance(replacing, str):
             raise GradeError(f"replacing {replacing!r} is not the time of a grade: give a string or null")
         changed = self.watch.rewritten(object_id) if self.watch is not None else None
@@ -350,100 +421,16 @@ class InspectSession:
         with self.lock:  # trial: two tabs of one inspector replaced each other's grades unawares
             before = self.my_grades.get(object_id)
             previous = None if before is None else {"grade": before, "time": self.my_times[object_id]}
-            row = self.log.append(object_id, grade, score=score, model_id=self.model_id)
+            row = self.log.append(object_id, grade, score=score, model_id=self.model_id, comment=comment)
             self.my_grades[object_id], self.my_times[object_id] = grade, row["time"]
+            self.my_comments[object_id] = comment
             self.graded_here.add(object_id)
         unseen = previous is not None and previous["time"] != replacing
         message = saved_message(object_id, grade, previous, unseen, self.log.inspector)
-        return {"saved": row, "previous": previous, "unseen": unseen, "message": message}
-
-
-def saved_message(object_id: int, grade: str, previous: dict | None, unseen: bool, inspector: str) -> str:
-    """What the page says of a saved grade: what it replaced, and that a skip withdraws a grade.
-
-    The latest grade of each (object, inspector) counts and a skip is no grade, so a skip given
-    after a grade withdraws it from the consensus (trial: the page said "was A, now skip" as if the
-    skip were a grade, and the A dropped out of ``grade_n`` unsaid).
-
-    Examples
-    --------
-    >>> print(saved_message(7, "skip", {"grade": "A", "time": "2026-12-05T12:03:05Z"}, False, "ann"))
-    Saved skip for 7: grade A withdrawn (a skip is no grade: it no longer counts; grade 7 again to give one).
-    >>> saved_message(7, "X", {"grade": "A", "time": "2026-12-05T12:03:05Z"}, False, "ann")
-    'Saved X for 7: was A, now X.'
-    """
-    said = f"Saved {grade} for {object_id}."
-    if previous is None:
-        return said
-    before = previous["grade"]
-    withdrawn = grade == "skip" and before != "skip"
-    if unseen:  # another tab or session of this inspector graded it meanwhile
-        when = str(previous["time"]).replace("T", " ")[:19]
-        said = (
-            f"Saved {grade} for {object_id}: it replaced {before} given at {when} UTC in another tab or "
-            f"session of {inspector}, which this page did not show."
-        )
-        return said + (" That grade is withdrawn (a skip is no grade)." if withdrawn else "")
-    if withdrawn:
-        return (
-            f"Saved skip for {object_id}: grade {before} withdrawn (a skip is no grade: it no longer counts; "
-            f"grade {object_id} again to give one)."
-        )
-    if before != grade:
-        return f"Saved {grade} for {object_id}: was {before}, now {grade}."
-    return f"Saved {grade} for {object_id} again (it was {grade})."
-
-
-def band_flag_columns(catalog: pd.DataFrame, bands: list[str]) -> dict[str, str]:
-    """Band -> name of its per-band flags column (``flags_<band>``), for each of ``bands`` (in their
-    order) that ``catalog`` has one for; empty for a catalog written before these columns existed.
-
-    Parameters
-    ----------
-    catalog : pandas.DataFrame
-        The run's catalog.
-    bands : list of str
-        The store's band names, in its order.
-
-    Returns
-    -------
-    dict of str to str
-        Band name -> column name.
-
-    Examples
-    --------
-    >>> band_flag_columns(pd.DataFrame(columns=["flags", "flags_VIS", "flags_H"]), ["VIS", "Y", "H"])
-    {'VIS': 'flags_VIS', 'H': 'flags_H'}
-    """
-    names = {band: band_flags_column(band).name for band in bands}
-    return {band: name for band, name in names.items() if name in catalog.columns}
-
-
-def _with_attrs(table: pd.DataFrame, attrs: dict) -> pd.DataFrame:
-    """``table`` with ``attrs`` (the catalog's layout, which a join drops)."""
-    table.attrs = dict(attrs)
-    return table
-
-
-def store_band_flags(store: Path) -> pd.DataFrame:
-    """Each band's ingest flags in the store, as the ``flags_<band>`` columns of a score run's catalog.
-
-    For a run scored before its catalog had them (2026-12-02): the page still shows which band of a
-    candidate is flagged. Indexed by object id (rows with a lost id, or one seen twice, left out).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One int32 column ``flags_<band>`` per band, in the store's order (:func:`read_band_flags`).
-    """
-    from pipeline.store import open_store
-    from pipeline.store.columns import read_band_flags
-    from pipeline.store.zarr_store import read_column
-
-    dataset = open_store(store, chunks=None)
-    per_band = read_band_flags(dataset, store)
-    frame = pd.DataFrame(
-        {band_flags_column(band).name: values for band, values in per_band.items()},
-        index=pd.Index(read_column(dataset, "object_id"), name="object_id"),
-    )
-    return frame[(frame.index >= 0) & ~frame.index.duplicated(keep=False)]
+        return {
+            "saved": row,
+            "previous": previous,
+            "unseen": unseen,
+            "message": message,
+            "catalog_grown": grown,
+        }

@@ -1,7 +1,7 @@
 """The grading page's local web server: Python's ``http.server``, on the loopback interface only.
 
 One static page (``static/inspect.html``, plain HTML and JavaScript, no build step and nothing
-fetched from the internet) talks to five JSON endpoints of an :class:`InspectSession`:
+fetched from the internet) talks to six JSON endpoints of an :class:`InspectSession`:
 
 ==========================  ====================================================================
 ``GET /api/session``        inspector, order, run, panels, number of candidates, this inspector's
@@ -9,22 +9,33 @@ fetched from the internet) talks to five JSON endpoints of an :class:`InspectSes
                             no grade), where to start
                             (``first_ungraded``: the first object not graded since the server started),
                             and why it grades no more (``catalog_rewritten``: a score run replaced the
-                            run's catalog since it loaded it; null while not)
+                            run's catalog since it loaded it; null while not); a catalog that a score
+                            run only grew (new objects, or objects scored since) is loaded again,
+                            its new objects joining the queue (``catalog_reloaded`` says so; null
+                            when none joined)
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
                             score, spread, rank, flags (and each band's, ``band_flags``), known-lens
-                            match and this inspector's grade and its time (``grade_time``); i is 0 to
-                            the queue's length, k 1 to 200, anything else is refused (400); refused
+                            match and this inspector's grade, its time (``grade_time``) and comment
+                            (``grade_comment``); i is 0 to the queue's length, k 1 to 200,
+                            anything else is refused (400); refused
                             (409, as a grade) once a score run replaced the run's catalog
 ``GET /api/next``           ``?after=i``: the position to move forward to (the next object not
                             graded since the server started; the queue's length at its end) and how
                             many graded ones it passed; i is -1 (from the start) to the last position,
                             anything else is refused (400); refused (409) as ``/api/candidates``
-``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time}``: saved (fsync)
-                            before the reply, which names the grade it replaced (``previous``),
-                            whether the page knew it (``unseen``: another tab gave it) and says
-                            so in words (``message``: e.g. a skip's "grade A withdrawn"); refused (409)
-                            once a score run replaced the run's catalog (``catalog_rewritten`` of
-                            ``/api/session`` says why)
+``GET /api/find``           ``?q=text``: the queue position of an object id (``700012``) or a rank
+                            (``r5``, ``rank 5``): ``{"position": i, "object_id": id}``; 404 saying
+                            why for one the queue does not hold (not in the run, not scored, graded
+                            before the server started); refused (409) as ``/api/candidates``
+``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time, "comment": text}``
+                            (``comment`` optional: the inspector's note, at most 1000
+                            characters): saved (fsync) before the reply, which names the grade
+                            it replaced (``previous``), whether the page knew it (``unseen``:
+                            another tab gave it) and says so in words (``message``: e.g. a skip's
+                            "grade A withdrawn") and what the run's catalog gained since the page
+                            was loaded (``catalog_grown``: reload the page to see them; null when
+                            nothing); refused (409) once a score run replaced the run's catalog
+                            otherwise (``catalog_rewritten`` of ``/api/session`` says why)
 ``GET /img/<id>/<panel>``   PNG of the composite (``composite``) or one band, drawn on demand; 404
                             for an object or panel the store does not hold, 500 (saying why) for
                             pixels it cannot read
@@ -58,7 +69,8 @@ from pipeline.inspection.server import (
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-MAX_BODY = 4096
+MAX_BODY = 16384
+"""The most bytes of a posted grade: a comment's 1000 characters, JSON-escaped, fit."""
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -118,8 +130,10 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                     self._send(
                         HTTPStatus.OK, (STATIC / "inspect.html").read_bytes(), "text/html; charset=utf-8"
                     )
-                elif parts == ["api", "session"]:
-                    self._send(HTTPStatus.OK, session.info())
+                elif parts == ["api", "session"]:  # a page loaded: a catalog that only grew is taken in
+                    self._send(HTTPStatus.OK, session.info(reload=True))
+                elif parts == ["api", "find"]:  # the page's "go to": an id or a rank (GotoError: 404)
+                    self._send(HTTPStatus.OK, session.find(query.get("q", [""])[0]))
                 elif parts == ["api", "candidates"]:
                     try:
                         start, n = (
@@ -173,7 +187,10 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             try:
                 body = self._json_body()
                 saved = session.grade(
-                    body.get("object_id"), body.get("grade"), replacing=body.get("replacing")
+                    body.get("object_id"),
+                    body.get("grade"),
+                    replacing=body.get("replacing"),
+                    comment=body.get("comment"),
                 )
             except CatalogRewrittenError as error:  # the page's catalog is not the run's any more
                 self._send(HTTPStatus.CONFLICT, {"error": _message(error)})
