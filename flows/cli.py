@@ -349,7 +349,17 @@ def _stopped_while_exiting(signum: int, frame: object) -> None:
 
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    if command:  # before its module's imports (Prefect, Dask, TensorFlow: 11-60 s; trial)
+        from flows.busy import refuse_if_busy
+        from pipeline.errors import LenshuntError
+
+        try:
+            refuse_if_busy(command, argv[argv.index(command) + 1 :])
+        except LenshuntError as exc:
+            print(f"lenshunt {command}: error: {exc}", file=sys.stderr)
+            return 1
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.version:
         from pipeline import __version__

@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.busy import TRAIN_BUSY
 from flows.common import log_summary
 from flows.train_args import add_arguments, config_from_args
 from flows.train_refusals import check_init_exists, check_not_in_training_records, unused_under_init
@@ -146,8 +147,6 @@ def ensemble_stage(
 
 OVERWRITE = "--overwrite"
 """How a refusal of an existing bundle names the option that replaces it (trial: ``overwrite=True``)."""
-TRAIN_BUSY = "wait for it to finish, or train into another directory"
-"""What a second training into one OUT is told."""
 
 
 def uncommitted_note(store: str | Path) -> str:
