@@ -30,6 +30,7 @@ from flows.preflight import (
     layout_choice,
     layout_or_stores,
     layout_source,
+    outside_source,
     outside_stores,
     shard_objects,
     writable_directory,
@@ -210,6 +211,7 @@ def check(args: argparse.Namespace) -> None:
     layout_source(layout, args.source, origin, store=args.store)
     writable_directory(args.store, "store")
     outside_stores(args.store, "store", itself=False)
+    outside_source(args.store, args.source, "store")  # as run's and serve's work directory
     label_catalog(layout, args.source, args.catalog)
     check_existing_store(args.store, layout, args.source, args.source_moved, args.reread, args.catalog)
     check_store_not_busy(args.store)  # one line, before Prefect (trial: after it and the cluster)

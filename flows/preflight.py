@@ -158,6 +158,24 @@ def outside_stores(path: str | os.PathLike[str], what: str, *, itself: bool = Tr
     return path
 
 
+def outside_source(path: str | os.PathLike[str], source: str | os.PathLike[str], what: str) -> Path:
+    """``path``, which lenshunt writes (a work directory, a store), must not be the cutout directory
+    ``source`` nor lie inside it: every later ingest of ``source`` would scan lenshunt's own outputs
+    (the store's chunks, the scores, the report's catalogs and cutouts) as inputs (trial: ``lenshunt
+    serve --workdir`` inside ``--source``). The cutouts may lie inside the work directory.
+    """
+    path = Path(path)
+    resolved, cutouts = path.resolve(), Path(source).resolve()
+    if resolved == cutouts or cutouts in resolved.parents:
+        where = "is" if resolved == cutouts else "lies inside"
+        raise PathCheckError(
+            f"{what} {path} {where} the cutout directory {source}: each ingest of it would read "
+            f"lenshunt's own outputs as cutouts; choose a {what} outside {source} (the cutouts may lie "
+            f"inside the {what})"
+        )
+    return path
+
+
 def outside_bundles(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` must be no model bundle or ensemble folder, nor lie inside one.
 

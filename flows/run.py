@@ -17,6 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.artifacts import publish_results
+from flows.busy import RUN_BUSY
 from flows.common import (
     PositiveInt,
     add_cluster_arguments,
@@ -42,6 +43,7 @@ from flows.preflight import (
     layout_or_stores,
     layout_source,
     non_negative_int,
+    outside_source,
     outside_stores,
     positive_int,
     probability,
@@ -143,10 +145,6 @@ def workdir_paths(workdir: str | Path) -> tuple[Path, Path]:
 
 class EvaluationWriteError(LenshuntError, RuntimeError):
     """A run scored its objects but could not write the evaluation (metrics, report) beside them."""
-
-
-RUN_BUSY = "wait for it to finish (a rerun then adds only what is new), or use another work directory"
-"""What a second run into one work directory is told."""
 
 
 @flow(name="lenshunt-run", log_prints=True)
@@ -307,6 +305,7 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     layout = load_layout(args.layout)
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
+    outside_source(args.workdir, args.source, "work directory")  # serve too (trial)
     known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
     if getattr(args, "catalog", None):  # serve too (trial: a missing --catalog was accepted there)
         existing_path(args.catalog, "label catalog")
