@@ -400,6 +400,11 @@ def _main(argv: list[str] | None) -> int:
             message += "; " + kept(args).replace("the same command", "the command")
         print(f"lenshunt {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except BaseException as exc:  # a stop in a group (anyio's) or as a CancelledError (flows.stops.stop_of)
+        signum = stop_of(exc)
+        if signum is None or isinstance(exc, SystemExit):
+            raise
+        return _stopped(args, signum)
 
 
 def _stopped(args: argparse.Namespace, signum: signal.Signals) -> int:

@@ -35,6 +35,7 @@ from flows.run import add_run_parameters, check_parameters, run_options
 from flows.serve_orphans import orphan_age_s, orphans_crashed
 from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served, pause_command, pause_schedules
 from flows.serve_runner import ServedRunner, server_grace_s, slow_server_s
+from flows.stops import stop_of
 from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 from pipeline.locking import output_lock
@@ -299,16 +300,20 @@ def _serve_deployment(
             f"'{full_name}'`; Ctrl-C stops serve and cancels a run in flight"
         )
         runner.serve()
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (flows.stops.Stopped): the runs in flight are cancelled
-        _stopped = runner.stop_report if runner is not None else "no run was in flight"
-        if "cancelled" in _stopped:
-            _stopped += (
-                f": the next firing resumes it (finished regions and scores are kept in "
-                f"{parameters['workdir']}; `lenshunt run` there does too)"
-            )
-        raise
-    except PrefectApiError as exc:  # the server went away while serving (flows.serve_runner)
-        server_gone = True
+    except BaseException as exc:
+        if (
+            stop_of(exc) is not None
+        ):  # Ctrl-C or SIGTERM, also wrapped (flows.stops): runs in flight cancelled
+            _stopped = runner.stop_report if runner is not None else "no run was in flight"
+            if "cancelled" in _stopped:
+                _stopped += (
+                    f": the next firing resumes it (finished regions and scores are kept in "
+                    f"{parameters['workdir']}; `lenshunt run` there does too)"
+                )
+            raise
+        if not isinstance(exc, PrefectApiError):
+            raise
+        server_gone = True  # the server went away while serving (flows.serve_runner)
         if runner is None:
             raise
         raise PrefectApiError(

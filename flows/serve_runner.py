@@ -35,6 +35,7 @@ from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
 from flows.serve_parent import SERVE_PID_ENV, stop_with_serve
 from flows.serve_states import restore_completed
 from flows.server_health import timed_out, waited_for
+from flows.stops import stop_of
 
 #: Set by ``serve`` in its environment, which the runs it starts inherit.
 SERVED_ENV = "LENSHUNT_SERVED_RUN"
@@ -279,7 +280,9 @@ class ServedRunner:
                         f"{left} process(es) of the runs in flight killed" if left else "no run was in flight"
                     )
                     raise PrefectApiError(why)
-        except KeyboardInterrupt:
+        except BaseException as exc:  # a stop, also one that anyio or Prefect wrapped (flows.stops.stop_of)
+            if stop_of(exc) is None:
+                raise
             self.stop_report = self._stop()
             raise
         finally:

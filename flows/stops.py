@@ -74,8 +74,29 @@ def stop_of(exc: BaseException) -> signal.Signals | None:
     (trial: a SIGTERM while ``lenshunt run`` started its temporary Prefect server ended in a traceback,
     ``PydanticSerializationError: Error calling function `_ser_model`: Stopped: SIGTERM``, exit 1, in
     4 of 6 tries; a Ctrl-C there said ``KeyboardInterrupt:``; pydantic's nested serializers drop the
-    cause). An error raised while a stop unwinds (a cleanup's) is the stop's too.
+    cause). An error raised while a stop unwinds (a cleanup's) is the stop's too. So is an exception
+    group holding a stop, or an error whose cause or context is one (anyio's task groups, Prefect's
+    sync-over-async calls: trial, ``lenshunt serve`` printed a traceback for such a Ctrl-C).
     """
     if isinstance(exc, KeyboardInterrupt):
         return signal.Signals(exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
+    inner = _stop_within(exc)
+    if inner is not None:
+        return stop_of(inner)
     return _received[0] if _received else None
+
+
+def _stop_within(exc: BaseException, depth: int = 0) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` that ``exc`` wraps: one of its group's exceptions, its cause or its
+    context (at any depth up to 8); else None."""
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
+    if depth >= 8:
+        return None
+    inner = [*exc.exceptions] if isinstance(exc, BaseExceptionGroup) else []
+    inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+    for each in inner:
+        found = _stop_within(each, depth + 1)
+        if found is not None:
+            return found
+    return None

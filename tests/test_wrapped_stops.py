@@ -1,0 +1,84 @@
+"""A stop that library code wrapped (anyio's exception groups, Prefect's sync-over-async calls) is the
+stop: ``lenshunt serve`` cancels its runs in flight and says so in its one line, as for a bare Ctrl-C
+(trial: a Ctrl-C that reached serve inside an exception group printed a traceback, and its runner
+was not stopped). The serving loop runs on a real thread and event loop; serve's Prefect server
+address answers nothing, as after a server is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from test_serve_errors import no_server  # noqa: F401 - PREFECT_API_URL where nothing listens
+
+import flows.serve
+from flows.cli import main
+from flows.stops import Stopped, stop_of
+
+pytestmark = pytest.mark.prefect
+
+
+def _wrapped(stop: KeyboardInterrupt) -> BaseExceptionGroup:
+    return BaseExceptionGroup("unhandled errors in a TaskGroup", [stop])
+
+
+def test_a_stop_wrapped_in_a_group_or_chained_is_the_stop():
+    assert stop_of(_wrapped(KeyboardInterrupt())) == signal.SIGINT
+    assert stop_of(_wrapped(Stopped(signal.SIGTERM))) == signal.SIGTERM
+    nested = BaseExceptionGroup("outer", [ValueError("other"), _wrapped(Stopped(signal.SIGTERM))])
+    assert stop_of(nested) == signal.SIGTERM
+    chained = RuntimeError("a library's own error")
+    chained.__cause__ = Stopped(signal.SIGTERM)
+    assert stop_of(chained) == signal.SIGTERM
+    assert stop_of(BaseExceptionGroup("no stop", [ValueError("a bug")])) is None
+    assert stop_of(asyncio.CancelledError()) is None  # no signal came: not a stop
+
+
+class _Runner:
+    """A runner that serves until its ``astop`` (what :class:`prefect.runner.Runner` offers serve)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.stopped = False
+
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        self.started = True
+        await self._stop.wait()
+
+    async def astop(self) -> None:
+        self.stopped = True
+        self._stop.set()
+
+
+def test_a_wrapped_stop_while_serving_stops_the_runner_and_is_raised(no_server):  # noqa: F811
+    from flows.serve_runner import ServedRunner
+
+    asked = []
+
+    def health() -> str:  # its request to the server met the Ctrl-C inside anyio
+        asked.append(1)
+        if len(asked) > 1:
+            raise _wrapped(KeyboardInterrupt())
+        return ""
+
+    runner = _Runner()
+    served = ServedRunner(runner, deployment_id=None, health=health)
+    with pytest.raises(BaseExceptionGroup):
+        served.serve()
+    assert runner.stopped, "the runner was not stopped: its runs in flight would go on"
+    assert served.stop_report == "no run was in flight"
+
+
+def test_serve_stopped_by_a_wrapped_stop_says_so_in_one_line(tmp_path, no_server, capsys, monkeypatch):  # noqa: F811
+    def serving(*args, **kwargs):
+        raise _wrapped(KeyboardInterrupt())
+
+    monkeypatch.setattr(flows.serve, "serve_run_flow", serving)
+    source = tmp_path / "incoming"
+    source.mkdir()
+    argv = ["serve", "--source", str(source), "--workdir", str(tmp_path / "work"), "--interval", "60"]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "lenshunt serve: stopped (SIGINT); no run was in flight\n", captured.err
