@@ -500,7 +500,7 @@ def test_stores_models_and_layouts_that_do_not_go_together_are_refused_before_an
             f"{other} was made with layout 'euclid-sglc2' from another source ({tmp_path / 'another-set'}): "
             f"ingest {ground} into a new store (with `lenshunt run`, use another work directory)",
         ),
-        (("ingest", str(cutouts), str(cutouts)), f"{cutouts} already exists and is no lenshunt store"),
+        (("ingest", str(cutouts), str(cutouts)), f"store {cutouts} is the cutout directory {cutouts}: each"),
         (("simulate", str(tmp_path / "sim"), "--n", "3", "--first-id", "999998"), "id 1000000 has more than"),
         (
             ("run", str(sglc1), str(tmp_path / "w2"), "--layout", "sglc1-ground"),
