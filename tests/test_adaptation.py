@@ -654,6 +654,33 @@ def test_domain_check_reports_each_domain_and_records_the_drops(store, ensemble,
     assert load_bundle(copy).card.metrics["again_learned_objects"] == n_trained + n_validated
 
 
+def test_a_domain_holding_the_references_own_objects_is_left_out_of_the_largest_drop(
+    store,  # noqa: F811
+    elsewhere_bundle,
+    tmp_path,
+):
+    """Fresh-user trial: the in-domain store given again as the shifted one (or a copy of it) was
+    warned of, but its drop of 0 was the largest, and the verdict said the goal was met "the whole
+    interval below it" and the card recorded ``max_auroc_drop`` 0."""
+    from pipeline.training.domains import evaluate_domains
+
+    copy = shutil.copytree(elsewhere_bundle, tmp_path / "bundle")  # a model that never saw the store
+    again = shutil.copytree(store, tmp_path / "again.zarr")  # the same objects, labels and pixels
+    report = evaluate_domains(copy, {"indomain": store, "shifted": again}, write=True)
+    assert report.auroc_drop("shifted") == pytest.approx(0.0) and not report.learned_domains()
+    assert math.isnan(report.max_auroc_drop) and report.held_out_drops() == []
+    table = report.table()
+    assert "WARNING (shifted): the same objects, labels and pixels as the reference indomain" in table
+    assert "meets the goal" not in table
+    assert table.endswith(
+        "No AUROC drop of a shifted set: shifted holds the objects, labels and pixels of the reference "
+        "indomain (the warnings above); give a shifted set to check the goal."
+    )
+    metrics = load_bundle(copy).card.metrics
+    assert not {"max_auroc_drop", "max_auroc_drop_ci_low", "max_auroc_drop_ci_high"} & set(metrics)
+    assert metrics["shifted_auroc"] == pytest.approx(report.metrics["shifted"].auroc)  # still recorded
+
+
 def test_domain_check_gives_the_transfer_gap_to_a_model_trained_on_the_domain(
     store,  # noqa: F811
     ensemble,
@@ -1226,7 +1253,12 @@ def test_a_domain_the_model_learned_from_is_left_out_of_the_largest_drop():
     table = checked.table()
     assert "WARNING (nolens): its labelled objects are all of one class: no AUROC" in table
     assert "WARNING (again): the same objects, labels and pixels as the reference indomain" in table
-    assert checked.verdict().startswith("Largest AUROC drop 0.000 (trained left out")  # again's 0
+    # again's drop of 0 is no shift (fresh-user trial: it was the largest drop, "meets the goal")
+    assert checked.verdict() == (
+        "No AUROC drop (no AUROC for any shifted domain; trained left out: the model learned from them; "
+        "again left out: the reference's own objects): each set needs lenses and non-lenses to check the "
+        "goal."
+    )
     without = DomainReport(
         reference="indomain",
         metrics={"indomain": metrics["indomain"], "nolens": one_class, "trained": metrics["trained"]},

@@ -96,7 +96,7 @@ from pipeline.training.domain_ood import (
     ood_summary,
     ood_table,
 )
-from pipeline.training.domain_verdict import verdict
+from pipeline.training.domain_verdict import copies_of_reference, verdict
 from pipeline.training.heldout import (
     record_metrics,
     score_store_in_process,
@@ -156,9 +156,10 @@ class DomainReport:
         return [name for name in self.metrics if name in taught and name != self.reference]
 
     def held_out_drops(self) -> list[str]:
-        """The shifted, held-out domains with an AUROC drop: those :attr:`max_auroc_drop` is over."""
-        taught = (self.reference, *self.learned_domains())
-        return [name for name in self.metrics if name not in taught and not math.isnan(self.auroc_drop(name))]
+        """The shifted, held-out domains with an AUROC drop: those :attr:`max_auroc_drop` is over (not
+        one holding the reference's own objects: :func:`.domain_verdict.copies_of_reference`)."""
+        left = (self.reference, *self.learned_domains(), *copies_of_reference(self))
+        return [name for name in self.metrics if name not in left and not math.isnan(self.auroc_drop(name))]
 
     @property
     def max_auroc_drop(self) -> float:
@@ -182,7 +183,8 @@ class DomainReport:
         values.update(
             intervals.card_entries(self.metrics, intervals.max_drop_interval(self, self.held_out_drops()))
         )
-        values.update(breakdown_card_metrics(self.breakdowns, self.reference, self.learned_domains()))
+        left = [*self.learned_domains(), *copies_of_reference(self)]
+        values.update(breakdown_card_metrics(self.breakdowns, self.reference, left))
         values.update(ood_card_metrics(self.ood))
         values.update({f"{name}{CHECKSUM_KEY}": float(value) for name, value in self.checksums.items()})
         values.update(self.learned)
@@ -252,15 +254,11 @@ class DomainReport:
                 )
             elif m.auroc is None:
                 lines.append(f"\nWARNING ({name}): its labelled objects are all of one class: no AUROC")
-            checksum = self.checksums.get(name)
-            if (
-                name != self.reference
-                and checksum is not None
-                and checksum == self.checksums.get(self.reference)
-            ):
+            if name in copies_of_reference(self):
                 lines.append(
                     f"\nWARNING ({name}): the same objects, labels and pixels as the reference "
-                    f"{self.reference} (their checksums match): its drop says nothing of a shift"
+                    f"{self.reference} (their checksums match): its drop says nothing of a shift, and the "
+                    "largest drop is not over it"
                 )
         lines.append("\n" + self.verdict())
         return "\n".join(lines)
