@@ -10,7 +10,7 @@ from prefect import flow, task
 from flows.artifacts import publish_results
 from flows.common import log_summary, metrics_lines
 from flows.failures import writing_to
-from flows.preflight import non_negative_int, positive_number, probability
+from flows.preflight import f_beta_weight, non_negative_int, probability
 from pipeline.evaluation import EvaluationResult, earlier_options, evaluate_run
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy
 
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--beta",
-        type=positive_number,
+        type=f_beta_weight,
         default=None,
         help="beta of the F-beta score (default: the run's latest evaluation's, else 1)",
     )

@@ -399,6 +399,17 @@ def positive_number(text: str) -> float:
     return value
 
 
+def f_beta_weight(text: str) -> float:
+    """argparse type: a beta of F-beta, a finite number in (0, 1e150] (its square a finite float; trial:
+    ``--beta 1e200`` ended in an OverflowError after the catalog was read)."""
+    from pipeline.evaluation import MAX_BETA
+
+    value = positive_number(text)
+    if value > MAX_BETA:
+        raise argparse.ArgumentTypeError(f"{text} is too large for a beta of F-beta (at most {MAX_BETA:g})")
+    return value
+
+
 def probability(text: str) -> float:
     """argparse type: a number in [0, 1] (new-user trial: ``--threshold 2`` failed after scoring)."""
     try:

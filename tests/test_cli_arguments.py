@@ -42,6 +42,10 @@ from flows.cli import main
             ["evaluate", "O", "--store", "S", "--beta", "nan"],
             "argument --beta: nan is not a finite number > 0",
         ),
+        (  # fresh-user trial: an OverflowError traceback after the catalog was read
+            ["evaluate", "O", "--store", "S", "--beta", "1e200"],
+            "argument --beta: 1e200 is too large for a beta of F-beta (at most 1e+150)",
+        ),
         (["evaluate", "O", "--store", "S", "--top-n", "-1"], "argument --top-n: -1 is not >= 0"),
         (["run", "SRC", "WORK", "--top-n", "-5"], "argument --top-n: -5 is not >= 0"),
         (

@@ -141,6 +141,12 @@ def test_f_beta() -> None:
     assert math.isnan(m.f_beta(math.nan, 1.0))
     with pytest.raises(ValueError, match="beta must be positive"):
         m.f_beta(0.5, 0.5, beta=0)
+    for beta in (1e200, math.inf):  # fresh-user trial: scikit-learn's OverflowError squaring 1e200
+        with pytest.raises(ValueError, match=r"beta must be positive and at most 1e\+150, got"):
+            m.f_beta(0.5, 0.5, beta=beta)
+        with pytest.raises(ValueError, match="at most 1e"):
+            m.precision_recall_f_at(np.array([1, 0]), np.array([0.9, 0.1]), 0.5, beta=beta)
+    assert m.f_beta(0.5, 1.0, beta=1e150) == pytest.approx(1.0)  # recall alone, as beta grows
 
 
 def test_clean_inputs_are_required() -> None:

@@ -106,7 +106,8 @@ def test_top_n_0_asks_for_no_gallery_and_the_outputs_table_says_what_it_summaris
             'top_n "ten" is not a whole number >= 0 (0: no gallery)',
         ),
         ({"top_n": -3}, "top_n", "top_n -3 is not a whole number >= 0 (0: no gallery)"),
-        ({"top_n": 5, "beta": 0}, "beta", "beta 0 is not a number > 0"),
+        ({"top_n": 5, "beta": 0}, "beta", "beta 0 is not a number > 0 and <= 1e+150"),
+        ({"beta": 1e200}, "beta", "beta 1e+200 is not a number > 0 and <= 1e+150"),  # trial: OverflowError
         ({"threshold": 1.7}, "threshold", "threshold 1.7 is not a probability in [0, 1]"),
     ],
 )

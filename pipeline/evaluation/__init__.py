@@ -7,11 +7,21 @@ reads a scored run and writes ``metrics.json``, the plots and ``report/report.ht
 
 from pipeline.evaluation.formats import format_metric, format_values
 from pipeline.evaluation.intervals import Intervals, ci_text, interval_text
-from pipeline.evaluation.metrics import Metrics, auroc, evaluate, read_metrics, tpr0, tpr10, write_metrics
+from pipeline.evaluation.metrics import (
+    MAX_BETA,
+    Metrics,
+    auroc,
+    evaluate,
+    read_metrics,
+    tpr0,
+    tpr10,
+    write_metrics,
+)
 from pipeline.evaluation.options import check_options, earlier_options
 from pipeline.evaluation.run import EvaluationResult, check_evaluation_writable, evaluate_run
 
 __all__ = [
+    "MAX_BETA",
     "EvaluationResult",
     "Intervals",
     "Metrics",

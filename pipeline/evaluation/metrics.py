@@ -42,6 +42,23 @@ from pipeline.evaluation.metrics_file import Metrics as Metrics
 from pipeline.evaluation.metrics_file import read_metrics as read_metrics
 from pipeline.evaluation.metrics_file import write_metrics as write_metrics
 
+MAX_BETA = 1e150
+"""The largest beta of F-beta taken: its square must be a finite float (past about 1.3e154 it is not;
+fresh-user trial: ``lenshunt evaluate --beta 1e200`` ended in scikit-learn's OverflowError)."""
+
+
+def check_beta(beta: float) -> None:
+    """Refuse a beta of F-beta that is not a number in (0, :data:`MAX_BETA`].
+
+    Raises
+    ------
+    ValueError
+        Naming the value.
+    """
+    if not (math.isfinite(beta) and 0 < beta <= MAX_BETA):
+        raise ValueError(f"beta must be positive and at most {MAX_BETA:g}, got {beta}")
+
+
 LABEL_UNKNOWN = -1
 
 
@@ -180,8 +197,7 @@ def precision_recall_f_at(
     """
     from sklearn import metrics
 
-    if beta <= 0:
-        raise ValueError(f"beta must be positive, got {beta}")
+    check_beta(beta)
     labels, scores = _check_clean(labels, scores)
     if labels.size == 0:
         return math.nan, math.nan, math.nan
@@ -204,8 +220,7 @@ def f_beta(precision: float, recall: float, beta: float = 1.0) -> float:
     >>> f_beta(0.5, 1.0)
     0.6666666666666666
     """
-    if beta <= 0:
-        raise ValueError(f"beta must be positive, got {beta}")
+    check_beta(beta)
     if math.isnan(precision) or math.isnan(recall):
         return math.nan
     if precision == 0 and recall == 0:

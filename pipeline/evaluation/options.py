@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.errors import OptionValueError, SavedOptionError
+from pipeline.evaluation.metrics import MAX_BETA
 
 DEFAULT_TOP_N = 48
 """Gallery candidates of a run's first evaluation."""
@@ -27,7 +28,7 @@ OPTION_KEYS = ("top_n", "beta", "threshold")
 
 _WHAT = {
     "top_n": "a whole number >= 0 (0: no gallery)",
-    "beta": "a number > 0",
+    "beta": f"a number > 0 and <= {MAX_BETA:g}",
     "threshold": "a probability in [0, 1]",
 }
 _OPTION = {"top_n": "--top-n N", "beta": "--beta B (lenshunt evaluate)", "threshold": "--threshold T"}
@@ -39,8 +40,8 @@ def valid_option(key: str, value: Any) -> bool:
 
     >>> valid_option("top_n", 0), valid_option("top_n", "ten"), valid_option("top_n", True)
     (True, False, False)
-    >>> valid_option("threshold", 1.7), valid_option("beta", 2)
-    (False, True)
+    >>> valid_option("threshold", 1.7), valid_option("beta", 2), valid_option("beta", 1e200)
+    (False, True, False)
     """
     if isinstance(value, bool):
         return False
@@ -48,7 +49,7 @@ def valid_option(key: str, value: Any) -> bool:
         return isinstance(value, int) and value >= 0
     if not isinstance(value, int | float) or not math.isfinite(value):
         return False
-    return value > 0 if key == "beta" else 0 <= value <= 1
+    return 0 < value <= MAX_BETA if key == "beta" else 0 <= value <= 1
 
 
 def check_options(*, top_n: Any = None, beta: Any = None, threshold: Any = None) -> None:
