@@ -165,3 +165,23 @@ def test_info_lists_a_domain_the_model_learned_from_apart_from_the_shifted_ones(
         "learned    mine: auroc 0.9991"
     )
     assert all(line.endswith("(its objects were learned from)") for line in lines if " pool: " in line)
+
+
+def test_info_says_card_entries_no_measurement_gives(tmp_path, capsys):
+    """Fresh-user trial: a hand-edited card's ``randomised_auroc: 1.7``, an interval with its ends reversed
+    and a NaN were shown by ``lenshunt info`` as any other value. They are said on a warning line (the
+    metrics are a record, not used to score: not refused)."""
+    import json
+
+    assert not [line for line in _info(capsys, paths.shipped_model()) if line.startswith("warning")]
+    edited = shutil.copytree(paths.shipped_model(), tmp_path / "edited")
+    card = json.loads((edited / "card.json").read_text())
+    card["metrics"] |= {"randomised_auroc": 1.7, "thirdsim_tpr0": float("nan"), "max_auroc_drop": -3.0}
+    card["metrics"] |= {"othersim_auroc_ci_low": 0.95, "othersim_auroc_ci_high": 0.92}
+    (edited / "card.json").write_text(json.dumps(card))
+    [warning] = [line for line in _info(capsys, edited) if line.startswith("warning")]
+    assert warning == (
+        "warning    card entries no measurement gives (edited by hand?): randomised_auroc 1.7 (a rate, in "
+        "0-1); thirdsim_tpr0 nan; max_auroc_drop -3 (a difference of two AUROCs, in -1-1); "
+        "othersim_auroc_ci_low 0.95 above its _ci_high 0.92"
+    )

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pipeline.models.card import GOAL_AUROC_DROP, REFERENCE_MARK, integer_metric
+from pipeline.models.card_ranges import range_note
 from pipeline.models.integrity import CARD_FILE, ENSEMBLE_FILE, recipe_layout_file
 
 __all__ = ["is_model_folder", "model_lines"]
@@ -285,6 +286,12 @@ def model_lines(path: str | Path) -> list[str]:
         lines.append(_line("learned" if index == 0 else "", text))
     lines += _max_drop_lines(metrics)
     lines += _ceiling_lines(metrics)
+    for owner, shown_metrics in [
+        ("", metrics),
+        *((f"{Path(m.path).name}: ", m.card.metrics) for m in members or ()),
+    ]:
+        if note := range_note(shown_metrics):  # trial: an AUROC of 1.7 shown as any other
+            lines.append(_line("warning", owner + note))
     shown = [metrics, *(member.card.metrics for member in members or ())]
     if any(key.endswith("_ci_low") for shown_metrics in shown for key in shown_metrics):
         lines.append(
