@@ -128,6 +128,7 @@ def test_the_card_keeps_the_intervals_and_lenshunt_info_shows_them(tmp_path, cap
     checked = shutil.copytree(paths.shipped_model(), tmp_path / "checked")
     card = json.loads((checked / "card.json").read_text())
     old = {key: value for key, value in card["metrics"].items() if not key.startswith(("othersim_", "max_"))}
+    old = {key: value for key, value in old.items() if "_ci_" not in key}  # as a card from before intervals
     card["metrics"] = old  # the earlier check's othersim entries and maxima, as a re-check removes them
     (checked / "card.json").write_text(json.dumps(card))
     before = "\n".join(_info(capsys, checked))
@@ -149,9 +150,14 @@ def test_info_lists_the_checks_reference_as_in_domain_and_the_drop_matched_in_vi
     card's is the one domain whose AUROC less the lowest other is its ``max_auroc_drop``."""
     shipped = _info(capsys, paths.shipped_model())
     [in_domain] = [line for line in shipped if line.startswith("in-domain ")]
-    assert in_domain.startswith("in-domain  randomised: auroc 0.9863  tpr0 0.6745")
+    assert in_domain.startswith("in-domain  randomised: auroc 0.9863 [0.980, 0.992]  tpr0 0.6745")
     assert in_domain.endswith("(the domain check's reference)")
     assert not [line for line in shipped if " randomised: " in line and line != in_domain]
+    unmarked = shutil.copytree(paths.shipped_model(), tmp_path / "unmarked")  # a card from before the mark
+    card = json.loads((unmarked / "card.json").read_text())
+    assert card["metrics"].pop("randomised_is_reference") == 1.0
+    (unmarked / "card.json").write_text(json.dumps(card))
+    assert [line for line in _info(capsys, unmarked) if line.startswith("in-domain ")] == [in_domain]
     at = shipped.index(next(line for line in shipped if line.startswith("max drop")))
     assert shipped[at + 1] == (
         "           auroc 0.1091 with each domain's lenses reweighted to the in-domain set's arc visibility "
@@ -245,7 +251,11 @@ def test_validation_out_of_fold_and_held_out_entries_carry_their_intervals(tmp_p
 def test_info_shows_the_validation_interval_the_largest_drop_and_a_held_out_set_apart(tmp_path, capsys):
     """User trial: ``lenshunt info`` left out ``max_auroc_drop`` (the domain check's headline) and its
     interval, and listed a ``heldout_`` set, of the training simulator, among the shifted domains."""
-    old = _info(capsys, paths.shipped_model())  # a card without intervals: as before, no brackets
+    older = shutil.copytree(paths.shipped_model(), tmp_path / "older")  # as a card from before intervals
+    card = json.loads((older / "card.json").read_text())
+    card["metrics"] = {key: value for key, value in card["metrics"].items() if "_ci_" not in key}
+    (older / "card.json").write_text(json.dumps(card))
+    old = _info(capsys, older)  # a card without intervals: as before, no brackets
     [validation] = [line for line in old if line.startswith("validation ")]
     assert "[" not in validation.split(";")[0] and "[ ]: 95% intervals" not in "\n".join(old)
     [drop] = [line for line in old if line.startswith("max drop")]

@@ -182,6 +182,6 @@ def test_info_says_card_entries_no_measurement_gives(tmp_path, capsys):
     [warning] = [line for line in _info(capsys, edited) if line.startswith("warning")]
     assert warning == (
         "warning    card entries no measurement gives (edited by hand?): randomised_auroc 1.7 (a rate, in "
-        "0-1); thirdsim_tpr0 nan; max_auroc_drop -3 (a difference of two AUROCs, in -1-1); "
-        "othersim_auroc_ci_low 0.95 above its _ci_high 0.92"
+        "0-1); othersim_auroc_ci_low 0.95 above its _ci_high 0.92; thirdsim_tpr0 nan; max_auroc_drop -3 (a "
+        "difference of two AUROCs, in -1-1)"
     )
