@@ -125,6 +125,58 @@ def test_a_log_saved_with_a_byte_order_mark_and_crlf_keeps_its_first_grade(run, 
     ]
 
 
+def test_an_unpaired_surrogate_in_a_comment_is_refused_and_read_back_as_a_replacement(run, capsys):
+    """Trial: a comment posted as ``"arc \\ud800"`` (JSON of a string with an unpaired UTF-16 surrogate,
+    as a browser's ``JSON.stringify`` writes one) was logged, and then ``--export``, ``--apply``,
+    ``evaluate``, ``train --grades`` and the server's shutdown crashed on it (pyarrow's
+    UnicodeEncodeError): the server refuses it, and such a line in a log from elsewhere is read with
+    U+FFFD in its place, its grade kept."""
+    from flows.cli import main
+
+    good, other = scored_ids(run)[:2]
+    process, url = start_server(run, 0, "--inspector", "ann")
+    try:
+        request = urllib.request.Request(
+            url + "api/grade",
+            data=b'{"object_id": %d, "grade": "A", "comment": "arc \\ud800 NE"}' % good,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 400
+        assert "unpaired UTF-16 surrogate" in json.loads(refused.value.read())["error"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0 and "Traceback" not in output, output
+    assert not (run / "grades" / "ann.jsonl").exists()
+
+    log = run / "grades" / "lee.jsonl"  # a log written by another tool holds one
+    grade = {"object_id": good, "grade": "B", "inspector": "lee", "time": TIME}
+    damaged = json.dumps({**grade, "model_id": "m\udc00", "comment": "arc \ud800 NE"})  # ASCII: "\\ud800"
+    log.write_text(f"{damaged}\n{line(other, 'X')}\n")
+    rows = read_grades(log)
+    assert rows[["object_id", "grade", "comment"]].values.tolist() == [
+        [good, "B", "arc \ufffd NE"],
+        [other, "X", ""],
+    ]
+    assert rows["model_id"].tolist() == ["m\ufffd", ""] and rows.attrs["n_bad_lines"] == 0
+    assert main(["inspect", str(run), "--export"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    for table in ("grades.parquet", "grades.fits"):
+        exported = read_grades(run / "grades" / table).set_index("object_id")["comment"]
+        assert exported[good] == "arc \ufffd NE", table
+    assert main(["inspect", str(run), "--apply"]) == 0
+    assert "2 objects graded" in capsys.readouterr().out
+    section = grade_section(run, read_catalog(paths.catalog_parquet(run)))  # what evaluate shows
+    assert section["summary"]["n_graded"] == 2
+    process, _ = start_server(run, 0, "--inspector", "ann")  # the shutdown exports every log
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0 and "Traceback" not in output, output
+
+
 def test_a_line_naming_another_inspector_than_its_log_is_skipped(run, capsys):
     """The file is its inspector's log: ann's line in carl.jsonl does not replace ann's grade."""
     from flows.cli import main

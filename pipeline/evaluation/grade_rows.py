@@ -14,7 +14,10 @@ A grade read from a log (``RUN_DIR/grades/<inspector>.jsonl``) or from an export
   counted (trial: a line of ann's in ``carl.jsonl`` replaced ann's own grade);
 * ``time`` is an ISO 8601 time (without a zone: UTC), read back in UTC; ``score`` is a number or
   missing; ``comment`` (the inspector's note) is read as text, ``""`` where missing (logs and tables
-  written before comments existed have none).
+  written before comments existed have none); in it and in ``model_id`` an unpaired UTF-16
+  surrogate (JSON's ``"\\ud800"``, which no UTF-8 file or table holds) is read as U+FFFD, the
+  replacement character (trial: one such line crashed ``--export``, ``--apply``, ``evaluate``,
+  ``train --grades`` and the server's shutdown).
 
 Anything else is skipped by the readers, counted and named with the reason (trial: ids like
 ``1e30`` crashed every reader, ``100011.9`` became 100011, and an edited table's ``'maybe'`` was
@@ -146,9 +149,19 @@ def grade_row(raw: dict, *, log_inspector: str | None = None) -> dict:
         "inspector": inspector,
         "time": time,
         "score": score,
-        "model_id": "" if _missing(model_id) else str(model_id),
-        "comment": "" if _missing(comment) else str(comment),
+        "model_id": "" if _missing(model_id) else _utf8_text(str(model_id)),
+        "comment": "" if _missing(comment) else _utf8_text(str(comment)),
     }
+
+
+def _utf8_text(text: str) -> str:
+    """``text`` with each unpaired UTF-16 surrogate (a JSON ``"\\ud800"``) replaced by U+FFFD, so that
+    UTF-8 (Parquet, the FITS table's percent-encoding) can write it; a split pair is joined.
+
+    >>> _utf8_text("arc \\ud800 NE") == "arc \\ufffd NE", _utf8_text("\\ud83d\\udd2d") == "\\U0001f52d"
+    (True, True)
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def check_line(line: str, inspector: str) -> tuple[dict | None, str]:
@@ -243,12 +256,14 @@ def check_comment(comment: object) -> str:
     Raises
     ------
     pipeline.evaluation.grades.GradeError
-        For a comment that is not a string, or too long.
+        For a comment that is not a string (or holds an unpaired UTF-16 surrogate), or too long.
     """
     if comment is None:
         return ""
     if not isinstance(comment, str):
         raise GradeError(f"comment {comment!r} is not text: give a string or null")
+    if _utf8_text(comment) != comment:  # trial: a posted "\\ud800" was logged, then crashed every reader
+        raise GradeError("the comment holds an unpaired UTF-16 surrogate, which is not text: give UTF-8 text")
     comment = comment.strip()
     if len(comment) > MAX_COMMENT:
         raise GradeError(f"the comment has {len(comment)} characters: give at most {MAX_COMMENT}")
