@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -299,7 +300,8 @@ def _compare(args: argparse.Namespace) -> int:
     from pipeline.catalog import read_catalog
 
     path = args.run_dir / "grade-round.json"
-    path.unlink(missing_ok=True)  # an earlier comparison's, not left as this one's if it fails (trial)
+    with contextlib.suppress(OSError):  # a read-only run: said below, once the round is printed
+        path.unlink(missing_ok=True)  # an earlier comparison's, not left as this one's if it fails (trial)
     before, after = read_catalog(args.compare), read_catalog(args.run_dir)
     recorded = [Provenance.model_validate(table.attrs["provenance"]) for table in (before, after)]
     grades = read_grades(args.compare)
@@ -311,8 +313,17 @@ def _compare(args: argparse.Namespace) -> int:
     change["notes"] = [*model_notes, *grade_notes, *change["notes"]]
     for note in change["notes"]:  # trial: a round that kept its starting weights was not said
         print(f"lenshunt inspect: warning: {note}", file=sys.stderr)
-    path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
     print("\n".join(round_lines(change)))  # words, not the JSON (trial)
+    try:
+        path.write_text(json.dumps(change, indent=2, allow_nan=False) + "\n")  # JSON (trial: bare NaN)
+    except OSError as error:  # trial: a run shared read-only printed nothing of the round
+        stale = " (an earlier comparison's file is left there, not this one's)" if path.is_file() else ""
+        print(
+            f"lenshunt inspect: warning: {path} not written ({error.strerror or error}){stale}: the "
+            "lines above are the round; copy the run somewhere writable for the file",
+            file=sys.stderr,
+        )
+        return 0
     print(f"every number, the notes and both models: {path}")
     return 0
 

@@ -125,6 +125,7 @@ def test_compare_says_the_change_in_words_and_keeps_the_numbers_in_the_file(runs
     """Trial: ``--compare`` printed its JSON (nulls, 16-digit AUROCs, no change or interval). It prints
     lines in words, the held-out AUROC's change with its paired-bootstrap interval, and names the file."""
     from flows.cli import main
+    from pipeline.inspection import round_lines
 
     capsys.readouterr()
     assert main(["inspect", str(runs["member"]), "--compare", str(runs["graded"])]) == 0
@@ -133,15 +134,17 @@ def test_compare_says_the_change_in_words_and_keeps_the_numbers_in_the_file(runs
     change = json.loads(path.read_text())
     assert "{" not in out and "null" not in out
     assert out.startswith(
-        f"graded objects the round trained on: {change['n_graded']} ({change['n_lens']} lenses, "
-        f"{change['n_nonlens']} non-lenses)\n"
+        f"graded objects: {change['n_graded']} ({change['n_lens']} lenses and {change['n_nonlens']} "
+        "non-lenses the round trained on)\n"
     )
     before, after = change["auroc_heldout_before"], change["auroc_heldout_after"]
     low, high = change["auroc_heldout_change_ci95"]
     assert low <= after - before <= high
-    assert (
-        f"held-out AUROC: {before:.3f} -> {after:.3f}, change {after - before:+.3f} (95% CI {low:+.3f}" in out
-    )
+    assert "\n".join(round_lines(change)) in out  # formats: round_lines's examples
+    [line] = [line for line in out.splitlines() if line.startswith("held-out AUROC: ")]
+    printed = line.split("change ")[1].split(" ")[0]  # as many decimals as tell it apart
+    assert float(printed) == pytest.approx(after - before, abs=10.0 ** -len(printed.split(".")[-1]))
+    assert "(95% CI " in line
     assert (
         f"  of {change['n_heldout_lens']} lenses and {change['n_heldout_nonlens']} non-lenses that nobody "
         "graded and neither run's model learned from\n" in out
@@ -149,6 +152,28 @@ def test_compare_says_the_change_in_words_and_keeps_the_numbers_in_the_file(runs
     models = change["models"]
     assert f"models: round0 ({models['before']['model_sha256'][:12]}) -> " in out
     assert out.endswith(f"every number, the notes and both models: {path}\n")
+
+
+def test_compare_prints_the_round_where_its_file_cannot_be_written(runs, capsys):
+    """Trial: on a run shared read-only, ``--compare`` failed on grade-round.json and printed nothing of the
+    round. The lines come first; the file that cannot be written is a warning (here a folder in its place,
+    as root writes through file modes)."""
+    from flows.cli import main
+
+    run = runs["member"]
+    blocked = run / "grade-round.json"
+    shutil.rmtree(blocked, ignore_errors=True)
+    blocked.unlink(missing_ok=True)
+    blocked.mkdir()
+    try:
+        capsys.readouterr()
+        assert main(["inspect", str(run), "--compare", str(runs["graded"])]) == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("graded objects: ") and "held-out AUROC: " in out and "{" not in out
+        said = f"lenshunt inspect: warning: {blocked} not written (Is a directory): the lines above are"
+        assert f"{said} the round; copy the run somewhere writable for the file" in err
+    finally:
+        blocked.rmdir()
 
 
 def test_the_graded_objects_are_those_the_round_trained_on(runs, capsys, tmp_path):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.evaluation.formats import format_values
+
 
 def round_lines(change: dict[str, Any]) -> list[str]:
     """The summary of a round's :func:`~pipeline.inspection.apply.round_change` (as ``grade-round.json``
@@ -35,15 +37,24 @@ def round_lines(change: dict[str, Any]) -> list[str]:
     ...           "n_learned_left_out": 0, "auroc_heldout_before": 0.9123, "auroc_heldout_after": 0.9346,
     ...           "auroc_heldout_change_ci95": [-0.0101, 0.0512]}
     >>> print("\\n".join(round_lines(change)))
-    graded objects the round trained on: 40 (26 lenses, 14 non-lenses)
+    graded objects: 40 (26 lenses and 14 non-lenses the round trained on)
     mean score of the graded lenses: 0.650 -> 0.810
     mean score of the graded non-lenses: none scored
-    held-out AUROC: 0.912 -> 0.935, change +0.022 (95% CI -0.010 to +0.051: within the sampling noise)
+    held-out AUROC: 0.912 -> 0.935, change +0.0223 (95% CI -0.0101 to +0.0512: within the sampling noise)
+      of 150 lenses and 450 non-lenses that nobody graded and neither run's model learned from
+    >>> near_one = {**change, "n_graded": 45, "auroc_heldout_before": 1.0, "auroc_heldout_after": 0.99972,
+    ...             "auroc_heldout_change_ci95": [-0.0011, 0.0]}
+    >>> print("\\n".join(round_lines(near_one)[::3]))
+    graded objects: 45 (26 lenses and 14 non-lenses the round trained on)
+      and 5 left out (graded C, or inspectors disagreed)
+    held-out AUROC: 1.0000 -> 0.9997, change -0.00028 (95% CI -0.0011 to 0: within the sampling noise)
       of 150 lenses and 450 non-lenses that nobody graded and neither run's model learned from
     """
-    lines = [
-        f"graded objects the round trained on: {change['n_graded']} ({change['n_lens']} lenses, "
-        f"{change['n_nonlens']} non-lenses)"
+    left = change["n_graded"] - change["n_lens"] - change["n_nonlens"]
+    left_out = f"\n  and {left} left out (graded C, or inspectors disagreed)" if left > 0 else ""
+    lines = [  # trial: the C grades left out were unsaid
+        f"graded objects: {change['n_graded']} ({change['n_lens']} lenses and {change['n_nonlens']} "
+        f"non-lenses the round trained on){left_out}"
     ]
     for name, noun in (("lens", "lenses"), ("nonlens", "non-lenses")):
         before, after = change[f"mean_score_{name}_before"], change[f"mean_score_{name}_after"]
@@ -64,8 +75,11 @@ def _heldout_line(change: dict[str, Any]) -> str:
     if "auroc_heldout_before" not in change:
         return f"held-out AUROC: none ({counts} held out: it needs both)"
     before, after = change["auroc_heldout_before"], change["auroc_heldout_after"]
-    text = f"held-out AUROC: {before:.3f} -> {after:.3f}, change {after - before:+.3f}"
     interval = change.get("auroc_heldout_change_ci95")
+    # digits enough that values that differ read differently (trial: 1.000 -> 1.000, change -0.000)
+    aurocs = format_values([before, after])
+    changes = [_signed(text) for text in format_values([after - before, *(interval or [])])]
+    text = f"held-out AUROC: {aurocs[0]} -> {aurocs[1]}, change {changes[0]}"
     if interval is None:
         text += " (too few held out for a 95% interval)"
     else:
@@ -77,8 +91,13 @@ def _heldout_line(change: dict[str, Any]) -> str:
             if high < 0
             else "within the sampling noise"
         )
-        text += f" (95% CI {low:+.3f} to {high:+.3f}: {verdict})"
+        text += f" (95% CI {changes[1]} to {changes[2]}: {verdict})"
     return f"{text}\n  of {counts} that nobody graded and neither run's model learned from"
+
+
+def _signed(text: str) -> str:
+    """A formatted difference with its sign: ``+0.022``, ``-0.010``, ``0`` for none."""
+    return text if text.startswith("-") or float(text) == 0 else f"+{text}"
 
 
 def _model_text(model: dict[str, Any]) -> str:
