@@ -133,8 +133,13 @@ def test_a_round_of_truth_grades_moves_the_graded_scores(store, tmp_path):  # no
         steps_per_epoch=4,
         **QUICK,
     )
-    train(store, tuned, config, log=lines.append)
+    result = train(store, tuned, config, log=lines.append)
     summary = json.loads((tuned / "training" / "grades.json").read_text())
+    # fresh-user trial: what the grades gave was in a JSON line of the log alone, not in the summary
+    assert (
+        f"\n  labels from grades: {N_GRADED} graded objects of the store gave {summary['n_lens']} lenses and "
+        f"{summary['n_nonlens']} non-lenses; only these are trained on (--grades-only)\n"
+    ) in result.summary()
     assert summary["n_graded"] == N_GRADED and summary["grades_only"]
     assert summary["n_lens"] + summary["n_nonlens"] == N_GRADED
     truth = {int(row.object_id): int(row.label == 1) for row in top.itertuples()}  # A or X

@@ -181,6 +181,31 @@ def grade_warnings(summary: dict) -> list[str]:
     return lines
 
 
+def grade_line(summary: dict) -> str:
+    """The line of training's closing summary on what the grades gave (``training/grades.json``'s
+    counts; fresh-user trial: said only in a JSON line of the log).
+
+    Examples
+    --------
+    >>> grade_line({"n_graded": 95, "n_lens": 59, "n_nonlens": 31, "n_left_out": 5, "grade_c_as": None,
+    ...             "n_store_labels_changed": 0, "grades_only": True})  # doctest: +NORMALIZE_WHITESPACE
+    'labels from grades: 95 graded objects of the store gave 59 lenses and 31 non-lenses, 5 left out
+     (graded C, or inspectors disagreed; --grade-c lens or nonlens counts C); only these are trained on
+     (--grades-only)'
+    """
+    text = (
+        f"labels from grades: {summary['n_graded']} graded objects of the store gave {summary['n_lens']} "
+        f"lenses and {summary['n_nonlens']} non-lenses"
+    )
+    if summary["n_left_out"]:
+        counts = "" if summary.get("grade_c_as") else "; --grade-c lens or nonlens counts C"
+        text += f", {summary['n_left_out']} left out (graded C, or inspectors disagreed{counts})"
+    if summary["grades_only"]:
+        return text + "; only these are trained on (--grades-only)"
+    changed = summary["n_store_labels_changed"]
+    return text + f"; they replace the store's labels of those objects ({changed} changed)"
+
+
 def unchecked_warning(unchecked: list[str]) -> str:
     """The warning line for grade tables whose store could not be checked."""
     return (

@@ -81,6 +81,8 @@ class TrainResult:
     kept_start: bool = False  # a fine-tune kept its starting weights: no trained epoch beat them
     warnings: list[str] = field(default_factory=list)
     """The run's warning lines, repeated under the summary (fresh-user trial: said in the log alone)."""
+    grades: str = ""
+    """What ``--grades`` gave (:func:`pipeline.training.grades.grade_line`); ``""`` without grades."""
 
     @property
     def logged_best_epoch(self) -> int | None:
@@ -119,5 +121,5 @@ class TrainResult:
             f"  {self.n_train} training / {self.n_val} validation objects; {self.epochs_run} "
             f"epoch{'s' * (self.epochs_run != 1)} ({stop}), best epoch {best}{own}; "
             f"{self.images_per_s:.0f} training images/s; {self.seconds:.0f} s\n"
-            f"  validation: {metrics}"
+            f"  validation: {metrics}" + (f"\n  {self.grades}" if self.grades else "")
         ) + "".join(f"\n  WARNING: {warning}" for warning in self.warnings)

@@ -62,6 +62,7 @@ from pipeline.training.finetune import (
     saved_config,
 )
 from pipeline.training.grades import (
+    grade_line,
     grade_warnings,
     write_grade_summary,
 )
@@ -306,6 +307,7 @@ def _train_bundle(
         history=fit.history,
         own_epochs=fit.own_epochs,
         kept_start=fit.kept_start,
+        grades=grade_line(graded) if graded is not None else "",
     )
 
 
