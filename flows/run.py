@@ -29,6 +29,7 @@ from flows.common import (
 from flows.evaluate import evaluate_stage
 from flows.failures import is_deterministic, one_line, writing_to
 from flows.firing import busy_firing, skip_firing
+from flows.firing_failed import said_if_firing_fails
 from flows.ingest import ingest_stage
 from flows.left_runs import crash_left_run
 from flows.preflight import (
@@ -148,6 +149,7 @@ class EvaluationWriteError(LenshuntError, RuntimeError):
 
 
 @flow(name="lenshunt-run", log_prints=True)
+@said_if_firing_fails  # a failed firing of serve: one line on its console (user report: tracebacks)
 def run_flow(
     source: str,
     workdir: str,
