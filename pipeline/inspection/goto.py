@@ -9,6 +9,12 @@ Examples
 --------
 >>> parse_target("r12"), parse_target(" id 700012 "), parse_target("#7")
 (('rank', 12), ('id', 700012), ('id', 7))
+
+A rank beyond the int64 range is a rank no run has (trial: ``r99999999999999999999`` was answered
+"give a rank as r5"):
+
+>>> parse_target("r99999999999999999999")
+('rank', 99999999999999999999)
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pipeline.flags import describe
 
 __all__ = ["GotoError", "find_position", "parse_target"]
 
-_TARGET = re.compile(r"^\s*(?:(?P<rank>r|rank)\s*|(?:id|#)\s*)?(?P<number>-?\d{1,19})\s*$", re.IGNORECASE)
+_TARGET = re.compile(r"^\s*(?:(?P<rank>r|rank)\s*|(?:id|#)\s*)?(?P<number>-?\d+)\s*$", re.IGNORECASE)
 
 
 class GotoError(LenshuntError, ValueError):
@@ -43,8 +49,14 @@ def parse_target(text: object) -> tuple[str, int]:
         raise GotoError(
             f"go to {text!r}: give an object id (e.g. 700012) or a rank as r5 or rank 5 (1 = highest score)"
         )
-    number = int(match["number"])
-    if not -(2**63) <= number < 2**63:  # no int64 id, and no rank
+    digits = match["number"]
+    if len(digits) > 40:  # no id and no rank; int() of thousands of digits is refused
+        long = f"{digits[:20]}... ({len(digits)} digits)"
+        if match["rank"]:
+            raise GotoError(f"rank {long} is not in this run: give a rank as r5 (1 = highest score)")
+        raise GotoError(f"go to {long}: that is beyond the object ids (int64)")
+    number = int(digits)
+    if not match["rank"] and not -(2**63) <= number < 2**63:  # no int64 id
         raise GotoError(f"go to {text!r}: {number} is beyond the object ids (int64)")
     return ("rank" if match["rank"] else "id"), number
 
@@ -73,7 +85,8 @@ def find_position(
     """
     kind, number = parse_target(text)
     if kind == "rank":
-        found = catalog.index[catalog["rank"].to_numpy() == number]
+        in_range = 1 <= number < 2**63  # numpy compares no int64 with a Python int beyond it
+        found = catalog.index[catalog["rank"].to_numpy() == number] if in_range else catalog.index[:0]
         if not len(found):
             raise GotoError(f"rank {number} is not in this run: its ranks run 1 to {len(catalog)}")
         object_id = int(found[0])

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.errors import LenshuntError
 from pipeline.evaluation.cards import ood_fields
-from pipeline.evaluation.grade_rows import check_comment
+from pipeline.evaluation.grade_rows import MAX_COMMENT, check_comment
 from pipeline.evaluation.grades import (
     GRADES,
     GradeError,
@@ -103,6 +103,9 @@ class InspectSession:
     n_outdated: int = 0
     """This inspector's grades made before an ingest re-read their objects' images: not counted as
     graded, so the queue offers those objects again (:mod:`pipeline.evaluation.outdated`)."""
+    generation: int = 0
+    """The queue's generation: one more each time a reloaded page took in a grown catalog (a tab with
+    an older one shows positions of another queue: :mod:`pipeline.inspection.web` says it in each answer)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -193,7 +196,7 @@ class InspectSession:
         joined = np.setdiff1d(queue, self.queue)  # new, or scored since: no page showed them
         with self.lock:  # the catalog first: each id of either queue is in it
             self.images, self.catalog = grown.images, grown.catalog.set_index("object_id", drop=False)
-            self.queue, self.catalog_watch = queue, grown.watch
+            self.queue, self.catalog_watch, self.generation = queue, grown.watch, self.generation + 1
             self.watch = self.watch.join(joined, started) if self.watch is not None else None
             self.n_rewritten = rewritten_since_scored(self.run_dir, grown.images.store)
         return f"{grown.joined()} joined the queue ({len(queue)} candidates now)."
@@ -254,6 +257,8 @@ class InspectSession:
             "panels": self.images.panels,
             "scale_bars": self.images.scale_bars,
             "n_candidates": len(self.queue),
+            "queue_generation": self.generation,
+            "max_comment": MAX_COMMENT,
             **self.counts(),
             "first_ungraded": first,
             "grades": list(GRADES),

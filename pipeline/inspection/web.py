@@ -41,6 +41,12 @@ fetched from the internet) talks to six JSON endpoints of an :class:`InspectSess
                             pixels it cannot read
 ==========================  ====================================================================
 
+Every answer names the queue it was given from: ``X-Queue-Generation`` (one more each time a
+reloaded page took in a grown catalog: ``queue_generation`` of ``/api/session``) and
+``X-Queue-Length``. Every tab of an inspector shares one queue; a tab loaded before another tab's
+reload has positions of the old one, and says to reload it (trial: it showed other objects, and
+"All 257 candidates were shown" with 12 left, unsaid); its grades, made by object id, are taken.
+
 The server binds 127.0.0.1 (or ::1) only and refuses requests whose ``Host`` header names
 another host (a web page elsewhere cannot reach it by DNS rebinding); a grade must be posted as
 ``application/json``, which a cross-site form cannot send without the browser asking first. A
@@ -116,6 +122,9 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store" if content_type != "image/png" else "max-age=3600")
             self.send_header("X-Content-Type-Options", "nosniff")
+            # the queue this answer's positions belong to: a tab whose queue is older says to reload it
+            self.send_header("X-Queue-Generation", str(session.generation))
+            self.send_header("X-Queue-Length", str(len(session.queue)))
             self.end_headers()
             self.wfile.write(data)
 
