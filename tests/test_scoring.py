@@ -998,7 +998,7 @@ def test_one_galaxy_under_two_ids_is_flagged_in_the_catalog(tmp_path, dask_clien
     assert result.n_scored == 12
     assert (
         '3 objects in 1 group within 0.5" of one another (DUPLICATE_POSITION): 500002 = 500005 = 500009: '
-        "the same galaxies under two ids? Both rows are kept" in result.summary()
+        "the same galaxies under several ids? Every row is kept" in result.summary()
     )
     # Trial: a DUPLICATE_POSITION object's gallery page did not say which object shares its position.
     from test_report import assert_relative_links_resolve

@@ -133,9 +133,13 @@ def _reference(metrics: Mapping[str, float], domains: list[str]) -> str | None:
     return fits[0] if len(fits) == 1 else None
 
 
-def _max_drop_lines(metrics: Mapping[str, float]) -> list[str]:
+def _max_drop_lines(
+    metrics: Mapping[str, float], reference: str | None = None, shifted: tuple[str, ...] = ()
+) -> list[str]:
     """The domain check's headline, ``max_auroc_drop`` with its 95% interval, against the goal (trial:
-    recorded in the card, unsaid by ``lenshunt info``); none where the card has no drop.
+    recorded in the card, unsaid by ``lenshunt info``), naming the shifted domain it is to where one
+    of ``shifted`` is ``reference``'s AUROC less the drop (trial: left to the reader's arithmetic);
+    none where the card has no drop.
 
     >>> _max_drop_lines({"max_auroc_drop": 0.0412, "max_auroc_drop_ci_low": 0.02,
     ...                  "max_auroc_drop_ci_high": 0.068})  # doctest: +NORMALIZE_WHITESPACE
@@ -157,9 +161,16 @@ def _max_drop_lines(metrics: Mapping[str, float]) -> list[str]:
         judged = "missed, the whole interval above it"
     else:
         judged = f"{met} by its value, but the interval reaches {'above' if met == 'met' else 'below'} it"
+    ref_auroc = metrics.get(f"{reference}_auroc")
+    to = [
+        name
+        for name in shifted
+        if ref_auroc is not None and abs(ref_auroc - metrics[f"{name}_auroc"] - drop) < 1e-9
+    ]
+    where = f"to {to[0]}" if len(to) == 1 else "to a shifted domain"
     text = (
         f"auroc {float(drop):.4f}{_interval(metrics, _MAX_DROP)} (the largest drop from the in-domain set "
-        f"to a shifted domain, {_MAX_DROP}; goal < {GOAL_AUROC_DROP:g}: {judged})"
+        f"{where}, {_MAX_DROP}; goal < {GOAL_AUROC_DROP:g}: {judged})"
     )
     lines = [_line("max drop", text)]
     if (matched := metrics.get(f"{_MAX_DROP}_matched")) is not None:  # trial: on the card, unsaid
@@ -284,7 +295,7 @@ def model_lines(path: str | Path) -> list[str]:
     for index, domain in enumerate(learned):  # trial: a check given the training store listed it as shifted
         text = f"{domain}: {measured_text(metrics, domain, outputs)} (its objects were learned from)"
         lines.append(_line("learned" if index == 0 else "", text))
-    lines += _max_drop_lines(metrics)
+    lines += _max_drop_lines(metrics, reference, tuple(shifted))
     lines += _ceiling_lines(metrics)
     for owner, shown_metrics in [
         ("", metrics),

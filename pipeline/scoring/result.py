@@ -153,7 +153,7 @@ class ScoreRunResult:
                 "usable position (finite ra in [-180, 360] and dec in [-90, 90] degrees) and match nothing"
             )
         if self.duplicates:
-            lines.append(f"  {self.duplicates}: the same galaxies under two ids? Both rows are kept")
+            lines.append(f"  {self.duplicates}: the same galaxies under several ids? Every row is kept")
         if self.n_scored < self.n_objects:  # new-user trial: "0/40 scored" said nothing of why
             why = ", ".join(f"{k} {n}" for k, n in sorted(self.flag_counts.items()) if k != "NOT_SCORED")
             lines.append(f"  WARNING: {self.n_objects - self.n_scored} objects not scored; by flag: {why}")
