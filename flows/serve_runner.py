@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from flows.serve_backlog import AtCapacityOnce
 from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
 from flows.serve_parent import SERVE_PID_ENV, stop_with_serve
 from flows.serve_states import restore_completed
@@ -235,6 +236,7 @@ class ServedRunner:
         os.environ[SERVED_ENV] = "1"
         os.environ[SERVE_PID_ENV] = str(os.getpid())  # the runs stop with serve (flows.serve_parent)
         add_console_filters(DropServerGone())
+        add_console_filters(AtCapacityOnce())  # trial: "skipped (at capacity)" every 8-12 s
         _quiet_service_loop_printer()
         # the coroutine of that dropped callback, reported at exit (trial, with a server gone)
         warnings.filterwarnings("ignore", r"coroutine 'Runner\._handle_cancellation_observer_failure'")
