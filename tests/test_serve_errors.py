@@ -585,6 +585,26 @@ def test_a_prefect_callback_of_a_task_cancelled_at_stop_is_left_off_the_console(
     assert DropServerGone().filter(callback_record(asyncio.CancelledError(), "/home/me/mine.py"))
 
 
+def test_an_observer_polling_that_gave_up_while_the_server_was_away_is_left_off_at_stop():
+    """Slow-test run on a loaded machine: after a server restart, serve's SIGTERM ended the cancellation
+    observer, whose polling had exceeded its error threshold while the server was away: Prefect logged
+    "Polling task exited with exception" with a traceback (serve had said the absence in its lines).
+    Another RuntimeError is kept."""
+    import logging
+
+    from flows.serve_runner import DropServerGone
+
+    def polling_record(exc: BaseException) -> logging.LogRecord:
+        info = (type(exc), exc, None)
+        name = "prefect.FlowRunCancellingObserver"
+        return logging.LogRecord(
+            name, logging.WARNING, __file__, 1, "Polling task exited with exception", (), info
+        )
+
+    assert not DropServerGone().filter(polling_record(RuntimeError("Service exceeded error threshold.")))
+    assert DropServerGone().filter(polling_record(RuntimeError("a bug")))
+
+
 @pytest.mark.slow
 def test_serve_sets_crashed_the_runs_left_running_by_a_process_that_is_gone(tmp_path):
     """Review: a run killed while its server was away (serve ended before the server came back)
