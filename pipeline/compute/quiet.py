@@ -146,32 +146,6 @@ def quiet_cluster_shutdown() -> Iterator[None]:
         nanny.removeFilter(quiet)
 
 
-class _ClosingCallbackFilter(logging.Filter):
-    """Drops tornado's "Exception in callback" record of a Dask cluster's own state task
-    (``SpecCluster._correct_state_internal``) that timed out or was cancelled: the cluster's close
-    cancels it, and on a busy machine tornado logs the discarded result at ERROR with two tracebacks
-    before lenshunt's one warning (fresh-user trial: 20 lines on ``serve``'s console after a firing
-    that completed). Any other callback error is kept."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        import asyncio
-
-        error = record.exc_info[1] if record.exc_info else None
-        ours = "_correct_state" in record.getMessage()
-        return not (ours and isinstance(error, TimeoutError | asyncio.CancelledError))
-
-
-_CLOSING_CALLBACKS = _ClosingCallbackFilter()
-
-
-def quiet_closing_callbacks() -> None:
-    """Install :class:`_ClosingCallbackFilter` on tornado's application logger (once; it stays, as the
-    record may come after the close returned)."""
-    tornado = logging.getLogger("tornado.application")
-    if _CLOSING_CALLBACKS not in tornado.filters:
-        tornado.addFilter(_CLOSING_CALLBACKS)
-
-
 CLOSE_TIMEOUT_S = 60.0
 """How long closing a Dask cluster may take (s) before the worker processes it started here are killed.
 
@@ -214,7 +188,6 @@ def _close(resource, error: BaseException | None) -> bool:  # type: ignore[no-un
     from distributed.deploy.cluster import Cluster
 
     if isinstance(resource, Cluster):
-        quiet_closing_callbacks()
         resource.close(timeout=CLOSE_TIMEOUT_S)
         return False
     if error is None:
