@@ -30,94 +30,27 @@ def test_local_cluster_workers_keep_glibc_default_malloc_trim():
             assert joined.submit(sum, [1, 2]).result() == 3
 
 
-HANGING_WORKER = """
-import logging
-import os
-import sys
-import time
+def test_a_timeout_closing_the_cluster_after_the_work_is_a_warning(monkeypatch, caplog):
+    """New-user trial: on a loaded machine `make demo` scored every object, then failed with a
+    TimeoutError while the local cluster stopped a slow worker. An error of the work itself still raises."""
+    import logging
 
-from distributed.diagnostics.plugin import WorkerPlugin
+    from distributed import LocalCluster
 
-import pipeline.compute.quiet as quiet
-from pipeline.compute import connect
+    closed = []
 
+    def close_too_slowly(self, *exc_info):
+        closed.append(self.close())
+        raise TimeoutError  # bare, as asyncio.wait_for raises it (review: the warning said "()")
 
-class HangOnRestart(WorkerPlugin):
-    \"\"\"A worker the nanny restarts blocks its event loop in its start: it never runs, nor exits.\"\"\"
-
-    name = "hang-on-restart"
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def setup(self, worker):
-        if os.path.exists(self.marker):
-            time.sleep(3600)
-        open(self.marker, "w").close()
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    quiet.CLOSE_TIMEOUT_S = 10.0  # the test's patience, not a speed: the close returns at all
-    marker, mode = sys.argv[1], sys.argv[2]
-    try:
-        with connect("local", n_workers=1) as client:
-            assert client.submit(sum, [1, 2]).result() == 3
-            client.register_plugin(HangOnRestart(marker))
-            client.submit(os._exit, 1, pure=False)  # its restart hangs
-            while not os.path.exists(marker):
-                time.sleep(0.2)
-            time.sleep(3)
-            if mode == "error":
-                raise ValueError("the work failed")
-    except ValueError as exc:
-        print(f"raised: {exc}", flush=True)
-    print("closed", flush=True)
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["done", "error"])
-def test_a_worker_that_does_not_exit_is_killed_and_the_close_returns_quietly(mode, tmp_path):
-    """User report: closing the local cluster at the end of a good run waited without bound on a worker
-    that did not exit, and once printed a TimeoutError traceback (new-user trial before: a TimeoutError
-    failed ``make demo`` after the work). The cluster's worker is restarted into a start that blocks its
-    event loop: the close still returns (within the test's timeout), kills that worker, says so in one
-    warning, and nothing prints a traceback, also at the process's exit. An error of the work itself
-    is raised as before."""
-    import subprocess
-    import sys
-
-    import psutil
-
-    script = tmp_path / "hanging.py"
-    script.write_text(HANGING_WORKER)
-    process = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "marker"), mode],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, _ = process.communicate(timeout=240)
-    finally:
-        if process.poll() is None:  # the close hung: end it, and its workers
-            for child in psutil.Process(process.pid).children(recursive=True):
-                child.kill()
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, out
-    assert out.strip().splitlines()[-1] == "closed", out
-    assert ("raised: the work failed" in out) == (mode == "error"), out
-    when = "after an error" if mode == "error" else "after the work was done"
-    warning = f"WARNING lenshunt: closing the Dask cluster timed out {when} (timed out after 10"
-    assert warning in out, out
-    assert "its 1 worker process(es) still running were killed" in out, out
-    for noise in ("Traceback", "Task was destroyed", "exception was never retrieved"):
-        assert noise not in out, out
-
-
-def test_an_error_of_the_work_is_raised_through_the_close():
+    monkeypatch.setattr(LocalCluster, "__exit__", close_too_slowly)
+    with caplog.at_level(logging.WARNING, logger="lenshunt"), connect("local", n_workers=1) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert len(closed) == 1
+    assert "closing the Dask cluster timed out after the work was done (TimeoutError)" in caplog.text
     with pytest.raises(ValueError, match="the work failed"), connect("local", n_workers=1):
         raise ValueError("the work failed")
+    assert len(closed) == 2
 
 
 def test_unknown_cluster_and_unreachable_scheduler_are_clear_errors():

@@ -83,10 +83,11 @@ def connect(
     if address and address in _OWNED:  # a stage of a run that started the cluster (lenshunt run):
         # checked and guarded by the run's own connect (trial: guarded twice, whose second end
         # logged the scheduler's KeyError traceback; its messages took SLURM for a hand-started one)
-        from pipeline.compute.quiet import closed_tolerantly
-
-        with closed_tolerantly(Client(address, timeout=timeout), "the Dask client") as client:
-            yield client  # a close that times out or fails after the work: a warning (user report)
+        client = Client(address, timeout=timeout)
+        try:
+            yield client
+        finally:
+            client.close()
         return
     if address:
         try:
@@ -96,15 +97,15 @@ def connect(
                 f"could not reach the Dask scheduler at {address}: {exc}. Check that it is running "
                 "and reachable, or drop --scheduler to use a local cluster."
             ) from exc
-        from pipeline.compute.quiet import closed_tolerantly
-
-        with closed_tolerantly(client, "the Dask client"):
+        try:
             wait_for_a_worker(
                 client, f"the Dask scheduler at {address}", f"start one (`dask worker {address}`)"
             )
             check_workers_run_lenshunt(client, f"the workers at {address}")
             with guard_later_workers(client, f"the Dask scheduler at {address}"):
                 yield client
+        finally:
+            client.close()
         return
 
     kind, _, profile = cluster.partition(":")

@@ -146,115 +146,40 @@ def quiet_cluster_shutdown() -> Iterator[None]:
         nanny.removeFilter(quiet)
 
 
-CLOSE_TIMEOUT_S = 60.0
-"""How long closing a Dask cluster may take (s) before the worker processes it started here are killed.
-
-User report: a worker that did not exit (one the nanny was restarting, stuck in its start; a busy
-machine) made the close at the end of a good run wait without end, or end in a TimeoutError
-traceback. Distributed's own close has no bound (``Cluster.__exit__`` closes with no timeout).
-"""
-
-
 @contextlib.contextmanager
 def closed_tolerantly(resource, what: str) -> Iterator:  # type: ignore[no-untyped-def]
-    """``with resource as value``, except that closing it is bounded and a failure closing it after the
-    body finished is logged as a one-line warning, not raised: the run's work is done and written by
-    then (new-user trial: on a loaded machine ``make demo`` failed after scoring every object, while
-    a slow worker was stopped). A Dask cluster is closed within :data:`CLOSE_TIMEOUT_S`; its worker
-    processes still running then are killed (:func:`_closing_failed`). An error of the body is raised
-    as usual (not a failure closing after it), with the resource closed as its context manager does.
+    """``with resource as value``, except that a timeout while closing it after the body finished is
+    logged as a warning, not raised: the run's work is done and written by then (new-user trial: on a
+    loaded machine ``make demo`` failed after scoring every object, while a slow worker was stopped).
+    An error of the body is raised as usual (not a timeout closing after it), with the resource closed
+    as its context manager does.
     """
     value = resource.__enter__()
     try:
         yield value
     except BaseException as error:
         try:
-            suppressed = _close(resource, error)
-        except (TimeoutError, OSError) as exc:  # the body's error says more than a failure closing after it
-            _closing_failed(resource, what, exc, "after an error")
+            suppressed = resource.__exit__(type(error), error, error.__traceback__)
+        except TimeoutError as exc:  # the body's error says more than the timeout closing after it
+            _closing_timed_out(what, exc, "after an error")
             suppressed = False
         if not suppressed:
             raise
     else:
         try:
-            _close(resource, None)
-        except (TimeoutError, OSError) as exc:  # OSError: distributed's CommClosedError, a refused comm
-            _closing_failed(resource, what, exc, "after the work was done")
+            resource.__exit__(None, None, None)
+        except TimeoutError as exc:
+            _closing_timed_out(what, exc, "after the work was done")
 
 
-def _close(resource, error: BaseException | None) -> bool:  # type: ignore[no-untyped-def]
-    """Close ``resource`` as its ``__exit__`` does, a Dask cluster within :data:`CLOSE_TIMEOUT_S`
-    (``distributed``'s TimeoutError after it); whether ``error`` (of the body) is suppressed."""
-    from distributed.deploy.cluster import Cluster
-
-    if isinstance(resource, Cluster):
-        resource.close(timeout=CLOSE_TIMEOUT_S)
-        return False
-    if error is None:
-        return bool(resource.__exit__(None, None, None))
-    return bool(resource.__exit__(type(error), error, error.__traceback__))
-
-
-def _closing_failed(resource, what: str, exc: BaseException, when: str) -> None:  # type: ignore[no-untyped-def]
-    """Kill the worker processes of ``resource`` (a local cluster's) that did not exit, and warn in one
-    line what happened."""
-    from distributed.deploy.cluster import Cluster
-
-    killed = _kill_local_workers(resource) if isinstance(resource, Cluster) else 0
-    if killed:
-        _abandon(resource)
-        after = f"; its {killed} worker process(es) still running were killed"
-    elif isinstance(resource, Cluster):
-        after = (
-            "; a local cluster's workers stop when this process exits, a batch cluster's jobs by their "
-            "own timeout (check the queue)"
-        )
-    else:
-        after = ""
-    verb = "timed out" if isinstance(exc, TimeoutError) else "failed"
+def _closing_timed_out(what: str, exc: TimeoutError, when: str) -> None:
     logging.getLogger("lenshunt").warning(
-        "closing %s %s %s (%s)%s",
+        "closing %s timed out %s (%s); a local cluster's workers stop when this process exits, a batch "
+        "cluster's jobs by their own timeout (check the queue)",
         what,
-        verb,
         when,
         str(exc) or type(exc).__name__,  # review: a bare TimeoutError() printed "()"
-        after,
     )
-
-
-def _abandon(cluster) -> None:  # type: ignore[no-untyped-def]
-    """Close the scheduler of ``cluster`` (in this process) within seconds and mark the cluster closed:
-    else distributed's exit handler waits 10 s more for the close that timed out (``close_clusters``)."""
-    from distributed.core import Status
-
-    scheduler = getattr(cluster, "scheduler", None)
-    if scheduler is not None and hasattr(scheduler, "close"):
-        with contextlib.suppress(Exception):
-            cluster.sync(scheduler.close, callback_timeout=5)
-    cluster.status = Status.closed
-
-
-def _kill_local_workers(cluster) -> int:  # type: ignore[no-untyped-def]
-    """SIGKILL the worker processes (and theirs) of ``cluster``'s nannies that are this process's
-    children and still run; how many workers. A batch cluster's jobs (no local process) are left to
-    their scheduler."""
-    import psutil
-
-    killed = 0
-    for worker in list(getattr(cluster, "workers", {}).values()):
-        # Nanny -> WorkerProcess -> AsyncProcess (distributed 2026.7.1); anything else: not local
-        pid = getattr(getattr(getattr(worker, "process", None), "process", None), "pid", None)
-        if not isinstance(pid, int):
-            continue
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            if process.ppid() != os.getpid() or not process.is_running():
-                continue
-            for child in [*process.children(recursive=True), process]:
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
-            killed += 1
-    return killed
 
 
 class QuietTensorFlow(WorkerPlugin):
