@@ -226,6 +226,7 @@ class ServedRunner:
         self._error: BaseException | None = None
         self.stop_report = ""
         self.killed_runs = KilledRuns()  # their state is set once the server answers again
+        self._others: frozenset[Any] = frozenset()  # children from before serving: never killed
 
     def serve(self) -> str:
         """Serve until stopped. Returns what the stop did (one clause, e.g. "flow run 'x' was
@@ -235,6 +236,7 @@ class ServedRunner:
         from flows.failures import PrefectApiError, add_console_filters
 
         grace, slow = server_grace_s(), slow_server_s()
+        self._others = frozenset(_children())
         os.environ[SERVED_ENV] = "1"
         os.environ[SERVE_PID_ENV] = str(os.getpid())  # the runs stop with serve (flows.serve_parent)
         add_console_filters(DropServerGone())
@@ -267,7 +269,7 @@ class ServedRunner:
                 # a second failure: a run in flight cannot report to a server that is gone; one that
                 # is slow it waits for, as its Prefect client does (slow_server_s)
                 if not killed and (not waited_for(why) or time.monotonic() - down_since >= slow):
-                    tree = _descendants()
+                    tree = _descendants(self._others)
                     runs = flow_run_ids(tree)
                     killed = _kill(tree) or -1  # trial: its Prefect clients' tracebacks
                     if killed > 0:
@@ -279,7 +281,7 @@ class ServedRunner:
                             flush=True,
                         )
                 if time.monotonic() - down_since >= (max(grace, slow) if waited_for(why) else grace):
-                    left = _kill(_descendants()) + max(killed, 0)
+                    left = _kill(_descendants(self._others)) + max(killed, 0)
                     self.stop_report = (
                         f"{left} process(es) of the runs in flight killed" if left else "no run was in flight"
                     )
@@ -322,7 +324,7 @@ class ServedRunner:
         """Stop polling, cancel the runs in flight, wait for the runner; returns what happened."""
         started = time.monotonic()
         busy = self._runs(_BUSY)
-        tree = _descendants()
+        tree = _descendants(self._others)
         self._ready.wait(5)
         if self._loop is not None and not self._done.is_set():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -332,7 +334,7 @@ class ServedRunner:
                     self._loop.call_soon_threadsafe(self._task.cancel)
         hard = False
         while not self._done.is_set() and time.monotonic() - started < STOP_WAIT_S:
-            tree += [p for p in _descendants() if p not in tree]  # workers that started meanwhile
+            tree += [p for p in _descendants(self._others) if p not in tree]  # workers that started meanwhile
             try:
                 self._done.wait(0.5)
             except KeyboardInterrupt:  # a second Ctrl-C: no grace for the runs
@@ -401,18 +403,28 @@ def _describe_stop(busy: list[Any], after: list[Any], left: int) -> str:
     return "; ".join(clauses) + killed
 
 
-def _descendants() -> list[Any]:
-    """This process's descendants but its own multiprocessing resource tracker (it ends with us); a
-    run's tracker is one of them (left, it warned of the killed run's semaphores; trial)."""
+def _children() -> list[Any]:
+    """This process's children (:class:`psutil.Process`: equal only for the same pid and start)."""
     import psutil
 
-    me = psutil.Process()
+    return psutil.Process().children()
+
+
+def _descendants(others: frozenset[Any] = frozenset()) -> list[Any]:
+    """This process's descendants but its own multiprocessing resource tracker (it ends with us) and
+    ``others`` with all of theirs: the children it had before serving, which serve did not start (a
+    Prefect server or Dask cluster of the caller's; CI: a test session's Prefect server killed by an
+    in-process serve's stop). A run's tracker is one of them (left, it warned of the killed run's
+    semaphores; trial)."""
+    import psutil
+
     found = []
-    for child in me.children(recursive=True):
+    for child in _children():
+        if child in others:
+            continue
         with contextlib.suppress(psutil.Error):
             tracker = any(arg.startswith("from multiprocessing.resource_tracker") for arg in child.cmdline())
-            if not (tracker and child.ppid() == me.pid):
-                found.append(child)
+            found += ([] if tracker else [child]) + child.children(recursive=True)
     return found
 
 

@@ -153,22 +153,24 @@ import os, subprocess, sys, asyncio, threading
 from flows.failures import PrefectApiError
 from flows.serve_runner import ServedRunner, slow_server_s
 
+runs = []
+
 class Runner:
     started = False
     async def start(self):
+        runs.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))  # in flight
         await asyncio.Event().wait()
 
-run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
 alive = []
 slow_server_s()  # Prefect's settings imported before the clock starts
-watch = threading.Timer(4.0, lambda: alive.append(run.poll() is None))  # past serve's grace (1 s)
+watch = threading.Timer(4.0, lambda: alive.append(runs[0].poll() is None))  # past serve's grace (1 s)
 watch.start()
 served = ServedRunner(Runner(), deployment_id=None, health=lambda: sys.argv[1])
 try:
     served.serve()
 except PrefectApiError as exc:
     watch.join()
-    print("ended:", exc, "|", served.stop_report, "| the run's exit:", run.wait(timeout=30), "|", alive)
+    print("ended:", exc, "|", served.stop_report, "| the run's exit:", runs[0].wait(timeout=30), "|", alive)
 """
 
 

@@ -82,3 +82,41 @@ def test_serve_stopped_by_a_wrapped_stop_says_so_in_one_line(tmp_path, no_server
     assert main(argv) == 130
     captured = capsys.readouterr()
     assert captured.err == "lenshunt serve: stopped (SIGINT); no run was in flight\n", captured.err
+
+
+def test_a_stop_kills_the_processes_serve_started_and_no_other(no_server):  # noqa: F811
+    """CI: an in-process serve's stop killed every child of the test session, its Prefect server
+    among them (later tests: "Connection refused"). Serve kills what its runner started, with their
+    children; a child the process had before serving (a caller's server or cluster) is left alone."""
+    import subprocess
+    import sys
+
+    from flows.serve_runner import ServedRunner
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    before = subprocess.Popen(sleeper)  # the caller's (as the session's Prefect server)
+    started: list[subprocess.Popen] = []
+
+    class Starting(_Runner):
+        async def start(self) -> None:
+            started.append(subprocess.Popen(sleeper))  # a run in flight
+            await super().start()
+
+    asked = []
+
+    def health() -> str:
+        asked.append(1)
+        if len(asked) > 1 and started:
+            raise KeyboardInterrupt
+        return ""
+
+    try:
+        served = ServedRunner(Starting(), deployment_id=None, health=health)
+        with pytest.raises(KeyboardInterrupt):
+            served.serve()
+        assert started and started[0].wait(10) == -signal.SIGKILL  # serve's: killed at the stop
+        assert before.poll() is None, "a process serve did not start was killed"
+    finally:
+        for process in [before, *started]:
+            process.kill()
+            process.wait()
