@@ -106,7 +106,9 @@ def resampled_metrics(
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)
         parts.append(
-            strata.metrics(_counts(rng, n_lenses, size), _counts(rng, n_others, size), threshold, beta)
+            strata.metrics(
+                resample_counts(rng, n_lenses, size), resample_counts(rng, n_others, size), threshold, beta
+            )
         )
     return {name: np.concatenate([part[name] for part in parts]) for name in INTERVAL_METRICS}
 
@@ -248,8 +250,8 @@ def paired_difference_draws(
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)
         counts = np.zeros((size, labels.size), dtype=np.int64)  # unknown labels: never drawn
-        counts[:, lenses] = _counts(rng, lenses.size, size)
-        counts[:, others] = _counts(rng, others.size, size)
+        counts[:, lenses] = resample_counts(rng, lenses.size, size)
+        counts[:, others] = resample_counts(rng, others.size, size)
         first, second = (metrics_of_counts(labels, scores, counts)[metric] for scores in (before, after))
         parts.append(second - first)
     return np.concatenate(parts)
@@ -286,7 +288,7 @@ def _checked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
     return labels, scores
 
 
-def _counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     """How often each of ``n`` objects is drawn in each of ``size`` resamples of ``n`` with replacement:
     shape (size, n), each row summing to ``n``."""
     drawn = rng.integers(0, n, (size, n))

@@ -177,8 +177,9 @@ def _max_drop_lines(
         lines.append(
             _line(
                 "",
-                f"auroc {float(matched):.4f} with each domain's lenses reweighted to the in-domain set's arc "
-                f"visibility ({_MAX_DROP}_matched): the part of the drop not due to fainter or brighter arcs",
+                f"auroc {float(matched):.4f}{_interval(metrics, f'{_MAX_DROP}_matched')} with each domain's "
+                f"lenses reweighted to the in-domain set's arc visibility ({_MAX_DROP}_matched): the part of "
+                "the drop not due to fainter or brighter arcs",
             )
         )
     return lines

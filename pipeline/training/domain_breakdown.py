@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.evaluation.bootstrap import percentile_interval
 from pipeline.evaluation.breakdown import (
     VISIBILITY_COLUMN,
     VISIBILITY_EDGES,
@@ -35,6 +36,7 @@ from pipeline.evaluation.breakdown import (
     bin_index,
     matched_auroc,
 )
+from pipeline.evaluation.matched_draws import MatchSet, matched_drop_draws
 from pipeline.sources.labels import CatalogFormatError, find_label_catalog, read_label_catalog
 from pipeline.store.zarr_store import open_store, read_attributes, store_layout
 
@@ -56,6 +58,9 @@ class DomainBreakdown:
     """Fraction of the domain's binned lenses per visibility bin (None without the column)."""
     matched: float = math.nan
     covered: float = math.nan
+    drop_draws: np.ndarray | None = None
+    """Bootstrap draws of the matched drop from the reference (:mod:`pipeline.evaluation.matched_draws`);
+    None for the reference and where either set has too few lenses or non-lenses."""
     n_unbinned: int = 0
     """Lenses without a usable visibility (blank, not a number, <= the first edge): not in the bins."""
 
@@ -118,12 +123,18 @@ def match_to_reference(
     ref = breakdowns.get(reference)
     if ref is None or ref.fractions is None or not ref.fractions.sum():
         return
+
+    def matching(name: str) -> MatchSet:
+        return MatchSet(labels[name], scores[name], truth[name][VISIBILITY_COLUMN])
+
     for name, breakdown in breakdowns.items():
         if breakdown.fractions is None:
             continue
         breakdown.matched, breakdown.covered = matched_auroc(
             labels[name], scores[name], truth[name][VISIBILITY_COLUMN], ref.fractions
         )
+        if name != reference:  # one seed: each domain meets the same reference resamples
+            breakdown.drop_draws = matched_drop_draws(matching(reference), matching(name))
 
 
 def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aurocs: dict) -> list[str]:
@@ -141,7 +152,8 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
             "",
             f"AUROC of the lenses in each bin of arc visibility ({VISIBILITY_COLUMN}: lensed-source pixels "
             "above 1 sigma) against all non-lenses; share of the lenses in brackets. Matched: the lenses "
-            f"reweighted to {reference}'s shares (what is left of a drop is not from fainter arcs).",
+            f"reweighted to {reference}'s shares (what is left of a drop is not from fainter arcs); a "
+            "matched drop's 95% interval resamples both sets (pipeline.evaluation.matched_draws).",
             "",
             "| domain | " + " | ".join(heads) + " | matched AUROC | matched drop |",
             "|---|" + "---|" * (len(heads) + 2),
@@ -162,7 +174,7 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
                 f"{number(value)} ({share:.2f})" if n else "-"
                 for (_, _, n, value), share in zip(b.bins, b.fractions, strict=True)
             ]
-            drop = "(reference)" if name == reference else number(ref_matched - b.matched)
+            drop = "(reference)" if name == reference else number(ref_matched - b.matched) + _bracket(b)
             cover = "" if math.isnan(b.covered) or b.covered >= 0.999 else f" ({b.covered:.0%} covered)"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {number(b.matched)}{cover} | {drop} |")
         lines += [
@@ -184,11 +196,16 @@ def breakdown_tables(breakdowns: dict[str, DomainBreakdown], reference: str, aur
     return lines
 
 
+MATCHED_DROP_KEYS = ("max_auroc_drop_matched_ci_low", "max_auroc_drop_matched_ci_high")
+"""The largest matched drop's 95% interval in the card (per draw the largest of the domains' drops)."""
+
+
 def breakdown_card_metrics(
     breakdowns: dict[str, DomainBreakdown], reference: str, learned: Sequence[str] = ()
 ) -> dict[str, float]:
-    """Card entries ``<domain>_auroc_matched`` and ``max_auroc_drop_matched`` (where defined; not over
-    the ``learned`` domains, whose objects the model learned from)."""
+    """Card entries ``<domain>_auroc_matched`` and ``max_auroc_drop_matched`` with its 95% interval
+    (:data:`MATCHED_DROP_KEYS`; where defined; not over the ``learned`` domains, whose objects the model
+    learned from)."""
     values = {
         f"{name}_auroc_matched": b.matched for name, b in breakdowns.items() if not math.isnan(b.matched)
     }
@@ -198,4 +215,18 @@ def breakdown_card_metrics(
         drops = [ref - value for key, value in values.items() if key not in skip]
         if drops:
             values["max_auroc_drop_matched"] = max(drops)
+        keys = set(values) - skip
+        draws = [b.drop_draws for name, b in breakdowns.items() if f"{name}_auroc_matched" in keys]
+        interval = None
+        if draws and all(d is not None for d in draws):  # per draw the largest drop, as for the plain one
+            interval = percentile_interval(np.max(np.stack(draws), axis=0))
+        if interval is not None:
+            values.update(zip(MATCHED_DROP_KEYS, interval, strict=True))
     return values
+
+
+def _bracket(breakdown: DomainBreakdown) -> str:
+    """`` [low, high]``, the matched drop's 95% interval (3 decimals); ``""`` without one."""
+    draws = breakdown.drop_draws
+    interval = None if draws is None else percentile_interval(draws)
+    return "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"

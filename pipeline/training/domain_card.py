@@ -16,10 +16,14 @@ from pathlib import Path
 from pipeline.errors import BundleError
 from pipeline.paths import shipped_model
 from pipeline.training.ceilings import CEILING_KEYS, CHECKSUM_KEY
+from pipeline.training.domain_breakdown import MATCHED_DROP_KEYS
 from pipeline.training.domain_intervals import MAX_DROP_KEYS
 from pipeline.training.domain_ood import OOD_CARD_KEYS
 
-CHECK_MAXIMA = ("max_auroc_drop", "max_transfer_gap", "max_auroc_drop_matched", *MAX_DROP_KEYS)
+CHECK_MAXIMA = (
+    *("max_auroc_drop", "max_transfer_gap", "max_auroc_drop_matched"),
+    *(*MAX_DROP_KEYS, *MATCHED_DROP_KEYS),
+)
 """Card entries over all of a check's domains."""
 
 NOT_DOMAINS = frozenset({"val", "heldout", "training", "member"})
