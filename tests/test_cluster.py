@@ -328,3 +328,48 @@ def test_a_scheduler_without_workers_is_waited_for_with_a_word_then_refused(monk
             client.wait_for_workers(1, timeout=30)
             assert client.submit(sum, [1, 2]).result() == 3
         assert "no worker" not in caplog.text
+
+
+_FROZEN_SCHEDULER = """
+import os, signal, subprocess, sys, time
+from pipeline.compute import connect
+
+address = sys.argv[1]
+port = address.rsplit(":", 1)[1]
+dask = [sys.executable, "-m", "distributed.cli."]
+quiet = {"stderr": subprocess.DEVNULL}
+scheduler = subprocess.Popen([*dask[:2], dask[2] + "dask_scheduler", "--host", "127.0.0.1", "--port", port,
+                              "--dashboard-address", "127.0.0.1:0"], **quiet)
+worker = subprocess.Popen([*dask[:2], dask[2] + "dask_worker", address, "--nthreads", "1", "--no-nanny"],
+                          **quiet)
+try:
+    with connect(scheduler=address, timeout="120s") as client:
+        print("summed", client.submit(sum, [1, 2]).result(), flush=True)
+        os.kill(scheduler.pid, signal.SIGSTOP)  # frozen: it neither answers nor closes the connection
+    print("the run ended", flush=True)
+finally:
+    os.kill(scheduler.pid, signal.SIGCONT)
+    scheduler.kill()
+    worker.kill()
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_joined_a_scheduler_which_froze_still_ends(tmp_path):
+    """Trial: a joined ``--scheduler`` that froze (SIGSTOP, a hung host) after the work held the end of
+    the run without end (its client's unregistering of the version guard waited for an answer). Each
+    request at the end waits at most ``EXIT_S``; the run ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    script = tmp_path / "frozen.py"
+    script.write_text(_FROZEN_SCHEDULER)
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(script), address], capture_output=True, text=True, timeout=240, cwd=os.getcwd()
+    )  # without the bound it never ends: the timeout fails the test
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["summed 3", "the run ended"], result.stdout
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -26,11 +26,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pipeline.compute.guard import guard_later_workers
+from pipeline.compute.guard import EXIT_S, guard_later_workers
 from pipeline.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -39,6 +40,22 @@ if TYPE_CHECKING:
 # Each worker process runs one task at a time and lets numpy/TensorFlow use its cores; the
 # variables are set before the worker imports TF so it does not oversubscribe the machine.
 _WORKER_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+
+def _close_joined(client: Client, address: str) -> None:
+    """Close the client of a scheduler this process joined, waiting at most ``EXIT_S`` for it; one that
+    does not answer (frozen: the run's end waited on it without end, trial) is said in a warning and
+    left: what the run wrote is kept, and the scheduler is its owner's."""
+    try:
+        client.close(timeout=EXIT_S)
+    except Exception as exc:  # distributed's TimeoutError, or the comm's OSError
+        logging.getLogger("lenshunt").warning(
+            "the Dask scheduler at %s did not answer this run's close within %g s (%s); its client was "
+            "left, and what the run wrote is kept",
+            address,
+            EXIT_S,
+            type(exc).__name__,
+        )
 
 
 def default_n_workers() -> int:
@@ -87,7 +104,7 @@ def connect(
         try:
             yield client
         finally:
-            client.close()
+            _close_joined(client, address)
         return
     if address:
         try:
@@ -105,7 +122,7 @@ def connect(
             with guard_later_workers(client, f"the Dask scheduler at {address}"):
                 yield client
         finally:
-            client.close()
+            _close_joined(client, address)
         return
 
     kind, _, profile = cluster.partition(":")

@@ -87,6 +87,10 @@ it was turned away, the others go on (install lenshunt 1.0 there)'
     )
 
 
+EXIT_S = 10.0
+"""Seconds a joined scheduler has to answer each request at a run's end (then it is left as it is)."""
+
+
 @contextlib.contextmanager
 def guard_later_workers(
     client: Client, workers: str, where: str = "", version: str | None = None
@@ -124,6 +128,7 @@ def guard_later_workers(
         yield
     finally:
         with contextlib.suppress(Exception):  # the scheduler may be gone; nothing is left to guard then
-            client.unregister_worker_plugin(name)
+            # bounded: a frozen scheduler (SIGSTOP, a hung host) held the run's end without end (trial)
+            client.sync(client.scheduler.unregister_worker_plugin, name=name, callback_timeout=EXIT_S)
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(GUARD_TOPIC)
