@@ -96,7 +96,7 @@ def recorded_store(run_dir: str | os.PathLike[str]) -> Path:
     from pipeline.paths import catalog_parquet
 
     if not catalog_parquet(run_dir).is_file():
-        raise PathCheckError(f"{run_dir} has no catalog.parquet: give {_run_hint(run_dir)}")
+        raise PathCheckError(f"{run_dir} has no catalog.parquet: {_run_hint(run_dir)}")
     store = run_store(run_dir, read_provenance(catalog_parquet(run_dir)))  # a copy beside the run first
     if not store.exists():
         raise PathCheckError(
@@ -115,17 +115,21 @@ def score_run_directory(run_dir: str | os.PathLike[str], what: str) -> Path:
 
     path = existing_directory(run_dir, what)
     if not (catalog_parquet(path).is_file() or score_run_file(path).is_file()):
-        raise PathCheckError(f"{what} {path} holds no score run (no catalog.parquet): give {_run_hint(path)}")
+        raise PathCheckError(f"{what} {path} holds no score run (no catalog.parquet): {_run_hint(path)}")
     return path
 
 
 def _run_hint(run_dir: str | os.PathLike[str]) -> str:
     from pipeline.paths import catalog_parquet, score_run_file
+    from pipeline.scoring import unfinished_run
+
+    if (unfinished := unfinished_run(run_dir)) is not None:
+        return unfinished
 
     scores = Path(run_dir) / "scores"
     if catalog_parquet(scores).is_file() or score_run_file(scores).is_file():
-        return f"{scores}, the scores of this `lenshunt run` work directory"  # trial: the work directory
-    return "the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
+        return f"give {scores}, the scores of this `lenshunt run` work directory"  # trial: the work directory
+    return "give the output directory of `lenshunt score`, or the scores/ folder of a `lenshunt run`"
 
 
 def evaluation_writable(out_dir: str | os.PathLike[str], then: str) -> None:

@@ -394,3 +394,27 @@ def test_a_store_path_with_non_ascii_characters_is_scored_and_cut_out(scored, da
     assert main(["cutout", str(odd), str(IDS[0]), "--out", str(tmp_path / "co ø"), "--bands", "VIS"]) == 0
     with fits.open(tmp_path / "co ø" / f"{IDS[0]}_VIS.fits") as hdul:
         assert hdul[0].header["LHSTORE"].endswith("%C3%B8%20100%25.zarr".replace("%20", " "))
+
+
+def test_evaluate_of_a_score_run_stopped_before_its_catalog_says_how_to_finish_it(scored, tmp_path, capsys):
+    """Trial: ``lenshunt evaluate OUT`` of a ``lenshunt score`` stopped by SIGTERM said "OUT has no
+    catalog.parquet: give the output directory of lenshunt score", which OUT was. It says the run
+    stopped and the command that finishes it; that command does."""
+    store, _, run = scored
+    copy = tmp_path / "stopped"
+    shutil.copytree(run, copy)
+    for path in list(copy.iterdir()):  # its catalogs not written yet: score-run.json and parts kept
+        if path.name.startswith("catalog"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert paths.score_run_file(copy).is_file() and not paths.catalog_parquet(copy).exists()
+    recorded = json.loads(paths.score_run_file(copy).read_text())["store"]
+    finish = f"lenshunt score {recorded} --out {copy}"
+    assert main(["evaluate", str(copy)]) == 1
+    line = one_error_line(capsys.readouterr().err, "evaluate")
+    assert line == (
+        f"lenshunt evaluate: error: {copy} has no catalog.parquet: its score run stopped before it wrote "
+        f"its catalog: finish it with `{finish}` (it scores only what is missing), then this again"
+    )
+    assert main(finish.split()[1:]) == 0  # as said (the model: the run's own, recorded)
+    capsys.readouterr()
+    assert main(["evaluate", str(copy)]) == 0

@@ -4,7 +4,7 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
-from pipeline.scoring.identity import check_score_folder, model_to_use, threshold_to_use
+from pipeline.scoring.identity import check_score_folder, model_to_use, threshold_to_use, unfinished_run
 from pipeline.scoring.region import (
     ScoredRows,
     score_groups,
@@ -25,5 +25,6 @@ __all__ = [
     "score_rows",
     "score_store",
     "threshold_to_use",
+    "unfinished_run",
     "warm_worker_bundle",
 ]

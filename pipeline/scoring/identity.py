@@ -354,3 +354,31 @@ def threshold_to_use(out_dir: Path, threshold: float | None) -> tuple[float, str
     if recorded is None or recorded == DEFAULT_THRESHOLD:
         return DEFAULT_THRESHOLD, ""
     return recorded, f"--threshold {recorded:g} as the earlier score run in {out_dir}"
+
+
+def unfinished_run(out_dir: str | Path) -> str | None:
+    """How to finish a score run in ``out_dir`` stopped before it wrote its catalog (its
+    ``score-run.json`` or score parts there, no ``catalog.parquet``); None where ``out_dir`` holds a
+    catalog or no score run. Trial: ``lenshunt evaluate`` on a stopped ``lenshunt score``'s folder
+    was told to give "the output directory of lenshunt score", which it was.
+
+    >>> unfinished_run(Path("/no/such/folder")) is None
+    True
+    """
+    out_dir = Path(out_dir)
+    if paths.catalog_parquet(out_dir).is_file():
+        return None
+    if not (paths.score_run_file(out_dir).is_file() or holds_scores(out_dir)):
+        return None
+    workdir = out_dir.parent
+    if out_dir.name == "scores" and (workdir / paths.WORKDIR_STORE).is_dir():  # a lenshunt run's scores
+        finish = f"rerun the `lenshunt run` of the work directory {workdir}"
+    else:
+        store = _saved_record(out_dir).get("store")
+        finish = (
+            f"finish it with `lenshunt score {store if isinstance(store, str) else 'STORE'} --out {out_dir}`"
+        )
+    return (
+        f"its score run stopped before it wrote its catalog: {finish} (it scores only what is missing), "
+        "then this again"
+    )
