@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -39,11 +40,15 @@ def dask_client():
     """A real two-worker process LocalCluster shared by the session."""
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        # a fresh clone's loaded run: a worker slower to exit than its nanny waits (5 s), and the last
+        # test of each process "errored" at its teardown; such a worker ends with the session
+        with contextlib.suppress(TimeoutError):
+            cluster.close()
 
 
 @pytest.fixture(scope="session")
