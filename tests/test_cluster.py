@@ -373,3 +373,36 @@ def test_a_run_that_joined_a_scheduler_which_froze_still_ends(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["summed 3", "the run ended"], result.stdout
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_the_cluster_state_tasks_timeout_at_close_is_left_off_and_other_callback_errors_kept(caplog):
+    """Fresh-user trial: on a loaded machine a cluster's close cancelled its state task and tornado logged
+    "Exception in callback ... SpecCluster._correct_state_internal() ... exception=TimeoutError()" at ERROR
+    with two tracebacks on serve's console, before lenshunt's one warning, after a firing that completed.
+    Once a cluster is closed through :func:`connect`, that record is left off; any other is kept."""
+    import asyncio
+    import logging
+
+    with connect("local", n_workers=1):
+        pass  # its close installs the filter
+    tornado = logging.getLogger("tornado.application")
+    state = (
+        "Exception in callback functools.partial(<bound method IOLoop._discard_future_result of "
+        "<tornado.platform.asyncio.AsyncIOMainLoop>>, <Task finished name='Task-1' "
+        "coro=<SpecCluster._correct_state_internal() done> exception=TimeoutError()>)"
+    )
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="tornado.application"):
+        for error in (TimeoutError(), asyncio.CancelledError()):
+            tornado.error(state, exc_info=(type(error), error, None))
+        tornado.error(state, exc_info=(ValueError, ValueError("a real one"), None))
+        tornado.error("Exception in callback <other>", exc_info=(TimeoutError, TimeoutError(), None))
+    kept = [
+        (record.getMessage()[:30], type(record.exc_info[1]).__name__ if record.exc_info else None)
+        for record in caplog.records
+        if record.name == "tornado.application"
+    ]
+    assert kept == [
+        ("Exception in callback functool", "ValueError"),
+        ("Exception in callback <other>", "TimeoutError"),
+    ]
