@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -59,7 +60,7 @@ from pipeline.errors import LenshuntError
 from pipeline.evaluation import check_options, earlier_options
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
 from pipeline.scoring import check_score_folder, model_to_use, threshold_to_use
-from pipeline.store import DEFAULT_CHUNK_OBJECTS, check_store_not_busy
+from pipeline.store import DEFAULT_CHUNK_OBJECTS, check_store_not_busy, store_lock_from_start
 from schemas.layout import available_layouts, load_layout
 
 # A run that serve started: Prefect's engine imports this module (its entrypoint) before it proposes
@@ -193,7 +194,8 @@ def run_flow(
     model, model_taken = model_to_use(scores, model)  # a rerun not given --model: the earlier one's
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
-    with writing_to(workdir), run_lock, score_folder_lock(scores, purpose="run"):
+    store_lock = store_lock_from_start(store, purpose="run")  # joined where the command holds it
+    with writing_to(workdir), run_lock, store_lock, score_folder_lock(scores, purpose="run"):
         logger = get_run_logger()
         if left := crash_left_run(workdir, "run"):  # trial: a killed run stayed Running on the server
             logger.warning(left)
@@ -272,10 +274,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def holds(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The work directory's run lock, held by the command from before Prefect starts (flows.cli)."""
+    """The work directory's run lock and its store's writer lock, held by the command from before
+    Prefect starts (flows.cli); the flow joins both. Trial: a ``lenshunt ingest`` into
+    ``WORKDIR/store.zarr`` while the run started took the store, and the run failed at its ingest."""
+    return _both_locks(args.workdir)
+
+
+@contextlib.contextmanager
+def _both_locks(workdir: Path) -> Iterator[None]:
     from pipeline.locking import output_lock_from_start
 
-    return output_lock_from_start(args.workdir, purpose="run", advice=RUN_BUSY)
+    run_lock = output_lock_from_start(workdir, purpose="run", advice=RUN_BUSY)
+    with run_lock, store_lock_from_start(workdir_paths(workdir)[0], purpose="run"):
+        yield
 
 
 def check(args: argparse.Namespace) -> None:

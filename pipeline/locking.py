@@ -229,17 +229,40 @@ def output_lock_from_start(
     """
     out = Path(out).absolute()
     made = next((folder for folder in (*reversed(out.parents), out) if not folder.exists()), None)
-    try:
-        with output_lock(out, purpose=purpose, advice=advice, lock=lock):
+    with output_lock(out, purpose=purpose, advice=advice, lock=lock):
+        try:
             yield
-    finally:
-        lock_file = paths.output_lock_file(out, lock or purpose)
-        if made is not None and out.is_dir() and {entry.name for entry in out.iterdir()} <= {lock_file.name}:
-            lock_file.unlink(missing_ok=True)
-            for folder in (out, *out.parents):
-                if folder == made.parent or any(folder.iterdir()):
-                    break
-                folder.rmdir()
+        finally:  # still held: no other process takes the folder while it goes (a waiting one makes it anew)
+            if made is not None and out.is_dir() and _only_own_files(out):
+                _remove_own_files(out)
+                for folder in (out, *out.parents):
+                    if folder == made.parent or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
+
+
+def _only_own_files(folder: Path) -> bool:
+    """Whether ``folder`` holds lenshunt's own lock and bookkeeping files
+    (:data:`pipeline.paths.OWN_FILE_PREFIX`) and folders of only those, nothing else. Trial: a run
+    refused inside its flow (an empty source) left its work directory with ``.lenshunt-run.lock``,
+    ``.lenshunt-run.flow-run`` and ``scores/.lenshunt-score.lock``."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            if not _only_own_files(entry):
+                return False
+        elif not entry.name.startswith(paths.OWN_FILE_PREFIX):
+            return False
+    return True
+
+
+def _remove_own_files(folder: Path) -> None:
+    """Remove what :func:`_only_own_files` found in ``folder`` (the folder itself stays)."""
+    for root, folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            Path(root, name).unlink(missing_ok=True)
+        for name in folders:
+            with contextlib.suppress(OSError):
+                Path(root, name).rmdir()
 
 
 SCORE_FOLDER_ADVICE = (

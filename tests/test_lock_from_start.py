@@ -54,6 +54,12 @@ def test_a_second_run_is_refused_before_its_flow_starts(tmp_path):
         assert second.returncode == 1
         assert "is being written by another lenshunt process (run pid" in second.stderr
         assert "Beginning flow run" not in second.stdout + second.stderr
+        # trial: an ingest into the run's store was let in while the run started; the run then failed
+        ingest, _ = _lenshunt("ingest", str(source), str(work / "store.zarr"))
+        assert ingest.returncode == 1, ingest.stderr
+        assert f"store {work / 'store.zarr'} is being written by another lenshunt process (run pid" in (
+            ingest.stderr
+        )
         assert first.wait(timeout=600) == 0, log.read_text()
     finally:
         first.kill()
@@ -301,3 +307,21 @@ def test_a_bundle_replaced_under_the_train_lock_keeps_it(tmp_path):
         assert lock_being_held(lock) is not None  # still held, at OUT's path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
     assert sorted(path.name for path in out.iterdir()) == ["card.json"]  # removed as it was released
+
+
+def test_a_run_refused_inside_its_flow_leaves_no_folder_it_made(tmp_path):
+    """Fresh-user trial: ``lenshunt run EMPTY W`` was refused (no cutout), but left ``W`` with
+    ``.lenshunt-run.lock``, ``.lenshunt-run.flow-run`` and ``scores/.lenshunt-score.lock``: nothing
+    but lenshunt's own bookkeeping. A folder the command made and filled with those alone goes."""
+    for band in EUCLID.band_names:  # the layout's band folders, empty
+        (tmp_path / "empty" / "Public" / f"EUC_{band}").mkdir(parents=True)
+    work = tmp_path / "new" / "work"
+    result, _ = _lenshunt("run", str(tmp_path / "empty"), str(work), timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "no cutout of layout 'euclid-sglc2'" in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / "new").exists(), sorted(str(p) for p in (tmp_path / "new").rglob("*"))
+    kept = tmp_path / "kept"  # a folder it did not make stays, and so does anything not lenshunt's
+    (kept / "mine").mkdir(parents=True)
+    result, _ = _lenshunt("run", str(tmp_path / "empty"), str(kept), timeout=600)
+    assert result.returncode == 1
+    assert (kept / "mine").is_dir()
