@@ -10,7 +10,8 @@ the page moves on (nothing is lost if the browser or the server dies). Without s
 
 * ``--export``: the latest grades of all inspectors to ``grades/grades.parquet`` and ``.fits``;
 * ``--apply``: the grade consensus into the run's catalogs (columns ``grade_n``, ``grade_mean``,
-  ``grade_std``, ``grade_mode``, ``grade_agreement``);
+  ``grade_std``, ``grade_mode``, ``grade_agreement``) and the inspectors' comments
+  (``grade_comments``: ``name: text`` joined by `` | ``);
 * ``--select N``: the next N objects of ``--order`` that the inspector (``--inspector`` or
   ``$USER``) has not graded to ``grades/selection-<inspector>-<order>.csv`` (object_id, ra, dec,
   score, rank, and ood_score where the catalog has it);
@@ -73,6 +74,9 @@ def consensus_line(summary: dict) -> str:
         )
     else:
         line += "; none by more than one inspector yet"
+    if summary.get("n_commented"):  # a skip's comment too: an object can have one and no grade
+        n = summary["n_commented"]
+        line += f"; {n} object{'s' * (n != 1)} with inspectors' comments (column grade_comments)"
     return line
 
 

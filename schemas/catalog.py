@@ -40,6 +40,11 @@ grade_std         float32          std of the visual grades; NaN if ungraded or 
 grade_mode        str              most frequent visual grade; "" if ungraded
 grade_agreement   float32          share of inspectors who gave the modal grade; NaN if
                                    ungraded or graded by one inspector
+grade_comments    str              the comment of each inspector's latest grade (a
+                                   skip's too), ``name: text`` in name order joined by
+                                   `` | ``, ``\\`` before a ``|`` or ``\\`` in a text;
+                                   "" if none (:mod:`pipeline.evaluation.grade_comments`;
+                                   FITS: non-ASCII percent-encoded, as all its text)
 ood_score         float32          squared Mahalanobis distance of the object's pooled
                                    model features from the training objects' (the
                                    nearer class: lenses or non-lenses), over its
@@ -233,10 +238,21 @@ _GRADE_COLUMNS: tuple[ColumnSpec, ...] = (
         description="Share of inspectors giving the modal grade; missing if fewer than 2",
         optional=True,
     ),
+    ColumnSpec(
+        name="grade_comments",
+        dtype="str",
+        ucd="meta.note",
+        description='Comments "inspector: text" joined by " | "; \\ before | and \\ in text',
+        optional=True,
+    ),
 )
-"""Consensus of the visual grades (:mod:`pipeline.evaluation.consensus`): present together, only
-in catalogs refreshed after grading (``lenshunt inspect RUN_DIR --apply``)."""
+"""Consensus of the visual grades (:mod:`pipeline.evaluation.consensus`) and the inspectors' comments
+(:mod:`pipeline.evaluation.grade_comments`): present together, only in catalogs refreshed after
+grading (``lenshunt inspect RUN_DIR --apply``); catalogs graded before ``grade_comments`` existed
+have the others alone (:data:`GRADE_COMMENTS_COLUMN`)."""
 GRADE_COLUMN_NAMES: tuple[str, ...] = tuple(spec.name for spec in _GRADE_COLUMNS)
+GRADE_COMMENTS_COLUMN = "grade_comments"
+"""The grade column a catalog graded before it existed lacks: read without it, written with it."""
 
 OOD_SCORE_COLUMN = ColumnSpec(
     name="ood_score",

@@ -31,6 +31,7 @@ from pipeline.sources.headers import fits_text
 from schemas.catalog import (
     CATALOG_SCHEMA_VERSION,
     FITS_EXTNAME,
+    GRADE_COMMENTS_COLUMN,
     NO_KNOWN_LENSES,
     POSITION_FRAME,
     PROVENANCE_FITS_KEYS,
@@ -117,7 +118,18 @@ def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) ->
         text = f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}"
         for line in textwrap.wrap(text, width=72, subsequent_indent="  ", break_on_hyphens=False):
             header.add_comment(line)
+    if GRADE_COMMENTS_COLUMN in table.columns:  # its TCOMMn is one card: the whole rule here
+        for line in textwrap.wrap(_COMMENTS_RULE, width=72, subsequent_indent="  ", break_on_hyphens=False):
+            header.add_comment(line)
     return header
+
+
+_COMMENTS_RULE = (
+    f"{GRADE_COMMENTS_COLUMN}: the comment of each inspector's latest grade, as 'name: text', in name "
+    "order, joined by ' | '; a backslash or '|' in a text follows a backslash; empty if none. Here, as in "
+    "every text column, non-ASCII characters, line breaks and '%' are percent-encoded UTF-8 (LHSTRENC): "
+    "urllib.parse.unquote restores the text, which catalog.parquet holds as it is."
+)
 
 
 def count_fits_rows(path: Path) -> int:

@@ -22,7 +22,7 @@ from pipeline.catalog.votable import read_votable, read_votable_provenance
 from pipeline.errors import CatalogError, LenshuntError
 from pipeline.flags import documentation
 from pipeline.paths import catalog_fits, catalog_parquet
-from schemas.catalog import CATALOG_SCHEMA_VERSION, Provenance, extra_column_specs
+from schemas.catalog import CATALOG_SCHEMA_VERSION, GRADE_COMMENTS_COLUMN, Provenance, extra_column_specs
 
 __all__ = ["read_catalog", "read_provenance"]
 
@@ -84,7 +84,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
     have it, reads as that output listed). ``DataFrame.attrs`` holds ``provenance`` (dict), ``columns``
     (name -> unit, UCD and description), ``flags`` (bit name -> meaning), ``outputs`` (the
     declared outputs, as a card lists them) and the :class:`~pipeline.catalog.columns.CatalogLayout`.
-    Columns outside the layout (written by a later stage) are kept as stored.
+    Columns outside the layout (written by a later stage) are kept as stored. A catalog graded before
+    ``grade_comments`` existed is read without it (its other grade columns as they are).
 
     Raises
     ------
@@ -101,6 +102,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
     with_label = "label" in table.columns
     with_grades = "grade_n" in table.columns
     specs = {spec.name: spec for spec in layout.column_specs(with_label=with_label, with_grades=with_grades)}
+    if GRADE_COMMENTS_COLUMN not in table.columns:  # graded before the column existed: read as it is
+        specs.pop(GRADE_COMMENTS_COLUMN, None)
     names = list(specs)
     missing = [name for name in names if name not in table.columns]
     if missing:

@@ -2,7 +2,8 @@
 
 :func:`apply_grades` reads the run's catalog and every grade log of ``RUN_DIR/grades/``, adds the
 consensus columns of :mod:`pipeline.evaluation.consensus` (``grade_n``, ``grade_mean``,
-``grade_std``, ``grade_mode``, ``grade_agreement``) and rewrites ``catalog.fits``,
+``grade_std``, ``grade_mode``, ``grade_agreement``) and the inspectors' comments
+(``grade_comments``: :mod:`pipeline.evaluation.grade_comments`) and rewrites ``catalog.fits``,
 ``catalog.parquet``, ``catalog.vot`` and ``catalog_hats/`` with the same provenance (the
 catalog writer's checks and atomic replace apply). Run it again after more grading; it replaces
 the columns. :func:`round_change` compares the catalogs of two runs on the same store (before and
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_columns, consensus_summary, grade_labels
+from pipeline.evaluation.grade_comments import COMMENTS_COLUMN, comments_column
 from pipeline.evaluation.grades import (
     GradeError,
     bad_lines_text,
@@ -44,8 +46,9 @@ def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | 
     that are not grades (``n_bad_lines``: torn by a kill, or damaged). Grades of ids the catalog does
     not hold are left out too (``n_unknown_objects``, ``unknown_note``). ``notes``: the warning lines of
     :func:`~pipeline.evaluation.grades.grade_notes` (lines skipped, files of ``grades/`` not read).
-    With no grade yet (none, or only skips) and no consensus columns to withdraw, the catalogs are
-    left as they are: the summary is then ``{"applied": False, "notes": [...]}``.
+    ``n_commented``: the objects whose ``grade_comments`` holds a comment. With no grade yet (none,
+    or only skips without a comment) and no consensus columns to withdraw, the catalogs are left as
+    they are: the summary is then ``{"applied": False, "notes": [...]}``.
     The grades are also exported, all of them, to ``grades/grades.parquet`` and ``grades/grades.fits``.
     """
     from pipeline.paths import catalog_parquet
@@ -68,9 +71,10 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
     # Keep only the column layout (the declared outputs): the other attrs describe the file read.
     catalog.attrs = {key: value for key, value in catalog.attrs.items() if key == LAYOUT_ATTR}
     rows = read_grades(run_dir)
-    if rows["grade"].isin(("skip",)).all() and not any(name in catalog for name in GRADE_COLUMN_NAMES):
-        # no grade yet, and no consensus to withdraw: the catalog is left as it is (trial: rewritten,
-        # "0 objects graded")
+    nothing = rows["grade"].isin(("skip",)).all() and not (rows["comment"] != "").any()
+    if nothing and not any(name in catalog for name in GRADE_COLUMN_NAMES):
+        # no grade nor comment yet, and no consensus to withdraw: the catalog is left as it is (trial:
+        # rewritten, "0 objects graded")
         return {"applied": False, "notes": grade_notes(rows)}
     columns = ConsensusColumns(run_dir, store)
     catalog = columns(catalog)
@@ -81,8 +85,9 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
 
 class ConsensusColumns:
     """The grade consensus of ``run_dir``'s grades as catalog columns: called with a catalog table,
-    returns it with the columns of :func:`pipeline.evaluation.consensus.consensus_columns` (replacing
-    any it had). Grades of ids the table lacks and grades made before an ingest re-read their
+    returns it with the columns of :func:`pipeline.evaluation.consensus.consensus_columns` and
+    ``grade_comments`` (:func:`~pipeline.evaluation.grade_comments.comments_column`), replacing any
+    it had. Grades of ids the table lacks and grades made before an ingest re-read their
     object's images (``store``'s rewrites) are left out. :meth:`summary` says what the last call
     found; it also exports the grades (``grades/grades.parquet`` and ``.fits``).
 
@@ -102,6 +107,8 @@ class ConsensusColumns:
         catalog = catalog.drop(columns=[name for name in GRADE_COLUMN_NAMES if name in catalog])
         for name, values in consensus_columns(catalog["object_id"].to_numpy(), self.table).items():
             catalog[name] = values
+        catalog[COMMENTS_COLUMN] = comments_column(catalog["object_id"].to_numpy(), grades)  # skips' too
+        self.n_commented = int((catalog[COMMENTS_COLUMN] != "").sum())
         catalog.attrs = attrs
         return catalog
 
@@ -117,6 +124,7 @@ class ConsensusColumns:
         summary["bad_lines_where"] = bad_lines_text(rows.attrs.get("bad_lines", []))  # trial: which file
         summary["notes"] = grade_notes(rows)  # the lines skipped, the files of grades/ not read
         summary["n_outdated"] = len(outdated)
+        summary["n_commented"] = self.n_commented  # objects with an inspector's comment
         summary["outdated_note"] = outdated_note(outdated, run_dir)
         return summary
 
