@@ -14,6 +14,7 @@ and each shows its earlier grade.
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,9 @@ class InspectSession:
     generation: int = 0
     """The queue's generation: one more each time a reloaded page took in a grown catalog (a tab with
     an older one shows positions of another queue: :mod:`pipeline.inspection.web` says it in each answer)."""
+    server_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    """This session's own id, new each time ``lenshunt inspect`` starts: a tab loaded from an earlier
+    server (a new round at the same address) holds another queue though its generation may match."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -260,6 +264,7 @@ class InspectSession:
             "scale_bars": self.images.scale_bars,
             "n_candidates": len(self.queue),
             "queue_generation": self.generation,
+            "server_id": self.server_id,
             "max_comment": MAX_COMMENT,
             **self.counts(),
             "first_ungraded": first,

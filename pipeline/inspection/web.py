@@ -42,10 +42,14 @@ fetched from the internet) talks to six JSON endpoints of an :class:`InspectSess
 ==========================  ====================================================================
 
 Every answer names the queue it was given from: ``X-Queue-Generation`` (one more each time a
-reloaded page took in a grown catalog: ``queue_generation`` of ``/api/session``) and
-``X-Queue-Length``. Every tab of an inspector shares one queue; a tab loaded before another tab's
-reload has positions of the old one, and says to reload it (trial: it showed other objects, and
-"All 257 candidates were shown" with 12 left, unsaid); its grades, made by object id, are taken.
+reloaded page took in a grown catalog: ``queue_generation`` of ``/api/session``),
+``X-Inspect-Server`` (the server's ``server_id``, new at each start of ``lenshunt inspect``: a new
+round served at the same address) and ``X-Queue-Length``. Every tab of an inspector shares one
+queue; a tab loaded before another tab's reload, or from an earlier server, has positions of
+another queue, and says to reload it (trial: it showed other objects, and "All 257 candidates were
+shown" with 12 left, unsaid). The grade that tells it so, made by object id, is taken; once the
+tab knows, its grade keys are not sent (a second key replaced that grade, as the tab could not move
+on), and a key on its end screen asks the server, so that the end screen says it too.
 
 The server binds 127.0.0.1 (or ::1) only and refuses requests whose ``Host`` header names
 another host (a web page elsewhere cannot reach it by DNS rebinding); a grade must be posted as
@@ -125,6 +129,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             # the queue this answer's positions belong to: a tab whose queue is older says to reload it
             self.send_header("X-Queue-Generation", str(session.generation))
             self.send_header("X-Queue-Length", str(len(session.queue)))
+            self.send_header("X-Inspect-Server", session.server_id)  # a new server: another queue
             self.end_headers()
             self.wfile.write(data)
 
