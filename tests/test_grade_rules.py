@@ -174,3 +174,15 @@ def test_the_start_line_says_how_to_stop_the_server_truly(run, background):
     assert f"stopped; {2 if background else 1} graded, 0 skipped by ann; table" in output, output
     assert len(read_grades(run / "grades" / "grades.parquet")) == (2 if background else 1)
     assert not math.isnan(read_grades(run / "grades" / "grades.parquet")["score"].iloc[0])
+
+
+def test_an_inspector_name_with_a_non_ascii_letter_is_refused_saying_ascii():
+    """Fresh-user trial: ``--inspector zoë`` was refused with "give 1-64 letters, digits, ...", ë
+    being a letter. The names are file names of the grade logs: ASCII letters, said so."""
+    from pipeline.evaluation.grades import GradeError, check_inspector
+
+    assert check_inspector("zoe") == "zoe"
+    with pytest.raises(GradeError) as refused:
+        check_inspector("zoë")
+    assert "give 1-64 ASCII letters (A-Z, a-z), digits" in str(refused.value)
+    assert "zoe for zoë" in str(refused.value)

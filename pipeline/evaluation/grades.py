@@ -69,11 +69,11 @@ def grades_dir(run_dir: str | Path) -> Path:
 
 
 def check_inspector(name: str) -> str:
-    """The inspector name if it is usable as a file name (letters, digits, ``._-``; 1-64 chars)."""
+    """The inspector name if it is usable as a file name (ASCII letters, digits, ``._-``; 1-64 chars)."""
     if not isinstance(name, str) or not INSPECTOR_PATTERN.match(name):
-        raise GradeError(
-            f"inspector name {name!r} is not usable: give 1-64 letters, digits, '.', '_' or '-' "
-            "starting with a letter or digit (e.g. --inspector jdoe)"
+        raise GradeError(  # trial: "zoë" was refused for "letters", ë being one
+            f"inspector name {name!r} is not usable: give 1-64 ASCII letters (A-Z, a-z), digits, '.', '_' "
+            "or '-' starting with a letter or digit (e.g. --inspector jdoe, or zoe for zoë)"
         )
     return name
 
