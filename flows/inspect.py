@@ -158,6 +158,11 @@ def inspector_name(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.export:
         rows = read_grades(args.run_dir)  # trial: skipped lines unsaid; a crash on a bad id
+        if rows.empty and not paths.catalog_parquet(args.run_dir).is_file():  # trial: empty tables written
+            from pipeline.scoring import unfinished_run
+
+            hint = unfinished_run(args.run_dir) or "grade its catalog first"
+            raise InspectError(f"{args.run_dir} has no catalog.parquet and no grades to export: {hint}")
         parquet, fits_path = export_grades(args.run_dir, store=args.store, rows=rows)
         print(f"grades: {parquet}\n        {fits_path}")
         _warn(grade_notes(rows))

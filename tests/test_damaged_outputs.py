@@ -396,7 +396,9 @@ def test_a_store_path_with_non_ascii_characters_is_scored_and_cut_out(scored, da
         assert hdul[0].header["LHSTORE"].endswith("%C3%B8%20100%25.zarr".replace("%20", " "))
 
 
-def test_evaluate_of_a_score_run_stopped_before_its_catalog_says_how_to_finish_it(scored, tmp_path, capsys):
+def test_evaluate_or_export_of_a_score_run_stopped_before_its_catalog_says_how_to_finish_it(
+    scored, tmp_path, capsys
+):
     """Trial: ``lenshunt evaluate OUT`` of a ``lenshunt score`` stopped by SIGTERM said "OUT has no
     catalog.parquet: give the output directory of lenshunt score", which OUT was. It says the run
     stopped and the command that finishes it; that command does."""
@@ -415,6 +417,14 @@ def test_evaluate_of_a_score_run_stopped_before_its_catalog_says_how_to_finish_i
         f"lenshunt evaluate: error: {copy} has no catalog.parquet: its score run stopped before it wrote "
         f"its catalog: finish it with `{finish}` (it scores only what is missing), then this again"
     )
+    assert main(["inspect", str(copy), "--export"]) == 1  # trial: it wrote empty grade tables
+    line = one_error_line(capsys.readouterr().err, "inspect")
+    assert line == (
+        f"lenshunt inspect: error: {copy} has no catalog.parquet and no grades to export: its score run "
+        f"stopped before it wrote its catalog: finish it with `{finish}` (it scores only what is missing), "
+        "then this again"
+    )
+    assert not (copy / "grades").exists()
     assert main(finish.split()[1:]) == 0  # as said (the model: the run's own, recorded)
     capsys.readouterr()
     assert main(["evaluate", str(copy)]) == 0
