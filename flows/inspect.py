@@ -139,6 +139,11 @@ def check(args: argparse.Namespace) -> None:
     from flows.preflight import score_run_directory
 
     score_run_directory(args.run_dir, "score run directory")
+    if not args.export and not paths.catalog_parquet(args.run_dir).is_file():  # a stopped score run's
+        from pipeline.scoring import unfinished_run
+
+        if (hint := unfinished_run(args.run_dir)) is not None:
+            raise InspectError(f"{args.run_dir} has no catalog.parquet: {hint}")
     if args.compare is not None:
         score_run_directory(args.compare, "score run directory to compare with")
 

@@ -425,6 +425,9 @@ def test_evaluate_or_export_of_a_score_run_stopped_before_its_catalog_says_how_t
         "then this again"
     )
     assert not (copy / "grades").exists()
+    assert main(["inspect", str(copy), "--inspector", "ann"]) == 1  # the grading page alike
+    line = one_error_line(capsys.readouterr().err, "inspect")
+    assert line.startswith(f"lenshunt inspect: error: {copy} has no catalog.parquet: its score run stopped")
     assert main(finish.split()[1:]) == 0  # as said (the model: the run's own, recorded)
     capsys.readouterr()
     assert main(["evaluate", str(copy)]) == 0

@@ -78,7 +78,13 @@ def test_a_folder_made_for_the_lock_alone_is_removed_again(tmp_path):
         refused_inside_the_flow()
     assert not (tmp_path / "new").exists()
     with output_lock_from_start(made, purpose="run", advice="wait"):
+        (made / "scores").mkdir()  # lenshunt's own bookkeeping and empty folders only: removed
+        (made / "scores" / ".lenshunt-score.lock").touch()
+        (made / ".lenshunt-run.flow-run").write_text("{}")
+    assert not (tmp_path / "new").exists()
+    with output_lock_from_start(made, purpose="run", advice="wait"):
         (made / "store.zarr").mkdir()  # the command wrote something: kept
+        (made / "store.zarr" / "zarr.json").write_text("{}")
     assert sorted(path.name for path in made.iterdir()) == [".lenshunt-run.lock", "store.zarr"]
     kept = tmp_path / "kept"
     kept.mkdir()

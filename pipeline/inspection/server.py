@@ -131,12 +131,10 @@ class InspectSession:
 
         run_dir = Path(run_dir)
         if not catalog_parquet(run_dir).is_file():
-            from pipeline.scoring.identity import unfinished_run
-
-            hint = (
-                unfinished_run(run_dir) or "give the output directory of `lenshunt score` or `lenshunt run`"
+            raise InspectError(
+                f"{run_dir} has no catalog.parquet: give the output directory of `lenshunt score` or "
+                "`lenshunt run`"
             )
-            raise InspectError(f"{run_dir} has no catalog.parquet: {hint}")
         identity, catalog, provenance = read_run_catalog(run_dir)
         store = Path(store or run_store(run_dir, provenance))  # a copy beside the run first
         if not store.exists():
