@@ -83,14 +83,14 @@ def failed_firing_line(exc: BaseException) -> str:
     if flow_run is None:  # not a flow run (a direct call of the function): nothing to point at
         return f"{FAILED} failed: {why}"
     where = f"`prefect flow-run logs {flow_run.id}`"
-    url = _url_of(flow_run)
+    url = url_of(flow_run)
     return (
-        f"{FAILED} {flow_run.name!r} (flow run {flow_run.id}) of {_deployment_name(flow_run)} failed: "
+        f"{FAILED} {flow_run.name!r} (flow run {flow_run.id}) of {deployment_name(flow_run)} failed: "
         f"{why}; serving on (its full log: {where}{', ' + url if url else ''})"
     )
 
 
-def _url_of(flow_run: Any) -> str:
+def url_of(flow_run: Any) -> str:
     """The Prefect UI's page of ``flow_run``; "" where none is configured."""
     try:
         from prefect.utilities.urls import url_for
@@ -100,7 +100,7 @@ def _url_of(flow_run: Any) -> str:
         return ""
 
 
-def _deployment_name(flow_run: Any) -> str:
+def deployment_name(flow_run: Any) -> str:
     """``FLOW/DEPLOYMENT`` of ``flow_run`` as the server names it (``flow FLOW`` for a run of no
     deployment); its deployment id if the server does not answer (the line is printed all the same)."""
     try:

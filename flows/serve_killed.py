@@ -67,6 +67,9 @@ class KilledRuns:
     def __bool__(self) -> bool:
         return bool(self._runs)
 
+    def __contains__(self, run_id: object) -> bool:
+        return str(run_id) in self._runs
+
     def add(self, run_ids: set[str], message: str) -> None:
         """Remember ``run_ids``, killed now, for ``message``."""
         for run_id in run_ids:

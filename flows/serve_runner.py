@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flows.serve_backlog import AtCapacityOnce
+from flows.serve_exits import KilledFirings
 from flows.serve_killed import KilledRuns, flow_run_ids, killed_message
 from flows.serve_parent import SERVE_PID_ENV, stop_with_serve
 from flows.serve_states import restore_completed
@@ -140,9 +141,10 @@ class _DropCancelledRunState(logging.Filter):
 
 
 def _quiet_cancel_on_console() -> None:
-    from flows.failures import DropStopCrashes, add_console_filters
+    from flows.failures import DropStopCrashes, add_console_filters, quiet_resource_tracker
 
     add_console_filters(DropStopCrashes(), _DropCancelledRunState(), DropServerGone())
+    quiet_resource_tracker()  # its Dask cluster's semaphores: no warning where its process is killed
 
 
 _SERVER_DOWN = threading.Event()
@@ -237,10 +239,12 @@ class ServedRunner:
 
         grace, slow = server_grace_s(), slow_server_s()
         self._others = frozenset(_children())
+        self.stopping = False  # from the start of a stop on, the runs killed are serve's (flows.serve_exits)
         os.environ[SERVED_ENV] = "1"
         os.environ[SERVE_PID_ENV] = str(os.getpid())  # the runs stop with serve (flows.serve_parent)
         add_console_filters(DropServerGone())
         add_console_filters(AtCapacityOnce())  # trial: "skipped (at capacity)" every 8-12 s
+        KilledFirings(self, lambda: flow_run_ids(_descendants(self._others))).start()  # one line per kill
         _quiet_service_loop_printer()
         # the coroutine of that dropped callback, reported at exit (trial, with a server gone)
         warnings.filterwarnings("ignore", r"coroutine 'Runner\._handle_cancellation_observer_failure'")
@@ -292,6 +296,7 @@ class ServedRunner:
             self.stop_report = self._stop()
             raise
         finally:
+            self.stopping = True  # serve ends: its watch of killed firings too
             os.environ.pop(SERVED_ENV, None)
             os.environ.pop(SERVE_PID_ENV, None)
             _SERVER_DOWN.clear()
@@ -322,6 +327,7 @@ class ServedRunner:
 
     def _stop(self) -> str:
         """Stop polling, cancel the runs in flight, wait for the runner; returns what happened."""
+        self.stopping = True
         started = time.monotonic()
         busy = self._runs(_BUSY)
         tree = _descendants(self._others)
