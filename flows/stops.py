@@ -88,9 +88,14 @@ def stop_of(exc: BaseException) -> signal.Signals | None:
 
 def _stop_within(exc: BaseException, depth: int = 0) -> KeyboardInterrupt | None:
     """The ``KeyboardInterrupt`` that ``exc`` wraps: one of its group's exceptions, its cause or its
-    context (at any depth up to 8); else None."""
+    context (at any depth up to 8); else None. Prefect's ``TerminationSignal`` (its own SIGTERM handler's,
+    in a run that serve started) is the stop by that signal (slow test: a cancel's SIGTERM while the
+    engine created a task run became "ValueError: Task run is not set", said as a bug)."""
     if isinstance(exc, KeyboardInterrupt):
         return exc
+    termination = getattr(sys.modules.get("prefect.exceptions"), "TerminationSignal", None)
+    if termination is not None and isinstance(exc, termination):
+        return Stopped(getattr(exc, "signal", signal.SIGTERM))
     if depth >= 8:
         return None
     inner = [*exc.exceptions] if isinstance(exc, BaseExceptionGroup) else []

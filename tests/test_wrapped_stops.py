@@ -33,6 +33,17 @@ def test_a_stop_wrapped_in_a_group_or_chained_is_the_stop():
     assert stop_of(chained) == signal.SIGTERM
     assert stop_of(BaseExceptionGroup("no stop", [ValueError("a bug")])) is None
     assert stop_of(asyncio.CancelledError()) is None  # no signal came: not a stop
+    from prefect.exceptions import TerminationSignal
+
+    def create_task_run() -> None:  # Prefect's SIGTERM handler's, turned into another error by its engine
+        try:
+            raise TerminationSignal(signal=signal.SIGTERM)
+        except TerminationSignal:
+            raise ValueError("Task run is not set")  # noqa: B904 - as Prefect's task engine raises it
+
+    with pytest.raises(ValueError, match="Task run is not set") as raised:
+        create_task_run()
+    assert stop_of(raised.value) == signal.SIGTERM
 
 
 class _Runner:
