@@ -58,7 +58,7 @@ MIN_DEFINED = 0.5
 """A metric undefined in more than this share of the resamples (nothing selected, say) has no interval."""
 INTERVAL_METRICS = ("auroc", "average_precision", "precision", "recall", "f_beta", "tpr0", "tpr10")
 """The metrics that get an interval, as :class:`~pipeline.evaluation.metrics.Metrics` names them."""
-_BATCH_ELEMENTS = 4_000_000
+BATCH_ELEMENTS = 4_000_000
 """Counts drawn at once (resamples x objects): bounds the memory to some 100 MB."""
 
 
@@ -101,7 +101,7 @@ def resampled_metrics(
     if min(n_lenses, n_others) < MIN_PER_CLASS:
         return {}
     rng = np.random.default_rng(seed)
-    batch = max(1, min(resamples, _BATCH_ELEMENTS // (n_lenses + n_others)))
+    batch = max(1, min(resamples, BATCH_ELEMENTS // (n_lenses + n_others)))
     parts = []
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)
@@ -245,7 +245,7 @@ def paired_difference_draws(
     if min(lenses.size, others.size) < MIN_PER_CLASS:
         return np.empty(0)
     rng = np.random.default_rng(seed)
-    batch = max(1, min(resamples, _BATCH_ELEMENTS // labels.size))
+    batch = max(1, min(resamples, BATCH_ELEMENTS // labels.size))
     parts = []
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)

@@ -23,11 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.evaluation.bootstrap import MIN_PER_CLASS, RESAMPLES, SEED, resample_counts
+from pipeline.evaluation.bootstrap import BATCH_ELEMENTS, MIN_PER_CLASS, RESAMPLES, SEED, resample_counts
 from pipeline.evaluation.breakdown import VISIBILITY_EDGES, bin_index
-
-_BATCH_ELEMENTS = 4_000_000
-"""Counts drawn at once (resamples x objects): bounds the memory to some 100 MB."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def matched_drop_draws(
         return None
     ref_rng, other_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     size = max(first.n_lenses + first.n_others, second.n_lenses + second.n_others)
-    batch = max(1, min(resamples, _BATCH_ELEMENTS // size))
+    batch = max(1, min(resamples, BATCH_ELEMENTS // size))
     parts = []
     for start in range(0, resamples, batch):
         count = min(batch, resamples - start)
