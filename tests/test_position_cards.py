@@ -63,3 +63,45 @@ def test_numbers_keep_the_layouts_unit_and_no_cards_keep_their_reason(tmp_path):
     _write(tmp_path / "none.fits")
     result = read_band(tmp_path / "none.fits", (66, 66), coordinates=EUCLID.coordinates)
     assert result.position_problem == "no RA,DEC cards and no celestial WCS"
+
+
+GROUND = load_layout("sglc1-ground")  # four bands, RA, DEC in radians (its WCS a placeholder)
+
+
+def _edit(path, **cards) -> None:
+    with fits.open(path, mode="update") as hdus:
+        hdus[0].header.update(cards)
+
+
+def test_a_bands_unusable_cards_are_said_where_another_band_gives_the_position(tmp_path, dask_client):
+    """Trial: ``DEC = 95`` in one band, ``RA = 'garbage'`` in another, went unsaid (no flag, no reason)
+    where the object's other bands gave its position; an object with no position says it once."""
+    from cutouts import band_file, sky, write_set
+
+    from pipeline.store import ingest
+    from pipeline.store.reading import CARDS_NOT_USED
+    from pipeline.store.zarr_store import open_store
+
+    source = write_set(GROUND, tmp_path / "src", [1, 2, 3, 4])
+    first, third = GROUND.bands[0].name, GROUND.bands[2].name
+    _edit(band_file(GROUND, source, 1, first), DEC=95.0)  # the band searched first: another gives it
+    _edit(band_file(GROUND, source, 2, third), RA="garbage")  # a band only checked
+    for band in GROUND.bands:  # no band gives one: "no sky position" alone says why
+        _edit(band_file(GROUND, source, 4, band.name), RA="garbage")
+    report = ingest(GROUND, source, tmp_path / "s.zarr", dask_client)
+    dataset = open_store(tmp_path / "s.zarr", chunks=None)
+    rows = {int(i): row for row, i in enumerate(dataset["object_id"].values)}
+    for object_id in (1, 2, 3):
+        row = rows[object_id]
+        assert (float(dataset["ra"][row]), float(dataset["dec"][row])) == pytest.approx(sky(object_id))
+    said = {reason: count for reason, count in report.reasons.items() if "position cards unusable" in reason}
+    assert said == {
+        f"{first}: position cards unusable (DEC = 95.0 rad (5443.1 deg) outside [-90, 90] deg), "
+        + CARDS_NOT_USED: 1,
+        f"{third}: position cards unusable (RA = 'garbage' is not a number or an angle), "
+        + CARDS_NOT_USED: 1,
+        "no sky position: position cards unusable (RA = 'garbage' is not a number or an angle), and the "
+        "layout's WCS gives no position (wcs_position: false)": 1,
+    }
+    named = {reason.split(":")[0]: report.reason_objects[reason] for reason in said}
+    assert named == {first: [1], third: [2], "no sky position": [4]}

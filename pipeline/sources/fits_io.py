@@ -71,7 +71,9 @@ class BandRead:
 
     ``image`` is None when the band has no usable pixels (see ``flags``); otherwise it is a
     float32 array of the layout's shape with NaN for masked, null or non-finite pixels.
-    ``position_problem`` says why ra/dec are NaN when a position was asked for.
+    ``position_problem`` says why ra/dec are NaN when a position was asked for; ``card_problem`` which
+    of the layout's position cards are there but unusable, if some are, whether or not a position was
+    found (:func:`pipeline.sources.positions.sky_position`).
     """
 
     image: np.ndarray | None
@@ -83,6 +85,7 @@ class BandRead:
     position_problem: str | None = None
     header: HeaderSummary | None = None
     """The kept WCS, unit and calibration cards (:mod:`pipeline.sources.headers`) when ``image`` is."""
+    card_problem: str | None = None
 
 
 class _VerdictError(Exception):
@@ -179,10 +182,15 @@ def read_band(
         header = _inherited(
             verdict.found.header, verdict.found.primary
         )  # trial: "no band file with a header"
+        unusable: list[str] = []
+        dims = _image_dims(verdict.found.dims)
         ra, dec, problem = header_position(
-            header, _image_dims(verdict.found.dims), coordinates, position, wcs=wcs_position
+            header, dims, coordinates, position, wcs=wcs_position, unusable_cards=unusable
         )
-        return BandRead(None, verdict.flag, verdict.reason, ra, dec, position_problem=problem)
+        card = unusable[0] if unusable else None
+        return BandRead(
+            None, verdict.flag, verdict.reason, ra, dec, position_problem=problem, card_problem=card
+        )
     except Exception as exc:  # any failure on one file is that object's flag, never the run's end
         return BandRead(None, Flag.UNREADABLE, f"unreadable ({_describe(exc)})")
 
@@ -201,6 +209,7 @@ def _decode(
     header = _inherited(found.header, found.primary)
     wcs_defects: list[str] = []
     disagreements: list[str] = []  # position cards against the file's own WCS (trial: never flagged)
+    unusable: list[str] = []  # position cards there but unusable (trial: unsaid where another band gave one)
     if position:
         ra_deg, dec_deg, problem = header_position(
             header,
@@ -210,18 +219,26 @@ def _decode(
             wcs=wcs_position,
             wcs_defects=wcs_defects,
             disagreements=disagreements,
+            unusable_cards=unusable,
         )
     else:
         wcs_defects = [defect for defect in (wcs_defect(header),) if defect]
+    card = unusable[0] if unusable else None
     if len(dims) != 2:
         reason = f"image of {len(found.dims)} axes {tuple(found.dims)}, not 2-D"
-        return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)
+        return BandRead(
+            None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem, card_problem=card
+        )
     if tuple(dims) != tuple(expected_shape):
         reason = f"shape {tuple(dims)} != {tuple(expected_shape)}"
-        return BandRead(None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem)
+        return BandRead(
+            None, Flag.WRONG_SHAPE, reason, ra_deg, dec_deg, position_problem=problem, card_problem=card
+        )
     scaling = scaling_defect(found.header)  # trial: BSCALE = 0 was "every pixel 0: a blank image"
     if scaling:
-        return BandRead(None, Flag.UNREADABLE, scaling, ra_deg, dec_deg, position_problem=problem)
+        return BandRead(
+            None, Flag.UNREADABLE, scaling, ra_deg, dec_deg, position_problem=problem, card_problem=card
+        )
     data = np.asarray(found.data).reshape(dims)
     image, flags, reasons = clean_pixels(data, masked_value, nulls_are_nan=found.integer)
     wcs_defects, unparsed = with_unparsable(found.unparsable or fitsio_unparsable(header), wcs_defects)
@@ -235,9 +252,11 @@ def _decode(
         reasons.append(disagreements[0])
     reasons += unparsed
     if flags & _ALL_NONFINITE:  # an int, not the enum: IntFlag operations cost microseconds
-        return BandRead(None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem)
+        return BandRead(
+            None, flags, reasons[0], ra_deg, dec_deg, tuple(reasons[1:]), problem, card_problem=card
+        )
     summary = summarise_header(header)
-    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem, summary)
+    return BandRead(image, flags, None, ra_deg, dec_deg, tuple(reasons), problem, summary, card)
 
 
 _FAST_MAX_BYTES = 1 << 26  # larger files are not cutouts: fitsio reads only what it needs

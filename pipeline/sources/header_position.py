@@ -28,6 +28,7 @@ def header_position(
     wcs: bool = True,
     wcs_defects: list[str] | None = None,
     disagreements: list[str] | None = None,
+    unusable_cards: list[str] | None = None,
 ) -> tuple[float, float, str | None]:
     """(ra, dec) in degrees and None, or NaN, NaN and why there is none.
 
@@ -50,6 +51,8 @@ def header_position(
         Filled, where given and the layout's WCS gives positions, with why the position cards
         disagree with the WCS's world position of the image centre, if they do (a full WCS read only
         where ``position`` is True).
+    unusable_cards
+        Filled with which position cards are there but unusable, if some are (see ``sky_position``).
 
     Examples
     --------
@@ -60,7 +63,13 @@ def header_position(
     """
     shape = (int(dims[0]), int(dims[1])) if len(dims) == 2 else None
     ra, dec, problem = sky_position(
-        header, coordinates, shape, full_wcs=position is True, wcs_defects=wcs_defects, wcs=wcs
+        header,
+        coordinates,
+        shape,
+        full_wcs=position is True,
+        wcs_defects=wcs_defects,
+        wcs=wcs,
+        unusable_cards=unusable_cards,
     )
     if disagreements is not None and wcs and shape is not None and problem is None:
         disagreement = card_wcs_disagreement(

@@ -63,6 +63,7 @@ def sky_position(
     full_wcs: bool = True,
     wcs_defects: list[str] | None = None,
     wcs: bool = True,
+    unusable_cards: list[str] | None = None,
 ) -> tuple[float, float, str | None]:
     """(ra, dec) in degrees (ICRS for a WCS) and None, or NaN, NaN and why there is none.
 
@@ -84,6 +85,11 @@ def sky_position(
     wcs
         False: the WCS gives no position (the layout's ``wcs_position``: a placeholder WCS), only
         the cards do; the WCS is still checked for ``wcs_defects``.
+    unusable_cards
+        A list to which ``"position cards unusable (...)"`` is appended, naming each card and value,
+        where some of the layout's position cards are there but cannot be read (also where other
+        cards or the WCS give the position: trial, a band's ``DEC = 95`` went unsaid as another band
+        gave the object's position).
 
     RA is wrapped into [0, 360). Position cards may hold numbers (in the spec's unit) or sexagesimal
     strings (:func:`card_angle`: RA in hours, DEC in degrees, as FITS headers write them); a card
@@ -114,8 +120,10 @@ def sky_position(
             if not -limit <= degrees <= limit
         ]
         if not bad:
+            _say_unusable(unread, unusable_cards)
             return wrap_ra(ra), dec, None
         unread += bad
+    _say_unusable(unread, unusable_cards)
     cards = "/".join(f"{spec.ra},{spec.dec}" for spec in coordinates if (spec.ra, spec.dec) != _WCS_KEYS)
     no_cards = f"no {cards} cards" if cards else "no position cards"
     if unread:
@@ -140,6 +148,12 @@ def sky_position(
             wcs_defects.append(str(exc))
         return math.nan, math.nan, f"{no_cards} and {exc}"
     return ra, dec, None
+
+
+def _say_unusable(unread: list[str], unusable_cards: list[str] | None) -> None:
+    """Append ``"position cards unusable (...)"`` to ``unusable_cards`` (where given) if any card was."""
+    if unread and unusable_cards is not None:
+        unusable_cards.append(f"position cards unusable ({'; '.join(unread)})")
 
 
 def _out_of_range(keyword: str, value: object, degrees: float, limit: float, unit: str) -> str:

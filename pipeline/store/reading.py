@@ -61,6 +61,7 @@ def read_objects(
     headers = HeaderColumns.empty(n, len(layout.bands), room)
     reasons = ReasonTally()
     position_problems: list[str | None] = [None] * n
+    card_problems: list[tuple[int, int, str]] = []  # (row, band index, which position cards are unusable)
     band_ra, band_dec = np.full((n, len(layout.bands)), np.nan), np.full((n, len(layout.bands)), np.nan)
     # per file: plain Python floats and ints (numpy scalars and Flag operations cost microseconds each)
     first_ra, first_dec = [math.nan] * n, [math.nan] * n
@@ -110,11 +111,16 @@ def read_objects(
                 first_ra[row], first_dec[row] = result.ra_deg, result.dec_deg
             elif result.position_problem and not position_problems[row]:
                 position_problems[row] = result.position_problem
+            if result.card_problem:
+                card_problems.append((row, band_index, result.card_problem))
     ra, dec = np.asarray(first_ra, dtype=np.float64), np.asarray(first_dec, dtype=np.float64)
     for group, row, slot in empty_slots:
         images[group][row, slot] = np.nan
     ids = manifest.object_ids
     _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reasons, ids)
+    for row, band_index, problem in card_problems:  # without a position, "no sky position" says why
+        if not math.isnan(ra[row]):
+            reasons.add(f"{layout.bands[band_index].name}: {problem}, {CARDS_NOT_USED}", [ids[row]])
     off_scale = scale_off(headers.pixel_scale, layout)
     oblong = not_square(headers.pixel_aspect)
     band_flags[off_scale | oblong] |= Flag.PIXEL_SCALE_MISMATCH
@@ -194,6 +200,10 @@ def _flag_position_mismatch(layout, band_ra, band_dec, ra, dec, band_flags, reas
         if flagged.size:
             reasons.add(f"{band.name}: {why}", ids[flagged])
 
+
+CARDS_NOT_USED = "not used for the object's position (its other cards, bands or WCS gave it)"
+"""Said after a band's unusable position cards where the object has a position (trial: a band's
+``RA = 'garbage'`` or ``DEC = 95`` went unsaid where another band gave the position)."""
 
 MIRRORED_REASON = "WCS pixel grid mirrored against the object's other bands' (stacked flipped)"
 TURNED_REASON = (
