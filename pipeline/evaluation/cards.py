@@ -145,6 +145,7 @@ def gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, A
                 "known_lens": item.known_lens,
                 "visual_grade": item.visual_grade,
                 **grade_style(item.visual_grade),
+                "comments": dict(item.comments),  # inspector -> comment, escaped by the templates
                 "same_position": [
                     {"id": i, "page": f"{i}.html" if i in shown else None} for i in item.same_position
                 ],

@@ -60,6 +60,9 @@ class GalleryItem(BaseModel):
     visual_grade: str = ""
     """The grade consensus of the catalog's ``grade_*`` columns (``lenshunt inspect --apply``), e.g.
     ``B (mean 2.5 of 2 inspectors)`` (:func:`visual_grade_text`); empty when ungraded or without them."""
+    comments: dict[str, str] = {}
+    """Inspector -> comment (name order) of the catalog's ``grade_comments`` (``lenshunt inspect --apply``:
+    :func:`pipeline.evaluation.grade_comments.row_comments`); empty when none, or without the column."""
     same_position: list[int] = []
     """Ids of the other objects at this one's sky position (DUPLICATE_POSITION:
     :func:`pipeline.catalog.duplicates.same_position_ids`); empty when none."""
@@ -232,6 +235,7 @@ def gallery_items(
     With ``layout``, each entry gets its band panels (those written beside the composite) and
     the composite's field width; ``same_position`` maps an id to the other objects at its position.
     """
+    from pipeline.evaluation.grade_comments import row_comments
     from pipeline.evaluation.outputs_view import output_captions
 
     rows = catalog[catalog["object_id"].isin(list(pngs))].sort_values("rank")
@@ -264,6 +268,7 @@ def gallery_items(
             band_flags=dict(zip(names, map(int, flags), strict=True)),  # trial: "J" said nothing of why
             known_lens=known_lens_text(row._asdict()),  # trial: the page named none, the grader's did
             visual_grade=visual_grade_text(row._asdict()),  # trial: only the report's table said it
+            comments=row_comments(row._asdict()),  # the inspectors' notes, e.g. "ring | or arc?"
             same_position=list((same_position or {}).get(int(row.object_id), [])),
         )
         for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)

@@ -9,7 +9,9 @@ commented. In a text, ``\`` and ``|`` are preceded by ``\``, so that the separat
 inside a comment and :func:`split_comments` gives every comment back exactly (an inspector name
 holds no ``:`` nor blank: :data:`~pipeline.evaluation.grades.INSPECTOR_PATTERN`). The grades left
 out of the consensus (of ids not in the catalog, or made before an ingest re-read the object's
-images: :mod:`pipeline.evaluation.outdated`) are left out here too.
+images: :mod:`pipeline.evaluation.outdated`) are left out here too. The report shows them, each
+inspector's apart and HTML-escaped, on each gallery card and candidate page (:func:`row_comments`)
+and in its visual-grades table.
 
 Parquet, VOTable and HATS hold the text as it is (UTF-8). FITS strings are printable ASCII: the
 FITS catalog holds non-ASCII characters, control characters (a line break) and ``%``
@@ -38,7 +40,7 @@ import pandas as pd
 
 from schemas.catalog import GRADE_COMMENTS_COLUMN as COMMENTS_COLUMN
 
-__all__ = ["COMMENTS_COLUMN", "comments_column", "join_comments", "split_comments"]
+__all__ = ["COMMENTS_COLUMN", "comments_column", "join_comments", "row_comments", "split_comments"]
 SEPARATOR = " | "
 """Between two inspectors' comments; a ``|`` inside a comment is preceded by ``\\``."""
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
@@ -90,3 +92,19 @@ def comments_column(object_ids: np.ndarray, grades: pd.DataFrame) -> np.ndarray:
         by_object.setdefault(int(object_id), {})[str(inspector)] = str(comment)
     texts = [join_comments(by_object.get(int(object_id), {})) for object_id in object_ids]
     return np.asarray(texts, dtype=object)
+
+
+def row_comments(row: Mapping[str, object]) -> dict[str, str]:
+    r"""Inspector -> comment of a catalog row's ``grade_comments`` (:func:`split_comments`: escapes
+    undone), as the report's cards and candidate pages show them.
+
+    ``{}`` where none commented, and for a catalog without the column (not graded, or graded before
+    it existed) or a missing value (None, NaN).
+
+    >>> row_comments({"grade_comments": "ann: <b>ring</b> \\| or arc? | bob: à l'œil"})
+    {'ann': '<b>ring</b> | or arc?', 'bob': "à l'œil"}
+    >>> row_comments({"grade_comments": ""}), row_comments({"grade_comments": float("nan")}), row_comments({})
+    ({}, {}, {})
+    """
+    text = row.get(COMMENTS_COLUMN)
+    return split_comments(text) if isinstance(text, str) else {}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluation.consensus import consensus, consensus_summary
+from pipeline.evaluation.grade_comments import comments_column, split_comments
 from pipeline.evaluation.grade_rows import unread_files, unread_note
 from pipeline.evaluation.grades import (
     bad_lines_text,
@@ -50,7 +51,9 @@ def grade_section(
         ``unread_note`` (files of ``grades/`` that are not logs)),
         ``n_shown`` (rows shown) and ``full_table`` (where every grade is, in words),
         ``rows`` (object id, truth ``label`` in words on a labelled set, else "", ``page`` None,
-        score, rank, grade mode, mean, number and agreement), the ``top`` best mean grades first,
+        score, rank, grade mode, mean, number, agreement and ``comments``: inspector -> comment of
+        their latest grades, skips' too, as the catalog's ``grade_comments`` holds them after
+        ``lenshunt inspect --apply``), the ``top`` best mean grades first,
         ``labelled`` (whether the catalog has labels) and ``note``
         (the line on grades left out as older than their images, or None).
     """
@@ -79,6 +82,8 @@ def grade_section(
     merged = table.merge(catalog[columns], on="object_id", how="left")
     merged = merged.sort_values(["grade_mean", "grade_n", "rank"], ascending=[False, False, True])
     summary["n_shown"], summary["full_table"] = min(top, len(merged)), full_table_text(run_dir)
+    shown = merged.head(top)
+    comments = comments_column(shown["object_id"].to_numpy(), grades)  # as --apply writes grade_comments
     rows = [
         {
             "object_id": int(row.object_id),
@@ -90,8 +95,9 @@ def grade_section(
             "mean": f"{row.grade_mean:.2f}",
             "n": int(row.grade_n),
             "agreement": "n/a" if math.isnan(row.grade_agreement) else f"{row.grade_agreement:.2f}",
+            "comments": split_comments(text),
         }
-        for row in merged.head(top).itertuples()
+        for row, text in zip(shown.itertuples(), comments, strict=True)
     ]
     return {"summary": summary, "rows": rows, "labelled": labelled, "note": outdated_note(outdated, run_dir)}
 
