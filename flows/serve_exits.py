@@ -9,11 +9,13 @@ with nothing at all (the run's engine reports itself Crashed, "Execution was abo
 signal.", and its console leaves that record out, as for a cancel). Prefect's runner sets such a run
 Crashed on the server, with that reason as the state's message.
 
-Here serve watches its firings' processes (their ``PREFECT__FLOW_RUN_ID``); once one is gone, it
-reads the run's final state and, for a Crashed one whose message is a signal's, says it in one line
-(:func:`killed_firing_line`): which firing, of which deployment, killed by which signal, that its
-finished work is kept and the next firing resumes it (ingest takes up an interrupted ingest's
-regions, scoring writes the score parts not written yet), and where its full log is. Prefect's
+Here serve watches its firings' processes (their ``PREFECT__FLOW_RUN_ID``), and hears from its Prefect
+runner of each firing whose process has exited (also one killed before the watch's next look, within
+:data:`WATCH_S` of its start: missed before); once one is gone, it reads the run's final state and,
+for a Crashed one whose message is a signal's, says it in one line (:func:`killed_firing_line`):
+which firing, of which deployment, killed by which signal, that its finished work is kept and the
+next firing resumes it (ingest takes up an interrupted ingest's regions, scoring writes the score
+parts not written yet), and where its full log is. Prefect's
 records of that exit are held back from serve's console until the state is read: left off where
 the line says it (the server keeps the state and its message), put back otherwise.
 
@@ -116,12 +118,16 @@ class KilledFirings(logging.Filter):
         self._lock = threading.Lock()
         self._held: dict[str, list[logging.LogRecord]] = {}
         self._said: set[str] = set()
+        self._ended: set[str] = set()  # the runner's firings whose process has exited (follow)
+        self._watched: set[str] = set()
 
-    def start(self) -> None:
-        """Add the filter to serve's console (instead of an earlier serve's) and start the watch (a daemon
-        thread, until serve stops)."""
+    def start(self, runner: Any = None) -> None:
+        """Add the filter to serve's console (instead of an earlier serve's), follow ``runner``'s firings
+        (:meth:`follow`, where given) and start the watch (a daemon thread, until serve stops)."""
         from flows.failures import add_console_filters, log_handlers
 
+        if runner is not None:
+            self.follow(runner)
         for handler in log_handlers():
             for earlier in [f for f in handler.filters if isinstance(f, KilledFirings)]:
                 handler.removeFilter(earlier)
@@ -146,17 +152,38 @@ class KilledFirings(logging.Filter):
             self._held.setdefault(run_id, []).append(record)
         return False
 
+    def follow(self, runner: Any) -> None:
+        """Hear from a :class:`prefect.runner.Runner` of each firing whose process has exited (its
+        ``_submit_run_and_capture_errors``, which runs a firing's process to its end, wrapped on the
+        instance): :meth:`look` settles it even where its process never met a look (trial: a SIGTERM
+        in a firing's first second was said by nobody)."""
+        submit = runner._submit_run_and_capture_errors
+
+        async def submit_and_tell(flow_run: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await submit(flow_run, *args, **kwargs)
+            finally:
+                with self._lock:
+                    self._ended.add(str(flow_run.id))
+
+        runner._submit_run_and_capture_errors = submit_and_tell
+
+    def look(self) -> None:
+        """One look: settle (:meth:`settle`) each firing whose process is gone since the last look, ended
+        as the runner said (:meth:`follow`), or whose exit records are held."""
+        now = self.in_flight()
+        with self._lock:
+            gone = (self._watched | set(self._held) | self._ended) - now
+            self._ended -= gone
+        self._watched = now
+        for run_id in sorted(gone):
+            self.settle(run_id)
+
     def _watch(self) -> None:
-        watched: set[str] = set()
         while not self.served.stopping:
             time.sleep(WATCH_S)
             with contextlib.suppress(Exception):  # the watch goes on whatever one look met
-                now = self.in_flight()
-                with self._lock:
-                    gone = (watched | set(self._held)) - now
-                watched = now
-                for run_id in sorted(gone):
-                    self.settle(run_id)
+                self.look()
         with self._lock:  # serve stops: its own line says its runs
             left, self._held = list(self._held.values()), {}
         for records in left:
@@ -165,6 +192,8 @@ class KilledFirings(logging.Filter):
     def settle(self, run_id: str) -> None:
         """With flow run ``run_id``'s process gone: wait for its final state; say a kill in one line and
         leave Prefect's held records of it off the console, or put them back."""
+        if run_id in self._said:  # said already (its process gone, then the runner's word of it)
+            return
         flow_run, deadline = None, time.monotonic() + SETTLE_S
         while time.monotonic() < deadline and not self.own(run_id):
             with contextlib.suppress(Exception):  # the server busy or away: asked again
@@ -177,7 +206,7 @@ class KilledFirings(logging.Filter):
         line = _line(flow_run, how) if how else ""
         with self._lock:
             records = self._held.pop(run_id, [])
-            if line and not self.own(run_id):
+            if line and not self.own(run_id) and run_id not in self._said:
                 self._said.add(run_id)
                 records = []
             else:

@@ -244,7 +244,7 @@ class ServedRunner:
         os.environ[SERVE_PID_ENV] = str(os.getpid())  # the runs stop with serve (flows.serve_parent)
         add_console_filters(DropServerGone())
         add_console_filters(AtCapacityOnce())  # trial: "skipped (at capacity)" every 8-12 s
-        KilledFirings(self, lambda: flow_run_ids(_descendants(self._others))).start()  # one line per kill
+        KilledFirings(self, lambda: flow_run_ids(_descendants(self._others))).start(self.runner)  # per kill
         _quiet_service_loop_printer()
         # the coroutine of that dropped callback, reported at exit (trial, with a server gone)
         warnings.filterwarnings("ignore", r"coroutine 'Runner\._handle_cancellation_observer_failure'")

@@ -215,6 +215,62 @@ def test_prefects_exit_records_are_held_until_the_runs_state_is_read(prefect_har
     ], lines
 
 
+class _Runner:
+    """A stand-in for :class:`prefect.runner.Runner`'s method that runs a firing's process to its end."""
+
+    async def _submit_run_and_capture_errors(self, flow_run, task_status=None, **kwargs) -> int:
+        return -15
+
+
+def test_a_firing_killed_before_the_watch_looked_is_said_once_as_the_runner_tells_it(prefect_harness):
+    """Trial: a firing SIGTERMed within the watch's first second (never among serve's processes at a
+    look, and no runner record of its exit to hold) was said by nobody. The runner's word that the
+    process ended settles it: one line, once; a Completed firing gets none."""
+    import asyncio
+    import contextlib
+    import inspect
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runner import Runner
+    from prefect.states import Completed, Crashed
+
+    # the method followed is Prefect's, with the firing first (guards an upgrade of the pinned Prefect)
+    assert list(inspect.signature(Runner._submit_run_and_capture_errors).parameters)[:2] == [
+        "self",
+        "flow_run",
+    ]
+
+    @flow(name="lenshunt-exits")
+    def nothing() -> None:
+        pass
+
+    runs = {}
+    with get_client(sync_client=True) as client:
+        for name, state in (
+            ("early", Crashed(message="Execution was aborted by a termination signal.")),
+            ("done", Completed()),
+        ):
+            made = client.create_flow_run(nothing, name=f"{name}-{uuid.uuid4().hex[:6]}")
+            client.set_flow_run_state(made.id, state, force=True)
+            runs[name] = made
+    watch, runner = KilledFirings(_Served(), in_flight=set), _Runner()
+    watch.follow(runner)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        for run in runs.values():
+            assert asyncio.run(runner._submit_run_and_capture_errors(run)) == -15
+        watch.look()
+        asyncio.run(runner._submit_run_and_capture_errors(runs["early"]))  # told again: said once
+        watch.look()
+    early = runs["early"]
+    lines = stderr.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"{FIRING} {early.name!r} (flow run {early.id}) of flow lenshunt-exits was killed by SIGTERM: "
+    ), lines
+
+
 @pytest.mark.parametrize(
     ("message", "said"),
     [
