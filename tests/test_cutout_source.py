@@ -45,7 +45,7 @@ def _ingested(root, tmp_path, dask_client):
 
 
 def test_the_cutout_names_the_file_read_even_of_duplicates(tmp_path, dask_client):
-    root = tmp_path / ("Bänder " + "long-folder-name-" * 5)  # a long path, not ASCII
+    root = tmp_path / ("Bänder 100% " + "long-folder-name-" * 5)  # a long path, not ASCII, a '%' (trial)
     store = _ingested(root, tmp_path, dask_client)
     data = open_store(store)
     row = list(data["object_id"].values).index(DUPLICATE)
@@ -60,7 +60,8 @@ def test_the_cutout_names_the_file_read_even_of_duplicates(tmp_path, dask_client
         assert header["LHFILE"] == relative  # the .fits, not the .fits.gz beside it
         np.testing.assert_array_equal(pixels, fits.getdata(root / header["LHFILE"]))
         assert "LHFILE is the input file this band was read from" in _comment(header)
-        assert "percent-encoded" in _comment(header) and header["LONGSTRN"] == "OGIP 1.0"
+        said = "Other than printable ASCII, and '%', is percent-encoded in LHSRCDIR and LHFILE."
+        assert said in _comment(header) and header["LONGSTRN"] == "OGIP 1.0"
         check = fitsverify(written.files[band])
         assert "Verification found 0 warning(s) and 0 error(s)" in check.stdout, check.stdout
         assert written.inputs[band].status == "read"

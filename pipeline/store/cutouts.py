@@ -181,7 +181,7 @@ def _say_input(header, source: str, found: InputFile) -> None:  # type: ignore[n
     else:
         comment += f"The input file of this band is unknown: {found.why}."
     if any(fits_text(value) != value for value in values.values()):
-        comment += " Other than printable ASCII is percent-encoded in LHSRCDIR and LHFILE."
+        comment += " Other than printable ASCII, and '%', is percent-encoded in LHSRCDIR and LHFILE."
     for line in textwrap.wrap(comment, 72, break_on_hyphens=False):  # paths whole where they fit
         header.add_comment(line)
     if any(len(header.cards[keyword].image) > 80 for keyword in values):  # CONTINUE cards: fitsverify
