@@ -406,6 +406,9 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
     assert "&lt;sglc2&gt; &amp; blind.zarr" in html
     assert "<sglc2>" not in html
     assert "&lt;1 min&gt;" in html
+    # the run's date once as a reader writes it, UTC said once (ops trial: "2026-12-07T14:51:27Z UTC")
+    assert '<time datetime="2025-06-01T12:00:00Z">2025-06-01 12:00:00 UTC</time>' in html
+    assert "Z UTC" not in html
 
 
 def assert_relative_links_resolve(page: Path) -> None:
