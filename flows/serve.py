@@ -397,6 +397,32 @@ def check(args: argparse.Namespace) -> None:
     parameters as :func:`flows.run.check_parameters` checks them. The source may be empty yet."""
     existing_directory(args.source, "--source")
     check_parameters(args, overwrite=False)
+    warn_if_unreachable(args)
+
+
+def warn_if_unreachable(args: argparse.Namespace) -> None:
+    """Warn, in one line, where ``--scheduler`` (or ``--cluster``'s batch system) does not answer now: each
+    firing joins it only when it fires (it may be started later), and fails while it does not answer (ops
+    trial: an unreachable address was served without a word, and every firing failed 30 s in). An
+    address that is no address at all is refused (:func:`pipeline.compute.check_cluster`, in flows.cli)."""
+    import sys
+
+    from pipeline.compute import check_cluster
+    from pipeline.errors import ClusterError
+
+    if args.scheduler is None and args.cluster == "local":
+        return
+    with contextlib.suppress(ClusterError):  # refused as it is by flows.cli, after this check
+        check_cluster(args.cluster, args.scheduler, n_workers=args.workers, reach=False)
+        try:
+            check_cluster(args.cluster, args.scheduler, n_workers=args.workers, timeout=5.0)
+        except ClusterError as exc:
+            print(
+                f"lenshunt serve: warning: {exc} Served anyway: each firing joins it as it fires, and fails "
+                "while it does not answer.",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def run(args: argparse.Namespace) -> int:
