@@ -10,7 +10,14 @@ from pathlib import Path
 from flows.preflight import PathCheckError
 from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
-from pipeline.store import older_rules_note, pending_warning, read_without_files, store_layout, store_summary
+from pipeline.store import (
+    older_rules_note,
+    pending_warning,
+    read_without_files,
+    store_layout,
+    store_summary,
+    store_writer_elsewhere,
+)
 from schemas.layout import Layout, available_layouts, load_layout
 
 USES_PREFECT = False
@@ -90,8 +97,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"store      {args.store}")
     print("\n".join(layout_lines(args.store, attributes.layout, store_layout(attributes))))
     print(f"objects    {summary.n_objects}  (chunks of {attributes.chunk_objects})")
+    writer = store_writer_elsewhere(args.store) or ""  # an ingest running, not interrupted (trial)
     if summary.n_pending:  # in the words of score, train and cutout, which leave them out
-        print(f"pending    {pending_warning(args.store, 'left out by score, train and cutout')}")
+        left_out = pending_warning(args.store, "left out by score, train and cutout", writer=writer)
+        print(f"pending    {left_out}")
+    elif writer:
+        print(
+            f"writing    an ingest is still writing {args.store} ({writer}): "
+            "the counts are partial until it finishes"
+        )
     print(f"labels     lens {summary.n_lens}, non-lens {summary.n_non_lens}, unknown {summary.n_unknown}")
     without = read_without_files(args.store)  # None: not recorded (a store ingested before it was)
     if without is not None and without.n:  # trial: said once by the ingest, then nowhere

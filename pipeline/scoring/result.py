@@ -61,6 +61,9 @@ class ScoreRunResult:
     score (-1: some, its plan unreadable); :func:`pipeline.store.summary.pending_plan`."""
     pending_source: str = ""
     """The source that ingest reads them from."""
+    pending_writer: str = ""
+    """Who held the store's writer lock as the run began (the ingest still writing them, in
+    :func:`pipeline.store.lock.store_writer_elsewhere`'s words), "" where none did (interrupted)."""
     notes: list[str] = field(default_factory=list)
     """What the user may not expect of the run: the workers scored under another Keras backend than
     this process is set to (:func:`pipeline.compute.worker_backend_note`), the model is one member of
@@ -86,7 +89,7 @@ class ScoreRunResult:
         return line
 
     def pending_line(self) -> str:
-        """What an interrupted ingest left unscored, and how to finish it ("" when none is pending).
+        """What an interrupted or running ingest left unscored, and what to do ("" when none is pending).
 
         >>> ScoreRunResult("o", "s", "m", 1, 1, 0, "c.fits", "c.parquet", 1.0, n_pending=700,
         ...     pending_source="cutouts").pending_line()  # doctest: +NORMALIZE_WHITESPACE
@@ -96,7 +99,9 @@ class ScoreRunResult:
         from pipeline.store.summary import pending_warning
 
         plan = (self.n_pending, self.pending_source)
-        return pending_warning(self.store, "which this run does not score", "score again", plan)
+        return pending_warning(
+            self.store, "which this run does not score", "score again", plan, self.pending_writer
+        )
 
     @property
     def objects_per_second(self) -> float:

@@ -50,6 +50,7 @@ from pipeline.scoring.parts import (
 from pipeline.scoring.region import STORE_READ_ERRORS, part_backends, score_region_task
 from pipeline.scoring.result import ScoreRunResult
 from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
+from pipeline.store.lock import store_writer_elsewhere
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
 from pipeline.store.summary import check_has_objects, pending_plan
@@ -223,6 +224,7 @@ def score_store(
     store, out_dir, bundle_path = Path(store).resolve(), Path(out_dir), Path(bundle_path).resolve()
     attributes = read_attributes(store)
     n_pending, pending_source = pending_plan(store, attributes)  # rows this run leaves out (trial: unsaid)
+    pending_writer = (store_writer_elsewhere(store) or "") if n_pending else ""  # running, not interrupted
     bundle = load_bundle(bundle_path)
     check_bundle_fits_store(bundle, attributes)
     bundle = bundle.on_store(attributes.groups)  # each band by its name, as the workers read them
@@ -422,6 +424,7 @@ def score_store(
             threshold_taken=threshold_taken,
             n_pending=n_pending,
             pending_source=pending_source,
+            pending_writer=pending_writer,
         )
 
 

@@ -51,6 +51,7 @@ _EXPORTS = {
     "store_layout": "pipeline.store.zarr_store",
     "store_lock_from_start": "pipeline.store.lock",
     "store_summary": "pipeline.store.summary",
+    "store_writer_elsewhere": "pipeline.store.lock",
     "write_cutouts": "pipeline.store.cutouts",
 }
 
@@ -80,6 +81,7 @@ __all__ = [
     "store_layout",
     "store_lock_from_start",
     "store_summary",
+    "store_writer_elsewhere",
     "write_cutouts",
 ]
 
@@ -87,7 +89,7 @@ if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
-    from pipeline.store.lock import check_store_not_busy, store_lock_from_start
+    from pipeline.store.lock import check_store_not_busy, store_lock_from_start, store_writer_elsewhere
     from pipeline.store.reader_revision import older_rules_note
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
     from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary

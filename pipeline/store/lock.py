@@ -111,9 +111,7 @@ def check_store_not_busy(store: str | os.PathLike[str]) -> None:
     StoreBusyError
         If another process holds the store's writer lock, naming it.
     """
-    if held_here(paths.store_lock_file(Path(store))):  # this process's own (a command's, from its start)
-        return
-    holder = store_being_written(store)
+    holder = store_writer_elsewhere(store)
     if holder is not None:
         raise _busy(store, holder)
 
@@ -126,3 +124,12 @@ _LOCK_PATIENCE_S = 0.25
 def store_being_written(store: str | os.PathLike[str]) -> str | None:
     """Who holds ``store``'s writer lock now, or None when nobody does (:func:`lock_being_held`)."""
     return lock_being_held(paths.store_lock_file(Path(store)))
+
+
+def store_writer_elsewhere(store: str | os.PathLike[str]) -> str | None:
+    """Who of another process holds ``store``'s writer lock now (:func:`store_being_written`'s words:
+    ``"ingest of SRC pid 12 on host since 2025-01-02 03:04:05"``), or None when nobody does or this
+    process holds it (a command's own, from its start: ``lenshunt run``, whose score reads its store)."""
+    if held_here(paths.store_lock_file(Path(store))):
+        return None
+    return store_being_written(store)

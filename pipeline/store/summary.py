@@ -230,10 +230,18 @@ def _read_plan(
 
 
 def pending_warning(
-    path: str | os.PathLike[str], which: str, then: str = "", plan: tuple[int, str] | None = None
+    path: str | os.PathLike[str],
+    which: str,
+    then: str = "",
+    plan: tuple[int, str] | None = None,
+    writer: str | None = None,
 ) -> str:
-    """What an interrupted ingest of the store at ``path`` left uncommitted, and how to finish it; ""
+    """What an ingest of the store at ``path`` planned and did not commit yet, and what to do; ""
     when no plan is pending. Score, train, cutout and ``lenshunt info`` say it in these words.
+
+    Where another process holds the store's writer lock (``writer``), that ingest is running, not
+    interrupted: it is named, and the counts are partial until it finishes (trial: ``lenshunt info``
+    of a store an ingest was writing told to rerun the ingest "to finish it").
 
     Parameters
     ----------
@@ -245,14 +253,22 @@ def pending_warning(
         What to do once the ingest is finished, e.g. ``score again`` ("": nothing said).
     plan
         :func:`pending_plan` of the store, where the caller has it (else it is read).
+    writer
+        Who writes the store, as the caller found it (:func:`pipeline.store.lock.store_writer_elsewhere`'s
+        words; "": nobody); None: looked up now.
 
     Examples
     --------
-    >>> pending_warning("s.zarr", "which this run does not score", "score again", (700, "cut outs"))
+    >>> pending_warning("s.zarr", "which this run does not score", "score again", (700, "cut outs"), "")
     ... # doctest: +NORMALIZE_WHITESPACE
     "an interrupted ingest planned 700 more objects, not committed yet, which this run does not score:
      rerun `lenshunt ingest 'cut outs' s.zarr` to finish it, then score again"
-    >>> pending_warning("s.zarr", "which this run does not score", "score again", (0, ""))
+    >>> pending_warning("s.zarr", "which this run does not score", "score again", (700, "cut outs"),
+    ...     "ingest of /src pid 12 on host since 2025-01-02 03:04:05")  # doctest: +NORMALIZE_WHITESPACE
+    'an ingest is still writing s.zarr (ingest of /src pid 12 on host since 2025-01-02 03:04:05): it
+     planned 700 more objects, not committed yet, which this run does not score; the counts are partial
+     until it finishes, then score again'
+    >>> pending_warning("s.zarr", "which this run does not score", "score again", (0, ""), "")
     ''
     """
     n_pending, source = plan if plan is not None else pending_plan(path, read_attributes(path))
@@ -261,6 +277,12 @@ def pending_warning(
     import shlex
 
     planned = f"{n_pending} more objects" if n_pending > 0 else "more objects"
+    writer = _writer(path) if writer is None else writer
+    if writer:
+        return (
+            f"an ingest is still writing {path} ({writer}): it planned {planned}, not committed yet, "
+            f"{which}; the counts are partial until it finishes" + (f", then {then}" if then else "")
+        )
     source = shlex.quote(source) if source else "SOURCE"
     workdir = paths.workdir_of_store(path)  # a killed `lenshunt run`'s: its next run finishes it too (trial)
     also = (
@@ -276,6 +298,13 @@ def pending_warning(
     )
 
 
+def _writer(path: str | os.PathLike[str]) -> str:
+    """Who of another process writes the store at ``path`` now, in words ("": nobody)."""
+    from pipeline.store.lock import store_writer_elsewhere
+
+    return store_writer_elsewhere(path) or ""
+
+
 def check_has_objects(path: str | os.PathLike[str], attributes: StoreAttributes, what: str) -> None:
     """Refuse ``what`` (e.g. "nothing to score") on a store with no committed object.
 
@@ -285,7 +314,8 @@ def check_has_objects(path: str | os.PathLike[str], attributes: StoreAttributes,
     Raises
     ------
     pipeline.errors.StoreError
-        If ``attributes.n_objects`` is 0, naming an interrupted ingest and how to finish it.
+        If ``attributes.n_objects`` is 0, naming an interrupted ingest and how to finish it, or the
+        ingest still writing the store.
     """
     if attributes.n_objects:
         return
@@ -293,10 +323,14 @@ def check_has_objects(path: str | os.PathLike[str], attributes: StoreAttributes,
 
     n_pending, source = pending_plan(path, attributes)
     planned = f"{n_pending} objects" if n_pending > 0 else "objects"
-    finish = (
-        f" (an interrupted ingest planned {planned}: rerun `lenshunt ingest {shlex.quote(source)} "
-        f"{shlex.quote(str(path))}` to finish it)"
-        if n_pending
-        else ""
-    )
+    if writer := _writer(path):  # running, not interrupted (trial)
+        planned = f", and planned {planned}" if n_pending else ""
+        finish = f" (an ingest is still writing it, {writer}{planned}: wait for it to finish and rerun)"
+    elif n_pending:
+        finish = (
+            f" (an interrupted ingest planned {planned}: rerun `lenshunt ingest {shlex.quote(source)} "
+            f"{shlex.quote(str(path))}` to finish it)"
+        )
+    else:
+        finish = ""
     raise StoreError(f"{path} holds no committed object yet{finish}: {what}")
