@@ -175,7 +175,7 @@ KINDS = {
     "degenerate axis": (_degenerate_axis, False),
     "image in an extension": (_extension, False),
     "tile compressed": (_tile_compressed, False),
-    "gzip": (_gzipped, False),
+    "gzip": (_gzipped, True),  # its decompressed bytes, CRC checked (pipeline.sources.compressed)
     "truncated data": (_truncated, False),
     "truncated header": (_truncated_header, False),
     "no END card": (_no_end, False),

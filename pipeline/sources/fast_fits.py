@@ -8,7 +8,8 @@ pixels in place (big-endian, as FITS stores them). It parses a card's value only
 (which parses every card into Python) or astropy's ~500 us.
 
 Anything else is refused with :class:`NotSimpleImageError`, and the general readers of
-:mod:`pipeline.sources.fits_io` (fitsio, then astropy) decide: gzip or tile-compressed files,
+:mod:`pipeline.sources.fits_io` (fitsio, then astropy) decide: tile-compressed files (a gzip or bzip2
+file's bytes come here decompressed, their CRC checked: :mod:`pipeline.sources.compressed`),
 images in extensions, integer images (``BLANK`` nulls, unsigned and scaled integers), scaled
 floats (``BSCALE``/``BZERO`` other than 1/0), files with extensions after the primary image (the
 layout may name another HDU, or the file hold several images: :mod:`pipeline.sources.hdu_choice`),

@@ -18,7 +18,8 @@ honour:
 - any file cfitsio fails on (astropy then decides, or names the problem).
 
 Conventions honoured: big-endian data (returned in native order), scaled integers
-(``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files and tile compression (``.fits.fz``),
+(``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files (each stream read to its end and its
+CRC checked: :mod:`pipeline.sources.compressed`) and tile compression (``.fits.fz``),
 multi-extension files (the HDU the layout names; if none is named or the file lacks it, the only
 image HDU with pixels; several are UNREADABLE, never guessed: :mod:`pipeline.sources.hdu_choice`),
 degenerate axes (``NAXIS3 = 1``: the image is the first two axes), ``INHERIT = T`` (the primary header's cards
@@ -42,7 +43,8 @@ import numpy as np
 
 from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
-from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image
+from pipeline.sources.compressed import GZIP_MAGIC, CorruptStreamError, whole_bytes
+from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image_bytes
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.header_position import header_position
 from pipeline.sources.headers import HeaderSummary, summarise_header
@@ -55,7 +57,6 @@ from pipeline.sources.wcs_check import wcs_defect
 from schemas.layout import CoordinateSpec
 
 _DEV_FD = os.path.isdir("/dev/fd")
-_GZIP_MAGIC = b"\x1f\x8b"
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
 _BAD_WCS, _POSITION_MISMATCH = int(Flag.BAD_WCS), int(Flag.POSITION_MISMATCH)
 # Header keys that describe the data and are never inherited from the primary header.
@@ -163,8 +164,14 @@ def read_band(
         return BandRead(None, Flag.UNREADABLE, f"not a regular file ({_file_kind(status.st_mode)})")
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
+    try:  # a compressed stream read to its end, its CRC checked (trial: a corrupt .fits.gz was scored)
+        raw = whole_bytes(path, size, _FAST_MAX_BYTES)
+    except CorruptStreamError as exc:
+        return BandRead(None, Flag.UNREADABLE, f"corrupt file ({exc})")
+    except (EOFError, OSError):
+        raw = None  # a stream cut short, or no file to read: the general readers say which
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
-        fast = _read_fast(path, size, tuple(expected_shape))
+        fast = _read_fast(raw, tuple(expected_shape))
         return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position)
     except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
         pass  # not the common kind of file (or a card only astropy reads): the general readers decide
@@ -262,11 +269,11 @@ def _decode(
 _FAST_MAX_BYTES = 1 << 26  # larger files are not cutouts: fitsio reads only what it needs
 
 
-def _read_fast(path: str, size: int, expected: tuple[int, int]) -> _Found:
-    """One uncompressed float primary image, read whole; NotSimpleImageError for anything else."""
-    if size > _FAST_MAX_BYTES:
-        raise NotSimpleImageError("large file")
-    image = read_simple_image(path, expected)
+def _read_fast(raw: bytes | None, expected: tuple[int, int]) -> _Found:
+    """One float primary image, from its file's (decompressed) bytes; NotSimpleImageError else."""
+    if raw is None:
+        raise NotSimpleImageError("large, cut or unreadable file")
+    image = read_simple_image_bytes(raw, expected)
     return _Found(image.header, image.dims, False, data=image.data)
 
 
@@ -399,7 +406,7 @@ def _true(value) -> bool:
 
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as stream:
-        return stream.read(2) == _GZIP_MAGIC
+        return stream.read(2) == GZIP_MAGIC
 
 
 def _no_image_verdict(path: str) -> _VerdictError:

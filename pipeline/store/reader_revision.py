@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 5
+READER_REVISION = 6
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -37,6 +37,9 @@ REVISIONS: dict[int, str] = {
     "zero point, exposure and position cards first, a distortion (SIP, TPV) whole or left out whole with a "
     "COMMENT; a store made today holds 256 cards a band (64 before), and the PSF and noise cards "
     "(PSF_FWHM, PSF_TYPE, NOISESIG, ...) are kept (2026-12-06)",
+    6: "a compressed file (gzip, bzip2, xz, zip) is read to the end of its stream and its CRC checked: one "
+    "that fails (a .fits.gz with bytes overwritten or a bit flipped, read before as good data with wrong "
+    "pixels) is UNREADABLE, 'corrupt file (its gzip stream fails its CRC check)' (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
