@@ -18,6 +18,7 @@ from flows.common import (
     progress_reporter,
 )
 from flows.failures import retry_unless_deterministic, writing_to
+from flows.firing_provenance import firing_provenance
 from flows.left_runs import crash_left_run
 from flows.preflight import (
     catalog_writable,
@@ -88,6 +89,7 @@ def score_stage(
                 known_lenses=known_lenses,
                 known_lens_radius_arcsec=known_lens_radius,
                 with_columns=graded,  # under the same lock (trial: rewritten unlocked)
+                extras=firing_provenance(),  # the served firing that writes it (ops trial: unnamed)
             )
         if graded is not None:
             summary = graded.summary()

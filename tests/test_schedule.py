@@ -35,7 +35,7 @@ from waiting import wait_for
 from flows.cli import build_parser
 from flows.serve import ServeError, make_schedule, run_parameters, serve_run_flow
 from pipeline import paths
-from pipeline.catalog import read_catalog
+from pipeline.catalog import read_catalog, read_provenance
 from schemas.layout import load_layout
 
 pytestmark = pytest.mark.prefect
@@ -350,6 +350,11 @@ def test_served_interval_schedule_is_incremental(prefect_server, small_bundle, t
         assert rows_first["score"].notna().all()
         assert rows_first["label"].tolist() == [LABELS[i] for i in FIRST]
         assert (workdir / "scores" / "report" / "report.html").exists()
+        for catalog in (paths.catalog_parquet(workdir / "scores"), paths.catalog_fits(workdir / "scores")):
+            extras = read_provenance(catalog).extras  # the firing that wrote it (ops trial: unnamed)
+            assert extras["prefect_flow_run_id"] == first["id"], extras
+            assert extras["prefect_flow_run"] == first["name"], extras
+            assert extras["prefect_deployment"] == f"lenshunt-run/{DEPLOYMENT}", extras
         parts_first = part_files(workdir)
 
         # 2. A later firing finds nothing new: no catalog row and no score part changes.

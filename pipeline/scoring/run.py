@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,6 +153,7 @@ def score_store(
     known_lenses: str | Path | None = "lenscat",
     known_lens_radius_arcsec: float = DEFAULT_MATCH_RADIUS_ARCSEC,
     with_columns: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    extras: Mapping[str, str] | None = None,
 ) -> ScoreRunResult:
     """Score every object of ``store`` not scored yet in ``out_dir`` and write the catalog.
 
@@ -185,6 +186,8 @@ def score_store(
         :class:`pipeline.inspection.ConsensusColumns`): one write of the whole catalog, which a rerun
         that changes nothing keeps (trial: a graded run's catalogs were written twice at every rerun,
         first without the grades).
+    extras
+        More provenance extras of the catalog (the served firing that wrote it: ``flows.firing_provenance``).
 
     Raises
     ------
@@ -372,6 +375,7 @@ def score_store(
                 **({"input_warnings": "\n".join(input_warnings)} if input_warnings else {}),
                 **(ood_provenance(bundle) if with_ood else {}),
                 **(known.provenance_extras() if known is not None else {}),
+                **(extras or {}),
             },
         )
         if with_columns is not None:
