@@ -23,7 +23,10 @@ A cancel (UI, ``prefect flow-run cancel``) is no such kill: it sets the run Canc
 server refuses Crashed (Prefect's ``EnforceCancellingToCancelledTransition``), and ends it Cancelled,
 also when the runner's SIGTERM needed a SIGKILL after its 30 s grace; a Cancelled run gets no line.
 Nor does a run that serve killed itself (its stop, a second Ctrl-C, a Prefect server gone:
-:class:`flows.serve_killed.KilledRuns`): serve's own lines say those.
+:class:`flows.serve_killed.KilledRuns`): serve's own lines say those. From serve's stop on, Prefect's
+records of its runs' exit ("Process ... exited with status code: -15", "Reported flow run ... as
+crashed") are left off the console: the stop line says what became of them (ops trial: a run stopped
+while it joined its Dask scheduler was said crashed, then cancelled).
 """
 
 from __future__ import annotations
@@ -147,6 +150,8 @@ class KilledFirings(logging.Filter):
         with self._lock:
             if run_id in self._said:
                 return False
+            if self.served.stopping and (exit_record or record.msg == _REPORTED):
+                return False  # serve's stop line says their end (ops trial: "... as crashed", then Cancelled)
             if self.own(run_id) or not (exit_record or run_id in self._held):
                 return True
             self._held.setdefault(run_id, []).append(record)

@@ -144,8 +144,9 @@ class _Served:
 def test_prefects_exit_records_are_held_until_the_runs_state_is_read(prefect_harness):
     """Real flow runs on a real Prefect API, and the runner's records of their process's exit as Prefect
     3.8 writes them: a run Crashed by a SIGKILL gets serve's line and its records stay off the console;
-    a Cancelled one (a cancel's SIGKILL after its grace) gets no line and its records are put back; a
-    run serve stops itself is left alone at once; other records pass."""
+    a Cancelled one (a cancel's SIGKILL after its grace) gets no line and its records are put back; the
+    exit records of a run serve stops itself are left off (its stop line says it: ops trial, "Reported
+    flow run ... as crashed" then "Cancelled"); other records pass."""
     import contextlib
 
     from prefect import flow
@@ -194,8 +195,11 @@ def test_prefects_exit_records_are_held_until_the_runs_state_is_read(prefect_har
             (runs["oom"].id, exit_message),
         )
         handler.handle(reported)
-        served.stopping = True
-        handler.handle(_record(executor, exit_message, flow_run_id=uuid.uuid4()))
+        served.stopping = True  # serve's stop line says its runs' end: their exit records are left off
+        stopped = uuid.uuid4()
+        handler.handle(_record(executor, exit_message, flow_run_id=stopped))
+        handler.handle(_record("prefect.runner.state_proposer", reported.msg, (stopped, exit_message)))
+        handler.handle(_record("prefect.runner", "Cancelled flow run 'x'", flow_run_id=stopped))
     finally:
         logger.removeHandler(handler)
     oom = runs["oom"]
@@ -211,7 +215,7 @@ def test_prefects_exit_records_are_held_until_the_runs_state_is_read(prefect_har
         "something else",
         exit_message,
         "Check whether the flow run exceeded its memory allocation.",
-        exit_message,
+        "Cancelled flow run 'x'",
     ], lines
 
 
