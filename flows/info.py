@@ -7,7 +7,9 @@ import argparse
 import shlex
 from pathlib import Path
 
+from flows.info_scores import SCORES, is_score_folder, is_workdir, score_lines
 from flows.preflight import PathCheckError
+from pipeline import paths
 from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
 from pipeline.store import (
@@ -21,12 +23,15 @@ from pipeline.store import (
 from schemas.layout import Layout, available_layouts, load_layout
 
 USES_PREFECT = False
-HELP = "summarise a lenshunt store (layout, objects, labels, flags) or a model bundle or ensemble"
+HELP = "summarise a store, a model bundle or ensemble, or the latest run of a work or score folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "store", type=Path, help="a lenshunt Zarr store, or a model bundle or ensemble folder"
+        "store",
+        type=Path,
+        help="a lenshunt Zarr store, a model bundle or ensemble folder, a work directory (lenshunt run, "
+        "serve: its latest run and its store) or a score folder (its latest run)",
     )
     parser.add_argument(
         "--layout-yaml",
@@ -85,10 +90,21 @@ def run(args: argparse.Namespace) -> int:
     if is_model_folder(args.store):  # fresh-user trial: "is not a Zarr v3 store (no zarr.json)"
         print(model_layout_yaml(args.store) if args.layout_yaml else "\n".join(model_lines(args.store)))
         return 0
+    if not args.layout_yaml and is_score_folder(args.store):  # ops trial: "is not a Zarr v3 store"
+        print("\n".join(score_lines(args.store)))
+        return 0
+    if is_workdir(args.store):  # its latest run, then its store
+        if not args.layout_yaml:
+            print(f"workdir    {args.store}")
+            print("\n".join(score_lines(args.store / SCORES)))
+        args.store = args.store / paths.WORKDIR_STORE
     try:
         summary = store_summary(args.store)
     except StoreError as error:  # final trial: said of stores only, though info takes a bundle too
-        also = f"info describes a store or a model bundle or ensemble folder, and {args.store} is neither"
+        also = (
+            f"info describes a store, a model bundle or ensemble, a work directory or a score folder, and "
+            f"{args.store} is none of them"
+        )
         raise type(error)(f"{error}; {also}") from None
     attributes = summary.attributes
     if args.layout_yaml:

@@ -29,8 +29,11 @@ def test_info_imports_neither_xarray_nor_dask(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip().endswith("[]"), result.stdout + result.stderr
     assert "no store at" in result.stderr
-    also = f"; info describes a store or a model bundle or ensemble folder, and {tmp_path / 'none.zarr'} is"
-    assert also + " neither" in result.stderr  # final trial: said of stores only
+    also = (
+        "; info describes a store, a model bundle or ensemble, a work directory or a score folder, and "
+        f"{tmp_path / 'none.zarr'} is none of them"
+    )
+    assert also in result.stderr  # final trial: said of stores only
 
 
 def test_info_says_an_interrupted_ingest_is_pending(tmp_path, capsys):

@@ -1,0 +1,91 @@
+"""``lenshunt info WORKDIR`` and ``lenshunt info SCORES``: a work directory's or score folder's latest run.
+
+Ops trial: a team running ``lenshunt serve`` had no one-command status of the last run (``info`` of the
+work directory or its ``scores`` folder answered "is not a Zarr v3 store"). The lines give the latest
+catalog's date, model, threshold and counts (its provenance), the served firing that wrote it, the
+known-lens matches, the metrics of a labelled run (``metrics.json``) and where the report is; a run
+stopped before its catalog says how to finish it. A work directory's store is described after them,
+as ``info STORE`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import paths
+
+SCORES = "scores"
+"""The score folder of a work directory (``lenshunt run``, ``serve``): ``WORKDIR/scores``."""
+
+
+def is_workdir(path: Path) -> bool:
+    """Whether ``path`` is a work directory: its store and its score folder (either may be missing yet)."""
+    return (path / paths.WORKDIR_STORE).is_dir() and not (path / "zarr.json").exists()
+
+
+def is_score_folder(path: Path) -> bool:
+    """Whether ``path`` holds a score run: its catalog, its ``score-run.json`` or score parts."""
+    return paths.catalog_parquet(path).is_file() or paths.score_run_file(path).is_file()
+
+
+def score_lines(out_dir: Path) -> list[str]:
+    """What the latest score run in ``out_dir`` wrote, one fact a line (none where it holds none yet).
+
+    Raises
+    ------
+    pipeline.errors.CatalogError
+        If the catalog is there but cannot be read (one line naming it).
+    """
+    from pipeline.catalog import read_provenance
+    from pipeline.scoring import unfinished_run
+
+    stopped = unfinished_run(out_dir)
+    if stopped is not None:
+        return [f"scores     {out_dir}: {stopped}"]
+    if not paths.catalog_parquet(out_dir).is_file():
+        return [f"scores     {out_dir}: no score run yet"]
+    run = read_provenance(paths.catalog_parquet(out_dir))
+    extras = run.extras
+    lines = [
+        f"scores     {out_dir}: catalog of {run.n_objects} objects, {run.n_scored} scored, "
+        f"{run.date:%Y-%m-%d %H:%M} UTC (its content's date: a run with nothing new keeps it)",
+        f"model      {run.model_id} ({extras.get('model_path', 'path not recorded')}), threshold "
+        f"{run.threshold:g}, TTA {'on' if run.tta else 'off'}",
+    ]
+    if extras.get("prefect_deployment"):
+        lines.append(
+            f"firing     {extras.get('prefect_flow_run', '')!r} of {extras['prefect_deployment']} "
+            f"(flow run {extras.get('prefect_flow_run_id', '')})"
+        )
+    if run.known_lenses:
+        import pyarrow.parquet as pq
+
+        known = pq.read_table(paths.catalog_parquet(out_dir), columns=["known_lens"]).column(0).to_pylist()
+        matched = sum(1 for name in known if name)
+        lines.append(f"known      {matched} objects match a known lens of {run.known_lenses}")
+    lines += _metrics_lines(out_dir)
+    report = paths.report_dir(out_dir) / paths.REPORT_FILE
+    lines.append(f"report     {report}" if report.is_file() else "report     none yet (lenshunt evaluate)")
+    return lines
+
+
+def _metrics_lines(out_dir: Path) -> list[str]:
+    """AUROC, AP, purity and completeness of ``metrics.json``, where the run was evaluated on labels."""
+    from pipeline.errors import LenshuntError
+    from pipeline.evaluation import read_metrics
+
+    if not paths.metrics_file(out_dir).is_file():
+        return []
+    try:
+        metrics = read_metrics(paths.metrics_file(out_dir))
+    except (LenshuntError, OSError, ValueError) as error:
+        return [f"metrics    {paths.metrics_file(out_dir)} cannot be read ({error})"]
+
+    def value(number: float | None) -> str:
+        return "undefined" if number is None else f"{number:.4f}"
+
+    return [
+        f"metrics    AUROC {value(metrics.auroc)}, AP {value(metrics.average_precision)}; at threshold "
+        f"{metrics.threshold:g}: purity {value(metrics.precision)}, completeness {value(metrics.recall)} "
+        f"({metrics.n_pos + metrics.n_pos_unscored} lenses, {metrics.n_neg} non-lenses)"
+    ]
