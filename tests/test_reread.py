@@ -73,7 +73,7 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
     plain = ingest(EUCLID, root, store, dask_client)
     assert plain.n_reread == 0
     note = (
-        "  warning: the store's objects were read by older rules (revision 1, today's 6; revision 2: a band "
+        "  warning: the store's objects were read by older rules (revision 1, today's 7; revision 2: a band "
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
@@ -90,7 +90,10 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "(PSF_FWHM, PSF_TYPE, NOISESIG, ...) are kept (2026-12-06); revision 6: a compressed file (gzip, "
         "bzip2, xz, zip) is read to the end of its stream and its CRC checked: one that fails (a .fits.gz "
         "with bytes overwritten or a bit flipped, read before as good data with wrong pixels) is UNREADABLE, "
-        "'corrupt file (its gzip stream fails its CRC check)' (2026-12-07)); "
+        "'corrupt file (its gzip stream fails its CRC check)' (2026-12-07); revision 7: a file whose image "
+        "HDU carries DATASUM or CHECKSUM cards that do not match its bytes (data overwritten after it was "
+        "written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM 123 does not match its "
+        "data: 456)' (2026-12-07)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

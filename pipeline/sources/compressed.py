@@ -48,6 +48,12 @@ def compression(head: bytes) -> str:
     return next((kind for kind, magic in magics.items() if head.startswith(magic)), "")
 
 
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    """Whether the file starts as a gzip stream does."""
+    with open(path, "rb") as stream:
+        return stream.read(2) == GZIP_MAGIC
+
+
 def whole_bytes(path: str | os.PathLike[str], size: int, keep: int) -> bytes | None:
     """The file's bytes, decompressed where it is compressed, every check of its stream(s) made.
 

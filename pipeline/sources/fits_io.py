@@ -19,7 +19,8 @@ honour:
 
 Conventions honoured: big-endian data (returned in native order), scaled integers
 (``BSCALE``/``BZERO``, unsigned integers), gzip/bzip2 files (each stream read to its end and its
-CRC checked: :mod:`pipeline.sources.compressed`) and tile compression (``.fits.fz``),
+CRC checked: :mod:`pipeline.sources.compressed`), tile compression (``.fits.fz``), ``DATASUM`` and
+``CHECKSUM`` cards (a mismatch is UNREADABLE, "corrupt file": :mod:`pipeline.sources.checksums`),
 multi-extension files (the HDU the layout names; if none is named or the file lacks it, the only
 image HDU with pixels; several are UNREADABLE, never guessed: :mod:`pipeline.sources.hdu_choice`),
 degenerate axes (``NAXIS3 = 1``: the image is the first two axes), ``INHERIT = T`` (the primary header's cards
@@ -43,7 +44,8 @@ import numpy as np
 
 from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
-from pipeline.sources.compressed import GZIP_MAGIC, CorruptStreamError, whole_bytes
+from pipeline.sources.checksums import checksum_defect
+from pipeline.sources.compressed import CorruptStreamError, is_gzip, whole_bytes
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image_bytes
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.header_position import header_position
@@ -111,6 +113,7 @@ class _Found:
     data: np.ndarray | None = None
     primary: object | None = None
     unparsable: tuple[str, ...] = ()  # cards astropy could not parse (trial: CDELT1 = 1.2.3 UNREADABLE)
+    index: int = 0  # the HDU's place in the file
 
 
 def read_band(
@@ -172,7 +175,7 @@ def read_band(
         raw = None  # a stream cut short, or no file to read: the general readers say which
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
         fast = _read_fast(raw, tuple(expected_shape))
-        return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position)
+        return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position, raw)
     except (NotSimpleImageError, OSError, ValueError, KeyError, TypeError):
         pass  # not the common kind of file (or a card only astropy reads): the general readers decide
     try:
@@ -182,7 +185,7 @@ def read_band(
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides
             found = _read_astropy(path, tuple(expected_shape), hdu)
-        return _decode(found, expected_shape, masked_value, coordinates, position, wcs_position)
+        return _decode(found, expected_shape, masked_value, coordinates, position, wcs_position, raw)
     except _VerdictError as verdict:
         if verdict.found is None or not position:
             return BandRead(None, verdict.flag, verdict.reason)
@@ -209,7 +212,10 @@ def _decode(
     coordinates: tuple[CoordinateSpec, ...],
     position: bool | Literal["cheap"],
     wcs_position: bool = True,
+    raw: bytes | None = None,
 ) -> BandRead:
+    if corrupt := checksum_defect(raw, found.index):  # trial: 40 bytes overwritten were scored, flags 0
+        return BandRead(None, Flag.UNREADABLE, corrupt)
     dims = _image_dims(found.dims)
     ra_deg = dec_deg = math.nan
     problem = None
@@ -307,13 +313,13 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int], wanted: int | 
             primary = None
             if index > 0 and _true(header.get("INHERIT")):
                 primary = fits[0].read_header()
-            found = _Found(header, tuple(int(n) for n in hdu.get_dims()), bitpix > 0, primary=primary)
+            found = _Found(header, tuple(map(int, hdu.get_dims())), bitpix > 0, primary=primary, index=index)
             if _image_dims(found.dims) != expected:
                 return found  # WRONG_SHAPE: the pixels are not read
             try:
                 found.data = hdu.read()
             except OSError:
-                if not compressed and size < hdu.get_offsets()[2] and not _is_gzip(path):
+                if not compressed and size < hdu.get_offsets()[2] and not is_gzip(path):
                     raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from None
                 raise
             return found
@@ -353,7 +359,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                     primary, inherited = parsable_header(primary)
                     unparsable += inherited
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
-                found.unparsable = unparsable
+                found.unparsable, found.index = unparsable, index
                 if _image_dims(found.dims) != expected:
                     return found  # WRONG_SHAPE: the pixels are not read
                 try:
@@ -402,11 +408,6 @@ def _inherited(header, primary):
 
 def _true(value) -> bool:
     return value is True or (isinstance(value, str) and value.strip().upper() == "T")
-
-
-def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as stream:
-        return stream.read(2) == GZIP_MAGIC
 
 
 def _no_image_verdict(path: str) -> _VerdictError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 6
+READER_REVISION = 7
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -40,6 +40,9 @@ REVISIONS: dict[int, str] = {
     6: "a compressed file (gzip, bzip2, xz, zip) is read to the end of its stream and its CRC checked: one "
     "that fails (a .fits.gz with bytes overwritten or a bit flipped, read before as good data with wrong "
     "pixels) is UNREADABLE, 'corrupt file (its gzip stream fails its CRC check)' (2026-12-07)",
+    7: "a file whose image HDU carries DATASUM or CHECKSUM cards that do not match its bytes (data "
+    "overwritten after it was written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM "
+    "123 does not match its data: 456)' (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
