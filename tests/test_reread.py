@@ -93,7 +93,8 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "'corrupt file (its gzip stream fails its CRC check)' (2026-12-07); revision 7: a file whose image "
         "HDU carries DATASUM or CHECKSUM cards that do not match its bytes (data overwritten after it was "
         "written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM 123 does not match its "
-        "data: 456)' (2026-12-07)); "
+        "data: 456)'; a .fits.fz whose GZIP tile is corrupt is UNREADABLE, not TRUNCATED, and keeps its "
+        "header's position (2026-12-07)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

@@ -150,3 +150,28 @@ def _failure(kind: str, exc: BaseException) -> str:
         return f"its {kind} stream fails its CRC check"
     detail = message.split(": ", 1)[-1].split(" (")[0].strip().rstrip(".") or type(exc).__name__
     return f"its {kind} stream fails its checks: {detail[:60].lower()}"
+
+
+def cfitsio_decodes(header, compressed: bool, bitpix: int) -> bool:  # type: ignore[no-untyped-def]
+    """Whether fitsio (cfitsio) may decode an image HDU's pixels (``header``: its header, ``ZBITPIX`` for
+    a ``compressed`` one); else astropy does.
+
+    Not an integer image that declares null pixels (``BLANK``, ``ZBLANK`` card or column: cfitsio
+    returns them as numbers), nor a tile-compressed image of GZIP tiles: a trial's ``.fits.fz`` with 30
+    bytes overwritten in a GZIP_1 tile made cfitsio's ``read`` hang for good (astropy says the tile is
+    corrupt at once). astropy decodes such an image in some 15 ms against cfitsio's 2 ms (a 101x101
+    float image, measured 2026-12-07); RICE (fpack's default), HCOMPRESS and PLIO tiles stay with cfitsio.
+
+    >>> cfitsio_decodes({"ZCMPTYPE": "GZIP_1"}, True, -32), cfitsio_decodes({"ZCMPTYPE": "RICE_1"}, True, -32)
+    (False, True)
+    >>> cfitsio_decodes({"BLANK": -32768}, False, 16), cfitsio_decodes({}, False, 16)
+    (False, True)
+    """
+    if compressed and str(header.get("ZCMPTYPE", "")).strip().upper().startswith("GZIP"):
+        return False
+    if bitpix <= 0:
+        return True
+    if "BLANK" in header or "ZBLANK" in header:
+        return False
+    n_fields = int(header.get("TFIELDS", 0) or 0)
+    return not any(str(header.get(f"TTYPE{i}", "")).strip() == "ZBLANK" for i in range(1, n_fields + 1))

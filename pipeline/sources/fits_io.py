@@ -45,7 +45,7 @@ import numpy as np
 from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.checksums import checksum_defect
-from pipeline.sources.compressed import CorruptStreamError, is_gzip, whole_bytes
+from pipeline.sources.compressed import CorruptStreamError, cfitsio_decodes, is_gzip, whole_bytes
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image_bytes
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.header_position import header_position
@@ -308,8 +308,8 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int], wanted: int | 
             header = hdu.read_header()
             compressed = hdu.is_compressed()
             bitpix = int(header["ZBITPIX"] if compressed else header["BITPIX"])
-            if bitpix > 0 and _has_nulls_declared(header):
-                raise _UseAstropyError  # cfitsio returns null pixels as numbers
+            if not cfitsio_decodes(header, compressed, bitpix):  # nulls as numbers, a hang on a bad tile
+                raise _UseAstropyError
             primary = None
             if index > 0 and _true(header.get("INHERIT")):
                 primary = fits[0].read_header()
@@ -364,10 +364,13 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                     return found  # WRONG_SHAPE: the pixels are not read
                 try:
                     found.data = np.array(image.data)
-                except (ValueError, EOFError, OSError) as exc:
-                    if "reshape" in str(exc) or isinstance(exc, EOFError):
+                except Exception as exc:  # a tile's zlib.error too: the header read keeps its position
+                    short = not isinstance(image, fits.CompImageHDU) or cut_short(path)  # else a bad tile
+                    if ("reshape" in str(exc) or isinstance(exc, EOFError)) and short:
                         raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from exc
-                    raise _VerdictError(Flag.UNREADABLE, f"unreadable data ({_describe(exc)})") from exc
+                    raise _VerdictError(
+                        Flag.UNREADABLE, f"unreadable data ({_describe(exc)})", found
+                    ) from exc
                 return found
 
 
@@ -384,14 +387,6 @@ def _chosen(images: list[ImageHdu], wanted: int | str | None) -> int | None:
         return choose_hdu(images, wanted)
     except HduChoiceError as exc:
         raise _VerdictError(Flag.UNREADABLE, str(exc)) from None
-
-
-def _has_nulls_declared(header) -> bool:
-    """Whether an integer image declares null pixels (BLANK, ZBLANK card or column)."""
-    if "BLANK" in header or "ZBLANK" in header:
-        return True
-    n_fields = int(header.get("TFIELDS", 0) or 0)
-    return any(str(header.get(f"TTYPE{i}", "")).strip() == "ZBLANK" for i in range(1, n_fields + 1))
 
 
 def _inherited(header, primary):

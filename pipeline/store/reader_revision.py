@@ -42,7 +42,8 @@ REVISIONS: dict[int, str] = {
     "pixels) is UNREADABLE, 'corrupt file (its gzip stream fails its CRC check)' (2026-12-07)",
     7: "a file whose image HDU carries DATASUM or CHECKSUM cards that do not match its bytes (data "
     "overwritten after it was written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM "
-    "123 does not match its data: 456)' (2026-12-07)",
+    "123 does not match its data: 456)'; a .fits.fz whose GZIP tile is corrupt is UNREADABLE, not "
+    "TRUNCATED, and keeps its header's position (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
