@@ -54,12 +54,11 @@ from flows.preflight import (
 from flows.score import add_known_lens_arguments, score_stage
 from flows.serve_runner import ignore_terminal_interrupt_if_served
 from pipeline import paths
-from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.errors import LenshuntError
 from pipeline.evaluation import check_options, earlier_options
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, output_lock, score_folder_lock
-from pipeline.scoring import check_score_folder, model_to_use, threshold_to_use
+from pipeline.scoring import check_score_folder, known_lenses_to_use, model_to_use, threshold_to_use
 from pipeline.store import DEFAULT_CHUNK_OBJECTS, check_store_not_busy, store_lock_from_start
 from schemas.layout import available_layouts, load_layout
 
@@ -166,8 +165,8 @@ def run_flow(
     dashboard: bool = False,
     batch_size: PositiveInt = 256,
     chunk_objects: PositiveInt = DEFAULT_CHUNK_OBJECTS,
-    known_lenses: str | None = "lenscat",
-    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    known_lenses: str | None = None,
+    known_lens_radius: float | None = None,
     overwrite: bool = False,
 ) -> RunSummary:
     """Ingest new cutouts of ``source``, score the objects not scored yet, evaluate, report.
@@ -176,8 +175,9 @@ def run_flow(
     time (``.lenshunt-run.lock``; a second is refused, naming the first), holding its scores folder's
     lock too from its ingest to its report (``lenshunt score``, ``evaluate`` or ``inspect --apply``
     there meanwhile are refused, and refuse it). ``threshold`` and ``top_n`` None take the work
-    directory's earlier run's (its score run's and latest evaluation's), else 0.5 and 48; ``layout``
-    None its store's recorded layout, else :data:`~flows.preflight.DEFAULT_LAYOUT`, as the CLI's.
+    directory's earlier run's (its score run's and latest evaluation's), else 0.5 and 48, as do
+    ``known_lenses`` ('none': no crossmatch) and ``known_lens_radius``, else lenscat and 2 arcsec;
+    ``layout`` None its store's recorded layout, else :data:`~flows.preflight.DEFAULT_LAYOUT`, as the CLI's.
     """
     ignore_terminal_interrupt_if_served()  # serve cancels it on a Ctrl-C (SIGTERM): no crash first
     store, scores = workdir_paths(workdir)
@@ -192,6 +192,9 @@ def run_flow(
         return skip_firing(busy)
     check_saved_options(scores, threshold, top_n)
     model, model_taken = model_to_use(scores, model)  # a rerun not given --model: the earlier one's
+    known_lenses, known_lens_radius, known_taken = known_lenses_to_use(
+        scores, known_lenses, known_lens_radius
+    )
     run_lock = output_lock(workdir, purpose="run", advice=RUN_BUSY)
     # review: ingested, then refused by a score; a write that fails unnamed: "writing in WORKDIR"
     store_lock = store_lock_from_start(store, purpose="run")  # joined where the command holds it
@@ -252,7 +255,9 @@ def run_flow(
             catalog_kept=scored.kept_line(),
             files_note=evaluation.files_note,
             options="; ".join(
-                taken for taken in (model_taken, scored.threshold_taken, evaluation.options_taken) if taken
+                taken
+                for taken in (model_taken, known_taken, scored.threshold_taken, evaluation.options_taken)
+                if taken
             ),
         )
     log_summary(summary.summary())
@@ -319,12 +324,12 @@ def check_parameters(args: argparse.Namespace, *, overwrite: bool) -> tuple[Path
     writable_directory(args.workdir, "work directory")
     outside_stores(args.workdir, "work directory")
     outside_source(args.workdir, args.source, "work directory")  # serve too (trial)
-    known_lens_table(args.known_lenses)  # before the ingest (trial: after it)
+    store, scores = workdir_paths(args.workdir)  # the table the folder's earlier run used, if not given:
+    known_lens_table(known_lenses_to_use(scores, args.known_lenses, args.known_lens_radius)[0])  # gone: said
     if getattr(args, "catalog", None):  # serve too (trial: a missing --catalog was accepted there)
         existing_path(args.catalog, "label catalog")
     if args.model:
         existing_directory(args.model, "model bundle")
-    store, scores = workdir_paths(args.workdir)
     check_existing_store(  # another set's (trial: after the model's fit)
         store, layout, args.source, False, catalog=getattr(args, "catalog", None)
     )

@@ -34,7 +34,14 @@ from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.compute import connect
 from pipeline.inspection import grades_dir, score_run_consensus
 from pipeline.locking import SCORE_FOLDER_ADVICE, check_not_busy, score_folder_lock
-from pipeline.scoring import ScoreRunResult, check_score_folder, model_to_use, score_store, threshold_to_use
+from pipeline.scoring import (
+    ScoreRunResult,
+    check_score_folder,
+    known_lenses_to_use,
+    model_to_use,
+    score_store,
+    threshold_to_use,
+)
 
 LOADS_KERAS = True  # flows.cli checks the Keras backend first
 HELP = "score a store with a model bundle on Dask workers and write the catalog"
@@ -118,13 +125,17 @@ def score_flow(
     n_workers: PositiveInt | None = None,
     scheduler: str | None = None,
     dashboard: bool = False,
-    known_lenses: str | None = "lenscat",
-    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    known_lenses: str | None = None,
+    known_lens_radius: float | None = None,
 ) -> ScoreRunResult:
     """Score ``store`` with the bundle ``model`` (default: the shipped model) into ``out``; ``threshold``
-    None takes the earlier score run's in ``out``, else 0.5."""
+    None takes the earlier score run's in ``out``, else 0.5; ``known_lenses`` (``'none'``: no crossmatch)
+    and ``known_lens_radius`` None the earlier score run's, else lenscat and 2 arcsec."""
     compute = {"cluster": cluster, "n_workers": n_workers, "scheduler": scheduler, "dashboard": dashboard}
     model, model_taken = model_to_use(Path(out), model)  # a rerun not given --model: the earlier one's
+    known_lenses, known_lens_radius, known_taken = known_lenses_to_use(
+        Path(out), known_lenses, known_lens_radius
+    )
     result = score_stage(
         store,
         model,
@@ -137,7 +148,7 @@ def score_flow(
         known_lenses,
         known_lens_radius,
     )
-    result.model_taken = model_taken
+    result.model_taken, result.known_taken = model_taken, known_taken
     log_summary(result.summary())
     return result
 
@@ -171,16 +182,18 @@ def add_known_lens_arguments(parser: argparse.ArgumentParser | argparse._Argumen
     """``--known-lenses`` and ``--known-lens-radius`` (shared with ``lenshunt run`` and ``serve``)."""
     parser.add_argument(
         "--known-lenses",
-        default="lenscat",
-        help="known lenses to mark in the catalog: 'lenscat' (the lenscat package, default), a table "
-        "astropy reads with name, ra, dec (deg) and optional grade columns, or 'none'",
+        default=None,
+        help="known lenses to mark in the catalog: 'lenscat' (the lenscat package), a table astropy reads "
+        "with name, ra, dec (deg) and optional grade columns, or 'none' (default: the earlier score run's "
+        "in the output folder, else lenscat)",
     )
     parser.add_argument(
         "--known-lens-radius",
         type=match_radius,
-        default=DEFAULT_MATCH_RADIUS_ARCSEC,
+        default=None,
         metavar="ARCSEC",
-        help=f"largest separation of a known-lens match (default {DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
+        help="largest separation of a known-lens match (default: the earlier score run's, else "
+        f"{DEFAULT_MATCH_RADIUS_ARCSEC:g} arcsec)",
     )
 
 
@@ -205,7 +218,9 @@ def check(args: argparse.Namespace) -> None:
     outside_stores(args.out, "--out")
     check_score_folder(args.store, args.out, bundle, args.tta, args.overwrite)  # before Prefect (trial)
     threshold_to_use(args.out, args.threshold)  # a saved one not valid: an error (trial: 1.7 became 0.5)
-    known_lens_table(args.known_lenses)
+    known_lens_table(
+        known_lenses_to_use(args.out, args.known_lenses, args.known_lens_radius)[0]
+    )  # gone: said
     check_not_busy(args.out, lock="score", advice=SCORE_FOLDER_ADVICE)  # one line, before Prefect (trial)
     catalog_writable(args.out, "rerun this command")  # trial: found after the scoring
     check_has_objects(args.store, attributes, "nothing to score")  # before Prefect (trial: a KeyError)

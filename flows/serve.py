@@ -36,7 +36,6 @@ from flows.serve_orphans import orphan_age_s, orphans_crashed
 from flows.serve_owner import SERVE_BUSY, SERVE_LOCK, check_not_served, pause_command, pause_schedules
 from flows.serve_runner import ServedRunner, server_grace_s, slow_server_s
 from flows.stops import stop_of
-from pipeline.catalog import DEFAULT_MATCH_RADIUS_ARCSEC
 from pipeline.errors import LenshuntError
 from pipeline.locking import output_lock
 
@@ -63,8 +62,8 @@ def run_parameters(
     tta: bool = False,
     top_n: int | None = None,
     batch_size: int = 256,
-    known_lenses: str | None = "lenscat",
-    known_lens_radius: float = DEFAULT_MATCH_RADIUS_ARCSEC,
+    known_lenses: str | None = None,
+    known_lens_radius: float | None = None,
     cluster: str = "local",
     n_workers: int | None = None,
     scheduler: str | None = None,
@@ -93,10 +92,10 @@ def run_parameters(
     return {key: value for key, value in parameters.items() if value is not None}
 
 
-def _known_lenses_parameter(known_lenses: str | None) -> str:
-    """'lenscat' and 'none' as given; a table path made absolute."""
+def _known_lenses_parameter(known_lenses: str | None) -> str | None:
+    """'lenscat' and 'none' as given; a table path made absolute; None (each firing: the work directory's)."""
     if known_lenses is None or str(known_lenses).lower() in ("lenscat", "none"):
-        return "none" if known_lenses is None else str(known_lenses).lower()
+        return None if known_lenses is None else str(known_lenses).lower()
     return str(Path(known_lenses).expanduser().resolve())
 
 

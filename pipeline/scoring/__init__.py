@@ -5,6 +5,7 @@ shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writ
 """
 
 from pipeline.scoring.identity import check_score_folder, model_to_use, threshold_to_use, unfinished_run
+from pipeline.scoring.known_choice import known_lenses_to_use, recorded_known_lenses
 from pipeline.scoring.region import (
     ScoredRows,
     score_groups,
@@ -19,7 +20,9 @@ __all__ = [
     "ScoreRunResult",
     "ScoredRows",
     "check_score_folder",
+    "known_lenses_to_use",
     "model_to_use",
+    "recorded_known_lenses",
     "score_groups",
     "score_groups_outputs",
     "score_rows",

@@ -241,7 +241,7 @@ def recorded_threshold(out_dir: Path) -> float | None:
     from pipeline.catalog import read_provenance
 
     run_file = paths.score_run_file(out_dir)
-    record = _saved_record(out_dir)
+    record = saved_record(out_dir)
     value = record.get("threshold")
     if value is not None and not _probability(value):
         raise SavedOptionError(
@@ -294,7 +294,7 @@ def model_to_use(out_dir: Path, model: str | None) -> tuple[str, str]:
     )
 
 
-def _saved_record(out_dir: Path) -> dict[str, Any]:
+def saved_record(out_dir: Path) -> dict[str, Any]:
     """``score-run.json`` of ``out_dir`` as a dict; empty where there is none or it cannot be read
     (:func:`previous_run` refuses an unreadable one unless the scores are discarded, ``--overwrite``)."""
     try:
@@ -308,7 +308,7 @@ def recorded_model(out_dir: Path) -> tuple[str | None, str | None]:
     """The model bundle path (there or not) and sha256 the latest score run in ``out_dir`` recorded."""
     from pipeline.catalog import read_provenance
 
-    record = _saved_record(out_dir)
+    record = saved_record(out_dir)
     value, sha256 = record.get("model_path"), record.get("model_sha256")
     if value is None and paths.catalog_parquet(out_dir).is_file():  # a folder scored before it was recorded
         try:
@@ -374,7 +374,7 @@ def unfinished_run(out_dir: str | Path) -> str | None:
     if out_dir.name == "scores" and (workdir / paths.WORKDIR_STORE).is_dir():  # a lenshunt run's scores
         finish = f"rerun the `lenshunt run` of the work directory {workdir}"
     else:
-        store = _saved_record(out_dir).get("store")
+        store = saved_record(out_dir).get("store")
         finish = (
             f"finish it with `lenshunt score {store if isinstance(store, str) else 'STORE'} --out {out_dir}`"
         )

@@ -55,6 +55,8 @@ class ScoreRunResult:
     """The score threshold recorded in the catalog (given, or the folder's earlier run's)."""
     threshold_taken: str = ""
     model_taken: str = ""
+    known_taken: str = ""
+    """What the summary says of a known-lens table or radius taken from the folder's earlier run."""
     """``--threshold X as the earlier score run in OUT`` where the run took it from there, else ""."""
     n_pending: int = 0
     """Objects an interrupted ingest of the store planned and did not commit, which the run does not
@@ -142,7 +144,7 @@ class ScoreRunResult:
             lines.append(f"           {self.catalog_hats} (HATS, lsdb.read_hats)")
         if self.catalogs_kept:
             lines.append(f"  {self.kept_line()}")
-        taken = "; ".join(text for text in (self.model_taken, self.threshold_taken) if text)
+        taken = "; ".join(t for t in (self.model_taken, self.known_taken, self.threshold_taken) if t)
         if taken and not evaluated_next:  # the run's summary says it with the others
             lines.append(f"  options: {taken}")
         if self.outputs:

@@ -77,12 +77,12 @@ def _prepare_out_dir(
     identity: dict,
     overwrite: bool,
     batch_size: int,
-    threshold: float,
+    settings: dict,
     model_path: Path,
 ) -> int:
     """Check ``out_dir`` belongs to this run (or discard an earlier one), record the run in it (its
-    identity, the repairs it saw, and its ``threshold`` and ``model_path``, which a rerun not given
-    them takes: :func:`~pipeline.scoring.identity.model_to_use`).
+    identity, the repairs it saw, and its ``settings``, threshold and known lenses, and ``model_path``,
+    which a rerun not given them takes: :func:`~pipeline.scoring.identity.model_to_use`).
 
     Rows the store rewrote since this directory's last score run (a re-read of objects whose
     files changed, see :mod:`pipeline.store.repair`) are taken out of their parts
@@ -107,7 +107,7 @@ def _prepare_out_dir(
         check_no_repair_running(store, seen)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_file.with_suffix(".tmp")
-    record = {**identity, "repairs_seen": seen, "threshold": threshold, "model_path": str(model_path)}
+    record = {**identity, "repairs_seen": seen, **settings, "model_path": str(model_path)}
     tmp.write_text(json.dumps(record, indent=1))  # model_path: what a rerun not given --model takes
     tmp.replace(run_file)
     return n_uncovered
@@ -257,7 +257,12 @@ def score_store(
         # an earlier run's evaluation, not a user's own metrics.json in a fresh folder (review)
         earlier_run = paths.score_run_file(out_dir).exists() or paths.catalog_parquet(out_dir).exists()
         threshold, threshold_taken = threshold_to_use(out_dir, threshold)  # before --overwrite discards it
-        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size, threshold, bundle_path)
+        settings = {  # recorded in score-run.json and the provenance; the evaluation uses them
+            "threshold": threshold,
+            "known_lenses": known.source if known is not None else "",
+            "known_lens_radius_arcsec": known_lens_radius_arcsec if known is not None else 0.0,
+        }
+        n_rescored = _prepare_out_dir(out_dir, store, identity, overwrite, batch_size, settings, bundle_path)
         n_rescored += take_out_rows(
             out_dir, _rows_to_score_again(out_dir, usable_flags, column["flags"]), batch_size
         )
@@ -279,11 +284,6 @@ def score_store(
         step = region_objects(n_objects, attributes.chunk_objects, batch_size, n_workers)
         todo = uncovered_regions(list(existing_parts(out_dir)), n_objects, step)
         # before any work: a run that fails later (and is retried) leaves no stale evaluation (review)
-        settings = {  # recorded in the provenance; the evaluation uses them
-            "threshold": threshold,
-            "known_lenses": known.source if known is not None else "",
-            "known_lens_radius_arcsec": known_lens_radius_arcsec if known is not None else 0.0,
-        }
         why = _why_stale(out_dir, settings, bool(todo or n_rescored)) if earlier_run else ""
         removed, stale = remove_stale_evaluation(out_dir) if why else ([], [])
         futures = [
