@@ -24,9 +24,8 @@ def work_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [
+    [  # (lenshunt info describes a work folder itself: tests/test_info_workdir.py)
         ["cutout", "{work}", "100001", "--out", "{tmp}/cutouts"],
-        ["info", "{work}"],
         ["score", "{work}", "--out", "{tmp}/scores"],
         ["train", "{work}", "{tmp}/bundle"],
     ],
