@@ -9,10 +9,13 @@ before an ingest re-read their object's images are left out and counted
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from pipeline.evaluation.by_inspector import inspector_rows, object_grades
 from pipeline.evaluation.consensus import consensus, consensus_summary
 from pipeline.evaluation.grade_comments import comments_column, split_comments
 from pipeline.evaluation.grade_rows import unread_files, unread_note
@@ -48,12 +51,16 @@ def grade_section(
         ``inspectors``, ``n_grades`` and ``n_skips`` (the latest grade of an object by an inspector,
         skips apart), ``n_outdated``, ``n_bad_lines``, ``bad_lines_where``,
         ``n_unknown_objects`` and ``unknown_note`` (grades of ids not in ``catalog``, left out) and
-        ``unread_note`` (files of ``grades/`` that are not logs)),
+        ``unread_note`` (files of ``grades/`` that are not logs)), ``by_inspector``
+        (each inspector's counts and agreement with the consensus:
+        :func:`pipeline.evaluation.by_inspector.inspector_rows`),
         ``n_shown`` (rows shown) and ``full_table`` (where every grade is, in words),
         ``rows`` (object id, truth ``label`` in words on a labelled set, else "", ``page`` None,
         score, rank, grade mode, mean, number, agreement and ``comments``: inspector -> comment of
         their latest grades, skips' too, as the catalog's ``grade_comments`` holds them after
-        ``lenshunt inspect --apply``), the ``top`` best mean grades first,
+        ``lenshunt inspect --apply``, and ``grades``: each inspector's grade and time,
+        :func:`pipeline.evaluation.by_inspector.object_grades`), the ``top`` best mean grades first,
+        ``by_object`` (object id -> its inspectors' grades, every graded object's, for the gallery),
         ``labelled`` (whether the catalog has labels) and ``note``
         (the line on grades left out as older than their images, or None).
     """
@@ -77,6 +84,8 @@ def grade_section(
     skips = grades["grade"].eq("skip")  # a skip is no grade: counted apart (trial: "N grades" took them in)
     summary["inspectors"] = ", ".join(sorted(set(grades.loc[~skips, "inspector"])))
     summary["n_grades"], summary["n_skips"] = int((~skips).sum()), int(skips.sum())
+    summary["by_inspector"] = inspector_rows(grades, table)  # trial: who gave which grade was unsaid
+    by_object = object_grades(grades, table)
     labelled = "label" in catalog and bool((catalog["label"].to_numpy() >= 0).any())
     columns = ["object_id", "score", "rank", *(["label"] if labelled else [])]
     merged = table.merge(catalog[columns], on="object_id", how="left")
@@ -96,10 +105,12 @@ def grade_section(
             "n": int(row.grade_n),
             "agreement": "n/a" if math.isnan(row.grade_agreement) else f"{row.grade_agreement:.2f}",
             "comments": split_comments(text),
+            "grades": by_object.get(int(row.object_id), []),
         }
         for row, text in zip(shown.itertuples(), comments, strict=True)
     ]
-    return {"summary": summary, "rows": rows, "labelled": labelled, "note": outdated_note(outdated, run_dir)}
+    note = outdated_note(outdated, run_dir)
+    return {"summary": summary, "rows": rows, "by_object": by_object, "labelled": labelled, "note": note}
 
 
 def full_table_text(run_dir: str | Path) -> str:
@@ -122,3 +133,13 @@ def link_pages(section: dict | None, pages: dict[int, str]) -> dict | None:
         for row in section["rows"]:
             row["page"] = pages.get(row["object_id"])
     return section
+
+
+def card_grades(cards: list[dict], section: Mapping[str, Any] | None) -> list[dict]:
+    """``cards`` (:func:`pipeline.evaluation.cards.gallery_cards`) each with ``inspector_grades``: its
+    object's grades by inspector from ``section`` (:func:`grade_section`'s ``by_object``; ``[]`` where
+    none, or without a section), as its card and candidate page list them."""
+    by_object = section.get("by_object", {}) if section else {}
+    for card in cards:
+        card["inspector_grades"] = by_object.get(card["object_id"], [])
+    return cards

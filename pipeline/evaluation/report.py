@@ -37,7 +37,7 @@ from pipeline.evaluation.gallery import (  # the gallery helpers are re-exported
     render_gallery_pngs,
     select_top,
 )
-from pipeline.evaluation.grade_report import link_pages
+from pipeline.evaluation.grade_report import card_grades, link_pages
 from pipeline.evaluation.intervals import ci_text
 from pipeline.evaluation.metrics import Metrics
 from pipeline.evaluation.outputs_view import output_rows, summarised_rows
@@ -314,7 +314,7 @@ def build_report(
         for key, path in plots.items()
     ]
     title = f"lenshunt report: {provenance.layout} · {provenance.model_id}"
-    cards = gallery_cards(gallery, out_dir)
+    cards = card_grades(gallery_cards(gallery, out_dir), grades)  # each inspector's grade, by card
     write_candidate_pages(
         environment, cards, out_dir, title, Path(store).resolve() if store else provenance.store
     )
