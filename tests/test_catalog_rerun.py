@@ -11,7 +11,7 @@ import errno
 import os
 import re
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,7 +81,7 @@ def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_wha
     assert first.catalogs_kept == [] and "catalog unchanged" not in first.summary()
     assert again.catalogs_kept == [*FLAT, "catalog_hats"]
     kept = "catalog unchanged: kept catalog.fits, catalog.parquet, catalog.vot, catalog_hats as written at "
-    assert kept + first.catalog_date in again.summary()
+    assert kept + last_write(out) + "\n" in again.summary()  # when the files were written, no command named
     assert again.catalog_date == first.catalog_date
 
     # the user deletes the Parquet catalog: it alone is written, with the kept files' date
@@ -118,6 +118,59 @@ def test_a_rerun_with_nothing_new_keeps_every_catalog_file_and_rewrites_only_wha
     for name in FLAT:
         assert read_provenance(out / name).date == later
     assert moved.catalog_date == later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def last_write(out: Path) -> str:
+    """The latest modification time of the catalog files in ``out`` (UTC, to the second)."""
+    latest = max(state[1] for state in files_state(out).values())
+    return datetime.fromtimestamp(latest / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_rerun_after_inspect_apply_says_when_the_grades_were_applied(
+    scored, dask_client, prefect_harness, tmp_path, monkeypatch
+):
+    """Trial: after ``lenshunt inspect --apply`` rewrote the catalog with the grades, a rerun said it kept
+    the files "as written at" the score run's time, the date the catalog records, not when they were."""
+    from flows.cli import main
+    from flows.score import score_flow
+    from pipeline.evaluation.grades import GradeLog
+
+    _, _, store, bundle = scored
+    out = tmp_path / "run"
+    scored_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # an hour before the grades
+    monkeypatch.setattr(scoring_run, "datetime", FixedNow.at(scored_at))
+    score_store(store, bundle, out, dask_client, batch_size=8)
+    monkeypatch.undo()
+    log = GradeLog(out / "grades", "ann")
+    log.append(IDS[0], "A")
+    log.close()
+    assert main(["inspect", str(out), "--apply"]) == 0
+    assert read_catalog(paths.catalog_parquet(out))["grade_n"].sum() == 1
+    assert read_provenance(paths.catalog_fits(out)).date == scored_at  # the catalog keeps its date
+    applied, scored_text = last_write(out), scored_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert applied > scored_text
+
+    def rerun():  # the score command's flow, which puts the grades back (the files then kept)
+        return score_flow(str(store), str(out), model=str(bundle), n_workers=1, batch_size=8)
+
+    again = rerun()
+    assert again.catalogs_kept == [*FLAT, "catalog_hats"]
+    assert again.kept_line() == (
+        "catalog unchanged: kept catalog.fits, catalog.parquet, catalog.vot, catalog_hats as written at "
+        f"{applied} by lenshunt inspect --apply (scored at {scored_text})"
+    )
+    paths.catalog_votable(out).unlink()  # written again alone by a score run: then the latest write
+    restored = rerun()
+    assert restored.catalogs_kept == ["catalog.fits", "catalog.parquet", "catalog_hats"]
+    assert restored.kept_line().startswith(
+        "catalog unchanged: kept catalog.fits, catalog.parquet, catalog_hats as written at "
+        f"{applied} by lenshunt inspect --apply (scored at {scored_text}); wrote catalog.vot"
+    )
+    last = rerun()
+    assert last.kept_line() == (
+        "catalog unchanged: kept catalog.fits, catalog.parquet, catalog.vot, catalog_hats as written at "
+        + last_write(out)
+    )
 
 
 def test_new_objects_write_every_format_again(scored, dask_client, tmp_path):

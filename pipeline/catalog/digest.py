@@ -46,6 +46,7 @@ __all__ = [
     "content_digest",
     "file_state",
     "kept_catalogs",
+    "last_written",
     "record_catalog_files",
 ]
 
@@ -129,9 +130,15 @@ def file_state(path: Path) -> dict[str, list[int]]:
     return {name: [stat.st_size, stat.st_mtime_ns] for name, stat in stats.items()}
 
 
-def record_catalog_files(out_dir: Path, digest: str, names: tuple[str, ...] | list[str]) -> None:
+def record_catalog_files(
+    out_dir: Path, digest: str, names: tuple[str, ...] | list[str], *, by: str = ""
+) -> None:
     """Record, in ``out_dir / FILES_RECORD`` (atomically), that the catalog files ``names`` there hold
     ``digest``, with their :func:`file_state`; files not named are not recorded (never kept).
+
+    ``by`` names the command that wrote the files where it is not a score run (``"lenshunt inspect
+    --apply"``, which rewrites the catalog with the grades); a file recorded before with this digest and
+    state (kept, not written again) keeps what its entry said.
 
     Raises
     ------
@@ -140,10 +147,46 @@ def record_catalog_files(out_dir: Path, digest: str, names: tuple[str, ...] | li
     """
     from pipeline.atomic import write_text_atomic
 
-    files = {name: {"digest": digest, "state": file_state(Path(out_dir) / name)} for name in names}
+    before = _recorded_files(out_dir)
+    files = {}
+    for name in names:
+        entry = {"digest": digest, "state": file_state(Path(out_dir) / name), "by": by}
+        old = before.get(name)
+        if isinstance(old, dict) and [old.get("digest"), old.get("state")] == [digest, entry["state"]]:
+            entry["by"] = old.get("by") if isinstance(old.get("by"), str) else ""
+        files[name] = entry
     write_text_atomic(
         catalog_files_record(out_dir), json.dumps({"version": _RECORD_VERSION, "files": files}, indent=1)
     )
+
+
+def last_written(out_dir: Path, names: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """When the recorded catalog files ``names`` of ``out_dir`` were last written, and by what.
+
+    The content's provenance date says when a score run first wrote it; ``lenshunt inspect --apply``
+    rewrites the files with that date and the grade columns (trial: a rerun said it kept them "as
+    written at" the score run's time, an hour before the grades were applied).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The latest modification time recorded for them (every file of ``catalog_hats/`` too), UTC
+        ``YYYY-MM-DDThh:mm:ssZ``, and the ``by`` recorded with it (:func:`record_catalog_files`; ""
+        for a score run); ``("", "")`` where none of them is recorded.
+    """
+    from datetime import UTC, datetime
+
+    record = _recorded_files(out_dir)
+    latest, by = -1, ""
+    for name in names:
+        entry = record.get(name)
+        state = entry.get("state") if isinstance(entry, dict) else None
+        times = [value[1] for value in state.values()] if isinstance(state, dict) else []
+        if times and max(times) > latest:
+            latest, by = max(times), entry.get("by") or ""
+    if latest < 0:
+        return "", ""
+    return datetime.fromtimestamp(latest / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), str(by)
 
 
 def _recorded_files(out_dir: Path) -> dict[str, dict]:

@@ -33,7 +33,7 @@ from pipeline.catalog.columns import (
     listed_outputs,
     table_layout,
 )
-from pipeline.catalog.digest import content_digest, kept_catalogs, record_catalog_files
+from pipeline.catalog.digest import content_digest, kept_catalogs, last_written, record_catalog_files
 from pipeline.catalog.fits import count_fits_rows, write_fits
 from pipeline.catalog.hats import write_hats
 from pipeline.catalog.parquet import count_parquet_rows, write_parquet
@@ -80,6 +80,9 @@ class CatalogPaths:
     """Names of the files left as they were, holding this content already (:mod:`.digest`)."""
     date: str = ""
     """The provenance date the files record (UTC ISO 8601): a kept file's, when one was kept."""
+    kept_written: tuple[str, str] = ("", "")
+    """When the kept files were last written (UTC ISO 8601) and by what, "" for a score run
+    (:func:`pipeline.catalog.digest.last_written`); ``("", "")`` when none was kept."""
 
 
 def make_catalog_table(
@@ -216,7 +219,13 @@ def _check_conservation(table: pd.DataFrame, provenance: Provenance, expected_n:
 
 
 def write_catalog(
-    table: pd.DataFrame, out_dir: Path, provenance: Provenance, *, expected_n: int, hats: bool = True
+    table: pd.DataFrame,
+    out_dir: Path,
+    provenance: Provenance,
+    *,
+    expected_n: int,
+    hats: bool = True,
+    written_by: str = "",
 ) -> CatalogPaths:
     """Write ``catalog.fits``, ``catalog.parquet``, ``catalog.vot`` and ``catalog_hats/`` after checking.
 
@@ -245,6 +254,9 @@ def write_catalog(
         Objects in the store: the rows the catalog must have.
     hats : bool
         Also write the HATS catalog (rows with a position; a few seconds of hats-import).
+    written_by : str
+        The command writing the files where it is not a score run (``"lenshunt inspect --apply"``),
+        recorded with them: a later run that keeps them says so (:attr:`CatalogPaths.kept_written`).
 
     Returns
     -------
@@ -270,6 +282,7 @@ def write_catalog(
     digest = content_digest(checked, provenance)
     kept = kept_catalogs(out_dir, digest, hats=hats and bool(placed.any()))
     record_catalog_files(out_dir, digest, tuple(kept))  # what is replaced below is recorded once whole
+    kept_written = last_written(out_dir, tuple(kept)) if kept else ("", "")
     if kept:  # the content those files hold was first written then
         provenance = provenance.model_copy(update={"date": next(iter(kept.values())).date})
     writers = tuple(
@@ -322,7 +335,8 @@ def write_catalog(
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
     names = [final.name for final, _, _ in writers] + [name for name in kept if name != "catalog_hats"]
-    record_catalog_files(out_dir, digest, names + ([hats_path.name] if hats_path is not None else []))
+    names += [hats_path.name] if hats_path is not None else []
+    record_catalog_files(out_dir, digest, names, by=written_by)
     return CatalogPaths(
         fits=catalog_fits(out_dir),
         parquet=catalog_parquet(out_dir),
@@ -331,6 +345,7 @@ def write_catalog(
         n_without_position=int(np.count_nonzero(~placed)),
         kept=tuple(name for name in _FILE_NAMES if name in kept),
         date=provenance.date_iso(),
+        kept_written=kept_written,
     )
 
 

@@ -36,6 +36,10 @@ from pipeline.evaluation.outdated import outdated_note, split_outdated, store_re
 from pipeline.locking import score_folder_lock
 from schemas.catalog import GRADE_COLUMN_NAMES
 
+APPLY_COMMAND = "lenshunt inspect --apply"
+"""What the catalog files it rewrites record as their writer (a later score run that keeps them says
+so, with the time they were written: :func:`pipeline.catalog.digest.last_written`)."""
+
 
 def apply_grades(run_dir: str | Path, *, hats: bool = True, store: str | Path | None = None) -> dict:
     """Write the grade consensus into the catalogs of ``run_dir``; returns the consensus summary.
@@ -78,7 +82,9 @@ def _apply_grades(run_dir: Path, hats: bool, store: str | Path | None) -> dict:
         return {"applied": False, "notes": grade_notes(rows)}
     columns = ConsensusColumns(run_dir, store)
     catalog = columns(catalog)
-    written = write_catalog(catalog, run_dir, provenance, expected_n=len(catalog), hats=hats)
+    written = write_catalog(
+        catalog, run_dir, provenance, expected_n=len(catalog), hats=hats, written_by=APPLY_COMMAND
+    )
     refresh_report_copies(run_dir, (written.fits, written.parquet, written.votable))
     return columns.summary()
 

@@ -51,6 +51,10 @@ class ScoreRunResult:
     """Catalog files left as they were, holding this content already (:mod:`pipeline.catalog.digest`)."""
     catalog_date: str = ""
     """The date the catalog files record (UTC ISO 8601): when their content was first written."""
+    catalog_written: tuple[str, str] = ("", "")
+    """When the kept catalog files were last written (UTC ISO 8601), and by which command where it was
+    not a score run (``lenshunt inspect --apply``, applying grades), else ""
+    (:attr:`pipeline.catalog.CatalogPaths.kept_written`)."""
     threshold: float = 0.5
     """The score threshold recorded in the catalog (given, or the folder's earlier run's)."""
     threshold_taken: str = ""
@@ -74,18 +78,31 @@ class ScoreRunResult:
     def kept_line(self) -> str:
         """Which catalog files this run kept as they were, and which it wrote ("" when none was kept).
 
+        The time is when the kept files were last written; where a command other than a score run
+        wrote them (``lenshunt inspect --apply``, which keeps the catalog's date), it is named with
+        the time the content was scored (trial: the score run's time was given as when they were
+        written, an hour before the grades were applied).
+
         >>> ScoreRunResult("o", "s", "m", 1, 1, 0, "o/catalog.fits", "o/catalog.parquet", 1.0,
         ...     catalog_votable="o/catalog.vot", catalogs_kept=["catalog.fits", "catalog.vot"],
         ...     catalog_date="2026-01-02T03:04:05Z").kept_line()  # doctest: +NORMALIZE_WHITESPACE
         'catalog unchanged: kept catalog.fits, catalog.vot as written at 2026-01-02T03:04:05Z;
          wrote catalog.parquet (missing, damaged or from before content digests)'
+        >>> ScoreRunResult("o", "s", "m", 1, 1, 0, "o/catalog.fits", "o/catalog.parquet", 1.0,
+        ...     catalogs_kept=["catalog.fits", "catalog.parquet"], catalog_date="2026-01-02T03:04:05Z",
+        ...     catalog_written=("2026-01-02T05:00:00Z", "lenshunt inspect --apply"),
+        ... ).kept_line()  # doctest: +NORMALIZE_WHITESPACE
+        'catalog unchanged: kept catalog.fits, catalog.parquet as written at 2026-01-02T05:00:00Z by
+         lenshunt inspect --apply (scored at 2026-01-02T03:04:05Z)'
         """
         if not self.catalogs_kept:
             return ""
         files = [self.catalog_fits, self.catalog_parquet, self.catalog_votable, self.catalog_hats or ""]
         names = [Path(path).name for path in files if path]
         wrote = [name for name in names if name not in self.catalogs_kept]
-        line = f"catalog unchanged: kept {', '.join(self.catalogs_kept)} as written at {self.catalog_date}"
+        at, by = self.catalog_written
+        when = f"{at} by {by} (scored at {self.catalog_date})" if at and by else at or self.catalog_date
+        line = f"catalog unchanged: kept {', '.join(self.catalogs_kept)} as written at {when}"
         if wrote:
             line += f"; wrote {', '.join(wrote)} (missing, damaged or from before content digests)"
         return line

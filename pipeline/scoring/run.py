@@ -424,6 +424,7 @@ def score_store(
             stale_evaluation=stale,
             catalogs_kept=list(written.kept),
             catalog_date=written.date,
+            catalog_written=written.kept_written,
             threshold=threshold,
             threshold_taken=threshold_taken,
             n_pending=n_pending,
