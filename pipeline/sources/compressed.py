@@ -12,7 +12,14 @@ naming it. A cutout's stream is small, so this costs one decompression of a few 
 (fitsio then reads the file again only when the fast reader cannot read the bytes).
 
 Trailing bytes after the last whole stream (zeros, or anything else) are ignored, as ``gzip -d``,
-bzip2 and cfitsio do: every stream before them was checked.
+bzip2 and cfitsio do: every stream before them was checked. Bytes that start as a stream of the
+file's format does (its magic) are a stream, checked as the first: Python's bz2 and lzma readers took
+a later stream that fails within its first 8 kB for such trailing bytes, and the file for its first
+streams alone.
+
+A tile-compressed image (``.fits.fz``) has no check of its own: :func:`tile_failure` says in words
+which of its tiles does not decompress (trial: ``unreadable data (error: Error -3 while decompressing
+data)``).
 """
 
 from __future__ import annotations
@@ -98,9 +105,10 @@ def _decompressed(stream, kind: str, keep: int) -> bytes | None:
     try:
         if kind == "zip":
             return _unzipped(stream, keep)
-        opener = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}[kind]
-        with opener(fileobj=stream) if kind == "gzip" else opener(stream) as decoder:
-            return _read_all(decoder, keep, trailing_ok=kind == "gzip")
+        if kind != "gzip":
+            return _read_streams(stream, kind, keep)
+        with gzip.GzipFile(fileobj=stream) as decoder:
+            return _read_all(decoder, keep, trailing_ok=True)
     except EOFError:
         raise
     except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
@@ -126,6 +134,81 @@ def _read_all(decoder, keep: int, trailing_ok: bool = False) -> bytes | None:
         else:
             parts = None
     return b"".join(parts) if parts is not None else None
+
+
+def _read_streams(stream, kind: str, keep: int) -> bytes | None:
+    """Every bzip2 or xz stream of ``stream`` decompressed and checked, one after the other (None over
+    ``keep`` bytes, still read to the end); what follows the last, not starting with the format's magic,
+    is trailing and ignored.
+
+    Raises
+    ------
+    EOFError
+        If a stream ends before its end-of-stream marker.
+    OSError, lzma.LZMAError
+        If a stream fails a check (bzip2: ``Invalid data stream``; xz: ``Corrupt input data``).
+    """
+    new = bz2.BZ2Decompressor if kind == "bzip2" else lzma.LZMADecompressor
+    magic = _BZIP2_MAGIC if kind == "bzip2" else _XZ_MAGIC
+    decoder, data, at_end = new(), b"", False
+    parts: list[bytes] | None = []
+    total = 0
+    while True:
+        if decoder.eof:  # the bytes after a whole stream: another stream, or trailing
+            data = decoder.unused_data
+            while len(data) < len(magic) and not at_end:
+                more = stream.read(_CHUNK)
+                at_end, data = not more, data + more
+            if not data.startswith(magic):
+                break
+            decoder = new()
+        elif decoder.needs_input and not data:
+            data = stream.read(_CHUNK)
+            if not data:
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        part = decoder.decompress(data, _CHUNK)
+        data = b""
+        total += len(part)
+        if parts is not None and total <= keep:
+            parts.append(part)
+        else:
+            parts = None
+    return b"".join(parts) if parts is not None else None
+
+
+def tile_failure(compression_type: str, index: int, exc: BaseException) -> str:
+    """Why a tile-compressed image's pixels cannot be read, as a reason: ``corrupt file (a compressed tile
+    of HDU 1 does not decompress: ...)``, what failed in words (path-free, no tile numbers).
+
+    Parameters
+    ----------
+    compression_type : str
+        The HDU's ``ZCMPTYPE`` (``GZIP_1``, ``GZIP_2``, ``RICE_1``, ``HCOMPRESS_1``, ``PLIO_1``).
+    index : int
+        The HDU's index in the file (0: the primary HDU).
+    exc : BaseException
+        What astropy raised decoding it: ``zlib.error``, ``EOFError`` or ``gzip.BadGzipFile`` for a GZIP
+        tile, a ``ValueError`` where a tile gives too few values, cfitsio's message for the others.
+
+    >>> tile_failure("GZIP_2", 1, zlib.error("Error -3 while decompressing data: invalid block type"))
+    'corrupt file (a compressed GZIP_2 tile of HDU 1 does not decompress: invalid data, invalid block type)'
+    >>> tile_failure("RICE_1", 1, Exception("decompression error: hit end of compressed byte stream"))
+    'corrupt file (a compressed RICE_1 tile of HDU 1 does not decompress: hit end of compressed byte stream)'
+    """
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, EOFError):
+        detail = "its data end early"
+    elif any(words in message for words in _CRC_FAILURES):
+        detail = "it fails its CRC check"
+    elif isinstance(exc, ValueError) and "reshape" in message:
+        detail = "it gives another number of pixels than the tile holds"
+    elif isinstance(exc, zlib.error):
+        detail = "invalid data, " + message.split(": ", 1)[-1]
+    else:  # cfitsio's decoders: "decompression error: ...", "qtree_decode64: bad format code"
+        words = message.split(": ", 1)
+        detail = words[-1] if words[0].startswith("decompression") else message or type(exc).__name__
+    name = f"{str(compression_type).strip().upper()} ".lstrip()
+    return f"corrupt file (a compressed {name}tile of HDU {index} does not decompress: {detail[:80]})"
 
 
 def _unzipped(stream, keep: int) -> bytes | None:

@@ -365,12 +365,14 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                 try:
                     found.data = np.array(image.data)
                 except Exception as exc:  # a tile's zlib.error too: the header read keeps its position
-                    short = not isinstance(image, fits.CompImageHDU) or cut_short(path)  # else a bad tile
+                    from pipeline.sources.compressed import tile_failure
+
+                    tiled = getattr(image, "compression_type", None)  # a CompImageHDU's, ZCMPTYPE
+                    short = not tiled or cut_short(path)  # else a tile that does not decompress: corrupt
                     if ("reshape" in str(exc) or isinstance(exc, EOFError)) and short:
                         raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from exc
-                    raise _VerdictError(
-                        Flag.UNREADABLE, f"unreadable data ({_describe(exc)})", found
-                    ) from exc
+                    why = tile_failure(tiled, index, exc) if tiled else f"unreadable data ({_describe(exc)})"
+                    raise _VerdictError(Flag.UNREADABLE, why, found) from exc
                 return found
 
 
