@@ -10,6 +10,7 @@ subprocesses.
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from bundles import make_bundle
 from cutouts import sky, write_set
 from test_cli_process import _assert_one_line_errors_before_prefect, _lenshunt
@@ -93,3 +94,42 @@ def test_the_commands_and_deployments_leave_the_known_lenses_to_the_folder():
     assert "known_lenses" not in parameters and "known_lens_radius" not in parameters
     assert run_parameters("in", "work", known_lenses="None", known_lens_radius=3)["known_lenses"] == "none"
     assert run_parameters("in", "work", known_lenses="t.csv")["known_lenses"].endswith("/t.csv")
+
+
+def test_a_hand_edited_known_lens_record_that_is_no_text_is_refused_naming_file_and_value(
+    tmp_path, dask_client
+):
+    """Trial: ``"known_lenses": 42`` (or a list) in a work folder's score-run.json was read as none
+    recorded, and a plain rerun crossmatched lenscat without a word; now one line names the file and
+    the value, before Prefect, as a bad threshold is; given --known-lenses, the record is not needed."""
+    import json
+
+    from pipeline.errors import SavedOptionError
+
+    source = write_set(EUCLID, tmp_path / "src", IDS[:4])
+    work = tmp_path / "work"
+    store, scores = work / "store.zarr", work / "scores"
+    ingest(EUCLID, source, store, dask_client)
+    score_store(store, make_bundle(store, tmp_path / "bundle"), scores, dask_client, batch_size=8)
+    record_file = paths.score_run_file(scores)
+    record = json.loads(record_file.read_text())
+    for value, radius, text in (
+        (42, 2.0, "the saved known_lenses 42 is not a known-lens table (text); pass --known-lenses"),
+        (["a.csv"], 2.0, 'the saved known_lenses ["a.csv"] is not a known-lens table (text)'),
+        ("lenscat", "3", 'the saved known_lens_radius_arcsec "3" is not a radius in [0, 3600) arcsec'),
+    ):
+        record_file.write_text(
+            json.dumps({**record, "known_lenses": value, "known_lens_radius_arcsec": radius})
+        )
+        refused = f"{record_file}: {text}"
+        _assert_one_line_errors_before_prefect(
+            [
+                (("run", str(source), str(work)), refused),
+                (("score", str(store), "--out", str(scores)), refused),
+            ]
+        )
+    assert known_lenses_to_use(scores, "none", 2.5) == ("none", 2.5, "")  # both given: the record unread
+    record_file.write_text(json.dumps({**record, "known_lenses": 42}))
+    assert known_lenses_to_use(scores, "lenscat", None)[0] == "lenscat"
+    with pytest.raises(SavedOptionError, match=r"score-run\.json: the saved known_lenses 42 is not"):
+        known_lenses_to_use(scores, None, 2.0)

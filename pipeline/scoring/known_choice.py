@@ -11,6 +11,7 @@ table's source text (``"lenscat 1.1.3"``, ``"/abs/t.csv (sha256 <16 hex>)"``, ``
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,17 @@ def known_lenses_to_use(
     ------
     pipeline.errors.SavedOptionError
         Where the earlier run's table file is not there any more, naming it and saying to pass
-        ``--known-lenses`` (its new place, ``lenscat`` or ``none``).
+        ``--known-lenses`` (its new place, ``lenscat`` or ``none``); where ``score-run.json`` records a
+        ``known_lenses`` that is no text or a ``known_lens_radius_arcsec`` that is no radius (hand-edited:
+        a number, a list), naming the file and the value (trial: read as none recorded, lenscat used
+        without a word), unless the option is given.
 
     >>> known_lenses_to_use(Path("/no/such/run"), None, None)
     ('lenscat', 2.0, '')
     >>> known_lenses_to_use(Path("/no/such/run"), "none", 3.0)
     ('none', 3.0, '')
     """
+    _check_record(out_dir, known_lenses is None, radius_arcsec is None)
     recorded, recorded_radius = recorded_known_lenses(out_dir)
     said = []
     if known_lenses is None:
@@ -86,6 +91,26 @@ def known_lenses_to_use(
             radius_arcsec = recorded_radius
             said.append(f"--known-lens-radius {recorded_radius:g} as the earlier score run in {out_dir}")
     return str(known_lenses), float(radius_arcsec), "; ".join(said)
+
+
+def _check_record(out_dir: Path, table_taken: bool, radius_taken: bool) -> None:
+    """Refuse a ``known_lenses`` (not text) or ``known_lens_radius_arcsec`` (not a number in [0, 3600))
+    in ``score-run.json`` that the run would take (not given); the file's other troubles are
+    :func:`pipeline.scoring.identity.previous_run`'s."""
+    record: dict[str, Any] = saved_record(out_dir)
+    source, radius = record.get("known_lenses"), record.get("known_lens_radius_arcsec")
+    where = f"{paths.score_run_file(out_dir)}: the saved"
+    if table_taken and source is not None and not isinstance(source, str):
+        raise SavedOptionError(
+            f"{where} known_lenses {json.dumps(source)} is not a known-lens table (text); pass "
+            "--known-lenses (a table, lenscat, or none for no crossmatch), or correct it in that file"
+        )
+    number = not isinstance(radius, bool) and isinstance(radius, int | float)
+    if radius_taken and radius is not None and not (number and 0 <= radius < 3600):
+        raise SavedOptionError(
+            f"{where} known_lens_radius_arcsec {json.dumps(radius)} is not a radius in [0, 3600) arcsec; "
+            "pass --known-lens-radius R, or correct it in that file"
+        )
 
 
 def _recorded_table(out_dir: Path, source: str | None) -> tuple[str, str]:
