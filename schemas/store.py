@@ -25,7 +25,8 @@ a store made today, 64 (5,120) in one made before 2026-12-06, which keeps its si
 more is chosen from (:mod:`pipeline.sources.card_choice`); ``lenshunt cutout`` writes them back
 into per-band FITS files. Each image variable has the coordinate ``<group>_pixel_scale``
 (arcsec, the layout's nominal scale) along ``<group>_band``, and attributes ``units`` and
-``band_units`` (``BUNIT`` of the inputs per band, from the ``band_units`` store attribute).
+``band_units`` (``BUNIT`` of the inputs per band, from the ``band_units`` store attribute, which
+names every band of the layout: ``(no file read)`` where no ingest read a file of it, no unit).
 
 Only ``object`` is chunked. Band names are kept in attributes (Zarr v3 has no string dtype
 spec), and :func:`pipeline.store.zarr_store.open_store` turns them into coordinates.
@@ -58,6 +59,9 @@ BAND_FLOAT_COORDINATES = ("band_zero_point", "band_pixel_scale")
 """Per (object, band) float32 coordinates read from the headers."""
 HEADER_CARDS = "header_cards"
 HEADER_DIM = "header_byte"
+NO_FILE_READ = "(no file read)"
+"""A band's ``band_units`` where no file of it was read (none found, or none readable): no unit known,
+not a unit, and never written as one (a cutout's ``BUNIT`` is its input's card)."""
 IMAGE_DTYPE = "float32"
 LABEL_UNKNOWN = -1
 
@@ -109,7 +113,8 @@ class StoreAttributes(BaseModel):
     source: PathText = Field(description="Root directory of the cutouts first ingested.")
     band_units: dict[str, str] = Field(
         default_factory=dict,
-        description="Band -> BUNIT of its inputs ('' when none had one; 'mixed: a, b' when they differ).",
+        description="Band -> BUNIT of its inputs ('' when none had one; 'mixed: a, b' when they differ; "
+        f"{NO_FILE_READ!r} when no file of it was read), every band of the layout.",
     )
     reader_revision: int = Field(
         default=1,

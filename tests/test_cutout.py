@@ -217,6 +217,28 @@ def test_a_schema_1_store_is_refused_with_how_to_fix(wcs_set, tmp_path, dask_cli
         open_store(tmp_path / "old.zarr")
 
 
+def test_a_band_without_files_is_in_band_units_as_no_file_read(tmp_path, dask_client):
+    """Trial: the store's ``band_units`` attribute left out a band no file was found for, while the
+    image's ``band_units`` named every band; now every band of the layout is there, one without a file
+    read as ``(no file read)``, no unit (nor the image's ``units``), until an ingest reads one."""
+    from pipeline.store.zarr_store import read_attributes
+
+    ids = [800000, 800001, 800002]
+    source = write_set(EUCLID, tmp_path / "src", ids)
+    for object_id in ids:  # no H file at all
+        band_file(EUCLID, source, object_id, "H").unlink()
+    store = tmp_path / "s.zarr"
+    ingest(EUCLID, source, store, dask_client)
+    assert read_attributes(store).band_units == {"VIS": "", "Y": "", "J": "", "H": "(no file read)"}
+    data = open_store(store)
+    assert data.attrs["band_units"] == {"VIS": "", "Y": "", "J": "", "H": "(no file read)"}
+    assert data["nir"].attrs["band_units"] == {"Y": "", "J": "", "H": "(no file read)"}
+    assert data["nir"].attrs["units"].startswith("per band, see band_units")
+    write_set(EUCLID, source, ids)  # the H files come late: the next ingest reads them
+    ingest(EUCLID, source, store, dask_client)
+    assert read_attributes(store).band_units == {"VIS": "", "Y": "", "J": "", "H": ""}
+
+
 def test_band_units_that_differ_between_ingests_are_marked_mixed(wcs_set, tmp_path, dask_client):
     from pipeline.store.header_columns import record_band_units
 

@@ -22,7 +22,7 @@ import xarray as xr
 from pipeline.flags import PIXEL_SCALE_TOLERANCE
 from pipeline.sources.card_choice import choose_cards
 from pipeline.sources.headers import CARD_LENGTH, MAX_CARDS, HeaderSummary
-from schemas.store import BAND_DIM, HEADER_CARDS, HEADER_DIM, OBJECT_DIM
+from schemas.store import BAND_DIM, HEADER_CARDS, HEADER_DIM, NO_FILE_READ, OBJECT_DIM
 
 _BUNIT = b"BUNIT   ="
 
@@ -127,28 +127,41 @@ def merge_band_units(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[s
 
 
 def describe_units(values: list[str]) -> str:
-    """One string for a band's units: the unit, '' when unknown, 'mixed: a, b' when they differ."""
+    """One string for a band's units: the unit, '' when unknown, 'mixed: a, b' when they differ,
+    :data:`NO_FILE_READ` when there are none (no file of the band read).
+
+    >>> describe_units(["e-/s"]), describe_units([""]), describe_units(["", "adu"]), describe_units([])
+    ('e-/s', '', 'mixed: adu, (none)', '(no file read)')
+    """
     named = [v for v in values if v]
+    if not values:
+        return NO_FILE_READ
     if len(values) == 1:
         return values[0]
     return "mixed: " + ", ".join(named + (["(none)"] if "" in values else []))
 
 
 def record_band_units(store: str | os.PathLike[str], seen: dict[str, list[str]]) -> None:
-    """Merge the units seen by an ingest into the store's ``band_units`` attribute."""
+    """Merge the units seen by an ingest into the store's ``band_units`` attribute.
+
+    Every band of the store's layout is in it: a band no ingest read a file of has
+    :data:`NO_FILE_READ` (trial: it was left out, while the images' ``band_units`` named it), which a
+    later ingest that reads one replaces.
+    """
     from pipeline.store.zarr_store import read_attributes, update_attributes
 
-    if not seen:
-        return
-    current = read_attributes(Path(store)).band_units
+    attributes = read_attributes(Path(store))
+    current = attributes.band_units
     merged: dict[str, list[str]] = {}
-    for band in sorted({*current, *seen}):
+    for band in [*attributes.bands, *sorted({*current, *seen} - set(attributes.bands))]:
         values = set(seen.get(band, []))
-        if band in current:
-            old = current[band]
+        old = current.get(band, NO_FILE_READ)
+        if old != NO_FILE_READ:
             values |= set(old.removeprefix("mixed: ").split(", ")) if old.startswith("mixed: ") else {old}
         merged[band] = sorted(v.replace("(none)", "") for v in values)
-    update_attributes(store, {"band_units": {band: describe_units(v) for band, v in merged.items()}})
+    described = {band: describe_units(v) for band, v in merged.items()}
+    if described != current:
+        update_attributes(store, {"band_units": described})
 
 
 def pixel_scale_mismatch(scales: np.ndarray, layout) -> dict[str, list]:  # type: ignore[no-untyped-def]

@@ -44,6 +44,7 @@ from schemas.store import (
     HEADER_CARDS,
     HEADER_DIM,
     IMAGE_DTYPE,
+    NO_FILE_READ,
     OBJECT_DIM,
     STORE_SCHEMA_VERSION,
     StoreAttributes,
@@ -406,19 +407,22 @@ def open_store(
     dataset = dataset.assign_coords({BAND_DIM: attributes.bands})
     for group, bands in attributes.groups.items():
         dataset = dataset.assign_coords({f"{group}_band": bands})
-        band_units = {band: attributes.band_units.get(band, "") for band in bands}
+        band_units = {band: attributes.band_units.get(band, NO_FILE_READ) for band in bands}
         distinct = set(band_units.values())
         dataset[group].attrs["band_units"] = band_units
         dataset[group].attrs["units"] = (
             distinct.pop()
             if len(distinct) == 1 and _single_unit(next(iter(distinct)))
-            else ("per band, see band_units (BUNIT of the input files; '' where they had none)")
+            else (
+                "per band, see band_units (BUNIT of the input files; '' where they had none, "
+                f"{NO_FILE_READ!r} where no file of the band was read)"
+            )
         )
     return dataset
 
 
 def _single_unit(unit: str) -> bool:
-    return bool(unit) and not unit.startswith("mixed: ")
+    return bool(unit) and not unit.startswith("mixed: ") and unit != NO_FILE_READ
 
 
 def _check_schema(dataset: xr.Dataset, attributes: StoreAttributes, path) -> None:
