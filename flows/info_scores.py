@@ -3,7 +3,8 @@
 Ops trial: a team running ``lenshunt serve`` had no one-command status of the last run (``info`` of the
 work directory or its ``scores`` folder answered "is not a Zarr v3 store"). The lines give the latest
 catalog's date, model, threshold and counts (its provenance), the served firing that wrote it, the
-known-lens matches, the metrics of a labelled run (``metrics.json``) and where the report is; a run
+known-lens matches, the most common reasons objects are flagged (the catalog's ``flag_reason``), the
+metrics of a labelled run (``metrics.json``) and where the report is; a run
 stopped before its catalog says how to finish it. A work directory's store is described after them,
 as ``info STORE`` does.
 """
@@ -63,10 +64,35 @@ def score_lines(out_dir: Path) -> list[str]:
         known = pq.read_table(paths.catalog_parquet(out_dir), columns=["known_lens"]).column(0).to_pylist()
         matched = sum(1 for name in known if name)
         lines.append(f"known      {matched} objects match a known lens of {run.known_lenses}")
+    lines += _reason_lines(out_dir)
     lines += _metrics_lines(out_dir)
     report = paths.report_dir(out_dir) / paths.REPORT_FILE
     lines.append(f"report     {report}" if report.is_file() else "report     none yet (lenshunt evaluate)")
     return lines
+
+
+REASON_LINES = 10
+"""The most common flag reasons ``info SCORES`` lists."""
+
+
+def _reason_lines(out_dir: Path) -> list[str]:
+    """The catalog's most common flag reasons with their objects' counts (its ``flag_reason`` column;
+    trial: ``info`` gave the flag counts alone, and no reason); none for a catalog without the column."""
+    import pyarrow.parquet as pq
+
+    from pipeline.scoring import common_reasons
+    from schemas.catalog import FLAG_REASON_COLUMN
+
+    path = paths.catalog_parquet(out_dir)
+    if FLAG_REASON_COLUMN.name not in pq.read_schema(path).names:
+        return ["reasons    not in this catalog (written before 2026-12-07; a score run now adds them)"]
+    texts = pq.read_table(path, columns=[FLAG_REASON_COLUMN.name]).column(0).to_pylist()
+    n_flagged = sum(1 for text in texts if text)
+    if not n_flagged:
+        return ["reasons    no object is flagged"]
+    common = common_reasons(texts, REASON_LINES)
+    lines = [f"reasons    {n_flagged} flagged objects; the {len(common)} most common reasons (objects):"]
+    return lines + [f"  {count:8d}  {reason}" for reason, count in common]
 
 
 def _metrics_lines(out_dir: Path) -> list[str]:

@@ -55,7 +55,8 @@ ood_score         float32          squared Mahalanobis distance of the object's 
 ================  =======  ======  ===================================================
 
 After those, every catalog of a score run has one ``flags_<band>`` column (int32) per band of
-the store, in the store's band order: that band's ingest flags (:func:`band_flags_column`).
+the store, in the store's band order: that band's ingest flags (:func:`band_flags_column`), then
+``flag_reason`` (str): why the object is flagged, "" if it is not (:data:`FLAG_REASON_COLUMN`).
 
 Declared model outputs (:mod:`pipeline.models.outputs`) replace ``score``/``score_std`` in the
 same place (after ``dec``), in declaration order, with the unit, UCD and description the model
@@ -263,7 +264,15 @@ OOD_SCORE_COLUMN = ColumnSpec(
 """Out-of-distribution score (:mod:`pipeline.models.features`): an extra column (after the fixed
 ones) of catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAINING. NaN when
 not scored."""
-EXTRA_COLUMNS: dict[str, ColumnSpec] = {OOD_SCORE_COLUMN.name: OOD_SCORE_COLUMN}
+FLAG_REASON_COLUMN = ColumnSpec(
+    name="flag_reason", dtype="str", ucd="meta.note", description="Why flagged: 'band: reason' joined by '; '"
+)
+"""Why an object is flagged: its ingest reasons as the store keeps them per object (``"VIS: corrupt
+file (...); H: no file"``: :mod:`pipeline.store.flag_reasons`), then the scoring flags' ("scoring: ...");
+"" when unflagged; at most :data:`FLAG_REASON_WIDTH` characters, longer text cut with ``...`` (a FITS
+text column is as wide as its longest value). An extra column (after ``flags_<band>``)."""
+FLAG_REASON_WIDTH = 240
+EXTRA_COLUMNS: dict[str, ColumnSpec] = {spec.name: spec for spec in (OOD_SCORE_COLUMN, FLAG_REASON_COLUMN)}
 """Extra columns a stage may add, by name (a catalog read back gets their specs)."""
 
 BAND_FLAGS_PREFIX = "flags_"

@@ -29,10 +29,12 @@ def test_a_work_directory_says_its_latest_run_then_its_store(work, capsys):
     assert lines[0] == f"workdir    {work}"
     assert lines[1].startswith(f"scores     {scores}: catalog of {len(IDS)} objects, {len(IDS) - 1} scored, ")
     assert lines[2].startswith("model      test-model (path not recorded), threshold 0.5, TTA off"), lines
-    assert lines[3] == "report     none yet (lenshunt evaluate)", lines
-    assert lines[4] == f"store      {work / 'store.zarr'}", lines
+    # a catalog written without flag_reason (as before 2026-12-07) says so, where a new one lists reasons
+    assert lines[3] == "reasons    not in this catalog (written before 2026-12-07; a score run now adds them)"
+    assert lines[4] == "report     none yet (lenshunt evaluate)", lines
+    assert lines[5] == f"store      {work / 'store.zarr'}", lines
     assert f"objects    {len(IDS)}  (chunks of 8)" in lines, lines
-    assert _info(scores, capsys) == lines[1:4]  # the score folder alone: its run
+    assert _info(scores, capsys) == lines[1:5]  # the score folder alone: its run
 
 
 def test_a_labelled_runs_metrics_and_a_stopped_run(work, tmp_path, capsys):

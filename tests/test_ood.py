@@ -195,13 +195,13 @@ def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client,
     assert list(before.columns) == [
         "object_id", "ra", "dec", "score", "score_std", "rank", "flags", "model_id",
         "known_lens", "known_lens_grade", "known_lens_sep", "label",
-        "flags_VIS", "flags_Y", "flags_J", "flags_H",
+        "flags_VIS", "flags_Y", "flags_J", "flags_H", "flag_reason",
     ]  # fmt: skip
     assert not (before["flags"].to_numpy() & int(Flag.UNLIKE_TRAINING)).any()
 
     result = score_store(store, with_stats, tmp_path / "ood", dask_client, batch_size=8, tta=False)
     catalog = read_catalog(paths.catalog_parquet(tmp_path / "ood"))
-    assert list(catalog.columns) == [*before.columns[:-4], "ood_score", *before.columns[-4:]]
+    assert list(catalog.columns) == [*before.columns[:-5], "ood_score", *before.columns[-5:]]
     np.testing.assert_array_equal(catalog["score"], before["score"])  # the score is unchanged
     ood = catalog["ood_score"].to_numpy()
     assert ood.dtype == np.float32

@@ -62,8 +62,8 @@ OLD_COLUMNS = [
     "known_lens_sep",
     "label",
 ]
-BAND_FLAGS = ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
-"""The per-band flag columns after the fixed ones (and after ood_score)."""
+BAND_FLAGS = ["flags_VIS", "flags_Y", "flags_J", "flags_H", "flag_reason"]
+"""The per-band flag columns after the fixed ones (and after ood_score), then the flags' reasons."""
 
 
 def multi_output_model(recipe, specs, seed: int):

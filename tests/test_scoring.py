@@ -623,7 +623,8 @@ def test_objects_reread_by_an_ingest_are_scored_again(tmp_path, dask_client):
     )
     # which band: one column per band (new-user trial: `flags` could not say which band was missing)
     bands = [f"flags_{band}" for band in EUCLID.band_names]
-    assert list(catalog.columns[-4:]) == bands == ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
+    assert list(catalog.columns[-5:-1]) == bands == ["flags_VIS", "flags_Y", "flags_J", "flags_H"]
+    assert catalog.columns[-1] == "flag_reason"  # and why, in words (trial)
     assert catalog.loc[400017, bands].tolist() == [
         int(Flag.PIXEL_SCALE_MISMATCH),
         0,

@@ -18,7 +18,13 @@ from pipeline.catalog.columns import LAYOUT_ATTR, CatalogLayout, table_column_sp
 from pipeline.catalog.ranks import assign_ranks
 from pipeline.errors import CatalogError
 from pipeline.models.aggregate import numeric_columns
-from schemas.catalog import GRADE_COLUMN_NAMES, LABEL_UNKNOWN, RANK_BY_OBJECT_ID
+from schemas.catalog import (
+    FLAG_REASON_COLUMN,
+    FLAG_REASON_WIDTH,
+    GRADE_COLUMN_NAMES,
+    LABEL_UNKNOWN,
+    RANK_BY_OBJECT_ID,
+)
 
 __all__ = ["scored_mask", "validate_catalog"]
 
@@ -113,6 +119,8 @@ def _check_values(table: pd.DataFrame, layout: CatalogLayout) -> None:
         problems.append("known_lens_grade set where known_lens is empty")
     if "grade_n" in table:
         problems.extend(_grade_problems(table))
+    if FLAG_REASON_COLUMN.name in table:
+        problems.extend(_reason_problems(table))
     if problems:
         raise CatalogError(
             "catalog values violate the contract in schemas/catalog.py: " + "; ".join(problems)
@@ -148,6 +156,20 @@ def _grade_problems(table: pd.DataFrame) -> list[str]:
         problems.append("grade_mode other than A, B, C or X for a graded object")
     if np.any(~graded & ~(np.isnan(mean) & np.isnan(std) & np.isnan(agreement) & (mode == ""))):
         problems.append("grade columns set for an object with grade_n 0 (NaN and '' there)")
+    return problems
+
+
+def _reason_problems(table: pd.DataFrame) -> list[str]:
+    """What is wrong with ``flag_reason``: text where ``flags`` is 0, none where it is not, or longer
+    than :data:`~schemas.catalog.FLAG_REASON_WIDTH` (a FITS text column is as wide as its longest)."""
+    reason = table[FLAG_REASON_COLUMN.name].to_numpy(dtype=object)
+    flagged, said = table["flags"].to_numpy() != 0, reason != ""
+    problems = []
+    if np.any(flagged != said):
+        ids = table["object_id"].to_numpy()[flagged != said][:3].tolist()
+        problems.append(f"flag_reason must be '' where flags is 0 and say why where not (objects {ids})")
+    if any(len(text) > FLAG_REASON_WIDTH for text in reason):
+        problems.append(f"flag_reason longer than {FLAG_REASON_WIDTH} characters")
     return problems
 
 

@@ -4,6 +4,7 @@
 shapes); :mod:`~pipeline.scoring.run` drives it, resumes from its parts and writes the catalog.
 """
 
+from pipeline.scoring.flag_reasons import common_reasons
 from pipeline.scoring.identity import check_score_folder, model_to_use, threshold_to_use, unfinished_run
 from pipeline.scoring.known_choice import known_lenses_to_use, recorded_known_lenses
 from pipeline.scoring.region import (
@@ -20,6 +21,7 @@ __all__ = [
     "ScoreRunResult",
     "ScoredRows",
     "check_score_folder",
+    "common_reasons",
     "known_lenses_to_use",
     "model_to_use",
     "recorded_known_lenses",

@@ -34,6 +34,7 @@ from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.pixel_scale import measured_scale_warnings
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
+from pipeline.scoring.flag_reasons import flag_columns
 from pipeline.scoring.graded import check_grades_belong_to
 from pipeline.scoring.identity import check_same_run, previous_run, run_identity, threshold_to_use
 from pipeline.scoring.parts import (
@@ -49,7 +50,7 @@ from pipeline.scoring.parts import (
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, part_backends, score_region_task
 from pipeline.scoring.result import ScoreRunResult
-from pipeline.store.columns import read_band_flags, read_flags, read_object_columns
+from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.lock import store_writer_elsewhere
 from pipeline.store.reading import flag_counts
 from pipeline.store.repair import check_no_repair_running, repair_ids, repaired_rows
@@ -218,7 +219,7 @@ def score_store(
     from pipeline.models.aggregate import numeric_columns
     from pipeline.models.bundle import load_bundle
     from pipeline.models.features import has_feature_stats, members_without_stats, ood_provenance
-    from schemas.catalog import OOD_SCORE_COLUMN, Provenance, band_flags_column, extra_column_specs
+    from schemas.catalog import OOD_SCORE_COLUMN, Provenance, extra_column_specs
 
     check_client(client, "score_store")  # before anything is written (trial: None after score-run.json)
     if threshold is not None:  # a bad one before the folder and its lock file are made (trial: left)
@@ -325,8 +326,8 @@ def score_store(
         flags = column["flags"] | scores["flags_added"].to_numpy()
         flags = flags | np.where(duplicates >= 0, int(Flag.DUPLICATE_POSITION), 0).astype(flags.dtype)
         extra = {OOD_SCORE_COLUMN.name: scores[OOD_SCORE_COLUMN.name].to_numpy()} if with_ood else {}
-        per_band = read_band_flags(dataset, store)
-        extra |= {band_flags_column(band).name: values for band, values in per_band.items()}
+        ood, added = extra.get(OOD_SCORE_COLUMN.name), scores["flags_added"].to_numpy()
+        extra |= flag_columns(dataset, store, column, added, ood_score=ood, duplicate_groups=duplicates)
         layout = CatalogLayout(
             outputs=bundle.outputs,
             rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),

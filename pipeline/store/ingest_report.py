@@ -17,23 +17,32 @@ NAMED_OBJECTS = 5
 class ReasonTally(Counter):
     """The objects of each reason (``"<band>: <reason>"``): their count, and the first
     :data:`NAMED_OBJECTS` ids in :attr:`objects` (trial: the report counted the objects of each reason
-    but named none, and a user could not find which files to fix).
+    but named none, and a user could not find which files to fix); and every object's own reasons, in
+    the order they were found, in :attr:`by_object` (kept in the store per object:
+    :mod:`pipeline.store.flag_reasons`; trial: a catalog could not say why an object was flagged).
 
     >>> tally = ReasonTally()
     >>> tally.add("VIS: truncated file", [100007, 100003])
     >>> tally["VIS: truncated file"], tally.objects
     (2, {'VIS: truncated file': [100003, 100007]})
+    >>> tally.by_object[100003]
+    ['VIS: truncated file']
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[str, list[int]] = {}
+        self.by_object: dict[int, list[str]] = {}
 
     def add(self, reason: str, object_ids: Iterable[int]) -> None:
         """Count ``object_ids`` (int) under ``reason``, keeping the smallest ids to name."""
         ids = [int(i) for i in object_ids]
         self[reason] += len(ids)
         self.objects[reason] = sorted({*self.objects.get(reason, ()), *ids})[:NAMED_OBJECTS]
+        for object_id in ids:
+            own = self.by_object.setdefault(object_id, [])
+            if reason not in own:
+                own.append(reason)
 
     def take_out(self, other: ReasonTally, object_ids: Iterable[int]) -> None:
         """Take out the objects ``object_ids``, whose reasons are ``other`` (a tally of them alone).
@@ -44,6 +53,8 @@ class ReasonTally(Counter):
         (ReasonTally({'VIS: empty file': 1}), {'VIS: empty file': [1]})
         """
         dropped = {int(i) for i in object_ids}
+        for object_id in dropped:
+            self.by_object.pop(object_id, None)
         for reason, count in other.items():
             self[reason] -= count
             self.objects[reason] = [i for i in self.objects.get(reason, []) if i not in dropped]

@@ -29,6 +29,7 @@ from pipeline.sources.labels import load_labels
 from pipeline.store.columns import read_object_columns
 from pipeline.store.conservation import check_conservation
 from pipeline.store.file_records import save_file_table, stat_files
+from pipeline.store.flag_reasons import reasons_beside, save_reasons
 from pipeline.store.header_columns import (
     band_units_in,
     merge_band_units,
@@ -94,7 +95,9 @@ def ingest_region(
     files = stat_files(manifest)  # before reading: a file changed meanwhile is re-read later
     dataset, reasons = read_objects(layout, manifest, labels, store)
     write_region(store, start, dataset)
-    save_file_table(paths.region_file_table(Path(store), plan_id, region_index), files, stats_time)
+    table = paths.region_file_table(Path(store), plan_id, region_index)
+    save_reasons(reasons_beside(table), manifest.object_ids, reasons.by_object, stats_time)  # per object
+    save_file_table(table, files, stats_time)
     flags = dataset["flags"].values
     result = {
         "region": region_index,

@@ -49,6 +49,7 @@ from pipeline.sources.discovery import Manifest
 from pipeline.sources.duplicate_files import FILE_FAILURES
 from pipeline.store.duplicate_records import duplicates_differ
 from pipeline.store.file_records import NO_FILE, FileTable, recorded_file_table, save_file_table, stat_files
+from pipeline.store.flag_reasons import reasons_beside, save_reasons
 from pipeline.store.header_columns import band_units_in, merge_band_units
 from pipeline.store.ingest_report import merge_named
 from pipeline.store.lock import store_being_written
@@ -226,6 +227,7 @@ def repair_rows_task(
         _, their_reasons = read_objects(layout, manifest.select_or_missing(ids[kept]), labels[kept])
         reasons.take_out(their_reasons, ids[kept])
         table = table.take(~kept)
+    save_reasons(reasons_beside(table_path), ids[~kept], reasons.by_object, stats_time)  # replaces theirs
     save_file_table(Path(table_path), table, stats_time)
     flags = dataset["flags"].values[~kept]
     bands = list(layout.band_names)
