@@ -5,7 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
 from pipeline.rates import rate_text
+
+
+def declared_outputs(outputs: tuple[OutputSpec, ...]) -> list[str]:
+    """The model's declared outputs as ``name [unit] (kind)`` for the summary; none for a model whose
+    only output is the default ``score``.
+
+    >>> declared_outputs((DEFAULT_SCORE,))
+    []
+    """
+    if tuple(outputs) == (DEFAULT_SCORE,):
+        return []
+    return [f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})" for spec in outputs]
 
 
 @dataclass

@@ -30,7 +30,6 @@ from pipeline.errors import ScoreOutputError
 from pipeline.flags import UNUSABLE, Flag
 from pipeline.locking import score_folder_lock
 from pipeline.models.integrity import check_bundle_fits_store
-from pipeline.models.outputs import DEFAULT_SCORE
 from pipeline.preprocess.arrays import usable_objects
 from pipeline.preprocess.pixel_scale import measured_scale_warnings
 from pipeline.preprocess.range_check import INPUT_CHECK_OBJECTS, bundle_input_warnings
@@ -49,7 +48,7 @@ from pipeline.scoring.parts import (
     uncovered_regions,
 )
 from pipeline.scoring.region import STORE_READ_ERRORS, part_backends, score_region_task
-from pipeline.scoring.result import ScoreRunResult
+from pipeline.scoring.result import ScoreRunResult, declared_outputs
 from pipeline.store.columns import read_flags, read_object_columns
 from pipeline.store.lock import store_writer_elsewhere
 from pipeline.store.reading import flag_counts
@@ -412,12 +411,7 @@ def score_store(
             known_lenses=known.source if known is not None else "",
             n_known_lenses_dropped=known.n_dropped if known is not None else 0,
             known_lenses_dropped=known.dropped_text() if known is not None else "",
-            outputs=[
-                f"{spec.name}{f' [{spec.unit}]' if spec.unit else ''} ({spec.kind})"
-                for spec in layout.outputs
-            ]
-            if layout.outputs != (DEFAULT_SCORE,)  # the summary names declared outputs only
-            else [],
+            outputs=declared_outputs(layout.outputs),
             rank_by=layout.rank_by,
             duplicates=describe_duplicates(duplicates, column["object_id"]),
             removed_evaluation=removed,
