@@ -199,6 +199,50 @@ def test_a_page_open_while_its_run_grows_grades_on_and_says_to_reload(scored, da
     assert rows["score"].tolist() == pytest.approx(after.loc[rows["object_id"], "score"].tolist())
 
 
+def test_a_rerun_whose_unchanged_scores_differ_in_their_last_bits_stays_gradable(
+    scored, dask_client, tmp_path
+):
+    """A real model rescoring a chunk (another batch composition, oneDNN or GPU kernels) gives an
+    unchanged object a score off in its last float32 bits: compared exactly, a rerun that only added
+    objects then refused every grade as "N objects with another score or spread". Within float32
+    rounding (1 ulp here) the page grades on and says to reload; a real change is still refused."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from pipeline.catalog import write_catalog
+
+    out, grow = _grow(tmp_path, scored[1], dask_client)
+    process, url = start_server(out, free_port(), "--inspector", "dan")
+    try:
+        status, body = get(url + "api/candidates?start=0&n=50")
+        queue = [row["object_id"] for row in json.loads(body)]
+        grow()  # new objects and LATE scored; then every old score 1 float32 ulp off, as a real model's
+        table, was = read_catalog(out), read_provenance(out)
+        old = table["object_id"].isin(queue).to_numpy()
+        scores = table["score"].to_numpy(dtype=np.float64)
+        assert (np.abs(scores[old] - 0.5) < 0.25).all()  # the untrained model's: a float32 ulp is 6e-8
+        table["score"] = np.where(old, scores + np.spacing(scores.astype(np.float32)), scores)
+        assert (table["score"].to_numpy()[old] != scores[old]).all()
+        write_catalog(table, out, was, expected_n=len(table), hats=False)
+        status, reply = post_grade(url, queue[0], "A")
+        assert status == 200, reply
+        assert reply["catalog_grown"].startswith("the run's catalog gained 3 objects"), reply
+        assert session_info(url).get("catalog_rewritten") is None  # it takes the grown catalog in
+
+        changed = table.copy()  # a real change of one object's score: refused as before
+        moved = (changed["object_id"] == queue[-1]).to_numpy()
+        changed.loc[moved, "score"] = changed.loc[moved, "score"] - 1e-4
+        later = was.model_copy(update={"date": datetime(2027, 3, 4, tzinfo=UTC)})  # a score run's
+        write_catalog(changed, out, later, expected_n=len(changed), hats=False)
+        status, reply = post_grade(url, queue[1], "B")
+        assert status == 409, reply
+        assert reply["error"].startswith(f"{REWRITTEN}1 object with another score or spread:"), reply
+    finally:
+        stop(process)
+    assert read_grades(out / "grades" / "dan.jsonl")["object_id"].tolist() == [queue[0]]
+
+
 def test_a_page_open_while_objects_go_or_are_rescored_still_refuses(scored, dask_client, tmp_path):
     """Objects gone from the run, or another score of the page's objects, still refuse every grade:
     the page's queue and scores are the old catalog's."""

@@ -28,6 +28,7 @@ from schemas.catalog import Provenance
 
 __all__ = [
     "KEY_COLUMNS",
+    "SCORE_TOLERANCE",
     "CatalogWatch",
     "RewriteWatch",
     "file_identity",
@@ -104,6 +105,23 @@ loaded (nor the model or the store) leaves the page gradable. Ranks are left out
 adds objects shifts the ranks of those after them, and a grade is of an object, not of its rank
 (trial: a late band file's objects, scored, refused every grade as "597 objects with another
 score, spread or rank")."""
+
+SCORE_TOLERANCE = {"score": (1e-5, 1e-7), "score_std": (1e-5, 1e-5)}
+"""(rtol, atol) of :func:`numpy.isclose` within which a loaded object's score and spread are the
+same after a rewrite (:func:`object_changes`): float32 rounding, not a change. Compared exactly, a
+rerun that only added objects refused every grade as "N objects with another score or spread"
+where a real model (another batch composition, oneDNN or GPU kernels: another summation order)
+gave the unchanged objects of a rescored chunk scores off in their last bits.
+
+A model computes in float32 (eps 1.2e-7): such a rerun moves a score by a few to some tens of
+float32 ulps, a relative 1e-7 to 1e-6 (a float64 sigmoid head, :mod:`pipeline.models.logits`,
+moves by less still). rtol 1e-5 (about 80 ulps) takes that, with atol 1e-7 for scores near 0: a
+score within about 1e-5 is the same, under the 4 decimals the page shows; what that leaves unsaid is a
+change of a best candidate's "1 − 1e-10" to "1 − 1e-8" (the float64 head's digits past float32),
+no change to a grade. The spread (float32, a std over members and augmentations of such scores)
+takes rtol 1e-5 and atol 1e-5: a spread near 0 (members that agree) is itself rounding of their
+scores. Another model moves scores by far more (two untrained test models of one seed, whose
+recipes differ, by a relative 1e-4 near 0.5), and is refused."""
 
 
 @dataclass
@@ -226,6 +244,8 @@ def key_columns(catalog: pd.DataFrame) -> pd.DataFrame:
 def object_changes(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:
     """What changed between two catalogs' :func:`key_columns` that a page of ``was`` cannot grade
     on: objects gone, objects with another score or spread (NaN equal to NaN); [] when none did.
+    Scores and spreads within float32 rounding (:data:`SCORE_TOLERANCE`) are the same: a real model
+    rescoring a chunk gives an unchanged object a score off in its last bits.
 
     New objects are none of it, nor objects that had no score and have one now (their band files
     came late): a page of ``was`` did not offer them (:func:`object_gains` counts them). An object
@@ -241,12 +261,19 @@ def object_changes(was: pd.DataFrame, now: pd.DataFrame) -> list[str]:
     ['1 object with another score or spread']
     >>> object_changes(was, now.drop([7, 8, 11]))
     ['3 objects gone']
+    >>> object_changes(was, was * (1 + 1e-7))  # about 1 float32 ulp: rounding, not a change
+    []
+    >>> object_changes(was, was.assign(score=was["score"] - 1e-4))  # 1e-4: a change
+    ['3 objects with another score or spread']
     """
     gone = was.index.difference(now.index)
     shared = was.index.intersection(now.index)
     columns = [name for name in was.columns if name in now.columns]
-    before, after = (table.loc[shared, columns].to_numpy() for table in (was, now))
-    differs = ~((before == after) | (np.isnan(before) & np.isnan(after)))
+    differs = np.zeros((len(shared), len(columns)), dtype=bool)
+    for j, name in enumerate(columns):
+        before, after = (table.loc[shared, name].to_numpy(dtype=np.float64) for table in (was, now))
+        rtol, atol = SCORE_TOLERANCE.get(name, (0.0, 0.0))
+        differs[:, j] = ~np.isclose(before, after, rtol=rtol, atol=atol, equal_nan=True)
     if "score" in columns:  # scored since: a new candidate, whatever its spread was (NaN) and is
         differs[_unscored(was.loc[shared]) & ~_unscored(now.loc[shared])] = False
     counts = (len(gone), int(differs.any(axis=1).sum()) if len(columns) else 0)
