@@ -60,3 +60,37 @@ def test_cutouts_inside_the_work_directory_or_beside_it_pass_the_checks(command,
         target = work if command == "run" else work / "s.zarr"
         args = build_parser(command).parse_args([command, str(cutouts), str(target)])
         args._module.check(args)  # the command's own checks, before Prefect: nothing refused
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_the_real_cli_refuses_a_work_directory_inside_the_source_through_a_link(command, source, tmp_path):
+    """The ``lenshunt`` process itself (not ``main`` in the test's process): a work directory inside the
+    cutout directory, named through a link to it, is refused in one stderr line, exit 1, before Prefect
+    starts (its API answers nothing here: reaching it would be said instead) and before anything is
+    written."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    link = tmp_path / "link"
+    link.symlink_to(source, target_is_directory=True)
+    work = link / "nightly"  # inside the cutouts, though no path says so until resolved
+    argv = [command, "--source", str(source), "--workdir", str(work), "--interval", "60"]
+    if command == "run":
+        argv = [command, str(source), str(work)]
+    env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        timeout=180,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and result.stdout == "", result.stderr[-3000:]
+    assert lines[0].startswith(
+        f"lenshunt {command}: error: work directory {work} lies inside the cutout directory {source}: "
+    ), lines
+    assert not work.exists()
