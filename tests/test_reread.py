@@ -73,7 +73,7 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
     plain = ingest(EUCLID, root, store, dask_client)
     assert plain.n_reread == 0
     note = (
-        "  warning: the store's objects were read by older rules (revision 1, today's 7; revision 2: a band "
+        "  warning: the store's objects were read by older rules (revision 1, today's 8; revision 2: a band "
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
@@ -94,7 +94,10 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "HDU carries DATASUM or CHECKSUM cards that do not match its bytes (data overwritten after it was "
         "written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM 123 does not match its "
         "data: 456)'; a .fits.fz whose GZIP tile is corrupt is UNREADABLE, not TRUNCATED, and keeps its "
-        "header's position (2026-12-07)); "
+        "header's position (2026-12-07); revision 8: the null pixels (BLANK, ZBLANK) of an unsigned integer "
+        "image (BZERO = 32768, 2**31, ...; read before as numbers, 65535 or 0, with no flag), of a BITPIX 8 "
+        "image (BLANK = 0, or BZERO = -128: UNREADABLE before) and of any integer image with BLANK = 0 are "
+        "NaN and flagged NULL_PIXELS (2026-12-07)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

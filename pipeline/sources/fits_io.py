@@ -12,9 +12,9 @@ honour:
 - any legal path: cfitsio parses ``[...]``, ``(...)``, ``+n``, ``!``, ``~`` and ``scheme://`` in
   file names as its extended-filename syntax, so such paths are opened through ``/dev/fd/N``
   (astropy where the system has no ``/dev/fd``);
-- null pixels of integer images (``BLANK``, and ``BLANK``/``ZBLANK`` of tile-compressed ones),
-  which cfitsio returns as ordinary numbers: astropy turns them into NaN and the band gets
-  ``NULL_PIXELS``;
+- null pixels of integer images (``BLANK``, and ``ZBLANK`` card or column of tile-compressed ones),
+  which cfitsio returns as ordinary numbers: astropy reads the stored integers, and
+  :func:`pipeline.sources.scaling.physical_pixels` makes nulls NaN (``NULL_PIXELS``) and scales;
 - any file cfitsio fails on (astropy then decides, or names the problem).
 
 Conventions honoured: big-endian data (returned in native order), scaled integers
@@ -52,7 +52,7 @@ from pipeline.sources.header_position import header_position
 from pipeline.sources.headers import HeaderSummary, summarise_header
 from pipeline.sources.pixels import clean_pixels
 from pipeline.sources.positions import to_astropy_header
-from pipeline.sources.scaling import scaling_defect
+from pipeline.sources.scaling import physical_pixels, scaling_defect
 from pipeline.sources.truncation import cut_short
 from pipeline.sources.unparsable import fitsio_unparsable, parsable_header, with_unparsable
 from pipeline.sources.wcs_check import wcs_defect
@@ -336,7 +336,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
         warnings.simplefilter("ignore")
         with open(path, "rb") as stream:
             try:
-                hdus = fits.open(stream, memmap=False, lazy_load_hdus=False)
+                hdus = fits.open(stream, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=True)
             except Exception as exc:
                 ends_early = cut_short(path)
                 if ends_early:  # new-user trials: a cut-off .fits.gz, a header cut, were "not a FITS file"
@@ -363,7 +363,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                 if _image_dims(found.dims) != expected:
                     return found  # WRONG_SHAPE: the pixels are not read
                 try:
-                    found.data = np.array(image.data)
+                    found.data = physical_pixels(np.asarray(image.data), header)  # BLANK: the stored value
                 except Exception as exc:  # a tile's zlib.error too: the header read keeps its position
                     from pipeline.sources.compressed import tile_failure
 

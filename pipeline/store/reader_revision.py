@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 7
+READER_REVISION = 8
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -44,6 +44,9 @@ REVISIONS: dict[int, str] = {
     "overwritten after it was written, read before as good data) is UNREADABLE, 'corrupt file (DATASUM "
     "123 does not match its data: 456)'; a .fits.fz whose GZIP tile is corrupt is UNREADABLE, not "
     "TRUNCATED, and keeps its header's position (2026-12-07)",
+    8: "the null pixels (BLANK, ZBLANK) of an unsigned integer image (BZERO = 32768, 2**31, ...; read before "
+    "as numbers, 65535 or 0, with no flag), of a BITPIX 8 image (BLANK = 0, or BZERO = -128: UNREADABLE "
+    "before) and of any integer image with BLANK = 0 are NaN and flagged NULL_PIXELS (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
