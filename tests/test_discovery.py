@@ -231,6 +231,34 @@ def test_a_band_folder_that_is_not_there_and_folders_inside_band_folders_are_sai
     assert discover(EUCLID, write_set(EUCLID, tmp_path / "whole", [100001])).unsearched_lines(root) == []
 
 
+def test_a_band_folder_that_is_a_file_or_a_broken_link_is_said_so(tmp_path, dask_client):
+    """New-user trial: ``Public/EUC_H`` a regular file was reported as "band folder Public/EUC_H is not
+    under SRC (there: ...)", as if the folder were elsewhere; it is there, and no folder."""
+    from pipeline.store import ingest
+
+    root = write_set(EUCLID, tmp_path / "src", [100001, 100002])
+    shutil.rmtree(band_file(EUCLID, root, 100001, "H").parent)
+    (root / "Public" / "EUC_H").write_text("oops")
+    shutil.rmtree(band_file(EUCLID, root, 100001, "J").parent)
+    (root / "Public" / "EUC_J").symlink_to(tmp_path / "gone")
+    lines = discover(EUCLID, root).unsearched_lines(root)
+    end = "are MISSING_FILE for every object; check the source directory and the layout's paths"
+    assert lines == [
+        f"band folder Public/EUC_H under {root} is a file, not a folder: band(s) H {end}",
+        f"band folder Public/EUC_J under {root} is a broken symbolic link (to {tmp_path / 'gone'}), not a "
+        f"folder: band(s) J {end}",
+    ]
+    summary = ingest(EUCLID, root, tmp_path / "s.zarr", dask_client).summary()
+    assert f"band folder Public/EUC_H under {root} is a file, not a folder" in summary
+    assert "is not under" not in summary
+    # a layout whose only band folder is a file: the error says so
+    space = load_layout("sglc1-space")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "Band1").write_text("not a folder")
+    with pytest.raises(FileNotFoundError, match=r"Band1 is a file, not a folder\)"):
+        discover(space, tmp_path / "flat")
+
+
 def test_a_catalog_pattern_that_matches_nothing_beside_other_tables_is_said(tmp_path):
     """Trial: a catalog pattern that matched nothing ingested "labels: 0 from no catalog" beside the
     set's ``lens_keys_final.csv``, every object unknown, without a word."""

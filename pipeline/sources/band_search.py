@@ -14,8 +14,10 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from pathlib import Path
 
+from schemas.file_names import nfc as _nfc
 from schemas.layout import Layout, LayoutArg, as_layout
 
 MAX_DEPTH = 3
@@ -180,3 +182,70 @@ def other_layout_hint(layout_name: str, root: str | os.PathLike[str]) -> str:
     if len(names) == 1:
         return f"; its folders match layout {names[0]}: pass --layout {names[0]}"
     return f"; its folders match layouts {', '.join(names)}: pass --layout {names[0]} (or another of them)"
+
+
+def absent_folder_line(
+    root: str | os.PathLike[str], directory: str, bands: list[str], there: list[str]
+) -> str:
+    """The warning for a band folder ``directory`` (relative) that ``root`` does not hold as a folder.
+
+    ``bands``: the bands whose files it should hold; ``there``: a few folders that are there beside it.
+    A path that is there but no folder (a file, a broken symbolic link) is said so (trial: a band folder
+    that was a regular file was said to be "not under" the source).
+
+    >>> absent_folder_line("/nowhere", "Public/EUC_H", ["H"], ["EUC_J"])[:70]
+    'band folder Public/EUC_H is not under /nowhere (there: EUC_J): band(s)'
+    """
+    kind = not_a_folder(Path(root) / directory)
+    seen = f" (there: {', '.join(there)})" if there and not kind else ""
+    where = f"under {root} is {kind}, not a folder" if kind else f"is not under {root}{seen}"
+    return (
+        f"band folder {directory} {where}: band(s) {', '.join(bands)} are MISSING_FILE for every object; "
+        "check the source directory and the layout's paths"
+    )
+
+
+def not_a_folder(path: Path) -> str | None:
+    """What ``path`` is, in words, where it is there but no folder (``a file``); None where not there
+    (or a folder)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISLNK(mode):
+        if not path.exists():
+            return f"a broken symbolic link (to {os.readlink(path)})"
+        mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        return None  # a folder (not read: the caller says why)
+    return "a file" if stat.S_ISREG(mode) else "no regular file nor folder"
+
+
+def folder_names(directory: Path) -> list[str]:
+    """A few names of the folders in ``directory`` (none if it is not there)."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(
+                entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")
+            )
+    except OSError:
+        return []
+    return names[:_N_SHOWN] + (["..."] if len(names) > _N_SHOWN else [])
+
+
+def band_directory(root: Path, relative: str) -> Path | None:
+    """The directory ``root/relative``, its names compared in NFC (an NFD-named folder is found);
+    None where there is none."""
+    if (root / relative).is_dir():
+        return root / relative
+    directory = root
+    for part in Path(relative).parts:
+        try:
+            with os.scandir(directory) as entries:
+                found = [entry.path for entry in entries if _nfc(entry.name) == _nfc(part) and entry.is_dir()]
+        except OSError:
+            return None
+        if not found:
+            return None
+        directory = Path(sorted(found)[0])
+    return directory

@@ -33,7 +33,14 @@ import numpy as np
 
 from pipeline.errors import LenshuntError, SourceNotFoundError
 from pipeline.paths import OWN_FILE_PREFIX
-from pipeline.sources.band_search import band_folders_hint, other_layout_hint
+from pipeline.sources.band_search import (
+    absent_folder_line,
+    band_folders_hint,
+    not_a_folder,
+    other_layout_hint,
+)
+from pipeline.sources.band_search import band_directory as _directory
+from pipeline.sources.band_search import folder_names as _folders
 from schemas.file_names import band_file_regex as path_file_regex
 from schemas.file_names import nfc as _nfc
 from schemas.layout import ID_PLACEHOLDER, Band, Layout, LayoutArg, as_layout
@@ -126,11 +133,7 @@ class Manifest:
         """
         lines = []
         for directory, (bands, there) in sorted(self.absent.items()):
-            seen = f" (there: {', '.join(there)})" if there else ""
-            lines.append(
-                f"band folder {directory} is not under {root}{seen}: band(s) {', '.join(bands)} are "
-                "MISSING_FILE for every object; check the source directory and the layout's paths"
-            )
+            lines.append(absent_folder_line(root, directory, bands, there))
         for band, path in self.no_file.items():  # fresh-user trial: '{id}_g*.fits.fz', and not a word
             directory = Path(path).parent.as_posix()
             lines.append(
@@ -326,8 +329,12 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
         expected = sorted({str(root / Path(band.path).parent) for band in layout.bands})
         hint = band_folders_hint(layout, root)  # trial: the set was one level down, and not said
         hint = hint or other_layout_hint(layout.name, root)  # fresh-user trial: another layout's, unsaid
+        files = "; ".join(
+            f"{path} is {kind}, not a folder" for path in expected if (kind := not_a_folder(Path(path)))
+        )
         raise SourceNotFoundError(
             f"no band directory of layout {layout.name!r} under {root}: expected {expected}"
+            + (f" ({files})" if files else "")
             + (hint or ". Check the source directory and --layout.")
         )
     all_ids = sorted(set().union(*(by_id.keys() for by_id in found.values())))
@@ -375,18 +382,6 @@ def _holds_band_files(folder: str, bands: list[tuple[Band, re.Pattern[str]]]) ->
         return True
 
 
-def _folders(directory: Path) -> list[str]:
-    """A few names of the folders in ``directory`` (none if it is not there)."""
-    try:
-        with os.scandir(directory) as entries:
-            names = sorted(
-                entry.name for entry in entries if entry.is_dir() and not entry.name.startswith(".")
-            )
-    except OSError:
-        return []
-    return names[:_N_EXAMPLES] + (["..."] if len(names) > _N_EXAMPLES else [])
-
-
 def _preference(
     path: str, named: str, pattern: re.Pattern[str], id_digits: int
 ) -> tuple[bool, bool, bool, str]:
@@ -404,24 +399,6 @@ def _preference(
     other_width = match is None or len(match.group(1)) != id_digits
     compressed = re.search(r"\.(gz|bz2|fz)$", name, re.IGNORECASE) is not None
     return (name != _nfc(named), other_width, compressed, name)
-
-
-def _directory(root: Path, relative: str) -> Path | None:
-    """The directory ``root/relative``, its names compared in NFC (an NFD-named folder is found);
-    None where there is none."""
-    if (root / relative).is_dir():
-        return root / relative
-    directory = root
-    for part in Path(relative).parts:
-        try:
-            with os.scandir(directory) as entries:
-                found = [entry.path for entry in entries if _nfc(entry.name) == _nfc(part) and entry.is_dir()]
-        except OSError:
-            return None
-        if not found:
-            return None
-        directory = Path(sorted(found)[0])
-    return directory
 
 
 def _is_label_catalog(layout: Layout, prefix: str, name: str) -> bool:
