@@ -14,6 +14,7 @@ from astropy.io import fits
 from cutouts import band_file, cutout_image, sky, write_cutout, write_set
 
 from pipeline.flags import Flag
+from pipeline.sources import discover
 from pipeline.store import ingest, open_store, write_cutouts
 from pipeline.store.cutout_source import input_files
 from schemas.layout import load_layout
@@ -93,3 +94,46 @@ def test_a_broken_preferred_file_gives_way_to_its_whole_duplicate(tmp_path, dask
     assert ingest(EUCLID, root, store, dask_client).n_reread == 1
     written = write_cutouts(store, CUT, tmp_path / "whole")
     assert written.inputs["VIS"].status == "read" and written.inputs["VIS"].path.endswith("830001.fits")
+
+
+def test_a_broken_symbolic_link_beside_a_file_is_no_duplicate(tmp_path, dask_client):
+    """New-user trial: ``imageEUC_Y-300007.fits.gz -> /nonexistent`` beside a good ``.fits`` flagged the
+    object DUPLICATE_ID; a broken link is no copy: set aside, said once in the report. A link that is
+    an object's only file of a band makes it MISSING_FILE with a reason naming the broken link."""
+    source = write_set(EUCLID, tmp_path / "src", IDS)
+    y = band_file(EUCLID, source, CUT, "Y")
+    copy = y.with_name(y.name + ".gz")  # first a real copy: DUPLICATE_ID, as before
+    copy.write_bytes(gzip.compress(y.read_bytes()))
+    store = tmp_path / "s.zarr"
+    ingest(EUCLID, source, store, dask_client)
+    assert int(open_store(store)["flags"].values[_row(store, CUT)]) == Flag.DUPLICATE_ID
+    copy.unlink()
+    copy.symlink_to("/nonexistent")
+    write_set(EUCLID, source, [830004])  # a new object whose only J file is a broken link
+    only = band_file(EUCLID, source, 830004, "J")
+    only.unlink()
+    only.symlink_to(tmp_path / "moved" / only.name)
+    report = ingest(EUCLID, source, store, dask_client)
+    summary = report.summary()
+    assert (
+        f"ignored: 1 broken symbolic link(s) beside another file of the object's band, not read (no copy of "
+        f"it: no DUPLICATE_ID), e.g. {copy.name} -> /nonexistent"
+    ) in summary
+    assert "DUPLICATE_ID" not in summary.replace("no DUPLICATE_ID", "")
+    data = open_store(store)
+    flags = dict(zip(data["object_id"].values.tolist(), data["flags"].values.tolist()))
+    assert flags[CUT] == 0  # re-read: its duplicates went (the link is none), the .fits read as before
+    np.testing.assert_array_equal(
+        data["nir"].sel(nir_band="Y").values[_row(store, CUT)], fits.getdata(y).astype(np.float32)
+    )
+    assert flags[830004] == Flag.MISSING_FILE
+    assert f"J: broken symbolic link (target folder {tmp_path / 'moved'} missing)" in summary
+    # only broken links for a band: the preferred one is the band's file (MISSING_FILE), no duplicate
+    h = band_file(EUCLID, source, BLANK, "H")
+    h.unlink()
+    h.symlink_to("/nonexistent")
+    h.with_name(h.name + ".gz").symlink_to("/nonexistent.gz")
+    manifest = discover(EUCLID, source)
+    assert (BLANK, "H") not in manifest.duplicates and (CUT, "Y") not in manifest.duplicates
+    assert manifest.paths["H"][list(manifest.object_ids).index(BLANK)] == str(h)
+    assert sorted(manifest.broken_links) == sorted([str(copy), str(h) + ".gz"])

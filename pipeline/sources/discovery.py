@@ -85,6 +85,8 @@ class Manifest:
     """Band directory -> how many folders in it are named as band files (no object), a few names."""
     no_file: dict[str, str] = field(default_factory=dict)
     """Band whose folder is there but holds no file of it, for any object -> the band's path."""
+    broken_links: list[str] = field(default_factory=list)
+    """Broken symbolic links set aside beside another file of the same object's band (no duplicate)."""
 
     def __len__(self) -> int:
         return int(self.object_ids.size)
@@ -105,6 +107,12 @@ class Manifest:
             "not read"
             for directory, (count, examples) in sorted(self.named_folders.items())
         ]
+        if broken := self.broken_links:  # trial: beside a good file, one made the object DUPLICATE_ID
+            shown = ", ".join(f"{Path(link).name} -> {os.readlink(link)}" for link in broken[:_N_EXAMPLES])
+            lines.append(
+                f"{len(broken)} broken symbolic link(s) beside another file of the object's band, not read "
+                f"(no copy of it: no DUPLICATE_ID), e.g. {shown}"
+            )
         count, examples = self.too_large
         if count:
             lines.append(
@@ -341,6 +349,7 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
     if not all_ids:
         raise NoCutoutsError(_nothing_matched(layout, root, ignored))
     paths: dict[str, list[str | None]] = {}
+    broken_links: list[str] = []
     duplicates: dict[tuple[int, str], list[str]] = {}
     bands = {band.name: band for band in layout.bands}
     for band_name, by_id in found.items():
@@ -353,6 +362,10 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
                 matches = sorted(
                     matches, key=lambda path: _preference(path, named, pattern, layout.id_digits)
                 )
+                live = [path for path in matches if os.path.exists(path) or not os.path.islink(path)]
+                live = live or matches[:1]  # only broken links: the first is read (MISSING_FILE)
+                broken_links += [path for path in matches if path not in live]
+                matches = live  # a broken link is no copy of a file (trial: DUPLICATE_ID)
             column.append(matches[0] if matches else None)
             if len(matches) > 1:
                 duplicates[(object_id, band_name)] = matches[1:]
@@ -365,9 +378,8 @@ def discover(layout: LayoutArg, root: str | os.PathLike[str], *, only_id: int | 
         for band in layout.bands
         if only_id is None and not found[band.name] and band.name not in in_absent
     }
-    return Manifest(
-        ids, paths, duplicates, ignored, id_width, absent, subfolders, too_large, named_folders, no_file
-    )
+    found_more = (absent, subfolders, too_large, named_folders, no_file, broken_links)
+    return Manifest(ids, paths, duplicates, ignored, id_width, *found_more)
 
 
 def _holds_band_files(folder: str, bands: list[tuple[Band, re.Pattern[str]]]) -> bool:
