@@ -98,7 +98,7 @@ def _reason_lines(out_dir: Path) -> list[str]:
 def _metrics_lines(out_dir: Path) -> list[str]:
     """AUROC, AP, purity and completeness of ``metrics.json``, where the run was evaluated on labels."""
     from pipeline.errors import LenshuntError
-    from pipeline.evaluation import read_metrics
+    from pipeline.evaluation import format_metric, read_metrics
 
     if not paths.metrics_file(out_dir).is_file():
         return []
@@ -107,8 +107,8 @@ def _metrics_lines(out_dir: Path) -> list[str]:
     except (LenshuntError, OSError, ValueError) as error:
         return [f"metrics    {paths.metrics_file(out_dir)} cannot be read ({error})"]
 
-    def value(number: float | None) -> str:
-        return "undefined" if number is None else f"{number:.4f}"
+    def value(number: float | None) -> str:  # as the run's summary and the report show it
+        return format_metric(number, missing="undefined")
 
     return [
         f"metrics    AUROC {value(metrics.auroc)}, AP {value(metrics.average_precision)}; at threshold "

@@ -39,7 +39,15 @@ def test_a_work_directory_says_its_latest_run_then_its_store(work, capsys):
 
 def test_a_labelled_runs_metrics_and_a_stopped_run(work, tmp_path, capsys):
     scores = work / "scores"
-    metrics = {"auroc": 0.91234, "average_precision": 0.8, "precision": 0.75, "recall": None, "f_beta": None}
+    # trial: AP 0.9999999999999998 (a perfect ranking, float rounding) printed unrounded by the run;
+    # info printed 4 decimals, 0.99996 as 1.0000: both as the run's summary and the report show them
+    metrics = {
+        "auroc": 0.99996,
+        "average_precision": 0.9999999999999998,
+        "precision": 0.75,
+        "recall": None,
+        "f_beta": None,
+    }
     metrics |= {"beta": 1.0, "threshold": 0.5, "tpr0": 0.1, "tpr10": 0.2, "n_pos": 9, "n_neg": 10}
     metrics |= {"n_unscored": 1, "n_unlabelled": 0, "n_objects": 20, "n_pos_unscored": 1}
     paths.metrics_file(scores).write_text(json.dumps(metrics))
@@ -47,7 +55,7 @@ def test_a_labelled_runs_metrics_and_a_stopped_run(work, tmp_path, capsys):
         lines = _info(scores, capsys)
     finally:
         paths.metrics_file(scores).unlink()
-    said = "metrics    AUROC 0.9123, AP 0.8000; at threshold 0.5: purity 0.7500, completeness undefined"
+    said = "metrics    AUROC 0.99996, AP 1; at threshold 0.5: purity 0.75, completeness undefined"
     assert f"{said} (10 lenses, 10 non-lenses)" in lines, lines
 
     stopped = tmp_path / "stopped"  # a score run's record, no catalog: how to finish it

@@ -191,3 +191,46 @@ def test_the_curves_say_they_leave_out_the_unscored_lenses(tmp_path: Path, monke
     captions.clear()
     plot_roc(labels[:4], scores[:4], tmp_path / "roc2.png")  # every lens scored: no caption
     assert captions == [] and (tmp_path / "roc2.png").stat().st_size > 0
+
+
+def test_a_perfect_average_precision_short_of_one_by_rounding_reads_one(tmp_path: Path, monkeypatch) -> None:
+    """Trial: sklearn's average precision of a perfect ranking of 7 lenses above 4 non-lenses is
+    0.9999999999999998 (float rounding); the command line printed ``average_precision=0.9999999999999998``
+    beside AUROC's 4 digits, the report's table and the precision-recall title alike. It reads 1 where it
+    is shown; the Metrics (metrics.json) keep the value."""
+    from flows.common import metrics_lines
+
+    labels = np.r_[np.ones(7, np.int8), np.zeros(4, np.int8)]
+    scores = np.r_[np.linspace(0.6, 0.99, 7), np.linspace(0.01, 0.4, 4)]
+    metrics = evaluate(labels, scores, threshold=0.5)
+    assert metrics.average_precision == 0.9999999999999998  # kept as computed
+    titles = _titles(monkeypatch)
+    plots = make_evaluation_plots(labels, scores, tmp_path / "plots")
+    assert "Precision-recall: AP = 1" in titles, titles
+    report = build_report(
+        tmp_path / "report",
+        catalog=make_catalog_table(
+            object_ids=np.arange(labels.size),
+            ra=np.linspace(10, 20, labels.size),
+            dec=np.zeros(labels.size),
+            scores=scores,
+            score_std=np.zeros(labels.size),
+            flags=np.zeros(labels.size, np.int32),
+            model_id="m",
+            labels=labels,
+        ),
+        provenance=small_provenance(n_objects=labels.size, n_scored=labels.size),
+        metrics=metrics,
+        plots=plots,
+        gallery=[],
+        run_info={},
+    )
+    html = report.read_text()
+    assert '<td class="name">Average precision</td><td class="num">1<' in html
+    assert "0.9999999999999998" not in html
+    (line,) = metrics_lines(metrics.model_dump())[:1]
+    assert "average_precision=1," in line and "0.99999" not in line, line
+    # its bootstrap interval, whose draws are as near 1, alike
+    with_interval = metrics.model_dump() | {"ci95": {"average_precision": [0.9999999999999998, 1.0]}}
+    with_interval["ci95"]["resamples"] = 100
+    assert "average_precision=1 [1.00, 1.00]" in metrics_lines(with_interval)[0]

@@ -10,6 +10,12 @@ model), and the Declared-outputs row read ``score median 1, range 1 – 1`` for 
 ['0.464', '1.200', '1.997']
 >>> format_values([0.99990, 0.9999999, 1.0])
 ['0.9999000', '0.9999999', '1.0000000']
+
+A value short of 1 by float64 rounding alone is 1 (trial: sklearn's average precision of a perfect
+ranking, 0.9999999999999998, was printed with all its digits, ``AP = 0.9999999999999998``):
+
+>>> format_metric(0.9999999999999998), format_values([0.9999999999999998, 1.0])
+('1', ['1.00', '1.00'])
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from collections.abc import Sequence
 MAX_DIGITS = 17
 """Digits (significant or decimal) beyond which a float64 shows nothing more."""
 
+ROUNDING_NOISE = 64 * math.ulp(1.0)
+"""How far (1.4e-14) a value may be short of 1 by float64 rounding alone (sums of a metric's terms):
+such a value reads 1. A metric short of 1 by more reads as short (an average precision of N lenses is
+at most 1 - 1/(N(N+1)) short of 1: more than this for N < 8 million)."""
+
 
 def _real(value: object) -> float | None:
     """``value`` as a float where it is a non-integer real number (numpy's included), else None."""
@@ -29,9 +40,14 @@ def _real(value: object) -> float | None:
     return None
 
 
+def _snapped(value: float) -> float:
+    """``value``, or 1 where it is short of 1 by float64 rounding alone (:data:`ROUNDING_NOISE`)."""
+    return 1.0 if abs(value - 1.0) <= ROUNDING_NOISE else value
+
+
 def _shown_as_bound(text: str, value: float) -> bool:
     """Whether ``text`` reads exactly 0 or 1 (a perfect or a null metric) where ``value`` is not."""
-    return float(text) in (0.0, 1.0) and float(text) != value
+    return float(text) in (0.0, 1.0) and float(text) != _snapped(value)
 
 
 def count_noun(n: int, one: str, many: str) -> str:
@@ -100,7 +116,7 @@ def format_values(values: Sequence[float], digits: int = 3) -> list[str]:
     >>> format_values([2.0, 2.0]), format_values([1e-6, 3e-6]), format_values([])
     (['2.00', '2.00'], ['1e-06', '3e-06'], [])
     """
-    numbers_ = [float(value) for value in values]
+    numbers_ = [_snapped(float(value)) for value in values]
     sizes = [abs(value) for value in numbers_ if value != 0]
     if not sizes:
         return [f"{value:g}" for value in numbers_]
