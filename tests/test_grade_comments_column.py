@@ -124,3 +124,34 @@ def test_joined_comments_split_back_exactly(comments):
     text = join_comments(comments)
     assert split_comments(text) == comments, text
     assert pd.Series([text]).str.count(" \\| ").iloc[0] == len(comments) - 1, text  # separators only
+
+
+def test_a_graded_catalog_parquet_reads_as_voparquet_without_a_warning(store, tmp_path):  # noqa: F811
+    """Trial: after ``lenshunt inspect --apply``, astropy's ``Table.read(catalog.parquet,
+    format="parquet.votable")`` warned ``MergeConflictWarning: In merged column 'grade_agreement' the
+    'description' attribute does not match`` (and for ``grade_comments``): astropy's VOTable writer had
+    wrapped the descriptions longer than its 70-character lines, the Parquet field metadata had them
+    whole. Every column's description is now the same in the embedded VOTable, the Parquet field
+    metadata, catalog.vot and the column specs."""
+    import warnings
+
+    from astropy.table import Table
+
+    from pipeline.catalog.columns import spec_lookup
+
+    out = write_run(store, tmp_path / "run")
+    ids = read_catalog(out)["object_id"].to_numpy()
+    GradeLog(out / "grades", "ann").append(ids[0], "A", comment="arc")
+    GradeLog(out / "grades", "bob").append(ids[0], "B")
+    apply_grades(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        voparquet = Table.read(out / "catalog.parquet", format="parquet.votable")
+        votable = Table.read(out / "catalog.vot")
+        parquet = Table.read(out / "catalog.parquet")
+    specs = spec_lookup(read_catalog(out / "catalog.parquet"))
+    assert {"grade_agreement", "grade_comments"} <= set(voparquet.colnames)
+    for table in (voparquet, votable, parquet):
+        assert {name: table[name].description for name in table.colnames} == {
+            name: specs[name].description for name in table.colnames
+        }

@@ -10,6 +10,12 @@ variable-length ``unicodeChar`` (``arraysize="N*"``, up to the longest), unit, U
 embeds it in the Parquet file (``IVOA.VOTable-Parquet.content``; new-user trial: the Parquet's
 said ``char`` of fixed length, ``short`` over an int8 column, and no frame).
 
+Each ``DESCRIPTION`` is written as the column spec (and the Parquet field metadata, the FITS TCOMMn)
+has it: astropy's writer wraps a longer one at 70 characters (``textwrap.fill``), which its reader
+keeps, newline and indentation included (trial: reading a graded ``catalog.parquet`` as VOParquet
+warned ``MergeConflictWarning: In merged column 'grade_agreement' the 'description' attribute does not
+match``); :func:`exact_descriptions` puts back the text as given.
+
 The COOSYS states no epoch: the positions are those of the cutouts' headers, whose epochs the
 catalog does not know; ICRS has no equinox.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -29,7 +36,15 @@ from pipeline.catalog.encoding import flag_meanings, provenance_values, stored_d
 from pipeline.flags import NO_SCORE, describe
 from schemas.catalog import CATALOG_SCHEMA_VERSION, POSITION_FRAME, Provenance
 
-__all__ = ["COOSYS_ID", "PROVENANCE_INFO", "VOTABLE_DATATYPES", "catalog_votable", "parquet_votable_header"]
+__all__ = [
+    "COOSYS_ID",
+    "PROVENANCE_INFO",
+    "VOTABLE_DATATYPES",
+    "DescriptionsAsGiven",
+    "catalog_votable",
+    "exact_descriptions",
+    "parquet_votable_header",
+]
 
 PROVENANCE_INFO = "lenshunt.provenance"
 """Name of the INFO element holding the provenance as JSON."""
@@ -50,6 +65,7 @@ VOTABLE_DATATYPES = {
 _POSITION_COLUMNS = ("ra", "dec")
 _TABLE_NAME = "lenshunt_catalog"
 _VOTABLE_NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+_DESCRIPTION = re.compile(r"<DESCRIPTION>(.*?)</DESCRIPTION>", re.S)
 
 
 def _description() -> str:
@@ -136,7 +152,7 @@ def parquet_votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes
     buffer = io.BytesIO()
     votable.to_xml(buffer, tabledata_format="binary2")
     ET.register_namespace("", _VOTABLE_NS)
-    root = ET.fromstring(buffer.getvalue())
+    root = ET.fromstring(exact_descriptions(buffer.getvalue().decode("utf-8"), votable))
     element = root.find(f"{{{_VOTABLE_NS}}}RESOURCE/{{{_VOTABLE_NS}}}TABLE")
     data = element.find(f"{{{_VOTABLE_NS}}}DATA")
     if data is not None:
@@ -144,3 +160,83 @@ def parquet_votable_header(table: pd.DataFrame, provenance: Provenance) -> bytes
     element.set("nrows", str(len(table)))
     ET.SubElement(element, f"{{{_VOTABLE_NS}}}PARQUET", type="Parquet-local-XML")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _descriptions(votable: Any) -> list[str]:
+    """The descriptions of :func:`catalog_votable`'s tree, in the order its XML has them: the table's,
+    then each FIELD's."""
+    element = votable.resources[0].tables[0]
+    return [text for text in (element.description, *(f.description for f in element.fields)) if text]
+
+
+def exact_descriptions(xml: str, votable: Any) -> str:
+    """``xml``, astropy's writing of ``votable`` (or its start), with each ``DESCRIPTION`` element's text
+    as given rather than wrapped at 70 characters.
+
+    Parameters
+    ----------
+    xml : str
+        The XML text up to the ``DATA`` element at least.
+    votable : astropy.io.votable.tree.VOTableFile
+        The tree it was written from (:func:`catalog_votable`).
+
+    Returns
+    -------
+    str
+        The text, each description on one line as the tree has it (XML-escaped).
+
+    Raises
+    ------
+    RuntimeError
+        If the ``DESCRIPTION`` elements are not the tree's descriptions, in its order (a change of
+        astropy's writer).
+    """
+    from xml.sax.saxutils import escape
+
+    given = [escape(text) for text in _descriptions(votable)]
+    found = _DESCRIPTION.findall(xml)
+    if [" ".join(text.split()) for text in found] != [" ".join(text.split()) for text in given]:
+        raise RuntimeError(f"the VOTable's DESCRIPTION elements {found} are not the descriptions {given}")
+    texts = iter(given)
+    return _DESCRIPTION.sub(lambda _: f"<DESCRIPTION>{next(texts)}</DESCRIPTION>", xml)
+
+
+class DescriptionsAsGiven:
+    """A text file for astropy's ``VOTableFile.to_xml`` that writes through to ``file`` with the
+    descriptions as given (:func:`exact_descriptions`): the start is held until the ``DATA`` element
+    (a few kB), the rows stream through. :meth:`close` (or :meth:`flush`) writes what is held (the whole
+    text if no DATA).
+
+    Parameters
+    ----------
+    file : io.TextIOBase
+        Open for writing text.
+    votable : astropy.io.votable.tree.VOTableFile
+        The tree to be written.
+    """
+
+    encoding = "utf-8"
+
+    def __init__(self, file: Any, votable: Any) -> None:
+        self._file, self._votable = file, votable
+        self._held: list[str] | None = []
+
+    def write(self, text: str) -> int:
+        """Hold ``text`` until the ``DATA`` element starts, then write it through."""
+        if self._held is None:
+            return self._file.write(text)
+        self._held.append(text)
+        if "<DATA" in text:
+            self.close()
+        return len(text)
+
+    def close(self) -> None:
+        """Write what is held, its descriptions as given (nothing more is held after); ``file`` stays open."""
+        if self._held is not None:
+            self._file.write(exact_descriptions("".join(self._held), self._votable))
+            self._held = None
+
+    def flush(self) -> None:
+        """:meth:`close`, then flush ``file`` (astropy's writer flushes at its end)."""
+        self.close()
+        self._file.flush()

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.catalog.columns import spec_lookup
 from pipeline.catalog.digest import DIGEST_METADATA_KEY
 from pipeline.catalog.encoding import stored_dtype
-from pipeline.catalog.vometa import PROVENANCE_INFO, catalog_votable
+from pipeline.catalog.vometa import PROVENANCE_INFO, DescriptionsAsGiven, catalog_votable
 from pipeline.errors import CatalogError
 from schemas.catalog import Provenance
 
@@ -50,7 +50,10 @@ def write_votable(table: pd.DataFrame, path: Path, provenance: Provenance, *, di
             array[name] = column
         else:
             array[name] = values.astype(stored_dtype(specs[name].dtype), copy=False)
-    votable.to_xml(str(path), tabledata_format="binary2")
+    with open(path, "w", encoding="utf-8") as file:  # descriptions unwrapped, as in the Parquet and FITS
+        writer = DescriptionsAsGiven(file, votable)
+        votable.to_xml(writer, tabledata_format="binary2")
+        writer.close()
 
 
 _END = b"</VOTABLE>"
