@@ -55,7 +55,10 @@ HELPS: dict[str, str] = {
     "evaluate": "compute metrics, plots and the HTML report (with a gallery) of a score run",
     "run": "ingest, score, evaluate and report in one flow (the main job)",
     "serve": "serve the run flow with a cron or interval schedule (needs a Prefect server)",
-    "info": "summarise a store, a model bundle or ensemble, or the latest run of a work or score folder",
+    "info": (
+        "summarise a store, a model bundle or ensemble, a work or score folder's latest run, or its catalog "
+        "or report"
+    ),
     "cutout": "write objects' bands as FITS files with the input's pixels and WCS (for DS9, Aladin, ...)",
     "inspect": "grade a run's candidates by eye on a local page (A/B/C/X), and apply or export the grades",
 }

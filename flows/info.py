@@ -7,6 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from flows.info_catalog import catalog_output_lines, is_catalog_output
 from flows.info_scores import SCORES, is_score_folder, is_workdir, score_lines
 from flows.preflight import PathCheckError
 from pipeline import paths
@@ -23,7 +24,10 @@ from pipeline.store import (
 from schemas.layout import Layout, available_layouts, load_layout
 
 USES_PREFECT = False
-HELP = "summarise a store, a model bundle or ensemble, or the latest run of a work or score folder"
+HELP = (
+    "summarise a store, a model bundle or ensemble, a work or score folder's latest run, or its catalog "
+    "or report"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "store",
         type=Path,
         help="a lenshunt Zarr store, a model bundle or ensemble folder, a work directory (lenshunt run, "
-        "serve: its latest run and its store) or a score folder (its latest run)",
+        "serve: its latest run and its store), a score folder (its latest run), or a run's catalog "
+        "(catalog.fits, .parquet, .vot, catalog_hats/) or report/ folder (what it is, how to open it)",
     )
     parser.add_argument(
         "--layout-yaml",
@@ -93,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.layout_yaml and is_score_folder(args.store):  # ops trial: "is not a Zarr v3 store"
         print("\n".join(score_lines(args.store)))
         return 0
+    if is_catalog_output(args.store):  # trial: catalog.fits, catalog_hats/, report/ "not a Zarr v3 store"
+        if args.layout_yaml:
+            raise PathCheckError(
+                f"{args.store} is a run's catalog or report: --layout-yaml prints the layout of a store or "
+                f"model (lenshunt info --layout-yaml STORE)"
+            )
+        print("\n".join(catalog_output_lines(args.store)))
+        return 0
     if is_workdir(args.store):  # its latest run, then its store
         if not args.layout_yaml:
             print(f"workdir    {args.store}")
@@ -102,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
         summary = store_summary(args.store)
     except StoreError as error:  # final trial: said of stores only, though info takes a bundle too
         also = (
-            f"info describes a store, a model bundle or ensemble, a work directory or a score folder, and "
-            f"{args.store} is none of them"
+            f"info describes a store, a model bundle or ensemble, a work directory, a score folder or a "
+            f"run's catalog or report, and {args.store} is none of them"
         )
         raise type(error)(f"{error}; {also}") from None
     attributes = summary.attributes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_inspect import IDS, ingested_work
 
@@ -65,3 +66,57 @@ def test_a_labelled_runs_metrics_and_a_stopped_run(work, tmp_path, capsys):
     assert line.startswith(f"scores     {stopped}: ") and f"lenshunt score {work / 'store.zarr'}" in line, (
         line
     )
+
+
+def test_a_runs_catalogs_and_report_are_said_with_how_to_open_them(work, tmp_path, capsys):
+    """Trial: ``lenshunt info`` of catalog.fits, catalog.parquet, catalog_hats/ or report/ said "... is not
+    a Zarr v3 store (no zarr.json); is it the right path?". A catalog file is described from its own
+    metadata, a HATS collection from its properties, a report folder named; each says how to open it,
+    then what info of its score folder says."""
+    from astropy.io import fits
+    from test_catalog import make_provenance, make_table
+
+    from pipeline.catalog import write_catalog
+
+    scores = work / "scores"
+    run_lines = _info(scores, capsys)
+    for name, kind in (("catalog.fits", "FITS"), ("catalog.parquet", "Parquet"), ("catalog.vot", "VOTable")):
+        lines = _info(scores / name, capsys)
+        assert lines[0].startswith(
+            f"catalog    {scores / name}: {kind} catalog of {len(IDS)} objects, {len(IDS) - 1} scored, 20"
+        ), lines
+        assert lines[1].startswith("model      test-model, threshold 0.5, TTA off, layout "), lines
+        assert lines[2].startswith("columns    ") and ": object_id, ra, dec, " in lines[2], lines
+        assert "theta_e_err" in lines[2] and "graded" not in lines[2], lines
+        assert lines[3].startswith(f'open       astropy.table.Table.read("{scores / name}")'), lines
+        assert lines[4:] == ["", f"its score run (lenshunt info {scores}):", *run_lines], lines
+
+    run = tmp_path / "run"
+    table = make_table()
+    write_catalog(table, run, make_provenance(table), expected_n=len(table), hats=True)
+    (run / "report").mkdir()
+    (run / "report" / "report.html").write_text("<html></html>")
+    run_lines = _info(run, capsys)
+    for path in (run / "report", run / "report" / "report.html"):
+        assert _info(path, capsys) == [
+            f"report     {run / 'report'}: the HTML report of a score run (lenshunt evaluate writes it)",
+            f"open       {run / 'report' / 'report.html'} in a web browser (its figures and pages are "
+            "beside it)",
+            "",
+            f"its score run (lenshunt info {run}):",
+            *run_lines,
+        ]
+    lines = _info(run / "catalog_hats", capsys)
+    assert lines[0] == (
+        f"hats       {run / 'catalog_hats'}: HATS collection (partitioned Parquet by sky position) of "
+        f"{len(table)} objects, {int(table['score'].notna().sum())} scored (1 without a position are not in "
+        f"it), model {table['model_id'][0]}, 2025-03-04T05:06:07Z"
+    ), lines
+    assert lines[1].startswith(f'open       lsdb.read_hats("{run / "catalog_hats"}")'), lines
+    assert lines[2:] == ["", f"its score run (lenshunt info {run}):", *run_lines]
+
+    image = tmp_path / "image.fits"  # a FITS file that is no catalog: one line naming it, no traceback
+    fits.PrimaryHDU(data=np.zeros((2, 2), np.float32)).writeto(image)
+    assert main(["info", str(image)]) != 0
+    error = capsys.readouterr().err
+    assert str(image) in error and "Zarr" not in error and "Traceback" not in error, error

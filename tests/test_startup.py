@@ -30,8 +30,8 @@ def test_info_imports_neither_xarray_nor_dask(tmp_path):
     assert result.stdout.strip().endswith("[]"), result.stdout + result.stderr
     assert "no store at" in result.stderr
     also = (
-        "; info describes a store, a model bundle or ensemble, a work directory or a score folder, and "
-        f"{tmp_path / 'none.zarr'} is none of them"
+        "; info describes a store, a model bundle or ensemble, a work directory, a score folder or a run's "
+        f"catalog or report, and {tmp_path / 'none.zarr'} is none of them"
     )
     assert also in result.stderr  # final trial: said of stores only
 
