@@ -57,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store", type=Path, default=None, help="the store that was scored (default: the run's own)"
     )
     parser.add_argument(
-        "--threshold", type=probability, default=None, help="default: the score run's threshold"
+        "--threshold",
+        type=probability,
+        default=None,
+        help="score threshold of a candidate: precision, recall and F-beta count scores >= it"
+        " (default: the score run's threshold)",
     )
     parser.add_argument(
         "--beta",

@@ -87,7 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="your name in the grade table; serving and --select need one (default: $USER)",
     )
-    parser.add_argument("--store", type=Path, default=None, help="the scored store (default: the catalog's)")
+    parser.add_argument(
+        "--store", type=Path, default=None, help="the store that was scored (default: the catalog's)"
+    )
     parser.add_argument(
         "--order",
         choices=ORDERS,
@@ -99,9 +101,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=_int_from(0), default=0, help="seed of --order random (an integer >= 0; default 0)"
     )
     parser.add_argument("--regrade", action="store_true", help="also show objects you graded before")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on (127.0.0.1 or ::1)")
     parser.add_argument(
-        "--port", type=_int_from(0, 65535), default=8765, help="port 0-65535 (default 8765; 0: any free port)"
+        "--host",
+        default="127.0.0.1",
+        help="loopback address to serve on, 127.0.0.1 or ::1 (default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_int_from(0, 65535),
+        default=8765,
+        help="port to serve the page on, 0-65535 (default 8765; 0: any free port)",
     )
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     actions = parser.add_mutually_exclusive_group()

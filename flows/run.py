@@ -388,7 +388,9 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         f"recorded) (default: the work directory's store's, else the --model's where lenshunt ships it, "
         f"else {DEFAULT_LAYOUT})",
     )
-    parser.add_argument("--model", default=None, help="model bundle (default: the shipped model)")
+    parser.add_argument(
+        "--model", default=None, help="model bundle or ensemble directory (default: the shipped model)"
+    )
     parser.add_argument(
         "--catalog", default=None, help="label catalog (default: the layout's pattern in SOURCE)"
     )
@@ -396,7 +398,8 @@ def add_run_parameters(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--threshold",
         type=probability,
         default=None,
-        help="score threshold of a candidate (default: the work directory's earlier run's, else 0.5)",
+        help="score threshold of a candidate: precision, recall and F-beta count scores >= it"
+        " (default: the work directory's earlier run's, else 0.5)",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(

@@ -156,16 +156,22 @@ def score_flow(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", type=Path, help="a lenshunt Zarr store")
     parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
-    parser.add_argument("--model", default=None, help="model bundle directory (default: the shipped model)")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=256, help="objects per forward pass (fixed shape)"
+        "--model", default=None, help="model bundle or ensemble directory (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=256,
+        help="objects per forward pass (fixed shape; default 256)",
     )
     parser.add_argument("--tta", action="store_true", help="test-time augmentation over 8 rotations/flips")
     parser.add_argument(
         "--threshold",
         type=probability,
         default=None,
-        help="score threshold recorded for evaluation (default: the earlier score run's in --out, else 0.5)",
+        help="score threshold of a candidate: precision, recall and F-beta count scores >= it"
+        " (default: the earlier score run's in --out, else 0.5; recorded for lenshunt evaluate)",
     )
     parser.add_argument(
         "--overwrite",

@@ -37,13 +37,20 @@ WRITES_IN = "out"  # a full disk's error names it (flows.cli)
 HELP = "simulate a labelled lens-finding set in a layout's exact file and catalog format"
 
 RANGE_OPTIONS = {
-    "noise_scale": "factor on each band's sky noise sigma, log-uniform (3 3: a 3x noisier set)",
-    "psf_scale": "factor on each band's PSF FWHM, log-uniform (1.5 1.5: a 1.5x blurrier set)",
-    "flux_scale": "factor on all pixel values (units, zero point), log-uniform (1e12 1e12: counts, ZP 30)",
-    "sky_offset": "background added per band, in noise sigmas, uniform",
-    "theta_e_range": "Einstein radii in arcsec, log-uniform (also elliptical non-lenses' sizes)",
-    "source_mag_range": "lensed sources' total AB magnitude before lensing (reference band), uniform",
-    "source_r_eff_range": "lensed sources' effective radius in arcsec, uniform",
+    "noise_scale": "factor on each band's sky noise sigma, log-uniform (3 3: a 3x noisier set; default 1 1, "
+    "the randomised preset: 0.5 2)",
+    "psf_scale": "factor on each band's PSF FWHM, log-uniform (1.5 1.5: a 1.5x blurrier set; default 1 1, "
+    "the randomised preset: 0.67 1.5)",
+    "flux_scale": "factor on all pixel values (units, zero point), log-uniform (1e12 1e12: counts, ZP 30; "
+    "default 1 1, the randomised preset: 0.01 100)",
+    "sky_offset": "background added per band, in noise sigmas, uniform (default 0 0, the randomised "
+    "preset: -1 1)",
+    "theta_e_range": "Einstein radii in arcsec, log-uniform (also elliptical non-lenses' sizes; default "
+    "0.5 2, the randomised preset: 0.3 3)",
+    "source_mag_range": "lensed sources' total AB magnitude before lensing (reference band), uniform "
+    "(default 21.8 24.5, the randomised preset: 21 25.5)",
+    "source_r_eff_range": "lensed sources' effective radius in arcsec, uniform (default 0.08 0.35, the "
+    "randomised preset: 0.05 0.6)",
     "source_offset_range": "lensed sources' distance from the lens centre in Einstein radii, uniform in "
     "area (0 1: the whole multiple-image region; the default 0 0.7 only the highly magnified part)",
     "moffat_beta_range": "Moffat index of the objects that --moffat-fraction observes through a Moffat "
@@ -179,11 +186,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layout",
         default="euclid-sglc2",
         help=f"layout name ({', '.join(available_layouts())}) or YAML path or a store (the layout it "
-        "recorded)",
+        "recorded) (default euclid-sglc2)",
     )
     parser.add_argument("--n", type=positive_int, required=True, help="number of objects to simulate")
     parser.add_argument(
-        "--seed", type=non_negative_int, default=0, help="master seed; object i uses SeedSequence([seed, i])"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="master seed; object i uses SeedSequence([seed, i]) (default 0)",
     )
     parser.add_argument(
         "--first-id",
@@ -195,10 +205,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lens-fraction",
         type=float,
         default=0.5,
-        help="fraction drawn as lenses (labels follow the layout's rule)",
+        help="fraction drawn as lenses (labels follow the layout's rule; default 0.5)",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="objects per Dask task"
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"objects per Dask task (default {DEFAULT_BATCH_SIZE})",
     )
     parser.add_argument(
         "--catalog-name", default=None, help="file name of a new catalog (must match the pattern)"

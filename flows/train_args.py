@@ -70,7 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bands to use (default: all); only their flags decide which objects are usable",
     )
     recipe.add_argument(
-        "--combine", choices=["upsample", "branches"], default=None, help=f"default {default.combine}"
+        "--combine",
+        choices=["upsample", "branches"],
+        default=None,
+        help="bands as one input (upsample: every group resampled to the finest grid, stacked as "
+        f"channels) or one input per group (branches), each with its own stack (default {default.combine})",
     )
     recipe.add_argument(
         "--scaling",
@@ -219,7 +223,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="train this many models (seeds SEED..SEED+K-1) into OUT/seed-<i> and make OUT their ensemble "
-        "(score with it)",
+        "(score with it; default 1: one model into OUT)",
     )
     heads = parser.add_argument_group("outputs (one head each; pipeline.training.targets)")
     heads.add_argument(

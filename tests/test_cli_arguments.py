@@ -3,6 +3,9 @@ tracebacks, ``--threshold 2`` failed only after the whole store was scored)."""
 
 from __future__ import annotations
 
+import argparse
+import re
+
 import pytest
 
 from flows.cli import main
@@ -178,3 +181,70 @@ def test_overwrite_says_it_rescores_every_object_with_the_same_model_too():
     for name in ("run", "score"):
         [action] = [a for a in commands.choices[name]._actions if "--overwrite" in a.option_strings]
         assert "score every object again, with the same model too" in action.help, (name, action.help)
+
+
+_DEFAULT_CLAUSES = (
+    re.compile(r"\s*\(default[^()]*(\([^()]*\)[^()]*)*\)"),  # "(default: the shipped model)"
+    re.compile(r"[;,]\s*default\b[^;)]*"),  # "(fixed shape; default 256)"
+    re.compile(r"^default\b[^;]*$"),  # the whole help a default (trial: evaluate --threshold)
+)
+DIFFERENT_MEANINGS = {
+    "--seed": {"simulate", "train", "inspect"},  # the set's, the training's, the grading order's
+    "--batch-size": {"simulate", "train"},  # objects per Dask task, per training batch (else: per pass)
+    "--overwrite": {"simulate", "train", "score", "run", "cutout"},  # what each replaces
+    "--bands": {"train", "cutout"},  # bands to train on, to write
+    "--out": {"score", "cutout"},  # a run's folder, a folder of FITS cutouts
+}
+"""Options that two commands share by name for different things: their help may differ."""
+
+
+def _options() -> dict[str, dict[str, argparse.Action]]:
+    """Each option string (its first) -> command -> its action, for every command's options."""
+    from flows.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options: dict[str, dict[str, argparse.Action]] = {}
+    for name, parser in commands.choices.items():
+        for action in parser._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                options.setdefault(action.option_strings[0], {})[name] = action
+    return options
+
+
+def _description(help_text: str) -> str:
+    """A help without its default clauses: what the option is."""
+    for clause in _DEFAULT_CLAUSES:
+        help_text = clause.sub("", help_text)
+    return help_text.strip(" ;,")
+
+
+def test_every_option_says_what_it_is_and_its_default():
+    """Trial: ``score --batch-size`` gave no default (run's said "default 256"), ``evaluate --threshold``
+    said only "default: the score run's threshold". Every option's help describes it beyond its default,
+    and one with a default value (not None, not a flag's False) states it."""
+    undescribed, unstated = [], []
+    for option, by_command in _options().items():
+        for command, action in by_command.items():
+            text = action.help % {"default": action.default} if action.help else ""
+            if len(re.findall(r"[A-Za-z]{2,}", _description(text))) < 2:
+                undescribed.append(f"{command} {option}: {text!r}")
+            flag = action.nargs == 0  # store_true and alike: their default is being off
+            given = action.default not in (None, argparse.SUPPRESS) and not flag
+            if given and ("default" not in text or str(action.default) not in text):
+                unstated.append(f"{command} {option} (default {action.default!r}): {text!r}")
+    assert undescribed == [] and unstated == []
+
+
+def test_an_option_of_several_commands_reads_alike_in_each():
+    """Trial: ``--threshold`` was "score threshold recorded for evaluation" (score), "score threshold of a
+    candidate" (run, serve) and nothing (evaluate); ``--model`` a "model bundle directory" or a "model
+    bundle". An option shared by name means one thing and says it in the same words (each command its own
+    default), except where it means different things (DIFFERENT_MEANINGS)."""
+    differing = {}
+    for option, by_command in _options().items():
+        alike = {c: _description(a.help or "") for c, a in by_command.items()}
+        alike = {c: text for c, text in alike.items() if c not in DIFFERENT_MEANINGS.get(option, set())}
+        if len(set(alike.values())) > 1:
+            differing[option] = alike
+    assert differing == {}
+    assert set(DIFFERENT_MEANINGS) <= set(_options())  # no stale entries
