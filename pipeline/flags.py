@@ -109,7 +109,7 @@ class Flag(enum.IntFlag):
     UNLIKE_TRAINING = 1 << 18
     """Unlike the model's training objects: ``ood_score`` > 1, i.e. the squared Mahalanobis distance
     of its pooled model features from the training lenses and non-lenses lies beyond the in-domain
-    q-quantile (:mod:`pipeline.models.features`); its score is less certain. Set only by models with
+    q-quantile, q = 0.99 (:mod:`pipeline.models.features`); its score is less certain. Set only by models with
     feature statistics."""
     DUPLICATE_POSITION = 1 << 19
     """Another object of the catalog lies within 0.5 arcsec: probably the same galaxy cut out twice

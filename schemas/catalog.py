@@ -48,8 +48,9 @@ grade_comments    str              the comment of each inspector's latest grade 
 ood_score         float32          squared Mahalanobis distance of the object's pooled
                                    model features from the training objects' (the
                                    nearer class: lenses or non-lenses), over its
-                                   in-domain q-quantile (> 1: unlike the training set,
-                                   flag UNLIKE_TRAINING); NaN when not scored. Only when
+                                   in-domain 99th percentile (its q-quantile, q = 0.99;
+                                   > 1: unlike the training set, flag UNLIKE_TRAINING);
+                                   NaN when not scored. Only when
                                    the model has feature statistics
                                    (:mod:`pipeline.models.features`)
 ================  =======  ======  ===================================================
@@ -156,7 +157,7 @@ SCORE_COLUMNS: tuple[ColumnSpec, ...] = (
         name="score_std",
         dtype="float32",
         ucd="stat.stdev",
-        description="Score std over ensemble members and TTA; 0 for one model",
+        description="Score std over ensemble members, --tta rotations/flips; 0 if neither",
     ),
 )
 """The columns of the default output (a card without an ``outputs`` declaration)."""
@@ -259,7 +260,7 @@ OOD_SCORE_COLUMN = ColumnSpec(
     name="ood_score",
     dtype="float32",
     ucd="stat.value",
-    description="Feature distance from training set / its q-quantile; >1 unlike it",
+    description="Squared Mahalanobis feature distance / its in-domain 99th percentile",
 )
 """Out-of-distribution score (:mod:`pipeline.models.features`): an extra column (after the fixed
 ones) of catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAINING. NaN when

@@ -216,7 +216,7 @@ def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client,
     header = fits.getheader(paths.catalog_fits(tmp_path / "ood"), 1)
     names = [header[f"TTYPE{i}"] for i in range(1, header["TFIELDS"] + 1)]
     column = names.index("ood_score") + 1
-    assert header[f"TFORM{column}"] == "E" and "q-quantile" in header.comments[f"TTYPE{column}"] + str(
+    assert header[f"TFORM{column}"] == "E" and "99th percentile" in header.comments[f"TTYPE{column}"] + str(
         header.get(f"TCOMM{column}", "")
     )
     assert header["FLAG18"] == "UNLIKE_TRAINING"

@@ -42,3 +42,47 @@ def test_an_output_trained_on_lenses_says_it_is_predicted_for_every_object(name)
     shipped = {spec.name: spec for spec in shipped_outputs()}
     if name in shipped:  # the shipped model's catalogs carry the same description
         assert output_column_specs([shipped[name]])[0].description == column.description
+
+
+ACRONYMS = {"ICRS", "FITS", "FLAGn", "AB"}
+"""Capitalised abbreviations a column description may use: known to its readers (AB magnitudes)."""
+LETTERS = {"A", "B", "C", "X"}
+"""Single letters a description may use: the visual grades, which grade_mean and grade_mode define."""
+
+
+def _every_column():
+    """Every catalog column spec: fixed, label, grades, extras, a band's flags, each preset's outputs."""
+    from pipeline.catalog.columns import CatalogLayout
+    from schemas.catalog import EXTRA_COLUMNS, band_flags_column
+
+    outputs = tuple(target.spec for target in PRESETS.values())
+    layout = CatalogLayout(outputs=outputs)
+    return [
+        *layout.column_specs(with_label=True, with_grades=True),
+        *EXTRA_COLUMNS.values(),
+        band_flags_column("VIS"),
+    ]
+
+
+def test_no_column_description_uses_an_undefined_symbol():
+    """Trial: ``ood_score`` read "Feature distance from training set / its q-quantile", q said nowhere (the
+    README: squared Mahalanobis distance over its 99th percentile); ``score_std`` "... and TTA". Within the
+    68 characters of a FITS TCOMMn value, a description names what it uses."""
+    import re
+
+    specs = {spec.name: spec for spec in _every_column()}
+    assert (
+        specs["ood_score"].description
+        == "Squared Mahalanobis feature distance / its in-domain 99th percentile"
+    )
+    undefined = {}
+    for name, spec in specs.items():
+        text = spec.description
+        named = {name, name.removeprefix("flags_")}  # a column may name itself, flags_<band> its band
+        words = [w for w in re.findall(r"(?<![\w-])[A-Za-z]\w*", text) if w not in named]
+        letters = [w for w in words if len(w) == 1 and w not in LETTERS and w != "a"]
+        acronyms = [w for w in words if len(w) > 1 and w[:2].isupper() and w not in ACRONYMS]
+        if letters or acronyms:
+            undefined[name] = (text, letters + acronyms)
+        assert len(text) <= 68, (name, text)
+    assert undefined == {}

@@ -191,7 +191,7 @@ def output_column_specs(specs: Iterable[OutputSpec]) -> tuple[ColumnSpec, ...]:
                 dtype="float32",
                 unit=unit,
                 ucd=_qualified("stat.stdev", ucd),
-                description=_short(f"Std of {spec.name} over ensemble members and TTA"),
+                description=_short(f"Std of {spec.name} over ensemble members and --tta rotations/flips"),
             )
         )
     return tuple(columns)
