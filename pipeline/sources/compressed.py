@@ -117,23 +117,36 @@ def _decompressed(stream, kind: str, keep: int) -> bytes | None:
 
 def _read_all(decoder, keep: int, trailing_ok: bool = False) -> bytes | None:
     """Everything ``decoder`` gives (None over ``keep`` bytes, still read to its end)."""
-    parts: list[bytes] | None = []
-    total = 0
+    kept = _Kept(keep)
     while True:
         try:
             part = decoder.read1(_CHUNK)  # one member at a time: trailing bytes raise after it
         except OSError as exc:  # trailing bytes after a whole, checked gzip member: ignored, as gzip -d does
-            if trailing_ok and total and str(exc).startswith("Not a gzipped file"):
+            if trailing_ok and kept.total and str(exc).startswith("Not a gzipped file"):
                 break
             raise
         if not part:
             break
-        total += len(part)
-        if parts is not None and total <= keep:
-            parts.append(part)
+        kept.add(part)
+    return kept.joined()
+
+
+class _Kept:
+    """Decompressed parts, kept while their total is at most ``keep`` bytes (then only counted)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep, self.total = keep, 0
+        self.parts: list[bytes] | None = []
+
+    def add(self, part: bytes) -> None:
+        self.total += len(part)
+        if self.parts is not None and self.total <= self.keep:
+            self.parts.append(part)
         else:
-            parts = None
-    return b"".join(parts) if parts is not None else None
+            self.parts = None
+
+    def joined(self) -> bytes | None:
+        return b"".join(self.parts) if self.parts is not None else None
 
 
 def _read_streams(stream, kind: str, keep: int) -> bytes | None:
@@ -151,8 +164,7 @@ def _read_streams(stream, kind: str, keep: int) -> bytes | None:
     new = bz2.BZ2Decompressor if kind == "bzip2" else lzma.LZMADecompressor
     magic = _BZIP2_MAGIC if kind == "bzip2" else _XZ_MAGIC
     decoder, data, at_end = new(), b"", False
-    parts: list[bytes] | None = []
-    total = 0
+    kept = _Kept(keep)
     while True:
         if decoder.eof:  # the bytes after a whole stream: another stream, or trailing
             data = decoder.unused_data
@@ -166,14 +178,9 @@ def _read_streams(stream, kind: str, keep: int) -> bytes | None:
             data = stream.read(_CHUNK)
             if not data:
                 raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-        part = decoder.decompress(data, _CHUNK)
+        kept.add(decoder.decompress(data, _CHUNK))
         data = b""
-        total += len(part)
-        if parts is not None and total <= keep:
-            parts.append(part)
-        else:
-            parts = None
-    return b"".join(parts) if parts is not None else None
+    return kept.joined()
 
 
 def tile_failure(compression_type: str, index: int, exc: BaseException) -> str:
