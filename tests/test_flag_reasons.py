@@ -205,8 +205,35 @@ def test_reasons_of_duplicates_flags_without_words_and_long_text():
     assert texts[0] == "scoring: another object within 0.5 arcsec (object 11)"
     assert texts[1] == "scoring: another object within 0.5 arcsec (object 10)"
     assert texts[2] == "VIS: SOME_NONFINITE"
-    assert len(texts[3]) == FLAG_REASON_WIDTH and texts[3].startswith("H: reason 0; H: reason 1; ")
-    assert texts[3].endswith("...")
+    assert len(texts[3]) <= FLAG_REASON_WIDTH and texts[3].startswith("H: reason 0; H: reason 1; ")
+    assert texts[3].endswith("; +23 more")  # the reasons left out are counted
+
+
+def test_a_long_text_keeps_every_band_and_the_scoring_reason():
+    """New-user trial: an object with four corrupt bands and no position had its text cut at 240 characters
+    at its end, losing 'scoring: not scored ...', and info counted 3 unscored objects of 4. The ingest
+    reasons are cut each, the scoring reason is kept whole, and info counts the cut ones as whole."""
+    from pipeline.scoring.flag_reasons import common_reasons, flag_reason_texts
+    from schemas.catalog import FLAG_REASON_WIDTH
+
+    corrupt = "corrupt file (its gzip stream fails its CRC check)"
+    no_position = "no sky position: no band header has a usable WCS or RA/DEC cards (ra/dec NaN)"
+    bands = ["VIS", "Y", "J", "H"]
+    recorded = {1: [f"{band}: {corrupt}" for band in bands] + [no_position], 2: [f"VIS: {corrupt}"]}
+    unusable = int(Flag.UNREADABLE)
+    texts = flag_reason_texts(
+        np.array([1, 2]),
+        np.array([unusable, unusable]),
+        np.array([int(Flag.NOT_SCORED)] * 2),
+        {band: np.array([unusable, unusable if band == "VIS" else 0]) for band in bands},
+        recorded,
+    )
+    not_scored = "scoring: not scored (a band the model reads is unusable)"
+    assert len(texts[0]) <= FLAG_REASON_WIDTH and texts[0].endswith("; " + not_scored)
+    assert [reason.split(":")[0] for reason in texts[0].split("; ")] == [*bands, "no sky position", "scoring"]
+    assert texts[1] == f"VIS: {corrupt}; {not_scored}"
+    counts = dict(common_reasons(texts))
+    assert counts[not_scored] == 2 and counts[f"VIS: {corrupt}"] == 2
 
 
 def test_the_catalog_contract_checks_flag_reason(tmp_path):
