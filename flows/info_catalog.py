@@ -89,7 +89,15 @@ def _file_lines(path: Path, kind: str) -> list[str]:
         f"columns    {len(names)}: {', '.join(names)}{graded}",
         f'open       astropy.table.Table.read("{path}") (units, descriptions, provenance in its meta), '
         "pandas or TOPCAT",
+        *(_FITS_TEXT if kind == "FITS" else []),
     ]
+
+
+_FITS_TEXT = [  # trial: 'over 5%25' read from catalog.fits as astropy gives it
+    "text       its text columns (flag_reason, grade_comments, ...) keep '%', line breaks and non-ASCII "
+    "characters percent-encoded (LHSTRENC): urllib.parse.unquote restores them; catalog.parquet holds "
+    "the text as it is"
+]
 
 
 def _properties(path: Path) -> dict[str, str]:

@@ -89,6 +89,10 @@ def test_a_runs_catalogs_and_report_are_said_with_how_to_open_them(work, tmp_pat
         assert lines[2].startswith("columns    ") and ": object_id, ra, dec, " in lines[2], lines
         assert "theta_e_err" in lines[2] and "graded" not in lines[2], lines
         assert lines[3].startswith(f'open       astropy.table.Table.read("{scores / name}")'), lines
+        if kind == "FITS":  # trial: astropy gave flag_reason's 'over 5%25', and nothing said why
+            text = lines.pop(4)
+            assert text.startswith("text       its text columns (flag_reason, grade_comments, ...) keep '%'")
+            assert "percent-encoded (LHSTRENC): urllib.parse.unquote restores them" in text
         assert lines[4:] == ["", f"its score run (lenshunt info {scores}):", *run_lines], lines
 
     run = tmp_path / "run"

@@ -706,7 +706,8 @@ def test_pixels_that_are_not_square_are_flagged_though_their_area_matches(tmp_pa
     flags = dict(zip(data["object_id"].values.tolist(), data["band_flags"].values[:, 0].tolist()))
     assert flags == {ids[0]: Flag.PIXEL_SCALE_MISMATCH, ids[1]: 0, ids[2]: 0}
     assert data["band_pixel_scale"].values[:2, 0] == pytest.approx([0.1] * 2, rel=1e-3)  # the area's
-    assert report.reasons == {"VIS: WCS pixels not square (sides over 5% apart; the layout's are square)": 1}
+    square = "VIS: WCS pixels not square (sides over 5 percent apart; the layout's are square)"
+    assert report.reasons == {square: 1}
     assert "pixel shape: VIS: 1 object(s)' files have pixels that are not square: models" in report.summary()
 
 
@@ -757,7 +758,7 @@ def test_files_at_another_pixel_scale_than_the_layout_says_are_named(tmp_path, d
     assert data["band_flags"].values[:, 0].tolist() == [Flag.PIXEL_SCALE_MISMATCH] * 4
     assert not data["band_flags"].values[:, 1:].any()
     assert report.flag_counts == {"PIXEL_SCALE_MISMATCH": 4}
-    why = "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"
+    why = "WCS pixel scale over 5 percent from the layout's pixel_scale_arcsec"
     assert report.reasons == {f"VIS: {why}": 4}
     # the layout corrected: refused for this store, which keeps its own (trial: accepted, and ignored)
     with pytest.raises(ConservationError, match=r'VIS 0.2"/px \(now 0.1\); a store keeps the layout'):

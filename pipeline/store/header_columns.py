@@ -187,7 +187,7 @@ def scale_off(scales: np.ndarray, layout) -> np.ndarray:  # type: ignore[no-unty
         return np.isfinite(scales) & (np.abs(scales / expected - 1) > PIXEL_SCALE_TOLERANCE)
 
 
-NOT_SQUARE_REASON = "WCS pixels not square (sides over 5% apart; the layout's are square)"
+NOT_SQUARE_REASON = "WCS pixels not square (sides over 5 percent apart; the layout's are square)"
 """The ingest reason of a band whose pixels :func:`not_square` finds (``"BAND: <reason>"``)."""
 
 

@@ -126,7 +126,7 @@ def read_objects(
     band_flags[off_scale | oblong] |= Flag.PIXEL_SCALE_MISMATCH
     for band_index, band in enumerate(layout.bands):
         for off, why in (
-            (off_scale, "WCS pixel scale over 5% from the layout's pixel_scale_arcsec"),
+            (off_scale, "WCS pixel scale over 5 percent from the layout's pixel_scale_arcsec"),
             (oblong, NOT_SQUARE_REASON),
         ):
             if off[:, band_index].any():
