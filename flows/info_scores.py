@@ -113,5 +113,16 @@ def _metrics_lines(out_dir: Path) -> list[str]:
     return [
         f"metrics    AUROC {value(metrics.auroc)}, AP {value(metrics.average_precision)}; at threshold "
         f"{metrics.threshold:g}: purity {value(metrics.precision)}, completeness {value(metrics.recall)} "
-        f"({metrics.n_pos + metrics.n_pos_unscored} lenses, {metrics.n_neg} non-lenses)"
+        f"({_counts(metrics.n_pos, metrics.n_pos_unscored, metrics.n_neg)})"
     ]
+
+
+def _counts(n_pos: int, n_pos_unscored: int, n_neg: int) -> str:
+    """The labelled objects the metrics count, in words (trial: "11 lenses, 17 non-lenses" counted an
+    unscored lens, a miss of completeness, and left out the unscored non-lenses without a word).
+
+    >>> _counts(10, 1, 17), _counts(10, 0, 17)
+    ('11 lenses, 1 of them unscored (a miss); 17 scored non-lenses', '10 lenses; 17 scored non-lenses')
+    """
+    unscored = f", {n_pos_unscored} of them unscored (a miss)" if n_pos_unscored else ""
+    return f"{n_pos + n_pos_unscored} lenses{unscored}; {n_neg} scored non-lenses"

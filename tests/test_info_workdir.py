@@ -57,7 +57,7 @@ def test_a_labelled_runs_metrics_and_a_stopped_run(work, tmp_path, capsys):
     finally:
         paths.metrics_file(scores).unlink()
     said = "metrics    AUROC 0.99996, AP 1; at threshold 0.5: purity 0.75, completeness undefined"
-    assert f"{said} (10 lenses, 10 non-lenses)" in lines, lines
+    assert f"{said} (10 lenses, 1 of them unscored (a miss); 10 scored non-lenses)" in lines, lines
 
     stopped = tmp_path / "stopped"  # a score run's record, no catalog: how to finish it
     stopped.mkdir()
