@@ -8,12 +8,13 @@ import shlex
 from pathlib import Path
 
 from flows.info_catalog import catalog_output_lines, is_catalog_output
-from flows.info_scores import SCORES, is_score_folder, is_workdir, score_lines
+from flows.info_scores import REASON_LINES, SCORES, is_score_folder, is_workdir, score_lines
 from flows.preflight import PathCheckError
 from pipeline import paths
 from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
 from pipeline.store import (
+    NOT_RECORDED,
     older_rules_note,
     pending_warning,
     read_without_files,
@@ -146,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
         f"flagged    {flagged_text(n_ingest=summary.n_flagged)}"
         + "".join(f"\n  {n:8d} {k}" for k, n in sorted(summary.flag_counts.items()))
     )
+    if summary.reasons or summary.n_reasons_not_recorded:  # trial: the store keeps them, info said none
+        print("reasons    ingest reasons of the flagged objects, the most common first (objects):")
+        lines = [(n, reason) for reason, n in summary.reasons[:REASON_LINES]]
+        lines += [(summary.n_reasons_not_recorded, NOT_RECORDED)] if summary.n_reasons_not_recorded else []
+        print("\n".join(f"  {n:8d}  {reason}" for n, reason in lines))
     print(f"producer   {attributes.producer}, created {attributes.created:%Y-%m-%d %H:%M} UTC")
     older = older_rules_note(attributes.reader_revision, summary.n_objects)
     if older:

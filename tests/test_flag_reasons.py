@@ -131,6 +131,13 @@ def test_the_catalog_says_why_each_object_is_flagged(tmp_path, dask_client, caps
     assert f"         3  {NOT_SCORED}" in out and f"         2  {GZIP_CRC}" in out
     assert "         2  H: missing file" in out
 
+    # lenshunt info STORE: the store's ingest reasons (trial: flag bits alone, "4 UNREADABLE")
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "reasons    ingest reasons of the flagged objects, the most common first (objects):" in out, out
+    assert f"         2  {GZIP_CRC}" in out and "         2  H: missing file" in out
+    assert NOT_RECORDED not in out
+
 
 def test_a_reread_replaces_the_reason_and_late_objects_get_theirs(tmp_path, dask_client):
     source = _flawed_set(tmp_path / "src")
@@ -180,6 +187,9 @@ def test_a_store_made_before_reasons_were_kept_says_so(tmp_path, dask_client, ca
     assert NOT_RECORDED == "reason not recorded (store made before 2026-12-07)"
     assert main(["info", str(run)]) == 0
     assert f"         3  {NOT_RECORDED}" in capsys.readouterr().out
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"the most common first (objects):\n         3  {NOT_RECORDED}\nproducer" in out, out
 
 
 def test_reasons_of_duplicates_flags_without_words_and_long_text():

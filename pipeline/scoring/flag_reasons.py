@@ -130,7 +130,9 @@ def flag_columns(
         column["flags"],
         added_flags,
         per_band,
-        recorded_reasons(store),
+        recorded_reasons(
+            store, np.asarray(column["object_id"])[np.asarray(column["flags"]) & INGEST_BITS != 0]
+        ),
         ood_score=ood_score,
         duplicate_groups=duplicate_groups,
     )

@@ -37,6 +37,7 @@ _EXPORTS = {
     "check_has_objects": "pipeline.store.summary",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
+    "NOT_RECORDED": "pipeline.store.flag_reasons",
     "older_rules_note": "pipeline.store.reader_revision",
     "pending_warning": "pipeline.store.summary",
     "open_store": "pipeline.store.zarr_store",
@@ -58,6 +59,7 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_CHUNK_OBJECTS",
     "DEFAULT_INNER_CHUNK_OBJECTS",
+    "NOT_RECORDED",
     "CutoutFiles",
     "IngestReport",
     "StoreSummary",
@@ -88,6 +90,7 @@ __all__ = [
 if TYPE_CHECKING:
     from pipeline.store.columns import read_flags, read_object_columns
     from pipeline.store.cutouts import CutoutFiles, write_cutouts
+    from pipeline.store.flag_reasons import NOT_RECORDED
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.lock import check_store_not_busy, store_lock_from_start, store_writer_elsewhere
     from pipeline.store.reader_revision import older_rules_note

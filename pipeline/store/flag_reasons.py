@@ -81,13 +81,35 @@ def save_reasons(
     write_text_atomic(path, json.dumps(payload, separators=(",", ":")))
 
 
-def recorded_reasons(store: str | os.PathLike[str]) -> dict[int, list[str]]:
+def recorded_reasons(
+    store: str | os.PathLike[str], object_ids: Iterable[int] | None = None
+) -> dict[int, list[str]]:
     """Object id -> its reasons as last read (``[]``: read with none), for every object a record covers.
 
     Objects no record covers are left out (ingested before reasons were kept: :data:`NOT_RECORDED`).
     A record that cannot be read (damaged) is skipped: its objects keep an older record's reasons.
+
+    Parameters
+    ----------
+    store : path
+        The store.
+    object_ids : iterable of int, optional
+        Only these objects (the flagged ones: a dict of every object of a survey-scale store would hold
+        an entry per object); None: every object a record covers.
     """
-    store = Path(store)
+    if object_ids is not None:
+        return _reasons_of(store, np.unique(np.asarray(list(object_ids), dtype=np.int64)))
+    latest: dict[int, list[str]] = {}
+    for payload in _ordered_payloads(Path(store)):
+        reasons = payload.get("reasons", {})
+        for first, last in payload.get("object_ids", []):
+            for object_id in range(int(first), int(last) + 1):
+                latest[object_id] = list(reasons.get(str(object_id), []))
+    return latest
+
+
+def _ordered_payloads(store: Path) -> list[dict]:
+    """The store's reasons records, oldest first."""
     records: list[tuple[str, float, dict]] = []  # (the client's id, stats time, payload)
     for path in paths.bookkeeping_dir(store).glob("ingest/*/reasons/region-*.json"):
         records.extend((path.parent.parent.name, *loaded) for loaded in _load(path))
@@ -95,13 +117,7 @@ def recorded_reasons(store: str | os.PathLike[str]) -> dict[int, list[str]]:
         records.extend((path.name.removeprefix("repair-"), *loaded) for loaded in _load(path))
     # as recorded_file_table orders the file tables: the client's time (%Y%m%dT%H%M%S), then the files'
     records.sort(key=lambda record: (record[0][:15], record[1]))
-    latest: dict[int, list[str]] = {}
-    for _, _, payload in records:
-        reasons = payload.get("reasons", {})
-        for first, last in payload.get("object_ids", []):
-            for object_id in range(int(first), int(last) + 1):
-                latest[object_id] = list(reasons.get(str(object_id), []))
-    return latest
+    return [payload for _, _, payload in records]
 
 
 def _load(path: Path) -> list[tuple[float, dict]]:
@@ -110,3 +126,19 @@ def _load(path: Path) -> list[tuple[float, dict]]:
     except (OSError, ValueError):
         return []
     return [(float(payload.get("stats_time", 0.0)), payload)] if isinstance(payload, dict) else []
+
+
+def _reasons_of(store: str | os.PathLike[str], wanted: np.ndarray) -> dict[int, list[str]]:
+    """:func:`recorded_reasons` of the sorted ids ``wanted`` alone: each record's id runs are matched
+    against them with a binary search, in the records' order (the latest wins)."""
+    latest: dict[int, list[str]] = {}
+    for payload in _ordered_payloads(Path(store)):
+        runs = np.asarray(payload.get("object_ids", []), dtype=np.int64).reshape(-1, 2)
+        if not runs.size or not wanted.size:
+            continue
+        run = np.searchsorted(runs[:, 0], wanted, side="right") - 1
+        covered = (run >= 0) & (wanted <= runs[np.maximum(run, 0), 1])
+        reasons = payload.get("reasons", {})
+        for object_id in wanted[covered].tolist():
+            latest[object_id] = list(reasons.get(str(object_id), []))
+    return latest

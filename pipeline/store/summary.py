@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline import paths
 from pipeline.errors import StoreError
-from pipeline.flags import Flag, describe, object_flags
+from pipeline.flags import INGEST_BITS, Flag, describe, object_flags
 from pipeline.store.columns import lost_pixel_rows
 from pipeline.store.zarr_store import MISSING_CHUNK_FILL, read_attributes
 from schemas.store import BAND_FLAGS, PENDING_PLAN_ATTR, StoreAttributes
@@ -40,6 +40,11 @@ class StoreSummary:
     zero_fill: tuple[str, ...] = ()
     """Per-object arrays with Zarr's fill value 0 instead of :data:`MISSING_CHUNK_FILL` (stores made by
     lenshunt before 2026-12-02): a missing chunk file of them reads as id 0, non-lenses or clean objects."""
+    reasons: tuple[tuple[str, int], ...] = ()
+    """The ingest reasons of the flagged objects with their objects' counts, most first
+    (:mod:`pipeline.store.flag_reasons`; trial: info of a store gave the flag bits alone)."""
+    n_reasons_not_recorded: int = 0
+    """Flagged objects ingested before reasons were kept (:data:`NOT_RECORDED`)."""
 
 
 def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
@@ -81,6 +86,7 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
     n_no_id = int(np.count_nonzero(_read(group, "object_id", n, path) < 0))
     if n_no_id:
         damage.append(f"{n_no_id} rows have no object id (score, ingest and train refuse the store)")
+    reasons, n_not_recorded = _ingest_reasons(Path(path), _read(group, "object_id", n, path), flags)
     counts: Counter[str] = Counter()
     for value, count in zip(*np.unique(flags, return_counts=True)):
         for name in describe(int(value)):
@@ -96,7 +102,23 @@ def store_summary(path: str | os.PathLike[str]) -> StoreSummary:
         _pending_objects(Path(path), attributes),
         tuple(damage),
         zero_fill,
+        reasons,
+        n_not_recorded,
     )
+
+
+def _ingest_reasons(
+    path: Path, object_ids: np.ndarray, flags: np.ndarray
+) -> tuple[tuple[tuple[str, int], ...], int]:
+    """The ingest reasons of the objects with ingest flags, counted (most first, then by text), and how
+    many of them have none recorded."""
+    from pipeline.store.flag_reasons import recorded_reasons
+
+    flagged = object_ids[(flags & INGEST_BITS) != 0]
+    recorded = recorded_reasons(path, flagged)
+    counts = Counter(reason for reasons in recorded.values() for reason in set(reasons))
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(ordered), int(np.count_nonzero([int(i) not in recorded for i in flagged]))
 
 
 def ingested_labels(path: Path) -> int:
