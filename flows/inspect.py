@@ -66,7 +66,10 @@ HELP = "grade a run's candidates by eye on a local page (A/B/C/X), and apply or 
 def consensus_line(summary: dict) -> str:
     """One line of :func:`~pipeline.inspection.apply_grades`' summary (``12 objects graded (...)``)."""
     grades = ", ".join(f"{grade} {summary[f'n_{grade}']}" for grade in ("A", "B", "C", "X"))
-    line = f"{summary['n_graded']} object{'s' * (summary['n_graded'] != 1)} graded (modal grade: {grades})"
+    line = f"{summary['n_graded']} object{'s' * (summary['n_graded'] != 1)} graded (modal grade: {grades}"
+    if summary.get("n_ties"):  # trial: X vs A counted as an A
+        line += f"; {summary['n_ties']} of them a tie, the lower grade taken"
+    line += ")"
     if summary["n_multiple"]:
         line += (
             f"; {summary['n_multiple']} by several inspectors, {summary['n_unanimous']} of them unanimous, "

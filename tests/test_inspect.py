@@ -163,12 +163,13 @@ def test_consensus_of_several_inspectors_by_hand():
     assert table.loc[1, "grade_std"] == pytest.approx(np.sqrt(2 / 9))
     assert table.loc[1, "grade_mode"] == "A"
     assert table.loc[1, "grade_agreement"] == pytest.approx(2 / 3)
-    # object 2: X and C tie; mean 0.5 is equally near both -> the higher grade, C
+    # object 2: X and C tie; mean 0.5 is equally near both -> the lower grade, X (trial: C)
     assert table.loc[2, "grade_mean"] == pytest.approx(0.5)
-    assert table.loc[2, "grade_mode"] == "C"
+    assert table.loc[2, "grade_mode"] == "X" and table.loc[2, "grade_tie"] == "C vs X"
     assert table.loc[2, "grade_agreement"] == pytest.approx(0.5)
-    # object 3: B and C, mean 1.5 -> B
-    assert table.loc[3, "grade_mode"] == "B"
+    # object 3: B and C, mean 1.5 -> C (trial: B); object 1 had a majority, no tie
+    assert table.loc[3, "grade_mode"] == "C" and table.loc[3, "grade_tie"] == "B vs C"
+    assert table.loc[1, "grade_tie"] == ""
     labels = grade_labels(consensus(grades))
     assert labels.to_dict() == {1: 1, 2: -1, 3: 1}
     assert grade_labels(consensus(grades), c_as="lens").to_dict() == {1: 1, 2: 1, 3: 1}

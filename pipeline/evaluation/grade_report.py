@@ -56,11 +56,13 @@ def grade_section(
         :func:`pipeline.evaluation.by_inspector.inspector_rows`),
         ``n_shown`` (rows shown) and ``full_table`` (where every grade is, in words),
         ``rows`` (object id, truth ``label`` in words on a labelled set, else "", ``page`` None,
-        score, rank, grade mode, mean, number, agreement and ``comments``: inspector -> comment of
+        score, rank, grade mode, ``tie`` (how a tie chose the mode, :func:`tie_text`, or ""), mean,
+        number, agreement and ``comments``: inspector -> comment of
         their latest grades, skips' too, as the catalog's ``grade_comments`` holds them after
         ``lenshunt inspect --apply``, and ``grades``: each inspector's grade and time,
         :func:`pipeline.evaluation.by_inspector.object_grades`), the ``top`` best mean grades first,
         ``by_object`` (object id -> its inspectors' grades, every graded object's, for the gallery),
+        ``ties`` (object id -> :func:`tie_text`, for the objects whose mode a tie chose),
         ``labelled`` (whether the catalog has labels) and ``note``
         (the line on grades left out as older than their images, or None).
     """
@@ -101,6 +103,7 @@ def grade_section(
             "score": "n/a" if math.isnan(row.score) else score_text(row.score, 4),
             "rank": "" if math.isnan(row.rank) else int(row.rank),
             "mode": row.grade_mode,
+            "tie": tie_text(row.grade_tie),  # trial: X vs A read as A
             "mean": f"{row.grade_mean:.2f}",
             "n": int(row.grade_n),
             "agreement": "n/a" if math.isnan(row.grade_agreement) else f"{row.grade_agreement:.2f}",
@@ -110,7 +113,24 @@ def grade_section(
         for row, text in zip(shown.itertuples(), comments, strict=True)
     ]
     note = outdated_note(outdated, run_dir)
-    return {"summary": summary, "rows": rows, "by_object": by_object, "labelled": labelled, "note": note}
+    ties = {int(i): tie_text(t) for i, t in zip(table["object_id"], table["grade_tie"], strict=True) if t}
+    return {
+        "summary": summary,
+        "rows": rows,
+        "by_object": by_object,
+        "ties": ties,
+        "labelled": labelled,
+        "note": note,
+    }
+
+
+def tie_text(tied: str) -> str:
+    """How a tie chose an object's modal grade, in words (``""`` without one).
+
+    >>> tie_text("A vs X"), tie_text("")
+    ('tie: A vs X, the lower taken', '')
+    """
+    return f"tie: {tied}, the lower taken" if tied else ""
 
 
 def full_table_text(run_dir: str | Path) -> str:
@@ -138,8 +158,11 @@ def link_pages(section: dict | None, pages: dict[int, str]) -> dict | None:
 def card_grades(cards: list[dict], section: Mapping[str, Any] | None) -> list[dict]:
     """``cards`` (:func:`pipeline.evaluation.cards.gallery_cards`) each with ``inspector_grades``: its
     object's grades by inspector from ``section`` (:func:`grade_section`'s ``by_object``; ``[]`` where
-    none, or without a section), as its card and candidate page list them."""
+    none, or without a section), as its card and candidate page list them, and ``grade_tie``: how a
+    tie chose its modal grade (:func:`tie_text`; ``""`` where none)."""
     by_object = section.get("by_object", {}) if section else {}
+    ties = section.get("ties", {}) if section else {}
     for card in cards:
         card["inspector_grades"] = by_object.get(card["object_id"], [])
+        card["grade_tie"] = ties.get(card["object_id"], "")
     return cards
