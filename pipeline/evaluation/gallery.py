@@ -294,12 +294,13 @@ def known_lens_text(row: Mapping[str, Any]) -> str:
 
 def visual_grade_text(row: Mapping[str, Any]) -> str:
     """A catalog row's grade consensus: modal grade (mean of how many inspectors), and how many of
-    them gave the modal grade where not all did (trial: an A/X split read "A: sure lens").
+    them gave the modal grade where not all did (trial: an A/X split read "A: sure lens"; it is an X
+    now, a tie taking the lower grade: :func:`~pipeline.evaluation.consensus.modal_grade`).
 
     >>> visual_grade_text({"grade_n": 2, "grade_mode": "B", "grade_mean": 2.5})
     'B (mean 2.5 of 2 inspectors)'
-    >>> visual_grade_text({"grade_n": 2, "grade_mode": "A", "grade_mean": 1.5, "grade_agreement": 0.5})
-    'A (mean 1.5 of 2 inspectors; only 1 of 2 gave A)'
+    >>> visual_grade_text({"grade_n": 2, "grade_mode": "X", "grade_mean": 1.5, "grade_agreement": 0.5})
+    'X (mean 1.5 of 2 inspectors; only 1 of 2 gave X)'
     >>> visual_grade_text({"grade_n": 0, "grade_mode": ""}), visual_grade_text({})
     ('', '')
     """
