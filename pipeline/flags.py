@@ -109,8 +109,9 @@ class Flag(enum.IntFlag):
     UNLIKE_TRAINING = 1 << 18
     """Unlike the model's training objects: ``ood_score`` > 1, i.e. the squared Mahalanobis distance
     of its pooled model features from the training lenses and non-lenses lies beyond the in-domain
-    q-quantile, q = 0.99 (:mod:`pipeline.models.features`); its score is less certain. Set only by models with
-    feature statistics."""
+    q-quantile, q the catalog provenance's ``ood_quantile`` (0.99 by default,
+    :mod:`pipeline.models.features`); its score is less certain. Set only by models with feature
+    statistics."""
     DUPLICATE_POSITION = 1 << 19
     """Another object of the catalog lies within 0.5 arcsec: probably the same galaxy cut out twice
     under two ids (overlapping tiles). Both rows are kept and scored; set by the score run
@@ -269,8 +270,8 @@ _DOCS = {
     "object's other bands: stacked misaligned",
     "NOT_SCORED": "not scored: unusable input",
     "SCORE_NONFINITE": "model returned a non-finite score",
-    "UNLIKE_TRAINING": "unlike the training set (ood_score > 1: farther from its features than 99% of "
-    "in-domain objects): score less certain",
+    "UNLIKE_TRAINING": "unlike the training set (ood_score > 1: farther from its features than a share q "
+    "of in-domain objects, q the provenance's ood_quantile, 0.99 by default): score less certain",
     "DUPLICATE_POSITION": "another object within 0.5 arcsec: the same galaxy under two ids?",
 }
 

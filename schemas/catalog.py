@@ -48,7 +48,7 @@ grade_comments    str              the comment of each inspector's latest grade 
 ood_score         float32          squared Mahalanobis distance of the object's pooled
                                    model features from the training objects' (the
                                    nearer class: lenses or non-lenses), over its
-                                   in-domain 99th percentile (its q-quantile, q = 0.99;
+                                   in-domain q-quantile (provenance ood_quantile, 0.99 by default;
                                    > 1: unlike the training set, flag UNLIKE_TRAINING);
                                    NaN when not scored. Only when
                                    the model has feature statistics
@@ -256,15 +256,20 @@ GRADE_COLUMN_NAMES: tuple[str, ...] = tuple(spec.name for spec in _GRADE_COLUMNS
 GRADE_COMMENTS_COLUMN = "grade_comments"
 """The grade column a catalog graded before it existed lacks: read without it, written with it."""
 
-OOD_SCORE_COLUMN = ColumnSpec(
-    name="ood_score",
-    dtype="float32",
-    ucd="stat.value",
-    description="Squared Mahalanobis feature distance / its in-domain 99th percentile",
-)
-"""Out-of-distribution score (:mod:`pipeline.models.features`): an extra column (after the fixed
-ones) of catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAINING. NaN when
-not scored."""
+
+def ood_score_column(quantile: float = 0.99) -> ColumnSpec:
+    """The ``ood_score`` column of statistics fitted at ``quantile`` q (provenance ``ood_quantile``):
+    q = 0.9 reads "in-domain 90th percentile" (review: 0.99's text for any q)."""
+    number, text = f"{100 * quantile:.10g}", "Squared Mahalanobis feature distance / in-domain"
+    last = "" if "." in number or number[-2:-1] == "1" else number[-1]  # 91st, 92nd, 93rd, 11th, 99.5th
+    suffix, q = {"1": "st", "2": "nd", "3": "rd"}.get(last, "th"), f"{quantile:.7g}"
+    text = f"{text} {number}{suffix} percentile" if len(number) < 6 else f"{text} {q[:9]} quantile"
+    return ColumnSpec(name="ood_score", dtype="float32", ucd="stat.value", description=text)
+
+
+OOD_SCORE_COLUMN = ood_score_column()
+"""Out-of-distribution score (:mod:`pipeline.models.features`): an extra column (after the fixed ones) of
+catalogs whose model has feature statistics; > 1 sets flag UNLIKE_TRAINING. NaN when not scored."""
 FLAG_REASON_COLUMN = ColumnSpec(
     name="flag_reason", dtype="str", ucd="meta.note", description="Why flagged: 'band: reason' joined by '; '"
 )
@@ -296,12 +301,15 @@ def band_flags_column(band: str) -> ColumnSpec:
     )
 
 
-def extra_column_specs(names: list[str]) -> tuple[ColumnSpec, ...]:
+def extra_column_specs(names: list[str], ood_quantile: float | None = None) -> tuple[ColumnSpec, ...]:
     """Specs of the extra columns among a catalog's column ``names``, in their order: those of
-    :data:`EXTRA_COLUMNS` and the per-band flags (:func:`band_flags_column`)."""
+    :data:`EXTRA_COLUMNS` (``ood_score`` at its ``ood_quantile``, :func:`ood_score_column`) and the
+    per-band flags (:func:`band_flags_column`)."""
     specs = []
     for name in names:
-        if name in EXTRA_COLUMNS:
+        if name == OOD_SCORE_COLUMN.name and ood_quantile is not None:
+            specs.append(ood_score_column(ood_quantile))
+        elif name in EXTRA_COLUMNS:
             specs.append(EXTRA_COLUMNS[name])
         elif name.startswith(BAND_FLAGS_PREFIX) and len(name) > len(BAND_FLAGS_PREFIX):
             specs.append(band_flags_column(name[len(BAND_FLAGS_PREFIX) :]))

@@ -216,9 +216,9 @@ def test_score_run_writes_ood_score_and_flag_to_every_format(setup, dask_client,
     header = fits.getheader(paths.catalog_fits(tmp_path / "ood"), 1)
     names = [header[f"TTYPE{i}"] for i in range(1, header["TFIELDS"] + 1)]
     column = names.index("ood_score") + 1
-    assert header[f"TFORM{column}"] == "E" and "99th percentile" in header.comments[f"TTYPE{column}"] + str(
-        header.get(f"TCOMM{column}", "")
-    )
+    assert header[f"TFORM{column}"] == "E" and "in-domain 90th percentile" in header.comments[
+        f"TTYPE{column}"
+    ] + str(header.get(f"TCOMM{column}", ""))
     assert header["FLAG18"] == "UNLIKE_TRAINING"
     assert documentation()["UNLIKE_TRAINING"].startswith("bit 18")
     from_fits = read_catalog(paths.catalog_fits(tmp_path / "ood"))
@@ -318,6 +318,6 @@ def test_unlike_training_is_worded_as_what_it_measures_not_a_verdict() -> None:
     from pathlib import Path
 
     meaning = documentation()["UNLIKE_TRAINING"]
-    assert "unreliable" not in meaning and "less certain" in meaning and "99%" in meaning
+    assert "unreliable" not in meaning and "less certain" in meaning and "ood_quantile" in meaning
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     assert "its score means little" not in readme and "not a verdict" in readme

@@ -12,6 +12,7 @@ from pipeline.catalog.columns import output_column_specs
 from pipeline.models.outputs import parse_outputs
 from pipeline.paths import shipped_model
 from pipeline.training.targets import PRESETS
+from schemas.catalog import extra_column_specs
 
 SPREAD_WORDS = ("sigma", "error", "uncertainty", "std", "spread", "scatter")
 """Words of a spread, which ``<name>_err`` and ``<name>_std`` hold, not ``<name>``."""
@@ -72,8 +73,7 @@ def test_no_column_description_uses_an_undefined_symbol():
 
     specs = {spec.name: spec for spec in _every_column()}
     assert (
-        specs["ood_score"].description
-        == "Squared Mahalanobis feature distance / its in-domain 99th percentile"
+        specs["ood_score"].description == "Squared Mahalanobis feature distance / in-domain 99th percentile"
     )
     undefined = {}
     for name, spec in specs.items():
@@ -86,3 +86,21 @@ def test_no_column_description_uses_an_undefined_symbol():
             undefined[name] = (text, letters + acronyms)
         assert len(text) <= 68, (name, text)
     assert undefined == {}
+
+
+@pytest.mark.parametrize(
+    ("quantile", "ending"),
+    [
+        (0.99, "in-domain 99th percentile"),
+        (0.9, "in-domain 90th percentile"),
+        (0.91, "in-domain 91st percentile"),
+        (0.995, "in-domain 99.5th percentile"),
+        (0.9999999, "in-domain 0.9999999 quantile"),  # not "100th percentile" (rounded)
+    ],
+)
+def test_ood_score_description_names_the_quantile_its_statistics_were_fitted_at(quantile, ending):
+    """Review: the ood_score column read "its in-domain 99th percentile" whatever q its statistics were
+    fitted at (``python -m pipeline.models.features --quantile 0.9``); a FITS TCOMMn fits 68 characters."""
+    spec = extra_column_specs(["ood_score"], quantile)[0]
+    assert spec.description.endswith(ending) and len(spec.description) <= 68
+    assert extra_column_specs(["ood_score"])[0].description.endswith("99th percentile")  # an older catalog

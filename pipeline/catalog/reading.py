@@ -96,7 +96,7 @@ def read_catalog(path: Path) -> pd.DataFrame:
     table, provenance = _read(_READERS[kind], path, kind)
     provenance = listed_outputs(provenance)  # an older catalog's [] is the default score
     layout = CatalogLayout.from_provenance(provenance.outputs, provenance.rank_by)
-    extra = extra_column_specs(list(table.columns))
+    extra = extra_column_specs(list(table.columns), provenance.extras.get("ood_quantile"))
     if extra:  # e.g. ood_score (pipeline.models.features), the per-band flags
         layout = CatalogLayout(outputs=layout.outputs, rank_by=layout.rank_by, extra=extra)
     with_label = "label" in table.columns

@@ -330,7 +330,9 @@ def score_store(
         layout = CatalogLayout(
             outputs=bundle.outputs,
             rank_by=default_rank_by(bundle.outputs, bundle.card.rank_by),
-            extra=extra_column_specs(list(extra)),
+            extra=extra_column_specs(
+                list(extra), ood_provenance(bundle)["ood_quantile"] if with_ood else None
+            ),
         )
         table = make_catalog_table(
             object_ids=column["object_id"],
