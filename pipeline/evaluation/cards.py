@@ -139,6 +139,7 @@ def gallery_cards(gallery: list[GalleryItem], out_dir: Path) -> list[dict[str, A
                 "label_text": label_text,
                 "label_class": label_class,
                 "flags": ", ".join(describe(item.flags)),
+                "flag_reason": item.flag_reason,  # why, in words: escaped by the templates
                 "ood": ood_text(item.ood_score),
                 "ood_high": bool(item.ood_score > 1.0),
                 "position": position,

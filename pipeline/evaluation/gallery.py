@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.atomic import write_text_atomic
 from pipeline.evaluation.composites import band_panel, make_composite
 from pipeline.models.features import OOD_COLUMN
-from schemas.catalog import LABEL_UNKNOWN, band_flags_column
+from schemas.catalog import FLAG_REASON_COLUMN, LABEL_UNKNOWN, band_flags_column
 from schemas.layout import Layout
 
 DEFAULT_GALLERY_SIZE = 48
@@ -66,6 +66,9 @@ class GalleryItem(BaseModel):
     same_position: list[int] = []
     """Ids of the other objects at this one's sky position (DUPLICATE_POSITION:
     :func:`pipeline.catalog.duplicates.same_position_ids`); empty when none."""
+    flag_reason: str = ""
+    """Why the object is flagged, in words (the catalog's ``flag_reason``: :func:`flag_reason_text`);
+    empty when unflagged, or the catalog has no such column."""
 
 
 CANDIDATE_TEMPLATE = "candidate.html.j2"
@@ -270,6 +273,7 @@ def gallery_items(
             visual_grade=visual_grade_text(row._asdict()),  # trial: only the report's table said it
             comments=row_comments(row._asdict()),  # the inspectors' notes, e.g. "ring | or arc?"
             same_position=list((same_position or {}).get(int(row.object_id), [])),
+            flag_reason=flag_reason_text(row._asdict()),  # trial: the flag names alone, no why
         )
         for row, flags in zip(rows.itertuples(index=False), per_band, strict=True)
     ]
@@ -290,6 +294,31 @@ def known_lens_text(row: Mapping[str, Any]) -> str:
         return ""
     grade = row.get("known_lens_grade") or "no grade"
     return f"{name} ({grade}, {float(row.get('known_lens_sep', math.nan)):.2f}″)"
+
+
+def flag_reason_text(row: Mapping[str, Any]) -> str:
+    """A catalog row's ``flag_reason`` (why it is flagged, e.g. ``"VIS: some pixels NaN"``): what the
+    grading page and the report's gallery say under the object's flags.
+
+    Parameters
+    ----------
+    row : mapping of str to object
+        One catalog row (a dict, or a pandas Series).
+
+    Returns
+    -------
+    str
+        The text as the catalog holds it (not HTML-escaped: the page and templates escape it); "" for
+        an unflagged object, a missing value, or a catalog written before the column existed
+        (2026-12-07).
+
+    >>> flag_reason_text({"flag_reason": "H: missing file"}), flag_reason_text({"flags": 0})
+    ('H: missing file', '')
+    >>> flag_reason_text({"flag_reason": None}), flag_reason_text({"flag_reason": float("nan")})
+    ('', '')
+    """
+    value = row.get(FLAG_REASON_COLUMN.name)
+    return value if isinstance(value, str) else ""
 
 
 def visual_grade_text(row: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pipeline.errors import LenshuntError
 from pipeline.evaluation.cards import ood_fields
+from pipeline.evaluation.gallery import flag_reason_text
 from pipeline.evaluation.grade_rows import MAX_COMMENT, check_comment
 from pipeline.evaluation.grades import (
     GRADES,
@@ -345,6 +346,7 @@ class InspectSession:
             "score_std": number(row["score_std"]),
             "rank": int(row["rank"]),
             "flags": describe(int(row["flags"])),
+            "flag_reason": flag_reason_text(row),  # why, in words; "" in a catalog without the column
             "band_flags": {  # left out where the store has none for it (an id it lost)
                 band: describe(int(value))
                 for band, name in self.band_flag_columns.items()

@@ -14,8 +14,10 @@ fetched from the internet) talks to six JSON endpoints of an :class:`InspectSess
                             its new objects joining the queue (``catalog_reloaded`` says so; null
                             when none joined)
 ``GET /api/candidates``     ``?start=i&n=k``: k candidates of the queue from position i, each with
-                            score, spread, rank, flags (and each band's, ``band_flags``), known-lens
-                            match and this inspector's grade, its time (``grade_time``) and comment
+                            score, spread, rank, flags (and each band's, ``band_flags``, and why
+                            in words, ``flag_reason``: "" when unflagged or the catalog has no such
+                            column), known-lens match and this inspector's grade, its time
+                            (``grade_time``) and comment
                             (``grade_comment``); i is 0 to the queue's length, k 1 to 200,
                             anything else is refused (400); refused
                             (409, as a grade) once a score run replaced the run's catalog
