@@ -73,7 +73,7 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
     plain = ingest(EUCLID, root, store, dask_client)
     assert plain.n_reread == 0
     note = (
-        "  warning: the store's objects were read by older rules (revision 1, today's 8; revision 2: a band "
+        "  warning: the store's objects were read by older rules (revision 1, today's 9; revision 2: a band "
         "whose preferred file is unreadable, truncated or of another shape is read from the next of its "
         "duplicates (DUPLICATE_ID) that gives an image (2026-12-05); revision 3: an RA card beyond a turn "
         "([-360, 360] deg in the layout's unit) is unusable, as a DEC beyond a pole is (NO_COORDINATES "
@@ -97,7 +97,12 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "header's position (2026-12-07); revision 8: the null pixels (BLANK, ZBLANK) of an unsigned integer "
         "image (BZERO = 32768, 2**31, ...; read before as numbers, 65535 or 0, with no flag), of a BITPIX 8 "
         "image (BLANK = 0, or BZERO = -128: UNREADABLE before) and of any integer image with BLANK = 0 are "
-        "NaN and flagged NULL_PIXELS (2026-12-07)); "
+        "NaN and flagged NULL_PIXELS (2026-12-07); revision 9: a compressed file cut in its last bytes "
+        "(gzip's CRC and length, bzip2's or xz's end of stream; read before with flags 0) is TRUNCATED, "
+        "'truncated file (its gzip stream ends early)', as is a cut .fits.xz (UNREADABLE 'not a FITS file' "
+        "before) and a file whose whole streams hold a FITS file cut in its data or cut after a header's END "
+        "card; an xz file of several streams with stream padding (null bytes) between them is read whole "
+        "(UNREADABLE before) (2026-12-07)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

@@ -11,10 +11,13 @@ block's check; zip: the member's CRC-32), and a failed one raises :class:`Corrup
 naming it. A cutout's stream is small, so this costs one decompression of a few tens of kB
 (fitsio then reads the file again only when the fast reader cannot read the bytes).
 
-Trailing bytes after the last whole stream (zeros, or anything else) are ignored, as ``gzip -d``,
-bzip2 and cfitsio do: every stream before them was checked. Bytes that start as a stream of the
-file's format does (its magic) are a stream, checked as the first: Python's bz2 and lzma readers took
-a later stream that fails within its first 8 kB for such trailing bytes, and the file for its first
+Trailing bytes after the last whole stream (zeros, or anything else) are ignored, as ``gzip -d``, bzip2
+and cfitsio do: every stream before them was checked. Null bytes after an xz stream are its stream
+padding (the xz format's), skipped to the next stream as ``xz -d`` does (review: a valid file of three
+xz streams each followed by 4 null bytes was read as its first stream alone); a stream cut short, its
+next stream's magic too, raises EOFError ``its xz stream ends early``. Bytes that start as a stream of
+the file's format does (its magic) are a stream, checked as the first: Python's bz2 and lzma readers
+took a later stream that fails within its first 8 kB for such trailing bytes, and the file for its first
 streams alone.
 
 A tile-compressed image (``.fits.fz``) has no check of its own: :func:`tile_failure` says in words
@@ -25,12 +28,15 @@ data)``).
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
 import os
 import zipfile
 import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BZIP2_MAGIC = b"BZh"
@@ -85,7 +91,8 @@ def whole_bytes(path: str | os.PathLike[str], size: int, keep: int) -> bytes | N
     CorruptStreamError
         If a compressed stream fails a check (CRC, length, invalid data): the message says which.
     EOFError
-        If a compressed stream ends early (a cut file: the readers say TRUNCATED).
+        If a compressed stream ends early (a cut file: the readers say TRUNCATED); its message is
+        the reason's words, ``its xz stream ends early``.
     OSError
         If the file cannot be read.
     """
@@ -100,35 +107,77 @@ def whole_bytes(path: str | os.PathLike[str], size: int, keep: int) -> bytes | N
     return _decompressed(io.BytesIO(raw), kind, keep)
 
 
+@contextlib.contextmanager
+def decompressed(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """The file's bytes as a binary stream: a gzip, bzip2 or xz file's decompressed, every stream of it
+    (the xz padding between them skipped, as :func:`whole_bytes` reads them); a plain or zip file's as
+    they are.
+
+    Raises
+    ------
+    EOFError, OSError, lzma.LZMAError
+        From ``read``, where a stream ends early or fails a check (:func:`whole_bytes` says which).
+    """
+    with open(path, "rb") as stream:
+        kind = compression(stream.read(8))
+        stream.seek(0)
+        yield stream if kind in ("", "zip") else io.BufferedReader(_PartsReader(_parts(stream, kind)))
+
+
+class _PartsReader(io.RawIOBase):
+    """A raw binary stream of decompressed parts (for :class:`io.BufferedReader`)."""
+
+    def __init__(self, parts: Iterator[bytes]) -> None:
+        self._parts, self._rest = parts, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        self._rest = self._rest or next(self._parts, b"")
+        size = min(len(buffer), len(self._rest))
+        buffer[:size], self._rest = self._rest[:size], self._rest[size:]
+        return size
+
+
 def _decompressed(stream, kind: str, keep: int) -> bytes | None:
     """The stream's decompressed bytes (None over ``keep``), read to the end of its last stream."""
     try:
         if kind == "zip":
             return _unzipped(stream, keep)
-        if kind != "gzip":
-            return _read_streams(stream, kind, keep)
-        with gzip.GzipFile(fileobj=stream) as decoder:
-            return _read_all(decoder, keep, trailing_ok=True)
-    except EOFError:
-        raise
+        kept = _Kept(keep)
+        for part in _parts(stream, kind):
+            kept.add(part)
+        return kept.joined()
+    except EOFError as exc:  # the words cut_short and the readers give: "its xz stream ends early"
+        raise EOFError(f"its {kind} stream ends early") from exc
     except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
         raise CorruptStreamError(_failure(kind, exc)) from exc
 
 
-def _read_all(decoder, keep: int, trailing_ok: bool = False) -> bytes | None:
-    """Everything ``decoder`` gives (None over ``keep`` bytes, still read to its end)."""
-    kept = _Kept(keep)
+def _parts(stream, kind: str) -> Iterator[bytes]:
+    """The decompressed parts of a gzip, bzip2 or xz ``stream``, every stream of it read and checked."""
+    if kind != "gzip":
+        yield from _stream_parts(stream, kind)
+        return
+    with gzip.GzipFile(fileobj=stream) as decoder:
+        yield from _member_parts(decoder, trailing_ok=True)
+
+
+def _member_parts(decoder, trailing_ok: bool = False) -> Iterator[bytes]:
+    """Everything ``decoder`` (a gzip file or a zip member) gives, part by part."""
+    given = False
     while True:
         try:
             part = decoder.read1(_CHUNK)  # one member at a time: trailing bytes raise after it
         except OSError as exc:  # trailing bytes after a whole, checked gzip member: ignored, as gzip -d does
-            if trailing_ok and kept.total and str(exc).startswith("Not a gzipped file"):
-                break
+            if trailing_ok and given and str(exc).startswith("Not a gzipped file"):
+                return
             raise
         if not part:
-            break
-        kept.add(part)
-    return kept.joined()
+            return
+        given = True
+        yield part
 
 
 class _Kept:
@@ -149,38 +198,50 @@ class _Kept:
         return b"".join(self.parts) if self.parts is not None else None
 
 
-def _read_streams(stream, kind: str, keep: int) -> bytes | None:
-    """Every bzip2 or xz stream of ``stream`` decompressed and checked, one after the other (None over
-    ``keep`` bytes, still read to the end); what follows the last, not starting with the format's magic,
-    is trailing and ignored.
+def _stream_parts(stream, kind: str) -> Iterator[bytes]:
+    """Every bzip2 or xz stream of ``stream`` decompressed and checked, one after the other; what follows
+    the last, not starting with the format's magic, is trailing and ignored. An xz stream may be followed
+    by stream padding, null bytes (a multiple of four, the xz format's 2.2), before the next one or the
+    end: ``xz`` reads it (trial: three ``xz -c`` streams each followed by 4 null bytes were read as the
+    first stream's bytes alone, "unreadable data (TypeError: buffer is too small ...)").
 
     Raises
     ------
     EOFError
         If a stream ends before its end-of-stream marker.
     OSError, lzma.LZMAError
-        If a stream fails a check (bzip2: ``Invalid data stream``; xz: ``Corrupt input data``).
+        If a stream fails a check (bzip2: ``Invalid data stream``; xz: ``Corrupt input data``, also for
+        stream padding of other than a multiple of four bytes before a stream).
     """
     new = bz2.BZ2Decompressor if kind == "bzip2" else lzma.LZMADecompressor
     magic = _BZIP2_MAGIC if kind == "bzip2" else _XZ_MAGIC
     decoder, data, at_end = new(), b"", False
-    kept = _Kept(keep)
     while True:
-        if decoder.eof:  # the bytes after a whole stream: another stream, or trailing
-            data = decoder.unused_data
-            while len(data) < len(magic) and not at_end:
+        if decoder.eof:  # the bytes after a whole stream: another stream, padding or trailing
+            data, padding = decoder.unused_data, 0
+            while True:
+                if kind == "xz":  # stream padding: null bytes
+                    stripped = data.lstrip(b"\0")
+                    padding, data = padding + len(data) - len(stripped), stripped
+                if len(data) >= len(magic) or at_end:
+                    break
                 more = stream.read(_CHUNK)
                 at_end, data = not more, data + more
+            if at_end and data and magic.startswith(data):  # cut in the next stream's magic
+                raise EOFError("Compressed file ended in a stream's magic")
             if not data.startswith(magic):
-                break
+                return
+            if padding % 4:
+                raise lzma.LZMAError(f"Corrupt input data (stream padding of {padding} bytes)")
             decoder = new()
         elif decoder.needs_input and not data:
             data = stream.read(_CHUNK)
             if not data:
                 raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-        kept.add(decoder.decompress(data, _CHUNK))
+        part = decoder.decompress(data, _CHUNK)
         data = b""
-    return kept.joined()
+        if part:
+            yield part
 
 
 def tile_failure(compression_type: str, index: int, exc: BaseException) -> str:
@@ -229,7 +290,10 @@ def _unzipped(stream, keep: int) -> bytes | None:
         if len(members) != 1:
             return None
         with archive.open(members[0]) as member:
-            return _read_all(member, keep)
+            kept = _Kept(keep)
+            for part in _member_parts(member):
+                kept.add(part)
+            return kept.joined()
 
 
 def _failure(kind: str, exc: BaseException) -> str:

@@ -32,6 +32,7 @@ WCS, unit and calibration cards (completed by the primary header's under ``INHER
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -47,6 +48,7 @@ from pipeline.paths import cfitsio_plain
 from pipeline.sources.checksums import checksum_defect
 from pipeline.sources.compressed import CorruptStreamError, cfitsio_decodes, is_gzip, whole_bytes
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image_bytes
+from pipeline.sources.file_status import file_kind, missing_reason
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
 from pipeline.sources.header_position import header_position
 from pipeline.sources.headers import HeaderSummary, summarise_header
@@ -59,6 +61,7 @@ from pipeline.sources.wcs_check import wcs_defect
 from schemas.layout import CoordinateSpec
 
 _DEV_FD = os.path.isdir("/dev/fd")
+_DATA_CUT = ("reshape", "buffer is too small")  # numpy's words for data cut short (a whole stream's too)
 _ALL_NONFINITE, _NO_COORDINATES = int(Flag.ALL_NONFINITE), int(Flag.NO_COORDINATES)
 _BAD_WCS, _POSITION_MISMATCH = int(Flag.BAD_WCS), int(Flag.POSITION_MISMATCH)
 # Header keys that describe the data and are never inherited from the primary header.
@@ -161,18 +164,40 @@ def read_band(
     try:
         status = os.stat(path)
     except OSError:
-        return BandRead(None, Flag.MISSING_FILE, _missing_reason(path))
+        return BandRead(None, Flag.MISSING_FILE, missing_reason(path))
     size = status.st_size
     if not stat.S_ISREG(status.st_mode):  # trial: a named pipe was "empty file"; reading one would wait
-        return BandRead(None, Flag.UNREADABLE, f"not a regular file ({_file_kind(status.st_mode)})")
+        return BandRead(None, Flag.UNREADABLE, f"not a regular file ({file_kind(status.st_mode)})")
     if size == 0:
         return BandRead(None, Flag.UNREADABLE, "empty file")
+    cut = ""
     try:  # a compressed stream read to its end, its CRC checked (trial: a corrupt .fits.gz was scored)
         raw = whole_bytes(path, size, _FAST_MAX_BYTES)
     except CorruptStreamError as exc:
         return BandRead(None, Flag.UNREADABLE, f"corrupt file ({exc})")
-    except (EOFError, OSError):
-        raw = None  # a stream cut short, or no file to read: the general readers say which
+    except EOFError as exc:  # trial: a .fits.xz cut in its last 20 bytes (the pixels whole) was flags 0
+        raw, cut = None, f"truncated file ({exc})"
+    except OSError:
+        raw = None  # no file to read: the general readers say so
+    band = _read_band(path, size, raw, expected_shape, masked_value, coordinates, position, hdu, wcs_position)
+    if cut:  # a stream cut short is TRUNCATED, whatever the readers made of the bytes before the cut
+        fields = {"position_problem": band.position_problem, "card_problem": band.card_problem}
+        return BandRead(None, Flag.TRUNCATED, cut, band.ra_deg, band.dec_deg, **fields)
+    return band
+
+
+def _read_band(
+    path: str,
+    size: int,
+    raw: bytes | None,
+    expected_shape: tuple[int, int],
+    masked_value: float | None,
+    coordinates: tuple[CoordinateSpec, ...],
+    position: bool | Literal["cheap"],
+    hdu: int | str | None,
+    wcs_position: bool,
+) -> BandRead:
+    """:func:`read_band` from the file's (decompressed) bytes ``raw`` (None: too large, or cut short)."""
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
         fast = _read_fast(raw, tuple(expected_shape))
         return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position, raw)
@@ -184,7 +209,7 @@ def read_band(
         except _VerdictError:
             raise
         except Exception:  # cfitsio could not, or should not: astropy decides
-            found = _read_astropy(path, tuple(expected_shape), hdu)
+            found = _read_astropy(path, tuple(expected_shape), hdu, raw)
         return _decode(found, expected_shape, masked_value, coordinates, position, wcs_position, raw)
     except _VerdictError as verdict:
         if verdict.found is None or not position:
@@ -328,13 +353,14 @@ def _read_fitsio(path: str, size: int, expected: tuple[int, int], wanted: int | 
             os.close(descriptor)
 
 
-def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None) -> _Found:
-    """The general reader (file object, so no path syntax); raises _VerdictError for a bad file."""
+def _read_astropy(path: str, shape: tuple[int, int], wanted: int | str | None, raw: bytes | None) -> _Found:
+    """The general reader (file object, so no path syntax); raises _VerdictError for a bad file. It reads
+    ``raw``, the bytes decompressed and checked, where given (astropy's xz reader stops at stream padding)."""
     from astropy.io import fits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with open(path, "rb") as stream:
+        with open(path, "rb") if raw is None else io.BytesIO(raw) as stream:
             try:
                 hdus = fits.open(stream, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=True)
             except Exception as exc:
@@ -360,7 +386,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
                     unparsable += inherited
                 found = _Found(header, tuple(image.shape), int(header["BITPIX"]) > 0, primary=primary)
                 found.unparsable, found.index = unparsable, index
-                if _image_dims(found.dims) != expected:
+                if _image_dims(found.dims) != shape:
                     return found  # WRONG_SHAPE: the pixels are not read
                 try:
                     found.data = physical_pixels(np.asarray(image.data), header)  # BLANK: the stored value
@@ -369,7 +395,7 @@ def _read_astropy(path: str, expected: tuple[int, int], wanted: int | str | None
 
                     tiled = getattr(image, "compression_type", None)  # a CompImageHDU's, ZCMPTYPE
                     short = not tiled or cut_short(path)  # else a tile that does not decompress: corrupt
-                    if ("reshape" in str(exc) or isinstance(exc, EOFError)) and short:
+                    if (any(w in str(exc) for w in _DATA_CUT) or isinstance(exc, EOFError)) and short:
                         raise _VerdictError(Flag.TRUNCATED, "truncated file", found) from exc
                     why = tile_failure(tiled, index, exc) if tiled else f"unreadable data ({_describe(exc)})"
                     raise _VerdictError(Flag.UNREADABLE, why, found) from exc
@@ -414,28 +440,6 @@ def _no_image_verdict(path: str) -> _VerdictError:
     if ends_early:
         return _VerdictError(Flag.TRUNCATED, f"truncated file ({ends_early})")
     return _VerdictError(Flag.UNREADABLE, "no image HDU")
-
-
-def _file_kind(mode: int) -> str:
-    """What a file that is not a regular file is, in words (``a named pipe``, ``a socket``, ...).
-
-    >>> _file_kind(stat.S_IFIFO)
-    'a named pipe'
-    """
-    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device"}
-    kinds |= {stat.S_ISBLK: "a block device", stat.S_ISDIR: "a folder"}
-    return next((word for test, word in kinds.items() if test(mode)), "not a file")
-
-
-def _missing_reason(path: str) -> str:
-    """Why ``path`` is missing: a broken symbolic link says where its target should be (trial: "missing
-    file", so the link was not found to fix), by folder so that a moved folder is one reason."""
-    if not os.path.islink(path):
-        return "missing file"
-    folder = os.path.dirname(os.path.realpath(path))  # of the last link's target, as far as links resolve
-    if not os.path.isdir(folder):
-        return f"broken symbolic link (target folder {folder} missing)"
-    return f"broken symbolic link (target missing in {folder})"
 
 
 def _describe(exc: BaseException) -> str:

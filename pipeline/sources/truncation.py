@@ -4,22 +4,25 @@ A file cut inside a header (trial: the first 1000 bytes of a valid cutout, ``SIM
 ``END`` card) makes astropy raise "Empty or corrupt FITS file", and such a band was UNREADABLE, "not
 a FITS file", while a file cut in its data was TRUNCATED. :func:`cut_short` walks the file's HDUs
 (headers read, data skipped by the sizes its cards give) and says where it ends early; a header
-without its END card that goes on into data (bytes no header holds) is not a cut one. It reads
+without its END card that goes on into data (bytes no header holds) is not a cut one, and a header
+whose END card is there but whose 2880-byte block is cut short is (trial: "not a FITS file"). A
+compressed file's streams are read as :func:`pipeline.sources.compressed.whole_bytes` reads them
+(several gzip members, bzip2 or xz streams, xz stream padding, trailing bytes; review: Python's
+``lzma`` reader stopped at xz stream padding, and a cut ``.fits.xz`` was "not a FITS file"). It reads
 the file again, and decompresses a compressed one whole, so it is called only for files the readers
 refused.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
 import os
 from typing import BinaryIO
 
+from pipeline.sources.compressed import CorruptStreamError, decompressed, whole_bytes
+
 _BLOCK = 2880
 _CARD = 80
-_GZIP_MAGIC = b"\x1f\x8b"
 _END = b"END" + b" " * 77
 _SIZE_KEYS = frozenset({"BITPIX", "NAXIS", "PCOUNT", "GCOUNT"})
 _HEADER_BYTES = bytes(range(32, 127))  # a header holds printable ASCII only (FITS Paper I)
@@ -31,14 +34,21 @@ def cut_short(path: str | os.PathLike[str]) -> str:
     Parameters
     ----------
     path
-        A FITS file, plain or gzip/bzip2 compressed.
+        A FITS file, plain or gzip, bzip2 or xz compressed (one stream or several).
 
     Returns
     -------
     str
-        ``"its gzip stream ends early"`` (or bzip2); ``"its header ends at byte N, before its END
-        card"`` for the primary header, ``"the header of HDU k ends ..."`` for an extension's (N
-        counted in the uncompressed stream); else "".
+        ``"its gzip stream ends early"`` (or bzip2, xz: the last stream, or one before it, ends before
+        its end-of-stream marker, trailer or footer); ``"its header ends at byte N, before its END
+        card"`` (or ``"..., short of its 2880-byte block"``, its END card there) for the primary
+        header, ``"the header of HDU k ends ..."`` for an extension's (N counted in the uncompressed
+        stream); else "" (a corrupt stream too: the readers say which check it fails).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
 
     Examples
     --------
@@ -49,27 +59,14 @@ def cut_short(path: str | os.PathLike[str]) -> str:
     ...     cut_short(cut.name)
     'its header ends at byte 160, before its END card'
     """
-    kind = _compression(path)
-    if kind:
-        opener = gzip.open if kind == "gzip" else bz2.open
-        try:
-            with opener(path, "rb") as stream:
-                while stream.read(1 << 20):
-                    pass
-        except EOFError:
-            return f"its {kind} stream ends early"
-        except Exception:  # a corrupt stream (bad CRC, bad block) is not a short one: UNREADABLE says why
-            return ""
-        with opener(path, "rb") as stream:
-            return _header_cut(stream)
-    with open(path, "rb") as stream:
+    try:  # every stream read to its end (a cutout's: a few tens of kB), as the readers read it
+        whole_bytes(path, os.stat(path).st_size, 0)
+    except EOFError as exc:
+        return str(exc)  # "its xz stream ends early"
+    except CorruptStreamError:  # a corrupt stream (bad CRC, bad block) is not a short one: UNREADABLE
+        return ""
+    with decompressed(path) as stream:
         return _header_cut(stream)
-
-
-def _compression(path: str | os.PathLike[str]) -> str:
-    with open(path, "rb") as stream:
-        magic = stream.read(3)
-    return "gzip" if magic[:2] == _GZIP_MAGIC else "bzip2" if magic == b"BZh" else ""
 
 
 def _header_cut(stream: BinaryIO) -> str:
@@ -84,6 +81,7 @@ def _header_cut(stream: BinaryIO) -> str:
         if hdu > 0 and not block.startswith(b"XTENSION="):
             return ""  # padding or junk after the last HDU: not a cut header
         sizes: dict[str, int] = {}
+        where = "its header" if hdu == 0 else f"the header of HDU {hdu}"
         while True:
             if block.translate(None, _HEADER_BYTES):
                 return ""  # data where the header should go on: no END card, but not cut (UNREADABLE)
@@ -98,9 +96,10 @@ def _header_cut(stream: BinaryIO) -> str:
                     block = stream.read(_BLOCK)
                     if block:
                         continue
-                where = "its header" if hdu == 0 else f"the header of HDU {hdu}"
                 return f"{where} ends at byte {position + len(block)}, before its END card"
             break
+        if len(block) < _BLOCK:  # trial: a cutout's first 1000 bytes, END at 400, were "not a FITS file"
+            return f"{where} ends at byte {position + len(block)}, short of its 2880-byte block"
         position += _BLOCK
         data = _data_bytes(sizes)
         padded = -(-data // _BLOCK) * _BLOCK

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-READER_REVISION = 8
+READER_REVISION = 9
 """The revision of today's rules of reading files."""
 
 REVISIONS: dict[int, str] = {
@@ -47,6 +47,11 @@ REVISIONS: dict[int, str] = {
     8: "the null pixels (BLANK, ZBLANK) of an unsigned integer image (BZERO = 32768, 2**31, ...; read before "
     "as numbers, 65535 or 0, with no flag), of a BITPIX 8 image (BLANK = 0, or BZERO = -128: UNREADABLE "
     "before) and of any integer image with BLANK = 0 are NaN and flagged NULL_PIXELS (2026-12-07)",
+    9: "a compressed file cut in its last bytes (gzip's CRC and length, bzip2's or xz's end of stream; read "
+    "before with flags 0) is TRUNCATED, 'truncated file (its gzip stream ends early)', as is a cut .fits.xz "
+    "(UNREADABLE 'not a FITS file' before) and a file whose whole streams hold a FITS file cut in its data "
+    "or cut after a header's END card; an xz file of several streams with stream padding (null bytes) "
+    "between them is read whole (UNREADABLE before) (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
