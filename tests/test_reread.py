@@ -102,7 +102,8 @@ def test_a_store_read_by_older_rules_says_so_and_reread_applies_todays(tmp_path,
         "'truncated file (its gzip stream ends early)', as is a cut .fits.xz (UNREADABLE 'not a FITS file' "
         "before) and a file whose whole streams hold a FITS file cut in its data or cut after a header's END "
         "card; an xz file of several streams with stream padding (null bytes) between them is read whole "
-        "(UNREADABLE before) (2026-12-07)); "
+        "(UNREADABLE before); a cut compressed file keeps the position of the header its bytes before the "
+        "cut hold (2026-12-07)); "
         "`lenshunt ingest --reread` reads every object again "
         "with today's rules"
     )

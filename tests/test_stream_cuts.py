@@ -127,8 +127,8 @@ def test_real_tools_output_whole_cut_and_flipped(tmp_path, kind, command):
                 name,
                 cut,
             )
-            if cut == 1:  # the pixels whole, its readers read them: the header's position kept
-                assert result.ra_deg == 150.0
+            if kind != "bzip2" or name == "cat" or cut == 1:  # bzip2 gives no byte of a block cut short
+                assert result.ra_deg == 150.0  # the header's position, as for a plain file cut in its data
         flipped = bytearray(data)
         flipped[(last + len(data)) // 2] ^= 0xFF
         result = _read(tmp_path / "flipped.fits.x", bytes(flipped))
@@ -142,7 +142,9 @@ def test_a_stream_cut_in_its_last_bytes_is_truncated(tmp_path, kind, extension):
     """The last bytes of a file's last stream cut (gzip's CRC and length, bzip2's end-of-stream marker
     and CRC, xz's index and footer; or its next stream's magic, 2 bytes of it): the pixels before the cut
     are whole, but the stream ends early. It was read with flags 0 (and a .fits.xz cut anywhere was
-    UNREADABLE "not a FITS file" or "no image HDU"; a cut 2 bytes into the last stream "truncated file")."""
+    UNREADABLE "not a FITS file" or "no image HDU"; a cut 2 bytes into the last stream "truncated file").
+    The header's position is kept where the bytes before the cut hold the header (a cut .fits.gz had none;
+    bzip2 gives no byte of a block cut short)."""
     raw, _ = _plain(tmp_path, extension)
     expected = f"truncated file (its {kind} stream ends early)"
     streams = _streams(kind, raw)
@@ -157,8 +159,10 @@ def test_a_stream_cut_in_its_last_bytes_is_truncated(tmp_path, kind, extension):
     }.items():
         result = _read(tmp_path / "cut.fits.x", data)
         assert (result.image, result.flags, result.reason) == (None, Flag.TRUNCATED, expected), name
-        if name in ("tail 1", "tail 4", "multi tail 4"):  # the pixels whole, read: the header's position kept
-            assert (result.ra_deg, result.dec_deg) == (150.0, 2.0), name
+        if (kind, name) != ("bzip2", "tail 12"):  # bzip2 gives no byte of its one block cut short
+            assert (result.ra_deg, result.dec_deg) == (150.0, 2.0), (
+                name
+            )  # the header read from the bytes before
         assert cut_short(tmp_path / "cut.fits.x") == expected.removeprefix("truncated file (")[:-1], name
 
 

@@ -51,6 +51,15 @@ class CorruptStreamError(Exception):
     the ones written. The message says which, e.g. ``its gzip stream fails its CRC check``."""
 
 
+class StreamCutError(EOFError):
+    """A compressed file's stream ends early, ``its xz stream ends early``; ``partial``: the bytes
+    decompressed before the cut (None over the bytes kept), so the readers may read its header."""
+
+    def __init__(self, message: str, partial: bytes | None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 def compression(head: bytes) -> str:
     """The compression a file's first bytes announce: "gzip", "bzip2", "xz", "zip", or "" (none).
 
@@ -90,9 +99,9 @@ def whole_bytes(path: str | os.PathLike[str], size: int, keep: int) -> bytes | N
     ------
     CorruptStreamError
         If a compressed stream fails a check (CRC, length, invalid data): the message says which.
-    EOFError
-        If a compressed stream ends early (a cut file: the readers say TRUNCATED); its message is
-        the reason's words, ``its xz stream ends early``.
+    StreamCutError
+        If a compressed stream ends early (a cut file: TRUNCATED), an EOFError: its message is the
+        reason's words, ``its xz stream ends early``; its ``partial`` the bytes before the cut.
     OSError
         If the file cannot be read.
     """
@@ -142,15 +151,15 @@ class _PartsReader(io.RawIOBase):
 
 def _decompressed(stream, kind: str, keep: int) -> bytes | None:
     """The stream's decompressed bytes (None over ``keep``), read to the end of its last stream."""
+    kept = _Kept(keep)
     try:
         if kind == "zip":
             return _unzipped(stream, keep)
-        kept = _Kept(keep)
         for part in _parts(stream, kind):
             kept.add(part)
         return kept.joined()
     except EOFError as exc:  # the words cut_short and the readers give: "its xz stream ends early"
-        raise EOFError(f"its {kind} stream ends early") from exc
+        raise StreamCutError(f"its {kind} stream ends early", kept.joined()) from exc
     except (OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
         raise CorruptStreamError(_failure(kind, exc)) from exc
 

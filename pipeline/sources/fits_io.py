@@ -175,8 +175,8 @@ def read_band(
         raw = whole_bytes(path, size, _FAST_MAX_BYTES)
     except CorruptStreamError as exc:
         return BandRead(None, Flag.UNREADABLE, f"corrupt file ({exc})")
-    except EOFError as exc:  # trial: a .fits.xz cut in its last 20 bytes (the pixels whole) was flags 0
-        raw, cut = None, f"truncated file ({exc})"
+    except EOFError as exc:  # review: a .fits.xz cut in its last 20 bytes (pixels whole) was flags 0
+        raw, cut = getattr(exc, "partial", None), f"truncated file ({exc})"  # the bytes before the cut
     except OSError:
         raw = None  # no file to read: the general readers say so
     band = _read_band(path, size, raw, expected_shape, masked_value, coordinates, position, hdu, wcs_position)
@@ -197,7 +197,7 @@ def _read_band(
     hdu: int | str | None,
     wcs_position: bool,
 ) -> BandRead:
-    """:func:`read_band` from the file's (decompressed) bytes ``raw`` (None: too large, or cut short)."""
+    """:func:`read_band` from the file's (decompressed) bytes ``raw`` (None: too large; cut: those before)."""
     try:  # its file, one primary image, is the image choose_hdu picks whatever `hdu` names (or lacks)
         fast = _read_fast(raw, tuple(expected_shape))
         return _decode(fast, expected_shape, masked_value, coordinates, position, wcs_position, raw)

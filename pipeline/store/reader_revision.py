@@ -51,7 +51,8 @@ REVISIONS: dict[int, str] = {
     "before with flags 0) is TRUNCATED, 'truncated file (its gzip stream ends early)', as is a cut .fits.xz "
     "(UNREADABLE 'not a FITS file' before) and a file whose whole streams hold a FITS file cut in its data "
     "or cut after a header's END card; an xz file of several streams with stream padding (null bytes) "
-    "between them is read whole (UNREADABLE before) (2026-12-07)",
+    "between them is read whole (UNREADABLE before); a cut compressed file keeps the position of the "
+    "header its bytes before the cut hold (2026-12-07)",
 }
 """What each revision changed: an object read by revision r lacks the changes of every later one."""
 
