@@ -2,8 +2,8 @@
 that no two bands find the same file.
 
 A band's file may be in any form the FITS readers read: the path's ``.fits`` suffix in any case or as
-``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip or bzip2 compressed (``.gz``,
-``.bz2`` on any of those); a path of another suffix takes the compressed forms of its name. The
+``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip, bzip2 or xz compressed (``.gz``,
+``.bz2``, ``.xz`` on any of those); a path of another suffix takes the compressed forms of its name. The
 regular expression (:func:`band_file_regex`) and the forms a name is written in
 (:func:`_sample_names`) are built from the same suffix lists, so the check sees what discovery sees.
 
@@ -27,7 +27,7 @@ ID_PLACEHOLDER = "{id}"
 FITS_EXTENSIONS = (".fits", ".fit", ".fts")
 """The suffixes of a FITS file's name (in any letter case)."""
 TILE_COMPRESSED = ".fz"
-STREAM_COMPRESSED = (".gz", ".bz2")
+STREAM_COMPRESSED = (".gz", ".bz2", ".xz")
 
 _alternatives = "|".join(re.escape(extension[1:]) for extension in FITS_EXTENSIONS)
 _FITS_SUFFIX = re.compile(rf"\.({_alternatives})$", re.IGNORECASE)

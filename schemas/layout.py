@@ -224,8 +224,8 @@ class Layout(_Strict):
             raise ValueError(
                 f"bands {first!r} and {second!r} would read the same files (paths "
                 f"{self.band(first).path!r} and {self.band(second).path!r} both match e.g. {example!r}; "
-                "a path ending in .fits also matches its .fz, .gz and .bz2 forms): give each band its own "
-                "files"
+                "a path ending in .fits also matches its .fz, .gz, .bz2 and .xz forms): give each band its "
+                "own files"
             )
         for group in self.groups:  # e.g. group 'vis_band' beside group 'vis', whose dimension it names
             taken = {name: other for other in self.groups if other != group for name in group_names(other)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,7 @@ def _two_band_layout(tmp_path, path_r: str, path_i: str):
         ("{id}_r.fits", "{id}_r.FITS.gz", "111111_r.FITS.gz"),  # its suffix in any case, gzip on it
         ("{id}_r.fits", "{id}_r.fz", "111111_r.fz"),  # .fz alone is a form of .fits
         ("{id}_r.fits", "./{id}_r.fits.bz2", "111111_r.fits.bz2"),  # the same folder, written otherwise
+        ("{id}_r.fits", "{id}_r.fits.xz", "111111_r.fits.xz"),  # xz on it (review: not found at all)
         ("{id}_r.fits.fz", "{id}1_r.fits.fz", "111111_r.fits.fz"),  # object 111111 of r, 11111 of i
     ],
 )
@@ -217,7 +219,8 @@ def test_two_bands_finding_the_same_files_are_refused_as_discovery_would_share_t
     unchecked = Layout.model_construct(name="two", bands=tuple(Band(**band) for band in data["bands"]))
     plain = tmp_path / "plain.fits"
     write_cutout(plain, np.ones((64, 64), np.float32), 10.0, 20.0, scale_arcsec=0.2)
-    packed = {".gz": gzip.compress, ".bz2": bz2.compress}.get(Path(example).suffix, bytes)
+    packers = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+    packed = packers.get(Path(example).suffix, bytes)
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / example).write_bytes(packed(plain.read_bytes()))
     manifest = discover(unchecked, tmp_path / "src")

@@ -415,15 +415,17 @@ def _ground_layout(suffix: str):
 def test_compressed_file_names_get_compressed_files_read_back_by_ingest(tmp_path, dask_client):
     """Fresh-user trial: ``simulate --layout`` of ``.fits.fz`` paths wrote plain FITS files (one primary
     HDU) named ``.fz``. They are now tile-compressed, losslessly (the pixels of a ``.fits`` set), and
-    ``.gz`` names are gzip files; ingest reads either back to the same stored pixels."""
+    ``.gz`` names are gzip files, ``.xz`` names xz files (review: plain FITS under an ``.xz`` name); ingest
+    reads each back to the same stored pixels."""
     import gzip
+    import lzma
 
     from astropy.io import fits
 
     from pipeline.store import ingest
     from pipeline.store.zarr_store import open_store
 
-    sets = {suffix: tmp_path / suffix.strip(".") for suffix in (".fits", ".fits.fz", ".fits.gz")}
+    sets = {suffix: tmp_path / suffix.strip(".") for suffix in (".fits", ".fits.fz", ".fits.gz", ".fits.xz")}
     for suffix, root in sets.items():
         simulate_set(_ground_layout(suffix), 3, root, seed=5, catalog_name="truth_table.csv")
     plain = sets[".fits"] / f"{FIRST}_g.fits"
@@ -436,6 +438,8 @@ def test_compressed_file_names_get_compressed_files_read_back_by_ingest(tmp_path
         assert tiled[1].header["OBJ_ID"] == FIRST and tiled[1].header["BAND"] == "g"
     packed = (sets[".fits.gz"] / f"{FIRST}_g.fits.gz").read_bytes()
     assert packed[:2] == b"\x1f\x8b" and gzip.decompress(packed) == plain.read_bytes()
+    packed = (sets[".fits.xz"] / f"{FIRST}_g.fits.xz").read_bytes()
+    assert packed[:6] == b"\xfd7zXZ\x00" and lzma.decompress(packed) == plain.read_bytes()
     stored = {}
     for suffix, root in sets.items():
         report = ingest(_ground_layout(suffix), root, tmp_path / f"{root.name}.zarr", dask_client)
@@ -443,3 +447,4 @@ def test_compressed_file_names_get_compressed_files_read_back_by_ingest(tmp_path
         stored[suffix] = open_store(tmp_path / f"{root.name}.zarr")["opt"].values
     np.testing.assert_array_equal(stored[".fits.fz"], stored[".fits"])
     np.testing.assert_array_equal(stored[".fits.gz"], stored[".fits"])
+    np.testing.assert_array_equal(stored[".fits.xz"], stored[".fits"])

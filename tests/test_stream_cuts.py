@@ -201,19 +201,21 @@ def test_a_file_cut_after_its_end_card_inside_its_block_is_truncated(tmp_path, k
 def test_an_ingest_stores_a_stream_cut_in_its_trailer_as_truncated(tmp_path, dask_client):
     """Object 100001's VIS file gzipped with its last 4 bytes (the length) cut was stored with flags 0;
     100002's, bzip2 in three streams (as pbzip2 writes), and 100003's, gzip in three members followed by
-    zero padding, are whole and read as before."""
+    zero padding, are whole and read as before; 100004's, ``.fits.xz`` in three padded streams, is found
+    by discovery (review: the reader read xz, discovery found no ``.xz`` name: MISSING_FILE) and whole."""
     layout = load_layout("sglc1-space")
     band = layout.bands[0]
     source = tmp_path / "src"
-    for object_id, suffix in ((100001, ".gz"), (100002, ".bz2"), (100003, ".gz")):
+    for object_id, suffix in ((100001, ".gz"), (100002, ".bz2"), (100003, ".gz"), (100004, ".xz")):
         path = source / band.path_for(object_id, layout.id_digits)
         image = np.random.default_rng(object_id).normal(size=(101, 101)).astype(np.float32)
         write_cutout(path, image, *sky(object_id), "rad", scale_arcsec=0.1)
-        kind = "gzip" if suffix == ".gz" else "bzip2"
+        kind = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}[suffix]
         data = {
             100001: gzip.compress(path.read_bytes())[:-4],
             100002: b"".join(_streams(kind, path.read_bytes())),
             100003: b"".join(_streams(kind, path.read_bytes(), b"\0" * 4)) + b"\0" * 1024,
+            100004: b"".join(_streams(kind, path.read_bytes(), b"\0" * 8)),
         }[object_id]
         path.with_name(path.name + suffix).write_bytes(data)
         path.unlink()
@@ -221,6 +223,9 @@ def test_an_ingest_stores_a_stream_cut_in_its_trailer_as_truncated(tmp_path, das
     dataset = open_store(tmp_path / "s.zarr", chunks=None)
     flags = {int(i): int(dataset["flags"][row]) for row, i in enumerate(dataset["object_id"].values)}
     assert flags[100001] & Flag.TRUNCATED and not flags[100001] & Flag.UNREADABLE
-    assert (flags[100002], flags[100003]) == (0, 0)
+    assert (flags[100002], flags[100003], flags[100004]) == (0, 0, 0)
+    row = list(dataset["object_id"].values).index(100004)
+    expected = np.random.default_rng(100004).normal(size=(101, 101)).astype(np.float32)
+    np.testing.assert_array_equal(dataset[band.name.lower()].values[row, 0], expected)
     assert any("truncated file (its gzip stream ends early)" in reason for reason in report.reasons), report
     assert "stream padding" in REVISIONS[READER_REVISION]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import lzma
 import math
 import os
 import shutil
@@ -32,6 +33,7 @@ from pipeline.simulate.config import MAG_ZERO_POINT, SimulationError
 from pipeline.simulate.domain import BandDomain
 from pipeline.simulate.instrument import BandModel
 from pipeline.sources.headers import SIMULATED_PIXEL_UNIT as PIXEL_UNIT
+from schemas.file_names import STREAM_COMPRESSED
 from schemas.layout import Band, Layout
 
 _WCS_KEYS = {"CRVAL1", "CRVAL2"}
@@ -186,7 +188,12 @@ def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -
                     shutil.move(plain, temporary)
             if stream:
                 raw = temporary.read_bytes()  # no time stamp in the gzip header: the same bytes each time
-                packed = gzip.compress(raw, mtime=0) if stream == ".gz" else bz2.compress(raw)
+                packers = {
+                    ".gz": lambda raw: gzip.compress(raw, mtime=0),
+                    ".bz2": bz2.compress,
+                    ".xz": lzma.compress,
+                }
+                packed = packers[stream](raw)
                 temporary.write_bytes(packed)
             os.replace(temporary, path)
         finally:
@@ -196,19 +203,19 @@ def write_fits(path: Path, image: np.ndarray, header: list[dict[str, object]]) -
 def file_form(name: str) -> tuple[bool, str]:
     """Whether a band file of ``name`` is tile-compressed, and its stream compression ("" for none).
 
-    A name ending in ``.fz`` (before any ``.gz``/``.bz2``) is written tile-compressed, as fpack
+    A name ending in ``.fz`` (before any ``.gz``/``.bz2``/``.xz``) is written tile-compressed, as fpack
     writes it: an empty primary HDU, then the image as a compressed binary table, one tile. The
     compression is lossless (GZIP_2, byte-shuffled gzip, without quantisation: ``ZQUANTIZ = 'NONE'``):
     fpack's default for floats, RICE of values quantised to 1/4 of the noise, would change the pixels
     (by up to an eighth of the noise), and a simulated set must hold the same pixels whatever its
     files' form. Noise-like float pixels hardly compress losslessly: a 64 x 64 file is 23040 bytes
     against 20160 plain (the second HDU's header), where quantised RICE gives 11520.
-    ``.gz``/``.bz2`` compress the whole file (gzip without a time stamp). Fresh-user trial: a layout's
+    ``.gz``/``.bz2``/``.xz`` compress the whole file (gzip without a time stamp). Fresh-user trial: a layout's
     ``.fits.fz`` files were written plain, one primary HDU, under the ``.fz`` name.
 
-    >>> file_form("x_1.fits.fz"), file_form("x_1.fits.gz"), file_form("x_1.FZ.BZ2"), file_form("x_1.fits")
-    ((True, ''), (False, '.gz'), (True, '.bz2'), (False, ''))
+    >>> file_form("x_1.fits.fz"), file_form("x_1.fits.gz"), file_form("x_1.FZ.BZ2"), file_form("x_1.fits.xz")
+    ((True, ''), (False, '.gz'), (True, '.bz2'), (False, '.xz'))
     """
     lower = name.lower()
-    stream = next((suffix for suffix in (".gz", ".bz2") if lower.endswith(suffix)), "")
+    stream = next((suffix for suffix in STREAM_COMPRESSED if lower.endswith(suffix)), "")
     return lower[: len(lower) - len(stream)].endswith(".fz"), stream

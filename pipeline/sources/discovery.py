@@ -6,8 +6,8 @@ one of its bands has a file; bands without a file are ``None`` in the manifest a
 at ingest, never dropped.
 
 A band's file may also be in any form the FITS readers read: the layout's ``.fits`` suffix in
-any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip or bzip2
-compressed (``.gz``, ``.bz2`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
+any case or as ``.fit``/``.fts``, tile-compressed (``.fits.fz``, ``.fz``) and gzip, bzip2 or xz
+compressed (``.gz``, ``.bz2``, ``.xz`` on any of those), e.g. ``imageEUC_VIS-100002.fits.gz`` for the
 layout's ``imageEUC_VIS-{id}.fits``. Files in the band directories that match no band are counted
 and named in the manifest's ``ignored`` (not lenshunt's own, ``.lenshunt-*``: a work directory
 there); a folder named as a band file is no object either (``named_folders``), and folders that hold
@@ -409,7 +409,7 @@ def _preference(
     name = _nfc(Path(path).name)
     match = pattern.match(name)
     other_width = match is None or len(match.group(1)) != id_digits
-    compressed = re.search(r"\.(gz|bz2|fz)$", name, re.IGNORECASE) is not None
+    compressed = re.search(r"\.(gz|bz2|xz|fz)$", name, re.IGNORECASE) is not None
     return (name != _nfc(named), other_width, compressed, name)
 
 
@@ -434,5 +434,5 @@ def _nothing_matched(layout: Layout, root: Path, ignored: dict[str, tuple[int, l
         found = "the band directories are empty"
     return (
         f"no cutout of layout {layout.name!r} under {root}: expected files named like {expected} "
-        f"(optionally .gz, .bz2 or .fz), {found}. Check the source directory and --layout."
+        f"(optionally .gz, .bz2, .xz or .fz), {found}. Check the source directory and --layout."
     )
