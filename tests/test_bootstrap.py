@@ -24,6 +24,7 @@ from pipeline.evaluation.bootstrap import (
     paired_difference_draws,
     percentile_interval,
     resampled_metrics,
+    rough_note,
 )
 
 
@@ -191,3 +192,11 @@ def test_metrics_json_keeps_its_keys_and_adds_the_intervals(tmp_path):
     del saved["ci95"]  # a metrics.json written before the intervals existed still reads
     (tmp_path / "old.json").write_text(json.dumps(saved))
     assert read_metrics(tmp_path / "old.json").ci95 is None
+
+
+def test_the_interval_notes_say_one_lens_in_the_singular():
+    """Fresh-user trial: "only 1 labelled lenses" (a plural for 1)."""
+    one = evaluate(np.r_[1, np.zeros(40, int)], np.linspace(1, 0, 41))
+    assert "no 95% intervals: only 1 labelled lens (a bootstrap needs at least 5 lenses" in one.notes[-1]
+    assert rough_note(1, 1).startswith("no 95% intervals: only 1 labelled lens and 1 labelled non-lens (")
+    assert rough_note(12, 1).startswith("no 95% intervals: only 12 labelled lenses and 1 labelled non-lens (")

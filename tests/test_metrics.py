@@ -74,7 +74,7 @@ def test_average_precision_hand_case() -> None:
     assert math.isnan(m.average_precision(np.array([0, 0]), np.array([0.1, 0.2])))
 
 
-@pytest.mark.parametrize(("n_lenses", "n_others"), [(9, 2), (20, 0), (25, 3)])
+@pytest.mark.parametrize(("n_lenses", "n_others"), [(9, 2), (20, 1), (25, 3)])
 def test_average_precision_of_a_perfect_ranking_is_1_not_more(n_lenses: int, n_others: int) -> None:
     """Trial: sklearn's sum gave 1.0000000000000002, shown so in the summary, report and metrics.json."""
     from pipeline.evaluation.formats import format_metric
@@ -209,8 +209,12 @@ def test_evaluate_one_class_is_undefined_not_a_crash() -> None:
     only_lenses = m.evaluate(np.array([1, 1, -1]), np.array([0.9, 0.2, 0.5]))
     assert only_lenses.auroc is None
     assert only_lenses.tpr0 is None
-    assert only_lenses.average_precision == 1.0
-    assert any("no scored non-lenses" in note for note in only_lenses.notes)
+    # trial: AP read 1 without a word; 1 whatever the scores there (precision 1 at every threshold)
+    assert only_lenses.average_precision is None
+    assert math.isnan(m.average_precision(np.ones(20, np.int8), np.linspace(1.0, 0.6, 20)))
+    assert any(
+        "no scored non-lenses: AUROC, AP, TPR0 and TPR10 are undefined" in note for note in only_lenses.notes
+    )
     only_negatives = m.evaluate(np.array([0, 0]), np.array([0.9, 0.2]))
     assert only_negatives.auroc is None
     assert only_negatives.recall is None

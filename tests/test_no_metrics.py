@@ -3,6 +3,9 @@ run without labels printed no metrics line, and nothing said why)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from cutouts import write_set
 from markupsafe import escape
 from test_inspect import write_run
@@ -71,7 +74,18 @@ def test_the_metrics_notes_reach_the_console(tmp_path, dask_client):
     result = evaluate_run(write_run(store, tmp_path / "run"), store, top_n=2)
     lines = evaluation_summary(result).splitlines()
     assert lines[0].startswith("metrics: auroc=n/a, ") and "tpr0=n/a" in lines[0]
-    assert "note:    no scored non-lenses: AUROC, TPR0 and TPR10 are undefined" in lines
+    undefined = (
+        "no scored non-lenses: AUROC, AP, TPR0 and TPR10 are undefined (AP would be 1 whatever the scores: "
+        "precision is 1 at every threshold)"
+    )
+    assert f"note:    {undefined}" in lines
+    # trial: "Average precision 1" with no note, AP being 1 by construction without non-lenses
+    assert "average_precision=n/a" in lines[0], lines[0]
+    written = json.loads(paths.metrics_file(tmp_path / "run").read_text())
+    assert written["average_precision"] is None and undefined in written["notes"]
+    page = result.report_path.read_text()
+    assert re.search(r'<td class="name">Average precision</td><td class="num">—<', page), "AP has a value"
+    assert str(escape(undefined)) in page
     assert (
         "note:    1 of 12 lenses was not scored (flagged): recall, F-beta, TPR0 and TPR10 count it as "
         "missed; AUROC and AP rank the scored objects"

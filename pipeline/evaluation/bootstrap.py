@@ -269,14 +269,26 @@ def rough_note(n_pos: int, n_neg: int) -> str | None:
     'only 12 labelled lenses: the 95% intervals are rough (a percentile bootstrap of so few runs narrow)'
     >>> rough_note(500, 500) is None
     True
+    >>> rough_note(1, 1).split(" (")[0]  # trial: "only 1 labelled lenses"
+    'no 95% intervals: only 1 labelled lens and 1 labelled non-lens'
+    >>> rough_note(1, 0).split(" (")[0]
+    'no 95% intervals: only 1 labelled lens and no labelled non-lenses'
     """
-    counted = ((n_pos, "lenses"), (n_neg, "non-lenses"))
-    few = " and ".join(f"{n or 'no'} labelled {noun}" for n, noun in counted if n < ROUGH_BELOW)
+    from pipeline.evaluation.formats import count_noun
+
+    counted = (
+        (n_pos, "labelled lens", "labelled lenses"),
+        (n_neg, "labelled non-lens", "labelled non-lenses"),
+    )
+    few = " and ".join(
+        count_noun(n, one, many) if n else f"no {many}" for n, one, many in counted if n < ROUGH_BELOW
+    )
     if not few:
         return None
     few = f"only {few}" if few[0].isdigit() else few
     if min(n_pos, n_neg) < MIN_PER_CLASS:
-        needed = f"at least {MIN_PER_CLASS} lenses and {MIN_PER_CLASS} non-lenses"
+        needed = f"at least {count_noun(MIN_PER_CLASS, 'lens', 'lenses')} and "
+        needed += count_noun(MIN_PER_CLASS, "non-lens", "non-lenses")
         return f"no 95% intervals: {few} (a bootstrap needs {needed})"
     return f"{few}: the 95% intervals are rough (a percentile bootstrap of so few runs narrow)"
 
@@ -347,7 +359,7 @@ class _Strata:
             found = lenses[:, self.lenses_reached]
             selected = np.maximum(found + reached, 1)  # at least 1 where the lens is drawn: itself
             average = ((drawn * found) / selected).sum(axis=1) / n_pos
-            average = np.where(n_pos > 0, np.minimum(average, 1.0), np.nan)
+            average = np.where((n_pos > 0) & (n_neg > 0), np.minimum(average, 1.0), np.nan)  # as evaluate
             values = {
                 "auroc": auroc,
                 "average_precision": average,

@@ -162,7 +162,28 @@ def precision_recall_curve(
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision (:func:`sklearn.metrics.average_precision_score`); NaN without lenses.
+    """Average precision (:func:`sklearn.metrics.average_precision_score`); NaN without lenses, and
+    NaN without non-lenses.
+
+    Without non-lenses every threshold selects lenses only, so precision is 1 at every recall and
+    scikit-learn's sum is 1 by construction, whatever the scores: it says nothing of the ranking
+    (trial: "Average precision 1" shown beside an undefined AUROC). scikit-learn returns it without a
+    warning (it warns only without lenses, and returns 0 there, which this function makes NaN too);
+    this module's convention for a value fixed by construction is "undefined", as for TPR10 with
+    fewer than ten non-lenses, and :func:`evaluate` gives None and a note. The challenges' metrics
+    (AUROC, TPR0, TPR10; Metcalf et al. 2019) are likewise undefined without non-lenses.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        1 lens, 0 non-lens; shape (n,).
+    scores : numpy.ndarray
+        Finite scores; shape (n,).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN without lenses or without non-lenses.
 
     The sum over thresholds of (recall step) x precision; equals the mean, over lenses, of the
     precision at the lens's own score (ties included). Clipped to at most 1: the sum's rounding gave
@@ -172,7 +193,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     from sklearn import metrics
 
     labels, scores = _check_clean(labels, scores)
-    if not labels.any():
+    if not labels.any() or labels.all():
         return math.nan
     return min(1.0, float(metrics.average_precision_score(labels, scores)))
 
@@ -340,7 +361,10 @@ def evaluate(
         undefined = "AUROC and AP" if n_pos_unscored else "AUROC, AP, recall, F-beta, TPR0 and TPR10"
         notes.append(f"no scored lenses: {undefined} are undefined")
     if n_neg == 0:
-        notes.append("no scored non-lenses: AUROC, TPR0 and TPR10 are undefined")
+        notes.append(  # trial: AP read 1 without a word, 1 by construction there
+            "no scored non-lenses: AUROC, AP, TPR0 and TPR10 are undefined (AP would be 1 whatever the "
+            "scores: precision is 1 at every threshold)"
+        )
     elif n_neg < TPR10_FALSE_POSITIVES + 1:  # every threshold selects fewer than ten: 1.0 by construction
         notes.append(
             f"only {n_neg} scored non-lens{'es' * (n_neg != 1)}: TPR10 is undefined (fewer than ten false "
