@@ -180,7 +180,7 @@ def read_label_catalog(layout: LayoutArg, path: str | os.PathLike[str]) -> pd.Da
             f"text file with a header line (UTF-8, or the UTF-16 or Windows-1252 of spreadsheets); pass "
             "another file with --catalog or fix this one."
         ) from exc
-    header_line, data_lines = file_lines(text, "", len(table))
+    header_line, data_lines = file_lines(text, "", len(table), delimiter)
     names = header_names(text, delimiter)
     read = rule_columns(spec.label_rule) | {spec.id_column}  # review: empty or unread ones are harmless
     read_too = {name.lower() for name in read}  # in any letter case (:func:`layout_column`)

@@ -1,0 +1,43 @@
+"""Label-catalog messages name the physical line a text editor shows, also below quoted fields that hold
+line breaks (fresh-user trial: a bad ``is_lens`` of 2 on line 20 was reported on "line 11", the CSV
+record number; the "labelled unknown (line N)" notes were off the same way)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_labels import SGLC1, _keys, _labels_by_rule
+
+from pipeline.sources import CatalogFormatError
+from pipeline.sources.labels import load_labels
+
+IDS = list(range(500000, 500010))
+
+
+def _two_line_notes(values: list[str], delimiter: str = ",") -> str:
+    """A catalog whose every row's note holds a line break: row k starts on physical line 2k."""
+    rows = [
+        f'{object_id}{delimiter}{value}{delimiter}"first line\nsecond line"'
+        for object_id, value in zip(IDS, values)
+    ]
+    return f"ID{delimiter}is_lens{delimiter}notes\n" + "\n".join(rows) + "\n"
+
+
+def test_a_bad_label_below_multiline_notes_names_its_physical_line(tmp_path):
+    values = ["0"] * 9 + ["2"]  # the tenth row: record 11, physical line 20 (the trial's file)
+    path = _keys(tmp_path, _two_line_notes(values))
+    with pytest.raises(CatalogFormatError) as caught:
+        _labels_by_rule("is_lens", IDS, tmp_path)
+    assert f"label catalog {path} line 20: value 2 in column 'is_lens' is no label" in str(caught.value)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_rows_labelled_unknown_and_without_an_id_name_their_physical_lines(tmp_path, delimiter):
+    values = ["1", "0", "", "1", "0", "1", "0", "", "1", "0"]  # rows 3 and 8: lines 8 and 18 (2k + 2)
+    text = "# exported notes\n\n" + _two_line_notes(values, delimiter)  # two lines above the header
+    text += f'{delimiter}1{delimiter}"no id,\nsee above"\n'  # the 11th row: no id, on line 24
+    _keys(tmp_path, text)
+    result = load_labels(SGLC1, np.array(IDS), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, -1, 1, 0, 1, 0, -1, 1, 0])
+    assert "2 row(s) with missing values in ['is_lens'] labelled unknown (-1) (lines 8, 18)" in result.notes
+    assert "1 row(s) without an id skipped (line 24)" in result.notes
