@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from cutouts import band_file, cutout_image, sky, write_cutout, write_set
 from test_inspect import write_run
@@ -110,7 +111,11 @@ def test_the_exported_tables_mark_the_outdated_grades(regraded, capsys):
     assert table["outdated"].to_dict() == {REPLACED: True, KEPT: False, TOUCHED: False}
     fits_table = Table.read(folder / "grades.fits")
     assert dict(zip(fits_table["object_id"], fits_table["outdated"], strict=True))[REPLACED]
-    assert "outdated: graded before an ingest re-read its images (not counted)" in fits_table.meta["comments"]
+    from pipeline.evaluation.grade_export import OUTDATED_RULE
+
+    said = " ".join(line.strip() for line in fits_table.meta["comments"])  # the rule, wrapped into cards
+    assert " ".join(OUTDATED_RULE.split()) in said and fits_table["outdated"].description
+    assert pq.read_schema(folder / "grades.parquet").field("outdated").metadata[b"description"]
     labels, summary = labels_from_grades(
         np.array(IDS), np.zeros(len(IDS)), [str(folder / "grades.parquet")], rewritten=rewrite_times(store)
     )

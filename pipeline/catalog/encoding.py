@@ -6,6 +6,7 @@ Used by :mod:`pipeline.catalog.fits`, :mod:`pipeline.catalog.parquet` and :mod:`
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 
 from pipeline.catalog.columns import spec_lookup
 from pipeline.flags import Flag, documentation
-from schemas.catalog import NO_KNOWN_LENSES, Provenance
+from schemas.catalog import NO_KNOWN_LENSES, ColumnSpec, Provenance
 
 __all__ = ["flag_meanings", "provenance_values", "stored_dtype", "to_astropy_table"]
 
@@ -35,11 +36,26 @@ def flag_meanings() -> dict[Flag, str]:
     return {flag: docs[flag.name].split(": ", 1)[-1] for flag in Flag if flag.name}
 
 
-def to_astropy_table(table: pd.DataFrame) -> Any:
+def to_astropy_table(table: pd.DataFrame, specs: Sequence[ColumnSpec] | None = None) -> Any:
+    """``table`` as an astropy table whose columns carry their unit, description and UCD (``meta``).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        n rows; a catalog table, or any table whose columns ``specs`` describe.
+    specs : sequence of ColumnSpec, optional
+        The columns' specs; default the catalog's (:func:`~pipeline.catalog.columns.spec_lookup`).
+
+    Returns
+    -------
+    astropy.table.Table
+        n rows; text columns fixed-width unicode, other columns of their stored dtype
+        (:func:`stored_dtype`).
+    """
     from astropy.table import Column, Table
 
     out = Table()
-    specs = spec_lookup(table)
+    specs = spec_lookup(table) if specs is None else {spec.name: spec for spec in specs}
     for name in table.columns:
         spec = specs[name]
         values = table[name].to_numpy()

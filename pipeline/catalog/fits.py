@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import textwrap
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,22 @@ from schemas.catalog import (
     NO_KNOWN_LENSES,
     POSITION_FRAME,
     PROVENANCE_FITS_KEYS,
+    ColumnSpec,
     Provenance,
 )
 
-__all__ = ["count_fits_rows", "read_fits", "read_fits_provenance", "write_fits", "written_fits_digest"]
+__all__ = [
+    "add_comment_lines",
+    "count_fits_rows",
+    "describe_columns",
+    "encode_text_columns",
+    "provenance_cards",
+    "read_fits",
+    "read_fits_provenance",
+    "set_card",
+    "write_fits",
+    "written_fits_digest",
+]
 
 _CARD_LENGTH = 80
 STRING_ENCODING_KEY = "LHSTRENC"
@@ -48,15 +61,18 @@ character percent-encoded as UTF-8 (``Caña`` -> ``Ca%C3%B1a``; :func:`urllib.pa
 restores them, as :func:`read_fits` does). Parquet, VOTable and HATS keep them as they are."""
 
 
-def _set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
+def set_card(header: Any, keyword: str, value: Any, comment: str) -> None:
     """Set a header card, shortening its comment so the card needs no truncation warning: cut at a word,
     ending in ``...`` (trial: FLAGn meanings read cut off mid-word, "(or", "and n", as if whole)."""
     from astropy.io import fits
 
     value = fits_text(value) if isinstance(value, str) else value
 
-    # The image with a one-letter comment: astropy pads short values to column 30 before " / ".
-    image = fits.Card(keyword, value, "x").image.rstrip()
+    # The image with a one-letter comment: astropy pads short values to column 30 before " / ". A value
+    # that fills the card leaves no room even for that (astropy cuts it, warning): no comment then.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        image = fits.Card(keyword, value, "x").image.rstrip()
     if len(image) <= _CARD_LENGTH:
         room = _CARD_LENGTH - len(image) + 1
         if len(comment) > room:
@@ -74,53 +90,84 @@ def write_fits(table: pd.DataFrame, path: Path, provenance: Provenance, *, diges
     ``digest`` (:func:`pipeline.catalog.digest.content_digest`) goes into the ``LHDIGEST`` card.
     """
     from astropy.io import fits
-    from astropy.table import Column
 
-    astropy_table = to_astropy_table(table)  # label as int16 (stored_dtype)
-    for name in astropy_table.colnames:  # trial: a known lens named "Caña" ended the run after scoring
-        if (column := astropy_table[name]).dtype.kind == "U":  # with its description and UCD (trial)
-            encoded = np.asarray([fits_text(str(value)) for value in column])
-            astropy_table[name] = Column(encoded, name=name, description=column.description, meta=column.meta)
+    astropy_table = encode_text_columns(to_astropy_table(table))  # label as int16 (stored_dtype)
     astropy_table.write(path, format="fits", overwrite=True)
     with fits.open(path, mode="update") as hdus:
         hdus[1].header = _catalog_header(hdus[1].header, table, provenance)
         if digest:
-            _set_card(hdus[1].header, DIGEST_FITS_KEY, digest, "content digest: same digest, same content")
+            set_card(hdus[1].header, DIGEST_FITS_KEY, digest, "content digest: same digest, same content")
         for hdu in hdus:
             hdu.add_checksum()
 
 
-def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) -> Any:
-    _set_card(header, "EXTNAME", FITS_EXTNAME, "lenshunt catalog")
-    specs = spec_lookup(table)
-    for index, name in enumerate(table.columns, start=1):
-        spec = specs[name]
+def encode_text_columns(astropy_table: Any) -> Any:
+    """``astropy_table`` with its text columns percent-encoded (:data:`STRING_ENCODING`), each keeping
+    its description and UCD: FITS text is printable ASCII (trial: a known lens named "Caña" ended the
+    run after scoring)."""
+    from astropy.table import Column
+
+    for name in astropy_table.colnames:
+        if (column := astropy_table[name]).dtype.kind == "U":
+            encoded = np.asarray([fits_text(str(value)) for value in column])
+            astropy_table[name] = Column(encoded, name=name, description=column.description, meta=column.meta)
+    return astropy_table
+
+
+def describe_columns(header: Any, specs: Sequence[ColumnSpec]) -> None:
+    """Add a ``TCOMMn`` (description) and ``TUCDn`` (UCD) card after each column's ``TUNITn`` or
+    ``TFORMn`` card of a binary-table ``header`` (astropy writes only the units).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A binary-table header whose columns are ``specs``, in order.
+    specs : sequence of ColumnSpec
+        One per column.
+    """
+    for index, spec in enumerate(specs, start=1):
         after = f"TUNIT{index}" if f"TUNIT{index}" in header else f"TFORM{index}"
         header.insert(after, (f"TCOMM{index}", spec.description), after=True)
         header.insert(f"TCOMM{index}", (f"TUCD{index}", spec.ucd), after=True)
+
+
+def provenance_cards(header: Any, provenance: Provenance) -> None:
+    """Write ``provenance`` into ``header`` under :data:`schemas.catalog.PROVENANCE_FITS_KEYS` (the date
+    in the FITS format, ``TIMESYS`` its scale; long values need ``LONGSTRN``)."""
+    header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
+    values = provenance_values(provenance)
+    values["date"] = provenance.date_fits()
+    for field, value in values.items():
+        keyword, comment = PROVENANCE_FITS_KEYS[field]
+        set_card(header, keyword, value, comment)
+
+
+def add_comment_lines(header: Any, text: str) -> None:
+    """Add ``text`` as COMMENT cards, wrapped at words to 72 characters and continued indented."""
+    for line in textwrap.wrap(text, width=72, subsequent_indent="  ", break_on_hyphens=False):
+        header.add_comment(line)
+
+
+def _catalog_header(header: Any, table: pd.DataFrame, provenance: Provenance) -> Any:
+    set_card(header, "EXTNAME", FITS_EXTNAME, "lenshunt catalog")
+    specs = spec_lookup(table)
+    describe_columns(header, [specs[name] for name in table.columns])
     header["LHCATVER"] = (CATALOG_SCHEMA_VERSION, "lenshunt catalog schema version")
     header["ORIGIN"] = ("lenshunt", "strong-lens finding pipeline")
     header["TIMESYS"] = ("UTC", "time scale of DATE-RUN")
     header["RADESYS"] = (POSITION_FRAME, "frame of ra and dec")  # trial: said in TCOMM only
     header["LONGSTRN"] = ("OGIP 1.0", "long strings use the CONTINUE convention")
     header[STRING_ENCODING_KEY] = (STRING_ENCODING, "text columns: non-ASCII and %")
-    values = provenance_values(provenance)
-    values["date"] = provenance.date_fits()
-    for field, value in values.items():
-        keyword, comment = PROVENANCE_FITS_KEYS[field]
-        _set_card(header, keyword, value, comment)
+    provenance_cards(header, provenance)
     header["FLAGSKIP"] = (int(NO_SCORE), "flags OR-ed here: the object has no score")
     for flag, meaning in flag_meanings().items():
-        _set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
+        set_card(header, f"FLAG{flag.value.bit_length() - 1}", flag.name, meaning)
     header.add_comment("FLAGn: name of bit n of the flags column; its meaning in the comments below.")
     for flag, meaning in flag_meanings().items():  # the whole meaning: a FLAGn card's comment is cut
         # wrapped at words, continued indented (astropy's own split dropped the space at a split)
-        text = f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}"
-        for line in textwrap.wrap(text, width=72, subsequent_indent="  ", break_on_hyphens=False):
-            header.add_comment(line)
+        add_comment_lines(header, f"FLAG{flag.value.bit_length() - 1} {flag.name}: {meaning}")
     if GRADE_COMMENTS_COLUMN in table.columns:  # its TCOMMn is one card: the whole rule here
-        for line in textwrap.wrap(_COMMENTS_RULE, width=72, subsequent_indent="  ", break_on_hyphens=False):
-            header.add_comment(line)
+        add_comment_lines(header, _COMMENTS_RULE)
     return header
 
 

@@ -17,6 +17,7 @@ read it back as NaN, as the FITS and VOTable catalogs hold it. Other columns hav
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,14 @@ from pipeline.catalog.encoding import stored_dtype, to_astropy_table
 from pipeline.catalog.vometa import parquet_votable_header
 from pipeline.errors import CatalogError
 from pipeline.flags import NO_SCORE, UNUSABLE, documentation
-from schemas.catalog import CATALOG_SCHEMA_VERSION, PARQUET_METADATA_KEY, Provenance
+from schemas.catalog import CATALOG_SCHEMA_VERSION, PARQUET_METADATA_KEY, ColumnSpec, Provenance
 
 __all__ = [
+    "arrow_columns",
     "count_parquet_rows",
     "read_parquet",
     "read_parquet_provenance",
+    "string_lengths",
     "table_meta_yaml",
     "unreadable_catalog",
     "write_parquet",
@@ -48,6 +51,7 @@ _ARROW_TYPES = {
     "float64": "float64",
     "float32": "float32",
     "str": "string",
+    "bool": "bool_",
 }
 
 
@@ -83,6 +87,47 @@ def table_meta_yaml(
     return "\n".join(astropy_meta.get_yaml_from_table(astropy_table))
 
 
+def arrow_columns(table: pd.DataFrame, specs: Sequence[ColumnSpec]) -> tuple[list[Any], list[Any]]:
+    """The Arrow fields and arrays of ``table``'s columns, each field with ``unit``, ``ucd`` and
+    ``description`` metadata (what pyarrow's ``schema.field(name).metadata`` gives back).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        n rows, its columns those of ``specs``, in order.
+    specs : sequence of ColumnSpec
+        One per column; a float column's NaN becomes an Arrow null (the only nullable columns).
+
+    Returns
+    -------
+    tuple of (list of pyarrow.Field, list of pyarrow.Array)
+        One of each per column, arrays of length n.
+    """
+    import pyarrow as pa
+
+    fields, arrays = [], []
+    for spec in specs:
+        arrow_type = getattr(pa, _ARROW_TYPES[stored_dtype(spec.dtype)])()
+        field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
+        floating = spec.dtype.startswith("float")
+        fields.append(pa.field(spec.name, arrow_type, nullable=floating, metadata=field_metadata))
+        values = table[spec.name].to_numpy()
+        values = values.tolist() if spec.dtype == "str" else values
+        arrays.append(pa.array(values, type=arrow_type, from_pandas=floating))  # from_pandas: NaN -> null
+    return fields, arrays
+
+
+def string_lengths(astropy_table: Any) -> dict[bytes, bytes]:
+    """The ``table::len::NAME`` schema metadata astropy's Parquet reader takes its text columns' widths
+    from (without it, it warns and measures them), for each text column of ``astropy_table``
+    (:func:`~pipeline.catalog.encoding.to_astropy_table`)."""
+    return {
+        f"table::len::{name}".encode(): str(astropy_table[name].dtype.itemsize // 4).encode()
+        for name in astropy_table.colnames
+        if astropy_table[name].dtype.kind == "U"
+    }
+
+
 def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, digest: str = "") -> None:
     """Write a checked catalog table as Parquet with units, UCDs, flags and provenance metadata.
 
@@ -93,17 +138,8 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, di
 
     astropy_table = to_astropy_table(table)
     description = _catalog_description(table, provenance)
-    fields, arrays = [], []
     specs = spec_lookup(table)
-    for name in table.columns:
-        spec = specs[name]
-        arrow_type = getattr(pa, _ARROW_TYPES[stored_dtype(spec.dtype)])()
-        field_metadata = {"ucd": spec.ucd, "description": spec.description, "unit": spec.unit or ""}
-        floating = spec.dtype.startswith("float")
-        fields.append(pa.field(name, arrow_type, nullable=floating, metadata=field_metadata))
-        values = table[name].to_numpy()
-        values = values.tolist() if spec.dtype == "str" else values
-        arrays.append(pa.array(values, type=arrow_type, from_pandas=floating))  # from_pandas: NaN -> null
+    fields, arrays = arrow_columns(table, [specs[name] for name in table.columns])
     metadata = {
         PARQUET_METADATA_KEY: json.dumps(description),
         "table_meta_yaml": table_meta_yaml(table, provenance),
@@ -112,9 +148,7 @@ def write_parquet(table: pd.DataFrame, path: Path, provenance: Provenance, *, di
     }
     encoded = {key.encode(): value.encode() for key, value in metadata.items()}
     encoded[b"IVOA.VOTable-Parquet.content"] = parquet_votable_header(table, provenance)
-    for name in table.columns:
-        if specs[name].dtype == "str":
-            encoded[f"table::len::{name}".encode()] = str(astropy_table[name].dtype.itemsize // 4).encode()
+    encoded.update(string_lengths(astropy_table))
     arrow_table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=encoded))
     pq.write_table(arrow_table, path)
 

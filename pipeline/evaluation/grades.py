@@ -406,40 +406,27 @@ def export_grades(
 ) -> tuple[Path, Path]:
     """Write the latest grades to ``grades/grades.parquet`` and ``grades/grades.fits``.
 
-    Columns :data:`GRADE_COLUMNS` (in the FITS table ``model_id`` and ``comment`` percent-encoded
-    as the catalogs' text: :data:`pipeline.catalog.fits.STRING_ENCODING`) and ``outdated``: True
-    for a grade made before an ingest re-read its object's images
-    (:mod:`pipeline.evaluation.outdated`), which every consensus leaves out (trial: the tables kept
-    them unmarked). ``store`` is the scored store, default the one the run's catalog records;
-    without one, no grade is outdated. Written to temporary names and renamed, so a reader never
-    sees half a table. ``rows``: the grades already read (with
+    Columns :data:`GRADE_COLUMNS` (in the FITS table text percent-encoded as the catalogs' text:
+    :data:`pipeline.catalog.fits.STRING_ENCODING`) and ``outdated``: True for a grade made before an
+    ingest re-read its object's images (:mod:`pipeline.evaluation.outdated`), which every consensus
+    leaves out (trial: the tables kept them unmarked). ``store`` is the scored store, default the one
+    the run's catalog records; without one, no grade is outdated. Both tables describe their columns
+    and record the run, its catalog's provenance and the rule of ``outdated``, and the FITS file has
+    checksums (:mod:`pipeline.evaluation.grade_export`). ``rows``: the grades already read (with
     :func:`read_grades`, whose :func:`grade_notes` the caller says), instead of ``sources``.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The Parquet and FITS tables.
     """
+    from pipeline.evaluation.grade_export import grade_provenance, write_grade_tables
     from pipeline.evaluation.outdated import split_outdated, store_rewrites
 
     folder = grades_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     table = latest_grades(rows if rows is not None else read_grades(*(sources or [folder])))
-    _, outdated = split_outdated(table, store_rewrites(store or _recorded_store(run_dir)))
+    outdated_store = store or _recorded_store(run_dir)
+    _, outdated = split_outdated(table, store_rewrites(outdated_store))
     table["outdated"] = table.index.isin(outdated.index)
-    parquet, fits_path = folder / "grades.parquet", folder / "grades.fits"
-    tmp = folder / f".grades.{os.getpid()}.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, parquet)
-    from astropy.table import Table
-
-    from pipeline.catalog.fits import STRING_ENCODING, STRING_ENCODING_KEY
-    from pipeline.sources.headers import fits_text
-
-    astro = Table.from_pandas(table)
-    for name in ("model_id", "comment"):  # FITS text is printable ASCII: a comment "arc à gauche" is not
-        astro[name] = np.array([fits_text(value) for value in table[name]], dtype=str)
-    astro.meta[STRING_ENCODING_KEY] = STRING_ENCODING  # as the catalogs: read_grades decodes them
-    astro.meta["COMMENT"] = [
-        "lenshunt visual grades: latest grade per object and inspector",
-        "outdated: graded before an ingest re-read its images (not counted)",  # one 72-character card
-    ]
-    tmp = folder / f".grades.{os.getpid()}.fits.tmp"
-    astro.write(tmp, format="fits", overwrite=True)
-    os.replace(tmp, fits_path)
-    return parquet, fits_path
+    return write_grade_tables(table, folder, grade_provenance(run_dir, outdated_store))
