@@ -123,7 +123,7 @@ def test_the_grading_page_says_why_a_candidate_is_flagged(real_run, tmp_path):
     process, url = start_server(real_run, free_port(), "--inspector", "ann")
     try:
         _, body = get(f"{url}api/candidates?start=0&n=200")
-        served = {candidate["object_id"]: candidate["flag_reason"] for candidate in json.loads(body)}
+        served = {int(candidate["object_id"]): candidate["flag_reason"] for candidate in json.loads(body)}
         assert served[NAN_PIXELS] == nan_reason and served[GOOD] == "" and CORRUPT not in served  # unscored
         with Browser(tmp_path / "profile") as browser:
             browser.navigate(url)

@@ -120,7 +120,7 @@ def test_the_page_shows_ood_score_and_unlike_training(ood_run, run_dir, tmp_path
     try:
         status, body = get(url + "api/candidates?start=0&n=2")
         shown = json.loads(body)
-        assert status == 200 and [row["object_id"] for row in shown] == [first, second]
+        assert status == 200 and [row["object_id"] for row in shown] == [str(first), str(second)]
         assert (shown[0]["ood_score_text"], shown[0]["unlike_training"]) == ("1.50", True)
         assert shown[1]["unlike_training"] is False and shown[1]["ood_score"] == pytest.approx(
             catalog.loc[second, "ood_score"]

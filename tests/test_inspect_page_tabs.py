@@ -158,7 +158,7 @@ def test_an_out_of_date_tab_says_so_at_its_end_and_takes_no_second_grade(scored,
     port = free_port()
     process, url = start_server(out, port, "--inspector", "dan")
     try:
-        queue = [row["object_id"] for row in json.loads(get(url + "api/candidates?start=0&n=50")[1])]
+        queue = [int(row["object_id"]) for row in json.loads(get(url + "api/candidates?start=0&n=50")[1])]
         last = queue[-1]
         for object_id in queue[:-1]:
             assert post_grade(url, object_id, "X")[0] == 200

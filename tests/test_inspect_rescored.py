@@ -97,7 +97,7 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
         info = session_info(url)
         assert info["model_id"] == "model-one" and info.get("catalog_rewritten") is None
         status, body = get(url + "api/candidates?start=0&n=3")
-        assert status == 200 and [row["object_id"] for row in json.loads(body)] == order[:3], body
+        assert status == 200 and [int(row["object_id"]) for row in json.loads(body)] == order[:3], body
         assert post_grade(url, order[0], "A")[0] == 200
         # the grade consensus rewrites the catalog with the same provenance: grading goes on
         before = paths.catalog_parquet(out).stat().st_ino
@@ -128,7 +128,7 @@ def test_a_page_open_while_its_run_is_rescored_by_another_model_refuses_grades(s
         assert session_info(url)["model_id"] == "model-two"
         assert session_info(url).get("catalog_rewritten") is None
         status, body = get(url + "api/candidates?start=0&n=50")
-        assert status == 200 and order[2] in [row["object_id"] for row in json.loads(body)], body
+        assert status == 200 and order[2] in [int(row["object_id"]) for row in json.loads(body)], body
         status, reply = post_grade(url, order[2], "C")
         assert status == 200, reply
     finally:
@@ -166,7 +166,7 @@ def test_a_page_open_while_its_run_grows_grades_on_and_says_to_reload(scored, da
     process, url = start_server(out, free_port(), "--inspector", "dan")
     try:
         status, body = get(url + "api/candidates?start=0&n=50")
-        queue = [row["object_id"] for row in json.loads(body)]
+        queue = [int(row["object_id"]) for row in json.loads(body)]
         assert LATE not in queue and len(queue) == len(IDS) - 1
         grow()
         after = read_catalog(out).set_index("object_id")
@@ -184,7 +184,7 @@ def test_a_page_open_while_its_run_grows_grades_on_and_says_to_reload(scored, da
         assert info["catalog_reloaded"].startswith("The run's catalog grew since this page was loaded: 2 new")
         assert info["n_candidates"] == len(IDS) + len(NEW), info
         status, body = get(url + "api/candidates?start=0&n=50")
-        rows = {row["object_id"]: row for row in json.loads(body)}
+        rows = {int(row["object_id"]): row for row in json.loads(body)}
         assert {*NEW, LATE} <= set(rows) and rows[queue[1]]["rank"] == after.loc[queue[1], "rank"]
         for object_id in (NEW[0], LATE, queue[1]):
             status, reply = post_grade(url, object_id, "B")
@@ -216,7 +216,7 @@ def test_a_rerun_whose_unchanged_scores_differ_in_their_last_bits_stays_gradable
     process, url = start_server(out, free_port(), "--inspector", "dan")
     try:
         status, body = get(url + "api/candidates?start=0&n=50")
-        queue = [row["object_id"] for row in json.loads(body)]
+        queue = [int(row["object_id"]) for row in json.loads(body)]
         grow()  # new objects and LATE scored; then every old score 1 float32 ulp off, as a real model's
         table, was = read_catalog(out), read_provenance(out)
         old = table["object_id"].isin(queue).to_numpy()

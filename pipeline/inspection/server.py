@@ -42,13 +42,12 @@ from pipeline.flags import UNUSABLE, describe, documentation
 from pipeline.inspection.band_flags import band_flag_columns, with_band_flags
 from pipeline.inspection.goto import find_position
 from pipeline.inspection.grown import grown_catalog, read_run_catalog
+from pipeline.inspection.ids import id_text, posted_object_id
 from pipeline.inspection.images import ObjectImages, UnknownObjectError
 from pipeline.inspection.queue import OOD_COLUMN, after_refused, candidate_order, order_refused, range_refused
 from pipeline.inspection.rewrites import CatalogWatch, RewriteWatch, rewritten_since_scored
 from pipeline.inspection.saved import saved_message
 from pipeline.models.outputs import DEFAULT_SCORE, OutputSpec
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class InspectError(LenshuntError, ValueError):
@@ -208,7 +207,7 @@ class InspectSession:
 
     def find(self, text: object) -> dict:
         """The queue position of the object id or rank ``text`` (the page's "go to"):
-        ``{"position": i, "object_id": id}``.
+        ``{"position": i, "object_id": id}`` (the id as its decimal string: :func:`id_text`).
 
         Raises
         ------
@@ -219,7 +218,7 @@ class InspectSession:
         """
         self.check_current()
         position = find_position(self.catalog, self.queue, text, self.my_grades)
-        return {"position": position, "object_id": int(self.queue[position])}
+        return {"position": position, "object_id": id_text(self.queue[position])}
 
     def next_position(self, after: int) -> int:
         """Queue position of the first object after position ``after`` (-1: from the start) that this
@@ -340,7 +339,7 @@ class InspectSession:
 
         return {
             "position": position,
-            "object_id": object_id,
+            "object_id": id_text(object_id),  # a JSON number is rounded in the page beyond 2**53
             "score": number(row["score"]),
             "score_text": score_text(float(row["score"]), 4),  # "1 − 4e-8" where 4 decimals say 1.0000
             "score_std": number(row["score_std"]),
@@ -371,8 +370,8 @@ class InspectSession:
 
         Parameters
         ----------
-        object_id : int
-            The graded object.
+        object_id : int or str
+            The graded object: its decimal string, as the page sends it, or an integer.
         grade : str
             One of :data:`~pipeline.evaluation.grades.GRADES`.
         replacing : str or None
@@ -384,19 +383,19 @@ class InspectSession:
         Returns
         -------
         dict
-            ``saved``: the log row written; ``previous``: the grade it replaces (``grade`` and
-            ``time``) or None; ``unseen``: True when that grade is not the one the page showed (another
-            tab, or another session of this inspector, gave it meanwhile); ``message``: what the page
-            says of it (:func:`saved_message`); ``catalog_grown``: what the run's catalog gained
+            ``saved``: the log row written (its ``object_id`` as a decimal string); ``previous``: the grade it
+            replaces (``grade`` and ``time``) or None; ``unseen``: True when that grade is not the one the
+            page showed (another tab, or another session of this inspector, gave it meanwhile); ``message``:
+            what the page says of it (:func:`saved_message`); ``catalog_grown``: what the run's catalog gained
             that the page does not show (:meth:`catalog_grown`), or None.
 
         Raises
         ------
         GradeError
-            For an ``object_id`` that is not an integer (a bool or a float included), a grade not
-            of :data:`~pipeline.evaluation.grades.GRADES`, a comment not text or too long, an object
-            the run did not score (not in the queue), or an object whose images an ingest rewrote
-            after the page opened.
+            For an ``object_id`` that is not an integer or a string of one (a bool or a float included) or is
+            outside int64 (:func:`~pipeline.inspection.ids.posted_object_id`), a grade not of
+            :data:`~pipeline.evaluation.grades.GRADES`, a comment not text or too long, an object the run did
+            not score (not in the queue), or an object whose images an ingest rewrote after the page opened.
         CatalogRewrittenError
             For any grade once a score run replaced the run's catalog since the page loaded it
             (rescored, or objects gone): it would record the old catalog's score and model. A catalog
@@ -405,14 +404,10 @@ class InspectSession:
             For an id the run's catalog does not hold.
         """
         self.check_current()  # trial: grades saved with the old model's scores after a rescoring
-        if not isinstance(object_id, int | np.integer) or isinstance(object_id, bool):
-            raise GradeError(
-                f"object_id {object_id!r} is not an integer: give the object's id as a JSON integer"
-            )
-        object_id = int(object_id)
+        object_id = posted_object_id(object_id)  # the page's decimal string, exact beyond 2**53
         grown = self.catalog_grown()
         reload = f" ({grown})" if grown else ""  # trial: a new object refused as not in the catalog
-        if not INT64_MIN <= object_id <= INT64_MAX or object_id not in self.catalog.index:
+        if object_id not in self.catalog.index:
             raise UnknownObjectError(f"object {object_id} is not in the run's catalog{reload}")
         score = float(self.catalog.loc[object_id, "score"])
         if not math.isfinite(score):  # trial: saved, and counted as a graded object
@@ -440,7 +435,7 @@ class InspectSession:
         unseen = previous is not None and previous["time"] != replacing
         message = saved_message(object_id, grade, previous, unseen, self.log.inspector)
         return {
-            "saved": row,
+            "saved": {**row, "object_id": id_text(object_id)},  # the log keeps the JSON integer
             "previous": previous,
             "unseen": unseen,
             "message": message,

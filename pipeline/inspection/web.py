@@ -29,7 +29,8 @@ fetched from the internet) talks to six JSON endpoints of an :class:`InspectSess
                             (``r5``, ``rank 5``): ``{"position": i, "object_id": id}``; 404 saying
                             why for one the queue does not hold (not in the run, not scored, graded
                             before the server started); refused (409) as ``/api/candidates``
-``POST /api/grade``         ``{"object_id": id, "grade": "A", "replacing": time, "comment": text}``
+``POST /api/grade``         ``{"object_id": "id", "grade": "A", "replacing": time, "comment": text}``
+                            (the id as its decimal string, or a JSON integer)
                             (``comment`` optional: the inspector's note, at most 1000
                             characters): saved (fsync) before the reply, which names the grade
                             it replaced (``previous``), whether the page knew it (``unseen``:
@@ -42,6 +43,10 @@ fetched from the internet) talks to six JSON endpoints of an :class:`InspectSess
                             for an object or panel the store does not hold, 500 (saying why) for
                             pixels it cannot read
 ==========================  ====================================================================
+
+Object ids are sent as decimal strings (``"9007199254740993"``), never as JSON numbers: a browser
+reads those as doubles, rounding ids beyond 2**53 (trial: the page showed, fetched the images of and
+graded the neighbouring id; :mod:`pipeline.inspection.ids`). The page keeps them strings.
 
 Every answer names the queue it was given from: ``X-Queue-Generation`` (one more each time a
 reloaded page took in a grown catalog: ``queue_generation`` of ``/api/session``),
@@ -71,6 +76,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.evaluation.grades import GradeError
+from pipeline.inspection.ids import id_in_path
 from pipeline.inspection.images import ImageReadError, UnknownObjectError
 from pipeline.inspection.server import (
     CandidateRangeError,
@@ -179,9 +185,10 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
                         return
                     self._send(HTTPStatus.OK, {"position": position, "passed": max(position - after - 1, 0)})
                 elif len(parts) == 3 and parts[0] == "img" and parts[2].endswith(".png"):
-                    if not parts[1].isdigit():  # trial: Python's "invalid literal for int()" was the answer
+                    object_id = id_in_path(parts[1])  # exact: the page's decimal string of the id
+                    if object_id is None:  # trial: Python's "invalid literal for int()" was the answer
                         raise UnknownObjectError(f"no object {parts[1]!r}: object ids are integers")
-                    self._send(HTTPStatus.OK, session.images.png(int(parts[1]), parts[2][:-4]), "image/png")
+                    self._send(HTTPStatus.OK, session.images.png(object_id, parts[2][:-4]), "image/png")
                 else:
                     self._send(HTTPStatus.NOT_FOUND, {"error": f"no such page {url.path}"})
             except CatalogRewrittenError as error:  # the queue is the old catalog's: as a grade is refused
@@ -217,7 +224,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             self._send(HTTPStatus.OK, {**saved, **session.counts()})
 
         def _json_body(self) -> dict:
-            """The request's JSON object: ``{"object_id": <integer>, "grade": "A"}``."""
+            """The request's JSON object: ``{"object_id": "<id>", "grade": "A"}`` (or an integer id)."""
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
@@ -229,7 +236,7 @@ def _handler(session: InspectSession) -> type[BaseHTTPRequestHandler]:
             except ValueError as error:  # not JSON, not UTF-8, or an integer of too many digits
                 raise GradeError(f"the body is not JSON: {error}") from None
             if not isinstance(body, dict) or not {"object_id", "grade"} <= body.keys():
-                raise GradeError('send a JSON object {"object_id": <integer>, "grade": "A"}')
+                raise GradeError('send a JSON object {"object_id": "<decimal id>", "grade": "A"}')
             return body
 
     return Handler
@@ -241,7 +248,7 @@ def _message(error: Exception) -> str:
 
 
 def _no_constant(name: str) -> float:
-    raise GradeError(f"{name} is not JSON: give the object's id as a JSON integer")
+    raise GradeError(f"{name} is not JSON: give the object's id as a string of its decimal digits")
 
 
 def make_server(session: InspectSession, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
