@@ -15,9 +15,11 @@ from pipeline.errors import StoreError
 from pipeline.flags import flagged_text
 from pipeline.store import (
     NOT_RECORDED,
+    interrupted_reread,
     older_rules_note,
     pending_warning,
     read_without_files,
+    reread_line,
     store_layout,
     store_summary,
     store_writer_elsewhere,
@@ -136,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
             f"writing    an ingest is still writing {args.store} ({writer}): "
             "the counts are partial until it finishes"
         )
+    if (reread := interrupted_reread(args.store, attributes)) is not None:  # ops trial: said nowhere
+        line = f"an ingest --reread is rewriting its objects now ({writer})" if writer else ""
+        print(f"re-read    {line or reread_line(args.store, reread)}")
     print(f"labels     lens {summary.n_lens}, non-lens {summary.n_non_lens}, unknown {summary.n_unknown}")
     without = read_without_files(args.store)  # None: not recorded (a store ingested before it was)
     if without is not None and without.n:  # trial: said once by the ingest, then nowhere

@@ -35,11 +35,13 @@ from flows.preflight import (
     shard_objects,
     writable_directory,
 )
+from pipeline.errors import LenshuntError
 from pipeline.store import (
     DEFAULT_CHUNK_OBJECTS,
     IngestReport,
     check_existing_store,
     check_store_not_busy,
+    check_store_source,
     ingest,
 )
 from schemas.layout import available_layouts, load_layout
@@ -208,7 +210,11 @@ def check(args: argparse.Namespace) -> None:
     """Paths and layout first, before Prefect and Dask start."""
     args.layout, origin = layout_choice(args.layout, args.store)  # a rerun needs no --layout (trial)
     layout = load_layout(args.layout)
-    layout_source(layout, args.source, origin, store=args.store)
+    try:
+        layout_source(layout, args.source, origin, store=args.store)
+    except LenshuntError as error:  # another set than the store's: that first (ops trial: --layout advised)
+        check_store_source(args.store, args.source, args.source_moved, also=str(error))
+        raise
     writable_directory(args.store, "store")
     outside_stores(args.store, "store", itself=False)
     outside_source(args.store, args.source, "store")  # as run's and serve's work directory

@@ -213,9 +213,10 @@ def holds(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 def check(args: argparse.Namespace) -> None:
     """Paths first, before Prefect and Dask start."""
     from pipeline.models import check_bundle_fits_store, load_bundle
-    from pipeline.store import check_has_objects, read_attributes
+    from pipeline.store import check_has_objects, check_no_interrupted_reread, read_attributes
 
     attributes = read_attributes(args.store)
+    check_no_interrupted_reread(args.store, "score")  # ops trial: a half re-read store scored silently
     if args.model:
         existing_directory(args.model, "model bundle")
     bundle = load_bundle(model_to_use(args.out, args.model)[0])

@@ -29,7 +29,13 @@ from pipeline.errors import BundleError
 from pipeline.locking import check_not_busy, output_lock
 from pipeline.models import save_ensemble
 from pipeline.preprocess import Recipe, check_recipe_options
-from pipeline.store import check_has_objects, pending_warning, read_attributes, store_layout
+from pipeline.store import (
+    check_has_objects,
+    check_no_interrupted_reread,
+    pending_warning,
+    read_attributes,
+    store_layout,
+)
 from pipeline.training import (
     RECIPE_OPTIONS,
     Split,
@@ -329,6 +335,7 @@ def _check_recipe(store: Path, config: TrainConfig) -> None:
     # after the checks of the inputs' kinds, as score's (those said first); before the grades, read
     # against the store's objects (trial (score): a KeyError traceback for a store of none)
     check_has_objects(store, attributes, "nothing to train on")
+    check_no_interrupted_reread(store, "train on")  # ops trial: a half re-read store (score's refusal)
     if config.grades:
         check_grades(store, config)
 

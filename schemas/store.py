@@ -129,3 +129,9 @@ class StoreAttributes(BaseModel):
     def _oldest_when_unreadable(cls, value: object) -> object:
         """An edited or damaged value (null, text) is the oldest revision (trial: a traceback)."""
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
+REREAD_PENDING_ATTR = "reread_pending"
+"""Root attribute set while ``lenshunt ingest --reread`` rewrites a store's rows (before its first row
+and layout are written, cleared when its last shard is): a killed re-read leaves it, and the next
+ingest finishes the re-read (:mod:`pipeline.store.reread_marker`)."""

@@ -34,7 +34,11 @@ _EXPORTS = {
     "WithoutFiles": "pipeline.store.without_files",
     "check_existing_store": "pipeline.store.ingestion",
     "check_store_not_busy": "pipeline.store.lock",
+    "check_store_source": "pipeline.store.store_source",
     "check_has_objects": "pipeline.store.summary",
+    "check_no_interrupted_reread": "pipeline.store.reread_marker",
+    "interrupted_reread": "pipeline.store.reread_marker",
+    "reread_line": "pipeline.store.reread_marker",
     "create_store": "pipeline.store.zarr_store",
     "ingest": "pipeline.store.ingestion",
     "NOT_RECORDED": "pipeline.store.flag_reasons",
@@ -66,9 +70,12 @@ __all__ = [
     "WithoutFiles",
     "check_existing_store",
     "check_has_objects",
+    "check_no_interrupted_reread",
     "check_store_not_busy",
+    "check_store_source",
     "create_store",
     "ingest",
+    "interrupted_reread",
     "older_rules_note",
     "open_store",
     "pending_warning",
@@ -78,6 +85,7 @@ __all__ = [
     "read_flags",
     "read_object_columns",
     "read_without_files",
+    "reread_line",
     "rewrite_times",
     "rewritten_since_scored",
     "store_layout",
@@ -94,7 +102,9 @@ if TYPE_CHECKING:
     from pipeline.store.ingestion import IngestReport, check_existing_store, ingest, plan_regions
     from pipeline.store.lock import check_store_not_busy, store_lock_from_start, store_writer_elsewhere
     from pipeline.store.reader_revision import older_rules_note
+    from pipeline.store.reread_marker import check_no_interrupted_reread, interrupted_reread, reread_line
     from pipeline.store.rewrites import rewrite_times, rewritten_since_scored
+    from pipeline.store.store_source import check_store_source
     from pipeline.store.summary import StoreSummary, check_has_objects, pending_warning, store_summary
     from pipeline.store.without_files import WithoutFiles, read_without_files
     from pipeline.store.zarr_store import (

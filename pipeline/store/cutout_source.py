@@ -70,6 +70,7 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
     from pipeline.sources import NoCutoutsError, discover
     from pipeline.store.duplicate_records import NOT_RECORDED, signature
     from pipeline.store.file_records import NO_FILE, recorded_file_table
+    from pipeline.store.reread_marker import interrupted_reread, not_reread_yet, reread_line
     from pipeline.store.zarr_store import read_attributes, store_layout
 
     attributes = read_attributes(store)
@@ -77,6 +78,14 @@ def input_files(store: str | os.PathLike[str], object_id: int) -> tuple[str, dic
 
     def unknown(why: str) -> tuple[str, dict[str, InputFile]]:
         return source, {band: InputFile(None, UNKNOWN, why) for band in bands}
+
+    if (state := interrupted_reread(store, attributes)) is not None and not_reread_yet(
+        store, state, object_id
+    ):
+        return unknown(
+            f"object {object_id} is not re-read yet, so its pixels may not be of the file the "
+            f"store's layout finds: {reread_line(store, state)}"
+        )  # ops trial: "replaced"
 
     if not Path(source).is_dir():
         return unknown(

@@ -126,6 +126,8 @@ class IngestReport:
     leftovers: list[str] = field(default_factory=list)
     """Unfinished writes of a killed writer removed (:mod:`pipeline.store.leftovers`)."""
     reread_all: bool = False
+    reread_finished: bool = False
+    """An interrupted ``--reread`` was finished (:mod:`pipeline.store.reread_marker`)."""
     pixel_scales: dict[str, list] = field(default_factory=dict)
     flag_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
@@ -182,11 +184,15 @@ class IngestReport:
         if self.n_reread:
             lines.insert(
                 2,
-                f"  re-read {self.n_reread} stored objects "
-                + (
-                    "(--reread: every one whose files are there)"
+                (
+                    f"  re-read {self.n_reread} stored objects (--reread: every one whose files are there"
+                    + ("; an interrupted re-read is finished with it)" if self.reread_finished else ")")
                     if self.reread_all
-                    else "whose band files appeared or changed since (size or modification time)"
+                    else f"  finished an interrupted re-read ({self.n_reread} objects, those it had not "
+                    "re-read, and any whose band files changed since)"
+                    if self.reread_finished
+                    else f"  re-read {self.n_reread} stored objects whose band files appeared or changed "
+                    "since (size or modification time)"
                 )
                 + f": {self.n_rewritten} came out otherwise and were rewritten "
                 f"(a score run scores them again); {self.n_reread_clean} of the {self.n_reread} now have "

@@ -38,14 +38,15 @@ from pipeline.store.header_columns import (
     record_band_units,
 )
 from pipeline.store.ingest_report import IngestReport, merge_named
-from pipeline.store.layout_check import check_layout, keep_given_layout, naming_notes, own_shipped_layout
+from pipeline.store.layout_check import check_layout, naming_notes, own_shipped_layout
 from pipeline.store.leftovers import remove_unfinished_writes
 from pipeline.store.lock import only_writer_lock, store_writer_lock
 from pipeline.store.reader_revision import older_rules_note, record_current_rules
 from pipeline.store.reading import flag_counts, read_objects
 from pipeline.store.relabel import relabel_committed
-from pipeline.store.repair import repair_changed_objects, write_json_atomic
+from pipeline.store.repair import write_json_atomic
 from pipeline.store.repair_lines import failing_lines, gone_lines
+from pipeline.store.reread_marker import reread_objects
 from pipeline.store.without_files import forget_arrived, with_recorded_labels
 from pipeline.store.zarr_store import (
     DEFAULT_CHUNK_OBJECTS,
@@ -214,12 +215,16 @@ def ingest(
                 store, pending, manifest, layout, source_path, catalog, client, progress, report
             )
             report.plans.append(pending)
-        # the layout as given now, with --reread (e.g. a shipped layout's WCS declared a placeholder since)
-        report.layout_notes += keep_given_layout(store, stored, layout, reread)  # or another catalog
-        repaired, changes = repair_changed_objects(store, manifest, client, reread, progress)
+        # the layout as given now, with --reread (e.g. a shipped layout's WCS declared a placeholder since),
+        # or another catalog; then the changed objects re-read (every one with --reread), marked (ops trial)
+        notes, repaired, changes, report.reread_finished = reread_objects(
+            store, stored, layout, reread, str(source_path), manifest, client, progress
+        )
+        report.layout_notes += notes
         report.files_gone, report.reread_all = gone_lines(changes), reread
         report.files_failing = failing_lines(changes, source_path, store)  # kept as read before
-        if current := (attributes.n_objects == 0 and not pending) or (reread and not changes.left_as_stored):
+        whole = reread or report.reread_finished  # the whole store read by today's rules
+        if current := (attributes.n_objects == 0 and not pending) or (whole and not changes.left_as_stored):
             record_current_rules(store)  # every object read (or to be read) by today's rules
         left = len(changes.gone) + len(changes.failing) if reread else 0  # why the revision stays
         older = None if current else older_rules_note(attributes.reader_revision, attributes.n_objects, left)

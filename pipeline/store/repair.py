@@ -113,7 +113,9 @@ def repaired_rows(store: Path, ids: list[str]) -> set[int]:
     return rows
 
 
-def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -> Changes:
+def changed_objects(
+    store: Path, manifest: Manifest, reread_all: bool = False, reread_rows: np.ndarray | None = None
+) -> Changes:
     """Committed objects whose files differ from when they were read, and those that lost files.
 
     An object read by no recorded ingest (a clean object of a store made before file tables) cannot
@@ -122,7 +124,9 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
     the one read); a record without duplicates' signatures (an earlier version's) counts as changed
     where a band has duplicates now.
     Objects none of whose files is left are in ``gone`` with the bands they had. ``reread_all``:
-    every object counts as changed whose bands read from a file all have one now (``--reread``).
+    every object counts as changed whose bands read from a file all have one now (``--reread``);
+    ``reread_rows``: so do those rows (an interrupted ``--reread``'s rows left:
+    :mod:`pipeline.store.reread_marker`).
     """
     data = open_store(store, chunks=None)
     ids = data["object_id"].values.astype(np.int64)
@@ -176,9 +180,10 @@ def changed_objects(store: Path, manifest: Manifest, reread_all: bool = False) -
     for i, band_index in zip(*np.nonzero(data["band_flags"].values[present] & Flag.DUPLICATE_ID)):
         if (int(ids[present[i]]), bands[band_index]) not in duplicate_now and not lost_present[i]:
             changed[i] = True
-    if reread_all:  # not where a band read from a file has none now: a re-read would blank it
+    if reread_all or reread_rows is not None:  # not where a band read from a file has none now (blanked)
         had_file = (data["band_flags"].values[present] & Flag.MISSING_FILE) == 0
-        changed = ~(had_file & (now.size == NO_FILE)).any(axis=1)
+        whole = ~(had_file & (now.size == NO_FILE)).any(axis=1)
+        changed = whole if reread_all else (changed | np.isin(present, reread_rows)) & whole
     rows = present[changed]
     baseline = np.flatnonzero(~known & ~changed)
     unrecorded = now.take(baseline)  # (the rows of ``now`` are those of ``present``)
@@ -282,12 +287,20 @@ def differing_rows(stored: dict[str, np.ndarray] | None, dataset) -> np.ndarray:
 
 
 def repair_changed_objects(
-    store: Path, manifest: Manifest, client, reread_all: bool = False, progress=None
+    store: Path,
+    manifest: Manifest,
+    client,
+    reread_all: bool = False,
+    progress=None,
+    finish=None,
+    started=None,
 ) -> tuple[RepairResult | None, Changes]:
     """Re-read the changed objects on ``client``, one task per shard; None when none changed.
     ``reread_all``: every object whose files are there (:func:`changed_objects`), a band file that
     read fine before and fails now taken as it is (flagged), not kept as stored. ``progress``:
-    called with (shards done, shards total, ``"re-read regions"``) as shards finish.
+    called with (shards done, shards total, ``"re-read regions"``) as shards finish. ``finish``: rows
+    an interrupted ``--reread`` left, re-read as ``reread_all`` would; ``started``: called with the
+    repair id once its record is written, before any row is rewritten.
 
     The repair record is written first with every row to re-read (a kill after a worker rewrote
     rows then leaves them to be scored again, where the next ingest would find them unchanged),
@@ -296,7 +309,7 @@ def repair_changed_objects(
     """
     close_interrupted_repairs(store)
     stats_time = time.time()
-    changes = changed_objects(store, manifest, reread_all)
+    changes = changed_objects(store, manifest, reread_all, finish)
     if changes.unrecorded is not None:
         baseline = paths.file_baseline_table(store, _new_id())
         save_file_table(baseline, changes.unrecorded, stats_time)
@@ -309,6 +322,8 @@ def repair_changed_objects(
     shards = rows // attributes.chunk_objects
     intent = {"repair_id": repair_id, "rows": [int(row) for row in rows], "complete": False}
     write_json_atomic(paths.repair_record_file(store, repair_id), intent)
+    if started:
+        started(repair_id)
     futures = []
     for shard in np.unique(shards):
         mine = shards == shard
@@ -321,7 +336,7 @@ def repair_changed_objects(
                 manifest.select_or_missing(object_ids[mine]),
                 labels[mine],
                 str(paths.repair_file_table(store, repair_id, int(shard))),
-                not reread_all,  # --reread takes a file broken for good as it is now (trial)
+                not (reread_all or finish is not None),  # --reread: a file broken for good as it is (trial)
                 pure=False,
             )
         )
