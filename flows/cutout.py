@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flows.preflight import outside_stores
 from pipeline.errors import StoreError
-from pipeline.store import write_cutouts
+from pipeline.store import interrupted_reread, reread_line, write_cutouts
 
 USES_PREFECT = False  # reads the store and writes FITS files; no flow runs
 WRITES_IN = "out"  # a full disk's error names it (flows.cli)
@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     outside_stores(args.out, "--out")  # trial: files written inside the store made it warn on every read
+    try:
+        state = interrupted_reread(args.store)
+    except StoreError:  # no store: write_cutouts says so
+        state = None
+    if state is not None:  # trial: said in the cutouts' COMMENT alone
+        print(f"lenshunt cutout: warning: {reread_line(args.store, state)}", file=sys.stderr)
     if len(args.object_ids) == 1:  # its error is the command's (flows.cli)
         return 0 if _write(args, args.object_ids[0], "") else 1
     written = 0

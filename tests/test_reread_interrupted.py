@@ -94,6 +94,9 @@ def test_a_killed_reread_is_said_refused_by_score_and_finished_by_the_rerun(
     assert not (tmp_path / "scores" / "catalog.csv").exists()
     _, files = input_files(store, IDS[-1])  # the last shard: not re-read yet
     assert "not re-read yet" in files["Y"].why and "replaced" not in files["Y"].why
+    cut, _ = _lenshunt("cutout", str(store), str(IDS[-1]), "--bands", "Y", "--out", str(tmp_path / "cut"))
+    assert cut.returncode == 0 and "warning: " in cut.stderr, cut.stderr  # trial: in the COMMENT alone
+    assert "was interrupted after" in cut.stderr
 
     if again:  # the same command again: every object re-read, the interrupted re-read with them
         report = ingest(layout_file, source, store, dask_client, reread=True)
