@@ -24,6 +24,27 @@ from pipeline.evaluation.grade_report import grade_section
 from pipeline.evaluation.grades import GradeLog
 from pipeline.inspection import candidate_order
 
+TIE_NOTES = """() => {
+  const card = document.querySelector('.card .grade .tie');
+  const rows = Array.from(document.querySelectorAll('table.grades .tie'));
+  return {card: card && card.innerText.trim(), cardVisible: !!card && card.checkVisibility(),
+          rows: rows.map(node => node.innerText.trim()),
+          rowsVisible: rows.every(node => node.checkVisibility())};
+}"""
+
+
+def _tie_notes_in_chromium(report, profile) -> dict:
+    """The first gallery card's tie note and the visual-grades table's, as headless Chromium renders them."""
+    from cdp import Browser
+    from test_report import chromium_binary
+
+    chromium_binary()
+    with Browser(profile) as browser:
+        browser.set_width(1400)
+        browser.navigate(report.resolve().as_uri())
+        browser.wait_for("document.body.getAttribute('data-images-loaded') === 'true'")
+        return browser.evaluate(f"({TIE_NOTES})()")
+
 
 @pytest.fixture
 def run(run_dir, tmp_path):  # noqa: F811
@@ -78,5 +99,8 @@ def test_two_inspectors_who_disagree_give_the_lower_grade_and_the_report_says_ti
     card += " (tie: A vs X, the lower taken)"
     assert card in text, text
     assert "3 of them a tie, such as A vs X, that the lower grade took" in text
+    shown = _tie_notes_in_chromium(report, run.parent / "profile")  # as an inspector's browser shows them
+    assert shown["card"] == "(tie: A vs X, the lower taken)" and shown["cardVisible"], shown
+    assert "(tie: A vs X, the lower taken)" in shown["rows"] and shown["rowsVisible"], shown
     docs = " ".join((REPO / "docs" / "operations.md").read_text().split())
     assert "then the higher" not in docs and "goes to the *lower* grade" in docs
