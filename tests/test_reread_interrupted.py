@@ -130,3 +130,53 @@ def test_an_ingest_of_another_set_into_a_store_names_the_store_source_first(tmp_
     assert len(errors) == 1, result.stderr
     assert "from another source" in errors[0] and "into a new store" in errors[0]
     assert "--layout sglc1-ground" in errors[0]  # the layout it needs, for the new store
+
+
+def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypatch):
+    """Review: a --reread stopped, then its finishing rerun stopped too, was said to have re-read only the
+    second attempt's objects ('16 of 32'), the first attempt's were 'not re-read yet' (cutout) and the
+    third run re-read them again. The stops here are a real reading failure of the shards after a point
+    (in-process workers, so that the failure reaches them), with real FITS, Zarr and Dask."""
+    from distributed import Client, LocalCluster
+
+    import pipeline.store.repair as repair
+
+    ids = IDS[:48]  # 6 shards of 8
+    source = write_set(EUCLID, tmp_path / "src", ids, {i: int(i % 2) for i in ids})
+    store, failing = tmp_path / "s.zarr", set()
+    original = repair.read_objects
+
+    def read_or_fail(layout, manifest, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if failing & set(manifest.object_ids.tolist()):
+            raise OSError("the disk went away")
+        return original(layout, manifest, *args, **kwargs)
+
+    monkeypatch.setattr(repair, "read_objects", read_or_fail)
+
+    def stopped(client, reread: bool, failing_from: int) -> None:  # type: ignore[no-untyped-def]
+        failing.clear()
+        failing.update(ids[failing_from:])
+        with pytest.raises(Exception, match="disk went away"):
+            ingest(EUCLID, source, store, client, reread=reread)
+        while any(client.processing().values()):  # no shard of this attempt runs after it
+            time.sleep(0.05)
+        failing.clear()
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        ingest(EUCLID, source, store, client, chunk_objects=8)
+        stopped(client, True, 16)  # shards 0 and 1 re-read
+        first = interrupted_reread(store)
+        assert first is not None and (first.n_done, first.n_objects) == (16, 48)
+        stopped(client, False, 32)  # the rerun finishing it: shards 2 and 3 re-read, then stopped
+        state = interrupted_reread(store)
+        assert state is not None and (state.n_done, state.n_objects) == (32, 48)
+        assert (state.done_shards, state.n_shards) == (4, 6)
+        assert "after 32 of 48 objects (4 of 6 shards)" in state.progress()
+        _, files = input_files(store, ids[0])  # re-read by the first attempt
+        assert "not re-read yet" not in (files["Y"].why or "")
+        _, files = input_files(store, ids[-1])
+        assert "not re-read yet" in files["Y"].why
+        report = ingest(EUCLID, source, store, client)
+    assert report.reread_finished and report.n_reread == 16  # the last two shards alone
+    assert interrupted_reread(store) is None

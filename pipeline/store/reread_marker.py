@@ -5,9 +5,9 @@ layout records that layout first. A kill in between leaves some objects read by 
 today's rules) and the rest as read before: a catalog scored from it would mix two band mappings
 (ops trial: 48 objects held J pixels in band Y, 152 the old Y pixels, and nothing said so). So the
 ingest sets the store's :data:`~schemas.store.REREAD_PENDING_ATTR` before it records the layout or
-rewrites a row, notes the re-read's record when it starts, and clears it when the last shard is done
-(each a write of ``zarr.json``, which zarr replaces atomically). While it is set,
-``lenshunt info`` says how far the re-read got, ``lenshunt score`` refuses
+rewrites a row, notes each attempt's re-read record when it starts (a rerun finishing it one more),
+and clears it when the last shard is done (each a write of ``zarr.json``, which zarr replaces
+atomically). While it is set, ``lenshunt info`` says how far the re-read got, ``lenshunt score`` refuses
 (:func:`check_no_interrupted_reread`), ``lenshunt cutout`` says the object is not re-read yet, and the
 next ingest, with or without ``--reread``, re-reads the objects it had not (:func:`rows_left`).
 """
@@ -84,16 +84,30 @@ def start_reread(store: Path, source: str, changes: list[str]) -> None:
 
     earlier = (read_attributes(store).model_extra or {}).get(REREAD_PENDING_ATTR) or {}
     changes = changes or list(earlier.get("changes", []))
-    update_attributes(store, {REREAD_PENDING_ATTR: {"source": source, "changes": changes, "repair_id": None}})
+    marker = {"source": source, "changes": changes, "repair_id": None, "repair_ids": []}  # all re-read again
+    update_attributes(store, {REREAD_PENDING_ATTR: marker})
 
 
 def note_repair(store: Path, repair_id: str) -> None:
-    """Record the id of the re-read's repair record (written before its first row is rewritten)."""
+    """Record the id of the re-read's repair record (written before its first row is rewritten), after
+    those of the attempts before it: a rerun finishing an interrupted re-read re-reads only the rows
+    left, so the rows the earlier attempts re-read stay done (review: killed twice, the objects of the
+    first attempt were said to be not re-read yet, and were re-read a third time).
+    """
     from pipeline.store.zarr_store import read_attributes, update_attributes
 
     marker = (read_attributes(store).model_extra or {}).get(REREAD_PENDING_ATTR)
     if marker:
-        update_attributes(store, {REREAD_PENDING_ATTR: {**marker, "repair_id": repair_id}})
+        ids = [*_repair_ids(marker), repair_id]
+        update_attributes(store, {REREAD_PENDING_ATTR: {**marker, "repair_id": repair_id, "repair_ids": ids}})
+
+
+def _repair_ids(marker: dict) -> list[str]:
+    """The repair records of a re-read's attempts, oldest first (a marker of one: ``repair_id`` alone)."""
+    ids = marker.get("repair_ids")
+    if isinstance(ids, list):
+        return [str(repair_id) for repair_id in ids if repair_id]
+    return [str(marker["repair_id"])] if marker.get("repair_id") else []
 
 
 def finish_reread(store: Path) -> None:
@@ -120,28 +134,30 @@ def interrupted_reread(store: str | os.PathLike[str], attributes=None) -> Interr
     marker = (attributes.model_extra or {}).get(REREAD_PENDING_ATTR)
     if not marker:
         return None
-    rows, shards, done = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    repair_id = marker.get("repair_id")
-    if repair_id:
+    chunk = attributes.chunk_objects
+    to_read, done_rows = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    for repair_id in _repair_ids(marker):  # every attempt's rows: a rerun re-reads those left alone
         try:
             record = json.loads(paths.repair_record_file(store, repair_id).read_text())
             rows = np.asarray(record.get("rows", []), dtype=np.int64)
         except (OSError, ValueError):
             rows = np.zeros(0, dtype=np.int64)
-        shards = rows // attributes.chunk_objects
-        done_shards = {
-            int(shard)
-            for shard in np.unique(shards)
+        finished = [
+            shard
+            for shard in np.unique(rows // chunk)
             if paths.repair_file_table(store, repair_id, int(shard)).exists()
-        }
-        done = np.isin(shards, list(done_shards))
+        ]
+        to_read = np.union1d(to_read, rows)
+        done_rows = np.union1d(done_rows, rows[np.isin(rows // chunk, finished)])
+    shards = np.unique(to_read // chunk)
+    left_shards = np.unique(np.setdiff1d(to_read, done_rows) // chunk)
     return InterruptedReread(
         source=str(marker.get("source") or attributes.source),
         changes=tuple(marker.get("changes", [])),
-        n_objects=int(rows.size),
-        n_shards=int(np.unique(shards).size),
-        done_rows=rows[done],
-        done_shards=int(np.unique(shards[done]).size),
+        n_objects=int(to_read.size),
+        n_shards=int(shards.size),
+        done_rows=done_rows,
+        done_shards=int(np.setdiff1d(shards, left_shards).size),
     )
 
 
