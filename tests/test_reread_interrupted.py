@@ -180,3 +180,20 @@ def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypa
         report = ingest(EUCLID, source, store, client)
     assert report.reread_finished and report.n_reread == 16  # the last two shards alone
     assert interrupted_reread(store) is None
+
+
+def test_a_mistyped_source_or_the_sets_parent_folder_is_not_called_another_set(tmp_path, dask_client):
+    """Review: after the check naming the store's source first, `lenshunt ingest SRCC STORE` (a typo) was
+    told to ingest SRCC into a new store, and `lenshunt ingest PARENT STORE` (the set one level down) too,
+    before the right advice ('does not exist'; 'give that folder as SOURCE')."""
+    store = tmp_path / "ref.zarr"
+    source = write_set(EUCLID, tmp_path / "src", IDS[:4])
+    ingest(EUCLID, source, store, dask_client)
+
+    for given, said in (
+        (tmp_path / "srcc", "does not exist"),
+        (tmp_path, f"under {source}: give that folder"),
+    ):
+        result, _ = _lenshunt("ingest", str(given), str(store))
+        assert result.returncode != 0 and said in result.stderr, result.stderr
+        assert "from another source" not in result.stderr and "new store" not in result.stderr
