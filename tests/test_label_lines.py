@@ -41,3 +41,18 @@ def test_rows_labelled_unknown_and_without_an_id_name_their_physical_lines(tmp_p
     np.testing.assert_array_equal(result.values, [1, 0, -1, 1, 0, 1, 0, -1, 1, 0])
     assert "2 row(s) with missing values in ['is_lens'] labelled unknown (-1) (lines 8, 18)" in result.notes
     assert "1 row(s) without an id skipped (line 24)" in result.notes
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x1e", "\x0c"])
+def test_a_unicode_line_separator_in_a_note_is_no_line_break(tmp_path, separator):
+    """Review: lines were split as str.splitlines splits them, at U+2028 (a note pasted from a web page),
+    U+0085, \\x1c-\\x1e and form feeds too, where pandas and the csv module split at \\r and \\n alone: an
+    unquoted note holding one became a row of its own ('id "second" is no integer'), and lines after a
+    quoted one were numbered one too many."""
+    values = ["1", "0", "", "1", "0", "1", "0", "", "1", "0"]  # rows 3 and 8 on lines 4 and 9
+    rows = [f"{object_id},{value},first{separator}second" for object_id, value in zip(IDS, values)]
+    rows[1] = f'{IDS[1]},0,"quoted{separator}note"'
+    _keys(tmp_path, "ID,is_lens,notes\n" + "\n".join(rows) + "\n")
+    result = load_labels(SGLC1, np.array(IDS), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, -1, 1, 0, 1, 0, -1, 1, 0])
+    assert "2 row(s) with missing values in ['is_lens'] labelled unknown (-1) (lines 4, 9)" in result.notes
