@@ -136,7 +136,9 @@ def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypa
     """Review: a --reread stopped, then its finishing rerun stopped too, was said to have re-read only the
     second attempt's objects ('16 of 32'), the first attempt's were 'not re-read yet' (cutout) and the
     third run re-read them again. The stops here are a real reading failure of the shards after a point
-    (in-process workers, so that the failure reaches them), with real FITS, Zarr and Dask."""
+    (in-process workers, so that the failure reaches them), with real FITS, Zarr and Dask. The source is
+    moved between the attempts (the second given --source-moved): the command to finish it names where
+    the source is now (review: the old place, recorded when the re-read began)."""
     from distributed import Client, LocalCluster
 
     import pipeline.store.repair as repair
@@ -153,11 +155,11 @@ def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypa
 
     monkeypatch.setattr(repair, "read_objects", read_or_fail)
 
-    def stopped(client, reread: bool, failing_from: int) -> None:  # type: ignore[no-untyped-def]
+    def stopped(client, reread: bool, failing_from: int, moved: bool = False) -> None:  # type: ignore[no-untyped-def]
         failing.clear()
         failing.update(ids[failing_from:])
         with pytest.raises(Exception, match="disk went away"):
-            ingest(EUCLID, source, store, client, reread=reread)
+            ingest(EUCLID, source, store, client, reread=reread, source_moved=moved)
         while any(client.processing().values()):  # no shard of this attempt runs after it
             time.sleep(0.05)
         failing.clear()
@@ -168,9 +170,11 @@ def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypa
         stopped(client, True, 16)  # shards 0 and 1 re-read
         first = interrupted_reread(store)
         assert first is not None and (first.n_done, first.n_objects) == (16, 48)
-        stopped(client, False, 32)  # the rerun finishing it: shards 2 and 3 re-read, then stopped
+        source = source.rename(tmp_path / "moved")
+        stopped(client, False, 32, moved=True)  # the rerun finishing it: shards 2 and 3 re-read, then stopped
         state = interrupted_reread(store)
         assert state is not None and (state.n_done, state.n_objects) == (32, 48)
+        assert state.command(store) == f"lenshunt ingest {source} {store}"
         assert (state.done_shards, state.n_shards) == (4, 6)
         assert "after 32 of 48 objects (4 of 6 shards)" in state.progress()
         _, files = input_files(store, ids[0])  # re-read by the first attempt

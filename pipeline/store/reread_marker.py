@@ -44,7 +44,8 @@ class InterruptedReread:
 
     ``n_objects``/``n_shards``: what it was to re-read (0 where it was stopped before it began to
     rewrite rows); ``done_rows``: rows of shards it finished; ``changes``: the layout edits it recorded
-    (empty: the layout as before, read by today's rules); ``source``: the source to finish it from.
+    (empty: the layout as before, read by today's rules); ``source``: the source to finish it from (the
+    store's, which a ``--source-moved`` ingest records).
     """
 
     source: str
@@ -152,7 +153,7 @@ def interrupted_reread(store: str | os.PathLike[str], attributes=None) -> Interr
     shards = np.unique(to_read // chunk)
     left_shards = np.unique(np.setdiff1d(to_read, done_rows) // chunk)
     return InterruptedReread(
-        source=str(marker.get("source") or attributes.source),
+        source=str(attributes.source or marker.get("source")),  # where it is now (review: moved since)
         changes=tuple(marker.get("changes", [])),
         n_objects=int(to_read.size),
         n_shards=int(shards.size),
