@@ -56,3 +56,16 @@ def test_a_unicode_line_separator_in_a_note_is_no_line_break(tmp_path, separator
     result = load_labels(SGLC1, np.array(IDS), tmp_path)
     np.testing.assert_array_equal(result.values, [1, 0, -1, 1, 0, 1, 0, -1, 1, 0])
     assert "2 row(s) with missing values in ['is_lens'] labelled unknown (-1) (lines 4, 9)" in result.notes
+
+
+def test_a_row_of_an_empty_quoted_field_counts_as_pandas_reads_it(tmp_path):
+    """Review: a line '""' (an empty quoted id, a row pandas reads) was taken for a blank line, so the
+    rows counted were one short and every line was counted a row a line from the header, below
+    quoted line breaks too."""
+    values = ["1", "0", "", "1", "0", "1", "0", "", "1", "0"]  # rows 3 and 8: lines 7 and 17 (2k + 1)
+    text = _two_line_notes(values).replace("\n", '\n""\n', 1)  # below the header: every row one down
+    _keys(tmp_path, text)
+    result = load_labels(SGLC1, np.array(IDS), tmp_path)
+    np.testing.assert_array_equal(result.values, [1, 0, -1, 1, 0, 1, 0, -1, 1, 0])
+    assert "2 row(s) with missing values in ['is_lens'] labelled unknown (-1) (lines 7, 17)" in result.notes
+    assert "1 row(s) without an id skipped (line 2)" in result.notes

@@ -347,12 +347,12 @@ def file_lines(text: str, comment: str, n_rows: int, delimiter: str = ",") -> tu
     >>> file_lines('id,note\n1,"two\nlines"\n\n2,x', "", 2)
     (1, [2, 5])
     """
-    starts, end = [], 0
-    reader = csv.reader(contents(text, comment), delimiter=delimiter, skipinitialspace=True)
+    starts, end, lines = [], 0, contents(text, comment)
+    reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
     try:
-        for record in reader:
+        for _ in reader:  # pandas skips blank lines: not '""', an empty quoted field (review)
             start, end = end + 1, reader.line_num
-            if len(record) > 1 or "".join(record).strip():  # pandas skips blank lines
+            if any(line.strip() for line in lines[start - 1 : end]):
                 starts.append(start)
     except csv.Error:  # e.g. a field over csv's size limit: count a row a line
         starts = []
