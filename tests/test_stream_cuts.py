@@ -229,3 +229,23 @@ def test_an_ingest_stores_a_stream_cut_in_its_trailer_as_truncated(tmp_path, das
     np.testing.assert_array_equal(dataset[band.name.lower()].values[row, 0], expected)
     assert any("truncated file (its gzip stream ends early)" in reason for reason in report.reasons), report
     assert "stream padding" in REVISIONS[READER_REVISION]
+
+
+@pytest.mark.parametrize("extension", [False, True], ids=["primary image", "image in an extension"])
+def test_a_padded_xz_file_over_the_in_memory_limit_reads_whole(tmp_path, monkeypatch, extension):
+    """Review: a valid xz file with stream padding whose bytes are over the in-memory limit (64 MiB; lowered
+    here, a real file that size being slow to make) was TRUNCATED "truncated file": astropy read it with its
+    own xz reader, which stops at the padding. A cut one of that size keeps its header's position."""
+    import pipeline.sources.fits_io as fits_io
+
+    monkeypatch.setattr(fits_io, "_FAST_MAX_BYTES", 1000)
+    raw, image = _plain(tmp_path, extension)
+    result = _read(tmp_path / "padded.fits.xz", b"".join(_streams("xz", raw, b"\0" * 4)))
+    assert (result.flags, result.ra_deg) == (0, 150.0), result.reason
+    np.testing.assert_array_equal(result.image, image)
+    cut = _read(tmp_path / "cut.fits.xz", b"".join(_streams("xz", raw, b"\0" * 4))[:-200])
+    assert (cut.flags, cut.reason, cut.ra_deg) == (
+        Flag.TRUNCATED,
+        "truncated file (its xz stream ends early)",
+        150.0,
+    )

@@ -33,6 +33,7 @@ import gzip
 import io
 import lzma
 import os
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -131,6 +132,28 @@ def decompressed(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         kind = compression(stream.read(8))
         stream.seek(0)
         yield stream if kind in ("", "zip") else io.BufferedReader(_PartsReader(_parts(stream, kind)))
+
+
+@contextlib.contextmanager
+def fits_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """The file as astropy is to read it, a seekable binary stream: an xz file's streams decompressed
+    into a temporary file (astropy's xz reader stops at stream padding: review, a valid padded file over
+    the readers' in-memory limit was TRUNCATED; a cut one's bytes before the cut, its header read from
+    them); any other file as it is (astropy reads gzip and bzip2 streams whole).
+    """
+    with open(path, "rb") as stream:
+        if compression(stream.read(8)) != "xz":
+            stream.seek(0)
+            yield stream
+            return
+    with tempfile.TemporaryDirectory(prefix="lenshunt-xz-") as folder:
+        copy = os.path.join(folder, "decompressed.fits")
+        # part by part: a cut's EOFError keeps every part before it (the readers read its header)
+        with open(path, "rb") as stream, open(copy, "wb") as out, contextlib.suppress(EOFError):
+            for part in _parts(stream, "xz"):
+                out.write(part)
+        with open(copy, "rb") as stream:  # astropy's read-only mode takes a file opened "rb" alone
+            yield stream
 
 
 class _PartsReader(io.RawIOBase):

@@ -46,7 +46,7 @@ import numpy as np
 from pipeline.flags import Flag
 from pipeline.paths import cfitsio_plain
 from pipeline.sources.checksums import checksum_defect
-from pipeline.sources.compressed import CorruptStreamError, cfitsio_decodes, is_gzip, whole_bytes
+from pipeline.sources.compressed import CorruptStreamError, cfitsio_decodes, fits_file, is_gzip, whole_bytes
 from pipeline.sources.fast_fits import NotSimpleImageError, read_simple_image_bytes
 from pipeline.sources.file_status import file_kind, missing_reason
 from pipeline.sources.hdu_choice import HduChoiceError, ImageHdu, choose_hdu
@@ -360,7 +360,7 @@ def _read_astropy(path: str, shape: tuple[int, int], wanted: int | str | None, r
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with open(path, "rb") if raw is None else io.BytesIO(raw) as stream:
+        with fits_file(path) if raw is None else io.BytesIO(raw) as stream:  # xz: padding read too
             try:
                 hdus = fits.open(stream, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=True)
             except Exception as exc:
