@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flows.preflight import outside_stores
 from pipeline.errors import StoreError
-from pipeline.store import interrupted_reread, reread_line, write_cutouts
+from pipeline.store import interrupted_reread, reread_line, store_writer_elsewhere, write_cutouts
 
 USES_PREFECT = False  # reads the store and writes FITS files; no flow runs
 WRITES_IN = "out"  # a full disk's error names it (flows.cli)
@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     except StoreError:  # no store: write_cutouts says so
         state = None
     if state is not None:  # trial: said in the cutouts' COMMENT alone
-        print(f"lenshunt cutout: warning: {reread_line(args.store, state)}", file=sys.stderr)
+        writer = store_writer_elsewhere(args.store)  # running, not interrupted: as info says (review)
+        said = f"an ingest --reread is rewriting the objects of {args.store} now ({writer})" if writer else ""
+        print(f"lenshunt cutout: warning: {said or reread_line(args.store, state)}", file=sys.stderr)
     if len(args.object_ids) == 1:  # its error is the command's (flows.cli)
         return 0 if _write(args, args.object_ids[0], "") else 1
     written = 0

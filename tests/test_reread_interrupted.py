@@ -27,6 +27,7 @@ from test_layout_edits import _swapped
 
 from pipeline.store import ingest, interrupted_reread, open_store
 from pipeline.store.cutout_source import input_files
+from pipeline.store.lock import store_writer_lock
 from schemas.layout import load_layout, parse_layout
 from schemas.store import REREAD_PENDING_ATTR
 
@@ -181,6 +182,10 @@ def test_a_reread_stopped_twice_counts_every_attempts_objects(tmp_path, monkeypa
         assert "not re-read yet" not in (files["Y"].why or "")
         _, files = input_files(store, ids[-1])
         assert "not re-read yet" in files["Y"].why
+        with store_writer_lock(store, purpose="ingest of the test"):  # an ingest finishing it, running
+            cut, _ = _lenshunt("cutout", str(store), str(ids[0]), "--out", str(tmp_path / "cut"))
+        assert cut.returncode == 0 and "is rewriting the objects of" in cut.stderr, cut.stderr
+        assert "finish it with" not in cut.stderr  # review: 'was interrupted ...; finish it with' was said
         report = ingest(EUCLID, source, store, client)
     assert report.reread_finished and report.n_reread == 16  # the last two shards alone
     assert interrupted_reread(store) is None
