@@ -146,7 +146,7 @@ def scored_run(tmp_path_factory, dask_client):
     [
         ("simulate", "pipeline.simulate.runner", "write_fits"),
         ("cutout", "astropy.io.fits", "PrimaryHDU.writeto"),
-        ("inspect", "pandas", "DataFrame.to_parquet"),
+        ("inspect", "pyarrow.parquet", "write_table"),  # grades.parquet (pipeline.evaluation.grade_export)
     ],
 )
 def test_a_full_disk_in_a_command_without_a_stage_names_its_output_folder(
